@@ -1,0 +1,129 @@
+/*
+ * bureau.h: the seam between the engine and a payment bureau's wire protocol.
+ *
+ * A bureau adapter is an ops table of two pure functions: build the bytes of one call, and
+ * read the bureau's answer into a pl_bureau_result. Transport (HTTPS through libcurl multi,
+ * timeouts, retries, the proxy) is the engine's job (http.h), so adapters are tested without
+ * a network, and tests can swap an adapter without #ifdef.
+ *
+ * Memory: pl_bureau_msg.body is malloc'd by build and freed by the caller
+ * (pl_bureau_msg_free). Results are plain structs. Any thread; adapters keep no state.
+ */
+#ifndef PL_BUREAU_H
+#define PL_BUREAU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "request.h"
+
+/* What one bureau call does. */
+typedef enum pl_bureau_op {
+    PL_OP_TOKEN = 1,      /* CYB paySubscriptionCreateService */
+    PL_OP_AUTH,           /* CYB ccAuthService */
+    PL_OP_TOKEN_AUTH,     /* CYB ccAuthService + paySubscriptionCreateService in one request */
+    PL_OP_CAPTURE,        /* CYB ccCaptureService (debit deposit) */
+    PL_OP_CREDIT,         /* CYB ccCreditService (credit deposit) */
+    PL_OP_AUTH_CAPTURE,   /* CYB ccAuthService + ccCaptureService in one request */
+    PL_OP_AUTH_REVERSAL,  /* CYB ccAuthReversalService */
+} pl_bureau_op;
+
+/* "token", "auth", "token_auth", "capture", "credit", "auth_capture", "reversal". */
+const char *pl_bureau_op_name(pl_bureau_op op);
+
+/* Settings of one service bureau (the auth_service row, secrets resolved) the adapters need. */
+typedef struct pl_bureau_cfg {
+    char service[9];        /* CYB, RLT, EXT, ... */
+    char protocol[8];       /* "CYB", "RLT", "EXT": which adapter */
+    char api_version[12];   /* CyberSource data namespace version, e.g. "1.121" */
+    const char *secret;     /* CyberSource transaction key; never logged */
+} pl_bureau_cfg;
+
+/* One call: the operation plus everything resolved from configuration and earlier rows. */
+typedef struct pl_bureau_call {
+    pl_bureau_op op;
+    const pl_request *req;      /* the decoded request (card, addresses, items, 3-DS, L2/3) */
+    const char *merchant_id;    /* after the merchant ID hierarchy */
+    const char *currency;       /* after the currency cross-reference */
+    const char *bill_country;   /* after the country cross-reference; NULL → req's */
+    const char *ship_country;   /* likewise */
+    const char *card_type_code; /* CyberSource cardType ("001"); NULL → derived from req */
+    int64_t amount;             /* minor units to send (grandTotalAmount) */
+    bool decision_manager;      /* decisionManager/enabled true (online auth with DM on) */
+    bool ignore_avs_cvv;        /* auth+capture: businessRules ignoreAVSResult/ignoreCVResult */
+    /* Follow-on calls (capture, reversal, credit): the earlier bureau transaction. */
+    const char *ref_request_id;
+    const char *ref_request_token;
+    const char *ref_auth_code;
+} pl_bureau_call;
+
+/* The bytes of one call. */
+typedef struct pl_bureau_msg {
+    char *body; /* malloc'd */
+    size_t body_len;
+    char content_type[64];  /* "text/xml; charset=utf-8" */
+    char soap_action[64];   /* "" when none; else sent as SOAPAction header */
+} pl_bureau_msg;
+
+void pl_bureau_msg_free(pl_bureau_msg *m);
+
+/* The bureau's answer, protocol-neutral. Strings "" when absent. */
+typedef struct pl_bureau_result {
+    char decision[16];        /* CYB: ACCEPT, REVIEW, REJECT, ERROR */
+    char reason_code[16];     /* top-level reason / response code: the vendor response */
+    char request_id[65];      /* the bureau's transaction id (CYB requestID) */
+    char request_token[513];
+    char merchant_reference_code[51];
+    bool has_amount;
+    int64_t amount;           /* authorized / captured / credited / reversed amount */
+    char auth_code[31];
+    char auth_date[32];       /* authorizedDateTime */
+    char avs[8];
+    char cvv[8];
+    char token[65];           /* subscriptionID */
+    char service_reason_code[16]; /* e.g. ccAuthReply/reasonCode when it differs */
+    char afs_score[8];
+    char fault_code[64];      /* SOAP fault */
+    char fault_string[256];
+    char missing_fields[256]; /* comma-separated */
+    char invalid_fields[256];
+    bool has_balance;
+    int64_t balance;
+} pl_bureau_result;
+
+typedef struct pl_bureau_ops {
+    const char *protocol; /* "CYB" */
+
+    /*
+     * Builds the request bytes for call. Returns 0 and fills *msg (caller frees with
+     * pl_bureau_msg_free), or a negative pl_err with errstr set (nothing to free).
+     */
+    int (*build)(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl_bureau_msg *msg,
+                 char *errstr, size_t errstr_size);
+
+    /*
+     * Reads an answer (HTTP status + body). Returns 0 with *res filled when the body is a
+     * well-formed answer, including business declines and SOAP faults (fault_* set);
+     * PL_ERR_PARSE when the body is unreadable (the engine then replies `error`).
+     */
+    int (*parse)(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long http_status,
+                 const char *body, size_t body_len, pl_bureau_result *res, char *errstr,
+                 size_t errstr_size);
+
+    /*
+     * A copy of a message (request or answer) safe for the bureau message log: card
+     * numbers masked in `mode` (a pl_mask_mode), CVV and the transaction key removed.
+     * Returns malloc'd text or NULL.
+     */
+    char *(*redact)(const char *body, size_t body_len, int mode);
+} pl_bureau_ops;
+
+/* The adapters. */
+extern const pl_bureau_ops pl_bureau_cybersource;
+
+/* The adapter for a protocol code, or NULL. */
+const pl_bureau_ops *pl_bureau_find(const char *protocol);
+
+#endif

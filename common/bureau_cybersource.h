@@ -1,0 +1,95 @@
+/*
+ * bureau_cybersource.h: the CyberSource Simple Order API (SOAP toolkit) adapter, `CYB`.
+ *
+ * The adapter itself is the ops table pl_bureau_cybersource declared in bureau.h; this header
+ * is its manual and exports the few helpers the simulator and tests share with it.
+ *
+ * build: a SOAP 1.1 envelope made with the libxml2 tree API. The header carries the
+ * WS-Security UsernameToken (Username = merchant ID, Password #PasswordText = the transaction
+ * key, cfg->secret); the Body holds one requestMessage in the default namespace
+ * urn:schemas-cybersource-com:transaction-data-<cfg->api_version> ("1.121" when empty), with
+ * its children in the XSD sequence order (merchantID, merchantReferenceCode, invoiceHeader,
+ * billTo, shipTo, item*, purchaseTotals, card, ucaf, recurringSubscriptionInfo,
+ * decisionManager, the services, businessRules, subsequentAuth*). Every text value has its
+ * non-keyboard characters removed (seed: "removes any non-standard keyboard characters from
+ * the XML message"); empty values are left out rather than sent as empty elements.
+ * Per operation:
+ *   PL_OP_TOKEN          billTo, purchaseTotals, card, recurringSubscriptionInfo/frequency
+ *                        on-demand, paySubscriptionCreateService
+ *   PL_OP_AUTH           billTo, shipTo, items, purchaseTotals, card (or the token as
+ *                        recurringSubscriptionInfo/subscriptionID), ucaf, decisionManager,
+ *                        ccAuthService (cavv, commerceIndicator, eciRaw, xid)
+ *   PL_OP_TOKEN_AUTH     the same plus frequency on-demand and paySubscriptionCreateService
+ *   PL_OP_AUTH_CAPTURE   the auth plus ccCaptureService (purchasingLevel 3 with Level II/III),
+ *                        businessRules ignoreAVSResult/ignoreCVResult when call->ignore_avs_cvv,
+ *                        commerceIndicator "install" for an installment without 3-D Secure
+ *   PL_OP_CAPTURE        items, purchaseTotals, ccCaptureService (authRequestID,
+ *                        purchasingLevel, authRequestToken from call->ref_*)
+ *   PL_OP_CREDIT         items, purchaseTotals, ccCreditService: a follow-on when
+ *                        call->ref_request_id is set (captureRequestID, captureRequestToken),
+ *                        otherwise stand-alone with billTo and the card (no CVV) or token
+ *   PL_OP_AUTH_REVERSAL  purchaseTotals, ccAuthReversalService (authRequestID, authRequestToken)
+ * decisionManager/enabled is sent on every operation that authorizes ("true" only when
+ * call->decision_manager); shipTo/shippingMethod and item/productCode only with Decision
+ * Manager (seed: the ship via service level and the product classification are "for fraud
+ * scoring"). Level II/III amounts go into purchaseTotals, customer_po into invoiceHeader/userPO.
+ * call->ref_auth_code is not sent: CyberSource takes a manual authorization only through its
+ * request ID (seed), so a verbal authType would be refused anyway.
+ * Stored credentials: subsequentAuthReason/subsequentAuthTransactionID exist only in newer data
+ * namespaces (not in 1.121, present in 1.201; the version that introduced them is not
+ * documented), so they are sent only when api_version >= 1.201 and req->subsequent_auth is
+ * present: subsequentAuth "true" unless the initiator is the cardholder, reason RESUBMIT → "1",
+ * REAUTH → "3", INSTALLMENT → "9", and the network transaction id. Older versions omit them.
+ *
+ * parse: the reply envelope, matched by local names only so any data namespace version (and any
+ * prefix) is read. A SOAP Fault gives fault_code/fault_string with decision "ERROR" and
+ * reason_code "150" and returns 0. Anything else that is not an Envelope > Body > replyMessage
+ * carrying decision and reasonCode is PL_ERR_PARSE: garbage, an empty body, an HTML error page,
+ * a document with a DTD (never legitimate in SOAP; refusing it closes XXE and entity bombs),
+ * a body over PL_CYBERSOURCE_MAX_BODY. The parser never reads the network (XML_PARSE_NONET)
+ * and never substitutes entities. amount and service_reason_code come from the reply of the
+ * operation's main service whenever that reply is present (ccCaptureReply for auth+capture,
+ * falling back to ccAuthReply when the capture did not run; paySubscriptionCreateReply for a
+ * token), so service_reason_code may equal reason_code; auth_code, avs, cvv and auth_date always
+ * come from ccAuthReply, token from paySubscriptionCreateReply/subscriptionID, afs_score from
+ * afsReply/afsResult. An amount that is not a decimal, or an ID or code too long for its
+ * field, is PL_ERR_PARSE rather than a silently wrong value.
+ *
+ * redact: the message parsed again; accountNumber masked with pl_card_mask_log in the given
+ * mode, cvNumber, Password, cavv, xid and authenticationData emptied; the result is then
+ * scrubbed with pl_card_scrub as a second net (a card number typed into a name field). Text that
+ * is not XML is only scrubbed.
+ *
+ * Memory and threads: as bureau.h. Build and parse keep no state; libxml2 must have been
+ * initialised (xmlInitParser) before threads are started if they are used from several threads.
+ */
+#ifndef PL_BUREAU_CYBERSOURCE_H
+#define PL_BUREAU_CYBERSOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bureau.h"
+#include "err.h"
+
+/* Data namespace version used when pl_bureau_cfg.api_version is empty. */
+#define PL_CYBERSOURCE_DEFAULT_VERSION "1.121"
+
+/* Largest reply body parse and redact accept (1 MiB); real replies are a few KiB. */
+#define PL_CYBERSOURCE_MAX_BODY (1024 * 1024)
+
+/*
+ * Writes the data namespace for a version ("1.121" →
+ * "urn:schemas-cybersource-com:transaction-data-1.121") into out; version NULL or "" means
+ * PL_CYBERSOURCE_DEFAULT_VERSION. Returns 0, PL_ERR_CONFIG when version is not
+ * "<digits>.<digits>", or PL_ERR_TOOBIG when out is too small (64 bytes always suffice).
+ */
+int pl_cybersource_namespace(const char *version, char *out, size_t outsize) PL_MUSTCHECK;
+
+/*
+ * True when version (NULL or "" → the default) is at least major.minor, compared as numbers
+ * ("1.57" < "1.121"). False for a malformed version.
+ */
+bool pl_cybersource_version_at_least(const char *version, int major, int minor);
+
+#endif

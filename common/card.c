@@ -1,0 +1,492 @@
+/*
+ * card.c: Luhn, masks, type guesses, the keyed card hash and free-text scrubbing.
+ *
+ * The scrubber is the last line of defence for logs: it runs on every log message, so it errs
+ * on the side of masking (a 13-19 digit number that happens to pass Luhn is masked even if it
+ * was an order number) and never lets a buffer grow.
+ */
+#include "card.h"
+
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define REMOVED_WORD "***REMOVED***"
+#define REMOVED_LEN (sizeof(REMOVED_WORD) - 1)
+
+/* PAN lengths the scrubber looks for (ISO/IEC 7812 allows 12-19; 12 is too noisy in text). */
+#define SCRUB_MIN_DIGITS 13
+#define SCRUB_MAX_DIGITS 19
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Luhn (mod 10) over n ASCII digits. */
+static bool luhn_digits(const char *d, size_t n)
+{
+    unsigned sum = 0;
+    bool twice = false;
+    for (size_t k = n; k-- > 0;) {
+        unsigned v = (unsigned)(d[k] - '0');
+        if (twice) {
+            v *= 2;
+            if (v > 9)
+                v -= 9;
+        }
+        sum += v;
+        twice = !twice;
+    }
+    return sum % 10 == 0;
+}
+
+bool pl_card_luhn_ok(const char *number)
+{
+    if (!number)
+        return false;
+    size_t n = 0;
+    while (number[n]) {
+        if (!is_digit(number[n]) || n == 19)
+            return false;
+        n++;
+    }
+    return n >= 12 && luhn_digits(number, n);
+}
+
+int pl_card_mask_log(const char *number, pl_mask_mode mode, char *out, size_t outsize)
+{
+    if (!out || outsize == 0)
+        return PL_ERR_TOOBIG;
+    /* Any mode value we do not know is treated as the stricter one. */
+    if (mode != PL_MASK_LAST4) {
+        if (outsize < REMOVED_LEN + 1) {
+            out[0] = '\0';
+            return PL_ERR_TOOBIG;
+        }
+        memcpy(out, REMOVED_WORD, REMOVED_LEN + 1);
+        return PL_OK;
+    }
+
+    /* A NULL number masks to the empty string: there is nothing to show. */
+    size_t n = number ? strlen(number) : 0;
+    if (outsize < n + 1) {
+        out[0] = '\0';
+        return PL_ERR_TOOBIG;
+    }
+    for (size_t k = 0; k < n; k++)
+        out[k] = (n > 4 && k >= n - 4) ? number[k] : '*';
+    out[n] = '\0';
+    return PL_OK;
+}
+
+int pl_card_mask_stored(const char *number, char *out, size_t outsize)
+{
+    if (!out || outsize == 0)
+        return PL_ERR_TOOBIG;
+    size_t n = number ? strlen(number) : 0;
+    if (outsize < n + 1) {
+        out[0] = '\0';
+        return PL_ERR_TOOBIG;
+    }
+    /* PCI DSS 3.4: at most BIN and last four; short numbers would reveal too much with a BIN. */
+    size_t head = n >= 13 ? 6 : 0;
+    size_t tail = n > 4 ? 4 : 0;
+    for (size_t k = 0; k < n; k++)
+        out[k] = (k < head || k >= n - tail) ? number[k] : '*';
+    out[n] = '\0';
+    return PL_OK;
+}
+
+/* The first `len` digits of number as an integer, or -1 when there are not that many. */
+static long prefix_value(const char *number, size_t len)
+{
+    long v = 0;
+    for (size_t k = 0; k < len; k++) {
+        if (!is_digit(number[k]))
+            return -1;
+        v = v * 10 + (number[k] - '0');
+    }
+    return v;
+}
+
+static bool prefix_in(const char *number, size_t len, long lo, long hi)
+{
+    long v = prefix_value(number, len);
+    return v >= lo && v <= hi;
+}
+
+const char *pl_card_type_guess(const char *number)
+{
+    if (!number || !is_digit(number[0]))
+        return NULL;
+    for (const char *p = number; *p; p++) {
+        if (!is_digit(*p))
+            return NULL;
+    }
+
+    if (number[0] == '4')
+        return "VI";
+    if (prefix_in(number, 2, 51, 55) || prefix_in(number, 4, 2221, 2720))
+        return "MC";
+    if (prefix_in(number, 2, 34, 34) || prefix_in(number, 2, 37, 37))
+        return "AX";
+    if (prefix_in(number, 4, 6011, 6011) || prefix_in(number, 2, 65, 65) ||
+        prefix_in(number, 3, 644, 649))
+        return "DI";
+    if (prefix_in(number, 2, 36, 36) || prefix_in(number, 2, 38, 38) ||
+        prefix_in(number, 3, 300, 305))
+        return "DC";
+    if (prefix_in(number, 4, 3528, 3589))
+        return "JC";
+    return NULL;
+}
+
+const char *pl_card_cybersource_type(const char *type)
+{
+    static const struct {
+        const char *type;
+        const char *code;
+    } map[] = {
+        {"VI", "001"}, {"MC", "002"}, {"AX", "003"}, {"DI", "004"}, {"DC", "005"}, {"JC", "007"},
+    };
+    if (!type)
+        return NULL;
+    for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+        if (strcasecmp(type, map[k].type) == 0)
+            return map[k].code;
+    }
+    return NULL;
+}
+
+int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out, size_t outsize)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!key || keylen == 0 || !number)
+        return PL_ERR_INVALID;
+    if (!out || outsize < 65)
+        return PL_ERR_TOOBIG;
+
+    unsigned char mac[32];
+    size_t maclen = 0;
+    /* EVP_Q_mac: the OpenSSL 3 one-shot MAC; HMAC() is deprecated there. */
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, keylen, (const unsigned char *)number,
+                   strlen(number), mac, sizeof(mac), &maclen) ||
+        maclen != sizeof(mac)) {
+        pl_card_wipe(mac, sizeof(mac));
+        return PL_ERR_INVALID;
+    }
+    for (size_t k = 0; k < sizeof(mac); k++) {
+        out[2 * k] = hex[mac[k] >> 4];
+        out[2 * k + 1] = hex[mac[k] & 0x0f];
+    }
+    out[64] = '\0';
+    pl_card_wipe(mac, sizeof(mac));
+    return PL_OK;
+}
+
+/* ---- scrubbing -------------------------------------------------------------------------- */
+
+enum { FLAG_MASK = 1, FLAG_COVER = 2 };
+
+/*
+ * Removes t[from, to) from a text of len characters and returns the new length. The bytes
+ * freed at the end are zeroed: they would otherwise keep stale characters (possibly digits
+ * of the card number just replaced) past the new terminator, where a caller copying the
+ * whole buffer could pick them up.
+ */
+static size_t cut(char *t, size_t len, size_t from, size_t to)
+{
+    memmove(t + from, t + to, len - to + 1);
+    pl_card_wipe(t + len - (to - from) + 1, to - from);
+    return len - (to - from);
+}
+
+static bool is_sep(char c)
+{
+    return c == ' ' || c == '-';
+}
+
+/*
+ * Marks the window [start, last] (which holds a Luhn-valid number) in flags, indexed from g:
+ * COVER for every character of the window, MASK for every digit but the last four.
+ */
+static void mark_window(const char *t, size_t g, size_t start, size_t last, uint8_t *flags)
+{
+    size_t seen = 0;
+    for (size_t k = last + 1; k-- > start;) {
+        flags[k - g] |= FLAG_COVER;
+        if (is_digit(t[k]) && seen++ >= 4)
+            flags[k - g] |= FLAG_MASK;
+    }
+}
+
+/*
+ * Scrubs one group t[g, e): digit chunks joined by single separators. Every window of whole
+ * chunks holding 13-19 digits that passes Luhn is marked first, and only then are the marks
+ * applied, so overlapping windows are judged on the original digits and a PAN that follows
+ * a short number ("ref 12 4111 1111 1111 1111") is still found. Returns the new text length.
+ */
+static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode mode)
+{
+    size_t n = e - g;
+    uint8_t small[256];
+    uint8_t *flags = n <= sizeof(small) ? small : calloc(n, 1);
+    char digits[SCRUB_MAX_DIGITS];
+
+    if (!flags) {
+        /* Without memory to judge the group, hide all of it rather than risk a leak. */
+        if (mode == PL_MASK_LAST4) {
+            for (size_t k = g; k < e; k++) {
+                if (is_digit(t[k]))
+                    t[k] = '*';
+            }
+            return len;
+        }
+        memcpy(t + g, REMOVED_WORD, REMOVED_LEN);
+        return cut(t, len, g + REMOVED_LEN, e);
+    }
+    memset(flags, 0, n);
+
+    bool any = false;
+    for (size_t s = g; s < e;) {
+        size_t nd = 0;
+        size_t j = s;
+        for (;;) {
+            size_t cs = j;
+            while (j < e && is_digit(t[j]))
+                j++;
+            if (nd + (j - cs) > SCRUB_MAX_DIGITS)
+                break;
+            memcpy(digits + nd, t + cs, j - cs);
+            nd += j - cs;
+            if (nd >= SCRUB_MIN_DIGITS && luhn_digits(digits, nd)) {
+                mark_window(t, g, s, j - 1, flags);
+                any = true;
+            }
+            /* Inside a group a separator is always followed by a digit. */
+            if (j >= e)
+                break;
+            j++;
+        }
+        while (s < e && is_digit(t[s]))
+            s++;
+        if (s < e)
+            s++;
+    }
+    pl_card_wipe(digits, sizeof(digits));
+
+    if (any && mode == PL_MASK_LAST4) {
+        for (size_t k = 0; k < n; k++) {
+            if (flags[k] & FLAG_MASK)
+                t[g + k] = '*';
+        }
+    } else if (any) {
+        /*
+         * Each covered run holds at least 13 digits, so the 13-character word never writes
+         * past the run it replaces: w never overtakes r.
+         */
+        size_t w = g;
+        for (size_t r = g; r < e;) {
+            if (flags[r - g] & FLAG_COVER) {
+                size_t run_end = r;
+                while (run_end < e && (flags[run_end - g] & FLAG_COVER))
+                    run_end++;
+                /* The digits skipped here are overwritten or cut (and wiped) below. */
+                memcpy(t + w, REMOVED_WORD, REMOVED_LEN);
+                w += REMOVED_LEN;
+                r = run_end;
+            } else {
+                t[w++] = t[r++];
+            }
+        }
+        if (w < e)
+            len = cut(t, len, w, e);
+    }
+    if (flags != small)
+        free(flags);
+    return len;
+}
+
+static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (!is_digit(t[i])) {
+            i++;
+            continue;
+        }
+        size_t e = i;
+        for (;;) {
+            while (e < len && is_digit(t[e]))
+                e++;
+            if (e + 1 < len && is_sep(t[e]) && is_digit(t[e + 1])) {
+                e++;
+                continue;
+            }
+            break;
+        }
+        if (e - i >= SCRUB_MIN_DIGITS) {
+            size_t newlen = scrub_group(t, len, i, e, mode);
+            e -= len - newlen;
+            len = newlen;
+        }
+        i = e;
+    }
+    return len;
+}
+
+/* Field names whose values are card security codes, in JSON, key=value text or XML. */
+static const char *const cvv_names[] = {
+    "cvv", "cvv2", "cvc", "cvc2", "cvn", "cvNumber", "securityCode",
+};
+
+static bool is_word(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_';
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Length of the CVV field name at t + k (on word boundaries), or 0. */
+static size_t cvv_name_at(const char *t, size_t k, size_t len)
+{
+    if (k > 0 && is_word(t[k - 1]))
+        return 0;
+    for (size_t m = 0; m < sizeof(cvv_names) / sizeof(cvv_names[0]); m++) {
+        size_t nl = strlen(cvv_names[m]);
+        if (k + nl <= len && strncasecmp(t + k, cvv_names[m], nl) == 0 &&
+            (k + nl == len || !is_word(t[k + nl])))
+            return nl;
+    }
+    return 0;
+}
+
+/* True when the name at t + k opens an XML element: "<cvNumber" or "<c:cvNumber". */
+static bool xml_open_before(const char *t, size_t k)
+{
+    if (k == 0)
+        return false;
+    if (t[k - 1] == '<')
+        return true;
+    if (t[k - 1] != ':')
+        return false;
+    size_t p = k - 1;
+    while (p > 0 && (is_word(t[p - 1]) || t[p - 1] == '-' || t[p - 1] == '.'))
+        p--;
+    return p > 0 && p < k - 1 && t[p - 1] == '<';
+}
+
+/*
+ * Finds the value that follows a CVV field name ending at p: XML element content, or a
+ * JSON / key=value value (quoted, also with escaped quotes, or a bare run of digits).
+ * Sets [*vs, *ve) and returns true when there is one to blank.
+ */
+static bool cvv_value(const char *t, size_t len, size_t p, bool xml, size_t *vs, size_t *ve)
+{
+    if (xml) {
+        while (p < len && t[p] != '>')
+            p++;
+        if (p >= len || t[p - 1] == '/')
+            return false;
+        *vs = ++p;
+        while (p < len && t[p] != '<')
+            p++;
+        *ve = p;
+        return true;
+    }
+
+    /* The key's closing quote: ", ', or \" inside an escaped JSON string. */
+    if (p < len && (t[p] == '"' || t[p] == '\''))
+        p++;
+    else if (p + 1 < len && t[p] == '\\' && t[p + 1] == '"')
+        p += 2;
+    while (p < len && is_blank(t[p]))
+        p++;
+    if (p >= len || (t[p] != ':' && t[p] != '='))
+        return false;
+    p++;
+    while (p < len && is_blank(t[p]))
+        p++;
+    if (p >= len)
+        return false;
+
+    if (t[p] == '"' || t[p] == '\'') {
+        char q = t[p];
+        *vs = ++p;
+        /* A truncated text with no closing quote loses everything after the name. */
+        while (p < len && t[p] != q && t[p] != '\\')
+            p++;
+        *ve = p;
+        return true;
+    }
+    if (p + 1 < len && t[p] == '\\' && t[p + 1] == '"') {
+        p += 2;
+        *vs = p;
+        while (p < len && t[p] != '\\' && t[p] != '"')
+            p++;
+        *ve = p;
+        return true;
+    }
+    /* Bare values are blanked only when numeric, so "invalid cvv: too short" survives. */
+    *vs = p;
+    while (p < len && is_digit(t[p]))
+        p++;
+    *ve = p;
+    return *ve > *vs;
+}
+
+static size_t scrub_cvvs(char *t, size_t len)
+{
+    for (size_t k = 0; k < len; k++) {
+        size_t nl = cvv_name_at(t, k, len);
+        if (nl == 0)
+            continue;
+        size_t vs, ve;
+        if (cvv_value(t, len, k + nl, xml_open_before(t, k), &vs, &ve) && ve > vs) {
+            len = cut(t, len, vs, ve);
+        }
+        k += nl - 1;
+    }
+    return len;
+}
+
+size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
+{
+    if (!text || textsize == 0)
+        return 0;
+    size_t len = strnlen(text, textsize);
+    if (len == textsize) {
+        /* Broken promise of a terminator: cut rather than read past the buffer. */
+        len = textsize - 1;
+        text[len] = '\0';
+    }
+    len = scrub_pans(text, len, mode);
+    len = scrub_cvvs(text, len);
+    return len;
+}
+
+size_t pl_card_keyboard_clean(char *s)
+{
+    if (!s)
+        return 0;
+    size_t w = 0;
+    for (size_t r = 0; s[r]; r++) {
+        unsigned char c = (unsigned char)s[r];
+        if (c >= 0x20 && c <= 0x7e)
+            s[w++] = s[r];
+    }
+    s[w] = '\0';
+    return w;
+}
+
+void pl_card_wipe(void *p, size_t n)
+{
+    if (p && n > 0)
+        explicit_bzero(p, n);
+}

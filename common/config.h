@@ -1,0 +1,71 @@
+/*
+ * config.h: a worker's settings, read from the environment (12-factor style: systemd units,
+ * Kubernetes manifests and tools/dev all set the same variables), and secret resolution.
+ *
+ *   PAYLINK_KAFKA_BROKERS   bootstrap servers (required)
+ *   PAYLINK_DB              libpq connection string (required)
+ *   PAYLINK_TOPIC_PREFIX    topic prefix, default "paylink"
+ *   PAYLINK_CA_FILE         CA bundle trusted for bureau TLS instead of the system store
+ *   PAYLINK_METRICS_PORT    /metrics, /healthz, /readyz port (default per worker; 0 = pick)
+ *   PAYLINK_METRICS_BIND    address of that endpoint, default 0.0.0.0
+ *   PAYLINK_MAX_IN_FLIGHT   requests in flight at once per process, default 512
+ *   PAYLINK_HASH_KEY_FILE   file holding the card-hash HMAC key (or PAYLINK_HASH_KEY, the key)
+ *   PAYLINK_LOG_LEVEL       debug | info | warn | error, default info
+ *   PAYLINK_LOG_MASK        last4 | removed: the seed's J16 modes for card numbers in logs
+ *   PAYLINK_KAFKA_SESSION_TIMEOUT_MS  consumer session timeout, default 45000
+ *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work, default 30000
+ *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
+ *   PAYLINK_INSTANCE        client id suffix, default the host name and pid
+ *
+ * Secrets never pass through the logger, and the hash key is wiped on pl_config_free.
+ * Start-up only; one thread.
+ */
+#ifndef PL_CONFIG_H
+#define PL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "card.h"
+#include "err.h"
+#include "log.h"
+
+typedef struct pl_config {
+    char worker[16];
+    char brokers[512];
+    char db[1024];
+    char topic_prefix[64];
+    char ca_file[512];
+    char metrics_bind[64];
+    int metrics_port;
+    int max_in_flight;
+    int session_timeout_ms;
+    int drain_timeout_ms;
+    int refresh_s;
+    unsigned char hash_key[128];
+    size_t hash_key_len;
+    pl_log_level log_level;
+    pl_mask_mode log_mask;
+    char instance[96];
+} pl_config;
+
+/* Reads the environment for `worker` ("auth", ...). Returns 0 or PL_ERR_CONFIG with errstr. */
+int pl_config_from_env(pl_config *c, const char *worker, char *errstr,
+                       size_t errstr_size) PL_MUSTCHECK;
+
+/* Wipes the key. */
+void pl_config_free(pl_config *c);
+
+/* Default metrics port of a worker (auth 9101, deposit 9102, reversal 9103, svc 9104, dmupdate 9105). */
+int pl_config_default_metrics_port(const char *worker);
+
+/*
+ * Resolves a secret reference: "env:NAME" (the variable's value), "file:/path" (the file's
+ * content, trailing newline removed), "file-env:NAME" (the file named by the variable), or ""
+ * (no secret: out = ""). Returns 0, or PL_ERR_CONFIG / PL_ERR_TOOBIG with errstr naming the
+ * reference, never the secret.
+ */
+int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr,
+                      size_t errstr_size) PL_MUSTCHECK;
+
+#endif

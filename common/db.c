@@ -1,0 +1,491 @@
+/*
+ * db.c: pipelined, batched PostgreSQL units for the event loop (see db.h for the contract).
+ *
+ * Shape of the pipeline: a batch is the list of units flushed in one loop turn; its statements
+ * are sent back to back and closed by one PQpipelineSync, which makes the whole batch one
+ * implicit transaction. Results come back in send order: for each statement one result and a
+ * NULL, then PGRES_PIPELINE_SYNC for the batch. Several batches may be in flight at once.
+ */
+#include "db.h"
+
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+/* A batch of at most this many units, so one turn cannot build an unbounded segment. */
+#define PL_DB_MAX_BATCH_UNITS 512
+/* Back-off between reconnect attempts. */
+#define PL_DB_RECONNECT_MS 1000
+
+typedef struct exec {
+    char *name;
+    int nparams;
+    char **params;
+    PGresult *res;
+} exec;
+
+struct pl_db_unit {
+    pl_db_unit_cb cb;
+    void *arg;
+    exec *ex;
+    int n, cap;
+    bool solo; /* send in a segment of its own (after a failed batch) */
+    pl_db_unit *next;
+};
+
+typedef struct batch {
+    pl_db_unit *head;
+    int nunits;
+    int nq;   /* statements in the batch */
+    int cur;  /* statement whose results are being read */
+    pl_db_unit *cur_unit;
+    int cur_ex;
+    bool awaiting_sync;
+    bool failed;
+    char errmsg[512];
+    double t0;
+    struct batch *next;
+} batch;
+
+struct pl_db {
+    char *conninfo;
+    const pl_db_stmt *stmts;
+    size_t nstmts;
+    PGconn *conn;
+    pl_db_unit *q_head, *q_tail; /* submitted, not sent */
+    batch *b_head, *b_tail;      /* sent, results pending */
+    bool want_write;
+    int64_t reconnect_at_ms;
+    size_t pending;
+    double last_batch_ms;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double now_ms_f(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/* Connects, prepares the statements and enters pipeline mode. */
+static int db_connect(pl_db *db, char *errstr, size_t errstr_size)
+{
+    const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *const vals[] = {db->conninfo, "5", "paylink", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        int rc = pl_err_set(PL_ERR_DB, errstr, errstr_size, "connect: %s",
+                            c ? PQerrorMessage(c) : "out of memory");
+        PQfinish(c);
+        return rc;
+    }
+    for (size_t i = 0; i < db->nstmts; i++) {
+        PGresult *r = PQprepare(c, db->stmts[i].name, db->stmts[i].sql, db->stmts[i].nparams, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            int rc = pl_err_set(PL_ERR_DB, errstr, errstr_size, "prepare %s: %s",
+                                db->stmts[i].name, PQresultErrorMessage(r));
+            PQclear(r);
+            PQfinish(c);
+            return rc;
+        }
+        PQclear(r);
+    }
+    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
+        int rc = pl_err_set(PL_ERR_DB, errstr, errstr_size, "pipeline mode: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return rc;
+    }
+    db->conn = c;
+    db->want_write = false;
+    return 0;
+}
+
+pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, char *errstr,
+                 size_t errstr_size)
+{
+    pl_db *db = calloc(1, sizeof *db);
+    if (!db) {
+        pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    db->conninfo = strdup(conninfo ? conninfo : "");
+    db->stmts = stmts;
+    db->nstmts = nstmts;
+    if (!db->conninfo || db_connect(db, errstr, errstr_size) != 0) {
+        free(db->conninfo);
+        free(db);
+        return NULL;
+    }
+    return db;
+}
+
+pl_db_unit *pl_db_unit_new(pl_db_unit_cb cb, void *arg)
+{
+    pl_db_unit *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->cb = cb;
+    u->arg = arg;
+    return u;
+}
+
+static void unit_clear_results(pl_db_unit *u)
+{
+    for (int i = 0; i < u->n; i++) {
+        PQclear(u->ex[i].res);
+        u->ex[i].res = NULL;
+    }
+}
+
+void pl_db_unit_free(pl_db_unit *u)
+{
+    if (!u)
+        return;
+    for (int i = 0; i < u->n; i++) {
+        free(u->ex[i].name);
+        for (int j = 0; j < u->ex[i].nparams; j++)
+            free(u->ex[i].params[j]);
+        free(u->ex[i].params);
+        PQclear(u->ex[i].res);
+    }
+    free(u->ex);
+    free(u);
+}
+
+int pl_db_unit_add(pl_db_unit *u, const char *name, int nparams, const char *const *params)
+{
+    if (!u || !name || nparams < 0)
+        return PL_ERR_INVALID;
+    if (u->n == u->cap) {
+        int cap = u->cap ? u->cap * 2 : 4;
+        exec *ex = realloc(u->ex, (size_t)cap * sizeof *ex);
+        if (!ex)
+            return PL_ERR_NOMEM;
+        u->ex = ex;
+        u->cap = cap;
+    }
+    exec *e = &u->ex[u->n];
+    memset(e, 0, sizeof *e);
+    e->name = strdup(name);
+    e->params = nparams ? calloc((size_t)nparams, sizeof(char *)) : NULL;
+    if (!e->name || (nparams && !e->params))
+        goto nomem;
+    e->nparams = nparams;
+    for (int i = 0; i < nparams; i++) {
+        if (params[i] && !(e->params[i] = strdup(params[i])))
+            goto nomem;
+    }
+    u->n++;
+    return 0;
+nomem:
+    free(e->name);
+    if (e->params) {
+        for (int i = 0; i < nparams; i++)
+            free(e->params[i]);
+        free(e->params);
+    }
+    return PL_ERR_NOMEM;
+}
+
+const PGresult *pl_db_unit_result(const pl_db_unit *u, int i)
+{
+    if (!u || i < 0 || i >= u->n)
+        return NULL;
+    return u->ex[i].res;
+}
+
+int pl_db_unit_ntuples(const pl_db_unit *u, int i)
+{
+    const PGresult *r = pl_db_unit_result(u, i);
+    return r ? PQntuples(r) : 0;
+}
+
+void pl_db_submit(pl_db *db, pl_db_unit *u)
+{
+    u->next = NULL;
+    if (db->q_tail)
+        db->q_tail->next = u;
+    else
+        db->q_head = u;
+    db->q_tail = u;
+    db->pending++;
+}
+
+/* Puts a list of units back at the front of the send queue (keeping their order). */
+static void requeue_front(pl_db *db, pl_db_unit *head, bool solo)
+{
+    pl_db_unit *last = NULL;
+    for (pl_db_unit *u = head; u; u = u->next) {
+        unit_clear_results(u);
+        u->solo = solo || u->solo;
+        last = u;
+    }
+    if (!last)
+        return;
+    last->next = db->q_head;
+    db->q_head = head;
+    if (!db->q_tail)
+        db->q_tail = last;
+}
+
+static void call_back(pl_db *db, pl_db_unit *u, int err, const char *msg)
+{
+    db->pending--;
+    u->cb(u->arg, err, msg, u);
+    pl_db_unit_free(u);
+}
+
+/* The connection broke: everything sent but not confirmed goes back to the queue. */
+static void db_disconnect(pl_db *db, const char *why)
+{
+    PL_ERROR(NULL, "database connection lost: %s", why);
+    /* Requeue in-flight batches, oldest first at the front. */
+    batch *bs[64];
+    size_t nb = 0;
+    for (batch *b = db->b_head; b;) {
+        batch *next = b->next;
+        if (nb < sizeof bs / sizeof bs[0]) {
+            bs[nb++] = b;
+        } else {
+            requeue_front(db, b->head, false);
+            free(b);
+        }
+        b = next;
+    }
+    while (nb > 0) {
+        batch *b = bs[--nb];
+        requeue_front(db, b->head, false);
+        free(b);
+    }
+    db->b_head = db->b_tail = NULL;
+    PQfinish(db->conn);
+    db->conn = NULL;
+    db->want_write = false;
+    db->reconnect_at_ms = now_ms() + PL_DB_RECONNECT_MS;
+}
+
+static void db_try_flush(pl_db *db)
+{
+    int rc = PQflush(db->conn);
+    if (rc < 0)
+        db_disconnect(db, PQerrorMessage(db->conn));
+    else
+        db->want_write = rc == 1;
+}
+
+void pl_db_flush(pl_db *db)
+{
+    if (!db->conn || !db->q_head)
+        return;
+    while (db->q_head) {
+        batch *b = calloc(1, sizeof *b);
+        if (!b)
+            return; /* try again next turn */
+        b->t0 = now_ms_f();
+        pl_db_unit *tail = NULL;
+        /* A solo unit goes alone; otherwise take consecutive non-solo units. */
+        while (db->q_head && b->nunits < PL_DB_MAX_BATCH_UNITS) {
+            pl_db_unit *u = db->q_head;
+            if (b->nunits > 0 && (u->solo || (b->head && b->head->solo)))
+                break;
+            db->q_head = u->next;
+            if (!db->q_head)
+                db->q_tail = NULL;
+            u->next = NULL;
+            if (tail)
+                tail->next = u;
+            else
+                b->head = u;
+            tail = u;
+            b->nunits++;
+            b->nq += u->n;
+        }
+        bool send_failed = false;
+        for (pl_db_unit *u = b->head; u && !send_failed; u = u->next) {
+            for (int i = 0; i < u->n; i++) {
+                if (!PQsendQueryPrepared(db->conn, u->ex[i].name, u->ex[i].nparams,
+                                         (const char *const *)u->ex[i].params, NULL, NULL, 0)) {
+                    send_failed = true;
+                    break;
+                }
+            }
+        }
+        if (!send_failed && PQpipelineSync(db->conn) != 1)
+            send_failed = true;
+        b->cur_unit = b->head;
+        while (b->cur_unit && b->cur_unit->n == 0)
+            b->cur_unit = b->cur_unit->next;
+        b->awaiting_sync = b->nq == 0;
+        if (db->b_tail)
+            db->b_tail->next = b;
+        else
+            db->b_head = b;
+        db->b_tail = b;
+        if (send_failed) {
+            db_disconnect(db, PQerrorMessage(db->conn));
+            return;
+        }
+    }
+    db_try_flush(db);
+}
+
+/* A batch's Sync arrived: call back or split. */
+static void batch_complete(pl_db *db, batch *b)
+{
+    db->b_head = b->next;
+    if (!db->b_head)
+        db->b_tail = NULL;
+    if (!b->failed) {
+        db->last_batch_ms = now_ms_f() - b->t0;
+        for (pl_db_unit *u = b->head; u;) {
+            pl_db_unit *next = u->next;
+            call_back(db, u, 0, NULL);
+            u = next;
+        }
+    } else if (b->nunits == 1 && b->head->solo) {
+        PL_WARN(NULL, "database unit failed: %s", b->errmsg);
+        call_back(db, b->head, PL_ERR_DB, b->errmsg);
+    } else {
+        /* Find the culprit by sending each unit on its own. */
+        requeue_front(db, b->head, true);
+    }
+    free(b);
+}
+
+static void read_results(pl_db *db)
+{
+    while (db->conn && db->b_head) {
+        batch *b = db->b_head;
+        if (PQisBusy(db->conn))
+            return;
+        PGresult *r = PQgetResult(db->conn);
+        if (b->awaiting_sync) {
+            if (!r)
+                return;
+            ExecStatusType st = PQresultStatus(r);
+            PQclear(r);
+            if (st == PGRES_PIPELINE_SYNC)
+                batch_complete(db, b);
+            continue;
+        }
+        if (!r) {
+            /* End of the current statement's results. */
+            b->cur++;
+            b->cur_ex++;
+            while (b->cur_unit && b->cur_ex >= b->cur_unit->n) {
+                b->cur_unit = b->cur_unit->next;
+                b->cur_ex = 0;
+            }
+            if (b->cur >= b->nq)
+                b->awaiting_sync = true;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            exec *e = &b->cur_unit->ex[b->cur_ex];
+            PQclear(e->res);
+            e->res = r;
+        } else {
+            if (!b->failed && st != PGRES_PIPELINE_ABORTED) {
+                const char *m = PQresultErrorMessage(r);
+                size_t len = strlen(m);
+                while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
+                    len--;
+                snprintf(b->errmsg, sizeof b->errmsg, "%s: %.*s", b->cur_unit->ex[b->cur_ex].name,
+                         (int)len, m);
+            }
+            b->failed = true;
+            PQclear(r);
+        }
+    }
+}
+
+void pl_db_on_ready(pl_db *db, short revents)
+{
+    if (!db->conn) {
+        if (now_ms() >= db->reconnect_at_ms) {
+            char err[512];
+            if (db_connect(db, err, sizeof err) == 0) {
+                PL_INFO(NULL, "database connection restored");
+                pl_db_flush(db);
+            } else {
+                db->reconnect_at_ms = now_ms() + PL_DB_RECONNECT_MS;
+                PL_WARN(NULL, "database reconnect failed: %s", err);
+            }
+        }
+        return;
+    }
+    if (revents & POLLOUT)
+        db_try_flush(db);
+    if (db->conn && (revents & (POLLIN | POLLERR | POLLHUP))) {
+        if (!PQconsumeInput(db->conn)) {
+            db_disconnect(db, PQerrorMessage(db->conn));
+            return;
+        }
+        read_results(db);
+    }
+    if (db->conn && PQstatus(db->conn) == CONNECTION_BAD)
+        db_disconnect(db, "connection bad");
+}
+
+int pl_db_fd(const pl_db *db)
+{
+    return db->conn ? PQsocket(db->conn) : -1;
+}
+
+short pl_db_events(const pl_db *db)
+{
+    if (!db->conn)
+        return 0;
+    return (short)(POLLIN | (db->want_write ? POLLOUT : 0));
+}
+
+size_t pl_db_pending(const pl_db *db)
+{
+    return db->pending;
+}
+
+bool pl_db_connected(const pl_db *db)
+{
+    return db->conn != NULL;
+}
+
+double pl_db_last_batch_ms(const pl_db *db)
+{
+    return db->last_batch_ms;
+}
+
+void pl_db_destroy(pl_db *db)
+{
+    if (!db)
+        return;
+    for (batch *b = db->b_head; b;) {
+        batch *next = b->next;
+        for (pl_db_unit *u = b->head; u;) {
+            pl_db_unit *un = u->next;
+            call_back(db, u, PL_ERR_STATE, "database closed");
+            u = un;
+        }
+        free(b);
+        b = next;
+    }
+    for (pl_db_unit *u = db->q_head; u;) {
+        pl_db_unit *next = u->next;
+        call_back(db, u, PL_ERR_STATE, "database closed");
+        u = next;
+    }
+    PQfinish(db->conn);
+    free(db->conninfo);
+    free(db);
+}

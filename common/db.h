@@ -1,0 +1,87 @@
+/*
+ * db.h: asynchronous PostgreSQL for the event loop, with application-level group commit.
+ *
+ * The engine records each request in "units": a unit is a short list of prepared statements
+ * that must commit together (for example "update the transaction row and insert its history
+ * row"). Units submitted during one turn of the event loop are sent as ONE pipeline segment
+ * ending in one Sync, so they share one transaction and one WAL flush (DESIGN.md: "batch many
+ * answers per commit"). Statements run in an implicit transaction per Sync (no BEGIN/COMMIT:
+ * see kafka-postgres-curl-practice.md §1.4). When a batch fails, each of its units is sent
+ * again in a segment of its own, so one bad unit cannot fail its neighbours, and only the
+ * unit that really fails reports an error.
+ *
+ * When the connection breaks, every unit not yet committed is kept and sent again after the
+ * reconnect; callers write units so that running one twice is harmless (ON CONFLICT, WHERE
+ * status = ..., CTEs that insert only when the update matched).
+ *
+ * Threading: one thread (the event loop). Memory: the unit and its results belong to pl_db;
+ * results are valid only during the unit's callback. Every submitted unit's callback fires
+ * exactly once (also on pl_db_destroy, with PL_ERR_STATE).
+ */
+#ifndef PL_DB_H
+#define PL_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct pl_db pl_db;
+typedef struct pl_db_unit pl_db_unit;
+
+/* err 0: committed, results readable with pl_db_unit_result. err < 0: failed; errmsg says why. */
+typedef void (*pl_db_unit_cb)(void *arg, int err, const char *errmsg, pl_db_unit *u);
+
+/* A statement the engine or a spec prepares once per connection (and again after reconnects). */
+typedef struct pl_db_stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+} pl_db_stmt;
+
+/*
+ * Connects synchronously (start-up), switches the connection to non-blocking pipeline mode
+ * and prepares stmts (the array must outlive the pl_db). Returns NULL with errstr set.
+ */
+pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, char *errstr,
+                 size_t errstr_size);
+
+/* Fails pending units (PL_ERR_STATE) and closes the connection. NULL is fine. */
+void pl_db_destroy(pl_db *db);
+
+/* A new unit; NULL on OOM. Statements are added, then the unit is submitted (or freed with
+ * pl_db_unit_free when never submitted). */
+pl_db_unit *pl_db_unit_new(pl_db_unit_cb cb, void *arg);
+void pl_db_unit_free(pl_db_unit *u);
+
+/* Adds one execution of prepared statement `name` with text params (NULL = SQL NULL). Params are
+ * copied. Returns 0 or PL_ERR_NOMEM / PL_ERR_INVALID (unknown statement name is detected at send). */
+int pl_db_unit_add(pl_db_unit *u, const char *name, int nparams,
+                   const char *const *params) PL_MUSTCHECK;
+
+/* Result i (0-based, in add order) of a committed unit, during its callback. */
+const PGresult *pl_db_unit_result(const pl_db_unit *u, int i);
+/* Convenience: rows of result i (0 when missing). */
+int pl_db_unit_ntuples(const pl_db_unit *u, int i);
+
+/* Queues a unit; it is sent at the next pl_db_flush. Takes ownership. */
+void pl_db_submit(pl_db *db, pl_db_unit *u);
+
+/* Sends everything queued as one batch. Call once per loop turn. */
+void pl_db_flush(pl_db *db);
+
+/* For poll(): the socket (-1 while disconnected) and the events to wait for. */
+int pl_db_fd(const pl_db *db);
+short pl_db_events(const pl_db *db);
+/* Call after poll() with the socket's revents (0 on a timer tick: drives reconnects). */
+void pl_db_on_ready(pl_db *db, short revents);
+
+/* Units submitted and not yet called back. */
+size_t pl_db_pending(const pl_db *db);
+/* True while the connection is up. */
+bool pl_db_connected(const pl_db *db);
+/* Milliseconds the last committed batch took (for the DB latency metric). */
+double pl_db_last_batch_ms(const pl_db *db);
+
+#endif

@@ -1,0 +1,1474 @@
+/*
+ * engine.c: the consume → record → call → record → reply loop shared by every worker.
+ * The contract is in engine.h; the reasons behind each step are in DESIGN.md "The engine".
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "card.h"
+#include "config.h"
+#include "http.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "money.h"
+#include "offsets.h"
+
+#define MAX_SERVICES 64
+#define HASH_BUCKETS 4096
+#define LOOP_TICK_MS 100
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+typedef enum job_state {
+    JS_NEW,
+    JS_RECORDING,
+    JS_MARKING,
+    JS_QUEUED, /* waiting for a bureau concurrency slot */
+    JS_CALLING,
+    JS_STORING,
+    JS_PUBLISHING,
+    JS_DONE,
+} job_state;
+
+typedef struct outmsg {
+    char *topic, *key, *payload;
+    struct outmsg *next;
+} outmsg;
+
+typedef struct job job;
+struct job {
+    pl_job pub; /* first: specs get &pub, the engine casts back */
+    job_state state;
+    int32_t partition;
+    int64_t offset;
+    bool tracked;  /* offset added to the tracker */
+    bool admitted; /* in the request_id hash */
+    char *payload;
+    size_t payload_len;
+    char *key;
+    size_t key_len;
+    bool valid;
+    const pl_bureau_ops *ops;
+    pl_bureau_cfg cfg;
+    pl_bureau_msg msg;
+    double t_call;
+    double t_start;
+    int pending_dr;
+    outmsg *out; /* messages still to produce */
+    const char *outcome; /* metrics label */
+    job *hnext;          /* hash chain */
+    job *waiters;        /* duplicates parked until this one is done */
+    job *wnext;
+    job *qnext;          /* bureau slot queue */
+    job *prev, *next;    /* live list */
+};
+
+typedef struct slot {
+    char code[9];
+    int active;
+    job *qhead, *qtail;
+} slot;
+
+typedef struct retry {
+    job *j;
+    char *topic, *key, *payload;
+    size_t key_len, payload_len;
+    double due;
+    struct retry *next;
+} retry;
+
+struct pl_engine {
+    const pl_spec *spec;
+    pl_config cfg;
+    char t_request[160], t_reply[160], t_dlq[160];
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_queue_t *cq, *pq;
+    int cpipe[2], ppipe[2];
+    pl_db *db;
+    pl_db_stmt stmts[32];
+    char sql_lookup[512], sql_unknown[1200], sql_final[512];
+    pl_http *http;
+    pl_services *services;
+    double services_at;
+    pl_offsets *offsets;
+    pl_metrics *metrics;
+    job *live;
+    size_t n_live;
+    job *hash[HASH_BUCKETS];
+    rd_kafka_message_t **backlog;
+    size_t b_head, b_len, b_cap;
+    bool paused;
+    rd_kafka_topic_partition_list_t *assigned;
+    slot slots[MAX_SERVICES];
+    size_t nslots;
+    retry *retries;
+    bool stopping;
+    bool draining; /* inside a revoke drain: do not start new work */
+    int64_t lag;
+    /* metrics */
+    pl_counter *m_requests[8];
+    pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail;
+    pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_backlog;
+    pl_histogram *m_bureau, *m_db, *m_total;
+    void *aux; /* PGconn for configuration refresh and counts */
+};
+
+static const char *const outcome_names[] = {"approved", "declined", "review", "rejected",
+                                            "error",    "timeout",  "invalid", "replayed"};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static job *J(pl_job *p)
+{
+    return (job *)p;
+}
+
+/* ---- request_id hash (duplicates in flight) ---- */
+
+static unsigned hash_rid(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % HASH_BUCKETS;
+}
+
+static job *hash_find(pl_engine *e, const char *rid)
+{
+    for (job *j = e->hash[hash_rid(rid)]; j; j = j->hnext)
+        if (strcmp(j->pub.req.request_id, rid) == 0)
+            return j;
+    return NULL;
+}
+
+static void hash_remove(pl_engine *e, job *j)
+{
+    job **pp = &e->hash[hash_rid(j->pub.req.request_id)];
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == j) {
+            *pp = j->hnext;
+            break;
+        }
+    }
+    j->admitted = false;
+}
+
+/* ---- job lifetime ---- */
+
+static void job_free(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    if (j->prev)
+        j->prev->next = j->next;
+    else if (e->live == j)
+        e->live = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    e->n_live--;
+    if (e->spec->release)
+        e->spec->release(&j->pub);
+    pl_request_free(&j->pub.req);
+    pl_bureau_msg_free(&j->msg);
+    if (j->payload) {
+        pl_card_wipe(j->payload, j->payload_len);
+        free(j->payload);
+    }
+    free(j->key);
+    free(j->pub.reply_json);
+    for (outmsg *o = j->out; o;) {
+        outmsg *n = o->next;
+        free(o->topic);
+        free(o->key);
+        free(o->payload);
+        free(o);
+        o = n;
+    }
+    if (j->pub.services)
+        pl_services_unref((pl_services *)j->pub.services);
+    free(j);
+}
+
+static void store_offset(pl_engine *e, int32_t partition, int64_t off)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, e->t_request, partition)->offset = off;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(e->consumer, l);
+    /* _STATE: the partition was revoked meanwhile; its new owner re-reads from the commit. */
+    if (err && err != RD_KAFKA_RESP_ERR__STATE)
+        PL_WARN(NULL, "offset store failed: %s", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void job_admit(pl_engine *e, job *j);
+
+/* Everything of the job is durable and published: its offset may be committed. */
+static void job_done(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    j->state = JS_DONE;
+    if (j->tracked) {
+        int64_t to;
+        if (pl_offsets_done(e->offsets, j->partition, j->offset, &to) == 1)
+            store_offset(e, j->partition, to);
+    }
+    for (size_t i = 0; i < sizeof outcome_names / sizeof outcome_names[0]; i++)
+        if (j->outcome && strcmp(j->outcome, outcome_names[i]) == 0)
+            pl_counter_add(e->m_requests[i], 1);
+    pl_histogram_observe(e->m_total, now_s() - j->t_start);
+    if (j->admitted)
+        hash_remove(e, j);
+    job *w = j->waiters;
+    j->waiters = NULL;
+    job_free(j);
+    /* Redeliveries that arrived while it was in flight now find its final row. */
+    while (w) {
+        job *n = w->wnext;
+        w->wnext = NULL;
+        job_admit(e, w);
+        w = n;
+    }
+}
+
+/* Abandons a job without a reply (shutdown): its offset is not committed. */
+static void job_abandon(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    if (j->tracked)
+        j->tracked = false; /* leaves the partition's position below it */
+    if (j->admitted)
+        hash_remove(e, j);
+    job *w = j->waiters;
+    while (w) {
+        job *n = w->wnext;
+        job_free(w);
+        w = n;
+    }
+    j->waiters = NULL;
+    job_free(j);
+}
+
+/* ---- publishing ---- */
+
+static int produce(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
+                   const char *payload, size_t len)
+{
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        e->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
+    if (err)
+        return PL_ERR_KAFKA;
+    j->pending_dr++;
+    return 0;
+}
+
+static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *key,
+                           size_t key_len, const char *payload, size_t len)
+{
+    retry *r = calloc(1, sizeof *r);
+    if (r) {
+        r->topic = strdup(topic);
+        r->key = malloc(key_len + 1);
+        r->payload = malloc(len + 1);
+    }
+    if (!r || !r->topic || !r->key || !r->payload) {
+        /* Out of memory: nothing sensible is left but to stop; the request is redelivered. */
+        PL_ERROR(j->pub.req.request_id, "out of memory queueing a publish retry; exiting");
+        exit(70);
+    }
+    memcpy(r->key, key, key_len);
+    memcpy(r->payload, payload, len);
+    r->key_len = key_len;
+    r->payload_len = len;
+    r->j = j;
+    r->due = now_s() + 1.0;
+    r->next = e->retries;
+    e->retries = r;
+    j->pending_dr++; /* the retry holds the job open */
+    pl_counter_add(e->m_produce_fail, 1);
+}
+
+static void run_retries(pl_engine *e)
+{
+    double now = now_s();
+    retry **pp = &e->retries;
+    while (*pp) {
+        retry *r = *pp;
+        if (r->due > now) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        job *j = r->j;
+        j->pending_dr--;
+        if (produce(e, j, r->topic, r->key, r->key_len, r->payload, r->payload_len) != 0)
+            schedule_retry(e, j, r->topic, r->key, r->key_len, r->payload, r->payload_len);
+        free(r->topic);
+        free(r->key);
+        free(r->payload);
+        free(r);
+    }
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    pl_engine *e = opaque;
+    job *j = m->_private;
+    if (!j)
+        return;
+    if (m->err) {
+        /* Replies are published at least once: keep trying while the broker is away. */
+        PL_WARN(j->pub.req.request_id, "publish to %s failed (%s); retrying",
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        schedule_retry(e, j, rd_kafka_topic_name(m->rkt), m->key ? m->key : "", m->key_len,
+                       m->payload, m->len);
+    }
+    j->pending_dr--;
+    if (j->pending_dr == 0 && j->state == JS_PUBLISHING)
+        job_done(j);
+}
+
+/* The reply key: <company>-<order>, or the request's own key when those are unknown. */
+static void reply_key(job *j, char *out, size_t n, size_t *len)
+{
+    if (j->pub.req.company > 0 && j->pub.req.order[0]) {
+        snprintf(out, n, "%d-%s", j->pub.req.company, j->pub.req.order);
+        *len = strlen(out);
+    } else {
+        *len = j->key_len < n ? j->key_len : n - 1;
+        if (*len)
+            memcpy(out, j->key, *len);
+        out[*len] = '\0';
+    }
+}
+
+/* Publishes the reply (and follow-ups), then the job completes on their delivery reports. */
+static void publish(job *j, const char *reply_json)
+{
+    pl_engine *e = j->pub.eng;
+    char key[64];
+    size_t klen;
+    reply_key(j, key, sizeof key, &klen);
+    j->state = JS_PUBLISHING;
+    j->pending_dr++; /* guard while producing */
+    if (produce(e, j, e->t_reply, key, klen, reply_json, strlen(reply_json)) != 0)
+        schedule_retry(e, j, e->t_reply, key, klen, reply_json, strlen(reply_json));
+    for (outmsg *o = j->out; o; o = o->next)
+        if (produce(e, j, o->topic, o->key, strlen(o->key), o->payload, strlen(o->payload)) != 0)
+            schedule_retry(e, j, o->topic, o->key, strlen(o->key), o->payload, strlen(o->payload));
+    j->pending_dr--;
+    if (j->pending_dr == 0)
+        job_done(j);
+}
+
+int pl_job_publish(pl_job *pj, const char *topic_suffix, const char *key, const char *payload)
+{
+    job *j = J(pj);
+    outmsg *o = calloc(1, sizeof *o);
+    if (!o)
+        return PL_ERR_NOMEM;
+    size_t tl = strlen(pj->eng->cfg.topic_prefix) + strlen(topic_suffix) + 2;
+    o->topic = malloc(tl);
+    o->key = strdup(key);
+    o->payload = strdup(payload);
+    if (!o->topic || !o->key || !o->payload) {
+        free(o->topic);
+        free(o->key);
+        free(o->payload);
+        free(o);
+        return PL_ERR_NOMEM;
+    }
+    snprintf(o->topic, tl, "%s.%s", pj->eng->cfg.topic_prefix, topic_suffix);
+    o->next = j->out;
+    j->out = o;
+    return 0;
+}
+
+/* Runs the spec's follow-ups for a reply about to be published. */
+static void followups(job *j, const char *reply_json)
+{
+    const pl_spec *s = j->pub.eng->spec;
+    if (!s->followups || !j->pub.svc)
+        return;
+    json_object *o = json_tokener_parse(reply_json);
+    if (o) {
+        if (s->followups(&j->pub, o) != 0)
+            PL_ERROR(j->pub.req.request_id, "follow-up messages could not be built");
+        json_object_put(o);
+    }
+}
+
+/* ---- invalid requests ---- */
+
+static void publish_invalid(job *j, const pl_errors *errs, const char *why)
+{
+    pl_engine *e = j->pub.eng;
+    pl_reply rep = {.status = PL_ST_INVALID, .errors = errs};
+    char *reply = pl_reply_to_json(&j->pub.req, &rep);
+    /* The dead-letter copy: the request with card data removed, and why it was refused. */
+    char *redacted = pl_request_redact(j->payload ? j->payload : "", j->payload_len);
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "error", json_object_new_string(why));
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; errs && i < errs->n; i++) {
+        json_object *fe = json_object_new_object();
+        json_object_object_add(fe, "field", json_object_new_string(errs->e[i].field));
+        json_object_object_add(fe, "error", json_object_new_string(errs->e[i].error));
+        json_object_array_add(arr, fe);
+    }
+    json_object_object_add(d, "errors", arr);
+    json_object_object_add(d, "topic", json_object_new_string(e->t_request));
+    json_object_object_add(d, "partition", json_object_new_int(j->partition));
+    json_object_object_add(d, "offset", json_object_new_int64(j->offset));
+    json_object_object_add(d, "request", json_object_new_string(redacted ? redacted : ""));
+    free(redacted);
+    const char *dlq = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN);
+    if (!reply || !dlq) {
+        PL_ERROR(j->pub.req.request_id, "out of memory building an invalid reply; exiting");
+        exit(70);
+    }
+    char key[64];
+    size_t klen;
+    reply_key(j, key, sizeof key, &klen);
+    j->outcome = "invalid";
+    pl_counter_add(e->m_dlq, 1);
+    j->state = JS_PUBLISHING;
+    j->pending_dr++;
+    if (produce(e, j, e->t_dlq, key, klen, dlq, strlen(dlq)) != 0)
+        schedule_retry(e, j, e->t_dlq, key, klen, dlq, strlen(dlq));
+    json_object_put(d);
+    j->pending_dr--;
+    PL_INFO(j->pub.req.request_id[0] ? j->pub.req.request_id : NULL, "invalid request: %s", why);
+    publish(j, reply);
+    free(reply);
+}
+
+/* ---- generic terminal paths ---- */
+
+static const char *status_word(pl_status s)
+{
+    return pl_status_name(s);
+}
+
+/* The code a bureau outage reports as vendor response (seeds: 150 for CyberSource, SU else). */
+static const char *unavailable_code(const pl_service *svc)
+{
+    return svc && strcmp(svc->protocol, "CYB") == 0 ? "150" : "SU";
+}
+
+static void fill_card(job *j)
+{
+    snprintf(j->pub.reply.card_masked, sizeof j->pub.reply.card_masked, "%s", j->pub.card_masked);
+    snprintf(j->pub.reply.card_type, sizeof j->pub.reply.card_type, "%s", j->pub.card_type);
+}
+
+static int render_reply(job *j)
+{
+    free(j->pub.reply_json);
+    fill_card(j);
+    j->pub.reply_json = pl_reply_to_json(&j->pub.req, &j->pub.reply);
+    return j->pub.reply_json ? 0 : PL_ERR_NOMEM;
+}
+
+static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u);
+
+static void submit_or_die(pl_engine *e, pl_db_unit *u, int rc)
+{
+    if (rc != 0 || !u) {
+        PL_ERROR(NULL, "out of memory building a database unit; exiting");
+        exit(70);
+    }
+    pl_db_submit(e->db, u);
+}
+
+/* Outcome unknown: the row becomes 'unknown', a required_response row opens, reply timeout. */
+static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status)
+{
+    pl_engine *e = j->pub.eng;
+    pl_reply *r = &j->pub.reply;
+    memset(r, 0, sizeof *r);
+    r->status = status;
+    r->required_response = true;
+    snprintf(r->vendor_response, sizeof r->vendor_response, "%s", unavailable_code(j->pub.svc));
+    if (render_reply(j) != 0) {
+        PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
+        exit(70);
+    }
+    PL_WARN(j->pub.req.request_id, "outcome unknown (%s: %s): required response opened", reason,
+            detail);
+    char company[16], pay_seq[16];
+    snprintf(company, sizeof company, "%d", j->pub.req.company);
+    snprintf(pay_seq, sizeof pay_seq, "%d", j->pub.req.pay_seq);
+    const char *p[] = {j->pub.req.request_id,
+                       j->pub.reply_json,
+                       detail,
+                       e->spec->worker,
+                       company,
+                       j->pub.req.order,
+                       pay_seq,
+                       j->pub.req.service,
+                       j->pub.op_name[0] ? j->pub.op_name : j->pub.req.type_name,
+                       j->pub.amount[0] ? j->pub.amount : NULL,
+                       j->pub.req.currency[0] ? j->pub.req.currency : NULL,
+                       reason};
+    pl_db_unit *u = pl_db_unit_new(on_stored, j);
+    j->outcome = status == PL_ST_TIMEOUT ? "timeout" : status_word(status);
+    pl_counter_add(e->m_required, 1);
+    j->state = JS_STORING;
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unknown", 12, p) : PL_ERR_NOMEM);
+}
+
+/* A final answer that did not come from the bureau (never sent, or refused before sending). */
+static void finish_final(job *j, const char *error_text)
+{
+    pl_engine *e = j->pub.eng;
+    if (render_reply(j) != 0) {
+        PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
+        exit(70);
+    }
+    const char *p[] = {j->pub.req.request_id, status_word(j->pub.reply.status),
+                       j->pub.reply.vendor_response, error_text ? error_text : "",
+                       j->pub.reply_json};
+    pl_db_unit *u = pl_db_unit_new(on_stored, j);
+    j->outcome = status_word(j->pub.reply.status);
+    j->state = JS_STORING;
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_final", 5, p) : PL_ERR_NOMEM);
+}
+
+static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    (void)u;
+    job *j = arg;
+    if (err == PL_ERR_STATE) { /* shutting down */
+        job_abandon(j);
+        return;
+    }
+    if (err) {
+        /* The answer could not be stored: do not reply with something the table does not say.
+         * The offset stays uncommitted, so the request is redelivered after a restart and
+         * lands in the required-response path. */
+        PL_ERROR(j->pub.req.request_id, "storing the outcome failed: %s", errmsg);
+        job_abandon(j);
+        return;
+    }
+    pl_histogram_observe(j->pub.eng->m_db, pl_db_last_batch_ms(j->pub.eng->db) / 1000.0);
+    followups(j, j->pub.reply_json);
+    publish(j, j->pub.reply_json);
+}
+
+/* ---- the bureau call ---- */
+
+static slot *slot_for(pl_engine *e, const char *code)
+{
+    for (size_t i = 0; i < e->nslots; i++)
+        if (strcmp(e->slots[i].code, code) == 0)
+            return &e->slots[i];
+    if (e->nslots == MAX_SERVICES)
+        return &e->slots[MAX_SERVICES - 1];
+    slot *s = &e->slots[e->nslots++];
+    snprintf(s->code, sizeof s->code, "%s", code);
+    return s;
+}
+
+static void message_log(job *j, const char *direction, const char *body, size_t len)
+{
+    const pl_service *svc = j->pub.svc;
+    if (!svc->message_log_enabled || !svc->message_log_dir[0] || !j->ops->redact)
+        return;
+    char *safe = j->ops->redact(body, len, (int)pl_log_mask_mode());
+    if (!safe)
+        return;
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char path[512], ts[32];
+    strftime(ts, sizeof ts, "%Y%m%d", &tm);
+    snprintf(path, sizeof path, "%s/paylink-%s-%s-%s.log", svc->message_log_dir,
+             j->pub.eng->spec->worker, svc->code, ts);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        dprintf(fd, "%s %s %s\n%s\n", ts, j->pub.req.request_id, direction, safe);
+        close(fd);
+    }
+    free(safe);
+}
+
+static void on_http(void *arg, const pl_http_response *r);
+static void slot_release(pl_engine *e, const char *code);
+
+static void call_start(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    const pl_service *svc = j->pub.svc;
+    slot *s = slot_for(e, svc->code);
+    if (s->active >= svc->max_concurrent) {
+        j->state = JS_QUEUED;
+        j->qnext = NULL;
+        if (s->qtail)
+            s->qtail->qnext = j;
+        else
+            s->qhead = j;
+        s->qtail = j;
+        return;
+    }
+    s->active++;
+    j->state = JS_CALLING;
+    long timeout = svc->response_time_ms;
+    if (strcmp(svc->protocol, "EXT") == 0)
+        timeout *= svc->response_check_frequency;
+    pl_http_call c = {.url = svc->url,
+                      .body = j->msg.body,
+                      .body_len = j->msg.body_len,
+                      .content_type = j->msg.content_type,
+                      .soap_action = j->msg.soap_action,
+                      .proxy = svc->proxy,
+                      .timeout_ms = timeout,
+                      .connect_attempts = svc->connect_attempts};
+    message_log(j, "request", j->msg.body, j->msg.body_len);
+    j->t_call = now_s();
+    if (pl_http_submit(e->http, &c, on_http, j) != 0) {
+        /* Nothing left the process. */
+        slot_release(e, svc->code);
+        memset(&j->pub.reply, 0, sizeof j->pub.reply);
+        j->pub.reply.status = PL_ST_ERROR;
+        snprintf(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response, "%s",
+                 unavailable_code(svc));
+        finish_final(j, "could not start the bureau call");
+    }
+}
+
+static void slot_release(pl_engine *e, const char *code)
+{
+    slot *s = slot_for(e, code);
+    s->active--;
+    while (s->qhead) {
+        job *n = s->qhead;
+        s->qhead = n->qnext;
+        if (!s->qhead)
+            s->qtail = NULL;
+        if (n->state == JS_QUEUED) {
+            call_start(n);
+            break;
+        }
+    }
+}
+
+static void on_http(void *arg, const pl_http_response *r)
+{
+    job *j = arg;
+    pl_engine *e = j->pub.eng;
+    const pl_service *svc = j->pub.svc;
+    slot_release(e, svc->code);
+    pl_histogram_observe(e->m_bureau, now_s() - j->t_call);
+    if (r->attempts > 1)
+        pl_counter_add(e->m_retries, (uint64_t)(r->attempts - 1));
+    switch (r->outcome) {
+    case PL_HTTP_CANCELLED:
+        job_abandon(j);
+        return;
+    case PL_HTTP_NOT_SENT: {
+        /* seed: connection attempts exhausted → 150; the bureau never saw the request. */
+        char detail[300];
+        snprintf(detail, sizeof detail, "no connection after %d attempts: %s", r->attempts,
+                 r->error);
+        PL_WARN(j->pub.req.request_id, "bureau %s unreachable: %s", svc->code, detail);
+        memset(&j->pub.reply, 0, sizeof j->pub.reply);
+        j->pub.reply.status = PL_ST_ERROR;
+        snprintf(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response, "%s",
+                 unavailable_code(svc));
+        finish_final(j, detail);
+        return;
+    }
+    case PL_HTTP_TIMEOUT:
+        finish_unknown(j, "timeout", r->error, PL_ST_TIMEOUT);
+        return;
+    case PL_HTTP_CONN_LOST:
+        finish_unknown(j, "connection_lost", r->error, PL_ST_TIMEOUT);
+        return;
+    case PL_HTTP_OK:
+        break;
+    }
+    message_log(j, "response", r->body, r->body_len);
+    char err[256];
+    memset(&j->pub.res, 0, sizeof j->pub.res);
+    int rc = j->ops->parse(&j->cfg, &j->pub.call, r->status, r->body, r->body_len, &j->pub.res,
+                           err, sizeof err);
+    if (rc != 0) {
+        char detail[320];
+        snprintf(detail, sizeof detail, "HTTP %ld: %s", r->status, err);
+        finish_unknown(j, "unreadable_answer", detail, PL_ST_ERROR);
+        return;
+    }
+    memset(&j->pub.reply, 0, sizeof j->pub.reply);
+    e->spec->map(&j->pub);
+    if (render_reply(j) != 0) {
+        PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
+        exit(70);
+    }
+    PL_INFO(j->pub.req.request_id, "%s %s: %s %s (%s)", svc->code, j->pub.op_name,
+            pl_status_name(j->pub.reply.status), j->pub.res.reason_code, j->pub.res.decision);
+    pl_db_unit *u = pl_db_unit_new(on_stored, j);
+    j->outcome = pl_status_name(j->pub.reply.status);
+    j->state = JS_STORING;
+    submit_or_die(e, u, u ? e->spec->store(&j->pub, u) : PL_ERR_NOMEM);
+}
+
+static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    job *j = arg;
+    if (err == PL_ERR_STATE) {
+        job_abandon(j);
+        return;
+    }
+    if (err) {
+        PL_ERROR(j->pub.req.request_id, "marking sent failed: %s", errmsg);
+        job_abandon(j);
+        return;
+    }
+    if (pl_db_unit_ntuples(u, 0) == 0) {
+        /* Another consumer moved it first: it owns the call. Never send twice. */
+        finish_unknown(j, "sent_not_answered", "another consumer marked it sent",
+                       PL_ST_TIMEOUT);
+        return;
+    }
+    call_start(j);
+}
+
+static void send_request(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    int rc = e->spec->prepare(&j->pub);
+    snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s",
+             rc == 0 ? pl_bureau_op_name(j->pub.call.op) : "");
+    if (rc == 1) { /* answered without a bureau call */
+        finish_final(j, "refused before the bureau call");
+        return;
+    }
+    char err[256] = "";
+    if (rc == 0 && !j->pub.svc->secret_ok) {
+        snprintf(err, sizeof err, "bureau secret unavailable: %s", j->pub.svc->secret_error);
+        rc = PL_ERR_CONFIG;
+    }
+    if (rc == 0)
+        rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
+    if (rc != 0) {
+        PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
+                 err[0] ? err : pl_err_str(rc));
+        memset(&j->pub.reply, 0, sizeof j->pub.reply);
+        j->pub.reply.status = PL_ST_ERROR;
+        snprintf(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response, "%s",
+                 unavailable_code(j->pub.svc));
+        finish_final(j, err[0] ? err : "bureau request could not be built");
+        return;
+    }
+    pl_db_unit *u = pl_db_unit_new(on_marked, j);
+    j->state = JS_MARKING;
+    submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);
+}
+
+/* ---- recording ---- */
+
+static void replay(job *j, const char *stored)
+{
+    pl_engine *e = j->pub.eng;
+    char *again = pl_reply_mark_replayed(stored);
+    if (!again) {
+        PL_ERROR(j->pub.req.request_id, "stored reply is unreadable; not replayed");
+        job_abandon(j);
+        return;
+    }
+    PL_INFO(j->pub.req.request_id, "redelivered request answered from its stored reply");
+    pl_counter_add(e->m_replayed, 1);
+    j->outcome = "replayed";
+    followups(j, again);
+    publish(j, again);
+    free(again);
+}
+
+static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    job *j = arg;
+    pl_engine *e = j->pub.eng;
+    if (err == PL_ERR_STATE) {
+        job_abandon(j);
+        return;
+    }
+    if (err) {
+        /* A statement error on a validated request is a bug or a schema mismatch: refuse it
+         * visibly rather than retry forever. */
+        PL_ERROR(j->pub.req.request_id, "recording the request failed: %s", errmsg);
+        pl_errors errs = {0};
+        pl_errors_add(&errs, "", "the request could not be recorded");
+        publish_invalid(j, &errs, "the request could not be recorded");
+        return;
+    }
+    bool inserted = pl_db_unit_ntuples(u, 0) == 1;
+    const PGresult *r = pl_db_unit_result(u, 1);
+    if (!r || PQntuples(r) != 1) {
+        PL_ERROR(j->pub.req.request_id, "recorded request not found");
+        job_abandon(j);
+        return;
+    }
+    const char *status = PQgetvalue(r, 0, 0);
+    const char *fp = PQgetvalue(r, 0, 1);
+    bool has_reply = !PQgetisnull(r, 0, 2);
+    if (!inserted && strcmp(fp, j->pub.fingerprint) != 0) {
+        pl_counter_add(e->m_conflicts, 1);
+        pl_errors errs = {0};
+        pl_errors_add(&errs, "request_id",
+                      "was already used for a different request (idempotency key conflict)");
+        publish_invalid(j, &errs, "request_id reused with different content");
+        return;
+    }
+    if (has_reply) {
+        replay(j, PQgetvalue(r, 0, 2));
+        return;
+    }
+    if (strcmp(status, "received") == 0) {
+        send_request(j); /* new, or recorded by a process that died before sending */
+        return;
+    }
+    /* 'sent' without an answer: the bytes may have reached the bureau. */
+    finish_unknown(j, "sent_not_answered", "redelivered after it was sent; outcome unknown",
+                   PL_ST_TIMEOUT);
+}
+
+static void start_record(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    pl_db_unit *u = pl_db_unit_new(on_recorded, j);
+    int rc = u ? e->spec->record(&j->pub, u) : PL_ERR_NOMEM;
+    const char *p[] = {j->pub.req.request_id};
+    if (rc == 0)
+        rc = pl_db_unit_add(u, "pl_lookup", 1, p);
+    j->state = JS_RECORDING;
+    submit_or_die(e, u, rc);
+}
+
+/* Admits a valid request: parks it behind an in-flight one with the same request_id. */
+static void job_admit(pl_engine *e, job *j)
+{
+    job *owner = hash_find(e, j->pub.req.request_id);
+    if (owner) {
+        job **pp = &owner->waiters;
+        while (*pp)
+            pp = &(*pp)->wnext;
+        *pp = j;
+        return;
+    }
+    unsigned h = hash_rid(j->pub.req.request_id);
+    j->hnext = e->hash[h];
+    e->hash[h] = j;
+    j->admitted = true;
+    start_record(j);
+}
+
+/* ---- a new message ---- */
+
+static bool protocol_ok(const pl_spec *s, const char *protocol)
+{
+    for (const char *const *p = s->protocols; p && *p; p++)
+        if (strcmp(*p, protocol) == 0)
+            return true;
+    return false;
+}
+
+static void start_message(pl_engine *e, rd_kafka_message_t *m)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        PL_ERROR(NULL, "out of memory accepting a message; exiting");
+        exit(70);
+    }
+    j->pub.eng = e;
+    j->t_start = now_s();
+    j->partition = m->partition;
+    j->offset = m->offset;
+    j->payload_len = m->len;
+    j->payload = malloc(m->len + 1);
+    j->key_len = m->key_len;
+    j->key = malloc(m->key_len + 1);
+    if (!j->payload || !j->key) {
+        PL_ERROR(NULL, "out of memory accepting a message; exiting");
+        exit(70);
+    }
+    if (m->len)
+        memcpy(j->payload, m->payload, m->len);
+    j->payload[m->len] = '\0';
+    if (m->key_len)
+        memcpy(j->key, m->key, m->key_len);
+    j->key[m->key_len] = '\0';
+    /* The librdkafka copy may hold a card number too. */
+    if (m->payload && m->len)
+        pl_card_wipe(m->payload, m->len);
+    rd_kafka_message_destroy(m);
+
+    j->next = e->live;
+    if (e->live)
+        e->live->prev = j;
+    e->live = j;
+    e->n_live++;
+    if (pl_offsets_add(e->offsets, j->partition, j->offset) == 0)
+        j->tracked = true;
+
+    pl_errors errs = {0};
+    int rc = pl_request_decode(j->payload, j->payload_len, e->spec->worker, time(NULL),
+                               &j->pub.req, &errs);
+    if (rc == 0) {
+        j->pub.services = pl_services_ref(e->services);
+        j->pub.svc = pl_services_find(e->services, j->pub.req.service);
+        if (!j->pub.svc)
+            pl_errors_add(&errs, "service", "unknown service bureau '%s'", j->pub.req.service);
+        else if (!protocol_ok(e->spec, j->pub.svc->protocol) ||
+                 !(j->ops = pl_bureau_find(j->pub.svc->protocol)))
+            pl_errors_add(&errs, "service",
+                          "service bureau '%s' (protocol %s) does not handle %s requests",
+                          j->pub.req.service, j->pub.svc->protocol, e->spec->worker);
+    }
+    if (rc != 0 || errs.n > 0) {
+        publish_invalid(j, &errs, errs.n ? errs.e[0].error : "invalid request");
+        return;
+    }
+    /* Everything written about the card is derived here, once. */
+    const pl_card_data *c = &j->pub.req.card;
+    if (c->number[0]) {
+        if (pl_card_hmac(e->cfg.hash_key, e->cfg.hash_key_len, c->number, j->pub.card_hash,
+                         sizeof j->pub.card_hash) != 0 ||
+            pl_card_mask_stored(c->number, j->pub.card_masked, sizeof j->pub.card_masked) != 0) {
+            pl_errors_add(&errs, "card.number", "cannot be processed");
+            publish_invalid(j, &errs, "card number cannot be processed");
+            return;
+        }
+    }
+    const char *t = c->type[0] ? c->type : pl_card_type_guess(c->number);
+    snprintf(j->pub.card_type, sizeof j->pub.card_type, "%s", t ? t : "");
+    if (j->pub.req.has_amount &&
+        pl_money_format(j->pub.req.amount, j->pub.amount, sizeof j->pub.amount) != 0)
+        j->pub.amount[0] = '\0';
+    if (pl_request_fingerprint(&j->pub.req, e->cfg.hash_key, e->cfg.hash_key_len,
+                               j->pub.fingerprint, sizeof j->pub.fingerprint) != 0) {
+        PL_ERROR(j->pub.req.request_id, "fingerprint failed; exiting");
+        exit(70);
+    }
+    snprintf(j->cfg.service, sizeof j->cfg.service, "%s", j->pub.svc->code);
+    snprintf(j->cfg.protocol, sizeof j->cfg.protocol, "%s", j->pub.svc->protocol);
+    snprintf(j->cfg.api_version, sizeof j->cfg.api_version, "%s", j->pub.svc->api_version);
+    j->cfg.secret = j->pub.svc->secret;
+    job_admit(e, j);
+}
+
+/* ---- Kafka consumer side ---- */
+
+static bool partition_assigned(pl_engine *e, int32_t p)
+{
+    return e->assigned && rd_kafka_topic_partition_list_find(e->assigned, e->t_request, p);
+}
+
+static void backlog_push(pl_engine *e, rd_kafka_message_t *m)
+{
+    if (e->b_len == e->b_cap) {
+        size_t cap = e->b_cap ? e->b_cap * 2 : 256;
+        rd_kafka_message_t **nb = malloc(cap * sizeof *nb);
+        if (!nb) {
+            PL_ERROR(NULL, "out of memory in the backlog; exiting");
+            exit(70);
+        }
+        for (size_t i = 0; i < e->b_len; i++)
+            nb[i] = e->backlog[(e->b_head + i) % e->b_cap];
+        free(e->backlog);
+        e->backlog = nb;
+        e->b_cap = cap;
+        e->b_head = 0;
+    }
+    e->backlog[(e->b_head + e->b_len) % e->b_cap] = m;
+    e->b_len++;
+}
+
+static rd_kafka_message_t *backlog_pop(pl_engine *e)
+{
+    if (!e->b_len)
+        return NULL;
+    rd_kafka_message_t *m = e->backlog[e->b_head];
+    e->b_head = (e->b_head + 1) % e->b_cap;
+    e->b_len--;
+    return m;
+}
+
+/* Drops backlog messages of partitions no longer assigned (their new owner re-reads them). */
+static void backlog_prune(pl_engine *e, bool all)
+{
+    size_t n = e->b_len;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = backlog_pop(e);
+        if (!all && partition_assigned(e, m->partition))
+            backlog_push(e, m);
+        else
+            rd_kafka_message_destroy(m);
+    }
+}
+
+static void set_paused(pl_engine *e, bool pause)
+{
+    if (e->paused == pause)
+        return;
+    e->paused = pause;
+    /* Partitions assigned later are paused on assignment while this holds. */
+    if (!e->assigned || e->assigned->cnt == 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(e->assigned);
+    if (pause)
+        rd_kafka_pause_partitions(e->consumer, l);
+    else
+        rd_kafka_resume_partitions(e->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void loop_once(pl_engine *e, int timeout_ms, bool consume);
+
+static size_t jobs_on(pl_engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t n = 0;
+    for (int i = 0; i < parts->cnt; i++)
+        n += pl_offsets_pending(e->offsets, parts->elems[i].partition);
+    return n;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    pl_engine *e = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        PL_INFO(NULL, "assigned %d partition(s)", parts->cnt);
+        rd_kafka_error_t *er = rd_kafka_incremental_assign(rk, parts);
+        if (er) {
+            PL_ERROR(NULL, "incremental assign failed: %s", rd_kafka_error_string(er));
+            rd_kafka_error_destroy(er);
+        }
+        for (int i = 0; i < parts->cnt; i++)
+            rd_kafka_topic_partition_list_add(e->assigned, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+        if (e->paused)
+            rd_kafka_pause_partitions(rk, parts);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        bool lost = rd_kafka_assignment_lost(rk);
+        PL_INFO(NULL, "revoking %d partition(s)%s", parts->cnt, lost ? " (lost)" : "");
+        if (!lost) {
+            /* Finish what is in flight for these partitions so their new owner does not
+             * find half-done requests (which would become required responses). */
+            double deadline = now_s() + e->cfg.drain_timeout_ms / 1000.0;
+            e->draining = true;
+            while (jobs_on(e, parts) > 0 && now_s() < deadline)
+                loop_once(e, 50, false);
+            e->draining = false;
+            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+            if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                PL_WARN(NULL, "commit on revoke failed: %s", rd_kafka_err2str(ce));
+        }
+        for (int i = 0; i < parts->cnt; i++) {
+            pl_offsets_forget(e->offsets, parts->elems[i].partition);
+            rd_kafka_topic_partition_list_del(e->assigned, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+        }
+        /* Jobs still running on them finish, but can no longer move those offsets. */
+        for (job *j = e->live; j; j = j->next)
+            if (!partition_assigned(e, j->partition))
+                j->tracked = false;
+        backlog_prune(e, false);
+        rd_kafka_error_t *er = rd_kafka_incremental_unassign(rk, parts);
+        if (er) {
+            PL_ERROR(NULL, "incremental unassign failed: %s", rd_kafka_error_string(er));
+            rd_kafka_error_destroy(er);
+        }
+        return;
+    }
+    PL_ERROR(NULL, "rebalance error: %s", rd_kafka_err2str(err));
+    rd_kafka_assign(rk, NULL);
+    rd_kafka_topic_partition_list_destroy(e->assigned);
+    e->assigned = rd_kafka_topic_partition_list_new(32);
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    (void)len;
+    pl_engine *e = opaque;
+    e->lag = pl_kafka_stats_lag(json, e->t_request);
+    return 0;
+}
+
+static void consume(pl_engine *e)
+{
+    size_t cap = (size_t)e->cfg.max_in_flight;
+    for (int n = 0; n < 1000; n++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 0);
+        if (!m)
+            break;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                PL_WARN(NULL, "consumer: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (e->stopping) {
+            rd_kafka_message_destroy(m); /* not started: redelivered after restart */
+            continue;
+        }
+        backlog_push(e, m);
+        if (e->n_live + e->b_len >= cap)
+            break;
+    }
+    if (!e->paused && e->n_live + e->b_len >= cap)
+        set_paused(e, true);
+    else if (e->paused && e->n_live + e->b_len < cap * 3 / 4)
+        set_paused(e, false);
+}
+
+static void start_backlog(pl_engine *e)
+{
+    while (e->b_len && e->n_live < (size_t)e->cfg.max_in_flight) {
+        rd_kafka_message_t *m = backlog_pop(e);
+        start_message(e, m);
+    }
+}
+
+static void drain_pipe(int fd)
+{
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+}
+
+static void refresh(pl_engine *e);
+
+/* One turn: consume (unless draining), start work, flush the DB batch, wait, dispatch. */
+static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
+{
+    if (allow_consume && !e->draining) {
+        consume(e);
+        if (!e->stopping)
+            start_backlog(e);
+    }
+    pl_db_flush(e->db);
+    if (e->retries && timeout_ms > 50)
+        timeout_ms = 50;
+    struct pollfd fds[3] = {
+        {.fd = e->cpipe[0], .events = POLLIN},
+        {.fd = e->ppipe[0], .events = POLLIN},
+        {.fd = pl_db_fd(e->db), .events = pl_db_events(e->db)},
+    };
+    unsigned nfds = fds[2].fd >= 0 ? 3 : 2;
+    if (pl_http_wait(e->http, fds, nfds, timeout_ms) != 0)
+        PL_WARN(NULL, "http wait failed");
+    if (fds[0].revents)
+        drain_pipe(e->cpipe[0]);
+    if (fds[1].revents)
+        drain_pipe(e->ppipe[0]);
+    rd_kafka_poll(e->producer, 0);
+    pl_db_on_ready(e->db, nfds == 3 ? fds[2].revents : 0);
+    run_retries(e);
+    pl_gauge_set(e->m_in_flight, (double)e->n_live);
+    pl_gauge_set(e->m_backlog, (double)e->b_len);
+    if (now_s() - e->services_at >= e->cfg.refresh_s)
+        refresh(e);
+}
+
+/* ---- configuration refresh and housekeeping ---- */
+
+static void refresh(pl_engine *e)
+{
+    e->services_at = now_s();
+    PGconn *c = e->aux;
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        PQfinish(c);
+        c = e->aux = PQconnectdb(e->cfg.db);
+        if (PQstatus(c) != CONNECTION_OK) {
+            PL_WARN(NULL, "configuration refresh: cannot connect: %s", PQerrorMessage(c));
+            return;
+        }
+    }
+    char err[512];
+    pl_services *s = pl_services_load(c, err, sizeof err);
+    if (!s) {
+        PL_WARN(NULL, "configuration refresh failed: %s", err);
+    } else {
+        pl_services_unref(e->services);
+        e->services = s;
+    }
+    const char *p[] = {e->spec->worker};
+    PGresult *r = PQexecParams(c,
+                               "SELECT count(*) FROM required_response "
+                               "WHERE status = 'open' AND worker = $1",
+                               1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        pl_gauge_set(e->m_rr_open, strtod(PQgetvalue(r, 0, 0), NULL));
+    PQclear(r);
+    pl_gauge_set(e->m_lag, (double)(e->lag < 0 ? 0 : e->lag));
+    pl_metrics_set_ready(e->metrics, pl_db_connected(e->db),
+                         pl_db_connected(e->db) ? NULL : "database disconnected");
+}
+
+/* ---- set-up and tear-down ---- */
+
+static int make_pipe(int p[2])
+{
+    if (pipe(p) != 0)
+        return PL_ERR_IO;
+    for (int i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+    }
+    return 0;
+}
+
+static void build_statements(pl_engine *e)
+{
+    const char *t = e->spec->table;
+    snprintf(e->sql_lookup, sizeof e->sql_lookup,
+             "SELECT status, fingerprint, reply::text FROM %s WHERE request_id = $1", t);
+    snprintf(e->sql_unknown, sizeof e->sql_unknown,
+             "WITH upd AS (UPDATE %s SET status = 'unknown', reply = $2::jsonb, "
+             "error_text = left($3, 300), answered_at = now() "
+             "WHERE request_id = $1 AND status IN ('received', 'sent') RETURNING request_id) "
+             "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+             "service_bureau, operation, amount, currency, reason, detail) "
+             "SELECT $1, $4, $5::int, $6, $7::int, $8, $9, $10::numeric, $11, $12, left($3, 300) "
+             "FROM upd ON CONFLICT (worker, request_id) DO NOTHING",
+             t);
+    snprintf(e->sql_final, sizeof e->sql_final,
+             "UPDATE %s SET status = $2, vendor_response = $3, error_text = left($4, 300), "
+             "reply = $5::jsonb, answered_at = now() "
+             "WHERE request_id = $1 AND status IN ('received', 'sent')",
+             t);
+    size_t n = 0;
+    e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 1};
+    e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
+    e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 5};
+    for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0]; i++)
+        e->stmts[n++] = e->spec->stmts[i];
+    e->stmts[n] = (pl_db_stmt){0};
+}
+
+static size_t nstatements(const pl_engine *e)
+{
+    size_t n = 0;
+    while (e->stmts[n].name)
+        n++;
+    return n;
+}
+
+static void register_metrics(pl_engine *e)
+{
+    pl_metrics *m = e->metrics;
+    for (size_t i = 0; i < sizeof outcome_names / sizeof outcome_names[0]; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "outcome=%s", outcome_names[i]);
+        e->m_requests[i] = pl_metrics_counter(m, "paylink_requests_total",
+                                              "Requests finished, by outcome.", labels);
+    }
+    e->m_retries = pl_metrics_counter(m, "paylink_bureau_retries_total",
+                                      "Bureau connection attempts retried.", NULL);
+    e->m_required = pl_metrics_counter(m, "paylink_required_responses_total",
+                                       "Required responses opened (outcome unknown).", NULL);
+    e->m_dlq = pl_metrics_counter(m, "paylink_dead_letters_total",
+                                  "Requests copied to the dead-letter topic.", NULL);
+    e->m_replayed = pl_metrics_counter(m, "paylink_replays_total",
+                                       "Redelivered requests answered from the stored reply.",
+                                       NULL);
+    e->m_conflicts = pl_metrics_counter(m, "paylink_idempotency_conflicts_total",
+                                        "request_id reused with different content.", NULL);
+    e->m_produce_fail = pl_metrics_counter(m, "paylink_publish_retries_total",
+                                           "Reply publishes retried after a failure.", NULL);
+    e->m_in_flight = pl_metrics_gauge(m, "paylink_in_flight", "Requests in flight.", NULL);
+    e->m_backlog = pl_metrics_gauge(m, "paylink_backlog", "Requests consumed, not started.", NULL);
+    e->m_lag = pl_metrics_gauge(m, "paylink_consumer_lag", "Consumer lag (messages).", NULL);
+    e->m_rr_open = pl_metrics_gauge(m, "paylink_required_responses_open",
+                                    "Open required responses of this worker.", NULL);
+    static const double lat[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    static const double dbl[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+    e->m_bureau = pl_metrics_histogram(m, "paylink_bureau_call_seconds",
+                                       "Bureau call latency.", NULL, lat, 12);
+    e->m_total = pl_metrics_histogram(m, "paylink_request_seconds",
+                                      "Time from consuming a request to its reply's delivery.",
+                                      NULL, lat, 12);
+    e->m_db = pl_metrics_histogram(m, "paylink_db_batch_seconds",
+                                   "Database batch commit latency.", NULL, dbl, 10);
+}
+
+const unsigned char *pl_engine_hash_key(const pl_engine *eng, size_t *len)
+{
+    *len = eng->cfg.hash_key_len;
+    return eng->cfg.hash_key;
+}
+
+static int setup(pl_engine *e, char *err, size_t errsz)
+{
+    int rc;
+    pl_config *c = &e->cfg;
+    snprintf(e->t_request, sizeof e->t_request, "%s.%s.request", c->topic_prefix, e->spec->worker);
+    snprintf(e->t_reply, sizeof e->t_reply, "%s.%s.reply", c->topic_prefix, e->spec->worker);
+    snprintf(e->t_dlq, sizeof e->t_dlq, "%s.%s.request.dlq", c->topic_prefix, e->spec->worker);
+    if (!(e->offsets = pl_offsets_new()) || !(e->assigned = rd_kafka_topic_partition_list_new(32)))
+        return pl_err_set(PL_ERR_NOMEM, err, errsz, "out of memory");
+
+    e->metrics = pl_metrics_new(e->spec->worker);
+    if (!e->metrics)
+        return pl_err_set(PL_ERR_NOMEM, err, errsz, "out of memory");
+    register_metrics(e);
+    pl_metrics_set_ready(e->metrics, false, "starting");
+    if ((rc = pl_metrics_serve(e->metrics, c->metrics_bind, (uint16_t)c->metrics_port, err, errsz)))
+        return rc;
+
+    build_statements(e);
+    if (!(e->db = pl_db_new(c->db, e->stmts, nstatements(e), err, errsz)))
+        return PL_ERR_DB;
+    e->services = pl_services_load_conninfo(c->db, err, errsz);
+    if (!e->services)
+        return PL_ERR_DB;
+    e->services_at = now_s();
+    if (!(e->http = pl_http_new(c->ca_file[0] ? c->ca_file : NULL, 1024 * 1024, err, errsz)))
+        return PL_ERR_HTTP;
+
+    char group[64];
+    snprintf(group, sizeof group, "paylink-%s", e->spec->worker);
+    if (!(e->producer = pl_kafka_producer_new(c, e, on_delivery, err, errsz)))
+        return PL_ERR_KAFKA;
+    if (!(e->consumer = pl_kafka_consumer_new(c, group, e, on_rebalance, on_stats, err, errsz)))
+        return PL_ERR_KAFKA;
+    if (make_pipe(e->cpipe) || make_pipe(e->ppipe))
+        return pl_err_set(PL_ERR_IO, err, errsz, "pipe: %s", strerror(errno));
+    e->cq = rd_kafka_queue_get_consumer(e->consumer);
+    e->pq = rd_kafka_queue_get_main(e->producer);
+    rd_kafka_queue_io_event_enable(e->cq, e->cpipe[1], "1", 1);
+    rd_kafka_queue_io_event_enable(e->pq, e->ppipe[1], "1", 1);
+    if ((rc = pl_kafka_subscribe(e->consumer, e->t_request, err, errsz)))
+        return rc;
+    pl_metrics_set_ready(e->metrics, true, NULL);
+    return 0;
+}
+
+static void teardown(pl_engine *e)
+{
+    if (e->consumer) {
+        backlog_prune(e, true);
+        rd_kafka_consumer_close(e->consumer); /* commits stored offsets (auto commit on) */
+    }
+    if (e->producer) {
+        rd_kafka_flush(e->producer, 10000);
+        /* Jobs whose reply never got a delivery report are left for redelivery. */
+    }
+    pl_http_destroy(e->http);
+    pl_db_destroy(e->db);
+    while (e->live)
+        job_abandon(e->live);
+    for (retry *r = e->retries; r;) {
+        retry *n = r->next;
+        free(r->topic);
+        free(r->key);
+        free(r->payload);
+        free(r);
+        r = n;
+    }
+    if (e->cq)
+        rd_kafka_queue_destroy(e->cq);
+    if (e->pq)
+        rd_kafka_queue_destroy(e->pq);
+    if (e->consumer)
+        rd_kafka_destroy(e->consumer);
+    if (e->producer)
+        rd_kafka_destroy(e->producer);
+    for (int i = 0; i < 2; i++) {
+        if (e->cpipe[i] > 0)
+            close(e->cpipe[i]);
+        if (e->ppipe[i] > 0)
+            close(e->ppipe[i]);
+    }
+    if (e->assigned)
+        rd_kafka_topic_partition_list_destroy(e->assigned);
+    free(e->backlog);
+    pl_services_unref(e->services);
+    pl_offsets_destroy(e->offsets);
+    pl_metrics_destroy(e->metrics);
+    PQfinish(e->aux);
+    pl_config_free(&e->cfg);
+}
+
+int pl_engine_main(const pl_spec *spec, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    pl_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return 70;
+    e->spec = spec;
+    pl_log_init(spec->worker, NULL);
+    char err[512];
+    if (pl_config_from_env(&e->cfg, spec->worker, err, sizeof err) != 0) {
+        PL_ERROR(NULL, "configuration: %s", err);
+        free(e);
+        return 78; /* EX_CONFIG */
+    }
+    pl_log_set_level(e->cfg.log_level);
+    pl_log_set_mask_mode(e->cfg.log_mask);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = 0;
+    if (setup(e, err, sizeof err) != 0) {
+        PL_ERROR(NULL, "start-up failed: %s", err);
+        status = 1;
+        goto out;
+    }
+    PL_INFO(NULL, "paylink-%s started: consuming %s, replying on %s, metrics on port %u",
+            spec->worker, e->t_request, e->t_reply, (unsigned)pl_metrics_port(e->metrics));
+
+    while (!g_stop)
+        loop_once(e, LOOP_TICK_MS, true);
+
+    /* Graceful stop: take nothing new, finish what is in flight, then commit and close. */
+    PL_INFO(NULL, "stopping: %zu request(s) in flight", e->n_live);
+    e->stopping = true;
+    set_paused(e, true);
+    backlog_prune(e, true);
+    double deadline = now_s() + e->cfg.drain_timeout_ms / 1000.0;
+    while (e->n_live > 0 && now_s() < deadline)
+        loop_once(e, 50, true);
+    if (e->n_live > 0)
+        PL_WARN(NULL, "%zu request(s) unfinished at shutdown; they will be redelivered",
+                e->n_live);
+out:
+    teardown(e);
+    PL_INFO(NULL, "paylink-%s stopped", spec->worker);
+    free(e);
+    return status;
+}

@@ -1,0 +1,126 @@
+/*
+ * engine.h: the one loop every consuming worker runs (DESIGN.md "The engine"), and the spec
+ * interface a worker plugs into it.
+ *
+ * The engine consumes the worker's request topic, validates each request, records it
+ * idempotently by request_id, calls the bureau through the adapter of the request's service
+ * bureau, records the answer, publishes the reply, and only then lets the request's Kafka
+ * offset be committed (contiguously per partition). It owns Kafka, PostgreSQL, HTTP, timeouts,
+ * retries, back-pressure, replay of final replies, required responses, shutdown and rebalance
+ * draining. A spec only says what is specific to the worker: its table, which bureau
+ * operation a request becomes, and how an answer maps onto rows and a reply.
+ *
+ * Lifecycle of a request (a pl_job):
+ *   decode → invalid? reply `invalid` + DLQ copy
+ *   record (INSERT … ON CONFLICT DO NOTHING, then read the row back)
+ *     other fingerprint  → `invalid` (request_id reused) + DLQ copy, nothing written
+ *     row has a reply    → the stored reply again, with "replayed": true
+ *     row "sent"         → required response (never re-sent blindly), `timeout` reply
+ *     new or "received"  → prepare → mark sent (durably, before the bytes leave) → bureau call
+ *   answer → spec writes the final row + history in one unit → reply (+ follow-up messages)
+ *   timeout / connection lost after sending → `unknown` row + required_response + `timeout` reply
+ *   connection never made (after connect_attempts) → final `error` 150, nothing was charged
+ *
+ * Threading: everything runs on the thread that calls pl_engine_run. Specs are called on it.
+ */
+#ifndef PL_ENGINE_H
+#define PL_ENGINE_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bureau.h"
+#include "db.h"
+#include "err.h"
+#include "reply.h"
+#include "request.h"
+#include "services.h"
+
+typedef struct pl_engine pl_engine;
+typedef struct pl_job pl_job;
+
+/* What a spec sees of a request in flight. Strings are NUL-terminated. */
+struct pl_job {
+    pl_engine *eng;
+    pl_request req;             /* decoded request */
+    const pl_service *svc;      /* its service bureau (from `services`) */
+    const pl_services *services; /* the configuration snapshot the job started with */
+    char fingerprint[65];
+    char card_hash[65];         /* HMAC of the card number, "" for a token */
+    char card_masked[24];       /* stored mask, "" for a token */
+    char card_type[5];          /* request's type or guessed from the number */
+    char amount[24];            /* request amount as decimal text, "" when none */
+
+    /* Filled by spec->prepare. */
+    pl_bureau_call call;
+    char merchant_id[31];
+    char op_name[16];           /* pl_bureau_op_name(call.op) */
+    void *spec_data;            /* spec-owned; freed by spec->release */
+
+    /* Filled by the engine after the bureau answered (spec->answer reads it). */
+    pl_bureau_result res;
+    /* The reply; the spec fills it in prepare (refusals) or answer. */
+    pl_reply reply;
+    char *reply_json;           /* rendered by the engine before spec->store */
+};
+
+typedef struct pl_spec {
+    const char *worker; /* "auth": topics <prefix>.auth.request/.reply, group paylink-auth */
+    const char *table;  /* transaction table with the standard columns request_id, fingerprint,
+                           status, vendor_response, error_text, reply, sent_at, answered_at */
+    const char *const *protocols; /* NULL-terminated bureau protocols this worker accepts */
+    const pl_db_stmt *stmts;      /* the spec's prepared statements */
+    size_t nstmts;
+
+    /* Adds the INSERT of a new request (status 'received') with ON CONFLICT (request_id)
+     * DO NOTHING RETURNING request_id as the unit's first statement. */
+    int (*record)(pl_job *job, pl_db_unit *u);
+
+    /*
+     * Chooses the bureau operation: fills job->call (op, merchant ID, amounts, references)
+     * and job->merchant_id. Returns 0 to call the bureau; 1 when the request is answered
+     * without a call (job->reply filled, e.g. refused by configuration: the engine stores it
+     * as final); negative on failure.
+     */
+    int (*prepare)(pl_job *job);
+
+    /* Adds the statement moving the row from 'received' to 'sent' (RETURNING a row when it
+     * did), with the operation and merchant ID. */
+    int (*mark_sent)(pl_job *job, pl_db_unit *u);
+
+    /* Maps job->res (a parsed bureau answer) onto job->reply. */
+    void (*map)(pl_job *job);
+
+    /* Adds the statements that store the answer (final row with job->reply_json, history). */
+    int (*store)(pl_job *job, pl_db_unit *u);
+
+    /*
+     * Follow-up messages to publish with the reply (e.g. the reversal request a Decision
+     * Manager reject calls for), given the reply that is being published — also when it is a
+     * replay, so a crash between the commit and the publish loses nothing. NULL = none.
+     */
+    int (*followups)(pl_job *job, json_object *reply);
+
+    /* Frees job->spec_data. NULL = nothing to free. */
+    void (*release)(pl_job *job);
+} pl_spec;
+
+/*
+ * Publishes an extra message with the job's reply (from spec->followups). topic_suffix is
+ * appended to "<prefix>." (e.g. "reversal.request"); key and payload are copied. The job's
+ * offset is committed only after it is delivered too.
+ */
+int pl_job_publish(pl_job *job, const char *topic_suffix, const char *key,
+                   const char *payload) PL_MUSTCHECK;
+
+/* The engine's card hash key, for specs that hash (e.g. svc card numbers). */
+const unsigned char *pl_engine_hash_key(const pl_engine *eng, size_t *len);
+
+/*
+ * Runs a worker: reads the configuration from the environment (config.h), connects, and
+ * serves until SIGTERM/SIGINT. Returns the process exit status.
+ */
+int pl_engine_main(const pl_spec *spec, int argc, char **argv);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * http.h: many HTTPS calls in flight on one thread (libcurl multi), for the bureau adapters.
+ *
+ * The engine's loop waits in pl_http_wait, which polls curl's sockets together with the
+ * engine's other descriptors (the Kafka queue pipes, the PostgreSQL socket), so there is no
+ * thread per request. Connections are reused through the multi handle's cache. TLS peer and
+ * host verification are always on; a private CA file may be given (the simulator's test CA).
+ *
+ * Failure classification, which decides between "retry", "error" and "unknown outcome":
+ *   - PL_HTTP_NOT_SENT: no byte of the request left (DNS, connect, TLS handshake failed). The
+ *     bureau never saw it, so the call is retried up to connect_attempts times (seed: 3).
+ *   - PL_HTTP_TIMEOUT: the request was sent and no complete answer came within timeout_ms.
+ *   - PL_HTTP_CONN_LOST: the request was sent and the connection broke (or the answer was
+ *     larger than the cap). Both are unknown outcomes: never a decline, never re-sent.
+ *   - PL_HTTP_OK: an answer arrived (any HTTP status; the adapter reads it).
+ *
+ * Async contract: pl_http_submit returning 0 means the callback fires exactly once (also on
+ * pl_http_destroy, with PL_HTTP_CANCELLED); an error return means it never
+ * fires. The call's strings (url, body, headers) must stay valid until the callback.
+ * Threading: one thread.
+ */
+#ifndef PL_HTTP_H
+#define PL_HTTP_H
+
+#include <poll.h>
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct pl_http pl_http;
+
+typedef enum pl_http_outcome {
+    PL_HTTP_OK = 0,
+    PL_HTTP_NOT_SENT,
+    PL_HTTP_TIMEOUT,
+    PL_HTTP_CONN_LOST,
+    PL_HTTP_CANCELLED, /* abandoned by pl_http_destroy: whether it was sent is not known */
+} pl_http_outcome;
+
+const char *pl_http_outcome_name(pl_http_outcome o);
+
+typedef struct pl_http_call {
+    const char *url;          /* https://... */
+    const char *body;         /* POST body */
+    size_t body_len;
+    const char *content_type; /* e.g. "text/xml; charset=utf-8" */
+    const char *soap_action;  /* NULL or "" → no SOAPAction header */
+    const char *auth_header;  /* NULL, or a whole header line ("Authorization: Bearer ...") */
+    const char *proxy;        /* NULL or "" → direct ("host:port" or a URL) */
+    long timeout_ms;          /* whole call, per attempt */
+    int connect_attempts;     /* >= 1 */
+} pl_http_call;
+
+typedef struct pl_http_response {
+    pl_http_outcome outcome;
+    long status;         /* HTTP status, 0 when none */
+    const char *body;    /* NUL-terminated; valid during the callback only */
+    size_t body_len;
+    const char *error;   /* human text when outcome != OK ("" otherwise); never holds bodies */
+    int attempts;
+    double seconds;      /* total time of the last attempt */
+} pl_http_response;
+
+typedef void (*pl_http_cb)(void *arg, const pl_http_response *r);
+
+/*
+ * ca_file: a PEM bundle to trust instead of the system store, or NULL. max_body: cap on an
+ * answer's size. Returns NULL with errstr set.
+ */
+pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t errstr_size);
+
+/* Ends every call in flight (callbacks fire) and frees. NULL is fine. */
+void pl_http_destroy(pl_http *h);
+
+int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *arg) PL_MUSTCHECK;
+
+/*
+ * Waits up to timeout_ms for curl's sockets or the extra descriptors (their revents are set),
+ * then drives the transfers and fires the callbacks of finished calls. Returns 0 or PL_ERR_HTTP.
+ */
+int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_ms) PL_MUSTCHECK;
+
+/* Calls in flight (including retries waiting). */
+size_t pl_http_in_flight(const pl_http *h);
+
+#endif

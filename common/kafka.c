@@ -1,0 +1,135 @@
+/* kafka.c: librdkafka client set-up for workers (see kafka.h). */
+#include "kafka.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr,
+               size_t errstr_size)
+{
+    char e[256];
+    if (rd_kafka_conf_set(conf, k, v, e, sizeof e) != RD_KAFKA_CONF_OK)
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "kafka %s: %s", k, e);
+    return 0;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    /* librdkafka's syslog levels: 0-3 errors, 4 warnings, the rest informational. */
+    pl_log(level <= 3 ? PL_LOG_ERROR : level == 4 ? PL_LOG_WARN : PL_LOG_DEBUG, NULL,
+           "kafka %s: %s", fac, buf);
+}
+
+static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *errstr,
+                                  size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char id[160];
+    snprintf(id, sizeof id, "paylink-%s-%s-%s", c->worker, role, c->instance);
+    if (set(conf, "bootstrap.servers", c->brokers, errstr, errstr_size) ||
+        set(conf, "client.id", id, errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    return conf;
+}
+
+rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
+                                  char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = base_conf(c, "p", errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    if (set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        set(conf, "linger.ms", "2", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    char e[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+    if (!rk) {
+        pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "producer: %s", e);
+        return NULL; /* rd_kafka_new frees conf only on success */
+    }
+    return rk;
+}
+
+rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *opaque,
+                                  pl_kafka_rebalance_cb rebalance, pl_kafka_stats_cb stats,
+                                  char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = base_conf(c, "c", errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    char session[16], heartbeat[16];
+    snprintf(session, sizeof session, "%d", c->session_timeout_ms);
+    snprintf(heartbeat, sizeof heartbeat, "%d",
+             c->session_timeout_ms / 10 < 3000 ? c->session_timeout_ms / 10 : 3000);
+    if (set(conf, "group.id", group, errstr, errstr_size) ||
+        set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr, errstr_size) ||
+        set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
+        set(conf, "enable.auto.commit", "true", errstr, errstr_size) ||
+        set(conf, "auto.commit.interval.ms", "1000", errstr, errstr_size) ||
+        set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
+        set(conf, "session.timeout.ms", session, errstr, errstr_size) ||
+        set(conf, "heartbeat.interval.ms", heartbeat, errstr, errstr_size) ||
+        set(conf, "queued.max.messages.kbytes", "16384", errstr, errstr_size) ||
+        set(conf, "statistics.interval.ms", stats ? "5000" : "0", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+    if (stats)
+        rd_kafka_conf_set_stats_cb(conf, stats);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    char e[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!rk) {
+        pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "consumer: %s", e);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+int pl_kafka_subscribe(rd_kafka_t *consumer, const char *topic, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err)
+        return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "subscribe %s: %s", topic,
+                          rd_kafka_err2str(err));
+    return 0;
+}
+
+int64_t pl_kafka_stats_lag(const char *json, const char *topic)
+{
+    json_object *root = json_tokener_parse(json);
+    if (!root)
+        return -1;
+    int64_t lag = -1;
+    json_object *topics, *t, *parts;
+    if (json_object_object_get_ex(root, "topics", &topics) &&
+        json_object_object_get_ex(topics, topic, &t) &&
+        json_object_object_get_ex(t, "partitions", &parts)) {
+        lag = 0;
+        json_object_object_foreach(parts, pid, p)
+        {
+            json_object *l;
+            if (strcmp(pid, "-1") == 0 || !json_object_object_get_ex(p, "consumer_lag", &l))
+                continue;
+            int64_t v = json_object_get_int64(l);
+            if (v > 0)
+                lag += v;
+        }
+    }
+    json_object_put(root);
+    return lag;
+}

@@ -1,0 +1,39 @@
+/*
+ * log.h: JSON lines on stderr, one object per line:
+ *   {"ts":"2026-11-26T04:01:02.123Z","level":"info","worker":"auth","request_id":"r1","msg":"..."}
+ * The logger itself scrubs card numbers from every message (pl_card_scrub, in the J16 mode
+ * set here), so a careless caller cannot leak a PAN. Single-threaded use (the event loop);
+ * the tools may call it from their main thread.
+ */
+#ifndef PL_LOG_H
+#define PL_LOG_H
+
+#include <stdio.h>
+
+#include "card.h"
+#include "err.h"
+
+typedef enum pl_log_level {
+    PL_LOG_DEBUG = 0,
+    PL_LOG_INFO = 1,
+    PL_LOG_WARN = 2,
+    PL_LOG_ERROR = 3,
+} pl_log_level;
+
+/* worker is copied. out NULL means stderr. Default level INFO, mask PL_MASK_LAST4. */
+void pl_log_init(const char *worker, FILE *out);
+void pl_log_set_level(pl_log_level level);
+/* Parses "debug"/"info"/"warn"/"error"; returns 0 or PL_ERR_INVALID. */
+int pl_log_level_parse(const char *s, pl_log_level *out) PL_MUSTCHECK;
+void pl_log_set_mask_mode(pl_mask_mode mode);
+pl_mask_mode pl_log_mask_mode(void);
+
+/* request_id may be NULL (then the field is omitted). The message is scrubbed. */
+void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...) PL_PRINTF(3, 4);
+
+#define PL_DEBUG(rid, ...) pl_log(PL_LOG_DEBUG, (rid), __VA_ARGS__)
+#define PL_INFO(rid, ...) pl_log(PL_LOG_INFO, (rid), __VA_ARGS__)
+#define PL_WARN(rid, ...) pl_log(PL_LOG_WARN, (rid), __VA_ARGS__)
+#define PL_ERROR(rid, ...) pl_log(PL_LOG_ERROR, (rid), __VA_ARGS__)
+
+#endif

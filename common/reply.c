@@ -1,0 +1,265 @@
+/*
+ * reply.c: rendering reply messages (CONTRACT.md §1 "Reply fields") with json-c.
+ *
+ * Optional fields are omitted when empty rather than sent as "" or null, so a consumer can
+ * test for presence; the JSON Schemas in schema/messages/ (the *-reply schemas) describe the
+ * result and tests/schema/check_schemas.py validates replies rendered here against them.
+ */
+#include "reply.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "money.h"
+
+const char *pl_status_name(pl_status s)
+{
+    switch (s) {
+    case PL_ST_APPROVED:
+        return "approved";
+    case PL_ST_DECLINED:
+        return "declined";
+    case PL_ST_REVIEW:
+        return "review";
+    case PL_ST_REJECTED:
+        return "rejected";
+    case PL_ST_ERROR:
+        return "error";
+    case PL_ST_TIMEOUT:
+        return "timeout";
+    case PL_ST_INVALID:
+        return "invalid";
+    }
+    return "error";
+}
+
+/*
+ * seed: siebel-cybersource-credit-card-service.txt, "Response Message:1" to ":21". One text
+ * per status category; the comments give the seed's message number and why it fits.
+ */
+#define MSG_SUCCESS "Transaction was successful."
+#define MSG_EXPIRED "Your credit card has expired. Please select another card."
+#define MSG_INVALID_CARD                                                                           \
+    "Your credit card is invalid. Please check the card details or select another credit card."
+
+const char *pl_status_message(pl_status s)
+{
+    switch (s) {
+    case PL_ST_APPROVED:
+        /* seed message 1 */
+        return MSG_SUCCESS;
+    case PL_ST_DECLINED:
+        /* seed message 3: the issuer or the bureau refused; the customer picks another card. */
+        return "Transaction was declined. Please select another credit card.";
+    case PL_ST_REVIEW:
+        /*
+         * seed message 1: the seed's "Create Order on Web" list (1, 18-21) creates the order
+         * and leaves the investigation to staff, which is what a Decision Manager review does
+         * (the order is taken and held FS). The customer must not learn it is under review.
+         */
+        return MSG_SUCCESS;
+    case PL_ST_REJECTED:
+        /*
+         * seed message 2: deliberately vague, so fraud screening does not tell a fraudster
+         * which check failed.
+         */
+        return "Transaction was not successful. Please call your credit card company or try "
+               "another credit card.";
+    case PL_ST_ERROR:
+        /* seed message 20: the bureau failed (150/151/152, SOAP fault, unreadable answer). */
+        return "Error occurred in CyberSource. Please contact your application administrator.";
+    case PL_ST_TIMEOUT:
+        /* seed message 21: no answer in time. */
+        return "The connection to CyberSource has timed out. Please try the operation later.";
+    case PL_ST_INVALID:
+        /* seed message 6: the request itself is wrong; a specific error may pick 5 or 7. */
+        return "Please check the credit card details or select another card.";
+    }
+    return "";
+}
+
+/*
+ * For an invalid request whose errors say exactly why the card was refused, the seed has a
+ * more precise text than message 6: 5 for an expired card, 7 for a number failing Mod 10
+ * (the seed's Validate method does both checks).
+ */
+static const char *invalid_message(const pl_errors *errs)
+{
+    for (size_t i = 0; errs && i < errs->n; i++) {
+        if (strcmp(errs->e[i].error, "card has expired") == 0)
+            return MSG_EXPIRED; /* seed message 5 */
+        if (strcmp(errs->e[i].field, "card.number") == 0)
+            return MSG_INVALID_CARD; /* seed message 7 */
+    }
+    return pl_status_message(PL_ST_INVALID);
+}
+
+/* Adds key: value; returns false when out of memory (val is consumed either way). */
+static bool add(json_object *obj, const char *key, json_object *val)
+{
+    if (!val)
+        return false;
+    if (json_object_object_add(obj, key, val) != 0) {
+        json_object_put(val);
+        return false;
+    }
+    return true;
+}
+
+/* Adds a string member unless s is empty. */
+static bool add_str(json_object *obj, const char *key, const char *s)
+{
+    if (!s || !s[0])
+        return true;
+    return add(obj, key, json_object_new_string(s));
+}
+
+static bool add_amount(json_object *obj, const char *key, int64_t minor)
+{
+    char buf[24];
+    if (pl_money_format(minor, buf, sizeof buf) != 0)
+        return false;
+    return add(obj, key, json_object_new_string(buf));
+}
+
+/* Adds obj[key] = sub when sub has members; sub is consumed. */
+static bool add_nonempty(json_object *obj, const char *key, json_object *sub)
+{
+    if (!sub)
+        return false;
+    if (json_object_object_length(sub) == 0) {
+        json_object_put(sub);
+        return true;
+    }
+    return add(obj, key, sub);
+}
+
+/* A malloc'd compact rendering of obj. */
+static char *render(json_object *obj)
+{
+    const char *s =
+        json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    return s ? strdup(s) : NULL;
+}
+
+static bool add_errors(json_object *root, const pl_errors *errs)
+{
+    json_object *arr = json_object_new_array();
+    if (!arr)
+        return false;
+    for (size_t i = 0; errs && i < errs->n; i++) {
+        json_object *e = json_object_new_object();
+        if (!e || json_object_array_add(arr, e) != 0) {
+            json_object_put(e);
+            json_object_put(arr);
+            return false;
+        }
+        if (!add(e, "field", json_object_new_string(errs->e[i].field)) ||
+            !add(e, "error", json_object_new_string(errs->e[i].error))) {
+            json_object_put(arr);
+            return false;
+        }
+    }
+    return add(root, "errors", arr);
+}
+
+char *pl_reply_to_json(const pl_request *req, const pl_reply *rep)
+{
+    if (!req || !rep)
+        return NULL;
+    json_object *root = json_object_new_object();
+    if (!root)
+        return NULL;
+    char *result = NULL;
+    bool ok = true;
+
+    /* Echo: the reply speaks version 1 whatever was asked; unread fields are left out. */
+    ok = ok && add(root, "v", json_object_new_int(1));
+    ok = ok && add_str(root, "request_id", req->request_id);
+    const char *type = req->type_name[0] ? req->type_name
+                       : req->type != PL_REQ_UNKNOWN ? pl_req_type_name(req->type)
+                                                     : "";
+    ok = ok && add_str(root, "type", type);
+    if (req->company > 0)
+        ok = ok && add(root, "company", json_object_new_int(req->company));
+    ok = ok && add_str(root, "order", req->order);
+    if (req->pay_seq > 0)
+        ok = ok && add(root, "pay_seq", json_object_new_int(req->pay_seq));
+    ok = ok && add_str(root, "service", req->service);
+
+    ok = ok && add(root, "status", json_object_new_string(pl_status_name(rep->status)));
+    if (req->has_amount)
+        ok = ok && add_amount(root, "amount_requested", req->amount);
+    if (rep->has_amount_approved)
+        ok = ok && add_amount(root, "amount_approved", rep->amount_approved);
+    ok = ok && add_str(root, "currency", req->currency);
+    ok = ok && add_str(root, "vendor_response", rep->vendor_response);
+    ok = ok && add_str(root, "decision", rep->decision);
+
+    json_object *auth = json_object_new_object();
+    if (auth) {
+        ok = ok && add_str(auth, "number", rep->auth.number);
+        ok = ok && add_str(auth, "date", rep->auth.date);
+        ok = ok && add_str(auth, "transaction_id", rep->auth.transaction_id);
+        ok = ok && add_str(auth, "request_token", rep->auth.request_token);
+        ok = ok && add_str(auth, "avs", rep->auth.avs);
+        ok = ok && add_str(auth, "cvv", rep->auth.cvv);
+    }
+    ok = add_nonempty(root, "auth", auth) && ok;
+
+    ok = ok && add_str(root, "token", rep->token);
+    json_object *card = json_object_new_object();
+    if (card) {
+        ok = ok && add_str(card, "masked", rep->card_masked);
+        ok = ok && add_str(card, "type", rep->card_type);
+    }
+    ok = add_nonempty(root, "card", card) && ok;
+    ok = ok && add_str(root, "hold_reason", rep->hold_reason);
+
+    const char *message = rep->message[0]               ? rep->message
+                          : rep->status == PL_ST_INVALID ? invalid_message(rep->errors)
+                                                         : pl_status_message(rep->status);
+    ok = ok && add_str(root, "message", message);
+    if (rep->required_response)
+        ok = ok && add(root, "required_response", json_object_new_boolean(1));
+    if (rep->status == PL_ST_INVALID)
+        ok = ok && add_errors(root, rep->errors);
+
+    json_object *svc = json_object_new_object();
+    if (svc) {
+        ok = ok && add_str(svc, "card_number", rep->svc.card_number);
+        if (rep->svc.has_balance)
+            ok = ok && add_amount(svc, "balance", rep->svc.balance);
+    }
+    ok = add_nonempty(root, "svc", svc) && ok;
+
+    time_t at = rep->processed_at ? rep->processed_at : time(NULL);
+    struct tm tm;
+    char stamp[32];
+    if (!gmtime_r(&at, &tm) || strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        ok = false;
+    else
+        ok = ok && add(root, "processed_at", json_object_new_string(stamp));
+
+    if (ok)
+        result = render(root);
+    json_object_put(root);
+    return result;
+}
+
+char *pl_reply_mark_replayed(const char *stored)
+{
+    if (!stored)
+        return NULL;
+    json_object *root = json_tokener_parse(stored);
+    if (!root || !json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return NULL;
+    }
+    char *result = NULL;
+    if (add(root, "replayed", json_object_new_boolean(1)))
+        result = render(root);
+    json_object_put(root);
+    return result;
+}

@@ -1,0 +1,76 @@
+/*
+ * reply.h: the reply message of CONTRACT.md §1, built from a request and an outcome.
+ *
+ * Every request gets exactly one reply (published at least once). pl_reply holds what the
+ * workers decided; pl_reply_to_json renders it with json-c (never by string pasting).
+ * The stored copy in the database is the same JSON; a redelivered request is answered with
+ * pl_reply_mark_replayed(stored) which adds "replayed": true.
+ * Pure functions; any thread.
+ */
+#ifndef PL_REPLY_H
+#define PL_REPLY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "err.h"
+#include "request.h"
+
+typedef enum pl_status {
+    PL_ST_APPROVED = 0,
+    PL_ST_DECLINED,
+    PL_ST_REVIEW,
+    PL_ST_REJECTED,
+    PL_ST_ERROR,
+    PL_ST_TIMEOUT,
+    PL_ST_INVALID,
+} pl_status;
+
+/* "approved", "declined", ... */
+const char *pl_status_name(pl_status s);
+
+/*
+ * The Siebel eSales response message text for a status (the user-facing text an upstream
+ * system may show; seed siebel-cybersource-credit-card-service.txt). Static string.
+ */
+const char *pl_status_message(pl_status s);
+
+typedef struct pl_reply {
+    pl_status status;
+    bool has_amount_approved;
+    int64_t amount_approved;
+    char vendor_response[16];
+    char decision[16];
+    struct {
+        char number[31], date[32], transaction_id[65], request_token[513], avs[8], cvv[8];
+    } auth;
+    char token[65];
+    char card_masked[24];
+    char card_type[5];
+    char hold_reason[4];
+    char message[200]; /* "" → pl_status_message(status) */
+    bool required_response;
+    const pl_errors *errors; /* for invalid; may be NULL */
+    struct {
+        char card_number[21]; /* only in the answer to generate */
+        bool has_balance;
+        int64_t balance;
+    } svc;
+    time_t processed_at; /* 0 → now */
+} pl_reply;
+
+/*
+ * Renders the reply for request `req` (echo fields, amount_requested and currency come from
+ * it; req may be partially filled for an invalid request) as a compact JSON object.
+ * Returns a malloc'd string the caller frees, or NULL when out of memory.
+ */
+char *pl_reply_to_json(const pl_request *req, const pl_reply *rep);
+
+/*
+ * A copy of a stored reply JSON with "replayed": true set. Returns a malloc'd string, or NULL
+ * when stored is not a JSON object or memory ran out.
+ */
+char *pl_reply_mark_replayed(const char *stored);
+
+#endif

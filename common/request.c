@@ -1,0 +1,1135 @@
+/*
+ * request.c: decoding and validating request messages (CONTRACT.md §1 "Request fields").
+ *
+ * The decoder walks the JSON object with json-c and checks every field against the contract,
+ * adding one pl_field_error per problem instead of stopping at the first, so an `invalid`
+ * reply lists everything the upstream system has to fix. Checks that the JSON Schemas in
+ * schema/messages/ can express are kept identical to them (tests/schema/check_schemas.py runs
+ * the samples through both); the decoder adds what a schema cannot say: the Luhn check, the
+ * expiry date against the clock and calendar dates. Unknown fields are ignored so upstream
+ * systems can send newer, additive versions of the contract.
+ *
+ * Card data: error messages never quote a card number, CVV or 3-D Secure value.
+ */
+#include "request.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "card.h"
+#include "money.h"
+
+/* The contract's amount rule, quoted in errors so the upstream developer sees the regex. */
+#define AMOUNT_RULE "must match ^\\d{1,13}\\.\\d{2}$"
+#define MAX_ITEMS 100
+/* Nesting deeper than this is not a request (the contract nests three levels). */
+#define JSON_DEPTH 64
+
+/* What a field reader found. */
+enum { F_BAD = -1, F_ABSENT = 0, F_OK = 1 };
+
+void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...)
+{
+    if (!errs || errs->n >= PL_MAX_FIELD_ERRORS)
+        return;
+    pl_field_error *e = &errs->e[errs->n++];
+    snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->error, sizeof e->error, fmt, ap);
+    va_end(ap);
+}
+
+/* "prefix.key", or "key" at the top level. Paths longer than the buffer are truncated. */
+static void join_path(char *buf, size_t size, const char *prefix, const char *key)
+{
+    if (prefix && prefix[0])
+        snprintf(buf, size, "%s.%s", prefix, key);
+    else
+        snprintf(buf, size, "%s", key);
+}
+
+static void add_err(pl_errors *errs, const char *prefix, const char *key, const char *fmt, ...)
+    PL_PRINTF(4, 5);
+static void add_err(pl_errors *errs, const char *prefix, const char *key, const char *fmt, ...)
+{
+    char path[sizeof errs->e[0].field];
+    char msg[sizeof errs->e[0].error];
+    join_path(path, sizeof path, prefix, key);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pl_errors_add(errs, path, "%s", msg);
+}
+
+/*
+ * Looks a member up. A member that is present with the value null counts as present (and
+ * then fails its type check): the schemas do not allow null either, and treating null as
+ * absent would let a broken upstream serializer drop required data unnoticed.
+ */
+static bool member(json_object *obj, const char *key, json_object **val)
+{
+    *val = NULL;
+    return obj && json_object_object_get_ex(obj, key, val);
+}
+
+/*
+ * Reads a string member without copying it. Returns F_OK with *s and *len set, F_ABSENT, or F_BAD
+ * after recording the error. Embedded NUL characters are refused because every consumer of
+ * these values (C strings, XML, SQL parameters) would silently cut the value at the NUL.
+ */
+static int get_raw(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                   bool required, const char **s, size_t *len)
+{
+    json_object *val;
+    if (!member(obj, key, &val)) {
+        if (required)
+            add_err(errs, prefix, key, "is required");
+        return F_ABSENT;
+    }
+    if (!json_object_is_type(val, json_type_string)) {
+        add_err(errs, prefix, key, "must be a string");
+        return F_BAD;
+    }
+    *s = json_object_get_string(val);
+    *len = (size_t)json_object_get_string_len(val);
+    if (strlen(*s) != *len) {
+        add_err(errs, prefix, key, "must not contain NUL characters");
+        return F_BAD;
+    }
+    return F_OK;
+}
+
+/*
+ * Reads a string member into buf (whose size includes the NUL, as in request.h). A value
+ * that does not fit is an error, never truncated: a cut address or order number would be
+ * sent to the bureau as if it were the real one. nonempty refuses "".
+ */
+static int get_str(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                   bool required, bool nonempty, char *buf, size_t bufsize)
+{
+    const char *s;
+    size_t len;
+    int rc = get_raw(errs, obj, prefix, key, required, &s, &len);
+    if (rc != F_OK)
+        return rc;
+    if (len >= bufsize) {
+        add_err(errs, prefix, key, "must be at most %zu characters", bufsize - 1);
+        return F_BAD;
+    }
+    if (nonempty && len == 0) {
+        add_err(errs, prefix, key, "must not be empty");
+        return F_BAD;
+    }
+    memcpy(buf, s, len + 1);
+    return F_OK;
+}
+
+/* A string member checked by a predicate; msg is the error when the predicate fails. */
+static int get_checked(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                       bool required, bool (*ok)(const char *, size_t), const char *msg,
+                       char *buf, size_t bufsize)
+{
+    const char *s;
+    size_t len;
+    int rc = get_raw(errs, obj, prefix, key, required, &s, &len);
+    if (rc != F_OK)
+        return rc;
+    if (!ok(s, len) || len >= bufsize) {
+        add_err(errs, prefix, key, "%s", msg);
+        return F_BAD;
+    }
+    memcpy(buf, s, len + 1);
+    return F_OK;
+}
+
+/*
+ * Reads an integer member in [min, max]. JSON has one number type, and JSON Schema counts
+ * 3.0 as an integer, so an integral double is accepted too (the schemas and the decoder must
+ * agree on what is valid). range_msg names the allowed range in the error.
+ */
+static int get_int(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                   bool required, int64_t min, int64_t max, const char *range_msg, int *out)
+{
+    json_object *val;
+    if (!member(obj, key, &val)) {
+        if (required)
+            add_err(errs, prefix, key, "is required");
+        return F_ABSENT;
+    }
+    int64_t v;
+    if (json_object_is_type(val, json_type_int)) {
+        v = json_object_get_int64(val); /* clamps to INT64_MIN/MAX, which the range refuses */
+    } else if (json_object_is_type(val, json_type_double)) {
+        double d = json_object_get_double(val);
+        if (!isfinite(d) || d != floor(d)) {
+            add_err(errs, prefix, key, "must be an integer");
+            return F_BAD;
+        }
+        /* Beyond ±2^62 the exact value no longer matters: it is out of every range here. */
+        v = d > 4e18 ? INT64_MAX : d < -4e18 ? INT64_MIN : (int64_t)d;
+    } else {
+        add_err(errs, prefix, key, "must be an integer");
+        return F_BAD;
+    }
+    if (v < min || v > max) {
+        add_err(errs, prefix, key, "%s", range_msg);
+        return F_BAD;
+    }
+    *out = (int)v;
+    return F_OK;
+}
+
+static int get_bool(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                    bool *out)
+{
+    json_object *val;
+    if (!member(obj, key, &val))
+        return F_ABSENT;
+    if (!json_object_is_type(val, json_type_boolean)) {
+        add_err(errs, prefix, key, "must be a boolean");
+        return F_BAD;
+    }
+    *out = json_object_get_boolean(val);
+    return F_OK;
+}
+
+/* A contract amount ("120.00"), parsed into minor units. */
+static int get_amount(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                      bool *has, int64_t *out)
+{
+    const char *s;
+    size_t len;
+    int rc = get_raw(errs, obj, prefix, key, false, &s, &len);
+    if (rc != F_OK)
+        return rc;
+    int64_t v;
+    if (pl_money_parse(s, &v) != 0) {
+        add_err(errs, prefix, key, AMOUNT_RULE);
+        return F_BAD;
+    }
+    *has = true;
+    *out = v;
+    return F_OK;
+}
+
+static int get_object(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                      json_object **out)
+{
+    if (!member(obj, key, out))
+        return F_ABSENT;
+    if (!json_object_is_type(*out, json_type_object)) {
+        add_err(errs, prefix, key, "must be an object");
+        *out = NULL;
+        return F_BAD;
+    }
+    return F_OK;
+}
+
+/* One of a fixed list of words, copied into buf. */
+static int get_enum(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                    bool required, const char *const *words, const char *msg, char *buf,
+                    size_t bufsize)
+{
+    const char *s;
+    size_t len;
+    int rc = get_raw(errs, obj, prefix, key, required, &s, &len);
+    if (rc != F_OK)
+        return rc;
+    for (size_t i = 0; words[i]; i++) {
+        if (strcmp(s, words[i]) == 0 && len < bufsize) {
+            memcpy(buf, s, len + 1);
+            return F_OK;
+        }
+    }
+    add_err(errs, prefix, key, "%s", msg);
+    return F_BAD;
+}
+
+static bool all_digits(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static bool all_upper(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 'A' || s[i] > 'Z')
+            return false;
+    return true;
+}
+
+/* request_id: 1-50 characters of [A-Za-z0-9._:-]. */
+static bool request_id_ok(const char *s, size_t len)
+{
+    if (len < 1 || len > 50)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool currency_ok(const char *s, size_t len)
+{
+    return len == 3 && all_upper(s, len);
+}
+
+static bool country_ok(const char *s, size_t len)
+{
+    return len == 2 && all_upper(s, len);
+}
+
+static bool cvv_ok(const char *s, size_t len)
+{
+    return (len == 3 || len == 4) && all_digits(s, len);
+}
+
+static bool svc_card_ok(const char *s, size_t len)
+{
+    return len >= 1 && len <= 20 && all_digits(s, len);
+}
+
+/* YYYY-MM-DD naming a real calendar day (the schema checks only the shape). */
+static bool date_ok(const char *s, size_t len)
+{
+    if (len != 10 || s[4] != '-' || s[7] != '-' || !all_digits(s, 4) || !all_digits(s + 5, 2) ||
+        !all_digits(s + 8, 2))
+        return false;
+    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int m = (s[5] - '0') * 10 + (s[6] - '0');
+    int d = (s[8] - '0') * 10 + (s[9] - '0');
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m < 1 || m > 12 || d < 1)
+        return false;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    int max = mdays[m - 1] + (m == 2 && leap ? 1 : 0);
+    return d <= max;
+}
+
+/* ---- request types per worker ---------------------------------------------------------- */
+
+static const struct {
+    const char *worker;
+    const char *name;
+    pl_req_type type;
+} TYPES[] = {
+    {"auth", "auth", PL_REQ_AUTH},
+    {"auth", "token", PL_REQ_TOKEN},
+    {"deposit", "debit", PL_REQ_DEBIT},
+    {"deposit", "credit", PL_REQ_CREDIT},
+    {"reversal", "reversal", PL_REQ_REVERSAL},
+    {"svc", "generate", PL_REQ_SVC_GENERATE},
+    {"svc", "activate", PL_REQ_SVC_ACTIVATE},
+    {"svc", "recharge", PL_REQ_SVC_RECHARGE},
+    {"svc", "auth", PL_REQ_SVC_AUTH},
+    {"svc", "deposit", PL_REQ_SVC_DEPOSIT},
+    {"svc", "return", PL_REQ_SVC_RETURN},
+    {"svc", "balance", PL_REQ_SVC_BALANCE},
+};
+
+const char *pl_req_type_name(pl_req_type t)
+{
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
+        if (TYPES[i].type == t)
+            return TYPES[i].name;
+    return "unknown";
+}
+
+static bool known_worker(const char *worker)
+{
+    for (size_t i = 0; worker && i < sizeof TYPES / sizeof TYPES[0]; i++)
+        if (strcmp(TYPES[i].worker, worker) == 0)
+            return true;
+    return false;
+}
+
+static pl_req_type lookup_type(const char *worker, const char *name)
+{
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
+        if (strcmp(TYPES[i].worker, worker) == 0 && strcmp(TYPES[i].name, name) == 0)
+            return TYPES[i].type;
+    return PL_REQ_UNKNOWN;
+}
+
+/* Operations that move money need an amount (token, balance and generate do not). */
+static bool needs_amount(pl_req_type t)
+{
+    switch (t) {
+    case PL_REQ_AUTH:
+    case PL_REQ_DEBIT:
+    case PL_REQ_CREDIT:
+    case PL_REQ_REVERSAL:
+    case PL_REQ_SVC_ACTIVATE:
+    case PL_REQ_SVC_RECHARGE:
+    case PL_REQ_SVC_AUTH:
+    case PL_REQ_SVC_DEPOSIT:
+    case PL_REQ_SVC_RETURN:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool is_svc(pl_req_type t)
+{
+    return t >= PL_REQ_SVC_GENERATE && t <= PL_REQ_SVC_BALANCE;
+}
+
+/* ---- the parts of a request ------------------------------------------------------------ */
+
+static void decode_card(pl_errors *errs, json_object *obj, time_t now, pl_card_data *c)
+{
+    const char *P = "card";
+    c->present = true;
+
+    const char *num;
+    size_t numlen;
+    int has_number = get_raw(errs, obj, P, "number", false, &num, &numlen);
+    if (has_number == F_OK) {
+        /* Never quote the number in the error: it may be a real PAN with a typo. */
+        if (numlen < 12 || numlen > 19 || !all_digits(num, numlen)) {
+            add_err(errs, P, "number", "must be 12-19 digits");
+        } else {
+            memcpy(c->number, num, numlen + 1);
+            if (!pl_card_luhn_ok(c->number))
+                add_err(errs, P, "number", "fails the Luhn check");
+        }
+    }
+    int has_token = get_str(errs, obj, P, "token", false, true, c->token, sizeof c->token);
+
+    if (has_number != F_ABSENT && has_token != F_ABSENT)
+        add_err(errs, "", P, "must have either number or token, not both");
+    else if (has_number == F_ABSENT && has_token == F_ABSENT)
+        add_err(errs, "", P, "must have number or token");
+
+    /* With a number the expiry date is part of the card; a token carries its own. */
+    bool need_exp = has_number != F_ABSENT;
+    int m = get_int(errs, obj, P, "exp_month", false, 1, 12, "must be from 1 to 12",
+                    &c->exp_month);
+    int y = get_int(errs, obj, P, "exp_year", false, 1000, 9999, "must be a 4-digit year",
+                    &c->exp_year);
+    if (need_exp && m == F_ABSENT)
+        add_err(errs, P, "exp_month", "is required with card.number");
+    if (need_exp && y == F_ABSENT)
+        add_err(errs, P, "exp_year", "is required with card.number");
+    if (m == F_OK && y == F_OK) {
+        /* A card is valid through the last day of its expiry month (UTC). */
+        struct tm tm;
+        if (gmtime_r(&now, &tm)) {
+            int cur = (tm.tm_year + 1900) * 12 + tm.tm_mon;
+            int exp = c->exp_year * 12 + (c->exp_month - 1);
+            if (exp < cur)
+                add_err(errs, "", P, "card has expired");
+        }
+    }
+
+    const char *cvv;
+    size_t cvvlen;
+    if (get_raw(errs, obj, P, "cvv", false, &cvv, &cvvlen) == F_OK) {
+        if (cvv_ok(cvv, cvvlen))
+            memcpy(c->cvv, cvv, cvvlen + 1);
+        else
+            add_err(errs, P, "cvv", "must be 3 or 4 digits");
+    }
+    (void)get_str(errs, obj, P, "type", false, true, c->type, sizeof c->type);
+    (void)get_str(errs, obj, P, "holder", false, false, c->holder, sizeof c->holder);
+}
+
+static const char *const SHIPPING_METHODS[] = {"sameday",  "oneday", "twoday", "threeday",
+                                               "lowcost",  "pickup", "other",  "none",
+                                               NULL};
+
+static void decode_address(pl_errors *errs, json_object *obj, const char *P, bool ship,
+                           pl_address *a)
+{
+    a->present = true;
+    /* Sizes come from request.h, which follows the bureaus' field lengths. */
+    const struct {
+        const char *key;
+        char *buf;
+        size_t size;
+    } fields[] = {
+        {"first_name", a->first_name, sizeof a->first_name},
+        {"last_name", a->last_name, sizeof a->last_name},
+        {"street1", a->street1, sizeof a->street1},
+        {"street2", a->street2, sizeof a->street2},
+        {"city", a->city, sizeof a->city},
+        {"state", a->state, sizeof a->state},
+        {"postal_code", a->postal_code, sizeof a->postal_code},
+        {"email", a->email, sizeof a->email},
+        {"phone", a->phone, sizeof a->phone},
+        {"ip", a->ip, sizeof a->ip},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        (void)get_str(errs, obj, P, fields[i].key, false, false, fields[i].buf, fields[i].size);
+    (void)get_checked(errs, obj, P, "country", false, country_ok,
+                      "must be an ISO 3166 alpha-2 code (2 upper-case letters)", a->country,
+                      sizeof a->country);
+    if (ship)
+        (void)get_enum(errs, obj, P, "shipping_method", false, SHIPPING_METHODS,
+                       "must be one of sameday, oneday, twoday, threeday, lowcost, pickup, "
+                       "other, none",
+                       a->shipping_method, sizeof a->shipping_method);
+}
+
+/* Returns 0 or PL_ERR_NOMEM. */
+static int decode_items(pl_errors *errs, json_object *arr, pl_request *r)
+{
+    size_t n = json_object_array_length(arr);
+    if (n > MAX_ITEMS) {
+        /* Decoding a huge list would only bury the one error that matters under others. */
+        pl_errors_add(errs, "items", "must have at most %d entries", MAX_ITEMS);
+        return 0;
+    }
+    if (n == 0)
+        return 0;
+    r->items = calloc(n, sizeof *r->items);
+    if (!r->items)
+        return PL_ERR_NOMEM;
+    r->n_items = n;
+    for (size_t i = 0; i < n; i++) {
+        char P[32];
+        snprintf(P, sizeof P, "items[%zu]", i);
+        json_object *it = json_object_array_get_idx(arr, i);
+        pl_item *item = &r->items[i];
+        if (!json_object_is_type(it, json_type_object)) {
+            pl_errors_add(errs, P, "must be an object");
+            continue;
+        }
+        (void)get_str(errs, it, P, "sku", false, false, item->sku, sizeof item->sku);
+        (void)get_str(errs, it, P, "name", false, false, item->name, sizeof item->name);
+        (void)get_str(errs, it, P, "product_code", false, false, item->product_code,
+                      sizeof item->product_code);
+        bool has_price = false;
+        if (get_amount(errs, it, P, "unit_price", &has_price, &item->unit_price) == F_ABSENT)
+            add_err(errs, P, "unit_price", "is required");
+        item->quantity = 1; /* a line without a quantity is one unit */
+        (void)get_int(errs, it, P, "quantity", false, 1, INT32_MAX, "must be an integer >= 1",
+                      &item->quantity);
+        (void)get_amount(errs, it, P, "tax_amount", &item->has_tax_amount, &item->tax_amount);
+        (void)get_str(errs, it, P, "commodity_code", false, false, item->commodity_code,
+                      sizeof item->commodity_code);
+        (void)get_str(errs, it, P, "unit_of_measure", false, false, item->unit_of_measure,
+                      sizeof item->unit_of_measure);
+    }
+    return 0;
+}
+
+#define REQUEST_ID_RULE "must be 1-50 characters of A-Z a-z 0-9 . _ : -"
+
+static void decode_auth_ref(pl_errors *errs, json_object *obj, pl_request *r)
+{
+    const char *P = "auth_ref";
+    r->auth_ref.present = true;
+    int has_rid = get_checked(errs, obj, P, "request_id", false, request_id_ok, REQUEST_ID_RULE,
+                              r->auth_ref.request_id, sizeof r->auth_ref.request_id);
+    int has_tid = get_str(errs, obj, P, "transaction_id", false, true, r->auth_ref.transaction_id,
+                          sizeof r->auth_ref.transaction_id);
+    if (has_rid == F_ABSENT && has_tid == F_ABSENT)
+        pl_errors_add(errs, P, "must have request_id or transaction_id");
+    (void)get_str(errs, obj, P, "request_token", false, true, r->auth_ref.request_token,
+                  sizeof r->auth_ref.request_token);
+    (void)get_str(errs, obj, P, "number", false, true, r->auth_ref.number,
+                  sizeof r->auth_ref.number);
+    (void)get_amount(errs, obj, P, "amount", &r->auth_ref.has_amount, &r->auth_ref.amount);
+    (void)get_checked(errs, obj, P, "date", false, date_ok, "must be a date YYYY-MM-DD",
+                      r->auth_ref.date, sizeof r->auth_ref.date);
+}
+
+static const char *const SUBSEQUENT_REASONS[] = {"RESUBMIT", "REAUTH", "INSTALLMENT", NULL};
+static const char *const INITIATORS[] = {"merchant", "cardholder", NULL};
+
+static void decode_subsequent_auth(pl_errors *errs, json_object *obj, pl_request *r)
+{
+    const char *P = "subsequent_auth";
+    r->subsequent_auth.present = true;
+    (void)get_enum(errs, obj, P, "reason", true, SUBSEQUENT_REASONS,
+                   "must be one of RESUBMIT, REAUTH, INSTALLMENT", r->subsequent_auth.reason,
+                   sizeof r->subsequent_auth.reason);
+    (void)get_str(errs, obj, P, "transaction_id", false, true, r->subsequent_auth.transaction_id,
+                  sizeof r->subsequent_auth.transaction_id);
+    (void)get_enum(errs, obj, P, "initiator", false, INITIATORS, "must be merchant or cardholder",
+                   r->subsequent_auth.initiator, sizeof r->subsequent_auth.initiator);
+}
+
+static void decode_authentication(pl_errors *errs, json_object *obj, pl_request *r)
+{
+    const char *P = "authentication";
+    r->authentication.present = true;
+    (void)get_str(errs, obj, P, "commerce_indicator", false, false,
+                  r->authentication.commerce_indicator,
+                  sizeof r->authentication.commerce_indicator);
+    (void)get_str(errs, obj, P, "cavv", false, false, r->authentication.cavv,
+                  sizeof r->authentication.cavv);
+    (void)get_str(errs, obj, P, "xid", false, false, r->authentication.xid,
+                  sizeof r->authentication.xid);
+    (void)get_str(errs, obj, P, "eci", false, false, r->authentication.eci,
+                  sizeof r->authentication.eci);
+    (void)get_str(errs, obj, P, "ucaf_data", false, false, r->authentication.ucaf_data,
+                  sizeof r->authentication.ucaf_data);
+}
+
+static void decode_level23(pl_errors *errs, json_object *obj, pl_request *r)
+{
+    const char *P = "level23";
+    r->level23.present = true;
+    (void)get_str(errs, obj, P, "customer_po", false, false, r->level23.customer_po,
+                  sizeof r->level23.customer_po);
+    (void)get_amount(errs, obj, P, "tax_amount", &r->level23.has_tax, &r->level23.tax_amount);
+    (void)get_amount(errs, obj, P, "freight_amount", &r->level23.has_freight,
+                     &r->level23.freight_amount);
+    (void)get_amount(errs, obj, P, "duty_amount", &r->level23.has_duty, &r->level23.duty_amount);
+    (void)get_amount(errs, obj, P, "discount_amount", &r->level23.has_discount,
+                     &r->level23.discount_amount);
+}
+
+/* Returns what get_raw found for svc.card_number (F_ABSENT when it is missing). */
+static int decode_svc(pl_errors *errs, json_object *obj, pl_request *r)
+{
+    const char *P = "svc";
+    r->svc.present = true;
+    int card_rc = get_checked(errs, obj, P, "card_number", false, svc_card_ok, "must be 1-20 digits",
+                      r->svc.card_number, sizeof r->svc.card_number);
+    (void)get_int(errs, obj, P, "order_line", false, 1, INT32_MAX, "must be an integer >= 1",
+                  &r->svc.order_line);
+    (void)get_amount(errs, obj, P, "issue_amount", &r->svc.has_issue_amount,
+                     &r->svc.issue_amount);
+    (void)get_bool(errs, obj, P, "virtual", &r->svc.is_virtual);
+    return card_rc;
+}
+
+/*
+ * A strict RFC 8259 syntax check. json-c's strict mode still takes single-quoted keys, NaN,
+ * Infinity, "1." and raw control characters in strings, which the JSON Schema side (any
+ * standard JSON parser) refuses; checking the grammar first keeps "not JSON" the same on
+ * both sides. UTF-8 validity is left to json-c (JSON_TOKENER_VALIDATE_UTF8).
+ */
+typedef struct syn {
+    const char *p, *end;
+} syn;
+
+static void syn_ws(syn *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool syn_digits(syn *s)
+{
+    const char *start = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p > start;
+}
+
+static bool syn_string(syn *s)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    s->p++;
+    while (s->p < s->end) {
+        unsigned char c = (unsigned char)*s->p++;
+        if (c == '"')
+            return true;
+        if (c < 0x20)
+            return false;
+        if (c == '\\') {
+            if (s->p >= s->end)
+                return false;
+            char e = *s->p++;
+            if (e == 'u') {
+                for (int i = 0; i < 4; i++, s->p++) {
+                    if (s->p >= s->end || !((*s->p >= '0' && *s->p <= '9') ||
+                                            (*s->p >= 'a' && *s->p <= 'f') ||
+                                            (*s->p >= 'A' && *s->p <= 'F')))
+                        return false;
+                }
+            } else if (!strchr("\"\\/bfnrt", e) || e == '\0') {
+                return false;
+            }
+        }
+    }
+    return false;
+}
+
+static bool syn_number(syn *s)
+{
+    if (s->p < s->end && *s->p == '-')
+        s->p++;
+    if (s->p < s->end && *s->p == '0')
+        s->p++;
+    else if (!syn_digits(s))
+        return false;
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (!syn_digits(s))
+            return false;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (!syn_digits(s))
+            return false;
+    }
+    return true;
+}
+
+static bool syn_literal(syn *s, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+        return false;
+    s->p += n;
+    return true;
+}
+
+static bool syn_value(syn *s, int depth)
+{
+    if (depth > JSON_DEPTH)
+        return false;
+    syn_ws(s);
+    if (s->p >= s->end)
+        return false;
+    char c = *s->p;
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        s->p++;
+        syn_ws(s);
+        if (s->p < s->end && *s->p == close) {
+            s->p++;
+            return true;
+        }
+        for (;;) {
+            if (c == '{') {
+                syn_ws(s);
+                if (!syn_string(s))
+                    return false;
+                syn_ws(s);
+                if (s->p >= s->end || *s->p != ':')
+                    return false;
+                s->p++;
+            }
+            if (!syn_value(s, depth + 1))
+                return false;
+            syn_ws(s);
+            if (s->p >= s->end)
+                return false;
+            if (*s->p == close) {
+                s->p++;
+                return true;
+            }
+            if (*s->p != ',')
+                return false;
+            s->p++;
+        }
+    }
+    if (c == '"')
+        return syn_string(s);
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return syn_number(s);
+    return syn_literal(s, "true") || syn_literal(s, "false") || syn_literal(s, "null");
+}
+
+static bool json_syntax_ok(const char *json, size_t len)
+{
+    syn s = {json, json + len};
+    if (!syn_value(&s, 1))
+        return false;
+    syn_ws(&s);
+    return s.p == s.end;
+}
+
+/* Parses the whole text as exactly one strict JSON value in valid UTF-8, or returns NULL. */
+static json_object *parse_json(const char *json, size_t len)
+{
+    if (!json || len == 0 || len > INT32_MAX || !json_syntax_ok(json, len))
+        return NULL;
+    json_tokener *tok = json_tokener_new_ex(JSON_DEPTH + 1);
+    if (!tok)
+        return NULL;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *root = json_tokener_parse_ex(tok, json, (int)len);
+    /* The grammar check above already refused trailing text; json-c must have read it all. */
+    if (root && (json_tokener_get_error(tok) != json_tokener_success ||
+                 json_tokener_get_parse_end(tok) > len)) {
+        json_object_put(root);
+        root = NULL;
+    }
+    json_tokener_free(tok);
+    return root;
+}
+
+int pl_request_decode(const char *json, size_t len, const char *worker, time_t now,
+                      pl_request *out, pl_errors *errs)
+{
+    memset(out, 0, sizeof *out);
+    errs->n = 0;
+    out->v = 1;
+    out->online = true;
+
+    json_object *root = parse_json(json, len);
+    if (!root || !json_object_is_type(root, json_type_object)) {
+        pl_errors_add(errs, "", "not a JSON object");
+        json_object_put(root);
+        return PL_ERR_INVALID;
+    }
+    int rc = PL_OK;
+    if (!known_worker(worker)) {
+        pl_errors_add(errs, "", "unknown worker '%s'", worker ? worker : "(null)");
+        goto out;
+    }
+
+    /* The echo fields first, each kept only when valid, so an invalid reply echoes them. */
+    int v = 1;
+    (void)get_int(errs, root, "", "v", false, 1, 1, "unsupported version (this is version 1)", &v);
+
+    (void)get_checked(errs, root, "", "request_id", true, request_id_ok, REQUEST_ID_RULE,
+                      out->request_id, sizeof out->request_id);
+
+    const char *tname;
+    size_t tlen;
+    if (get_raw(errs, root, "", "type", true, &tname, &tlen) == F_OK) {
+        out->type = lookup_type(worker, tname);
+        if (out->type == PL_REQ_UNKNOWN) {
+            /* Quote at most 20 printable characters of what was sent. */
+            char shown[21];
+            size_t n = tlen < sizeof shown - 1 ? tlen : sizeof shown - 1;
+            for (size_t i = 0; i < n; i++)
+                shown[i] = (tname[i] >= 0x20 && tname[i] < 0x7f) ? tname[i] : '?';
+            shown[n] = '\0';
+            pl_errors_add(errs, "type", "unknown type '%s' for worker %s", shown, worker);
+        } else {
+            snprintf(out->type_name, sizeof out->type_name, "%s", tname);
+        }
+    }
+
+    if (get_int(errs, root, "", "company", true, 1, 999, "must be an integer from 1 to 999",
+                &out->company) != F_OK)
+        out->company = 0;
+    (void)get_str(errs, root, "", "order", true, true, out->order, sizeof out->order);
+    if (get_int(errs, root, "", "pay_seq", true, 1, INT32_MAX, "must be an integer >= 1",
+                &out->pay_seq) != F_OK)
+        out->pay_seq = 0;
+    (void)get_str(errs, root, "", "service", true, true, out->service, sizeof out->service);
+    (void)get_str(errs, root, "", "pay_type", false, true, out->pay_type, sizeof out->pay_type);
+    (void)get_str(errs, root, "", "entity", false, true, out->entity, sizeof out->entity);
+
+    int amount_rc = get_amount(errs, root, "", "amount", &out->has_amount, &out->amount);
+    int currency_rc = get_checked(errs, root, "", "currency", false, currency_ok,
+                                  "must be an ISO 4217 alpha-3 code (3 upper-case letters)",
+                                  out->currency, sizeof out->currency);
+    if (amount_rc != F_ABSENT && currency_rc == F_ABSENT)
+        pl_errors_add(errs, "currency", "is required with amount");
+    if (amount_rc == F_ABSENT && needs_amount(out->type))
+        pl_errors_add(errs, "amount", "is required for type %s", pl_req_type_name(out->type));
+
+    static const char *const MODES[] = {"online", "batch", NULL};
+    char mode[8] = "";
+    if (get_enum(errs, root, "", "mode", false, MODES, "must be online or batch", mode,
+                 sizeof mode) == F_OK)
+        out->online = strcmp(mode, "batch") != 0;
+
+    json_object *o;
+    int card_rc = get_object(errs, root, "", "card", &o);
+    if (card_rc == F_OK)
+        decode_card(errs, o, now, &out->card);
+    if (get_object(errs, root, "", "bill_to", &o) == F_OK)
+        decode_address(errs, o, "bill_to", false, &out->bill_to);
+    if (get_object(errs, root, "", "ship_to", &o) == F_OK)
+        decode_address(errs, o, "ship_to", true, &out->ship_to);
+
+    json_object *items;
+    if (member(root, "items", &items)) {
+        if (!json_object_is_type(items, json_type_array)) {
+            pl_errors_add(errs, "items", "must be an array");
+        } else if (decode_items(errs, items, out) != 0) {
+            rc = PL_ERR_NOMEM;
+            goto out;
+        }
+    }
+
+    int auth_ref_rc = get_object(errs, root, "", "auth_ref", &o);
+    if (auth_ref_rc == F_OK)
+        decode_auth_ref(errs, o, out);
+    int capture_ref_rc = get_object(errs, root, "", "capture_ref", &o);
+    if (capture_ref_rc == F_OK) {
+        out->capture_ref.present = true;
+        (void)get_checked(errs, o, "capture_ref", "request_id", true, request_id_ok,
+                          REQUEST_ID_RULE, out->capture_ref.request_id,
+                          sizeof out->capture_ref.request_id);
+    }
+    (void)get_bool(errs, root, "", "installment", &out->installment);
+    if (get_object(errs, root, "", "subsequent_auth", &o) == F_OK)
+        decode_subsequent_auth(errs, o, out);
+    if (get_object(errs, root, "", "authentication", &o) == F_OK)
+        decode_authentication(errs, o, out);
+    if (get_object(errs, root, "", "level23", &o) == F_OK)
+        decode_level23(errs, o, out);
+    int svc_rc = get_object(errs, root, "", "svc", &o);
+    int svc_card_rc = F_ABSENT;
+    if (svc_rc == F_OK)
+        svc_card_rc = decode_svc(errs, o, out);
+
+    /* What each type needs besides the common fields. */
+    switch (out->type) {
+    case PL_REQ_AUTH:
+    case PL_REQ_TOKEN:
+        if (card_rc == F_ABSENT)
+            pl_errors_add(errs, "card", "is required for type %s", pl_req_type_name(out->type));
+        break;
+    case PL_REQ_DEBIT:
+    case PL_REQ_REVERSAL:
+        if (auth_ref_rc == F_ABSENT)
+            pl_errors_add(errs, "auth_ref", "is required for type %s",
+                          pl_req_type_name(out->type));
+        break;
+    case PL_REQ_CREDIT:
+        /* A follow-on credit refunds an earlier debit; a stand-alone one needs the card. */
+        if (capture_ref_rc == F_ABSENT && card_rc == F_ABSENT)
+            pl_errors_add(errs, "card", "is required for a credit without capture_ref");
+        break;
+    default:
+        break;
+    }
+    if (is_svc(out->type) && out->type != PL_REQ_SVC_GENERATE) {
+        /* Generate asks the bureau for a new number; everything else names the card. */
+        if (svc_rc == F_ABSENT)
+            pl_errors_add(errs, "svc", "is required for type %s", pl_req_type_name(out->type));
+        else if (svc_rc == F_OK && svc_card_rc == F_ABSENT)
+            pl_errors_add(errs, "svc.card_number", "is required for type %s",
+                          pl_req_type_name(out->type));
+    }
+
+out:
+    json_object_put(root);
+    if (rc == PL_OK && errs->n > 0)
+        rc = PL_ERR_INVALID;
+    return rc;
+}
+
+void pl_request_free(pl_request *r)
+{
+    if (!r)
+        return;
+    if (r->items) {
+        pl_card_wipe(r->items, r->n_items * sizeof *r->items);
+        free(r->items);
+    }
+    r->items = NULL;
+    r->n_items = 0;
+    pl_card_wipe(r->card.number, sizeof r->card.number);
+    pl_card_wipe(r->card.cvv, sizeof r->card.cvv);
+    pl_card_wipe(&r->authentication, sizeof r->authentication);
+    pl_card_wipe(r->svc.card_number, sizeof r->svc.card_number);
+}
+
+/* ---- redaction ------------------------------------------------------------------------- */
+
+#define REMOVED "***REMOVED***"
+
+/* Replaces obj[key] with its stored mask; anything unmaskable becomes ***REMOVED***. */
+static int mask_member(json_object *obj, const char *key)
+{
+    json_object *val;
+    if (!obj || !json_object_object_get_ex(obj, key, &val))
+        return 0;
+    char masked[32];
+    const char *repl = REMOVED;
+    /* Only a plain digit string has a meaningful mask; anything else may hide a PAN anywhere. */
+    if (json_object_is_type(val, json_type_string)) {
+        const char *s = json_object_get_string(val);
+        size_t len = (size_t)json_object_get_string_len(val);
+        if (len > 0 && len < sizeof masked && strlen(s) == len && all_digits(s, len) &&
+            pl_card_mask_stored(s, masked, sizeof masked) == 0)
+            repl = masked;
+    }
+    json_object *nv = json_object_new_string(repl);
+    if (!nv)
+        return PL_ERR_NOMEM;
+    return json_object_object_add(obj, key, nv) == 0 ? 0 : PL_ERR_NOMEM;
+}
+
+static json_object *object_member(json_object *obj, const char *key)
+{
+    json_object *val;
+    if (json_object_object_get_ex(obj, key, &val) && json_object_is_type(val, json_type_object))
+        return val;
+    return NULL;
+}
+
+/* Returns a malloc'd copy of s[0..len) with NULs replaced, scrubbed of card numbers. */
+static char *scrub_copy(const char *s, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = s[i] ? s[i] : ' '; /* a NUL would hide the rest of the text from the scrub */
+    copy[len] = '\0';
+    (void)pl_card_scrub(copy, len + 1, PL_MASK_LAST4);
+    return copy;
+}
+
+char *pl_request_redact(const char *json, size_t len)
+{
+    if (!json)
+        len = 0;
+    json_object *root = parse_json(json, len);
+    if (!root || !json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return scrub_copy(json ? json : "", len);
+    }
+
+    char *result = NULL;
+    json_object *card = object_member(root, "card");
+    if (card) {
+        if (mask_member(card, "number") != 0)
+            goto out;
+        json_object_object_del(card, "cvv");
+    }
+    json_object *authn = object_member(root, "authentication");
+    if (authn) {
+        /* Keep the keys (which results came) but none of the values (CAVV, XID, ...). */
+        json_object_object_foreach(authn, key, val)
+        {
+            (void)val;
+            json_object *nv = json_object_new_string(REMOVED);
+            if (!nv || json_object_object_add(authn, key, nv) != 0)
+                goto out;
+        }
+    }
+    json_object *svc = object_member(root, "svc");
+    if (svc && mask_member(svc, "card_number") != 0)
+        goto out;
+
+    size_t outlen;
+    const char *text = json_object_to_json_string_length(
+        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &outlen);
+    /* Card numbers in fields we do not know (a "notes" field, a mistyped key) go too. */
+    if (text)
+        result = scrub_copy(text, outlen);
+out:
+    json_object_put(root);
+    return result;
+}
+
+/* ---- fingerprint ----------------------------------------------------------------------- */
+
+/*
+ * Canonical serialization, fed straight into the MAC so no copy of the card number is made:
+ * for each field its name, NUL, then 0x00 when absent or 0x01, an 8-byte big-endian length
+ * and the bytes. Names and lengths make the encoding unambiguous (no two different requests
+ * serialize alike), and the order of fields is fixed here, not by the JSON that was sent.
+ */
+static int fp_field(EVP_MAC_CTX *ctx, const char *name, const char *value)
+{
+    unsigned char hdr[9];
+    if (!EVP_MAC_update(ctx, (const unsigned char *)name, strlen(name) + 1))
+        return -1;
+    if (!value) {
+        hdr[0] = 0;
+        return EVP_MAC_update(ctx, hdr, 1) ? 0 : -1;
+    }
+    uint64_t len = strlen(value);
+    hdr[0] = 1;
+    for (int i = 0; i < 8; i++)
+        hdr[1 + i] = (unsigned char)(len >> (56 - 8 * i));
+    if (!EVP_MAC_update(ctx, hdr, sizeof hdr))
+        return -1;
+    return EVP_MAC_update(ctx, (const unsigned char *)value, len) ? 0 : -1;
+}
+
+static int fp_int(EVP_MAC_CTX *ctx, const char *name, bool present, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    return fp_field(ctx, name, present ? buf : NULL);
+}
+
+static int fp_str(EVP_MAC_CTX *ctx, const char *name, const char *s)
+{
+    return fp_field(ctx, name, s[0] ? s : NULL);
+}
+
+int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, char *out,
+                           size_t outsize)
+{
+    if (!r || !key || keylen == 0 || !out)
+        return PL_ERR_INVALID;
+    if (outsize < 65)
+        return PL_ERR_TOOBIG;
+
+    int rc = PL_ERR_NOMEM;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    if (!ctx)
+        goto out;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!EVP_MAC_init(ctx, key, keylen, params))
+        goto out;
+
+    /* A version tag, so a future change of the field list never matches old fingerprints. */
+    int bad = fp_field(ctx, "paylink-fingerprint", "1");
+    bad |= fp_field(ctx, "type", pl_req_type_name(r->type));
+    bad |= fp_int(ctx, "company", true, r->company);
+    bad |= fp_str(ctx, "order", r->order);
+    bad |= fp_int(ctx, "pay_seq", true, r->pay_seq);
+    bad |= fp_str(ctx, "service", r->service);
+    bad |= fp_str(ctx, "pay_type", r->pay_type);
+    bad |= fp_str(ctx, "entity", r->entity);
+    bad |= fp_int(ctx, "amount", r->has_amount, r->amount);
+    bad |= fp_str(ctx, "currency", r->currency);
+    bad |= fp_int(ctx, "online", true, r->online);
+    /* The card: number or token and expiry; never the CVV, which must not be kept. */
+    bad |= fp_str(ctx, "card.number", r->card.number);
+    bad |= fp_str(ctx, "card.token", r->card.token);
+    bad |= fp_int(ctx, "card.exp_month", r->card.exp_month != 0, r->card.exp_month);
+    bad |= fp_int(ctx, "card.exp_year", r->card.exp_year != 0, r->card.exp_year);
+    bad |= fp_str(ctx, "auth_ref.request_id", r->auth_ref.request_id);
+    bad |= fp_str(ctx, "auth_ref.transaction_id", r->auth_ref.transaction_id);
+    bad |= fp_str(ctx, "auth_ref.number", r->auth_ref.number);
+    bad |= fp_int(ctx, "auth_ref.amount", r->auth_ref.has_amount, r->auth_ref.amount);
+    bad |= fp_str(ctx, "capture_ref.request_id", r->capture_ref.request_id);
+    bad |= fp_int(ctx, "installment", true, r->installment);
+    bad |= fp_str(ctx, "svc.card_number", r->svc.card_number);
+    bad |= fp_int(ctx, "svc.issue_amount", r->svc.has_issue_amount, r->svc.issue_amount);
+    bad |= fp_int(ctx, "svc.virtual", r->svc.present, r->svc.is_virtual);
+    if (bad)
+        goto out;
+
+    unsigned char md[32];
+    size_t mdlen = 0;
+    if (!EVP_MAC_final(ctx, md, &mdlen, sizeof md) || mdlen != sizeof md)
+        goto out;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0x0f];
+    }
+    out[2 * mdlen] = '\0';
+    rc = PL_OK;
+out:
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return rc;
+}

@@ -1,0 +1,191 @@
+/*
+ * request.h: the decoded, validated form of a request message (CONTRACT.md §1).
+ *
+ * pl_request_decode turns the JSON text of a Kafka request into a pl_request, checking every
+ * rule of the contract and collecting *all* field errors (not just the first) so the
+ * `invalid` reply tells the upstream system everything that is wrong at once.
+ *
+ * Memory: a pl_request is a plain struct the caller owns (usually inside the engine's
+ * per-request context). Strings are fixed-size arrays; only `items` is heap memory.
+ * pl_request_free releases it and wipes the card number, CVV and 3-D Secure data.
+ * Pure functions; any thread.
+ */
+#ifndef PL_REQUEST_H
+#define PL_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "err.h"
+
+typedef enum pl_req_type {
+    PL_REQ_UNKNOWN = 0,
+    PL_REQ_AUTH,      /* auth worker: authorization (token+auth when the bureau asks) */
+    PL_REQ_TOKEN,     /* auth worker: token only */
+    PL_REQ_DEBIT,     /* deposit worker: capture */
+    PL_REQ_CREDIT,    /* deposit worker: refund */
+    PL_REQ_REVERSAL,  /* reversal worker */
+    PL_REQ_SVC_GENERATE,
+    PL_REQ_SVC_ACTIVATE,
+    PL_REQ_SVC_RECHARGE,
+    PL_REQ_SVC_AUTH,
+    PL_REQ_SVC_DEPOSIT,
+    PL_REQ_SVC_RETURN,
+    PL_REQ_SVC_BALANCE,
+} pl_req_type;
+
+/* Field sizes include the NUL. */
+typedef struct pl_address {
+    bool present;
+    char first_name[61], last_name[61];
+    char street1[61], street2[61], city[51], state[21], postal_code[11];
+    char country[3]; /* ISO 3166 alpha-2 */
+    char email[101], phone[21], ip[46];
+    char shipping_method[10]; /* ship_to only: sameday, oneday, ... */
+} pl_address;
+
+typedef struct pl_item {
+    char sku[41], name[101], product_code[31];
+    int64_t unit_price; /* minor units */
+    int quantity;
+    bool has_tax_amount;
+    int64_t tax_amount;
+    char commodity_code[21], unit_of_measure[13];
+} pl_item;
+
+typedef struct pl_card_data {
+    bool present;
+    char number[20]; /* digits only; "" when a token is given. Wiped by pl_request_free. */
+    char token[65];
+    int exp_month, exp_year; /* 0 when absent */
+    char cvv[5];             /* never stored; wiped by pl_request_free */
+    char type[5];            /* pay type style: VI, MC, AX, DI, ... ("" when absent) */
+    char holder[61];
+} pl_card_data;
+
+typedef struct pl_request {
+    int v;
+    char request_id[51];
+    pl_req_type type;
+    char type_name[16]; /* as sent, for the echo */
+    int company;
+    char order[21];
+    int pay_seq;
+    char service[9];
+    char pay_type[5];
+    char entity[21];
+
+    bool has_amount;
+    int64_t amount; /* minor units */
+    char currency[4];
+
+    bool online; /* mode: true unless "batch" */
+
+    pl_card_data card;
+    pl_address bill_to, ship_to;
+    pl_item *items; /* heap; n_items entries */
+    size_t n_items;
+
+    struct {
+        bool present;
+        char request_id[51];     /* an earlier paylink auth, or "" */
+        char transaction_id[65]; /* inline manual authorization ... */
+        char request_token[257];
+        char number[31]; /* authorization code */
+        bool has_amount;
+        int64_t amount;
+        char date[11]; /* YYYY-MM-DD */
+    } auth_ref;
+
+    struct {
+        bool present;
+        char request_id[51];
+    } capture_ref;
+
+    bool installment;
+
+    struct {
+        bool present;
+        char reason[16]; /* RESUBMIT, REAUTH, INSTALLMENT */
+        char transaction_id[65];
+        char initiator[12]; /* merchant, cardholder */
+    } subsequent_auth;
+
+    struct {
+        bool present;
+        char commerce_indicator[21];
+        char cavv[61], xid[61], eci[4], ucaf_data[61];
+    } authentication; /* wiped by pl_request_free */
+
+    struct {
+        bool present;
+        char customer_po[26];
+        bool has_tax, has_freight, has_duty, has_discount;
+        int64_t tax_amount, freight_amount, duty_amount, discount_amount;
+    } level23;
+
+    struct {
+        bool present;
+        char card_number[21];
+        int order_line;
+        bool has_issue_amount;
+        int64_t issue_amount;
+        bool is_virtual;
+    } svc;
+} pl_request;
+
+/* One field error of an `invalid` reply: {"field": "card.number", "error": "fails the Luhn check"}. */
+typedef struct pl_field_error {
+    char field[64];
+    char error[160];
+} pl_field_error;
+
+#define PL_MAX_FIELD_ERRORS 24
+typedef struct pl_errors {
+    pl_field_error e[PL_MAX_FIELD_ERRORS];
+    size_t n;
+} pl_errors;
+
+/* Adds an error (silently ignored past PL_MAX_FIELD_ERRORS). */
+void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...) PL_PRINTF(3, 4);
+
+/*
+ * Decodes and validates one request for the worker named `worker` ("auth", "deposit",
+ * "reversal", "svc"); a `type` the worker does not take is an error on field "type".
+ * `now` is the clock used for the expiry check (pass time(NULL)).
+ *
+ * Returns 0 when the request is valid. Returns PL_ERR_INVALID with errs filled when not;
+ * even then, *out holds every echo field that could be read (request_id, type_name, company,
+ * order, pay_seq, service) so the invalid reply can echo them, and pl_request_free must
+ * still be called. `out` is zeroed first. errs may not be NULL.
+ */
+int pl_request_decode(const char *json, size_t len, const char *worker, time_t now,
+                      pl_request *out, pl_errors *errs) PL_MUSTCHECK;
+
+/* Frees items and wipes card data. Safe on a zeroed struct and twice. */
+void pl_request_free(pl_request *r);
+
+/* "auth", "token", "debit", ... for a type (the contract's name). */
+const char *pl_req_type_name(pl_req_type t);
+
+/*
+ * A redacted copy of a request's JSON text for the dead-letter topic and logs: when the text
+ * is a JSON object, card.number becomes its stored mask, card.cvv and authentication values
+ * are removed, svc.card_number is masked; when it is not JSON, the text is scrubbed
+ * (pl_card_scrub). Returns a malloc'd NUL-terminated string the caller frees, or NULL on
+ * allocation failure.
+ */
+char *pl_request_redact(const char *json, size_t len);
+
+/*
+ * Fingerprint of the request's content, to tell a redelivery (same fingerprint) from a
+ * different request reusing a request_id (a conflict). HMAC-SHA256 with `key` over the
+ * fields that define the operation (type, company, order, pay_seq, service, amount,
+ * currency, card number or token, references); never the CVV. 64 hex chars + NUL.
+ */
+int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, char *out,
+                           size_t outsize) PL_MUSTCHECK;
+
+#endif

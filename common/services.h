@@ -1,0 +1,81 @@
+/*
+ * services.h: the service bureau configuration (auth_service and its cross-reference tables)
+ * as an immutable in-memory snapshot, loaded at start-up and re-loaded every refresh interval.
+ *
+ * A snapshot is read-only once loaded, so a refresh builds a new one and swaps it in: a request
+ * in flight keeps the settings it started with (the engine holds a reference). Secrets named
+ * by auth_service.secret_ref are resolved at load time and wiped when the snapshot is freed.
+ * Loading is synchronous (small tables); one thread.
+ */
+#ifndef PL_SERVICES_H
+#define PL_SERVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct pl_service {
+    char code[9];
+    char protocol[4];
+    char description[61];
+    char merchant_id[31];
+    char url[301]; /* test_url or production_url per send_to_production */
+    char api_version[11];
+    int response_time_ms;
+    int response_check_frequency;
+    int connect_attempts;
+    bool request_token, decision_manager, send_reversal, void_auth_at_deposit;
+    int max_concurrent;
+    char proxy[320]; /* "host:port" or "" */
+    bool message_log_enabled;
+    char message_log_dir[301];
+    char fraud_cancel_reason[6];
+    char secret[256]; /* resolved; wiped on free */
+    bool secret_ok;   /* false when secret_ref could not be resolved (calls are refused) */
+    char secret_error[200];
+} pl_service;
+
+typedef struct pl_vendor_response {
+    char service[9];
+    char code[11];
+    char description[121];
+    bool approved;
+    char hold_reason[3];
+    bool deactivate_payment;
+} pl_vendor_response;
+
+typedef struct pl_services pl_services;
+
+/* Loads a snapshot through an open connection (blocking). Returns NULL with errstr set. */
+pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size);
+/* Same, connecting with conninfo for the duration of the load. */
+pl_services *pl_services_load_conninfo(const char *conninfo, char *errstr, size_t errstr_size);
+
+/* Reference counting: a snapshot lives while someone holds it. new → 1 reference. */
+pl_services *pl_services_ref(pl_services *s);
+void pl_services_unref(pl_services *s);
+
+const pl_service *pl_services_find(const pl_services *s, const char *code);
+/* Number of service bureaus. */
+size_t pl_services_count(const pl_services *s);
+const pl_service *pl_services_at(const pl_services *s, size_t i);
+
+const pl_vendor_response *pl_services_vendor_response(const pl_services *s, const char *service,
+                                                      const char *code);
+/* Bureau code for an ISO currency / country (the ISO code itself when there is no row). */
+const char *pl_services_currency(const pl_services *s, const char *service, const char *iso);
+const char *pl_services_country(const pl_services *s, const char *service, const char *iso);
+/* vendor_paytype row fields for (service, pay type); NULL / -1 when no row. */
+const char *pl_services_vendor_paytype(const pl_services *s, const char *service,
+                                       const char *pay_type);
+int pl_services_reauth_days(const pl_services *s, const char *service, const char *pay_type);
+
+/*
+ * The merchant ID hierarchy (seed): pay type cross-reference → merchant ID override for the
+ * company entity → the service bureau's merchant ID. pay_type and entity may be NULL or "".
+ */
+const char *pl_services_merchant_id(const pl_services *s, const pl_service *svc, int company,
+                                    const char *entity, const char *pay_type);
+
+#endif

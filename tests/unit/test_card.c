@@ -1,0 +1,381 @@
+/* test_card.c: Luhn, masks, type guesses, the card HMAC, scrubbing and wiping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "card.h"
+
+static void test_luhn(void **state)
+{
+    (void)state;
+    assert_true(pl_card_luhn_ok("4111111111111111"));
+    assert_true(pl_card_luhn_ok("5555555555554444"));
+    assert_true(pl_card_luhn_ok("378282246310005"));
+    assert_true(pl_card_luhn_ok("6011111111111117"));
+    assert_true(pl_card_luhn_ok("4012888888881881"));
+    assert_true(pl_card_luhn_ok("000000000000"));        /* 12 digits: the lower bound */
+    assert_true(pl_card_luhn_ok("0000000000000000000")); /* 19 digits: the upper bound */
+
+    assert_false(pl_card_luhn_ok("4111111111111112"));
+    assert_false(pl_card_luhn_ok("5555555555554445"));
+    assert_false(pl_card_luhn_ok("00000000000"));          /* 11 digits */
+    assert_false(pl_card_luhn_ok("00000000000000000000")); /* 20 digits */
+    assert_false(pl_card_luhn_ok("4111 1111 1111 1111"));
+    assert_false(pl_card_luhn_ok("4111-1111-1111-1111"));
+    assert_false(pl_card_luhn_ok("411111111111111a"));
+    assert_false(pl_card_luhn_ok(""));
+    assert_false(pl_card_luhn_ok(NULL));
+}
+
+static void mask_log_is(const char *number, pl_mask_mode mode, const char *want)
+{
+    char out[32];
+    memset(out, 'x', sizeof(out));
+    assert_int_equal(pl_card_mask_log(number, mode, out, sizeof(out)), PL_OK);
+    assert_string_equal(out, want);
+}
+
+static void test_mask_log(void **state)
+{
+    (void)state;
+    mask_log_is("4111111111111111", PL_MASK_LAST4, "************1111");
+    mask_log_is("378282246310005", PL_MASK_LAST4, "***********0005");
+    mask_log_is("12345", PL_MASK_LAST4, "*2345");
+    mask_log_is("1234", PL_MASK_LAST4, "****");
+    mask_log_is("12", PL_MASK_LAST4, "**");
+    mask_log_is("", PL_MASK_LAST4, "");
+    mask_log_is(NULL, PL_MASK_LAST4, "");
+    mask_log_is("4111111111111111", PL_MASK_REMOVED, "***REMOVED***");
+    mask_log_is("1234", PL_MASK_REMOVED, "***REMOVED***");
+    /* An unknown mode falls back to the stricter one. */
+    mask_log_is("4111111111111111", (pl_mask_mode)7, "***REMOVED***");
+}
+
+static void test_mask_log_buffer_size(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(pl_card_mask_log("4111111111111111", PL_MASK_LAST4, out, 16), PL_ERR_TOOBIG);
+    assert_string_equal(out, "");
+    assert_int_equal(pl_card_mask_log("4111111111111111", PL_MASK_LAST4, out, 17), PL_OK);
+    assert_string_equal(out, "************1111");
+    assert_int_equal(pl_card_mask_log("4111111111111111", PL_MASK_REMOVED, out, 13), PL_ERR_TOOBIG);
+    assert_int_equal(pl_card_mask_log("4111111111111111", PL_MASK_REMOVED, out, 14), PL_OK);
+    assert_int_equal(pl_card_mask_log("1", PL_MASK_LAST4, NULL, 0), PL_ERR_TOOBIG);
+    assert_int_equal(pl_card_mask_log("1", PL_MASK_LAST4, out, 0), PL_ERR_TOOBIG);
+}
+
+static void mask_stored_is(const char *number, const char *want)
+{
+    char out[32];
+    assert_int_equal(pl_card_mask_stored(number, out, sizeof(out)), PL_OK);
+    assert_string_equal(out, want);
+}
+
+static void test_mask_stored(void **state)
+{
+    (void)state;
+    mask_stored_is("4111111111111111", "411111******1111");
+    mask_stored_is("378282246310005", "378282*****0005");
+    mask_stored_is("6011000990139424", "601100******9424");
+    mask_stored_is("4222222222222", "422222***2222"); /* 13 digits: BIN + last four */
+    mask_stored_is("123456789012", "********9012");   /* 12 digits: last four only */
+    mask_stored_is("12345", "*2345");
+    mask_stored_is("1234", "****");
+    mask_stored_is("", "");
+
+    char out[32];
+    assert_int_equal(pl_card_mask_stored("4111111111111111", out, 16), PL_ERR_TOOBIG);
+    assert_string_equal(out, "");
+    assert_int_equal(pl_card_mask_stored("4111111111111111", NULL, 0), PL_ERR_TOOBIG);
+}
+
+static void test_type_guess(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *number;
+        const char *type;
+    } cases[] = {
+        {"4111111111111111", "VI"},
+        {"4", "VI"},
+        {"5100000000000008", "MC"},
+        {"5555555555554444", "MC"},
+        {"2221000000000009", "MC"},
+        {"2720999999999996", "MC"},
+        {"2220999999999999", NULL},
+        {"2721000000000000", NULL},
+        {"5600000000000000", NULL},
+        {"5000000000000000", NULL},
+        {"378282246310005", "AX"},
+        {"341111111111111", "AX"},
+        {"351111111111111", NULL},
+        {"6011111111111117", "DI"},
+        {"6500000000000002", "DI"},
+        {"6440000000000000", "DI"},
+        {"6490000000000000", "DI"},
+        {"6430000000000000", NULL},
+        {"6012000000000000", NULL},
+        {"36000000000008", "DC"},
+        {"38000000000006", "DC"},
+        {"30000000000004", "DC"},
+        {"30500000000003", "DC"},
+        {"30600000000000", NULL},
+        {"3528000000000007", "JC"},
+        {"3589000000000000", "JC"},
+        {"3527999999999999", NULL},
+        {"3590000000000000", NULL},
+        {"1234567890123456", NULL},
+        {"", NULL},
+        {"4111 1111", NULL},
+        {"x4111111111111111", NULL},
+        {"65", "DI"},
+        {"6", NULL},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        const char *got = pl_card_type_guess(cases[k].number);
+        if (cases[k].type)
+            assert_non_null(got);
+        if (!cases[k].type && got)
+            fail_msg("%s guessed as %s", cases[k].number, got);
+        if (got)
+            assert_string_equal(got, cases[k].type);
+    }
+    assert_null(pl_card_type_guess(NULL));
+}
+
+static void test_cybersource_type(void **state)
+{
+    (void)state;
+    assert_string_equal(pl_card_cybersource_type("VI"), "001");
+    assert_string_equal(pl_card_cybersource_type("MC"), "002");
+    assert_string_equal(pl_card_cybersource_type("AX"), "003");
+    assert_string_equal(pl_card_cybersource_type("DI"), "004");
+    assert_string_equal(pl_card_cybersource_type("DC"), "005");
+    assert_string_equal(pl_card_cybersource_type("JC"), "007");
+    assert_string_equal(pl_card_cybersource_type("vi"), "001");
+    assert_null(pl_card_cybersource_type("XX"));
+    assert_null(pl_card_cybersource_type(""));
+    assert_null(pl_card_cybersource_type("VIS"));
+    assert_null(pl_card_cybersource_type(NULL));
+    /* The guess and the code table agree for every known prefix. */
+    assert_string_equal(pl_card_cybersource_type(pl_card_type_guess("378282246310005")), "003");
+}
+
+static void test_hmac(void **state)
+{
+    (void)state;
+    char out[65];
+    /* RFC 4231 test case 2. */
+    assert_int_equal(pl_card_hmac("Jefe", 4, "what do ya want for nothing?", out, sizeof(out)),
+                     PL_OK);
+    assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+
+    /* RFC 4231 test case 1: a binary key of twenty 0x0b bytes. */
+    unsigned char key1[20];
+    memset(key1, 0x0b, sizeof(key1));
+    assert_int_equal(pl_card_hmac(key1, sizeof(key1), "Hi There", out, sizeof(out)), PL_OK);
+    assert_string_equal(out, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+
+    /* Same card, same key: same hash (that is what makes look-ups work); other key differs. */
+    char a[65], b[65], c[65];
+    assert_int_equal(pl_card_hmac("k1", 2, "4111111111111111", a, sizeof(a)), PL_OK);
+    assert_int_equal(pl_card_hmac("k1", 2, "4111111111111111", b, sizeof(b)), PL_OK);
+    assert_int_equal(pl_card_hmac("k2", 2, "4111111111111111", c, sizeof(c)), PL_OK);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strlen(a), 64);
+    for (size_t k = 0; k < 64; k++)
+        assert_true((a[k] >= '0' && a[k] <= '9') || (a[k] >= 'a' && a[k] <= 'f'));
+
+    assert_int_equal(pl_card_hmac(NULL, 4, "4111111111111111", out, sizeof(out)), PL_ERR_INVALID);
+    assert_int_equal(pl_card_hmac("Jefe", 0, "4111111111111111", out, sizeof(out)), PL_ERR_INVALID);
+    assert_int_equal(pl_card_hmac("Jefe", 4, NULL, out, sizeof(out)), PL_ERR_INVALID);
+    assert_int_equal(pl_card_hmac("Jefe", 4, "4111111111111111", out, 64), PL_ERR_TOOBIG);
+    assert_int_equal(pl_card_hmac("Jefe", 4, "4111111111111111", NULL, 65), PL_ERR_TOOBIG);
+}
+
+/* Scrubs a copy of in with mode and checks the text and the returned length. */
+static void scrub_is(const char *in, pl_mask_mode mode, const char *want)
+{
+    char buf[1024];
+    assert_true(strlen(in) < sizeof(buf));
+    snprintf(buf, sizeof(buf), "%s", in);
+    size_t n = pl_card_scrub(buf, sizeof(buf), mode);
+    assert_string_equal(buf, want);
+    assert_int_equal(n, strlen(want));
+}
+
+static void test_scrub_pans(void **state)
+{
+    (void)state;
+    scrub_is("paid with 4111-1111-1111-1111 today", PL_MASK_LAST4,
+             "paid with ****-****-****-1111 today");
+    scrub_is("paid with 4111-1111-1111-1111 today", PL_MASK_REMOVED,
+             "paid with ***REMOVED*** today");
+    scrub_is("card 4111 1111 1111 1111.", PL_MASK_LAST4, "card **** **** **** 1111.");
+    scrub_is("card=4111111111111111&x=1", PL_MASK_LAST4, "card=************1111&x=1");
+    scrub_is("card=4111111111111111&x=1", PL_MASK_REMOVED, "card=***REMOVED***&x=1");
+    scrub_is("4111111111111111", PL_MASK_LAST4, "************1111");
+    scrub_is("x 378282246310005, 5555555555554444 and 6011111111111117.", PL_MASK_LAST4,
+             "x ***********0005, ************4444 and ************1117.");
+    scrub_is("x 378282246310005, 5555555555554444 and 6011111111111117.", PL_MASK_REMOVED,
+             "x ***REMOVED***, ***REMOVED*** and ***REMOVED***.");
+    /* Two PANs in one space-separated group: each gets its own mask. */
+    scrub_is("4111111111111111 5555555555554444", PL_MASK_REMOVED, "***REMOVED*** ***REMOVED***");
+    scrub_is("4111111111111111 5555555555554444", PL_MASK_LAST4,
+             "************1111 ************4444");
+    /* Numbers next to a PAN do not hide it. */
+    scrub_is("ref 15 4111 1111 1111 1111 end", PL_MASK_LAST4, "ref 15 **** **** **** 1111 end");
+    scrub_is("4111 1111 1111 1111 2025", PL_MASK_LAST4, "**** **** **** 1111 2025");
+    scrub_is("4111 1111 1111 1111 2025", PL_MASK_REMOVED, "***REMOVED*** 2025");
+}
+
+static void test_scrub_leaves_other_numbers(void **state)
+{
+    (void)state;
+    /* Not Luhn, too short, too long, or separated by more than one character. */
+    scrub_is("order 4111111111111112 ok", PL_MASK_LAST4, "order 4111111111111112 ok");
+    scrub_is("order 4111111111111112 ok", PL_MASK_REMOVED, "order 4111111111111112 ok");
+    scrub_is("id 000000000000 ok", PL_MASK_LAST4, "id 000000000000 ok");
+    scrub_is("id 00000000000000000000 ok", PL_MASK_LAST4, "id 00000000000000000000 ok");
+    scrub_is("amount 120.00 at 2026-11-26T04:01:02Z", PL_MASK_REMOVED,
+             "amount 120.00 at 2026-11-26T04:01:02Z");
+    scrub_is("", PL_MASK_LAST4, "");
+    scrub_is("no digits at all", PL_MASK_REMOVED, "no digits at all");
+}
+
+static void test_scrub_long_group(void **state)
+{
+    (void)state;
+    /* A digit group longer than the scrubber's stack scratch space. */
+    char in[700], want[700];
+    size_t n = 0;
+    for (int k = 0; k < 150; k++)
+        n += (size_t)snprintf(in + n, sizeof(in) - n, "7 ");
+    memcpy(want, in, n);
+    snprintf(in + n, sizeof(in) - n, "4111111111111111 x");
+    snprintf(want + n, sizeof(want) - n, "************1111 x");
+    scrub_is(in, PL_MASK_LAST4, want);
+    snprintf(want + n, sizeof(want) - n, "***REMOVED*** x");
+    scrub_is(in, PL_MASK_REMOVED, want);
+}
+
+static void test_scrub_cvv(void **state)
+{
+    (void)state;
+    scrub_is("{\"cvv\":\"123\",\"x\":1}", PL_MASK_LAST4, "{\"cvv\":\"\",\"x\":1}");
+    scrub_is("{\"card\":{\"cvv\": \"1234\"}}", PL_MASK_LAST4, "{\"card\":{\"cvv\": \"\"}}");
+    scrub_is("{\"cvv\" : 987}", PL_MASK_LAST4, "{\"cvv\" : }");
+    scrub_is("{\\\"cvv\\\":\\\"123\\\"}", PL_MASK_LAST4, "{\\\"cvv\\\":\\\"\\\"}");
+    scrub_is("<cvNumber>123</cvNumber>", PL_MASK_LAST4, "<cvNumber></cvNumber>");
+    scrub_is("<c:cvNumber>999</c:cvNumber><c:cvIndicator>1</c:cvIndicator>", PL_MASK_REMOVED,
+             "<c:cvNumber></c:cvNumber><c:cvIndicator>1</c:cvIndicator>");
+    scrub_is("<cvNumber/>", PL_MASK_LAST4, "<cvNumber/>");
+    scrub_is("cvv=123&a=b", PL_MASK_LAST4, "cvv=&a=b");
+    scrub_is("{'cvv': '555'}", PL_MASK_LAST4, "{'cvv': ''}");
+    scrub_is("\"securityCode\":\"321\"", PL_MASK_LAST4, "\"securityCode\":\"\"");
+    /* A truncated text loses everything after the field name. */
+    scrub_is("{\"cvv\":\"12", PL_MASK_LAST4, "{\"cvv\":\"");
+    /* Not card security codes. */
+    scrub_is("\"cvvResult\":\"M\"", PL_MASK_LAST4, "\"cvvResult\":\"M\"");
+    scrub_is("invalid cvv: too short", PL_MASK_LAST4, "invalid cvv: too short");
+    scrub_is("the cvv was 123", PL_MASK_LAST4, "the cvv was 123");
+    /* Card and CVV together, as a request body would carry them. */
+    scrub_is("{\"number\":\"4111111111111111\",\"cvv\":\"123\"}", PL_MASK_LAST4,
+             "{\"number\":\"************1111\",\"cvv\":\"\"}");
+    scrub_is("{\"number\":\"4111111111111111\",\"cvv\":\"123\"}", PL_MASK_REMOVED,
+             "{\"number\":\"***REMOVED***\",\"cvv\":\"\"}");
+}
+
+static void test_scrub_bounds(void **state)
+{
+    (void)state;
+    assert_int_equal(pl_card_scrub(NULL, 10, PL_MASK_LAST4), 0);
+    char one[] = "x";
+    assert_int_equal(pl_card_scrub(one, 0, PL_MASK_LAST4), 0);
+    assert_string_equal(one, "x");
+
+    /* No terminator within textsize: cut to textsize - 1 rather than read beyond. */
+    char raw[6] = {'a', 'b', 'c', 'd', 'e', 'f'};
+    assert_int_equal(pl_card_scrub(raw, sizeof(raw), PL_MASK_LAST4), 5);
+    assert_string_equal(raw, "abcde");
+
+    /* Text shorter than its buffer: bytes past the terminator are not touched. */
+    char buf[40];
+    memset(buf, 'Z', sizeof(buf));
+    memcpy(buf, "4111111111111111", 17);
+    assert_int_equal(pl_card_scrub(buf, sizeof(buf), PL_MASK_REMOVED), 13);
+    assert_string_equal(buf, "***REMOVED***");
+    assert_int_equal(buf[39], 'Z');
+
+    /* When the text shrinks, nothing of the old text is left behind past the terminator. */
+    memset(buf, 'Z', sizeof(buf));
+    memcpy(buf, "card 4111111111111111", 22);
+    assert_int_equal(pl_card_scrub(buf, sizeof(buf), PL_MASK_REMOVED), 18);
+    assert_string_equal(buf, "card ***REMOVED***");
+    for (size_t k = 18; k < 22; k++)
+        assert_int_equal(buf[k], 0);
+    assert_int_equal(buf[22], 'Z');
+
+    memset(buf, 'Z', sizeof(buf));
+    memcpy(buf, "{\"cvv\":\"1234", 13);
+    assert_int_equal(pl_card_scrub(buf, sizeof(buf), PL_MASK_LAST4), 8);
+    for (size_t k = 8; k < 13; k++)
+        assert_int_equal(buf[k], 0);
+    assert_int_equal(buf[13], 'Z');
+}
+
+static void test_keyboard_clean(void **state)
+{
+    (void)state;
+    char s[] = "ab\tc\x01 d\x7f\xc3\xa9"
+               "e~\n";
+    assert_int_equal(pl_card_keyboard_clean(s), 7);
+    assert_string_equal(s, "abc de~");
+    char empty[] = "";
+    assert_int_equal(pl_card_keyboard_clean(empty), 0);
+    char plain[] = "John O'Neil, 1 Main St.";
+    assert_int_equal(pl_card_keyboard_clean(plain), strlen("John O'Neil, 1 Main St."));
+    assert_string_equal(plain, "John O'Neil, 1 Main St.");
+    assert_int_equal(pl_card_keyboard_clean(NULL), 0);
+}
+
+static void test_wipe(void **state)
+{
+    (void)state;
+    char buf[32];
+    memcpy(buf, "4111111111111111", 17);
+    memset(buf + 17, 'x', sizeof(buf) - 17);
+    pl_card_wipe(buf, sizeof(buf));
+    for (size_t k = 0; k < sizeof(buf); k++)
+        assert_int_equal(buf[k], 0);
+    pl_card_wipe(NULL, 10);
+    pl_card_wipe(buf, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_luhn),
+        cmocka_unit_test(test_mask_log),
+        cmocka_unit_test(test_mask_log_buffer_size),
+        cmocka_unit_test(test_mask_stored),
+        cmocka_unit_test(test_type_guess),
+        cmocka_unit_test(test_cybersource_type),
+        cmocka_unit_test(test_hmac),
+        cmocka_unit_test(test_scrub_pans),
+        cmocka_unit_test(test_scrub_leaves_other_numbers),
+        cmocka_unit_test(test_scrub_long_group),
+        cmocka_unit_test(test_scrub_cvv),
+        cmocka_unit_test(test_scrub_bounds),
+        cmocka_unit_test(test_keyboard_clean),
+        cmocka_unit_test(test_wipe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,311 @@
+/*
+ * test_log.c: the JSON-lines logger, read back through json-c the way a log shipper would:
+ * fields, level filtering, truncation and, above all, no card number in the output.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "log.h"
+
+/* One capture: the logger writes into a memory stream that the test reads afterwards. */
+typedef struct capture {
+    FILE *f;
+    char *buf;
+    size_t size;
+} capture;
+
+static int setup(void **state)
+{
+    capture *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -1;
+    c->f = open_memstream(&c->buf, &c->size);
+    if (!c->f) {
+        free(c);
+        return -1;
+    }
+    pl_log_init("auth", c->f);
+    pl_log_set_level(PL_LOG_INFO);
+    pl_log_set_mask_mode(PL_MASK_LAST4);
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    capture *c = *state;
+    /* The logger must not keep writing into a stream we are about to close. */
+    pl_log_init("", NULL);
+    if (c->f)
+        fclose(c->f);
+    free(c->buf);
+    free(c);
+    return 0;
+}
+
+/* Everything logged so far, NUL-terminated (the stream keeps its buffer terminated). */
+static const char *captured(capture *c)
+{
+    fflush(c->f);
+    return c->buf ? c->buf : "";
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Parses line number `index` (from 0) of the capture; the caller puts the object. */
+static json_object *line_at(capture *c, size_t index)
+{
+    const char *s = captured(c);
+    for (size_t k = 0; k < index; k++) {
+        s = strchr(s, '\n');
+        assert_non_null(s);
+        s++;
+    }
+    const char *end = strchr(s, '\n');
+    assert_non_null(end);
+    char *line = strndup(s, (size_t)(end - s));
+    assert_non_null(line);
+    json_object *obj = json_tokener_parse(line);
+    free(line);
+    assert_non_null(obj);
+    assert_true(json_object_is_type(obj, json_type_object));
+    return obj;
+}
+
+static const char *field(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(obj, key, &v))
+        return NULL;
+    assert_true(json_object_is_type(v, json_type_string));
+    return json_object_get_string(v);
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* RFC 3339 UTC with milliseconds, e.g. 2026-11-26T04:01:02.123Z. */
+static void assert_timestamp(const char *ts)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    assert_non_null(ts);
+    assert_int_equal(strlen(ts), strlen(shape));
+    for (size_t k = 0; shape[k]; k++) {
+        if (shape[k] == 'd')
+            assert_true(is_digit(ts[k]));
+        else
+            assert_int_equal(ts[k], shape[k]);
+    }
+}
+
+static void test_fields(void **state)
+{
+    capture *c = *state;
+    PL_INFO("r1", "hello %s, %d items", "world", 3);
+
+    assert_int_equal(count_lines(captured(c)), 1);
+    json_object *obj = line_at(c, 0);
+    assert_timestamp(field(obj, "ts"));
+    assert_string_equal(field(obj, "level"), "info");
+    assert_string_equal(field(obj, "worker"), "auth");
+    assert_string_equal(field(obj, "request_id"), "r1");
+    assert_string_equal(field(obj, "msg"), "hello world, 3 items");
+    assert_int_equal(json_object_object_length(obj), 5);
+    json_object_put(obj);
+}
+
+static void test_request_id_omitted(void **state)
+{
+    capture *c = *state;
+    PL_WARN(NULL, "no request");
+    json_object *obj = line_at(c, 0);
+    assert_null(field(obj, "request_id"));
+    assert_string_equal(field(obj, "level"), "warn");
+    assert_string_equal(field(obj, "msg"), "no request");
+    assert_int_equal(json_object_object_length(obj), 4);
+    json_object_put(obj);
+}
+
+static void test_escaping(void **state)
+{
+    capture *c = *state;
+    const char *tricky = "quote \" backslash \\ newline \n tab \t path a/b";
+    PL_ERROR("r\"2", "%s", tricky);
+    /* One object on one line, whatever the message holds. */
+    assert_int_equal(count_lines(captured(c)), 1);
+    assert_non_null(strstr(captured(c), "a/b"));
+    json_object *obj = line_at(c, 0);
+    assert_string_equal(field(obj, "msg"), tricky);
+    assert_string_equal(field(obj, "request_id"), "r\"2");
+    assert_string_equal(field(obj, "level"), "error");
+    json_object_put(obj);
+}
+
+static void test_level_filter(void **state)
+{
+    capture *c = *state;
+    PL_DEBUG("r", "hidden at info");
+    assert_int_equal(count_lines(captured(c)), 0);
+
+    pl_log_set_level(PL_LOG_WARN);
+    PL_INFO("r", "hidden at warn");
+    PL_WARN("r", "shown 1");
+    PL_ERROR("r", "shown 2");
+    assert_int_equal(count_lines(captured(c)), 2);
+
+    pl_log_set_level(PL_LOG_DEBUG);
+    PL_DEBUG("r", "shown 3");
+    assert_int_equal(count_lines(captured(c)), 3);
+
+    json_object *obj = line_at(c, 0);
+    assert_string_equal(field(obj, "msg"), "shown 1");
+    json_object_put(obj);
+    obj = line_at(c, 2);
+    assert_string_equal(field(obj, "level"), "debug");
+    assert_string_equal(field(obj, "msg"), "shown 3");
+    json_object_put(obj);
+}
+
+static void test_pan_masked_last4(void **state)
+{
+    capture *c = *state;
+    assert_int_equal(pl_log_mask_mode(), PL_MASK_LAST4);
+    PL_INFO("r", "card %s declined", "4111111111111111");
+    PL_INFO("r", "card 5555-5555-5555-4444 cvv \"cvv\":\"123\"");
+
+    const char *raw = captured(c);
+    assert_null(strstr(raw, "4111111111111111"));
+    assert_null(strstr(raw, "5555-5555-5555"));
+
+    json_object *obj = line_at(c, 0);
+    assert_string_equal(field(obj, "msg"), "card ************1111 declined");
+    json_object_put(obj);
+    obj = line_at(c, 1);
+    assert_string_equal(field(obj, "msg"), "card ****-****-****-4444 cvv \"cvv\":\"\"");
+    json_object_put(obj);
+}
+
+static void test_pan_masked_removed(void **state)
+{
+    capture *c = *state;
+    pl_log_set_mask_mode(PL_MASK_REMOVED);
+    assert_int_equal(pl_log_mask_mode(), PL_MASK_REMOVED);
+    PL_INFO("r", "card %s declined", "4111111111111111");
+
+    const char *raw = captured(c);
+    assert_null(strstr(raw, "4111"));
+    json_object *obj = line_at(c, 0);
+    assert_string_equal(field(obj, "msg"), "card ***REMOVED*** declined");
+    assert_null(strstr(field(obj, "msg"), "1111"));
+    json_object_put(obj);
+}
+
+static void test_truncation(void **state)
+{
+    capture *c = *state;
+    char big[5000];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    PL_INFO("r", "%s", big);
+
+    json_object *obj = line_at(c, 0);
+    const char *msg = field(obj, "msg");
+    size_t n = strlen(msg);
+    assert_true(n < 4096);
+    assert_true(n > 4000);
+    assert_string_equal(msg + n - strlen("...[truncated]"), "...[truncated]");
+    json_object_put(obj);
+}
+
+static void test_truncation_cuts_partial_pan(void **state)
+{
+    capture *c = *state;
+    /*
+     * The cut falls in the middle of the card number: what is left of it no longer passes
+     * Luhn, so the logger must drop the stub itself instead of counting on the scrubber.
+     */
+    char pad[4076];
+    memset(pad, 'a', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    PL_INFO("r", "%s 4111111111111111 tail", pad);
+
+    const char *raw = captured(c);
+    assert_null(strstr(raw, "41111"));
+    json_object *obj = line_at(c, 0);
+    const char *msg = field(obj, "msg");
+    size_t n = strlen(msg);
+    assert_string_equal(msg + n - strlen("a...[truncated]"), "a...[truncated]");
+    json_object_put(obj);
+}
+
+static void test_worker_copied(void **state)
+{
+    capture *c = *state;
+    char name[] = "capture";
+    pl_log_init(name, c->f);
+    name[0] = 'X';
+    PL_INFO(NULL, "x");
+    json_object *obj = line_at(c, 0);
+    assert_string_equal(field(obj, "worker"), "capture");
+    json_object_put(obj);
+}
+
+static void test_level_parse(void **state)
+{
+    (void)state;
+    pl_log_level l = PL_LOG_ERROR;
+    assert_int_equal(pl_log_level_parse("debug", &l), PL_OK);
+    assert_int_equal(l, PL_LOG_DEBUG);
+    assert_int_equal(pl_log_level_parse("info", &l), PL_OK);
+    assert_int_equal(l, PL_LOG_INFO);
+    assert_int_equal(pl_log_level_parse("warn", &l), PL_OK);
+    assert_int_equal(l, PL_LOG_WARN);
+    assert_int_equal(pl_log_level_parse("error", &l), PL_OK);
+    assert_int_equal(l, PL_LOG_ERROR);
+    assert_int_equal(pl_log_level_parse("WARNING", &l), PL_OK);
+    assert_int_equal(l, PL_LOG_WARN);
+    assert_int_equal(pl_log_level_parse("Debug", &l), PL_OK);
+    assert_int_equal(l, PL_LOG_DEBUG);
+
+    l = PL_LOG_INFO;
+    assert_int_equal(pl_log_level_parse("verbose", &l), PL_ERR_INVALID);
+    assert_int_equal(pl_log_level_parse("", &l), PL_ERR_INVALID);
+    assert_int_equal(pl_log_level_parse(" info", &l), PL_ERR_INVALID);
+    assert_int_equal(pl_log_level_parse(NULL, &l), PL_ERR_INVALID);
+    assert_int_equal(l, PL_LOG_INFO);
+    assert_int_equal(pl_log_level_parse("info", NULL), PL_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_id_omitted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_level_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pan_masked_last4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pan_masked_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_cuts_partial_pan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_copied, setup, teardown),
+        cmocka_unit_test(test_level_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1054 @@
+/*
+ * test_request.c: the request decoder (every validation rule on its own, errors collected,
+ * echo fields on invalid requests), pl_request_free, redaction and the fingerprint.
+ *
+ * Requests are built from a valid base message by replacing or deleting one field with
+ * json-c, so each error case changes exactly one thing. The clock is fixed at
+ * 2026-11-26T04:01:02Z; the base card expires in 2030.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "request.h"
+
+#define NOW ((time_t)1795665662) /* 2026-11-26T04:01:02Z */
+#define PAN "4111111111111111"
+
+static const char BASE_AUTH[] =
+    "{\"v\":1,\"request_id\":\"oms-7-4917-1-a1\",\"type\":\"auth\",\"company\":7,"
+    "\"order\":\"4917\",\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"120.00\","
+    "\"currency\":\"USD\",\"card\":{\"number\":\"" PAN "\",\"exp_month\":12,"
+    "\"exp_year\":2030,\"cvv\":\"987\",\"type\":\"VI\"}}";
+
+static const char BASE_DEBIT[] =
+    "{\"request_id\":\"oms-7-4917-1-d1\",\"type\":\"debit\",\"company\":7,\"order\":\"4917\","
+    "\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"120.00\",\"currency\":\"USD\","
+    "\"auth_ref\":{\"request_id\":\"oms-7-4917-1-a1\"}}";
+
+static const char BASE_SVC[] =
+    "{\"request_id\":\"oms-7-4930-2-s1\",\"type\":\"balance\",\"company\":7,\"order\":\"4930\","
+    "\"pay_seq\":2,\"service\":\"RLT\",\"svc\":{\"card_number\":\"7000000000000001\"}}";
+
+static const char BASE_REVERSAL[] =
+    "{\"request_id\":\"oms-7-4917-1-r1\",\"type\":\"reversal\",\"company\":7,\"order\":\"4917\","
+    "\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"120.00\",\"currency\":\"USD\","
+    "\"auth_ref\":{\"request_id\":\"oms-7-4917-1-a1\"}}";
+
+/*
+ * base with the member at a dotted path ("card.number") set to the JSON text `value`, or
+ * deleted when value is NULL. Intermediate objects are created. Returns a malloc'd string.
+ */
+static char *with(const char *base, const char *path, const char *value)
+{
+    json_object *root = json_tokener_parse(base);
+    assert_non_null(root);
+    json_object *obj = root;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *key = buf;
+    for (char *dot; (dot = strchr(key, '.')) != NULL; key = dot + 1) {
+        *dot = '\0';
+        json_object *next;
+        if (!json_object_object_get_ex(obj, key, &next)) {
+            next = json_object_new_object();
+            json_object_object_add(obj, key, next);
+        }
+        obj = next;
+    }
+    if (value) {
+        json_object *v = json_tokener_parse(value);
+        /* "null" parses to NULL, which json-c stores as a JSON null: what we want. */
+        json_object_object_add(obj, key, v);
+    } else {
+        json_object_object_del(obj, key);
+    }
+    char *out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+    json_object_put(root);
+    return out;
+}
+
+static int decode(const char *json, const char *worker, pl_request *r, pl_errors *e)
+{
+    return pl_request_decode(json, strlen(json), worker, NOW, r, e);
+}
+
+/* A JSON string of n copies of c ("\"xxx\""). */
+static char *jstr(char c, size_t n)
+{
+    char *s = malloc(n + 3);
+    s[0] = '"';
+    memset(s + 1, c, n);
+    s[n + 1] = '"';
+    s[n + 2] = '\0';
+    return s;
+}
+
+/* ---- one error at a time ---------------------------------------------------------------- */
+
+typedef struct err_case {
+    const char *name;
+    const char *worker;
+    const char *base;
+    const char *path;  /* NULL: the base text itself is replaced by value */
+    const char *value; /* JSON text; NULL deletes the member */
+    int repeat;        /* >0: value is a string of `repeat` x's instead */
+    const char *field;
+    const char *error;
+} err_case;
+
+static const err_case ERR_CASES[] = {
+    {"not json", "auth", NULL, NULL, "nope", 0, "", "not a JSON object"},
+    {"json array", "auth", NULL, NULL, "[1,2]", 0, "", "not a JSON object"},
+    {"json string", "auth", NULL, NULL, "\"auth\"", 0, "", "not a JSON object"},
+    {"trailing garbage", "auth", NULL, NULL, "{\"a\":1} x", 0, "", "not a JSON object"},
+    {"truncated", "auth", NULL, NULL, "{\"request_id\":\"a\"", 0, "", "not a JSON object"},
+    {"empty text", "auth", NULL, NULL, "", 0, "", "not a JSON object"},
+    {"single quotes", "auth", NULL, NULL, "{'a':1}", 0, "", "not a JSON object"},
+    {"NaN", "auth", NULL, NULL, "{\"a\":NaN}", 0, "", "not a JSON object"},
+    {"number 1.", "auth", NULL, NULL, "{\"a\":1.}", 0, "", "not a JSON object"},
+    {"leading zeros", "auth", NULL, NULL, "{\"a\":00}", 0, "", "not a JSON object"},
+    {"raw tab in string", "auth", NULL, NULL, "{\"a\":\"x\ty\"}", 0, "", "not a JSON object"},
+    {"trailing comma", "auth", NULL, NULL, "{\"a\":1,}", 0, "", "not a JSON object"},
+    {"two objects", "auth", NULL, NULL, "{} {}", 0, "", "not a JSON object"},
+    {"bad utf-8", "auth", NULL, NULL, "{\"a\":\"\xff\"}", 0, "", "not a JSON object"},
+    {"v 2", "auth", BASE_AUTH, "v", "2", 0, "v", "unsupported version (this is version 1)"},
+    {"v string", "auth", BASE_AUTH, "v", "\"1\"", 0, "v", "must be an integer"},
+    {"request_id missing", "auth", BASE_AUTH, "request_id", NULL, 0, "request_id", "is required"},
+    {"request_id space", "auth", BASE_AUTH, "request_id", "\"a b\"", 0, "request_id",
+     "must be 1-50 characters of A-Z a-z 0-9 . _ : -"},
+    {"request_id empty", "auth", BASE_AUTH, "request_id", "\"\"", 0, "request_id",
+     "must be 1-50 characters of A-Z a-z 0-9 . _ : -"},
+    {"request_id 51", "auth", BASE_AUTH, "request_id", NULL, 51, "request_id",
+     "must be 1-50 characters of A-Z a-z 0-9 . _ : -"},
+    {"request_id number", "auth", BASE_AUTH, "request_id", "12", 0, "request_id",
+     "must be a string"},
+    {"type missing", "auth", BASE_AUTH, "type", NULL, 0, "type", "is required"},
+    {"type unknown", "auth", BASE_AUTH, "type", "\"x\"", 0, "type",
+     "unknown type 'x' for worker auth"},
+    {"type of another worker", "auth", BASE_AUTH, "type", "\"debit\"", 0, "type",
+     "unknown type 'debit' for worker auth"},
+    {"auth type for deposit", "deposit", BASE_DEBIT, "type", "\"auth\"", 0, "type",
+     "unknown type 'auth' for worker deposit"},
+    {"type number", "auth", BASE_AUTH, "type", "5", 0, "type", "must be a string"},
+    {"company missing", "auth", BASE_AUTH, "company", NULL, 0, "company", "is required"},
+    {"company 0", "auth", BASE_AUTH, "company", "0", 0, "company",
+     "must be an integer from 1 to 999"},
+    {"company 1000", "auth", BASE_AUTH, "company", "1000", 0, "company",
+     "must be an integer from 1 to 999"},
+    {"company string", "auth", BASE_AUTH, "company", "\"7\"", 0, "company", "must be an integer"},
+    {"company fraction", "auth", BASE_AUTH, "company", "7.5", 0, "company", "must be an integer"},
+    {"company huge", "auth", BASE_AUTH, "company", "99999999999999999999", 0, "company",
+     "must be an integer from 1 to 999"},
+    {"order missing", "auth", BASE_AUTH, "order", NULL, 0, "order", "is required"},
+    {"order empty", "auth", BASE_AUTH, "order", "\"\"", 0, "order", "must not be empty"},
+    {"order 21", "auth", BASE_AUTH, "order", NULL, 21, "order", "must be at most 20 characters"},
+    {"order null", "auth", BASE_AUTH, "order", "null", 0, "order", "must be a string"},
+    {"order NUL", "auth", BASE_AUTH, "order", "\"49\\u000017\"", 0, "order",
+     "must not contain NUL characters"},
+    {"pay_seq missing", "auth", BASE_AUTH, "pay_seq", NULL, 0, "pay_seq", "is required"},
+    {"pay_seq 0", "auth", BASE_AUTH, "pay_seq", "0", 0, "pay_seq", "must be an integer >= 1"},
+    {"pay_seq bool", "auth", BASE_AUTH, "pay_seq", "true", 0, "pay_seq", "must be an integer"},
+    {"service missing", "auth", BASE_AUTH, "service", NULL, 0, "service", "is required"},
+    {"service empty", "auth", BASE_AUTH, "service", "\"\"", 0, "service", "must not be empty"},
+    {"service 9", "auth", BASE_AUTH, "service", NULL, 9, "service",
+     "must be at most 8 characters"},
+    {"pay_type 5", "auth", BASE_AUTH, "pay_type", NULL, 5, "pay_type",
+     "must be at most 4 characters"},
+    {"entity 21", "auth", BASE_AUTH, "entity", NULL, 21, "entity",
+     "must be at most 20 characters"},
+    {"amount one decimal", "auth", BASE_AUTH, "amount", "\"12.5\"", 0, "amount",
+     "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"amount no decimals", "auth", BASE_AUTH, "amount", "\"120\"", 0, "amount",
+     "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"amount negative", "auth", BASE_AUTH, "amount", "\"-1.00\"", 0, "amount",
+     "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"amount 14 digits", "auth", BASE_AUTH, "amount", "\"12345678901234.00\"", 0, "amount",
+     "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"amount number", "auth", BASE_AUTH, "amount", "120.00", 0, "amount", "must be a string"},
+    {"amount missing", "auth", BASE_AUTH, "amount", NULL, 0, "amount",
+     "is required for type auth"},
+    {"currency missing", "auth", BASE_AUTH, "currency", NULL, 0, "currency",
+     "is required with amount"},
+    {"currency lower case", "auth", BASE_AUTH, "currency", "\"usd\"", 0, "currency",
+     "must be an ISO 4217 alpha-3 code (3 upper-case letters)"},
+    {"currency 2", "auth", BASE_AUTH, "currency", "\"US\"", 0, "currency",
+     "must be an ISO 4217 alpha-3 code (3 upper-case letters)"},
+    {"mode", "auth", BASE_AUTH, "mode", "\"offline\"", 0, "mode", "must be online or batch"},
+    {"card missing", "auth", BASE_AUTH, "card", NULL, 0, "card", "is required for type auth"},
+    {"card string", "auth", BASE_AUTH, "card", "\"" PAN "\"", 0, "card", "must be an object"},
+    {"card number luhn", "auth", BASE_AUTH, "card.number", "\"4111111111111112\"", 0,
+     "card.number", "fails the Luhn check"},
+    {"card number dashes", "auth", BASE_AUTH, "card.number", "\"4111-1111-1111-1111\"", 0,
+     "card.number", "must be 12-19 digits"},
+    {"card number 11", "auth", BASE_AUTH, "card.number", "\"41111111111\"", 0, "card.number",
+     "must be 12-19 digits"},
+    {"card number 20", "auth", BASE_AUTH, "card.number", "\"41111111111111111113\"", 0,
+     "card.number", "must be 12-19 digits"},
+    {"card number integer", "auth", BASE_AUTH, "card.number", "4111111111111111", 0,
+     "card.number", "must be a string"},
+    {"card number and token", "auth", BASE_AUTH, "card.token", "\"tok123\"", 0, "card",
+     "must have either number or token, not both"},
+    {"card neither", "auth", BASE_AUTH, "card.number", NULL, 0, "card",
+     "must have number or token"},
+    {"token empty", "auth",
+     "{\"request_id\":\"r1\",\"type\":\"token\",\"company\":7,\"order\":\"1\",\"pay_seq\":1,"
+     "\"service\":\"CYB\",\"card\":{\"token\":\"t\"}}",
+     "card.token", "\"\"", 0, "card.token", "must not be empty"},
+    {"token 65", "auth",
+     "{\"request_id\":\"r1\",\"type\":\"token\",\"company\":7,\"order\":\"1\",\"pay_seq\":1,"
+     "\"service\":\"CYB\",\"card\":{\"token\":\"t\"}}",
+     "card.token", NULL, 65, "card.token", "must be at most 64 characters"},
+    {"exp_month 0", "auth", BASE_AUTH, "card.exp_month", "0", 0, "card.exp_month",
+     "must be from 1 to 12"},
+    {"exp_month 13", "auth", BASE_AUTH, "card.exp_month", "13", 0, "card.exp_month",
+     "must be from 1 to 12"},
+    {"exp_month string", "auth", BASE_AUTH, "card.exp_month", "\"12\"", 0, "card.exp_month",
+     "must be an integer"},
+    {"exp_month missing", "auth", BASE_AUTH, "card.exp_month", NULL, 0, "card.exp_month",
+     "is required with card.number"},
+    {"exp_year 2 digits", "auth", BASE_AUTH, "card.exp_year", "30", 0, "card.exp_year",
+     "must be a 4-digit year"},
+    {"exp_year 5 digits", "auth", BASE_AUTH, "card.exp_year", "20300", 0, "card.exp_year",
+     "must be a 4-digit year"},
+    {"exp_year missing", "auth", BASE_AUTH, "card.exp_year", NULL, 0, "card.exp_year",
+     "is required with card.number"},
+    {"expired last month", "auth", BASE_AUTH, "card.exp_year", "2026", 0, "card",
+     "card has expired"}, /* 12/2026 is fine; see below for 10/2026 */
+    {"cvv 2 digits", "auth", BASE_AUTH, "card.cvv", "\"12\"", 0, "card.cvv",
+     "must be 3 or 4 digits"},
+    {"cvv 5 digits", "auth", BASE_AUTH, "card.cvv", "\"12345\"", 0, "card.cvv",
+     "must be 3 or 4 digits"},
+    {"cvv letters", "auth", BASE_AUTH, "card.cvv", "\"12a\"", 0, "card.cvv",
+     "must be 3 or 4 digits"},
+    {"cvv integer", "auth", BASE_AUTH, "card.cvv", "123", 0, "card.cvv", "must be a string"},
+    {"card type 5", "auth", BASE_AUTH, "card.type", "\"VISA1\"", 0, "card.type",
+     "must be at most 4 characters"},
+    {"card holder 61", "auth", BASE_AUTH, "card.holder", NULL, 61, "card.holder",
+     "must be at most 60 characters"},
+    {"bill_to string", "auth", BASE_AUTH, "bill_to", "\"x\"", 0, "bill_to", "must be an object"},
+    {"country 3 letters", "auth", BASE_AUTH, "bill_to.country", "\"USA\"", 0, "bill_to.country",
+     "must be an ISO 3166 alpha-2 code (2 upper-case letters)"},
+    {"country lower case", "auth", BASE_AUTH, "ship_to.country", "\"us\"", 0, "ship_to.country",
+     "must be an ISO 3166 alpha-2 code (2 upper-case letters)"},
+    {"first_name 61", "auth", BASE_AUTH, "bill_to.first_name", NULL, 61, "bill_to.first_name",
+     "must be at most 60 characters"},
+    {"last_name 61", "auth", BASE_AUTH, "bill_to.last_name", NULL, 61, "bill_to.last_name",
+     "must be at most 60 characters"},
+    {"street1 61", "auth", BASE_AUTH, "bill_to.street1", NULL, 61, "bill_to.street1",
+     "must be at most 60 characters"},
+    {"street2 61", "auth", BASE_AUTH, "ship_to.street2", NULL, 61, "ship_to.street2",
+     "must be at most 60 characters"},
+    {"city 51", "auth", BASE_AUTH, "bill_to.city", NULL, 51, "bill_to.city",
+     "must be at most 50 characters"},
+    {"state 21", "auth", BASE_AUTH, "bill_to.state", NULL, 21, "bill_to.state",
+     "must be at most 20 characters"},
+    {"postal_code 11", "auth", BASE_AUTH, "bill_to.postal_code", NULL, 11,
+     "bill_to.postal_code", "must be at most 10 characters"},
+    {"email 101", "auth", BASE_AUTH, "bill_to.email", NULL, 101, "bill_to.email",
+     "must be at most 100 characters"},
+    {"phone 21", "auth", BASE_AUTH, "bill_to.phone", NULL, 21, "bill_to.phone",
+     "must be at most 20 characters"},
+    {"ip 46", "auth", BASE_AUTH, "bill_to.ip", NULL, 46, "bill_to.ip",
+     "must be at most 45 characters"},
+    {"city number", "auth", BASE_AUTH, "bill_to.city", "5", 0, "bill_to.city",
+     "must be a string"},
+    {"shipping_method", "auth", BASE_AUTH, "ship_to.shipping_method", "\"drone\"", 0,
+     "ship_to.shipping_method",
+     "must be one of sameday, oneday, twoday, threeday, lowcost, pickup, other, none"},
+    {"items object", "auth", BASE_AUTH, "items", "{}", 0, "items", "must be an array"},
+    {"item not object", "auth", BASE_AUTH, "items", "[{\"unit_price\":\"1.00\"},5]", 0,
+     "items[1]", "must be an object"},
+    {"item price", "auth", BASE_AUTH, "items",
+     "[{\"unit_price\":\"1.00\"},{\"unit_price\":\"1.00\"},{\"unit_price\":\"1.5\"}]", 0,
+     "items[2].unit_price", "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"item price missing", "auth", BASE_AUTH, "items", "[{\"sku\":\"A\"}]", 0,
+     "items[0].unit_price", "is required"},
+    {"item quantity 0", "auth", BASE_AUTH, "items", "[{\"unit_price\":\"1.00\",\"quantity\":0}]",
+     0, "items[0].quantity", "must be an integer >= 1"},
+    {"item quantity string", "auth", BASE_AUTH, "items",
+     "[{\"unit_price\":\"1.00\",\"quantity\":\"2\"}]", 0, "items[0].quantity",
+     "must be an integer"},
+    {"item sku 41", "auth", BASE_AUTH, "items",
+     "[{\"unit_price\":\"1.00\",\"sku\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]", 0,
+     "items[0].sku", "must be at most 40 characters"},
+    {"item tax", "auth", BASE_AUTH, "items", "[{\"unit_price\":\"1.00\",\"tax_amount\":\"1\"}]", 0,
+     "items[0].tax_amount", "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"subsequent reason", "auth", BASE_AUTH, "subsequent_auth.reason", "\"RETRY\"", 0,
+     "subsequent_auth.reason", "must be one of RESUBMIT, REAUTH, INSTALLMENT"},
+    {"subsequent reason missing", "auth", BASE_AUTH, "subsequent_auth.initiator",
+     "\"merchant\"", 0, "subsequent_auth.reason", "is required"},
+    {"subsequent initiator", "auth", BASE_AUTH, "subsequent_auth",
+     "{\"reason\":\"REAUTH\",\"initiator\":\"bank\"}", 0, "subsequent_auth.initiator",
+     "must be merchant or cardholder"},
+    {"authentication eci", "auth", BASE_AUTH, "authentication.eci", "\"0500\"", 0,
+     "authentication.eci", "must be at most 3 characters"},
+    {"authentication array", "auth", BASE_AUTH, "authentication", "[]", 0, "authentication",
+     "must be an object"},
+    {"level23 tax", "auth", BASE_AUTH, "level23.tax_amount", "\"1\"", 0, "level23.tax_amount",
+     "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"level23 po 26", "auth", BASE_AUTH, "level23.customer_po", NULL, 26, "level23.customer_po",
+     "must be at most 25 characters"},
+    {"installment string", "deposit", BASE_DEBIT, "installment", "\"Y\"", 0, "installment",
+     "must be a boolean"},
+    {"debit auth_ref missing", "deposit", BASE_DEBIT, "auth_ref", NULL, 0, "auth_ref",
+     "is required for type debit"},
+    {"auth_ref empty", "deposit", BASE_DEBIT, "auth_ref", "{}", 0, "auth_ref",
+     "must have request_id or transaction_id"},
+    {"auth_ref request_id", "deposit", BASE_DEBIT, "auth_ref.request_id", "\"a/b\"", 0,
+     "auth_ref.request_id", "must be 1-50 characters of A-Z a-z 0-9 . _ : -"},
+    {"auth_ref date feb 30", "deposit", BASE_DEBIT, "auth_ref.date", "\"2026-02-30\"", 0,
+     "auth_ref.date", "must be a date YYYY-MM-DD"},
+    {"auth_ref date shape", "deposit", BASE_DEBIT, "auth_ref.date", "\"20261101\"", 0,
+     "auth_ref.date", "must be a date YYYY-MM-DD"},
+    {"auth_ref amount", "deposit", BASE_DEBIT, "auth_ref.amount", "\"5\"", 0, "auth_ref.amount",
+     "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"auth_ref number 31", "deposit", BASE_DEBIT, "auth_ref.number", NULL, 31, "auth_ref.number",
+     "must be at most 30 characters"},
+    {"credit without capture_ref or card", "deposit", BASE_DEBIT, "type", "\"credit\"", 0,
+     "card", "is required for a credit without capture_ref"},
+    {"capture_ref request_id missing", "deposit", BASE_DEBIT, "capture_ref", "{}", 0,
+     "capture_ref.request_id", "is required"},
+    {"debit amount missing", "deposit", BASE_DEBIT, "amount", NULL, 0, "amount",
+     "is required for type debit"},
+    {"reversal auth_ref missing", "reversal", BASE_REVERSAL, "auth_ref", NULL, 0, "auth_ref",
+     "is required for type reversal"},
+    {"reversal amount missing", "reversal", BASE_REVERSAL, "amount", NULL, 0, "amount",
+     "is required for type reversal"},
+    {"svc missing", "svc", BASE_SVC, "svc", NULL, 0, "svc", "is required for type balance"},
+    {"svc card_number missing", "svc", BASE_SVC, "svc.card_number", NULL, 0, "svc.card_number",
+     "is required for type balance"},
+    {"svc card_number letters", "svc", BASE_SVC, "svc.card_number", "\"7000A\"", 0,
+     "svc.card_number", "must be 1-20 digits"},
+    {"svc card_number 21", "svc", BASE_SVC, "svc.card_number", "\"700000000000000000001\"", 0,
+     "svc.card_number", "must be 1-20 digits"},
+    {"svc order_line 0", "svc", BASE_SVC, "svc.order_line", "0", 0, "svc.order_line",
+     "must be an integer >= 1"},
+    {"svc virtual string", "svc", BASE_SVC, "svc.virtual", "\"yes\"", 0, "svc.virtual",
+     "must be a boolean"},
+    {"svc issue_amount", "svc", BASE_SVC, "svc.issue_amount", "\"50\"", 0, "svc.issue_amount",
+     "must match ^\\d{1,13}\\.\\d{2}$"},
+    {"svc recharge amount", "svc", BASE_SVC, "type", "\"recharge\"", 0, "amount",
+     "is required for type recharge"},
+    {"svc type of auth worker", "svc", BASE_SVC, "type", "\"token\"", 0, "type",
+     "unknown type 'token' for worker svc"},
+};
+
+static void test_one_error(void **state)
+{
+    const err_case *c = *state;
+    char *json;
+    if (!c->path) {
+        json = strdup(c->value);
+    } else if (c->repeat) {
+        char *v = jstr('x', (size_t)c->repeat);
+        json = with(c->base, c->path, v);
+        free(v);
+    } else {
+        json = with(c->base, c->path, c->value);
+    }
+    /* The "expired" case needs a month before November 2026 with the year 2026. */
+    if (strcmp(c->name, "expired last month") == 0) {
+        char *j2 = with(json, "card.exp_month", "10");
+        free(json);
+        json = j2;
+    }
+
+    pl_request r;
+    pl_errors e;
+    int rc = decode(json, c->worker, &r, &e);
+    if (e.n != 1 || strcmp(e.e[0].field, c->field) != 0 || strcmp(e.e[0].error, c->error) != 0) {
+        print_error("case '%s': %s\n", c->name, json);
+        for (size_t i = 0; i < e.n; i++)
+            print_error("  got %s: %s\n", e.e[i].field, e.e[i].error);
+    }
+    assert_int_equal(rc, PL_ERR_INVALID);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, c->field);
+    assert_string_equal(e.e[0].error, c->error);
+    pl_request_free(&r);
+    free(json);
+}
+
+/* ---- valid requests --------------------------------------------------------------------- */
+
+static void test_valid_auth_fields(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(BASE_AUTH, "auth", &r, &e), 0);
+    assert_int_equal(e.n, 0);
+    assert_int_equal(r.v, 1);
+    assert_string_equal(r.request_id, "oms-7-4917-1-a1");
+    assert_int_equal(r.type, PL_REQ_AUTH);
+    assert_string_equal(r.type_name, "auth");
+    assert_int_equal(r.company, 7);
+    assert_string_equal(r.order, "4917");
+    assert_int_equal(r.pay_seq, 1);
+    assert_string_equal(r.service, "CYB");
+    assert_true(r.has_amount);
+    assert_int_equal(r.amount, 12000);
+    assert_string_equal(r.currency, "USD");
+    assert_true(r.online);
+    assert_true(r.card.present);
+    assert_string_equal(r.card.number, PAN);
+    assert_int_equal(r.card.exp_month, 12);
+    assert_int_equal(r.card.exp_year, 2030);
+    assert_string_equal(r.card.cvv, "987");
+    assert_string_equal(r.card.type, "VI");
+    assert_false(r.bill_to.present);
+    assert_null(r.items);
+    pl_request_free(&r);
+}
+
+static void test_valid_full(void **state)
+{
+    (void)state;
+    const char *json =
+        "{\"request_id\":\"r.full:1_x-2\",\"type\":\"auth\",\"company\":999,\"order\":"
+        "\"OOOOOOOOOOOOOOOOOOOO\",\"pay_seq\":3,\"service\":\"SSSSSSSS\",\"pay_type\":\"VI\","
+        "\"entity\":\"STORE01\",\"amount\":\"0.01\",\"currency\":\"EUR\",\"mode\":\"batch\","
+        "\"card\":{\"token\":\"7012345678901234567890\",\"holder\":\"MARY JONES\"},"
+        "\"bill_to\":{\"first_name\":\"Mary\",\"country\":\"US\",\"postal_code\":\"02110\"},"
+        "\"ship_to\":{\"city\":\"Boston\",\"shipping_method\":\"twoday\"},"
+        "\"items\":[{\"sku\":\"A\",\"unit_price\":\"40.00\",\"quantity\":2,\"tax_amount\":"
+        "\"3.20\"},{\"unit_price\":\"1.00\"}],"
+        "\"auth_ref\":{\"transaction_id\":\"403\",\"amount\":\"5.00\",\"date\":\"2024-02-29\"},"
+        "\"installment\":false,"
+        "\"subsequent_auth\":{\"reason\":\"INSTALLMENT\",\"initiator\":\"cardholder\"},"
+        "\"authentication\":{\"cavv\":\"AAAB\",\"eci\":\"05\"},"
+        "\"level23\":{\"customer_po\":\"PO-1\",\"freight_amount\":\"5.00\"},"
+        "\"svc\":{\"card_number\":\"7000\",\"order_line\":2,\"virtual\":true},"
+        "\"x_unknown\":{\"anything\":[null,1]}}";
+    pl_request r;
+    pl_errors e;
+    int rc = decode(json, "auth", &r, &e);
+    for (size_t i = 0; i < e.n; i++)
+        print_error("%s: %s\n", e.e[i].field, e.e[i].error);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r.company, 999);
+    assert_string_equal(r.order, "OOOOOOOOOOOOOOOOOOOO");
+    assert_string_equal(r.service, "SSSSSSSS");
+    assert_string_equal(r.pay_type, "VI");
+    assert_string_equal(r.entity, "STORE01");
+    assert_int_equal(r.amount, 1);
+    assert_false(r.online);
+    assert_string_equal(r.card.number, "");
+    assert_string_equal(r.card.token, "7012345678901234567890");
+    assert_int_equal(r.card.exp_month, 0);
+    assert_string_equal(r.card.holder, "MARY JONES");
+    assert_true(r.bill_to.present);
+    assert_string_equal(r.bill_to.first_name, "Mary");
+    assert_string_equal(r.bill_to.country, "US");
+    assert_string_equal(r.ship_to.shipping_method, "twoday");
+    assert_int_equal(r.n_items, 2);
+    assert_string_equal(r.items[0].sku, "A");
+    assert_int_equal(r.items[0].unit_price, 4000);
+    assert_int_equal(r.items[0].quantity, 2);
+    assert_true(r.items[0].has_tax_amount);
+    assert_int_equal(r.items[0].tax_amount, 320);
+    assert_int_equal(r.items[1].quantity, 1); /* default */
+    assert_false(r.items[1].has_tax_amount);
+    assert_true(r.auth_ref.present);
+    assert_string_equal(r.auth_ref.transaction_id, "403");
+    assert_int_equal(r.auth_ref.amount, 500);
+    assert_string_equal(r.auth_ref.date, "2024-02-29");
+    assert_string_equal(r.subsequent_auth.reason, "INSTALLMENT");
+    assert_string_equal(r.subsequent_auth.initiator, "cardholder");
+    assert_string_equal(r.authentication.cavv, "AAAB");
+    assert_string_equal(r.authentication.eci, "05");
+    assert_string_equal(r.level23.customer_po, "PO-1");
+    assert_true(r.level23.has_freight);
+    assert_int_equal(r.level23.freight_amount, 500);
+    assert_false(r.level23.has_tax);
+    assert_string_equal(r.svc.card_number, "7000");
+    assert_int_equal(r.svc.order_line, 2);
+    assert_true(r.svc.is_virtual);
+    pl_request_free(&r);
+}
+
+static void test_valid_variants(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    const struct {
+        const char *path, *value;
+    } ok[] = {
+        {"v", NULL},                 /* absent means 1 */
+        {"company", "7.0"},          /* JSON Schema counts 7.0 as an integer too */
+        {"card.cvv", NULL},          /* optional */
+        {"card.cvv", "\"1234\""},    /* four digits (AX) */
+        {"card.type", NULL},         /* optional */
+        {"mode", "\"online\""},      /* explicit default */
+        {"x_future", "[1,{}]"},      /* unknown fields are ignored */
+        {"x_number", "-1.5e+3"},     /* any JSON number grammar */
+        {"x_text", "\"a\\u0041\\n\\/\""},
+        {"card.exp_year", "2026"},   /* 12/2026, not expired in November */
+        {"request_id", "\"A.b_c:d-9\""},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char *json = with(BASE_AUTH, ok[i].path, ok[i].value);
+        int rc = decode(json, "auth", &r, &e);
+        if (rc != 0)
+            print_error("variant %s: %s: %s\n", ok[i].path, e.e[0].field, e.e[0].error);
+        assert_int_equal(rc, 0);
+        assert_int_equal(r.v, 1);
+        pl_request_free(&r);
+        free(json);
+    }
+
+    /* Maximum lengths are accepted exactly. */
+    char *v = jstr('r', 50);
+    char *json = with(BASE_AUTH, "request_id", v);
+    assert_int_equal(decode(json, "auth", &r, &e), 0);
+    assert_int_equal(strlen(r.request_id), 50);
+    pl_request_free(&r);
+    free(json);
+    free(v);
+    v = jstr('n', 60);
+    json = with(BASE_AUTH, "bill_to.first_name", v);
+    assert_int_equal(decode(json, "auth", &r, &e), 0);
+    assert_int_equal(strlen(r.bill_to.first_name), 60);
+    pl_request_free(&r);
+    free(json);
+    free(v);
+
+    /* Whitespace around the object is not an error. */
+    char padded[1024];
+    snprintf(padded, sizeof padded, " \n%s\r\n ", BASE_AUTH);
+    assert_int_equal(decode(padded, "auth", &r, &e), 0);
+    pl_request_free(&r);
+}
+
+static void test_types_per_worker(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *worker, *base, *type;
+        pl_req_type want;
+    } cases[] = {
+        {"auth", NULL, "auth", PL_REQ_AUTH},
+        {"auth", NULL, "token", PL_REQ_TOKEN},
+        {"deposit", NULL, "debit", PL_REQ_DEBIT},
+        {"reversal", NULL, "reversal", PL_REQ_REVERSAL},
+        {"svc", NULL, "generate", PL_REQ_SVC_GENERATE},
+        {"svc", NULL, "balance", PL_REQ_SVC_BALANCE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *base = strcmp(cases[i].worker, "auth") == 0      ? BASE_AUTH
+                           : strcmp(cases[i].worker, "deposit") == 0 ? BASE_DEBIT
+                           : strcmp(cases[i].worker, "svc") == 0     ? BASE_SVC
+                                                                     : BASE_REVERSAL;
+        char t[32];
+        snprintf(t, sizeof t, "\"%s\"", cases[i].type);
+        char *json = with(base, "type", t);
+        pl_request r;
+        pl_errors e;
+        assert_int_equal(decode(json, cases[i].worker, &r, &e), 0);
+        assert_int_equal(r.type, cases[i].want);
+        assert_string_equal(r.type_name, cases[i].type);
+        assert_string_equal(pl_req_type_name(r.type), cases[i].type);
+        pl_request_free(&r);
+        free(json);
+    }
+
+    /* svc money operations with an amount. */
+    static const struct {
+        const char *type;
+        pl_req_type want;
+    } svc[] = {{"activate", PL_REQ_SVC_ACTIVATE}, {"recharge", PL_REQ_SVC_RECHARGE},
+               {"auth", PL_REQ_SVC_AUTH},         {"deposit", PL_REQ_SVC_DEPOSIT},
+               {"return", PL_REQ_SVC_RETURN}};
+    for (size_t i = 0; i < sizeof svc / sizeof svc[0]; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "\"%s\"", svc[i].type);
+        char *j1 = with(BASE_SVC, "type", t);
+        char *j2 = with(j1, "amount", "\"25.00\"");
+        char *j3 = with(j2, "currency", "\"USD\"");
+        pl_request r;
+        pl_errors e;
+        assert_int_equal(decode(j3, "svc", &r, &e), 0);
+        assert_int_equal(r.type, svc[i].want);
+        assert_string_equal(pl_req_type_name(r.type), svc[i].type);
+        pl_request_free(&r);
+        free(j1);
+        free(j2);
+        free(j3);
+    }
+
+    /* Generate needs neither svc nor an amount; token needs no amount. */
+    pl_request r;
+    pl_errors e;
+    char *gen = with(BASE_SVC, "type", "\"generate\"");
+    char *gen2 = with(gen, "svc", NULL);
+    assert_int_equal(decode(gen2, "svc", &r, &e), 0);
+    pl_request_free(&r);
+    free(gen);
+    free(gen2);
+    char *tok = with(BASE_AUTH, "type", "\"token\"");
+    char *tok2 = with(tok, "amount", NULL);
+    char *tok3 = with(tok2, "currency", NULL);
+    assert_int_equal(decode(tok3, "auth", &r, &e), 0);
+    assert_false(r.has_amount);
+    pl_request_free(&r);
+    free(tok);
+    free(tok2);
+    free(tok3);
+
+    /* A follow-on credit needs no card; a stand-alone one with a card is fine. */
+    char *cr = with(BASE_DEBIT, "type", "\"credit\"");
+    char *cr2 = with(cr, "capture_ref", "{\"request_id\":\"oms-7-4917-1-d1\"}");
+    assert_int_equal(decode(cr2, "deposit", &r, &e), 0);
+    assert_string_equal(r.capture_ref.request_id, "oms-7-4917-1-d1");
+    pl_request_free(&r);
+    char *cr3 = with(cr, "card", "{\"token\":\"t1\"}");
+    assert_int_equal(decode(cr3, "deposit", &r, &e), 0);
+    pl_request_free(&r);
+    free(cr);
+    free(cr2);
+    free(cr3);
+
+    assert_string_equal(pl_req_type_name(PL_REQ_UNKNOWN), "unknown");
+}
+
+static void test_unknown_worker(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(BASE_AUTH, "billing", &r, &e), PL_ERR_INVALID);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, "");
+    assert_string_equal(e.e[0].error, "unknown worker 'billing'");
+    pl_request_free(&r);
+}
+
+/* The card is valid through the last second of its expiry month, UTC. */
+static void test_expiry_boundary(void **state)
+{
+    (void)state;
+    char *j1 = with(BASE_AUTH, "card.exp_month", "11");
+    char *json = with(j1, "card.exp_year", "2026");
+    pl_request r;
+    pl_errors e;
+    time_t last_second = 1796083199;  /* 2026-11-30T23:59:59Z */
+    time_t first_second = 1796083200; /* 2026-12-01T00:00:00Z */
+    assert_int_equal(pl_request_decode(json, strlen(json), "auth", last_second, &r, &e), 0);
+    pl_request_free(&r);
+    assert_int_equal(pl_request_decode(json, strlen(json), "auth", first_second, &r, &e),
+                     PL_ERR_INVALID);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, "card");
+    assert_string_equal(e.e[0].error, "card has expired");
+    pl_request_free(&r);
+    free(j1);
+    free(json);
+}
+
+/* ---- several errors, echo fields, limits -------------------------------------------------- */
+
+static void test_multiple_errors_collected(void **state)
+{
+    (void)state;
+    const char *json =
+        "{\"request_id\":\"bad id\",\"type\":\"auth\",\"company\":0,\"order\":\"\","
+        "\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"1,00\",\"currency\":\"usd\","
+        "\"card\":{\"number\":\"4111111111111112\",\"exp_month\":0,\"exp_year\":2030,"
+        "\"cvv\":\"1\"},\"bill_to\":{\"country\":\"USA\"},"
+        "\"items\":[{\"unit_price\":\"1.00\"},{\"unit_price\":\"x\"}]}";
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+    static const char *fields[] = {"request_id",     "company",  "order",
+                                   "amount",         "currency", "card.number",
+                                   "card.exp_month", "card.cvv", "bill_to.country",
+                                   "items[1].unit_price"};
+    assert_int_equal(e.n, sizeof fields / sizeof fields[0]);
+    for (size_t i = 0; i < e.n; i++)
+        assert_string_equal(e.e[i].field, fields[i]);
+    pl_request_free(&r);
+}
+
+static void test_errors_capped(void **state)
+{
+    (void)state;
+    /* 40 bad items: the list stops at PL_MAX_FIELD_ERRORS instead of overflowing. */
+    json_object *root = json_tokener_parse(BASE_AUTH);
+    json_object *items = json_object_new_array();
+    for (int i = 0; i < 40; i++) {
+        json_object *it = json_object_new_object();
+        json_object_object_add(it, "unit_price", json_object_new_string("bad"));
+        json_object_array_add(items, it);
+    }
+    json_object_object_add(root, "items", items);
+    const char *json = json_object_to_json_string(root);
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+    assert_int_equal(e.n, PL_MAX_FIELD_ERRORS);
+    assert_string_equal(e.e[PL_MAX_FIELD_ERRORS - 1].field, "items[23].unit_price");
+    pl_request_free(&r);
+    json_object_put(root);
+
+    /* More than 100 items is one error, not a hundred. */
+    root = json_tokener_parse(BASE_AUTH);
+    items = json_object_new_array();
+    for (int i = 0; i < 101; i++) {
+        json_object *it = json_object_new_object();
+        json_object_object_add(it, "unit_price", json_object_new_string("1.00"));
+        json_object_array_add(items, it);
+    }
+    json_object_object_add(root, "items", items);
+    json = json_object_to_json_string(root);
+    assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, "items");
+    assert_string_equal(e.e[0].error, "must have at most 100 entries");
+    pl_request_free(&r);
+    json_object_put(root);
+
+    /* Exactly 100 is fine. */
+    root = json_tokener_parse(BASE_AUTH);
+    items = json_object_new_array();
+    for (int i = 0; i < 100; i++) {
+        json_object *it = json_object_new_object();
+        json_object_object_add(it, "unit_price", json_object_new_string("1.00"));
+        json_object_array_add(items, it);
+    }
+    json_object_object_add(root, "items", items);
+    json = json_object_to_json_string(root);
+    assert_int_equal(decode(json, "auth", &r, &e), 0);
+    assert_int_equal(r.n_items, 100);
+    pl_request_free(&r);
+    json_object_put(root);
+}
+
+static void test_echo_fields_on_invalid(void **state)
+{
+    (void)state;
+    char *json = with(BASE_AUTH, "card.number", "\"4111111111111112\"");
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+    assert_string_equal(r.request_id, "oms-7-4917-1-a1");
+    assert_string_equal(r.type_name, "auth");
+    assert_int_equal(r.type, PL_REQ_AUTH);
+    assert_int_equal(r.company, 7);
+    assert_string_equal(r.order, "4917");
+    assert_int_equal(r.pay_seq, 1);
+    assert_string_equal(r.service, "CYB");
+    assert_true(r.has_amount);
+    assert_int_equal(r.amount, 12000);
+    pl_request_free(&r);
+    free(json);
+
+    /* Echo fields that are themselves invalid stay empty; the others are still there. */
+    char *j1 = with(BASE_AUTH, "company", "1000");
+    char *j2 = with(j1, "type", "\"sale\"");
+    char *j3 = with(j2, "order", NULL);
+    assert_int_equal(decode(j3, "auth", &r, &e), PL_ERR_INVALID);
+    assert_int_equal(e.n, 3);
+    assert_int_equal(r.company, 0);
+    assert_string_equal(r.type_name, "");
+    assert_int_equal(r.type, PL_REQ_UNKNOWN);
+    assert_string_equal(r.order, "");
+    assert_string_equal(r.request_id, "oms-7-4917-1-a1");
+    assert_int_equal(r.pay_seq, 1);
+    assert_string_equal(r.service, "CYB");
+    pl_request_free(&r);
+    free(j1);
+    free(j2);
+    free(j3);
+}
+
+/* Error texts quote neither the card number nor the CVV, however wrong they are. */
+static void test_errors_never_quote_card_data(void **state)
+{
+    (void)state;
+    const char *bad[] = {"\"4111111111111112\"", "\"41111111111111111111111\"",
+                         "\"4111x11111111111\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *json = with(BASE_AUTH, "card.number", bad[i]);
+        char *j2 = with(json, "card.cvv", "\"98x\"");
+        pl_request r;
+        pl_errors e;
+        assert_int_equal(decode(j2, "auth", &r, &e), PL_ERR_INVALID);
+        assert_int_equal(e.n, 2);
+        for (size_t k = 0; k < e.n; k++) {
+            assert_null(strstr(e.e[k].error, "41111111111"));
+            assert_null(strstr(e.e[k].error, "98x"));
+        }
+        pl_request_free(&r);
+        free(json);
+        free(j2);
+    }
+    /* An unknown type is quoted, cut to 20 printable characters. */
+    char *json = with(BASE_AUTH, "type", "\"abcdefghijklmnopqrstuvwxyz\\n\"");
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+    assert_string_equal(e.e[0].error, "unknown type 'abcdefghijklmnopqrst' for worker auth");
+    pl_request_free(&r);
+    free(json);
+}
+
+static void test_free_wipes(void **state)
+{
+    (void)state;
+    char *j1 = with(BASE_AUTH, "authentication", "{\"cavv\":\"AAAB\",\"xid\":\"XID\"}");
+    char *json = with(j1, "items", "[{\"unit_price\":\"1.00\"}]");
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, "auth", &r, &e), 0);
+    assert_non_null(r.items);
+    pl_request_free(&r);
+    assert_null(r.items);
+    assert_int_equal(r.n_items, 0);
+    static const char zeros[sizeof r.authentication];
+    for (size_t i = 0; i < sizeof r.card.number; i++)
+        assert_int_equal(r.card.number[i], 0);
+    for (size_t i = 0; i < sizeof r.card.cvv; i++)
+        assert_int_equal(r.card.cvv[i], 0);
+    assert_memory_equal(&r.authentication, zeros, sizeof zeros);
+    /* Freeing twice, and freeing a zeroed struct, are harmless. */
+    pl_request_free(&r);
+    pl_request z;
+    memset(&z, 0, sizeof z);
+    pl_request_free(&z);
+    pl_request_free(NULL);
+    free(j1);
+    free(json);
+}
+
+/* ---- redaction -------------------------------------------------------------------------- */
+
+static json_object *parse_redacted(const char *json)
+{
+    char *red = pl_request_redact(json, strlen(json));
+    assert_non_null(red);
+    assert_null(strstr(red, PAN));
+    json_object *obj = json_tokener_parse(red);
+    assert_non_null(obj);
+    free(red);
+    return obj;
+}
+
+static const char *get_path(json_object *root, const char *a, const char *b)
+{
+    json_object *o, *v;
+    if (!json_object_object_get_ex(root, a, &o))
+        return NULL;
+    if (!b)
+        return json_object_get_string(o);
+    if (!json_object_object_get_ex(o, b, &v))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static void test_redact_json(void **state)
+{
+    (void)state;
+    char *j1 = with(BASE_AUTH, "authentication", "{\"cavv\":\"AAABCZIhcQ\",\"eci\":\"05\"}");
+    char *j2 = with(j1, "svc", "{\"card_number\":\"7000000000000001\"}");
+    char *json = with(j2, "notes", "\"customer said card " PAN "\"");
+    json_object *red = parse_redacted(json);
+    assert_string_equal(get_path(red, "card", "number"), "411111******1111");
+    assert_null(get_path(red, "card", "cvv"));
+    assert_string_equal(get_path(red, "card", "exp_month"), "12");
+    assert_string_equal(get_path(red, "authentication", "cavv"), "***REMOVED***");
+    assert_string_equal(get_path(red, "authentication", "eci"), "***REMOVED***");
+    assert_string_equal(get_path(red, "svc", "card_number"), "700000******0001");
+    /* Everything else is kept as it was. */
+    assert_string_equal(get_path(red, "request_id", NULL), "oms-7-4917-1-a1");
+    assert_string_equal(get_path(red, "amount", NULL), "120.00");
+    const char *notes = get_path(red, "notes", NULL);
+    assert_non_null(notes);
+    assert_null(strstr(notes, PAN));
+    assert_non_null(strstr(notes, "1111"));
+    const char *text = json_object_to_json_string(red);
+    assert_null(strstr(text, "987"));   /* the CVV */
+    assert_null(strstr(text, "AAAB"));  /* the CAVV */
+    json_object_put(red);
+    free(j1);
+    free(j2);
+    free(json);
+
+    /* A number sent as a JSON number, or with separators, is removed whole. */
+    char *j3 = with(BASE_AUTH, "card.number", PAN);
+    red = parse_redacted(j3);
+    assert_string_equal(get_path(red, "card", "number"), "***REMOVED***");
+    json_object_put(red);
+    free(j3);
+    char *j4 = with(BASE_AUTH, "card.number", "\"4111 1111 1111 1111\"");
+    red = parse_redacted(j4);
+    assert_string_equal(get_path(red, "card", "number"), "***REMOVED***");
+    json_object_put(red);
+    free(j4);
+}
+
+static void test_redact_not_json(void **state)
+{
+    (void)state;
+    const char *text = "garbage {\"card\":{\"number\":\"" PAN "\",\"cvv\":\"987\"";
+    char *red = pl_request_redact(text, strlen(text));
+    assert_non_null(red);
+    assert_null(strstr(red, PAN));
+    assert_null(strstr(red, "987"));
+    assert_non_null(strstr(red, "garbage"));
+    free(red);
+
+    /* A NUL inside the text does not hide what follows it from the scrub. */
+    char buf[64];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "x%c%s", '\0', PAN);
+    red = pl_request_redact(buf, n);
+    assert_non_null(red);
+    assert_int_equal(strlen(red), n);
+    assert_null(strstr(red, PAN));
+    free(red);
+
+    red = pl_request_redact("", 0);
+    assert_non_null(red);
+    assert_string_equal(red, "");
+    free(red);
+}
+
+/* ---- fingerprint ------------------------------------------------------------------------ */
+
+static const char KEY[] = "test-fingerprint-key";
+
+static void fingerprint_of(const char *json, const char *worker, char out[65])
+{
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, worker, &r, &e), 0);
+    assert_int_equal(pl_request_fingerprint(&r, KEY, sizeof KEY - 1, out, 65), 0);
+    pl_request_free(&r);
+}
+
+static void test_fingerprint(void **state)
+{
+    (void)state;
+    char base[65], other[65];
+    fingerprint_of(BASE_AUTH, "auth", base);
+    assert_int_equal(strlen(base), 64);
+    assert_int_equal(strspn(base, "0123456789abcdef"), 64);
+
+    /* Stable: the same request, and the same content in another key order and layout. */
+    fingerprint_of(BASE_AUTH, "auth", other);
+    assert_string_equal(base, other);
+    const char *reordered =
+        "{ \"card\": {\"type\":\"VI\",\"cvv\":\"987\",\"exp_year\":2030,\"exp_month\":12,"
+        "\"number\":\"" PAN "\"}, \"currency\":\"USD\",\"amount\":\"120.00\",\"service\":"
+        "\"CYB\",\"pay_seq\":1,\"order\":\"4917\",\"company\":7,\"type\":\"auth\","
+        "\"request_id\":\"oms-7-4917-1-a1\"}";
+    fingerprint_of(reordered, "auth", other);
+    assert_string_equal(base, other);
+
+    /* Not the CVV (never stored), nor the request_id, nor fields outside the operation. */
+    static const struct {
+        const char *path, *value;
+        bool changes;
+    } cases[] = {
+        {"card.cvv", "\"123\"", false},
+        {"card.cvv", NULL, false},
+        {"request_id", "\"another-id\"", false},
+        {"bill_to", "{\"city\":\"Boston\"}", false},
+        {"amount", "\"120.01\"", true},
+        {"currency", "\"EUR\"", true},
+        {"card.number", "\"5555555555554444\"", true},
+        {"card.exp_year", "2031", true},
+        {"order", "\"4918\"", true},
+        {"company", "8", true},
+        {"pay_seq", "2", true},
+        {"service", "\"EXT\"", true},
+        {"type", "\"token\"", true},
+        {"mode", "\"batch\"", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *json = with(BASE_AUTH, cases[i].path, cases[i].value);
+        fingerprint_of(json, "auth", other);
+        if (cases[i].changes != (strcmp(base, other) != 0))
+            print_error("fingerprint case %s\n", cases[i].path);
+        assert_int_equal(cases[i].changes, strcmp(base, other) != 0);
+        free(json);
+    }
+
+    /* A token instead of the number is a different card. */
+    char *j1 = with(BASE_AUTH, "card", "{\"token\":\"" PAN "\"}");
+    fingerprint_of(j1, "auth", other);
+    assert_string_not_equal(base, other);
+    free(j1);
+
+    /* Another key gives another fingerprint; bad arguments are refused. */
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(BASE_AUTH, "auth", &r, &e), 0);
+    assert_int_equal(pl_request_fingerprint(&r, "k2", 2, other, sizeof other), 0);
+    assert_string_not_equal(base, other);
+    assert_int_equal(pl_request_fingerprint(&r, KEY, sizeof KEY - 1, other, 64), PL_ERR_TOOBIG);
+    assert_int_equal(pl_request_fingerprint(&r, NULL, 0, other, sizeof other), PL_ERR_INVALID);
+    assert_int_equal(pl_request_fingerprint(NULL, KEY, 3, other, sizeof other), PL_ERR_INVALID);
+    pl_request_free(&r);
+}
+
+static void test_errors_add(void **state)
+{
+    (void)state;
+    pl_errors e = {.n = 0};
+    pl_errors_add(&e, "items[3].sku", "must be at most %d characters", 40);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, "items[3].sku");
+    assert_string_equal(e.e[0].error, "must be at most 40 characters");
+    for (int i = 0; i < 40; i++)
+        pl_errors_add(&e, "f", "e%d", i);
+    assert_int_equal(e.n, PL_MAX_FIELD_ERRORS);
+    pl_errors_add(NULL, "f", "ignored");
+}
+
+int main(void)
+{
+    size_t n_err = sizeof ERR_CASES / sizeof ERR_CASES[0];
+    static const struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_valid_auth_fields),
+        cmocka_unit_test(test_valid_full),
+        cmocka_unit_test(test_valid_variants),
+        cmocka_unit_test(test_types_per_worker),
+        cmocka_unit_test(test_unknown_worker),
+        cmocka_unit_test(test_expiry_boundary),
+        cmocka_unit_test(test_multiple_errors_collected),
+        cmocka_unit_test(test_errors_capped),
+        cmocka_unit_test(test_echo_fields_on_invalid),
+        cmocka_unit_test(test_errors_never_quote_card_data),
+        cmocka_unit_test(test_free_wipes),
+        cmocka_unit_test(test_redact_json),
+        cmocka_unit_test(test_redact_not_json),
+        cmocka_unit_test(test_fingerprint),
+        cmocka_unit_test(test_errors_add),
+    };
+    size_t n_fixed = sizeof fixed / sizeof fixed[0];
+    /* One named test per error case, so a failure names the rule that broke. */
+    struct CMUnitTest *tests = calloc(n_err + n_fixed, sizeof *tests);
+    char(*names)[80] = calloc(n_err, sizeof *names);
+    if (!tests || !names)
+        return 1;
+    for (size_t i = 0; i < n_err; i++) {
+        snprintf(names[i], sizeof names[i], "error: %s", ERR_CASES[i].name);
+        tests[i].name = names[i];
+        tests[i].test_func = test_one_error;
+        tests[i].initial_state = (void *)&ERR_CASES[i];
+    }
+    memcpy(tests + n_err, fixed, sizeof fixed);
+    int failed = _cmocka_run_group_tests("request", tests, n_err + n_fixed, NULL, NULL);
+    free(tests);
+    free(names);
+    return failed;
+}

@@ -1,0 +1,55 @@
+/*
+ * ctlkafka.h: the two Kafka operations of paylinkctl, producing one request and reading a topic.
+ *
+ * Producing uses an idempotent producer and waits for the delivery report, so "sent" means
+ * the broker has the message. Reading never joins a consumer group: it assigns every partition
+ * of the topic itself, either from the beginning or from the end offsets captured when the
+ * reader opens. Opening the reader *before* producing a request therefore guarantees its reply
+ * cannot be missed, however fast the worker answers; and an operator's `tail` leaves no
+ * consumer group or committed offsets behind on the cluster.
+ *
+ * Memory: a pl_ctlkafka_reader is an opaque handle (open/destroy); a message returned by
+ * pl_ctlkafka_reader_next stays valid until the next call or destroy. Single thread.
+ */
+#ifndef PL_CTLKAFKA_H
+#define PL_CTLKAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct pl_ctlkafka_reader pl_ctlkafka_reader;
+
+/*
+ * Produces one message (key may be NULL) to topic and waits up to timeout_ms for its delivery
+ * report. On success *partition and *offset (either may be NULL) say where it landed.
+ * Returns 0, PL_ERR_KAFKA or PL_ERR_CONFIG.
+ */
+int pl_ctlkafka_produce(const char *brokers, const char *topic, const char *key,
+                        const void *payload, size_t len, int timeout_ms, int32_t *partition,
+                        int64_t *offset, char *errstr, size_t errstr_size) PL_MUSTCHECK;
+
+/*
+ * Opens a reader on every partition of topic, from the beginning or from the current end.
+ * timeout_ms bounds the metadata and offset look-ups. Returns 0 with *out set, or
+ * PL_ERR_KAFKA (unreachable brokers, unknown topic), PL_ERR_NOMEM.
+ */
+int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_beginning,
+                            int timeout_ms, pl_ctlkafka_reader **out, char *errstr,
+                            size_t errstr_size) PL_MUSTCHECK;
+
+/*
+ * Waits up to timeout_ms for the next message. Returns 1 with *payload and *len set (payload may
+ * be NULL for an empty message), 0 when none came in time. Consumer errors (a broker that went
+ * away, ...) are transient for a reader: they are reported on stderr once each and the wait
+ * goes on.
+ */
+int pl_ctlkafka_reader_next(pl_ctlkafka_reader *r, int timeout_ms, const char **payload,
+                            size_t *len);
+
+/* Closes the reader; NULL is fine. */
+void pl_ctlkafka_reader_destroy(pl_ctlkafka_reader *r);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * ctlmsg.c: matching and printing consumed messages (see ctlmsg.h).
+ */
+#include "ctlmsg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "card.h"
+#include "log.h"
+#include "request.h"
+
+/* Deep enough for a DLQ wrapper ({"request": {...}}), shallow enough to stay cheap. */
+#define MAX_DEPTH 4
+
+static json_object *parse(const char *payload, size_t len)
+{
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *obj = json_tokener_parse_ex(tok, payload, (int)len);
+    if (obj && json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(obj);
+        obj = NULL;
+    }
+    /* Trailing bytes (other than whitespace) make the payload something other than JSON. */
+    for (size_t i = obj ? json_tokener_get_parse_end(tok) : len; i < len; i++) {
+        if (!strchr(" \t\r\n", payload[i])) {
+            json_object_put(obj);
+            obj = NULL;
+            break;
+        }
+    }
+    json_tokener_free(tok);
+    return obj;
+}
+
+static bool find_id(json_object *obj, const char *id, int depth)
+{
+    if (!json_object_is_type(obj, json_type_object))
+        return false;
+    json_object *v = NULL;
+    if (json_object_object_get_ex(obj, "request_id", &v) &&
+        json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), id) == 0)
+        return true;
+    if (depth >= MAX_DEPTH)
+        return false;
+    json_object_object_foreach(obj, key, child)
+    {
+        (void)key;
+        if (find_id(child, id, depth + 1))
+            return true;
+    }
+    return false;
+}
+
+bool pl_ctlmsg_has_request_id(const char *payload, size_t len, const char *id)
+{
+    json_object *obj = parse(payload, len);
+    bool found = obj && find_id(obj, id, 0);
+    json_object_put(obj);
+    return found;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+bool pl_ctlmsg_topic_is_masked(const char *topic)
+{
+    return ends_with(topic, ".reply") || ends_with(topic, ".decision");
+}
+
+/* Text that is not JSON, scrubbed of card numbers, as a JSON string literal. */
+static char *format_text(const char *payload, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, payload, len);
+    copy[len] = '\0';
+    size_t n = pl_card_scrub(copy, len + 1, pl_log_mask_mode());
+
+    char *line = NULL;
+    json_object *s = json_object_new_string_len(copy, (int)n);
+    if (s) {
+        const char *text = json_object_to_json_string_ext(
+            s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        line = text ? strdup(text) : NULL;
+    }
+    json_object_put(s);
+    pl_card_wipe(copy, len);
+    free(copy);
+    return line;
+}
+
+char *pl_ctlmsg_format(const char *payload, size_t len, bool masked)
+{
+    json_object *obj = parse(payload, len);
+    if (!obj)
+        return format_text(payload, len);
+
+    char *line = NULL;
+    if (masked) {
+        const char *text = json_object_to_json_string_ext(
+            obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        line = text ? strdup(text) : NULL;
+    } else {
+        /* pl_request_redact answers compact JSON for a JSON object, scrubbed text otherwise. */
+        char *redacted = pl_request_redact(payload, len);
+        if (redacted && json_object_is_type(obj, json_type_object)) {
+            line = redacted;
+            redacted = NULL;
+        } else if (redacted) {
+            line = format_text(redacted, strlen(redacted));
+        }
+        free(redacted);
+    }
+    json_object_put(obj);
+    return line;
+}

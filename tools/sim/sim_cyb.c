@@ -1,0 +1,870 @@
+/*
+ * sim_cyb.c: the simulated CyberSource Simple Order API (see sim_cyb.h for the rules).
+ *
+ * One request goes through four steps: read the envelope and the fields into a cyb_req
+ * (plain buffers; the card number is wiped at the end), refuse what CyberSource refuses
+ * before business processing (faults, then missing/invalid fields), decide the outcome of
+ * each service from the scenario table and the ledger, and render the cyb_reply with libxml2
+ * in the XSD's element order. Reply element orders follow CyberSourceTransaction_1.121.xsd
+ * (ReplyMessage, CCAuthReply, CCCaptureReply, CCCreditReply, CCAuthReversalReply, AFSReply,
+ * PaySubscriptionCreateReply), which later versions only extend.
+ */
+#include "sim_cyb.h"
+
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "card.h"
+#include "money.h"
+#include "sim_ids.h"
+#include "sim_log.h"
+#include "sim_scenario.h"
+#include "sim_soap.h"
+
+/* CyberSource limits merchantReferenceCode to 50 characters. */
+#define REF_MAX 50
+#define MAX_FIELD_ERRORS 4
+
+typedef struct cyb_req {
+    char ns[160];
+    char merchant_id[64];
+    char ref[REF_MAX + 1];
+    char currency[8];
+    bool has_amount;
+    int64_t amount;
+    char postal[24];
+    bool has_postal;
+    char pan[24]; /* wiped when the request is done */
+    bool has_card;
+    char cvn[8]; /* wiped likewise */
+    bool has_cvn;
+    int exp_month;
+    int exp_year;
+    char sub_id[48];
+    bool has_sub_id;
+    bool dm_enabled;
+    bool run_token, run_auth, run_capture, run_credit, run_reversal;
+    char other_service[48]; /* the first run="true" service the simulator does not know */
+    char capture_auth_id[48];
+    char credit_capture_id[48];
+    char reversal_auth_id[48];
+} cyb_req;
+
+typedef struct cyb_svc {
+    bool present;
+    int reason;
+    bool has_amount;
+    int64_t amount;
+} cyb_svc;
+
+typedef struct cyb_reply {
+    const char *ns;
+    const char *ref;
+    char request_id[PL_SIM_ID_DIGITS + 1];
+    char request_token[PL_SIM_TOKEN_CHARS + 1];
+    const char *decision;
+    int reason;
+    const char *missing[MAX_FIELD_ERRORS];
+    int nmissing;
+    const char *invalid[MAX_FIELD_ERRORS];
+    int ninvalid;
+    const char *currency; /* NULL: no purchaseTotals */
+    cyb_svc auth;
+    char avs, cvn;               /* '\0': not reported */
+    bool partial;                /* report requestAmount in ccAuthReply */
+    int64_t requested;
+    cyb_svc capture;
+    cyb_svc credit;
+    cyb_svc reversal;
+    cyb_svc afs;
+    int afs_score;
+    cyb_svc token;
+    char subscription_id[PL_SIM_ID_DIGITS + 1];
+} cyb_reply;
+
+/* ---- reading the request ------------------------------------------------------------- */
+
+static bool run_attr_true(xmlNodePtr svc)
+{
+    xmlChar *run = xmlGetProp(svc, BAD_CAST "run");
+    bool on = run && strcmp((const char *)run, "true") == 0;
+    xmlFree(run);
+    return on;
+}
+
+static void add_missing(cyb_reply *rep, const char *field)
+{
+    if (rep->nmissing < MAX_FIELD_ERRORS)
+        rep->missing[rep->nmissing++] = field;
+}
+
+static void add_invalid(cyb_reply *rep, const char *field)
+{
+    if (rep->ninvalid < MAX_FIELD_ERRORS)
+        rep->invalid[rep->ninvalid++] = field;
+}
+
+/* Reads one text field; a value too long for its buffer counts as invalid data. */
+static bool read_field(xmlNodePtr msg, const char *ns, const char *path, char *buf, size_t size,
+                       cyb_reply *rep, const char *field_name)
+{
+    int rc = pl_sim_xml_text(msg, ns, path, buf, size);
+    if (rc < 0) {
+        add_invalid(rep, field_name);
+        return false;
+    }
+    return rc == 1 && buf[0] != '\0';
+}
+
+/* Parses 1–4 digits; false for anything else. */
+static bool small_int(const char *s, int *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 4)
+        return false;
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* grandTotalAmount, or else the sum of unitPrice × quantity over the items, as CyberSource does. */
+static void read_amount(xmlNodePtr msg, const char *ns, cyb_req *r, cyb_reply *rep)
+{
+    char text[32];
+    if (read_field(msg, ns, "purchaseTotals/grandTotalAmount", text, sizeof text, rep,
+                   "c:purchaseTotals/c:grandTotalAmount")) {
+        if (pl_money_parse_decimal(text, &r->amount) < 0 || r->amount < 0)
+            add_invalid(rep, "c:purchaseTotals/c:grandTotalAmount");
+        else
+            r->has_amount = true;
+        return;
+    }
+    int64_t total = 0;
+    bool any = false;
+    for (xmlNodePtr it = msg->children; it; it = it->next) {
+        if (it->type != XML_ELEMENT_NODE || strcmp((const char *)it->name, "item") != 0)
+            continue;
+        char price[32], qty[16];
+        int64_t unit;
+        int q = 1;
+        if (!read_field(it, ns, "unitPrice", price, sizeof price, rep, "c:item/c:unitPrice"))
+            continue;
+        if (read_field(it, ns, "quantity", qty, sizeof qty, rep, "c:item/c:quantity") &&
+            !small_int(qty, &q)) {
+            add_invalid(rep, "c:item/c:quantity");
+            return;
+        }
+        if (pl_money_parse_decimal(price, &unit) < 0 || unit < 0 || unit > PL_MONEY_MAX / 10000) {
+            add_invalid(rep, "c:item/c:unitPrice");
+            return;
+        }
+        total += unit * q;
+        any = true;
+    }
+    if (any) {
+        r->amount = total;
+        r->has_amount = true;
+    }
+}
+
+static void read_services(xmlNodePtr msg, cyb_req *r)
+{
+    for (xmlNodePtr s = msg->children; s; s = s->next) {
+        if (s->type != XML_ELEMENT_NODE || !run_attr_true(s))
+            continue;
+        const char *name = (const char *)s->name;
+        if (strcmp(name, "paySubscriptionCreateService") == 0)
+            r->run_token = true;
+        else if (strcmp(name, "ccAuthService") == 0)
+            r->run_auth = true;
+        else if (strcmp(name, "ccCaptureService") == 0)
+            r->run_capture = true;
+        else if (strcmp(name, "ccCreditService") == 0)
+            r->run_credit = true;
+        else if (strcmp(name, "ccAuthReversalService") == 0)
+            r->run_reversal = true;
+        else if (strcmp(name, "afsService") == 0)
+            ; /* fraud screening rides along with the auth: its result is the afsReply */
+        else if (!r->other_service[0])
+            snprintf(r->other_service, sizeof r->other_service, "c:%s", name);
+    }
+}
+
+static void read_request(xmlNodePtr msg, cyb_req *r, cyb_reply *rep)
+{
+    const char *ns = r->ns;
+    char buf[16];
+
+    read_field(msg, ns, "merchantID", r->merchant_id, sizeof r->merchant_id, rep, "c:merchantID");
+    read_field(msg, ns, "merchantReferenceCode", r->ref, sizeof r->ref, rep,
+               "c:merchantReferenceCode");
+    read_field(msg, ns, "purchaseTotals/currency", r->currency, sizeof r->currency, rep,
+               "c:purchaseTotals/c:currency");
+    read_amount(msg, ns, r, rep);
+    r->has_postal = read_field(msg, ns, "billTo/postalCode", r->postal, sizeof r->postal, rep,
+                               "c:billTo/c:postalCode");
+    r->has_card = read_field(msg, ns, "card/accountNumber", r->pan, sizeof r->pan, rep,
+                             "c:card/c:accountNumber");
+    r->has_cvn = read_field(msg, ns, "card/cvNumber", r->cvn, sizeof r->cvn, rep, "c:card/c:cvNumber");
+    if (read_field(msg, ns, "card/expirationMonth", buf, sizeof buf, rep, "c:card/c:expirationMonth") &&
+        (!small_int(buf, &r->exp_month) || r->exp_month < 1 || r->exp_month > 12))
+        add_invalid(rep, "c:card/c:expirationMonth");
+    if (read_field(msg, ns, "card/expirationYear", buf, sizeof buf, rep, "c:card/c:expirationYear") &&
+        (!small_int(buf, &r->exp_year) || r->exp_year < 1000))
+        add_invalid(rep, "c:card/c:expirationYear");
+    r->has_sub_id = read_field(msg, ns, "recurringSubscriptionInfo/subscriptionID", r->sub_id,
+                               sizeof r->sub_id, rep, "c:recurringSubscriptionInfo/c:subscriptionID");
+    if (read_field(msg, ns, "decisionManager/enabled", buf, sizeof buf, rep,
+                   "c:decisionManager/c:enabled"))
+        r->dm_enabled = strcmp(buf, "true") == 0;
+
+    read_services(msg, r);
+    read_field(msg, ns, "ccCaptureService/authRequestID", r->capture_auth_id,
+               sizeof r->capture_auth_id, rep, "c:ccCaptureService/c:authRequestID");
+    read_field(msg, ns, "ccCreditService/captureRequestID", r->credit_capture_id,
+               sizeof r->credit_capture_id, rep, "c:ccCreditService/c:captureRequestID");
+    read_field(msg, ns, "ccAuthReversalService/authRequestID", r->reversal_auth_id,
+               sizeof r->reversal_auth_id, rep, "c:ccAuthReversalService/c:authRequestID");
+}
+
+/* The services must form one of the request shapes CyberSource accepts (sim_cyb.h). */
+static void check_shape(const cyb_req *r, cyb_reply *rep)
+{
+    bool card_op = r->run_token || r->run_auth;
+    if (!card_op && !r->run_capture && !r->run_credit && !r->run_reversal) {
+        add_invalid(rep, r->other_service[0] ? r->other_service : "c:requestMessage");
+        return;
+    }
+    if (r->run_credit && (card_op || r->run_capture || r->run_reversal))
+        add_invalid(rep, "c:ccCreditService");
+    else if (r->run_reversal && (card_op || r->run_capture))
+        add_invalid(rep, "c:ccAuthReversalService");
+    else if (r->run_capture && r->run_token && !r->run_auth)
+        add_invalid(rep, "c:ccCaptureService");
+}
+
+/* Missing required fields, in the order CyberSource reports them. */
+static void check_required(const cyb_req *r, cyb_reply *rep)
+{
+    if (!r->ref[0])
+        add_missing(rep, "c:merchantReferenceCode");
+    bool needs_amount = r->run_auth || r->run_capture || r->run_credit;
+    if ((needs_amount || r->run_token) && !r->currency[0])
+        add_missing(rep, "c:purchaseTotals/c:currency");
+    if (needs_amount && !r->has_amount)
+        add_missing(rep, "c:purchaseTotals/c:grandTotalAmount");
+
+    bool standalone_credit = r->run_credit && !r->credit_capture_id[0];
+    bool wants_payment = r->run_token || r->run_auth || standalone_credit;
+    /* A token cannot be made from a token: creating one needs the card itself. */
+    bool token_ok = !r->run_token;
+    if (wants_payment && !r->has_card && !(token_ok && r->has_sub_id))
+        add_missing(rep, "c:card/c:accountNumber");
+    if (wants_payment && r->has_card) {
+        if (!r->exp_month)
+            add_missing(rep, "c:card/c:expirationMonth");
+        if (!r->exp_year)
+            add_missing(rep, "c:card/c:expirationYear");
+    }
+    if (r->run_capture && !r->run_auth && !r->capture_auth_id[0])
+        add_missing(rep, "c:ccCaptureService/c:authRequestID");
+    if (r->run_reversal && !r->reversal_auth_id[0])
+        add_missing(rep, "c:ccAuthReversalService/c:authRequestID");
+}
+
+/* ---- deciding ----------------------------------------------------------------------- */
+
+static bool card_expired(const cyb_req *r)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int year = tm.tm_year + 1900, month = tm.tm_mon + 1;
+    /* A card is valid through the last day of its expiration month. */
+    return r->exp_year < year || (r->exp_year == year && r->exp_month < month);
+}
+
+/*
+ * Checks the payment a card operation charges. Returns 100, or the reason that refuses it
+ * (231 bad card number, 202 expired, 102 unknown token; 102 also adds the invalidField).
+ */
+static int check_payment(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep)
+{
+    if (r->has_card) {
+        if (!pl_card_luhn_ok(r->pan))
+            return 231;
+        if (card_expired(r))
+            return 202;
+        return 100;
+    }
+    if (!pl_sim_ledger_cyb_token_known(l, r->sub_id)) {
+        add_invalid(rep, "c:recurringSubscriptionInfo/c:subscriptionID");
+        return 102;
+    }
+    return 100;
+}
+
+static void set_decision(cyb_reply *rep, const char *decision, int reason)
+{
+    rep->decision = decision;
+    rep->reason = reason;
+}
+
+static void svc_set(cyb_svc *s, int reason, bool has_amount, int64_t amount)
+{
+    s->present = true;
+    s->reason = reason;
+    s->has_amount = has_amount;
+    s->amount = amount;
+}
+
+/* Authorization, alone or with token creation and/or capture. Returns 0 or a pl_err. */
+static int decide_auth(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_sim_scenario sc,
+                       int sc_reason)
+{
+    int pay = check_payment(l, r, rep);
+    if (pay == 102) {
+        set_decision(rep, "REJECT", 102);
+        return PL_OK;
+    }
+    if (pay != 100 || sc == PL_SIM_SC_DECLINE) {
+        int reason = pay != 100 ? pay : sc_reason;
+        set_decision(rep, "REJECT", reason);
+        svc_set(&rep->auth, reason, false, 0);
+        if (reason == 211)
+            rep->cvn = 'N';
+        return PL_OK;
+    }
+    if (sc == PL_SIM_SC_FRAUD_SCORE) {
+        /* The score is over the threshold before the issuer is asked: nothing authorized. */
+        set_decision(rep, "REJECT", 400);
+        svc_set(&rep->afs, 100, false, 0);
+        rep->afs_score = 99;
+        return PL_OK;
+    }
+
+    int64_t approved = r->amount;
+    int auth_reason = 100;
+    set_decision(rep, "ACCEPT", 100);
+    if (sc == PL_SIM_SC_PARTIAL) {
+        approved = pl_sim_scenario_partial_amount(r->amount);
+        auth_reason = 110;
+        set_decision(rep, "ACCEPT", 110);
+        rep->partial = true;
+        rep->requested = r->amount;
+    }
+    if (r->dm_enabled) {
+        svc_set(&rep->afs, 100, false, 0);
+        rep->afs_score = 12;
+        if (sc == PL_SIM_SC_REVIEW) {
+            set_decision(rep, "REVIEW", 480);
+            rep->afs_score = 75;
+        } else if (sc == PL_SIM_SC_DM_REJECT) {
+            /* The issuer approved (ccAuthReply 100); Decision Manager refused the order. */
+            set_decision(rep, "REJECT", 481);
+            rep->afs_score = 95;
+        }
+    }
+
+    int rc = pl_sim_ledger_cyb_auth(l, r->ref, rep->request_id, approved);
+    if (rc < 0)
+        return rc;
+    svc_set(&rep->auth, auth_reason, true, approved);
+    rep->avs = pl_sim_avs_code(r->has_postal ? r->postal : NULL);
+    rep->cvn = pl_sim_cvn_code(r->has_cvn ? r->cvn : NULL);
+
+    bool accepted = strcmp(rep->decision, "ACCEPT") == 0;
+    /* Decision Manager holds (REVIEW) or refuses (REJECT) the order: no capture runs then. */
+    if (r->run_capture && accepted) {
+        rc = pl_sim_ledger_cyb_capture(l, r->ref, rep->request_id, rep->request_id, approved);
+        if (rc < 0)
+            return rc;
+        svc_set(&rep->capture, rc, rc == 100, approved);
+    }
+    if (r->run_token && strcmp(rep->decision, "REJECT") != 0) {
+        pl_sim_ids_request_id(rep->subscription_id);
+        rc = pl_sim_ledger_cyb_token(l, r->ref, rep->subscription_id, rep->request_id, 0);
+        if (rc < 0)
+            return rc;
+        svc_set(&rep->token, 100, false, 0);
+    }
+    return PL_OK;
+}
+
+/* Token creation alone (paySubscriptionCreateService). */
+static int decide_token(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_sim_scenario sc,
+                        int sc_reason)
+{
+    int pay = check_payment(l, r, rep);
+    if (pay != 100 || sc == PL_SIM_SC_DECLINE) {
+        /* The card is validated by an authorization the service runs on its own. */
+        int reason = pay != 100 ? pay : sc_reason;
+        set_decision(rep, "REJECT", reason);
+        svc_set(&rep->auth, reason, false, 0);
+        return PL_OK;
+    }
+    pl_sim_ids_request_id(rep->subscription_id);
+    int rc = pl_sim_ledger_cyb_token(l, r->ref, rep->subscription_id, rep->request_id,
+                                     r->has_amount ? r->amount : 0);
+    if (rc < 0)
+        return rc;
+    set_decision(rep, "ACCEPT", 100);
+    svc_set(&rep->token, 100, false, 0);
+    return PL_OK;
+}
+
+/* Maps a ledger rule result onto the reply: 100 ACCEPT, 102 invalidField, else REJECT. */
+static void rule_result(cyb_reply *rep, cyb_svc *svc, int rc, int64_t amount,
+                        const char *invalid_field)
+{
+    if (rc == 100) {
+        set_decision(rep, "ACCEPT", 100);
+        svc_set(svc, 100, true, amount);
+    } else if (rc == 102) {
+        set_decision(rep, "REJECT", 102);
+        add_invalid(rep, invalid_field);
+    } else {
+        set_decision(rep, "REJECT", rc);
+        svc_set(svc, rc, false, 0);
+    }
+}
+
+static int decide_capture(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep)
+{
+    int rc = pl_sim_ledger_cyb_capture(l, r->ref, r->capture_auth_id, rep->request_id, r->amount);
+    if (rc < 0)
+        return rc;
+    rule_result(rep, &rep->capture, rc, r->amount, "c:ccCaptureService/c:authRequestID");
+    return PL_OK;
+}
+
+static int decide_credit(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_sim_scenario sc,
+                         int sc_reason)
+{
+    if (!r->credit_capture_id[0]) {
+        /* A stand-alone credit pays a card: the card checks and declines apply. */
+        int pay = check_payment(l, r, rep);
+        if (pay == 102) {
+            set_decision(rep, "REJECT", 102);
+            return PL_OK;
+        }
+        if (pay != 100 || sc == PL_SIM_SC_DECLINE) {
+            int reason = pay != 100 ? pay : sc_reason;
+            set_decision(rep, "REJECT", reason);
+            svc_set(&rep->credit, reason, false, 0);
+            return PL_OK;
+        }
+    }
+    int rc = pl_sim_ledger_cyb_credit(l, r->ref, r->credit_capture_id[0] ? r->credit_capture_id : NULL,
+                                      rep->request_id, r->amount);
+    if (rc < 0)
+        return rc;
+    rule_result(rep, &rep->credit, rc, r->amount, "c:ccCreditService/c:captureRequestID");
+    return PL_OK;
+}
+
+static int decide_reversal(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep)
+{
+    int64_t amount = 0;
+    int rc = pl_sim_ledger_cyb_reversal(l, r->ref, r->reversal_auth_id, rep->request_id, &amount);
+    if (rc < 0)
+        return rc;
+    rule_result(rep, &rep->reversal, rc, amount, "c:ccAuthReversalService/c:authRequestID");
+    return PL_OK;
+}
+
+/* ---- writing the reply --------------------------------------------------------------- */
+
+typedef struct builder {
+    xmlNsPtr ns;
+    bool ok;
+} builder;
+
+static xmlNodePtr add_text(builder *b, xmlNodePtr parent, const char *name, const char *text)
+{
+    if (!b->ok || !parent)
+        return NULL;
+    xmlNodePtr n = xmlNewTextChild(parent, b->ns, BAD_CAST name, BAD_CAST text);
+    if (!n)
+        b->ok = false;
+    return n;
+}
+
+static void add_int(builder *b, xmlNodePtr parent, const char *name, int v)
+{
+    char buf[16];
+    snprintf(buf, sizeof buf, "%d", v);
+    add_text(b, parent, name, buf);
+}
+
+static void add_amount(builder *b, xmlNodePtr parent, const char *name, int64_t minor)
+{
+    char buf[32];
+    if (pl_money_format(minor, buf, sizeof buf) < 0) {
+        b->ok = false;
+        return;
+    }
+    add_text(b, parent, name, buf);
+}
+
+static void add_code(builder *b, xmlNodePtr parent, const char *name, char code)
+{
+    char buf[2] = {code, '\0'};
+    add_text(b, parent, name, buf);
+}
+
+static void render_auth(builder *b, xmlNodePtr msg, const cyb_reply *rep)
+{
+    xmlNodePtr a = add_text(b, msg, "ccAuthReply", NULL);
+    add_int(b, a, "reasonCode", rep->auth.reason);
+    if (rep->auth.has_amount) {
+        char code[7], recon[17], when[32];
+        pl_sim_ids_auth_code(code);
+        pl_sim_ids_reconciliation_id(recon);
+        pl_sim_ids_now(false, when, sizeof when);
+        add_amount(b, a, "amount", rep->auth.amount);
+        add_text(b, a, "authorizationCode", code);
+        add_code(b, a, "avsCode", rep->avs);
+        add_code(b, a, "avsCodeRaw", rep->avs);
+        add_code(b, a, "cvCode", rep->cvn);
+        add_code(b, a, "cvCodeRaw", rep->cvn);
+        add_text(b, a, "authorizedDateTime", when);
+        add_text(b, a, "processorResponse", rep->partial ? "10" : "00");
+        add_text(b, a, "reconciliationID", recon);
+        /* The network's transaction ID, for subsequent (MIT) authorizations. */
+        add_text(b, a, "paymentNetworkTransactionID", rep->request_id + 7);
+        if (rep->partial) {
+            add_amount(b, a, "requestAmount", rep->requested);
+            add_text(b, a, "requestCurrency", rep->currency ? rep->currency : "");
+        }
+    } else if (rep->cvn) {
+        add_code(b, a, "cvCode", rep->cvn);
+    }
+}
+
+/* ccCaptureReply and ccCreditReply share their first elements. */
+static void render_settlement(builder *b, xmlNodePtr msg, const char *name, const cyb_svc *s)
+{
+    xmlNodePtr n = add_text(b, msg, name, NULL);
+    add_int(b, n, "reasonCode", s->reason);
+    if (s->has_amount) {
+        char recon[17], when[32];
+        pl_sim_ids_reconciliation_id(recon);
+        pl_sim_ids_now(false, when, sizeof when);
+        add_text(b, n, "requestDateTime", when);
+        add_amount(b, n, "amount", s->amount);
+        add_text(b, n, "reconciliationID", recon);
+    }
+}
+
+static void render_reversal(builder *b, xmlNodePtr msg, const cyb_svc *s)
+{
+    xmlNodePtr n = add_text(b, msg, "ccAuthReversalReply", NULL);
+    add_int(b, n, "reasonCode", s->reason);
+    if (s->has_amount) {
+        char code[7], recon[17], when[32];
+        pl_sim_ids_auth_code(code);
+        pl_sim_ids_reconciliation_id(recon);
+        pl_sim_ids_now(false, when, sizeof when);
+        add_amount(b, n, "amount", s->amount);
+        add_text(b, n, "authorizationCode", code);
+        add_text(b, n, "processorResponse", "00");
+        add_text(b, n, "requestDateTime", when);
+        add_text(b, n, "reconciliationID", recon);
+    }
+}
+
+static void render_afs(builder *b, xmlNodePtr msg, const cyb_reply *rep)
+{
+    char local[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(local, sizeof local, "%H:%M:%S", &tm);
+    xmlNodePtr n = add_text(b, msg, "afsReply", NULL);
+    add_int(b, n, "reasonCode", rep->afs.reason);
+    add_int(b, n, "afsResult", rep->afs_score);
+    add_int(b, n, "hostSeverity", rep->afs_score >= 90 ? 3 : 1);
+    add_text(b, n, "consumerLocalTime", local);
+    if (rep->afs_score >= 75)
+        add_text(b, n, "afsFactorCode", "C^H");
+}
+
+static int render(const cyb_reply *rep, pl_sim_response *resp)
+{
+    xmlNodePtr body;
+    xmlDocPtr doc = pl_sim_soap_new_reply(&body);
+    if (!doc)
+        return PL_ERR_NOMEM;
+    builder b = {NULL, true};
+    xmlNodePtr msg = xmlNewChild(body, NULL, BAD_CAST "replyMessage", NULL);
+    b.ns = msg ? xmlNewNs(msg, BAD_CAST rep->ns, BAD_CAST "c") : NULL;
+    if (!b.ns) {
+        xmlFreeDoc(doc);
+        return PL_ERR_NOMEM;
+    }
+    xmlSetNs(msg, b.ns);
+
+    if (rep->ref && rep->ref[0])
+        add_text(&b, msg, "merchantReferenceCode", rep->ref);
+    add_text(&b, msg, "requestID", rep->request_id);
+    add_text(&b, msg, "decision", rep->decision);
+    add_int(&b, msg, "reasonCode", rep->reason);
+    for (int i = 0; i < rep->nmissing; i++)
+        add_text(&b, msg, "missingField", rep->missing[i]);
+    for (int i = 0; i < rep->ninvalid; i++)
+        add_text(&b, msg, "invalidField", rep->invalid[i]);
+    add_text(&b, msg, "requestToken", rep->request_token);
+    if (rep->currency && rep->currency[0]) {
+        xmlNodePtr pt = add_text(&b, msg, "purchaseTotals", NULL);
+        add_text(&b, pt, "currency", rep->currency);
+    }
+    if (rep->auth.present)
+        render_auth(&b, msg, rep);
+    if (rep->capture.present)
+        render_settlement(&b, msg, "ccCaptureReply", &rep->capture);
+    if (rep->credit.present)
+        render_settlement(&b, msg, "ccCreditReply", &rep->credit);
+    if (rep->reversal.present)
+        render_reversal(&b, msg, &rep->reversal);
+    if (rep->afs.present)
+        render_afs(&b, msg, rep);
+    if (rep->token.present) {
+        xmlNodePtr t = add_text(&b, msg, "paySubscriptionCreateReply", NULL);
+        add_int(&b, t, "reasonCode", rep->token.reason);
+        add_text(&b, t, "subscriptionID", rep->subscription_id);
+    }
+    if (!b.ok) {
+        xmlFreeDoc(doc);
+        return PL_ERR_NOMEM;
+    }
+    return pl_sim_soap_finish(doc, 200, resp);
+}
+
+/* ---- the handler --------------------------------------------------------------------- */
+
+static const char *op_name(const cyb_req *r)
+{
+    if (r->run_token && r->run_auth && r->run_capture)
+        return "token_auth_capture";
+    if (r->run_token && r->run_auth)
+        return "token_auth";
+    if (r->run_auth && r->run_capture)
+        return "auth_capture";
+    if (r->run_auth)
+        return "auth";
+    if (r->run_token)
+        return "token";
+    if (r->run_capture)
+        return "capture";
+    if (r->run_credit)
+        return "credit";
+    if (r->run_reversal)
+        return "reversal";
+    return "none";
+}
+
+/* The amount the query endpoint reports: what was approved, else what was asked. */
+static int64_t reported_amount(const cyb_req *r, const cyb_reply *rep)
+{
+    const cyb_svc *order[] = {&rep->auth, &rep->capture, &rep->credit, &rep->reversal};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (order[i]->present && order[i]->has_amount)
+            return order[i]->amount;
+    return r->has_amount ? r->amount : 0;
+}
+
+static int fault_answer(pl_sim_response *resp, pl_sim_scenario sc)
+{
+    static const char html[] = "<html><head><title>500 Internal Server Error</title></head>"
+                               "<body><h1>Internal Server Error</h1></body></html>\n";
+    static const char garbage[] = "Service temporarily unavailable -- simulated 903 answer\n";
+    memset(resp, 0, sizeof *resp);
+    switch (sc) {
+    case PL_SIM_SC_TIMEOUT: resp->action = PL_SIM_HOLD; return PL_OK;
+    case PL_SIM_SC_DROP: resp->action = PL_SIM_DROP; return PL_OK;
+    case PL_SIM_SC_HTTP_500:
+        return pl_sim_response_set(resp, 500, "text/html", html, sizeof html - 1);
+    default: return pl_sim_response_set(resp, 200, "text/xml", garbage, sizeof garbage - 1);
+    }
+}
+
+/*
+ * Overwrites the text of every accountNumber and cvNumber element before the document is
+ * freed, so the card data does not linger in freed heap memory.
+ */
+static void wipe_card_text(xmlNodePtr node)
+{
+    for (; node; node = node->next) {
+        if (node->type != XML_ELEMENT_NODE)
+            continue;
+        bool secret = strcmp((const char *)node->name, "accountNumber") == 0 ||
+                      strcmp((const char *)node->name, "cvNumber") == 0;
+        for (xmlNodePtr t = node->children; secret && t; t = t->next)
+            if (t->type == XML_TEXT_NODE && t->content)
+                pl_card_wipe(t->content, strlen((const char *)t->content));
+        wipe_card_text(node->children);
+    }
+}
+
+/* Reads the UsernameToken; true when it authenticates for merchant_id. */
+static bool authenticated(xmlNodePtr header, const char *merchant_id)
+{
+    xmlNodePtr token =
+        pl_sim_xml_child(pl_sim_xml_child(header, PL_WSSE_NS, "Security"), PL_WSSE_NS,
+                         "UsernameToken");
+    char user[128], password[256];
+    if (!token || pl_sim_xml_text(token, PL_WSSE_NS, "Username", user, sizeof user) != 1 ||
+        pl_sim_xml_text(token, PL_WSSE_NS, "Password", password, sizeof password) != 1)
+        return false;
+    bool ok = user[0] && password[0] && strcmp(password, PL_SIM_CYB_BAD_KEY) != 0 &&
+              (!merchant_id[0] || strcmp(user, merchant_id) == 0);
+    pl_card_wipe(password, sizeof password);
+    return ok;
+}
+
+static void log_outcome(const cyb_req *r, const cyb_reply *rep, const char *sc_name)
+{
+    char masked[40] = "-";
+    if (r->has_card && pl_card_mask_log(r->pan, PL_MASK_LAST4, masked, sizeof masked) < 0)
+        snprintf(masked, sizeof masked, "***REMOVED***");
+    char amount[32] = "-";
+    if (r->has_amount && pl_money_format(r->amount, amount, sizeof amount) < 0)
+        amount[0] = '\0';
+    pl_sim_log(PL_LOG_INFO, r->ref[0] ? r->ref : NULL,
+               "CYB %s amount=%s card=%s scenario=%s decision=%s reason=%d request_id=%s",
+               op_name(r), amount, masked, sc_name, rep->decision, rep->reason, rep->request_id);
+}
+
+int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    char err[200];
+    xmlDocPtr doc = NULL;
+    xmlNodePtr header, msg;
+    int rc = PL_OK;
+    cyb_req *r = calloc(1, sizeof *r);
+    cyb_reply *rep = calloc(1, sizeof *rep);
+    if (!r || !rep) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
+
+    if (pl_sim_soap_parse(req->body, req->body_len, &doc, &header, &msg, err, sizeof err) < 0) {
+        char text[256];
+        snprintf(text, sizeof text, "Could not parse the request: %s", err);
+        pl_sim_log(PL_LOG_WARN, NULL, "CYB malformed request: %s", err);
+        rc = pl_sim_soap_fault(resp, "c:ClientError", text);
+        goto out;
+    }
+    if (strcmp((const char *)msg->name, "requestMessage") != 0 || !msg->ns ||
+        strncmp((const char *)msg->ns->href, PL_SIM_CYB_NS_PREFIX, strlen(PL_SIM_CYB_NS_PREFIX)) !=
+            0 ||
+        strlen((const char *)msg->ns->href) >= sizeof r->ns) {
+        pl_sim_log(PL_LOG_WARN, NULL, "CYB request without a requestMessage");
+        rc = pl_sim_soap_fault(resp, "c:ClientError",
+                               "The SOAP Body must hold a requestMessage of namespace "
+                               PL_SIM_CYB_NS_PREFIX "<version>.");
+        goto out;
+    }
+    snprintf(r->ns, sizeof r->ns, "%s", (const char *)msg->ns->href);
+    rep->ns = r->ns;
+    rep->ref = r->ref;
+    read_request(msg, r, rep);
+
+    if (!authenticated(header, r->merchant_id)) {
+        pl_sim_log(PL_LOG_WARN, r->ref[0] ? r->ref : NULL,
+                   "CYB authentication failed for merchant %s", r->merchant_id);
+        rc = pl_sim_soap_fault(resp, "wsse:FailedCheck",
+                               "Security Data : UsernameToken authentication failed.");
+        goto out;
+    }
+
+    int sc_reason = 100;
+    pl_sim_scenario sc = r->has_amount ? pl_sim_scenario_for_amount(r->amount, &sc_reason)
+                                       : PL_SIM_SC_APPROVE;
+    if (pl_sim_scenario_is_fault(sc)) {
+        /*
+         * 901–904 never reach the bureau's business logic: nothing is charged, nothing is
+         * recorded for queries. Tests rely on this: a 901 (held, then dropped) and a 904
+         * (request read, connection closed) leave no ledger row, so a worker that re-sent
+         * such a request blindly would show up as a single charge only if it re-sent it,
+         * and the ledger proves the effect happened at most once. For 904 the simulator
+         * "failed before processing" although it had read the whole request.
+         */
+        pl_sim_log(PL_LOG_INFO, r->ref[0] ? r->ref : NULL, "CYB %s scenario=%s: no effect",
+                   op_name(r), pl_sim_scenario_name(sc));
+        rc = fault_answer(resp, sc);
+        goto out;
+    }
+
+    pl_sim_ids_request_id(rep->request_id);
+    pl_sim_ids_request_token(rep->request_token);
+    rep->currency = r->currency;
+    if (sc == PL_SIM_SC_ERROR) {
+        set_decision(rep, "ERROR", 150);
+    } else {
+        check_shape(r, rep);
+        if (rep->ninvalid == 0)
+            check_required(r, rep);
+        if (rep->nmissing > 0)
+            set_decision(rep, "REJECT", 101);
+        else if (rep->ninvalid > 0)
+            set_decision(rep, "REJECT", 102);
+        else if (r->run_auth)
+            rc = decide_auth(l, r, rep, sc, sc_reason);
+        else if (r->run_token)
+            rc = decide_token(l, r, rep, sc, sc_reason);
+        else if (r->run_capture)
+            rc = decide_capture(l, r, rep);
+        else if (r->run_credit)
+            rc = decide_credit(l, r, rep, sc, sc_reason);
+        else
+            rc = decide_reversal(l, r, rep);
+        if (rc < 0)
+            goto out;
+    }
+    log_outcome(r, rep, pl_sim_scenario_name(sc));
+
+    if (r->ref[0]) {
+        pl_sim_txn t = {0};
+        snprintf(t.protocol, sizeof t.protocol, "CYB");
+        snprintf(t.op, sizeof t.op, "%s", op_name(r));
+        snprintf(t.decision, sizeof t.decision, "%s", rep->decision);
+        t.reason_code = rep->reason;
+        snprintf(t.request_id, sizeof t.request_id, "%s", rep->request_id);
+        snprintf(t.request_token, sizeof t.request_token, "%s", rep->request_token);
+        t.amount = reported_amount(r, rep);
+        rc = pl_sim_ledger_txn_record(l, r->ref, &t);
+        if (rc < 0)
+            goto out;
+    }
+    rc = render(rep, resp);
+out:
+    if (r) {
+        pl_card_wipe(r->pan, sizeof r->pan);
+        pl_card_wipe(r->cvn, sizeof r->cvn);
+    }
+    free(r);
+    free(rep);
+    if (doc) {
+        wipe_card_text(xmlDocGetRootElement(doc));
+        xmlFreeDoc(doc);
+    }
+    return rc;
+}
+
+const pl_sim_proto pl_sim_cyb_proto = {
+    .protocol = "CYB",
+    .method = "POST",
+    .path = PL_SIM_CYB_PATH,
+    .handle = pl_sim_cyb_handle,
+};

@@ -1,0 +1,50 @@
+/*
+ * sim_cyb.h: the simulated CyberSource Simple Order API (SOAP toolkit), one POST endpoint.
+ *
+ * Reads a SOAP requestMessage (any data namespace version, echoed in the reply), checks the
+ * WS-Security UsernameToken, runs the requested services (paySubscriptionCreateService,
+ * ccAuthService, ccCaptureService, ccCreditService, ccAuthReversalService, and the pairs
+ * token+auth and auth+capture) with the deterministic outcomes of CONTRACT.md §3 and the
+ * ledger's follow-on rules, and answers a replyMessage in the shape and element order of the
+ * official XSD (or a SOAP Fault). Summary of the rules (details in sim_cyb.c and
+ * sim_ledger.h):
+ *   - Security: Username must be present and equal merchantID; any non-empty Password is
+ *     accepted except "bad-key" → SOAP Fault wsse:FailedCheck.
+ *   - Malformed XML, a DTD, or no requestMessage → SOAP Fault c:ClientError (HTTP 500).
+ *   - The amount (purchaseTotals/grandTotalAmount, else the sum of the items) picks the
+ *     scenario. 150 and 901–904 apply to every service; the declines (202/203/204/205/211/231)
+ *     to requests that charge a card or token (auth, token creation, stand-alone credit);
+ *     110, 400, 480, 481 to authorizations only (partial approval, fraud score and Decision
+ *     Manager only happen there). Follow-on captures, credits and reversals follow the
+ *     ledger rules instead (102, 235, 237, 238, 242).
+ *   - 480 (REVIEW) and 481 (REJECT, ccAuthReply reasonCode 100) authorize the funds at the
+ *     issuer, so they are ledger "auth" effects that can be reversed later, as the seed's
+ *     "Send reversal" requires.
+ *   - Card checks: a number failing Luhn → REJECT 231; an expired card → REJECT 202; a
+ *     subscriptionID the simulator did not issue → REJECT 102.
+ *   - The card number and CVN are wiped from memory after the request and only a masked form
+ *     is logged.
+ * Thread-safe (state lives in the ledger).
+ */
+#ifndef PL_SIM_CYB_H
+#define PL_SIM_CYB_H
+
+#include "sim_ledger.h"
+#include "sim_proto.h"
+
+#define PL_SIM_CYB_PATH "/commerce/1.x/transactionProcessor"
+/* The transaction key the simulator refuses, to test authentication failures. */
+#define PL_SIM_CYB_BAD_KEY "bad-key"
+/* The data namespace prefix; the version follows it ("1.121"). */
+#define PL_SIM_CYB_NS_PREFIX "urn:schemas-cybersource-com:transaction-data-"
+
+/* The route: POST PL_SIM_CYB_PATH → pl_sim_cyb_handle. */
+extern const pl_sim_proto pl_sim_cyb_proto;
+
+/*
+ * Handles one SOAP request (req->body) and fills resp: an answer (200 reply, 500 fault or
+ * HTML, 200 non-XML), PL_SIM_HOLD (901) or PL_SIM_DROP (904). Returns 0, or PL_ERR_NOMEM.
+ */
+int pl_sim_cyb_handle(pl_sim_ledger *ledger, const pl_sim_http_req *req, pl_sim_response *resp);
+
+#endif

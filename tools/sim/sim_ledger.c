@@ -1,0 +1,532 @@
+/*
+ * sim_ledger.c: the simulator's effects, answers and CyberSource card state (see
+ * sim_ledger.h). Everything sits behind one mutex: the simulator's throughput is bounded by
+ * TLS and XML work, not by these few pointer operations, and one lock makes every rule check
+ * and its effect a single atomic step.
+ */
+#include "sim_ledger.h"
+
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "money.h"
+#include "sim_ids.h"
+
+/* A string-keyed hash map with separate chaining; values are owned by the map's user. */
+typedef struct map_entry {
+    char *key;
+    void *val;
+    struct map_entry *next;
+} map_entry;
+
+typedef struct map {
+    map_entry **buckets;
+    size_t nbuckets;
+    size_t count;
+} map;
+
+typedef struct effect {
+    char protocol[4];
+    char op[16];
+    char *ref;
+    char *bureau_id;
+    int64_t amount;
+    struct timespec at;
+} effect;
+
+typedef struct cyb_auth {
+    int64_t authorized;
+    int64_t captured;
+    bool reversed;
+} cyb_auth;
+
+typedef struct cyb_capture {
+    int64_t amount;
+    int64_t credited;
+} cyb_capture;
+
+struct pl_sim_ledger {
+    pthread_mutex_t mu;
+    effect *effects;
+    size_t neffects;
+    size_t cap_effects;
+    map txns;     /* ref → pl_sim_txn */
+    map auths;    /* requestID → cyb_auth */
+    map captures; /* requestID → cyb_capture */
+    map tokens;   /* subscriptionID → (void *)1 */
+};
+
+static uint64_t hash_str(const char *s)
+{
+    /* FNV-1a: short keys, no adversary worth a keyed hash in a test simulator. */
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+static map_entry *map_find(const map *m, const char *key)
+{
+    if (m->nbuckets == 0)
+        return NULL;
+    for (map_entry *e = m->buckets[hash_str(key) % m->nbuckets]; e; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+static void *map_get(const map *m, const char *key)
+{
+    map_entry *e = map_find(m, key);
+    return e ? e->val : NULL;
+}
+
+static int map_grow(map *m)
+{
+    size_t nb = m->nbuckets ? m->nbuckets * 2 : 64;
+    map_entry **b = calloc(nb, sizeof *b);
+    if (!b)
+        return PL_ERR_NOMEM;
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        map_entry *e = m->buckets[i];
+        while (e) {
+            map_entry *next = e->next;
+            size_t j = hash_str(e->key) % nb;
+            e->next = b[j];
+            b[j] = e;
+            e = next;
+        }
+    }
+    free(m->buckets);
+    m->buckets = b;
+    m->nbuckets = nb;
+    return PL_OK;
+}
+
+/* Inserts key → val; the key must not be present yet. Takes ownership of val on success. */
+static int map_insert(map *m, const char *key, void *val)
+{
+    if (m->count + 1 > m->nbuckets * 3 / 4) {
+        int rc = map_grow(m);
+        if (rc < 0)
+            return rc;
+    }
+    map_entry *e = malloc(sizeof *e);
+    char *k = strdup(key);
+    if (!e || !k) {
+        free(e);
+        free(k);
+        return PL_ERR_NOMEM;
+    }
+    size_t i = hash_str(key) % m->nbuckets;
+    e->key = k;
+    e->val = val;
+    e->next = m->buckets[i];
+    m->buckets[i] = e;
+    m->count++;
+    return PL_OK;
+}
+
+static void map_clear(map *m, bool free_vals)
+{
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        map_entry *e = m->buckets[i];
+        while (e) {
+            map_entry *next = e->next;
+            if (free_vals)
+                free(e->val);
+            free(e->key);
+            free(e);
+            e = next;
+        }
+    }
+    free(m->buckets);
+    memset(m, 0, sizeof *m);
+}
+
+static void clear_all(pl_sim_ledger *l)
+{
+    for (size_t i = 0; i < l->neffects; i++) {
+        free(l->effects[i].ref);
+        free(l->effects[i].bureau_id);
+    }
+    free(l->effects);
+    l->effects = NULL;
+    l->neffects = l->cap_effects = 0;
+    map_clear(&l->txns, true);
+    map_clear(&l->auths, true);
+    map_clear(&l->captures, true);
+    map_clear(&l->tokens, false);
+}
+
+pl_sim_ledger *pl_sim_ledger_new(void)
+{
+    pl_sim_ledger *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    if (pthread_mutex_init(&l->mu, NULL) != 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void pl_sim_ledger_destroy(pl_sim_ledger *l)
+{
+    if (!l)
+        return;
+    clear_all(l);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+void pl_sim_ledger_reset(pl_sim_ledger *l)
+{
+    pthread_mutex_lock(&l->mu);
+    clear_all(l);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void copy_str(char *dst, size_t dstsize, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= dstsize)
+        n = dstsize - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Appends with the lock held. */
+static int append_locked(pl_sim_ledger *l, const pl_sim_effect *e)
+{
+    if (!e || !e->protocol || !e->op || !e->ref || !e->bureau_id)
+        return PL_ERR_INVALID;
+    if (l->neffects == l->cap_effects) {
+        size_t cap = l->cap_effects ? l->cap_effects * 2 : 256;
+        effect *grown = realloc(l->effects, cap * sizeof *grown);
+        if (!grown)
+            return PL_ERR_NOMEM;
+        l->effects = grown;
+        l->cap_effects = cap;
+    }
+    effect *dst = &l->effects[l->neffects];
+    memset(dst, 0, sizeof *dst);
+    dst->ref = strdup(e->ref);
+    dst->bureau_id = strdup(e->bureau_id);
+    if (!dst->ref || !dst->bureau_id) {
+        free(dst->ref);
+        free(dst->bureau_id);
+        return PL_ERR_NOMEM;
+    }
+    copy_str(dst->protocol, sizeof dst->protocol, e->protocol);
+    copy_str(dst->op, sizeof dst->op, e->op);
+    dst->amount = e->amount;
+    clock_gettime(CLOCK_REALTIME, &dst->at);
+    l->neffects++;
+    return PL_OK;
+}
+
+int pl_sim_ledger_append(pl_sim_ledger *l, const pl_sim_effect *e)
+{
+    pthread_mutex_lock(&l->mu);
+    int rc = append_locked(l, e);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+size_t pl_sim_ledger_count(pl_sim_ledger *l)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->neffects;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+/* Adds "key": "<amount>" to obj; json-c add failures only happen out of memory. */
+static int add_amount(json_object *obj, const char *key, int64_t minor)
+{
+    char buf[32];
+    if (pl_money_format(minor, buf, sizeof buf) < 0)
+        return PL_ERR_INVALID;
+    json_object *s = json_object_new_string(buf);
+    if (!s || json_object_object_add(obj, key, s) != 0) {
+        json_object_put(s);
+        return PL_ERR_NOMEM;
+    }
+    return PL_OK;
+}
+
+static int add_string(json_object *obj, const char *key, const char *val)
+{
+    json_object *s = json_object_new_string(val);
+    if (!s || json_object_object_add(obj, key, s) != 0) {
+        json_object_put(s);
+        return PL_ERR_NOMEM;
+    }
+    return PL_OK;
+}
+
+/* Serialises and hands back a malloc'd copy, consuming root. */
+static int take_json(json_object *root, char **out)
+{
+    const char *text =
+        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *copy = text ? strdup(text) : NULL;
+    json_object_put(root);
+    if (!copy)
+        return PL_ERR_NOMEM;
+    *out = copy;
+    return PL_OK;
+}
+
+int pl_sim_ledger_to_json(pl_sim_ledger *l, char **out)
+{
+    int rc = PL_ERR_NOMEM;
+    pthread_mutex_lock(&l->mu);
+    json_object *arr = json_object_new_array_ext((int)(l->neffects < 1 ? 1 : l->neffects));
+    if (!arr)
+        goto out;
+    for (size_t i = 0; i < l->neffects; i++) {
+        const effect *e = &l->effects[i];
+        char at[40];
+        pl_sim_ids_rfc3339(&e->at, true, at, sizeof at);
+        json_object *row = json_object_new_object();
+        if (!row)
+            goto out;
+        if (json_object_array_add(arr, row) != 0) {
+            json_object_put(row);
+            goto out;
+        }
+        if (add_string(row, "protocol", e->protocol) < 0 || add_string(row, "op", e->op) < 0 ||
+            add_string(row, "ref", e->ref) < 0 || add_amount(row, "amount", e->amount) < 0 ||
+            add_string(row, "bureau_id", e->bureau_id) < 0 || add_string(row, "at", at) < 0)
+            goto out;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return take_json(arr, out);
+out:
+    pthread_mutex_unlock(&l->mu);
+    json_object_put(arr);
+    return rc;
+}
+
+int pl_sim_ledger_txn_record(pl_sim_ledger *l, const char *ref, const pl_sim_txn *t)
+{
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    pl_sim_txn *existing = map_get(&l->txns, ref);
+    if (existing) {
+        *existing = *t;
+        goto out;
+    }
+    pl_sim_txn *copy = malloc(sizeof *copy);
+    if (!copy) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
+    *copy = *t;
+    rc = map_insert(&l->txns, ref, copy);
+    if (rc < 0)
+        free(copy);
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int pl_sim_ledger_txn_find(pl_sim_ledger *l, const char *ref, pl_sim_txn *out)
+{
+    pthread_mutex_lock(&l->mu);
+    pl_sim_txn *t = map_get(&l->txns, ref);
+    if (t)
+        *out = *t;
+    pthread_mutex_unlock(&l->mu);
+    return t ? PL_OK : PL_ERR_NOTFOUND;
+}
+
+int pl_sim_ledger_txn_json(pl_sim_ledger *l, const char *ref, char **out, bool *found)
+{
+    pl_sim_txn t;
+    *found = ref && pl_sim_ledger_txn_find(l, ref, &t) == PL_OK;
+    json_object *root = json_object_new_object();
+    if (!root)
+        return PL_ERR_NOMEM;
+    json_object *jfound = json_object_new_boolean(*found);
+    if (!jfound || json_object_object_add(root, "found", jfound) != 0) {
+        json_object_put(jfound);
+        goto nomem;
+    }
+    if (*found) {
+        json_object *jreason = json_object_new_int(t.reason_code);
+        if (!jreason || json_object_object_add(root, "reason_code", jreason) != 0) {
+            json_object_put(jreason);
+            goto nomem;
+        }
+        if (add_string(root, "protocol", t.protocol) < 0 || add_string(root, "op", t.op) < 0 ||
+            add_string(root, "decision", t.decision) < 0 ||
+            add_string(root, "request_id", t.request_id) < 0 ||
+            add_string(root, "request_token", t.request_token) < 0 ||
+            add_amount(root, "amount", t.amount) < 0)
+            goto nomem;
+    }
+    return take_json(root, out);
+nomem:
+    json_object_put(root);
+    return PL_ERR_NOMEM;
+}
+
+int pl_sim_ledger_cyb_token(pl_sim_ledger *l, const char *ref, const char *subscription_id,
+                            const char *request_id, int64_t amount)
+{
+    pthread_mutex_lock(&l->mu);
+    int rc = PL_OK;
+    if (!map_get(&l->tokens, subscription_id))
+        rc = map_insert(&l->tokens, subscription_id, (void *)1);
+    if (rc == PL_OK) {
+        pl_sim_effect e = {"CYB", "token", ref, amount, request_id};
+        rc = append_locked(l, &e);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc < 0 ? rc : 100;
+}
+
+bool pl_sim_ledger_cyb_token_known(pl_sim_ledger *l, const char *subscription_id)
+{
+    pthread_mutex_lock(&l->mu);
+    bool known = map_get(&l->tokens, subscription_id) != NULL;
+    pthread_mutex_unlock(&l->mu);
+    return known;
+}
+
+int pl_sim_ledger_cyb_auth(pl_sim_ledger *l, const char *ref, const char *request_id,
+                           int64_t amount)
+{
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    if (map_get(&l->auths, request_id)) {
+        /* Request IDs are unique by construction; a repeat is a caller bug. */
+        rc = PL_ERR_STATE;
+        goto out;
+    }
+    cyb_auth *a = calloc(1, sizeof *a);
+    if (!a) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
+    a->authorized = amount;
+    rc = map_insert(&l->auths, request_id, a);
+    if (rc < 0) {
+        free(a);
+        goto out;
+    }
+    pl_sim_effect e = {"CYB", "auth", ref, amount, request_id};
+    rc = append_locked(l, &e);
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc < 0 ? rc : 100;
+}
+
+int pl_sim_ledger_cyb_capture(pl_sim_ledger *l, const char *ref, const char *auth_request_id,
+                              const char *capture_request_id, int64_t amount)
+{
+    int rc;
+    pthread_mutex_lock(&l->mu);
+    cyb_auth *a = map_get(&l->auths, auth_request_id);
+    if (!a) {
+        rc = 102;
+        goto out;
+    }
+    int64_t remaining = a->authorized - a->captured;
+    if (a->reversed || remaining <= 0) {
+        rc = 242;
+        goto out;
+    }
+    if (amount > remaining) {
+        rc = 235;
+        goto out;
+    }
+    cyb_capture *c = calloc(1, sizeof *c);
+    if (!c) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
+    c->amount = amount;
+    rc = map_insert(&l->captures, capture_request_id, c);
+    if (rc < 0) {
+        free(c);
+        goto out;
+    }
+    pl_sim_effect e = {"CYB", "capture", ref, amount, capture_request_id};
+    rc = append_locked(l, &e);
+    if (rc < 0)
+        goto out;
+    a->captured += amount;
+    rc = 100;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int pl_sim_ledger_cyb_credit(pl_sim_ledger *l, const char *ref, const char *capture_request_id,
+                             const char *credit_request_id, int64_t amount)
+{
+    int rc;
+    pthread_mutex_lock(&l->mu);
+    cyb_capture *c = NULL;
+    if (capture_request_id) {
+        c = map_get(&l->captures, capture_request_id);
+        if (!c) {
+            rc = 102;
+            goto out;
+        }
+        if (amount > c->amount - c->credited) {
+            rc = 235;
+            goto out;
+        }
+    }
+    pl_sim_effect e = {"CYB", "credit", ref, amount, credit_request_id};
+    rc = append_locked(l, &e);
+    if (rc < 0)
+        goto out;
+    if (c)
+        c->credited += amount;
+    rc = 100;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int pl_sim_ledger_cyb_reversal(pl_sim_ledger *l, const char *ref, const char *auth_request_id,
+                               const char *reversal_request_id, int64_t *amount)
+{
+    int rc;
+    pthread_mutex_lock(&l->mu);
+    cyb_auth *a = map_get(&l->auths, auth_request_id);
+    if (!a) {
+        rc = 102;
+        goto out;
+    }
+    if (a->reversed) {
+        rc = 237;
+        goto out;
+    }
+    if (a->captured > 0) {
+        rc = 238;
+        goto out;
+    }
+    pl_sim_effect e = {"CYB", "reversal", ref, a->authorized, reversal_request_id};
+    rc = append_locked(l, &e);
+    if (rc < 0)
+        goto out;
+    a->reversed = true;
+    if (amount)
+        *amount = a->authorized;
+    rc = 100;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}

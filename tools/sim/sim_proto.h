@@ -1,0 +1,73 @@
+/*
+ * sim_proto.h: the seam between the simulator's HTTPS server and one bureau protocol.
+ *
+ * Each simulated bureau (CyberSource SOAP now; the stored value XML (RLT) and External
+ * Payment Service (EXT) protocols later, each in its own sim_<proto>.c) is a pl_sim_proto:
+ * a route (method + path) and a handler that turns one request body into a pl_sim_response.
+ * The server owns transport concerns — TLS, the body cap, latency, holding or dropping the
+ * connection — and the handler owns the bureau's rules and the ledger effects. A handler
+ * runs on a server thread and must be thread-safe (the ledger is).
+ *
+ * Memory: pl_sim_response.body is malloc'd by the handler (or pl_sim_response_set) and
+ * released by pl_sim_response_free or taken by the server.
+ */
+#ifndef PL_SIM_PROTO_H
+#define PL_SIM_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "sim_ledger.h"
+
+/* What the server does with a handled request. */
+typedef enum pl_sim_action {
+    PL_SIM_ANSWER = 0, /* send status + body (after the configured latency) */
+    PL_SIM_HOLD,       /* answer nothing; close the connection after the hold time (901) */
+    PL_SIM_DROP,       /* close the connection now, without an answer (904) */
+} pl_sim_action;
+
+typedef struct pl_sim_response {
+    pl_sim_action action;
+    unsigned status;          /* HTTP status for PL_SIM_ANSWER */
+    const char *content_type; /* static string */
+    char *body;               /* malloc'd, may hold NULs; NULL when empty */
+    size_t body_len;
+} pl_sim_response;
+
+/* One HTTP request as the handler sees it. Strings are borrowed for the call only. */
+typedef struct pl_sim_http_req {
+    const char *method;
+    const char *path;
+    const char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
+    size_t body_len;
+    const char *authorization; /* Authorization header, or NULL */
+    const char *content_type;  /* Content-Type header, or NULL */
+} pl_sim_http_req;
+
+typedef struct pl_sim_proto {
+    const char *protocol; /* "CYB", "RLT", "EXT" */
+    const char *method;   /* "POST" */
+    const char *path;     /* exact path, e.g. "/commerce/1.x/transactionProcessor" */
+    /*
+     * Handles one request: fills resp (all fields) and applies ledger effects.
+     * Returns 0, or a negative pl_err when it could not build any answer (out of memory);
+     * the server then answers 500 on its own.
+     */
+    int (*handle)(pl_sim_ledger *ledger, const pl_sim_http_req *req, pl_sim_response *resp);
+} pl_sim_proto;
+
+/* Copies body (len bytes, may be NULL when len is 0) into resp as an answer. 0 or NOMEM. */
+int pl_sim_response_set(pl_sim_response *resp, unsigned status, const char *content_type,
+                        const char *body, size_t len) PL_MUSTCHECK;
+
+/* Frees the body and clears the response. resp may be NULL. */
+void pl_sim_response_free(pl_sim_response *resp);
+
+/*
+ * Parses a non-negative decimal integer no greater than max ("250" → 250): digits only, no
+ * sign, no spaces. Returns 0 or PL_ERR_INVALID (and leaves *out alone).
+ */
+int pl_sim_parse_uint(const char *s, unsigned max, unsigned *out) PL_MUSTCHECK;
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * sim_server.h: the simulator's HTTPS server (libmicrohttpd + GnuTLS).
+ *
+ * Routes:
+ *   POST /commerce/1.x/transactionProcessor   CyberSource Simple Order API (sim_cyb.h)
+ *   GET  /__sim/health                        200 "ok"
+ *   GET  /__sim/ledger                        the ledger, JSON array (sim_ledger.h)
+ *   GET  /__sim/query?ref=R                   last answer for reference R; 404 {"found":false}
+ *   POST /__sim/reset                         forget the ledger and all bureau state
+ *   GET|POST /__sim/config[?latency_ms=N&jitter_ms=J&hold_ms=H]   read / change the delays
+ * Bureau routes answer after the latency (+ a uniform jitter in [0, J]) counted from the
+ * moment the request arrived, so the simulator's own processing time is part of it, as with
+ * a real bureau's response time. A 901 request is held hold_ms, then its connection is closed
+ * without an answer; a 904 request's connection is closed as soon as it has been read.
+ * Waiting never occupies a server thread: the connection is suspended and a timer thread
+ * resumes it, so hundreds of delayed requests cost no more than memory. Request bodies are
+ * capped at 1 MiB (413 beyond).
+ *
+ * Threads: libmicrohttpd runs a pool of epoll threads; pl_sim_server_* calls are for the
+ * thread that started the server (set_delays: any thread).
+ */
+#ifndef PL_SIM_SERVER_H
+#define PL_SIM_SERVER_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "sim_ledger.h"
+
+#define PL_SIM_BODY_MAX (1024u * 1024u)
+
+typedef struct pl_sim_server pl_sim_server;
+
+typedef struct pl_sim_server_cfg {
+    const char *bind_addr; /* IPv4 or IPv6 literal; NULL = "127.0.0.1" */
+    unsigned port;         /* 0 = pick a free port */
+    const char *state_dir; /* holds the TLS files (sim_tls.h); required */
+    unsigned latency_ms;
+    unsigned jitter_ms;
+    unsigned hold_ms;  /* how long a 901 request is held before its connection is closed */
+    unsigned threads;  /* server threads; 0 = one per CPU (at least 2) */
+} pl_sim_server_cfg;
+
+/*
+ * Creates the TLS files if needed, binds and starts serving. Returns 0 and *out, or
+ * PL_ERR_CONFIG (bad address), PL_ERR_IO (TLS files, bind), PL_ERR_NOMEM, PL_ERR_STATE.
+ */
+int pl_sim_server_start(const pl_sim_server_cfg *cfg, pl_sim_server **out, char *errstr,
+                        size_t errstr_size) PL_MUSTCHECK;
+
+/* The bound port (the real one when cfg.port was 0). */
+unsigned pl_sim_server_port(const pl_sim_server *s);
+
+/* The server's ledger (owned by the server; valid until pl_sim_server_stop). */
+pl_sim_ledger *pl_sim_server_ledger(pl_sim_server *s);
+
+/* Changes the delays for requests arriving from now on. Any thread. */
+void pl_sim_server_set_delays(pl_sim_server *s, unsigned latency_ms, unsigned jitter_ms,
+                              unsigned hold_ms);
+
+/*
+ * Stops serving and frees everything. Requests still waiting are answered at once (held
+ * 901 connections are closed) before the server goes away. s may be NULL.
+ */
+void pl_sim_server_stop(pl_sim_server *s);
+
+#endif

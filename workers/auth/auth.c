@@ -1,0 +1,284 @@
+/* auth.c: what paylink-auth adds to the engine (see auth.h). */
+#include "auth.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "money.h"
+
+static const pl_db_stmt stmts[] = {
+    {"auth_insert",
+     "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
+     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
+     "card_token, card_type, exp_month, exp_year) "
+     "VALUES ($1, $2, $3, $4::int, $5, $6::int, $7, $8, $9, $10::numeric, $11, $12, $13, $14, "
+     "$15, $16::smallint, $17::smallint) "
+     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+     17},
+    {"auth_mark_sent",
+     "UPDATE cc_auth_trans SET status = 'sent', sent_at = now(), operation = $2, merchant_id = $3 "
+     "WHERE request_id = $1 AND status = 'received' RETURNING request_id",
+     3},
+    {"auth_store",
+     "WITH upd AS (UPDATE cc_auth_trans SET status = $2, decision = $3, vendor_response = $4, "
+     "amount_approved = $5::numeric, auth_number = $6, auth_date = $7, transaction_id = $8, "
+     "request_token = $9, avs_response = $10, cvv_response = $11, token_created = $12, "
+     "hold_reason = $13, payment_deactivated = $14::boolean, error_text = left($15, 300), "
+     "reply = $16::jsonb, answered_at = now() "
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *) "
+     "INSERT INTO auth_history (request_id, company, order_number, pay_seq, service_bureau, "
+     "transaction_type, status, amount_authorized, currency, auth_number, auth_date, "
+     "transaction_id, request_token, vendor_response, avs_response, cvv_response) "
+     "SELECT request_id, company, order_number, pay_seq, service_bureau, operation, status, "
+     "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "
+     "vendor_response, avs_response, cvv_response FROM upd",
+     16},
+};
+
+static const char *const protocols[] = {"CYB", NULL};
+
+static const char *nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static int auth_record(pl_job *job, pl_db_unit *u)
+{
+    const pl_request *r = &job->req;
+    char company[16], pay_seq[16], em[8], ey[8];
+    snprintf(company, sizeof company, "%d", r->company);
+    snprintf(pay_seq, sizeof pay_seq, "%d", r->pay_seq);
+    snprintf(em, sizeof em, "%d", r->card.exp_month);
+    snprintf(ey, sizeof ey, "%d", r->card.exp_year);
+    const char *p[] = {r->request_id,
+                       job->fingerprint,
+                       pl_req_type_name(r->type),
+                       company,
+                       r->order,
+                       pay_seq,
+                       r->service,
+                       r->pay_type,
+                       r->online ? "online" : "batch",
+                       nz(job->amount),
+                       nz(r->currency),
+                       job->card_masked,
+                       nz(job->card_hash),
+                       r->card.token,
+                       job->card_type,
+                       r->card.exp_month ? em : NULL,
+                       r->card.exp_year ? ey : NULL};
+    return pl_db_unit_add(u, "auth_insert", 17, p);
+}
+
+static int auth_prepare(pl_job *job)
+{
+    const pl_request *r = &job->req;
+    const pl_service *svc = job->svc;
+    pl_bureau_call *c = &job->call;
+    memset(c, 0, sizeof *c);
+    c->req = r;
+    if (r->type == PL_REQ_TOKEN) {
+        if (r->card.token[0]) {
+            /* Nothing to tokenize: answer with the token it already is. */
+            job->reply.status = PL_ST_APPROVED;
+            snprintf(job->reply.token, sizeof job->reply.token, "%s", r->card.token);
+            snprintf(job->reply.message, sizeof job->reply.message,
+                     "The card is already a token.");
+            return 1;
+        }
+        c->op = PL_OP_TOKEN;
+    } else {
+        /* seed: "Request token?" — a card number is tokenized with its authorization. */
+        c->op = r->card.number[0] && svc->request_token ? PL_OP_TOKEN_AUTH : PL_OP_AUTH;
+    }
+    /* seed: Decision Manager scores online authorizations only. */
+    c->decision_manager = svc->decision_manager && r->online && c->op != PL_OP_TOKEN;
+    const char *pay_type = r->pay_type[0] ? r->pay_type : job->card_type;
+    snprintf(job->merchant_id, sizeof job->merchant_id, "%s",
+             pl_services_merchant_id(job->services, svc, r->company, r->entity, pay_type));
+    c->merchant_id = job->merchant_id;
+    c->currency = r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency)
+                                 : NULL;
+    c->bill_country = r->bill_to.country[0]
+                          ? pl_services_country(job->services, svc->code, r->bill_to.country)
+                          : NULL;
+    c->ship_country = r->ship_to.country[0]
+                          ? pl_services_country(job->services, svc->code, r->ship_to.country)
+                          : NULL;
+    c->card_type_code = pl_services_vendor_paytype(job->services, svc->code, pay_type);
+    c->amount = r->has_amount ? r->amount : 0;
+    return 0;
+}
+
+static int auth_mark_sent(pl_job *job, pl_db_unit *u)
+{
+    const char *p[] = {job->req.request_id, job->op_name, job->merchant_id};
+    return pl_db_unit_add(u, "auth_mark_sent", 3, p);
+}
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+static void auth_map(pl_job *job)
+{
+    const pl_bureau_result *res = &job->res;
+    pl_reply *rep = &job->reply;
+    const pl_vendor_response *vr =
+        pl_services_vendor_response(job->services, job->svc->code, res->reason_code);
+    copy(rep->vendor_response, sizeof rep->vendor_response, res->reason_code);
+    copy(rep->decision, sizeof rep->decision, res->decision);
+
+    if (res->fault_code[0] || strcmp(res->decision, "ERROR") == 0)
+        rep->status = PL_ST_ERROR;
+    else if (strcmp(res->decision, "ACCEPT") == 0)
+        rep->status = PL_ST_APPROVED;
+    else if (strcmp(res->decision, "REVIEW") == 0)
+        rep->status = PL_ST_REVIEW;
+    else if (strcmp(res->decision, "REJECT") == 0)
+        /* Fraud screening refused it (DM 481, score 400, or a code held for fraud). */
+        rep->status = strcmp(res->reason_code, "481") == 0 ||
+                              strcmp(res->reason_code, "400") == 0 ||
+                              (vr && strcmp(vr->hold_reason, "FS") == 0)
+                          ? PL_ST_REJECTED
+                          : PL_ST_DECLINED;
+    else /* no usable decision: the vendor response table decides */
+        rep->status = vr ? (vr->approved ? PL_ST_APPROVED : PL_ST_DECLINED) : PL_ST_ERROR;
+
+    if (rep->status == PL_ST_APPROVED && job->req.has_amount) {
+        rep->has_amount_approved = true;
+        rep->amount_approved = res->has_amount ? res->amount : job->req.amount;
+    }
+    if (rep->status != PL_ST_APPROVED && vr)
+        copy(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
+    if (rep->status == PL_ST_REVIEW && !rep->hold_reason[0])
+        copy(rep->hold_reason, sizeof rep->hold_reason, "FS");
+    copy(rep->auth.number, sizeof rep->auth.number, res->auth_code);
+    copy(rep->auth.date, sizeof rep->auth.date, res->auth_date);
+    copy(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
+    copy(rep->auth.request_token, sizeof rep->auth.request_token, res->request_token);
+    copy(rep->auth.avs, sizeof rep->auth.avs, res->avs);
+    copy(rep->auth.cvv, sizeof rep->auth.cvv, res->cvv);
+    copy(rep->token, sizeof rep->token, res->token);
+    if (res->fault_code[0])
+        snprintf(rep->message, sizeof rep->message, "The payment service refused the request "
+                                                    "(%s).",
+                 res->fault_code);
+}
+
+static int auth_store(pl_job *job, pl_db_unit *u)
+{
+    const pl_bureau_result *res = &job->res;
+    const pl_reply *rep = &job->reply;
+    const pl_vendor_response *vr =
+        pl_services_vendor_response(job->services, job->svc->code, res->reason_code);
+    char approved[24] = "";
+    if (rep->has_amount_approved && pl_money_format(rep->amount_approved, approved,
+                                                    sizeof approved) != 0)
+        approved[0] = '\0';
+    char error_text[600] = "";
+    if (res->fault_code[0])
+        snprintf(error_text, sizeof error_text, "%s: %s", res->fault_code, res->fault_string);
+    else if (res->missing_fields[0] || res->invalid_fields[0])
+        snprintf(error_text, sizeof error_text, "missing: %s; invalid: %s", res->missing_fields,
+                 res->invalid_fields);
+    bool deactivate = rep->status == PL_ST_REJECTED && vr && vr->deactivate_payment;
+    const char *p[] = {job->req.request_id,
+                       pl_status_name(rep->status),
+                       rep->decision,
+                       rep->vendor_response,
+                       nz(approved),
+                       rep->auth.number,
+                       rep->auth.date,
+                       rep->auth.transaction_id,
+                       rep->auth.request_token,
+                       rep->auth.avs,
+                       rep->auth.cvv,
+                       rep->token,
+                       rep->hold_reason,
+                       deactivate ? "true" : "false",
+                       error_text,
+                       job->reply_json};
+    return pl_db_unit_add(u, "auth_store", 16, p);
+}
+
+void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsize)
+{
+    size_t n = strlen(request_id);
+    if (n + 4 <= 50) {
+        snprintf(out, outsize, "%s.rev", request_id);
+        return;
+    }
+    /* Too long to extend: a digest keeps it unique and deterministic. */
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_Digest(request_id, n, md, &mdlen, EVP_sha256(), NULL);
+    char hex[65];
+    for (unsigned i = 0; i < 23 && i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(out, outsize, "rev.%s", hex);
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+/*
+ * seed: a Decision Manager REJECT (481) of an authorization the issuer approved deactivates
+ * the payment; with Send reversal the authorization is reversed so the hold on the
+ * cardholder's funds is released. The reversal worker does it; we publish its request.
+ */
+static int auth_followups(pl_job *job, json_object *reply)
+{
+    const char *status = jstr(reply, "status"), *vresp = jstr(reply, "vendor_response");
+    if (!status || !vresp || strcmp(status, "rejected") != 0 || strcmp(vresp, "481") != 0 ||
+        !job->svc->send_reversal)
+        return 0;
+    json_object *auth;
+    if (!json_object_object_get_ex(reply, "auth", &auth) || !jstr(auth, "transaction_id"))
+        return 0; /* no authorization to reverse */
+    const pl_request *r = &job->req;
+    char rid[64], key[64];
+    pl_auth_reversal_request_id(r->request_id, rid, sizeof rid);
+    snprintf(key, sizeof key, "%d-%s", r->company, r->order);
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "v", json_object_new_int(1));
+    json_object_object_add(m, "request_id", json_object_new_string(rid));
+    json_object_object_add(m, "type", json_object_new_string("reversal"));
+    json_object_object_add(m, "company", json_object_new_int(r->company));
+    json_object_object_add(m, "order", json_object_new_string(r->order));
+    json_object_object_add(m, "pay_seq", json_object_new_int(r->pay_seq));
+    json_object_object_add(m, "service", json_object_new_string(r->service));
+    if (job->amount[0]) {
+        json_object_object_add(m, "amount", json_object_new_string(job->amount));
+        json_object_object_add(m, "currency", json_object_new_string(r->currency));
+    }
+    json_object *ref = json_object_new_object();
+    json_object_object_add(ref, "request_id", json_object_new_string(r->request_id));
+    json_object_object_add(m, "auth_ref", ref);
+    int rc = pl_job_publish(job, "reversal.request", key,
+                            json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
+    json_object_put(m);
+    if (rc == 0)
+        PL_INFO(r->request_id, "Decision Manager reject: reversal %s requested", rid);
+    return rc;
+}
+
+const pl_spec pl_auth_spec = {
+    .worker = "auth",
+    .table = "cc_auth_trans",
+    .protocols = protocols,
+    .stmts = stmts,
+    .nstmts = sizeof stmts / sizeof stmts[0],
+    .record = auth_record,
+    .prepare = auth_prepare,
+    .mark_sent = auth_mark_sent,
+    .map = auth_map,
+    .store = auth_store,
+    .followups = auth_followups,
+};

@@ -1,0 +1,26 @@
+/*
+ * auth.h: the spec of paylink-auth: credit card authorizations and tokens (CONTRACT.md types
+ * `auth` and `token`), recorded in cc_auth_trans and auth_history.
+ *
+ * Business rules (seed cybersource-point-to-point.txt, DESIGN.md "Business rules"):
+ *   - a `token` request creates a bureau token; an `auth` with a card number becomes token+auth
+ *     in one request when the service bureau has Request token, else a plain auth;
+ *   - Decision Manager fields go only with online authorizations when it is enabled;
+ *   - ACCEPT → approved (110: partial approval for a smaller amount); REVIEW 480 → review with
+ *     the FS hold; REJECT 481 → rejected, payment deactivated, and a reversal request when Send
+ *     reversal is set (the issuer did approve it); 400 → rejected; other REJECTs → declined with
+ *     the vendor_response hold; ERROR / SOAP fault → error; unknown codes fall back on decision;
+ *   - merchant ID hierarchy, currency and country cross-references from the configuration.
+ */
+#ifndef PL_AUTH_H
+#define PL_AUTH_H
+
+#include "engine.h"
+
+extern const pl_spec pl_auth_spec;
+
+/* The id of the reversal request published for a rejected authorization (deterministic, so a
+ * republish after a crash is de-duplicated by the reversal worker). out: at least 51 bytes. */
+void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsize);
+
+#endif
