@@ -138,8 +138,8 @@ static bool add_nonempty(json_object *obj, const char *key, json_object *sub)
 /* A malloc'd compact rendering of obj. */
 static char *render(json_object *obj)
 {
-    const char *s =
-        json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE);
     return s ? strdup(s) : NULL;
 }
 
@@ -177,7 +177,7 @@ char *pl_reply_to_json(const pl_request *req, const pl_reply *rep)
     /* Echo: the reply speaks version 1 whatever was asked; unread fields are left out. */
     ok = ok && add(root, "v", json_object_new_int(1));
     ok = ok && add_str(root, "request_id", req->request_id);
-    const char *type = req->type_name[0] ? req->type_name
+    const char *type = req->type_name[0]             ? req->type_name
                        : req->type != PL_REQ_UNKNOWN ? pl_req_type_name(req->type)
                                                      : "";
     ok = ok && add_str(root, "type", type);
@@ -217,7 +217,7 @@ char *pl_reply_to_json(const pl_request *req, const pl_reply *rep)
     ok = add_nonempty(root, "card", card) && ok;
     ok = ok && add_str(root, "hold_reason", rep->hold_reason);
 
-    const char *message = rep->message[0]               ? rep->message
+    const char *message = rep->message[0]                ? rep->message
                           : rep->status == PL_ST_INVALID ? invalid_message(rep->errors)
                                                          : pl_status_message(rep->status);
     ok = ok && add_str(root, "message", message);

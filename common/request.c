@@ -135,8 +135,8 @@ static int get_str(pl_errors *errs, json_object *obj, const char *prefix, const 
 
 /* A string member checked by a predicate; msg is the error when the predicate fails. */
 static int get_checked(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
-                       bool required, bool (*ok)(const char *, size_t), const char *msg,
-                       char *buf, size_t bufsize)
+                       bool required, bool (*ok)(const char *, size_t), const char *msg, char *buf,
+                       size_t bufsize)
 {
     const char *s;
     size_t len;
@@ -232,6 +232,44 @@ static int get_object(pl_errors *errs, json_object *obj, const char *prefix, con
         return F_BAD;
     }
     return F_OK;
+}
+
+/*
+ * Zeroes the text of a string member in json-c's own buffer. json-c frees without wiping, so
+ * without this a card number or CVV would linger in freed heap memory after every request.
+ */
+static void wipe_member(json_object *obj, const char *key)
+{
+    json_object *val;
+    if (obj && json_object_object_get_ex(obj, key, &val) &&
+        json_object_is_type(val, json_type_string))
+        pl_card_wipe((char *)json_object_get_string(val), (size_t)json_object_get_string_len(val));
+}
+
+static json_object *object_member(json_object *obj, const char *key)
+{
+    json_object *val;
+    if (obj && json_object_object_get_ex(obj, key, &val) &&
+        json_object_is_type(val, json_type_object))
+        return val;
+    return NULL;
+}
+
+/* Wipes every sensitive value of a parsed request before the tree is freed. */
+static void wipe_sensitive(json_object *root)
+{
+    json_object *card = object_member(root, "card");
+    wipe_member(card, "number");
+    wipe_member(card, "cvv");
+    wipe_member(object_member(root, "svc"), "card_number");
+    json_object *authn = object_member(root, "authentication");
+    if (authn) {
+        json_object_object_foreach(authn, key, val)
+        {
+            (void)val;
+            wipe_member(authn, key);
+        }
+    }
 }
 
 /* One of a fixed list of words, copied into buf. */
@@ -420,8 +458,7 @@ static void decode_card(pl_errors *errs, json_object *obj, time_t now, pl_card_d
 
     /* With a number the expiry date is part of the card; a token carries its own. */
     bool need_exp = has_number != F_ABSENT;
-    int m = get_int(errs, obj, P, "exp_month", false, 1, 12, "must be from 1 to 12",
-                    &c->exp_month);
+    int m = get_int(errs, obj, P, "exp_month", false, 1, 12, "must be from 1 to 12", &c->exp_month);
     int y = get_int(errs, obj, P, "exp_year", false, 1000, 9999, "must be a 4-digit year",
                     &c->exp_year);
     if (need_exp && m == F_ABSENT)
@@ -451,9 +488,8 @@ static void decode_card(pl_errors *errs, json_object *obj, time_t now, pl_card_d
     (void)get_str(errs, obj, P, "holder", false, false, c->holder, sizeof c->holder);
 }
 
-static const char *const SHIPPING_METHODS[] = {"sameday",  "oneday", "twoday", "threeday",
-                                               "lowcost",  "pickup", "other",  "none",
-                                               NULL};
+static const char *const SHIPPING_METHODS[] = {"sameday", "oneday", "twoday", "threeday", "lowcost",
+                                               "pickup",  "other",  "none",   NULL};
 
 static void decode_address(pl_errors *errs, json_object *obj, const char *P, bool ship,
                            pl_address *a)
@@ -604,12 +640,11 @@ static int decode_svc(pl_errors *errs, json_object *obj, pl_request *r)
 {
     const char *P = "svc";
     r->svc.present = true;
-    int card_rc = get_checked(errs, obj, P, "card_number", false, svc_card_ok, "must be 1-20 digits",
-                      r->svc.card_number, sizeof r->svc.card_number);
+    int card_rc = get_checked(errs, obj, P, "card_number", false, svc_card_ok,
+                              "must be 1-20 digits", r->svc.card_number, sizeof r->svc.card_number);
     (void)get_int(errs, obj, P, "order_line", false, 1, INT32_MAX, "must be an integer >= 1",
                   &r->svc.order_line);
-    (void)get_amount(errs, obj, P, "issue_amount", &r->svc.has_issue_amount,
-                     &r->svc.issue_amount);
+    (void)get_amount(errs, obj, P, "issue_amount", &r->svc.has_issue_amount, &r->svc.issue_amount);
     (void)get_bool(errs, obj, P, "virtual", &r->svc.is_virtual);
     return card_rc;
 }
@@ -655,9 +690,9 @@ static bool syn_string(syn *s)
             char e = *s->p++;
             if (e == 'u') {
                 for (int i = 0; i < 4; i++, s->p++) {
-                    if (s->p >= s->end || !((*s->p >= '0' && *s->p <= '9') ||
-                                            (*s->p >= 'a' && *s->p <= 'f') ||
-                                            (*s->p >= 'A' && *s->p <= 'F')))
+                    if (s->p >= s->end ||
+                        !((*s->p >= '0' && *s->p <= '9') || (*s->p >= 'a' && *s->p <= 'f') ||
+                          (*s->p >= 'A' && *s->p <= 'F')))
                         return false;
                 }
             } else if (!strchr("\"\\/bfnrt", e) || e == '\0') {
@@ -776,8 +811,8 @@ static json_object *parse_json(const char *json, size_t len)
     return root;
 }
 
-int pl_request_decode(const char *json, size_t len, const char *worker, time_t now,
-                      pl_request *out, pl_errors *errs)
+int pl_request_decode(const char *json, size_t len, const char *worker, time_t now, pl_request *out,
+                      pl_errors *errs)
 {
     memset(out, 0, sizeof *out);
     errs->n = 0;
@@ -897,8 +932,7 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
     case PL_REQ_DEBIT:
     case PL_REQ_REVERSAL:
         if (auth_ref_rc == F_ABSENT)
-            pl_errors_add(errs, "auth_ref", "is required for type %s",
-                          pl_req_type_name(out->type));
+            pl_errors_add(errs, "auth_ref", "is required for type %s", pl_req_type_name(out->type));
         break;
     case PL_REQ_CREDIT:
         /* A follow-on credit refunds an earlier debit; a stand-alone one needs the card. */
@@ -918,6 +952,7 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
     }
 
 out:
+    wipe_sensitive(root);
     json_object_put(root);
     if (rc == PL_OK && errs->n > 0)
         rc = PL_ERR_INVALID;
@@ -960,22 +995,37 @@ static int mask_member(json_object *obj, const char *key)
             pl_card_mask_stored(s, masked, sizeof masked) == 0)
             repl = masked;
     }
+    wipe_member(obj, key);
     json_object *nv = json_object_new_string(repl);
     if (!nv)
         return PL_ERR_NOMEM;
     return json_object_object_add(obj, key, nv) == 0 ? 0 : PL_ERR_NOMEM;
 }
 
-static json_object *object_member(json_object *obj, const char *key)
+/*
+ * Masks every run of 12 or more digits but its last four, Luhn or not. pl_card_scrub only
+ * masks runs that pass Luhn, so a PAN glued to another digit ("41111111111111111") would
+ * survive it; in text we could not even parse, no long number is worth that risk.
+ */
+static void mask_digit_runs(char *s, size_t len)
 {
-    json_object *val;
-    if (json_object_object_get_ex(obj, key, &val) && json_object_is_type(val, json_type_object))
-        return val;
-    return NULL;
+    size_t i = 0;
+    while (i < len) {
+        size_t start = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i - start >= 12)
+            memset(s + start, '*', i - start - 4);
+        if (i == start)
+            i++;
+    }
 }
 
-/* Returns a malloc'd copy of s[0..len) with NULs replaced, scrubbed of card numbers. */
-static char *scrub_copy(const char *s, size_t len)
+/*
+ * Returns a malloc'd copy of s[0..len) with NULs replaced, scrubbed of card numbers;
+ * `unparsed` adds mask_digit_runs for text that is not a JSON object.
+ */
+static char *scrub_copy(const char *s, size_t len, bool unparsed)
 {
     char *copy = malloc(len + 1);
     if (!copy)
@@ -984,6 +1034,8 @@ static char *scrub_copy(const char *s, size_t len)
         copy[i] = s[i] ? s[i] : ' '; /* a NUL would hide the rest of the text from the scrub */
     copy[len] = '\0';
     (void)pl_card_scrub(copy, len + 1, PL_MASK_LAST4);
+    if (unparsed)
+        mask_digit_runs(copy, strlen(copy));
     return copy;
 }
 
@@ -994,7 +1046,7 @@ char *pl_request_redact(const char *json, size_t len)
     json_object *root = parse_json(json, len);
     if (!root || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
-        return scrub_copy(json ? json : "", len);
+        return scrub_copy(json ? json : "", len, true);
     }
 
     char *result = NULL;
@@ -1002,7 +1054,27 @@ char *pl_request_redact(const char *json, size_t len)
     if (card) {
         if (mask_member(card, "number") != 0)
             goto out;
+        wipe_member(card, "cvv");
         json_object_object_del(card, "cvv");
+        /*
+         * Any other member of card is where a mistyped "number" key would put the PAN, so
+         * only the members the contract names as harmless keep their values.
+         */
+        static const char *const keep[] = {"number",   "token", "exp_month",
+                                           "exp_year", "type",  "holder"};
+        json_object_object_foreach(card, key, val)
+        {
+            (void)val;
+            bool known = false;
+            for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+                known = known || strcmp(key, keep[i]) == 0;
+            if (known)
+                continue;
+            wipe_member(card, key);
+            json_object *nv = json_object_new_string(REMOVED);
+            if (!nv || json_object_object_add(card, key, nv) != 0)
+                goto out;
+        }
     }
     json_object *authn = object_member(root, "authentication");
     if (authn) {
@@ -1010,6 +1082,7 @@ char *pl_request_redact(const char *json, size_t len)
         json_object_object_foreach(authn, key, val)
         {
             (void)val;
+            wipe_member(authn, key);
             json_object *nv = json_object_new_string(REMOVED);
             if (!nv || json_object_object_add(authn, key, nv) != 0)
                 goto out;
@@ -1024,7 +1097,7 @@ char *pl_request_redact(const char *json, size_t len)
         root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &outlen);
     /* Card numbers in fields we do not know (a "notes" field, a mistyped key) go too. */
     if (text)
-        result = scrub_copy(text, outlen);
+        result = scrub_copy(text, outlen, false);
 out:
     json_object_put(root);
     return result;

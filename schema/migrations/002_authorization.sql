@@ -152,7 +152,7 @@ CREATE TABLE required_response (
     UNIQUE (worker, request_id),
     CHECK ((status = 'open') = (resolved_at IS NULL))
 );
-CREATE INDEX required_response_open ON required_response (created_at) WHERE status = 'open';
+CREATE INDEX required_response_open_created ON required_response (created_at) WHERE status = 'open';
 COMMENT ON TABLE required_response IS 'Request for Response (WREQ): transactions whose bureau outcome is unknown. They are never re-sent automatically; an operator or a re-query resolves them.';
 COMMENT ON COLUMN required_response.id IS 'Row id.';
 COMMENT ON COLUMN required_response.request_id IS 'The request whose outcome is unknown.';

@@ -56,8 +56,8 @@ static int parse_status(const char *s, pl_status *out)
 }
 
 /* A plausible bureau outcome of the given status for the decoded request. */
-static void make_outcome(const pl_request *req, pl_status st, const pl_errors *errs,
-                         time_t now, pl_reply *rep)
+static void make_outcome(const pl_request *req, pl_status st, const pl_errors *errs, time_t now,
+                         pl_reply *rep)
 {
     memset(rep, 0, sizeof *rep);
     rep->status = st;
@@ -68,7 +68,7 @@ static void make_outcome(const pl_request *req, pl_status st, const pl_errors *e
     } codes[] = {
         {PL_ST_APPROVED, "100", "ACCEPT", ""}, {PL_ST_DECLINED, "203", "REJECT", ""},
         {PL_ST_REVIEW, "480", "REVIEW", "FS"}, {PL_ST_REJECTED, "481", "REJECT", "FS"},
-        {PL_ST_ERROR, "150", "ERROR", ""},    {PL_ST_TIMEOUT, "150", "", ""},
+        {PL_ST_ERROR, "150", "ERROR", ""},     {PL_ST_TIMEOUT, "150", "", ""},
     };
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         if (codes[i].st == st) {

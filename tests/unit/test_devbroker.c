@@ -60,8 +60,7 @@ static double now_s(void)
 }
 
 /* A producer on the dev broker; extra holds name/value pairs, NULL-terminated. */
-static rd_kafka_t *new_producer(const char *bootstrap, dr_counts *counts,
-                                const char *const *extra)
+static rd_kafka_t *new_producer(const char *bootstrap, dr_counts *counts, const char *const *extra)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char err[256];
@@ -82,10 +81,10 @@ static rd_kafka_t *new_producer(const char *bootstrap, dr_counts *counts,
 
 static void produce(rd_kafka_t *rk, const char *topic, const char *key, const char *value)
 {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE((void *)value, strlen(value)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                          RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
@@ -119,8 +118,7 @@ static void test_parse_long(void **state)
     assert_int_equal(pl_devbroker_parse_long("12x", 1, 1024, &v), PL_ERR_INVALID);
     assert_int_equal(pl_devbroker_parse_long("", 1, 1024, &v), PL_ERR_INVALID);
     assert_int_equal(pl_devbroker_parse_long(" 5", 1, 1024, &v), PL_ERR_INVALID);
-    assert_int_equal(pl_devbroker_parse_long("99999999999999999999", 1, 1024, &v),
-                     PL_ERR_INVALID);
+    assert_int_equal(pl_devbroker_parse_long("99999999999999999999", 1, 1024, &v), PL_ERR_INVALID);
     assert_int_equal(pl_devbroker_parse_long(NULL, 1, 1024, &v), PL_ERR_INVALID);
     assert_int_equal(v, 42); /* untouched on error */
 }
@@ -205,10 +203,10 @@ static void test_bad_config(void **state)
 static void test_topics(void **state)
 {
     static const char *const paylink_topics[] = {
-        "paylink.auth.request",     "paylink.auth.reply",        "paylink.auth.request.dlq",
-        "paylink.deposit.request",  "paylink.deposit.reply",     "paylink.deposit.request.dlq",
-        "paylink.reversal.request", "paylink.reversal.reply",    "paylink.reversal.request.dlq",
-        "paylink.svc.request",      "paylink.svc.reply",         "paylink.svc.request.dlq",
+        "paylink.auth.request",     "paylink.auth.reply",     "paylink.auth.request.dlq",
+        "paylink.deposit.request",  "paylink.deposit.reply",  "paylink.deposit.request.dlq",
+        "paylink.reversal.request", "paylink.reversal.reply", "paylink.reversal.request.dlq",
+        "paylink.svc.request",      "paylink.svc.reply",      "paylink.svc.request.dlq",
         "paylink.dm.decision",
     };
     pl_devbroker_config cfg = {.extra_topics = " extra.one,,extra.two , paylink.auth.request,"};
@@ -236,8 +234,7 @@ static void test_topics(void **state)
     assert_int_equal(pl_devbroker_topic_count(db), 16);
     assert_int_equal(pl_devbroker_topic_create(db, "chaos.topic", 5, errstr, sizeof(errstr)),
                      PL_ERR_STATE);
-    assert_int_equal(pl_devbroker_topic_create(db, "x", 0, errstr, sizeof(errstr)),
-                     PL_ERR_INVALID);
+    assert_int_equal(pl_devbroker_topic_create(db, "x", 0, errstr, sizeof(errstr)), PL_ERR_INVALID);
     assert_int_equal(pl_devbroker_topic_create(db, "bad/name", 1, errstr, sizeof(errstr)),
                      PL_ERR_INVALID);
 
@@ -379,8 +376,13 @@ static void test_outage_down_up(void **state)
     /* The workers' producer settings, with a short message timeout so the outage shows fast
      * and a short reconnect backoff so recovery does not wait on a 10 s backoff. */
     static const char *const settings[] = {
-        "enable.idempotence", "true", "message.timeout.ms", "1500",
-        "reconnect.backoff.max.ms", "200", NULL,
+        "enable.idempotence",
+        "true",
+        "message.timeout.ms",
+        "1500",
+        "reconnect.backoff.max.ms",
+        "200",
+        NULL,
     };
     pl_devbroker *db = NULL;
     char errstr[256] = "";

@@ -113,8 +113,8 @@ static long call(fixture *fx, const char *method, const char *path_query, const 
 
     assert_non_null(c);
     memset(out, 0, sizeof(*out));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)pl_devbroker_control_port(fx->ctl),
-             path_query);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s",
+             (unsigned)pl_devbroker_control_port(fx->ctl), path_query);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);

@@ -158,12 +158,10 @@ static const err_case ERR_CASES[] = {
     {"pay_seq bool", "auth", BASE_AUTH, "pay_seq", "true", 0, "pay_seq", "must be an integer"},
     {"service missing", "auth", BASE_AUTH, "service", NULL, 0, "service", "is required"},
     {"service empty", "auth", BASE_AUTH, "service", "\"\"", 0, "service", "must not be empty"},
-    {"service 9", "auth", BASE_AUTH, "service", NULL, 9, "service",
-     "must be at most 8 characters"},
+    {"service 9", "auth", BASE_AUTH, "service", NULL, 9, "service", "must be at most 8 characters"},
     {"pay_type 5", "auth", BASE_AUTH, "pay_type", NULL, 5, "pay_type",
      "must be at most 4 characters"},
-    {"entity 21", "auth", BASE_AUTH, "entity", NULL, 21, "entity",
-     "must be at most 20 characters"},
+    {"entity 21", "auth", BASE_AUTH, "entity", NULL, 21, "entity", "must be at most 20 characters"},
     {"amount one decimal", "auth", BASE_AUTH, "amount", "\"12.5\"", 0, "amount",
      "must match ^\\d{1,13}\\.\\d{2}$"},
     {"amount no decimals", "auth", BASE_AUTH, "amount", "\"120\"", 0, "amount",
@@ -173,8 +171,7 @@ static const err_case ERR_CASES[] = {
     {"amount 14 digits", "auth", BASE_AUTH, "amount", "\"12345678901234.00\"", 0, "amount",
      "must match ^\\d{1,13}\\.\\d{2}$"},
     {"amount number", "auth", BASE_AUTH, "amount", "120.00", 0, "amount", "must be a string"},
-    {"amount missing", "auth", BASE_AUTH, "amount", NULL, 0, "amount",
-     "is required for type auth"},
+    {"amount missing", "auth", BASE_AUTH, "amount", NULL, 0, "amount", "is required for type auth"},
     {"currency missing", "auth", BASE_AUTH, "currency", NULL, 0, "currency",
      "is required with amount"},
     {"currency lower case", "auth", BASE_AUTH, "currency", "\"usd\"", 0, "currency",
@@ -184,16 +181,16 @@ static const err_case ERR_CASES[] = {
     {"mode", "auth", BASE_AUTH, "mode", "\"offline\"", 0, "mode", "must be online or batch"},
     {"card missing", "auth", BASE_AUTH, "card", NULL, 0, "card", "is required for type auth"},
     {"card string", "auth", BASE_AUTH, "card", "\"" PAN "\"", 0, "card", "must be an object"},
-    {"card number luhn", "auth", BASE_AUTH, "card.number", "\"4111111111111112\"", 0,
-     "card.number", "fails the Luhn check"},
+    {"card number luhn", "auth", BASE_AUTH, "card.number", "\"4111111111111112\"", 0, "card.number",
+     "fails the Luhn check"},
     {"card number dashes", "auth", BASE_AUTH, "card.number", "\"4111-1111-1111-1111\"", 0,
      "card.number", "must be 12-19 digits"},
     {"card number 11", "auth", BASE_AUTH, "card.number", "\"41111111111\"", 0, "card.number",
      "must be 12-19 digits"},
     {"card number 20", "auth", BASE_AUTH, "card.number", "\"41111111111111111113\"", 0,
      "card.number", "must be 12-19 digits"},
-    {"card number integer", "auth", BASE_AUTH, "card.number", "4111111111111111", 0,
-     "card.number", "must be a string"},
+    {"card number integer", "auth", BASE_AUTH, "card.number", "4111111111111111", 0, "card.number",
+     "must be a string"},
     {"card number and token", "auth", BASE_AUTH, "card.token", "\"tok123\"", 0, "card",
      "must have either number or token, not both"},
     {"card neither", "auth", BASE_AUTH, "card.number", NULL, 0, "card",
@@ -250,29 +247,28 @@ static const err_case ERR_CASES[] = {
      "must be at most 50 characters"},
     {"state 21", "auth", BASE_AUTH, "bill_to.state", NULL, 21, "bill_to.state",
      "must be at most 20 characters"},
-    {"postal_code 11", "auth", BASE_AUTH, "bill_to.postal_code", NULL, 11,
-     "bill_to.postal_code", "must be at most 10 characters"},
+    {"postal_code 11", "auth", BASE_AUTH, "bill_to.postal_code", NULL, 11, "bill_to.postal_code",
+     "must be at most 10 characters"},
     {"email 101", "auth", BASE_AUTH, "bill_to.email", NULL, 101, "bill_to.email",
      "must be at most 100 characters"},
     {"phone 21", "auth", BASE_AUTH, "bill_to.phone", NULL, 21, "bill_to.phone",
      "must be at most 20 characters"},
     {"ip 46", "auth", BASE_AUTH, "bill_to.ip", NULL, 46, "bill_to.ip",
      "must be at most 45 characters"},
-    {"city number", "auth", BASE_AUTH, "bill_to.city", "5", 0, "bill_to.city",
-     "must be a string"},
+    {"city number", "auth", BASE_AUTH, "bill_to.city", "5", 0, "bill_to.city", "must be a string"},
     {"shipping_method", "auth", BASE_AUTH, "ship_to.shipping_method", "\"drone\"", 0,
      "ship_to.shipping_method",
      "must be one of sameday, oneday, twoday, threeday, lowcost, pickup, other, none"},
     {"items object", "auth", BASE_AUTH, "items", "{}", 0, "items", "must be an array"},
-    {"item not object", "auth", BASE_AUTH, "items", "[{\"unit_price\":\"1.00\"},5]", 0,
-     "items[1]", "must be an object"},
+    {"item not object", "auth", BASE_AUTH, "items", "[{\"unit_price\":\"1.00\"},5]", 0, "items[1]",
+     "must be an object"},
     {"item price", "auth", BASE_AUTH, "items",
      "[{\"unit_price\":\"1.00\"},{\"unit_price\":\"1.00\"},{\"unit_price\":\"1.5\"}]", 0,
      "items[2].unit_price", "must match ^\\d{1,13}\\.\\d{2}$"},
     {"item price missing", "auth", BASE_AUTH, "items", "[{\"sku\":\"A\"}]", 0,
      "items[0].unit_price", "is required"},
-    {"item quantity 0", "auth", BASE_AUTH, "items", "[{\"unit_price\":\"1.00\",\"quantity\":0}]",
-     0, "items[0].quantity", "must be an integer >= 1"},
+    {"item quantity 0", "auth", BASE_AUTH, "items", "[{\"unit_price\":\"1.00\",\"quantity\":0}]", 0,
+     "items[0].quantity", "must be an integer >= 1"},
     {"item quantity string", "auth", BASE_AUTH, "items",
      "[{\"unit_price\":\"1.00\",\"quantity\":\"2\"}]", 0, "items[0].quantity",
      "must be an integer"},
@@ -283,8 +279,8 @@ static const err_case ERR_CASES[] = {
      "items[0].tax_amount", "must match ^\\d{1,13}\\.\\d{2}$"},
     {"subsequent reason", "auth", BASE_AUTH, "subsequent_auth.reason", "\"RETRY\"", 0,
      "subsequent_auth.reason", "must be one of RESUBMIT, REAUTH, INSTALLMENT"},
-    {"subsequent reason missing", "auth", BASE_AUTH, "subsequent_auth.initiator",
-     "\"merchant\"", 0, "subsequent_auth.reason", "is required"},
+    {"subsequent reason missing", "auth", BASE_AUTH, "subsequent_auth.initiator", "\"merchant\"", 0,
+     "subsequent_auth.reason", "is required"},
     {"subsequent initiator", "auth", BASE_AUTH, "subsequent_auth",
      "{\"reason\":\"REAUTH\",\"initiator\":\"bank\"}", 0, "subsequent_auth.initiator",
      "must be merchant or cardholder"},
@@ -312,8 +308,8 @@ static const err_case ERR_CASES[] = {
      "must match ^\\d{1,13}\\.\\d{2}$"},
     {"auth_ref number 31", "deposit", BASE_DEBIT, "auth_ref.number", NULL, 31, "auth_ref.number",
      "must be at most 30 characters"},
-    {"credit without capture_ref or card", "deposit", BASE_DEBIT, "type", "\"credit\"", 0,
-     "card", "is required for a credit without capture_ref"},
+    {"credit without capture_ref or card", "deposit", BASE_DEBIT, "type", "\"credit\"", 0, "card",
+     "is required for a credit without capture_ref"},
     {"capture_ref request_id missing", "deposit", BASE_DEBIT, "capture_ref", "{}", 0,
      "capture_ref.request_id", "is required"},
     {"debit amount missing", "deposit", BASE_DEBIT, "amount", NULL, 0, "amount",
@@ -483,16 +479,16 @@ static void test_valid_variants(void **state)
     const struct {
         const char *path, *value;
     } ok[] = {
-        {"v", NULL},                 /* absent means 1 */
-        {"company", "7.0"},          /* JSON Schema counts 7.0 as an integer too */
-        {"card.cvv", NULL},          /* optional */
-        {"card.cvv", "\"1234\""},    /* four digits (AX) */
-        {"card.type", NULL},         /* optional */
-        {"mode", "\"online\""},      /* explicit default */
-        {"x_future", "[1,{}]"},      /* unknown fields are ignored */
-        {"x_number", "-1.5e+3"},     /* any JSON number grammar */
+        {"v", NULL},              /* absent means 1 */
+        {"company", "7.0"},       /* JSON Schema counts 7.0 as an integer too */
+        {"card.cvv", NULL},       /* optional */
+        {"card.cvv", "\"1234\""}, /* four digits (AX) */
+        {"card.type", NULL},      /* optional */
+        {"mode", "\"online\""},   /* explicit default */
+        {"x_future", "[1,{}]"},   /* unknown fields are ignored */
+        {"x_number", "-1.5e+3"},  /* any JSON number grammar */
         {"x_text", "\"a\\u0041\\n\\/\""},
-        {"card.exp_year", "2026"},   /* 12/2026, not expired in November */
+        {"card.exp_year", "2026"}, /* 12/2026, not expired in November */
         {"request_id", "\"A.b_c:d-9\""},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -565,8 +561,10 @@ static void test_types_per_worker(void **state)
     static const struct {
         const char *type;
         pl_req_type want;
-    } svc[] = {{"activate", PL_REQ_SVC_ACTIVATE}, {"recharge", PL_REQ_SVC_RECHARGE},
-               {"auth", PL_REQ_SVC_AUTH},         {"deposit", PL_REQ_SVC_DEPOSIT},
+    } svc[] = {{"activate", PL_REQ_SVC_ACTIVATE},
+               {"recharge", PL_REQ_SVC_RECHARGE},
+               {"auth", PL_REQ_SVC_AUTH},
+               {"deposit", PL_REQ_SVC_DEPOSIT},
                {"return", PL_REQ_SVC_RETURN}};
     for (size_t i = 0; i < sizeof svc / sizeof svc[0]; i++) {
         char t[32];
@@ -668,10 +666,9 @@ static void test_multiple_errors_collected(void **state)
     pl_request r;
     pl_errors e;
     assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
-    static const char *fields[] = {"request_id",     "company",  "order",
-                                   "amount",         "currency", "card.number",
-                                   "card.exp_month", "card.cvv", "bill_to.country",
-                                   "items[1].unit_price"};
+    static const char *fields[] = {
+        "request_id",  "company",        "order",    "amount",          "currency",
+        "card.number", "card.exp_month", "card.cvv", "bill_to.country", "items[1].unit_price"};
     assert_int_equal(e.n, sizeof fields / sizeof fields[0]);
     for (size_t i = 0; i < e.n; i++)
         assert_string_equal(e.e[i].field, fields[i]);
@@ -875,8 +872,8 @@ static void test_redact_json(void **state)
     assert_null(strstr(notes, PAN));
     assert_non_null(strstr(notes, "1111"));
     const char *text = json_object_to_json_string(red);
-    assert_null(strstr(text, "987"));   /* the CVV */
-    assert_null(strstr(text, "AAAB"));  /* the CAVV */
+    assert_null(strstr(text, "987"));  /* the CVV */
+    assert_null(strstr(text, "AAAB")); /* the CAVV */
     json_object_put(red);
     free(j1);
     free(j2);
@@ -888,6 +885,13 @@ static void test_redact_json(void **state)
     assert_string_equal(get_path(red, "card", "number"), "***REMOVED***");
     json_object_put(red);
     free(j3);
+    /* A mistyped key inside card loses its value, Luhn or not. */
+    char *j5 = with(BASE_AUTH, "card.nmber", "\"" PAN "1\"");
+    red = parse_redacted(j5);
+    assert_string_equal(get_path(red, "card", "nmber"), "***REMOVED***");
+    assert_string_equal(get_path(red, "card", "type"), "VI");
+    json_object_put(red);
+    free(j5);
     char *j4 = with(BASE_AUTH, "card.number", "\"4111 1111 1111 1111\"");
     red = parse_redacted(j4);
     assert_string_equal(get_path(red, "card", "number"), "***REMOVED***");
@@ -904,6 +908,14 @@ static void test_redact_not_json(void **state)
     assert_null(strstr(red, PAN));
     assert_null(strstr(red, "987"));
     assert_non_null(strstr(red, "garbage"));
+    free(red);
+
+    /* In unparsable text every long digit run is masked, even one failing Luhn. */
+    const char *glued = "{\"card\" {\"number\":\"" PAN "7\"";
+    red = pl_request_redact(glued, strlen(glued));
+    assert_non_null(red);
+    assert_null(strstr(red, PAN));
+    assert_non_null(strstr(red, "\"*************1117\""));
     free(red);
 
     /* A NUL inside the text does not hide what follows it from the scrub. */

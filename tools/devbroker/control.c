@@ -44,8 +44,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     PL_WARN(NULL, "control http: %s", buf);
 }
 
-static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned int status,
-                                 const char *type, const char *body)
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned int status, const char *type,
+                                 const char *body)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
@@ -109,8 +109,7 @@ static int query_long(struct MHD_Connection *conn, const char *key, int required
     if (v == NULL) {
         if (!required)
             return 0;
-        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "missing query argument %s",
-                          key);
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "missing query argument %s", key);
     }
     if (pl_devbroker_parse_long(v, min, max, out) != 0)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
@@ -124,8 +123,8 @@ static int do_brokers(pl_devbroker_control *ctl, struct MHD_Connection *conn, co
     long id = -1, ms = 0;
     int rc;
 
-    if ((rc = query_long(conn, "id", 0, -1, PL_DEVBROKER_MAX_BROKERS, &id, errstr,
-                         errstr_size)) != 0)
+    if ((rc = query_long(conn, "id", 0, -1, PL_DEVBROKER_MAX_BROKERS, &id, errstr, errstr_size)) !=
+        0)
         return rc;
     if (strcmp(what, "down") == 0) {
         rc = pl_devbroker_broker_down(ctl->db, (int32_t)id, errstr, errstr_size);
@@ -160,8 +159,8 @@ static int do_topics(pl_devbroker_control *ctl, struct MHD_Connection *conn, cha
 
     if (name == NULL)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "missing query argument name");
-    if ((rc = query_long(conn, "partitions", 0, 1, PL_DEVBROKER_MAX_PARTITIONS, &partitions,
-                         errstr, errstr_size)) != 0)
+    if ((rc = query_long(conn, "partitions", 0, 1, PL_DEVBROKER_MAX_PARTITIONS, &partitions, errstr,
+                         errstr_size)) != 0)
         return rc;
     rc = pl_devbroker_topic_create(ctl->db, name, (int)partitions, errstr, errstr_size);
     if (rc == 0)
@@ -217,8 +216,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return send_json(conn, status_of(rc), rc == 0 ? NULL : errstr);
 }
 
-int pl_devbroker_control_new(pl_devbroker_control **out, pl_devbroker *db, int port,
-                             char *errstr, size_t errstr_size)
+int pl_devbroker_control_new(pl_devbroker_control **out, pl_devbroker *db, int port, char *errstr,
+                             size_t errstr_size)
 {
     pl_devbroker_control *ctl;
     struct sockaddr_in sin;
@@ -241,8 +240,8 @@ int pl_devbroker_control_new(pl_devbroker_control **out, pl_devbroker *db, int p
     /* No MHD_USE_INTERNAL_POLLING_THREAD: requests are served in pl_devbroker_control_run.
      * The logger goes first, or MHD prints the messages about the other options itself. */
     ctl->mhd = MHD_start_daemon(
-        MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, ctl, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, ctl, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)10, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)32, MHD_OPTION_END);
     if (ctl->mhd == NULL) {
         free(ctl);

@@ -30,8 +30,8 @@ typedef struct pl_devbroker_control pl_devbroker_control;
  * Listens on 127.0.0.1:port (port 0: the kernel picks one; see pl_devbroker_control_port).
  * Returns 0, PL_ERR_INVALID (port out of range), PL_ERR_IO (cannot listen) or PL_ERR_NOMEM.
  */
-int pl_devbroker_control_new(pl_devbroker_control **out, pl_devbroker *db, int port,
-                             char *errstr, size_t errstr_size) PL_MUSTCHECK;
+int pl_devbroker_control_new(pl_devbroker_control **out, pl_devbroker *db, int port, char *errstr,
+                             size_t errstr_size) PL_MUSTCHECK;
 
 /* The port actually listened on. */
 uint16_t pl_devbroker_control_port(const pl_devbroker_control *ctl);

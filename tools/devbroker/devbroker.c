@@ -7,6 +7,16 @@
  * cluster's lock (the error stacks), so the calls are thread-safe in that version; the header
  * calls the API experimental and promises nothing, though, so we serialise our calls with our
  * own mutex as well. It costs nothing at the rates a control endpoint sees.
+ *
+ * The nudger works around a lost wake-up in the 2.0.2 mock (still in upstream master): the
+ * cluster thread serves its op queue and only then drains its wake-up pipe
+ * (rd_kafka_mock_cluster_io_poll), so an op enqueued between the two has its wake-up byte
+ * swallowed and waits for the thread's 1 s poll timeout. Back-to-back calls hit that window
+ * often: starting with 13 topics took 3-5 s in about half of the runs. While one of our calls
+ * is in flight for more than NUDGE_MS, a helper thread connects to a broker's listener and
+ * hangs up; the listener's POLLIN wakes the cluster thread, which then serves the op. The
+ * mock only notes such a connection at debug level. During a full outage nothing listens, so
+ * a call then may still take up to a second.
  */
 #include "devbroker.h"
 
@@ -18,7 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -26,12 +41,24 @@
 
 #include "log.h"
 
+/* How long a mock call may take before the nudger wakes the cluster thread, and how often. */
+#define NUDGE_MS 20
+
 struct pl_devbroker {
     rd_kafka_t *rk; /* the hosting client; it outlives the cluster */
     rd_kafka_mock_cluster_t *mc;
     int brokers;
-    pthread_mutex_t lock; /* serialises mock calls and guards topic_cnt */
+    uint16_t ports[PL_DEVBROKER_MAX_BROKERS]; /* the brokers' listeners, for the nudger */
+    pthread_mutex_t lock;                     /* serialises mock calls and guards topic_cnt */
     size_t topic_cnt;
+
+    /* The nudger (see the file comment); its fields are guarded by nudge_lock. */
+    pthread_t nudger;
+    int nudger_running;
+    pthread_mutex_t nudge_lock;
+    pthread_cond_t nudge_cond;
+    int nudge_armed; /* a mock call is in flight */
+    int nudge_stop;
 };
 
 /* The workers of CONTRACT.md §1 that own a request, reply and dead-letter topic. */
@@ -63,6 +90,109 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     if (strstr(buf, "bootstrap.servers") != NULL && lvl > PL_LOG_DEBUG)
         lvl = PL_LOG_DEBUG;
     pl_log(lvl, NULL, "librdkafka %s: %s", fac, buf);
+}
+
+/* Connects to a broker's listener and hangs up at once: enough to wake the cluster thread. */
+static void poke(uint16_t port)
+{
+    struct sockaddr_in sin;
+    /* A blocking connect, bounded: on loopback it completes or is refused at once, but a
+     * full accept backlog (the mock listens with 5) must not hang the nudger. */
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200 * 1000};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    /* Refused (the broker is down) or not, there is nothing more to do. */
+    (void)connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+    close(fd);
+}
+
+static void *nudge_main(void *arg)
+{
+    pl_devbroker *db = arg;
+    unsigned next = 0;
+
+    pthread_mutex_lock(&db->nudge_lock);
+    while (!db->nudge_stop) {
+        struct timespec deadline;
+        int rc;
+
+        if (!db->nudge_armed) {
+            pthread_cond_wait(&db->nudge_cond, &db->nudge_lock);
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_nsec += NUDGE_MS * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        rc = pthread_cond_timedwait(&db->nudge_cond, &db->nudge_lock, &deadline);
+        if (rc == ETIMEDOUT && db->nudge_armed && !db->nudge_stop) {
+            /* Round robin, so one broker that is down does not stop the nudging. */
+            uint16_t port = db->ports[next++ % (unsigned)db->brokers];
+
+            pthread_mutex_unlock(&db->nudge_lock);
+            poke(port);
+            pthread_mutex_lock(&db->nudge_lock);
+        }
+    }
+    pthread_mutex_unlock(&db->nudge_lock);
+    return NULL;
+}
+
+static void nudge_arm(pl_devbroker *db, int armed)
+{
+    pthread_mutex_lock(&db->nudge_lock);
+    db->nudge_armed = armed;
+    pthread_cond_signal(&db->nudge_cond);
+    pthread_mutex_unlock(&db->nudge_lock);
+}
+
+/* Brackets every mock call: one at a time, and watched by the nudger. */
+static void call_begin(pl_devbroker *db)
+{
+    pthread_mutex_lock(&db->lock);
+    nudge_arm(db, 1);
+}
+
+static void call_end(pl_devbroker *db)
+{
+    nudge_arm(db, 0);
+    pthread_mutex_unlock(&db->lock);
+}
+
+/* Reads the listeners' ports out of "127.0.0.1:P1,127.0.0.1:P2,...", one per broker. */
+static int parse_ports(pl_devbroker *db, const char *bootstraps, char *errstr, size_t errstr_size)
+{
+    const char *p = bootstraps;
+    int n = 0;
+
+    while (p != NULL && *p != '\0' && n < db->brokers) {
+        const char *colon = strchr(p, ':');
+        char *end = NULL;
+        long port;
+
+        if (colon == NULL)
+            break;
+        errno = 0;
+        port = strtol(colon + 1, &end, 10);
+        if (errno != 0 || end == colon + 1 || port < 1 || port > 65535 ||
+            (*end != ',' && *end != '\0'))
+            break;
+        db->ports[n++] = (uint16_t)port;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (n != db->brokers)
+        return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size,
+                          "unexpected mock bootstrap servers \"%s\"", bootstraps);
+    return 0;
 }
 
 int pl_devbroker_topic_name_ok(const char *name)
@@ -137,11 +267,11 @@ int pl_devbroker_topic_create(pl_devbroker *db, const char *name, int partitions
     /* Like the mock's own auto-creation: replicas on up to three brokers. */
     rf = db->brokers < 3 ? db->brokers : 3;
 
-    pthread_mutex_lock(&db->lock);
+    call_begin(db);
     err = rd_kafka_mock_topic_create(db->mc, name, partitions, rf);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
         db->topic_cnt++;
-    pthread_mutex_unlock(&db->lock);
+    call_end(db);
 
     if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
         return pl_err_set(PL_ERR_STATE, errstr, errstr_size, "topic %s exists already", name);
@@ -160,8 +290,8 @@ static int initial_topic(pl_devbroker *db, const char *name, int partitions, cha
     return rc == PL_ERR_STATE ? 0 : rc;
 }
 
-static int create_paylink_topics(pl_devbroker *db, const char *prefix, int partitions,
-                                 char *errstr, size_t errstr_size)
+static int create_paylink_topics(pl_devbroker *db, const char *prefix, int partitions, char *errstr,
+                                 size_t errstr_size)
 {
     static const char *const suffixes[] = {"request", "reply", "request.dlq"};
     char name[PL_DEVBROKER_TOPIC_MAX + 2];
@@ -169,8 +299,7 @@ static int create_paylink_topics(pl_devbroker *db, const char *prefix, int parti
 
     for (size_t w = 0; w < sizeof(request_workers) / sizeof(request_workers[0]); w++) {
         for (size_t s = 0; s < sizeof(suffixes) / sizeof(suffixes[0]); s++) {
-            n = snprintf(name, sizeof(name), "%s.%s.%s", prefix, request_workers[w],
-                         suffixes[s]);
+            n = snprintf(name, sizeof(name), "%s.%s.%s", prefix, request_workers[w], suffixes[s]);
             if (n < 0 || (size_t)n >= sizeof(name))
                 return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "prefix too long");
             if ((rc = initial_topic(db, name, partitions, errstr, errstr_size)) != 0)
@@ -249,6 +378,16 @@ int pl_devbroker_new(pl_devbroker **out, const pl_devbroker_config *cfg, char *e
         return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
     db->brokers = brokers;
     pthread_mutex_init(&db->lock, NULL);
+    pthread_mutex_init(&db->nudge_lock, NULL);
+    {
+        pthread_condattr_t attr;
+
+        /* The nudger's deadlines are monotonic: a clock step must not stall it. */
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&db->nudge_cond, &attr);
+        pthread_condattr_destroy(&attr);
+    }
 
     conf = rd_kafka_conf_new();
     /* log.h is single-threaded: queue librdkafka's log lines and serve them from our thread
@@ -260,8 +399,8 @@ int pl_devbroker_new(pl_devbroker **out, const pl_devbroker_config *cfg, char *e
     rd_kafka_conf_set_log_cb(conf, log_cb);
     db->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
     if (db->rk == NULL) {
-        rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "creating the hosting client: %s",
-                        rkerr);
+        rc =
+            pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "creating the hosting client: %s", rkerr);
         goto out; /* conf is still ours */
     }
     conf = NULL; /* rd_kafka_new took it */
@@ -278,6 +417,14 @@ int pl_devbroker_new(pl_devbroker **out, const pl_devbroker_config *cfg, char *e
                         "cannot start the mock cluster (see the librdkafka log)");
         goto out;
     }
+
+    if ((rc = parse_ports(db, rd_kafka_mock_cluster_bootstraps(db->mc), errstr, errstr_size)) != 0)
+        goto out;
+    if (pthread_create(&db->nudger, NULL, nudge_main, db) != 0) {
+        rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "cannot start a thread");
+        goto out;
+    }
+    db->nudger_running = 1;
 
     if ((rc = create_paylink_topics(db, prefix, partitions, errstr, errstr_size)) != 0)
         goto out;
@@ -299,13 +446,26 @@ void pl_devbroker_destroy(pl_devbroker *db)
 {
     if (db == NULL)
         return;
-    /* The cluster first: it lives on the client's bookkeeping (rd_kafka_mock_cluster_new). */
-    if (db->mc != NULL)
+    /* The cluster first: it lives on the client's bookkeeping (rd_kafka_mock_cluster_new).
+     * Its destruction is one more op for the cluster thread, so the nudger watches it too. */
+    if (db->mc != NULL) {
+        call_begin(db);
         rd_kafka_mock_cluster_destroy(db->mc);
+        call_end(db);
+    }
+    if (db->nudger_running) {
+        pthread_mutex_lock(&db->nudge_lock);
+        db->nudge_stop = 1;
+        pthread_cond_signal(&db->nudge_cond);
+        pthread_mutex_unlock(&db->nudge_lock);
+        pthread_join(db->nudger, NULL);
+    }
     if (db->rk != NULL) {
         pl_devbroker_serve_logs(db);
         rd_kafka_destroy(db->rk);
     }
+    pthread_cond_destroy(&db->nudge_cond);
+    pthread_mutex_destroy(&db->nudge_lock);
     pthread_mutex_destroy(&db->lock);
     free(db);
 }
@@ -331,17 +491,16 @@ size_t pl_devbroker_topic_count(pl_devbroker *db)
     return n;
 }
 
-int pl_devbroker_broker_down(pl_devbroker *db, int32_t broker_id, char *errstr,
-                             size_t errstr_size)
+int pl_devbroker_broker_down(pl_devbroker *db, int32_t broker_id, char *errstr, size_t errstr_size)
 {
     rd_kafka_resp_err_t err;
     int rc;
 
     if ((rc = broker_id_ok(db, broker_id, "broker down", errstr, errstr_size)) != 0)
         return rc;
-    pthread_mutex_lock(&db->lock);
+    call_begin(db);
     err = rd_kafka_mock_broker_set_down(db->mc, broker_id);
-    pthread_mutex_unlock(&db->lock);
+    call_end(db);
     return broker_err(err, "broker down", broker_id, errstr, errstr_size);
 }
 
@@ -352,9 +511,9 @@ int pl_devbroker_broker_up(pl_devbroker *db, int32_t broker_id, char *errstr, si
 
     if ((rc = broker_id_ok(db, broker_id, "broker up", errstr, errstr_size)) != 0)
         return rc;
-    pthread_mutex_lock(&db->lock);
+    call_begin(db);
     err = rd_kafka_mock_broker_set_up(db->mc, broker_id);
-    pthread_mutex_unlock(&db->lock);
+    call_end(db);
     return broker_err(err, "broker up", broker_id, errstr, errstr_size);
 }
 
@@ -368,9 +527,9 @@ int pl_devbroker_broker_rtt(pl_devbroker *db, int32_t broker_id, int rtt_ms, cha
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "rtt must be 0..600000 ms");
     if ((rc = broker_id_ok(db, broker_id, "broker rtt", errstr, errstr_size)) != 0)
         return rc;
-    pthread_mutex_lock(&db->lock);
+    call_begin(db);
     err = rd_kafka_mock_broker_set_rtt(db->mc, broker_id, rtt_ms);
-    pthread_mutex_unlock(&db->lock);
+    call_end(db);
     return broker_err(err, "broker rtt", broker_id, errstr, errstr_size);
 }
 
@@ -380,8 +539,7 @@ void pl_devbroker_serve_logs(pl_devbroker *db)
     rd_kafka_poll(db->rk, 0);
 }
 
-int pl_devbroker_write_file(const char *path, const char *content, char *errstr,
-                            size_t errstr_size)
+int pl_devbroker_write_file(const char *path, const char *content, char *errstr, size_t errstr_size)
 {
     char tmp[PATH_MAX];
     size_t len = strlen(content), off = 0;

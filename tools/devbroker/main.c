@@ -55,8 +55,17 @@ typedef struct options {
 /* Returns 0, 1 when --help was asked for, or PL_ERR_INVALID after printing why. */
 static int parse_options(int argc, char **argv, options *o)
 {
-    enum { OPT_BROKERS = 256, OPT_PARTITIONS, OPT_PREFIX, OPT_TOPICS, OPT_BOOTSTRAP_FILE,
-           OPT_CONTROL_PORT, OPT_CONTROL_PORT_FILE, OPT_LOG_LEVEL, OPT_HELP };
+    enum {
+        OPT_BROKERS = 256,
+        OPT_PARTITIONS,
+        OPT_PREFIX,
+        OPT_TOPICS,
+        OPT_BOOTSTRAP_FILE,
+        OPT_CONTROL_PORT,
+        OPT_CONTROL_PORT_FILE,
+        OPT_LOG_LEVEL,
+        OPT_HELP
+    };
     static const struct option longopts[] = {
         {"brokers", required_argument, NULL, OPT_BROKERS},
         {"partitions", required_argument, NULL, OPT_PARTITIONS},
@@ -184,8 +193,8 @@ int main(int argc, char **argv)
         PL_ERROR(NULL, "cannot start the mock cluster: %s", errstr);
         goto out;
     }
-    if ((rc = pl_devbroker_control_new(&ctl, db, (int)o.control_port, errstr,
-                                       sizeof(errstr))) != 0) {
+    if ((rc = pl_devbroker_control_new(&ctl, db, (int)o.control_port, errstr, sizeof(errstr))) !=
+        0) {
         PL_ERROR(NULL, "cannot start the control endpoint: %s", errstr);
         goto out;
     }
@@ -201,8 +210,8 @@ int main(int argc, char **argv)
     }
     if (o.control_port_file != NULL) {
         snprintf(portbuf, sizeof(portbuf), "%u", (unsigned)pl_devbroker_control_port(ctl));
-        if ((rc = pl_devbroker_write_file(o.control_port_file, portbuf, errstr,
-                                          sizeof(errstr))) != 0) {
+        if ((rc = pl_devbroker_write_file(o.control_port_file, portbuf, errstr, sizeof(errstr))) !=
+            0) {
             PL_ERROR(NULL, "cannot write the control port file: %s", errstr);
             goto out;
         }

@@ -178,7 +178,7 @@ int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_be
     if (conf_set(conf, "group.id", group, errstr, errstr_size) != PL_OK ||
         conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != PL_OK ||
         conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) != PL_OK ||
-        conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != PL_OK ||
+        conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != PL_OK) {
         rd_kafka_conf_destroy(conf);
         free(r);
         return PL_ERR_CONFIG;

@@ -361,14 +361,15 @@ int pl_sim_ledger_txn_json(pl_sim_ledger *l, const char *ref, char **out, bool *
         goto nomem;
     }
     if (*found) {
+        if (add_string(root, "protocol", t.protocol) < 0 || add_string(root, "op", t.op) < 0 ||
+            add_string(root, "decision", t.decision) < 0)
+            goto nomem;
         json_object *jreason = json_object_new_int(t.reason_code);
         if (!jreason || json_object_object_add(root, "reason_code", jreason) != 0) {
             json_object_put(jreason);
             goto nomem;
         }
-        if (add_string(root, "protocol", t.protocol) < 0 || add_string(root, "op", t.op) < 0 ||
-            add_string(root, "decision", t.decision) < 0 ||
-            add_string(root, "request_id", t.request_id) < 0 ||
+        if (add_string(root, "request_id", t.request_id) < 0 ||
             add_string(root, "request_token", t.request_token) < 0 ||
             add_amount(root, "amount", t.amount) < 0)
             goto nomem;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# After the other tests ran: no full card number or CVV anywhere paylink writes — logs, the
+# database, the reply and dead-letter topics (PCI DSS 3.3.1, 3.4.1, 3.5.1).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+pans="4111111111111111 5555555555554444 378282246310005 4111111111111112"
+for pan in $pans; do
+    if grep -rl "$pan" "$PAYLINK_LOG_DIR" 2>/dev/null | grep -v -e 'bureau-sim' -e 'devbroker' ; then
+        fail "card number $pan found in the logs above"
+    fi
+done
+dump=$(pg_dump_text)
+for pan in $pans; do
+    assert_not_contains "$dump" "$pan" "card number $pan in the database"
+done
+assert_not_contains "$dump" '"cvv": "' "no cvv in the database"
+for t in auth.reply auth.request.dlq reversal.request; do
+    out=$(pl_topic_dump "$PAYLINK_TOPIC_PREFIX.$t")
+    for pan in $pans; do
+        assert_not_contains "$out" "$pan" "card number $pan on $t"
+    done
+done
+pass "no card data at rest"

@@ -1,0 +1,443 @@
+/*
+ * test_reply.c: reply rendering (parsed back with json-c and checked field by field), the
+ * Siebel response messages per status, and pl_reply_mark_replayed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "reply.h"
+#include "request.h"
+
+#define NOW ((time_t)1795665662) /* 2026-11-26T04:01:02Z */
+#define PAN "4111111111111111"
+
+static const char REQUEST[] =
+    "{\"v\":1,\"request_id\":\"oms-7-4917-1-a1\",\"type\":\"auth\",\"company\":7,"
+    "\"order\":\"4917\",\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"120.00\","
+    "\"currency\":\"USD\",\"card\":{\"number\":\"" PAN "\",\"exp_month\":12,"
+    "\"exp_year\":2030,\"cvv\":\"987\"}}";
+
+static void decode(const char *json, const char *worker, pl_request *r, pl_errors *e)
+{
+    int rc = pl_request_decode(json, strlen(json), worker, NOW, r, e);
+    (void)rc; /* some tests decode invalid requests on purpose */
+}
+
+/* Renders and parses back; also checks that no card number or CVV leaks into a reply. */
+static json_object *render(const pl_request *req, const pl_reply *rep)
+{
+    char *text = pl_reply_to_json(req, rep);
+    assert_non_null(text);
+    assert_null(strstr(text, PAN));
+    assert_null(strstr(text, "987"));
+    json_object *obj = json_tokener_parse(text);
+    assert_non_null(obj);
+    assert_true(json_object_is_type(obj, json_type_object));
+    free(text);
+    return obj;
+}
+
+static json_object *get(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(obj, key, &v))
+        return NULL;
+    return v;
+}
+
+static const char *str(json_object *obj, const char *key)
+{
+    json_object *v = get(obj, key);
+    assert_non_null(v);
+    assert_true(json_object_is_type(v, json_type_string));
+    return json_object_get_string(v);
+}
+
+static int64_t num(json_object *obj, const char *key)
+{
+    json_object *v = get(obj, key);
+    assert_non_null(v);
+    assert_true(json_object_is_type(v, json_type_int));
+    return json_object_get_int64(v);
+}
+
+static void test_approved_reply(void **state)
+{
+    (void)state;
+    pl_request req;
+    pl_errors errs;
+    decode(REQUEST, "auth", &req, &errs);
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_APPROVED;
+    rep.has_amount_approved = true;
+    rep.amount_approved = 6000; /* partial approval: half */
+    snprintf(rep.vendor_response, sizeof rep.vendor_response, "110");
+    snprintf(rep.decision, sizeof rep.decision, "ACCEPT");
+    snprintf(rep.auth.number, sizeof rep.auth.number, "831000");
+    snprintf(rep.auth.date, sizeof rep.auth.date, "2026-11-26T04:01:02Z");
+    snprintf(rep.auth.transaction_id, sizeof rep.auth.transaction_id, "4036289939370176056470");
+    snprintf(rep.auth.request_token, sizeof rep.auth.request_token, "Ahj/7wSTE2Ojg4MDl3M");
+    snprintf(rep.auth.avs, sizeof rep.auth.avs, "Y");
+    snprintf(rep.auth.cvv, sizeof rep.auth.cvv, "M");
+    snprintf(rep.token, sizeof rep.token, "7012345678901234567890");
+    snprintf(rep.card_masked, sizeof rep.card_masked, "411111******1111");
+    snprintf(rep.card_type, sizeof rep.card_type, "VI");
+    rep.processed_at = NOW;
+
+    json_object *o = render(&req, &rep);
+    assert_int_equal(num(o, "v"), 1);
+    assert_string_equal(str(o, "request_id"), "oms-7-4917-1-a1");
+    assert_string_equal(str(o, "type"), "auth");
+    assert_int_equal(num(o, "company"), 7);
+    assert_string_equal(str(o, "order"), "4917");
+    assert_int_equal(num(o, "pay_seq"), 1);
+    assert_string_equal(str(o, "service"), "CYB");
+    assert_string_equal(str(o, "status"), "approved");
+    assert_string_equal(str(o, "amount_requested"), "120.00");
+    assert_string_equal(str(o, "amount_approved"), "60.00");
+    assert_string_equal(str(o, "currency"), "USD");
+    assert_string_equal(str(o, "vendor_response"), "110");
+    assert_string_equal(str(o, "decision"), "ACCEPT");
+    json_object *auth = get(o, "auth");
+    assert_non_null(auth);
+    assert_string_equal(str(auth, "number"), "831000");
+    assert_string_equal(str(auth, "date"), "2026-11-26T04:01:02Z");
+    assert_string_equal(str(auth, "transaction_id"), "4036289939370176056470");
+    assert_string_equal(str(auth, "request_token"), "Ahj/7wSTE2Ojg4MDl3M");
+    assert_string_equal(str(auth, "avs"), "Y");
+    assert_string_equal(str(auth, "cvv"), "M");
+    assert_string_equal(str(o, "token"), "7012345678901234567890");
+    json_object *card = get(o, "card");
+    assert_string_equal(str(card, "masked"), "411111******1111");
+    assert_string_equal(str(card, "type"), "VI");
+    assert_string_equal(str(o, "message"), "Transaction was successful.");
+    assert_string_equal(str(o, "processed_at"), "2026-11-26T04:01:02Z");
+    /* Optional fields that do not apply are left out, not sent empty. */
+    assert_null(get(o, "hold_reason"));
+    assert_null(get(o, "required_response"));
+    assert_null(get(o, "errors"));
+    assert_null(get(o, "svc"));
+    assert_null(get(o, "replayed"));
+    json_object_put(o);
+    pl_request_free(&req);
+}
+
+static void test_minimal_reply_omits_empty(void **state)
+{
+    (void)state;
+    pl_request req;
+    pl_errors errs;
+    const char *token_req = "{\"request_id\":\"t1\",\"type\":\"token\",\"company\":7,"
+                            "\"order\":\"1\",\"pay_seq\":1,\"service\":\"CYB\","
+                            "\"card\":{\"token\":\"abc\"}}";
+    decode(token_req, "auth", &req, &errs);
+    assert_int_equal(errs.n, 0);
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_DECLINED;
+    rep.processed_at = NOW;
+    json_object *o = render(&req, &rep);
+    assert_string_equal(str(o, "status"), "declined");
+    assert_string_equal(str(o, "type"), "token");
+    static const char *absent[] = {"amount_requested",
+                                   "amount_approved",
+                                   "currency",
+                                   "vendor_response",
+                                   "decision",
+                                   "auth",
+                                   "token",
+                                   "card",
+                                   "hold_reason",
+                                   "required_response",
+                                   "errors",
+                                   "svc"};
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
+        if (get(o, absent[i]))
+            print_error("unexpected %s\n", absent[i]);
+        assert_null(get(o, absent[i]));
+    }
+    assert_string_equal(str(o, "message"),
+                        "Transaction was declined. Please select another credit card.");
+    assert_int_equal(json_object_object_length(o), 10); /* v, 6 echoes, status, msg, at */
+    json_object_put(o);
+    pl_request_free(&req);
+}
+
+static void test_timeout_and_review(void **state)
+{
+    (void)state;
+    pl_request req;
+    pl_errors errs;
+    decode(REQUEST, "auth", &req, &errs);
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_TIMEOUT;
+    rep.required_response = true;
+    snprintf(rep.vendor_response, sizeof rep.vendor_response, "150");
+    rep.processed_at = NOW;
+    json_object *o = render(&req, &rep);
+    assert_string_equal(str(o, "status"), "timeout");
+    json_object *rr = get(o, "required_response");
+    assert_non_null(rr);
+    assert_true(json_object_is_type(rr, json_type_boolean));
+    assert_true(json_object_get_boolean(rr));
+    assert_string_equal(str(o, "vendor_response"), "150");
+    assert_string_equal(str(o, "message"),
+                        "The connection to CyberSource has timed out. Please try the "
+                        "operation later.");
+    json_object_put(o);
+
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_REVIEW;
+    snprintf(rep.hold_reason, sizeof rep.hold_reason, "FS");
+    snprintf(rep.message, sizeof rep.message, "Custom text");
+    rep.processed_at = NOW;
+    o = render(&req, &rep);
+    assert_string_equal(str(o, "status"), "review");
+    assert_string_equal(str(o, "hold_reason"), "FS");
+    assert_string_equal(str(o, "message"), "Custom text"); /* an explicit message wins */
+    assert_null(get(o, "required_response"));
+    json_object_put(o);
+    pl_request_free(&req);
+}
+
+static void test_invalid_reply(void **state)
+{
+    (void)state;
+    /* Bad request_id and Luhn; the other echo fields are still echoed. */
+    const char *bad = "{\"request_id\":\"a b\",\"type\":\"auth\",\"company\":7,\"order\":"
+                      "\"4917\",\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"120.00\","
+                      "\"currency\":\"USD\",\"card\":{\"number\":\"4111111111111112\","
+                      "\"exp_month\":12,\"exp_year\":2030}}";
+    pl_request req;
+    pl_errors errs;
+    decode(bad, "auth", &req, &errs);
+    assert_int_equal(errs.n, 2);
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_INVALID;
+    rep.errors = &errs;
+    rep.processed_at = NOW;
+    char *text = pl_reply_to_json(&req, &rep);
+    assert_non_null(text);
+    assert_null(strstr(text, "4111111111111112"));
+    json_object *o = json_tokener_parse(text);
+    free(text);
+    assert_string_equal(str(o, "status"), "invalid");
+    assert_null(get(o, "request_id"));
+    assert_string_equal(str(o, "type"), "auth");
+    assert_int_equal(num(o, "company"), 7);
+    assert_string_equal(str(o, "order"), "4917");
+    assert_string_equal(str(o, "amount_requested"), "120.00");
+    json_object *arr = get(o, "errors");
+    assert_non_null(arr);
+    assert_true(json_object_is_type(arr, json_type_array));
+    assert_int_equal(json_object_array_length(arr), 2);
+    json_object *e0 = json_object_array_get_idx(arr, 0);
+    json_object *e1 = json_object_array_get_idx(arr, 1);
+    assert_string_equal(str(e0, "field"), "request_id");
+    assert_string_equal(str(e1, "field"), "card.number");
+    assert_string_equal(str(e1, "error"), "fails the Luhn check");
+    /* seed message 7: the card number is what is wrong. */
+    assert_string_equal(str(o, "message"), "Your credit card is invalid. Please check the card "
+                                           "details or select another credit card.");
+    json_object_put(o);
+    pl_request_free(&req);
+
+    /* An expired card: seed message 5. */
+    const char *expired = "{\"request_id\":\"x1\",\"type\":\"auth\",\"company\":7,\"order\":"
+                          "\"4917\",\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"1.00\","
+                          "\"currency\":\"USD\",\"card\":{\"number\":\"" PAN "\","
+                          "\"exp_month\":10,\"exp_year\":2026}}";
+    decode(expired, "auth", &req, &errs);
+    rep.errors = &errs;
+    o = render(&req, &rep);
+    assert_string_equal(str(o, "message"),
+                        "Your credit card has expired. Please select another card.");
+    json_object_put(o);
+    pl_request_free(&req);
+
+    /* Not JSON at all: nothing to echo, one error with an empty field; seed message 6. */
+    decode("nope", "auth", &req, &errs);
+    rep.errors = &errs;
+    o = render(&req, &rep);
+    assert_null(get(o, "request_id"));
+    assert_null(get(o, "type"));
+    assert_null(get(o, "company"));
+    arr = get(o, "errors");
+    assert_int_equal(json_object_array_length(arr), 1);
+    assert_string_equal(str(json_object_array_get_idx(arr, 0), "field"), "");
+    assert_string_equal(str(json_object_array_get_idx(arr, 0), "error"), "not a JSON object");
+    assert_string_equal(str(o, "message"),
+                        "Please check the credit card details or select another card.");
+    json_object_put(o);
+    pl_request_free(&req);
+
+    /* errors is only for invalid replies, and always there for them. */
+    decode(REQUEST, "auth", &req, &errs);
+    rep.status = PL_ST_ERROR;
+    rep.errors = &errs;
+    o = render(&req, &rep);
+    assert_null(get(o, "errors"));
+    json_object_put(o);
+    rep.status = PL_ST_INVALID;
+    rep.errors = NULL;
+    o = render(&req, &rep);
+    assert_int_equal(json_object_array_length(get(o, "errors")), 0);
+    json_object_put(o);
+    pl_request_free(&req);
+}
+
+static void test_svc_reply(void **state)
+{
+    (void)state;
+    pl_request req;
+    pl_errors errs;
+    decode("{\"request_id\":\"s1\",\"type\":\"generate\",\"company\":7,\"order\":\"4930\","
+           "\"pay_seq\":2,\"service\":\"RLT\"}",
+           "svc", &req, &errs);
+    assert_int_equal(errs.n, 0);
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_APPROVED;
+    snprintf(rep.svc.card_number, sizeof rep.svc.card_number, "7000000000000001");
+    rep.processed_at = NOW;
+    json_object *o = render(&req, &rep);
+    assert_string_equal(str(o, "type"), "generate");
+    json_object *svc = get(o, "svc");
+    assert_non_null(svc);
+    assert_string_equal(str(svc, "card_number"), "7000000000000001");
+    assert_null(get(svc, "balance"));
+    json_object_put(o);
+
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_APPROVED;
+    rep.svc.has_balance = true;
+    rep.svc.balance = 0; /* a zero balance is still reported */
+    rep.processed_at = NOW;
+    o = render(&req, &rep);
+    svc = get(o, "svc");
+    assert_string_equal(str(svc, "balance"), "0.00");
+    assert_null(get(svc, "card_number"));
+    json_object_put(o);
+    pl_request_free(&req);
+}
+
+static void test_processed_at_defaults_to_now(void **state)
+{
+    (void)state;
+    pl_request req;
+    pl_errors errs;
+    decode(REQUEST, "auth", &req, &errs);
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    time_t before = time(NULL);
+    json_object *o = render(&req, &rep);
+    time_t after = time(NULL);
+    const char *at = str(o, "processed_at");
+    assert_int_equal(strlen(at), 20);
+    assert_int_equal(at[19], 'Z');
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    assert_non_null(strptime(at, "%Y-%m-%dT%H:%M:%SZ", &tm));
+    time_t t = timegm(&tm);
+    assert_true(t >= before && t <= after);
+    json_object_put(o);
+    pl_request_free(&req);
+}
+
+static void test_status_names_and_messages(void **state)
+{
+    (void)state;
+    static const char *names[] = {"approved", "declined", "review", "rejected",
+                                  "error",    "timeout",  "invalid"};
+    for (int s = PL_ST_APPROVED; s <= PL_ST_INVALID; s++) {
+        assert_string_equal(pl_status_name((pl_status)s), names[s]);
+        const char *m = pl_status_message((pl_status)s);
+        assert_non_null(m);
+        assert_true(strlen(m) > 10);
+        assert_true(strlen(m) < sizeof(((pl_reply *)0)->message));
+    }
+    /* Seed messages 1, 2, 20 (a sample: the texts are the seed's, word for word). */
+    assert_string_equal(pl_status_message(PL_ST_APPROVED), "Transaction was successful.");
+    assert_string_equal(pl_status_message(PL_ST_REJECTED),
+                        "Transaction was not successful. Please call your credit card company "
+                        "or try another credit card.");
+    assert_string_equal(pl_status_message(PL_ST_ERROR),
+                        "Error occurred in CyberSource. Please contact your application "
+                        "administrator.");
+    /* A rejected order must not look like a review to the customer, nor the reverse. */
+    assert_string_not_equal(pl_status_message(PL_ST_REJECTED), pl_status_message(PL_ST_DECLINED));
+}
+
+static void test_mark_replayed(void **state)
+{
+    (void)state;
+    pl_request req;
+    pl_errors errs;
+    decode(REQUEST, "auth", &req, &errs);
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_APPROVED;
+    rep.processed_at = NOW;
+    char *stored = pl_reply_to_json(&req, &rep);
+    assert_non_null(stored);
+
+    char *again = pl_reply_mark_replayed(stored);
+    assert_non_null(again);
+    json_object *a = json_tokener_parse(stored);
+    json_object *b = json_tokener_parse(again);
+    json_object *r = get(b, "replayed");
+    assert_non_null(r);
+    assert_true(json_object_is_type(r, json_type_boolean));
+    assert_true(json_object_get_boolean(r));
+    /* Everything else is exactly the stored reply, processed_at included. */
+    json_object_object_del(b, "replayed");
+    assert_true(json_object_equal(a, b));
+    json_object_put(a);
+    json_object_put(b);
+
+    /* Replaying a replay, or a stored "replayed": false, gives one "replayed": true. */
+    char *twice = pl_reply_mark_replayed(again);
+    assert_non_null(twice);
+    json_object *once = json_tokener_parse(again);
+    json_object *c = json_tokener_parse(twice);
+    assert_true(json_object_equal(once, c));
+    json_object_put(once);
+    json_object_put(c);
+    char *f = pl_reply_mark_replayed("{\"status\":\"approved\",\"replayed\":false}");
+    assert_string_equal(f, "{\"status\":\"approved\",\"replayed\":true}");
+
+    assert_null(pl_reply_mark_replayed("not json"));
+    assert_null(pl_reply_mark_replayed("[1,2]"));
+    assert_null(pl_reply_mark_replayed(NULL));
+    free(f);
+    free(twice);
+    free(again);
+    free(stored);
+    pl_request_free(&req);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_approved_reply),
+        cmocka_unit_test(test_minimal_reply_omits_empty),
+        cmocka_unit_test(test_timeout_and_review),
+        cmocka_unit_test(test_invalid_reply),
+        cmocka_unit_test(test_svc_reply),
+        cmocka_unit_test(test_processed_at_defaults_to_now),
+        cmocka_unit_test(test_status_names_and_messages),
+        cmocka_unit_test(test_mark_replayed),
+    };
+    return cmocka_run_group_tests_name("reply", tests, NULL, NULL);
+}

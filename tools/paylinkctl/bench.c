@@ -1,0 +1,346 @@
+/* bench.c: paylinkctl bench (see bench.h). */
+#include "bench.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <librdkafka/rdkafka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct bench {
+    rd_kafka_t *producer, *consumer;
+    char t_request[160], t_reply[160];
+    char run[32];
+    unsigned long n;
+    double *sent_at;  /* per request index; 0 = not sent */
+    double *latency;  /* per reply, ms */
+    unsigned char *got;
+    unsigned long replies, approved, produced_fail;
+} bench;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double pl_bench_percentile(const double *sorted, unsigned long n, double q)
+{
+    if (n == 0)
+        return 0;
+    unsigned long rank = (unsigned long)ceil(q / 100.0 * (double)n);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return sorted[rank - 1];
+}
+
+static int set_sim_latency(int ms)
+{
+    const char *url = getenv("PAYLINK_SIM_URL"), *ca = getenv("PAYLINK_SIM_CA");
+    if (!url || !*url) {
+        fprintf(stderr, "bench: --sim-latency-ms needs PAYLINK_SIM_URL\n");
+        return -1;
+    }
+    char full[512];
+    snprintf(full, sizeof full, "%s/__sim/config?latency_ms=%d", url, ms);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    curl_easy_setopt(c, CURLOPT_URL, full);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    if (ca && *ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK || status != 200) {
+        fprintf(stderr, "bench: setting the simulator latency failed (%s, HTTP %ld)\n",
+                curl_easy_strerror(rc), status);
+        return -1;
+    }
+    return 0;
+}
+
+static long peak_rss_kb(const char *pid_file)
+{
+    FILE *f = fopen(pid_file, "r");
+    if (!f)
+        return -1;
+    long pid = -1;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = -1;
+    fclose(f);
+    if (pid <= 0)
+        return -1;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+/* Assigns every partition of the reply topic at its current end, before anything is sent. */
+static int assign_end(bench *b)
+{
+    const rd_kafka_metadata_t *md;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(b->consumer, b->t_reply, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(b->consumer, 0, t, &md, 10000);
+    rd_kafka_topic_destroy(t);
+    if (err || md->topic_cnt != 1 || md->topics[0].err) {
+        fprintf(stderr, "bench: no metadata for %s\n", b->t_reply);
+        if (!err)
+            rd_kafka_metadata_destroy(md);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+        int64_t lo, hi;
+        int32_t p = md->topics[0].partitions[i].id;
+        if (rd_kafka_query_watermark_offsets(b->consumer, b->t_reply, p, &lo, &hi, 10000))
+            hi = RD_KAFKA_OFFSET_END;
+        rd_kafka_topic_partition_list_add(l, b->t_reply, p)->offset = hi;
+    }
+    rd_kafka_metadata_destroy(md);
+    err = rd_kafka_assign(b->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? -1 : 0;
+}
+
+static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    bench *b = opaque;
+    if (m->err)
+        b->produced_fail++;
+}
+
+static int send_one(bench *b, unsigned long i, const char *amount)
+{
+    char rid[64], order[24], key[32];
+    snprintf(rid, sizeof rid, "bench-%s-%lu", b->run, i);
+    snprintf(order, sizeof order, "B%s%lu", b->run + strlen(b->run) - 4, i);
+    snprintf(key, sizeof key, "1-%s", order);
+    json_object *o = json_object_new_object(), *card = json_object_new_object();
+    json_object_object_add(o, "v", json_object_new_int(1));
+    json_object_object_add(o, "request_id", json_object_new_string(rid));
+    json_object_object_add(o, "type", json_object_new_string("auth"));
+    json_object_object_add(o, "company", json_object_new_int(1));
+    json_object_object_add(o, "order", json_object_new_string(order));
+    json_object_object_add(o, "pay_seq", json_object_new_int(1));
+    json_object_object_add(o, "service", json_object_new_string("CYB"));
+    json_object_object_add(o, "amount", json_object_new_string(amount));
+    json_object_object_add(o, "currency", json_object_new_string("USD"));
+    json_object_object_add(card, "number", json_object_new_string("4111111111111111"));
+    json_object_object_add(card, "exp_month", json_object_new_int(12));
+    json_object_object_add(card, "exp_year", json_object_new_int(2031));
+    json_object_object_add(card, "type", json_object_new_string("VI"));
+    json_object_object_add(o, "card", card);
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    b->sent_at[i] = now_s();
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(b->producer, RD_KAFKA_V_TOPIC(b->t_request),
+                                RD_KAFKA_V_KEY(key, strlen(key)),
+                                RD_KAFKA_V_VALUE((void *)s, strlen(s)),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        rd_kafka_poll(b->producer, 10);
+    }
+    json_object_put(o);
+    return err ? -1 : 0;
+}
+
+/* Reads available replies; returns how many new ones matched this run. */
+static unsigned long read_replies(bench *b, int timeout_ms)
+{
+    unsigned long got = 0;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(b->consumer, timeout_ms);
+    while (m) {
+        if (!m->err && m->payload) {
+            char *copy = strndup(m->payload, m->len);
+            json_object *o = copy ? json_tokener_parse(copy) : NULL;
+            free(copy);
+            json_object *rid, *st;
+            char prefix[48];
+            snprintf(prefix, sizeof prefix, "bench-%s-", b->run);
+            if (o && json_object_object_get_ex(o, "request_id", &rid)) {
+                const char *s = json_object_get_string(rid);
+                if (s && strncmp(s, prefix, strlen(prefix)) == 0) {
+                    unsigned long i = strtoul(s + strlen(prefix), NULL, 10);
+                    if (i < b->n && !b->got[i] && b->sent_at[i] > 0) {
+                        b->got[i] = 1;
+                        b->latency[b->replies++] = (now_s() - b->sent_at[i]) * 1000.0;
+                        got++;
+                        if (json_object_object_get_ex(o, "status", &st) &&
+                            strcmp(json_object_get_string(st), "approved") == 0)
+                            b->approved++;
+                    }
+                }
+            }
+            json_object_put(o);
+        }
+        rd_kafka_message_destroy(m);
+        m = rd_kafka_consumer_poll(b->consumer, 0);
+    }
+    return got;
+}
+
+static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
+    if (type == RD_KAFKA_PRODUCER) {
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err);
+        rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
+        rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
+    } else {
+        char group[64];
+        snprintf(group, sizeof group, "paylink-bench-%s", b->run);
+        rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+    }
+    rd_kafka_conf_set_opaque(conf, b);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
+    if (!rk) {
+        fprintf(stderr, "bench: %s\n", err);
+        return NULL;
+    }
+    return rk;
+}
+
+int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix)
+{
+    const char *worker = "auth", *amount = "10.00", *pid_file = NULL;
+    unsigned long n = 1000;
+    long k = 0, timeout_s = 300;
+    int sim_latency = -1;
+    static const struct option opts[] = {
+        {"worker", required_argument, NULL, 'w'},
+        {"requests", required_argument, NULL, 'n'},
+        {"sim-latency-ms", required_argument, NULL, 'l'},
+        {"max-in-flight", required_argument, NULL, 'k'},
+        {"amount", required_argument, NULL, 'a'},
+        {"pid-file", required_argument, NULL, 'p'},
+        {"timeout", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w': worker = optarg; break;
+        case 'n': n = strtoul(optarg, NULL, 10); break;
+        case 'l': sim_latency = (int)strtol(optarg, NULL, 10); break;
+        case 'k': k = strtol(optarg, NULL, 10); break;
+        case 'a': amount = optarg; break;
+        case 'p': pid_file = optarg; break;
+        case 't': timeout_s = strtol(optarg, NULL, 10); break;
+        default:
+            fprintf(stderr, "usage: paylinkctl bench --worker auth --requests N "
+                            "[--sim-latency-ms L] [--max-in-flight K] [--amount A] "
+                            "[--pid-file F] [--timeout S]\n");
+            return 2;
+        }
+    }
+    if (strcmp(worker, "auth") != 0 || n == 0 || n > 10000000 || k < 0) {
+        fprintf(stderr, "bench: only --worker auth is supported, with 1..10000000 requests\n");
+        return 2;
+    }
+    char pidbuf[600];
+    if (!pid_file) {
+        const char *run = getenv("PAYLINK_RUN_DIR"), *logs = getenv("PAYLINK_LOG_DIR");
+        if (run && *run)
+            snprintf(pidbuf, sizeof pidbuf, "%s/paylink-%s.pid", run, worker);
+        else if (logs && *logs)
+            snprintf(pidbuf, sizeof pidbuf, "%s/../run/paylink-%s.pid", logs, worker);
+        else
+            snprintf(pidbuf, sizeof pidbuf, ".dev/run/paylink-%s.pid", worker);
+        pid_file = pidbuf;
+    }
+    if (sim_latency >= 0 && set_sim_latency(sim_latency) != 0)
+        return 1;
+
+    bench b = {.n = n};
+    snprintf(b.run, sizeof b.run, "%lx%04lx", (unsigned long)time(NULL),
+             (unsigned long)getpid() & 0xffff);
+    snprintf(b.t_request, sizeof b.t_request, "%s.%s.request", prefix, worker);
+    snprintf(b.t_reply, sizeof b.t_reply, "%s.%s.reply", prefix, worker);
+    b.sent_at = calloc(n, sizeof *b.sent_at);
+    b.latency = calloc(n, sizeof *b.latency);
+    b.got = calloc(n, 1);
+    int status = 1;
+    if (!b.sent_at || !b.latency || !b.got)
+        goto out;
+    if (!(b.producer = client(RD_KAFKA_PRODUCER, brokers, &b)) ||
+        !(b.consumer = client(RD_KAFKA_CONSUMER, brokers, &b)) || assign_end(&b) != 0)
+        goto out;
+
+    fprintf(stderr, "bench: %lu auth requests, %s, amount %s\n", n,
+            k ? "closed loop" : "open loop", amount);
+    double t0 = now_s(), deadline = t0 + (double)timeout_s;
+    unsigned long sent = 0;
+    while (b.replies < n && now_s() < deadline) {
+        while (sent < n && (k == 0 || (long)(sent - b.replies) < k)) {
+            if (send_one(&b, sent, amount) != 0) {
+                fprintf(stderr, "bench: produce failed\n");
+                goto out;
+            }
+            sent++;
+            if (k == 0 && sent % 1000 == 0)
+                break; /* interleave reading replies with a large burst */
+        }
+        rd_kafka_poll(b.producer, 0);
+        read_replies(&b, sent < n && (k == 0 || (long)(sent - b.replies) < k) ? 0 : 5);
+    }
+    double seconds = now_s() - t0;
+    qsort(b.latency, b.replies, sizeof *b.latency, cmp_double);
+    double p50 = pl_bench_percentile(b.latency, b.replies, 50);
+    double p99 = pl_bench_percentile(b.latency, b.replies, 99);
+    long rss = peak_rss_kb(pid_file);
+    fprintf(stderr, "bench: %lu/%lu replies (%lu approved) in %.2f s\n", b.replies, n, b.approved,
+            seconds);
+    printf("{\"replies\":%lu,\"seconds\":%.3f,\"throughput\":%.1f,\"p50_ms\":%.1f,"
+           "\"p99_ms\":%.1f,\"max_rss_kb\":%ld,\"requests\":%lu,\"approved\":%lu,"
+           "\"max_in_flight\":%ld,\"sim_latency_ms\":%d}\n",
+           b.replies, seconds, seconds > 0 ? (double)b.replies / seconds : 0.0, p50, p99, rss,
+           n, b.approved, k, sim_latency);
+    status = b.replies == n ? 0 : 1;
+out:
+    if (b.consumer) {
+        rd_kafka_consumer_close(b.consumer);
+        rd_kafka_destroy(b.consumer);
+    }
+    if (b.producer) {
+        rd_kafka_flush(b.producer, 5000);
+        rd_kafka_destroy(b.producer);
+    }
+    free(b.sent_at);
+    free(b.latency);
+    free(b.got);
+    return status;
+}
