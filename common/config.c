@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int env_str(const char *name, const char *def, char *out, size_t outsize, bool required,
@@ -46,9 +47,18 @@ static int read_file(const char *path, char *out, size_t outsize, size_t *len)
     FILE *f = fopen(path, "r");
     if (!f)
         return PL_ERR_IO;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        errno = EINVAL;
+        return PL_ERR_IO;
+    }
     size_t n = fread(out, 1, outsize - 1, f);
-    bool more = fgetc(f) != EOF;
+    bool failed = ferror(f) != 0;
+    bool more = !failed && fgetc(f) != EOF;
     fclose(f);
+    if (failed)
+        return PL_ERR_IO;
     if (more)
         return PL_ERR_TOOBIG;
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
@@ -91,6 +101,8 @@ int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr, 
     if (rc != 0)
         return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: cannot read %s: %s", ref,
                           path, strerror(errno));
+    if (len == 0)
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: file is empty", ref);
     return 0;
 }
 

@@ -18,6 +18,7 @@ typedef struct xfer {
     char *buf;
     size_t len, cap;
     bool too_big;
+    size_t body_off;
     int attempts;
     char errbuf[CURL_ERROR_SIZE];
     struct xfer *prev, *next;
@@ -83,11 +84,29 @@ nomem:
     return NULL;
 }
 
+/*
+ * The body goes out through a read callback with no seek callback on purpose: libcurl then
+ * cannot rewind it, so when a reused connection dies after the bureau read the request, the
+ * call fails (an unknown outcome) instead of being silently posted again on a new connection,
+ * which would be a second charge.
+ */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *userp)
+{
+    xfer *x = userp;
+    size_t left = x->call.body_len - x->body_off, n = size * nitems;
+    if (n > left)
+        n = left;
+    if (n)
+        memcpy(buf, x->call.body + x->body_off, n);
+    x->body_off += n;
+    return n;
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     xfer *x = userp;
     size_t n = size * nmemb;
-    if (x->len + n + 1 > x->h->max_body) {
+    if (x->len + n > x->h->max_body) {
         x->too_big = true;
         return 0; /* aborts the transfer */
     }
@@ -120,7 +139,9 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_URL, c->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
+    x->body_off = 0;
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, x);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -140,6 +161,9 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_PROXY, c->proxy ? c->proxy : "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Retire idle connections before a bureau's load balancer does, so a request is rarely
+     * written into a connection the far end is closing (that would be an unknown outcome). */
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
     return curl_multi_add_handle(h->multi, e) == CURLM_OK ? 0 : PL_ERR_HTTP;
 }
 
@@ -222,12 +246,12 @@ static pl_http_outcome classify(xfer *x, CURLcode rc)
         return PL_HTTP_OK;
     if (x->too_big)
         return PL_HTTP_CONN_LOST;
-    curl_off_t sent = 0;
-    long req_size = 0;
+    curl_off_t sent = 0, pre = 0;
     curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
-    curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &req_size);
-    /* Nothing of the request left this machine: the bureau cannot have acted on it. */
-    if (sent == 0 && req_size == 0)
+    curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    /* Nothing of the request left for the bureau (no transfer began: connect, TLS or proxy
+     * tunnel failed), so it cannot have acted on it. */
+    if (sent == 0 && pre == 0)
         return PL_HTTP_NOT_SENT;
     if (rc == CURLE_OPERATION_TIMEDOUT)
         return PL_HTTP_TIMEOUT;

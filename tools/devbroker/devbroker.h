@@ -21,8 +21,15 @@
  * turn auto-creation off, so create every topic a test relies on (pl_devbroker_topic_create,
  * or --topics / POST /topics on the tool).
  *
+ * Latency: a call normally takes well under a millisecond; the mock's lost wake-up (see
+ * devbroker.c) is worked around, except while every broker is down, when a call may take up to
+ * 1 s. pl_devbroker_destroy may take about 1 s too (the mock's internal broker thread notices
+ * the end on its 1 s tick).
+ *
  * Threads: any thread may call these functions, except that pl_devbroker_destroy must not run
- * concurrently with any other call on the same handle. The mock cluster runs its own thread.
+ * concurrently with any other call on the same handle, and pl_devbroker_serve_logs belongs to
+ * the thread that owns the logger. The mock cluster runs its own thread, and so does a small
+ * helper (the nudger) of ours.
  * Memory: the handle owns everything it returns (strings stay valid until destroy).
  */
 #ifndef PL_DEVBROKER_H

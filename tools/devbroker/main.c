@@ -28,7 +28,7 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static void usage(FILE *out)
+static void usage(void)
 {
     fputs("usage: paylink-devbroker [options]\n"
           "  --brokers N             mock brokers (default 1, at most 16)\n"
@@ -42,7 +42,7 @@ static void usage(FILE *out)
           "Prints {\"bootstrap\":...,\"control_port\":...} on stdout when ready; runs until\n"
           "SIGTERM or SIGINT, then removes the files it wrote. Topics nobody created are\n"
           "auto-created by producers with the mock's default of 4 partitions.\n",
-          out);
+          stdout);
 }
 
 typedef struct options {
@@ -52,7 +52,7 @@ typedef struct options {
     long control_port;
 } options;
 
-/* Returns 0, 1 when --help was asked for, or PL_ERR_INVALID after printing why. */
+/* Returns 0, 1 when --help was asked for, or PL_ERR_INVALID after logging why. */
 static int parse_options(int argc, char **argv, options *o)
 {
     enum {
@@ -82,18 +82,19 @@ static int parse_options(int argc, char **argv, options *o)
     int c;
 
     memset(o, 0, sizeof(*o));
+    opterr = 0; /* we report bad options ourselves, as JSON log lines */
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_BROKERS:
             if (pl_devbroker_parse_long(optarg, 1, PL_DEVBROKER_MAX_BROKERS, &v) != 0) {
-                fprintf(stderr, "--brokers must be 1..%d\n", PL_DEVBROKER_MAX_BROKERS);
+                PL_ERROR(NULL, "--brokers must be 1..%d", PL_DEVBROKER_MAX_BROKERS);
                 return PL_ERR_INVALID;
             }
             o->cfg.brokers = (int)v;
             break;
         case OPT_PARTITIONS:
             if (pl_devbroker_parse_long(optarg, 1, PL_DEVBROKER_MAX_PARTITIONS, &v) != 0) {
-                fprintf(stderr, "--partitions must be 1..%d\n", PL_DEVBROKER_MAX_PARTITIONS);
+                PL_ERROR(NULL, "--partitions must be 1..%d", PL_DEVBROKER_MAX_PARTITIONS);
                 return PL_ERR_INVALID;
             }
             o->cfg.partitions = (int)v;
@@ -109,7 +110,7 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case OPT_CONTROL_PORT:
             if (pl_devbroker_parse_long(optarg, 0, 65535, &o->control_port) != 0) {
-                fputs("--control-port must be 0..65535\n", stderr);
+                PL_ERROR(NULL, "--control-port must be 0..65535");
                 return PL_ERR_INVALID;
             }
             break;
@@ -119,23 +120,22 @@ static int parse_options(int argc, char **argv, options *o)
         case OPT_LOG_LEVEL: {
             pl_log_level level;
             if (pl_log_level_parse(optarg, &level) != 0) {
-                fputs("--log-level must be debug, info, warn or error\n", stderr);
+                PL_ERROR(NULL, "--log-level must be debug, info, warn or error");
                 return PL_ERR_INVALID;
             }
             pl_log_set_level(level);
             break;
         }
         case OPT_HELP:
-            usage(stdout);
+            usage();
             return 1;
         default:
-            usage(stderr);
+            PL_ERROR(NULL, "unknown option or missing value: %s (see --help)", argv[optind - 1]);
             return PL_ERR_INVALID;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "unexpected argument: %s\n", argv[optind]);
-        usage(stderr);
+        PL_ERROR(NULL, "unexpected argument %s (see --help)", argv[optind]);
         return PL_ERR_INVALID;
     }
     return 0;

@@ -13,7 +13,7 @@
 
 struct pl_ctlkafka_reader {
     rd_kafka_t *rk;
-    rd_kafka_message_t *last;    /* the message handed out last; freed on the next call */
+    rd_kafka_message_t *last;     /* the message handed out last; freed on the next call */
     rd_kafka_resp_err_t last_err; /* the last consumer error reported, to report each once */
 };
 
@@ -118,8 +118,7 @@ out:
 
 /* Partitions of topic, from the cluster's metadata. */
 static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
-                            rd_kafka_topic_partition_list_t **out, char *errstr,
-                            size_t errstr_size)
+                            rd_kafka_topic_partition_list_t **out, char *errstr, size_t errstr_size)
 {
     int rc = PL_OK;
     const rd_kafka_metadata_t *md = NULL;
@@ -134,10 +133,10 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
         goto out;
     }
     if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
-        rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "topic %s: %s", topic,
-                        md->topic_cnt == 1 && md->topics[0].err
-                            ? rd_kafka_err2str(md->topics[0].err)
-                            : "no partitions");
+        rc =
+            pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "topic %s: %s", topic,
+                       md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
+                                                               : "no partitions");
         goto out;
     }
     const rd_kafka_metadata_topic_t *t = &md->topics[0];

@@ -36,6 +36,25 @@ static json_object *parse(const char *payload, size_t len)
     return obj;
 }
 
+static bool find_id(json_object *obj, const char *id, int depth);
+
+/*
+ * A string member that holds a JSON object: the dead-letter topic carries the offending
+ * request as text ({"error": ..., "request": "{\"request_id\": ...}"}).
+ */
+static bool find_id_in_text(json_object *str, const char *id, int depth)
+{
+    const char *text = json_object_get_string(str);
+    size_t len = (size_t)json_object_get_string_len(str);
+    size_t lead = strspn(text, " \t\r\n");
+    if (lead >= len || text[lead] != '{')
+        return false;
+    json_object *inner = parse(text, len);
+    bool found = inner && find_id(inner, id, depth);
+    json_object_put(inner);
+    return found;
+}
+
 static bool find_id(json_object *obj, const char *id, int depth)
 {
     if (!json_object_is_type(obj, json_type_object))
@@ -49,7 +68,8 @@ static bool find_id(json_object *obj, const char *id, int depth)
     json_object_object_foreach(obj, key, child)
     {
         (void)key;
-        if (find_id(child, id, depth + 1))
+        if (json_object_is_type(child, json_type_string) ? find_id_in_text(child, id, depth + 1)
+                                                         : find_id(child, id, depth + 1))
             return true;
     }
     return false;
@@ -87,8 +107,8 @@ static char *format_text(const char *payload, size_t len)
     char *line = NULL;
     json_object *s = json_object_new_string_len(copy, (int)n);
     if (s) {
-        const char *text = json_object_to_json_string_ext(
-            s, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *text = json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
         line = text ? strdup(text) : NULL;
     }
     json_object_put(s);
@@ -105,8 +125,8 @@ char *pl_ctlmsg_format(const char *payload, size_t len, bool masked)
 
     char *line = NULL;
     if (masked) {
-        const char *text = json_object_to_json_string_ext(
-            obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
         line = text ? strdup(text) : NULL;
     } else {
         /* pl_request_redact answers compact JSON for a JSON object, scrubbed text otherwise. */

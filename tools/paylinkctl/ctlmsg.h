@@ -20,8 +20,9 @@
 
 /*
  * True when the message is a JSON object whose "request_id" is id, at the top level or in an
- * object nested up to 4 levels deep (a dead-letter wrapper around the request, for example).
- * Text that is not a JSON object never matches.
+ * object nested up to 4 levels deep, also inside a string member that holds a JSON object
+ * (the dead-letter topic's {"error": ..., "request": "<the request's text>"}). Text that is not
+ * a JSON object never matches.
  */
 bool pl_ctlmsg_has_request_id(const char *payload, size_t len, const char *id);
 

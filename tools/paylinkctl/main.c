@@ -4,6 +4,7 @@
  *   paylinkctl migrate   apply (or --status: list) the SQL migrations of schema/migrations/
  *   paylinkctl send      put one request on a worker's request topic, optionally wait for its reply
  *   paylinkctl tail      print a worker's replies (or any topic) as JSON lines
+ *   paylinkctl bench     drive a running system and measure it (bench.h)
  *
  * It reads the variables the workers read (PAYLINK_DB, PAYLINK_KAFKA_BROKERS,
  * PAYLINK_TOPIC_PREFIX), so a shell that sourced .dev/env needs no flags. Exit status: 0 done,
@@ -24,6 +25,7 @@
 
 #include <libpq-fe.h>
 
+#include "bench.h"
 #include "ctlkafka.h"
 #include "ctlmsg.h"
 #include "log.h"
@@ -86,6 +88,9 @@ static void usage(FILE *out)
           "      only unless --from-beginning; only those carrying request_id ID; stop after N\n"
           "      messages or S seconds (exit 2 when --count was not reached). Messages of\n"
           "      topics other than replies and decisions are printed redacted.\n"
+          "  bench --worker auth --requests N [...]\n"
+          "      Drive a running system with N requests and report throughput and latency\n"
+          "      (options: paylinkctl bench --help). Global options go before the word bench.\n"
           "  help\n"
           "      This text.\n"
           "\n"
@@ -127,17 +132,17 @@ static bool parse_long(const char *s, long max, long *out)
     return true;
 }
 
-/* The first argument that is neither a flag nor a flag's value. */
-static const char *find_command(int argc, char **argv)
+/* The index of the first argument that is neither a flag nor a flag's value, or 0. */
+static int find_command(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0)
-            return a;
+            return i;
         if (!is_bool_flag(a) && !strchr(a, '='))
             i++;
     }
-    return NULL;
+    return 0;
 }
 
 /* Applies one flag of the known command; returns 0, or EXIT_ERROR after saying why. */
@@ -183,8 +188,7 @@ static int take_flag(opts *o, const char *name, const char *value)
         if (rc != PL_OK)
             return fail("%s", errstr);
     } else {
-        fprintf(stderr, "paylinkctl: unknown option %s for %s (see paylinkctl help)\n", name,
-                cmd);
+        fprintf(stderr, "paylinkctl: unknown option %s for %s (see paylinkctl help)\n", name, cmd);
         return EXIT_ERROR;
     }
     return 0;
@@ -193,19 +197,20 @@ static int take_flag(opts *o, const char *name, const char *value)
 /* Parses argv into o; returns PARSE_RUN, or an exit status after printing why or the help. */
 static int parse_args(int argc, char **argv, opts *o)
 {
-    o->command = find_command(argc, argv);
+    int command_at = find_command(argc, argv);
+    o->command = command_at ? argv[command_at] : NULL;
     if (!o->command || strcmp(o->command, "help") == 0 || strcmp(o->command, "-h") == 0) {
         usage(o->command ? stdout : stderr);
         return o->command ? EXIT_DONE : EXIT_ERROR;
     }
-    bool command_seen = false;
-    for (int i = 1; i < argc; i++) {
+    /* bench parses its own options (bench.h): only the global ones may come before it. */
+    bool bench = strcmp(o->command, "bench") == 0;
+    int end = bench ? command_at : argc;
+    for (int i = 1; i < end; i++) {
         char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
-            if (!command_seen && a == o->command) {
-                command_seen = true;
+            if (i == command_at)
                 continue;
-            }
             /* Not echoed: a stray positional argument may be a card number. */
             return fail("unexpected argument #%d (see paylinkctl help)", i);
         }
@@ -233,6 +238,9 @@ static int parse_args(int argc, char **argv, opts *o)
         }
         if (is_bool_flag(name) && eq)
             return fail("%s takes no value", name);
+        if (bench && strcmp(name, "--db") != 0 && strcmp(name, "--brokers") != 0 &&
+            strcmp(name, "--prefix") != 0)
+            return fail("%s: options of bench go after the word bench", name);
         int rc = take_flag(o, name, value);
         /* The value is copied by now; take card data out of the process's visible argv. */
         if (value && pl_reqbuild_is_secret(name))
@@ -257,8 +265,7 @@ static int cmd_migrate(const opts *o)
 {
     char errstr[1024];
     const char *db = env_or(o->db, "PAYLINK_DB", NULL);
-    const char *dir =
-        env_or(o->dir, "PAYLINK_SCHEMA_DIR", PAYLINK_SOURCE_DIR "/schema/migrations");
+    const char *dir = env_or(o->dir, "PAYLINK_SCHEMA_DIR", PAYLINK_SOURCE_DIR "/schema/migrations");
     if (!db)
         return fail("no database: set PAYLINK_DB or give --db");
 
@@ -404,8 +411,8 @@ static int cmd_send(opts *o)
     }
     int32_t partition = -1;
     int64_t offset = -1;
-    if (pl_ctlkafka_produce(brokers, topic, msg_key, text, len, (int)timeout_s * 1000,
-                            &partition, &offset, errstr, sizeof errstr) != PL_OK) {
+    if (pl_ctlkafka_produce(brokers, topic, msg_key, text, len, (int)timeout_s * 1000, &partition,
+                            &offset, errstr, sizeof errstr) != PL_OK) {
         fail("send: %s", errstr);
         goto out;
     }
@@ -492,7 +499,15 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    if (strcmp(o.command, "migrate") == 0)
+    if (strcmp(o.command, "bench") == 0) {
+        const char *brokers = env_or(o.brokers, "PAYLINK_KAFKA_BROKERS", NULL);
+        int at = find_command(argc, argv);
+        if (!brokers)
+            status = fail("no Kafka brokers: set PAYLINK_KAFKA_BROKERS or give --brokers");
+        else
+            status = pl_bench_main(argc - at, argv + at, brokers,
+                                   env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
+    } else if (strcmp(o.command, "migrate") == 0)
         status = cmd_migrate(&o);
     else if (strcmp(o.command, "send") == 0)
         status = cmd_send(&o);

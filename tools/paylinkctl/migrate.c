@@ -33,8 +33,8 @@ typedef struct applied_list {
 
 static bool is_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
 }
 
 int pl_migrate_parse_filename(const char *file, int *version, char *name, size_t namesize)
@@ -339,8 +339,7 @@ static bool has_file(const pl_migration_list *files, int version)
 }
 
 /* Returns the number of applied files whose checksum differs, printing each to out. */
-static size_t report_changed(const pl_migration_list *files, const applied_list *applied,
-                             FILE *out)
+static size_t report_changed(const pl_migration_list *files, const applied_list *applied, FILE *out)
 {
     size_t changed = 0;
     for (size_t i = 0; i < files->n; i++) {
@@ -468,7 +467,7 @@ int pl_migrate_apply(PGconn *db, const char *dir, FILE *out, char *errstr, size_
     }
     for (size_t i = 0; i < applied.n; i++) {
         if (!has_file(&files, applied.v[i].version))
-            fprintf(out, "warning: applied migration %03d_%s.sql is not in %s\n",
+            fprintf(out, "warning: applied migration %d (%s) has no file in %s\n",
                     applied.v[i].version, applied.v[i].name, dir);
     }
 
@@ -523,8 +522,8 @@ int pl_migrate_status(PGconn *db, const char *dir, FILE *out, char *errstr, size
     }
     for (size_t i = 0; i < applied.n; i++) {
         if (!has_file(&files, applied.v[i].version))
-            fprintf(out, "%-8d %-32s %-8s %s\n", applied.v[i].version, applied.v[i].name,
-                    "NOFILE", applied.v[i].applied_at);
+            fprintf(out, "%-8d %-32s %-8s %s\n", applied.v[i].version, applied.v[i].name, "NOFILE",
+                    applied.v[i].applied_at);
     }
     if (changed > 0)
         rc = pl_err_set(PL_ERR_STATE, errstr, errstr_size,

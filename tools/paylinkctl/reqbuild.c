@@ -187,8 +187,8 @@ int pl_reqbuild_json(const pl_reqbuild *b, const char *worker, json_object **out
     }
     const char *type = b->value[1] ? b->value[1] : default_type(worker);
     if (!type) {
-        rc = pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                        "--type is required for the %s worker", worker);
+        rc = pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "--type is required for the %s worker",
+                        worker);
         goto out;
     }
     if (json_object_object_add(root, "v", json_object_new_int(1)) != 0 ||
@@ -213,8 +213,8 @@ int pl_reqbuild_json(const pl_reqbuild *b, const char *worker, json_object **out
             int n = 0;
             if (!parse_int(value, &n)) {
                 /* The value is not echoed: an operator may have put a card number here. */
-                rc = pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                                "%s: expected a whole number", flags[i].flag);
+                rc = pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: expected a whole number",
+                                flags[i].flag);
                 goto out;
             }
             jv = json_object_new_int(n);
@@ -260,9 +260,9 @@ int pl_reqbuild_parse(const char *text, size_t len, json_object **out, char *err
         }
     }
     if (!json_object_is_type(obj, json_type_object)) {
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                        "a request must be a JSON object, not %s",
-                        json_type_to_name(json_object_get_type(obj)));
+        rc =
+            pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "a request must be a JSON object, not %s",
+                       json_type_to_name(json_object_get_type(obj)));
         goto out;
     }
     *out = obj;

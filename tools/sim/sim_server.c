@@ -270,10 +270,15 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
 static void on_due(void *arg)
 {
     conn_ctx *x = arg;
-    pthread_mutex_lock(&x->srv->suspend_mu);
+    /*
+     * x belongs to the connection: once resumed, a server thread may answer and free it at
+     * once, so nothing of x is touched after MHD_resume_connection.
+     */
+    pl_sim_server *s = x->srv;
+    pthread_mutex_lock(&s->suspend_mu);
     x->state = CS_READY;
     MHD_resume_connection(x->conn);
-    pthread_mutex_unlock(&x->srv->suspend_mu);
+    pthread_mutex_unlock(&s->suspend_mu);
 }
 
 /* Parks the request for delay_ms. False when it must go out now (shutting down, no memory). */

@@ -1,0 +1,335 @@
+# tests/e2e/lib.sh: helpers for the end-to-end tests, sourced by tests/e2e/test_*.sh.
+#
+# A test runs against an environment started by tools/dev: `tools/dev test` exports the
+# variables of .dev/test/env before running ctest; by hand, after `tools/dev up`, this file
+# sources .dev/env itself (or the file named by $PAYLINK_ENV_FILE).
+#
+# Convention: a test prints one "ok - ..." line per check and exits non-zero at the first
+# failed check, with a "not ok - ..." line saying what was expected and what came:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   id=a-$(pl_uid)
+#   pl_send auth "$(pl_request auth "$id" 120.00)"
+#   reply=$(pl_wait_reply auth "$id") || fail "no reply for $id"
+#   assert_json .status approved "$reply"
+#   assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$id")" \
+#       approved "stored status"            # assert_eq ACTUAL EXPECTED WHAT
+#   pass "approved"
+#
+# Helpers print results on stdout and diagnostics on stderr; none prints a card number.
+
+set -euo pipefail
+
+PL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PL_TEST=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+
+if [ -n "${PAYLINK_ENV_FILE:-}" ]; then
+    . "$PAYLINK_ENV_FILE"
+elif [ -z "${PAYLINK_KAFKA_BROKERS:-}" ] && [ -f "$PL_ROOT/.dev/env" ]; then
+    . "$PL_ROOT/.dev/env"
+fi
+for _v in PAYLINK_KAFKA_BROKERS PAYLINK_DB PAYLINK_SIM_URL PAYLINK_SIM_CA PAYLINK_BIN; do
+    if [ -z "${!_v:-}" ]; then
+        echo "not ok - $PL_TEST: $_v is not set (run tools/dev up, or set PAYLINK_ENV_FILE)" >&2
+        exit 1
+    fi
+done
+unset _v
+: "${PAYLINK_TOPIC_PREFIX:=paylink}"
+PL_CTL=$PAYLINK_BIN/paylinkctl
+
+# ---- results ------------------------------------------------------------------------------------
+
+_PL_REPORTED=0
+_PL_ON_EXIT=()
+
+pass() { echo "ok - $PL_TEST: $*"; }
+
+fail() {
+    echo "not ok - $PL_TEST: $*" >&2
+    _PL_REPORTED=1
+    exit 1
+}
+
+# skip REASON: ends the test successfully without checking anything (e.g. a worker not built).
+skip() {
+    echo "ok - $PL_TEST: SKIP $*"
+    exit 0
+}
+
+# pl_on_exit COMMAND: runs COMMAND (eval'd) when the test ends, however it ends. Use it instead
+# of `trap ... EXIT`, which would replace lib.sh's own exit handling.
+pl_on_exit() { _PL_ON_EXIT+=("$*"); }
+
+# An unexpected failure (set -e) still says where it happened: the ERR trap for a top-level
+# command, the EXIT trap for one inside a function.
+trap '_PL_REPORTED=1; echo "not ok - $PL_TEST: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+_pl_exit() {
+    local rc=$? c
+    for c in "${_PL_ON_EXIT[@]}"; do eval "$c" || true; done
+    if [ "$rc" != 0 ] && [ "$_PL_REPORTED" = 0 ]; then
+        echo "not ok - $PL_TEST: stopped with status $rc (a failed command inside a helper)" >&2
+    fi
+}
+trap _pl_exit EXIT
+
+# ---- ids and requests ---------------------------------------------------------------------------
+
+_pl_b36() {
+    local n=$1 s='' digits=0123456789abcdefghijklmnopqrstuvwxyz
+    while ((n > 0)); do
+        s=${digits:n%36:1}$s
+        n=$((n / 36))
+    done
+    echo "${s:-0}"
+}
+
+# pl_uid [PREFIX]: 10 characters [0-9a-z] unique to this call, across runs against one
+# environment too (the time in centiseconds, then two characters from the calling process), so
+# ids and order numbers built from it stay within the contract's lengths ("SC$(pl_uid)x" is a
+# valid order number). With PREFIX: "PREFIX-<10 characters>".
+pl_uid() {
+    local t p
+    t=$(_pl_b36 $(($(date +%s%N) / 10000000)))
+    p=$(_pl_b36 $(((BASHPID * 31 + RANDOM) % 1296 + 1296)))
+    echo "${1:+$1-}$t${p: -2}"
+}
+
+# pl_order: an order number unique to this call (11 characters).
+pl_order() { echo "O$(pl_uid)"; }
+
+# pl_request TYPE REQUEST_ID AMOUNT [JQ_FILTER]: a valid CyberSource (CYB) request of TYPE
+# with card 4111111111111111, expiry two years ahead, a US billing address; JQ_FILTER edits it
+# (e.g. '.card.cvv = "000"' or 'del(.card.number) | .card.token = "T1"').
+pl_request() {
+    local type=$1 id=$2 amount=$3 filter=${4:-.}
+    jq -nc --arg type "$type" --arg id "$id" --arg amount "$amount" --arg order "$(pl_order)" \
+        --argjson year "$(($(date +%Y) + 2))" '{
+            v: 1, request_id: $id, type: $type, company: 1, order: $order, pay_seq: 1,
+            service: "CYB", amount: $amount, currency: "USD", mode: "online",
+            card: {number: "4111111111111111", exp_month: 12, exp_year: $year, cvv: "123",
+                   type: "VI", holder: "Pat Smith"},
+            bill_to: {first_name: "Pat", last_name: "Smith", street1: "1 Main St",
+                      city: "Springfield", state: "IL", postal_code: "62701", country: "US",
+                      email: "pat@example.com", phone: "2175550100"}
+        }' | jq -c "$filter"
+}
+
+# ---- Kafka --------------------------------------------------------------------------------------
+
+pl_topic() { echo "$PAYLINK_TOPIC_PREFIX.$1.${2:-request}"; }
+
+# pl_send WORKER TEXT: produces one request to WORKER's request topic with key
+# "<company>-<order>" and waits for the broker's acknowledgement. JSON goes through paylinkctl
+# (idempotent producer); text that is not JSON (to test the invalid path) through kcat.
+pl_send() {
+    local worker=$1 text=$2
+    if jq -e 'type == "object"' >/dev/null 2>&1 <<<"$text"; then
+        printf '%s' "$text" | "$PL_CTL" send --worker "$worker" >/dev/null
+    else
+        pl_send_raw "$worker" "" "$text"
+    fi
+}
+
+# pl_send_raw WORKER KEY TEXT: produces TEXT exactly as given (one message, even with newlines).
+pl_send_raw() {
+    local worker=$1 key=$2 text=$3 tmp rc=0
+    tmp=$(mktemp)
+    printf '%s' "$text" >"$tmp"
+    kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic "$worker")" ${key:+-k "$key"} "$tmp" || rc=$?
+    rm -f "$tmp"
+    return "$rc"
+}
+
+# pl_wait_reply WORKER REQUEST_ID [TIMEOUT_S=30]: prints the first reply carrying REQUEST_ID
+# (one JSON line); returns 1 when none came in time.
+pl_wait_reply() {
+    "$PL_CTL" tail --worker "$1" --from-beginning --request-id "$2" --count 1 \
+        --timeout "${3:-30}" 2>/dev/null || {
+        echo "pl_wait_reply: no $1 reply for $2 within ${3:-30}s" >&2
+        return 1
+    }
+}
+
+# pl_wait_reply_nth WORKER REQUEST_ID N [TIMEOUT_S=30]: prints the N-th reply carrying
+# REQUEST_ID (a redelivered request is answered again); returns 1 when fewer came in time.
+pl_wait_reply_nth() {
+    local out
+    out=$("$PL_CTL" tail --worker "$1" --from-beginning --request-id "$2" --count "$3" \
+        --timeout "${4:-30}" 2>/dev/null) || {
+        echo "pl_wait_reply_nth: fewer than $3 $1 replies for $2 within ${4:-30}s" >&2
+        return 1
+    }
+    tail -n 1 <<<"$out"
+}
+
+# pl_messages TOPIC (alias pl_topic_dump): every message on TOPIC so far, raw, one per line.
+pl_messages() {
+    kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$1" -o beginning -e -q -f '%s\n' 2>/dev/null
+}
+pl_topic_dump() { pl_messages "$@"; }
+
+# pl_wait_topic TOPIC REQUEST_ID [TIMEOUT_S=30]: the first raw JSON message on TOPIC carrying
+# REQUEST_ID at any depth (e.g. a reversal request a worker published); 1 when none in time.
+pl_wait_topic() {
+    _pl_find "$1" "$2" "${3:-30}" || {
+        echo "pl_wait_topic: nothing for $2 on $1 within ${3:-30}s" >&2
+        return 1
+    }
+}
+
+# jq: the request_ids a message carries at any depth, also inside string members that hold
+# JSON (the dead-letter topic carries the request as text: {"error": ..., "request": "{...}"}).
+_PL_JQ_IDS='def ids: (.. | objects | .request_id? // empty),
+                    (.. | strings | fromjson? | .. | objects | .request_id? // empty);'
+
+# _pl_find TOPIC REQUEST_ID TIMEOUT_S: the first raw JSON message carrying REQUEST_ID,
+# polling until TIMEOUT_S.
+_pl_find() {
+    local topic=$1 id=$2 deadline=$((SECONDS + $3)) found
+    while :; do
+        found=$(pl_messages "$topic" |
+            jq -Rc --arg id "$id" "$_PL_JQ_IDS"' fromjson? | select(any(ids; . == $id))' |
+            head -n 1)
+        if [ -n "$found" ]; then
+            echo "$found"
+            return 0
+        fi
+        ((SECONDS < deadline)) || return 1
+        sleep 0.3
+    done
+}
+
+# pl_replies WORKER REQUEST_ID: every reply carrying REQUEST_ID so far (redeliveries answer
+# again, with "replayed": true), raw, one per line; nothing when there is none.
+pl_replies() {
+    pl_messages "$(pl_topic "$1" reply)" |
+        jq -Rc --arg id "$2" 'fromjson? | select(.request_id? == $id)'
+}
+
+# pl_dlq WORKER REQUEST_ID [TIMEOUT_S=30]: the dead-letter copy of the request, raw (so a test
+# can prove it holds no CVV or card number); returns 1 when none came in time.
+pl_dlq() {
+    _pl_find "$(pl_topic "$1" request.dlq)" "$2" "${3:-30}" || {
+        echo "pl_dlq: no dead letter for $2 on $(pl_topic "$1" request.dlq) within ${3:-30}s" >&2
+        return 1
+    }
+}
+
+# pl_dlq_text WORKER TEXT [TIMEOUT_S=30]: the first dead letter whose raw text contains TEXT
+# (for requests that were not JSON and so have no request_id); 1 when none in time.
+pl_dlq_text() {
+    local topic deadline=$((SECONDS + ${3:-30})) found
+    topic=$(pl_topic "$1" request.dlq)
+    while :; do
+        found=$(pl_messages "$topic" | grep -F -- "$2" | head -n 1 || true)
+        if [ -n "$found" ]; then
+            echo "$found"
+            return 0
+        fi
+        if ((SECONDS >= deadline)); then
+            echo "pl_dlq_text: no dead letter containing '$2' on $topic within ${3:-30}s" >&2
+            return 1
+        fi
+        sleep 0.3
+    done
+}
+
+# ---- PostgreSQL and the simulator -------------------------------------------------------------
+
+# pl_sql "SQL" [NAME=VALUE ...]: runs SQL, prints rows unaligned ('|' between columns).
+# Values are psql variables, quoted safely in the SQL as :'NAME':
+#   pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$id"
+pl_sql() {
+    local sql=$1 vars=() kv
+    shift
+    for kv in "$@"; do vars+=(-v "$kv"); done
+    printf '%s\n' "$sql" | psql -X -A -t -q -v ON_ERROR_STOP=1 "${vars[@]}" -d "$PAYLINK_DB"
+}
+
+# pg_dump_text: the whole database (schema and rows) as SQL text, to search for card data.
+pg_dump_text() { pg_dump --no-owner --no-privileges -d "$PAYLINK_DB"; }
+
+# pl_ledger: the simulator's ledger, a JSON array of every effect it applied.
+pl_ledger() { curl -sf --cacert "$PAYLINK_SIM_CA" "$PAYLINK_SIM_URL/__sim/ledger"; }
+
+# pl_sim_latency MS: the simulator answers every bureau call MS milliseconds late (0: at once).
+pl_sim_latency() {
+    curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
+        "$PAYLINK_SIM_URL/__sim/config?latency_ms=$1" || fail "cannot set the simulator latency"
+}
+
+# pl_ledger_count REF [OP]: how many ledger entries have that ref (and op).
+pl_ledger_count() {
+    pl_ledger | jq --arg ref "$1" --arg op "${2:-}" \
+        '[.[] | select(.ref == $ref and ($op == "" or .op == $op))] | length'
+}
+
+# ---- workers --------------------------------------------------------------------------------------
+
+# pl_worker_pid WORKER: the pid of the running paylink-WORKER (fails when it is not running).
+pl_worker_pid() {
+    local pid
+    pid=$(cat "$PAYLINK_RUN_DIR/paylink-$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null &&
+        echo "$pid"
+}
+
+# pl_worker_stop WORKER [SIGNAL=TERM]: signals paylink-WORKER and waits until it is gone
+# (KILL after 20 s). SIGNAL KILL is a crash.
+pl_worker_stop() { "$PL_ROOT/tools/dev" _worker-stop "$PAYLINK_DEV_DIR" "$1" "${2:-TERM}"; }
+
+# pl_worker_start WORKER: starts paylink-WORKER again exactly as tools/dev did (same binary,
+# environment, metrics port, log file) and waits for /readyz.
+pl_worker_start() { "$PL_ROOT/tools/dev" _worker-start "$PAYLINK_DEV_DIR" "$1"; }
+
+# pl_eventually TIMEOUT_S COMMAND...: retries COMMAND until it succeeds or time runs out.
+pl_eventually() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.3
+    done
+}
+
+# ---- assertions ---------------------------------------------------------------------------------
+
+# assert_eq ACTUAL EXPECTED [WHAT] / assert_ne ACTUAL UNEXPECTED [WHAT]
+assert_eq() {
+    local what=${3:-value}
+    [ "$1" = "$2" ] || fail "$what: got '$1', expected '$2'"
+    pass "$what = '$2'"
+}
+assert_ne() {
+    local what=${3:-value}
+    [ "$1" != "$2" ] || fail "$what: got '$1', expected anything else"
+    pass "$what is not '$2'"
+}
+
+# assert_json FIELD EXPECTED JSON: FIELD is a jq path, with or without the leading dot
+# (".status", "auth.avs", ".errors[0].field"); a missing field reads as "null".
+assert_json() {
+    local field=${1#.} expected=$2 json=$3 actual
+    actual=$(jq -r ".$field" <<<"$json" 2>/dev/null) || fail "$field: not JSON: $json"
+    [ "$actual" = "$expected" ] || fail "$field: expected '$expected', got '$actual' in $json"
+    pass "$field = '$expected'"
+}
+
+# assert_contains HAYSTACK NEEDLE [WHAT] / assert_not_contains HAYSTACK NEEDLE [WHAT]
+assert_contains() {
+    [[ $1 == *"$2"* ]] || fail "${3:-text}: '$2' not found in: $1"
+    pass "${3:-text} contains '$2'"
+}
+assert_not_contains() {
+    [[ $1 != *"$2"* ]] || fail "${3:-text}: must not contain '$2'"
+    pass "${3:-text} does not contain '$2'"
+}
+
+# assert_logs_clean [TEXT=4111111111111111]: no log of the environment contains TEXT (a card
+# number, a CVV marker, ...). Sanitizer logs are checked by tools/dev itself.
+assert_logs_clean() {
+    local text=${1:-4111111111111111} hits
+    hits=$(grep -rlF -- "$text" "$PAYLINK_LOG_DIR" 2>/dev/null || true)
+    [ -z "$hits" ] || fail "logs contain '$text': $hits"
+    pass "no log contains '$text'"
+}

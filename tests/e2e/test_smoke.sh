@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Smoke test: the environment tools/dev started is there and answers (no worker needed):
+# the broker serves every paylink topic, the database is migrated, the simulator is healthy.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Kafka: every topic of CONTRACT.md §1 exists.
+topics=$(kcat -b "$PAYLINK_KAFKA_BROKERS" -L -J -m 10 | jq -r '.topics[].topic') ||
+    fail "kcat cannot list the topics of $PAYLINK_KAFKA_BROKERS"
+for w in auth deposit reversal svc; do
+    for t in request reply request.dlq; do
+        assert_contains "$topics" "$(pl_topic "$w" "$t")" "topics"
+    done
+done
+assert_contains "$topics" "$PAYLINK_TOPIC_PREFIX.dm.decision" "topics"
+
+# PostgreSQL: reachable, migrated, nothing pending.
+assert_eq "$(pl_sql "SELECT to_regclass('public.schema_migrations') IS NOT NULL")" t \
+    "schema_migrations exists"
+files=$(find "$PL_ROOT/schema/migrations" -name '[0-9]*_*.sql' | wc -l)
+assert_eq "$(pl_sql 'SELECT count(*) FROM schema_migrations')" "$files" "migrations applied"
+status=$("$PL_CTL" migrate --status) || fail "paylinkctl migrate --status failed: $status"
+assert_not_contains "$status" "pending" "migrate --status"
+assert_eq "$(pl_sql 'SELECT current_database()')" paylink "database"
+
+# The bureau simulator: healthy over TLS with the test CA, and its ledger is a JSON array.
+curl -sf --cacert "$PAYLINK_SIM_CA" "$PAYLINK_SIM_URL/__sim/health" >/dev/null ||
+    fail "simulator health check failed at $PAYLINK_SIM_URL/__sim/health"
+pass "simulator healthy at $PAYLINK_SIM_URL"
+assert_eq "$(pl_ledger | jq -r type)" array "ledger type"
+
+# paylinkctl reads the broker: a message produced now (to a topic no worker reads) comes back.
+id=$(pl_uid smoke)
+printf '{"request_id":"%s","note":"smoke"}' "$id" |
+    kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$PAYLINK_TOPIC_PREFIX.smoke" -k smoke ||
+    fail "kcat cannot produce to $PAYLINK_TOPIC_PREFIX.smoke"
+got=$("$PL_CTL" tail --topic "$PAYLINK_TOPIC_PREFIX.smoke" --from-beginning --request-id "$id" \
+    --count 1 --timeout 20 2>/dev/null) || fail "paylinkctl tail did not read back $id"
+assert_json .note smoke "$got"

@@ -1,0 +1,390 @@
+/*
+ * test_schema.c: the rules the schema itself enforces in PostgreSQL (PAYLINK_DB, migrated).
+ *
+ * Final outcomes cannot be overwritten (trigger), CHECK constraints refuse impossible values,
+ * every paylink table and column is documented (COMMENT ON), and no column is made to hold a
+ * CVV or a full card number. Everything that writes runs in one transaction that is rolled
+ * back, each attempt in a savepoint, so the database is left as it was.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#define CHECK_VIOLATION "23514"
+#define UNIQUE_VIOLATION "23505"
+#define FK_VIOLATION "23503"
+
+static PGconn *g_db;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *conninfo = getenv("PAYLINK_DB");
+    if (!conninfo || !*conninfo) {
+        fprintf(stderr, "PAYLINK_DB is not set: integration tests need a migrated database\n");
+        return -1;
+    }
+    g_db = PQconnectdb(conninfo);
+    if (PQstatus(g_db) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to PAYLINK_DB: %s", PQerrorMessage(g_db));
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    PQfinish(g_db);
+    return 0;
+}
+
+/* Every test that writes starts a transaction here and rolls it back in teardown. */
+static int begin(void **state)
+{
+    (void)state;
+    PGresult *r = PQexec(g_db, "BEGIN");
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    PQclear(r);
+    return rc;
+}
+
+static int rollback(void **state)
+{
+    (void)state;
+    PQclear(PQexec(g_db, "ROLLBACK"));
+    return 0;
+}
+
+static void exec_ok(const char *sql)
+{
+    PGresult *r = PQexec(g_db, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%s\n  failed: %s", sql, m);
+    }
+    PQclear(r);
+}
+
+/* Runs sql (with n text params) in a savepoint expecting SQLSTATE want; returns the error
+ * message (static). */
+static const char *exec_fails_params(const char *sql, int n, const char *const *params,
+                                     const char *want)
+{
+    static char msg[512];
+    exec_ok("SAVEPOINT attempt");
+    PGresult *r = PQexecParams(g_db, sql, n, NULL, params, NULL, NULL, 0);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+    bool failed = PQresultStatus(r) == PGRES_FATAL_ERROR;
+    char got[8];
+    snprintf(got, sizeof got, "%s", state ? state : "");
+    PQclear(r);
+    exec_ok("ROLLBACK TO SAVEPOINT attempt");
+    if (!failed)
+        fail_msg("%s\n  was accepted; want SQLSTATE %s", sql, want);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s\n  failed with SQLSTATE %s (%s); want %s", sql, got, msg, want);
+    return msg;
+}
+
+static const char *exec_fails(const char *sql, const char *want)
+{
+    return exec_fails_params(sql, 0, NULL, want);
+}
+
+/* Rows of a query, one per line ("" when none), for messages listing offenders. */
+static int query_lines(const char *sql, char *out, size_t outsize)
+{
+    PGresult *r = PQexec(g_db, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%s: %s", sql, m);
+    }
+    size_t len = 0;
+    out[0] = '\0';
+    int n = PQntuples(r);
+    for (int i = 0; i < n && len + 1 < outsize; i++) {
+        int w = snprintf(out + len, outsize - len, "  %s\n", PQgetvalue(r, i, 0));
+        len += w > 0 ? (size_t)w : 0;
+    }
+    if (len >= outsize)
+        out[outsize - 1] = '\0';
+    PQclear(r);
+    return n;
+}
+
+static long query_long(const char *sql)
+{
+    PGresult *r = PQexec(g_db, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    long v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* A valid authorization row in status `status` with request id `rid`, by token. */
+#define INSERT_AUTH(rid, status)                                                                   \
+    "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "    \
+    "pay_seq, service_bureau, card_token, status) VALUES ('" rid "', repeat('a', 64), 'auth', 1, " \
+    "'O1', 1, 'CYB', '7030000000000001234', '" status "')"
+
+static void test_final_status_is_kept(void **state)
+{
+    (void)state;
+    static const char *const finals[] = {"approved", "declined", "review", "rejected", "error"};
+    static const char *const inserts[] = {
+        INSERT_AUTH("it-schema-approved", "approved"),
+        INSERT_AUTH("it-schema-declined", "declined"),
+        INSERT_AUTH("it-schema-review", "review"),
+        INSERT_AUTH("it-schema-rejected", "rejected"),
+        INSERT_AUTH("it-schema-error", "error"),
+    };
+    for (size_t i = 0; i < 5; i++)
+        exec_ok(inserts[i]);
+    for (size_t i = 0; i < 5; i++) {
+        /* Any other status, including the non-final ones, is refused. */
+        static const char *const to[] = {"approved", "declined", "review", "rejected",
+                                         "error",    "unknown",  "sent",   "received"};
+        char rid[64];
+        snprintf(rid, sizeof rid, "it-schema-%s", finals[i]);
+        for (size_t k = 0; k < sizeof to / sizeof to[0]; k++) {
+            if (strcmp(to[k], finals[i]) == 0)
+                continue;
+            const char *p[] = {to[k], rid};
+            const char *m =
+                exec_fails_params("UPDATE cc_auth_trans SET status = $1 WHERE request_id = $2", 2,
+                                  p, CHECK_VIOLATION);
+            if (!strstr(m, "is final"))
+                fail_msg("%s -> %s: unexpected message %s", rid, to[k], m);
+        }
+    }
+    /* Writing the same status again is not a change. */
+    exec_ok("UPDATE cc_auth_trans SET status = 'approved' WHERE request_id = "
+            "'it-schema-approved'");
+    assert_int_equal(
+        query_long("SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE 'it-schema-%' "
+                   "AND status::text = substr(request_id, 11)"),
+        5);
+
+    /* The open states move on: received → sent → unknown → a final outcome. */
+    exec_ok(INSERT_AUTH("it-schema-open", "received"));
+    exec_ok("UPDATE cc_auth_trans SET status = 'sent' WHERE request_id = 'it-schema-open'");
+    exec_ok("UPDATE cc_auth_trans SET status = 'unknown' WHERE request_id = 'it-schema-open'");
+    exec_ok("UPDATE cc_auth_trans SET status = 'declined' WHERE request_id = 'it-schema-open'");
+    exec_fails("UPDATE cc_auth_trans SET status = 'approved' WHERE request_id = 'it-schema-open'",
+               CHECK_VIOLATION);
+}
+
+static void test_checks_refuse_bad_values(void **state)
+{
+    (void)state;
+    /* The base row is accepted, so each failure below is the one changed value. */
+    exec_ok(INSERT_AUTH("it-schema-base", "received"));
+    static const char *const bad[] = {
+        INSERT_AUTH("it-schema-b1", "bogus"),
+        INSERT_AUTH("it-schema-b2", "APPROVED"),
+        INSERT_AUTH("it-schema-b3", ""),
+        /* request_type, operation, auth_mode, company, pay_seq, exp_month. */
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, card_token) VALUES ('it-schema-b4', repeat('a', 64), 'refund', "
+        "1, 'O1', 1, 'CYB', 't')",
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau, card_token) VALUES ('it-schema-b5', "
+        "repeat('a', 64), 'auth', 'capture', 1, 'O1', 1, 'CYB', 't')",
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, auth_mode, company, "
+        "order_number, pay_seq, service_bureau, card_token) VALUES ('it-schema-b6', "
+        "repeat('a', 64), 'auth', 'manual', 1, 'O1', 1, 'CYB', 't')",
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, card_token) VALUES ('it-schema-b7', repeat('a', 64), 'auth', "
+        "0, 'O1', 1, 'CYB', 't')",
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, card_token) VALUES ('it-schema-b8', repeat('a', 64), 'auth', "
+        "1000, 'O1', 1, 'CYB', 't')",
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, card_token) VALUES ('it-schema-b9', repeat('a', 64), 'auth', "
+        "1, 'O1', 0, 'CYB', 't')",
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, card_token, exp_month) VALUES ('it-schema-b10', "
+        "repeat('a', 64), 'auth', 1, 'O1', 1, 'CYB', 't', 13)",
+        /* A row past 'received' must say which card: a hash or a token. */
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, status) VALUES ('it-schema-b11', repeat('a', 64), 'auth', 1, "
+        "'O1', 1, 'CYB', 'approved')",
+        /* Checks hold on UPDATE too. */
+        "UPDATE cc_auth_trans SET status = 'bogus' WHERE request_id = 'it-schema-base'",
+        /* History. */
+        "INSERT INTO auth_history (request_id, company, order_number, pay_seq, service_bureau, "
+        "transaction_type, status) VALUES ('it-schema-base', 1, 'O1', 1, 'CYB', 'auth', "
+        "'pending')",
+        "INSERT INTO auth_history (request_id, company, order_number, pay_seq, service_bureau, "
+        "transaction_type, status) VALUES ('it-schema-base', 1, 'O1', 1, 'CYB', 'capture', "
+        "'approved')",
+        /* Required responses. */
+        "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+        "service_bureau, operation, reason) VALUES ('it-schema-base', 'auth', 1, 'O1', 1, 'CYB', "
+        "'auth', 'because')",
+        "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+        "service_bureau, operation, reason) VALUES ('it-schema-base', 'billing', 1, 'O1', 1, "
+        "'CYB', 'auth', 'timeout')",
+        "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+        "service_bureau, operation, reason, status) VALUES ('it-schema-base', 'auth', 1, 'O1', "
+        "1, 'CYB', 'auth', 'timeout', 'resolved')",
+        "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+        "service_bureau, operation, reason, resolution) VALUES ('it-schema-base', 'auth', 1, "
+        "'O1', 1, 'CYB', 'auth', 'timeout', 'maybe')",
+        /* Configuration. */
+        "INSERT INTO auth_service (service_bureau, protocol) VALUES ('ITX', 'XYZ')",
+        "INSERT INTO auth_service (service_bureau, protocol, response_time_ms) VALUES ('ITX', "
+        "'CYB', 50)",
+        "INSERT INTO auth_service (service_bureau, protocol, connect_attempts) VALUES ('ITX', "
+        "'CYB', 11)",
+        "INSERT INTO auth_service (service_bureau, protocol, proxy_port) VALUES ('ITX', 'CYB', 0)",
+        "INSERT INTO auth_service_currency VALUES ('CYB', 'usd', '840')",
+        "INSERT INTO auth_service_country VALUES ('CYB', 'U1', 'USA')",
+        "INSERT INTO vendor_paytype (service_bureau, pay_type, reauth_days) VALUES ('CYB', 'ZZ', "
+        "400)",
+        "INSERT INTO merchant_id_override VALUES (0, 'E', 'CYB', 'm')",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        exec_fails(bad[i], CHECK_VIOLATION);
+
+    /* The idempotency key is unique; history belongs to a recorded request. */
+    exec_fails(INSERT_AUTH("it-schema-base", "received"), UNIQUE_VIOLATION);
+    exec_fails("INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+               "service_bureau, transaction_type, status) VALUES ('it-schema-none', 1, 'O1', 1, "
+               "'CYB', 'auth', 'approved')",
+               FK_VIOLATION);
+    exec_ok("INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, reason) VALUES ('it-schema-base', 'auth', 1, 'O1', 1, "
+            "'CYB', 'auth', 'timeout')");
+    exec_fails("INSERT INTO required_response (request_id, worker, company, order_number, "
+               "pay_seq, service_bureau, operation, reason) VALUES ('it-schema-base', 'auth', 1, "
+               "'O1', 1, 'CYB', 'auth', 'connection_lost')",
+               UNIQUE_VIOLATION);
+    /* Resolving sets resolved_at with the status, or not at all. */
+    exec_fails("UPDATE required_response SET status = 'resolved' WHERE request_id = "
+               "'it-schema-base'",
+               CHECK_VIOLATION);
+    exec_ok("UPDATE required_response SET status = 'resolved', resolved_at = now(), resolution = "
+            "'declined' WHERE request_id = 'it-schema-base'");
+}
+
+/* Leaves out objects that belong to an installed extension (c is the pg_class row). */
+#define NOT_EXTENSION                                                                              \
+    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND "        \
+    "d.objid = c.oid AND d.deptype = 'e')"
+
+static void test_everything_is_documented(void **state)
+{
+    (void)state;
+    char list[4096];
+    /* The tables the migrations so far create are there (the checks are not vacuous). */
+    assert_int_equal(query_long("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON "
+                                "n.oid = c.relnamespace WHERE n.nspname = 'public' AND "
+                                "c.relname IN ('auth_service', 'auth_service_currency', "
+                                "'auth_service_country', 'merchant_id_override', "
+                                "'vendor_paytype', 'vendor_response', 'cc_auth_trans', "
+                                "'auth_history', 'required_response')"),
+                     9);
+
+    /* Tables and views of the paylink schema (public), not those of installed extensions. */
+    if (query_lines("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON "
+                    "n.oid = c.relnamespace WHERE n.nspname = 'public' AND "
+                    "c.relkind IN ('r', 'p', 'v', 'm') AND "
+                    "coalesce(obj_description(c.oid, 'pg_class'), '') = '' " NOT_EXTENSION
+                    " ORDER BY 1",
+                    list, sizeof list) > 0)
+        fail_msg("tables or views without a comment:\n%s", list);
+
+    if (query_lines("SELECT c.relname || '.' || a.attname FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "JOIN pg_attribute a ON a.attrelid = c.oid "
+                    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 "
+                    "AND NOT a.attisdropped "
+                    "AND coalesce(col_description(c.oid, a.attnum), '') = '' " NOT_EXTENSION
+                    " ORDER BY 1",
+                    list, sizeof list) > 0)
+        fail_msg("columns without a comment:\n%s", list);
+
+    if (query_lines("SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON "
+                    "n.oid = p.pronamespace WHERE n.nspname = 'public' AND "
+                    "coalesce(obj_description(p.oid, 'pg_proc'), '') = '' AND NOT EXISTS "
+                    "(SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND "
+                    "d.objid = p.oid AND d.deptype = 'e') "
+                    "ORDER BY 1",
+                    list, sizeof list) > 0)
+        fail_msg("functions without a comment:\n%s", list);
+
+    /* Sanity of the catalogue query: a known column is found with its comment. */
+    assert_int_equal(query_long("SELECT count(*) FROM pg_attribute a WHERE a.attrelid = "
+                                "'public.cc_auth_trans'::regclass AND a.attname = 'status' AND "
+                                "col_description(a.attrelid, a.attnum) LIKE '%final%'"),
+                     1);
+}
+
+/* Columns of every user schema whose name satisfies cond (a condition on column_name). */
+#define COLUMNS_WHERE(cond)                                                                        \
+    "SELECT table_schema || '.' || table_name || '.' || column_name "                              \
+    "FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', "                    \
+    "'information_schema') AND table_schema NOT LIKE 'pg_toast%' AND (" cond ") ORDER BY 1"
+
+static void test_no_cvv_column(void **state)
+{
+    (void)state;
+    char list[4096];
+    /* PCI DSS 3.3.1: the card verification code is never stored; only the bureau's verdict
+     * on it (cvv_response) is. */
+    if (query_lines(COLUMNS_WHERE("column_name ILIKE '%cvv%' AND column_name <> 'cvv_response'"),
+                    list, sizeof list) > 0)
+        fail_msg("columns that look like a CVV:\n%s", list);
+    if (query_lines(
+            COLUMNS_WHERE("column_name ~* '(cvc|cvn|cv2|card_?verification|security_?code)'"), list,
+            sizeof list) > 0)
+        fail_msg("columns that look like a card verification code:\n%s", list);
+    /* The verdict columns exist, so the names above are the ones in use. */
+    assert_true(query_lines(COLUMNS_WHERE("column_name = 'cvv_response'"), list, sizeof list) >= 2);
+}
+
+static void test_no_card_number_column(void **state)
+{
+    (void)state;
+    char list[4096];
+    /* Card numbers are stored as a mask plus a keyed hash, or as a bureau token only. */
+    if (query_lines(
+            COLUMNS_WHERE("lower(column_name) ~ "
+                          "'(^|_)(pan|card_?number|card_?num|cc_?number|account_?number)$'"),
+            list, sizeof list) > 0)
+        fail_msg("columns that look like a full card number:\n%s", list);
+    /* What is stored instead. */
+    assert_int_equal(query_lines(COLUMNS_WHERE("table_name = 'cc_auth_trans' AND column_name IN "
+                                               "('card_masked', 'card_hash', 'card_token')"),
+                                 list, sizeof list),
+                     3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_final_status_is_kept, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_checks_refuse_bad_values, begin, rollback),
+        cmocka_unit_test(test_everything_is_documented),
+        cmocka_unit_test(test_no_cvv_column),
+        cmocka_unit_test(test_no_card_number_column),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

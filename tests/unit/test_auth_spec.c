@@ -1,0 +1,148 @@
+/*
+ * test_auth_spec.c: the parts of paylink-auth's spec (workers/auth/auth.h) that need no
+ * database: the reversal request id and the shape of the spec table. The mapping of bureau
+ * answers and the choice of operation need a configuration snapshot from PostgreSQL; they are
+ * tested in tests/integration/test_services.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "auth.h"
+
+/* A request id of n characters ("r-" then a repeating pattern). */
+static void make_id(char *out, size_t n, char fill)
+{
+    out[0] = 'r';
+    out[1] = '-';
+    for (size_t i = 2; i < n; i++)
+        out[i] = (char)(fill + (char)(i % 7));
+    out[n] = '\0';
+}
+
+static void test_short_ids_get_suffix(void **state)
+{
+    (void)state;
+    char out[64];
+    pl_auth_reversal_request_id("r1", out, sizeof out);
+    assert_string_equal(out, "r1.rev");
+    pl_auth_reversal_request_id("9f1c2d3e-0000-4000-8000-123456789abc", out, sizeof out);
+    assert_string_equal(out, "9f1c2d3e-0000-4000-8000-123456789abc.rev");
+
+    /* 46 characters is the longest id that still fits the 50 of a request_id with ".rev". */
+    char id[51];
+    make_id(id, 46, 'a');
+    pl_auth_reversal_request_id(id, out, sizeof out);
+    assert_int_equal(strlen(out), 50);
+    assert_memory_equal(out, id, 46);
+    assert_string_equal(out + 46, ".rev");
+}
+
+/* The expected digest form: "rev." and the first 23 bytes of SHA-256(id) in lower-case hex. */
+static void digest_form(const char *id, char *out, size_t outsize)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    assert_int_equal(EVP_Digest(id, strlen(id), md, &mdlen, EVP_sha256(), NULL), 1);
+    assert_int_equal(mdlen, 32);
+    int n = snprintf(out, outsize, "rev.");
+    for (int i = 0; i < 23; i++)
+        n += snprintf(out + n, outsize - (size_t)n, "%02x", md[i]);
+}
+
+static void test_long_ids_get_digest(void **state)
+{
+    (void)state;
+    char id[51], out[64], again[64], want[64];
+    for (size_t len = 47; len <= 50; len++) {
+        make_id(id, len, 'A');
+        pl_auth_reversal_request_id(id, out, sizeof out);
+        /* Fits a request_id, deterministic, and the documented digest. */
+        assert_int_equal(strlen(out), 50);
+        pl_auth_reversal_request_id(id, again, sizeof again);
+        assert_string_equal(out, again);
+        digest_form(id, want, sizeof want);
+        assert_string_equal(out, want);
+        assert_null(strstr(out, ".rev"));
+    }
+}
+
+static void test_ids_stay_distinct(void **state)
+{
+    (void)state;
+    /* Long ids differing in one character, and a long id against the short form. */
+    char a[51], b[51], ra[64], rb[64];
+    make_id(a, 50, 'a');
+    memcpy(b, a, sizeof b);
+    b[49] = b[49] == 'x' ? 'y' : 'x';
+    pl_auth_reversal_request_id(a, ra, sizeof ra);
+    pl_auth_reversal_request_id(b, rb, sizeof rb);
+    assert_string_not_equal(ra, rb);
+    make_id(b, 46, 'a');
+    pl_auth_reversal_request_id(b, rb, sizeof rb);
+    assert_string_not_equal(ra, rb);
+    /* A reversal of a reversal id is still a valid, distinct id. */
+    pl_auth_reversal_request_id(rb, ra, sizeof ra);
+    assert_int_equal(strlen(ra), 50);
+    assert_string_not_equal(ra, rb);
+}
+
+/* The highest $n placeholder in a statement. */
+static int max_placeholder(const char *sql)
+{
+    int max = 0;
+    for (const char *p = strchr(sql, '$'); p; p = strchr(p + 1, '$')) {
+        char *end;
+        long n = strtol(p + 1, &end, 10);
+        if (end != p + 1 && n > max)
+            max = (int)n;
+    }
+    return max;
+}
+
+static void test_spec_table(void **state)
+{
+    (void)state;
+    const pl_spec *s = &pl_auth_spec;
+    assert_string_equal(s->worker, "auth");
+    assert_string_equal(s->table, "cc_auth_trans");
+    assert_non_null(s->protocols);
+    assert_string_equal(s->protocols[0], "CYB");
+    assert_null(s->protocols[1]);
+    assert_non_null(s->record);
+    assert_non_null(s->prepare);
+    assert_non_null(s->mark_sent);
+    assert_non_null(s->map);
+    assert_non_null(s->store);
+    assert_non_null(s->followups);
+
+    /* Every statement declares as many parameters as its SQL uses, and names are unique. */
+    assert_true(s->nstmts >= 3);
+    for (size_t i = 0; i < s->nstmts; i++) {
+        const pl_db_stmt *st = &s->stmts[i];
+        assert_non_null(st->name);
+        if (max_placeholder(st->sql) != st->nparams)
+            fail_msg("statement %s declares %d parameters, uses $%d", st->name, st->nparams,
+                     max_placeholder(st->sql));
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(st->name, s->stmts[j].name);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_short_ids_get_suffix),
+        cmocka_unit_test(test_long_ids_get_digest),
+        cmocka_unit_test(test_ids_stay_distinct),
+        cmocka_unit_test(test_spec_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

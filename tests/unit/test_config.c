@@ -1,0 +1,391 @@
+/*
+ * test_config.c: worker settings from the environment and secret references (config.h).
+ *
+ * Every test starts from an environment without any PAYLINK_ variable (setup clears them), so
+ * the defaults and the "required" errors are checked against exactly what the test set.
+ * Secrets are written to files in a private mkdtemp directory removed at the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static const char *const all_vars[] = {
+    "PAYLINK_KAFKA_BROKERS",    "PAYLINK_DB",
+    "PAYLINK_TOPIC_PREFIX",     "PAYLINK_CA_FILE",
+    "PAYLINK_METRICS_PORT",     "PAYLINK_METRICS_BIND",
+    "PAYLINK_MAX_IN_FLIGHT",    "PAYLINK_HASH_KEY_FILE",
+    "PAYLINK_HASH_KEY",         "PAYLINK_LOG_LEVEL",
+    "PAYLINK_LOG_MASK",         "PAYLINK_KAFKA_SESSION_TIMEOUT_MS",
+    "PAYLINK_DRAIN_TIMEOUT_MS", "PAYLINK_CONFIG_REFRESH_S",
+    "PAYLINK_INSTANCE",         "PLTEST_SECRET",
+    "PLTEST_SECRET_FILE",
+};
+
+#define KEY16 "0123456789abcdef"
+
+static char g_dir[64];
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < sizeof all_vars / sizeof all_vars[0]; i++)
+        unsetenv(all_vars[i]);
+}
+
+/* The minimum a worker needs: brokers, database and a hash key. */
+static void set_required(void)
+{
+    setenv("PAYLINK_KAFKA_BROKERS", "broker1:9092,broker2:9092", 1);
+    setenv("PAYLINK_DB", "host=db dbname=paylink", 1);
+    setenv("PAYLINK_HASH_KEY", KEY16, 1);
+}
+
+/* Writes `len` bytes of `content` to g_dir/name and returns the path (static buffer). */
+static const char *write_file(const char *name, const char *content, size_t len)
+{
+    static char path[192];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(content, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/pl_test_config.XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    clear_env();
+    return 0;
+}
+
+/* Asserts pl_config_from_env fails with PL_ERR_CONFIG and an errstr containing `want`. */
+static void config_fails(const char *want)
+{
+    pl_config c;
+    char err[256] = "";
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), PL_ERR_CONFIG);
+    if (!strstr(err, want))
+        fail_msg("errstr \"%s\" does not mention \"%s\"", err, want);
+    pl_config_free(&c);
+}
+
+static void test_required_variables(void **state)
+{
+    (void)state;
+    config_fails("PAYLINK_KAFKA_BROKERS is not set");
+    setenv("PAYLINK_KAFKA_BROKERS", "b:9092", 1);
+    config_fails("PAYLINK_DB is not set");
+    /* Set but empty counts as missing. */
+    setenv("PAYLINK_DB", "", 1);
+    config_fails("PAYLINK_DB is not set");
+    setenv("PAYLINK_DB", "dbname=x", 1);
+    config_fails("card hash key");
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    set_required();
+    pl_config c;
+    char err[256] = "";
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_string_equal(c.worker, "auth");
+    assert_string_equal(c.brokers, "broker1:9092,broker2:9092");
+    assert_string_equal(c.db, "host=db dbname=paylink");
+    assert_string_equal(c.topic_prefix, "paylink");
+    assert_string_equal(c.ca_file, "");
+    assert_string_equal(c.metrics_bind, "0.0.0.0");
+    assert_int_equal(c.metrics_port, 9101);
+    assert_int_equal(c.max_in_flight, 512);
+    assert_int_equal(c.session_timeout_ms, 45000);
+    assert_int_equal(c.drain_timeout_ms, 30000);
+    assert_int_equal(c.refresh_s, 60);
+    assert_int_equal(c.log_level, PL_LOG_INFO);
+    assert_int_equal(c.log_mask, PL_MASK_LAST4);
+    assert_int_equal(c.hash_key_len, 16);
+    assert_memory_equal(c.hash_key, KEY16, 16);
+    /* Default instance: "<host>-<pid>". */
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "-%ld", (long)getpid());
+    size_t il = strlen(c.instance), sl = strlen(suffix);
+    assert_true(il > sl);
+    assert_string_equal(c.instance + il - sl, suffix);
+    pl_config_free(&c);
+
+    /* The default metrics port follows the worker. */
+    assert_int_equal(pl_config_from_env(&c, "deposit", err, sizeof err), 0);
+    assert_int_equal(c.metrics_port, 9102);
+    pl_config_free(&c);
+}
+
+static void test_overrides(void **state)
+{
+    (void)state;
+    set_required();
+    setenv("PAYLINK_TOPIC_PREFIX", "stage", 1);
+    setenv("PAYLINK_CA_FILE", "/etc/paylink/ca.pem", 1);
+    setenv("PAYLINK_METRICS_BIND", "127.0.0.1", 1);
+    setenv("PAYLINK_METRICS_PORT", "0", 1);
+    setenv("PAYLINK_MAX_IN_FLIGHT", "100000", 1);
+    setenv("PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "1000", 1);
+    setenv("PAYLINK_DRAIN_TIMEOUT_MS", "0", 1);
+    setenv("PAYLINK_CONFIG_REFRESH_S", "86400", 1);
+    setenv("PAYLINK_LOG_LEVEL", "debug", 1);
+    setenv("PAYLINK_LOG_MASK", "removed", 1);
+    setenv("PAYLINK_INSTANCE", "pod-7", 1);
+    pl_config c;
+    char err[256] = "";
+    assert_int_equal(pl_config_from_env(&c, "svc", err, sizeof err), 0);
+    assert_string_equal(c.worker, "svc");
+    assert_string_equal(c.topic_prefix, "stage");
+    assert_string_equal(c.ca_file, "/etc/paylink/ca.pem");
+    assert_string_equal(c.metrics_bind, "127.0.0.1");
+    assert_int_equal(c.metrics_port, 0);
+    assert_int_equal(c.max_in_flight, 100000);
+    assert_int_equal(c.session_timeout_ms, 1000);
+    assert_int_equal(c.drain_timeout_ms, 0);
+    assert_int_equal(c.refresh_s, 86400);
+    assert_int_equal(c.log_level, PL_LOG_DEBUG);
+    assert_int_equal(c.log_mask, PL_MASK_REMOVED);
+    assert_string_equal(c.instance, "pod-7");
+    pl_config_free(&c);
+}
+
+static void test_bad_integers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *var, *value;
+    } cases[] = {
+        {"PAYLINK_METRICS_PORT", "65536"},
+        {"PAYLINK_METRICS_PORT", "-1"},
+        {"PAYLINK_METRICS_PORT", "80x"},
+        {"PAYLINK_METRICS_PORT", "x"},
+        {"PAYLINK_MAX_IN_FLIGHT", "0"},
+        {"PAYLINK_MAX_IN_FLIGHT", "100001"},
+        {"PAYLINK_MAX_IN_FLIGHT", "99999999999999999999"},
+        {"PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "999"},
+        {"PAYLINK_DRAIN_TIMEOUT_MS", "600001"},
+        {"PAYLINK_CONFIG_REFRESH_S", "0"},
+        {"PAYLINK_CONFIG_REFRESH_S", "1.5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        clear_env();
+        set_required();
+        setenv(cases[i].var, cases[i].value, 1);
+        config_fails(cases[i].var);
+    }
+}
+
+static void test_bad_words(void **state)
+{
+    (void)state;
+    set_required();
+    setenv("PAYLINK_LOG_LEVEL", "verbose", 1);
+    config_fails("PAYLINK_LOG_LEVEL");
+    setenv("PAYLINK_LOG_LEVEL", "warn", 1);
+    setenv("PAYLINK_LOG_MASK", "none", 1);
+    config_fails("PAYLINK_LOG_MASK");
+}
+
+static void test_too_long(void **state)
+{
+    (void)state;
+    set_required();
+    char big[700];
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    setenv("PAYLINK_KAFKA_BROKERS", big, 1); /* brokers holds 511 characters */
+    config_fails("PAYLINK_KAFKA_BROKERS is too long");
+    big[511] = '\0';
+    setenv("PAYLINK_KAFKA_BROKERS", big, 1);
+    pl_config c;
+    char err[256];
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_int_equal(strlen(c.brokers), 511);
+    pl_config_free(&c);
+}
+
+static void test_hash_key(void **state)
+{
+    (void)state;
+    set_required();
+    pl_config c;
+    char err[256];
+
+    /* Too short, from the variable. */
+    setenv("PAYLINK_HASH_KEY", "short", 1);
+    config_fails("at least 16");
+
+    /* The file wins over the variable; its trailing newline is not part of the key. */
+    const char *path = write_file("hashkey", "fedcba9876543210XY\n", 19);
+    setenv("PAYLINK_HASH_KEY_FILE", path, 1);
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_int_equal(c.hash_key_len, 18);
+    assert_memory_equal(c.hash_key, "fedcba9876543210XY", 18);
+
+    /* pl_config_free wipes the key. */
+    pl_config_free(&c);
+    static const unsigned char zero[sizeof c.hash_key];
+    assert_memory_equal(c.hash_key, zero, sizeof zero);
+    pl_config_free(NULL);
+
+    /* The largest key that fits (128 bytes) and one byte more. */
+    char key[130];
+    memset(key, 'k', sizeof key);
+    path = write_file("hashkey128", key, 128);
+    setenv("PAYLINK_HASH_KEY_FILE", path, 1);
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_int_equal(c.hash_key_len, 128);
+    pl_config_free(&c);
+    path = write_file("hashkey129", key, 129);
+    setenv("PAYLINK_HASH_KEY_FILE", path, 1);
+    config_fails("card hash key");
+
+    /* A key file that does not exist is an error, not a fall-back on the variable. */
+    setenv("PAYLINK_HASH_KEY", KEY16, 1);
+    setenv("PAYLINK_HASH_KEY_FILE", "/nonexistent/paylink/hashkey", 1);
+    config_fails("card hash key");
+}
+
+static void test_default_metrics_ports(void **state)
+{
+    (void)state;
+    assert_int_equal(pl_config_default_metrics_port("auth"), 9101);
+    assert_int_equal(pl_config_default_metrics_port("deposit"), 9102);
+    assert_int_equal(pl_config_default_metrics_port("reversal"), 9103);
+    assert_int_equal(pl_config_default_metrics_port("svc"), 9104);
+    assert_int_equal(pl_config_default_metrics_port("dmupdate"), 9105);
+    assert_int_equal(pl_config_default_metrics_port("other"), 9100);
+}
+
+/* Resolves ref expecting success and the value want. */
+static void resolves_to(const char *ref, const char *want)
+{
+    char out[256] = "garbage", err[256] = "";
+    int rc = pl_secret_resolve(ref, out, sizeof out, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s: %d %s", ref, rc, err);
+    assert_string_equal(out, want);
+}
+
+/* Resolves ref expecting error code want_rc; errstr must name the reference (when want_ref
+ * is given) and never contain `secret`. */
+static void resolve_fails(const char *ref, size_t outsize, int want_rc, const char *want_ref,
+                          const char *secret)
+{
+    char out[256], err[256] = "";
+    assert_true(outsize <= sizeof out);
+    assert_int_equal(pl_secret_resolve(ref, out, outsize, err, sizeof err), want_rc);
+    assert_true(err[0] != '\0');
+    if (want_ref && !strstr(err, want_ref))
+        fail_msg("errstr \"%s\" does not name \"%s\"", err, want_ref);
+    if (secret && strstr(err, secret))
+        fail_msg("errstr \"%s\" leaks the secret", err);
+}
+
+static void test_secret_env(void **state)
+{
+    (void)state;
+    resolves_to("", "");
+    resolves_to(NULL, "");
+    setenv("PLTEST_SECRET", "s3cr3t value", 1);
+    resolves_to("env:PLTEST_SECRET", "s3cr3t value");
+    /* Unlike files, a variable's value is taken as is (a newline would be part of it). */
+    setenv("PLTEST_SECRET", "line\n", 1);
+    resolves_to("env:PLTEST_SECRET", "line\n");
+    setenv("PLTEST_SECRET", "", 1);
+    resolves_to("env:PLTEST_SECRET", "");
+    unsetenv("PLTEST_SECRET");
+    resolve_fails("env:PLTEST_SECRET", 256, PL_ERR_CONFIG, "env:PLTEST_SECRET", NULL);
+
+    /* Exactly fitting (outsize - 1 characters) and one too many. */
+    setenv("PLTEST_SECRET", "0123456789", 1);
+    char out[11], err[128];
+    assert_int_equal(pl_secret_resolve("env:PLTEST_SECRET", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "0123456789");
+    resolve_fails("env:PLTEST_SECRET", 10, PL_ERR_TOOBIG, "env:PLTEST_SECRET", "0123456789");
+}
+
+static void test_secret_file(void **state)
+{
+    (void)state;
+    char ref[256];
+    const char *path = write_file("crlf", "key-with-crlf\r\n", 15);
+    snprintf(ref, sizeof ref, "file:%s", path);
+    resolves_to(ref, "key-with-crlf");
+
+    /* Only trailing line ends go: inner newlines and spaces are kept. */
+    path = write_file("multi", "a b\nc \n\n", 8);
+    snprintf(ref, sizeof ref, "file:%s", path);
+    resolves_to(ref, "a b\nc ");
+
+    /* file-env: the variable names the file. */
+    path = write_file("viaenv", "transaction-key-42\n", 19);
+    setenv("PLTEST_SECRET_FILE", path, 1);
+    resolves_to("file-env:PLTEST_SECRET_FILE", "transaction-key-42");
+    unsetenv("PLTEST_SECRET_FILE");
+    resolve_fails("file-env:PLTEST_SECRET_FILE", 256, PL_ERR_CONFIG, "file-env:PLTEST_SECRET_FILE",
+                  NULL);
+    setenv("PLTEST_SECRET_FILE", "", 1);
+    resolve_fails("file-env:PLTEST_SECRET_FILE", 256, PL_ERR_CONFIG, "file-env:PLTEST_SECRET_FILE",
+                  NULL);
+
+    /* Missing file. */
+    resolve_fails("file:/nonexistent/paylink/secret", 256, PL_ERR_CONFIG,
+                  "file:/nonexistent/paylink/secret", NULL);
+
+    /* Too large for the buffer: refused, not truncated, and the content is not echoed. */
+    path = write_file("big", "abcdefghijklmnopqrstuvwxyz", 26);
+    snprintf(ref, sizeof ref, "file:%s", path);
+    resolve_fails(ref, 16, PL_ERR_TOOBIG, ref, "abcdefghijklmno");
+    char out[27], err[128];
+    assert_int_equal(pl_secret_resolve(ref, out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "abcdefghijklmnopqrstuvwxyz");
+
+    /* Unknown scheme: the message says which ones exist and does not echo the value. */
+    resolve_fails("vault:kv/paylink", 256, PL_ERR_CONFIG, "env:", NULL);
+    resolve_fails("plain-secret-text", 256, PL_ERR_CONFIG, NULL, "plain-secret-text");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_required_variables, setup),
+        cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_overrides, setup),
+        cmocka_unit_test_setup(test_bad_integers, setup),
+        cmocka_unit_test_setup(test_bad_words, setup),
+        cmocka_unit_test_setup(test_too_long, setup),
+        cmocka_unit_test_setup(test_hash_key, setup),
+        cmocka_unit_test(test_default_metrics_ports),
+        cmocka_unit_test_setup(test_secret_env, setup),
+        cmocka_unit_test_setup(test_secret_file, setup),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

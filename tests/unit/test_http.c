@@ -1,0 +1,845 @@
+/*
+ * test_http.c: the libcurl multi transport (http.h) against a real HTTPS server.
+ *
+ * The server is libmicrohttpd (GnuTLS) in this process, one thread per connection so a slow
+ * answer does not hold up the others, with a certificate generated at start-up by the openssl
+ * command line into a private directory. The client side is driven the way the engine drives
+ * it: pl_http_wait in a loop, with a deadline. Each call records how often its callback fired
+ * (libuv-style counters), and the server counts what reached it, which is how "never re-sent"
+ * and "nothing was sent" are checked.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <microhttpd.h>
+
+#include "http.h"
+
+/* The answer to /big; the clients under test cap answers well below it. */
+#define BIG_BODY_SIZE (256 * 1024)
+#define SMALL_CAP (64 * 1024)
+/* The longest a /slow answer waits before it gives up on being released. */
+#define SLOW_MAX_MS 10000
+
+/* ---- the server ---------------------------------------------------------------------- */
+
+typedef struct server {
+    struct MHD_Daemon *d;
+    int port;
+} server;
+
+/* What reached the server (handlers run on MHD's threads). */
+static atomic_int hits_ok, hits_slow, hits_close, hits_big, hits_other;
+static atomic_bool release_slow;
+
+/* The last /ok request, for header and body checks. */
+static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char method[16], body[256], content_type[128], soap_action[128], authorization[128];
+    bool has_expect;
+} last;
+
+static char big_body[BIG_BODY_SIZE];
+static char g_dir[64];
+static char *cert_pem, *key_pem, *other_cert_pem, *other_key_pem;
+static char ca_path[128], other_ca_path[128];
+static server srv, other_srv;
+
+typedef struct upload {
+    char buf[256];
+    size_t len;
+} upload;
+
+static void header_copy(struct MHD_Connection *c, const char *name, char *out, size_t outsize)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    snprintf(out, outsize, "%s", v ? v : "");
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *body)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Content-Type", "text/xml; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    if (!*con_cls) {
+        *con_cls = calloc(1, sizeof(upload));
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    upload *u = *con_cls;
+    if (*upload_data_size) {
+        size_t room = sizeof u->buf - 1 - u->len;
+        size_t n = *upload_data_size < room ? *upload_data_size : room;
+        memcpy(u->buf + u->len, upload_data, n);
+        u->len += n;
+        u->buf[u->len] = '\0';
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    /* The whole request has arrived. */
+    if (strcmp(url, "/ok") == 0) {
+        pthread_mutex_lock(&last_mu);
+        snprintf(last.method, sizeof last.method, "%s", method);
+        snprintf(last.body, sizeof last.body, "%s", u->buf);
+        header_copy(c, "Content-Type", last.content_type, sizeof last.content_type);
+        header_copy(c, "SOAPAction", last.soap_action, sizeof last.soap_action);
+        header_copy(c, "Authorization", last.authorization, sizeof last.authorization);
+        last.has_expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect") != NULL;
+        pthread_mutex_unlock(&last_mu);
+        atomic_fetch_add(&hits_ok, 1);
+        return respond(c, MHD_HTTP_OK, "<ok>hello</ok>");
+    }
+    if (strcmp(url, "/status500") == 0) {
+        atomic_fetch_add(&hits_other, 1);
+        return respond(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "<fault>busy</fault>");
+    }
+    if (strcmp(url, "/slow") == 0) {
+        atomic_fetch_add(&hits_slow, 1);
+        /* Longer than any client timeout; released early when the tests end. */
+        for (int waited = 0; waited < SLOW_MAX_MS && !atomic_load(&release_slow); waited += 20)
+            usleep(20 * 1000);
+        return respond(c, MHD_HTTP_OK, "<late/>");
+    }
+    if (strcmp(url, "/close") == 0) {
+        /* Read the request, then drop the connection without an answer. */
+        atomic_fetch_add(&hits_close, 1);
+        return MHD_NO;
+    }
+    if (strcmp(url, "/big") == 0) {
+        atomic_fetch_add(&hits_big, 1);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(sizeof big_body, big_body, MHD_RESPMEM_PERSISTENT);
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    atomic_fetch_add(&hits_other, 1);
+    return respond(c, MHD_HTTP_NOT_FOUND, "<notfound/>");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static int server_start(server *s, const char *cert, const char *key)
+{
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = 0;
+    s->d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION |
+                                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+                            0, NULL, NULL, on_request, NULL, MHD_OPTION_HTTPS_MEM_KEY, key,
+                            MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_SOCK_ADDR, &sin,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    if (!s->d)
+        return -1;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    return s->port > 0 ? 0 : -1;
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 16384);
+    size_t n = buf ? fread(buf, 1, 16383, f) : 0;
+    fclose(f);
+    if (buf && n == 0) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+/* A self-signed certificate (its own CA) for subjectAltName san, into g_dir/<name>.{crt,key}. */
+static int make_cert(const char *name, const char *cn, const char *san, char **cert, char **key,
+                     char *crt_path, size_t crt_path_size)
+{
+    char cmd[768], key_path[128];
+    snprintf(crt_path, crt_path_size, "%s/%s.crt", g_dir, name);
+    snprintf(key_path, sizeof key_path, "%s/%s.key", g_dir, name);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=%s -addext "
+             "subjectAltName=%s -days 1 -keyout '%s' -out '%s' 2>/dev/null",
+             cn, san, key_path, crt_path);
+    if (system(cmd) != 0)
+        return -1;
+    *cert = read_all(crt_path);
+    *key = read_all(key_path);
+    return *cert && *key ? 0 : -1;
+}
+
+/* A forward proxy whose rules refuse every CONNECT (403): the bureau is never reached. */
+static int proxy_fd = -1, proxy_port;
+static pthread_t proxy_thread;
+static bool proxy_running;
+static atomic_bool stop_proxy;
+static atomic_int proxy_connects;
+
+static void *proxy_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_proxy)) {
+        struct pollfd p = {.fd = proxy_fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int c = accept(proxy_fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        struct timeval tv = {.tv_sec = 2};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[2048];
+        size_t len = 0;
+        buf[0] = '\0';
+        while (len < sizeof buf - 1 && !strstr(buf, "\r\n\r\n")) {
+            ssize_t n = recv(c, buf + len, sizeof buf - 1 - len, 0);
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+            buf[len] = '\0';
+        }
+        if (strncmp(buf, "CONNECT ", 8) == 0)
+            atomic_fetch_add(&proxy_connects, 1);
+        static const char refusal[] =
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        if (send(c, refusal, sizeof refusal - 1, MSG_NOSIGNAL) < 0)
+            perror("proxy send");
+        close(c);
+    }
+    return NULL;
+}
+
+static int proxy_start(void)
+{
+    proxy_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (proxy_fd < 0)
+        return -1;
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    if (bind(proxy_fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(proxy_fd, 16) != 0 ||
+        getsockname(proxy_fd, (struct sockaddr *)&sin, &len) != 0)
+        return -1;
+    proxy_port = ntohs(sin.sin_port);
+    if (pthread_create(&proxy_thread, NULL, proxy_main, NULL) != 0)
+        return -1;
+    proxy_running = true;
+    return 0;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    memset(big_body, 'x', sizeof big_body);
+    snprintf(g_dir, sizeof g_dir, "/tmp/pl_test_http.XXXXXX");
+    if (!mkdtemp(g_dir))
+        return -1;
+    if (make_cert("server", "localhost", "DNS:localhost,IP:127.0.0.1", &cert_pem, &key_pem, ca_path,
+                  sizeof ca_path) != 0 ||
+        make_cert("other", "other.invalid", "DNS:other.invalid", &other_cert_pem, &other_key_pem,
+                  other_ca_path, sizeof other_ca_path) != 0) {
+        fprintf(stderr, "cannot generate certificates with openssl\n");
+        return -1;
+    }
+    if (server_start(&srv, cert_pem, key_pem) != 0 ||
+        server_start(&other_srv, other_cert_pem, other_key_pem) != 0) {
+        fprintf(stderr, "cannot start the HTTPS test server\n");
+        return -1;
+    }
+    if (proxy_start() != 0) {
+        perror("cannot start the test proxy");
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    atomic_store(&release_slow, true);
+    atomic_store(&stop_proxy, true);
+    if (proxy_running)
+        pthread_join(proxy_thread, NULL);
+    if (proxy_fd >= 0)
+        close(proxy_fd);
+    if (srv.d)
+        MHD_stop_daemon(srv.d);
+    if (other_srv.d)
+        MHD_stop_daemon(other_srv.d);
+    free(cert_pem);
+    free(key_pem);
+    free(other_cert_pem);
+    free(other_key_pem);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the client side ----------------------------------------------------------------- */
+
+/* One call's callback record. */
+typedef struct rec {
+    int calls;
+    pl_http_outcome outcome;
+    long status;
+    char body[128];
+    size_t body_len;
+    char error[256];
+    int attempts;
+    double seconds;
+    bool fired_while_slow_pending; /* set by the test that races /ok against /slow */
+} rec;
+
+static void on_done(void *arg, const pl_http_response *r)
+{
+    rec *x = arg;
+    x->calls++;
+    x->outcome = r->outcome;
+    x->status = r->status;
+    x->body_len = r->body_len;
+    snprintf(x->body, sizeof x->body, "%s", r->body ? r->body : "(null)");
+    snprintf(x->error, sizeof x->error, "%s", r->error ? r->error : "(null)");
+    x->attempts = r->attempts;
+    x->seconds = r->seconds;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Drives the transfers until nothing is in flight (or fails at the deadline). */
+static void drive_idle(pl_http *h, int max_ms)
+{
+    int64_t deadline = now_ms() + max_ms;
+    while (pl_http_in_flight(h) > 0) {
+        if (now_ms() > deadline)
+            fail_msg("%zu call(s) still in flight after %d ms", pl_http_in_flight(h), max_ms);
+        assert_int_equal(pl_http_wait(h, NULL, 0, 100), 0);
+    }
+    /* A little more driving: a second callback would show up now. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pl_http_wait(h, NULL, 0, 10), 0);
+}
+
+/* Drives the transfers until *counter reaches want. */
+static void drive_until(pl_http *h, atomic_int *counter, int want, int max_ms)
+{
+    int64_t deadline = now_ms() + max_ms;
+    while (atomic_load(counter) < want) {
+        if (now_ms() > deadline)
+            fail_msg("server counter still %d (want %d) after %d ms", atomic_load(counter), want,
+                     max_ms);
+        assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
+    }
+}
+
+static char url_buf[16][128];
+static const char *url_at(int slot, const char *host, int port, const char *path)
+{
+    snprintf(url_buf[slot], sizeof url_buf[slot], "https://%s:%d%s", host, port, path);
+    return url_buf[slot];
+}
+
+static pl_http_call make_call(const char *url, long timeout_ms)
+{
+    pl_http_call c = {
+        .url = url,
+        .body = "<ping/>",
+        .body_len = 7,
+        .content_type = "text/xml; charset=utf-8",
+        .timeout_ms = timeout_ms,
+        .connect_attempts = 3,
+    };
+    return c;
+}
+
+/* Clients of the running test, so a failed assertion does not leak them (see teardown). */
+static pl_http *clients[4];
+
+static pl_http *new_client(const char *ca, size_t max_body)
+{
+    char err[256] = "";
+    pl_http *h = pl_http_new(ca, max_body, err, sizeof err);
+    if (!h)
+        fail_msg("pl_http_new: %s", err);
+    assert_int_equal(pl_http_in_flight(h), 0);
+    for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++) {
+        if (!clients[i]) {
+            clients[i] = h;
+            return h;
+        }
+    }
+    fail_msg("too many clients in one test");
+    return NULL;
+}
+
+static void drop_client(pl_http *h)
+{
+    for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
+        if (clients[i] == h)
+            clients[i] = NULL;
+    pl_http_destroy(h);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++) {
+        /* A client with calls still in flight is left alone: their callbacks would write to
+         * the failed test's stack frame, which is gone. */
+        if (clients[i] && pl_http_in_flight(clients[i]) == 0)
+            pl_http_destroy(clients[i]);
+        clients[i] = NULL;
+    }
+    return 0;
+}
+
+/* Submits one call and drives it to its end. */
+static void call_once(pl_http *h, const pl_http_call *c, rec *x, int max_ms)
+{
+    memset(x, 0, sizeof *x);
+    assert_int_equal(pl_http_submit(h, c, on_done, x), 0);
+    assert_int_equal(pl_http_in_flight(h), 1);
+    drive_idle(h, max_ms);
+    assert_int_equal(x->calls, 1);
+}
+
+static void test_ok(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), 10000);
+    c.soap_action = "runTransaction";
+    c.auth_header = "Authorization: Bearer t0k3n";
+    int before = atomic_load(&hits_ok);
+    rec x;
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_int_equal(x.status, 200);
+    assert_string_equal(x.body, "<ok>hello</ok>");
+    assert_int_equal(x.body_len, strlen("<ok>hello</ok>"));
+    assert_string_equal(x.error, "");
+    assert_int_equal(x.attempts, 1);
+    assert_true(x.seconds > 0);
+    assert_int_equal(atomic_load(&hits_ok), before + 1);
+
+    /* What the server received. */
+    pthread_mutex_lock(&last_mu);
+    assert_string_equal(last.method, "POST");
+    assert_string_equal(last.body, "<ping/>");
+    assert_string_equal(last.content_type, "text/xml; charset=utf-8");
+    assert_string_equal(last.soap_action, "\"runTransaction\"");
+    assert_string_equal(last.authorization, "Bearer t0k3n");
+    assert_false(last.has_expect);
+    pthread_mutex_unlock(&last_mu);
+
+    /* By host name too (the certificate names localhost), without optional headers. */
+    c = make_call(url_at(1, "localhost", srv.port, "/ok"), 10000);
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    pthread_mutex_lock(&last_mu);
+    assert_string_equal(last.soap_action, "");
+    assert_string_equal(last.authorization, "");
+    pthread_mutex_unlock(&last_mu);
+    drop_client(h);
+}
+
+static void test_any_status_is_an_answer(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/status500"), 10000);
+    rec x;
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_int_equal(x.status, 500);
+    assert_string_equal(x.body, "<fault>busy</fault>");
+    c.url = url_at(1, "127.0.0.1", srv.port, "/nowhere");
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_int_equal(x.status, 404);
+    drop_client(h);
+}
+
+static void test_many_in_flight(void **state)
+{
+    (void)state;
+    enum { N = 24 };
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), 20000);
+    rec x[N];
+    memset(x, 0, sizeof x);
+    int before = atomic_load(&hits_ok);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pl_http_submit(h, &c, on_done, &x[i]), 0);
+    assert_int_equal(pl_http_in_flight(h), N);
+    drive_idle(h, 30000);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(x[i].calls, 1);
+        assert_int_equal(x[i].outcome, PL_HTTP_OK);
+        assert_int_equal(x[i].status, 200);
+        assert_string_equal(x[i].body, "<ok>hello</ok>");
+    }
+    assert_int_equal(atomic_load(&hits_ok), before + N);
+    drop_client(h);
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    /* Warm up: the slow call then runs on an established connection, so its short timeout
+     * measures the wait for the answer, not the TLS handshake (slow under valgrind). */
+    pl_http_call warm = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), 15000);
+    rec w;
+    call_once(h, &warm, &w, 20000);
+    assert_int_equal(w.outcome, PL_HTTP_OK);
+
+    int slow_before = atomic_load(&hits_slow);
+    pl_http_call c = make_call(url_at(1, "127.0.0.1", srv.port, "/slow"), 3000);
+    rec x, y;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    assert_int_equal(pl_http_submit(h, &c, on_done, &x), 0);
+    drive_until(h, &hits_slow, slow_before + 1, 10000);
+
+    /* A fast call submitted meanwhile is not held up by the slow one. */
+    assert_int_equal(pl_http_submit(h, &warm, on_done, &y), 0);
+    int64_t deadline = now_ms() + 15000;
+    while (y.calls == 0 && now_ms() < deadline)
+        assert_int_equal(pl_http_wait(h, NULL, 0, 50), 0);
+    assert_int_equal(y.calls, 1);
+    assert_int_equal(y.outcome, PL_HTTP_OK);
+    assert_int_equal(x.calls, 0);
+
+    drive_idle(h, 15000);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(x.outcome, PL_HTTP_TIMEOUT);
+    assert_int_equal(x.attempts, 1);
+    assert_int_equal(x.status, 0);
+    assert_true(x.error[0] != '\0');
+    assert_true(x.seconds >= 2.5);
+    assert_true(x.seconds < SLOW_MAX_MS / 1000.0);
+    /* Sent, so never re-sent. */
+    assert_int_equal(atomic_load(&hits_slow), slow_before + 1);
+    drop_client(h);
+}
+
+static void test_connection_lost(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    int before = atomic_load(&hits_close);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/close"), 10000);
+    rec x;
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
+    assert_int_equal(x.attempts, 1);
+    assert_true(x.error[0] != '\0');
+    /* The server saw the request exactly once: an unknown outcome is never re-sent. */
+    assert_int_equal(atomic_load(&hits_close), before + 1);
+    drop_client(h);
+}
+
+/*
+ * The same on a kept-alive connection. libcurl re-sends a request on a fresh connection by
+ * itself when a reused connection dies before any answer byte ("Connection died, retrying a
+ * fresh connect"), which for a payment means a second authorization; the transport must not
+ * let that happen.
+ */
+static void test_connection_lost_reused(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    rec x;
+    pl_http_call warm = make_call(url_at(1, "127.0.0.1", srv.port, "/ok"), 10000);
+    call_once(h, &warm, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    int before = atomic_load(&hits_close);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/close"), 10000);
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
+    assert_int_equal(x.attempts, 1);
+    assert_int_equal(atomic_load(&hits_close), before + 1);
+    drop_client(h);
+}
+
+static void test_body_cap(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, SMALL_CAP);
+    int before = atomic_load(&hits_big);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/big"), 10000);
+    rec x;
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
+    assert_int_equal(x.attempts, 1);
+    assert_non_null(strstr(x.error, "larger than 65536"));
+    assert_int_equal(atomic_load(&hits_big), before + 1);
+    /* Small answers still pass on the same client. */
+    c.url = url_at(1, "127.0.0.1", srv.port, "/ok");
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    drop_client(h);
+
+    /* Without a cap given, the default (1 MiB) lets the 256 KiB answer through. */
+    h = new_client(ca_path, 0);
+    c.url = url_at(0, "127.0.0.1", srv.port, "/big");
+    call_once(h, &c, &x, 15000);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_int_equal(x.body_len, BIG_BODY_SIZE);
+    drop_client(h);
+}
+
+/* A TCP port on 127.0.0.1 with nothing listening (bound, then closed). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    socklen_t len = sizeof sin;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    close(fd);
+    return ntohs(sin.sin_port);
+}
+
+static void test_not_sent_closed_port(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", closed_port(), "/ok"), 5000);
+    rec x;
+    call_once(h, &c, &x, 20000);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(x.attempts, 3);
+    assert_int_equal(x.status, 0);
+    assert_true(x.error[0] != '\0');
+
+    /* connect_attempts below 1 means one attempt. */
+    c.connect_attempts = 0;
+    call_once(h, &c, &x, 20000);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(x.attempts, 1);
+    drop_client(h);
+}
+
+static void test_not_sent_untrusted(void **state)
+{
+    (void)state;
+    int before = atomic_load(&hits_ok);
+    /* The system trust store does not know the test certificate. */
+    pl_http *h = new_client(NULL, 0);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), 10000);
+    rec x;
+    call_once(h, &c, &x, 30000);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(x.attempts, 3);
+    assert_true(x.error[0] != '\0');
+    drop_client(h);
+
+    /* A CA bundle that did not sign the server's certificate. */
+    h = new_client(other_ca_path, 0);
+    call_once(h, &c, &x, 30000);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(x.attempts, 3);
+    drop_client(h);
+
+    /* A trusted certificate for another host name (other.invalid, not 127.0.0.1). */
+    h = new_client(other_ca_path, 0);
+    c.url = url_at(1, "127.0.0.1", other_srv.port, "/ok");
+    call_once(h, &c, &x, 30000);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(x.attempts, 3);
+    drop_client(h);
+
+    /* Nothing reached a handler. */
+    assert_int_equal(atomic_load(&hits_ok), before);
+}
+
+/*
+ * A proxy that refuses the tunnel: the request never left for the bureau, so this is
+ * NOT_SENT (retried, then error 150), not an unknown outcome that would open a required
+ * response for a call the bureau never saw.
+ */
+static void test_not_sent_proxy_refused(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "127.0.0.1:%d", proxy_port);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), 5000);
+    c.proxy = proxy;
+    int before = atomic_load(&hits_ok), connects = atomic_load(&proxy_connects);
+    rec x;
+    call_once(h, &c, &x, 20000);
+    /* The proxy was asked (the call did go through it) ... */
+    assert_true(atomic_load(&proxy_connects) > connects);
+    assert_int_equal(atomic_load(&hits_ok), before);
+    /* ... and refused, so nothing can have reached the bureau. */
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(x.attempts, 3);
+    assert_int_equal(atomic_load(&proxy_connects), connects + 3);
+    drop_client(h);
+}
+
+static void test_https_only(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", srv.port);
+    pl_http_call c = make_call(url, 5000);
+    int before = atomic_load(&hits_ok);
+    rec x;
+    call_once(h, &c, &x, 20000);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(atomic_load(&hits_ok), before);
+    drop_client(h);
+}
+
+static void test_destroy_cancels(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    int before = atomic_load(&hits_slow);
+    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/slow"), 30000);
+    rec x[2];
+    memset(x, 0, sizeof x);
+    assert_int_equal(pl_http_submit(h, &c, on_done, &x[0]), 0);
+    assert_int_equal(pl_http_submit(h, &c, on_done, &x[1]), 0);
+    drive_until(h, &hits_slow, before + 2, 15000);
+    assert_int_equal(pl_http_in_flight(h), 2);
+    assert_int_equal(x[0].calls + x[1].calls, 0);
+    drop_client(h);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(x[i].calls, 1);
+        assert_int_equal(x[i].outcome, PL_HTTP_CANCELLED);
+        assert_int_equal(x[i].attempts, 1);
+        assert_string_equal(x[i].body, "");
+        assert_true(x[i].error[0] != '\0');
+    }
+    pl_http_destroy(NULL);
+}
+
+static void test_submit_errors(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    rec x;
+    memset(&x, 0, sizeof x);
+    pl_http_call c = make_call(NULL, 1000);
+    assert_int_equal(pl_http_submit(h, &c, on_done, &x), PL_ERR_INVALID);
+    c.url = url_at(0, "127.0.0.1", srv.port, "/ok");
+    assert_int_equal(pl_http_submit(h, &c, NULL, &x), PL_ERR_INVALID);
+    assert_int_equal(pl_http_submit(h, NULL, on_done, &x), PL_ERR_INVALID);
+    assert_int_equal(pl_http_submit(NULL, &c, on_done, &x), PL_ERR_INVALID);
+    assert_int_equal(pl_http_in_flight(h), 0);
+    /* A refused submit never calls back, not even on destroy. */
+    assert_int_equal(pl_http_wait(h, NULL, 0, 10), 0);
+    drop_client(h);
+    assert_int_equal(x.calls, 0);
+}
+
+static void test_wait_extra_fds(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    struct pollfd pfd = {.fd = p[0], .events = POLLIN, .revents = 0};
+    /* Nothing to read: the wait times out with revents clear. */
+    assert_int_equal(pl_http_wait(h, &pfd, 1, 50), 0);
+    assert_int_equal(pfd.revents, 0);
+    /* A readable descriptor ends the wait early and is reported. */
+    assert_int_equal(write(p[1], "x", 1), 1);
+    int64_t t0 = now_ms();
+    assert_int_equal(pl_http_wait(h, &pfd, 1, 5000), 0);
+    assert_true(now_ms() - t0 < 2500);
+    assert_true(pfd.revents & POLLIN);
+    /* More than 16 extra descriptors are refused. */
+    struct pollfd many[17];
+    for (int i = 0; i < 17; i++)
+        many[i] = pfd;
+    assert_int_equal(pl_http_wait(h, many, 17, 0), PL_ERR_INVALID);
+    close(p[0]);
+    close(p[1]);
+    drop_client(h);
+}
+
+static void test_outcome_names(void **state)
+{
+    (void)state;
+    assert_string_equal(pl_http_outcome_name(PL_HTTP_OK), "ok");
+    assert_string_equal(pl_http_outcome_name(PL_HTTP_NOT_SENT), "not_sent");
+    assert_string_equal(pl_http_outcome_name(PL_HTTP_TIMEOUT), "timeout");
+    assert_string_equal(pl_http_outcome_name(PL_HTTP_CONN_LOST), "connection_lost");
+    assert_string_equal(pl_http_outcome_name(PL_HTTP_CANCELLED), "cancelled");
+    assert_string_equal(pl_http_outcome_name((pl_http_outcome)99), "unknown");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_ok, teardown),
+        cmocka_unit_test_teardown(test_any_status_is_an_answer, teardown),
+        cmocka_unit_test_teardown(test_many_in_flight, teardown),
+        cmocka_unit_test_teardown(test_timeout, teardown),
+        cmocka_unit_test_teardown(test_connection_lost, teardown),
+        cmocka_unit_test_teardown(test_connection_lost_reused, teardown),
+        cmocka_unit_test_teardown(test_body_cap, teardown),
+        cmocka_unit_test_teardown(test_not_sent_closed_port, teardown),
+        cmocka_unit_test_teardown(test_not_sent_untrusted, teardown),
+        cmocka_unit_test_teardown(test_not_sent_proxy_refused, teardown),
+        cmocka_unit_test_teardown(test_https_only, teardown),
+        cmocka_unit_test_teardown(test_destroy_cancels, teardown),
+        cmocka_unit_test_teardown(test_submit_errors, teardown),
+        cmocka_unit_test_teardown(test_wait_extra_fds, teardown),
+        cmocka_unit_test_teardown(test_outcome_names, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,194 @@
+/*
+ * test_kafka.c: consumer lag from librdkafka statistics, and the client settings every worker
+ * relies on (kafka.h). No broker is needed: rd_kafka_new connects in the background, and the
+ * settings are read back from the handle's configuration.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kafka.h"
+
+/*
+ * An abridged consumer statistics document as librdkafka 2.x emits it: per topic, per
+ * partition, with the internal partition "-1" (unassigned messages) and consumer_lag -1 for
+ * a partition whose lag is not known yet.
+ */
+static const char stats_sample[] =
+    "{\"name\":\"paylink-auth-c-host-1#consumer-1\",\"client_id\":\"paylink-auth-c-host-1\","
+    "\"type\":\"consumer\",\"ts\":1234567890,\"time\":1700000000,\"replyq\":0,"
+    "\"brokers\":{\"localhost:9092/1\":{\"name\":\"localhost:9092/1\",\"nodeid\":1,"
+    "\"state\":\"UP\",\"toppars\":{\"paylink.auth.request-0\":{\"topic\":"
+    "\"paylink.auth.request\",\"partition\":0}}}},"
+    "\"topics\":{"
+    "\"paylink.auth.request\":{\"topic\":\"paylink.auth.request\",\"age\":5000,"
+    "\"metadata_age\":4000,\"batchsize\":{},\"batchcnt\":{},\"partitions\":{"
+    "\"0\":{\"partition\":0,\"broker\":1,\"leader\":1,\"desired\":true,\"fetch_state\":\"active\","
+    "\"committed_offset\":100,\"hi_offset\":140,\"ls_offset\":140,\"consumer_lag\":40,"
+    "\"consumer_lag_stored\":40},"
+    "\"1\":{\"partition\":1,\"broker\":1,\"leader\":1,\"desired\":true,\"consumer_lag\":2},"
+    "\"2\":{\"partition\":2,\"broker\":1,\"leader\":1,\"desired\":true,\"consumer_lag\":-1},"
+    "\"-1\":{\"partition\":-1,\"broker\":-1,\"leader\":-1,\"desired\":false,"
+    "\"consumer_lag\":-1}}},"
+    "\"paylink.deposit.request\":{\"topic\":\"paylink.deposit.request\",\"partitions\":{"
+    "\"0\":{\"partition\":0,\"consumer_lag\":7}}}},"
+    "\"cgrp\":{\"state\":\"up\",\"join_state\":\"steady\",\"assignment_size\":3}}";
+
+static void test_lag_sums_partitions(void **state)
+{
+    (void)state;
+    /* 40 + 2; the unknown (-1) partition and the internal "-1" partition do not count. */
+    assert_int_equal(pl_kafka_stats_lag(stats_sample, "paylink.auth.request"), 42);
+    assert_int_equal(pl_kafka_stats_lag(stats_sample, "paylink.deposit.request"), 7);
+}
+
+static void test_lag_unknown(void **state)
+{
+    (void)state;
+    /* A topic the statistics do not mention (not subscribed yet). */
+    assert_int_equal(pl_kafka_stats_lag(stats_sample, "paylink.svc.request"), -1);
+    /* Not JSON, a JSON document without topics, a topic without partitions. */
+    assert_int_equal(pl_kafka_stats_lag("", "t"), -1);
+    assert_int_equal(pl_kafka_stats_lag("{\"topics\":", "t"), -1);
+    assert_int_equal(pl_kafka_stats_lag("{\"name\":\"x\"}", "t"), -1);
+    assert_int_equal(pl_kafka_stats_lag("{\"topics\":{\"t\":{\"topic\":\"t\"}}}", "t"), -1);
+}
+
+static void test_lag_edge_values(void **state)
+{
+    (void)state;
+    /* Partitions known but none with a lag yet: zero, not unknown. */
+    assert_int_equal(pl_kafka_stats_lag("{\"topics\":{\"t\":{\"partitions\":{}}}}", "t"), 0);
+    assert_int_equal(
+        pl_kafka_stats_lag("{\"topics\":{\"t\":{\"partitions\":{\"0\":{\"partition\":0}}}}}", "t"),
+        0);
+    /* Lags beyond 32 bits add up without overflow. */
+    assert_int_equal(pl_kafka_stats_lag("{\"topics\":{\"t\":{\"partitions\":{"
+                                        "\"0\":{\"consumer_lag\":5000000000},"
+                                        "\"1\":{\"consumer_lag\":4000000000}}}}}",
+                                        "t"),
+                     INT64_C(9000000000));
+}
+
+/* The value of a configuration property of a client, as a string. */
+static void conf_is(rd_kafka_t *rk, const char *key, const char *want)
+{
+    char v[256];
+    size_t n = sizeof v;
+    assert_int_equal(rd_kafka_conf_get(rd_kafka_conf(rk), key, v, &n), RD_KAFKA_CONF_OK);
+    if (strcmp(v, want) != 0)
+        fail_msg("%s is \"%s\", want \"%s\"", key, v, want);
+}
+
+static pl_config test_config(void)
+{
+    pl_config c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.worker, sizeof c.worker, "auth");
+    /* Nothing listens there; clients are created without connecting. */
+    snprintf(c.brokers, sizeof c.brokers, "127.0.0.1:1");
+    snprintf(c.instance, sizeof c.instance, "testhost-1");
+    c.session_timeout_ms = 45000;
+    return c;
+}
+
+static void no_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)m;
+    (void)opaque;
+}
+
+static void no_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    (void)rk;
+    (void)err;
+    (void)parts;
+    (void)opaque;
+}
+
+static int no_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    (void)json;
+    (void)len;
+    (void)opaque;
+    return 0;
+}
+
+static void test_producer_settings(void **state)
+{
+    (void)state;
+    pl_config c = test_config();
+    char err[256] = "";
+    int opaque = 7;
+    rd_kafka_t *p = pl_kafka_producer_new(&c, &opaque, no_dr, err, sizeof err);
+    assert_non_null(p);
+    assert_int_equal(rd_kafka_type(p), RD_KAFKA_PRODUCER);
+    conf_is(p, "bootstrap.servers", "127.0.0.1:1");
+    conf_is(p, "client.id", "paylink-auth-p-testhost-1");
+    /* No duplicates or reordering from the producer's own retries. */
+    conf_is(p, "enable.idempotence", "true");
+    assert_ptr_equal(rd_kafka_opaque(p), &opaque);
+    rd_kafka_destroy(p);
+}
+
+static void test_consumer_settings(void **state)
+{
+    (void)state;
+    pl_config c = test_config();
+    c.session_timeout_ms = 10000;
+    char err[256] = "";
+    rd_kafka_t *k =
+        pl_kafka_consumer_new(&c, "paylink-auth", NULL, no_rebalance, no_stats, err, sizeof err);
+    assert_non_null(k);
+    assert_int_equal(rd_kafka_type(k), RD_KAFKA_CONSUMER);
+    conf_is(k, "client.id", "paylink-auth-c-testhost-1");
+    conf_is(k, "group.id", "paylink-auth");
+    conf_is(k, "partition.assignment.strategy", "cooperative-sticky");
+    /* Offsets are stored only after the request's effect is durable. */
+    conf_is(k, "enable.auto.offset.store", "false");
+    conf_is(k, "enable.auto.commit", "true");
+    /* librdkafka reports "earliest" by its canonical name. */
+    conf_is(k, "auto.offset.reset", "smallest");
+    conf_is(k, "session.timeout.ms", "10000");
+    /* A tenth of the session timeout, at most 3 s. */
+    conf_is(k, "heartbeat.interval.ms", "1000");
+    conf_is(k, "statistics.interval.ms", "5000");
+    assert_int_equal(pl_kafka_subscribe(k, "paylink.auth.request", err, sizeof err), 0);
+    rd_kafka_topic_partition_list_t *subs = NULL;
+    assert_int_equal(rd_kafka_subscription(k, &subs), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(subs->cnt, 1);
+    assert_string_equal(subs->elems[0].topic, "paylink.auth.request");
+    rd_kafka_topic_partition_list_destroy(subs);
+    rd_kafka_consumer_close(k);
+    rd_kafka_destroy(k);
+
+    /* Without a stats callback, statistics are off; the heartbeat is capped at 3 s. */
+    c.session_timeout_ms = 45000;
+    k = pl_kafka_consumer_new(&c, "g", NULL, no_rebalance, NULL, err, sizeof err);
+    assert_non_null(k);
+    conf_is(k, "statistics.interval.ms", "0");
+    conf_is(k, "heartbeat.interval.ms", "3000");
+    rd_kafka_consumer_close(k);
+    rd_kafka_destroy(k);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lag_sums_partitions), cmocka_unit_test(test_lag_unknown),
+        cmocka_unit_test(test_lag_edge_values),     cmocka_unit_test(test_producer_settings),
+        cmocka_unit_test(test_consumer_settings),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    /* Lets librdkafka's background threads finish so leak checkers see a clean exit. */
+    rd_kafka_wait_destroyed(5000);
+    return rc;
+}
