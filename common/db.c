@@ -18,6 +18,13 @@
 
 /* A batch of at most this many units, so one turn cannot build an unbounded segment. */
 #define PL_DB_MAX_BATCH_UNITS 512
+/*
+ * At most this many batches in flight. PostgreSQL runs a pipeline's transactions one after the
+ * other, each with its own WAL flush; while one commits, new units wait here and then go
+ * together as one transaction (group commit). More in flight would only mean more, smaller
+ * commits queued behind each other.
+ */
+#define PL_DB_MAX_BATCHES_IN_FLIGHT 2
 /* Back-off between reconnect attempts. */
 #define PL_DB_RECONNECT_MS 1000
 
@@ -288,7 +295,11 @@ void pl_db_flush(pl_db *db)
 {
     if (!db->conn || !db->q_head)
         return;
-    while (db->q_head) {
+    size_t in_flight = 0;
+    for (batch *b = db->b_head; b; b = b->next)
+        in_flight++;
+    while (db->q_head && in_flight < PL_DB_MAX_BATCHES_IN_FLIGHT) {
+        in_flight++;
         batch *b = calloc(1, sizeof *b);
         if (!b)
             return; /* try again next turn */
@@ -434,6 +445,8 @@ void pl_db_on_ready(pl_db *db, short revents)
             return;
         }
         read_results(db);
+        /* A batch completed: what waited for it can go now. */
+        pl_db_flush(db);
     }
     if (db->conn && PQstatus(db->conn) == CONNECTION_BAD)
         db_disconnect(db, "connection bad");

@@ -51,12 +51,6 @@ fail() {
     exit 1
 }
 
-# skip REASON: ends the test successfully without checking anything (e.g. a worker not built).
-skip() {
-    echo "ok - $PL_TEST: SKIP $*"
-    exit 0
-}
-
 # pl_on_exit COMMAND: runs COMMAND (eval'd) when the test ends, however it ends. Use it instead
 # of `trap ... EXIT`, which would replace lib.sh's own exit handling.
 pl_on_exit() { _PL_ON_EXIT+=("$*"); }

@@ -21,7 +21,7 @@ second=$(pl_wait_reply_nth auth "$id" 2 60)
 assert_json .status approved "$second"
 assert_json .replayed true "$second"
 assert_eq "$(jq -r .auth.transaction_id <<<"$second")" "$(jq -r .auth.transaction_id <<<"$first")" "same authorization"
-assert_eq "$(pl_ledger | jq --arg r "$id" '[.[] | select(.ref == $r)] | length')" 1 "one bureau effect in the ledger"
+assert_eq "$(pl_ledger_count "$id" auth)" 1 "one bureau authorization in the ledger"
 assert_eq "$(pl_sql "SELECT count(*) FROM auth_history WHERE request_id = '$id'")" 1 "one history row"
 
 # The same key with a different amount is another request: refused, never sent.
@@ -30,7 +30,7 @@ pl_send auth "$other"
 third=$(pl_wait_reply_nth auth "$id" 3 60)
 assert_json .status invalid "$third"
 assert_json '.errors[0].field' request_id "$third"
-assert_eq "$(pl_ledger | jq --arg r "$id" '[.[] | select(.ref == $r)] | length')" 1 "still one bureau effect"
+assert_eq "$(pl_ledger_count "$id" auth)" 1 "still one bureau authorization"
 dlq=$(pl_dlq auth "$id" 30)
 assert_contains "$dlq" "request_id" "conflict copied to the dead-letter topic"
 assert_eq "$(pl_sql "SELECT amount FROM cc_auth_trans WHERE request_id = '$id'")" 75.00 "stored request unchanged"

@@ -55,7 +55,7 @@ assert_json .card.masked 411111******1111 "$r"
 assert_json .card.type VI "$r"
 assert_ne "$(jq -r '.token // ""' <<<"$r")" "" "a token+auth answer carries the new token"
 assert_ne "$(jq -r '.auth.transaction_id // ""' <<<"$r")" "" "transaction id"
-assert_eq "$(pl_sql "SELECT status || '|' || operation || '|' || amount_approved || '|' || transaction_id <> '' FROM cc_auth_trans WHERE request_id = '${rid[approve]}'")" \
+assert_eq "$(pl_sql "SELECT status || '|' || operation || '|' || amount_approved || '|' || (transaction_id <> '') FROM cc_auth_trans WHERE request_id = '${rid[approve]}'")" \
     "approved|token_auth|120.00|true" "approved row"
 assert_eq "$(pl_sql "SELECT count(*) FROM auth_history WHERE request_id = '${rid[approve]}' AND status = 'approved' AND amount_authorized = 120.00")" 1 "history row"
 assert_eq "$(pl_ledger | jq --arg r "${rid[approve]}" '[.[] | select(.ref == $r and .op == "auth")] | length')" 1 "one auth in the ledger"

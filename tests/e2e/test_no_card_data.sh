@@ -14,7 +14,9 @@ dump=$(pg_dump_text)
 for pan in $pans; do
     assert_not_contains "$dump" "$pan" "card number $pan in the database"
 done
-assert_not_contains "$dump" '"cvv": "' "no cvv in the database"
+# The stored replies carry the CVV *result* (auth.cvv, "M"/"N"), never a card.cvv value.
+assert_eq "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE reply -> 'card' ? 'cvv'")" 0 "no cvv in stored replies"
+assert_not_contains "$dump" '"cvv": "123"' "no test cvv in the database"
 for t in auth.reply auth.request.dlq reversal.request; do
     out=$(pl_topic_dump "$PAYLINK_TOPIC_PREFIX.$t")
     for pan in $pans; do

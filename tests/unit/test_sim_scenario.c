@@ -51,7 +51,8 @@ static void test_cents_do_not_matter(void **state)
 static void test_unlisted_amounts_approve(void **state)
 {
     (void)state;
-    const int64_t amounts[] = {0, 1, 12000, 10999, 11100, 20100, 20600, 2040000, 110000, 90500, 1500};
+    const int64_t amounts[] = {0,     1,       12000,  10999, 11100, 20100,
+                               20600, 2040000, 110000, 90500, 1500};
     for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
         expect_scenario(amounts[i], PL_SIM_SC_APPROVE, 100);
     /* NULL reason pointer is allowed. */

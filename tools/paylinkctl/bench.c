@@ -48,6 +48,13 @@ double pl_bench_percentile(const double *sorted, unsigned long n, double q)
     return sorted[rank - 1];
 }
 
+static size_t discard(char *p, size_t size, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return size * n;
+}
+
 static int set_sim_latency(int ms)
 {
     const char *url = getenv("PAYLINK_SIM_URL"), *ca = getenv("PAYLINK_SIM_CA");
@@ -66,6 +73,7 @@ static int set_sim_latency(int ms)
     if (ca && *ca)
         curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -411,8 +411,10 @@ static int cmd_send(opts *o)
     }
     int32_t partition = -1;
     int64_t offset = -1;
-    if (pl_ctlkafka_produce(brokers, topic, msg_key, text, len, (int)timeout_s * 1000, &partition,
-                            &offset, errstr, sizeof errstr) != PL_OK) {
+    /* librdkafka reads a message timeout of 0 as "forever": deliver within a second at least. */
+    int delivery_ms = timeout_s > 0 ? (int)timeout_s * 1000 : 1000;
+    if (pl_ctlkafka_produce(brokers, topic, msg_key, text, len, delivery_ms, &partition, &offset,
+                            errstr, sizeof errstr) != PL_OK) {
         fail("send: %s", errstr);
         goto out;
     }

@@ -43,8 +43,8 @@ static void usage(FILE *f)
 static int parse_ms(const char *opt, const char *v, unsigned *out)
 {
     if (pl_sim_parse_uint(v, MAX_MS, out) < 0) {
-        fprintf(stderr, "paylink-bureau-sim: %s wants milliseconds (0-%u), not '%s'\n", opt,
-                MAX_MS, v);
+        fprintf(stderr, "paylink-bureau-sim: %s wants milliseconds (0-%u), not '%s'\n", opt, MAX_MS,
+                v);
         return -1;
     }
     return 0;
@@ -99,8 +99,12 @@ int main(int argc, char **argv)
             }
             have_port = true;
             break;
-        case 's': cfg.state_dir = optarg; break;
-        case 'b': cfg.bind_addr = optarg; break;
+        case 's':
+            cfg.state_dir = optarg;
+            break;
+        case 'b':
+            cfg.bind_addr = optarg;
+            break;
         case 'l':
             if (parse_ms("--latency-ms", optarg, &cfg.latency_ms) < 0)
                 return 2;
@@ -113,7 +117,9 @@ int main(int argc, char **argv)
             if (parse_ms("--timeout-hold-ms", optarg, &cfg.hold_ms) < 0)
                 return 2;
             break;
-        case 'f': port_file = optarg; break;
+        case 'f':
+            port_file = optarg;
+            break;
         case 't':
             if (pl_sim_parse_uint(optarg, 256, &cfg.threads) < 0 || cfg.threads == 0) {
                 fprintf(stderr, "paylink-bureau-sim: bad --threads '%s'\n", optarg);
@@ -126,8 +132,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc || !have_port || !cfg.state_dir) {

@@ -73,8 +73,8 @@ typedef struct cyb_reply {
     int ninvalid;
     const char *currency; /* NULL: no purchaseTotals */
     cyb_svc auth;
-    char avs, cvn;               /* '\0': not reported */
-    bool partial;                /* report requestAmount in ccAuthReply */
+    char avs, cvn; /* '\0': not reported */
+    bool partial;  /* report requestAmount in ccAuthReply */
     int64_t requested;
     cyb_svc capture;
     cyb_svc credit;
@@ -167,6 +167,10 @@ static void read_amount(xmlNodePtr msg, const char *ns, cyb_req *r, cyb_reply *r
             return;
         }
         total += unit * q;
+        if (total > PL_MONEY_MAX) {
+            add_invalid(rep, "c:item/c:unitPrice");
+            return;
+        }
         any = true;
     }
     if (any) {
@@ -213,15 +217,19 @@ static void read_request(xmlNodePtr msg, cyb_req *r, cyb_reply *rep)
                                "c:billTo/c:postalCode");
     r->has_card = read_field(msg, ns, "card/accountNumber", r->pan, sizeof r->pan, rep,
                              "c:card/c:accountNumber");
-    r->has_cvn = read_field(msg, ns, "card/cvNumber", r->cvn, sizeof r->cvn, rep, "c:card/c:cvNumber");
-    if (read_field(msg, ns, "card/expirationMonth", buf, sizeof buf, rep, "c:card/c:expirationMonth") &&
+    r->has_cvn =
+        read_field(msg, ns, "card/cvNumber", r->cvn, sizeof r->cvn, rep, "c:card/c:cvNumber");
+    if (read_field(msg, ns, "card/expirationMonth", buf, sizeof buf, rep,
+                   "c:card/c:expirationMonth") &&
         (!small_int(buf, &r->exp_month) || r->exp_month < 1 || r->exp_month > 12))
         add_invalid(rep, "c:card/c:expirationMonth");
-    if (read_field(msg, ns, "card/expirationYear", buf, sizeof buf, rep, "c:card/c:expirationYear") &&
+    if (read_field(msg, ns, "card/expirationYear", buf, sizeof buf, rep,
+                   "c:card/c:expirationYear") &&
         (!small_int(buf, &r->exp_year) || r->exp_year < 1000))
         add_invalid(rep, "c:card/c:expirationYear");
-    r->has_sub_id = read_field(msg, ns, "recurringSubscriptionInfo/subscriptionID", r->sub_id,
-                               sizeof r->sub_id, rep, "c:recurringSubscriptionInfo/c:subscriptionID");
+    r->has_sub_id =
+        read_field(msg, ns, "recurringSubscriptionInfo/subscriptionID", r->sub_id, sizeof r->sub_id,
+                   rep, "c:recurringSubscriptionInfo/c:subscriptionID");
     if (read_field(msg, ns, "decisionManager/enabled", buf, sizeof buf, rep,
                    "c:decisionManager/c:enabled"))
         r->dm_enabled = strcmp(buf, "true") == 0;
@@ -261,12 +269,15 @@ static void check_required(const cyb_req *r, cyb_reply *rep)
         add_missing(rep, "c:purchaseTotals/c:currency");
     if (needs_amount && !r->has_amount)
         add_missing(rep, "c:purchaseTotals/c:grandTotalAmount");
+    /* A zero authorization verifies a card; a zero capture or credit moves nothing. */
+    if ((r->run_capture || r->run_credit) && !r->run_auth && r->has_amount && r->amount == 0)
+        add_invalid(rep, "c:purchaseTotals/c:grandTotalAmount");
 
     bool standalone_credit = r->run_credit && !r->credit_capture_id[0];
     bool wants_payment = r->run_token || r->run_auth || standalone_credit;
     /* A token cannot be made from a token: creating one needs the card itself. */
-    bool token_ok = !r->run_token;
-    if (wants_payment && !r->has_card && !(token_ok && r->has_sub_id))
+    bool may_pay_by_token = !r->run_token;
+    if (wants_payment && !r->has_card && !(may_pay_by_token && r->has_sub_id))
         add_missing(rep, "c:card/c:accountNumber");
     if (wants_payment && r->has_card) {
         if (!r->exp_month)
@@ -463,8 +474,9 @@ static int decide_credit(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_
             return PL_OK;
         }
     }
-    int rc = pl_sim_ledger_cyb_credit(l, r->ref, r->credit_capture_id[0] ? r->credit_capture_id : NULL,
-                                      rep->request_id, r->amount);
+    int rc =
+        pl_sim_ledger_cyb_credit(l, r->ref, r->credit_capture_id[0] ? r->credit_capture_id : NULL,
+                                 rep->request_id, r->amount);
     if (rc < 0)
         return rc;
     rule_result(rep, &rep->credit, rc, r->amount, "c:ccCreditService/c:captureRequestID");
@@ -689,11 +701,16 @@ static int fault_answer(pl_sim_response *resp, pl_sim_scenario sc)
     static const char garbage[] = "Service temporarily unavailable -- simulated 903 answer\n";
     memset(resp, 0, sizeof *resp);
     switch (sc) {
-    case PL_SIM_SC_TIMEOUT: resp->action = PL_SIM_HOLD; return PL_OK;
-    case PL_SIM_SC_DROP: resp->action = PL_SIM_DROP; return PL_OK;
+    case PL_SIM_SC_TIMEOUT:
+        resp->action = PL_SIM_HOLD;
+        return PL_OK;
+    case PL_SIM_SC_DROP:
+        resp->action = PL_SIM_DROP;
+        return PL_OK;
     case PL_SIM_SC_HTTP_500:
         return pl_sim_response_set(resp, 500, "text/html", html, sizeof html - 1);
-    default: return pl_sim_response_set(resp, 200, "text/xml", garbage, sizeof garbage - 1);
+    default:
+        return pl_sim_response_set(resp, 200, "text/xml", garbage, sizeof garbage - 1);
     }
 }
 
@@ -718,9 +735,8 @@ static void wipe_card_text(xmlNodePtr node)
 /* Reads the UsernameToken; true when it authenticates for merchant_id. */
 static bool authenticated(xmlNodePtr header, const char *merchant_id)
 {
-    xmlNodePtr token =
-        pl_sim_xml_child(pl_sim_xml_child(header, PL_WSSE_NS, "Security"), PL_WSSE_NS,
-                         "UsernameToken");
+    xmlNodePtr token = pl_sim_xml_child(pl_sim_xml_child(header, PL_WSSE_NS, "Security"),
+                                        PL_WSSE_NS, "UsernameToken");
     char user[128], password[256];
     if (!token || pl_sim_xml_text(token, PL_WSSE_NS, "Username", user, sizeof user) != 1 ||
         pl_sim_xml_text(token, PL_WSSE_NS, "Password", password, sizeof password) != 1)
@@ -770,9 +786,10 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
             0 ||
         strlen((const char *)msg->ns->href) >= sizeof r->ns) {
         pl_sim_log(PL_LOG_WARN, NULL, "CYB request without a requestMessage");
-        rc = pl_sim_soap_fault(resp, "c:ClientError",
-                               "The SOAP Body must hold a requestMessage of namespace "
-                               PL_SIM_CYB_NS_PREFIX "<version>.");
+        rc = pl_sim_soap_fault(
+            resp, "c:ClientError",
+            "The SOAP Body must hold a requestMessage of namespace " PL_SIM_CYB_NS_PREFIX
+            "<version>.");
         goto out;
     }
     snprintf(r->ns, sizeof r->ns, "%s", (const char *)msg->ns->href);
@@ -789,16 +806,17 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
     }
 
     int sc_reason = 100;
-    pl_sim_scenario sc = r->has_amount ? pl_sim_scenario_for_amount(r->amount, &sc_reason)
-                                       : PL_SIM_SC_APPROVE;
+    pl_sim_scenario sc =
+        r->has_amount ? pl_sim_scenario_for_amount(r->amount, &sc_reason) : PL_SIM_SC_APPROVE;
     if (pl_sim_scenario_is_fault(sc)) {
         /*
-         * 901–904 never reach the bureau's business logic: nothing is charged, nothing is
-         * recorded for queries. Tests rely on this: a 901 (held, then dropped) and a 904
-         * (request read, connection closed) leave no ledger row, so a worker that re-sent
-         * such a request blindly would show up as a single charge only if it re-sent it,
-         * and the ledger proves the effect happened at most once. For 904 the simulator
-         * "failed before processing" although it had read the whole request.
+         * 901–904 never reach the bureau's business logic: nothing is charged and nothing
+         * is recorded for /__sim/query. Tests rely on this. A 901 (held, then dropped) and
+         * a 904 (the whole request was read, then the connection closed: the simulator
+         * "failed before processing") leave no ledger row, so after such a call the ledger
+         * holds exactly what the worker's later actions caused: one row if it re-sent the
+         * request, none if it parked it as a required response. Without this rule a 901
+         * or 904 followed by a blind re-send could not be told apart from a double charge.
          */
         pl_sim_log(PL_LOG_INFO, r->ref[0] ? r->ref : NULL, "CYB %s scenario=%s: no effect",
                    op_name(r), pl_sim_scenario_name(sc));

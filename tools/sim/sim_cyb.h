@@ -17,6 +17,9 @@
  *     110, 400, 480, 481 to authorizations only (partial approval, fraud score and Decision
  *     Manager only happen there). Follow-on captures, credits and reversals follow the
  *     ledger rules instead (102, 235, 237, 238, 242).
+ *   - 901 (held, then dropped) and 904 (read, then dropped) are never charged: no ledger
+ *     row and no query record, because the simulator "failed before processing". Tests
+ *     rely on this to tell a blind re-send from a single charge. 902, 903 likewise.
  *   - 480 (REVIEW) and 481 (REJECT, ccAuthReply reasonCode 100) authorize the funds at the
  *     issuer, so they are ledger "auth" effects that can be reversed later, as the seed's
  *     "Send reversal" requires.

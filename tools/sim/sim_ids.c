@@ -60,8 +60,7 @@ void pl_sim_ids_request_id(char out[PL_SIM_ID_DIGITS + 1])
 
 void pl_sim_ids_request_token(char out[PL_SIM_TOKEN_CHARS + 1])
 {
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     unsigned char raw[PL_SIM_TOKEN_CHARS];
     fill_random(raw, sizeof raw);
     for (size_t i = 0; i < PL_SIM_TOKEN_CHARS; i++)

@@ -20,7 +20,8 @@
 /* Characters of a request token (base64 of 48 random bytes). */
 #define PL_SIM_TOKEN_CHARS 64
 
-/* A new 22-digit ID, never repeated within the process: 10 digits of Unix time + 12 of a counter. */
+/* A new 22-digit ID, never repeated within the process: 10 digits of Unix time + 12 of a counter.
+ */
 void pl_sim_ids_request_id(char out[PL_SIM_ID_DIGITS + 1]);
 
 /* A random request token of PL_SIM_TOKEN_CHARS base64 characters. */

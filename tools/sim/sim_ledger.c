@@ -274,8 +274,8 @@ static int add_string(json_object *obj, const char *key, const char *val)
 /* Serialises and hands back a malloc'd copy, consuming root. */
 static int take_json(json_object *root, char **out)
 {
-    const char *text =
-        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
     char *copy = text ? strdup(text) : NULL;
     json_object_put(root);
     if (!copy)

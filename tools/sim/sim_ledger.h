@@ -48,12 +48,12 @@ typedef struct pl_sim_effect {
 /* The last answer the simulator gave for one reference (GET /__sim/query). */
 typedef struct pl_sim_txn {
     char protocol[4];
-    char op[24];         /* "auth", "token_auth", "auth_capture", "capture", … */
-    char decision[8];    /* "ACCEPT", "REJECT", "REVIEW", "ERROR" */
+    char op[24];      /* "auth", "token_auth", "auth_capture", "capture", … */
+    char decision[8]; /* "ACCEPT", "REJECT", "REVIEW", "ERROR" */
     int reason_code;
     char request_id[48];
     char request_token[72];
-    int64_t amount;      /* approved amount; the requested one when not approved */
+    int64_t amount; /* approved amount; the requested one when not approved */
 } pl_sim_txn;
 
 /* A new, empty ledger, or NULL when out of memory. */

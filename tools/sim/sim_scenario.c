@@ -12,22 +12,53 @@ pl_sim_scenario pl_sim_scenario_for_amount(int64_t minor, int *reason_code)
     int64_t units = minor >= 0 ? minor / 100 : -1;
 
     switch (units) {
-    case 110: sc = PL_SIM_SC_PARTIAL; reason = 110; break;
-    case 150: sc = PL_SIM_SC_ERROR; reason = 150; break;
+    case 110:
+        sc = PL_SIM_SC_PARTIAL;
+        reason = 110;
+        break;
+    case 150:
+        sc = PL_SIM_SC_ERROR;
+        reason = 150;
+        break;
     case 202:
     case 203:
     case 204:
     case 205:
     case 211:
-    case 231: sc = PL_SIM_SC_DECLINE; reason = (int)units; break;
-    case 400: sc = PL_SIM_SC_FRAUD_SCORE; reason = 400; break;
-    case 480: sc = PL_SIM_SC_REVIEW; reason = 480; break;
-    case 481: sc = PL_SIM_SC_DM_REJECT; reason = 481; break;
-    case 901: sc = PL_SIM_SC_TIMEOUT; reason = 0; break;
-    case 902: sc = PL_SIM_SC_HTTP_500; reason = 0; break;
-    case 903: sc = PL_SIM_SC_NOT_XML; reason = 0; break;
-    case 904: sc = PL_SIM_SC_DROP; reason = 0; break;
-    default: break;
+    case 231:
+        sc = PL_SIM_SC_DECLINE;
+        reason = (int)units;
+        break;
+    case 400:
+        sc = PL_SIM_SC_FRAUD_SCORE;
+        reason = 400;
+        break;
+    case 480:
+        sc = PL_SIM_SC_REVIEW;
+        reason = 480;
+        break;
+    case 481:
+        sc = PL_SIM_SC_DM_REJECT;
+        reason = 481;
+        break;
+    case 901:
+        sc = PL_SIM_SC_TIMEOUT;
+        reason = 0;
+        break;
+    case 902:
+        sc = PL_SIM_SC_HTTP_500;
+        reason = 0;
+        break;
+    case 903:
+        sc = PL_SIM_SC_NOT_XML;
+        reason = 0;
+        break;
+    case 904:
+        sc = PL_SIM_SC_DROP;
+        reason = 0;
+        break;
+    default:
+        break;
     }
     if (reason_code)
         *reason_code = reason;
@@ -37,17 +68,28 @@ pl_sim_scenario pl_sim_scenario_for_amount(int64_t minor, int *reason_code)
 const char *pl_sim_scenario_name(pl_sim_scenario sc)
 {
     switch (sc) {
-    case PL_SIM_SC_APPROVE: return "approve";
-    case PL_SIM_SC_PARTIAL: return "partial";
-    case PL_SIM_SC_ERROR: return "error";
-    case PL_SIM_SC_DECLINE: return "decline";
-    case PL_SIM_SC_FRAUD_SCORE: return "fraud_score";
-    case PL_SIM_SC_REVIEW: return "review";
-    case PL_SIM_SC_DM_REJECT: return "dm_reject";
-    case PL_SIM_SC_TIMEOUT: return "timeout";
-    case PL_SIM_SC_HTTP_500: return "http_500";
-    case PL_SIM_SC_NOT_XML: return "not_xml";
-    case PL_SIM_SC_DROP: return "drop";
+    case PL_SIM_SC_APPROVE:
+        return "approve";
+    case PL_SIM_SC_PARTIAL:
+        return "partial";
+    case PL_SIM_SC_ERROR:
+        return "error";
+    case PL_SIM_SC_DECLINE:
+        return "decline";
+    case PL_SIM_SC_FRAUD_SCORE:
+        return "fraud_score";
+    case PL_SIM_SC_REVIEW:
+        return "review";
+    case PL_SIM_SC_DM_REJECT:
+        return "dm_reject";
+    case PL_SIM_SC_TIMEOUT:
+        return "timeout";
+    case PL_SIM_SC_HTTP_500:
+        return "http_500";
+    case PL_SIM_SC_NOT_XML:
+        return "not_xml";
+    case PL_SIM_SC_DROP:
+        return "drop";
     }
     return "unknown";
 }

@@ -14,17 +14,17 @@
 #include <stdint.h>
 
 typedef enum pl_sim_scenario {
-    PL_SIM_SC_APPROVE = 0,  /* approved in full, reason 100 */
-    PL_SIM_SC_PARTIAL,      /* 110.xx: half the amount approved, reason 110 */
-    PL_SIM_SC_ERROR,        /* 150.xx: decision ERROR, reason 150 */
-    PL_SIM_SC_DECLINE,      /* 202/203/204/205/211/231.xx: REJECT with that reason */
-    PL_SIM_SC_FRAUD_SCORE,  /* 400.xx: REJECT 400, fraud score over the threshold */
-    PL_SIM_SC_REVIEW,       /* 480.xx: REVIEW 480 when Decision Manager is enabled */
-    PL_SIM_SC_DM_REJECT,    /* 481.xx: REJECT 481 when Decision Manager is enabled */
-    PL_SIM_SC_TIMEOUT,      /* 901.xx: no answer; the connection is held, then dropped */
-    PL_SIM_SC_HTTP_500,     /* 902.xx: HTTP 500 with an HTML body */
-    PL_SIM_SC_NOT_XML,      /* 903.xx: HTTP 200 with a body that is neither XML nor JSON */
-    PL_SIM_SC_DROP,         /* 904.xx: the request is read, then the connection is closed */
+    PL_SIM_SC_APPROVE = 0, /* approved in full, reason 100 */
+    PL_SIM_SC_PARTIAL,     /* 110.xx: half the amount approved, reason 110 */
+    PL_SIM_SC_ERROR,       /* 150.xx: decision ERROR, reason 150 */
+    PL_SIM_SC_DECLINE,     /* 202/203/204/205/211/231.xx: REJECT with that reason */
+    PL_SIM_SC_FRAUD_SCORE, /* 400.xx: REJECT 400, fraud score over the threshold */
+    PL_SIM_SC_REVIEW,      /* 480.xx: REVIEW 480 when Decision Manager is enabled */
+    PL_SIM_SC_DM_REJECT,   /* 481.xx: REJECT 481 when Decision Manager is enabled */
+    PL_SIM_SC_TIMEOUT,     /* 901.xx: no answer; the connection is held, then dropped */
+    PL_SIM_SC_HTTP_500,    /* 902.xx: HTTP 500 with an HTML body */
+    PL_SIM_SC_NOT_XML,     /* 903.xx: HTTP 200 with a body that is neither XML nor JSON */
+    PL_SIM_SC_DROP,        /* 904.xx: the request is read, then the connection is closed */
 } pl_sim_scenario;
 
 /*

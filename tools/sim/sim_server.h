@@ -37,8 +37,8 @@ typedef struct pl_sim_server_cfg {
     const char *state_dir; /* holds the TLS files (sim_tls.h); required */
     unsigned latency_ms;
     unsigned jitter_ms;
-    unsigned hold_ms;  /* how long a 901 request is held before its connection is closed */
-    unsigned threads;  /* server threads; 0 = one per CPU (at least 2) */
+    unsigned hold_ms; /* how long a 901 request is held before its connection is closed */
+    unsigned threads; /* server threads; 0 = one per CPU (at least 2) */
 } pl_sim_server_cfg;
 
 /*

@@ -24,8 +24,7 @@ xmlNodePtr pl_sim_xml_child(xmlNodePtr parent, const char *ns, const char *name)
     if (!parent)
         return NULL;
     for (xmlNodePtr c = parent->children; c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0 &&
-            ns_is(c, ns))
+        if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0 && ns_is(c, ns))
             return c;
     }
     return NULL;
@@ -90,8 +89,7 @@ fail:
     return rc;
 }
 
-int pl_sim_xml_text(xmlNodePtr parent, const char *ns, const char *path, char *buf,
-                    size_t bufsize)
+int pl_sim_xml_text(xmlNodePtr parent, const char *ns, const char *path, char *buf, size_t bufsize)
 {
     buf[0] = '\0';
     xmlNodePtr node = parent;
@@ -210,8 +208,9 @@ int pl_sim_soap_fault(pl_sim_response *resp, const char *faultcode, const char *
     if (!doc)
         return PL_ERR_NOMEM;
     xmlNodePtr fault = xmlNewChild(body, body->ns, BAD_CAST "Fault", NULL);
-    if (!fault || !xmlNewNs(fault, BAD_CAST "urn:schemas-cybersource-com:transaction-data-1.0",
-                            BAD_CAST "c") ||
+    if (!fault ||
+        !xmlNewNs(fault, BAD_CAST "urn:schemas-cybersource-com:transaction-data-1.0",
+                  BAD_CAST "c") ||
         !xmlNewNs(fault, BAD_CAST PL_WSSE_NS, BAD_CAST "wsse") ||
         !add_unqualified(fault, "faultcode", faultcode) ||
         !add_unqualified(fault, "faultstring", faultstring)) {

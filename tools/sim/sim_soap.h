@@ -19,8 +19,10 @@
 #include "sim_proto.h"
 
 #define PL_SOAP_ENV_NS "http://schemas.xmlsoap.org/soap/envelope/"
-#define PL_WSSE_NS "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-#define PL_WSU_NS "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+#define PL_WSSE_NS                                                                                 \
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+#define PL_WSU_NS                                                                                  \
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 
 /*
  * Parses a SOAP 1.1 envelope. On success *doc is the document (caller frees), *header the

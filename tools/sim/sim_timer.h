@@ -21,8 +21,10 @@ typedef void (*pl_sim_timer_cb)(void *arg);
 /* Starts the timer thread. Returns 0, PL_ERR_NOMEM or PL_ERR_STATE (thread creation failed). */
 int pl_sim_timer_new(pl_sim_timer **out, char *errstr, size_t errstr_size) PL_MUSTCHECK;
 
-/* Runs cb(arg) on the timer thread delay_ms from now. 0, PL_ERR_NOMEM, or PL_ERR_STATE after shutdown. */
-int pl_sim_timer_add(pl_sim_timer *t, unsigned delay_ms, pl_sim_timer_cb cb, void *arg) PL_MUSTCHECK;
+/* Runs cb(arg) on the timer thread delay_ms from now. 0, PL_ERR_NOMEM, or PL_ERR_STATE after
+ * shutdown. */
+int pl_sim_timer_add(pl_sim_timer *t, unsigned delay_ms, pl_sim_timer_cb cb,
+                     void *arg) PL_MUSTCHECK;
 
 /* Number of callbacks not yet run. */
 unsigned pl_sim_timer_pending(pl_sim_timer *t);

@@ -127,7 +127,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
     BIGNUM *serial = BN_new();
     if (!x || !serial)
         goto fail;
-    if (!X509_set_version(x, X509_VERSION_3) || !BN_rand(serial, 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+    if (!X509_set_version(x, X509_VERSION_3) ||
+        !BN_rand(serial, 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
         !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)))
         goto fail;
     /* An hour of slack for clocks that run behind. */
@@ -135,7 +136,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
         !X509_time_adj_ex(X509_getm_notAfter(x), CA_DAYS, 0, NULL))
         goto fail;
     X509_NAME *name = X509_get_subject_name(x);
-    if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"paylink", -1, -1, 0) ||
+    if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"paylink", -1,
+                                    -1, 0) ||
         !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0))
         goto fail;
     if (!X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) ||
@@ -270,7 +272,11 @@ static int read_file(const char *dir, const char *name, char **out, char *errstr
     *out = buf;
     buf = NULL;
 out:
-    free(buf);
+    if (buf) {
+        /* The key file's bytes must not linger in freed memory. */
+        OPENSSL_cleanse(buf, len);
+        free(buf);
+    }
     close(fd);
     return rc;
 }

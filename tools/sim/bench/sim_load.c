@@ -86,7 +86,8 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &slots[i].started);
         curl_multi_add_handle(multi, e);
     }
-    /* The first second (every connection's TLS handshake) is reported apart from the steady state. */
+    /* The first second (every connection's TLS handshake) is reported apart from the steady state.
+     */
     double t0 = now_s(), t_end = t0 + seconds, t_warm = t0 + 1.0;
     long ok = 0, bad = 0, ok_warm = -1;
     int running = 1;

@@ -1,0 +1,323 @@
+/*
+ * test_sim_ledger.c: the simulator's ledger (tools/sim/sim_ledger.h): the JSON shape of
+ * GET /__sim/ledger and /__sim/query, and the CyberSource follow-on rules (capture, credit,
+ * reversal) that decide what a second or conflicting request gets.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <regex.h>
+
+#include "sim_ledger.h"
+
+static int setup(void **state)
+{
+    *state = pl_sim_ledger_new();
+    return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    pl_sim_ledger_destroy(*state);
+    return 0;
+}
+
+static json_object *ledger_json(pl_sim_ledger *l)
+{
+    char *text = NULL;
+    assert_int_equal(pl_sim_ledger_to_json(l, &text), 0);
+    json_object *j = json_tokener_parse(text);
+    free(text);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *field(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    assert_true(json_object_object_get_ex(obj, key, &v));
+    assert_true(json_object_is_type(v, json_type_string));
+    return json_object_get_string(v);
+}
+
+static void test_empty_ledger_is_empty_array(void **state)
+{
+    json_object *j = ledger_json(*state);
+    assert_true(json_object_is_type(j, json_type_array));
+    assert_int_equal(json_object_array_length(j), 0);
+    json_object_put(j);
+}
+
+static void test_ledger_row_shape(void **state)
+{
+    pl_sim_ledger *l = *state;
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "1111111111111111111111", 12000), 100);
+    pl_sim_effect e = {"RLT", "generate", "order-9", 0, "svc-1"};
+    assert_int_equal(pl_sim_ledger_append(l, &e), 0);
+    assert_int_equal(pl_sim_ledger_count(l), 2);
+
+    json_object *j = ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 2);
+    json_object *row = json_object_array_get_idx(j, 0);
+    /* Exactly the six fields of CONTRACT.md §3, amounts as decimal strings. */
+    assert_int_equal(json_object_object_length(row), 6);
+    assert_string_equal(field(row, "protocol"), "CYB");
+    assert_string_equal(field(row, "op"), "auth");
+    assert_string_equal(field(row, "ref"), "r1");
+    assert_string_equal(field(row, "amount"), "120.00");
+    assert_string_equal(field(row, "bureau_id"), "1111111111111111111111");
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$",
+                             REG_EXTENDED | REG_NOSUB),
+                     0);
+    assert_int_equal(regexec(&re, field(row, "at"), 0, NULL, 0), 0);
+    regfree(&re);
+
+    row = json_object_array_get_idx(j, 1);
+    assert_string_equal(field(row, "protocol"), "RLT");
+    assert_string_equal(field(row, "op"), "generate");
+    assert_string_equal(field(row, "amount"), "0.00");
+    json_object_put(j);
+}
+
+static void test_append_rejects_incomplete(void **state)
+{
+    pl_sim_effect e = {"CYB", "auth", NULL, 100, "x"};
+    assert_int_equal(pl_sim_ledger_append(*state, &e), PL_ERR_INVALID);
+    assert_int_equal(pl_sim_ledger_count(*state), 0);
+}
+
+static void test_capture_rules(void **state)
+{
+    pl_sim_ledger *l = *state;
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 10000), 100);
+    /* Unknown authorization. */
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "NOPE", "C0", 100), 102);
+    /* More than authorized. */
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C0", 10001), 235);
+    /* Partial captures until nothing remains. */
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C1", 6000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C2", 4001), 235);
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C2", 4000), 100);
+    /* Fully used: no unused authorization is left. */
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C3", 1), 242);
+    /* Refusals are not effects: auth + two captures. */
+    assert_int_equal(pl_sim_ledger_count(l), 3);
+}
+
+static void test_capture_after_reversal(void **state)
+{
+    pl_sim_ledger *l = *state;
+    int64_t amount = 0;
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_reversal(l, "r1", "A1", "V1", &amount), 100);
+    assert_int_equal(amount, 5000);
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C1", 5000), 242);
+}
+
+static void test_reversal_rules(void **state)
+{
+    pl_sim_ledger *l = *state;
+    int64_t amount = -1;
+    assert_int_equal(pl_sim_ledger_cyb_reversal(l, "r1", "NOPE", "V0", &amount), 102);
+    assert_int_equal(amount, -1);
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_reversal(l, "r1", "A1", "V1", &amount), 100);
+    assert_int_equal(pl_sim_ledger_cyb_reversal(l, "r1", "A1", "V2", &amount), 237);
+
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r2", "A2", 5000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r2", "A2", "C2", 100), 100);
+    assert_int_equal(pl_sim_ledger_cyb_reversal(l, "r2", "A2", "V3", &amount), 238);
+
+    json_object *j = ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 4);
+    json_object *rev = json_object_array_get_idx(j, 1);
+    assert_string_equal(field(rev, "op"), "reversal");
+    assert_string_equal(field(rev, "amount"), "50.00");
+    assert_string_equal(field(rev, "bureau_id"), "V1");
+    json_object_put(j);
+}
+
+static void test_credit_rules(void **state)
+{
+    pl_sim_ledger *l = *state;
+    assert_int_equal(pl_sim_ledger_cyb_credit(l, "r1", "NOPE", "K0", 100), 102);
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C1", 5000), 100);
+    /* A credit must name a capture, not an authorization. */
+    assert_int_equal(pl_sim_ledger_cyb_credit(l, "r1", "A1", "K0", 100), 102);
+    assert_int_equal(pl_sim_ledger_cyb_credit(l, "r1", "C1", "K1", 3000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_credit(l, "r1", "C1", "K2", 2001), 235);
+    assert_int_equal(pl_sim_ledger_cyb_credit(l, "r1", "C1", "K2", 2000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_credit(l, "r1", "C1", "K3", 1), 235);
+    /* A stand-alone credit has nothing to exceed. */
+    assert_int_equal(pl_sim_ledger_cyb_credit(l, "r9", NULL, "K4", 999999), 100);
+    assert_int_equal(pl_sim_ledger_count(l), 5);
+}
+
+static void test_tokens(void **state)
+{
+    pl_sim_ledger *l = *state;
+    assert_false(pl_sim_ledger_cyb_token_known(l, "9999999999999999999999"));
+    assert_int_equal(pl_sim_ledger_cyb_token(l, "t1", "9999999999999999999999", "R1", 0), 100);
+    assert_true(pl_sim_ledger_cyb_token_known(l, "9999999999999999999999"));
+    json_object *j = ledger_json(l);
+    json_object *row = json_object_array_get_idx(j, 0);
+    assert_string_equal(field(row, "op"), "token");
+    assert_string_equal(field(row, "bureau_id"), "R1");
+    json_object_put(j);
+}
+
+static void test_query(void **state)
+{
+    pl_sim_ledger *l = *state;
+    char *text = NULL;
+    bool found = true;
+    assert_int_equal(pl_sim_ledger_txn_json(l, "r1", &text, &found), 0);
+    assert_false(found);
+    assert_string_equal(text, "{\"found\":false}");
+    free(text);
+    /* No ref at all behaves as not found. */
+    assert_int_equal(pl_sim_ledger_txn_json(l, NULL, &text, &found), 0);
+    assert_false(found);
+    free(text);
+
+    pl_sim_txn t = {.protocol = "CYB",
+                    .op = "auth",
+                    .decision = "REJECT",
+                    .reason_code = 204,
+                    .request_id = "R1",
+                    .request_token = "tok",
+                    .amount = 20400};
+    assert_int_equal(pl_sim_ledger_txn_record(l, "r1", &t), 0);
+    /* The last answer wins. */
+    pl_sim_txn t2 = t;
+    snprintf(t2.decision, sizeof t2.decision, "ACCEPT");
+    t2.reason_code = 100;
+    snprintf(t2.request_id, sizeof t2.request_id, "R2");
+    t2.amount = 12000;
+    assert_int_equal(pl_sim_ledger_txn_record(l, "r1", &t2), 0);
+
+    assert_int_equal(pl_sim_ledger_txn_json(l, "r1", &text, &found), 0);
+    assert_true(found);
+    json_object *j = json_tokener_parse(text);
+    free(text);
+    assert_non_null(j);
+    json_object *v;
+    assert_true(json_object_object_get_ex(j, "found", &v));
+    assert_true(json_object_get_boolean(v));
+    assert_string_equal(field(j, "op"), "auth");
+    assert_string_equal(field(j, "decision"), "ACCEPT");
+    assert_true(json_object_object_get_ex(j, "reason_code", &v));
+    assert_int_equal(json_object_get_int(v), 100);
+    assert_string_equal(field(j, "request_id"), "R2");
+    assert_string_equal(field(j, "request_token"), "tok");
+    assert_string_equal(field(j, "amount"), "120.00");
+    json_object_put(j);
+
+    pl_sim_txn out;
+    assert_int_equal(pl_sim_ledger_txn_find(l, "r1", &out), 0);
+    assert_string_equal(out.request_id, "R2");
+    assert_int_equal(pl_sim_ledger_txn_find(l, "r2", &out), PL_ERR_NOTFOUND);
+}
+
+static void test_reset_forgets_everything(void **state)
+{
+    pl_sim_ledger *l = *state;
+    pl_sim_txn t = {.protocol = "CYB", .op = "auth", .decision = "ACCEPT", .reason_code = 100};
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_token(l, "r1", "S1", "A1", 0), 100);
+    assert_int_equal(pl_sim_ledger_txn_record(l, "r1", &t), 0);
+    pl_sim_ledger_reset(l);
+    assert_int_equal(pl_sim_ledger_count(l), 0);
+    assert_false(pl_sim_ledger_cyb_token_known(l, "S1"));
+    assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C1", 100), 102);
+    pl_sim_txn out;
+    assert_int_equal(pl_sim_ledger_txn_find(l, "r1", &out), PL_ERR_NOTFOUND);
+    /* Usable again after a reset. */
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
+    assert_int_equal(pl_sim_ledger_count(l), 1);
+}
+
+static void test_many_entries_grow(void **state)
+{
+    pl_sim_ledger *l = *state;
+    char id[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "A%d", i);
+        assert_int_equal(pl_sim_ledger_cyb_auth(l, "r", id, 100 + i), 100);
+    }
+    for (int i = 0; i < 3000; i += 7) {
+        snprintf(id, sizeof id, "A%d", i);
+        char cap[32];
+        snprintf(cap, sizeof cap, "C%d", i);
+        assert_int_equal(pl_sim_ledger_cyb_capture(l, "r", id, cap, 100 + i), 100);
+    }
+    assert_int_equal(pl_sim_ledger_count(l), 3000 + 429);
+}
+
+typedef struct race {
+    pl_sim_ledger *l;
+    int id;
+    int won;
+} race;
+
+static void *capture_racer(void *arg)
+{
+    race *r = arg;
+    for (int i = 0; i < 10; i++) {
+        char cap[32];
+        snprintf(cap, sizeof cap, "C%d-%d", r->id, i);
+        if (pl_sim_ledger_cyb_capture(r->l, "r1", "A1", cap, 1000) == 100)
+            r->won++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_captures_never_exceed(void **state)
+{
+    pl_sim_ledger *l = *state;
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
+    pthread_t th[8];
+    race rs[8];
+    for (int i = 0; i < 8; i++) {
+        rs[i] = (race){l, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, capture_racer, &rs[i]), 0);
+    }
+    int won = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        won += rs[i].won;
+    }
+    /* 80 attempts at 10.00 against 50.00 authorized: exactly five captures happen. */
+    assert_int_equal(won, 5);
+    assert_int_equal(pl_sim_ledger_count(l), 6);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_empty_ledger_is_empty_array, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_row_shape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_rejects_incomplete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capture_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capture_after_reversal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reversal_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credit_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_forgets_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_entries_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_captures_never_exceed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

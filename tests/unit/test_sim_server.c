@@ -1,0 +1,440 @@
+/*
+ * test_sim_server.c: the simulator's HTTPS server in-process (tools/sim/sim_server.h), on
+ * 127.0.0.1 and a port the kernel picks. libcurl talks to it with full TLS verification
+ * against the test CA the server generated (peer and host), which proves the certificate
+ * setup; then the routes, the delays, the 901 hold, the 904 drop and the body cap.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <pthread.h>
+
+#include "log.h"
+#include "sim_server.h"
+#include "sim_tls.h"
+
+#define HOLD_MS 400
+
+/* A CyberSource auth request; tests change the amount through the document, not the text. */
+static const char auth_fixture[] =
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Header>"
+    "<wsse:Security xmlns:wsse=\"http://docs.oasis-open.org/wss/2004/01/"
+    "oasis-200401-wss-wssecurity-secext-1.0.xsd\"><wsse:UsernameToken>"
+    "<wsse:Username>m1</wsse:Username><wsse:Password>key</wsse:Password>"
+    "</wsse:UsernameToken></wsse:Security></soap:Header><soap:Body>"
+    "<requestMessage xmlns=\"urn:schemas-cybersource-com:transaction-data-1.121\">"
+    "<merchantID>m1</merchantID><merchantReferenceCode>net-1</merchantReferenceCode>"
+    "<purchaseTotals><currency>USD</currency><grandTotalAmount>0</grandTotalAmount>"
+    "</purchaseTotals><card><accountNumber>4111111111111111</accountNumber>"
+    "<expirationMonth>12</expirationMonth><expirationYear>2035</expirationYear></card>"
+    "<ccAuthService run=\"true\"/></requestMessage></soap:Body></soap:Envelope>";
+
+static char g_dir[64];
+static pl_sim_server *g_srv;
+static char g_base[64];
+static char g_ca[128];
+
+typedef struct http_result {
+    CURLcode rc;
+    long status;
+    char body[8192];
+    size_t len;
+    double ms;
+} http_result;
+
+static size_t collect(char *p, size_t size, size_t n, void *user)
+{
+    http_result *r = user;
+    size_t take = size * n;
+    size_t room = sizeof r->body - 1 - r->len;
+    memcpy(r->body + r->len, p, take < room ? take : room);
+    r->len += take < room ? take : room;
+    r->body[r->len] = '\0';
+    return size * n;
+}
+
+/* One request with full verification against ca (NULL: the system's trust store). */
+static void http(const char *method, const char *url, const char *body, size_t body_len,
+                 const char *ca, http_result *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    out->rc = curl_easy_perform(c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_cleanup(c);
+}
+
+static void get_path(const char *path, http_result *out)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", g_base, path);
+    http("GET", url, NULL, 0, g_ca, out);
+}
+
+static void post_path(const char *path, const char *body, size_t len, http_result *out)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", g_base, path);
+    http("POST", url, body, len, g_ca, out);
+}
+
+/* The fixture with another amount and reference, serialised by libxml2. */
+static char *auth_body(const char *amount, const char *ref, size_t *len)
+{
+    xmlDocPtr doc =
+        xmlReadMemory(auth_fixture, (int)strlen(auth_fixture), NULL, NULL, XML_PARSE_NONET);
+    assert_non_null(doc);
+    xmlXPathContextPtr xp = xmlXPathNewContext(doc);
+    xmlXPathRegisterNs(xp, BAD_CAST "c",
+                       BAD_CAST "urn:schemas-cybersource-com:transaction-data-1.121");
+    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST "//c:grandTotalAmount", xp);
+    xmlNodeSetContent(o->nodesetval->nodeTab[0], BAD_CAST amount);
+    xmlXPathFreeObject(o);
+    o = xmlXPathEvalExpression(BAD_CAST "//c:merchantReferenceCode", xp);
+    xmlNodeSetContent(o->nodesetval->nodeTab[0], BAD_CAST ref);
+    xmlXPathFreeObject(o);
+    xmlXPathFreeContext(xp);
+    xmlChar *mem = NULL;
+    int size = 0;
+    xmlDocDumpMemory(doc, &mem, &size);
+    xmlFreeDoc(doc);
+    char *out = malloc((size_t)size + 1);
+    memcpy(out, mem, (size_t)size);
+    out[size] = '\0';
+    xmlFree(mem);
+    *len = (size_t)size;
+    return out;
+}
+
+static void post_auth(const char *amount, const char *ref, http_result *out)
+{
+    size_t len;
+    char *body = auth_body(amount, ref, &len);
+    post_path("/commerce/1.x/transactionProcessor", body, len, out);
+    free(body);
+}
+
+static json_object *json_of(const http_result *r)
+{
+    json_object *j = json_tokener_parse(r->body);
+    assert_non_null(j);
+    return j;
+}
+
+static int ledger_length(void)
+{
+    http_result r;
+    get_path("/__sim/ledger", &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    json_object *j = json_of(&r);
+    int n = (int)json_object_array_length(j);
+    json_object_put(j);
+    return n;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pl_log_init("sim", NULL);
+    pl_log_set_level(PL_LOG_WARN);
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_sim_server.XXXXXX");
+    if (!mkdtemp(g_dir))
+        return -1;
+    /* A directory that does not exist yet: the server makes it. */
+    char state_dir[96];
+    snprintf(state_dir, sizeof state_dir, "%s/state", g_dir);
+    pl_sim_server_cfg cfg = {.bind_addr = "127.0.0.1",
+                             .port = 0,
+                             .state_dir = state_dir,
+                             .hold_ms = HOLD_MS,
+                             .threads = 2};
+    char err[256];
+    if (pl_sim_server_start(&cfg, &g_srv, err, sizeof err) != 0) {
+        fprintf(stderr, "start: %s\n", err);
+        return -1;
+    }
+    snprintf(g_base, sizeof g_base, "https://localhost:%u", pl_sim_server_port(g_srv));
+    snprintf(g_ca, sizeof g_ca, "%s/ca.pem", state_dir);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    pl_sim_server_stop(g_srv);
+    char path[160];
+    static const char *const dirs[] = {"state", "other"};
+    static const char *const files[] = {"ca.pem", "server.pem", "server-key.pem"};
+    for (size_t d = 0; d < 2; d++) {
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s/%s/%s", g_dir, dirs[d], files[i]);
+            unlink(path);
+        }
+        snprintf(path, sizeof path, "%s/%s", g_dir, dirs[d]);
+        rmdir(path);
+    }
+    rmdir(g_dir);
+    curl_global_cleanup();
+    xmlCleanupParser();
+    return 0;
+}
+
+static int reset(void **state)
+{
+    (void)state;
+    http_result r;
+    post_path("/__sim/reset", NULL, 0, &r);
+    pl_sim_server_set_delays(g_srv, 0, 0, HOLD_MS);
+    return r.rc == CURLE_OK && r.status == 200 ? 0 : -1;
+}
+
+static void test_port_is_picked(void **state)
+{
+    (void)state;
+    assert_true(pl_sim_server_port(g_srv) > 0);
+    assert_true(pl_sim_server_port(g_srv) <= 65535);
+}
+
+static void test_tls_files(void **state)
+{
+    (void)state;
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/state/ca.pem", g_dir);
+    assert_int_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/state/server.pem", g_dir);
+    assert_int_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/state/server-key.pem", g_dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* A second start reuses them: nothing is generated, the CA clients trust stays valid. */
+    char dir[96];
+    snprintf(dir, sizeof dir, "%s/state", g_dir);
+    bool generated = true;
+    char err[256];
+    assert_int_equal(pl_sim_tls_ensure(dir, &generated, err, sizeof err), 0);
+    assert_false(generated);
+    char *cert = NULL, *key = NULL;
+    assert_int_equal(pl_sim_tls_load(dir, &cert, &key, err, sizeof err), 0);
+    assert_non_null(strstr(cert, "BEGIN CERTIFICATE"));
+    assert_non_null(strstr(key, "PRIVATE KEY"));
+    free(cert);
+    free(key);
+}
+
+static void test_https_verified_against_generated_ca(void **state)
+{
+    (void)state;
+    http_result r;
+    get_path("/__sim/health", &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok");
+
+    /* The certificate also names the IP address. */
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/__sim/health", pl_sim_server_port(g_srv));
+    http("GET", url, NULL, 0, g_ca, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+
+    /* Another simulator's CA (generated fresh here) does not vouch for this server. */
+    char other[96], other_ca[128], err[256];
+    bool generated = false;
+    snprintf(other, sizeof other, "%s/other", g_dir);
+    assert_int_equal(pl_sim_tls_ensure(other, &generated, err, sizeof err), 0);
+    assert_true(generated);
+    snprintf(other_ca, sizeof other_ca, "%s/ca.pem", other);
+    snprintf(url, sizeof url, "%s/__sim/health", g_base);
+    http("GET", url, NULL, 0, other_ca, &r);
+    assert_int_equal(r.rc, CURLE_PEER_FAILED_VERIFICATION);
+}
+
+static void test_cyb_round_trip_and_sim_endpoints(void **state)
+{
+    (void)state;
+    http_result r;
+    post_auth("120.00", "net-1", &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<c:decision>ACCEPT</c:decision>"));
+
+    get_path("/__sim/ledger", &r);
+    json_object *j = json_of(&r);
+    assert_int_equal(json_object_array_length(j), 1);
+    json_object *row = json_object_array_get_idx(j, 0), *v;
+    assert_true(json_object_object_get_ex(row, "amount", &v));
+    assert_string_equal(json_object_get_string(v), "120.00");
+    assert_true(json_object_object_get_ex(row, "ref", &v));
+    assert_string_equal(json_object_get_string(v), "net-1");
+    json_object_put(j);
+
+    get_path("/__sim/query?ref=net-1", &r);
+    assert_int_equal(r.status, 200);
+    j = json_of(&r);
+    assert_true(json_object_object_get_ex(j, "found", &v));
+    assert_true(json_object_get_boolean(v));
+    assert_true(json_object_object_get_ex(j, "decision", &v));
+    assert_string_equal(json_object_get_string(v), "ACCEPT");
+    json_object_put(j);
+
+    get_path("/__sim/query?ref=never-seen", &r);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "{\"found\":false}");
+
+    post_path("/__sim/reset", NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(ledger_length(), 0);
+
+    get_path("/nowhere", &r);
+    assert_int_equal(r.status, 404);
+    get_path("/commerce/1.x/transactionProcessor", &r);
+    assert_int_equal(r.status, 405);
+}
+
+static void test_drop_and_http_faults(void **state)
+{
+    (void)state;
+    http_result r;
+    post_auth("904.00", "net-904", &r);
+    assert_int_equal(r.rc, CURLE_GOT_NOTHING);
+
+    post_auth("902.00", "net-902", &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(r.body, "<html>"));
+
+    post_auth("903.00", "net-903", &r);
+    assert_int_equal(r.status, 200);
+    assert_null(strchr(r.body, '<'));
+    assert_int_equal(ledger_length(), 0);
+}
+
+static void *hold_request(void *arg)
+{
+    post_auth("901.00", "net-901", arg);
+    return NULL;
+}
+
+static void test_hold_does_not_block_others(void **state)
+{
+    (void)state;
+    http_result held, quick;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, hold_request, &held), 0);
+    usleep(50000);
+    /* While the 901 is held, the server answers everything else at once. */
+    post_auth("10.00", "net-quick", &quick);
+    assert_int_equal(quick.rc, CURLE_OK);
+    assert_int_equal(quick.status, 200);
+    assert_true(quick.ms < HOLD_MS * 3 / 4);
+    pthread_join(th, NULL);
+    /* The held request gets no answer at all, after the hold time. */
+    assert_int_equal(held.rc, CURLE_GOT_NOTHING);
+    assert_true(held.ms >= HOLD_MS - 5);
+    /* Only the quick one was charged. */
+    assert_int_equal(ledger_length(), 1);
+}
+
+static void test_latency_and_config(void **state)
+{
+    (void)state;
+    http_result r;
+    post_path("/__sim/config?latency_ms=150&jitter_ms=0", NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    json_object *j = json_of(&r), *v;
+    assert_true(json_object_object_get_ex(j, "latency_ms", &v));
+    assert_int_equal(json_object_get_int(v), 150);
+    assert_true(json_object_object_get_ex(j, "hold_ms", &v));
+    assert_int_equal(json_object_get_int(v), HOLD_MS);
+    json_object_put(j);
+
+    post_auth("10.00", "net-slow", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(r.ms >= 150.0);
+    /* The control plane is never delayed. */
+    get_path("/__sim/health", &r);
+    assert_true(r.ms < 100.0);
+
+    post_path("/__sim/config?latency_ms=abc", NULL, 0, &r);
+    assert_int_equal(r.status, 400);
+    post_path("/__sim/config?latency_ms=0", NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    get_path("/__sim/config", &r);
+    j = json_of(&r);
+    assert_true(json_object_object_get_ex(j, "latency_ms", &v));
+    assert_int_equal(json_object_get_int(v), 0);
+    json_object_put(j);
+}
+
+static void test_body_cap(void **state)
+{
+    (void)state;
+    size_t n = PL_SIM_BODY_MAX + 1;
+    char *big = malloc(n);
+    memset(big, 'x', n);
+    http_result r;
+    post_path("/commerce/1.x/transactionProcessor", big, n, &r);
+    free(big);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 413);
+
+    /* Malformed XML over the wire: a SOAP fault with HTTP 500, and the server lives on. */
+    post_path("/commerce/1.x/transactionProcessor", "<oops", 5, &r);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(r.body, "c:ClientError"));
+    get_path("/__sim/health", &r);
+    assert_int_equal(r.status, 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_port_is_picked),
+        cmocka_unit_test(test_tls_files),
+        cmocka_unit_test(test_https_verified_against_generated_ca),
+        cmocka_unit_test_setup(test_cyb_round_trip_and_sim_endpoints, reset),
+        cmocka_unit_test_setup(test_drop_and_http_faults, reset),
+        cmocka_unit_test_setup(test_hold_does_not_block_others, reset),
+        cmocka_unit_test_setup(test_latency_and_config, reset),
+        cmocka_unit_test_setup(test_body_cap, reset),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

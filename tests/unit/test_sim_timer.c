@@ -1,0 +1,162 @@
+/*
+ * test_sim_timer.c: the simulator's timer thread (tools/sim/sim_timer.h): callbacks run once,
+ * in due order, not before their time, and all of them at shutdown.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "sim_timer.h"
+
+typedef struct rec {
+    pthread_mutex_t mu;
+    int order[16];
+    int n;
+    struct timespec fired[16];
+} rec;
+
+typedef struct item {
+    rec *r;
+    int id;
+} item;
+
+static void note(void *arg)
+{
+    item *it = arg;
+    pthread_mutex_lock(&it->r->mu);
+    clock_gettime(CLOCK_MONOTONIC, &it->r->fired[it->id]);
+    it->r->order[it->r->n++] = it->id;
+    pthread_mutex_unlock(&it->r->mu);
+}
+
+static int count(rec *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int n = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+static void wait_for(rec *r, int n)
+{
+    for (int i = 0; i < 400 && count(r) < n; i++)
+        usleep(5000);
+    assert_int_equal(count(r), n);
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static void test_due_order_and_delay(void **state)
+{
+    (void)state;
+    pl_sim_timer *t;
+    assert_int_equal(pl_sim_timer_new(&t, NULL, 0), 0);
+    rec r = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    item items[4] = {{&r, 0}, {&r, 1}, {&r, 2}, {&r, 3}};
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    assert_int_equal(pl_sim_timer_add(t, 90, note, &items[0]), 0);
+    assert_int_equal(pl_sim_timer_add(t, 30, note, &items[1]), 0);
+    assert_int_equal(pl_sim_timer_add(t, 60, note, &items[2]), 0);
+    assert_int_equal(pl_sim_timer_add(t, 0, note, &items[3]), 0);
+    wait_for(&r, 4);
+    assert_int_equal(r.order[0], 3);
+    assert_int_equal(r.order[1], 1);
+    assert_int_equal(r.order[2], 2);
+    assert_int_equal(r.order[3], 0);
+    /* Never early. */
+    assert_true(ms_between(&start, &r.fired[1]) >= 30.0);
+    assert_true(ms_between(&start, &r.fired[2]) >= 60.0);
+    assert_true(ms_between(&start, &r.fired[0]) >= 90.0);
+    assert_int_equal(pl_sim_timer_pending(t), 0);
+    pl_sim_timer_destroy(t);
+}
+
+static void test_shutdown_runs_pending_once(void **state)
+{
+    (void)state;
+    pl_sim_timer *t;
+    assert_int_equal(pl_sim_timer_new(&t, NULL, 0), 0);
+    rec r = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    item items[3] = {{&r, 0}, {&r, 1}, {&r, 2}};
+    assert_int_equal(pl_sim_timer_add(t, 60000, note, &items[0]), 0);
+    assert_int_equal(pl_sim_timer_add(t, 30000, note, &items[1]), 0);
+    assert_int_equal(pl_sim_timer_pending(t), 2);
+    pl_sim_timer_shutdown(t);
+    /* Run at once, in due order, exactly once. */
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.order[0], 1);
+    assert_int_equal(r.order[1], 0);
+    /* After shutdown an add fails and its callback never runs. */
+    assert_int_equal(pl_sim_timer_add(t, 0, note, &items[2]), PL_ERR_STATE);
+    pl_sim_timer_shutdown(t);
+    pl_sim_timer_destroy(t);
+    assert_int_equal(r.n, 2);
+}
+
+typedef struct chain {
+    pl_sim_timer *t;
+    item next;
+} chain;
+
+static void add_from_callback(void *arg)
+{
+    chain *c = arg;
+    assert_int_equal(pl_sim_timer_add(c->t, 5, note, &c->next), 0);
+}
+
+static void test_callback_may_add(void **state)
+{
+    (void)state;
+    pl_sim_timer *t;
+    assert_int_equal(pl_sim_timer_new(&t, NULL, 0), 0);
+    rec r = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    chain c = {t, {&r, 0}};
+    assert_int_equal(pl_sim_timer_add(t, 5, add_from_callback, &c), 0);
+    wait_for(&r, 1);
+    pl_sim_timer_destroy(t);
+}
+
+static atomic_int many_fired;
+
+static void bump(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&many_fired, 1);
+}
+
+static void test_many_timers(void **state)
+{
+    (void)state;
+    pl_sim_timer *t;
+    assert_int_equal(pl_sim_timer_new(&t, NULL, 0), 0);
+    atomic_store(&many_fired, 0);
+    /* The heap grows past its first allocation and keeps every entry. */
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(pl_sim_timer_add(t, (unsigned)(i % 37), bump, NULL), 0);
+    for (int i = 0; i < 400 && atomic_load(&many_fired) < 2000; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&many_fired), 2000);
+    pl_sim_timer_destroy(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_due_order_and_delay),
+        cmocka_unit_test(test_shutdown_runs_pending_once),
+        cmocka_unit_test(test_callback_may_add),
+        cmocka_unit_test(test_many_timers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
