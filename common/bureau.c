@@ -9,13 +9,20 @@
 const char *pl_bureau_op_name(pl_bureau_op op)
 {
     switch (op) {
-    case PL_OP_TOKEN: return "token";
-    case PL_OP_AUTH: return "auth";
-    case PL_OP_TOKEN_AUTH: return "token_auth";
-    case PL_OP_CAPTURE: return "capture";
-    case PL_OP_CREDIT: return "credit";
-    case PL_OP_AUTH_CAPTURE: return "auth_capture";
-    case PL_OP_AUTH_REVERSAL: return "reversal";
+    case PL_OP_TOKEN:
+        return "token";
+    case PL_OP_AUTH:
+        return "auth";
+    case PL_OP_TOKEN_AUTH:
+        return "token_auth";
+    case PL_OP_CAPTURE:
+        return "capture";
+    case PL_OP_CREDIT:
+        return "credit";
+    case PL_OP_AUTH_CAPTURE:
+        return "auth_capture";
+    case PL_OP_AUTH_REVERSAL:
+        return "reversal";
     }
     return "unknown";
 }

@@ -21,13 +21,13 @@
 
 /* What one bureau call does. */
 typedef enum pl_bureau_op {
-    PL_OP_TOKEN = 1,      /* CYB paySubscriptionCreateService */
-    PL_OP_AUTH,           /* CYB ccAuthService */
-    PL_OP_TOKEN_AUTH,     /* CYB ccAuthService + paySubscriptionCreateService in one request */
-    PL_OP_CAPTURE,        /* CYB ccCaptureService (debit deposit) */
-    PL_OP_CREDIT,         /* CYB ccCreditService (credit deposit) */
-    PL_OP_AUTH_CAPTURE,   /* CYB ccAuthService + ccCaptureService in one request */
-    PL_OP_AUTH_REVERSAL,  /* CYB ccAuthReversalService */
+    PL_OP_TOKEN = 1,     /* CYB paySubscriptionCreateService */
+    PL_OP_AUTH,          /* CYB ccAuthService */
+    PL_OP_TOKEN_AUTH,    /* CYB ccAuthService + paySubscriptionCreateService in one request */
+    PL_OP_CAPTURE,       /* CYB ccCaptureService (debit deposit) */
+    PL_OP_CREDIT,        /* CYB ccCreditService (credit deposit) */
+    PL_OP_AUTH_CAPTURE,  /* CYB ccAuthService + ccCaptureService in one request */
+    PL_OP_AUTH_REVERSAL, /* CYB ccAuthReversalService */
 } pl_bureau_op;
 
 /* "token", "auth", "token_auth", "capture", "credit", "auth_capture", "reversal". */
@@ -35,10 +35,10 @@ const char *pl_bureau_op_name(pl_bureau_op op);
 
 /* Settings of one service bureau (the auth_service row, secrets resolved) the adapters need. */
 typedef struct pl_bureau_cfg {
-    char service[9];        /* CYB, RLT, EXT, ... */
-    char protocol[8];       /* "CYB", "RLT", "EXT": which adapter */
-    char api_version[12];   /* CyberSource data namespace version, e.g. "1.121" */
-    const char *secret;     /* CyberSource transaction key; never logged */
+    char service[9];      /* CYB, RLT, EXT, ... */
+    char protocol[8];     /* "CYB", "RLT", "EXT": which adapter */
+    char api_version[12]; /* CyberSource data namespace version, e.g. "1.121" */
+    const char *secret;   /* CyberSource transaction key; never logged */
 } pl_bureau_cfg;
 
 /* One call: the operation plus everything resolved from configuration and earlier rows. */
@@ -63,29 +63,29 @@ typedef struct pl_bureau_call {
 typedef struct pl_bureau_msg {
     char *body; /* malloc'd */
     size_t body_len;
-    char content_type[64];  /* "text/xml; charset=utf-8" */
-    char soap_action[64];   /* "" when none; else sent as SOAPAction header */
+    char content_type[64]; /* "text/xml; charset=utf-8" */
+    char soap_action[64];  /* "" when none; else sent as SOAPAction header */
 } pl_bureau_msg;
 
 void pl_bureau_msg_free(pl_bureau_msg *m);
 
 /* The bureau's answer, protocol-neutral. Strings "" when absent. */
 typedef struct pl_bureau_result {
-    char decision[16];        /* CYB: ACCEPT, REVIEW, REJECT, ERROR */
-    char reason_code[16];     /* top-level reason / response code: the vendor response */
-    char request_id[65];      /* the bureau's transaction id (CYB requestID) */
+    char decision[16];    /* CYB: ACCEPT, REVIEW, REJECT, ERROR */
+    char reason_code[16]; /* top-level reason / response code: the vendor response */
+    char request_id[65];  /* the bureau's transaction id (CYB requestID) */
     char request_token[513];
     char merchant_reference_code[51];
     bool has_amount;
-    int64_t amount;           /* authorized / captured / credited / reversed amount */
+    int64_t amount; /* authorized / captured / credited / reversed amount */
     char auth_code[31];
-    char auth_date[32];       /* authorizedDateTime */
+    char auth_date[32]; /* authorizedDateTime */
     char avs[8];
     char cvv[8];
-    char token[65];           /* subscriptionID */
+    char token[65];               /* subscriptionID */
     char service_reason_code[16]; /* e.g. ccAuthReply/reasonCode when it differs */
     char afs_score[8];
-    char fault_code[64];      /* SOAP fault */
+    char fault_code[64]; /* SOAP fault */
     char fault_string[256];
     char missing_fields[256]; /* comma-separated */
     char invalid_fields[256];

@@ -78,7 +78,8 @@ int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr, 
     if (strncmp(ref, "env:", 4) == 0) {
         const char *v = getenv(ref + 4);
         if (!v)
-            return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: variable not set", ref);
+            return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: variable not set",
+                              ref);
         if (strlen(v) >= outsize)
             return pl_err_set(PL_ERR_TOOBIG, errstr, errstr_size, "secret %s: too long", ref);
         memcpy(out, v, strlen(v) + 1);
@@ -90,7 +91,8 @@ int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr, 
     } else if (strncmp(ref, "file-env:", 9) == 0) {
         path = getenv(ref + 9);
         if (!path || !*path)
-            return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: variable not set", ref);
+            return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: variable not set",
+                              ref);
     } else {
         return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
                           "secret reference must start with env:, file: or file-env:");
@@ -137,8 +139,8 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       &c->session_timeout_ms, errstr, errstr_size)) ||
         (rc = env_int("PAYLINK_DRAIN_TIMEOUT_MS", 30000, 0, 600000, &c->drain_timeout_ms, errstr,
                       errstr_size)) ||
-        (rc = env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr,
-                      errstr_size)))
+        (rc =
+             env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr, errstr_size)))
         return rc;
 
     char level[16], mask[16];

@@ -13,8 +13,8 @@
  *   PAYLINK_LOG_LEVEL       debug | info | warn | error, default info
  *   PAYLINK_LOG_MASK        last4 | removed: the seed's J16 modes for card numbers in logs
  *   PAYLINK_KAFKA_SESSION_TIMEOUT_MS  consumer session timeout, default 45000
- *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work, default 30000
- *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
+ *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work, default
+ * 30000 PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
  *   PAYLINK_INSTANCE        client id suffix, default the host name and pid
  *
  * Secrets never pass through the logger, and the hash key is wiped on pl_config_free.
@@ -56,7 +56,8 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr,
 /* Wipes the key. */
 void pl_config_free(pl_config *c);
 
-/* Default metrics port of a worker (auth 9101, deposit 9102, reversal 9103, svc 9104, dmupdate 9105). */
+/* Default metrics port of a worker (auth 9101, deposit 9102, reversal 9103, svc 9104, dmupdate
+ * 9105). */
 int pl_config_default_metrics_port(const char *worker);
 
 /*

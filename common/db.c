@@ -47,8 +47,8 @@ struct pl_db_unit {
 typedef struct batch {
     pl_db_unit *head;
     int nunits;
-    int nq;   /* statements in the batch */
-    int cur;  /* statement whose results are being read */
+    int nq;  /* statements in the batch */
+    int cur; /* statement whose results are being read */
     pl_db_unit *cur_unit;
     int cur_ex;
     bool awaiting_sync;
@@ -100,8 +100,8 @@ static int db_connect(pl_db *db, char *errstr, size_t errstr_size)
     for (size_t i = 0; i < db->nstmts; i++) {
         PGresult *r = PQprepare(c, db->stmts[i].name, db->stmts[i].sql, db->stmts[i].nparams, NULL);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            int rc = pl_err_set(PL_ERR_DB, errstr, errstr_size, "prepare %s: %s",
-                                db->stmts[i].name, PQresultErrorMessage(r));
+            int rc = pl_err_set(PL_ERR_DB, errstr, errstr_size, "prepare %s: %s", db->stmts[i].name,
+                                PQresultErrorMessage(r));
             PQclear(r);
             PQfinish(c);
             return rc;

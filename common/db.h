@@ -56,7 +56,8 @@ pl_db_unit *pl_db_unit_new(pl_db_unit_cb cb, void *arg);
 void pl_db_unit_free(pl_db_unit *u);
 
 /* Adds one execution of prepared statement `name` with text params (NULL = SQL NULL). Params are
- * copied. Returns 0 or PL_ERR_NOMEM / PL_ERR_INVALID (unknown statement name is detected at send). */
+ * copied. Returns 0 or PL_ERR_NOMEM / PL_ERR_INVALID (unknown statement name is detected at send).
+ */
 int pl_db_unit_add(pl_db_unit *u, const char *name, int nparams,
                    const char *const *params) PL_MUSTCHECK;
 

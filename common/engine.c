@@ -72,13 +72,13 @@ struct job {
     double t_call;
     double t_start;
     int pending_dr;
-    outmsg *out; /* messages still to produce */
+    outmsg *out;         /* messages still to produce */
     const char *outcome; /* metrics label */
     job *hnext;          /* hash chain */
     job *waiters;        /* duplicates parked until this one is done */
     job *wnext;
-    job *qnext;          /* bureau slot queue */
-    job *prev, *next;    /* live list */
+    job *qnext;       /* bureau slot queue */
+    job *prev, *next; /* live list */
 };
 
 typedef struct slot {
@@ -131,7 +131,7 @@ struct pl_engine {
     void *aux; /* PGconn for configuration refresh and counts */
 };
 
-static const char *const outcome_names[] = {"approved", "declined", "review", "rejected",
+static const char *const outcome_names[] = {"approved", "declined", "review",  "rejected",
                                             "error",    "timeout",  "invalid", "replayed"};
 
 static double now_s(void)
@@ -285,8 +285,8 @@ static int produce(pl_engine *e, job *j, const char *topic, const char *key, siz
     return 0;
 }
 
-static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *key,
-                           size_t key_len, const char *payload, size_t len)
+static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
+                           const char *payload, size_t len)
 {
     retry *r = calloc(1, sizeof *r);
     if (r) {
@@ -716,8 +716,8 @@ static void on_http(void *arg, const pl_http_response *r)
     message_log(j, "response", r->body, r->body_len);
     char err[256];
     memset(&j->pub.res, 0, sizeof j->pub.res);
-    int rc = j->ops->parse(&j->cfg, &j->pub.call, r->status, r->body, r->body_len, &j->pub.res,
-                           err, sizeof err);
+    int rc = j->ops->parse(&j->cfg, &j->pub.call, r->status, r->body, r->body_len, &j->pub.res, err,
+                           sizeof err);
     if (rc != 0) {
         char detail[320];
         snprintf(detail, sizeof detail, "HTTP %ld: %s", r->status, err);
@@ -752,8 +752,7 @@ static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
     }
     if (pl_db_unit_ntuples(u, 0) == 0) {
         /* Another consumer moved it first: it owns the call. Never send twice. */
-        finish_unknown(j, "sent_not_answered", "another consumer marked it sent",
-                       PL_ST_TIMEOUT);
+        finish_unknown(j, "sent_not_answered", "another consumer marked it sent", PL_ST_TIMEOUT);
         return;
     }
     call_start(j);
@@ -937,8 +936,8 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
         j->tracked = true;
 
     pl_errors errs = {0};
-    int rc = pl_request_decode(j->payload, j->payload_len, e->spec->worker, time(NULL),
-                               &j->pub.req, &errs);
+    int rc = pl_request_decode(j->payload, j->payload_len, e->spec->worker, time(NULL), &j->pub.req,
+                               &errs);
     if (rc == 0) {
         j->pub.services = pl_services_ref(e->services);
         j->pub.svc = pl_services_find(e->services, j->pub.req.service);
@@ -1298,9 +1297,8 @@ static void register_metrics(pl_engine *e)
                                        "Required responses opened (outcome unknown).", NULL);
     e->m_dlq = pl_metrics_counter(m, "paylink_dead_letters_total",
                                   "Requests copied to the dead-letter topic.", NULL);
-    e->m_replayed = pl_metrics_counter(m, "paylink_replays_total",
-                                       "Redelivered requests answered from the stored reply.",
-                                       NULL);
+    e->m_replayed = pl_metrics_counter(
+        m, "paylink_replays_total", "Redelivered requests answered from the stored reply.", NULL);
     e->m_conflicts = pl_metrics_counter(m, "paylink_idempotency_conflicts_total",
                                         "request_id reused with different content.", NULL);
     e->m_produce_fail = pl_metrics_counter(m, "paylink_publish_retries_total",
@@ -1312,13 +1310,13 @@ static void register_metrics(pl_engine *e)
                                     "Open required responses of this worker.", NULL);
     static const double lat[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     static const double dbl[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
-    e->m_bureau = pl_metrics_histogram(m, "paylink_bureau_call_seconds",
-                                       "Bureau call latency.", NULL, lat, 12);
+    e->m_bureau = pl_metrics_histogram(m, "paylink_bureau_call_seconds", "Bureau call latency.",
+                                       NULL, lat, 12);
     e->m_total = pl_metrics_histogram(m, "paylink_request_seconds",
                                       "Time from consuming a request to its reply's delivery.",
                                       NULL, lat, 12);
-    e->m_db = pl_metrics_histogram(m, "paylink_db_batch_seconds",
-                                   "Database batch commit latency.", NULL, dbl, 10);
+    e->m_db = pl_metrics_histogram(m, "paylink_db_batch_seconds", "Database batch commit latency.",
+                                   NULL, dbl, 10);
 }
 
 const unsigned char *pl_engine_hash_key(const pl_engine *eng, size_t *len)
@@ -1464,8 +1462,7 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
     while (e->n_live > 0 && now_s() < deadline)
         loop_once(e, 50, true);
     if (e->n_live > 0)
-        PL_WARN(NULL, "%zu request(s) unfinished at shutdown; they will be redelivered",
-                e->n_live);
+        PL_WARN(NULL, "%zu request(s) unfinished at shutdown; they will be redelivered", e->n_live);
 out:
     teardown(e);
     PL_INFO(NULL, "paylink-%s stopped", spec->worker);

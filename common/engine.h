@@ -43,26 +43,26 @@ typedef struct pl_job pl_job;
 /* What a spec sees of a request in flight. Strings are NUL-terminated. */
 struct pl_job {
     pl_engine *eng;
-    pl_request req;             /* decoded request */
-    const pl_service *svc;      /* its service bureau (from `services`) */
+    pl_request req;              /* decoded request */
+    const pl_service *svc;       /* its service bureau (from `services`) */
     const pl_services *services; /* the configuration snapshot the job started with */
     char fingerprint[65];
-    char card_hash[65];         /* HMAC of the card number, "" for a token */
-    char card_masked[24];       /* stored mask, "" for a token */
-    char card_type[5];          /* request's type or guessed from the number */
-    char amount[24];            /* request amount as decimal text, "" when none */
+    char card_hash[65];   /* HMAC of the card number, "" for a token */
+    char card_masked[24]; /* stored mask, "" for a token */
+    char card_type[5];    /* request's type or guessed from the number */
+    char amount[24];      /* request amount as decimal text, "" when none */
 
     /* Filled by spec->prepare. */
     pl_bureau_call call;
     char merchant_id[31];
-    char op_name[16];           /* pl_bureau_op_name(call.op) */
-    void *spec_data;            /* spec-owned; freed by spec->release */
+    char op_name[16]; /* pl_bureau_op_name(call.op) */
+    void *spec_data;  /* spec-owned; freed by spec->release */
 
     /* Filled by the engine after the bureau answered (spec->answer reads it). */
     pl_bureau_result res;
     /* The reply; the spec fills it in prepare (refusals) or answer. */
     pl_reply reply;
-    char *reply_json;           /* rendered by the engine before spec->store */
+    char *reply_json; /* rendered by the engine before spec->store */
 };
 
 typedef struct pl_spec {

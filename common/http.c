@@ -38,11 +38,16 @@ static bool curl_ready;
 const char *pl_http_outcome_name(pl_http_outcome o)
 {
     switch (o) {
-    case PL_HTTP_OK: return "ok";
-    case PL_HTTP_NOT_SENT: return "not_sent";
-    case PL_HTTP_TIMEOUT: return "timeout";
-    case PL_HTTP_CONN_LOST: return "connection_lost";
-    case PL_HTTP_CANCELLED: return "cancelled";
+    case PL_HTTP_OK:
+        return "ok";
+    case PL_HTTP_NOT_SENT:
+        return "not_sent";
+    case PL_HTTP_TIMEOUT:
+        return "timeout";
+    case PL_HTTP_CONN_LOST:
+        return "connection_lost";
+    case PL_HTTP_CANCELLED:
+        return "cancelled";
     }
     return "unknown";
 }
@@ -334,7 +339,9 @@ void pl_http_destroy(pl_http *h)
     while (h->live) {
         xfer *x = h->live;
         curl_multi_remove_handle(h->multi, x->easy);
-        pl_http_response r = {.outcome = PL_HTTP_CANCELLED, .error = "shut down", .body = "",
+        pl_http_response r = {.outcome = PL_HTTP_CANCELLED,
+                              .error = "shut down",
+                              .body = "",
                               .attempts = x->attempts};
         xfer_unlink(x);
         x->cb(x->arg, &r);

@@ -40,8 +40,8 @@ typedef enum pl_http_outcome {
 const char *pl_http_outcome_name(pl_http_outcome o);
 
 typedef struct pl_http_call {
-    const char *url;          /* https://... */
-    const char *body;         /* POST body */
+    const char *url;  /* https://... */
+    const char *body; /* POST body */
     size_t body_len;
     const char *content_type; /* e.g. "text/xml; charset=utf-8" */
     const char *soap_action;  /* NULL or "" → no SOAPAction header */
@@ -53,12 +53,12 @@ typedef struct pl_http_call {
 
 typedef struct pl_http_response {
     pl_http_outcome outcome;
-    long status;         /* HTTP status, 0 when none */
-    const char *body;    /* NUL-terminated; valid during the callback only */
+    long status;      /* HTTP status, 0 when none */
+    const char *body; /* NUL-terminated; valid during the callback only */
     size_t body_len;
-    const char *error;   /* human text when outcome != OK ("" otherwise); never holds bodies */
+    const char *error; /* human text when outcome != OK ("" otherwise); never holds bodies */
     int attempts;
-    double seconds;      /* total time of the last attempt */
+    double seconds; /* total time of the last attempt */
 } pl_http_response;
 
 typedef void (*pl_http_cb)(void *arg, const pl_http_response *r);

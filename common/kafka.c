@@ -18,8 +18,10 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     (void)rk;
     /* librdkafka's syslog levels: 0-3 errors, 4 warnings, the rest informational. */
-    pl_log(level <= 3 ? PL_LOG_ERROR : level == 4 ? PL_LOG_WARN : PL_LOG_DEBUG, NULL,
-           "kafka %s: %s", fac, buf);
+    pl_log(level <= 3   ? PL_LOG_ERROR
+           : level == 4 ? PL_LOG_WARN
+                        : PL_LOG_DEBUG,
+           NULL, "kafka %s: %s", fac, buf);
 }
 
 static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *errstr,
@@ -37,8 +39,8 @@ static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *er
     return conf;
 }
 
-rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
-                                  char *errstr, size_t errstr_size)
+rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr, char *errstr,
+                                  size_t errstr_size)
 {
     rd_kafka_conf_t *conf = base_conf(c, "p", errstr, errstr_size);
     if (!conf)

@@ -24,8 +24,8 @@ typedef void (*pl_kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 typedef int (*pl_kafka_stats_cb)(rd_kafka_t *rk, char *json, size_t len, void *opaque);
 
 /* Returns NULL with errstr set. */
-rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
-                                  char *errstr, size_t errstr_size);
+rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr, char *errstr,
+                                  size_t errstr_size);
 
 /* The consumer's events (messages, rebalances, stats) are served by rd_kafka_consumer_poll.
  * stats may be NULL. Returns NULL with errstr set. */

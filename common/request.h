@@ -22,11 +22,11 @@
 
 typedef enum pl_req_type {
     PL_REQ_UNKNOWN = 0,
-    PL_REQ_AUTH,      /* auth worker: authorization (token+auth when the bureau asks) */
-    PL_REQ_TOKEN,     /* auth worker: token only */
-    PL_REQ_DEBIT,     /* deposit worker: capture */
-    PL_REQ_CREDIT,    /* deposit worker: refund */
-    PL_REQ_REVERSAL,  /* reversal worker */
+    PL_REQ_AUTH,     /* auth worker: authorization (token+auth when the bureau asks) */
+    PL_REQ_TOKEN,    /* auth worker: token only */
+    PL_REQ_DEBIT,    /* deposit worker: capture */
+    PL_REQ_CREDIT,   /* deposit worker: refund */
+    PL_REQ_REVERSAL, /* reversal worker */
     PL_REQ_SVC_GENERATE,
     PL_REQ_SVC_ACTIVATE,
     PL_REQ_SVC_RECHARGE,
@@ -136,7 +136,8 @@ typedef struct pl_request {
     } svc;
 } pl_request;
 
-/* One field error of an `invalid` reply: {"field": "card.number", "error": "fails the Luhn check"}. */
+/* One field error of an `invalid` reply: {"field": "card.number", "error": "fails the Luhn check"}.
+ */
 typedef struct pl_field_error {
     char field[64];
     char error[160];
@@ -161,8 +162,8 @@ void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...) PL_
  * order, pay_seq, service) so the invalid reply can echo them, and pl_request_free must
  * still be called. `out` is zeroed first. errs may not be NULL.
  */
-int pl_request_decode(const char *json, size_t len, const char *worker, time_t now,
-                      pl_request *out, pl_errors *errs) PL_MUSTCHECK;
+int pl_request_decode(const char *json, size_t len, const char *worker, time_t now, pl_request *out,
+                      pl_errors *errs) PL_MUSTCHECK;
 
 /* Frees items and wipes card data. Safe on a zeroed struct and twice. */
 void pl_request_free(pl_request *r);

@@ -272,9 +272,10 @@ pl_worker_pid() {
 # (KILL after 20 s). SIGNAL KILL is a crash.
 pl_worker_stop() { "$PL_ROOT/tools/dev" _worker-stop "$PAYLINK_DEV_DIR" "$1" "${2:-TERM}"; }
 
-# pl_worker_start WORKER: starts paylink-WORKER again exactly as tools/dev did (same binary,
-# environment, metrics port, log file) and waits for /readyz.
-pl_worker_start() { "$PL_ROOT/tools/dev" _worker-start "$PAYLINK_DEV_DIR" "$1"; }
+# pl_worker_start WORKER [NAME=VALUE...]: starts paylink-WORKER again exactly as tools/dev did
+# (same binary, environment, metrics port, log file), with the given variables on top, and waits
+# for /readyz.
+pl_worker_start() { "$PL_ROOT/tools/dev" _worker-start "$PAYLINK_DEV_DIR" "$@"; }
 
 # pl_eventually TIMEOUT_S COMMAND...: retries COMMAND until it succeeds or time runs out.
 pl_eventually() {

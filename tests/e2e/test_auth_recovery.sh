@@ -39,12 +39,16 @@ for i in $(seq 1 100); do
     sleep 0.05
 done
 pl_worker_stop auth TERM
+# Everything that was sent before the signal was answered and stored before the exit.
+assert_eq "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE 'term-$run-%' AND status IN ('sent', 'unknown')")" 0 "no call left unanswered by the stop"
+assert_ne "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE 'term-$run-%' AND status = 'approved'")" 0 "in-flight calls finished during the stop"
 pl_sim_latency 0
+pl_worker_start auth
+# Requests not yet started at the signal are redelivered to the restarted worker.
 for id in "${ids[@]}"; do
     r=$(pl_wait_reply auth "$id" 60)
     assert_json .status approved "$r"
 done
 assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIKE 'term-$run-%'")" 0 "graceful stop leaves nothing unknown"
-pl_worker_start auth
 
 pass "crash and shutdown recovery"

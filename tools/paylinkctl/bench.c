@@ -17,8 +17,8 @@ typedef struct bench {
     char t_request[160], t_reply[160];
     char run[32];
     unsigned long n;
-    double *sent_at;  /* per request index; 0 = not sent */
-    double *latency;  /* per reply, ms */
+    double *sent_at; /* per request index; 0 = not sent */
+    double *latency; /* per reply, ms */
     unsigned char *got;
     unsigned long replies, approved, produced_fail;
 } bench;
@@ -123,7 +123,8 @@ static int assign_end(bench *b)
             rd_kafka_metadata_destroy(md);
         return -1;
     }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
     for (int i = 0; i < md->topics[0].partition_cnt; i++) {
         int64_t lo, hi;
         int32_t p = md->topics[0].partitions[i].id;
@@ -261,13 +262,27 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'w': worker = optarg; break;
-        case 'n': n = strtoul(optarg, NULL, 10); break;
-        case 'l': sim_latency = (int)strtol(optarg, NULL, 10); break;
-        case 'k': k = strtol(optarg, NULL, 10); break;
-        case 'a': amount = optarg; break;
-        case 'p': pid_file = optarg; break;
-        case 't': timeout_s = strtol(optarg, NULL, 10); break;
+        case 'w':
+            worker = optarg;
+            break;
+        case 'n':
+            n = strtoul(optarg, NULL, 10);
+            break;
+        case 'l':
+            sim_latency = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'k':
+            k = strtol(optarg, NULL, 10);
+            break;
+        case 'a':
+            amount = optarg;
+            break;
+        case 'p':
+            pid_file = optarg;
+            break;
+        case 't':
+            timeout_s = strtol(optarg, NULL, 10);
+            break;
         default:
             fprintf(stderr, "usage: paylinkctl bench --worker auth --requests N "
                             "[--sim-latency-ms L] [--max-in-flight K] [--amount A] "
@@ -308,8 +323,8 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
         !(b.consumer = client(RD_KAFKA_CONSUMER, brokers, &b)) || assign_end(&b) != 0)
         goto out;
 
-    fprintf(stderr, "bench: %lu auth requests, %s, amount %s\n", n,
-            k ? "closed loop" : "open loop", amount);
+    fprintf(stderr, "bench: %lu auth requests, %s, amount %s\n", n, k ? "closed loop" : "open loop",
+            amount);
     double t0 = now_s(), deadline = t0 + (double)timeout_s;
     unsigned long sent = 0;
     while (b.replies < n && now_s() < deadline) {
@@ -335,8 +350,8 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     printf("{\"replies\":%lu,\"seconds\":%.3f,\"throughput\":%.1f,\"p50_ms\":%.1f,"
            "\"p99_ms\":%.1f,\"max_rss_kb\":%ld,\"requests\":%lu,\"approved\":%lu,"
            "\"max_in_flight\":%ld,\"sim_latency_ms\":%d}\n",
-           b.replies, seconds, seconds > 0 ? (double)b.replies / seconds : 0.0, p50, p99, rss,
-           n, b.approved, k, sim_latency);
+           b.replies, seconds, seconds > 0 ? (double)b.replies / seconds : 0.0, p50, p99, rss, n,
+           b.approved, k, sim_latency);
     status = b.replies == n ? 0 : 1;
 out:
     if (b.consumer) {

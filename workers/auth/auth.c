@@ -84,8 +84,7 @@ static int auth_prepare(pl_job *job)
             /* Nothing to tokenize: answer with the token it already is. */
             job->reply.status = PL_ST_APPROVED;
             snprintf(job->reply.token, sizeof job->reply.token, "%s", r->card.token);
-            snprintf(job->reply.message, sizeof job->reply.message,
-                     "The card is already a token.");
+            snprintf(job->reply.message, sizeof job->reply.message, "The card is already a token.");
             return 1;
         }
         c->op = PL_OP_TOKEN;
@@ -99,8 +98,8 @@ static int auth_prepare(pl_job *job)
     snprintf(job->merchant_id, sizeof job->merchant_id, "%s",
              pl_services_merchant_id(job->services, svc, r->company, r->entity, pay_type));
     c->merchant_id = job->merchant_id;
-    c->currency = r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency)
-                                 : NULL;
+    c->currency =
+        r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency) : NULL;
     c->bill_country = r->bill_to.country[0]
                           ? pl_services_country(job->services, svc->code, r->bill_to.country)
                           : NULL;
@@ -164,8 +163,9 @@ static void auth_map(pl_job *job)
     copy(rep->auth.cvv, sizeof rep->auth.cvv, res->cvv);
     copy(rep->token, sizeof rep->token, res->token);
     if (res->fault_code[0])
-        snprintf(rep->message, sizeof rep->message, "The payment service refused the request "
-                                                    "(%s).",
+        snprintf(rep->message, sizeof rep->message,
+                 "The payment service refused the request "
+                 "(%s).",
                  res->fault_code);
 }
 
@@ -176,8 +176,8 @@ static int auth_store(pl_job *job, pl_db_unit *u)
     const pl_vendor_response *vr =
         pl_services_vendor_response(job->services, job->svc->code, res->reason_code);
     char approved[24] = "";
-    if (rep->has_amount_approved && pl_money_format(rep->amount_approved, approved,
-                                                    sizeof approved) != 0)
+    if (rep->has_amount_approved &&
+        pl_money_format(rep->amount_approved, approved, sizeof approved) != 0)
         approved[0] = '\0';
     char error_text[600] = "";
     if (res->fault_code[0])
