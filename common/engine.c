@@ -1192,6 +1192,9 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     rd_kafka_poll(e->producer, 0);
     pl_db_on_ready(e->db, nfds == 3 ? fds[2].revents : 0);
     run_retries(e);
+    /* A turn lasts at most a tick plus one batch of work; a minute without one is a hang
+     * (a revoke drain beats too, since it turns this same loop). */
+    pl_metrics_heartbeat(e->metrics, 60000);
     pl_gauge_set(e->m_in_flight, (double)e->n_live);
     pl_gauge_set(e->m_backlog, (double)e->b_len);
     if (now_s() - e->services_at >= e->cfg.refresh_s)

@@ -1,6 +1,7 @@
 /* kafka.c: librdkafka client set-up for workers (see kafka.h). */
 #include "kafka.h"
 
+#include <ctype.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,34 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
            NULL, "kafka %s: %s", fac, buf);
 }
 
+/*
+ * Operators set any librdkafka property through the environment: PAYLINK_RDKAFKA_<NAME> with
+ * NAME upper-cased and dots as underscores (PAYLINK_RDKAFKA_SECURITY_PROTOCOL=ssl,
+ * PAYLINK_RDKAFKA_SSL_CA_LOCATION=..., PAYLINK_RDKAFKA_SASL_MECHANISMS=...). That is how the
+ * clients get TLS and SASL, which production needs: request messages carry card numbers.
+ */
+static int env_props(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    extern char **environ;
+    static const char prefix[] = "PAYLINK_RDKAFKA_";
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, prefix, sizeof prefix - 1) != 0)
+            continue;
+        const char *name = *e + sizeof prefix - 1, *eq = strchr(name, '=');
+        char prop[128];
+        size_t n = eq ? (size_t)(eq - name) : 0;
+        if (!eq || n == 0 || n >= sizeof prop)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            prop[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
+        prop[n] = '\0';
+        int rc = set(conf, prop, eq + 1, errstr, errstr_size);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *errstr,
                                   size_t errstr_size)
 {
@@ -31,7 +60,7 @@ static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *er
     char id[160];
     snprintf(id, sizeof id, "paylink-%s-%s-%s", c->worker, role, c->instance);
     if (set(conf, "bootstrap.servers", c->brokers, errstr, errstr_size) ||
-        set(conf, "client.id", id, errstr, errstr_size)) {
+        set(conf, "client.id", id, errstr, errstr_size) || env_props(conf, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

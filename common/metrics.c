@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -87,9 +88,27 @@ struct pl_metrics {
     uint16_t port;
 
     atomic_bool ready;
+    /* Monotonic milliseconds of the owner loop's last heartbeat; 0 = never (no check). */
+    _Atomic int64_t heartbeat_ms;
+    atomic_int heartbeat_limit_ms;
     pthread_mutex_t ready_mu;
     char reason[REASON_MAX];
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void pl_metrics_heartbeat(pl_metrics *m, int limit_ms)
+{
+    if (!m)
+        return;
+    atomic_store(&m->heartbeat_limit_ms, limit_ms);
+    atomic_store(&m->heartbeat_ms, mono_ms());
+}
 
 /* ---- doubles in atomics ---- */
 
@@ -714,8 +733,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         free(body);
         return ret;
     }
-    if (!strcmp(url, "/healthz"))
+    if (!strcmp(url, "/healthz")) {
+        /* This thread answers even when the worker's loop is stuck: liveness is the loop's
+         * heartbeat, not this thread's. */
+        int64_t beat = atomic_load(&m->heartbeat_ms);
+        if (beat && mono_ms() - beat > atomic_load(&m->heartbeat_limit_ms))
+            return respond(c, MHD_HTTP_SERVICE_UNAVAILABLE, text, "event loop stalled", 18);
         return respond(c, MHD_HTTP_OK, text, "ok", 2);
+    }
     if (!strcmp(url, "/readyz")) {
         char reason[REASON_MAX];
         pthread_mutex_lock(&m->ready_mu);

@@ -5,7 +5,8 @@
  * loop, and pl_metrics_serve starts a libmicrohttpd daemon with its own internal thread that
  * answers:
  *   GET /metrics  200, text/plain; version=0.0.4, the text exposition (pl_metrics_render);
- *   GET /healthz  200 "ok" while the process runs (liveness);
+ *   GET /healthz  200 "ok" while the process runs and its loop beats (liveness, see
+ *                 pl_metrics_heartbeat);
  *   GET /readyz   200 "ready" once pl_metrics_set_ready(m, true, ...), else 503 with the reason.
  * Other paths are 404, other methods than GET/HEAD 405.
  *
@@ -123,5 +124,11 @@ uint16_t pl_metrics_port(const pl_metrics *m);
  * A new registry is not ready, with reason "starting".
  */
 void pl_metrics_set_ready(pl_metrics *m, bool ready, const char *reason);
+
+/*
+ * Liveness: the owner's event loop calls this every turn. Once called, /healthz answers 503
+ * "event loop stalled" when no heartbeat came for more than limit_ms. Any thread.
+ */
+void pl_metrics_heartbeat(pl_metrics *m, int limit_ms);
 
 #endif
