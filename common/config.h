@@ -13,9 +13,14 @@
  *   PAYLINK_LOG_LEVEL       debug | info | warn | error, default info
  *   PAYLINK_LOG_MASK        last4 | removed: the seed's J16 modes for card numbers in logs
  *   PAYLINK_KAFKA_SESSION_TIMEOUT_MS  consumer session timeout, default 45000
- *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work, default
- * 30000 PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
- *   PAYLINK_INSTANCE        client id suffix, default the host name and pid
+ *   PAYLINK_KAFKA_FETCH_WAIT_MS       longest wait of an empty fetch, default 500 (Apache Kafka
+ *                                     answers as soon as data arrives; the dev broker does not,
+ *                                     so tools/dev sets 10)
+ *   PAYLINK_RDKAFKA_<PROPERTY>        any librdkafka property, e.g.
+ * PAYLINK_RDKAFKA_SECURITY_PROTOCOL PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke
+ * waits for in-flight work, default 30000 PAYLINK_CONFIG_REFRESH_S          how often service
+ * bureau settings are re-read, default 60 PAYLINK_INSTANCE        client id suffix, default the
+ * host name and pid
  *
  * Secrets never pass through the logger, and the hash key is wiped on pl_config_free.
  * Start-up only; one thread.
@@ -40,6 +45,7 @@ typedef struct pl_config {
     int metrics_port;
     int max_in_flight;
     int session_timeout_ms;
+    int fetch_wait_ms;
     int drain_timeout_ms;
     int refresh_s;
     unsigned char hash_key[128];

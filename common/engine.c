@@ -1122,10 +1122,17 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0;
 }
 
+/*
+ * Back-pressure. At most max_in_flight requests are processed at once; messages consumed beyond
+ * that wait in the backlog, and the partitions are paused while the backlog is full. The backlog
+ * is deliberately deep (2 × max_in_flight): a resumed partition takes librdkafka a fetch round
+ * (up to a second on the dev broker) to flow again, and the backlog keeps the worker busy
+ * meanwhile instead of idling after every pause.
+ */
 static void consume(pl_engine *e)
 {
-    size_t cap = (size_t)e->cfg.max_in_flight;
-    for (int n = 0; n < 1000; n++) {
+    size_t cap = 2 * (size_t)e->cfg.max_in_flight;
+    for (int n = 0; n < 1000 && e->b_len < cap; n++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 0);
         if (!m)
             break;
@@ -1140,13 +1147,20 @@ static void consume(pl_engine *e)
             continue;
         }
         backlog_push(e, m);
-        if (e->n_live + e->b_len >= cap)
-            break;
     }
-    if (!e->paused && e->n_live + e->b_len >= cap)
+    if (e->b_len >= cap) {
         set_paused(e, true);
-    else if (e->paused && e->n_live + e->b_len < cap * 3 / 4)
+        /* Rebalance events must still be served while paused. */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 0);
+        if (m) {
+            if (m->err || e->stopping)
+                rd_kafka_message_destroy(m);
+            else
+                backlog_push(e, m);
+        }
+    } else if (e->paused && e->b_len < cap / 2) {
         set_paused(e, false);
+    }
 }
 
 static void start_backlog(pl_engine *e)

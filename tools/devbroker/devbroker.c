@@ -396,6 +396,13 @@ int pl_devbroker_new(pl_devbroker **out, const pl_devbroker_config *cfg, char *e
         rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "log.queue: %s", rkerr);
         goto out;
     }
+    /* The mock brokers' sockets inherit this handle's settings: with Nagle on (the 2.0.2
+     * default), small responses wait for delayed ACKs and every request/reply hop slows. */
+    if (rd_kafka_conf_set(conf, "socket.nagle.disable", "true", rkerr, sizeof(rkerr)) !=
+        RD_KAFKA_CONF_OK) {
+        rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "socket.nagle.disable: %s", rkerr);
+        goto out;
+    }
     rd_kafka_conf_set_log_cb(conf, log_cb);
     db->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rkerr, sizeof(rkerr));
     if (db->rk == NULL) {

@@ -223,6 +223,7 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
+    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", err, sizeof err);
     if (type == RD_KAFKA_PRODUCER) {
         rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err);
         rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
@@ -232,6 +233,8 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
         snprintf(group, sizeof group, "paylink-bench-%s", b->run);
         rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+        /* See common/kafka.c: the dev broker does not end an empty fetch early. */
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err);
     }
     rd_kafka_conf_set_opaque(conf, b);
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
