@@ -212,6 +212,11 @@ const PGresult *pl_db_unit_result(const pl_db_unit *u, int i)
     return u->ex[i].res;
 }
 
+int pl_db_unit_count(const pl_db_unit *u)
+{
+    return u ? u->n : 0;
+}
+
 int pl_db_unit_ntuples(const pl_db_unit *u, int i)
 {
     const PGresult *r = pl_db_unit_result(u, i);

@@ -63,6 +63,8 @@ int pl_db_unit_add(pl_db_unit *u, const char *name, int nparams,
 
 /* Result i (0-based, in add order) of a committed unit, during its callback. */
 const PGresult *pl_db_unit_result(const pl_db_unit *u, int i);
+/* Statements in the unit. */
+int pl_db_unit_count(const pl_db_unit *u);
 /* Convenience: rows of result i (0 when missing). */
 int pl_db_unit_ntuples(const pl_db_unit *u, int i);
 

@@ -758,10 +758,10 @@ static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
     call_start(j);
 }
 
-static void send_request(job *j)
+static void send_request(job *j, const pl_db_unit *recorded)
 {
     pl_engine *e = j->pub.eng;
-    int rc = e->spec->prepare(&j->pub);
+    int rc = e->spec->prepare(&j->pub, recorded);
     snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s",
              rc == 0 ? pl_bureau_op_name(j->pub.call.op) : "");
     if (rc == 1) { /* answered without a bureau call */
@@ -827,7 +827,7 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     }
     bool inserted = pl_db_unit_ntuples(u, 0) == 1;
-    const PGresult *r = pl_db_unit_result(u, 1);
+    const PGresult *r = pl_db_unit_result(u, pl_db_unit_count(u) - 1);
     if (!r || PQntuples(r) != 1) {
         PL_ERROR(j->pub.req.request_id, "recorded request not found");
         job_abandon(j);
@@ -849,7 +849,7 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     }
     if (strcmp(status, "received") == 0) {
-        send_request(j); /* new, or recorded by a process that died before sending */
+        send_request(j, u); /* new, or recorded by a process that died before sending */
         return;
     }
     /* 'sent' without an answer: the bytes may have reached the bureau. */

@@ -74,16 +74,19 @@ typedef struct pl_spec {
     size_t nstmts;
 
     /* Adds the INSERT of a new request (status 'received') with ON CONFLICT (request_id)
-     * DO NOTHING RETURNING request_id as the unit's first statement. */
+     * DO NOTHING RETURNING request_id as the unit's first statement, then any look-ups the
+     * spec needs to prepare the call (e.g. the authorization a deposit refers to); the
+     * engine appends its own read-back of the row as the last statement. */
     int (*record)(pl_job *job, pl_db_unit *u);
 
     /*
      * Chooses the bureau operation: fills job->call (op, merchant ID, amounts, references)
      * and job->merchant_id. Returns 0 to call the bureau; 1 when the request is answered
-     * without a call (job->reply filled, e.g. refused by configuration: the engine stores it
-     * as final); negative on failure.
+     * without a call (job->reply filled, e.g. refused by configuration or by a rule: the engine
+     * stores it as final); negative on failure. `recorded` is the committed record unit: the
+     * results of the spec's look-ups are pl_db_unit_result(recorded, 1 ..).
      */
-    int (*prepare)(pl_job *job);
+    int (*prepare)(pl_job *job, const pl_db_unit *recorded);
 
     /* Adds the statement moving the row from 'received' to 'sent' (RETURNING a row when it
      * did), with the operation and merchant ID. */

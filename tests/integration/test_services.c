@@ -418,7 +418,7 @@ static void test_prepare_operation(void **state)
 
     /* CYB has Request token: a card number becomes token+auth, Decision Manager on. */
     job_init(&j, s, "p1");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_int_equal(j.call.op, PL_OP_TOKEN_AUTH);
     assert_ptr_equal(j.call.req, &j.req);
     assert_true(j.call.decision_manager);
@@ -433,14 +433,14 @@ static void test_prepare_operation(void **state)
     /* A token: a plain authorization. */
     job_init(&j, s, "p2");
     job_use_token(&j, "7030000000000001234");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_int_equal(j.call.op, PL_OP_AUTH);
     assert_true(j.call.decision_manager);
 
     /* Batch authorizations skip Decision Manager. */
     job_init(&j, s, "p3");
     j.req.online = false;
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_int_equal(j.call.op, PL_OP_TOKEN_AUTH);
     assert_false(j.call.decision_manager);
 
@@ -449,7 +449,7 @@ static void test_prepare_operation(void **state)
     j.req.type = PL_REQ_TOKEN;
     j.req.has_amount = false;
     j.req.amount = 0;
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_int_equal(j.call.op, PL_OP_TOKEN);
     assert_false(j.call.decision_manager);
     assert_int_equal(j.call.amount, 0);
@@ -458,7 +458,7 @@ static void test_prepare_operation(void **state)
     job_init(&j, s, "p5");
     j.req.type = PL_REQ_TOKEN;
     job_use_token(&j, "7030000000000009999");
-    assert_int_equal(pl_auth_spec.prepare(&j), 1);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 1);
     assert_int_equal(j.reply.status, PL_ST_APPROVED);
     assert_string_equal(j.reply.token, "7030000000000009999");
     assert_true(j.reply.message[0] != '\0');
@@ -468,7 +468,7 @@ static void test_prepare_operation(void **state)
     s = load_with("UPDATE auth_service SET request_token = false, decision_manager = false "
                   "WHERE service_bureau = 'CYB'");
     job_init(&j, s, "p6");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_int_equal(j.call.op, PL_OP_AUTH);
     assert_false(j.call.decision_manager);
     pl_services_unref(s);
@@ -484,31 +484,31 @@ static void test_prepare_configuration(void **state)
     job_init(&j, s, "m1");
     snprintf(j.req.entity, sizeof j.req.entity, "EAST");
     snprintf(j.req.pay_type, sizeof j.req.pay_type, "MC");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_string_equal(j.merchant_id, "mid_paytype_mc");
     assert_string_equal(j.call.card_type_code, "002");
 
     job_init(&j, s, "m2");
     snprintf(j.req.entity, sizeof j.req.entity, "EAST");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_string_equal(j.merchant_id, "mid_entity_east");
 
     job_init(&j, s, "m3");
     snprintf(j.req.entity, sizeof j.req.entity, "WEST");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_string_equal(j.merchant_id, "paylink_demo");
 
     /* Without a pay type in the request, the card's type decides. */
     job_init(&j, s, "m4");
     snprintf(j.card_type, sizeof j.card_type, "MC");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_string_equal(j.merchant_id, "mid_paytype_mc");
     assert_string_equal(j.call.card_type_code, "002");
 
     /* A pay type the bureau has no row for: no code, derived from the card later. */
     job_init(&j, s, "m5");
     snprintf(j.req.pay_type, sizeof j.req.pay_type, "ZZ");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_null(j.call.card_type_code);
     pl_services_unref(s);
 
@@ -522,7 +522,7 @@ static void test_prepare_configuration(void **state)
     snprintf(j.req.bill_to.country, sizeof j.req.bill_to.country, "US");
     j.req.ship_to.present = true;
     snprintf(j.req.ship_to.country, sizeof j.req.ship_to.country, "CA");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     assert_string_equal(j.call.currency, "840");
     assert_string_equal(j.call.bill_country, "USA");
     assert_string_equal(j.call.ship_country, "CA");
@@ -566,7 +566,7 @@ static void test_map_answers(void **state)
     pl_services *s = load_with(NULL);
     pl_job j;
     job_init(&j, s, "a1");
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
 
     /* ACCEPT 100: approved for the amount asked, with the bureau's references. */
     map_answer(&j, "ACCEPT", "100", false, 0);
@@ -650,7 +650,7 @@ static void test_map_answers(void **state)
     job_init(&j, s, "a2");
     j.req.type = PL_REQ_TOKEN;
     j.req.has_amount = false;
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     map_answer(&j, "ACCEPT", "100", false, 0);
     mapped(&j, PL_ST_APPROVED, "");
     assert_false(j.reply.has_amount_approved);
@@ -753,7 +753,7 @@ static void lifecycle(pl_db *db, pl_job *j, const char *decision, const char *co
     assert_int_equal(run_unit(db, pl_auth_spec.record, j), 1);
     /* A redelivery records nothing new. */
     assert_int_equal(run_unit(db, pl_auth_spec.record, j), 0);
-    assert_int_equal(pl_auth_spec.prepare(j), 0);
+    assert_int_equal(pl_auth_spec.prepare(j, NULL), 0);
     snprintf(j->op_name, sizeof j->op_name, "%s", pl_bureau_op_name(j->call.op));
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, j), 1);
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, j), 0);
@@ -816,7 +816,7 @@ static void test_spec_statements(void **state)
     /* A SOAP fault: error, with the fault in error_text (and no card data). */
     job_init(&j, s, "sfault");
     assert_int_equal(run_unit(db, pl_auth_spec.record, &j), 1);
-    assert_int_equal(pl_auth_spec.prepare(&j), 0);
+    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     snprintf(j.op_name, sizeof j.op_name, "%s", pl_bureau_op_name(j.call.op));
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, &j), 1);
     memset(&j.res, 0, sizeof j.res);

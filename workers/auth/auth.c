@@ -72,8 +72,9 @@ static int auth_record(pl_job *job, pl_db_unit *u)
     return pl_db_unit_add(u, "auth_insert", 17, p);
 }
 
-static int auth_prepare(pl_job *job)
+static int auth_prepare(pl_job *job, const pl_db_unit *recorded)
 {
+    (void)recorded; /* an authorization needs nothing but the request and the configuration */
     const pl_request *r = &job->req;
     const pl_service *svc = job->svc;
     pl_bureau_call *c = &job->call;
