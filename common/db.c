@@ -67,6 +67,12 @@ struct pl_db {
     batch *b_head, *b_tail;      /* sent, results pending */
     bool want_write;
     int64_t reconnect_at_ms;
+    /* A reconnect in progress, driven by the loop without blocking it (see reconnect_step). */
+    PGconn *rc_conn;
+    PostgresPollingStatusType pend_poll;
+    bool pend_preparing;
+    size_t pend_stmt;
+    int64_t pend_deadline_ms;
     size_t pending;
     double last_batch_ms;
 };
@@ -427,19 +433,111 @@ static void read_results(pl_db *db)
     }
 }
 
+static void reconnect_failed(pl_db *db, const char *why)
+{
+    PL_WARN(NULL, "database reconnect failed: %s", why);
+    PQfinish(db->rc_conn);
+    db->rc_conn = NULL;
+    db->reconnect_at_ms = now_ms() + PL_DB_RECONNECT_MS;
+}
+
+/* Sends the PREPARE of the next statement, or finishes the reconnect when all are prepared. */
+static void reconnect_prepare_next(pl_db *db)
+{
+    PGconn *c = db->rc_conn;
+    if (db->pend_stmt == db->nstmts) {
+        if (PQenterPipelineMode(c) != 1) {
+            reconnect_failed(db, PQerrorMessage(c));
+            return;
+        }
+        db->conn = c;
+        db->rc_conn = NULL;
+        db->want_write = false;
+        PL_INFO(NULL, "database connection restored");
+        pl_db_flush(db);
+        return;
+    }
+    const pl_db_stmt *st = &db->stmts[db->pend_stmt];
+    if (!PQsendPrepare(c, st->name, st->sql, st->nparams, NULL) || PQflush(c) < 0)
+        reconnect_failed(db, PQerrorMessage(c));
+}
+
+/*
+ * One step of a reconnect. The loop keeps serving Kafka and the bureau calls meanwhile: a
+ * blocking connect would stall every call in flight for as long as the database is away (and
+ * their timers would then fire late, turning answers that did arrive into unknown outcomes).
+ */
+static void reconnect_step(pl_db *db, short revents)
+{
+    if (!db->rc_conn) {
+        if (now_ms() < db->reconnect_at_ms)
+            return;
+        const char *const keys[] = {"dbname", "application_name", NULL};
+        const char *const vals[] = {db->conninfo, "paylink", NULL};
+        db->rc_conn = PQconnectStartParams(keys, vals, 1);
+        if (!db->rc_conn || PQstatus(db->rc_conn) == CONNECTION_BAD) {
+            reconnect_failed(db, db->rc_conn ? PQerrorMessage(db->rc_conn) : "out of memory");
+            return;
+        }
+        db->pend_poll = PGRES_POLLING_WRITING;
+        db->pend_preparing = false;
+        db->pend_stmt = 0;
+        db->pend_deadline_ms = now_ms() + 5000;
+        return;
+    }
+    if (now_ms() > db->pend_deadline_ms) {
+        reconnect_failed(db, "timed out");
+        return;
+    }
+    PGconn *c = db->rc_conn;
+    if (!db->pend_preparing) {
+        bool ready =
+            (db->pend_poll == PGRES_POLLING_READING && (revents & (POLLIN | POLLHUP | POLLERR))) ||
+            (db->pend_poll == PGRES_POLLING_WRITING && (revents & (POLLOUT | POLLHUP | POLLERR)));
+        if (!ready)
+            return;
+        db->pend_poll = PQconnectPoll(c);
+        if (db->pend_poll == PGRES_POLLING_FAILED) {
+            reconnect_failed(db, PQerrorMessage(c));
+        } else if (db->pend_poll == PGRES_POLLING_OK) {
+            if (PQsetnonblocking(c, 1) != 0) {
+                reconnect_failed(db, PQerrorMessage(c));
+                return;
+            }
+            db->pend_preparing = true;
+            reconnect_prepare_next(db);
+        }
+        return;
+    }
+    if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+        return;
+    if (!PQconsumeInput(c)) {
+        reconnect_failed(db, PQerrorMessage(c));
+        return;
+    }
+    while (db->rc_conn && !PQisBusy(c)) {
+        PGresult *r = PQgetResult(c);
+        if (!r) { /* this PREPARE is complete */
+            db->pend_stmt++;
+            reconnect_prepare_next(db);
+            return;
+        }
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            char why[300];
+            snprintf(why, sizeof why, "prepare %s: %s", db->stmts[db->pend_stmt].name,
+                     PQresultErrorMessage(r));
+            PQclear(r);
+            reconnect_failed(db, why);
+            return;
+        }
+        PQclear(r);
+    }
+}
+
 void pl_db_on_ready(pl_db *db, short revents)
 {
     if (!db->conn) {
-        if (now_ms() >= db->reconnect_at_ms) {
-            char err[512];
-            if (db_connect(db, err, sizeof err) == 0) {
-                PL_INFO(NULL, "database connection restored");
-                pl_db_flush(db);
-            } else {
-                db->reconnect_at_ms = now_ms() + PL_DB_RECONNECT_MS;
-                PL_WARN(NULL, "database reconnect failed: %s", err);
-            }
-        }
+        reconnect_step(db, revents);
         return;
     }
     if (revents & POLLOUT)
@@ -459,13 +557,20 @@ void pl_db_on_ready(pl_db *db, short revents)
 
 int pl_db_fd(const pl_db *db)
 {
-    return db->conn ? PQsocket(db->conn) : -1;
+    if (db->conn)
+        return PQsocket(db->conn);
+    return db->rc_conn ? PQsocket(db->rc_conn) : -1;
 }
 
 short pl_db_events(const pl_db *db)
 {
-    if (!db->conn)
-        return 0;
+    if (!db->conn) {
+        if (!db->rc_conn)
+            return 0;
+        if (!db->pend_preparing && db->pend_poll == PGRES_POLLING_WRITING)
+            return POLLOUT;
+        return POLLIN;
+    }
     return (short)(POLLIN | (db->want_write ? POLLOUT : 0));
 }
 
@@ -504,6 +609,7 @@ void pl_db_destroy(pl_db *db)
         u = next;
     }
     PQfinish(db->conn);
+    PQfinish(db->rc_conn);
     free(db->conninfo);
     free(db);
 }
