@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# PostgreSQL connections die while calls are in flight (pg_terminate_backend, repeatedly): the
+# worker reconnects and re-sends its pending units. Whatever happens, no request is charged twice:
+# each one ends approved with exactly one authorization, or — when it cannot tell whether its
+# "sent" mark was committed — as a required response that was never charged.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run=$(pl_uid)
+n=30
+trap 'pl_sim_latency 0' EXIT
+pl_sim_latency 700
+for ((i = 0; i < n; i++)); do
+    printf '1-DB%s%s|%s\n' "$run" "$i" \
+        "$(pl_request auth "dbo-$run-$i" 34.00 ".mode = \"batch\" | .order = \"DB$run$i\"")"
+done | kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -K '|'
+
+for k in $(seq 1 8); do
+    pl_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'paylink' AND pid <> pg_backend_pid()" >/dev/null
+    sleep 0.5
+done
+
+approved=0 unknown=0
+ledger=$(pl_ledger)
+for ((i = 0; i < n; i++)); do
+    id="dbo-$run-$i"
+    r=$(pl_wait_reply auth "$id" 120)
+    charged=$(jq --arg r "$id" '[.[] | select(.op == "auth" and .ref == $r)] | length' <<<"$ledger")
+    case $(jq -r .status <<<"$r") in
+    approved)
+        approved=$((approved + 1))
+        [ "$(pl_ledger_count "$id" auth)" = 1 ] || fail "$id approved but charged $(pl_ledger_count "$id" auth) times"
+        ;;
+    timeout)
+        unknown=$((unknown + 1))
+        [ "$charged" = 0 ] || fail "$id reported unknown but was charged"
+        assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id = :'id'" id="$id")" 1 "$id has a required response" >/dev/null
+        ;;
+    *) fail "$id: unexpected reply $r" ;;
+    esac
+done
+pass "$approved approved once each, $unknown left as required responses, none charged twice"
+assert_ne "$approved" 0 "the worker kept working through the disconnects"
+pass "database connections lost"
