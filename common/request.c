@@ -1039,6 +1039,30 @@ static char *scrub_copy(const char *s, size_t len, bool unparsed)
     return copy;
 }
 
+/* Copies member `name` of o into out when it is a string of 12-19 digits, else out = "". */
+static void remember_digits(json_object *o, const char *name, char *out, size_t outsize)
+{
+    out[0] = '\0';
+    json_object *v = NULL;
+    if (!o || !json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
+        return;
+    const char *s = json_object_get_string(v);
+    size_t n = strlen(s);
+    if (n < 12 || n > 19 || n >= outsize || strspn(s, "0123456789") != n)
+        return;
+    memcpy(out, s, n + 1);
+}
+
+/* Replaces every occurrence of pan in text by stars, keeping its last four digits. */
+static void mask_copies(char *text, const char *pan)
+{
+    size_t n = strlen(pan);
+    if (n < 12)
+        return;
+    for (char *p = strstr(text, pan); p; p = strstr(p + n, pan))
+        memset(p, '*', n - 4);
+}
+
 char *pl_request_redact(const char *json, size_t len)
 {
     if (!json)
@@ -1050,7 +1074,13 @@ char *pl_request_redact(const char *json, size_t len)
     }
 
     char *result = NULL;
+    /* The card numbers themselves, to mask every other copy of them in the output too (a PAN
+     * pasted into a note, glued to other digits where the Luhn-based scrub cannot see it). */
+    char pans[2][20] = {"", ""};
     json_object *card = object_member(root, "card");
+    json_object *svc = object_member(root, "svc");
+    remember_digits(card, "number", pans[0], sizeof pans[0]);
+    remember_digits(svc, "card_number", pans[1], sizeof pans[1]);
     if (card) {
         if (mask_member(card, "number") != 0)
             goto out;
@@ -1088,7 +1118,6 @@ char *pl_request_redact(const char *json, size_t len)
                 goto out;
         }
     }
-    json_object *svc = object_member(root, "svc");
     if (svc && mask_member(svc, "card_number") != 0)
         goto out;
 
@@ -1098,7 +1127,10 @@ char *pl_request_redact(const char *json, size_t len)
     /* Card numbers in fields we do not know (a "notes" field, a mistyped key) go too. */
     if (text)
         result = scrub_copy(text, outlen, false);
+    for (size_t i = 0; result && i < 2; i++)
+        mask_copies(result, pans[i]);
 out:
+    pl_card_wipe(pans, sizeof pans);
     json_object_put(root);
     return result;
 }

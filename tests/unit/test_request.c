@@ -899,6 +899,24 @@ static void test_redact_json(void **state)
     free(j4);
 }
 
+/* Found by tests/fuzz/fuzz_request: the PAN glued to another digit elsewhere in the request. */
+static void test_redact_glued_copy(void **state)
+{
+    (void)state;
+    const char *in =
+        "{\"request_id\":\"r1\",\"type\":\"auth\",\"company\":7,\"order\":\"1\","
+        "\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"1.00\",\"currency\":\"USD\","
+        "\"card\":{\"number\":\"4111111111111111\",\"exp_month\":12,"
+        "\"exp_year\":2030},\"note\":\"41111111111111111\","
+        "\"svc\":{\"card_number\":\"6006491286999921374\"},\"x\":\"96006491286999921374\"}";
+    char *out = pl_request_redact(in, strlen(in));
+    assert_non_null(out);
+    assert_null(strstr(out, "4111111111111111"));
+    assert_null(strstr(out, "6006491286999921374"));
+    assert_non_null(strstr(out, "************11111")); /* the copy keeps its last digits */
+    free(out);
+}
+
 static void test_redact_not_json(void **state)
 {
     (void)state;
@@ -1043,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_free_wipes),
         cmocka_unit_test(test_redact_json),
         cmocka_unit_test(test_redact_not_json),
+        cmocka_unit_test(test_redact_glued_copy),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_errors_add),
     };

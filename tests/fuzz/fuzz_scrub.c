@@ -1,0 +1,99 @@
+/*
+ * fuzz_scrub.c: libFuzzer target for pl_card_scrub, the log scrubber.
+ *
+ * The input up to its first NUL is the text. For both modes it checks that the text never
+ * grows, that the returned length is the text's, and that every Luhn-valid 16-digit run of
+ * the input (a maximal run of digits, i.e. a card number written without separators) is gone
+ * from the output. A third call hands the scrubber a buffer with no terminator, the
+ * "broken promise" case its header handles, so ASan sees any read past it.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "card.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool luhn16(const char *d)
+{
+    unsigned sum = 0;
+    for (int k = 15, twice = 0; k >= 0; k--, twice = !twice) {
+        unsigned v = (unsigned)(d[k] - '0');
+        if (twice && (v *= 2) > 9)
+            v -= 9;
+        sum += v;
+    }
+    return sum % 10 == 0;
+}
+
+/* True when s (of len chars) has `run` (16 digits) as a maximal digit run. */
+static bool has_run(const char *s, size_t len, const char *run)
+{
+    for (size_t i = 0; i < len;) {
+        if (!digit(s[i])) {
+            i++;
+            continue;
+        }
+        size_t e = i;
+        while (e < len && digit(s[e]))
+            e++;
+        if (e - i == 16 && memcmp(s + i, run, 16) == 0)
+            return true;
+        i = e;
+    }
+    return false;
+}
+
+static void check_mode(const char *in, size_t len, pl_mask_mode mode)
+{
+    char *text = malloc(len + 1);
+    if (!text)
+        return;
+    memcpy(text, in, len);
+    text[len] = '\0';
+    size_t n = pl_card_scrub(text, len + 1, mode);
+    if (n > len || strlen(text) != n)
+        abort();
+
+    for (size_t i = 0; i < len;) {
+        if (!digit(in[i])) {
+            i++;
+            continue;
+        }
+        size_t e = i;
+        while (e < len && digit(in[e]))
+            e++;
+        if (e - i == 16 && luhn16(in + i) && has_run(text, n, in + i))
+            abort(); /* a card number survived the scrubber */
+        i = e;
+    }
+    free(text);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *in = (const char *)data;
+    size_t len = strnlen(in, size);
+    check_mode(in, len, PL_MASK_LAST4);
+    check_mode(in, len, PL_MASK_REMOVED);
+
+    /* No terminator within textsize: the scrubber must cut, not read past the buffer. */
+    if (len > 0) {
+        char *raw = malloc(len);
+        if (!raw)
+            return 0;
+        memcpy(raw, in, len);
+        size_t n = pl_card_scrub(raw, len, PL_MASK_LAST4);
+        if (n >= len || raw[n] != '\0')
+            abort();
+        free(raw);
+    }
+    return 0;
+}
