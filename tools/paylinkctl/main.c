@@ -28,6 +28,7 @@
 #include "bench.h"
 #include "ctlkafka.h"
 #include "ctlmsg.h"
+#include "deposits.h"
 #include "log.h"
 #include "migrate.h"
 #include "reqbuild.h"
@@ -91,6 +92,8 @@ static void usage(FILE *out)
           "  bench --worker auth --requests N [...]\n"
           "      Drive a running system with N requests and report throughput and latency\n"
           "      (options: paylinkctl bench --help). Global options go before the word bench.\n"
+          "  deposits receive [--request-id ID] [--by NAME]\n"
+          "      Settle deposits whose answer never came from the bureau's record (deposits.h).\n"
           "  help\n"
           "      This text.\n"
           "\n"
@@ -204,7 +207,7 @@ static int parse_args(int argc, char **argv, opts *o)
         return o->command ? EXIT_DONE : EXIT_ERROR;
     }
     /* bench parses its own options (bench.h): only the global ones may come before it. */
-    bool bench = strcmp(o->command, "bench") == 0;
+    bool bench = strcmp(o->command, "bench") == 0 || strcmp(o->command, "deposits") == 0;
     int end = bench ? command_at : argc;
     for (int i = 1; i < end; i++) {
         char *a = argv[i];
@@ -509,6 +512,11 @@ int main(int argc, char **argv)
         else
             status = pl_bench_main(argc - at, argv + at, brokers,
                                    env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
+    } else if (strcmp(o.command, "deposits") == 0) {
+        int at = find_command(argc, argv);
+        status = pl_deposits_main(argc - at, argv + at, env_or(o.db, "PAYLINK_DB", NULL),
+                                  env_or(o.brokers, "PAYLINK_KAFKA_BROKERS", NULL),
+                                  env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
     } else if (strcmp(o.command, "migrate") == 0)
         status = cmd_migrate(&o);
     else if (strcmp(o.command, "send") == 0)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Rejected deposits, the seed's operator actions: `paylinkctl deposits confirm` (deposited
+# outside paylink) and `paylinkctl deposits resubmit` (sent again as a new request), each
+# recorded in cc_deposit_history.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run=$(pl_uid)
+# A token to credit (a resubmission never carries a card number: none is stored).
+tok="opt-$run"
+pl_send auth "$(pl_request token "$tok" 1.00 'del(.amount) | .card.cvv = null | del(.card.cvv)')"
+token=$(pl_wait_reply auth "$tok" 60 | jq -r '.token // ""')
+assert_ne "$token" "" "token created"
+
+credit() { # request_id: a stand-alone credit of 204.00 on the token, which the bureau declines
+    pl_send deposit "$(jq -cn --arg id "$1" --arg tok "$token" --arg ord "OP$run" '{v: 1,
+        request_id: $id, type: "credit", company: 1, order: $ord, pay_seq: 1, service: "CYB",
+        amount: "204.00", currency: "USD", card: {token: $tok, type: "VI"}}')"
+    r=$(pl_wait_reply deposit "$1" 60)
+    assert_json .status declined "$r"
+    assert_json .vendor_response 204 "$r"
+}
+
+c1="opc-$run"
+credit "$c1"
+out=$("$PL_CTL" deposits confirm --request-id "$c1" --by ops-anna --note "deposited by phone")
+assert_contains "$out" "confirmed" "confirm output"
+assert_eq "$(pl_sql "SELECT deposit_status FROM cc_deposit_trans WHERE request_id = :'id'" id="$c1")" '*CONF' "confirmed deposit status"
+assert_eq "$(pl_sql "SELECT actor || '|' || note FROM cc_deposit_history WHERE request_id = :'id' AND event = 'confirmed'" id="$c1")" "ops-anna|deposited by phone" "confirmation recorded"
+# Twice is refused: it is already confirmed.
+if "$PL_CTL" deposits confirm --request-id "$c1" >/dev/null 2>&1; then fail "a second confirm was accepted"; fi
+pass "a second confirm is refused"
+
+c2="opr-$run"
+credit "$c2"
+out=$("$PL_CTL" deposits resubmit --request-id "$c2" --by ops-ben)
+assert_contains "$out" "resubmitted as $c2.r1" "resubmit output"
+assert_eq "$(pl_sql "SELECT deposit_status FROM cc_deposit_trans WHERE request_id = :'id'" id="$c2")" '*RESB' "resubmitted deposit status"
+assert_eq "$(pl_sql "SELECT actor || '|' || note FROM cc_deposit_history WHERE request_id = :'id' AND event = 'resubmitted'" id="$c2")" "ops-ben|resubmitted as $c2.r1" "resubmission recorded"
+# The new request went through the worker like any other (the simulator declines 204.00 again).
+r=$(pl_wait_reply deposit "$c2.r1" 60)
+assert_json .type credit "$r"
+assert_json .amount_requested 204.00 "$r"
+assert_eq "$(pl_sql "SELECT card_token FROM cc_deposit_trans WHERE request_id = :'id'" id="$c2.r1")" "$token" "resubmitted on the token"
+# An approved deposit cannot be confirmed or resubmitted.
+if "$PL_CTL" deposits resubmit --request-id "$tok" >/dev/null 2>&1; then fail "resubmit of a non-deposit was accepted"; fi
+pass "operator actions on rejected deposits"

@@ -1,0 +1,231 @@
+/*
+ * test_reversal_spec.c: the parts of paylink-reversal's spec (workers/reversal/reversal.h)
+ * that need no database: the local refusal rules, the mapping of bureau answers onto the
+ * reply (without a configuration snapshot, so without the vendor_response table) and the
+ * shape of the spec. Recording, look-up and storing run in tests/e2e/test_reversal.sh.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "reversal.h"
+
+static pl_reversal_auth auth_with(const char *status, int64_t deposited, const char *tid)
+{
+    pl_reversal_auth a = {.found = true, .deposited = deposited};
+    snprintf(a.status, sizeof a.status, "%s", status);
+    snprintf(a.transaction_id, sizeof a.transaction_id, "%s", tid);
+    return a;
+}
+
+static void test_reversible_statuses_go_to_the_bureau(void **state)
+{
+    (void)state;
+    const char *ok[] = {"approved", "review", "rejected"};
+    for (size_t i = 0; i < 3; i++) {
+        pl_reversal_auth a = auth_with(ok[i], 0, "6543210987654321");
+        pl_reply rep = {.status = PL_ST_ERROR};
+        assert_false(pl_reversal_check(&a, true, &rep));
+        assert_int_equal(rep.status, PL_ST_ERROR); /* untouched */
+        assert_string_equal(rep.message, "");
+    }
+}
+
+static void test_unknown_paylink_auth_is_refused(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = {0};
+    pl_reply rep = {0};
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_string_equal(rep.vendor_response, "");
+    assert_non_null(strstr(rep.message, "not known"));
+}
+
+static void test_unknown_manual_auth_goes_to_the_bureau(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = {0};
+    pl_reply rep = {0};
+    assert_false(pl_reversal_check(&a, false, &rep));
+    assert_string_equal(rep.message, "");
+}
+
+static void test_already_reversed_is_237(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = auth_with("reversed", 0, "1");
+    pl_reply rep = {0};
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_string_equal(rep.vendor_response, "237");
+    assert_string_equal(rep.message, pl_reversal_reason_text("237"));
+    /* Also when it was found through an inline transaction id. */
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, false, &rep));
+    assert_string_equal(rep.vendor_response, "237");
+}
+
+static void test_captured_or_voided_is_238(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = auth_with("approved", 1, "1"); /* one cent deposited */
+    pl_reply rep = {0};
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_string_equal(rep.vendor_response, "238");
+    a = auth_with("voided", 0, "1");
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_string_equal(rep.vendor_response, "238");
+}
+
+static void test_not_approved_is_refused(void **state)
+{
+    (void)state;
+    const char *bad[] = {"declined", "error"};
+    for (size_t i = 0; i < 2; i++) {
+        pl_reversal_auth a = auth_with(bad[i], 0, "1");
+        pl_reply rep = {0};
+        assert_true(pl_reversal_check(&a, true, &rep));
+        assert_int_equal(rep.status, PL_ST_DECLINED);
+        assert_string_equal(rep.vendor_response, "");
+        assert_non_null(strstr(rep.message, bad[i]));
+    }
+}
+
+static void test_missing_transaction_id_is_refused(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = auth_with("approved", 0, "");
+    pl_reply rep = {0};
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_non_null(strstr(rep.message, "transaction id"));
+}
+
+static void test_reason_texts(void **state)
+{
+    (void)state;
+    assert_non_null(strstr(pl_reversal_reason_text("237"), "already reversed"));
+    assert_non_null(strstr(pl_reversal_reason_text("238"), "already captured"));
+    assert_non_null(pl_reversal_reason_text("102"));
+    assert_null(pl_reversal_reason_text("100"));
+    assert_null(pl_reversal_reason_text(NULL));
+}
+
+/* A job as the engine hands it to map: an answer, no configuration snapshot. */
+static void map_answer(pl_job *job, const char *decision, const char *reason)
+{
+    memset(job, 0, sizeof *job);
+    job->call.op = PL_OP_AUTH_REVERSAL;
+    job->call.amount = 12000;
+    snprintf(job->res.decision, sizeof job->res.decision, "%s", decision);
+    snprintf(job->res.reason_code, sizeof job->res.reason_code, "%s", reason);
+    snprintf(job->res.request_id, sizeof job->res.request_id, "%s", "7000000000000000000001");
+    snprintf(job->res.request_token, sizeof job->res.request_token, "%s", "Axj/tok");
+    pl_reversal_spec.map(job);
+}
+
+static void test_map_accept(void **state)
+{
+    (void)state;
+    pl_job job;
+    map_answer(&job, "ACCEPT", "100");
+    assert_int_equal(job.reply.status, PL_ST_APPROVED);
+    assert_true(job.reply.has_amount_approved);
+    assert_int_equal(job.reply.amount_approved, 12000); /* the amount sent, none answered */
+    assert_string_equal(job.reply.vendor_response, "100");
+    assert_string_equal(job.reply.decision, "ACCEPT");
+    assert_string_equal(job.reply.auth.transaction_id, "7000000000000000000001");
+    assert_string_equal(job.reply.auth.request_token, "Axj/tok");
+
+    /* The amount the bureau reports wins. */
+    memset(&job, 0, sizeof job);
+    job.call.amount = 12000;
+    snprintf(job.res.decision, sizeof job.res.decision, "ACCEPT");
+    job.res.has_amount = true;
+    job.res.amount = 11000;
+    pl_reversal_spec.map(&job);
+    assert_int_equal(job.reply.amount_approved, 11000);
+}
+
+static void test_map_reject_keeps_the_reason(void **state)
+{
+    (void)state;
+    const char *codes[] = {"237", "238", "102"};
+    for (size_t i = 0; i < 3; i++) {
+        pl_job job;
+        map_answer(&job, "REJECT", codes[i]);
+        assert_int_equal(job.reply.status, PL_ST_DECLINED);
+        assert_false(job.reply.has_amount_approved);
+        assert_string_equal(job.reply.vendor_response, codes[i]);
+        assert_string_equal(job.reply.message, pl_reversal_reason_text(codes[i]));
+    }
+}
+
+static void test_map_error_and_fault(void **state)
+{
+    (void)state;
+    pl_job job;
+    map_answer(&job, "ERROR", "150");
+    assert_int_equal(job.reply.status, PL_ST_ERROR);
+    assert_string_equal(job.reply.vendor_response, "150");
+
+    memset(&job, 0, sizeof job);
+    snprintf(job.res.fault_code, sizeof job.res.fault_code, "wsse:FailedCheck");
+    pl_reversal_spec.map(&job);
+    assert_int_equal(job.reply.status, PL_ST_ERROR);
+    assert_non_null(strstr(job.reply.message, "wsse:FailedCheck"));
+
+    /* No decision and no vendor_response table: an error, never an approval. */
+    map_answer(&job, "", "999");
+    assert_int_equal(job.reply.status, PL_ST_ERROR);
+}
+
+static void test_spec_shape(void **state)
+{
+    (void)state;
+    const pl_spec *s = &pl_reversal_spec;
+    assert_string_equal(s->worker, "reversal");
+    assert_string_equal(s->table, "auth_reversal");
+    assert_string_equal(s->protocols[0], "CYB");
+    assert_null(s->protocols[1]);
+    assert_int_equal(s->nstmts, 4);
+    for (size_t i = 0; i < s->nstmts; i++) {
+        assert_non_null(s->stmts[i].name);
+        assert_non_null(strstr(s->stmts[i].sql, "auth_"));
+    }
+    assert_non_null(s->record);
+    assert_non_null(s->prepare);
+    assert_non_null(s->mark_sent);
+    assert_non_null(s->map);
+    assert_non_null(s->store);
+    assert_non_null(s->release);
+    assert_null(s->followups);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reversible_statuses_go_to_the_bureau),
+        cmocka_unit_test(test_unknown_paylink_auth_is_refused),
+        cmocka_unit_test(test_unknown_manual_auth_goes_to_the_bureau),
+        cmocka_unit_test(test_already_reversed_is_237),
+        cmocka_unit_test(test_captured_or_voided_is_238),
+        cmocka_unit_test(test_not_approved_is_refused),
+        cmocka_unit_test(test_missing_transaction_id_is_refused),
+        cmocka_unit_test(test_reason_texts),
+        cmocka_unit_test(test_map_accept),
+        cmocka_unit_test(test_map_reject_keeps_the_reason),
+        cmocka_unit_test(test_map_error_and_fault),
+        cmocka_unit_test(test_spec_shape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

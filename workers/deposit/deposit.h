@@ -1,0 +1,88 @@
+/*
+ * deposit.h: the spec of paylink-deposit: debit and credit deposits (CONTRACT.md types `debit`
+ * and `credit`), recorded in cc_deposit_trans and cc_deposit_history (004_deposit.sql).
+ *
+ * Business rules (seed cybersource-point-to-point.txt "Deposit Process"):
+ *   - a debit settles an authorization: auth_ref.request_id names a paylink authorization (its
+ *     latest auth_history row), or auth_ref carries an inline manual authorization (transaction
+ *     id, token, code, amount, date). It becomes ccCaptureService referencing it;
+ *   - a debit whose amount exceeds what remains authorized, whose authorization has expired
+ *     (authorization date + the pay type's reauthorization days, vendor_paytype.reauth_days),
+ *     that is an installment, or whose authorization is missing or no longer usable becomes
+ *     ccAuthService + ccCaptureService in one request (needs the card: the request's number or
+ *     token, or the token of the paylink authorization);
+ *   - a credit with capture_ref is a follow-on ccCreditService of that paylink debit; without
+ *     it a stand-alone credit to the request's card;
+ *   - after an approved capture the authorization's amount_deposited grows; its unused part is
+ *     voided in auth_history when Void auth at deposit is set, and a reversal request for it is
+ *     published on reversal.request when Send reversal is set. After an approved auth+capture
+ *     the old (unused) authorization is voided and reversed likewise;
+ *   - an authorization code in the answer that differs from the one sent (an auth+capture)
+ *     adds an auth_history row (only for a paylink authorization: auth_history.request_id must
+ *     name a cc_auth_trans row);
+ *   - Level II/III data goes out with captures (the CYB adapter sends it);
+ *   - no answer in time: the engine's timeout reply and required response, never a second
+ *     capture (paylinkctl deposits receive settles it later by re-query).
+ * Limitation: the reversal follow-up is computed from the look-ups of the live request, so a
+ * replayed reply (redelivery after a crash between commit and publish) does not republish it.
+ */
+#ifndef PL_DEPOSIT_H
+#define PL_DEPOSIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "engine.h"
+
+extern const pl_spec pl_deposit_spec;
+
+/* What a deposit request becomes. */
+typedef enum pl_deposit_kind {
+    PL_DEP_REFUSE = 0,         /* answered without a bureau call */
+    PL_DEP_CAPTURE,            /* ccCaptureService of the authorization */
+    PL_DEP_AUTH_CAPTURE,       /* ccAuthService + ccCaptureService in one request */
+    PL_DEP_CREDIT_FOLLOW_ON,   /* ccCreditService referencing the paylink debit */
+    PL_DEP_CREDIT_STAND_ALONE, /* ccCreditService to the card */
+} pl_deposit_kind;
+
+/* The authorization a debit refers to, as read from auth_history or the inline auth_ref. */
+typedef struct pl_deposit_auth {
+    bool found;         /* a paylink authorization, or an inline manual one */
+    bool usable;        /* approved, not voided or reversed */
+    bool has_remaining; /* false: the amount is not known (manual auth without amount) */
+    int64_t remaining;  /* authorized − already deposited, minor units */
+    char date[11];      /* YYYY-MM-DD of the authorization, "" when not known */
+} pl_deposit_auth;
+
+/* The debit a follow-on credit refers to. */
+typedef struct pl_deposit_capture {
+    bool found;
+    bool approved;
+} pl_deposit_capture;
+
+typedef struct pl_deposit_choice {
+    pl_deposit_kind kind;
+    const char *reason; /* static text: capture, over_authorized, expired, installment,
+                           no_authorization, follow_on, stand_alone; or why it is refused */
+} pl_deposit_choice;
+
+/*
+ * The deposit-type decision (pure). r: the decoded request (type, amount, installment,
+ * capture_ref); auth / cap: what the look-ups found (either may be NULL when not looked up);
+ * has_card: a card number or token is available for a new authorization; reauth_days: the pay
+ * type's reauthorization days; now: the clock (UTC days are compared).
+ */
+pl_deposit_choice pl_deposit_decide(const pl_request *r, const pl_deposit_auth *auth,
+                                    const pl_deposit_capture *cap, bool has_card, int reauth_days,
+                                    time_t now);
+
+/* True when an authorization dated date (YYYY-MM-DD) has expired at now: today (UTC) is later
+ * than date + reauth_days. An empty or malformed date never expires. */
+bool pl_deposit_auth_expired(const char *date, int reauth_days, time_t now);
+
+/* The id of the reversal request published for the unused authorization of a deposit
+ * (deterministic, so a republish is de-duplicated by the reversal worker). out: >= 51 bytes. */
+void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t outsize);
+
+#endif

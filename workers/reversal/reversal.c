@@ -1,0 +1,321 @@
+/* reversal.c: what paylink-reversal adds to the engine (see reversal.h). */
+#include "reversal.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "money.h"
+
+static const pl_db_stmt stmts[] = {
+    {"rev_insert",
+     "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
+     "service_bureau, pay_type, amount, currency, auth_request_id, auth_transaction_id, "
+     "auth_request_token, auth_number, auth_date) "
+     "VALUES ($1, $2, $3::int, $4, $5::int, $6, $7, $8::numeric, $9, $10, $11, $12, $13, $14) "
+     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+     14},
+    /* Result 1 of the record unit: the authorization reversed, by the paylink request ($1)
+     * or, for an inline manual authorization, by its transaction id ($2). Two branches so
+     * each uses its index; an auth+capture row is a deposit, not the authorization. */
+    {"rev_auth",
+     "SELECT h.id, h.status, h.amount_deposited::text, h.transaction_id, h.request_token, "
+     "h.auth_number, h.request_id, t.pay_type, t.card_type "
+     "FROM (SELECT id FROM auth_history WHERE request_id = $1 "
+     "AND transaction_type <> 'auth_capture' "
+     "UNION ALL SELECT id FROM auth_history WHERE $1::varchar IS NULL "
+     "AND transaction_id = $2::varchar AND transaction_id <> '' "
+     "AND transaction_type <> 'auth_capture') x "
+     "JOIN auth_history h ON h.id = x.id JOIN cc_auth_trans t ON t.request_id = h.request_id "
+     "ORDER BY h.id DESC LIMIT 1",
+     2},
+    {"rev_mark_sent",
+     "UPDATE auth_reversal SET status = 'sent', sent_at = now(), operation = $2, "
+     "merchant_id = $3, auth_request_id = coalesce($4, auth_request_id), "
+     "auth_history_id = $5::bigint, auth_transaction_id = $6, auth_request_token = $7, "
+     "auth_number = $8, pay_type = CASE WHEN pay_type = '' THEN $9 ELSE pay_type END "
+     "WHERE request_id = $1 AND status = 'received' RETURNING request_id",
+     9},
+    /* The answer and, when approved, the authorization it released: one statement, so a
+     * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing. */
+    {"rev_store",
+     "WITH upd AS (UPDATE auth_reversal SET status = $2, decision = $3, vendor_response = $4, "
+     "amount_reversed = $5::numeric, transaction_id = $6, request_token = $7, "
+     "error_text = left($8, 300), reply = $9::jsonb, answered_at = now() "
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *) "
+     "UPDATE auth_history h SET status = 'reversed' FROM upd "
+     "WHERE upd.status = 'approved' AND h.id = upd.auth_history_id "
+     "AND h.status IN ('approved', 'review', 'rejected')",
+     9},
+};
+
+static const char *const protocols[] = {"CYB", NULL};
+
+/* What prepare learned; the bureau call's references point here. */
+typedef struct rev_data {
+    char auth_id[24];         /* auth_history.id, "" for an unknown manual authorization */
+    char auth_request_id[51]; /* its cc_auth_trans request_id, "" when none */
+    char ref_id[65];
+    char ref_token[513];
+    char auth_number[31];
+    char pay_type[5];
+} rev_data;
+
+static const char *nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+static bool is_one_of(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return true;
+    return false;
+}
+
+const char *pl_reversal_reason_text(const char *code)
+{
+    static const struct {
+        const char *code, *text;
+    } texts[] = {
+        {"237", "The authorization was already reversed."},
+        {"238", "The authorization was already captured; it can no longer be reversed."},
+        {"102", "The payment service does not know the authorization."},
+        {"150", "The payment service failed; the authorization was not reversed."},
+    };
+    for (size_t i = 0; code && i < sizeof texts / sizeof texts[0]; i++)
+        if (strcmp(code, texts[i].code) == 0)
+            return texts[i].text;
+    return NULL;
+}
+
+static void refuse(pl_reply *rep, const char *code, const char *fmt, const char *arg)
+{
+    rep->status = PL_ST_DECLINED;
+    copy(rep->vendor_response, sizeof rep->vendor_response, code);
+    snprintf(rep->message, sizeof rep->message, fmt, arg);
+}
+
+bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *rep)
+{
+    /* Statuses whose issuer approval still holds the cardholder's funds: review and a
+     * Decision Manager reject (481) were approved by the issuer too. */
+    static const char *const reversible[] = {"approved", "review", "rejected", NULL};
+    if (!a->found) {
+        if (!by_request_id)
+            return false; /* a manual authorization paylink never saw: the bureau decides */
+        refuse(rep, "", "%s", "The referenced authorization is not known to paylink.");
+        return true;
+    }
+    if (strcmp(a->status, "reversed") == 0) {
+        refuse(rep, "237", "%s", pl_reversal_reason_text("237"));
+        return true;
+    }
+    if (strcmp(a->status, "voided") == 0 || a->deposited > 0) {
+        refuse(rep, "238", "%s", pl_reversal_reason_text("238"));
+        return true;
+    }
+    if (!is_one_of(a->status, reversible)) {
+        refuse(rep, "", "The authorization was not approved (%s): there is nothing to reverse.",
+               a->status);
+        return true;
+    }
+    if (!a->transaction_id[0]) {
+        refuse(rep, "", "%s", "The authorization has no bureau transaction id to reverse.");
+        return true;
+    }
+    return false;
+}
+
+static int rev_record(pl_job *job, pl_db_unit *u)
+{
+    const pl_request *r = &job->req;
+    char company[16], pay_seq[16];
+    snprintf(company, sizeof company, "%d", r->company);
+    snprintf(pay_seq, sizeof pay_seq, "%d", r->pay_seq);
+    const char *p[] = {r->request_id,
+                       job->fingerprint,
+                       company,
+                       r->order,
+                       pay_seq,
+                       r->service,
+                       r->pay_type,
+                       nz(job->amount),
+                       nz(r->currency),
+                       nz(r->auth_ref.request_id),
+                       r->auth_ref.transaction_id,
+                       r->auth_ref.request_token,
+                       r->auth_ref.number,
+                       r->auth_ref.date};
+    int rc = pl_db_unit_add(u, "rev_insert", 14, p);
+    if (rc != 0)
+        return rc;
+    /* Always added, so the look-up is result 1 whatever the request names. */
+    const char *q[] = {nz(r->auth_ref.request_id), r->auth_ref.transaction_id};
+    return pl_db_unit_add(u, "rev_auth", 2, q);
+}
+
+static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
+{
+    const pl_request *r = &job->req;
+    const pl_service *svc = job->svc;
+    if (!svc->send_reversal) {
+        /* seed: reversals are sent only for bureaus with Send reversal selected. */
+        refuse(&job->reply, "", "Send reversal is not selected for service bureau %s.", svc->code);
+        return 1;
+    }
+    rev_data *d = calloc(1, sizeof *d);
+    if (!d)
+        return PL_ERR_NOMEM;
+    job->spec_data = d;
+
+    pl_reversal_auth a = {0};
+    const PGresult *res = pl_db_unit_result(recorded, 1);
+    if (res && PQntuples(res) == 1) {
+        a.found = true;
+        copy(a.status, sizeof a.status, PQgetvalue(res, 0, 1));
+        if (pl_money_parse_decimal(PQgetvalue(res, 0, 2), &a.deposited) != 0)
+            a.deposited = 0;
+        copy(a.transaction_id, sizeof a.transaction_id, PQgetvalue(res, 0, 3));
+        copy(d->auth_id, sizeof d->auth_id, PQgetvalue(res, 0, 0));
+        copy(d->ref_id, sizeof d->ref_id, PQgetvalue(res, 0, 3));
+        copy(d->ref_token, sizeof d->ref_token, PQgetvalue(res, 0, 4));
+        copy(d->auth_number, sizeof d->auth_number, PQgetvalue(res, 0, 5));
+        copy(d->auth_request_id, sizeof d->auth_request_id, PQgetvalue(res, 0, 6));
+        /* The authorization's pay type, else its card type, for the merchant ID hierarchy. */
+        copy(d->pay_type, sizeof d->pay_type,
+             PQgetvalue(res, 0, 7)[0] ? PQgetvalue(res, 0, 7) : PQgetvalue(res, 0, 8));
+    } else {
+        /* A manual authorization: what the request says is all there is. */
+        copy(d->ref_id, sizeof d->ref_id, r->auth_ref.transaction_id);
+        copy(d->ref_token, sizeof d->ref_token, r->auth_ref.request_token);
+        copy(d->auth_number, sizeof d->auth_number, r->auth_ref.number);
+    }
+    if (pl_reversal_check(&a, r->auth_ref.request_id[0] != '\0', &job->reply)) {
+        PL_INFO(r->request_id, "reversal refused: %s", job->reply.message);
+        return 1;
+    }
+
+    pl_bureau_call *c = &job->call;
+    memset(c, 0, sizeof *c);
+    c->req = r;
+    c->op = PL_OP_AUTH_REVERSAL;
+    const char *pay_type = r->pay_type[0] ? r->pay_type : d->pay_type;
+    snprintf(job->merchant_id, sizeof job->merchant_id, "%s",
+             pl_services_merchant_id(job->services, svc, r->company, r->entity, pay_type));
+    c->merchant_id = job->merchant_id;
+    c->currency =
+        r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency) : NULL;
+    /* The contract requires the amount of a reversal; a manual authorization's own amount
+     * stands in should it ever be absent. */
+    c->amount = r->has_amount ? r->amount : r->auth_ref.has_amount ? r->auth_ref.amount : 0;
+    c->ref_request_id = d->ref_id;
+    c->ref_request_token = nz(d->ref_token);
+    c->ref_auth_code = nz(d->auth_number);
+    return 0;
+}
+
+static int rev_mark_sent(pl_job *job, pl_db_unit *u)
+{
+    const rev_data *d = job->spec_data;
+    const char *p[] = {job->req.request_id,    job->op_name,   job->merchant_id,
+                       nz(d->auth_request_id), nz(d->auth_id), d->ref_id,
+                       d->ref_token,           d->auth_number, d->pay_type};
+    return pl_db_unit_add(u, "rev_mark_sent", 9, p);
+}
+
+static void rev_map(pl_job *job)
+{
+    const pl_bureau_result *res = &job->res;
+    pl_reply *rep = &job->reply;
+    const pl_vendor_response *vr =
+        job->services ? pl_services_vendor_response(job->services, job->svc->code, res->reason_code)
+                      : NULL;
+    copy(rep->vendor_response, sizeof rep->vendor_response, res->reason_code);
+    copy(rep->decision, sizeof rep->decision, res->decision);
+
+    if (res->fault_code[0] || strcmp(res->decision, "ERROR") == 0)
+        rep->status = PL_ST_ERROR;
+    else if (strcmp(res->decision, "ACCEPT") == 0)
+        rep->status = PL_ST_APPROVED;
+    else if (strcmp(res->decision, "REJECT") == 0)
+        rep->status = PL_ST_DECLINED;
+    else /* no usable decision (a reversal is never reviewed): the vendor response decides */
+        rep->status = vr ? (vr->approved ? PL_ST_APPROVED : PL_ST_DECLINED) : PL_ST_ERROR;
+
+    if (rep->status == PL_ST_APPROVED) {
+        rep->has_amount_approved = true;
+        rep->amount_approved = res->has_amount ? res->amount : job->call.amount;
+    }
+    if (rep->status != PL_ST_APPROVED && vr)
+        copy(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
+    /* The reversal's own bureau transaction (the authorization's is in our records). */
+    copy(rep->auth.number, sizeof rep->auth.number, res->auth_code);
+    copy(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
+    copy(rep->auth.request_token, sizeof rep->auth.request_token, res->request_token);
+    if (res->fault_code[0]) {
+        snprintf(rep->message, sizeof rep->message, "The payment service refused the request (%s).",
+                 res->fault_code);
+    } else if (rep->status == PL_ST_DECLINED) {
+        const char *text = pl_reversal_reason_text(res->reason_code);
+        if (text)
+            copy(rep->message, sizeof rep->message, text);
+    }
+}
+
+static int rev_store(pl_job *job, pl_db_unit *u)
+{
+    const pl_bureau_result *res = &job->res;
+    const pl_reply *rep = &job->reply;
+    char reversed[24] = "";
+    if (rep->has_amount_approved &&
+        pl_money_format(rep->amount_approved, reversed, sizeof reversed) != 0)
+        reversed[0] = '\0';
+    char error_text[600] = "";
+    if (res->fault_code[0])
+        snprintf(error_text, sizeof error_text, "%s: %s", res->fault_code, res->fault_string);
+    else if (res->missing_fields[0] || res->invalid_fields[0])
+        snprintf(error_text, sizeof error_text, "missing: %s; invalid: %s", res->missing_fields,
+                 res->invalid_fields);
+    const char *p[] = {job->req.request_id,
+                       pl_status_name(rep->status),
+                       rep->decision,
+                       rep->vendor_response,
+                       nz(reversed),
+                       rep->auth.transaction_id,
+                       rep->auth.request_token,
+                       error_text,
+                       job->reply_json};
+    int rc = pl_db_unit_add(u, "rev_store", 9, p);
+    if (rc == 0 && rep->status == PL_ST_APPROVED)
+        PL_INFO(job->req.request_id, "authorization %s reversed", job->call.ref_request_id);
+    return rc;
+}
+
+static void rev_release(pl_job *job)
+{
+    free(job->spec_data);
+    job->spec_data = NULL;
+}
+
+const pl_spec pl_reversal_spec = {
+    .worker = "reversal",
+    .table = "auth_reversal",
+    .protocols = protocols,
+    .stmts = stmts,
+    .nstmts = sizeof stmts / sizeof stmts[0],
+    .record = rev_record,
+    .prepare = rev_prepare,
+    .mark_sent = rev_mark_sent,
+    .map = rev_map,
+    .store = rev_store,
+    .release = rev_release,
+};

@@ -1,0 +1,62 @@
+/*
+ * reversal.h: the spec of paylink-reversal: credit card authorization reversals (CONTRACT.md
+ * type `reversal`, ccAuthReversalService), recorded in auth_reversal (005_reversal.sql).
+ *
+ * A reversal names the authorization it releases in `auth_ref`: the request_id of an earlier
+ * paylink auth, or inline the transaction_id / request_token / number / date of a manual
+ * authorization (then, when paylink has an auth_history row with that transaction_id, that row
+ * is the one reversed). Cancellations and deactivations of credit card payments arrive here
+ * from upstream; paylink-auth publishes one for a Decision Manager reject (481).
+ *
+ * Business rules (seed cybersource-point-to-point.txt "Authorization Reversal Process",
+ * "Credit Card Authorization Reversal"):
+ *   - the service bureau must have Send reversal selected;
+ *   - the authorization reversed is the latest auth_history answer of the referenced request
+ *     (an auth+capture row is a deposit, not an authorization);
+ *   - refused before any bureau call, with status `declined` and a message saying why
+ *     (pl_reversal_check): an auth_ref.request_id paylink does not know; an authorization
+ *     that is not approved, in review or rejected after the issuer approved it (declined,
+ *     error); one already reversed in our records (vendor_response "237", as the bureau
+ *     would say); one already captured or voided at deposit (vendor_response "238"); one
+ *     without a bureau transaction id;
+ *   - ccAuthReversalService with authRequestID / authRequestToken of the authorization, the
+ *     request's amount and currency (CyberSource releases the whole authorization);
+ *   - ACCEPT → approved (amount_approved = the amount reversed) and the auth_history row
+ *     becomes `reversed` in the same database unit; REJECT → declined with the reason (237
+ *     already reversed, 238 already captured, 102 unknown authorization, …); ERROR or a SOAP
+ *     fault → error; an unknown decision falls back on the vendor_response table;
+ *   - merchant ID hierarchy as for the authorization (the request's pay type, else the
+ *     authorization's).
+ */
+#ifndef PL_REVERSAL_H
+#define PL_REVERSAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "reply.h"
+
+extern const pl_spec pl_reversal_spec;
+
+/* What paylink's records say about the authorization a reversal refers to. */
+typedef struct pl_reversal_auth {
+    bool found;        /* an auth_history row was found */
+    char status[12];   /* its status: approved, review, rejected, reversed, voided, ... */
+    int64_t deposited; /* amount_deposited (minor units) */
+    char transaction_id[65];
+} pl_reversal_auth;
+
+/*
+ * The local rules: may the reversal go to the bureau? `by_request_id` is true when the
+ * request named a paylink auth (auth_ref.request_id), false for an inline manual
+ * authorization (which goes to the bureau when paylink does not know it).
+ * Returns false when it may be sent; true when it is refused, with rep's status, vendor
+ * response and message filled (the rest of rep untouched).
+ */
+bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *rep);
+
+/* A human text for a reversal reason code ("237" → already reversed), or NULL when none. */
+const char *pl_reversal_reason_text(const char *code);
+
+#endif
