@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -406,6 +407,83 @@ int pl_job_publish(pl_job *pj, const char *topic_suffix, const char *key, const 
     o->next = j->out;
     j->out = o;
     return 0;
+}
+
+void pl_job_resolve_call(pl_job *job, const char *pay_type)
+{
+    const pl_request *r = &job->req;
+    const pl_service *svc = job->svc;
+    pl_bureau_call *c = &job->call;
+    snprintf(job->merchant_id, sizeof job->merchant_id, "%s",
+             pl_services_merchant_id(job->services, svc, r->company, r->entity, pay_type));
+    c->merchant_id = job->merchant_id;
+    c->currency =
+        r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency) : NULL;
+    c->bill_country = r->bill_to.country[0]
+                          ? pl_services_country(job->services, svc->code, r->bill_to.country)
+                          : NULL;
+    c->ship_country = r->ship_to.country[0]
+                          ? pl_services_country(job->services, svc->code, r->ship_to.country)
+                          : NULL;
+    c->card_type_code = pl_services_vendor_paytype(job->services, svc->code, pay_type);
+}
+
+void pl_job_derived_request_id(const char *request_id, const char *suffix, char *out,
+                               size_t outsize)
+{
+    size_t n = strlen(request_id);
+    if (n + 1 + strlen(suffix) <= 50) {
+        snprintf(out, outsize, "%s.%s", request_id, suffix);
+        return;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+    EVP_Digest(request_id, n, md, &mdlen, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    /* 50 characters at most: the suffix, a dot, and as much of the digest as fits. */
+    int room = 50 - (int)strlen(suffix) - 1;
+    snprintf(out, outsize, "%s.%.*s", suffix, room > 0 ? room : 0, hex);
+}
+
+int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *amount,
+                            const char *currency, const char *auth_request_id,
+                            const char *transaction_id, const char *request_token)
+{
+    const pl_request *r = &job->req;
+    char key[64];
+    snprintf(key, sizeof key, "%d-%s", r->company, r->order);
+    json_object *m = json_object_new_object(), *ref = json_object_new_object();
+    if (!m || !ref) {
+        json_object_put(m);
+        json_object_put(ref);
+        return PL_ERR_NOMEM;
+    }
+    json_object_object_add(m, "v", json_object_new_int(1));
+    json_object_object_add(m, "request_id", json_object_new_string(reversal_id));
+    json_object_object_add(m, "type", json_object_new_string("reversal"));
+    json_object_object_add(m, "company", json_object_new_int(r->company));
+    json_object_object_add(m, "order", json_object_new_string(r->order));
+    json_object_object_add(m, "pay_seq", json_object_new_int(r->pay_seq));
+    json_object_object_add(m, "service", json_object_new_string(r->service));
+    if (amount && *amount) {
+        json_object_object_add(m, "amount", json_object_new_string(amount));
+        json_object_object_add(m, "currency", json_object_new_string(currency ? currency : ""));
+    }
+    if (auth_request_id && *auth_request_id) {
+        json_object_object_add(ref, "request_id", json_object_new_string(auth_request_id));
+    } else {
+        json_object_object_add(ref, "transaction_id",
+                               json_object_new_string(transaction_id ? transaction_id : ""));
+        if (request_token && *request_token)
+            json_object_object_add(ref, "request_token", json_object_new_string(request_token));
+    }
+    json_object_object_add(m, "auth_ref", ref);
+    const char *text = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+    int rc = text ? pl_job_publish(job, "reversal.request", key, text) : PL_ERR_NOMEM;
+    json_object_put(m);
+    return rc;
 }
 
 /* Runs the spec's follow-ups for a reply about to be published. */

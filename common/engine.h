@@ -117,6 +117,31 @@ typedef struct pl_spec {
 int pl_job_publish(pl_job *job, const char *topic_suffix, const char *key,
                    const char *payload) PL_MUSTCHECK;
 
+/*
+ * Fills the parts of job->call that come from configuration, the same way for every worker:
+ * job->merchant_id and call.merchant_id (the seed's merchant ID hierarchy for pay_type), the
+ * currency and bill/ship country cross-references, and the bureau's card type code.
+ */
+void pl_job_resolve_call(pl_job *job, const char *pay_type);
+
+/*
+ * The request id of a follow-up message derived from request_id: "<request_id>.<suffix>" when
+ * that fits the contract's 50 characters, else "<suffix>.<46 hex digits of its SHA-256>".
+ * Deterministic, so a republish after a crash is de-duplicated downstream. outsize >= 51.
+ */
+void pl_job_derived_request_id(const char *request_id, const char *suffix, char *out,
+                               size_t outsize);
+
+/*
+ * Publishes (with the job's reply, pl_job_publish) a `reversal` request for the job's order
+ * (company, order, pay_seq, service) of `amount` (decimal text) in `currency`, referring to the
+ * paylink authorization auth_request_id, or when that is NULL/"" to the bureau transaction
+ * (transaction_id, request_token). Returns 0 or a negative pl_err.
+ */
+int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *amount,
+                            const char *currency, const char *auth_request_id,
+                            const char *transaction_id, const char *request_token) PL_MUSTCHECK;
+
 /* The engine's card hash key, for specs that hash (e.g. svc card numbers). */
 const unsigned char *pl_engine_hash_key(const pl_engine *eng, size_t *len);
 

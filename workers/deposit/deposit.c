@@ -2,7 +2,6 @@
 #include "deposit.h"
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,18 +315,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         c->op = PL_OP_CREDIT;
         break;
     }
-    snprintf(job->merchant_id, sizeof job->merchant_id, "%s",
-             pl_services_merchant_id(job->services, svc, r->company, r->entity, pay_type));
-    c->merchant_id = job->merchant_id;
-    c->currency =
-        r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency) : NULL;
-    c->bill_country = r->bill_to.country[0]
-                          ? pl_services_country(job->services, svc->code, r->bill_to.country)
-                          : NULL;
-    c->ship_country = r->ship_to.country[0]
-                          ? pl_services_country(job->services, svc->code, r->ship_to.country)
-                          : NULL;
-    c->card_type_code = pl_services_vendor_paytype(job->services, svc->code, pay_type);
+    pl_job_resolve_call(job, pay_type);
     c->amount = r->has_amount ? r->amount : 0;
     return 0;
 }
@@ -445,19 +433,7 @@ static int dep_store(pl_job *job, pl_db_unit *u)
 
 void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t outsize)
 {
-    size_t n = strlen(request_id);
-    if (n + 4 <= 50) {
-        snprintf(out, outsize, "%s.vdr", request_id);
-        return;
-    }
-    /* Too long to extend: a digest keeps it unique and deterministic. */
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_Digest(request_id, n, md, &mdlen, EVP_sha256(), NULL);
-    char hex[65] = "";
-    for (unsigned i = 0; i < 23 && i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    snprintf(out, outsize, "vdr.%s", hex);
+    pl_job_derived_request_id(request_id, "vdr", out, outsize);
 }
 
 static const char *jstr(json_object *o, const char *k)
@@ -481,31 +457,10 @@ static int dep_followups(pl_job *job, json_object *reply)
     if (pl_money_format(unused, amount, sizeof amount) != 0)
         return 0;
     const pl_request *r = &job->req;
-    char rid[64], key[64];
+    char rid[64];
     pl_deposit_reversal_request_id(r->request_id, rid, sizeof rid);
-    snprintf(key, sizeof key, "%d-%s", r->company, r->order);
-    json_object *m = json_object_new_object();
-    json_object_object_add(m, "v", json_object_new_int(1));
-    json_object_object_add(m, "request_id", json_object_new_string(rid));
-    json_object_object_add(m, "type", json_object_new_string("reversal"));
-    json_object_object_add(m, "company", json_object_new_int(r->company));
-    json_object_object_add(m, "order", json_object_new_string(r->order));
-    json_object_object_add(m, "pay_seq", json_object_new_int(r->pay_seq));
-    json_object_object_add(m, "service", json_object_new_string(r->service));
-    json_object_object_add(m, "amount", json_object_new_string(amount));
-    json_object_object_add(m, "currency", json_object_new_string(r->currency));
-    json_object *ref = json_object_new_object();
-    if (d->auth_request_id[0]) {
-        json_object_object_add(ref, "request_id", json_object_new_string(d->auth_request_id));
-    } else {
-        json_object_object_add(ref, "transaction_id", json_object_new_string(d->ref_id));
-        if (d->ref_token[0])
-            json_object_object_add(ref, "request_token", json_object_new_string(d->ref_token));
-    }
-    json_object_object_add(m, "auth_ref", ref);
-    int rc = pl_job_publish(job, "reversal.request", key,
-                            json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
-    json_object_put(m);
+    int rc = pl_job_publish_reversal(job, rid, amount, r->currency, d->auth_request_id, d->ref_id,
+                                     d->ref_token);
     if (rc == 0)
         PL_INFO(r->request_id, "unused authorization %s: reversal %s requested",
                 d->auth_request_id[0] ? d->auth_request_id : "(manual)", rid);

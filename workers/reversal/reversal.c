@@ -209,11 +209,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     c->req = r;
     c->op = PL_OP_AUTH_REVERSAL;
     const char *pay_type = r->pay_type[0] ? r->pay_type : d->pay_type;
-    snprintf(job->merchant_id, sizeof job->merchant_id, "%s",
-             pl_services_merchant_id(job->services, svc, r->company, r->entity, pay_type));
-    c->merchant_id = job->merchant_id;
-    c->currency =
-        r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency) : NULL;
+    pl_job_resolve_call(job, pay_type);
     /* The contract requires the amount of a reversal; a manual authorization's own amount
      * stands in should it ever be absent. */
     c->amount = r->has_amount ? r->amount : r->auth_ref.has_amount ? r->auth_ref.amount : 0;
