@@ -44,6 +44,11 @@ assert_eq "$(pl_sql "SELECT event FROM cc_deposit_history WHERE request_id = :'i
 assert_eq "$(pl_sql "SELECT amount_deposited FROM auth_history WHERE request_id = :'id' ORDER BY id LIMIT 1" id="a-$run")" 70.00 "authorization deposited"
 assert_eq "$(pl_sql "SELECT reply->>'status' FROM cc_deposit_trans WHERE request_id = :'id'" id="d-$run")" approved "stored reply is final"
 assert_eq "$(pl_ledger_count "d-$run" capture)" 1 "still one capture in the ledger"
+# The upstream system, told "timeout, required response", now gets the final answer.
+r=$(pl_wait_reply_nth deposit "d-$run" 3 60)
+assert_json .status approved "$r"
+assert_json .amount_approved 70.00 "$r"
+assert_eq "$(jq -r '.required_response // false' <<<"$r")" false "the settled reply is final"
 
 # Running it again finds nothing left to do.
 out=$("$PL_CTL" deposits receive --request-id "d-$run")

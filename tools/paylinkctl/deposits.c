@@ -125,7 +125,34 @@ static const char *status_of(const char *decision)
 }
 
 /* Settles one deposit; 0 settled, 1 left open (no record), -1 error. */
-static int receive_one(PGconn *db, const char *rid, const char *url, const char *by)
+static int exec_ok(PGconn *db, const char *sql);
+
+/* The settled reply, published so the upstream system learns the outcome it was told was
+ * unknown. Returns 0 or -1. */
+static int publish_settled(PGconn *db, const char *rid, const char *brokers, const char *prefix)
+{
+    const char *p[] = {rid};
+    PGresult *r = PQexecParams(db,
+                               "SELECT reply::text, company::text || '-' || order_number "
+                               "FROM cc_deposit_trans WHERE request_id = $1 AND reply IS NOT NULL",
+                               1, NULL, p, NULL, NULL, 0);
+    int rc = -1;
+    char topic[160], err[256];
+    snprintf(topic, sizeof topic, "%s.deposit.reply", prefix);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        const char *reply = PQgetvalue(r, 0, 0);
+        if (pl_ctlkafka_produce(brokers, topic, PQgetvalue(r, 0, 1), reply, strlen(reply), 30000,
+                                NULL, NULL, err, sizeof err) == 0)
+            rc = 0;
+        else
+            fprintf(stderr, "paylinkctl: %s: publishing the settled reply failed: %s\n", rid, err);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int receive_one(PGconn *db, const char *rid, const char *url, const char *by,
+                       const char *brokers, const char *prefix)
 {
     buf b = {0};
     long http = query_bureau(url, rid, &b);
@@ -150,9 +177,16 @@ static int receive_one(PGconn *db, const char *rid, const char *url, const char 
                        jstr(j, "request_id"),
                        jstr(j, "request_token"),
                        by};
+    /* Settled and published together: a failed publish leaves the deposit open, to be received
+     * again later, rather than settled behind the upstream system's back. */
+    if (exec_ok(db, "BEGIN") != 0)
+        goto out;
     PGresult *r = PQexecParams(db, SQL_SETTLE, 8, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "paylinkctl: %s: settling failed: %s", rid, PQerrorMessage(db));
+        exec_ok(db, "ROLLBACK");
+    } else if (publish_settled(db, rid, brokers, prefix) != 0 || exec_ok(db, "COMMIT") != 0) {
+        exec_ok(db, "ROLLBACK");
     } else {
         printf("%s: %s %s (%s) transaction %s\n", rid, status, *amount ? amount : "",
                jstr(j, "reason_code"), jstr(j, "request_id"));
@@ -165,8 +199,15 @@ out:
     return rc;
 }
 
-static int cmd_receive(PGconn *db, const char *only, const char *by)
+static int cmd_receive(PGconn *db, const char *only, const char *by, const char *brokers,
+                       const char *prefix)
 {
+    if (!brokers) {
+        fputs("paylinkctl: receive publishes the settled replies: set PAYLINK_KAFKA_BROKERS or "
+              "give --brokers\n",
+              stderr);
+        return 1;
+    }
     const char *p[] = {only};
     PGresult *r = PQexecParams(db, SQL_OPEN, 1, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -176,7 +217,7 @@ static int cmd_receive(PGconn *db, const char *only, const char *by)
     }
     int status = 0, n = PQntuples(r), settled = 0;
     for (int i = 0; i < n; i++) {
-        int rc = receive_one(db, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), by);
+        int rc = receive_one(db, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), by, brokers, prefix);
         if (rc < 0)
             status = 1;
         else if (rc == 0)
@@ -412,7 +453,7 @@ int pl_deposits_main(int argc, char **argv, const char *conninfo, const char *br
         PQfinish(db);
         return 1;
     }
-    int status = receive   ? cmd_receive(db, only, by)
+    int status = receive   ? cmd_receive(db, only, by, brokers, prefix)
                  : confirm ? cmd_confirm(db, only, by, note)
                            : cmd_resubmit(db, only, as, by, note, brokers, prefix);
     PQfinish(db);

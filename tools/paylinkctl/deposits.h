@@ -11,11 +11,12 @@
  * request_id), and settles it: the final status, amount and transaction id go into the row
  * (deposit_status *RCVD) and its stored reply, a cc_deposit_history row 'received' is added,
  * the authorization it captured is updated in auth_history (amount deposited; the unused part
- * voided with Void auth at deposit) and the required response is resolved. It never sends the
- * deposit again. A deposit the bureau has no record of stays open (nothing was charged).
- * The query goes to <origin of the service bureau's URL>/__sim/query?ref=<request_id> (the
- * bureau simulator; against real CyberSource this is where its transaction query would be
- * called), trusting PAYLINK_CA_FILE (else PAYLINK_SIM_CA) when set.
+ * voided with Void auth at deposit) and the required response is resolved; the settled reply is
+ * published on <prefix>.deposit.reply (in the same database transaction's lifetime: a failed
+ * publish leaves the deposit open). It never sends the deposit again. A deposit the bureau has no
+ * record of stays open (nothing was charged). The query goes to <origin of the service bureau's
+ * URL>/__sim/query?ref=<request_id> (the bureau simulator; against real CyberSource this is where
+ * its transaction query would be called), trusting PAYLINK_CA_FILE (else PAYLINK_SIM_CA) when set.
  * Prints one line per deposit; exit status 0 when every one found was settled, 1 on error.
  *
  * confirm and resubmit are the seed's answers to a rejected deposit ("manually confirm the
