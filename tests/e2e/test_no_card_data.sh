@@ -15,7 +15,7 @@ done
 # The stored replies carry the CVV *result* (auth.cvv, "M"/"N"), never a card.cvv value.
 assert_eq "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE reply -> 'card' ? 'cvv'")" 0 "no cvv in stored replies"
 assert_not_contains "$dump" '"cvv": "123"' "no test cvv in the database"
-for t in auth.reply auth.request.dlq reversal.request; do
+for t in auth.reply auth.request.dlq deposit.reply deposit.request.dlq reversal.request reversal.reply reversal.request.dlq; do
     out=$(pl_topic_dump "$PAYLINK_TOPIC_PREFIX.$t")
     for pan in $pans; do
         assert_not_contains "$out" "$pan" "card number $pan on $t"
