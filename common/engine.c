@@ -829,7 +829,8 @@ static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     }
     if (pl_db_unit_ntuples(u, 0) == 0) {
-        /* Another consumer moved it first: it owns the call. Never send twice. */
+        /* Another consumer (another attempt) moved it first: it owns the call. Never send
+         * twice. */
         finish_unknown(j, "sent_not_answered", "another consumer marked it sent", PL_ST_TIMEOUT);
         return;
     }
@@ -863,6 +864,8 @@ static void send_request(job *j, const pl_db_unit *recorded)
         finish_final(j, err[0] ? err : "bureau request could not be built");
         return;
     }
+    static unsigned long long attempts;
+    snprintf(j->pub.attempt, sizeof j->pub.attempt, "%s/%llu", e->cfg.instance, ++attempts);
     pl_db_unit *u = pl_db_unit_new(on_marked, j);
     j->state = JS_MARKING;
     submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);

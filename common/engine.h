@@ -52,6 +52,10 @@ struct pl_job {
     char card_type[5];    /* request's type or guessed from the number */
     char amount[24];      /* request amount as decimal text, "" when none */
 
+    /* Set by the engine before spec->mark_sent: the id of this send attempt, which the spec's
+     * mark-sent statement stores in sent_by and accepts as its own (see 007_sent_by.sql). */
+    char attempt[112];
+
     /* Filled by spec->prepare. */
     pl_bureau_call call;
     char merchant_id[31];
@@ -88,8 +92,9 @@ typedef struct pl_spec {
      */
     int (*prepare)(pl_job *job, const pl_db_unit *recorded);
 
-    /* Adds the statement moving the row from 'received' to 'sent' (RETURNING a row when it
-     * did), with the operation and merchant ID. */
+    /* Adds the statement moving the row from 'received' to 'sent' with sent_by = job->attempt
+     * (also matching a row already 'sent' by this same attempt, so a unit re-sent after a lost
+     * connection recognises its own mark), RETURNING a row when it did. */
     int (*mark_sent)(pl_job *job, pl_db_unit *u);
 
     /* Maps job->res (a parsed bureau answer) onto job->reply. */

@@ -755,7 +755,12 @@ static void lifecycle(pl_db *db, pl_job *j, const char *decision, const char *co
     assert_int_equal(run_unit(db, pl_auth_spec.record, j), 0);
     assert_int_equal(pl_auth_spec.prepare(j, NULL), 0);
     snprintf(j->op_name, sizeof j->op_name, "%s", pl_bureau_op_name(j->call.op));
+    snprintf(j->attempt, sizeof j->attempt, "it-attempt-1");
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, j), 1);
+    /* The same attempt again (a unit re-sent after a lost connection) knows its own mark ... */
+    assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, j), 1);
+    /* ... another attempt (another consumer, a redelivery) finds the row taken. */
+    snprintf(j->attempt, sizeof j->attempt, "it-attempt-2");
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, j), 0);
     map_answer(j, decision, code, has_amount, amount);
     j->reply_json = pl_reply_to_json(&j->req, &j->reply);

@@ -17,9 +17,10 @@ static const pl_db_stmt stmts[] = {
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      17},
     {"auth_mark_sent",
-     "UPDATE cc_auth_trans SET status = 'sent', sent_at = now(), operation = $2, merchant_id = $3 "
-     "WHERE request_id = $1 AND status = 'received' RETURNING request_id",
-     3},
+     "UPDATE cc_auth_trans SET status = 'sent', sent_at = now(), operation = $2, merchant_id = $3, "
+     "sent_by = $4 WHERE request_id = $1 AND (status = 'received' OR (status = 'sent' AND "
+     "sent_by = $4)) RETURNING request_id",
+     4},
     {"auth_store",
      "WITH upd AS (UPDATE cc_auth_trans SET status = $2, decision = $3, vendor_response = $4, "
      "amount_approved = $5::numeric, auth_number = $6, auth_date = $7, transaction_id = $8, "
@@ -102,8 +103,8 @@ static int auth_prepare(pl_job *job, const pl_db_unit *recorded)
 
 static int auth_mark_sent(pl_job *job, pl_db_unit *u)
 {
-    const char *p[] = {job->req.request_id, job->op_name, job->merchant_id};
-    return pl_db_unit_add(u, "auth_mark_sent", 3, p);
+    const char *p[] = {job->req.request_id, job->op_name, job->merchant_id, job->attempt};
+    return pl_db_unit_add(u, "auth_mark_sent", 4, p);
 }
 
 static void copy(char *dst, size_t n, const char *src)

@@ -41,8 +41,9 @@ static const pl_db_stmt stmts[] = {
      "UPDATE cc_deposit_trans SET status = 'sent', deposit_status = '*SENT', sent_at = now(), "
      "operation = $2, merchant_id = $3, deposit_reason = $4, auth_history_id = $5::bigint, "
      "ref_transaction_id = $6, card_token = CASE WHEN card_token = '' THEN $7 ELSE card_token "
-     "END WHERE request_id = $1 AND status = 'received' RETURNING request_id",
-     7},
+     "END, sent_by = $8 WHERE request_id = $1 AND (status = 'received' OR (status = 'sent' AND "
+     "sent_by = $8)) RETURNING request_id",
+     8},
     /* The answer, its history row, the authorization it settled or left unused, and the new
      * authorization an auth+capture made: one statement, so a redelivered answer (the row is
      * no longer 'sent') changes nothing at all. */
@@ -329,8 +330,9 @@ static int dep_mark_sent(pl_job *job, pl_db_unit *u)
                        d ? d->choice.reason : "",
                        d && d->has_auth_id ? d->auth_id : NULL,
                        d ? d->ref_id : "",
-                       d ? d->token_used : ""};
-    return pl_db_unit_add(u, "dep_mark_sent", 7, p);
+                       d ? d->token_used : "",
+                       job->attempt};
+    return pl_db_unit_add(u, "dep_mark_sent", 8, p);
 }
 
 static void dep_map(pl_job *job)

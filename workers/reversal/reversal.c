@@ -35,9 +35,10 @@ static const pl_db_stmt stmts[] = {
      "UPDATE auth_reversal SET status = 'sent', sent_at = now(), operation = $2, "
      "merchant_id = $3, auth_request_id = coalesce($4, auth_request_id), "
      "auth_history_id = $5::bigint, auth_transaction_id = $6, auth_request_token = $7, "
-     "auth_number = $8, pay_type = CASE WHEN pay_type = '' THEN $9 ELSE pay_type END "
-     "WHERE request_id = $1 AND status = 'received' RETURNING request_id",
-     9},
+     "auth_number = $8, pay_type = CASE WHEN pay_type = '' THEN $9 ELSE pay_type END, "
+     "sent_by = $10 WHERE request_id = $1 AND (status = 'received' OR (status = 'sent' AND "
+     "sent_by = $10)) RETURNING request_id",
+     10},
     /* The answer and, when approved, the authorization it released: one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing. */
     {"rev_store",
@@ -222,10 +223,10 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
 static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const rev_data *d = job->spec_data;
-    const char *p[] = {job->req.request_id,    job->op_name,   job->merchant_id,
-                       nz(d->auth_request_id), nz(d->auth_id), d->ref_id,
-                       d->ref_token,           d->auth_number, d->pay_type};
-    return pl_db_unit_add(u, "rev_mark_sent", 9, p);
+    const char *p[] = {job->req.request_id, job->op_name, job->merchant_id, nz(d->auth_request_id),
+                       nz(d->auth_id),      d->ref_id,    d->ref_token,     d->auth_number,
+                       d->pay_type,         job->attempt};
+    return pl_db_unit_add(u, "rev_mark_sent", 10, p);
 }
 
 static void rev_map(pl_job *job)
