@@ -105,7 +105,7 @@ struct pl_engine {
     int cpipe[2], ppipe[2];
     pl_db *db;
     pl_db_stmt stmts[32];
-    char sql_lookup[512], sql_unknown[1200], sql_final[512];
+    char sql_lookup[512], sql_unknown[1200], sql_final[512], sql_followups[256];
     pl_http *http;
     pl_services *services;
     double services_at;
@@ -500,6 +500,50 @@ static void followups(job *j, const char *reply_json)
     }
 }
 
+/* The job's follow-up messages as a JSON array [{topic, key, payload}] (malloc'd), or NULL when
+ * there are none. */
+static char *followups_json(const job *j)
+{
+    if (!j->out)
+        return NULL;
+    json_object *arr = json_object_new_array();
+    for (const outmsg *o = j->out; o; o = o->next) {
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "topic", json_object_new_string(o->topic));
+        json_object_object_add(m, "key", json_object_new_string(o->key));
+        json_object_object_add(m, "payload", json_object_new_string(o->payload));
+        json_object_array_add(arr, m);
+    }
+    const char *s = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN);
+    char *copy = s ? strdup(s) : NULL;
+    json_object_put(arr);
+    return copy;
+}
+
+/* Restores follow-up messages stored with an answer (see followups_json). */
+static void followups_restore(job *j, const char *stored)
+{
+    json_object *arr = json_tokener_parse(stored);
+    size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+    for (size_t i = n; i-- > 0;) { /* prepended: walk backwards to keep the order */
+        json_object *m = json_object_array_get_idx(arr, i), *t, *k, *v;
+        if (!json_object_object_get_ex(m, "topic", &t) ||
+            !json_object_object_get_ex(m, "key", &k) ||
+            !json_object_object_get_ex(m, "payload", &v))
+            continue;
+        outmsg *o = calloc(1, sizeof *o);
+        if (!o || !(o->topic = strdup(json_object_get_string(t))) ||
+            !(o->key = strdup(json_object_get_string(k))) ||
+            !(o->payload = strdup(json_object_get_string(v)))) {
+            PL_ERROR(j->pub.req.request_id, "out of memory restoring follow-ups; exiting");
+            exit(70);
+        }
+        o->next = j->out;
+        j->out = o;
+    }
+    json_object_put(arr);
+}
+
 /* ---- invalid requests ---- */
 
 static void publish_invalid(job *j, const pl_errors *errs, const char *why)
@@ -654,7 +698,6 @@ static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     }
     pl_histogram_observe(j->pub.eng->m_db, pl_db_last_batch_ms(j->pub.eng->db) / 1000.0);
-    followups(j, j->pub.reply_json);
     publish(j, j->pub.reply_json);
 }
 
@@ -810,10 +853,19 @@ static void on_http(void *arg, const pl_http_response *r)
     }
     PL_INFO(j->pub.req.request_id, "%s %s: %s %s (%s)", svc->code, j->pub.op_name,
             pl_status_name(j->pub.reply.status), j->pub.res.reason_code, j->pub.res.decision);
+    /* The follow-up messages are decided now and stored with the answer (008_followups.sql). */
+    followups(j, j->pub.reply_json);
+    char *fu = followups_json(j);
     pl_db_unit *u = pl_db_unit_new(on_stored, j);
     j->outcome = pl_status_name(j->pub.reply.status);
     j->state = JS_STORING;
-    submit_or_die(e, u, u ? e->spec->store(&j->pub, u) : PL_ERR_NOMEM);
+    rc = u ? e->spec->store(&j->pub, u) : PL_ERR_NOMEM;
+    if (rc == 0 && fu) {
+        const char *p[] = {j->pub.req.request_id, fu};
+        rc = pl_db_unit_add(u, "pl_followups", 2, p);
+    }
+    free(fu);
+    submit_or_die(e, u, rc);
 }
 
 static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
@@ -873,7 +925,7 @@ static void send_request(job *j, const pl_db_unit *recorded)
 
 /* ---- recording ---- */
 
-static void replay(job *j, const char *stored)
+static void replay(job *j, const char *stored, const char *stored_followups)
 {
     pl_engine *e = j->pub.eng;
     char *again = pl_reply_mark_replayed(stored);
@@ -885,7 +937,11 @@ static void replay(job *j, const char *stored)
     PL_INFO(j->pub.req.request_id, "redelivered request answered from its stored reply");
     pl_counter_add(e->m_replayed, 1);
     j->outcome = "replayed";
-    followups(j, again);
+    /* What was decided with the answer goes out again (consumers de-duplicate by request_id). */
+    if (stored_followups)
+        followups_restore(j, stored_followups);
+    else
+        followups(j, again); /* answered before 008_followups.sql: decide them again */
     publish(j, again);
     free(again);
 }
@@ -926,7 +982,7 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     }
     if (has_reply) {
-        replay(j, PQgetvalue(r, 0, 2));
+        replay(j, PQgetvalue(r, 0, 2), PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3));
         return;
     }
     if (strcmp(status, "received") == 0) {
@@ -1348,7 +1404,9 @@ static void build_statements(pl_engine *e)
 {
     const char *t = e->spec->table;
     snprintf(e->sql_lookup, sizeof e->sql_lookup,
-             "SELECT status, fingerprint, reply::text FROM %s WHERE request_id = $1", t);
+             "SELECT status, fingerprint, reply::text, followups::text FROM %s "
+             "WHERE request_id = $1",
+             t);
     snprintf(e->sql_unknown, sizeof e->sql_unknown,
              "WITH upd AS (UPDATE %s SET status = 'unknown', reply = $2::jsonb, "
              "error_text = left($3, 300), answered_at = now() "
@@ -1363,7 +1421,10 @@ static void build_statements(pl_engine *e)
              "reply = $5::jsonb, answered_at = now() "
              "WHERE request_id = $1 AND status IN ('received', 'sent')",
              t);
+    snprintf(e->sql_followups, sizeof e->sql_followups,
+             "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 AND followups IS NULL", t);
     size_t n = 0;
+    e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 2};
     e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 1};
     e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 5};
