@@ -191,6 +191,8 @@ static void job_free(job *j)
     e->n_live--;
     if (e->spec->release)
         e->spec->release(&j->pub);
+    else
+        free(j->pub.spec_data);
     pl_request_free(&j->pub.req);
     pl_bureau_msg_free(&j->msg);
     if (j->payload) {

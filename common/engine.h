@@ -110,7 +110,7 @@ typedef struct pl_spec {
      */
     int (*followups)(pl_job *job, json_object *reply);
 
-    /* Frees job->spec_data. NULL = nothing to free. */
+    /* Frees job->spec_data. NULL = the engine free()s it (a plain malloc'd struct). */
     void (*release)(pl_job *job);
 } pl_spec;
 

@@ -469,12 +469,6 @@ static int dep_followups(pl_job *job, json_object *reply)
     return rc;
 }
 
-static void dep_release(pl_job *job)
-{
-    free(job->spec_data);
-    job->spec_data = NULL;
-}
-
 const pl_spec pl_deposit_spec = {
     .worker = "deposit",
     .table = "cc_deposit_trans",
@@ -487,5 +481,4 @@ const pl_spec pl_deposit_spec = {
     .map = dep_map,
     .store = dep_store,
     .followups = dep_followups,
-    .release = dep_release,
 };

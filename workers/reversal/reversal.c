@@ -297,12 +297,6 @@ static int rev_store(pl_job *job, pl_db_unit *u)
     return rc;
 }
 
-static void rev_release(pl_job *job)
-{
-    free(job->spec_data);
-    job->spec_data = NULL;
-}
-
 const pl_spec pl_reversal_spec = {
     .worker = "reversal",
     .table = "auth_reversal",
@@ -314,5 +308,4 @@ const pl_spec pl_reversal_spec = {
     .mark_sent = rev_mark_sent,
     .map = rev_map,
     .store = rev_store,
-    .release = rev_release,
 };
