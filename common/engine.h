@@ -147,6 +147,17 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
                             const char *currency, const char *auth_request_id,
                             const char *transaction_id, const char *request_token) PL_MUSTCHECK;
 
+/*
+ * The reply every decision-based answer (CyberSource) maps to, for spec->map to start from:
+ * fault or ERROR → error; ACCEPT → approved (amount_approved = the bureau's amount, else the
+ * one sent; a partial approval is smaller); REVIEW → review (hold FS unless vendor_response
+ * says otherwise); REJECT → rejected when fraud screening refused it (481, 400, or a code held
+ * FS), else declined; no usable decision → the vendor_response table decides. Vendor response,
+ * decision, the hold reason of vendor_response, the bureau ids, AVS/CVV and the token are
+ * copied. Specs then add what is theirs.
+ */
+void pl_job_map_answer(pl_job *job);
+
 /* The engine's card hash key, for specs that hash (e.g. svc card numbers). */
 const unsigned char *pl_engine_hash_key(const pl_engine *eng, size_t *len);
 

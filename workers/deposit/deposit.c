@@ -337,39 +337,7 @@ static int dep_mark_sent(pl_job *job, pl_db_unit *u)
 
 static void dep_map(pl_job *job)
 {
-    const pl_bureau_result *res = &job->res;
-    pl_reply *rep = &job->reply;
-    const pl_vendor_response *vr =
-        pl_services_vendor_response(job->services, job->svc->code, res->reason_code);
-    copy(rep->vendor_response, sizeof rep->vendor_response, res->reason_code);
-    copy(rep->decision, sizeof rep->decision, res->decision);
-    if (res->fault_code[0] || strcmp(res->decision, "ERROR") == 0)
-        rep->status = PL_ST_ERROR;
-    else if (strcmp(res->decision, "ACCEPT") == 0)
-        rep->status = PL_ST_APPROVED;
-    else if (strcmp(res->decision, "REVIEW") == 0)
-        rep->status = PL_ST_REVIEW;
-    else if (strcmp(res->decision, "REJECT") == 0)
-        rep->status = strcmp(res->reason_code, "481") == 0 || strcmp(res->reason_code, "400") == 0
-                          ? PL_ST_REJECTED
-                          : PL_ST_DECLINED;
-    else
-        rep->status = vr ? (vr->approved ? PL_ST_APPROVED : PL_ST_DECLINED) : PL_ST_ERROR;
-    if (rep->status == PL_ST_APPROVED && job->req.has_amount) {
-        rep->has_amount_approved = true;
-        rep->amount_approved = res->has_amount ? res->amount : job->req.amount;
-    }
-    if (rep->status != PL_ST_APPROVED && vr)
-        copy(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
-    copy(rep->auth.number, sizeof rep->auth.number, res->auth_code);
-    copy(rep->auth.date, sizeof rep->auth.date, res->auth_date);
-    copy(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
-    copy(rep->auth.request_token, sizeof rep->auth.request_token, res->request_token);
-    copy(rep->auth.avs, sizeof rep->auth.avs, res->avs);
-    copy(rep->auth.cvv, sizeof rep->auth.cvv, res->cvv);
-    if (res->fault_code[0])
-        snprintf(rep->message, sizeof rep->message, "The payment service refused the request (%s).",
-                 res->fault_code);
+    pl_job_map_answer(job);
 }
 
 /* The unused part of the authorization once this deposit is approved; 0 when none. */

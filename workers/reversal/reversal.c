@@ -231,38 +231,17 @@ static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 
 static void rev_map(pl_job *job)
 {
-    const pl_bureau_result *res = &job->res;
+    pl_job_map_answer(job);
     pl_reply *rep = &job->reply;
-    const pl_vendor_response *vr =
-        job->services ? pl_services_vendor_response(job->services, job->svc->code, res->reason_code)
-                      : NULL;
-    copy(rep->vendor_response, sizeof rep->vendor_response, res->reason_code);
-    copy(rep->decision, sizeof rep->decision, res->decision);
-
-    if (res->fault_code[0] || strcmp(res->decision, "ERROR") == 0)
-        rep->status = PL_ST_ERROR;
-    else if (strcmp(res->decision, "ACCEPT") == 0)
-        rep->status = PL_ST_APPROVED;
-    else if (strcmp(res->decision, "REJECT") == 0)
+    /* A reversal is never fraud-screened: any REJECT is the bureau declining it. */
+    if (rep->status == PL_ST_REJECTED)
         rep->status = PL_ST_DECLINED;
-    else /* no usable decision (a reversal is never reviewed): the vendor response decides */
-        rep->status = vr ? (vr->approved ? PL_ST_APPROVED : PL_ST_DECLINED) : PL_ST_ERROR;
-
-    if (rep->status == PL_ST_APPROVED) {
+    if (rep->status == PL_ST_APPROVED && !rep->has_amount_approved) {
         rep->has_amount_approved = true;
-        rep->amount_approved = res->has_amount ? res->amount : job->call.amount;
+        rep->amount_approved = job->call.amount;
     }
-    if (rep->status != PL_ST_APPROVED && vr)
-        copy(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
-    /* The reversal's own bureau transaction (the authorization's is in our records). */
-    copy(rep->auth.number, sizeof rep->auth.number, res->auth_code);
-    copy(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
-    copy(rep->auth.request_token, sizeof rep->auth.request_token, res->request_token);
-    if (res->fault_code[0]) {
-        snprintf(rep->message, sizeof rep->message, "The payment service refused the request (%s).",
-                 res->fault_code);
-    } else if (rep->status == PL_ST_DECLINED) {
-        const char *text = pl_reversal_reason_text(res->reason_code);
+    if (rep->status == PL_ST_DECLINED && !job->res.fault_code[0]) {
+        const char *text = pl_reversal_reason_text(job->res.reason_code);
         if (text)
             copy(rep->message, sizeof rep->message, text);
     }
