@@ -108,6 +108,39 @@ int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr, 
     return 0;
 }
 
+/* PAYLINK_HASH_KEY_PREVIOUS_FILES: earlier card-hash keys, colon-separated file names. */
+static int previous_keys(pl_config *c, char *errstr, size_t errstr_size)
+{
+    const char *list = getenv("PAYLINK_HASH_KEY_PREVIOUS_FILES");
+    while (list && *list) {
+        const char *end = strchr(list, ':');
+        size_t n = end ? (size_t)(end - list) : strlen(list);
+        if (n > 0) {
+            if (c->n_prev_keys == PL_CONFIG_MAX_PREV_KEYS)
+                return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                                  "PAYLINK_HASH_KEY_PREVIOUS_FILES: at most %d keys",
+                                  PL_CONFIG_MAX_PREV_KEYS);
+            char ref[600], key[sizeof c->prev_keys[0] + 1];
+            snprintf(ref, sizeof ref, "file:%.*s", (int)(n < 590 ? n : 590), list);
+            int rc = pl_secret_resolve(ref, key, sizeof key, errstr, errstr_size);
+            if (rc != 0)
+                return rc;
+            size_t klen = strlen(key);
+            if (klen < 16) {
+                pl_card_wipe(key, sizeof key);
+                return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                                  "PAYLINK_HASH_KEY_PREVIOUS_FILES: a key is shorter than 16 "
+                                  "characters");
+            }
+            memcpy(c->prev_keys[c->n_prev_keys], key, klen);
+            c->prev_key_len[c->n_prev_keys++] = klen;
+            pl_card_wipe(key, sizeof key);
+        }
+        list = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
 int pl_config_default_metrics_port(const char *worker)
 {
     static const char *const names[] = {"auth", "deposit", "reversal", "svc", "dmupdate"};
@@ -182,11 +215,21 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
     memcpy(c->hash_key, key, klen);
     c->hash_key_len = klen;
     pl_card_wipe(key, sizeof key);
+    if ((rc = previous_keys(c, errstr, errstr_size)) != 0)
+        return rc;
+    if ((rc = env_str("PAYLINK_KAFKA_GROUP", "", c->group, sizeof c->group, false, errstr,
+                      errstr_size)))
+        return rc;
+    if (!c->group[0])
+        snprintf(c->group, sizeof c->group, "paylink-%s", worker);
 
     char host[64] = "paylink";
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
     const char *inst = getenv("PAYLINK_INSTANCE");
+    if (inst && strlen(inst) > PL_CONFIG_INSTANCE_MAX)
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                          "PAYLINK_INSTANCE is longer than %d characters", PL_CONFIG_INSTANCE_MAX);
     if (inst && *inst)
         snprintf(c->instance, sizeof c->instance, "%s", inst);
     else
@@ -196,6 +239,8 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
 
 void pl_config_free(pl_config *c)
 {
-    if (c)
+    if (c) {
         pl_card_wipe(c->hash_key, sizeof c->hash_key);
+        pl_card_wipe(c->prev_keys, sizeof c->prev_keys);
+    }
 }

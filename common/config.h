@@ -10,6 +10,10 @@
  *   PAYLINK_METRICS_BIND    address of that endpoint, default 0.0.0.0
  *   PAYLINK_MAX_IN_FLIGHT   requests in flight at once per process, default 512
  *   PAYLINK_HASH_KEY_FILE   file holding the card-hash HMAC key (or PAYLINK_HASH_KEY, the key)
+ *   PAYLINK_HASH_KEY_PREVIOUS_FILES  colon-separated files of earlier keys (at most 4): accepted
+ *                           when a redelivered request's fingerprint is compared with its row's
+ *                           (key rotation, README "Card data"); never used to write
+ *   PAYLINK_KAFKA_GROUP     consumer group, default paylink-<worker>
  *   PAYLINK_LOG_LEVEL       debug | info | warn | error, default info
  *   PAYLINK_LOG_MASK        last4 | removed: the seed's J16 modes for card numbers in logs
  *   PAYLINK_KAFKA_SESSION_TIMEOUT_MS  consumer session timeout, default 45000
@@ -35,6 +39,11 @@
 #include "err.h"
 #include "log.h"
 
+#define PL_CONFIG_MAX_PREV_KEYS 4
+/* PAYLINK_INSTANCE is refused when longer: send attempts are "<instance>/<counter>" and must fit
+ * the sent_by columns (varchar(120), 009_claims.sql). */
+#define PL_CONFIG_INSTANCE_MAX 95
+
 typedef struct pl_config {
     char worker[16];
     char brokers[512];
@@ -50,9 +59,14 @@ typedef struct pl_config {
     int refresh_s;
     unsigned char hash_key[128];
     size_t hash_key_len;
+    /* Earlier keys (rotation): only compared against, never written with. */
+    unsigned char prev_keys[PL_CONFIG_MAX_PREV_KEYS][128];
+    size_t prev_key_len[PL_CONFIG_MAX_PREV_KEYS];
+    int n_prev_keys;
+    char group[128];
     pl_log_level log_level;
     pl_mask_mode log_mask;
-    char instance[96];
+    char instance[PL_CONFIG_INSTANCE_MAX + 1];
 } pl_config;
 
 /* Reads the environment for `worker` ("auth", ...). Returns 0 or PL_ERR_CONFIG with errstr. */

@@ -9,6 +9,7 @@
 #include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "card.h"
 #include "config.h"
+#include "dlq.h"
 #include "http.h"
 #include "kafka.h"
 #include "log.h"
@@ -40,11 +42,14 @@ static void on_signal(int sig)
 
 typedef enum job_state {
     JS_NEW,
+    JS_LOOKING, /* refused by validation: is there a row for its request_id after all? */
     JS_RECORDING,
+    JS_QUEUED, /* waiting for a bureau concurrency slot; its row is still 'received' */
     JS_MARKING,
-    JS_QUEUED, /* waiting for a bureau concurrency slot */
     JS_CALLING,
     JS_STORING,
+    JS_CHECKING, /* a guarded write changed nothing: re-reading the row */
+    JS_WAITING,  /* another owner has the request in flight: re-read the row later */
     JS_PUBLISHING,
     JS_DONE,
 } job_state;
@@ -66,19 +71,29 @@ struct job {
     size_t payload_len;
     char *key;
     size_t key_len;
-    bool valid;
+    pl_errors *errs; /* validation errors: judged only when no row exists (NULL = valid) */
     const pl_bureau_ops *ops;
     pl_bureau_cfg cfg;
     pl_bureau_msg msg;
     double t_call;
     double t_start;
     int pending_dr;
-    outmsg *out;         /* messages still to produce */
-    const char *outcome; /* metrics label */
-    job *hnext;          /* hash chain */
-    job *waiters;        /* duplicates parked until this one is done */
+    int publish_retries;
+    bool dlq_cut;          /* the dead-letter copy was already cut to fit once */
+    bool slot_held;        /* holds one of its bureau's concurrency slots */
+    bool in_queue;         /* in its bureau's slot queue */
+    bool in_timers;        /* in the engine's timer list */
+    int rounds;            /* recorded again after its mark found the row changed */
+    int checks;            /* re-reads of its row */
+    double owner_deadline; /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
+    double due;            /* JS_WAITING: next re-read */
+    outmsg *out;           /* messages still to produce */
+    const char *outcome;   /* metrics label */
+    job *hnext;            /* hash chain */
+    job *waiters;          /* duplicates parked until this one is done */
     job *wnext;
     job *qnext;       /* bureau slot queue */
+    job *tnext;       /* timer list (JS_WAITING) */
     job *prev, *next; /* live list */
 };
 
@@ -96,6 +111,26 @@ typedef struct retry {
     struct retry *next;
 } retry;
 
+/*
+ * The configuration refresh runs on a thread of its own with its own connection: loading the
+ * settings is a handful of blocking queries, and the event loop must never wait for the
+ * database (a frozen PostgreSQL would stop the loop, and bureau answers already received would
+ * time out while it waits). The thread hands each new snapshot over through `fresh`.
+ */
+typedef struct refresher {
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;            /* under mu */
+    pl_services *fresh;   /* under mu: a snapshot the loop has not taken yet */
+    double rr_open;       /* under mu: open required responses, -1 unknown */
+    const char *conninfo; /* the engine's configuration outlives the thread */
+    const char *worker;
+    int interval_s;
+    int wake_fd; /* write end of a pipe the loop polls */
+} refresher;
+
 struct pl_engine {
     const pl_spec *spec;
     pl_config cfg;
@@ -105,10 +140,9 @@ struct pl_engine {
     int cpipe[2], ppipe[2];
     pl_db *db;
     pl_db_stmt stmts[32];
-    char sql_lookup[512], sql_unknown[1200], sql_final[512], sql_followups[256];
+    char sql_lookup[512], sql_unknown[1400], sql_final[512], sql_followups[256], sql_close_rr[900];
     pl_http *http;
     pl_services *services;
-    double services_at;
     pl_offsets *offsets;
     pl_metrics *metrics;
     job *live;
@@ -121,15 +155,22 @@ struct pl_engine {
     slot slots[MAX_SERVICES];
     size_t nslots;
     retry *retries;
+    job *timers;    /* JS_WAITING jobs */
+    size_t max_msg; /* the producer's message.max.bytes */
+    bool fatal;     /* the producer hit a fatal error: nothing can be published any more */
+    int exit_status;
+    bool ready;
+    int rpipe[2]; /* the refresher wakes the loop */
+    refresher ref;
     bool stopping;
     bool draining; /* inside a revoke drain: do not start new work */
     int64_t lag;
     /* metrics */
     pl_counter *m_requests[8];
-    pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail;
+    pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
+        *m_publish_dropped, *m_failed, *m_rechecks;
     pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_backlog;
     pl_histogram *m_bureau, *m_db, *m_total;
-    void *aux; /* PGconn for configuration refresh and counts */
 };
 
 static const char *const outcome_names[] = {"approved", "declined", "review",  "rejected",
@@ -179,9 +220,47 @@ static void hash_remove(pl_engine *e, job *j)
 
 /* ---- job lifetime ---- */
 
+static slot *slot_for(pl_engine *e, const char *code);
+
+static void timer_remove(pl_engine *e, job *j)
+{
+    for (job **pp = &e->timers; *pp; pp = &(*pp)->tnext) {
+        if (*pp == j) {
+            *pp = j->tnext;
+            break;
+        }
+    }
+    j->tnext = NULL;
+    j->in_timers = false;
+}
+
+/* Takes a job out of its bureau's slot queue (a queued job that ends for another reason). */
+static void slot_unqueue(pl_engine *e, job *j)
+{
+    slot *s = slot_for(e, j->pub.svc->code);
+    job *prev = NULL;
+    for (job *q = s->qhead; q; prev = q, q = q->qnext) {
+        if (q != j)
+            continue;
+        if (prev)
+            prev->qnext = q->qnext;
+        else
+            s->qhead = q->qnext;
+        if (s->qtail == q)
+            s->qtail = prev;
+        break;
+    }
+    j->qnext = NULL;
+    j->in_queue = false;
+}
+
 static void job_free(job *j)
 {
     pl_engine *e = j->pub.eng;
+    if (j->in_timers)
+        timer_remove(e, j);
+    if (j->in_queue)
+        slot_unqueue(e, j);
     if (j->prev)
         j->prev->next = j->next;
     else if (e->live == j)
@@ -200,6 +279,7 @@ static void job_free(job *j)
         free(j->payload);
     }
     free(j->key);
+    free(j->errs);
     free(j->pub.reply_json);
     for (outmsg *o = j->out; o;) {
         outmsg *n = o->next;
@@ -227,7 +307,8 @@ static void store_offset(pl_engine *e, int32_t partition, int64_t off)
 
 static void job_admit(pl_engine *e, job *j);
 
-/* Everything of the job is durable and published: its offset may be committed. */
+/* The job is over (its effects durable and published, or given up on with an error): its offset
+ * may be committed, and redeliveries parked behind it run. */
 static void job_done(job *j)
 {
     pl_engine *e = j->pub.eng;
@@ -255,7 +336,11 @@ static void job_done(job *j)
     }
 }
 
-/* Abandons a job without a reply (shutdown): its offset is not committed. */
+/*
+ * Drops a job without a reply, leaving its offset uncommitted so the request is redelivered.
+ * Only for shutdown and teardown (the database or HTTP client is going away): the offset
+ * tracker is discarded with the process, so nothing is left that waits for this offset.
+ */
 static void job_abandon(job *j)
 {
     pl_engine *e = j->pub.eng;
@@ -273,19 +358,59 @@ static void job_abandon(job *j)
     job_free(j);
 }
 
+/*
+ * Gives up on a job that can never complete (a statement the database refuses, a row that
+ * vanished): says so loudly, counts it, and releases its offset, so one broken request never
+ * stops its partition from committing. Whatever its row says stays for an operator.
+ */
+static void job_fail(job *j, const char *why)
+{
+    pl_engine *e = j->pub.eng;
+    PL_ERROR(j->pub.req.request_id[0] ? j->pub.req.request_id : NULL,
+             "request given up (%s); its offset is released, its row (if any) is left for an "
+             "operator",
+             why);
+    pl_counter_add(e->m_failed, 1);
+    j->outcome = NULL;
+    job_done(j);
+}
+
 /* ---- publishing ---- */
 
-static int produce(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
-                   const char *payload, size_t len)
+/* A fatal producer error: nothing can be published any more. /healthz fails so a liveness probe
+ * restarts the worker, and the worker stops by itself (exit status 1); requests whose replies
+ * were not delivered keep their offsets and are replayed from their rows after the restart. */
+static void producer_fatal(pl_engine *e, const char *reason)
+{
+    if (e->fatal)
+        return;
+    e->fatal = true;
+    e->exit_status = 1;
+    char why[300];
+    snprintf(why, sizeof why, "kafka producer fatal error: %s", reason);
+    PL_ERROR(NULL, "%s; stopping so the worker is restarted", why);
+    pl_metrics_set_unhealthy(e->metrics, why);
+    g_stop = 1;
+}
+
+static void on_kafka_error(rd_kafka_t *rk, bool fatal, const char *reason, void *opaque)
+{
+    (void)rk;
+    if (fatal)
+        producer_fatal(opaque, reason);
+}
+
+static rd_kafka_resp_err_t produce(pl_engine *e, job *j, const char *topic, const char *key,
+                                   size_t key_len, const char *payload, size_t len)
 {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         e->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
         RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
     if (err)
-        return PL_ERR_KAFKA;
+        return err;
     j->pending_dr++;
-    return 0;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
@@ -307,11 +432,78 @@ static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *
     r->key_len = key_len;
     r->payload_len = len;
     r->j = j;
-    r->due = now_s() + 1.0;
+    /* Back off while the broker stays away: 0.5 s doubling to 30 s. */
+    int n = j->publish_retries < 6 ? j->publish_retries : 6;
+    double delay = 0.5 * (double)(1 << n);
+    r->due = now_s() + (delay < 30.0 ? delay : 30.0);
+    j->publish_retries++;
     r->next = e->retries;
     e->retries = r;
     j->pending_dr++; /* the retry holds the job open */
     pl_counter_add(e->m_produce_fail, 1);
+}
+
+static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
+                     const char *payload, size_t len);
+
+/*
+ * A publish failed (producev refused it, or its delivery report says so). Transient failures
+ * (the broker away) are retried with back-off for as long as it takes: the reply must be
+ * published at least once, and while the broker is away nothing can be committed either. A
+ * message that can never be published is not retried forever: a dead-letter copy too large is
+ * cut to fit once; anything else is dropped with an error and a metric, and the job completes
+ * so its partition keeps committing (the outcome itself is in the database).
+ */
+static void publish_failed(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
+                           const char *payload, size_t len, rd_kafka_resp_err_t err)
+{
+    switch (pl_kafka_classify(err)) {
+    case PL_KAFKA_RETRY:
+        PL_WARN(j->pub.req.request_id, "publish to %s failed (%s); retrying", topic,
+                rd_kafka_err2str(err));
+        schedule_retry(e, j, topic, key, key_len, payload, len);
+        return;
+    case PL_KAFKA_FATAL:
+        producer_fatal(e, rd_kafka_err2str(err));
+        j->pending_dr++; /* never completes in this process: redelivered after the restart */
+        return;
+    case PL_KAFKA_TOO_LARGE:
+        if (strcmp(topic, e->t_dlq) == 0 && !j->dlq_cut) {
+            /* The broker's limit may be below the producer's: a quarter of what was tried. */
+            char *cut = pl_dlq_cut(payload, len, len / 4);
+            if (cut) {
+                j->dlq_cut = true;
+                PL_WARN(j->pub.req.request_id,
+                        "dead-letter copy of %zu bytes refused as too large; sending it cut to "
+                        "%zu bytes",
+                        len, strlen(cut));
+                send_msg(e, j, topic, key, key_len, cut, strlen(cut));
+                free(cut);
+                return;
+            }
+        }
+        break;
+    case PL_KAFKA_PERMANENT:
+        break;
+    }
+    PL_ERROR(j->pub.req.request_id,
+             "publishing %zu bytes to %s can never succeed (%s): message dropped, the request's "
+             "outcome stays in the database",
+             len, topic, rd_kafka_err2str(err));
+    pl_counter_add(e->m_publish_dropped, 1);
+}
+
+/* Produces one message for the job; failures go to publish_failed. */
+static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
+                     const char *payload, size_t len)
+{
+    if (e->fatal) {
+        j->pending_dr++; /* see publish_failed */
+        return;
+    }
+    rd_kafka_resp_err_t err = produce(e, j, topic, key, key_len, payload, len);
+    if (err)
+        publish_failed(e, j, topic, key, key_len, payload, len, err);
 }
 
 static void run_retries(pl_engine *e)
@@ -326,13 +518,15 @@ static void run_retries(pl_engine *e)
         }
         *pp = r->next;
         job *j = r->j;
+        send_msg(e, j, r->topic, r->key, r->key_len, r->payload, r->payload_len);
         j->pending_dr--;
-        if (produce(e, j, r->topic, r->key, r->key_len, r->payload, r->payload_len) != 0)
-            schedule_retry(e, j, r->topic, r->key, r->key_len, r->payload, r->payload_len);
         free(r->topic);
         free(r->key);
         free(r->payload);
         free(r);
+        if (j->pending_dr == 0 && j->state == JS_PUBLISHING)
+            job_done(j);
+        pp = &e->retries; /* job_done may have changed the list's neighbours */
     }
 }
 
@@ -343,13 +537,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     job *j = m->_private;
     if (!j)
         return;
-    if (m->err) {
-        /* Replies are published at least once: keep trying while the broker is away. */
-        PL_WARN(j->pub.req.request_id, "publish to %s failed (%s); retrying",
-                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-        schedule_retry(e, j, rd_kafka_topic_name(m->rkt), m->key ? m->key : "", m->key_len,
-                       m->payload, m->len);
-    }
+    if (m->err)
+        publish_failed(e, j, rd_kafka_topic_name(m->rkt), m->key ? m->key : "", m->key_len,
+                       m->payload, m->len, m->err);
     j->pending_dr--;
     if (j->pending_dr == 0 && j->state == JS_PUBLISHING)
         job_done(j);
@@ -378,11 +568,9 @@ static void publish(job *j, const char *reply_json)
     reply_key(j, key, sizeof key, &klen);
     j->state = JS_PUBLISHING;
     j->pending_dr++; /* guard while producing */
-    if (produce(e, j, e->t_reply, key, klen, reply_json, strlen(reply_json)) != 0)
-        schedule_retry(e, j, e->t_reply, key, klen, reply_json, strlen(reply_json));
+    send_msg(e, j, e->t_reply, key, klen, reply_json, strlen(reply_json));
     for (outmsg *o = j->out; o; o = o->next)
-        if (produce(e, j, o->topic, o->key, strlen(o->key), o->payload, strlen(o->payload)) != 0)
-            schedule_retry(e, j, o->topic, o->key, strlen(o->key), o->payload, strlen(o->payload));
+        send_msg(e, j, o->topic, o->key, strlen(o->key), o->payload, strlen(o->payload));
     j->pending_dr--;
     if (j->pending_dr == 0)
         job_done(j);
@@ -468,6 +656,20 @@ void pl_job_map_answer(pl_job *job)
         copy_str(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
     if (rep->status == PL_ST_REVIEW && !rep->hold_reason[0])
         copy_str(rep->hold_reason, sizeof rep->hold_reason, "FS");
+    /* seed "Placing the credit card on hold": an approval whose address or card verification
+     * failed is held as vendor_response says for that AVS (else CVV) result. */
+    if (rep->status == PL_ST_APPROVED && !rep->hold_reason[0] && job->svc) {
+        const pl_vendor_response *h =
+            res->avs[0]
+                ? pl_services_vendor_response_kind(job->services, job->svc->code, "avs", res->avs)
+                : NULL;
+        if (!h || !h->hold_reason[0])
+            h = res->cvv[0] ? pl_services_vendor_response_kind(job->services, job->svc->code, "cvv",
+                                                               res->cvv)
+                            : NULL;
+        if (h && h->hold_reason[0])
+            copy_str(rep->hold_reason, sizeof rep->hold_reason, h->hold_reason);
+    }
     copy_str(rep->auth.number, sizeof rep->auth.number, res->auth_code);
     copy_str(rep->auth.date, sizeof rep->auth.date, res->auth_date);
     copy_str(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
@@ -605,22 +807,11 @@ static void publish_invalid(job *j, const pl_errors *errs, const char *why)
     char *reply = pl_reply_to_json(&j->pub.req, &rep);
     /* The dead-letter copy: the request with card data removed, and why it was refused. */
     char *redacted = pl_request_redact(j->payload ? j->payload : "", j->payload_len);
-    json_object *d = json_object_new_object();
-    json_object_object_add(d, "error", json_object_new_string(why));
-    json_object *arr = json_object_new_array();
-    for (size_t i = 0; errs && i < errs->n; i++) {
-        json_object *fe = json_object_new_object();
-        json_object_object_add(fe, "field", json_object_new_string(errs->e[i].field));
-        json_object_object_add(fe, "error", json_object_new_string(errs->e[i].error));
-        json_object_array_add(arr, fe);
-    }
-    json_object_object_add(d, "errors", arr);
-    json_object_object_add(d, "topic", json_object_new_string(e->t_request));
-    json_object_object_add(d, "partition", json_object_new_int(j->partition));
-    json_object_object_add(d, "offset", json_object_new_int64(j->offset));
-    json_object_object_add(d, "request", json_object_new_string(redacted ? redacted : ""));
+    /* Room for the key, headers and the record's framing. */
+    size_t limit = e->max_msg > 4096 ? e->max_msg - 2048 : e->max_msg / 2;
+    char *dlq = pl_dlq_envelope(why, errs, e->t_request, j->partition, j->offset,
+                                redacted ? redacted : "", limit);
     free(redacted);
-    const char *dlq = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN);
     if (!reply || !dlq) {
         PL_ERROR(j->pub.req.request_id, "out of memory building an invalid reply; exiting");
         exit(70);
@@ -632,9 +823,8 @@ static void publish_invalid(job *j, const pl_errors *errs, const char *why)
     pl_counter_add(e->m_dlq, 1);
     j->state = JS_PUBLISHING;
     j->pending_dr++;
-    if (produce(e, j, e->t_dlq, key, klen, dlq, strlen(dlq)) != 0)
-        schedule_retry(e, j, e->t_dlq, key, klen, dlq, strlen(dlq));
-    json_object_put(d);
+    send_msg(e, j, e->t_dlq, key, klen, dlq, strlen(dlq));
+    free(dlq);
     j->pending_dr--;
     PL_INFO(j->pub.req.request_id[0] ? j->pub.req.request_id : NULL, "invalid request: %s", why);
     publish(j, reply);
@@ -642,6 +832,14 @@ static void publish_invalid(job *j, const pl_errors *errs, const char *why)
 }
 
 /* ---- generic terminal paths ---- */
+
+/* A guarded write that changes nothing is re-read this many times at most (an owner in flight
+ * is waited for by re-reading about once a second, up to its bureau's answer wait). */
+#define MAX_CHECKS 120
+/* A request whose mark found its row changed is recorded again at most this many times. */
+#define MAX_ROUNDS 5
+/* How long after an owner marked a row sent it is presumed gone, beyond its answer wait. */
+#define OWNER_MARGIN_S 10.0
 
 static const char *status_word(pl_status s)
 {
@@ -668,8 +866,6 @@ static int render_reply(job *j)
     return j->pub.reply_json ? 0 : PL_ERR_NOMEM;
 }
 
-static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u);
-
 static void submit_or_die(pl_engine *e, pl_db_unit *u, int rc)
 {
     if (rc != 0 || !u) {
@@ -677,6 +873,69 @@ static void submit_or_die(pl_engine *e, pl_db_unit *u, int rc)
         exit(70);
     }
     pl_db_submit(e->db, u);
+}
+
+static void start_check(job *j);
+static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status);
+
+/*
+ * The common failure handling of a database unit's callback: PL_ERR_STATE (the database is
+ * going away at shutdown) abandons the job for redelivery; any other error (a statement the
+ * database refuses; lost connections are re-sent by db.c and never get here) gives it up.
+ * Returns true when the job was handled.
+ */
+static bool unit_failed(job *j, int err, const char *errmsg, const char *what)
+{
+    if (!err)
+        return false;
+    if (err == PL_ERR_STATE) {
+        job_abandon(j);
+        return true;
+    }
+    char why[400];
+    snprintf(why, sizeof why, "%s failed: %s", what, errmsg);
+    job_fail(j, why);
+    return true;
+}
+
+
+/*
+ * After a guarded write (final, unknown, the spec's store). Its first statement returns a row
+ * when it changed the transaction row; when it returns none, another actor (a second replica, a
+ * redelivery, an operator, the resolver) wrote the row first, and the request is answered from
+ * what the row says now, never from what this job meant to write.
+ */
+static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    job *j = arg;
+    pl_engine *e = j->pub.eng;
+    /* On failure: never reply with something the table does not say. */
+    if (unit_failed(j, err, errmsg, "writing the outcome"))
+        return;
+    pl_histogram_observe(e->m_db, pl_db_last_batch_ms(e->db) / 1000.0);
+    if (pl_db_unit_ntuples(u, 0) == 0) {
+        PL_INFO(j->pub.req.request_id,
+                "its row was written by another actor first; answering from the row");
+        start_check(j);
+        return;
+    }
+    publish(j, j->pub.reply_json);
+}
+
+/* After the spec's store of a bureau answer: a statement error becomes an unknown outcome (the
+ * answer is lost, the bureau may have acted), never a silent drop. */
+static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    job *j = arg;
+    if (err && err != PL_ERR_STATE) {
+        PL_ERROR(j->pub.req.request_id, "storing the bureau's answer failed: %s", errmsg);
+        char detail[300];
+        snprintf(detail, sizeof detail, "the answer (%s %s) could not be stored: %s",
+                 j->pub.res.decision, j->pub.res.reason_code, errmsg);
+        finish_unknown(j, "answer_not_stored", detail, PL_ST_TIMEOUT);
+        return;
+    }
+    on_written(arg, err, errmsg, u);
 }
 
 /* Outcome unknown: the row becomes 'unknown', a required_response row opens, reply timeout. */
@@ -709,7 +968,7 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
                        j->pub.amount[0] ? j->pub.amount : NULL,
                        j->pub.req.currency[0] ? j->pub.req.currency : NULL,
                        reason};
-    pl_db_unit *u = pl_db_unit_new(on_stored, j);
+    pl_db_unit *u = pl_db_unit_new(on_written, j);
     j->outcome = status == PL_ST_TIMEOUT ? "timeout" : status_word(status);
     pl_counter_add(e->m_required, 1);
     j->state = JS_STORING;
@@ -727,30 +986,20 @@ static void finish_final(job *j, const char *error_text)
     const char *p[] = {j->pub.req.request_id, status_word(j->pub.reply.status),
                        j->pub.reply.vendor_response, error_text ? error_text : "",
                        j->pub.reply_json};
-    pl_db_unit *u = pl_db_unit_new(on_stored, j);
+    pl_db_unit *u = pl_db_unit_new(on_written, j);
     j->outcome = status_word(j->pub.reply.status);
     j->state = JS_STORING;
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_final", 5, p) : PL_ERR_NOMEM);
 }
 
-static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
+/* A final `error` that nothing was sent for, with the bureau's outage code. */
+static void finish_error(job *j, const char *why)
 {
-    (void)u;
-    job *j = arg;
-    if (err == PL_ERR_STATE) { /* shutting down */
-        job_abandon(j);
-        return;
-    }
-    if (err) {
-        /* The answer could not be stored: do not reply with something the table does not say.
-         * The offset stays uncommitted, so the request is redelivered after a restart and
-         * lands in the required-response path. */
-        PL_ERROR(j->pub.req.request_id, "storing the outcome failed: %s", errmsg);
-        job_abandon(j);
-        return;
-    }
-    pl_histogram_observe(j->pub.eng->m_db, pl_db_last_batch_ms(j->pub.eng->db) / 1000.0);
-    publish(j, j->pub.reply_json);
+    memset(&j->pub.reply, 0, sizeof j->pub.reply);
+    j->pub.reply.status = PL_ST_ERROR;
+    snprintf(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response, "%s",
+             unavailable_code(j->pub.svc));
+    finish_final(j, why);
 }
 
 /* ---- the bureau call ---- */
@@ -792,16 +1041,32 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
 }
 
 static void on_http(void *arg, const pl_http_response *r);
-static void slot_release(pl_engine *e, const char *code);
+static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
-static void call_start(job *j)
+/* Marks the request sent, durably, just before its bytes leave; it holds a bureau slot. */
+static void mark_sent(job *j)
 {
     pl_engine *e = j->pub.eng;
-    const pl_service *svc = j->pub.svc;
-    slot *s = slot_for(e, svc->code);
-    if (s->active >= svc->max_concurrent) {
+    static unsigned long long attempts;
+    snprintf(j->pub.attempt, sizeof j->pub.attempt, "%s/%llu", e->cfg.instance, ++attempts);
+    pl_db_unit *u = pl_db_unit_new(on_marked, j);
+    j->state = JS_MARKING;
+    submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);
+}
+
+/*
+ * Takes one of the bureau's concurrency slots (auth_service.max_concurrent) and marks the
+ * request sent, or queues it with its row still 'received': a request waiting for a slot has
+ * not left, so a drain or a crash leaves it re-sendable, not unknown.
+ */
+static void slot_take(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    slot *s = slot_for(e, j->pub.svc->code);
+    if (s->active >= j->pub.svc->max_concurrent) {
         j->state = JS_QUEUED;
         j->qnext = NULL;
+        j->in_queue = true;
         if (s->qtail)
             s->qtail->qnext = j;
         else
@@ -810,6 +1075,36 @@ static void call_start(job *j)
         return;
     }
     s->active++;
+    j->slot_held = true;
+    mark_sent(j);
+}
+
+/* Gives the job's slot back and lets the next queued request of that bureau go. */
+static void slot_release(job *j)
+{
+    if (!j->slot_held)
+        return;
+    pl_engine *e = j->pub.eng;
+    j->slot_held = false;
+    slot *s = slot_for(e, j->pub.svc->code);
+    s->active--;
+    while (s->qhead && s->active < s->qhead->pub.svc->max_concurrent) {
+        job *n = s->qhead;
+        s->qhead = n->qnext;
+        if (!s->qhead)
+            s->qtail = NULL;
+        n->qnext = NULL;
+        n->in_queue = false;
+        s->active++;
+        n->slot_held = true;
+        mark_sent(n);
+    }
+}
+
+static void call_start(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    const pl_service *svc = j->pub.svc;
     j->state = JS_CALLING;
     long timeout = svc->response_time_ms;
     if (strcmp(svc->protocol, "EXT") == 0)
@@ -826,28 +1121,8 @@ static void call_start(job *j)
     j->t_call = now_s();
     if (pl_http_submit(e->http, &c, on_http, j) != 0) {
         /* Nothing left the process. */
-        slot_release(e, svc->code);
-        memset(&j->pub.reply, 0, sizeof j->pub.reply);
-        j->pub.reply.status = PL_ST_ERROR;
-        snprintf(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response, "%s",
-                 unavailable_code(svc));
-        finish_final(j, "could not start the bureau call");
-    }
-}
-
-static void slot_release(pl_engine *e, const char *code)
-{
-    slot *s = slot_for(e, code);
-    s->active--;
-    while (s->qhead) {
-        job *n = s->qhead;
-        s->qhead = n->qnext;
-        if (!s->qhead)
-            s->qtail = NULL;
-        if (n->state == JS_QUEUED) {
-            call_start(n);
-            break;
-        }
+        slot_release(j);
+        finish_error(j, "could not start the bureau call");
     }
 }
 
@@ -856,7 +1131,7 @@ static void on_http(void *arg, const pl_http_response *r)
     job *j = arg;
     pl_engine *e = j->pub.eng;
     const pl_service *svc = j->pub.svc;
-    slot_release(e, svc->code);
+    slot_release(j);
     pl_histogram_observe(e->m_bureau, now_s() - j->t_call);
     if (r->attempts > 1)
         pl_counter_add(e->m_retries, (uint64_t)(r->attempts - 1));
@@ -870,11 +1145,7 @@ static void on_http(void *arg, const pl_http_response *r)
         snprintf(detail, sizeof detail, "no connection after %d attempts: %s", r->attempts,
                  r->error);
         PL_WARN(j->pub.req.request_id, "bureau %s unreachable: %s", svc->code, detail);
-        memset(&j->pub.reply, 0, sizeof j->pub.reply);
-        j->pub.reply.status = PL_ST_ERROR;
-        snprintf(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response, "%s",
-                 unavailable_code(svc));
-        finish_final(j, detail);
+        finish_error(j, detail);
         return;
     }
     case PL_HTTP_TIMEOUT:
@@ -912,9 +1183,17 @@ static void on_http(void *arg, const pl_http_response *r)
     j->outcome = pl_status_name(j->pub.reply.status);
     j->state = JS_STORING;
     rc = u ? e->spec->store(&j->pub, u) : PL_ERR_NOMEM;
+    /* Only with the reply this job stored: a row another actor answered keeps its own. */
     if (rc == 0 && fu) {
-        const char *p[] = {j->pub.req.request_id, fu};
-        rc = pl_db_unit_add(u, "pl_followups", 2, p);
+        const char *p[] = {j->pub.req.request_id, fu, j->pub.reply_json};
+        rc = pl_db_unit_add(u, "pl_followups", 3, p);
+    }
+    /* A late answer to a row another actor made 'unknown' closes its required response. */
+    if (rc == 0) {
+        char by[160];
+        snprintf(by, sizeof by, "paylink-%s %s", e->spec->worker, e->cfg.instance);
+        const char *p[] = {j->pub.req.request_id, e->spec->worker, by};
+        rc = pl_db_unit_add(u, "pl_close_rr", 3, p);
     }
     free(fu);
     submit_or_die(e, u, rc);
@@ -928,14 +1207,16 @@ static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     }
     if (err) {
+        slot_release(j);
         PL_ERROR(j->pub.req.request_id, "marking sent failed: %s", errmsg);
-        job_abandon(j);
+        finish_error(j, "the request could not be marked sent; nothing was sent");
         return;
     }
     if (pl_db_unit_ntuples(u, 0) == 0) {
-        /* Another consumer (another attempt) moved it first: it owns the call. Never send
-         * twice. */
-        finish_unknown(j, "sent_not_answered", "another consumer marked it sent", PL_ST_TIMEOUT);
+        /* Another consumer marked it first (it owns the call), or what the request draws on
+         * changed (a claim failed): never send twice; look at the row again. */
+        slot_release(j);
+        start_check(j);
         return;
     }
     call_start(j);
@@ -944,6 +1225,14 @@ static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
 static void send_request(job *j, const pl_db_unit *recorded)
 {
     pl_engine *e = j->pub.eng;
+    /* A second round (after a failed claim) starts from a clean slate. */
+    if (e->spec->release)
+        e->spec->release(&j->pub);
+    else
+        free(j->pub.spec_data);
+    j->pub.spec_data = NULL;
+    pl_bureau_msg_free(&j->msg);
+    memset(&j->pub.reply, 0, sizeof j->pub.reply);
     int rc = e->spec->prepare(&j->pub, recorded);
     snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s",
              rc == 0 ? pl_bureau_op_name(j->pub.call.op) : "");
@@ -961,29 +1250,56 @@ static void send_request(job *j, const pl_db_unit *recorded)
     if (rc != 0) {
         PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
                  err[0] ? err : pl_err_str(rc));
-        memset(&j->pub.reply, 0, sizeof j->pub.reply);
-        j->pub.reply.status = PL_ST_ERROR;
-        snprintf(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response, "%s",
-                 unavailable_code(j->pub.svc));
-        finish_final(j, err[0] ? err : "bureau request could not be built");
+        finish_error(j, err[0] ? err : "bureau request could not be built");
         return;
     }
-    static unsigned long long attempts;
-    snprintf(j->pub.attempt, sizeof j->pub.attempt, "%s/%llu", e->cfg.instance, ++attempts);
-    pl_db_unit *u = pl_db_unit_new(on_marked, j);
-    j->state = JS_MARKING;
-    submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);
+    slot_take(j);
 }
 
-/* ---- recording ---- */
+/* ---- answering from the row ---- */
+
+/* What the engine's read-back (pl_lookup) says of a request's row. */
+typedef struct row_view {
+    const char *status, *fingerprint, *reply, *followups, *sent_by;
+    double sent_age_s; /* seconds since it was marked sent; < 0 when never */
+} row_view;
+
+static bool read_row(const PGresult *r, row_view *v)
+{
+    if (!r || PQntuples(r) != 1)
+        return false;
+    v->status = PQgetvalue(r, 0, 0);
+    v->fingerprint = PQgetvalue(r, 0, 1);
+    v->reply = PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2);
+    v->followups = PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3);
+    v->sent_by = PQgetvalue(r, 0, 4);
+    v->sent_age_s = PQgetisnull(r, 0, 5) ? -1.0 : strtod(PQgetvalue(r, 0, 5), NULL);
+    return true;
+}
+
+/* True when fp is this request's fingerprint under the current key or an earlier one (a key
+ * rotation must not turn redeliveries into idempotency conflicts). */
+static bool fingerprint_matches(job *j, const char *fp)
+{
+    if (strcmp(fp, j->pub.fingerprint) == 0)
+        return true;
+    const pl_config *c = &j->pub.eng->cfg;
+    for (int i = 0; i < c->n_prev_keys; i++) {
+        char old[65];
+        if (pl_request_fingerprint(&j->pub.req, c->prev_keys[i], c->prev_key_len[i], old,
+                                   sizeof old) == 0 &&
+            strcmp(fp, old) == 0)
+            return true;
+    }
+    return false;
+}
 
 static void replay(job *j, const char *stored, const char *stored_followups)
 {
     pl_engine *e = j->pub.eng;
     char *again = pl_reply_mark_replayed(stored);
     if (!again) {
-        PL_ERROR(j->pub.req.request_id, "stored reply is unreadable; not replayed");
-        job_abandon(j);
+        job_fail(j, "its stored reply is unreadable");
         return;
     }
     PL_INFO(j->pub.req.request_id, "redelivered request answered from its stored reply");
@@ -992,58 +1308,200 @@ static void replay(job *j, const char *stored, const char *stored_followups)
     /* What was decided with the answer goes out again (consumers de-duplicate by request_id). */
     if (stored_followups)
         followups_restore(j, stored_followups);
-    else
+    else if (j->pub.svc)
         followups(j, again); /* answered before 008_followups.sql: decide them again */
     publish(j, again);
     free(again);
+}
+
+static void conflict(job *j)
+{
+    pl_counter_add(j->pub.eng->m_conflicts, 1);
+    pl_errors errs = {0};
+    pl_errors_add(&errs, "request_id",
+                  "was already used for a different request (idempotency key conflict)");
+    publish_invalid(j, &errs, "request_id reused with different content");
+}
+
+/* How long a request may take at its bureau: the answer wait (EXT: × check frequency). */
+static double answer_wait_s(const job *j)
+{
+    const pl_service *svc = j->pub.svc;
+    if (!svc) /* its bureau is gone from the configuration: only the margin is left */
+        return 0.0;
+    double ms = svc->response_time_ms;
+    if (strcmp(svc->protocol, "EXT") == 0)
+        ms *= svc->response_check_frequency;
+    return ms / 1000.0;
+}
+
+static void park(job *j, double due)
+{
+    pl_engine *e = j->pub.eng;
+    j->state = JS_WAITING;
+    j->due = due;
+    j->tnext = e->timers;
+    j->in_timers = true;
+    e->timers = j;
+}
+
+static void run_timers(pl_engine *e)
+{
+    double now = now_s();
+    for (job **pp = &e->timers; *pp;) {
+        job *j = *pp;
+        if (j->due > now) {
+            pp = &j->tnext;
+            continue;
+        }
+        *pp = j->tnext;
+        j->tnext = NULL;
+        j->in_timers = false;
+        start_check(j);
+    }
+}
+
+static void start_record(job *j);
+
+/*
+ * A request whose request_id has a row is answered from that row, whatever validation says
+ * now (DESIGN.md "The engine"): replayed when it has a reply, sent when it was never sent,
+ * waited for while another owner may still have it in flight, and made a required response
+ * when that owner is presumed gone. `recorded` is the record unit when the row was just read
+ * by it (the spec's look-ups are in it), NULL otherwise.
+ */
+static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorded)
+{
+    if (v->reply) {
+        replay(j, v->reply, v->followups);
+        return;
+    }
+    if (strcmp(v->status, "received") == 0) {
+        if (!j->pub.svc || !j->ops) {
+            /* Never sent, and its service bureau is gone from the configuration. */
+            char why[120];
+            snprintf(why, sizeof why, "service bureau '%s' is no longer configured for %s",
+                     j->pub.req.service, j->pub.eng->spec->worker);
+            finish_error(j, why);
+        } else if (recorded) {
+            send_request(j, recorded);
+        } else if (++j->rounds > MAX_ROUNDS) {
+            finish_error(j, "what the request draws on kept changing; nothing was sent");
+        } else {
+            start_record(j); /* the spec's look-ups again, then decide anew */
+        }
+        return;
+    }
+    if (strcmp(v->status, "sent") == 0) {
+        /* Another attempt sent it. Its owner may be alive (a second replica, a redelivery in
+         * another process): wait for its answer up to the bureau's answer wait after it was
+         * marked; past that the owner is presumed gone and the outcome is unknown. */
+        double now = now_s();
+        if (j->owner_deadline == 0)
+            j->owner_deadline =
+                now + answer_wait_s(j) + OWNER_MARGIN_S - (v->sent_age_s > 0 ? v->sent_age_s : 0);
+        if (now < j->owner_deadline) {
+            park(j, now + 1.0 < j->owner_deadline ? now + 1.0 : j->owner_deadline);
+            return;
+        }
+        finish_unknown(j, "sent_not_answered",
+                       recorded ? "redelivered after it was sent; outcome unknown"
+                                : "sent by another attempt that did not answer; outcome unknown",
+                       PL_ST_TIMEOUT);
+        return;
+    }
+    char why[80];
+    snprintf(why, sizeof why, "its row is '%.20s' without a reply", v->status);
+    job_fail(j, why);
+}
+
+static void on_checked(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    job *j = arg;
+    if (unit_failed(j, err, errmsg, "reading its row"))
+        return;
+    row_view v;
+    if (!read_row(pl_db_unit_result(u, 0), &v)) {
+        job_fail(j, "its row is gone");
+        return;
+    }
+    answer_from_row(j, &v, NULL);
+}
+
+/* Re-reads the row (after a guarded write changed nothing, or to see whether an owner in
+ * flight has answered). */
+static void start_check(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    if (++j->checks > MAX_CHECKS) {
+        job_fail(j, "its row never settled");
+        return;
+    }
+    pl_counter_add(e->m_rechecks, 1);
+    const char *p[] = {j->pub.req.request_id};
+    pl_db_unit *u = pl_db_unit_new(on_checked, j);
+    j->state = JS_CHECKING;
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_lookup", 1, p) : PL_ERR_NOMEM);
+}
+
+/* ---- recording ---- */
+
+/* A request validation refused: only when its request_id has no row is it invalid. */
+static void on_looked_up(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    job *j = arg;
+    if (unit_failed(j, err, errmsg, "looking up its row"))
+        return;
+    row_view v;
+    if (!read_row(pl_db_unit_result(u, 0), &v)) {
+        publish_invalid(j, j->errs, j->errs->n ? j->errs->e[0].error : "invalid request");
+        return;
+    }
+    if (!fingerprint_matches(j, v.fingerprint)) {
+        conflict(j);
+        return;
+    }
+    PL_INFO(j->pub.req.request_id,
+            "fails validation now (%s: %s) but has a row: answered from the row",
+            j->errs->n ? j->errs->e[0].field : "", j->errs->n ? j->errs->e[0].error : "");
+    answer_from_row(j, &v, NULL);
+}
+
+static void start_lookup(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    const char *p[] = {j->pub.req.request_id};
+    pl_db_unit *u = pl_db_unit_new(on_looked_up, j);
+    j->state = JS_LOOKING;
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_lookup", 1, p) : PL_ERR_NOMEM);
 }
 
 static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
 {
     job *j = arg;
     pl_engine *e = j->pub.eng;
-    if (err == PL_ERR_STATE) {
-        job_abandon(j);
+    if (unit_failed(j, err, errmsg, "recording the request"))
         return;
-    }
-    if (err) {
-        /* A statement error on a validated request is a bug or a schema mismatch: refuse it
-         * visibly rather than retry forever. */
-        PL_ERROR(j->pub.req.request_id, "recording the request failed: %s", errmsg);
-        pl_errors errs = {0};
-        pl_errors_add(&errs, "", "the request could not be recorded");
-        publish_invalid(j, &errs, "the request could not be recorded");
-        return;
-    }
     bool inserted = pl_db_unit_ntuples(u, 0) == 1;
-    const PGresult *r = pl_db_unit_result(u, pl_db_unit_count(u) - 1);
-    if (!r || PQntuples(r) != 1) {
-        PL_ERROR(j->pub.req.request_id, "recorded request not found");
-        job_abandon(j);
-        return;
-    }
-    const char *status = PQgetvalue(r, 0, 0);
-    const char *fp = PQgetvalue(r, 0, 1);
-    bool has_reply = !PQgetisnull(r, 0, 2);
-    if (!inserted && strcmp(fp, j->pub.fingerprint) != 0) {
-        pl_counter_add(e->m_conflicts, 1);
+    row_view v;
+    if (!read_row(pl_db_unit_result(u, pl_db_unit_count(u) - 1), &v)) {
+        /* The spec's INSERT refused it (e.g. a reference to another order's transaction):
+         * nothing was written, so it is judged like any invalid request. */
         pl_errors errs = {0};
-        pl_errors_add(&errs, "request_id",
-                      "was already used for a different request (idempotency key conflict)");
-        publish_invalid(j, &errs, "request_id reused with different content");
+        if (e->spec->judge)
+            e->spec->judge(&j->pub, u, &errs);
+        if (errs.n == 0) {
+            job_fail(j, "it was neither recorded nor found");
+            return;
+        }
+        publish_invalid(j, &errs, errs.e[0].error);
         return;
     }
-    if (has_reply) {
-        replay(j, PQgetvalue(r, 0, 2), PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3));
+    if (!inserted && !fingerprint_matches(j, v.fingerprint)) {
+        conflict(j);
         return;
     }
-    if (strcmp(status, "received") == 0) {
-        send_request(j, u); /* new, or recorded by a process that died before sending */
-        return;
-    }
-    /* 'sent' without an answer: the bytes may have reached the bureau. */
-    finish_unknown(j, "sent_not_answered", "redelivered after it was sent; outcome unknown",
-                   PL_ST_TIMEOUT);
+    answer_from_row(j, &v, u);
 }
 
 static void start_record(job *j)
@@ -1058,7 +1516,7 @@ static void start_record(job *j)
     submit_or_die(e, u, rc);
 }
 
-/* Admits a valid request: parks it behind an in-flight one with the same request_id. */
+/* Admits a request: parks it behind an in-flight one with the same request_id. */
 static void job_admit(pl_engine *e, job *j)
 {
     job *owner = hash_find(e, j->pub.req.request_id);
@@ -1073,7 +1531,10 @@ static void job_admit(pl_engine *e, job *j)
     j->hnext = e->hash[h];
     e->hash[h] = j;
     j->admitted = true;
-    start_record(j);
+    if (j->errs)
+        start_lookup(j);
+    else
+        start_record(j);
 }
 
 /* ---- a new message ---- */
@@ -1127,31 +1588,31 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
     pl_errors errs = {0};
     int rc = pl_request_decode(j->payload, j->payload_len, e->spec->worker, time(NULL), &j->pub.req,
                                &errs);
-    if (rc == 0) {
-        j->pub.services = pl_services_ref(e->services);
-        j->pub.svc = pl_services_find(e->services, j->pub.req.service);
-        if (!j->pub.svc)
-            pl_errors_add(&errs, "service", "unknown service bureau '%s'", j->pub.req.service);
-        else if (!protocol_ok(e->spec, j->pub.svc->protocol) ||
-                 !(j->ops = pl_bureau_find(j->pub.svc->protocol)))
-            pl_errors_add(&errs, "service",
-                          "service bureau '%s' (protocol %s) does not handle %s requests",
-                          j->pub.req.service, j->pub.svc->protocol, e->spec->worker);
+    if (rc != 0 && rc != PL_ERR_INVALID) {
+        PL_ERROR(NULL, "out of memory decoding a request; exiting");
+        exit(70);
     }
-    if (rc != 0 || errs.n > 0) {
-        publish_invalid(j, &errs, errs.n ? errs.e[0].error : "invalid request");
-        return;
+    j->pub.services = pl_services_ref(e->services);
+    j->pub.svc = pl_services_find(e->services, j->pub.req.service);
+    if (j->pub.req.service[0] && !j->pub.svc)
+        pl_errors_add(&errs, "service", "unknown service bureau '%s'", j->pub.req.service);
+    else if (j->pub.svc && (!protocol_ok(e->spec, j->pub.svc->protocol) ||
+                            !(j->ops = pl_bureau_find(j->pub.svc->protocol)))) {
+        pl_errors_add(&errs, "service",
+                      "service bureau '%s' (protocol %s) does not handle %s requests",
+                      j->pub.req.service, j->pub.svc->protocol, e->spec->worker);
+        j->pub.svc = NULL;
+        j->ops = NULL;
     }
     /* Everything written about the card is derived here, once. */
     const pl_card_data *c = &j->pub.req.card;
-    if (c->number[0]) {
-        if (pl_card_hmac(e->cfg.hash_key, e->cfg.hash_key_len, c->number, j->pub.card_hash,
-                         sizeof j->pub.card_hash) != 0 ||
-            pl_card_mask_stored(c->number, j->pub.card_masked, sizeof j->pub.card_masked) != 0) {
+    if (c->number[0] &&
+        (pl_card_hmac(e->cfg.hash_key, e->cfg.hash_key_len, c->number, j->pub.card_hash,
+                      sizeof j->pub.card_hash) != 0 ||
+         pl_card_mask_stored(c->number, j->pub.card_masked, sizeof j->pub.card_masked) != 0)) {
+        j->pub.card_hash[0] = j->pub.card_masked[0] = '\0';
+        if (errs.n == 0)
             pl_errors_add(&errs, "card.number", "cannot be processed");
-            publish_invalid(j, &errs, "card number cannot be processed");
-            return;
-        }
     }
     const char *t = c->type[0] ? c->type : pl_card_type_guess(c->number);
     snprintf(j->pub.card_type, sizeof j->pub.card_type, "%s", t ? t : "");
@@ -1163,10 +1624,27 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
         PL_ERROR(j->pub.req.request_id, "fingerprint failed; exiting");
         exit(70);
     }
-    snprintf(j->cfg.service, sizeof j->cfg.service, "%s", j->pub.svc->code);
-    snprintf(j->cfg.protocol, sizeof j->cfg.protocol, "%s", j->pub.svc->protocol);
-    snprintf(j->cfg.api_version, sizeof j->cfg.api_version, "%s", j->pub.svc->api_version);
-    j->cfg.secret = j->pub.svc->secret;
+    if (j->pub.svc) {
+        snprintf(j->cfg.service, sizeof j->cfg.service, "%s", j->pub.svc->code);
+        snprintf(j->cfg.protocol, sizeof j->cfg.protocol, "%s", j->pub.svc->protocol);
+        snprintf(j->cfg.api_version, sizeof j->cfg.api_version, "%s", j->pub.svc->api_version);
+        j->cfg.secret = j->pub.svc->secret;
+    }
+    if (errs.n > 0 || rc != 0) {
+        if (!j->pub.req.request_id[0]) {
+            /* Without a usable request_id there is no row to look for. */
+            publish_invalid(j, &errs, errs.n ? errs.e[0].error : "invalid request");
+            return;
+        }
+        j->errs = malloc(sizeof *j->errs);
+        if (!j->errs) {
+            PL_ERROR(NULL, "out of memory accepting a message; exiting");
+            exit(70);
+        }
+        *j->errs = errs;
+        if (j->errs->n == 0)
+            pl_errors_add(j->errs, "", "invalid request");
+    }
     job_admit(e, j);
 }
 
@@ -1246,10 +1724,27 @@ static size_t jobs_on(pl_engine *e, const rd_kafka_topic_partition_list_t *parts
     return n;
 }
 
+/* Partitions this consumer no longer owns: their offsets are forgotten (the jobs still running
+ * on them finish but can no longer move a commit) and their backlog is dropped (the new owner
+ * re-reads it). */
+static void forget_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        pl_offsets_forget(e->offsets, parts->elems[i].partition);
+        rd_kafka_topic_partition_list_del(e->assigned, parts->elems[i].topic,
+                                          parts->elems[i].partition);
+    }
+    for (job *j = e->live; j; j = j->next)
+        if (!partition_assigned(e, j->partition))
+            j->tracked = false;
+    backlog_prune(e, false);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     pl_engine *e = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         PL_INFO(NULL, "assigned %d partition(s)", parts->cnt);
         rd_kafka_error_t *er = rd_kafka_incremental_assign(rk, parts);
@@ -1279,16 +1774,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 PL_WARN(NULL, "commit on revoke failed: %s", rd_kafka_err2str(ce));
         }
-        for (int i = 0; i < parts->cnt; i++) {
-            pl_offsets_forget(e->offsets, parts->elems[i].partition);
-            rd_kafka_topic_partition_list_del(e->assigned, parts->elems[i].topic,
-                                              parts->elems[i].partition);
-        }
-        /* Jobs still running on them finish, but can no longer move those offsets. */
-        for (job *j = e->live; j; j = j->next)
-            if (!partition_assigned(e, j->partition))
-                j->tracked = false;
-        backlog_prune(e, false);
+        forget_partitions(e, parts);
         rd_kafka_error_t *er = rd_kafka_incremental_unassign(rk, parts);
         if (er) {
             PL_ERROR(NULL, "incremental unassign failed: %s", rd_kafka_error_string(er));
@@ -1296,10 +1782,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         return;
     }
-    PL_ERROR(NULL, "rebalance error: %s", rd_kafka_err2str(err));
-    rd_kafka_assign(rk, NULL);
-    rd_kafka_topic_partition_list_destroy(e->assigned);
-    e->assigned = rd_kafka_topic_partition_list_new(32);
+    /* Anything else: give up the whole assignment, with the API of the assignment protocol in
+     * use (the eager rd_kafka_assign is an error under cooperative-sticky), and forget every
+     * partition's offsets, so nothing is committed for partitions this consumer lost. */
+    PL_ERROR(NULL, "rebalance error: %s; giving up the whole assignment", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_copy(e->assigned);
+    forget_partitions(e, all);
+    if (cooperative) {
+        rd_kafka_error_t *er = rd_kafka_incremental_unassign(rk, all);
+        if (er) {
+            PL_ERROR(NULL, "incremental unassign failed: %s", rd_kafka_error_string(er));
+            rd_kafka_error_destroy(er);
+        }
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+    rd_kafka_topic_partition_list_destroy(all);
 }
 
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
@@ -1367,76 +1865,175 @@ static void drain_pipe(int fd)
     }
 }
 
-static void refresh(pl_engine *e);
+static void refresh_take(pl_engine *e);
 
 /* One turn: consume (unless draining), start work, flush the DB batch, wait, dispatch. */
 static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
 {
-    if (allow_consume && !e->draining) {
+    if (allow_consume && !e->draining && !e->fatal) {
         consume(e);
         if (!e->stopping)
             start_backlog(e);
     }
     pl_db_flush(e->db);
-    if (e->retries && timeout_ms > 50)
+    if ((e->retries || e->timers) && timeout_ms > 50)
         timeout_ms = 50;
-    struct pollfd fds[3] = {
+    struct pollfd fds[4] = {
         {.fd = e->cpipe[0], .events = POLLIN},
         {.fd = e->ppipe[0], .events = POLLIN},
+        {.fd = e->rpipe[0], .events = POLLIN},
         {.fd = pl_db_fd(e->db), .events = pl_db_events(e->db)},
     };
-    unsigned nfds = fds[2].fd >= 0 ? 3 : 2;
+    unsigned nfds = fds[3].fd >= 0 ? 4 : 3;
     if (pl_http_wait(e->http, fds, nfds, timeout_ms) != 0)
         PL_WARN(NULL, "http wait failed");
     if (fds[0].revents)
         drain_pipe(e->cpipe[0]);
     if (fds[1].revents)
         drain_pipe(e->ppipe[0]);
+    if (fds[2].revents) {
+        drain_pipe(e->rpipe[0]);
+        refresh_take(e);
+    }
     rd_kafka_poll(e->producer, 0);
-    pl_db_on_ready(e->db, nfds == 3 ? fds[2].revents : 0);
+    pl_db_on_ready(e->db, nfds == 4 ? fds[3].revents : 0);
     run_retries(e);
+    run_timers(e);
     /* A turn lasts at most a tick plus one batch of work; a minute without one is a hang
      * (a revoke drain beats too, since it turns this same loop). */
     pl_metrics_heartbeat(e->metrics, 60000);
     pl_gauge_set(e->m_in_flight, (double)e->n_live);
     pl_gauge_set(e->m_backlog, (double)e->b_len);
-    if (now_s() - e->services_at >= e->cfg.refresh_s)
-        refresh(e);
+    pl_gauge_set(e->m_lag, (double)(e->lag < 0 ? 0 : e->lag));
+    bool ready = pl_db_connected(e->db);
+    if (ready != e->ready) {
+        e->ready = ready;
+        pl_metrics_set_ready(e->metrics, ready, ready ? NULL : "database disconnected");
+    }
 }
 
-/* ---- configuration refresh and housekeeping ---- */
+/* ---- configuration refresh (its own thread) ---- */
 
-static void refresh(pl_engine *e)
+static void *refresher_main(void *arg)
 {
-    e->services_at = now_s();
-    PGconn *c = e->aux;
-    if (!c || PQstatus(c) != CONNECTION_OK) {
-        PQfinish(c);
-        c = e->aux = PQconnectdb(e->cfg.db);
+    refresher *r = arg;
+    PGconn *c = NULL;
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    char app[64];
+    snprintf(app, sizeof app, "paylink-%s-refresh", r->worker);
+    const char *vals[] = {r->conninfo, "10", app, NULL};
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += r->interval_s;
+        while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &until) != ETIMEDOUT) {
+        }
+        if (r->stop)
+            break;
+        pthread_mutex_unlock(&r->mu);
+
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+            PQfinish(c);
+            c = PQconnectdbParams(keys, vals, 1);
+        }
+        pl_services *fresh = NULL;
+        double rr = -1;
         if (PQstatus(c) != CONNECTION_OK) {
             PL_WARN(NULL, "configuration refresh: cannot connect: %s", PQerrorMessage(c));
-            return;
+        } else {
+            char err[512];
+            fresh = pl_services_load(c, err, sizeof err);
+            if (!fresh)
+                PL_WARN(NULL, "configuration refresh failed: %s", err);
+            const char *p[] = {r->worker};
+            PGresult *res = PQexecParams(c,
+                                         "SELECT count(*) FROM required_response "
+                                         "WHERE status = 'open' AND worker = $1",
+                                         1, NULL, p, NULL, NULL, 0);
+            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+                rr = strtod(PQgetvalue(res, 0, 0), NULL);
+            PQclear(res);
+        }
+
+        pthread_mutex_lock(&r->mu);
+        if (fresh) {
+            if (r->fresh)
+                pl_services_unref(r->fresh);
+            r->fresh = fresh;
+        }
+        if (rr >= 0)
+            r->rr_open = rr;
+        if (write(r->wake_fd, "r", 1) < 0) {
+            /* The pipe is full: the loop has a wake-up pending already. */
         }
     }
-    char err[512];
-    pl_services *s = pl_services_load(c, err, sizeof err);
-    if (!s) {
-        PL_WARN(NULL, "configuration refresh failed: %s", err);
-    } else {
+    pthread_mutex_unlock(&r->mu);
+    PQfinish(c);
+    return NULL;
+}
+
+/* On the loop: takes what the refresher loaded. */
+static void refresh_take(pl_engine *e)
+{
+    refresher *r = &e->ref;
+    pthread_mutex_lock(&r->mu);
+    pl_services *fresh = r->fresh;
+    r->fresh = NULL;
+    double rr = r->rr_open;
+    pthread_mutex_unlock(&r->mu);
+    if (fresh) {
         pl_services_unref(e->services);
-        e->services = s;
+        e->services = fresh;
     }
-    const char *p[] = {e->spec->worker};
-    PGresult *r = PQexecParams(c,
-                               "SELECT count(*) FROM required_response "
-                               "WHERE status = 'open' AND worker = $1",
-                               1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        pl_gauge_set(e->m_rr_open, strtod(PQgetvalue(r, 0, 0), NULL));
-    PQclear(r);
-    pl_gauge_set(e->m_lag, (double)(e->lag < 0 ? 0 : e->lag));
-    pl_metrics_set_ready(e->metrics, pl_db_connected(e->db),
-                         pl_db_connected(e->db) ? NULL : "database disconnected");
+    if (rr >= 0)
+        pl_gauge_set(e->m_rr_open, rr);
+}
+
+static int refresher_start(pl_engine *e)
+{
+    refresher *r = &e->ref;
+    r->conninfo = e->cfg.db;
+    r->worker = e->spec->worker;
+    r->interval_s = e->cfg.refresh_s;
+    r->wake_fd = e->rpipe[1];
+    r->rr_open = -1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, &ca) != 0)
+        return PL_ERR_NOMEM;
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&r->thread, NULL, refresher_main, r) != 0)
+        return PL_ERR_NOMEM;
+    r->started = true;
+    return 0;
+}
+
+static void refresher_stop(pl_engine *e)
+{
+    refresher *r = &e->ref;
+    if (!r->started)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    /* A refresh stuck on a frozen database must not hold up the shutdown: give it a few
+     * seconds, then leave it to the process exit. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    if (pthread_timedjoin_np(r->thread, NULL, &until) != 0) {
+        PL_WARN(NULL, "configuration refresh still waiting for the database; not joined");
+        pthread_detach(r->thread);
+        return;
+    }
+    if (r->fresh)
+        pl_services_unref(r->fresh);
+    r->fresh = NULL;
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    r->started = false;
 }
 
 /* ---- set-up and tear-down ---- */
@@ -1456,31 +2053,48 @@ static void build_statements(pl_engine *e)
 {
     const char *t = e->spec->table;
     snprintf(e->sql_lookup, sizeof e->sql_lookup,
-             "SELECT status, fingerprint, reply::text, followups::text FROM %s "
-             "WHERE request_id = $1",
+             "SELECT status, fingerprint, reply::text, followups::text, sent_by, "
+             "extract(epoch FROM now() - sent_at)::float8 FROM %s WHERE request_id = $1",
              t);
+    /* Guarded: only a row still open becomes unknown, and only then does a required response
+     * open; the SELECT says whether it did (nothing: another actor answered first). */
     snprintf(e->sql_unknown, sizeof e->sql_unknown,
              "WITH upd AS (UPDATE %s SET status = 'unknown', reply = $2::jsonb, "
              "error_text = left($3, 300), answered_at = now() "
-             "WHERE request_id = $1 AND status IN ('received', 'sent') RETURNING request_id) "
-             "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
-             "service_bureau, operation, amount, currency, reason, detail) "
+             "WHERE request_id = $1 AND status IN ('received', 'sent') RETURNING request_id), "
+             "rr AS (INSERT INTO required_response (request_id, worker, company, order_number, "
+             "pay_seq, service_bureau, operation, amount, currency, reason, detail) "
              "SELECT $1, $4, $5::int, $6, $7::int, $8, $9, $10::numeric, $11, $12, left($3, 300) "
-             "FROM upd ON CONFLICT (worker, request_id) DO NOTHING",
+             "FROM upd ON CONFLICT (worker, request_id) DO UPDATE SET status = 'open', "
+             "resolution = NULL, resolved_by = NULL, resolution_note = NULL, resolved_at = NULL, "
+             "reason = excluded.reason, detail = excluded.detail) "
+             "SELECT request_id FROM upd",
              t);
     snprintf(e->sql_final, sizeof e->sql_final,
              "UPDATE %s SET status = $2, vendor_response = $3, error_text = left($4, 300), "
              "reply = $5::jsonb, answered_at = now() "
-             "WHERE request_id = $1 AND status IN ('received', 'sent')",
+             "WHERE request_id = $1 AND status IN ('received', 'sent') RETURNING request_id",
              t);
     snprintf(e->sql_followups, sizeof e->sql_followups,
-             "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 AND followups IS NULL", t);
+             "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 AND followups IS NULL "
+             "AND reply = $3::jsonb",
+             t);
+    snprintf(e->sql_close_rr, sizeof e->sql_close_rr,
+             "UPDATE required_response r SET status = 'resolved', resolution = CASE t.status "
+             "WHEN 'approved' THEN 'approved' WHEN 'error' THEN 'error' ELSE 'declined' END, "
+             "resolved_by = left($3, 60), resolution_note = 'the bureau''s answer arrived after "
+             "the outcome was reported unknown', resolved_at = now() FROM %s t "
+             "WHERE r.worker = $2 AND r.request_id = $1 AND r.status = 'open' "
+             "AND t.request_id = $1 AND t.status IN ('approved', 'declined', 'review', "
+             "'rejected', 'error')",
+             t);
     size_t n = 0;
-    e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 2};
+    e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 3};
     e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 1};
     e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 5};
-    for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0]; i++)
+    e->stmts[n++] = (pl_db_stmt){"pl_close_rr", e->sql_close_rr, 3};
+    for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0] - 1; i++)
         e->stmts[n++] = e->spec->stmts[i];
     e->stmts[n] = (pl_db_stmt){0};
 }
@@ -1514,6 +2128,16 @@ static void register_metrics(pl_engine *e)
                                         "request_id reused with different content.", NULL);
     e->m_produce_fail = pl_metrics_counter(m, "paylink_publish_retries_total",
                                            "Reply publishes retried after a failure.", NULL);
+    e->m_publish_dropped = pl_metrics_counter(
+        m, "paylink_publish_dropped_total",
+        "Messages that could never be published (too large, unknown topic, not authorized).", NULL);
+    e->m_failed = pl_metrics_counter(
+        m, "paylink_requests_failed_total",
+        "Requests given up on with an error (their offsets released, rows left to operators).",
+        NULL);
+    e->m_rechecks = pl_metrics_counter(
+        m, "paylink_row_rechecks_total",
+        "Rows re-read because another actor wrote them first or has them in flight.", NULL);
     e->m_in_flight = pl_metrics_gauge(m, "paylink_in_flight", "Requests in flight.", NULL);
     e->m_backlog = pl_metrics_gauge(m, "paylink_backlog", "Requests consumed, not started.", NULL);
     e->m_lag = pl_metrics_gauge(m, "paylink_consumer_lag", "Consumer lag (messages).", NULL);
@@ -1560,18 +2184,18 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     e->services = pl_services_load_conninfo(c->db, err, errsz);
     if (!e->services)
         return PL_ERR_DB;
-    e->services_at = now_s();
     if (!(e->http = pl_http_new(c->ca_file[0] ? c->ca_file : NULL, 1024 * 1024, err, errsz)))
         return PL_ERR_HTTP;
 
-    char group[64];
-    snprintf(group, sizeof group, "paylink-%s", e->spec->worker);
-    if (!(e->producer = pl_kafka_producer_new(c, e, on_delivery, err, errsz)))
+    if (!(e->producer = pl_kafka_producer_new(c, e, on_delivery, on_kafka_error, err, errsz)))
         return PL_ERR_KAFKA;
-    if (!(e->consumer = pl_kafka_consumer_new(c, group, e, on_rebalance, on_stats, err, errsz)))
+    e->max_msg = pl_kafka_message_max_bytes(e->producer);
+    if (!(e->consumer = pl_kafka_consumer_new(c, c->group, e, on_rebalance, on_stats, err, errsz)))
         return PL_ERR_KAFKA;
-    if (make_pipe(e->cpipe) || make_pipe(e->ppipe))
+    if (make_pipe(e->cpipe) || make_pipe(e->ppipe) || make_pipe(e->rpipe))
         return pl_err_set(PL_ERR_IO, err, errsz, "pipe: %s", strerror(errno));
+    if (refresher_start(e) != 0)
+        return pl_err_set(PL_ERR_NOMEM, err, errsz, "cannot start the configuration refresh");
     e->cq = rd_kafka_queue_get_consumer(e->consumer);
     e->pq = rd_kafka_queue_get_main(e->producer);
     rd_kafka_queue_io_event_enable(e->cq, e->cpipe[1], "1", 1);
@@ -1579,11 +2203,13 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     if ((rc = pl_kafka_subscribe(e->consumer, e->t_request, err, errsz)))
         return rc;
     pl_metrics_set_ready(e->metrics, true, NULL);
+    e->ready = true;
     return 0;
 }
 
 static void teardown(pl_engine *e)
 {
+    refresher_stop(e);
     if (e->consumer) {
         backlog_prune(e, true);
         rd_kafka_consumer_close(e->consumer); /* commits stored offsets (auto commit on) */
@@ -1617,6 +2243,8 @@ static void teardown(pl_engine *e)
             close(e->cpipe[i]);
         if (e->ppipe[i] > 0)
             close(e->ppipe[i]);
+        if (e->rpipe[i] > 0 && !e->ref.started) /* a refresher left running still writes */
+            close(e->rpipe[i]);
     }
     if (e->assigned)
         rd_kafka_topic_partition_list_destroy(e->assigned);
@@ -1624,8 +2252,21 @@ static void teardown(pl_engine *e)
     pl_services_unref(e->services);
     pl_offsets_destroy(e->offsets);
     pl_metrics_destroy(e->metrics);
-    PQfinish(e->aux);
     pl_config_free(&e->cfg);
+}
+
+/* Jobs a shutdown still waits for. After a fatal producer error nothing can be published, so
+ * only the work before publishing is finished (answers are stored, so their redeliveries replay
+ * rather than become required responses). */
+static size_t unfinished(const pl_engine *e)
+{
+    if (!e->fatal)
+        return e->n_live;
+    size_t n = 0;
+    for (const job *j = e->live; j; j = j->next)
+        if (j->state != JS_PUBLISHING && j->state != JS_WAITING && j->state != JS_QUEUED)
+            n++;
+    return n;
 }
 
 int pl_engine_main(const pl_spec *spec, int argc, char **argv)
@@ -1670,10 +2311,12 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
     set_paused(e, true);
     backlog_prune(e, true);
     double deadline = now_s() + e->cfg.drain_timeout_ms / 1000.0;
-    while (e->n_live > 0 && now_s() < deadline)
+    while (unfinished(e) > 0 && now_s() < deadline)
         loop_once(e, 50, true);
     if (e->n_live > 0)
         PL_WARN(NULL, "%zu request(s) unfinished at shutdown; they will be redelivered", e->n_live);
+    if (e->exit_status)
+        status = e->exit_status;
 out:
     teardown(e);
     PL_INFO(NULL, "paylink-%s stopped", spec->worker);

@@ -11,15 +11,25 @@
  * operation a request becomes, and how an answer maps onto rows and a reply.
  *
  * Lifecycle of a request (a pl_job):
- *   decode → invalid? reply `invalid` + DLQ copy
+ *   decode and validate
+ *     refused by validation → look the request_id up: no row → `invalid` + DLQ copy; a row →
+ *     answered from the row as below (only a request never seen can be invalid)
  *   record (INSERT … ON CONFLICT DO NOTHING, then read the row back)
+ *     nothing recorded, nothing found → the spec's judge says why: `invalid` + DLQ copy
  *     other fingerprint  → `invalid` (request_id reused) + DLQ copy, nothing written
  *     row has a reply    → the stored reply again, with "replayed": true
- *     row "sent"         → required response (never re-sent blindly), `timeout` reply
- *     new or "received"  → prepare → mark sent (durably, before the bytes leave) → bureau call
+ *     row "sent"         → its owner may be in flight: re-read until the bureau's answer wait
+ *                          since it was marked has passed, then required response (never
+ *                          re-sent blindly) and a `timeout` reply
+ *     new or "received"  → prepare → wait for a bureau slot (still "received") → mark sent
+ *                          (durably, just before the bytes leave) → bureau call
  *   answer → spec writes the final row + history in one unit → reply (+ follow-up messages)
  *   timeout / connection lost after sending → `unknown` row + required_response + `timeout` reply
  *   connection never made (after connect_attempts) → final `error` 150, nothing was charged
+ *
+ * Every guarded write (mark sent, final, unknown, the spec's store) reports whether it changed
+ * the row; when it did not, another actor (a second replica, a redelivery, an operator) got
+ * there first and the request is answered from what the row says now.
  *
  * Threading: everything runs on the thread that calls pl_engine_run. Specs are called on it.
  */
@@ -92,15 +102,27 @@ typedef struct pl_spec {
      */
     int (*prepare)(pl_job *job, const pl_db_unit *recorded);
 
+    /*
+     * Optional. When the record unit neither inserted nor found the row (the spec's INSERT is
+     * conditional, e.g. on its references belonging to the request's order), says why as field
+     * errors: the request is answered `invalid`. `recorded` holds the look-ups.
+     */
+    void (*judge)(pl_job *job, const pl_db_unit *recorded, pl_errors *errs);
+
     /* Adds the statement moving the row from 'received' to 'sent' with sent_by = job->attempt
      * (also matching a row already 'sent' by this same attempt, so a unit re-sent after a lost
-     * connection recognises its own mark), RETURNING a row when it did. */
+     * connection recognises its own mark), RETURNING a row when it did. It may also claim what
+     * the call draws on (an authorization's amount): when the claim fails it must not mark,
+     * and the engine records the request again so prepare decides with what is left. */
     int (*mark_sent)(pl_job *job, pl_db_unit *u);
 
     /* Maps job->res (a parsed bureau answer) onto job->reply. */
     void (*map)(pl_job *job);
 
-    /* Adds the statements that store the answer (final row with job->reply_json, history). */
+    /* Adds the statements that store the answer (final row with job->reply_json, history),
+     * guarded by the row still being open ('sent' or 'unknown'). The first statement returns
+     * a row when it changed the transaction row and none when another actor had already
+     * answered it (then the engine replays what the row says). */
     int (*store)(pl_job *job, pl_db_unit *u);
 
     /*

@@ -4,7 +4,10 @@
 #include <ctype.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr,
                size_t errstr_size)
@@ -53,6 +56,65 @@ static int env_props(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* The error callback's opaque is the client's; the application's handler rides in a static,
+ * set once before the producer exists (one producer per process). */
+static pl_kafka_error_cb g_on_error;
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    bool fatal = err == RD_KAFKA_RESP_ERR__FATAL;
+    char why[512];
+    if (fatal && rk) {
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
+        pl_log(PL_LOG_ERROR, NULL, "kafka fatal error: %s: %s", rd_kafka_err2name(orig), why);
+    } else {
+        snprintf(why, sizeof why, "%s", reason ? reason : "");
+        /* Brokers going away and coming back are routine; librdkafka retries by itself. */
+        pl_log(err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN
+                   ? PL_LOG_WARN
+                   : PL_LOG_ERROR,
+               NULL, "kafka error: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), why);
+    }
+    if (g_on_error && rk && rd_kafka_type(rk) == RD_KAFKA_PRODUCER)
+        g_on_error(rk, fatal, why, opaque);
+}
+
+pl_kafka_failure pl_kafka_classify(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__FATAL:
+        return PL_KAFKA_FATAL;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        return PL_KAFKA_TOO_LARGE;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__INVALID_TYPE:
+        return PL_KAFKA_PERMANENT;
+    default:
+        return PL_KAFKA_RETRY;
+    }
+}
+
+size_t pl_kafka_message_max_bytes(rd_kafka_t *rk)
+{
+    char v[32];
+    size_t n = sizeof v;
+    const rd_kafka_conf_t *conf = rk ? rd_kafka_conf(rk) : NULL;
+    if (!conf || rd_kafka_conf_get(conf, "message.max.bytes", v, &n) != RD_KAFKA_CONF_OK)
+        return 1000000;
+    long long x = strtoll(v, NULL, 10);
+    return x > 0 ? (size_t)x : 1000000;
+}
+
 static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *errstr,
                                   size_t errstr_size)
 {
@@ -69,12 +131,14 @@ static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *er
         return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     return conf;
 }
 
-rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr, char *errstr,
-                                  size_t errstr_size)
+rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
+                                  pl_kafka_error_cb on_err, char *errstr, size_t errstr_size)
 {
+    g_on_error = on_err;
     rd_kafka_conf_t *conf = base_conf(c, "p", errstr, errstr_size);
     if (!conf)
         return NULL;

@@ -12,6 +12,7 @@
 #define PL_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,9 +24,17 @@ typedef void (*pl_kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                       rd_kafka_topic_partition_list_t *parts, void *opaque);
 typedef int (*pl_kafka_stats_cb)(rd_kafka_t *rk, char *json, size_t len, void *opaque);
 
-/* Returns NULL with errstr set. */
-rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr, char *errstr,
-                                  size_t errstr_size);
+/*
+ * Called (on the thread that polls the producer) for librdkafka's client-level errors. Every
+ * error is logged by kafka.c first; `fatal` is true for RD_KAFKA_RESP_ERR__FATAL, after which
+ * the producer can publish nothing more (the idempotent producer lost its guarantees) and the
+ * process must be restarted. reason is librdkafka's text, valid during the call.
+ */
+typedef void (*pl_kafka_error_cb)(rd_kafka_t *rk, bool fatal, const char *reason, void *opaque);
+
+/* Returns NULL with errstr set. on_error may be NULL (errors are only logged). */
+rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
+                                  pl_kafka_error_cb on_error, char *errstr, size_t errstr_size);
 
 /* The consumer's events (messages, rebalances, stats) are served by rd_kafka_consumer_poll.
  * stats may be NULL. Returns NULL with errstr set. */
@@ -35,6 +44,20 @@ rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *o
 
 int pl_kafka_subscribe(rd_kafka_t *consumer, const char *topic, char *errstr,
                        size_t errstr_size) PL_MUSTCHECK;
+
+/* What a failed publish calls for (pl_kafka_classify). */
+typedef enum pl_kafka_failure {
+    PL_KAFKA_RETRY,     /* transient (broker away, queue full, timed out): try again later */
+    PL_KAFKA_TOO_LARGE, /* the message exceeds message.max.bytes (producer's or broker's) */
+    PL_KAFKA_PERMANENT, /* can never succeed as is (unknown topic, not authorized, invalid) */
+    PL_KAFKA_FATAL,     /* the producer instance is unusable: restart the process */
+} pl_kafka_failure;
+
+/* Classifies the error of rd_kafka_producev or of a delivery report. */
+pl_kafka_failure pl_kafka_classify(rd_kafka_resp_err_t err);
+
+/* The client's message.max.bytes (what producev accepts), 1000000 when unreadable. */
+size_t pl_kafka_message_max_bytes(rd_kafka_t *rk);
 
 /* Sum of consumer_lag over the partitions of `topic` in a librdkafka statistics JSON
  * document; -1 when unknown. */

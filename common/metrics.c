@@ -91,6 +91,8 @@ struct pl_metrics {
     /* Monotonic milliseconds of the owner loop's last heartbeat; 0 = never (no check). */
     _Atomic int64_t heartbeat_ms;
     atomic_int heartbeat_limit_ms;
+    atomic_bool broken;      /* pl_metrics_set_unhealthy was called */
+    char broken_reason[256]; /* under ready_mu */
     pthread_mutex_t ready_mu;
     char reason[REASON_MAX];
 };
@@ -689,6 +691,16 @@ void pl_metrics_set_ready(pl_metrics *m, bool ready, const char *reason)
     pthread_mutex_unlock(&m->ready_mu);
 }
 
+void pl_metrics_set_unhealthy(pl_metrics *m, const char *reason)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->ready_mu);
+    snprintf(m->broken_reason, sizeof m->broken_reason, "%s", reason ? reason : "unhealthy");
+    atomic_store(&m->broken, true);
+    pthread_mutex_unlock(&m->ready_mu);
+}
+
 /* ---- HTTP ---- */
 
 /* Queues a copy of body (MHD owns the copy, so no path leaks or double-frees it). */
@@ -736,6 +748,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!strcmp(url, "/healthz")) {
         /* This thread answers even when the worker's loop is stuck: liveness is the loop's
          * heartbeat, not this thread's. */
+        if (atomic_load(&m->broken)) {
+            char reason[sizeof m->broken_reason];
+            pthread_mutex_lock(&m->ready_mu);
+            snprintf(reason, sizeof reason, "%s", m->broken_reason);
+            pthread_mutex_unlock(&m->ready_mu);
+            return respond(c, MHD_HTTP_SERVICE_UNAVAILABLE, text, reason, strlen(reason));
+        }
         int64_t beat = atomic_load(&m->heartbeat_ms);
         if (beat && mono_ms() - beat > atomic_load(&m->heartbeat_limit_ms))
             return respond(c, MHD_HTTP_SERVICE_UNAVAILABLE, text, "event loop stalled", 18);

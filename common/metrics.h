@@ -131,4 +131,10 @@ void pl_metrics_set_ready(pl_metrics *m, bool ready, const char *reason);
  */
 void pl_metrics_heartbeat(pl_metrics *m, int limit_ms);
 
+/*
+ * Marks the process broken for good (e.g. a fatal Kafka producer error): from now on /healthz
+ * answers 503 with reason, so a liveness probe restarts it. Any thread; reason is copied.
+ */
+void pl_metrics_set_unhealthy(pl_metrics *m, const char *reason);
+
 #endif

@@ -121,7 +121,7 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
 
     r = query(c,
               "SELECT service_bureau, response_code, description, approved, hold_reason, "
-              "deactivate_payment FROM vendor_response",
+              "deactivate_payment, response_kind FROM vendor_response",
               errstr, errstr_size);
     if (!r)
         goto fail;
@@ -136,6 +136,7 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         v->approved = is_true(PQgetvalue(r, i, 3));
         copy(v->hold_reason, sizeof v->hold_reason, PQgetvalue(r, i, 4));
         v->deactivate_payment = is_true(PQgetvalue(r, i, 5));
+        copy(v->kind, sizeof v->kind, PQgetvalue(r, i, 6));
     }
     PQclear(r);
 
@@ -262,13 +263,21 @@ const pl_service *pl_services_at(const pl_services *s, size_t i)
     return s && i < s->nsvc ? &s->svc[i] : NULL;
 }
 
+const pl_vendor_response *pl_services_vendor_response_kind(const pl_services *s,
+                                                           const char *service, const char *kind,
+                                                           const char *code)
+{
+    for (size_t i = 0; s && service && kind && code && i < s->nvr; i++)
+        if (strcmp(s->vr[i].service, service) == 0 && strcmp(s->vr[i].kind, kind) == 0 &&
+            strcmp(s->vr[i].code, code) == 0)
+            return &s->vr[i];
+    return NULL;
+}
+
 const pl_vendor_response *pl_services_vendor_response(const pl_services *s, const char *service,
                                                       const char *code)
 {
-    for (size_t i = 0; s && service && code && i < s->nvr; i++)
-        if (strcmp(s->vr[i].service, service) == 0 && strcmp(s->vr[i].code, code) == 0)
-            return &s->vr[i];
-    return NULL;
+    return pl_services_vendor_response_kind(s, service, "reason", code);
 }
 
 static const char *xref_find(const xref *x, size_t n, const char *service, const char *iso)

@@ -43,6 +43,7 @@ typedef struct pl_vendor_response {
     bool approved;
     char hold_reason[3];
     bool deactivate_payment;
+    char kind[7]; /* reason, avs or cvv (011_avs_cvv_holds.sql) */
 } pl_vendor_response;
 
 typedef struct pl_services pl_services;
@@ -61,8 +62,13 @@ const pl_service *pl_services_find(const pl_services *s, const char *code);
 size_t pl_services_count(const pl_services *s);
 const pl_service *pl_services_at(const pl_services *s, size_t i);
 
+/* The row of a reason code (kind "reason"); NULL when none. */
 const pl_vendor_response *pl_services_vendor_response(const pl_services *s, const char *service,
                                                       const char *code);
+/* The row of a code of the given kind: "reason", "avs" or "cvv"; NULL when none. */
+const pl_vendor_response *pl_services_vendor_response_kind(const pl_services *s,
+                                                           const char *service, const char *kind,
+                                                           const char *code);
 /* Bureau code for an ISO currency / country (the ISO code itself when there is no row). */
 const char *pl_services_currency(const pl_services *s, const char *service, const char *iso);
 const char *pl_services_country(const pl_services *s, const char *service, const char *iso);

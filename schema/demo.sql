@@ -50,7 +50,18 @@ VALUES ('CYB', '100', 'Successful transaction', true, '', false),
        ('CYB', 'SU', 'Service unavailable', false, '', false),
        ('RLT', 'SU', 'Service unavailable', false, '', false),
        ('EXT', 'SU', 'Service unavailable', false, '', false)
-ON CONFLICT (service_bureau, response_code) DO UPDATE SET
+ON CONFLICT (service_bureau, response_kind, response_code) DO UPDATE SET
+    description = EXCLUDED.description, approved = EXCLUDED.approved,
+    hold_reason = EXCLUDED.hold_reason, deactivate_payment = EXCLUDED.deactivate_payment;
+
+-- Address and card verification failures put an approved authorization on hold (seed "Placing
+-- the credit card on hold"): AV for AVS N (no match), CV for CVN N (no match).
+INSERT INTO vendor_response (service_bureau, response_kind, response_code, description, approved,
+                             hold_reason, deactivate_payment)
+VALUES ('CYB', 'avs', 'N', 'Address verification: street and postal code do not match', true,
+        'AV', false),
+       ('CYB', 'cvv', 'N', 'Card verification number does not match', true, 'CV', false)
+ON CONFLICT (service_bureau, response_kind, response_code) DO UPDATE SET
     description = EXCLUDED.description, approved = EXCLUDED.approved,
     hold_reason = EXCLUDED.hold_reason, deactivate_payment = EXCLUDED.deactivate_payment;
 

@@ -109,6 +109,21 @@ pl_request() {
         }' | jq -c "$filter"
 }
 
+# pl_debit REQUEST_ID AMOUNT ORDER AUTH_REQUEST_ID [JQ_FILTER]: a debit (company 1, CYB) settling
+# the paylink authorization AUTH_REQUEST_ID, without a card.
+pl_debit() {
+    jq -nc --arg id "$1" --arg amount "$2" --arg order "$3" --arg auth "$4" '{v: 1,
+        request_id: $id, type: "debit", company: 1, order: $order, pay_seq: 1, service: "CYB",
+        amount: $amount, currency: "USD", auth_ref: {request_id: $auth}}' | jq -c "${5:-.}"
+}
+
+# pl_auth_reply REQUEST_ID AMOUNT ORDER [JQ_FILTER]: sends an authorization for ORDER and prints
+# its reply (fails the test when none comes).
+pl_auth_reply() {
+    pl_send auth "$(pl_request auth "$1" "$2" ".order = \"$3\" | ${4:-.}")"
+    pl_wait_reply auth "$1" 60 || fail "no auth reply for $1"
+}
+
 # ---- Kafka --------------------------------------------------------------------------------------
 
 pl_topic() { echo "$PAYLINK_TOPIC_PREFIX.$1.${2:-request}"; }
@@ -276,6 +291,62 @@ pl_worker_stop() { "$PL_ROOT/tools/dev" _worker-stop "$PAYLINK_DEV_DIR" "$1" "${
 # (same binary, environment, metrics port, log file), with the given variables on top, and waits
 # for /readyz.
 pl_worker_start() { "$PL_ROOT/tools/dev" _worker-start "$PAYLINK_DEV_DIR" "$@"; }
+
+# pl_replica_start WORKER NAME [NAME=VALUE...]: a second paylink-WORKER process beside the one
+# tools/dev runs, with the test environment and the given variables, logging to
+# $PAYLINK_LOG_DIR/paylink-WORKER-NAME.log (swept for sanitizer reports and card numbers like
+# the others). By default it consumes in a consumer group of its own (paylink-WORKER-NAME), so
+# it gets every request the first one gets: two replicas racing on each request, as after a
+# rebalance that lost an assignment, or two deployments sharing a database. Waits until it has
+# partitions assigned. Stopped by pl_replica_stop (and at the end of the test).
+pl_replica_start() {
+    local w=$1 name=$2 log pidf
+    shift 2
+    log=$PAYLINK_LOG_DIR/paylink-$w-$name.log
+    pidf=$PAYLINK_RUN_DIR/paylink-$w-$name.pid
+    (
+        export PAYLINK_KAFKA_GROUP=paylink-$w-$name PAYLINK_METRICS_PORT=0 PAYLINK_INSTANCE=$name
+        for kv in "$@"; do export "${kv?}"; done
+        cd / && exec setsid "$PAYLINK_BIN/paylink-$w" >>"$log" 2>&1 </dev/null 8>&- 9>&-
+    ) &
+    echo $! >"$pidf"
+    pl_on_exit "pl_replica_stop $w $name"
+    pl_eventually 90 grep -q 'assigned [1-9][0-9]* partition' "$log" ||
+        fail "replica $name of $w did not get partitions (see $log)"
+}
+
+# pl_replica_stop WORKER NAME [SIGNAL=TERM]: stops a replica pl_replica_start started and waits
+# until it is gone (KILL after 20 s).
+pl_replica_stop() {
+    local pidf=$PAYLINK_RUN_DIR/paylink-$1-$2.pid pid i
+    pid=$(cat "$pidf" 2>/dev/null) || return 0
+    kill "-${3:-TERM}" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidf"
+}
+
+# pl_clone_bureau CODE JSON: adds service bureau CODE as a copy of CYB with the settings of the
+# JSON object changed (e.g. '{"request_token": false}'), restarts paylink-auth so it knows it,
+# and removes it (restarting paylink-auth again) when the test ends.
+pl_clone_bureau() {
+    pl_sql "INSERT INTO auth_service SELECT (jsonb_populate_record(NULL::auth_service,
+        to_jsonb(a) || :'over'::jsonb || jsonb_build_object('service_bureau', :'code'))).*
+        FROM auth_service a WHERE service_bureau = 'CYB' ON CONFLICT DO NOTHING" \
+        code="$1" over="$2" >/dev/null
+    pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = '$1'\" >/dev/null; pl_worker_stop auth; pl_worker_start auth"
+    pl_worker_stop auth
+    pl_worker_start auth
+}
+
+# pl_committed WORKER PARTITION: the offset paylink-WORKER's consumer group committed for that
+# partition of its request topic (-1 when none).
+pl_committed() {
+    "$PL_CTL" offsets --worker "$1" | jq -r --argjson p "$2" 'select(.partition == $p) | .committed'
+}
 
 # pl_eventually TIMEOUT_S COMMAND...: retries COMMAND until it succeeds or time runs out.
 pl_eventually() {

@@ -104,11 +104,18 @@ assert_json .amount 481.00 "$rev"
 r=$(get batch480)
 assert_json .status approved "$r"
 
+# Issue 6 B.7: address / card verification failures place the hold vendor_response says for
+# those codes (demo: AVS N → AV, CVN N → CV); the authorization itself stays approved.
 r=$(get avsn)
 assert_json .status approved "$r"
 assert_json .auth.avs N "$r"
+assert_json .hold_reason AV "$r"
+assert_eq "$(pl_sql "SELECT hold_reason FROM cc_auth_trans WHERE request_id = '${rid[avsn]}'")" AV "AVS hold stored"
 r=$(get cvvn)
 assert_json .auth.cvv N "$r"
+assert_json .hold_reason CV "$r"
+r=$(get approve)
+assert_json '.hold_reason // ""' "" "$r"
 
 # Unknown outcomes: a timeout reply with required_response and an open required_response row,
 # and nothing charged twice.

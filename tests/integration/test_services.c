@@ -589,9 +589,31 @@ static void test_map_answers(void **state)
     assert_true(j.reply.has_amount_approved);
     assert_int_equal(j.reply.amount_approved, 5000);
 
+    /* Issue 6 B.1: a REVIEW is an issuer approval held for fraud review: its amount is
+     * recorded (the requested one when the bureau reports none). */
     map_answer(&j, "REVIEW", "480", false, 0);
     mapped(&j, PL_ST_REVIEW, "FS");
-    assert_false(j.reply.has_amount_approved);
+    assert_true(j.reply.has_amount_approved);
+    assert_int_equal(j.reply.amount_approved, j.req.amount);
+
+    /* Issue 6 B.7: an approval whose AVS (else CVV) result vendor_response holds is held
+     * (demo: AVS N → AV, CVN N → CV); AVS comes first; a matching AVS stays unheld. */
+    map_answer(&j, "ACCEPT", "100", false, 0);
+    snprintf(j.res.avs, sizeof j.res.avs, "N");
+    memset(&j.reply, 0, sizeof j.reply);
+    pl_auth_spec.map(&j);
+    mapped(&j, PL_ST_APPROVED, "AV");
+    map_answer(&j, "ACCEPT", "100", false, 0);
+    snprintf(j.res.cvv, sizeof j.res.cvv, "N");
+    memset(&j.reply, 0, sizeof j.reply);
+    pl_auth_spec.map(&j);
+    mapped(&j, PL_ST_APPROVED, "CV");
+    map_answer(&j, "ACCEPT", "100", false, 0);
+    snprintf(j.res.avs, sizeof j.res.avs, "N");
+    snprintf(j.res.cvv, sizeof j.res.cvv, "N");
+    memset(&j.reply, 0, sizeof j.reply);
+    pl_auth_spec.map(&j);
+    mapped(&j, PL_ST_APPROVED, "AV");
 
     map_answer(&j, "REJECT", "481", false, 0);
     mapped(&j, PL_ST_REJECTED, "FS");

@@ -110,9 +110,15 @@ static void test_credits(void **state)
     assert_int_equal(c.kind, PL_DEP_CREDIT_STAND_ALONE);
     assert_string_equal(c.reason, "stand_alone");
     r.capture_ref.present = true;
-    pl_deposit_capture k = {.found = true, .approved = true};
+    pl_deposit_capture k = {.found = true, .approved = true, .refundable = 1000};
     c = pl_deposit_decide(&r, NULL, &k, false, 7, NOW);
     assert_int_equal(c.kind, PL_DEP_CREDIT_FOLLOW_ON);
+    /* Issue 6 B.5: at most what was captured less earlier credits. */
+    k.refundable = 999;
+    c = pl_deposit_decide(&r, NULL, &k, false, 7, NOW);
+    assert_int_equal(c.kind, PL_DEP_REFUSE);
+    assert_string_equal(c.reason, "exceeds_refundable");
+    k.refundable = 1000;
     k.approved = false;
     c = pl_deposit_decide(&r, NULL, &k, false, 7, NOW);
     assert_int_equal(c.kind, PL_DEP_REFUSE);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -128,7 +129,7 @@ static void test_producer_settings(void **state)
     pl_config c = test_config();
     char err[256] = "";
     int opaque = 7;
-    rd_kafka_t *p = pl_kafka_producer_new(&c, &opaque, no_dr, err, sizeof err);
+    rd_kafka_t *p = pl_kafka_producer_new(&c, &opaque, no_dr, NULL, err, sizeof err);
     assert_non_null(p);
     assert_int_equal(rd_kafka_type(p), RD_KAFKA_PRODUCER);
     conf_is(p, "bootstrap.servers", "127.0.0.1:1");
@@ -137,6 +138,43 @@ static void test_producer_settings(void **state)
     conf_is(p, "enable.idempotence", "true");
     assert_ptr_equal(rd_kafka_opaque(p), &opaque);
     rd_kafka_destroy(p);
+}
+
+/* Issue 6 A.3: a publish that can never succeed is told from one worth retrying. */
+static void test_classify_publish_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR__TRANSPORT), PL_KAFKA_RETRY);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT), PL_KAFKA_RETRY);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR__QUEUE_FULL), PL_KAFKA_RETRY);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION), PL_KAFKA_RETRY);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE), PL_KAFKA_TOO_LARGE);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE),
+                     PL_KAFKA_TOO_LARGE);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC), PL_KAFKA_PERMANENT);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED),
+                     PL_KAFKA_PERMANENT);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_INVALID_RECORD), PL_KAFKA_PERMANENT);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR__FATAL), PL_KAFKA_FATAL);
+}
+
+/* The producer's limit is what producev enforces; a message over it is refused at once. */
+static void test_message_max_bytes(void **state)
+{
+    (void)state;
+    pl_config c = test_config();
+    char err[256] = "";
+    setenv("PAYLINK_RDKAFKA_MESSAGE_MAX_BYTES", "20000", 1);
+    rd_kafka_t *p = pl_kafka_producer_new(&c, NULL, no_dr, NULL, err, sizeof err);
+    unsetenv("PAYLINK_RDKAFKA_MESSAGE_MAX_BYTES");
+    assert_non_null(p);
+    assert_int_equal(pl_kafka_message_max_bytes(p), 20000);
+    static char big[30000];
+    rd_kafka_resp_err_t e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC("t"),
+                                              RD_KAFKA_V_VALUE(big, sizeof big), RD_KAFKA_V_END);
+    assert_int_equal(pl_kafka_classify(e), PL_KAFKA_TOO_LARGE);
+    rd_kafka_destroy(p);
+    assert_int_equal(pl_kafka_message_max_bytes(NULL), 1000000);
 }
 
 static void test_consumer_settings(void **state)
@@ -185,7 +223,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lag_sums_partitions), cmocka_unit_test(test_lag_unknown),
         cmocka_unit_test(test_lag_edge_values),     cmocka_unit_test(test_producer_settings),
-        cmocka_unit_test(test_consumer_settings),
+        cmocka_unit_test(test_consumer_settings),   cmocka_unit_test(test_classify_publish_errors),
+        cmocka_unit_test(test_message_max_bytes),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     /* Lets librdkafka's background threads finish so leak checkers see a clean exit. */

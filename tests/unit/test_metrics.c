@@ -444,6 +444,13 @@ static void test_http_endpoints(void **state)
     assert_int_equal(http(port, "POST", "/metrics", b, NULL, 0), 405);
     assert_int_equal(http(port, "DELETE", "/healthz", b, NULL, 0), 405);
 
+    /* Issue 6 A.3: a fatal producer error makes liveness fail for good, with its reason. */
+    pl_metrics_set_unhealthy(m, "kafka producer fatal error: test");
+    assert_int_equal(http(port, "GET", "/healthz", b, NULL, 0), 503);
+    assert_string_equal(b->buf, "kafka producer fatal error: test");
+    pl_metrics_heartbeat(m, 60000);
+    assert_int_equal(http(port, "GET", "/healthz", b, NULL, 0), 503);
+
     /* A second server cannot take the same port. */
     pl_metrics *other = pl_metrics_new("other");
     assert_int_equal(pl_metrics_serve(other, "127.0.0.1", port, err, sizeof err), PL_ERR_IO);

@@ -72,7 +72,7 @@ static void test_already_reversed_is_237(void **state)
     assert_string_equal(rep.vendor_response, "237");
 }
 
-static void test_captured_or_voided_is_238(void **state)
+static void test_captured_is_238(void **state)
 {
     (void)state;
     pl_reversal_auth a = auth_with("approved", 1, "1"); /* one cent deposited */
@@ -80,10 +80,34 @@ static void test_captured_or_voided_is_238(void **state)
     assert_true(pl_reversal_check(&a, true, &rep));
     assert_int_equal(rep.status, PL_ST_DECLINED);
     assert_string_equal(rep.vendor_response, "238");
-    a = auth_with("voided", 0, "1");
+    /* Voided after a partial capture: still captured, still 238. */
+    a = auth_with("voided", 1, "1");
     memset(&rep, 0, sizeof rep);
     assert_true(pl_reversal_check(&a, true, &rep));
     assert_string_equal(rep.vendor_response, "238");
+}
+
+/* Issue 6 B.3: an authorization an auth+capture replaced is voided with nothing captured; its
+ * funds are still held at the bureau, so its reversal (the deposit's follow-up) goes out. */
+static void test_voided_unused_is_reversible(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = auth_with("voided", 0, "1");
+    pl_reply rep = {0};
+    assert_false(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, 0);
+}
+
+/* Issue 6 A.6: a deposit (or another reversal) in flight on the authorization. */
+static void test_pending_is_refused(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = auth_with("approved", 0, "1");
+    a.pending = 6000;
+    pl_reply rep = {0};
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_non_null(strstr(rep.message, "in progress"));
 }
 
 static void test_not_approved_is_refused(void **state)
@@ -218,7 +242,9 @@ int main(void)
         cmocka_unit_test(test_unknown_paylink_auth_is_refused),
         cmocka_unit_test(test_unknown_manual_auth_goes_to_the_bureau),
         cmocka_unit_test(test_already_reversed_is_237),
-        cmocka_unit_test(test_captured_or_voided_is_238),
+        cmocka_unit_test(test_captured_is_238),
+        cmocka_unit_test(test_voided_unused_is_reversible),
+        cmocka_unit_test(test_pending_is_refused),
         cmocka_unit_test(test_not_approved_is_refused),
         cmocka_unit_test(test_missing_transaction_id_is_refused),
         cmocka_unit_test(test_reason_texts),

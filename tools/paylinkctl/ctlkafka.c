@@ -266,3 +266,45 @@ void pl_ctlkafka_reader_destroy(pl_ctlkafka_reader *r)
     }
     free(r);
 }
+
+int pl_ctlkafka_committed(const char *brokers, const char *group, const char *topic, int timeout_ms,
+                          FILE *out, char *errstr, size_t errstr_size)
+{
+    char kerr[256];
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_conf_t *conf = base_conf(brokers, errstr, errstr_size);
+    if (!conf)
+        return PL_ERR_CONFIG;
+    if (conf_set(conf, "group.id", group, errstr, errstr_size) != PL_OK ||
+        conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != PL_OK) {
+        rd_kafka_conf_destroy(conf);
+        return PL_ERR_CONFIG;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "kafka consumer: %s", kerr);
+    }
+    int rc = topic_partitions(rk, topic, timeout_ms, &parts, errstr, errstr_size);
+    if (rc != PL_OK)
+        goto out;
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, timeout_ms);
+    if (err) {
+        rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "committed offsets of %s: %s", group,
+                        rd_kafka_err2str(err));
+        goto out;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo = 0, hi = -1;
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (rd_kafka_query_watermark_offsets(rk, topic, p->partition, &lo, &hi, timeout_ms))
+            hi = -1;
+        fprintf(out, "{\"partition\":%d,\"committed\":%lld,\"end\":%lld}\n", (int)p->partition,
+                (long long)(p->offset >= 0 ? p->offset : -1), (long long)hi);
+    }
+out:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(rk);
+    return rc;
+}

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -51,5 +52,13 @@ int pl_ctlkafka_reader_next(pl_ctlkafka_reader *r, int timeout_ms, const char **
 
 /* Closes the reader; NULL is fine. */
 void pl_ctlkafka_reader_destroy(pl_ctlkafka_reader *r);
+
+/*
+ * Writes one JSON line per partition of topic to out: {"partition", "committed" (the offset the
+ * consumer group committed, -1 when none), "end" (the partition's high watermark)}. Reads the
+ * group's commits without joining it. Returns 0, PL_ERR_KAFKA or PL_ERR_CONFIG.
+ */
+int pl_ctlkafka_committed(const char *brokers, const char *group, const char *topic, int timeout_ms,
+                          FILE *out, char *errstr, size_t errstr_size) PL_MUSTCHECK;
 
 #endif

@@ -47,6 +47,7 @@ typedef struct opts {
     const char *dir; /* migrate */
     bool status;     /* migrate */
     const char *worker, *file, *topic, *filter_id;
+    const char *group; /* offsets */
     bool wait, from_beginning;
     long timeout_s; /* -1: not given */
     long count;     /* -1: not given */
@@ -92,6 +93,10 @@ static void usage(FILE *out)
           "  bench --worker auth --requests N [...]\n"
           "      Drive a running system with N requests and report throughput and latency\n"
           "      (options: paylinkctl bench --help). Global options go before the word bench.\n"
+          "  offsets --worker W [--group G]\n"
+          "      For each partition of W's request topic, the offset its consumer group\n"
+          "      (default paylink-W) has committed and the partition's end, as JSON lines:\n"
+          "      the difference is what the workers have not finished.\n"
           "  deposits receive [--request-id ID] [--by NAME]\n"
           "      Settle deposits whose answer never came from the bureau's record (deposits.h).\n"
           "  help\n"
@@ -154,6 +159,7 @@ static int take_flag(opts *o, const char *name, const char *value)
     const char *cmd = o->command;
     bool send = strcmp(cmd, "send") == 0, tail = strcmp(cmd, "tail") == 0;
     bool migrate = strcmp(cmd, "migrate") == 0;
+    bool offsets = strcmp(cmd, "offsets") == 0;
 
     if (strcmp(name, "--db") == 0)
         o->db = value;
@@ -165,8 +171,10 @@ static int take_flag(opts *o, const char *name, const char *value)
         o->dir = value;
     else if (migrate && strcmp(name, "--status") == 0)
         o->status = true;
-    else if ((send || tail) && strcmp(name, "--worker") == 0)
+    else if ((send || tail || offsets) && strcmp(name, "--worker") == 0)
         o->worker = value;
+    else if (offsets && strcmp(name, "--group") == 0)
+        o->group = value;
     else if ((send || tail) && strcmp(name, "--timeout") == 0) {
         if (!parse_long(value, MAX_TIMEOUT_S, &o->timeout_s))
             return fail("--timeout: expected seconds, 0 to %d", MAX_TIMEOUT_S);
@@ -260,6 +268,27 @@ static const char *env_or(const char *flag, const char *var, const char *dflt)
         return flag;
     const char *v = getenv(var);
     return v && *v ? v : dflt;
+}
+
+/* ---- offsets ----------------------------------------------------------------------------- */
+
+static int cmd_offsets(const opts *o)
+{
+    const char *brokers = env_or(o->brokers, "PAYLINK_KAFKA_BROKERS", NULL);
+    const char *prefix = env_or(o->prefix, "PAYLINK_TOPIC_PREFIX", "paylink");
+    if (!brokers)
+        return fail("no Kafka brokers: set PAYLINK_KAFKA_BROKERS or give --brokers");
+    if (!o->worker || !*o->worker || strchr(o->worker, '.'))
+        return fail("offsets needs --worker auth|deposit|reversal|svc");
+    char topic[200], group[200], errstr[512];
+    snprintf(topic, sizeof topic, "%s.%s.request", prefix, o->worker);
+    if (o->group)
+        snprintf(group, sizeof group, "%s", o->group);
+    else
+        snprintf(group, sizeof group, "paylink-%s", o->worker);
+    if (pl_ctlkafka_committed(brokers, group, topic, 10000, stdout, errstr, sizeof errstr) != 0)
+        return fail("offsets: %s", errstr);
+    return EXIT_DONE;
 }
 
 /* ---- migrate ----------------------------------------------------------------------------- */
@@ -523,6 +552,8 @@ int main(int argc, char **argv)
         status = cmd_send(&o);
     else if (strcmp(o.command, "tail") == 0)
         status = cmd_tail(&o);
+    else if (strcmp(o.command, "offsets") == 0)
+        status = cmd_offsets(&o);
     else
         status = fail("unknown command %s (see paylinkctl help)", o.command);
     pl_reqbuild_free(&o.req);

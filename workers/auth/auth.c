@@ -27,13 +27,14 @@ static const pl_db_stmt stmts[] = {
      "request_token = $9, avs_response = $10, cvv_response = $11, token_created = $12, "
      "hold_reason = $13, payment_deactivated = $14::boolean, error_text = left($15, 300), "
      "reply = $16::jsonb, answered_at = now() "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *) "
-     "INSERT INTO auth_history (request_id, company, order_number, pay_seq, service_bureau, "
-     "transaction_type, status, amount_authorized, currency, auth_number, auth_date, "
-     "transaction_id, request_token, vendor_response, avs_response, cvv_response) "
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *), "
+     "hist AS (INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+     "service_bureau, transaction_type, status, amount_authorized, currency, auth_number, "
+     "auth_date, transaction_id, request_token, vendor_response, avs_response, cvv_response) "
      "SELECT request_id, company, order_number, pay_seq, service_bureau, operation, status, "
      "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "
-     "vendor_response, avs_response, cvv_response FROM upd",
+     "vendor_response, avs_response, cvv_response FROM upd) "
+     "SELECT request_id FROM upd",
      16},
 };
 
@@ -88,6 +89,14 @@ static int auth_prepare(pl_job *job, const pl_db_unit *recorded)
             snprintf(job->reply.message, sizeof job->reply.message, "The card is already a token.");
             return 1;
         }
+        if (!svc->request_token) {
+            /* seed: tokenization is performed only where Request token is selected. */
+            job->reply.status = PL_ST_DECLINED;
+            snprintf(job->reply.message, sizeof job->reply.message,
+                     "Tokenization (Request token) is not selected for service bureau %s.",
+                     svc->code);
+            return 1;
+        }
         c->op = PL_OP_TOKEN;
     } else {
         /* seed: "Request token?" — a card number is tokenized with its authorization. */
@@ -109,7 +118,15 @@ static int auth_mark_sent(pl_job *job, pl_db_unit *u)
 
 static void auth_map(pl_job *job)
 {
-    pl_job_map_answer(job); /* the auth rules are exactly the shared ones (see auth.h) */
+    pl_job_map_answer(job); /* the shared rules (see auth.h), and: */
+    /* seed (Decision Manager): a REVIEW is an authorization the issuer approved, held for
+     * fraud review; its amount is recorded so a deposit captures it rather than authorizing
+     * again. */
+    pl_reply *rep = &job->reply;
+    if (rep->status == PL_ST_REVIEW && (job->res.has_amount || job->req.has_amount)) {
+        rep->has_amount_approved = true;
+        rep->amount_approved = job->res.has_amount ? job->res.amount : job->req.amount;
+    }
 }
 
 static int auth_store(pl_job *job, pl_db_unit *u)

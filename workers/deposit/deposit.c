@@ -9,44 +9,93 @@
 #include "log.h"
 #include "money.h"
 
+/* dep_store: the authorization's remainder is voided when the deposit asks for it ($14), the
+ * authorization is still an issuer approval, no other deposit has a claim on it (its pending
+ * amount is this deposit's own claim), and something remains after this deposit. */
+#define VOIDS                                                                                      \
+    "($14::text <> '' AND h.status IN ('approved', 'review') AND h.amount_pending = "              \
+    "coalesce(upd.claim_amount, 0) AND h.amount_authorized > h.amount_deposited + "                \
+    "$13::numeric)"
+
 static const pl_db_stmt stmts[] = {
+    /* Recorded only when its references belong to its own company and order (the auth_ref
+     * request id, an inline transaction id paylink knows, the capture_ref debit): a reference
+     * to another order is refused as invalid before anything is written (spec judge). */
     {"dep_insert",
      "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, company, "
      "order_number, pay_seq, service_bureau, pay_type, amount, currency, installment, "
      "card_masked, card_hash, card_token, card_type, auth_ref_request_id, "
      "auth_ref_transaction_id, capture_ref_request_id) "
-     "VALUES ($1, $2, $3, $4::int, $5, $6::int, $7, $8, $9::numeric, $10, $11::boolean, $12, $13, "
-     "$14, $15, $16, $17, $18) "
+     "SELECT $1::varchar, $2::char(64), $3::varchar, $4::int, $5::varchar, $6::int, $7::varchar, "
+     "$8::varchar, $9::numeric, $10::char(3), $11::boolean, $12::varchar, $13::char(64), "
+     "$14::varchar, $15::varchar, $16::varchar, $17::varchar, $18::varchar "
+     "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = $16::varchar "
+     "AND (a.company <> $4::int OR a.order_number <> $5::varchar)) "
+     "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE $16::varchar = '' "
+     "AND $17::varchar <> '' AND h.transaction_id = $17::varchar "
+     "AND (h.company <> $4::int OR h.order_number <> $5::varchar)) "
+     "AND NOT EXISTS (SELECT 1 FROM cc_deposit_trans d WHERE d.request_id = $18::varchar "
+     "AND (d.company <> $4::int OR d.order_number <> $5::varchar)) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      18},
     /* Result 1 of the record unit: the paylink authorization (its latest answer; rows an
-     * auth+capture added are deposits, not the authorization being settled). */
+     * auth+capture added are deposits, not the authorization being settled). A review (480)
+     * is an issuer approval too. */
     {"dep_auth",
      "SELECT h.id, h.status, h.amount_authorized::text, h.amount_deposited::text, "
      "h.auth_number, "
      "CASE WHEN h.auth_date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN left(h.auth_date, 10) "
      "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END, "
      "h.transaction_id, h.request_token, coalesce(nullif(t.card_token, ''), t.token_created), "
-     "t.pay_type, t.card_type "
+     "t.pay_type, t.card_type, h.amount_pending::text, t.company, t.order_number "
      "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "
      "WHERE h.request_id = $1 AND h.transaction_type <> 'auth_capture' "
      "ORDER BY h.id DESC LIMIT 1",
      1},
-    /* Result 2: the paylink debit a follow-on credit refunds. */
+    /* Result 2: the paylink debit a follow-on credit refunds, with what remains to refund. */
     {"dep_capture",
-     "SELECT status, transaction_id, request_token FROM cc_deposit_trans "
+     "SELECT status, transaction_id, request_token, company, order_number, "
+     "coalesce(amount_deposited, 0)::text, amount_credited::text FROM cc_deposit_trans "
      "WHERE request_id = $1 AND request_type = 'debit'",
      1},
+    /*
+     * Marks the deposit sent and, in the same statement, claims what it draws on: a capture
+     * claims its amount on the authorization ($10 'auth'), a follow-on credit on the debit it
+     * refunds ($10 'capture'). A claim re-checks what remains on the newest version of that
+     * row, so two deposits in flight together can never take the same money; when it fails
+     * nothing is marked (no row returned) and the engine decides again with what is left. A
+     * mark re-sent by the same attempt ($8) claims nothing twice.
+     */
     {"dep_mark_sent",
-     "UPDATE cc_deposit_trans SET status = 'sent', deposit_status = '*SENT', sent_at = now(), "
+     "WITH me AS (SELECT request_id, status FROM cc_deposit_trans WHERE request_id = $1 "
+     "AND (status = 'received' OR (status = 'sent' AND sent_by = $8)) FOR UPDATE), "
+     "claim_auth AS (UPDATE auth_history h SET amount_pending = h.amount_pending + $9::numeric "
+     "FROM me WHERE me.status = 'received' AND $10::text = 'auth' AND h.id = $5::bigint "
+     "AND h.status IN ('approved', 'review') "
+     "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= $9::numeric "
+     "RETURNING h.id), "
+     "claim_cap AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited + "
+     "$9::numeric FROM me WHERE me.status = 'received' AND $10::text = 'capture' "
+     "AND c.request_id = $11::varchar AND c.status = 'approved' "
+     "AND coalesce(c.amount_deposited, 0) - c.amount_credited >= $9::numeric "
+     "RETURNING c.request_id) "
+     "UPDATE cc_deposit_trans d SET status = 'sent', deposit_status = '*SENT', sent_at = now(), "
      "operation = $2, merchant_id = $3, deposit_reason = $4, auth_history_id = $5::bigint, "
-     "ref_transaction_id = $6, card_token = CASE WHEN card_token = '' THEN $7 ELSE card_token "
-     "END, sent_by = $8 WHERE request_id = $1 AND (status = 'received' OR (status = 'sent' AND "
-     "sent_by = $8)) RETURNING request_id",
-     8},
-    /* The answer, its history row, the authorization it settled or left unused, and the new
+     "ref_transaction_id = $6, card_token = CASE WHEN d.card_token = '' THEN $7 "
+     "ELSE d.card_token END, sent_by = $8, "
+     "claim_amount = CASE WHEN $10::text = '' THEN NULL ELSE $9::numeric END "
+     "FROM me WHERE d.request_id = me.request_id AND (me.status = 'sent' OR $10::text = '' "
+     "OR EXISTS (SELECT 1 FROM claim_auth) OR EXISTS (SELECT 1 FROM claim_cap)) "
+     "RETURNING d.request_id",
+     11},
+    /*
+     * The answer, its history row, the authorization it settled or left unused, and the new
      * authorization an auth+capture made: one statement, so a redelivered answer (the row is
-     * no longer 'sent') changes nothing at all. */
+     * no longer 'sent' or 'unknown') changes nothing at all; it returns the row when it did.
+     * What remains of the authorization after this deposit is voided when $14 says so
+     * (auth_capture: seed step 6, always; void_at_deposit: Void auth at deposit), unless
+     * another deposit still has a claim on it.
+     */
     {"dep_store",
      "WITH upd AS (UPDATE cc_deposit_trans SET status = $2, deposit_status = '*RCVD', "
      "decision = $3, vendor_response = $4, amount_deposited = $5::numeric, auth_number = $6, "
@@ -58,16 +107,22 @@ static const pl_db_stmt stmts[] = {
      "SELECT request_id, 'answered', status, deposit_status, operation, amount_deposited, "
      "vendor_response, transaction_id, 'paylink-deposit' FROM upd), "
      "used AS (UPDATE auth_history h SET amount_deposited = h.amount_deposited + $13::numeric, "
-     "status = CASE WHEN $14::boolean AND h.status = 'approved' THEN 'voided' ELSE h.status END "
-     "FROM upd WHERE h.id = $12::bigint AND upd.status = 'approved' RETURNING h.id) "
-     "INSERT INTO auth_history (request_id, company, order_number, pay_seq, service_bureau, "
-     "transaction_type, status, amount_authorized, amount_deposited, currency, auth_number, "
-     "auth_date, transaction_id, request_token, vendor_response) "
-     "SELECT $15::varchar, company, order_number, pay_seq, service_bureau, $16, 'approved', "
-     "amount_deposited, amount_deposited, currency, auth_number, auth_date, transaction_id, "
-     "request_token, vendor_response FROM upd "
-     "WHERE $15::varchar IS NOT NULL AND upd.status = 'approved'",
-     16},
+     "amount_voided = CASE WHEN " VOIDS " THEN h.amount_authorized - h.amount_deposited - "
+     "$13::numeric ELSE h.amount_voided END, "
+     "void_reason = CASE WHEN " VOIDS " THEN $14::text ELSE h.void_reason END, "
+     "voided_by = CASE WHEN " VOIDS " THEN upd.request_id ELSE h.voided_by END, "
+     "status = CASE WHEN " VOIDS " THEN 'voided' ELSE h.status END "
+     "FROM upd WHERE h.id = $12::bigint AND upd.status = 'approved' RETURNING h.id), "
+     "newauth AS (INSERT INTO auth_history (request_id, deposit_request_id, company, "
+     "order_number, pay_seq, service_bureau, transaction_type, status, amount_authorized, "
+     "amount_deposited, currency, auth_number, auth_date, transaction_id, request_token, "
+     "vendor_response) "
+     "SELECT $15::varchar, request_id, company, order_number, pay_seq, service_bureau, $16, "
+     "'approved', amount_deposited, amount_deposited, currency, auth_number, auth_date, "
+     "transaction_id, request_token, vendor_response FROM upd "
+     "WHERE $17::boolean AND upd.status = 'approved') "
+     "SELECT request_id FROM upd",
+     17},
 };
 
 static const char *const protocols[] = {"CYB", NULL};
@@ -80,11 +135,17 @@ typedef struct dep_data {
     char auth_request_id[51]; /* its cc_auth_trans request_id */
     char auth_number[31];     /* the authorization code it carries */
     pl_deposit_auth auth;     /* what the decision saw */
+    int64_t deposited;        /* already captured against it (before this deposit) */
+    int64_t pending;          /* claimed on it by other calls in flight */
     char ref_id[65];          /* authRequestID / captureRequestID sent */
     char ref_token[513];      /* and its token */
     char token_used[65];      /* token taken from the authorization for an auth+capture */
     bool manual;              /* inline manual authorization */
 } dep_data;
+
+/* Reauthorization days when the pay type has no vendor_paytype row: the column's default, so a
+ * pay type nobody configured keeps its authorizations a week (README "Deposit rules"). */
+#define DEFAULT_REAUTH_DAYS 7
 
 static const char *nz(const char *s)
 {
@@ -138,6 +199,8 @@ pl_deposit_choice pl_deposit_decide(const pl_request *r, const pl_deposit_auth *
             return (pl_deposit_choice){PL_DEP_REFUSE, "capture_not_found"};
         if (!cap->approved)
             return (pl_deposit_choice){PL_DEP_REFUSE, "capture_not_approved"};
+        if (r->has_amount && r->amount > cap->refundable)
+            return (pl_deposit_choice){PL_DEP_REFUSE, "exceeds_refundable"};
         return (pl_deposit_choice){PL_DEP_CREDIT_FOLLOW_ON, "follow_on"};
     }
     if (r->type != PL_REQ_DEBIT)
@@ -211,6 +274,34 @@ static int refuse(pl_job *job, pl_status status, const char *fmt, const char *ar
     return 1;
 }
 
+static int64_t money(const char *text)
+{
+    int64_t v = 0;
+    return text && *text && pl_money_parse_decimal(text, &v) == 0 ? v : 0;
+}
+
+static bool other_order(const pl_request *r, const PGresult *res, int company_col, int order_col)
+{
+    return atoi(PQgetvalue(res, 0, company_col)) != r->company ||
+           strcmp(PQgetvalue(res, 0, order_col), r->order) != 0;
+}
+
+/* The record unit refused the request (dep_insert): one of its references belongs to another
+ * company or order. Say which, without writing anything. */
+static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
+{
+    const pl_request *r = &job->req;
+    const PGresult *a = pl_db_unit_result(recorded, 1), *k = pl_db_unit_result(recorded, 2);
+    if (r->auth_ref.request_id[0] && a && PQntuples(a) == 1 && other_order(r, a, 12, 13))
+        pl_errors_add(errs, "auth_ref.request_id",
+                      "names an authorization of another company or order");
+    else if (r->capture_ref.request_id[0] && k && PQntuples(k) == 1 && other_order(r, k, 3, 4))
+        pl_errors_add(errs, "capture_ref.request_id", "names a debit of another company or order");
+    else if (r->auth_ref.transaction_id[0])
+        pl_errors_add(errs, "auth_ref.transaction_id",
+                      "names an authorization of another company or order");
+}
+
 static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
 {
     pl_request *r = &job->req;
@@ -231,14 +322,17 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
     if (r->type == PL_REQ_DEBIT && r->auth_ref.request_id[0]) {
         const PGresult *a = pl_db_unit_result(recorded, 1);
         if (a && PQntuples(a) == 1) {
+            const char *status = PQgetvalue(a, 0, 1);
             d->auth.found = true;
-            d->auth.usable = strcmp(PQgetvalue(a, 0, 1), "approved") == 0;
-            int64_t authorized = 0, deposited = 0;
-            if (!PQgetisnull(a, 0, 2) &&
-                pl_money_parse_decimal(PQgetvalue(a, 0, 2), &authorized) == 0 &&
-                pl_money_parse_decimal(PQgetvalue(a, 0, 3), &deposited) == 0) {
+            /* seed (Decision Manager): a REVIEW is an issuer approval held for fraud review;
+             * settling it is a capture, not a second authorization. */
+            d->auth.usable = strcmp(status, "approved") == 0 || strcmp(status, "review") == 0;
+            if (!PQgetisnull(a, 0, 2)) {
+                d->deposited = money(PQgetvalue(a, 0, 3));
+                d->pending = money(PQgetvalue(a, 0, 11));
                 d->auth.has_remaining = true;
-                d->auth.remaining = authorized - deposited;
+                d->auth.remaining =
+                    money(PQgetvalue(a, 0, 2)) - d->deposited - money(PQgetvalue(a, 0, 11));
             }
             copy(d->auth.date, sizeof d->auth.date, PQgetvalue(a, 0, 5));
             d->has_auth_id = true;
@@ -269,6 +363,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         if (k && PQntuples(k) == 1) {
             cap.found = true;
             cap.approved = strcmp(PQgetvalue(k, 0, 0), "approved") == 0;
+            cap.refundable = money(PQgetvalue(k, 0, 5)) - money(PQgetvalue(k, 0, 6));
             copy(d->ref_id, sizeof d->ref_id, PQgetvalue(k, 0, 1));
             copy(d->ref_token, sizeof d->ref_token, PQgetvalue(k, 0, 2));
         }
@@ -276,12 +371,19 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
 
     bool has_card = r->card.number[0] || r->card.token[0] || token[0];
     int reauth_days = pl_services_reauth_days(job->services, svc->code, pay_type);
+    if (reauth_days < 0)
+        reauth_days = DEFAULT_REAUTH_DAYS;
     d->choice = pl_deposit_decide(r, &d->auth, &cap, has_card, reauth_days, time(NULL));
     PL_INFO(r->request_id, "deposit decision: %s (%s)",
             d->choice.kind == PL_DEP_REFUSE ? "refused" : "send", d->choice.reason);
 
     switch (d->choice.kind) {
     case PL_DEP_REFUSE:
+        if (strcmp(d->choice.reason, "exceeds_refundable") == 0)
+            return refuse(job, PL_ST_DECLINED,
+                          "The credit exceeds what remains to refund of debit %s (captured less "
+                          "earlier credits).",
+                          r->capture_ref.request_id);
         if (strcmp(d->choice.reason, "capture_not_found") == 0 ||
             strcmp(d->choice.reason, "capture_not_approved") == 0)
             return refuse(job, PL_ST_DECLINED,
@@ -324,6 +426,11 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
 static int dep_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const dep_data *d = job->spec_data;
+    const char *claim_on = "";
+    if (d && d->choice.kind == PL_DEP_CAPTURE && d->has_auth_id)
+        claim_on = "auth";
+    else if (d && d->choice.kind == PL_DEP_CREDIT_FOLLOW_ON)
+        claim_on = "capture";
     const char *p[] = {job->req.request_id,
                        job->op_name,
                        job->merchant_id,
@@ -331,8 +438,11 @@ static int dep_mark_sent(pl_job *job, pl_db_unit *u)
                        d && d->has_auth_id ? d->auth_id : NULL,
                        d ? d->ref_id : "",
                        d ? d->token_used : "",
-                       job->attempt};
-    return pl_db_unit_add(u, "dep_mark_sent", 8, p);
+                       job->attempt,
+                       claim_on[0] ? nz(job->amount) : NULL,
+                       claim_on,
+                       job->req.capture_ref.request_id};
+    return pl_db_unit_add(u, "dep_mark_sent", 11, p);
 }
 
 static void dep_map(pl_job *job)
@@ -340,7 +450,8 @@ static void dep_map(pl_job *job)
     pl_job_map_answer(job);
 }
 
-/* The unused part of the authorization once this deposit is approved; 0 when none. */
+/* The part of a paylink authorization left unused once this deposit is approved; 0 when none
+ * or not known. */
 static int64_t unused_amount(const pl_job *job, const dep_data *d)
 {
     if (!d->auth.found || !d->auth.usable || !d->auth.has_remaining)
@@ -353,6 +464,16 @@ static int64_t unused_amount(const pl_job *job, const dep_data *d)
         return d->auth.remaining > captured ? d->auth.remaining - captured : 0;
     }
     return 0;
+}
+
+/* The unused authorization is reversed at the bureau (seed "Send reversal") only after an
+ * auth+capture replaced it, while nothing of it was captured and no other call has it in
+ * flight: after any capture CyberSource refuses the reversal (238), so none is asked for. */
+static bool reverses_old_auth(const pl_job *job, const dep_data *d)
+{
+    return d && d->choice.kind == PL_DEP_AUTH_CAPTURE && job->svc->send_reversal && d->auth.found &&
+           d->auth.usable && d->deposited == 0 && d->pending == 0 &&
+           (d->manual ? d->ref_id[0] != '\0' : unused_amount(job, d) > 0);
 }
 
 static int dep_store(pl_job *job, pl_db_unit *u)
@@ -375,13 +496,14 @@ static int dep_store(pl_job *job, pl_db_unit *u)
     bool auth_capture = d && d->choice.kind == PL_DEP_AUTH_CAPTURE;
     if (capture && deposited[0])
         copy(add, sizeof add, deposited);
-    /* seed "Void auth at deposit": the unused part is voided; an auth+capture leaves the old
-     * authorization entirely unused. */
-    bool void_auth = d && job->svc->void_auth_at_deposit && unused_amount(job, d) > 0;
-    /* seed: an authorization code other than the one sent is a new authorization. Only a
-     * paylink authorization can own it (auth_history.request_id references cc_auth_trans). */
-    bool new_auth = d && d->auth_request_id[0] && rep->auth.number[0] &&
-                    strcmp(rep->auth.number, d->auth_number) != 0 && (capture || auth_capture);
+    /* seed step 6: an auth+capture voids the authorization it replaced, always; after a
+     * capture, Void auth at deposit voids what remains. */
+    const char *void_mode = auth_capture                                ? "auth_capture"
+                            : capture && job->svc->void_auth_at_deposit ? "void_at_deposit"
+                                                                        : "";
+    /* seed: an authorization code other than the one sent is a new authorization. */
+    bool new_auth = d && (capture || auth_capture) && rep->auth.number[0] &&
+                    strcmp(rep->auth.number, d->auth_number) != 0;
     const char *p[] = {job->req.request_id,
                        pl_status_name(rep->status),
                        rep->decision,
@@ -395,10 +517,11 @@ static int dep_store(pl_job *job, pl_db_unit *u)
                        job->reply_json,
                        d && d->has_auth_id ? d->auth_id : NULL,
                        add,
-                       void_auth ? "true" : "false",
-                       new_auth ? d->auth_request_id : NULL,
-                       auth_capture ? "auth_capture" : "auth"};
-    return pl_db_unit_add(u, "dep_store", 16, p);
+                       void_mode,
+                       d ? nz(d->auth_request_id) : NULL,
+                       auth_capture ? "auth_capture" : "auth",
+                       new_auth ? "true" : "false"};
+    return pl_db_unit_add(u, "dep_store", 17, p);
 }
 
 void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t outsize)
@@ -412,27 +535,26 @@ static const char *jstr(json_object *o, const char *k)
     return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
 }
 
-/* seed "Send reversal": the unused authorization is reversed at the bureau so the hold on the
- * cardholder's funds is released; the reversal worker does it. */
+/* seed "Send reversal": the authorization an auth+capture replaced is reversed at the bureau
+ * so the hold on the cardholder's funds is released; the reversal worker does it. */
 static int dep_followups(pl_job *job, json_object *reply)
 {
     const dep_data *d = job->spec_data;
     const char *status = jstr(reply, "status");
-    if (!d || !status || strcmp(status, "approved") != 0 || !job->svc->send_reversal)
+    if (!d || !status || strcmp(status, "approved") != 0 || !reverses_old_auth(job, d))
         return 0;
-    int64_t unused = unused_amount(job, d);
-    if (unused <= 0)
-        return 0;
-    char amount[24];
-    if (pl_money_format(unused, amount, sizeof amount) != 0)
+    int64_t unused = d->manual ? d->auth.remaining : unused_amount(job, d);
+    char amount[24] = "";
+    if (unused > 0 && pl_money_format(unused, amount, sizeof amount) != 0)
         return 0;
     const pl_request *r = &job->req;
     char rid[64];
     pl_deposit_reversal_request_id(r->request_id, rid, sizeof rid);
-    int rc = pl_job_publish_reversal(job, rid, amount, r->currency, d->auth_request_id, d->ref_id,
-                                     d->ref_token);
+    int rc = pl_job_publish_reversal(job, rid, amount[0] ? amount : job->amount, r->currency,
+                                     d->auth_request_id, d->ref_id, d->ref_token);
     if (rc == 0)
-        PL_INFO(r->request_id, "unused authorization %s: reversal %s requested",
+        PL_INFO(r->request_id,
+                "authorization %s replaced by an auth+capture: reversal %s requested",
                 d->auth_request_id[0] ? d->auth_request_id : "(manual)", rid);
     return rc;
 }
@@ -444,6 +566,7 @@ const pl_spec pl_deposit_spec = {
     .stmts = stmts,
     .nstmts = sizeof stmts / sizeof stmts[0],
     .record = dep_record,
+    .judge = dep_judge,
     .prepare = dep_prepare,
     .mark_sent = dep_mark_sent,
     .map = dep_map,

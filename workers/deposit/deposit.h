@@ -13,18 +13,26 @@
  *     token, or the token of the paylink authorization);
  *   - a credit with capture_ref is a follow-on ccCreditService of that paylink debit; without
  *     it a stand-alone credit to the request's card;
- *   - after an approved capture the authorization's amount_deposited grows; its unused part is
- *     voided in auth_history when Void auth at deposit is set, and a reversal request for it is
- *     published on reversal.request when Send reversal is set. After an approved auth+capture
- *     the old (unused) authorization is voided and reversed likewise;
+ *   - a capture claims its amount on the authorization when it is marked sent (009_claims.sql),
+ *     so two deposits in flight together never capture the same money: the second one finds
+ *     less remaining and becomes an auth+capture (or is declined without a card);
+ *   - after an approved capture the authorization's amount_deposited grows; with Void auth at
+ *     deposit, the unused remainder is voided in auth_history (void_reason void_at_deposit).
+ *     No reversal follows a partial capture: CyberSource refuses to reverse an authorization
+ *     that was partly captured (238), so the issuer releases the remainder when it expires;
+ *   - after an approved auth+capture, the old authorization is voided whatever Void auth at
+ *     deposit says (seed step 6; void_reason auth_capture) and, when the bureau has Send
+ *     reversal and nothing of it was captured, a reversal request for it is published on
+ *     reversal.request (<request_id>.vdr), which the reversal worker carries out;
+ *   - a follow-on credit refunds at most what the debit captured less earlier credits (approved
+ *     or open), claimed on the debit the same way;
+ *   - references must belong to the request's own company and order, or it is invalid;
  *   - an authorization code in the answer that differs from the one sent (an auth+capture)
- *     adds an auth_history row (only for a paylink authorization: auth_history.request_id must
- *     name a cc_auth_trans row);
+ *     adds an auth_history row, for a paylink or a manual authorization
+ *     (auth_history.deposit_request_id names the deposit);
  *   - Level II/III data goes out with captures (the CYB adapter sends it);
  *   - no answer in time: the engine's timeout reply and required response, never a second
  *     capture (paylinkctl deposits receive settles it later by re-query).
- * Limitation: the reversal follow-up is computed from the look-ups of the live request, so a
- * replayed reply (redelivery after a crash between commit and publish) does not republish it.
  */
 #ifndef PL_DEPOSIT_H
 #define PL_DEPOSIT_H
@@ -49,16 +57,17 @@ typedef enum pl_deposit_kind {
 /* The authorization a debit refers to, as read from auth_history or the inline auth_ref. */
 typedef struct pl_deposit_auth {
     bool found;         /* a paylink authorization, or an inline manual one */
-    bool usable;        /* approved, not voided or reversed */
+    bool usable;        /* approved (or review: the issuer approved), not voided or reversed */
     bool has_remaining; /* false: the amount is not known (manual auth without amount) */
-    int64_t remaining;  /* authorized − already deposited, minor units */
-    char date[11];      /* YYYY-MM-DD of the authorization, "" when not known */
+    int64_t remaining; /* authorized − deposited − claimed by deposits in flight, minor units */
+    char date[11];     /* YYYY-MM-DD of the authorization, "" when not known */
 } pl_deposit_auth;
 
 /* The debit a follow-on credit refers to. */
 typedef struct pl_deposit_capture {
     bool found;
     bool approved;
+    int64_t refundable; /* captured − credited so far (approved or open), minor units */
 } pl_deposit_capture;
 
 typedef struct pl_deposit_choice {

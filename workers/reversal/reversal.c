@@ -10,11 +10,20 @@
 #include "money.h"
 
 static const pl_db_stmt stmts[] = {
+    /* Recorded only when the authorization it names belongs to its own company and order (by
+     * request id, or by an inline transaction id paylink knows); otherwise invalid (judge). */
     {"rev_insert",
      "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
      "service_bureau, pay_type, amount, currency, auth_request_id, auth_transaction_id, "
      "auth_request_token, auth_number, auth_date) "
-     "VALUES ($1, $2, $3::int, $4, $5::int, $6, $7, $8::numeric, $9, $10, $11, $12, $13, $14) "
+     "SELECT $1::varchar, $2::char(64), $3::int, $4::varchar, $5::int, $6::varchar, "
+     "$7::varchar, $8::numeric, $9::char(3), $10::varchar, $11::varchar, $12::varchar, "
+     "$13::varchar, $14::varchar "
+     "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = $10::varchar "
+     "AND (a.company <> $3::int OR a.order_number <> $4::varchar)) "
+     "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE $10::varchar IS NULL "
+     "AND $11::varchar <> '' AND h.transaction_id = $11::varchar "
+     "AND (h.company <> $3::int OR h.order_number <> $4::varchar)) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      14},
     /* Result 1 of the record unit: the authorization reversed, by the paylink request ($1)
@@ -22,33 +31,47 @@ static const pl_db_stmt stmts[] = {
      * each uses its index; an auth+capture row is a deposit, not the authorization. */
     {"rev_auth",
      "SELECT h.id, h.status, h.amount_deposited::text, h.transaction_id, h.request_token, "
-     "h.auth_number, h.request_id, t.pay_type, t.card_type "
+     "h.auth_number, coalesce(h.request_id, ''), coalesce(t.pay_type, ''), "
+     "coalesce(t.card_type, ''), h.amount_pending::text, h.company, h.order_number "
      "FROM (SELECT id FROM auth_history WHERE request_id = $1 "
      "AND transaction_type <> 'auth_capture' "
      "UNION ALL SELECT id FROM auth_history WHERE $1::varchar IS NULL "
      "AND transaction_id = $2::varchar AND transaction_id <> '' "
      "AND transaction_type <> 'auth_capture') x "
-     "JOIN auth_history h ON h.id = x.id JOIN cc_auth_trans t ON t.request_id = h.request_id "
+     "JOIN auth_history h ON h.id = x.id LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
      "ORDER BY h.id DESC LIMIT 1",
      2},
+    /* Marks the reversal sent and claims the whole authorization in the same statement, only
+     * while nothing of it is captured or claimed: a capture and a reversal in flight together
+     * can never both proceed. When the claim fails nothing is marked and the engine decides
+     * again (pl_reversal_check then refuses). A mark re-sent by the same attempt claims
+     * nothing twice. */
     {"rev_mark_sent",
-     "UPDATE auth_reversal SET status = 'sent', sent_at = now(), operation = $2, "
-     "merchant_id = $3, auth_request_id = coalesce($4, auth_request_id), "
+     "WITH me AS (SELECT request_id, status FROM auth_reversal WHERE request_id = $1 "
+     "AND (status = 'received' OR (status = 'sent' AND sent_by = $10)) FOR UPDATE), "
+     "claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "
+     "coalesce(h.amount_authorized, 0) FROM me WHERE me.status = 'received' "
+     "AND h.id = $5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "
+     "AND h.status IN ('approved', 'review', 'rejected', 'voided') "
+     "RETURNING coalesce(h.amount_authorized, 0) AS amount) "
+     "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = $2, "
+     "merchant_id = $3, auth_request_id = coalesce($4, r.auth_request_id), "
      "auth_history_id = $5::bigint, auth_transaction_id = $6, auth_request_token = $7, "
-     "auth_number = $8, pay_type = CASE WHEN pay_type = '' THEN $9 ELSE pay_type END, "
-     "sent_by = $10 WHERE request_id = $1 AND (status = 'received' OR (status = 'sent' AND "
-     "sent_by = $10)) RETURNING request_id",
+     "auth_number = $8, pay_type = CASE WHEN r.pay_type = '' THEN $9 ELSE r.pay_type END, "
+     "sent_by = $10, claim_amount = CASE WHEN me.status = 'received' "
+     "THEN (SELECT amount FROM claim) ELSE r.claim_amount END "
+     "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' "
+     "OR $5::bigint IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING r.request_id",
      10},
-    /* The answer and, when approved, the authorization it released: one statement, so a
-     * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing. */
     {"rev_store",
      "WITH upd AS (UPDATE auth_reversal SET status = $2, decision = $3, vendor_response = $4, "
      "amount_reversed = $5::numeric, transaction_id = $6, request_token = $7, "
      "error_text = left($8, 300), reply = $9::jsonb, answered_at = now() "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *) "
-     "UPDATE auth_history h SET status = 'reversed' FROM upd "
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *), "
+     "released AS (UPDATE auth_history h SET status = 'reversed' FROM upd "
      "WHERE upd.status = 'approved' AND h.id = upd.auth_history_id "
-     "AND h.status IN ('approved', 'review', 'rejected')",
+     "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "
+     "SELECT request_id FROM upd",
      9},
 };
 
@@ -109,7 +132,7 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
 {
     /* Statuses whose issuer approval still holds the cardholder's funds: review and a
      * Decision Manager reject (481) were approved by the issuer too. */
-    static const char *const reversible[] = {"approved", "review", "rejected", NULL};
+    static const char *const reversible[] = {"approved", "review", "rejected", "voided", NULL};
     if (!a->found) {
         if (!by_request_id)
             return false; /* a manual authorization paylink never saw: the bureau decides */
@@ -120,10 +143,18 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
         refuse(rep, "237", "%s", pl_reversal_reason_text("237"));
         return true;
     }
-    if (strcmp(a->status, "voided") == 0 || a->deposited > 0) {
+    if (a->deposited > 0) {
         refuse(rep, "238", "%s", pl_reversal_reason_text("238"));
         return true;
     }
+    if (a->pending > 0) {
+        refuse(rep, "", "%s",
+               "A deposit or another reversal of the authorization is in progress or its outcome "
+               "is unknown; it cannot be reversed now.");
+        return true;
+    }
+    /* A voided authorization with nothing captured (an auth+capture replaced it) still holds
+     * the cardholder's funds at the bureau: reversing it is what releases them. */
     if (!is_one_of(a->status, reversible)) {
         refuse(rep, "", "The authorization was not approved (%s): there is nothing to reverse.",
                a->status);
@@ -134,6 +165,19 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
         return true;
     }
     return false;
+}
+
+/* The record unit refused the request (rev_insert): the authorization it names belongs to
+ * another company or order. */
+static void rev_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
+{
+    (void)recorded;
+    if (job->req.auth_ref.request_id[0])
+        pl_errors_add(errs, "auth_ref.request_id",
+                      "names an authorization of another company or order");
+    else if (job->req.auth_ref.transaction_id[0])
+        pl_errors_add(errs, "auth_ref.transaction_id",
+                      "names an authorization of another company or order");
 }
 
 static int rev_record(pl_job *job, pl_db_unit *u)
@@ -185,6 +229,8 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         copy(a.status, sizeof a.status, PQgetvalue(res, 0, 1));
         if (pl_money_parse_decimal(PQgetvalue(res, 0, 2), &a.deposited) != 0)
             a.deposited = 0;
+        if (pl_money_parse_decimal(PQgetvalue(res, 0, 9), &a.pending) != 0)
+            a.pending = 0;
         copy(a.transaction_id, sizeof a.transaction_id, PQgetvalue(res, 0, 3));
         copy(d->auth_id, sizeof d->auth_id, PQgetvalue(res, 0, 0));
         copy(d->ref_id, sizeof d->ref_id, PQgetvalue(res, 0, 3));
@@ -283,6 +329,7 @@ const pl_spec pl_reversal_spec = {
     .stmts = stmts,
     .nstmts = sizeof stmts / sizeof stmts[0],
     .record = rev_record,
+    .judge = rev_judge,
     .prepare = rev_prepare,
     .mark_sent = rev_mark_sent,
     .map = rev_map,

@@ -17,8 +17,13 @@
  *     (pl_reversal_check): an auth_ref.request_id paylink does not know; an authorization
  *     that is not approved, in review or rejected after the issuer approved it (declined,
  *     error); one already reversed in our records (vendor_response "237", as the bureau
- *     would say); one already captured or voided at deposit (vendor_response "238"); one
- *     without a bureau transaction id;
+ *     would say); one captured in whole or in part (vendor_response "238"); one a deposit or
+ *     another reversal has in flight (amount_pending); one without a bureau transaction id.
+ *     An authorization a deposit voided while nothing of it was captured (an auth+capture
+ *     replaced it) is still held at the bureau and is reversed;
+ *   - references must belong to the request's own company and order, or it is invalid;
+ *   - the whole authorization is claimed (auth_history.amount_pending) in the statement that
+ *     marks the reversal sent, so no capture can start against it meanwhile (009_claims.sql);
  *   - ccAuthReversalService with authRequestID / authRequestToken of the authorization, the
  *     request's amount and currency (CyberSource releases the whole authorization);
  *   - ACCEPT → approved (amount_approved = the amount reversed) and the auth_history row
@@ -44,6 +49,7 @@ typedef struct pl_reversal_auth {
     bool found;        /* an auth_history row was found */
     char status[12];   /* its status: approved, review, rejected, reversed, voided, ... */
     int64_t deposited; /* amount_deposited (minor units) */
+    int64_t pending;   /* amount_pending: deposits (or a reversal) in flight on it */
     char transaction_id[65];
 } pl_reversal_auth;
 

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Issue 6 B: deposit and reversal money rules (seed cybersource-point-to-point.txt).
+#   B.1 a REVIEW (480) authorization is approved and valid: its amount is recorded and a debit
+#       against it is a capture, not a second authorization;
+#   B.2 a pay type without a vendor_paytype row keeps its authorizations the documented default
+#       (7 days): a same-day debit is a capture, not an auth+capture of an "expired" one;
+#   B.5 references belong to the order: a debit, credit or reversal naming another order's
+#       transaction is invalid (field named) and never recorded nor sent; a follow-on credit is
+#       capped at what was captured less earlier credits;
+#   B.7 a `token` request honours the bureau's Request token setting.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run=$(pl_uid)
+auth() { pl_auth_reply "$@"; }
+debit() { pl_debit "$@"; }
+credit() { # ID AMOUNT ORDER DEBIT_ID
+    jq -nc --arg id "$1" --arg amount "$2" --arg order "$3" --arg d "$4" '{v: 1,
+        request_id: $id, type: "credit", company: 1, order: $order, pay_seq: 1, service: "CYB",
+        amount: $amount, currency: "USD", capture_ref: {request_id: $d}}'
+}
+
+# ---- B.1 review -----------------------------------------------------------------------------
+ord="RV$run"
+r=$(auth "rva-$run" 480.00 "$ord")
+assert_json .status review "$r"
+assert_json .hold_reason FS "$r"
+assert_eq "$(pl_sql "SELECT status || '|' || amount_authorized FROM auth_history WHERE request_id = :'id'" id="rva-$run")" \
+    "review|480.00" "the review's authorized amount is recorded"
+pl_send deposit "$(debit "rvd-$run" 480.00 "$ord" "rva-$run")"
+r=$(pl_wait_reply deposit "rvd-$run" 60)
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="rvd-$run")" \
+    "capture|capture" "a debit of a reviewed authorization is a capture"
+assert_eq "$(pl_ledger_count "rvd-$run" auth)" 0 "no second authorization"
+
+# ---- B.2 pay type without a vendor_paytype row -------------------------------------------------
+ord="PT$run"
+r=$(auth "pta-$run" 20.00 "$ord" '.pay_type = "ZZ"')
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT count(*) FROM vendor_paytype WHERE pay_type = 'ZZ'")" 0 "ZZ has no vendor_paytype row"
+pl_send deposit "$(debit "ptd-$run" 20.00 "$ord" "pta-$run")"
+r=$(pl_wait_reply deposit "ptd-$run" 60)
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT operation FROM cc_deposit_trans WHERE request_id = :'id'" id="ptd-$run")" \
+    capture "a same-day authorization of an unconfigured pay type is captured"
+
+# ---- B.5 references belong to the order ------------------------------------------------------
+own="OW$run" other="OT$run"
+r=$(auth "owa-$run" 50.00 "$own")
+assert_json .status approved "$r"
+pl_send deposit "$(debit "xd-$run" 50.00 "$other" "owa-$run")"
+r=$(pl_wait_reply deposit "xd-$run" 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' auth_ref.request_id "$r"
+pl_dlq deposit "xd-$run" >/dev/null || fail "no dead letter for the foreign debit"
+assert_eq "$(pl_sql "SELECT count(*) FROM cc_deposit_trans WHERE request_id = :'id'" id="xd-$run")" 0 "nothing recorded"
+assert_eq "$(pl_ledger_count "xd-$run")" 0 "nothing sent"
+# The same authorization by its transaction id, inline, from another order.
+tid=$(pl_sql "SELECT transaction_id FROM cc_auth_trans WHERE request_id = :'id'" id="owa-$run")
+pl_send deposit "$(pl_request debit "xt-$run" 50.00 "del(.mode) | .order = \"$other\" | .auth_ref = {transaction_id: \"$tid\", number: \"A1\", amount: \"50.00\", date: \"$(date -u +%F)\"}")"
+r=$(pl_wait_reply deposit "xt-$run" 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' auth_ref.transaction_id "$r"
+assert_eq "$(pl_ledger_count "xt-$run")" 0 "nothing sent"
+# A reversal of another order's authorization.
+pl_send reversal "$(jq -nc --arg id "xr-$run" --arg order "$other" --arg a "owa-$run" '{v: 1,
+    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "CYB",
+    amount: "50.00", currency: "USD", auth_ref: {request_id: $a}}')"
+r=$(pl_wait_reply reversal "xr-$run" 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' auth_ref.request_id "$r"
+assert_eq "$(pl_sql "SELECT count(*) FROM auth_reversal WHERE request_id = :'id'" id="xr-$run")" 0 "nothing recorded"
+# A credit of another order's debit.
+pl_send deposit "$(debit "owd-$run" 50.00 "$own" "owa-$run")"
+r=$(pl_wait_reply deposit "owd-$run" 60)
+assert_json .status approved "$r"
+pl_send deposit "$(credit "xc-$run" 10.00 "$other" "owd-$run")"
+r=$(pl_wait_reply deposit "xc-$run" 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' capture_ref.request_id "$r"
+# Follow-on credits: at most the captured amount less earlier credits.
+pl_send deposit "$(credit "oc1-$run" 30.00 "$own" "owd-$run")"
+r=$(pl_wait_reply deposit "oc1-$run" 60)
+assert_json .status approved "$r"
+pl_send deposit "$(credit "oc2-$run" 20.01 "$own" "owd-$run")"
+r=$(pl_wait_reply deposit "oc2-$run" 60)
+assert_json .status declined "$r"
+assert_eq "$(pl_ledger_count "oc2-$run")" 0 "an over-refund is never sent"
+pl_send deposit "$(credit "oc3-$run" 20.00 "$own" "owd-$run")"
+r=$(pl_wait_reply deposit "oc3-$run" 60)
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT amount_credited FROM cc_deposit_trans WHERE request_id = :'id'" id="owd-$run")" \
+    50.00 "the debit is fully refunded"
+
+# ---- B.7 token requests and Request token -----------------------------------------------------
+pl_clone_bureau CYBT '{"request_token": false}'
+pl_send auth "$(pl_request token "tk-$run" 1.00 '.service = "CYBT"')"
+r=$(pl_wait_reply auth "tk-$run" 60)
+assert_json .status declined "$r"
+assert_contains "$(jq -r .message <<<"$r")" "Request token" "the reply says why"
+assert_eq "$(pl_ledger_count "tk-$run")" 0 "nothing sent to the bureau"
+pl_send auth "$(pl_request token "tk2-$run" 1.00)"
+r=$(pl_wait_reply auth "tk2-$run" 60)
+assert_json .status approved "$r"
+
+pass "deposit and reversal money rules"

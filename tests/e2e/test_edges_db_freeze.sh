@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Issue 6 A.4: the event loop never blocks on the database. PostgreSQL is frozen (SIGSTOP on
+# every one of its processes) for 30 s while authorizations are at the bureau, with the
+# configuration refresh due every second. The bureau's answers arrive during the freeze: they
+# must be stored and replied when the database comes back, not turned into timeouts because a
+# synchronous refresh query held the loop while their response time ran out.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run=$(pl_uid)
+datadir=$(pl_sql "SHOW data_directory")
+pm=$(head -n 1 "$datadir/postmaster.pid")
+[ -n "$pm" ] && kill -0 "$pm" || fail "cannot find the postmaster"
+pg_procs() { echo "$pm" $(pgrep -P "$pm" || true); }
+thaw() { kill -CONT $(pg_procs) 2>/dev/null || true; }
+pl_on_exit thaw
+pl_on_exit "pl_sim_latency 0"
+pl_on_exit "pl_worker_stop auth; pl_worker_start auth"
+
+pl_worker_stop auth
+pl_worker_start auth PAYLINK_CONFIG_REFRESH_S=1
+pl_sim_latency 2000
+ids=()
+for i in 1 2 3 4 5; do
+    ids+=("frz$i-$run")
+    pl_send auth "$(pl_request auth "frz$i-$run" "5$i.00")"
+done
+all_sent() {
+    [ "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE 'frz_-$run' AND status = 'sent'")" = 5 ]
+}
+pl_eventually 60 all_sent || fail "the requests were not all marked sent"
+
+# Freeze: the postmaster first (it forks no more backends), then every backend.
+kill -STOP "$pm"
+kill -STOP $(pgrep -P "$pm") 2>/dev/null || true
+pass "PostgreSQL frozen with 5 calls at the bureau"
+sleep 30
+thaw
+pass "PostgreSQL thawed"
+
+for id in "${ids[@]}"; do
+    r=$(pl_wait_reply auth "$id" 90) || fail "no reply for $id"
+    assert_json .status approved "$r"
+    assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$id")" approved "$id stored approved"
+done
+assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIKE 'frz_-$run'")" 0 \
+    "no answer turned into an unknown outcome"
+pass "answers received while the database was frozen are kept"

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Issue 6 A.1: a redelivered request is looked up before it is judged. A request whose
+# request_id has a row is answered from the row (replay / resume / required response) whatever
+# validation says now; only a request with no row can be `invalid`.
+#   1. Its service bureau is removed from the configuration while it is marked sent and the
+#      worker crashes: after the restart it is a required response, not `invalid`.
+#   2. The card-hash (fingerprint) key is rotated: with the old key among
+#      PAYLINK_HASH_KEY_PREVIOUS_FILES a redelivery is replayed, not an idempotency conflict.
+# Issue 6 A.7: sent_by fits an instance name of the longest allowed length (95 characters).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run=$(pl_uid)
+pl_on_exit "pl_sim_latency 0"
+# Whatever happens, the test leaves the worker running as tools/dev started it.
+pl_on_exit "pl_worker_stop auth; pl_worker_start auth"
+
+# ---- 1. service bureau removed -----------------------------------------------------------------
+pl_clone_bureau CYBX '{"description": "removed by the test"}'
+id="gone-$run"
+pl_sim_latency 4000
+pl_send auth "$(pl_request auth "$id" 31.00 '.service = "CYBX"')"
+is_sent() { [ "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$1")" = sent ]; }
+pl_eventually 60 is_sent "$id" || fail "$id was never marked sent"
+pl_worker_stop auth KILL
+pl_sql "DELETE FROM auth_service WHERE service_bureau = 'CYBX'" >/dev/null
+pl_sim_latency 0
+pl_worker_start auth
+r=$(pl_wait_reply auth "$id" 90) || fail "no reply for $id after the restart"
+assert_json .status timeout "$r"
+assert_json .required_response true "$r"
+assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$id")" unknown "row unknown"
+assert_eq "$(pl_sql "SELECT status || '|' || reason FROM required_response WHERE request_id = :'id'" id="$id")" \
+    "open|sent_not_answered" "required response open"
+assert_eq "$(pl_messages "$(pl_topic auth request.dlq)" | grep -c -F "\"$id\"" || true)" 0 \
+    "no dead letter for a request that has a row"
+
+# A request with that bureau that has no row is invalid, as before.
+pl_send auth "$(pl_request auth "gone2-$run" 31.00 '.service = "CYBX"')"
+r=$(pl_wait_reply auth "gone2-$run" 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' service "$r"
+
+# ---- 2. fingerprint key rotation ---------------------------------------------------------------
+id="rot-$run"
+msg=$(pl_request auth "$id" 32.00)
+pl_send auth "$msg"
+r=$(pl_wait_reply auth "$id" 60)
+assert_json .status approved "$r"
+newkey=$PAYLINK_DEV_DIR/secrets/hash-rotated-$run.key
+(umask 077 && head -c 32 /dev/urandom | base64 >"$newkey")
+pl_on_exit "rm -f '$newkey'"
+pl_worker_stop auth
+pl_worker_start auth PAYLINK_HASH_KEY_FILE="$newkey" PAYLINK_HASH_KEY_PREVIOUS_FILES="$PAYLINK_HASH_KEY_FILE"
+pl_send auth "$msg"
+r=$(pl_wait_reply_nth auth "$id" 2 60)
+assert_json .status approved "$r"
+assert_json .replayed true "$r"
+# A new request under the new key works as ever.
+pl_send auth "$(pl_request auth "rot2-$run" 33.00)"
+r=$(pl_wait_reply auth "rot2-$run" 60)
+assert_json .status approved "$r"
+# Without the old key the same redelivery cannot be told from a reused request_id.
+pl_worker_stop auth
+pl_worker_start auth PAYLINK_HASH_KEY_FILE="$newkey"
+pl_send auth "$msg"
+r=$(pl_wait_reply_nth auth "$id" 3 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' request_id "$r"
+
+# ---- 3. the longest instance name --------------------------------------------------------------
+long=$(printf 'i%.0s' $(seq 1 95))
+pl_worker_stop auth
+pl_worker_start auth PAYLINK_INSTANCE="$long"
+id="long-$run"
+pl_send auth "$(pl_request auth "$id" 34.00)"
+r=$(pl_wait_reply auth "$id" 60)
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT length(sent_by) > 95 FROM cc_auth_trans WHERE request_id = :'id'" id="$id")" t \
+    "sent_by holds the whole instance name and the attempt"
+
+assert_logs_clean
+pass "redelivered requests are answered from their rows"

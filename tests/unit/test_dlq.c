@@ -1,0 +1,157 @@
+/*
+ * test_dlq.c: the dead-letter envelope (dlq.h). Issue 6 A.3: a request too large for its own
+ * dead-letter copy is cut to fit instead of making the publish fail forever.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "dlq.h"
+
+static json_object *parse(const char *text)
+{
+    json_object *o = json_tokener_parse(text);
+    assert_non_null(o);
+    return o;
+}
+
+static const char *str(json_object *o, const char *k)
+{
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, k, &v));
+    return json_object_get_string(v);
+}
+
+static void test_small_request_whole(void **state)
+{
+    (void)state;
+    pl_errors errs = {0};
+    pl_errors_add(&errs, "card.number", "fails the Luhn check");
+    char *e = pl_dlq_envelope("fails the Luhn check", &errs, "paylink.auth.request", 3, 42,
+                              "{\"request_id\":\"r-1\"}", 1000);
+    assert_non_null(e);
+    json_object *o = parse(e), *v;
+    assert_string_equal(str(o, "error"), "fails the Luhn check");
+    assert_string_equal(str(o, "topic"), "paylink.auth.request");
+    assert_string_equal(str(o, "request"), "{\"request_id\":\"r-1\"}");
+    assert_true(json_object_object_get_ex(o, "partition", &v));
+    assert_int_equal(json_object_get_int(v), 3);
+    assert_true(json_object_object_get_ex(o, "offset", &v));
+    assert_int_equal(json_object_get_int64(v), 42);
+    assert_true(json_object_object_get_ex(o, "errors", &v));
+    assert_int_equal(json_object_array_length(v), 1);
+    assert_false(json_object_object_get_ex(o, "truncated", &v));
+    json_object_put(o);
+    free(e);
+}
+
+/* Control characters grow sixfold when escaped: 600 KB of them are 3.6 MB of JSON. */
+static void test_escaping_bloat_is_cut_to_fit(void **state)
+{
+    (void)state;
+    size_t n = 600000;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, 1, n);
+    big[n] = '\0';
+    size_t limit = 1000000 - 2048;
+    char *e = pl_dlq_envelope("not a JSON object", NULL, "paylink.auth.request", 0, 7, big, limit);
+    assert_non_null(e);
+    assert_true(strlen(e) <= limit);
+    json_object *o = parse(e), *v;
+    assert_true(json_object_object_get_ex(o, "truncated", &v));
+    assert_true(json_object_get_boolean(v));
+    assert_true(json_object_object_get_ex(o, "request_bytes", &v));
+    assert_int_equal(json_object_get_int64(v), 600000);
+    size_t kept = strlen(str(o, "request"));
+    assert_true(kept > 0 && kept < n);
+    json_object_put(o);
+    free(e);
+    free(big);
+}
+
+/* A cut never splits a UTF-8 character. */
+static void test_cut_keeps_characters_whole(void **state)
+{
+    (void)state;
+    size_t n = 3000;
+    char *big = malloc(n * 2 + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i++) {
+        big[2 * i] = (char)0xC3; /* é */
+        big[2 * i + 1] = (char)0xA9;
+    }
+    big[2 * n] = '\0';
+    char *e = pl_dlq_envelope("x", NULL, "t", 0, 0, big, 1500);
+    assert_non_null(e);
+    assert_true(strlen(e) <= 1500);
+    json_object *o = parse(e);
+    const char *r = str(o, "request");
+    assert_int_equal(strlen(r) % 2, 0);
+    for (size_t i = 0; r[i]; i += 2)
+        assert_int_equal((unsigned char)r[i], 0xC3);
+    json_object_put(o);
+    free(e);
+    free(big);
+}
+
+/* When even the envelope alone hardly fits, the request goes entirely; never a loop, never
+ * NULL. */
+static void test_tiny_limit_drops_the_request(void **state)
+{
+    (void)state;
+    char *e = pl_dlq_envelope("why", NULL, "t", 0, 0, "0123456789012345678901234567890", 10);
+    assert_non_null(e);
+    json_object *o = parse(e);
+    assert_string_equal(str(o, "request"), "");
+    json_object_put(o);
+    free(e);
+}
+
+/* A copy the broker refused is cut again from its own text (not NUL-terminated). */
+static void test_cut_again(void **state)
+{
+    (void)state;
+    char req[5001];
+    memset(req, 'a', 5000);
+    req[5000] = '\0';
+    pl_errors errs = {0};
+    pl_errors_add(&errs, "", "not a JSON object");
+    char *e = pl_dlq_envelope("not a JSON object", &errs, "t", 1, 2, req, 100000);
+    assert_non_null(e);
+    size_t len = strlen(e);
+    char *copy = malloc(len);
+    memcpy(copy, e, len); /* no NUL */
+    char *cut = pl_dlq_cut(copy, len, len / 4);
+    assert_non_null(cut);
+    assert_true(strlen(cut) <= len / 4);
+    json_object *o = parse(cut), *v;
+    assert_true(json_object_object_get_ex(o, "truncated", &v));
+    assert_true(json_object_object_get_ex(o, "errors", &v));
+    assert_int_equal(json_object_array_length(v), 1);
+    assert_true(json_object_object_get_ex(o, "request_bytes", &v));
+    assert_int_equal(json_object_get_int64(v), 5000);
+    json_object_put(o);
+    assert_null(pl_dlq_cut("not json", 8, 100));
+    free(cut);
+    free(copy);
+    free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_request_whole),
+        cmocka_unit_test(test_escaping_bloat_is_cut_to_fit),
+        cmocka_unit_test(test_cut_keeps_characters_whole),
+        cmocka_unit_test(test_tiny_limit_drops_the_request),
+        cmocka_unit_test(test_cut_again),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
