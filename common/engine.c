@@ -898,7 +898,6 @@ static bool unit_failed(job *j, int err, const char *errmsg, const char *what)
     return true;
 }
 
-
 /*
  * After a guarded write (final, unknown, the spec's store). Its first statement returns a row
  * when it changed the transaction row; when it returns none, another actor (a second replica, a
