@@ -596,6 +596,23 @@ size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
     return len;
 }
 
+size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
+                          pl_mask_mode mode)
+{
+    if (!out || outsize == 0)
+        return 0;
+    size_t n = src ? strnlen(src, srclen) : 0;
+    if (n >= outsize) {
+        memcpy(out, src, outsize - 1);
+        n = pl_card_cut_tail(out, outsize - 1);
+    } else {
+        if (n)
+            memcpy(out, src, n);
+        out[n] = '\0';
+    }
+    return pl_card_scrub(out, outsize, mode);
+}
+
 size_t pl_card_keyboard_clean(char *s)
 {
     if (!s)

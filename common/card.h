@@ -118,6 +118,16 @@ size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode);
 size_t pl_card_cut_tail(char *text, size_t len);
 
 /*
+ * Copies src[0, srclen) into out (outsize bytes, at least 1) and scrubs the copy
+ * (pl_card_scrub in `mode`). A text that does not fit is cut, and the head of a card number
+ * the cut may have left is dropped (pl_card_cut_tail). A NUL in src ends the copy. Returns
+ * the length of out. For copying text that came from outside into a fixed buffer that will
+ * be written somewhere (a log field, a reply, a database column).
+ */
+size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
+                          pl_mask_mode mode);
+
+/*
  * Removes characters that are not on a standard keyboard (keeps printable ASCII 0x20-0x7E)
  * in place, as the seed requires for bureau XML. Returns the new length.
  */

@@ -117,14 +117,7 @@ static bool add_string(json_object *obj, const char *key, const char *value)
 static bool add_scrubbed(json_object *obj, const char *key, const char *value)
 {
     char buf[LOG_FIELD_MAX];
-    size_t n = strlen(value);
-    if (n >= sizeof(buf)) {
-        memcpy(buf, value, sizeof(buf) - 1);
-        n = pl_card_cut_tail(buf, sizeof(buf) - 1);
-    } else {
-        memcpy(buf, value, n + 1);
-    }
-    pl_card_scrub(buf, sizeof(buf), g_log.mask);
+    pl_card_scrub_copy(buf, sizeof(buf), value, strlen(value), g_log.mask);
     bool ok = add_string(obj, key, buf);
     pl_card_wipe(buf, sizeof(buf));
     return ok;
