@@ -1168,6 +1168,89 @@ static void mask_copies(char *text, const char *pan)
         memset(p, '*', n - 4);
 }
 
+/* A JSON string of text[0, len) with every card number masked (scrub_copy), or NULL. */
+static json_object *masked_string(const char *text, size_t len)
+{
+    char *copy = scrub_copy(text, len, false);
+    if (!copy)
+        return NULL;
+    size_t n = strlen(copy);
+    json_object *v = json_object_new_string_len(copy, (int)n);
+    pl_card_wipe(copy, n);
+    free(copy);
+    return v;
+}
+
+/*
+ * walk() callback of the redaction: a string, or a number written with 13-19 digits, that
+ * holds a card number is replaced in its parent by a masked string. Decoded values are
+ * searched, not the serialized text, so a card number that JSON escapes would hide ("\t"
+ * between the groups, "\u0034111...") is found as well.
+ */
+static int mask_scalar(json_object *parent, const char *key, size_t idx, json_object *val)
+{
+    const char *text;
+    size_t len;
+    bool str = json_object_is_type(val, json_type_string);
+    if (str) {
+        text = json_object_get_string(val);
+        len = (size_t)json_object_get_string_len(val);
+    } else if (json_object_is_type(val, json_type_int) ||
+               json_object_is_type(val, json_type_double)) {
+        text = json_object_to_json_string_length(val, JSON_C_TO_STRING_PLAIN, &len);
+    } else {
+        return 0;
+    }
+    if (!text || !pl_card_contains(text, len))
+        return 0;
+    json_object *nv = masked_string(text, len);
+    if (!nv)
+        return PL_ERR_NOMEM;
+    if (str)
+        pl_card_wipe((char *)text, len);
+    int rc =
+        key ? json_object_object_add(parent, key, nv) : json_object_array_put_idx(parent, idx, nv);
+    if (rc != 0) {
+        json_object_put(nv);
+        return PL_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/*
+ * walk() callback of the redaction: renames every member of obj whose key holds a card number
+ * (a key built from data, a number pasted as a key) to the masked key. Masking only removes
+ * digits, so the loop ends. Two keys that mask alike keep the later value.
+ */
+static int mask_keys(json_object *obj)
+{
+    for (;;) {
+        const char *found = NULL;
+        json_object *kept = NULL;
+        json_object_object_foreach(obj, key, val)
+        {
+            if (pl_card_contains(key, strlen(key))) {
+                found = key;
+                kept = val;
+                break;
+            }
+        }
+        if (!found)
+            return 0;
+        char *masked = scrub_copy(found, strlen(found), false);
+        if (!masked)
+            return PL_ERR_NOMEM;
+        json_object_get(kept);
+        json_object_object_del(obj, found);
+        int rc = json_object_object_add(obj, masked, kept);
+        free(masked);
+        if (rc != 0) {
+            json_object_put(kept);
+            return PL_ERR_NOMEM;
+        }
+    }
+}
+
 char *pl_request_redact(const char *json, size_t len)
 {
     if (!json)
@@ -1225,11 +1308,15 @@ char *pl_request_redact(const char *json, size_t len)
     }
     if (svc && mask_member(svc, "card_number") != 0)
         goto out;
+    /* Card numbers in every other value and key, at any depth, with any separators. */
+    static const walker card_numbers = {.scalar = mask_scalar, .object = mask_keys};
+    if (walk(root, &card_numbers) != 0)
+        goto out;
 
     size_t outlen;
     const char *text = json_object_to_json_string_length(
         root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &outlen);
-    /* Card numbers in fields we do not know (a "notes" field, a mistyped key) go too. */
+    /* The last net: the Luhn scrub over the whole text (and the CVV patterns). */
     if (text)
         result = scrub_copy(text, outlen, false);
     for (size_t i = 0; result && i < 2; i++)

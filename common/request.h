@@ -184,9 +184,13 @@ const char *pl_req_type_name(pl_req_type t);
 /*
  * A redacted copy of a request's JSON text for the dead-letter topic and logs: when the text
  * is a JSON object, card.number becomes its stored mask, card.cvv and authentication values
- * are removed, svc.card_number is masked; when it is not JSON, the text is scrubbed
- * (pl_card_scrub). Returns a malloc'd NUL-terminated string the caller frees, or NULL on
- * allocation failure.
+ * are removed, svc.card_number is masked, and every other string value, number and object
+ * key, at any depth (nested objects and arrays), that holds a card number (pl_card_find: any
+ * separators) is masked to stars and its last four digits (a number becomes a string); every
+ * other copy of card.number / svc.card_number is masked too, glued to other digits or not.
+ * When the text is not a JSON object, it is scrubbed (pl_card_scrub, any separators) and
+ * every run of 12 or more digits is masked, Luhn or not. Returns a malloc'd NUL-terminated
+ * string the caller frees, or NULL on allocation failure.
  */
 char *pl_request_redact(const char *json, size_t len);
 

@@ -1138,6 +1138,69 @@ static void test_redact_glued_copy(void **state)
     free(out);
 }
 
+/*
+ * Card numbers anywhere else in the request: string values, numbers and keys, in nested
+ * objects and arrays, with every separator, also where JSON escapes would hide them in the
+ * text ("\t" between the groups, "\u0034" for the first digit).
+ */
+static void test_redact_card_numbers_anywhere(void **state)
+{
+    (void)state;
+    const char *in =
+        "{\"request_id\":\"oms-4111111111111111\",\"type\":\"auth\",\"order\":\"4111.1111.1111."
+        "1111\","
+        "\"bill_to\":{\"first_name\":\"Pat 5555 5555 5555 "
+        "4444\",\"street1\":\"3782-822463-10005\"},"
+        "\"items\":[{\"name\":\"ord4111111111111111\"},[\"a\",[\"4111-1111-1111-1111\"]]],"
+        "\"4111111111111111\":1,\"k\":{\"x 5555-5555-5555-4444\":true},"
+        "\"n\":4111111111111111,\"tabbed\":\"4111\\t1111\\t1111\\t1111\","
+        "\"escaped\":\"\\u0034111111111111111\",\"card\":{\"token\":\"4111 1111 1111 1111\"}}";
+    char *out = pl_request_redact(in, strlen(in));
+    assert_non_null(out);
+    static const char *const leaks[] = {
+        "4111111111",     "4111.1111.1111", "4111 1111 1111", "4111-1111-1111", "5555 5555 5555",
+        "5555-5555-5555", "822463",         "4111\\t1111",    "\\u0034111",
+    };
+    for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
+        if (strstr(out, leaks[i]))
+            print_error("'%s' left in %s\n", leaks[i], out);
+        assert_null(strstr(out, leaks[i]));
+    }
+    json_object *red = json_tokener_parse(out);
+    assert_non_null(red);
+    assert_string_equal(get_path(red, "request_id", NULL), "oms-************1111");
+    assert_string_equal(get_path(red, "order", NULL), "****.****.****.1111");
+    assert_string_equal(get_path(red, "type", NULL), "auth");
+    assert_string_equal(get_path(red, "bill_to", "first_name"), "Pat **** **** **** 4444");
+    assert_string_equal(get_path(red, "bill_to", "street1"), "****-******-*0005");
+    assert_string_equal(get_path(red, "n", NULL), "************1111");
+    assert_string_equal(get_path(red, "tabbed", NULL), "****\t****\t****\t1111");
+    assert_string_equal(get_path(red, "card", "token"), "**** **** **** 1111");
+    /* Keys are masked too, and keep their values. */
+    assert_string_equal(get_path(red, "************1111", NULL), "1");
+    assert_string_equal(get_path(red, "k", "x ****-****-****-4444"), "true");
+    json_object *items = NULL;
+    assert_true(json_object_object_get_ex(red, "items", &items));
+    assert_string_equal(get_path(json_object_array_get_idx(items, 0), "name", NULL),
+                        "ord************1111");
+    json_object *inner = json_object_array_get_idx(json_object_array_get_idx(items, 1), 1);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(inner, 0)),
+                        "****-****-****-1111");
+    json_object_put(red);
+    free(out);
+
+    /* Text that is not JSON: every separator form is scrubbed. */
+    const char *text =
+        "oops {\"order\":\"4111.1111.1111.1111\" 5555 5555 5555 4444 3782-822463-10005";
+    out = pl_request_redact(text, strlen(text));
+    assert_non_null(out);
+    assert_null(strstr(out, "4111.1111.1111"));
+    assert_null(strstr(out, "5555 5555 5555"));
+    assert_null(strstr(out, "822463"));
+    assert_non_null(strstr(out, "****.****.****.1111"));
+    free(out);
+}
+
 static void test_redact_not_json(void **state)
 {
     (void)state;
@@ -1286,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_redact_json),
         cmocka_unit_test(test_redact_not_json),
         cmocka_unit_test(test_redact_glued_copy),
+        cmocka_unit_test(test_redact_card_numbers_anywhere),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_errors_add),
     };
