@@ -633,8 +633,9 @@ static xmlDocPtr read_xml(const char *body, size_t len, char *errstr, size_t err
         const xmlError *e = xmlCtxtGetLastError(ctxt);
         char what[160] = "not XML";
         if (e && e->message) {
-            snprintf(what, sizeof what, "%s", e->message);
-            size_t n = strlen(what);
+            /* libxml2 quotes names and text of the document, which may hold a card number. */
+            size_t n = pl_card_scrub_copy(what, sizeof what, e->message, strlen(e->message),
+                                          PL_MASK_LAST4);
             while (n > 0 && (what[n - 1] == '\n' || what[n - 1] == ' '))
                 what[--n] = '\0';
         }
@@ -671,11 +672,14 @@ static xmlNodePtr child_el(xmlNodePtr parent, const char *local_name)
 }
 
 /*
- * The trimmed text of an element into out. A value that does not fit is cut when `truncate`
- * (free text), and otherwise makes the answer unreadable: a cut request ID or token would
- * make a later capture or reversal refer to the wrong transaction.
+ * The trimmed text of an element into out. Free text (a fault string, a field list, a date)
+ * is scrubbed of card numbers, because it ends up in error_text, replies and logs and the
+ * bureau may quote what it was sent; a free text that does not fit is cut (without leaving
+ * the head of a card number, pl_card_scrub_copy). Anything else is an identifier or a code,
+ * copied as it is: one that does not fit makes the answer unreadable, since a cut request ID
+ * or token would make a later capture or reversal refer to the wrong transaction.
  */
-static int node_text(xmlNodePtr n, char *out, size_t outsize, bool truncate)
+static int node_text(xmlNodePtr n, char *out, size_t outsize, bool free_text)
 {
     out[0] = '\0';
     xmlChar *content = xmlNodeGetContent(n);
@@ -689,16 +693,15 @@ static int node_text(xmlNodePtr n, char *out, size_t outsize, bool truncate)
            (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
     int rc = 0;
-    if (len >= outsize) {
-        if (truncate)
-            len = outsize - 1;
-        else
-            rc = PL_ERR_PARSE;
-    }
-    if (rc == 0) {
+    if (free_text) {
+        pl_card_scrub_copy(out, outsize, s, len, PL_MASK_LAST4);
+    } else if (len >= outsize) {
+        rc = PL_ERR_PARSE;
+    } else {
         memcpy(out, s, len);
         out[len] = '\0';
     }
+    pl_card_wipe(content, strlen((const char *)content));
     xmlFree(content);
     return rc;
 }

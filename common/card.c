@@ -187,6 +187,155 @@ int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out, 
     return PL_OK;
 }
 
+/* ---- finding card numbers --------------------------------------------------------------- */
+
+/*
+ * The separators allowed between the digit groups of a card number (card.h lists them): ASCII,
+ * then UTF-8 spaces and dashes that pasted text brings along.
+ */
+static const char *const separators[] = {
+    " ",
+    "\t",
+    "-",
+    ".",
+    "\xc2\xa0",     /* U+00A0 no-break space */
+    "\xe2\x80\x87", /* U+2007 figure space */
+    "\xe2\x80\x89", /* U+2009 thin space */
+    "\xe2\x80\xaf", /* U+202F narrow no-break space */
+    "\xe2\x80\x90", /* U+2010 hyphen */
+    "\xe2\x80\x91", /* U+2011 non-breaking hyphen */
+    "\xe2\x80\x92", /* U+2012 figure dash */
+    "\xe2\x80\x93", /* U+2013 en dash */
+};
+
+/* Length of the separator starting at t[i] (t has len bytes), or 0. */
+static size_t sep_at(const char *t, size_t len, size_t i)
+{
+    for (size_t k = 0; k < sizeof separators / sizeof separators[0]; k++) {
+        size_t n = strlen(separators[k]);
+        if (n <= len - i && memcmp(t + i, separators[k], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+/* Length of the separator ending just before t[end], or 0. */
+static size_t sep_before(const char *t, size_t end)
+{
+    for (size_t k = 0; k < sizeof separators / sizeof separators[0]; k++) {
+        size_t n = strlen(separators[k]);
+        if (n <= end && memcmp(t + end - n, separators[k], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+/* Length of the separator at t[i] when a digit follows it (so it joins two groups), or 0. */
+static size_t joining_sep_at(const char *t, size_t len, size_t i)
+{
+    size_t n = i < len ? sep_at(t, len, i) : 0;
+    return n > 0 && i + n < len && is_digit(t[i + n]) ? n : 0;
+}
+
+/*
+ * The longest card number that starts with the digit run at t[s]: whole runs joined by single
+ * separators, 13-19 digits in all, passing Luhn. Returns its end (0 when there is none) and
+ * its digit count in *digits. Looks at no more than 19 digits and the separators between.
+ */
+static size_t longest_from(const char *t, size_t len, size_t s, size_t *digits)
+{
+    char d[SCRUB_MAX_DIGITS];
+    size_t nd = 0, best = 0;
+    size_t j = s;
+    for (;;) {
+        while (j < len && is_digit(t[j]) && nd < SCRUB_MAX_DIGITS)
+            d[nd++] = t[j++];
+        if (j < len && is_digit(t[j]))
+            break; /* more than 19 digits: no longer window can be a card number */
+        if (nd >= SCRUB_MIN_DIGITS && luhn_digits(d, nd)) {
+            best = j;
+            *digits = nd;
+        }
+        size_t n = joining_sep_at(t, len, j);
+        if (n == 0)
+            break;
+        j += n;
+    }
+    pl_card_wipe(d, sizeof d);
+    return best;
+}
+
+bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m)
+{
+    if (!text || !pos || !m)
+        return false;
+    size_t i = *pos;
+    /* A position inside a digit run (not one this function returned) moves to its end. */
+    while (i > 0 && i < len && is_digit(text[i - 1]) && is_digit(text[i]))
+        i++;
+    while (i < len) {
+        if (!is_digit(text[i])) {
+            i++;
+            continue;
+        }
+        size_t s = i, digits = 0;
+        size_t end = longest_from(text, len, s, &digits);
+        while (i < len && is_digit(text[i]))
+            i++;
+        if (end > 0) {
+            *pos = i;
+            m->start = s;
+            m->end = end;
+            m->digits = digits;
+            return true;
+        }
+    }
+    *pos = len;
+    return false;
+}
+
+bool pl_card_contains(const char *text, size_t len)
+{
+    size_t pos = 0;
+    pl_card_match m;
+    return pl_card_find(text, len, &pos, &m);
+}
+
+bool pl_card_is_number(const char *text, size_t len)
+{
+    size_t pos = 0;
+    pl_card_match m;
+    /* The longest number starting at the first digit covers all of the text when any does. */
+    return pl_card_find(text, len, &pos, &m) && m.start == 0 && m.end == len;
+}
+
+size_t pl_card_cut_tail(char *text, size_t len)
+{
+    if (!text)
+        return 0;
+    /* An incomplete UTF-8 sequence at the end: continuation bytes, then their lead byte. */
+    size_t k = len;
+    while (k > 0 && ((unsigned char)text[k - 1] & 0xc0) == 0x80)
+        k--;
+    if (k > 0 && (unsigned char)text[k - 1] >= 0xc0) {
+        unsigned char lead = (unsigned char)text[k - 1];
+        size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+        if (len - (k - 1) < need)
+            len = k - 1;
+    }
+    for (;;) {
+        size_t n;
+        if (len > 0 && is_digit(text[len - 1]))
+            len--;
+        else if ((n = sep_before(text, len)) > 0)
+            len -= n;
+        else
+            break;
+    }
+    text[len] = '\0';
+    return len;
+}
+
 /* ---- scrubbing -------------------------------------------------------------------------- */
 
 enum { FLAG_MASK = 1, FLAG_COVER = 2 };
@@ -204,37 +353,32 @@ static size_t cut(char *t, size_t len, size_t from, size_t to)
     return len - (to - from);
 }
 
-static bool is_sep(char c)
-{
-    return c == ' ' || c == '-';
-}
-
 /*
- * Marks the window [start, last] (which holds a Luhn-valid number) in flags, indexed from g:
- * COVER for every character of the window, MASK for every digit but the last four.
+ * Marks a card number found in a group (offsets relative to the group) in flags: COVER for
+ * every byte of it, MASK for every digit but its last four.
  */
-static void mark_window(const char *t, size_t g, size_t start, size_t last, uint8_t *flags)
+static void mark_match(const char *g, const pl_card_match *m, uint8_t *flags)
 {
     size_t seen = 0;
-    for (size_t k = last + 1; k-- > start;) {
-        flags[k - g] |= FLAG_COVER;
-        if (is_digit(t[k]) && seen++ >= 4)
-            flags[k - g] |= FLAG_MASK;
+    for (size_t k = m->end; k-- > m->start;) {
+        flags[k] |= FLAG_COVER;
+        if (is_digit(g[k]) && seen++ >= 4)
+            flags[k] |= FLAG_MASK;
     }
 }
 
 /*
- * Scrubs one group t[g, e): digit chunks joined by single separators. Every window of whole
- * chunks holding 13-19 digits that passes Luhn is marked first, and only then are the marks
- * applied, so overlapping windows are judged on the original digits and a PAN that follows
- * a short number ("ref 12 4111 1111 1111 1111") is still found. Returns the new text length.
+ * Scrubs one group t[g, e): digit runs joined by single separators (card numbers never span
+ * two groups). Every card number pl_card_find reports is marked first, and only then are the
+ * marks applied, so overlapping numbers are judged on the original digits and a card number
+ * that follows a short number ("ref 12 4111 1111 1111 1111") is still found. Returns the new
+ * text length.
  */
 static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode mode)
 {
     size_t n = e - g;
     uint8_t small[256];
     uint8_t *flags = n <= sizeof(small) ? small : calloc(n, 1);
-    char digits[SCRUB_MAX_DIGITS];
 
     if (!flags) {
         /* Without memory to judge the group, hide all of it rather than risk a leak. */
@@ -251,32 +395,12 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode 
     memset(flags, 0, n);
 
     bool any = false;
-    for (size_t s = g; s < e;) {
-        size_t nd = 0;
-        size_t j = s;
-        for (;;) {
-            size_t cs = j;
-            while (j < e && is_digit(t[j]))
-                j++;
-            if (nd + (j - cs) > SCRUB_MAX_DIGITS)
-                break;
-            memcpy(digits + nd, t + cs, j - cs);
-            nd += j - cs;
-            if (nd >= SCRUB_MIN_DIGITS && luhn_digits(digits, nd)) {
-                mark_window(t, g, s, j - 1, flags);
-                any = true;
-            }
-            /* Inside a group a separator is always followed by a digit. */
-            if (j >= e)
-                break;
-            j++;
-        }
-        while (s < e && is_digit(t[s]))
-            s++;
-        if (s < e)
-            s++;
+    size_t pos = 0;
+    pl_card_match m;
+    while (pl_card_find(t + g, n, &pos, &m)) {
+        mark_match(t + g, &m, flags);
+        any = true;
     }
-    pl_card_wipe(digits, sizeof(digits));
 
     if (any && mode == PL_MASK_LAST4) {
         for (size_t k = 0; k < n; k++) {
@@ -318,17 +442,18 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
             i++;
             continue;
         }
-        size_t e = i;
+        size_t e = i, digits = 0;
         for (;;) {
+            size_t run = e;
             while (e < len && is_digit(t[e]))
                 e++;
-            if (e + 1 < len && is_sep(t[e]) && is_digit(t[e + 1])) {
-                e++;
-                continue;
-            }
-            break;
+            digits += e - run;
+            size_t n = joining_sep_at(t, len, e);
+            if (n == 0)
+                break;
+            e += n;
         }
-        if (e - i >= SCRUB_MIN_DIGITS) {
+        if (digits >= SCRUB_MIN_DIGITS) {
             size_t newlen = scrub_group(t, len, i, e, mode);
             e -= len - newlen;
             len = newlen;
@@ -469,6 +594,23 @@ size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
     len = scrub_pans(text, len, mode);
     len = scrub_cvvs(text, len);
     return len;
+}
+
+size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
+                          pl_mask_mode mode)
+{
+    if (!out || outsize == 0)
+        return 0;
+    size_t n = src ? strnlen(src, srclen) : 0;
+    if (n >= outsize) {
+        memcpy(out, src, outsize - 1);
+        n = pl_card_cut_tail(out, outsize - 1);
+    } else {
+        if (n)
+            memcpy(out, src, n);
+        out[n] = '\0';
+    }
+    return pl_card_scrub(out, outsize, mode);
 }
 
 size_t pl_card_keyboard_clean(char *s)

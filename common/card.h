@@ -58,13 +58,74 @@ int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out,
                  size_t outsize) PL_MUSTCHECK;
 
 /*
- * Scrubs free text in place: every run of 13-19 digits (optionally separated by single
- * spaces or dashes) that passes Luhn is masked in the given mode, keeping the text's length
- * for PL_MASK_LAST4 (digits become '*') and writing "***REMOVED***" otherwise (the text may
- * shrink, never grow beyond its buffer). Also blanks the value of any JSON-like "cvv" / XML
- * cvNumber field. Returns the new length. text must be NUL-terminated within textsize.
+ * A card number found by pl_card_find: text[start, end) runs from its first digit to its last
+ * (the separators between them included) and holds `digits` digits (13-19).
+ */
+typedef struct pl_card_match {
+    size_t start, end;
+    size_t digits;
+} pl_card_match;
+
+/*
+ * Finds card numbers in text[0, len): any bytes, NUL included (a NUL is just a non-digit).
+ *
+ * A card number is 13-19 ASCII digits that pass Luhn, written as one run or as digit groups
+ * joined by single separators, in any mix: ASCII space, tab, '-' and '.', and the UTF-8
+ * no-break space (U+00A0), figure space (U+2007), thin space (U+2009), narrow no-break space
+ * (U+202F), hyphen (U+2010), non-breaking hyphen (U+2011), figure dash (U+2012) and en dash
+ * (U+2013) that word processors and web pages put between the groups of a pasted number.
+ * Two separators in a row end a group ("4111 - 1111" is two numbers), and so does any other
+ * character. A match begins at the start of a digit group and ends at the end of one, so a
+ * number glued to letters ("ord4111111111111111") is found, while a run of digits longer
+ * than 19 ("7419661750346782304017", a CyberSource request ID) is some other number and is
+ * not searched for card numbers inside it. Other digit systems (full-width digits) are not
+ * recognised.
+ *
+ * Iteration: set *pos = 0, then call until it returns false. Each call fills *m with the
+ * longest card number that begins at the next digit group, and moves *pos past that group's
+ * first digit run only, so card numbers that overlap ("15 4111 1111 1111 1111", where
+ * "15 4111 1111 1111" may pass Luhn too) are all reported. Linear in len: each digit group
+ * start looks ahead at most 19 digits and 18 separators. Never reads past len.
+ */
+bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m);
+
+/* True when text[0, len) contains a card number as pl_card_find defines it. */
+bool pl_card_contains(const char *text, size_t len);
+
+/*
+ * True when all of text[0, len) is one card number: 13-19 digits passing Luhn, separators
+ * between the groups allowed as for pl_card_find ("4111 1111 1111 1111").
+ */
+bool pl_card_is_number(const char *text, size_t len);
+
+/*
+ * Scrubs free text in place: every card number pl_card_find finds is masked in the given
+ * mode, keeping the text's length for PL_MASK_LAST4 (every digit but the number's last four
+ * becomes '*', separators stay) and writing "***REMOVED***" over the whole number otherwise
+ * (the text may shrink, never grow beyond its buffer). Also blanks the value of any JSON-like
+ * "cvv" / XML cvNumber field. Returns the new length. text must be NUL-terminated within
+ * textsize (when it is not, it is cut to textsize - 1).
  */
 size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode);
+
+/*
+ * For text that was cut from a longer one: drops the digits and card number separators at
+ * the end of text[0, len) (and an incomplete UTF-8 sequence), which may be the head of a card
+ * number whose tail was cut off; such a head no longer passes Luhn, so no scrubber would find
+ * it. NUL-terminates text at the new length (text must have room for len + 1 bytes) and
+ * returns that length.
+ */
+size_t pl_card_cut_tail(char *text, size_t len);
+
+/*
+ * Copies src[0, srclen) into out (outsize bytes, at least 1) and scrubs the copy
+ * (pl_card_scrub in `mode`). A text that does not fit is cut, and the head of a card number
+ * the cut may have left is dropped (pl_card_cut_tail). A NUL in src ends the copy. Returns
+ * the length of out. For copying text that came from outside into a fixed buffer that will
+ * be written somewhere (a log field, a reply, a database column).
+ */
+size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
+                          pl_mask_mode mode);
 
 /*
  * Removes characters that are not on a standard keyboard (keeps printable ASCII 0x20-0x7E)

@@ -3,8 +3,9 @@
  *
  * The message is formatted into a fixed stack buffer (no allocation for the text itself),
  * scrubbed in place with pl_card_scrub in the configured J16 mode, and the unscrubbed bytes
- * are wiped before returning. State is file-static: the logger is for one thread (the event
- * loop), as log.h says.
+ * are wiped before returning. The other fields a caller supplies (request_id, worker) are
+ * scrubbed the same way: every field of the line, not just the message. State is file-static: the
+ * logger is for one thread (the event loop), as log.h says.
  */
 #include "log.h"
 
@@ -18,6 +19,8 @@
 /* Longest message kept; longer ones are cut and marked. */
 #define LOG_MSG_MAX 4096
 #define LOG_TRUNCATED_MARK "...[truncated]"
+/* Longest request_id or worker name kept (a request_id is at most 50 characters). */
+#define LOG_FIELD_MAX 256
 
 static struct {
     char worker[64];
@@ -82,22 +85,15 @@ static void format_ts(char *buf, size_t size)
     snprintf(buf, size, "%s.%03uZ", base, ms);
 }
 
-static bool is_digit_or_sep(char c)
-{
-    return (c >= '0' && c <= '9') || c == ' ' || c == '-';
-}
-
 /*
- * Cuts a message that did not fit. Trailing digits, spaces and dashes go too: they may be the
- * head of a card number whose tail was cut off, which would then no longer pass Luhn and
- * would slip through the scrubber.
+ * Cuts a message that did not fit. Trailing digits and separators go too (pl_card_cut_tail):
+ * they may be the head of a card number whose tail was cut off, which would then no longer
+ * pass Luhn and would slip through the scrubber.
  */
 static void truncate_msg(char *msg, size_t size)
 {
     size_t mark = sizeof(LOG_TRUNCATED_MARK) - 1;
-    size_t len = size - 1 - mark;
-    while (len > 0 && is_digit_or_sep(msg[len - 1]))
-        len--;
+    size_t len = pl_card_cut_tail(msg, size - 1 - mark);
     memcpy(msg + len, LOG_TRUNCATED_MARK, mark + 1);
 }
 
@@ -111,6 +107,20 @@ static bool add_string(json_object *obj, const char *key, const char *value)
         return false;
     }
     return true;
+}
+
+/*
+ * Adds a field that comes from the caller (the request_id, the worker name), scrubbed like
+ * the message: a request_id is whatever the upstream system sent, and the decoder is not the
+ * only caller. A value longer than LOG_FIELD_MAX is cut (safely, pl_card_cut_tail).
+ */
+static bool add_scrubbed(json_object *obj, const char *key, const char *value)
+{
+    char buf[LOG_FIELD_MAX];
+    pl_card_scrub_copy(buf, sizeof(buf), value, strlen(value), g_log.mask);
+    bool ok = add_string(obj, key, buf);
+    pl_card_wipe(buf, sizeof(buf));
+    return ok;
 }
 
 void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...)
@@ -137,8 +147,8 @@ void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...)
 
     json_object *obj = json_object_new_object();
     bool ok = obj && add_string(obj, "ts", ts) && add_string(obj, "level", level_name) &&
-              add_string(obj, "worker", g_log.worker) &&
-              (!request_id || add_string(obj, "request_id", request_id)) &&
+              add_scrubbed(obj, "worker", g_log.worker) &&
+              (!request_id || add_scrubbed(obj, "request_id", request_id)) &&
               add_string(obj, "msg", msg);
     const char *line = ok ? json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
                                                                     JSON_C_TO_STRING_NOSLASHESCAPE)

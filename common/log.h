@@ -1,9 +1,9 @@
 /*
  * log.h: JSON lines on stderr, one object per line:
  *   {"ts":"2026-11-26T04:01:02.123Z","level":"info","worker":"auth","request_id":"r1","msg":"..."}
- * The logger itself scrubs card numbers from every message (pl_card_scrub, in the J16 mode
- * set here), so a careless caller cannot leak a PAN. Single-threaded use (the event loop);
- * the tools may call it from their main thread.
+ * The logger itself scrubs card numbers from every field of the line (pl_card_scrub, in the
+ * J16 mode set here), so a careless caller cannot leak a PAN, not even through a request_id.
+ * Single-threaded use (the event loop); the tools may call it from their main thread.
  */
 #ifndef PL_LOG_H
 #define PL_LOG_H
@@ -28,7 +28,11 @@ int pl_log_level_parse(const char *s, pl_log_level *out) PL_MUSTCHECK;
 void pl_log_set_mask_mode(pl_mask_mode mode);
 pl_mask_mode pl_log_mask_mode(void);
 
-/* request_id may be NULL (then the field is omitted). The message is scrubbed. */
+/*
+ * request_id may be NULL (then the field is omitted). Every field the caller supplies is
+ * scrubbed of card numbers in the J16 mode: the message, the request_id (cut at 255 bytes)
+ * and the worker name.
+ */
 void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...) PL_PRINTF(3, 4);
 
 #define PL_DEBUG(rid, ...) pl_log(PL_LOG_DEBUG, (rid), __VA_ARGS__)

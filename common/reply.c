@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "card.h"
 #include "money.h"
 
 const char *pl_status_name(pl_status s)
@@ -115,6 +116,31 @@ static bool add_str(json_object *obj, const char *key, const char *s)
     return add(obj, key, json_object_new_string(s));
 }
 
+/*
+ * A JSON string of an echoed text: what the upstream system sent (request_id, type, order,
+ * service, currency) or text about it (the message, the field errors), with any card number
+ * masked (stars and its last four digits). The decoder already refuses card numbers in these
+ * fields; this is the second net, for every other way a pl_request, an error or a message
+ * gets filled, so no reply ever carries a card number it was not meant to. NULL when out of
+ * memory.
+ */
+static json_object *echo_string(const char *s)
+{
+    char buf[256];
+    pl_card_scrub_copy(buf, sizeof buf, s, strlen(s), PL_MASK_LAST4);
+    json_object *v = json_object_new_string(buf);
+    pl_card_wipe(buf, sizeof buf);
+    return v;
+}
+
+/* Adds an echoed string member (echo_string) unless s is empty. */
+static bool add_echo(json_object *obj, const char *key, const char *s)
+{
+    if (!s || !s[0])
+        return true;
+    return add(obj, key, echo_string(s));
+}
+
 static bool add_amount(json_object *obj, const char *key, int64_t minor)
 {
     char buf[24];
@@ -155,8 +181,8 @@ static bool add_errors(json_object *root, const pl_errors *errs)
             json_object_put(arr);
             return false;
         }
-        if (!add(e, "field", json_object_new_string(errs->e[i].field)) ||
-            !add(e, "error", json_object_new_string(errs->e[i].error))) {
+        if (!add(e, "field", echo_string(errs->e[i].field)) ||
+            !add(e, "error", echo_string(errs->e[i].error))) {
             json_object_put(arr);
             return false;
         }
@@ -176,24 +202,24 @@ char *pl_reply_to_json(const pl_request *req, const pl_reply *rep)
 
     /* Echo: the reply speaks version 1 whatever was asked; unread fields are left out. */
     ok = ok && add(root, "v", json_object_new_int(1));
-    ok = ok && add_str(root, "request_id", req->request_id);
+    ok = ok && add_echo(root, "request_id", req->request_id);
     const char *type = req->type_name[0]             ? req->type_name
                        : req->type != PL_REQ_UNKNOWN ? pl_req_type_name(req->type)
                                                      : "";
-    ok = ok && add_str(root, "type", type);
+    ok = ok && add_echo(root, "type", type);
     if (req->company > 0)
         ok = ok && add(root, "company", json_object_new_int(req->company));
-    ok = ok && add_str(root, "order", req->order);
+    ok = ok && add_echo(root, "order", req->order);
     if (req->pay_seq > 0)
         ok = ok && add(root, "pay_seq", json_object_new_int(req->pay_seq));
-    ok = ok && add_str(root, "service", req->service);
+    ok = ok && add_echo(root, "service", req->service);
 
     ok = ok && add(root, "status", json_object_new_string(pl_status_name(rep->status)));
     if (req->has_amount)
         ok = ok && add_amount(root, "amount_requested", req->amount);
     if (rep->has_amount_approved)
         ok = ok && add_amount(root, "amount_approved", rep->amount_approved);
-    ok = ok && add_str(root, "currency", req->currency);
+    ok = ok && add_echo(root, "currency", req->currency);
     ok = ok && add_str(root, "vendor_response", rep->vendor_response);
     ok = ok && add_str(root, "decision", rep->decision);
 
@@ -220,7 +246,7 @@ char *pl_reply_to_json(const pl_request *req, const pl_reply *rep)
     const char *message = rep->message[0]                ? rep->message
                           : rep->status == PL_ST_INVALID ? invalid_message(rep->errors)
                                                          : pl_status_message(rep->status);
-    ok = ok && add_str(root, "message", message);
+    ok = ok && add_echo(root, "message", message);
     if (rep->required_response)
         ok = ok && add(root, "required_response", json_object_new_boolean(1));
     if (rep->status == PL_ST_INVALID)

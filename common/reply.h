@@ -62,7 +62,9 @@ typedef struct pl_reply {
 
 /*
  * Renders the reply for request `req` (echo fields, amount_requested and currency come from
- * it; req may be partially filled for an invalid request) as a compact JSON object.
+ * it; req may be partially filled for an invalid request) as a compact JSON object. Echoed
+ * texts (request_id, type, order, service, currency, message, the field errors) never carry
+ * a card number: one found there (pl_card_find) is masked to stars and its last four digits.
  * Returns a malloc'd string the caller frees, or NULL when out of memory.
  */
 char *pl_reply_to_json(const pl_request *req, const pl_reply *rep);

@@ -32,8 +32,11 @@
 /* Nesting deeper than this is not a request (the contract nests three levels). */
 #define JSON_DEPTH 64
 
-/* What a field reader found. */
-enum { F_BAD = -1, F_ABSENT = 0, F_OK = 1 };
+/*
+ * What a field reader found. F_CARD is an F_BAD whose value held a card number: the callers
+ * treat both alike, and pl_request_decode uses the difference to echo a masked request_id.
+ */
+enum { F_CARD = -2, F_BAD = -1, F_ABSENT = 0, F_OK = 1 };
 
 void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...)
 {
@@ -82,9 +85,27 @@ static bool member(json_object *obj, const char *key, json_object **val)
 }
 
 /*
- * Reads a string member without copying it. Returns F_OK with *s and *len set, F_ABSENT, or F_BAD
- * after recording the error. Embedded NUL characters are refused because every consumer of
- * these values (C strings, XML, SQL parameters) would silently cut the value at the NUL.
+ * The string fields meant to carry a card number (card.number, svc.card_number), and the 3-D
+ * Secure results. Those are cryptograms (CAVV, XID, UCAF: base64 or hex of random bytes)
+ * that are never stored, echoed or logged and lose their values in the dead-letter copy, so
+ * searching them would only refuse a genuine authentication now and then (a hex cryptogram
+ * holds a Luhn-valid run of 13+ digits about once in two hundred) and protect nothing.
+ */
+static bool may_hold_card_number(const char *prefix, const char *key)
+{
+    return (strcmp(prefix, "card") == 0 && strcmp(key, "number") == 0) ||
+           (strcmp(prefix, "svc") == 0 && strcmp(key, "card_number") == 0) ||
+           strcmp(prefix, "authentication") == 0;
+}
+
+/*
+ * Reads a string member without copying it. Returns F_OK with *s and *len set, F_ABSENT, or
+ * F_BAD / F_CARD after recording the error. Embedded NUL characters are refused because every
+ * consumer of these values (C strings, XML, SQL parameters) would silently cut the value at
+ * the NUL. A card number (pl_card_find: 13-19 digits passing Luhn, separators allowed) is
+ * refused in every field but the few meant for one (PCI DSS 3.3, 3.4): whatever the upstream
+ * system put in an order number, a name or a request_id would otherwise be echoed in the
+ * reply, stored, logged and passed to the bureau. The value is not quoted in the error.
  */
 static int get_raw(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
                    bool required, const char **s, size_t *len)
@@ -104,6 +125,14 @@ static int get_raw(pl_errors *errs, json_object *obj, const char *prefix, const 
     if (strlen(*s) != *len) {
         add_err(errs, prefix, key, "must not contain NUL characters");
         return F_BAD;
+    }
+    if (!may_hold_card_number(prefix, key) && pl_card_contains(*s, *len)) {
+        /* A token that is a card number is the classic mix-up of an upstream system. */
+        bool token = strcmp(prefix, "card") == 0 && strcmp(key, "token") == 0;
+        add_err(errs, prefix, key, "%s",
+                token && pl_card_is_number(*s, *len) ? "is a card number, not a token"
+                                                     : "must not contain a card number");
+        return F_CARD;
     }
     return F_OK;
 }
@@ -255,9 +284,61 @@ static json_object *object_member(json_object *obj, const char *key)
     return NULL;
 }
 
+/*
+ * Walks every value below o: scalar(parent, key or index, value) for each string, number,
+ * boolean or null (NULL for a JSON null), then object(o) for each object once its members
+ * are done. Both may be NULL. A callback may replace the value it is given in its parent
+ * (json_object_object_add on the same key, json_object_array_put_idx): the walk has finished
+ * with that value. Returns the first non-zero callback result. The depth is bounded by the
+ * parser (JSON_DEPTH).
+ */
+typedef struct walker {
+    int (*scalar)(json_object *parent, const char *key, size_t idx, json_object *val);
+    int (*object)(json_object *obj);
+} walker;
+
+static int walk(json_object *o, const walker *w)
+{
+    int rc = 0;
+    if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, key, val)
+        {
+            bool nested = json_object_is_type(val, json_type_object) ||
+                          json_object_is_type(val, json_type_array);
+            rc = nested ? walk(val, w) : w->scalar ? w->scalar(o, key, 0, val) : 0;
+            if (rc)
+                return rc;
+        }
+        return w->object ? w->object(o) : 0;
+    }
+    size_t n = json_object_is_type(o, json_type_array) ? json_object_array_length(o) : 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_object *val = json_object_array_get_idx(o, i);
+        bool nested =
+            json_object_is_type(val, json_type_object) || json_object_is_type(val, json_type_array);
+        rc = nested ? walk(val, w) : w->scalar ? w->scalar(o, NULL, i, val) : 0;
+    }
+    return rc;
+}
+
+/* Zeroes a string value that holds a card number (where a field refused it, or anywhere). */
+static int wipe_if_card(json_object *parent, const char *key, size_t idx, json_object *val)
+{
+    (void)parent, (void)key, (void)idx;
+    if (json_object_is_type(val, json_type_string)) {
+        char *s = (char *)json_object_get_string(val);
+        size_t len = (size_t)json_object_get_string_len(val);
+        if (pl_card_contains(s, len))
+            pl_card_wipe(s, len);
+    }
+    return 0;
+}
+
 /* Wipes every sensitive value of a parsed request before the tree is freed. */
 static void wipe_sensitive(json_object *root)
 {
+    static const walker card_numbers = {.scalar = wipe_if_card};
+    (void)walk(root, &card_numbers);
     json_object *card = object_member(root, "card");
     wipe_member(card, "number");
     wipe_member(card, "cvv");
@@ -791,6 +872,27 @@ static bool json_syntax_ok(const char *json, size_t len)
     return s.p == s.end;
 }
 
+/*
+ * For the echo of an invalid request: a request_id or order refused because it holds a card
+ * number is kept masked (stars for its digits but the card number's last four, the same
+ * length), so the upstream system can still match the invalid reply to what it sent, and the
+ * reply's Kafka key (<company>-<order>) carries no card number either. Kept only when it
+ * fits and, with a rule, when the value obeys it otherwise.
+ */
+static void echo_masked(json_object *obj, const char *key, bool (*rule)(const char *, size_t),
+                        char *buf, size_t bufsize)
+{
+    json_object *val;
+    if (!member(obj, key, &val) || !json_object_is_type(val, json_type_string))
+        return;
+    const char *s = json_object_get_string(val);
+    size_t len = (size_t)json_object_get_string_len(val);
+    if (len >= bufsize || (rule && !rule(s, len)))
+        return;
+    memcpy(buf, s, len + 1);
+    (void)pl_card_scrub(buf, bufsize, PL_MASK_LAST4);
+}
+
 /* Parses the whole text as exactly one strict JSON value in valid UTF-8, or returns NULL. */
 static json_object *parse_json(const char *json, size_t len)
 {
@@ -835,8 +937,10 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
     int v = 1;
     (void)get_int(errs, root, "", "v", false, 1, 1, "unsupported version (this is version 1)", &v);
 
-    (void)get_checked(errs, root, "", "request_id", true, request_id_ok, REQUEST_ID_RULE,
-                      out->request_id, sizeof out->request_id);
+    int rid_rc = get_checked(errs, root, "", "request_id", true, request_id_ok, REQUEST_ID_RULE,
+                             out->request_id, sizeof out->request_id);
+    if (rid_rc == F_CARD)
+        echo_masked(root, "request_id", request_id_ok, out->request_id, sizeof out->request_id);
 
     const char *tname;
     size_t tlen;
@@ -858,7 +962,8 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
     if (get_int(errs, root, "", "company", true, 1, 999, "must be an integer from 1 to 999",
                 &out->company) != F_OK)
         out->company = 0;
-    (void)get_str(errs, root, "", "order", true, true, out->order, sizeof out->order);
+    if (get_str(errs, root, "", "order", true, true, out->order, sizeof out->order) == F_CARD)
+        echo_masked(root, "order", NULL, out->order, sizeof out->order);
     if (get_int(errs, root, "", "pay_seq", true, 1, INT32_MAX, "must be an integer >= 1",
                 &out->pay_seq) != F_OK)
         out->pay_seq = 0;
@@ -1063,6 +1168,89 @@ static void mask_copies(char *text, const char *pan)
         memset(p, '*', n - 4);
 }
 
+/* A JSON string of text[0, len) with every card number masked (scrub_copy), or NULL. */
+static json_object *masked_string(const char *text, size_t len)
+{
+    char *copy = scrub_copy(text, len, false);
+    if (!copy)
+        return NULL;
+    size_t n = strlen(copy);
+    json_object *v = json_object_new_string_len(copy, (int)n);
+    pl_card_wipe(copy, n);
+    free(copy);
+    return v;
+}
+
+/*
+ * walk() callback of the redaction: a string, or a number written with 13-19 digits, that
+ * holds a card number is replaced in its parent by a masked string. Decoded values are
+ * searched, not the serialized text, so a card number that JSON escapes would hide ("\t"
+ * between the groups, "\u0034111...") is found as well.
+ */
+static int mask_scalar(json_object *parent, const char *key, size_t idx, json_object *val)
+{
+    const char *text;
+    size_t len;
+    bool str = json_object_is_type(val, json_type_string);
+    if (str) {
+        text = json_object_get_string(val);
+        len = (size_t)json_object_get_string_len(val);
+    } else if (json_object_is_type(val, json_type_int) ||
+               json_object_is_type(val, json_type_double)) {
+        text = json_object_to_json_string_length(val, JSON_C_TO_STRING_PLAIN, &len);
+    } else {
+        return 0;
+    }
+    if (!text || !pl_card_contains(text, len))
+        return 0;
+    json_object *nv = masked_string(text, len);
+    if (!nv)
+        return PL_ERR_NOMEM;
+    if (str)
+        pl_card_wipe((char *)text, len);
+    int rc =
+        key ? json_object_object_add(parent, key, nv) : json_object_array_put_idx(parent, idx, nv);
+    if (rc != 0) {
+        json_object_put(nv);
+        return PL_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/*
+ * walk() callback of the redaction: renames every member of obj whose key holds a card number
+ * (a key built from data, a number pasted as a key) to the masked key. Masking only removes
+ * digits, so the loop ends. Two keys that mask alike keep the later value.
+ */
+static int mask_keys(json_object *obj)
+{
+    for (;;) {
+        const char *found = NULL;
+        json_object *kept = NULL;
+        json_object_object_foreach(obj, key, val)
+        {
+            if (pl_card_contains(key, strlen(key))) {
+                found = key;
+                kept = val;
+                break;
+            }
+        }
+        if (!found)
+            return 0;
+        char *masked = scrub_copy(found, strlen(found), false);
+        if (!masked)
+            return PL_ERR_NOMEM;
+        json_object_get(kept);
+        json_object_object_del(obj, found);
+        int rc = json_object_object_add(obj, masked, kept);
+        free(masked);
+        if (rc != 0) {
+            json_object_put(kept);
+            return PL_ERR_NOMEM;
+        }
+    }
+}
+
 char *pl_request_redact(const char *json, size_t len)
 {
     if (!json)
@@ -1120,11 +1308,15 @@ char *pl_request_redact(const char *json, size_t len)
     }
     if (svc && mask_member(svc, "card_number") != 0)
         goto out;
+    /* Card numbers in every other value and key, at any depth, with any separators. */
+    static const walker card_numbers = {.scalar = mask_scalar, .object = mask_keys};
+    if (walk(root, &card_numbers) != 0)
+        goto out;
 
     size_t outlen;
     const char *text = json_object_to_json_string_length(
         root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &outlen);
-    /* Card numbers in fields we do not know (a "notes" field, a mistyped key) go too. */
+    /* The last net: the Luhn scrub over the whole text (and the CVV patterns). */
     if (text)
         result = scrub_copy(text, outlen, false);
     for (size_t i = 0; result && i < 2; i++)

@@ -172,6 +172,27 @@ pl_wait_reply_nth() {
     tail -n 1 <<<"$out"
 }
 
+# pl_messages_keyed TOPIC: every message on TOPIC so far as "KEY<TAB>VALUE", one per line (the
+# message key is written by paylink too: <company>-<order>).
+pl_messages_keyed() {
+    kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$1" -o beginning -e -q -f '%k\t%s\n' 2>/dev/null
+}
+
+# pl_card_forms PAN: the card number as people write it, one per line: as one run, and in its
+# groups (4-6-5 for 15 digits, else fours) joined by spaces, dashes and dots.
+pl_card_forms() {
+    local pan=$1 groups sep
+    if [ "${#pan}" = 15 ]; then
+        groups="${pan:0:4} ${pan:4:6} ${pan:10:5}"
+    else
+        groups=$(sed -E 's/(.{4})/\1 /g; s/ $//' <<<"$pan")
+    fi
+    echo "$pan"
+    for sep in ' ' '-' '.'; do
+        echo "${groups// /$sep}"
+    done
+}
+
 # pl_messages TOPIC (alias pl_topic_dump): every message on TOPIC so far, raw, one per line.
 pl_messages() {
     kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$1" -o beginning -e -q -f '%s\n' 2>/dev/null

@@ -1005,6 +1005,19 @@ static void test_redact_not_xml(void **state)
 /* ---------------------------------------------------------------------------------------- */
 /* Parsing */
 
+/* Parses body as the answer to a call of op (the fixed request and configuration). */
+static int parse_answer(pl_bureau_op op, long status, const char *body, size_t len,
+                        pl_bureau_result *res, char *err, size_t errsize)
+{
+    pl_request r;
+    pl_bureau_cfg cfg;
+    pl_bureau_call call;
+    make_request(&r);
+    make_cfg(&cfg, "1.121");
+    make_call(&call, op, &r);
+    return pl_bureau_cybersource.parse(&cfg, &call, status, body, len, res, err, errsize);
+}
+
 /* Reads a fixture, checks its replyMessage against the XSD of its namespace, parses it. */
 static int parse_fixture(const char *name, pl_bureau_op op, long status, pl_bureau_result *res)
 {
@@ -1042,14 +1055,8 @@ static int parse_fixture(const char *name, pl_bureau_op op, long status, pl_bure
         xmlFreeDoc(doc);
     }
 
-    pl_request r;
-    pl_bureau_cfg cfg;
-    pl_bureau_call call;
-    make_request(&r);
-    make_cfg(&cfg, "1.121");
-    make_call(&call, op, &r);
     char err[256] = "";
-    int rc = pl_bureau_cybersource.parse(&cfg, &call, status, body, len, res, err, sizeof err);
+    int rc = parse_answer(op, status, body, len, res, err, sizeof err);
     if (rc == 0)
         assert_string_equal(err, "");
     else
@@ -1186,6 +1193,74 @@ static void test_parse_soap_fault(void **state)
     }
 }
 
+/* No run of digits in text longer than 4 (a card number's head or middle) survived. */
+static void assert_no_card_digits(const char *text)
+{
+    static const char *const heads[] = {"41111", "4111 1111", "4111-1111", "4111.1111",
+                                        "55555", "5555 5555", "5555-5555", "37828"};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        if (strstr(text, heads[i]))
+            print_error("'%s' in \"%s\"\n", heads[i], text);
+        assert_null(strstr(text, heads[i]));
+    }
+}
+
+/*
+ * A bureau that quotes a card number in a fault, or in the missing/invalid field lists,
+ * cannot put it into error_text (built from these by the specs), a reply or a log: free text
+ * of an answer is scrubbed as it is read.
+ */
+static void test_parse_scrubs_card_numbers(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256];
+    assert_int_equal(parse_fixture("fault_card_number.xml", PL_OP_AUTH, 500, &res), 0);
+    assert_string_equal(res.decision, "ERROR");
+    assert_string_equal(res.fault_code, "c:ClientError ****-****-****-1111");
+    assert_string_equal(res.fault_string,
+                        "Element c:accountNumber: the value '************1111' (also sent as "
+                        "****.****.****.1111 and **** **** **** 4444) is not valid for merchant "
+                        "paylink_test.");
+
+    assert_int_equal(parse_fixture("invalid_field_card_number.xml", PL_OP_AUTH, 200, &res), 0);
+    assert_string_equal(res.reason_code, "102");
+    assert_string_equal(res.request_id, "7419660790126782304016"); /* identifiers untouched */
+    assert_string_equal(res.missing_fields, "c:billTo/c:street1 (card ***********0005)");
+    assert_string_equal(res.invalid_fields, "c:card/c:accountNumber=**** **** **** 1111, "
+                                            "c:billTo/c:firstName=Pat ****-****-****-4444");
+
+    /* A fault string longer than the result keeps: the cut falls inside the card number. */
+    char body[1024];
+    char pad[251];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    snprintf(body, sizeof body,
+             "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+             "<soap:Body><soap:Fault><faultcode>c:ClientError</faultcode><faultstring>%s "
+             "4111111111111111 more</faultstring></soap:Fault></soap:Body></soap:Envelope>",
+             pad);
+    assert_int_equal(parse_answer(PL_OP_AUTH, 500, body, strlen(body), &res, err, sizeof err), 0);
+    assert_string_equal(res.fault_string, pad);
+    assert_no_card_digits(res.fault_string);
+
+    /* Unreadable answers: libxml2's message quotes the document, the error text must not. */
+    static const char *const broken[] = {
+        "<a4111111111111111>x</b4111111111111111>",
+        "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><x "
+        "4111-1111-1111-1111=\"1\"/></soap:Envelope>",
+        "<p5555.5555.5555.4444>",
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(
+            parse_answer(PL_OP_AUTH, 200, broken[i], strlen(broken[i]), &res, err, sizeof err),
+            PL_ERR_PARSE);
+        assert_true(err[0] != '\0');
+        assert_no_card_digits(err);
+    }
+}
+
 static void test_parse_token_replies(void **state)
 {
     (void)state;
@@ -1244,14 +1319,8 @@ static void test_parse_other_version_and_prefix(void **state)
 static void test_parse_garbage(void **state)
 {
     (void)state;
-    pl_request r;
-    pl_bureau_cfg cfg;
-    pl_bureau_call call;
     pl_bureau_result res;
     char err[256];
-    make_request(&r);
-    make_cfg(&cfg, "1.121");
-    make_call(&call, PL_OP_AUTH, &r);
     const struct {
         long status;
         const char *body;
@@ -1274,14 +1343,13 @@ static void test_parse_garbage(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         err[0] = '\0';
         memset(&res, 0x5a, sizeof res);
-        int rc = pl_bureau_cybersource.parse(&cfg, &call, cases[i].status, cases[i].body,
-                                             strlen(cases[i].body), &res, err, sizeof err);
+        int rc = parse_answer(PL_OP_AUTH, cases[i].status, cases[i].body, strlen(cases[i].body),
+                              &res, err, sizeof err);
         assert_int_equal(rc, PL_ERR_PARSE);
         assert_true(err[0] != '\0');
         assert_string_equal(res.decision, "");
     }
-    assert_int_equal(pl_bureau_cybersource.parse(&cfg, &call, 200, NULL, 0, &res, err, sizeof err),
-                     PL_ERR_PARSE);
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, NULL, 0, &res, err, sizeof err), PL_ERR_PARSE);
 
     assert_int_equal(parse_fixture("no_decision.xml", PL_OP_AUTH, 200, &res), PL_ERR_PARSE);
     /* A DTD (here an external entity pointing at a local file) is refused outright. */
@@ -1293,9 +1361,7 @@ static void test_parse_garbage(void **state)
     char *huge = malloc(big);
     assert_non_null(huge);
     memset(huge, ' ', big);
-    assert_int_equal(
-        pl_bureau_cybersource.parse(&cfg, &call, 200, huge, big, &res, err, sizeof err),
-        PL_ERR_PARSE);
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, huge, big, &res, err, sizeof err), PL_ERR_PARSE);
     assert_non_null(strstr(err, "limit"));
     free(huge);
 }
@@ -1343,6 +1409,7 @@ int main(void)
         cmocka_unit_test(test_parse_missing_and_invalid_fields),
         cmocka_unit_test(test_parse_error_150),
         cmocka_unit_test(test_parse_soap_fault),
+        cmocka_unit_test(test_parse_scrubs_card_numbers),
         cmocka_unit_test(test_parse_token_replies),
         cmocka_unit_test(test_parse_deposit_and_reversal_replies),
         cmocka_unit_test(test_parse_other_version_and_prefix),

@@ -1,9 +1,13 @@
-/* test_card.c: Luhn, masks, type guesses, the card HMAC, scrubbing and wiping. */
+/*
+ * test_card.c: Luhn, masks, type guesses, the card HMAC, finding card numbers in text,
+ * scrubbing and wiping.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -200,6 +204,213 @@ static void test_hmac(void **state)
     assert_int_equal(pl_card_hmac("Jefe", 4, "4111111111111111", NULL, 65), PL_ERR_TOOBIG);
 }
 
+/* ---- finding card numbers ---------------------------------------------------------------- */
+
+/*
+ * Runs pl_card_find over a heap copy of exactly len bytes (no terminator, so valgrind sees any
+ * read past the end) and writes the matches as "start-end/digits" joined by spaces.
+ */
+static void find_all(const char *in, size_t len, char *out, size_t outsize)
+{
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, in, len);
+    size_t pos = 0, used = 0;
+    pl_card_match m;
+    out[0] = '\0';
+    while (pl_card_find(copy, len, &pos, &m)) {
+        assert_true(m.start < m.end && m.end <= len);
+        assert_true(m.digits >= 13 && m.digits <= 19);
+        used += (size_t)snprintf(out + used, outsize - used, "%s%zu-%zu/%zu", used ? " " : "",
+                                 m.start, m.end, m.digits);
+        assert_true(used < outsize);
+    }
+    assert_int_equal(pos, len);
+    free(copy);
+}
+
+static void finds(const char *in, const char *want)
+{
+    char got[512];
+    find_all(in, strlen(in), got, sizeof got);
+    if (strcmp(got, want) != 0)
+        fprintf(stderr, "in \"%s\": found \"%s\", expected \"%s\"\n", in, got, want);
+    assert_string_equal(got, want);
+}
+
+static void test_find_shapes(void **state)
+{
+    (void)state;
+    /* One run, and 4-4-4-4 groups with each separator. */
+    finds("4111111111111111", "0-16/16");
+    finds("4111 1111 1111 1111", "0-19/16");
+    finds("4111-1111-1111-1111", "0-19/16");
+    finds("4111.1111.1111.1111", "0-19/16");
+    finds("4111\t1111\t1111\t1111", "0-19/16");
+    /* Mixed separators, and groups of any size. */
+    finds("4111 1111-1111.1111", "0-19/16");
+    finds("41-1111111111-1111", "0-18/16");
+    /* American Express 4-6-5, Mastercard, Discover, JCB. */
+    finds("3782 822463 10005", "0-17/15");
+    finds("378282246310005", "0-15/15");
+    finds("5555 5555 5555 4444", "0-19/16");
+    finds("6011111111111117", "0-16/16");
+    finds("3566-0020-2036-0505", "0-19/16");
+    /* Separators pasted from word processors and web pages (UTF-8). */
+    finds("4111\xc2\xa0"
+          "1111\xc2\xa0"
+          "1111\xc2\xa0"
+          "1111",
+          "0-22/16");
+    finds("4111\xe2\x80\x93"
+          "1111\xe2\x80\x93"
+          "1111\xe2\x80\x93"
+          "1111",
+          "0-25/16");
+    finds("4111\xe2\x80\xaf"
+          "1111\xe2\x80\x89"
+          "1111\xe2\x80\x91"
+          "1111",
+          "0-25/16");
+    /* Glued to letters, quotes and punctuation on either side. */
+    finds("ord4111111111111111", "3-19/16");
+    finds("ord4111111111111111x", "3-19/16");
+    finds("\"4111-1111-1111-1111\"", "1-20/16");
+    finds("-4111.1111.1111.1111.", "1-20/16");
+    finds("card:4111111111111111;", "5-21/16");
+    /* Leading zeros do not change the Luhn sum: a zero-padded number is still found. */
+    finds("004111111111111111", "0-18/18");
+    /* Two card numbers in one string, joined or not. */
+    finds("4111111111111111 5555555555554444", "0-16/16 17-33/16");
+    finds("4111111111111111,5555555555554444", "0-16/16 17-33/16");
+    finds("a 4111 1111 1111 1111 and 3782-822463-10005.", "2-21/16 26-43/15");
+    /* A short number before a card number does not hide it. */
+    finds("ref 15 4111 1111 1111 1111 end", "7-26/16");
+    finds("4111 1111 1111 1111 2025", "0-19/16");
+}
+
+static void test_find_leaves_other_numbers(void **state)
+{
+    (void)state;
+    /* Not Luhn. */
+    finds("4111111111111112", "");
+    finds("4111 1111 1111 1112", "");
+    /* 12 digits, even when they pass Luhn (411111111117 does). */
+    finds("411111111117", "");
+    finds("4111 1111 1117", "");
+    /* More than 19 digits in one run: some other number, not searched inside. */
+    finds("41111111111111110000", "");
+    finds("7419661750346782304017", "");
+    finds("x 14111111111111111 x", "");
+    /* Two separators in a row, or a separator that is not one of ours. */
+    finds("4111  1111 1111 1111", "");
+    finds("4111 - 1111 - 1111 - 1111", "");
+    finds("4111/1111/1111/1111", "");
+    finds("4111,1111,1111,1111", "");
+    finds("4111_1111_1111_1111", "");
+    /* Dates, amounts, times and phone numbers. */
+    finds("2026-11-26T04:01:02.123Z 120.00 USD +1-217-555-0100", "");
+    finds("", "");
+    finds("no digits at all", "");
+}
+
+static void test_find_any_bytes(void **state)
+{
+    (void)state;
+    char got[512];
+    /* A NUL is an ordinary non-digit. */
+    const char nul[] = "abc\0004111111111111111\0";
+    find_all(nul, sizeof nul - 1, got, sizeof got);
+    assert_string_equal(got, "4-20/16");
+    /* The end of the buffer ends the number: 15 of its digits are not a card number. */
+    find_all("4111111111111111", 15, got, sizeof got);
+    assert_string_equal(got, "");
+    /* A separator (or half a UTF-8 one) at the very end is not read past. */
+    find_all("4111111111111111-", 17, got, sizeof got);
+    assert_string_equal(got, "0-16/16");
+    find_all("4111111111111111\xe2\x80", 18, got, sizeof got);
+    assert_string_equal(got, "0-16/16");
+    find_all("4111 1111 1111 1111\xe2", 20, got, sizeof got);
+    assert_string_equal(got, "0-19/16");
+
+    /* Arbitrary bytes (a fixed pseudo-random sequence): no crash, no read past the end. */
+    unsigned x = 12345;
+    for (int round = 0; round < 200; round++) {
+        char buf[300];
+        size_t n = (size_t)round + 1;
+        for (size_t k = 0; k < n; k++) {
+            x = x * 1103515245u + 12345u;
+            unsigned r = (x >> 16) & 0xff;
+            /* Mostly digits and separators, so groups of every shape come up. */
+            buf[k] = r < 150 ? (char)('0' + r % 10) : r < 200 ? " -.\t"[r % 4] : (char)r;
+        }
+        find_all(buf, n, got, sizeof got);
+    }
+
+    /* A long group of short numbers: every start is looked at, each only a bounded way. */
+    size_t big = 1 << 20;
+    char *long_group = malloc(big);
+    assert_non_null(long_group);
+    for (size_t k = 0; k < big; k++)
+        long_group[k] = k % 2 ? ' ' : '2';
+    size_t pos = 0;
+    pl_card_match m;
+    size_t count = 0;
+    while (pl_card_find(long_group, big, &pos, &m)) {
+        /* Of 13 to 19 twos only 17 pass Luhn: every start with 17 digits left finds that. */
+        assert_int_equal(m.digits, 17);
+        count++;
+    }
+    assert_int_equal(count, big / 2 - 16);
+    free(long_group);
+}
+
+static void test_is_number(void **state)
+{
+    (void)state;
+    assert_true(pl_card_is_number("4111111111111111", 16));
+    assert_true(pl_card_is_number("4111 1111 1111 1111", 19));
+    assert_true(pl_card_is_number("4111.1111.1111.1111", 19));
+    assert_true(pl_card_is_number("3782-822463-10005", 17));
+    assert_false(pl_card_is_number("4111111111111112", 16));
+    assert_false(pl_card_is_number(" 4111111111111111", 17));
+    assert_false(pl_card_is_number("4111111111111111 ", 17));
+    assert_false(pl_card_is_number("tok_4111111111111111", 20));
+    assert_false(pl_card_is_number("4111111111111111 5555555555554444", 33));
+    assert_false(pl_card_is_number("7419661750346782304017", 22));
+    assert_false(pl_card_is_number("", 0));
+    assert_false(pl_card_is_number(NULL, 0));
+    assert_true(pl_card_contains("x4111111111111111", 17));
+    assert_false(pl_card_contains("x4111111111111112", 17));
+    assert_false(pl_card_contains(NULL, 5));
+}
+
+/* pl_card_cut_tail on a copy of in (of length len) must leave want. */
+static void cut_is(const char *in, const char *want)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", in);
+    assert_int_equal(pl_card_cut_tail(buf, strlen(buf)), strlen(want));
+    assert_string_equal(buf, want);
+}
+
+static void test_cut_tail(void **state)
+{
+    (void)state;
+    /* The separator before the digits goes too: it cannot be told from one between groups. */
+    cut_is("card 4111 1111 11", "card");
+    cut_is("card 4111.1111-11", "card");
+    cut_is("card 4111\xe2\x80\x93"
+           "11",
+           "card");
+    cut_is("card 4111\xe2\x80", "card");
+    cut_is("name \xc3", "name");
+    cut_is("name \xc3\xa9", "name \xc3\xa9");
+    cut_is("no digits", "no digits");
+    cut_is("4111111111", "");
+    cut_is("", "");
+}
+
 /* Scrubs a copy of in with mode and checks the text and the returned length. */
 static void scrub_is(const char *in, pl_mask_mode mode, const char *want)
 {
@@ -234,6 +445,46 @@ static void test_scrub_pans(void **state)
     scrub_is("ref 15 4111 1111 1111 1111 end", PL_MASK_LAST4, "ref 15 **** **** **** 1111 end");
     scrub_is("4111 1111 1111 1111 2025", PL_MASK_LAST4, "**** **** **** 1111 2025");
     scrub_is("4111 1111 1111 1111 2025", PL_MASK_REMOVED, "***REMOVED*** 2025");
+}
+
+/* The separators and shapes pl_card_find knows, as pl_card_scrub masks them. */
+static void test_scrub_separators(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        pl_mask_mode mode;
+        const char *want;
+    } cases[] = {
+        {"card 4111.1111.1111.1111.", PL_MASK_LAST4, "card ****.****.****.1111."},
+        {"card 4111.1111.1111.1111.", PL_MASK_REMOVED, "card ***REMOVED***."},
+        {"4111 1111-1111.1111", PL_MASK_LAST4, "**** ****-****.1111"},
+        {"amex 3782 822463 10005", PL_MASK_LAST4, "amex **** ****** *0005"},
+        {"ord4111111111111111", PL_MASK_LAST4, "ord************1111"},
+        {"ord4111111111111111", PL_MASK_REMOVED, "ord***REMOVED***"},
+        {"4111\xc2\xa0"
+         "1111\xc2\xa0"
+         "1111\xc2\xa0"
+         "1111 x",
+         PL_MASK_LAST4,
+         "****\xc2\xa0****\xc2\xa0****\xc2\xa0"
+         "1111 x"},
+        {"4111\xe2\x80\x93"
+         "1111\xe2\x80\x93"
+         "1111\xe2\x80\x93"
+         "1111 x",
+         PL_MASK_REMOVED, "***REMOVED*** x"},
+        {"a 4111.1111.1111.1111 b 5555-5555-5555-4444", PL_MASK_LAST4,
+         "a ****.****.****.1111 b ****-****-****-4444"},
+        /* Left alone: 12 digits, more than 19, not Luhn, doubled separators. */
+        {"id 411111111117 x", PL_MASK_LAST4, "id 411111111117 x"},
+        {"id 41111111111111110000 x", PL_MASK_LAST4, "id 41111111111111110000 x"},
+        {"n 4111.1111.1111.1112", PL_MASK_REMOVED, "n 4111.1111.1111.1112"},
+        {"4111  1111  1111  1111", PL_MASK_REMOVED, "4111  1111  1111  1111"},
+        {"v 1.2.3 at 10.0.0.1", PL_MASK_REMOVED, "v 1.2.3 at 10.0.0.1"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        scrub_is(cases[k].in, cases[k].mode, cases[k].want);
 }
 
 static void test_scrub_leaves_other_numbers(void **state)
@@ -369,7 +620,13 @@ int main(void)
         cmocka_unit_test(test_type_guess),
         cmocka_unit_test(test_cybersource_type),
         cmocka_unit_test(test_hmac),
+        cmocka_unit_test(test_find_shapes),
+        cmocka_unit_test(test_find_leaves_other_numbers),
+        cmocka_unit_test(test_find_any_bytes),
+        cmocka_unit_test(test_is_number),
+        cmocka_unit_test(test_cut_tail),
         cmocka_unit_test(test_scrub_pans),
+        cmocka_unit_test(test_scrub_separators),
         cmocka_unit_test(test_scrub_leaves_other_numbers),
         cmocka_unit_test(test_scrub_long_group),
         cmocka_unit_test(test_scrub_cvv),

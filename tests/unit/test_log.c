@@ -217,6 +217,55 @@ static void test_pan_masked_removed(void **state)
     json_object_put(obj);
 }
 
+/*
+ * Every field the caller supplies is scrubbed, not just the message: a request_id is whatever
+ * the upstream system sent, with or without separators.
+ */
+static void test_request_id_scrubbed(void **state)
+{
+    capture *c = *state;
+    PL_INFO("4111111111111111", "a");
+    PL_INFO("rid-4111.1111.1111.1111", "b");
+    PL_INFO("ord5555-5555-5555-4444x", "c");
+    pl_log_set_mask_mode(PL_MASK_REMOVED);
+    PL_INFO("r 3782 822463 10005", "d");
+    pl_log_init("w4111111111111111", c->f);
+    PL_INFO(NULL, "e");
+
+    const char *raw = captured(c);
+    assert_null(strstr(raw, "41111111"));
+    assert_null(strstr(raw, "4111.1111.1111"));
+    assert_null(strstr(raw, "5555-5555-5555"));
+    assert_null(strstr(raw, "822463"));
+    const char *want[] = {"************1111", "rid-****.****.****.1111", "ord****-****-****-4444x",
+                          "r ***REMOVED***"};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        json_object *obj = line_at(c, k);
+        assert_string_equal(field(obj, "request_id"), want[k]);
+        json_object_put(obj);
+    }
+    json_object *obj = line_at(c, 4);
+    assert_string_equal(field(obj, "worker"), "w***REMOVED***");
+    json_object_put(obj);
+}
+
+/* A request_id longer than the logger keeps is cut without leaving half a card number. */
+static void test_long_request_id_cut(void **state)
+{
+    capture *c = *state;
+    char rid[400];
+    memset(rid, 'r', 250);
+    snprintf(rid + 250, sizeof rid - 250, "4111111111111111-tail");
+    PL_INFO(rid, "x");
+    const char *raw = captured(c);
+    assert_null(strstr(raw, "41111"));
+    json_object *obj = line_at(c, 0);
+    const char *got = field(obj, "request_id");
+    assert_int_equal(strlen(got), 250);
+    assert_int_equal(strspn(got, "r"), 250);
+    json_object_put(obj);
+}
+
 static void test_truncation(void **state)
 {
     capture *c = *state;
@@ -302,6 +351,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_level_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pan_masked_last4, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pan_masked_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_id_scrubbed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_request_id_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation_cuts_partial_pan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_copied, setup, teardown),

@@ -297,6 +297,48 @@ static void test_invalid_reply(void **state)
     pl_request_free(&req);
 }
 
+/*
+ * Defence in depth: whatever a pl_request, an error or a message holds, no echoed field of the
+ * reply carries a card number, in any separator form; a request_id is echoed masked.
+ */
+static void test_echo_never_carries_card_number(void **state)
+{
+    (void)state;
+    pl_request req;
+    memset(&req, 0, sizeof req);
+    snprintf(req.request_id, sizeof req.request_id, "oms-4111111111111111");
+    snprintf(req.type_name, sizeof req.type_name, "378282246310005");
+    snprintf(req.order, sizeof req.order, "4111.1111.1111.1111");
+    snprintf(req.service, sizeof req.service, "CYB");
+    snprintf(req.currency, sizeof req.currency, "USD");
+    req.company = 7;
+    pl_errors errs = {.n = 0};
+    pl_errors_add(&errs, "notes.4111 1111 1111 1111", "card 3782-822463-10005 is wrong");
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_INVALID;
+    rep.errors = &errs;
+    rep.processed_at = NOW;
+    snprintf(rep.message, sizeof rep.message, "card 5555 5555 5555 4444 refused");
+
+    char *text = pl_reply_to_json(&req, &rep);
+    assert_non_null(text);
+    static const char *const leaks[] = {"41111111",     "4111.1111.1111", "4111 1111 1111",
+                                        "555555555555", "5555 5555 5555", "82246"};
+    for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++)
+        assert_null(strstr(text, leaks[i]));
+    json_object *o = json_tokener_parse(text);
+    free(text);
+    assert_string_equal(str(o, "request_id"), "oms-************1111");
+    assert_string_equal(str(o, "type"), "***********0005");
+    assert_string_equal(str(o, "order"), "****.****.****.1111");
+    assert_string_equal(str(o, "message"), "card **** **** **** 4444 refused");
+    json_object *e0 = json_object_array_get_idx(get(o, "errors"), 0);
+    assert_string_equal(str(e0, "field"), "notes.**** **** **** 1111");
+    assert_string_equal(str(e0, "error"), "card ****-******-*0005 is wrong");
+    json_object_put(o);
+}
+
 static void test_svc_reply(void **state)
 {
     (void)state;
@@ -434,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_minimal_reply_omits_empty),
         cmocka_unit_test(test_timeout_and_review),
         cmocka_unit_test(test_invalid_reply),
+        cmocka_unit_test(test_echo_never_carries_card_number),
         cmocka_unit_test(test_svc_reply),
         cmocka_unit_test(test_processed_at_defaults_to_now),
         cmocka_unit_test(test_status_names_and_messages),

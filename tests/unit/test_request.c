@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "card.h"
 #include "request.h"
 
 #define NOW ((time_t)1795665662) /* 2026-11-26T04:01:02Z */
@@ -798,6 +799,226 @@ static void test_errors_never_quote_card_data(void **state)
     free(json);
 }
 
+/* ---- card numbers outside the card --------------------------------------------------------- */
+
+/* An auth request with every optional string field of the contract set, and no card number. */
+static const char BASE_FULL[] =
+    "{\"request_id\":\"oms-7-4917-1-a1\",\"type\":\"auth\",\"company\":7,\"order\":\"4917\","
+    "\"pay_seq\":1,\"service\":\"CYB\",\"pay_type\":\"VI\",\"entity\":\"STORE01\","
+    "\"amount\":\"120.00\",\"currency\":\"USD\",\"mode\":\"online\","
+    "\"card\":{\"token\":\"7419661750346782304017\",\"type\":\"VI\",\"holder\":\"Pat Smith\"},"
+    "\"bill_to\":{\"first_name\":\"Pat\",\"street1\":\"1 Main St\",\"country\":\"US\"},"
+    "\"ship_to\":{\"city\":\"Boston\",\"shipping_method\":\"twoday\"},"
+    "\"items\":[{\"sku\":\"A1\",\"unit_price\":\"1.00\"}],"
+    "\"auth_ref\":{\"transaction_id\":\"403\",\"number\":\"831000\",\"date\":\"2026-11-01\"},"
+    "\"capture_ref\":{\"request_id\":\"oms-7-4917-1-d1\"},"
+    "\"subsequent_auth\":{\"reason\":\"REAUTH\",\"transaction_id\":\"T1\"},"
+    "\"authentication\":{\"cavv\":\"AAABCZIhcQAAAABZlyFxAAAAAAA=\",\"eci\":\"05\"},"
+    "\"level23\":{\"customer_po\":\"PO1\"},\"svc\":{\"order_line\":1}}";
+
+/* Where a card number is put: the member path for with(), the JSON around it, the field. */
+static const struct {
+    const char *path, *tmpl, *field;
+} CARD_PLACES[] = {
+    {"request_id", "%s", "request_id"},
+    {"type", "%s", "type"},
+    {"order", "%s", "order"},
+    {"service", "%s", "service"},
+    {"pay_type", "%s", "pay_type"},
+    {"entity", "%s", "entity"},
+    {"amount", "%s", "amount"},
+    {"currency", "%s", "currency"},
+    {"mode", "%s", "mode"},
+    {"card.token", "%s", "card.token"},
+    {"card.holder", "%s", "card.holder"},
+    {"card.type", "%s", "card.type"},
+    {"bill_to.first_name", "%s", "bill_to.first_name"},
+    {"bill_to.last_name", "%s", "bill_to.last_name"},
+    {"bill_to.street1", "%s", "bill_to.street1"},
+    {"bill_to.street2", "%s", "bill_to.street2"},
+    {"bill_to.city", "%s", "bill_to.city"},
+    {"bill_to.state", "%s", "bill_to.state"},
+    {"bill_to.postal_code", "%s", "bill_to.postal_code"},
+    {"bill_to.country", "%s", "bill_to.country"},
+    {"bill_to.email", "%s", "bill_to.email"},
+    {"bill_to.phone", "%s", "bill_to.phone"},
+    {"bill_to.ip", "%s", "bill_to.ip"},
+    {"ship_to.first_name", "%s", "ship_to.first_name"},
+    {"ship_to.street1", "%s", "ship_to.street1"},
+    {"ship_to.shipping_method", "%s", "ship_to.shipping_method"},
+    {"items", "[{\"unit_price\":\"1.00\",\"name\":%s}]", "items[0].name"},
+    {"items", "[{\"unit_price\":\"1.00\",\"sku\":%s}]", "items[0].sku"},
+    {"items", "[{\"unit_price\":\"1.00\",\"product_code\":%s}]", "items[0].product_code"},
+    {"items", "[{\"unit_price\":%s}]", "items[0].unit_price"},
+    {"items", "[{\"unit_price\":\"1.00\"},{\"unit_price\":\"1.00\",\"commodity_code\":%s}]",
+     "items[1].commodity_code"},
+    {"items", "[{\"unit_price\":\"1.00\",\"unit_of_measure\":%s}]", "items[0].unit_of_measure"},
+    {"auth_ref.request_id", "%s", "auth_ref.request_id"},
+    {"auth_ref.transaction_id", "%s", "auth_ref.transaction_id"},
+    {"auth_ref.request_token", "%s", "auth_ref.request_token"},
+    {"auth_ref.number", "%s", "auth_ref.number"},
+    {"auth_ref.date", "%s", "auth_ref.date"},
+    {"capture_ref.request_id", "%s", "capture_ref.request_id"},
+    {"subsequent_auth.reason", "%s", "subsequent_auth.reason"},
+    {"subsequent_auth.transaction_id", "%s", "subsequent_auth.transaction_id"},
+    {"subsequent_auth.initiator", "%s", "subsequent_auth.initiator"},
+    {"level23.customer_po", "%s", "level23.customer_po"},
+    {"level23.tax_amount", "%s", "level23.tax_amount"},
+    {"svc.issue_amount", "%s", "svc.issue_amount"},
+};
+
+/* Test card numbers as people write them, glued to other text, and two in one value. */
+static const char *const CARD_FORMS[] = {
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "4111.1111.1111.1111",
+    "5555555555554444",
+    "378282246310005",
+    "3782 822463 10005",
+    "ord4111111111111111",
+    "Pat 5555-5555-5555-4444 Smith",
+    "4111111111111111,378282246310005",
+    "3782822463100.05",
+};
+
+/* True when the bytes of r (and its items) hold needle anywhere. */
+static bool request_holds(const pl_request *r, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (memmem(r, sizeof *r, needle, n))
+        return true;
+    return r->items && memmem(r->items, r->n_items * sizeof *r->items, needle, n);
+}
+
+/*
+ * A card number in any string field but card.number and svc.card_number is refused, on that
+ * field, and nothing of it but the last four digits is kept in the decoded request (so the
+ * invalid reply cannot echo it).
+ */
+static void test_card_number_in_any_field(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(BASE_FULL, "auth", &r, &e), 0);
+    pl_request_free(&r);
+
+    for (size_t p = 0; p < sizeof CARD_PLACES / sizeof CARD_PLACES[0]; p++) {
+        for (size_t f = 0; f < sizeof CARD_FORMS / sizeof CARD_FORMS[0]; f++) {
+            char quoted[64], value[256];
+            snprintf(quoted, sizeof quoted, "\"%s\"", CARD_FORMS[f]);
+            snprintf(value, sizeof value, CARD_PLACES[p].tmpl, quoted);
+            char *json = with(BASE_FULL, CARD_PLACES[p].path, value);
+            assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+
+            bool token = strcmp(CARD_PLACES[p].field, "card.token") == 0 &&
+                         pl_card_is_number(CARD_FORMS[f], strlen(CARD_FORMS[f]));
+            const char *want =
+                token ? "is a card number, not a token" : "must not contain a card number";
+            if (e.n != 1 || strcmp(e.e[0].field, CARD_PLACES[p].field) != 0 ||
+                strcmp(e.e[0].error, want) != 0)
+                print_error("%s = %s: %zu errors, first %s: %s\n", CARD_PLACES[p].field,
+                            CARD_FORMS[f], e.n, e.n ? e.e[0].field : "", e.n ? e.e[0].error : "");
+            assert_int_equal(e.n, 1);
+            assert_string_equal(e.e[0].field, CARD_PLACES[p].field);
+            assert_string_equal(e.e[0].error, want);
+
+            /* Nothing but the last four digits of the value may be left anywhere. */
+            char head[64];
+            snprintf(head, sizeof head, "%.*s", (int)(strlen(CARD_FORMS[f]) - 4), CARD_FORMS[f]);
+            assert_false(request_holds(&r, head + (strncmp(head, "ord", 3) == 0 ? 3 : 0)));
+            pl_request_free(&r);
+            free(json);
+        }
+    }
+}
+
+static void test_card_number_token(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *token, *error; /* error NULL: accepted */
+    } cases[] = {
+        {"4111111111111111", "is a card number, not a token"},
+        {"4111 1111 1111 1111", "is a card number, not a token"},
+        {"6011-1111-1111-1117", "is a card number, not a token"},
+        {"tok_4111111111111111", "must not contain a card number"},
+        /* Bureau tokens: CyberSource subscription IDs (22 digits), format-preserving tokens
+         * (16 digits that fail Luhn on purpose), opaque strings. */
+        {"7419661750346782304017", NULL},
+        {"4111111111111112", NULL},
+        {"9ABC7E0D1A2B3C4D", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char value[64];
+        snprintf(value, sizeof value, "{\"token\":\"%s\"}", cases[i].token);
+        char *json = with(BASE_AUTH, "card", value);
+        pl_request r;
+        pl_errors e;
+        int rc = decode(json, "auth", &r, &e);
+        if (!cases[i].error) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(r.card.token, cases[i].token);
+        } else {
+            assert_int_equal(rc, PL_ERR_INVALID);
+            assert_int_equal(e.n, 1);
+            assert_string_equal(e.e[0].field, "card.token");
+            assert_string_equal(e.e[0].error, cases[i].error);
+            assert_string_equal(r.card.token, "");
+        }
+        pl_request_free(&r);
+        free(json);
+    }
+}
+
+/*
+ * The echo of a request whose request_id or order held a card number: masked, so the
+ * upstream system can match the invalid reply; other refused fields are not echoed at all.
+ */
+static void test_card_number_echo_masked(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    char *j1 = with(BASE_AUTH, "request_id", "\"oms-4111111111111111\"");
+    char *j2 = with(j1, "order", "\"5555-5555-5555-4444\"");
+    assert_int_equal(decode(j2, "auth", &r, &e), PL_ERR_INVALID);
+    assert_int_equal(e.n, 2);
+    assert_string_equal(r.request_id, "oms-************1111");
+    assert_string_equal(r.order, "****-****-****-4444");
+    assert_string_equal(r.type_name, "auth");
+    pl_request_free(&r);
+
+    /* A request_id that breaks the request_id rule besides is not echoed. */
+    char *j3 = with(BASE_AUTH, "request_id", "\"4111 1111 1111 1111\"");
+    assert_int_equal(decode(j3, "auth", &r, &e), PL_ERR_INVALID);
+    assert_string_equal(r.request_id, "");
+    pl_request_free(&r);
+
+    /* An unknown type is quoted in its error; one holding a card number is not. */
+    char *j4 = with(BASE_AUTH, "type", "\"4111111111111111\"");
+    assert_int_equal(decode(j4, "auth", &r, &e), PL_ERR_INVALID);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, "type");
+    assert_string_equal(e.e[0].error, "must not contain a card number");
+    assert_string_equal(r.type_name, "");
+    pl_request_free(&r);
+
+    /* Where a card number belongs, and the 3-D Secure cryptograms (see request.c), it is not
+     * refused. */
+    char *j5 = with(BASE_AUTH, "authentication", "{\"xid\":\"4111111111111111\"}");
+    assert_int_equal(decode(j5, "auth", &r, &e), 0);
+    pl_request_free(&r);
+    assert_int_equal(decode(BASE_SVC, "svc", &r, &e), 0);
+    pl_request_free(&r);
+    free(j1);
+    free(j2);
+    free(j3);
+    free(j4);
+    free(j5);
+}
+
 static void test_free_wipes(void **state)
 {
     (void)state;
@@ -917,6 +1138,69 @@ static void test_redact_glued_copy(void **state)
     free(out);
 }
 
+/*
+ * Card numbers anywhere else in the request: string values, numbers and keys, in nested
+ * objects and arrays, with every separator, also where JSON escapes would hide them in the
+ * text ("\t" between the groups, "\u0034" for the first digit).
+ */
+static void test_redact_card_numbers_anywhere(void **state)
+{
+    (void)state;
+    const char *in =
+        "{\"request_id\":\"oms-4111111111111111\",\"type\":\"auth\",\"order\":\"4111.1111.1111."
+        "1111\","
+        "\"bill_to\":{\"first_name\":\"Pat 5555 5555 5555 "
+        "4444\",\"street1\":\"3782-822463-10005\"},"
+        "\"items\":[{\"name\":\"ord4111111111111111\"},[\"a\",[\"4111-1111-1111-1111\"]]],"
+        "\"4111111111111111\":1,\"k\":{\"x 5555-5555-5555-4444\":true},"
+        "\"n\":4111111111111111,\"tabbed\":\"4111\\t1111\\t1111\\t1111\","
+        "\"escaped\":\"\\u0034111111111111111\",\"card\":{\"token\":\"4111 1111 1111 1111\"}}";
+    char *out = pl_request_redact(in, strlen(in));
+    assert_non_null(out);
+    static const char *const leaks[] = {
+        "4111111111",     "4111.1111.1111", "4111 1111 1111", "4111-1111-1111", "5555 5555 5555",
+        "5555-5555-5555", "822463",         "4111\\t1111",    "\\u0034111",
+    };
+    for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
+        if (strstr(out, leaks[i]))
+            print_error("'%s' left in %s\n", leaks[i], out);
+        assert_null(strstr(out, leaks[i]));
+    }
+    json_object *red = json_tokener_parse(out);
+    assert_non_null(red);
+    assert_string_equal(get_path(red, "request_id", NULL), "oms-************1111");
+    assert_string_equal(get_path(red, "order", NULL), "****.****.****.1111");
+    assert_string_equal(get_path(red, "type", NULL), "auth");
+    assert_string_equal(get_path(red, "bill_to", "first_name"), "Pat **** **** **** 4444");
+    assert_string_equal(get_path(red, "bill_to", "street1"), "****-******-*0005");
+    assert_string_equal(get_path(red, "n", NULL), "************1111");
+    assert_string_equal(get_path(red, "tabbed", NULL), "****\t****\t****\t1111");
+    assert_string_equal(get_path(red, "card", "token"), "**** **** **** 1111");
+    /* Keys are masked too, and keep their values. */
+    assert_string_equal(get_path(red, "************1111", NULL), "1");
+    assert_string_equal(get_path(red, "k", "x ****-****-****-4444"), "true");
+    json_object *items = NULL;
+    assert_true(json_object_object_get_ex(red, "items", &items));
+    assert_string_equal(get_path(json_object_array_get_idx(items, 0), "name", NULL),
+                        "ord************1111");
+    json_object *inner = json_object_array_get_idx(json_object_array_get_idx(items, 1), 1);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(inner, 0)),
+                        "****-****-****-1111");
+    json_object_put(red);
+    free(out);
+
+    /* Text that is not JSON: every separator form is scrubbed. */
+    const char *text =
+        "oops {\"order\":\"4111.1111.1111.1111\" 5555 5555 5555 4444 3782-822463-10005";
+    out = pl_request_redact(text, strlen(text));
+    assert_non_null(out);
+    assert_null(strstr(out, "4111.1111.1111"));
+    assert_null(strstr(out, "5555 5555 5555"));
+    assert_null(strstr(out, "822463"));
+    assert_non_null(strstr(out, "****.****.****.1111"));
+    free(out);
+}
+
 static void test_redact_not_json(void **state)
 {
     (void)state;
@@ -1013,7 +1297,7 @@ static void test_fingerprint(void **state)
     }
 
     /* A token instead of the number is a different card. */
-    char *j1 = with(BASE_AUTH, "card", "{\"token\":\"" PAN "\"}");
+    char *j1 = with(BASE_AUTH, "card", "{\"token\":\"7419661750346782304017\"}");
     fingerprint_of(j1, "auth", other);
     assert_string_not_equal(base, other);
     free(j1);
@@ -1058,10 +1342,14 @@ int main(void)
         cmocka_unit_test(test_errors_capped),
         cmocka_unit_test(test_echo_fields_on_invalid),
         cmocka_unit_test(test_errors_never_quote_card_data),
+        cmocka_unit_test(test_card_number_in_any_field),
+        cmocka_unit_test(test_card_number_token),
+        cmocka_unit_test(test_card_number_echo_masked),
         cmocka_unit_test(test_free_wipes),
         cmocka_unit_test(test_redact_json),
         cmocka_unit_test(test_redact_not_json),
         cmocka_unit_test(test_redact_glued_copy),
+        cmocka_unit_test(test_redact_card_numbers_anywhere),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_errors_add),
     };
