@@ -552,10 +552,8 @@ static void reply_key(job *j, char *out, size_t n, size_t *len)
         snprintf(out, n, "%d-%s", j->pub.req.company, j->pub.req.order);
         *len = strlen(out);
     } else {
-        *len = j->key_len < n ? j->key_len : n - 1;
-        if (*len)
-            memcpy(out, j->key, *len);
-        out[*len] = '\0';
+        /* The upstream's key is <company>-<order>, and its order may hold a card number. */
+        *len = pl_card_scrub_copy(out, n, j->key, j->key_len, PL_MASK_LAST4);
     }
 }
 
@@ -654,6 +652,12 @@ void pl_job_map_answer(pl_job *job)
     }
     if (rep->status != PL_ST_APPROVED && vr)
         copy_str(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
+    /* seed (Siebel): a decline or an error whose reason has a message of its own says so (205
+     * stolen card → 4, 204 insufficient funds → 12, ...); fraud rejections keep message 2,
+     * which must not tell which check failed. */
+    int siebel = pl_siebel_message_for_reason(res->reason_code);
+    if (siebel && (rep->status == PL_ST_DECLINED || rep->status == PL_ST_ERROR))
+        copy_str(rep->message, sizeof rep->message, pl_siebel_message(siebel));
     if (rep->status == PL_ST_REVIEW && !rep->hold_reason[0])
         copy_str(rep->hold_reason, sizeof rep->hold_reason, "FS");
     /* seed "Placing the credit card on hold": an approval whose address or card verification
@@ -991,13 +995,17 @@ static void finish_final(job *j, const char *error_text)
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_final", 5, p) : PL_ERR_NOMEM);
 }
 
-/* A final `error` that nothing was sent for, with the bureau's outage code. */
-static void finish_error(job *j, const char *why)
+/* A final `error` that nothing was sent for, with the bureau's outage code. `ours`: paylink
+ * itself could not send it (seed Siebel message 19, an error in the adapter), rather than the
+ * bureau being unreachable (message 20). */
+static void finish_error(job *j, const char *why, bool ours)
 {
     memset(&j->pub.reply, 0, sizeof j->pub.reply);
     j->pub.reply.status = PL_ST_ERROR;
     snprintf(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response, "%s",
              unavailable_code(j->pub.svc));
+    if (ours)
+        snprintf(j->pub.reply.message, sizeof j->pub.reply.message, "%s", pl_siebel_message(19));
     finish_final(j, why);
 }
 
@@ -1121,7 +1129,7 @@ static void call_start(job *j)
     if (pl_http_submit(e->http, &c, on_http, j) != 0) {
         /* Nothing left the process. */
         slot_release(j);
-        finish_error(j, "could not start the bureau call");
+        finish_error(j, "could not start the bureau call", true);
     }
 }
 
@@ -1144,7 +1152,7 @@ static void on_http(void *arg, const pl_http_response *r)
         snprintf(detail, sizeof detail, "no connection after %d attempts: %s", r->attempts,
                  r->error);
         PL_WARN(j->pub.req.request_id, "bureau %s unreachable: %s", svc->code, detail);
-        finish_error(j, detail);
+        finish_error(j, detail, false);
         return;
     }
     case PL_HTTP_TIMEOUT:
@@ -1208,7 +1216,7 @@ static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
     if (err) {
         slot_release(j);
         PL_ERROR(j->pub.req.request_id, "marking sent failed: %s", errmsg);
-        finish_error(j, "the request could not be marked sent; nothing was sent");
+        finish_error(j, "the request could not be marked sent; nothing was sent", true);
         return;
     }
     if (pl_db_unit_ntuples(u, 0) == 0) {
@@ -1249,7 +1257,7 @@ static void send_request(job *j, const pl_db_unit *recorded)
     if (rc != 0) {
         PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
                  err[0] ? err : pl_err_str(rc));
-        finish_error(j, err[0] ? err : "bureau request could not be built");
+        finish_error(j, err[0] ? err : "bureau request could not be built", true);
         return;
     }
     slot_take(j);
@@ -1381,11 +1389,11 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
             char why[120];
             snprintf(why, sizeof why, "service bureau '%s' is no longer configured for %s",
                      j->pub.req.service, j->pub.eng->spec->worker);
-            finish_error(j, why);
+            finish_error(j, why, true);
         } else if (recorded) {
             send_request(j, recorded);
         } else if (++j->rounds > MAX_ROUNDS) {
-            finish_error(j, "what the request draws on kept changing; nothing was sent");
+            finish_error(j, "what the request draws on kept changing; nothing was sent", true);
         } else {
             start_record(j); /* the spec's look-ups again, then decide anew */
         }

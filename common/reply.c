@@ -96,6 +96,83 @@ static const char *invalid_message(const pl_errors *errs)
     return pl_status_message(PL_ST_INVALID);
 }
 
+/* seed: the 21 response messages, in order (index = message number). */
+static const char *const siebel_messages[] = {
+    "",
+    MSG_SUCCESS,
+    "Transaction was not successful. Please call your credit card company or try another credit "
+    "card.",
+    "Transaction was declined. Please select another credit card.",
+    "There is a problem with this credit card. Please select another credit card.",
+    MSG_EXPIRED,
+    "Please check the credit card details or select another card.",
+    MSG_INVALID_CARD,
+    "Transaction declined by the bank. Please select another credit card.",
+    "Your credit card number does not match the card type. Please check the card details or "
+    "select another credit card.",
+    "The billing address you entered does not match the billing address of your credit card. "
+    "Please check the card details or select another card.",
+    "Please check to make sure you have entered complete credit card information.",
+    "There is not enough available credit on this card. Please select another credit card.",
+    "There was an error in processing. Please check the credit card information and try again or "
+    "select another credit card.",
+    "This type of credit card is not accepted. Please select another card.",
+    "There is no corresponding, unused authorization record. Please authorize for this amount "
+    "prior to settling.",
+    "A credit or refund is only allowed when there is a corresponding settlement transaction "
+    "referenced.",
+    "Transaction has been settled, so it cannot be voided.",
+    "You are not authorized to perform this transaction type.",
+    "Error happened in adapter business service. Please contact your application administrator.",
+    "Error occurred in CyberSource. Please contact your application administrator.",
+    "The connection to CyberSource has timed out. Please try the operation later.",
+};
+
+const char *pl_siebel_message(int n)
+{
+    return n >= 1 && n <= 21 ? siebel_messages[n] : "";
+}
+
+int pl_siebel_message_for_reason(const char *reason_code)
+{
+    /* CyberSource Simple Order reason codes → the seed message that names the reason. */
+    static const struct {
+        const char *code;
+        int message;
+    } map[] = {
+        {"101", 11}, /* missing fields: incomplete card information */
+        {"102", 13}, /* invalid fields: error in processing, check the information */
+        {"200", 10}, /* AVS decline (DAVSNO): the billing address does not match */
+        {"202", 5},  /* expired card */
+        {"203", 8},  /* general decline by the issuing bank */
+        {"204", 12}, /* insufficient funds */
+        {"205", 4},  /* stolen or lost card: a problem with this card */
+        {"207", 13}, /* issuing bank unavailable */
+        {"208", 4},  /* inactive card or not authorized for card-not-present */
+        {"210", 12}, /* credit limit reached */
+        {"211", 6},  /* invalid card verification number: check the card details */
+        {"221", 4},  /* the customer matched an entry on the processor's negative file */
+        {"230", 6},  /* card verification check failed */
+        {"231", 7},  /* invalid account number */
+        {"232", 14}, /* card type not accepted by the payment processor */
+        {"233", 8},  /* general decline by the processor */
+        {"234", 19}, /* a problem with the merchant's configuration at the bureau */
+        {"236", 20}, /* processor failure */
+        {"238", 17}, /* already captured: settled, cannot be voided */
+        {"240", 9},  /* card number and card type do not match */
+        {"241", 15}, /* the referenced request ID is invalid: no such authorization */
+        {"242", 15}, /* capture without a corresponding, unused authorization */
+        {"243", 17}, /* already settled or reversed */
+        {"246", 17}, /* the capture or credit is not voidable */
+        {"247", 16}, /* a credit of a capture that was voided */
+        {"250", 21}, /* time-out at the payment processor */
+    };
+    for (size_t i = 0; reason_code && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(reason_code, map[i].code) == 0)
+            return map[i].message;
+    return 0;
+}
+
 /* Adds key: value; returns false when out of memory (val is consumed either way). */
 static bool add(json_object *obj, const char *key, json_object *val)
 {

@@ -36,6 +36,14 @@ const char *pl_status_name(pl_status s);
  */
 const char *pl_status_message(pl_status s);
 
+/* The seed's Siebel response message number n (1-21), "" for any other n. */
+const char *pl_siebel_message(int n);
+
+/* The Siebel message (1-21) that names the reason of a CyberSource reason code (205 stolen card →
+ * 4, 204 insufficient funds → 12, 238 already captured → 17, ...), 0 when the status category's
+ * message fits best. */
+int pl_siebel_message_for_reason(const char *reason_code);
+
 typedef struct pl_reply {
     pl_status status;
     bool has_amount_approved;

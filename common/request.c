@@ -650,6 +650,15 @@ static int decode_items(pl_errors *errs, json_object *arr, pl_request *r)
 
 #define REQUEST_ID_RULE "must be 1-50 characters of A-Z a-z 0-9 . _ : -"
 
+/* True when root.obj_key has member key (present, whatever its value: a bad value already has
+ * an error of its own). */
+static bool has_member(json_object *root, const char *obj_key, const char *key)
+{
+    json_object *o, *v;
+    return json_object_object_get_ex(root, obj_key, &o) && json_object_is_type(o, json_type_object) &&
+           json_object_object_get_ex(o, key, &v);
+}
+
 static void decode_auth_ref(pl_errors *errs, json_object *obj, pl_request *r)
 {
     const char *P = "auth_ref";
@@ -979,6 +988,13 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
         pl_errors_add(errs, "currency", "is required with amount");
     if (amount_rc == F_ABSENT && needs_amount(out->type))
         pl_errors_add(errs, "amount", "is required for type %s", pl_req_type_name(out->type));
+    /* Moving no money is no deposit, refund or reversal (an authorization of 0.00 is a card
+     * verification, and stays allowed). */
+    if (amount_rc == F_OK && out->amount == 0 &&
+        (out->type == PL_REQ_DEBIT || out->type == PL_REQ_CREDIT ||
+         out->type == PL_REQ_REVERSAL))
+        pl_errors_add(errs, "amount", "must be greater than 0.00 for type %s",
+                      pl_req_type_name(out->type));
 
     static const char *const MODES[] = {"online", "batch", NULL};
     char mode[8] = "";
@@ -1035,9 +1051,26 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
             pl_errors_add(errs, "card", "is required for type %s", pl_req_type_name(out->type));
         break;
     case PL_REQ_DEBIT:
+        /* Siebel AuthCharge: a debit with the card (or a token) and no authorization is one
+         * authorization and capture. */
+        if (auth_ref_rc == F_ABSENT && card_rc == F_ABSENT)
+            pl_errors_add(errs, "auth_ref", "is required for a debit without card");
+        /* fallthrough */
     case PL_REQ_REVERSAL:
-        if (auth_ref_rc == F_ABSENT)
+        if (out->type == PL_REQ_REVERSAL && auth_ref_rc == F_ABSENT)
             pl_errors_add(errs, "auth_ref", "is required for type %s", pl_req_type_name(out->type));
+        /* (A stored value reversal, with its svc object, names its preauthorization by id.) */
+        if (auth_ref_rc == F_OK && !out->auth_ref.request_id[0] &&
+            out->auth_ref.transaction_id[0] && svc_rc == F_ABSENT) {
+            /* seed: CyberSource takes a manual authorization only with its authorization
+             * number, date, amount and the transaction ID it issued. */
+            if (!out->auth_ref.number[0] && !has_member(root, "auth_ref", "number"))
+                pl_errors_add(errs, "auth_ref.number", "is required for a manual authorization");
+            if (!out->auth_ref.has_amount && !has_member(root, "auth_ref", "amount"))
+                pl_errors_add(errs, "auth_ref.amount", "is required for a manual authorization");
+            if (!out->auth_ref.date[0] && !has_member(root, "auth_ref", "date"))
+                pl_errors_add(errs, "auth_ref.date", "is required for a manual authorization");
+        }
         break;
     case PL_REQ_CREDIT:
         /* A follow-on credit refunds an earlier debit; a stand-alone one needs the card. */

@@ -86,6 +86,7 @@ assert_json .status approved "$r"
 pl_send deposit "$(credit "oc2-$run" 20.01 "$own" "owd-$run")"
 r=$(pl_wait_reply deposit "oc2-$run" 60)
 assert_json .status declined "$r"
+assert_json .message "A credit or refund is only allowed when there is a corresponding settlement transaction referenced." "$r"
 assert_eq "$(pl_ledger_count "oc2-$run")" 0 "an over-refund is never sent"
 pl_send deposit "$(credit "oc3-$run" 20.00 "$own" "owd-$run")"
 r=$(pl_wait_reply deposit "oc3-$run" 60)
@@ -98,7 +99,8 @@ pl_clone_bureau CYBT '{"request_token": false}'
 pl_send auth "$(pl_request token "tk-$run" 1.00 '.service = "CYBT"')"
 r=$(pl_wait_reply auth "tk-$run" 60)
 assert_json .status declined "$r"
-assert_contains "$(jq -r .message <<<"$r")" "Request token" "the reply says why"
+# Siebel message 18 (issue 6 B.7): not authorized to perform this transaction type.
+assert_json .message "You are not authorized to perform this transaction type." "$r"
 assert_eq "$(pl_ledger_count "tk-$run")" 0 "nothing sent to the bureau"
 pl_send auth "$(pl_request token "tk2-$run" 1.00)"
 r=$(pl_wait_reply auth "tk2-$run" 60)

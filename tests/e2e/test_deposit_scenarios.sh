@@ -127,6 +127,8 @@ assert_eq "$(pl_ledger_count "d5-$run" capture)" 1 "one capture"
 pl_send deposit "$(debit "d6-$run" 10.00 "DF$run" "no-such-auth-$run")"
 r=$(pl_wait_reply deposit "d6-$run" 60)
 assert_json .status declined "$r"
+# Siebel message 15 (issue 6 B.7): no corresponding, unused authorization record.
+assert_json .message "There is no corresponding, unused authorization record. Please authorize for this amount prior to settling." "$r"
 assert_eq "$(pl_ledger_count "d6-$run")" 0 "nothing sent to the bureau"
 
 assert_logs_clean

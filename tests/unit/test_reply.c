@@ -421,6 +421,41 @@ static void test_status_names_and_messages(void **state)
     assert_string_not_equal(pl_status_message(PL_ST_REJECTED), pl_status_message(PL_ST_DECLINED));
 }
 
+/* Issue 6 B.7: the seed's messages 4 and 8-19 are used for the reasons they name. */
+static void test_siebel_messages_by_reason(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 21; n++) {
+        assert_true(strlen(pl_siebel_message(n)) > 10);
+        assert_true(strlen(pl_siebel_message(n)) < sizeof(((pl_reply *)0)->message));
+    }
+    assert_string_equal(pl_siebel_message(0), "");
+    assert_string_equal(pl_siebel_message(22), "");
+    assert_string_equal(pl_siebel_message(1), pl_status_message(PL_ST_APPROVED));
+    assert_string_equal(pl_siebel_message(4), "There is a problem with this credit card. Please "
+                                              "select another credit card.");
+    static const struct {
+        const char *code;
+        int message;
+    } cases[] = {{"205", 4},  {"203", 8},  {"240", 9},  {"200", 10}, {"101", 11},
+                 {"204", 12}, {"102", 13}, {"232", 14}, {"242", 15}, {"247", 16},
+                 {"238", 17}, {"234", 19}, {"202", 5},  {"231", 7},  {"250", 21}};
+    int seen[22] = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(pl_siebel_message_for_reason(cases[i].code), cases[i].message);
+        seen[cases[i].message] = 1;
+    }
+    for (int n = 8; n <= 17; n++)
+        assert_true(seen[n]);
+    assert_true(seen[4] && seen[19]);
+    /* Messages of the status category stay theirs. */
+    assert_int_equal(pl_siebel_message_for_reason("100"), 0);
+    assert_int_equal(pl_siebel_message_for_reason("481"), 0);
+    assert_int_equal(pl_siebel_message_for_reason(NULL), 0);
+    assert_string_equal(pl_siebel_message(18),
+                        "You are not authorized to perform this transaction type.");
+}
+
 static void test_mark_replayed(void **state)
 {
     (void)state;
@@ -480,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_svc_reply),
         cmocka_unit_test(test_processed_at_defaults_to_now),
         cmocka_unit_test(test_status_names_and_messages),
+        cmocka_unit_test(test_siebel_messages_by_reason),
         cmocka_unit_test(test_mark_replayed),
     };
     return cmocka_run_group_tests_name("reply", tests, NULL, NULL);

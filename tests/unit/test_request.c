@@ -296,7 +296,22 @@ static const err_case ERR_CASES[] = {
     {"installment string", "deposit", BASE_DEBIT, "installment", "\"Y\"", 0, "installment",
      "must be a boolean"},
     {"debit auth_ref missing", "deposit", BASE_DEBIT, "auth_ref", NULL, 0, "auth_ref",
-     "is required for type debit"},
+     "is required for a debit without card"},
+    /* Issue 6 B.4: a manual authorization carries number, amount and date (seed). */
+    {"manual auth no number", "deposit", BASE_DEBIT, "auth_ref",
+     "{\"transaction_id\":\"403\",\"amount\":\"5.00\",\"date\":\"2026-11-01\"}", 0,
+     "auth_ref.number", "is required for a manual authorization"},
+    {"manual auth no amount", "deposit", BASE_DEBIT, "auth_ref",
+     "{\"transaction_id\":\"403\",\"number\":\"A1\",\"date\":\"2026-11-01\"}", 0,
+     "auth_ref.amount", "is required for a manual authorization"},
+    {"manual auth no date", "reversal", BASE_REVERSAL, "auth_ref",
+     "{\"transaction_id\":\"403\",\"number\":\"A1\",\"amount\":\"5.00\"}", 0,
+     "auth_ref.date", "is required for a manual authorization"},
+    /* Issue 6 B.7: 0.00 is no deposit, refund or reversal. */
+    {"debit zero", "deposit", BASE_DEBIT, "amount", "\"0.00\"", 0, "amount",
+     "must be greater than 0.00 for type debit"},
+    {"reversal zero", "reversal", BASE_REVERSAL, "amount", "\"000.00\"", 0, "amount",
+     "must be greater than 0.00 for type reversal"},
     {"auth_ref empty", "deposit", BASE_DEBIT, "auth_ref", "{}", 0, "auth_ref",
      "must have request_id or transaction_id"},
     {"auth_ref request_id", "deposit", BASE_DEBIT, "auth_ref.request_id", "\"a/b\"", 0,
@@ -524,6 +539,43 @@ static void test_valid_variants(void **state)
     snprintf(padded, sizeof padded, " \n%s\r\n ", BASE_AUTH);
     assert_int_equal(decode(padded, "auth", &r, &e), 0);
     pl_request_free(&r);
+}
+
+/* Issue 6 B.6 / B.4: Siebel AuthCharge is a debit with a card and no auth_ref; a manual
+ * authorization with its four fields, a stored value reversal by preauthorization id only. */
+static void test_valid_deposit_shapes(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    char *nocard = with(BASE_DEBIT, "auth_ref", NULL);
+    char *json = with(nocard, "card",
+                      "{\"number\":\"4111111111111111\",\"exp_month\":12,\"exp_year\":2030}");
+    assert_int_equal(decode(json, "deposit", &r, &e), 0);
+    assert_false(r.auth_ref.present);
+    assert_string_equal(r.card.number, "4111111111111111");
+    pl_request_free(&r);
+    free(json);
+    json = with(nocard, "card", "{\"token\":\"7030000000000001111\"}");
+    assert_int_equal(decode(json, "deposit", &r, &e), 0);
+    pl_request_free(&r);
+    free(json);
+    free(nocard);
+
+    json = with(BASE_DEBIT, "auth_ref",
+                "{\"transaction_id\":\"403\",\"number\":\"A1\",\"amount\":\"5.00\","
+                "\"date\":\"2026-11-01\"}");
+    assert_int_equal(decode(json, "deposit", &r, &e), 0);
+    assert_int_equal(r.auth_ref.amount, 500);
+    pl_request_free(&r);
+    free(json);
+
+    char *svc = with(BASE_REVERSAL, "auth_ref", "{\"transaction_id\":\"PA-1\"}");
+    json = with(svc, "svc", "{\"card_number\":\"7000000000000001\"}");
+    assert_int_equal(decode(json, "reversal", &r, &e), 0);
+    pl_request_free(&r);
+    free(json);
+    free(svc);
 }
 
 static void test_types_per_worker(void **state)
@@ -1335,6 +1387,7 @@ int main(void)
         cmocka_unit_test(test_valid_auth_fields),
         cmocka_unit_test(test_valid_full),
         cmocka_unit_test(test_valid_variants),
+        cmocka_unit_test(test_valid_deposit_shapes),
         cmocka_unit_test(test_types_per_worker),
         cmocka_unit_test(test_unknown_worker),
         cmocka_unit_test(test_expiry_boundary),

@@ -138,7 +138,9 @@ static void test_reason_texts(void **state)
 {
     (void)state;
     assert_non_null(strstr(pl_reversal_reason_text("237"), "already reversed"));
-    assert_non_null(strstr(pl_reversal_reason_text("238"), "already captured"));
+    /* seed (Siebel) message 17 */
+    assert_string_equal(pl_reversal_reason_text("238"),
+                        "Transaction has been settled, so it cannot be voided.");
     assert_non_null(pl_reversal_reason_text("102"));
     assert_null(pl_reversal_reason_text("100"));
     assert_null(pl_reversal_reason_text(NULL));

@@ -92,9 +92,10 @@ static int auth_prepare(pl_job *job, const pl_db_unit *recorded)
         if (!svc->request_token) {
             /* seed: tokenization is performed only where Request token is selected. */
             job->reply.status = PL_ST_DECLINED;
-            snprintf(job->reply.message, sizeof job->reply.message,
-                     "Tokenization (Request token) is not selected for service bureau %s.",
-                     svc->code);
+            /* seed (Siebel) message 18: not authorized to perform this transaction type. */
+            snprintf(job->reply.message, sizeof job->reply.message, "%s", pl_siebel_message(18));
+            PL_INFO(r->request_id, "token refused: Request token is not selected for %s",
+                    svc->code);
             return 1;
         }
         c->op = PL_OP_TOKEN;

@@ -379,19 +379,11 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
 
     switch (d->choice.kind) {
     case PL_DEP_REFUSE:
-        if (strcmp(d->choice.reason, "exceeds_refundable") == 0)
-            return refuse(job, PL_ST_DECLINED,
-                          "The credit exceeds what remains to refund of debit %s (captured less "
-                          "earlier credits).",
-                          r->capture_ref.request_id);
-        if (strcmp(d->choice.reason, "capture_not_found") == 0 ||
-            strcmp(d->choice.reason, "capture_not_approved") == 0)
-            return refuse(job, PL_ST_DECLINED,
-                          "The debit to credit (%s) is not an approved paylink deposit.",
-                          r->capture_ref.request_id);
-        return refuse(job, PL_ST_DECLINED,
-                      "No usable authorization and no card to authorize again (%s).",
-                      d->choice.reason);
+        /* seed (Siebel): message 16 for a credit without an approved debit to refund (or beyond
+         * what it captured), 15 for a debit without an unused authorization. */
+        PL_INFO(r->request_id, "deposit refused: %s", d->choice.reason);
+        return refuse(job, PL_ST_DECLINED, "%s",
+                      pl_siebel_message(r->type == PL_REQ_CREDIT ? 16 : 15));
     case PL_DEP_CAPTURE:
         c->op = PL_OP_CAPTURE;
         c->ref_request_id = d->ref_id;

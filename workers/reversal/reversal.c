@@ -111,7 +111,7 @@ const char *pl_reversal_reason_text(const char *code)
         const char *code, *text;
     } texts[] = {
         {"237", "The authorization was already reversed."},
-        {"238", "The authorization was already captured; it can no longer be reversed."},
+        {"238", "Transaction has been settled, so it cannot be voided."}, /* seed message 17 */
         {"102", "The payment service does not know the authorization."},
         {"150", "The payment service failed; the authorization was not reversed."},
     };
@@ -214,7 +214,10 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     const pl_service *svc = job->svc;
     if (!svc->send_reversal) {
         /* seed: reversals are sent only for bureaus with Send reversal selected. */
-        refuse(&job->reply, "", "Send reversal is not selected for service bureau %s.", svc->code);
+        /* seed (Siebel) message 18: not authorized to perform this transaction type. */
+        refuse(&job->reply, "", "%s", pl_siebel_message(18));
+        PL_INFO(r->request_id, "reversal refused: Send reversal is not selected for %s",
+                svc->code);
         return 1;
     }
     rev_data *d = calloc(1, sizeof *d);
