@@ -16,12 +16,15 @@
  *   PAYLINK_KAFKA_FETCH_WAIT_MS       longest wait of an empty fetch, default 500 (Apache Kafka
  *                                     answers as soon as data arrives; the dev broker does not,
  *                                     so tools/dev sets 10)
- *   PAYLINK_RDKAFKA_<PROPERTY>        any librdkafka property, e.g.
- * PAYLINK_RDKAFKA_SECURITY_PROTOCOL PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke
- * waits for in-flight work, default 30000 PAYLINK_CONFIG_REFRESH_S          how often service
- * bureau settings are re-read, default 60 PAYLINK_INSTANCE        client id suffix, default the
- * host name and pid
+ *   PAYLINK_RDKAFKA_<PROPERTY>        any librdkafka property (kafka.h), e.g.
+ *                                     PAYLINK_RDKAFKA_SECURITY_PROTOCOL=ssl
+ *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work,
+ *                                     default 30000
+ *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
+ *   PAYLINK_INSTANCE                  client id suffix, default the host name and pid
  *
+ * Secret files (PAYLINK_HASH_KEY_FILE, file: and file-env: references) must be readable by
+ * their owner only: a file whose mode gives its group or others any access is refused.
  * Secrets never pass through the logger, and the hash key is wiped on pl_config_free.
  * Start-up only; one thread.
  */
@@ -69,8 +72,10 @@ int pl_config_default_metrics_port(const char *worker);
 /*
  * Resolves a secret reference: "env:NAME" (the variable's value), "file:/path" (the file's
  * content, trailing newline removed), "file-env:NAME" (the file named by the variable), or ""
- * (no secret: out = ""). Returns 0, or PL_ERR_CONFIG / PL_ERR_TOOBIG with errstr naming the
- * reference, never the secret.
+ * (no secret: out = ""). A file must be regular, not empty, fit in out, and grant no access
+ * to its group or others (mode 0600 or 0400, checked on the opened file): otherwise it is
+ * refused with an errstr that names the path, its mode and the chmod to run. Returns 0, or
+ * PL_ERR_CONFIG / PL_ERR_TOOBIG with errstr naming the reference, never the secret.
  */
 int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr,
                       size_t errstr_size) PL_MUSTCHECK;

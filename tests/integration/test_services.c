@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,8 +54,9 @@ static int group_setup(void **state)
     if (!mkdtemp(g_dir))
         return -1;
     snprintf(g_keyfile, sizeof g_keyfile, "%s/cyb.key", g_dir);
+    /* Readable by its owner only, or pl_secret_resolve refuses it (config.h). */
     FILE *f = fopen(g_keyfile, "w");
-    if (!f || fputs(CYB_KEY "\n", f) < 0 || fclose(f) != 0)
+    if (!f || fchmod(fileno(f), 0600) != 0 || fputs(CYB_KEY "\n", f) < 0 || fclose(f) != 0)
         return -1;
     setenv("PAYLINK_CYB_TRANSACTION_KEY_FILE", g_keyfile, 1);
     unsetenv("PAYLINK_RLT_PASSWORD_FILE");

@@ -49,16 +49,24 @@ static void set_required(void)
     setenv("PAYLINK_HASH_KEY", KEY16, 1);
 }
 
-/* Writes `len` bytes of `content` to g_dir/name and returns the path (static buffer). */
-static const char *write_file(const char *name, const char *content, size_t len)
+/* Writes `len` bytes of `content` to g_dir/name with the given mode (whatever the umask) and
+ * returns the path (static buffer). */
+static const char *write_file_mode(const char *name, const char *content, size_t len, mode_t mode)
 {
     static char path[192];
     snprintf(path, sizeof path, "%s/%s", g_dir, name);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     assert_int_equal(fwrite(content, 1, len, f), len);
+    assert_int_equal(fchmod(fileno(f), mode), 0);
     assert_int_equal(fclose(f), 0);
     return path;
+}
+
+/* A secret file as it should be: readable by its owner only. */
+static const char *write_file(const char *name, const char *content, size_t len)
+{
+    return write_file_mode(name, content, len, 0600);
 }
 
 static int group_setup(void **state)
@@ -373,6 +381,92 @@ static void test_secret_file(void **state)
     resolve_fails("plain-secret-text", 256, PL_ERR_CONFIG, NULL, "plain-secret-text");
 }
 
+/* Asserts that ref fails to resolve with PL_ERR_CONFIG and an errstr containing every one of
+ * the NULL-terminated `wants`. */
+static void resolve_fails_saying(const char *ref, ...)
+{
+    char out[256], err[512] = "";
+    assert_int_equal(pl_secret_resolve(ref, out, sizeof out, err, sizeof err), PL_ERR_CONFIG);
+    va_list ap;
+    va_start(ap, ref);
+    for (const char *want = va_arg(ap, const char *); want; want = va_arg(ap, const char *))
+        if (!strstr(err, want))
+            fail_msg("errstr \"%s\" does not say \"%s\"", err, want);
+    va_end(ap);
+}
+
+static void test_secret_file_modes(void **state)
+{
+    (void)state;
+    char ref[256];
+    /* Readable by the owner only: accepted. */
+    static const mode_t ok[] = {0600, 0400, 0700};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        const char *path = write_file_mode("owner-only", "owner-secret\n", 13, ok[i]);
+        snprintf(ref, sizeof ref, "file:%s", path);
+        resolves_to(ref, "owner-secret");
+    }
+
+    /* Any permission for the group or others: refused, naming the file, its mode and the
+     * fix, never the content. */
+    static const struct {
+        mode_t mode;
+        const char *shown;
+    } bad[] = {
+        {0640, "0640"}, {0644, "0644"}, {0604, "0604"}, {0660, "0660"},
+        {0610, "0610"}, {0601, "0601"}, {0666, "0666"}, {0440, "0440"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *path = write_file_mode("too-open", "leaked-secret\n", 14, bad[i].mode);
+        char chmod_hint[224];
+        snprintf(ref, sizeof ref, "file:%s", path);
+        snprintf(chmod_hint, sizeof chmod_hint, "chmod 600 %s", path);
+        resolve_fails_saying(ref, path, bad[i].shown, "group or others", chmod_hint, NULL);
+        char out[256], err[512];
+        assert_int_equal(pl_secret_resolve(ref, out, sizeof out, err, sizeof err), PL_ERR_CONFIG);
+        if (strstr(err, "leaked-secret"))
+            fail_msg("errstr \"%s\" leaks the secret", err);
+    }
+
+    /* file-env: is held to the same rule. */
+    const char *path = write_file_mode("via-env-open", "k\n", 2, 0644);
+    setenv("PLTEST_SECRET_FILE", path, 1);
+    resolve_fails_saying("file-env:PLTEST_SECRET_FILE", "file-env:PLTEST_SECRET_FILE", path, "0644",
+                         NULL);
+
+    /* The card-hash key file too: the worker refuses to start and says why. */
+    clear_env();
+    set_required();
+    path = write_file_mode("hashkey-open", "fedcba9876543210XY\n", 19, 0640);
+    setenv("PAYLINK_HASH_KEY_FILE", path, 1);
+    config_fails("card hash key");
+    config_fails("0640");
+    config_fails("chmod 600");
+    assert_int_equal(chmod(path, 0600), 0);
+    pl_config c;
+    char err[256];
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    pl_config_free(&c);
+}
+
+static void test_secret_file_kinds(void **state)
+{
+    (void)state;
+    char ref[256], path[192];
+    /* Not a regular file: a directory, and a FIFO (refused without blocking on the open). */
+    snprintf(ref, sizeof ref, "file:%s", g_dir);
+    resolve_fails_saying(ref, "not a regular file", NULL);
+    snprintf(path, sizeof path, "%s/fifo", g_dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    snprintf(ref, sizeof ref, "file:%s", path);
+    resolve_fails_saying(ref, "not a regular file", NULL);
+    /* Empty, or nothing but line ends. */
+    snprintf(ref, sizeof ref, "file:%s", write_file("empty", "", 0));
+    resolve_fails_saying(ref, "empty", NULL);
+    snprintf(ref, sizeof ref, "file:%s", write_file("newlines", "\r\n\n", 3));
+    resolve_fails_saying(ref, "empty", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +480,8 @@ int main(void)
         cmocka_unit_test(test_default_metrics_ports),
         cmocka_unit_test_setup(test_secret_env, setup),
         cmocka_unit_test_setup(test_secret_file, setup),
+        cmocka_unit_test_setup(test_secret_file_modes, setup),
+        cmocka_unit_test_setup(test_secret_file_kinds, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
