@@ -1,6 +1,7 @@
 /* config.c: worker settings from the environment and secret references (see config.h). */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -153,6 +154,56 @@ int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr, 
     return read_secret_file(ref, path, out, outsize, errstr, errstr_size);
 }
 
+/* A proxy host as curl reads it before ":port": a host name, an IPv4 address or an IPv6
+ * address in brackets. A scheme, a user or a port in it would be misread, so they are refused. */
+static bool proxy_host_ok(const char *h)
+{
+    size_t n = strlen(h);
+    if (n == 0 || n > 255)
+        return false;
+    if (h[0] == '[') {
+        if (n < 3 || h[n - 1] != ']')
+            return false;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
+                return false;
+        return true;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
+            return false;
+    return true;
+}
+
+int pl_config_proxy_from_env(char *out, size_t outsize, char *errstr, size_t errstr_size)
+{
+    const char *host = getenv("PAYLINK_PROXY_HOST");
+    const char *port = getenv("PAYLINK_PROXY_PORT");
+    bool has_host = host && *host, has_port = port && *port;
+    out[0] = '\0';
+    if (!has_host && !has_port)
+        return 0;
+    /* Half a proxy is a mistake, not "direct": calls would bypass the proxy without a word. */
+    if (!has_host || !has_port)
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                          "%s is set but %s is not: set both (the proxy of every service bureau "
+                          "without its own) or neither (direct)",
+                          has_host ? "PAYLINK_PROXY_HOST" : "PAYLINK_PROXY_PORT",
+                          has_host ? "PAYLINK_PROXY_PORT" : "PAYLINK_PROXY_HOST");
+    if (!proxy_host_ok(host))
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                          "PAYLINK_PROXY_HOST must be a host name, an IPv4 address or an IPv6 "
+                          "address in brackets, without scheme, user, port or path");
+    int p, rc = env_int("PAYLINK_PROXY_PORT", 0, 1, 65535, &p, errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    if ((size_t)snprintf(out, outsize, "%s:%d", host, p) >= outsize) {
+        out[0] = '\0';
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "PAYLINK_PROXY_HOST is too long");
+    }
+    return 0;
+}
+
 int pl_config_default_metrics_port(const char *worker)
 {
     static const char *const names[] = {"auth", "deposit", "reversal", "svc", "dmupdate"};
@@ -186,8 +237,9 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       errstr_size)) ||
         (rc = env_int("PAYLINK_DRAIN_TIMEOUT_MS", 30000, 0, 600000, &c->drain_timeout_ms, errstr,
                       errstr_size)) ||
-        (rc =
-             env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr, errstr_size)))
+        (rc = env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr,
+                      errstr_size)) ||
+        (rc = pl_config_proxy_from_env(c->proxy, sizeof c->proxy, errstr, errstr_size)))
         return rc;
 
     char level[16], mask[16];

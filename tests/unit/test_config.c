@@ -28,7 +28,8 @@ static const char *const all_vars[] = {
     "PAYLINK_LOG_MASK",         "PAYLINK_KAFKA_SESSION_TIMEOUT_MS",
     "PAYLINK_DRAIN_TIMEOUT_MS", "PAYLINK_CONFIG_REFRESH_S",
     "PAYLINK_INSTANCE",         "PLTEST_SECRET",
-    "PLTEST_SECRET_FILE",
+    "PLTEST_SECRET_FILE",       "PAYLINK_PROXY_HOST",
+    "PAYLINK_PROXY_PORT",
 };
 
 #define KEY16 "0123456789abcdef"
@@ -467,6 +468,103 @@ static void test_secret_file_kinds(void **state)
     resolve_fails_saying(ref, "empty", NULL);
 }
 
+/* Sets PAYLINK_PROXY_HOST and PAYLINK_PROXY_PORT; NULL unsets. */
+static void set_proxy(const char *host, const char *port)
+{
+    if (host)
+        setenv("PAYLINK_PROXY_HOST", host, 1);
+    else
+        unsetenv("PAYLINK_PROXY_HOST");
+    if (port)
+        setenv("PAYLINK_PROXY_PORT", port, 1);
+    else
+        unsetenv("PAYLINK_PROXY_PORT");
+}
+
+/* Asserts that the process-wide proxy from the environment is `want`. */
+static void proxy_is(const char *want)
+{
+    char out[320] = "garbage", err[256] = "";
+    int rc = pl_config_proxy_from_env(out, sizeof out, err, sizeof err);
+    if (rc != 0)
+        fail_msg("pl_config_proxy_from_env: %d %s", rc, err);
+    assert_string_equal(out, want);
+}
+
+/* Asserts that it is refused with an errstr containing want, and writes no proxy. */
+static void proxy_fails(const char *want)
+{
+    char out[320] = "garbage", err[256] = "";
+    assert_int_equal(pl_config_proxy_from_env(out, sizeof out, err, sizeof err), PL_ERR_CONFIG);
+    assert_string_equal(out, "");
+    if (!strstr(err, want))
+        fail_msg("errstr \"%s\" does not mention \"%s\"", err, want);
+}
+
+static void test_proxy(void **state)
+{
+    (void)state;
+    /* Neither: direct, and that is the worker's default. */
+    proxy_is("");
+    set_required();
+    pl_config c;
+    char err[256];
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_string_equal(c.proxy, "");
+    pl_config_free(&c);
+
+    set_proxy("proxy.internal", "3128");
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_string_equal(c.proxy, "proxy.internal:3128");
+    pl_config_free(&c);
+    static const struct {
+        const char *host, *port, *want;
+    } good[] = {
+        {"proxy.internal", "3128", "proxy.internal:3128"},
+        {"10.1.2.3", "1", "10.1.2.3:1"},
+        {"[2001:db8::7]", "65535", "[2001:db8::7]:65535"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        set_proxy(good[i].host, good[i].port);
+        proxy_is(good[i].want);
+    }
+
+    /* Half a setting is refused, naming what is missing; so is a worker started with it. */
+    set_proxy("proxy.internal", NULL);
+    proxy_fails("PAYLINK_PROXY_HOST is set but PAYLINK_PROXY_PORT is not");
+    config_fails("PAYLINK_PROXY_PORT is not");
+    set_proxy("", "3128");
+    proxy_fails("PAYLINK_PROXY_PORT is set but PAYLINK_PROXY_HOST is not");
+    set_proxy(NULL, "3128");
+    proxy_fails("PAYLINK_PROXY_PORT is set but PAYLINK_PROXY_HOST is not");
+
+    /* Ports outside 1..65535 and hosts that are not a bare host. */
+    setenv("PAYLINK_PROXY_HOST", "proxy.internal", 1);
+    static const char *const ports[] = {"0", "65536", "-1", "80x", "http", "3128.0"};
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        setenv("PAYLINK_PROXY_PORT", ports[i], 1);
+        proxy_fails("PAYLINK_PROXY_PORT must be an integer 1..65535");
+    }
+    setenv("PAYLINK_PROXY_PORT", "3128", 1);
+    static const char *const hosts[] = {
+        "http://proxy.internal",
+        "proxy.internal:3128",
+        "user:pw@proxy",
+        "proxy/x",
+        "prox y",
+        "2001:db8::7",
+        "[2001:db8::7",
+        "[]",
+        "[host]",
+    };
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        setenv("PAYLINK_PROXY_HOST", hosts[i], 1);
+        proxy_fails("PAYLINK_PROXY_HOST must be a host name");
+    }
+    setenv("PAYLINK_PROXY_HOST", "user:pw@proxy", 1);
+    config_fails("PAYLINK_PROXY_HOST must be a host name");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +580,7 @@ int main(void)
         cmocka_unit_test_setup(test_secret_file, setup),
         cmocka_unit_test_setup(test_secret_file_modes, setup),
         cmocka_unit_test_setup(test_secret_file_kinds, setup),
+        cmocka_unit_test_setup(test_proxy, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
