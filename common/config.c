@@ -1,7 +1,9 @@
 /* config.c: worker settings from the environment and secret references (see config.h). */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,35 +44,87 @@ static int env_int(const char *name, int def, int min, int max, int *out, char *
     return 0;
 }
 
-static int read_file(const char *path, char *out, size_t outsize, size_t *len)
+/* Reads until size bytes or the end of the file. Returns the bytes read, or -1 with errno. */
+static ssize_t read_full(int fd, char *buf, size_t size)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return PL_ERR_IO;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        errno = EINVAL;
-        return PL_ERR_IO;
+    size_t n = 0;
+    while (n < size) {
+        ssize_t got = read(fd, buf + n, size - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -1;
+        if (got == 0)
+            break;
+        n += (size_t)got;
     }
-    size_t n = fread(out, 1, outsize - 1, f);
-    bool failed = ferror(f) != 0;
-    bool more = !failed && fgetc(f) != EOF;
-    fclose(f);
-    if (failed)
-        return PL_ERR_IO;
-    if (more)
-        return PL_ERR_TOOBIG;
+    return (ssize_t)n;
+}
+
+/*
+ * Reads a secret file into out (trailing line ends removed). The file must be a regular,
+ * non-empty file that neither its group nor others may access, as ssh insists for private
+ * keys: a secret others can read may already be known to them, so it is refused rather than
+ * used. Every check is made on the opened descriptor (fstat), so the file judged is the file
+ * read. read(2) straight into out, not stdio, so no library buffer keeps a copy of the secret.
+ */
+static int read_secret_file(const char *ref, const char *path, char *out, size_t outsize,
+                            char *errstr, size_t errstr_size)
+{
+    int rc = 0;
+    ssize_t n = -1, more = 0;
+    char extra = '\0';
+    /* O_NONBLOCK: a FIFO must not block the open; it is refused below as not regular. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: cannot read %s: %s", ref,
+                          path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: cannot read %s: %s", ref,
+                        path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: %s is not a regular file",
+                        ref, path);
+        goto out;
+    }
+    if (st.st_mode & 077) {
+        rc = pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                        "secret %s: %s has mode %04o, so its group or others may read it; "
+                        "refused: make it readable by its owner only (chmod 600 %s)",
+                        ref, path, (unsigned)(st.st_mode & 07777), path);
+        goto out;
+    }
+    n = read_full(fd, out, outsize - 1);
+    if (n >= 0)
+        more = read_full(fd, &extra, 1);
+    if (n < 0 || more < 0) {
+        rc = pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: cannot read %s: %s", ref,
+                        path, strerror(errno));
+        goto out;
+    }
+    if (more > 0) {
+        rc = pl_err_set(PL_ERR_TOOBIG, errstr, errstr_size,
+                        "secret %s: file too large (at most %zu bytes)", ref, outsize - 1);
+        goto out;
+    }
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
         n--;
     out[n] = '\0';
-    *len = n;
-    return 0;
+    if (n == 0)
+        rc = pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: file is empty", ref);
+out:
+    close(fd);
+    pl_card_wipe(&extra, 1);
+    if (rc != 0)
+        pl_card_wipe(out, outsize);
+    return rc;
 }
 
 int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr, size_t errstr_size)
 {
-    size_t len;
     if (!ref || !*ref) {
         out[0] = '\0';
         return 0;
@@ -97,14 +151,56 @@ int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr, 
         return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
                           "secret reference must start with env:, file: or file-env:");
     }
-    int rc = read_file(path, out, outsize, &len);
-    if (rc == PL_ERR_TOOBIG)
-        return pl_err_set(rc, errstr, errstr_size, "secret %s: file too large", ref);
+    return read_secret_file(ref, path, out, outsize, errstr, errstr_size);
+}
+
+/* A proxy host as curl reads it before ":port": a host name, an IPv4 address or an IPv6
+ * address in brackets. A scheme, a user or a port in it would be misread, so they are refused. */
+static bool proxy_host_ok(const char *h)
+{
+    size_t n = strlen(h);
+    if (n == 0 || n > 255)
+        return false;
+    if (h[0] == '[') {
+        if (n < 3 || h[n - 1] != ']')
+            return false;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
+                return false;
+        return true;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
+            return false;
+    return true;
+}
+
+int pl_config_proxy_from_env(char *out, size_t outsize, char *errstr, size_t errstr_size)
+{
+    const char *host = getenv("PAYLINK_PROXY_HOST");
+    const char *port = getenv("PAYLINK_PROXY_PORT");
+    bool has_host = host && *host, has_port = port && *port;
+    out[0] = '\0';
+    if (!has_host && !has_port)
+        return 0;
+    /* Half a proxy is a mistake, not "direct": calls would bypass the proxy without a word. */
+    if (!has_host || !has_port)
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                          "%s is set but %s is not: set both (the proxy of every service bureau "
+                          "without its own) or neither (direct)",
+                          has_host ? "PAYLINK_PROXY_HOST" : "PAYLINK_PROXY_PORT",
+                          has_host ? "PAYLINK_PROXY_PORT" : "PAYLINK_PROXY_HOST");
+    if (!proxy_host_ok(host))
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                          "PAYLINK_PROXY_HOST must be a host name, an IPv4 address or an IPv6 "
+                          "address in brackets, without scheme, user, port or path");
+    int p, rc = env_int("PAYLINK_PROXY_PORT", 0, 1, 65535, &p, errstr, errstr_size);
     if (rc != 0)
-        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: cannot read %s: %s", ref,
-                          path, strerror(errno));
-    if (len == 0)
-        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "secret %s: file is empty", ref);
+        return rc;
+    if ((size_t)snprintf(out, outsize, "%s:%d", host, p) >= outsize) {
+        out[0] = '\0';
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size, "PAYLINK_PROXY_HOST is too long");
+    }
     return 0;
 }
 
@@ -174,8 +270,9 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       errstr_size)) ||
         (rc = env_int("PAYLINK_DRAIN_TIMEOUT_MS", 30000, 0, 600000, &c->drain_timeout_ms, errstr,
                       errstr_size)) ||
-        (rc =
-             env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr, errstr_size)))
+        (rc = env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr,
+                      errstr_size)) ||
+        (rc = pl_config_proxy_from_env(c->proxy, sizeof c->proxy, errstr, errstr_size)))
         return rc;
 
     char level[16], mask[16];
@@ -202,10 +299,12 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
         snprintf(ref, sizeof ref, "file:%s", kf);
     else
         snprintf(ref, sizeof ref, "env:PAYLINK_HASH_KEY");
-    rc = pl_secret_resolve(ref, key, sizeof key, errstr, errstr_size);
+    char why[400];
+    rc = pl_secret_resolve(ref, key, sizeof key, why, sizeof why);
     if (rc != 0)
         return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
-                          "card hash key: set PAYLINK_HASH_KEY_FILE (or PAYLINK_HASH_KEY)");
+                          "card hash key: %s (set PAYLINK_HASH_KEY_FILE, or PAYLINK_HASH_KEY)",
+                          why);
     size_t klen = strlen(key);
     if (klen < 16) {
         pl_card_wipe(key, sizeof key);

@@ -20,14 +20,21 @@
  *   PAYLINK_KAFKA_FETCH_WAIT_MS       longest wait of an empty fetch, default 500 (Apache Kafka
  *                                     answers as soon as data arrives; the dev broker does not,
  *                                     so tools/dev sets 10)
- *   PAYLINK_RDKAFKA_<PROPERTY>        any librdkafka property, e.g.
- * PAYLINK_RDKAFKA_SECURITY_PROTOCOL PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke
- * waits for in-flight work, default 30000 PAYLINK_CONFIG_REFRESH_S          how often service
- * bureau settings are re-read, default 60 PAYLINK_INSTANCE        client id suffix, default the
- * host name and pid
+ *   PAYLINK_RDKAFKA_<PROPERTY>        any librdkafka property (kafka.h), e.g.
+ *                                     PAYLINK_RDKAFKA_SECURITY_PROTOCOL=ssl
+ *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work,
+ *                                     default 30000
+ *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
+ *   PAYLINK_PROXY_HOST, PAYLINK_PROXY_PORT   the seed's PROXY_HOST / PROXY_PORT: the proxy of
+ *                                     every service bureau whose auth_service.proxy_host is
+ *                                     blank (a bureau's own columns win); both or neither;
+ *                                     unset = direct
+ *   PAYLINK_INSTANCE                  client id suffix, default the host name and pid
  *
+ * Secret files (PAYLINK_HASH_KEY_FILE, file: and file-env: references) must be readable by
+ * their owner only: a file whose mode gives its group or others any access is refused.
  * Secrets never pass through the logger, and the hash key is wiped on pl_config_free.
- * Start-up only; one thread.
+ * Start-up, and the proxy at each service bureau load (services.h); one thread.
  */
 #ifndef PL_CONFIG_H
 #define PL_CONFIG_H
@@ -67,6 +74,7 @@ typedef struct pl_config {
     pl_log_level log_level;
     pl_mask_mode log_mask;
     char instance[PL_CONFIG_INSTANCE_MAX + 1];
+    char proxy[320]; /* PAYLINK_PROXY_HOST:PAYLINK_PROXY_PORT, or "" (direct) */
 } pl_config;
 
 /* Reads the environment for `worker` ("auth", ...). Returns 0 or PL_ERR_CONFIG with errstr. */
@@ -81,10 +89,22 @@ void pl_config_free(pl_config *c);
 int pl_config_default_metrics_port(const char *worker);
 
 /*
+ * The process-wide bureau proxy from PAYLINK_PROXY_HOST and PAYLINK_PROXY_PORT: writes
+ * "host:port" to out, or "" when neither is set. The host is a host name, an IPv4 address or
+ * an IPv6 address in brackets (no scheme, user or path); the port 1..65535. Returns 0, or
+ * PL_ERR_CONFIG with errstr when only one of them is set or either is malformed.
+ * pl_config_from_env checks it at start-up; services.c reads it at every load (services.h).
+ */
+int pl_config_proxy_from_env(char *out, size_t outsize, char *errstr,
+                             size_t errstr_size) PL_MUSTCHECK;
+
+/*
  * Resolves a secret reference: "env:NAME" (the variable's value), "file:/path" (the file's
  * content, trailing newline removed), "file-env:NAME" (the file named by the variable), or ""
- * (no secret: out = ""). Returns 0, or PL_ERR_CONFIG / PL_ERR_TOOBIG with errstr naming the
- * reference, never the secret.
+ * (no secret: out = ""). A file must be regular, not empty, fit in out, and grant no access
+ * to its group or others (mode 0600 or 0400, checked on the opened file): otherwise it is
+ * refused with an errstr that names the path, its mode and the chmod to run. Returns 0, or
+ * PL_ERR_CONFIG / PL_ERR_TOOBIG with errstr naming the reference, never the secret.
  */
 int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr,
                       size_t errstr_size) PL_MUSTCHECK;

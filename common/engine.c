@@ -457,6 +457,10 @@ static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, s
 static void publish_failed(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                            const char *payload, size_t len, rd_kafka_resp_err_t err)
 {
+    if (e->fatal) {
+        j->pending_dr++; /* see producer_fatal: left for the restart */
+        return;
+    }
     switch (pl_kafka_classify(err)) {
     case PL_KAFKA_RETRY:
         PL_WARN(j->pub.req.request_id, "publish to %s failed (%s); retrying", topic,

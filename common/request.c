@@ -655,8 +655,8 @@ static int decode_items(pl_errors *errs, json_object *arr, pl_request *r)
 static bool has_member(json_object *root, const char *obj_key, const char *key)
 {
     json_object *o, *v;
-    return json_object_object_get_ex(root, obj_key, &o) && json_object_is_type(o, json_type_object) &&
-           json_object_object_get_ex(o, key, &v);
+    return json_object_object_get_ex(root, obj_key, &o) &&
+           json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v);
 }
 
 static void decode_auth_ref(pl_errors *errs, json_object *obj, pl_request *r)
@@ -991,8 +991,7 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
     /* Moving no money is no deposit, refund or reversal (an authorization of 0.00 is a card
      * verification, and stays allowed). */
     if (amount_rc == F_OK && out->amount == 0 &&
-        (out->type == PL_REQ_DEBIT || out->type == PL_REQ_CREDIT ||
-         out->type == PL_REQ_REVERSAL))
+        (out->type == PL_REQ_DEBIT || out->type == PL_REQ_CREDIT || out->type == PL_REQ_REVERSAL))
         pl_errors_add(errs, "amount", "must be greater than 0.00 for type %s",
                       pl_req_type_name(out->type));
 

@@ -73,6 +73,10 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
     if (!s)
         goto nomem;
     s->refs = 1;
+    /* Read at every load, like the rows: the default for bureaus without a proxy of their own. */
+    char proxy[sizeof s->svc->proxy];
+    if (pl_config_proxy_from_env(proxy, sizeof proxy, errstr, errstr_size) != 0)
+        goto fail;
 
     r = query(c,
               "SELECT service_bureau, protocol, description, merchant_id, secret_ref, "
@@ -110,9 +114,8 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         v->send_reversal = is_true(PQgetvalue(r, i, 12));
         v->void_auth_at_deposit = is_true(PQgetvalue(r, i, 13));
         v->max_concurrent = (int)strtol(PQgetvalue(r, i, 14), NULL, 10);
-        const char *ph = PQgetvalue(r, i, 15), *pp = PQgetvalue(r, i, 16);
-        if (*ph)
-            snprintf(v->proxy, sizeof v->proxy, "%s%s%s", ph, *pp ? ":" : "", pp);
+        pl_services_choose_proxy(PQgetvalue(r, i, 15), PQgetvalue(r, i, 16), proxy, v->proxy,
+                                 sizeof v->proxy);
         v->message_log_enabled = is_true(PQgetvalue(r, i, 17));
         copy(v->message_log_dir, sizeof v->message_log_dir, PQgetvalue(r, i, 18));
         copy(v->fraud_cancel_reason, sizeof v->fraud_cancel_reason, PQgetvalue(r, i, 19));
@@ -208,6 +211,15 @@ fail:
     PQclear(r);
     pl_services_unref(s);
     return NULL;
+}
+
+void pl_services_choose_proxy(const char *host, const char *port, const char *fallback, char *out,
+                              size_t outsize)
+{
+    if (host && *host)
+        snprintf(out, outsize, "%s%s%s", host, port && *port ? ":" : "", port ? port : "");
+    else
+        copy(out, outsize, fallback);
 }
 
 pl_services *pl_services_load_conninfo(const char *conninfo, char *errstr, size_t errstr_size)

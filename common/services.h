@@ -27,7 +27,7 @@ typedef struct pl_service {
     int connect_attempts;
     bool request_token, decision_manager, send_reversal, void_auth_at_deposit;
     int max_concurrent;
-    char proxy[320]; /* "host:port" or "" */
+    char proxy[320]; /* "host:port" or "" (pl_services_choose_proxy) */
     bool message_log_enabled;
     char message_log_dir[301];
     char fraud_cancel_reason[6];
@@ -48,10 +48,22 @@ typedef struct pl_vendor_response {
 
 typedef struct pl_services pl_services;
 
-/* Loads a snapshot through an open connection (blocking). Returns NULL with errstr set. */
+/*
+ * Loads a snapshot through an open connection (blocking). Returns NULL with errstr set (also
+ * when PAYLINK_PROXY_HOST / PAYLINK_PROXY_PORT are malformed: config.h).
+ */
 pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size);
 /* Same, connecting with conninfo for the duration of the load. */
 pl_services *pl_services_load_conninfo(const char *conninfo, char *errstr, size_t errstr_size);
+
+/*
+ * The proxy of one service bureau (the seed's PROXY_HOST / PROXY_PORT): its own
+ * auth_service.proxy_host (":" proxy_port appended when set) when the host is not blank, else
+ * fallback, the process-wide proxy (pl_config_proxy_from_env: "host:port", or "" for direct).
+ * Writes "host[:port]" or "" to out. host, port and fallback may be NULL.
+ */
+void pl_services_choose_proxy(const char *host, const char *port, const char *fallback, char *out,
+                              size_t outsize);
 
 /* Reference counting: a snapshot lives while someone holds it. new → 1 reference. */
 pl_services *pl_services_ref(pl_services *s);

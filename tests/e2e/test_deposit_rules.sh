@@ -94,6 +94,27 @@ assert_json .status approved "$r"
 assert_eq "$(pl_sql "SELECT amount_credited FROM cc_deposit_trans WHERE request_id = :'id'" id="owd-$run")" \
     50.00 "the debit is fully refunded"
 
+# ---- B.4 manual authorizations carry number, amount, date and transaction id -------------------
+pl_send deposit "$(pl_request debit "md-$run" 10.00 "del(.mode) | .auth_ref = {transaction_id: \"4036289939370176056470\", number: \"A1\", amount: \"10.00\"}")"
+r=$(pl_wait_reply deposit "md-$run" 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' auth_ref.date "$r"
+assert_eq "$(pl_ledger_count "md-$run")" 0 "nothing sent"
+
+# ---- B.6 Siebel AuthCharge: a debit with the card and no auth_ref ------------------------------
+pl_send deposit "$(pl_request debit "ac-$run" 42.00 'del(.mode)')"
+r=$(pl_wait_reply deposit "ac-$run" 60)
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="ac-$run")" \
+    "auth_capture|no_authorization" "one authorization and capture"
+assert_eq "$(pl_ledger_count "ac-$run" auth)|$(pl_ledger_count "ac-$run" capture)" "1|1" "authorized and captured in one request"
+
+# ---- B.7 0.00 is no deposit, refund or reversal ------------------------------------------------
+pl_send deposit "$(pl_debit "z-$run" 0.00 "$own" "owa-$run")"
+r=$(pl_wait_reply deposit "z-$run" 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' amount "$r"
+
 # ---- B.7 token requests and Request token -----------------------------------------------------
 pl_clone_bureau CYBT '{"request_token": false}'
 pl_send auth "$(pl_request token "tk-$run" 1.00 '.service = "CYBT"')"

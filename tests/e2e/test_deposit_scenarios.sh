@@ -122,6 +122,10 @@ assert_json .status approved "$r"
 assert_eq "$(sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="d5-$run")" \
     "auth_capture|installment" "installment: auth+capture"
 assert_eq "$(pl_ledger_count "d5-$run" capture)" 1 "one capture"
+# Issue 6 B.4: the new authorization code of a deposit on a manual authorization is recorded
+# too (no paylink authorization request: the deposit that brought it).
+assert_eq "$(sql "SELECT count(*) FROM auth_history WHERE deposit_request_id = :'id' AND request_id IS NULL AND status = 'approved'" id="d5-$run")" \
+    1 "authorization history row of the manual authorization's deposit"
 
 # 9. A debit without a usable authorization nor a card: refused, nothing sent.
 pl_send deposit "$(debit "d6-$run" 10.00 "DF$run" "no-such-auth-$run")"

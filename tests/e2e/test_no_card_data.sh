@@ -130,6 +130,16 @@ pass "$n requests with a card number in type, order, request_id, card.token, bil
 assert_eq "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE :'p' OR order_number LIKE :'o'" \
     p="nc-$run-%" o="NC$run%")" 0 "none of them recorded"
 
+# Requests whose order cannot be echoed at all (too long; an invalid company): the reply's
+# Kafka key then comes from the request's own key, <company>-<order>, which holds the number.
+# The sweep below reads the keys too.
+pl_send auth "$(pl_request auth "nck1-$run" 120.00 '.order = "ord 4111111111111111 abc"')"
+pl_send auth "$(pl_request auth "nck2-$run" 120.00 '.company = 1000 | .order = "4111111111111111"')"
+for id in "nck1-$run" "nck2-$run"; do
+    r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id"
+    assert_json .status invalid "$r"
+done
+
 # ---- 2. the sweep: nothing paylink wrote holds a card number ----------------------------------
 
 # The raw numbers of the other tests, every form of the valid ones, and a Luhn-failing number

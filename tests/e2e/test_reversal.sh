@@ -90,7 +90,8 @@ pl_send auth "$mreq"
 r=$(pl_wait_reply auth "$mid" 60) || fail "no auth reply for $mid"
 assert_json .status approved "$r"
 ref=$(jq -c '{transaction_id: .auth.transaction_id, request_token: .auth.request_token,
-              number: .auth.number, amount: .amount_approved} | with_entries(select(.value != null))' <<<"$r")
+              number: .auth.number, amount: .amount_approved, date: .auth.date[0:10]}
+              | with_entries(select(.value != null))' <<<"$r")
 rv3="rv3-$run"
 pl_send reversal "$(reversal_request "$rv3" "$morder" 130.00 "$ref")"
 r=$(pl_wait_reply reversal "$rv3" 60) || fail "no reversal reply for $rv3"

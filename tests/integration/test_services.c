@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,12 +54,16 @@ static int group_setup(void **state)
     if (!mkdtemp(g_dir))
         return -1;
     snprintf(g_keyfile, sizeof g_keyfile, "%s/cyb.key", g_dir);
+    /* Readable by its owner only, or pl_secret_resolve refuses it (config.h). */
     FILE *f = fopen(g_keyfile, "w");
-    if (!f || fputs(CYB_KEY "\n", f) < 0 || fclose(f) != 0)
+    if (!f || fchmod(fileno(f), 0600) != 0 || fputs(CYB_KEY "\n", f) < 0 || fclose(f) != 0)
         return -1;
     setenv("PAYLINK_CYB_TRANSACTION_KEY_FILE", g_keyfile, 1);
     unsetenv("PAYLINK_RLT_PASSWORD_FILE");
     unsetenv("PAYLINK_EXT_CLIENT_SECRET_FILE");
+    /* Direct unless a test sets the process-wide proxy itself. */
+    unsetenv("PAYLINK_PROXY_HOST");
+    unsetenv("PAYLINK_PROXY_PORT");
     snprintf(g_rid_prefix, sizeof g_rid_prefix, "it-svc-%ld-%ld-", (long)getpid(),
              (long)time(NULL) % 100000);
     return 0;
@@ -329,6 +334,38 @@ static void test_proxy_and_production(void **state)
     assert_true(cyb->message_log_enabled);
     assert_string_equal(cyb->message_log_dir, "/var/log/paylink");
     assert_string_equal(pl_services_find(s, "RLT")->proxy, "proxy.example");
+    pl_services_unref(s);
+}
+
+/* PAYLINK_PROXY_HOST / PAYLINK_PROXY_PORT: the proxy of every bureau whose own columns are
+ * blank; a bureau's own columns win. */
+static void test_process_wide_proxy(void **state)
+{
+    (void)state;
+    setenv("PAYLINK_PROXY_HOST", "site-proxy.example", 1);
+    setenv("PAYLINK_PROXY_PORT", "3128", 1);
+    pl_services *s = load_with("UPDATE auth_service SET proxy_host = '', proxy_port = NULL;"
+                               "UPDATE auth_service SET proxy_host = 'cyb-proxy.example', "
+                               "proxy_port = 8080 WHERE service_bureau = 'CYB'");
+    assert_string_equal(pl_services_find(s, "CYB")->proxy, "cyb-proxy.example:8080");
+    assert_string_equal(pl_services_find(s, "RLT")->proxy, "site-proxy.example:3128");
+    assert_string_equal(pl_services_find(s, "EXT")->proxy, "site-proxy.example:3128");
+    pl_services_unref(s);
+
+    /* Half a setting: the load fails and says so (the running worker keeps its snapshot). */
+    unsetenv("PAYLINK_PROXY_PORT");
+    char err[512] = "";
+    admin_ok("BEGIN");
+    s = pl_services_load(g_admin, err, sizeof err);
+    admin_ok("ROLLBACK");
+    unsetenv("PAYLINK_PROXY_HOST");
+    assert_null(s);
+    assert_non_null(strstr(err, "PAYLINK_PROXY_PORT is not"));
+
+    /* Neither: direct unless a bureau names its own. */
+    s = load_with("UPDATE auth_service SET proxy_host = '', proxy_port = NULL");
+    assert_string_equal(pl_services_find(s, "CYB")->proxy, "");
+    assert_string_equal(pl_services_find(s, "RLT")->proxy, "");
     pl_services_unref(s);
 }
 
@@ -875,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_paytypes),
         cmocka_unit_test(test_merchant_id_hierarchy),
         cmocka_unit_test(test_proxy_and_production),
+        cmocka_unit_test(test_process_wide_proxy),
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_prepare_operation),

@@ -28,7 +28,9 @@ static const char *const all_vars[] = {
     "PAYLINK_LOG_MASK",         "PAYLINK_KAFKA_SESSION_TIMEOUT_MS",
     "PAYLINK_DRAIN_TIMEOUT_MS", "PAYLINK_CONFIG_REFRESH_S",
     "PAYLINK_INSTANCE",         "PLTEST_SECRET",
-    "PLTEST_SECRET_FILE",
+    "PLTEST_SECRET_FILE",       "PAYLINK_PROXY_HOST",
+    "PAYLINK_PROXY_PORT",       "PAYLINK_HASH_KEY_PREVIOUS_FILES",
+    "PAYLINK_KAFKA_GROUP",
 };
 
 #define KEY16 "0123456789abcdef"
@@ -49,16 +51,24 @@ static void set_required(void)
     setenv("PAYLINK_HASH_KEY", KEY16, 1);
 }
 
-/* Writes `len` bytes of `content` to g_dir/name and returns the path (static buffer). */
-static const char *write_file(const char *name, const char *content, size_t len)
+/* Writes `len` bytes of `content` to g_dir/name with the given mode (whatever the umask) and
+ * returns the path (static buffer). */
+static const char *write_file_mode(const char *name, const char *content, size_t len, mode_t mode)
 {
     static char path[192];
     snprintf(path, sizeof path, "%s/%s", g_dir, name);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     assert_int_equal(fwrite(content, 1, len, f), len);
+    assert_int_equal(fchmod(fileno(f), mode), 0);
     assert_int_equal(fclose(f), 0);
     return path;
+}
+
+/* A secret file as it should be: readable by its owner only. */
+static const char *write_file(const char *name, const char *content, size_t len)
+{
+    return write_file_mode(name, content, len, 0600);
 }
 
 static int group_setup(void **state)
@@ -273,6 +283,72 @@ static void test_hash_key(void **state)
     config_fails("card hash key");
 }
 
+/* Issue 6 A.1: earlier hash keys, for comparing fingerprints across a key rotation. */
+static void test_previous_hash_keys(void **state)
+{
+    (void)state;
+    set_required();
+    pl_config c;
+    char err[256];
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_int_equal(c.n_prev_keys, 0);
+    pl_config_free(&c);
+
+    char list[1100];
+    const char *a = write_file("old1", "old-key-number-one\n", 19);
+    char first[200];
+    snprintf(first, sizeof first, "%s", a);
+    const char *b = write_file("old2", "old-key-number-two", 18);
+    snprintf(list, sizeof list, "%s::%s", first, b); /* an empty item is skipped */
+    setenv("PAYLINK_HASH_KEY_PREVIOUS_FILES", list, 1);
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_int_equal(c.n_prev_keys, 2);
+    assert_int_equal(c.prev_key_len[0], 18);
+    assert_memory_equal(c.prev_keys[0], "old-key-number-one", 18);
+    assert_memory_equal(c.prev_keys[1], "old-key-number-two", 18);
+    pl_config_free(&c);
+    static const unsigned char zero[sizeof c.prev_keys];
+    assert_memory_equal(c.prev_keys, zero, sizeof zero);
+
+    /* Too short, missing, readable by others, more than four: refused. */
+    setenv("PAYLINK_HASH_KEY_PREVIOUS_FILES", write_file("oldshort", "short", 5), 1);
+    config_fails("shorter than 16");
+    setenv("PAYLINK_HASH_KEY_PREVIOUS_FILES", "/nonexistent/paylink/old", 1);
+    config_fails("/nonexistent/paylink/old");
+    setenv("PAYLINK_HASH_KEY_PREVIOUS_FILES",
+           write_file_mode("oldopen", "old-key-number-open", 19, 0644), 1);
+    config_fails("chmod 600");
+    snprintf(list, sizeof list, "%s:%s:%s:%s:%s", first, first, first, first, first);
+    setenv("PAYLINK_HASH_KEY_PREVIOUS_FILES", list, 1);
+    config_fails("at most 4");
+}
+
+/* Issue 6 A.7: the instance name must fit sent_by (95 characters at most). */
+static void test_instance_and_group(void **state)
+{
+    (void)state;
+    set_required();
+    pl_config c;
+    char err[256];
+    char name[97];
+    memset(name, 'i', 95);
+    name[95] = '\0';
+    setenv("PAYLINK_INSTANCE", name, 1);
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_int_equal(strlen(c.instance), 95);
+    assert_string_equal(c.group, "paylink-auth");
+    pl_config_free(&c);
+    name[95] = 'i';
+    name[96] = '\0';
+    setenv("PAYLINK_INSTANCE", name, 1);
+    config_fails("longer than 95");
+    unsetenv("PAYLINK_INSTANCE");
+    setenv("PAYLINK_KAFKA_GROUP", "paylink-auth-blue", 1);
+    assert_int_equal(pl_config_from_env(&c, "deposit", err, sizeof err), 0);
+    assert_string_equal(c.group, "paylink-auth-blue");
+    pl_config_free(&c);
+}
+
 static void test_default_metrics_ports(void **state)
 {
     (void)state;
@@ -373,6 +449,189 @@ static void test_secret_file(void **state)
     resolve_fails("plain-secret-text", 256, PL_ERR_CONFIG, NULL, "plain-secret-text");
 }
 
+/* Asserts that ref fails to resolve with PL_ERR_CONFIG and an errstr containing every one of
+ * the NULL-terminated `wants`. */
+static void resolve_fails_saying(const char *ref, ...)
+{
+    char out[256], err[512] = "";
+    assert_int_equal(pl_secret_resolve(ref, out, sizeof out, err, sizeof err), PL_ERR_CONFIG);
+    va_list ap;
+    va_start(ap, ref);
+    for (const char *want = va_arg(ap, const char *); want; want = va_arg(ap, const char *))
+        if (!strstr(err, want))
+            fail_msg("errstr \"%s\" does not say \"%s\"", err, want);
+    va_end(ap);
+}
+
+static void test_secret_file_modes(void **state)
+{
+    (void)state;
+    char ref[256];
+    /* Readable by the owner only: accepted. */
+    static const mode_t ok[] = {0600, 0400, 0700};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        const char *path = write_file_mode("owner-only", "owner-secret\n", 13, ok[i]);
+        snprintf(ref, sizeof ref, "file:%s", path);
+        resolves_to(ref, "owner-secret");
+    }
+
+    /* Any permission for the group or others: refused, naming the file, its mode and the
+     * fix, never the content. */
+    static const struct {
+        mode_t mode;
+        const char *shown;
+    } bad[] = {
+        {0640, "0640"}, {0644, "0644"}, {0604, "0604"}, {0660, "0660"},
+        {0610, "0610"}, {0601, "0601"}, {0666, "0666"}, {0440, "0440"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *path = write_file_mode("too-open", "leaked-secret\n", 14, bad[i].mode);
+        char chmod_hint[224];
+        snprintf(ref, sizeof ref, "file:%s", path);
+        snprintf(chmod_hint, sizeof chmod_hint, "chmod 600 %s", path);
+        resolve_fails_saying(ref, path, bad[i].shown, "group or others", chmod_hint, NULL);
+        char out[256], err[512];
+        assert_int_equal(pl_secret_resolve(ref, out, sizeof out, err, sizeof err), PL_ERR_CONFIG);
+        if (strstr(err, "leaked-secret"))
+            fail_msg("errstr \"%s\" leaks the secret", err);
+    }
+
+    /* file-env: is held to the same rule. */
+    const char *path = write_file_mode("via-env-open", "k\n", 2, 0644);
+    setenv("PLTEST_SECRET_FILE", path, 1);
+    resolve_fails_saying("file-env:PLTEST_SECRET_FILE", "file-env:PLTEST_SECRET_FILE", path, "0644",
+                         NULL);
+
+    /* The card-hash key file too: the worker refuses to start and says why. */
+    clear_env();
+    set_required();
+    path = write_file_mode("hashkey-open", "fedcba9876543210XY\n", 19, 0640);
+    setenv("PAYLINK_HASH_KEY_FILE", path, 1);
+    config_fails("card hash key");
+    config_fails("0640");
+    config_fails("chmod 600");
+    assert_int_equal(chmod(path, 0600), 0);
+    pl_config c;
+    char err[256];
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    pl_config_free(&c);
+}
+
+static void test_secret_file_kinds(void **state)
+{
+    (void)state;
+    char ref[256], path[192];
+    /* Not a regular file: a directory, and a FIFO (refused without blocking on the open). */
+    snprintf(ref, sizeof ref, "file:%s", g_dir);
+    resolve_fails_saying(ref, "not a regular file", NULL);
+    snprintf(path, sizeof path, "%s/fifo", g_dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    snprintf(ref, sizeof ref, "file:%s", path);
+    resolve_fails_saying(ref, "not a regular file", NULL);
+    /* Empty, or nothing but line ends. */
+    snprintf(ref, sizeof ref, "file:%s", write_file("empty", "", 0));
+    resolve_fails_saying(ref, "empty", NULL);
+    snprintf(ref, sizeof ref, "file:%s", write_file("newlines", "\r\n\n", 3));
+    resolve_fails_saying(ref, "empty", NULL);
+}
+
+/* Sets PAYLINK_PROXY_HOST and PAYLINK_PROXY_PORT; NULL unsets. */
+static void set_proxy(const char *host, const char *port)
+{
+    if (host)
+        setenv("PAYLINK_PROXY_HOST", host, 1);
+    else
+        unsetenv("PAYLINK_PROXY_HOST");
+    if (port)
+        setenv("PAYLINK_PROXY_PORT", port, 1);
+    else
+        unsetenv("PAYLINK_PROXY_PORT");
+}
+
+/* Asserts that the process-wide proxy from the environment is `want`. */
+static void proxy_is(const char *want)
+{
+    char out[320] = "garbage", err[256] = "";
+    int rc = pl_config_proxy_from_env(out, sizeof out, err, sizeof err);
+    if (rc != 0)
+        fail_msg("pl_config_proxy_from_env: %d %s", rc, err);
+    assert_string_equal(out, want);
+}
+
+/* Asserts that it is refused with an errstr containing want, and writes no proxy. */
+static void proxy_fails(const char *want)
+{
+    char out[320] = "garbage", err[256] = "";
+    assert_int_equal(pl_config_proxy_from_env(out, sizeof out, err, sizeof err), PL_ERR_CONFIG);
+    assert_string_equal(out, "");
+    if (!strstr(err, want))
+        fail_msg("errstr \"%s\" does not mention \"%s\"", err, want);
+}
+
+static void test_proxy(void **state)
+{
+    (void)state;
+    /* Neither: direct, and that is the worker's default. */
+    proxy_is("");
+    set_required();
+    pl_config c;
+    char err[256];
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_string_equal(c.proxy, "");
+    pl_config_free(&c);
+
+    set_proxy("proxy.internal", "3128");
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_string_equal(c.proxy, "proxy.internal:3128");
+    pl_config_free(&c);
+    static const struct {
+        const char *host, *port, *want;
+    } good[] = {
+        {"proxy.internal", "3128", "proxy.internal:3128"},
+        {"10.1.2.3", "1", "10.1.2.3:1"},
+        {"[2001:db8::7]", "65535", "[2001:db8::7]:65535"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        set_proxy(good[i].host, good[i].port);
+        proxy_is(good[i].want);
+    }
+
+    /* Half a setting is refused, naming what is missing; so is a worker started with it. */
+    set_proxy("proxy.internal", NULL);
+    proxy_fails("PAYLINK_PROXY_HOST is set but PAYLINK_PROXY_PORT is not");
+    config_fails("PAYLINK_PROXY_PORT is not");
+    set_proxy("", "3128");
+    proxy_fails("PAYLINK_PROXY_PORT is set but PAYLINK_PROXY_HOST is not");
+    set_proxy(NULL, "3128");
+    proxy_fails("PAYLINK_PROXY_PORT is set but PAYLINK_PROXY_HOST is not");
+
+    /* Ports outside 1..65535 and hosts that are not a bare host. */
+    setenv("PAYLINK_PROXY_HOST", "proxy.internal", 1);
+    static const char *const ports[] = {"0", "65536", "-1", "80x", "http", "3128.0"};
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        setenv("PAYLINK_PROXY_PORT", ports[i], 1);
+        proxy_fails("PAYLINK_PROXY_PORT must be an integer 1..65535");
+    }
+    setenv("PAYLINK_PROXY_PORT", "3128", 1);
+    static const char *const hosts[] = {
+        "http://proxy.internal",
+        "proxy.internal:3128",
+        "user:pw@proxy",
+        "proxy/x",
+        "prox y",
+        "2001:db8::7",
+        "[2001:db8::7",
+        "[]",
+        "[host]",
+    };
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        setenv("PAYLINK_PROXY_HOST", hosts[i], 1);
+        proxy_fails("PAYLINK_PROXY_HOST must be a host name");
+    }
+    setenv("PAYLINK_PROXY_HOST", "user:pw@proxy", 1);
+    config_fails("PAYLINK_PROXY_HOST must be a host name");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,9 +642,14 @@ int main(void)
         cmocka_unit_test_setup(test_bad_words, setup),
         cmocka_unit_test_setup(test_too_long, setup),
         cmocka_unit_test_setup(test_hash_key, setup),
+        cmocka_unit_test_setup(test_previous_hash_keys, setup),
+        cmocka_unit_test_setup(test_instance_and_group, setup),
         cmocka_unit_test(test_default_metrics_ports),
         cmocka_unit_test_setup(test_secret_env, setup),
         cmocka_unit_test_setup(test_secret_file, setup),
+        cmocka_unit_test_setup(test_secret_file_modes, setup),
+        cmocka_unit_test_setup(test_secret_file_kinds, setup),
+        cmocka_unit_test_setup(test_proxy, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -2,6 +2,9 @@
  * test_devbroker.c: the dev broker hosted in-process, exercised by real librdkafka clients the
  * way the workers use them: an idempotent producer, a cooperative-sticky consumer group, and a
  * producer that has to live through an outage.
+ *
+ * No assertion measures time (a loaded machine stretches any duration): the waits below are
+ * deadlines against hanging only, and the outage is proven by the delivery reports.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,38 +22,10 @@
 #include <librdkafka/rdkafka.h>
 
 #include "devbroker.h"
+#include "devbroker_clients.h"
 #include "log.h"
 
 #define MSG_CNT 10
-
-/* Delivery report counters, libuv style: every produced message reports exactly once. */
-typedef struct dr_counts {
-    int ok;
-    int failed;
-    rd_kafka_resp_err_t last_err;
-} dr_counts;
-
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    dr_counts *c = opaque;
-
-    (void)rk;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        c->ok++;
-    } else {
-        c->failed++;
-        c->last_err = m->err;
-    }
-}
-
-static void conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-    char err[256];
-
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-        fail_msg("%s=%s: %s", name, value, err);
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -79,28 +54,22 @@ static rd_kafka_t *new_producer(const char *bootstrap, dr_counts *counts, const 
     return rk;
 }
 
-static void produce(rd_kafka_t *rk, const char *topic, const char *key, const char *value)
+static void produce_to(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *key, const char *value)
 {
     rd_kafka_resp_err_t err =
-        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+        rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, strlen(key)),
                           RD_KAFKA_V_VALUE((void *)value, strlen(value)),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
-/* Partition count of topic as the cluster reports it, or -1 when it is not there. */
-static int partitions_of(rd_kafka_t *rk, const char *topic)
+static void produce(rd_kafka_t *rk, const char *topic, const char *key, const char *value)
 {
-    const struct rd_kafka_metadata *md = NULL;
-    int n = -1;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
 
-    assert_int_equal(rd_kafka_metadata(rk, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    for (int i = 0; i < md->topic_cnt; i++) {
-        if (strcmp(md->topics[i].topic, topic) == 0 && md->topics[i].err == 0)
-            n = md->topics[i].partition_cnt;
-    }
-    rd_kafka_metadata_destroy(md);
-    return n;
+    assert_non_null(rkt);
+    produce_to(rk, rkt, key, value);
+    rd_kafka_topic_destroy(rkt);
 }
 
 static void test_parse_long(void **state)
@@ -243,7 +212,7 @@ static void test_topics(void **state)
     assert_int_equal(partitions_of(rk, "never.created"), -1);
     rkt = rd_kafka_topic_new(rk, "never.created", NULL);
     assert_non_null(rkt);
-    assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, DEADLINE_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(md->topic_cnt, 1);
     assert_int_equal(md->topics[0].err, RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(md->topics[0].partition_cnt, 4);
@@ -273,7 +242,7 @@ static void test_prefix_and_brokers(void **state)
     assert_int_equal(partitions_of(rk, "paylink.auth.request"), -1);
 
     /* Three brokers, every one of them on loopback. */
-    assert_int_equal(rd_kafka_metadata(rk, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_metadata(rk, 1, NULL, &md, DEADLINE_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(md->broker_cnt, 3);
     for (int i = 0; i < md->broker_cnt; i++)
         assert_string_equal(md->brokers[i].host, "127.0.0.1");
@@ -303,7 +272,7 @@ static void test_produce_consume_group(void **state)
     char key[32], value[64], group[64];
     int seen[MSG_CNT] = {0};
     int received = 0;
-    double deadline;
+    double deadline; /* against hanging only */
 
     (void)state;
     assert_int_equal(pl_devbroker_new(&db, NULL, errstr, sizeof(errstr)), 0);
@@ -314,7 +283,7 @@ static void test_produce_consume_group(void **state)
         snprintf(value, sizeof(value), "{\"request_id\":\"r-%d\"}", i);
         produce(producer, "paylink.auth.request", key, value);
     }
-    assert_int_equal(rd_kafka_flush(producer, 15000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(producer, DEADLINE_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(counts.ok, MSG_CNT);
     assert_int_equal(counts.failed, 0);
     rd_kafka_destroy(producer);
@@ -337,7 +306,7 @@ static void test_produce_consume_group(void **state)
     assert_int_equal(rd_kafka_subscribe(consumer, topics), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(topics);
 
-    deadline = now_s() + 60;
+    deadline = now_s() + DEADLINE_MS / 1000.0;
     while (received < MSG_CNT && now_s() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 500);
         int i;
@@ -388,35 +357,36 @@ static void test_outage_down_up(void **state)
     char errstr[256] = "";
     dr_counts counts = {0};
     rd_kafka_t *rk;
-    double t0, elapsed;
+    rd_kafka_topic_t *patient;
 
     (void)state;
     assert_int_equal(pl_devbroker_new(&db, NULL, errstr, sizeof(errstr)), 0);
     rk = new_producer(pl_devbroker_bootstraps(db), &counts, settings);
+    patient = patient_topic(rk, "paylink.auth.request");
 
     /* Healthy first, so the outage hits a connected client. */
     produce(rk, "paylink.auth.reply", "1-A", "before");
-    assert_int_equal(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(rk, DEADLINE_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(counts.ok, 1);
 
+    /* During the outage the message fails through its timeout: that is what the error says
+     * (not a connection refusal, not a lost report). */
     assert_int_equal(pl_devbroker_broker_down(db, -1, errstr, sizeof(errstr)), 0);
-    t0 = now_s();
     produce(rk, "paylink.auth.reply", "1-B", "during");
-    rd_kafka_flush(rk, 10000);
-    elapsed = now_s() - t0;
+    assert_int_equal(rd_kafka_flush(rk, DEADLINE_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(counts.ok, 1);
     assert_int_equal(counts.failed, 1);
     assert_int_equal(counts.last_err, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
-    /* It failed through the message timeout, not at once and not after something longer. */
-    assert_true(elapsed >= 1.0 && elapsed < 8.0);
 
+    /* After it, the same client reconnects by itself and delivers. The message has no timeout
+     * of its own, so a slow reconnect on a loaded machine cannot fail it. */
     assert_int_equal(pl_devbroker_broker_up(db, -1, errstr, sizeof(errstr)), 0);
-    produce(rk, "paylink.auth.reply", "1-C", "after");
-    /* message.timeout.ms still bounds it: a success here means the client reconnected. */
-    assert_int_equal(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    produce_to(rk, patient, "1-C", "after");
+    assert_int_equal(rd_kafka_flush(rk, DEADLINE_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(counts.ok, 2);
     assert_int_equal(counts.failed, 1);
 
+    rd_kafka_topic_destroy(patient);
     rd_kafka_destroy(rk);
     pl_devbroker_destroy(db);
 }

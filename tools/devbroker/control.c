@@ -150,6 +150,21 @@ static int do_brokers(pl_devbroker_control *ctl, struct MHD_Connection *conn, co
     return rc;
 }
 
+/* POST /errors?code=N[&count=M]: the next M Produce requests fail with protocol error N. */
+static int do_errors(pl_devbroker_control *ctl, struct MHD_Connection *conn, char *errstr,
+                     size_t errstr_size)
+{
+    long code = 0, count = 1;
+    int rc;
+    if ((rc = query_long(conn, "code", 1, 1, 200, &code, errstr, errstr_size)) != 0 ||
+        (rc = query_long(conn, "count", 0, 1, 1000, &count, errstr, errstr_size)) != 0)
+        return rc;
+    rc = pl_devbroker_produce_errors(ctl->db, (int)code, (int)count, errstr, errstr_size);
+    if (rc == 0)
+        PL_INFO(NULL, "control: the next %ld Produce request(s) fail with error %ld", count, code);
+    return rc;
+}
+
 static int do_topics(pl_devbroker_control *ctl, struct MHD_Connection *conn, char *errstr,
                      size_t errstr_size)
 {
@@ -199,7 +214,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
 
     if (strcmp(url, "/brokers/down") != 0 && strcmp(url, "/brokers/up") != 0 &&
-        strcmp(url, "/brokers/rtt") != 0 && strcmp(url, "/topics") != 0)
+        strcmp(url, "/brokers/rtt") != 0 && strcmp(url, "/topics") != 0 &&
+        strcmp(url, "/errors") != 0)
         return send_json(conn, MHD_HTTP_NOT_FOUND, "no such route");
     if (!is_post)
         return send_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
@@ -209,6 +225,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
     if (strcmp(url, "/topics") == 0)
         rc = do_topics(ctl, conn, errstr, sizeof(errstr));
+    else if (strcmp(url, "/errors") == 0)
+        rc = do_errors(ctl, conn, errstr, sizeof(errstr));
     else
         rc = do_brokers(ctl, conn, url + strlen("/brokers/"), errstr, sizeof(errstr));
     if (rc != 0)

@@ -540,6 +540,23 @@ int pl_devbroker_broker_rtt(pl_devbroker *db, int32_t broker_id, int rtt_ms, cha
     return broker_err(err, "broker rtt", broker_id, errstr, errstr_size);
 }
 
+int pl_devbroker_produce_errors(pl_devbroker *db, int code, int count, char *errstr,
+                                size_t errstr_size)
+{
+    if (count < 1 || count > 1000)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "count must be 1..1000");
+    if (code <= 0 || code > 200)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "code must be a Kafka protocol error code 1..200");
+    rd_kafka_resp_err_t errs[1000];
+    for (int i = 0; i < count; i++)
+        errs[i] = (rd_kafka_resp_err_t)code;
+    call_begin(db);
+    rd_kafka_mock_push_request_errors_array(db->mc, 0 /* ProduceRequest */, (size_t)count, errs);
+    call_end(db);
+    return 0;
+}
+
 void pl_devbroker_serve_logs(pl_devbroker *db)
 {
     /* The hosting client produces nothing, so polling it only serves the queued log lines. */

@@ -107,6 +107,14 @@ int pl_devbroker_broker_rtt(pl_devbroker *db, int32_t broker_id, int rtt_ms, cha
                             size_t errstr_size) PL_MUSTCHECK;
 
 /*
+ * Fails the next `count` (1..1000) Produce requests any client sends with Kafka protocol error
+ * `code` (1..200; e.g. 29 TOPIC_AUTHORIZATION_FAILED, which a producer cannot retry, or 47
+ * INVALID_PRODUCER_EPOCH, fatal to an idempotent producer). Returns 0 or PL_ERR_INVALID.
+ */
+int pl_devbroker_produce_errors(pl_devbroker *db, int code, int count, char *errstr,
+                                size_t errstr_size) PL_MUSTCHECK;
+
+/*
  * Serves librdkafka's log lines of the hosting client (they are queued, not printed from
  * librdkafka's threads, because log.h is single-threaded) into pl_log. Call it from the
  * thread that owns the logger, now and then; lines wait in memory until then.

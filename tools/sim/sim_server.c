@@ -51,6 +51,8 @@ struct pl_sim_server {
     atomic_uint latency_ms;
     atomic_uint jitter_ms;
     atomic_uint hold_ms;
+    atomic_ulong parked; /* pl_sim_server_stats */
+    atomic_uint waiting;
     pthread_mutex_t suspend_mu;
     bool stopping; /* under suspend_mu */
 };
@@ -295,6 +297,7 @@ static void on_due(void *arg)
     pl_sim_server *s = x->srv;
     pthread_mutex_lock(&s->suspend_mu);
     x->state = CS_READY;
+    atomic_fetch_sub(&s->waiting, 1);
     MHD_resume_connection(x->conn);
     pthread_mutex_unlock(&s->suspend_mu);
 }
@@ -307,6 +310,8 @@ static bool park(pl_sim_server *s, conn_ctx *x, unsigned delay_ms)
     if (!s->stopping && pl_sim_timer_add(s->timer, delay_ms, on_due, x) == PL_OK) {
         /* The timer cannot resume before this suspend: on_due needs suspend_mu. */
         x->state = CS_WAITING;
+        atomic_fetch_add(&s->parked, 1);
+        atomic_fetch_add(&s->waiting, 1);
         MHD_suspend_connection(x->conn);
         parked = true;
     }
@@ -449,6 +454,8 @@ int pl_sim_server_start(const pl_sim_server_cfg *cfg, pl_sim_server **out, char 
     atomic_init(&s->latency_ms, cfg->latency_ms);
     atomic_init(&s->jitter_ms, cfg->jitter_ms);
     atomic_init(&s->hold_ms, cfg->hold_ms);
+    atomic_init(&s->parked, 0);
+    atomic_init(&s->waiting, 0);
 
     /* libxml2 must be initialised once before threads parse concurrently. */
     xmlInitParser();
@@ -515,6 +522,12 @@ void pl_sim_server_set_delays(pl_sim_server *s, unsigned latency_ms, unsigned ji
     atomic_store(&s->latency_ms, latency_ms);
     atomic_store(&s->jitter_ms, jitter_ms);
     atomic_store(&s->hold_ms, hold_ms);
+}
+
+void pl_sim_server_stats_get(pl_sim_server *s, pl_sim_server_stats *out)
+{
+    out->parked = atomic_load(&s->parked);
+    out->waiting = atomic_load(&s->waiting);
 }
 
 void pl_sim_server_stop(pl_sim_server *s)

@@ -59,6 +59,18 @@ void pl_sim_server_set_delays(pl_sim_server *s, unsigned latency_ms, unsigned ji
                               unsigned hold_ms);
 
 /*
+ * What the delays did, for tests that check order rather than time: `parked` counts the
+ * requests whose answer (or 901 drop) was held back since the start, `waiting` those of them
+ * still held now. A request is parked when its delay is not over by the time it has been read
+ * and handled; control routes (/__sim/...) are never parked. Any thread.
+ */
+typedef struct pl_sim_server_stats {
+    unsigned long parked;
+    unsigned waiting;
+} pl_sim_server_stats;
+void pl_sim_server_stats_get(pl_sim_server *s, pl_sim_server_stats *out);
+
+/*
  * Stops serving and frees everything. Requests still waiting are answered at once (held
  * 901 connections are closed) before the server goes away. s may be NULL.
  */

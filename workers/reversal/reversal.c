@@ -216,8 +216,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         /* seed: reversals are sent only for bureaus with Send reversal selected. */
         /* seed (Siebel) message 18: not authorized to perform this transaction type. */
         refuse(&job->reply, "", "%s", pl_siebel_message(18));
-        PL_INFO(r->request_id, "reversal refused: Send reversal is not selected for %s",
-                svc->code);
+        PL_INFO(r->request_id, "reversal refused: Send reversal is not selected for %s", svc->code);
         return 1;
     }
     rev_data *d = calloc(1, sizeof *d);
