@@ -29,10 +29,11 @@ static const pl_db_stmt stmts[] = {
      "INSERT INTO paylink_test.db_units (run, k, v) VALUES ($1, $2::int, $3) "
      "RETURNING id, k, v",
      3},
-    /* The same, after a pause: keeps a batch in flight long enough to break its connection. */
+    /* The same, held until the test's admin connection releases advisory lock 4242: keeps a
+     * batch in flight for as long as the test needs, however slow the machine (no timing). */
     {"ins_slow",
-     "INSERT INTO paylink_test.db_units (run, k, v) SELECT $1, $2::int, $3 FROM pg_sleep(0.5) "
-     "RETURNING k",
+     "INSERT INTO paylink_test.db_units (run, k, v) SELECT $1, $2::int, $3 "
+     "FROM (SELECT pg_advisory_xact_lock_shared(4242)) held RETURNING k",
      3},
     /* Rows of the 2000 range (test_results_in_callback). */
     {"count",
@@ -412,7 +413,8 @@ static void test_reconnect_resends(void **state)
 
     rec r[5];
     memset(r, 0, sizeof r);
-    /* A batch in flight on the server (sleeping) when its backend is killed ... */
+    /* A batch in flight on the server (held) when its backend is killed ... */
+    admin_exec("SELECT pg_advisory_lock(4242)", 0, NULL);
     submit_ins(db, "ins_slow", 3000, "in-flight", &r[0]);
     submit_ins(db, "ins", 3001, "in-flight", &r[1]);
     pl_db_flush(db);
@@ -422,6 +424,7 @@ static void test_reconnect_resends(void **state)
     char pid[16];
     snprintf(pid, sizeof pid, "%ld", pid1);
     assert_int_equal(admin_long("SELECT pg_terminate_backend($1::int)::int", pid), 1);
+    admin_exec("SELECT pg_advisory_unlock(4242)", 0, NULL);
     /* ... and units submitted while the loss is being discovered. */
     for (int i = 2; i < 5; i++)
         submit_ins(db, "ins", 3000 + i, "queued", &r[i]);
@@ -448,7 +451,8 @@ static void test_destroy_fails_pending(void **state)
     pl_db *db = new_db();
     rec r[5];
     memset(r, 0, sizeof r);
-    /* Two in flight, three still queued. */
+    /* Two in flight (held), three still queued. */
+    admin_exec("SELECT pg_advisory_lock(4242)", 0, NULL);
     submit_ins(db, "ins_slow", 4000, "doomed", &r[0]);
     submit_ins(db, "ins", 4001, "doomed", &r[1]);
     pl_db_flush(db);
@@ -466,9 +470,15 @@ static void test_destroy_fails_pending(void **state)
     /* The queued ones were never sent. The two in flight had their Sync on the wire, so the
      * server may still commit them after the connection closed: PL_ERR_STATE from destroy
      * means "outcome unknown", not "not written" (the engine abandons such jobs and lets the
-     * redelivery find the row). Give the sleeping statement time to end before the teardown
-     * deletes this run's rows. */
-    usleep(1000 * 1000);
+     * redelivery find the row). Let the held statement end before the teardown deletes this
+     * run's rows: release it, then wait (a deadline only against a hang) until no backend
+     * waits for or holds the lock any more. */
+    admin_exec("SELECT pg_advisory_unlock(4242)", 0, NULL);
+    for (int i = 0; i < 600 && admin_long("SELECT count(*) FROM pg_locks WHERE locktype = "
+                                          "'advisory' AND objid = $1::oid",
+                                          "4242") > 0;
+         i++)
+        usleep(100 * 1000);
     assert_int_equal(rows_between(4002, 4004), 0);
     pl_db_destroy(NULL);
 }
