@@ -84,7 +84,8 @@ struct job {
     bool in_queue;         /* in its bureau's slot queue */
     bool in_timers;        /* in the engine's timer list */
     int rounds;            /* recorded again after its mark found the row changed */
-    int checks;            /* re-reads of its row */
+    int checks;            /* re-reads after guarded writes that changed nothing */
+    bool owner_recheck;    /* the next re-read is one of the waits for an owner in flight */
     double owner_deadline; /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
     double due;            /* JS_WAITING: next re-read */
     outmsg *out;           /* messages still to produce */
@@ -841,9 +842,10 @@ static void publish_invalid(job *j, const pl_errors *errs, const char *why)
 
 /* ---- generic terminal paths ---- */
 
-/* A guarded write that changes nothing is re-read this many times at most (an owner in flight
- * is waited for by re-reading about once a second, up to its bureau's answer wait). */
-#define MAX_CHECKS 120
+/* A guarded write that changes nothing is re-read this many times at most. (An owner in flight
+ * is waited for by re-reading about once a second; those re-reads are bounded by the owner's
+ * deadline instead: its bureau's answer wait + OWNER_MARGIN_S since it was marked sent.) */
+#define MAX_CHECKS 20
 /* A request whose mark found its row changed is recorded again at most this many times. */
 #define MAX_ROUNDS 5
 /* How long after an owner marked a row sent it is presumed gone, beyond its answer wait. */
@@ -1351,6 +1353,7 @@ static void park(job *j, double due)
     pl_engine *e = j->pub.eng;
     j->state = JS_WAITING;
     j->due = due;
+    j->owner_recheck = true; /* bounded by owner_deadline, not by MAX_CHECKS */
     j->tnext = e->timers;
     j->in_timers = true;
     e->timers = j;
@@ -1444,7 +1447,9 @@ static void on_checked(void *arg, int err, const char *errmsg, pl_db_unit *u)
 static void start_check(job *j)
 {
     pl_engine *e = j->pub.eng;
-    if (++j->checks > MAX_CHECKS) {
+    if (j->owner_recheck)
+        j->owner_recheck = false;
+    else if (++j->checks > MAX_CHECKS) {
         job_fail(j, "its row never settled");
         return;
     }

@@ -28,7 +28,7 @@ is_sent() { [ "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'i
 dropped=$(metric paylink_publish_dropped_total)
 ord="PF$run"
 id="perm-$run"
-pl_sim_latency 1500
+pl_sim_latency 4000
 pl_send auth "$(pl_request auth "$id" 71.00 ".order = \"$ord\"")"
 pl_eventually 60 is_sent "$id" || fail "$id was never sent"
 produce_errors 10 # MESSAGE_TOO_LARGE: the next Produce request (the worker's reply)
@@ -53,7 +53,7 @@ pass "the partition committed past both"
 # ---- 2. a fatal producer error -------------------------------------------------------------------
 id="fatal-$run"
 pid=$(pl_worker_pid auth)
-pl_sim_latency 1500
+pl_sim_latency 4000
 pl_send auth "$(pl_request auth "$id" 73.00)"
 pl_eventually 60 is_sent "$id" || fail "$id was never sent"
 produce_errors 45 # OUT_OF_ORDER_SEQUENCE_NUMBER on a first attempt: fatal to an idempotent producer

@@ -16,9 +16,9 @@ pl_on_exit "pl_sim_latency 0"
 pl_on_exit "pl_worker_stop auth; pl_worker_start auth"
 
 # ---- 1. service bureau removed -----------------------------------------------------------------
-pl_clone_bureau CYBX '{"description": "removed by the test"}'
+pl_clone_bureau CYBX '{"description": "removed by the test", "response_time_ms": 60000}'
 id="gone-$run"
-pl_sim_latency 4000
+pl_sim_latency 30000
 pl_send auth "$(pl_request auth "$id" 31.00 '.service = "CYBX"')"
 is_sent() { [ "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$1")" = sent ]; }
 pl_eventually 60 is_sent "$id" || fail "$id was never marked sent"

@@ -32,11 +32,16 @@ big_off=$(head -n 1 <<<"$where" | cut -d' ' -f2)
 valid_off=$(tail -n 1 <<<"$where" | cut -d' ' -f2)
 assert_eq "$(tail -n 1 <<<"$where" | cut -d' ' -f1)" "$part" "same partition"
 
-# The dead-letter copy of the big one, cut to fit.
-dlq=$(pl_messages "$(pl_topic auth request.dlq)" |
-    jq -c --argjson p "$part" --argjson o "$big_off" 'select(.partition == $p and .offset == $o)' |
-    head -n 1)
-[ -n "$dlq" ] || fail "no dead-letter copy of the 600 KB request"
+# The dead-letter copy of the big one, cut to fit (published with its reply: it may land after
+# the valid request's reply, so it is waited for).
+dlq=''
+find_dlq() {
+    dlq=$(pl_messages "$(pl_topic auth request.dlq)" |
+        jq -c --argjson p "$part" --argjson o "$big_off" 'select(.partition == $p and .offset == $o)' |
+        head -n 1)
+    [ -n "$dlq" ]
+}
+pl_eventually 60 find_dlq || fail "no dead-letter copy of the 600 KB request"
 assert_json .truncated true "$dlq"
 assert_json .request_bytes 600000 "$dlq"
 
