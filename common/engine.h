@@ -66,6 +66,10 @@ struct pl_job {
      * mark-sent statement stores in sent_by and accepts as its own (see 007_sent_by.sql). */
     char attempt[112];
 
+    /* A card token a spec borrowed from an earlier transaction for this call (the deposit's
+     * auth+capture with the authorization's token), kept across prepare runs; "" when none. */
+    char borrowed_token[65];
+
     /* Filled by spec->prepare. */
     pl_bureau_call call;
     char merchant_id[31];
@@ -98,7 +102,9 @@ typedef struct pl_spec {
      * and job->merchant_id. Returns 0 to call the bureau; 1 when the request is answered
      * without a call (job->reply filled, e.g. refused by configuration or by a rule: the engine
      * stores it as final); negative on failure. `recorded` is the committed record unit: the
-     * results of the spec's look-ups are pl_db_unit_result(recorded, 1 ..).
+     * results of the spec's look-ups are pl_db_unit_result(recorded, 1 ..). It may run more
+     * than once for a job (its mark's claim failed: recorded again, decided anew); the engine
+     * releases job->spec_data and resets job->reply before each run.
      */
     int (*prepare)(pl_job *job, const pl_db_unit *recorded);
 

@@ -392,9 +392,11 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         break;
     case PL_DEP_AUTH_CAPTURE:
         c->op = PL_OP_AUTH_CAPTURE;
-        if (!r->card.number[0] && !r->card.token[0]) {
-            /* The request names no card: authorize the token of the paylink authorization. */
+        if (!r->card.number[0] && (!r->card.token[0] || job->borrowed_token[0])) {
+            /* The request names no card: authorize the token of the paylink authorization
+             * (an earlier run of prepare may have borrowed it already). */
             copy(r->card.token, sizeof r->card.token, token);
+            copy(job->borrowed_token, sizeof job->borrowed_token, token);
             copy(d->token_used, sizeof d->token_used, token);
             r->card.present = true;
         }
