@@ -141,7 +141,7 @@ struct pl_engine {
     int cpipe[2], ppipe[2];
     pl_db *db;
     pl_db_stmt stmts[32];
-    char sql_lookup[512], sql_unknown[1400], sql_final[512], sql_followups[256], sql_close_rr[900];
+    char sql_lookup[512], sql_unknown[1400], sql_final[512], sql_followups[256];
     pl_http *http;
     pl_services *services;
     pl_offsets *offsets;
@@ -458,19 +458,17 @@ static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, s
 static void publish_failed(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                            const char *payload, size_t len, rd_kafka_resp_err_t err)
 {
-    if (e->fatal) {
-        j->pending_dr++; /* see producer_fatal: left for the restart */
+    pl_kafka_failure kind = pl_kafka_classify(err);
+    if (e->fatal || kind == PL_KAFKA_FATAL) {
+        producer_fatal(e, rd_kafka_err2str(err)); /* once */
+        j->pending_dr++; /* never completes in this process: redelivered after the restart */
         return;
     }
-    switch (pl_kafka_classify(err)) {
+    switch (kind) {
     case PL_KAFKA_RETRY:
         PL_WARN(j->pub.req.request_id, "publish to %s failed (%s); retrying", topic,
                 rd_kafka_err2str(err));
         schedule_retry(e, j, topic, key, key_len, payload, len);
-        return;
-    case PL_KAFKA_FATAL:
-        producer_fatal(e, rd_kafka_err2str(err));
-        j->pending_dr++; /* never completes in this process: redelivered after the restart */
         return;
     case PL_KAFKA_TOO_LARGE:
         if (strcmp(topic, e->t_dlq) == 0 && !j->dlq_cut) {
@@ -489,6 +487,7 @@ static void publish_failed(pl_engine *e, job *j, const char *topic, const char *
         }
         break;
     case PL_KAFKA_PERMANENT:
+    case PL_KAFKA_FATAL: /* handled above */
         break;
     }
     PL_ERROR(j->pub.req.request_id,
@@ -1201,13 +1200,8 @@ static void on_http(void *arg, const pl_http_response *r)
         const char *p[] = {j->pub.req.request_id, fu, j->pub.reply_json};
         rc = pl_db_unit_add(u, "pl_followups", 3, p);
     }
-    /* A late answer to a row another actor made 'unknown' closes its required response. */
-    if (rc == 0) {
-        char by[160];
-        snprintf(by, sizeof by, "paylink-%s %s", e->spec->worker, e->cfg.instance);
-        const char *p[] = {j->pub.req.request_id, e->spec->worker, by};
-        rc = pl_db_unit_add(u, "pl_close_rr", 3, p);
-    }
+    /* (A late answer to a row another actor made 'unknown' closes its required response:
+     * the 012_late_answers.sql trigger.) */
     free(fu);
     submit_or_die(e, u, rc);
 }
@@ -1273,7 +1267,7 @@ static void send_request(job *j, const pl_db_unit *recorded)
 
 /* What the engine's read-back (pl_lookup) says of a request's row. */
 typedef struct row_view {
-    const char *status, *fingerprint, *reply, *followups, *sent_by;
+    const char *status, *fingerprint, *reply, *followups;
     double sent_age_s; /* seconds since it was marked sent; < 0 when never */
 } row_view;
 
@@ -1285,8 +1279,7 @@ static bool read_row(const PGresult *r, row_view *v)
     v->fingerprint = PQgetvalue(r, 0, 1);
     v->reply = PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2);
     v->followups = PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3);
-    v->sent_by = PQgetvalue(r, 0, 4);
-    v->sent_age_s = PQgetisnull(r, 0, 5) ? -1.0 : strtod(PQgetvalue(r, 0, 5), NULL);
+    v->sent_age_s = PQgetisnull(r, 0, 4) ? -1.0 : strtod(PQgetvalue(r, 0, 4), NULL);
     return true;
 }
 
@@ -2014,11 +2007,8 @@ static int refresher_start(pl_engine *e)
     r->interval_s = e->cfg.refresh_s;
     r->wake_fd = e->rpipe[1];
     r->rr_open = -1;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, &ca) != 0)
+    if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, NULL) != 0)
         return PL_ERR_NOMEM;
-    pthread_condattr_destroy(&ca);
     if (pthread_create(&r->thread, NULL, refresher_main, r) != 0)
         return PL_ERR_NOMEM;
     r->started = true;
@@ -2069,7 +2059,7 @@ static void build_statements(pl_engine *e)
 {
     const char *t = e->spec->table;
     snprintf(e->sql_lookup, sizeof e->sql_lookup,
-             "SELECT status, fingerprint, reply::text, followups::text, sent_by, "
+             "SELECT status, fingerprint, reply::text, followups::text, "
              "extract(epoch FROM now() - sent_at)::float8 FROM %s WHERE request_id = $1",
              t);
     /* Guarded: only a row still open becomes unknown, and only then does a required response
@@ -2095,21 +2085,11 @@ static void build_statements(pl_engine *e)
              "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 AND followups IS NULL "
              "AND reply = $3::jsonb",
              t);
-    snprintf(e->sql_close_rr, sizeof e->sql_close_rr,
-             "UPDATE required_response r SET status = 'resolved', resolution = CASE t.status "
-             "WHEN 'approved' THEN 'approved' WHEN 'error' THEN 'error' ELSE 'declined' END, "
-             "resolved_by = left($3, 60), resolution_note = 'the bureau''s answer arrived after "
-             "the outcome was reported unknown', resolved_at = now() FROM %s t "
-             "WHERE r.worker = $2 AND r.request_id = $1 AND r.status = 'open' "
-             "AND t.request_id = $1 AND t.status IN ('approved', 'declined', 'review', "
-             "'rejected', 'error')",
-             t);
     size_t n = 0;
     e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 3};
     e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 1};
     e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 5};
-    e->stmts[n++] = (pl_db_stmt){"pl_close_rr", e->sql_close_rr, 3};
     for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0] - 1; i++)
         e->stmts[n++] = e->spec->stmts[i];
     e->stmts[n] = (pl_db_stmt){0};

@@ -35,78 +35,18 @@ const char *pl_status_name(pl_status s)
     return "error";
 }
 
-/*
- * seed: siebel-cybersource-credit-card-service.txt, "Response Message:1" to ":21". One text
- * per status category; the comments give the seed's message number and why it fits.
- */
-#define MSG_SUCCESS "Transaction was successful."
-#define MSG_EXPIRED "Your credit card has expired. Please select another card."
-#define MSG_INVALID_CARD                                                                           \
-    "Your credit card is invalid. Please check the card details or select another credit card."
-
-const char *pl_status_message(pl_status s)
-{
-    switch (s) {
-    case PL_ST_APPROVED:
-        /* seed message 1 */
-        return MSG_SUCCESS;
-    case PL_ST_DECLINED:
-        /* seed message 3: the issuer or the bureau refused; the customer picks another card. */
-        return "Transaction was declined. Please select another credit card.";
-    case PL_ST_REVIEW:
-        /*
-         * seed message 1: the seed's "Create Order on Web" list (1, 18-21) creates the order
-         * and leaves the investigation to staff, which is what a Decision Manager review does
-         * (the order is taken and held FS). The customer must not learn it is under review.
-         */
-        return MSG_SUCCESS;
-    case PL_ST_REJECTED:
-        /*
-         * seed message 2: deliberately vague, so fraud screening does not tell a fraudster
-         * which check failed.
-         */
-        return "Transaction was not successful. Please call your credit card company or try "
-               "another credit card.";
-    case PL_ST_ERROR:
-        /* seed message 20: the bureau failed (150/151/152, SOAP fault, unreadable answer). */
-        return "Error occurred in CyberSource. Please contact your application administrator.";
-    case PL_ST_TIMEOUT:
-        /* seed message 21: no answer in time. */
-        return "The connection to CyberSource has timed out. Please try the operation later.";
-    case PL_ST_INVALID:
-        /* seed message 6: the request itself is wrong; a specific error may pick 5 or 7. */
-        return "Please check the credit card details or select another card.";
-    }
-    return "";
-}
-
-/*
- * For an invalid request whose errors say exactly why the card was refused, the seed has a
- * more precise text than message 6: 5 for an expired card, 7 for a number failing Mod 10
- * (the seed's Validate method does both checks).
- */
-static const char *invalid_message(const pl_errors *errs)
-{
-    for (size_t i = 0; errs && i < errs->n; i++) {
-        if (strcmp(errs->e[i].error, "card has expired") == 0)
-            return MSG_EXPIRED; /* seed message 5 */
-        if (strcmp(errs->e[i].field, "card.number") == 0)
-            return MSG_INVALID_CARD; /* seed message 7 */
-    }
-    return pl_status_message(PL_ST_INVALID);
-}
-
-/* seed: the 21 response messages, in order (index = message number). */
+/* seed: siebel-cybersource-credit-card-service.txt, "Response Message:1" to ":21", word for
+ * word, in order (index = message number). */
 static const char *const siebel_messages[] = {
     "",
-    MSG_SUCCESS,
+    "Transaction was successful.",
     "Transaction was not successful. Please call your credit card company or try another credit "
     "card.",
     "Transaction was declined. Please select another credit card.",
     "There is a problem with this credit card. Please select another credit card.",
-    MSG_EXPIRED,
+    "Your credit card has expired. Please select another card.",
     "Please check the credit card details or select another card.",
-    MSG_INVALID_CARD,
+    "Your credit card is invalid. Please check the card details or select another credit card.",
     "Transaction declined by the bank. Please select another credit card.",
     "Your credit card number does not match the card type. Please check the card details or "
     "select another credit card.",
@@ -131,6 +71,55 @@ static const char *const siebel_messages[] = {
 const char *pl_siebel_message(int n)
 {
     return n >= 1 && n <= 21 ? siebel_messages[n] : "";
+}
+
+/* One message per status category; the comments give why each fits. */
+const char *pl_status_message(pl_status s)
+{
+    switch (s) {
+    case PL_ST_APPROVED:
+        return siebel_messages[1];
+    case PL_ST_DECLINED:
+        /* 3: the issuer or the bureau refused; the customer picks another card. */
+        return siebel_messages[3];
+    case PL_ST_REVIEW:
+        /*
+         * 1: the seed's "Create Order on Web" list (1, 18-21) creates the order and leaves the
+         * investigation to staff, which is what a Decision Manager review does (the order is
+         * taken and held FS). The customer must not learn it is under review.
+         */
+        return siebel_messages[1];
+    case PL_ST_REJECTED:
+        /* 2: deliberately vague, so fraud screening does not tell a fraudster which check
+         * failed. */
+        return siebel_messages[2];
+    case PL_ST_ERROR:
+        /* 20: the bureau failed (150/151/152, SOAP fault, unreadable answer). */
+        return siebel_messages[20];
+    case PL_ST_TIMEOUT:
+        /* 21: no answer in time. */
+        return siebel_messages[21];
+    case PL_ST_INVALID:
+        /* 6: the request itself is wrong; a specific error may pick 5 or 7. */
+        return siebel_messages[6];
+    }
+    return "";
+}
+
+/*
+ * For an invalid request whose errors say exactly why the card was refused, the seed has a
+ * more precise text than message 6: 5 for an expired card, 7 for a number failing Mod 10
+ * (the seed's Validate method does both checks).
+ */
+static const char *invalid_message(const pl_errors *errs)
+{
+    for (size_t i = 0; errs && i < errs->n; i++) {
+        if (strcmp(errs->e[i].error, "card has expired") == 0)
+            return siebel_messages[5];
+        if (strcmp(errs->e[i].field, "card.number") == 0)
+            return siebel_messages[7];
+    }
+    return pl_status_message(PL_ST_INVALID);
 }
 
 int pl_siebel_message_for_reason(const char *reason_code)

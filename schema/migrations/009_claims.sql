@@ -13,8 +13,8 @@
 --
 -- A claim lasts while the outcome is open (sent, unknown): an unknown capture may have happened,
 -- so its amount stays unavailable until the outcome is known. When the transaction row reaches
--- a final status, whoever wrote it (the worker, paylinkctl, the resolver, an operator), the
--- triggers below release what the outcome did not use.
+-- a final status, whoever wrote it (the worker, paylinkctl, the resolver, an operator), a
+-- trigger releases what the outcome did not use.
 
 ALTER TABLE cc_auth_trans ALTER COLUMN sent_by TYPE varchar(120);
 ALTER TABLE cc_deposit_trans ALTER COLUMN sent_by TYPE varchar(120);
@@ -36,29 +36,9 @@ COMMENT ON COLUMN cc_deposit_trans.amount_credited IS 'On a debit: the amount of
 ALTER TABLE auth_reversal ADD COLUMN claim_amount numeric(15,2);
 COMMENT ON COLUMN auth_reversal.claim_amount IS 'Amount this reversal claimed on its authorization (auth_history.amount_pending: the whole authorization, so no capture can start meanwhile) when it was marked sent; released by a trigger when the reversal reaches a final status. NULL when nothing was claimed (a manual authorization paylink does not hold).';
 
-CREATE FUNCTION paylink_release_deposit_claim() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.request_type = 'debit' THEN
-        UPDATE auth_history SET amount_pending = greatest(amount_pending - OLD.claim_amount, 0)
-         WHERE id = NEW.auth_history_id;
-    ELSE
-        -- An approved credit keeps what it credited; the rest of its claim is released.
-        UPDATE cc_deposit_trans
-           SET amount_credited = greatest(amount_credited - (OLD.claim_amount -
-                   CASE WHEN NEW.status = 'approved'
-                        THEN least(coalesce(NEW.amount_deposited, OLD.claim_amount), OLD.claim_amount)
-                        ELSE 0 END), 0)
-         WHERE request_id = NEW.capture_ref_request_id;
-    END IF;
-    RETURN NULL;
-END $$;
-COMMENT ON FUNCTION paylink_release_deposit_claim() IS 'Trigger function: when a deposit that claimed an amount (claim_amount) reaches a final status, releases the claim on its authorization (debit) or keeps only what was credited on the debit it refunds (credit).';
-CREATE TRIGGER cc_deposit_trans_release_claim
-    AFTER UPDATE OF status ON cc_deposit_trans FOR EACH ROW
-    WHEN (OLD.status IN ('sent', 'unknown')
-          AND NEW.status IN ('approved', 'declined', 'review', 'rejected', 'error')
-          AND OLD.claim_amount IS NOT NULL)
-    EXECUTE FUNCTION paylink_release_deposit_claim();
+-- A deposit's claim is released by the trigger that settles a deposit's effect on its
+-- authorization (010_remainders.sql, paylink_settle_deposit), once the columns it also writes
+-- exist.
 
 CREATE FUNCTION paylink_release_reversal_claim() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -29,3 +29,63 @@ CREATE INDEX auth_history_deposit ON auth_history (deposit_request_id) WHERE dep
 COMMENT ON COLUMN auth_history.request_id IS 'The paylink authorization request (cc_auth_trans) this authorization belongs to; NULL for an authorization a deposit brought for a manual authorization paylink never recorded (see deposit_request_id).';
 COMMENT ON COLUMN auth_history.deposit_request_id IS 'The deposit (cc_deposit_trans) whose answer carried this authorization (an authorization and capture, or a new authorization code); NULL for the answers of authorization requests.';
 COMMENT ON INDEX auth_history_deposit IS 'Authorizations brought by deposits, by deposit.';
+
+-- What a deposit's outcome does to the authorization it drew on, applied by whoever writes the
+-- outcome (paylink-deposit, paylinkctl deposits receive, the resolver, an operator), in the same
+-- transaction: the claim it made when it was marked sent is released; an approved capture adds
+-- what it captured to amount_deposited; and the remainder is voided — after an authorization
+-- and capture always (seed step 6), after a capture when the service bureau has Void auth at
+-- deposit — unless another deposit still has a claim on the authorization. A follow-on credit
+-- keeps on its debit only what it credited.
+CREATE FUNCTION paylink_settle_deposit() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    claim    numeric(15,2) := coalesce(OLD.claim_amount, 0);
+    captured numeric(15,2) := 0;
+    mode     text := '';
+    h        auth_history%ROWTYPE;
+    voids    boolean;
+BEGIN
+    IF NEW.request_type = 'credit' THEN
+        IF OLD.claim_amount IS NOT NULL THEN
+            UPDATE cc_deposit_trans
+               SET amount_credited = greatest(amount_credited - (claim -
+                       CASE WHEN NEW.status = 'approved'
+                            THEN least(coalesce(NEW.amount_deposited, claim), claim)
+                            ELSE 0 END), 0)
+             WHERE request_id = NEW.capture_ref_request_id;
+        END IF;
+        RETURN NULL;
+    END IF;
+    SELECT * INTO h FROM auth_history WHERE id = NEW.auth_history_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL; -- a manual authorization paylink holds no row for
+    END IF;
+    IF NEW.status = 'approved' AND NEW.operation = 'capture' THEN
+        captured := coalesce(NEW.amount_deposited, 0);
+        IF (SELECT void_auth_at_deposit FROM auth_service
+             WHERE service_bureau = NEW.service_bureau) THEN
+            mode := 'void_at_deposit';
+        END IF;
+    ELSIF NEW.status = 'approved' AND NEW.operation = 'auth_capture' THEN
+        mode := 'auth_capture';
+    END IF;
+    voids := coalesce(mode <> '' AND h.status IN ('approved', 'review')
+                      AND h.amount_pending = claim
+                      AND h.amount_authorized > h.amount_deposited + captured, false);
+    UPDATE auth_history
+       SET amount_pending = greatest(amount_pending - claim, 0),
+           amount_deposited = amount_deposited + captured,
+           amount_voided = CASE WHEN voids THEN amount_authorized - amount_deposited - captured
+                                ELSE amount_voided END,
+           void_reason = CASE WHEN voids THEN mode ELSE void_reason END,
+           voided_by = CASE WHEN voids THEN NEW.request_id ELSE voided_by END,
+           status = CASE WHEN voids THEN 'voided' ELSE status END
+     WHERE id = h.id;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION paylink_settle_deposit() IS 'Trigger function: when a deposit sent to the bureau reaches a final status, releases what it claimed (009), adds an approved capture to its authorization''s amount_deposited and voids the remainder (auth_capture always, void_at_deposit with Void auth at deposit) unless another deposit has a claim on it; a follow-on credit keeps only what it credited on its debit.';
+CREATE TRIGGER cc_deposit_trans_settle
+    AFTER UPDATE OF status ON cc_deposit_trans FOR EACH ROW
+    WHEN (OLD.status IN ('sent', 'unknown')
+          AND NEW.status IN ('approved', 'declined', 'review', 'rejected', 'error'))
+    EXECUTE FUNCTION paylink_settle_deposit();

@@ -190,6 +190,27 @@ static void test_final_status_is_kept(void **state)
                CHECK_VIOLATION);
 }
 
+/* Issue 6 A.2: a late answer to a row reported unknown closes its required response, whoever
+ * stores it (012_late_answers.sql); a row that was not unknown leaves other rows alone. */
+static void test_late_answer_closes_required_response(void **state)
+{
+    (void)state;
+    exec_ok(INSERT_AUTH("it-schema-late", "unknown"));
+    exec_ok("INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, reason) VALUES ('it-schema-late', 'auth', 1, 'O1', 1, "
+            "'CYB', 'auth', 'timeout')");
+    exec_ok(INSERT_AUTH("it-schema-late2", "sent"));
+    exec_ok("UPDATE cc_auth_trans SET status = 'approved' WHERE request_id = 'it-schema-late'");
+    exec_ok("UPDATE cc_auth_trans SET status = 'approved' WHERE request_id = 'it-schema-late2'");
+    assert_int_equal(query_long("SELECT count(*) FROM required_response WHERE request_id = "
+                                "'it-schema-late' AND status = 'resolved' AND resolution = "
+                                "'approved' AND resolved_by = 'paylink-auth'"),
+                     1);
+    assert_int_equal(query_long("SELECT count(*) FROM required_response WHERE status = 'open' "
+                                "AND request_id LIKE 'it-schema-late%'"),
+                     0);
+}
+
 static void test_checks_refuse_bad_values(void **state)
 {
     (void)state;
@@ -381,6 +402,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_final_status_is_kept, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_late_answer_closes_required_response, begin, rollback),
         cmocka_unit_test_setup_teardown(test_checks_refuse_bad_values, begin, rollback),
         cmocka_unit_test(test_everything_is_documented),
         cmocka_unit_test(test_no_cvv_column),

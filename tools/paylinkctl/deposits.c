@@ -19,10 +19,6 @@ static const char *const SQL_OPEN =
     "WHERE t.status = 'unknown' AND s.protocol = 'CYB' AND ($1::text IS NULL OR "
     "t.request_id = $1) ORDER BY t.received_at";
 
-#define SETTLE_VOIDS                                                                               \
-    "(v.mode <> '' AND h.status IN ('approved', 'review') AND h.amount_pending = v.claim AND "     \
-    "h.amount_authorized > h.amount_deposited + v.add)"
-
 /* Settles one deposit from the bureau's record; the stored reply becomes the final one. */
 static const char *const SQL_SETTLE =
     "WITH upd AS (UPDATE cc_deposit_trans t SET status = $2::text, deposit_status = '*RCVD', "
@@ -40,23 +36,9 @@ static const char *const SQL_SETTLE =
     "hist AS (INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, "
     "operation, amount, vendor_response, transaction_id, actor, note) "
     "SELECT request_id, 'received', status, deposit_status, operation, amount_deposited, "
-    "vendor_response, transaction_id, $8::text, 'answer found by re-query' FROM upd), "
-    /* As paylink-deposit stores an answer (workers/deposit/deposit.c dep_store): what was
-     * captured is deposited; an auth+capture voids the authorization it replaced, a capture
-     * with Void auth at deposit voids the remainder, unless another deposit has a claim on it.
-     * The claim of this deposit itself is released by the 009_claims.sql trigger. */
-    "v AS (SELECT upd.request_id, upd.auth_history_id, upd.status, coalesce(upd.claim_amount, 0) "
-    "AS claim, CASE WHEN upd.operation = 'capture' THEN upd.amount_deposited ELSE 0 END AS add, "
-    "CASE WHEN upd.operation = 'auth_capture' THEN 'auth_capture' WHEN upd.operation = "
-    "'capture' AND s.void_auth_at_deposit THEN 'void_at_deposit' ELSE '' END AS mode "
-    "FROM upd JOIN auth_service s ON s.service_bureau = upd.service_bureau), "
-    "used AS (UPDATE auth_history h SET amount_deposited = h.amount_deposited + v.add, "
-    "amount_voided = CASE WHEN " SETTLE_VOIDS " THEN h.amount_authorized - h.amount_deposited "
-    "- v.add ELSE h.amount_voided END, "
-    "void_reason = CASE WHEN " SETTLE_VOIDS " THEN v.mode ELSE h.void_reason END, "
-    "voided_by = CASE WHEN " SETTLE_VOIDS " THEN v.request_id ELSE h.voided_by END, "
-    "status = CASE WHEN " SETTLE_VOIDS " THEN 'voided' ELSE h.status END "
-    "FROM v WHERE h.id = v.auth_history_id AND v.status = 'approved' RETURNING h.id) "
+    "vendor_response, transaction_id, $8::text, 'answer found by re-query' FROM upd) "
+    /* What the outcome does to the authorization (claim released, capture deposited,
+     * remainder voided) is the paylink_settle_deposit trigger's, as for paylink-deposit. */
     "UPDATE required_response r SET status = 'resolved', resolution = CASE "
     "WHEN upd.status = 'approved' THEN 'approved' WHEN upd.status IN ('declined', 'rejected') "
     "THEN 'declined' ELSE 'error' END, resolved_by = $8::text, "

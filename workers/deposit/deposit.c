@@ -9,14 +9,6 @@
 #include "log.h"
 #include "money.h"
 
-/* dep_store: the authorization's remainder is voided when the deposit asks for it ($14), the
- * authorization is still an issuer approval, no other deposit has a claim on it (its pending
- * amount is this deposit's own claim), and something remains after this deposit. */
-#define VOIDS                                                                                      \
-    "($14::text <> '' AND h.status IN ('approved', 'review') AND h.amount_pending = "              \
-    "coalesce(upd.claim_amount, 0) AND h.amount_authorized > h.amount_deposited + "                \
-    "$13::numeric)"
-
 static const pl_db_stmt stmts[] = {
     /* Recorded only when its references belong to its own company and order (the auth_ref
      * request id, an inline transaction id paylink knows, the capture_ref debit): a reference
@@ -47,7 +39,7 @@ static const pl_db_stmt stmts[] = {
      "CASE WHEN h.auth_date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN left(h.auth_date, 10) "
      "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END, "
      "h.transaction_id, h.request_token, coalesce(nullif(t.card_token, ''), t.token_created), "
-     "t.pay_type, t.card_type, h.amount_pending::text, t.company, t.order_number "
+     "t.pay_type, t.card_type, h.amount_pending::text "
      "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "
      "WHERE h.request_id = $1 AND h.transaction_type <> 'auth_capture' "
      "ORDER BY h.id DESC LIMIT 1",
@@ -89,12 +81,11 @@ static const pl_db_stmt stmts[] = {
      "RETURNING d.request_id",
      11},
     /*
-     * The answer, its history row, the authorization it settled or left unused, and the new
-     * authorization an auth+capture made: one statement, so a redelivered answer (the row is
-     * no longer 'sent' or 'unknown') changes nothing at all; it returns the row when it did.
-     * What remains of the authorization after this deposit is voided when $14 says so
-     * (auth_capture: seed step 6, always; void_at_deposit: Void auth at deposit), unless
-     * another deposit still has a claim on it.
+     * The answer, its history row and the new authorization an auth+capture made: one
+     * statement, so a redelivered answer (the row is no longer 'sent' or 'unknown') changes
+     * nothing at all; it returns the row when it did. What the outcome does to the
+     * authorization it drew on (claim released, capture deposited, remainder voided) is the
+     * paylink_settle_deposit trigger's (010_remainders.sql), for whoever stores an outcome.
      */
     {"dep_store",
      "WITH upd AS (UPDATE cc_deposit_trans SET status = $2, deposit_status = '*RCVD', "
@@ -106,23 +97,16 @@ static const pl_db_stmt stmts[] = {
      "operation, amount, vendor_response, transaction_id, actor) "
      "SELECT request_id, 'answered', status, deposit_status, operation, amount_deposited, "
      "vendor_response, transaction_id, 'paylink-deposit' FROM upd), "
-     "used AS (UPDATE auth_history h SET amount_deposited = h.amount_deposited + $13::numeric, "
-     "amount_voided = CASE WHEN " VOIDS " THEN h.amount_authorized - h.amount_deposited - "
-     "$13::numeric ELSE h.amount_voided END, "
-     "void_reason = CASE WHEN " VOIDS " THEN $14::text ELSE h.void_reason END, "
-     "voided_by = CASE WHEN " VOIDS " THEN upd.request_id ELSE h.voided_by END, "
-     "status = CASE WHEN " VOIDS " THEN 'voided' ELSE h.status END "
-     "FROM upd WHERE h.id = $12::bigint AND upd.status = 'approved' RETURNING h.id), "
      "newauth AS (INSERT INTO auth_history (request_id, deposit_request_id, company, "
      "order_number, pay_seq, service_bureau, transaction_type, status, amount_authorized, "
      "amount_deposited, currency, auth_number, auth_date, transaction_id, request_token, "
      "vendor_response) "
-     "SELECT $15::varchar, request_id, company, order_number, pay_seq, service_bureau, $16, "
+     "SELECT $12::varchar, request_id, company, order_number, pay_seq, service_bureau, $13, "
      "'approved', amount_deposited, amount_deposited, currency, auth_number, auth_date, "
      "transaction_id, request_token, vendor_response FROM upd "
-     "WHERE $17::boolean AND upd.status = 'approved') "
+     "WHERE $14::boolean AND upd.status = 'approved') "
      "SELECT request_id FROM upd",
-     17},
+     14},
 };
 
 static const char *const protocols[] = {"CYB", NULL};
@@ -140,7 +124,6 @@ typedef struct dep_data {
     char ref_id[65];          /* authRequestID / captureRequestID sent */
     char ref_token[513];      /* and its token */
     char token_used[65];      /* token taken from the authorization for an auth+capture */
-    bool manual;              /* inline manual authorization */
 } dep_data;
 
 /* Reauthorization days when the pay type has no vendor_paytype row: the column's default, so a
@@ -280,23 +263,29 @@ static int64_t money(const char *text)
     return text && *text && pl_money_parse_decimal(text, &v) == 0 ? v : 0;
 }
 
+/* True when the look-up row's company and order (columns company_col, order_col) are not the
+ * request's. */
 static bool other_order(const pl_request *r, const PGresult *res, int company_col, int order_col)
 {
-    return atoi(PQgetvalue(res, 0, company_col)) != r->company ||
+    char company[16];
+    snprintf(company, sizeof company, "%d", r->company);
+    return strcmp(PQgetvalue(res, 0, company_col), company) != 0 ||
            strcmp(PQgetvalue(res, 0, order_col), r->order) != 0;
 }
 
 /* The record unit refused the request (dep_insert): one of its references belongs to another
- * company or order. Say which, without writing anything. */
+ * company or order. Say which, without writing anything. A credit's capture_ref is the only
+ * reference a look-up row can prove foreign; otherwise it is the authorization the request
+ * names (by request id, whether answered yet or not, else by transaction id). */
 static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     const pl_request *r = &job->req;
-    const PGresult *a = pl_db_unit_result(recorded, 1), *k = pl_db_unit_result(recorded, 2);
-    if (r->auth_ref.request_id[0] && a && PQntuples(a) == 1 && other_order(r, a, 12, 13))
+    const PGresult *k = pl_db_unit_result(recorded, 2);
+    if (r->capture_ref.request_id[0] && k && PQntuples(k) == 1 && other_order(r, k, 3, 4))
+        pl_errors_add(errs, "capture_ref.request_id", "names a debit of another company or order");
+    else if (r->auth_ref.request_id[0])
         pl_errors_add(errs, "auth_ref.request_id",
                       "names an authorization of another company or order");
-    else if (r->capture_ref.request_id[0] && k && PQntuples(k) == 1 && other_order(r, k, 3, 4))
-        pl_errors_add(errs, "capture_ref.request_id", "names a debit of another company or order");
     else if (r->auth_ref.transaction_id[0])
         pl_errors_add(errs, "auth_ref.transaction_id",
                       "names an authorization of another company or order");
@@ -331,8 +320,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
                 d->deposited = money(PQgetvalue(a, 0, 3));
                 d->pending = money(PQgetvalue(a, 0, 11));
                 d->auth.has_remaining = true;
-                d->auth.remaining =
-                    money(PQgetvalue(a, 0, 2)) - d->deposited - money(PQgetvalue(a, 0, 11));
+                d->auth.remaining = money(PQgetvalue(a, 0, 2)) - d->deposited - d->pending;
             }
             copy(d->auth.date, sizeof d->auth.date, PQgetvalue(a, 0, 5));
             d->has_auth_id = true;
@@ -348,7 +336,6 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         }
     } else if (r->type == PL_REQ_DEBIT && r->auth_ref.present) {
         /* Inline manual authorization: CyberSource settles it only through its request ID. */
-        d->manual = true;
         d->auth.found = true;
         d->auth.usable = r->auth_ref.transaction_id[0] != '\0';
         d->auth.has_remaining = r->auth_ref.has_amount;
@@ -444,8 +431,8 @@ static void dep_map(pl_job *job)
     pl_job_map_answer(job);
 }
 
-/* The part of a paylink authorization left unused once this deposit is approved; 0 when none
- * or not known. */
+/* The part of the authorization (paylink's or an inline manual one) left unused once this
+ * deposit is approved; 0 when none or not known. */
 static int64_t unused_amount(const pl_job *job, const dep_data *d)
 {
     if (!d->auth.found || !d->auth.usable || !d->auth.has_remaining)
@@ -465,9 +452,8 @@ static int64_t unused_amount(const pl_job *job, const dep_data *d)
  * flight: after any capture CyberSource refuses the reversal (238), so none is asked for. */
 static bool reverses_old_auth(const pl_job *job, const dep_data *d)
 {
-    return d && d->choice.kind == PL_DEP_AUTH_CAPTURE && job->svc->send_reversal && d->auth.found &&
-           d->auth.usable && d->deposited == 0 && d->pending == 0 &&
-           (d->manual ? d->ref_id[0] != '\0' : unused_amount(job, d) > 0);
+    return d && d->choice.kind == PL_DEP_AUTH_CAPTURE && job->svc->send_reversal &&
+           d->deposited == 0 && d->pending == 0 && unused_amount(job, d) > 0;
 }
 
 static int dep_store(pl_job *job, pl_db_unit *u)
@@ -475,7 +461,7 @@ static int dep_store(pl_job *job, pl_db_unit *u)
     const pl_bureau_result *res = &job->res;
     const pl_reply *rep = &job->reply;
     const dep_data *d = job->spec_data;
-    char deposited[24] = "", add[24] = "0.00";
+    char deposited[24] = "";
     if (rep->has_amount_approved &&
         pl_money_format(rep->amount_approved, deposited, sizeof deposited) != 0)
         deposited[0] = '\0';
@@ -485,19 +471,10 @@ static int dep_store(pl_job *job, pl_db_unit *u)
     else if (res->missing_fields[0] || res->invalid_fields[0])
         snprintf(error_text, sizeof error_text, "missing: %s; invalid: %s", res->missing_fields,
                  res->invalid_fields);
-
-    bool capture = d && d->choice.kind == PL_DEP_CAPTURE;
     bool auth_capture = d && d->choice.kind == PL_DEP_AUTH_CAPTURE;
-    if (capture && deposited[0])
-        copy(add, sizeof add, deposited);
-    /* seed step 6: an auth+capture voids the authorization it replaced, always; after a
-     * capture, Void auth at deposit voids what remains. */
-    const char *void_mode = auth_capture                                ? "auth_capture"
-                            : capture && job->svc->void_auth_at_deposit ? "void_at_deposit"
-                                                                        : "";
     /* seed: an authorization code other than the one sent is a new authorization. */
-    bool new_auth = d && (capture || auth_capture) && rep->auth.number[0] &&
-                    strcmp(rep->auth.number, d->auth_number) != 0;
+    bool new_auth = d && (d->choice.kind == PL_DEP_CAPTURE || auth_capture) &&
+                    rep->auth.number[0] && strcmp(rep->auth.number, d->auth_number) != 0;
     const char *p[] = {job->req.request_id,
                        pl_status_name(rep->status),
                        rep->decision,
@@ -509,13 +486,10 @@ static int dep_store(pl_job *job, pl_db_unit *u)
                        rep->auth.request_token,
                        error_text,
                        job->reply_json,
-                       d && d->has_auth_id ? d->auth_id : NULL,
-                       add,
-                       void_mode,
                        d ? nz(d->auth_request_id) : NULL,
                        auth_capture ? "auth_capture" : "auth",
                        new_auth ? "true" : "false"};
-    return pl_db_unit_add(u, "dep_store", 17, p);
+    return pl_db_unit_add(u, "dep_store", 14, p);
 }
 
 void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t outsize)
@@ -537,15 +511,14 @@ static int dep_followups(pl_job *job, json_object *reply)
     const char *status = jstr(reply, "status");
     if (!d || !status || strcmp(status, "approved") != 0 || !reverses_old_auth(job, d))
         return 0;
-    int64_t unused = d->manual ? d->auth.remaining : unused_amount(job, d);
-    char amount[24] = "";
-    if (unused > 0 && pl_money_format(unused, amount, sizeof amount) != 0)
+    char amount[24];
+    if (pl_money_format(unused_amount(job, d), amount, sizeof amount) != 0)
         return 0;
     const pl_request *r = &job->req;
     char rid[64];
     pl_deposit_reversal_request_id(r->request_id, rid, sizeof rid);
-    int rc = pl_job_publish_reversal(job, rid, amount[0] ? amount : job->amount, r->currency,
-                                     d->auth_request_id, d->ref_id, d->ref_token);
+    int rc = pl_job_publish_reversal(job, rid, amount, r->currency, d->auth_request_id, d->ref_id,
+                                     d->ref_token);
     if (rc == 0)
         PL_INFO(r->request_id,
                 "authorization %s replaced by an auth+capture: reversal %s requested",

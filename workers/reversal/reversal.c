@@ -32,7 +32,7 @@ static const pl_db_stmt stmts[] = {
     {"rev_auth",
      "SELECT h.id, h.status, h.amount_deposited::text, h.transaction_id, h.request_token, "
      "h.auth_number, coalesce(h.request_id, ''), coalesce(t.pay_type, ''), "
-     "coalesce(t.card_type, ''), h.amount_pending::text, h.company, h.order_number "
+     "coalesce(t.card_type, ''), h.amount_pending::text "
      "FROM (SELECT id FROM auth_history WHERE request_id = $1 "
      "AND transaction_type <> 'auth_capture' "
      "UNION ALL SELECT id FROM auth_history WHERE $1::varchar IS NULL "
