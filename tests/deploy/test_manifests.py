@@ -9,6 +9,8 @@
   NetworkPolicy lets only the monitoring namespace reach the metrics ports; with kubectl at
   hand, the kustomization renders with every worker enabled.
 - systemd: Kafka over TLS with the client key as a credential, metrics on 127.0.0.1.
+- Every Apache Kafka image under deploy/ is the version tools/kafka/pom.xml fetches, the one
+  every test and benchmark runs on.
 
 Exit 77 (skipped) when python3-yaml is missing.
 """
@@ -229,6 +231,24 @@ for unit in units:
     if re.search(r"^Environment=PAYLINK_METRICS_BIND=", text, re.M):
         fail(f"{os.path.basename(unit)}: PAYLINK_METRICS_BIND belongs in paylink.env")
 ok(f"systemd: {len(units)} units with the Kafka key as a credential, metrics on loopback")
+
+# ---- the Kafka that was tested -------------------------------------------------------------
+with open(os.path.join(SRC, "tools", "kafka", "pom.xml"), encoding="utf-8") as f:
+    m = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", f.read())
+tested = m.group(1) if m else None
+if not tested:
+    fail("tools/kafka/pom.xml names no kafka.version")
+images = []
+for path in sorted(glob.glob(os.path.join(DEPLOY, "**", "*.y*ml"), recursive=True)):
+    with open(path, encoding="utf-8") as f:
+        for tag in re.findall(r"image:\s*[\"']?apache/kafka:([^\s\"']+)", f.read()):
+            images.append(tag)
+            if tag != tested:
+                fail(f"{os.path.relpath(path, SRC)}: apache/kafka:{tag}, but the tests run "
+                     f"Apache Kafka {tested} (tools/kafka/pom.xml)")
+if not images:
+    fail("no apache/kafka image found under deploy/ (compose.yaml runs one)")
+ok(f"{len(images)} Apache Kafka image(s) under deploy/ at the tested version {tested}")
 
 if failures:
     print(f"{len(failures)} check(s) failed", file=sys.stderr)

@@ -313,6 +313,12 @@ pl_worker_stop() { "$PL_ROOT/tools/dev" _worker-stop "$PAYLINK_DEV_DIR" "$1" "${
 # for /readyz.
 pl_worker_start() { "$PL_ROOT/tools/dev" _worker-start "$PAYLINK_DEV_DIR" "$@"; }
 
+# pl_kafka OP [ID]: does OP to the environment's Apache Kafka brokers (every broker when no ID
+# is given): stop (SIGTERM, a controlled shutdown), kill (SIGKILL), pause (SIGSTOP), resume
+# (SIGCONT), start (again on the same storage, ports and configuration; returns once the
+# broker is back in the cluster's metadata). Only with PAYLINK_DEV_BROKER=kafka.
+pl_kafka() { "$PL_ROOT/tools/dev" _kafka "$PAYLINK_DEV_DIR" "$@"; }
+
 # pl_replica_start WORKER NAME [NAME=VALUE...]: a second paylink-WORKER process beside the one
 # tools/dev runs, with the test environment and the given variables, logging to
 # $PAYLINK_LOG_DIR/paylink-WORKER-NAME.log (swept for sanitizer reports and card numbers like

@@ -7,18 +7,34 @@
 #   2. The broker fails it with OUT_OF_ORDER_SEQUENCE_NUMBER, fatal to an idempotent producer:
 #      the worker says so, stops by itself so it is restarted, and its request — whose offset
 #      was not committed — is redelivered and answered from its row after the restart.
-# Both faults are injected by the dev broker (librdkafka's mock cluster), so the test needs it.
+# Both faults are injected inside the Kafka protocol, which Apache Kafka cannot be made to do:
+# the test runs its own paylink-devbroker (librdkafka's mock cluster) and its own paylink-auth
+# replica ("pf", consumer group paylink-auth-pf) on it, beside the environment's broker and
+# workers; the database and the simulator are the environment's.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "${PAYLINK_BROKER_CONTROL_URL:-}" ] || ! curl -sf "$PAYLINK_BROKER_CONTROL_URL/health" >/dev/null; then
-    pass "skipped: the broker is not the dev broker (no protocol fault injection)"
-    exit 0
-fi
 run=$(pl_uid)
+mock_dir=$PAYLINK_RUN_DIR/pf-devbroker-$run
+mkdir -p "$mock_dir"
+"$PAYLINK_TOOLS_BIN/paylink-devbroker" --partitions 8 --prefix "$PAYLINK_TOPIC_PREFIX" \
+    --bootstrap-file "$mock_dir/bootstrap" --control-port 0 \
+    --control-port-file "$mock_dir/control-port" >>"$PAYLINK_LOG_DIR/pf-devbroker.log" 2>&1 &
+mock_pid=$!
+pl_on_exit "kill $mock_pid 2>/dev/null || true; rm -rf '$mock_dir'"
+mock_up() { [ -s "$mock_dir/bootstrap" ] && [ -s "$mock_dir/control-port" ]; }
+pl_eventually 30 mock_up || fail "the test's dev broker did not start"
+# From here on every helper (pl_send, pl_wait_reply, kcat, paylinkctl) talks to the mock.
+export PAYLINK_KAFKA_BROKERS=$(<"$mock_dir/bootstrap")
+export PAYLINK_BROKER_CONTROL_URL=http://127.0.0.1:$(<"$mock_dir/control-port")
+port=$((PAYLINK_AUTH_METRICS_PORT + 57))
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+pf_log=$PAYLINK_LOG_DIR/paylink-auth-pf.log
+pf_start() { pl_replica_start auth pf PAYLINK_METRICS_PORT=$port PAYLINK_KAFKA_FETCH_WAIT_MS=10; }
+pf_start
 pl_on_exit "pl_sim_latency 0"
 metric() {
-    curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics" |
+    curl -sf "http://127.0.0.1:$port/metrics" |
         awk -v m="$1" '$1 == m || index($1, m "{") == 1 {print $2}'
 }
 produce_errors() { curl -sf -X POST "$PAYLINK_BROKER_CONTROL_URL/errors?code=$1&count=1" >/dev/null; }
@@ -35,7 +51,7 @@ produce_errors 10 # MESSAGE_TOO_LARGE: the next Produce request (the worker's re
 more_dropped() { [ "$(metric paylink_publish_dropped_total)" -gt "$dropped" ]; }
 pl_eventually 60 more_dropped || fail "the unpublishable reply was not dropped"
 pass "the reply the broker refused for good was dropped, not retried forever"
-grep -q "can never succeed" "$PAYLINK_LOG_DIR/paylink-auth.log" || fail "no error log for the dropped reply"
+grep -q "can never succeed" "$pf_log" || fail "no error log for the dropped reply"
 assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$id")" approved \
     "the outcome is in the database"
 pl_sim_latency 0
@@ -46,23 +62,26 @@ assert_json .status approved "$(pl_wait_reply auth "$id2" 60)"
 where=$(kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -o beginning -e -q -f '%p %o %k\n' 2>/dev/null |
     awk -v k="1-$ord" '$3 == k {print $1, $2}' | tail -n 1)
 part=${where% *} off=${where#* }
-passed() { [ "$(pl_committed auth "$part")" -gt "$off" ]; }
+passed() {
+    [ "$("$PL_CTL" offsets --worker auth --group paylink-auth-pf |
+        jq -r --argjson p "$part" 'select(.partition == $p) | .committed')" -gt "$off" ]
+}
 pl_eventually 60 passed || fail "partition $part did not commit past $off"
 pass "the partition committed past both"
 
 # ---- 2. a fatal producer error -------------------------------------------------------------------
 id="fatal-$run"
-pid=$(pl_worker_pid auth)
+pid=$(<"$PAYLINK_RUN_DIR/paylink-auth-pf.pid")
 pl_sim_latency 4000
 pl_send auth "$(pl_request auth "$id" 73.00)"
 pl_eventually 60 is_sent "$id" || fail "$id was never sent"
 produce_errors 45 # OUT_OF_ORDER_SEQUENCE_NUMBER on a first attempt: fatal to an idempotent producer
 gone() { ! kill -0 "$pid" 2>/dev/null; }
 pl_eventually 60 gone || fail "the worker did not stop after a fatal producer error"
-grep -q "kafka producer fatal error" "$PAYLINK_LOG_DIR/paylink-auth.log" || fail "no log of the fatal error"
+grep -q "kafka producer fatal error" "$pf_log" || fail "no log of the fatal error"
 pass "a fatal producer error stops the worker (/healthz fails meanwhile: tests/unit/test_metrics.c)"
 pl_sim_latency 0
-pl_worker_start auth
+pf_start
 r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id after the restart"
 assert_json .status approved "$r"
 assert_eq "$(pl_ledger_count "$id" auth)" 1 "authorized once"

@@ -255,8 +255,16 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
         snprintf(group, sizeof group, "paylink-bench-%s", b->run);
         rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
-        /* See common/kafka.c: the dev broker does not end an empty fetch early. */
-        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err);
+        /*
+         * The workers' fetch wait when the environment sets one: the mock broker does not end
+         * an empty fetch early (common/kafka.c), so its .dev/env asks for 10 ms. On Apache
+         * Kafka librdkafka's default stands: a waiting fetch returns as soon as data arrives.
+         */
+        const char *wait = getenv("PAYLINK_KAFKA_FETCH_WAIT_MS");
+        char *end = NULL;
+        long ms = wait ? strtol(wait, &end, 10) : 0;
+        if (wait && end != wait && *end == '\0' && ms >= 1 && ms <= 60000)
+            rd_kafka_conf_set(conf, "fetch.wait.max.ms", wait, err, sizeof err);
     }
     rd_kafka_conf_set_opaque(conf, b);
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);

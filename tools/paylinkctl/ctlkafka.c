@@ -25,8 +25,8 @@ typedef struct delivery {
     int64_t offset;
 } delivery;
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-                    size_t errstr_size)
+int pl_ctlkafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                         size_t errstr_size)
 {
     char kerr[256];
     if (rd_kafka_conf_set(conf, name, value, kerr, sizeof kerr) != RD_KAFKA_CONF_OK)
@@ -34,13 +34,13 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
     return PL_OK;
 }
 
-static rd_kafka_conf_t *base_conf(const char *brokers, char *errstr, size_t errstr_size)
+rd_kafka_conf_t *pl_ctlkafka_conf(const char *brokers, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", brokers, errstr, errstr_size) != PL_OK ||
-        conf_set(conf, "client.id", "paylinkctl", errstr, errstr_size) != PL_OK ||
+    if (pl_ctlkafka_conf_set(conf, "bootstrap.servers", brokers, errstr, errstr_size) != PL_OK ||
+        pl_ctlkafka_conf_set(conf, "client.id", "paylinkctl", errstr, errstr_size) != PL_OK ||
         /* A dev broker going away is reported by the operation that needs it, not per socket. */
-        conf_set(conf, "log.connection.close", "false", errstr, errstr_size) != PL_OK) {
+        pl_ctlkafka_conf_set(conf, "log.connection.close", "false", errstr, errstr_size) != PL_OK) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -67,13 +67,13 @@ int pl_ctlkafka_produce(const char *brokers, const char *topic, const char *key,
     delivery d = {0};
     char timeout[16], kerr[256];
 
-    rd_kafka_conf_t *conf = base_conf(brokers, errstr, errstr_size);
+    rd_kafka_conf_t *conf = pl_ctlkafka_conf(brokers, errstr, errstr_size);
     if (!conf)
         return PL_ERR_CONFIG;
     snprintf(timeout, sizeof timeout, "%d", timeout_ms);
     /* Idempotence: the producer's own retries can never put the request on the topic twice. */
-    if (conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != PL_OK ||
-        conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) != PL_OK) {
+    if (pl_ctlkafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != PL_OK ||
+        pl_ctlkafka_conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) != PL_OK) {
         rd_kafka_conf_destroy(conf);
         return PL_ERR_CONFIG;
     }
@@ -161,7 +161,7 @@ int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_be
     if (!r)
         return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
 
-    rd_kafka_conf_t *conf = base_conf(brokers, errstr, errstr_size);
+    rd_kafka_conf_t *conf = pl_ctlkafka_conf(brokers, errstr, errstr_size);
     if (!conf) {
         free(r);
         return PL_ERR_CONFIG;
@@ -174,10 +174,11 @@ int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_be
     if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         rnd = (uint32_t)getpid();
     snprintf(group, sizeof group, "paylinkctl-%ld-%08x", (long)getpid(), (unsigned)rnd);
-    if (conf_set(conf, "group.id", group, errstr, errstr_size) != PL_OK ||
-        conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != PL_OK ||
-        conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) != PL_OK ||
-        conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != PL_OK) {
+    if (pl_ctlkafka_conf_set(conf, "group.id", group, errstr, errstr_size) != PL_OK ||
+        pl_ctlkafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != PL_OK ||
+        pl_ctlkafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) !=
+            PL_OK ||
+        pl_ctlkafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != PL_OK) {
         rd_kafka_conf_destroy(conf);
         free(r);
         return PL_ERR_CONFIG;
@@ -272,11 +273,11 @@ int pl_ctlkafka_committed(const char *brokers, const char *group, const char *to
 {
     char kerr[256];
     rd_kafka_topic_partition_list_t *parts = NULL;
-    rd_kafka_conf_t *conf = base_conf(brokers, errstr, errstr_size);
+    rd_kafka_conf_t *conf = pl_ctlkafka_conf(brokers, errstr, errstr_size);
     if (!conf)
         return PL_ERR_CONFIG;
-    if (conf_set(conf, "group.id", group, errstr, errstr_size) != PL_OK ||
-        conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != PL_OK) {
+    if (pl_ctlkafka_conf_set(conf, "group.id", group, errstr, errstr_size) != PL_OK ||
+        pl_ctlkafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != PL_OK) {
         rd_kafka_conf_destroy(conf);
         return PL_ERR_CONFIG;
     }

@@ -19,9 +19,22 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "err.h"
 
 typedef struct pl_ctlkafka_reader pl_ctlkafka_reader;
+
+/*
+ * A new client configuration with what every paylinkctl client has: brokers, client.id
+ * "paylinkctl", no log line per closed connection. NULL with errstr set when a setting is
+ * refused; the caller owns the result (rd_kafka_new takes it, else rd_kafka_conf_destroy).
+ */
+rd_kafka_conf_t *pl_ctlkafka_conf(const char *brokers, char *errstr, size_t errstr_size);
+
+/* rd_kafka_conf_set with the refusal as PL_ERR_CONFIG in errstr ("kafka NAME: why"). */
+int pl_ctlkafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                         size_t errstr_size) PL_MUSTCHECK;
 
 /*
  * Produces one message (key may be NULL) to topic and waits up to timeout_ms for its delivery

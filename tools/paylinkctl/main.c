@@ -5,10 +5,12 @@
  *   paylinkctl send      put one request on a worker's request topic, optionally wait for its reply
  *   paylinkctl tail      print a worker's replies (or any topic) as JSON lines
  *   paylinkctl bench     drive a running system and measure it (bench.h)
+ *   paylinkctl topics    create the Kafka topics, or bring existing ones to their settings
+ *                        (topics.h)
  *
  * It reads the variables the workers read (PAYLINK_DB, PAYLINK_KAFKA_BROKERS,
  * PAYLINK_TOPIC_PREFIX), so a shell that sourced .dev/env needs no flags. Exit status: 0 done,
- * 1 error, 2 timed out (no reply, or fewer messages than --count).
+ * 1 error, 2 timed out (no reply, fewer messages than --count, topics not ready in time).
  *
  * Card numbers typed on the command line are copied, then overwritten in argv so later `ps`
  * listings do not show them, and are never printed: only the request id and replies (which
@@ -32,6 +34,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "reqbuild.h"
+#include "topics.h"
 
 enum { EXIT_DONE = 0, EXIT_ERROR = 1, EXIT_TIMEOUT = 2 };
 
@@ -52,6 +55,7 @@ typedef struct opts {
     long timeout_s; /* -1: not given */
     long count;     /* -1: not given */
     pl_reqbuild req;
+    pl_topics_opts topics;
 } opts;
 
 static volatile sig_atomic_t g_stop;
@@ -99,6 +103,16 @@ static void usage(FILE *out)
           "      the difference is what the workers have not finished.\n"
           "  deposits receive [--request-id ID] [--by NAME]\n"
           "      Settle deposits whose answer never came from the bureau's record (deposits.h).\n"
+          "  topics [--partitions N] [--replication R] [--min-isr M] [--timeout S]\n"
+          "         [--extra NAME[,NAME...]]\n"
+          "      Create the paylink topics with the settings of deploy/kafka/create-topics.sh\n"
+          "      (N partitions, default 32; replication factor R, default 1;\n"
+          "      min.insync.replicas M <= R, default 1), or bring existing ones to them: their\n"
+          "      settings are set again, fewer partitions raised to N (more are left, with a\n"
+          "      warning). --extra adds topics (repeatable) with the settings of a reply topic.\n"
+          "      Then waits until every topic has a leader for each partition. One line per\n"
+          "      topic: NAME: created|updated, N partitions, retention.ms=MS. Exit 2 when\n"
+          "      that took more than S seconds (default 30, the bound of the whole run).\n"
           "  help\n"
           "      This text.\n"
           "\n"
@@ -160,6 +174,7 @@ static int take_flag(opts *o, const char *name, const char *value)
     bool send = strcmp(cmd, "send") == 0, tail = strcmp(cmd, "tail") == 0;
     bool migrate = strcmp(cmd, "migrate") == 0;
     bool offsets = strcmp(cmd, "offsets") == 0;
+    bool topics = strcmp(cmd, "topics") == 0;
 
     if (strcmp(name, "--db") == 0)
         o->db = value;
@@ -196,6 +211,13 @@ static int take_flag(opts *o, const char *name, const char *value)
         int rc = pl_reqbuild_set(&o->req, name, value, errstr, sizeof errstr);
         if (rc == PL_ERR_NOTFOUND)
             return fail("unknown option %s for send (see paylinkctl help)", name);
+        if (rc != PL_OK)
+            return fail("%s", errstr);
+    } else if (topics) {
+        char errstr[256];
+        int rc = pl_topics_opts_set(&o->topics, name, value, errstr, sizeof errstr);
+        if (rc == PL_ERR_NOTFOUND)
+            return fail("unknown option %s for topics (see paylinkctl help)", name);
         if (rc != PL_OK)
             return fail("%s", errstr);
     } else {
@@ -289,6 +311,20 @@ static int cmd_offsets(const opts *o)
     if (pl_ctlkafka_committed(brokers, group, topic, 10000, stdout, errstr, sizeof errstr) != 0)
         return fail("offsets: %s", errstr);
     return EXIT_DONE;
+}
+
+/* ---- topics ------------------------------------------------------------------------------ */
+
+static int cmd_topics(const opts *o)
+{
+    char errstr[256];
+    const char *brokers = env_or(o->brokers, "PAYLINK_KAFKA_BROKERS", NULL);
+    const char *prefix = env_or(o->prefix, "PAYLINK_TOPIC_PREFIX", "paylink");
+    if (!brokers)
+        return fail("no Kafka brokers: set PAYLINK_KAFKA_BROKERS or give --brokers");
+    if (pl_topics_opts_check(&o->topics, errstr, sizeof errstr) != PL_OK)
+        return fail("topics: %s", errstr);
+    return pl_topics_run(brokers, prefix, &o->topics, stdout, stderr, &g_stop);
 }
 
 /* ---- migrate ----------------------------------------------------------------------------- */
@@ -516,9 +552,11 @@ static int cmd_tail(const opts *o)
 int main(int argc, char **argv)
 {
     opts o = {.timeout_s = -1, .count = -1};
+    pl_topics_opts_init(&o.topics);
     int status = parse_args(argc, argv, &o);
     if (status != PARSE_RUN) {
         pl_reqbuild_free(&o.req);
+        pl_topics_opts_free(&o.topics);
         return status;
     }
 
@@ -554,8 +592,11 @@ int main(int argc, char **argv)
         status = cmd_tail(&o);
     else if (strcmp(o.command, "offsets") == 0)
         status = cmd_offsets(&o);
+    else if (strcmp(o.command, "topics") == 0)
+        status = cmd_topics(&o);
     else
         status = fail("unknown command %s (see paylinkctl help)", o.command);
     pl_reqbuild_free(&o.req);
+    pl_topics_opts_free(&o.topics);
     return status;
 }
