@@ -126,6 +126,13 @@ static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *er
         /* Replies are small and latency matters more than packet count (librdkafka enables
          * Nagle on broker sockets before 2.10). */
         set(conf, "socket.nagle.disable", "true", errstr, errstr_size) ||
+        /* A request queued on a connection that broke waits this long before librdkafka gives
+         * up on it and tries again. Seen with Apache Kafka and librdkafka 2.0.2: after the
+         * broker restarted, the consumer's request to the group coordinator sat unsent until
+         * this timeout (60 s by default), the worker without partitions all that time
+         * (tests/e2e/test_auth_broker_outage.sh). 10 s bounds that stall and is still far
+         * above a healthy broker's answer time (fetches wait 500 ms at most). */
+        set(conf, "socket.timeout.ms", "10000", errstr, errstr_size) ||
         env_props(conf, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;

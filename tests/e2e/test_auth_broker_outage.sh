@@ -30,7 +30,8 @@ for round in "${rounds[@]}"; do
     done | kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -K '|'
 
     in_flight() { [ "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE 'bo-$tag-%' AND status = 'sent'")" -gt 0 ]; }
-    pl_eventually 30 in_flight || fail "$round: no call in flight"
+    # A worker may still be rejoining its group after the previous round's restart.
+    pl_eventually 90 in_flight || fail "$round: no call in flight"
     case $round in
     mock) broker down; sleep 5; broker up ;;
     kill) pl_kafka kill; sleep 5; pl_kafka start ;;
