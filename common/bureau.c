@@ -23,6 +23,22 @@ const char *pl_bureau_op_name(pl_bureau_op op)
         return "auth_capture";
     case PL_OP_AUTH_REVERSAL:
         return "reversal";
+    case PL_OP_SVC_GENERATE:
+        return "svc_generate";
+    case PL_OP_SVC_ACTIVATE:
+        return "svc_activate";
+    case PL_OP_SVC_RECHARGE:
+        return "svc_recharge";
+    case PL_OP_SVC_PREAUTH:
+        return "svc_preauth";
+    case PL_OP_SVC_POSTAUTH:
+        return "svc_postauth";
+    case PL_OP_SVC_RETURN:
+        return "svc_return";
+    case PL_OP_SVC_INQUIRY:
+        return "svc_inquiry";
+    case PL_OP_SVC_VOID:
+        return "svc_void";
     }
     return "unknown";
 }
@@ -38,11 +54,12 @@ void pl_bureau_msg_free(pl_bureau_msg *m)
     }
     m->body = NULL;
     m->body_len = 0;
+    pl_card_wipe(m->auth_header, sizeof m->auth_header);
 }
 
 const pl_bureau_ops *pl_bureau_find(const char *protocol)
 {
-    static const pl_bureau_ops *const all[] = {&pl_bureau_cybersource};
+    static const pl_bureau_ops *const all[] = {&pl_bureau_cybersource, &pl_bureau_relate};
     if (!protocol)
         return NULL;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

@@ -28,9 +28,21 @@ typedef enum pl_bureau_op {
     PL_OP_CREDIT,        /* CYB ccCreditService (credit deposit) */
     PL_OP_AUTH_CAPTURE,  /* CYB ccAuthService + ccCaptureService in one request */
     PL_OP_AUTH_REVERSAL, /* CYB ccAuthReversalService */
+    /* Stored value (RLT: Customer Engagement messages of seed customer-engagement-stored-value-
+     * card.txt; EXT later). The card is call->svc_card_number. */
+    PL_OP_SVC_GENERATE, /* GenerateCard: a new virtual card number from the card series */
+    PL_OP_SVC_ACTIVATE, /* ActivateInstrumentRequest: activate a physical card */
+    PL_OP_SVC_RECHARGE, /* RechargeRequest: activate a virtual card, or add value */
+    PL_OP_SVC_PREAUTH,  /* PreauthorizationRequest: authorize */
+    PL_OP_SVC_POSTAUTH, /* PostauthorizationRequest: deposit against ref_request_id */
+    PL_OP_SVC_RETURN,   /* ReturnRequest: credit the card */
+    PL_OP_SVC_INQUIRY,  /* InquiryRequest: balance */
+    PL_OP_SVC_VOID,     /* VoidRequest: reverse the authorization ref_request_id */
 } pl_bureau_op;
 
-/* "token", "auth", "token_auth", "capture", "credit", "auth_capture", "reversal". */
+/* "token", "auth", "token_auth", "capture", "credit", "auth_capture", "reversal",
+ * "svc_generate", "svc_activate", "svc_recharge", "svc_preauth", "svc_postauth", "svc_return",
+ * "svc_inquiry", "svc_void". */
 const char *pl_bureau_op_name(pl_bureau_op op);
 
 /* Settings of one service bureau (the auth_service row, secrets resolved) the adapters need. */
@@ -38,7 +50,12 @@ typedef struct pl_bureau_cfg {
     char service[9];      /* CYB, RLT, EXT, ... */
     char protocol[8];     /* "CYB", "RLT", "EXT": which adapter */
     char api_version[12]; /* CyberSource data namespace version, e.g. "1.121" */
-    const char *secret;   /* CyberSource transaction key; never logged */
+    const char *secret;   /* CyberSource transaction key / RLT web service password; never logged */
+    /* Customer Engagement (RLT) settings of the seed's WASV screen. */
+    char card_prefix[21]; /* Presenter's ID → CardPrefix of GenerateCard */
+    char card_series[21]; /* Submitter's ID → CardSeriesSequence of GenerateCard */
+    char location_id[21]; /* Signon → LocationID ("" → an empty <LocationID />) */
+    char ws_user[61];     /* web service user; "" → no Authorization header */
 } pl_bureau_cfg;
 
 /* One call: the operation plus everything resolved from configuration and earlier rows. */
@@ -57,6 +74,11 @@ typedef struct pl_bureau_call {
     const char *ref_request_id;
     const char *ref_request_token;
     const char *ref_auth_code;
+    /* Stored value: the card (full number: the adapter masks it wherever it logs), the order
+     * (RTPTransactionID) and the clock of TransactionDateTime / BusinessDate (UTC seconds). */
+    const char *svc_card_number;
+    const char *order;
+    int64_t now;
 } pl_bureau_call;
 
 /* The bytes of one call. */
@@ -65,6 +87,9 @@ typedef struct pl_bureau_msg {
     size_t body_len;
     char content_type[64]; /* "text/xml; charset=utf-8" */
     char soap_action[64];  /* "" when none; else sent as SOAPAction header */
+    /* A whole header line ("Authorization: Basic ...") or "" — credentials: never logged, and
+     * wiped by pl_bureau_msg_free. */
+    char auth_header[512];
 } pl_bureau_msg;
 
 void pl_bureau_msg_free(pl_bureau_msg *m);
@@ -91,6 +116,15 @@ typedef struct pl_bureau_result {
     char invalid_fields[256];
     bool has_balance;
     int64_t balance;
+    /* Stored value answers. */
+    char response_code[16];     /* GenerateCard's CardSeries ResponseCode: "OK", "Rejected" */
+    char error_code[41];        /* ErrorCode of a declined transaction (ALL_CARDS_GENERATED) */
+    char error_text[121];       /* its ResponseDescription */
+    char svc_status[16];        /* InstrumentState/Status: "Active", "Inactive" */
+    char account_status[16];    /* AccountState/AccountStatus */
+    char account_id[21];        /* AccountState/AccountID */
+    char svc_card_number[21];   /* GenerateCard's new CardNumber (wiped by the engine) */
+    char svc_instrument_id[31]; /* GenerateCard's InstrumentID */
 } pl_bureau_result;
 
 typedef struct pl_bureau_ops {
@@ -122,6 +156,7 @@ typedef struct pl_bureau_ops {
 
 /* The adapters. */
 extern const pl_bureau_ops pl_bureau_cybersource;
+extern const pl_bureau_ops pl_bureau_relate;
 
 /* The adapter for a protocol code, or NULL. */
 const pl_bureau_ops *pl_bureau_find(const char *protocol);

@@ -1,12 +1,12 @@
 /*
  * bureau_cybersource.c: the CyberSource Simple Order API adapter (SOAP toolkit, `CYB`).
  *
- * Requests are built as a libxml2 tree and serialised, replies are read with a parser that
- * never touches the network and refuses DTDs, and the bureau message log gets a re-parsed
- * copy with the card data masked. The element order of every type follows the official XSD
- * sequences (1.121; 1.201 only inserts elements, so the same order is valid there); the
- * unit tests validate each operation's request against both XSDs. Facts and sources:
- * ../shared/reference/bureau-wire-formats.md §1. The manual is bureau_cybersource.h.
+ * Requests are built as a libxml2 tree and serialised, replies are read with the reader of
+ * xmlutil.h, which never touches the network and refuses DTDs, and the bureau message log gets
+ * a re-parsed copy with the card data masked. The element order of every type follows the
+ * official XSD sequences (1.121; 1.201 only inserts elements, so the same order is valid
+ * there); the unit tests validate each operation's request against both XSDs. Facts and
+ * sources: ../shared/reference/bureau-wire-formats.md §1. The manual is bureau_cybersource.h.
  */
 #include "bureau_cybersource.h"
 
@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include "card.h"
 #include "money.h"
+#include "xmlutil.h"
 
 #define NS_SOAP "http://schemas.xmlsoap.org/soap/envelope/"
 #define NS_WSSE "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -27,10 +27,17 @@
     "#PasswordText"
 #define NS_DATA_PREFIX "urn:schemas-cybersource-com:transaction-data-"
 
-/* Parser options for everything we read: no network, no entity substitution (no NOENT, no
- * DTDLOAD), no dictionary so that sensitive text can be wiped in place, and no messages on
- * stderr (errors are read from the context instead). */
-#define READ_OPTIONS (XML_PARSE_NONET | XML_PARSE_NODICT | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+/*
+ * How our documents are read and written (xmlutil.h): replies up to PL_CYBERSOURCE_MAX_BODY,
+ * free text scrubbed of card numbers (which pass Luhn), requests and redacted copies with an
+ * XML declaration.
+ */
+static const pl_xml_profile CYB_XML = {
+    .max_len = PL_CYBERSOURCE_MAX_BODY,
+    .doc_name = "a SOAP message",
+    .declaration = true,
+    .mask_more = NULL,
+};
 
 /* ---------------------------------------------------------------------------------------- */
 /* Versions */
@@ -108,38 +115,29 @@ static xmlNodePtr add_el(builder *b, xmlNodePtr parent, const char *name)
 /* A text element; left out when value is NULL or empty once cleaned. */
 static xmlNodePtr add_text(builder *b, xmlNodePtr parent, const char *name, const char *value)
 {
-    if (b->err || !parent || !value || !*value)
+    if (!value || !*value)
         return NULL;
-    size_t len = strlen(value);
-    char *clean = malloc(len + 1);
-    if (!clean) {
-        b->err = PL_ERR_NOMEM;
+    xmlNodePtr n = add_el(b, parent, name);
+    if (!n)
         return NULL;
-    }
-    memcpy(clean, value, len + 1);
-    xmlNodePtr n = NULL;
     /* seed: non-standard keyboard characters are removed from the XML sent to CyberSource. */
-    if (pl_card_keyboard_clean(clean) > 0) {
-        /* xmlNewTextChild copies and escapes the text; the value may be the card number. */
-        n = xmlNewTextChild(parent, NULL, BAD_CAST name, BAD_CAST clean);
-        if (!n)
-            b->err = PL_ERR_NOMEM;
-    }
-    pl_card_wipe(clean, len + 1);
-    free(clean);
-    return n;
+    int rc = pl_xml_add_clean_text(n, value);
+    if (rc > 0)
+        return n;
+    /* Nothing was left of the value (or no memory): no element at all. */
+    xmlUnlinkNode(n);
+    xmlFreeNode(n);
+    if (rc < 0)
+        b->err = PL_ERR_NOMEM;
+    return NULL;
 }
 
 static void add_money(builder *b, xmlNodePtr parent, const char *name, int64_t minor)
 {
-    char buf[24];
-    if (b->err)
-        return;
-    if (pl_money_format(minor, buf, sizeof buf) != 0) {
-        b->err = PL_ERR_INVALID;
-        return;
-    }
-    add_text(b, parent, name, buf);
+    xmlNodePtr n = add_el(b, parent, name);
+    int rc = n ? pl_xml_add_money(n, minor) : 0;
+    if (rc)
+        b->err = rc;
 }
 
 static void add_int(builder *b, xmlNodePtr parent, const char *name, long v, int width)
@@ -498,17 +496,6 @@ static void add_request_message(builder *b, xmlNodePtr rm, const pl_bureau_cfg *
     }
 }
 
-/* Zeroes every text node of a tree we built (card number, CVV, key) before it is freed. */
-static void wipe_text(xmlNodePtr n)
-{
-    for (; n; n = n->next) {
-        if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content)
-            pl_card_wipe(n->content, strlen((const char *)n->content));
-        else if (n->type == XML_ELEMENT_NODE)
-            wipe_text(n->children);
-    }
-}
-
 static int cyb_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl_bureau_msg *msg,
                      char *errstr, size_t errstr_size)
 {
@@ -526,8 +513,6 @@ static int cyb_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl_bu
         return rc;
 
     builder b = {0};
-    xmlChar *out = NULL;
-    int out_len = 0;
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr env = doc ? xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL) : NULL;
     if (!env) {
@@ -574,144 +559,30 @@ static int cyb_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl_bu
         goto out;
     }
 
-    xmlDocDumpMemoryEnc(doc, &out, &out_len, "UTF-8");
-    if (!out || out_len <= 0) {
+    if (pl_xml_serialize(doc, CYB_XML.declaration, &msg->body, &msg->body_len) != 0) {
         rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "serialising the request failed");
         goto out;
     }
-    /* The caller frees with free(); xmlMalloc need not be malloc. */
-    msg->body = malloc((size_t)out_len + 1);
-    if (!msg->body) {
-        rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
-        goto out;
-    }
-    memcpy(msg->body, out, (size_t)out_len);
-    msg->body[out_len] = '\0';
-    msg->body_len = (size_t)out_len;
     snprintf(msg->content_type, sizeof msg->content_type, "text/xml; charset=utf-8");
     snprintf(msg->soap_action, sizeof msg->soap_action, "runTransaction");
     rc = 0;
 
 out:
-    if (out) {
-        pl_card_wipe(out, (size_t)out_len);
-        xmlFree(out);
-    }
-    if (doc) {
-        wipe_text(doc->children);
-        xmlFreeDoc(doc);
-    }
+    /* The tree holds the card number, the CVV and the key. */
+    pl_xml_free_doc(doc);
     return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Reading */
 
-/*
- * Parses a bureau document safely: size-capped, no network, no entities, and no DTD at all
- * (SOAP forbids one; refusing it closes XXE and entity expansion bombs). Returns the document
- * or NULL with errstr set.
- */
-static xmlDocPtr read_xml(const char *body, size_t len, char *errstr, size_t errstr_size)
-{
-    if (!body || len == 0) {
-        pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "empty body");
-        return NULL;
-    }
-    if (len > PL_CYBERSOURCE_MAX_BODY) {
-        pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "body of %zu bytes is over the %d limit", len,
-                   PL_CYBERSOURCE_MAX_BODY);
-        return NULL;
-    }
-    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
-    if (!ctxt) {
-        pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
-        return NULL;
-    }
-    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL, READ_OPTIONS);
-    if (!doc) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-        char what[160] = "not XML";
-        if (e && e->message) {
-            /* libxml2 quotes names and text of the document, which may hold a card number. */
-            size_t n = pl_card_scrub_copy(what, sizeof what, e->message, strlen(e->message),
-                                          PL_MASK_LAST4);
-            while (n > 0 && (what[n - 1] == '\n' || what[n - 1] == ' '))
-                what[--n] = '\0';
-        }
-        pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML (line %d): %s", e ? e->line : 0,
-                   what);
-    } else if (doc->intSubset || doc->extSubset) {
-        pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "a DTD is not allowed in a SOAP message");
-        xmlFreeDoc(doc);
-        doc = NULL;
-    }
-    xmlFreeParserCtxt(ctxt);
-    return doc;
-}
-
-static bool is_el(xmlNodePtr n, const char *local_name)
-{
-    return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, local_name) == 0;
-}
-
-static xmlNodePtr first_element(xmlNodePtr n)
-{
-    for (; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE)
-            return n;
-    return NULL;
-}
-
-static xmlNodePtr child_el(xmlNodePtr parent, const char *local_name)
-{
-    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-        if (is_el(c, local_name))
-            return c;
-    return NULL;
-}
-
-/*
- * The trimmed text of an element into out. Free text (a fault string, a field list, a date)
- * is scrubbed of card numbers, because it ends up in error_text, replies and logs and the
- * bureau may quote what it was sent; a free text that does not fit is cut (without leaving
- * the head of a card number, pl_card_scrub_copy). Anything else is an identifier or a code,
- * copied as it is: one that does not fit makes the answer unreadable, since a cut request ID
- * or token would make a later capture or reversal refer to the wrong transaction.
- */
-static int node_text(xmlNodePtr n, char *out, size_t outsize, bool free_text)
-{
-    out[0] = '\0';
-    xmlChar *content = xmlNodeGetContent(n);
-    if (!content)
-        return 0;
-    const char *s = (const char *)content;
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-        s++;
-    size_t len = strlen(s);
-    while (len > 0 &&
-           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
-        len--;
-    int rc = 0;
-    if (free_text) {
-        pl_card_scrub_copy(out, outsize, s, len, PL_MASK_LAST4);
-    } else if (len >= outsize) {
-        rc = PL_ERR_PARSE;
-    } else {
-        memcpy(out, s, len);
-        out[len] = '\0';
-    }
-    pl_card_wipe(content, strlen((const char *)content));
-    xmlFree(content);
-    return rc;
-}
-
 /* Appends a missingField/invalidField path to a ", "-joined list; what does not fit is left
  * out whole rather than cut in the middle of a name. */
 static void append_field(char *list, size_t size, xmlNodePtr n)
 {
     char field[128];
-    if (node_text(n, field, sizeof field, true) != 0 || !field[0])
+    pl_xml_text_free(n, field, sizeof field, &CYB_XML);
+    if (!field[0])
         return;
     size_t used = strlen(list);
     size_t need = (used ? 2 : 0) + strlen(field);
@@ -733,14 +604,14 @@ typedef struct svc_reply {
 static int read_service(xmlNodePtr n, svc_reply *s, char *errstr, size_t errstr_size)
 {
     s->present = true;
-    xmlNodePtr rc = child_el(n, "reasonCode");
-    if (rc && node_text(rc, s->reason_code, sizeof s->reason_code, false) != 0)
+    xmlNodePtr rc = pl_xml_child(n, "reasonCode");
+    if (rc && pl_xml_text_exact(rc, s->reason_code, sizeof s->reason_code) != 0)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s/reasonCode too long",
                           (const char *)n->name);
-    xmlNodePtr amount = child_el(n, "amount");
+    xmlNodePtr amount = pl_xml_child(n, "amount");
     if (amount) {
         char text[32];
-        if (node_text(amount, text, sizeof text, false) != 0 ||
+        if (pl_xml_text_exact(amount, text, sizeof text) != 0 ||
             pl_money_parse_decimal(text, &s->amount) != 0)
             return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s/amount is not an amount",
                               (const char *)n->name);
@@ -792,7 +663,7 @@ static const svc_reply *main_service(const pl_bureau_call *call, const svc_reply
 
 #define TEXT_STRICT(node, field, name)                                                             \
     do {                                                                                           \
-        if (node_text((node), (field), sizeof(field), false) != 0)                                 \
+        if (pl_xml_text_exact((node), (field), sizeof(field)) != 0)                                \
             return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s is too long", (name));        \
     } while (0)
 
@@ -806,51 +677,52 @@ static int read_reply_message(const pl_bureau_call *call, xmlNodePtr rm, pl_bure
     for (xmlNodePtr c = rm->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (is_el(c, "merchantReferenceCode")) {
-            node_text(c, res->merchant_reference_code, sizeof res->merchant_reference_code, true);
-        } else if (is_el(c, "requestID")) {
+        if (pl_xml_is(c, "merchantReferenceCode")) {
+            pl_xml_text_free(c, res->merchant_reference_code, sizeof res->merchant_reference_code,
+                             &CYB_XML);
+        } else if (pl_xml_is(c, "requestID")) {
             TEXT_STRICT(c, res->request_id, "requestID");
-        } else if (is_el(c, "decision")) {
+        } else if (pl_xml_is(c, "decision")) {
             TEXT_STRICT(c, res->decision, "decision");
-        } else if (is_el(c, "reasonCode")) {
+        } else if (pl_xml_is(c, "reasonCode")) {
             TEXT_STRICT(c, res->reason_code, "reasonCode");
-        } else if (is_el(c, "missingField")) {
+        } else if (pl_xml_is(c, "missingField")) {
             append_field(res->missing_fields, sizeof res->missing_fields, c);
-        } else if (is_el(c, "invalidField")) {
+        } else if (pl_xml_is(c, "invalidField")) {
             append_field(res->invalid_fields, sizeof res->invalid_fields, c);
-        } else if (is_el(c, "requestToken")) {
+        } else if (pl_xml_is(c, "requestToken")) {
             TEXT_STRICT(c, res->request_token, "requestToken");
-        } else if (is_el(c, "ccAuthReply")) {
+        } else if (pl_xml_is(c, "ccAuthReply")) {
             if ((rc = read_service(c, &svc[SVC_AUTH], errstr, errstr_size)) != 0)
                 return rc;
             xmlNodePtr n;
-            if ((n = child_el(c, "authorizationCode")))
+            if ((n = pl_xml_child(c, "authorizationCode")))
                 TEXT_STRICT(n, res->auth_code, "ccAuthReply/authorizationCode");
-            if ((n = child_el(c, "avsCode")))
-                node_text(n, res->avs, sizeof res->avs, true);
-            if ((n = child_el(c, "cvCode")))
-                node_text(n, res->cvv, sizeof res->cvv, true);
-            if ((n = child_el(c, "authorizedDateTime")))
-                node_text(n, res->auth_date, sizeof res->auth_date, true);
-        } else if (is_el(c, "ccCaptureReply")) {
+            if ((n = pl_xml_child(c, "avsCode")))
+                pl_xml_text_free(n, res->avs, sizeof res->avs, &CYB_XML);
+            if ((n = pl_xml_child(c, "cvCode")))
+                pl_xml_text_free(n, res->cvv, sizeof res->cvv, &CYB_XML);
+            if ((n = pl_xml_child(c, "authorizedDateTime")))
+                pl_xml_text_free(n, res->auth_date, sizeof res->auth_date, &CYB_XML);
+        } else if (pl_xml_is(c, "ccCaptureReply")) {
             if ((rc = read_service(c, &svc[SVC_CAPTURE], errstr, errstr_size)) != 0)
                 return rc;
-        } else if (is_el(c, "ccCreditReply")) {
+        } else if (pl_xml_is(c, "ccCreditReply")) {
             if ((rc = read_service(c, &svc[SVC_CREDIT], errstr, errstr_size)) != 0)
                 return rc;
-        } else if (is_el(c, "ccAuthReversalReply")) {
+        } else if (pl_xml_is(c, "ccAuthReversalReply")) {
             if ((rc = read_service(c, &svc[SVC_REVERSAL], errstr, errstr_size)) != 0)
                 return rc;
-        } else if (is_el(c, "paySubscriptionCreateReply")) {
+        } else if (pl_xml_is(c, "paySubscriptionCreateReply")) {
             if ((rc = read_service(c, &svc[SVC_TOKEN], errstr, errstr_size)) != 0)
                 return rc;
-            xmlNodePtr n = child_el(c, "subscriptionID");
+            xmlNodePtr n = pl_xml_child(c, "subscriptionID");
             if (n)
                 TEXT_STRICT(n, res->token, "paySubscriptionCreateReply/subscriptionID");
-        } else if (is_el(c, "afsReply")) {
-            xmlNodePtr n = child_el(c, "afsResult");
+        } else if (pl_xml_is(c, "afsReply")) {
+            xmlNodePtr n = pl_xml_child(c, "afsResult");
             if (n)
-                node_text(n, res->afs_score, sizeof res->afs_score, true);
+                pl_xml_text_free(n, res->afs_score, sizeof res->afs_score, &CYB_XML);
         }
     }
 
@@ -870,11 +742,8 @@ static int read_reply_message(const pl_bureau_call *call, xmlNodePtr rm, pl_bure
 
 static int read_fault(xmlNodePtr fault, pl_bureau_result *res)
 {
-    xmlNodePtr n;
-    if ((n = child_el(fault, "faultcode")))
-        node_text(n, res->fault_code, sizeof res->fault_code, true);
-    if ((n = child_el(fault, "faultstring")))
-        node_text(n, res->fault_string, sizeof res->fault_string, true);
+    pl_xml_read_fault(fault, res->fault_code, sizeof res->fault_code, res->fault_string,
+                      sizeof res->fault_string, &CYB_XML);
     /* A fault is refused before any business processing: the general system failure of the
      * reason code table, as the seed flags any transaction that failed to go through. */
     snprintf(res->decision, sizeof res->decision, "ERROR");
@@ -892,18 +761,18 @@ static int cyb_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long 
     memset(res, 0, sizeof *res);
 
     char why[200];
-    xmlDocPtr doc = read_xml(body, body_len, why, sizeof why);
-    if (!doc)
+    xmlDocPtr doc;
+    if (pl_xml_read(body, body_len, &CYB_XML, &doc, why, sizeof why) != 0)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "CyberSource answer (HTTP %ld): %s",
                           http_status, why);
 
     int rc;
     xmlNodePtr env = xmlDocGetRootElement(doc);
-    xmlNodePtr body_el = is_el(env, "Envelope") ? child_el(env, "Body") : NULL;
-    xmlNodePtr payload = body_el ? first_element(body_el->children) : NULL;
-    if (is_el(payload, "Fault")) {
+    xmlNodePtr body_el = pl_xml_is(env, "Envelope") ? pl_xml_child(env, "Body") : NULL;
+    xmlNodePtr payload = body_el ? pl_xml_first_element(body_el->children) : NULL;
+    if (pl_xml_is(payload, "Fault")) {
         rc = read_fault(payload, res);
-    } else if (is_el(payload, "replyMessage")) {
+    } else if (pl_xml_is(payload, "replyMessage")) {
         rc = read_reply_message(call, payload, res, why, sizeof why);
         if (rc)
             pl_err_set(rc, errstr, errstr_size, "CyberSource answer (HTTP %ld): %s", http_status,
@@ -915,7 +784,7 @@ static int cyb_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long 
     }
     if (rc)
         memset(res, 0, sizeof *res);
-    xmlFreeDoc(doc);
+    pl_xml_free_doc(doc);
     return rc;
 }
 
@@ -940,8 +809,8 @@ static void redact_tree(xmlNodePtr n, pl_mask_mode mode)
         const char *name = (const char *)n->name;
         if (strcmp(name, "accountNumber") == 0) {
             char number[128], masked[160];
-            if (node_text(n, number, sizeof number, true) != 0 ||
-                pl_card_mask_log(number, mode, masked, sizeof masked) != 0)
+            pl_xml_text_free(n, number, sizeof number, &CYB_XML);
+            if (pl_card_mask_log(number, mode, masked, sizeof masked) != 0)
                 snprintf(masked, sizeof masked, "***REMOVED***");
             pl_card_wipe(number, sizeof number);
             replace_text(n, masked);
@@ -955,43 +824,11 @@ static void redact_tree(xmlNodePtr n, pl_mask_mode mode)
     }
 }
 
-/* The fallback for text that is not XML: a NUL-terminated copy, scrubbed. Embedded NULs
- * become '.' so the scrubber sees the whole text. */
-static char *scrub_copy(const char *body, size_t len, pl_mask_mode mode)
-{
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = body[i] ? body[i] : '.';
-    copy[len] = '\0';
-    pl_card_scrub(copy, len + 1, mode);
-    return copy;
-}
-
+/* The message-log copy (see the header); the second net of pl_xml_redact catches a card number
+ * in unexpected places (a name field, a fault string). */
 static char *cyb_redact(const char *body, size_t body_len, int mode)
 {
-    /* Anything but the last-four mode removes the number: the safer reading. */
-    pl_mask_mode m = mode == PL_MASK_LAST4 ? PL_MASK_LAST4 : PL_MASK_REMOVED;
-    if (!body)
-        return NULL;
-
-    char why[200];
-    xmlDocPtr doc = read_xml(body, body_len, why, sizeof why);
-    if (!doc)
-        return scrub_copy(body, body_len, m);
-
-    redact_tree(doc->children, m);
-    xmlChar *out = NULL;
-    int out_len = 0;
-    xmlDocDumpMemoryEnc(doc, &out, &out_len, "UTF-8");
-    xmlFreeDoc(doc);
-    if (!out)
-        return NULL;
-    /* A second net for card numbers in unexpected places (a name field, a fault string). */
-    char *copy = scrub_copy((const char *)out, (size_t)out_len, m);
-    xmlFree(out);
-    return copy;
+    return pl_xml_redact(body, body_len, mode, &CYB_XML, redact_tree);
 }
 
 const pl_bureau_ops pl_bureau_cybersource = {

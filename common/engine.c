@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "money.h"
 #include "offsets.h"
+#include "stored_value.h"
 
 #define MAX_SERVICES 64
 #define HASH_BUCKETS 4096
@@ -282,6 +283,7 @@ static void job_free(job *j)
     free(j->key);
     free(j->errs);
     free(j->pub.reply_json);
+    pl_card_wipe(j->pub.reply_card_number_once, sizeof j->pub.reply_card_number_once);
     for (outmsg *o = j->out; o;) {
         outmsg *n = o->next;
         free(o->topic);
@@ -526,6 +528,8 @@ static void run_retries(pl_engine *e)
         j->pending_dr--;
         free(r->topic);
         free(r->key);
+        /* A reply may carry a generated card number (pl_job.reply_card_number_once). */
+        pl_card_wipe(r->payload, r->payload_len);
         free(r->payload);
         free(r);
         if (j->pending_dr == 0 && j->state == JS_PUBLISHING)
@@ -871,6 +875,9 @@ static int render_reply(job *j)
 {
     free(j->pub.reply_json);
     fill_card(j);
+    /* Fixed once, so the copy published with a once-only card number says the same time. */
+    if (!j->pub.reply.processed_at)
+        j->pub.reply.processed_at = time(NULL);
     j->pub.reply_json = pl_reply_to_json(&j->pub.req, &j->pub.reply);
     return j->pub.reply_json ? 0 : PL_ERR_NOMEM;
 }
@@ -907,6 +914,32 @@ static bool unit_failed(job *j, int err, const char *errmsg, const char *what)
     return true;
 }
 
+static void once_wipe(job *j)
+{
+    pl_card_wipe(j->pub.reply_card_number_once, sizeof j->pub.reply_card_number_once);
+}
+
+/*
+ * Publishes the reply with the once-only card number in svc.card_number (pl_job), a copy of the
+ * stored one in every other field, and wipes what held the number.
+ */
+static void publish_once(job *j)
+{
+    pl_reply rep = j->pub.reply;
+    snprintf(rep.svc.card_number, sizeof rep.svc.card_number, "%s", j->pub.reply_card_number_once);
+    once_wipe(j);
+    char *json = pl_reply_to_json(&j->pub.req, &rep);
+    pl_card_wipe(rep.svc.card_number, sizeof rep.svc.card_number);
+    if (!json) {
+        PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
+        exit(70);
+    }
+    size_t n = strlen(json);
+    publish(j, json); /* copies it; may complete (and free) the job */
+    pl_card_wipe(json, n);
+    free(json);
+}
+
 /*
  * After a guarded write (final, unknown, the spec's store). Its first statement returns a row
  * when it changed the transaction row; when it returns none, another actor (a second replica, a
@@ -924,7 +957,12 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
     if (pl_db_unit_ntuples(u, 0) == 0) {
         PL_INFO(j->pub.req.request_id,
                 "its row was written by another actor first; answering from the row");
+        once_wipe(j); /* what the row says is answered, never this job's number */
         start_check(j);
+        return;
+    }
+    if (j->pub.reply_card_number_once[0]) {
+        publish_once(j);
         return;
     }
     publish(j, j->pub.reply_json);
@@ -952,6 +990,7 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     pl_engine *e = j->pub.eng;
     pl_reply *r = &j->pub.reply;
     memset(r, 0, sizeof *r);
+    once_wipe(j); /* an answer that could not be stored gives nothing out */
     r->status = status;
     r->required_response = true;
     snprintf(r->vendor_response, sizeof r->vendor_response, "%s", unavailable_code(j->pub.svc));
@@ -1011,6 +1050,8 @@ static void finish_error(job *j, const char *why, bool ours)
              unavailable_code(j->pub.svc));
     if (ours)
         snprintf(j->pub.reply.message, sizeof j->pub.reply.message, "%s", pl_siebel_message(19));
+    else if (j->pub.eng->spec->unreachable)
+        j->pub.eng->spec->unreachable(&j->pub);
     finish_final(j, why);
 }
 
@@ -1126,6 +1167,7 @@ static void call_start(job *j)
                       .body_len = j->msg.body_len,
                       .content_type = j->msg.content_type,
                       .soap_action = j->msg.soap_action,
+                      .auth_header = j->msg.auth_header[0] ? j->msg.auth_header : NULL,
                       .proxy = svc->proxy,
                       .timeout_ms = timeout,
                       .connect_attempts = svc->connect_attempts};
@@ -1182,6 +1224,8 @@ static void on_http(void *arg, const pl_http_response *r)
     }
     memset(&j->pub.reply, 0, sizeof j->pub.reply);
     e->spec->map(&j->pub);
+    /* A generated card number lives no longer than the mapping (the spec took what it needs). */
+    pl_card_wipe(j->pub.res.svc_card_number, sizeof j->pub.res.svc_card_number);
     if (render_reply(j) != 0) {
         PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
         exit(70);
@@ -1623,6 +1667,16 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
         if (errs.n == 0)
             pl_errors_add(&errs, "card.number", "cannot be processed");
     }
+    /* A stored value card (svc.card_number) is written as the seed masks it: stars and the
+     * last four digits ("************1234"), never its first six. */
+    const char *svc_number = j->pub.req.svc.card_number;
+    if (!c->number[0] && svc_number[0] &&
+        pl_stored_value_card(e->cfg.hash_key, e->cfg.hash_key_len, svc_number, j->pub.card_hash,
+                             sizeof j->pub.card_hash, j->pub.card_masked,
+                             sizeof j->pub.card_masked) != 0) {
+        if (errs.n == 0)
+            pl_errors_add(&errs, "svc.card_number", "cannot be processed");
+    }
     const char *t = c->type[0] ? c->type : pl_card_type_guess(c->number);
     snprintf(j->pub.card_type, sizeof j->pub.card_type, "%s", t ? t : "");
     if (j->pub.req.has_amount &&
@@ -1638,6 +1692,11 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
         snprintf(j->cfg.protocol, sizeof j->cfg.protocol, "%s", j->pub.svc->protocol);
         snprintf(j->cfg.api_version, sizeof j->cfg.api_version, "%s", j->pub.svc->api_version);
         j->cfg.secret = j->pub.svc->secret;
+        /* Customer Engagement (RLT): the seed's WASV settings its messages carry. */
+        snprintf(j->cfg.card_prefix, sizeof j->cfg.card_prefix, "%s", j->pub.svc->card_prefix);
+        snprintf(j->cfg.card_series, sizeof j->cfg.card_series, "%s", j->pub.svc->card_series);
+        snprintf(j->cfg.location_id, sizeof j->cfg.location_id, "%s", j->pub.svc->location_id);
+        snprintf(j->cfg.ws_user, sizeof j->cfg.ws_user, "%s", j->pub.svc->ws_user);
     }
     if (errs.n > 0 || rc != 0) {
         if (!j->pub.req.request_id[0]) {
@@ -2152,6 +2211,10 @@ static void register_metrics(pl_engine *e)
 
 const unsigned char *pl_engine_hash_key(const pl_engine *eng, size_t *len)
 {
+    if (!eng) {
+        *len = 0;
+        return NULL;
+    }
     *len = eng->cfg.hash_key_len;
     return eng->cfg.hash_key;
 }

@@ -25,7 +25,8 @@
  *                          (durably, just before the bytes leave) → bureau call
  *   answer → spec writes the final row + history in one unit → reply (+ follow-up messages)
  *   timeout / connection lost after sending → `unknown` row + required_response + `timeout` reply
- *   connection never made (after connect_attempts) → final `error` 150, nothing was charged
+ *   connection never made (after connect_attempts) → final `error` 150 (SU for stored value;
+ *                          spec->unreachable may add to it), nothing was charged
  *
  * Every guarded write (mark sent, final, unknown, the spec's store) reports whether it changed
  * the row; when it did not, another actor (a second replica, a redelivery, an operator) got
@@ -76,11 +77,24 @@ struct pl_job {
     char op_name[16]; /* pl_bureau_op_name(call.op) */
     void *spec_data;  /* spec-owned; freed by spec->release */
 
-    /* Filled by the engine after the bureau answered (spec->answer reads it). */
+    /* Filled by the engine after the bureau answered (spec->answer reads it). Its
+     * svc_card_number (a generated stored value card) is wiped as soon as spec->map returns. */
     pl_bureau_result res;
     /* The reply; the spec fills it in prepare (refusals) or answer. */
     pl_reply reply;
     char *reply_json; /* rendered by the engine before spec->store */
+
+    /*
+     * A card number the upstream system gets once, never again (the new card of a stored value
+     * `generate`: it must print or e-mail it). spec->map may set it; reply.svc.card_number then
+     * holds the number masked, and that is what reply_json, the row's stored reply and every
+     * replay carry. Only the reply this job publishes after its spec->store changed the row
+     * carries this number in svc.card_number instead; the engine renders that copy just before
+     * producing it and wipes it, and this field, right after (also when the store changed
+     * nothing, or the outcome became unknown: then no copy is ever made). Never logged, never
+     * stored. "" = none.
+     */
+    char reply_card_number_once[21];
 };
 
 typedef struct pl_spec {
@@ -140,6 +154,15 @@ typedef struct pl_spec {
 
     /* Frees job->spec_data. NULL = the engine free()s it (a plain malloc'd struct). */
     void (*release)(pl_job *job);
+
+    /*
+     * Optional. The bureau was never reached (no connection after its connect attempts, so
+     * nothing was sent): job->reply already says `error` with the bureau's outage code as
+     * vendor_response (SU for stored value). The spec may add what its seed says such an answer
+     * carries (the stored value balance inquiry's 0.00) before the reply is stored and
+     * published. NULL = none.
+     */
+    void (*unreachable)(pl_job *job);
 } pl_spec;
 
 /*
@@ -186,7 +209,8 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
  */
 void pl_job_map_answer(pl_job *job);
 
-/* The engine's card hash key, for specs that hash (e.g. svc card numbers). */
+/* The engine's card hash key, for specs that hash (e.g. svc card numbers); NULL with *len 0
+ * when eng is NULL (a spec's unit test). */
 const unsigned char *pl_engine_hash_key(const pl_engine *eng, size_t *len);
 
 /*

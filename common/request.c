@@ -1087,6 +1087,9 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
             pl_errors_add(errs, "svc.card_number", "is required for type %s",
                           pl_req_type_name(out->type));
     }
+    /* A stored value deposit settles an authorization (seed: Postauthorization names it). */
+    if (out->type == PL_REQ_SVC_DEPOSIT && auth_ref_rc == F_ABSENT)
+        pl_errors_add(errs, "auth_ref", "is required for type %s", pl_req_type_name(out->type));
 
 out:
     wipe_sensitive(root);

@@ -84,7 +84,8 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
               "response_time_ms, response_check_frequency, connect_attempts, request_token, "
               "decision_manager, send_reversal, void_auth_at_deposit, max_concurrent, proxy_host, "
               "coalesce(proxy_port::text, ''), message_log_enabled, message_log_dir, "
-              "fraud_cancel_reason FROM auth_service ORDER BY service_bureau",
+              "fraud_cancel_reason, card_prefix, card_series, location_id, ws_user, "
+              "balance_inquiry_batch FROM auth_service ORDER BY service_bureau",
               errstr, errstr_size);
     if (!r)
         goto fail;
@@ -119,12 +120,18 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         v->message_log_enabled = is_true(PQgetvalue(r, i, 17));
         copy(v->message_log_dir, sizeof v->message_log_dir, PQgetvalue(r, i, 18));
         copy(v->fraud_cancel_reason, sizeof v->fraud_cancel_reason, PQgetvalue(r, i, 19));
+        copy(v->card_prefix, sizeof v->card_prefix, PQgetvalue(r, i, 20));
+        copy(v->card_series, sizeof v->card_series, PQgetvalue(r, i, 21));
+        copy(v->location_id, sizeof v->location_id, PQgetvalue(r, i, 22));
+        copy(v->ws_user, sizeof v->ws_user, PQgetvalue(r, i, 23));
+        v->balance_inquiry_batch = is_true(PQgetvalue(r, i, 24));
     }
     PQclear(r);
 
     r = query(c,
               "SELECT service_bureau, response_code, description, approved, hold_reason, "
-              "deactivate_payment, response_kind FROM vendor_response",
+              "deactivate_payment, response_kind, relate_response, orce_code "
+              "FROM vendor_response",
               errstr, errstr_size);
     if (!r)
         goto fail;
@@ -140,6 +147,8 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         copy(v->hold_reason, sizeof v->hold_reason, PQgetvalue(r, i, 4));
         v->deactivate_payment = is_true(PQgetvalue(r, i, 5));
         copy(v->kind, sizeof v->kind, PQgetvalue(r, i, 6));
+        copy(v->relate_response, sizeof v->relate_response, PQgetvalue(r, i, 7));
+        copy(v->orce_code, sizeof v->orce_code, PQgetvalue(r, i, 8));
     }
     PQclear(r);
 
@@ -292,6 +301,31 @@ const pl_vendor_response *pl_services_vendor_response(const pl_services *s, cons
     return pl_services_vendor_response_kind(s, service, "reason", code);
 }
 
+/* The reason row of service whose column (relate_response or orce_code) is code; a blank code
+ * matches nothing, so rows without a mapping are never found. */
+static const pl_vendor_response *vendor_response_mapped(const pl_services *s, const char *service,
+                                                        bool by_error_code, const char *code)
+{
+    for (size_t i = 0; s && service && code && *code && i < s->nvr; i++) {
+        const pl_vendor_response *v = &s->vr[i];
+        const char *mapped = by_error_code ? v->relate_response : v->orce_code;
+        if (strcmp(v->service, service) == 0 && strcmp(v->kind, "reason") == 0 &&
+            strcmp(mapped, code) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+const pl_vendor_response *pl_services_vendor_response_svc(const pl_services *s, const char *service,
+                                                          const char *error_code,
+                                                          const char *reason_code)
+{
+    /* Seed: the ErrorCode decides when there is one, even when no row maps it. */
+    if (error_code && *error_code)
+        return vendor_response_mapped(s, service, true, error_code);
+    return vendor_response_mapped(s, service, false, reason_code);
+}
+
 static const char *xref_find(const xref *x, size_t n, const char *service, const char *iso)
 {
     for (size_t i = 0; iso && i < n; i++)
@@ -302,12 +336,12 @@ static const char *xref_find(const xref *x, size_t n, const char *service, const
 
 const char *pl_services_currency(const pl_services *s, const char *service, const char *iso)
 {
-    return xref_find(s->cur, s->ncur, service, iso);
+    return s ? xref_find(s->cur, s->ncur, service, iso) : iso;
 }
 
 const char *pl_services_country(const pl_services *s, const char *service, const char *iso)
 {
-    return xref_find(s->cty, s->ncty, service, iso);
+    return s ? xref_find(s->cty, s->ncty, service, iso) : iso;
 }
 
 static const paytype *paytype_find(const pl_services *s, const char *service, const char *pay_type)
@@ -337,7 +371,7 @@ const char *pl_services_merchant_id(const pl_services *s, const pl_service *svc,
     const paytype *p = paytype_find(s, svc->code, pay_type);
     if (p && *p->merchant_id)
         return p->merchant_id;
-    for (size_t i = 0; entity && *entity && i < s->nov; i++)
+    for (size_t i = 0; s && entity && *entity && i < s->nov; i++)
         if (s->ov[i].company == company && strcmp(s->ov[i].entity, entity) == 0 &&
             strcmp(s->ov[i].service, svc->code) == 0)
             return s->ov[i].merchant_id;

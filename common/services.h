@@ -34,6 +34,13 @@ typedef struct pl_service {
     char secret[256]; /* resolved; wiped on free */
     bool secret_ok;   /* false when secret_ref could not be resolved (calls are refused) */
     char secret_error[200];
+    /* Customer Engagement (RLT) setup of seed customer-engagement-stored-value-card.txt
+     * (013_stored_value.sql); blank / false for other bureaus. */
+    char card_prefix[21];       /* Presenter's ID → CardPrefix of GenerateCard */
+    char card_series[21];       /* Submitter's ID → CardSeriesSequence of GenerateCard */
+    char location_id[21];       /* Signon → LocationID */
+    char ws_user[61];           /* web service user (its password is secret); "" → none */
+    bool balance_inquiry_batch; /* J19: a batch authorization asks for the balance first */
 } pl_service;
 
 typedef struct pl_vendor_response {
@@ -44,6 +51,9 @@ typedef struct pl_vendor_response {
     char hold_reason[3];
     bool deactivate_payment;
     char kind[7]; /* reason, avs or cvv (011_avs_cvv_holds.sql) */
+    /* Customer Engagement mapping (013_stored_value.sql); "" = none. */
+    char relate_response[41]; /* the seed's "Relate response": an ErrorCode */
+    char orce_code[11];       /* the seed's "ORCE response": a reason code */
 } pl_vendor_response;
 
 typedef struct pl_services pl_services;
@@ -81,7 +91,20 @@ const pl_vendor_response *pl_services_vendor_response(const pl_services *s, cons
 const pl_vendor_response *pl_services_vendor_response_kind(const pl_services *s,
                                                            const char *service, const char *kind,
                                                            const char *code);
-/* Bureau code for an ISO currency / country (the ISO code itself when there is no row). */
+/*
+ * The row a Customer Engagement answer maps to, by the seed's rule: "if an error code is
+ * returned, OMS maps this code to the Relate response field in Defining Vendor Response Codes;
+ * otherwise, OMS maps the reason code to the ORCE response field". A non-empty error_code is
+ * looked up by relate_response only (no fall-back to the reason code); otherwise a non-empty
+ * reason_code by orce_code. Only rows of kind "reason" are considered. NULL when no row
+ * matches, or when both codes are NULL or "" (a blank column never matches). error_code and
+ * reason_code may be NULL.
+ */
+const pl_vendor_response *pl_services_vendor_response_svc(const pl_services *s, const char *service,
+                                                          const char *error_code,
+                                                          const char *reason_code);
+/* Bureau code for an ISO currency / country (the ISO code itself when there is no row, or s is
+ * NULL). */
 const char *pl_services_currency(const pl_services *s, const char *service, const char *iso);
 const char *pl_services_country(const pl_services *s, const char *service, const char *iso);
 /* vendor_paytype row fields for (service, pay type); NULL / -1 when no row. */
@@ -91,7 +114,8 @@ int pl_services_reauth_days(const pl_services *s, const char *service, const cha
 
 /*
  * The merchant ID hierarchy (seed): pay type cross-reference → merchant ID override for the
- * company entity → the service bureau's merchant ID. pay_type and entity may be NULL or "".
+ * company entity → the service bureau's merchant ID. pay_type and entity may be NULL or "";
+ * s may be NULL (no snapshot: the service bureau's merchant ID, as in the specs' unit tests).
  */
 const char *pl_services_merchant_id(const pl_services *s, const pl_service *svc, int company,
                                     const char *entity, const char *pay_type);

@@ -7,20 +7,26 @@ BEGIN;
 INSERT INTO auth_service (service_bureau, description, protocol, merchant_id, secret_ref,
                           test_url, production_url, send_to_production, api_version,
                           response_time_ms, request_token, decision_manager, send_reversal,
-                          void_auth_at_deposit, fraud_cancel_reason)
+                          void_auth_at_deposit, fraud_cancel_reason, card_prefix, card_series,
+                          location_id, ws_user, balance_inquiry_batch)
 VALUES ('CYB', 'CyberSource (bureau simulator)', 'CYB', 'paylink_demo',
         'file-env:PAYLINK_CYB_TRANSACTION_KEY_FILE',
         :'sim_url' || '/commerce/1.x/transactionProcessor',
         :'sim_url' || '/commerce/1.x/transactionProcessor', false, '1.121',
-        5000, true, true, true, true, 'M14'),
+        5000, true, true, true, true, 'M14', '', '', '', '', false),
+       -- Seed customer-engagement-stored-value-card.txt: the URL form
+       -- https://server:port/relateui/<company code>/xmlapi (company OMS), the GenerateCard
+       -- sample's CardPrefix 85749 and CardSeriesSequence 06 as Presenter's / Submitter's ID,
+       -- a blank Signon (an empty <LocationID />), web service authentication (its password is
+       -- the secret_ref file), and J19 selected as the seed recommends.
        ('RLT', 'Customer Engagement stored value (bureau simulator)', 'RLT', 'paylink_demo',
         'file-env:PAYLINK_RLT_PASSWORD_FILE',
-        :'sim_url' || '/rlt/ProcessXML', :'sim_url' || '/rlt/ProcessXML', false, '1.121',
-        5000, false, false, false, false, ''),
+        :'sim_url' || '/relateui/OMS/xmlapi', :'sim_url' || '/relateui/OMS/xmlapi', false,
+        '1.121', 5000, false, false, false, false, '', '85749', '06', '', 'paylink_demo', true),
        ('EXT', 'External Payment Service (bureau simulator)', 'EXT', 'paylink_demo',
         'file-env:PAYLINK_EXT_CLIENT_SECRET_FILE',
         :'sim_url' || '/ext', :'sim_url' || '/ext', false, '1.121',
-        5000, false, false, false, false, '')
+        5000, false, false, false, false, '', '', '', '', '', false)
 ON CONFLICT (service_bureau) DO UPDATE SET
     description = EXCLUDED.description, protocol = EXCLUDED.protocol,
     merchant_id = EXCLUDED.merchant_id, secret_ref = EXCLUDED.secret_ref,
@@ -29,7 +35,10 @@ ON CONFLICT (service_bureau) DO UPDATE SET
     response_time_ms = EXCLUDED.response_time_ms, request_token = EXCLUDED.request_token,
     decision_manager = EXCLUDED.decision_manager, send_reversal = EXCLUDED.send_reversal,
     void_auth_at_deposit = EXCLUDED.void_auth_at_deposit,
-    fraud_cancel_reason = EXCLUDED.fraud_cancel_reason, updated_at = now();
+    fraud_cancel_reason = EXCLUDED.fraud_cancel_reason, card_prefix = EXCLUDED.card_prefix,
+    card_series = EXCLUDED.card_series, location_id = EXCLUDED.location_id,
+    ws_user = EXCLUDED.ws_user, balance_inquiry_batch = EXCLUDED.balance_inquiry_batch,
+    updated_at = now();
 
 INSERT INTO vendor_response (service_bureau, response_code, description, approved, hold_reason,
                              deactivate_payment)
@@ -53,6 +62,40 @@ VALUES ('CYB', '100', 'Successful transaction', true, '', false),
 ON CONFLICT (service_bureau, response_kind, response_code) DO UPDATE SET
     description = EXCLUDED.description, approved = EXCLUDED.approved,
     hold_reason = EXCLUDED.hold_reason, deactivate_payment = EXCLUDED.deactivate_payment;
+
+-- Customer Engagement (RLT) answers, mapped as the seed says: "if an error code is returned,
+-- OMS maps this code to the Relate response field in Defining Vendor Response Codes; otherwise
+-- the reason code to the ORCE response field" (relate_response, orce_code).
+-- Scheme of the response codes: an approval is R + the two-digit reason code of the seed's
+-- sample answer (R02 ActivateInstrument, R08 Recharge, R16 Inquiry, R18 Return, R22 Void,
+-- R24 Preauthorization, R26 Postauthorization); a decline is a mnemonic of its ErrorCode in at
+-- most 10 characters (ALLCARDGEN, NOFUNDS, NOCARD, INACTIVE). Declines for want of funds and of
+-- an inactive card put the payment on hold AT, as the CyberSource declines do; SU (the bureau
+-- is unreachable) is the row above.
+INSERT INTO vendor_response (service_bureau, response_code, description, approved, hold_reason,
+                             deactivate_payment, orce_code, relate_response)
+VALUES ('RLT', 'R02', 'Stored value card activated (ActivateInstrumentResponse)', true, '',
+        false, '2', ''),
+       ('RLT', 'R08', 'Stored value card recharged (RechargeResponse)', true, '', false, '8', ''),
+       ('RLT', 'R16', 'Balance inquiry answered (InquiryResponse)', true, '', false, '16', ''),
+       ('RLT', 'R18', 'Stored value return credited (ReturnResponse)', true, '', false, '18', ''),
+       ('RLT', 'R22', 'Stored value authorization voided (VoidResponse)', true, '', false, '22',
+        ''),
+       ('RLT', 'R24', 'Stored value card authorized (PreauthorizationResponse)', true, '', false,
+        '24', ''),
+       ('RLT', 'R26', 'Stored value deposit settled (PostauthorizationResponse)', true, '', false,
+        '26', ''),
+       ('RLT', 'ALLCARDGEN', 'All cards of the card series have been generated', false, '',
+        false, '', 'ALL_CARDS_GENERATED'),
+       ('RLT', 'NOFUNDS', 'Insufficient funds on the stored value card', false, 'AT', false, '',
+        'INSUFFICIENT_FUNDS'),
+       ('RLT', 'NOCARD', 'Stored value card not found', false, '', false, '', 'CARD_NOT_FOUND'),
+       ('RLT', 'INACTIVE', 'Stored value card is inactive', false, 'AT', false, '',
+        'CARD_INACTIVE')
+ON CONFLICT (service_bureau, response_kind, response_code) DO UPDATE SET
+    description = EXCLUDED.description, approved = EXCLUDED.approved,
+    hold_reason = EXCLUDED.hold_reason, deactivate_payment = EXCLUDED.deactivate_payment,
+    orce_code = EXCLUDED.orce_code, relate_response = EXCLUDED.relate_response;
 
 -- Address and card verification failures put an approved authorization on hold (seed "Placing
 -- the credit card on hold"): AV for AVS N (no match), CV for CVN N (no match).

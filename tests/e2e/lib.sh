@@ -117,6 +117,23 @@ pl_debit() {
         amount: $amount, currency: "USD", auth_ref: {request_id: $auth}}' | jq -c "${5:-.}"
 }
 
+# pl_svc_request REQUEST_ID TYPE ORDER [AMOUNT] [JQ_FILTER]: a stored value request (company 1,
+# service RLT) of TYPE for ORDER, with AMOUNT in USD when given; JQ_FILTER adds the rest (e.g.
+# '.svc = {card_number: "8574906000000001"}').
+pl_svc_request() {
+    jq -nc --arg id "$1" --arg type "$2" --arg order "$3" --arg amount "${4:-}" '{v: 1,
+        request_id: $id, type: $type, company: 1, order: $order, pay_seq: 1, service: "RLT"}
+        + (if $amount == "" then {} else {amount: $amount, currency: "USD"} end)' |
+        jq -c "${5:-.}"
+}
+
+# pl_svc_reply REQUEST_ID TYPE ORDER [AMOUNT] [JQ_FILTER]: sends that request to paylink-svc and
+# prints its reply (fails the test when none comes).
+pl_svc_reply() {
+    pl_send svc "$(pl_svc_request "$@")"
+    pl_wait_reply svc "$1" 60 || fail "no svc reply for $1"
+}
+
 # pl_auth_reply REQUEST_ID AMOUNT ORDER [JQ_FILTER]: sends an authorization for ORDER and prints
 # its reply (fails the test when none comes).
 pl_auth_reply() {
@@ -356,17 +373,19 @@ pl_replica_stop() {
     rm -f "$pidf"
 }
 
-# pl_clone_bureau CODE JSON: adds service bureau CODE as a copy of CYB with the settings of the
-# JSON object changed (e.g. '{"request_token": false}'), restarts paylink-auth so it knows it,
-# and removes it (restarting paylink-auth again) when the test ends.
+# pl_clone_bureau CODE JSON [FROM=CYB] [WORKER=auth]: adds service bureau CODE as a copy of FROM
+# with the settings of the JSON object changed (e.g. '{"request_token": false}'), restarts
+# paylink-WORKER so it knows it, and removes it (restarting paylink-WORKER again) when the test
+# ends.
 pl_clone_bureau() {
+    local from=${3:-CYB} w=${4:-auth}
     pl_sql "INSERT INTO auth_service SELECT (jsonb_populate_record(NULL::auth_service,
         to_jsonb(a) || :'over'::jsonb || jsonb_build_object('service_bureau', :'code'))).*
-        FROM auth_service a WHERE service_bureau = 'CYB' ON CONFLICT DO NOTHING" \
-        code="$1" over="$2" >/dev/null
-    pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = '$1'\" >/dev/null; pl_worker_stop auth; pl_worker_start auth"
-    pl_worker_stop auth
-    pl_worker_start auth
+        FROM auth_service a WHERE service_bureau = :'from' ON CONFLICT DO NOTHING" \
+        code="$1" over="$2" from="$from" >/dev/null
+    pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = '$1'\" >/dev/null; pl_worker_stop $w; pl_worker_start $w"
+    pl_worker_stop "$w"
+    pl_worker_start "$w"
 }
 
 # pl_committed WORKER PARTITION: the offset paylink-WORKER's consumer group committed for that

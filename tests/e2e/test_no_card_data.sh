@@ -155,7 +155,7 @@ done
 # The stored replies carry the CVV *result* (auth.cvv, "M"/"N"), never a card.cvv value.
 assert_eq "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE reply -> 'card' ? 'cvv'")" 0 "no cvv in stored replies"
 assert_not_contains "$dump" '"cvv": "123"' "no test cvv in the database"
-for t in auth.reply auth.request.dlq deposit.reply deposit.request.dlq reversal.request reversal.reply reversal.request.dlq; do
+for t in auth.reply auth.request.dlq deposit.reply deposit.request.dlq reversal.request reversal.reply reversal.request.dlq svc.reply svc.request.dlq; do
     out=$(pl_messages_keyed "$PAYLINK_TOPIC_PREFIX.$t")
     for f in "${sweep[@]}"; do
         assert_not_contains "$out" "$f" "card number '$f' on $t (keys and values)"

@@ -305,6 +305,100 @@ static void test_checks_refuse_bad_values(void **state)
             "'declined' WHERE request_id = 'it-schema-base'");
 }
 
+/* A stored value request (013_stored_value.sql) of type `type` in status `status`, on a card. */
+#define INSERT_SVC(rid, type, status)                                                              \
+    "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "        \
+    "pay_seq, service_bureau, amount, currency, card_masked, card_hash, status) VALUES ('" rid     \
+    "', repeat('a', 64), '" type "', 1, 'O1', 1, 'RLT', 11.07, 'USD', '************4793', "        \
+    "repeat('b', 64), '" status "')"
+
+/* A card of the Stored Value Card table with masked number `masked` and hash `hash`. */
+#define INSERT_CARD(masked, hash)                                                                  \
+    "INSERT INTO stored_value_card (service_bureau, company, order_number, order_line, "           \
+    "card_masked, card_hash, virtual) VALUES ('RLT', 1, 'O1', 1, '" masked "', " hash ", true)"
+
+/* Stored value requests take part in the rules of the other transaction tables: final outcomes
+ * stay, a late answer closes the svc required response; their checks keep card data masked. */
+static void test_stored_value(void **state)
+{
+    (void)state;
+    exec_ok(INSERT_SVC("it-schema-svc-final", "auth", "approved"));
+    exec_fails("UPDATE svc_trans SET status = 'declined' WHERE request_id = 'it-schema-svc-final'",
+               CHECK_VIOLATION);
+    exec_ok(INSERT_SVC("it-schema-svc-late", "deposit", "unknown"));
+    exec_ok("INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, reason) VALUES ('it-schema-svc-late', 'svc', 1, 'O1', 1, "
+            "'RLT', 'svc_postauth', 'timeout')");
+    exec_ok("UPDATE svc_trans SET status = 'declined' WHERE request_id = 'it-schema-svc-late'");
+    assert_int_equal(query_long("SELECT count(*) FROM required_response WHERE request_id = "
+                                "'it-schema-svc-late' AND status = 'resolved' AND resolution = "
+                                "'declined' AND resolved_by = 'paylink-svc'"),
+                     1);
+    /* A generate has no card until the bureau gives it one; every other request names one. */
+    exec_ok("INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+            "pay_seq, service_bureau) VALUES ('it-schema-svc-gen', repeat('a', 64), 'generate', "
+            "1, 'O1', 1, 'RLT')");
+    exec_ok(INSERT_CARD("************4793", "repeat('b', 64)"));
+    /* Both show in the DBA views, the card masked. */
+    assert_int_equal(query_long("SELECT count(*) FROM order_payment_history WHERE kind = "
+                                "'stored value' AND request_id LIKE 'it-schema-svc-%'"),
+                     3);
+    assert_int_equal(query_long("SELECT count(*) FROM svc_card_activity WHERE request_id LIKE "
+                                "'it-schema-svc-%' AND card_id IS NOT NULL AND card_masked = "
+                                "'************4793'"),
+                     2);
+
+    static const char *const bad[] = {
+        INSERT_SVC("it-schema-svc-b1", "void", "received"),
+        INSERT_SVC("it-schema-svc-b2", "auth", "review"),
+        /* A card number where the mask belongs, a hash that is not one. */
+        "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, card_masked, card_hash) VALUES ('it-schema-svc-b3', "
+        "repeat('a', 64), 'balance', 1, 'O1', 1, 'RLT', '4105138386844793', repeat('b', 64))",
+        "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, card_masked, card_hash) VALUES ('it-schema-svc-b4', "
+        "repeat('a', 64), 'balance', 1, 'O1', 1, 'RLT', '410513******4793', repeat('b', 64))",
+        "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, card_hash) VALUES ('it-schema-svc-b5', repeat('a', 64), "
+        "'balance', 1, 'O1', 1, 'RLT', '4105138386844793')",
+        /* Only a generate goes without a card. */
+        "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau) VALUES ('it-schema-svc-b6', repeat('a', 64), 'auth', 1, 'O1', "
+        "1, 'RLT')",
+        "INSERT INTO svc_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau) VALUES ('it-schema-svc-b7', repeat('a', 64), "
+        "'generate', 'auth', 1, 'O1', 1, 'RLT')",
+        /* Only an authorization is deposited or voided against. */
+        "UPDATE svc_trans SET amount_deposited = 1 WHERE request_id = 'it-schema-svc-late'",
+        "UPDATE svc_trans SET amount_voided = -1 WHERE request_id = 'it-schema-svc-final'",
+        INSERT_CARD("4105138386844793", "repeat('c', 64)"),
+        INSERT_CARD("************4793", "repeat('C', 64)"),
+        "UPDATE stored_value_card SET status = 'approved'",
+        /* The RLT setup of the service bureau. */
+        "UPDATE auth_service SET ws_user = 'oms:admin' WHERE service_bureau = 'RLT'",
+        "UPDATE auth_service SET secret_ref = '' WHERE service_bureau = 'RLT'",
+        "UPDATE auth_service SET card_prefix = '857 49' WHERE service_bureau = 'RLT'",
+        "UPDATE vendor_response SET relate_response = ' CARD_INACTIVE' WHERE service_bureau = "
+        "'RLT' AND relate_response = 'CARD_INACTIVE'",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        exec_fails(bad[i], CHECK_VIOLATION);
+    exec_fails(INSERT_CARD("************4793", "repeat('b', 64)"), UNIQUE_VIOLATION);
+
+    /* A Customer Engagement code maps to one vendor response of a bureau; blank means no
+     * mapping and may repeat. */
+    exec_ok("INSERT INTO vendor_response (service_bureau, response_code) VALUES ('RLT', 'IT1'), "
+            "('RLT', 'IT2')");
+    exec_fails("INSERT INTO vendor_response (service_bureau, response_code, orce_code) VALUES "
+               "('RLT', 'IT3', '24')",
+               UNIQUE_VIOLATION);
+    exec_fails("INSERT INTO vendor_response (service_bureau, response_code, relate_response) "
+               "VALUES ('RLT', 'IT3', 'CARD_NOT_FOUND')",
+               UNIQUE_VIOLATION);
+    exec_ok("INSERT INTO vendor_response (service_bureau, response_code, orce_code, "
+            "relate_response) VALUES ('EXT', 'IT3', '24', 'CARD_NOT_FOUND')");
+}
+
 /* Leaves out objects that belong to an installed extension (c is the pg_class row). */
 #define NOT_EXTENSION                                                                              \
     "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND "        \
@@ -320,8 +414,9 @@ static void test_everything_is_documented(void **state)
                                 "c.relname IN ('auth_service', 'auth_service_currency', "
                                 "'auth_service_country', 'merchant_id_override', "
                                 "'vendor_paytype', 'vendor_response', 'cc_auth_trans', "
-                                "'auth_history', 'required_response')"),
-                     9);
+                                "'auth_history', 'required_response', 'stored_value_card', "
+                                "'svc_trans')"),
+                     11);
 
     /* Tables and views of the paylink schema (public), not those of installed extensions. */
     if (query_lines("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON "
@@ -396,6 +491,19 @@ static void test_no_card_number_column(void **state)
                                                "('card_masked', 'card_hash', 'card_token')"),
                                  list, sizeof list),
                      3);
+    assert_int_equal(query_lines(COLUMNS_WHERE("table_name IN ('svc_trans', 'stored_value_card') "
+                                               "AND column_name IN ('card_masked', 'card_hash')"),
+                                 list, sizeof list),
+                     4);
+    /* The DBA view of stored value activity shows the card masked only. */
+    assert_int_equal(query_lines(COLUMNS_WHERE("table_name = 'svc_card_activity' AND column_name "
+                                               "LIKE 'card%' AND column_name NOT IN "
+                                               "('card_masked', 'card_id', 'card_status', "
+                                               "'card_virtual', 'card_issue_amount', "
+                                               "'card_activation_date', 'card_response_code', "
+                                               "'card_order_number', 'card_order_line')"),
+                                 list, sizeof list),
+                     0);
 }
 
 int main(void)
@@ -404,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_final_status_is_kept, begin, rollback),
         cmocka_unit_test_setup_teardown(test_late_answer_closes_required_response, begin, rollback),
         cmocka_unit_test_setup_teardown(test_checks_refuse_bad_values, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_stored_value, begin, rollback),
         cmocka_unit_test(test_everything_is_documented),
         cmocka_unit_test(test_no_cvv_column),
         cmocka_unit_test(test_no_card_number_column),

@@ -152,6 +152,12 @@ static void test_load_demo(void **state)
     assert_string_equal(cyb->proxy, "");
     assert_false(cyb->message_log_enabled);
     assert_string_equal(cyb->fraud_cancel_reason, "M14");
+    /* The Customer Engagement setup is blank for other bureaus. */
+    assert_string_equal(cyb->card_prefix, "");
+    assert_string_equal(cyb->card_series, "");
+    assert_string_equal(cyb->location_id, "");
+    assert_string_equal(cyb->ws_user, "");
+    assert_false(cyb->balance_inquiry_batch);
     /* The secret comes from the file the variable names, without its newline. */
     assert_true(cyb->secret_ok);
     assert_string_equal(cyb->secret, CYB_KEY);
@@ -164,6 +170,18 @@ static void test_load_demo(void **state)
     assert_false(rlt->secret_ok);
     assert_string_equal(rlt->secret, "");
     assert_non_null(strstr(rlt->secret_error, "PAYLINK_RLT_PASSWORD_FILE"));
+    /* The seed's RLT setup: the GenerateCard sample's prefix and series as Presenter's and
+     * Submitter's ID, a blank Signon, a web service user, J19 selected, and the
+     * /relateui/<company>/xmlapi URL form. */
+    assert_string_equal(rlt->card_prefix, "85749");
+    assert_string_equal(rlt->card_series, "06");
+    assert_string_equal(rlt->location_id, "");
+    assert_string_equal(rlt->ws_user, "paylink_demo");
+    assert_true(rlt->balance_inquiry_batch);
+    assert_memory_equal(rlt->url, "https://", 8);
+    const char *rlt_tail = "/relateui/OMS/xmlapi";
+    assert_true(strlen(rlt->url) > strlen(rlt_tail));
+    assert_string_equal(rlt->url + strlen(rlt->url) - strlen(rlt_tail), rlt_tail);
     assert_non_null(pl_services_find(s, "EXT"));
 
     assert_null(pl_services_find(s, "NOPE"));
@@ -234,6 +252,91 @@ static void test_vendor_responses(void **state)
     assert_null(pl_services_vendor_response(s, "CYB", "999"));
     assert_null(pl_services_vendor_response(s, "CYB", NULL));
     assert_null(pl_services_vendor_response(s, NULL, "100"));
+    pl_services_unref(s);
+}
+
+/* Seed customer-engagement-stored-value-card.txt: "if an error code is returned, OMS maps this
+ * code to the Relate response field in Defining Vendor Response Codes; otherwise, OMS maps the
+ * reason code to the ORCE response field". */
+static void test_vendor_responses_svc(void **state)
+{
+    (void)state;
+    pl_services *s = load_with(NULL);
+
+    /* An ErrorCode, by relate_response. */
+    const pl_vendor_response *v =
+        pl_services_vendor_response_svc(s, "RLT", "ALL_CARDS_GENERATED", NULL);
+    assert_non_null(v);
+    assert_string_equal(v->service, "RLT");
+    assert_string_equal(v->relate_response, "ALL_CARDS_GENERATED");
+    assert_string_equal(v->orce_code, "");
+    assert_false(v->approved);
+    assert_string_equal(v->hold_reason, "");
+    v = pl_services_vendor_response_svc(s, "RLT", "INSUFFICIENT_FUNDS", "");
+    assert_non_null(v);
+    assert_false(v->approved);
+    assert_string_equal(v->hold_reason, "AT");
+    v = pl_services_vendor_response_svc(s, "RLT", "CARD_INACTIVE", NULL);
+    assert_non_null(v);
+    assert_string_equal(v->hold_reason, "AT");
+    v = pl_services_vendor_response_svc(s, "RLT", "CARD_NOT_FOUND", NULL);
+    assert_non_null(v);
+    assert_false(v->approved);
+
+    /* No ErrorCode: the reason code, by orce_code, for each of the seed's sample answers. */
+    static const char *const reasons[] = {"2", "8", "16", "18", "22", "24", "26"};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        v = pl_services_vendor_response_svc(s, "RLT", NULL, reasons[i]);
+        if (!v)
+            fail_msg("no RLT vendor response maps reason code %s", reasons[i]);
+        assert_string_equal(v->orce_code, reasons[i]);
+        assert_string_equal(v->relate_response, "");
+        assert_true(v->approved);
+        assert_true(strlen(v->code) > 0 && strlen(v->code) <= 10);
+        /* The same row as by its own response code. */
+        assert_ptr_equal(pl_services_vendor_response(s, "RLT", v->code), v);
+    }
+    const pl_vendor_response *preauth = pl_services_vendor_response_svc(s, "RLT", "", "24");
+    assert_non_null(preauth);
+
+    /* An ErrorCode decides even beside a reason code that maps an approval. */
+    v = pl_services_vendor_response_svc(s, "RLT", "INSUFFICIENT_FUNDS", "24");
+    assert_non_null(v);
+    assert_false(v->approved);
+    assert_string_equal(v->relate_response, "INSUFFICIENT_FUNDS");
+    /* ... also when no row maps it: no fall-back to the reason code. */
+    assert_null(pl_services_vendor_response_svc(s, "RLT", "NO_SUCH_ERROR", "24"));
+
+    /* Unknown codes, other bureaus, nothing to look up. */
+    assert_null(pl_services_vendor_response_svc(s, "RLT", NULL, "99"));
+    assert_null(pl_services_vendor_response_svc(s, "RLT", "", "99"));
+    assert_null(pl_services_vendor_response_svc(s, "CYB", "ALL_CARDS_GENERATED", NULL));
+    assert_null(pl_services_vendor_response_svc(s, "CYB", NULL, "24"));
+    assert_null(pl_services_vendor_response_svc(s, "NOPE", NULL, "24"));
+    assert_null(pl_services_vendor_response_svc(s, NULL, NULL, "24"));
+    assert_null(pl_services_vendor_response_svc(NULL, "RLT", NULL, "24"));
+    /* Blank columns (rows without a mapping, such as SU) are never matched by a blank code. */
+    assert_null(pl_services_vendor_response_svc(s, "RLT", NULL, NULL));
+    assert_null(pl_services_vendor_response_svc(s, "RLT", "", ""));
+    assert_null(pl_services_vendor_response_svc(s, "RLT", "", NULL));
+    /* Codes are matched exactly. */
+    assert_null(pl_services_vendor_response_svc(s, "RLT", "all_cards_generated", NULL));
+    assert_null(pl_services_vendor_response_svc(s, "RLT", NULL, "024"));
+    pl_services_unref(s);
+
+    /* A mapping added by an operator is found; address and card verification rows are never
+     * mapped answers. */
+    s = load_with("INSERT INTO vendor_response (service_bureau, response_code, description, "
+                  "approved, hold_reason, relate_response) VALUES ('RLT', 'EXPIRED', "
+                  "'Card expired', false, 'AT', 'CARD_EXPIRED');"
+                  "INSERT INTO vendor_response (service_bureau, response_kind, response_code, "
+                  "approved, orce_code) VALUES ('RLT', 'avs', 'N', true, '77')");
+    v = pl_services_vendor_response_svc(s, "RLT", "CARD_EXPIRED", "24");
+    assert_non_null(v);
+    assert_string_equal(v->code, "EXPIRED");
+    assert_string_equal(v->hold_reason, "AT");
+    assert_null(pl_services_vendor_response_svc(s, "RLT", NULL, "77"));
+    assert_non_null(pl_services_vendor_response_kind(s, "RLT", "avs", "N"));
     pl_services_unref(s);
 }
 
@@ -334,6 +437,18 @@ static void test_proxy_and_production(void **state)
     assert_true(cyb->message_log_enabled);
     assert_string_equal(cyb->message_log_dir, "/var/log/paylink");
     assert_string_equal(pl_services_find(s, "RLT")->proxy, "proxy.example");
+    pl_services_unref(s);
+
+    /* The Customer Engagement settings as an operator changes them. */
+    s = load_with("UPDATE auth_service SET card_prefix = '12345', card_series = '99', "
+                  "location_id = 'STORE 7', ws_user = '', balance_inquiry_batch = false "
+                  "WHERE service_bureau = 'RLT'");
+    const pl_service *rlt = pl_services_find(s, "RLT");
+    assert_string_equal(rlt->card_prefix, "12345");
+    assert_string_equal(rlt->card_series, "99");
+    assert_string_equal(rlt->location_id, "STORE 7");
+    assert_string_equal(rlt->ws_user, "");
+    assert_false(rlt->balance_inquiry_batch);
     pl_services_unref(s);
 }
 
@@ -908,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_load_demo),
         cmocka_unit_test(test_secret_resolution_failure),
         cmocka_unit_test(test_vendor_responses),
+        cmocka_unit_test(test_vendor_responses_svc),
         cmocka_unit_test(test_cross_references),
         cmocka_unit_test(test_paytypes),
         cmocka_unit_test(test_merchant_id_hierarchy),

@@ -30,6 +30,7 @@
 #include "bureau_cybersource.h"
 #include "card.h"
 #include "request.h"
+#include "xml_test_helpers.h"
 
 #define PAN "4111111111111111"
 #define MC_PAN "5555555555554444"
@@ -42,32 +43,12 @@
 
 static xmlSchemaPtr schema_121, schema_201;
 
-static const char *xsd_dir(void)
-{
-    const char *d = getenv("PAYLINK_XSD_DIR");
-    return d && *d ? d : PAYLINK_XSD_DIR;
-}
-
-static xmlSchemaPtr load_schema(const char *file)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", xsd_dir(), file);
-    xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(path);
-    if (!pc)
-        return NULL;
-    xmlSchemaPtr s = xmlSchemaParse(pc);
-    xmlSchemaFreeParserCtxt(pc);
-    if (!s)
-        fprintf(stderr, "cannot load the XSD %s (set PAYLINK_XSD_DIR)\n", path);
-    return s;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
     xmlInitParser();
-    schema_121 = load_schema("CyberSourceTransaction_1.121.xsd");
-    schema_201 = load_schema("CyberSourceTransaction_1.201.xsd");
+    schema_121 = xml_test_load_schema("CyberSourceTransaction_1.121.xsd");
+    schema_201 = xml_test_load_schema("CyberSourceTransaction_1.201.xsd");
     return schema_121 && schema_201 ? 0 : -1;
 }
 
@@ -84,37 +65,7 @@ static int group_teardown(void **state)
 
 static char *read_fixture(const char *name, size_t *len)
 {
-    const char *src = getenv("PAYLINK_SOURCE_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/cybersource/%s",
-             src && *src ? src : PAYLINK_SOURCE_DIR, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open fixture %s\n", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = (n + 4096 + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 4096, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    return xml_test_read_fixture("cybersource", name, len);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1316,23 +1267,26 @@ static void test_parse_other_version_and_prefix(void **state)
     assert_string_equal(res.auth_code, "A7X44Q");
 }
 
+/* An answer parse refuses with PL_ERR_PARSE and a reason, having read nothing. */
+static void expect_unreadable(long status, const char *body)
+{
+    pl_bureau_result res;
+    char err[256] = "";
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_answer(PL_OP_AUTH, status, body, strlen(body), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_true(err[0] != '\0');
+    assert_string_equal(res.decision, "");
+}
+
 static void test_parse_garbage(void **state)
 {
     (void)state;
     pl_bureau_result res;
     char err[256];
-    const struct {
-        long status;
-        const char *body;
-    } cases[] = {
-        {200, "not xml"},
-        {500, "<html>500</html>"},
+    static const xml_test_answer more[] = {
         {502, "<html><body><h1>502 Bad Gateway</h1></body></html>"},
-        {200, ""},
-        {200, "   \n"},
         {200, "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"},
-        {200, "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
-              "<soap:Body/></soap:Envelope>"},
         {200, "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
               "<soap:Body><c:replyMessage xmlns:c=\"urn:schemas-cybersource-com:transaction-"
               "data-1.121\"><c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision>"
@@ -1340,15 +1294,7 @@ static void test_parse_garbage(void **state)
               "<c:amount>12.3x</c:amount></c:ccAuthReply></c:replyMessage></soap:Body>"
               "</soap:Envelope>"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        err[0] = '\0';
-        memset(&res, 0x5a, sizeof res);
-        int rc = parse_answer(PL_OP_AUTH, cases[i].status, cases[i].body, strlen(cases[i].body),
-                              &res, err, sizeof err);
-        assert_int_equal(rc, PL_ERR_PARSE);
-        assert_true(err[0] != '\0');
-        assert_string_equal(res.decision, "");
-    }
+    xml_test_each_unreadable(more, sizeof more / sizeof more[0], expect_unreadable);
     assert_int_equal(parse_answer(PL_OP_AUTH, 200, NULL, 0, &res, err, sizeof err), PL_ERR_PARSE);
 
     assert_int_equal(parse_fixture("no_decision.xml", PL_OP_AUTH, 200, &res), PL_ERR_PARSE);

@@ -172,6 +172,38 @@ static void test_flags_default_type_per_worker(void **state)
     pl_reqbuild_free(&b);
 }
 
+/* Stored value requests from flags: the svc object, its card as card data. */
+static void test_flags_svc(void **state)
+{
+    (void)state;
+    char errstr[128];
+    pl_reqbuild b = {0};
+    set_flag(&b, "--request-id", "s-1");
+    set_flag(&b, "--type", "activate");
+    set_flag(&b, "--amount", "50.00");
+    set_flag(&b, "--svc-card-number", "8574906000000001");
+    set_flag(&b, "--order-line", "1");
+    set_flag(&b, "--issue-amount", "50.00");
+    set_flag(&b, "--virtual", "true");
+    json_object *req = NULL;
+    assert_int_equal(pl_reqbuild_json(&b, "svc", &req, errstr, sizeof errstr), PL_OK);
+    assert_string_equal(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+                        "{\"v\":1,\"request_id\":\"s-1\",\"type\":\"activate\","
+                        "\"amount\":\"50.00\",\"svc\":{\"card_number\":\"8574906000000001\","
+                        "\"order_line\":1,\"issue_amount\":\"50.00\",\"virtual\":true}}");
+    json_object_put(req);
+    assert_true(pl_reqbuild_is_secret("--svc-card-number"));
+    assert_false(pl_reqbuild_is_secret("--issue-amount"));
+    pl_reqbuild_free(&b);
+
+    pl_reqbuild c = {0};
+    set_flag(&c, "--type", "generate");
+    set_flag(&c, "--virtual", "yes");
+    assert_int_equal(pl_reqbuild_json(&c, "svc", &req, errstr, sizeof errstr), PL_ERR_INVALID);
+    assert_non_null(strstr(errstr, "--virtual"));
+    pl_reqbuild_free(&c);
+}
+
 static bool id_chars_ok(const char *id)
 {
     for (const char *p = id; *p; p++) {
@@ -602,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_flags_generated_request_id),
         cmocka_unit_test(test_flags_bad_integer_never_echoes_value),
         cmocka_unit_test(test_flags_unknown_duplicate_secret),
+        cmocka_unit_test(test_flags_svc),
         cmocka_unit_test(test_parse_request_text),
         cmocka_unit_test(test_message_key),
         cmocka_unit_test(test_topic_names),

@@ -625,15 +625,24 @@ static void test_types_per_worker(void **state)
         char *j1 = with(BASE_SVC, "type", t);
         char *j2 = with(j1, "amount", "\"25.00\"");
         char *j3 = with(j2, "currency", "\"USD\"");
+        /* A stored value deposit names the authorization it settles. */
+        bool deposit = svc[i].want == PL_REQ_SVC_DEPOSIT;
+        char *j4 = deposit ? with(j3, "auth_ref", "{\"request_id\": \"s-auth\"}") : NULL;
         pl_request r;
         pl_errors e;
-        assert_int_equal(decode(j3, "svc", &r, &e), 0);
+        if (deposit) {
+            assert_int_equal(decode(j3, "svc", &r, &e), PL_ERR_INVALID);
+            assert_string_equal(e.e[0].field, "auth_ref");
+            pl_request_free(&r);
+        }
+        assert_int_equal(decode(deposit ? j4 : j3, "svc", &r, &e), 0);
         assert_int_equal(r.type, svc[i].want);
         assert_string_equal(pl_req_type_name(r.type), svc[i].type);
         pl_request_free(&r);
         free(j1);
         free(j2);
         free(j3);
+        free(j4);
     }
 
     /* Generate needs neither svc nor an amount; token needs no amount. */

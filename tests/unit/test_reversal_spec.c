@@ -215,6 +215,38 @@ static void test_map_error_and_fault(void **state)
     assert_int_equal(job.reply.status, PL_ST_ERROR);
 }
 
+/* A stored value void (service bureau of protocol RLT) reads its answer as every stored value
+ * answer (stored_value.h), not by CyberSource decisions. */
+static void test_map_stored_value_void(void **state)
+{
+    (void)state;
+    pl_service rlt;
+    memset(&rlt, 0, sizeof rlt);
+    snprintf(rlt.code, sizeof rlt.code, "RLT");
+    snprintf(rlt.protocol, sizeof rlt.protocol, "RLT");
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    job.svc = &rlt;
+    job.call.op = PL_OP_SVC_VOID;
+    job.call.amount = 3000;
+    snprintf(job.res.reason_code, sizeof job.res.reason_code, "22");
+    snprintf(job.res.request_id, sizeof job.res.request_id, "9360");
+    job.res.has_amount = true;
+    job.res.amount = 3000;
+    pl_reversal_spec.map(&job);
+    assert_int_equal(job.reply.status, PL_ST_APPROVED);
+    assert_int_equal(job.reply.amount_approved, 3000);
+    assert_string_equal(job.reply.vendor_response, "22"); /* no vendor_response table here */
+    assert_string_equal(job.reply.auth.transaction_id, "9360");
+
+    memset(&job.reply, 0, sizeof job.reply);
+    memset(&job.res, 0, sizeof job.res);
+    snprintf(job.res.error_code, sizeof job.res.error_code, "TRANSACTION_ALREADY_VOIDED");
+    pl_reversal_spec.map(&job);
+    assert_int_equal(job.reply.status, PL_ST_DECLINED);
+    assert_string_equal(job.reply.vendor_response, "TRANSACTIO"); /* cut to 10 */
+}
+
 static void test_spec_shape(void **state)
 {
     (void)state;
@@ -222,8 +254,9 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->worker, "reversal");
     assert_string_equal(s->table, "auth_reversal");
     assert_string_equal(s->protocols[0], "CYB");
-    assert_null(s->protocols[1]);
-    assert_int_equal(s->nstmts, 4);
+    assert_string_equal(s->protocols[1], "RLT"); /* stored value voids */
+    assert_null(s->protocols[2]);
+    assert_int_equal(s->nstmts, 8);
     for (size_t i = 0; i < s->nstmts; i++) {
         assert_non_null(s->stmts[i].name);
         assert_non_null(strstr(s->stmts[i].sql, "auth_"));
@@ -253,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_map_accept),
         cmocka_unit_test(test_map_reject_keeps_the_reason),
         cmocka_unit_test(test_map_error_and_fault),
+        cmocka_unit_test(test_map_stored_value_void),
         cmocka_unit_test(test_spec_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,12 +19,13 @@
 #include <libxml/xmlschemas.h>
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
-#include <regex.h>
 
 #include "log.h"
 #include "sim_cyb.h"
 #include "sim_ledger.h"
 #include "sim_soap.h"
+#include "sim_test_helpers.h"
+#include "xml_test_helpers.h"
 
 #define PAN "4111111111111111"
 #define NS_121 "urn:schemas-cybersource-com:transaction-data-1.121"
@@ -160,15 +161,8 @@ static char *build(const req_opts *o, size_t *len)
     service(msg, ns, "ccAuthReversalService", o->reversal, "authRequestID", o->reversal_auth_id);
     service(msg, ns, "paySubscriptionCreateService", o->token, NULL, NULL);
 
-    xmlChar *mem = NULL;
-    int size = 0;
-    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+    char *out = xml_test_dump(doc, len);
     xmlFreeDoc(doc);
-    char *out = malloc((size_t)size + 1);
-    memcpy(out, mem, (size_t)size);
-    out[size] = '\0';
-    xmlFree(mem);
-    *len = (size_t)size;
     return out;
 }
 
@@ -215,15 +209,10 @@ static void free_reply(reply *r)
     xmlFreeDoc(r->doc);
 }
 
-/* The string value of an XPath expression ("" when absent); static buffer. */
+/* The string value of an XPath expression ("" when absent), in a buffer of the thread. */
 static const char *xstr(reply *r, const char *expr)
 {
-    static char buf[256];
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, r->xp);
-    assert_non_null(o);
-    snprintf(buf, sizeof buf, "%s", o->stringval ? (const char *)o->stringval : "");
-    xmlXPathFreeObject(o);
-    return buf;
+    return xml_test_xstr(r->xp, expr);
 }
 
 /* The string value of a path under c:replyMessage. */
@@ -236,20 +225,7 @@ static const char *get(reply *r, const char *path)
 
 static int count(reply *r, const char *expr)
 {
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, r->xp);
-    assert_non_null(o);
-    int n = o->nodesetval ? o->nodesetval->nodeNr : 0;
-    xmlXPathFreeObject(o);
-    return n;
-}
-
-static bool matches(const char *s, const char *pattern)
-{
-    regex_t re;
-    assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
-    bool ok = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return ok;
+    return xml_test_count(r->xp, expr);
 }
 
 /* The replyMessage, copied into a document of its own, is valid against the 1.121 XSD. */
@@ -280,23 +256,6 @@ static reply answer(pl_sim_ledger *l, const req_opts *o, pl_sim_response *resp)
     return r;
 }
 
-static json_object *ledger(pl_sim_ledger *l)
-{
-    char *text = NULL;
-    assert_int_equal(pl_sim_ledger_to_json(l, &text), 0);
-    json_object *j = json_tokener_parse(text);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
-
-static const char *row_field(json_object *arr, size_t i, const char *key)
-{
-    json_object *v = NULL;
-    assert_true(json_object_object_get_ex(json_object_array_get_idx(arr, i), key, &v));
-    return json_object_get_string(v);
-}
-
 static void assert_fault(const pl_sim_response *resp, const char *code, const char *string_start)
 {
     assert_int_equal(resp->action, PL_SIM_ANSWER);
@@ -320,31 +279,14 @@ static int group_setup(void **state)
     pl_log_init("sim", NULL);
     pl_log_set_level(PL_LOG_WARN);
     xmlInitParser();
-    xmlSchemaParserCtxtPtr pc =
-        xmlSchemaNewParserCtxt(PAYLINK_XSD_DIR "/CyberSourceTransaction_1.121.xsd");
-    g_schema = pc ? xmlSchemaParse(pc) : NULL;
-    xmlSchemaFreeParserCtxt(pc);
+    g_schema = xml_test_load_schema("CyberSourceTransaction_1.121.xsd");
     return g_schema ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
-    (void)state;
     xmlSchemaFree(g_schema);
-    xmlCleanupParser();
-    return 0;
-}
-
-static int setup(void **state)
-{
-    *state = pl_sim_ledger_new();
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    pl_sim_ledger_destroy(*state);
-    return 0;
+    return xml_test_group_teardown(state);
 }
 
 /* ---- tests ------------------------------------------------------------------------- */
@@ -359,37 +301,37 @@ static void test_approval_shape(void **state)
     assert_string_equal(get(&r, "c:merchantReferenceCode"), "r1");
     assert_string_equal(get(&r, "c:decision"), "ACCEPT");
     assert_string_equal(get(&r, "c:reasonCode"), "100");
-    assert_true(matches(get(&r, "c:requestID"), "^[0-9]{22}$"));
+    assert_true(sim_test_matches(get(&r, "c:requestID"), "^[0-9]{22}$"));
     char request_id[32];
     snprintf(request_id, sizeof request_id, "%s", get(&r, "c:requestID"));
-    assert_true(matches(get(&r, "c:requestToken"), "^[A-Za-z0-9+/]{40,}$"));
+    assert_true(sim_test_matches(get(&r, "c:requestToken"), "^[A-Za-z0-9+/]{40,}$"));
     assert_string_equal(get(&r, "c:purchaseTotals/c:currency"), "USD");
     assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "100");
     assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "120.00");
-    assert_true(matches(get(&r, "c:ccAuthReply/c:authorizationCode"), "^[0-9]{6}$"));
+    assert_true(sim_test_matches(get(&r, "c:ccAuthReply/c:authorizationCode"), "^[0-9]{6}$"));
     assert_string_equal(get(&r, "c:ccAuthReply/c:avsCode"), "Y");
     assert_string_equal(get(&r, "c:ccAuthReply/c:cvCode"), "M");
-    assert_true(matches(get(&r, "c:ccAuthReply/c:authorizedDateTime"),
-                        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"));
-    assert_true(matches(get(&r, "c:ccAuthReply/c:reconciliationID"), "^[0-9A-Z]{16}$"));
+    assert_true(sim_test_matches(get(&r, "c:ccAuthReply/c:authorizedDateTime"),
+                                 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"));
+    assert_true(sim_test_matches(get(&r, "c:ccAuthReply/c:reconciliationID"), "^[0-9A-Z]{16}$"));
     assert_int_equal(count(&r, "//c:ccCaptureReply"), 0);
     assert_int_equal(count(&r, "//c:paySubscriptionCreateReply"), 0);
     /* The reply header carries a WS-Security timestamp, as the real service's does. */
     assert_int_equal(count(&r, "/soap:Envelope/soap:Header/wsse:Security/wsu:Timestamp[@wsu:Id]"),
                      1);
-    assert_true(matches(
+    assert_true(sim_test_matches(
         xstr(&r, "string(/soap:Envelope/soap:Header/wsse:Security/wsu:Timestamp/wsu:Created)"),
         "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z$"));
     free_reply(&r);
     pl_sim_response_free(&resp);
 
-    json_object *j = ledger(l);
+    json_object *j = sim_test_ledger_json(l);
     assert_int_equal(json_object_array_length(j), 1);
-    assert_string_equal(row_field(j, 0, "protocol"), "CYB");
-    assert_string_equal(row_field(j, 0, "op"), "auth");
-    assert_string_equal(row_field(j, 0, "ref"), "r1");
-    assert_string_equal(row_field(j, 0, "amount"), "120.00");
-    assert_string_equal(row_field(j, 0, "bureau_id"), request_id);
+    assert_string_equal(sim_test_row_field(j, 0, "protocol"), "CYB");
+    assert_string_equal(sim_test_row_field(j, 0, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 0, "ref"), "r1");
+    assert_string_equal(sim_test_row_field(j, 0, "amount"), "120.00");
+    assert_string_equal(sim_test_row_field(j, 0, "bureau_id"), request_id);
     json_object_put(j);
 
     pl_sim_txn t;
@@ -450,8 +392,8 @@ static void test_partial_approval(void **state)
     assert_string_equal(get(&r, "c:ccAuthReply/c:requestAmount"), "110.01");
     free_reply(&r);
     pl_sim_response_free(&resp);
-    json_object *j = ledger(*state);
-    assert_string_equal(row_field(j, 0, "amount"), "55.00");
+    json_object *j = sim_test_ledger_json(*state);
+    assert_string_equal(sim_test_row_field(j, 0, "amount"), "55.00");
     json_object_put(j);
 }
 
@@ -681,7 +623,7 @@ static void test_token_lifecycle(void **state)
     assert_string_equal(get(&r, "c:paySubscriptionCreateReply/c:reasonCode"), "100");
     char token[32];
     snprintf(token, sizeof token, "%s", get(&r, "c:paySubscriptionCreateReply/c:subscriptionID"));
-    assert_true(matches(token, "^[0-9]{22}$"));
+    assert_true(sim_test_matches(token, "^[0-9]{22}$"));
     free_reply(&r);
     pl_sim_response_free(&resp);
 
@@ -706,10 +648,10 @@ static void test_token_lifecycle(void **state)
     free_reply(&r);
     pl_sim_response_free(&resp);
 
-    json_object *j = ledger(l);
+    json_object *j = sim_test_ledger_json(l);
     assert_int_equal(json_object_array_length(j), 2);
-    assert_string_equal(row_field(j, 0, "op"), "token");
-    assert_string_equal(row_field(j, 1, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 0, "op"), "token");
+    assert_string_equal(sim_test_row_field(j, 1, "op"), "auth");
     json_object_put(j);
 }
 
@@ -721,13 +663,14 @@ static void test_token_and_auth_together(void **state)
     reply r = answer(*state, &o, &resp);
     assert_string_equal(get(&r, "c:decision"), "ACCEPT");
     assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "20.00");
-    assert_true(matches(get(&r, "c:paySubscriptionCreateReply/c:subscriptionID"), "^[0-9]{22}$"));
+    assert_true(
+        sim_test_matches(get(&r, "c:paySubscriptionCreateReply/c:subscriptionID"), "^[0-9]{22}$"));
     free_reply(&r);
     pl_sim_response_free(&resp);
-    json_object *j = ledger(*state);
+    json_object *j = sim_test_ledger_json(*state);
     assert_int_equal(json_object_array_length(j), 2);
-    assert_string_equal(row_field(j, 0, "op"), "auth");
-    assert_string_equal(row_field(j, 1, "op"), "token");
+    assert_string_equal(sim_test_row_field(j, 0, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 1, "op"), "token");
     json_object_put(j);
     pl_sim_txn t;
     assert_int_equal(pl_sim_ledger_txn_find(*state, "r1", &t), 0);
@@ -791,13 +734,13 @@ static void test_auth_capture_then_credit(void **state)
     free_reply(&r);
     pl_sim_response_free(&resp);
 
-    json_object *j = ledger(l);
+    json_object *j = sim_test_ledger_json(l);
     assert_int_equal(json_object_array_length(j), 4);
-    assert_string_equal(row_field(j, 0, "op"), "auth");
-    assert_string_equal(row_field(j, 1, "op"), "capture");
-    assert_string_equal(row_field(j, 1, "bureau_id"), capture_id);
-    assert_string_equal(row_field(j, 2, "op"), "credit");
-    assert_string_equal(row_field(j, 3, "ref"), "c3");
+    assert_string_equal(sim_test_row_field(j, 0, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 1, "op"), "capture");
+    assert_string_equal(sim_test_row_field(j, 1, "bureau_id"), capture_id);
+    assert_string_equal(sim_test_row_field(j, 2, "op"), "credit");
+    assert_string_equal(sim_test_row_field(j, 3, "ref"), "c3");
     json_object_put(j);
 }
 
@@ -854,11 +797,11 @@ static void test_capture_and_reversal_rules(void **state)
     c.amount = "10.00";
     assert_string_equal(followon(l, &c, "242", NULL), "REJECT");
 
-    json_object *j = ledger(l);
+    json_object *j = sim_test_ledger_json(l);
     /* auth, auth, capture, reversal: the refusals left nothing. */
     assert_int_equal(json_object_array_length(j), 4);
-    assert_string_equal(row_field(j, 3, "op"), "reversal");
-    assert_string_equal(row_field(j, 3, "amount"), "80.00");
+    assert_string_equal(sim_test_row_field(j, 3, "op"), "reversal");
+    assert_string_equal(sim_test_row_field(j, 3, "amount"), "80.00");
     json_object_put(j);
 }
 
@@ -980,12 +923,8 @@ static void test_amount_from_items(void **state)
 
 static void test_card_number_never_logged(void **state)
 {
-    char *logbuf = NULL;
-    size_t logsize = 0;
-    FILE *f = open_memstream(&logbuf, &logsize);
-    assert_non_null(f);
-    pl_log_init("sim", f);
-    pl_log_set_level(PL_LOG_INFO);
+    sim_test_log log;
+    sim_test_log_begin(&log);
 
     pl_sim_response resp;
     req_opts o = auth_opts("10.00");
@@ -1004,41 +943,36 @@ static void test_card_number_never_logged(void **state)
     send_raw(*state, broken, sizeof broken - 1, &resp);
     pl_sim_response_free(&resp);
 
-    fflush(f);
-    pl_log_init("sim", NULL);
-    pl_log_set_level(PL_LOG_WARN);
-    assert_non_null(logbuf);
-    assert_true(logsize > 0);
+    const char *logbuf = sim_test_log_end(&log);
     assert_null(strstr(logbuf, PAN));
     assert_null(strstr(logbuf, "411111"));
     /* What a reader of the log gets instead: the last four. */
     assert_non_null(strstr(logbuf, "************1111"));
-    fclose(f);
-    free(logbuf);
+    sim_test_log_free(&log);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_approval_shape, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reply_namespace_follows_request, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_avs_cvn_no_match, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_partial_approval, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_error_150, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_declines, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fraud_score_400, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_decision_manager, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transport_faults, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authentication, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_lifecycle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_and_auth_together, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auth_capture_then_credit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_capture_and_reversal_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_and_invalid_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_card_checks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_amount_from_items, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_card_number_never_logged, setup, teardown),
+        SIM_LEDGER_TEST(test_approval_shape),
+        SIM_LEDGER_TEST(test_reply_namespace_follows_request),
+        SIM_LEDGER_TEST(test_avs_cvn_no_match),
+        SIM_LEDGER_TEST(test_partial_approval),
+        SIM_LEDGER_TEST(test_error_150),
+        SIM_LEDGER_TEST(test_declines),
+        SIM_LEDGER_TEST(test_fraud_score_400),
+        SIM_LEDGER_TEST(test_decision_manager),
+        SIM_LEDGER_TEST(test_transport_faults),
+        SIM_LEDGER_TEST(test_authentication),
+        SIM_LEDGER_TEST(test_malformed_input),
+        SIM_LEDGER_TEST(test_token_lifecycle),
+        SIM_LEDGER_TEST(test_token_and_auth_together),
+        SIM_LEDGER_TEST(test_auth_capture_then_credit),
+        SIM_LEDGER_TEST(test_capture_and_reversal_rules),
+        SIM_LEDGER_TEST(test_missing_and_invalid_fields),
+        SIM_LEDGER_TEST(test_card_checks),
+        SIM_LEDGER_TEST(test_amount_from_items),
+        SIM_LEDGER_TEST(test_card_number_never_logged),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

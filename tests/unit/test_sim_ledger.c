@@ -13,32 +13,10 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
-#include <pthread.h>
 #include <regex.h>
 
 #include "sim_ledger.h"
-
-static int setup(void **state)
-{
-    *state = pl_sim_ledger_new();
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    pl_sim_ledger_destroy(*state);
-    return 0;
-}
-
-static json_object *ledger_json(pl_sim_ledger *l)
-{
-    char *text = NULL;
-    assert_int_equal(pl_sim_ledger_to_json(l, &text), 0);
-    json_object *j = json_tokener_parse(text);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
+#include "sim_test_helpers.h"
 
 static const char *field(json_object *obj, const char *key)
 {
@@ -50,7 +28,7 @@ static const char *field(json_object *obj, const char *key)
 
 static void test_empty_ledger_is_empty_array(void **state)
 {
-    json_object *j = ledger_json(*state);
+    json_object *j = sim_test_ledger_json(*state);
     assert_true(json_object_is_type(j, json_type_array));
     assert_int_equal(json_object_array_length(j), 0);
     json_object_put(j);
@@ -64,7 +42,7 @@ static void test_ledger_row_shape(void **state)
     assert_int_equal(pl_sim_ledger_append(l, &e), 0);
     assert_int_equal(pl_sim_ledger_count(l), 2);
 
-    json_object *j = ledger_json(l);
+    json_object *j = sim_test_ledger_json(l);
     assert_int_equal(json_object_array_length(j), 2);
     json_object *row = json_object_array_get_idx(j, 0);
     /* Exactly the six fields of CONTRACT.md §3, amounts as decimal strings. */
@@ -138,7 +116,7 @@ static void test_reversal_rules(void **state)
     assert_int_equal(pl_sim_ledger_cyb_capture(l, "r2", "A2", "C2", 100), 100);
     assert_int_equal(pl_sim_ledger_cyb_reversal(l, "r2", "A2", "V3", &amount), 238);
 
-    json_object *j = ledger_json(l);
+    json_object *j = sim_test_ledger_json(l);
     assert_int_equal(json_object_array_length(j), 4);
     json_object *rev = json_object_array_get_idx(j, 1);
     assert_string_equal(field(rev, "op"), "reversal");
@@ -170,7 +148,7 @@ static void test_tokens(void **state)
     assert_false(pl_sim_ledger_cyb_token_known(l, "9999999999999999999999"));
     assert_int_equal(pl_sim_ledger_cyb_token(l, "t1", "9999999999999999999999", "R1", 0), 100);
     assert_true(pl_sim_ledger_cyb_token_known(l, "9999999999999999999999"));
-    json_object *j = ledger_json(l);
+    json_object *j = sim_test_ledger_json(l);
     json_object *row = json_object_array_get_idx(j, 0);
     assert_string_equal(field(row, "op"), "token");
     assert_string_equal(field(row, "bureau_id"), "R1");
@@ -287,17 +265,13 @@ static void test_concurrent_captures_never_exceed(void **state)
 {
     pl_sim_ledger *l = *state;
     assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
-    pthread_t th[8];
     race rs[8];
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 8; i++)
         rs[i] = (race){l, i, 0};
-        assert_int_equal(pthread_create(&th[i], NULL, capture_racer, &rs[i]), 0);
-    }
+    sim_test_race(8, capture_racer, rs, sizeof rs[0]);
     int won = 0;
-    for (int i = 0; i < 8; i++) {
-        pthread_join(th[i], NULL);
+    for (int i = 0; i < 8; i++)
         won += rs[i].won;
-    }
     /* 80 attempts at 10.00 against 50.00 authorized: exactly five captures happen. */
     assert_int_equal(won, 5);
     assert_int_equal(pl_sim_ledger_count(l), 6);
@@ -306,18 +280,18 @@ static void test_concurrent_captures_never_exceed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_empty_ledger_is_empty_array, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ledger_row_shape, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_append_rejects_incomplete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_capture_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_capture_after_reversal, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reversal_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_credit_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset_forgets_everything, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_entries_grow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_captures_never_exceed, setup, teardown),
+        SIM_LEDGER_TEST(test_empty_ledger_is_empty_array),
+        SIM_LEDGER_TEST(test_ledger_row_shape),
+        SIM_LEDGER_TEST(test_append_rejects_incomplete),
+        SIM_LEDGER_TEST(test_capture_rules),
+        SIM_LEDGER_TEST(test_capture_after_reversal),
+        SIM_LEDGER_TEST(test_reversal_rules),
+        SIM_LEDGER_TEST(test_credit_rules),
+        SIM_LEDGER_TEST(test_tokens),
+        SIM_LEDGER_TEST(test_query),
+        SIM_LEDGER_TEST(test_reset_forgets_everything),
+        SIM_LEDGER_TEST(test_many_entries_grow),
+        SIM_LEDGER_TEST(test_concurrent_captures_never_exceed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

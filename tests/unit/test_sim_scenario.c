@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -74,6 +75,37 @@ static void test_faults(void **state)
     assert_string_equal(pl_sim_scenario_name(PL_SIM_SC_DM_REJECT), "dm_reject");
 }
 
+/* 901–904 are answered alike by every bureau (sim_cyb.c, sim_relate.c). */
+static void test_fault_answers(void **state)
+{
+    (void)state;
+    pl_sim_response resp;
+    memset(&resp, 0x5a, sizeof resp);
+    assert_int_equal(pl_sim_scenario_fault_answer(PL_SIM_SC_TIMEOUT, &resp), 0);
+    assert_int_equal(resp.action, PL_SIM_HOLD);
+    assert_null(resp.body);
+    assert_int_equal(pl_sim_scenario_fault_answer(PL_SIM_SC_DROP, &resp), 0);
+    assert_int_equal(resp.action, PL_SIM_DROP);
+    assert_null(resp.body);
+
+    assert_int_equal(pl_sim_scenario_fault_answer(PL_SIM_SC_HTTP_500, &resp), 0);
+    assert_int_equal(resp.action, PL_SIM_ANSWER);
+    assert_int_equal(resp.status, 500);
+    assert_string_equal(resp.content_type, "text/html");
+    assert_int_equal(resp.body_len, strlen("<html><head><title>500 Internal Server Error</title>"
+                                           "</head><body><h1>Internal Server Error</h1></body>"
+                                           "</html>\n"));
+    pl_sim_response_free(&resp);
+
+    assert_int_equal(pl_sim_scenario_fault_answer(PL_SIM_SC_NOT_XML, &resp), 0);
+    assert_int_equal(resp.action, PL_SIM_ANSWER);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.content_type, "text/xml");
+    assert_true(resp.body_len > 0);
+    assert_null(memchr(resp.body, '<', resp.body_len));
+    pl_sim_response_free(&resp);
+}
+
 static void test_partial_is_half_rounded_down(void **state)
 {
     (void)state;
@@ -111,6 +143,7 @@ int main(void)
         cmocka_unit_test(test_cents_do_not_matter),
         cmocka_unit_test(test_unlisted_amounts_approve),
         cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_fault_answers),
         cmocka_unit_test(test_partial_is_half_rounded_down),
         cmocka_unit_test(test_avs_cvn),
         cmocka_unit_test(test_dm_new_decision),

@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "sim_server.h"
+#include "sim_test_helpers.h"
 #include "sim_tls.h"
 
 #define HOLD_MS 400
@@ -59,28 +60,10 @@ static char g_ca[128];
 /* Generous, against hanging only: no assertion depends on it being enough. */
 #define DEADLINE_MS 60000L
 
-typedef struct http_result {
-    CURLcode rc;
-    long status;
-    char body[8192];
-    size_t len;
-} http_result;
-
-static size_t collect(char *p, size_t size, size_t n, void *user)
-{
-    http_result *r = user;
-    size_t take = size * n;
-    size_t room = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, take < room ? take : room);
-    r->len += take < room ? take : room;
-    r->body[r->len] = '\0';
-    return size * n;
-}
-
 /* An easy handle for one request with full verification against ca (NULL: the system's trust
  * store), collecting into out. */
 static CURL *easy_new(const char *method, const char *url, const char *body, size_t body_len,
-                      const char *ca, http_result *out)
+                      const char *ca, sim_test_http *out)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -90,7 +73,7 @@ static CURL *easy_new(const char *method, const char *url, const char *body, siz
         curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_test_http_collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, DEADLINE_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -104,7 +87,7 @@ static CURL *easy_new(const char *method, const char *url, const char *body, siz
 
 /* One request, to its end. */
 static void http(const char *method, const char *url, const char *body, size_t body_len,
-                 const char *ca, http_result *out)
+                 const char *ca, sim_test_http *out)
 {
     CURL *c = easy_new(method, url, body, body_len, ca, out);
     out->rc = curl_easy_perform(c);
@@ -112,14 +95,14 @@ static void http(const char *method, const char *url, const char *body, size_t b
     curl_easy_cleanup(c);
 }
 
-static void get_path(const char *path, http_result *out)
+static void get_path(const char *path, sim_test_http *out)
 {
     char url[256];
     snprintf(url, sizeof url, "%s%s", g_base, path);
     http("GET", url, NULL, 0, g_ca, out);
 }
 
-static void post_path(const char *path, const char *body, size_t len, http_result *out)
+static void post_path(const char *path, const char *body, size_t len, sim_test_http *out)
 {
     char url[256];
     snprintf(url, sizeof url, "%s%s", g_base, path);
@@ -154,7 +137,7 @@ static char *auth_body(const char *amount, const char *ref, size_t *len)
     return out;
 }
 
-static void post_auth(const char *amount, const char *ref, http_result *out)
+static void post_auth(const char *amount, const char *ref, sim_test_http *out)
 {
     size_t len;
     char *body = auth_body(amount, ref, &len);
@@ -167,7 +150,7 @@ typedef struct pending {
     CURLM *m;
     CURL *c;
     char *body;
-    http_result r;
+    sim_test_http r;
 } pending;
 
 static void pending_start(pending *p, const char *amount, const char *ref)
@@ -222,7 +205,7 @@ static void pending_abandon(pending *p)
     free(p->body);
 }
 
-static json_object *json_of(const http_result *r)
+static json_object *json_of(const sim_test_http *r)
 {
     json_object *j = json_tokener_parse(r->body);
     assert_non_null(j);
@@ -231,7 +214,7 @@ static json_object *json_of(const http_result *r)
 
 static int ledger_length(void)
 {
-    http_result r;
+    sim_test_http r;
     get_path("/__sim/ledger", &r);
     assert_int_equal(r.rc, CURLE_OK);
     assert_int_equal(r.status, 200);
@@ -292,7 +275,7 @@ static int group_teardown(void **state)
 static int reset(void **state)
 {
     (void)state;
-    http_result r;
+    sim_test_http r;
     post_path("/__sim/reset", NULL, 0, &r);
     pl_sim_server_set_delays(g_srv, 0, 0, HOLD_MS);
     return r.rc == CURLE_OK && r.status == 200 ? 0 : -1;
@@ -336,7 +319,7 @@ static void test_tls_files(void **state)
 static void test_https_verified_against_generated_ca(void **state)
 {
     (void)state;
-    http_result r;
+    sim_test_http r;
     get_path("/__sim/health", &r);
     assert_int_equal(r.rc, CURLE_OK);
     assert_int_equal(r.status, 200);
@@ -364,7 +347,7 @@ static void test_https_verified_against_generated_ca(void **state)
 static void test_cyb_round_trip_and_sim_endpoints(void **state)
 {
     (void)state;
-    http_result r;
+    sim_test_http r;
     post_auth("120.00", "net-1", &r);
     assert_int_equal(r.rc, CURLE_OK);
     assert_int_equal(r.status, 200);
@@ -406,7 +389,7 @@ static void test_cyb_round_trip_and_sim_endpoints(void **state)
 static void test_drop_and_http_faults(void **state)
 {
     (void)state;
-    http_result r;
+    sim_test_http r;
     post_auth("904.00", "net-904", &r);
     assert_int_equal(r.rc, CURLE_GOT_NOTHING);
 
@@ -431,7 +414,7 @@ static void test_hold_does_not_block_others(void **state)
     pending_until_parked(&held, before.waiting + 1);
 
     /* While the 901 is held, the server answers another bureau request without parking it. */
-    http_result quick;
+    sim_test_http quick;
     post_auth("10.00", "net-quick", &quick);
     assert_int_equal(quick.rc, CURLE_OK);
     assert_int_equal(quick.status, 200);
@@ -449,7 +432,7 @@ static void test_hold_ends_without_answer(void **state)
     (void)state;
     /* The fixture's short hold: the server itself ends it by closing the connection. */
     pl_sim_server_stats before = stats();
-    http_result r;
+    sim_test_http r;
     post_auth("901.00", "net-901-short", &r);
     assert_int_equal(r.rc, CURLE_GOT_NOTHING);
     assert_int_equal(stats().parked, before.parked + 1);
@@ -460,7 +443,7 @@ static void test_hold_ends_without_answer(void **state)
 static void test_latency_and_config(void **state)
 {
     (void)state;
-    http_result r;
+    sim_test_http r;
     char path[96];
     snprintf(path, sizeof path, "/__sim/config?latency_ms=%d&jitter_ms=0", FOREVER_MS);
     post_path(path, NULL, 0, &r);
@@ -507,7 +490,7 @@ static void test_body_cap(void **state)
     size_t n = PL_SIM_BODY_MAX + 1;
     char *big = malloc(n);
     memset(big, 'x', n);
-    http_result r;
+    sim_test_http r;
     post_path("/commerce/1.x/transactionProcessor", big, n, &r);
     free(big);
     assert_int_equal(r.rc, CURLE_OK);

@@ -14,7 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-typedef enum flag_kind { FLAG_STRING, FLAG_INT } flag_kind;
+typedef enum flag_kind { FLAG_STRING, FLAG_INT, FLAG_BOOL } flag_kind;
 
 typedef struct flag_def {
     const char *flag;  /* "--amount" */
@@ -45,6 +45,11 @@ static const flag_def flags[PL_REQBUILD_NFLAGS] = {
     {"--bill-country", "bill_to.country", FLAG_STRING, false},
     {"--auth-ref", "auth_ref.request_id", FLAG_STRING, false},
     {"--capture-ref", "capture_ref.request_id", FLAG_STRING, false},
+    /* Stored value (svc worker). */
+    {"--svc-card-number", "svc.card_number", FLAG_STRING, true},
+    {"--order-line", "svc.order_line", FLAG_INT, false},
+    {"--issue-amount", "svc.issue_amount", FLAG_STRING, false},
+    {"--virtual", "svc.virtual", FLAG_BOOL, false},
 };
 
 static int flag_index(const char *flag)
@@ -99,8 +104,10 @@ void pl_reqbuild_free(pl_reqbuild *b)
 void pl_reqbuild_print_flags(FILE *out)
 {
     for (int i = 0; i < PL_REQBUILD_NFLAGS; i++)
-        fprintf(out, "      %-16s %s%s\n", flags[i].flag, flags[i].field,
-                flags[i].kind == FLAG_INT ? " (integer)" : "");
+        fprintf(out, "      %-18s %s%s\n", flags[i].flag, flags[i].field,
+                flags[i].kind == FLAG_INT    ? " (integer)"
+                : flags[i].kind == FLAG_BOOL ? " (true or false)"
+                                             : "");
 }
 
 /* Whole numbers only: an optional '-' and 1-9 digits, so the value fits an int. */
@@ -218,6 +225,13 @@ int pl_reqbuild_json(const pl_reqbuild *b, const char *worker, json_object **out
                 goto out;
             }
             jv = json_object_new_int(n);
+        } else if (flags[i].kind == FLAG_BOOL) {
+            if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+                rc = pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: expected true or false",
+                                flags[i].flag);
+                goto out;
+            }
+            jv = json_object_new_boolean(strcmp(value, "true") == 0);
         } else {
             jv = json_object_new_string(value);
         }

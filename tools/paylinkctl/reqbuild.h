@@ -26,7 +26,7 @@
 #include "err.h"
 
 /* Number of request flags in the table (see reqbuild.c and `paylinkctl help`). */
-#define PL_REQBUILD_NFLAGS 20
+#define PL_REQBUILD_NFLAGS 24
 
 typedef struct pl_reqbuild {
     char *value[PL_REQBUILD_NFLAGS]; /* copies of the flag values; NULL when not given */
@@ -66,8 +66,10 @@ void pl_reqbuild_print_flags(FILE *out);
  * "v": 1 first, "request_id" (the flag, else a new pl_reqbuild_new_id), "type" (the flag, else
  * the worker's usual one: auth → "auth", deposit → "debit", reversal → "reversal"; svc has none
  * and needs --type), then the given fields in table order; integer flags (--company, --pay-seq,
- * --exp-month, --exp-year) become JSON integers and must be whole numbers; dotted fields
- * become nested objects (card, bill_to, auth_ref, capture_ref).
+ * --exp-month, --exp-year, --order-line) become JSON integers and must be whole numbers;
+ * --virtual becomes a JSON boolean and must be true or false; dotted fields become nested
+ * objects (card, bill_to, auth_ref, capture_ref, svc). --svc-card-number is card data like
+ * --card-number (secret).
  * Returns 0 with *out set (caller puts it), or PL_ERR_INVALID / PL_ERR_NOMEM.
  */
 int pl_reqbuild_json(const pl_reqbuild *b, const char *worker, json_object **out, char *errstr,

@@ -1,9 +1,10 @@
 /*
  * paylink-bureau-sim: an HTTPS payment bureau simulator for tests and the demo.
  *
- * Speaks the CyberSource Simple Order SOAP API with the deterministic outcomes of
- * CONTRACT.md §3, keeps a ledger of every effect, and serves the /__sim/ control endpoints
- * (sim_server.h). Logs JSON lines on stderr. SIGTERM or SIGINT stops it cleanly.
+ * Speaks the CyberSource Simple Order SOAP API and the Customer Engagement stored value
+ * messages with the deterministic outcomes of CONTRACT.md §3, keeps a ledger of every effect,
+ * and serves the /__sim/ control endpoints (sim_server.h). Logs JSON lines on stderr. SIGTERM
+ * or SIGINT stops it cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +34,8 @@ static void usage(FILE *f)
             "  --bind ADDR              listen address (default 127.0.0.1)\n"
             "  --latency-ms L           delay of every bureau answer (default 0)\n"
             "  --latency-jitter-ms J    plus a uniform random 0..J ms (default 0)\n"
-            "  --timeout-hold-ms H      how long a 901 request is held before its connection\n"
-            "                           is closed without an answer (default 60000)\n"
+            "  --timeout-hold-ms H      how long a 901 or 905 request is held before its\n"
+            "                           connection is closed without an answer (default 60000)\n"
             "  --port-file FILE         write the bound port to FILE once listening\n"
             "  --threads T              server threads (default: one per CPU, at least 2)\n"
             "  --log-level LEVEL        debug, info, warn, error (default info)\n");

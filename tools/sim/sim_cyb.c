@@ -23,6 +23,7 @@
 #include "sim_log.h"
 #include "sim_scenario.h"
 #include "sim_soap.h"
+#include "sim_xml.h"
 
 /* CyberSource limits merchantReferenceCode to 50 characters. */
 #define REF_MAX 50
@@ -495,67 +496,35 @@ static int decide_reversal(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep)
 
 /* ---- writing the reply --------------------------------------------------------------- */
 
-typedef struct builder {
-    xmlNsPtr ns;
-    bool ok;
-} builder;
-
-static xmlNodePtr add_text(builder *b, xmlNodePtr parent, const char *name, const char *text)
-{
-    if (!b->ok || !parent)
-        return NULL;
-    xmlNodePtr n = xmlNewTextChild(parent, b->ns, BAD_CAST name, BAD_CAST text);
-    if (!n)
-        b->ok = false;
-    return n;
-}
-
-static void add_int(builder *b, xmlNodePtr parent, const char *name, int v)
-{
-    char buf[16];
-    snprintf(buf, sizeof buf, "%d", v);
-    add_text(b, parent, name, buf);
-}
-
-static void add_amount(builder *b, xmlNodePtr parent, const char *name, int64_t minor)
-{
-    char buf[32];
-    if (pl_money_format(minor, buf, sizeof buf) < 0) {
-        b->ok = false;
-        return;
-    }
-    add_text(b, parent, name, buf);
-}
-
-static void add_code(builder *b, xmlNodePtr parent, const char *name, char code)
+static void add_code(pl_sim_xml_builder *b, xmlNodePtr parent, const char *name, char code)
 {
     char buf[2] = {code, '\0'};
-    add_text(b, parent, name, buf);
+    pl_sim_xml_add_text(b, parent, name, buf);
 }
 
-static void render_auth(builder *b, xmlNodePtr msg, const cyb_reply *rep)
+static void render_auth(pl_sim_xml_builder *b, xmlNodePtr msg, const cyb_reply *rep)
 {
-    xmlNodePtr a = add_text(b, msg, "ccAuthReply", NULL);
-    add_int(b, a, "reasonCode", rep->auth.reason);
+    xmlNodePtr a = pl_sim_xml_add_text(b, msg, "ccAuthReply", NULL);
+    pl_sim_xml_add_int(b, a, "reasonCode", rep->auth.reason);
     if (rep->auth.has_amount) {
         char code[7], recon[17], when[32];
         pl_sim_ids_auth_code(code);
         pl_sim_ids_reconciliation_id(recon);
         pl_sim_ids_now(false, when, sizeof when);
-        add_amount(b, a, "amount", rep->auth.amount);
-        add_text(b, a, "authorizationCode", code);
+        pl_sim_xml_add_amount(b, a, "amount", rep->auth.amount);
+        pl_sim_xml_add_text(b, a, "authorizationCode", code);
         add_code(b, a, "avsCode", rep->avs);
         add_code(b, a, "avsCodeRaw", rep->avs);
         add_code(b, a, "cvCode", rep->cvn);
         add_code(b, a, "cvCodeRaw", rep->cvn);
-        add_text(b, a, "authorizedDateTime", when);
-        add_text(b, a, "processorResponse", rep->partial ? "10" : "00");
-        add_text(b, a, "reconciliationID", recon);
+        pl_sim_xml_add_text(b, a, "authorizedDateTime", when);
+        pl_sim_xml_add_text(b, a, "processorResponse", rep->partial ? "10" : "00");
+        pl_sim_xml_add_text(b, a, "reconciliationID", recon);
         /* The network's transaction ID, for subsequent (MIT) authorizations. */
-        add_text(b, a, "paymentNetworkTransactionID", rep->request_id + 7);
+        pl_sim_xml_add_text(b, a, "paymentNetworkTransactionID", rep->request_id + 7);
         if (rep->partial) {
-            add_amount(b, a, "requestAmount", rep->requested);
-            add_text(b, a, "requestCurrency", rep->currency ? rep->currency : "");
+            pl_sim_xml_add_amount(b, a, "requestAmount", rep->requested);
+            pl_sim_xml_add_text(b, a, "requestCurrency", rep->currency ? rep->currency : "");
         }
     } else if (rep->cvn) {
         add_code(b, a, "cvCode", rep->cvn);
@@ -563,51 +532,52 @@ static void render_auth(builder *b, xmlNodePtr msg, const cyb_reply *rep)
 }
 
 /* ccCaptureReply and ccCreditReply share their first elements. */
-static void render_settlement(builder *b, xmlNodePtr msg, const char *name, const cyb_svc *s)
+static void render_settlement(pl_sim_xml_builder *b, xmlNodePtr msg, const char *name,
+                              const cyb_svc *s)
 {
-    xmlNodePtr n = add_text(b, msg, name, NULL);
-    add_int(b, n, "reasonCode", s->reason);
+    xmlNodePtr n = pl_sim_xml_add_text(b, msg, name, NULL);
+    pl_sim_xml_add_int(b, n, "reasonCode", s->reason);
     if (s->has_amount) {
         char recon[17], when[32];
         pl_sim_ids_reconciliation_id(recon);
         pl_sim_ids_now(false, when, sizeof when);
-        add_text(b, n, "requestDateTime", when);
-        add_amount(b, n, "amount", s->amount);
-        add_text(b, n, "reconciliationID", recon);
+        pl_sim_xml_add_text(b, n, "requestDateTime", when);
+        pl_sim_xml_add_amount(b, n, "amount", s->amount);
+        pl_sim_xml_add_text(b, n, "reconciliationID", recon);
     }
 }
 
-static void render_reversal(builder *b, xmlNodePtr msg, const cyb_svc *s)
+static void render_reversal(pl_sim_xml_builder *b, xmlNodePtr msg, const cyb_svc *s)
 {
-    xmlNodePtr n = add_text(b, msg, "ccAuthReversalReply", NULL);
-    add_int(b, n, "reasonCode", s->reason);
+    xmlNodePtr n = pl_sim_xml_add_text(b, msg, "ccAuthReversalReply", NULL);
+    pl_sim_xml_add_int(b, n, "reasonCode", s->reason);
     if (s->has_amount) {
         char code[7], recon[17], when[32];
         pl_sim_ids_auth_code(code);
         pl_sim_ids_reconciliation_id(recon);
         pl_sim_ids_now(false, when, sizeof when);
-        add_amount(b, n, "amount", s->amount);
-        add_text(b, n, "authorizationCode", code);
-        add_text(b, n, "processorResponse", "00");
-        add_text(b, n, "requestDateTime", when);
-        add_text(b, n, "reconciliationID", recon);
+        pl_sim_xml_add_amount(b, n, "amount", s->amount);
+        pl_sim_xml_add_text(b, n, "authorizationCode", code);
+        pl_sim_xml_add_text(b, n, "processorResponse", "00");
+        pl_sim_xml_add_text(b, n, "requestDateTime", when);
+        pl_sim_xml_add_text(b, n, "reconciliationID", recon);
     }
 }
 
-static void render_afs(builder *b, xmlNodePtr msg, const cyb_reply *rep)
+static void render_afs(pl_sim_xml_builder *b, xmlNodePtr msg, const cyb_reply *rep)
 {
     char local[16];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(local, sizeof local, "%H:%M:%S", &tm);
-    xmlNodePtr n = add_text(b, msg, "afsReply", NULL);
-    add_int(b, n, "reasonCode", rep->afs.reason);
-    add_int(b, n, "afsResult", rep->afs_score);
-    add_int(b, n, "hostSeverity", rep->afs_score >= 90 ? 3 : 1);
-    add_text(b, n, "consumerLocalTime", local);
+    xmlNodePtr n = pl_sim_xml_add_text(b, msg, "afsReply", NULL);
+    pl_sim_xml_add_int(b, n, "reasonCode", rep->afs.reason);
+    pl_sim_xml_add_int(b, n, "afsResult", rep->afs_score);
+    pl_sim_xml_add_int(b, n, "hostSeverity", rep->afs_score >= 90 ? 3 : 1);
+    pl_sim_xml_add_text(b, n, "consumerLocalTime", local);
     if (rep->afs_score >= 75)
-        add_text(b, n, "afsFactorCode", "C^H");
+        pl_sim_xml_add_text(b, n, "afsFactorCode", "C^H");
 }
 
 static int render(const cyb_reply *rep, pl_sim_response *resp)
@@ -616,7 +586,7 @@ static int render(const cyb_reply *rep, pl_sim_response *resp)
     xmlDocPtr doc = pl_sim_soap_new_reply(&body);
     if (!doc)
         return PL_ERR_NOMEM;
-    builder b = {NULL, true};
+    pl_sim_xml_builder b = {NULL, true};
     xmlNodePtr msg = xmlNewChild(body, NULL, BAD_CAST "replyMessage", NULL);
     b.ns = msg ? xmlNewNs(msg, BAD_CAST rep->ns, BAD_CAST "c") : NULL;
     if (!b.ns) {
@@ -626,18 +596,18 @@ static int render(const cyb_reply *rep, pl_sim_response *resp)
     xmlSetNs(msg, b.ns);
 
     if (rep->ref && rep->ref[0])
-        add_text(&b, msg, "merchantReferenceCode", rep->ref);
-    add_text(&b, msg, "requestID", rep->request_id);
-    add_text(&b, msg, "decision", rep->decision);
-    add_int(&b, msg, "reasonCode", rep->reason);
+        pl_sim_xml_add_text(&b, msg, "merchantReferenceCode", rep->ref);
+    pl_sim_xml_add_text(&b, msg, "requestID", rep->request_id);
+    pl_sim_xml_add_text(&b, msg, "decision", rep->decision);
+    pl_sim_xml_add_int(&b, msg, "reasonCode", rep->reason);
     for (int i = 0; i < rep->nmissing; i++)
-        add_text(&b, msg, "missingField", rep->missing[i]);
+        pl_sim_xml_add_text(&b, msg, "missingField", rep->missing[i]);
     for (int i = 0; i < rep->ninvalid; i++)
-        add_text(&b, msg, "invalidField", rep->invalid[i]);
-    add_text(&b, msg, "requestToken", rep->request_token);
+        pl_sim_xml_add_text(&b, msg, "invalidField", rep->invalid[i]);
+    pl_sim_xml_add_text(&b, msg, "requestToken", rep->request_token);
     if (rep->currency && rep->currency[0]) {
-        xmlNodePtr pt = add_text(&b, msg, "purchaseTotals", NULL);
-        add_text(&b, pt, "currency", rep->currency);
+        xmlNodePtr pt = pl_sim_xml_add_text(&b, msg, "purchaseTotals", NULL);
+        pl_sim_xml_add_text(&b, pt, "currency", rep->currency);
     }
     if (rep->auth.present)
         render_auth(&b, msg, rep);
@@ -650,9 +620,9 @@ static int render(const cyb_reply *rep, pl_sim_response *resp)
     if (rep->afs.present)
         render_afs(&b, msg, rep);
     if (rep->token.present) {
-        xmlNodePtr t = add_text(&b, msg, "paySubscriptionCreateReply", NULL);
-        add_int(&b, t, "reasonCode", rep->token.reason);
-        add_text(&b, t, "subscriptionID", rep->subscription_id);
+        xmlNodePtr t = pl_sim_xml_add_text(&b, msg, "paySubscriptionCreateReply", NULL);
+        pl_sim_xml_add_int(&b, t, "reasonCode", rep->token.reason);
+        pl_sim_xml_add_text(&b, t, "subscriptionID", rep->subscription_id);
     }
     if (!b.ok) {
         xmlFreeDoc(doc);
@@ -692,26 +662,6 @@ static int64_t reported_amount(const cyb_req *r, const cyb_reply *rep)
         if (order[i]->present && order[i]->has_amount)
             return order[i]->amount;
     return r->has_amount ? r->amount : 0;
-}
-
-static int fault_answer(pl_sim_response *resp, pl_sim_scenario sc)
-{
-    static const char html[] = "<html><head><title>500 Internal Server Error</title></head>"
-                               "<body><h1>Internal Server Error</h1></body></html>\n";
-    static const char garbage[] = "Service temporarily unavailable -- simulated 903 answer\n";
-    memset(resp, 0, sizeof *resp);
-    switch (sc) {
-    case PL_SIM_SC_TIMEOUT:
-        resp->action = PL_SIM_HOLD;
-        return PL_OK;
-    case PL_SIM_SC_DROP:
-        resp->action = PL_SIM_DROP;
-        return PL_OK;
-    case PL_SIM_SC_HTTP_500:
-        return pl_sim_response_set(resp, 500, "text/html", html, sizeof html - 1);
-    default:
-        return pl_sim_response_set(resp, 200, "text/xml", garbage, sizeof garbage - 1);
-    }
 }
 
 /*
@@ -763,7 +713,7 @@ static void log_outcome(const cyb_req *r, const cyb_reply *rep, const char *sc_n
 int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_response *resp)
 {
     memset(resp, 0, sizeof *resp);
-    char err[200];
+    char fault[256];
     xmlDocPtr doc = NULL;
     xmlNodePtr header, msg;
     int rc = PL_OK;
@@ -774,11 +724,8 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
         goto out;
     }
 
-    if (pl_sim_soap_parse(req->body, req->body_len, &doc, &header, &msg, err, sizeof err) < 0) {
-        char text[256];
-        snprintf(text, sizeof text, "Could not parse the request: %s", err);
-        pl_sim_log(PL_LOG_WARN, NULL, "CYB malformed request: %s", err);
-        rc = pl_sim_soap_fault(resp, "c:ClientError", text);
+    if (pl_sim_soap_read_request("CYB", req, &doc, &header, &msg, fault, sizeof fault) < 0) {
+        rc = pl_sim_soap_fault(resp, "c:ClientError", fault);
         goto out;
     }
     if (strcmp((const char *)msg->name, "requestMessage") != 0 || !msg->ns ||
@@ -820,7 +767,7 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
          */
         pl_sim_log(PL_LOG_INFO, r->ref[0] ? r->ref : NULL, "CYB %s scenario=%s: no effect",
                    op_name(r), pl_sim_scenario_name(sc));
-        rc = fault_answer(resp, sc);
+        rc = pl_sim_scenario_fault_answer(sc, resp);
         goto out;
     }
 

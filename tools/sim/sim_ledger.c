@@ -1,17 +1,19 @@
 /*
- * sim_ledger.c: the simulator's effects, answers and CyberSource card state (see
- * sim_ledger.h). Everything sits behind one mutex: the simulator's throughput is bounded by
- * TLS and XML work, not by these few pointer operations, and one lock makes every rule check
- * and its effect a single atomic step.
+ * sim_ledger.c: the simulator's effects, answers, CyberSource card state and stored value
+ * accounts (see sim_ledger.h). Everything sits behind one mutex: the simulator's throughput is
+ * bounded by TLS and XML work, not by these few pointer operations, and one lock makes every
+ * rule check and its effect a single atomic step.
  */
 #include "sim_ledger.h"
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "card.h"
 #include "money.h"
 #include "sim_ids.h"
 
@@ -48,15 +50,41 @@ typedef struct cyb_capture {
     int64_t credited;
 } cyb_capture;
 
+/* A stored value account; lives until reset (preauthorizations point at it). */
+typedef struct rlt_card {
+    bool active;
+    int64_t balance; /* funds, open holds not subtracted */
+    int64_t held;    /* sum of what the open preauthorizations hold */
+    unsigned account_id;
+    struct timespec effective;
+} rlt_card;
+
+typedef struct rlt_preauth {
+    rlt_card *card;
+    int64_t held; /* still held: approved − settled, 0 once voided */
+    bool voided;
+} rlt_preauth;
+
+typedef struct rlt_series {
+    uint64_t next; /* the counter of the next number */
+    uint64_t generated;
+    int64_t remaining; /* -1: unlimited */
+} rlt_series;
+
 struct pl_sim_ledger {
     pthread_mutex_t mu;
     effect *effects;
     size_t neffects;
     size_t cap_effects;
-    map txns;     /* ref → pl_sim_txn */
-    map auths;    /* requestID → cyb_auth */
-    map captures; /* requestID → cyb_capture */
-    map tokens;   /* subscriptionID → (void *)1 */
+    map txns;         /* ref → pl_sim_txn */
+    map auths;        /* requestID → cyb_auth */
+    map captures;     /* requestID → cyb_capture */
+    map tokens;       /* subscriptionID → (void *)1 */
+    map rlt_cards;    /* card number → rlt_card */
+    map rlt_preauths; /* SVATransactionID → rlt_preauth */
+    map rlt_series;   /* "<prefix>/<sequence>" → rlt_series */
+    uint64_t rlt_next_id;
+    unsigned rlt_next_account;
 };
 
 static uint64_t hash_str(const char *s)
@@ -149,6 +177,17 @@ static void map_clear(map *m, bool free_vals)
     memset(m, 0, sizeof *m);
 }
 
+/*
+ * SVATransactionIDs start at a random 9-digit number, so IDs handed out before a reset or a
+ * restart are unlikely to name a preauthorization of the new state. AuthNumber embeds them in
+ * 10 digits (the seed's "0000009354000382").
+ */
+static void rlt_seed(pl_sim_ledger *l)
+{
+    l->rlt_next_id = UINT64_C(100000000) + pl_sim_ids_random(800000000u);
+    l->rlt_next_account = 1000;
+}
+
 static void clear_all(pl_sim_ledger *l)
 {
     for (size_t i = 0; i < l->neffects; i++) {
@@ -162,6 +201,14 @@ static void clear_all(pl_sim_ledger *l)
     map_clear(&l->auths, true);
     map_clear(&l->captures, true);
     map_clear(&l->tokens, false);
+    /* The card map's keys are card numbers: wiped before they go back to the allocator. */
+    for (size_t i = 0; i < l->rlt_cards.nbuckets; i++)
+        for (map_entry *e = l->rlt_cards.buckets[i]; e; e = e->next)
+            pl_card_wipe(e->key, strlen(e->key));
+    map_clear(&l->rlt_cards, true);
+    map_clear(&l->rlt_preauths, true);
+    map_clear(&l->rlt_series, true);
+    rlt_seed(l);
 }
 
 pl_sim_ledger *pl_sim_ledger_new(void)
@@ -173,6 +220,7 @@ pl_sim_ledger *pl_sim_ledger_new(void)
         free(l);
         return NULL;
     }
+    rlt_seed(l);
     return l;
 }
 
@@ -373,6 +421,8 @@ int pl_sim_ledger_txn_json(pl_sim_ledger *l, const char *ref, char **out, bool *
             add_string(root, "request_token", t.request_token) < 0 ||
             add_amount(root, "amount", t.amount) < 0)
             goto nomem;
+        if (t.error_code[0] && add_string(root, "error_code", t.error_code) < 0)
+            goto nomem;
     }
     return take_json(root, out);
 nomem:
@@ -530,4 +580,351 @@ int pl_sim_ledger_cyb_reversal(pl_sim_ledger *l, const char *ref, const char *au
 out:
     pthread_mutex_unlock(&l->mu);
     return rc;
+}
+
+/* ---- stored value (RLT) ---------------------------------------------------------------- */
+
+const char *pl_sim_ledger_rlt_op_name(pl_sim_rlt_op op)
+{
+    switch (op) {
+    case PL_SIM_RLT_ACTIVATE:
+        return "activate";
+    case PL_SIM_RLT_RECHARGE:
+        return "recharge";
+    case PL_SIM_RLT_PREAUTH:
+        return "auth";
+    case PL_SIM_RLT_POSTAUTH:
+        return "deposit";
+    case PL_SIM_RLT_RETURN:
+        return "return";
+    case PL_SIM_RLT_INQUIRY:
+        return "inquiry";
+    case PL_SIM_RLT_VOID:
+        return "void";
+    }
+    return "unknown";
+}
+
+/* The next SVATransactionID, with the lock held. */
+static void rlt_take_id(pl_sim_ledger *l, char *out, size_t outsize)
+{
+    if (l->rlt_next_id > UINT64_C(9999999999))
+        l->rlt_next_id = UINT64_C(100000000);
+    snprintf(out, outsize, "%llu", (unsigned long long)l->rlt_next_id++);
+}
+
+static void rlt_report(pl_sim_rlt_outcome *out, const rlt_card *c)
+{
+    out->card_known = true;
+    out->active = c->active;
+    out->account_id = c->account_id;
+    out->available = c->balance - c->held;
+    out->effective = c->effective;
+}
+
+/* A new account for card (inactive, balance 0), with the lock held. NULL when out of memory. */
+static rlt_card *rlt_card_add(pl_sim_ledger *l, const char *card)
+{
+    rlt_card *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->account_id = l->rlt_next_account++;
+    clock_gettime(CLOCK_REALTIME, &c->effective);
+    if (map_insert(&l->rlt_cards, card, c) < 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static bool rlt_funds_fit(const rlt_card *c, int64_t amount)
+{
+    return amount <= PL_MONEY_MAX - c->balance;
+}
+
+static void rlt_activate(rlt_card *c)
+{
+    if (!c->active) {
+        c->active = true;
+        clock_gettime(CLOCK_REALTIME, &c->effective);
+    }
+}
+
+/*
+ * Decides op for an existing card c (NULL: unknown), with the lock held. On success fills
+ * out->amount (and preauth_left) and returns the preauthorization the op touches through
+ * *pa_out; the caller applies. Returns an ErrorCode or NULL.
+ */
+static const char *rlt_check(pl_sim_ledger *l, pl_sim_rlt_op op, rlt_card *c, int64_t amount,
+                             const char *preauth_id, rlt_preauth **pa_out, pl_sim_rlt_outcome *out)
+{
+    *pa_out = NULL;
+    if (op == PL_SIM_RLT_ACTIVATE) {
+        if (c && c->active)
+            return PL_SIM_RLT_E_CARD_ACTIVE;
+        if (c && !rlt_funds_fit(c, amount))
+            return PL_SIM_RLT_E_BALANCE_LIMIT;
+        out->amount = amount;
+        return NULL;
+    }
+    if (!c)
+        return PL_SIM_RLT_E_CARD_NOT_FOUND;
+    switch (op) {
+    case PL_SIM_RLT_RECHARGE:
+    case PL_SIM_RLT_RETURN:
+        /* A recharge is how a generated (virtual) card is activated; a return needs an
+         * active card. */
+        if (op == PL_SIM_RLT_RETURN && !c->active)
+            return PL_SIM_RLT_E_CARD_INACTIVE;
+        if (!rlt_funds_fit(c, amount))
+            return PL_SIM_RLT_E_BALANCE_LIMIT;
+        out->amount = amount;
+        return NULL;
+    case PL_SIM_RLT_PREAUTH: {
+        if (!c->active)
+            return PL_SIM_RLT_E_CARD_INACTIVE;
+        int64_t available = c->balance - c->held;
+        if (available <= 0)
+            return PL_SIM_RLT_E_INSUFFICIENT_FUNDS;
+        /* seed: Customer Engagement approves less than asked when the balance is short. */
+        out->amount = amount < available ? amount : available;
+        return NULL;
+    }
+    case PL_SIM_RLT_POSTAUTH:
+    case PL_SIM_RLT_VOID: {
+        if (!c->active)
+            return PL_SIM_RLT_E_CARD_INACTIVE;
+        rlt_preauth *pa = preauth_id ? map_get(&l->rlt_preauths, preauth_id) : NULL;
+        if (!pa || pa->card != c)
+            return PL_SIM_RLT_E_TXN_NOT_FOUND;
+        if (pa->voided)
+            return PL_SIM_RLT_E_VOIDED;
+        if (op == PL_SIM_RLT_POSTAUTH) {
+            /* seed: a deposit greater than the authorization it settles is rejected. */
+            if (amount > pa->held)
+                return PL_SIM_RLT_E_EXCEEDS_AUTH;
+            out->amount = amount;
+            out->preauth_left = pa->held - amount;
+        } else {
+            if (pa->held == 0)
+                return PL_SIM_RLT_E_SETTLED;
+            out->amount = pa->held;
+        }
+        *pa_out = pa;
+        return NULL;
+    }
+    case PL_SIM_RLT_INQUIRY:
+        return NULL;
+    case PL_SIM_RLT_ACTIVATE:
+        break;
+    }
+    return NULL;
+}
+
+int pl_sim_ledger_rlt_apply(pl_sim_ledger *l, pl_sim_rlt_op op, const char *card, const char *ref,
+                            int64_t amount, const char *preauth_id, pl_sim_rlt_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!card || !*card || strlen(card) > PL_SIM_RLT_CARD_MAX || amount < 0 ||
+        amount > PL_MONEY_MAX || op < PL_SIM_RLT_ACTIVATE || op > PL_SIM_RLT_VOID ||
+        (op != PL_SIM_RLT_INQUIRY && (!ref || !*ref)))
+        return PL_ERR_INVALID;
+
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    rlt_card *c = map_get(&l->rlt_cards, card);
+    rlt_preauth *pa = NULL;
+    out->error = rlt_check(l, op, c, amount, preauth_id, &pa, out);
+    if (out->error) {
+        if (c)
+            rlt_report(out, c);
+        goto out;
+    }
+    rlt_take_id(l, out->sva_id, sizeof out->sva_id);
+    if (op == PL_SIM_RLT_INQUIRY) {
+        rlt_report(out, c);
+        goto out;
+    }
+
+    /* Everything that can fail (memory) happens before the account changes. */
+    rlt_preauth *new_pa = NULL;
+    if (op == PL_SIM_RLT_PREAUTH) {
+        new_pa = calloc(1, sizeof *new_pa);
+        if (!new_pa || map_insert(&l->rlt_preauths, out->sva_id, new_pa) < 0) {
+            free(new_pa);
+            rc = PL_ERR_NOMEM;
+            goto out;
+        }
+    }
+    /* Only an activation gets this far without an account (a physical card). */
+    if (!c && !(c = rlt_card_add(l, card))) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
+    pl_sim_effect e = {"RLT", pl_sim_ledger_rlt_op_name(op), ref, out->amount, out->sva_id};
+    rc = append_locked(l, &e);
+    if (rc < 0) {
+        /* The preauthorization stays registered but holds nothing: harmless, and rare. */
+        goto out;
+    }
+    switch (op) {
+    case PL_SIM_RLT_ACTIVATE:
+    case PL_SIM_RLT_RECHARGE:
+        rlt_activate(c);
+        c->balance += out->amount;
+        break;
+    case PL_SIM_RLT_RETURN:
+        c->balance += out->amount;
+        break;
+    case PL_SIM_RLT_PREAUTH:
+        new_pa->card = c;
+        new_pa->held = out->amount;
+        c->held += out->amount;
+        break;
+    case PL_SIM_RLT_POSTAUTH:
+        pa->held -= out->amount;
+        c->held -= out->amount;
+        c->balance -= out->amount;
+        break;
+    case PL_SIM_RLT_VOID:
+        c->held -= pa->held;
+        pa->held = 0;
+        pa->voided = true;
+        break;
+    case PL_SIM_RLT_INQUIRY:
+        break;
+    }
+    rlt_report(out, c);
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+bool pl_sim_ledger_rlt_series_ok(const char *prefix, const char *sequence)
+{
+    return prefix && sequence && all_digits(prefix) && all_digits(sequence) &&
+           strlen(prefix) + strlen(sequence) <= PL_SIM_RLT_SERIES_MAX;
+}
+
+/* The series entry, created (unlimited) when absent; the lock held. NULL out of memory. */
+static rlt_series *series_entry(pl_sim_ledger *l, const char *prefix, const char *sequence)
+{
+    char key[PL_SIM_RLT_SERIES_MAX + 2];
+    snprintf(key, sizeof key, "%s/%s", prefix, sequence);
+    rlt_series *s = map_get(&l->rlt_series, key);
+    if (s)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->next = 1;
+    s->remaining = -1;
+    if (map_insert(&l->rlt_series, key, s) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int pl_sim_ledger_rlt_generate(pl_sim_ledger *l, const char *prefix, const char *sequence,
+                               char *card, size_t card_size, char *instrument,
+                               size_t instrument_size, pl_sim_rlt_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!pl_sim_ledger_rlt_series_ok(prefix, sequence) || card_size < PL_SIM_RLT_CARD_DIGITS + 1 ||
+        instrument_size < 32)
+        return PL_ERR_INVALID;
+    card[0] = instrument[0] = '\0';
+    int width = PL_SIM_RLT_CARD_DIGITS - (int)(strlen(prefix) + strlen(sequence));
+    uint64_t last = 1;
+    for (int i = 0; i < width; i++)
+        last *= 10;
+    last -= 1; /* the largest counter the width holds */
+
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    rlt_series *s = series_entry(l, prefix, sequence);
+    if (!s) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
+    /* A number some physical card already has is skipped, as a real series would. */
+    while (s->remaining != 0 && s->next <= last) {
+        snprintf(card, card_size, "%s%s%0*llu", prefix, sequence, width,
+                 (unsigned long long)s->next);
+        if (!map_get(&l->rlt_cards, card))
+            break;
+        s->next++;
+    }
+    if (s->remaining == 0 || s->next > last) {
+        pl_card_wipe(card, card_size);
+        card[0] = '\0';
+        out->error = PL_SIM_RLT_E_ALL_GENERATED;
+        goto out;
+    }
+    snprintf(instrument, instrument_size, "%s%s001%06llu", prefix, sequence,
+             (unsigned long long)s->next);
+    rlt_card *c = rlt_card_add(l, card);
+    if (!c) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
+    char ref[PL_SIM_RLT_SERIES_MAX + 2];
+    snprintf(ref, sizeof ref, "%s-%s", prefix, sequence);
+    pl_sim_effect e = {"RLT", "generate", ref, 0, instrument};
+    rc = append_locked(l, &e);
+    if (rc < 0)
+        goto out; /* the card exists, inactive and empty: as if generated and lost */
+    s->next++;
+    s->generated++;
+    if (s->remaining > 0)
+        s->remaining--;
+    rlt_report(out, c);
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int pl_sim_ledger_rlt_series_set(pl_sim_ledger *l, const char *prefix, const char *sequence,
+                                 int64_t remaining)
+{
+    if (!pl_sim_ledger_rlt_series_ok(prefix, sequence) || remaining < -1)
+        return PL_ERR_INVALID;
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    rlt_series *s = series_entry(l, prefix, sequence);
+    if (s)
+        s->remaining = remaining;
+    else
+        rc = PL_ERR_NOMEM;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+void pl_sim_ledger_rlt_series_get(pl_sim_ledger *l, const char *prefix, const char *sequence,
+                                  int64_t *remaining, uint64_t *generated)
+{
+    *remaining = -1;
+    *generated = 0;
+    if (!pl_sim_ledger_rlt_series_ok(prefix, sequence))
+        return;
+    char key[PL_SIM_RLT_SERIES_MAX + 2];
+    snprintf(key, sizeof key, "%s/%s", prefix, sequence);
+    pthread_mutex_lock(&l->mu);
+    rlt_series *s = map_get(&l->rlt_series, key);
+    if (s) {
+        *remaining = s->remaining;
+        *generated = s->generated;
+    }
+    pthread_mutex_unlock(&l->mu);
 }

@@ -1,12 +1,14 @@
 /*
  * sim_ledger.h: what the simulated bureaus did — the ledger of effects, the last answer per
- * reference (for transaction queries), and the CyberSource card state the follow-on rules
- * need (authorizations, captures, tokens).
+ * reference (for transaction queries), the CyberSource card state the follow-on rules need
+ * (authorizations, captures, tokens), and the Customer Engagement stored value state (cards,
+ * balances, preauthorization holds, card series).
  *
  * The ledger is the simulator's proof of "at most once": every effect a bureau applied (a
- * token created, funds authorized, captured, credited, an authorization reversed; later the
- * stored value operations) is appended once, in order, and GET /__sim/ledger renders it as
- * the JSON array of CONTRACT.md §3. Declines, errors, faults and timeouts are not effects.
+ * token created, funds authorized, captured, credited, an authorization reversed; a stored
+ * value card generated, activated, recharged, authorized, deposited, returned to, voided) is
+ * appended once, in order, and GET /__sim/ledger renders it as the JSON array of
+ * CONTRACT.md §3. Declines, errors, faults and timeouts are not effects.
  *
  * The CyberSource rule functions check and apply in one critical section, so two concurrent
  * captures of one authorization cannot both pass the "remaining amount" check. They return
@@ -31,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "err.h"
 
@@ -53,7 +56,8 @@ typedef struct pl_sim_txn {
     int reason_code;
     char request_id[48];
     char request_token[72];
-    int64_t amount; /* approved amount; the requested one when not approved */
+    int64_t amount;      /* approved amount; the requested one when not approved */
+    char error_code[32]; /* RLT: the ErrorCode of a Rejected answer; "" otherwise */
 } pl_sim_txn;
 
 /* A new, empty ledger, or NULL when out of memory. */
@@ -82,6 +86,7 @@ int pl_sim_ledger_txn_find(pl_sim_ledger *l, const char *ref, pl_sim_txn *out) P
  * The JSON answer of GET /__sim/query?ref=…:
  *   {"found":true,"protocol":"CYB","op":"auth","decision":"ACCEPT","reason_code":100,
  *    "request_id":"…","request_token":"…","amount":"120.00"}  or  {"found":false}
+ * plus "error_code":"…" after "amount" when the record has one (RLT declines).
  * *out is malloc'd. *found tells which. Returns 0 or NOMEM.
  */
 int pl_sim_ledger_txn_json(pl_sim_ledger *l, const char *ref, char **out, bool *found) PL_MUSTCHECK;
@@ -109,5 +114,114 @@ int pl_sim_ledger_cyb_credit(pl_sim_ledger *l, const char *ref, const char *capt
  */
 int pl_sim_ledger_cyb_reversal(pl_sim_ledger *l, const char *ref, const char *auth_request_id,
                                const char *reversal_request_id, int64_t *amount) PL_MUSTCHECK;
+
+/*
+ * Customer Engagement stored value (RLT). A card is a number (any text; the simulator is a
+ * test double and keeps full numbers in memory, never in the ledger rows) with an account:
+ * active or not, a balance, and the open preauthorization holds. The balance reported to a
+ * client is the available one, balance − holds. Each operation checks and applies in one
+ * critical section and appends its effect: ref is the order (RTPTransactionID), bureau_id
+ * the SVATransactionID handed out. The rules:
+ *   activate  unknown card → created active with the amount; a generated (inactive) card →
+ *             activated, amount added; an active card → CARD_ALREADY_ACTIVE
+ *   recharge  adds the amount; activates a generated card
+ *   preauth   approves min(amount, available) and holds it; available 0 → INSUFFICIENT_FUNDS
+ *   postauth  settles up to what the preauthorization still holds (AMOUNT_EXCEEDS_AUTHORIZATION
+ *             beyond; TRANSACTION_ALREADY_VOIDED after a void); the rest stays held
+ *   return    adds the amount
+ *   void      releases what the preauthorization still holds, once (TRANSACTION_ALREADY_VOIDED;
+ *             TRANSACTION_ALREADY_SETTLED when nothing is held any more)
+ *   inquiry   no effect
+ * Unknown card → CARD_NOT_FOUND; an inactive card on preauth/postauth/return/void →
+ * CARD_INACTIVE; a postauth or void naming no preauthorization of this card →
+ * TRANSACTION_NOT_FOUND; a balance beyond PL_MONEY_MAX → BALANCE_LIMIT_EXCEEDED.
+ */
+#define PL_SIM_RLT_E_CARD_NOT_FOUND "CARD_NOT_FOUND"
+#define PL_SIM_RLT_E_CARD_INACTIVE "CARD_INACTIVE"
+#define PL_SIM_RLT_E_CARD_ACTIVE "CARD_ALREADY_ACTIVE"
+#define PL_SIM_RLT_E_INSUFFICIENT_FUNDS "INSUFFICIENT_FUNDS"
+#define PL_SIM_RLT_E_TXN_NOT_FOUND "TRANSACTION_NOT_FOUND"
+#define PL_SIM_RLT_E_EXCEEDS_AUTH "AMOUNT_EXCEEDS_AUTHORIZATION"
+#define PL_SIM_RLT_E_VOIDED "TRANSACTION_ALREADY_VOIDED"
+#define PL_SIM_RLT_E_SETTLED "TRANSACTION_ALREADY_SETTLED"
+#define PL_SIM_RLT_E_BALANCE_LIMIT "BALANCE_LIMIT_EXCEEDED"
+#define PL_SIM_RLT_E_ALL_GENERATED "ALL_CARDS_GENERATED"
+
+/* Longest card number, CardPrefix + CardSeriesSequence, and SVATransactionID text. */
+#define PL_SIM_RLT_CARD_MAX 32
+#define PL_SIM_RLT_SERIES_MAX 12
+#define PL_SIM_RLT_ID_MAX 16
+/* Digits of a generated card number. */
+#define PL_SIM_RLT_CARD_DIGITS 16
+
+typedef enum pl_sim_rlt_op {
+    PL_SIM_RLT_ACTIVATE = 1, /* ActivateInstrumentRequest */
+    PL_SIM_RLT_RECHARGE,     /* RechargeRequest */
+    PL_SIM_RLT_PREAUTH,      /* PreauthorizationRequest */
+    PL_SIM_RLT_POSTAUTH,     /* PostauthorizationRequest */
+    PL_SIM_RLT_RETURN,       /* ReturnRequest */
+    PL_SIM_RLT_INQUIRY,      /* InquiryRequest */
+    PL_SIM_RLT_VOID,         /* VoidRequest */
+} pl_sim_rlt_op;
+
+/* The ledger op of CONTRACT.md §3: "activate", "recharge", "auth", "deposit", "return",
+ * "inquiry" (never a ledger row), "void". Static string. */
+const char *pl_sim_ledger_rlt_op_name(pl_sim_rlt_op op);
+
+/* What a stored value operation did, and the account after it. */
+typedef struct pl_sim_rlt_outcome {
+    const char *error; /* NULL: applied (inquiry: answered); else a PL_SIM_RLT_E_* ErrorCode */
+    /* The account, when the card exists (also with most errors). */
+    bool card_known;
+    bool active;
+    unsigned account_id;
+    int64_t available;         /* balance − open holds */
+    struct timespec effective; /* activation (or, while inactive, creation) time */
+    /* When applied. */
+    int64_t amount;       /* added, approved, settled or released; 0 for an inquiry */
+    int64_t preauth_left; /* postauth: what the preauthorization still holds afterwards */
+    char sva_id[PL_SIM_RLT_ID_MAX + 1]; /* the SVATransactionID handed out */
+} pl_sim_rlt_outcome;
+
+/*
+ * Applies one stored value operation to card. ref (the order) is required for every op but
+ * PL_SIM_RLT_INQUIRY (may be NULL then); preauth_id names the preauthorization for POSTAUTH
+ * and VOID (else ignored). amount: minor units, >= 0 (ignored for INQUIRY and VOID).
+ * Returns 0 with *out filled (out->error says whether it applied), or PL_ERR_INVALID / NOMEM.
+ */
+int pl_sim_ledger_rlt_apply(pl_sim_ledger *l, pl_sim_rlt_op op, const char *card, const char *ref,
+                            int64_t amount, const char *preauth_id,
+                            pl_sim_rlt_outcome *out) PL_MUSTCHECK;
+
+/*
+ * True when prefix and sequence name a card series: both digits only and not empty, together
+ * at most PL_SIM_RLT_SERIES_MAX digits. NULL is not a series.
+ */
+bool pl_sim_ledger_rlt_series_ok(const char *prefix, const char *sequence);
+
+/*
+ * GenerateCard: the next number of the series prefix + sequence (digits, together at most
+ * PL_SIM_RLT_SERIES_MAX): prefix, sequence, then a counter from 1, zero-padded to
+ * PL_SIM_RLT_CARD_DIGITS digits, skipping numbers already known. The card is created inactive
+ * with a balance of 0. instrument receives the InstrumentID (prefix, sequence, batch "001",
+ * the counter in 6 or more digits). The series answers PL_SIM_RLT_E_ALL_GENERATED when its
+ * remaining count (pl_sim_ledger_rlt_series_set) is 0 or its counter is used up. The effect
+ * is "generate", ref "<prefix>-<sequence>", amount 0, bureau_id the InstrumentID.
+ * card_size >= PL_SIM_RLT_CARD_DIGITS + 1; instrument_size >= 32.
+ * Returns 0 with *out filled, or PL_ERR_INVALID / NOMEM.
+ */
+int pl_sim_ledger_rlt_generate(pl_sim_ledger *l, const char *prefix, const char *sequence,
+                               char *card, size_t card_size, char *instrument,
+                               size_t instrument_size, pl_sim_rlt_outcome *out) PL_MUSTCHECK;
+
+/* Sets how many more numbers the series may generate: remaining >= 0, or -1 for unlimited
+ * (the default). Survives until the next reset. Returns 0, PL_ERR_INVALID or NOMEM. */
+int pl_sim_ledger_rlt_series_set(pl_sim_ledger *l, const char *prefix, const char *sequence,
+                                 int64_t remaining) PL_MUSTCHECK;
+
+/* Reads a series: *remaining (-1 unlimited) and *generated (numbers handed out so far); an
+ * unknown series reads as unlimited with 0 generated. */
+void pl_sim_ledger_rlt_series_get(pl_sim_ledger *l, const char *prefix, const char *sequence,
+                                  int64_t *remaining, uint64_t *generated);
 
 #endif

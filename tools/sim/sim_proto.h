@@ -1,9 +1,9 @@
 /*
  * sim_proto.h: the seam between the simulator's HTTPS server and one bureau protocol.
  *
- * Each simulated bureau (CyberSource SOAP now; the stored value XML (RLT) and External
- * Payment Service (EXT) protocols later, each in its own sim_<proto>.c) is a pl_sim_proto:
- * a route (method + path) and a handler that turns one request body into a pl_sim_response.
+ * Each simulated bureau (CyberSource SOAP, sim_cyb.c; Customer Engagement stored value, RLT,
+ * sim_relate.c; the External Payment Service (EXT) later) is a pl_sim_proto: a route (method
+ * + path, or a path pattern) and a handler that turns one request body into a pl_sim_response.
  * The server owns transport concerns — TLS, the body cap, latency, holding or dropping the
  * connection — and the handler owns the bureau's rules and the ledger effects. A handler
  * runs on a server thread and must be thread-safe (the ledger is).
@@ -49,6 +49,12 @@ typedef struct pl_sim_proto {
     const char *protocol; /* "CYB", "RLT", "EXT" */
     const char *method;   /* "POST" */
     const char *path;     /* exact path, e.g. "/commerce/1.x/transactionProcessor" */
+    /*
+     * NULL: the route is `path` exactly. Otherwise it decides which paths are the route
+     * (`path` then only names the pattern for people, e.g. "/relateui/{company}/xmlapi").
+     * A pure function of the path (no query string); any thread.
+     */
+    bool (*match_path)(const char *path);
     /*
      * Handles one request: fills resp (all fields) and applies ledger effects.
      * Returns 0, or a negative pl_err when it could not build any answer (out of memory);

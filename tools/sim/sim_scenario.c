@@ -100,6 +100,26 @@ bool pl_sim_scenario_is_fault(pl_sim_scenario sc)
            sc == PL_SIM_SC_DROP;
 }
 
+int pl_sim_scenario_fault_answer(pl_sim_scenario sc, pl_sim_response *resp)
+{
+    static const char html[] = "<html><head><title>500 Internal Server Error</title></head>"
+                               "<body><h1>Internal Server Error</h1></body></html>\n";
+    static const char garbage[] = "Service temporarily unavailable -- simulated 903 answer\n";
+    memset(resp, 0, sizeof *resp);
+    switch (sc) {
+    case PL_SIM_SC_TIMEOUT:
+        resp->action = PL_SIM_HOLD;
+        return PL_OK;
+    case PL_SIM_SC_DROP:
+        resp->action = PL_SIM_DROP;
+        return PL_OK;
+    case PL_SIM_SC_HTTP_500:
+        return pl_sim_response_set(resp, 500, "text/html", html, sizeof html - 1);
+    default:
+        return pl_sim_response_set(resp, 200, "text/xml", garbage, sizeof garbage - 1);
+    }
+}
+
 int64_t pl_sim_scenario_partial_amount(int64_t minor)
 {
     return minor / 2;

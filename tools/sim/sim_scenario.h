@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sim_proto.h"
+
 typedef enum pl_sim_scenario {
     PL_SIM_SC_APPROVE = 0, /* approved in full, reason 100 */
     PL_SIM_SC_PARTIAL,     /* 110.xx: half the amount approved, reason 110 */
@@ -41,6 +43,14 @@ const char *pl_sim_scenario_name(pl_sim_scenario sc);
 
 /* True for 901–904, the scenarios where the bureau gives no usable answer at all. */
 bool pl_sim_scenario_is_fault(pl_sim_scenario sc);
+
+/*
+ * What every bureau does for a fault scenario (pl_sim_scenario_is_fault), whatever its
+ * protocol: 901 PL_SIM_HOLD and 904 PL_SIM_DROP without a body, 902 HTTP 500 with an HTML
+ * page (text/html), 903 HTTP 200 with a text that is not XML (text/xml). resp is cleared first.
+ * Returns 0 or PL_ERR_NOMEM.
+ */
+int pl_sim_scenario_fault_answer(pl_sim_scenario sc, pl_sim_response *resp) PL_MUSTCHECK;
 
 /* The amount a partial approval (110) grants: half, rounded down to the cent. */
 int64_t pl_sim_scenario_partial_amount(int64_t minor);

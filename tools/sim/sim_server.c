@@ -31,14 +31,16 @@
 #include "sim_ids.h"
 #include "sim_log.h"
 #include "sim_proto.h"
+#include "sim_relate.h"
 #include "sim_timer.h"
 #include "sim_tls.h"
 
 #define MAX_DELAY_MS (24u * 3600u * 1000u)
 
-/* The bureaus the simulator speaks; RLT and EXT join here when their files exist. */
+/* The bureaus the simulator speaks; EXT joins here when its file exists. */
 static const pl_sim_proto *const protocols[] = {
     &pl_sim_cyb_proto,
+    &pl_sim_relate_proto,
 };
 
 struct pl_sim_server {
@@ -227,6 +229,11 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
     }
     if (strcmp(path, "/__sim/config") == 0 && (get || post))
         return handle_config(s, c, post, resp);
+    if (strcmp(path, PL_SIM_RELATE_SERIES_PATH) == 0 && (get || post))
+        return pl_sim_relate_series_control(
+            s->ledger, post, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "prefix"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sequence"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "remaining"), resp);
     return set_text(resp, 404, "not found\n");
 }
 
@@ -251,7 +258,7 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
     }
     for (size_t i = 0; i < sizeof protocols / sizeof protocols[0]; i++) {
         const pl_sim_proto *p = protocols[i];
-        if (strcmp(path, p->path) != 0)
+        if (p->match_path ? !p->match_path(path) : strcmp(path, p->path) != 0)
             continue;
         if (strcmp(method, p->method) != 0) {
             if (set_text(resp, 405, "method not allowed\n") < 0)

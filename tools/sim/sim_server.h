@@ -3,15 +3,19 @@
  *
  * Routes:
  *   POST /commerce/1.x/transactionProcessor   CyberSource Simple Order API (sim_cyb.h)
+ *   POST /relateui/<company>/xmlapi           Customer Engagement stored value (sim_relate.h)
  *   GET  /__sim/health                        200 "ok"
  *   GET  /__sim/ledger                        the ledger, JSON array (sim_ledger.h)
  *   GET  /__sim/query?ref=R                   last answer for reference R; 404 {"found":false}
  *   POST /__sim/reset                         forget the ledger and all bureau state
  *   GET|POST /__sim/config[?latency_ms=N&jitter_ms=J&hold_ms=H]   read / change the delays
+ *   GET|POST /__sim/relate/series?prefix=P&sequence=S[&remaining=N|unlimited]
+ *                                             a card series' numbers left (sim_relate.h)
  * Bureau routes answer after the latency (+ a uniform jitter in [0, J]) counted from the
  * moment the request arrived, so the simulator's own processing time is part of it, as with
- * a real bureau's response time. A 901 request is held hold_ms, then its connection is closed
- * without an answer; a 904 request's connection is closed as soon as it has been read.
+ * a real bureau's response time. A 901 (and a stored value 905) request is held hold_ms, then
+ * its connection is closed without an answer; a 904 (906) request's connection is closed as
+ * soon as it has been read.
  * Waiting never occupies a server thread: the connection is suspended and a timer thread
  * resumes it, so hundreds of delayed requests cost no more than memory. Request bodies are
  * capped at 1 MiB (413 beyond).

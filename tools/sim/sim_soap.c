@@ -3,70 +3,26 @@
  */
 #include "sim_soap.h"
 
-#include <libxml/parser.h>
-#include <libxml/xmlerror.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim_ids.h"
-
-static bool ns_is(xmlNodePtr node, const char *ns)
-{
-    if (!ns)
-        return true;
-    return node->ns && node->ns->href && strcmp((const char *)node->ns->href, ns) == 0;
-}
-
-xmlNodePtr pl_sim_xml_child(xmlNodePtr parent, const char *ns, const char *name)
-{
-    if (!parent)
-        return NULL;
-    for (xmlNodePtr c = parent->children; c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0 && ns_is(c, ns))
-            return c;
-    }
-    return NULL;
-}
-
-static xmlNodePtr first_element(xmlNodePtr parent)
-{
-    for (xmlNodePtr c = parent->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE)
-            return c;
-    return NULL;
-}
+#include "sim_log.h"
 
 int pl_sim_soap_parse(const char *body, size_t len, xmlDocPtr *doc, xmlNodePtr *header,
                       xmlNodePtr *payload, char *errstr, size_t errstr_size)
 {
     *doc = NULL;
     *header = *payload = NULL;
-    if (!body || len == 0 || len > INT32_MAX)
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "empty request body");
-
-    xmlResetLastError();
-    xmlDocPtr d = xmlReadMemory(body, (int)len, "request.xml", NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (!d) {
-        const xmlError *e = xmlGetLastError();
-        char msg[160] = "not well-formed XML";
-        if (e && e->message) {
-            snprintf(msg, sizeof msg, "line %d: %s", e->line, e->message);
-            /* libxml2 messages end in a newline; a fault string should not. */
-            msg[strcspn(msg, "\n")] = '\0';
-        }
-        xmlResetLastError();
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s", msg);
-    }
-    int rc = PL_ERR_PARSE;
-    if (d->intSubset || d->extSubset) {
-        pl_err_set(rc, errstr, errstr_size, "a DTD is not allowed in a SOAP message");
-        goto fail;
-    }
+    xmlDocPtr d;
+    int rc = pl_sim_xml_read(body, len, "request.xml", "a SOAP message", &d, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
+    rc = PL_ERR_PARSE;
     xmlNodePtr env = xmlDocGetRootElement(d);
-    if (!env || strcmp((const char *)env->name, "Envelope") != 0 || !ns_is(env, PL_SOAP_ENV_NS)) {
+    if (!pl_sim_xml_is(env, PL_SOAP_ENV_NS, "Envelope")) {
         pl_err_set(rc, errstr, errstr_size, "the root element is not a SOAP 1.1 Envelope");
         goto fail;
     }
@@ -75,7 +31,7 @@ int pl_sim_soap_parse(const char *body, size_t len, xmlDocPtr *doc, xmlNodePtr *
         pl_err_set(rc, errstr, errstr_size, "the SOAP Envelope has no Body");
         goto fail;
     }
-    xmlNodePtr p = first_element(b);
+    xmlNodePtr p = pl_sim_xml_first_element(b);
     if (!p) {
         pl_err_set(rc, errstr, errstr_size, "the SOAP Body is empty");
         goto fail;
@@ -89,44 +45,16 @@ fail:
     return rc;
 }
 
-int pl_sim_xml_text(xmlNodePtr parent, const char *ns, const char *path, char *buf, size_t bufsize)
+int pl_sim_soap_read_request(const char *protocol, const pl_sim_http_req *req, xmlDocPtr *doc,
+                             xmlNodePtr *header, xmlNodePtr *payload, char *fault_text,
+                             size_t fault_text_size)
 {
-    buf[0] = '\0';
-    xmlNodePtr node = parent;
-    const char *p = path;
-    while (node && *p) {
-        char step[64];
-        size_t n = strcspn(p, "/");
-        if (n >= sizeof step)
-            return 0;
-        memcpy(step, p, n);
-        step[n] = '\0';
-        node = pl_sim_xml_child(node, ns, step);
-        p += n;
-        if (*p == '/')
-            p++;
+    char err[200];
+    int rc = pl_sim_soap_parse(req->body, req->body_len, doc, header, payload, err, sizeof err);
+    if (rc < 0) {
+        snprintf(fault_text, fault_text_size, "Could not parse the request: %s", err);
+        pl_sim_log(PL_LOG_WARN, NULL, "%s malformed request: %s", protocol, err);
     }
-    if (!node)
-        return 0;
-
-    xmlChar *content = xmlNodeGetContent(node);
-    if (!content)
-        return 0;
-    const char *s = (const char *)content;
-    const char *end = s + strlen(s);
-    while (s < end && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
-        s++;
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-        end--;
-    size_t len = (size_t)(end - s);
-    int rc = 1;
-    if (len >= bufsize) {
-        rc = PL_ERR_TOOBIG;
-    } else {
-        memcpy(buf, s, len);
-        buf[len] = '\0';
-    }
-    xmlFree(content);
     return rc;
 }
 

@@ -1,7 +1,8 @@
 /*
- * sim_soap.h: SOAP 1.1 plumbing shared by the simulated SOAP bureaus (CyberSource now, the
- * stored value ProcessXML service later): reading an envelope safely, and building reply
- * envelopes and faults with libxml2 (never by pasting strings).
+ * sim_soap.h: SOAP 1.1 plumbing shared by the simulated SOAP bureaus (CyberSource, and the
+ * Customer Engagement ProcessXML service): reading an envelope safely, and building reply
+ * envelopes and faults with libxml2 (never by pasting strings). The element helpers both use
+ * (pl_sim_xml_child, pl_sim_xml_text, the answer builder) are sim_xml.h's.
  *
  * Parsing never touches the network (XML_PARSE_NONET), refuses documents with a DTD (SOAP
  * forbids them, and it shuts the door on entity tricks), and keeps libxml2 from printing to
@@ -17,6 +18,7 @@
 
 #include "err.h"
 #include "sim_proto.h"
+#include "sim_xml.h"
 
 #define PL_SOAP_ENV_NS "http://schemas.xmlsoap.org/soap/envelope/"
 #define PL_WSSE_NS                                                                                 \
@@ -34,19 +36,14 @@ int pl_sim_soap_parse(const char *body, size_t len, xmlDocPtr *doc, xmlNodePtr *
                       xmlNodePtr *payload, char *errstr, size_t errstr_size) PL_MUSTCHECK;
 
 /*
- * The first element child of parent whose local name is name and whose namespace is ns
- * (ns NULL: any namespace, including none). NULL when there is none.
+ * pl_sim_soap_parse on the body of a request, as every SOAP bureau starts a request. When the
+ * envelope cannot be read, logs "<protocol> malformed request: <reason>" (warning) and puts
+ * the faultstring the bureau answers with, "Could not parse the request: <reason>", into
+ * fault_text. Returns 0 or PL_ERR_PARSE, as pl_sim_soap_parse.
  */
-xmlNodePtr pl_sim_xml_child(xmlNodePtr parent, const char *ns, const char *name);
-
-/*
- * Follows a '/'-separated path of local names ("billTo/postalCode"), every step in namespace
- * ns (NULL: any), and copies the text of the element found, trimmed of surrounding
- * whitespace, into buf. Returns 1 when found, 0 when absent (buf = ""), PL_ERR_TOOBIG when
- * the text does not fit (buf = "").
- */
-int pl_sim_xml_text(xmlNodePtr parent, const char *ns, const char *path, char *buf,
-                    size_t bufsize) PL_MUSTCHECK;
+int pl_sim_soap_read_request(const char *protocol, const pl_sim_http_req *req, xmlDocPtr *doc,
+                             xmlNodePtr *header, xmlNodePtr *payload, char *fault_text,
+                             size_t fault_text_size) PL_MUSTCHECK;
 
 /*
  * A new reply envelope as the CyberSource service sends it: soap:Envelope > soap:Header >

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "money.h"
+#include "stored_value.h"
 
 static const pl_db_stmt stmts[] = {
     /* Recorded only when the authorization it names belongs to its own company and order (by
@@ -73,18 +75,66 @@ static const pl_db_stmt stmts[] = {
      "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "
      "SELECT request_id FROM upd",
      9},
+
+    /* ---- stored value voids (service bureaus of protocol RLT) ---- */
+
+    /* As rev_insert, the authorization a stored value authorization (svc_trans) of its own
+     * company and order; otherwise invalid (judge). */
+    {"rev_svc_insert",
+     "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
+     "service_bureau, pay_type, amount, currency, auth_request_id, auth_transaction_id, "
+     "auth_request_token, auth_number, auth_date) "
+     "SELECT $1::varchar, $2::char(64), $3::int, $4::varchar, $5::int, $6::varchar, "
+     "$7::varchar, $8::numeric, $9::char(3), $10::varchar, $11::varchar, $12::varchar, "
+     "$13::varchar, $14::varchar "
+     "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = $10::varchar "
+     "AND (a.company <> $3::int OR a.order_number <> $4::varchar)) "
+     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+     14},
+    /* Result 1 of the record unit: the stored value authorization voided. */
+    {"rev_svc_auth",
+     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS ", auth_number FROM svc_trans WHERE request_id = $1",
+     1},
+    /* Marks the void sent and claims what the authorization still holds ($8) in the same
+     * statement, only while no deposit or other void has a claim on it and that is still
+     * exactly what remains: a deposit and a void in flight together can never both proceed.
+     * When the claim fails nothing is marked and the engine decides again. */
+    {"rev_svc_mark_sent",
+     "WITH me AS (SELECT request_id, status FROM auth_reversal WHERE request_id = $1 "
+     "AND (status = 'received' OR (status = 'sent' AND sent_by = $7)) FOR UPDATE), "
+     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + $8::numeric "
+     "FROM me WHERE me.status = 'received' AND $8::numeric IS NOT NULL "
+     "AND a.request_id = $4::varchar AND a.request_type = 'auth' AND a.status = 'approved' "
+     "AND a.amount_pending = 0 "
+     "AND a.amount_approved - a.amount_deposited - a.amount_voided = $8::numeric "
+     "RETURNING a.request_id) "
+     "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = $2, "
+     "merchant_id = $3, auth_request_id = coalesce($4, r.auth_request_id), "
+     "auth_transaction_id = $5, auth_number = $6, sent_by = $7, "
+     "claim_amount = CASE WHEN me.status = 'received' THEN $8::numeric ELSE r.claim_amount END "
+     "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' "
+     "OR $8::numeric IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING r.request_id",
+     8},
+    /* The answer; what it does to the authorization (claim released, amount_voided) is the
+     * auth_reversal_settle_svc_void trigger's (014), for whoever stores an outcome. */
+    {"rev_svc_store",
+     "UPDATE auth_reversal SET status = $2, vendor_response = $3, amount_reversed = $4::numeric, "
+     "transaction_id = $5, error_text = left($6, 300), reply = $7::jsonb, answered_at = now() "
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING request_id",
+     7},
 };
 
-static const char *const protocols[] = {"CYB", NULL};
+static const char *const protocols[] = {"CYB", "RLT", NULL};
 
 /* What prepare learned; the bureau call's references point here. */
 typedef struct rev_data {
     char auth_id[24];         /* auth_history.id, "" for an unknown manual authorization */
-    char auth_request_id[51]; /* its cc_auth_trans request_id, "" when none */
+    char auth_request_id[51]; /* its cc_auth_trans (svc_trans) request_id, "" when none */
     char ref_id[65];
     char ref_token[513];
     char auth_number[31];
     char pay_type[5];
+    char claim_amount[24]; /* a stored value void: what it claims on the authorization, or "" */
 } rev_data;
 
 static const char *nz(const char *s)
@@ -95,6 +145,12 @@ static const char *nz(const char *s)
 static void copy(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* A stored value void: the request's service bureau speaks Customer Engagement (RLT). */
+static bool stored_value(const pl_job *job)
+{
+    return job->svc && strcmp(job->svc->protocol, "RLT") == 0;
 }
 
 static bool is_one_of(const char *s, const char *const *list)
@@ -172,6 +228,7 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
 static void rev_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     (void)recorded;
+    /* (rev_svc_insert refuses only for a paylink stored value authorization, by request id.) */
     if (job->req.auth_ref.request_id[0])
         pl_errors_add(errs, "auth_ref.request_id",
                       "names an authorization of another company or order");
@@ -200,6 +257,11 @@ static int rev_record(pl_job *job, pl_db_unit *u)
                        r->auth_ref.request_token,
                        r->auth_ref.number,
                        r->auth_ref.date};
+    if (stored_value(job)) {
+        int rc = pl_db_unit_add(u, "rev_svc_insert", 14, p);
+        const char *q[] = {nz(r->auth_ref.request_id)};
+        return rc != 0 ? rc : pl_db_unit_add(u, "rev_svc_auth", 1, q);
+    }
     int rc = pl_db_unit_add(u, "rev_insert", 14, p);
     if (rc != 0)
         return rc;
@@ -208,10 +270,77 @@ static int rev_record(pl_job *job, pl_db_unit *u)
     return pl_db_unit_add(u, "rev_auth", 2, q);
 }
 
+/*
+ * A stored value void (seed "Void Request": the authorized amount and the original
+ * authorization's SVATransactionID, sent on a cancellation or deactivation): of the paylink
+ * authorization auth_ref.request_id, or of an authorization paylink does not hold
+ * (auth_ref.transaction_id, the request's amount: the bureau decides). Send reversal is a
+ * CyberSource setting and does not apply. Returns 1 when refused (reply filled), else 0.
+ */
+static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
+{
+    const pl_request *r = &job->req;
+    pl_bureau_call *c = &job->call;
+    memset(c, 0, sizeof *c);
+    c->req = r;
+    c->op = PL_OP_SVC_VOID;
+    if (!r->svc.card_number[0]) {
+        refuse(&job->reply, "", "%s",
+               "A stored value reversal names its card (svc.card_number): the Void carries it.");
+        return 1;
+    }
+    c->amount = r->has_amount ? r->amount : 0;
+    if (r->auth_ref.request_id[0]) {
+        const PGresult *res = pl_db_unit_result(recorded, 1);
+        pl_stored_value_auth a;
+        pl_stored_value_auth_read(res, &a);
+        if (pl_stored_value_auth_refused(&a, job->card_hash, &job->reply))
+            return 1;
+        if (a.pending > 0) {
+            refuse(&job->reply, "", "%s",
+                   "A deposit or another void of the authorization is in progress or its outcome "
+                   "is unknown; it cannot be voided now.");
+            return 1;
+        }
+        /* seed: the Void is for the authorized amount; what was deposited is no longer held. */
+        c->amount = pl_stored_value_auth_remaining(&a);
+        if (c->amount == 0) {
+            refuse(&job->reply, "", "%s",
+                   "Nothing of the authorization is left to void: it was deposited or voided.");
+            return 1;
+        }
+        if (pl_money_format(c->amount, d->claim_amount, sizeof d->claim_amount) != 0)
+            return PL_ERR_INVALID;
+        copy(d->auth_request_id, sizeof d->auth_request_id, r->auth_ref.request_id);
+        copy(d->ref_id, sizeof d->ref_id, a.transaction_id);
+        copy(d->auth_number, sizeof d->auth_number,
+             PQgetvalue(res, 0, PL_STORED_VALUE_AUTH_NCOLUMNS));
+    } else {
+        copy(d->ref_id, sizeof d->ref_id, r->auth_ref.transaction_id);
+        copy(d->auth_number, sizeof d->auth_number, r->auth_ref.number);
+    }
+    pl_job_resolve_call(job, r->pay_type);
+    c->ref_request_id = d->ref_id;
+    c->svc_card_number = r->svc.card_number;
+    c->order = r->order;
+    c->now = time(NULL);
+    return 0;
+}
+
 static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
 {
     const pl_request *r = &job->req;
     const pl_service *svc = job->svc;
+    if (stored_value(job)) {
+        rev_data *d = calloc(1, sizeof *d);
+        if (!d)
+            return PL_ERR_NOMEM;
+        job->spec_data = d;
+        int rc = rev_svc_prepare(job, recorded, d);
+        if (rc == 1)
+            PL_INFO(r->request_id, "stored value void refused: %s", job->reply.message);
+        return rc;
+    }
     if (!svc->send_reversal) {
         /* seed: reversals are sent only for bureaus with Send reversal selected. */
         /* seed (Siebel) message 18: not authorized to perform this transaction type. */
@@ -271,6 +400,12 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
 static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const rev_data *d = job->spec_data;
+    if (stored_value(job)) {
+        const char *p[] = {job->req.request_id,    job->op_name,       job->merchant_id,
+                           nz(d->auth_request_id), d->ref_id,          d->auth_number,
+                           job->attempt,           nz(d->claim_amount)};
+        return pl_db_unit_add(u, "rev_svc_mark_sent", 8, p);
+    }
     const char *p[] = {job->req.request_id, job->op_name, job->merchant_id, nz(d->auth_request_id),
                        nz(d->auth_id),      d->ref_id,    d->ref_token,     d->auth_number,
                        d->pay_type,         job->attempt};
@@ -279,6 +414,14 @@ static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 
 static void rev_map(pl_job *job)
 {
+    if (stored_value(job)) {
+        const pl_bureau_result *res = &job->res;
+        pl_stored_value_map(res,
+                            pl_services_vendor_response_svc(job->services, job->svc->code,
+                                                            res->error_code, res->reason_code),
+                            job->call.op, job->call.amount, &job->reply);
+        return;
+    }
     pl_job_map_answer(job);
     pl_reply *rep = &job->reply;
     /* A reversal is never fraud-screened: any REJECT is the bureau declining it. */
@@ -304,6 +447,20 @@ static int rev_store(pl_job *job, pl_db_unit *u)
         pl_money_format(rep->amount_approved, reversed, sizeof reversed) != 0)
         reversed[0] = '\0';
     char error_text[600] = "";
+    if (stored_value(job)) {
+        if (res->fault_code[0])
+            snprintf(error_text, sizeof error_text, "%s: %s", res->fault_code, res->fault_string);
+        else if (res->error_code[0] || res->error_text[0])
+            snprintf(error_text, sizeof error_text, "%s: %s", res->error_code, res->error_text);
+        const char *p[] = {job->req.request_id, pl_status_name(rep->status), rep->vendor_response,
+                           nz(reversed),        rep->auth.transaction_id,    error_text,
+                           job->reply_json};
+        int rc = pl_db_unit_add(u, "rev_svc_store", 7, p);
+        if (rc == 0 && rep->status == PL_ST_APPROVED)
+            PL_INFO(job->req.request_id, "stored value authorization %s voided",
+                    job->call.ref_request_id);
+        return rc;
+    }
     if (res->fault_code[0])
         snprintf(error_text, sizeof error_text, "%s: %s", res->fault_code, res->fault_string);
     else if (res->missing_fields[0] || res->invalid_fields[0])

@@ -1,6 +1,7 @@
 /*
  * reversal.h: the spec of paylink-reversal: credit card authorization reversals (CONTRACT.md
- * type `reversal`, ccAuthReversalService), recorded in auth_reversal (005_reversal.sql).
+ * type `reversal`, ccAuthReversalService) and stored value voids (Customer Engagement
+ * VoidRequest, below), recorded in auth_reversal (005_reversal.sql, 014_stored_value_claims.sql).
  *
  * A reversal names the authorization it releases in `auth_ref`: the request_id of an earlier
  * paylink auth, or inline the transaction_id / request_token / number / date of a manual
@@ -32,6 +33,22 @@
  *     fault → error; an unknown decision falls back on the vendor_response table;
  *   - merchant ID hierarchy as for the authorization (the request's pay type, else the
  *     authorization's).
+ *
+ * Stored value voids (the request's service bureau has protocol RLT: Customer Engagement, seed
+ * customer-engagement-stored-value-card.txt "Void Request"): auth_ref.request_id names a paylink
+ * stored value authorization (svc_trans, same company and order, else invalid) and the request
+ * carries the card (svc.card_number, which the VoidRequest names). It becomes a VoidRequest for
+ * what the authorization still holds (approved − deposited − voided: the seed's authorized
+ * amount, whatever the request's amount says) with the authorization's SVATransactionID.
+ * Refused before any call (`declined`, the message says why) when the card is missing or is not
+ * the authorization's, the authorization is unknown, not an approved stored value `auth`, has no
+ * SVATransactionID, has a deposit or another void in flight, or has nothing left to void. Send
+ * reversal (a CyberSource setting) does not apply. The void claims that amount on the
+ * authorization (svc_trans.amount_pending) when it is marked sent; the
+ * auth_reversal_settle_svc_void trigger (014) releases it when the outcome is final and adds what
+ * was voided to svc_trans.amount_voided. An inline auth_ref.transaction_id (an authorization
+ * paylink does not hold) is voided for the request's amount; the bureau decides. Answers map as
+ * every stored value answer does (stored_value.h); the row's operation is svc_void.
  */
 #ifndef PL_REVERSAL_H
 #define PL_REVERSAL_H

@@ -1,0 +1,107 @@
+/*
+ * bureau_relate.h: the Oracle Retail Customer Engagement (Relate) stored value card adapter, `RLT`.
+ *
+ * The adapter itself is the ops table pl_bureau_relate declared in bureau.h; this header is its
+ * manual and exports the message names the simulator and tests share with it. Every layout
+ * below comes from seed customer-engagement-stored-value-card.txt, whose samples the unit test
+ * compares element for element (tests/fixtures/relate/ holds them verbatim).
+ *
+ * build: the SOAP envelope of the seed's samples, made with the libxml2 tree API and written
+ * without an XML declaration (the samples have none):
+ *   SOAP-ENV:Envelope (xmlns SOAP-ENV, xsi, xsd)
+ *     SOAP-ENV:Header (SOAP-ENV:encodingStyle ".../soap/encoding", no trailing slash, and
+ *                      SOAP-ENV declared again, both as in the samples)
+ *       xhead (no namespace, xmlns:xhead="dv:xhead"): xhead:msg_id, msg_type CRM_MESSAGE,
+ *             source REGISTER, destination SERVER, body_format SOAPRPC, return_format SOAPRPC,
+ *             priority 3, charset 850, expect_response true
+ *     SOAP-ENV:Body
+ *       dtv:ProcessXML (xmlns:dtv=".../DTVProcessXML.xsd", encodingStyle ".../soap/encoding/")
+ *         dtv:ARTSAction  pl_relate_action(op)
+ *         dtv:ARTSData    the message, in no namespace (the samples declare none)
+ * msg_id is the request's request_id (call->req->request_id, the idempotency key), so a line
+ * of the bureau's log leads to our request and a retry of the same request carries the same
+ * id; "0001", the seed's value, when the call has no request or the request no id.
+ * The messages, every element always present (empty as <X/> when the value is ""):
+ *   PL_OP_SVC_GENERATE  CardSeriesMaintenance > CardSeries Action="GenerateCard" > UserName
+ *                       OMS, CardPrefix cfg->card_prefix, CardSeriesSequence cfg->card_series
+ *   the others          <Name>Request > UserID OMS, Instrument (InstrumentID "",
+ *                       AuthenticationData "", CardNumber call->svc_card_number in full,
+ *                       CardSwiped False), RTPTransaction (RTPTransactionID call->order,
+ *                       OperatorID OMS, LocationID cfg->location_id, TransactionDateTime
+ *                       YYYY-MM-DDTHH:MM:SS and BusinessDate YYYY-MM-DD of call->now in UTC,
+ *                       RTPAmount (CurrencyID call->currency, Amount call->amount "250.00")),
+ *                       SVATransaction/SVATransactionID, Comments "<Kind> Request"
+ * with ActivateInstrumentRequest (Comments "Activation Request"), RechargeRequest (the
+ * activation of a virtual card, and adding value), PreauthorizationRequest,
+ * PostauthorizationRequest (SVATransactionID = call->ref_request_id, the authorization),
+ * ReturnRequest (SVATransactionID always empty, as the sample), InquiryRequest (no
+ * RTPTransaction, no SVATransaction) and VoidRequest (SVATransactionID = call->ref_request_id).
+ * ARTSAction is the message's name, "GenerateCard" for the card series. Every text has its
+ * non-keyboard characters removed (printable ASCII only), which also keeps the body the same
+ * bytes in UTF-8 and in the code page 850 the xhead announces. Content type
+ * "text/xml; charset=utf-8"; no SOAPAction (the seed shows none).
+ * Web service authentication (seed: "user and password in the HTTP header"): when cfg->ws_user
+ * is set, msg->auth_header is "Authorization: Basic <base64(ws_user:secret)>"; it is never
+ * written into the body, an error text or a log. call->req is optional (only msg_id uses it).
+ *
+ * parse: the answer is a bare message (CardSeriesMaintenance, ActivateInstrumentResponse,
+ * RechargeResponse, PreauthorizationResponse, PostauthorizationResponse, ReturnResponse,
+ * InquiryResponse, VoidResponse; the samples put them in the namespace
+ * http://www.nrf-arts.org/IXRetail/namespace/, but any namespace is read) or the same inside a
+ * SOAP envelope / ProcessXMLResponse: the first element in document order with one of these
+ * local names is the answer. A wrapper that carries the answer as escaped text (an RPC string
+ * result) is read too: the first text that is itself an XML document is parsed once more.
+ * Fields: response_code = CardSeries@ResponseCode; error_code / error_text = the first
+ * ErrorCode / ResponseDescription anywhere in the answer (seed: a declined transaction of any
+ * kind is answered the same way, the CardSeriesMaintenance "Rejected" sample); svc_status =
+ * InstrumentState/Status; account_id, account_status and balance (has_balance) from
+ * AccountState; from SVATransaction: request_id = SVATransactionID (what a PostAuth or Void
+ * later refers to), reason_code = Reason/Code (the ORCE response), auth_code = AuthNumber,
+ * auth_date = TransactionDateTime (as sent, with its offset), amount (has_amount) =
+ * SVAAmount/Amount; svc_instrument_id and svc_card_number from CardSeries/Instrument
+ * (GenerateCard). decision is left "": the vendor response tables decide.
+ * Returns 0 for any readable answer, whatever the HTTP status, including declines. A SOAP Fault
+ * without an answer inside gives fault_code / fault_string and returns 0, as bureau.h says.
+ * PL_ERR_PARSE: not XML, empty, over PL_RELATE_MAX_BODY, a DTD (never legitimate here; refusing
+ * it closes XXE and entity bombs), no answer element, an answer with no outcome (neither
+ * Reason/Code, ErrorCode nor ResponseCode), the answer of another operation than call->op (a
+ * CardSeriesMaintenance is accepted for any operation: it is the declined form), a GenerateCard
+ * "OK" without a CardNumber, an amount that is not a decimal, an identifier or code too long
+ * for its field. Error texts never hold a card number: text of the document quoted in them,
+ * and the free texts error_text / fault_*, have card numbers masked, Luhn or not (a stored
+ * value card number is 10 to 16 digits without a check digit, seed), any run of 10 or more
+ * digits keeping only its last four.
+ *
+ * redact: the message parsed again; every CardNumber masked with pl_card_mask_log in the given
+ * mode ("************4793" or "***REMOVED***"), AuthenticationData emptied, runs of 10+ digits
+ * masked in the free texts (ResponseDescription, Description, Comments, SOAP fault texts) and in
+ * text that carries escaped markup; then the whole copy is scrubbed with pl_card_scrub as a second
+ * net. Text that is not XML is scrubbed and has every run of 10+ digits masked (all stars in
+ * the removed mode). The Authorization header is never part of a body, so never of the copy.
+ *
+ * Memory and threads: as bureau.h. Build and parse keep no state; libxml2 must have been
+ * initialised (xmlInitParser) before threads are started if they are used from several threads.
+ */
+#ifndef PL_BUREAU_RELATE_H
+#define PL_BUREAU_RELATE_H
+
+#include "bureau.h"
+
+/* Largest answer parse and redact accept (1 MiB); real answers are under 2 KiB. */
+#define PL_RELATE_MAX_BODY (1024 * 1024)
+
+/*
+ * The ARTSAction of an operation's request ("GenerateCard", "RechargeRequest", ...), which is
+ * also the name of its message element except for GenerateCard (CardSeriesMaintenance).
+ * NULL for an operation that is not a stored value one. Static string.
+ */
+const char *pl_relate_action(pl_bureau_op op);
+
+/*
+ * The root element name of the answer to an operation ("CardSeriesMaintenance",
+ * "RechargeResponse", ...), or NULL for an operation that is not a stored value one.
+ * Static string.
+ */
+const char *pl_relate_answer_name(pl_bureau_op op);
+
+#endif

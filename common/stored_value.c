@@ -1,0 +1,160 @@
+/* stored_value.c: stored value card answers and card numbers (see stored_value.h). */
+#include "stored_value.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "card.h"
+#include "money.h"
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* The operations whose answer says how much money moved (SVAAmount). */
+static bool moves_money(pl_bureau_op op)
+{
+    switch (op) {
+    case PL_OP_SVC_ACTIVATE:
+    case PL_OP_SVC_RECHARGE:
+    case PL_OP_SVC_PREAUTH:
+    case PL_OP_SVC_POSTAUTH:
+    case PL_OP_SVC_RETURN:
+    case PL_OP_SVC_VOID:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void pl_stored_value_code(const pl_bureau_result *res, char *out, size_t outsize)
+{
+    const char *code = res->error_code[0]    ? res->error_code
+                       : res->reason_code[0] ? res->reason_code
+                                             : res->response_code;
+    snprintf(out, outsize, "%.*s", PL_STORED_VALUE_CODE_MAX, code);
+}
+
+void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *vr, pl_bureau_op op,
+                         int64_t amount_sent, pl_reply *rep)
+{
+    if (vr)
+        copy(rep->vendor_response, sizeof rep->vendor_response, vr->code);
+    else
+        pl_stored_value_code(res, rep->vendor_response, sizeof rep->vendor_response);
+
+    if (res->fault_code[0]) {
+        rep->status = PL_ST_ERROR;
+        snprintf(rep->message, sizeof rep->message, "The payment service refused the request (%s).",
+                 res->fault_code);
+    } else if (strcmp(res->error_code, "SYSTEM_ERROR") == 0) {
+        /* The bureau failed, not the card (the simulator's 150 scenario): an error. */
+        rep->status = PL_ST_ERROR;
+        copy(rep->message, sizeof rep->message, res->error_text);
+    } else if (res->error_code[0] || strcasecmp(res->response_code, "Rejected") == 0) {
+        /* seed: "if an error code is returned" the transaction is declined, whatever it was. */
+        rep->status = PL_ST_DECLINED;
+        copy(rep->message, sizeof rep->message, res->error_text);
+    } else {
+        rep->status = PL_ST_APPROVED;
+    }
+    if (rep->status != PL_ST_APPROVED && vr)
+        copy(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
+
+    if (rep->status == PL_ST_APPROVED && moves_money(op)) {
+        rep->has_amount_approved = true;
+        rep->amount_approved = res->has_amount ? res->amount : amount_sent;
+        /* seed: Customer Engagement approves an authorization for what the card holds when that
+         * is less than asked; the order then needs another payment. paylink cannot know whether
+         * the card is the order's only payment, so it always says so (README). */
+        if (op == PL_OP_SVC_PREAUTH && rep->amount_approved < amount_sent)
+            copy(rep->message, sizeof rep->message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    }
+    if (res->has_balance) {
+        rep->svc.has_balance = true;
+        rep->svc.balance = res->balance;
+    }
+    /* seed (Inquiry Response): "Inactive ... OMS displays the message The card is inactive". */
+    if (rep->status == PL_ST_APPROVED && op == PL_OP_SVC_INQUIRY &&
+        (strcasecmp(res->svc_status, "Inactive") == 0 ||
+         strcasecmp(res->account_status, "Inactive") == 0))
+        copy(rep->message, sizeof rep->message, PL_STORED_VALUE_INACTIVE_MESSAGE);
+
+    copy(rep->auth.number, sizeof rep->auth.number, res->auth_code);
+    copy(rep->auth.date, sizeof rep->auth.date, res->auth_date);
+    copy(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
+}
+
+int pl_stored_value_card(const void *key, size_t keylen, const char *number, char *hash,
+                         size_t hashsize, char *masked, size_t masksize)
+{
+    int rc = pl_card_hmac(key, keylen, number, hash, hashsize);
+    if (rc == 0)
+        rc = pl_card_mask_log(number, PL_MASK_LAST4, masked, masksize);
+    if (rc != 0) {
+        if (hashsize)
+            hash[0] = '\0';
+        if (masksize)
+            masked[0] = '\0';
+    }
+    return rc;
+}
+
+static int64_t money_col(const PGresult *r, int col)
+{
+    int64_t v = 0;
+    if (PQgetisnull(r, 0, col) || pl_money_parse_decimal(PQgetvalue(r, 0, col), &v) != 0)
+        return 0;
+    return v;
+}
+
+void pl_stored_value_auth_read(const PGresult *r, pl_stored_value_auth *a)
+{
+    memset(a, 0, sizeof *a);
+    if (!r || PQntuples(r) != 1 || PQnfields(r) < PL_STORED_VALUE_AUTH_NCOLUMNS)
+        return;
+    a->found = true;
+    copy(a->request_type, sizeof a->request_type, PQgetvalue(r, 0, 0));
+    copy(a->status, sizeof a->status, PQgetvalue(r, 0, 1));
+    a->has_approved = !PQgetisnull(r, 0, 2);
+    a->approved = money_col(r, 2);
+    a->deposited = money_col(r, 3);
+    a->voided = money_col(r, 4);
+    a->pending = money_col(r, 5);
+    copy(a->transaction_id, sizeof a->transaction_id, PQgetvalue(r, 0, 6));
+    copy(a->card_hash, sizeof a->card_hash, PQgetvalue(r, 0, 7));
+}
+
+int64_t pl_stored_value_auth_remaining(const pl_stored_value_auth *a)
+{
+    int64_t left = a->approved - a->deposited - a->voided - a->pending;
+    return left > 0 ? left : 0;
+}
+
+static bool refuse(pl_reply *rep, const char *fmt, const char *arg)
+{
+    rep->status = PL_ST_DECLINED;
+    snprintf(rep->message, sizeof rep->message, fmt, arg);
+    return true;
+}
+
+bool pl_stored_value_auth_refused(const pl_stored_value_auth *a, const char *card_hash,
+                                  pl_reply *rep)
+{
+    if (!a->found)
+        return refuse(rep, "%s", "The referenced authorization is not known to paylink.");
+    if (strcmp(a->request_type, "auth") != 0)
+        return refuse(rep, "The referenced request is a stored value %s, not an authorization.",
+                      a->request_type);
+    if (strcmp(a->status, "approved") != 0 || !a->has_approved)
+        return refuse(rep, "The authorization was not approved (%s): there is nothing to draw on.",
+                      a->status);
+    if (card_hash && card_hash[0] && strcmp(card_hash, a->card_hash) != 0)
+        return refuse(rep, "%s", "The authorization is of another stored value card.");
+    if (!a->transaction_id[0])
+        return refuse(rep, "%s",
+                      "The authorization has no bureau transaction id (SVATransactionID).");
+    return false;
+}

@@ -1,0 +1,115 @@
+/*
+ * stored_value.h: how a stored value card answer (Customer Engagement, `RLT`: seed
+ * customer-engagement-stored-value-card.txt) becomes a reply, and how a stored value card number
+ * is written down. Shared by paylink-svc (every stored value request) and paylink-reversal (the
+ * Void of a stored value authorization), so both read an answer the same way.
+ *
+ * The rules of pl_stored_value_map (README "Stored value rules"):
+ *   - a SOAP fault → `error` ("The payment service refused the request (<faultcode>).");
+ *   - ErrorCode SYSTEM_ERROR → `error` (the bureau failed, not the card: CONTRACT.md §3's 150);
+ *   - any other ErrorCode, or ResponseCode "Rejected" → `declined`, message the bureau's
+ *     ResponseDescription when it gave one;
+ *   - else (a readable answer with an outcome: the adapter refuses one without) → `approved`;
+ *   - vendor_response: the response_code of the vendor_response row the answer maps to (seed:
+ *     the ErrorCode by relate_response, else the reason code by orce_code;
+ *     pl_services_vendor_response_svc); when no row maps it, the ErrorCode itself, else the
+ *     reason code, else GenerateCard's ResponseCode ("OK"), cut to PL_STORED_VALUE_CODE_MAX
+ *     characters (vendor_response.response_code is varchar(10)); hold_reason from that row on
+ *     anything but an approval;
+ *   - amount_approved, for the operations that move money (activate, recharge, preauth,
+ *     postauth, return, void): SVAAmount, else the amount sent. A preauthorization approved for
+ *     less than it asked is a partial approval (seed): still `approved`, amount_approved the
+ *     smaller amount, message PL_STORED_VALUE_PARTIAL_MESSAGE;
+ *   - auth.number = AuthNumber, auth.transaction_id = SVATransactionID, auth.date =
+ *     TransactionDateTime; svc.balance = AccountState/Balance when the answer has one;
+ *   - an inquiry of a card the bureau reports Inactive (InstrumentState/Status or
+ *     AccountStatus): still `approved` with its balance, message PL_STORED_VALUE_INACTIVE_MESSAGE.
+ * The generated card number of a GenerateCard answer is not touched here (see paylink-svc).
+ *
+ * Pure functions; any thread.
+ */
+#ifndef PL_STORED_VALUE_H
+#define PL_STORED_VALUE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bureau.h"
+#include "err.h"
+#include "reply.h"
+#include "services.h"
+
+/* seed (PreAuthorization Response, "Online authorizations"): the text shown when a card
+ * authorizes less than the order needs. */
+#define PL_STORED_VALUE_PARTIAL_MESSAGE "Insufficient balance on card - please add another payment"
+/* seed (Inquiry Response): an inactive card's balance inquiry. */
+#define PL_STORED_VALUE_INACTIVE_MESSAGE "The card is inactive"
+/* The longest vendor response paylink writes (vendor_response.response_code). */
+#define PL_STORED_VALUE_CODE_MAX 10
+
+/*
+ * Maps a parsed answer onto rep (which the caller zeroed): the rules above. op is the operation
+ * sent; amount_sent the amount it carried (minor units; ignored for generate and inquiry); vr
+ * the vendor_response row the answer maps to, or NULL when none does.
+ */
+void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *vr, pl_bureau_op op,
+                         int64_t amount_sent, pl_reply *rep);
+
+/*
+ * The vendor response written for an answer that no vendor_response row maps: the ErrorCode
+ * when there is one, else the reason code, else the ResponseCode, cut to
+ * PL_STORED_VALUE_CODE_MAX characters, into out (outsize > PL_STORED_VALUE_CODE_MAX). "" when
+ * the answer has none of them.
+ */
+void pl_stored_value_code(const pl_bureau_result *res, char *out, size_t outsize);
+
+/*
+ * How a stored value card number is written down, everywhere (the engine for svc.card_number,
+ * paylink-svc for a generated number): hash = HMAC-SHA256 with the paylink hash key (64 hex +
+ * NUL, hashsize >= 65), masked as the seed masks stored value cards, stars and the last four
+ * digits ("************1234"; masksize >= 24). Returns 0, or a negative pl_err with both
+ * outputs emptied.
+ */
+int pl_stored_value_card(const void *key, size_t keylen, const char *number, char *hash,
+                         size_t hashsize, char *masked, size_t masksize) PL_MUSTCHECK;
+
+/*
+ * A stored value authorization (svc_trans row) that a deposit (paylink-svc) or a void
+ * (paylink-reversal) draws on, as their record look-ups read it: the look-up selects
+ * PL_STORED_VALUE_AUTH_COLUMNS (of svc_trans) first, in that order.
+ */
+#define PL_STORED_VALUE_AUTH_COLUMNS                                                               \
+    "request_type, status, amount_approved::text, amount_deposited::text, "                        \
+    "amount_voided::text, amount_pending::text, svc_transaction_id, coalesce(card_hash, '')"
+#define PL_STORED_VALUE_AUTH_NCOLUMNS 8
+
+typedef struct pl_stored_value_auth {
+    bool found;
+    char request_type[12]; /* svc_trans.request_type: only "auth" is drawn on */
+    char status[12];
+    bool has_approved;
+    int64_t approved, deposited, voided, pending; /* minor units */
+    char transaction_id[31];                      /* SVATransactionID */
+    char card_hash[65];
+} pl_stored_value_auth;
+
+/* Reads row 0 of a look-up (columns PL_STORED_VALUE_AUTH_COLUMNS first) into *a; found is false
+ * when r is NULL or has no row. */
+void pl_stored_value_auth_read(const PGresult *r, pl_stored_value_auth *a);
+
+/* What a deposit may still take, or a void release: approved − deposited − voided − pending,
+ * never below 0. */
+int64_t pl_stored_value_auth_remaining(const pl_stored_value_auth *a);
+
+/*
+ * The rules every draw on an authorization shares: it must be known to paylink, be a stored value
+ * `auth`, approved, have a SVATransactionID and be of the request's card (card_hash, the keyed
+ * hash of svc.card_number; "" skips that check). Returns false when it may be drawn on; true when
+ * not, with rep's status (`declined`) and message filled.
+ */
+bool pl_stored_value_auth_refused(const pl_stored_value_auth *a, const char *card_hash,
+                                  pl_reply *rep);
+
+#endif

@@ -1,0 +1,303 @@
+/*
+ * xmlutil.c: safe reading, element look-ups, text in and out with card numbers masked or
+ * wiped, serialisation and the redact copy for the XML bureau adapters. The manual is
+ * xmlutil.h.
+ */
+#include "xmlutil.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/xmlsave.h>
+
+#include "money.h"
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Free text from outside into a fixed buffer: card numbers masked, as the profile asks. */
+static size_t copy_free(char *out, size_t outsize, const char *src, size_t srclen,
+                        const pl_xml_profile *p)
+{
+    size_t n = pl_card_scrub_copy(out, outsize, src, srclen, PL_MASK_LAST4);
+    if (p->mask_more)
+        p->mask_more(out, n, PL_MASK_LAST4);
+    return n;
+}
+
+int pl_xml_read(const char *body, size_t len, const pl_xml_profile *p, xmlDocPtr *doc, char *errstr,
+                size_t errstr_size)
+{
+    *doc = NULL;
+    if (!body || len == 0)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "empty body");
+    if (len > p->max_len || len > INT_MAX)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "body of %zu bytes is over the %zu limit", len, p->max_len);
+    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (!ctxt)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
+    int rc = 0;
+    xmlDocPtr d = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL, PL_XML_READ_OPTIONS);
+    if (!d) {
+        const xmlError *e = xmlCtxtGetLastError(ctxt);
+        char what[160] = "not XML";
+        if (e && e->message) {
+            /* libxml2 quotes names and text of the document, which may hold a card number. */
+            size_t n = copy_free(what, sizeof what, e->message, strlen(e->message), p);
+            while (n > 0 && (what[n - 1] == '\n' || what[n - 1] == ' '))
+                what[--n] = '\0';
+        }
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML (line %d): %s", e ? e->line : 0,
+                        what);
+    } else if (d->intSubset || d->extSubset) {
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "a DTD is not allowed in %s",
+                        p->doc_name);
+        pl_xml_free_doc(d);
+    } else {
+        *doc = d;
+    }
+    xmlFreeParserCtxt(ctxt);
+    return rc;
+}
+
+void pl_xml_wipe_text(xmlNodePtr n)
+{
+    for (; n; n = n->next) {
+        if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content)
+            pl_card_wipe(n->content, strlen((const char *)n->content));
+        else if (n->type == XML_ELEMENT_NODE)
+            pl_xml_wipe_text(n->children);
+    }
+}
+
+void pl_xml_free_doc(xmlDocPtr doc)
+{
+    if (doc) {
+        pl_xml_wipe_text(doc->children);
+        xmlFreeDoc(doc);
+    }
+}
+
+bool pl_xml_is(xmlNodePtr n, const char *local_name)
+{
+    return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, local_name) == 0;
+}
+
+xmlNodePtr pl_xml_first_element(xmlNodePtr n)
+{
+    for (; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE)
+            return n;
+    return NULL;
+}
+
+xmlNodePtr pl_xml_child(xmlNodePtr parent, const char *local_name)
+{
+    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
+        if (pl_xml_is(c, local_name))
+            return c;
+    return NULL;
+}
+
+/* s without its leading and trailing white space: *len bytes from the returned pointer. */
+static const char *trim(const char *s, size_t *len)
+{
+    while (is_space(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && is_space(s[n - 1]))
+        n--;
+    *len = n;
+    return s;
+}
+
+int pl_xml_copy_exact(const char *s, char *out, size_t outsize)
+{
+    size_t len;
+    s = trim(s, &len);
+    if (len >= outsize) {
+        pl_card_wipe(out, outsize);
+        return PL_ERR_PARSE;
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 0;
+}
+
+/* The text content of n (NULL when there is none); free it with free_content. */
+static xmlChar *content_of(xmlNodePtr n)
+{
+    return n ? xmlNodeGetContent(n) : NULL;
+}
+
+static void free_content(xmlChar *content)
+{
+    pl_card_wipe(content, strlen((const char *)content));
+    xmlFree(content);
+}
+
+int pl_xml_text_exact(xmlNodePtr n, char *out, size_t outsize)
+{
+    out[0] = '\0';
+    xmlChar *content = content_of(n);
+    if (!content)
+        return 0;
+    int rc = pl_xml_copy_exact((const char *)content, out, outsize);
+    free_content(content);
+    return rc;
+}
+
+void pl_xml_text_free(xmlNodePtr n, char *out, size_t outsize, const pl_xml_profile *p)
+{
+    out[0] = '\0';
+    xmlChar *content = content_of(n);
+    if (!content)
+        return;
+    size_t len;
+    const char *s = trim((const char *)content, &len);
+    copy_free(out, outsize, s, len, p);
+    free_content(content);
+}
+
+void pl_xml_read_fault(xmlNodePtr fault, char *code, size_t code_size, char *string,
+                       size_t string_size, const pl_xml_profile *p)
+{
+    xmlNodePtr n;
+    if ((n = pl_xml_child(fault, "faultcode")))
+        pl_xml_text_free(n, code, code_size, p);
+    if ((n = pl_xml_child(fault, "faultstring")))
+        pl_xml_text_free(n, string, string_size, p);
+}
+
+int pl_xml_add_clean_text(xmlNodePtr el, const char *value)
+{
+    if (!value || !*value)
+        return 0;
+    size_t len = strlen(value);
+    char *clean = malloc(len + 1);
+    if (!clean)
+        return PL_ERR_NOMEM;
+    memcpy(clean, value, len + 1);
+    int rc = 0;
+    if (pl_card_keyboard_clean(clean) > 0) {
+        /* xmlNewDocText keeps the text as it is; it is escaped on output. */
+        xmlNodePtr t = xmlNewDocText(el->doc, BAD_CAST clean);
+        if (t) {
+            xmlAddChild(el, t);
+            rc = 1;
+        } else {
+            rc = PL_ERR_NOMEM;
+        }
+    }
+    pl_card_wipe(clean, len + 1);
+    free(clean);
+    return rc;
+}
+
+int pl_xml_add_money(xmlNodePtr el, int64_t minor)
+{
+    char buf[24];
+    if (pl_money_format(minor, buf, sizeof buf) != 0)
+        return PL_ERR_INVALID;
+    return pl_xml_add_clean_text(el, buf) < 0 ? PL_ERR_NOMEM : 0;
+}
+
+void pl_xml_set_text(xmlNodePtr el, const char *text)
+{
+    pl_xml_wipe_text(el->children);
+    xmlNodeSetContent(el, NULL);
+    if (*text)
+        xmlNodeAddContent(el, BAD_CAST text);
+}
+
+/* A malloc'd, NUL-terminated copy of mem[0, len), or NULL. */
+static char *copy_out(const xmlChar *mem, size_t len)
+{
+    char *out = malloc(len + 1);
+    if (out) {
+        memcpy(out, mem, len);
+        out[len] = '\0';
+    }
+    return out;
+}
+
+int pl_xml_serialize(xmlDocPtr doc, bool declaration, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (declaration) {
+        xmlChar *mem = NULL;
+        int size = 0;
+        xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+        if (mem && size > 0 && (*out = copy_out(mem, (size_t)size)))
+            *out_len = (size_t)size;
+        if (mem) {
+            pl_card_wipe(mem, size > 0 ? (size_t)size : 0);
+            xmlFree(mem);
+        }
+        return *out ? 0 : PL_ERR_NOMEM;
+    }
+    xmlBufferPtr buf = xmlBufferCreate();
+    if (!buf)
+        return PL_ERR_NOMEM;
+    xmlSaveCtxtPtr save = xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_NO_DECL);
+    if (save) {
+        long written = xmlSaveDoc(save, doc);
+        xmlSaveClose(save);
+        int len = xmlBufferLength(buf);
+        const xmlChar *content = xmlBufferContent(buf);
+        if (written >= 0 && len > 0 && content && (*out = copy_out(content, (size_t)len)))
+            *out_len = (size_t)len;
+        if (content && len > 0)
+            pl_card_wipe((void *)content, (size_t)len);
+    }
+    xmlBufferFree(buf);
+    return *out ? 0 : PL_ERR_NOMEM;
+}
+
+/* A NUL-terminated copy of text[0, len) with NULs as '.', scrubbed, and with mask_more run on
+ * it when given; NULL when out of memory. */
+static char *scrub_dup(const char *text, size_t len, pl_mask_mode mode,
+                       void (*mask_more)(char *, size_t, pl_mask_mode))
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = text[i] ? text[i] : '.';
+    copy[len] = '\0';
+    size_t n = pl_card_scrub(copy, len + 1, mode);
+    if (mask_more)
+        mask_more(copy, n, mode);
+    return copy;
+}
+
+char *pl_xml_redact(const char *body, size_t len, int mode, const pl_xml_profile *p,
+                    void (*mask_tree)(xmlNodePtr first, pl_mask_mode mode))
+{
+    /* Anything but the last-four mode removes the number: the safer reading. */
+    pl_mask_mode m = mode == PL_MASK_LAST4 ? PL_MASK_LAST4 : PL_MASK_REMOVED;
+    if (!body)
+        return NULL;
+    xmlDocPtr doc;
+    if (pl_xml_read(body, len, p, &doc, NULL, 0) != 0)
+        return scrub_dup(body, len, m, p->mask_more);
+
+    mask_tree(doc->children, m);
+    char *out;
+    size_t out_len;
+    int rc = pl_xml_serialize(doc, p->declaration, &out, &out_len);
+    pl_xml_free_doc(doc);
+    if (rc)
+        return NULL;
+    /* The second net; the profile's mask_more is not run on a tree mask_tree has seen, whose
+     * identifiers (request IDs, authorization numbers) are long runs of digits too. */
+    char *copy = scrub_dup(out, out_len, m, NULL);
+    pl_card_wipe(out, out_len);
+    free(out);
+    return copy;
+}

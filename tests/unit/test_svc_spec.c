@@ -1,0 +1,511 @@
+/*
+ * test_svc_spec.c: the parts of paylink-svc's spec (workers/svc/svc.h) and of the stored value
+ * answer rules it shares with paylink-reversal (common/stored_value.h) that need no database:
+ * which operation each request type becomes, how answers map onto replies (with and without a
+ * vendor_response row), the deposit rules, the generated card number and the unreachable bureau.
+ * Recording, claims and storing run in tests/e2e/test_svc.sh.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "card.h"
+#include "svc.h"
+
+static pl_service rlt(void)
+{
+    pl_service s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.code, sizeof s.code, "RLT");
+    snprintf(s.protocol, sizeof s.protocol, "RLT");
+    snprintf(s.merchant_id, sizeof s.merchant_id, "paylink_demo");
+    snprintf(s.card_prefix, sizeof s.card_prefix, "85749");
+    snprintf(s.card_series, sizeof s.card_series, "06");
+    return s;
+}
+
+/* A job as the engine hands it to prepare: a decoded request of `type`, no configuration
+ * snapshot, no record unit. */
+static void job_of(pl_job *job, const pl_service *svc, pl_req_type type, int64_t amount)
+{
+    memset(job, 0, sizeof *job);
+    job->svc = svc;
+    pl_request *r = &job->req;
+    r->type = type;
+    snprintf(r->request_id, sizeof r->request_id, "s-1");
+    snprintf(r->order, sizeof r->order, "4930");
+    snprintf(r->service, sizeof r->service, "RLT");
+    r->company = 7;
+    r->pay_seq = 2;
+    if (amount >= 0) {
+        r->has_amount = true;
+        r->amount = amount;
+        snprintf(r->currency, sizeof r->currency, "USD");
+    }
+    if (type != PL_REQ_SVC_GENERATE) {
+        r->svc.present = true;
+        snprintf(r->svc.card_number, sizeof r->svc.card_number, "7000000000000001");
+    }
+}
+
+static int prepare(pl_job *job)
+{
+    int rc = pl_svc_spec.prepare(job, NULL);
+    free(job->spec_data);
+    job->spec_data = NULL;
+    return rc;
+}
+
+static void test_every_type_has_its_operation(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    static const struct {
+        pl_req_type type;
+        bool is_virtual;
+        pl_bureau_op op;
+    } cases[] = {
+        {PL_REQ_SVC_GENERATE, true, PL_OP_SVC_GENERATE},
+        {PL_REQ_SVC_ACTIVATE, false, PL_OP_SVC_ACTIVATE},
+        {PL_REQ_SVC_ACTIVATE, true, PL_OP_SVC_RECHARGE}, /* seed: virtual → Recharge */
+        {PL_REQ_SVC_RECHARGE, false, PL_OP_SVC_RECHARGE},
+        {PL_REQ_SVC_AUTH, false, PL_OP_SVC_PREAUTH},
+        {PL_REQ_SVC_RETURN, false, PL_OP_SVC_RETURN},
+        {PL_REQ_SVC_BALANCE, false, PL_OP_SVC_INQUIRY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_job job;
+        bool money = cases[i].op != PL_OP_SVC_GENERATE && cases[i].op != PL_OP_SVC_INQUIRY;
+        job_of(&job, &svc, cases[i].type, money ? 5000 : -1);
+        job.req.svc.is_virtual = cases[i].is_virtual;
+        assert_int_equal(pl_svc_operation(&job.req), cases[i].op);
+        assert_int_equal(prepare(&job), 0);
+        assert_int_equal(job.call.op, cases[i].op);
+        assert_ptr_equal(job.call.req, &job.req);
+        assert_string_equal(job.call.order, "4930");
+        assert_true(job.call.now > 0);
+        assert_string_equal(job.merchant_id, "paylink_demo");
+        if (cases[i].op == PL_OP_SVC_GENERATE) {
+            assert_null(job.call.svc_card_number); /* the bureau gives the card */
+        } else {
+            assert_string_equal(job.call.svc_card_number, "7000000000000001");
+        }
+        if (money) {
+            assert_int_equal(job.call.amount, 5000);
+            assert_string_equal(job.call.currency, "USD");
+        }
+    }
+    pl_request other = {.type = PL_REQ_AUTH};
+    assert_int_equal(pl_svc_operation(&other), 0);
+}
+
+static void test_activation_amount(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    /* The request's amount, else the card's issue amount. */
+    job_of(&job, &svc, PL_REQ_SVC_ACTIVATE, 5000);
+    job.req.svc.has_issue_amount = true;
+    job.req.svc.issue_amount = 4000;
+    assert_int_equal(prepare(&job), 0);
+    assert_int_equal(job.call.amount, 5000);
+    job_of(&job, &svc, PL_REQ_SVC_ACTIVATE, -1);
+    job.req.svc.has_issue_amount = true;
+    job.req.svc.issue_amount = 4000;
+    assert_int_equal(prepare(&job), 0);
+    assert_int_equal(job.call.amount, 4000);
+}
+
+static void test_deposit_references(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    /* An authorization paylink does not hold: its SVATransactionID goes as given. */
+    job_of(&job, &svc, PL_REQ_SVC_DEPOSIT, 1107);
+    job.req.auth_ref.present = true;
+    snprintf(job.req.auth_ref.transaction_id, sizeof job.req.auth_ref.transaction_id, "9354");
+    assert_int_equal(pl_svc_spec.prepare(&job, NULL), 0);
+    assert_int_equal(job.call.op, PL_OP_SVC_POSTAUTH);
+    assert_string_equal(job.call.ref_request_id, "9354");
+    free(job.spec_data);
+
+    /* A paylink authorization the look-up did not find: declined, no call. */
+    job_of(&job, &svc, PL_REQ_SVC_DEPOSIT, 1107);
+    job.req.auth_ref.present = true;
+    snprintf(job.req.auth_ref.request_id, sizeof job.req.auth_ref.request_id, "s-auth");
+    assert_int_equal(prepare(&job), 1);
+    assert_int_equal(job.reply.status, PL_ST_DECLINED);
+    assert_non_null(strstr(job.reply.message, "not known"));
+
+    /* No authorization at all (the decoder refuses it first; prepare holds too). */
+    job_of(&job, &svc, PL_REQ_SVC_DEPOSIT, 1107);
+    assert_int_equal(prepare(&job), 1);
+    assert_int_equal(job.reply.status, PL_ST_DECLINED);
+}
+
+static pl_stored_value_auth auth_of(int64_t approved, int64_t deposited, int64_t pending)
+{
+    pl_stored_value_auth a = {.found = true,
+                              .has_approved = true,
+                              .approved = approved,
+                              .deposited = deposited,
+                              .pending = pending};
+    snprintf(a.request_type, sizeof a.request_type, "auth");
+    snprintf(a.status, sizeof a.status, "approved");
+    snprintf(a.transaction_id, sizeof a.transaction_id, "9354");
+    snprintf(a.card_hash, sizeof a.card_hash, "%064d", 7);
+    return a;
+}
+
+/* seed: a deposit greater than the authorization is rejected; paylink answers it itself. */
+static void test_deposit_above_the_authorization_is_declined(void **state)
+{
+    (void)state;
+    char hash[65];
+    snprintf(hash, sizeof hash, "%064d", 7);
+    pl_stored_value_auth a = auth_of(3000, 0, 0);
+    pl_reply rep = {0};
+    assert_false(pl_svc_deposit_refused(&a, hash, 3000, &rep)); /* all of it */
+    assert_int_equal(rep.status, 0);
+    assert_true(pl_svc_deposit_refused(&a, hash, 3001, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_non_null(strstr(rep.message, "30.01"));
+    assert_non_null(strstr(rep.message, "30.00"));
+    assert_non_null(strstr(rep.message, "manually"));
+
+    /* What earlier deposits took, and deposits in flight claim, is no longer there. */
+    a = auth_of(3000, 2000, 500);
+    assert_int_equal(pl_stored_value_auth_remaining(&a), 500);
+    memset(&rep, 0, sizeof rep);
+    assert_false(pl_svc_deposit_refused(&a, hash, 500, &rep));
+    assert_true(pl_svc_deposit_refused(&a, hash, 501, &rep));
+    a.voided = 500;
+    assert_int_equal(pl_stored_value_auth_remaining(&a), 0);
+}
+
+static void test_deposit_needs_an_approved_auth_of_the_card(void **state)
+{
+    (void)state;
+    char hash[65];
+    snprintf(hash, sizeof hash, "%064d", 7);
+    pl_stored_value_auth a = auth_of(3000, 0, 0);
+    pl_reply rep = {0};
+    assert_true(pl_svc_deposit_refused(&a, "another", 100, &rep));
+    assert_non_null(strstr(rep.message, "another stored value card"));
+
+    a = auth_of(3000, 0, 0);
+    snprintf(a.status, sizeof a.status, "declined");
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_deposit_refused(&a, hash, 100, &rep));
+    assert_non_null(strstr(rep.message, "declined"));
+
+    a = auth_of(3000, 0, 0);
+    snprintf(a.request_type, sizeof a.request_type, "balance");
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_deposit_refused(&a, hash, 100, &rep));
+    assert_non_null(strstr(rep.message, "balance, not an authorization"));
+
+    a = auth_of(3000, 0, 0);
+    a.transaction_id[0] = '\0';
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_deposit_refused(&a, hash, 100, &rep));
+
+    pl_stored_value_auth none = {0};
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_deposit_refused(&none, hash, 100, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+}
+
+/* A parsed answer as the Customer Engagement adapter fills it. */
+static pl_bureau_result answer(const char *reason, int64_t amount, int64_t balance)
+{
+    pl_bureau_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.reason_code, sizeof res.reason_code, "%s", reason);
+    snprintf(res.request_id, sizeof res.request_id, "9354");
+    snprintf(res.auth_code, sizeof res.auth_code, "0000009354000389");
+    snprintf(res.auth_date, sizeof res.auth_date, "2010-08-25T09:44:26-0400");
+    snprintf(res.svc_status, sizeof res.svc_status, "Active");
+    snprintf(res.account_status, sizeof res.account_status, "Active");
+    if (amount >= 0) {
+        res.has_amount = true;
+        res.amount = amount;
+    }
+    if (balance >= 0) {
+        res.has_balance = true;
+        res.balance = balance;
+    }
+    return res;
+}
+
+static pl_vendor_response row(const char *code, bool approved, const char *hold)
+{
+    pl_vendor_response v;
+    memset(&v, 0, sizeof v);
+    snprintf(v.service, sizeof v.service, "RLT");
+    snprintf(v.code, sizeof v.code, "%s", code);
+    snprintf(v.kind, sizeof v.kind, "reason");
+    snprintf(v.hold_reason, sizeof v.hold_reason, "%s", hold);
+    v.approved = approved;
+    return v;
+}
+
+static void test_map_approved(void **state)
+{
+    (void)state;
+    pl_bureau_result res = answer("24", 2000, 3000);
+    pl_vendor_response vr = row("R24", true, "");
+    pl_reply rep = {0};
+    pl_stored_value_map(&res, &vr, PL_OP_SVC_PREAUTH, 2000, &rep);
+    assert_int_equal(rep.status, PL_ST_APPROVED);
+    assert_true(rep.has_amount_approved);
+    assert_int_equal(rep.amount_approved, 2000);
+    assert_string_equal(rep.vendor_response, "R24");
+    assert_string_equal(rep.message, ""); /* the status's own message */
+    assert_string_equal(rep.auth.number, "0000009354000389");
+    assert_string_equal(rep.auth.transaction_id, "9354");
+    assert_string_equal(rep.auth.date, "2010-08-25T09:44:26-0400");
+    assert_true(rep.svc.has_balance);
+    assert_int_equal(rep.svc.balance, 3000);
+    assert_string_equal(rep.hold_reason, "");
+
+    /* No row maps it: the reason code itself; no SVAAmount: the amount sent. */
+    res = answer("26", -1, -1);
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_POSTAUTH, 1107, &rep);
+    assert_int_equal(rep.status, PL_ST_APPROVED);
+    assert_string_equal(rep.vendor_response, "26");
+    assert_int_equal(rep.amount_approved, 1107);
+    assert_false(rep.svc.has_balance);
+
+    /* A generate and an inquiry move no money. */
+    res = answer("", -1, -1);
+    snprintf(res.response_code, sizeof res.response_code, "OK");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_APPROVED);
+    assert_false(rep.has_amount_approved);
+    assert_string_equal(rep.vendor_response, "OK"); /* its ResponseCode: nothing else says */
+}
+
+static void test_map_partial_approval(void **state)
+{
+    (void)state;
+    /* seed: 100.00 asked, the card holds 30.00: approved for 30.00, another payment needed. */
+    pl_bureau_result res = answer("24", 3000, 0);
+    pl_reply rep = {0};
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_PREAUTH, 10000, &rep);
+    assert_int_equal(rep.status, PL_ST_APPROVED);
+    assert_int_equal(rep.amount_approved, 3000);
+    assert_string_equal(rep.message, "Insufficient balance on card - please add another payment");
+    assert_string_equal(PL_STORED_VALUE_PARTIAL_MESSAGE, rep.message);
+    /* Only an authorization is partial. */
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_POSTAUTH, 10000, &rep);
+    assert_string_equal(rep.message, "");
+}
+
+static void test_map_declined_mapped_and_unmapped(void **state)
+{
+    (void)state;
+    pl_bureau_result res = answer("", -1, -1);
+    snprintf(res.error_code, sizeof res.error_code, "INSUFFICIENT_FUNDS");
+    snprintf(res.error_text, sizeof res.error_text, "The card has no available balance.");
+    pl_vendor_response vr = row("NOFUNDS", false, "AT");
+    pl_reply rep = {0};
+    pl_stored_value_map(&res, &vr, PL_OP_SVC_PREAUTH, 2000, &rep);
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_string_equal(rep.vendor_response, "NOFUNDS");
+    assert_string_equal(rep.hold_reason, "AT");
+    assert_string_equal(rep.message, "The card has no available balance.");
+    assert_false(rep.has_amount_approved);
+
+    /* No row maps ALL_CARDS_GENERATED: the ErrorCode itself, cut to 10 characters. */
+    res = answer("", -1, -1);
+    snprintf(res.response_code, sizeof res.response_code, "Rejected");
+    snprintf(res.error_code, sizeof res.error_code, "ALL_CARDS_GENERATED");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_string_equal(rep.vendor_response, "ALL_CARDS_");
+    assert_string_equal(rep.hold_reason, "");
+    char code[16];
+    pl_stored_value_code(&res, code, sizeof code);
+    assert_string_equal(code, "ALL_CARDS_");
+
+    /* ResponseCode="Rejected" alone is a decline too. */
+    res = answer("", -1, -1);
+    snprintf(res.response_code, sizeof res.response_code, "Rejected");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+}
+
+static void test_map_inactive_balance(void **state)
+{
+    (void)state;
+    pl_bureau_result res = answer("16", 0, 0);
+    snprintf(res.svc_status, sizeof res.svc_status, "Inactive");
+    pl_reply rep = {0};
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_INQUIRY, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_APPROVED);
+    assert_string_equal(rep.message, "The card is inactive");
+    assert_true(rep.svc.has_balance);
+    assert_int_equal(rep.svc.balance, 0);
+    assert_false(rep.has_amount_approved);
+    /* AccountStatus says it as well. */
+    res = answer("16", 0, 5000);
+    snprintf(res.account_status, sizeof res.account_status, "INACTIVE");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_INQUIRY, 0, &rep);
+    assert_string_equal(rep.message, PL_STORED_VALUE_INACTIVE_MESSAGE);
+    /* An active card: its balance, the status's message. */
+    res = answer("16", 0, 5000);
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_INQUIRY, 0, &rep);
+    assert_string_equal(rep.message, "");
+    assert_int_equal(rep.svc.balance, 5000);
+}
+
+static void test_map_error(void **state)
+{
+    (void)state;
+    pl_bureau_result res = answer("", -1, -1);
+    snprintf(res.fault_code, sizeof res.fault_code, "SOAP-ENV:Client");
+    pl_reply rep = {0};
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_PREAUTH, 2000, &rep);
+    assert_int_equal(rep.status, PL_ST_ERROR);
+    assert_non_null(strstr(rep.message, "SOAP-ENV:Client"));
+    assert_false(rep.has_amount_approved);
+
+    /* The bureau failing (CONTRACT.md §3's 150) is an error, not a decline of the card. */
+    res = answer("", -1, -1);
+    snprintf(res.error_code, sizeof res.error_code, "SYSTEM_ERROR");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_PREAUTH, 15000, &rep);
+    assert_int_equal(rep.status, PL_ST_ERROR);
+    assert_string_equal(rep.vendor_response, "SYSTEM_ERR");
+}
+
+/* The spec's map, without a configuration snapshot: the same rules, no vendor_response row. */
+static void test_spec_map(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    job_of(&job, &svc, PL_REQ_SVC_AUTH, 10000);
+    job.call.op = PL_OP_SVC_PREAUTH;
+    job.call.amount = 10000;
+    job.res = answer("24", 3000, 0);
+    pl_svc_spec.map(&job);
+    assert_int_equal(job.reply.status, PL_ST_APPROVED);
+    assert_int_equal(job.reply.amount_approved, 3000);
+    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    assert_string_equal(job.reply_card_number_once, "");
+}
+
+static void test_take_generated_card(void **state)
+{
+    (void)state;
+    static const char key[] = "0123456789abcdef0123456789abcdef";
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    snprintf(job.res.svc_card_number, sizeof job.res.svc_card_number, "8574906000000001");
+    assert_int_equal(pl_svc_take_card(&job, key, sizeof key - 1), 0);
+    assert_string_equal(job.card_masked, "************0001");
+    assert_string_equal(job.reply.svc.card_number, "************0001");  /* stored, replayed */
+    assert_string_equal(job.reply_card_number_once, "8574906000000001"); /* published once */
+    assert_int_equal(strlen(job.card_hash), 64);
+    char hash[65];
+    assert_int_equal(pl_card_hmac(key, sizeof key - 1, "8574906000000001", hash, sizeof hash), 0);
+    assert_string_equal(job.card_hash, hash);
+    for (size_t i = 0; i < sizeof job.res.svc_card_number; i++)
+        assert_int_equal(job.res.svc_card_number[i], 0); /* wiped */
+
+    /* Not a card number: nothing taken, and wiped all the same. */
+    memset(&job, 0, sizeof job);
+    snprintf(job.res.svc_card_number, sizeof job.res.svc_card_number, "85749-06-01");
+    assert_int_not_equal(pl_svc_take_card(&job, key, sizeof key - 1), 0);
+    assert_string_equal(job.card_masked, "");
+    assert_string_equal(job.reply_card_number_once, "");
+    assert_string_equal(job.res.svc_card_number, "");
+}
+
+static void test_unreachable_balance_is_zero(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    job_of(&job, &svc, PL_REQ_SVC_BALANCE, -1);
+    job.reply.status = PL_ST_ERROR;
+    pl_svc_spec.unreachable(&job);
+    assert_int_equal(job.reply.status, PL_ST_ERROR);
+    assert_true(job.reply.svc.has_balance);
+    assert_int_equal(job.reply.svc.balance, 0);
+    assert_non_null(strstr(job.reply.message, "UNAVAILABLE"));
+    char *json = pl_reply_to_json(&job.req, &job.reply);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"balance\":\"0.00\""));
+    free(json);
+
+    job_of(&job, &svc, PL_REQ_SVC_AUTH, 2000);
+    pl_svc_spec.unreachable(&job);
+    assert_false(job.reply.svc.has_balance);
+}
+
+static void test_spec_shape(void **state)
+{
+    (void)state;
+    const pl_spec *s = &pl_svc_spec;
+    assert_string_equal(s->worker, "svc");
+    assert_string_equal(s->table, "svc_trans");
+    assert_string_equal(s->protocols[0], "RLT");
+    assert_null(s->protocols[1]);
+    assert_int_equal(s->nstmts, 4);
+    for (size_t i = 0; i < s->nstmts; i++) {
+        assert_non_null(s->stmts[i].name);
+        assert_non_null(strstr(s->stmts[i].sql, "svc_trans"));
+    }
+    /* The store is one statement whose first result says whether it changed the row. */
+    assert_non_null(strstr(s->stmts[3].sql, "WITH upd AS (UPDATE svc_trans"));
+    assert_non_null(strstr(s->stmts[3].sql, "status IN ('sent', 'unknown')"));
+    assert_non_null(strstr(s->stmts[3].sql, "SELECT request_id FROM upd"));
+    assert_non_null(s->record);
+    assert_non_null(s->judge);
+    assert_non_null(s->prepare);
+    assert_non_null(s->mark_sent);
+    assert_non_null(s->map);
+    assert_non_null(s->store);
+    assert_non_null(s->unreachable);
+    assert_null(s->followups);
+    assert_null(s->release); /* spec_data is a plain struct: the engine frees it */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_type_has_its_operation),
+        cmocka_unit_test(test_activation_amount),
+        cmocka_unit_test(test_deposit_references),
+        cmocka_unit_test(test_deposit_above_the_authorization_is_declined),
+        cmocka_unit_test(test_deposit_needs_an_approved_auth_of_the_card),
+        cmocka_unit_test(test_map_approved),
+        cmocka_unit_test(test_map_partial_approval),
+        cmocka_unit_test(test_map_declined_mapped_and_unmapped),
+        cmocka_unit_test(test_map_inactive_balance),
+        cmocka_unit_test(test_map_error),
+        cmocka_unit_test(test_spec_map),
+        cmocka_unit_test(test_take_generated_card),
+        cmocka_unit_test(test_unreachable_balance_is_zero),
+        cmocka_unit_test(test_spec_shape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

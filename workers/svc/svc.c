@@ -1,0 +1,411 @@
+/* svc.c: what paylink-svc adds to the engine (see svc.h). */
+#include "svc.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "card.h"
+#include "log.h"
+#include "money.h"
+
+static const pl_db_stmt stmts[] = {
+    /* Recorded only when the authorization a deposit names (auth_ref.request_id, $17) belongs
+     * to its own company and order; otherwise nothing is written and it is invalid (judge). */
+    {"svc_insert",
+     "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
+     "order_line, issue_amount, is_virtual, ref_request_id) "
+     "SELECT $1::varchar, $2::char(64), $3::varchar, $4::int, $5::varchar, $6::int, $7::varchar, "
+     "$8::varchar, $9::varchar, $10::numeric, $11::char(3), $12::varchar, $13::char(64), "
+     "$14::int, $15::numeric, $16::boolean, $17::varchar "
+     "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = $17::varchar "
+     "AND (a.company <> $4::int OR a.order_number <> $5::varchar)) "
+     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+     17},
+    /* Result 1 of the record unit: the authorization a deposit draws on (none otherwise). */
+    {"svc_auth",
+     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS ", company, order_number FROM svc_trans "
+     "WHERE request_id = $1",
+     1},
+    /*
+     * Marks the request sent and, for a deposit of a paylink authorization, claims its amount
+     * ($4) on that authorization ($5) in the same statement: the claim re-checks what remains on
+     * the newest version of the row, so a deposit and a void, or two deposits, in flight together
+     * never take the same money. When it fails nothing is marked and the engine decides again
+     * with what is left. A mark re-sent by the same attempt ($3) claims nothing twice.
+     */
+    {"svc_mark_sent",
+     "WITH me AS (SELECT request_id, status FROM svc_trans WHERE request_id = $1 "
+     "AND (status = 'received' OR (status = 'sent' AND sent_by = $3)) FOR UPDATE), "
+     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + $4::numeric "
+     "FROM me WHERE me.status = 'received' AND $4::numeric IS NOT NULL "
+     "AND a.request_id = $5::varchar AND a.request_type = 'auth' AND a.status = 'approved' "
+     "AND a.amount_approved - a.amount_deposited - a.amount_voided - a.amount_pending "
+     ">= $4::numeric RETURNING a.request_id) "
+     "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = $2, sent_by = $3, "
+     "claim_amount = CASE WHEN me.status = 'received' THEN $4::numeric ELSE t.claim_amount END "
+     "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' "
+     "OR $4::numeric IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING t.request_id",
+     5},
+    /*
+     * The answer and what it does to the Stored Value Card table, in one statement, so a
+     * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
+     * returns the row when it changed it. A generate's card ($15 hash, $16 mask) is written into
+     * the row it had none in; a number the bureau hands out again (never in production: a
+     * simulator restarted against a kept database) belongs to the new generate, whose card row
+     * starts over. What a deposit does to its authorization is the svc_trans_settle_deposit
+     * trigger's (014), for whoever stores an outcome.
+     */
+    {"svc_store",
+     "WITH upd AS (UPDATE svc_trans SET status = $2, vendor_response = $3, error_code = $4, "
+     "reason_code = $5, amount_approved = $6::numeric, svc_transaction_id = $7, "
+     "auth_number = $8, auth_date = $9, account_id = $10, balance = $11::numeric, "
+     "hold_reason = $12, error_text = left($13, 300), reply = $14::jsonb, answered_at = now(), "
+     "card_hash = coalesce(card_hash, $15::char(64)), "
+     "card_masked = CASE WHEN card_masked = '' THEN coalesce($16, '') ELSE card_masked END "
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *), "
+     "gen AS (INSERT INTO stored_value_card (service_bureau, company, order_number, "
+     "order_line, card_masked, card_hash, virtual, card_prefix, card_series, issue_amount, "
+     "currency, status, generated_by) "
+     "SELECT service_bureau, company, order_number, order_line, card_masked, card_hash, true, "
+     "$17, $18, issue_amount, currency, 'generated', request_id FROM upd "
+     "WHERE request_type = 'generate' AND status = 'approved' AND card_hash IS NOT NULL "
+     "ON CONFLICT (service_bureau, card_hash) DO UPDATE SET company = excluded.company, "
+     "order_number = excluded.order_number, order_line = excluded.order_line, "
+     "virtual = true, card_prefix = excluded.card_prefix, card_series = excluded.card_series, "
+     "issue_amount = excluded.issue_amount, currency = excluded.currency, "
+     "status = 'generated', response_code = '', activation_date = NULL, activated_by = NULL, "
+     "generated_by = excluded.generated_by), "
+     "act AS (INSERT INTO stored_value_card (service_bureau, company, order_number, "
+     "order_line, card_masked, card_hash, virtual, issue_amount, currency, status, "
+     "response_code, activation_date, activated_by) "
+     "SELECT service_bureau, company, order_number, order_line, card_masked, card_hash, "
+     "is_virtual, coalesce(issue_amount, amount), currency, 'active', vendor_response, "
+     "coalesce(paylink_parse_time(auth_date), now()), request_id FROM upd "
+     "WHERE request_type = 'activate' AND status = 'approved' "
+     "ON CONFLICT (service_bureau, card_hash) DO UPDATE SET status = 'active', "
+     "response_code = excluded.response_code, activation_date = excluded.activation_date, "
+     "activated_by = excluded.activated_by, "
+     "issue_amount = coalesce(stored_value_card.issue_amount, excluded.issue_amount), "
+     "currency = coalesce(stored_value_card.currency, excluded.currency) "
+     "WHERE stored_value_card.status <> 'active'), "
+     "rch AS (UPDATE stored_value_card c SET response_code = upd.vendor_response, "
+     "status = CASE WHEN upd.status = 'approved' THEN 'active' ELSE c.status END, "
+     "activation_date = CASE WHEN upd.status = 'approved' "
+     "THEN coalesce(paylink_parse_time(upd.auth_date), now()) ELSE c.activation_date END, "
+     "activated_by = CASE WHEN upd.status = 'approved' THEN upd.request_id "
+     "ELSE c.activated_by END "
+     "FROM upd WHERE c.service_bureau = upd.service_bureau AND c.card_hash = upd.card_hash "
+     "AND c.status <> 'active' AND upd.status IN ('approved', 'declined') "
+     "AND (upd.request_type = 'recharge' "
+     "OR (upd.request_type = 'activate' AND upd.status = 'declined'))) "
+     "SELECT request_id FROM upd",
+     18},
+};
+
+static const char *const protocols[] = {"RLT", NULL};
+
+/* What prepare learned; the call's references point here. */
+typedef struct svc_data {
+    bool claims;      /* a deposit of a paylink authorization: claims its amount */
+    char auth_id[51]; /* that authorization's request_id */
+    char ref_id[65];  /* SVATransactionID sent (PostAuth) */
+    char claim_amount[24];
+} svc_data;
+
+static const char *nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+pl_bureau_op pl_svc_operation(const pl_request *r)
+{
+    switch (r->type) {
+    case PL_REQ_SVC_GENERATE:
+        return PL_OP_SVC_GENERATE;
+    case PL_REQ_SVC_ACTIVATE:
+        /* seed: a virtual card is activated with a Recharge request, a physical one with
+         * Activate Instrument. */
+        return r->svc.is_virtual ? PL_OP_SVC_RECHARGE : PL_OP_SVC_ACTIVATE;
+    case PL_REQ_SVC_RECHARGE:
+        return PL_OP_SVC_RECHARGE;
+    case PL_REQ_SVC_AUTH:
+        return PL_OP_SVC_PREAUTH;
+    case PL_REQ_SVC_DEPOSIT:
+        return PL_OP_SVC_POSTAUTH;
+    case PL_REQ_SVC_RETURN:
+        return PL_OP_SVC_RETURN;
+    case PL_REQ_SVC_BALANCE:
+        return PL_OP_SVC_INQUIRY;
+    default:
+        return (pl_bureau_op)0;
+    }
+}
+
+bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash, int64_t amount,
+                            pl_reply *rep)
+{
+    if (pl_stored_value_auth_refused(a, card_hash, rep))
+        return true;
+    int64_t left = pl_stored_value_auth_remaining(a);
+    if (amount <= left)
+        return false;
+    char want[24], have[24];
+    if (pl_money_format(amount, want, sizeof want) != 0 ||
+        pl_money_format(left, have, sizeof have) != 0)
+        want[0] = have[0] = '\0';
+    /* seed (PostAuthorization Request): "If the deposit amount is greater than any single
+     * authorization amount ... Customer Engagement will reject the deposit transaction. You will
+     * need to manually confirm the deposit ... and correct the settlement against the
+     * authorization transactions in Customer Engagement." Not sent: the answer is known. */
+    rep->status = PL_ST_DECLINED;
+    snprintf(rep->message, sizeof rep->message,
+             "The deposit (%s) is greater than what remains of the authorization (%s); Customer "
+             "Engagement would reject it. Confirm the deposit manually.",
+             want, have);
+    return true;
+}
+
+static int svc_record(pl_job *job, pl_db_unit *u)
+{
+    const pl_request *r = &job->req;
+    char company[16], pay_seq[16], line[16], issue[24] = "";
+    snprintf(company, sizeof company, "%d", r->company);
+    snprintf(pay_seq, sizeof pay_seq, "%d", r->pay_seq);
+    snprintf(line, sizeof line, "%d", r->svc.order_line);
+    if (r->svc.has_issue_amount && pl_money_format(r->svc.issue_amount, issue, sizeof issue) != 0)
+        issue[0] = '\0';
+    const char *ref = r->type == PL_REQ_SVC_DEPOSIT ? nz(r->auth_ref.request_id) : NULL;
+    const char *p[] = {r->request_id,
+                       job->fingerprint,
+                       pl_req_type_name(r->type),
+                       company,
+                       r->order,
+                       pay_seq,
+                       r->service,
+                       r->pay_type,
+                       r->online ? "online" : "batch",
+                       nz(job->amount),
+                       nz(r->currency),
+                       job->card_masked,
+                       nz(job->card_hash),
+                       r->svc.order_line > 0 ? line : NULL,
+                       nz(issue),
+                       r->svc.is_virtual ? "true" : "false",
+                       ref};
+    int rc = pl_db_unit_add(u, "svc_insert", 17, p);
+    /* Always added, so the look-up is result 1 whatever the request is. */
+    const char *a[] = {ref};
+    if (rc == 0)
+        rc = pl_db_unit_add(u, "svc_auth", 1, a);
+    return rc;
+}
+
+/* The record unit refused the request (svc_insert): the authorization its deposit names
+ * belongs to another company or order. */
+static void svc_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
+{
+    (void)recorded;
+    if (job->req.auth_ref.request_id[0])
+        pl_errors_add(errs, "auth_ref.request_id",
+                      "names an authorization of another company or order");
+}
+
+/* Decides a deposit's reference: returns 1 when it is refused (reply filled), else 0. */
+static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
+{
+    const pl_request *r = &job->req;
+    if (!r->auth_ref.request_id[0]) {
+        if (!r->auth_ref.transaction_id[0]) {
+            job->reply.status = PL_ST_DECLINED;
+            copy(job->reply.message, sizeof job->reply.message,
+                 "A stored value deposit names its authorization (auth_ref).");
+            return 1;
+        }
+        /* An authorization paylink does not hold: its SVATransactionID as given; the bureau
+         * knows what remains of it. */
+        copy(d->ref_id, sizeof d->ref_id, r->auth_ref.transaction_id);
+        return 0;
+    }
+    pl_stored_value_auth a;
+    pl_stored_value_auth_read(pl_db_unit_result(recorded, 1), &a);
+    if (pl_svc_deposit_refused(&a, job->card_hash, r->amount, &job->reply))
+        return 1;
+    d->claims = true;
+    copy(d->auth_id, sizeof d->auth_id, r->auth_ref.request_id);
+    copy(d->ref_id, sizeof d->ref_id, a.transaction_id);
+    if (pl_money_format(r->amount, d->claim_amount, sizeof d->claim_amount) != 0)
+        return PL_ERR_INVALID;
+    return 0;
+}
+
+static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
+{
+    pl_request *r = &job->req;
+    pl_bureau_call *c = &job->call;
+    memset(c, 0, sizeof *c);
+    c->req = r;
+    c->op = pl_svc_operation(r);
+    if (!c->op)
+        return PL_ERR_INVALID;
+    svc_data *d = calloc(1, sizeof *d);
+    if (!d)
+        return PL_ERR_NOMEM;
+    job->spec_data = d;
+    if (r->type == PL_REQ_SVC_DEPOSIT) {
+        int rc = prepare_deposit(job, recorded, d);
+        if (rc != 0) {
+            if (rc == 1)
+                PL_INFO(r->request_id, "stored value deposit refused: %s", job->reply.message);
+            return rc;
+        }
+        c->ref_request_id = d->ref_id;
+    }
+    pl_job_resolve_call(job, r->pay_type);
+    c->svc_card_number = nz(r->svc.card_number);
+    c->order = r->order;
+    c->now = time(NULL);
+    /* seed: an activation is for the card's Issue amount; the request's amount says it. */
+    if (r->has_amount)
+        c->amount = r->amount;
+    else if (r->type == PL_REQ_SVC_ACTIVATE && r->svc.has_issue_amount)
+        c->amount = r->svc.issue_amount;
+    return 0;
+}
+
+static int svc_mark_sent(pl_job *job, pl_db_unit *u)
+{
+    const svc_data *d = job->spec_data;
+    bool claims = d && d->claims;
+    const char *p[] = {job->req.request_id, job->op_name, job->attempt,
+                       claims ? d->claim_amount : NULL, claims ? d->auth_id : NULL};
+    return pl_db_unit_add(u, "svc_mark_sent", 5, p);
+}
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
+{
+    char *number = job->res.svc_card_number;
+    char hash[65], masked[24];
+    int rc = all_digits(number) && strlen(number) <= 20 ? 0 : PL_ERR_INVALID;
+    if (rc == 0)
+        rc = pl_stored_value_card(key, keylen, number, hash, sizeof hash, masked, sizeof masked);
+    if (rc == 0 && strlen(masked) >= sizeof job->reply.svc.card_number)
+        rc = PL_ERR_TOOBIG;
+    if (rc == 0) {
+        copy(job->card_hash, sizeof job->card_hash, hash);
+        copy(job->card_masked, sizeof job->card_masked, masked);
+        copy(job->reply.svc.card_number, sizeof job->reply.svc.card_number, masked);
+        copy(job->reply_card_number_once, sizeof job->reply_card_number_once, number);
+    }
+    pl_card_wipe(job->res.svc_card_number, sizeof job->res.svc_card_number);
+    return rc;
+}
+
+static void svc_map(pl_job *job)
+{
+    const pl_bureau_result *res = &job->res;
+    const pl_vendor_response *vr =
+        job->svc ? pl_services_vendor_response_svc(job->services, job->svc->code, res->error_code,
+                                                   res->reason_code)
+                 : NULL;
+    pl_stored_value_map(res, vr, job->call.op, job->call.amount, &job->reply);
+    if (job->call.op != PL_OP_SVC_GENERATE || job->reply.status != PL_ST_APPROVED)
+        return;
+    size_t keylen = 0;
+    const unsigned char *key = pl_engine_hash_key(job->eng, &keylen);
+    if (pl_svc_take_card(job, key, keylen) != 0) {
+        /* Never happens with a well-formed answer (the adapter refuses an OK without a number);
+         * a number paylink cannot record is not handed out either. */
+        PL_ERROR(job->req.request_id, "the generated card number could not be recorded");
+        job->reply.status = PL_ST_ERROR;
+        copy(job->reply.message, sizeof job->reply.message,
+             "The payment service generated a card number paylink could not record.");
+        return;
+    }
+    PL_INFO(job->req.request_id, "stored value card %s generated", job->card_masked);
+}
+
+static int svc_store(pl_job *job, pl_db_unit *u)
+{
+    const pl_bureau_result *res = &job->res;
+    const pl_reply *rep = &job->reply;
+    char approved[24] = "", balance[24] = "";
+    if (rep->has_amount_approved &&
+        pl_money_format(rep->amount_approved, approved, sizeof approved) != 0)
+        approved[0] = '\0';
+    if (rep->svc.has_balance && pl_money_format(rep->svc.balance, balance, sizeof balance) != 0)
+        balance[0] = '\0';
+    char error_text[600] = "";
+    if (res->fault_code[0])
+        snprintf(error_text, sizeof error_text, "%s: %s", res->fault_code, res->fault_string);
+    else if (res->error_code[0] || res->error_text[0])
+        snprintf(error_text, sizeof error_text, "%s: %s", res->error_code, res->error_text);
+    bool generated = job->call.op == PL_OP_SVC_GENERATE && job->card_hash[0];
+    char error_code[41], reason_code[17];
+    copy(error_code, sizeof error_code, res->error_code);
+    copy(reason_code, sizeof reason_code, res->reason_code);
+    const char *p[] = {job->req.request_id,
+                       pl_status_name(rep->status),
+                       rep->vendor_response,
+                       error_code,
+                       reason_code,
+                       nz(approved),
+                       res->request_id,
+                       rep->auth.number,
+                       rep->auth.date,
+                       res->account_id,
+                       nz(balance),
+                       rep->hold_reason,
+                       error_text,
+                       job->reply_json,
+                       generated ? job->card_hash : NULL,
+                       generated ? job->card_masked : NULL,
+                       job->svc->card_prefix,
+                       job->svc->card_series};
+    return pl_db_unit_add(u, "svc_store", 18, p);
+}
+
+/* seed: when Customer Engagement cannot be reached the answer is "SU RELATE SERVICE IS
+ * UNAVAILABLE", and a balance inquiry shows .00. */
+static void svc_unreachable(pl_job *job)
+{
+    copy(job->reply.message, sizeof job->reply.message,
+         "The stored value service is unavailable (SU: RELATE SERVICE IS UNAVAILABLE).");
+    if (job->req.type == PL_REQ_SVC_BALANCE) {
+        job->reply.svc.has_balance = true;
+        job->reply.svc.balance = 0;
+    }
+}
+
+const pl_spec pl_svc_spec = {
+    .worker = "svc",
+    .table = "svc_trans",
+    .protocols = protocols,
+    .stmts = stmts,
+    .nstmts = sizeof stmts / sizeof stmts[0],
+    .record = svc_record,
+    .judge = svc_judge,
+    .prepare = svc_prepare,
+    .mark_sent = svc_mark_sent,
+    .map = svc_map,
+    .store = svc_store,
+    .unreachable = svc_unreachable,
+};

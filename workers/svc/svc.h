@@ -1,0 +1,71 @@
+/*
+ * svc.h: the spec of paylink-svc: stored value cards on Oracle Retail Customer Engagement
+ * (service bureaus of protocol RLT; seed customer-engagement-stored-value-card.txt), CONTRACT.md
+ * types `generate`, `activate`, `recharge`, `auth`, `deposit`, `return`, `balance`, recorded in
+ * svc_trans and stored_value_card (013_stored_value.sql, 014_stored_value_claims.sql).
+ *
+ * What each type becomes (pl_svc_operation):
+ *   generate → GenerateCard (no card in the request: the bureau gives one)
+ *   activate → svc.virtual ? RechargeRequest (seed: a virtual card is activated with a Recharge
+ *              request) : ActivateInstrumentRequest; the amount, else svc.issue_amount
+ *   recharge → RechargeRequest        auth    → PreauthorizationRequest
+ *   deposit  → PostauthorizationRequest of the authorization auth_ref names
+ *   return   → ReturnRequest          balance → InquiryRequest
+ * Every message carries svc.card_number (in full, only to the bureau), the order as
+ * RTPTransactionID, the request's currency (after the currency cross-reference) and the time.
+ *
+ * Business rules (README "Stored value rules"):
+ *   - a deposit names a paylink stored value authorization (auth_ref.request_id) of the same
+ *     company and order (else `invalid`) or, inline, the SVATransactionID of one paylink does not
+ *     hold (auth_ref.transaction_id: the bureau decides). A paylink authorization must be an
+ *     approved `auth` of the same card; a deposit greater than what remains of it (approved −
+ *     deposited − voided − claimed) is `declined` without a bureau call (seed: "a deposit greater
+ *     than any single authorization is rejected … confirm the deposit manually"). The deposit
+ *     claims its amount on the authorization when it is marked sent (svc_trans.amount_pending),
+ *     and a trigger settles the claim when the deposit's outcome is final (014);
+ *   - answers map as stored_value.h says (partial approvals, declines by ErrorCode, the vendor
+ *     response tables, the inactive card's balance);
+ *   - a generate's new card number is hashed and masked like any stored value card; the row and
+ *     the stored reply hold it masked, the reply published for the answer holds it in full once
+ *     (pl_job.reply_card_number_once); a replay of a generate carries the masked number;
+ *   - an approved generate adds a stored_value_card row (generated, virtual, with the bureau's
+ *     card prefix and series); an approved activation (activate, or the recharge of a card not
+ *     yet active) makes the card active with its activation date and request, and adds a row for
+ *     a physical card paylink never generated; a declined one records its response code;
+ *   - the bureau unreachable (nothing sent): `error`, vendor response SU; a balance inquiry then
+ *     says 0.00 (seed: ".00" when Customer Engagement cannot be reached);
+ *   - no answer in time: the engine's `timeout` reply and required response, never a second call.
+ */
+#ifndef PL_SVC_H
+#define PL_SVC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "stored_value.h"
+
+extern const pl_spec pl_svc_spec;
+
+/* The bureau operation of a stored value request (see above); 0 for a type that is not one. */
+pl_bureau_op pl_svc_operation(const pl_request *r);
+
+/*
+ * May a deposit of `amount` (minor units) on the card card_hash draw on the authorization a?
+ * Returns false when it may; true when it is refused, with rep's status (`declined`) and
+ * message filled (pl_stored_value_auth_refused, then the amount against what remains).
+ */
+bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash, int64_t amount,
+                            pl_reply *rep);
+
+/*
+ * Takes the card number of an approved GenerateCard answer (job->res.svc_card_number, 1-20
+ * digits): job->card_hash / job->card_masked become its hash and mask (with `key`, the paylink
+ * hash key), job->reply.svc.card_number the mask, job->reply_card_number_once the number; the
+ * number in job->res is wiped. Returns 0, or a negative pl_err (a number that is not 1-20
+ * digits, or hashing failed) with nothing taken (and the number still wiped).
+ */
+int pl_svc_take_card(pl_job *job, const void *key, size_t keylen) PL_MUSTCHECK;
+
+#endif
