@@ -6,16 +6,22 @@
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "money.h"
+
 typedef struct bench {
     rd_kafka_t *producer, *consumer;
     char t_request[160], t_reply[160];
     char run[32];
+    bool svc;          /* --worker svc: stored value authorizations on RLT */
+    char svc_card[24]; /* svc: the run's card number (made up, never printed) */
     unsigned long n;
     double *sent_at; /* per request index; 0 = not sent */
     double *latency; /* per reply, ms */
@@ -146,12 +152,9 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         b->produced_fail++;
 }
 
-static int send_one(bench *b, unsigned long i, const char *amount)
+/* A credit card authorization on CYB (--worker auth). */
+static json_object *auth_request(const char *rid, const char *order, const char *amount)
 {
-    char rid[64], order[24], key[32];
-    snprintf(rid, sizeof rid, "bench-%s-%lu", b->run, i);
-    snprintf(order, sizeof order, "B%s%lu", b->run + strlen(b->run) - 4, i);
-    snprintf(key, sizeof key, "1-%s", order);
     json_object *o = json_object_new_object(), *card = json_object_new_object();
     json_object_object_add(o, "v", json_object_new_int(1));
     json_object_object_add(o, "request_id", json_object_new_string(rid));
@@ -167,8 +170,40 @@ static int send_one(bench *b, unsigned long i, const char *amount)
     json_object_object_add(card, "exp_year", json_object_new_int(2031));
     json_object_object_add(card, "type", json_object_new_string("VI"));
     json_object_object_add(o, "card", card);
+    return o;
+}
+
+/*
+ * A stored value request on RLT for the run's card (--worker svc): an `auth`, or the
+ * `activate` of the physical card (svc.virtual false: ActivateInstrument) that gives it its
+ * balance first.
+ */
+static json_object *svc_request(const bench *b, const char *type, const char *rid,
+                                const char *order, const char *amount)
+{
+    json_object *o = json_object_new_object(), *svc = json_object_new_object();
+    json_object_object_add(o, "v", json_object_new_int(1));
+    json_object_object_add(o, "request_id", json_object_new_string(rid));
+    json_object_object_add(o, "type", json_object_new_string(type));
+    json_object_object_add(o, "company", json_object_new_int(1));
+    json_object_object_add(o, "order", json_object_new_string(order));
+    json_object_object_add(o, "pay_seq", json_object_new_int(1));
+    json_object_object_add(o, "service", json_object_new_string("RLT"));
+    json_object_object_add(o, "amount", json_object_new_string(amount));
+    json_object_object_add(o, "currency", json_object_new_string("USD"));
+    json_object_object_add(svc, "card_number", json_object_new_string(b->svc_card));
+    if (strcmp(type, "activate") == 0) {
+        json_object_object_add(svc, "issue_amount", json_object_new_string(amount));
+        json_object_object_add(svc, "virtual", json_object_new_boolean(0));
+    }
+    json_object_object_add(o, "svc", svc);
+    return o;
+}
+
+/* Produces one request (retrying while the producer's queue is full). Returns 0 or -1. */
+static int produce(bench *b, const char *key, json_object *o)
+{
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    b->sent_at[i] = now_s();
     rd_kafka_resp_err_t err;
     for (;;) {
         err = rd_kafka_producev(b->producer, RD_KAFKA_V_TOPIC(b->t_request),
@@ -179,8 +214,21 @@ static int send_one(bench *b, unsigned long i, const char *amount)
             break;
         rd_kafka_poll(b->producer, 10);
     }
-    json_object_put(o);
     return err ? -1 : 0;
+}
+
+static int send_one(bench *b, unsigned long i, const char *amount)
+{
+    char rid[64], order[24], key[32];
+    snprintf(rid, sizeof rid, "bench-%s-%lu", b->run, i);
+    snprintf(order, sizeof order, "B%s%lu", b->run + strlen(b->run) - 4, i);
+    snprintf(key, sizeof key, "1-%s", order);
+    json_object *o =
+        b->svc ? svc_request(b, "auth", rid, order, amount) : auth_request(rid, order, amount);
+    b->sent_at[i] = now_s();
+    int rc = produce(b, key, o);
+    json_object_put(o);
+    return rc;
 }
 
 /* Reads available replies; returns how many new ones matched this run. */
@@ -275,12 +323,33 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
     return rk;
 }
 
-int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix)
+/* A whole number in [min, max], digits only (no sign, no blanks, no suffix). */
+static bool parse_whole(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
-    const char *worker = "auth", *amount = "10.00", *pid_file = NULL;
-    unsigned long n = 1000;
-    long k = 0, timeout_s = 300;
-    int sim_latency = -1;
+    unsigned long v = 0;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        if (s[n] < '0' || s[n] > '9' || n >= 12)
+            return false;
+        v = v * 10 + (unsigned long)(s[n] - '0');
+    }
+    if (n == 0 || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+#define USAGE                                                                                      \
+    "usage: paylinkctl bench --worker auth|svc --requests N [--sim-latency-ms L] "                 \
+    "[--max-in-flight K] [--amount A] [--pid-file F] [--timeout S]"
+
+int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t errstr_size)
+{
+    *o = (pl_bench_opts){.worker = "auth",
+                         .requests = 1000,
+                         .sim_latency_ms = -1,
+                         .amount = "10.00",
+                         .timeout_s = 300};
     static const struct option opts[] = {
         {"worker", required_argument, NULL, 'w'},
         {"requests", required_argument, NULL, 'n'},
@@ -291,42 +360,159 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
         {"timeout", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    optind = 0; /* glibc: a full restart, so the parser can run more than once */
+    opterr = 0; /* the reason goes into errstr */
     int c;
+    unsigned long v = 0;
+    int64_t minor = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'w':
-            worker = optarg;
+            if (strcmp(optarg, "auth") != 0 && strcmp(optarg, "svc") != 0)
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--worker: only auth and svc can be benchmarked");
+            o->worker = optarg;
             break;
         case 'n':
-            n = strtoul(optarg, NULL, 10);
+            if (!parse_whole(optarg, 1, PL_BENCH_MAX_REQUESTS, &o->requests))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--requests: expected 1 to %lu", PL_BENCH_MAX_REQUESTS);
             break;
         case 'l':
-            sim_latency = (int)strtol(optarg, NULL, 10);
+            if (!parse_whole(optarg, 0, 600000, &v))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--sim-latency-ms: expected 0 to 600000");
+            o->sim_latency_ms = (int)v;
             break;
         case 'k':
-            k = strtol(optarg, NULL, 10);
+            if (!parse_whole(optarg, 0, 1000000, &v))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--max-in-flight: expected 0 (all at once) to 1000000");
+            o->max_in_flight = (long)v;
             break;
         case 'a':
-            amount = optarg;
+            if (pl_money_parse(optarg, &minor) != PL_OK || minor <= 0)
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--amount: expected an amount above zero such as 10.00");
+            o->amount = optarg;
             break;
         case 'p':
-            pid_file = optarg;
+            o->pid_file = optarg;
             break;
         case 't':
-            timeout_s = strtol(optarg, NULL, 10);
+            if (!parse_whole(optarg, 1, 86400, &v))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--timeout: expected seconds, 1 to 86400");
+            o->timeout_s = (long)v;
             break;
         default:
-            fprintf(stderr, "usage: paylinkctl bench --worker auth --requests N "
-                            "[--sim-latency-ms L] [--max-in-flight K] [--amount A] "
-                            "[--pid-file F] [--timeout S]\n");
-            return 2;
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s", USAGE);
         }
     }
-    if (strcmp(worker, "auth") != 0 || n == 0 || n > 10000000 || k < 0) {
-        fprintf(stderr, "bench: only --worker auth is supported, with 1..10000000 requests\n");
+    if (optind < argc)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "unexpected argument #%d; %s",
+                          optind, USAGE);
+    return PL_OK;
+}
+
+unsigned long pl_bench_warmup(unsigned long n)
+{
+    return n < 200 ? n : 200;
+}
+
+int pl_bench_svc_balance(unsigned long count, const char *amount, char *out, size_t outsize)
+{
+    int64_t each = 0;
+    if (pl_money_parse(amount, &each) != PL_OK || each <= 0)
+        return PL_ERR_INVALID;
+    /* 1000.00 on top: a whole-unit part of four digits or more is no scenario. */
+    const int64_t margin = 100000;
+    if ((uint64_t)count > (uint64_t)((PL_MONEY_MAX - margin) / each))
+        return PL_ERR_INVALID;
+    return pl_money_format((int64_t)count * each + margin, out, outsize);
+}
+
+/*
+ * Waits for the reply to the setup request rid; returns 0 when it is approved. Other messages
+ * are dropped: nothing else of this run is in flight yet.
+ */
+static int wait_setup(bench *b, const char *rid, long timeout_s)
+{
+    double deadline = now_s() + (double)timeout_s;
+    while (now_s() < deadline) {
+        rd_kafka_poll(b->producer, 0);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(b->consumer, 100);
+        if (!m)
+            continue;
+        json_object *o = NULL, *v;
+        if (!m->err && m->payload) {
+            char *copy = strndup(m->payload, m->len);
+            o = copy ? json_tokener_parse(copy) : NULL;
+            free(copy);
+        }
+        rd_kafka_message_destroy(m);
+        if (!o || !json_object_object_get_ex(o, "request_id", &v) ||
+            strcmp(json_object_get_string(v), rid) != 0) {
+            json_object_put(o);
+            continue;
+        }
+        const char *status =
+            json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : "";
+        int rc = strcmp(status, "approved") == 0 ? 0 : -1;
+        if (rc != 0) {
+            const char *msg =
+                json_object_object_get_ex(o, "message", &v) ? json_object_get_string(v) : "";
+            fprintf(stderr, "bench: activating the card was %s: %s\n", status, msg);
+        }
+        json_object_put(o);
+        return rc;
+    }
+    fprintf(stderr, "bench: no reply to %s within %ld s (is paylink-svc running?)\n", rid,
+            timeout_s);
+    return -1;
+}
+
+/*
+ * --worker svc: a card of the run's own with enough on it for every authorization, activated
+ * through paylink-svc like any physical card (ActivateInstrument). The number is made up from
+ * the time and the pid (17 digits; the simulator takes any), so runs never share a card.
+ */
+static int svc_setup(bench *b, unsigned long n, const char *amount, long timeout_s)
+{
+    char balance[24], rid[64], order[24], key[32];
+    if (pl_bench_svc_balance(n + pl_bench_warmup(n), amount, balance, sizeof balance) != PL_OK) {
+        fprintf(stderr, "bench: %lu authorizations of %s are more than one card can hold\n", n,
+                amount);
+        return -1;
+    }
+    snprintf(b->svc_card, sizeof b->svc_card, "79%010lu%05lu",
+             (unsigned long)time(NULL) % 10000000000UL, (unsigned long)getpid() % 100000UL);
+    snprintf(rid, sizeof rid, "benchcard-%s", b->run);
+    snprintf(order, sizeof order, "BC%s", b->run + strlen(b->run) - 4);
+    snprintf(key, sizeof key, "1-%s", order);
+    json_object *o = svc_request(b, "activate", rid, order, balance);
+    int rc = produce(b, key, o);
+    json_object_put(o);
+    if (rc != 0) {
+        fprintf(stderr, "bench: produce failed\n");
+        return -1;
+    }
+    fprintf(stderr, "bench: activating a card for %s through paylink-svc\n", balance);
+    return wait_setup(b, rid, timeout_s);
+}
+
+int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix)
+{
+    pl_bench_opts opt;
+    char errstr[256];
+    if (pl_bench_parse(argc, argv, &opt, errstr, sizeof errstr) != PL_OK) {
+        fprintf(stderr, "bench: %s\n", errstr);
         return 2;
     }
+    const char *worker = opt.worker, *amount = opt.amount, *pid_file = opt.pid_file;
+    unsigned long n = opt.requests;
+    long k = opt.max_in_flight, timeout_s = opt.timeout_s;
+    int sim_latency = opt.sim_latency_ms;
     char pidbuf[600];
     if (!pid_file) {
         const char *run = getenv("PAYLINK_RUN_DIR"), *logs = getenv("PAYLINK_LOG_DIR");
@@ -341,7 +527,7 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     if (sim_latency >= 0 && set_sim_latency(sim_latency) != 0)
         return 1;
 
-    bench b = {.n = n};
+    bench b = {.n = n, .svc = strcmp(worker, "svc") == 0};
     snprintf(b.run, sizeof b.run, "%lx%04lx", (unsigned long)time(NULL),
              (unsigned long)getpid() & 0xffff);
     snprintf(b.t_request, sizeof b.t_request, "%s.%s.request", prefix, worker);
@@ -355,10 +541,12 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     if (!(b.producer = client(RD_KAFKA_PRODUCER, brokers, &b)) ||
         !(b.consumer = client(RD_KAFKA_CONSUMER, brokers, &b)) || assign_end(&b) != 0)
         goto out;
+    if (b.svc && svc_setup(&b, n, amount, timeout_s) != 0)
+        goto out;
 
     /* Warm-up, not measured: the reply consumer's first fetches, the worker's connections to
      * the bureau (TLS handshakes) and the database caches all start cold. */
-    unsigned long warm = n < 200 ? n : 200;
+    unsigned long warm = pl_bench_warmup(n);
     char run[sizeof b.run];
     memcpy(run, b.run, sizeof run);
     size_t rl = strlen(run);
@@ -375,8 +563,8 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     snprintf(b.run, sizeof b.run, "%s", run);
     b.n = n;
 
-    fprintf(stderr, "bench: %lu auth requests, %s, amount %s\n", n, k ? "closed loop" : "open loop",
-            amount);
+    fprintf(stderr, "bench: %lu %s requests, %s, amount %s\n", n,
+            b.svc ? "stored value auth" : "auth", k ? "closed loop" : "open loop", amount);
     double t0 = now_s();
     if (run_phase(&b, n, k, amount, timeout_s) < 0)
         goto out;
@@ -410,5 +598,6 @@ out:
     free(b.sent_at);
     free(b.latency);
     free(b.got);
+    explicit_bzero(b.svc_card, sizeof b.svc_card);
     return status;
 }

@@ -1,6 +1,7 @@
 /* deposits.c: `paylinkctl deposits` (see deposits.h). */
 #include "deposits.h"
 
+#include "ctldb.h"
 #include "ctlkafka.h"
 
 #include <curl/curl.h>
@@ -438,16 +439,9 @@ int pl_deposits_main(int argc, char **argv, const char *conninfo, const char *br
         fprintf(stderr, "paylinkctl: deposits %s needs --request-id\n", argv[1]);
         return 1;
     }
-    if (!conninfo) {
-        fputs("paylinkctl: no database: set PAYLINK_DB or give --db\n", stderr);
+    PGconn *db = pl_ctldb_connect(conninfo, stderr);
+    if (!db)
         return 1;
-    }
-    PGconn *db = PQconnectdb(conninfo);
-    if (PQstatus(db) != CONNECTION_OK) {
-        fprintf(stderr, "paylinkctl: cannot connect to the database: %s", PQerrorMessage(db));
-        PQfinish(db);
-        return 1;
-    }
     int status = receive   ? cmd_receive(db, only, by, brokers, prefix)
                  : confirm ? cmd_confirm(db, only, by, note)
                            : cmd_resubmit(db, only, as, by, note, brokers, prefix);

@@ -7,6 +7,9 @@
  *   paylinkctl bench     drive a running system and measure it (bench.h)
  *   paylinkctl topics    create the Kafka topics, or bring existing ones to their settings
  *                        (topics.h)
+ *   paylinkctl deposits  settle, confirm or resubmit deposits (deposits.h)
+ *   paylinkctl svc       mark orders closed; list the unused stored value authorizations of
+ *                        closed or cancelled orders to void (svcctl.h)
  *
  * It reads the variables the workers read (PAYLINK_DB, PAYLINK_KAFKA_BROKERS,
  * PAYLINK_TOPIC_PREFIX), so a shell that sourced .dev/env needs no flags. Exit status: 0 done,
@@ -28,12 +31,14 @@
 #include <libpq-fe.h>
 
 #include "bench.h"
+#include "ctldb.h"
 #include "ctlkafka.h"
 #include "ctlmsg.h"
 #include "deposits.h"
 #include "log.h"
 #include "migrate.h"
 #include "reqbuild.h"
+#include "svcctl.h"
 #include "topics.h"
 
 enum { EXIT_DONE = 0, EXIT_ERROR = 1, EXIT_TIMEOUT = 2 };
@@ -94,7 +99,7 @@ static void usage(FILE *out)
           "      only unless --from-beginning; only those carrying request_id ID; stop after N\n"
           "      messages or S seconds (exit 2 when --count was not reached). Messages of\n"
           "      topics other than replies and decisions are printed redacted.\n"
-          "  bench --worker auth --requests N [...]\n"
+          "  bench --worker auth|svc --requests N [...]\n"
           "      Drive a running system with N requests and report throughput and latency\n"
           "      (options: paylinkctl bench --help). Global options go before the word bench.\n"
           "  offsets --worker W [--group G]\n"
@@ -103,6 +108,13 @@ static void usage(FILE *out)
           "      the difference is what the workers have not finished.\n"
           "  deposits receive [--request-id ID] [--by NAME]\n"
           "      Settle deposits whose answer never came from the bureau's record (deposits.h).\n"
+          "  svc close-order --company C --order O --reason closed|cancelled [--by NAME]\n"
+          "      The order system marks an order closed or cancelled (table order_closed).\n"
+          "  svc reverse-unused --company C --pay-type P [--older-than-days N] [--dry-run]\n"
+          "                     [--by NAME]\n"
+          "      The approved stored value authorizations of closed or cancelled orders that\n"
+          "      still hold money, as JSON lines with the reversal request the order system\n"
+          "      sends with the card added (svcctl.h; paylinkctl svc --help).\n"
           "  topics [--partitions N] [--replication R] [--min-isr M] [--timeout S]\n"
           "         [--extra NAME[,NAME...]]\n"
           "      Create the paylink topics with the settings of deploy/kafka/create-topics.sh\n"
@@ -236,8 +248,10 @@ static int parse_args(int argc, char **argv, opts *o)
         usage(o->command ? stdout : stderr);
         return o->command ? EXIT_DONE : EXIT_ERROR;
     }
-    /* bench parses its own options (bench.h): only the global ones may come before it. */
-    bool bench = strcmp(o->command, "bench") == 0 || strcmp(o->command, "deposits") == 0;
+    /* bench, deposits and svc parse their own options (bench.h, deposits.h, svcctl.h): only
+     * the global ones may come before the command's word. */
+    bool bench = strcmp(o->command, "bench") == 0 || strcmp(o->command, "deposits") == 0 ||
+                 strcmp(o->command, "svc") == 0;
     int end = bench ? command_at : argc;
     for (int i = 1; i < end; i++) {
         char *a = argv[i];
@@ -273,7 +287,7 @@ static int parse_args(int argc, char **argv, opts *o)
             return fail("%s takes no value", name);
         if (bench && strcmp(name, "--db") != 0 && strcmp(name, "--brokers") != 0 &&
             strcmp(name, "--prefix") != 0)
-            return fail("%s: options of bench go after the word bench", name);
+            return fail("%s: options of %s go after the word %s", name, o->command, o->command);
         int rc = take_flag(o, name, value);
         /* The value is copied by now; take card data out of the process's visible argv. */
         if (value && pl_reqbuild_is_secret(name))
@@ -334,15 +348,9 @@ static int cmd_migrate(const opts *o)
     char errstr[1024];
     const char *db = env_or(o->db, "PAYLINK_DB", NULL);
     const char *dir = env_or(o->dir, "PAYLINK_SCHEMA_DIR", PAYLINK_SOURCE_DIR "/schema/migrations");
-    if (!db)
-        return fail("no database: set PAYLINK_DB or give --db");
-
-    PGconn *conn = PQconnectdb(db);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        fprintf(stderr, "paylinkctl: cannot connect to the database: %s", PQerrorMessage(conn));
-        PQfinish(conn);
+    PGconn *conn = pl_ctldb_connect(db, stderr);
+    if (!conn)
         return EXIT_ERROR;
-    }
     int rc = o->status ? pl_migrate_status(conn, dir, stdout, errstr, sizeof errstr)
                        : pl_migrate_apply(conn, dir, stdout, errstr, sizeof errstr);
     PQfinish(conn);
@@ -584,6 +592,10 @@ int main(int argc, char **argv)
         status = pl_deposits_main(argc - at, argv + at, env_or(o.db, "PAYLINK_DB", NULL),
                                   env_or(o.brokers, "PAYLINK_KAFKA_BROKERS", NULL),
                                   env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
+    } else if (strcmp(o.command, "svc") == 0) {
+        int at = find_command(argc, argv);
+        status = pl_svcctl_main(argc - at, argv + at, env_or(o.db, "PAYLINK_DB", NULL),
+                                env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
     } else if (strcmp(o.command, "migrate") == 0)
         status = cmd_migrate(&o);
     else if (strcmp(o.command, "send") == 0)
