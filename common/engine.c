@@ -80,19 +80,21 @@ struct job {
     double t_start;
     int pending_dr;
     int publish_retries;
-    bool dlq_cut;          /* the dead-letter copy was already cut to fit once */
-    bool slot_held;        /* holds one of its bureau's concurrency slots */
-    bool in_queue;         /* in its bureau's slot queue */
-    bool in_timers;        /* in the engine's timer list */
-    int rounds;            /* recorded again after its mark found the row changed */
-    int checks;            /* re-reads after guarded writes that changed nothing */
-    bool owner_recheck;    /* the next re-read is one of the waits for an owner in flight */
-    double owner_deadline; /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
-    double due;            /* JS_WAITING: next re-read */
-    outmsg *out;           /* messages still to produce */
-    const char *outcome;   /* metrics label */
-    job *hnext;            /* hash chain */
-    job *waiters;          /* duplicates parked until this one is done */
+    bool dlq_cut;            /* the dead-letter copy was already cut to fit once */
+    bool slot_held;          /* holds one of its bureau's concurrency slots */
+    bool in_queue;           /* in its bureau's slot queue */
+    bool in_timers;          /* in the engine's timer list */
+    int rounds;              /* recorded again after its mark found the row changed */
+    int calls;               /* bureau calls started (spec->next_call asks for more than one) */
+    int checks;              /* re-reads after guarded writes that changed nothing */
+    bool owner_recheck;      /* the next re-read is one of the waits for an owner in flight */
+    double owner_deadline;   /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
+    char owner_attempt[112]; /* the row's sent_by when owner_deadline was set */
+    double due;              /* JS_WAITING: next re-read */
+    outmsg *out;             /* messages still to produce */
+    const char *outcome;     /* metrics label */
+    job *hnext;              /* hash chain */
+    job *waiters;            /* duplicates parked until this one is done */
     job *wnext;
     job *qnext;       /* bureau slot queue */
     job *tnext;       /* timer list (JS_WAITING) */
@@ -1173,6 +1175,7 @@ static void call_start(job *j)
                       .connect_attempts = svc->connect_attempts};
     message_log(j, "request", j->msg.body, j->msg.body_len);
     j->t_call = now_s();
+    j->calls++;
     if (pl_http_submit(e->http, &c, on_http, j) != 0) {
         /* Nothing left the process. */
         slot_release(j);
@@ -1180,12 +1183,44 @@ static void call_start(job *j)
     }
 }
 
+/*
+ * The job's next bureau call (spec->next_call asked for it after an answer). The job keeps its
+ * bureau slot: its row is 'sent' (by the previous call) and must not wait in the slot queue,
+ * where a redelivery would see it idle. The row is marked sent again under a fresh attempt that
+ * takes over only this job's own mark (job->prev_attempt), durably, before the bytes leave.
+ */
+static void next_call(job *j)
+{
+    char err[256] = "";
+    int rc = j->calls < PL_ENGINE_MAX_CALLS ? 0 : PL_ERR_INVALID;
+    if (rc != 0)
+        snprintf(err, sizeof err, "more than %d bureau calls for one request", PL_ENGINE_MAX_CALLS);
+    snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s", pl_bureau_op_name(j->pub.call.op));
+    pl_bureau_msg_free(&j->msg);
+    if (rc == 0)
+        rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
+    if (rc != 0) {
+        /* Nothing of this call left: `error`, as for a first call that cannot be built (a
+         * spec asks for a next call only after calls such an answer does not hide: engine.h). */
+        PL_ERROR(j->pub.req.request_id, "cannot build the next bureau request (%s): %s",
+                 j->pub.op_name, err[0] ? err : pl_err_str(rc));
+        slot_release(j);
+        finish_error(j, err[0] ? err : "the next bureau request could not be built", true);
+        return;
+    }
+    PL_INFO(j->pub.req.request_id, "%s: next call %s", j->pub.svc->code, j->pub.op_name);
+    snprintf(j->pub.prev_attempt, sizeof j->pub.prev_attempt, "%s", j->pub.attempt);
+    mark_sent(j);
+}
+
 static void on_http(void *arg, const pl_http_response *r)
 {
     job *j = arg;
     pl_engine *e = j->pub.eng;
     const pl_service *svc = j->pub.svc;
-    slot_release(j);
+    /* An answer may call for a next call on the same job, which keeps the slot (next_call). */
+    if (r->outcome != PL_HTTP_OK)
+        slot_release(j);
     pl_histogram_observe(e->m_bureau, now_s() - j->t_call);
     if (r->attempts > 1)
         pl_counter_add(e->m_retries, (uint64_t)(r->attempts - 1));
@@ -1217,6 +1252,7 @@ static void on_http(void *arg, const pl_http_response *r)
     int rc = j->ops->parse(&j->cfg, &j->pub.call, r->status, r->body, r->body_len, &j->pub.res, err,
                            sizeof err);
     if (rc != 0) {
+        slot_release(j);
         char detail[320];
         snprintf(detail, sizeof detail, "HTTP %ld: %s", r->status, err);
         finish_unknown(j, "unreadable_answer", detail, PL_ST_ERROR);
@@ -1226,12 +1262,23 @@ static void on_http(void *arg, const pl_http_response *r)
     e->spec->map(&j->pub);
     /* A generated card number lives no longer than the mapping (the spec took what it needs). */
     pl_card_wipe(j->pub.res.svc_card_number, sizeof j->pub.res.svc_card_number);
+    PL_INFO(j->pub.req.request_id, "%s %s: %s %s (%s)", svc->code, j->pub.op_name,
+            pl_status_name(j->pub.reply.status), j->pub.res.reason_code, j->pub.res.decision);
+    int next = e->spec->next_call ? e->spec->next_call(&j->pub) : 0;
+    if (next == 1) {
+        next_call(j);
+        return;
+    }
+    slot_release(j);
+    if (next < 0) {
+        PL_ERROR(j->pub.req.request_id, "the next bureau call could not be prepared");
+        finish_error(j, "the next bureau call could not be prepared; nothing more was sent", true);
+        return;
+    }
     if (render_reply(j) != 0) {
         PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
         exit(70);
     }
-    PL_INFO(j->pub.req.request_id, "%s %s: %s %s (%s)", svc->code, j->pub.op_name,
-            pl_status_name(j->pub.reply.status), j->pub.res.reason_code, j->pub.res.decision);
     /* The follow-up messages are decided now and stored with the answer (008_followups.sql). */
     followups(j, j->pub.reply_json);
     char *fu = followups_json(j);
@@ -1312,7 +1359,8 @@ static void send_request(job *j, const pl_db_unit *recorded)
 /* What the engine's read-back (pl_lookup) says of a request's row. */
 typedef struct row_view {
     const char *status, *fingerprint, *reply, *followups;
-    double sent_age_s; /* seconds since it was marked sent; < 0 when never */
+    double sent_age_s;   /* seconds since it was (last) marked sent; < 0 when never */
+    const char *sent_by; /* the send attempt that marked it */
 } row_view;
 
 static bool read_row(const PGresult *r, row_view *v)
@@ -1324,6 +1372,7 @@ static bool read_row(const PGresult *r, row_view *v)
     v->reply = PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2);
     v->followups = PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3);
     v->sent_age_s = PQgetisnull(r, 0, 4) ? -1.0 : strtod(PQgetvalue(r, 0, 4), NULL);
+    v->sent_by = PQgetvalue(r, 0, 5);
     return true;
 }
 
@@ -1446,11 +1495,17 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
     if (strcmp(v->status, "sent") == 0) {
         /* Another attempt sent it. Its owner may be alive (a second replica, a redelivery in
          * another process): wait for its answer up to the bureau's answer wait after it was
-         * marked; past that the owner is presumed gone and the outcome is unknown. */
+         * marked; past that the owner is presumed gone and the outcome is unknown. A row marked
+         * again by another attempt since (the owner's next call, spec->next_call) gets that
+         * call's wait: the deadline is set anew when sent_by changes, at most
+         * PL_ENGINE_MAX_CALLS times for one owner, and never while it stays the same, so a
+         * database answering slowly cannot stretch the wait. */
         double now = now_s();
-        if (j->owner_deadline == 0)
+        if (j->owner_deadline == 0 || strcmp(j->owner_attempt, v->sent_by) != 0) {
             j->owner_deadline =
                 now + answer_wait_s(j) + OWNER_MARGIN_S - (v->sent_age_s > 0 ? v->sent_age_s : 0);
+            snprintf(j->owner_attempt, sizeof j->owner_attempt, "%s", v->sent_by);
+        }
         if (now < j->owner_deadline) {
             park(j, now + 1.0 < j->owner_deadline ? now + 1.0 : j->owner_deadline);
             return;
@@ -2119,7 +2174,7 @@ static void build_statements(pl_engine *e)
     const char *t = e->spec->table;
     snprintf(e->sql_lookup, sizeof e->sql_lookup,
              "SELECT status, fingerprint, reply::text, followups::text, "
-             "extract(epoch FROM now() - sent_at)::float8 FROM %s WHERE request_id = $1",
+             "extract(epoch FROM now() - sent_at)::float8, sent_by FROM %s WHERE request_id = $1",
              t);
     /* Guarded: only a row still open becomes unknown, and only then does a required response
      * open; the SELECT says whether it did (nothing: another actor answered first). */

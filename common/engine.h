@@ -19,11 +19,15 @@
  *     other fingerprint  → `invalid` (request_id reused) + DLQ copy, nothing written
  *     row has a reply    → the stored reply again, with "replayed": true
  *     row "sent"         → its owner may be in flight: re-read until the bureau's answer wait
- *                          since it was marked has passed, then required response (never
+ *                          since it was last marked has passed, then required response (never
  *                          re-sent blindly) and a `timeout` reply
  *     new or "received"  → prepare → wait for a bureau slot (still "received") → mark sent
  *                          (durably, just before the bytes leave) → bureau call
- *   answer → spec writes the final row + history in one unit → reply (+ follow-up messages)
+ *   answer → spec->map → spec->next_call asks for another call on the same job? → mark sent
+ *            again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
+ *            PL_ENGINE_MAX_CALLS calls; the row stays "sent" throughout)
+ *   answer that is the outcome → spec writes the final row + history in one unit → reply
+ *                          (+ follow-up messages)
  *   timeout / connection lost after sending → `unknown` row + required_response + `timeout` reply
  *   connection never made (after connect_attempts) → final `error` 150 (SU for stored value;
  *                          spec->unreachable may add to it), nothing was charged
@@ -51,6 +55,9 @@
 typedef struct pl_engine pl_engine;
 typedef struct pl_job pl_job;
 
+/* The most bureau calls one request makes (the first and those spec->next_call asks for). */
+#define PL_ENGINE_MAX_CALLS 4
+
 /* What a spec sees of a request in flight. Strings are NUL-terminated. */
 struct pl_job {
     pl_engine *eng;
@@ -66,6 +73,11 @@ struct pl_job {
     /* Set by the engine before spec->mark_sent: the id of this send attempt, which the spec's
      * mark-sent statement stores in sent_by and accepts as its own (see 007_sent_by.sql). */
     char attempt[112];
+    /* Set by the engine before spec->mark_sent of a job's second or later call
+     * (spec->next_call): the attempt that marked the row sent for the job's previous call. The
+     * mark-sent statement accepts a row 'sent' by it as this job's own and moves sent_by on to
+     * `attempt`; no other actor's 'sent' row is ever taken over. "" for a job's first call. */
+    char prev_attempt[112];
 
     /* A card token a spec borrowed from an earlier transaction for this call (the deposit's
      * auth+capture with the authorization's token), kept across prepare runs; "" when none. */
@@ -100,7 +112,8 @@ struct pl_job {
 typedef struct pl_spec {
     const char *worker; /* "auth": topics <prefix>.auth.request/.reply, group paylink-auth */
     const char *table;  /* transaction table with the standard columns request_id, fingerprint,
-                           status, vendor_response, error_text, reply, sent_at, answered_at */
+                           status, vendor_response, error_text, reply, followups, sent_at,
+                           sent_by, answered_at */
     const char *const *protocols; /* NULL-terminated bureau protocols this worker accepts */
     const pl_db_stmt *stmts;      /* the spec's prepared statements */
     size_t nstmts;
@@ -133,11 +146,46 @@ typedef struct pl_spec {
      * (also matching a row already 'sent' by this same attempt, so a unit re-sent after a lost
      * connection recognises its own mark), RETURNING a row when it did. It may also claim what
      * the call draws on (an authorization's amount): when the claim fails it must not mark,
-     * and the engine records the request again so prepare decides with what is left. */
+     * and the engine records the request again so prepare decides with what is left. A spec
+     * with next_call also accepts a row 'sent' by job->prev_attempt when that is not "" (the
+     * mark of a job's next call; it claims nothing then), setting sent_at, sent_by and what
+     * the row says was sent (its operation) anew. */
     int (*mark_sent)(pl_job *job, pl_db_unit *u);
 
     /* Maps job->res (a parsed bureau answer) onto job->reply. */
     void (*map)(pl_job *job);
+
+    /*
+     * Optional: a request answered by more than one bureau call (the stored value balance
+     * inquiry before a batch authorization, J19). Called after spec->map read a call's answer
+     * (job->res, job->reply), before anything is stored.
+     *
+     * Returns 0 when job->res and job->reply now hold the request's outcome (the answer as
+     * mapped, or what the spec made of it): the engine stores it (spec->store) and replies, as
+     * for a one-call job. Returns 1 to make another call on the same job: the spec has kept
+     * what it needs of this answer in job->spec_data (job->res and job->reply are reset before
+     * the next answer is read) and changed job->call for the next call (its op, amounts, clock;
+     * what prepare set stays otherwise). The engine then builds that call's message, marks the
+     * row sent again (spec->mark_sent with a fresh job->attempt; job->prev_attempt names the
+     * previous one) and calls the bureau, keeping the job's bureau slot in between so a job
+     * never waits in the slot queue with its row 'sent'. Negative: the next call cannot be
+     * made. Then, and when the next call's message cannot be built or its mark fails, the
+     * request is answered `error` (the bureau's outage code, seed message 19) and nothing more
+     * is sent, whatever the earlier calls did: so a spec asks for a next call only after calls
+     * without an effect such an answer would hide (an inquiry). NULL = every request is one
+     * call.
+     *
+     * Each call is a call like any other: timed (paylink_bureau_call_seconds), retried on
+     * connection failures, logged with its operation, written to the bureau message log. A
+     * timeout, a lost connection or an unreadable answer of any call makes the outcome unknown
+     * (required response, its operation the call's); a bureau never reached answers `error`
+     * (spec->unreachable). The row stays 'sent' from the first mark to the outcome, so a
+     * redelivery meanwhile waits for the owner (its wait starts again when the row is marked
+     * for the next call) and, once the owner is presumed gone, becomes a required response as
+     * for any row left 'sent': the engine never sends a multi-call request again from the row.
+     * At most PL_ENGINE_MAX_CALLS calls per job; asking for more answers `error`.
+     */
+    int (*next_call)(pl_job *job);
 
     /* Adds the statements that store the answer (final row with job->reply_json, history),
      * guarded by the row still being open ('sent' or 'unknown'). The first statement returns

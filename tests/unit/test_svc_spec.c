@@ -2,8 +2,9 @@
  * test_svc_spec.c: the parts of paylink-svc's spec (workers/svc/svc.h) and of the stored value
  * answer rules it shares with paylink-reversal (common/stored_value.h) that need no database:
  * which operation each request type becomes, how answers map onto replies (with and without a
- * vendor_response row), the deposit rules, the generated card number and the unreachable bureau.
- * Recording, claims and storing run in tests/e2e/test_svc.sh.
+ * vendor_response row), the deposit rules, the generated card number, the unreachable bureau, and
+ * J19's decision after the balance inquiry of a batch authorization (spec->next_call).
+ * Recording, claims and storing run in tests/e2e/test_svc.sh and test_svc_j19.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -461,6 +462,219 @@ static void test_unreachable_balance_is_zero(void **state)
     assert_false(job.reply.svc.has_balance);
 }
 
+/* ---- J19: the balance inquiry before a batch authorization ---------------------------------- */
+
+/* An InquiryResponse as the adapter reads it: status, balance (< 0: none). */
+static pl_bureau_result inquiry_answer(const char *status, int64_t balance)
+{
+    pl_bureau_result res = answer("16", 0, balance);
+    snprintf(res.svc_status, sizeof res.svc_status, "%s", status);
+    snprintf(res.account_status, sizeof res.account_status, "%s", status);
+    return res;
+}
+
+static void test_j19_decide(void **state)
+{
+    (void)state;
+    int64_t amount = -1;
+    pl_bureau_result res = inquiry_answer("Active", 3000);
+    /* The balance is short: authorize what the card holds. */
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_APPROVED, 10000, &amount), PL_SVC_J19_PREAUTH);
+    assert_int_equal(amount, 3000);
+    /* Enough on the card (also exactly enough): the amount asked. */
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_APPROVED, 2000, &amount), PL_SVC_J19_PREAUTH);
+    assert_int_equal(amount, 2000);
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_APPROVED, 3000, &amount), PL_SVC_J19_PREAUTH);
+    assert_int_equal(amount, 3000);
+    /* Nothing on the card: no authorization. */
+    res = inquiry_answer("Active", 0);
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_APPROVED, 10000, &amount),
+                     PL_SVC_J19_NO_BALANCE);
+    assert_int_equal(amount, 0);
+    res.balance = -500; /* a negative balance (if a bureau ever said one) holds nothing */
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_APPROVED, 10000, &amount),
+                     PL_SVC_J19_NO_BALANCE);
+    /* Inactive (either status says it), whatever the balance. */
+    res = inquiry_answer("Inactive", 5000);
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_APPROVED, 100, &amount), PL_SVC_J19_INACTIVE);
+    assert_int_equal(amount, 0);
+    res = inquiry_answer("Active", 0);
+    snprintf(res.account_status, sizeof res.account_status, "INACTIVE");
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_APPROVED, 100, &amount), PL_SVC_J19_INACTIVE);
+    /* No balance in the answer: the amount asked, the bureau decides (as without J19). */
+    res = inquiry_answer("Active", -1);
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_APPROVED, 10000, &amount), PL_SVC_J19_PREAUTH);
+    assert_int_equal(amount, 10000);
+    /* The inquiry itself declined or failed: its answer is the authorization's. */
+    res = inquiry_answer("Active", 5000);
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_DECLINED, 100, &amount), PL_SVC_J19_ANSWERED);
+    assert_int_equal(pl_svc_j19_decide(&res, PL_ST_ERROR, 100, &amount), PL_SVC_J19_ANSWERED);
+}
+
+/* A batch auth of `amount` on a bureau with J19 (or not), prepared: the call the engine makes. */
+static void j19_job(pl_job *job, pl_service *svc, bool j19, bool online, int64_t amount)
+{
+    svc->balance_inquiry_batch = j19;
+    job_of(job, svc, PL_REQ_SVC_AUTH, amount);
+    job->req.online = online;
+    assert_int_equal(pl_svc_spec.prepare(job, NULL), 0);
+}
+
+/* The engine's steps after an answer: map, then ask the spec for a next call. */
+static int answered(pl_job *job, pl_bureau_result res)
+{
+    job->res = res;
+    memset(&job->reply, 0, sizeof job->reply);
+    pl_svc_spec.map(job);
+    return pl_svc_spec.next_call(job);
+}
+
+static void test_j19_only_batch_auths_on_j19_bureaus(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    j19_job(&job, &svc, true, false, 10000);
+    assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY);
+    assert_string_equal(job.call.svc_card_number, "7000000000000001");
+    free(job.spec_data);
+    /* Online: one PreauthorizationRequest, as always. */
+    j19_job(&job, &svc, true, true, 10000);
+    assert_int_equal(job.call.op, PL_OP_SVC_PREAUTH);
+    assert_int_equal(job.call.amount, 10000);
+    assert_int_equal(answered(&job, answer("24", 10000, 0)), 0);
+    free(job.spec_data);
+    /* A bureau without J19: one PreauthorizationRequest, also in batch. */
+    j19_job(&job, &svc, false, false, 10000);
+    assert_int_equal(job.call.op, PL_OP_SVC_PREAUTH);
+    assert_int_equal(answered(&job, answer("24", 3000, 0)), 0);
+    assert_int_equal(job.reply.amount_approved, 3000);
+    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    free(job.spec_data);
+    /* Other types are never J19. */
+    svc.balance_inquiry_batch = true;
+    job_of(&job, &svc, PL_REQ_SVC_RETURN, 1000);
+    job.req.online = false;
+    assert_int_equal(prepare(&job), 0);
+    assert_int_equal(job.call.op, PL_OP_SVC_RETURN);
+}
+
+/* 100.00 asked, 30.00 on the card: a PreauthorizationRequest for 30.00, approved partial. */
+static void test_j19_balance_below_the_amount(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    j19_job(&job, &svc, true, false, 10000);
+    assert_int_equal(answered(&job, inquiry_answer("Active", 3000)), 1);
+    assert_int_equal(job.call.op, PL_OP_SVC_PREAUTH);
+    assert_int_equal(job.call.amount, 3000); /* the hold never exceeds the balance */
+    assert_true(job.call.now > 0);
+    assert_string_equal(job.call.svc_card_number, "7000000000000001");
+    assert_string_equal(job.call.order, "4930");
+    assert_string_equal(job.call.currency, "USD");
+    /* The bureau approves all of what was sent: partial against what was asked. */
+    assert_int_equal(answered(&job, answer("24", 3000, 0)), 0);
+    assert_int_equal(job.reply.status, PL_ST_APPROVED);
+    assert_true(job.reply.has_amount_approved);
+    assert_int_equal(job.reply.amount_approved, 3000);
+    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    assert_string_equal(job.reply.auth.transaction_id, "9354");
+    /* No SVAAmount in the answer: the amount sent, not the one asked. */
+    job.call.op = PL_OP_SVC_PREAUTH;
+    assert_int_equal(answered(&job, answer("24", -1, -1)), 0);
+    assert_int_equal(job.reply.amount_approved, 3000);
+    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    free(job.spec_data);
+}
+
+static void test_j19_balance_covers_the_amount(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    j19_job(&job, &svc, true, false, 2000);
+    assert_int_equal(answered(&job, inquiry_answer("Active", 5000)), 1);
+    assert_int_equal(job.call.op, PL_OP_SVC_PREAUTH);
+    assert_int_equal(job.call.amount, 2000);
+    assert_int_equal(answered(&job, answer("24", 2000, 3000)), 0);
+    assert_int_equal(job.reply.status, PL_ST_APPROVED);
+    assert_int_equal(job.reply.amount_approved, 2000);
+    assert_string_equal(job.reply.message, "");
+    /* A bureau that approves less even so: partial, as always. */
+    job.call.op = PL_OP_SVC_PREAUTH;
+    assert_int_equal(answered(&job, answer("24", 1500, 0)), 0);
+    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    free(job.spec_data);
+}
+
+static void test_j19_zero_balance_is_declined_without_an_authorization(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    j19_job(&job, &svc, true, false, 10000);
+    assert_int_equal(answered(&job, inquiry_answer("Active", 0)), 0);
+    assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY); /* nothing more is sent */
+    assert_int_equal(job.reply.status, PL_ST_DECLINED);
+    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    /* No vendor_response row here: the ErrorCode a Preauthorization would be declined with. */
+    assert_string_equal(job.reply.vendor_response, "INSUFFICIE");
+    assert_false(job.reply.has_amount_approved);
+    assert_true(job.reply.svc.has_balance);
+    assert_int_equal(job.reply.svc.balance, 0);
+    assert_string_equal(job.reply.auth.transaction_id, ""); /* nothing was authorized */
+    assert_string_equal(job.reply.auth.number, "");
+    char *json = pl_reply_to_json(&job.req, &job.reply);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"status\":\"declined\""));
+    assert_null(strstr(json, "amount_approved"));
+    free(json);
+    free(job.spec_data);
+}
+
+static void test_j19_inactive_card_is_declined_without_an_authorization(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    j19_job(&job, &svc, true, false, 10000);
+    assert_int_equal(answered(&job, inquiry_answer("Inactive", 2500)), 0);
+    assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY);
+    assert_int_equal(job.reply.status, PL_ST_DECLINED);
+    assert_string_equal(job.reply.message, "The card is inactive"); /* seed */
+    assert_string_equal(job.reply.vendor_response, "CARD_INACT");
+    assert_false(job.reply.has_amount_approved);
+    free(job.spec_data);
+}
+
+/* The inquiry itself declined or failed: that answer is the authorization's, nothing more sent. */
+static void test_j19_inquiry_declined_or_failed(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    j19_job(&job, &svc, true, false, 10000);
+    /* The inquiry declined (an unknown card): its own answer, nothing more sent. */
+    pl_bureau_result res = answer("", -1, -1);
+    snprintf(res.error_code, sizeof res.error_code, "CARD_NOT_FOUND");
+    snprintf(res.error_text, sizeof res.error_text, "The card was not found.");
+    assert_int_equal(answered(&job, res), 0);
+    assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY);
+    assert_int_equal(job.reply.status, PL_ST_DECLINED);
+    assert_string_equal(job.reply.message, "The card was not found.");
+    assert_string_equal(job.reply.vendor_response, "CARD_NOT_F");
+    free(job.spec_data);
+    /* The inquiry failed at the bureau: error, no authorization either. */
+    j19_job(&job, &svc, true, false, 10000);
+    res = answer("", -1, -1);
+    snprintf(res.error_code, sizeof res.error_code, "SYSTEM_ERROR");
+    assert_int_equal(answered(&job, res), 0);
+    assert_int_equal(job.reply.status, PL_ST_ERROR);
+    assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY);
+    free(job.spec_data);
+}
+
 static void test_spec_shape(void **state)
 {
     (void)state;
@@ -485,6 +699,10 @@ static void test_spec_shape(void **state)
     assert_non_null(s->map);
     assert_non_null(s->store);
     assert_non_null(s->unreachable);
+    assert_non_null(s->next_call);
+    /* The mark of a next call takes over only the job's own previous mark. */
+    assert_non_null(strstr(s->stmts[2].sql, "sent_by = $6"));
+    assert_int_equal(s->stmts[2].nparams, 6);
     assert_null(s->followups);
     assert_null(s->release); /* spec_data is a plain struct: the engine frees it */
 }
@@ -505,6 +723,13 @@ int main(void)
         cmocka_unit_test(test_spec_map),
         cmocka_unit_test(test_take_generated_card),
         cmocka_unit_test(test_unreachable_balance_is_zero),
+        cmocka_unit_test(test_j19_decide),
+        cmocka_unit_test(test_j19_only_batch_auths_on_j19_bureaus),
+        cmocka_unit_test(test_j19_balance_below_the_amount),
+        cmocka_unit_test(test_j19_balance_covers_the_amount),
+        cmocka_unit_test(test_j19_zero_balance_is_declined_without_an_authorization),
+        cmocka_unit_test(test_j19_inactive_card_is_declined_without_an_authorization),
+        cmocka_unit_test(test_j19_inquiry_declined_or_failed),
         cmocka_unit_test(test_spec_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "card.h"
@@ -35,11 +36,16 @@ static const pl_db_stmt stmts[] = {
      * ($4) on that authorization ($5) in the same statement: the claim re-checks what remains on
      * the newest version of the row, so a deposit and a void, or two deposits, in flight together
      * never take the same money. When it fails nothing is marked and the engine decides again
-     * with what is left. A mark re-sent by the same attempt ($3) claims nothing twice.
+     * with what is left. A mark re-sent by the same attempt ($3) claims nothing twice. The mark
+     * of a job's next call (J19's PreauthorizationRequest after the inquiry) takes over only the
+     * row its previous call marked ($6, pl_job.prev_attempt), records the new operation and
+     * sent_at, and claims nothing; a row another attempt marked, or one answered or made unknown
+     * meanwhile, is not taken over (the engine answers from the row).
      */
     {"svc_mark_sent",
      "WITH me AS (SELECT request_id, status FROM svc_trans WHERE request_id = $1 "
-     "AND (status = 'received' OR (status = 'sent' AND sent_by = $3)) FOR UPDATE), "
+     "AND (status = 'received' OR (status = 'sent' AND (sent_by = $3 OR sent_by = $6::varchar))) "
+     "FOR UPDATE), "
      "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + $4::numeric "
      "FROM me WHERE me.status = 'received' AND $4::numeric IS NOT NULL "
      "AND a.request_id = $5::varchar AND a.request_type = 'auth' AND a.status = 'approved' "
@@ -49,7 +55,7 @@ static const pl_db_stmt stmts[] = {
      "claim_amount = CASE WHEN me.status = 'received' THEN $4::numeric ELSE t.claim_amount END "
      "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' "
      "OR $4::numeric IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING t.request_id",
-     5},
+     6},
     /*
      * The answer and what it does to the Stored Value Card table, in one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
@@ -114,6 +120,8 @@ typedef struct svc_data {
     char auth_id[51]; /* that authorization's request_id */
     char ref_id[65];  /* SVATransactionID sent (PostAuth) */
     char claim_amount[24];
+    bool j19;           /* a batch authorization that asks for the balance first (J19) */
+    char j19_note[160]; /* why it was answered after the inquiry alone (error_text); "" if not */
 } svc_data;
 
 static const char *nz(const char *s)
@@ -269,6 +277,13 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
         }
         c->ref_request_id = d->ref_id;
     }
+    /* seed J19: "Customer Engagement will approve an authorization for an amount that is less
+     * than the required authorization amount on the order": a batch authorization asks for the
+     * balance first and authorizes no more than it (svc_next_call). An online one does not. */
+    if (r->type == PL_REQ_SVC_AUTH && !r->online && job->svc && job->svc->balance_inquiry_batch) {
+        d->j19 = true;
+        c->op = PL_OP_SVC_INQUIRY;
+    }
     pl_job_resolve_call(job, r->pay_type);
     c->svc_card_number = nz(r->svc.card_number);
     c->order = r->order;
@@ -285,9 +300,13 @@ static int svc_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const svc_data *d = job->spec_data;
     bool claims = d && d->claims;
-    const char *p[] = {job->req.request_id, job->op_name, job->attempt,
-                       claims ? d->claim_amount : NULL, claims ? d->auth_id : NULL};
-    return pl_db_unit_add(u, "svc_mark_sent", 5, p);
+    const char *p[] = {job->req.request_id,
+                       job->op_name,
+                       job->attempt,
+                       claims ? d->claim_amount : NULL,
+                       claims ? d->auth_id : NULL,
+                       nz(job->prev_attempt)};
+    return pl_db_unit_add(u, "svc_mark_sent", 6, p);
 }
 
 static bool all_digits(const char *s)
@@ -327,6 +346,12 @@ static void svc_map(pl_job *job)
                                                    res->reason_code)
                  : NULL;
     pl_stored_value_map(res, vr, job->call.op, job->call.amount, &job->reply);
+    /* J19 sends no more than the balance: an authorization is partial against the amount the
+     * request asked for, not the one sent. */
+    const pl_reply *rep = &job->reply;
+    if (job->call.op == PL_OP_SVC_PREAUTH && rep->status == PL_ST_APPROVED &&
+        rep->has_amount_approved && job->req.has_amount && rep->amount_approved < job->req.amount)
+        copy(job->reply.message, sizeof job->reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
     if (job->call.op != PL_OP_SVC_GENERATE || job->reply.status != PL_ST_APPROVED)
         return;
     size_t keylen = 0;
@@ -343,8 +368,116 @@ static void svc_map(pl_job *job)
     PL_INFO(job->req.request_id, "stored value card %s generated", job->card_masked);
 }
 
+pl_svc_j19 pl_svc_j19_decide(const pl_bureau_result *res, pl_status inquiry, int64_t requested,
+                             int64_t *amount)
+{
+    *amount = 0;
+    if (inquiry != PL_ST_APPROVED)
+        return PL_SVC_J19_ANSWERED;
+    /* seed (Inquiry Response): Status / AccountStatus "Inactive" → "The card is inactive". A
+     * Preauthorization of such a card is declined whatever its balance. */
+    if (strcasecmp(res->svc_status, "Inactive") == 0 ||
+        strcasecmp(res->account_status, "Inactive") == 0)
+        return PL_SVC_J19_INACTIVE;
+    if (!res->has_balance) {
+        *amount = requested;
+        return PL_SVC_J19_PREAUTH;
+    }
+    if (res->balance <= 0)
+        return PL_SVC_J19_NO_BALANCE;
+    *amount = res->balance < requested ? res->balance : requested;
+    return PL_SVC_J19_PREAUTH;
+}
+
+/* A J19 authorization refused after its inquiry: `declined` as the bureau's decline of the
+ * PreauthorizationRequest would be (vendor response and hold reason of `code`), the inquiry's
+ * balance kept, no authorization fields (nothing was authorized). */
+static void j19_decline(pl_job *job, const char *code, const char *message, const char *why)
+{
+    svc_data *d = job->spec_data;
+    pl_reply *rep = &job->reply;
+    bool has_balance = rep->svc.has_balance;
+    int64_t balance = rep->svc.balance;
+    memset(rep, 0, sizeof *rep);
+    rep->status = PL_ST_DECLINED;
+    const pl_vendor_response *vr =
+        job->svc ? pl_services_vendor_response_svc(job->services, job->svc->code, code, NULL)
+                 : NULL;
+    if (vr) {
+        copy(rep->vendor_response, sizeof rep->vendor_response, vr->code);
+        copy(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
+    } else {
+        /* As for a bureau's ErrorCode no row maps (stored_value.h). */
+        snprintf(rep->vendor_response, sizeof rep->vendor_response, "%.*s",
+                 PL_STORED_VALUE_CODE_MAX, code);
+    }
+    copy(rep->message, sizeof rep->message, message);
+    rep->svc.has_balance = has_balance;
+    rep->svc.balance = balance;
+    snprintf(d->j19_note, sizeof d->j19_note,
+             "J19 balance inquiry: %s; no PreauthorizationRequest sent", why);
+    PL_INFO(job->req.request_id, "%s: declined", d->j19_note);
+}
+
+/*
+ * J19, after the balance inquiry of a batch authorization (pl_svc_j19_decide): the
+ * PreauthorizationRequest for what the card holds, at most the amount asked (1: the engine
+ * marks the row sent again and sends it), or the answer without one (0).
+ *
+ * Why this is safe: the inquiry moves no money, so answering after it alone hides nothing, and
+ * the PreauthorizationRequest is sent only after its own mark (operation svc_preauth, a fresh
+ * sent_by) is durable. A worker that dies between the two leaves the row 'sent' with operation
+ * svc_inquiry; a redelivery treats it as any row left 'sent' (required response after the
+ * owner's wait), never re-sending from it. Re-running the request from the start would be
+ * harmless for the bureau, but an owner presumed gone may only be slow (a frozen database,
+ * a paused process) and still write its own outcome: the store's guard (status 'sent') would
+ * then close a row whose new owner has a PreauthorizationRequest in flight, leaving a hold no
+ * row knows of. The required response, whose svc_trans row says svc_inquiry, tells an
+ * operator that nothing was held (README "Stored value rules").
+ */
+static int svc_next_call(pl_job *job)
+{
+    svc_data *d = job->spec_data;
+    if (!d || !d->j19 || job->call.op != PL_OP_SVC_INQUIRY)
+        return 0;
+    int64_t amount = 0;
+    pl_svc_j19 what = pl_svc_j19_decide(&job->res, job->reply.status, job->req.amount, &amount);
+    char balance[24] = "none", send[24] = "";
+    if (job->res.has_balance && pl_money_format(job->res.balance, balance, sizeof balance) != 0)
+        copy(balance, sizeof balance, "?");
+    switch (what) {
+    case PL_SVC_J19_PREAUTH:
+        if (pl_money_format(amount, send, sizeof send) != 0)
+            return PL_ERR_INVALID;
+        PL_INFO(job->req.request_id, "J19 balance inquiry: balance %s; authorizing %s", balance,
+                send);
+        job->call.op = PL_OP_SVC_PREAUTH;
+        job->call.amount = amount;
+        job->call.now = time(NULL);
+        return 1;
+    case PL_SVC_J19_INACTIVE:
+        j19_decline(job, PL_SVC_J19_INACTIVE_CODE, PL_STORED_VALUE_INACTIVE_MESSAGE,
+                    "the card is inactive");
+        return 0;
+    case PL_SVC_J19_NO_BALANCE: {
+        char why[64];
+        snprintf(why, sizeof why, "balance %s", balance);
+        /* seed (PreAuthorization Response): the card cannot pay for the order. */
+        j19_decline(job, PL_SVC_J19_NO_BALANCE_CODE, PL_STORED_VALUE_PARTIAL_MESSAGE, why);
+        return 0;
+    }
+    case PL_SVC_J19_ANSWERED:
+        PL_INFO(job->req.request_id,
+                "J19 balance inquiry answered %s: no PreauthorizationRequest sent",
+                pl_status_name(job->reply.status));
+        return 0;
+    }
+    return 0;
+}
+
 static int svc_store(pl_job *job, pl_db_unit *u)
 {
+    const svc_data *d = job->spec_data;
     const pl_bureau_result *res = &job->res;
     const pl_reply *rep = &job->reply;
     char approved[24] = "", balance[24] = "";
@@ -354,7 +487,9 @@ static int svc_store(pl_job *job, pl_db_unit *u)
     if (rep->svc.has_balance && pl_money_format(rep->svc.balance, balance, sizeof balance) != 0)
         balance[0] = '\0';
     char error_text[600] = "";
-    if (res->fault_code[0])
+    if (d && d->j19_note[0])
+        copy(error_text, sizeof error_text, d->j19_note);
+    else if (res->fault_code[0])
         snprintf(error_text, sizeof error_text, "%s: %s", res->fault_code, res->fault_string);
     else if (res->error_code[0] || res->error_text[0])
         snprintf(error_text, sizeof error_text, "%s: %s", res->error_code, res->error_text);
@@ -406,6 +541,7 @@ const pl_spec pl_svc_spec = {
     .prepare = svc_prepare,
     .mark_sent = svc_mark_sent,
     .map = svc_map,
+    .next_call = svc_next_call,
     .store = svc_store,
     .unreachable = svc_unreachable,
 };

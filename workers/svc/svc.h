@@ -8,7 +8,8 @@
  *   generate → GenerateCard (no card in the request: the bureau gives one)
  *   activate → svc.virtual ? RechargeRequest (seed: a virtual card is activated with a Recharge
  *              request) : ActivateInstrumentRequest; the amount, else svc.issue_amount
- *   recharge → RechargeRequest        auth    → PreauthorizationRequest
+ *   recharge → RechargeRequest        auth    → PreauthorizationRequest (a batch one with J19:
+ *                                                InquiryRequest first, see below)
  *   deposit  → PostauthorizationRequest of the authorization auth_ref names
  *   return   → ReturnRequest          balance → InquiryRequest
  * Every message carries svc.card_number (in full, only to the bureau), the order as
@@ -34,7 +35,15 @@
  *     a physical card paylink never generated; a declined one records its response code;
  *   - the bureau unreachable (nothing sent): `error`, vendor response SU; a balance inquiry then
  *     says 0.00 (seed: ".00" when Customer Engagement cannot be reached);
- *   - no answer in time: the engine's `timeout` reply and required response, never a second call.
+ *   - no answer in time: the engine's `timeout` reply and required response, never a second call;
+ *   - J19 (auth_service.balance_inquiry_batch, seed "Perform Balance Inquiry during Batch
+ *     Authorizations"): an `auth` of mode `batch` first asks for the card's balance
+ *     (InquiryRequest), then (spec->next_call, pl_svc_j19_decide) authorizes min(amount,
+ *     balance) with a PreauthorizationRequest, so the hold never exceeds the balance and a short
+ *     card is a partial approval as always; a card the inquiry finds inactive or with nothing on
+ *     it is `declined` without a PreauthorizationRequest (no hold), and an inquiry answered with
+ *     an error or a decline is the authorization's answer. An online auth, and every auth of a
+ *     bureau without J19, is one PreauthorizationRequest.
  */
 #ifndef PL_SVC_H
 #define PL_SVC_H
@@ -58,6 +67,37 @@ pl_bureau_op pl_svc_operation(const pl_request *r);
  */
 bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash, int64_t amount,
                             pl_reply *rep);
+
+/* What a J19 batch authorization does after its balance inquiry (pl_svc_j19_decide). */
+typedef enum pl_svc_j19 {
+    PL_SVC_J19_PREAUTH,    /* authorize the amount decided */
+    PL_SVC_J19_INACTIVE,   /* declined: the card is inactive; no PreauthorizationRequest */
+    PL_SVC_J19_NO_BALANCE, /* declined: nothing on the card; no PreauthorizationRequest */
+    PL_SVC_J19_ANSWERED,   /* the inquiry failed or was declined: its answer is the auth's */
+} pl_svc_j19;
+
+/*
+ * The ErrorCodes a J19 decline is mapped as (vendor_response.relate_response): those a
+ * PreauthorizationRequest of such a card is declined with (the seed names none; these are the
+ * simulator's, which the demo maps to INACTIVE and NOFUNDS, hold AT), so the order system sees
+ * the same vendor response and hold reason whether the bureau or paylink refused it. Only the
+ * vendor response is mapped from them: svc_trans.error_code stays blank (the bureau said no such
+ * thing) and error_text says why.
+ */
+#define PL_SVC_J19_INACTIVE_CODE "CARD_INACTIVE"
+#define PL_SVC_J19_NO_BALANCE_CODE "INSUFFICIENT_FUNDS"
+
+/*
+ * J19: given the inquiry's answer (res) as the spec mapped it (inquiry: its status), and the
+ * amount the authorization asks for (minor units), decides what follows. PL_SVC_J19_PREAUTH
+ * sets *amount to min(requested, balance), or to requested when the answer has no balance
+ * (the bureau then decides, as without J19); otherwise *amount is 0. Not approved →
+ * PL_SVC_J19_ANSWERED; inactive (InstrumentState/Status or AccountStatus, as the balance
+ * inquiry reads it) → PL_SVC_J19_INACTIVE, even with a balance; a balance of 0.00 or less →
+ * PL_SVC_J19_NO_BALANCE.
+ */
+pl_svc_j19 pl_svc_j19_decide(const pl_bureau_result *res, pl_status inquiry, int64_t requested,
+                             int64_t *amount);
 
 /*
  * Takes the card number of an approved GenerateCard answer (job->res.svc_card_number, 1-20
