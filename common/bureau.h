@@ -90,6 +90,9 @@ typedef struct pl_bureau_msg {
     /* A whole header line ("Authorization: Basic ...") or "" — credentials: never logged, and
      * wiped by pl_bureau_msg_free. */
     char auth_header[512];
+    /* Another whole header line, not a credential (it may be logged), or "": the issue amount
+     * of a GenerateCard (bureau_relate.h). */
+    char extra_header[96];
 } pl_bureau_msg;
 
 void pl_bureau_msg_free(pl_bureau_msg *m);

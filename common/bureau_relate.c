@@ -427,9 +427,17 @@ static int relate_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl
     add_ns_prop(&b, px, soap, "encodingStyle", BODY_ENCODING);
     add_el(&b, px, dtv, "ARTSAction", spec->action);
     xmlNodePtr data = add_el(&b, px, dtv, "ARTSData", NULL);
-    if (call->op == PL_OP_SVC_GENERATE)
+    if (call->op == PL_OP_SVC_GENERATE) {
         add_generate_card(&b, data, cfg);
-    else
+        /* The seed's GenerateCard carries no amount; the card's issue amount goes beside it,
+         * in a header the service ignores, so the simulator can pick a scenario (909). */
+        if (call->req && call->req->svc.has_issue_amount) {
+            char amt[32];
+            if (pl_money_format(call->req->svc.issue_amount, amt, sizeof amt) == 0)
+                snprintf(msg->extra_header, sizeof msg->extra_header, "%s: %s",
+                         PL_RELATE_ISSUE_AMOUNT_HEADER, amt);
+        }
+    } else
         add_sva_message(&b, data, cfg, call, spec, when, day);
 
     if (b.err) {

@@ -43,6 +43,10 @@
  * Web service authentication (seed: "user and password in the HTTP header"): when cfg->ws_user
  * is set, msg->auth_header is "Authorization: Basic <base64(ws_user:secret)>"; it is never
  * written into the body, an error text or a log. call->req is optional (only msg_id uses it).
+ * A GenerateCard for a request with svc.issue_amount also sets msg->extra_header to
+ * "X-Paylink-Issue-Amount: 25.00": the seed's message has no amount, the real service ignores
+ * a header it does not know, and the simulator picks its scenario from it (CONTRACT.md §3: 909
+ * exhausts the series, 901–906 are its faults). It is not a credential and not card data.
  *
  * parse: the answer is a bare message (CardSeriesMaintenance, ActivateInstrumentResponse,
  * RechargeResponse, PreauthorizationResponse, PostauthorizationResponse, ReturnResponse,
@@ -89,6 +93,8 @@
 
 /* Largest answer parse and redact accept (1 MiB); real answers are under 2 KiB. */
 #define PL_RELATE_MAX_BODY (1024 * 1024)
+/* The header naming a GenerateCard's issue amount (see above). */
+#define PL_RELATE_ISSUE_AMOUNT_HEADER "X-Paylink-Issue-Amount"
 
 /*
  * The ARTSAction of an operation's request ("GenerateCard", "RechargeRequest", ...), which is

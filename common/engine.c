@@ -1170,6 +1170,7 @@ static void call_start(job *j)
                       .content_type = j->msg.content_type,
                       .soap_action = j->msg.soap_action,
                       .auth_header = j->msg.auth_header[0] ? j->msg.auth_header : NULL,
+                      .extra_header = j->msg.extra_header[0] ? j->msg.extra_header : NULL,
                       .proxy = svc->proxy,
                       .timeout_ms = timeout,
                       .connect_attempts = svc->connect_attempts};

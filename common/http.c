@@ -223,6 +223,8 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
     }
     if (hs && call->auth_header && *call->auth_header)
         hs = curl_slist_append(hs, call->auth_header);
+    if (hs && call->extra_header && *call->extra_header)
+        hs = curl_slist_append(hs, call->extra_header);
     if (!hs)
         goto fail;
     x->headers = hs;

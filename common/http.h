@@ -46,6 +46,7 @@ typedef struct pl_http_call {
     const char *content_type; /* e.g. "text/xml; charset=utf-8" */
     const char *soap_action;  /* NULL or "" → no SOAPAction header */
     const char *auth_header;  /* NULL, or a whole header line ("Authorization: Bearer ...") */
+    const char *extra_header; /* NULL, or another whole header line (not a credential) */
     const char *proxy;        /* NULL or "" → direct ("host:port" or a URL) */
     long timeout_ms;          /* whole call, per attempt */
     int connect_attempts;     /* >= 1 */

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # paylink-svc when things go wrong (issue 8; seed customer-engagement-stored-value-card.txt,
 # CONTRACT.md §3):
-#   - the card series is exhausted (the simulator's series set to 0 remaining): the generate is
-#     declined with the vendor response its ErrorCode ALL_CARDS_GENERATED maps to, no card row;
+#   - the card series is exhausted — CONTRACT.md §3's 909.xx issue amount, and the simulator's
+#     series set to 0 remaining: the generate is declined with the vendor response its ErrorCode
+#     ALL_CARDS_GENERATED maps to, no card row;
 #   - the bureau is unreachable (a copy of RLT pointed at a closed port): `error` with vendor
 #     response SU, nothing recorded as sent, no required response; a balance inquiry says 0.00;
 #   - no answer in time (901: never applied; 905: applied, then silent): `timeout` with a required
@@ -25,20 +26,28 @@ series() { # REMAINING: how many more numbers the demo card series may generate
 }
 
 # ---- the card series is exhausted ---------------------------------------------------------------
+# generate_exhausted ID ISSUE_AMOUNT: a generate the bureau answers ALL_CARDS_GENERATED is declined
+# with the vendor response that ErrorCode maps to, and leaves no card and nothing generated.
+generate_exhausted() {
+    local before r
+    before=$(generated)
+    r=$(svc "$1" generate "" ".svc = {order_line: 1, issue_amount: \"$2\", virtual: true}")
+    assert_json .status declined "$r"
+    assert_json .vendor_response ALLCARDGEN "$r"
+    assert_json .message "All cards have been generated." "$r"
+    assert_json .svc null "$r"
+    assert_eq "$(col "status || '|' || vendor_response || '|' || error_code || '|' || card_masked || '|' || (card_hash IS NULL)" "$1")" \
+        "declined|ALLCARDGEN|ALL_CARDS_GENERATED||true" "svc_trans row of the refused generate $1"
+    assert_eq "$(pl_sql "SELECT count(*) FROM stored_value_card WHERE generated_by = :'id'" id="$1")" 0 \
+        "no card row for $1"
+    assert_eq "$(generated)" "$before" "nothing generated for $1"
+}
+# CONTRACT.md §3: 909.xx as the issue amount of a generate.
+generate_exhausted "sfg909-$run" 909.00
+# The series itself run out (the simulator's control route), whatever the issue amount.
 pl_on_exit "series unlimited"
 series 0
-before=$(generated)
-g0="sfg0-$run"
-r=$(svc "$g0" generate "" '.svc = {order_line: 1, issue_amount: "25.00", virtual: true}')
-assert_json .status declined "$r"
-assert_json .vendor_response ALLCARDGEN "$r"
-assert_json .message "All cards have been generated." "$r"
-assert_json .svc null "$r"
-assert_eq "$(col "status || '|' || vendor_response || '|' || error_code || '|' || card_masked || '|' || (card_hash IS NULL)" "$g0")" \
-    "declined|ALLCARDGEN|ALL_CARDS_GENERATED||true" "svc_trans row of the refused generate"
-assert_eq "$(pl_sql "SELECT count(*) FROM stored_value_card WHERE generated_by = :'id'" id="$g0")" 0 \
-    "no card row"
-assert_eq "$(generated)" "$before" "nothing generated"
+generate_exhausted "sfg0-$run" 25.00
 series unlimited
 
 # A card for the rest, now that the series gives numbers again.

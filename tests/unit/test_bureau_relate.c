@@ -341,6 +341,7 @@ static void test_generate_card_envelope(void **state)
     make_call(&call, PL_OP_SVC_GENERATE, NULL, NULL, 0, 0, NULL);
     build_ok(&cfg, &call, &msg);
     assert_string_equal(msg.auth_header, "");
+    assert_string_equal(msg.extra_header, "");
 
     xmlDocPtr got = read_doc(msg.body, msg.body_len);
     xmlDocPtr want = fixture_doc("generate_card_request.xml");
@@ -349,6 +350,20 @@ static void test_generate_card_envelope(void **state)
     xmlFreeDoc(got);
     pl_bureau_msg_free(&msg);
     assert_null(msg.body);
+
+    /* With an issue amount: the same message (the seed's has no amount), the amount in a
+     * header beside it (CONTRACT.md §3 picks the simulator's scenario from it). */
+    make_call(&call, PL_OP_SVC_GENERATE, NULL, NULL, 0, 0, NULL);
+    test_req.svc.has_issue_amount = true;
+    test_req.svc.issue_amount = 90925;
+    build_ok(&cfg, &call, &msg);
+    assert_string_equal(msg.extra_header, "X-Paylink-Issue-Amount: 909.25");
+    got = read_doc(msg.body, msg.body_len);
+    want = fixture_doc("generate_card_request.xml");
+    assert_same_tree(xmlDocGetRootElement(got), xmlDocGetRootElement(want), "");
+    xmlFreeDoc(want);
+    xmlFreeDoc(got);
+    pl_bureau_msg_free(&msg);
 }
 
 static void test_activate_instrument_envelope(void **state)

@@ -61,6 +61,7 @@ static atomic_int slow_generation, slow_answered;
 static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     char method[16], body[256], content_type[128], soap_action[128], authorization[128];
+    char issue_amount[64];
     bool has_expect;
 } last;
 
@@ -119,6 +120,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         header_copy(c, "Content-Type", last.content_type, sizeof last.content_type);
         header_copy(c, "SOAPAction", last.soap_action, sizeof last.soap_action);
         header_copy(c, "Authorization", last.authorization, sizeof last.authorization);
+        header_copy(c, "X-Paylink-Issue-Amount", last.issue_amount, sizeof last.issue_amount);
         last.has_expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect") != NULL;
         pthread_mutex_unlock(&last_mu);
         atomic_fetch_add(&hits_ok, 1);
@@ -481,6 +483,7 @@ static void test_ok(void **state)
     pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     c.soap_action = "runTransaction";
     c.auth_header = "Authorization: Bearer t0k3n";
+    c.extra_header = "X-Paylink-Issue-Amount: 909.00";
     int before = atomic_load(&hits_ok);
     rec x;
     call_once(h, &c, &x, DRIVE_MS);
@@ -500,6 +503,7 @@ static void test_ok(void **state)
     assert_string_equal(last.content_type, "text/xml; charset=utf-8");
     assert_string_equal(last.soap_action, "\"runTransaction\"");
     assert_string_equal(last.authorization, "Bearer t0k3n");
+    assert_string_equal(last.issue_amount, "909.00");
     assert_false(last.has_expect);
     pthread_mutex_unlock(&last_mu);
 
@@ -510,6 +514,7 @@ static void test_ok(void **state)
     pthread_mutex_lock(&last_mu);
     assert_string_equal(last.soap_action, "");
     assert_string_equal(last.authorization, "");
+    assert_string_equal(last.issue_amount, "");
     pthread_mutex_unlock(&last_mu);
     drop_client(h);
 }

@@ -140,6 +140,9 @@ static char *build(const msg_kind *k, const field *fields, size_t *len)
     return out;
 }
 
+/* The X-Paylink-Issue-Amount header of the next request (NULL: none); send_raw clears it. */
+static const char *next_issue_amount;
+
 static void send_raw(pl_sim_ledger *l, const char *body, size_t len, pl_sim_response *resp)
 {
     pl_sim_http_req req = {.method = "POST",
@@ -147,7 +150,9 @@ static void send_raw(pl_sim_ledger *l, const char *body, size_t len, pl_sim_resp
                            .body = body,
                            .body_len = len,
                            .authorization = "Basic T01TOnNlY3JldA==",
-                           .content_type = "text/xml"};
+                           .content_type = "text/xml",
+                           .issue_amount = next_issue_amount};
+    next_issue_amount = NULL;
     assert_int_equal(pl_sim_relate_handle(l, &req, resp), 0);
 }
 
@@ -461,6 +466,17 @@ static void test_generate_card(void **state)
     assert_string_equal(card, "8574906000000003");
 }
 
+/* A GenerateCard answered with the seed's declined sample: ALL_CARDS_GENERATED. */
+static void expect_all_generated(pl_sim_ledger *l)
+{
+    answer a;
+    call(l, &K_GENERATE, NULL, &a);
+    assert_rejected(&a, "CardSeriesMaintenance", "CardSeries", "ALL_CARDS_GENERATED");
+    assert_string_equal(get(&a, "CardSeries/ResponseDescription"),
+                        "All cards have been generated.");
+    done(&a);
+}
+
 static void test_series_exhausted(void **state)
 {
     pl_sim_ledger *l = *state;
@@ -474,12 +490,7 @@ static void test_series_exhausted(void **state)
     char card[32];
     generate(l, "85749", "06", card, sizeof card);
     /* seed: the declined sample, ALL_CARDS_GENERATED "All cards have been generated." */
-    answer a;
-    call(l, &K_GENERATE, NULL, &a);
-    assert_rejected(&a, "CardSeriesMaintenance", "CardSeries", "ALL_CARDS_GENERATED");
-    assert_string_equal(get(&a, "CardSeries/ResponseDescription"),
-                        "All cards have been generated.");
-    done(&a);
+    expect_all_generated(l);
     /* Another series is not affected. */
     generate(l, "85749", "07", card, sizeof card);
     assert_int_equal(pl_sim_ledger_count(l), 2);
@@ -523,6 +534,51 @@ static void test_series_exhausted(void **state)
     assert_int_equal(pl_sim_relate_series_control(l, false, "85749", "06", "3", &resp), 0);
     assert_int_equal(resp.status, 400);
     pl_sim_response_free(&resp);
+}
+
+/* CONTRACT.md §3: the issue amount of a generate (paylink's X-Paylink-Issue-Amount header)
+ * picks the scenario: 909.xx finds the series exhausted, 901–906 are the faults, anything else
+ * (or no header, or one that is not an amount) generates. */
+static void test_generate_scenarios_by_issue_amount(void **state)
+{
+    pl_sim_ledger *l = *state;
+    char card[32];
+
+    next_issue_amount = "909.25";
+    expect_all_generated(l);
+    pl_sim_txn t;
+    assert_int_equal(pl_sim_ledger_txn_find(l, "85749-06", &t), 0);
+    assert_string_equal(t.decision, "REJECT");
+    assert_string_equal(t.error_code, "ALL_CARDS_GENERATED");
+
+    /* The series itself was not used up: the next generate gets its first number. */
+    next_issue_amount = "25.00";
+    generate(l, "85749", "06", card, sizeof card);
+    assert_string_equal(card, "8574906000000001");
+    next_issue_amount = "not an amount";
+    generate(l, "85749", "06", card, sizeof card);
+    assert_string_equal(card, "8574906000000002");
+    assert_int_equal(pl_sim_ledger_count(l), 2);
+
+    /* 902: HTTP 500 before anything is done; 904: the connection dropped, nothing applied. */
+    pl_sim_response resp;
+    next_issue_amount = "902.00";
+    send_kind(l, &K_GENERATE, NULL, &resp);
+    assert_int_equal(resp.status, 500);
+    pl_sim_response_free(&resp);
+    next_issue_amount = "904.00";
+    send_kind(l, &K_GENERATE, NULL, &resp);
+    assert_int_equal(resp.action, PL_SIM_DROP);
+    pl_sim_response_free(&resp);
+    assert_int_equal(pl_sim_ledger_count(l), 2);
+    /* 906: a number is generated (in the ledger), then the answer is lost. */
+    next_issue_amount = "906.00";
+    send_kind(l, &K_GENERATE, NULL, &resp);
+    assert_int_equal(resp.action, PL_SIM_DROP);
+    pl_sim_response_free(&resp);
+    assert_int_equal(pl_sim_ledger_count(l), 3);
+    generate(l, "85749", "06", card, sizeof card);
+    assert_string_equal(card, "8574906000000004");
 }
 
 static void test_activate_seed_sample(void **state)
@@ -1257,6 +1313,7 @@ int main(void)
         cmocka_unit_test(test_route),
         SIM_LEDGER_TEST(test_generate_card),
         SIM_LEDGER_TEST(test_series_exhausted),
+        SIM_LEDGER_TEST(test_generate_scenarios_by_issue_amount),
         SIM_LEDGER_TEST(test_activate_seed_sample),
         SIM_LEDGER_TEST(test_seed_samples),
         SIM_LEDGER_TEST(test_virtual_card_flow),

@@ -36,6 +36,10 @@ typedef struct pl_sim_response {
 } pl_sim_response;
 
 /* One HTTP request as the handler sees it. Strings are borrowed for the call only. */
+/* paylink's GenerateCard carries the card's issue amount in this header (common/bureau_relate.h):
+ * the seed's message has none, and CONTRACT.md §3 picks a scenario from it. */
+#define PL_SIM_ISSUE_AMOUNT_HEADER "X-Paylink-Issue-Amount"
+
 typedef struct pl_sim_http_req {
     const char *method;
     const char *path;
@@ -43,6 +47,7 @@ typedef struct pl_sim_http_req {
     size_t body_len;
     const char *authorization; /* Authorization header, or NULL */
     const char *content_type;  /* Content-Type header, or NULL */
+    const char *issue_amount;  /* X-Paylink-Issue-Amount header (RLT GenerateCard), or NULL */
 } pl_sim_http_req;
 
 typedef struct pl_sim_proto {

@@ -47,6 +47,9 @@
  */
 #define UNITS_APPLIED_THEN_HOLD 905
 #define UNITS_APPLIED_THEN_DROP 906
+/* CONTRACT.md §3: a GenerateCard whose issue amount (header) is 909.xx finds the series
+ * exhausted. */
+#define UNITS_SERIES_EXHAUSTED 909
 
 typedef enum amount_rule {
     AMOUNT_NONE = 0, /* the message has no amount */
@@ -152,6 +155,17 @@ static bool card_chars_ok(const char *s)
         if (!is_alnum(*s) && *s != '*' && *s != '-')
             return false;
     return true;
+}
+
+/* The issue amount of a GenerateCard, from its header (sim_proto.h): it only picks the
+ * scenario. One that is not an amount is ignored, as the real service ignores the header. */
+static void read_issue_amount(const char *text, relate_req *r)
+{
+    int64_t v;
+    if (!text || pl_money_parse_decimal(text, &v) < 0 || v < 0 || v > PL_MONEY_MAX)
+        return;
+    r->amount = v;
+    r->has_amount = true;
 }
 
 static void read_generate(xmlNodePtr msg, relate_req *r)
@@ -628,9 +642,10 @@ int pl_sim_relate_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_re
         rc = client_fault(resp, err);
         goto out;
     }
-    if (r->def == &generate_def)
+    if (r->def == &generate_def) {
         read_generate(msg, r);
-    else
+        read_issue_amount(req->issue_amount, r);
+    } else
         read_stored_value(msg, r);
 
     int64_t units = r->has_amount ? r->amount / 100 : -1;
@@ -638,8 +653,10 @@ int pl_sim_relate_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_re
     pl_sim_scenario sc = r->has_amount && !then_hold && !then_drop
                              ? pl_sim_scenario_for_amount(r->amount, NULL)
                              : PL_SIM_SC_APPROVE;
+    bool exhausted = r->def == &generate_def && units == UNITS_SERIES_EXHAUSTED;
     const char *sc_name = then_hold   ? "applied_hold"
                           : then_drop ? "applied_drop"
+                          : exhausted ? "series_exhausted"
                                       : pl_sim_scenario_name(sc);
     if (pl_sim_scenario_is_fault(sc)) {
         /* As for CyberSource (sim_cyb.c): 901–904 fail before processing, nothing recorded. */
@@ -654,6 +671,9 @@ int pl_sim_relate_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_re
         a->description = r->problem;
     } else if (sc == PL_SIM_SC_ERROR) {
         a->error = PL_SIM_RELATE_E_SYSTEM;
+    } else if (exhausted) {
+        /* CONTRACT.md §3: 909.xx as the issue amount; the series itself is left as it is. */
+        a->error = PL_SIM_RLT_E_ALL_GENERATED;
     } else {
         /* Other scenarios of the table (110, the declines, fraud, review) are CyberSource's:
          * a stored value request with such an amount is processed normally. */

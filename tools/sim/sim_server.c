@@ -274,6 +274,8 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
             .content_type =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+            .issue_amount =
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, PL_SIM_ISSUE_AMOUNT_HEADER),
         };
         if (p->handle(s->ledger, &req, resp) < 0) {
             pl_sim_response_free(resp);
