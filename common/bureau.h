@@ -56,6 +56,7 @@ typedef struct pl_bureau_cfg {
     char card_series[21]; /* Submitter's ID → CardSeriesSequence of GenerateCard */
     char location_id[21]; /* Signon → LocationID ("" → an empty <LocationID />) */
     char ws_user[61];     /* web service user; "" → no Authorization header */
+    char message_version[8]; /* EXT: "3.0" */
 } pl_bureau_cfg;
 
 /* One call: the operation plus everything resolved from configuration and earlier rows. */
@@ -79,6 +80,20 @@ typedef struct pl_bureau_call {
     const char *svc_card_number;
     const char *order;
     int64_t now;
+    /* External Payment Service (EXT, message version 3.0: tokens, never card numbers but to
+     * getToken). card_token: the card's token for this call (the request's, or the one the
+     * engine's getToken call returned); NULL/"" → the request's card.token. */
+    const char *card_token;
+    /* Subsequent authorization (seed "Subsequent Authorization Requests"): sub_auth_reason
+     * "RESUBMIT", "REAUTH", "INSTALLMENT", or NULL when the authorization is not a subsequent
+     * one; sub_auth_transaction_id the stored cardholder-initiated transaction id (NULL: none);
+     * sub_auth_original_amount its amount in minor units (< 0: none; membership orders);
+     * initiator "MERCHANT", "CARDHOLDER" or NULL. */
+    const char *sub_auth_reason;
+    const char *sub_auth_transaction_id;
+    int64_t sub_auth_original_amount;
+    const char *initiator;
+    bool void_remainder; /* a deposit with Void auth at deposit: the rest is released */
 } pl_bureau_call;
 
 /* The bytes of one call. */
@@ -93,6 +108,9 @@ typedef struct pl_bureau_msg {
     /* Another whole header line, not a credential (it may be logged), or "": the issue amount
      * of a GenerateCard (bureau_relate.h). */
     char extra_header[96];
+    /* The endpoint appended to the service bureau's URL with one '/' between ("authorization"),
+     * or "" to post to the URL as it is (EXT: the External URL Prefix + the message's endpoint). */
+    char url_suffix[32];
 } pl_bureau_msg;
 
 void pl_bureau_msg_free(pl_bureau_msg *m);
@@ -130,8 +148,18 @@ typedef struct pl_bureau_result {
     char svc_instrument_id[31]; /* GenerateCard's InstrumentID */
 } pl_bureau_result;
 
+/* pl_bureau_ops.flags */
+#define PL_BUREAU_OAUTH 0x1u /* every call carries "Authorization: Bearer <token>" from the
+                                engine's OAuth client (oauth.h); an HTTP 401 means the call was
+                                not processed: the engine refreshes the token and sends it again
+                                once */
+#define PL_BUREAU_TOKENS_ONLY 0x2u /* a card number goes only into PL_OP_TOKEN: a call whose
+                                      request carries a number is preceded by a PL_OP_TOKEN call
+                                      and made with call->card_token (message version 3.0) */
+
 typedef struct pl_bureau_ops {
     const char *protocol; /* "CYB" */
+    unsigned flags;       /* PL_BUREAU_* */
 
     /*
      * Builds the request bytes for call. Returns 0 and fills *msg (caller frees with

@@ -41,6 +41,14 @@ typedef struct pl_service {
     char location_id[21];       /* Signon → LocationID */
     char ws_user[61];           /* web service user (its password is secret); "" → none */
     bool balance_inquiry_batch; /* J19: a batch authorization asks for the balance first */
+    /* External Payment Service (EXT) settings of the seed's "External Service Settings"
+     * (016_external_service.sql); blank / false for other bureaus. For an EXT bureau `url` is
+     * the External URL Prefix and `secret` the Authentication Password. */
+    bool ext_enabled;                /* "External Service" flag */
+    char ext_message_version[8];     /* "3.0" */
+    char ext_auth_user[61];          /* Authentication User: the OAuth client id */
+    char ext_token_url[301];         /* the OAuth 2 token endpoint (https) */
+    bool supports_auth_resubmission; /* WASV "Supports Auth Resubmission" */
 } pl_service;
 
 typedef struct pl_vendor_response {
