@@ -59,7 +59,8 @@ void pl_bureau_msg_free(pl_bureau_msg *m)
 
 const pl_bureau_ops *pl_bureau_find(const char *protocol)
 {
-    static const pl_bureau_ops *const all[] = {&pl_bureau_cybersource, &pl_bureau_relate};
+    static const pl_bureau_ops *const all[] = {&pl_bureau_cybersource, &pl_bureau_relate,
+                                               &pl_bureau_external};
     if (!protocol)
         return NULL;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

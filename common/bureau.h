@@ -52,10 +52,10 @@ typedef struct pl_bureau_cfg {
     char api_version[12]; /* CyberSource data namespace version, e.g. "1.121" */
     const char *secret;   /* CyberSource transaction key / RLT web service password; never logged */
     /* Customer Engagement (RLT) settings of the seed's WASV screen. */
-    char card_prefix[21]; /* Presenter's ID → CardPrefix of GenerateCard */
-    char card_series[21]; /* Submitter's ID → CardSeriesSequence of GenerateCard */
-    char location_id[21]; /* Signon → LocationID ("" → an empty <LocationID />) */
-    char ws_user[61];     /* web service user; "" → no Authorization header */
+    char card_prefix[21];    /* Presenter's ID → CardPrefix of GenerateCard */
+    char card_series[21];    /* Submitter's ID → CardSeriesSequence of GenerateCard */
+    char location_id[21];    /* Signon → LocationID ("" → an empty <LocationID />) */
+    char ws_user[61];        /* web service user; "" → no Authorization header */
     char message_version[8]; /* EXT: "3.0" */
 } pl_bureau_cfg;
 
@@ -149,13 +149,15 @@ typedef struct pl_bureau_result {
 } pl_bureau_result;
 
 /* pl_bureau_ops.flags */
-#define PL_BUREAU_OAUTH 0x1u /* every call carries "Authorization: Bearer <token>" from the
-                                engine's OAuth client (oauth.h); an HTTP 401 means the call was
-                                not processed: the engine refreshes the token and sends it again
-                                once */
-#define PL_BUREAU_TOKENS_ONLY 0x2u /* a card number goes only into PL_OP_TOKEN: a call whose
-                                      request carries a number is preceded by a PL_OP_TOKEN call
-                                      and made with call->card_token (message version 3.0) */
+#define PL_BUREAU_OAUTH                                                                            \
+    0x1u /* every call carries "Authorization: Bearer <token>" from the                            \
+            engine's OAuth client (oauth.h); an HTTP 401 means the call was                        \
+            not processed: the engine refreshes the token and sends it again                       \
+            once */
+#define PL_BUREAU_TOKENS_ONLY                                                                      \
+    0x2u /* a card number goes only into PL_OP_TOKEN: a call whose                                 \
+            request carries a number is preceded by a PL_OP_TOKEN call                             \
+            and made with call->card_token (message version 3.0) */
 
 typedef struct pl_bureau_ops {
     const char *protocol; /* "CYB" */
@@ -188,6 +190,7 @@ typedef struct pl_bureau_ops {
 /* The adapters. */
 extern const pl_bureau_ops pl_bureau_cybersource;
 extern const pl_bureau_ops pl_bureau_relate;
+extern const pl_bureau_ops pl_bureau_external;
 
 /* The adapter for a protocol code, or NULL. */
 const pl_bureau_ops *pl_bureau_find(const char *protocol);

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
+#include "oauth.h"
 #include "offsets.h"
 #include "stored_value.h"
 
@@ -80,12 +81,20 @@ struct job {
     double t_start;
     int pending_dr;
     int publish_retries;
-    bool dlq_cut;            /* the dead-letter copy was already cut to fit once */
-    bool slot_held;          /* holds one of its bureau's concurrency slots */
-    bool in_queue;           /* in its bureau's slot queue */
-    bool in_timers;          /* in the engine's timer list */
-    int rounds;              /* recorded again after its mark found the row changed */
-    int calls;               /* bureau calls started (spec->next_call asks for more than one) */
+    bool dlq_cut;   /* the dead-letter copy was already cut to fit once */
+    bool slot_held; /* holds one of its bureau's concurrency slots */
+    bool in_queue;  /* in its bureau's slot queue */
+    bool in_timers; /* in the engine's timer list */
+    int rounds;     /* recorded again after its mark found the row changed */
+    int calls;      /* bureau calls started (spec->next_call asks for more than one) */
+    /* OAuth (bureaus with PL_BUREAU_OAUTH): the bearer header of the call in flight, its token's
+     * generation, and what to do once a token is there (the job waits in the oauth cache). */
+    char bearer[2112];
+    unsigned token_gen;
+    bool oauth_waiting;
+    void (*after_token)(job *);
+    bool reauthed;           /* the call in flight was already sent again after a 401 */
+    bool tokenizing;         /* the call in flight is the getToken before the request's own call */
     int checks;              /* re-reads after guarded writes that changed nothing */
     bool owner_recheck;      /* the next re-read is one of the waits for an owner in flight */
     double owner_deadline;   /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
@@ -146,6 +155,7 @@ struct pl_engine {
     pl_db_stmt stmts[32];
     char sql_lookup[512], sql_unknown[1400], sql_final[512], sql_followups[256];
     pl_http *http;
+    pl_oauth *oauth; /* bearer tokens of the bureaus that need them (oauth.h) */
     pl_services *services;
     pl_offsets *offsets;
     pl_metrics *metrics;
@@ -265,6 +275,10 @@ static void job_free(job *j)
         timer_remove(e, j);
     if (j->in_queue)
         slot_unqueue(e, j);
+    if (j->oauth_waiting)
+        pl_oauth_cancel(e->oauth, j);
+    pl_card_wipe(j->bearer, sizeof j->bearer);
+    pl_card_wipe(j->pub.card_token, sizeof j->pub.card_token);
     if (j->prev)
         j->prev->next = j->next;
     else if (e->live == j)
@@ -631,10 +645,39 @@ static void copy_str(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
+bool pl_job_map_ext_refusal(pl_job *job)
+{
+    const pl_bureau_result *res = &job->res;
+    pl_reply *rep = &job->reply;
+    if (!job->svc || strcmp(job->svc->protocol, "EXT") != 0 ||
+        (strcmp(res->decision, "REJECT") != 0 && strcmp(res->decision, "ERROR") != 0))
+        return false;
+    const pl_vendor_response *vr =
+        res->reason_code[0]
+            ? pl_services_vendor_response(job->services, job->svc->code, res->reason_code)
+            : NULL;
+    rep->status = PL_ST_DECLINED;
+    copy_str(rep->decision, sizeof rep->decision, res->decision);
+    copy_str(rep->vendor_response, sizeof rep->vendor_response,
+             res->reason_code[0] ? res->reason_code : "SU");
+    /* seed "Response codes": AT when the code is not defined, is defined with a hold code, or
+     * none came; a code defined without a hold code declines without a hold. */
+    copy_str(rep->hold_reason, sizeof rep->hold_reason, vr && !vr->hold_reason[0] ? "" : "AT");
+    int siebel = pl_siebel_message_for_reason(res->reason_code);
+    if (siebel)
+        copy_str(rep->message, sizeof rep->message, pl_siebel_message(siebel));
+    else if (res->error_text[0])
+        copy_str(rep->message, sizeof rep->message, res->error_text);
+    copy_str(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
+    return true;
+}
+
 void pl_job_map_answer(pl_job *job)
 {
     const pl_bureau_result *res = &job->res;
     pl_reply *rep = &job->reply;
+    if (pl_job_map_ext_refusal(job))
+        return;
     const pl_vendor_response *vr =
         job->svc ? pl_services_vendor_response(job->services, job->svc->code, res->reason_code)
                  : NULL;
@@ -895,6 +938,7 @@ static void submit_or_die(pl_engine *e, pl_db_unit *u, int rc)
 
 static void start_check(job *j);
 static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status);
+static long answer_wait_ms(const pl_service *svc);
 
 /*
  * The common failure handling of a database unit's callback: PL_ERR_STATE (the database is
@@ -996,6 +1040,12 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     r->status = status;
     r->required_response = true;
     snprintf(r->vendor_response, sizeof r->vendor_response, "%s", unavailable_code(j->pub.svc));
+    /* How long paylink waited (the bureau's answer wait as configured), so the upstream system
+     * and an operator can tell a slow bureau from a short setting. */
+    if (strcmp(reason, "timeout") == 0 && j->pub.svc)
+        snprintf(r->message, sizeof r->message,
+                 "No answer from the payment service within %ld ms: the outcome is unknown.",
+                 answer_wait_ms(j->pub.svc));
     if (render_reply(j) != 0) {
         PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
         exit(70);
@@ -1089,7 +1139,9 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd >= 0) {
         strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        dprintf(fd, "%s %s %s\n%s\n", ts, j->pub.req.request_id, direction, safe);
+        /* The endpoint too, when the message names one (EXT: "authorization"). */
+        dprintf(fd, "%s %s %s%s%s\n%s\n", ts, j->pub.req.request_id, direction,
+                j->msg.url_suffix[0] ? " " : "", j->msg.url_suffix, safe);
         close(fd);
     }
     free(safe);
@@ -1156,32 +1208,259 @@ static void slot_release(job *j)
     }
 }
 
-static void call_start(job *j)
+/* The answer wait of one call: Response time, × Response check frequency for the External
+ * Payment Service (seed: Response time is its connection wait, the product its answer wait). */
+static long answer_wait_ms(const pl_service *svc)
+{
+    long timeout = svc->response_time_ms;
+    if (strcmp(svc->protocol, "EXT") == 0)
+        timeout *= svc->response_check_frequency > 0 ? svc->response_check_frequency : 1;
+    return timeout;
+}
+
+/* Posts j->msg to the bureau (the service bureau's URL, + "/" + the message's endpoint). */
+static int submit_msg(job *j, pl_http_cb cb)
 {
     pl_engine *e = j->pub.eng;
     const pl_service *svc = j->pub.svc;
-    j->state = JS_CALLING;
-    long timeout = svc->response_time_ms;
-    if (strcmp(svc->protocol, "EXT") == 0)
-        timeout *= svc->response_check_frequency;
-    pl_http_call c = {.url = svc->url,
+    char url[sizeof svc->url + sizeof j->msg.url_suffix + 1];
+    size_t n = strlen(svc->url);
+    if (j->msg.url_suffix[0])
+        snprintf(url, sizeof url, "%s%s%s", svc->url, n && svc->url[n - 1] == '/' ? "" : "/",
+                 j->msg.url_suffix);
+    else
+        snprintf(url, sizeof url, "%s", svc->url);
+    const char *auth = j->bearer[0] ? j->bearer : j->msg.auth_header[0] ? j->msg.auth_header : NULL;
+    pl_http_call c = {.url = url,
                       .body = j->msg.body,
                       .body_len = j->msg.body_len,
                       .content_type = j->msg.content_type,
                       .soap_action = j->msg.soap_action,
-                      .auth_header = j->msg.auth_header[0] ? j->msg.auth_header : NULL,
+                      .auth_header = auth,
                       .extra_header = j->msg.extra_header[0] ? j->msg.extra_header : NULL,
                       .proxy = svc->proxy,
-                      .timeout_ms = timeout,
+                      .timeout_ms = answer_wait_ms(svc),
+                      .connect_timeout_ms =
+                          strcmp(svc->protocol, "EXT") == 0 ? svc->response_time_ms : 0,
                       .connect_attempts = svc->connect_attempts};
     message_log(j, "request", j->msg.body, j->msg.body_len);
     j->t_call = now_s();
     j->calls++;
-    if (pl_http_submit(e->http, &c, on_http, j) != 0) {
+    return pl_http_submit(e->http, &c, cb, j);
+}
+
+static void on_token(void *arg, const char *header, unsigned gen, const char *error, bool cancelled)
+{
+    job *j = arg;
+    j->oauth_waiting = false;
+    if (cancelled) {
+        job_abandon(j);
+        return;
+    }
+    if (!header) {
+        /* Nothing was sent to the bureau: as if it could not be reached. */
+        PL_WARN(j->pub.req.request_id, "bureau %s: no access token: %s", j->pub.svc->code, error);
+        slot_release(j);
+        char why[300];
+        snprintf(why, sizeof why, "no OAuth access token: %s", error ? error : "unknown error");
+        finish_error(j, why, false);
+        return;
+    }
+    snprintf(j->bearer, sizeof j->bearer, "%s", header);
+    j->token_gen = gen;
+    j->after_token(j);
+}
+
+/*
+ * Runs then(j) once the job has the bureau's bearer token in j->bearer (bureaus with
+ * PL_BUREAU_OAUTH; others at once): from the cache, or when the token request answers. A
+ * bureau without a usable token never gets the request: `error` with its outage code.
+ */
+static void with_token(job *j, void (*then)(job *))
+{
+    pl_engine *e = j->pub.eng;
+    const pl_service *svc = j->pub.svc;
+    if (!(j->ops->flags & PL_BUREAU_OAUTH)) {
+        then(j);
+        return;
+    }
+    pl_oauth_client cl = {.key = svc->code,
+                          .token_url = svc->ext_token_url,
+                          .client_id = svc->ext_auth_user,
+                          .secret = svc->secret,
+                          .proxy = svc->proxy,
+                          .timeout_ms = answer_wait_ms(svc),
+                          .connect_attempts = svc->connect_attempts};
+    j->after_token = then;
+    int rc = pl_oauth_get(e->oauth, &cl, on_token, j, j->bearer, sizeof j->bearer, &j->token_gen);
+    if (rc == 1) {
+        then(j);
+        return;
+    }
+    if (rc == 0) {
+        j->oauth_waiting = true;
+        return;
+    }
+    slot_release(j);
+    finish_error(j, "an OAuth access token could not be requested", true);
+}
+
+static void call_go(job *j)
+{
+    j->state = JS_CALLING;
+    if (submit_msg(j, on_http) != 0) {
         /* Nothing left the process. */
         slot_release(j);
         finish_error(j, "could not start the bureau call", true);
     }
+}
+
+static void call_start(job *j)
+{
+    j->state = JS_CALLING;
+    j->reauthed = false;
+    with_token(j, call_go);
+}
+
+/*
+ * An HTTP 401 from a bureau with PL_BUREAU_OAUTH: the access token was not accepted and the
+ * request was not processed (the bureau's contract, schema/ext/README.md). The first 401 of a
+ * call drops that token, gets a new one and sends the same bytes once more; returns true when it
+ * did. A second 401 is the bureau refusing paylink's credentials.
+ */
+static bool resend_after_401(job *j, const pl_http_response *r, void (*go)(job *))
+{
+    if (!(j->ops->flags & PL_BUREAU_OAUTH) || r->outcome != PL_HTTP_OK || r->status != 401 ||
+        j->reauthed)
+        return false;
+    PL_INFO(j->pub.req.request_id, "bureau %s answered 401: new access token, sending again",
+            j->pub.svc->code);
+    pl_oauth_invalidate(j->pub.eng->oauth, j->pub.svc->code, j->token_gen);
+    pl_card_wipe(j->bearer, sizeof j->bearer);
+    j->reauthed = true;
+    with_token(j, go);
+    return true;
+}
+
+/* ---- getToken before the call (PL_BUREAU_TOKENS_ONLY) ---- */
+
+/* The card number a call of this job would carry, or NULL. */
+static const char *call_card_number(const job *j)
+{
+    const pl_bureau_call *c = &j->pub.call;
+    if (c->op >= PL_OP_SVC_GENERATE)
+        return c->svc_card_number && *c->svc_card_number ? c->svc_card_number : NULL;
+    if (c->card_token && *c->card_token)
+        return NULL;
+    if (j->pub.req.card.token[0])
+        return NULL;
+    return j->pub.req.card.number[0] ? j->pub.req.card.number : NULL;
+}
+
+static bool needs_tokenizing(const job *j)
+{
+    return (j->ops->flags & PL_BUREAU_TOKENS_ONLY) && j->pub.call.op != PL_OP_TOKEN &&
+           j->pub.call.op != PL_OP_SVC_GENERATE && !j->pub.card_token[0] && call_card_number(j);
+}
+
+static void on_tokenized(void *arg, const pl_http_response *r);
+
+static void tokenize_go(job *j)
+{
+    if (submit_msg(j, on_tokenized) != 0)
+        finish_error(j, "could not start the getToken call", true);
+}
+
+/*
+ * The getToken call a bureau that takes tokens only needs before a request that carries a card
+ * number. It moves no money, so it is made before the row is marked sent and needs no bureau
+ * slot; whatever becomes of it, nothing has been charged.
+ */
+static void tokenize(job *j)
+{
+    char err[256] = "";
+    pl_bureau_call c = j->pub.call;
+    c.op = PL_OP_TOKEN;
+    if (c.svc_card_number && *c.svc_card_number) /* a stored value card */
+        c.card_token = NULL;
+    pl_bureau_msg_free(&j->msg);
+    int rc = j->ops->build(&j->cfg, &c, &j->msg, err, sizeof err);
+    if (rc != 0) {
+        PL_ERROR(j->pub.req.request_id, "cannot build the getToken request: %s",
+                 err[0] ? err : pl_err_str(rc));
+        finish_error(j, err[0] ? err : "the getToken request could not be built", true);
+        return;
+    }
+    snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s", pl_bureau_op_name(PL_OP_TOKEN));
+    PL_INFO(j->pub.req.request_id, "%s: getToken before %s", j->pub.svc->code,
+            pl_bureau_op_name(j->pub.call.op));
+    j->tokenizing = true;
+    j->reauthed = false;
+    j->state = JS_CALLING;
+    with_token(j, tokenize_go);
+}
+
+static void on_tokenized(void *arg, const pl_http_response *r)
+{
+    job *j = arg;
+    pl_engine *e = j->pub.eng;
+    pl_histogram_observe(e->m_bureau, now_s() - j->t_call);
+    if (r->outcome == PL_HTTP_CANCELLED) {
+        job_abandon(j);
+        return;
+    }
+    if (resend_after_401(j, r, tokenize_go))
+        return;
+    j->tokenizing = false;
+    char detail[320];
+    if (r->outcome != PL_HTTP_OK) {
+        snprintf(detail, sizeof detail, "getToken: %s", r->error);
+        PL_WARN(j->pub.req.request_id, "bureau %s: %s", j->pub.svc->code, detail);
+        finish_error(j, detail, false);
+        return;
+    }
+    message_log(j, "response", r->body, r->body_len);
+    if (r->status == 401) {
+        finish_error(j, "getToken: the bureau refused paylink's access token twice (HTTP 401)",
+                     false);
+        return;
+    }
+    char err[256];
+    pl_bureau_call c = j->pub.call;
+    c.op = PL_OP_TOKEN;
+    memset(&j->pub.res, 0, sizeof j->pub.res);
+    int rc =
+        j->ops->parse(&j->cfg, &c, r->status, r->body, r->body_len, &j->pub.res, err, sizeof err);
+    if (rc != 0) {
+        snprintf(detail, sizeof detail, "getToken: HTTP %ld: %s", r->status, err);
+        PL_WARN(j->pub.req.request_id, "bureau %s: %s", j->pub.svc->code, detail);
+        finish_error(j, detail, false);
+        return;
+    }
+    if (strcmp(j->pub.res.decision, "ACCEPT") != 0 || !j->pub.res.token[0]) {
+        /* The bureau refused the card: the request's answer, nothing charged. */
+        memset(&j->pub.reply, 0, sizeof j->pub.reply);
+        pl_job_map_answer(&j->pub);
+        if (j->pub.reply.status == PL_ST_APPROVED) /* ACCEPT without a token */
+            j->pub.reply.status = PL_ST_ERROR;
+        PL_INFO(j->pub.req.request_id, "%s getToken: %s %s (%s)", j->pub.svc->code,
+                pl_status_name(j->pub.reply.status), j->pub.res.reason_code, j->pub.res.decision);
+        finish_final(j, "getToken refused the card");
+        return;
+    }
+    snprintf(j->pub.card_token, sizeof j->pub.card_token, "%s", j->pub.res.token);
+    memset(&j->pub.res, 0, sizeof j->pub.res);
+    j->pub.call.card_token = j->pub.card_token;
+    snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s", pl_bureau_op_name(j->pub.call.op));
+    pl_bureau_msg_free(&j->msg);
+    rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
+    if (rc != 0) {
+        PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
+                 err[0] ? err : pl_err_str(rc));
+        finish_error(j, err[0] ? err : "bureau request could not be built", true);
+        return;
+    }
+    slot_take(j);
 }
 
 /*
@@ -1219,9 +1498,21 @@ static void on_http(void *arg, const pl_http_response *r)
     job *j = arg;
     pl_engine *e = j->pub.eng;
     const pl_service *svc = j->pub.svc;
+    /* Not processed (401, a bureau with OAuth): the same call again with a new token, once. */
+    if (resend_after_401(j, r, call_go))
+        return;
     /* An answer may call for a next call on the same job, which keeps the slot (next_call). */
     if (r->outcome != PL_HTTP_OK)
         slot_release(j);
+    if (r->outcome == PL_HTTP_OK && r->status == 401 && (j->ops->flags & PL_BUREAU_OAUTH)) {
+        /* A 401 again, with a new token: still not processed (nothing to ask about later). */
+        slot_release(j);
+        message_log(j, "response", r->body, r->body_len);
+        PL_WARN(j->pub.req.request_id, "bureau %s refused the new access token too (HTTP 401)",
+                svc->code);
+        finish_error(j, "the bureau refused paylink's access token twice (HTTP 401)", false);
+        return;
+    }
     pl_histogram_observe(e->m_bureau, now_s() - j->t_call);
     if (r->attempts > 1)
         pl_counter_add(e->m_retries, (uint64_t)(r->attempts - 1));
@@ -1344,6 +1635,12 @@ static void send_request(job *j, const pl_db_unit *recorded)
         snprintf(err, sizeof err, "bureau secret unavailable: %s", j->pub.svc->secret_error);
         rc = PL_ERR_CONFIG;
     }
+    if (rc == 0 && j->pub.card_token[0])
+        j->pub.call.card_token = j->pub.card_token; /* a second round keeps the token */
+    if (rc == 0 && needs_tokenizing(j)) {
+        tokenize(j);
+        return;
+    }
     if (rc == 0)
         rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
     if (rc != 0) {
@@ -1429,9 +1726,11 @@ static double answer_wait_s(const job *j)
     const pl_service *svc = j->pub.svc;
     if (!svc) /* its bureau is gone from the configuration: only the margin is left */
         return 0.0;
-    double ms = svc->response_time_ms;
+    /* With OAuth (EXT) an owner may wait that long for a token, for the call, for a new token
+     * after a 401 and for the call again. */
+    double ms = (double)answer_wait_ms(svc);
     if (strcmp(svc->protocol, "EXT") == 0)
-        ms *= svc->response_check_frequency;
+        ms *= 4;
     return ms / 1000.0;
 }
 
@@ -2301,6 +2600,8 @@ static int setup(pl_engine *e, char *err, size_t errsz)
         return PL_ERR_DB;
     if (!(e->http = pl_http_new(c->ca_file[0] ? c->ca_file : NULL, 1024 * 1024, err, errsz)))
         return PL_ERR_HTTP;
+    if (!(e->oauth = pl_oauth_new(e->http, NULL)))
+        return pl_err_set(PL_ERR_NOMEM, err, errsz, "out of memory");
 
     if (!(e->producer = pl_kafka_producer_new(c, e, on_delivery, on_kafka_error, err, errsz)))
         return PL_ERR_KAFKA;
@@ -2333,7 +2634,9 @@ static void teardown(pl_engine *e)
         rd_kafka_flush(e->producer, 10000);
         /* Jobs whose reply never got a delivery report are left for redelivery. */
     }
+    /* Cancels the calls in flight, token requests too: their jobs are abandoned (redelivered). */
     pl_http_destroy(e->http);
+    pl_oauth_free(e->oauth);
     pl_db_destroy(e->db);
     while (e->live)
         job_abandon(e->live);

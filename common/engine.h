@@ -83,6 +83,11 @@ struct pl_job {
      * auth+capture with the authorization's token), kept across prepare runs; "" when none. */
     char borrowed_token[65];
 
+    /* The card's token from the engine's getToken call that went before this request's call
+     * (a bureau with PL_BUREAU_TOKENS_ONLY, the External Payment Service, when the request
+     * carries a card number); call.card_token points at it. "" when none was made. */
+    char card_token[65];
+
     /* Filled by spec->prepare. */
     pl_bureau_call call;
     char merchant_id[31];
@@ -256,6 +261,16 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
  * copied. Specs then add what is theirs.
  */
 void pl_job_map_answer(pl_job *job);
+
+/*
+ * The External Payment Service's refusals (seed external-payment-service.txt "Response
+ * codes"): when job->svc is an EXT bureau and job->res says REJECT or ERROR, fills job->reply
+ * as `declined` — hold AT when the reasonCode is not defined in vendor_response, is defined
+ * with a hold code, or is absent (then vendor_response SU); no hold when it is defined without
+ * one — and returns true. Otherwise returns false and touches nothing. pl_job_map_answer
+ * starts with it; stored value specs call it before their own mapping.
+ */
+bool pl_job_map_ext_refusal(pl_job *job);
 
 /* The engine's card hash key, for specs that hash (e.g. svc card numbers); NULL with *len 0
  * when eng is NULL (a spec's unit test). */

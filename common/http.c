@@ -163,7 +163,10 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < 10000 ? c->timeout_ms : 10000L);
+    long connect_ms = c->connect_timeout_ms > 0 ? c->connect_timeout_ms : 10000L;
+    if (connect_ms > c->timeout_ms)
+        connect_ms = c->timeout_ms;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
     curl_easy_setopt(e, CURLOPT_PROXY, c->proxy ? c->proxy : "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     /* Retire idle connections before a bureau's load balancer does, so a request is rarely

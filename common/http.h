@@ -49,6 +49,7 @@ typedef struct pl_http_call {
     const char *extra_header; /* NULL, or another whole header line (not a credential) */
     const char *proxy;        /* NULL or "" → direct ("host:port" or a URL) */
     long timeout_ms;          /* whole call, per attempt */
+    long connect_timeout_ms;  /* the connection wait; 0 → min(timeout_ms, 10 s) */
     int connect_attempts;     /* >= 1 */
 } pl_http_call;
 

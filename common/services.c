@@ -2,6 +2,7 @@
 #include "services.h"
 
 #include <libpq-fe.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,12 @@ typedef struct paytype {
     char service[9], pay_type[5], vendor_paytype[11], merchant_id[31];
     int reauth_days;
 } paytype;
+
+typedef struct paytype_setting {
+    int company;
+    char pay_type[5];
+    bool notify_installments;
+} paytype_setting;
 
 typedef struct override {
     int company;
@@ -35,6 +42,8 @@ struct pl_services {
     size_t npt;
     override *ov;
     size_t nov;
+    paytype_setting *wpay; /* pay_type (016_external_service.sql) */
+    size_t nwpay;
 };
 
 static void copy(char *dst, size_t n, const char *src)
@@ -58,6 +67,139 @@ static PGresult *query(PGconn *c, const char *sql, char *errstr, size_t errstr_s
         return NULL;
     }
     return r;
+}
+
+/* Resolves ref into v->secret; on failure the bureau is unusable (secret_ok false) and
+ * secret_error says why, naming the reference, never the secret. */
+static void resolve_secret(pl_service *v, const char *ref)
+{
+    char err[sizeof v->secret_error];
+    if (pl_secret_resolve(ref, v->secret, sizeof v->secret, err, sizeof err) == 0) {
+        v->secret_ok = true;
+    } else {
+        pl_card_wipe(v->secret, sizeof v->secret);
+        copy(v->secret_error, sizeof v->secret_error, err);
+    }
+}
+
+/* Marks v unusable: its calls are refused with this message (as an unresolvable secret). */
+static void refuse(pl_service *v, const char *fmt, ...) PL_PRINTF(2, 3);
+static void refuse(pl_service *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->secret_error, sizeof v->secret_error, fmt, ap);
+    va_end(ap);
+    v->secret_ok = false;
+    pl_card_wipe(v->secret, sizeof v->secret);
+}
+
+static bool is_https(const char *url)
+{
+    return strncmp(url, "https://", 8) == 0 && url[8] != '\0' && url[8] != '/';
+}
+
+/*
+ * The External Service Settings of an EXT bureau (columns 26-32 of the auth_service query):
+ * url is the External URL Prefix, secret the Authentication Password. Settings the seed does
+ * not allow make the bureau unusable, checked in the order an operator would fix them.
+ */
+static void load_external(pl_service *v, const PGresult *r, int i)
+{
+    bool has_row = is_true(PQgetvalue(r, i, 26));
+    v->ext_enabled = is_true(PQgetvalue(r, i, 27));
+    const char *prefix = PQgetvalue(r, i, 28);
+    copy(v->ext_message_version, sizeof v->ext_message_version, PQgetvalue(r, i, 29));
+    copy(v->ext_auth_user, sizeof v->ext_auth_user, PQgetvalue(r, i, 30));
+    const char *password_ref = PQgetvalue(r, i, 31);
+    copy(v->ext_token_url, sizeof v->ext_token_url, PQgetvalue(r, i, 32));
+    copy(v->url, sizeof v->url, prefix);
+    v->secret_ok = false;
+
+    if (!has_row) {
+        refuse(v,
+               "%s: no External Service Settings (external_service): set them with paylinkctl "
+               "bureau set",
+               v->code);
+        return;
+    }
+    if (!v->ext_enabled) {
+        refuse(v, "%s: the External Service flag is off (external_service.enabled)", v->code);
+        return;
+    }
+    if (!is_https(prefix)) {
+        refuse(v, "%s: the External URL Prefix must begin with https://", v->code);
+        return;
+    }
+    if (!is_https(v->ext_token_url)) {
+        refuse(v, "%s: the OAuth token URL must begin with https://", v->code);
+        return;
+    }
+    if (strcmp(v->ext_message_version, "3.0") != 0) {
+        refuse(v, "%s: message version %.8s is not supported (only 3.0)", v->code,
+               v->ext_message_version);
+        return;
+    }
+    if (!*v->ext_auth_user) {
+        refuse(v, "%s: the Authentication User is blank", v->code);
+        return;
+    }
+    resolve_secret(v, password_ref);
+    if (!v->secret_ok)
+        return;
+    char why[120];
+    if (!pl_services_ext_password_ok(v->secret, why, sizeof why))
+        refuse(v, "%s: the Authentication Password (%.40s) is refused: %s", v->code, password_ref,
+               why);
+}
+
+bool pl_services_ext_password_ok(const char *pw, char *why, size_t why_size)
+{
+    if (why && why_size)
+        why[0] = '\0';
+    if (!pw || !*pw) {
+        if (why && why_size)
+            snprintf(why, why_size, "no password");
+        return false;
+    }
+    size_t chars = 0;
+    bool letter = false, digit = false, special = false, last_digit = false;
+    for (const unsigned char *p = (const unsigned char *)pw; *p; p++) {
+        /* UTF-8: a continuation byte is part of the character before it. */
+        if ((*p & 0xC0) != 0x80)
+            chars++;
+        bool is_letter = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+        bool is_digit = *p >= '0' && *p <= '9';
+        letter |= is_letter;
+        digit |= is_digit;
+        special |= !is_letter && !is_digit;
+        last_digit = is_digit;
+    }
+    /* Every rule it breaks, never the password or any of its characters. */
+    const char *broken[5];
+    size_t n = 0;
+    if (chars < 6)
+        broken[n++] = "shorter than 6 characters";
+    if (!letter)
+        broken[n++] = "no letter";
+    if (!digit)
+        broken[n++] = "no digit";
+    if (!special)
+        broken[n++] = "no special (non-alphanumeric) character";
+    if (last_digit)
+        broken[n++] = "ends in a digit";
+    if (n == 0)
+        return true;
+    if (why && why_size) {
+        size_t used = 0;
+        for (size_t k = 0; k < n && used < why_size; k++) {
+            int w = snprintf(why + used, why_size - used, "%s%s", k ? ", " : "", broken[k]);
+            if (w < 0)
+                break;
+            used += (size_t)w;
+        }
+    }
+    return false;
 }
 
 static void *alloc_rows(int n, size_t size)
@@ -85,7 +227,12 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
               "decision_manager, send_reversal, void_auth_at_deposit, max_concurrent, proxy_host, "
               "coalesce(proxy_port::text, ''), message_log_enabled, message_log_dir, "
               "fraud_cancel_reason, card_prefix, card_series, location_id, ws_user, "
-              "balance_inquiry_batch FROM auth_service ORDER BY service_bureau",
+              "balance_inquiry_batch, supports_auth_resubmission, e.service_bureau IS NOT NULL, "
+              "coalesce(e.enabled, false), coalesce(e.url_prefix, ''), "
+              "coalesce(e.message_version, ''), coalesce(e.auth_user, ''), "
+              "coalesce(e.auth_password_ref, ''), coalesce(e.token_url, '') "
+              "FROM auth_service a LEFT JOIN external_service e USING (service_bureau) "
+              "ORDER BY service_bureau",
               errstr, errstr_size);
     if (!r)
         goto fail;
@@ -98,13 +245,6 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         copy(v->protocol, sizeof v->protocol, PQgetvalue(r, i, 1));
         copy(v->description, sizeof v->description, PQgetvalue(r, i, 2));
         copy(v->merchant_id, sizeof v->merchant_id, PQgetvalue(r, i, 3));
-        char err[200];
-        if (pl_secret_resolve(PQgetvalue(r, i, 4), v->secret, sizeof v->secret, err, sizeof err) ==
-            0) {
-            v->secret_ok = true;
-        } else {
-            copy(v->secret_error, sizeof v->secret_error, err);
-        }
         copy(v->url, sizeof v->url, PQgetvalue(r, i, 5));
         copy(v->api_version, sizeof v->api_version, PQgetvalue(r, i, 6));
         v->response_time_ms = (int)strtol(PQgetvalue(r, i, 7), NULL, 10);
@@ -125,6 +265,12 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         copy(v->location_id, sizeof v->location_id, PQgetvalue(r, i, 22));
         copy(v->ws_user, sizeof v->ws_user, PQgetvalue(r, i, 23));
         v->balance_inquiry_batch = is_true(PQgetvalue(r, i, 24));
+        v->supports_auth_resubmission = is_true(PQgetvalue(r, i, 25));
+        /* An EXT bureau's secret is its Authentication Password (external_service). */
+        if (strcmp(v->protocol, "EXT") == 0)
+            load_external(v, r, i);
+        else
+            resolve_secret(v, PQgetvalue(r, i, 4));
     }
     PQclear(r);
 
@@ -212,6 +358,21 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         copy(o->merchant_id, sizeof o->merchant_id, PQgetvalue(r, i, 3));
     }
     PQclear(r);
+
+    r = query(c, "SELECT company, pay_type, notify_installments FROM pay_type", errstr,
+              errstr_size);
+    if (!r)
+        goto fail;
+    s->nwpay = (size_t)PQntuples(r);
+    if (!(s->wpay = alloc_rows(PQntuples(r), sizeof *s->wpay)))
+        goto nomem;
+    for (int i = 0; i < PQntuples(r); i++) {
+        paytype_setting *p = &s->wpay[i];
+        p->company = (int)strtol(PQgetvalue(r, i, 0), NULL, 10);
+        copy(p->pay_type, sizeof p->pay_type, PQgetvalue(r, i, 1));
+        p->notify_installments = is_true(PQgetvalue(r, i, 2));
+    }
+    PQclear(r);
     return s;
 
 nomem:
@@ -263,6 +424,7 @@ void pl_services_unref(pl_services *s)
     free(s->cty);
     free(s->pt);
     free(s->ov);
+    free(s->wpay);
     free(s);
 }
 
@@ -376,4 +538,12 @@ const char *pl_services_merchant_id(const pl_services *s, const pl_service *svc,
             strcmp(s->ov[i].service, svc->code) == 0)
             return s->ov[i].merchant_id;
     return svc->merchant_id;
+}
+
+bool pl_services_notify_installments(const pl_services *s, int company, const char *pay_type)
+{
+    for (size_t i = 0; s && pay_type && *pay_type && i < s->nwpay; i++)
+        if (s->wpay[i].company == company && strcmp(s->wpay[i].pay_type, pay_type) == 0)
+            return s->wpay[i].notify_installments;
+    return false;
 }

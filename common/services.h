@@ -4,7 +4,8 @@
  *
  * A snapshot is read-only once loaded, so a refresh builds a new one and swaps it in: a request
  * in flight keeps the settings it started with (the engine holds a reference). Secrets named
- * by auth_service.secret_ref are resolved at load time and wiped when the snapshot is freed.
+ * by auth_service.secret_ref (for an EXT bureau: external_service.auth_password_ref) are
+ * resolved at load time and wiped when the snapshot is freed.
  * Loading is synchronous (small tables); one thread.
  */
 #ifndef PL_SERVICES_H
@@ -43,7 +44,12 @@ typedef struct pl_service {
     bool balance_inquiry_batch; /* J19: a batch authorization asks for the balance first */
     /* External Payment Service (EXT) settings of the seed's "External Service Settings"
      * (016_external_service.sql); blank / false for other bureaus. For an EXT bureau `url` is
-     * the External URL Prefix and `secret` the Authentication Password. */
+     * the External URL Prefix and `secret` the Authentication Password (resolved from
+     * external_service.auth_password_ref; auth_service.secret_ref is not used). An EXT bureau
+     * is unusable (secret_ok false, secret "", secret_error says why) when it has no
+     * external_service row, the External Service flag is off, the prefix or the token URL does
+     * not begin with https://, the message version is not 3.0, the user is blank, the password
+     * cannot be resolved, or it fails pl_services_ext_password_ok. */
     bool ext_enabled;                /* "External Service" flag */
     char ext_message_version[8];     /* "3.0" */
     char ext_auth_user[61];          /* Authentication User: the OAuth client id */
@@ -83,6 +89,18 @@ pl_services *pl_services_load_conninfo(const char *conninfo, char *errstr, size_
 void pl_services_choose_proxy(const char *host, const char *port, const char *fallback, char *out,
                               size_t outsize);
 
+/*
+ * The seed's rule for the External Payment Service's Authentication Password: "Must be at
+ * least 6 positions long, include both numbers and letters, include a special character, and
+ * cannot end with a number". Letters and digits are ASCII; a special character is any other
+ * (a space, punctuation, a non-ASCII character); length counts characters (UTF-8). Returns
+ * true when pw follows it; otherwise false with every rule it breaks in why ("shorter than 6
+ * characters, ends in a digit"), which never contains the password or any part of it. pw may
+ * be NULL (refused: "no password"); why may be NULL. Used by the snapshot load and by
+ * paylinkctl bureau set.
+ */
+bool pl_services_ext_password_ok(const char *pw, char *why, size_t why_size);
+
 /* Reference counting: a snapshot lives while someone holds it. new → 1 reference. */
 pl_services *pl_services_ref(pl_services *s);
 void pl_services_unref(pl_services *s);
@@ -119,6 +137,14 @@ const char *pl_services_country(const pl_services *s, const char *service, const
 const char *pl_services_vendor_paytype(const pl_services *s, const char *service,
                                        const char *pay_type);
 int pl_services_reauth_days(const pl_services *s, const char *service, const char *pay_type);
+
+/*
+ * WPAY "Notify of installments" of the company's pay type (pay_type.notify_installments): a
+ * subsequent authorization of an installment order is sent with subsequentAuthReason
+ * INSTALLMENT rather than REAUTH. false when the pay type has no row, or s or pay_type is NULL
+ * or "".
+ */
+bool pl_services_notify_installments(const pl_services *s, int company, const char *pay_type);
 
 /*
  * The merchant ID hierarchy (seed): pay type cross-reference → merchant ID override for the

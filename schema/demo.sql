@@ -3,6 +3,8 @@
 -- Idempotent: running it again restores the demo settings.
 \set ON_ERROR_STOP on
 BEGIN;
+-- Changes to service bureau settings are audited (016_external_service.sql): under this name.
+SELECT set_config('paylink.changed_by', 'schema/demo.sql', true) \g /dev/null
 
 INSERT INTO auth_service (service_bureau, description, protocol, merchant_id, secret_ref,
                           test_url, production_url, send_to_production, api_version,
@@ -23,8 +25,9 @@ VALUES ('CYB', 'CyberSource (bureau simulator)', 'CYB', 'paylink_demo',
         'file-env:PAYLINK_RLT_PASSWORD_FILE',
         :'sim_url' || '/relateui/OMS/xmlapi', :'sim_url' || '/relateui/OMS/xmlapi', false,
         '1.121', 5000, false, false, false, false, '', '85749', '06', '', 'paylink_demo', true),
-       ('EXT', 'External Payment Service (bureau simulator)', 'EXT', 'paylink_demo',
-        'file-env:PAYLINK_EXT_CLIENT_SECRET_FILE',
+       -- EXT's URL and password are its External Service Settings (external_service below):
+       -- secret_ref and the URLs of this row are not used for protocol EXT.
+       ('EXT', 'External Payment Service (bureau simulator)', 'EXT', 'paylink_demo', '',
         :'sim_url' || '/ext', :'sim_url' || '/ext', false, '1.121',
         5000, false, false, false, false, '', '', '', '', '', false)
 ON CONFLICT (service_bureau) DO UPDATE SET
@@ -58,7 +61,28 @@ VALUES ('CYB', '100', 'Successful transaction', true, '', false),
        ('CYB', '481', 'Order rejected by Decision Manager', false, 'FS', true),
        ('CYB', 'SU', 'Service unavailable', false, '', false),
        ('RLT', 'SU', 'Service unavailable', false, '', false),
-       ('EXT', 'SU', 'Service unavailable', false, '', false)
+       ('EXT', 'SU', 'Service unavailable', false, '', false),
+       -- External Payment Service reason codes (schema/ext/README.md; seed "Response codes": a
+       -- REJECT or ERROR whose code is defined with a hold code, or not defined, puts the order
+       -- on AT hold; one defined without a hold code declines without one).
+       ('EXT', '100', 'Approved', true, '', false),
+       ('EXT', '110', 'Partial amount approved', true, '', false),
+       ('EXT', '202', 'Expired card', false, 'AT', false),
+       ('EXT', '203', 'General decline of the card', false, 'AT', false),
+       ('EXT', '204', 'Insufficient funds', false, 'AT', false),
+       ('EXT', '205', 'Stolen or lost card', false, 'AT', false),
+       ('EXT', '211', 'Invalid card verification number', false, 'AT', false),
+       ('EXT', '231', 'Invalid account number', false, 'AT', false),
+       ('EXT', 'NOFUNDS', 'Stored value card has no available balance', false, 'AT', false),
+       ('EXT', 'INACTIVE', 'Stored value card is not active', false, 'AT', false),
+       ('EXT', 'NOCARD', 'Stored value card not found', false, '', false),
+       ('EXT', 'ACTIVE', 'Stored value card is already active', false, '', false),
+       ('EXT', 'EXCEEDS', 'Deposit greater than the authorization holds', false, '', false),
+       ('EXT', 'NOTRANS', 'The referenced authorization is not known', false, '', false),
+       ('EXT', 'VOIDED', 'The authorization has already been voided', false, '', false),
+       ('EXT', 'SETTLED', 'The authorization has been settled in full', false, '', false),
+       ('EXT', 'LIMIT', 'The balance would exceed the largest amount', false, '', false),
+       ('EXT', 'INVALID', 'The payment service refused the request as invalid', false, '', false)
 ON CONFLICT (service_bureau, response_kind, response_code) DO UPDATE SET
     description = EXCLUDED.description, approved = EXCLUDED.approved,
     hold_reason = EXCLUDED.hold_reason, deactivate_payment = EXCLUDED.deactivate_payment;
@@ -107,6 +131,36 @@ VALUES ('CYB', 'avs', 'N', 'Address verification: street and postal code do not 
 ON CONFLICT (service_bureau, response_kind, response_code) DO UPDATE SET
     description = EXCLUDED.description, approved = EXCLUDED.approved,
     hold_reason = EXCLUDED.hold_reason, deactivate_payment = EXCLUDED.deactivate_payment;
+
+-- Seed external-payment-service.txt, "External Service Settings": the External Service flag
+-- selected, the simulator's EXT endpoints under the URL prefix and its OAuth 2 token endpoint,
+-- message version 3.0, and the Authentication Password read from the file tools/dev names in
+-- PAYLINK_EXT_CLIENT_SECRET_FILE (it must follow the seed's password rule, or EXT's calls are
+-- refused).
+INSERT INTO external_service (service_bureau, enabled, url_prefix, message_version, auth_user,
+                              auth_password_ref, token_url)
+VALUES ('EXT', true, :'sim_url' || '/ext', '3.0', 'paylink_demo',
+        'file-env:PAYLINK_EXT_CLIENT_SECRET_FILE', :'sim_url' || '/ext/oauth2/token')
+ON CONFLICT (service_bureau) DO UPDATE SET
+    enabled = EXCLUDED.enabled, url_prefix = EXCLUDED.url_prefix,
+    message_version = EXCLUDED.message_version, auth_user = EXCLUDED.auth_user,
+    auth_password_ref = EXCLUDED.auth_password_ref, token_url = EXCLUDED.token_url;
+
+-- Pay types of company 1 (WPAY): the credit cards on CyberSource (Visa notifies of
+-- installments, so an installment's subsequent authorization says INSTALLMENT; the others say
+-- REAUTH), a gift card on Customer Engagement and one on the External Payment Service. No M25
+-- netting pay type (company_setting) is set.
+INSERT INTO pay_type (company, pay_type, description, kind, service_bureau, notify_installments)
+VALUES (1, 'VI', 'Visa', 'CC', 'CYB', true),
+       (1, 'MC', 'Mastercard', 'CC', 'CYB', false),
+       (1, 'AX', 'American Express', 'CC', 'CYB', false),
+       (1, 'DI', 'Discover', 'CC', 'CYB', false),
+       (1, 'GC', 'Gift card, Customer Engagement', 'SVC', 'RLT', false),
+       (1, 'GE', 'Gift card, External Payment', 'SVC', 'EXT', false)
+ON CONFLICT (company, pay_type) DO UPDATE SET
+    description = EXCLUDED.description, kind = EXCLUDED.kind,
+    service_bureau = EXCLUDED.service_bureau,
+    notify_installments = EXCLUDED.notify_installments;
 
 INSERT INTO vendor_paytype (service_bureau, pay_type, vendor_paytype, merchant_id, reauth_days)
 VALUES ('CYB', 'VI', '001', '', 7), ('CYB', 'MC', '002', '', 7),

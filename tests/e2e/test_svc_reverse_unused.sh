@@ -17,9 +17,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 run=$(pl_uid)
-# A pay type of this run's own (reverse-unused works per company and pay type), and another.
+# A pay type of this run's own (reverse-unused works per company and pay type), and another:
+# stored value pay types of company 1 on RLT, as reverse-unused requires (seed REVXAHP).
 pt="U${run: -3}"
 pt_other="V${run: -3}"
+pl_sql "INSERT INTO pay_type (company, pay_type, kind, service_bureau)
+        VALUES (1, :'a', 'SVC', 'RLT'), (1, :'b', 'SVC', 'RLT')" a="$pt" b="$pt_other" >/dev/null
+pl_on_exit "pl_sql \"DELETE FROM pay_type WHERE company = 1 AND pay_type IN ('$pt', '$pt_other')\" >/dev/null"
 # A physical card of this run's own: ActivateInstrument creates it with its balance.
 card="78$(date +%s%N | tail -c 14)$((RANDOM % 10))"
 mask=$(sed -E 's/[0-9]/*/g' <<<"${card:0:${#card}-4}")${card: -4}

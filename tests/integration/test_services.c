@@ -484,6 +484,122 @@ static void test_process_wide_proxy(void **state)
     pl_services_unref(s);
 }
 
+/* ---- the External Payment Service (seed external-payment-service.txt) ------------------- */
+
+#define EXT_STRONG "Ext!s3cret-x"
+#define EXT_WEAK "extsecret12"
+
+/* Asserts EXT is unusable in s with a message containing want (and no password). */
+static void ext_refused(pl_services *s, const char *want)
+{
+    const pl_service *ext = pl_services_find(s, "EXT");
+    assert_non_null(ext);
+    assert_false(ext->secret_ok);
+    assert_string_equal(ext->secret, "");
+    if (!strstr(ext->secret_error, want))
+        fail_msg("EXT refused with '%s', not '%s'", ext->secret_error, want);
+    assert_null(strstr(ext->secret_error, EXT_STRONG));
+    assert_null(strstr(ext->secret_error, EXT_WEAK));
+    pl_services_unref(s);
+}
+
+static void test_external_service(void **state)
+{
+    (void)state;
+    /* The demo's External Service Settings; its password file is not set here. */
+    pl_services *s = load_with(NULL);
+    const pl_service *ext = pl_services_find(s, "EXT");
+    assert_non_null(ext);
+    assert_string_equal(ext->protocol, "EXT");
+    assert_true(ext->ext_enabled);
+    assert_string_equal(ext->ext_message_version, "3.0");
+    assert_string_equal(ext->ext_auth_user, "paylink_demo");
+    /* url is the External URL Prefix; the token endpoint is beside it. */
+    assert_memory_equal(ext->url, "https://", 8);
+    assert_string_equal(ext->url + strlen(ext->url) - 4, "/ext");
+    const char *token_tail = "/ext/oauth2/token";
+    assert_string_equal(ext->ext_token_url + strlen(ext->ext_token_url) - strlen(token_tail),
+                        token_tail);
+    assert_false(ext->supports_auth_resubmission);
+    assert_false(ext->secret_ok);
+    assert_non_null(strstr(ext->secret_error, "PAYLINK_EXT_CLIENT_SECRET_FILE"));
+    /* Other bureaus have no External Service Settings. */
+    const pl_service *cyb = pl_services_find(s, "CYB");
+    assert_false(cyb->ext_enabled);
+    assert_string_equal(cyb->ext_message_version, "");
+    assert_string_equal(cyb->ext_token_url, "");
+    pl_services_unref(s);
+
+    /* A password that follows the seed's rule: EXT is usable, its secret the password. */
+    setenv("PAYLINK_IT_EXT_STRONG", EXT_STRONG, 1);
+    setenv("PAYLINK_IT_EXT_WEAK", EXT_WEAK, 1);
+    s = load_with("UPDATE external_service SET auth_password_ref = 'env:PAYLINK_IT_EXT_STRONG' "
+                  "WHERE service_bureau = 'EXT';"
+                  "UPDATE auth_service SET supports_auth_resubmission = true "
+                  "WHERE service_bureau = 'EXT'");
+    ext = pl_services_find(s, "EXT");
+    assert_true(ext->secret_ok);
+    assert_string_equal(ext->secret, EXT_STRONG);
+    assert_string_equal(ext->secret_error, "");
+    assert_true(ext->supports_auth_resubmission);
+    pl_services_unref(s);
+
+    /* A weak one makes it unusable, saying why without the password. */
+    s = load_with("UPDATE external_service SET auth_password_ref = 'env:PAYLINK_IT_EXT_WEAK' "
+                  "WHERE service_bureau = 'EXT'");
+    assert_non_null(strstr(pl_services_find(s, "EXT")->secret_error, "env:PAYLINK_IT_EXT_WEAK"));
+    ext_refused(s, "no special (non-alphanumeric) character, ends in a digit");
+
+    /* The External Service flag off, no settings at all. */
+    ext_refused(load_with("UPDATE external_service SET enabled = false, "
+                          "auth_password_ref = 'env:PAYLINK_IT_EXT_STRONG' "
+                          "WHERE service_bureau = 'EXT'"),
+                "External Service flag is off");
+    ext_refused(load_with("DELETE FROM external_service WHERE service_bureau = 'EXT'"),
+                "no External Service Settings");
+
+    /* What the table's checks refuse is refused by the load too (constraints dropped inside
+     * the rolled-back transaction). */
+    ext_refused(load_with("ALTER TABLE external_service DROP CONSTRAINT "
+                          "external_service_url_prefix_check;"
+                          "UPDATE external_service SET url_prefix = 'http://insecure.example', "
+                          "auth_password_ref = 'env:PAYLINK_IT_EXT_STRONG' "
+                          "WHERE service_bureau = 'EXT'"),
+                "must begin with https://");
+    ext_refused(load_with("ALTER TABLE external_service DROP CONSTRAINT "
+                          "external_service_token_url_check;"
+                          "UPDATE external_service SET token_url = 'http://insecure.example', "
+                          "auth_password_ref = 'env:PAYLINK_IT_EXT_STRONG' "
+                          "WHERE service_bureau = 'EXT'"),
+                "token URL must begin with https://");
+    ext_refused(load_with("ALTER TABLE external_service DROP CONSTRAINT "
+                          "external_service_message_version_check;"
+                          "UPDATE external_service SET message_version = '2.0', "
+                          "auth_password_ref = 'env:PAYLINK_IT_EXT_STRONG' "
+                          "WHERE service_bureau = 'EXT'"),
+                "message version 2.0 is not supported");
+    unsetenv("PAYLINK_IT_EXT_STRONG");
+    unsetenv("PAYLINK_IT_EXT_WEAK");
+}
+
+/* WPAY "Notify of installments" of the demo's pay types (company 1). */
+static void test_notify_installments(void **state)
+{
+    (void)state;
+    pl_services *s = load_with(NULL);
+    assert_true(pl_services_notify_installments(s, 1, "VI"));
+    assert_false(pl_services_notify_installments(s, 1, "MC"));
+    assert_false(pl_services_notify_installments(s, 1, "ZZ"));
+    assert_false(pl_services_notify_installments(s, 2, "VI"));
+    assert_false(pl_services_notify_installments(s, 1, ""));
+    assert_false(pl_services_notify_installments(s, 1, NULL));
+    pl_services_unref(s);
+    s = load_with("UPDATE pay_type SET notify_installments = true WHERE company = 1 AND "
+                  "pay_type = 'MC'");
+    assert_true(pl_services_notify_installments(s, 1, "MC"));
+    pl_services_unref(s);
+}
+
 static void test_references(void **state)
 {
     (void)state;
@@ -1029,6 +1145,8 @@ int main(void)
         cmocka_unit_test(test_merchant_id_hierarchy),
         cmocka_unit_test(test_proxy_and_production),
         cmocka_unit_test(test_process_wide_proxy),
+        cmocka_unit_test(test_external_service),
+        cmocka_unit_test(test_notify_installments),
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_prepare_operation),

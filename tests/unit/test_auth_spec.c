@@ -107,6 +107,137 @@ static int max_placeholder(const char *sql)
     return max;
 }
 
+/* ---- subsequent authorizations (seed external-payment-service.txt) ---- */
+
+typedef struct sub_out {
+    char initiator[12], reason[16], transaction[65];
+    int64_t original;
+} sub_out;
+
+static void subsequent(const pl_request *r, bool resubmission, bool installments, const char *cit,
+                       int64_t cit_amount, sub_out *o)
+{
+    memset(o, 0x55, sizeof *o);
+    pl_auth_subsequent(r, resubmission, installments, cit, cit_amount, o->initiator,
+                       sizeof o->initiator, o->reason, sizeof o->reason, o->transaction,
+                       sizeof o->transaction, &o->original);
+}
+
+static void test_subsequent_cardholder(void **state)
+{
+    (void)state;
+    pl_request r;
+    memset(&r, 0, sizeof r);
+    sub_out o;
+    /* No subsequent_auth: the customer placing the order, a CIT; nothing else is sent. */
+    subsequent(&r, true, true, "T-CIT", 10000, &o);
+    assert_string_equal(o.initiator, "CARDHOLDER");
+    assert_string_equal(o.reason, "");
+    assert_string_equal(o.transaction, "");
+    assert_int_equal(o.original, -1);
+}
+
+static void test_subsequent_reasons(void **state)
+{
+    (void)state;
+    pl_request r;
+    memset(&r, 0, sizeof r);
+    r.subsequent_auth.present = true;
+    sub_out o;
+    static const struct {
+        const char *asked;
+        bool resubmission, installments;
+        const char *sent;
+    } cases[] = {
+        {"RESUBMIT", true, false, "RESUBMIT"},       {"RESUBMIT", false, true, "REAUTH"},
+        {"INSTALLMENT", false, true, "INSTALLMENT"}, {"INSTALLMENT", true, false, "REAUTH"},
+        {"REAUTH", false, false, "REAUTH"},          {"", true, true, "REAUTH"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(r.subsequent_auth.reason, sizeof r.subsequent_auth.reason, "%s", cases[i].asked);
+        subsequent(&r, cases[i].resubmission, cases[i].installments, NULL, -1, &o);
+        assert_string_equal(o.reason, cases[i].sent);
+        /* Merchant-initiated, whatever the request says. */
+        assert_string_equal(o.initiator, "MERCHANT");
+        assert_string_equal(o.transaction, "");
+        assert_int_equal(o.original, -1);
+    }
+    snprintf(r.subsequent_auth.initiator, sizeof r.subsequent_auth.initiator, "cardholder");
+    subsequent(&r, false, false, NULL, -1, &o);
+    assert_string_equal(o.initiator, "MERCHANT");
+}
+
+static void test_subsequent_cit(void **state)
+{
+    (void)state;
+    pl_request r;
+    memset(&r, 0, sizeof r);
+    r.subsequent_auth.present = true;
+    snprintf(r.subsequent_auth.reason, sizeof r.subsequent_auth.reason, "REAUTH");
+    sub_out o;
+    /* Split shipment: the stored CIT of the order payment method, with its amount. */
+    subsequent(&r, false, false, "T-CIT-1", 10000, &o);
+    assert_string_equal(o.transaction, "T-CIT-1");
+    assert_int_equal(o.original, 10000);
+    /* The request names the CIT (a membership order): that id, the stored amount it found. */
+    snprintf(r.subsequent_auth.transaction_id, sizeof r.subsequent_auth.transaction_id, "T-MEM");
+    subsequent(&r, false, false, "T-MEM", 2500, &o);
+    assert_string_equal(o.transaction, "T-MEM");
+    assert_int_equal(o.original, 2500);
+    /* Named but not stored here: sent as named, no amount. */
+    subsequent(&r, false, false, NULL, -1, &o);
+    assert_string_equal(o.transaction, "T-MEM");
+    assert_int_equal(o.original, -1);
+}
+
+/* seed "Response codes": a REJECT or ERROR through the External Payment Service is declined, on
+ * hold AT, and SU when no reason code came (no vendor_response table here: every code is
+ * undefined). */
+static void test_ext_refusals(void **state)
+{
+    (void)state;
+    pl_service ext;
+    memset(&ext, 0, sizeof ext);
+    snprintf(ext.code, sizeof ext.code, "EXT");
+    snprintf(ext.protocol, sizeof ext.protocol, "EXT");
+    static const struct {
+        const char *decision, *reason, *vendor;
+    } cases[] = {{"REJECT", "", "SU"},
+                 {"ERROR", "", "SU"},
+                 {"REJECT", "204", "204"},
+                 {"ERROR", "INVALID", "INVALID"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_job job;
+        memset(&job, 0, sizeof job);
+        job.svc = &ext;
+        snprintf(job.res.decision, sizeof job.res.decision, "%s", cases[i].decision);
+        snprintf(job.res.reason_code, sizeof job.res.reason_code, "%s", cases[i].reason);
+        pl_auth_spec.map(&job);
+        assert_int_equal(job.reply.status, PL_ST_DECLINED);
+        assert_string_equal(job.reply.vendor_response, cases[i].vendor);
+        assert_string_equal(job.reply.hold_reason, "AT");
+        assert_string_equal(job.reply.decision, cases[i].decision);
+    }
+    /* An approval is read as usual; a CyberSource ERROR stays an error. */
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    job.svc = &ext;
+    snprintf(job.res.decision, sizeof job.res.decision, "ACCEPT");
+    snprintf(job.res.reason_code, sizeof job.res.reason_code, "100");
+    snprintf(job.card_token, sizeof job.card_token, "tok_1");
+    pl_auth_spec.map(&job);
+    assert_int_equal(job.reply.status, PL_ST_APPROVED);
+    assert_string_equal(job.reply.token, "tok_1"); /* getToken's token, recorded and returned */
+    pl_service cyb = ext;
+    snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
+    memset(&job, 0, sizeof job);
+    job.svc = &cyb;
+    snprintf(job.res.decision, sizeof job.res.decision, "ERROR");
+    snprintf(job.res.reason_code, sizeof job.res.reason_code, "150");
+    pl_auth_spec.map(&job);
+    assert_int_equal(job.reply.status, PL_ST_ERROR);
+}
+
 static void test_spec_table(void **state)
 {
     (void)state;
@@ -115,7 +246,8 @@ static void test_spec_table(void **state)
     assert_string_equal(s->table, "cc_auth_trans");
     assert_non_null(s->protocols);
     assert_string_equal(s->protocols[0], "CYB");
-    assert_null(s->protocols[1]);
+    assert_string_equal(s->protocols[1], "EXT"); /* credit cards on the External Payment Service */
+    assert_null(s->protocols[2]);
     assert_non_null(s->record);
     assert_non_null(s->prepare);
     assert_non_null(s->mark_sent);
@@ -139,10 +271,10 @@ static void test_spec_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_short_ids_get_suffix),
-        cmocka_unit_test(test_long_ids_get_digest),
-        cmocka_unit_test(test_ids_stay_distinct),
-        cmocka_unit_test(test_spec_table),
+        cmocka_unit_test(test_short_ids_get_suffix),  cmocka_unit_test(test_long_ids_get_digest),
+        cmocka_unit_test(test_ids_stay_distinct),     cmocka_unit_test(test_spec_table),
+        cmocka_unit_test(test_subsequent_cardholder), cmocka_unit_test(test_subsequent_reasons),
+        cmocka_unit_test(test_subsequent_cit),        cmocka_unit_test(test_ext_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

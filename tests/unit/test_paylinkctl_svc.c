@@ -1,8 +1,8 @@
 /*
  * test_paylinkctl_svc.c: the pure parts of `paylinkctl svc` (svcctl.h): option parsing and
- * validation of close-order and reverse-unused, the derived reversal request ids, and the JSON
- * line handed to the order system. The database side runs end to end
- * (tests/e2e/test_svc_reverse_unused.sh).
+ * validation of close-order and reverse-unused, the seed's REVXAHP conditions on the pay type,
+ * the derived reversal request ids, and the JSON line handed to the order system. The database
+ * side runs end to end (tests/e2e/test_svc_reverse_unused.sh, tests/e2e/test_bureau_set.sh).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +277,68 @@ static void test_unused_json_dry_run_and_blanks(void **state)
     free(line);
 }
 
+/* ---- the seed's REVXAHP conditions --------------------------------------------------------- */
+
+/* A stored value pay type GE of company 7 on an enabled External Payment Service bureau. */
+static pl_svcctl_pay_type ext_pay_type(void)
+{
+    return (pl_svcctl_pay_type){.found = true,
+                                .kind = "SVC",
+                                .service = "EXT",
+                                .protocol = "EXT",
+                                .ext_configured = true,
+                                .ext_enabled = true,
+                                .is_m25 = false};
+}
+
+/* Asserts the pay type is refused with a message containing want (and naming it). */
+static void pay_type_refused(const pl_svcctl_pay_type *p, const char *want)
+{
+    pl_svcctl_opts o = {.cmd = PL_SVCCTL_REVERSE_UNUSED, .company = 7, .pay_type = "GE"};
+    char e[400] = "";
+    assert_int_equal(pl_svcctl_check_pay_type(&o, p, e, sizeof e), PL_ERR_INVALID);
+    if (!strstr(e, want))
+        fail_msg("error '%s' does not say '%s'", e, want);
+    assert_non_null(strstr(e, "GE"));
+}
+
+static void test_pay_type_conditions(void **state)
+{
+    (void)state;
+    pl_svcctl_opts o = {.cmd = PL_SVCCTL_REVERSE_UNUSED, .company = 7, .pay_type = "GE"};
+    char e[400];
+    pl_svcctl_pay_type p = ext_pay_type();
+    assert_int_equal(pl_svcctl_check_pay_type(&o, &p, e, sizeof e), PL_OK);
+    /* Customer Engagement stored value, as before the External Payment Service. */
+    p.service = "RLT";
+    p.protocol = "RLT";
+    p.ext_configured = p.ext_enabled = false;
+    assert_int_equal(pl_svcctl_check_pay_type(&o, &p, e, sizeof e), PL_OK);
+
+    p = (pl_svcctl_pay_type){.found = false};
+    pay_type_refused(&p, "not a pay type of company 7");
+    p = ext_pay_type();
+    p.kind = "CC";
+    pay_type_refused(&p, "credit card pay type");
+    p = ext_pay_type();
+    p.service = "CYB";
+    p.protocol = "CYB";
+    pay_type_refused(&p, "not to the External Payment Service");
+    p = ext_pay_type();
+    p.ext_configured = false;
+    p.ext_enabled = false;
+    pay_type_refused(&p, "no External Service Settings");
+    p = ext_pay_type();
+    p.ext_enabled = false;
+    pay_type_refused(&p, "External Service flag is off");
+    p = ext_pay_type();
+    p.is_m25 = true;
+    pay_type_refused(&p, "M25");
+    /* A credit card pay type that is also M25: the first condition the seed lists decides. */
+    p.kind = "CC";
+    pay_type_refused(&p, "credit card pay type");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_void_ids),
         cmocka_unit_test(test_unused_json),
         cmocka_unit_test(test_unused_json_dry_run_and_blanks),
+        cmocka_unit_test(test_pay_type_conditions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

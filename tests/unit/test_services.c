@@ -4,10 +4,13 @@
  *
  * Which proxy a bureau's calls take: the seed's PROXY_HOST / PROXY_PORT as a process-wide
  * default (PAYLINK_PROXY_HOST / PAYLINK_PROXY_PORT), overridden by the bureau's own
- * auth_service.proxy_host / proxy_port.
+ * auth_service.proxy_host / proxy_port. The External Payment Service's password rule (seed
+ * external-payment-service.txt, "Authentication Password"), and that its refusals never show
+ * the password.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -62,12 +65,100 @@ static void test_never_overflows(void **state)
     assert_int_equal(strlen(out), sizeof out - 1);
 }
 
+/* ---- the External Payment Service's Authentication Password rule ---------------------- */
+
+/* Asserts pw is accepted, with why left empty. */
+static void password_ok(const char *pw)
+{
+    char why[200];
+    memset(why, 'x', sizeof why);
+    if (!pl_services_ext_password_ok(pw, why, sizeof why))
+        fail_msg("password of %zu bytes refused: %s", strlen(pw), why);
+    assert_string_equal(why, "");
+}
+
+/* Asserts pw is refused, why naming every rule in want (comma-separated, in the rule's order)
+ * and never the password. */
+static void password_refused(const char *pw, const char *want)
+{
+    char why[200];
+    assert_false(pl_services_ext_password_ok(pw, why, sizeof why));
+    assert_string_equal(why, want);
+    if (pw && *pw)
+        assert_null(strstr(why, pw));
+}
+
+static void test_password_rule_accepts(void **state)
+{
+    (void)state;
+    password_ok("a1!bcd"); /* exactly 6 */
+    password_ok("Secr3t!x");
+    password_ok("pass word1x"); /* a space is a special character */
+    password_ok("1!aaaa");      /* a digit may come first; only the last is ruled */
+    password_ok("9$Zz-Q");
+    /* Non-ASCII is special and counts as one character: a (1) é (2) 1 (3) b c d (6). */
+    password_ok("a\xc3\xa9"
+                "1bcd");
+    password_ok("x1\xe2\x82\xac"
+                "yzw"); /* x, 1, the euro sign (3 bytes), y, z, w */
+}
+
+static void test_password_rule_refuses(void **state)
+{
+    (void)state;
+    password_refused("a1!bc", "shorter than 6 characters");
+    password_refused("abcdef!", "no digit");
+    password_refused("123456!", "no letter");
+    password_refused("abcd12", "no special (non-alphanumeric) character, ends in a digit");
+    password_refused("abc!12", "ends in a digit");
+    password_refused("abcdefgh1x", "no special (non-alphanumeric) character");
+    password_refused("abc", "shorter than 6 characters, no digit, no special "
+                            "(non-alphanumeric) character");
+    password_refused("7", "shorter than 6 characters, no letter, no special (non-alphanumeric) "
+                          "character, ends in a digit");
+    /* 5 characters in 6 and 7 bytes. */
+    password_refused("a\xc3\xa9"
+                     "1bc",
+                     "shorter than 6 characters");
+    password_refused("x1\xe2\x82\xac"
+                     "yz",
+                     "shorter than 6 characters");
+    password_refused("", "no password");
+    password_refused(NULL, "no password");
+}
+
+static void test_password_rule_why_is_optional_and_bounded(void **state)
+{
+    (void)state;
+    assert_true(pl_services_ext_password_ok("a1!bcd", NULL, 0));
+    assert_false(pl_services_ext_password_ok("abc", NULL, 0));
+    assert_false(pl_services_ext_password_ok(NULL, NULL, 0));
+    char why[12];
+    memset(why, 'x', sizeof why);
+    assert_false(pl_services_ext_password_ok("7", why, sizeof why));
+    assert_int_equal(strlen(why), sizeof why - 1);
+    char one[1] = {'x'};
+    assert_false(pl_services_ext_password_ok("7", one, sizeof one));
+    assert_int_equal(one[0], '\0');
+}
+
+/* A snapshot without rows answers "no" (the auth spec's default: REAUTH). */
+static void test_notify_installments_without_snapshot(void **state)
+{
+    (void)state;
+    assert_false(pl_services_notify_installments(NULL, 1, "VI"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_columns_win),
         cmocka_unit_test(test_blank_columns_take_the_process_proxy),
         cmocka_unit_test(test_never_overflows),
+        cmocka_unit_test(test_password_rule_accepts),
+        cmocka_unit_test(test_password_rule_refuses),
+        cmocka_unit_test(test_password_rule_why_is_optional_and_bounded),
+        cmocka_unit_test(test_notify_installments_without_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

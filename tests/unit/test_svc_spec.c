@@ -682,7 +682,8 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->worker, "svc");
     assert_string_equal(s->table, "svc_trans");
     assert_string_equal(s->protocols[0], "RLT");
-    assert_null(s->protocols[1]);
+    assert_string_equal(s->protocols[1], "EXT");
+    assert_null(s->protocols[2]);
     assert_int_equal(s->nstmts, 4);
     for (size_t i = 0; i < s->nstmts; i++) {
         assert_non_null(s->stmts[i].name);

@@ -10,10 +10,13 @@
  *   paylinkctl deposits  settle, confirm or resubmit deposits (deposits.h)
  *   paylinkctl svc       mark orders closed; list the unused stored value authorizations of
  *                        closed or cancelled orders to void (svcctl.h)
+ *   paylinkctl bureau    show, change (audited) and audit a service bureau's settings
+ *                        (bureau.h)
  *
  * It reads the variables the workers read (PAYLINK_DB, PAYLINK_KAFKA_BROKERS,
  * PAYLINK_TOPIC_PREFIX), so a shell that sourced .dev/env needs no flags. Exit status: 0 done,
- * 1 error, 2 timed out (no reply, fewer messages than --count, topics not ready in time).
+ * 1 error, 2 timed out (no reply, fewer messages than --count, topics not ready in time) or,
+ * for bureau, refused (nothing changed).
  *
  * Card numbers typed on the command line are copied, then overwritten in argv so later `ps`
  * listings do not show them, and are never printed: only the request id and replies (which
@@ -31,6 +34,7 @@
 #include <libpq-fe.h>
 
 #include "bench.h"
+#include "bureauctl.h"
 #include "ctldb.h"
 #include "ctlkafka.h"
 #include "ctlmsg.h"
@@ -114,7 +118,18 @@ static void usage(FILE *out)
           "                     [--by NAME]\n"
           "      The approved stored value authorizations of closed or cancelled orders that\n"
           "      still hold money, as JSON lines with the reversal request the order system\n"
-          "      sends with the card added (svcctl.h; paylinkctl svc --help).\n"
+          "      sends with the card added (svcctl.h; paylinkctl svc --help). The pay type\n"
+          "      must be a stored value pay type of the company (pay_type) on an RLT or an\n"
+          "      enabled External Payment Service bureau, and not its M25 netting pay type.\n"
+          "  bureau show CODE\n"
+          "  bureau set CODE --by NAME FIELD=VALUE [FIELD=VALUE ...]\n"
+          "  bureau audit [CODE] [--limit N]\n"
+          "      A service bureau's settings (auth_service, and external_service as ext.*;\n"
+          "      secrets as their references), the one supported way to change them (checked\n"
+          "      first: https:// URLs, the seed's password rule, strict booleans and numbers;\n"
+          "      one transaction, audited under NAME), and the audit of changes, newest first\n"
+          "      (bureau.h; paylinkctl bureau --help lists the fields). Exit 2: refused,\n"
+          "      nothing changed.\n"
           "  topics [--partitions N] [--replication R] [--min-isr M] [--timeout S]\n"
           "         [--extra NAME[,NAME...]]\n"
           "      Create the paylink topics with the settings of deploy/kafka/create-topics.sh\n"
@@ -131,7 +146,7 @@ static void usage(FILE *out)
           "environment: PAYLINK_DB (libpq connection string), PAYLINK_KAFKA_BROKERS,\n"
           "PAYLINK_TOPIC_PREFIX (default paylink), PAYLINK_SCHEMA_DIR, PAYLINK_LOG_MASK\n"
           "(last4|removed: how card numbers in non-JSON messages are masked).\n"
-          "exit status: 0 done, 1 error, 2 timed out.\n",
+          "exit status: 0 done, 1 error, 2 timed out (bureau: refused).\n",
           out);
 }
 
@@ -248,10 +263,10 @@ static int parse_args(int argc, char **argv, opts *o)
         usage(o->command ? stdout : stderr);
         return o->command ? EXIT_DONE : EXIT_ERROR;
     }
-    /* bench, deposits and svc parse their own options (bench.h, deposits.h, svcctl.h): only
-     * the global ones may come before the command's word. */
+    /* bench, deposits, svc and bureau parse their own options (bench.h, deposits.h, svcctl.h,
+     * bureau.h): only the global ones may come before the command's word. */
     bool bench = strcmp(o->command, "bench") == 0 || strcmp(o->command, "deposits") == 0 ||
-                 strcmp(o->command, "svc") == 0;
+                 strcmp(o->command, "svc") == 0 || strcmp(o->command, "bureau") == 0;
     int end = bench ? command_at : argc;
     for (int i = 1; i < end; i++) {
         char *a = argv[i];
@@ -596,6 +611,9 @@ int main(int argc, char **argv)
         int at = find_command(argc, argv);
         status = pl_svcctl_main(argc - at, argv + at, env_or(o.db, "PAYLINK_DB", NULL),
                                 env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
+    } else if (strcmp(o.command, "bureau") == 0) {
+        int at = find_command(argc, argv);
+        status = pl_bureau_main(argc - at, argv + at, env_or(o.db, "PAYLINK_DB", NULL));
     } else if (strcmp(o.command, "migrate") == 0)
         status = cmd_migrate(&o);
     else if (strcmp(o.command, "send") == 0)

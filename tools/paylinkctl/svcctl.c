@@ -44,12 +44,22 @@ static const char *const SQL_UNUSED =
     "AND r.service_bureau = a.service_bureau AND r.status IN ('declined', 'rejected', 'error')) "
     "FROM order_closed c "
     "JOIN svc_trans a ON a.company = c.company AND a.order_number = c.order_number "
-    "JOIN auth_service s ON s.service_bureau = a.service_bureau AND s.protocol = 'RLT' "
+    "JOIN auth_service s ON s.service_bureau = a.service_bureau "
+    "AND s.protocol IN ('RLT', 'EXT') "
     "WHERE c.company = $1::int AND c.closed_at <= now() - make_interval(days => $3::int) "
     "AND a.pay_type = $2::varchar AND a.request_type = 'auth' AND a.status = 'approved' "
     "AND a.svc_transaction_id <> '' AND a.amount_pending = 0 "
     "AND a.amount_approved - a.amount_deposited - a.amount_voided > 0 "
     "ORDER BY c.closed_at, a.order_number, a.pay_seq, a.received_at, a.request_id";
+
+/* The pay type reverse-unused was given, as the seed's REVXAHP conditions need it. */
+static const char *const SQL_PAY_TYPE =
+    "SELECT p.kind, p.service_bureau, s.protocol, e.service_bureau IS NOT NULL, "
+    "coalesce(e.enabled, false), coalesce(c.m25_netting_pay_type = p.pay_type, false) "
+    "FROM pay_type p JOIN auth_service s ON s.service_bureau = p.service_bureau "
+    "LEFT JOIN external_service e ON e.service_bureau = p.service_bureau "
+    "LEFT JOIN company_setting c ON c.company = p.company "
+    "WHERE p.company = $1::int AND p.pay_type = $2::varchar";
 
 /* Records one listing; a later run's listing of the same void updates it. */
 static const char *const SQL_LISTED =
@@ -296,6 +306,47 @@ char *pl_svcctl_unused_json(const pl_svcctl_unused *u, const char *prefix)
     return out;
 }
 
+/* ---- the seed's conditions ---------------------------------------------------------------- */
+
+int pl_svcctl_check_pay_type(const pl_svcctl_opts *o, const pl_svcctl_pay_type *p, char *errstr,
+                             size_t errstr_size)
+{
+    if (!p->found)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "pay type %s is not a pay type of company %d (pay_type): "
+                          "reverse-unused needs a stored value card pay type of the company",
+                          o->pay_type, o->company);
+    if (strcmp(p->kind, "SVC") != 0)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "pay type %s of company %d is a credit card pay type (%s), not a "
+                          "stored value card pay type",
+                          o->pay_type, o->company, p->kind);
+    bool ext = strcmp(p->protocol, "EXT") == 0;
+    if (!ext && strcmp(p->protocol, "RLT") != 0)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "pay type %s of company %d is assigned to service bureau %s of "
+                          "protocol %s, not to the External Payment Service (EXT) or Customer "
+                          "Engagement (RLT)",
+                          o->pay_type, o->company, p->service, p->protocol);
+    if (ext && !p->ext_configured)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "pay type %s of company %d is assigned to %s, which is not configured "
+                          "as the External Payment Service: it has no External Service Settings "
+                          "(paylinkctl bureau set)",
+                          o->pay_type, o->company, p->service);
+    if (ext && !p->ext_enabled)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "pay type %s of company %d is assigned to %s, whose External Service "
+                          "flag is off (ext.enabled): no message would be sent",
+                          o->pay_type, o->company, p->service);
+    if (p->is_m25)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "pay type %s is company %d's Default Auth Code for CC Netting (system "
+                          "control value M25): its authorizations are not reversed here",
+                          o->pay_type, o->company);
+    return PL_OK;
+}
+
 /* ---- the commands ------------------------------------------------------------------------- */
 
 static int exec_ok(PGconn *db, const char *sql)
@@ -391,11 +442,42 @@ static int list_one(PGconn *db, const PGresult *r, int i, const pl_svcctl_opts *
     return 0;
 }
 
+/* The seed's REVXAHP conditions on the pay type; 0, or -1 after saying why. */
+static int check_pay_type(PGconn *db, const pl_svcctl_opts *o, const char *company)
+{
+    const char *p[] = {company, o->pay_type};
+    PGresult *r = PQexecParams(db, SQL_PAY_TYPE, 2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "paylinkctl: reading the pay type failed: %s", PQerrorMessage(db));
+        PQclear(r);
+        return -1;
+    }
+    pl_svcctl_pay_type pt = {.found = PQntuples(r) == 1};
+    if (pt.found) {
+        pt.kind = PQgetvalue(r, 0, 0);
+        pt.service = PQgetvalue(r, 0, 1);
+        pt.protocol = PQgetvalue(r, 0, 2);
+        pt.ext_configured = PQgetvalue(r, 0, 3)[0] == 't';
+        pt.ext_enabled = PQgetvalue(r, 0, 4)[0] == 't';
+        pt.is_m25 = PQgetvalue(r, 0, 5)[0] == 't';
+    }
+    char errstr[400];
+    int rc = pl_svcctl_check_pay_type(o, &pt, errstr, sizeof errstr);
+    PQclear(r);
+    if (rc != PL_OK) {
+        fprintf(stderr, "paylinkctl: svc reverse-unused refused: %s\n", errstr);
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_reverse_unused(PGconn *db, const pl_svcctl_opts *o, const char *prefix)
 {
     char company[16], days[16];
     snprintf(company, sizeof company, "%d", o->company);
     snprintf(days, sizeof days, "%d", o->older_than_days);
+    if (check_pay_type(db, o, company) != 0)
+        return 1;
     const char *p[] = {company, o->pay_type, days};
     /* One transaction: what is printed is what is recorded. */
     if (!o->dry_run && exec_ok(db, "BEGIN") != 0) {
@@ -441,7 +523,10 @@ static void usage(FILE *f)
           "                                     [--dry-run] [--by NAME]\n"
           "  close-order: the order system marks order O closed or cancelled (order_closed);\n"
           "  a second mark keeps the first. One JSON line.\n"
-          "  reverse-unused: the approved stored value authorizations of pay type P on orders\n"
+          "  reverse-unused (seed REVXAHP): P must be a stored value pay type of company C\n"
+          "  (pay_type) assigned to an RLT bureau or to the External Payment Service (EXT, its\n"
+          "  External Service flag on), and not C's M25 netting pay type; otherwise refused.\n"
+          "  It lists the approved stored value authorizations of pay type P on orders\n"
           "  marked at least N days ago (default 0) that still hold money, one JSON line each\n"
           "  with the reversal request the order system sends once it has added the card\n"
           "  (svc.card_number: paylink does not keep card numbers). The reversal request ids\n"

@@ -13,8 +13,16 @@
  * {"company","order","reason","closed_at","closed_by","marked"} (marked false when it was
  * already). Exit 0 either way.
  *
- * reverse-unused: every approved stored value authorization (svc_trans, request_type auth, on a
- * service bureau of protocol RLT) of company C and pay type P on an order marked at least N days
+ * reverse-unused (seed external-payment-service.txt, REVXAHP, and its Customer Engagement
+ * counterpart): first the seed's conditions (pl_svcctl_check_pay_type): P is a stored value card
+ * pay type of company C (table pay_type, kind SVC), assigned to an authorization service
+ * configured as the External Payment Service (protocol EXT with External Service Settings whose
+ * flag is on) or to Customer Engagement (protocol RLT), and not C's Default Auth Code for CC
+ * Netting (company_setting.m25_netting_pay_type); otherwise it is refused (exit 1) with the
+ * condition that failed. Then every approved stored value authorization (svc_trans,
+ * request_type auth, on a service bureau of protocol RLT or EXT: paylink-svc keeps both alike;
+ * each void goes to the authorization's own bureau, also one taken before P moved to another)
+ * of company C and pay type P on an order marked at least N days
  * ago (default 0) that still holds money (approved - deposited - voided > 0) and has no deposit
  * or void in flight (nothing claimed: such a void would be refused) is printed as one JSON line
  * (pl_svcctl_unused_json). paylink cannot send those voids: the Void names the card
@@ -68,6 +76,28 @@ typedef struct pl_svcctl_opts {
  */
 int pl_svcctl_parse(int argc, char **argv, pl_svcctl_opts *o, char *errstr,
                     size_t errstr_size) PL_MUSTCHECK;
+
+/* The pay type reverse-unused was given, as pay_type and its bureau have it (borrowed). */
+typedef struct pl_svcctl_pay_type {
+    bool found;           /* the company has a pay_type row of that code */
+    const char *kind;     /* "CC" or "SVC" */
+    const char *service;  /* the service bureau it is assigned to */
+    const char *protocol; /* that bureau's: "CYB", "RLT", "EXT" */
+    bool ext_configured;  /* EXT: the bureau has External Service Settings */
+    bool ext_enabled;     /* EXT: their External Service flag is on */
+    bool is_m25;          /* it is the company's M25 Default Auth Code for CC Netting */
+} pl_svcctl_pay_type;
+
+/*
+ * The seed's REVXAHP conditions (the company is given: pl_svcctl_parse requires it): returns 0
+ * when reverse-unused may list the authorizations of o->pay_type, else PL_ERR_INVALID with the
+ * condition that failed in errstr, in the seed's order: not a pay type of the company, not a
+ * stored value card pay type, not assigned to an EXT (or RLT) bureau, the EXT bureau without
+ * External Service Settings or with its flag off, the M25 netting pay type. Fields other than
+ * found are read only when found is true.
+ */
+int pl_svcctl_check_pay_type(const pl_svcctl_opts *o, const pl_svcctl_pay_type *p, char *errstr,
+                             size_t errstr_size) PL_MUSTCHECK;
 
 /*
  * The request id of the attempt-th (>= 1) void of the stored value authorization

@@ -1,10 +1,10 @@
 /*
  * paylink-bureau-sim: an HTTPS payment bureau simulator for tests and the demo.
  *
- * Speaks the CyberSource Simple Order SOAP API and the Customer Engagement stored value
- * messages with the deterministic outcomes of CONTRACT.md §3, keeps a ledger of every effect,
- * and serves the /__sim/ control endpoints (sim_server.h). Logs JSON lines on stderr. SIGTERM
- * or SIGINT stops it cleanly.
+ * Speaks the CyberSource Simple Order SOAP API, the Customer Engagement stored value messages
+ * and the External Payment Service's JSON endpoints with the deterministic outcomes of
+ * CONTRACT.md §3, keeps a ledger of every effect, and serves the /__sim/ control endpoints
+ * (sim_server.h). Logs JSON lines on stderr. SIGTERM or SIGINT stops it cleanly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "card.h"
 #include "log.h"
+#include "sim_ext.h"
 #include "sim_log.h"
 #include "sim_proto.h"
 #include "sim_server.h"
@@ -38,7 +40,11 @@ static void usage(FILE *f)
             "                           connection is closed without an answer (default 60000)\n"
             "  --port-file FILE         write the bound port to FILE once listening\n"
             "  --threads T              server threads (default: one per CPU, at least 2)\n"
-            "  --log-level LEVEL        debug, info, warn, error (default info)\n");
+            "  --log-level LEVEL        debug, info, warn, error (default info)\n"
+            "  --ext-token-ttl S        External Payment Service access token lifetime in\n"
+            "                           seconds (default 3600)\n"
+            "  --ext-client-secret-file FILE  the EXT OAuth client secret the token endpoint\n"
+            "                           requires (default: any secret but \"bad-key\")\n");
 }
 
 static int parse_ms(const char *opt, const char *v, unsigned *out)
@@ -46,6 +52,28 @@ static int parse_ms(const char *opt, const char *v, unsigned *out)
     if (pl_sim_parse_uint(v, MAX_MS, out) < 0) {
         fprintf(stderr, "paylink-bureau-sim: %s wants milliseconds (0-%u), not '%s'\n", opt, MAX_MS,
                 v);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Reads the EXT client secret: the file's first line (a trailing CR/LF dropped), 1-511 bytes.
+ * Returns 0 or -1 (told on stderr).
+ */
+static int read_secret_file(const char *path, char *out, size_t outsize)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "paylink-bureau-sim: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    bool ok = fgets(out, (int)outsize, f) != NULL;
+    fclose(f);
+    if (ok)
+        out[strcspn(out, "\r\n")] = '\0';
+    if (!ok || !out[0]) {
+        fprintf(stderr, "paylink-bureau-sim: %s holds no client secret\n", path);
         return -1;
     }
     return 0;
@@ -81,6 +109,8 @@ int main(int argc, char **argv)
         {"port-file", required_argument, NULL, 'f'},
         {"threads", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'L'},
+        {"ext-token-ttl", required_argument, NULL, 'T'},
+        {"ext-client-secret-file", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -88,6 +118,7 @@ int main(int argc, char **argv)
     const char *port_file = NULL;
     bool have_port = false;
     pl_log_level level = PL_LOG_INFO;
+    char ext_secret[512];
 
     pl_log_init("sim", NULL);
     int c;
@@ -133,6 +164,20 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'T':
+            if (pl_sim_parse_uint(optarg, PL_SIM_EXT_TOKEN_TTL_MAX, &cfg.ext_token_ttl_s) < 0 ||
+                cfg.ext_token_ttl_s == 0) {
+                fprintf(stderr,
+                        "paylink-bureau-sim: --ext-token-ttl wants seconds (1-%u), not '%s'\n",
+                        PL_SIM_EXT_TOKEN_TTL_MAX, optarg);
+                return 2;
+            }
+            break;
+        case 'S':
+            if (read_secret_file(optarg, ext_secret, sizeof ext_secret) < 0)
+                return 2;
+            cfg.ext_client_secret = ext_secret;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -161,7 +206,10 @@ int main(int argc, char **argv)
 
     char err[512];
     pl_sim_server *srv = NULL;
-    if (pl_sim_server_start(&cfg, &srv, err, sizeof err) < 0) {
+    int started = pl_sim_server_start(&cfg, &srv, err, sizeof err);
+    /* The server keeps its own copy of the secret. */
+    pl_card_wipe(ext_secret, sizeof ext_secret);
+    if (started < 0) {
         pl_sim_log(PL_LOG_ERROR, NULL, "cannot start: %s", err);
         return 1;
     }
@@ -173,8 +221,10 @@ int main(int argc, char **argv)
         return 1;
     }
     pl_sim_log(PL_LOG_INFO, NULL,
-               "listening on https://%s:%u (CA %s/ca.pem) latency_ms=%u jitter_ms=%u hold_ms=%u",
-               cfg.bind_addr, port, cfg.state_dir, cfg.latency_ms, cfg.jitter_ms, cfg.hold_ms);
+               "listening on https://%s:%u (CA %s/ca.pem) latency_ms=%u jitter_ms=%u hold_ms=%u "
+               "ext_token_ttl=%u",
+               cfg.bind_addr, port, cfg.state_dir, cfg.latency_ms, cfg.jitter_ms, cfg.hold_ms,
+               cfg.ext_token_ttl_s ? cfg.ext_token_ttl_s : PL_SIM_EXT_TOKEN_TTL_DEFAULT);
 
     int sig = 0;
     while (sigwait(&stop_set, &sig) != 0)

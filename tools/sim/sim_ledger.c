@@ -724,9 +724,16 @@ static const char *rlt_check(pl_sim_ledger *l, pl_sim_rlt_op op, rlt_card *c, in
 int pl_sim_ledger_rlt_apply(pl_sim_ledger *l, pl_sim_rlt_op op, const char *card, const char *ref,
                             int64_t amount, const char *preauth_id, pl_sim_rlt_outcome *out)
 {
+    return pl_sim_ledger_svc_apply(l, "RLT", op, card, ref, amount, preauth_id, out);
+}
+
+int pl_sim_ledger_svc_apply(pl_sim_ledger *l, const char *protocol, pl_sim_rlt_op op,
+                            const char *card, const char *ref, int64_t amount,
+                            const char *preauth_id, pl_sim_rlt_outcome *out)
+{
     memset(out, 0, sizeof *out);
-    if (!card || !*card || strlen(card) > PL_SIM_RLT_CARD_MAX || amount < 0 ||
-        amount > PL_MONEY_MAX || op < PL_SIM_RLT_ACTIVATE || op > PL_SIM_RLT_VOID ||
+    if (!protocol || !*protocol || !card || !*card || strlen(card) > PL_SIM_RLT_CARD_MAX ||
+        amount < 0 || amount > PL_MONEY_MAX || op < PL_SIM_RLT_ACTIVATE || op > PL_SIM_RLT_VOID ||
         (op != PL_SIM_RLT_INQUIRY && (!ref || !*ref)))
         return PL_ERR_INVALID;
 
@@ -761,7 +768,7 @@ int pl_sim_ledger_rlt_apply(pl_sim_ledger *l, pl_sim_rlt_op op, const char *card
         rc = PL_ERR_NOMEM;
         goto out;
     }
-    pl_sim_effect e = {"RLT", pl_sim_ledger_rlt_op_name(op), ref, out->amount, out->sva_id};
+    pl_sim_effect e = {protocol, pl_sim_ledger_rlt_op_name(op), ref, out->amount, out->sva_id};
     rc = append_locked(l, &e);
     if (rc < 0) {
         /* The preauthorization stays registered but holds nothing: harmless, and rare. */
@@ -794,6 +801,35 @@ int pl_sim_ledger_rlt_apply(pl_sim_ledger *l, pl_sim_rlt_op op, const char *card
     case PL_SIM_RLT_INQUIRY:
         break;
     }
+    rlt_report(out, c);
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int pl_sim_ledger_svc_open(pl_sim_ledger *l, const char *protocol, const char *card,
+                           const char *ref, pl_sim_rlt_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!protocol || !*protocol || !card || !*card || strlen(card) > PL_SIM_RLT_CARD_MAX || !ref ||
+        !*ref)
+        return PL_ERR_INVALID;
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    if (map_get(&l->rlt_cards, card)) {
+        rc = PL_ERR_STATE;
+        goto out;
+    }
+    rlt_card *c = rlt_card_add(l, card);
+    if (!c) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
+    rlt_take_id(l, out->sva_id, sizeof out->sva_id);
+    pl_sim_effect e = {protocol, "generate", ref, 0, out->sva_id};
+    rc = append_locked(l, &e);
+    if (rc < 0)
+        goto out; /* the account exists, inactive and empty: as if generated and lost */
     rlt_report(out, c);
 out:
     pthread_mutex_unlock(&l->mu);

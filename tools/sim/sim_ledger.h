@@ -2,7 +2,8 @@
  * sim_ledger.h: what the simulated bureaus did — the ledger of effects, the last answer per
  * reference (for transaction queries), the CyberSource card state the follow-on rules need
  * (authorizations, captures, tokens), and the Customer Engagement stored value state (cards,
- * balances, preauthorization holds, card series).
+ * balances, preauthorization holds, card series), whose accounts and rules also serve the
+ * External Payment Service's stored value cards (pl_sim_ledger_svc_*, rows of protocol EXT).
  *
  * The ledger is the simulator's proof of "at most once": every effect a bureau applied (a
  * token created, funds authorized, captured, credited, an authorization reversed; a stored
@@ -192,6 +193,26 @@ typedef struct pl_sim_rlt_outcome {
 int pl_sim_ledger_rlt_apply(pl_sim_ledger *l, pl_sim_rlt_op op, const char *card, const char *ref,
                             int64_t amount, const char *preauth_id,
                             pl_sim_rlt_outcome *out) PL_MUSTCHECK;
+
+/*
+ * The same stored value accounts and rules for another protocol (EXT): the rows name
+ * protocol ("EXT") instead of "RLT". card is the account's key, 1–PL_SIM_RLT_CARD_MAX
+ * characters: EXT keys its accounts by card token ("tok_…"), which no RLT card number can
+ * equal (those are letters, digits, '*' and '-'), so the two bureaus' cards never meet.
+ * Arguments, rules and returns as pl_sim_ledger_rlt_apply, which is this with "RLT".
+ */
+int pl_sim_ledger_svc_apply(pl_sim_ledger *l, const char *protocol, pl_sim_rlt_op op,
+                            const char *card, const char *ref, int64_t amount,
+                            const char *preauth_id, pl_sim_rlt_outcome *out) PL_MUSTCHECK;
+
+/*
+ * Opens the account of a new virtual card: inactive, balance 0, as GenerateCard's (activate
+ * or recharge load and activate it). Appends a "generate" row of protocol (ref, amount 0,
+ * bureau_id the SVATransactionID handed out in out->sva_id). Returns 0 with *out filled,
+ * PL_ERR_STATE when card already has an account, PL_ERR_INVALID or NOMEM.
+ */
+int pl_sim_ledger_svc_open(pl_sim_ledger *l, const char *protocol, const char *card,
+                           const char *ref, pl_sim_rlt_outcome *out) PL_MUSTCHECK;
 
 /*
  * True when prefix and sequence name a card series: both digits only and not empty, together

@@ -2,7 +2,7 @@
  * sim_proto.h: the seam between the simulator's HTTPS server and one bureau protocol.
  *
  * Each simulated bureau (CyberSource SOAP, sim_cyb.c; Customer Engagement stored value, RLT,
- * sim_relate.c; the External Payment Service (EXT) later) is a pl_sim_proto: a route (method
+ * sim_relate.c; the External Payment Service, EXT, sim_ext.c) is a pl_sim_proto: a route (method
  * + path, or a path pattern) and a handler that turns one request body into a pl_sim_response.
  * The server owns transport concerns — TLS, the body cap, latency, holding or dropping the
  * connection — and the handler owns the bureau's rules and the ledger effects. A handler
@@ -33,6 +33,10 @@ typedef struct pl_sim_response {
     const char *content_type; /* static string */
     char *body;               /* malloc'd, may hold NULs; NULL when empty */
     size_t body_len;
+    /* One more header of the answer, or NULL: static strings (EXT: WWW-Authenticate of a 401,
+     * Cache-Control of an OAuth token). */
+    const char *header_name;
+    const char *header_value;
 } pl_sim_response;
 
 /* One HTTP request as the handler sees it. Strings are borrowed for the call only. */
@@ -48,6 +52,9 @@ typedef struct pl_sim_http_req {
     const char *authorization; /* Authorization header, or NULL */
     const char *content_type;  /* Content-Type header, or NULL */
     const char *issue_amount;  /* X-Paylink-Issue-Amount header (RLT GenerateCard), or NULL */
+    /* The state the server keeps for the route's protocol, when it has one (EXT: the
+     * pl_sim_ext of sim_ext.h: access tokens, card tokens, answers); NULL otherwise. */
+    void *state;
 } pl_sim_http_req;
 
 typedef struct pl_sim_proto {

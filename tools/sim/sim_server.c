@@ -28,6 +28,7 @@
 
 #include "card.h"
 #include "sim_cyb.h"
+#include "sim_ext.h"
 #include "sim_ids.h"
 #include "sim_log.h"
 #include "sim_proto.h"
@@ -37,16 +38,18 @@
 
 #define MAX_DELAY_MS (24u * 3600u * 1000u)
 
-/* The bureaus the simulator speaks; EXT joins here when its file exists. */
+/* The bureaus the simulator speaks. */
 static const pl_sim_proto *const protocols[] = {
     &pl_sim_cyb_proto,
     &pl_sim_relate_proto,
+    &pl_sim_ext_proto,
 };
 
 struct pl_sim_server {
     struct MHD_Daemon *mhd;
     pl_sim_timer *timer;
     pl_sim_ledger *ledger;
+    pl_sim_ext *ext; /* the External Payment Service's tokens and answers */
     char *cert_pem;
     char *key_pem;
     unsigned port;
@@ -224,6 +227,7 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
     }
     if (strcmp(path, "/__sim/reset") == 0 && post) {
         pl_sim_ledger_reset(s->ledger);
+        pl_sim_ext_reset(s->ext);
         pl_sim_log(PL_LOG_INFO, NULL, "reset: ledger and bureau state cleared");
         return set_text(resp, 200, "ok");
     }
@@ -234,6 +238,8 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
             s->ledger, post, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "prefix"),
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sequence"),
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "remaining"), resp);
+    if (strncmp(path, PL_SIM_EXT_CONTROL_PREFIX, sizeof PL_SIM_EXT_CONTROL_PREFIX - 1) == 0)
+        return pl_sim_ext_control(s->ext, method, path, resp);
     return set_text(resp, 404, "not found\n");
 }
 
@@ -276,6 +282,7 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
             .issue_amount =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, PL_SIM_ISSUE_AMOUNT_HEADER),
+            .state = p == &pl_sim_ext_proto ? (void *)s->ext : NULL,
         };
         if (p->handle(s->ledger, &req, resp) < 0) {
             pl_sim_response_free(resp);
@@ -356,6 +363,8 @@ static enum MHD_Result send_response(conn_ctx *x)
         return MHD_NO;
     if (r->content_type)
         MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->header_name && r->header_value)
+        MHD_add_response_header(m, r->header_name, r->header_value);
     enum MHD_Result ok = MHD_queue_response(x->conn, r->status, m);
     MHD_destroy_response(m);
     return ok;
@@ -485,6 +494,14 @@ int pl_sim_server_start(const pl_sim_server_cfg *cfg, pl_sim_server **out, char 
         rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
     }
+    pl_sim_ext_cfg ext_cfg = {.token_ttl_s = cfg->ext_token_ttl_s,
+                              .client_secret = cfg->ext_client_secret};
+    s->ext = pl_sim_ext_new(&ext_cfg);
+    if (!s->ext) {
+        rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size,
+                        "out of memory (or no randomness) for the External Payment Service");
+        goto fail;
+    }
     rc = pl_sim_timer_new(&s->timer, errstr, errstr_size);
     if (rc < 0)
         goto fail;
@@ -557,6 +574,7 @@ void pl_sim_server_stop(pl_sim_server *s)
         MHD_stop_daemon(s->mhd);
     pl_sim_timer_destroy(s->timer);
     pl_sim_ledger_destroy(s->ledger);
+    pl_sim_ext_destroy(s->ext);
     free(s->cert_pem);
     if (s->key_pem) {
         pl_card_wipe(s->key_pem, strlen(s->key_pem));

@@ -4,6 +4,7 @@
  * Routes:
  *   POST /commerce/1.x/transactionProcessor   CyberSource Simple Order API (sim_cyb.h)
  *   POST /relateui/<company>/xmlapi           Customer Engagement stored value (sim_relate.h)
+ *   POST /ext/oauth2/token, /ext/<endpoint>   External Payment Service, EXT (sim_ext.h)
  *   GET  /__sim/health                        200 "ok"
  *   GET  /__sim/ledger                        the ledger, JSON array (sim_ledger.h)
  *   GET  /__sim/query?ref=R                   last answer for reference R; 404 {"found":false}
@@ -11,6 +12,8 @@
  *   GET|POST /__sim/config[?latency_ms=N&jitter_ms=J&hold_ms=H]   read / change the delays
  *   GET|POST /__sim/relate/series?prefix=P&sequence=S[&remaining=N|unlimited]
  *                                             a card series' numbers left (sim_relate.h)
+ *   POST /__sim/ext/expire-tokens             every EXT access token expires now
+ *   GET  /__sim/ext/tokens                    {"issued":N,"active":M} EXT access tokens
  * Bureau routes answer after the latency (+ a uniform jitter in [0, J]) counted from the
  * moment the request arrived, so the simulator's own processing time is part of it, as with
  * a real bureau's response time. A 901 (and a stored value 905) request is held hold_ms, then
@@ -43,6 +46,10 @@ typedef struct pl_sim_server_cfg {
     unsigned jitter_ms;
     unsigned hold_ms; /* how long a 901 request is held before its connection is closed */
     unsigned threads; /* server threads; 0 = one per CPU (at least 2) */
+    /* External Payment Service (sim_ext.h): the access tokens' lifetime in seconds (0 = 3600)
+     * and the OAuth client secret (NULL = any but "bad-key"). */
+    unsigned ext_token_ttl_s;
+    const char *ext_client_secret;
 } pl_sim_server_cfg;
 
 /*

@@ -2,6 +2,7 @@
 #include "auth.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -16,11 +17,34 @@ static const pl_db_stmt stmts[] = {
      "$15, $16::smallint, $17::smallint) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      17},
+    /* Result 1 of an EXT authorization's record unit: the cardholder-initiated transaction it
+     * follows — the one named by transaction id ($4, membership orders), else the one of the
+     * same order payment method (split shipments, installments). */
+    {"auth_cit",
+     "SELECT transaction_id, amount::text FROM card_cit WHERE company = $1::int AND "
+     "CASE WHEN $4::text IS NULL THEN order_number = $2 AND pay_seq = $3::int "
+     "ELSE transaction_id = $4 END ORDER BY created_at DESC LIMIT 1",
+     4},
     {"auth_mark_sent",
      "UPDATE cc_auth_trans SET status = 'sent', sent_at = now(), operation = $2, merchant_id = $3, "
-     "sent_by = $4 WHERE request_id = $1 AND (status = 'received' OR (status = 'sent' AND "
+     "sent_by = $4, initiator = $5, sub_auth_reason = $6, sub_auth_transaction_id = $7 "
+     "WHERE request_id = $1 AND (status = 'received' OR (status = 'sent' AND "
      "sent_by = $4)) RETURNING request_id",
-     4},
+     7},
+    /* After the store of an approved cardholder-initiated EXT authorization: it becomes the CIT
+     * of its order payment method (whoever stored the row's answer). */
+    {"auth_cit_store",
+     "INSERT INTO card_cit (company, order_number, pay_seq, service_bureau, transaction_id, "
+     "amount, currency, request_id) "
+     "SELECT company, order_number, pay_seq, service_bureau, transaction_id, amount_approved, "
+     "currency, request_id FROM cc_auth_trans WHERE request_id = $1 AND status = 'approved' "
+     "AND initiator = 'CARDHOLDER' AND transaction_id <> '' AND amount_approved IS NOT NULL "
+     "AND currency IS NOT NULL "
+     "ON CONFLICT (company, order_number, pay_seq) DO UPDATE SET "
+     "service_bureau = excluded.service_bureau, transaction_id = excluded.transaction_id, "
+     "amount = excluded.amount, currency = excluded.currency, request_id = excluded.request_id, "
+     "created_at = now()",
+     1},
     {"auth_store",
      "WITH upd AS (UPDATE cc_auth_trans SET status = $2, decision = $3, vendor_response = $4, "
      "amount_approved = $5::numeric, auth_number = $6, auth_date = $7, transaction_id = $8, "
@@ -38,7 +62,20 @@ static const pl_db_stmt stmts[] = {
      16},
 };
 
-static const char *const protocols[] = {"CYB", NULL};
+static const char *const protocols[] = {"CYB", "EXT", NULL};
+
+/* What an External Payment Service authorization sends about who initiated it. */
+typedef struct auth_data {
+    char initiator[12];   /* CARDHOLDER, MERCHANT */
+    char reason[16];      /* subsequentAuthReason; "" when not a subsequent authorization */
+    char transaction[65]; /* subsequentAuthTransactionID; "" when none is known */
+    int64_t original;     /* the CIT's amount; < 0 when none is known */
+} auth_data;
+
+static bool is_ext(const pl_job *job)
+{
+    return job->svc && strcmp(job->svc->protocol, "EXT") == 0;
+}
 
 static const char *nz(const char *s)
 {
@@ -70,7 +107,78 @@ static int auth_record(pl_job *job, pl_db_unit *u)
                        job->card_type,
                        r->card.exp_month ? em : NULL,
                        r->card.exp_year ? ey : NULL};
-    return pl_db_unit_add(u, "auth_insert", 17, p);
+    int rc = pl_db_unit_add(u, "auth_insert", 17, p);
+    if (rc == 0 && is_ext(job) && r->type == PL_REQ_AUTH && r->subsequent_auth.present) {
+        const char *q[] = {company, r->order, pay_seq, nz(r->subsequent_auth.transaction_id)};
+        rc = pl_db_unit_add(u, "auth_cit", 4, q);
+    }
+    return rc;
+}
+
+void pl_auth_subsequent(const pl_request *r, bool supports_resubmission, bool notify_installments,
+                        const char *cit_transaction, int64_t cit_amount, char *initiator,
+                        size_t isize, char *reason, size_t rsize, char *transaction, size_t tsize,
+                        int64_t *original)
+{
+    *original = -1;
+    reason[0] = transaction[0] = '\0';
+    if (!r->subsequent_auth.present) {
+        /* The customer placing the order: a cardholder-initiated transaction. */
+        snprintf(initiator, isize, "CARDHOLDER");
+        return;
+    }
+    /* A subsequent authorization is merchant-initiated by definition (seed: "an authorization
+     * that the system initiates without the customer's active participation"), whatever the
+     * request's initiator says. */
+    snprintf(initiator, isize, "MERCHANT");
+    const char *why = r->subsequent_auth.reason;
+    /* seed: RESUBMIT only where the bureau has Supports Auth Resubmission, INSTALLMENT only for
+     * a pay type with Notify of installments; REAUTH otherwise. */
+    if (strcmp(why, "RESUBMIT") == 0 && !supports_resubmission)
+        why = "REAUTH";
+    else if (strcmp(why, "INSTALLMENT") == 0 && !notify_installments)
+        why = "REAUTH";
+    else if (!*why)
+        why = "REAUTH";
+    snprintf(reason, rsize, "%s", why);
+    snprintf(transaction, tsize, "%s",
+             r->subsequent_auth.transaction_id[0] ? r->subsequent_auth.transaction_id
+             : cit_transaction                    ? cit_transaction
+                                                  : "");
+    if (cit_transaction && cit_amount >= 0)
+        *original = cit_amount;
+}
+
+/* The subsequent-authorization fields of an EXT authorization (auth_data in spec_data). */
+static int ext_subsequent(pl_job *job, const pl_db_unit *recorded)
+{
+    const pl_request *r = &job->req;
+    auth_data *d = calloc(1, sizeof *d);
+    if (!d)
+        return PL_ERR_NOMEM;
+    job->spec_data = d;
+    const char *cit = NULL;
+    int64_t cit_amount = -1;
+    const PGresult *k = r->subsequent_auth.present ? pl_db_unit_result(recorded, 1) : NULL;
+    if (k && PQntuples(k) == 1) {
+        cit = PQgetvalue(k, 0, 0);
+        if (pl_money_parse_decimal(PQgetvalue(k, 0, 1), &cit_amount) != 0)
+            cit_amount = -1;
+    }
+    bool notify = pl_services_notify_installments(job->services, r->company,
+                                                  r->pay_type[0] ? r->pay_type : job->card_type);
+    pl_auth_subsequent(r, job->svc->supports_auth_resubmission, notify, cit, cit_amount,
+                       d->initiator, sizeof d->initiator, d->reason, sizeof d->reason,
+                       d->transaction, sizeof d->transaction, &d->original);
+    pl_bureau_call *c = &job->call;
+    c->initiator = d->initiator;
+    c->sub_auth_reason = nz(d->reason);
+    c->sub_auth_transaction_id = nz(d->transaction);
+    c->sub_auth_original_amount = d->original;
+    if (d->reason[0])
+        PL_INFO(r->request_id, "subsequent authorization %s (%s), CIT %s", d->reason, d->initiator,
+                d->transaction[0] ? d->transaction : "unknown");
+    return 0;
 }
 
 static int auth_prepare(pl_job *job, const pl_db_unit *recorded)
@@ -99,6 +207,10 @@ static int auth_prepare(pl_job *job, const pl_db_unit *recorded)
             return 1;
         }
         c->op = PL_OP_TOKEN;
+    } else if (is_ext(job)) {
+        /* Message version 3.0 carries tokens only: the engine asks getToken for a card number
+         * first (PL_BUREAU_TOKENS_ONLY), then this authorization goes with the token. */
+        c->op = PL_OP_AUTH;
     } else {
         /* seed: "Request token?" — a card number is tokenized with its authorization. */
         c->op = r->card.number[0] && svc->request_token ? PL_OP_TOKEN_AUTH : PL_OP_AUTH;
@@ -108,13 +220,22 @@ static int auth_prepare(pl_job *job, const pl_db_unit *recorded)
     const char *pay_type = r->pay_type[0] ? r->pay_type : job->card_type;
     pl_job_resolve_call(job, pay_type);
     c->amount = r->has_amount ? r->amount : 0;
+    if (is_ext(job) && c->op == PL_OP_AUTH)
+        return ext_subsequent(job, recorded);
     return 0;
 }
 
 static int auth_mark_sent(pl_job *job, pl_db_unit *u)
 {
-    const char *p[] = {job->req.request_id, job->op_name, job->merchant_id, job->attempt};
-    return pl_db_unit_add(u, "auth_mark_sent", 4, p);
+    const auth_data *d = job->spec_data;
+    const char *p[] = {job->req.request_id,
+                       job->op_name,
+                       job->merchant_id,
+                       job->attempt,
+                       d ? d->initiator : NULL,
+                       d ? nz(d->reason) : NULL,
+                       d ? nz(d->transaction) : NULL};
+    return pl_db_unit_add(u, "auth_mark_sent", 7, p);
 }
 
 static void auth_map(pl_job *job)
@@ -128,6 +249,10 @@ static void auth_map(pl_job *job)
         rep->has_amount_approved = true;
         rep->amount_approved = job->res.has_amount ? job->res.amount : job->req.amount;
     }
+    /* EXT: the token the engine's getToken returned for the card number is the card's token
+     * from now on (recorded with the authorization, returned to the upstream system). */
+    if (!rep->token[0] && job->card_token[0])
+        snprintf(rep->token, sizeof rep->token, "%s", job->card_token);
 }
 
 static int auth_store(pl_job *job, pl_db_unit *u)
@@ -163,7 +288,13 @@ static int auth_store(pl_job *job, pl_db_unit *u)
                        deactivate ? "true" : "false",
                        error_text,
                        job->reply_json};
-    return pl_db_unit_add(u, "auth_store", 16, p);
+    int rc = pl_db_unit_add(u, "auth_store", 16, p);
+    const auth_data *d = job->spec_data;
+    if (rc == 0 && d && strcmp(d->initiator, "CARDHOLDER") == 0 && rep->status == PL_ST_APPROVED) {
+        const char *q[] = {job->req.request_id};
+        rc = pl_db_unit_add(u, "auth_cit_store", 1, q);
+    }
+    return rc;
 }
 
 void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsize)

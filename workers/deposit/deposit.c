@@ -47,7 +47,7 @@ static const pl_db_stmt stmts[] = {
     /* Result 2: the paylink debit a follow-on credit refunds, with what remains to refund. */
     {"dep_capture",
      "SELECT status, transaction_id, request_token, company, order_number, "
-     "coalesce(amount_deposited, 0)::text, amount_credited::text FROM cc_deposit_trans "
+     "coalesce(amount_deposited, 0)::text, amount_credited::text, card_token FROM cc_deposit_trans "
      "WHERE request_id = $1 AND request_type = 'debit'",
      1},
     /*
@@ -109,7 +109,7 @@ static const pl_db_stmt stmts[] = {
      14},
 };
 
-static const char *const protocols[] = {"CYB", NULL};
+static const char *const protocols[] = {"CYB", "EXT", NULL};
 
 /* What prepare learned, for the call (its references point here), store and followups. */
 typedef struct dep_data {
@@ -303,6 +303,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         return PL_ERR_NOMEM;
     job->spec_data = d;
 
+    bool ext = strcmp(svc->protocol, "EXT") == 0;
     char pay_type[5];
     copy(pay_type, sizeof pay_type, r->pay_type[0] ? r->pay_type : job->card_type);
     pl_deposit_capture cap = {0};
@@ -353,6 +354,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
             cap.refundable = money(PQgetvalue(k, 0, 5)) - money(PQgetvalue(k, 0, 6));
             copy(d->ref_id, sizeof d->ref_id, PQgetvalue(k, 0, 1));
             copy(d->ref_token, sizeof d->ref_token, PQgetvalue(k, 0, 2));
+            copy(token, sizeof token, PQgetvalue(k, 0, 7));
         }
     }
 
@@ -376,6 +378,13 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         c->ref_request_id = d->ref_id;
         c->ref_request_token = nz(d->ref_token);
         c->ref_auth_code = nz(d->auth_number);
+        if (ext) {
+            /* EXT: the authorization's card token goes with the deposit (and is recorded on
+             * the debit, for a follow-on credit); Void auth at deposit is the bureau's too. */
+            copy(d->token_used, sizeof d->token_used, token);
+            c->card_token = nz(d->token_used);
+            c->void_remainder = svc->void_auth_at_deposit;
+        }
         break;
     case PL_DEP_AUTH_CAPTURE:
         c->op = PL_OP_AUTH_CAPTURE;
@@ -394,6 +403,10 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         c->op = PL_OP_CREDIT;
         c->ref_request_id = d->ref_id;
         c->ref_request_token = nz(d->ref_token);
+        if (ext && !r->card.number[0] && !r->card.token[0]) {
+            copy(d->token_used, sizeof d->token_used, token); /* the debit's card token */
+            c->card_token = nz(d->token_used);
+        }
         break;
     case PL_DEP_CREDIT_STAND_ALONE:
         c->op = PL_OP_CREDIT;

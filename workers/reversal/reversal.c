@@ -34,7 +34,8 @@ static const pl_db_stmt stmts[] = {
     {"rev_auth",
      "SELECT h.id, h.status, h.amount_deposited::text, h.transaction_id, h.request_token, "
      "h.auth_number, coalesce(h.request_id, ''), coalesce(t.pay_type, ''), "
-     "coalesce(t.card_type, ''), h.amount_pending::text "
+     "coalesce(t.card_type, ''), h.amount_pending::text, "
+     "coalesce(nullif(t.card_token, ''), t.token_created, '') "
      "FROM (SELECT id FROM auth_history WHERE request_id = $1 "
      "AND transaction_type <> 'auth_capture' "
      "UNION ALL SELECT id FROM auth_history WHERE $1::varchar IS NULL "
@@ -124,7 +125,7 @@ static const pl_db_stmt stmts[] = {
      7},
 };
 
-static const char *const protocols[] = {"CYB", "RLT", NULL};
+static const char *const protocols[] = {"CYB", "RLT", "EXT", NULL};
 
 /* What prepare learned; the bureau call's references point here. */
 typedef struct rev_data {
@@ -135,6 +136,7 @@ typedef struct rev_data {
     char auth_number[31];
     char pay_type[5];
     char claim_amount[24]; /* a stored value void: what it claims on the authorization, or "" */
+    char card_token[65];   /* the authorization's card token (EXT sends it), or "" */
 } rev_data;
 
 static const char *nz(const char *s)
@@ -147,10 +149,12 @@ static void copy(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
-/* A stored value void: the request's service bureau speaks Customer Engagement (RLT). */
+/* A stored value void: the request's service bureau speaks Customer Engagement (RLT), or is
+ * the External Payment Service (which carries both) and the request names a stored value card. */
 static bool stored_value(const pl_job *job)
 {
-    return job->svc && strcmp(job->svc->protocol, "RLT") == 0;
+    return job->svc && (strcmp(job->svc->protocol, "RLT") == 0 ||
+                        (strcmp(job->svc->protocol, "EXT") == 0 && job->req.svc.card_number[0]));
 }
 
 static bool is_one_of(const char *s, const char *const *list)
@@ -368,6 +372,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         copy(d->ref_token, sizeof d->ref_token, PQgetvalue(res, 0, 4));
         copy(d->auth_number, sizeof d->auth_number, PQgetvalue(res, 0, 5));
         copy(d->auth_request_id, sizeof d->auth_request_id, PQgetvalue(res, 0, 6));
+        copy(d->card_token, sizeof d->card_token, PQgetvalue(res, 0, 10));
         /* The authorization's pay type, else its card type, for the merchant ID hierarchy. */
         copy(d->pay_type, sizeof d->pay_type,
              PQgetvalue(res, 0, 7)[0] ? PQgetvalue(res, 0, 7) : PQgetvalue(res, 0, 8));
@@ -394,6 +399,9 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     c->ref_request_id = d->ref_id;
     c->ref_request_token = nz(d->ref_token);
     c->ref_auth_code = nz(d->auth_number);
+    /* EXT (message version 3.0): the card goes by its token, the authorization's; a manual
+     * authorization's comes with the request (a number there is tokenized first). */
+    c->card_token = nz(d->card_token);
     return 0;
 }
 
@@ -415,11 +423,7 @@ static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 static void rev_map(pl_job *job)
 {
     if (stored_value(job)) {
-        const pl_bureau_result *res = &job->res;
-        pl_stored_value_map(res,
-                            pl_services_vendor_response_svc(job->services, job->svc->code,
-                                                            res->error_code, res->reason_code),
-                            job->call.op, job->call.amount, &job->reply);
+        pl_stored_value_map_answer(job);
         return;
     }
     pl_job_map_answer(job);

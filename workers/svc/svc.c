@@ -112,7 +112,7 @@ static const pl_db_stmt stmts[] = {
      18},
 };
 
-static const char *const protocols[] = {"RLT", NULL};
+static const char *const protocols[] = {"RLT", "EXT", NULL};
 
 /* What prepare learned; the call's references point here. */
 typedef struct svc_data {
@@ -176,8 +176,8 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
      * authorization transactions in Customer Engagement." Not sent: the answer is known. */
     rep->status = PL_ST_DECLINED;
     snprintf(rep->message, sizeof rep->message,
-             "The deposit (%s) is greater than what remains of the authorization (%s); Customer "
-             "Engagement would reject it. Confirm the deposit manually.",
+             "The deposit (%s) is greater than what remains of the authorization (%s); the "
+             "payment service would reject it. Confirm the deposit manually.",
              want, have);
     return true;
 }
@@ -264,6 +264,10 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
     c->op = pl_svc_operation(r);
     if (!c->op)
         return PL_ERR_INVALID;
+    /* Activation through the External Payment Service is its activateGift, virtual card or
+     * not (the Recharge rule is Customer Engagement's). */
+    if (r->type == PL_REQ_SVC_ACTIVATE && strcmp(job->svc->protocol, "EXT") == 0)
+        c->op = PL_OP_SVC_ACTIVATE;
     svc_data *d = calloc(1, sizeof *d);
     if (!d)
         return PL_ERR_NOMEM;
@@ -276,6 +280,10 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
             return rc;
         }
         c->ref_request_id = d->ref_id;
+        /* seed (External Payment Service): Void auth at deposit, not J21, decides whether the
+         * rest of a stored value authorization is released at deposit. */
+        if (strcmp(job->svc->protocol, "EXT") == 0)
+            c->void_remainder = job->svc->void_auth_at_deposit;
     }
     /* seed J19: "Customer Engagement will approve an authorization for an amount that is less
      * than the required authorization amount on the order": a batch authorization asks for the
@@ -340,12 +348,7 @@ int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
 
 static void svc_map(pl_job *job)
 {
-    const pl_bureau_result *res = &job->res;
-    const pl_vendor_response *vr =
-        job->svc ? pl_services_vendor_response_svc(job->services, job->svc->code, res->error_code,
-                                                   res->reason_code)
-                 : NULL;
-    pl_stored_value_map(res, vr, job->call.op, job->call.amount, &job->reply);
+    pl_stored_value_map_answer(job);
     /* J19 sends no more than the balance: an authorization is partial against the amount the
      * request asked for, not the one sent. */
     const pl_reply *rep = &job->reply;

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Stored value cards on the External Payment Service (issue 9; seed external-payment-service.txt,
+# schema/ext/README.md): the stored value sequence of the Customer Engagement issue (test_svc.sh),
+# on EXT, through Kafka, paylink-svc (and paylink-reversal for the void) and the simulator:
+#   generate a virtual card (its number in the reply once); activate it for 50.00 (activateGift);
+#   balance 50.00; authorize 20.00; deposit 20.00; balance 30.00; authorize 100.00 → approved for
+#   30.00 with the insufficient-balance message; return 10.00; void the 30.00 authorization;
+#   balance 40.00. Every call but generate names the card by its token: paylink asks getToken
+#   first, so the number reaches the bureau in getToken only.
+#   Then: the bureau unreachable → error, SU, balance 0.00; a 905 (applied, no answer) →
+#   timeout with a required response, and the same request again changes nothing; no card
+#   number in logs, rows or topics but the one generate reply.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run=$(pl_uid)
+order="XS$run"
+svc() { pl_svc_reply "$1" "$2" "$order" "${3:-}" ".service = \"EXT\" | ${4:-.}"; }
+with_card() { echo ".svc = {card_number: \"$card\"} ${1:+| $1}"; }
+col() { pl_sql "SELECT $1 FROM svc_trans WHERE request_id = :'id'" id="$2"; }
+ledger_ops() { pl_ledger | jq -r --arg id "$1" '[.[] | select(.protocol == "EXT" and .ref == $id) | .op] | sort | join(",")'; }
+
+# ---- generate a virtual card ------------------------------------------------------------------
+gen="xsg-$run"
+r=$(svc "$gen" generate "" '.svc = {order_line: 1, issue_amount: "50.00", virtual: true}')
+assert_json .status approved "$r"
+card=$(jq -r '.svc.card_number // ""' <<<"$r")
+[[ $card =~ ^[0-9]{10,20}$ ]] || fail "the generate reply carries no card number: $r"
+pass "the generate reply carries the new card number"
+mask=$(sed -E 's/[0-9]/*/g' <<<"${card:0:${#card}-4}")${card: -4}
+assert_json .card.masked "$mask" "$r"
+assert_eq "$(ledger_ops "$gen")" generate "one generateGift in the ledger"
+assert_eq "$(pl_sql "SELECT status || '|' || virtual || '|' || issue_amount || '|' || card_masked FROM stored_value_card WHERE generated_by = :'id'" id="$gen")" \
+    "generated|true|50.00|$mask" "stored_value_card row of the generated card"
+
+# ---- activate for 50.00, balance 50.00 ----------------------------------------------------------
+act="xsa-$run"
+r=$(svc "$act" activate 50.00 "$(with_card '.svc += {order_line: 1, issue_amount: "50.00", virtual: true}')")
+assert_json .status approved "$r"
+assert_json .amount_approved 50.00 "$r"
+assert_eq "$(ledger_ops "$act")" "activate,token" "getToken, then activateGift"
+assert_eq "$(col "operation || '|' || amount_approved" "$act")" "svc_activate|50.00" "svc_trans row of the activation"
+assert_eq "$(pl_sql "SELECT status FROM stored_value_card WHERE generated_by = :'id'" id="$gen")" active "the card is active"
+
+r=$(svc "xsb1-$run" balance "" "$(with_card)")
+assert_json .status approved "$r"
+assert_json .svc.balance 50.00 "$r"
+
+# ---- authorize 20.00, deposit 20.00, balance 30.00 ---------------------------------------------
+a1="xsp1-$run"
+r=$(svc "$a1" auth 20.00 "$(with_card)")
+assert_json .status approved "$r"
+assert_json .amount_approved 20.00 "$r"
+assert_ne "$(jq -r '.auth.transaction_id // ""' <<<"$r")" "" "the authorization's transaction id"
+d1="xsd1-$run"
+r=$(svc "$d1" deposit 20.00 "$(with_card ".auth_ref = {request_id: \"$a1\"}")")
+assert_json .status approved "$r"
+assert_json .amount_approved 20.00 "$r"
+assert_eq "$(ledger_ops "$d1")" "deposit,token" "getToken, then the deposit"
+assert_eq "$(col "amount_deposited || '|' || amount_pending" "$a1")" "20.00|0.00" "the authorization is deposited"
+r=$(svc "xsb2-$run" balance "" "$(with_card)")
+assert_json .svc.balance 30.00 "$r"
+
+# ---- authorize 100.00: 30.00 on the card → a partial approval ----------------------------------
+a2="xsp2-$run"
+r=$(svc "$a2" auth 100.00 "$(with_card)")
+assert_json .status approved "$r"
+assert_json .amount_requested 100.00 "$r"
+assert_json .amount_approved 30.00 "$r"
+assert_json .message "Insufficient balance on card - please add another payment" "$r"
+
+# ---- return 10.00, void the 30.00 authorization, balance 40.00 -----------------------------------
+r=$(svc "xsr-$run" return 10.00 "$(with_card)")
+assert_json .status approved "$r"
+assert_json .amount_approved 10.00 "$r"
+v1="xsv-$run"
+pl_send reversal "$(jq -nc --arg id "$v1" --arg order "$order" --arg auth "$a2" --arg card "$card" '{v: 1,
+    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "EXT",
+    amount: "30.00", currency: "USD", auth_ref: {request_id: $auth}, svc: {card_number: $card}}')"
+r=$(pl_wait_reply reversal "$v1" 60) || fail "no reversal reply for $v1"
+assert_json .status approved "$r"
+assert_json .amount_approved 30.00 "$r"
+assert_eq "$(ledger_ops "$v1")" "token,void" "getToken, then the reversal"
+assert_eq "$(col "amount_voided || '|' || amount_pending" "$a2")" "30.00|0.00" "the authorization is voided"
+r=$(svc "xsb3-$run" balance "" "$(with_card)")
+assert_json .svc.balance 40.00 "$r"
+
+# ---- the bureau unreachable: error, SU, balance 0.00 ------------------------------------------------
+pl_sql "INSERT INTO auth_service SELECT (jsonb_populate_record(NULL::auth_service, to_jsonb(a)
+        || '{\"service_bureau\": \"EXTX\", \"connect_attempts\": 1}'::jsonb)).*
+        FROM auth_service a WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING;
+        INSERT INTO external_service SELECT (jsonb_populate_record(NULL::external_service, to_jsonb(x)
+        || '{\"service_bureau\": \"EXTX\", \"url_prefix\": \"https://127.0.0.1:1/ext\",
+             \"token_url\": \"https://127.0.0.1:1/ext/oauth2/token\"}'::jsonb)).*
+        FROM external_service x WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING" >/dev/null
+pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = 'EXTX'\" >/dev/null; pl_worker_stop svc; pl_worker_start svc"
+pl_worker_stop svc
+pl_worker_start svc
+ub="xsu-$run"
+r=$(svc "$ub" balance "" "$(with_card '.service = "EXTX"')")
+assert_json .status error "$r"
+assert_json .vendor_response SU "$r"
+assert_json .svc.balance 0.00 "$r"
+assert_json .required_response null "$r"
+
+# ---- 905: applied, no answer → timeout, required response; the same request again: no effect ----
+t5="xs905-$run"
+req=$(pl_svc_request "$t5" auth "$order" 905.00 ".service = \"EXT\" | $(with_card)")
+pl_send svc "$req"
+r=$(pl_wait_reply svc "$t5" 90) || fail "no reply for $t5"
+assert_json .status timeout "$r"
+assert_json .required_response true "$r"
+assert_json .vendor_response SU "$r"
+pl_send svc "$req"
+r=$(pl_wait_reply_nth svc "$t5" 2 60) || fail "no second reply for $t5"
+assert_json .status timeout "$r"
+assert_json .replayed true "$r"
+assert_eq "$(pl_ledger | jq --arg id "$t5" '[.[] | select(.ref == $id and .op == "auth")] | length')" 1 \
+    "the 905 authorization is in the ledger once"
+
+# ---- the card number: in the one generate reply, nowhere else --------------------------------------
+assert_logs_clean "$card"
+assert_not_contains "$(pg_dump_text)" "$card" "the database"
+assert_eq "$(pl_messages "$(pl_topic svc reply)" | grep -cF -- "$card" || true)" 1 \
+    "the full number went out in one reply"
