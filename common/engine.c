@@ -1365,6 +1365,22 @@ static bool needs_tokenizing(const job *j)
 
 static void on_tokenized(void *arg, const pl_http_response *r);
 
+/* Builds the bytes of the job's call (j->pub.call) and sends it on its way: a bureau slot, the
+ * mark, the call. A message that cannot be built is an `error`; nothing was sent. */
+static void build_and_send(job *j)
+{
+    char err[256] = "";
+    pl_bureau_msg_free(&j->msg);
+    int rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
+    if (rc != 0) {
+        PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
+                 err[0] ? err : pl_err_str(rc));
+        finish_error(j, err[0] ? err : "bureau request could not be built", true);
+        return;
+    }
+    slot_take(j);
+}
+
 static void tokenize_go(job *j)
 {
     if (submit_msg(j, on_tokenized) != 0)
@@ -1452,15 +1468,7 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     memset(&j->pub.res, 0, sizeof j->pub.res);
     j->pub.call.card_token = j->pub.card_token;
     snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s", pl_bureau_op_name(j->pub.call.op));
-    pl_bureau_msg_free(&j->msg);
-    rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
-    if (rc != 0) {
-        PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
-                 err[0] ? err : pl_err_str(rc));
-        finish_error(j, err[0] ? err : "bureau request could not be built", true);
-        return;
-    }
-    slot_take(j);
+    build_and_send(j);
 }
 
 /*
@@ -1637,19 +1645,16 @@ static void send_request(job *j, const pl_db_unit *recorded)
     }
     if (rc == 0 && j->pub.card_token[0])
         j->pub.call.card_token = j->pub.card_token; /* a second round keeps the token */
-    if (rc == 0 && needs_tokenizing(j)) {
-        tokenize(j);
-        return;
-    }
-    if (rc == 0)
-        rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
     if (rc != 0) {
         PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
                  err[0] ? err : pl_err_str(rc));
         finish_error(j, err[0] ? err : "bureau request could not be built", true);
         return;
     }
-    slot_take(j);
+    if (needs_tokenizing(j))
+        tokenize(j);
+    else
+        build_and_send(j);
 }
 
 /* ---- answering from the row ---- */

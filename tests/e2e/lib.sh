@@ -388,6 +388,29 @@ pl_clone_bureau() {
     pl_worker_start "$w"
 }
 
+# pl_clone_ext CODE AUTH_JSON EXT_JSON WORKER...: adds service bureau CODE as a copy of EXT (its
+# auth_service row with AUTH_JSON's settings changed, its External Service Settings with
+# EXT_JSON's), restarts each WORKER so it knows it, and removes it (restarting them again) when
+# the test ends.
+pl_clone_ext() {
+    local code=$1 over=$2 ext=$3
+    shift 3
+    pl_sql "INSERT INTO auth_service SELECT (jsonb_populate_record(NULL::auth_service,
+            to_jsonb(a) || :'over'::jsonb || jsonb_build_object('service_bureau', :'code'))).*
+            FROM auth_service a WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING;
+            INSERT INTO external_service SELECT (jsonb_populate_record(NULL::external_service,
+            to_jsonb(x) || :'ext'::jsonb || jsonb_build_object('service_bureau', :'code'))).*
+            FROM external_service x WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING" \
+        code="$code" over="$over" ext="$ext" >/dev/null
+    local w restart=""
+    for w in "$@"; do restart+="pl_worker_stop $w; pl_worker_start $w; "; done
+    pl_on_exit "pl_sql \"DELETE FROM card_cit WHERE service_bureau = '$code'; DELETE FROM auth_service WHERE service_bureau = '$code'\" >/dev/null; $restart"
+    for w in "$@"; do
+        pl_worker_stop "$w"
+        pl_worker_start "$w"
+    done
+}
+
 # pl_committed WORKER PARTITION: the offset paylink-WORKER's consumer group committed for that
 # partition of its request topic (-1 when none).
 pl_committed() {

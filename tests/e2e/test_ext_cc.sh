@@ -22,17 +22,8 @@ chmod 777 "$logdir"
 pl_on_exit "rm -rf '$logdir'"
 
 # A copy of EXT (EXTC) that writes its bureau messages to $logdir, known to the three workers.
-pl_sql "INSERT INTO auth_service SELECT (jsonb_populate_record(NULL::auth_service, to_jsonb(a)
-        || jsonb_build_object('service_bureau', 'EXTC', 'message_log_enabled', true,
-                              'message_log_dir', :'dir', 'send_reversal', true,
-                              'supports_auth_resubmission', false))).*
-        FROM auth_service a WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING;
-        INSERT INTO external_service SELECT (jsonb_populate_record(NULL::external_service, to_jsonb(x)
-        || '{\"service_bureau\": \"EXTC\"}'::jsonb)).*
-        FROM external_service x WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING" dir="$logdir" >/dev/null
-restart() { for w in auth deposit reversal; do pl_worker_stop $w; pl_worker_start $w; done; }
-pl_on_exit "pl_sql \"DELETE FROM card_cit WHERE service_bureau = 'EXTC'; DELETE FROM auth_service WHERE service_bureau = 'EXTC'\" >/dev/null; restart"
-restart
+pl_clone_ext EXTC "$(jq -nc --arg dir "$logdir" '{message_log_enabled: true, message_log_dir: $dir,
+    send_reversal: true, supports_auth_resubmission: false}')" '{}' auth deposit reversal
 
 auth() { pl_auth_reply "$1" "$2" "$order" ".service = \"EXTC\" | ${3:-.}"; }
 logs() { cat "$logdir"/paylink-*-EXTC-*.log 2>/dev/null; }

@@ -57,16 +57,7 @@ assert_eq "$(pl_sql "SELECT status || '|' || initiator FROM cc_auth_trans WHERE 
     "approved|CARDHOLDER" "cc_auth_trans row of the 907 request"
 
 # ---- answer wait = frequency × response time ------------------------------------------------------
-pl_sql "INSERT INTO auth_service SELECT (jsonb_populate_record(NULL::auth_service, to_jsonb(a)
-        || '{\"service_bureau\": \"EXTW\", \"response_time_ms\": 1000, \"response_check_frequency\": 2,
-             \"connect_attempts\": 1}'::jsonb)).*
-        FROM auth_service a WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING;
-        INSERT INTO external_service SELECT (jsonb_populate_record(NULL::external_service, to_jsonb(x)
-        || '{\"service_bureau\": \"EXTW\"}'::jsonb)).*
-        FROM external_service x WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING" >/dev/null
-pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = 'EXTW'\" >/dev/null; pl_worker_stop auth; pl_worker_start auth"
-pl_worker_stop auth
-pl_worker_start auth
+pl_clone_ext EXTW '{"response_time_ms": 1000, "response_check_frequency": 2, "connect_attempts": 1}' '{}' auth
 w="xow-$run"
 r=$(ext_auth "$w" 901.00 EXTW)
 assert_json .status timeout "$r"

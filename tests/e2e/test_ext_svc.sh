@@ -5,7 +5,8 @@
 #   generate a virtual card (its number in the reply once); activate it for 50.00 (activateGift);
 #   balance 50.00; authorize 20.00; deposit 20.00; balance 30.00; authorize 100.00 → approved for
 #   30.00 with the insufficient-balance message; return 10.00; void the 30.00 authorization;
-#   balance 40.00. Every call but generate names the card by its token: paylink asks getToken
+#   balance 40.00; with Void auth at deposit (not J21, for EXT) a deposit of 4.00 of a 10.00
+#   authorization releases the other 6.00. Every call but generate names the card by its token: paylink asks getToken
 #   first, so the number reaches the bureau in getToken only.
 #   Then: the bureau unreachable → error, SU, balance 0.00; a 905 (applied, no answer) →
 #   timeout with a required response, and the same request again changes nothing; no card
@@ -85,17 +86,24 @@ assert_eq "$(col "amount_voided || '|' || amount_pending" "$a2")" "30.00|0.00" "
 r=$(svc "xsb3-$run" balance "" "$(with_card)")
 assert_json .svc.balance 40.00 "$r"
 
+# ---- Void auth at deposit (EXT: not J21): a deposit releases the rest of its authorization ------
+pl_clone_ext EXTV '{"void_auth_at_deposit": true}' '{}' svc
+a3="xsp3-$run"
+r=$(svc "$a3" auth 10.00 "$(with_card '.service = "EXTV"')")
+assert_json .status approved "$r"
+d3="xsd3-$run"
+r=$(svc "$d3" deposit 4.00 "$(with_card ".service = \"EXTV\" | .auth_ref = {request_id: \"$a3\"}")")
+assert_json .status approved "$r"
+assert_json .amount_approved 4.00 "$r"
+assert_eq "$(col "void_remainder" "$d3")" t "the deposit went with voidRemainder"
+assert_eq "$(col "amount_deposited || '|' || amount_voided || '|' || amount_pending" "$a3")" \
+    "4.00|6.00|0.00" "the authorization: 4.00 deposited, the other 6.00 released"
+r=$(svc "xsb4-$run" balance "" "$(with_card)")
+assert_json .svc.balance 36.00 "$r"
+
 # ---- the bureau unreachable: error, SU, balance 0.00 ------------------------------------------------
-pl_sql "INSERT INTO auth_service SELECT (jsonb_populate_record(NULL::auth_service, to_jsonb(a)
-        || '{\"service_bureau\": \"EXTX\", \"connect_attempts\": 1}'::jsonb)).*
-        FROM auth_service a WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING;
-        INSERT INTO external_service SELECT (jsonb_populate_record(NULL::external_service, to_jsonb(x)
-        || '{\"service_bureau\": \"EXTX\", \"url_prefix\": \"https://127.0.0.1:1/ext\",
-             \"token_url\": \"https://127.0.0.1:1/ext/oauth2/token\"}'::jsonb)).*
-        FROM external_service x WHERE service_bureau = 'EXT' ON CONFLICT DO NOTHING" >/dev/null
-pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = 'EXTX'\" >/dev/null; pl_worker_stop svc; pl_worker_start svc"
-pl_worker_stop svc
-pl_worker_start svc
+pl_clone_ext EXTX '{"connect_attempts": 1}' \
+    '{"url_prefix": "https://127.0.0.1:1/ext", "token_url": "https://127.0.0.1:1/ext/oauth2/token"}' svc
 ub="xsu-$run"
 r=$(svc "$ub" balance "" "$(with_card '.service = "EXTX"')")
 assert_json .status error "$r"

@@ -703,7 +703,9 @@ static void test_spec_shape(void **state)
     assert_non_null(s->next_call);
     /* The mark of a next call takes over only the job's own previous mark. */
     assert_non_null(strstr(s->stmts[2].sql, "sent_by = $6"));
-    assert_int_equal(s->stmts[2].nparams, 6);
+    /* ... and records whether a deposit went with voidRemainder (EXT, 018). */
+    assert_non_null(strstr(s->stmts[2].sql, "void_remainder = $7"));
+    assert_int_equal(s->stmts[2].nparams, 7);
     assert_null(s->followups);
     assert_null(s->release); /* spec_data is a plain struct: the engine frees it */
 }

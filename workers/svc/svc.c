@@ -52,10 +52,11 @@ static const pl_db_stmt stmts[] = {
      "AND a.amount_approved - a.amount_deposited - a.amount_voided - a.amount_pending "
      ">= $4::numeric RETURNING a.request_id) "
      "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = $2, sent_by = $3, "
-     "claim_amount = CASE WHEN me.status = 'received' THEN $4::numeric ELSE t.claim_amount END "
+     "claim_amount = CASE WHEN me.status = 'received' THEN $4::numeric ELSE t.claim_amount END, "
+     "void_remainder = $7::boolean "
      "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' "
      "OR $4::numeric IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING t.request_id",
-     6},
+     7},
     /*
      * The answer and what it does to the Stored Value Card table, in one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
@@ -313,8 +314,9 @@ static int svc_mark_sent(pl_job *job, pl_db_unit *u)
                        job->attempt,
                        claims ? d->claim_amount : NULL,
                        claims ? d->auth_id : NULL,
-                       nz(job->prev_attempt)};
-    return pl_db_unit_add(u, "svc_mark_sent", 6, p);
+                       nz(job->prev_attempt),
+                       job->call.void_remainder ? "true" : "false"};
+    return pl_db_unit_add(u, "svc_mark_sent", 7, p);
 }
 
 static bool all_digits(const char *s)
