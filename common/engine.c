@@ -156,6 +156,7 @@ struct pl_engine {
     char sql_lookup[512], sql_unknown[1400], sql_final[512], sql_followups[256];
     pl_http *http;
     pl_oauth *oauth; /* bearer tokens of the bureaus that need them (oauth.h) */
+    uint64_t oauth_ok_seen, oauth_failed_seen; /* its counters already in the metrics */
     pl_services *services;
     pl_offsets *offsets;
     pl_metrics *metrics;
@@ -181,6 +182,7 @@ struct pl_engine {
     int64_t lag;
     /* metrics */
     pl_counter *m_requests[8];
+    pl_counter *m_oauth_ok, *m_oauth_failed;
     pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
         *m_publish_dropped, *m_failed, *m_rechecks;
     pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_backlog;
@@ -2315,6 +2317,12 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     unsigned nfds = fds[3].fd >= 0 ? 4 : 3;
     if (pl_http_wait(e->http, fds, nfds, timeout_ms) != 0)
         PL_WARN(NULL, "http wait failed");
+    uint64_t requested, ok, failed;
+    pl_oauth_stats(e->oauth, &requested, &ok, &failed);
+    pl_counter_add(e->m_oauth_ok, ok - e->oauth_ok_seen);
+    pl_counter_add(e->m_oauth_failed, failed - e->oauth_failed_seen);
+    e->oauth_ok_seen = ok;
+    e->oauth_failed_seen = failed;
     if (fds[0].revents)
         drain_pipe(e->cpipe[0]);
     if (fds[1].revents)
@@ -2553,6 +2561,14 @@ static void register_metrics(pl_engine *e)
     e->m_rechecks = pl_metrics_counter(
         m, "paylink_row_rechecks_total",
         "Rows re-read because another actor wrote them first or has them in flight.", NULL);
+    e->m_oauth_ok = pl_metrics_counter(m, "paylink_oauth_token_requests_total",
+                                       "OAuth access token requests (External Payment Service), "
+                                       "by result.",
+                                       "result=ok");
+    e->m_oauth_failed = pl_metrics_counter(m, "paylink_oauth_token_requests_total",
+                                           "OAuth access token requests (External Payment "
+                                           "Service), by result.",
+                                           "result=failed");
     e->m_in_flight = pl_metrics_gauge(m, "paylink_in_flight", "Requests in flight.", NULL);
     e->m_backlog = pl_metrics_gauge(m, "paylink_backlog", "Requests consumed, not started.", NULL);
     e->m_lag = pl_metrics_gauge(m, "paylink_consumer_lag", "Consumer lag (messages).", NULL);

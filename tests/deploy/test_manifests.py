@@ -9,6 +9,9 @@
   NetworkPolicy lets only the monitoring namespace reach the metrics ports; with kubectl at
   hand, the kustomization renders with every worker enabled.
 - systemd: Kafka over TLS with the client key as a credential, metrics on 127.0.0.1.
+- Bureau secrets: each worker gets the same ones (same file, same *_FILE variable) from its
+  Kubernetes pod, its systemd unit and compose, as the table in deploy/README.md says; every
+  *_FILE path names a file the pod copies / the unit loads, and a unit's header lists them.
 - Every Apache Kafka image under deploy/ is the version tools/kafka/pom.xml fetches, the one
   every test and benchmark runs on.
 
@@ -108,6 +111,7 @@ def secret_volumes(pod):
 
 
 workers_seen = 0
+k8s_secrets = {}  # worker -> {file under /run/secrets/paylink/: its env variable}
 for path in sorted(glob.glob(os.path.join(K8S, "**", "*.yaml"), recursive=True)):
     rel = os.path.relpath(path, SRC)
     for doc in docs(path):
@@ -137,6 +141,18 @@ for path in sorted(glob.glob(os.path.join(K8S, "**", "*.yaml"), recursive=True))
                          if any(m["name"] in secret_vols for m in i.get("volumeMounts", []))]
                 if not inits or "install -m 0400" not in " ".join(inits[0].get("command", [])):
                     fail(f"{rel} {name}: no init container copying the Secrets as 0400 files")
+                copied = {it["path"] for v in pod.get("volumes", []) if v["name"] in secret_vols
+                          for s in v.get("projected", {}).get("sources", [v])
+                          for it in s.get("secret", {}).get("items", [])}
+                files = {}
+                for e in c.get("env", []):
+                    val = e.get("value", "")
+                    if val.startswith("/run/secrets/paylink/"):
+                        files[val.rsplit("/", 1)[1]] = e["name"]
+                for f in sorted(set(files) - copied):
+                    fail(f"{rel} {name}: {files[f]} names {f}, which the Secret volume does not "
+                         "hold (add its key to the items)")
+                k8s_secrets[name.removeprefix("paylink-")] = files
 if workers_seen < 5:
     fail(f"only {workers_seen} worker pod specs found (auth, deposit, reversal, svc, dmupdate)")
 else:
@@ -231,6 +247,61 @@ for unit in units:
     if re.search(r"^Environment=PAYLINK_METRICS_BIND=", text, re.M):
         fail(f"{os.path.basename(unit)}: PAYLINK_METRICS_BIND belongs in paylink.env")
 ok(f"systemd: {len(units)} units with the Kafka key as a credential, metrics on loopback")
+
+# ---- bureau secrets: the same for each worker in every form ----------------------------------
+BUREAU_FILES = ("cyb.key", "rlt.password", "ext.client-secret")
+unit_secrets = {}  # worker -> {credential: its env variable}
+for unit in units:
+    base = os.path.basename(unit)
+    with open(unit, encoding="utf-8") as f:
+        text = f.read()
+    loaded = set(re.findall(r"^LoadCredential=([^:\s]+):", text, re.M))
+    files = dict((f, v) for v, f in re.findall(r"^Environment=(\w+)=%d/(\S+)$", text, re.M))
+    for f in sorted(set(files) - loaded):
+        fail(f"{base}: {files[f]} names %d/{f} without LoadCredential={f}:...")
+    for f in sorted(loaded - set(files) - {"pgpass"}):
+        fail(f"{base}: LoadCredential={f} with no Environment= variable naming it")
+    m = re.search(r"/etc/paylink/credentials/\{([^}]*)\}", text)
+    listed = {s.strip() for s in m.group(1).split(",")} if m else set()
+    if listed != loaded:
+        fail(f"{base}: the header lists credentials {sorted(listed)}, the unit loads "
+             f"{sorted(loaded)}")
+    unit_secrets[base.removeprefix("paylink-").removesuffix(".service")] = files
+
+with open(os.path.join(DEPLOY, "README.md"), encoding="utf-8") as f:
+    readme = f.read()
+compose = docs(os.path.join(DEPLOY, "compose.yaml"))[0]
+compose_env = {k: v for k, v in compose["x-paylink-env"].items()}
+compose_files = {os.path.basename(s["file"]): n for n, s in compose["secrets"].items()}
+compose_path = {n: f"/run/secrets/{n}" for n in compose["secrets"]}
+for secret in BUREAU_FILES:
+    m = re.search(r"^\|[^|\n]*\| `" + re.escape(secret) + r"` \| ([^|\n]*) \|$", readme, re.M)
+    if not m:
+        fail(f"deploy/README.md: no row for {secret} in the secrets table")
+        continue
+    want = {w.strip() for w in m.group(1).split(",")}
+    k8s = {w for w, fs in k8s_secrets.items() if secret in fs}
+    sysd = {w for w, fs in unit_secrets.items() if secret in fs}
+    if k8s != want:
+        fail(f"kubernetes: {secret} goes to {sorted(k8s)}, deploy/README.md says {sorted(want)}")
+    if sysd != want:
+        fail(f"systemd: {secret} goes to {sorted(sysd)}, deploy/README.md says {sorted(want)}")
+    names = ({fs[secret] for w, fs in k8s_secrets.items() if secret in fs}
+             | {fs[secret] for w, fs in unit_secrets.items() if secret in fs})
+    if len(names) != 1:
+        fail(f"{secret} is named by different variables: {sorted(names)}")
+        continue
+    var = names.pop()
+    cname = compose_files.get(secret)
+    if cname is None or compose_env.get(var) != compose_path[cname]:
+        fail(f"compose.yaml: {var} must be {compose_path.get(cname, '/run/secrets/...')} "
+             f"(the secret of ./dev-secrets/{secret})")
+    for svc_name, svc in compose["services"].items():
+        worker = svc_name.removeprefix("paylink-")
+        if worker in want and cname not in svc.get("secrets", []):
+            fail(f"compose.yaml: {svc_name} does not get the secret {cname}")
+ok(f"bureau secrets ({', '.join(BUREAU_FILES)}): Kubernetes, systemd, compose and "
+   "deploy/README.md agree")
 
 # ---- the Kafka that was tested -------------------------------------------------------------
 with open(os.path.join(SRC, "tools", "kafka", "pom.xml"), encoding="utf-8") as f:
