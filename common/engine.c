@@ -21,6 +21,7 @@
 #include "card.h"
 #include "config.h"
 #include "dlq.h"
+#include "ext_rules.h"
 #include "http.h"
 #include "kafka.h"
 #include "log.h"
@@ -647,38 +648,11 @@ static void copy_str(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
-bool pl_job_map_ext_refusal(pl_job *job)
-{
-    const pl_bureau_result *res = &job->res;
-    pl_reply *rep = &job->reply;
-    if (!job->svc || strcmp(job->svc->protocol, "EXT") != 0 ||
-        (strcmp(res->decision, "REJECT") != 0 && strcmp(res->decision, "ERROR") != 0))
-        return false;
-    const pl_vendor_response *vr =
-        res->reason_code[0]
-            ? pl_services_vendor_response(job->services, job->svc->code, res->reason_code)
-            : NULL;
-    rep->status = PL_ST_DECLINED;
-    copy_str(rep->decision, sizeof rep->decision, res->decision);
-    copy_str(rep->vendor_response, sizeof rep->vendor_response,
-             res->reason_code[0] ? res->reason_code : "SU");
-    /* seed "Response codes": AT when the code is not defined, is defined with a hold code, or
-     * none came; a code defined without a hold code declines without a hold. */
-    copy_str(rep->hold_reason, sizeof rep->hold_reason, vr && !vr->hold_reason[0] ? "" : "AT");
-    int siebel = pl_siebel_message_for_reason(res->reason_code);
-    if (siebel)
-        copy_str(rep->message, sizeof rep->message, pl_siebel_message(siebel));
-    else if (res->error_text[0])
-        copy_str(rep->message, sizeof rep->message, res->error_text);
-    copy_str(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
-    return true;
-}
-
 void pl_job_map_answer(pl_job *job)
 {
     const pl_bureau_result *res = &job->res;
     pl_reply *rep = &job->reply;
-    if (pl_job_map_ext_refusal(job))
+    if (pl_ext_refusal(job->services, job->svc, res, rep))
         return;
     const pl_vendor_response *vr =
         job->svc ? pl_services_vendor_response(job->services, job->svc->code, res->reason_code)

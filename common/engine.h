@@ -260,17 +260,7 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
  * decision, the hold reason of vendor_response, the bureau ids, AVS/CVV and the token are
  * copied. Specs then add what is theirs.
  */
-void pl_job_map_answer(pl_job *job);
-
-/*
- * The External Payment Service's refusals (seed external-payment-service.txt "Response
- * codes"): when job->svc is an EXT bureau and job->res says REJECT or ERROR, fills job->reply
- * as `declined` — hold AT when the reasonCode is not defined in vendor_response, is defined
- * with a hold code, or is absent (then vendor_response SU); no hold when it is defined without
- * one — and returns true. Otherwise returns false and touches nothing. pl_job_map_answer
- * starts with it; stored value specs call it before their own mapping.
- */
-bool pl_job_map_ext_refusal(pl_job *job);
+void pl_job_map_answer(pl_job *job); /* (an EXT REJECT / ERROR: pl_ext_refusal, ext_rules.h) */
 
 /* The engine's card hash key, for specs that hash (e.g. svc card numbers); NULL with *len 0
  * when eng is NULL (a spec's unit test). */

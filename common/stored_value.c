@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "card.h"
-#include "engine.h"
+#include "ext_rules.h"
 #include "money.h"
 
 static void copy(char *dst, size_t n, const char *src)
@@ -160,19 +160,18 @@ bool pl_stored_value_auth_refused(const pl_stored_value_auth *a, const char *car
     return false;
 }
 
-void pl_stored_value_map_answer(pl_job *job)
+void pl_stored_value_map_answer(const pl_services *s, const pl_service *svc,
+                                const pl_bureau_result *res, pl_bureau_op op, int64_t amount_sent,
+                                pl_reply *rep)
 {
     /* EXT's REJECT / ERROR follow its own rule (seed external-payment-service.txt). */
-    if (pl_job_map_ext_refusal(job))
+    if (pl_ext_refusal(s, svc, res, rep))
         return;
-    const pl_bureau_result *res = &job->res;
     const pl_vendor_response *vr = NULL;
-    if (job->svc && strcmp(job->svc->protocol, "EXT") == 0)
-        vr = res->reason_code[0]
-                 ? pl_services_vendor_response(job->services, job->svc->code, res->reason_code)
-                 : NULL;
-    else if (job->svc)
-        vr = pl_services_vendor_response_svc(job->services, job->svc->code, res->error_code,
-                                             res->reason_code);
-    pl_stored_value_map(res, vr, job->call.op, job->call.amount, &job->reply);
+    if (svc && strcmp(svc->protocol, "EXT") == 0)
+        vr = res->reason_code[0] ? pl_services_vendor_response(s, svc->code, res->reason_code)
+                                 : NULL;
+    else if (svc)
+        vr = pl_services_vendor_response_svc(s, svc->code, res->error_code, res->reason_code);
+    pl_stored_value_map(res, vr, op, amount_sent, rep);
 }

@@ -58,13 +58,14 @@ void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *
                          int64_t amount_sent, pl_reply *rep);
 
 /*
- * A stored value job's answer (job->res) onto job->reply, whichever bureau answered: an
- * External Payment Service REJECT / ERROR by pl_job_map_ext_refusal (engine.h), anything else
- * by pl_stored_value_map with the vendor_response row the answer maps to (Customer Engagement:
- * pl_services_vendor_response_svc; EXT: its reasonCode).
+ * A stored value answer of service bureau svc onto rep (zeroed by the caller), whichever bureau
+ * answered: an External Payment Service REJECT / ERROR by pl_ext_refusal (ext_rules.h),
+ * anything else by pl_stored_value_map with the vendor_response row of s the answer maps to
+ * (Customer Engagement: pl_services_vendor_response_svc; EXT: its reasonCode).
  */
-struct pl_job;
-void pl_stored_value_map_answer(struct pl_job *job);
+void pl_stored_value_map_answer(const pl_services *s, const pl_service *svc,
+                                const pl_bureau_result *res, pl_bureau_op op, int64_t amount_sent,
+                                pl_reply *rep);
 
 /*
  * The vendor response written for an answer that no vendor_response row maps: the ErrorCode

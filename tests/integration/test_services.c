@@ -27,6 +27,7 @@
 
 #include "auth.h"
 #include "card.h"
+#include "ext_rules.h"
 #include "services.h"
 
 #define CYB_KEY "cyb-transaction-key-for-tests"
@@ -252,6 +253,53 @@ static void test_vendor_responses(void **state)
     assert_null(pl_services_vendor_response(s, "CYB", "999"));
     assert_null(pl_services_vendor_response(s, "CYB", NULL));
     assert_null(pl_services_vendor_response(s, NULL, "100"));
+    pl_services_unref(s);
+}
+
+/* Seed external-payment-service.txt "Response codes", with the demo's EXT vendor responses: a
+ * REJECT or ERROR is declined; AT when the code is undefined, defined with a hold code, or
+ * missing (then SU); no hold for a code defined without one. Not EXT, or an ACCEPT: untouched. */
+static void test_ext_refusal(void **state)
+{
+    (void)state;
+    pl_services *s = load_with(NULL);
+    const pl_service *ext = pl_services_find(s, "EXT");
+    const pl_service *cyb = pl_services_find(s, "CYB");
+    assert_non_null(ext);
+    assert_non_null(cyb);
+    static const struct {
+        const char *decision, *reason, *vendor, *hold;
+    } cases[] = {
+        {"REJECT", "204", "204", "AT"},      /* defined, hold AT */
+        {"REJECT", "NOCARD", "NOCARD", ""},  /* defined without a hold */
+        {"ERROR", "INVALID", "INVALID", ""}, /* defined without a hold */
+        {"REJECT", "XQ9", "XQ9", "AT"},      /* not defined */
+        {"ERROR", "", "SU", "AT"},           /* none */
+        {"REJECT", "", "SU", "AT"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_bureau_result res;
+        pl_reply rep;
+        memset(&res, 0, sizeof res);
+        memset(&rep, 0, sizeof rep);
+        snprintf(res.decision, sizeof res.decision, "%s", cases[i].decision);
+        snprintf(res.reason_code, sizeof res.reason_code, "%s", cases[i].reason);
+        assert_true(pl_ext_refusal(s, ext, &res, &rep));
+        assert_int_equal(rep.status, PL_ST_DECLINED);
+        assert_string_equal(rep.vendor_response, cases[i].vendor);
+        assert_string_equal(rep.hold_reason, cases[i].hold);
+        /* The same answer from CyberSource is not this rule's. */
+        pl_reply other;
+        memset(&other, 0, sizeof other);
+        assert_false(pl_ext_refusal(s, cyb, &res, &other));
+        assert_int_equal(other.status, 0);
+    }
+    pl_bureau_result ok;
+    pl_reply rep;
+    memset(&ok, 0, sizeof ok);
+    memset(&rep, 0, sizeof rep);
+    snprintf(ok.decision, sizeof ok.decision, "ACCEPT");
+    assert_false(pl_ext_refusal(s, ext, &ok, &rep));
     pl_services_unref(s);
 }
 
@@ -1147,6 +1195,7 @@ int main(void)
         cmocka_unit_test(test_process_wide_proxy),
         cmocka_unit_test(test_external_service),
         cmocka_unit_test(test_notify_installments),
+        cmocka_unit_test(test_ext_refusal),
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_prepare_operation),

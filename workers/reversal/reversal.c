@@ -423,7 +423,8 @@ static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 static void rev_map(pl_job *job)
 {
     if (stored_value(job)) {
-        pl_stored_value_map_answer(job);
+        pl_stored_value_map_answer(job->services, job->svc, &job->res, job->call.op,
+                                   job->call.amount, &job->reply);
         return;
     }
     pl_job_map_answer(job);

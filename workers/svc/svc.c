@@ -350,7 +350,8 @@ int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
 
 static void svc_map(pl_job *job)
 {
-    pl_stored_value_map_answer(job);
+    pl_stored_value_map_answer(job->services, job->svc, &job->res, job->call.op, job->call.amount,
+                               &job->reply);
     /* J19 sends no more than the balance: an authorization is partial against the amount the
      * request asked for, not the one sent. */
     const pl_reply *rep = &job->reply;

@@ -1,0 +1,36 @@
+/* ext_rules.c: the External Payment Service's response-code rule (see ext_rules.h). */
+#include "ext_rules.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+bool pl_ext_refusal(const pl_services *s, const pl_service *svc, const pl_bureau_result *res,
+                    pl_reply *rep)
+{
+    if (!svc || strcmp(svc->protocol, "EXT") != 0 ||
+        (strcmp(res->decision, "REJECT") != 0 && strcmp(res->decision, "ERROR") != 0))
+        return false;
+    const pl_vendor_response *vr =
+        res->reason_code[0] ? pl_services_vendor_response(s, svc->code, res->reason_code) : NULL;
+    rep->status = PL_ST_DECLINED;
+    copy(rep->decision, sizeof rep->decision, res->decision);
+    copy(rep->vendor_response, sizeof rep->vendor_response,
+         res->reason_code[0] ? res->reason_code : "SU");
+    /* seed: "the order goes on AT hold and the authorization is updated as declined when: the
+     * reason code passed is not defined as an authorization response code, or ... is defined
+     * ... but also has a hold code defined, or no reason code is passed. If no reason code is
+     * passed, a response code of SU is applied." A code defined without a hold: no hold. */
+    copy(rep->hold_reason, sizeof rep->hold_reason, vr && !vr->hold_reason[0] ? "" : "AT");
+    int siebel = pl_siebel_message_for_reason(res->reason_code);
+    if (siebel)
+        copy(rep->message, sizeof rep->message, pl_siebel_message(siebel));
+    else if (res->error_text[0])
+        copy(rep->message, sizeof rep->message, res->error_text);
+    copy(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
+    return true;
+}
