@@ -121,30 +121,6 @@ static bool all_digits(const char *s, size_t len)
     return true;
 }
 
-/*
- * Masks every run of at least min ASCII digits in s[0, len) in place: all its digits but the
- * last four become '*' (all of them in the removed mode).
- */
-static void mask_digit_runs(char *s, size_t len, size_t min, pl_mask_mode mode)
-{
-    size_t i = 0;
-    while (i < len) {
-        if (!is_digit(s[i])) {
-            i++;
-            continue;
-        }
-        size_t j = i;
-        while (j < len && is_digit(s[j]))
-            j++;
-        if (j - i >= min) {
-            size_t keep = mode == PL_MASK_LAST4 ? 4 : 0;
-            for (size_t k = i; k < j - keep; k++)
-                s[k] = '*';
-        }
-        i = j;
-    }
-}
-
 /* Wipes the text of a string member of obj in json-c's own memory (json-c frees without it). */
 static void wipe_member(json_object *obj, const char *key)
 {
@@ -555,7 +531,8 @@ static bool is_space(char c)
 
 /*
  * Parses text[0, len) as exactly one strict JSON value in valid UTF-8 (whitespace around it
- * allowed), or returns NULL. A NUL anywhere is refused: json-c would stop reading there.
+ * allowed), or returns NULL. A NUL anywhere is refused: json-c would stop reading there. The
+ * tokener's buffer is wiped before it is freed.
  */
 static json_object *parse_json(const char *text, size_t len)
 {
@@ -575,6 +552,9 @@ static json_object *parse_json(const char *text, size_t len)
             root = NULL;
         }
     }
+    /* The tokener's buffer held the last string read (generateGift's cardNumber, say). */
+    if (tok->pb && tok->pb->buf)
+        pl_card_wipe(tok->pb->buf, (size_t)tok->pb->size);
     json_tokener_free(tok);
     return root;
 }
@@ -676,7 +656,7 @@ static int read_answer(const pl_bureau_call *call, json_object *root, pl_bureau_
         size_t n =
             pl_card_scrub_copy(res->error_text, sizeof res->error_text, json_object_get_string(m),
                                (size_t)json_object_get_string_len(m), PL_MASK_LAST4);
-        mask_digit_runs(res->error_text, n, SVC_MIN_DIGITS, PL_MASK_LAST4);
+        pl_card_mask_digit_runs(res->error_text, n, SVC_MIN_DIGITS, PL_MASK_LAST4);
     }
 
     /* The new card's number: only generateGift has one to give (contract). */
@@ -830,8 +810,8 @@ static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *
     json_object *msg;
     if (json_object_object_get_ex(obj, "message", &msg) &&
         json_object_is_type(msg, json_type_string))
-        mask_digit_runs((char *)json_object_get_string(msg),
-                        (size_t)json_object_get_string_len(msg), SVC_MIN_DIGITS, mode);
+        pl_card_mask_digit_runs((char *)json_object_get_string(msg),
+                                (size_t)json_object_get_string_len(msg), SVC_MIN_DIGITS, mode);
 
     json_object_object_foreach(obj, key, val)
     {
@@ -842,19 +822,13 @@ static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *
     return 0;
 }
 
-/* A NUL-terminated copy of text[0, len) with NULs as '.', scrubbed; `unparsed` also masks
- * every run of SVC_MIN_DIGITS or more digits. NULL when out of memory. */
+/* pl_card_scrub_dup; `unparsed` also masks every run of SVC_MIN_DIGITS or more digits. */
 static char *scrub_dup(const char *text, size_t len, pl_mask_mode mode, bool unparsed)
 {
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = text[i] ? text[i] : '.';
-    copy[len] = '\0';
-    size_t n = pl_card_scrub(copy, len + 1, mode);
-    if (unparsed)
-        mask_digit_runs(copy, n, SVC_MIN_DIGITS, mode);
+    size_t n;
+    char *copy = pl_card_scrub_dup(text, len, mode, &n);
+    if (copy && unparsed)
+        pl_card_mask_digit_runs(copy, n, SVC_MIN_DIGITS, mode);
     return copy;
 }
 

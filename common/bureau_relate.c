@@ -101,39 +101,17 @@ const char *pl_relate_answer_name(pl_bureau_op op)
 /* ---------------------------------------------------------------------------------------- */
 /* Masking */
 
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 static bool has(const char *s)
 {
     return s && *s;
 }
 
-/*
- * Masks every run of SVC_MIN_DIGITS or more ASCII digits in s[0, len) in place: all its
- * digits but the last four become '*' (all of them in the removed mode). A stored value card
- * number fails Luhn as often as not, so pl_card_scrub alone would let it through.
- */
+/* The profile's mask_more: every run of SVC_MIN_DIGITS or more digits (pl_card_mask_digit_runs);
+ * a stored value card number fails Luhn as often as not, so pl_card_scrub alone would let it
+ * through. */
 static void mask_digit_runs(char *s, size_t len, pl_mask_mode mode)
 {
-    size_t i = 0;
-    while (i < len) {
-        if (!is_digit(s[i])) {
-            i++;
-            continue;
-        }
-        size_t j = i;
-        while (j < len && is_digit(s[j]))
-            j++;
-        if (j - i >= SVC_MIN_DIGITS) {
-            size_t keep = mode == PL_MASK_LAST4 ? 4 : 0;
-            for (size_t k = i; k < j - keep; k++)
-                s[k] = '*';
-        }
-        i = j;
-    }
+    pl_card_mask_digit_runs(s, len, SVC_MIN_DIGITS, mode);
 }
 
 /*

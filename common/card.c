@@ -43,6 +43,16 @@ static bool luhn_digits(const char *d, size_t n)
     return sum % 10 == 0;
 }
 
+bool pl_card_all_digits(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
 bool pl_card_luhn_ok(const char *number)
 {
     if (!number)
@@ -611,6 +621,41 @@ size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t src
         out[n] = '\0';
     }
     return pl_card_scrub(out, outsize, mode);
+}
+
+char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t *out_len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = text[i] ? text[i] : '.';
+    copy[len] = '\0';
+    size_t n = pl_card_scrub(copy, len + 1, mode);
+    if (out_len)
+        *out_len = n;
+    return copy;
+}
+
+void pl_card_mask_digit_runs(char *text, size_t len, size_t min_digits, pl_mask_mode mode)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (!is_digit(text[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && is_digit(text[j]))
+            j++;
+        if (j - i >= min_digits) {
+            /* As pl_card_mask_log: a run of four digits or fewer is all stars. */
+            size_t keep = mode == PL_MASK_LAST4 && j - i > 4 ? 4 : 0;
+            for (size_t k = i; k < j - keep; k++)
+                text[k] = '*';
+        }
+        i = j;
+    }
 }
 
 size_t pl_card_keyboard_clean(char *s)

@@ -22,6 +22,9 @@ typedef enum pl_mask_mode {
     PL_MASK_REMOVED = 1, /* J16 unselected: "***REMOVED***" */
 } pl_mask_mode;
 
+/* True when s is one or more ASCII digits and nothing else. */
+bool pl_card_all_digits(const char *s);
+
 /* True when number is 12-19 ASCII digits and passes the Luhn (mod 10) check. */
 bool pl_card_luhn_ok(const char *number);
 
@@ -126,6 +129,22 @@ size_t pl_card_cut_tail(char *text, size_t len);
  */
 size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
                           pl_mask_mode mode);
+
+/*
+ * A malloc'd, NUL-terminated copy of text[0, len) (any bytes; each NUL becomes '.', so the
+ * scrubber sees the whole text), scrubbed with pl_card_scrub in `mode`. *out_len (may be NULL)
+ * gets the copy's length after scrubbing. Returns NULL when out of memory; the caller frees.
+ * For the message-log copy of a body that may be anything.
+ */
+char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t *out_len);
+
+/*
+ * Masks in place every run of at least min_digits ASCII digits in text[0, len), whether or not
+ * it passes Luhn: all its digits but the last four become '*' in PL_MASK_LAST4 (all of them
+ * when the run is four digits or fewer), every digit in PL_MASK_REMOVED. The length stays.
+ * A stored value card number has no check digit, so pl_card_scrub alone would let it through.
+ */
+void pl_card_mask_digit_runs(char *text, size_t len, size_t min_digits, pl_mask_mode mode);
 
 /*
  * Removes characters that are not on a standard keyboard (keeps printable ASCII 0x20-0x7E)

@@ -259,19 +259,13 @@ int pl_xml_serialize(xmlDocPtr doc, bool declaration, char **out, size_t *out_le
     return *out ? 0 : PL_ERR_NOMEM;
 }
 
-/* A NUL-terminated copy of text[0, len) with NULs as '.', scrubbed, and with mask_more run on
- * it when given; NULL when out of memory. */
+/* pl_card_scrub_dup, with mask_more run on the copy when given. */
 static char *scrub_dup(const char *text, size_t len, pl_mask_mode mode,
                        void (*mask_more)(char *, size_t, pl_mask_mode))
 {
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = text[i] ? text[i] : '.';
-    copy[len] = '\0';
-    size_t n = pl_card_scrub(copy, len + 1, mode);
-    if (mask_more)
+    size_t n;
+    char *copy = pl_card_scrub_dup(text, len, mode, &n);
+    if (copy && mask_more)
         mask_more(copy, n, mode);
     return copy;
 }

@@ -610,9 +610,23 @@ static void test_wipe(void **state)
     pl_card_wipe(buf, 0);
 }
 
+static void test_all_digits(void **state)
+{
+    (void)state;
+    assert_true(pl_card_all_digits("0"));
+    assert_true(pl_card_all_digits("8574906000000001"));
+    assert_false(pl_card_all_digits(""));
+    assert_false(pl_card_all_digits(NULL));
+    assert_false(pl_card_all_digits("12 34"));
+    assert_false(pl_card_all_digits("12a"));
+    assert_false(pl_card_all_digits("-1"));
+    assert_false(pl_card_all_digits("\xef\xbc\x91")); /* a full-width digit is not ASCII */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_all_digits),
         cmocka_unit_test(test_luhn),
         cmocka_unit_test(test_mask_log),
         cmocka_unit_test(test_mask_log_buffer_size),

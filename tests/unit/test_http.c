@@ -1,12 +1,12 @@
 /*
  * test_http.c: the libcurl multi transport (http.h) against a real HTTPS server.
  *
- * The server is libmicrohttpd (GnuTLS) in this process, one thread per connection so a slow
- * answer does not hold up the others, with a certificate generated at start-up by the openssl
- * command line into a private directory. The client side is driven the way the engine drives
- * it: pl_http_wait in a loop, with a deadline. Each call records how often its callback fired
- * (libuv-style counters), and the server counts what reached it, which is how "never re-sent"
- * and "nothing was sent" are checked.
+ * The server is https_test_server.h's (libmicrohttpd in this process, one thread per
+ * connection so a slow answer does not hold up the others, certificates generated at start-up
+ * by the openssl command line into a private directory). The client side is driven the way the
+ * engine drives it: pl_http_wait in a loop, with a deadline. Each call records how often its
+ * callback fired (libuv-style counters), and the server counts what reached it, which is how "never
+ * re-sent" and "nothing was sent" are checked.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,6 +30,7 @@
 #include <microhttpd.h>
 
 #include "http.h"
+#include "https_test_server.h"
 
 /* The answer to /big; the clients under test cap answers well below it. */
 #define BIG_BODY_SIZE (256 * 1024)
@@ -46,11 +47,6 @@
 #define SLOW_MAX_MS 300000
 
 /* ---- the server ---------------------------------------------------------------------- */
-
-typedef struct server {
-    struct MHD_Daemon *d;
-    int port;
-} server;
 
 /* What reached the server (handlers run on MHD's threads). */
 static atomic_int hits_ok, hits_slow, hits_close, hits_big, hits_other;
@@ -69,18 +65,7 @@ static char big_body[BIG_BODY_SIZE];
 static char g_dir[64];
 static char *cert_pem, *key_pem, *other_cert_pem, *other_key_pem;
 static char ca_path[128], other_ca_path[128];
-static server srv, other_srv;
-
-typedef struct upload {
-    char buf[256];
-    size_t len;
-} upload;
-
-static void header_copy(struct MHD_Connection *c, const char *name, char *out, size_t outsize)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-    snprintf(out, outsize, "%s", v ? v : "");
-}
+static https_test_server srv, other_srv;
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *body)
 {
@@ -92,35 +77,18 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
     return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+/* The server's answers, by path (https_test_server.h calls it once the request has arrived). */
+static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *body)
 {
-    (void)cls;
-    (void)version;
-    if (!*con_cls) {
-        *con_cls = calloc(1, sizeof(upload));
-        return *con_cls ? MHD_YES : MHD_NO;
-    }
-    upload *u = *con_cls;
-    if (*upload_data_size) {
-        size_t room = sizeof u->buf - 1 - u->len;
-        size_t n = *upload_data_size < room ? *upload_data_size : room;
-        memcpy(u->buf + u->len, upload_data, n);
-        u->len += n;
-        u->buf[u->len] = '\0';
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    /* The whole request has arrived. */
     if (strcmp(url, "/ok") == 0) {
         pthread_mutex_lock(&last_mu);
         snprintf(last.method, sizeof last.method, "%s", method);
-        snprintf(last.body, sizeof last.body, "%s", u->buf);
-        header_copy(c, "Content-Type", last.content_type, sizeof last.content_type);
-        header_copy(c, "SOAPAction", last.soap_action, sizeof last.soap_action);
-        header_copy(c, "Authorization", last.authorization, sizeof last.authorization);
-        header_copy(c, "X-Paylink-Issue-Amount", last.issue_amount, sizeof last.issue_amount);
+        snprintf(last.body, sizeof last.body, "%s", body);
+        https_test_header(c, "Content-Type", last.content_type, sizeof last.content_type);
+        https_test_header(c, "SOAPAction", last.soap_action, sizeof last.soap_action);
+        https_test_header(c, "Authorization", last.authorization, sizeof last.authorization);
+        https_test_header(c, "X-Paylink-Issue-Amount", last.issue_amount, sizeof last.issue_amount);
         last.has_expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect") != NULL;
         pthread_mutex_unlock(&last_mu);
         atomic_fetch_add(&hits_ok, 1);
@@ -131,12 +99,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return respond(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "<fault>busy</fault>");
     }
     if (strcmp(url, "/slow") == 0) {
-        int generation = atomic_load(&slow_generation);
-        atomic_fetch_add(&hits_slow, 1);
         /* No answer until a test (or the teardown) releases it. */
-        for (int waited = 0; waited < SLOW_MAX_MS && atomic_load(&slow_generation) == generation;
-             waited += 20)
-            usleep(20 * 1000);
+        https_test_hold(&slow_generation, &hits_slow, SLOW_MAX_MS);
         atomic_fetch_add(&slow_answered, 1);
         return respond(c, MHD_HTTP_OK, "<late/>");
     }
@@ -157,72 +121,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return respond(c, MHD_HTTP_NOT_FOUND, "<notfound/>");
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)c;
-    (void)toe;
-    free(*con_cls);
-    *con_cls = NULL;
-}
-
 /* Lets every /slow request waiting now answer. */
 static void release_slow(void)
 {
-    atomic_fetch_add(&slow_generation, 1);
-}
-
-static int server_start(server *s, const char *cert, const char *key)
-{
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = 0;
-    s->d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION |
-                                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-                            0, NULL, NULL, on_request, NULL, MHD_OPTION_HTTPS_MEM_KEY, key,
-                            MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_SOCK_ADDR, &sin,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
-    if (!s->d)
-        return -1;
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : 0;
-    return s->port > 0 ? 0 : -1;
-}
-
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 16384);
-    size_t n = buf ? fread(buf, 1, 16383, f) : 0;
-    fclose(f);
-    if (buf && n == 0) {
-        free(buf);
-        buf = NULL;
-    }
-    return buf;
-}
-
-/* A self-signed certificate (its own CA) for subjectAltName san, into g_dir/<name>.{crt,key}. */
-static int make_cert(const char *name, const char *cn, const char *san, char **cert, char **key,
-                     char *crt_path, size_t crt_path_size)
-{
-    char cmd[768], key_path[128];
-    snprintf(crt_path, crt_path_size, "%s/%s.crt", g_dir, name);
-    snprintf(key_path, sizeof key_path, "%s/%s.key", g_dir, name);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=%s -addext "
-             "subjectAltName=%s -days 1 -keyout '%s' -out '%s' 2>/dev/null",
-             cn, san, key_path, crt_path);
-    if (system(cmd) != 0)
-        return -1;
-    *cert = read_all(crt_path);
-    *key = read_all(key_path);
-    return *cert && *key ? 0 : -1;
+    https_test_release(&slow_generation);
 }
 
 /* A forward proxy whose rules refuse every CONNECT (403): the bureau is never reached. */
@@ -289,18 +191,17 @@ static int group_setup(void **state)
 {
     (void)state;
     memset(big_body, 'x', sizeof big_body);
-    snprintf(g_dir, sizeof g_dir, "/tmp/pl_test_http.XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (https_test_dir_new(g_dir, sizeof g_dir, "test_http") != 0)
         return -1;
-    if (make_cert("server", "localhost", "DNS:localhost,IP:127.0.0.1", &cert_pem, &key_pem, ca_path,
-                  sizeof ca_path) != 0 ||
-        make_cert("other", "other.invalid", "DNS:other.invalid", &other_cert_pem, &other_key_pem,
-                  other_ca_path, sizeof other_ca_path) != 0) {
+    if (https_test_make_cert(g_dir, "server", "localhost", "DNS:localhost,IP:127.0.0.1", &cert_pem,
+                             &key_pem, ca_path, sizeof ca_path) != 0 ||
+        https_test_make_cert(g_dir, "other", "other.invalid", "DNS:other.invalid", &other_cert_pem,
+                             &other_key_pem, other_ca_path, sizeof other_ca_path) != 0) {
         fprintf(stderr, "cannot generate certificates with openssl\n");
         return -1;
     }
-    if (server_start(&srv, cert_pem, key_pem) != 0 ||
-        server_start(&other_srv, other_cert_pem, other_key_pem) != 0) {
+    if (https_test_server_start(&srv, cert_pem, key_pem, on_request) != 0 ||
+        https_test_server_start(&other_srv, other_cert_pem, other_key_pem, on_request) != 0) {
         fprintf(stderr, "cannot start the HTTPS test server\n");
         return -1;
     }
@@ -320,17 +221,13 @@ static int group_teardown(void **state)
         pthread_join(proxy_thread, NULL);
     if (proxy_fd >= 0)
         close(proxy_fd);
-    if (srv.d)
-        MHD_stop_daemon(srv.d);
-    if (other_srv.d)
-        MHD_stop_daemon(other_srv.d);
+    https_test_server_stop(&srv);
+    https_test_server_stop(&other_srv);
     free(cert_pem);
     free(key_pem);
     free(other_cert_pem);
     free(other_key_pem);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return https_test_dir_remove(g_dir);
 }
 
 /* ---- the client side ----------------------------------------------------------------- */
@@ -361,55 +258,22 @@ static void on_done(void *arg, const pl_http_response *r)
     x->seconds = r->seconds;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Drives the transfers until nothing is in flight (or fails at the deadline). */
-static void drive_idle(pl_http *h, int max_ms)
-{
-    int64_t deadline = now_ms() + max_ms;
-    while (pl_http_in_flight(h) > 0) {
-        if (now_ms() > deadline)
-            fail_msg("%zu call(s) still in flight after %d ms", pl_http_in_flight(h), max_ms);
-        assert_int_equal(pl_http_wait(h, NULL, 0, 100), 0);
-    }
-    /* A little more driving: a second callback would show up now. */
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(pl_http_wait(h, NULL, 0, 10), 0);
-}
-
 /* Drives the transfers until x's callback has fired. */
 static void drive_until_called(pl_http *h, const rec *x)
 {
-    int64_t deadline = now_ms() + DRIVE_MS;
-    while (x->calls == 0) {
-        if (now_ms() > deadline)
-            fail_msg("no callback after %d ms", DRIVE_MS);
-        assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
-    }
+    https_test_drive_until(h, &x->calls, 1, DRIVE_MS);
 }
 
 /* Drives the transfers until *counter reaches want. */
 static void drive_until(pl_http *h, atomic_int *counter, int want, int max_ms)
 {
-    int64_t deadline = now_ms() + max_ms;
+    int64_t deadline = https_test_now_ms() + max_ms;
     while (atomic_load(counter) < want) {
-        if (now_ms() > deadline)
+        if (https_test_now_ms() > deadline)
             fail_msg("server counter still %d (want %d) after %d ms", atomic_load(counter), want,
                      max_ms);
         assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
     }
-}
-
-static char url_buf[16][128];
-static const char *url_at(int slot, const char *host, int port, const char *path)
-{
-    snprintf(url_buf[slot], sizeof url_buf[slot], "https://%s:%d%s", host, port, path);
-    return url_buf[slot];
 }
 
 static pl_http_call make_call(const char *url, long timeout_ms)
@@ -472,7 +336,7 @@ static void call_once(pl_http *h, const pl_http_call *c, rec *x, int max_ms)
     memset(x, 0, sizeof *x);
     assert_int_equal(pl_http_submit(h, c, on_done, x), 0);
     assert_int_equal(pl_http_in_flight(h), 1);
-    drive_idle(h, max_ms);
+    https_test_drive_idle(h, max_ms);
     assert_int_equal(x->calls, 1);
 }
 
@@ -480,7 +344,7 @@ static void test_ok(void **state)
 {
     (void)state;
     pl_http *h = new_client(ca_path, 0);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     c.soap_action = "runTransaction";
     c.auth_header = "Authorization: Bearer t0k3n";
     c.extra_header = "X-Paylink-Issue-Amount: 909.00";
@@ -508,7 +372,7 @@ static void test_ok(void **state)
     pthread_mutex_unlock(&last_mu);
 
     /* By host name too (the certificate names localhost), without optional headers. */
-    c = make_call(url_at(1, "localhost", srv.port, "/ok"), CALL_MS);
+    c = make_call(https_test_url(1, "localhost", srv.port, "/ok"), CALL_MS);
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_OK);
     pthread_mutex_lock(&last_mu);
@@ -523,13 +387,13 @@ static void test_any_status_is_an_answer(void **state)
 {
     (void)state;
     pl_http *h = new_client(ca_path, 0);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/status500"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/status500"), CALL_MS);
     rec x;
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_OK);
     assert_int_equal(x.status, 500);
     assert_string_equal(x.body, "<fault>busy</fault>");
-    c.url = url_at(1, "127.0.0.1", srv.port, "/nowhere");
+    c.url = https_test_url(1, "127.0.0.1", srv.port, "/nowhere");
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_OK);
     assert_int_equal(x.status, 404);
@@ -541,14 +405,14 @@ static void test_many_in_flight(void **state)
     (void)state;
     enum { N = 24 };
     pl_http *h = new_client(ca_path, 0);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     rec x[N];
     memset(x, 0, sizeof x);
     int before = atomic_load(&hits_ok);
     for (int i = 0; i < N; i++)
         assert_int_equal(pl_http_submit(h, &c, on_done, &x[i]), 0);
     assert_int_equal(pl_http_in_flight(h), N);
-    drive_idle(h, DRIVE_MS);
+    https_test_drive_idle(h, DRIVE_MS);
     for (int i = 0; i < N; i++) {
         assert_int_equal(x[i].calls, 1);
         assert_int_equal(x[i].outcome, PL_HTTP_OK);
@@ -565,8 +429,8 @@ static void test_slow_does_not_hold_up_others(void **state)
     (void)state;
     pl_http *h = new_client(ca_path, 0);
     int slow_before = atomic_load(&hits_slow), answered_before = atomic_load(&slow_answered);
-    pl_http_call slow = make_call(url_at(0, "127.0.0.1", srv.port, "/slow"), CALL_MS);
-    pl_http_call fast = make_call(url_at(1, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call slow = make_call(https_test_url(0, "127.0.0.1", srv.port, "/slow"), CALL_MS);
+    pl_http_call fast = make_call(https_test_url(1, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     rec x, y;
     memset(&x, 0, sizeof x);
     memset(&y, 0, sizeof y);
@@ -581,7 +445,7 @@ static void test_slow_does_not_hold_up_others(void **state)
     assert_int_equal(pl_http_in_flight(h), 1);
 
     release_slow();
-    drive_idle(h, DRIVE_MS);
+    https_test_drive_idle(h, DRIVE_MS);
     assert_int_equal(x.calls, 1);
     assert_int_equal(x.outcome, PL_HTTP_OK);
     assert_string_equal(x.body, "<late/>");
@@ -594,18 +458,18 @@ static void test_timeout(void **state)
     pl_http *h = new_client(ca_path, 0);
     /* Warm up: the slow call then runs on an established connection, so its short timeout
      * is spent waiting for the answer, not on the TLS handshake (slow under valgrind). */
-    pl_http_call warm = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call warm = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     rec w;
     call_once(h, &warm, &w, DRIVE_MS);
     assert_int_equal(w.outcome, PL_HTTP_OK);
 
     int slow_before = atomic_load(&hits_slow), answered_before = atomic_load(&slow_answered);
-    pl_http_call c = make_call(url_at(1, "127.0.0.1", srv.port, "/slow"), 5000);
+    pl_http_call c = make_call(https_test_url(1, "127.0.0.1", srv.port, "/slow"), 5000);
     rec x;
     memset(&x, 0, sizeof x);
     assert_int_equal(pl_http_submit(h, &c, on_done, &x), 0);
     drive_until(h, &hits_slow, slow_before + 1, DRIVE_MS);
-    drive_idle(h, DRIVE_MS);
+    https_test_drive_idle(h, DRIVE_MS);
     assert_int_equal(x.calls, 1);
     assert_int_equal(x.outcome, PL_HTTP_TIMEOUT);
     assert_int_equal(x.attempts, 1);
@@ -624,7 +488,7 @@ static void test_connection_lost(void **state)
     (void)state;
     pl_http *h = new_client(ca_path, 0);
     int before = atomic_load(&hits_close);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/close"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/close"), CALL_MS);
     rec x;
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
@@ -646,11 +510,11 @@ static void test_connection_lost_reused(void **state)
     (void)state;
     pl_http *h = new_client(ca_path, 0);
     rec x;
-    pl_http_call warm = make_call(url_at(1, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call warm = make_call(https_test_url(1, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     call_once(h, &warm, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_OK);
     int before = atomic_load(&hits_close);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/close"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/close"), CALL_MS);
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
     assert_int_equal(x.attempts, 1);
@@ -663,7 +527,7 @@ static void test_body_cap(void **state)
     (void)state;
     pl_http *h = new_client(ca_path, SMALL_CAP);
     int before = atomic_load(&hits_big);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/big"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/big"), CALL_MS);
     rec x;
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
@@ -671,41 +535,26 @@ static void test_body_cap(void **state)
     assert_non_null(strstr(x.error, "larger than 65536"));
     assert_int_equal(atomic_load(&hits_big), before + 1);
     /* Small answers still pass on the same client. */
-    c.url = url_at(1, "127.0.0.1", srv.port, "/ok");
+    c.url = https_test_url(1, "127.0.0.1", srv.port, "/ok");
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_OK);
     drop_client(h);
 
     /* Without a cap given, the default (1 MiB) lets the 256 KiB answer through. */
     h = new_client(ca_path, 0);
-    c.url = url_at(0, "127.0.0.1", srv.port, "/big");
+    c.url = https_test_url(0, "127.0.0.1", srv.port, "/big");
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_OK);
     assert_int_equal(x.body_len, BIG_BODY_SIZE);
     drop_client(h);
 }
 
-/* A TCP port on 127.0.0.1 with nothing listening (bound, then closed). */
-static int closed_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-    socklen_t len = sizeof sin;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    close(fd);
-    return ntohs(sin.sin_port);
-}
-
 static void test_not_sent_closed_port(void **state)
 {
     (void)state;
     pl_http *h = new_client(ca_path, 0);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", closed_port(), "/ok"), 5000);
+    pl_http_call c =
+        make_call(https_test_url(0, "127.0.0.1", https_test_closed_port(), "/ok"), 5000);
     rec x;
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
@@ -727,7 +576,7 @@ static void test_not_sent_untrusted(void **state)
     int before = atomic_load(&hits_ok);
     /* The system trust store does not know the test certificate. */
     pl_http *h = new_client(NULL, 0);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     rec x;
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
@@ -744,7 +593,7 @@ static void test_not_sent_untrusted(void **state)
 
     /* A trusted certificate for another host name (other.invalid, not 127.0.0.1). */
     h = new_client(other_ca_path, 0);
-    c.url = url_at(1, "127.0.0.1", other_srv.port, "/ok");
+    c.url = https_test_url(1, "127.0.0.1", other_srv.port, "/ok");
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
     assert_int_equal(x.attempts, 3);
@@ -765,7 +614,7 @@ static void test_not_sent_proxy_refused(void **state)
     pl_http *h = new_client(ca_path, 0);
     char proxy[64];
     snprintf(proxy, sizeof proxy, "127.0.0.1:%d", proxy_port);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     c.proxy = proxy;
     int before = atomic_load(&hits_ok), connects = atomic_load(&proxy_connects);
     rec x;
@@ -800,7 +649,7 @@ static void test_destroy_cancels(void **state)
     (void)state;
     pl_http *h = new_client(ca_path, 0);
     int before = atomic_load(&hits_slow);
-    pl_http_call c = make_call(url_at(0, "127.0.0.1", srv.port, "/slow"), CALL_MS);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/slow"), CALL_MS);
     rec x[2];
     memset(x, 0, sizeof x);
     assert_int_equal(pl_http_submit(h, &c, on_done, &x[0]), 0);
@@ -828,7 +677,7 @@ static void test_submit_errors(void **state)
     memset(&x, 0, sizeof x);
     pl_http_call c = make_call(NULL, 1000);
     assert_int_equal(pl_http_submit(h, &c, on_done, &x), PL_ERR_INVALID);
-    c.url = url_at(0, "127.0.0.1", srv.port, "/ok");
+    c.url = https_test_url(0, "127.0.0.1", srv.port, "/ok");
     assert_int_equal(pl_http_submit(h, &c, NULL, &x), PL_ERR_INVALID);
     assert_int_equal(pl_http_submit(h, NULL, on_done, &x), PL_ERR_INVALID);
     assert_int_equal(pl_http_submit(NULL, &c, on_done, &x), PL_ERR_INVALID);

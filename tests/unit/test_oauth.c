@@ -2,16 +2,15 @@
  * test_oauth.c: the OAuth 2 client-credentials token cache (oauth.h) against a real HTTPS token
  * endpoint.
  *
- * The endpoint is libmicrohttpd (GnuTLS) in this process, one thread per connection, with a
- * certificate generated at start-up by the openssl command line, as in test_http.c. It counts the
+ * The endpoint is https_test_server.h's (libmicrohttpd in this process, one thread per
+ * connection, a certificate generated at start-up by the openssl command line), as for
+ * test_http.c. It counts the
  * token requests it got, records the last one, and answers what the running test set: by default
  * a fresh token "tok-<n>" (n = the request's number) of the configured lifetime. The client side
  * is driven the way the engine drives it: pl_http_wait in a loop, with a deadline. The clock of
  * the cache is a variable the tests move. Callback records live in static memory (libuv-style
  * counters), so a callback fired after a failed test's frame is gone writes nowhere harmful.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +29,7 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
+#include "https_test_server.h"
 #include "oauth.h"
 
 /* Deadlines against hanging only (valgrind, a loaded machine): no assertion measures time. */
@@ -46,8 +45,7 @@
 
 /* ---- the token endpoint ------------------------------------------------------------------ */
 
-static struct MHD_Daemon *daemon_;
-static int port;
+static https_test_server srv;
 static char g_dir[64], ca_path[128];
 static char *cert_pem, *key_pem;
 
@@ -66,17 +64,6 @@ static struct {
     char method[16], path[64], body[256], content_type[128], accept[64], authorization[512];
 } last;
 
-typedef struct upload {
-    char buf[256];
-    size_t len;
-} upload;
-
-static void header_copy(struct MHD_Connection *c, const char *name, char *out, size_t outsize)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-    snprintf(out, outsize, "%s", v ? v : "");
-}
-
 /* The default answer, built with json-c: a token numbered n. */
 static void default_answer(int n, char *out, size_t outsize)
 {
@@ -92,42 +79,21 @@ static void default_answer(int n, char *out, size_t outsize)
     json_object_put(o);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+/* The token endpoint's answer (https_test_server.h calls it once the request has arrived). */
+static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *upload)
 {
-    (void)cls;
-    (void)version;
-    if (!*con_cls) {
-        *con_cls = calloc(1, sizeof(upload));
-        return *con_cls ? MHD_YES : MHD_NO;
-    }
-    upload *u = *con_cls;
-    if (*upload_data_size) {
-        size_t room = sizeof u->buf - 1 - u->len;
-        size_t n = *upload_data_size < room ? *upload_data_size : room;
-        memcpy(u->buf + u->len, upload_data, n);
-        u->len += n;
-        u->buf[u->len] = '\0';
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (strcmp(url, "/slow") == 0) {
-        int generation = atomic_load(&slow_generation);
-        atomic_fetch_add(&slow_hits, 1);
-        for (int waited = 0; waited < SLOW_MAX_MS && atomic_load(&slow_generation) == generation;
-             waited += 20)
-            usleep(20 * 1000);
-    }
+    if (strcmp(url, "/slow") == 0)
+        https_test_hold(&slow_generation, &slow_hits, SLOW_MAX_MS);
     int n = atomic_fetch_add(&hits, 1) + 1;
     static char body[8192]; /* under mu */
     pthread_mutex_lock(&mu);
     snprintf(last.method, sizeof last.method, "%s", method);
     snprintf(last.path, sizeof last.path, "%s", url);
-    snprintf(last.body, sizeof last.body, "%s", u->buf);
-    header_copy(c, "Content-Type", last.content_type, sizeof last.content_type);
-    header_copy(c, "Accept", last.accept, sizeof last.accept);
-    header_copy(c, "Authorization", last.authorization, sizeof last.authorization);
+    snprintf(last.body, sizeof last.body, "%s", upload);
+    https_test_header(c, "Content-Type", last.content_type, sizeof last.content_type);
+    https_test_header(c, "Accept", last.accept, sizeof last.accept);
+    https_test_header(c, "Authorization", last.authorization, sizeof last.authorization);
     unsigned status = answer.status ? answer.status : MHD_HTTP_OK;
     if (answer.body[0])
         snprintf(body, sizeof body, "%s", answer.body);
@@ -142,67 +108,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)c;
-    (void)toe;
-    free(*con_cls);
-    *con_cls = NULL;
-}
-
 static void release_slow(void)
 {
-    atomic_fetch_add(&slow_generation, 1);
-}
-
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 16384);
-    size_t n = buf ? fread(buf, 1, 16383, f) : 0;
-    fclose(f);
-    if (buf && n == 0) {
-        free(buf);
-        buf = NULL;
-    }
-    return buf;
+    https_test_release(&slow_generation);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/pl_test_oauth.XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (https_test_dir_new(g_dir, sizeof g_dir, "test_oauth") != 0)
         return -1;
-    char cmd[768], key_path[128];
-    snprintf(ca_path, sizeof ca_path, "%s/server.crt", g_dir);
-    snprintf(key_path, sizeof key_path, "%s/server.key", g_dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext "
-             "subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -keyout '%s' -out '%s' "
-             "2>/dev/null",
-             key_path, ca_path);
-    if (system(cmd) != 0 || !(cert_pem = read_all(ca_path)) || !(key_pem = read_all(key_path))) {
+    if (https_test_make_cert(g_dir, "server", "localhost", "DNS:localhost,IP:127.0.0.1", &cert_pem,
+                             &key_pem, ca_path, sizeof ca_path) != 0) {
         fprintf(stderr, "cannot generate a certificate with openssl\n");
         return -1;
     }
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    daemon_ = MHD_start_daemon(MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION |
-                                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-                               0, NULL, NULL, on_request, NULL, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-                               MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_SOCK_ADDR, &sin,
-                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
-    const union MHD_DaemonInfo *info =
-        daemon_ ? MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT) : NULL;
-    port = info ? info->port : 0;
-    if (port <= 0) {
+    if (https_test_server_start(&srv, cert_pem, key_pem, on_request) != 0) {
         fprintf(stderr, "cannot start the HTTPS test server\n");
         return -1;
     }
@@ -213,13 +134,10 @@ static int group_teardown(void **state)
 {
     (void)state;
     release_slow();
-    if (daemon_)
-        MHD_stop_daemon(daemon_);
+    https_test_server_stop(&srv);
     free(cert_pem);
     free(key_pem);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return https_test_dir_remove(g_dir);
 }
 
 /* ---- the client side --------------------------------------------------------------------- */
@@ -304,49 +222,23 @@ static int teardown(void **state)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Drives the transfers until x's callback has fired `want` times. */
 static void drive_until_calls(const rec *x, int want)
 {
-    int64_t deadline = now_ms() + DRIVE_MS;
-    while (x->calls < want) {
-        if (now_ms() > deadline)
-            fail_msg("no callback after %d ms", DRIVE_MS);
-        assert_int_equal(pl_http_wait(H, NULL, 0, 20), 0);
-    }
+    https_test_drive_until(H, &x->calls, want, DRIVE_MS);
 }
 
 /* Drives the transfers until nothing is in flight; a second callback would show up too. */
 static void drive_idle(void)
 {
-    int64_t deadline = now_ms() + DRIVE_MS;
-    while (pl_http_in_flight(H) > 0) {
-        if (now_ms() > deadline)
-            fail_msg("%zu call(s) still in flight after %d ms", pl_http_in_flight(H), DRIVE_MS);
-        assert_int_equal(pl_http_wait(H, NULL, 0, 20), 0);
-    }
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(pl_http_wait(H, NULL, 0, 5), 0);
-}
-
-static char url_buf[4][128];
-static const char *url_at(int slot, const char *host, int p, const char *path)
-{
-    snprintf(url_buf[slot], sizeof url_buf[slot], "https://%s:%d%s", host, p, path);
-    return url_buf[slot];
+    https_test_drive_idle(H, DRIVE_MS);
 }
 
 static pl_oauth_client make_client(void)
 {
     pl_oauth_client c = {
         .key = "EXT",
-        .token_url = url_at(0, "127.0.0.1", port, "/token"),
+        .token_url = https_test_url(0, "127.0.0.1", srv.port, "/token"),
         .client_id = CLIENT_ID,
         .secret = SECRET,
         .proxy = NULL,
@@ -560,7 +452,7 @@ static void test_settings_change(void **state)
     assert_int_equal(get_cached(&c, NULL), 2);
     c.client_id = "another client";
     assert_int_equal(fetch_token(&c, &R[2], NULL), 3);
-    c.token_url = url_at(1, "localhost", port, "/token");
+    c.token_url = https_test_url(1, "localhost", srv.port, "/token");
     assert_int_equal(fetch_token(&c, &R[3], NULL), 4);
     assert_int_equal(get_cached(&c, NULL), 4);
     /* Back to the first settings: their token was dropped long ago. */
@@ -722,18 +614,8 @@ static void test_transport_errors(void **state)
 {
     (void)state;
     /* A port with nothing listening. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sin;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    close(fd);
     pl_oauth_client c = make_client();
-    c.token_url = url_at(1, "127.0.0.1", ntohs(sin.sin_port), "/token");
+    c.token_url = https_test_url(1, "127.0.0.1", https_test_closed_port(), "/token");
     c.connect_attempts = 2;
     get_queued(&c, &R[0]);
     drive_until_calls(&R[0], 1);
@@ -748,7 +630,7 @@ static void test_transport_errors(void **state)
     fetch_token(&c, &R[1], NULL);
     int slow_before = atomic_load(&slow_hits);
     c.key = "SLOW";
-    c.token_url = url_at(2, "127.0.0.1", port, "/slow");
+    c.token_url = https_test_url(2, "127.0.0.1", srv.port, "/slow");
     c.timeout_ms = 5000;
     get_queued(&c, &R[2]);
     drive_until_calls(&R[2], 1);

@@ -26,6 +26,7 @@
 #include "sim_ext.h"
 #include "sim_ledger.h"
 #include "sim_server.h"
+#include "sim_bureau_test.h"
 #include "sim_test_helpers.h"
 
 #define PAN "4111111111111111"
@@ -282,27 +283,8 @@ static void tokenize(fx *f, const char *request_id, const char *payment_type, co
 
 /* ---- ledger --------------------------------------------------------------------------------- */
 
-typedef struct ledger_row {
-    const char *op, *ref, *amount;
-    const char *bureau_id; /* NULL: not looked at */
-} ledger_row;
-
-static void assert_ledger(pl_sim_ledger *l, const ledger_row *rows, size_t n)
-{
-    json_object *j = sim_test_ledger_json(l);
-    assert_int_equal(json_object_array_length(j), n);
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(sim_test_row_field(j, i, "protocol"), "EXT");
-        assert_string_equal(sim_test_row_field(j, i, "op"), rows[i].op);
-        assert_string_equal(sim_test_row_field(j, i, "ref"), rows[i].ref);
-        assert_string_equal(sim_test_row_field(j, i, "amount"), rows[i].amount);
-        if (rows[i].bureau_id)
-            assert_string_equal(sim_test_row_field(j, i, "bureau_id"), rows[i].bureau_id);
-    }
-    json_object_put(j);
-}
-
-#define ASSERT_LEDGER(l, rows) assert_ledger((l), (rows), sizeof(rows) / sizeof(rows)[0])
+typedef sim_test_ledger_row ledger_row;
+#define ASSERT_LEDGER(l, rows) SIM_TEST_ASSERT_LEDGER((l), "EXT", (rows))
 
 /* The query record of ref, parsed, or NULL when none. The caller puts it. */
 static json_object *query(pl_sim_ledger *l, const char *ref)
@@ -485,6 +467,18 @@ static void test_bearer_token_required(void **state)
     free(saved);
 }
 
+/* A control route as the server calls it: the status, and the body when body is not NULL. */
+static void expect_control(fx *f, const char *method, const char *path, unsigned status,
+                           const char *body)
+{
+    pl_sim_response resp;
+    assert_int_equal(pl_sim_ext_control(f->x, method, path, &resp), 0);
+    assert_int_equal(resp.status, status);
+    if (body)
+        assert_string_equal(resp.body, body);
+    pl_sim_response_free(&resp);
+}
+
 static void test_expire_tokens(void **state)
 {
     fx *f = *state;
@@ -492,23 +486,11 @@ static void test_expire_tokens(void **state)
     tokenize(f, "r1", "CC", PAN, tok, sizeof tok);
 
     /* The control routes as the server calls them. */
-    pl_sim_response resp;
-    assert_int_equal(pl_sim_ext_control(f->x, "POST", "/__sim/ext/expire-tokens", &resp), 0);
-    assert_int_equal(resp.status, 200);
-    assert_string_equal(resp.body, "{\"expired\":1}");
-    pl_sim_response_free(&resp);
-    assert_int_equal(pl_sim_ext_control(f->x, "GET", "/__sim/ext/tokens", &resp), 0);
-    assert_string_equal(resp.body, "{\"issued\":1,\"active\":0}");
-    pl_sim_response_free(&resp);
-    assert_int_equal(pl_sim_ext_control(f->x, "GET", "/__sim/ext/expire-tokens", &resp), 0);
-    assert_int_equal(resp.status, 405);
-    pl_sim_response_free(&resp);
-    assert_int_equal(pl_sim_ext_control(f->x, "POST", "/__sim/ext/tokens", &resp), 0);
-    assert_int_equal(resp.status, 405);
-    pl_sim_response_free(&resp);
-    assert_int_equal(pl_sim_ext_control(f->x, "GET", "/__sim/ext/nothing", &resp), 0);
-    assert_int_equal(resp.status, 404);
-    pl_sim_response_free(&resp);
+    expect_control(f, "POST", "/__sim/ext/expire-tokens", 200, "{\"expired\":1}");
+    expect_control(f, "GET", "/__sim/ext/tokens", 200, "{\"issued\":1,\"active\":0}");
+    expect_control(f, "GET", "/__sim/ext/expire-tokens", 405, NULL);
+    expect_control(f, "POST", "/__sim/ext/tokens", 405, NULL);
+    expect_control(f, "GET", "/__sim/ext/nothing", 404, NULL);
 
     /* The token expired mid-run: refused until paylink fetches a new one. */
     expect_token_refused(f, f->bearer);
@@ -517,9 +499,7 @@ static void test_expire_tokens(void **state)
     char again[64];
     tokenize(f, "r2", "CC", PAN, again, sizeof again);
     assert_string_equal(again, tok);
-    assert_int_equal(pl_sim_ext_control(f->x, "GET", "/__sim/ext/tokens", &resp), 0);
-    assert_string_equal(resp.body, "{\"issued\":2,\"active\":1}");
-    pl_sim_response_free(&resp);
+    expect_control(f, "GET", "/__sim/ext/tokens", 200, "{\"issued\":2,\"active\":1}");
 
     /* A reset keeps the access tokens (the client's session), forgets the card tokens. */
     pl_sim_ledger_reset(f->l);
@@ -1001,6 +981,16 @@ static void send_auth(fx *f, const char *rid, const char *token, const char *amo
     send_json(f, "authorization", money_request(rid, "CC", amount, token), resp);
 }
 
+/* Sends body (consumed) and expects no answer: action PL_SIM_HOLD or PL_SIM_DROP. */
+static void expect_no_answer(fx *f, const char *endpoint, json_object *body, pl_sim_action action)
+{
+    pl_sim_response resp;
+    send_json(f, endpoint, body, &resp);
+    assert_int_equal(resp.action, action);
+    assert_null(resp.body);
+    pl_sim_response_free(&resp);
+}
+
 static void test_faults(void **state)
 {
     fx *f = *state;
@@ -1008,9 +998,7 @@ static void test_faults(void **state)
     tokenize(f, "r0", "CC", PAN, tok, sizeof tok);
     pl_sim_response resp;
 
-    send_auth(f, "f1", tok, "901.00", &resp);
-    assert_int_equal(resp.action, PL_SIM_HOLD);
-    pl_sim_response_free(&resp);
+    expect_no_answer(f, "authorization", money_request("f1", "CC", "901.00", tok), PL_SIM_HOLD);
     send_auth(f, "f2", tok, "902.00", &resp);
     assert_int_equal(resp.action, PL_SIM_ANSWER);
     assert_int_equal(resp.status, 500);
@@ -1021,9 +1009,7 @@ static void test_faults(void **state)
     json_object *j = json_tokener_parse(resp.body);
     assert_null(j);
     pl_sim_response_free(&resp);
-    send_auth(f, "f4", tok, "904.00", &resp);
-    assert_int_equal(resp.action, PL_SIM_DROP);
-    pl_sim_response_free(&resp);
+    expect_no_answer(f, "authorization", money_request("f4", "CC", "904.00", tok), PL_SIM_DROP);
     /* 901–904: nothing applied, nothing recorded, nothing remembered: a re-send fails again. */
     assert_int_equal(pl_sim_ledger_count(f->l), 1);
     for (int i = 1; i <= 4; i++) {
@@ -1031,15 +1017,10 @@ static void test_faults(void **state)
         snprintf(rid, sizeof rid, "f%d", i);
         assert_null(query(f->l, rid));
     }
-    send_auth(f, "f4", tok, "904.00", &resp);
-    assert_int_equal(resp.action, PL_SIM_DROP);
-    pl_sim_response_free(&resp);
+    expect_no_answer(f, "authorization", money_request("f4", "CC", "904.00", tok), PL_SIM_DROP);
 
     /* 905: applied, then no answer; the re-send gets the lost answer, nothing applied twice. */
-    send_auth(f, "f5", tok, "905.00", &resp);
-    assert_int_equal(resp.action, PL_SIM_HOLD);
-    assert_null(resp.body);
-    pl_sim_response_free(&resp);
+    expect_no_answer(f, "authorization", money_request("f5", "CC", "905.00", tok), PL_SIM_HOLD);
     json_object *rec = query(f->l, "f5");
     assert_non_null(rec);
     assert_string_equal(str(rec, "decision"), "ACCEPT");
@@ -1054,17 +1035,13 @@ static void test_faults(void **state)
     done(&a);
 
     /* 906: applied, then the connection is closed. */
-    send_auth(f, "f6", tok, "906.00", &resp);
-    assert_int_equal(resp.action, PL_SIM_DROP);
-    pl_sim_response_free(&resp);
+    expect_no_answer(f, "authorization", money_request("f6", "CC", "906.00", tok), PL_SIM_DROP);
     expect_only(f, "authorization", money_request("f6", "CC", "906.00", tok), "ACCEPT", "100");
 
     /* The same for a stored value card: the activation happens once. */
     char card[32], gtok[64];
     generate(f, "g1", card, sizeof card, gtok, sizeof gtok);
-    send_json(f, "activateGift", svc("f7", "905.00", gtok, NULL), &resp);
-    assert_int_equal(resp.action, PL_SIM_HOLD);
-    pl_sim_response_free(&resp);
+    expect_no_answer(f, "activateGift", svc("f7", "905.00", gtok, NULL), PL_SIM_HOLD);
     expect_svc(f, "activateGift", svc("f7", "905.00", gtok, NULL), "100", "905.00", "905.00", NULL,
                0);
 
@@ -1192,6 +1169,40 @@ static void expect_invalid(fx *f, const char *endpoint, json_object *o, const ch
     json_object_put(o);
 }
 
+/* The token test_invalid_requests gets for PAN, in INVALID's token column. */
+#define CARD_TOKEN "(the card's token)"
+
+/*
+ * Credit card requests (money_request "v2", amount, token: NULL none) with the member at path
+ * set to a JSON value (json NULL: the member removed; path NULL: as built), each refused with
+ * ERROR INVALID whose message names what.
+ */
+static const struct {
+    const char *endpoint, *amount, *token;
+    const char *path, *json;
+    const char *what;
+} INVALID[] = {
+    {"authorization", "10.00", CARD_TOKEN, "requestID", NULL, "requestID is required"},
+    {"authorization", "10.00", CARD_TOKEN, "messageVersion", "\"2.0\"", "messageVersion"},
+    {"authorization", "10.00", CARD_TOKEN, "company", "1000", "company"},
+    {"authorization", "10.00", CARD_TOKEN, "company", "\"1\"", "company"},
+    {"authorization", "10.00", CARD_TOKEN, "paymentType", "\"DEBIT\"", "paymentType"},
+    {"authorization", "10.5", CARD_TOKEN, NULL, NULL, "amount"},
+    {"authorization", "10.00", CARD_TOKEN, "currency", "\"usd\"", "currency"},
+    {"authorization", "10.00", NULL, NULL, NULL, "card.token"},
+    {"authorization", "10.00", CARD_TOKEN, "capture", "\"yes\"", "capture"},
+    {"authorization", "10.00", CARD_TOKEN, "subsequentAuthReason", "\"AGAIN\"",
+     "subsequentAuthReason"},
+    {"deposit", "10.00", CARD_TOKEN, NULL, NULL, "transactionID"},
+    {"deposit", "0.00", CARD_TOKEN, "transactionID", "\"1\"", "amount"},
+    /* Message version 3.0 carries no card number outside getToken, wherever it hides. */
+    {"authorization", "10.00", CARD_TOKEN, "card.number", "\"" PAN "\"", "card number"},
+    {"authorization", "10.00", CARD_TOKEN, "card.cardNumber", "\"1234\"", "card number"},
+    {"authorization", "10.00", CARD_TOKEN, "billTo.street1", "\"4111 1111 1111 1111\"",
+     "card number"},
+    {"authorization", "10.00", PAN, NULL, NULL, "card number"},
+};
+
 static void test_invalid_requests(void **state)
 {
     fx *f = *state;
@@ -1203,58 +1214,27 @@ static void test_invalid_requests(void **state)
     expect_invalid_text(f, "authorization", "", "JSON");
     expect_invalid_text(f, "authorization", "{\"a\":1} {\"b\":2}", "JSON");
 
-    json_object *o = money_request("v1", "CC", "10.00", tok);
-    json_object_object_del(o, "requestID");
-    expect_invalid(f, "authorization", o, "requestID is required");
-    o = money_request("v1", "CC", "10.00", tok);
-    set_str(o, "messageVersion", "2.0");
-    expect_invalid(f, "authorization", o, "messageVersion");
-    o = money_request("v1", "CC", "10.00", tok);
-    set(o, "company", json_object_new_int(1000));
-    expect_invalid(f, "authorization", o, "company");
-    o = money_request("v1", "CC", "10.00", tok);
-    set_str(o, "company", "1");
-    expect_invalid(f, "authorization", o, "company");
-    o = money_request("v1", "CC", "10.00", tok);
-    set_str(o, "paymentType", "DEBIT");
-    expect_invalid(f, "authorization", o, "paymentType");
-    o = money_request("v1", "CC", "10.5", tok);
-    expect_invalid(f, "authorization", o, "amount");
-    o = money_request("v1", "CC", "10.00", tok);
-    set_str(o, "currency", "usd");
-    expect_invalid(f, "authorization", o, "currency");
-    o = money_request("v1", "CC", "10.00", NULL);
-    expect_invalid(f, "authorization", o, "card.token");
-    o = money_request("v1", "CC", "10.00", tok);
-    set(o, "capture", json_object_new_string("yes"));
-    expect_invalid(f, "authorization", o, "capture");
-    o = money_request("v1", "CC", "10.00", tok);
-    set_str(o, "subsequentAuthReason", "AGAIN");
-    expect_invalid(f, "authorization", o, "subsequentAuthReason");
-    o = money_request("v1", "CC", "10.00", tok);
-    expect_invalid(f, "deposit", o, "transactionID");
-    o = money_request("v1", "CC", "0.00", tok);
-    set_str(o, "transactionID", "1");
-    expect_invalid(f, "deposit", o, "amount");
+    for (size_t i = 0; i < sizeof INVALID / sizeof INVALID[0]; i++) {
+        const char *token = INVALID[i].token;
+        if (token && strcmp(token, CARD_TOKEN) == 0)
+            token = tok;
+        json_object *o = money_request("v2", "CC", INVALID[i].amount, token);
+        if (INVALID[i].path && INVALID[i].json) {
+            json_object *v = json_tokener_parse(INVALID[i].json);
+            assert_non_null(v);
+            set(o, INVALID[i].path, v);
+        } else if (INVALID[i].path) {
+            char last[64];
+            json_object_object_del(parent_of(o, INVALID[i].path, last, sizeof last), last);
+        }
+        expect_invalid(f, INVALID[i].endpoint, o, INVALID[i].what);
+    }
     char long_id[64];
     memset(long_id, 'r', 51);
     long_id[51] = '\0';
-    o = money_request(long_id, "CC", "10.00", tok);
-    expect_invalid(f, "authorization", o, "requestID is too long");
-
-    /* Message version 3.0 carries no card number outside getToken, wherever it hides. */
-    o = money_request("v2", "CC", "10.00", tok);
-    set_str(o, "card.number", PAN);
-    expect_invalid(f, "authorization", o, "card number");
-    o = money_request("v2", "CC", "10.00", tok);
-    set_str(o, "card.cardNumber", "1234");
-    expect_invalid(f, "authorization", o, "card number");
-    o = money_request("v2", "CC", "10.00", tok);
-    set_str(o, "billTo.street1", "4111 1111 1111 1111");
-    expect_invalid(f, "authorization", o, "card number");
-    o = money_request("v2", "CC", "10.00", PAN);
-    expect_invalid(f, "authorization", o, "card number");
-    o = svc("v2", "10.00", tok, NULL);
+    expect_invalid(f, "authorization", money_request(long_id, "CC", "10.00", tok),
+                   "requestID is too long");
+    json_object *o = svc("v2", "10.00", tok, NULL);
     set_str(o, "card.number", GIFT_PAN);
     expect_invalid(f, "rechargeGift", o, "card number");
 
@@ -1318,72 +1298,23 @@ static void test_card_number_never_logged(void **state)
 
 typedef struct http_answer {
     sim_test_http r;
-    char headers[4096];
-    size_t hlen;
+    sim_test_http h; /* the header lines, in h.body */
 } http_answer;
 
-static size_t collect_header(char *p, size_t size, size_t n, void *user)
-{
-    http_answer *a = user;
-    size_t take = size * n;
-    size_t room = sizeof a->headers - 1 - a->hlen;
-    memcpy(a->headers + a->hlen, p, take < room ? take : room);
-    a->hlen += take < room ? take : room;
-    a->headers[a->hlen] = '\0';
-    return size * n;
-}
-
-typedef struct server {
-    char dir[64];
-    char state_dir[96];
-    char base[64];
-    char ca[128];
-    pl_sim_server *srv;
-} server;
+typedef sim_test_server server;
 
 /* One request; userpwd (may be NULL) as HTTP Basic, header (may be NULL) one more line. */
 static void http(server *s, const char *method, const char *path, const char *userpwd,
                  const char *header, const char *content_type, const char *body, http_answer *out)
 {
-    memset(out, 0, sizeof *out);
-    char url[200];
-    snprintf(url, sizeof url, "%s%s", s->base, path);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CAINFO, s->ca);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_test_http_collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (userpwd) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
-    }
-    struct curl_slist *hdr = NULL;
-    char ct[96];
-    if (content_type) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
-        hdr = curl_slist_append(hdr, ct);
-    }
-    if (header)
-        hdr = curl_slist_append(hdr, header);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
-    }
-    out->r.rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->r.status);
-    char *type = NULL;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type);
-    if (type)
-        snprintf(out->r.content_type, sizeof out->r.content_type, "%s", type);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hdr);
+    const sim_test_call c = {.method = method,
+                             .path = path,
+                             .userpwd = userpwd,
+                             .content_type = content_type,
+                             .header = header,
+                             .body = body,
+                             .len = body ? strlen(body) : 0};
+    sim_test_send(s, &c, &out->r, &out->h);
 }
 
 /* POSTs a request object (consumed) to /ext/<endpoint> with the bearer header. */
@@ -1418,7 +1349,7 @@ static void server_token(server *s, char *bearer, size_t size)
     assert_int_equal(a.r.rc, CURLE_OK);
     assert_int_equal(a.r.status, 200);
     assert_string_equal(a.r.content_type, "application/json");
-    assert_non_null(strcasestr(a.headers, "Cache-Control: no-store"));
+    assert_non_null(strcasestr(a.h.body, "Cache-Control: no-store"));
     char tok[80];
     body_field(&a, "access_token", tok, sizeof tok);
     snprintf(bearer, size, "Bearer %s", tok);
@@ -1427,21 +1358,8 @@ static void server_token(server *s, char *bearer, size_t size)
 static void test_through_server(void **state)
 {
     (void)state;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     server s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.dir, sizeof s.dir, "/tmp/test_sim_ext.XXXXXX");
-    assert_non_null(mkdtemp(s.dir));
-    snprintf(s.state_dir, sizeof s.state_dir, "%s/state", s.dir);
-    pl_sim_server_cfg cfg = {.bind_addr = "127.0.0.1",
-                             .port = 0,
-                             .state_dir = s.state_dir,
-                             .hold_ms = 200,
-                             .threads = 2};
-    char err[256];
-    assert_int_equal(pl_sim_server_start(&cfg, &s.srv, err, sizeof err), 0);
-    snprintf(s.base, sizeof s.base, "https://localhost:%u", pl_sim_server_port(s.srv));
-    snprintf(s.ca, sizeof s.ca, "%s/ca.pem", s.state_dir);
+    sim_test_server_start(&s, "test_sim_ext");
     pl_sim_ledger *l = pl_sim_server_ledger(s.srv);
 
     http_answer a;
@@ -1450,7 +1368,7 @@ static void test_through_server(void **state)
          "grant_type=client_credentials", &a);
     assert_int_equal(a.r.status, 401);
     assert_non_null(strstr(a.r.body, "\"error\":\"invalid_client\""));
-    assert_non_null(strcasestr(a.headers, "WWW-Authenticate: Basic"));
+    assert_non_null(strcasestr(a.h.body, "WWW-Authenticate: Basic"));
     char bearer[120];
     server_token(&s, bearer, sizeof bearer);
 
@@ -1460,7 +1378,7 @@ static void test_through_server(void **state)
     post_ext(&s, "Bearer nope", "getToken", o, &a);
     assert_int_equal(a.r.status, 401);
     assert_non_null(strstr(a.r.body, "\"error\":\"invalid_token\""));
-    assert_non_null(strcasestr(a.headers, "WWW-Authenticate: Bearer error=\"invalid_token\""));
+    assert_non_null(strcasestr(a.h.body, "WWW-Authenticate: Bearer error=\"invalid_token\""));
 
     o = request("w1", "CC");
     set_str(o, "card.number", PAN);
@@ -1520,16 +1438,7 @@ static void test_through_server(void **state)
     assert_non_null(strstr(a.r.body, "\"reasonCode\":\"NOCARD\""));
     assert_int_equal(pl_sim_ledger_count(l), 0);
 
-    pl_sim_server_stop(s.srv);
-    static const char *const files[] = {"ca.pem", "server.pem", "server-key.pem"};
-    char path[160];
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", s.state_dir, files[i]);
-        unlink(path);
-    }
-    rmdir(s.state_dir);
-    rmdir(s.dir);
-    curl_global_cleanup();
+    sim_test_server_stop(&s);
 }
 
 int main(void)

@@ -29,6 +29,7 @@
 #include "sim_ledger.h"
 #include "sim_relate.h"
 #include "sim_server.h"
+#include "sim_bureau_test.h"
 #include "sim_test_helpers.h"
 #include "sim_xml.h"
 #include "xml_test_helpers.h"
@@ -353,31 +354,8 @@ static void generate(pl_sim_ledger *l, const char *prefix, const char *sequence,
     done(&a);
 }
 
-/* A row the ledger must hold; op NULL: a row that is not looked at. */
-typedef struct ledger_row {
-    const char *op, *ref, *amount;
-    const char *bureau_id; /* NULL: not looked at */
-} ledger_row;
-
-/* The ledger holds n rows, the RLT rows of rows in that order. */
-static void assert_ledger(pl_sim_ledger *l, const ledger_row *rows, size_t n)
-{
-    json_object *j = sim_test_ledger_json(l);
-    assert_int_equal(json_object_array_length(j), n);
-    for (size_t i = 0; i < n; i++) {
-        if (!rows[i].op)
-            continue;
-        assert_string_equal(sim_test_row_field(j, i, "protocol"), "RLT");
-        assert_string_equal(sim_test_row_field(j, i, "op"), rows[i].op);
-        assert_string_equal(sim_test_row_field(j, i, "ref"), rows[i].ref);
-        assert_string_equal(sim_test_row_field(j, i, "amount"), rows[i].amount);
-        if (rows[i].bureau_id)
-            assert_string_equal(sim_test_row_field(j, i, "bureau_id"), rows[i].bureau_id);
-    }
-    json_object_put(j);
-}
-
-#define ASSERT_LEDGER(l, rows) assert_ledger((l), (rows), sizeof(rows) / sizeof(rows)[0])
+typedef sim_test_ledger_row ledger_row;
+#define ASSERT_LEDGER(l, rows) SIM_TEST_ASSERT_LEDGER((l), "RLT", (rows))
 
 /* ---- fixtures ------------------------------------------------------------------------------- */
 
@@ -1141,82 +1119,41 @@ static void test_card_number_never_logged(void **state)
 
 /* ---- through the HTTPS server ---------------------------------------------------------------- */
 
-static void http(const char *method, const char *url, const char *ca, const char *body, size_t len,
+typedef sim_test_server server;
+
+/* One request as the seed's Customer Engagement client sends it: Web Service Authentication puts
+ * the user and password in the HTTP header (seed), the body is text/xml. */
+static void http(server *s, const char *method, const char *path, const char *body, size_t len,
                  sim_test_http *out)
 {
-    memset(out, 0, sizeof *out);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_test_http_collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    /* seed: Web Service Authentication puts the user and password in the HTTP header. */
-    curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-    curl_easy_setopt(c, CURLOPT_USERPWD, "OMS:secret");
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: text/xml");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    out->rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-    char *ct = NULL;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-    if (ct)
-        snprintf(out->content_type, sizeof out->content_type, "%s", ct);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hdr);
+    const sim_test_call c = {.method = method,
+                             .path = path,
+                             .userpwd = "OMS:secret",
+                             .content_type = "text/xml",
+                             .body = body,
+                             .len = len};
+    sim_test_send(s, &c, out, NULL);
 }
-
-typedef struct server {
-    char dir[64];
-    char state_dir[96];
-    char base[64];
-    char ca[128];
-    pl_sim_server *srv;
-} server;
 
 static void post_kind(server *s, const char *path, const msg_kind *k, const field *fields,
                       sim_test_http *out)
 {
     size_t len;
     char *body = build(k, fields, &len);
-    char url[160];
-    snprintf(url, sizeof url, "%s%s", s->base, path);
-    http("POST", url, s->ca, body, len, out);
+    http(s, "POST", path, body, len, out);
     free(body);
 }
 
 static void control(server *s, const char *method, const char *path, sim_test_http *out)
 {
-    char url[200];
-    snprintf(url, sizeof url, "%s%s", s->base, path);
-    http(method, url, s->ca, NULL, 0, out);
+    http(s, method, path, NULL, 0, out);
 }
 
 static void test_through_server(void **state)
 {
     (void)state;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     server s;
-    memset(&s, 0, sizeof s);
-    snprintf(s.dir, sizeof s.dir, "/tmp/test_sim_relate.XXXXXX");
-    assert_non_null(mkdtemp(s.dir));
-    snprintf(s.state_dir, sizeof s.state_dir, "%s/state", s.dir);
-    pl_sim_server_cfg cfg = {.bind_addr = "127.0.0.1",
-                             .port = 0,
-                             .state_dir = s.state_dir,
-                             .hold_ms = 200,
-                             .threads = 2};
-    char err[256];
-    assert_int_equal(pl_sim_server_start(&cfg, &s.srv, err, sizeof err), 0);
-    snprintf(s.base, sizeof s.base, "https://localhost:%u", pl_sim_server_port(s.srv));
-    snprintf(s.ca, sizeof s.ca, "%s/ca.pem", s.state_dir);
+    sim_test_server_start(&s, "test_sim_relate");
 
     sim_test_http r;
     post_kind(&s, "/relateui/OMS/xmlapi", &K_GENERATE, NULL, &r);
@@ -1287,24 +1224,13 @@ static void test_through_server(void **state)
     assert_non_null(strstr(r.body, "<CardNumber>8574906000000001</CardNumber>"));
 
     /* Malformed XML over the wire: a fault, and the server lives on. */
-    char url[160];
-    snprintf(url, sizeof url, "%s/relateui/OMS/xmlapi", s.base);
-    http("POST", url, s.ca, "<oops", 5, &r);
+    http(&s, "POST", "/relateui/OMS/xmlapi", "<oops", 5, &r);
     assert_int_equal(r.status, 500);
     assert_non_null(strstr(r.body, "SOAP-ENV:Client"));
     control(&s, "GET", "/__sim/health", &r);
     assert_int_equal(r.status, 200);
 
-    pl_sim_server_stop(s.srv);
-    static const char *const files[] = {"ca.pem", "server.pem", "server-key.pem"};
-    char path[160];
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", s.state_dir, files[i]);
-        unlink(path);
-    }
-    rmdir(s.state_dir);
-    rmdir(s.dir);
-    curl_global_cleanup();
+    sim_test_server_stop(&s);
 }
 
 int main(void)

@@ -132,14 +132,6 @@ static const char *const SQL_AUDIT =
 
 /* ---- checks -------------------------------------------------------------------------------- */
 
-static bool has_control(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
 bool pl_bureau_is_https(const char *url)
 {
     if (!url || strncmp(url, "https://", 8) != 0 || strlen(url) > 300)
@@ -166,17 +158,7 @@ bool pl_bureau_parse_bool(const char *s, bool *out)
 
 bool pl_bureau_parse_int(const char *s, long min, long max, long *out)
 {
-    long v = 0;
-    size_t n = 0;
-    for (; s && s[n]; n++) {
-        if (s[n] < '0' || s[n] > '9' || n >= 9)
-            return false;
-        v = v * 10 + (s[n] - '0');
-    }
-    if (n == 0 || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
+    return pl_ctldb_parse_range(s, min, max, out);
 }
 
 /* env:NAME, file:/path or file-env:NAME, with something after the scheme. */
@@ -266,7 +248,7 @@ int pl_bureau_check_value(const pl_bureau_field *f, const char *value, char *out
     case PL_BUREAU_PASSWORD_REF:
         if ((len == 0 && f->kind == PL_BUREAU_SECRET_REF))
             break;
-        if (!is_secret_ref(value) || len > (size_t)f->max || has_control(value))
+        if (!is_secret_ref(value) || len > (size_t)f->max || pl_ctldb_has_control(value))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "%s: expected a secret reference env:NAME, file:/path or "
                               "file-env:NAME (at most %ld characters), never the secret itself",
@@ -279,7 +261,7 @@ int pl_bureau_check_value(const pl_bureau_field *f, const char *value, char *out
                               f->name);
         break;
     case PL_BUREAU_TEXT:
-        if (len < (size_t)f->min || len > (size_t)f->max || has_control(value))
+        if (len < (size_t)f->min || len > (size_t)f->max || pl_ctldb_has_control(value))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "%s: expected %s%ld characters at most, no control character",
                               f->name, f->min > 0 ? "text, not blank, " : "text of ", f->max);
@@ -332,7 +314,8 @@ static int take_assignment(pl_bureau_opts *o, const char *arg, char *errstr, siz
                           "bureau set: %s is not a setting paylinkctl changes (see paylinkctl "
                           "bureau --help for the list)",
                           /* Not echoed when it could be a mistyped card number. */
-                          has_control(name) || pl_card_contains(name, n) ? "that field" : name);
+                          pl_ctldb_has_control(name) || pl_card_contains(name, n) ? "that field"
+                                                                                  : name);
     for (size_t i = 0; i < o->nchanges; i++)
         if (o->changes[i].field == f)
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s given twice", f->name);
@@ -392,7 +375,7 @@ int pl_bureau_parse(int argc, char **argv, pl_bureau_opts *o, char *errstr, size
             if (o->cmd == PL_BUREAU_SET && (v = option_value(argc, argv, &a, "--by", &missing))) {
                 if (o->by)
                     return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "--by given twice");
-                if (!*v || strlen(v) > 100 || has_control(v))
+                if (!*v || strlen(v) > 100 || pl_ctldb_has_control(v))
                     return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                                       "--by: expected a name of 1 to 100 characters");
                 o->by = v;
@@ -472,14 +455,6 @@ out:
 }
 
 /* ---- the commands -------------------------------------------------------------------------- */
-
-static bool exec_ok(PGconn *db, const char *sql)
-{
-    PGresult *r = PQexec(db, sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok;
-}
 
 /* Replaces control characters so a stored value cannot move the terminal. */
 static void print_value(const char *s)
@@ -629,7 +604,7 @@ static int cmd_set(PGconn *db, const pl_bureau_opts *o)
         else
             any_auth = true;
     }
-    if (!exec_ok(db, "BEGIN")) {
+    if (!pl_ctldb_exec(db, "BEGIN")) {
         fprintf(stderr, "paylinkctl: bureau set: %s", PQerrorMessage(db));
         goto out;
     }
@@ -689,7 +664,7 @@ static int cmd_set(PGconn *db, const pl_bureau_opts *o)
         fprintf(stderr, "paylinkctl: bureau set: reading the audit: %s", PQerrorMessage(db));
         goto rollback;
     }
-    if (!exec_ok(db, "COMMIT")) {
+    if (!pl_ctldb_exec(db, "COMMIT")) {
         fprintf(stderr, "paylinkctl: bureau set: commit failed, nothing changed: %s",
                 PQerrorMessage(db));
         goto out;
@@ -713,7 +688,7 @@ static int cmd_set(PGconn *db, const pl_bureau_opts *o)
     goto out;
 
 rollback:
-    exec_ok(db, "ROLLBACK");
+    pl_ctldb_exec(db, "ROLLBACK");
     if (refused)
         status = PL_BUREAU_EXIT_REFUSED;
 out:

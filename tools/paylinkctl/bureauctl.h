@@ -86,7 +86,8 @@ const pl_bureau_field *pl_bureau_field_find(const char *name);
 /* true for an https:// URL with a host, no space or control character, at most 300 bytes. */
 bool pl_bureau_is_https(const char *url);
 
-/* Strict parsers: "true"/"false" only; digits only (no sign, no space), min..max. */
+/* Strict parsers: "true"/"false" only; digits only (no sign, no space), min..max, as
+ * pl_ctldb_parse_range (ctldb.h). */
 bool pl_bureau_parse_bool(const char *s, bool *out);
 bool pl_bureau_parse_int(const char *s, long min, long max, long *out);
 

@@ -16,3 +16,34 @@ PGconn *pl_ctldb_connect(const char *conninfo, FILE *err)
     }
     return db;
 }
+
+bool pl_ctldb_exec(PGconn *db, const char *sql)
+{
+    PGresult *r = PQexec(db, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+}
+
+bool pl_ctldb_has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+bool pl_ctldb_parse_range(const char *s, long min, long max, long *out)
+{
+    long v = 0;
+    size_t n = 0;
+    for (; s && s[n]; n++) {
+        if (s[n] < '0' || s[n] > '9' || n >= 9)
+            return false;
+        v = v * 10 + (s[n] - '0');
+    }
+    if (n == 0 || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}

@@ -76,30 +76,6 @@ static const char *const SQL_LISTED =
 
 /* ---- options ------------------------------------------------------------------------------ */
 
-static bool has_control(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
-/* A whole number in [min, max], digits only. */
-static bool parse_range(const char *s, long min, long max, long *out)
-{
-    long v = 0;
-    size_t n = 0;
-    for (; s[n]; n++) {
-        if (s[n] < '0' || s[n] > '9' || n >= 9)
-            return false;
-        v = v * 10 + (s[n] - '0');
-    }
-    if (n == 0 || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 /* The options, with the subcommand each belongs to (0: both); indexes are the enum's. */
 enum { OPT_COMPANY, OPT_BY, OPT_ORDER, OPT_REASON, OPT_PAY_TYPE, OPT_DAYS, OPT_DRY_RUN };
 static const struct {
@@ -122,19 +98,19 @@ static int take(pl_svcctl_opts *o, size_t i, const char *value, char *errstr, si
     long v = 0;
     switch (i) {
     case OPT_COMPANY:
-        if (!parse_range(value, 1, 999, &v))
+        if (!pl_ctldb_parse_range(value, 1, 999, &v))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--company: expected a company number, 1 to 999");
         o->company = (int)v;
         break;
     case OPT_BY:
-        if (!*value || strlen(value) > 50 || has_control(value))
+        if (!*value || strlen(value) > 50 || pl_ctldb_has_control(value))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--by: expected a name of 1 to 50 characters");
         o->by = value;
         break;
     case OPT_ORDER:
-        if (!*value || strlen(value) > 20 || has_control(value))
+        if (!*value || strlen(value) > 20 || pl_ctldb_has_control(value))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--order: expected an order number of 1 to 20 characters");
         /* The contract refuses a card number in `order`: no order carries one. */
@@ -150,13 +126,13 @@ static int take(pl_svcctl_opts *o, size_t i, const char *value, char *errstr, si
         o->reason = value;
         break;
     case OPT_PAY_TYPE:
-        if (!*value || strlen(value) > 4 || has_control(value))
+        if (!*value || strlen(value) > 4 || pl_ctldb_has_control(value))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--pay-type: expected a pay type of 1 to 4 characters");
         o->pay_type = value;
         break;
     case OPT_DAYS:
-        if (!parse_range(value, 0, PL_SVCCTL_MAX_DAYS, &v))
+        if (!pl_ctldb_parse_range(value, 0, PL_SVCCTL_MAX_DAYS, &v))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--older-than-days: expected days, 0 to %d", PL_SVCCTL_MAX_DAYS);
         o->older_than_days = (int)v;
@@ -349,14 +325,6 @@ int pl_svcctl_check_pay_type(const pl_svcctl_opts *o, const pl_svcctl_pay_type *
 
 /* ---- the commands ------------------------------------------------------------------------- */
 
-static int exec_ok(PGconn *db, const char *sql)
-{
-    PGresult *r = PQexec(db, sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
 static int cmd_close_order(PGconn *db, const pl_svcctl_opts *o)
 {
     char company[16];
@@ -480,7 +448,7 @@ static int cmd_reverse_unused(PGconn *db, const pl_svcctl_opts *o, const char *p
         return 1;
     const char *p[] = {company, o->pay_type, days};
     /* One transaction: what is printed is what is recorded. */
-    if (!o->dry_run && exec_ok(db, "BEGIN") != 0) {
+    if (!o->dry_run && !pl_ctldb_exec(db, "BEGIN")) {
         fprintf(stderr, "paylinkctl: svc reverse-unused: %s", PQerrorMessage(db));
         return 1;
     }
@@ -495,7 +463,7 @@ static int cmd_reverse_unused(PGconn *db, const pl_svcctl_opts *o, const char *p
     for (int i = 0; i < n; i++)
         if (list_one(db, r, i, o, prefix) != 0)
             goto out;
-    if (!o->dry_run && exec_ok(db, "COMMIT") != 0) {
+    if (!o->dry_run && !pl_ctldb_exec(db, "COMMIT")) {
         fprintf(stderr,
                 "paylinkctl: the voids were listed but not recorded (the same request ids "
                 "stand): %s",
@@ -511,7 +479,7 @@ static int cmd_reverse_unused(PGconn *db, const pl_svcctl_opts *o, const char *p
 out:
     PQclear(r);
     if (status != 0 && !o->dry_run)
-        exec_ok(db, "ROLLBACK");
+        pl_ctldb_exec(db, "ROLLBACK");
     return status;
 }
 

@@ -743,16 +743,6 @@ static void read_choice(ext_req *r, json_object *obj, const char *key, const cha
     set_problem(r, "%s has a value the contract does not define.", key);
 }
 
-static bool all_digits(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
 static bool is_key(const char *key, const char *const *keys)
 {
     for (const char *const *k = keys; key && *k; k++)
@@ -828,7 +818,7 @@ static void read_card(ext_req *r, json_object *root)
     }
     if (ep->kind == EP_TOKEN) {
         if (read_string(r, card, "number", "card.number", true, r->number, sizeof r->number) &&
-            (!all_digits(r->number) || strlen(r->number) < 12))
+            (!pl_card_all_digits(r->number) || strlen(r->number) < 12))
             set_problem(r, "%s must be 12 to 19 digits.", "card.number");
         read_int(r, card, "expMonth", "card.expMonth", false, 1, 12, &r->exp_month);
         read_int(r, card, "expYear", "card.expYear", false, 0, 9999, &r->exp_year);
@@ -885,10 +875,7 @@ static void read_request(ext_req *r, json_object *root)
     char currency[8];
     if (read_string(r, root, "currency", "currency", ep->needs_currency, currency,
                     sizeof currency)) {
-        bool ok = strlen(currency) == 3;
-        for (size_t i = 0; ok && i < 3; i++)
-            ok = currency[i] >= 'A' && currency[i] <= 'Z';
-        if (ok)
+        if (pl_sim_currency_ok(currency))
             memcpy(r->currency, currency, 4);
         else
             set_problem(r, "%s must be an ISO 4217 code like USD.", "currency");
@@ -1734,11 +1721,6 @@ out:
 
 /* ---- control routes ------------------------------------------------------------------------- */
 
-static int control_text(pl_sim_response *resp, unsigned status, const char *text)
-{
-    return pl_sim_response_set(resp, status, "text/plain; charset=utf-8", text, strlen(text));
-}
-
 static int counts_answer(pl_sim_response *resp, const char *k1, unsigned long v1, const char *k2,
                          unsigned long v2)
 {
@@ -1760,19 +1742,19 @@ int pl_sim_ext_control(pl_sim_ext *x, const char *method, const char *path, pl_s
     const char *what = strncmp(path, PL_SIM_EXT_CONTROL_PREFIX, n) == 0 ? path + n : "";
     if (strcmp(what, "expire-tokens") == 0) {
         if (strcmp(method, "POST") != 0)
-            return control_text(resp, 405, "method not allowed\n");
+            return pl_sim_response_text(resp, 405, "method not allowed\n");
         unsigned long expired = pl_sim_ext_expire_tokens(x);
         pl_sim_log(PL_LOG_INFO, NULL, "EXT: %lu access token(s) expired", expired);
         return counts_answer(resp, "expired", expired, NULL, 0);
     }
     if (strcmp(what, "tokens") == 0) {
         if (strcmp(method, "GET") != 0)
-            return control_text(resp, 405, "method not allowed\n");
+            return pl_sim_response_text(resp, 405, "method not allowed\n");
         unsigned long issued, active;
         pl_sim_ext_token_counts(x, &issued, &active);
         return counts_answer(resp, "issued", issued, "active", active);
     }
-    return control_text(resp, 404, "not found\n");
+    return pl_sim_response_text(resp, 404, "not found\n");
 }
 
 const pl_sim_proto pl_sim_ext_proto = {

@@ -16,6 +16,7 @@
 #include "card.h"
 #include "money.h"
 #include "sim_ids.h"
+#include "sim_proto.h"
 
 /* A string-keyed hash map with separate chaining; values are owned by the map's user. */
 typedef struct map_entry {
@@ -836,19 +837,9 @@ out:
     return rc;
 }
 
-static bool all_digits(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
 bool pl_sim_ledger_rlt_series_ok(const char *prefix, const char *sequence)
 {
-    return prefix && sequence && all_digits(prefix) && all_digits(sequence) &&
+    return prefix && sequence && pl_card_all_digits(prefix) && pl_card_all_digits(sequence) &&
            strlen(prefix) + strlen(sequence) <= PL_SIM_RLT_SERIES_MAX;
 }
 

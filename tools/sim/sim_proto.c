@@ -1,5 +1,6 @@
 /*
- * sim_proto.c: helpers shared by the protocol handlers and the server (see sim_proto.h).
+ * sim_proto.c: helpers shared by the protocol handlers, the server and the ledger (see
+ * sim_proto.h).
  */
 #include "sim_proto.h"
 
@@ -26,6 +27,11 @@ int pl_sim_response_set(pl_sim_response *resp, unsigned status, const char *cont
     return PL_OK;
 }
 
+int pl_sim_response_text(pl_sim_response *resp, unsigned status, const char *text)
+{
+    return pl_sim_response_set(resp, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
 void pl_sim_response_free(pl_sim_response *resp)
 {
     if (!resp)
@@ -48,4 +54,12 @@ int pl_sim_parse_uint(const char *s, unsigned max, unsigned *out)
     }
     *out = (unsigned)v;
     return PL_OK;
+}
+
+bool pl_sim_currency_ok(const char *s)
+{
+    bool ok = strlen(s) == 3;
+    for (size_t i = 0; ok && i < 3; i++)
+        ok = s[i] >= 'A' && s[i] <= 'Z';
+    return ok;
 }

@@ -79,6 +79,10 @@ typedef struct pl_sim_proto {
 int pl_sim_response_set(pl_sim_response *resp, unsigned status, const char *content_type,
                         const char *body, size_t len) PL_MUSTCHECK;
 
+/* pl_sim_response_set with a text/plain (UTF-8) body: the control routes' and the server's own
+ * answers. 0 or NOMEM. */
+int pl_sim_response_text(pl_sim_response *resp, unsigned status, const char *text) PL_MUSTCHECK;
+
 /* Frees the body and clears the response. resp may be NULL. */
 void pl_sim_response_free(pl_sim_response *resp);
 
@@ -87,5 +91,8 @@ void pl_sim_response_free(pl_sim_response *resp);
  * sign, no spaces. Returns 0 or PL_ERR_INVALID (and leaves *out alone).
  */
 int pl_sim_parse_uint(const char *s, unsigned max, unsigned *out) PL_MUSTCHECK;
+
+/* True when s has the shape of an ISO 4217 currency code: three capital ASCII letters ("USD"). */
+bool pl_sim_currency_ok(const char *s);
 
 #endif

@@ -224,10 +224,7 @@ static void read_stored_value(xmlNodePtr msg, relate_req *r)
         read_amount(msg, r);
     char currency[16];
     if (read_text(msg, "RTPTransaction/RTPAmount/CurrencyID", currency, sizeof currency, r)) {
-        bool ok = strlen(currency) == 3;
-        for (size_t i = 0; ok && i < 3; i++)
-            ok = currency[i] >= 'A' && currency[i] <= 'Z';
-        if (ok)
+        if (pl_sim_currency_ok(currency))
             memcpy(r->currency, currency, 4);
         else
             set_problem(r, "%s is not a currency code.", "RTPTransaction/RTPAmount/CurrencyID");
@@ -711,11 +708,6 @@ out:
 
 /* ---- the series control route -------------------------------------------------------------- */
 
-static int text_answer(pl_sim_response *resp, unsigned status, const char *text)
-{
-    return pl_sim_response_set(resp, status, "text/plain; charset=utf-8", text, strlen(text));
-}
-
 static int add_json(json_object *obj, const char *key, json_object *v)
 {
     if (!v || json_object_object_add(obj, key, v) != 0) {
@@ -730,21 +722,22 @@ int pl_sim_relate_series_control(pl_sim_ledger *l, bool change, const char *pref
 {
     memset(resp, 0, sizeof *resp);
     if (!pl_sim_ledger_rlt_series_ok(prefix, sequence))
-        return text_answer(resp, 400,
-                           "prefix and sequence: digits, together at most 12 (the CardPrefix "
-                           "and CardSeriesSequence of GenerateCard)\n");
+        return pl_sim_response_text(
+            resp, 400,
+            "prefix and sequence: digits, together at most 12 (the CardPrefix "
+            "and CardSeriesSequence of GenerateCard)\n");
     if (change) {
         unsigned n = 0;
         bool unlimited = remaining && strcmp(remaining, "unlimited") == 0;
         if (!unlimited && pl_sim_parse_uint(remaining, SERIES_REMAINING_MAX, &n) < 0)
-            return text_answer(resp, 400, "remaining: 0-1000000000 or unlimited\n");
+            return pl_sim_response_text(resp, 400, "remaining: 0-1000000000 or unlimited\n");
         int rc = pl_sim_ledger_rlt_series_set(l, prefix, sequence, unlimited ? -1 : (int64_t)n);
         if (rc < 0)
             return rc;
         pl_sim_log(PL_LOG_INFO, NULL, "relate series %s-%s: remaining %s", prefix, sequence,
                    unlimited ? "unlimited" : remaining);
     } else if (remaining) {
-        return text_answer(resp, 400, "remaining is set with POST\n");
+        return pl_sim_response_text(resp, 400, "remaining is set with POST\n");
     }
 
     int64_t left;

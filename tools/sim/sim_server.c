@@ -133,11 +133,6 @@ static int append_body(conn_ctx *x, const char *data, size_t n)
     return PL_OK;
 }
 
-static int set_text(pl_sim_response *resp, unsigned status, const char *text)
-{
-    return pl_sim_response_set(resp, status, "text/plain; charset=utf-8", text, strlen(text));
-}
-
 /* Takes ownership of a malloc'd JSON text. */
 static void set_json(pl_sim_response *resp, unsigned status, char *json)
 {
@@ -187,7 +182,7 @@ static int handle_config(pl_sim_server *s, struct MHD_Connection *c, bool change
             char msg[96];
             snprintf(msg, sizeof msg, "bad %s (milliseconds, 0-%u, with POST)\n", keys[i],
                      MAX_DELAY_MS);
-            return set_text(resp, 400, msg);
+            return pl_sim_response_text(resp, 400, msg);
         }
         given[i] = true;
     }
@@ -210,7 +205,7 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
     int rc;
 
     if (strcmp(path, "/__sim/health") == 0 && get)
-        return set_text(resp, 200, "ok");
+        return pl_sim_response_text(resp, 200, "ok");
     if (strcmp(path, "/__sim/ledger") == 0 && get) {
         rc = pl_sim_ledger_to_json(s->ledger, &json);
         if (rc == PL_OK)
@@ -229,7 +224,7 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
         pl_sim_ledger_reset(s->ledger);
         pl_sim_ext_reset(s->ext);
         pl_sim_log(PL_LOG_INFO, NULL, "reset: ledger and bureau state cleared");
-        return set_text(resp, 200, "ok");
+        return pl_sim_response_text(resp, 200, "ok");
     }
     if (strcmp(path, "/__sim/config") == 0 && (get || post))
         return handle_config(s, c, post, resp);
@@ -240,7 +235,7 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "remaining"), resp);
     if (strncmp(path, PL_SIM_EXT_CONTROL_PREFIX, sizeof PL_SIM_EXT_CONTROL_PREFIX - 1) == 0)
         return pl_sim_ext_control(s->ext, method, path, resp);
-    return set_text(resp, 404, "not found\n");
+    return pl_sim_response_text(resp, 404, "not found\n");
 }
 
 /*
@@ -253,7 +248,7 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
     pl_sim_response *resp = &x->resp;
 
     if (x->too_big) {
-        if (set_text(resp, 413, "request body larger than 1 MiB\n") < 0)
+        if (pl_sim_response_text(resp, 413, "request body larger than 1 MiB\n") < 0)
             resp->status = 0;
         return 0;
     }
@@ -267,7 +262,7 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
         if (p->match_path ? !p->match_path(path) : strcmp(path, p->path) != 0)
             continue;
         if (strcmp(method, p->method) != 0) {
-            if (set_text(resp, 405, "method not allowed\n") < 0)
+            if (pl_sim_response_text(resp, 405, "method not allowed\n") < 0)
                 resp->status = 0;
             return 0;
         }
@@ -298,7 +293,7 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
         uint64_t spent = ms_since(&x->arrived);
         return spent >= delay ? 0 : (unsigned)(delay - spent);
     }
-    if (set_text(resp, 404, "not found\n") < 0)
+    if (pl_sim_response_text(resp, 404, "not found\n") < 0)
         resp->status = 0;
     return 0;
 }

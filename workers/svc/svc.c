@@ -319,21 +319,11 @@ static int svc_mark_sent(pl_job *job, pl_db_unit *u)
     return pl_db_unit_add(u, "svc_mark_sent", 7, p);
 }
 
-static bool all_digits(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
 int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
 {
     char *number = job->res.svc_card_number;
     char hash[65], masked[24];
-    int rc = all_digits(number) && strlen(number) <= 20 ? 0 : PL_ERR_INVALID;
+    int rc = pl_card_all_digits(number) && strlen(number) <= 20 ? 0 : PL_ERR_INVALID;
     if (rc == 0)
         rc = pl_stored_value_card(key, keylen, number, hash, sizeof hash, masked, sizeof masked);
     if (rc == 0 && strlen(masked) >= sizeof job->reply.svc.card_number)
