@@ -31,6 +31,8 @@ const char *pl_err_str(int err)
         return "http error";
     case PL_ERR_CONFIG:
         return "configuration error";
+    case PL_ERR_AUTH:
+        return "authentication error";
     }
     return "unknown error";
 }

@@ -27,6 +27,7 @@ typedef enum pl_err {
     PL_ERR_KAFKA = -9,    /* Kafka failed */
     PL_ERR_HTTP = -10,    /* an HTTP transfer failed */
     PL_ERR_CONFIG = -11,  /* configuration is missing or wrong */
+    PL_ERR_AUTH = -12,    /* a service refused our credentials or account */
 } pl_err;
 
 /* A static English name for an error code; never NULL. */

@@ -169,4 +169,18 @@ ON CONFLICT (service_bureau, pay_type) DO UPDATE SET
     vendor_paytype = EXCLUDED.vendor_paytype, merchant_id = EXCLUDED.merchant_id,
     reauth_days = EXCLUDED.reauth_days;
 
+-- The Decision Manager update of CYB (seed CYB_PAY_LINK_DECISION_MANAGER_*): the simulator's
+-- on-demand Conversion Detail Report at the seed's test and production paths, report user
+-- paylink_demo with its password in the file tools/dev names in PAYLINK_DM_PASSWORD_FILE, no
+-- merchant ID override (the seed's hierarchy: paylink_demo), the test server.
+INSERT INTO dm_settings (service_bureau, merchant_id_override, user_id, password_ref,
+                         send_to_production, test_url, production_url)
+VALUES ('CYB', '', 'paylink_demo', 'file-env:PAYLINK_DM_PASSWORD_FILE', false,
+        :'sim_url' || '/ebctest/ConversionDetailReportRequest.do',
+        :'sim_url' || '/ebc/ConversionDetailReportRequest.do')
+ON CONFLICT (service_bureau) DO UPDATE SET
+    merchant_id_override = EXCLUDED.merchant_id_override, user_id = EXCLUDED.user_id,
+    password_ref = EXCLUDED.password_ref, send_to_production = EXCLUDED.send_to_production,
+    test_url = EXCLUDED.test_url, production_url = EXCLUDED.production_url;
+
 COMMIT;

@@ -1,8 +1,9 @@
 /*
  * paylink-bureau-sim: an HTTPS payment bureau simulator for tests and the demo.
  *
- * Speaks the CyberSource Simple Order SOAP API, the Customer Engagement stored value messages
- * and the External Payment Service's JSON endpoints with the deterministic outcomes of
+ * Speaks the CyberSource Simple Order SOAP API (and its Decision Manager Conversion Detail
+ * Report), the Customer Engagement stored value messages and the External Payment Service's
+ * JSON endpoints with the deterministic outcomes of
  * CONTRACT.md §3, keeps a ledger of every effect, and serves the /__sim/ control endpoints
  * (sim_server.h). Logs JSON lines on stderr. SIGTERM or SIGINT stops it cleanly.
  */
@@ -44,7 +45,10 @@ static void usage(FILE *f)
             "  --ext-token-ttl S        External Payment Service access token lifetime in\n"
             "                           seconds (default 3600)\n"
             "  --ext-client-secret-file FILE  the EXT OAuth client secret the token endpoint\n"
-            "                           requires (default: any secret but \"bad-key\")\n");
+            "                           requires (default: any secret but \"bad-key\")\n"
+            "  --dm-password-file FILE  the Decision Manager report user's password the\n"
+            "                           Conversion Detail Report requires (default: any\n"
+            "                           password but \"bad-password\")\n");
 }
 
 static int parse_ms(const char *opt, const char *v, unsigned *out)
@@ -58,10 +62,11 @@ static int parse_ms(const char *opt, const char *v, unsigned *out)
 }
 
 /*
- * Reads the EXT client secret: the file's first line (a trailing CR/LF dropped), 1-511 bytes.
- * Returns 0 or -1 (told on stderr).
+ * Reads a secret (the EXT client secret, the Decision Manager report password): the file's
+ * first line (a trailing CR/LF dropped), 1-511 bytes. what names it in the complaint. Returns
+ * 0 or -1 (told on stderr).
  */
-static int read_secret_file(const char *path, char *out, size_t outsize)
+static int read_secret_file(const char *path, const char *what, char *out, size_t outsize)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -73,7 +78,7 @@ static int read_secret_file(const char *path, char *out, size_t outsize)
     if (ok)
         out[strcspn(out, "\r\n")] = '\0';
     if (!ok || !out[0]) {
-        fprintf(stderr, "paylink-bureau-sim: %s holds no client secret\n", path);
+        fprintf(stderr, "paylink-bureau-sim: %s holds no %s\n", path, what);
         return -1;
     }
     return 0;
@@ -111,6 +116,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"ext-token-ttl", required_argument, NULL, 'T'},
         {"ext-client-secret-file", required_argument, NULL, 'S'},
+        {"dm-password-file", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -119,6 +125,7 @@ int main(int argc, char **argv)
     bool have_port = false;
     pl_log_level level = PL_LOG_INFO;
     char ext_secret[512];
+    char dm_password[512];
 
     pl_log_init("sim", NULL);
     int c;
@@ -174,9 +181,14 @@ int main(int argc, char **argv)
             }
             break;
         case 'S':
-            if (read_secret_file(optarg, ext_secret, sizeof ext_secret) < 0)
+            if (read_secret_file(optarg, "client secret", ext_secret, sizeof ext_secret) < 0)
                 return 2;
             cfg.ext_client_secret = ext_secret;
+            break;
+        case 'D':
+            if (read_secret_file(optarg, "password", dm_password, sizeof dm_password) < 0)
+                return 2;
+            cfg.dm_password = dm_password;
             break;
         case 'h':
             usage(stdout);
@@ -207,8 +219,9 @@ int main(int argc, char **argv)
     char err[512];
     pl_sim_server *srv = NULL;
     int started = pl_sim_server_start(&cfg, &srv, err, sizeof err);
-    /* The server keeps its own copy of the secret. */
+    /* The server keeps its own copies of the secrets. */
     pl_card_wipe(ext_secret, sizeof ext_secret);
+    pl_card_wipe(dm_password, sizeof dm_password);
     if (started < 0) {
         pl_sim_log(PL_LOG_ERROR, NULL, "cannot start: %s", err);
         return 1;

@@ -389,6 +389,12 @@ static int decide_auth(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_si
     int rc = pl_sim_ledger_cyb_auth(l, r->ref, rep->request_id, approved);
     if (rc < 0)
         return rc;
+    if (strcmp(rep->decision, "REVIEW") == 0) {
+        /* The Conversion Detail Report (sim_dm.h) shows this order reviewed from now on. */
+        rc = pl_sim_ledger_cyb_review(l, r->ref, rep->request_id, r->merchant_id, r->amount, 0);
+        if (rc < 0)
+            return rc;
+    }
     svc_set(&rep->auth, auth_reason, true, approved);
     rep->avs = pl_sim_avs_code(r->has_postal ? r->postal : NULL);
     rep->cvn = pl_sim_cvn_code(r->has_cvn ? r->cvn : NULL);

@@ -22,7 +22,8 @@
  *     rely on this to tell a blind re-send from a single charge. 902, 903 likewise.
  *   - 480 (REVIEW) and 481 (REJECT, ccAuthReply reasonCode 100) authorize the funds at the
  *     issuer, so they are ledger "auth" effects that can be reversed later, as the seed's
- *     "Send reversal" requires.
+ *     "Send reversal" requires. Each REVIEW is also remembered (pl_sim_ledger_cyb_review) for
+ *     the Decision Manager Conversion Detail Report (sim_dm.h).
  *   - Card checks: a number failing Luhn → REJECT 231; an expired card → REJECT 202; a
  *     subscriptionID the simulator did not issue → REJECT 102.
  *   - The card number and CVN are wiped from memory after the request and only a masked form

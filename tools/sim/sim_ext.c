@@ -467,60 +467,6 @@ static int unauthorized(pl_sim_response *resp, const char *description)
 
 /* ---- the token endpoint --------------------------------------------------------------------- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes src[0, n) as application/x-www-form-urlencoded into out. False when malformed,
- * holding a NUL, or too long. */
-static bool form_decode(const char *src, size_t n, char *out, size_t outsize)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            if (i + 2 >= n)
-                return false;
-            int h = hex_value(src[i + 1]), l = hex_value(src[i + 2]);
-            if (h < 0 || l < 0)
-                return false;
-            c = (char)(h * 16 + l);
-            i += 2;
-        }
-        if (c == '\0' || o + 1 >= outsize)
-            return false;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return true;
-}
-
-/* The decoded value of name in a form body; false when absent or malformed. */
-static bool form_value(const char *body, size_t len, const char *name, char *out, size_t outsize)
-{
-    size_t i = 0;
-    while (i < len) {
-        const char *amp = memchr(body + i, '&', len - i);
-        size_t end = amp ? (size_t)(amp - body) : len;
-        const char *eq = memchr(body + i, '=', end - i);
-        size_t name_end = eq ? (size_t)(eq - body) : end;
-        char key[64];
-        if (form_decode(body + i, name_end - i, key, sizeof key) && strcmp(key, name) == 0)
-            return form_decode(eq ? eq + 1 : body + end, eq ? end - name_end - 1 : 0, out, outsize);
-        i = end + 1;
-    }
-    return false;
-}
-
 /* The client id and secret of an "Authorization: Basic" header (RFC 6749 §2.3.1: each
  * form-urlencoded, then joined by ':' and base64-encoded). */
 static bool basic_credentials(const char *header, char *user, size_t usize, char *pass,
@@ -541,8 +487,10 @@ static bool basic_credentials(const char *header, char *user, size_t usize, char
         /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
         size_t len = (size_t)m - (b64[n - 1] == '=') - (b64[n - 2] == '=');
         const unsigned char *colon = memchr(dec, ':', len);
-        ok = colon && form_decode((const char *)dec, (size_t)(colon - dec), user, usize) &&
-             form_decode((const char *)colon + 1, len - (size_t)(colon - dec) - 1, pass, psize);
+        ok = colon &&
+             pl_sim_form_decode((const char *)dec, (size_t)(colon - dec), user, usize) == 0 &&
+             pl_sim_form_decode((const char *)colon + 1, len - (size_t)(colon - dec) - 1, pass,
+                                psize) == 0;
     }
     pl_card_wipe(dec, sizeof dec);
     return ok;
@@ -557,14 +505,6 @@ static bool client_ok(const pl_sim_ext *x, const char *user, const char *pass)
     return strcmp(pass, PL_SIM_EXT_BAD_SECRET) != 0;
 }
 
-static bool is_form(const char *content_type)
-{
-    static const char form[] = "application/x-www-form-urlencoded";
-    return content_type && strncasecmp(content_type, form, sizeof form - 1) == 0 &&
-           (content_type[sizeof form - 1] == '\0' || content_type[sizeof form - 1] == ';' ||
-            content_type[sizeof form - 1] == ' ');
-}
-
 static int oauth_token(pl_sim_ext *x, const pl_sim_http_req *req, pl_sim_response *resp)
 {
     char user[CLIENT_MAX], pass[SECRET_MAX];
@@ -577,10 +517,10 @@ static int oauth_token(pl_sim_ext *x, const pl_sim_http_req *req, pl_sim_respons
                            "WWW-Authenticate", "Basic realm=\"ext\"");
     }
     char grant[64];
-    if (!is_form(req->content_type))
+    if (!pl_sim_is_form(req->content_type))
         return oauth_error(resp, 400, "invalid_request",
                            "The body must be application/x-www-form-urlencoded.", NULL, NULL);
-    if (!form_value(req->body, req->body_len, "grant_type", grant, sizeof grant))
+    if (pl_sim_form_value(req->body, req->body_len, "grant_type", grant, sizeof grant) != 1)
         return oauth_error(resp, 400, "invalid_request", "grant_type is required.", NULL, NULL);
     if (strcmp(grant, "client_credentials") != 0)
         return oauth_error(resp, 400, "unsupported_grant_type",

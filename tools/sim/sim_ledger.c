@@ -86,6 +86,9 @@ struct pl_sim_ledger {
     map rlt_series;   /* "<prefix>/<sequence>" → rlt_series */
     uint64_t rlt_next_id;
     unsigned rlt_next_account;
+    pl_sim_review *reviews; /* Decision Manager REVIEWs, in the order answered */
+    size_t nreviews;
+    size_t cap_reviews;
 };
 
 static uint64_t hash_str(const char *s)
@@ -209,6 +212,9 @@ static void clear_all(pl_sim_ledger *l)
     map_clear(&l->rlt_cards, true);
     map_clear(&l->rlt_preauths, true);
     map_clear(&l->rlt_series, true);
+    free(l->reviews);
+    l->reviews = NULL;
+    l->nreviews = l->cap_reviews = 0;
     rlt_seed(l);
 }
 
@@ -429,6 +435,69 @@ int pl_sim_ledger_txn_json(pl_sim_ledger *l, const char *ref, char **out, bool *
 nomem:
     json_object_put(root);
     return PL_ERR_NOMEM;
+}
+
+/* Copies src into dst when it fits (NULL counts as ""); false when it does not. */
+static bool copy_fits(char *dst, size_t dstsize, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= dstsize)
+        return false;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+    return true;
+}
+
+int pl_sim_ledger_cyb_review(pl_sim_ledger *l, const char *ref, const char *request_id,
+                             const char *merchant_id, int64_t amount, time_t answered)
+{
+    pl_sim_review r;
+    memset(&r, 0, sizeof r);
+    if (!ref || !ref[0] || !request_id || !request_id[0] ||
+        !copy_fits(r.merchant_reference, sizeof r.merchant_reference, ref) ||
+        !copy_fits(r.request_id, sizeof r.request_id, request_id) ||
+        !copy_fits(r.merchant_id, sizeof r.merchant_id, merchant_id))
+        return PL_ERR_INVALID;
+    r.amount = amount;
+    r.answered = answered ? answered : time(NULL);
+
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    if (l->nreviews == l->cap_reviews) {
+        size_t cap = l->cap_reviews ? l->cap_reviews * 2 : 16;
+        pl_sim_review *grown = realloc(l->reviews, cap * sizeof *grown);
+        if (!grown) {
+            rc = PL_ERR_NOMEM;
+            goto out;
+        }
+        l->reviews = grown;
+        l->cap_reviews = cap;
+    }
+    l->reviews[l->nreviews++] = r;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int pl_sim_ledger_cyb_reviews(pl_sim_ledger *l, pl_sim_review **out, size_t *n)
+{
+    int rc = PL_OK;
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&l->mu);
+    if (l->nreviews > 0) {
+        *out = malloc(l->nreviews * sizeof **out);
+        if (!*out) {
+            rc = PL_ERR_NOMEM;
+            goto out;
+        }
+        memcpy(*out, l->reviews, l->nreviews * sizeof **out);
+        *n = l->nreviews;
+    }
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 int pl_sim_ledger_cyb_token(pl_sim_ledger *l, const char *ref, const char *subscription_id,

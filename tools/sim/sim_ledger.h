@@ -1,9 +1,10 @@
 /*
  * sim_ledger.h: what the simulated bureaus did — the ledger of effects, the last answer per
  * reference (for transaction queries), the CyberSource card state the follow-on rules need
- * (authorizations, captures, tokens), and the Customer Engagement stored value state (cards,
- * balances, preauthorization holds, card series), whose accounts and rules also serve the
- * External Payment Service's stored value cards (pl_sim_ledger_svc_*, rows of protocol EXT).
+ * (authorizations, captures, tokens, the Decision Manager REVIEWs), and the Customer Engagement
+ * stored value state (cards, balances, preauthorization holds, card series), whose accounts and
+ * rules also serve the External Payment Service's stored value cards (pl_sim_ledger_svc_*, rows of
+ * protocol EXT).
  *
  * The ledger is the simulator's proof of "at most once": every effect a bureau applied (a
  * token created, funds authorized, captured, credited, an authorization reversed; a stored
@@ -65,7 +66,7 @@ typedef struct pl_sim_txn {
 pl_sim_ledger *pl_sim_ledger_new(void);
 /* Frees everything. l may be NULL. */
 void pl_sim_ledger_destroy(pl_sim_ledger *l);
-/* Forgets every effect, answer, authorization and token (POST /__sim/reset). */
+/* Forgets every effect, answer, authorization, token and REVIEW (POST /__sim/reset). */
 void pl_sim_ledger_reset(pl_sim_ledger *l);
 
 /* Appends one effect stamped with the current time. Returns 0, PL_ERR_INVALID or NOMEM. */
@@ -115,6 +116,33 @@ int pl_sim_ledger_cyb_credit(pl_sim_ledger *l, const char *ref, const char *capt
  */
 int pl_sim_ledger_cyb_reversal(pl_sim_ledger *l, const char *ref, const char *auth_request_id,
                                const char *reversal_request_id, int64_t *amount) PL_MUSTCHECK;
+
+/*
+ * CyberSource Decision Manager: every REVIEW (480) the simulator answered, kept until reset,
+ * for the Conversion Detail Report (sim_dm.h), which shows each one as reviewed at the moment
+ * it was answered. Plain value; strings NUL-terminated (longer input is refused, not cut).
+ */
+typedef struct pl_sim_review {
+    char merchant_reference[51]; /* merchantReferenceCode (CyberSource allows 50) */
+    char request_id[48];         /* the requestID the simulator answered */
+    char merchant_id[64];        /* the request's merchantID ("" when it had none) */
+    int64_t amount;              /* minor units: the authorization's grandTotalAmount */
+    time_t answered;             /* when the REVIEW was answered, Unix seconds (UTC) */
+} pl_sim_review;
+
+/*
+ * Remembers one REVIEW. ref and request_id required (non-empty), merchant_id may be NULL or
+ * "". answered 0 stamps the current time. Returns 0, PL_ERR_INVALID (missing or too long) or
+ * NOMEM. Not an effect: the ledger row is the "auth" the caller appended.
+ */
+int pl_sim_ledger_cyb_review(pl_sim_ledger *l, const char *ref, const char *request_id,
+                             const char *merchant_id, int64_t amount, time_t answered) PL_MUSTCHECK;
+
+/*
+ * A copy of every REVIEW remembered, in the order they were answered: *out is malloc'd (the
+ * caller frees it; NULL when *n is 0). Returns 0 or PL_ERR_NOMEM.
+ */
+int pl_sim_ledger_cyb_reviews(pl_sim_ledger *l, pl_sim_review **out, size_t *n) PL_MUSTCHECK;
 
 /*
  * Customer Engagement stored value (RLT). A card is a number (any text; the simulator is a

@@ -4,8 +4,13 @@
  */
 #include "sim_proto.h"
 
+#include <ctype.h>
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "card.h"
 
 int pl_sim_response_set(pl_sim_response *resp, unsigned status, const char *content_type,
                         const char *body, size_t len)
@@ -62,4 +67,78 @@ bool pl_sim_currency_ok(const char *s)
     for (size_t i = 0; ok && i < 3; i++)
         ok = s[i] >= 'A' && s[i] <= 'Z';
     return ok;
+}
+
+/* ---- application/x-www-form-urlencoded bodies ---- */
+
+/*
+ * Decodes one application/x-www-form-urlencoded component src[0, n) into out: '+' is a space
+ * (HTML's form encoding; a literal '+' arrives as %2B), the %XX escapes are libcurl's. Returns
+ * 0, PL_ERR_INVALID (too long for out or for the simulator, or a %00 inside) or NOMEM.
+ */
+int pl_sim_form_decode(const char *src, size_t n, char *out, size_t outsize)
+{
+    char raw[PL_SIM_FORM_COMPONENT_MAX];
+    if (n >= sizeof raw)
+        return PL_ERR_INVALID;
+    for (size_t i = 0; i < n; i++) {
+        /* libcurl leaves a malformed escape as it is; a form with one is malformed. */
+        if (src[i] == '%' && (i + 2 >= n || !isxdigit((unsigned char)src[i + 1]) ||
+                              !isxdigit((unsigned char)src[i + 2])))
+            return PL_ERR_INVALID;
+        raw[i] = src[i] == '+' ? ' ' : src[i];
+    }
+    raw[n] = '\0';
+    int len = 0;
+    char *dec = curl_easy_unescape(NULL, raw, (int)n, &len);
+    pl_card_wipe(raw, n);
+    if (!dec)
+        return PL_ERR_NOMEM;
+    int rc = PL_OK;
+    if (len < 0 || (size_t)len >= outsize || memchr(dec, '\0', (size_t)len))
+        rc = PL_ERR_INVALID;
+    else
+        memcpy(out, dec, (size_t)len + 1);
+    /* The password passes through here. */
+    pl_card_wipe(dec, len > 0 ? (size_t)len : 0);
+    curl_free(dec);
+    return rc;
+}
+
+/*
+ * The decoded value of the first parameter called name in a form body. Returns 1 found, 0
+ * absent (out = ""), PL_ERR_INVALID (its value does not decode or fit) or NOMEM. A parameter
+ * whose name does not decode is not name.
+ */
+int pl_sim_form_value(const char *body, size_t len, const char *name, char *out, size_t outsize)
+{
+    out[0] = '\0';
+    size_t i = 0;
+    while (i < len) {
+        const char *amp = memchr(body + i, '&', len - i);
+        size_t end = amp ? (size_t)(amp - body) : len;
+        const char *eq = memchr(body + i, '=', end - i);
+        size_t name_end = eq ? (size_t)(eq - body) : end;
+        char key[64];
+        int rc = pl_sim_form_decode(body + i, name_end - i, key, sizeof key);
+        if (rc == PL_ERR_NOMEM)
+            return rc;
+        if (rc == PL_OK && strcmp(key, name) == 0) {
+            rc = pl_sim_form_decode(body + name_end + (eq ? 1 : 0), eq ? end - name_end - 1 : 0,
+                                    out, outsize);
+            if (rc < 0)
+                out[0] = '\0';
+            return rc < 0 ? rc : 1;
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+bool pl_sim_is_form(const char *content_type)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    return content_type && strncasecmp(content_type, form, sizeof form - 1) == 0 &&
+           (content_type[sizeof form - 1] == '\0' || content_type[sizeof form - 1] == ';' ||
+            content_type[sizeof form - 1] == ' ');
 }

@@ -95,4 +95,20 @@ int pl_sim_parse_uint(const char *s, unsigned max, unsigned *out) PL_MUSTCHECK;
 /* True when s has the shape of an ISO 4217 currency code: three capital ASCII letters ("USD"). */
 bool pl_sim_currency_ok(const char *s);
 
+/* ---- application/x-www-form-urlencoded bodies (libcurl decodes the %XX escapes) ---- */
+
+/* The longest form component the simulator reads. */
+#define PL_SIM_FORM_COMPONENT_MAX 1024
+
+/* Decodes one component src[0, n) into out ('+' is a space). 0, PL_ERR_INVALID (too long, a
+ * malformed %XX escape, or a %00 inside) or PL_ERR_NOMEM. The decoded copy is wiped (it may be a password). */
+int pl_sim_form_decode(const char *src, size_t n, char *out, size_t outsize);
+
+/* The decoded value of the first parameter called name in a form body: 1 found, 0 absent
+ * (out = ""), PL_ERR_INVALID (its value does not decode or fit) or PL_ERR_NOMEM. */
+int pl_sim_form_value(const char *body, size_t len, const char *name, char *out, size_t outsize);
+
+/* True when content_type is application/x-www-form-urlencoded (parameters allowed). */
+bool pl_sim_is_form(const char *content_type);
+
 #endif

@@ -28,6 +28,7 @@
 
 #include "card.h"
 #include "sim_cyb.h"
+#include "sim_dm.h"
 #include "sim_ext.h"
 #include "sim_ids.h"
 #include "sim_log.h"
@@ -43,6 +44,7 @@ static const pl_sim_proto *const protocols[] = {
     &pl_sim_cyb_proto,
     &pl_sim_relate_proto,
     &pl_sim_ext_proto,
+    &pl_sim_dm_proto,
 };
 
 struct pl_sim_server {
@@ -50,6 +52,7 @@ struct pl_sim_server {
     pl_sim_timer *timer;
     pl_sim_ledger *ledger;
     pl_sim_ext *ext; /* the External Payment Service's tokens and answers */
+    pl_sim_dm *dm;   /* the Conversion Detail Report's password and fail mode */
     char *cert_pem;
     char *key_pem;
     unsigned port;
@@ -223,6 +226,7 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
     if (strcmp(path, "/__sim/reset") == 0 && post) {
         pl_sim_ledger_reset(s->ledger);
         pl_sim_ext_reset(s->ext);
+        pl_sim_dm_reset(s->dm);
         pl_sim_log(PL_LOG_INFO, NULL, "reset: ledger and bureau state cleared");
         return pl_sim_response_text(resp, 200, "ok");
     }
@@ -235,6 +239,10 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "remaining"), resp);
     if (strncmp(path, PL_SIM_EXT_CONTROL_PREFIX, sizeof PL_SIM_EXT_CONTROL_PREFIX - 1) == 0)
         return pl_sim_ext_control(s->ext, method, path, resp);
+    if (strncmp(path, PL_SIM_DM_CONTROL_PREFIX, sizeof PL_SIM_DM_CONTROL_PREFIX - 1) == 0)
+        return pl_sim_dm_control(s->dm, s->ledger, method, path,
+                                 MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode"),
+                                 resp);
     return pl_sim_response_text(resp, 404, "not found\n");
 }
 
@@ -277,7 +285,9 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
             .issue_amount =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, PL_SIM_ISSUE_AMOUNT_HEADER),
-            .state = p == &pl_sim_ext_proto ? (void *)s->ext : NULL,
+            .state = p == &pl_sim_ext_proto  ? (void *)s->ext
+                     : p == &pl_sim_dm_proto ? (void *)s->dm
+                                             : NULL,
         };
         if (p->handle(s->ledger, &req, resp) < 0) {
             pl_sim_response_free(resp);
@@ -497,6 +507,12 @@ int pl_sim_server_start(const pl_sim_server_cfg *cfg, pl_sim_server **out, char 
                         "out of memory (or no randomness) for the External Payment Service");
         goto fail;
     }
+    pl_sim_dm_cfg dm_cfg = {.password = cfg->dm_password};
+    s->dm = pl_sim_dm_new(&dm_cfg);
+    if (!s->dm) {
+        rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto fail;
+    }
     rc = pl_sim_timer_new(&s->timer, errstr, errstr_size);
     if (rc < 0)
         goto fail;
@@ -570,6 +586,7 @@ void pl_sim_server_stop(pl_sim_server *s)
     pl_sim_timer_destroy(s->timer);
     pl_sim_ledger_destroy(s->ledger);
     pl_sim_ext_destroy(s->ext);
+    pl_sim_dm_destroy(s->dm);
     free(s->cert_pem);
     if (s->key_pem) {
         pl_card_wipe(s->key_pem, strlen(s->key_pem));

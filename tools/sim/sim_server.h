@@ -5,6 +5,8 @@
  *   POST /commerce/1.x/transactionProcessor   CyberSource Simple Order API (sim_cyb.h)
  *   POST /relateui/<company>/xmlapi           Customer Engagement stored value (sim_relate.h)
  *   POST /ext/oauth2/token, /ext/<endpoint>   External Payment Service, EXT (sim_ext.h)
+ *   POST /ebctest/ConversionDetailReportRequest.do, /ebc/ConversionDetailReportRequest.do
+ *                                             Decision Manager Conversion Detail Report (sim_dm.h)
  *   GET  /__sim/health                        200 "ok"
  *   GET  /__sim/ledger                        the ledger, JSON array (sim_ledger.h)
  *   GET  /__sim/query?ref=R                   last answer for reference R; 404 {"found":false}
@@ -14,6 +16,9 @@
  *                                             a card series' numbers left (sim_relate.h)
  *   POST /__sim/ext/expire-tokens             every EXT access token expires now
  *   GET  /__sim/ext/tokens                    {"issued":N,"active":M} EXT access tokens
+ *   POST /__sim/dm/fail?mode=M                report requests fail: 500, garbage, drop, hold;
+ *                                             none ends it (so does /__sim/reset)
+ *   GET  /__sim/dm/reviews                    the REVIEWs the report shows, JSON array
  * Bureau routes answer after the latency (+ a uniform jitter in [0, J]) counted from the
  * moment the request arrived, so the simulator's own processing time is part of it, as with
  * a real bureau's response time. A 901 (and a stored value 905) request is held hold_ms, then
@@ -50,6 +55,9 @@ typedef struct pl_sim_server_cfg {
      * and the OAuth client secret (NULL = any but "bad-key"). */
     unsigned ext_token_ttl_s;
     const char *ext_client_secret;
+    /* Decision Manager report (sim_dm.h): the report user's password (NULL = any but
+     * "bad-password"). */
+    const char *dm_password;
 } pl_sim_server_cfg;
 
 /*

@@ -1,0 +1,627 @@
+/*
+ * dm_report.c: reading the Decision Manager Conversion Detail Report with libxml2 (a DOCTYPE
+ * accepted but never loaded, entities refused), the report window, and the order messages of
+ * a conversion. The manual is dm_report.h.
+ */
+#include "dm_report.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/tree.h>
+
+#include "card.h"
+#include "xmlutil.h"
+
+/*
+ * Runs of this many digits are masked in text quoted in errstr, Luhn or not: a stored value
+ * card number has no check digit (the adapters' SVC_MIN_DIGITS).
+ */
+#define MIN_DIGIT_RUN 10
+
+/* The longest excerpt of the document quoted in a PL_ERR_PARSE message. */
+#define EXCERPT_MAX 40
+
+/* The longest libxml2 message quoted in a PL_ERR_PARSE message. */
+#define XML_MESSAGE_MAX 120
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Text quoted in errstr */
+
+/*
+ * Copies src[0, len) into out as text fit for a log: printable ASCII only (line ends, tabs and
+ * other control characters become one space, other bytes are dropped), trimmed, card numbers
+ * (pl_card_scrub) and runs of MIN_DIGIT_RUN digits masked to their last four, at most maxchars
+ * characters. Masking runs on up to maxchars + 64 characters before the cut, so a card number
+ * that begins before the cut is whole when it is masked; the cut then drops a masked number's
+ * remaining digits (pl_card_cut_tail). Returns the length of out.
+ */
+static size_t sanitize(const char *src, size_t len, char *out, size_t outsize, size_t maxchars)
+{
+    char work[PL_DM_ERROR_TEXT_MAX + 64 + 1];
+    if (maxchars > PL_DM_ERROR_TEXT_MAX)
+        maxchars = PL_DM_ERROR_TEXT_MAX;
+    size_t n = 0;
+    bool space = false;
+    for (size_t i = 0; i < len && n < sizeof work - 1; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c < 0x20 || c == 0x7f || c == ' ') {
+            space = n > 0;
+        } else if (c < 0x7f) {
+            if (space && n < sizeof work - 2)
+                work[n++] = ' ';
+            space = false;
+            work[n++] = (char)c;
+        }
+    }
+    work[n] = '\0';
+    n = pl_card_scrub(work, sizeof work, PL_MASK_LAST4);
+    pl_card_mask_digit_runs(work, n, MIN_DIGIT_RUN, PL_MASK_LAST4);
+    if (n > maxchars)
+        n = pl_card_cut_tail(work, maxchars);
+    while (n > 0 && work[n - 1] == ' ')
+        n--;
+    work[n] = '\0';
+    if (outsize > 0) {
+        if (n >= outsize)
+            n = pl_card_cut_tail(work, outsize - 1);
+        memcpy(out, work, n + 1);
+    }
+    pl_card_wipe(work, sizeof work);
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading the document */
+
+/* What the SAX hooks saw; the parser context's _private. */
+typedef struct read_state {
+    bool entity_declared;
+    bool entity_referenced;
+    char entity[EXCERPT_MAX + 1]; /* its name, sanitised */
+} read_state;
+
+/*
+ * The internal subset declares an entity: refused before libxml2 records it. Without this
+ * a document could declare entities that expand to gigabytes (billion laughs), whether or not
+ * they are substituted, and libxml2 would at least check them.
+ */
+static void refuse_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
+                               const xmlChar *system_id, xmlChar *content)
+{
+    (void)type;
+    (void)public_id;
+    (void)system_id;
+    (void)content;
+    xmlParserCtxtPtr ctxt = ctx;
+    read_state *st = ctxt->_private;
+    st->entity_declared = true;
+    sanitize((const char *)name, strlen((const char *)name), st->entity, sizeof st->entity,
+             EXCERPT_MAX);
+    xmlStopParser(ctxt);
+}
+
+/*
+ * A reference to an entity that is not one of the five predefined ones (libxml2 resolves those
+ * itself and never asks). Declared ones are refused above; an undeclared one would silently
+ * vanish from text and attribute values (the DTD that might declare it is not loaded), so a
+ * value could be read as something other than what was sent.
+ */
+static xmlEntityPtr refuse_entity_ref(void *ctx, const xmlChar *name)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    read_state *st = ctxt->_private;
+    if (!st->entity_referenced && !st->entity_declared) {
+        st->entity_referenced = true;
+        sanitize((const char *)name, strlen((const char *)name), st->entity, sizeof st->entity,
+                 EXCERPT_MAX);
+    }
+    xmlStopParser(ctxt);
+    return NULL;
+}
+
+/*
+ * Parses body as XML with PL_XML_READ_OPTIONS (no network, no DTD loading, no entity
+ * substitution). The DOCTYPE is kept as a node but its external subset is never asked for:
+ * the externalSubset hook is removed, so not even an option added later could load it.
+ * Returns 0 with *doc (free with pl_xml_free_doc), or PL_ERR_PARSE.
+ */
+static int read_doc(const char *body, size_t len, xmlDocPtr *doc, char *errstr, size_t errstr_size)
+{
+    *doc = NULL;
+    xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(body, (int)len);
+    if (!ctxt)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
+    read_state st = {0};
+    xmlCtxtUseOptions(ctxt, PL_XML_READ_OPTIONS);
+    ctxt->_private = &st;
+    ctxt->sax->entityDecl = refuse_entity_decl;
+    ctxt->sax->getEntity = refuse_entity_ref;
+    ctxt->sax->getParameterEntity = refuse_entity_ref;
+    ctxt->sax->externalSubset = NULL;
+    ctxt->sax->resolveEntity = NULL;
+
+    int rc = 0;
+    xmlParseDocument(ctxt);
+    xmlDocPtr d = ctxt->myDoc;
+    ctxt->myDoc = NULL;
+    if (st.entity_declared) {
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                        "the DTD declares an entity (%s): entity declarations are refused",
+                        st.entity);
+    } else if (st.entity_referenced) {
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                        "a reference to the entity %s: only the predefined entities are accepted",
+                        st.entity);
+    } else if (!ctxt->wellFormed || !d) {
+        const xmlError *e = xmlCtxtGetLastError(ctxt);
+        char what[XML_MESSAGE_MAX + 1] = "not well-formed";
+        /* libxml2 quotes names and text of the document, which may hold a card number. */
+        if (e && e->message)
+            sanitize(e->message, strlen(e->message), what, sizeof what, XML_MESSAGE_MAX);
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML (line %d): %s", e ? e->line : 0,
+                        what);
+    } else if (d->intSubset && (d->intSubset->entities || d->intSubset->pentities)) {
+        /* Unreachable while the hook above works; a second net that costs nothing. */
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                        "the DTD declares entities: entity declarations are refused");
+    } else if (d->extSubset) {
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "an external DTD was loaded");
+    }
+    if (rc == 0)
+        *doc = d;
+    else
+        pl_xml_free_doc(d);
+    xmlFreeParserCtxt(ctxt);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Fields */
+
+/*
+ * Drops the fraction of a second of an ISO 8601 or "YYYY-MM-DD HH:MM:SS" time in s (NUL-
+ * terminated, trimmed): "2018-12-01T00:00:00.000Z" → "2018-12-01T00:00:00Z". Anything else
+ * stays as it is.
+ */
+static void drop_fraction(char *s)
+{
+    size_t len = strlen(s);
+    if (len < 21 || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' || s[19] != '.')
+        return;
+    size_t j = 20;
+    while (s[j] >= '0' && s[j] <= '9')
+        j++;
+    if (j == 20)
+        return;
+    memmove(s + 19, s + j, len - j + 1);
+}
+
+/* How a value is copied into its field. */
+typedef enum field_kind {
+    KIND_EXACT, /* an identifier, code or name: as it is */
+    KIND_FREE,  /* free text a reviewer typed: card numbers masked (same length) */
+    KIND_DATE,  /* a date: drop_fraction */
+} field_kind;
+
+/*
+ * Copies the value s (trimmed) into out, outsize bytes: PL_ERR_PARSE when it does not fit.
+ * what names the value in errstr ("Conversion 2: RequestID").
+ */
+static int put_value(const char *s, field_kind kind, char *out, size_t outsize, const char *what,
+                     char *errstr, size_t errstr_size)
+{
+    int rc;
+    if (kind == KIND_DATE) {
+        char tmp[64];
+        rc = pl_xml_copy_exact(s, tmp, sizeof tmp);
+        if (rc == 0) {
+            drop_fraction(tmp);
+            rc = pl_xml_copy_exact(tmp, out, outsize);
+        }
+    } else {
+        rc = pl_xml_copy_exact(s, out, outsize);
+        if (rc == 0 && kind == KIND_FREE)
+            pl_card_scrub(out, outsize, PL_MASK_LAST4);
+    }
+    if (rc != 0)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "%s is longer than its field (%zu characters)", what, outsize - 1);
+    return 0;
+}
+
+/* The value of libxml2's copy s into out (put_value), then s wiped and freed. */
+static int take_value(xmlChar *s, field_kind kind, char *out, size_t outsize, const char *what,
+                      char *errstr, size_t errstr_size)
+{
+    int rc = put_value(s ? (const char *)s : "", kind, out, outsize, what, errstr, errstr_size);
+    if (s) {
+        pl_card_wipe(s, strlen((const char *)s));
+        xmlFree(s);
+    }
+    return rc;
+}
+
+/*
+ * The attribute local_name (any namespace) of el into out; "" when el has none. Attributes are
+ * read from the element itself only: xmlGetProp would also take a default from an ATTLIST of
+ * the internal subset, a value nobody sent.
+ */
+static int read_attr(xmlNodePtr el, const char *local_name, field_kind kind, char *out,
+                     size_t outsize, const char *where, char *errstr, size_t errstr_size)
+{
+    char what[96];
+    snprintf(what, sizeof what, "%s%s%s", where, *where ? ": " : "", local_name);
+    out[0] = '\0';
+    xmlAttrPtr found = NULL;
+    for (xmlAttrPtr a = el->properties; a; a = a->next) {
+        if (a->type != XML_ATTRIBUTE_NODE || strcmp((const char *)a->name, local_name) != 0)
+            continue;
+        if (found)
+            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s appears twice", what);
+        found = a;
+    }
+    if (!found)
+        return 0;
+    return take_value(xmlNodeGetContent((xmlNodePtr)found), kind, out, outsize, what, errstr,
+                      errstr_size);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Conversions */
+
+/* The child elements of a Conversion that hold one value each. */
+typedef struct conv_field {
+    const char *name;
+    size_t offset, size;
+    field_kind kind;
+} conv_field;
+
+#define CONV_FIELD(name, member, kind)                                                             \
+    {                                                                                              \
+        name, offsetof(pl_dm_conversion, member), sizeof(((pl_dm_conversion *)0)->member), kind    \
+    }
+
+/* The CMOS Update order (§1.11; the report's own order is not confirmed, so any order goes). */
+static const conv_field CONV_FIELDS[] = {
+    CONV_FIELD("OriginalDecision", original_decision, KIND_EXACT),
+    CONV_FIELD("NewDecision", new_decision, KIND_EXACT),
+    CONV_FIELD("Reviewer", reviewer, KIND_EXACT),
+    CONV_FIELD("ReviewerComments", reviewer_comments, KIND_FREE),
+    CONV_FIELD("Queue", queue, KIND_EXACT),
+    CONV_FIELD("Profile", profile, KIND_EXACT),
+};
+#define NFIELDS (sizeof CONV_FIELDS / sizeof CONV_FIELDS[0])
+
+/* The Note elements of every Notes child of conv: counted when notes is NULL, else read. */
+static int walk_notes(xmlNodePtr conv, pl_dm_note *notes, size_t *count, const char *where,
+                      char *errstr, size_t errstr_size)
+{
+    size_t n = 0;
+    for (xmlNodePtr ns = pl_xml_first_element(conv->children); ns;
+         ns = pl_xml_first_element(ns->next)) {
+        if (!pl_xml_is(ns, "Notes"))
+            continue;
+        for (xmlNodePtr e = pl_xml_first_element(ns->children); e;
+             e = pl_xml_first_element(e->next)) {
+            if (!pl_xml_is(e, "Note"))
+                continue;
+            if (notes) {
+                char note_where[64];
+                snprintf(note_where, sizeof note_where, "%s: Note %zu", where, n + 1);
+                pl_dm_note *t = &notes[n];
+                int rc;
+                if ((rc = read_attr(e, "Date", KIND_DATE, t->date, sizeof t->date, note_where,
+                                    errstr, errstr_size)) != 0 ||
+                    (rc = read_attr(e, "AddedBy", KIND_EXACT, t->added_by, sizeof t->added_by,
+                                    note_where, errstr, errstr_size)) != 0 ||
+                    (rc = read_attr(e, "Comment", KIND_FREE, t->comment, sizeof t->comment,
+                                    note_where, errstr, errstr_size)) != 0)
+                    return rc;
+            }
+            n++;
+        }
+    }
+    *count = n;
+    return 0;
+}
+
+/* Reads the index-th Conversion (1-based, for errstr) el into c (zeroed). */
+static int read_conversion(xmlNodePtr el, size_t index, pl_dm_conversion *c, char *errstr,
+                           size_t errstr_size)
+{
+    char where[40];
+    snprintf(where, sizeof where, "Conversion %zu", index);
+    int rc;
+    if ((rc = read_attr(el, "MerchantReferenceNumber", KIND_EXACT, c->merchant_reference,
+                        sizeof c->merchant_reference, where, errstr, errstr_size)) != 0 ||
+        (rc = read_attr(el, "ConversionDate", KIND_DATE, c->conversion_date,
+                        sizeof c->conversion_date, where, errstr, errstr_size)) != 0 ||
+        (rc = read_attr(el, "RequestID", KIND_EXACT, c->request_id, sizeof c->request_id, where,
+                        errstr, errstr_size)) != 0)
+        return rc;
+    /*
+     * The RequestID is what finds the authorization (seed: "uses the RequestID ... and the
+     * TransactionID in the Authorization History table"). A Conversion without one cannot be
+     * applied, and skipping it would record the window as done with its decision lost; the
+     * report is refused instead, so the worker asks for the same window again.
+     */
+    if (c->request_id[0] == '\0')
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s has no RequestID", where);
+
+    bool seen[NFIELDS] = {false};
+    for (xmlNodePtr e = pl_xml_first_element(el->children); e; e = pl_xml_first_element(e->next)) {
+        for (size_t i = 0; i < NFIELDS; i++) {
+            const conv_field *f = &CONV_FIELDS[i];
+            if (!pl_xml_is(e, f->name))
+                continue;
+            char what[96];
+            snprintf(what, sizeof what, "%s: %s", where, f->name);
+            /* Two decisions for one order: which one the reviewer meant is not ours to guess. */
+            if (seen[i])
+                return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s appears twice", what);
+            seen[i] = true;
+            if ((rc = take_value(xmlNodeGetContent(e), f->kind, (char *)c + f->offset, f->size,
+                                 what, errstr, errstr_size)) != 0)
+                return rc;
+        }
+    }
+
+    size_t nnotes = 0;
+    if ((rc = walk_notes(el, NULL, &nnotes, where, errstr, errstr_size)) != 0 || nnotes == 0)
+        return rc;
+    c->notes = calloc(nnotes, sizeof *c->notes);
+    if (!c->notes)
+        return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    c->nnotes = nnotes;
+    return walk_notes(el, c->notes, &nnotes, where, errstr, errstr_size);
+}
+
+/* Reads the Report element root into out (zeroed). */
+static int read_report(xmlNodePtr root, pl_dm_report *out, char *errstr, size_t errstr_size)
+{
+    int rc;
+    if ((rc = read_attr(root, "MerchantID", KIND_EXACT, out->merchant_id, sizeof out->merchant_id,
+                        "Report", errstr, errstr_size)) != 0 ||
+        (rc = read_attr(root, "Name", KIND_EXACT, out->name, sizeof out->name, "Report", errstr,
+                        errstr_size)) != 0 ||
+        (rc = read_attr(root, "ReportStartDate", KIND_DATE, out->start, sizeof out->start, "Report",
+                        errstr, errstr_size)) != 0 ||
+        (rc = read_attr(root, "ReportEndDate", KIND_DATE, out->end, sizeof out->end, "Report",
+                        errstr, errstr_size)) != 0 ||
+        (rc = read_attr(root, "Version", KIND_EXACT, out->version, sizeof out->version, "Report",
+                        errstr, errstr_size)) != 0)
+        return rc;
+
+    size_t n = 0;
+    for (xmlNodePtr e = pl_xml_first_element(root->children); e; e = pl_xml_first_element(e->next))
+        if (pl_xml_is(e, "Conversion"))
+            n++;
+    if (n == 0)
+        return 0;
+    out->conversions = calloc(n, sizeof *out->conversions);
+    if (!out->conversions)
+        return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    out->nconversions = n;
+    size_t i = 0;
+    for (xmlNodePtr e = pl_xml_first_element(root->children); e; e = pl_xml_first_element(e->next))
+        if (pl_xml_is(e, "Conversion")) {
+            if ((rc = read_conversion(e, i + 1, &out->conversions[i], errstr, errstr_size)) != 0)
+                return rc;
+            i++;
+        }
+    return 0;
+}
+
+/* True when body[0, len) begins like an XML document: '<' after a BOM and white space. */
+static bool looks_like_xml(const char *body, size_t len)
+{
+    size_t i = 0;
+    /* A UTF-16 document is left to libxml2 to read (or refuse). */
+    if (len >= 2 && ((unsigned char)body[0] == 0xfe || (unsigned char)body[0] == 0xff))
+        return true;
+    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    while (i < len && is_space(body[i]))
+        i++;
+    return i < len && body[i] == '<';
+}
+
+static bool blank(const char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_space(body[i]))
+            return false;
+    return true;
+}
+
+int pl_dm_report_parse(const char *body, size_t len, pl_dm_report *out, char *errstr,
+                       size_t errstr_size)
+{
+    memset(out, 0, sizeof *out);
+    if (errstr && errstr_size > 0)
+        errstr[0] = '\0';
+    if (!body || blank(body, len))
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "empty body");
+    if (len > PL_DM_REPORT_MAX_BODY || len > INT_MAX)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "body of %zu bytes is over the %u limit", len, PL_DM_REPORT_MAX_BODY);
+
+    if (!looks_like_xml(body, len)) {
+        char text[PL_DM_ERROR_TEXT_MAX + 1];
+        if (len > PL_DM_PLAIN_TEXT_MAX) {
+            sanitize(body, len, text, sizeof text, EXCERPT_MAX);
+            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                              "not XML: a text of %zu bytes beginning \"%s\"", len, text);
+        }
+        /* seed/§1.11: the service answers a refused login with a line of text, HTTP 200. */
+        if (sanitize(body, len, text, sizeof text, PL_DM_ERROR_TEXT_MAX) == 0)
+            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML, and no readable text");
+        return pl_err_set(PL_ERR_AUTH, errstr, errstr_size, "%s", text);
+    }
+
+    xmlDocPtr doc = NULL;
+    int rc = read_doc(body, len, &doc, errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (!pl_xml_is(root, "Report")) {
+        char name[EXCERPT_MAX + 1] = "";
+        if (root)
+            sanitize((const char *)root->name, strlen((const char *)root->name), name, sizeof name,
+                     EXCERPT_MAX);
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                        "not a Conversion Detail Report: the root element is <%s>, not <Report>",
+                        name);
+    } else {
+        rc = read_report(root, out, errstr, errstr_size);
+    }
+    pl_xml_free_doc(doc);
+    if (rc != 0) {
+        pl_dm_report_free(out);
+        /* Whatever failed, the caller cannot use the report. */
+        if (rc != PL_ERR_NOMEM)
+            rc = PL_ERR_PARSE;
+    }
+    return rc;
+}
+
+void pl_dm_report_free(pl_dm_report *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nconversions; i++) {
+        pl_dm_conversion *c = &r->conversions[i];
+        if (c->notes) {
+            pl_card_wipe(c->notes, c->nnotes * sizeof *c->notes);
+            free(c->notes);
+        }
+    }
+    if (r->conversions) {
+        pl_card_wipe(r->conversions, r->nconversions * sizeof *r->conversions);
+        free(r->conversions);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The window */
+
+/* "YYYY-MM-DD" and "HH:MM:SS" of t in GMT; "" for both when the year has not four digits. */
+static void format_gmt(int64_t t, char date[11], char time_of_day[9])
+{
+    date[0] = time_of_day[0] = '\0';
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if ((int64_t)tt != t || !gmtime_r(&tt, &tm) || tm.tm_year < 1000 - 1900 ||
+        tm.tm_year > 9999 - 1900)
+        return;
+    if (strftime(date, 11, "%Y-%m-%d", &tm) == 0 || strftime(time_of_day, 9, "%H:%M:%S", &tm) == 0)
+        date[0] = time_of_day[0] = '\0';
+}
+
+void pl_dm_window_next(int64_t last_end, int64_t now, pl_dm_window *w, bool *done)
+{
+    int64_t start, end;
+    if (last_end < 0)
+        start = now >= INT64_MIN + PL_DM_WINDOW_SECONDS ? now - PL_DM_WINDOW_SECONDS : INT64_MIN;
+    else
+        start = last_end;
+    if (start >= now)
+        end = start;
+    else if (now - start > PL_DM_WINDOW_SECONDS)
+        end = start + PL_DM_WINDOW_SECONDS;
+    else
+        end = now;
+    memset(w, 0, sizeof *w);
+    w->start = start;
+    w->end = end;
+    format_gmt(start, w->start_date, w->start_time);
+    format_gmt(end, w->end_date, w->end_time);
+    if (done)
+        *done = end >= now;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Order messages */
+
+static bool have_message(char msgs[][513], size_t n, const char *m)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(msgs[i], m) == 0)
+            return true;
+    return false;
+}
+
+/* Adds the messages of one text to msgs[0, n) (at most max in all); returns the new count. */
+static size_t add_messages(const char *text, char msgs[][513], size_t n, size_t max)
+{
+    const size_t cap = PL_DM_MESSAGE_SIZE - 1;
+    /* The parts of one split text are compared with earlier texts only: two equal parts are
+     * both the reviewer's words. */
+    const size_t earlier = n;
+    size_t len = strlen(text);
+    const char *s = text;
+    while (len > 0 && ((unsigned char)*s <= ' ' || *s == 0x7f)) {
+        s++;
+        len--;
+    }
+    /* seed: "Approved by KAB | Issuer verified name and address." → "... AND ADDRESS". */
+    while (len > 0 && ((unsigned char)s[len - 1] <= ' ' || s[len - 1] == 0x7f || s[len - 1] == '.'))
+        len--;
+    while (len > 0 && n < max) {
+        size_t take = len;
+        if (take > cap) {
+            take = cap;
+            /* Split at the last space that leaves the next part starting with a word. */
+            for (size_t k = cap; k > 0; k--)
+                if (s[k] == ' ') {
+                    take = k;
+                    break;
+                }
+        }
+        char m[PL_DM_MESSAGE_SIZE];
+        size_t mlen = 0;
+        for (size_t i = 0; i < take; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            if (ch < 0x20 || ch == 0x7f)
+                ch = ' ';
+            else if (ch >= 'a' && ch <= 'z')
+                ch = (unsigned char)(ch - 'a' + 'A');
+            m[mlen++] = (char)ch;
+        }
+        while (mlen > 0 && m[mlen - 1] == ' ')
+            mlen--;
+        m[mlen] = '\0';
+        if (mlen > 0 && !have_message(msgs, earlier, m)) {
+            memcpy(msgs[n], m, mlen + 1);
+            n++;
+        }
+        s += take;
+        len -= take;
+        while (len > 0 && ((unsigned char)*s <= ' ' || *s == 0x7f)) {
+            s++;
+            len--;
+        }
+    }
+    return n;
+}
+
+size_t pl_dm_messages(const pl_dm_conversion *c, char msgs[][513], size_t max)
+{
+    if (!c || !msgs)
+        return 0;
+    size_t n = add_messages(c->reviewer_comments, msgs, 0, max);
+    for (size_t i = 0; i < c->nnotes; i++)
+        n = add_messages(c->notes[i].comment, msgs, n, max);
+    return n;
+}

@@ -1,0 +1,132 @@
+/*
+ * dm_report.h: the Decision Manager on-demand Conversion Detail Report (seed
+ * cybersource-point-to-point.txt, "Cybersource Decision Manager Update Process"; reference
+ * bureau-wire-formats.md §1.11): reading an answer body, the report window to ask for next,
+ * and the order messages of a conversion. The HTTP request, the database and Kafka belong to
+ * paylink-dmupdate; this module does no I/O.
+ *
+ * Reading: the body is the service's plain-text error ("Invalid login credentials.", HTTP
+ * 200) or a Report document. The document's DOCTYPE names a DTD on the CyberSource server and
+ * an xml-stylesheet instruction follows it; both are accepted and neither is fetched: the
+ * parser never uses the network, loads no DTD and substitutes no entity, and a document whose
+ * internal subset declares an entity, or that refers to an entity other than the five
+ * predefined ones, is refused (billion laughs, XXE). Elements and attributes are matched by
+ * local name in any namespace (the old report's namespace differs between test and
+ * production, and the "Classic" report has its own).
+ *
+ * Memory: a pl_dm_report filled by pl_dm_report_parse owns its conversions and their notes;
+ * the caller frees them with pl_dm_report_free. Everything else is the caller's.
+ * Threads: no state of its own; any thread, once xmlInitParser has run on the main thread
+ * (before threads are started).
+ */
+#ifndef PL_DM_REPORT_H
+#define PL_DM_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* The longest answer body pl_dm_report_parse reads; a longer one is PL_ERR_PARSE. */
+#define PL_DM_REPORT_MAX_BODY (64u * 1024u * 1024u)
+
+/* A body that is not XML and at most this long is the service's plain-text error. */
+#define PL_DM_PLAIN_TEXT_MAX 1024
+
+/* The longest errstr text of a plain-text error (characters, without the NUL). */
+#define PL_DM_ERROR_TEXT_MAX 200
+
+/* The on-demand report covers at most this many seconds (24 hours). */
+#define PL_DM_WINDOW_SECONDS 86400
+
+/* The size of one order message of pl_dm_messages, NUL included. */
+#define PL_DM_MESSAGE_SIZE 513
+
+/* One Note of a Conversion (Notes/Note, attributes Date, AddedBy, Comment). */
+typedef struct pl_dm_note {
+    char date[24];     /* Date as given ("2014-06-24 17:03:03", GMT) */
+    char added_by[65]; /* AddedBy */
+    char comment[513]; /* Comment, card numbers masked to their last four */
+} pl_dm_note;
+
+/* One Conversion: an order whose decision a reviewer changed in Decision Manager. */
+typedef struct pl_dm_conversion {
+    char merchant_reference[65]; /* MerchantReferenceNumber */
+    char conversion_date[24];    /* ConversionDate as given ("2014-06-24 17:03:03", GMT) */
+    char request_id[65]; /* RequestID: the authorization's CyberSource requestID; never "" */
+    char original_decision[16], new_decision[16]; /* REVIEW; ACCEPT / REJECT / "" when absent */
+    char reviewer[65];
+    char reviewer_comments[1025]; /* card numbers masked to their last four; "" when absent */
+    pl_dm_note *notes;            /* nnotes notes in document order; NULL when there are none */
+    size_t nnotes;
+    char queue[65], profile[65];
+} pl_dm_conversion;
+
+/* A Conversion Detail Report. */
+typedef struct pl_dm_report {
+    char merchant_id[65], name[65], start[32], end[32], version[16]; /* Report attributes */
+    pl_dm_conversion *conversions; /* in document order; NULL when there are none */
+    size_t nconversions;
+} pl_dm_report;
+
+/*
+ * Parses an answer body (body[0, len), need not be NUL-terminated). Returns:
+ *   0: *out is the report (the caller frees it with pl_dm_report_free); a report without
+ *      Conversion elements has nconversions 0.
+ *   PL_ERR_AUTH: the body is not XML (its first character, after white space and a byte order
+ *      mark, is not '<') and at most PL_DM_PLAIN_TEXT_MAX bytes long: the service's plain-text
+ *      error, such as "Invalid login credentials." or "No merchant found for username.".
+ *      errstr is that text, sanitised: printable ASCII only (line ends and tabs become one
+ *      space), trimmed, at most PL_DM_ERROR_TEXT_MAX characters, card numbers and other runs
+ *      of 10 or more digits masked to their last four.
+ *   PL_ERR_PARSE: anything else that is not a usable report, the reason in errstr (which
+ *      quotes at most a short sanitised excerpt of the body): an empty or blank body, a body
+ *      over PL_DM_REPORT_MAX_BODY, a longer text that is not XML, XML that is not well-formed,
+ *      an internal DTD subset that declares an entity or a reference to an entity that is not
+ *      predefined, a root element other than Report, a Conversion without a RequestID, a
+ *      field that appears twice in one Conversion, or a value longer than its field (values
+ *      are trimmed of surrounding white space, never cut). The whole report is refused then,
+ *      so that nothing of it is half applied.
+ *   PL_ERR_NOMEM: out of memory.
+ * Dates are kept as given, except that an ISO 8601 time's fraction of a second is dropped
+ * ("2018-12-01T10:00:00.000Z" → "2018-12-01T10:00:00Z": the "Classic" report's form, which
+ * would not otherwise fit). Elements other than those of pl_dm_conversion are ignored.
+ * On failure *out is zeroed. errstr may be NULL.
+ */
+int pl_dm_report_parse(const char *body, size_t len, pl_dm_report *out, char *errstr,
+                       size_t errstr_size) PL_MUSTCHECK;
+
+/* Frees what r owns and zeroes it; r may be NULL, or zeroed, or freed already. */
+void pl_dm_report_free(pl_dm_report *r);
+
+/* The GMT period one report request asks for. */
+typedef struct pl_dm_window {
+    int64_t start, end;                                            /* epoch seconds */
+    char start_date[11], start_time[9], end_date[11], end_time[9]; /* "2014-06-24", "00:00:00" */
+} pl_dm_window;
+
+/*
+ * The next report window: from last_end (the end of the last successful run, epoch seconds;
+ * negative when it never ran: then now - 24 h) to min(start + 24 h, now), since the on-demand
+ * report covers at most 24 hours; a worker that fell behind catches up one window per call,
+ * passing the end of each successful window as the next last_end. *done (done may be NULL) is
+ * true when the window reaches now. When last_end >= now there is nothing to ask: start ==
+ * end == last_end (a clock that stepped back never moves the mark backwards) and *done is
+ * true. The date and time strings are "" for an instant whose year does not have four digits.
+ */
+void pl_dm_window_next(int64_t last_end, int64_t now, pl_dm_window *w, bool *done);
+
+/*
+ * The order messages of a conversion, as the seed shows them ("APPROVED BY KAB | ISSUER
+ * VERIFIED NAME AND ADDRESS", "TOOK OWNERSHIP"): the ReviewerComments first, then each Note's
+ * Comment in order; each with control characters turned into spaces, trimmed of white space
+ * and of trailing full stops (the seed's messages drop them), upper-cased (ASCII letters
+ * only); empty ones and duplicates of an earlier message dropped. A text longer than
+ * PL_DM_MESSAGE_SIZE - 1 is split into several messages at spaces (at any character when a
+ * part has none), not cut. Writes at most max messages into msgs and returns how many; c or
+ * msgs NULL gives 0.
+ */
+size_t pl_dm_messages(const pl_dm_conversion *c, char msgs[][513], size_t max);
+
+#endif

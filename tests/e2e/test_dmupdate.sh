@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# paylink-dmupdate end to end (issue 10; seed cybersource-point-to-point.txt "Cybersource Decision
+# Manager Update Process"; CONTRACT.md paylink.dm.decision and §3's 480):
+#   - authorizations of 480.00 and 480.01 come back `review` with hold FS;
+#   - `paylink-dmupdate --once` reads the simulator's Conversion Detail Report (ACCEPT for even
+#     cents, REJECT for odd) and publishes one `release_hold` and one `cancel_order` event with
+#     their messages (upper case), and a reversal request that paylink-reversal carries out (a
+#     reversal in the simulator's ledger); dm_decision and dm_run record it;
+#   - a second `--once` publishes nothing new;
+#   - a bad report password fails the run (exit 1, the service's "Invalid login credentials." in
+#     the log, never the password), records no run, and the next good run asks for the same
+#     window again.
+# The periodic paylink-dmupdate of the environment is stopped meanwhile, so only these runs act.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run=$(pl_uid)
+pl_worker_stop dmupdate
+pl_on_exit "pl_worker_start dmupdate"
+dmupdate() { "$PAYLINK_BIN/paylink-dmupdate" --once --company 1 "$@" 2>>"$PAYLINK_LOG_DIR/test_dmupdate.log"; }
+events() { # ORDER: the decision events of ORDER, one JSON per line
+    pl_messages "$(pl_topic dm decision)" | jq -Rc --arg o "$1" 'fromjson? | select(.order? == $o)'
+}
+runs() { pl_sql "SELECT count(*) || '|' || coalesce(max(window_end)::text, '-') FROM dm_run WHERE company = 1 AND service_bureau = 'CYB'"; }
+
+# A run first, so the window of the runs below starts before these authorizations.
+dmupdate || fail "the first paylink-dmupdate --once failed"
+
+# ---- two reviews ----------------------------------------------------------------------------------
+oa="DA$run" orj="DR$run"
+ra="dma-$run" rr="dmr-$run"
+r=$(pl_auth_reply "$ra" 480.00 "$oa")
+assert_json .status review "$r"
+assert_json .hold_reason FS "$r"
+tid_a=$(jq -r .auth.transaction_id <<<"$r")
+r=$(pl_auth_reply "$rr" 480.01 "$orj")
+assert_json .status review "$r"
+assert_json .hold_reason FS "$r"
+tid_r=$(jq -r .auth.transaction_id <<<"$r")
+
+# ---- one run: release_hold for 480.00, cancel_order + reversal for 480.01 -----------------------
+before=$(runs)
+dmupdate || fail "paylink-dmupdate --once failed"
+assert_ne "$(runs)" "$before" "the run is recorded in dm_run"
+pl_eventually 30 test -n "$(events "$oa")" || fail "no decision event for $oa"
+pl_eventually 30 test -n "$(events "$orj")" || fail "no decision event for $orj"
+ea=$(events "$oa")
+er=$(events "$orj")
+assert_eq "$(wc -l <<<"$ea")" 1 "one event for $oa"
+assert_eq "$(wc -l <<<"$er")" 1 "one event for $orj"
+assert_json .action release_hold "$ea"
+assert_json .new_decision ACCEPT "$ea"
+assert_json .original_decision REVIEW "$ea"
+assert_json .transaction_id "$tid_a" "$ea"
+assert_json .company 1 "$ea"
+assert_json .reversal_request_id null "$ea"
+assert_json .action cancel_order "$er"
+assert_json .new_decision REJECT "$er"
+assert_json .cancel_reason M14 "$er"
+assert_json .transaction_id "$tid_r" "$er"
+for e in "$ea" "$er"; do
+    [ "$(jq '.messages | length' <<<"$e")" -ge 1 ] || fail "no order messages in $e"
+    [ "$(jq -r '.messages[]' <<<"$e" | grep -c '[a-z]' || true)" = 0 ] || fail "lower case in $e"
+    jq -e '.messages | index("TOOK OWNERSHIP")' <<<"$e" >/dev/null || fail "no TOOK OWNERSHIP in $e"
+done
+pass "both events carry the notes and comments, upper case"
+printf '%s\n%s\n' "$ea" "$er" | while read -r e; do
+    python3 - "$PL_ROOT/schema/messages/dm-decision.schema.json" "$e" <<'PY' || exit 1
+import json, sys
+from jsonschema import Draft202012Validator
+Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.loads(sys.argv[2]))
+PY
+done || fail "a decision event does not match schema/messages/dm-decision.schema.json"
+pass "the events match dm-decision.schema.json"
+
+# The reversal of the rejected authorization, carried out by paylink-reversal.
+rid=$(jq -r .reversal_request_id <<<"$er")
+assert_eq "$rid" "$rr.dmrev" "the reversal request id"
+r=$(pl_wait_reply reversal "$rid" 60) || fail "no reversal reply for $rid"
+assert_json .status approved "$r"
+assert_eq "$(pl_ledger | jq --arg id "$rid" '[.[] | select(.protocol == "CYB" and .op == "reversal" and .ref == $id)] | length')" 1 \
+    "the reversal is in the simulator's ledger"
+assert_eq "$(pl_sql "SELECT string_agg(new_decision || '|' || action || '|' || auth_request_id || '|' || (published_at IS NOT NULL), ',' ORDER BY new_decision) FROM dm_decision WHERE company = 1 AND order_number IN (:'a', :'r')" a="$oa" r="$orj")" \
+    "ACCEPT|release_hold|$ra|true,REJECT|cancel_order|$rr|true" "dm_decision records both, published"
+
+# ---- a second run: nothing new --------------------------------------------------------------------
+dmupdate || fail "the second paylink-dmupdate --once failed"
+sleep 1
+assert_eq "$(events "$oa" | wc -l)" 1 "still one event for $oa"
+assert_eq "$(events "$orj" | wc -l)" 1 "still one event for $orj"
+assert_eq "$(pl_sql "SELECT count(*) FROM dm_decision WHERE company = 1 AND order_number IN (:'a', :'r')" a="$oa" r="$orj")" 2 \
+    "dm_decision unchanged"
+
+# ---- a bad password: no run recorded, the same window next time ------------------------------------
+bad=$(mktemp)
+chmod 600 "$bad"
+echo "not-the-password-$run" >"$bad"
+pl_on_exit "rm -f '$bad'"
+before=$(runs)
+last_end=$(pl_sql "SELECT max(window_end) FROM dm_run WHERE company = 1 AND service_bureau = 'CYB'")
+if PAYLINK_DM_PASSWORD_FILE=$bad dmupdate; then
+    fail "paylink-dmupdate --once succeeded with a bad password"
+fi
+pass "a bad password fails the run (exit status)"
+assert_eq "$(runs)" "$before" "no run recorded"
+grep -q "Invalid login credentials." "$PAYLINK_LOG_DIR/test_dmupdate.log" ||
+    fail "the log does not say Invalid login credentials."
+pass "the log says Invalid login credentials."
+assert_not_contains "$(cat "$PAYLINK_LOG_DIR/test_dmupdate.log")" "not-the-password-$run" "the log"
+dmupdate || fail "paylink-dmupdate --once failed after the bad password"
+assert_eq "$(pl_sql "SELECT count(*) FROM dm_run WHERE company = 1 AND service_bureau = 'CYB' AND window_start = :'e'" e="$last_end")" 1 \
+    "the next good run asks for the window from where the last success ended"

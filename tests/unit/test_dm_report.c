@@ -1,0 +1,784 @@
+/*
+ * test_dm_report.c: the Decision Manager Conversion Detail Report (common/dm_report.h): the
+ * seed's sample report read field by field and its order messages as the seed shows them, the
+ * service's plain-text errors, the refusals (malformed XML, another root, entity declarations
+ * and references, over-long values, a Conversion without a RequestID), the empty report, the
+ * "Classic" variant, and the report window across midnight, month and year ends, catching up
+ * and with a clock that stepped back. Fixtures: tests/fixtures/dm/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "dm_report.h"
+#include "xml_test_helpers.h"
+
+/* A Luhn-valid card number. */
+#define PAN "4111111111111111"
+
+/* The seed's header lines: XML declaration, DOCTYPE (never fetched) and stylesheet. */
+#define SEED_HEAD                                                                                  \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"                                                 \
+    "<!DOCTYPE Report SYSTEM \"https://ebctest.cybersource.com/ebctest/reports/dtd/cdr.dtd\">\n"   \
+    "<?xml-stylesheet type=\"text/xsl\" "                                                          \
+    "href=\"https://ebctest.cybersource.com/ebctest/reports/xsl/ConversionDetailReport.xsl\"?>\n"
+#define REPORT_OPEN                                                                                \
+    "<Report xmlns=\"https://ebctest.cybersource.com/ebctest/reports/dtd/cdr.dtd\" "               \
+    "MerchantID=\"mr\" Name=\"Conversion Detail Report\" Version=\"1.1\">"
+#define CONV_OPEN(request_id)                                                                      \
+    "<Conversion MerchantReferenceNumber=\"0070000491701000\" ConversionDate=\"2014-06-24 "        \
+    "17:03:03\" RequestID=\"" request_id "\">"
+
+static char *fixture(const char *name, size_t *len)
+{
+    char *body = xml_test_read_fixture("dm", name, len);
+    assert_non_null(body);
+    return body;
+}
+
+static void parse_ok(const char *body, size_t len, pl_dm_report *r)
+{
+    char err[256] = "";
+    int rc = pl_dm_report_parse(body, len, r, err, sizeof err);
+    if (rc != 0)
+        fail_msg("parse failed (%d): %s", rc, err);
+}
+
+/* Parses text expecting the error want; err gets errstr, which must not be empty. */
+static void parse_refused(const char *text, size_t len, int want, char *err, size_t errsize)
+{
+    pl_dm_report r;
+    memset(&r, 0x5a, sizeof r);
+    err[0] = '\0';
+    int rc = pl_dm_report_parse(text, len, &r, err, errsize);
+    if (rc != want)
+        fail_msg("want %d, got %d (%s) for: %.80s", want, rc, err, text ? text : "(null)");
+    assert_true(err[0] != '\0');
+    /* Nothing half applied: the report is empty on failure. */
+    assert_null(r.conversions);
+    assert_int_equal(r.nconversions, 0);
+    assert_string_equal(r.merchant_id, "");
+}
+
+static void refused(const char *text, int want, char *err, size_t errsize)
+{
+    parse_refused(text, strlen(text), want, err, errsize);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The seed's report */
+
+static void test_seed_report(void **state)
+{
+    (void)state;
+    size_t len;
+    char *body = fixture("seed_report.xml", &len);
+    pl_dm_report r;
+    parse_ok(body, len, &r);
+    free(body);
+
+    assert_string_equal(r.merchant_id, "mr");
+    assert_string_equal(r.name, "Conversion Detail Report");
+    assert_string_equal(r.start, "2014-06-24 00:00:00GMT");
+    assert_string_equal(r.end, "2014-06-24 17:24:04GMT");
+    assert_string_equal(r.version, "1.1");
+    assert_int_equal(r.nconversions, 2);
+
+    const pl_dm_conversion *c = &r.conversions[0];
+    assert_string_equal(c->merchant_reference, "0070000491701000");
+    assert_string_equal(c->conversion_date, "2014-06-24 17:03:03");
+    assert_string_equal(c->request_id, "4036289939370176056470");
+    assert_string_equal(c->original_decision, "REVIEW");
+    assert_string_equal(c->new_decision, "ACCEPT");
+    assert_string_equal(c->reviewer, "mr");
+    assert_string_equal(c->reviewer_comments,
+                        "Approved by KAB | Issuer verified name and address.");
+    assert_int_equal(c->nnotes, 1);
+    assert_string_equal(c->notes[0].date, "2014-06-24 17:03:03");
+    assert_string_equal(c->notes[0].added_by, "mr");
+    assert_string_equal(c->notes[0].comment, "Took ownership.");
+    assert_string_equal(c->queue, "Example");
+    assert_string_equal(c->profile, "Example");
+
+    c = &r.conversions[1];
+    assert_string_equal(c->merchant_reference, "0070000491801000");
+    assert_string_equal(c->conversion_date, "2014-06-24 17:22:33");
+    assert_string_equal(c->request_id, "4036303746210176056470");
+    assert_string_equal(c->original_decision, "REVIEW");
+    assert_string_equal(c->new_decision, "REJECT");
+    assert_string_equal(c->reviewer, "mr");
+    assert_string_equal(c->reviewer_comments, "Rejected by KAB | Fraud.");
+    assert_int_equal(c->nnotes, 1);
+    assert_string_equal(c->notes[0].date, "2014-06-24 17:22:33");
+    assert_string_equal(c->notes[0].comment, "Took ownership.");
+    assert_string_equal(c->queue, "Example");
+    assert_string_equal(c->profile, "Example");
+
+    pl_dm_report_free(&r);
+    assert_null(r.conversions);
+    assert_int_equal(r.nconversions, 0);
+    pl_dm_report_free(&r); /* twice is harmless */
+    pl_dm_report_free(NULL);
+}
+
+static void test_seed_messages(void **state)
+{
+    (void)state;
+    size_t len;
+    char *body = fixture("seed_report.xml", &len);
+    pl_dm_report r;
+    parse_ok(body, len, &r);
+    free(body);
+
+    char msgs[8][513];
+    size_t n = pl_dm_messages(&r.conversions[0], msgs, 8);
+    assert_int_equal(n, 2);
+    assert_string_equal(msgs[0], "APPROVED BY KAB | ISSUER VERIFIED NAME AND ADDRESS");
+    assert_string_equal(msgs[1], "TOOK OWNERSHIP");
+
+    n = pl_dm_messages(&r.conversions[1], msgs, 8);
+    assert_int_equal(n, 2);
+    assert_string_equal(msgs[0], "REJECTED BY KAB | FRAUD");
+    assert_string_equal(msgs[1], "TOOK OWNERSHIP");
+
+    /* max bounds what is written. */
+    memset(msgs, 'x', sizeof msgs);
+    assert_int_equal(pl_dm_messages(&r.conversions[0], msgs, 1), 1);
+    assert_string_equal(msgs[0], "APPROVED BY KAB | ISSUER VERIFIED NAME AND ADDRESS");
+    assert_int_equal(msgs[1][0], 'x');
+    assert_int_equal(pl_dm_messages(&r.conversions[0], msgs, 0), 0);
+    assert_int_equal(pl_dm_messages(NULL, msgs, 8), 0);
+    pl_dm_report_free(&r);
+}
+
+/* The body need not be NUL-terminated: only len bytes are read. */
+static void test_not_nul_terminated(void **state)
+{
+    (void)state;
+    size_t len;
+    char *body = fixture("seed_report.xml", &len);
+    char *copy = malloc(len);
+    assert_non_null(copy);
+    memcpy(copy, body, len);
+    free(body);
+    pl_dm_report r;
+    parse_ok(copy, len, &r);
+    assert_int_equal(r.nconversions, 2);
+    pl_dm_report_free(&r);
+
+    /* Cut short, the same bytes are not XML any more. */
+    char err[256];
+    parse_refused(copy, len / 2, PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "not XML"));
+    free(copy);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The service's plain-text errors */
+
+static void test_plain_text_errors(void **state)
+{
+    (void)state;
+    char err[256];
+    refused("Invalid login credentials.", PL_ERR_AUTH, err, sizeof err);
+    assert_string_equal(err, "Invalid login credentials.");
+    refused("No merchant found for username.", PL_ERR_AUTH, err, sizeof err);
+    assert_string_equal(err, "No merchant found for username.");
+    /* Line ends, a byte order mark and other non-printable bytes do not reach the log. */
+    refused("\xef\xbb\xbfInvalid login\r\n\tcredentials.\r\n", PL_ERR_AUTH, err, sizeof err);
+    assert_string_equal(err, "Invalid login credentials.");
+    refused("Caf\xc3\xa9 \x01\x1b[31mclosed\x7f", PL_ERR_AUTH, err, sizeof err);
+    assert_string_equal(err, "Caf [31mclosed");
+
+    /* Any short text is the service's error; card numbers in it are masked. */
+    refused("Card " PAN " refused", PL_ERR_AUTH, err, sizeof err);
+    assert_string_equal(err, "Card ************1111 refused");
+    refused("Card 4111 1111 1111 1111 refused", PL_ERR_AUTH, err, sizeof err);
+    assert_null(strstr(err, "4111 1111"));
+    assert_non_null(strstr(err, "1111 refused"));
+    /* A stored value card number has no check digit: every run of 10 digits is masked. */
+    refused("Account 9117230675152172 locked", PL_ERR_AUTH, err, sizeof err);
+    assert_string_equal(err, "Account ************2172 locked");
+
+    /* At most 200 characters, and a card number the cut would split leaves no digits. */
+    char text[600];
+    memset(text, 'a', sizeof text);
+    memcpy(text + 190, PAN, 16);
+    text[sizeof text - 1] = '\0';
+    refused(text, PL_ERR_AUTH, err, sizeof err);
+    assert_int_equal(strlen(err), 200);
+    assert_null(strpbrk(err, "0123456789"));
+    /* Here the cut falls in the last four: the two digits before it are dropped too. */
+    memset(text, 'a', sizeof text - 1);
+    memcpy(text + 186, PAN, 16);
+    refused(text, PL_ERR_AUTH, err, sizeof err);
+    assert_int_equal(strlen(err), 198);
+    assert_null(strpbrk(err, "0123456789"));
+
+    /* errstr smaller than the text: cut, still NUL-terminated. */
+    char small[8];
+    refused("Invalid login credentials.", PL_ERR_AUTH, small, sizeof small);
+    assert_string_equal(small, "Invalid");
+
+    /* A long text is not the service's short error. */
+    char big[PL_DM_PLAIN_TEXT_MAX + 2];
+    memset(big, 'b', sizeof big);
+    big[sizeof big - 1] = '\0';
+    refused(big, PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "not XML"));
+    assert_true(strlen(err) < 120);
+
+    /* Empty, blank or unreadable bodies. */
+    parse_refused(NULL, 0, PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "empty body");
+    parse_refused("x", 0, PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "empty body");
+    refused(" \r\n\t ", PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "empty body");
+    refused("\x01\x02\xc3\xa9", PL_ERR_PARSE, err, sizeof err);
+    parse_refused("\0\0\0", 3, PL_ERR_PARSE, err, sizeof err);
+
+    /* errstr may be NULL. */
+    pl_dm_report r;
+    assert_int_equal(pl_dm_report_parse("Invalid login credentials.", 26, &r, NULL, 0),
+                     PL_ERR_AUTH);
+    assert_string_equal(pl_err_str(PL_ERR_AUTH), "authentication error");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Refusals */
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    char err[256];
+    refused("<Report><Conversion RequestID=\"1\"></Report>", PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "not XML (line 1)"));
+    refused("<Report", PL_ERR_PARSE, err, sizeof err);
+    refused(SEED_HEAD REPORT_OPEN CONV_OPEN("1") "<NewDecision>ACCEPT</NewDecision>", PL_ERR_PARSE,
+            err, sizeof err);
+    refused("<Report/><Report/>", PL_ERR_PARSE, err, sizeof err);
+    /* libxml2's message quotes the document: a card number in it is masked. */
+    refused("<Report><"
+            "a" PAN "></b" PAN "></Report>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_null(strstr(err, PAN));
+}
+
+static void test_not_a_report(void **state)
+{
+    (void)state;
+    char err[256];
+    refused("<html><body><h1>Service Unavailable</h1></body></html>", PL_ERR_PARSE, err,
+            sizeof err);
+    assert_string_equal(err,
+                        "not a Conversion Detail Report: the root element is <html>, not <Report>");
+    refused("<?xml version=\"1.0\"?>\n<soap:Envelope "
+            "xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body/></soap:Envelope>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "<Envelope>"));
+    refused("<CaseManagementOrderStatus><Update RequestID=\"1\"/></CaseManagementOrderStatus>",
+            PL_ERR_PARSE, err, sizeof err);
+    /* A long root name is quoted short. */
+    char text[400];
+    char name[300];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    snprintf(text, sizeof text, "<%s/>", name);
+    refused(text, PL_ERR_PARSE, err, sizeof err);
+    assert_true(strlen(err) < 120);
+}
+
+static void test_entities_refused(void **state)
+{
+    (void)state;
+    char err[256];
+    size_t len;
+    char *body = fixture("billion_laughs.xml", &len);
+    parse_refused(body, len, PL_ERR_PARSE, err, sizeof err);
+    free(body);
+    assert_string_equal(err, "the DTD declares an entity (lol): entity declarations are refused");
+
+    /* XXE: an external entity, general or parameter, is never fetched. */
+    refused("<?xml version=\"1.0\"?><!DOCTYPE Report [<!ENTITY x SYSTEM "
+            "\"file:///etc/passwd\">]><Report>&x;</Report>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "declares an entity (x)"));
+    refused("<!DOCTYPE Report [<!ENTITY % p SYSTEM \"http://127.0.0.1:1/x.dtd\"> %p;]><Report/>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "declares an entity (p)"));
+    refused("<!DOCTYPE Report [<!ENTITY x \"y\">]><Report/>", PL_ERR_PARSE, err, sizeof err);
+
+    /* An entity the external DTD might declare is not silently dropped from a value. */
+    refused(SEED_HEAD REPORT_OPEN CONV_OPEN("1") "<Reviewer>&someone;</Reviewer></Conversion>"
+                                                 "</Report>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "entity someone"));
+    refused(SEED_HEAD REPORT_OPEN CONV_OPEN("40362&x;") "</Conversion></Report>", PL_ERR_PARSE, err,
+            sizeof err);
+
+    /* An internal subset without entities is accepted, but its attribute defaults are not
+     * values anyone sent. */
+    refused("<!DOCTYPE Report [<!ATTLIST Conversion RequestID CDATA \"999\">]>"
+            "<Report><Conversion/></Report>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Conversion 1 has no RequestID");
+    pl_dm_report r;
+    const char *ok = "<!DOCTYPE Report [<!ELEMENT Report ANY>]><Report MerchantID=\"mr\"/>";
+    parse_ok(ok, strlen(ok), &r);
+    assert_string_equal(r.merchant_id, "mr");
+    pl_dm_report_free(&r);
+
+    /* The predefined entities and character references are text as usual. */
+    const char *amp = REPORT_OPEN CONV_OPEN("1") "<ReviewerComments>A &amp; B &lt;ok&gt; &#65;"
+                                                 "</ReviewerComments><Notes><Note Comment=\"x "
+                                                 "&amp; &quot;y&quot; &apos;z&apos;\"/></Notes>"
+                                                 "</Conversion></Report>";
+    parse_ok(amp, strlen(amp), &r);
+    assert_string_equal(r.conversions[0].reviewer_comments, "A & B <ok> A");
+    assert_string_equal(r.conversions[0].notes[0].comment, "x & \"y\" 'z'");
+    pl_dm_report_free(&r);
+}
+
+static void test_missing_request_id(void **state)
+{
+    (void)state;
+    char err[256];
+    /* The second Conversion has none: the whole report is refused, the first included. */
+    refused(REPORT_OPEN CONV_OPEN("4036289939370176056470") "<NewDecision>ACCEPT</NewDecision>"
+                                                            "</Conversion><Conversion "
+                                                            "MerchantReferenceNumber=\"7\">"
+                                                            "<NewDecision>REJECT</NewDecision>"
+                                                            "</Conversion></Report>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Conversion 2 has no RequestID");
+    refused(REPORT_OPEN CONV_OPEN("  \n ") "</Conversion></Report>", PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Conversion 1 has no RequestID");
+}
+
+/* A report with one Conversion whose `name` element holds `len` copies of c. */
+static char *report_with(const char *name, size_t len, char c)
+{
+    const char *head = REPORT_OPEN CONV_OPEN("4036289939370176056470");
+    size_t cap = strlen(head) + 2 * strlen(name) + len + 64;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    int n = snprintf(s, cap, "%s<%s>", head, name);
+    memset(s + n, c, len);
+    snprintf(s + n + len, cap - n - len, "</%s></Conversion></Report>", name);
+    return s;
+}
+
+static void test_too_long(void **state)
+{
+    (void)state;
+    char err[256];
+    pl_dm_report r;
+
+    /* Exactly the field's size - 1 fits; one more is refused, never cut. */
+    char *s = report_with("ReviewerComments", 1024, 'c');
+    parse_ok(s, strlen(s), &r);
+    assert_int_equal(strlen(r.conversions[0].reviewer_comments), 1024);
+    pl_dm_report_free(&r);
+    free(s);
+    s = report_with("ReviewerComments", 1025, 'c');
+    refused(s, PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Conversion 1: ReviewerComments is longer than its field "
+                             "(1024 characters)");
+    free(s);
+
+    /* Surrounding white space does not count. */
+    char body[512];
+    snprintf(body, sizeof body, "%s<NewDecision>\n  %s  \n</NewDecision></Conversion></Report>",
+             REPORT_OPEN CONV_OPEN("1"), "ACCEPTACCEPTACC");
+    parse_ok(body, strlen(body), &r);
+    assert_string_equal(r.conversions[0].new_decision, "ACCEPTACCEPTACC");
+    pl_dm_report_free(&r);
+    s = report_with("NewDecision", 16, 'A');
+    refused(s, PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "NewDecision"));
+    free(s);
+    s = report_with("Queue", 65, 'q');
+    refused(s, PL_ERR_PARSE, err, sizeof err);
+    free(s);
+
+    /* Attributes: a RequestID of 65 characters, a Note's Comment of 513. */
+    char id[66];
+    memset(id, '1', 65);
+    id[65] = '\0';
+    snprintf(body, sizeof body, "%s<Conversion RequestID=\"%s\"/></Report>", REPORT_OPEN, id);
+    refused(body, PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Conversion 1: RequestID is longer than its field (64 characters)");
+    assert_null(strstr(err, id));
+
+    char comment[514];
+    memset(comment, 'n', 513);
+    comment[513] = '\0';
+    char note[1024];
+    snprintf(note, sizeof note,
+             "%s<Notes><Note Comment=\"ok\"/><Note Comment=\"%s\"/></Notes></Conversion></Report>",
+             REPORT_OPEN CONV_OPEN("1"), comment);
+    refused(note, PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Conversion 1: Note 2: Comment is longer than its field "
+                             "(512 characters)");
+    comment[512] = '\0';
+    snprintf(note, sizeof note,
+             "%s<Notes><Note Comment=\"ok\"/><Note Comment=\"%s\"/></Notes></Conversion></Report>",
+             REPORT_OPEN CONV_OPEN("1"), comment);
+    parse_ok(note, strlen(note), &r);
+    assert_int_equal(strlen(r.conversions[0].notes[1].comment), 512);
+    pl_dm_report_free(&r);
+
+    /* Report attributes too. */
+    refused("<Report Version=\"1.1.1.1.1.1.1.1.1\"/>", PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Report: Version is longer than its field (15 characters)");
+}
+
+static void test_duplicates_refused(void **state)
+{
+    (void)state;
+    char err[256];
+    refused(REPORT_OPEN CONV_OPEN("1") "<NewDecision>ACCEPT</NewDecision>"
+                                       "<NewDecision>REJECT</NewDecision></Conversion></Report>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Conversion 1: NewDecision appears twice");
+    /* The same attribute in two namespaces is two values for one field. */
+    refused("<Report xmlns:a=\"urn:a\" xmlns:b=\"urn:b\"><Conversion a:RequestID=\"1\" "
+            "b:RequestID=\"2\"/></Report>",
+            PL_ERR_PARSE, err, sizeof err);
+    assert_string_equal(err, "Conversion 1: RequestID appears twice");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* What is accepted */
+
+static void test_empty_report(void **state)
+{
+    (void)state;
+    size_t len;
+    char *body = fixture("empty_report.xml", &len);
+    pl_dm_report r;
+    parse_ok(body, len, &r);
+    free(body);
+    assert_int_equal(r.nconversions, 0);
+    assert_null(r.conversions);
+    assert_string_equal(r.merchant_id, "mr");
+    assert_string_equal(r.start, "2014-06-25 00:00:00GMT");
+    pl_dm_report_free(&r);
+
+    const char *bare = "<Report/>";
+    parse_ok(bare, strlen(bare), &r);
+    assert_int_equal(r.nconversions, 0);
+    assert_string_equal(r.merchant_id, "");
+    pl_dm_report_free(&r);
+}
+
+static void test_classic_report(void **state)
+{
+    (void)state;
+    size_t len;
+    char *body = fixture("classic_report.xml", &len);
+    pl_dm_report r;
+    parse_ok(body, len, &r);
+    free(body);
+    assert_string_equal(r.start, "2018-12-01T00:00:00Z");
+    assert_string_equal(r.end, "2018-12-02T00:00:00Z");
+    assert_int_equal(r.nconversions, 1);
+    const pl_dm_conversion *c = &r.conversions[0];
+    assert_string_equal(c->request_id, "5436689939370176056470");
+    assert_string_equal(c->merchant_reference, "0070000512301000");
+    assert_string_equal(c->conversion_date, "2018-12-01T10:15:42Z");
+    assert_string_equal(c->new_decision, "ACCEPT");
+    /* The Classic report has no ReviewerComments. */
+    assert_string_equal(c->reviewer_comments, "");
+    assert_int_equal(c->nnotes, 1);
+    assert_string_equal(c->notes[0].date, "2018-12-01T10:15:42Z");
+    char msgs[4][513];
+    assert_int_equal(pl_dm_messages(c, msgs, 4), 1);
+    assert_string_equal(msgs[0], "VERIFIED WITH CARDHOLDER");
+    pl_dm_report_free(&r);
+}
+
+static void test_namespaces_and_order(void **state)
+{
+    (void)state;
+    /* Prefixed elements and attributes in any namespace, fields in any order, unknown
+     * elements ignored, Notes spread over two elements, absent fields "". */
+    const char *text =
+        "<r:Report xmlns:r=\"urn:cdr\" xmlns:x=\"urn:x\" r:MerchantID=\"m1\">"
+        "<r:Summary>ignored</r:Summary>"
+        "<r:Conversion r:RequestID=\" 77 \" MerchantReferenceNumber=\"ord-1\">"
+        "<r:Profile>P</r:Profile><x:NewDecision>REJECT</x:NewDecision>"
+        "<r:Notes><r:Note Comment=\"one\"/><r:Other/></r:Notes>"
+        "<FollowonResult><Status>x</Status></FollowonResult>"
+        "<Notes><Note Comment=\"two\" AddedBy=\"rev\" Date=\"2014-06-24 17:03:03\"/></Notes>"
+        "<Queue>Q</Queue>"
+        "</r:Conversion>"
+        "<r:Conversion RequestID=\"78\"/>"
+        "</r:Report>";
+    pl_dm_report r;
+    parse_ok(text, strlen(text), &r);
+    assert_string_equal(r.merchant_id, "m1");
+    assert_int_equal(r.nconversions, 2);
+    const pl_dm_conversion *c = &r.conversions[0];
+    assert_string_equal(c->request_id, "77");
+    assert_string_equal(c->merchant_reference, "ord-1");
+    assert_string_equal(c->new_decision, "REJECT");
+    assert_string_equal(c->original_decision, "");
+    assert_string_equal(c->queue, "Q");
+    assert_string_equal(c->profile, "P");
+    assert_int_equal(c->nnotes, 2);
+    assert_string_equal(c->notes[0].comment, "one");
+    assert_string_equal(c->notes[0].added_by, "");
+    assert_string_equal(c->notes[1].comment, "two");
+    assert_string_equal(c->notes[1].added_by, "rev");
+    assert_string_equal(c->notes[1].date, "2014-06-24 17:03:03");
+    assert_string_equal(r.conversions[1].request_id, "78");
+    assert_int_equal(r.conversions[1].nnotes, 0);
+    assert_null(r.conversions[1].notes);
+    pl_dm_report_free(&r);
+}
+
+static void test_card_numbers_masked(void **state)
+{
+    (void)state;
+    const char *text =
+        REPORT_OPEN CONV_OPEN("1") "<ReviewerComments>Card " PAN " verified</ReviewerComments>"
+                                   "<Notes><Note Comment=\"called on " PAN
+                                   "\"/></Notes></Conversion></Report>";
+    pl_dm_report r;
+    parse_ok(text, strlen(text), &r);
+    assert_string_equal(r.conversions[0].reviewer_comments, "Card ************1111 verified");
+    assert_string_equal(r.conversions[0].notes[0].comment, "called on ************1111");
+    /* The RequestID, a 22-digit run, is an identifier and is kept as it is. */
+    pl_dm_report_free(&r);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Order messages */
+
+static void test_messages(void **state)
+{
+    (void)state;
+    pl_dm_conversion c;
+    memset(&c, 0, sizeof c);
+    pl_dm_note notes[5];
+    memset(notes, 0, sizeof notes);
+    snprintf(c.reviewer_comments, sizeof c.reviewer_comments, "  Took ownership...  ");
+    snprintf(notes[0].comment, sizeof notes[0].comment, "took OWNERSHIP.");
+    snprintf(notes[1].comment, sizeof notes[1].comment, " \t ");
+    snprintf(notes[2].comment, sizeof notes[2].comment, ".");
+    snprintf(notes[3].comment, sizeof notes[3].comment, "line one\r\nline two caf\xc3\xa9");
+    snprintf(notes[4].comment, sizeof notes[4].comment, "Version 1.1 is fine");
+    c.notes = notes;
+    c.nnotes = 5;
+    char msgs[8][513];
+    size_t n = pl_dm_messages(&c, msgs, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(msgs[0], "TOOK OWNERSHIP");
+    assert_string_equal(msgs[1], "LINE ONE  LINE TWO CAF\xc3\xa9");
+    assert_string_equal(msgs[2], "VERSION 1.1 IS FINE");
+
+    /* No comments, no messages. */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(pl_dm_messages(&c, msgs, 8), 0);
+
+    /* A reviewer comment longer than a message is split at a space, not cut. */
+    memset(c.reviewer_comments, 0, sizeof c.reviewer_comments);
+    size_t at = 0;
+    while (at + 6 < 1000) {
+        memcpy(c.reviewer_comments + at, "word ", 5);
+        at += 5;
+    }
+    memcpy(c.reviewer_comments + at, "end.", 4);
+    n = pl_dm_messages(&c, msgs, 8);
+    assert_int_equal(n, 2);
+    assert_true(strlen(msgs[0]) <= 512);
+    assert_int_equal(msgs[0][strlen(msgs[0]) - 1], 'D');
+    assert_int_equal(strncmp(msgs[1], "WORD", 4), 0);
+    assert_string_equal(msgs[1] + strlen(msgs[1]) - 8, "WORD END");
+    assert_int_equal(strlen(msgs[0]) + 1 + strlen(msgs[1]), at + 3);
+
+    /* No space at all: split at the size. */
+    memset(c.reviewer_comments, 'z', 1024);
+    c.reviewer_comments[1024] = '\0';
+    n = pl_dm_messages(&c, msgs, 8);
+    assert_int_equal(n, 2);
+    assert_int_equal(strlen(msgs[0]), 512);
+    assert_int_equal(strlen(msgs[1]), 512);
+    assert_string_equal(msgs[0], msgs[1]); /* not a duplicate: both parts are the text */
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The window */
+
+static int64_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+    struct tm tm = {0};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    return (int64_t)timegm(&tm);
+}
+
+static void check_window(int64_t last_end, int64_t now, const char *sd, const char *st,
+                         const char *ed, const char *et, bool want_done)
+{
+    pl_dm_window w;
+    bool done = !want_done;
+    pl_dm_window_next(last_end, now, &w, &done);
+    assert_string_equal(w.start_date, sd);
+    assert_string_equal(w.start_time, st);
+    assert_string_equal(w.end_date, ed);
+    assert_string_equal(w.end_time, et);
+    assert_true(w.start <= w.end);
+    assert_true(w.end - w.start <= PL_DM_WINDOW_SECONDS);
+    assert_int_equal(done, want_done);
+}
+
+static void test_window_seed(void **state)
+{
+    (void)state;
+    /* seed: Last Run End Date 2014-06-24 00:00:00, Current Date 2014-06-24 17:24:04. */
+    int64_t now = utc(2014, 6, 24, 17, 24, 4);
+    pl_dm_window w;
+    bool done = false;
+    pl_dm_window_next(utc(2014, 6, 24, 0, 0, 0), now, &w, &done);
+    assert_string_equal(w.start_date, "2014-06-24");
+    assert_string_equal(w.start_time, "00:00:00");
+    assert_string_equal(w.end_date, "2014-06-24");
+    assert_string_equal(w.end_time, "17:24:04");
+    assert_int_equal(w.start, utc(2014, 6, 24, 0, 0, 0));
+    assert_int_equal(w.end, now);
+    assert_true(done);
+
+    /* Never ran: the last 24 hours. */
+    check_window(-1, now, "2014-06-23", "17:24:04", "2014-06-24", "17:24:04", true);
+    pl_dm_window_next(-1, now, &w, NULL); /* done may be NULL */
+    assert_int_equal(w.end - w.start, 86400);
+}
+
+static void test_window_calendar(void **state)
+{
+    (void)state;
+    /* Across midnight. */
+    check_window(utc(2014, 6, 23, 22, 0, 0), utc(2014, 6, 24, 3, 0, 0), "2014-06-23", "22:00:00",
+                 "2014-06-24", "03:00:00", true);
+    check_window(utc(2014, 6, 23, 22, 0, 0), utc(2014, 6, 25, 3, 0, 0), "2014-06-23", "22:00:00",
+                 "2014-06-24", "22:00:00", false);
+    /* Month ends. */
+    check_window(utc(2015, 1, 31, 12, 0, 0), utc(2015, 2, 5, 0, 0, 0), "2015-01-31", "12:00:00",
+                 "2015-02-01", "12:00:00", false);
+    check_window(utc(2015, 2, 28, 6, 0, 0), utc(2015, 3, 5, 0, 0, 0), "2015-02-28", "06:00:00",
+                 "2015-03-01", "06:00:00", false);
+    check_window(utc(2016, 2, 28, 6, 0, 0), utc(2016, 3, 5, 0, 0, 0), "2016-02-28", "06:00:00",
+                 "2016-02-29", "06:00:00", false);
+    check_window(utc(2016, 2, 29, 6, 0, 0), utc(2016, 3, 5, 0, 0, 0), "2016-02-29", "06:00:00",
+                 "2016-03-01", "06:00:00", false);
+    check_window(utc(2000, 2, 28, 23, 59, 59), utc(2000, 3, 5, 0, 0, 0), "2000-02-28", "23:59:59",
+                 "2000-02-29", "23:59:59", false);
+    check_window(utc(2100, 2, 28, 23, 59, 59), utc(2100, 3, 5, 0, 0, 0), "2100-02-28", "23:59:59",
+                 "2100-03-01", "23:59:59", false);
+    check_window(utc(2014, 4, 30, 0, 0, 0), utc(2014, 5, 1, 0, 0, 0), "2014-04-30", "00:00:00",
+                 "2014-05-01", "00:00:00", true);
+    /* Year end. */
+    check_window(utc(2014, 12, 31, 18, 30, 0), utc(2015, 1, 3, 0, 0, 0), "2014-12-31", "18:30:00",
+                 "2015-01-01", "18:30:00", false);
+    check_window(-1, utc(2015, 1, 1, 0, 0, 5), "2014-12-31", "00:00:05", "2015-01-01", "00:00:05",
+                 true);
+}
+
+static void test_window_catch_up(void **state)
+{
+    (void)state;
+    /* Three days behind: three windows of 24 hours, the third reaching now. */
+    int64_t last = utc(2014, 6, 21, 10, 0, 0);
+    int64_t now = utc(2014, 6, 24, 10, 0, 0);
+    const char *ends[] = {"2014-06-22", "2014-06-23", "2014-06-24"};
+    size_t calls = 0;
+    bool done = false;
+    while (!done) {
+        assert_true(calls < 3);
+        pl_dm_window w;
+        pl_dm_window_next(last, now, &w, &done);
+        assert_int_equal(w.start, last);
+        assert_int_equal(w.end - w.start, 86400);
+        assert_string_equal(w.end_date, ends[calls]);
+        assert_string_equal(w.end_time, "10:00:00");
+        assert_int_equal(done, calls == 2);
+        last = w.end;
+        calls++;
+    }
+    assert_int_equal(calls, 3);
+    assert_int_equal(last, now);
+
+    /* A second more: a fourth window of one second. */
+    pl_dm_window w;
+    pl_dm_window_next(now, now + 1, &w, &done);
+    assert_int_equal(w.end - w.start, 1);
+    assert_true(done);
+}
+
+static void test_window_nothing_to_ask(void **state)
+{
+    (void)state;
+    int64_t now = utc(2014, 6, 24, 17, 24, 4);
+    pl_dm_window w;
+    bool done = false;
+    /* Ran up to now already. */
+    pl_dm_window_next(now, now, &w, &done);
+    assert_int_equal(w.start, now);
+    assert_int_equal(w.end, now);
+    assert_true(done);
+    /* The clock stepped back: an empty window at last_end, the mark never moves back. */
+    done = false;
+    pl_dm_window_next(now + 3600, now, &w, &done);
+    assert_int_equal(w.start, now + 3600);
+    assert_int_equal(w.end, now + 3600);
+    assert_string_equal(w.start_date, "2014-06-24");
+    assert_string_equal(w.start_time, "18:24:04");
+    assert_string_equal(w.end_time, "18:24:04");
+    assert_true(done);
+    /* Far outside four-digit years: no text rather than a wrong one. */
+    pl_dm_window_next(INT64_MAX, 0, &w, &done);
+    assert_string_equal(w.start_date, "");
+    assert_string_equal(w.end_time, "");
+    pl_dm_window_next(-1, INT64_MIN, &w, &done);
+    assert_true(done);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_report),
+        cmocka_unit_test(test_seed_messages),
+        cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_plain_text_errors),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_not_a_report),
+        cmocka_unit_test(test_entities_refused),
+        cmocka_unit_test(test_missing_request_id),
+        cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_duplicates_refused),
+        cmocka_unit_test(test_empty_report),
+        cmocka_unit_test(test_classic_report),
+        cmocka_unit_test(test_namespaces_and_order),
+        cmocka_unit_test(test_card_numbers_masked),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_window_seed),
+        cmocka_unit_test(test_window_calendar),
+        cmocka_unit_test(test_window_catch_up),
+        cmocka_unit_test(test_window_nothing_to_ask),
+    };
+    return cmocka_run_group_tests(tests, xml_test_group_setup, xml_test_group_teardown);
+}

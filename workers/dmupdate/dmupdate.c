@@ -1,0 +1,847 @@
+/* dmupdate.c: paylink-dmupdate (see dmupdate.h). */
+#include "dmupdate.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "card.h"
+#include "config.h"
+#include "dm_report.h"
+#include "engine.h"
+#include "http.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "money.h"
+#include "services.h"
+
+#define MAX_COMPANIES 64
+#define MAX_MESSAGES 32
+/* The most windows one cycle asks for per company and bureau (24 h each: a month behind). */
+#define MAX_WINDOWS 31
+#define REPORT_TIMEOUT_MS 60000L
+#define REPORT_MAX_BODY (16u * 1024u * 1024u)
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* ---- pure parts -------------------------------------------------------------------------- */
+
+pl_dm_action pl_dm_decide(const char *new_decision, bool deposited, const char *fraud_cancel_reason,
+                          bool send_reversal)
+{
+    pl_dm_action a = {0};
+    if (new_decision && strcmp(new_decision, "ACCEPT") == 0) {
+        a.action = "release_hold";
+    } else if (new_decision && strcmp(new_decision, "REJECT") == 0) {
+        /* seed: "If the entire order cannot be cancelled ... places the order on FC Fraud
+         * Cancellation hold". An order with a deposit was (partly) shipped; one without a
+         * cancel reason code (M14) cannot be cancelled by the order system either. */
+        if (deposited || !fraud_cancel_reason || !*fraud_cancel_reason) {
+            a.action = "fraud_cancel_hold";
+        } else {
+            a.action = "cancel_order";
+            a.cancel_reason = fraud_cancel_reason;
+        }
+        a.reverse = send_reversal;
+    }
+    return a;
+}
+
+json_object *pl_dm_event(int company, const char *order, const char *transaction_id,
+                         const char *original_decision, const char *new_decision,
+                         const pl_dm_action *a, const char (*messages)[513], size_t n,
+                         const char *reversal_request_id)
+{
+    json_object *o = json_object_new_object();
+    json_object *msgs = json_object_new_array();
+    if (!o || !msgs) {
+        json_object_put(o);
+        json_object_put(msgs);
+        return NULL;
+    }
+    json_object_object_add(o, "v", json_object_new_int(1));
+    json_object_object_add(o, "company", json_object_new_int(company));
+    json_object_object_add(o, "order", json_object_new_string(order));
+    json_object_object_add(o, "transaction_id", json_object_new_string(transaction_id));
+    json_object_object_add(o, "original_decision", json_object_new_string(original_decision));
+    json_object_object_add(o, "new_decision", json_object_new_string(new_decision));
+    json_object_object_add(o, "action", json_object_new_string(a->action));
+    if (a->cancel_reason)
+        json_object_object_add(o, "cancel_reason", json_object_new_string(a->cancel_reason));
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(msgs, json_object_new_string(messages[i]));
+    json_object_object_add(o, "messages", msgs);
+    if (reversal_request_id)
+        json_object_object_add(o, "reversal_request_id",
+                               json_object_new_string(reversal_request_id));
+    return o;
+}
+
+char *pl_dm_form(const char *merchant_id, const char *user, const char *password,
+                 const char *start_date, const char *start_time, const char *end_date,
+                 const char *end_time)
+{
+    const char *names[] = {"merchantID", "username", "password", "startDate",
+                           "startTime",  "endDate",  "endTime"};
+    const char *values[] = {merchant_id, user,     password, start_date,
+                            start_time,  end_date, end_time};
+    CURL *c = curl_easy_init();
+    if (!c)
+        return NULL;
+    size_t cap = 256, len = 0;
+    char *out = malloc(cap);
+    for (size_t i = 0; out && i < sizeof names / sizeof names[0]; i++) {
+        char *v = curl_easy_escape(c, values[i] ? values[i] : "", 0);
+        if (!v) {
+            pl_card_wipe(out, cap);
+            free(out);
+            out = NULL;
+            break;
+        }
+        size_t need = len + strlen(names[i]) + strlen(v) + 3;
+        if (need > cap) {
+            size_t ncap = need * 2;
+            char *n = malloc(ncap);
+            if (n) {
+                memcpy(n, out, len);
+            }
+            pl_card_wipe(out, cap);
+            free(out);
+            out = n;
+            cap = ncap;
+        }
+        if (out)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s=%s", i ? "&" : "", names[i], v);
+        pl_card_wipe(v, strlen(v));
+        curl_free(v);
+    }
+    curl_easy_cleanup(c);
+    return out;
+}
+
+/* ---- the process -------------------------------------------------------------------------- */
+
+typedef struct bureau {
+    char code[9];
+    char url[301];
+    char user[61];
+    char password_ref[201];
+    char merchant_override[31];
+    bool send_reversal;
+    char fraud_cancel_reason[11];
+} bureau;
+
+typedef struct dm {
+    pl_config cfg;
+    PGconn *db;
+    pl_http *http;
+    rd_kafka_t *producer;
+    pl_metrics *metrics;
+    pl_services *services;
+    int companies[MAX_COMPANIES];
+    int ncompanies;
+    char service[9]; /* --service, "" = every */
+    pl_counter *m_accept, *m_reject, *m_ok, *m_failed;
+} dm;
+
+/* The outcome of one produced message (its opaque). */
+typedef struct delivery {
+    int done;
+    rd_kafka_resp_err_t err;
+} delivery;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    delivery *d = m->_private;
+    if (d) {
+        d->err = m->err;
+        d->done = 1;
+    }
+}
+
+static PGresult *sql(dm *d, const char *q, int n, const char *const *p)
+{
+    PGresult *r = PQexecParams(d->db, q, n, NULL, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        PL_ERROR(NULL, "database: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- the report call ---- */
+
+typedef struct answer {
+    bool done;
+    pl_http_outcome outcome;
+    long status;
+    char *body;
+    size_t len;
+    char error[200];
+} answer;
+
+static void on_answer(void *arg, const pl_http_response *r)
+{
+    answer *a = arg;
+    a->done = true;
+    a->outcome = r->outcome;
+    a->status = r->status;
+    copy(a->error, sizeof a->error, r->error);
+    if (r->outcome == PL_HTTP_OK && r->body) {
+        a->body = malloc(r->body_len + 1);
+        if (a->body) {
+            memcpy(a->body, r->body, r->body_len);
+            a->body[r->body_len] = '\0';
+            a->len = r->body_len;
+        }
+    }
+}
+
+/* Asks the report of window w; 0 with *rep, else a negative pl_err with why (logged). */
+static int fetch_report(dm *d, const bureau *b, const char *merchant, const pl_dm_window *w,
+                        pl_dm_report *rep, char *why, size_t whysize)
+{
+    char password[256];
+    char err[256];
+    if (pl_secret_resolve(b->password_ref, password, sizeof password, err, sizeof err) != 0) {
+        snprintf(why, whysize, "the report password cannot be read: %s", err);
+        return PL_ERR_CONFIG;
+    }
+    char *form = pl_dm_form(merchant, b->user, password, w->start_date, w->start_time, w->end_date,
+                            w->end_time);
+    pl_card_wipe(password, sizeof password);
+    if (!form) {
+        snprintf(why, whysize, "out of memory");
+        return PL_ERR_NOMEM;
+    }
+    size_t flen = strlen(form);
+    answer a = {0};
+    pl_http_call c = {.url = b->url,
+                      .body = form,
+                      .body_len = flen,
+                      .content_type = "application/x-www-form-urlencoded",
+                      .proxy = d->cfg.proxy,
+                      .timeout_ms = REPORT_TIMEOUT_MS,
+                      .connect_attempts = 3};
+    int rc = pl_http_submit(d->http, &c, on_answer, &a);
+    while (rc == 0 && !a.done)
+        if (pl_http_wait(d->http, NULL, 0, 200) != 0)
+            PL_WARN(NULL, "http wait failed");
+    pl_card_wipe(form, flen);
+    free(form);
+    if (rc != 0) {
+        snprintf(why, whysize, "the report request could not be started");
+        return PL_ERR_HTTP;
+    }
+    if (a.outcome != PL_HTTP_OK) {
+        snprintf(why, whysize, "no report: %s (%s)", pl_http_outcome_name(a.outcome), a.error);
+        free(a.body);
+        return PL_ERR_HTTP;
+    }
+    if (a.status != 200 || !a.body) {
+        snprintf(why, whysize, "the report service answered HTTP %ld", a.status);
+        free(a.body);
+        return PL_ERR_HTTP;
+    }
+    rc = pl_dm_report_parse(a.body, a.len, rep, err, sizeof err);
+    free(a.body);
+    if (rc != 0)
+        snprintf(why, whysize, "%s: %s",
+                 rc == PL_ERR_AUTH ? "the report service refused the request"
+                                   : "the report could not be read",
+                 err);
+    return rc;
+}
+
+/* ---- one company and bureau ---- */
+
+/* Records a conversion (once) with the event it calls for; returns 1 when recorded now, 0 when
+ * skipped or already there, negative on a database error. */
+static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_conversion *cv)
+{
+    if (!cv->request_id[0])
+        return 0;
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, b->code, cv->request_id};
+    PGresult *r = sql(d,
+                      "SELECT h.request_id, h.order_number, h.pay_seq::text, "
+                      "coalesce(h.amount_authorized, 0)::text, coalesce(h.currency, ''), "
+                      "EXISTS (SELECT 1 FROM cc_deposit_trans x WHERE x.company = h.company "
+                      "AND x.order_number = h.order_number AND x.request_type = 'debit' "
+                      "AND x.status = 'approved') OR EXISTS (SELECT 1 FROM svc_trans s "
+                      "WHERE s.company = h.company AND s.order_number = h.order_number "
+                      "AND s.request_type = 'deposit' AND s.status = 'approved') "
+                      "FROM auth_history h WHERE h.company = $1::int AND h.service_bureau = $2 "
+                      "AND h.transaction_id = $3 AND h.transaction_type <> 'auth_capture' "
+                      "ORDER BY h.id DESC LIMIT 1",
+                      3, p);
+    if (!r)
+        return PL_ERR_DB;
+    if (PQntuples(r) != 1) {
+        /* Another company's order, or an authorization paylink does not hold. */
+        PQclear(r);
+        return 0;
+    }
+    char auth_id[51], order[21], pay_seq[16], amount[24], currency[4];
+    copy(auth_id, sizeof auth_id, PQgetvalue(r, 0, 0));
+    copy(order, sizeof order, PQgetvalue(r, 0, 1));
+    copy(pay_seq, sizeof pay_seq, PQgetvalue(r, 0, 2));
+    copy(amount, sizeof amount, PQgetvalue(r, 0, 3));
+    copy(currency, sizeof currency, PQgetvalue(r, 0, 4));
+    bool deposited = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
+    PQclear(r);
+
+    pl_dm_action a =
+        pl_dm_decide(cv->new_decision, deposited, b->fraud_cancel_reason, b->send_reversal);
+    if (!a.action)
+        return 0; /* still under review: the FS hold stays */
+    char msgs[MAX_MESSAGES][513];
+    size_t n = pl_dm_messages(cv, msgs, MAX_MESSAGES);
+    char rev_id[64] = "";
+    json_object *rev = NULL;
+    if (a.reverse) {
+        pl_job_derived_request_id(auth_id, "dmrev", rev_id, sizeof rev_id);
+        rev = json_object_new_object();
+        json_object *ref = json_object_new_object();
+        if (!rev || !ref) {
+            json_object_put(rev);
+            json_object_put(ref);
+            return PL_ERR_NOMEM;
+        }
+        json_object_object_add(rev, "v", json_object_new_int(1));
+        json_object_object_add(rev, "request_id", json_object_new_string(rev_id));
+        json_object_object_add(rev, "type", json_object_new_string("reversal"));
+        json_object_object_add(rev, "company", json_object_new_int(company));
+        json_object_object_add(rev, "order", json_object_new_string(order));
+        json_object_object_add(rev, "pay_seq", json_object_new_int(atoi(pay_seq)));
+        json_object_object_add(rev, "service", json_object_new_string(b->code));
+        json_object_object_add(rev, "amount", json_object_new_string(amount));
+        json_object_object_add(rev, "currency", json_object_new_string(currency));
+        json_object_object_add(ref, "request_id", json_object_new_string(auth_id));
+        json_object_object_add(rev, "auth_ref", ref);
+    }
+    json_object *ev =
+        pl_dm_event(company, order, cv->request_id, cv->original_decision, cv->new_decision, &a,
+                    (const char(*)[513])msgs, n, a.reverse ? rev_id : NULL);
+    if (!ev) {
+        json_object_put(rev);
+        return PL_ERR_NOMEM;
+    }
+    /* text[] literal of the messages, built by the database from a JSON array. */
+    json_object *arr = NULL;
+    json_object_object_get_ex(ev, "messages", &arr);
+    const char *q[] = {co,
+                       b->code,
+                       cv->request_id,
+                       cv->conversion_date,
+                       cv->merchant_reference,
+                       cv->original_decision,
+                       cv->new_decision,
+                       cv->reviewer,
+                       json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN),
+                       auth_id,
+                       order,
+                       pay_seq,
+                       a.action,
+                       a.cancel_reason,
+                       a.reverse ? rev_id : NULL,
+                       rev ? json_object_to_json_string_ext(rev, JSON_C_TO_STRING_PLAIN) : NULL,
+                       json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN)};
+    r = sql(d,
+            "INSERT INTO dm_decision (company, service_bureau, transaction_id, conversion_date, "
+            "merchant_reference, original_decision, new_decision, reviewer, messages, "
+            "auth_request_id, order_number, pay_seq, action, cancel_reason, reversal_request_id, "
+            "reversal_request, event) VALUES ($1::int, $2, $3, $4, $5, $6, $7, $8, "
+            "ARRAY(SELECT jsonb_array_elements_text($9::jsonb)), $10, $11, $12::int, $13, $14, "
+            "$15, $16::jsonb, $17::jsonb) "
+            "ON CONFLICT (company, transaction_id, conversion_date, new_decision) DO NOTHING "
+            "RETURNING id",
+            17, q);
+    json_object_put(ev);
+    json_object_put(rev);
+    if (!r)
+        return PL_ERR_DB;
+    int added = PQntuples(r);
+    PQclear(r);
+    if (added)
+        PL_INFO(NULL, "company %d order %s: Decision Manager %s → %s%s%s", company, order,
+                cv->new_decision, a.action, a.reverse ? ", reversal " : "", rev_id);
+    return added;
+}
+
+static int produce(dm *d, const char *topic_suffix, const char *key, const char *payload,
+                   delivery *dl)
+{
+    char topic[200];
+    snprintf(topic, sizeof topic, "%s.%s", d->cfg.topic_prefix, topic_suffix);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(dl), RD_KAFKA_V_END);
+    if (err) {
+        PL_ERROR(NULL, "publishing to %s failed: %s", topic, rd_kafka_err2str(err));
+        return PL_ERR_KAFKA;
+    }
+    return 0;
+}
+
+/* Publishes every decision of (company, bureau) not published yet; 0 when all were
+ * acknowledged (and marked published). */
+static int publish_pending(dm *d, int company, const bureau *b)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, b->code};
+    PGresult *r = sql(d,
+                      "SELECT id::text, order_number, event::text, reversal_request::text "
+                      "FROM dm_decision WHERE company = $1::int AND service_bureau = $2 "
+                      "AND published_at IS NULL ORDER BY id",
+                      2, p);
+    if (!r)
+        return PL_ERR_DB;
+    int n = PQntuples(r), rc = 0;
+    if (n == 0) {
+        PQclear(r);
+        return 0;
+    }
+    delivery *dl = calloc((size_t)n * 2, sizeof *dl);
+    if (!dl) {
+        PQclear(r);
+        return PL_ERR_NOMEM;
+    }
+    for (int i = 0; i < n && rc == 0; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%d-%s", company, PQgetvalue(r, i, 1));
+        /* The reversal first: an order system that acts on the event finds it requested. */
+        if (!PQgetisnull(r, i, 3))
+            rc = produce(d, "reversal.request", key, PQgetvalue(r, i, 3), &dl[2 * i + 1]);
+        else
+            dl[2 * i + 1].done = 1;
+        if (rc == 0)
+            rc = produce(d, "dm.decision", key, PQgetvalue(r, i, 2), &dl[2 * i]);
+    }
+    /* Wait for every acknowledgement (bounded: the producer's delivery timeout). */
+    rd_kafka_flush(d->producer, 60000);
+    rd_kafka_poll(d->producer, 0);
+    char ids[4096] = "{";
+    size_t len = 1;
+    for (int i = 0; i < n; i++) {
+        bool ok = dl[2 * i].done && !dl[2 * i].err && dl[2 * i + 1].done && !dl[2 * i + 1].err;
+        if (!ok) {
+            rc = PL_ERR_KAFKA;
+            continue;
+        }
+        len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", len > 1 ? "," : "",
+                                PQgetvalue(r, i, 0));
+        if (len >= sizeof ids - 32)
+            break; /* the rest is marked by the next run */
+    }
+    snprintf(ids + len, sizeof ids - len, "}");
+    free(dl);
+    PQclear(r);
+    if (len > 1) {
+        const char *q[] = {ids};
+        PGresult *u = sql(
+            d, "UPDATE dm_decision SET published_at = now() WHERE id = ANY($1::bigint[])", 1, q);
+        if (!u)
+            return PL_ERR_DB;
+        PQclear(u);
+    }
+    if (rc != 0)
+        PL_ERROR(NULL,
+                 "company %d, %s: decision events not acknowledged by Kafka; the next run "
+                 "publishes them again",
+                 company, b->code);
+    return rc;
+}
+
+static int64_t last_end(dm *d, int company, const bureau *b)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, b->code};
+    PGresult *r = sql(d,
+                      "SELECT coalesce(extract(epoch FROM max(window_end))::bigint, -1)::text "
+                      "FROM dm_run WHERE company = $1::int AND service_bureau = $2",
+                      2, p);
+    if (!r)
+        return -2;
+    int64_t v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static void set_last_success(dm *d, int company, const bureau *b, int64_t end)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "company=%d,service=%s", company, b->code);
+    pl_gauge *g = pl_metrics_gauge(d->metrics, "paylink_dm_last_success_timestamp_seconds",
+                                   "End of the last successful Decision Manager update window "
+                                   "(Unix time), per company and service bureau.",
+                                   labels);
+    if (g)
+        pl_gauge_set(g, (double)end);
+}
+
+/* One company and bureau: every window up to now. Returns 0 when all succeeded. */
+static int update(dm *d, int company, const bureau *b)
+{
+    const pl_service *svc = pl_services_find(d->services, b->code);
+    char merchant[31];
+    copy(merchant, sizeof merchant,
+         b->merchant_override[0] ? b->merchant_override
+         : svc                   ? pl_services_merchant_id(d->services, svc, company, NULL, NULL)
+                                 : "");
+    for (int k = 0; k < MAX_WINDOWS && !g_stop; k++) {
+        int64_t last = last_end(d, company, b);
+        if (last < -1)
+            return PL_ERR_DB;
+        if (last >= 0)
+            set_last_success(d, company, b, last);
+        int64_t now = (int64_t)time(NULL);
+        pl_dm_window w;
+        bool done = false;
+        pl_dm_window_next(last, now, &w, &done);
+        if (w.end <= w.start)
+            return 0;
+        char why[400];
+        pl_dm_report rep;
+        memset(&rep, 0, sizeof rep);
+        PL_INFO(NULL,
+                "company %d, %s: Conversion Detail Report for merchant %s, %s %s to %s %s GMT",
+                company, b->code, merchant, w.start_date, w.start_time, w.end_date, w.end_time);
+        int rc = fetch_report(d, b, merchant, &w, &rep, why, sizeof why);
+        if (rc != 0) {
+            PL_ERROR(NULL, "company %d, %s: %s; the window %s %s to %s %s is asked again next run",
+                     company, b->code, why, w.start_date, w.start_time, w.end_date, w.end_time);
+            return rc;
+        }
+        int applied = 0, skipped = 0;
+        for (size_t i = 0; i < rep.nconversions && rc >= 0; i++) {
+            rc = record_conversion(d, company, b, &rep.conversions[i]);
+            if (rc > 0) {
+                applied++;
+                pl_counter_add(strcmp(rep.conversions[i].new_decision, "ACCEPT") == 0 ? d->m_accept
+                                                                                      : d->m_reject,
+                               1);
+            } else if (rc == 0) {
+                skipped++;
+            }
+        }
+        size_t total = rep.nconversions;
+        pl_dm_report_free(&rep);
+        if (rc < 0)
+            return rc;
+        if ((rc = publish_pending(d, company, b)) != 0)
+            return rc;
+        char co[16], ws[24], we[24], nconv[16], na[16], ns[16], started[24];
+        snprintf(co, sizeof co, "%d", company);
+        snprintf(ws, sizeof ws, "%lld", (long long)w.start);
+        snprintf(we, sizeof we, "%lld", (long long)w.end);
+        snprintf(nconv, sizeof nconv, "%zu", total);
+        snprintf(na, sizeof na, "%d", applied);
+        snprintf(ns, sizeof ns, "%d", skipped);
+        snprintf(started, sizeof started, "%lld", (long long)now);
+        const char *p[] = {co, b->code, merchant, ws, we, nconv, na, ns, started, d->cfg.instance};
+        PGresult *r = sql(d,
+                          "INSERT INTO dm_run (company, service_bureau, merchant_id, window_start, "
+                          "window_end, conversions, applied, skipped, started_at, run_by) VALUES "
+                          "($1::int, $2, $3, to_timestamp($4::bigint), to_timestamp($5::bigint), "
+                          "$6::int, $7::int, $8::int, to_timestamp($9::bigint), $10)",
+                          10, p);
+        if (!r)
+            return PL_ERR_DB;
+        PQclear(r);
+        set_last_success(d, company, b, w.end);
+        PL_INFO(NULL, "company %d, %s: %zu conversion(s), %d applied, %d skipped", company, b->code,
+                total, applied, skipped);
+        if (done)
+            return 0;
+    }
+    return 0;
+}
+
+static int load_bureaus(dm *d, bureau **out, int *n)
+{
+    const char *p[] = {d->service[0] ? d->service : NULL};
+    PGresult *r = sql(d,
+                      "SELECT a.service_bureau, CASE WHEN s.send_to_production THEN "
+                      "s.production_url ELSE s.test_url END, s.user_id, s.password_ref, "
+                      "s.merchant_id_override, a.send_reversal, a.fraud_cancel_reason "
+                      "FROM auth_service a JOIN dm_settings s USING (service_bureau) "
+                      "WHERE a.protocol = 'CYB' AND a.decision_manager "
+                      "AND ($1::text IS NULL OR a.service_bureau = $1) ORDER BY 1",
+                      1, p);
+    if (!r)
+        return PL_ERR_DB;
+    *n = PQntuples(r);
+    *out = calloc((size_t)(*n ? *n : 1), sizeof **out);
+    if (!*out) {
+        PQclear(r);
+        return PL_ERR_NOMEM;
+    }
+    for (int i = 0; i < *n; i++) {
+        bureau *b = &(*out)[i];
+        copy(b->code, sizeof b->code, PQgetvalue(r, i, 0));
+        copy(b->url, sizeof b->url, PQgetvalue(r, i, 1));
+        copy(b->user, sizeof b->user, PQgetvalue(r, i, 2));
+        copy(b->password_ref, sizeof b->password_ref, PQgetvalue(r, i, 3));
+        copy(b->merchant_override, sizeof b->merchant_override, PQgetvalue(r, i, 4));
+        b->send_reversal = strcmp(PQgetvalue(r, i, 5), "t") == 0;
+        copy(b->fraud_cancel_reason, sizeof b->fraud_cancel_reason, PQgetvalue(r, i, 6));
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* The companies of a bureau: as configured, else those with a REVIEW or an earlier run. */
+static int companies_of(dm *d, const bureau *b, int *out, int max)
+{
+    if (d->ncompanies > 0) {
+        memcpy(out, d->companies, (size_t)d->ncompanies * sizeof *out);
+        return d->ncompanies;
+    }
+    const char *p[] = {b->code};
+    PGresult *r = sql(d,
+                      "SELECT company FROM cc_auth_trans WHERE status = 'review' "
+                      "AND service_bureau = $1 UNION SELECT company FROM dm_run "
+                      "WHERE service_bureau = $1 ORDER BY 1",
+                      1, p);
+    if (!r)
+        return PL_ERR_DB;
+    int n = 0;
+    for (int i = 0; i < PQntuples(r) && n < max; i++)
+        out[n++] = atoi(PQgetvalue(r, i, 0));
+    PQclear(r);
+    return n;
+}
+
+/* One cycle; 0 when every company and bureau succeeded. */
+static int cycle(dm *d)
+{
+    if (PQstatus(d->db) != CONNECTION_OK)
+        PQreset(d->db);
+    if (PQstatus(d->db) != CONNECTION_OK) {
+        PL_ERROR(NULL, "database unreachable: %s", PQerrorMessage(d->db));
+        pl_counter_add(d->m_failed, 1);
+        return PL_ERR_DB;
+    }
+    char err[256];
+    pl_services *s = pl_services_load(d->db, err, sizeof err);
+    if (!s) {
+        PL_ERROR(NULL, "service bureau settings: %s", err);
+        pl_counter_add(d->m_failed, 1);
+        return PL_ERR_DB;
+    }
+    if (d->services)
+        pl_services_unref(d->services);
+    d->services = s;
+    bureau *bs = NULL;
+    int nb = 0, failed = 0;
+    if (load_bureaus(d, &bs, &nb) != 0) {
+        pl_counter_add(d->m_failed, 1);
+        return PL_ERR_DB;
+    }
+    if (nb == 0)
+        PL_WARN(NULL, "no CyberSource service bureau with Decision Manager and dm_settings%s%s",
+                d->service[0] ? ": " : "", d->service);
+    for (int i = 0; i < nb && !g_stop; i++) {
+        int cos[MAX_COMPANIES];
+        int nc = companies_of(d, &bs[i], cos, MAX_COMPANIES);
+        if (nc < 0) {
+            failed++;
+            continue;
+        }
+        for (int k = 0; k < nc && !g_stop; k++) {
+            int rc = update(d, cos[k], &bs[i]);
+            pl_counter_add(rc == 0 ? d->m_ok : d->m_failed, 1);
+            if (rc != 0)
+                failed++;
+        }
+    }
+    free(bs);
+    return failed ? PL_ERR_STATE : 0;
+}
+
+static int parse_companies(dm *d, const char *list)
+{
+    char buf[512];
+    copy(buf, sizeof buf, list);
+    for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (*end || v < 1 || v > 999 || d->ncompanies >= MAX_COMPANIES)
+            return PL_ERR_CONFIG;
+        d->companies[d->ncompanies++] = (int)v;
+    }
+    return 0;
+}
+
+static void write_textfile(dm *d, const char *path)
+{
+    char *text = pl_metrics_render(d->metrics);
+    if (!text)
+        return;
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+        fputs(text, f);
+        if (fclose(f) == 0 && rename(tmp, path) == 0) {
+            free(text);
+            return;
+        }
+    }
+    PL_ERROR(NULL, "cannot write the metrics textfile %s: %s", path, strerror(errno));
+    free(text);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: paylink-dmupdate [--once] [--interval SECONDS] [--company N]... "
+                    "[--service CODE]\n");
+}
+
+int pl_dmupdate_main(int argc, char **argv)
+{
+    static dm d;
+    bool once = false;
+    long interval = 900;
+    const char *env_interval = getenv("PAYLINK_DM_INTERVAL_S");
+    if (env_interval && *env_interval)
+        interval = strtol(env_interval, NULL, 10);
+    static const struct option opts[] = {
+        {"once", no_argument, NULL, 'o'},          {"interval", required_argument, NULL, 'i'},
+        {"company", required_argument, NULL, 'c'}, {"service", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'o':
+            once = true;
+            break;
+        case 'i':
+            interval = strtol(optarg, NULL, 10);
+            break;
+        case 'c':
+            if (parse_companies(&d, optarg) != 0) {
+                fprintf(stderr, "paylink-dmupdate: bad --company '%s' (1-999)\n", optarg);
+                return 2;
+            }
+            break;
+        case 's':
+            copy(d.service, sizeof d.service, optarg);
+            break;
+        default:
+            usage();
+            return ch == 'h' ? 0 : 2;
+        }
+    }
+    if (optind < argc || interval < 10 || interval > 86400) {
+        usage();
+        return 2;
+    }
+    const char *env_co = getenv("PAYLINK_DM_COMPANIES");
+    if (d.ncompanies == 0 && env_co && *env_co && parse_companies(&d, env_co) != 0) {
+        fprintf(stderr, "paylink-dmupdate: bad PAYLINK_DM_COMPANIES\n");
+        return 78;
+    }
+    char err[512];
+    pl_log_init("dmupdate", NULL);
+    if (pl_config_from_env(&d.cfg, "dmupdate", err, sizeof err) != 0) {
+        PL_ERROR(NULL, "configuration: %s", err);
+        return 78;
+    }
+    pl_log_set_level(d.cfg.log_level);
+    pl_log_set_mask_mode(d.cfg.log_mask);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    int status = 0;
+    d.metrics = pl_metrics_new("dmupdate");
+    d.db = PQconnectdb(d.cfg.db);
+    if (!d.metrics || PQstatus(d.db) != CONNECTION_OK) {
+        PL_ERROR(NULL, "database: %s", d.db ? PQerrorMessage(d.db) : "out of memory");
+        status = 1;
+        goto out;
+    }
+    if (!(d.http = pl_http_new(d.cfg.ca_file[0] ? d.cfg.ca_file : NULL, REPORT_MAX_BODY, err,
+                               sizeof err)) ||
+        !(d.producer = pl_kafka_producer_new(&d.cfg, &d, on_delivery, NULL, err, sizeof err))) {
+        PL_ERROR(NULL, "%s", err);
+        status = 1;
+        goto out;
+    }
+    d.m_accept = pl_metrics_counter(d.metrics, "paylink_dm_conversions_applied_total",
+                                    "Decision Manager conversions applied, by new decision.",
+                                    "decision=ACCEPT");
+    d.m_reject = pl_metrics_counter(d.metrics, "paylink_dm_conversions_applied_total",
+                                    "Decision Manager conversions applied, by new decision.",
+                                    "decision=REJECT");
+    d.m_ok = pl_metrics_counter(d.metrics, "paylink_dm_runs_total",
+                                "Decision Manager updates of a company and bureau, by result.",
+                                "result=ok");
+    d.m_failed = pl_metrics_counter(d.metrics, "paylink_dm_runs_total",
+                                    "Decision Manager updates of a company and bureau, by result.",
+                                    "result=failed");
+    if (once) {
+        status = cycle(&d) == 0 ? 0 : 1;
+        const char *tf = getenv("PAYLINK_DM_TEXTFILE");
+        if (tf && *tf)
+            write_textfile(&d, tf);
+        goto out;
+    }
+    if (pl_metrics_serve(d.metrics, d.cfg.metrics_bind, (uint16_t)d.cfg.metrics_port, err,
+                         sizeof err) != 0) {
+        PL_ERROR(NULL, "%s", err);
+        status = 1;
+        goto out;
+    }
+    pl_metrics_set_ready(d.metrics, true, NULL);
+    PL_INFO(NULL, "Decision Manager update every %ld s", interval);
+    while (!g_stop) {
+        (void)cycle(&d);
+        for (long waited = 0; waited < interval * 10 && !g_stop; waited++) {
+            pl_metrics_heartbeat(d.metrics, 60000);
+            usleep(100000);
+        }
+    }
+out:
+    if (d.producer) {
+        rd_kafka_flush(d.producer, 10000);
+        rd_kafka_destroy(d.producer);
+    }
+    pl_http_destroy(d.http);
+    if (d.services)
+        pl_services_unref(d.services);
+    if (d.db)
+        PQfinish(d.db);
+    pl_metrics_destroy(d.metrics);
+    pl_config_free(&d.cfg);
+    return status;
+}

@@ -1,0 +1,85 @@
+/*
+ * dmupdate.h: paylink-dmupdate, the Decision Manager update (seed cybersource-point-to-point.txt,
+ * "Cybersource Decision Manager Update Process"; CONTRACT.md, paylink.dm.decision).
+ *
+ *   paylink-dmupdate [--once] [--interval SECONDS] [--company N]... [--service CODE]
+ *
+ * For each company and each CyberSource service bureau with Decision Manager on and a
+ * dm_settings row: asks the on-demand Conversion Detail Report for the window since the last
+ * successful run (dm_run; first run: the last 24 hours; at most 24 hours a window, so a worker
+ * that fell behind catches up window by window), with the report user and password
+ * (dm_settings.password_ref, never logged) and the merchant ID (the override, else the seed's
+ * hierarchy), from the test or production URL per send_to_production. Each Conversion whose
+ * RequestID is the transaction id of an authorization of that company (auth_history) is
+ * recorded once in dm_decision with the decision event it calls for:
+ *   ACCEPT → release_hold (of the FS hold), with the reviewer comments and notes as order
+ *            messages, upper case;
+ *   REJECT → cancel_order with the fraud cancel reason (M14, auth_service.fraud_cancel_reason),
+ *            or fraud_cancel_hold when the order cannot be cancelled whole — paylink knows that
+ *            when part of it was deposited already (an approved debit or stored value deposit:
+ *            the order system tells paylink by depositing), or when no cancel reason is set —
+ *            plus a reversal request on paylink.reversal.request (id <auth request_id>.dmrev)
+ *            when the bureau has Send reversal.
+ * Conversions of other companies, of authorizations paylink does not hold, and REVIEWs without
+ * a new decision are skipped. The events (and reversal requests) of every decision not yet
+ * published are then published and, once Kafka acknowledged them all, the run is recorded in
+ * dm_run. Any failure — the report service's plain-text error ("Invalid login credentials."),
+ * an HTTP failure, a malformed report, a database or Kafka error — records no run, so the next
+ * cycle asks for the same window again; recorded decisions are never applied twice (unique
+ * per conversion) and unpublished ones are published by the next run.
+ *
+ * Companies: the --company options, else PAYLINK_DM_COMPANIES (comma-separated), else every
+ * company that has a REVIEW authorization on the bureau or an earlier run.
+ * --once: one cycle, exit 0 when every company and bureau succeeded, 1 otherwise; with
+ * PAYLINK_DM_TEXTFILE the metrics are written to that file (node_exporter's textfile
+ * collector) at the end. Without --once: a cycle every --interval seconds (PAYLINK_DM_INTERVAL_S,
+ * default 900) until SIGTERM, with /metrics, /healthz and /readyz on its metrics port.
+ * Metrics: paylink_dm_last_success_timestamp_seconds{company,service} (the end of the last
+ * successful window), paylink_dm_conversions_applied_total{decision},
+ * paylink_dm_runs_total{result}.
+ */
+#ifndef PL_DMUPDATE_H
+#define PL_DMUPDATE_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Runs the command; returns the exit status. */
+int pl_dmupdate_main(int argc, char **argv);
+
+/* What a conversion asks the order system to do (pure; see above). */
+typedef struct pl_dm_action {
+    const char *action;        /* "release_hold", "cancel_order", "fraud_cancel_hold"; NULL: none */
+    const char *cancel_reason; /* cancel_order only */
+    bool reverse;              /* publish a reversal request */
+} pl_dm_action;
+
+/*
+ * new_decision ACCEPT → release_hold; REJECT → cancel_order with fraud_cancel_reason, or
+ * fraud_cancel_hold when deposited (part of the order was deposited) or no reason is set; and
+ * reverse = send_reversal for a REJECT. Anything else (REVIEW, ""): action NULL.
+ */
+pl_dm_action pl_dm_decide(const char *new_decision, bool deposited, const char *fraud_cancel_reason,
+                          bool send_reversal);
+
+/*
+ * The decision event (CONTRACT.md paylink.dm.decision): a new json-c object the caller puts.
+ * messages: n order messages; reversal_request_id NULL when none.
+ */
+json_object *pl_dm_event(int company, const char *order, const char *transaction_id,
+                         const char *original_decision, const char *new_decision,
+                         const pl_dm_action *a, const char (*messages)[513], size_t n,
+                         const char *reversal_request_id);
+
+/*
+ * The report request's form body (merchantID, username, password, startDate, startTime,
+ * endDate, endTime; every value form-encoded by libcurl). malloc'd, or NULL; it holds the
+ * password: the caller wipes it before freeing it.
+ */
+char *pl_dm_form(const char *merchant_id, const char *user, const char *password,
+                 const char *start_date, const char *start_time, const char *end_date,
+                 const char *end_time);
+
+#endif
