@@ -101,7 +101,8 @@ bool pl_sim_currency_ok(const char *s);
 #define PL_SIM_FORM_COMPONENT_MAX 1024
 
 /* Decodes one component src[0, n) into out ('+' is a space). 0, PL_ERR_INVALID (too long, a
- * malformed %XX escape, or a %00 inside) or PL_ERR_NOMEM. The decoded copy is wiped (it may be a password). */
+ * malformed %XX escape, or a %00 inside) or PL_ERR_NOMEM. The decoded copy is wiped (it may be a
+ * password). */
 int pl_sim_form_decode(const char *src, size_t n, char *out, size_t outsize);
 
 /* The decoded value of the first parameter called name in a form body: 1 found, 0 absent
