@@ -110,3 +110,15 @@ assert_not_contains "$(cat "$PAYLINK_LOG_DIR/test_dmupdate.log")" "not-the-passw
 dmupdate || fail "paylink-dmupdate --once failed after the bad password"
 assert_eq "$(pl_sql "SELECT count(*) FROM dm_run WHERE company = 1 AND service_bureau = 'CYB' AND window_start = :'e'" e="$last_end")" 1 \
     "the next good run asks for the window from where the last success ended"
+
+# ---- another run holds the company: this one skips it (advisory lock) -------------------------
+before=$(runs)
+coproc HOLD { psql -q -X -d "$PAYLINK_DB" -v ON_ERROR_STOP=1 -c "SELECT pg_advisory_lock(1, hashtext('dmupdate:CYB'))" -c "SELECT pg_sleep(30)" >/dev/null 2>&1; }
+pl_on_exit "kill $HOLD_PID 2>/dev/null || true"
+pl_eventually 10 test "$(pl_sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted")" -ge 1 ||
+    fail "the test could not take the advisory lock"
+dmupdate || fail "paylink-dmupdate --once failed while another run held the company"
+assert_eq "$(runs)" "$before" "no run recorded while another run holds the company"
+grep -q "another run is updating it" "$PAYLINK_LOG_DIR/test_dmupdate.log" || fail "no 'skipped' log line"
+pass "the run skipped the company another run holds"
+kill "$HOLD_PID" 2>/dev/null || true

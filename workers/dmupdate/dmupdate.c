@@ -508,8 +508,46 @@ static void set_last_success(dm *d, int company, const bureau *b, int64_t end)
         pl_gauge_set(g, (double)end);
 }
 
-/* One company and bureau: every window up to now. Returns 0 when all succeeded. */
+/*
+ * Takes (lock true) or gives back the session's advisory lock of (company, bureau), so two runs
+ * (a cron --once beside the periodic process, two replicas) never update the same company and
+ * bureau at once: the second skips it. Returns 1 taken, 0 held by another run, < 0 error.
+ */
+static int run_lock(dm *d, int company, const bureau *b, bool lock)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, b->code};
+    PGresult *r = sql(d,
+                      lock ? "SELECT pg_try_advisory_lock($1::int, hashtext('dmupdate:' || $2))"
+                           : "SELECT pg_advisory_unlock($1::int, hashtext('dmupdate:' || $2))",
+                      2, p);
+    if (!r)
+        return PL_ERR_DB;
+    int got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return got;
+}
+
+static int update_windows(dm *d, int company, const bureau *b);
+
+/* One company and bureau, under its lock. Returns 0 when it succeeded or another run has it. */
 static int update(dm *d, int company, const bureau *b)
+{
+    int got = run_lock(d, company, b, true);
+    if (got <= 0) {
+        if (got == 0)
+            PL_INFO(NULL, "company %d, %s: another run is updating it; skipped", company, b->code);
+        return got;
+    }
+    int rc = update_windows(d, company, b);
+    if (run_lock(d, company, b, false) < 0 && rc == 0)
+        rc = PL_ERR_DB;
+    return rc;
+}
+
+/* Every window of one company and bureau up to now. Returns 0 when all succeeded. */
+static int update_windows(dm *d, int company, const bureau *b)
 {
     const pl_service *svc = pl_services_find(d->services, b->code);
     char merchant[31];
