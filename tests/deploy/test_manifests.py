@@ -8,10 +8,15 @@
   the metrics endpoint binds to the pod IP; the workers and KEDA reach Kafka over TLS; a
   NetworkPolicy lets only the monitoring namespace reach the metrics ports; with kubectl at
   hand, the kustomization renders with every worker enabled.
-- systemd: Kafka over TLS with the client key as a credential, metrics on 127.0.0.1.
-- Bureau secrets: each worker gets the same ones (same file, same *_FILE variable) from its
-  Kubernetes pod, its systemd unit and compose, as the table in deploy/README.md says; every
-  *_FILE path names a file the pod copies / the unit loads, and a unit's header lists them.
+- systemd: Kafka over TLS with the client key as a credential, metrics on 127.0.0.1;
+  paylink-dmupdate.service writes its metrics textfile into a ReadWritePaths= directory, as a
+  file node_exporter (another user) can read.
+- Bureau secrets (and the Decision Manager report password): each worker gets the same ones
+  (same file, same *_FILE variable) from its Kubernetes pod, its systemd unit and its compose
+  service, as the table in deploy/README.md says; every *_FILE path names a file the pod
+  copies / the unit loads, and a unit's header lists them.
+- The dmupdate CronJob never runs two cycles at once (concurrencyPolicy: Forbid).
+- The PrometheusRule holds the rules of deploy/prometheus/alerts.yaml (it is generated from it).
 - Every Apache Kafka image under deploy/ is the version tools/kafka/pom.xml fetches, the one
   every test and benchmark runs on.
 
@@ -248,8 +253,28 @@ for unit in units:
         fail(f"{os.path.basename(unit)}: PAYLINK_METRICS_BIND belongs in paylink.env")
 ok(f"systemd: {len(units)} units with the Kafka key as a credential, metrics on loopback")
 
+# paylink-dmupdate --once serves no /metrics: it writes node_exporter's textfile (tmp + rename,
+# so the directory must be writable under ProtectSystem=strict, and the file readable by
+# node_exporter's user, which a 0077 umask would forbid).
+with open(os.path.join(SYSTEMD, "paylink-dmupdate.service"), encoding="utf-8") as f:
+    text = f.read()
+m = re.search(r"^Environment=PAYLINK_DM_TEXTFILE=(\S+)$", text, re.M)
+rw = [p.lstrip("-") for line in re.findall(r"^ReadWritePaths=(.*)$", text, re.M)
+      for p in line.split()]
+umask = re.findall(r"^UMask=(\d+)$", text, re.M)
+if not m:
+    fail("paylink-dmupdate.service: no PAYLINK_DM_TEXTFILE (its metrics would reach no one)")
+elif os.path.dirname(m.group(1)) not in rw:
+    fail(f"paylink-dmupdate.service: {m.group(1)} is not in a ReadWritePaths= directory "
+         "(ProtectSystem=strict makes it read-only)")
+elif not umask or int(umask[-1], 8) & 0o044:
+    fail("paylink-dmupdate.service: UMask must let node_exporter read the textfile (0022)")
+else:
+    ok(f"systemd: paylink-dmupdate writes its metrics to {m.group(1)}")
+
 # ---- bureau secrets: the same for each worker in every form ----------------------------------
-BUREAU_FILES = ("cyb.key", "rlt.password", "ext.client-secret")
+# The bureaus' secrets, and the Decision Manager report password (dm_settings.password_ref).
+BUREAU_FILES = ("cyb.key", "rlt.password", "ext.client-secret", "dm.password")
 unit_secrets = {}  # worker -> {credential: its env variable}
 for unit in units:
     base = os.path.basename(unit)
@@ -271,7 +296,6 @@ for unit in units:
 with open(os.path.join(DEPLOY, "README.md"), encoding="utf-8") as f:
     readme = f.read()
 compose = docs(os.path.join(DEPLOY, "compose.yaml"))[0]
-compose_env = {k: v for k, v in compose["x-paylink-env"].items()}
 compose_files = {os.path.basename(s["file"]): n for n, s in compose["secrets"].items()}
 compose_path = {n: f"/run/secrets/{n}" for n in compose["secrets"]}
 for secret in BUREAU_FILES:
@@ -293,15 +317,39 @@ for secret in BUREAU_FILES:
         continue
     var = names.pop()
     cname = compose_files.get(secret)
-    if cname is None or compose_env.get(var) != compose_path[cname]:
-        fail(f"compose.yaml: {var} must be {compose_path.get(cname, '/run/secrets/...')} "
-             f"(the secret of ./dev-secrets/{secret})")
+    if cname is None:
+        fail(f"compose.yaml: no secret of ./dev-secrets/{secret}")
+        continue
     for svc_name, svc in compose["services"].items():
         worker = svc_name.removeprefix("paylink-")
-        if worker in want and cname not in svc.get("secrets", []):
+        if worker not in want:
+            continue
+        if cname not in svc.get("secrets", []):
             fail(f"compose.yaml: {svc_name} does not get the secret {cname}")
+        # The service's environment, x-paylink-env merged in (<<:).
+        if svc.get("environment", {}).get(var) != compose_path[cname]:
+            fail(f"compose.yaml: {svc_name}: {var} must be {compose_path[cname]} "
+                 f"(the secret of ./dev-secrets/{secret})")
 ok(f"bureau secrets ({', '.join(BUREAU_FILES)}): Kubernetes, systemd, compose and "
    "deploy/README.md agree")
+
+# ---- the periodic Decision Manager update and the alert rules --------------------------------
+cronjobs = [d for d in docs(os.path.join(K8S, "dmupdate", "cronjob.yaml"))
+            if d.get("kind") == "CronJob"]
+if not cronjobs or any(c["spec"].get("concurrencyPolicy") != "Forbid" for c in cronjobs):
+    fail("kubernetes/dmupdate/cronjob.yaml: concurrencyPolicy must be Forbid (one cycle at a time)")
+else:
+    ok("dmupdate CronJob: concurrencyPolicy Forbid")
+with open(os.path.join(DEPLOY, "prometheus", "alerts.yaml"), encoding="utf-8") as f:
+    rules = yaml.safe_load(f)
+prule = [d for d in docs(os.path.join(K8S, "monitoring", "prometheusrule.yaml"))
+         if d.get("kind") == "PrometheusRule"]
+if not prule or prule[0].get("spec") != rules:
+    fail("kubernetes/monitoring/prometheusrule.yaml differs from prometheus/alerts.yaml: "
+         "regenerate it (deploy/README.md, PrometheusRule)")
+else:
+    n = sum(len(g["rules"]) for g in rules["groups"])
+    ok(f"PrometheusRule: the {n} rules of prometheus/alerts.yaml")
 
 # ---- the Kafka that was tested -------------------------------------------------------------
 with open(os.path.join(SRC, "tools", "kafka", "pom.xml"), encoding="utf-8") as f:

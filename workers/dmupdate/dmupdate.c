@@ -715,6 +715,13 @@ static int cycle(dm *d)
             failed++;
             continue;
         }
+        /* Every company's last success first, so the metrics name them all even when this
+         * cycle stops early (the textfile of a --once that lost the database). */
+        for (int k = 0; k < nc; k++) {
+            int64_t last = last_end(d, cos[k], &bs[i]);
+            if (last >= 0)
+                set_last_success(d, cos[k], &bs[i], last);
+        }
         for (int k = 0; k < nc && !g_stop; k++) {
             int rc = update(d, cos[k], &bs[i]);
             pl_counter_add(rc == 0 ? d->m_ok : d->m_failed, 1);
