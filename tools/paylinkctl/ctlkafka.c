@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -150,26 +151,18 @@ out:
     return rc;
 }
 
-int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_beginning,
-                            int timeout_ms, pl_ctlkafka_reader **out, char *errstr,
-                            size_t errstr_size)
+/*
+ * A consumer that never joins its group: librdkafka's consumer wants a group id, but with
+ * assign() and no commits the group is never joined; a unique one keeps two paylinkctl
+ * consumers from ever sharing anything. With eof, the end of a partition is reported as a
+ * RD_KAFKA_RESP_ERR__PARTITION_EOF event. NULL with errstr set on failure.
+ */
+static rd_kafka_t *new_consumer(const char *brokers, bool eof, char *errstr, size_t errstr_size)
 {
-    int rc = PL_OK;
     char group[64], kerr[256];
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    pl_ctlkafka_reader *r = calloc(1, sizeof *r);
-    if (!r)
-        return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
-
     rd_kafka_conf_t *conf = pl_ctlkafka_conf(brokers, errstr, errstr_size);
-    if (!conf) {
-        free(r);
-        return PL_ERR_CONFIG;
-    }
-    /*
-     * librdkafka's consumer wants a group id, but with assign() and no commits the group is
-     * never joined; a unique one keeps two readers from ever sharing anything.
-     */
+    if (!conf)
+        return NULL;
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         rnd = (uint32_t)getpid();
@@ -178,18 +171,36 @@ int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_be
         pl_ctlkafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != PL_OK ||
         pl_ctlkafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) !=
             PL_OK ||
-        pl_ctlkafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != PL_OK) {
+        pl_ctlkafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != PL_OK ||
+        pl_ctlkafka_conf_set(conf, "enable.partition.eof", eof ? "true" : "false", errstr,
+                             errstr_size) != PL_OK) {
         rd_kafka_conf_destroy(conf);
-        free(r);
-        return PL_ERR_CONFIG;
+        return NULL;
     }
-    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof kerr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "kafka consumer: %s", kerr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_beginning,
+                            int timeout_ms, pl_ctlkafka_reader **out, char *errstr,
+                            size_t errstr_size)
+{
+    int rc = PL_OK;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    pl_ctlkafka_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    r->rk = new_consumer(brokers, false, errstr, errstr_size);
     if (!r->rk) {
-        rd_kafka_conf_destroy(conf);
         free(r);
-        return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "kafka consumer: %s", kerr);
+        return PL_ERR_KAFKA;
     }
-    rd_kafka_poll_set_consumer(r->rk);
 
     rc = topic_partitions(r->rk, topic, timeout_ms, &parts, errstr, errstr_size);
     if (rc != PL_OK)
@@ -306,6 +317,249 @@ int pl_ctlkafka_committed(const char *brokers, const char *group, const char *to
 out:
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* ---- scans ------------------------------------------------------------------------------- */
+
+/* The bound of one metadata or offsets look-up of a scan. */
+#define LOOKUP_MS 10000
+
+/* Where a scan stands on one partition: [next, end) is left to read. */
+typedef struct scan_range {
+    int32_t partition;
+    int64_t end;
+    bool done;
+} scan_range;
+
+/*
+ * Offsets of every partition in parts for `timestamp` (RD_KAFKA_OFFSET_END: the end; a time in
+ * ms: the first message stamped at or after it, -1 when there is none), written into parts.
+ */
+static int offsets_at(rd_kafka_t *rk, const char *topic, rd_kafka_topic_partition_list_t *parts,
+                      int64_t timestamp, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        parts->elems[i].offset = timestamp;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, parts, timeout_ms);
+    if (err)
+        return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "offsets of %s: %s", topic,
+                          rd_kafka_err2str(err));
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].err)
+            return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "offsets of %s [%d]: %s", topic,
+                              (int)parts->elems[i].partition,
+                              rd_kafka_err2str(parts->elems[i].err));
+    return PL_OK;
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * Reads the assigned partitions until each reached its range's end (its last message, or the
+ * end-of-partition event: a range may end in offsets that hold no message) or fn asked to stop.
+ */
+static int consume_ranges(rd_kafka_t *rk, const char *topic, scan_range *ranges, int n,
+                          double deadline_ms, pl_ctlkafka_scan_fn fn, void *arg, char *errstr,
+                          size_t errstr_size)
+{
+    int left = 0;
+    rd_kafka_resp_err_t last_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; i < n; i++)
+        left += !ranges[i].done;
+    while (left > 0) {
+        double now = mono_ms();
+        if (now >= deadline_ms)
+            return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size,
+                              "reading %s timed out: %d of %d partitions not read to their end",
+                              topic, left, n);
+        int wait = deadline_ms - now > 250 ? 250 : (int)(deadline_ms - now) + 1;
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, wait);
+        if (!rkm)
+            continue;
+        scan_range *r = NULL;
+        for (int i = 0; i < n && !r; i++)
+            if (ranges[i].partition == rkm->partition)
+                r = &ranges[i];
+        if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* Transient as for a reader (a broker away); the deadline bounds the wait. */
+            if (rkm->err != last_err)
+                fprintf(stderr, "paylinkctl: kafka: %s\n", rd_kafka_message_errstr(rkm));
+            last_err = rkm->err;
+        } else if (r && !r->done) {
+            bool stop = false;
+            if (!rkm->err && rkm->offset < r->end) {
+                rd_kafka_timestamp_type_t tstype;
+                int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+                pl_ctlkafka_msg m = {
+                    .partition = rkm->partition,
+                    .offset = rkm->offset,
+                    .timestamp_ms = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
+                    .key = rkm->key,
+                    .key_len = rkm->key ? rkm->key_len : 0,
+                    .payload = rkm->payload,
+                    .len = rkm->payload ? rkm->len : 0,
+                };
+                stop = fn(&m, arg) != 0;
+            }
+            if (rkm->err || rkm->offset + 1 >= r->end) {
+                r->done = true;
+                left--;
+            }
+            if (stop) {
+                rd_kafka_message_destroy(rkm);
+                return PL_OK;
+            }
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    return PL_OK;
+}
+
+/* Assigns parts (their offsets: where to start) and reads each up to its range's end. */
+static int assign_and_consume(rd_kafka_t *rk, const char *topic,
+                              rd_kafka_topic_partition_list_t *parts, scan_range *ranges,
+                              double deadline_ms, pl_ctlkafka_scan_fn fn, void *arg, char *errstr,
+                              size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *todo = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++)
+        if (!ranges[i].done)
+            rd_kafka_topic_partition_list_add(todo, topic, parts->elems[i].partition)->offset =
+                parts->elems[i].offset;
+    int rc = PL_OK;
+    if (todo->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_assign(rk, todo);
+        rc = err ? pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "assigning %s: %s", topic,
+                              rd_kafka_err2str(err))
+                 : consume_ranges(rk, topic, ranges, parts->cnt, deadline_ms, fn, arg, errstr,
+                                  errstr_size);
+        rd_kafka_assign(rk, NULL);
+    }
+    rd_kafka_topic_partition_list_destroy(todo);
+    return rc;
+}
+
+int pl_ctlkafka_scan(const char *brokers, const char *topic, int64_t since_ms, int timeout_ms,
+                     pl_ctlkafka_scan_fn fn, void *arg, char *errstr, size_t errstr_size)
+{
+    double deadline = mono_ms() + timeout_ms;
+    /* Each look-up gets what tail's reader gets: an unreachable cluster fails in seconds. */
+    int lookup_ms = timeout_ms < LOOKUP_MS ? timeout_ms : LOOKUP_MS;
+    rd_kafka_topic_partition_list_t *parts = NULL, *starts = NULL;
+    scan_range *ranges = NULL;
+    rd_kafka_t *rk = new_consumer(brokers, true, errstr, errstr_size);
+    if (!rk)
+        return PL_ERR_KAFKA;
+    int rc = topic_partitions(rk, topic, lookup_ms, &parts, errstr, errstr_size);
+    if (rc != PL_OK)
+        goto out;
+    starts = rd_kafka_topic_partition_list_copy(parts);
+    ranges = calloc((size_t)parts->cnt, sizeof *ranges);
+    if (!ranges) {
+        rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    /* The ends first: what arrives after them is not this scan's. For offsets_for_times the
+     * timestamp -1 (RD_KAFKA_OFFSET_END) means the latest offset, -2 the earliest. */
+    rc = offsets_at(rk, topic, parts, RD_KAFKA_OFFSET_END, lookup_ms, errstr, errstr_size);
+    if (rc == PL_OK)
+        rc = offsets_at(rk, topic, starts, since_ms >= 0 ? since_ms : RD_KAFKA_OFFSET_BEGINNING,
+                        lookup_ms, errstr, errstr_size);
+    if (rc != PL_OK)
+        goto out;
+    for (int i = 0; i < parts->cnt; i++) {
+        ranges[i].partition = parts->elems[i].partition;
+        ranges[i].end = parts->elems[i].offset;
+        /* -1 from a time: no message at or after it. */
+        int64_t start = starts->elems[i].offset;
+        ranges[i].done = start < 0 || start >= ranges[i].end;
+        parts->elems[i].offset = start;
+    }
+    rc = assign_and_consume(rk, topic, parts, ranges, deadline, fn, arg, errstr, errstr_size);
+out:
+    free(ranges);
+    if (starts)
+        rd_kafka_topic_partition_list_destroy(starts);
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* read_one's callback: only the message at the wanted offset counts. */
+typedef struct read_one_ctx {
+    int64_t offset;
+    bool found;
+    pl_ctlkafka_scan_fn fn;
+    void *arg;
+} read_one_ctx;
+
+static int on_read_one(const pl_ctlkafka_msg *m, void *arg)
+{
+    read_one_ctx *c = arg;
+    if (m->offset == c->offset) {
+        c->found = true;
+        c->fn(m, c->arg);
+    }
+    return 1;
+}
+
+int pl_ctlkafka_read_one(const char *brokers, const char *topic, int32_t partition, int64_t offset,
+                         int timeout_ms, pl_ctlkafka_scan_fn fn, void *arg, char *errstr,
+                         size_t errstr_size)
+{
+    double deadline = mono_ms() + timeout_ms;
+    int lookup_ms = timeout_ms < LOOKUP_MS ? timeout_ms : LOOKUP_MS;
+    rd_kafka_topic_partition_list_t *parts = NULL, *one = NULL;
+    int64_t lo = 0, hi = 0;
+    rd_kafka_t *rk = new_consumer(brokers, true, errstr, errstr_size);
+    if (!rk)
+        return PL_ERR_KAFKA;
+    int rc = topic_partitions(rk, topic, lookup_ms, &parts, errstr, errstr_size);
+    if (rc != PL_OK)
+        goto out;
+    if (!rd_kafka_topic_partition_list_find(parts, topic, partition)) {
+        rc = pl_err_set(PL_ERR_NOTFOUND, errstr, errstr_size, "%s has no partition %d", topic,
+                        (int)partition);
+        goto out;
+    }
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, lookup_ms);
+    if (err) {
+        rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "offsets of %s [%d]: %s", topic,
+                        (int)partition, rd_kafka_err2str(err));
+        goto out;
+    }
+    if (offset < lo || offset >= hi) {
+        rc = pl_err_set(PL_ERR_NOTFOUND, errstr, errstr_size,
+                        "%s [%d] has no message at offset %lld (it holds %lld to %lld)", topic,
+                        (int)partition, (long long)offset, (long long)lo, (long long)hi - 1);
+        goto out;
+    }
+    one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition)->offset = offset;
+    scan_range range = {.partition = partition, .end = offset + 1};
+    read_one_ctx ctx = {.offset = offset, .fn = fn, .arg = arg};
+    rc = assign_and_consume(rk, topic, one, &range, deadline, on_read_one, &ctx, errstr,
+                            errstr_size);
+    if (rc == PL_OK && !ctx.found)
+        rc = pl_err_set(PL_ERR_NOTFOUND, errstr, errstr_size,
+                        "%s [%d] has no message at offset %lld", topic, (int)partition,
+                        (long long)offset);
+out:
+    if (one)
+        rd_kafka_topic_partition_list_destroy(one);
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;
 }

@@ -8,6 +8,9 @@
  * cannot be missed, however fast the worker answers; and an operator's `tail` leaves no
  * consumer group or committed offsets behind on the cluster.
  *
+ * A scan (pl_ctlkafka_scan, pl_ctlkafka_read_one) reads a bounded range the same way: what the
+ * topic holds when it begins, and then it ends; `paylinkctl dlq` reads dead letters with it.
+ *
  * Memory: a pl_ctlkafka_reader is an opaque handle (open/destroy); a message returned by
  * pl_ctlkafka_reader_next stays valid until the next call or destroy. Single thread.
  */
@@ -65,6 +68,43 @@ int pl_ctlkafka_reader_next(pl_ctlkafka_reader *r, int timeout_ms, const char **
 
 /* Closes the reader; NULL is fine. */
 void pl_ctlkafka_reader_destroy(pl_ctlkafka_reader *r);
+
+/* One message of a scan; its pointers are valid during the callback only. */
+typedef struct pl_ctlkafka_msg {
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* -1 when the message has none */
+    const char *key;      /* NULL when the message has none; not NUL-terminated */
+    size_t key_len;
+    const char *payload; /* NULL for an empty message; not NUL-terminated */
+    size_t len;
+} pl_ctlkafka_msg;
+
+/* Called for each message of a scan: 0 goes on, anything else ends the scan early. */
+typedef int (*pl_ctlkafka_scan_fn)(const pl_ctlkafka_msg *m, void *arg);
+
+/*
+ * Reads what topic holds when the call begins, like a reader (no consumer group joined, nothing
+ * committed): every partition from its first message (since_ms < 0) or from its first message
+ * stamped at or after since_ms (ms since 1970), up to the partition's end offset at the start;
+ * messages produced meanwhile are not read. Messages come in offset order per partition, the
+ * partitions interleaved. fn is called for each; when it returns non-zero the scan stops and
+ * returns PL_OK. timeout_ms bounds the whole scan. Returns 0, PL_ERR_KAFKA (unreachable
+ * brokers, unknown topic, the ends not reached in time) or PL_ERR_CONFIG.
+ */
+int pl_ctlkafka_scan(const char *brokers, const char *topic, int64_t since_ms, int timeout_ms,
+                     pl_ctlkafka_scan_fn fn, void *arg, char *errstr,
+                     size_t errstr_size) PL_MUSTCHECK;
+
+/*
+ * Reads the one message at partition:offset of topic and calls fn with it (its return value is
+ * ignored). Returns 0; PL_ERR_NOTFOUND when the topic has no such partition, or no message at
+ * that offset (before its first, at or after its end, or removed by compaction); PL_ERR_KAFKA
+ * or PL_ERR_CONFIG.
+ */
+int pl_ctlkafka_read_one(const char *brokers, const char *topic, int32_t partition, int64_t offset,
+                         int timeout_ms, pl_ctlkafka_scan_fn fn, void *arg, char *errstr,
+                         size_t errstr_size) PL_MUSTCHECK;
 
 /*
  * Writes one JSON line per partition of topic to out: {"partition", "committed" (the offset the

@@ -12,11 +12,17 @@
  *                        closed or cancelled orders to void (svcctl.h)
  *   paylinkctl bureau    show, change (audited) and audit a service bureau's settings
  *                        (bureau.h)
+ *   paylinkctl wreq      list and show the required responses (WREQ) (opsctl.h)
+ *   paylinkctl order     show an order's payment records in time order (opsctl.h)
+ *   paylinkctl stats     outcomes by bureau and vendor response, open required responses
+ *                        (opsctl.h)
+ *   paylinkctl dlq       list a worker's dead letters, and replay them (opsctl.h)
  *
  * It reads the variables the workers read (PAYLINK_DB, PAYLINK_KAFKA_BROKERS,
  * PAYLINK_TOPIC_PREFIX), so a shell that sourced .dev/env needs no flags. Exit status: 0 done,
  * 1 error, 2 timed out (no reply, fewer messages than --count, topics not ready in time) or,
- * for bureau, refused (nothing changed).
+ * for bureau, refused (nothing changed), or, for wreq, order, stats and dlq, a command line not
+ * accepted.
  *
  * Card numbers typed on the command line are copied, then overwritten in argv so later `ps`
  * listings do not show them, and are never printed: only the request id and replies (which
@@ -41,6 +47,7 @@
 #include "deposits.h"
 #include "log.h"
 #include "migrate.h"
+#include "opsctl.h"
 #include "reqbuild.h"
 #include "svcctl.h"
 #include "topics.h"
@@ -129,8 +136,10 @@ static void usage(FILE *out)
           "      first: https:// URLs, the seed's password rule, strict booleans and numbers;\n"
           "      one transaction, audited under NAME), and the audit of changes, newest first\n"
           "      (bureau.h; paylinkctl bureau --help lists the fields). Exit 2: refused,\n"
-          "      nothing changed.\n"
-          "  topics [--partitions N] [--replication R] [--min-isr M] [--timeout S]\n"
+          "      nothing changed.\n",
+          out);
+    pl_opsctl_usage(out);
+    fputs("  topics [--partitions N] [--replication R] [--min-isr M] [--timeout S]\n"
           "         [--extra NAME[,NAME...]]\n"
           "      Create the paylink topics with the settings of deploy/kafka/create-topics.sh\n"
           "      (N partitions, default 32; replication factor R, default 1;\n"
@@ -146,7 +155,8 @@ static void usage(FILE *out)
           "environment: PAYLINK_DB (libpq connection string), PAYLINK_KAFKA_BROKERS,\n"
           "PAYLINK_TOPIC_PREFIX (default paylink), PAYLINK_SCHEMA_DIR, PAYLINK_LOG_MASK\n"
           "(last4|removed: how card numbers in non-JSON messages are masked).\n"
-          "exit status: 0 done, 1 error, 2 timed out (bureau: refused).\n",
+          "exit status: 0 done, 1 error, 2 timed out (bureau: refused; wreq, order, stats,\n"
+          "dlq: the command line was not accepted).\n",
           out);
 }
 
@@ -254,6 +264,13 @@ static int take_flag(opts *o, const char *name, const char *value)
     return 0;
 }
 
+/* The look-up commands of opsctl.h. */
+static bool is_ops_command(const char *cmd)
+{
+    return strcmp(cmd, "wreq") == 0 || strcmp(cmd, "order") == 0 || strcmp(cmd, "stats") == 0 ||
+           strcmp(cmd, "dlq") == 0;
+}
+
 /* Parses argv into o; returns PARSE_RUN, or an exit status after printing why or the help. */
 static int parse_args(int argc, char **argv, opts *o)
 {
@@ -263,10 +280,12 @@ static int parse_args(int argc, char **argv, opts *o)
         usage(o->command ? stdout : stderr);
         return o->command ? EXIT_DONE : EXIT_ERROR;
     }
-    /* bench, deposits, svc and bureau parse their own options (bench.h, deposits.h, svcctl.h,
-     * bureau.h): only the global ones may come before the command's word. */
+    /* bench, deposits, svc, bureau and the look-up commands parse their own options (bench.h,
+     * deposits.h, svcctl.h, bureau.h, opsctl.h): only the global ones may come before the
+     * command's word. */
     bool bench = strcmp(o->command, "bench") == 0 || strcmp(o->command, "deposits") == 0 ||
-                 strcmp(o->command, "svc") == 0 || strcmp(o->command, "bureau") == 0;
+                 strcmp(o->command, "svc") == 0 || strcmp(o->command, "bureau") == 0 ||
+                 is_ops_command(o->command);
     int end = bench ? command_at : argc;
     for (int i = 1; i < end; i++) {
         char *a = argv[i];
@@ -614,6 +633,11 @@ int main(int argc, char **argv)
     } else if (strcmp(o.command, "bureau") == 0) {
         int at = find_command(argc, argv);
         status = pl_bureau_main(argc - at, argv + at, env_or(o.db, "PAYLINK_DB", NULL));
+    } else if (is_ops_command(o.command)) {
+        int at = find_command(argc, argv);
+        status = pl_opsctl_main(argc - at, argv + at, env_or(o.db, "PAYLINK_DB", NULL),
+                                env_or(o.brokers, "PAYLINK_KAFKA_BROKERS", NULL),
+                                env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
     } else if (strcmp(o.command, "migrate") == 0)
         status = cmd_migrate(&o);
     else if (strcmp(o.command, "send") == 0)

@@ -1,0 +1,751 @@
+/*
+ * test_paylinkctl_ops.c: the pure parts of `paylinkctl wreq | order | stats | dlq` (opsctl.h):
+ * option parsing and validation, durations, timestamps and offsets, the tables and labelled
+ * blocks printed for people, dead-letter envelopes read back (built by the engine's own
+ * pl_dlq_envelope) and how one is replayed (key, refusals, masked cards). The database and Kafka
+ * side runs end to end (tests/e2e/test_paylinkctl_ops.sh).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlq.h"
+#include "opsctl.h"
+#include "request.h"
+
+#define PAN "4111111111111111"
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+/* Parses the NULL-terminated argument list (argv[0] is the command word). */
+static int parse(pl_opsctl_opts *o, char *errstr, size_t errstr_size, ...)
+{
+    char *argv[PL_OPSCTL_MAX_OFFSETS * 2 + 16];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, errstr_size);
+    for (const char *a;
+         (a = va_arg(ap, const char *)) != NULL && argc < (int)(sizeof argv / sizeof argv[0]) - 1;)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    errstr[0] = '\0';
+    return pl_opsctl_parse(argc, argv, o, errstr, errstr_size);
+}
+
+#define PARSE_OK(o, ...)                                                                           \
+    do {                                                                                           \
+        char e_[300];                                                                              \
+        if (parse(o, e_, sizeof e_, __VA_ARGS__, NULL) != PL_OK)                                   \
+            fail_msg("parse failed: %s", e_);                                                      \
+    } while (0)
+
+/* Refused, with errstr containing `want` (and never the card number). */
+#define PARSE_BAD(want, ...)                                                                       \
+    do {                                                                                           \
+        pl_opsctl_opts o_;                                                                         \
+        char e_[300];                                                                              \
+        assert_int_equal(parse(&o_, e_, sizeof e_, __VA_ARGS__, NULL), PL_ERR_INVALID);            \
+        if (!strstr(e_, want))                                                                     \
+            fail_msg("error '%s' does not say '%s'", e_, want);                                    \
+        assert_null(strstr(e_, PAN));                                                              \
+    } while (0)
+
+/* What f printed, as a malloc'd string; f is an open_memstream stream. */
+static char *take_output(FILE *f, char **buf)
+{
+    fclose(f);
+    return *buf;
+}
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+static void test_wreq_list_options(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "wreq", "list");
+    assert_int_equal(o.cmd, PL_OPSCTL_WREQ_LIST);
+    assert_string_equal(o.status, "open");
+    assert_int_equal(o.older_than_s, -1);
+    assert_int_equal(o.limit, PL_OPSCTL_WREQ_LIMIT);
+    assert_null(o.bureau);
+    assert_null(o.worker);
+    assert_false(o.json);
+
+    PARSE_OK(&o, "wreq", "list", "--bureau", "CYB", "--worker=deposit", "--older-than", "2h",
+             "--status", "escalated", "--limit=5", "--json");
+    assert_string_equal(o.bureau, "CYB");
+    assert_string_equal(o.worker, "deposit");
+    assert_int_equal(o.older_than_s, 7200);
+    assert_string_equal(o.status, "escalated");
+    assert_int_equal(o.limit, 5);
+    assert_true(o.json);
+
+    PARSE_OK(&o, "wreq", "list", "--status", "all");
+    assert_null(o.status); /* every status, also ones this build does not know */
+    PARSE_OK(&o, "wreq", "list", "--status=resolved");
+    assert_string_equal(o.status, "resolved");
+
+    PARSE_BAD("--status: expected open, escalated, resolved or all", "wreq", "list", "--status",
+              "Open");
+    PARSE_BAD("--worker", "wreq", "list", "--worker", "dm");
+    PARSE_BAD("--bureau", "wreq", "list", "--bureau", "TOOLONGXX");
+    PARSE_BAD("--bureau", "wreq", "list", "--bureau", "C B");
+    PARSE_BAD("--bureau", "wreq", "list", "--bureau", "");
+    PARSE_BAD("--older-than", "wreq", "list", "--older-than", "2");
+    PARSE_BAD("--limit", "wreq", "list", "--limit", "0");
+    PARSE_BAD("--limit", "wreq", "list", "--limit", "100001");
+    PARSE_BAD("--limit", "wreq", "list", "--limit", "-1");
+}
+
+static void test_wreq_show_options(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "wreq", "show", "17");
+    assert_int_equal(o.cmd, PL_OPSCTL_WREQ_SHOW);
+    assert_string_equal(o.id, "17");
+    PARSE_OK(&o, "wreq", "show", "--json", "sc-1.a:b_c-9");
+    assert_string_equal(o.id, "sc-1.a:b_c-9");
+    assert_true(o.json);
+
+    PARSE_BAD("needs an ID", "wreq", "show");
+    PARSE_BAD("unexpected argument #3", "wreq", "show", "1", "2");
+    PARSE_BAD("expected a required response id or a request_id", "wreq", "show", "a b");
+    PARSE_BAD("expected a required response id or a request_id", "wreq", "show",
+              "123456789012345678901234567890123456789012345678901");
+    /* A card number typed as the id is refused and never echoed. */
+    PARSE_BAD("must not contain a card number", "wreq", "show", PAN);
+    PARSE_BAD("unknown option", "wreq", "show", "1", "--bureau", "CYB");
+}
+
+static void test_order_show_options(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "order", "show", "--company", "7", "--order", "A1000");
+    assert_int_equal(o.cmd, PL_OPSCTL_ORDER_SHOW);
+    assert_int_equal(o.company, 7);
+    assert_string_equal(o.order, "A1000");
+    PARSE_OK(&o, "order", "show", "--order=12345678901234567890", "--company=999", "--json");
+    assert_int_equal(o.company, 999);
+
+    PARSE_BAD("needs --company and --order", "order", "show", "--company", "1");
+    PARSE_BAD("needs --company and --order", "order", "show", "--order", "A1");
+    PARSE_BAD("--company", "order", "show", "--company", "1000", "--order", "A1");
+    PARSE_BAD("--company", "order", "show", "--company", "01x", "--order", "A1");
+    PARSE_BAD("--order", "order", "show", "--company", "1", "--order", "123456789012345678901");
+    PARSE_BAD("--order", "order", "show", "--company", "1", "--order", "A\t1");
+    PARSE_BAD("must not contain a card number", "order", "show", "--company", "1", "--order", PAN);
+    PARSE_BAD("must not contain a card number", "order", "show", "--company", "1", "--order",
+              "4111-1111-1111-1111");
+    PARSE_BAD("expected wreq list|show", "order", "list");
+}
+
+static void test_stats_options(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "stats");
+    assert_int_equal(o.cmd, PL_OPSCTL_STATS);
+    assert_false(o.since.given);
+    PARSE_OK(&o, "stats", "--since", "1d12h", "--bureau", "RLT");
+    assert_true(o.since.given);
+    assert_true(o.since.is_duration);
+    assert_int_equal(o.since.seconds, 36 * 3600);
+    assert_string_equal(o.bureau, "RLT");
+    PARSE_OK(&o, "stats", "--since=2026-03-01T08:30Z", "--json");
+    assert_false(o.since.is_duration);
+    assert_string_equal(o.since.timestamp, "2026-03-01T08:30:00+00:00");
+
+    PARSE_BAD("--since: expected a duration", "stats", "--since", "yesterday");
+    PARSE_BAD("--since", "stats", "--since", "2026-02-30");
+    PARSE_BAD("unexpected argument #1", "stats", "list");
+    PARSE_BAD("unknown option", "stats", "--worker", "auth");
+}
+
+static void test_dlq_options(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "dlq", "list", "--worker", "auth");
+    assert_int_equal(o.cmd, PL_OPSCTL_DLQ_LIST);
+    assert_int_equal(o.limit, PL_OPSCTL_DLQ_LIMIT);
+    assert_false(o.since.given);
+    PARSE_OK(&o, "dlq", "list", "--worker", "svc", "--since", "30m", "--limit", "3");
+    assert_int_equal(o.since.seconds, 1800);
+    assert_int_equal(o.limit, 3);
+
+    PARSE_OK(&o, "dlq", "replay", "--worker", "auth", "--offset", "3:17", "--offset=0:0",
+             "--dry-run", "--json");
+    assert_int_equal(o.cmd, PL_OPSCTL_DLQ_REPLAY);
+    assert_int_equal(o.noffsets, 2);
+    assert_int_equal(o.offsets[0].partition, 3);
+    assert_int_equal(o.offsets[0].offset, 17);
+    assert_int_equal(o.offsets[1].partition, 0);
+    assert_true(o.dry_run);
+    PARSE_OK(&o, "dlq", "replay", "--worker", "deposit", "--all-since", "2h");
+    assert_int_equal(o.noffsets, 0);
+    assert_true(o.since.given);
+    assert_int_equal(o.since.seconds, 7200);
+
+    PARSE_BAD("dlq list needs --worker", "dlq", "list");
+    PARSE_BAD("dlq replay needs --worker", "dlq", "replay", "--offset", "1:1");
+    PARSE_BAD("either --offset P:O (repeatable) or --all-since", "dlq", "replay", "--worker",
+              "auth");
+    PARSE_BAD("either --offset P:O (repeatable) or --all-since", "dlq", "replay", "--worker",
+              "auth", "--offset", "1:1", "--all-since", "1h");
+    PARSE_BAD("--offset: the same dead letter given twice", "dlq", "replay", "--worker", "auth",
+              "--offset", "1:1", "--offset", "1:1");
+    PARSE_BAD("--offset: expected PARTITION:OFFSET", "dlq", "replay", "--worker", "auth",
+              "--offset", "1");
+    /* A timestamp is for stats only; dlq takes durations. */
+    PARSE_BAD("--since: expected a duration", "dlq", "list", "--worker", "auth", "--since",
+              "2026-01-01");
+    PARSE_BAD("--all-since: expected a duration", "dlq", "replay", "--worker", "auth",
+              "--all-since", "2026-01-01");
+    PARSE_BAD("unknown option", "dlq", "list", "--worker", "auth", "--dry-run");
+    PARSE_BAD("unknown option", "dlq", "replay", "--worker", "auth", "--offset", "1:1", "--limit",
+              "3");
+    PARSE_BAD("expected wreq list|show", "dlq", "show");
+
+    /* At most PL_OPSCTL_MAX_OFFSETS offsets. */
+    char *argv[PL_OPSCTL_MAX_OFFSETS * 2 + 8], vals[PL_OPSCTL_MAX_OFFSETS + 1][16], e[300];
+    int argc = 0;
+    argv[argc++] = "dlq";
+    argv[argc++] = "replay";
+    argv[argc++] = "--worker";
+    argv[argc++] = "auth";
+    for (int i = 0; i <= PL_OPSCTL_MAX_OFFSETS; i++) {
+        snprintf(vals[i], sizeof vals[i], "0:%d", i);
+        argv[argc++] = "--offset";
+        argv[argc++] = vals[i];
+    }
+    assert_int_equal(pl_opsctl_parse(argc - 2, argv, &o, e, sizeof e), PL_OK);
+    assert_int_equal(o.noffsets, PL_OPSCTL_MAX_OFFSETS);
+    assert_int_equal(pl_opsctl_parse(argc, argv, &o, e, sizeof e), PL_ERR_INVALID);
+    assert_non_null(strstr(e, "at most"));
+}
+
+static void test_common_refusals(void **state)
+{
+    (void)state;
+    PARSE_BAD("expected wreq list|show", "wreq");
+    PARSE_BAD("expected wreq list|show", "wreq", "lists");
+    PARSE_BAD("expected wreq list|show", "nope");
+    /* A stray word is not echoed: it may be a card number. */
+    PARSE_BAD("unexpected argument #2", "wreq", "list", PAN);
+    PARSE_BAD("unknown option (argument #2)", "wreq", "list", "--bureaux", "CYB");
+    PARSE_BAD("--bureau given twice", "wreq", "list", "--bureau", "CYB", "--bureau", "RLT");
+    PARSE_BAD("--json given twice", "stats", "--json", "--json");
+    PARSE_BAD("--json takes no value", "stats", "--json=yes");
+    PARSE_BAD("--bureau needs a value", "stats", "--bureau");
+    PARSE_BAD("unknown option", "order", "show", "--company", "1", "--order", "A1", "--since",
+              "1h");
+
+    pl_opsctl_opts o;
+    char e[300];
+    assert_int_equal(pl_opsctl_parse(0, (char *[]){NULL}, &o, e, sizeof e), PL_ERR_INVALID);
+}
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+static void test_durations(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        long long seconds;
+    } ok[] = {
+        {"0s", 0},
+        {"90s", 90},
+        {"30m", 1800},
+        {"2h", 7200},
+        {"1d", 86400},
+        {"1w", 604800},
+        {"1h30m", 5400},
+        {"1d12h", 129600},
+        {"1w2d3h4m5s", 788645},
+        {"3650d", 315360000},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        long long s = -1;
+        if (!pl_opsctl_parse_duration(ok[i].text, &s))
+            fail_msg("'%s' refused", ok[i].text);
+        assert_int_equal(s, ok[i].seconds);
+    }
+    static const char *const bad[] = {
+        "",      "2",    "h",    "2x",    "-2h",    "+2h", " 2h",         "2h ",  "2H",
+        "30m2h", "2h2h", "1.5h", "3651d", "521w4d", "2hm", "1000000000s", "2h30", "1d0",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        long long s = 42;
+        if (pl_opsctl_parse_duration(bad[i], &s))
+            fail_msg("'%s' accepted", bad[i]);
+        assert_int_equal(s, 42);
+    }
+    long long s = 1;
+    assert_false(pl_opsctl_parse_duration(NULL, &s));
+}
+
+static void test_timestamps(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } ok[] = {
+        {"2026-03-01", "2026-03-01T00:00:00+00:00"},
+        {"2026-03-01T08:30", "2026-03-01T08:30:00+00:00"},
+        {"2026-03-01 08:30:15", "2026-03-01T08:30:15+00:00"},
+        {"2026-03-01T08:30:15Z", "2026-03-01T08:30:15+00:00"},
+        {"2026-03-01T08:30+02:00", "2026-03-01T08:30:00+02:00"},
+        {"2026-03-01T08:30:00-05:30", "2026-03-01T08:30:00-05:30"},
+        {"2024-02-29", "2024-02-29T00:00:00+00:00"},
+        {"2000-02-29T23:59:59Z", "2000-02-29T23:59:59+00:00"},
+        {"1970-01-01", "1970-01-01T00:00:00+00:00"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char out[32];
+        if (!pl_opsctl_parse_timestamp(ok[i].text, out, sizeof out))
+            fail_msg("'%s' refused", ok[i].text);
+        assert_string_equal(out, ok[i].want);
+    }
+    static const char *const bad[] = {
+        "",
+        "2026",
+        "2026-3-01",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-02-29",
+        "1900-02-29",
+        "2026-04-31",
+        "1969-12-31",
+        "2026-03-01T",
+        "2026-03-01T8:30",
+        "2026-03-01T24:00",
+        "2026-03-01T23:60",
+        "2026-03-01T23:59:60",
+        "2026-03-01T08:30:1",
+        "2026-03-01T08:30+2",
+        "2026-03-01T08:30+15:00",
+        "2026-03-01T08:30+02:60",
+        "2026-03-01Z0",
+        "2026-03-01T08:30:00.5Z",
+        "2026-03-01x",
+        "２026-03-01",
+        "now",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char out[32];
+        if (pl_opsctl_parse_timestamp(bad[i], out, sizeof out))
+            fail_msg("'%s' accepted", bad[i]);
+    }
+    char small[10];
+    assert_false(pl_opsctl_parse_timestamp("2026-03-01", small, sizeof small));
+    assert_false(pl_opsctl_parse_timestamp(NULL, small, sizeof small));
+}
+
+static void test_offsets(void **state)
+{
+    (void)state;
+    pl_opsctl_offset off;
+    assert_true(pl_opsctl_parse_offset("0:0", &off));
+    assert_int_equal(off.partition, 0);
+    assert_int_equal(off.offset, 0);
+    assert_true(pl_opsctl_parse_offset("31:9223372036854775807", &off));
+    assert_int_equal(off.partition, 31);
+    assert_true(off.offset == INT64_MAX);
+    assert_true(pl_opsctl_parse_offset("2147483647:1", &off));
+    assert_int_equal(off.partition, INT32_MAX);
+
+    static const char *const bad[] = {"",
+                                      ":",
+                                      "1:",
+                                      ":1",
+                                      "1",
+                                      "a:1",
+                                      "1:b",
+                                      "-1:1",
+                                      "1:-1",
+                                      "1:1:1",
+                                      "1 :1",
+                                      "2147483648:1",
+                                      "1:9223372036854775808",
+                                      "1:99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        off.partition = 7;
+        if (pl_opsctl_parse_offset(bad[i], &off))
+            fail_msg("'%s' accepted", bad[i]);
+        assert_int_equal(off.partition, 7);
+    }
+}
+
+static void test_ages(void **state)
+{
+    (void)state;
+    static const struct {
+        long long s;
+        const char *want;
+    } cases[] = {
+        {-5, "0s"},
+        {0, "0s"},
+        {59, "59s"},
+        {60, "1m00s"},
+        {3599, "59m59s"},
+        {3600, "1h00m"},
+        {3725, "1h02m"},
+        {86399, "23h59m"},
+        {86400, "1d00h"},
+        {200000, "2d07h"},
+        {315360000, "3650d00h"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[32];
+        pl_opsctl_format_age(cases[i].s, out, sizeof out);
+        assert_string_equal(out, cases[i].want);
+    }
+}
+
+/* ---- tables ------------------------------------------------------------------------------ */
+
+static void test_table(void **state)
+{
+    (void)state;
+    static const char *const headers[] = {"ID", "NAME", "AMOUNT", "NOTE"};
+    pl_opsctl_table *t = pl_opsctl_table_new(4, headers);
+    assert_non_null(t);
+    pl_opsctl_table_align_right(t, 2);
+    pl_opsctl_table_align_right(t, 99); /* ignored */
+    pl_opsctl_table_align_right(NULL, 0);
+    assert_int_equal(pl_opsctl_table_add(t, (const char *[]){"1", "abc", "5.00 USD", "x"}), PL_OK);
+    assert_int_equal(pl_opsctl_table_add(t, (const char *[]){"22", NULL, "120.00 USD", ""}), PL_OK);
+    /* Control characters become '?': a value can never move the reader's terminal. */
+    assert_int_equal(pl_opsctl_table_add(t, (const char *[]){"3", "a\nb\x1b[2J", "1", "é"}), PL_OK);
+    assert_int_equal(pl_opsctl_table_rows(t), 3);
+
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    pl_opsctl_table_print(t, f);
+    char *out = take_output(f, &buf);
+    assert_string_equal(out, "ID  NAME         AMOUNT  NOTE\n"
+                             "1   abc        5.00 USD  x\n"
+                             "22  -        120.00 USD  -\n"
+                             "3   a?b?[2J           1  é\n");
+    free(out);
+    pl_opsctl_table_destroy(t);
+    pl_opsctl_table_destroy(NULL);
+}
+
+static void test_table_long_cells_and_growth(void **state)
+{
+    (void)state;
+    static const char *const headers[] = {"N", "TEXT"};
+    pl_opsctl_table *t = pl_opsctl_table_new(2, headers);
+    assert_non_null(t);
+    char longer[200];
+    memset(longer, 'x', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    /* 70 two-byte characters: cut after 57 characters, never inside one. */
+    char wide[200] = "";
+    for (int i = 0; i < 70; i++)
+        strcat(wide, "é");
+    char exact[PL_OPSCTL_CELL_MAX + 1];
+    memset(exact, 'y', PL_OPSCTL_CELL_MAX);
+    exact[PL_OPSCTL_CELL_MAX] = '\0';
+    for (int i = 0; i < 40; i++) { /* past the first allocation */
+        char n[8];
+        snprintf(n, sizeof n, "%d", i);
+        const char *text = i == 0 ? longer : i == 1 ? wide : i == 2 ? exact : "short";
+        assert_int_equal(pl_opsctl_table_add(t, (const char *[]){n, text}), PL_OK);
+    }
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    pl_opsctl_table_print(t, f);
+    char *out = take_output(f, &buf);
+    char *line0 = strstr(out, "\n0 ") + 1, *line1 = strstr(out, "\n1 ") + 1;
+    char *line2 = strstr(out, "\n2 ") + 1;
+    char want0[100];
+    snprintf(want0, sizeof want0, "0   %.*s...\n", PL_OPSCTL_CELL_MAX - 3, longer);
+    assert_int_equal(strncmp(line0, want0, strlen(want0)), 0);
+    assert_int_equal(strncmp(line1, "1   é", strlen("1   é")), 0);
+    char *end1 = strchr(line1, '\n');
+    assert_int_equal(strncmp(end1 - 3, "...", 3), 0);
+    assert_int_equal(end1 - 3 - (line1 + 4), (PL_OPSCTL_CELL_MAX - 3) * 2);
+    char want2[100];
+    snprintf(want2, sizeof want2, "2   %s\n", exact); /* exactly the limit: not cut */
+    assert_int_equal(strncmp(line2, want2, strlen(want2)), 0);
+    assert_non_null(strstr(out, "\n39  short\n"));
+    free(out);
+    pl_opsctl_table_destroy(t);
+}
+
+static void test_fields(void **state)
+{
+    (void)state;
+    json_object *o = json_tokener_parse("{\"id\":17,\"request_id\":\"a\\u001b1\",\"amount\":"
+                                        "\"9.00\",\"resolved_at\":null,\"reply\":{\"status\":"
+                                        "\"timeout\",\"v\":1},\"ok\":true}");
+    assert_non_null(o);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    pl_opsctl_print_fields(f, o, "  ");
+    char *out = take_output(f, &buf);
+    assert_string_equal(out, "  id           17\n"
+                             "  request_id   a?1\n"
+                             "  amount       9.00\n"
+                             "  resolved_at  -\n"
+                             "  reply        {\"status\":\"timeout\",\"v\":1}\n"
+                             "  ok           true\n");
+    free(out);
+    json_object_put(o);
+}
+
+/* ---- dead letters ------------------------------------------------------------------------ */
+
+static const char *const REQUEST =
+    "{\"v\":1,\"request_id\":\"inv-1\",\"type\":\"auth\",\"company\":1,\"order\":\"O1\","
+    "\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"5.00\",\"currency\":\"usd\","
+    "\"card\":{\"token\":\"T1\"}}";
+
+/* An envelope as the engine builds it. */
+static char *envelope(const char *request, size_t limit)
+{
+    pl_errors errs = {0};
+    pl_errors_add(&errs, "currency", "must be an ISO 4217 alpha-3 code");
+    pl_errors_add(&errs, "amount", "too small");
+    return pl_dlq_envelope("must be an ISO 4217 alpha-3 code", &errs, "paylink.auth.request", 3, 42,
+                           request, limit);
+}
+
+static void test_dlq_parse(void **state)
+{
+    (void)state;
+    char *env = envelope(REQUEST, 100000);
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_string_equal(d.error, "must be an ISO 4217 alpha-3 code");
+    assert_string_equal(d.topic, "paylink.auth.request");
+    assert_int_equal(d.partition, 3);
+    assert_int_equal(d.offset, 42);
+    assert_string_equal(d.request, REQUEST);
+    assert_int_equal(d.request_len, strlen(REQUEST));
+    assert_false(d.truncated);
+    assert_int_equal(d.request_bytes, -1);
+    assert_string_equal(d.request_id, "inv-1");
+    assert_string_equal(d.type, "auth");
+    char *errors = pl_opsctl_dlq_errors_text(&d);
+    assert_string_equal(errors, "currency: must be an ISO 4217 alpha-3 code; amount: too small");
+    free(errors);
+    pl_opsctl_dlq_free(&d);
+    pl_opsctl_dlq_free(&d); /* twice is fine */
+    free(env);
+
+    /* Cut to fit: marked truncated, with its size before. */
+    char big[3000];
+    snprintf(big, sizeof big, "{\"request_id\":\"big-1\",\"pad\":\"%2000d\"}", 7);
+    env = envelope(big, 600);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_true(d.truncated);
+    assert_int_equal(d.request_bytes, (int64_t)strlen(big));
+    assert_true(d.request_len < strlen(big));
+    assert_null(d.req); /* a cut request is no JSON */
+    assert_null(d.request_id);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* A request that was never JSON (the not-JSON path of the engine). */
+    env = envelope("this is not json", 100000);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_null(d.req);
+    assert_null(d.type);
+    errors = pl_opsctl_dlq_errors_text(&d);
+    assert_non_null(errors);
+    free(errors);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* No envelope: not JSON, not an object, no request text. */
+    static const char *const not_envelopes[] = {"",
+                                                "garbage",
+                                                "[1]",
+                                                "{\"error\":\"x\"}",
+                                                "{\"request\":{\"request_id\":\"x\"}}",
+                                                "{\"request\":\"x\"} trailing"};
+    for (size_t i = 0; i < sizeof not_envelopes / sizeof not_envelopes[0]; i++) {
+        assert_int_equal(pl_opsctl_dlq_parse(not_envelopes[i], strlen(not_envelopes[i]), &d),
+                         PL_ERR_PARSE);
+        assert_null(d.root);
+        pl_opsctl_dlq_free(&d);
+    }
+    /* Only len bytes are read. */
+    const char *two = "{\"request\":\"a\"}{\"request\":\"b\"}";
+    assert_int_equal(pl_opsctl_dlq_parse(two, 15, &d), PL_OK);
+    assert_string_equal(d.request, "a");
+    assert_string_equal(d.error, "");
+    assert_string_equal(d.topic, "");
+    assert_int_equal(d.partition, -1);
+    pl_opsctl_dlq_free(&d);
+}
+
+static void test_dlq_json(void **state)
+{
+    (void)state;
+    char *env = envelope(REQUEST, 100000);
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    pl_ctlkafka_msg m = {.partition = 5,
+                         .offset = 9,
+                         .timestamp_ms = 1780000000123LL,
+                         .key = "1-O1xyz",
+                         .key_len = 4,
+                         .payload = env,
+                         .len = strlen(env)};
+    json_object *j = pl_opsctl_dlq_json(&m, &d);
+    assert_string_equal(
+        json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+        "{\"partition\":5,\"offset\":9,\"timestamp\":\"2026-05-28T20:26:40Z\",\"key\":\"1-O1\","
+        "\"error\":\"must be an ISO 4217 alpha-3 code\",\"errors\":[{\"field\":\"currency\","
+        "\"error\":\"must be an ISO 4217 alpha-3 code\"},{\"field\":\"amount\",\"error\":\"too "
+        "small\"}],\"request_topic\":\"paylink.auth.request\",\"request_partition\":3,"
+        "\"request_offset\":42,\"request_id\":\"inv-1\",\"type\":\"auth\",\"truncated\":false}");
+    json_object_put(j);
+
+    /* No key, no timestamp, no envelope. */
+    m.key = NULL;
+    m.timestamp_ms = -1;
+    j = pl_opsctl_dlq_json(&m, NULL);
+    assert_string_equal(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN),
+                        "{\"partition\":5,\"offset\":9,\"timestamp\":null,\"key\":null,"
+                        "\"envelope\":false}");
+    json_object_put(j);
+
+    /* A key holding a card number is printed masked. */
+    m.key = "1-" PAN;
+    m.key_len = strlen(m.key);
+    j = pl_opsctl_dlq_json(&m, &d);
+    const char *text = json_object_to_json_string(j);
+    assert_null(strstr(text, PAN));
+    assert_non_null(strstr(text, "1111"));
+    json_object_put(j);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+}
+
+static void test_replay_plan(void **state)
+{
+    (void)state;
+    char *env = envelope(REQUEST, 100000), e[300];
+    pl_opsctl_dead_letter d;
+    pl_opsctl_replay p;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+
+    /* The dead letter's own key first (only key_len bytes of it). */
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1zz", 4, &p, e, sizeof e), PL_OK);
+    assert_string_equal(p.key, "1-O1");
+    assert_string_equal(p.key_source, "dead_letter");
+    assert_false(p.card_masked);
+
+    /* No key: <company>-<order> of the request, as paylinkctl send derives it. */
+    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", NULL, 0, &p, e, sizeof e),
+                     PL_OK);
+    assert_string_equal(p.key, "1-O1");
+    assert_string_equal(p.key_source, "request");
+    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "", 0, &p, e, sizeof e),
+                     PL_OK);
+    assert_string_equal(p.key_source, "request");
+
+    /* Another topic's dead letter is refused. */
+    assert_int_equal(pl_opsctl_replay_plan(&d, "other.auth.request", "1-O1", 4, &p, e, sizeof e),
+                     PL_ERR_INVALID);
+    assert_non_null(strstr(e, "another topic"));
+    char longkey[200];
+    memset(longkey, 'k', sizeof longkey);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", longkey, sizeof longkey, &p, e, sizeof e),
+        PL_ERR_INVALID);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* A request without company and order, and no key: sent without one. */
+    env = envelope("{\"request_id\":\"x\"}", 100000);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", NULL, 0, &p, e, sizeof e),
+                     PL_OK);
+    assert_string_equal(p.key, "");
+    assert_string_equal(p.key_source, "none");
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* Truncated: refused, saying so. */
+    char big[3000];
+    snprintf(big, sizeof big, "{\"request_id\":\"big-1\",\"pad\":\"%2000d\"}", 7);
+    env = envelope(big, 600);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, &p, e, sizeof e),
+                     PL_ERR_INVALID);
+    assert_non_null(strstr(e, "truncated"));
+    pl_opsctl_dlq_free(&d);
+    free(env);
+}
+
+static void test_replay_plan_masked_cards(void **state)
+{
+    (void)state;
+    /* The engine redacts before it writes the copy: the card number becomes its mask. */
+    static const char *const requests[] = {
+        "{\"request_id\":\"c-1\",\"company\":1,\"order\":\"O1\",\"currency\":\"usd\","
+        "\"card\":{\"number\":\"" PAN "\",\"cvv\":\"123\"}}",
+        "{\"request_id\":\"s-1\",\"company\":1,\"order\":\"O1\",\"type\":\"auth\","
+        "\"svc\":{\"card_number\":\"8574906000000001\"}}",
+    };
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
+        char *redacted = pl_request_redact(requests[i], strlen(requests[i]));
+        assert_null(strstr(redacted, PAN));
+        char *env = envelope(redacted, 100000), e[300];
+        pl_opsctl_dead_letter d;
+        pl_opsctl_replay p;
+        assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+        assert_int_equal(
+            pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, &p, e, sizeof e), PL_OK);
+        assert_true(p.card_masked);
+        pl_opsctl_dlq_free(&d);
+        free(env);
+        free(redacted);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wreq_list_options),
+        cmocka_unit_test(test_wreq_show_options),
+        cmocka_unit_test(test_order_show_options),
+        cmocka_unit_test(test_stats_options),
+        cmocka_unit_test(test_dlq_options),
+        cmocka_unit_test(test_common_refusals),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_offsets),
+        cmocka_unit_test(test_ages),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_table_long_cells_and_growth),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_dlq_parse),
+        cmocka_unit_test(test_dlq_json),
+        cmocka_unit_test(test_replay_plan),
+        cmocka_unit_test(test_replay_plan_masked_cards),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

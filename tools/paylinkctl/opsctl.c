@@ -1,0 +1,1959 @@
+/*
+ * opsctl.c: `paylinkctl wreq | order | stats | dlq` (see opsctl.h). The database side asks
+ * PostgreSQL for one json_build_object per row, so the JSON lines keep the query's field order
+ * and the tables for people are drawn from the same objects; every value goes in as a
+ * parameter. The session is read-only: these commands look, they never write (replay writes to
+ * Kafka only).
+ */
+#include "opsctl.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "card.h"
+#include "ctldb.h"
+#include "reqbuild.h"
+#include "request.h"
+
+/* ---- SQL ----------------------------------------------------------------------------------- */
+
+/*
+ * The session runs in UTC (pl_opsctl_main), so to_char(t, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') prints
+ * times as replies and svcctl print them.
+ *
+ * A required_response row: only the columns of migration 002 (others are being added), the
+ * status as text whatever it is.
+ */
+#define RR_JSON                                                                                    \
+    "json_build_object('id', r.id, 'request_id', r.request_id, 'worker', r.worker, "               \
+    "'status', r.status::text, 'company', r.company, 'order', r.order_number, "                    \
+    "'pay_seq', r.pay_seq, 'service', r.service_bureau, 'operation', r.operation, "                \
+    "'amount', r.amount::text, 'currency', r.currency, 'reason', r.reason, 'detail', r.detail, "   \
+    "'created_at', to_char(r.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                      \
+    "'age_s', floor(extract(epoch FROM now() - r.created_at))::bigint, "                           \
+    "'resolution', r.resolution, 'resolved_by', r.resolved_by, "                                   \
+    "'resolution_note', r.resolution_note, "                                                       \
+    "'resolved_at', to_char(r.resolved_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
+
+static const char *const SQL_WREQ_LIST =
+    "SELECT " RR_JSON " FROM required_response r "
+    "WHERE ($1::text IS NULL OR r.service_bureau = $1::text) "
+    "AND ($2::text IS NULL OR r.worker = $2::text) "
+    "AND ($3::bigint IS NULL OR r.created_at <= now() - $3::bigint * interval '1 second') "
+    "AND ($4::text IS NULL OR r.status::text = $4::text) "
+    "ORDER BY r.created_at, r.id LIMIT $5::bigint";
+
+/* By id ($1, NULL when the ID is no number) or request_id; the id's row first. */
+static const char *const SQL_WREQ_FIND =
+    "SELECT r.id, r.worker, r.request_id, coalesce(r.id = $1::bigint, false), " RR_JSON
+    " FROM required_response r WHERE r.id = $1::bigint OR r.request_id = $2::text "
+    "ORDER BY coalesce(r.id = $1::bigint, false) DESC, r.id LIMIT 20";
+
+/* The times every transaction table has. */
+#define TRANS_TIMES                                                                                \
+    "'received_at', to_char(t.received_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                    \
+    "'sent_at', to_char(t.sent_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'sent_by', t.sent_by, "      \
+    "'answered_at', to_char(t.answered_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+
+/* The transaction row of each worker: what an operator resolving it needs, card data only as
+ * the mask (no hash, token or requestToken). */
+static const char *const SQL_TRANS_AUTH =
+    "SELECT json_build_object('table', 'cc_auth_trans', 'request_id', t.request_id, "
+    "'type', t.request_type, 'operation', t.operation, 'status', t.status::text, "
+    "'service', t.service_bureau, 'company', t.company, 'order', t.order_number, "
+    "'pay_seq', t.pay_seq, 'pay_type', t.pay_type, 'auth_mode', t.auth_mode, "
+    "'amount', t.amount::text, 'currency', t.currency, "
+    "'amount_approved', t.amount_approved::text, 'decision', t.decision, "
+    "'vendor_response', t.vendor_response, 'auth_number', t.auth_number, "
+    "'transaction_id', t.transaction_id, 'card_masked', t.card_masked, "
+    "'card_type', t.card_type, 'hold_reason', t.hold_reason, 'error_text', "
+    "t.error_text, " TRANS_TIMES
+    "'reply', t.reply)::text FROM cc_auth_trans t WHERE t.request_id = $1::text";
+
+static const char *const SQL_TRANS_DEPOSIT =
+    "SELECT json_build_object('table', 'cc_deposit_trans', 'request_id', t.request_id, "
+    "'type', t.request_type, 'operation', t.operation, 'status', t.status::text, "
+    "'deposit_status', t.deposit_status, 'deposit_reason', t.deposit_reason, "
+    "'service', t.service_bureau, 'company', t.company, 'order', t.order_number, "
+    "'pay_seq', t.pay_seq, 'pay_type', t.pay_type, 'amount', t.amount::text, "
+    "'currency', t.currency, 'amount_deposited', t.amount_deposited::text, "
+    "'decision', t.decision, 'vendor_response', t.vendor_response, "
+    "'auth_ref_request_id', t.auth_ref_request_id, "
+    "'capture_ref_request_id', t.capture_ref_request_id, 'transaction_id', t.transaction_id, "
+    "'card_masked', t.card_masked, 'card_type', t.card_type, 'error_text', "
+    "t.error_text, " TRANS_TIMES
+    "'reply', t.reply)::text FROM cc_deposit_trans t WHERE t.request_id = $1::text";
+
+static const char *const SQL_TRANS_REVERSAL =
+    "SELECT json_build_object('table', 'auth_reversal', 'request_id', t.request_id, "
+    "'operation', t.operation, 'status', t.status::text, 'service', t.service_bureau, "
+    "'company', t.company, 'order', t.order_number, 'pay_seq', t.pay_seq, "
+    "'pay_type', t.pay_type, 'amount', t.amount::text, 'currency', t.currency, "
+    "'amount_reversed', t.amount_reversed::text, 'auth_request_id', t.auth_request_id, "
+    "'auth_transaction_id', t.auth_transaction_id, 'decision', t.decision, "
+    "'vendor_response', t.vendor_response, 'transaction_id', t.transaction_id, "
+    "'error_text', t.error_text, " TRANS_TIMES
+    "'reply', t.reply)::text FROM auth_reversal t WHERE t.request_id = $1::text";
+
+static const char *const SQL_TRANS_SVC =
+    "SELECT json_build_object('table', 'svc_trans', 'request_id', t.request_id, "
+    "'type', t.request_type, 'operation', t.operation, 'status', t.status::text, "
+    "'service', t.service_bureau, 'company', t.company, 'order', t.order_number, "
+    "'pay_seq', t.pay_seq, 'pay_type', t.pay_type, 'amount', t.amount::text, "
+    "'currency', t.currency, 'amount_approved', t.amount_approved::text, "
+    "'vendor_response', t.vendor_response, 'error_code', t.error_code, "
+    "'reason_code', t.reason_code, 'svc_transaction_id', t.svc_transaction_id, "
+    "'card_masked', t.card_masked, 'ref_request_id', t.ref_request_id, "
+    "'error_text', t.error_text, " TRANS_TIMES
+    "'reply', t.reply)::text FROM svc_trans t WHERE t.request_id = $1::text";
+
+/* History rows share the keys the table for people shows: table, id, at, event, status, amount,
+ * vendor_response, transaction_id, note. */
+#define AUTH_HISTORY_JSON                                                                          \
+    "json_build_object('table', 'auth_history', 'id', h.id, "                                      \
+    "'at', to_char(h.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                              \
+    "'event', h.transaction_type, 'status', h.status::text, "                                      \
+    "'amount', h.amount_authorized::text, 'currency', h.currency, "                                \
+    "'amount_deposited', h.amount_deposited::text, 'amount_voided', h.amount_voided::text, "       \
+    "'vendor_response', h.vendor_response, 'transaction_id', h.transaction_id, "                   \
+    "'note', concat_ws('; ', 'deposited ' || h.amount_deposited, "                                 \
+    "nullif('voided ' || h.amount_voided || ' ' || h.void_reason, 'voided 0.00 '), "               \
+    "'request ' || coalesce(h.request_id, h.deposit_request_id)))"
+
+static const char *const SQL_HISTORY_AUTH =
+    "SELECT " AUTH_HISTORY_JSON "::text FROM auth_history h "
+    "WHERE h.request_id = $1::text ORDER BY h.id";
+
+static const char *const SQL_HISTORY_DEPOSIT =
+    "SELECT j::text FROM ("
+    "SELECT h.created_at AS at, 1 AS k, h.id, json_build_object('table', 'cc_deposit_history', "
+    "'id', h.id, 'at', to_char(h.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'event', h.event, 'status', h.status, 'amount', h.amount::text, "
+    "'vendor_response', h.vendor_response, 'transaction_id', h.transaction_id, "
+    "'deposit_status', h.deposit_status, 'operation', h.operation, 'actor', h.actor, "
+    "'note', concat_ws('; ', nullif(h.deposit_status, ''), nullif('by ' || h.actor, 'by '), "
+    "nullif(h.note, ''))) AS j FROM cc_deposit_history h WHERE h.request_id = $1::text "
+    "UNION ALL SELECT h.created_at, 2, h.id, " AUTH_HISTORY_JSON
+    " FROM auth_history h WHERE h.deposit_request_id = $1::text) x ORDER BY at, k, id";
+
+static const char *const SQL_HISTORY_REVERSAL =
+    "SELECT " AUTH_HISTORY_JSON "::text FROM auth_history h "
+    "JOIN auth_reversal r ON r.auth_history_id = h.id WHERE r.request_id = $1::text";
+
+/* Every row of an order as one line with the keys of opsctl.h; k orders rows of one instant. */
+static const char *const SQL_ORDER =
+    "SELECT e::text FROM ("
+    "SELECT t.received_at AS at, 1 AS k, t.request_id AS rid, json_build_object("
+    "'kind', 'auth', 'at', to_char(t.received_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'request_id', t.request_id, 'pay_seq', t.pay_seq, 'service', t.service_bureau, "
+    "'type', t.request_type, 'operation', t.operation, 'status', t.status::text, "
+    "'amount', t.amount::text, 'amount_approved', t.amount_approved::text, "
+    "'currency', t.currency, 'vendor_response', t.vendor_response, "
+    "'transaction_id', t.transaction_id, 'detail', concat_ws('; ', nullif(t.card_masked, ''), "
+    "nullif('hold ' || t.hold_reason, 'hold '), nullif(t.error_text, ''))) AS e "
+    "FROM cc_auth_trans t WHERE t.company = $1::int AND t.order_number = $2::text "
+    "UNION ALL "
+    "SELECT h.created_at, 2, coalesce(h.request_id, h.deposit_request_id), json_build_object("
+    "'kind', 'auth_history', 'at', to_char(h.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'request_id', coalesce(h.request_id, h.deposit_request_id), 'pay_seq', h.pay_seq, "
+    "'service', h.service_bureau, 'type', h.transaction_type, 'operation', '', "
+    "'status', h.status::text, 'amount', h.amount_authorized::text, 'amount_approved', NULL, "
+    "'currency', h.currency, 'vendor_response', h.vendor_response, "
+    "'transaction_id', h.transaction_id, 'detail', concat_ws('; ', "
+    "'deposited ' || h.amount_deposited, "
+    "nullif('voided ' || h.amount_voided || ' ' || h.void_reason, 'voided 0.00 '))) "
+    "FROM auth_history h WHERE h.company = $1::int AND h.order_number = $2::text "
+    "UNION ALL "
+    "SELECT d.received_at, 3, d.request_id, json_build_object("
+    "'kind', 'deposit', 'at', to_char(d.received_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'request_id', d.request_id, 'pay_seq', d.pay_seq, 'service', d.service_bureau, "
+    "'type', d.request_type, 'operation', d.operation, 'status', d.status::text, "
+    "'amount', d.amount::text, 'amount_approved', d.amount_deposited::text, "
+    "'currency', d.currency, 'vendor_response', d.vendor_response, "
+    "'transaction_id', d.transaction_id, 'detail', concat_ws('; ', "
+    "nullif(d.deposit_status, ''), nullif(d.deposit_reason, ''), nullif(d.card_masked, ''), "
+    "nullif(d.error_text, ''))) "
+    "FROM cc_deposit_trans d WHERE d.company = $1::int AND d.order_number = $2::text "
+    "UNION ALL "
+    "SELECT h.created_at, 4, h.request_id, json_build_object('kind', 'deposit_history', "
+    "'at', to_char(h.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'request_id', h.request_id, 'pay_seq', d.pay_seq, 'service', d.service_bureau, "
+    "'type', h.event, 'operation', h.operation, 'status', h.status, "
+    "'amount', h.amount::text, 'amount_approved', NULL, 'currency', d.currency, "
+    "'vendor_response', h.vendor_response, 'transaction_id', h.transaction_id, "
+    "'detail', concat_ws('; ', nullif(h.deposit_status, ''), "
+    "nullif('by ' || h.actor, 'by '), nullif(h.note, ''))) "
+    "FROM cc_deposit_history h JOIN cc_deposit_trans d ON d.request_id = h.request_id "
+    "WHERE d.company = $1::int AND d.order_number = $2::text "
+    "UNION ALL "
+    "SELECT r.received_at, 5, r.request_id, json_build_object("
+    "'kind', 'reversal', 'at', to_char(r.received_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'request_id', r.request_id, 'pay_seq', r.pay_seq, 'service', r.service_bureau, "
+    "'type', 'reversal', 'operation', r.operation, 'status', r.status::text, "
+    "'amount', r.amount::text, 'amount_approved', r.amount_reversed::text, "
+    "'currency', r.currency, 'vendor_response', r.vendor_response, "
+    "'transaction_id', r.transaction_id, "
+    "'detail', concat_ws('; ', 'of ' || r.auth_request_id, nullif(r.error_text, ''))) "
+    "FROM auth_reversal r WHERE r.company = $1::int AND r.order_number = $2::text "
+    "UNION ALL "
+    "SELECT s.received_at, 6, s.request_id, json_build_object("
+    "'kind', 'svc', 'at', to_char(s.received_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'request_id', s.request_id, 'pay_seq', s.pay_seq, 'service', s.service_bureau, "
+    "'type', s.request_type, 'operation', s.operation, 'status', s.status::text, "
+    "'amount', s.amount::text, 'amount_approved', s.amount_approved::text, "
+    "'currency', s.currency, 'vendor_response', s.vendor_response, "
+    "'transaction_id', s.svc_transaction_id, 'detail', concat_ws('; ', "
+    "nullif(s.card_masked, ''), nullif('error ' || s.error_code, 'error '), "
+    "nullif(s.error_text, ''))) "
+    "FROM svc_trans s WHERE s.company = $1::int AND s.order_number = $2::text "
+    "UNION ALL "
+    "SELECT q.created_at, 7, q.request_id, json_build_object('kind', 'required_response', "
+    "'at', to_char(q.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'request_id', q.request_id, 'pay_seq', q.pay_seq, 'service', q.service_bureau, "
+    "'type', q.worker, 'operation', q.operation, 'status', q.status::text, "
+    "'amount', q.amount::text, 'amount_approved', NULL, 'currency', q.currency, "
+    "'vendor_response', '', 'transaction_id', '', 'detail', concat_ws('; ', 'id ' || q.id, "
+    "q.reason, nullif(q.detail, ''), "
+    "'resolved ' || q.resolution || coalesce(' by ' || q.resolved_by, ''))) "
+    "FROM required_response q WHERE q.company = $1::int AND q.order_number = $2::text "
+    "UNION ALL "
+    "SELECT m.created_at, 8, m.auth_request_id, json_build_object('kind', 'dm_decision', "
+    "'at', to_char(m.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'request_id', m.auth_request_id, 'pay_seq', m.pay_seq, 'service', m.service_bureau, "
+    "'type', m.action, 'operation', '', 'status', m.new_decision, 'amount', NULL, "
+    "'amount_approved', NULL, 'currency', NULL, 'vendor_response', '', "
+    "'transaction_id', m.transaction_id, 'detail', concat_ws('; ', "
+    "m.original_decision || ' -> ' || m.new_decision, "
+    "nullif('reviewer ' || m.reviewer, 'reviewer '), 'cancel ' || m.cancel_reason, "
+    "'reversal ' || m.reversal_request_id)) "
+    "FROM dm_decision m WHERE m.company = $1::int AND m.order_number = $2::text"
+    ") x ORDER BY at, k, rid";
+
+/* The period of stats, resolved once so both statements use the same one. */
+static const char *const SQL_STATS_PERIOD =
+    "SELECT to_char(coalesce($1::timestamptz, now() - $2::bigint * interval '1 second'), "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(now(), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+static const char *const SQL_STATS_OUTCOMES =
+    "SELECT json_build_object('kind', 'outcome', 'service', x.service_bureau, "
+    "'worker', x.worker, 'type', x.type, 'status', x.status, "
+    "'vendor_response', x.vendor_response, 'description', coalesce((SELECT v.description "
+    "FROM vendor_response v WHERE v.service_bureau = x.service_bureau "
+    "AND v.response_kind = 'reason' AND v.response_code = x.vendor_response), ''), "
+    "'currency', x.currency, 'count', count(*), 'amount_requested', sum(x.amount)::text, "
+    "'amount_approved', (sum(x.approved) FILTER (WHERE x.status = 'approved'))::text)::text "
+    "FROM ("
+    "SELECT 'auth'::text AS worker, service_bureau, request_type::text AS type, "
+    "status::text AS status, vendor_response, currency, amount, amount_approved AS approved "
+    "FROM cc_auth_trans WHERE received_at >= $1::timestamptz "
+    "UNION ALL SELECT 'deposit', service_bureau, request_type, status::text, vendor_response, "
+    "currency, amount, amount_deposited FROM cc_deposit_trans "
+    "WHERE received_at >= $1::timestamptz "
+    "UNION ALL SELECT 'reversal', service_bureau, coalesce(nullif(operation, ''), 'reversal'), "
+    "status::text, vendor_response, currency, amount, amount_reversed FROM auth_reversal "
+    "WHERE received_at >= $1::timestamptz "
+    "UNION ALL SELECT 'svc', service_bureau, request_type, status::text, vendor_response, "
+    "currency, amount, amount_approved FROM svc_trans WHERE received_at >= $1::timestamptz) x "
+    "WHERE ($2::text IS NULL OR x.service_bureau = $2::text) "
+    "GROUP BY x.service_bureau, x.worker, x.type, x.status, x.vendor_response, x.currency "
+    "ORDER BY x.service_bureau, x.worker, x.type, x.status, count(*) DESC, x.vendor_response, "
+    "x.currency";
+
+static const char *const SQL_STATS_OPEN =
+    "SELECT json_build_object('kind', 'required_responses_open', 'service', r.service_bureau, "
+    "'worker', r.worker, 'count', count(*), "
+    "'oldest_at', to_char(min(r.created_at), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'oldest_age_s', floor(extract(epoch FROM now() - min(r.created_at)))::bigint)::text "
+    "FROM required_response r "
+    "WHERE r.status::text = 'open' AND ($1::text IS NULL OR r.service_bureau = $1::text) "
+    "GROUP BY r.service_bureau, r.worker ORDER BY r.service_bureau, r.worker";
+
+/* ---- values -------------------------------------------------------------------------------- */
+
+bool pl_opsctl_parse_duration(const char *s, long long *seconds)
+{
+    static const char units[] = "wdhms";
+    static const long long unit_s[] = {7 * 86400, 86400, 3600, 60, 1};
+    long long total = 0;
+    size_t next_unit = 0; /* units come largest first, each once */
+    if (!s || !*s)
+        return false;
+    while (*s) {
+        long long v = 0;
+        size_t n = 0;
+        for (; s[n] >= '0' && s[n] <= '9'; n++) {
+            if (n >= 9)
+                return false;
+            v = v * 10 + (s[n] - '0');
+        }
+        if (n == 0 || !s[n])
+            return false;
+        const char *u = strchr(units + next_unit, s[n]);
+        if (!u || !*u)
+            return false;
+        size_t i = (size_t)(u - units);
+        total += v * unit_s[i];
+        if (total > PL_OPSCTL_MAX_DURATION_S)
+            return false;
+        next_unit = i + 1;
+        s += n + 1;
+    }
+    *seconds = total;
+    return true;
+}
+
+/* n digits at s as a number, or -1 when they are not all digits. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+bool pl_opsctl_parse_timestamp(const char *s, char *out, size_t outsize)
+{
+    int hh = 0, mi = 0, ss = 0, zh = 0, zm = 0;
+    char zsign = '+';
+    size_t len = s ? strlen(s) : 0;
+    if (len < 10 || s[4] != '-' || s[7] != '-' || outsize < 26)
+        return false;
+    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return false;
+    const char *p = s + 10;
+    if (*p == 'T' || *p == ' ') {
+        if (strlen(p) < 6 || p[3] != ':')
+            return false;
+        hh = digits(p + 1, 2);
+        mi = digits(p + 4, 2);
+        p += 6;
+        if (*p == ':') {
+            if (strlen(p) < 3)
+                return false;
+            ss = digits(p + 1, 2);
+            p += 3;
+        }
+        if (hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59)
+            return false;
+    }
+    if (*p == 'Z' && p[1] == '\0') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        zsign = *p;
+        zh = digits(p + 1, 2);
+        zm = digits(p + 4, 2);
+        if (zh < 0 || zh > 14 || zm < 0 || zm > 59)
+            return false;
+        p += 6;
+    }
+    if (*p)
+        return false;
+    snprintf(out, outsize, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", y, mo, d, hh, mi, ss, zsign,
+             zh, zm);
+    return true;
+}
+
+bool pl_opsctl_parse_offset(const char *s, pl_opsctl_offset *out)
+{
+    const char *colon = s ? strchr(s, ':') : NULL;
+    if (!colon || colon == s || colon - s > 10 || !colon[1] || strlen(colon + 1) > 19)
+        return false;
+    long long p = 0;
+    unsigned long long o = 0;
+    for (const char *c = s; c < colon; c++) {
+        if (*c < '0' || *c > '9')
+            return false;
+        p = p * 10 + (*c - '0');
+    }
+    for (const char *c = colon + 1; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return false;
+        o = o * 10 + (unsigned long long)(*c - '0');
+    }
+    if (p > INT32_MAX || o > (unsigned long long)INT64_MAX)
+        return false;
+    out->partition = (int32_t)p;
+    out->offset = (int64_t)o;
+    return true;
+}
+
+void pl_opsctl_format_age(long long s, char *out, size_t outsize)
+{
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        snprintf(out, outsize, "%llds", s);
+    else if (s < 3600)
+        snprintf(out, outsize, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(out, outsize, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(out, outsize, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+#define CMD(c) (1u << (c))
+#define ALL_CMDS                                                                                   \
+    (CMD(PL_OPSCTL_WREQ_LIST) | CMD(PL_OPSCTL_WREQ_SHOW) | CMD(PL_OPSCTL_ORDER_SHOW) |             \
+     CMD(PL_OPSCTL_STATS) | CMD(PL_OPSCTL_DLQ_LIST) | CMD(PL_OPSCTL_DLQ_REPLAY))
+
+enum {
+    OPT_JSON,
+    OPT_BUREAU,
+    OPT_WORKER,
+    OPT_OLDER,
+    OPT_STATUS,
+    OPT_LIMIT,
+    OPT_COMPANY,
+    OPT_ORDER,
+    OPT_SINCE,
+    OPT_OFFSET,
+    OPT_ALL_SINCE,
+    OPT_DRY_RUN
+};
+static const struct {
+    const char *name;
+    unsigned cmds;
+    bool takes_value;
+} options[] = {
+    [OPT_JSON] = {"--json", ALL_CMDS, false},
+    [OPT_BUREAU] = {"--bureau", CMD(PL_OPSCTL_WREQ_LIST) | CMD(PL_OPSCTL_STATS), true},
+    [OPT_WORKER] = {"--worker",
+                    CMD(PL_OPSCTL_WREQ_LIST) | CMD(PL_OPSCTL_DLQ_LIST) | CMD(PL_OPSCTL_DLQ_REPLAY),
+                    true},
+    [OPT_OLDER] = {"--older-than", CMD(PL_OPSCTL_WREQ_LIST), true},
+    [OPT_STATUS] = {"--status", CMD(PL_OPSCTL_WREQ_LIST), true},
+    [OPT_LIMIT] = {"--limit", CMD(PL_OPSCTL_WREQ_LIST) | CMD(PL_OPSCTL_DLQ_LIST), true},
+    [OPT_COMPANY] = {"--company", CMD(PL_OPSCTL_ORDER_SHOW), true},
+    [OPT_ORDER] = {"--order", CMD(PL_OPSCTL_ORDER_SHOW), true},
+    [OPT_SINCE] = {"--since", CMD(PL_OPSCTL_STATS) | CMD(PL_OPSCTL_DLQ_LIST), true},
+    [OPT_OFFSET] = {"--offset", CMD(PL_OPSCTL_DLQ_REPLAY), true},
+    [OPT_ALL_SINCE] = {"--all-since", CMD(PL_OPSCTL_DLQ_REPLAY), true},
+    [OPT_DRY_RUN] = {"--dry-run", CMD(PL_OPSCTL_DLQ_REPLAY), false}};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* A bureau code as auth_service holds it: 1-8 printable characters, no space. */
+static bool bureau_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 8)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+/* A request_id as the contract has it: [A-Za-z0-9._:-]{1,50}. */
+static bool request_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 50 &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == n;
+}
+
+static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, size_t errstr_size)
+{
+    long v = 0;
+    switch (i) {
+    case OPT_JSON:
+        o->json = true;
+        break;
+    case OPT_BUREAU:
+        if (!bureau_ok(value))
+            return pl_err_set(
+                PL_ERR_INVALID, errstr, errstr_size,
+                "--bureau: expected a service bureau code (1 to 8 characters, no space)");
+        o->bureau = value;
+        break;
+    case OPT_WORKER:
+        if (!pl_reqbuild_worker_ok(value))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--worker: expected auth, deposit, reversal or svc");
+        o->worker = value;
+        break;
+    case OPT_OLDER:
+        if (!pl_opsctl_parse_duration(value, &o->older_than_s))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--older-than: expected a duration such as 30m, 2h, 1d or 1h30m");
+        break;
+    case OPT_STATUS:
+        if (strcmp(value, "all") == 0)
+            o->status = NULL;
+        else if (strcmp(value, "open") == 0 || strcmp(value, "escalated") == 0 ||
+                 strcmp(value, "resolved") == 0)
+            o->status = value;
+        else
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--status: expected open, escalated, resolved or all");
+        break;
+    case OPT_LIMIT:
+        if (!pl_ctldb_parse_range(value, 1, PL_OPSCTL_MAX_LIMIT, &v))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--limit: expected a number, 1 to %d", PL_OPSCTL_MAX_LIMIT);
+        o->limit = v;
+        break;
+    case OPT_COMPANY:
+        if (!pl_ctldb_parse_range(value, 1, 999, &v))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--company: expected a company number, 1 to 999");
+        o->company = (int)v;
+        break;
+    case OPT_ORDER:
+        if (!*value || strlen(value) > 20 || pl_ctldb_has_control(value))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--order: expected an order number of 1 to 20 characters");
+        /* The contract refuses a card number in `order`: no order carries one. */
+        if (pl_card_contains(value, strlen(value)))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--order: must not contain a card number");
+        o->order = value;
+        break;
+    case OPT_SINCE:
+    case OPT_ALL_SINCE:
+        o->since.given = true;
+        o->since.is_duration = pl_opsctl_parse_duration(value, &o->since.seconds);
+        if (o->since.is_duration)
+            break;
+        if (o->cmd == PL_OPSCTL_STATS &&
+            pl_opsctl_parse_timestamp(value, o->since.timestamp, sizeof o->since.timestamp))
+            break;
+        if (o->cmd == PL_OPSCTL_STATS)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--since: expected a duration (30m, 2h, 1d, 1h30m) or a timestamp "
+                              "(YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM])");
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "%s: expected a duration such as 30m, 2h, 1d or 1h30m", options[i].name);
+    case OPT_OFFSET:
+        if (o->noffsets >= PL_OPSCTL_MAX_OFFSETS)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "--offset: at most %d",
+                              PL_OPSCTL_MAX_OFFSETS);
+        pl_opsctl_offset off;
+        if (!pl_opsctl_parse_offset(value, &off))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--offset: expected PARTITION:OFFSET of the dead-letter topic (as "
+                              "dlq list prints them)");
+        for (size_t k = 0; k < o->noffsets; k++)
+            if (o->offsets[k].partition == off.partition && o->offsets[k].offset == off.offset)
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--offset: the same dead letter given twice");
+        o->offsets[o->noffsets++] = off;
+        break;
+    default:
+        o->dry_run = true;
+        break;
+    }
+    return PL_OK;
+}
+
+/* The command of argv[0] and argv[1]; 0 when unknown. *skip: how many words they took. */
+static pl_opsctl_cmd find_cmd(int argc, char **argv, int *skip)
+{
+    const char *sub = argc > 1 ? argv[1] : "";
+    *skip = 2;
+    if (strcmp(argv[0], "wreq") == 0)
+        return strcmp(sub, "list") == 0   ? PL_OPSCTL_WREQ_LIST
+               : strcmp(sub, "show") == 0 ? PL_OPSCTL_WREQ_SHOW
+                                          : 0;
+    if (strcmp(argv[0], "order") == 0)
+        return strcmp(sub, "show") == 0 ? PL_OPSCTL_ORDER_SHOW : 0;
+    if (strcmp(argv[0], "dlq") == 0)
+        return strcmp(sub, "list") == 0     ? PL_OPSCTL_DLQ_LIST
+               : strcmp(sub, "replay") == 0 ? PL_OPSCTL_DLQ_REPLAY
+                                            : 0;
+    *skip = 1;
+    return strcmp(argv[0], "stats") == 0 ? PL_OPSCTL_STATS : 0;
+}
+
+int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr, size_t errstr_size)
+{
+    memset(o, 0, sizeof *o);
+    o->older_than_s = -1;
+    o->status = "open";
+    int first = 0;
+    if (argc < 1 || !(o->cmd = find_cmd(argc, argv, &first)))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "expected wreq list|show, order show, stats, or dlq list|replay");
+    o->limit = o->cmd == PL_OPSCTL_DLQ_LIST ? PL_OPSCTL_DLQ_LIMIT : PL_OPSCTL_WREQ_LIMIT;
+    bool seen[NOPTIONS] = {false};
+    for (int a = first; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strncmp(arg, "--", 2) != 0) {
+            /* Not echoed: a stray word may be a card number. */
+            if (o->cmd != PL_OPSCTL_WREQ_SHOW || o->id)
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "unexpected argument #%d",
+                                  a);
+            if (!request_id_ok(arg))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "wreq show: expected a required response id or a request_id "
+                                  "([A-Za-z0-9._:-], 1 to 50 characters)");
+            if (pl_card_contains(arg, strlen(arg)))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "wreq show: the id must not contain a card number");
+            o->id = arg;
+            continue;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        size_t i = 0;
+        while (i < NOPTIONS &&
+               !(strlen(options[i].name) == len && strncmp(options[i].name, arg, len) == 0))
+            i++;
+        if (i == NOPTIONS || !(options[i].cmds & CMD(o->cmd)))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "unknown option (argument #%d)",
+                              a);
+        if (seen[i] && i != OPT_OFFSET)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s given twice",
+                              options[i].name);
+        seen[i] = true;
+        const char *value = NULL;
+        if (options[i].takes_value) {
+            if (eq)
+                value = eq + 1;
+            else if (a + 1 < argc)
+                value = argv[++a];
+            else
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s needs a value",
+                                  options[i].name);
+        } else if (eq) {
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s takes no value",
+                              options[i].name);
+        }
+        int rc = take(o, i, value, errstr, errstr_size);
+        if (rc != PL_OK)
+            return rc;
+    }
+    switch (o->cmd) {
+    case PL_OPSCTL_WREQ_SHOW:
+        if (!o->id)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "wreq show needs an ID (a required response id or a request_id)");
+        break;
+    case PL_OPSCTL_ORDER_SHOW:
+        if (!o->company || !o->order)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "order show needs --company and --order");
+        break;
+    case PL_OPSCTL_DLQ_LIST:
+    case PL_OPSCTL_DLQ_REPLAY:
+        if (!o->worker)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "dlq %s needs --worker auth|deposit|reversal|svc",
+                              o->cmd == PL_OPSCTL_DLQ_LIST ? "list" : "replay");
+        if (o->cmd == PL_OPSCTL_DLQ_REPLAY && (o->noffsets > 0) == o->since.given)
+            return pl_err_set(
+                PL_ERR_INVALID, errstr, errstr_size,
+                "dlq replay needs either --offset P:O (repeatable) or --all-since DURATION");
+        break;
+    default:
+        break;
+    }
+    return PL_OK;
+}
+
+/* ---- tables ------------------------------------------------------------------------------- */
+
+struct pl_opsctl_table {
+    size_t ncols, nrows, cap;
+    char **cells; /* (nrows + 1) * ncols: the headers first */
+    bool *right;
+};
+
+/* Characters (not bytes) of a UTF-8 string. */
+static size_t width(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* The cell as printed (see pl_opsctl_table_add); malloc'd. */
+static char *cell_text(const char *in)
+{
+    if (!in || !*in)
+        return strdup("-");
+    size_t n = strlen(in), chars = 0, cut = n;
+    for (size_t i = 0; i < n; i++) {
+        if (((unsigned char)in[i] & 0xC0) == 0x80)
+            continue;
+        if (chars == PL_OPSCTL_CELL_MAX - 3 && cut == n)
+            cut = i;
+        if (++chars > PL_OPSCTL_CELL_MAX)
+            break;
+    }
+    bool cutting = chars > PL_OPSCTL_CELL_MAX;
+    size_t keep = cutting ? cut : n;
+    char *out = malloc(keep + 4);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < keep; i++)
+        out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+    memcpy(out + keep, cutting ? "..." : "", cutting ? 4 : 1);
+    return out;
+}
+
+pl_opsctl_table *pl_opsctl_table_new(size_t ncols, const char *const *headers)
+{
+    pl_opsctl_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->ncols = ncols;
+    t->cap = 16;
+    t->cells = calloc((t->cap + 1) * ncols, sizeof *t->cells);
+    t->right = calloc(ncols, sizeof *t->right);
+    if (!t->cells || !t->right) {
+        pl_opsctl_table_destroy(t);
+        return NULL;
+    }
+    for (size_t c = 0; c < ncols; c++) {
+        if (!(t->cells[c] = cell_text(headers[c]))) {
+            pl_opsctl_table_destroy(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+void pl_opsctl_table_align_right(pl_opsctl_table *t, size_t col)
+{
+    if (t && col < t->ncols)
+        t->right[col] = true;
+}
+
+int pl_opsctl_table_add(pl_opsctl_table *t, const char *const *cells)
+{
+    if (t->nrows == t->cap) {
+        char **more = realloc(t->cells, (t->cap * 2 + 1) * t->ncols * sizeof *more);
+        if (!more)
+            return PL_ERR_NOMEM;
+        memset(more + (t->cap + 1) * t->ncols, 0, t->cap * t->ncols * sizeof *more);
+        t->cells = more;
+        t->cap *= 2;
+    }
+    char **row = t->cells + (t->nrows + 1) * t->ncols;
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (!(row[c] = cell_text(cells[c]))) {
+            for (size_t k = 0; k < c; k++) {
+                free(row[k]);
+                row[k] = NULL;
+            }
+            return PL_ERR_NOMEM;
+        }
+    }
+    t->nrows++;
+    return PL_OK;
+}
+
+size_t pl_opsctl_table_rows(const pl_opsctl_table *t)
+{
+    return t->nrows;
+}
+
+void pl_opsctl_table_print(const pl_opsctl_table *t, FILE *out)
+{
+    size_t *w = calloc(t->ncols, sizeof *w);
+    if (!w)
+        return;
+    for (size_t r = 0; r <= t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            size_t n = width(t->cells[r * t->ncols + c]);
+            if (n > w[c])
+                w[c] = n;
+        }
+    for (size_t r = 0; r <= t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * t->ncols + c];
+            int pad = (int)(w[c] - width(s));
+            bool last = c + 1 == t->ncols;
+            if (c > 0)
+                fputs("  ", out);
+            if (t->right[c])
+                fprintf(out, "%*s%s", pad, "", s);
+            else
+                fprintf(out, "%s%*s", s, last ? 0 : pad, "");
+        }
+        fputc('\n', out);
+    }
+    free(w);
+}
+
+void pl_opsctl_table_destroy(pl_opsctl_table *t)
+{
+    if (!t)
+        return;
+    if (t->cells)
+        for (size_t i = 0; i < (t->nrows + 1) * t->ncols; i++)
+            free(t->cells[i]);
+    free(t->cells);
+    free(t->right);
+    free(t);
+}
+
+static const char *compact(json_object *o)
+{
+    return json_object_to_json_string_ext(o,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+void pl_opsctl_print_fields(FILE *out, json_object *obj, const char *indent)
+{
+    size_t keyw = 0;
+    json_object_object_foreach(obj, k, v)
+    {
+        (void)v;
+        if (strlen(k) > keyw)
+            keyw = strlen(k);
+    }
+    json_object_object_foreach(obj, key, val)
+    {
+        fprintf(out, "%s%-*s  ", indent, (int)keyw, key);
+        if (!val) {
+            fputs("-\n", out);
+            continue;
+        }
+        const char *s =
+            json_object_is_type(val, json_type_object) || json_object_is_type(val, json_type_array)
+                ? compact(val)
+                : json_object_get_string(val);
+        for (; s && *s; s++)
+            fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+        fputc('\n', out);
+    }
+}
+
+/* ---- dead letters -------------------------------------------------------------------------- */
+
+/* One JSON value of exactly len bytes (whitespace around it allowed), or NULL. */
+static json_object *parse_json(const char *text, size_t len)
+{
+    if (!text || len > (size_t)INT32_MAX)
+        return NULL;
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+    if (obj && json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(obj);
+        obj = NULL;
+    }
+    for (size_t i = obj ? json_tokener_get_parse_end(tok) : len; i < len; i++) {
+        if (!strchr(" \t\r\n", text[i])) {
+            json_object_put(obj);
+            obj = NULL;
+            break;
+        }
+    }
+    json_tokener_free(tok);
+    return obj;
+}
+
+/* The string member key of obj, or NULL when it is missing or not a string. */
+static const char *str_member(json_object *obj, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+int pl_opsctl_dlq_parse(const char *payload, size_t len, pl_opsctl_dead_letter *d)
+{
+    memset(d, 0, sizeof *d);
+    d->partition = -1;
+    d->offset = -1;
+    d->request_bytes = -1;
+    json_object *root = parse_json(payload, len), *v = NULL;
+    if (!root || !json_object_is_type(root, json_type_object) ||
+        !json_object_object_get_ex(root, "request", &v) ||
+        !json_object_is_type(v, json_type_string)) {
+        json_object_put(root);
+        return PL_ERR_PARSE;
+    }
+    d->root = root;
+    d->request = json_object_get_string(v);
+    d->request_len = (size_t)json_object_get_string_len(v);
+    const char *s = str_member(root, "error");
+    d->error = s ? s : "";
+    s = str_member(root, "topic");
+    d->topic = s ? s : "";
+    if (json_object_object_get_ex(root, "errors", &v) && json_object_is_type(v, json_type_array))
+        d->errors = v;
+    if (json_object_object_get_ex(root, "partition", &v) && json_object_is_type(v, json_type_int))
+        d->partition = json_object_get_int(v);
+    if (json_object_object_get_ex(root, "offset", &v) && json_object_is_type(v, json_type_int))
+        d->offset = json_object_get_int64(v);
+    d->truncated = json_object_object_get_ex(root, "truncated", &v) && json_object_get_boolean(v);
+    if (d->truncated && json_object_object_get_ex(root, "request_bytes", &v) &&
+        json_object_is_type(v, json_type_int))
+        d->request_bytes = json_object_get_int64(v);
+    json_object *req = parse_json(d->request, d->request_len);
+    if (req && json_object_is_type(req, json_type_object)) {
+        d->req = req;
+        d->request_id = str_member(req, "request_id");
+        d->type = str_member(req, "type");
+    } else {
+        json_object_put(req);
+    }
+    return PL_OK;
+}
+
+void pl_opsctl_dlq_free(pl_opsctl_dead_letter *d)
+{
+    json_object_put(d->req);
+    json_object_put(d->root);
+    memset(d, 0, sizeof *d);
+}
+
+char *pl_opsctl_dlq_errors_text(const pl_opsctl_dead_letter *d)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f)
+        return NULL;
+    size_t n = d->errors ? json_object_array_length(d->errors) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(d->errors, i);
+        const char *field = json_object_is_type(e, json_type_object) ? str_member(e, "field") : "";
+        const char *msg = json_object_is_type(e, json_type_object) ? str_member(e, "error") : "";
+        fprintf(f, "%s%s: %s", i ? "; " : "", field ? field : "", msg ? msg : "");
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static void format_ms(int64_t ms, char *out, size_t outsize)
+{
+    if (ms < 0) {
+        snprintf(out, outsize, "%s", "");
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outsize, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The key as it may be printed: card numbers masked, control characters as '?'. */
+static void printable_key(const char *key, size_t key_len, char *out, size_t outsize)
+{
+    pl_card_scrub_copy(out, outsize, key ? key : "", key ? key_len : 0, PL_MASK_LAST4);
+    for (char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+}
+
+static void add_str(json_object *o, const char *key, const char *value)
+{
+    json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+}
+
+json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_letter *d)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    char ts[32], key[128];
+    format_ms(m->timestamp_ms, ts, sizeof ts);
+    printable_key(m->key, m->key_len, key, sizeof key);
+    json_object_object_add(o, "partition", json_object_new_int(m->partition));
+    json_object_object_add(o, "offset", json_object_new_int64(m->offset));
+    add_str(o, "timestamp", *ts ? ts : NULL);
+    add_str(o, "key", m->key ? key : NULL);
+    if (!d) {
+        json_object_object_add(o, "envelope", json_object_new_boolean(0));
+        return o;
+    }
+    add_str(o, "error", d->error);
+    json_object *errs = json_object_new_array();
+    size_t n = d->errors ? json_object_array_length(d->errors) : 0;
+    for (size_t i = 0; errs && i < n; i++)
+        json_object_array_add(errs, json_object_get(json_object_array_get_idx(d->errors, i)));
+    json_object_object_add(o, "errors", errs);
+    add_str(o, "request_topic", *d->topic ? d->topic : NULL);
+    json_object_object_add(o, "request_partition",
+                           d->partition >= 0 ? json_object_new_int(d->partition) : NULL);
+    json_object_object_add(o, "request_offset",
+                           d->offset >= 0 ? json_object_new_int64(d->offset) : NULL);
+    add_str(o, "request_id", d->request_id);
+    add_str(o, "type", d->type);
+    json_object_object_add(o, "truncated", json_object_new_boolean(d->truncated));
+    if (d->truncated)
+        json_object_object_add(o, "request_bytes", json_object_new_int64(d->request_bytes));
+    return o;
+}
+
+/* True when member `key` of obj is an object whose `number_key` holds a masked number. */
+static bool masked_card(json_object *obj, const char *key, const char *number_key)
+{
+    json_object *card;
+    if (!obj || !json_object_object_get_ex(obj, key, &card) ||
+        !json_object_is_type(card, json_type_object))
+        return false;
+    const char *number = str_member(card, number_key);
+    return number && strchr(number, '*');
+}
+
+int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_topic,
+                          const char *key, size_t key_len, pl_opsctl_replay *p, char *errstr,
+                          size_t errstr_size)
+{
+    memset(p, 0, sizeof *p);
+    if (d->truncated)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "its request was truncated to fit the dead-letter topic (%lld bytes "
+                          "before): it cannot be sent again as it was",
+                          (long long)d->request_bytes);
+    if (*d->topic && strcmp(d->topic, request_topic) != 0)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "it came from another topic than %s",
+                          request_topic);
+    if (key && key_len > 0) {
+        if (key_len >= sizeof p->key)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "its key is longer than %zu bytes", sizeof p->key - 1);
+        memcpy(p->key, key, key_len);
+        p->key[key_len] = '\0';
+        p->key_source = "dead_letter";
+    } else if (d->req && pl_reqbuild_key(d->req, p->key, sizeof p->key) == PL_OK) {
+        p->key_source = "request";
+    } else {
+        p->key[0] = '\0';
+        p->key_source = "none";
+    }
+    p->card_masked =
+        masked_card(d->req, "card", "number") || masked_card(d->req, "svc", "card_number");
+    return PL_OK;
+}
+
+/* ---- output helpers ------------------------------------------------------------------------- */
+
+static int fail(const char *what, const char *why)
+{
+    fprintf(stderr, "paylinkctl: %s: %s\n", what, why);
+    return PL_OPSCTL_EXIT_ERROR;
+}
+
+static void print_json_line(json_object *o)
+{
+    const char *s = compact(o);
+    if (s)
+        printf("%s\n", s);
+}
+
+/* Member key of obj as text for a table cell ("" for null or missing). */
+static const char *jtext(json_object *obj, const char *key)
+{
+    json_object *v;
+    if (!obj || !json_object_object_get_ex(obj, key, &v) || !v)
+        return "";
+    return json_object_get_string(v);
+}
+
+static long long jint(json_object *obj, const char *key)
+{
+    json_object *v;
+    return obj && json_object_object_get_ex(obj, key, &v) && v ? json_object_get_int64(v) : 0;
+}
+
+/* "120.00 USD", "120.00", or "". */
+static void amount_cell(json_object *obj, const char *amount_key, char *out, size_t outsize)
+{
+    const char *a = jtext(obj, amount_key), *c = jtext(obj, "currency");
+    snprintf(out, outsize, "%s%s%s", a, *a && *c ? " " : "", *a ? c : "");
+}
+
+/* Runs a statement whose rows are one JSON text each; NULL after saying why. */
+static PGresult *query(PGconn *db, const char *what, const char *sql, int n,
+                       const char *const *params)
+{
+    PGresult *r = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "paylinkctl: %s failed: %s", what, PQerrorMessage(db));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Row i, column c of r parsed as JSON (the caller puts it); NULL when it is not JSON. */
+static json_object *row_json(const PGresult *r, int i, int c)
+{
+    const char *s = PQgetvalue(r, i, c);
+    return parse_json(s, strlen(s));
+}
+
+/* Prints a table and frees it, or a line saying there was nothing. */
+static void table_done(pl_opsctl_table *t, const char *none)
+{
+    if (!t)
+        return;
+    if (pl_opsctl_table_rows(t) > 0)
+        pl_opsctl_table_print(t, stdout);
+    else
+        printf("%s\n", none);
+    pl_opsctl_table_destroy(t);
+}
+
+/* ---- wreq ---------------------------------------------------------------------------------- */
+
+static const char *const WREQ_HEADERS[] = {"ID",        "AGE",        "WORKER", "BUREAU",
+                                           "OPERATION", "REQUEST_ID", "ORDER",  "AMOUNT",
+                                           "REASON",    "STATUS",     "DETAIL"};
+
+static int wreq_row(pl_opsctl_table *t, json_object *o)
+{
+    char age[32], order[64], amount[48];
+    pl_opsctl_format_age(jint(o, "age_s"), age, sizeof age);
+    snprintf(order, sizeof order, "%s-%s-%s", jtext(o, "company"), jtext(o, "order"),
+             jtext(o, "pay_seq"));
+    amount_cell(o, "amount", amount, sizeof amount);
+    const char *cells[] = {jtext(o, "id"),
+                           age,
+                           jtext(o, "worker"),
+                           jtext(o, "service"),
+                           jtext(o, "operation"),
+                           jtext(o, "request_id"),
+                           order,
+                           amount,
+                           jtext(o, "reason"),
+                           jtext(o, "status"),
+                           jtext(o, "detail")};
+    return pl_opsctl_table_add(t, cells);
+}
+
+static int cmd_wreq_list(PGconn *db, const pl_opsctl_opts *o)
+{
+    char older[32], limit[32];
+    snprintf(older, sizeof older, "%lld", o->older_than_s);
+    snprintf(limit, sizeof limit, "%ld", o->limit + 1);
+    const char *p[] = {o->bureau, o->worker, o->older_than_s >= 0 ? older : NULL, o->status, limit};
+    PGresult *r = query(db, "reading the required responses", SQL_WREQ_LIST, 5, p);
+    if (!r)
+        return PL_OPSCTL_EXIT_ERROR;
+    int n = PQntuples(r), status = PL_OPSCTL_EXIT_ERROR;
+    bool more = n > o->limit;
+    if (more)
+        n = (int)o->limit;
+    pl_opsctl_table *t =
+        o->json ? NULL
+                : pl_opsctl_table_new(sizeof WREQ_HEADERS / sizeof *WREQ_HEADERS, WREQ_HEADERS);
+    if (!o->json && !t)
+        goto out;
+    pl_opsctl_table_align_right(t, 0);
+    pl_opsctl_table_align_right(t, 1);
+    pl_opsctl_table_align_right(t, 7);
+    for (int i = 0; i < n; i++) {
+        json_object *row = row_json(r, i, 0);
+        if (!row)
+            goto out;
+        int rc = 0;
+        if (o->json)
+            print_json_line(row);
+        else
+            rc = wreq_row(t, row);
+        json_object_put(row);
+        if (rc != 0)
+            goto out;
+    }
+    table_done(t, "(no required responses)");
+    t = NULL;
+    if (more)
+        fprintf(stderr,
+                "paylinkctl: more than %ld required responses match: the oldest %ld "
+                "are shown (--limit)\n",
+                o->limit, o->limit);
+    status = PL_OPSCTL_EXIT_OK;
+out:
+    pl_opsctl_table_destroy(t);
+    PQclear(r);
+    if (status != PL_OPSCTL_EXIT_OK)
+        fputs("paylinkctl: wreq list: out of memory or an unreadable row\n", stderr);
+    return status;
+}
+
+static const char *trans_sql(const char *worker)
+{
+    if (strcmp(worker, "auth") == 0)
+        return SQL_TRANS_AUTH;
+    if (strcmp(worker, "deposit") == 0)
+        return SQL_TRANS_DEPOSIT;
+    if (strcmp(worker, "reversal") == 0)
+        return SQL_TRANS_REVERSAL;
+    if (strcmp(worker, "svc") == 0)
+        return SQL_TRANS_SVC;
+    return NULL;
+}
+
+static const char *history_sql(const char *worker)
+{
+    if (strcmp(worker, "auth") == 0)
+        return SQL_HISTORY_AUTH;
+    if (strcmp(worker, "deposit") == 0)
+        return SQL_HISTORY_DEPOSIT;
+    if (strcmp(worker, "reversal") == 0)
+        return SQL_HISTORY_REVERSAL;
+    return NULL; /* svc_trans has no history table */
+}
+
+static const char *const HISTORY_HEADERS[] = {
+    "TIME",           "TABLE", "ID", "EVENT", "STATUS", "AMOUNT", "VENDOR_RESPONSE",
+    "TRANSACTION_ID", "NOTE"};
+
+static void print_show(json_object *rr, json_object *trans, json_object *history)
+{
+    printf("required response %s (%s)\n", jtext(rr, "id"), jtext(rr, "status"));
+    pl_opsctl_print_fields(stdout, rr, "  ");
+    if (trans) {
+        printf("\ntransaction (%s)\n", jtext(trans, "table"));
+        pl_opsctl_print_fields(stdout, trans, "  ");
+    } else {
+        printf("\ntransaction: no row of request %s in the %s worker's table\n",
+               jtext(rr, "request_id"), jtext(rr, "worker"));
+    }
+    printf("\nhistory\n");
+    pl_opsctl_table *t =
+        pl_opsctl_table_new(sizeof HISTORY_HEADERS / sizeof *HISTORY_HEADERS, HISTORY_HEADERS);
+    if (!t)
+        return;
+    pl_opsctl_table_align_right(t, 5);
+    size_t n = json_object_array_length(history);
+    for (size_t i = 0; i < n; i++) {
+        json_object *h = json_object_array_get_idx(history, i);
+        char amount[48];
+        amount_cell(h, "amount", amount, sizeof amount);
+        const char *cells[] = {jtext(h, "at"),
+                               jtext(h, "table"),
+                               jtext(h, "id"),
+                               jtext(h, "event"),
+                               jtext(h, "status"),
+                               amount,
+                               jtext(h, "vendor_response"),
+                               jtext(h, "transaction_id"),
+                               jtext(h, "note")};
+        if (pl_opsctl_table_add(t, cells) != PL_OK)
+            break;
+    }
+    table_done(t, "  (no history rows)");
+}
+
+/* The required response ID names, as its JSON; NULL after saying why. *worker, *rid: copies. */
+static json_object *find_required_response(PGconn *db, const char *id, char *worker,
+                                           size_t worker_size, char *rid, size_t rid_size)
+{
+    /* An id is a bigint: 18 digits at most here, so the cast never fails. */
+    size_t n = strlen(id);
+    bool numeric = n <= 18 && strspn(id, "0123456789") == n;
+    const char *p[] = {numeric ? id : NULL, id};
+    PGresult *r = query(db, "reading the required response", SQL_WREQ_FIND, 2, p);
+    if (!r)
+        return NULL;
+    json_object *rr = NULL;
+    int rows = PQntuples(r);
+    bool by_id = rows > 0 && PQgetvalue(r, 0, 3)[0] == 't';
+    if (rows == 0) {
+        fputs("paylinkctl: wreq show: no required response has that id or request_id\n", stderr);
+    } else if (rows > 1 && !by_id) {
+        fputs("paylinkctl: wreq show: that request_id has required responses of several "
+              "workers; give one of their ids:",
+              stderr);
+        for (int i = 0; i < rows; i++)
+            fprintf(stderr, " %s (%s)", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        fputc('\n', stderr);
+    } else {
+        snprintf(worker, worker_size, "%s", PQgetvalue(r, 0, 1));
+        snprintf(rid, rid_size, "%s", PQgetvalue(r, 0, 2));
+        rr = row_json(r, 0, 4);
+        if (!rr)
+            fputs("paylinkctl: wreq show: unreadable row\n", stderr);
+    }
+    PQclear(r);
+    return rr;
+}
+
+static int cmd_wreq_show(PGconn *db, const pl_opsctl_opts *o)
+{
+    char worker[32], rid[64];
+    int status = PL_OPSCTL_EXIT_ERROR;
+    json_object *trans = NULL, *history = json_object_new_array();
+    json_object *rr = find_required_response(db, o->id, worker, sizeof worker, rid, sizeof rid);
+    if (!rr || !history)
+        goto out;
+    const char *p[] = {rid};
+    const char *sql = trans_sql(worker);
+    if (sql) {
+        PGresult *r = query(db, "reading the transaction", sql, 1, p);
+        if (!r)
+            goto out;
+        if (PQntuples(r) > 0)
+            trans = row_json(r, 0, 0);
+        PQclear(r);
+    }
+    if ((sql = history_sql(worker)) != NULL) {
+        PGresult *r = query(db, "reading the history", sql, 1, p);
+        if (!r)
+            goto out;
+        for (int i = 0; i < PQntuples(r); i++) {
+            json_object *h = row_json(r, i, 0);
+            if (h)
+                json_object_array_add(history, h);
+        }
+        PQclear(r);
+    }
+    if (o->json) {
+        json_object *all = json_object_new_object();
+        if (!all)
+            goto out;
+        json_object_object_add(all, "required_response", json_object_get(rr));
+        json_object_object_add(all, "transaction", json_object_get(trans));
+        json_object_object_add(all, "history", json_object_get(history));
+        print_json_line(all);
+        json_object_put(all);
+    } else {
+        print_show(rr, trans, history);
+    }
+    status = PL_OPSCTL_EXIT_OK;
+out:
+    json_object_put(rr);
+    json_object_put(trans);
+    json_object_put(history);
+    return status;
+}
+
+/* ---- order show ----------------------------------------------------------------------------- */
+
+static const char *const ORDER_HEADERS[] = {"TIME",     "KIND",      "REQUEST_ID", "PAY",
+                                            "TYPE",     "OPERATION", "STATUS",     "AMOUNT",
+                                            "APPROVED", "VR",        "DETAIL"};
+
+static int cmd_order_show(PGconn *db, const pl_opsctl_opts *o)
+{
+    char company[16];
+    snprintf(company, sizeof company, "%d", o->company);
+    const char *p[] = {company, o->order};
+    PGresult *r = query(db, "reading the order", SQL_ORDER, 2, p);
+    if (!r)
+        return PL_OPSCTL_EXIT_ERROR;
+    int n = PQntuples(r), status = PL_OPSCTL_EXIT_ERROR;
+    pl_opsctl_table *t = NULL;
+    if (n == 0) {
+        fprintf(stderr,
+                "paylinkctl: order show: company %d has no payment records for that "
+                "order\n",
+                o->company);
+        goto out;
+    }
+    if (!o->json &&
+        !(t = pl_opsctl_table_new(sizeof ORDER_HEADERS / sizeof *ORDER_HEADERS, ORDER_HEADERS)))
+        goto out;
+    pl_opsctl_table_align_right(t, 7);
+    pl_opsctl_table_align_right(t, 8);
+    for (int i = 0; i < n; i++) {
+        json_object *e = row_json(r, i, 0);
+        if (!e)
+            goto out;
+        int rc = 0;
+        if (o->json) {
+            print_json_line(e);
+        } else {
+            char amount[48];
+            amount_cell(e, "amount", amount, sizeof amount);
+            const char *cells[] = {jtext(e, "at"),
+                                   jtext(e, "kind"),
+                                   jtext(e, "request_id"),
+                                   jtext(e, "pay_seq"),
+                                   jtext(e, "type"),
+                                   jtext(e, "operation"),
+                                   jtext(e, "status"),
+                                   amount,
+                                   jtext(e, "amount_approved"),
+                                   jtext(e, "vendor_response"),
+                                   jtext(e, "detail")};
+            rc = pl_opsctl_table_add(t, cells);
+        }
+        json_object_put(e);
+        if (rc != 0)
+            goto out;
+    }
+    table_done(t, "");
+    t = NULL;
+    status = PL_OPSCTL_EXIT_OK;
+out:
+    pl_opsctl_table_destroy(t);
+    PQclear(r);
+    return status;
+}
+
+/* ---- stats ---------------------------------------------------------------------------------- */
+
+static const char *const STATS_HEADERS[] = {"BUREAU",    "WORKER",      "TYPE",  "STATUS",
+                                            "VR",        "DESCRIPTION", "COUNT", "CURRENCY",
+                                            "REQUESTED", "APPROVED"};
+static const char *const OPEN_HEADERS[] = {"BUREAU", "WORKER", "OPEN", "OLDEST", "AGE"};
+
+static int cmd_stats(PGconn *db, const pl_opsctl_opts *o)
+{
+    char secs[32], since[32], until[32];
+    int status = PL_OPSCTL_EXIT_ERROR;
+    pl_opsctl_table *t = NULL;
+    PGresult *r = NULL;
+    long long s = o->since.given ? o->since.seconds : PL_OPSCTL_STATS_SINCE_S;
+    bool ts = o->since.given && !o->since.is_duration;
+    snprintf(secs, sizeof secs, "%lld", s);
+    const char *pp[] = {ts ? o->since.timestamp : NULL, secs};
+    if (!(r = query(db, "reading the period", SQL_STATS_PERIOD, 2, pp)))
+        return PL_OPSCTL_EXIT_ERROR;
+    snprintf(since, sizeof since, "%s", PQgetvalue(r, 0, 0));
+    snprintf(until, sizeof until, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+
+    json_object *period = json_object_new_object();
+    if (!period)
+        return PL_OPSCTL_EXIT_ERROR;
+    add_str(period, "kind", "period");
+    add_str(period, "since", since);
+    add_str(period, "until", until);
+    if (o->json)
+        print_json_line(period);
+    else
+        printf("outcomes of the requests received from %s to %s%s%s\n", since, until,
+               o->bureau ? ", bureau " : "", o->bureau ? o->bureau : "");
+    json_object_put(period);
+
+    const char *p[] = {since, o->bureau};
+    if (!(r = query(db, "reading the outcomes", SQL_STATS_OUTCOMES, 2, p)))
+        goto out;
+    if (!o->json &&
+        !(t = pl_opsctl_table_new(sizeof STATS_HEADERS / sizeof *STATS_HEADERS, STATS_HEADERS)))
+        goto out;
+    for (size_t c = 6; c < 10; c++)
+        if (c != 7)
+            pl_opsctl_table_align_right(t, c);
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_object *e = row_json(r, i, 0);
+        if (!e)
+            goto out;
+        int rc = 0;
+        if (o->json) {
+            print_json_line(e);
+        } else {
+            const char *cells[] = {jtext(e, "service"),
+                                   jtext(e, "worker"),
+                                   jtext(e, "type"),
+                                   jtext(e, "status"),
+                                   jtext(e, "vendor_response"),
+                                   jtext(e, "description"),
+                                   jtext(e, "count"),
+                                   jtext(e, "currency"),
+                                   jtext(e, "amount_requested"),
+                                   jtext(e, "amount_approved")};
+            rc = pl_opsctl_table_add(t, cells);
+        }
+        json_object_put(e);
+        if (rc != 0)
+            goto out;
+    }
+    table_done(t, "(no requests)");
+    t = NULL;
+    PQclear(r);
+
+    const char *q[] = {o->bureau};
+    if (!(r = query(db, "reading the open required responses", SQL_STATS_OPEN, 1, q)))
+        goto out;
+    if (!o->json) {
+        printf("\nrequired responses open now\n");
+        if (!(t = pl_opsctl_table_new(sizeof OPEN_HEADERS / sizeof *OPEN_HEADERS, OPEN_HEADERS)))
+            goto out;
+        pl_opsctl_table_align_right(t, 2);
+        pl_opsctl_table_align_right(t, 4);
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_object *e = row_json(r, i, 0);
+        if (!e)
+            goto out;
+        int rc = 0;
+        if (o->json) {
+            print_json_line(e);
+        } else {
+            char age[32];
+            pl_opsctl_format_age(jint(e, "oldest_age_s"), age, sizeof age);
+            const char *cells[] = {jtext(e, "service"), jtext(e, "worker"), jtext(e, "count"),
+                                   jtext(e, "oldest_at"), age};
+            rc = pl_opsctl_table_add(t, cells);
+        }
+        json_object_put(e);
+        if (rc != 0)
+            goto out;
+    }
+    table_done(t, "(none)");
+    t = NULL;
+    status = PL_OPSCTL_EXIT_OK;
+out:
+    pl_opsctl_table_destroy(t);
+    PQclear(r);
+    return status;
+}
+
+/* ---- dlq ------------------------------------------------------------------------------------ */
+
+/* How long a scan of a dead-letter topic may take. */
+#define DLQ_SCAN_MS 60000
+
+/* A message copied out of a scan. */
+typedef struct held {
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    char *key; /* NULL when none */
+    size_t key_len;
+    char *payload;
+    size_t len;
+    json_object *line; /* dlq list: its output object */
+} held;
+
+typedef struct held_list {
+    held *v;
+    size_t n, cap;
+    size_t keep;      /* dlq list: only the newest `keep` are kept; 0 = all */
+    int64_t since_ms; /* older messages are skipped; -1 = none */
+    bool list;        /* build list lines (dlq list) rather than copy payloads (replay) */
+    bool nomem;
+} held_list;
+
+static void held_free(held *h)
+{
+    free(h->key);
+    if (h->payload)
+        pl_card_wipe(h->payload, h->len);
+    free(h->payload);
+    json_object_put(h->line);
+    memset(h, 0, sizeof *h);
+}
+
+static int held_cmp(const void *a, const void *b)
+{
+    const held *x = a, *y = b;
+    if (x->timestamp_ms != y->timestamp_ms)
+        return x->timestamp_ms < y->timestamp_ms ? -1 : 1;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Sorts oldest first and keeps only the newest l->keep. */
+static void held_trim(held_list *l)
+{
+    qsort(l->v, l->n, sizeof *l->v, held_cmp);
+    if (l->keep == 0 || l->n <= l->keep)
+        return;
+    size_t drop = l->n - l->keep;
+    for (size_t i = 0; i < drop; i++)
+        held_free(&l->v[i]);
+    memmove(l->v, l->v + drop, l->keep * sizeof *l->v);
+    l->n = l->keep;
+}
+
+static char *dup_bytes(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        if (n)
+            memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+static int on_dead_letter(const pl_ctlkafka_msg *m, void *arg)
+{
+    held_list *l = arg;
+    if (l->since_ms >= 0 && m->timestamp_ms >= 0 && m->timestamp_ms < l->since_ms)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        held *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->nomem = true;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    held *h = &l->v[l->n];
+    memset(h, 0, sizeof *h);
+    h->partition = m->partition;
+    h->offset = m->offset;
+    h->timestamp_ms = m->timestamp_ms;
+    if (l->list) {
+        pl_opsctl_dead_letter d;
+        bool envelope = pl_opsctl_dlq_parse(m->payload, m->len, &d) == PL_OK;
+        h->line = pl_opsctl_dlq_json(m, envelope ? &d : NULL);
+        pl_opsctl_dlq_free(&d);
+        if (!h->line) {
+            l->nomem = true;
+            return 1;
+        }
+    } else {
+        h->key = m->key ? dup_bytes(m->key, m->key_len) : NULL;
+        h->key_len = m->key_len;
+        h->payload = dup_bytes(m->payload ? m->payload : "", m->len);
+        h->len = m->len;
+        if ((m->key && !h->key) || !h->payload) {
+            held_free(h);
+            l->nomem = true;
+            return 1;
+        }
+    }
+    l->n++;
+    if (l->keep && l->n >= 2 * l->keep)
+        held_trim(l);
+    return 0;
+}
+
+static void held_list_free(held_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        held_free(&l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *const DLQ_HEADERS[] = {"P:OFFSET", "TIME",  "KEY",    "REQUEST_ID",
+                                          "TYPE",     "ERROR", "ERRORS", "NOTE"};
+
+static int dlq_row(pl_opsctl_table *t, json_object *e)
+{
+    char where[48], note[64] = "";
+    snprintf(where, sizeof where, "%s:%s", jtext(e, "partition"), jtext(e, "offset"));
+    json_object *v;
+    char *errors = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&errors, &size);
+    if (!f)
+        return PL_ERR_NOMEM;
+    if (json_object_object_get_ex(e, "errors", &v) && v)
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            json_object *fe = json_object_array_get_idx(v, i);
+            fprintf(f, "%s%s: %s", i ? "; " : "", jtext(fe, "field"), jtext(fe, "error"));
+        }
+    if (fclose(f) != 0) {
+        free(errors);
+        return PL_ERR_NOMEM;
+    }
+    if (json_object_object_get_ex(e, "envelope", &v))
+        snprintf(note, sizeof note, "not an envelope");
+    else if (json_object_object_get_ex(e, "truncated", &v) && json_object_get_boolean(v))
+        snprintf(note, sizeof note, "truncated (%s bytes)", jtext(e, "request_bytes"));
+    const char *cells[] = {where,
+                           jtext(e, "timestamp"),
+                           jtext(e, "key"),
+                           jtext(e, "request_id"),
+                           jtext(e, "type"),
+                           jtext(e, "error"),
+                           errors,
+                           note};
+    int rc = pl_opsctl_table_add(t, cells);
+    free(errors);
+    return rc;
+}
+
+static int cmd_dlq_list(const pl_opsctl_opts *o, const char *brokers, const char *topic)
+{
+    char errstr[512];
+    held_list l = {.keep = (size_t)o->limit, .since_ms = -1, .list = true};
+    if (o->since.given)
+        l.since_ms = now_ms() - o->since.seconds * 1000;
+    int rc = pl_ctlkafka_scan(brokers, topic, l.since_ms, DLQ_SCAN_MS, on_dead_letter, &l, errstr,
+                              sizeof errstr);
+    int status = PL_OPSCTL_EXIT_ERROR;
+    pl_opsctl_table *t = NULL;
+    if (rc != PL_OK) {
+        fail("dlq list", errstr);
+        goto out;
+    }
+    if (l.nomem) {
+        fail("dlq list", "out of memory");
+        goto out;
+    }
+    held_trim(&l);
+    if (!o->json &&
+        !(t = pl_opsctl_table_new(sizeof DLQ_HEADERS / sizeof *DLQ_HEADERS, DLQ_HEADERS)))
+        goto out;
+    for (size_t i = 0; i < l.n; i++) {
+        if (o->json)
+            print_json_line(l.v[i].line);
+        else if (dlq_row(t, l.v[i].line) != PL_OK)
+            goto out;
+    }
+    table_done(t, "(no dead letters)");
+    t = NULL;
+    status = PL_OPSCTL_EXIT_OK;
+out:
+    pl_opsctl_table_destroy(t);
+    held_list_free(&l);
+    return status;
+}
+
+static int on_one(const pl_ctlkafka_msg *m, void *arg)
+{
+    return on_dead_letter(m, arg);
+}
+
+/* Replays (or, dry, shows) one dead letter; 0, or -1 after saying why it was not. */
+static int replay_one(const pl_opsctl_opts *o, const char *brokers, const char *request_topic,
+                      const held *h)
+{
+    char errstr[512], what[64];
+    snprintf(what, sizeof what, "dlq replay %d:%lld", (int)h->partition, (long long)h->offset);
+    pl_opsctl_dead_letter d;
+    if (pl_opsctl_dlq_parse(h->payload, h->len, &d) != PL_OK) {
+        fail(what, "refused: not a dead-letter envelope (no request text)");
+        return -1;
+    }
+    int ret = -1;
+    pl_opsctl_replay plan;
+    char *shown = NULL;
+    if (pl_opsctl_replay_plan(&d, request_topic, h->key, h->key_len, &plan, errstr,
+                              sizeof errstr) != PL_OK) {
+        fprintf(stderr, "paylinkctl: %s: refused: %s\n", what, errstr);
+        goto out;
+    }
+    char key[128];
+    printable_key(plan.key, strlen(plan.key), key, sizeof key);
+    if (strcmp(plan.key_source, "request") == 0)
+        fprintf(stderr,
+                "paylinkctl: %s: the dead letter has no key; using %s, the request's "
+                "<company>-<order>\n",
+                what, key);
+    else if (strcmp(plan.key_source, "none") == 0)
+        fprintf(stderr,
+                "paylinkctl: %s: the dead letter has no key and the request no company and "
+                "order: sent without a key\n",
+                what);
+    if (plan.card_masked)
+        fprintf(stderr,
+                "paylinkctl: %s: warning: the card number in the dead-letter copy is masked "
+                "(and any CVV removed): the worker will refuse it again; the upstream system "
+                "must send this request anew with the card\n",
+                what);
+    int32_t partition = -1;
+    int64_t offset = -1;
+    if (!o->dry_run && pl_ctlkafka_produce(brokers, request_topic, plan.key[0] ? plan.key : NULL,
+                                           d.request, d.request_len, 10000, &partition, &offset,
+                                           errstr, sizeof errstr) != PL_OK) {
+        fail(what, errstr);
+        goto out;
+    }
+    /* What was sent is printed redacted again: the copy should hold no card data, but a
+     * message someone else put on the topic might. */
+    shown = pl_request_redact(d.request, d.request_len);
+    if (!shown) {
+        fail(what, "out of memory");
+        goto out;
+    }
+    if (o->json) {
+        json_object *j = json_object_new_object();
+        if (!j) {
+            fail(what, "out of memory");
+            goto out;
+        }
+        json_object_object_add(j, "dlq_partition", json_object_new_int(h->partition));
+        json_object_object_add(j, "dlq_offset", json_object_new_int64(h->offset));
+        add_str(j, "topic", request_topic);
+        json_object_object_add(j, "partition", o->dry_run ? NULL : json_object_new_int(partition));
+        json_object_object_add(j, "offset", o->dry_run ? NULL : json_object_new_int64(offset));
+        add_str(j, "key", plan.key[0] ? key : NULL);
+        add_str(j, "key_source", plan.key_source);
+        add_str(j, "request_id", d.request_id);
+        add_str(j, "type", d.type);
+        json_object_object_add(j, "card_masked", json_object_new_boolean(plan.card_masked));
+        json_object_object_add(j, "dry_run", json_object_new_boolean(o->dry_run));
+        add_str(j, "request", shown);
+        print_json_line(j);
+        json_object_put(j);
+    } else {
+        char place[64] = "";
+        if (!o->dry_run)
+            snprintf(place, sizeof place, " [%d] at offset %lld", (int)partition,
+                     (long long)offset);
+        printf("%s %d:%lld -> %s%s, key %s (%s), request_id %s, type %s\n",
+               o->dry_run ? "would replay" : "replayed", (int)h->partition, (long long)h->offset,
+               request_topic, place, plan.key[0] ? key : "(none)",
+               strcmp(plan.key_source, "dead_letter") == 0 ? "the dead letter's"
+               : strcmp(plan.key_source, "request") == 0   ? "derived from the request"
+                                                           : "none",
+               d.request_id ? d.request_id : "-", d.type ? d.type : "-");
+        printf("  %s\n", shown);
+    }
+    ret = 0;
+out:
+    free(shown);
+    pl_opsctl_dlq_free(&d);
+    return ret;
+}
+
+static int cmd_dlq_replay(const pl_opsctl_opts *o, const char *brokers, const char *topic,
+                          const char *request_topic)
+{
+    char errstr[512];
+    held_list l = {.since_ms = -1};
+    int status = PL_OPSCTL_EXIT_ERROR, failed = 0;
+    if (o->since.given) {
+        l.since_ms = now_ms() - o->since.seconds * 1000;
+        if (pl_ctlkafka_scan(brokers, topic, l.since_ms, DLQ_SCAN_MS, on_dead_letter, &l, errstr,
+                             sizeof errstr) != PL_OK) {
+            fail("dlq replay", errstr);
+            goto out;
+        }
+        held_trim(&l);
+    } else {
+        for (size_t i = 0; i < o->noffsets; i++) {
+            size_t before = l.n;
+            int rc =
+                pl_ctlkafka_read_one(brokers, topic, o->offsets[i].partition, o->offsets[i].offset,
+                                     10000, on_one, &l, errstr, sizeof errstr);
+            if (rc != PL_OK || l.n == before) {
+                fail("dlq replay", rc != PL_OK ? errstr : "out of memory");
+                goto out;
+            }
+        }
+    }
+    if (l.nomem) {
+        fail("dlq replay", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        if (replay_one(o, brokers, request_topic, &l.v[i]) != 0)
+            failed++;
+    if (!o->json)
+        fprintf(stderr, "paylinkctl: %zu dead letter(s) %s, %d refused or failed\n",
+                l.n - (size_t)failed, o->dry_run ? "to replay (dry run: nothing sent)" : "replayed",
+                failed);
+    status = failed ? PL_OPSCTL_EXIT_ERROR : PL_OPSCTL_EXIT_OK;
+out:
+    held_list_free(&l);
+    return status;
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+void pl_opsctl_usage(FILE *out)
+{
+    fputs("  wreq list [--bureau B] [--worker W] [--older-than DURATION]\n"
+          "            [--status open|escalated|resolved|all] [--limit N] [--json]\n"
+          "      The required responses (WREQ), oldest first: id, age, worker, bureau,\n"
+          "      operation, request_id, company-order-pay_seq, amount, reason, status, detail.\n"
+          "      Default: the open ones, at most 1000.\n"
+          "  wreq show ID [--json]\n"
+          "      One required response (ID: its id or its request_id), the row of its worker's\n"
+          "      transaction table (status, operation, sent_at, sent_by, vendor response,\n"
+          "      amounts, card mask, stored reply) and its authorization/deposit history.\n"
+          "  order show --company C --order O [--json]\n"
+          "      Every authorization, authorization history row, deposit, deposit history row,\n"
+          "      reversal, stored value transaction, required response and Decision Manager\n"
+          "      decision of the order, in time order, one line each.\n"
+          "  stats [--since DURATION|TIMESTAMP] [--bureau B] [--json]\n"
+          "      Requests received since then (default 24h) by bureau, worker, type, status and\n"
+          "      vendor response, with counts and amounts requested and approved; then the\n"
+          "      required responses open now, by bureau and worker.\n"
+          "  dlq list --worker W [--since DURATION] [--limit N] [--json]\n"
+          "      The dead letters of <prefix>.W.request.dlq (the newest N, default 100), read\n"
+          "      without a consumer group: partition:offset, time, key, request_id, type,\n"
+          "      error and field errors.\n"
+          "  dlq replay --worker W (--offset P:O [--offset P:O ...] | --all-since DURATION)\n"
+          "             [--dry-run] [--json]\n"
+          "      Sends each dead letter's request text again to <prefix>.W.request, with the\n"
+          "      dead letter's key (else <company>-<order> of the request, said on stderr), and\n"
+          "      prints what was sent. P:O are the dead letter's own, as dlq list prints them.\n"
+          "      Refused: a request the envelope marks truncated. The copy is redacted: a card\n"
+          "      number in it is masked and a CVV removed, so a card request is refused again\n"
+          "      (a warning says so) and must come anew from the upstream system; replay is for\n"
+          "      requests whose fault was elsewhere or has been fixed (a bureau added).\n"
+          "      DURATION: 90s, 30m, 2h, 1d, 1w, 1h30m. TIMESTAMP: YYYY-MM-DD[THH:MM[:SS]]\n"
+          "      [Z|+HH:MM] (UTC without a zone). Tables by default; --json: one JSON object\n"
+          "      per line. Exit 2: the command line was not accepted.\n",
+          out);
+}
+
+int pl_opsctl_main(int argc, char **argv, const char *conninfo, const char *brokers,
+                   const char *prefix)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || (i == 1 && strcmp(argv[i], "help") == 0)) {
+            fputs("usage: paylinkctl [--db CONNINFO] [--brokers HOST:PORT,...] [--prefix P] ...\n",
+                  stdout);
+            pl_opsctl_usage(stdout);
+            return PL_OPSCTL_EXIT_OK;
+        }
+    }
+    pl_opsctl_opts o;
+    char errstr[300];
+    if (pl_opsctl_parse(argc, argv, &o, errstr, sizeof errstr) != PL_OK) {
+        fprintf(stderr, "paylinkctl: %s (see paylinkctl %s --help)\n", errstr,
+                argc > 0 ? argv[0] : "help");
+        return PL_OPSCTL_EXIT_USAGE;
+    }
+    if (o.cmd == PL_OPSCTL_DLQ_LIST || o.cmd == PL_OPSCTL_DLQ_REPLAY) {
+        char topic[256], request_topic[256];
+        if (!brokers || !*brokers)
+            return fail("dlq", "no Kafka brokers: set PAYLINK_KAFKA_BROKERS or give --brokers");
+        if (pl_reqbuild_topic(prefix, o.worker, PL_TOPIC_DLQ, topic, sizeof topic) != PL_OK ||
+            pl_reqbuild_topic(prefix, o.worker, PL_TOPIC_REQUEST, request_topic,
+                              sizeof request_topic) != PL_OK)
+            return fail("dlq", "topic prefix too long");
+        return o.cmd == PL_OPSCTL_DLQ_LIST ? cmd_dlq_list(&o, brokers, topic)
+                                           : cmd_dlq_replay(&o, brokers, topic, request_topic);
+    }
+    PGconn *db = pl_ctldb_connect(conninfo, stderr);
+    if (!db)
+        return PL_OPSCTL_EXIT_ERROR;
+    int status = PL_OPSCTL_EXIT_ERROR;
+    /* Looking only: a mistake in these statements can never change a row. UTC: see the SQL. */
+    if (!pl_ctldb_exec(db, "SET default_transaction_read_only = on") ||
+        !pl_ctldb_exec(db, "SET TimeZone = 'UTC'")) {
+        fprintf(stderr, "paylinkctl: %s", PQerrorMessage(db));
+        goto out;
+    }
+    switch (o.cmd) {
+    case PL_OPSCTL_WREQ_LIST:
+        status = cmd_wreq_list(db, &o);
+        break;
+    case PL_OPSCTL_WREQ_SHOW:
+        status = cmd_wreq_show(db, &o);
+        break;
+    case PL_OPSCTL_ORDER_SHOW:
+        status = cmd_order_show(db, &o);
+        break;
+    default:
+        status = cmd_stats(db, &o);
+        break;
+    }
+out:
+    PQfinish(db);
+    return status;
+}
