@@ -5,185 +5,14 @@
  */
 #include "dm_report.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <libxml/parser.h>
-#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
 
 #include "card.h"
 #include "xmlutil.h"
-
-/*
- * Runs of this many digits are masked in text quoted in errstr, Luhn or not: a stored value
- * card number has no check digit (the adapters' SVC_MIN_DIGITS).
- */
-#define MIN_DIGIT_RUN 10
-
-/* The longest excerpt of the document quoted in a PL_ERR_PARSE message. */
-#define EXCERPT_MAX 40
-
-/* The longest libxml2 message quoted in a PL_ERR_PARSE message. */
-#define XML_MESSAGE_MAX 120
-
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Text quoted in errstr */
-
-/*
- * Copies src[0, len) into out as text fit for a log: printable ASCII only (line ends, tabs and
- * other control characters become one space, other bytes are dropped), trimmed, card numbers
- * (pl_card_scrub) and runs of MIN_DIGIT_RUN digits masked to their last four, at most maxchars
- * characters. Masking runs on up to maxchars + 64 characters before the cut, so a card number
- * that begins before the cut is whole when it is masked; the cut then drops a masked number's
- * remaining digits (pl_card_cut_tail). Returns the length of out.
- */
-static size_t sanitize(const char *src, size_t len, char *out, size_t outsize, size_t maxchars)
-{
-    char work[PL_DM_ERROR_TEXT_MAX + 64 + 1];
-    if (maxchars > PL_DM_ERROR_TEXT_MAX)
-        maxchars = PL_DM_ERROR_TEXT_MAX;
-    size_t n = 0;
-    bool space = false;
-    for (size_t i = 0; i < len && n < sizeof work - 1; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (c < 0x20 || c == 0x7f || c == ' ') {
-            space = n > 0;
-        } else if (c < 0x7f) {
-            if (space && n < sizeof work - 2)
-                work[n++] = ' ';
-            space = false;
-            work[n++] = (char)c;
-        }
-    }
-    work[n] = '\0';
-    n = pl_card_scrub(work, sizeof work, PL_MASK_LAST4);
-    pl_card_mask_digit_runs(work, n, MIN_DIGIT_RUN, PL_MASK_LAST4);
-    if (n > maxchars)
-        n = pl_card_cut_tail(work, maxchars);
-    while (n > 0 && work[n - 1] == ' ')
-        n--;
-    work[n] = '\0';
-    if (outsize > 0) {
-        if (n >= outsize)
-            n = pl_card_cut_tail(work, outsize - 1);
-        memcpy(out, work, n + 1);
-    }
-    pl_card_wipe(work, sizeof work);
-    return n;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Reading the document */
-
-/* What the SAX hooks saw; the parser context's _private. */
-typedef struct read_state {
-    bool entity_declared;
-    bool entity_referenced;
-    char entity[EXCERPT_MAX + 1]; /* its name, sanitised */
-} read_state;
-
-/*
- * The internal subset declares an entity: refused before libxml2 records it. Without this
- * a document could declare entities that expand to gigabytes (billion laughs), whether or not
- * they are substituted, and libxml2 would at least check them.
- */
-static void refuse_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
-                               const xmlChar *system_id, xmlChar *content)
-{
-    (void)type;
-    (void)public_id;
-    (void)system_id;
-    (void)content;
-    xmlParserCtxtPtr ctxt = ctx;
-    read_state *st = ctxt->_private;
-    st->entity_declared = true;
-    sanitize((const char *)name, strlen((const char *)name), st->entity, sizeof st->entity,
-             EXCERPT_MAX);
-    xmlStopParser(ctxt);
-}
-
-/*
- * A reference to an entity that is not one of the five predefined ones (libxml2 resolves those
- * itself and never asks). Declared ones are refused above; an undeclared one would silently
- * vanish from text and attribute values (the DTD that might declare it is not loaded), so a
- * value could be read as something other than what was sent.
- */
-static xmlEntityPtr refuse_entity_ref(void *ctx, const xmlChar *name)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    read_state *st = ctxt->_private;
-    if (!st->entity_referenced && !st->entity_declared) {
-        st->entity_referenced = true;
-        sanitize((const char *)name, strlen((const char *)name), st->entity, sizeof st->entity,
-                 EXCERPT_MAX);
-    }
-    xmlStopParser(ctxt);
-    return NULL;
-}
-
-/*
- * Parses body as XML with PL_XML_READ_OPTIONS (no network, no DTD loading, no entity
- * substitution). The DOCTYPE is kept as a node but its external subset is never asked for:
- * the externalSubset hook is removed, so not even an option added later could load it.
- * Returns 0 with *doc (free with pl_xml_free_doc), or PL_ERR_PARSE.
- */
-static int read_doc(const char *body, size_t len, xmlDocPtr *doc, char *errstr, size_t errstr_size)
-{
-    *doc = NULL;
-    xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(body, (int)len);
-    if (!ctxt)
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
-    read_state st = {0};
-    xmlCtxtUseOptions(ctxt, PL_XML_READ_OPTIONS);
-    ctxt->_private = &st;
-    ctxt->sax->entityDecl = refuse_entity_decl;
-    ctxt->sax->getEntity = refuse_entity_ref;
-    ctxt->sax->getParameterEntity = refuse_entity_ref;
-    ctxt->sax->externalSubset = NULL;
-    ctxt->sax->resolveEntity = NULL;
-
-    int rc = 0;
-    xmlParseDocument(ctxt);
-    xmlDocPtr d = ctxt->myDoc;
-    ctxt->myDoc = NULL;
-    if (st.entity_declared) {
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                        "the DTD declares an entity (%s): entity declarations are refused",
-                        st.entity);
-    } else if (st.entity_referenced) {
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                        "a reference to the entity %s: only the predefined entities are accepted",
-                        st.entity);
-    } else if (!ctxt->wellFormed || !d) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-        char what[XML_MESSAGE_MAX + 1] = "not well-formed";
-        /* libxml2 quotes names and text of the document, which may hold a card number. */
-        if (e && e->message)
-            sanitize(e->message, strlen(e->message), what, sizeof what, XML_MESSAGE_MAX);
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML (line %d): %s", e ? e->line : 0,
-                        what);
-    } else if (d->intSubset && (d->intSubset->entities || d->intSubset->pentities)) {
-        /* Unreachable while the hook above works; a second net that costs nothing. */
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                        "the DTD declares entities: entity declarations are refused");
-    } else if (d->extSubset) {
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "an external DTD was loaded");
-    }
-    if (rc == 0)
-        *doc = d;
-    else
-        pl_xml_free_doc(d);
-    xmlFreeParserCtxt(ctxt);
-    return rc;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Fields */
@@ -244,34 +73,21 @@ static int take_value(xmlChar *s, field_kind kind, char *out, size_t outsize, co
                       char *errstr, size_t errstr_size)
 {
     int rc = put_value(s ? (const char *)s : "", kind, out, outsize, what, errstr, errstr_size);
-    if (s) {
-        pl_card_wipe(s, strlen((const char *)s));
-        xmlFree(s);
-    }
+    pl_xml_free_content(s);
     return rc;
 }
 
-/*
- * The attribute local_name (any namespace) of el into out; "" when el has none. Attributes are
- * read from the element itself only: xmlGetProp would also take a default from an ATTLIST of
- * the internal subset, a value nobody sent.
- */
+/* The attribute local_name (pl_xml_only_attr) of el into out; "" when el has none. */
 static int read_attr(xmlNodePtr el, const char *local_name, field_kind kind, char *out,
                      size_t outsize, const char *where, char *errstr, size_t errstr_size)
 {
     char what[96];
     snprintf(what, sizeof what, "%s%s%s", where, *where ? ": " : "", local_name);
     out[0] = '\0';
-    xmlAttrPtr found = NULL;
-    for (xmlAttrPtr a = el->properties; a; a = a->next) {
-        if (a->type != XML_ATTRIBUTE_NODE || strcmp((const char *)a->name, local_name) != 0)
-            continue;
-        if (found)
-            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s appears twice", what);
-        found = a;
-    }
-    if (!found)
-        return 0;
+    xmlAttrPtr found;
+    int rc = pl_xml_only_attr(el, local_name, &found, what, errstr, errstr_size);
+    if (rc != 0 || !found)
+        return rc;
     return take_value(xmlNodeGetContent((xmlNodePtr)found), kind, out, outsize, what, errstr,
                       errstr_size);
 }
@@ -386,9 +202,10 @@ static int read_conversion(xmlNodePtr el, size_t index, pl_dm_conversion *c, cha
     return walk_notes(el, c->notes, &nnotes, where, errstr, errstr_size);
 }
 
-/* Reads the Report element root into out (zeroed). */
-static int read_report(xmlNodePtr root, pl_dm_report *out, char *errstr, size_t errstr_size)
+/* Reads the Report element root into the pl_dm_report arg (zeroed); CDR's read. */
+static int read_report(xmlNodePtr root, void *arg, char *errstr, size_t errstr_size)
 {
+    pl_dm_report *out = arg;
     int rc;
     if ((rc = read_attr(root, "MerchantID", KIND_EXACT, out->merchant_id, sizeof out->merchant_id,
                         "Report", errstr, errstr_size)) != 0 ||
@@ -422,76 +239,28 @@ static int read_report(xmlNodePtr root, pl_dm_report *out, char *errstr, size_t 
     return 0;
 }
 
-/* True when body[0, len) begins like an XML document: '<' after a BOM and white space. */
-static bool looks_like_xml(const char *body, size_t len)
-{
-    size_t i = 0;
-    /* A UTF-16 document is left to libxml2 to read (or refuse). */
-    if (len >= 2 && ((unsigned char)body[0] == 0xfe || (unsigned char)body[0] == 0xff))
-        return true;
-    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0)
-        i = 3;
-    while (i < len && is_space(body[i]))
-        i++;
-    return i < len && body[i] == '<';
-}
+/*
+ * How the report service's answers are read (seed/§1.11): it refuses a login with a line of
+ * text, HTTP 200, so every short text is that refusal.
+ */
+static const pl_xml_report_profile CDR = {
+    .max_len = PL_DM_REPORT_MAX_BODY,
+    .plain_text_max = PL_DM_PLAIN_TEXT_MAX,
+    .doc_name = "a Conversion Detail Report",
+    .is_refusal = NULL,
+    .read = read_report,
+};
 
-static bool blank(const char *body, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (!is_space(body[i]))
-            return false;
-    return true;
-}
+/* dm_report.h promises the refusal's text at most PL_DM_ERROR_TEXT_MAX characters. */
+_Static_assert(PL_DM_ERROR_TEXT_MAX == PL_XML_SANITIZE_MAX, "the refusal text's length");
 
 int pl_dm_report_parse(const char *body, size_t len, pl_dm_report *out, char *errstr,
                        size_t errstr_size)
 {
     memset(out, 0, sizeof *out);
-    if (errstr && errstr_size > 0)
-        errstr[0] = '\0';
-    if (!body || blank(body, len))
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "empty body");
-    if (len > PL_DM_REPORT_MAX_BODY || len > INT_MAX)
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                          "body of %zu bytes is over the %u limit", len, PL_DM_REPORT_MAX_BODY);
-
-    if (!looks_like_xml(body, len)) {
-        char text[PL_DM_ERROR_TEXT_MAX + 1];
-        if (len > PL_DM_PLAIN_TEXT_MAX) {
-            sanitize(body, len, text, sizeof text, EXCERPT_MAX);
-            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                              "not XML: a text of %zu bytes beginning \"%s\"", len, text);
-        }
-        /* seed/§1.11: the service answers a refused login with a line of text, HTTP 200. */
-        if (sanitize(body, len, text, sizeof text, PL_DM_ERROR_TEXT_MAX) == 0)
-            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML, and no readable text");
-        return pl_err_set(PL_ERR_AUTH, errstr, errstr_size, "%s", text);
-    }
-
-    xmlDocPtr doc = NULL;
-    int rc = read_doc(body, len, &doc, errstr, errstr_size);
+    int rc = pl_xml_read_report(body, len, &CDR, out, errstr, errstr_size);
     if (rc != 0)
-        return rc;
-    xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (!pl_xml_is(root, "Report")) {
-        char name[EXCERPT_MAX + 1] = "";
-        if (root)
-            sanitize((const char *)root->name, strlen((const char *)root->name), name, sizeof name,
-                     EXCERPT_MAX);
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                        "not a Conversion Detail Report: the root element is <%s>, not <Report>",
-                        name);
-    } else {
-        rc = read_report(root, out, errstr, errstr_size);
-    }
-    pl_xml_free_doc(doc);
-    if (rc != 0) {
         pl_dm_report_free(out);
-        /* Whatever failed, the caller cannot use the report. */
-        if (rc != PL_ERR_NOMEM)
-            rc = PL_ERR_PARSE;
-    }
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /*
- * xmlutil.c: safe reading, element look-ups, text in and out with card numbers masked or
+ * xmlutil.c: safe reading (bureau documents without a DTD, CyberSource report documents with
+ * a DOCTYPE never loaded), element look-ups, text in and out with card numbers masked or
  * wiped, serialisation and the redact copy for the XML bureau adapters. The manual is
  * xmlutil.h.
  */
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libxml/parserInternals.h>
 #include <libxml/xmlsave.h>
 
 #include "money.h"
@@ -128,16 +130,18 @@ int pl_xml_copy_exact(const char *s, char *out, size_t outsize)
     return 0;
 }
 
-/* The text content of n (NULL when there is none); free it with free_content. */
+/* The text content of n (NULL when there is none); free it with pl_xml_free_content. */
 static xmlChar *content_of(xmlNodePtr n)
 {
     return n ? xmlNodeGetContent(n) : NULL;
 }
 
-static void free_content(xmlChar *content)
+void pl_xml_free_content(xmlChar *content)
 {
-    pl_card_wipe(content, strlen((const char *)content));
-    xmlFree(content);
+    if (content) {
+        pl_card_wipe(content, strlen((const char *)content));
+        xmlFree(content);
+    }
 }
 
 int pl_xml_text_exact(xmlNodePtr n, char *out, size_t outsize)
@@ -147,7 +151,7 @@ int pl_xml_text_exact(xmlNodePtr n, char *out, size_t outsize)
     if (!content)
         return 0;
     int rc = pl_xml_copy_exact((const char *)content, out, outsize);
-    free_content(content);
+    pl_xml_free_content(content);
     return rc;
 }
 
@@ -160,7 +164,7 @@ void pl_xml_text_free(xmlNodePtr n, char *out, size_t outsize, const pl_xml_prof
     size_t len;
     const char *s = trim((const char *)content, &len);
     copy_free(out, outsize, s, len, p);
-    free_content(content);
+    pl_xml_free_content(content);
 }
 
 void pl_xml_read_fault(xmlNodePtr fault, char *code, size_t code_size, char *string,
@@ -294,4 +298,240 @@ char *pl_xml_redact(const char *body, size_t len, int mode, const pl_xml_profile
     pl_card_wipe(out, out_len);
     free(out);
     return copy;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* CyberSource report documents */
+
+/* The longest excerpt of a report quoted in a PL_ERR_PARSE message (a name, a text's head). */
+#define EXCERPT_MAX 40
+
+/* The longest libxml2 message quoted in a PL_ERR_PARSE message of a report. */
+#define XML_MESSAGE_MAX 120
+
+size_t pl_xml_sanitize_text(const char *src, size_t len, char *out, size_t outsize, size_t maxchars)
+{
+    char work[PL_XML_SANITIZE_MAX + 64 + 1];
+    if (maxchars > PL_XML_SANITIZE_MAX)
+        maxchars = PL_XML_SANITIZE_MAX;
+    size_t n = 0;
+    bool space = false;
+    for (size_t i = 0; i < len && n < sizeof work - 1; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c < 0x20 || c == 0x7f || c == ' ') {
+            space = n > 0;
+        } else if (c < 0x7f) {
+            if (space && n < sizeof work - 2)
+                work[n++] = ' ';
+            space = false;
+            work[n++] = (char)c;
+        }
+    }
+    work[n] = '\0';
+    n = pl_card_scrub(work, sizeof work, PL_MASK_LAST4);
+    pl_card_mask_digit_runs(work, n, PL_XML_SANITIZE_DIGIT_RUN, PL_MASK_LAST4);
+    if (n > maxchars)
+        n = pl_card_cut_tail(work, maxchars);
+    while (n > 0 && work[n - 1] == ' ')
+        n--;
+    work[n] = '\0';
+    if (outsize > 0) {
+        if (n >= outsize)
+            n = pl_card_cut_tail(work, outsize - 1);
+        memcpy(out, work, n + 1);
+    }
+    pl_card_wipe(work, sizeof work);
+    return n;
+}
+
+/* What the SAX hooks of read_report_doc saw; the parser context's _private. */
+typedef struct report_state {
+    bool entity_declared;
+    bool entity_referenced;
+    char entity[EXCERPT_MAX + 1]; /* its name, sanitised */
+} report_state;
+
+/*
+ * The internal subset declares an entity: refused before libxml2 records it. Without this a
+ * document could declare entities that expand to gigabytes (billion laughs), whether or not
+ * they are substituted, and libxml2 would at least check them.
+ */
+static void refuse_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
+                               const xmlChar *system_id, xmlChar *content)
+{
+    (void)type;
+    (void)public_id;
+    (void)system_id;
+    (void)content;
+    xmlParserCtxtPtr ctxt = ctx;
+    report_state *st = ctxt->_private;
+    st->entity_declared = true;
+    pl_xml_sanitize_text((const char *)name, strlen((const char *)name), st->entity,
+                         sizeof st->entity, EXCERPT_MAX);
+    xmlStopParser(ctxt);
+}
+
+/*
+ * A reference to an entity that is not one of the five predefined ones (libxml2 resolves those
+ * itself and never asks). Declared ones are refused above; an undeclared one would silently
+ * vanish from text and attribute values (the DTD that might declare it is not loaded), so a
+ * value could be read as something other than what was sent.
+ */
+static xmlEntityPtr refuse_entity_ref(void *ctx, const xmlChar *name)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    report_state *st = ctxt->_private;
+    if (!st->entity_referenced && !st->entity_declared) {
+        st->entity_referenced = true;
+        pl_xml_sanitize_text((const char *)name, strlen((const char *)name), st->entity,
+                             sizeof st->entity, EXCERPT_MAX);
+    }
+    xmlStopParser(ctxt);
+    return NULL;
+}
+
+/*
+ * Parses body as XML with PL_XML_READ_OPTIONS and the hooks above. The DOCTYPE is kept as a
+ * node but its external subset is never asked for: the externalSubset hook is removed, so not
+ * even an option added later could load it. Returns 0 with *doc, PL_ERR_PARSE or NOMEM.
+ */
+static int read_report_doc(const char *body, size_t len, xmlDocPtr *doc, char *errstr,
+                           size_t errstr_size)
+{
+    *doc = NULL;
+    xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(body, (int)len);
+    if (!ctxt)
+        return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    report_state st = {0};
+    xmlCtxtUseOptions(ctxt, PL_XML_READ_OPTIONS);
+    ctxt->_private = &st;
+    ctxt->sax->entityDecl = refuse_entity_decl;
+    ctxt->sax->getEntity = refuse_entity_ref;
+    ctxt->sax->getParameterEntity = refuse_entity_ref;
+    ctxt->sax->externalSubset = NULL;
+    ctxt->sax->resolveEntity = NULL;
+
+    int rc = 0;
+    xmlParseDocument(ctxt);
+    xmlDocPtr d = ctxt->myDoc;
+    ctxt->myDoc = NULL;
+    if (st.entity_declared) {
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                        "the DTD declares an entity (%s): entity declarations are refused",
+                        st.entity);
+    } else if (st.entity_referenced) {
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                        "a reference to the entity %s: only the predefined entities are accepted",
+                        st.entity);
+    } else if (!ctxt->wellFormed || !d) {
+        const xmlError *e = xmlCtxtGetLastError(ctxt);
+        char what[XML_MESSAGE_MAX + 1] = "not well-formed";
+        /* libxml2 quotes names and text of the document, which may hold a card number. */
+        if (e && e->message)
+            pl_xml_sanitize_text(e->message, strlen(e->message), what, sizeof what,
+                                 XML_MESSAGE_MAX);
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML (line %d): %s", e ? e->line : 0,
+                        what);
+    } else if (d->intSubset && (d->intSubset->entities || d->intSubset->pentities)) {
+        /* Unreachable while the hook above works; a second net that costs nothing. */
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                        "the DTD declares entities: entity declarations are refused");
+    } else if (d->extSubset) {
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "an external DTD was loaded");
+    }
+    if (rc == 0)
+        *doc = d;
+    else
+        pl_xml_free_doc(d);
+    xmlFreeParserCtxt(ctxt);
+    return rc;
+}
+
+/* True when body[0, len) begins like an XML document: '<' after a BOM and white space. */
+static bool looks_like_xml(const char *body, size_t len)
+{
+    size_t i = 0;
+    /* A UTF-16 document is left to libxml2 to read (or refuse). */
+    if (len >= 2 && ((unsigned char)body[0] == 0xfe || (unsigned char)body[0] == 0xff))
+        return true;
+    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0)
+        i = 3;
+    while (i < len && is_space(body[i]))
+        i++;
+    return i < len && body[i] == '<';
+}
+
+static bool blank(const char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_space(body[i]))
+            return false;
+    return true;
+}
+
+/* A body that is not XML: the service's own text, or something else. */
+static int read_plain_text(const char *body, size_t len, const pl_xml_report_profile *p,
+                           char *errstr, size_t errstr_size)
+{
+    char text[PL_XML_SANITIZE_MAX + 1];
+    if (len > p->plain_text_max) {
+        pl_xml_sanitize_text(body, len, text, sizeof text, EXCERPT_MAX);
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "not XML: a text of %zu bytes beginning \"%s\"", len, text);
+    }
+    if (pl_xml_sanitize_text(body, len, text, sizeof text, PL_XML_SANITIZE_MAX) == 0)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML, and no readable text");
+    if (!p->is_refusal || p->is_refusal(text))
+        return pl_err_set(PL_ERR_AUTH, errstr, errstr_size, "%s", text);
+    /* Unknown text is never taken for an answer: read as "nothing found" by a transaction query,
+     * it could invite a second charge. */
+    return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not %s: \"%s\"", p->doc_name, text);
+}
+
+int pl_xml_read_report(const char *body, size_t len, const pl_xml_report_profile *p, void *out,
+                       char *errstr, size_t errstr_size)
+{
+    if (errstr && errstr_size > 0)
+        errstr[0] = '\0';
+    if (!body || blank(body, len))
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "empty body");
+    if (len > p->max_len || len > INT_MAX)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "body of %zu bytes is over the %zu limit", len, p->max_len);
+    if (!looks_like_xml(body, len))
+        return read_plain_text(body, len, p, errstr, errstr_size);
+
+    xmlDocPtr doc = NULL;
+    int rc = read_report_doc(body, len, &doc, errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (pl_xml_is(root, "Report")) {
+        rc = p->read(root, out, errstr, errstr_size);
+    } else {
+        char name[EXCERPT_MAX + 1] = "";
+        if (root)
+            pl_xml_sanitize_text((const char *)root->name, strlen((const char *)root->name), name,
+                                 sizeof name, EXCERPT_MAX);
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                        "not %s: the root element is <%s>, not <Report>", p->doc_name, name);
+    }
+    pl_xml_free_doc(doc);
+    return rc == 0 || rc == PL_ERR_NOMEM ? rc : PL_ERR_PARSE;
+}
+
+int pl_xml_only_attr(xmlNodePtr el, const char *local_name, xmlAttrPtr *attr, const char *what,
+                     char *errstr, size_t errstr_size)
+{
+    *attr = NULL;
+    for (xmlAttrPtr a = el->properties; a; a = a->next) {
+        if (a->type != XML_ATTRIBUTE_NODE || strcmp((const char *)a->name, local_name) != 0)
+            continue;
+        if (*attr) {
+            *attr = NULL;
+            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s appears twice", what);
+        }
+        *attr = a;
+    }
+    return 0;
 }

@@ -1,23 +1,26 @@
 /*
  * xmlutil.h: the libxml2 plumbing the XML bureau adapters share (bureau_cybersource.c,
- * bureau_relate.c).
+ * bureau_relate.c), and the reader of CyberSource's report documents (dm_report.c,
+ * cyb_query.c).
  *
  * Everything here is something every adapter must get right the same way: reading a document
- * that came from outside (size cap, no network, no entity substitution, no DTD at all), finding
+ * that came from outside (size cap, no network, no entity substitution, no DTD at all; for a
+ * report, a DOCTYPE that is never loaded and no entity declared or referenced), finding
  * elements by local name whatever their namespace prefix, copying text out of a tree into fixed
  * buffers (an identifier exactly or not at all; free text trimmed, cut to fit and with card
- * numbers masked), building text cleaned of non-keyboard characters, zeroing every text of a
- * tree before it is freed (libxml2's memory may hold a card number), serialising into malloc'd
- * memory, and the message-log copy of the redact op of bureau.h.
+ * numbers masked), text quoted in errstr sanitised, building text cleaned of non-keyboard
+ * characters, zeroing every text of a tree before it is freed (libxml2's memory may hold a card
+ * number), serialising into malloc'd memory, and the message-log copy of the redact op of
+ * bureau.h.
  *
  * A pl_xml_profile holds what differs from one bureau to the next: the size cap, the name a
  * DTD refusal gives the document, whether serialised copies carry an XML declaration, and what
  * free text needs masked beyond the Luhn scrubber of card.h.
  *
- * Memory: a document pl_xml_read returns is the caller's and is freed with pl_xml_free_doc;
- * strings returned are malloc'd and freed with free(); nodes point into their document; out
- * buffers are the caller's. Threads: no state of its own; any thread, once xmlInitParser has
- * run on the main thread (before threads are started).
+ * Memory: a document pl_xml_read or pl_xml_read_report returns is the caller's and is freed with
+ * pl_xml_free_doc; strings returned are malloc'd and freed with free(); nodes point into their
+ * document; out buffers are the caller's. Threads: no state of its own; any thread, once
+ * xmlInitParser has run on the main thread (before threads are started).
  */
 #ifndef PL_XMLUTIL_H
 #define PL_XMLUTIL_H
@@ -66,11 +69,104 @@ typedef struct pl_xml_profile {
 int pl_xml_read(const char *body, size_t len, const pl_xml_profile *p, xmlDocPtr *doc, char *errstr,
                 size_t errstr_size) PL_MUSTCHECK;
 
+/*
+ * CyberSource's report services (the Decision Manager Conversion Detail Report of dm_report.h,
+ * the Single Transaction Query's Transaction Detail Report of cyb_query.h) answer a document
+ * whose DOCTYPE names a DTD on CyberSource's server, which pl_xml_read would refuse, or a line of
+ * plain text when they refuse the login. pl_xml_read_report reads either.
+ */
+
+/* The longest text pl_xml_sanitize_text writes, in characters (without the NUL). */
+#define PL_XML_SANITIZE_MAX 200
+
+/*
+ * Runs of this many digits are masked by pl_xml_sanitize_text, Luhn or not: a stored value
+ * card number has no check digit (the adapters' SVC_MIN_DIGITS).
+ */
+#define PL_XML_SANITIZE_DIGIT_RUN 10
+
+/*
+ * Copies src[0, len) (any bytes; src may be NULL only when len is 0) into out as text fit for a
+ * log or an error message: printable ASCII only (line ends, tabs, other control characters
+ * and runs of spaces become one space; other bytes are dropped), trimmed, card numbers
+ * (pl_card_scrub) and runs of PL_XML_SANITIZE_DIGIT_RUN or more digits masked to their last
+ * four, at most maxchars characters (maxchars above PL_XML_SANITIZE_MAX counts as that).
+ * Masking runs on up to maxchars + 64 characters before the cut, so a card number that begins
+ * before the cut is whole when it is masked; the cut then drops a masked number's remaining
+ * digits (pl_card_cut_tail), as does a cut to fit out. Writes nothing when outsize is 0.
+ * Returns the length of out (with outsize 0, the length it would have had).
+ */
+size_t pl_xml_sanitize_text(const char *src, size_t len, char *out, size_t outsize,
+                            size_t maxchars);
+
+/* How one report service's answers are read. Modules keep one as a static constant. */
+typedef struct pl_xml_report_profile {
+    size_t max_len;        /* the longest body read, at most INT_MAX bytes */
+    size_t plain_text_max; /* a body that is not XML and at most this long is the service's text */
+    const char *doc_name;  /* the document in errstr: "a Conversion Detail Report" */
+    /*
+     * Whether such a text (sanitised, never "") refuses the login: true gives PL_ERR_AUTH,
+     * false PL_ERR_PARSE. NULL: every short text is a login refusal.
+     */
+    bool (*is_refusal)(const char *text);
+    /*
+     * Copies what the caller needs from the Report element report into out (the out argument
+     * of pl_xml_read_report). Returns 0, or a negative pl_err with the reason in errstr.
+     * Nodes must not be kept: the tree is wiped and freed when it returns.
+     */
+    int (*read)(xmlNodePtr report, void *out, char *errstr, size_t errstr_size);
+} pl_xml_report_profile;
+
+/*
+ * Reads the answer body[0, len) (need not be NUL-terminated) of a report service into out
+ * with p->read. The parser never uses the network, loads no DTD (the externalSubset hook is
+ * removed, so not even an option added later could) and substitutes no entity
+ * (PL_XML_READ_OPTIONS); the DOCTYPE stays a node of the document. A document whose internal
+ * subset declares an entity is refused before libxml2 records it (billion laughs), and so is a
+ * reference to any entity but the five predefined ones (XXE; an undeclared one would silently
+ * vanish from a value, which could then read as something the service never sent). When the
+ * document's root element is Report (any namespace), p->read runs on it; the tree is then
+ * wiped and freed (pl_xml_free_doc). Returns:
+ *   0: p->read returned 0.
+ *   PL_ERR_AUTH: the body is not XML (its first character, after a byte order mark and white
+ *      space, is not '<'), at most p->plain_text_max bytes, and p->is_refusal calls it a login
+ *      refusal. errstr is the text, sanitised (pl_xml_sanitize_text, PL_XML_SANITIZE_MAX).
+ *   PL_ERR_PARSE: anything else, the reason in errstr, which quotes only sanitised excerpts:
+ *      "empty body" (NULL or blank), "body of N bytes is over the M limit", a longer text ("not
+ *      XML: a text of N bytes beginning "...""), "not XML, and no readable text", another
+ *      short text ("not <doc_name>: "<the text>""), "not XML (line N): <libxml2's message>",
+ *      "the DTD declares an entity (<name>): ...", "a reference to the entity <name>: ...",
+ *      another root ("not <doc_name>: the root element is <X>, not <Report>"), or p->read
+ *      failed with anything but PL_ERR_NOMEM (its errstr stays): whatever failed, the caller
+ *      cannot use the report.
+ *   PL_ERR_NOMEM: out of memory.
+ * p->read does not run unless the document was read; when it fails, out may be half filled
+ * (the caller discards it). errstr may be NULL.
+ */
+int pl_xml_read_report(const char *body, size_t len, const pl_xml_report_profile *p, void *out,
+                       char *errstr, size_t errstr_size) PL_MUSTCHECK;
+
+/*
+ * The attribute local_name (any namespace) of the element el, read from el itself only:
+ * xmlGetProp would also take a default from an ATTLIST of a document's internal subset, a
+ * value nobody sent. Returns 0 with *attr (NULL when el has none), or PL_ERR_PARSE with *attr
+ * NULL and "<what> appears twice" in errstr when el has two (in different namespaces): which
+ * one was meant is not the reader's to guess. errstr may be NULL.
+ */
+int pl_xml_only_attr(xmlNodePtr el, const char *local_name, xmlAttrPtr *attr, const char *what,
+                     char *errstr, size_t errstr_size) PL_MUSTCHECK;
+
 /* Zeroes every text and CDATA node of n, its following siblings and all their descendants. */
 void pl_xml_wipe_text(xmlNodePtr n);
 
 /* Zeroes every text of doc (pl_xml_wipe_text), then frees it. doc may be NULL. */
 void pl_xml_free_doc(xmlDocPtr doc);
+
+/*
+ * Zeroes and frees a string libxml2 returned (xmlNodeGetContent, xmlGetProp): text from
+ * outside may be a card number. content may be NULL.
+ */
+void pl_xml_free_content(xmlChar *content);
 
 /* True when n is an element whose local name is local_name, in any namespace. n may be NULL. */
 bool pl_xml_is(xmlNodePtr n, const char *local_name);

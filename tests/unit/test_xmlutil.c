@@ -2,7 +2,10 @@
  * test_xmlutil.c: the libxml2 plumbing of the XML bureau adapters (common/xmlutil.h): the safe
  * reader and its refusals, element look-ups by local name, text copied out exactly or as free
  * text with card numbers masked, text built cleaned of non-keyboard characters, wiping,
- * serialisation, and the redact copy with its fallback for text that is not XML.
+ * serialisation, and the redact copy with its fallback for text that is not XML; and the
+ * reader of CyberSource report documents (a DOCTYPE kept but never loaded, entities refused,
+ * the service's plain-text refusals), attributes read once from the element itself, and text
+ * sanitised for errstr.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -343,13 +346,302 @@ static void test_redact(void **state)
     assert_null(pl_xml_redact(NULL, 0, PL_MASK_LAST4, &LUHN, mask_secrets));
 }
 
+/* ---- CyberSource report documents ---------------------------------------------------------- */
+
+#define DOCTYPE                                                                                    \
+    "<!DOCTYPE Report SYSTEM \"https://ebctest.cybersource.com/ebctest/reports/dtd/tdr_1_7.dtd\">"
+
+/* What the test reader saw: its calls, the root's Name attribute, and what the tree held. */
+typedef struct seen_report {
+    int calls;
+    char name[64];
+    bool doctype_kept; /* the DOCTYPE is a node of the document */
+    bool dtd_loaded;   /* an external subset was read */
+    int fail;          /* what the reader returns */
+} seen_report;
+
+static int read_test_report(xmlNodePtr report, void *out, char *errstr, size_t errstr_size)
+{
+    seen_report *seen = out;
+    seen->calls++;
+    seen->doctype_kept = report->doc->intSubset != NULL;
+    seen->dtd_loaded = report->doc->extSubset != NULL;
+    xmlAttrPtr a;
+    int rc = pl_xml_only_attr(report, "Name", &a, "Report: Name", errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    if (a) {
+        xmlChar *v = xmlNodeGetContent((xmlNodePtr)a);
+        snprintf(seen->name, sizeof seen->name, "%s", v ? (const char *)v : "");
+        pl_xml_free_content(v);
+    }
+    if (seen->fail)
+        return pl_err_set(seen->fail, errstr, errstr_size, "the reader says no");
+    return 0;
+}
+
+/* A login refusal only when it says "login" (as cyb_query.c's is more careful than that). */
+static bool says_login(const char *text)
+{
+    return strstr(text, "login") != NULL;
+}
+
+static const pl_xml_report_profile REPORT = {.max_len = 4096,
+                                             .plain_text_max = 64,
+                                             .doc_name = "a test report",
+                                             .is_refusal = NULL,
+                                             .read = read_test_report};
+static const pl_xml_report_profile CAREFUL = {.max_len = 4096,
+                                              .plain_text_max = 64,
+                                              .doc_name = "a test report",
+                                              .is_refusal = says_login,
+                                              .read = read_test_report};
+
+static int read_report(const char *body, size_t len, const pl_xml_report_profile *p,
+                       seen_report *seen, char *err, size_t errsize)
+{
+    snprintf(err, errsize, "stale");
+    return pl_xml_read_report(body, len, p, seen, err, errsize);
+}
+
+static void test_sanitize_text(void **state)
+{
+    (void)state;
+    char out[PL_XML_SANITIZE_MAX + 1];
+    /* Control characters and runs of spaces become one space; other bytes are dropped. */
+    const char messy[] = "  Caf\xc3\xa9\r\n\t closed\x01\x7f  now  ";
+    assert_int_equal(pl_xml_sanitize_text(messy, sizeof messy - 1, out, sizeof out, 200), 14);
+    assert_string_equal(out, "Caf closed now");
+    assert_int_equal(pl_xml_sanitize_text(NULL, 0, out, sizeof out, 200), 0);
+    assert_string_equal(out, "");
+
+    /* Card numbers, with separators or not, and long digit runs are masked to their last four;
+     * shorter runs (an amount, a code) stay. */
+    const char cards[] = "card 4111 1111 1111 1111 svc " SVC " amount 120 code 123456789";
+    pl_xml_sanitize_text(cards, sizeof cards - 1, out, sizeof out, 200);
+    assert_string_equal(out, "card **** **** **** 1111 svc ************2172 amount 120 code "
+                             "123456789");
+
+    /* The cut: a card number that begins before it is masked whole first, so the cut leaves
+     * stars, never the head of the number (a head no scrubber would recognise). */
+    const char straddle[] = "refused: " PAN " by the issuer";
+    size_t n = pl_xml_sanitize_text(straddle, sizeof straddle - 1, out, sizeof out, 15);
+    assert_true(n <= 15);
+    assert_null(strstr(out, "4111"));
+    assert_string_equal(out, "refused: ******");
+    /* maxchars above the maximum counts as the maximum. */
+    char longer[500];
+    memset(longer, 'x', sizeof longer);
+    assert_int_equal(pl_xml_sanitize_text(longer, sizeof longer, out, sizeof out, 1000),
+                     PL_XML_SANITIZE_MAX);
+    /* out too small: cut to fit, without the head of a number; outsize 0 writes nothing. */
+    char small[12];
+    n = pl_xml_sanitize_text(straddle, sizeof straddle - 1, small, sizeof small, 200);
+    assert_int_equal(n, strlen(small));
+    assert_string_equal(small, "refused: **");
+    snprintf(small, sizeof small, "untouched");
+    assert_int_equal(pl_xml_sanitize_text("abc", 3, small, 0, 200), 3);
+    assert_string_equal(small, "untouched");
+}
+
+static void test_read_report(void **state)
+{
+    (void)state;
+    char err[256];
+    seen_report seen = {0};
+
+    /* The DOCTYPE names a DTD on CyberSource's server: kept, never loaded; the predefined
+     * entities read as always; a byte order mark may come first. */
+    const char good[] = "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" DOCTYPE
+                        "\n<Report xmlns=\"urn:r\" Name=\"Fish &amp; Chips\"/>";
+    assert_int_equal(read_report(good, sizeof good - 1, &REPORT, &seen, err, sizeof err), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(seen.calls, 1);
+    assert_string_equal(seen.name, "Fish & Chips");
+    assert_true(seen.doctype_kept);
+    assert_false(seen.dtd_loaded);
+    /* White space before the first '<' is still a document (and not well-formed before an XML
+     * declaration, as libxml2 says). */
+    const char spaced[] = " \r\n" DOCTYPE "<Report/>";
+    assert_int_equal(read_report(spaced, sizeof spaced - 1, &REPORT, &seen, err, sizeof err), 0);
+    const char spaced_decl[] = " \n<?xml version=\"1.0\"?><Report/>";
+    assert_int_equal(
+        read_report(spaced_decl, sizeof spaced_decl - 1, &REPORT, &seen, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "not XML (line "));
+    assert_int_equal(seen.calls, 2);
+    /* Without errstr too. */
+    assert_int_equal(pl_xml_read_report(good, sizeof good - 1, &REPORT, &seen, NULL, 0), 0);
+    assert_int_equal(seen.calls, 3);
+
+    /* The reader's failure: its reason stays, as PL_ERR_PARSE; out of memory stays that. */
+    seen.fail = PL_ERR_INVALID;
+    assert_int_equal(read_report(good, sizeof good - 1, &REPORT, &seen, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_string_equal(err, "the reader says no");
+    seen.fail = PL_ERR_NOMEM;
+    assert_int_equal(read_report(good, sizeof good - 1, &REPORT, &seen, err, sizeof err),
+                     PL_ERR_NOMEM);
+    seen.fail = 0;
+
+    /* Another root, quoted sanitised; the reader never runs. */
+    seen.calls = 0;
+    const char soap[] = "<soap:Envelope xmlns:soap=\"urn:s\"><soap:Body/></soap:Envelope>";
+    assert_int_equal(read_report(soap, sizeof soap - 1, &REPORT, &seen, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_string_equal(err, "not a test report: the root element is <Envelope>, not <Report>");
+    /* Not well-formed: libxml2's message, with the card number it quotes masked. */
+    const char broken[] = "<Report><a" PAN "></b" PAN "></Report>";
+    assert_int_equal(read_report(broken, sizeof broken - 1, &REPORT, &seen, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "not XML (line 1): "));
+    assert_null(strstr(err, PAN));
+    assert_int_equal(seen.calls, 0);
+
+    /* Empty, blank, too long. */
+    assert_int_equal(read_report(NULL, 0, &REPORT, &seen, err, sizeof err), PL_ERR_PARSE);
+    assert_string_equal(err, "empty body");
+    assert_int_equal(read_report(" \r\n\t", 4, &REPORT, &seen, err, sizeof err), PL_ERR_PARSE);
+    assert_string_equal(err, "empty body");
+    char *big = malloc(REPORT.max_len + 1);
+    assert_non_null(big);
+    memset(big, '<', REPORT.max_len + 1);
+    assert_int_equal(read_report(big, REPORT.max_len + 1, &REPORT, &seen, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_string_equal(err, "body of 4097 bytes is over the 4096 limit");
+    free(big);
+    assert_int_equal(seen.calls, 0);
+}
+
+static void test_read_report_entities(void **state)
+{
+    (void)state;
+    char err[256];
+    seen_report seen = {0};
+    static const struct {
+        const char *doc;
+        const char *err;
+    } refused[] = {
+        /* Billion laughs: refused at the first declaration, before anything expands. */
+        {"<!DOCTYPE Report [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;&lol;\">]>"
+         "<Report>&lol2;</Report>",
+         "the DTD declares an entity (lol): entity declarations are refused"},
+        /* XXE: an external entity is a declaration like any other. */
+        {"<!DOCTYPE Report [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><Report>&xxe;</Report>",
+         "the DTD declares an entity (xxe): entity declarations are refused"},
+        {"<!DOCTYPE Report [<!ENTITY % p SYSTEM \"http://127.0.0.1:1/x.dtd\"> %p;]><Report/>",
+         "the DTD declares an entity (p): entity declarations are refused"},
+        /* An undeclared entity would vanish from the value. */
+        {DOCTYPE "<Report Name=\"a&someone;b\"/>",
+         "a reference to the entity someone: only the predefined entities are accepted"},
+        {DOCTYPE "<Report>x&nbsp;y</Report>",
+         "a reference to the entity nbsp: only the predefined entities are accepted"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(
+            read_report(refused[i].doc, strlen(refused[i].doc), &REPORT, &seen, err, sizeof err),
+            PL_ERR_PARSE);
+        assert_string_equal(err, refused[i].err);
+    }
+    assert_int_equal(seen.calls, 0);
+    /* An entity name is quoted sanitised. */
+    const char card_entity[] = "<!DOCTYPE Report [<!ENTITY e" PAN " \"x\">]><Report/>";
+    assert_int_equal(
+        read_report(card_entity, sizeof card_entity - 1, &REPORT, &seen, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_null(strstr(err, PAN));
+    assert_non_null(strstr(err, "************1111"));
+}
+
+static void test_read_report_plain_text(void **state)
+{
+    (void)state;
+    char err[256];
+    seen_report seen = {0};
+    /* Without is_refusal, every short text is the service's login refusal, sanitised. */
+    const char refusal[] = "Invalid login credentials.\r\n";
+    assert_int_equal(read_report(refusal, sizeof refusal - 1, &REPORT, &seen, err, sizeof err),
+                     PL_ERR_AUTH);
+    assert_string_equal(err, "Invalid login credentials.");
+    const char other[] = "Account " SVC " locked";
+    assert_int_equal(read_report(other, sizeof other - 1, &REPORT, &seen, err, sizeof err),
+                     PL_ERR_AUTH);
+    assert_string_equal(err, "Account ************2172 locked");
+
+    /* With it, only what it calls a refusal; other text is not the document. */
+    assert_int_equal(read_report(refusal, sizeof refusal - 1, &CAREFUL, &seen, err, sizeof err),
+                     PL_ERR_AUTH);
+    assert_string_equal(err, "Invalid login credentials.");
+    assert_int_equal(read_report(other, sizeof other - 1, &CAREFUL, &seen, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_string_equal(err, "not a test report: \"Account ************2172 locked\"");
+
+    /* A longer text is never a refusal: its head is quoted. */
+    char page[200];
+    snprintf(page, sizeof page, "Service Unavailable %s %s please retry later, or call us", PAN,
+             "and more words to pass sixty-four bytes");
+    assert_int_equal(read_report(page, strlen(page), &REPORT, &seen, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "not XML: a text of "));
+    assert_non_null(strstr(err, " bytes beginning \"Service Unavailable ****"));
+    assert_null(strstr(err, PAN));
+    /* Nothing readable. */
+    assert_int_equal(read_report("\x01\x02\xff", 3, &REPORT, &seen, err, sizeof err), PL_ERR_PARSE);
+    assert_string_equal(err, "not XML, and no readable text");
+    assert_int_equal(seen.calls, 0);
+}
+
+static void test_only_attr(void **state)
+{
+    (void)state;
+    char err[128];
+    const char text[] =
+        "<r xmlns:a=\"urn:a\" xmlns:b=\"urn:b\" one=\"1\" a:two=\"2\" b:two=\"3\"/>";
+    xmlDocPtr doc = read_ok(text, &LUHN);
+    xmlNodePtr r = xmlDocGetRootElement(doc);
+    xmlAttrPtr a = NULL;
+    assert_int_equal(pl_xml_only_attr(r, "one", &a, "r: one", err, sizeof err), 0);
+    assert_non_null(a);
+    assert_string_equal((const char *)a->children->content, "1");
+    assert_int_equal(pl_xml_only_attr(r, "none", &a, "r: none", err, sizeof err), 0);
+    assert_null(a);
+    /* The same local name twice (two namespaces): which one was meant is not ours to guess. */
+    assert_int_equal(pl_xml_only_attr(r, "two", &a, "r: two", err, sizeof err), PL_ERR_PARSE);
+    assert_null(a);
+    assert_string_equal(err, "r: two appears twice");
+    assert_int_equal(pl_xml_only_attr(r, "two", &a, "r: two", NULL, 0), PL_ERR_PARSE);
+    pl_xml_free_doc(doc);
+
+    /* A default of the internal subset's ATTLIST is nothing the element carries. */
+    seen_report seen = {0};
+    const char with_default[] =
+        "<!DOCTYPE Report [<!ATTLIST Report Name CDATA \"Made Up\">]><Report/>";
+    assert_int_equal(
+        read_report(with_default, sizeof with_default - 1, &REPORT, &seen, err, sizeof err), 0);
+    assert_int_equal(seen.calls, 1);
+    assert_string_equal(seen.name, "");
+
+    /* libxml2's copies are freed wiped; NULL is nothing to free. */
+    pl_xml_free_content(NULL);
+    pl_xml_free_content(xmlStrdup(BAD_CAST PAN));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read),       cmocka_unit_test(test_elements),
-        cmocka_unit_test(test_text_exact), cmocka_unit_test(test_text_free),
-        cmocka_unit_test(test_read_fault), cmocka_unit_test(test_building),
-        cmocka_unit_test(test_wipe),       cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_read),
+        cmocka_unit_test(test_elements),
+        cmocka_unit_test(test_text_exact),
+        cmocka_unit_test(test_text_free),
+        cmocka_unit_test(test_read_fault),
+        cmocka_unit_test(test_building),
+        cmocka_unit_test(test_wipe),
+        cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_sanitize_text),
+        cmocka_unit_test(test_read_report),
+        cmocka_unit_test(test_read_report_entities),
+        cmocka_unit_test(test_read_report_plain_text),
+        cmocka_unit_test(test_only_attr),
     };
     return cmocka_run_group_tests(tests, xml_test_group_setup, xml_test_group_teardown);
 }

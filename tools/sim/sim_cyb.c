@@ -1,13 +1,14 @@
 /*
  * sim_cyb.c: the simulated CyberSource Simple Order API (see sim_cyb.h for the rules).
  *
- * One request goes through four steps: read the envelope and the fields into a cyb_req
+ * One request goes through five steps: read the envelope and the fields into a cyb_req
  * (plain buffers; the card number is wiped at the end), refuse what CyberSource refuses
  * before business processing (faults, then missing/invalid fields), decide the outcome of
- * each service from the scenario table and the ledger, and render the cyb_reply with libxml2
- * in the XSD's element order. Reply element orders follow CyberSourceTransaction_1.121.xsd
- * (ReplyMessage, CCAuthReply, CCCaptureReply, CCCreditReply, CCAuthReversalReply, AFSReply,
- * PaySubscriptionCreateReply), which later versions only extend.
+ * each service from the scenario table and the ledger, record what was done (the /__sim/query
+ * answer, and the request as the Single Transaction Query of sim_query.h shows it), and render
+ * the cyb_reply with libxml2 in the XSD's element order. Reply element orders follow
+ * CyberSourceTransaction_1.121.xsd (ReplyMessage, CCAuthReply, CCCaptureReply, CCCreditReply,
+ * CCAuthReversalReply, AFSReply, PaySubscriptionCreateReply), which later versions only extend.
  */
 #include "sim_cyb.h"
 
@@ -28,6 +29,14 @@
 /* CyberSource limits merchantReferenceCode to 50 characters. */
 #define REF_MAX 50
 #define MAX_FIELD_ERRORS 4
+
+/*
+ * CONTRACT.md §3: 905.xx is processed as any other amount (applied and recorded), then held
+ * without an answer; 906.xx likewise, then the connection closed. Not in sim_scenario.h, as
+ * sim_relate.c's and sim_ext.c's are not: only the answer is lost.
+ */
+#define UNITS_APPLIED_THEN_HOLD 905
+#define UNITS_APPLIED_THEN_DROP 906
 
 typedef struct cyb_req {
     char ns[160];
@@ -66,6 +75,9 @@ typedef struct cyb_reply {
     const char *ref;
     char request_id[PL_SIM_ID_DIGITS + 1];
     char request_token[PL_SIM_TOKEN_CHARS + 1];
+    /* One per request, so that the Single Transaction Query shows what the reply said. */
+    char auth_code[7];          /* an approved authorization's */
+    char reconciliation_id[17]; /* every service's reconciliationID */
     const char *decision;
     int reason;
     const char *missing[MAX_FIELD_ERRORS];
@@ -82,6 +94,7 @@ typedef struct cyb_reply {
     cyb_svc reversal;
     cyb_svc afs;
     int afs_score;
+    bool dm_ran; /* Decision Manager decided (ACCEPT, REVIEW, REJECT 481) */
     cyb_svc token;
     char subscription_id[PL_SIM_ID_DIGITS + 1];
 } cyb_reply;
@@ -376,6 +389,7 @@ static int decide_auth(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_si
     if (r->dm_enabled) {
         svc_set(&rep->afs, 100, false, 0);
         rep->afs_score = 12;
+        rep->dm_ran = true;
         if (sc == PL_SIM_SC_REVIEW) {
             set_decision(rep, "REVIEW", 480);
             rep->afs_score = 75;
@@ -513,19 +527,17 @@ static void render_auth(pl_sim_xml_builder *b, xmlNodePtr msg, const cyb_reply *
     xmlNodePtr a = pl_sim_xml_add_text(b, msg, "ccAuthReply", NULL);
     pl_sim_xml_add_int(b, a, "reasonCode", rep->auth.reason);
     if (rep->auth.has_amount) {
-        char code[7], recon[17], when[32];
-        pl_sim_ids_auth_code(code);
-        pl_sim_ids_reconciliation_id(recon);
+        char when[32];
         pl_sim_ids_now(false, when, sizeof when);
         pl_sim_xml_add_amount(b, a, "amount", rep->auth.amount);
-        pl_sim_xml_add_text(b, a, "authorizationCode", code);
+        pl_sim_xml_add_text(b, a, "authorizationCode", rep->auth_code);
         add_code(b, a, "avsCode", rep->avs);
         add_code(b, a, "avsCodeRaw", rep->avs);
         add_code(b, a, "cvCode", rep->cvn);
         add_code(b, a, "cvCodeRaw", rep->cvn);
         pl_sim_xml_add_text(b, a, "authorizedDateTime", when);
         pl_sim_xml_add_text(b, a, "processorResponse", rep->partial ? "10" : "00");
-        pl_sim_xml_add_text(b, a, "reconciliationID", recon);
+        pl_sim_xml_add_text(b, a, "reconciliationID", rep->reconciliation_id);
         /* The network's transaction ID, for subsequent (MIT) authorizations. */
         pl_sim_xml_add_text(b, a, "paymentNetworkTransactionID", rep->request_id + 7);
         if (rep->partial) {
@@ -539,13 +551,12 @@ static void render_auth(pl_sim_xml_builder *b, xmlNodePtr msg, const cyb_reply *
 
 /* ccCaptureReply and ccCreditReply share their first elements. */
 static void render_settlement(pl_sim_xml_builder *b, xmlNodePtr msg, const char *name,
-                              const cyb_svc *s)
+                              const cyb_svc *s, const char *recon)
 {
     xmlNodePtr n = pl_sim_xml_add_text(b, msg, name, NULL);
     pl_sim_xml_add_int(b, n, "reasonCode", s->reason);
     if (s->has_amount) {
-        char recon[17], when[32];
-        pl_sim_ids_reconciliation_id(recon);
+        char when[32];
         pl_sim_ids_now(false, when, sizeof when);
         pl_sim_xml_add_text(b, n, "requestDateTime", when);
         pl_sim_xml_add_amount(b, n, "amount", s->amount);
@@ -553,14 +564,14 @@ static void render_settlement(pl_sim_xml_builder *b, xmlNodePtr msg, const char 
     }
 }
 
-static void render_reversal(pl_sim_xml_builder *b, xmlNodePtr msg, const cyb_svc *s)
+static void render_reversal(pl_sim_xml_builder *b, xmlNodePtr msg, const cyb_svc *s,
+                            const char *recon)
 {
     xmlNodePtr n = pl_sim_xml_add_text(b, msg, "ccAuthReversalReply", NULL);
     pl_sim_xml_add_int(b, n, "reasonCode", s->reason);
     if (s->has_amount) {
-        char code[7], recon[17], when[32];
+        char code[7], when[32];
         pl_sim_ids_auth_code(code);
-        pl_sim_ids_reconciliation_id(recon);
         pl_sim_ids_now(false, when, sizeof when);
         pl_sim_xml_add_amount(b, n, "amount", s->amount);
         pl_sim_xml_add_text(b, n, "authorizationCode", code);
@@ -618,11 +629,11 @@ static int render(const cyb_reply *rep, pl_sim_response *resp)
     if (rep->auth.present)
         render_auth(&b, msg, rep);
     if (rep->capture.present)
-        render_settlement(&b, msg, "ccCaptureReply", &rep->capture);
+        render_settlement(&b, msg, "ccCaptureReply", &rep->capture, rep->reconciliation_id);
     if (rep->credit.present)
-        render_settlement(&b, msg, "ccCreditReply", &rep->credit);
+        render_settlement(&b, msg, "ccCreditReply", &rep->credit, rep->reconciliation_id);
     if (rep->reversal.present)
-        render_reversal(&b, msg, &rep->reversal);
+        render_reversal(&b, msg, &rep->reversal, rep->reconciliation_id);
     if (rep->afs.present)
         render_afs(&b, msg, rep);
     if (rep->token.present) {
@@ -668,6 +679,86 @@ static int64_t reported_amount(const cyb_req *r, const cyb_reply *rep)
         if (order[i]->present && order[i]->has_amount)
             return order[i]->amount;
     return r->has_amount ? r->amount : 0;
+}
+
+/* Appends application name with reason to q (room for every service is guaranteed). */
+static void add_app(pl_sim_cyb_request *q, const char *name, int reason)
+{
+    pl_sim_cyb_app *a = &q->apps[q->napps++];
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->reason_code = reason;
+}
+
+/*
+ * What the Single Transaction Query (sim_query.h) shows of this request. The applications:
+ * each service that answered (its reply element is in the reply), with its own reasonCode; a
+ * service asked for that did not run is listed with the request's reasonCode when the request
+ * was refused before anything succeeded (101, 102, 150, 400, a declined card: nothing of it
+ * happened), and left out when it was skipped after another succeeded (the capture of an
+ * authorization Decision Manager held or refused). Then ics_score when fraud screening ran and
+ * ics_decision when Decision Manager decided. The card's last four digits only.
+ */
+static int record_request(pl_sim_ledger *l, const cyb_req *r, const cyb_reply *rep)
+{
+    pl_sim_cyb_request *q = calloc(1, sizeof *q);
+    if (!q)
+        return PL_ERR_NOMEM;
+    snprintf(q->merchant_id, sizeof q->merchant_id, "%s", r->merchant_id);
+    snprintf(q->merchant_reference, sizeof q->merchant_reference, "%s", r->ref);
+    snprintf(q->request_id, sizeof q->request_id, "%s", rep->request_id);
+    snprintf(q->decision, sizeof q->decision, "%s", rep->decision);
+    q->reason_code = rep->reason;
+    snprintf(q->currency, sizeof q->currency, "%s", r->currency);
+    q->has_amount = r->has_amount || rep->auth.has_amount;
+    q->amount = reported_amount(r, rep);
+    if (rep->auth.present && rep->auth.has_amount)
+        snprintf(q->auth_code, sizeof q->auth_code, "%s", rep->auth_code);
+    snprintf(q->reconciliation_id, sizeof q->reconciliation_id, "%s", rep->reconciliation_id);
+    q->avs = rep->avs;
+    q->cvn = rep->cvn;
+    snprintf(q->subscription_id, sizeof q->subscription_id, "%s",
+             rep->token.present ? rep->subscription_id
+             : r->has_sub_id    ? r->sub_id
+                                : "");
+    size_t pan_len = strlen(r->pan);
+    if (r->has_card && pan_len >= 4 && pl_card_all_digits(r->pan)) {
+        memcpy(q->card_suffix, r->pan + pan_len - 4, 5);
+        q->exp_month = r->exp_month;
+        q->exp_year = r->exp_year;
+        const char *type = pl_card_type_guess(r->pan);
+        snprintf(q->card_type, sizeof q->card_type, "%s", type ? type : "");
+    }
+
+    const struct {
+        bool asked;
+        const cyb_svc *svc;
+        const char *app;
+    } services[] = {
+        {r->run_auth, &rep->auth, "ics_auth"},
+        {r->run_capture, &rep->capture, "ics_bill"},
+        {r->run_credit, &rep->credit, "ics_credit"},
+        {r->run_reversal, &rep->reversal, "ics_auth_reversal"},
+        {r->run_token, &rep->token, "ics_pay_subscription_create"},
+    };
+    bool any_ok = false;
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+        if (services[i].svc->present && services[i].svc->reason < 200)
+            any_ok = true;
+    bool refused = strcmp(rep->decision, "REJECT") == 0 || strcmp(rep->decision, "ERROR") == 0;
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
+        if (services[i].svc->present)
+            add_app(q, services[i].app, services[i].svc->reason);
+        else if (services[i].asked && refused && !any_ok)
+            add_app(q, services[i].app, rep->reason);
+    }
+    if (rep->afs.present)
+        add_app(q, "ics_score", rep->reason == 400 ? 400 : rep->afs.reason);
+    if (rep->dm_ran)
+        add_app(q, "ics_decision", strcmp(rep->decision, "ACCEPT") == 0 ? 100 : rep->reason);
+
+    int rc = pl_sim_ledger_cyb_request(l, q);
+    free(q);
+    return rc;
 }
 
 /*
@@ -779,6 +870,8 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
 
     pl_sim_ids_request_id(rep->request_id);
     pl_sim_ids_request_token(rep->request_token);
+    pl_sim_ids_auth_code(rep->auth_code);
+    pl_sim_ids_reconciliation_id(rep->reconciliation_id);
     rep->currency = r->currency;
     if (sc == PL_SIM_SC_ERROR) {
         set_decision(rep, "ERROR", 150);
@@ -817,6 +910,18 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
         rc = pl_sim_ledger_txn_record(l, r->ref, &t);
         if (rc < 0)
             goto out;
+    }
+    rc = record_request(l, r, rep);
+    if (rc < 0)
+        goto out;
+    int64_t units = r->has_amount ? r->amount / 100 : 0;
+    if (units == UNITS_APPLIED_THEN_HOLD || units == UNITS_APPLIED_THEN_DROP) {
+        /* 905/906: applied and recorded (ledger, /__sim/query, the Query); the answer is lost. */
+        pl_sim_log(PL_LOG_INFO, r->ref[0] ? r->ref : NULL, "CYB %s: applied, then %s", op_name(r),
+                   units == UNITS_APPLIED_THEN_HOLD ? "held" : "dropped");
+        memset(resp, 0, sizeof *resp);
+        resp->action = units == UNITS_APPLIED_THEN_HOLD ? PL_SIM_HOLD : PL_SIM_DROP;
+        goto out;
     }
     rc = render(rep, resp);
 out:

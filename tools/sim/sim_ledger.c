@@ -72,6 +72,12 @@ typedef struct rlt_series {
     int64_t remaining; /* -1: unlimited */
 } rlt_series;
 
+/* A growing array of plain values of one size (the owner knows which). */
+typedef struct vec {
+    void *items;
+    size_t n, cap;
+} vec;
+
 struct pl_sim_ledger {
     pthread_mutex_t mu;
     effect *effects;
@@ -86,9 +92,8 @@ struct pl_sim_ledger {
     map rlt_series;   /* "<prefix>/<sequence>" → rlt_series */
     uint64_t rlt_next_id;
     unsigned rlt_next_account;
-    pl_sim_review *reviews; /* Decision Manager REVIEWs, in the order answered */
-    size_t nreviews;
-    size_t cap_reviews;
+    vec reviews;  /* pl_sim_review: Decision Manager REVIEWs, in the order answered */
+    vec requests; /* pl_sim_cyb_request: CyberSource requests answered, in that order */
 };
 
 static uint64_t hash_str(const char *s)
@@ -192,6 +197,55 @@ static void rlt_seed(pl_sim_ledger *l)
     l->rlt_next_account = 1000;
 }
 
+/* Appends a copy of item (size bytes). 0 or NOMEM (v unchanged). */
+static int vec_push(vec *v, const void *item, size_t size)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        void *grown = realloc(v->items, cap * size);
+        if (!grown)
+            return PL_ERR_NOMEM;
+        v->items = grown;
+        v->cap = cap;
+    }
+    memcpy((char *)v->items + v->n * size, item, size);
+    v->n++;
+    return PL_OK;
+}
+
+/*
+ * A malloc'd copy of the items keep(item, arg) selects (keep NULL: all), in order, into *out
+ * and *n (NULL and 0 when none). 0 or NOMEM.
+ */
+static int vec_copy(const vec *v, size_t size, bool (*keep)(const void *item, void *arg), void *arg,
+                    void **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t count = 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (!keep || keep((const char *)v->items + i * size, arg))
+            count++;
+    if (count == 0)
+        return PL_OK;
+    char *copy = malloc(count * size);
+    if (!copy)
+        return PL_ERR_NOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const char *item = (const char *)v->items + i * size;
+        if (!keep || keep(item, arg))
+            memcpy(copy + (*n)++ * size, item, size);
+    }
+    *out = copy;
+    return PL_OK;
+}
+
+static void vec_free(vec *v)
+{
+    free(v->items);
+    memset(v, 0, sizeof *v);
+}
+
 static void clear_all(pl_sim_ledger *l)
 {
     for (size_t i = 0; i < l->neffects; i++) {
@@ -212,9 +266,8 @@ static void clear_all(pl_sim_ledger *l)
     map_clear(&l->rlt_cards, true);
     map_clear(&l->rlt_preauths, true);
     map_clear(&l->rlt_series, true);
-    free(l->reviews);
-    l->reviews = NULL;
-    l->nreviews = l->cap_reviews = 0;
+    vec_free(&l->reviews);
+    vec_free(&l->requests);
     rlt_seed(l);
 }
 
@@ -462,41 +515,61 @@ int pl_sim_ledger_cyb_review(pl_sim_ledger *l, const char *ref, const char *requ
     r.amount = amount;
     r.answered = answered ? answered : time(NULL);
 
-    int rc = PL_OK;
     pthread_mutex_lock(&l->mu);
-    if (l->nreviews == l->cap_reviews) {
-        size_t cap = l->cap_reviews ? l->cap_reviews * 2 : 16;
-        pl_sim_review *grown = realloc(l->reviews, cap * sizeof *grown);
-        if (!grown) {
-            rc = PL_ERR_NOMEM;
-            goto out;
-        }
-        l->reviews = grown;
-        l->cap_reviews = cap;
-    }
-    l->reviews[l->nreviews++] = r;
-out:
+    int rc = vec_push(&l->reviews, &r, sizeof r);
     pthread_mutex_unlock(&l->mu);
     return rc;
 }
 
 int pl_sim_ledger_cyb_reviews(pl_sim_ledger *l, pl_sim_review **out, size_t *n)
 {
-    int rc = PL_OK;
-    *out = NULL;
-    *n = 0;
     pthread_mutex_lock(&l->mu);
-    if (l->nreviews > 0) {
-        *out = malloc(l->nreviews * sizeof **out);
-        if (!*out) {
-            rc = PL_ERR_NOMEM;
-            goto out;
-        }
-        memcpy(*out, l->reviews, l->nreviews * sizeof **out);
-        *n = l->nreviews;
-    }
-out:
+    void *copy;
+    int rc = vec_copy(&l->reviews, sizeof **out, NULL, NULL, &copy, n);
     pthread_mutex_unlock(&l->mu);
+    *out = copy;
+    return rc;
+}
+
+int pl_sim_ledger_cyb_request(pl_sim_ledger *l, const pl_sim_cyb_request *r)
+{
+    /* Every string must be terminated within its field: the record is copied as it is. */
+    if (!r->request_id[0] || r->napps > PL_SIM_CYB_MAX_APPS ||
+        !memchr(r->merchant_id, '\0', sizeof r->merchant_id) ||
+        !memchr(r->merchant_reference, '\0', sizeof r->merchant_reference) ||
+        !memchr(r->request_id, '\0', sizeof r->request_id))
+        return PL_ERR_INVALID;
+    pl_sim_cyb_request copy = *r;
+    if (!copy.answered)
+        copy.answered = time(NULL);
+    pthread_mutex_lock(&l->mu);
+    int rc = vec_push(&l->requests, &copy, sizeof copy);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+/* The caller's filter of pl_sim_ledger_cyb_requests, as vec_copy calls it. */
+typedef struct request_filter {
+    bool (*keep)(const pl_sim_cyb_request *r, void *arg);
+    void *arg;
+} request_filter;
+
+static bool keep_request(const void *item, void *arg)
+{
+    const request_filter *f = arg;
+    return !f->keep || f->keep(item, f->arg);
+}
+
+int pl_sim_ledger_cyb_requests(pl_sim_ledger *l,
+                               bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
+                               pl_sim_cyb_request **out, size_t *n)
+{
+    request_filter f = {keep, arg};
+    pthread_mutex_lock(&l->mu);
+    void *copy;
+    int rc = vec_copy(&l->requests, sizeof **out, keep_request, &f, &copy, n);
+    pthread_mutex_unlock(&l->mu);
+    *out = copy;
     return rc;
 }
 

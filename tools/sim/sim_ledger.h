@@ -1,7 +1,8 @@
 /*
  * sim_ledger.h: what the simulated bureaus did — the ledger of effects, the last answer per
  * reference (for transaction queries), the CyberSource card state the follow-on rules need
- * (authorizations, captures, tokens, the Decision Manager REVIEWs), and the Customer Engagement
+ * (authorizations, captures, tokens), the CyberSource requests and REVIEWs its reports show
+ * (the Single Transaction Query, the Decision Manager report), and the Customer Engagement
  * stored value state (cards, balances, preauthorization holds, card series), whose accounts and
  * rules also serve the External Payment Service's stored value cards (pl_sim_ledger_svc_*, rows of
  * protocol EXT).
@@ -143,6 +144,57 @@ int pl_sim_ledger_cyb_review(pl_sim_ledger *l, const char *ref, const char *requ
  * caller frees it; NULL when *n is 0). Returns 0 or PL_ERR_NOMEM.
  */
 int pl_sim_ledger_cyb_reviews(pl_sim_ledger *l, pl_sim_review **out, size_t *n) PL_MUSTCHECK;
+
+/*
+ * CyberSource: every request the simulator answered (not 901–904, which it "failed before
+ * processing"; 905 and 906 were processed), kept until reset, for the On-Demand Single
+ * Transaction Query (sim_query.h), which shows each as a Transaction Detail Report record.
+ * Plain value, strings NUL-terminated; no card number, only its last four digits.
+ */
+#define PL_SIM_CYB_MAX_APPS 8
+
+/* One ICS application of a request (bureau-wire-formats.md §4): what it answered. */
+typedef struct pl_sim_cyb_app {
+    char name[32];   /* "ics_auth", "ics_bill", "ics_credit", "ics_auth_reversal", ... */
+    int reason_code; /* its reasonCode: 100, 110, 203, 150, 480, ... */
+} pl_sim_cyb_app;
+
+typedef struct pl_sim_cyb_request {
+    char merchant_id[64];        /* the request's merchantID ("" when it had none) */
+    char merchant_reference[51]; /* merchantReferenceCode ("" when it had none) */
+    char request_id[48];         /* the requestID answered (required) */
+    time_t answered;             /* Unix seconds (UTC); 0 stamps the current time */
+    char decision[8];            /* the reply's: "ACCEPT", "REJECT", "REVIEW", "ERROR" */
+    int reason_code;             /* the reply's reasonCode */
+    char currency[8];            /* purchaseTotals/currency as sent; "" when absent */
+    bool has_amount;
+    int64_t amount;             /* what was approved, else what was asked (minor units) */
+    char auth_code[8];          /* an approved authorization's code; "" otherwise */
+    char reconciliation_id[24]; /* the reply's reconciliationID */
+    char avs, cvn;              /* the codes answered; '\0' when none */
+    char subscription_id[48];   /* the token created, else the one paid with; "" if none */
+    char card_suffix[5];        /* the card number's last four digits; "" without a card */
+    int exp_month, exp_year;    /* the card's expiry; 0 without a card */
+    char card_type[4];          /* pl_card_type_guess's "VI", "MC", ...; "" when unknown */
+    pl_sim_cyb_app apps[PL_SIM_CYB_MAX_APPS]; /* the applications, in the report's order */
+    size_t napps;
+} pl_sim_cyb_request;
+
+/*
+ * Remembers a copy of r. Returns 0, PL_ERR_INVALID (no request_id, a string not terminated
+ * within its field, napps over PL_SIM_CYB_MAX_APPS) or NOMEM. Not an effect: the ledger rows
+ * are the handler's.
+ */
+int pl_sim_ledger_cyb_request(pl_sim_ledger *l, const pl_sim_cyb_request *r) PL_MUSTCHECK;
+
+/*
+ * Copies of the requests remembered that keep(r, arg) selects (keep NULL: all), in the order
+ * they were answered: *out is malloc'd (the caller frees it; NULL when *n is 0). keep runs
+ * under the ledger's lock and must not call the ledger. Returns 0 or PL_ERR_NOMEM.
+ */
+int pl_sim_ledger_cyb_requests(pl_sim_ledger *l,
+                               bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
+                               pl_sim_cyb_request **out, size_t *n) PL_MUSTCHECK;
 
 /*
  * Customer Engagement stored value (RLT). A card is a number (any text; the simulator is a

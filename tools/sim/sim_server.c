@@ -33,6 +33,7 @@
 #include "sim_ids.h"
 #include "sim_log.h"
 #include "sim_proto.h"
+#include "sim_query.h"
 #include "sim_relate.h"
 #include "sim_timer.h"
 #include "sim_tls.h"
@@ -41,10 +42,8 @@
 
 /* The bureaus the simulator speaks. */
 static const pl_sim_proto *const protocols[] = {
-    &pl_sim_cyb_proto,
-    &pl_sim_relate_proto,
-    &pl_sim_ext_proto,
-    &pl_sim_dm_proto,
+    &pl_sim_cyb_proto, &pl_sim_relate_proto, &pl_sim_ext_proto,
+    &pl_sim_dm_proto,  &pl_sim_query_proto,
 };
 
 struct pl_sim_server {
@@ -53,6 +52,9 @@ struct pl_sim_server {
     pl_sim_ledger *ledger;
     pl_sim_ext *ext; /* the External Payment Service's tokens and answers */
     pl_sim_dm *dm;   /* the Conversion Detail Report's password and fail mode */
+    /* The Single Transaction Query's state: the same report password (a copy, or NULL). */
+    pl_sim_query_cfg query;
+    char *query_password;
     char *cert_pem;
     char *key_pem;
     unsigned port;
@@ -285,9 +287,10 @@ static unsigned dispatch(pl_sim_server *s, conn_ctx *x, const char *path, const 
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
             .issue_amount =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, PL_SIM_ISSUE_AMOUNT_HEADER),
-            .state = p == &pl_sim_ext_proto  ? (void *)s->ext
-                     : p == &pl_sim_dm_proto ? (void *)s->dm
-                                             : NULL,
+            .state = p == &pl_sim_ext_proto     ? (void *)s->ext
+                     : p == &pl_sim_dm_proto    ? (void *)s->dm
+                     : p == &pl_sim_query_proto ? (void *)&s->query
+                                                : NULL,
         };
         if (p->handle(s->ledger, &req, resp) < 0) {
             pl_sim_response_free(resp);
@@ -513,6 +516,14 @@ int pl_sim_server_start(const pl_sim_server_cfg *cfg, pl_sim_server **out, char 
         rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
     }
+    if (cfg->dm_password && cfg->dm_password[0]) {
+        s->query_password = strdup(cfg->dm_password);
+        if (!s->query_password) {
+            rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            goto fail;
+        }
+    }
+    s->query.password = s->query_password;
     rc = pl_sim_timer_new(&s->timer, errstr, errstr_size);
     if (rc < 0)
         goto fail;
@@ -587,6 +598,10 @@ void pl_sim_server_stop(pl_sim_server *s)
     pl_sim_ledger_destroy(s->ledger);
     pl_sim_ext_destroy(s->ext);
     pl_sim_dm_destroy(s->dm);
+    if (s->query_password) {
+        pl_card_wipe(s->query_password, strlen(s->query_password));
+        free(s->query_password);
+    }
     free(s->cert_pem);
     if (s->key_pem) {
         pl_card_wipe(s->key_pem, strlen(s->key_pem));
