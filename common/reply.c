@@ -355,3 +355,63 @@ char *pl_reply_mark_replayed(const char *stored)
     json_object_put(root);
     return result;
 }
+
+/* obj[key] = s, or removed when s is "" (NULL: left as it is). */
+static bool set_or_remove(json_object *obj, const char *key, const char *s)
+{
+    if (!s)
+        return true;
+    json_object_object_del(obj, key);
+    return add_echo(obj, key, s);
+}
+
+char *pl_reply_resolve(const char *stored, const pl_reply_resolution *r)
+{
+    if (!stored || !r || !r->resolution || !*r->resolution ||
+        (r->status != PL_ST_APPROVED && r->status != PL_ST_DECLINED && r->status != PL_ST_ERROR))
+        return NULL;
+    json_object *root = json_tokener_parse(stored);
+    if (!root || !json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return NULL;
+    }
+    json_object_object_del(root, "required_response");
+    json_object_object_del(root, "replayed");
+    json_object_object_del(root, "status");
+    bool ok = add(root, "status", json_object_new_string(pl_status_name(r->status)));
+    json_object_object_del(root, "amount_approved");
+    if (ok && r->has_amount_approved)
+        ok = add_amount(root, "amount_approved", r->amount_approved);
+    ok = ok && set_or_remove(root, "vendor_response", r->vendor_response);
+    ok = ok && set_or_remove(root, "decision", r->decision);
+    ok = ok && set_or_remove(root, "hold_reason", r->hold_reason);
+    if (ok && (r->auth_number || r->auth_transaction_id || r->auth_date)) {
+        json_object *auth = NULL;
+        if (!json_object_object_get_ex(root, "auth", &auth) ||
+            !json_object_is_type(auth, json_type_object)) {
+            json_object_object_del(root, "auth");
+            auth = json_object_new_object();
+            ok = add(root, "auth", auth);
+        }
+        ok = ok && set_or_remove(auth, "number", r->auth_number);
+        ok = ok && set_or_remove(auth, "transaction_id", r->auth_transaction_id);
+        ok = ok && set_or_remove(auth, "date", r->auth_date);
+    }
+    json_object_object_del(root, "message");
+    ok = ok && add_echo(root, "message", r->message ? r->message : pl_status_message(r->status));
+    json_object_object_del(root, "resolved");
+    json_object_object_del(root, "resolution");
+    ok = ok && add(root, "resolved", json_object_new_boolean(1));
+    ok = ok && add(root, "resolution", json_object_new_string(r->resolution));
+    time_t at = r->at ? r->at : time(NULL);
+    struct tm tm;
+    char stamp[32];
+    json_object_object_del(root, "processed_at");
+    if (!gmtime_r(&at, &tm) || strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        ok = false;
+    else
+        ok = ok && add(root, "processed_at", json_object_new_string(stamp));
+    char *result = ok ? render(root) : NULL;
+    json_object_put(root);
+    return result;
+}

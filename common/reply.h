@@ -83,4 +83,30 @@ char *pl_reply_to_json(const pl_request *req, const pl_reply *rep);
  */
 char *pl_reply_mark_replayed(const char *stored);
 
+/* What settled a request whose outcome was unknown (CONTRACT.md: `resolved`, `resolution`). */
+typedef struct pl_reply_resolution {
+    pl_status status;       /* the outcome: approved, declined or error */
+    const char *resolution; /* "query", "timeout_reversal", "operator" */
+    bool has_amount_approved;
+    int64_t amount_approved;
+    const char *vendor_response; /* NULL: as stored */
+    const char *decision;        /* NULL: as stored */
+    const char *hold_reason;     /* NULL: as stored; "" removes it */
+    /* The bureau's ids when the resolution learned them (NULL: as stored). */
+    const char *auth_number, *auth_transaction_id, *auth_date;
+    const char *message; /* NULL → pl_status_message(status) */
+    time_t at;           /* processed_at; 0 → now */
+} pl_reply_resolution;
+
+/*
+ * The final reply of a request first answered `timeout` (or `error` with a required response):
+ * a copy of the stored reply with the outcome of r — status, amount_approved, vendor response,
+ * decision, hold, the auth ids learned, message and processed_at — "resolved": true,
+ * "resolution", and neither "required_response" nor "replayed". Echo fields (request_id, type,
+ * company, order, pay_seq, service, amount_requested, currency, card) stay as stored. Returns a
+ * malloc'd string, or NULL when stored is not a JSON object, r is incomplete (no resolution, a
+ * status that is not a final outcome) or memory ran out.
+ */
+char *pl_reply_resolve(const char *stored, const pl_reply_resolution *r);
+
 #endif

@@ -504,6 +504,77 @@ static void test_mark_replayed(void **state)
     pl_request_free(&req);
 }
 
+/* A request answered `timeout`, later settled (CONTRACT.md: resolved, resolution). */
+static void test_resolve(void **state)
+{
+    (void)state;
+    const char *stored =
+        "{\"v\":1,\"request_id\":\"r-1\",\"type\":\"auth\",\"company\":1,\"order\":\"O1\","
+        "\"pay_seq\":1,\"service\":\"CYB\",\"status\":\"timeout\",\"amount_requested\":"
+        "\"120.00\",\"currency\":\"USD\",\"vendor_response\":\"150\",\"card\":{\"masked\":"
+        "\"411111******1111\",\"type\":\"VI\"},\"message\":\"No answer from the payment "
+        "service within 5000 ms: the outcome is unknown.\",\"required_response\":true,"
+        "\"replayed\":true,\"processed_at\":\"2026-12-01T10:00:00Z\"}";
+    pl_reply_resolution r = {.status = PL_ST_APPROVED,
+                             .resolution = "query",
+                             .has_amount_approved = true,
+                             .amount_approved = 12000,
+                             .vendor_response = "100",
+                             .decision = "ACCEPT",
+                             .auth_number = "888888",
+                             .auth_transaction_id = "4036289939370176056470",
+                             .at = 1796155200}; /* 2026-12-01T20:00:00Z */
+    char *out = pl_reply_resolve(stored, &r);
+    assert_non_null(out);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"v\":1,\"request_id\":\"r-1\",\"type\":\"auth\",\"company\":1,\"order\":\"O1\","
+             "\"pay_seq\":1,\"service\":\"CYB\",\"amount_requested\":\"120.00\",\"currency\":"
+             "\"USD\",\"card\":{\"masked\":\"411111******1111\",\"type\":\"VI\"},\"status\":"
+             "\"approved\",\"amount_approved\":\"120.00\",\"vendor_response\":\"100\","
+             "\"decision\":\"ACCEPT\",\"auth\":{\"number\":\"888888\",\"transaction_id\":"
+             "\"4036289939370176056470\"},\"message\":\"%s\",\"resolved\":true,"
+             "\"resolution\":\"query\",\"processed_at\":\"2026-12-01T20:00:00Z\"}",
+             pl_status_message(PL_ST_APPROVED));
+    assert_string_equal(out, want);
+    free(out);
+
+    /* Declined by an operator: no amount approved, the stored vendor response kept, a hold
+     * removed with "". */
+    pl_reply_resolution d = {.status = PL_ST_DECLINED,
+                             .resolution = "operator",
+                             .hold_reason = "",
+                             .message = "Declined by ops: the bureau has no record."};
+    out = pl_reply_resolve(stored, &d);
+    json_object *j = json_tokener_parse(out);
+    json_object *v;
+    assert_true(json_object_object_get_ex(j, "status", &v));
+    assert_string_equal(json_object_get_string(v), "declined");
+    assert_false(json_object_object_get_ex(j, "amount_approved", &v));
+    assert_false(json_object_object_get_ex(j, "required_response", &v));
+    assert_false(json_object_object_get_ex(j, "replayed", &v));
+    assert_false(json_object_object_get_ex(j, "hold_reason", &v));
+    assert_true(json_object_object_get_ex(j, "vendor_response", &v));
+    assert_string_equal(json_object_get_string(v), "150");
+    assert_true(json_object_object_get_ex(j, "resolution", &v));
+    assert_string_equal(json_object_get_string(v), "operator");
+    assert_true(json_object_object_get_ex(j, "message", &v));
+    assert_string_equal(json_object_get_string(v), "Declined by ops: the bureau has no record.");
+    json_object_put(j);
+    free(out);
+
+    /* Refused: not a final outcome, no resolution, not a JSON object. */
+    pl_reply_resolution bad = r;
+    bad.status = PL_ST_TIMEOUT;
+    assert_null(pl_reply_resolve(stored, &bad));
+    bad = r;
+    bad.resolution = NULL;
+    assert_null(pl_reply_resolve(stored, &bad));
+    assert_null(pl_reply_resolve("[1]", &r));
+    assert_null(pl_reply_resolve("not json", &r));
+    assert_null(pl_reply_resolve(NULL, &r));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_status_names_and_messages),
         cmocka_unit_test(test_siebel_messages_by_reason),
         cmocka_unit_test(test_mark_replayed),
+        cmocka_unit_test(test_resolve),
     };
     return cmocka_run_group_tests_name("reply", tests, NULL, NULL);
 }
