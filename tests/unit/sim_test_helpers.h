@@ -1,11 +1,12 @@
 /*
  * sim_test_helpers.h: what the simulator's unit tests share (test_sim_cyb.c, test_sim_relate.c,
- * test_sim_ledger.c, test_sim_server.c): a fresh ledger per test, the ledger as JSON, the
- * simulator's log captured for a check, an HTTP answer collected by libcurl, threads racing on
- * one ledger, and regular expressions. Header-only (static inline), for tests only; include
- * after <cmocka.h>, and after <curl/curl.h> for the HTTP helpers (not included here: it would
- * bring the socket API's names into tests that do not want them). Failures are cmocka
- * assertions.
+ * test_sim_ledger.c, test_sim_server.c, test_sim_adapter.c, test_sim_query.c): a fresh ledger
+ * per test, the ledger as JSON, a request of paylink's CyberSource adapter handled by the
+ * simulator, the simulator's log captured for a check, an HTTP answer collected by libcurl,
+ * threads racing on one ledger, and regular expressions. Header-only (static inline), for
+ * tests only; include after <cmocka.h>, and after <curl/curl.h> for the HTTP helpers (not
+ * included here: it would bring the socket API's names into tests that do not want them).
+ * Failures are cmocka assertions.
  */
 #ifndef PL_TEST_SIM_TEST_HELPERS_H
 #define PL_TEST_SIM_TEST_HELPERS_H
@@ -19,7 +20,9 @@
 
 #include <json-c/json.h>
 
+#include "bureau.h"
 #include "log.h"
+#include "sim_cyb.h"
 #include "sim_ledger.h"
 
 /* cmocka fixtures: every test gets an empty ledger of its own as *state. */
@@ -56,6 +59,23 @@ static inline const char *sim_test_row_field(json_object *arr, size_t i, const c
     json_object *v = NULL;
     assert_true(json_object_object_get_ex(json_object_array_get_idx(arr, i), key, &v));
     return json_object_get_string(v);
+}
+
+/*
+ * Hands msg, a request paylink's CyberSource adapter built (pl_bureau_cybersource.build), to
+ * the simulator's CyberSource endpoint as its HTTPS server would, and frees msg. resp receives
+ * what the simulator did (an answer, or PL_SIM_HOLD / PL_SIM_DROP); the caller frees it with
+ * pl_sim_response_free.
+ */
+static inline void sim_test_cyb_handle(pl_sim_ledger *l, pl_bureau_msg *msg, pl_sim_response *resp)
+{
+    pl_sim_http_req http = {.method = "POST",
+                            .path = PL_SIM_CYB_PATH,
+                            .body = msg->body,
+                            .body_len = msg->body_len,
+                            .content_type = msg->content_type};
+    assert_int_equal(pl_sim_cyb_handle(l, &http, resp), 0);
+    pl_bureau_msg_free(msg);
 }
 
 /* True when s matches the extended regular expression pattern. */

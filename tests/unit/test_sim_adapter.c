@@ -22,6 +22,7 @@
 #include "request.h"
 #include "sim_cyb.h"
 #include "sim_ledger.h"
+#include "sim_test_helpers.h"
 
 /* An auth request as an upstream system sends it (CONTRACT.md §1). */
 static const char auth_json[] =
@@ -76,14 +77,8 @@ static void round_trip(fixture *f, const pl_bureau_call *call, pl_bureau_result 
         fprintf(stderr, "build: %s\n", err);
     assert_int_equal(rc, 0);
 
-    pl_sim_http_req http = {.method = "POST",
-                            .path = PL_SIM_CYB_PATH,
-                            .body = msg.body,
-                            .body_len = msg.body_len,
-                            .content_type = msg.content_type};
     pl_sim_response resp;
-    assert_int_equal(pl_sim_cyb_handle(f->ledger, &http, &resp), 0);
-    pl_bureau_msg_free(&msg);
+    sim_test_cyb_handle(f->ledger, &msg, &resp);
     assert_int_equal(resp.action, PL_SIM_ANSWER);
 
     memset(res, 0, sizeof *res);

@@ -136,14 +136,8 @@ static pl_sim_action send_cyb(fx *f, const cyb_call *c, char *request_id)
 {
     pl_bureau_msg msg;
     build_cyb(&f->cfg, c, &msg);
-    pl_sim_http_req http = {.method = "POST",
-                            .path = PL_SIM_CYB_PATH,
-                            .body = msg.body,
-                            .body_len = msg.body_len,
-                            .content_type = msg.content_type};
     pl_sim_response resp;
-    assert_int_equal(pl_sim_cyb_handle(f->l, &http, &resp), 0);
-    pl_bureau_msg_free(&msg);
+    sim_test_cyb_handle(f->l, &msg, &resp);
     pl_sim_action action = resp.action;
     pl_sim_response_free(&resp);
     pl_sim_txn t;

@@ -46,8 +46,9 @@ static void usage(FILE *f)
             "                           seconds (default 3600)\n"
             "  --ext-client-secret-file FILE  the EXT OAuth client secret the token endpoint\n"
             "                           requires (default: any secret but \"bad-key\")\n"
-            "  --dm-password-file FILE  the Decision Manager report user's password the\n"
-            "                           Conversion Detail Report requires (default: any\n"
+            "  --dm-password-file FILE  the CyberSource report user's password the Decision\n"
+            "                           Manager Conversion Detail Report and the Query\n"
+            "                           (/ebctest/Query, /ebc/Query) require (default: any\n"
             "                           password but \"bad-password\")\n");
 }
 
@@ -62,7 +63,7 @@ static int parse_ms(const char *opt, const char *v, unsigned *out)
 }
 
 /*
- * Reads a secret (the EXT client secret, the Decision Manager report password): the file's
+ * Reads a secret (the EXT client secret, the CyberSource report password): the file's
  * first line (a trailing CR/LF dropped), 1-511 bytes. what names it in the complaint. Returns
  * 0 or -1 (told on stderr).
  */

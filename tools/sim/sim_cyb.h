@@ -12,7 +12,7 @@
  *     accepted except "bad-key" → SOAP Fault wsse:FailedCheck.
  *   - Malformed XML, a DTD, or no requestMessage → SOAP Fault c:ClientError (HTTP 500).
  *   - The amount (purchaseTotals/grandTotalAmount, else the sum of the items) picks the
- *     scenario. 150 and 901–904 apply to every service; the declines (202/203/204/205/211/231)
+ *     scenario. 150 and 901–906 apply to every service; the declines (202/203/204/205/211/231)
  *     to requests that charge a card or token (auth, token creation, stand-alone credit);
  *     110, 400, 480, 481 to authorizations only (partial approval, fraud score and Decision
  *     Manager only happen there). Follow-on captures, credits and reversals follow the
@@ -20,6 +20,9 @@
  *   - 901 (held, then dropped) and 904 (read, then dropped) are never charged: no ledger
  *     row and no query record, because the simulator "failed before processing". Tests
  *     rely on this to tell a blind re-send from a single charge. 902, 903 likewise.
+ *   - 905 and 906 are applied first, like any other amount (ledger row, query record, found
+ *     by the Query of sim_query.h), then the answer is lost: 905 held (PL_SIM_HOLD), 906
+ *     dropped (PL_SIM_DROP), as CONTRACT.md §3 says for every bureau.
  *   - 480 (REVIEW) and 481 (REJECT, ccAuthReply reasonCode 100) authorize the funds at the
  *     issuer, so they are ledger "auth" effects that can be reversed later, as the seed's
  *     "Send reversal" requires. Each REVIEW is also remembered (pl_sim_ledger_cyb_review) for
@@ -47,7 +50,8 @@ extern const pl_sim_proto pl_sim_cyb_proto;
 
 /*
  * Handles one SOAP request (req->body) and fills resp: an answer (200 reply, 500 fault or
- * HTML, 200 non-XML), PL_SIM_HOLD (901) or PL_SIM_DROP (904). Returns 0, or PL_ERR_NOMEM.
+ * HTML, 200 non-XML), PL_SIM_HOLD (901, 905) or PL_SIM_DROP (904, 906). Returns 0, or
+ * PL_ERR_NOMEM.
  */
 int pl_sim_cyb_handle(pl_sim_ledger *ledger, const pl_sim_http_req *req, pl_sim_response *resp);
 

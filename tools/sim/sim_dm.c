@@ -173,12 +173,12 @@ typedef struct report_req {
     bool production;
 } report_req;
 
-static bool password_ok(const pl_sim_dm *d, const char *password)
+bool pl_sim_dm_password_ok(const char *configured, const char *password)
 {
     if (!password[0])
         return false;
-    if (d->password)
-        return strcmp(password, d->password) == 0;
+    if (configured && configured[0])
+        return strcmp(password, configured) == 0;
     return strcmp(password, PL_SIM_DM_BAD_PASSWORD) != 0;
 }
 
@@ -212,7 +212,7 @@ static int read_request(const pl_sim_dm *d, const pl_sim_http_req *req, report_r
                               fields[i].size) == PL_ERR_NOMEM)
             return PL_ERR_NOMEM;
     /* The service checks who asks before what is asked. */
-    if (!q->username[0] || !password_ok(d, q->password)) {
+    if (!q->username[0] || !pl_sim_dm_password_ok(d->password, q->password)) {
         *refusal = PL_SIM_DM_E_LOGIN;
         return 1;
     }
@@ -244,13 +244,6 @@ static int read_request(const pl_sim_dm *d, const pl_sim_http_req *req, report_r
 
 /* ---- the report ------------------------------------------------------------------------- */
 
-/* Sets an attribute unless the builder already failed. */
-static void set_attr(pl_sim_xml_builder *b, xmlNodePtr n, const char *name, const char *value)
-{
-    if (b->ok && (!n || !xmlNewProp(n, BAD_CAST name, BAD_CAST value)))
-        b->ok = false;
-}
-
 static void render_conversion(pl_sim_xml_builder *b, xmlNodePtr report, const pl_sim_review *r)
 {
     char when[32];
@@ -259,9 +252,9 @@ static void render_conversion(pl_sim_xml_builder *b, xmlNodePtr report, const pl
     bool accept = strcmp(decision, "ACCEPT") == 0;
 
     xmlNodePtr c = pl_sim_xml_add_text(b, report, "Conversion", NULL);
-    set_attr(b, c, "MerchantReferenceNumber", r->merchant_reference);
-    set_attr(b, c, "ConversionDate", when);
-    set_attr(b, c, "RequestID", r->request_id);
+    pl_sim_xml_set_attr(b, c, "MerchantReferenceNumber", r->merchant_reference);
+    pl_sim_xml_set_attr(b, c, "ConversionDate", when);
+    pl_sim_xml_set_attr(b, c, "RequestID", r->request_id);
     pl_sim_xml_add_text(b, c, "OriginalDecision", "REVIEW");
     pl_sim_xml_add_text(b, c, "NewDecision", decision);
     /* The reviewer is the merchant's own Business Center user, named as the merchant (the
@@ -270,9 +263,9 @@ static void render_conversion(pl_sim_xml_builder *b, xmlNodePtr report, const pl
     pl_sim_xml_add_text(b, c, "ReviewerComments", accept ? COMMENT_ACCEPT : COMMENT_REJECT);
     xmlNodePtr notes = pl_sim_xml_add_text(b, c, "Notes", NULL);
     xmlNodePtr note = pl_sim_xml_add_text(b, notes, "Note", NULL);
-    set_attr(b, note, "Date", when);
-    set_attr(b, note, "AddedBy", r->merchant_id);
-    set_attr(b, note, "Comment", NOTE_COMMENT);
+    pl_sim_xml_set_attr(b, note, "Date", when);
+    pl_sim_xml_set_attr(b, note, "AddedBy", r->merchant_id);
+    pl_sim_xml_set_attr(b, note, "Comment", NOTE_COMMENT);
     pl_sim_xml_add_text(b, c, "Queue", REVIEW_QUEUE);
     pl_sim_xml_add_text(b, c, "Profile", REVIEW_PROFILE);
 }
@@ -293,33 +286,19 @@ static int render_report(const report_req *q, const pl_sim_review *rv, size_t n,
     snprintf(end, sizeof end, "%s %sGMT", q->end_date, q->end_time);
     *listed = 0;
 
-    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    /* The seed's document: the stylesheet PI between the DOCTYPE and the root. */
+    const pl_sim_xml_attr attrs[] = {
+        {"MerchantID", q->merchant_id},
+        {"Name", "Conversion Detail Report"},
+        {"ReportStartDate", start},
+        {"ReportEndDate", end},
+        {"Version", "1.1"},
+    };
+    pl_sim_xml_builder b;
+    xmlDocPtr doc = pl_sim_xml_report_new(dtd, xsl_pi, attrs, sizeof attrs / sizeof attrs[0], &b);
     if (!doc)
         return PL_ERR_NOMEM;
-    pl_sim_xml_builder b = {NULL, true};
-    /* Document order: the DOCTYPE, the stylesheet PI, then the root, as in the seed. */
-    xmlNodePtr pi = NULL, root = NULL;
-    if (!xmlCreateIntSubset(doc, BAD_CAST "Report", NULL, BAD_CAST dtd) ||
-        !(pi = xmlNewDocPI(doc, BAD_CAST "xml-stylesheet", BAD_CAST xsl_pi)) ||
-        !xmlAddChild((xmlNodePtr)doc, pi) ||
-        !(root = xmlNewDocNode(doc, NULL, BAD_CAST "Report", NULL))) {
-        if (pi && !pi->parent)
-            xmlFreeNode(pi);
-        xmlFreeDoc(doc);
-        return PL_ERR_NOMEM;
-    }
-    xmlDocSetRootElement(doc, root);
-    b.ns = xmlNewNs(root, BAD_CAST dtd, NULL);
-    if (!b.ns) {
-        xmlFreeDoc(doc);
-        return PL_ERR_NOMEM;
-    }
-    xmlSetNs(root, b.ns);
-    set_attr(&b, root, "MerchantID", q->merchant_id);
-    set_attr(&b, root, "Name", "Conversion Detail Report");
-    set_attr(&b, root, "ReportStartDate", start);
-    set_attr(&b, root, "ReportEndDate", end);
-    set_attr(&b, root, "Version", "1.1");
+    xmlNodePtr root = xmlDocGetRootElement(doc);
     for (size_t i = 0; i < n; i++) {
         const pl_sim_review *r = &rv[i];
         if (strcmp(r->merchant_id, q->merchant_id) != 0 || r->answered < q->start ||
@@ -328,16 +307,7 @@ static int render_report(const report_req *q, const pl_sim_review *rv, size_t n,
         render_conversion(&b, root, r);
         (*listed)++;
     }
-    xmlChar *mem = NULL;
-    int size = 0;
-    if (b.ok)
-        xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", 1);
-    xmlFreeDoc(doc);
-    int rc = PL_ERR_NOMEM;
-    if (mem && size > 0)
-        rc = pl_sim_response_set(resp, 200, "application/xml", (const char *)mem, (size_t)size);
-    xmlFree(mem);
-    return rc;
+    return pl_sim_xml_report_answer(doc, &b, true, resp);
 }
 
 /* ---- the handler ------------------------------------------------------------------------ */

@@ -96,6 +96,14 @@ const char *pl_sim_dm_fail_name(pl_sim_dm_fail mode);
 bool pl_sim_dm_path_match(const char *path);
 
 /*
+ * The report user's password rule, which the Query (sim_query.h) shares with this report:
+ * true when password is the configured one (--dm-password-file), or, with none configured
+ * (configured NULL or ""), when it is anything non-empty but PL_SIM_DM_BAD_PASSWORD. An empty
+ * password is always refused. Both strings are read only.
+ */
+bool pl_sim_dm_password_ok(const char *configured, const char *password);
+
+/*
  * Handles one report request; req->state is the pl_sim_dm (required). Fills resp: the report,
  * a plain text refusal, or the fail mode's answer. Returns 0, PL_ERR_INVALID (no state) or
  * PL_ERR_NOMEM.

@@ -13,7 +13,6 @@
 #include <json-c/json.h>
 #include <json-c/linkhash.h>
 #include <json-c/printbuf.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -467,35 +466,6 @@ static int unauthorized(pl_sim_response *resp, const char *description)
 
 /* ---- the token endpoint --------------------------------------------------------------------- */
 
-/* The client id and secret of an "Authorization: Basic" header (RFC 6749 §2.3.1: each
- * form-urlencoded, then joined by ':' and base64-encoded). */
-static bool basic_credentials(const char *header, char *user, size_t usize, char *pass,
-                              size_t psize)
-{
-    if (!header || strncasecmp(header, "Basic ", 6) != 0)
-        return false;
-    const char *b64 = header + 6;
-    while (*b64 == ' ')
-        b64++;
-    size_t n = strlen(b64);
-    unsigned char dec[(CLIENT_MAX + SECRET_MAX) * 3 / 4 + 4];
-    if (n == 0 || n % 4 != 0 || n / 4 * 3 >= sizeof dec)
-        return false;
-    int m = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
-    bool ok = false;
-    if (m >= 0) {
-        /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
-        size_t len = (size_t)m - (b64[n - 1] == '=') - (b64[n - 2] == '=');
-        const unsigned char *colon = memchr(dec, ':', len);
-        ok = colon &&
-             pl_sim_form_decode((const char *)dec, (size_t)(colon - dec), user, usize) == 0 &&
-             pl_sim_form_decode((const char *)colon + 1, len - (size_t)(colon - dec) - 1, pass,
-                                psize) == 0;
-    }
-    pl_card_wipe(dec, sizeof dec);
-    return ok;
-}
-
 static bool client_ok(const pl_sim_ext *x, const char *user, const char *pass)
 {
     if (!user[0] || !pass[0])
@@ -508,7 +478,9 @@ static bool client_ok(const pl_sim_ext *x, const char *user, const char *pass)
 static int oauth_token(pl_sim_ext *x, const pl_sim_http_req *req, pl_sim_response *resp)
 {
     char user[CLIENT_MAX], pass[SECRET_MAX];
-    bool ok = basic_credentials(req->authorization, user, sizeof user, pass, sizeof pass) &&
+    /* RFC 6749 §2.3.1: the client id and secret are each form-urlencoded inside Basic. */
+    bool ok = pl_sim_basic_credentials(req->authorization, true, user, sizeof user, pass,
+                                       sizeof pass) == PL_OK &&
               client_ok(x, user, pass);
     pl_card_wipe(pass, sizeof pass);
     if (!ok) {

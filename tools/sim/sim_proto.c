@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -141,4 +142,72 @@ bool pl_sim_is_form(const char *content_type)
     return content_type && strncasecmp(content_type, form, sizeof form - 1) == 0 &&
            (content_type[sizeof form - 1] == '\0' || content_type[sizeof form - 1] == ';' ||
             content_type[sizeof form - 1] == ' ');
+}
+
+/* ---- HTTP Basic authentication ---- */
+
+/*
+ * True when s[0, n) is base64 as RFC 7617's token68 carries it (RFC 4648 §4): whole quanta of
+ * the alphabet, '=' only as the last one or two characters. OpenSSL's decoders are laxer in
+ * ways that differ (EVP_DecodeBlock reads an inner '=' as 'A', EVP_DecodeUpdate skips white
+ * space and stops at '-'), so the shape is checked here, once for every route.
+ */
+static bool base64_ok(const char *s, size_t n)
+{
+    if (n == 0 || n % 4 != 0)
+        return false;
+    size_t pad = s[n - 1] != '=' ? 0 : s[n - 2] != '=' ? 1 : 2;
+    for (size_t i = 0; i < n - pad; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+/* Copies src[0, n) into out as a string; false when it does not fit or holds a NUL. */
+static bool copy_part(const unsigned char *src, size_t n, char *out, size_t outsize)
+{
+    if (n >= outsize || memchr(src, '\0', n))
+        return false;
+    memcpy(out, src, n);
+    out[n] = '\0';
+    return true;
+}
+
+int pl_sim_basic_credentials(const char *header, bool form_decode, char *user, size_t usize,
+                             char *pass, size_t psize)
+{
+    user[0] = '\0';
+    pass[0] = '\0';
+    if (!header || strncasecmp(header, "Basic ", 6) != 0)
+        return PL_ERR_INVALID;
+    const char *b64 = header + 6 + strspn(header + 6, " ");
+    size_t n = strlen(b64);
+    /* Room for two form components as long as pl_sim_form_decode takes. */
+    unsigned char dec[2 * PL_SIM_FORM_COMPONENT_MAX];
+    if (!base64_ok(b64, n) || n / 4 * 3 > sizeof dec)
+        return PL_ERR_INVALID;
+    int m = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
+    int rc = PL_ERR_INVALID;
+    /* EVP_DecodeBlock counts the padding as decoded zero bytes. */
+    size_t len = m >= 0 ? (size_t)m - (b64[n - 1] == '=') - (b64[n - 2] == '=') : 0;
+    const unsigned char *colon = m >= 0 ? memchr(dec, ':', len) : NULL;
+    if (colon) {
+        const unsigned char *p = colon + 1;
+        size_t ulen = (size_t)(colon - dec), plen = len - ulen - 1;
+        if (form_decode) {
+            rc = pl_sim_form_decode((const char *)dec, ulen, user, usize);
+            if (rc == PL_OK)
+                rc = pl_sim_form_decode((const char *)p, plen, pass, psize);
+        } else if (copy_part(dec, ulen, user, usize) && copy_part(p, plen, pass, psize)) {
+            rc = PL_OK;
+        }
+    }
+    pl_card_wipe(dec, sizeof dec);
+    /* A part may have been written before the other failed. */
+    if (rc < 0)
+        user[0] = pass[0] = '\0';
+    return rc;
 }

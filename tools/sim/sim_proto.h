@@ -112,4 +112,19 @@ int pl_sim_form_value(const char *body, size_t len, const char *name, char *out,
 /* True when content_type is application/x-www-form-urlencoded (parameters allowed). */
 bool pl_sim_is_form(const char *content_type);
 
+/* ---- HTTP Basic authentication ---- */
+
+/*
+ * The user and password of an "Authorization: Basic" header's value (header may be NULL):
+ * base64 of user ":" password, the user without a colon (RFC 7617). form_decode false takes
+ * both parts as they are (the CyberSource report user); true decodes each with
+ * pl_sim_form_decode first, as OAuth's client credentials are sent (RFC 6749 §2.3.1). Returns 0
+ * with user and pass filled (NUL-terminated; usize and psize > 0), or PL_ERR_INVALID (user and
+ * pass then ""): no header, not Basic, not base64, no colon, a part holding a NUL, not
+ * decoding or not fitting its buffer; PL_ERR_NOMEM (form decoding). The decoded copy is wiped;
+ * the caller wipes pass.
+ */
+int pl_sim_basic_credentials(const char *header, bool form_decode, char *user, size_t usize,
+                             char *pass, size_t psize) PL_MUSTCHECK;
+
 #endif

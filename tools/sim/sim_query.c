@@ -9,18 +9,15 @@
 
 #include <libxml/tree.h>
 #include <libxml/xmlstring.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "card.h"
 #include "sim_dm.h"
 #include "sim_log.h"
 #include "sim_xml.h"
-#include "xmlutil.h"
 
 /* The longest form value and Basic user or password the simulator reads. */
 #define FIELD_MAX 256
@@ -59,56 +56,6 @@ typedef struct query_req {
     bool production;
 } query_req;
 
-/*
- * The user and password of an "Authorization: Basic" header: RFC 7617, base64 of
- * user ":" password as they are (no form encoding, unlike OAuth's client credentials), the user
- * without a colon. False when the header is absent, not Basic or not base64, or a part holds a
- * NUL or does not fit its buffer. The decoded copy is wiped.
- */
-static bool basic_credentials(const char *header, char *user, size_t usize, char *pass,
-                              size_t psize)
-{
-    if (!header || strncasecmp(header, "Basic ", 6) != 0)
-        return false;
-    const char *b64 = header + 6 + strspn(header + 6, " ");
-    size_t n = strlen(b64);
-    unsigned char dec[2 * FIELD_MAX];
-    if (n == 0 || n / 4 * 3 + 3 > sizeof dec)
-        return false;
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    if (!ctx)
-        return false;
-    int len = 0, tail = 0;
-    EVP_DecodeInit(ctx);
-    bool ok = EVP_DecodeUpdate(ctx, dec, &len, (const unsigned char *)b64, (int)n) >= 0 &&
-              EVP_DecodeFinal(ctx, dec + len, &tail) == 1;
-    EVP_ENCODE_CTX_free(ctx);
-    size_t total = ok ? (size_t)len + (size_t)tail : 0;
-    const unsigned char *colon = ok ? memchr(dec, ':', total) : NULL;
-    if (colon && !memchr(dec, '\0', total)) {
-        size_t ulen = (size_t)(colon - dec), plen = total - ulen - 1;
-        ok = ulen < usize && plen < psize;
-        if (ok) {
-            memcpy(user, dec, ulen);
-            user[ulen] = '\0';
-            memcpy(pass, colon + 1, plen);
-            pass[plen] = '\0';
-        }
-    } else {
-        ok = false;
-    }
-    pl_card_wipe(dec, sizeof dec);
-    return ok;
-}
-
-/* The Conversion Detail Report's rule (sim_dm.h): the configured password, else any but one. */
-static bool password_ok(const pl_sim_query_cfg *cfg, const char *password)
-{
-    return password[0] &&
-           (cfg->password && cfg->password[0] ? strcmp(password, cfg->password) == 0
-                                              : strcmp(password, PL_SIM_DM_BAD_PASSWORD) != 0);
-}
-
 /* "1.1" to "1.7": the Transaction Detail Report versions the Query serves. */
 static bool version_ok(const char *v)
 {
@@ -143,10 +90,11 @@ static bool parse_day(const char *s, time_t *out)
 static int read_query(const pl_sim_query_cfg *cfg, const pl_sim_http_req *req, query_req *q,
                       const char **refusal)
 {
-    /* Who asks comes before what is asked. */
-    if (!basic_credentials(req->authorization, q->user, sizeof q->user, q->password,
-                           sizeof q->password) ||
-        !q->user[0] || !password_ok(cfg, q->password)) {
+    /* Who asks comes before what is asked. Basic carries the report user and password as they
+     * are (RFC 7617), not form-encoded as OAuth's client credentials. */
+    if (pl_sim_basic_credentials(req->authorization, false, q->user, sizeof q->user, q->password,
+                                 sizeof q->password) < 0 ||
+        !q->user[0] || !pl_sim_dm_password_ok(cfg->password, q->password)) {
         *refusal = PL_SIM_DM_E_LOGIN;
         return 1;
     }
@@ -264,13 +212,6 @@ static const char *card_type_name(const char *code)
     return NULL;
 }
 
-/* Sets an attribute unless the builder already failed. */
-static void set_attr(pl_sim_xml_builder *b, xmlNodePtr n, const char *name, const char *value)
-{
-    if (b->ok && (!n || !xmlNewProp(n, BAD_CAST name, BAD_CAST value)))
-        b->ok = false;
-}
-
 /* A one-character code (AVS, CVN) as an element; nothing when there is none. */
 static void add_code(pl_sim_xml_builder *b, xmlNodePtr parent, const char *name, char code)
 {
@@ -323,19 +264,19 @@ static void render_request(pl_sim_xml_builder *b, xmlNodePtr requests, const pl_
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S+00:00", &tm) == 0)
         snprintf(when, sizeof when, "1970-01-01T00:00:00+00:00");
     xmlNodePtr e = pl_sim_xml_add_text(b, requests, "Request", NULL);
-    set_attr(b, e, "MerchantReferenceNumber", r->merchant_reference);
-    set_attr(b, e, "RequestDate", when);
-    set_attr(b, e, "RequestID", r->request_id);
-    set_attr(b, e, "SubscriptionID", r->subscription_id);
-    set_attr(b, e, "Source", REQUEST_SOURCE);
-    set_attr(b, e, "User", "");
-    set_attr(b, e, "TransactionReferenceNumber", r->reconciliation_id);
+    pl_sim_xml_set_attr(b, e, "MerchantReferenceNumber", r->merchant_reference);
+    pl_sim_xml_set_attr(b, e, "RequestDate", when);
+    pl_sim_xml_set_attr(b, e, "RequestID", r->request_id);
+    pl_sim_xml_set_attr(b, e, "SubscriptionID", r->subscription_id);
+    pl_sim_xml_set_attr(b, e, "Source", REQUEST_SOURCE);
+    pl_sim_xml_set_attr(b, e, "User", "");
+    pl_sim_xml_set_attr(b, e, "TransactionReferenceNumber", r->reconciliation_id);
     render_card(b, e, r);
     xmlNodePtr replies = pl_sim_xml_add_text(b, e, "ApplicationReplies", NULL);
     for (size_t i = 0; i < r->napps; i++) {
         const app_result *res = result_of(r->apps[i].reason_code);
         xmlNodePtr a = pl_sim_xml_add_text(b, replies, "ApplicationReply", NULL);
-        set_attr(b, a, "Name", r->apps[i].name);
+        pl_sim_xml_set_attr(b, a, "Name", r->apps[i].name);
         pl_sim_xml_add_int(b, a, "RCode", res->rcode);
         pl_sim_xml_add_text(b, a, "RFlag", res->rflag);
         pl_sim_xml_add_text(b, a, "RMsg", res->rmsg);
@@ -363,39 +304,18 @@ static int render_report(const query_req *q, const pl_sim_cyb_request *recs, siz
         snprintf(second, sizeof second, "1970-01-01 00:00:00");
     snprintf(now, sizeof now, "%s.%03ld+00:00", second, ts.tv_nsec / 1000000);
 
-    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    const pl_sim_xml_attr attrs[] = {
+        {"Name", REPORT_NAME},    {"Version", q->version}, {"MerchantID", q->merchant_id},
+        {"ReportStartDate", now}, {"ReportEndDate", now},
+    };
+    pl_sim_xml_builder b;
+    xmlDocPtr doc = pl_sim_xml_report_new(dtd, NULL, attrs, sizeof attrs / sizeof attrs[0], &b);
     if (!doc)
         return PL_ERR_NOMEM;
-    pl_sim_xml_builder b = {NULL, true};
-    xmlNodePtr root = NULL;
-    if (!xmlCreateIntSubset(doc, BAD_CAST "Report", NULL, BAD_CAST dtd) ||
-        !(root = xmlNewDocNode(doc, NULL, BAD_CAST "Report", NULL))) {
-        xmlFreeDoc(doc);
-        return PL_ERR_NOMEM;
-    }
-    xmlDocSetRootElement(doc, root);
-    b.ns = xmlNewNs(root, BAD_CAST dtd, NULL);
-    if (!b.ns) {
-        xmlFreeDoc(doc);
-        return PL_ERR_NOMEM;
-    }
-    xmlSetNs(root, b.ns);
-    set_attr(&b, root, "Name", REPORT_NAME);
-    set_attr(&b, root, "Version", q->version);
-    set_attr(&b, root, "MerchantID", q->merchant_id);
-    set_attr(&b, root, "ReportStartDate", now);
-    set_attr(&b, root, "ReportEndDate", now);
-    xmlNodePtr requests = pl_sim_xml_add_text(&b, root, "Requests", NULL);
+    xmlNodePtr requests = pl_sim_xml_add_text(&b, xmlDocGetRootElement(doc), "Requests", NULL);
     for (size_t i = n; i > 0; i--)
         render_request(&b, requests, &recs[i - 1]);
-    char *text = NULL;
-    size_t len = 0;
-    int rc = b.ok ? pl_xml_serialize(doc, true, &text, &len) : PL_ERR_NOMEM;
-    xmlFreeDoc(doc);
-    if (rc == PL_OK)
-        rc = pl_sim_response_set(resp, 200, "application/xml", text, len);
-    free(text);
-    return rc;
+    return pl_sim_xml_report_answer(doc, &b, false, resp);
 }
 
 /* ---- the handler ------------------------------------------------------------------------ */

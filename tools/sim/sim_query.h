@@ -25,10 +25,11 @@
  *                                                       merchantReferenceNumber and targetDate,
  *                                                       is required."
  *   targetDate missing, not yyyyMMdd, no such day      "Invalid targetDate: expected yyyyMMdd."
- * The password is the Conversion Detail Report's (sim_dm.h, --dm-password-file), or, with none
- * configured, anything non-empty but PL_SIM_DM_BAD_PASSWORD; any non-empty user. Only the login
- * refusal and the merchant refusal use words paylink's reader takes for a refused login; the
- * others read there as answers it does not know (PL_ERR_PARSE), never as "not there".
+ * The password is the Conversion Detail Report's (pl_sim_dm_password_ok of sim_dm.h,
+ * --dm-password-file), or, with none configured, anything non-empty but PL_SIM_DM_BAD_PASSWORD;
+ * any non-empty user. Only the login refusal and the merchant refusal use words paylink's
+ * reader takes for a refused login; the others read there as answers it does not know
+ * (PL_ERR_PARSE), never as "not there".
  *
  * The answer (HTTP 200, application/xml): the Transaction Detail Report of cyb_query.h, built
  * with libxml2: XML declaration, DOCTYPE Report SYSTEM ".../reports/dtd/tdr_1_7.dtd" (the

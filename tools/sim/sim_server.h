@@ -7,6 +7,8 @@
  *   POST /ext/oauth2/token, /ext/<endpoint>   External Payment Service, EXT (sim_ext.h)
  *   POST /ebctest/ConversionDetailReportRequest.do, /ebc/ConversionDetailReportRequest.do
  *                                             Decision Manager Conversion Detail Report (sim_dm.h)
+ *   POST /ebctest/Query, /ebc/Query           CyberSource On-Demand Single Transaction Query
+ *                                             (sim_query.h)
  *   GET  /__sim/health                        200 "ok"
  *   GET  /__sim/ledger                        the ledger, JSON array (sim_ledger.h)
  *   GET  /__sim/query?ref=R                   last answer for reference R; 404 {"found":false}
@@ -21,9 +23,9 @@
  *   GET  /__sim/dm/reviews                    the REVIEWs the report shows, JSON array
  * Bureau routes answer after the latency (+ a uniform jitter in [0, J]) counted from the
  * moment the request arrived, so the simulator's own processing time is part of it, as with
- * a real bureau's response time. A 901 (and a stored value 905) request is held hold_ms, then
- * its connection is closed without an answer; a 904 (906) request's connection is closed as
- * soon as it has been read.
+ * a real bureau's response time. A 901 (and a 905, which every bureau applies first) request
+ * is held hold_ms, then its connection is closed without an answer; a 904 (906) request's
+ * connection is closed as soon as it has been read.
  * Waiting never occupies a server thread: the connection is suspended and a timer thread
  * resumes it, so hundreds of delayed requests cost no more than memory. Request bodies are
  * capped at 1 MiB (413 beyond).
@@ -55,8 +57,8 @@ typedef struct pl_sim_server_cfg {
      * and the OAuth client secret (NULL = any but "bad-key"). */
     unsigned ext_token_ttl_s;
     const char *ext_client_secret;
-    /* Decision Manager report (sim_dm.h): the report user's password (NULL = any but
-     * "bad-password"). */
+    /* The CyberSource report user's password, which the Decision Manager report (sim_dm.h) and
+     * the Query (sim_query.h) require (NULL = any but "bad-password"). */
     const char *dm_password;
 } pl_sim_server_cfg;
 

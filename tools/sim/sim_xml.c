@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "card.h"
 #include "money.h"
 
 int pl_sim_xml_read(const char *text, size_t len, const char *name, const char *what,
@@ -130,4 +131,63 @@ void pl_sim_xml_add_amount(pl_sim_xml_builder *b, xmlNodePtr parent, const char 
         return;
     }
     pl_sim_xml_add_text(b, parent, name, buf);
+}
+
+void pl_sim_xml_set_attr(pl_sim_xml_builder *b, xmlNodePtr n, const char *name, const char *value)
+{
+    if (b->ok && (!n || !xmlNewProp(n, BAD_CAST name, BAD_CAST value)))
+        b->ok = false;
+}
+
+xmlDocPtr pl_sim_xml_report_new(const char *dtd, const char *stylesheet,
+                                const pl_sim_xml_attr *attrs, size_t nattrs, pl_sim_xml_builder *b)
+{
+    *b = (pl_sim_xml_builder){NULL, true};
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    if (!doc)
+        return NULL;
+    /* Document order: the DOCTYPE, the stylesheet PI, then the root, as in CyberSource's
+     * samples (xmlDocSetRootElement appends the root after them). */
+    xmlNodePtr pi = NULL, root = NULL;
+    if (!xmlCreateIntSubset(doc, BAD_CAST "Report", NULL, BAD_CAST dtd) ||
+        (stylesheet && (!(pi = xmlNewDocPI(doc, BAD_CAST "xml-stylesheet", BAD_CAST stylesheet)) ||
+                        !xmlAddChild((xmlNodePtr)doc, pi))) ||
+        !(root = xmlNewDocNode(doc, NULL, BAD_CAST "Report", NULL))) {
+        if (pi && !pi->parent)
+            xmlFreeNode(pi);
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    xmlDocSetRootElement(doc, root);
+    b->ns = xmlNewNs(root, BAD_CAST dtd, NULL);
+    if (!b->ns) {
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    xmlSetNs(root, b->ns);
+    for (size_t i = 0; i < nattrs; i++)
+        pl_sim_xml_set_attr(b, root, attrs[i].name, attrs[i].value);
+    if (!b->ok) {
+        xmlFreeDoc(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+int pl_sim_xml_report_answer(xmlDocPtr doc, const pl_sim_xml_builder *b, bool indent,
+                             pl_sim_response *resp)
+{
+    xmlChar *mem = NULL;
+    int size = 0;
+    if (b->ok)
+        xmlDocDumpFormatMemoryEnc(doc, &mem, &size, "UTF-8", indent ? 1 : 0);
+    xmlFreeDoc(doc);
+    int rc = PL_ERR_NOMEM;
+    if (mem && size > 0)
+        rc = pl_sim_response_set(resp, 200, "application/xml", (const char *)mem, (size_t)size);
+    if (mem) {
+        pl_card_wipe(mem, size > 0 ? (size_t)size : 0);
+        xmlFree(mem);
+    }
+    return rc;
 }

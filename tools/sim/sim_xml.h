@@ -1,7 +1,8 @@
 /*
  * sim_xml.h: the libxml2 helpers every simulated XML bureau uses, SOAP or not (sim_cyb.c,
  * sim_relate.c, and the envelopes of sim_soap.c): reading what a client sent (safely, and
- * element by element), and writing answers element by element with one sticky error.
+ * element by element), and writing answers element by element with one sticky error, down to
+ * the frame of CyberSource's report documents (sim_dm.c, sim_query.c).
  *
  * Reading never touches the network, refuses documents with a DTD (entity tricks) and keeps
  * libxml2 from printing to stderr. Documents returned are owned by the caller (xmlFreeDoc, or
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "sim_proto.h"
 
 /*
  * Parses len bytes of text a client sent. name is the document's URL in libxml2's messages
@@ -73,5 +75,38 @@ void pl_sim_xml_add_int(pl_sim_xml_builder *b, xmlNodePtr parent, const char *na
 /* Appends <name> with an amount in minor units as "1234.56" (pl_money_format). */
 void pl_sim_xml_add_amount(pl_sim_xml_builder *b, xmlNodePtr parent, const char *name,
                            int64_t minor);
+
+/* Sets the attribute name="value" (escaped when serialised) on n; n NULL or an allocation
+ * failure turns b->ok false, and after an error it does nothing. */
+void pl_sim_xml_set_attr(pl_sim_xml_builder *b, xmlNodePtr n, const char *name, const char *value);
+
+/* One attribute, name="value" (pl_sim_xml_report_new). */
+typedef struct pl_sim_xml_attr {
+    const char *name;
+    const char *value;
+} pl_sim_xml_attr;
+
+/*
+ * Starts a CyberSource report document, the frame the report services share (the Conversion
+ * Detail Report of sim_dm.h, the Transaction Detail Report of sim_query.h): DOCTYPE Report
+ * SYSTEM dtd; then, when stylesheet is not NULL, the processing instruction
+ * <?xml-stylesheet stylesheet?>; then the root element Report, whose default namespace is dtd
+ * (the DTD's URL, as CyberSource writes it), with the nattrs attributes of attrs in that order.
+ * Returns the document, its Report the root element (xmlDocGetRootElement) and *b ready to add
+ * elements in Report's namespace (ok true); or NULL when out of memory. The caller hands it to
+ * pl_sim_xml_report_answer (or frees it with xmlFreeDoc).
+ */
+xmlDocPtr pl_sim_xml_report_new(const char *dtd, const char *stylesheet,
+                                const pl_sim_xml_attr *attrs, size_t nattrs, pl_sim_xml_builder *b);
+
+/*
+ * Answers a report of pl_sim_xml_report_new: HTTP 200 application/xml, the document in UTF-8
+ * with its XML declaration (indent: one element a line, indented, as the seed's Conversion
+ * Detail Report; else all on one line). b is the document's builder: after a failed addition
+ * (b->ok false) nothing is answered. Frees doc in every case; libxml2's copy of the text is
+ * wiped. Returns 0 with resp filled, or PL_ERR_NOMEM.
+ */
+int pl_sim_xml_report_answer(xmlDocPtr doc, const pl_sim_xml_builder *b, bool indent,
+                             pl_sim_response *resp) PL_MUSTCHECK;
 
 #endif
