@@ -139,6 +139,7 @@ typedef struct refresher {
     bool stop;            /* under mu */
     pl_services *fresh;   /* under mu: a snapshot the loop has not taken yet */
     double rr_open;       /* under mu: open required responses, -1 unknown */
+    double rr_oldest_s;   /* under mu: age of the oldest open one in seconds (0 none), -1 unknown */
     const char *conninfo; /* the engine's configuration outlives the thread */
     const char *worker;
     int interval_s;
@@ -186,7 +187,7 @@ struct pl_engine {
     pl_counter *m_oauth_ok, *m_oauth_failed;
     pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
         *m_publish_dropped, *m_failed, *m_rechecks;
-    pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_backlog;
+    pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_rr_oldest, *m_backlog;
     pl_histogram *m_bureau, *m_db, *m_total;
 };
 
@@ -2348,7 +2349,7 @@ static void *refresher_main(void *arg)
             c = PQconnectdbParams(keys, vals, 1);
         }
         pl_services *fresh = NULL;
-        double rr = -1;
+        double rr = -1, oldest = -1;
         if (PQstatus(c) != CONNECTION_OK) {
             PL_WARN(NULL, "configuration refresh: cannot connect: %s", PQerrorMessage(c));
         } else {
@@ -2357,12 +2358,15 @@ static void *refresher_main(void *arg)
             if (!fresh)
                 PL_WARN(NULL, "configuration refresh failed: %s", err);
             const char *p[] = {r->worker};
-            PGresult *res = PQexecParams(c,
-                                         "SELECT count(*) FROM required_response "
-                                         "WHERE status = 'open' AND worker = $1",
-                                         1, NULL, p, NULL, NULL, 0);
-            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+            PGresult *res = PQexecParams(
+                c,
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                "FROM required_response WHERE status = 'open' AND worker = $1",
+                1, NULL, p, NULL, NULL, 0);
+            if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
                 rr = strtod(PQgetvalue(res, 0, 0), NULL);
+                oldest = strtod(PQgetvalue(res, 0, 1), NULL);
+            }
             PQclear(res);
         }
 
@@ -2372,8 +2376,10 @@ static void *refresher_main(void *arg)
                 pl_services_unref(r->fresh);
             r->fresh = fresh;
         }
-        if (rr >= 0)
+        if (rr >= 0) {
             r->rr_open = rr;
+            r->rr_oldest_s = oldest;
+        }
         if (write(r->wake_fd, "r", 1) < 0) {
             /* The pipe is full: the loop has a wake-up pending already. */
         }
@@ -2390,14 +2396,16 @@ static void refresh_take(pl_engine *e)
     pthread_mutex_lock(&r->mu);
     pl_services *fresh = r->fresh;
     r->fresh = NULL;
-    double rr = r->rr_open;
+    double rr = r->rr_open, oldest = r->rr_oldest_s;
     pthread_mutex_unlock(&r->mu);
     if (fresh) {
         pl_services_unref(e->services);
         e->services = fresh;
     }
-    if (rr >= 0)
+    if (rr >= 0) {
         pl_gauge_set(e->m_rr_open, rr);
+        pl_gauge_set(e->m_rr_oldest, oldest);
+    }
 }
 
 static int refresher_start(pl_engine *e)
@@ -2408,6 +2416,7 @@ static int refresher_start(pl_engine *e)
     r->interval_s = e->cfg.refresh_s;
     r->wake_fd = e->rpipe[1];
     r->rr_open = -1;
+    r->rr_oldest_s = -1;
     if (pthread_mutex_init(&r->mu, NULL) != 0 || pthread_cond_init(&r->cv, NULL) != 0)
         return PL_ERR_NOMEM;
     if (pthread_create(&r->thread, NULL, refresher_main, r) != 0)
@@ -2548,6 +2557,10 @@ static void register_metrics(pl_engine *e)
     e->m_lag = pl_metrics_gauge(m, "paylink_consumer_lag", "Consumer lag (messages).", NULL);
     e->m_rr_open = pl_metrics_gauge(m, "paylink_required_responses_open",
                                     "Open required responses of this worker.", NULL);
+    e->m_rr_oldest = pl_metrics_gauge(m, "paylink_required_response_oldest_age_seconds",
+                                      "Age of this worker's oldest open required response "
+                                      "(0 when none is open).",
+                                      NULL);
     static const double lat[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     static const double dbl[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
     e->m_bureau = pl_metrics_histogram(m, "paylink_bureau_call_seconds", "Bureau call latency.",
