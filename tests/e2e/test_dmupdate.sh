@@ -22,6 +22,12 @@ events() { # ORDER: the decision events of ORDER, one JSON per line
     pl_messages "$(pl_topic dm decision)" | jq -Rc --arg o "$1" 'fromjson? | select(.order? == $o)'
 }
 runs() { pl_sql "SELECT count(*) || '|' || coalesce(max(window_end)::text, '-') FROM dm_run WHERE company = 1 AND service_bureau = 'CYB'"; }
+# A report window is whole seconds from the last run's end to now: a run in that same second has
+# nothing to ask. past_last_end: true once the clock has moved past the last window's end.
+past_last_end() {
+    [ "$(date +%s)" -gt "$(pl_sql "SELECT coalesce(max(extract(epoch FROM window_end))::bigint, 0) FROM dm_run WHERE company = 1 AND service_bureau = 'CYB'")" ]
+}
+next_window() { pl_eventually 10 past_last_end || fail "the clock did not move past the last window"; }
 
 # A run first, so the window of the runs below starts before these authorizations.
 dmupdate || fail "the first paylink-dmupdate --once failed"
@@ -40,6 +46,7 @@ tid_r=$(jq -r .auth.transaction_id <<<"$r")
 
 # ---- one run: release_hold for 480.00, cancel_order + reversal for 480.01 -----------------------
 before=$(runs)
+next_window
 dmupdate || fail "paylink-dmupdate --once failed"
 assert_ne "$(runs)" "$before" "the run is recorded in dm_run"
 pl_eventually 30 test -n "$(events "$oa")" || fail "no decision event for $oa"
@@ -84,6 +91,7 @@ assert_eq "$(pl_sql "SELECT string_agg(new_decision || '|' || action || '|' || a
     "ACCEPT|release_hold|$ra|true,REJECT|cancel_order|$rr|true" "dm_decision records both, published"
 
 # ---- a second run: nothing new --------------------------------------------------------------------
+next_window
 dmupdate || fail "the second paylink-dmupdate --once failed"
 sleep 1
 assert_eq "$(events "$oa" | wc -l)" 1 "still one event for $oa"
@@ -98,6 +106,7 @@ echo "not-the-password-$run" >"$bad"
 pl_on_exit "rm -f '$bad'"
 before=$(runs)
 last_end=$(pl_sql "SELECT max(window_end) FROM dm_run WHERE company = 1 AND service_bureau = 'CYB'")
+next_window
 if PAYLINK_DM_PASSWORD_FILE=$bad dmupdate; then
     fail "paylink-dmupdate --once succeeded with a bad password"
 fi
@@ -114,11 +123,19 @@ assert_eq "$(pl_sql "SELECT count(*) FROM dm_run WHERE company = 1 AND service_b
 # ---- another run holds the company: this one skips it (advisory lock) -------------------------
 before=$(runs)
 coproc HOLD { psql -q -X -d "$PAYLINK_DB" -v ON_ERROR_STOP=1 -c "SELECT pg_advisory_lock(1, hashtext('dmupdate:CYB'))" -c "SELECT pg_sleep(30)" >/dev/null 2>&1; }
-pl_on_exit "kill $HOLD_PID 2>/dev/null || true"
+# The holder's session ends with the test (killing psql alone would leave its backend asleep
+# with the lock for the rest of pg_sleep).
+release_hold() {
+    kill "$HOLD_PID" 2>/dev/null || true
+    pl_sql "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted AND pid <> pg_backend_pid()" >/dev/null
+}
+pl_on_exit release_hold
 pl_eventually 10 test "$(pl_sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted")" -ge 1 ||
     fail "the test could not take the advisory lock"
 dmupdate || fail "paylink-dmupdate --once failed while another run held the company"
 assert_eq "$(runs)" "$before" "no run recorded while another run holds the company"
 grep -q "another run is updating it" "$PAYLINK_LOG_DIR/test_dmupdate.log" || fail "no 'skipped' log line"
 pass "the run skipped the company another run holds"
-kill "$HOLD_PID" 2>/dev/null || true
+release_hold
+pl_eventually 10 test "$(pl_sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted")" = 0 ||
+    fail "the advisory lock was not released"
