@@ -49,8 +49,11 @@ before=$(runs)
 next_window
 dmupdate || fail "paylink-dmupdate --once failed"
 assert_ne "$(runs)" "$before" "the run is recorded in dm_run"
-pl_eventually 30 test -n "$(events "$oa")" || fail "no decision event for $oa"
-pl_eventually 30 test -n "$(events "$orj")" || fail "no decision event for $orj"
+# (pl_eventually runs a command again and again: the checks are functions, not a test of a value
+# substituted once.)
+has_events() { [ -n "$(events "$1")" ]; }
+pl_eventually 30 has_events "$oa" || fail "no decision event for $oa"
+pl_eventually 30 has_events "$orj" || fail "no decision event for $orj"
 ea=$(events "$oa")
 er=$(events "$orj")
 assert_eq "$(wc -l <<<"$ea")" 1 "one event for $oa"
@@ -130,12 +133,15 @@ release_hold() {
     pl_sql "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted AND pid <> pg_backend_pid()" >/dev/null
 }
 pl_on_exit release_hold
-pl_eventually 10 test "$(pl_sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted")" -ge 1 ||
+held_locks() { pl_sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted"; }
+lock_held() { [ "$(held_locks)" -ge 1 ]; }
+lock_free() { [ "$(held_locks)" = 0 ]; }
+pl_eventually 10 lock_held ||
     fail "the test could not take the advisory lock"
 dmupdate || fail "paylink-dmupdate --once failed while another run held the company"
 assert_eq "$(runs)" "$before" "no run recorded while another run holds the company"
 grep -q "another run is updating it" "$PAYLINK_LOG_DIR/test_dmupdate.log" || fail "no 'skipped' log line"
 pass "the run skipped the company another run holds"
 release_hold
-pl_eventually 10 test "$(pl_sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted")" = 0 ||
+pl_eventually 10 lock_free ||
     fail "the advisory lock was not released"

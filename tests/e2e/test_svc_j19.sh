@@ -215,7 +215,8 @@ assert_eq "$(pl_sql "SELECT r.operation || '|' || r.reason || '|' || t.status ||
 # ---- paylink-svc killed while the inquiry is in flight ---------------------------------------------
 p9="sjp9-$run"
 pl_send svc "$(pl_svc_request "$p9" auth "$order" 25.00 "$(batch RLTJ "$card5")")"
-pl_eventually 30 test "$(col status "$p9")" = sent || fail "$p9 was never marked sent"
+is_sent() { [ "$(col status "$1")" = sent ]; }
+pl_eventually 30 is_sent "$p9" || fail "$p9 was never marked sent"
 pl_worker_stop svc KILL
 assert_eq "$(col "status || '|' || operation" "$p9")" "sent|svc_inquiry" "the row the crash left"
 pl_sim_latency 0
