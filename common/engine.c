@@ -29,6 +29,7 @@
 #include "money.h"
 #include "oauth.h"
 #include "offsets.h"
+#include "resolver_run.h"
 #include "stored_value.h"
 
 #define MAX_SERVICES 64
@@ -179,6 +180,7 @@ struct pl_engine {
     bool ready;
     int rpipe[2]; /* the refresher wakes the loop */
     refresher ref;
+    pl_resolver_runner *resolver; /* settles required responses (resolver_run.h); NULL: off */
     bool stopping;
     bool draining; /* inside a revoke drain: do not start new work */
     int64_t lag;
@@ -2361,7 +2363,7 @@ static void *refresher_main(void *arg)
             PGresult *res = PQexecParams(
                 c,
                 "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-                "FROM required_response WHERE status = 'open' AND worker = $1",
+                "FROM required_response WHERE status IN ('open', 'escalated') AND worker = $1",
                 1, NULL, p, NULL, NULL, 0);
             if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
                 rr = strtod(PQgetvalue(res, 0, 0), NULL);
@@ -2620,6 +2622,9 @@ static int setup(pl_engine *e, char *err, size_t errsz)
         return pl_err_set(PL_ERR_IO, err, errsz, "pipe: %s", strerror(errno));
     if (refresher_start(e) != 0)
         return pl_err_set(PL_ERR_NOMEM, err, errsz, "cannot start the configuration refresh");
+    if (!(e->resolver = pl_resolver_runner_start(c, e->spec->worker, e->metrics, err, errsz)) &&
+        err[0])
+        return PL_ERR_CONFIG;
     e->cq = rd_kafka_queue_get_consumer(e->consumer);
     e->pq = rd_kafka_queue_get_main(e->producer);
     rd_kafka_queue_io_event_enable(e->cq, e->cpipe[1], "1", 1);
@@ -2633,6 +2638,8 @@ static int setup(pl_engine *e, char *err, size_t errsz)
 
 static void teardown(pl_engine *e)
 {
+    pl_resolver_runner_stop(e->resolver);
+    e->resolver = NULL;
     refresher_stop(e);
     if (e->consumer) {
         backlog_prune(e, true);

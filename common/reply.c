@@ -368,7 +368,8 @@ static bool set_or_remove(json_object *obj, const char *key, const char *s)
 char *pl_reply_resolve(const char *stored, const pl_reply_resolution *r)
 {
     if (!stored || !r || !r->resolution || !*r->resolution ||
-        (r->status != PL_ST_APPROVED && r->status != PL_ST_DECLINED && r->status != PL_ST_ERROR))
+        (r->status != PL_ST_APPROVED && r->status != PL_ST_DECLINED && r->status != PL_ST_REVIEW &&
+         r->status != PL_ST_REJECTED && r->status != PL_ST_ERROR))
         return NULL;
     json_object *root = json_tokener_parse(stored);
     if (!root || !json_object_is_type(root, json_type_object)) {

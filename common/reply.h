@@ -85,7 +85,7 @@ char *pl_reply_mark_replayed(const char *stored);
 
 /* What settled a request whose outcome was unknown (CONTRACT.md: `resolved`, `resolution`). */
 typedef struct pl_reply_resolution {
-    pl_status status;       /* the outcome: approved, declined or error */
+    pl_status status;       /* the outcome: approved, declined, review, rejected or error */
     const char *resolution; /* "query", "timeout_reversal", "operator" */
     bool has_amount_approved;
     int64_t amount_approved;

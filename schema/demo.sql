@@ -172,15 +172,21 @@ ON CONFLICT (service_bureau, pay_type) DO UPDATE SET
 -- The Decision Manager update of CYB (seed CYB_PAY_LINK_DECISION_MANAGER_*): the simulator's
 -- on-demand Conversion Detail Report at the seed's test and production paths, report user
 -- paylink_demo with its password in the file tools/dev names in PAYLINK_DM_PASSWORD_FILE, no
--- merchant ID override (the seed's hierarchy: paylink_demo), the test server.
+-- merchant ID override (the seed's hierarchy: paylink_demo), the test server. The same report
+-- user asks the simulator's On-Demand Single Transaction Query when a resolver settles an
+-- unknown outcome (every worker reads PAYLINK_DM_PASSWORD_FILE for it).
 INSERT INTO dm_settings (service_bureau, merchant_id_override, user_id, password_ref,
-                         send_to_production, test_url, production_url)
+                         send_to_production, test_url, production_url, query_test_url,
+                         query_production_url)
 VALUES ('CYB', '', 'paylink_demo', 'file-env:PAYLINK_DM_PASSWORD_FILE', false,
         :'sim_url' || '/ebctest/ConversionDetailReportRequest.do',
-        :'sim_url' || '/ebc/ConversionDetailReportRequest.do')
+        :'sim_url' || '/ebc/ConversionDetailReportRequest.do',
+        :'sim_url' || '/ebctest/Query', :'sim_url' || '/ebc/Query')
 ON CONFLICT (service_bureau) DO UPDATE SET
     merchant_id_override = EXCLUDED.merchant_id_override, user_id = EXCLUDED.user_id,
     password_ref = EXCLUDED.password_ref, send_to_production = EXCLUDED.send_to_production,
-    test_url = EXCLUDED.test_url, production_url = EXCLUDED.production_url;
+    test_url = EXCLUDED.test_url, production_url = EXCLUDED.production_url,
+    query_test_url = EXCLUDED.query_test_url,
+    query_production_url = EXCLUDED.query_production_url;
 
 COMMIT;

@@ -1,0 +1,1152 @@
+/* resolver.c: settling required responses (see resolver.h). */
+#include "resolver.h"
+
+#include <curl/curl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "card.h"
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "money.h"
+#include "services.h"
+
+#define QUERY_TIMEOUT_S 30L
+#define CONNECT_TIMEOUT_S 10L
+/* How long a pass keeps the lease of a row whose reply it is publishing (the publish waits at
+ * most the producer's delivery timeout). */
+#define PUBLISH_LEASE_S 120
+/* How old the configuration snapshot (vendor responses) may get before it is read again. */
+#define SERVICES_MAX_AGE_S 60
+
+static void copy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* ---- policy and decision (pure) ----------------------------------------------------------- */
+
+pl_resolve_policy pl_resolve_policy_default(void)
+{
+    return (pl_resolve_policy){.ask_bureau = false,
+                               .first_query_after_s = 10,
+                               .retry_after_s = 30,
+                               .backoff_factor = 2.0,
+                               .max_retry_after_s = 900,
+                               .not_found_after_s = 120,
+                               .max_queries = 12,
+                               .lease_s = 120};
+}
+
+int pl_resolve_retry_delay_s(const pl_resolve_policy *p, int queries)
+{
+    double d = p->retry_after_s > 0 ? p->retry_after_s : 1;
+    double f = p->backoff_factor >= 1.0 ? p->backoff_factor : 1.0;
+    for (int i = 1; i < queries && d < p->max_retry_after_s; i++)
+        d *= f;
+    if (p->max_retry_after_s > 0 && d > p->max_retry_after_s)
+        d = p->max_retry_after_s;
+    return d < 1 ? 1 : (int)d;
+}
+
+static const pl_cyb_app_reply *app_named(const pl_cyb_query_record *rec, const char *name)
+{
+    for (size_t i = 0; i < rec->napps; i++)
+        if (strcmp(rec->apps[i].name, name) == 0)
+            return &rec->apps[i];
+    return NULL;
+}
+
+/* The application whose reply is the operation's (its reason code is the vendor response). */
+static const char *main_app(const char *op)
+{
+    if (strcmp(op, "capture") == 0)
+        return "ics_bill";
+    if (strcmp(op, "credit") == 0)
+        return "ics_credit";
+    if (strcmp(op, "reversal") == 0)
+        return "ics_auth_reversal";
+    if (strcmp(op, "token") == 0)
+        return "ics_pay_subscription_create";
+    return "ics_auth"; /* auth, token_auth, auth_capture */
+}
+
+/* The record, read as the bureau's answer would have been (the fields pl_job_map_answer
+ * reads). */
+static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_record *rec,
+                             pl_bureau_result *res)
+{
+    memset(res, 0, sizeof *res);
+    const pl_cyb_app_reply *m = app_named(rec, main_app(op));
+    const pl_cyb_app_reply *dm = app_named(rec, "ics_decision");
+    const char *reason = m && m->reason_code[0] ? m->reason_code : NULL;
+    if (f == PL_CYB_FOUND_OK) {
+        copy(res->decision, sizeof res->decision, "ACCEPT");
+        copy(res->reason_code, sizeof res->reason_code, reason ? reason : "100");
+        /* Decision Manager's verdict shows only in ics_decision: the authorization itself
+         * succeeded. */
+        if (dm && dm->has_rcode && dm->rcode != 1) {
+            bool review = strcmp(dm->rflag, "DREVIEW") == 0 || strcmp(dm->reason_code, "480") == 0;
+            copy(res->decision, sizeof res->decision, review ? "REVIEW" : "REJECT");
+            copy(res->reason_code, sizeof res->reason_code,
+                 dm->reason_code[0] ? dm->reason_code : (review ? "480" : "481"));
+        }
+        if (rec->has_amount) {
+            res->has_amount = true;
+            res->amount = rec->amount;
+        }
+        copy(res->auth_code, sizeof res->auth_code, rec->auth_code);
+        copy(res->avs, sizeof res->avs, rec->avs);
+        copy(res->cvv, sizeof res->cvv, rec->cvv);
+    } else if (f == PL_CYB_FOUND_DECLINED) {
+        copy(res->decision, sizeof res->decision, "REJECT");
+        /* the reason of the application that declined */
+        const char *r = reason;
+        for (size_t i = 0; !r && i < rec->napps; i++)
+            if (rec->apps[i].has_rcode && rec->apps[i].rcode == 0 && rec->apps[i].reason_code[0])
+                r = rec->apps[i].reason_code;
+        copy(res->reason_code, sizeof res->reason_code, r ? r : "");
+    } else {
+        copy(res->decision, sizeof res->decision, "ERROR");
+        copy(res->reason_code, sizeof res->reason_code, reason ? reason : "150");
+    }
+    copy(res->request_id, sizeof res->request_id, rec->request_id);
+    copy(res->merchant_reference_code, sizeof res->merchant_reference_code,
+         rec->merchant_reference);
+}
+
+/* The decision also carries the record read as an answer; resolver.c keeps it beside. */
+typedef struct decision_ex {
+    pl_resolve_decision d;
+    bool from_answer;     /* res holds the bureau's answer (map it as the worker would) */
+    pl_bureau_result res; /* when from_answer */
+} decision_ex;
+
+static decision_ex decide(const pl_resolve_policy *p, const char *op, const char *ref, int query_rc,
+                          const char *why_failed, const pl_cyb_query_result *qres, int queries,
+                          double sent_age_s)
+{
+    decision_ex x;
+    memset(&x, 0, sizeof x);
+    pl_resolve_decision *d = &x.d;
+    bool last = queries >= p->max_queries;
+    if (query_rc != 0) {
+        snprintf(d->why, sizeof d->why, "query %d failed: %s", queries,
+                 why_failed && *why_failed ? why_failed : pl_err_str(query_rc));
+    } else {
+        const pl_cyb_query_record *rec = NULL;
+        pl_cyb_found f = pl_cyb_query_outcome(qres, ref, op, &rec);
+        if (f != PL_CYB_NOT_THERE && rec) {
+            d->kind = PL_RESOLVE_APPLY;
+            x.from_answer = true;
+            record_to_result(op, f, rec, &x.res);
+            snprintf(d->outcome.note, sizeof d->outcome.note,
+                     "the bureau's transaction query found the request (%s)",
+                     f == PL_CYB_FOUND_OK         ? "processed"
+                     : f == PL_CYB_FOUND_DECLINED ? "declined"
+                                                  : "failed");
+            return x;
+        }
+        if (sent_age_s >= p->not_found_after_s) {
+            d->kind = PL_RESOLVE_APPLY;
+            d->outcome.status = PL_ST_ERROR;
+            copy(d->outcome.decision, sizeof d->outcome.decision, "");
+            copy(d->outcome.note, sizeof d->outcome.note,
+                 "the bureau has no record of this request: it was never processed and nothing "
+                 "was charged");
+            return x;
+        }
+        snprintf(d->why, sizeof d->why,
+                 "query %d: no record at the bureau yet (sent %.0f s ago; believed after %d s)",
+                 queries, sent_age_s, p->not_found_after_s);
+    }
+    if (last) {
+        d->kind = PL_RESOLVE_ESCALATE;
+        size_t n = strlen(d->why);
+        snprintf(d->why + n, sizeof d->why - n, "; escalated after %d queries", queries);
+    } else {
+        d->kind = PL_RESOLVE_RETRY;
+        d->delay_s = pl_resolve_retry_delay_s(p, queries);
+    }
+    return x;
+}
+
+pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
+                                       const char *merchant_reference, int query_rc,
+                                       const char *why_failed, const pl_cyb_query_result *res,
+                                       int queries, double sent_age_s)
+{
+    decision_ex x =
+        decide(p, op, merchant_reference, query_rc, why_failed, res, queries, sent_age_s);
+    if (x.from_answer) {
+        /* The outcome as the answer says, before the worker's vendor response table: the
+         * resolver itself maps it with pl_job_map_answer. */
+        pl_resolve_outcome *o = &x.d.outcome;
+        const pl_bureau_result *r = &x.res;
+        o->status = strcmp(r->decision, "ACCEPT") == 0   ? PL_ST_APPROVED
+                    : strcmp(r->decision, "REVIEW") == 0 ? PL_ST_REVIEW
+                    : strcmp(r->decision, "REJECT") == 0
+                        ? (strcmp(r->reason_code, "481") == 0 || strcmp(r->reason_code, "400") == 0
+                               ? PL_ST_REJECTED
+                               : PL_ST_DECLINED)
+                        : PL_ST_ERROR;
+        copy(o->decision, sizeof o->decision, r->decision);
+        copy(o->vendor_response, sizeof o->vendor_response, r->reason_code);
+        o->has_amount = r->has_amount && o->status == PL_ST_APPROVED;
+        o->amount = r->amount;
+        copy(o->auth_number, sizeof o->auth_number, r->auth_code);
+        copy(o->transaction_id, sizeof o->transaction_id, r->request_id);
+        copy(o->avs, sizeof o->avs, r->avs);
+        copy(o->cvv, sizeof o->cvv, r->cvv);
+    }
+    return x.d;
+}
+
+/* ---- the resolver ------------------------------------------------------------------------- */
+
+struct pl_resolver {
+    char *conninfo, *worker, *owner, *prefix, *ca_file;
+    pl_resolver_publish_fn publish;
+    void *publish_arg;
+    PGconn *db;
+    pl_services *services;
+    time_t services_at;
+    pl_counter *m_query_ok, *m_query_failed, *m_by_query, *m_by_operator, *m_escalated;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t errsz)
+{
+    if (!cfg || !cfg->conninfo || !cfg->worker || !cfg->owner || !cfg->topic_prefix ||
+        !cfg->publish) {
+        snprintf(err, errsz, "resolver: incomplete configuration");
+        return NULL;
+    }
+    pl_resolver *r = calloc(1, sizeof *r);
+    if (!r || !(r->conninfo = strdup(cfg->conninfo)) || !(r->worker = strdup(cfg->worker)) ||
+        !(r->owner = strndup(cfg->owner, 120)) || !(r->prefix = strdup(cfg->topic_prefix)) ||
+        (cfg->ca_file && !(r->ca_file = dup_or_null(cfg->ca_file)))) {
+        pl_resolver_destroy(r);
+        snprintf(err, errsz, "resolver: out of memory");
+        return NULL;
+    }
+    r->publish = cfg->publish;
+    r->publish_arg = cfg->publish_arg;
+    if (cfg->metrics) {
+        pl_metrics *m = cfg->metrics;
+        const char *qh = "Transaction queries the resolver made, by result: answered (the bureau "
+                         "answered, found or not), failed.";
+        r->m_query_ok =
+            pl_metrics_counter(m, "paylink_resolver_queries_total", qh, "result=\"answered\"");
+        r->m_query_failed =
+            pl_metrics_counter(m, "paylink_resolver_queries_total", qh, "result=\"failed\"");
+        const char *rh = "Required responses resolved by this worker's resolver or an operator, "
+                         "by how (late answers count in paylink_requests_total).";
+        r->m_by_query =
+            pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh, "how=\"query\"");
+        r->m_by_operator = pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh,
+                                              "how=\"operator\"");
+        r->m_escalated = pl_metrics_counter(m, "paylink_required_responses_escalated_total",
+                                            "Required responses escalated to an operator.", NULL);
+    }
+    return r;
+}
+
+void pl_resolver_destroy(pl_resolver *r)
+{
+    if (!r)
+        return;
+    PQfinish(r->db);
+    if (r->services)
+        pl_services_unref(r->services);
+    free(r->conninfo);
+    free(r->worker);
+    free(r->owner);
+    free(r->prefix);
+    free(r->ca_file);
+    free(r);
+}
+
+static void count(pl_counter *c)
+{
+    if (c)
+        pl_counter_add(c, 1);
+}
+
+static PGconn *conn(pl_resolver *r)
+{
+    if (r->db && PQstatus(r->db) == CONNECTION_OK)
+        return r->db;
+    PQfinish(r->db);
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    char app[64];
+    snprintf(app, sizeof app, "paylink-%s-resolver", r->worker);
+    const char *vals[] = {r->conninfo, "10", app, NULL};
+    r->db = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(r->db) != CONNECTION_OK) {
+        PL_WARN(NULL, "resolver: cannot connect to the database: %s", PQerrorMessage(r->db));
+        PQfinish(r->db);
+        r->db = NULL;
+    }
+    return r->db;
+}
+
+static PGresult *exec(PGconn *c, const char *sql, int n, const char *const *p)
+{
+    return PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+}
+
+static bool ok(PGresult *res)
+{
+    ExecStatusType s = PQresultStatus(res);
+    return s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK;
+}
+
+static bool simple(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    bool good = ok(res);
+    PQclear(res);
+    return good;
+}
+
+/* Each worker's transaction table. */
+static const char *table_of(const char *worker)
+{
+    if (strcmp(worker, "auth") == 0)
+        return "cc_auth_trans";
+    if (strcmp(worker, "deposit") == 0)
+        return "cc_deposit_trans";
+    if (strcmp(worker, "reversal") == 0)
+        return "auth_reversal";
+    if (strcmp(worker, "svc") == 0)
+        return "svc_trans";
+    return NULL;
+}
+
+/* Everything one step needs, by row id (the table is named from a fixed list, never input). */
+#define SQL_LOAD                                                                                   \
+    "SELECT r.request_id, r.worker, r.status, r.service_bureau, coalesce(s.protocol, ''), "        \
+    "r.operation, coalesce(r.amount::text, ''), r.queries, "                                       \
+    "extract(epoch FROM now() - coalesce(t.sent_at, r.created_at)), "                              \
+    "extract(epoch FROM coalesce(t.sent_at, r.created_at))::bigint, t.status, "                    \
+    "coalesce(t.reply::text, ''), t.company::text || '-' || t.order_number, %s, "                  \
+    "p.protocol IS NOT NULL, coalesce(p.ask_bureau, false), "                                      \
+    "coalesce(p.first_query_after_s, 10), coalesce(p.retry_after_s, 30), "                         \
+    "coalesce(p.backoff_factor, 2)::float8, coalesce(p.max_retry_after_s, 900), "                  \
+    "coalesce(p.not_found_after_s, 120), coalesce(p.max_queries, 12), "                            \
+    "coalesce(p.lease_s, 120), d.user_id, d.password_ref, "                                        \
+    "CASE WHEN d.send_to_production THEN d.query_production_url ELSE d.query_test_url END, "       \
+    "r.lease_owner, r.lease_until > now() "                                                        \
+    "FROM required_response r JOIN %s t ON t.request_id = r.request_id "                           \
+    "LEFT JOIN auth_service s ON s.service_bureau = r.service_bureau "                             \
+    "LEFT JOIN resolution_policy p ON p.protocol = s.protocol AND p.worker = r.worker "            \
+    "LEFT JOIN dm_settings d ON d.service_bureau = r.service_bureau AND s.protocol = 'CYB' "       \
+    "WHERE r.id = $1::bigint"
+
+typedef struct row {
+    char id[24];
+    char rid[51], worker[12], status[12], bureau[9], protocol[4], op[17], amount[24];
+    int queries;
+    double sent_age_s;
+    int64_t sent_epoch;
+    char tstatus[12];
+    char *reply; /* malloc'd */
+    char key[64];
+    char merchant_id[31];
+    pl_resolve_policy policy;
+    bool has_dm;
+    char user[61], password_ref[201], query_url[301];
+    char lease_owner[121];
+    bool leased;
+} row;
+
+static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
+{
+    const char *table = table_of(worker);
+    if (!table)
+        return PL_ERR_INVALID;
+    char sql[2600];
+    snprintf(sql, sizeof sql, SQL_LOAD,
+             strcmp(worker, "svc") == 0 ? "''::text" : "coalesce(t.merchant_id, '')", table);
+    const char *p[] = {id};
+    PGresult *res = exec(c, sql, 1, p);
+    int rc = 0;
+    if (!ok(res)) {
+        PL_WARN(NULL, "resolver: reading required response %s failed: %s", id, PQerrorMessage(c));
+        rc = PL_ERR_DB;
+    } else if (PQntuples(res) != 1) {
+        rc = PL_ERR_NOTFOUND;
+    } else {
+        memset(w, 0, sizeof *w);
+        copy(w->id, sizeof w->id, id);
+        copy(w->rid, sizeof w->rid, PQgetvalue(res, 0, 0));
+        copy(w->worker, sizeof w->worker, PQgetvalue(res, 0, 1));
+        copy(w->status, sizeof w->status, PQgetvalue(res, 0, 2));
+        copy(w->bureau, sizeof w->bureau, PQgetvalue(res, 0, 3));
+        copy(w->protocol, sizeof w->protocol, PQgetvalue(res, 0, 4));
+        copy(w->op, sizeof w->op, PQgetvalue(res, 0, 5));
+        copy(w->amount, sizeof w->amount, PQgetvalue(res, 0, 6));
+        w->queries = atoi(PQgetvalue(res, 0, 7));
+        w->sent_age_s = strtod(PQgetvalue(res, 0, 8), NULL);
+        w->sent_epoch = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
+        copy(w->tstatus, sizeof w->tstatus, PQgetvalue(res, 0, 10));
+        w->reply = strdup(PQgetvalue(res, 0, 11));
+        copy(w->key, sizeof w->key, PQgetvalue(res, 0, 12));
+        copy(w->merchant_id, sizeof w->merchant_id, PQgetvalue(res, 0, 13));
+        pl_resolve_policy *pol = &w->policy;
+        *pol = pl_resolve_policy_default();
+        pol->ask_bureau = PQgetvalue(res, 0, 15)[0] == 't';
+        pol->first_query_after_s = atoi(PQgetvalue(res, 0, 16));
+        pol->retry_after_s = atoi(PQgetvalue(res, 0, 17));
+        pol->backoff_factor = strtod(PQgetvalue(res, 0, 18), NULL);
+        pol->max_retry_after_s = atoi(PQgetvalue(res, 0, 19));
+        pol->not_found_after_s = atoi(PQgetvalue(res, 0, 20));
+        pol->max_queries = atoi(PQgetvalue(res, 0, 21));
+        pol->lease_s = atoi(PQgetvalue(res, 0, 22));
+        w->has_dm = !PQgetisnull(res, 0, 23);
+        copy(w->user, sizeof w->user, PQgetvalue(res, 0, 23));
+        copy(w->password_ref, sizeof w->password_ref, PQgetvalue(res, 0, 24));
+        copy(w->query_url, sizeof w->query_url, PQgetvalue(res, 0, 25));
+        copy(w->lease_owner, sizeof w->lease_owner, PQgetvalue(res, 0, 26));
+        w->leased = PQgetvalue(res, 0, 27)[0] == 't';
+        if (!w->reply)
+            rc = PL_ERR_NOMEM;
+    }
+    PQclear(res);
+    (void)r;
+    return rc;
+}
+
+static void row_free(row *w)
+{
+    free(w->reply);
+    w->reply = NULL;
+}
+
+/* ---- asking CyberSource ------------------------------------------------------------------- */
+
+typedef struct body {
+    char *p;
+    size_t n;
+    bool too_big;
+} body;
+
+static size_t on_body(char *d, size_t size, size_t nmemb, void *arg)
+{
+    body *b = arg;
+    size_t n = size * nmemb;
+    if (b->n + n > PL_CYB_QUERY_MAX_BODY) {
+        b->too_big = true;
+        return 0;
+    }
+    char *np = realloc(b->p, b->n + n + 1);
+    if (!np)
+        return 0;
+    memcpy(np + b->n, d, n);
+    b->p = np;
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+/* POSTs the query of the row; 0 with *res read, or a pl_err with why. */
+static int query_cyb(pl_resolver *r, const row *w, pl_cyb_query_result *res, char *why,
+                     size_t whysz)
+{
+    char password[256], err[180], auth[600];
+    if (pl_secret_resolve(w->password_ref, password, sizeof password, err, sizeof err) != 0) {
+        snprintf(why, whysz, "the report password cannot be read: %s", err);
+        return PL_ERR_CONFIG;
+    }
+    int rc = pl_cyb_query_auth_header(w->user, password, auth, sizeof auth);
+    pl_card_wipe(password, sizeof password);
+    if (rc != 0) {
+        snprintf(why, whysz, "the report user or password is not usable for Basic authentication");
+        return rc;
+    }
+    pl_cyb_query q = {
+        .merchant_id = w->merchant_id, .merchant_reference = w->rid, .target_day = w->sent_epoch};
+    char *form = pl_cyb_query_form(&q);
+    if (!form) {
+        pl_card_wipe(auth, sizeof auth);
+        snprintf(why, whysz, "no query can be made (merchant ID \"%s\")", w->merchant_id);
+        return PL_ERR_INVALID;
+    }
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL, *h2 = NULL;
+    body b = {0};
+    rc = PL_ERR_NOMEM;
+    if (c && (h = curl_slist_append(NULL, PL_CYB_QUERY_CONTENT_TYPE)) &&
+        (h2 = curl_slist_append(h, auth))) {
+        h = h2;
+        curl_easy_setopt(c, CURLOPT_URL, w->query_url);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, QUERY_TIMEOUT_S);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (r->ca_file && *r->ca_file)
+            curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
+        CURLcode cc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (cc != CURLE_OK) {
+            snprintf(why, whysz, "%s%s", b.too_big ? "answer too long: " : "",
+                     curl_easy_strerror(cc));
+            rc = PL_ERR_HTTP;
+        } else if (status != 200) {
+            snprintf(why, whysz, "HTTP %ld", status);
+            rc = PL_ERR_HTTP;
+        } else {
+            char perr[200] = "";
+            rc = pl_cyb_query_parse(b.p ? b.p : "", b.n, res, perr, sizeof perr);
+            if (rc != 0)
+                snprintf(why, whysz, "%s: %s", rc == PL_ERR_AUTH ? "login refused" : "unreadable",
+                         perr);
+        }
+    } else {
+        snprintf(why, whysz, "out of memory");
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    pl_card_wipe(auth, sizeof auth);
+    free(form);
+    free(b.p);
+    return rc;
+}
+
+/* ---- applying an outcome ------------------------------------------------------------------ */
+
+/* Per worker: the transaction row from 'unknown' to the outcome, with its history, exactly as
+ * the worker's store (the claims follow from the tables' triggers). Parameters: $1 request_id,
+ * $2 status, $3 decision, $4 vendor_response, $5 amount, $6 auth_number, $7 auth_date,
+ * $8 transaction_id, $9 avs, $10 cvv, $11 hold_reason, $12 reply, $13 actor, $14 note. */
+static const char *const APPLY_AUTH =
+    "WITH upd AS (UPDATE cc_auth_trans SET status = $2::text, decision = $3, "
+    "vendor_response = $4::text, "
+    "amount_approved = $5::numeric, auth_number = $6, auth_date = $7, transaction_id = $8, "
+    "request_token = '', avs_response = $9, cvv_response = $10, hold_reason = $11, "
+    "payment_deactivated = ($2::text = 'rejected' AND $4::text = '481'), error_text = '', reply = "
+    "$12::jsonb, "
+    "answered_at = now() WHERE request_id = $1 AND status = 'unknown' RETURNING *), "
+    "hist AS (INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+    "service_bureau, transaction_type, status, amount_authorized, currency, auth_number, "
+    "auth_date, transaction_id, request_token, vendor_response, avs_response, cvv_response) "
+    "SELECT request_id, company, order_number, pay_seq, service_bureau, operation, status, "
+    "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "
+    "vendor_response, avs_response, cvv_response FROM upd) "
+    "SELECT request_id, $13::text, $14::text FROM upd";
+
+static const char *const APPLY_DEPOSIT =
+    "WITH upd AS (UPDATE cc_deposit_trans SET status = $2, deposit_status = '*RCVD', "
+    "decision = $3, vendor_response = $4, amount_deposited = $5::numeric, auth_number = $6, "
+    "auth_date = $7, transaction_id = $8, request_token = '', error_text = '', "
+    "reply = $12::jsonb, answered_at = now() "
+    "WHERE request_id = $1 AND status = 'unknown' RETURNING *), "
+    "hist AS (INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, "
+    "operation, amount, vendor_response, transaction_id, actor, note) "
+    "SELECT request_id, 'received', status, deposit_status, operation, amount_deposited, "
+    "vendor_response, transaction_id, $13, left($14, 300) FROM upd), "
+    /* An auth+capture authorized anew: the authorization it made, as paylink-deposit records
+     * it. */
+    "newauth AS (INSERT INTO auth_history (request_id, deposit_request_id, company, "
+    "order_number, pay_seq, service_bureau, transaction_type, status, amount_authorized, "
+    "amount_deposited, currency, auth_number, auth_date, transaction_id, request_token, "
+    "vendor_response) "
+    "SELECT nullif(auth_ref_request_id, ''), request_id, company, order_number, pay_seq, "
+    "service_bureau, 'auth_capture', 'approved', amount_deposited, amount_deposited, currency, "
+    "auth_number, auth_date, transaction_id, request_token, vendor_response FROM upd "
+    "WHERE upd.status = 'approved' AND upd.operation = 'auth_capture') "
+    "SELECT request_id, $9::text, $10::text, $11::text FROM upd";
+
+static const char *const APPLY_REVERSAL =
+    "WITH upd AS (UPDATE auth_reversal SET status = $2, decision = $3, vendor_response = $4, "
+    "amount_reversed = $5::numeric, transaction_id = $8, request_token = '', error_text = '', "
+    "reply = $12::jsonb, answered_at = now() "
+    "WHERE request_id = $1 AND status = 'unknown' RETURNING *), "
+    "released AS (UPDATE auth_history h SET status = 'reversed' FROM upd "
+    "WHERE upd.status = 'approved' AND h.id = upd.auth_history_id "
+    "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "
+    "SELECT request_id, $6::text, $7::text, $9::text, $10::text, $11::text, $13::text, "
+    "$14::text FROM upd";
+
+static const char *const APPLY_SVC =
+    "UPDATE svc_trans SET status = $2, vendor_response = $4, amount_approved = $5::numeric, "
+    "auth_number = $6, svc_transaction_id = $8, hold_reason = $11, error_text = '', "
+    "reply = $12::jsonb, answered_at = now() WHERE request_id = $1 AND status = 'unknown' "
+    "RETURNING request_id, $3::text, $7::text, $9::text, $10::text, $13::text, $14::text";
+
+static const char *apply_sql(const char *worker)
+{
+    if (strcmp(worker, "auth") == 0)
+        return APPLY_AUTH;
+    if (strcmp(worker, "deposit") == 0)
+        return APPLY_DEPOSIT;
+    if (strcmp(worker, "reversal") == 0)
+        return APPLY_REVERSAL;
+    if (strcmp(worker, "svc") == 0)
+        return APPLY_SVC;
+    return NULL;
+}
+
+static const pl_services *services(pl_resolver *r, PGconn *c)
+{
+    time_t now = time(NULL);
+    if (!r->services || now - r->services_at > SERVICES_MAX_AGE_S) {
+        char err[256];
+        pl_services *s = pl_services_load(c, err, sizeof err);
+        if (s) {
+            if (r->services)
+                pl_services_unref(r->services);
+            r->services = s;
+            r->services_at = now;
+        } else {
+            PL_WARN(NULL, "resolver: reading the service bureaus failed: %s", err);
+        }
+    }
+    return r->services;
+}
+
+/* The bureau's answer mapped exactly as the worker maps an answer in time (vendor response
+ * table: hold reasons, AVS/CVV holds, Siebel messages). */
+static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_result *res,
+                       pl_resolve_outcome *o, char *message, size_t msgsz)
+{
+    pl_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return;
+    job->services = services(r, c);
+    job->svc = job->services ? pl_services_find(job->services, w->bureau) : NULL;
+    int64_t amount;
+    if (w->amount[0] && pl_money_parse_decimal(w->amount, &amount) == 0) {
+        job->req.has_amount = true;
+        job->req.amount = amount;
+    }
+    job->res = *res;
+    pl_job_map_answer(job);
+    const pl_reply *rep = &job->reply;
+    o->status = rep->status;
+    copy(o->decision, sizeof o->decision, rep->decision);
+    copy(o->vendor_response, sizeof o->vendor_response, rep->vendor_response);
+    copy(o->hold_reason, sizeof o->hold_reason, rep->hold_reason);
+    o->has_amount = rep->has_amount_approved;
+    o->amount = rep->amount_approved;
+    copy(o->auth_number, sizeof o->auth_number, rep->auth.number);
+    copy(o->auth_date, sizeof o->auth_date, rep->auth.date);
+    copy(o->transaction_id, sizeof o->transaction_id, rep->auth.transaction_id);
+    copy(o->avs, sizeof o->avs, rep->auth.avs);
+    copy(o->cvv, sizeof o->cvv, rep->auth.cvv);
+    copy(message, msgsz, rep->message);
+    free(job);
+}
+
+static const char *resolution_of(pl_status s)
+{
+    return s == PL_ST_APPROVED ? "approved" : s == PL_ST_ERROR ? "error" : "declined";
+}
+
+/*
+ * Applies o to the row in one transaction, guarded by the row being open or escalated and by
+ * the lease of `owner` (operator: a row nobody else holds). Returns 1 applied, 0 another actor
+ * got there first (nothing written), negative on failure.
+ */
+static int apply(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o, const char *how,
+                 const char *by, const char *note, const char *message)
+{
+    pl_reply_resolution rs = {.status = o->status,
+                              .resolution = how,
+                              .has_amount_approved = o->has_amount,
+                              .amount_approved = o->amount,
+                              .vendor_response = o->vendor_response,
+                              .decision = o->decision,
+                              .hold_reason = o->hold_reason,
+                              .auth_number = o->auth_number[0] ? o->auth_number : NULL,
+                              .auth_transaction_id =
+                                  o->transaction_id[0] ? o->transaction_id : NULL,
+                              .auth_date = o->auth_date[0] ? o->auth_date : NULL,
+                              .message = message && *message ? message : NULL};
+    char *reply = pl_reply_resolve(w->reply, &rs);
+    if (!reply) {
+        PL_ERROR(w->rid, "resolver: the final reply cannot be made from the stored one");
+        return PL_ERR_INVALID;
+    }
+    char amount[24] = "";
+    if (o->has_amount && pl_money_format(o->amount, amount, sizeof amount) != 0)
+        amount[0] = '\0';
+    int rc = PL_ERR_DB;
+    if (!simple(c, "BEGIN")) {
+        free(reply);
+        return PL_ERR_DB;
+    }
+    char lease[16];
+    snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
+    const char *p1[] = {w->id, resolution_of(o->status), how, by, note, r->owner, lease};
+    PGresult *res = exec(
+        c,
+        "UPDATE required_response SET status = 'resolved', resolution = $2, resolved_how = $3, "
+        "resolved_by = left($4, 60), resolution_note = left($5, 300), resolved_at = now(), "
+        "reply_pending = true, lease_owner = $6, "
+        "lease_until = now() + make_interval(secs => $7::int) "
+        "WHERE id = $1::bigint AND status IN ('open', 'escalated') AND lease_owner = $6 "
+        "RETURNING id",
+        7, p1);
+    bool mine = ok(res) && PQntuples(res) == 1;
+    bool failed = !ok(res);
+    if (failed)
+        PL_WARN(w->rid, "resolver: closing the required response failed: %s", PQerrorMessage(c));
+    PQclear(res);
+    if (mine) {
+        const char *p2[] = {w->rid,
+                            pl_status_name(o->status),
+                            o->decision,
+                            o->vendor_response,
+                            amount[0] ? amount : NULL,
+                            o->auth_number,
+                            o->auth_date,
+                            o->transaction_id,
+                            o->avs,
+                            o->cvv,
+                            o->hold_reason,
+                            reply,
+                            by,
+                            note};
+        res = exec(c, apply_sql(w->worker), 14, p2);
+        if (!ok(res)) {
+            PL_WARN(w->rid, "resolver: applying the outcome failed: %s", PQerrorMessage(c));
+            failed = true;
+        } else if (PQntuples(res) != 1) {
+            /* the transaction row is not 'unknown' (an answer was stored meanwhile) */
+            mine = false;
+        }
+        PQclear(res);
+    }
+    if (mine && !failed && simple(c, "COMMIT")) {
+        rc = 1;
+    } else {
+        simple(c, "ROLLBACK");
+        rc = failed ? PL_ERR_DB : 0;
+    }
+    free(reply);
+    return rc;
+}
+
+/* ---- publishing --------------------------------------------------------------------------- */
+
+/* Publishes the final reply of resolved row id (its reply_pending), then clears it. */
+static int publish_one(pl_resolver *r, PGconn *c, const char *id, const char *worker,
+                       const char *rid, const char *key, const char *reply)
+{
+    char topic[200], err[256] = "";
+    snprintf(topic, sizeof topic, "%s.%s.reply", r->prefix, worker);
+    if (r->publish(r->publish_arg, topic, key, reply, err, sizeof err) != 0) {
+        PL_WARN(rid, "resolver: publishing the final reply failed (published later): %s", err);
+        const char *p[] = {id, r->owner};
+        PQclear(exec(c,
+                     "UPDATE required_response SET lease_owner = NULL, lease_until = NULL "
+                     "WHERE id = $1::bigint AND lease_owner = $2 AND reply_pending",
+                     2, p));
+        return PL_ERR_KAFKA;
+    }
+    const char *p[] = {id};
+    PGresult *res = exec(c,
+                         "UPDATE required_response SET reply_pending = false, lease_owner = NULL, "
+                         "lease_until = NULL WHERE id = $1::bigint",
+                         1, p);
+    int rc = ok(res) ? 0 : PL_ERR_DB;
+    PQclear(res);
+    return rc;
+}
+
+/* Takes the rows of the worker whose final reply is still to be published (a crash or a failed
+ * publish), under a lease, and publishes them. */
+static int publish_pending(pl_resolver *r, PGconn *c, int max_rows)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", max_rows);
+    const char *table = table_of(r->worker);
+    if (!table)
+        return PL_ERR_INVALID;
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "WITH due AS (SELECT id FROM required_response WHERE reply_pending AND worker = $1 "
+             "AND (lease_until IS NULL OR lease_until < now()) ORDER BY id LIMIT $3::int "
+             "FOR UPDATE SKIP LOCKED), "
+             "took AS (UPDATE required_response r SET lease_owner = $2, "
+             "lease_until = now() + make_interval(secs => $4::int) "
+             "FROM due WHERE r.id = due.id RETURNING r.id, r.request_id) "
+             "SELECT took.id, took.request_id, t.company::text || '-' || t.order_number, "
+             "t.reply::text FROM took JOIN %s t ON t.request_id = took.request_id",
+             table);
+    char lease[16];
+    snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
+    const char *p[] = {r->worker, r->owner, lim, lease};
+    PGresult *res = exec(c, sql, 4, p);
+    if (!ok(res)) {
+        PL_WARN(NULL, "resolver: reading pending replies failed: %s", PQerrorMessage(c));
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++)
+        if (publish_one(r, c, PQgetvalue(res, i, 0), r->worker, PQgetvalue(res, i, 1),
+                        PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) != 0)
+            break;
+    PQclear(res);
+    return n;
+}
+
+/* Publishes the row just applied (its lease is ours). */
+static void publish_applied(pl_resolver *r, PGconn *c, const row *w)
+{
+    const char *table = table_of(w->worker);
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT reply::text FROM %s WHERE request_id = $1", table);
+    const char *p[] = {w->rid};
+    PGresult *res = exec(c, sql, 1, p);
+    if (ok(res) && PQntuples(res) == 1)
+        publish_one(r, c, w->id, w->worker, w->rid, w->key, PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+/* ---- one step ----------------------------------------------------------------------------- */
+
+static int reschedule(PGconn *c, const row *w, const char *owner, bool queried, int delay_s,
+                      const char *why)
+{
+    char delay[16];
+    snprintf(delay, sizeof delay, "%d", delay_s);
+    const char *p[] = {w->id, owner, queried ? "t" : "f", delay, why};
+    PGresult *res = exec(c,
+                         "UPDATE required_response SET queries = queries + $3::boolean::int, "
+                         "last_query_at = CASE WHEN $3::boolean THEN now() ELSE last_query_at END, "
+                         "last_query_result = left($5, 300), "
+                         "next_query_at = now() + make_interval(secs => $4::int), "
+                         "lease_owner = NULL, lease_until = NULL "
+                         "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2",
+                         5, p);
+    int rc = ok(res) ? 0 : PL_ERR_DB;
+    PQclear(res);
+    return rc;
+}
+
+static int escalate(pl_resolver *r, PGconn *c, const row *w, bool queried, const char *why)
+{
+    const char *p[] = {w->id, r->owner, queried ? "t" : "f", why};
+    PGresult *res = exec(c,
+                         "UPDATE required_response SET status = 'escalated', "
+                         "escalated_at = now(), queries = queries + $3::boolean::int, "
+                         "last_query_at = CASE WHEN $3::boolean THEN now() ELSE last_query_at END, "
+                         "last_query_result = left($4, 300), next_query_at = NULL, "
+                         "lease_owner = NULL, lease_until = NULL "
+                         "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2 "
+                         "RETURNING id",
+                         4, p);
+    bool done = ok(res) && PQntuples(res) == 1;
+    int rc = ok(res) ? 0 : PL_ERR_DB;
+    PQclear(res);
+    if (done) {
+        count(r->m_escalated);
+        PL_WARN(w->rid, "required response %s (%s %s on %s) escalated to an operator: %s", w->id,
+                w->worker, w->op, w->bureau, why);
+    }
+    return rc;
+}
+
+/* One step on a row this resolver holds the lease of. */
+static int step(pl_resolver *r, PGconn *c, const char *id)
+{
+    row w;
+    int rc = load(r, c, id, r->worker, &w);
+    if (rc != 0)
+        return rc;
+    if (strcmp(w.status, "open") != 0 || strcmp(w.lease_owner, r->owner) != 0) {
+        row_free(&w);
+        return 0;
+    }
+    if (strcmp(w.tstatus, "unknown") != 0) {
+        /* Not the resolver's to settle: the transaction row says something else (a row left
+         * 'sent' is made unknown by the engine first). Look again later. */
+        rc = reschedule(c, &w, r->owner, false, w.policy.retry_after_s,
+                        "the transaction is not in status unknown");
+        row_free(&w);
+        return rc;
+    }
+    bool can_ask = w.policy.ask_bureau && strcmp(w.protocol, "CYB") == 0 && w.has_dm;
+    if (!can_ask) {
+        char why[200];
+        snprintf(why, sizeof why, "%s",
+                 !w.policy.ask_bureau ? "the bureau cannot be asked what happened (policy)"
+                                      : "no report user to ask the bureau with (dm_settings)");
+        rc = escalate(r, c, &w, false, why);
+        row_free(&w);
+        return rc;
+    }
+    pl_cyb_query_result *qres = calloc(1, sizeof *qres);
+    if (!qres) {
+        row_free(&w);
+        return PL_ERR_NOMEM;
+    }
+    char why[256] = "";
+    int qrc = query_cyb(r, &w, qres, why, sizeof why);
+    count(qrc == 0 ? r->m_query_ok : r->m_query_failed);
+    decision_ex x = decide(&w.policy, w.op, w.rid, qrc, why, qres, w.queries + 1, w.sent_age_s);
+    free(qres);
+    if (x.d.kind == PL_RESOLVE_RETRY) {
+        PL_INFO(w.rid, "required response %s: %s; asking again in %d s", w.id, x.d.why,
+                x.d.delay_s);
+        rc = reschedule(c, &w, r->owner, true, x.d.delay_s, x.d.why);
+    } else if (x.d.kind == PL_RESOLVE_ESCALATE) {
+        rc = escalate(r, c, &w, true, x.d.why);
+    } else {
+        pl_resolve_outcome o = x.d.outcome;
+        char message[200] = "";
+        if (x.from_answer)
+            map_answer(r, c, &w, &x.res, &o, message, sizeof message);
+        else
+            copy(message, sizeof message, "No record at the payment service: nothing was charged.");
+        char by[80];
+        snprintf(by, sizeof by, "paylink-%s resolver", w.worker);
+        rc = apply(r, c, &w, &o, "query", by, x.d.outcome.note, message);
+        if (rc == 1) {
+            count(r->m_by_query);
+            PL_INFO(w.rid, "required response %s resolved by query: %s (%s)", w.id,
+                    pl_status_name(o.status), x.d.outcome.note);
+            /* the query counts */
+            const char *p[] = {w.id, x.d.outcome.note};
+            PQclear(exec(c,
+                         "UPDATE required_response SET queries = queries + 1, "
+                         "last_query_at = now(), last_query_result = left($2, 300) "
+                         "WHERE id = $1::bigint",
+                         2, p));
+            publish_applied(r, c, &w);
+            rc = 0;
+        }
+    }
+    row_free(&w);
+    return rc < 0 ? rc : 0;
+}
+
+int pl_resolver_pass(pl_resolver *r, int max_rows)
+{
+    PGconn *c = conn(r);
+    if (!c)
+        return PL_ERR_DB;
+    publish_pending(r, c, max_rows);
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", max_rows > 0 ? max_rows : 1);
+    const char *p[] = {r->worker, r->owner, lim};
+    PGresult *res = exec(
+        c,
+        "WITH due AS (SELECT r.id, coalesce(p.lease_s, 120) AS lease_s FROM required_response r "
+        "LEFT JOIN auth_service s ON s.service_bureau = r.service_bureau "
+        "LEFT JOIN resolution_policy p ON p.protocol = s.protocol AND p.worker = r.worker "
+        "WHERE r.status = 'open' AND r.worker = $1 AND NOT r.reply_pending "
+        "AND (r.lease_until IS NULL OR r.lease_until < now()) "
+        "AND coalesce(r.next_query_at, r.created_at + "
+        "make_interval(secs => coalesce(p.first_query_after_s, 10))) <= now() "
+        "ORDER BY r.created_at LIMIT $3::int FOR UPDATE OF r SKIP LOCKED) "
+        "UPDATE required_response r SET lease_owner = $2, "
+        "lease_until = now() + make_interval(secs => due.lease_s) FROM due WHERE r.id = due.id "
+        "RETURNING r.id",
+        3, p);
+    if (!ok(res)) {
+        PL_WARN(NULL, "resolver: taking due rows failed: %s", PQerrorMessage(c));
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        int rc = step(r, c, PQgetvalue(res, i, 0));
+        /* A row that failed keeps its lease until it expires (its backoff); a lost connection
+         * ends the pass (the rest of the batch is taken again when their leases expire). */
+        if (rc == PL_ERR_DB && PQstatus(c) != CONNECTION_OK)
+            break;
+    }
+    PQclear(res);
+    return n;
+}
+
+/* Takes the lease of one row for an operator's command: 0, PL_ERR_NOTFOUND, PL_ERR_STATE. */
+static int take(pl_resolver *r, PGconn *c, const char *id, bool reopen, char *msg, size_t msgsz)
+{
+    const char *p[] = {id, r->owner, r->worker, reopen ? "t" : "f"};
+    PGresult *res = exec(
+        c,
+        "UPDATE required_response SET lease_owner = $2, lease_until = now() + interval '120 "
+        "seconds', status = CASE WHEN $4::boolean THEN 'open' ELSE status END, "
+        "next_query_at = CASE WHEN $4::boolean THEN now() ELSE next_query_at END "
+        "WHERE id = $1::bigint AND ($3 = '' OR worker = $3) AND status IN ('open', 'escalated') "
+        "AND NOT reply_pending AND (lease_until IS NULL OR lease_until < now() OR lease_owner = "
+        "$2) "
+        "RETURNING worker",
+        4, p);
+    int rc = 0;
+    if (!ok(res)) {
+        snprintf(msg, msgsz, "database: %s", PQerrorMessage(c));
+        rc = PL_ERR_DB;
+    } else if (PQntuples(res) != 1) {
+        PQclear(res);
+        const char *q[] = {id};
+        res = exec(c,
+                   "SELECT status, lease_owner, ceil(extract(epoch FROM lease_until - now())) "
+                   "FROM required_response WHERE id = $1::bigint",
+                   1, q);
+        if (ok(res) && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "resolved") != 0) {
+            snprintf(msg, msgsz,
+                     "required response %s is being worked on by %s right now (for up to %s s "
+                     "more); try again then",
+                     id, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+            rc = PL_ERR_STATE;
+        } else {
+            snprintf(msg, msgsz, "no open or escalated required response %s", id);
+            rc = PL_ERR_NOTFOUND;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+static void release(PGconn *c, const char *id, const char *owner)
+{
+    const char *p[] = {id, owner};
+    PQclear(exec(c,
+                 "UPDATE required_response SET lease_owner = NULL, lease_until = NULL "
+                 "WHERE id = $1::bigint AND lease_owner = $2 AND NOT reply_pending",
+                 2, p));
+}
+
+/* The worker of row id (paylinkctl's resolver takes any worker: r->worker ""). */
+static int worker_of(PGconn *c, const char *id, char *out, size_t n)
+{
+    const char *p[] = {id};
+    PGresult *res = exec(c, "SELECT worker FROM required_response WHERE id = $1::bigint", 1, p);
+    int rc = ok(res) && PQntuples(res) == 1 ? 0 : PL_ERR_NOTFOUND;
+    if (rc == 0)
+        copy(out, n, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+int pl_resolver_retry(pl_resolver *r, int64_t id, bool do_step, char *msg, size_t msgsz)
+{
+    PGconn *c = conn(r);
+    if (!c) {
+        snprintf(msg, msgsz, "the database cannot be reached");
+        return PL_ERR_DB;
+    }
+    char sid[24], worker[12];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    int rc = take(r, c, sid, true, msg, msgsz);
+    if (rc != 0)
+        return rc;
+    if (!do_step) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz, "required response %s is open again and due now", sid);
+        return 0;
+    }
+    if ((rc = worker_of(c, sid, worker, sizeof worker)) != 0)
+        return rc;
+    char *saved = r->worker;
+    r->worker = worker;
+    rc = step(r, c, sid);
+    r->worker = saved;
+    release(c, sid, r->owner);
+    const char *p[] = {sid};
+    PGresult *res = exec(c,
+                         "SELECT status, coalesce(resolution, ''), last_query_result "
+                         "FROM required_response WHERE id = $1::bigint",
+                         1, p);
+    if (ok(res) && PQntuples(res) == 1)
+        snprintf(msg, msgsz, "required response %s: %s%s%s%s%s", sid, PQgetvalue(res, 0, 0),
+                 PQgetvalue(res, 0, 1)[0] ? " " : "", PQgetvalue(res, 0, 1),
+                 PQgetvalue(res, 0, 2)[0] ? " — " : "", PQgetvalue(res, 0, 2));
+    PQclear(res);
+    return rc;
+}
+
+int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o, const char *by,
+                         const char *note, char *msg, size_t msgsz)
+{
+    if (!o || !by || !*by ||
+        (o->status != PL_ST_APPROVED && o->status != PL_ST_DECLINED && o->status != PL_ST_ERROR)) {
+        snprintf(msg, msgsz, "an outcome (approved, declined or error) and who decided it");
+        return PL_ERR_INVALID;
+    }
+    PGconn *c = conn(r);
+    if (!c) {
+        snprintf(msg, msgsz, "the database cannot be reached");
+        return PL_ERR_DB;
+    }
+    char sid[24], worker[12];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    int rc = take(r, c, sid, false, msg, msgsz);
+    if (rc != 0)
+        return rc;
+    if ((rc = worker_of(c, sid, worker, sizeof worker)) != 0)
+        return rc;
+    row w;
+    if ((rc = load(r, c, sid, worker, &w)) != 0) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz, "required response %s cannot be read", sid);
+        return rc;
+    }
+    if (strcmp(w.tstatus, "unknown") != 0) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz, "the transaction %s is %s, not unknown: nothing to resolve", w.rid,
+                 w.tstatus);
+        row_free(&w);
+        return PL_ERR_STATE;
+    }
+    pl_resolve_outcome out = *o;
+    if (out.status == PL_ST_APPROVED && !out.has_amount && w.amount[0] &&
+        pl_money_parse_decimal(w.amount, &out.amount) == 0)
+        out.has_amount = true;
+    if (out.status != PL_ST_APPROVED)
+        out.has_amount = false;
+    if (!out.decision[0])
+        copy(out.decision, sizeof out.decision,
+             out.status == PL_ST_APPROVED   ? "ACCEPT"
+             : out.status == PL_ST_DECLINED ? "REJECT"
+                                            : "ERROR");
+    char full_note[300];
+    snprintf(full_note, sizeof full_note, "operator %s: %s", by,
+             note && *note ? note : "outcome confirmed with the bureau");
+    rc = apply(r, c, &w, &out, "operator", by, full_note, NULL);
+    if (rc == 1) {
+        count(r->m_by_operator);
+        const char *p[] = {sid};
+        publish_applied(r, c, &w);
+        PGresult *pend =
+            exec(c, "SELECT reply_pending FROM required_response WHERE id = $1::bigint", 1, p);
+        bool pending = ok(pend) && PQntuples(pend) == 1 && PQgetvalue(pend, 0, 0)[0] == 't';
+        PQclear(pend);
+        snprintf(msg, msgsz, "required response %s (%s %s) resolved %s by %s%s", sid, w.worker,
+                 w.rid, pl_status_name(out.status), by,
+                 pending ? "; the final reply could not be published now: the worker's resolver "
+                           "publishes it"
+                         : "; final reply published");
+        rc = 0;
+    } else if (rc == 0) {
+        snprintf(msg, msgsz, "required response %s was settled by another actor meanwhile", sid);
+        rc = PL_ERR_STATE;
+    } else {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz, "required response %s could not be resolved (database)", sid);
+    }
+    row_free(&w);
+    return rc;
+}

@@ -1,0 +1,166 @@
+/*
+ * resolver.h: settles required responses — requests whose bureau outcome is unknown (a timeout,
+ * a lost connection, an unreadable answer, a row left 'sent' by a worker that died) — without a
+ * person where the bureau can tell, and hands the rest to one (DESIGN.md "Delivery guarantee";
+ * seed "Working with Required Responses (WREQ)", "Retrieving responses from Cybersource").
+ *
+ * Who runs it: every consuming worker, in a thread beside its engine loop with its own database
+ * connection (as the configuration refresher), so a slow bureau query never holds up requests;
+ * and paylinkctl (`wreq resolve`, `wreq retry`, `deposits receive`) through the same functions.
+ *
+ * One row's life (required_response, migration 022; the policy is resolution_policy per bureau
+ * protocol and worker):
+ *   open, due (created_at + first_query_after_s, then next_query_at) → a resolver takes it: a
+ *     lease (lease_owner, lease_until = now + lease_s) set by one UPDATE over rows selected FOR
+ *     UPDATE SKIP LOCKED, so two replicas never take one row, and a replica that dies leaves it
+ *     to another when the lease has passed. Every later write is guarded by the lease.
+ *   the bureau can be asked (policy ask_bureau, CyberSource with a dm_settings report user) →
+ *     the On-Demand Single Transaction Query by merchant reference (paylink's request_id) and
+ *     the day it was sent (cyb_query.h). Its answer decides (pl_resolver_decide):
+ *       found, approved / declined / error → applied (below) with resolved_how 'query';
+ *       not there, sent at least not_found_after_s ago → applied as `error`: the bureau never
+ *         got it and nothing happened (the upstream system may send a new request);
+ *       not there yet, or the query failed (refused login, unreadable, unreachable) → asked
+ *         again after retry_after_s × backoff_factor^(queries − 1) (at most max_retry_after_s);
+ *       after max_queries queries → escalated.
+ *   it cannot be asked → escalated at the first step.
+ *   escalated: the resolver leaves it; an operator settles it (`wreq resolve`) or asks for
+ *     another query (`wreq retry`, which opens it again, due now).
+ *
+ * Applying an outcome is one transaction: the row is resolved (guarded by status 'open' or
+ * 'escalated' and the caller's lease, so another actor that got there first wins and nothing is
+ * written), then the transaction row moves from 'unknown' to the outcome with its history rows
+ * exactly as the worker stores an answer (auth_history; the deposit's and stored value's claim
+ * triggers release or settle what it drew on; an approved reversal releases its authorization);
+ * its stored reply becomes the final reply (reply.h pl_reply_resolve: "resolved": true,
+ * "resolution"). reply_pending stays true until that reply is delivered on the worker's reply
+ * topic: a resolver that crashes after the commit leaves it to be published by the next pass
+ * (its lease kept until then, so a second replica does not publish it at the same time).
+ *
+ * Nothing is ever sent to the bureau again blind: a deposit or a reversal is only asked about.
+ * The reversal of an authorization that cannot be confirmed (CyberSource's timeout
+ * authorization reversal) is not made yet: such an authorization is escalated (README).
+ *
+ * Threads: a pl_resolver belongs to the thread that uses it. Logging is log.h's (read-only
+ * state after pl_log_init; one fputs per line).
+ */
+#ifndef PL_RESOLVER_H
+#define PL_RESOLVER_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cyb_query.h"
+#include "err.h"
+#include "metrics.h"
+#include "reply.h"
+
+/* resolution_policy, one row. */
+typedef struct pl_resolve_policy {
+    bool ask_bureau;
+    int first_query_after_s;
+    int retry_after_s;
+    double backoff_factor;
+    int max_retry_after_s;
+    int not_found_after_s;
+    int max_queries;
+    int lease_s;
+} pl_resolve_policy;
+
+/* The defaults of migration 022 (a protocol and worker without a row: ask_bureau false). */
+pl_resolve_policy pl_resolve_policy_default(void);
+
+/* Seconds to wait after the query number `queries` (1 = the first) could not settle the row:
+ * retry_after_s × backoff_factor^(queries − 1), at most max_retry_after_s, at least 1. */
+int pl_resolve_retry_delay_s(const pl_resolve_policy *p, int queries);
+
+typedef enum pl_resolve_kind {
+    PL_RESOLVE_APPLY,    /* the outcome is known: apply it */
+    PL_RESOLVE_RETRY,    /* ask again after delay_s */
+    PL_RESOLVE_ESCALATE, /* hand it to an operator */
+} pl_resolve_kind;
+
+/* An outcome to apply, from a query or an operator. */
+typedef struct pl_resolve_outcome {
+    pl_status status; /* approved, declined, review, rejected or error */
+    char decision[16];
+    char vendor_response[16];
+    char hold_reason[4];
+    bool has_amount;
+    int64_t amount; /* approved / deposited / reversed, minor units */
+    char auth_number[31];
+    char auth_date[40];
+    char transaction_id[65];
+    char avs[8], cvv[8];
+    char note[200]; /* what settled it, for resolution_note and the reply's message */
+} pl_resolve_outcome;
+
+typedef struct pl_resolve_decision {
+    pl_resolve_kind kind;
+    int delay_s;                /* RETRY */
+    char why[200];              /* RETRY / ESCALATE: last_query_result */
+    pl_resolve_outcome outcome; /* APPLY */
+} pl_resolve_decision;
+
+/*
+ * What a CyberSource query answer means for a row (pure; unit-tested). op is the operation that
+ * was sent (required_response.operation: auth, token, token_auth, capture, credit,
+ * auth_capture, reversal); query_rc is pl_cyb_query_parse's (or a transport failure's negative
+ * pl_err, with why_failed saying what); res its result when query_rc is 0; queries the number of
+ * this query (1 = first); sent_age_s how long ago the request was sent. An approved auth whose
+ * ics_decision says review (480, DREVIEW) is `review` with hold FS; a Decision Manager reject
+ * (481) is `rejected` with hold FS.
+ */
+pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
+                                       const char *merchant_reference, int query_rc,
+                                       const char *why_failed, const pl_cyb_query_result *res,
+                                       int queries, double sent_age_s);
+
+/* Publishes one message and waits for its delivery; 0 when delivered. */
+typedef int (*pl_resolver_publish_fn)(void *arg, const char *topic, const char *key,
+                                      const char *payload, char *err, size_t errsz);
+
+typedef struct pl_resolver_config {
+    const char *conninfo;     /* PostgreSQL (the worker's PAYLINK_DB) */
+    const char *worker;       /* the rows this resolver takes: auth, deposit, reversal, svc */
+    const char *owner;        /* lease_owner: "<instance>/resolver" (at most 120 characters) */
+    const char *topic_prefix; /* replies go to <prefix>.<worker>.reply */
+    const char *ca_file;      /* the bureaus' CA bundle; NULL = the system's */
+    pl_resolver_publish_fn publish;
+    void *publish_arg;
+    pl_metrics *metrics; /* NULL: no metrics */
+} pl_resolver_config;
+
+typedef struct pl_resolver pl_resolver;
+
+/* A resolver on its own connection (connected lazily; reconnected after a failure). */
+pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t errsz);
+void pl_resolver_destroy(pl_resolver *r);
+
+/*
+ * One pass: publishes replies still pending, then takes up to max_rows due open rows of the
+ * worker and takes one step on each. Returns the rows it took a step on (0: nothing due), or a
+ * negative pl_err when the database could not be used.
+ */
+int pl_resolver_pass(pl_resolver *r, int max_rows);
+
+/*
+ * `wreq retry`: the row (open or escalated) is opened again and due now; with step, a step is
+ * taken on it right away (the query). msg says what happened. Returns 0, PL_ERR_NOTFOUND (no
+ * such row, or resolved), PL_ERR_STATE (another resolver holds its lease), or another pl_err.
+ */
+int pl_resolver_retry(pl_resolver *r, int64_t id, bool step, char *msg, size_t msgsz);
+
+/*
+ * `wreq resolve`: an operator's outcome for an open or escalated row: applied and published as
+ * the resolver does, resolved_how 'operator', resolved_by `by`, note. o->status approved (o's
+ * amount, else the amount of the row), declined or error. Returns as pl_resolver_retry; msg says
+ * what was applied. A publish that fails leaves reply_pending for the worker's resolver and
+ * still returns 0 (msg says so).
+ */
+int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o, const char *by,
+                         const char *note, char *msg, size_t msgsz);
+
+#endif
