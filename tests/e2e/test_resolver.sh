@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The resolver of unknown outcomes (common/resolver.h) on the running system, every worker's:
+#   - a CyberSource auth applied by the bureau whose answer was lost (905) is asked about
+#     (On-Demand Single Transaction Query against the simulator) and resolved approved: the
+#     rows say so as if the answer had come in time, the upstream system gets a second, final
+#     reply ("resolved": true, "resolution": "query"), the bureau authorized once;
+#   - an auth the bureau never got (901) is resolved `error` once the bureau's "no record" is
+#     believed: nothing was charged;
+#   - a reversal whose answer came too late is resolved approved and releases its authorization;
+#   - a deposit that cannot be confirmed (the query keeps failing) is escalated after the
+#     policy's last query, never captured twice;
+#   - stored value (RLT) and External Payment Service rows are escalated at the first step (the
+#     bureau cannot be asked);
+#   - two replicas resolve each row once; a replica killed while it holds a row leaves it to the
+#     other when its lease expires.
+# tools/dev's test profile delays the first step a day (first_query_after_s): this test makes its
+# own rows due (next_query_at) and shortens the waits between queries for the bureaus it uses.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+run=$(pl_uid)
+
+# Short waits between queries and a short lease, restored when the test ends.
+pl_sql "UPDATE resolution_policy SET retry_after_s = 1, backoff_factor = 1, max_retry_after_s = 1,
+    not_found_after_s = 4, max_queries = 4, lease_s = 5 WHERE protocol = 'CYB'" >/dev/null
+pl_on_exit "pl_sql \"UPDATE resolution_policy SET retry_after_s = 30, backoff_factor = 2,
+    max_retry_after_s = 900, not_found_after_s = 120, max_queries = 12, lease_s = 120\" >/dev/null"
+pl_on_exit pl_sim_latency 0
+
+rr() { pl_sql "SELECT $1 FROM required_response WHERE request_id = :'id'" id="$2"; }
+due() { pl_sql "UPDATE required_response SET next_query_at = now() WHERE request_id = :'id' AND status = 'open'" id="$1" >/dev/null; }
+is_status() { [ "$(rr status "$2")" = "$1" ]; }
+reply_count() { pl_replies "$1" "$2" | jq -s length; }
+
+# ---- an auth applied by the bureau, its answer lost (905) → approved by query -----------------
+a1="rsa-$run"
+a1req=$(pl_request auth "$a1" 905.00)
+pl_send auth "$a1req"
+r=$(pl_wait_reply auth "$a1" 60) || fail "no reply for $a1"
+assert_json .status timeout "$r"
+assert_json .required_response true "$r"
+assert_eq "$(rr status "$a1")" open "required response open"
+due "$a1"
+pl_eventually 90 is_status resolved "$a1" || fail "$a1 not resolved: $(rr "status || ' ' || last_query_result" "$a1")"
+assert_eq "$(rr "resolution || '|' || resolved_how || '|' || resolved_by || '|' || queries" "$a1")" \
+    "approved|query|paylink-auth resolver|1" "resolved by the query"
+assert_eq "$(pl_sql "SELECT status || '|' || amount_approved || '|' || decision || '|' || vendor_response || '|' || (transaction_id <> '') || '|' || (auth_number <> '') FROM cc_auth_trans WHERE request_id = :'id'" id="$a1")" \
+    "approved|905.00|ACCEPT|100|true|true" "cc_auth_trans as if answered in time"
+assert_eq "$(pl_sql "SELECT count(*) || '|' || min(status) || '|' || min(amount_authorized) FROM auth_history WHERE request_id = :'id'" id="$a1")" \
+    "1|approved|905.00" "auth_history"
+r=$(pl_wait_reply_nth auth "$a1" 2 60) || fail "no final reply for $a1"
+assert_json .status approved "$r"
+assert_json .resolved true "$r"
+assert_json .resolution query "$r"
+assert_json .amount_approved 905.00 "$r"
+assert_eq "$(jq -r '.required_response // false' <<<"$r")" false "the final reply needs nothing more"
+assert_eq "$(jq -r .auth.transaction_id <<<"$r")" \
+    "$(pl_sql "SELECT transaction_id FROM cc_auth_trans WHERE request_id = :'id'" id="$a1")" "the bureau's id"
+assert_eq "$(rr reply_pending "$a1")" f "final reply published"
+assert_eq "$(pl_ledger_count "$a1" auth)" 1 "authorized once"
+# A redelivery now replays the final reply.
+pl_send auth "$a1req"
+r=$(pl_wait_reply_nth auth "$a1" 3 60) || fail "no replay for $a1"
+assert_json .status approved "$r"
+assert_json .replayed true "$r"
+
+# ---- an auth the bureau never got (901) → error, nothing charged -------------------------------
+a2="rsn-$run"
+pl_send auth "$(pl_request auth "$a2" 901.00)"
+r=$(pl_wait_reply auth "$a2" 60) || fail "no reply for $a2"
+assert_json .status timeout "$r"
+due "$a2"
+pl_eventually 90 is_status resolved "$a2" || fail "$a2 not resolved: $(rr "status || ' ' || last_query_result" "$a2")"
+assert_eq "$(rr "resolution || '|' || resolved_how" "$a2")" "error|query" "resolved: not there"
+assert_contains "$(rr resolution_note "$a2")" "no record" "why"
+assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$a2")" error "auth row"
+assert_eq "$(pl_sql "SELECT string_agg(status || '|' || coalesce(amount_authorized::text, ''), ',') FROM auth_history WHERE request_id = :'id'" id="$a2")" \
+    "error|" "history: an error, nothing authorized"
+r=$(pl_wait_reply_nth auth "$a2" 2 60) || fail "no final reply for $a2"
+assert_json .status error "$r"
+assert_json .resolved true "$r"
+assert_contains "$(jq -r .message <<<"$r")" "nothing was charged" "message"
+assert_eq "$(pl_ledger_count "$a2" auth)" 0 "never authorized"
+
+# ---- a reversal answered too late → approved by query, the authorization released -----------
+a3="rsr-$run"
+areq=$(pl_request auth "$a3" 60.00)
+pl_send auth "$areq"
+r=$(pl_wait_reply auth "$a3" 60) || fail "no reply for $a3"
+assert_json .status approved "$r"
+v3="rsv-$run"
+vreq=$(jq -nc --arg id "$v3" --arg order "$(jq -r .order <<<"$areq")" --arg a "$a3" '{v: 1,
+    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "CYB",
+    amount: "60.00", currency: "USD", auth_ref: {request_id: $a}}')
+pl_sim_latency 8000
+pl_send reversal "$vreq"
+r=$(pl_wait_reply reversal "$v3" 60) || fail "no reply for $v3"
+pl_sim_latency 0
+assert_json .status timeout "$r"
+due "$v3"
+pl_eventually 90 is_status resolved "$v3" || fail "$v3 not resolved: $(rr "status || ' ' || last_query_result" "$v3")"
+assert_eq "$(rr "resolution || '|' || resolved_how" "$v3")" "approved|query" "reversal resolved"
+assert_eq "$(pl_sql "SELECT status || '|' || amount_reversed FROM auth_reversal WHERE request_id = :'id'" id="$v3")" \
+    "approved|60.00" "auth_reversal"
+assert_eq "$(pl_sql "SELECT status FROM auth_history WHERE request_id = :'id' ORDER BY id DESC LIMIT 1" id="$a3")" \
+    reversed "authorization released"
+r=$(pl_wait_reply_nth reversal "$v3" 2 60) || fail "no final reply for $v3"
+assert_json .status approved "$r"
+assert_json .resolution query "$r"
+assert_eq "$(pl_ledger_count "$v3" reversal)" 1 "reversed once"
+
+# ---- a deposit that cannot be confirmed → escalated, never captured twice ----------------------
+a4="rsd-$run"
+areq=$(pl_request auth "$a4" 70.00)
+pl_send auth "$areq"
+r=$(pl_wait_reply auth "$a4" 60) || fail "no reply for $a4"
+assert_json .status approved "$r"
+d4="rsdd-$run"
+dreq=$(pl_debit "$d4" 70.00 "$(jq -r .order <<<"$areq")" "$a4")
+pl_sim_latency 8000
+pl_send deposit "$dreq"
+r=$(pl_wait_reply deposit "$d4" 60) || fail "no reply for $d4"
+pl_sim_latency 0
+assert_json .status timeout "$r"
+# The query cannot be made (the report password cannot be read) until the policy's last step.
+ref=$(pl_sql "SELECT password_ref FROM dm_settings WHERE service_bureau = 'CYB'")
+pl_sql "UPDATE dm_settings SET password_ref = 'env:PAYLINK_TEST_NO_SUCH_SECRET' WHERE service_bureau = 'CYB'" >/dev/null
+pl_on_exit "pl_sql \"UPDATE dm_settings SET password_ref = '$ref' WHERE service_bureau = 'CYB'\" >/dev/null"
+due "$d4"
+pl_eventually 90 is_status escalated "$d4" || fail "$d4 not escalated: $(rr "status || ' ' || last_query_result" "$d4")"
+pl_sql "UPDATE dm_settings SET password_ref = :'ref' WHERE service_bureau = 'CYB'" ref="$ref" >/dev/null
+assert_eq "$(rr queries "$d4")" 4 "asked max_queries times"
+assert_contains "$(rr last_query_result "$d4")" "escalated after 4 queries" "last result"
+assert_contains "$(rr last_query_result "$d4")" "password" "why the query failed"
+assert_eq "$(pl_sql "SELECT status FROM cc_deposit_trans WHERE request_id = :'id'" id="$d4")" unknown "deposit still unknown"
+pl_send deposit "$dreq"
+r=$(pl_wait_reply_nth deposit "$d4" 2 60) || fail "no replay for $d4"
+assert_json .status timeout "$r"
+assert_json .replayed true "$r"
+assert_eq "$(pl_ledger_count "$d4" capture)" 1 "captured once, never sent again"
+assert_eq "$(reply_count deposit "$d4")" 2 "no final reply for an escalated deposit"
+
+# ---- stored value (RLT) and the External Payment Service: escalated at the first step ----------
+s5="rss-$run"
+pl_send svc "$(pl_svc_request "$s5" auth "S$run" 901.00 '.svc = {card_number: "8574906000000001"}')"
+r=$(pl_wait_reply svc "$s5" 60) || fail "no reply for $s5"
+assert_json .status timeout "$r"
+due "$s5"
+pl_eventually 60 is_status escalated "$s5" || fail "$s5 not escalated: $(rr "status || ' ' || last_query_result" "$s5")"
+assert_contains "$(rr last_query_result "$s5")" "cannot be asked" "why"
+assert_eq "$(rr queries "$s5")" 0 "nothing asked"
+e6="rse-$run"
+pl_send auth "$(pl_request auth "$e6" 901.00 '.service = "EXT"')"
+r=$(pl_wait_reply auth "$e6" 60) || fail "no reply for $e6"
+assert_json .status timeout "$r"
+due "$e6"
+pl_eventually 60 is_status escalated "$e6" || fail "$e6 not escalated: $(rr "status || ' ' || last_query_result" "$e6")"
+assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$e6")" unknown "EXT auth still unknown"
+
+# ---- two replicas: each row resolved once -------------------------------------------------------
+pl_replica_start auth rsrep
+ids=()
+for i in 1 2 3 4 5 6; do
+    id="rs2-$run-$i"
+    ids+=("$id")
+    pl_send auth "$(pl_request auth "$id" 905.0$i)"
+done
+for id in "${ids[@]}"; do
+    # Both replicas consume every request (their own groups): each answers timeout once.
+    pl_wait_reply_nth auth "$id" 2 60 >/dev/null || fail "no replies for $id"
+done
+pl_sql "UPDATE required_response SET next_query_at = now() WHERE request_id LIKE :'p' AND status = 'open'" p="rs2-$run-%" >/dev/null
+all_resolved() { [ "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIKE :'p' AND status = 'resolved' AND NOT reply_pending" p="rs2-$run-%")" = 6 ]; }
+pl_eventually 90 all_resolved || fail "not all resolved: $(pl_sql "SELECT string_agg(status, ',') FROM required_response WHERE request_id LIKE :'p'" p="rs2-$run-%")"
+for id in "${ids[@]}"; do
+    assert_eq "$(pl_sql "SELECT count(*) FROM auth_history WHERE request_id = :'id'" id="$id")" 1 "$id recorded once"
+    assert_eq "$(pl_replies auth "$id" | jq -s '[.[] | select(.resolved == true)] | length')" 1 "$id: one final reply"
+    assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once"
+done
+
+# ---- a replica killed while it holds a row leaves it to the other -------------------------------
+k7="rsk-$run"
+pl_send auth "$(pl_request auth "$k7" 905.50)"
+pl_wait_reply_nth auth "$k7" 2 60 >/dev/null || fail "no replies for $k7"
+# The query waits 20 s at the simulator: whoever takes the row holds it meanwhile.
+pl_sim_latency 20000
+due "$k7"
+leased() { [ -n "$(rr "coalesce(lease_owner, '')" "$k7")" ]; }
+pl_eventually 60 leased || fail "nobody took $k7"
+owner=$(rr lease_owner "$k7")
+if [ "$owner" = "rsrep/resolver" ]; then
+    pl_replica_stop auth rsrep KILL
+    survivor=paylink-auth
+else
+    pl_worker_stop auth KILL
+    pl_on_exit "pl_worker_pid auth >/dev/null || pl_worker_start auth"
+    survivor=rsrep
+fi
+pl_sim_latency 0
+assert_eq "$(rr status "$k7")" open "still open while its lease runs"
+pl_eventually 90 is_status resolved "$k7" || fail "$k7 not resolved after its holder died: $(rr "status || ' ' || coalesce(lease_owner, '')" "$k7")"
+assert_ne "$(rr "coalesce(lease_owner, '') || resolved_by" "$k7")" "" "resolved"
+assert_eq "$(pl_sql "SELECT count(*) FROM auth_history WHERE request_id = :'id'" id="$k7")" 1 "recorded once"
+assert_eq "$(pl_ledger_count "$k7" auth)" 1 "authorized once"
+pl_worker_pid auth >/dev/null || pl_worker_start auth
+echo "# the row was taken by $owner, killed; resolved by $survivor"
+
+pass "resolver"
