@@ -332,13 +332,18 @@ static const char *table_of(const char *worker)
     return NULL;
 }
 
+/* The reply's Kafka key, <company>-<order>, as the engine keys replies: from the stored reply,
+ * whose echoed order has any card number masked (the upstream system is not trusted). */
+#define PL_REPLY_KEY_SQL                                                                           \
+    "coalesce(t.reply->>'company', '') || '-' || coalesce(t.reply->>'order', '')"
+
 /* Everything one step needs, by row id (the table is named from a fixed list, never input). */
 #define SQL_LOAD                                                                                   \
     "SELECT r.request_id, r.worker, r.status, r.service_bureau, coalesce(s.protocol, ''), "        \
     "r.operation, coalesce(r.amount::text, ''), r.queries, "                                       \
     "extract(epoch FROM now() - coalesce(t.sent_at, r.created_at)), "                              \
     "extract(epoch FROM coalesce(t.sent_at, r.created_at))::bigint, t.status, "                    \
-    "coalesce(t.reply::text, ''), t.company::text || '-' || t.order_number, %s, "                  \
+    "coalesce(t.reply::text, ''), " PL_REPLY_KEY_SQL ", %s, "                                      \
     "p.protocol IS NOT NULL, coalesce(p.ask_bureau, false), "                                      \
     "coalesce(p.first_query_after_s, 10), coalesce(p.retry_after_s, 30), "                         \
     "coalesce(p.backoff_factor, 2)::float8, coalesce(p.max_retry_after_s, 900), "                  \
@@ -788,7 +793,7 @@ static int publish_pending(pl_resolver *r, PGconn *c, int max_rows)
              "took AS (UPDATE required_response r SET lease_owner = $2, "
              "lease_until = now() + make_interval(secs => $4::int) "
              "FROM due WHERE r.id = due.id RETURNING r.id, r.request_id) "
-             "SELECT took.id, took.request_id, t.company::text || '-' || t.order_number, "
+             "SELECT took.id, took.request_id, " PL_REPLY_KEY_SQL ", "
              "t.reply::text FROM took JOIN %s t ON t.request_id = took.request_id",
              table);
     char lease[16];
