@@ -75,6 +75,11 @@ typedef struct pl_bureau_call {
     const char *ref_request_id;
     const char *ref_request_token;
     const char *ref_auth_code;
+    /* PL_OP_AUTH_REVERSAL only: the paylink request_id of an authorization whose answer was
+     * lost; the reversal is CyberSource's timeout authorization reversal
+     * (merchantTransactionIdentifier of that authorization, no authRequestID; ref_request_id
+     * and ref_request_token are then not sent). NULL/"" otherwise. */
+    const char *timeout_reversal_of;
     /* Stored value: the card (full number: the adapter masks it wherever it logs), the order
      * (RTPTransactionID) and the clock of TransactionDateTime / BusinessDate (UTC seconds). */
     const char *svc_card_number;

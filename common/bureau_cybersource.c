@@ -10,11 +10,13 @@
  */
 #include "bureau_cybersource.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libxml/tree.h>
+#include <openssl/evp.h>
 
 #include "card.h"
 #include "money.h"
@@ -87,6 +89,37 @@ bool pl_cybersource_version_at_least(const char *version, int major, int minor)
     if (!parse_version(version, &ma, &mi))
         return false;
     return ma > major || (ma == major && mi >= minor);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* merchantTransactionIdentifier */
+
+/* pl_cybersource_merchant_txn_id's identifier (the rule and its reasons are in the header)
+ * into out; 0, or PL_ERR_NOMEM when OpenSSL cannot hash (only for want of memory). */
+static int merchant_txn_id(const char *request_id, char out[PL_CYBERSOURCE_MTI_DIGITS + 1])
+{
+    const char *id = request_id ? request_id : "";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(id, strlen(id), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8)
+        return PL_ERR_NOMEM;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | md[i];
+    snprintf(out, PL_CYBERSOURCE_MTI_DIGITS + 1, "%015" PRIu64, v % UINT64_C(1000000000000000));
+    return 0;
+}
+
+void pl_cybersource_merchant_txn_id(const char *request_id, char *out, size_t outsize)
+{
+    char mti[PL_CYBERSOURCE_MTI_DIGITS + 1];
+    if (!out || outsize == 0)
+        return;
+    if (outsize < sizeof mti || merchant_txn_id(request_id, mti) != 0) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, mti, sizeof mti);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -171,6 +204,13 @@ static bool has(const char *s)
     return s && *s;
 }
 
+/* A reversal of an authorization whose answer was lost: found by merchantTransactionIdentifier,
+ * since its requestID never reached us. */
+static bool timeout_reversal(const pl_bureau_call *call)
+{
+    return call->op == PL_OP_AUTH_REVERSAL && has(call->timeout_reversal_of);
+}
+
 /* A credit without a capture reference is stand-alone and pays out to the card itself. */
 static bool credit_standalone(const pl_bureau_call *call)
 {
@@ -232,11 +272,15 @@ static int check_call(const pl_bureau_cfg *cfg, const pl_bureau_call *call, char
                               pl_bureau_op_name(call->op));
         break;
     case PL_OP_CAPTURE:
-    case PL_OP_AUTH_REVERSAL:
         if (!has(call->ref_request_id))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "a %s needs the authorization's request ID",
-                              pl_bureau_op_name(call->op));
+                              "a capture needs the authorization's request ID");
+        break;
+    case PL_OP_AUTH_REVERSAL:
+        if (!has(call->ref_request_id) && !timeout_reversal(call))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "a reversal needs the authorization's request ID, or for a timeout "
+                              "reversal the authorization's request_id (timeout_reversal_of)");
         break;
     case PL_OP_CREDIT:
         if (!has(call->ref_request_id) && !has(req->card.number) && !has(req->card.token))
@@ -471,8 +515,13 @@ static void add_request_message(builder *b, xmlNodePtr rm, const pl_bureau_cfg *
     }
     if (op == PL_OP_AUTH_REVERSAL) {
         xmlNodePtr s = add_service(b, rm, "ccAuthReversalService");
-        add_text(b, s, "authRequestID", call->ref_request_id);
-        add_text(b, s, "authRequestToken", call->ref_request_token);
+        /* A timeout reversal has no requestID to name: CyberSource finds the authorization by
+         * its merchantTransactionIdentifier (below), and the request carries neither
+         * authRequestID nor authRequestToken. */
+        if (!timeout_reversal(call)) {
+            add_text(b, s, "authRequestID", call->ref_request_id);
+            add_text(b, s, "authRequestToken", call->ref_request_token);
+        }
     }
     if (op_creates_token(op))
         add_service(b, rm, "paySubscriptionCreateService");
@@ -483,6 +532,19 @@ static void add_request_message(builder *b, xmlNodePtr rm, const pl_bureau_cfg *
         xmlNodePtr br = add_el(b, rm, "businessRules");
         add_text(b, br, "ignoreAVSResult", "true");
         add_text(b, br, "ignoreCVResult", "true");
+    }
+
+    /* Every authorization carries its identifier so that it can be reversed if its answer is
+     * lost; the timeout reversal names that authorization by the same identifier. */
+    const char *mti_of = op_authorizes(op)        ? req->request_id
+                         : timeout_reversal(call) ? call->timeout_reversal_of
+                                                  : NULL;
+    if (mti_of && !b->err) {
+        char mti[PL_CYBERSOURCE_MTI_DIGITS + 1];
+        if (merchant_txn_id(mti_of, mti) != 0)
+            b->err = PL_ERR_NOMEM;
+        else
+            add_text(b, rm, "merchantTransactionIdentifier", mti);
     }
 
     /* Stored credentials: the elements exist from 1.201 on (not in 1.121), see the header. */

@@ -10,9 +10,10 @@
  * urn:schemas-cybersource-com:transaction-data-<cfg->api_version> ("1.121" when empty), with
  * its children in the XSD sequence order (merchantID, merchantReferenceCode, invoiceHeader,
  * billTo, shipTo, item*, purchaseTotals, card, ucaf, recurringSubscriptionInfo,
- * decisionManager, the services, businessRules, subsequentAuth*). Every text value has its
- * non-keyboard characters removed (seed: "removes any non-standard keyboard characters from
- * the XML message"); empty values are left out rather than sent as empty elements.
+ * decisionManager, the services, businessRules, merchantTransactionIdentifier,
+ * subsequentAuth*). Every text value has its non-keyboard characters removed (seed: "removes
+ * any non-standard keyboard characters from the XML message"); empty values are left out
+ * rather than sent as empty elements.
  * Per operation:
  *   PL_OP_TOKEN          billTo, purchaseTotals, card, recurringSubscriptionInfo/frequency
  *                        on-demand, paySubscriptionCreateService
@@ -28,7 +29,17 @@
  *   PL_OP_CREDIT         items, purchaseTotals, ccCreditService: a follow-on when
  *                        call->ref_request_id is set (captureRequestID, captureRequestToken),
  *                        otherwise stand-alone with billTo and the card (no CVV) or token
- *   PL_OP_AUTH_REVERSAL  purchaseTotals, ccAuthReversalService (authRequestID, authRequestToken)
+ *   PL_OP_AUTH_REVERSAL  purchaseTotals, ccAuthReversalService (authRequestID, authRequestToken);
+ *                        with call->timeout_reversal_of, a timeout authorization reversal:
+ *                        purchaseTotals, merchantTransactionIdentifier of that authorization,
+ *                        and ccAuthReversalService with no children (see below)
+ * Every authorizing operation (auth, token+auth, auth+capture) carries
+ * merchantTransactionIdentifier = pl_cybersource_merchant_txn_id(req->request_id), so that an
+ * authorization whose answer never came can be reversed without its requestID: CyberSource's
+ * timeout authorization reversal ("Timeout Authorization Reversals", Simple Order API) finds
+ * the authorization by that identifier alone. The caller waits 60 s after the authorization
+ * before sending one (CyberSource's request); the adapter only builds it. The reversal's own
+ * merchantReferenceCode is, as for any call, its request's request_id.
  * decisionManager/enabled is sent on every operation that authorizes ("true" only when
  * call->decision_manager); shipTo/shippingMethod and item/productCode only with Decision
  * Manager (seed: the ship via service level and the product classification are "for fraud
@@ -91,5 +102,24 @@ int pl_cybersource_namespace(const char *version, char *out, size_t outsize) PL_
  * ("1.57" < "1.121"). False for a malformed version.
  */
 bool pl_cybersource_version_at_least(const char *version, int major, int minor);
+
+/* Digits of a merchantTransactionIdentifier; out of pl_cybersource_merchant_txn_id needs one
+ * more byte. */
+#define PL_CYBERSOURCE_MTI_DIGITS 15
+
+/*
+ * The merchantTransactionIdentifier of the authorization paylink sends for request_id: the
+ * first 8 bytes of SHA-256(request_id), read as a big-endian unsigned integer, modulo 10^15,
+ * written as 15 decimal digits with leading zeros ("r-auth-0001" → "395924834532225").
+ * Why this shape: CyberSource wants the identifier unique for 180 days, and it is in practice:
+ * among a million authorizations in 180 days, the chance that any two share one is about 1 in
+ * 2000 (N² / 2·10^15). Digits only and 15 long, it fits the limit of every processor that takes
+ * the field. And being derived from the request_id alone, a timeout reversal computes it again
+ * from the request_id paylink already stores, so nothing extra is stored or looked up.
+ * request_id NULL counts as "". out receives the 15 digits and a NUL; it must hold at least
+ * PL_CYBERSOURCE_MTI_DIGITS + 1 bytes, else (or in the unlikely event that OpenSSL cannot hash)
+ * it receives "" when outsize > 0. Any thread.
+ */
+void pl_cybersource_merchant_txn_id(const char *request_id, char *out, size_t outsize);
 
 #endif

@@ -369,7 +369,8 @@ static void test_auth_card_without_dm(void **state)
     build_ok(&b, &cfg, &call);
 
     assert_string_equal(child_names(&b), "merchantID merchantReferenceCode billTo shipTo item item "
-                                         "purchaseTotals card decisionManager ccAuthService");
+                                         "purchaseTotals card decisionManager ccAuthService "
+                                         "merchantTransactionIdentifier");
     assert_string_equal(text(&b, "c:merchantID"), "paylink_test");
     assert_string_equal(text(&b, "c:merchantReferenceCode"), "r-auth-0001");
     assert_string_equal(text(&b, "c:purchaseTotals/c:currency"), "USD");
@@ -486,7 +487,8 @@ static void test_token_and_auth(void **state)
         assert_string_equal(child_names(&b),
                             "merchantID merchantReferenceCode billTo shipTo item item "
                             "purchaseTotals card recurringSubscriptionInfo decisionManager "
-                            "ccAuthService paySubscriptionCreateService");
+                            "ccAuthService paySubscriptionCreateService "
+                            "merchantTransactionIdentifier");
         assert_string_equal(text(&b, "c:decisionManager/c:enabled"), dm ? "true" : "false");
         assert_int_equal(count(&b, "c:shipTo/c:shippingMethod"), dm);
         assert_string_equal(text(&b, "c:recurringSubscriptionInfo/c:frequency"), "on-demand");
@@ -681,7 +683,8 @@ static void test_auth_capture(void **state)
     build_ok(&b, &cfg, &call);
     assert_string_equal(child_names(&b),
                         "merchantID merchantReferenceCode billTo shipTo item item purchaseTotals "
-                        "card decisionManager ccAuthService ccCaptureService businessRules");
+                        "card decisionManager ccAuthService ccCaptureService businessRules "
+                        "merchantTransactionIdentifier");
     assert_string_equal(text(&b, "c:purchaseTotals/c:grandTotalAmount"), "150.00");
     assert_string_equal(text(&b, "c:ccCaptureService/@run"), "true");
     assert_int_equal(count(&b, "c:ccCaptureService/c:authRequestID"), 0);
@@ -732,6 +735,166 @@ static void test_reversal(void **state)
     assert_string_equal(text(&b, "c:ccAuthReversalService/c:authRequestToken"),
                         "Axj/7wSTb2QK1dVN7G3pCJyH8rRgzmLZOKzYLPHWlhmz");
     assert_null(strstr(b.msg.body, PAN));
+    built_free(&b);
+}
+
+/* The merchantTransactionIdentifier of a request_id: 15 digits, the same every time. */
+static void test_merchant_txn_id(void **state)
+{
+    (void)state;
+    char a[PL_CYBERSOURCE_MTI_DIGITS + 1], b[32];
+    pl_cybersource_merchant_txn_id("r-auth-0001", a, sizeof a);
+    /* SHA-256("r-auth-0001"), first 8 bytes big-endian, mod 10^15 (computed apart in Python). */
+    assert_string_equal(a, "395924834532225");
+    pl_cybersource_merchant_txn_id("r-auth-0001", b, sizeof b);
+    assert_string_equal(a, b);
+    assert_int_equal(strlen(a), PL_CYBERSOURCE_MTI_DIGITS);
+    assert_int_equal(strspn(a, "0123456789"), PL_CYBERSOURCE_MTI_DIGITS);
+
+    /* Another request, another identifier; leading zeros are kept. */
+    pl_cybersource_merchant_txn_id("r-auth-0002", b, sizeof b);
+    assert_string_equal(b, "955303811373621");
+    assert_string_not_equal(a, b);
+    pl_cybersource_merchant_txn_id("r-pad-679", b, sizeof b);
+    assert_string_equal(b, "000510825548101");
+
+    /* Distinct over many request ids, always 15 digits. */
+    enum { N = 2000 };
+    static char ids[N][PL_CYBERSOURCE_MTI_DIGITS + 1];
+    for (int i = 0; i < N; i++) {
+        char rid[32];
+        snprintf(rid, sizeof rid, "r-%d", i);
+        pl_cybersource_merchant_txn_id(rid, ids[i], sizeof ids[i]);
+        assert_int_equal(strlen(ids[i]), PL_CYBERSOURCE_MTI_DIGITS);
+        assert_int_equal(strspn(ids[i], "0123456789"), PL_CYBERSOURCE_MTI_DIGITS);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(ids[i], ids[j]);
+    }
+
+    /* NULL counts as ""; a buffer too small gets "". */
+    pl_cybersource_merchant_txn_id(NULL, a, sizeof a);
+    assert_string_equal(a, "829232824261652");
+    pl_cybersource_merchant_txn_id("", b, sizeof b);
+    assert_string_equal(b, a);
+    memset(b, 'x', sizeof b);
+    pl_cybersource_merchant_txn_id("r-auth-0001", b, PL_CYBERSOURCE_MTI_DIGITS);
+    assert_string_equal(b, "");
+    pl_cybersource_merchant_txn_id("r-auth-0001", NULL, 0);
+}
+
+/* Every authorizing request carries the identifier of its own request_id, and nothing else does. */
+static void test_auth_carries_merchant_txn_id(void **state)
+{
+    (void)state;
+    const char *versions[] = {"1.121", "1.201"};
+    const pl_bureau_op ops[] = {PL_OP_AUTH,    PL_OP_TOKEN_AUTH, PL_OP_AUTH_CAPTURE, PL_OP_TOKEN,
+                                PL_OP_CAPTURE, PL_OP_CREDIT,     PL_OP_AUTH_REVERSAL};
+    char mti[PL_CYBERSOURCE_MTI_DIGITS + 1];
+    pl_cybersource_merchant_txn_id("r-auth-0001", mti, sizeof mti);
+    for (int v = 0; v < 2; v++)
+        for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+            pl_request r;
+            pl_bureau_cfg cfg;
+            pl_bureau_call call;
+            built b;
+            make_request(&r);
+            make_cfg(&cfg, versions[v]);
+            make_call(&call, ops[o], &r);
+            if (ops[o] == PL_OP_CAPTURE || ops[o] == PL_OP_AUTH_REVERSAL)
+                call.ref_request_id = "7419654870316543104012";
+            build_ok(&b, &cfg, &call);
+            bool auth =
+                ops[o] == PL_OP_AUTH || ops[o] == PL_OP_TOKEN_AUTH || ops[o] == PL_OP_AUTH_CAPTURE;
+            assert_int_equal(count(&b, "c:merchantTransactionIdentifier"), auth);
+            if (auth)
+                assert_string_equal(text(&b, "c:merchantTransactionIdentifier"), mti);
+            built_free(&b);
+        }
+
+    /* 1.201: after businessRules, before the subsequentAuth elements (the XSD's sequence). */
+    pl_request r;
+    pl_bureau_cfg cfg;
+    pl_bureau_call call;
+    built b;
+    make_request(&r);
+    r.subsequent_auth.present = true;
+    snprintf(r.subsequent_auth.reason, sizeof r.subsequent_auth.reason, "REAUTH");
+    snprintf(r.subsequent_auth.transaction_id, sizeof r.subsequent_auth.transaction_id,
+             "016153570198200");
+    snprintf(r.subsequent_auth.initiator, sizeof r.subsequent_auth.initiator, "merchant");
+    make_cfg(&cfg, "1.201");
+    make_call(&call, PL_OP_AUTH_CAPTURE, &r);
+    call.ignore_avs_cvv = true;
+    build_ok(&b, &cfg, &call);
+    assert_string_equal(child_names(&b),
+                        "merchantID merchantReferenceCode billTo shipTo item item purchaseTotals "
+                        "card decisionManager ccAuthService ccCaptureService businessRules "
+                        "merchantTransactionIdentifier subsequentAuth subsequentAuthReason "
+                        "subsequentAuthTransactionID");
+    assert_string_equal(text(&b, "c:merchantTransactionIdentifier"), mti);
+    built_free(&b);
+}
+
+/*
+ * A timeout authorization reversal: the authorization's answer was lost, so it is named by the
+ * merchantTransactionIdentifier of its request_id; ccAuthReversalService has no children.
+ */
+static void test_timeout_reversal(void **state)
+{
+    (void)state;
+    const char *versions[] = {"1.121", "1.201"};
+    char mti[PL_CYBERSOURCE_MTI_DIGITS + 1];
+    pl_cybersource_merchant_txn_id("r-auth-0001", mti, sizeof mti);
+    for (int v = 0; v < 2; v++)
+        for (int with_ref = 0; with_ref <= 1; with_ref++) {
+            pl_request r;
+            pl_bureau_cfg cfg;
+            pl_bureau_call call;
+            built b;
+            make_request(&r);
+            snprintf(r.request_id, sizeof r.request_id, "r-rev-0001");
+            r.type = PL_REQ_REVERSAL;
+            add_level23(&r);
+            make_cfg(&cfg, versions[v]);
+            make_call(&call, PL_OP_AUTH_REVERSAL, &r);
+            call.timeout_reversal_of = "r-auth-0001";
+            if (with_ref) {
+                /* Not sent: the identifier alone names the authorization. */
+                call.ref_request_id = "7419654870316543104012";
+                call.ref_request_token = "Axj/7wSTb2QK1dVN7G3p";
+            }
+            build_ok(&b, &cfg, &call); /* validated against the version's XSD */
+            assert_string_equal(child_names(&b),
+                                "merchantID merchantReferenceCode purchaseTotals "
+                                "ccAuthReversalService merchantTransactionIdentifier");
+            assert_string_equal(text(&b, "c:merchantReferenceCode"), "r-rev-0001");
+            assert_string_equal(text(&b, "c:merchantTransactionIdentifier"), mti);
+            assert_string_equal(text(&b, "c:merchantTransactionIdentifier"), "395924834532225");
+            assert_string_equal(text(&b, "c:purchaseTotals/c:currency"), "USD");
+            assert_string_equal(text(&b, "c:purchaseTotals/c:grandTotalAmount"), "120.00");
+            assert_int_equal(count(&b, "c:purchaseTotals/c:taxAmount"), 0);
+            assert_string_equal(text(&b, "c:ccAuthReversalService/@run"), "true");
+            assert_int_equal(count(&b, "c:ccAuthReversalService/*"), 0);
+            assert_null(strstr(b.msg.body, "authRequestID"));
+            assert_null(strstr(b.msg.body, "authRequestToken"));
+            assert_null(strstr(b.msg.body, "7419654870316543104012"));
+            assert_null(strstr(b.msg.body, PAN));
+            built_free(&b);
+        }
+
+    /* timeout_reversal_of means nothing to other operations. */
+    pl_request r;
+    pl_bureau_cfg cfg;
+    pl_bureau_call call;
+    built b;
+    make_request(&r);
+    make_cfg(&cfg, "1.121");
+    make_call(&call, PL_OP_CAPTURE, &r);
+    call.ref_request_id = "7419654870316543104012";
+    call.timeout_reversal_of = "r-auth-0001";
+    build_ok(&b, &cfg, &call);
+    assert_int_equal(count(&b, "c:merchantTransactionIdentifier"), 0);
+    assert_string_equal(text(&b, "c:ccCaptureService/c:authRequestID"), "7419654870316543104012");
     built_free(&b);
 }
 
@@ -816,7 +979,18 @@ static void test_every_op_valid_in_both_versions(void **state)
                                         call.decision_manager ? "true" : "false");
                 assert_int_equal(count(&b, "c:shipTo/c:shippingMethod"),
                                  auth && call.decision_manager);
+                assert_int_equal(count(&b, "c:merchantTransactionIdentifier"), auth);
                 built_free(&b);
+
+                /* The reversal once more as a timeout reversal. */
+                if (ops[o] == PL_OP_AUTH_REVERSAL) {
+                    call.timeout_reversal_of = "r-auth-0001";
+                    call.ref_request_id = call.ref_request_token = NULL;
+                    build_ok(&b, &cfg, &call);
+                    assert_int_equal(count(&b, "c:merchantTransactionIdentifier"), 1);
+                    assert_int_equal(count(&b, "c:ccAuthReversalService/*"), 0);
+                    built_free(&b);
+                }
             }
 }
 
@@ -851,6 +1025,21 @@ static void test_build_errors(void **state)
     assert_int_equal(pl_bureau_cybersource.build(&cfg, &call, &msg, err, sizeof err),
                      PL_ERR_INVALID);
     make_call(&call, PL_OP_AUTH_REVERSAL, &r);
+    assert_int_equal(pl_bureau_cybersource.build(&cfg, &call, &msg, err, sizeof err),
+                     PL_ERR_INVALID);
+    assert_null(msg.body);
+    assert_non_null(strstr(err, "timeout_reversal_of"));
+    call.timeout_reversal_of = "";
+    assert_int_equal(pl_bureau_cybersource.build(&cfg, &call, &msg, err, sizeof err),
+                     PL_ERR_INVALID);
+    /* A timeout reversal needs no request ID: the adapter accepts it. */
+    call.timeout_reversal_of = "r-auth-0001";
+    assert_int_equal(pl_bureau_cybersource.build(&cfg, &call, &msg, err, sizeof err), 0);
+    assert_non_null(msg.body);
+    pl_bureau_msg_free(&msg);
+    /* Only a reversal may go without one. */
+    make_call(&call, PL_OP_CAPTURE, &r);
+    call.timeout_reversal_of = "r-auth-0001";
     assert_int_equal(pl_bureau_cybersource.build(&cfg, &call, &msg, err, sizeof err),
                      PL_ERR_INVALID);
 
@@ -1342,6 +1531,9 @@ int main(void)
         cmocka_unit_test(test_credit_standalone),
         cmocka_unit_test(test_auth_capture),
         cmocka_unit_test(test_reversal),
+        cmocka_unit_test(test_merchant_txn_id),
+        cmocka_unit_test(test_auth_carries_merchant_txn_id),
+        cmocka_unit_test(test_timeout_reversal),
         cmocka_unit_test(test_subsequent_auth_by_version),
         cmocka_unit_test(test_every_op_valid_in_both_versions),
         cmocka_unit_test(test_build_errors),

@@ -20,6 +20,7 @@
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 
+#include "bureau_cybersource.h"
 #include "log.h"
 #include "sim_cyb.h"
 #include "sim_ledger.h"
@@ -56,6 +57,7 @@ typedef struct req_opts {
     const char *reversal_auth_id;
     const char *item_price; /* one item instead of grandTotalAmount */
     const char *item_qty;
+    const char *mti; /* merchantTransactionIdentifier */
 } req_opts;
 
 static req_opts auth_opts(const char *amount)
@@ -160,6 +162,7 @@ static char *build(const req_opts *o, size_t *len)
     service(msg, ns, "ccCreditService", o->credit, "captureRequestID", o->credit_capture_id);
     service(msg, ns, "ccAuthReversalService", o->reversal, "authRequestID", o->reversal_auth_id);
     service(msg, ns, "paySubscriptionCreateService", o->token, NULL, NULL);
+    text_child(msg, ns, "merchantTransactionIdentifier", o->mti);
 
     char *out = xml_test_dump(doc, len);
     xmlFreeDoc(doc);
@@ -805,6 +808,207 @@ static void test_capture_and_reversal_rules(void **state)
     json_object_put(j);
 }
 
+/* The query record (sim_query.h) of the request answered as request_id. */
+static pl_sim_cyb_request query_record(pl_sim_ledger *l, const char *request_id)
+{
+    pl_sim_cyb_request *all = NULL, found;
+    size_t n = 0;
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, NULL, NULL, &all, &n), 0);
+    bool hit = false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(all[i].request_id, request_id) == 0) {
+            found = all[i];
+            hit = true;
+        }
+    free(all);
+    assert_true(hit);
+    return found;
+}
+
+/* A timeout reversal: no authRequestID, the authorization's merchantTransactionIdentifier. */
+static req_opts timeout_reversal_opts(const char *amount, const char *ref, const char *mti)
+{
+    req_opts o = followon_opts(amount);
+    o.ref = ref;
+    o.reversal = true;
+    o.mti = mti;
+    return o;
+}
+
+static void test_timeout_reversal(void **state)
+{
+    pl_sim_ledger *l = *state;
+    char mti[PL_CYBERSOURCE_MTI_DIGITS + 1], auth_id[32], rev_id[32];
+    pl_cybersource_merchant_txn_id("r1", mti, sizeof mti);
+    req_opts o = auth_opts("80.00");
+    o.mti = mti;
+    assert_string_equal(followon(l, &o, "100", auth_id), "ACCEPT");
+
+    /* Found and reversible: reversed as a reversal of its requestID would be. */
+    pl_sim_response resp;
+    req_opts v = timeout_reversal_opts("80.00", "r1.rev", mti);
+    reply r = answer(l, &v, &resp);
+    assert_string_equal(get(&r, "c:decision"), "ACCEPT");
+    assert_string_equal(get(&r, "c:reasonCode"), "100");
+    assert_string_equal(get(&r, "c:merchantReferenceCode"), "r1.rev");
+    assert_string_equal(get(&r, "c:ccAuthReversalReply/c:reasonCode"), "100");
+    assert_string_equal(get(&r, "c:ccAuthReversalReply/c:amount"), "80.00");
+    snprintf(rev_id, sizeof rev_id, "%s", get(&r, "c:requestID"));
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    json_object *j = sim_test_ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 2);
+    assert_string_equal(sim_test_row_field(j, 0, "bureau_id"), auth_id);
+    assert_string_equal(sim_test_row_field(j, 1, "op"), "reversal");
+    assert_string_equal(sim_test_row_field(j, 1, "ref"), "r1.rev");
+    assert_string_equal(sim_test_row_field(j, 1, "amount"), "80.00");
+    assert_string_equal(sim_test_row_field(j, 1, "bureau_id"), rev_id);
+    json_object_put(j);
+    pl_sim_txn t;
+    assert_int_equal(pl_sim_ledger_txn_find(l, "r1.rev", &t), 0);
+    assert_string_equal(t.op, "reversal");
+    assert_int_equal(t.reason_code, 100);
+    /* The Single Transaction Query shows it like any reversal. */
+    pl_sim_cyb_request q = query_record(l, rev_id);
+    assert_string_equal(q.merchant_reference, "r1.rev");
+    assert_string_equal(q.decision, "ACCEPT");
+    assert_int_equal(q.napps, 1);
+    assert_string_equal(q.apps[0].name, "ics_auth_reversal");
+    assert_int_equal(q.apps[0].reason_code, 100);
+    assert_int_equal(q.amount, 8000);
+
+    /* Already reversed: 237, by identifier as by requestID. */
+    v.ref = "r1.rev2";
+    r = answer(l, &v, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "237");
+    assert_string_equal(get(&r, "c:ccAuthReversalReply/c:reasonCode"), "237");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+    req_opts byid = followon_opts("80.00");
+    byid.reversal = true;
+    byid.reversal_auth_id = auth_id;
+    assert_string_equal(followon(l, &byid, "237", NULL), "REJECT");
+
+    /* An identifier no authorization was sent with: no corresponding, unused authorization. */
+    v = timeout_reversal_opts("80.00", "r9.rev", "000000000000009");
+    r = answer(l, &v, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "242");
+    assert_string_equal(get(&r, "c:ccAuthReversalReply/c:reasonCode"), "242");
+    assert_int_equal(count(&r, "//c:missingField"), 0);
+    assert_int_equal(count(&r, "//c:invalidField"), 0);
+    assert_int_equal(count(&r, "//c:ccAuthReversalReply/c:amount"), 0);
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    /* Captured: 238. */
+    char mti2[PL_CYBERSOURCE_MTI_DIGITS + 1];
+    pl_cybersource_merchant_txn_id("r2", mti2, sizeof mti2);
+    o = auth_opts("30.00");
+    o.ref = "r2";
+    o.capture = true;
+    o.mti = mti2;
+    assert_string_equal(followon(l, &o, "100", NULL), "ACCEPT");
+    v = timeout_reversal_opts("30.00", "r2.rev", mti2);
+    assert_string_equal(followon(l, &v, "238", NULL), "REJECT");
+
+    /* A declined authorization authorized nothing: 242. */
+    pl_cybersource_merchant_txn_id("r3", mti2, sizeof mti2);
+    o = auth_opts("203.00");
+    o.ref = "r3";
+    o.mti = mti2;
+    assert_string_equal(followon(l, &o, "203", NULL), "REJECT");
+    v = timeout_reversal_opts("203.00", "r3.rev", mti2);
+    assert_string_equal(followon(l, &v, "242", NULL), "REJECT");
+
+    /* Neither authRequestID nor merchantTransactionIdentifier: the field is missing. */
+    v = timeout_reversal_opts("80.00", "r4.rev", NULL);
+    r = answer(l, &v, &resp);
+    assert_string_equal(get(&r, "c:reasonCode"), "101");
+    assert_string_equal(get(&r, "c:missingField"), "c:ccAuthReversalService/c:authRequestID");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    /* auth, reversal, auth, capture: every refusal left nothing. */
+    assert_int_equal(pl_sim_ledger_count(l), 4);
+}
+
+/* Authorizations whose answer was lost: 901 and 904 never reached the bureau, 905 and 906 did. */
+static void test_timeout_reversal_of_lost_answers(void **state)
+{
+    pl_sim_ledger *l = *state;
+    char mti[PL_CYBERSOURCE_MTI_DIGITS + 1];
+    pl_sim_response resp;
+
+    /* 901 (held) and 904 (dropped): nothing to reverse, 242. */
+    static const char *const never[] = {"901.00", "904.00"};
+    for (size_t i = 0; i < 2; i++) {
+        pl_cybersource_merchant_txn_id(never[i], mti, sizeof mti);
+        req_opts o = auth_opts(never[i]);
+        o.ref = never[i];
+        o.mti = mti;
+        send(l, &o, &resp);
+        assert_int_equal(resp.action, i == 0 ? PL_SIM_HOLD : PL_SIM_DROP);
+        pl_sim_response_free(&resp);
+        req_opts v = timeout_reversal_opts(NULL, "never.rev", mti);
+        assert_string_equal(followon(l, &v, "242", NULL), "REJECT");
+    }
+    assert_int_equal(pl_sim_ledger_count(l), 0);
+
+    /* 905: applied, the answer held; the timeout reversal finds it and releases it. */
+    pl_cybersource_merchant_txn_id("r905", mti, sizeof mti);
+    req_opts o = auth_opts("905.00");
+    o.ref = "r905";
+    o.mti = mti;
+    send(l, &o, &resp);
+    assert_int_equal(resp.action, PL_SIM_HOLD);
+    pl_sim_response_free(&resp);
+    assert_int_equal(pl_sim_ledger_count(l), 1);
+    req_opts v = timeout_reversal_opts(NULL, "r905.rev", mti);
+    reply r = answer(l, &v, &resp);
+    assert_string_equal(get(&r, "c:decision"), "ACCEPT");
+    assert_string_equal(get(&r, "c:reasonCode"), "100");
+    assert_string_equal(get(&r, "c:ccAuthReversalReply/c:reasonCode"), "100");
+    assert_string_equal(get(&r, "c:ccAuthReversalReply/c:amount"), "905.00");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+    json_object *j = sim_test_ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 2);
+    assert_string_equal(sim_test_row_field(j, 0, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 0, "ref"), "r905");
+    assert_string_equal(sim_test_row_field(j, 1, "op"), "reversal");
+    assert_string_equal(sim_test_row_field(j, 1, "ref"), "r905.rev");
+    assert_string_equal(sim_test_row_field(j, 1, "amount"), "905.00");
+    json_object_put(j);
+
+    /* 906 (applied, dropped), reversed with its own amount: the reversal is a 906 too, so it
+     * is applied and its answer lost; the query shows it, and a second one gets 237. */
+    pl_cybersource_merchant_txn_id("r906", mti, sizeof mti);
+    o = auth_opts("906.00");
+    o.ref = "r906";
+    o.mti = mti;
+    send(l, &o, &resp);
+    assert_int_equal(resp.action, PL_SIM_DROP);
+    pl_sim_response_free(&resp);
+    v = timeout_reversal_opts("906.00", "r906.rev", mti);
+    send(l, &v, &resp);
+    assert_int_equal(resp.action, PL_SIM_DROP);
+    pl_sim_response_free(&resp);
+    pl_sim_txn t;
+    assert_int_equal(pl_sim_ledger_txn_find(l, "r906.rev", &t), 0);
+    assert_string_equal(t.op, "reversal");
+    assert_string_equal(t.decision, "ACCEPT");
+    assert_int_equal(t.reason_code, 100);
+    pl_sim_cyb_request q = query_record(l, t.request_id);
+    assert_string_equal(q.apps[0].name, "ics_auth_reversal");
+    assert_int_equal(q.apps[0].reason_code, 100);
+    v = timeout_reversal_opts(NULL, "r906.rev2", mti);
+    assert_string_equal(followon(l, &v, "237", NULL), "REJECT");
+    assert_int_equal(pl_sim_ledger_count(l), 4);
+}
+
 static void test_missing_and_invalid_fields(void **state)
 {
     pl_sim_ledger *l = *state;
@@ -969,6 +1173,8 @@ int main(void)
         SIM_LEDGER_TEST(test_token_and_auth_together),
         SIM_LEDGER_TEST(test_auth_capture_then_credit),
         SIM_LEDGER_TEST(test_capture_and_reversal_rules),
+        SIM_LEDGER_TEST(test_timeout_reversal),
+        SIM_LEDGER_TEST(test_timeout_reversal_of_lost_answers),
         SIM_LEDGER_TEST(test_missing_and_invalid_fields),
         SIM_LEDGER_TEST(test_card_checks),
         SIM_LEDGER_TEST(test_amount_from_items),

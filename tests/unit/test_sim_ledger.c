@@ -125,6 +125,46 @@ static void test_reversal_rules(void **state)
     json_object_put(j);
 }
 
+/* Timeout authorization reversals find the authorization by merchantTransactionIdentifier. */
+static void test_auth_by_mti(void **state)
+{
+    pl_sim_ledger *l = *state;
+    char id[48];
+    assert_int_equal(pl_sim_ledger_cyb_auth_by_mti(l, "395924834532225", id, sizeof id),
+                     PL_ERR_NOTFOUND);
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_auth_mti(l, "395924834532225", "A1"), 0);
+    assert_int_equal(pl_sim_ledger_cyb_auth_by_mti(l, "395924834532225", id, sizeof id), 0);
+    assert_string_equal(id, "A1");
+    /* Not an effect: one auth row. */
+    assert_int_equal(pl_sim_ledger_count(l), 1);
+
+    /* Then reversed like any other: the rules of the request ID apply. */
+    int64_t amount = 0;
+    assert_int_equal(pl_sim_ledger_cyb_reversal(l, "v1", id, "V1", &amount), 100);
+    assert_int_equal(amount, 5000);
+    assert_int_equal(pl_sim_ledger_cyb_reversal(l, "v2", id, "V2", &amount), 237);
+
+    /* The latest authorization sent with an identifier is the one it names. */
+    assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A2", 6000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_auth_mti(l, "395924834532225", "A2"), 0);
+    assert_int_equal(pl_sim_ledger_cyb_auth_by_mti(l, "395924834532225", id, sizeof id), 0);
+    assert_string_equal(id, "A2");
+
+    /* Refusals: no such authorization, empty arguments, a buffer too small. */
+    assert_int_equal(pl_sim_ledger_cyb_auth_mti(l, "111111111111111", "NOPE"), PL_ERR_NOTFOUND);
+    assert_int_equal(pl_sim_ledger_cyb_auth_by_mti(l, "111111111111111", id, sizeof id),
+                     PL_ERR_NOTFOUND);
+    assert_int_equal(pl_sim_ledger_cyb_auth_mti(l, "", "A1"), PL_ERR_INVALID);
+    assert_int_equal(pl_sim_ledger_cyb_auth_mti(l, "222222222222222", NULL), PL_ERR_INVALID);
+    assert_int_equal(pl_sim_ledger_cyb_auth_by_mti(l, "395924834532225", id, 2), PL_ERR_TOOBIG);
+
+    /* A reset forgets them with the authorizations. */
+    pl_sim_ledger_reset(l);
+    assert_int_equal(pl_sim_ledger_cyb_auth_by_mti(l, "395924834532225", id, sizeof id),
+                     PL_ERR_NOTFOUND);
+}
+
 static void test_credit_rules(void **state)
 {
     pl_sim_ledger *l = *state;
@@ -213,9 +253,13 @@ static void test_reset_forgets_everything(void **state)
     pl_sim_ledger *l = *state;
     pl_sim_txn t = {.protocol = "CYB", .op = "auth", .decision = "ACCEPT", .reason_code = 100};
     assert_int_equal(pl_sim_ledger_cyb_auth(l, "r1", "A1", 5000), 100);
+    assert_int_equal(pl_sim_ledger_cyb_auth_mti(l, "123456789012345", "A1"), 0);
     assert_int_equal(pl_sim_ledger_cyb_token(l, "r1", "S1", "A1", 0), 100);
     assert_int_equal(pl_sim_ledger_txn_record(l, "r1", &t), 0);
     pl_sim_ledger_reset(l);
+    char id[48];
+    assert_int_equal(pl_sim_ledger_cyb_auth_by_mti(l, "123456789012345", id, sizeof id),
+                     PL_ERR_NOTFOUND);
     assert_int_equal(pl_sim_ledger_count(l), 0);
     assert_false(pl_sim_ledger_cyb_token_known(l, "S1"));
     assert_int_equal(pl_sim_ledger_cyb_capture(l, "r1", "A1", "C1", 100), 102);
@@ -286,6 +330,7 @@ int main(void)
         SIM_LEDGER_TEST(test_capture_rules),
         SIM_LEDGER_TEST(test_capture_after_reversal),
         SIM_LEDGER_TEST(test_reversal_rules),
+        SIM_LEDGER_TEST(test_auth_by_mti),
         SIM_LEDGER_TEST(test_credit_rules),
         SIM_LEDGER_TEST(test_tokens),
         SIM_LEDGER_TEST(test_query),

@@ -61,6 +61,8 @@ typedef struct cyb_req {
     char capture_auth_id[48];
     char credit_capture_id[48];
     char reversal_auth_id[48];
+    char mti[48]; /* merchantTransactionIdentifier: an authorization's, or the one a timeout
+                     reversal names */
 } cyb_req;
 
 typedef struct cyb_svc {
@@ -255,6 +257,8 @@ static void read_request(xmlNodePtr msg, cyb_req *r, cyb_reply *rep)
                sizeof r->credit_capture_id, rep, "c:ccCreditService/c:captureRequestID");
     read_field(msg, ns, "ccAuthReversalService/authRequestID", r->reversal_auth_id,
                sizeof r->reversal_auth_id, rep, "c:ccAuthReversalService/c:authRequestID");
+    read_field(msg, ns, "merchantTransactionIdentifier", r->mti, sizeof r->mti, rep,
+               "c:merchantTransactionIdentifier");
 }
 
 /* The services must form one of the request shapes CyberSource accepts (sim_cyb.h). */
@@ -301,7 +305,8 @@ static void check_required(const cyb_req *r, cyb_reply *rep)
     }
     if (r->run_capture && !r->run_auth && !r->capture_auth_id[0])
         add_missing(rep, "c:ccCaptureService/c:authRequestID");
-    if (r->run_reversal && !r->reversal_auth_id[0])
+    /* A timeout reversal names the authorization by merchantTransactionIdentifier instead. */
+    if (r->run_reversal && !r->reversal_auth_id[0] && !r->mti[0])
         add_missing(rep, "c:ccAuthReversalService/c:authRequestID");
 }
 
@@ -403,6 +408,12 @@ static int decide_auth(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_si
     int rc = pl_sim_ledger_cyb_auth(l, r->ref, rep->request_id, approved);
     if (rc < 0)
         return rc;
+    if (r->mti[0]) {
+        /* A timeout reversal may name this authorization by its identifier later. */
+        rc = pl_sim_ledger_cyb_auth_mti(l, r->mti, rep->request_id);
+        if (rc < 0)
+            return rc;
+    }
     if (strcmp(rep->decision, "REVIEW") == 0) {
         /* The Conversion Detail Report (sim_dm.h) shows this order reviewed from now on. */
         rc = pl_sim_ledger_cyb_review(l, r->ref, rep->request_id, r->merchant_id, r->amount, 0);
@@ -504,12 +515,35 @@ static int decide_credit(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_
     return PL_OK;
 }
 
+/*
+ * A reversal names its authorization by authRequestID, or, as a timeout authorization reversal
+ * (no authRequestID), by the merchantTransactionIdentifier the authorization was sent with.
+ * Either way the same rules apply (100, 237, 238). A timeout reversal whose identifier names no
+ * authorization the simulator applied (never sent, declined, or 901–904) is refused with 242,
+ * "no corresponding, unused authorization", rather than 102: there is no request ID to call
+ * invalid.
+ */
 static int decide_reversal(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep)
 {
+    const char *auth_id = r->reversal_auth_id;
+    char found[48];
+    if (!auth_id[0]) {
+        int rc = pl_sim_ledger_cyb_auth_by_mti(l, r->mti, found, sizeof found);
+        if (rc == PL_ERR_NOTFOUND) {
+            rule_result(rep, &rep->reversal, 242, 0, NULL);
+            return PL_OK;
+        }
+        if (rc < 0)
+            return rc;
+        auth_id = found;
+    }
     int64_t amount = 0;
-    int rc = pl_sim_ledger_cyb_reversal(l, r->ref, r->reversal_auth_id, rep->request_id, &amount);
+    int rc = pl_sim_ledger_cyb_reversal(l, r->ref, auth_id, rep->request_id, &amount);
     if (rc < 0)
         return rc;
+    /* A reset between the two look-ups forgets both; the identifier then names nothing. */
+    if (rc == 102 && !r->reversal_auth_id[0])
+        rc = 242;
     rule_result(rep, &rep->reversal, rc, amount, "c:ccAuthReversalService/c:authRequestID");
     return PL_OK;
 }

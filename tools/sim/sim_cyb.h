@@ -27,6 +27,19 @@
  *     issuer, so they are ledger "auth" effects that can be reversed later, as the seed's
  *     "Send reversal" requires. Each REVIEW is also remembered (pl_sim_ledger_cyb_review) for
  *     the Decision Manager Conversion Detail Report (sim_dm.h).
+ *   - Timeout authorization reversal (CyberSource's, for an authorization whose answer was
+ *     lost): every authorization applied with a merchantTransactionIdentifier (including 905
+ *     and 906, and REVIEW/481) is remembered by that identifier (pl_sim_ledger_cyb_auth_mti;
+ *     a later one with the same identifier takes its place). A ccAuthReversalService without
+ *     authRequestID, in a request carrying merchantTransactionIdentifier, reverses that
+ *     authorization exactly as a reversal naming its requestID would: 100 with the authorized
+ *     amount (a "reversal" effect, ref = the reversal's merchantReferenceCode), 237 when it
+ *     was reversed already, 238 when it was captured. An identifier that names no applied
+ *     authorization (never sent, declined, or 901–904, which never reached the bureau) →
+ *     REJECT 242 ("no corresponding, unused authorization"). authRequestID, when present,
+ *     wins; neither → REJECT 101, missingField c:ccAuthReversalService/c:authRequestID.
+ *     The reversal's amount picks a scenario like any request's (a 905.xx reversal is
+ *     applied, then its answer held).
  *   - Card checks: a number failing Luhn → REJECT 231; an expired card → REJECT 202; a
  *     subscriptionID the simulator did not issue → REJECT 102.
  *   - The card number and CVN are wiped from memory after the request and only a masked form

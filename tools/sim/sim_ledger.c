@@ -85,6 +85,7 @@ struct pl_sim_ledger {
     size_t cap_effects;
     map txns;         /* ref → pl_sim_txn */
     map auths;        /* requestID → cyb_auth */
+    map auth_mtis;    /* merchantTransactionIdentifier → the authorization's requestID (char *) */
     map captures;     /* requestID → cyb_capture */
     map tokens;       /* subscriptionID → (void *)1 */
     map rlt_cards;    /* card number → rlt_card */
@@ -257,6 +258,7 @@ static void clear_all(pl_sim_ledger *l)
     l->neffects = l->cap_effects = 0;
     map_clear(&l->txns, true);
     map_clear(&l->auths, true);
+    map_clear(&l->auth_mtis, true);
     map_clear(&l->captures, true);
     map_clear(&l->tokens, false);
     /* The card map's keys are card numbers: wiped before they go back to the allocator. */
@@ -622,6 +624,49 @@ int pl_sim_ledger_cyb_auth(pl_sim_ledger *l, const char *ref, const char *reques
 out:
     pthread_mutex_unlock(&l->mu);
     return rc < 0 ? rc : 100;
+}
+
+int pl_sim_ledger_cyb_auth_mti(pl_sim_ledger *l, const char *mti, const char *request_id)
+{
+    if (!mti || !mti[0] || !request_id || !request_id[0])
+        return PL_ERR_INVALID;
+    char *id = strdup(request_id);
+    if (!id)
+        return PL_ERR_NOMEM;
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    map_entry *e = map_find(&l->auth_mtis, mti);
+    if (!map_get(&l->auths, request_id)) {
+        rc = PL_ERR_NOTFOUND;
+    } else if (e) {
+        /* The latest authorization sent with the identifier is the one whose answer a client
+         * can be missing (a re-send of the same request after a timeout carries it again). */
+        free(e->val);
+        e->val = id;
+        id = NULL;
+    } else {
+        rc = map_insert(&l->auth_mtis, mti, id);
+        if (rc == PL_OK)
+            id = NULL;
+    }
+    pthread_mutex_unlock(&l->mu);
+    free(id);
+    return rc;
+}
+
+int pl_sim_ledger_cyb_auth_by_mti(pl_sim_ledger *l, const char *mti, char *out, size_t outsize)
+{
+    if (!mti || !out || outsize == 0)
+        return PL_ERR_INVALID;
+    int rc;
+    pthread_mutex_lock(&l->mu);
+    const char *id = map_get(&l->auth_mtis, mti);
+    if (!id)
+        rc = PL_ERR_NOTFOUND;
+    else
+        rc = copy_fits(out, outsize, id) ? PL_OK : PL_ERR_TOOBIG;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 int pl_sim_ledger_cyb_capture(pl_sim_ledger *l, const char *ref, const char *auth_request_id,

@@ -24,7 +24,9 @@
  *   237  reversal of an authorization already reversed
  *   238  reversal of an authorization already captured (even partly)
  *   242  capture of an authorization with nothing left to capture: it was reversed, or it
- *        was already captured in full (CyberSource: "no corresponding, unused authorization")
+ *        was already captured in full (CyberSource: "no corresponding, unused authorization");
+ *        the handler (sim_cyb.c) also answers it to a timeout reversal whose
+ *        merchantTransactionIdentifier names no authorization
  * or a negative pl_err (out of memory).
  *
  * Thread-safe: one mutex guards everything; any thread may call any function. Strings passed
@@ -67,7 +69,8 @@ typedef struct pl_sim_txn {
 pl_sim_ledger *pl_sim_ledger_new(void);
 /* Frees everything. l may be NULL. */
 void pl_sim_ledger_destroy(pl_sim_ledger *l);
-/* Forgets every effect, answer, authorization, token and REVIEW (POST /__sim/reset). */
+/* Forgets every effect, answer, authorization (and its merchantTransactionIdentifier), token
+ * and REVIEW (POST /__sim/reset). */
 void pl_sim_ledger_reset(pl_sim_ledger *l);
 
 /* Appends one effect stamped with the current time. Returns 0, PL_ERR_INVALID or NOMEM. */
@@ -102,6 +105,25 @@ bool pl_sim_ledger_cyb_token_known(pl_sim_ledger *l, const char *subscription_id
 /* CyberSource: registers an authorization of amount under request_id, appends "auth". */
 int pl_sim_ledger_cyb_auth(pl_sim_ledger *l, const char *ref, const char *request_id,
                            int64_t amount) PL_MUSTCHECK;
+/*
+ * CyberSource timeout authorization reversals: an authorization that carried a
+ * merchantTransactionIdentifier (mti) can be reversed by that identifier alone, without its
+ * requestID, when its answer was lost. pl_sim_ledger_cyb_auth_mti remembers that the
+ * authorization request_id, registered before with pl_sim_ledger_cyb_auth, was sent with mti;
+ * a later authorization with the same mti takes its place (the latest one is the one whose
+ * answer a client can be missing). Not an effect. Returns 0, PL_ERR_INVALID (mti or request_id
+ * NULL or ""), PL_ERR_NOTFOUND (request_id is no authorization) or NOMEM.
+ */
+int pl_sim_ledger_cyb_auth_mti(pl_sim_ledger *l, const char *mti,
+                               const char *request_id) PL_MUSTCHECK;
+/*
+ * Copies the requestID of the authorization last remembered with mti into out (then reversed
+ * with pl_sim_ledger_cyb_reversal like any other). Returns 0, PL_ERR_NOTFOUND (no authorization
+ * applied with that identifier since the last reset: never sent, declined, or one of 901–904
+ * that never reached the bureau), PL_ERR_TOOBIG (out too small) or PL_ERR_INVALID.
+ */
+int pl_sim_ledger_cyb_auth_by_mti(pl_sim_ledger *l, const char *mti, char *out,
+                                  size_t outsize) PL_MUSTCHECK;
 /* CyberSource: captures amount of auth_request_id as capture_request_id. 100/102/235/242. */
 int pl_sim_ledger_cyb_capture(pl_sim_ledger *l, const char *ref, const char *auth_request_id,
                               const char *capture_request_id, int64_t amount) PL_MUSTCHECK;
