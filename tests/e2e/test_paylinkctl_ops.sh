@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The operator's look-up commands (tools/paylinkctl/opsctl.h) against rows and dead letters this
 # test makes through Kafka: an authorization and its deposit, a 901 authorization timeout and a
-# deposit timeout (required responses, the second settled with `deposits receive`), two invalid
+# deposit timeout (required responses, the second settled with `deposits receive` through the
+# resolver), two invalid
 # requests (dead letters). Then `wreq list|show`, `order show`, `stats`, `dlq list` read them
 # back (--json, and the tables once), and `dlq replay` sends a dead letter again: with the dead
 # letter's key onto the request topic, answered invalid with the same errors; a keyless one gets
@@ -74,6 +75,16 @@ assert_json .amount 901.00 "$line"
 assert_json .currency USD "$line"
 assert_json .reason timeout "$line"
 assert_json .resolved_at null "$line"
+# The resolver's progress: not asked yet, its first step a day away (the test profile's policy).
+assert_json .queries 0 "$line"
+assert_json .last_query_result "" "$line"
+assert_json .resolved_how null "$line"
+assert_json .reply_pending false "$line"
+assert_json .lease_owner null "$line"
+assert_eq "$(jq -r '.next_step_in_s > 3600' <<<"$line")" true "the next step is due later"
+assert_ne "$(jq -r .next_step_at <<<"$line")" null "next_step_at"
+assert_json .status open "$(wreq_line "t-$run" --status open)"
+assert_eq "$(wreq_line "t-$run" --status escalated)" "" "--status escalated leaves it out"
 rr_id=$(jq -r .id <<<"$line")
 assert_eq "$(pl_sql "SELECT request_id FROM required_response WHERE id = :'id'" id="$rr_id")" "t-$run" "the id is the row's"
 assert_json .worker deposit "$(wreq_line "dt-$run")"
@@ -88,6 +99,10 @@ assert_contains "$(head -n 1 <<<"$table")" "ID  " "table header"
 assert_contains "$table" "t-$run" "the table lists it"
 assert_contains "$table" "1-$ord-2" "company-order-pay_seq"
 assert_contains "$table" "901.00 USD" "amount and currency"
+assert_contains "$(head -n 1 <<<"$table")" "NEXT_STEP" "table header: the next step"
+grep -F "t-$run" <<<"$table" | grep -qE ' in (23h[0-5][0-9]m|1d00h) ' ||
+    fail "the table's next step of t-$run: $(grep -F "t-$run" <<<"$table")"
+pass "the table shows the next step a day away"
 
 # ---- wreq show ----------------------------------------------------------------------------------
 
@@ -113,13 +128,15 @@ assert_contains "$out" "required response $rr_id (open)" "show: heading"
 assert_contains "$out" "transaction (cc_auth_trans)" "show: transaction block"
 assert_contains "$out" "(no history rows)" "show: history"
 
-# The deposit: settled from the bureau's record, it is resolved, with its history.
+# The deposit: settled from the bureau's record by the resolver's query, with its history.
 out=$(ctl deposits receive --request-id "dt-$run" --by e2e-ops)
-assert_contains "$out" "dt-$run: approved" "deposits receive"
+assert_contains "$out" "dt-$run: resolved approved (query)" "deposits receive"
 show=$(ctl wreq show "dt-$run" --json)
 assert_json .required_response.status resolved "$show"
 assert_json .required_response.resolution approved "$show"
-assert_json .required_response.resolved_by e2e-ops "$show"
+assert_json .required_response.resolved_how query "$show"
+assert_json .required_response.resolved_by "paylink-deposit resolver" "$show"
+assert_json .required_response.queries 1 "$show"
 assert_json .transaction.table cc_deposit_trans "$show"
 assert_json .transaction.status approved "$show"
 assert_json .transaction.deposit_status '*RCVD' "$show"
@@ -278,6 +295,9 @@ assert_eq "$(status_of order show --company 1)" 2 "order show without --order"
 assert_eq "$(status_of dlq replay --worker auth)" 2 "dlq replay without offsets"
 assert_eq "$(status_of dlq list --worker nope)" 2 "an unknown worker"
 assert_eq "$(status_of wreq show "nope-$run")" 1 "an unknown required response"
+assert_eq "$(status_of wreq resolve "$rr_id" --outcome approved)" 2 "wreq resolve without --by"
+assert_eq "$(status_of wreq resolve "t-$run" --outcome approved --by e2e)" 2 "wreq resolve takes an id only"
+assert_eq "$(status_of wreq retry)" 2 "wreq retry without an ID"
 out=$(ctl wreq show 4111111111111111 2>&1 || true)
 assert_not_contains "$out" 4111111111111111 "a card number given as the id is not echoed"
 assert_eq "$(status_of wreq list --json)" 0 "exit 0"

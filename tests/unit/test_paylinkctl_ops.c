@@ -1,6 +1,8 @@
 /*
  * test_paylinkctl_ops.c: the pure parts of `paylinkctl wreq | order | stats | dlq` (opsctl.h):
- * option parsing and validation, durations, timestamps and offsets, the tables and labelled
+ * option parsing and validation (wreq resolve and retry too: names, notes, amounts, bureau
+ * references, the id), the resolver's lease owner, the outcome handed to the resolver, the
+ * state line after a step, durations, timestamps and offsets, the tables and labelled
  * blocks printed for people, dead-letter envelopes read back (built by the engine's own
  * pl_dlq_envelope) and how one is replayed (key, refusals, masked cards). The database and Kafka
  * side runs end to end (tests/e2e/test_paylinkctl_ops.sh).
@@ -73,7 +75,7 @@ static void test_wreq_list_options(void **state)
     pl_opsctl_opts o;
     PARSE_OK(&o, "wreq", "list");
     assert_int_equal(o.cmd, PL_OPSCTL_WREQ_LIST);
-    assert_string_equal(o.status, "open");
+    assert_string_equal(o.status, "unsettled"); /* open and escalated: what is left to settle */
     assert_int_equal(o.older_than_s, -1);
     assert_int_equal(o.limit, PL_OPSCTL_WREQ_LIMIT);
     assert_null(o.bureau);
@@ -93,9 +95,13 @@ static void test_wreq_list_options(void **state)
     assert_null(o.status); /* every status, also ones this build does not know */
     PARSE_OK(&o, "wreq", "list", "--status=resolved");
     assert_string_equal(o.status, "resolved");
+    PARSE_OK(&o, "wreq", "list", "--status=open");
+    assert_string_equal(o.status, "open");
+    PARSE_OK(&o, "wreq", "list", "--status=unsettled");
+    assert_string_equal(o.status, "unsettled");
 
-    PARSE_BAD("--status: expected open, escalated, resolved or all", "wreq", "list", "--status",
-              "Open");
+    PARSE_BAD("--status: expected open, escalated, resolved, unsettled or all", "wreq", "list",
+              "--status", "Open");
     PARSE_BAD("--worker", "wreq", "list", "--worker", "dm");
     PARSE_BAD("--bureau", "wreq", "list", "--bureau", "TOOLONGXX");
     PARSE_BAD("--bureau", "wreq", "list", "--bureau", "C B");
@@ -125,6 +131,282 @@ static void test_wreq_show_options(void **state)
     /* A card number typed as the id is refused and never echoed. */
     PARSE_BAD("must not contain a card number", "wreq", "show", PAN);
     PARSE_BAD("unknown option", "wreq", "show", "1", "--bureau", "CYB");
+}
+
+static void test_wreq_resolve_options(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "wreq", "resolve", "17", "--outcome", "approved", "--by", "alice");
+    assert_int_equal(o.cmd, PL_OPSCTL_WREQ_RESOLVE);
+    assert_int_equal(o.rr_id, 17);
+    assert_true(o.has_outcome);
+    assert_int_equal(o.outcome, PL_ST_APPROVED);
+    assert_string_equal(o.by, "alice");
+    assert_null(o.note);
+    assert_false(o.has_amount);
+    assert_null(o.transaction_id);
+    assert_null(o.auth_number);
+    assert_false(o.json);
+
+    PARSE_OK(&o, "wreq", "resolve", "--outcome=approved", "--by", "José Müller", "--note",
+             "called the bureau: auth code A1", "--amount", "70", "--transaction-id",
+             "7419661750346782304017", "--auth-number=831000", "--json", "123456789012345678");
+    assert_int_equal(o.rr_id, 123456789012345678LL);
+    assert_string_equal(o.by, "José Müller");
+    assert_string_equal(o.note, "called the bureau: auth code A1");
+    assert_true(o.has_amount);
+    assert_int_equal(o.amount, 7000);
+    /* A CyberSource request ID is 22 digits: no card number. */
+    assert_string_equal(o.transaction_id, "7419661750346782304017");
+    assert_string_equal(o.auth_number, "831000");
+    assert_true(o.json);
+
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob", "--transaction-id",
+             "T-1", "--note", "");
+    assert_int_equal(o.outcome, PL_ST_DECLINED);
+    assert_null(o.note); /* an empty note: the resolver's own words */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "error", "--by", "bob");
+    assert_int_equal(o.outcome, PL_ST_ERROR);
+
+    /* What is required. */
+    PARSE_BAD("wreq resolve needs an ID", "wreq", "resolve", "--outcome", "approved", "--by", "a");
+    PARSE_BAD("needs --outcome approved|declined|error", "wreq", "resolve", "5", "--by", "a");
+    PARSE_BAD("needs --by NAME", "wreq", "resolve", "5", "--outcome", "approved");
+    /* The ID: a required_response id only (a command that writes takes no request_id). */
+    PARSE_BAD("expected a required response id", "wreq", "resolve", "t-1", "--outcome", "approved",
+              "--by", "a");
+    PARSE_BAD("expected a required response id", "wreq", "resolve", "0", "--outcome", "approved",
+              "--by", "a");
+    PARSE_BAD("expected a required response id", "wreq", "resolve", "1234567890123456789",
+              "--outcome", "approved", "--by", "a");
+    PARSE_BAD("expected a required response id", "wreq", "resolve", "-3", "--outcome", "approved",
+              "--by", "a");
+    PARSE_BAD("expected a required response id", "wreq", "resolve", PAN, "--outcome", "approved",
+              "--by", "a");
+    PARSE_BAD("unexpected argument #3", "wreq", "resolve", "5", "6", "--outcome", "approved",
+              "--by", "a");
+    /* The values. */
+    PARSE_BAD("--outcome: expected approved, declined or error", "wreq", "resolve", "5",
+              "--outcome", "review", "--by", "a");
+    PARSE_BAD("--outcome: expected approved, declined or error", "wreq", "resolve", "5",
+              "--outcome", "Approved", "--by", "a");
+    PARSE_BAD("--by: expected a name of 1 to 60 characters", "wreq", "resolve", "5", "--outcome",
+              "approved", "--by", "");
+    PARSE_BAD("--by: expected a name of 1 to 60 characters", "wreq", "resolve", "5", "--outcome",
+              "approved", "--by", "a123456789b123456789c123456789d123456789e123456789f123456789X");
+    PARSE_BAD("--by: must not contain a card number", "wreq", "resolve", "5", "--outcome",
+              "approved", "--by", "alice " PAN);
+    PARSE_BAD("--note: expected at most 200 bytes", "wreq", "resolve", "5", "--outcome", "approved",
+              "--by", "a", "--note", "line\nbreak");
+    PARSE_BAD("--note: must not contain a card number", "wreq", "resolve", "5", "--outcome",
+              "approved", "--by", "a", "--note", "card 4111 1111 1111 1111");
+    static const char *const bad_amounts[] = {"0.00", "-5.00", "1,00", "10000000000000.00", ""};
+    for (size_t i = 0; i < sizeof bad_amounts / sizeof bad_amounts[0]; i++)
+        PARSE_BAD("--amount: expected an amount above 0", "wreq", "resolve", "5", "--outcome",
+                  "approved", "--by", "a", "--amount", bad_amounts[i]);
+    PARSE_BAD("--amount: only with --outcome approved", "wreq", "resolve", "5", "--outcome",
+              "declined", "--by", "a", "--amount", "5.00");
+    PARSE_BAD("--auth-number: only with --outcome approved", "wreq", "resolve", "5", "--outcome",
+              "error", "--by", "a", "--auth-number", "831000");
+    PARSE_BAD("--transaction-id: expected 1 to 64 printable characters", "wreq", "resolve", "5",
+              "--outcome", "approved", "--by", "a", "--transaction-id", "T 1");
+    PARSE_BAD("--transaction-id: must not contain a card number", "wreq", "resolve", "5",
+              "--outcome", "approved", "--by", "a", "--transaction-id", PAN);
+    PARSE_BAD("--auth-number: expected 1 to 30 printable characters", "wreq", "resolve", "5",
+              "--outcome", "approved", "--by", "a", "--auth-number",
+              "1234567890123456789012345678901");
+    PARSE_BAD("--by given twice", "wreq", "resolve", "5", "--outcome", "approved", "--by", "a",
+              "--by", "b");
+    PARSE_BAD("unknown option", "wreq", "resolve", "5", "--outcome", "approved", "--by", "a",
+              "--now");
+    PARSE_BAD("unknown option", "wreq", "list", "--by", "a");
+}
+
+static void test_wreq_resolve_note_length(void **state)
+{
+    (void)state;
+    char note[PL_OPSCTL_NOTE_MAX + 2];
+    memset(note, 'n', sizeof note - 1);
+    note[sizeof note - 1] = '\0';
+    PARSE_BAD("--note: expected at most 200 bytes", "wreq", "resolve", "5", "--outcome", "approved",
+              "--by", "a", "--note", note);
+    note[PL_OPSCTL_NOTE_MAX] = '\0';
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "approved", "--by", "a", "--note", note);
+    assert_int_equal(strlen(o.note), PL_OPSCTL_NOTE_MAX);
+    /* "operator <NAME>: <note>" must fit resolution_note's 300 bytes whole: a long name in a
+     * script of several bytes a character, with a long note, is refused rather than cut. */
+    char by[PL_OPSCTL_BY_MAX * 2 + 1] = "";
+    for (int i = 0; i < PL_OPSCTL_BY_MAX; i++)
+        strcat(by, "é");
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "approved", "--by", by);
+    PARSE_BAD("--by and --note together are too long", "wreq", "resolve", "5", "--outcome",
+              "approved", "--by", by, "--note", note);
+}
+
+static void test_wreq_retry_options(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "wreq", "retry", "42");
+    assert_int_equal(o.cmd, PL_OPSCTL_WREQ_RETRY);
+    assert_int_equal(o.rr_id, 42);
+    assert_false(o.now);
+    PARSE_OK(&o, "wreq", "retry", "--now", "42", "--json");
+    assert_true(o.now);
+    assert_true(o.json);
+    PARSE_BAD("wreq retry needs an ID", "wreq", "retry");
+    PARSE_BAD("wreq retry: expected a required response id", "wreq", "retry", "r-42");
+    PARSE_BAD("--now takes no value", "wreq", "retry", "42", "--now=yes");
+    PARSE_BAD("unknown option", "wreq", "retry", "42", "--outcome", "approved");
+    PARSE_BAD("unknown option", "wreq", "show", "42", "--now");
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    char e[300];
+    assert_int_equal(pl_opsctl_check_name("--by", "alice", e, sizeof e), PL_OK);
+    assert_int_equal(pl_opsctl_check_name("--by", "j.doe@example.com", e, sizeof e), PL_OK);
+    /* 60 characters, whatever their bytes. */
+    char name[PL_OPSCTL_BY_MAX * 4 + 8] = "";
+    for (int i = 0; i < PL_OPSCTL_BY_MAX; i++)
+        strcat(name, "\xF0\x9F\x98\x80"); /* U+1F600, four bytes */
+    assert_int_equal(pl_opsctl_check_name("--by", name, e, sizeof e), PL_OK);
+    strcat(name, "x");
+    assert_int_equal(pl_opsctl_check_name("--by", name, e, sizeof e), PL_ERR_INVALID);
+    assert_non_null(strstr(e, "--by: expected a name of 1 to 60 characters"));
+    /* Not UTF-8: a lone continuation byte, an overlong form, a surrogate, a cut sequence. */
+    static const char *const bad[] = {"a\x80", "\xC0\xAF",  "\xED\xA0\x80", "ab\xE2\x82",
+                                      "",      "tab\there", "del\x7f"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(pl_opsctl_check_name("--by", bad[i], e, sizeof e), PL_ERR_INVALID);
+    assert_int_equal(pl_opsctl_check_name("USER", "x " PAN, e, sizeof e), PL_ERR_INVALID);
+    assert_non_null(strstr(e, "USER: must not contain a card number"));
+    assert_null(strstr(e, PAN));
+}
+
+static void test_owner(void **state)
+{
+    (void)state;
+    char out[PL_OPSCTL_OWNER_MAX + 1];
+    pl_opsctl_owner("alice", "ops-1.example.com", out, sizeof out);
+    assert_string_equal(out, "paylinkctl:alice@ops-1.example.com");
+    pl_opsctl_owner("alice", NULL, out, sizeof out);
+    assert_string_equal(out, "paylinkctl:alice");
+    pl_opsctl_owner("alice", "", out, sizeof out);
+    assert_string_equal(out, "paylinkctl:alice");
+
+    /* A long host is cut first, to PL_OPSCTL_OWNER_MAX bytes in all. */
+    char host[256];
+    memset(host, 'h', sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    pl_opsctl_owner("alice", host, out, sizeof out);
+    assert_int_equal(strlen(out), PL_OPSCTL_OWNER_MAX);
+    assert_memory_equal(out, "paylinkctl:alice@hhh", 20);
+
+    /* A name of 60 four-byte characters (240 bytes): cut on a character boundary, no host. */
+    char name[PL_OPSCTL_BY_MAX * 4 + 1] = "";
+    for (int i = 0; i < PL_OPSCTL_BY_MAX; i++)
+        strcat(name, "\xF0\x9F\x98\x80");
+    pl_opsctl_owner(name, "host", out, sizeof out);
+    size_t n = strlen(out);
+    assert_true(n <= PL_OPSCTL_OWNER_MAX);
+    assert_int_equal((n - strlen("paylinkctl:")) % 4, 0);
+    assert_null(strchr(out, '@'));
+    char e[300];
+    assert_int_equal(pl_opsctl_check_name("owner", out + strlen("paylinkctl:"), e, sizeof e),
+                     PL_OK);
+
+    /* A name that leaves a byte for '@' but none for the host: no '@'. */
+    char exact[PL_OPSCTL_OWNER_MAX];
+    size_t room = PL_OPSCTL_OWNER_MAX - strlen("paylinkctl:") - 1;
+    memset(exact, 'a', room);
+    exact[room] = '\0';
+    pl_opsctl_owner(exact, "host", out, sizeof out);
+    assert_int_equal(strlen(out), PL_OPSCTL_OWNER_MAX - 1);
+    assert_null(strchr(out, '@'));
+
+    /* A smaller buffer is respected too. */
+    char small[20];
+    pl_opsctl_owner("alice", "ops-1.example.com", small, sizeof small);
+    assert_string_equal(small, "paylinkctl:alice@op");
+}
+
+static void test_resolve_outcome(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    pl_resolve_outcome out;
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "approved", "--by", "a", "--amount", "45.50",
+             "--transaction-id", "T-9", "--auth-number", "A1");
+    pl_opsctl_resolve_outcome(&o, &out);
+    assert_int_equal(out.status, PL_ST_APPROVED);
+    assert_true(out.has_amount);
+    assert_int_equal(out.amount, 4550);
+    assert_string_equal(out.transaction_id, "T-9");
+    assert_string_equal(out.auth_number, "A1");
+    /* The resolver fills the decision and takes the row's amount when none is given. */
+    assert_string_equal(out.decision, "");
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "approved", "--by", "a");
+    pl_opsctl_resolve_outcome(&o, &out);
+    assert_false(out.has_amount);
+    assert_string_equal(out.transaction_id, "");
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "a", "--transaction-id",
+             "T-10");
+    pl_opsctl_resolve_outcome(&o, &out);
+    assert_int_equal(out.status, PL_ST_DECLINED);
+    assert_false(out.has_amount);
+    assert_string_equal(out.transaction_id, "T-10");
+    assert_string_equal(out.auth_number, "");
+}
+
+static void test_wreq_state(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *row, *want;
+    } cases[] = {
+        {"{\"status\":\"resolved\",\"resolution\":\"approved\",\"resolved_how\":\"query\"}",
+         "resolved approved (query)"},
+        {"{\"status\":\"resolved\",\"resolution\":\"declined\",\"resolved_how\":null}",
+         "resolved declined"},
+        {"{\"status\":\"open\",\"last_query_result\":\"query 1: no record at the bureau yet\","
+         "\"next_step_in_s\":30,\"lease_owner\":null}",
+         "still open: query 1: no record at the bureau yet; next step in 30s"},
+        {"{\"status\":\"open\",\"last_query_result\":\"\",\"next_step_in_s\":-2}",
+         "still open: not asked yet; next step due"},
+        {"{\"status\":\"open\",\"last_query_result\":\"x\",\"next_step_in_s\":5,"
+         "\"lease_owner\":\"w1/resolver\"}",
+         "still open: x; next step taken"},
+        {"{\"status\":\"escalated\",\"last_query_result\":\"the bureau cannot be asked\"}",
+         "escalated: the bureau cannot be asked"},
+        {"{\"status\":\"escalated\",\"last_query_result\":\"\"}", "escalated: left to an operator"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_object *row = json_tokener_parse(cases[i].row);
+        char out[200];
+        pl_opsctl_wreq_state(row, out, sizeof out);
+        assert_string_equal(out, cases[i].want);
+        json_object_put(row);
+    }
+}
+
+static void test_publisher_without_brokers(void **state)
+{
+    (void)state;
+    pl_opsctl_publisher pub = {.brokers = NULL};
+    char e[200];
+    assert_int_not_equal(pl_opsctl_publish(&pub, "paylink.auth.reply", "1-O1", "{}", e, sizeof e),
+                         PL_OK);
+    assert_int_equal(pub.failed, 1);
+    assert_int_equal(pub.published, 0);
+    assert_non_null(strstr(pub.error, "no Kafka brokers"));
+    assert_int_equal(pl_opsctl_kafka_ready(NULL, "paylink", "auth", e, sizeof e), PL_ERR_CONFIG);
+    assert_int_equal(pl_opsctl_kafka_ready("", "paylink", "auth", e, sizeof e), PL_ERR_CONFIG);
+    assert_int_equal(pl_opsctl_kafka_ready("127.0.0.1:1", "paylink", "nope", e, sizeof e),
+                     PL_ERR_CONFIG);
 }
 
 static void test_order_show_options(void **state)
@@ -731,6 +1013,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wreq_list_options),
         cmocka_unit_test(test_wreq_show_options),
+        cmocka_unit_test(test_wreq_resolve_options),
+        cmocka_unit_test(test_wreq_resolve_note_length),
+        cmocka_unit_test(test_wreq_retry_options),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_owner),
+        cmocka_unit_test(test_resolve_outcome),
+        cmocka_unit_test(test_wreq_state),
+        cmocka_unit_test(test_publisher_without_brokers),
         cmocka_unit_test(test_order_show_options),
         cmocka_unit_test(test_stats_options),
         cmocka_unit_test(test_dlq_options),

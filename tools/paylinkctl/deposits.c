@@ -3,223 +3,87 @@
 
 #include "ctldb.h"
 #include "ctlkafka.h"
+#include "opsctl.h"
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ANSWER (64 * 1024)
+/* Deposits whose outcome is unknown: their required responses still to settle. */
+static const char *const SQL_UNSETTLED =
+    "SELECT id, request_id FROM required_response WHERE worker = 'deposit' "
+    "AND status IN ('open', 'escalated') AND ($1::text IS NULL OR request_id = $1::text) "
+    "ORDER BY created_at, id";
 
-/* Deposits waiting for an answer, with where to ask. */
-static const char *const SQL_OPEN =
-    "SELECT t.request_id, CASE WHEN s.send_to_production THEN s.production_url "
-    "ELSE s.test_url END FROM cc_deposit_trans t JOIN auth_service s USING (service_bureau) "
-    "WHERE t.status = 'unknown' AND s.protocol = 'CYB' AND ($1::text IS NULL OR "
-    "t.request_id = $1) ORDER BY t.received_at";
-
-/* Settles one deposit from the bureau's record; the stored reply becomes the final one. */
-static const char *const SQL_SETTLE =
-    "WITH upd AS (UPDATE cc_deposit_trans t SET status = $2::text, deposit_status = '*RCVD', "
-    "decision = $3::text, vendor_response = $4::text, amount_deposited = $5::numeric, "
-    "transaction_id = $6::text, "
-    "request_token = $7::text, answered_at = now(), error_text = '', "
-    "reply = t.reply || jsonb_build_object('status', $2::text, 'vendor_response', $4::text, "
-    "'decision', $3::text, 'required_response', false, 'message', "
-    "'Answer received from the payment service by re-query.') "
-    "|| CASE WHEN $5::text IS NULL THEN '{}'::jsonb "
-    "ELSE jsonb_build_object('amount_approved', $5::text) END "
-    "|| jsonb_build_object('auth', coalesce(t.reply->'auth', '{}'::jsonb) || "
-    "jsonb_build_object('transaction_id', $6::text)) "
-    "WHERE t.request_id = $1 AND t.status = 'unknown' RETURNING t.*), "
-    "hist AS (INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, "
-    "operation, amount, vendor_response, transaction_id, actor, note) "
-    "SELECT request_id, 'received', status, deposit_status, operation, amount_deposited, "
-    "vendor_response, transaction_id, $8::text, 'answer found by re-query' FROM upd) "
-    /* What the outcome does to the authorization (claim released, capture deposited,
-     * remainder voided) is the paylink_settle_deposit trigger's, as for paylink-deposit. */
-    "UPDATE required_response r SET status = 'resolved', resolution = CASE "
-    "WHEN upd.status = 'approved' THEN 'approved' WHEN upd.status IN ('declined', 'rejected') "
-    "THEN 'declined' ELSE 'error' END, resolved_by = $8::text, "
-    "resolution_note = 'paylinkctl deposits receive: answer found by re-query', "
-    "resolved_at = now() FROM upd WHERE r.worker = 'deposit' AND r.request_id = upd.request_id "
-    "AND r.status = 'open' RETURNING upd.status";
-
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t on_data(char *d, size_t size, size_t nmemb, void *arg)
+/* One deposit asked about; counts what it came to. Returns 0, or -1 when it could not be. */
+static int receive_one(PGconn *db, pl_resolver *res, const pl_opsctl_publisher *pub,
+                       const char *sid, const char *rid, int counts[3])
 {
-    buf *b = arg;
-    size_t n = size * nmemb;
-    if (b->n + n > MAX_ANSWER)
-        return 0;
-    char *p = realloc(b->p, b->n + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->n, d, n);
-    b->p = p;
-    b->n += n;
-    b->p[b->n] = '\0';
-    return n;
-}
-
-/* GET <origin of service_url>/__sim/query?ref=<rid>. Returns the HTTP status (0: failed). */
-static long query_bureau(const char *service_url, const char *rid, buf *out)
-{
-    const char *scheme = strstr(service_url, "://");
-    if (!scheme)
-        return 0;
-    const char *path = strchr(scheme + 3, '/');
-    size_t origin = path ? (size_t)(path - service_url) : strlen(service_url);
-    CURL *c = curl_easy_init();
-    if (!c)
-        return 0;
-    char *ref = curl_easy_escape(c, rid, 0);
-    char url[600];
-    snprintf(url, sizeof url, "%.*s/__sim/query?ref=%s", (int)origin, service_url, ref ? ref : "");
-    curl_free(ref);
-    const char *ca = getenv("PAYLINK_CA_FILE");
-    if (!ca || !*ca)
-        ca = getenv("PAYLINK_SIM_CA");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
-    if (ca && *ca)
-        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-    long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) &&
-                   v /* the simulator sends reason_code as a number */
-               ? json_object_get_string(v)
-               : "";
-}
-
-static const char *status_of(const char *decision)
-{
-    if (strcmp(decision, "ACCEPT") == 0)
-        return "approved";
-    if (strcmp(decision, "REVIEW") == 0)
-        return "review";
-    if (strcmp(decision, "REJECT") == 0)
-        return "declined";
-    return "error";
-}
-
-/* Settles one deposit; 0 settled, 1 left open (no record), -1 error. */
-static int exec_ok(PGconn *db, const char *sql);
-
-/* The settled reply, published so the upstream system learns the outcome it was told was
- * unknown. Returns 0 or -1. */
-static int publish_settled(PGconn *db, const char *rid, const char *brokers, const char *prefix)
-{
-    const char *p[] = {rid};
-    PGresult *r = PQexecParams(db,
-                               "SELECT reply::text, company::text || '-' || order_number "
-                               "FROM cc_deposit_trans WHERE request_id = $1 AND reply IS NOT NULL",
-                               1, NULL, p, NULL, NULL, 0);
-    int rc = -1;
-    char topic[160], err[256];
-    snprintf(topic, sizeof topic, "%s.deposit.reply", prefix);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-        const char *reply = PQgetvalue(r, 0, 0);
-        if (pl_ctlkafka_produce(brokers, topic, PQgetvalue(r, 0, 1), reply, strlen(reply), 30000,
-                                NULL, NULL, err, sizeof err) == 0)
-            rc = 0;
-        else
-            fprintf(stderr, "paylinkctl: %s: publishing the settled reply failed: %s\n", rid, err);
+    char msg[700] = "", state[400];
+    int failed_before = pub->failed;
+    int64_t id = strtoll(sid, NULL, 10);
+    int rc = pl_resolver_retry(res, id, true, msg, sizeof msg);
+    bool unreadable;
+    json_object *rr = pl_opsctl_wreq_read(db, id, &unreadable);
+    int ret = 0;
+    /* Not found: settled meanwhile (a late answer, another resolver): said as it is now. */
+    if ((rc != PL_OK && rc != PL_ERR_NOTFOUND) || !rr) {
+        fprintf(stderr, "paylinkctl: %s: %s\n", rid, rc != PL_OK ? msg : "the row cannot be read");
+        ret = -1;
+    } else {
+        json_object *v = NULL;
+        const char *status =
+            json_object_object_get_ex(rr, "status", &v) && v ? json_object_get_string(v) : "";
+        counts[strcmp(status, "resolved") == 0 ? 0 : strcmp(status, "open") == 0 ? 1 : 2]++;
+        pl_opsctl_wreq_state(rr, state, sizeof state);
+        printf("%s: %s%s\n", rid, state,
+               pub->failed > failed_before
+                   ? "; the final reply could not be published now: paylink-deposit's "
+                     "resolver publishes it"
+                   : "");
     }
-    PQclear(r);
-    return rc;
+    json_object_put(rr);
+    return ret;
 }
 
-static int receive_one(PGconn *db, const char *rid, const char *url, const char *by,
+static int cmd_receive(PGconn *db, const char *conninfo, const char *only, const char *by,
                        const char *brokers, const char *prefix)
 {
-    buf b = {0};
-    long http = query_bureau(url, rid, &b);
-    int rc = -1;
-    json_object *j = NULL;
-    if (http == 404) {
-        printf("%s: no record at the bureau (nothing was deposited); left open\n", rid);
-        rc = 1;
-        goto out;
-    }
-    if (http != 200 || !b.p || !(j = json_tokener_parse(b.p))) {
-        fprintf(stderr, "paylinkctl: %s: the bureau query failed (HTTP %ld)\n", rid, http);
-        goto out;
-    }
-    const char *decision = jstr(j, "decision"), *amount = jstr(j, "amount");
-    const char *status = status_of(decision);
-    const char *p[] = {rid,
-                       status,
-                       decision,
-                       jstr(j, "reason_code"),
-                       strcmp(status, "approved") == 0 && *amount ? amount : NULL,
-                       jstr(j, "request_id"),
-                       jstr(j, "request_token"),
-                       by};
-    /* Settled and published together: a failed publish leaves the deposit open, to be received
-     * again later, rather than settled behind the upstream system's back. */
-    if (exec_ok(db, "BEGIN") != 0)
-        goto out;
-    PGresult *r = PQexecParams(db, SQL_SETTLE, 8, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "paylinkctl: %s: settling failed: %s", rid, PQerrorMessage(db));
-        exec_ok(db, "ROLLBACK");
-    } else if (publish_settled(db, rid, brokers, prefix) != 0 || exec_ok(db, "COMMIT") != 0) {
-        exec_ok(db, "ROLLBACK");
-    } else {
-        printf("%s: %s %s (%s) transaction %s\n", rid, status, *amount ? amount : "",
-               jstr(j, "reason_code"), jstr(j, "request_id"));
-        rc = 0;
-    }
-    PQclear(r);
-out:
-    json_object_put(j);
-    free(b.p);
-    return rc;
-}
-
-static int cmd_receive(PGconn *db, const char *only, const char *by, const char *brokers,
-                       const char *prefix)
-{
-    if (!brokers) {
-        fputs("paylinkctl: receive publishes the settled replies: set PAYLINK_KAFKA_BROKERS or "
-              "give --brokers\n",
-              stderr);
-        return 1;
-    }
+    char err[512];
     const char *p[] = {only};
-    PGresult *r = PQexecParams(db, SQL_OPEN, 1, NULL, p, NULL, NULL, 0);
+    PGresult *r = PQexecParams(db, SQL_UNSETTLED, 1, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "paylinkctl: reading open deposits failed: %s", PQerrorMessage(db));
+        fprintf(stderr, "paylinkctl: reading the deposits without an answer failed: %s",
+                PQerrorMessage(db));
         PQclear(r);
         return 1;
     }
-    int status = 0, n = PQntuples(r), settled = 0;
-    for (int i = 0; i < n; i++) {
-        int rc = receive_one(db, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), by, brokers, prefix);
-        if (rc < 0)
-            status = 1;
-        else if (rc == 0)
-            settled++;
+    int status = 0, n = PQntuples(r), counts[3] = {0, 0, 0}; /* settled, open, escalated */
+    pl_opsctl_publisher pub = {.brokers = brokers};
+    pl_resolver *res = NULL;
+    /* What the bureau says is published at once: nothing is asked when it could not be. */
+    if (n > 0 && pl_opsctl_kafka_ready(brokers, prefix, "deposit", err, sizeof err) != PL_OK) {
+        fprintf(stderr,
+                "paylinkctl: deposits receive publishes the final replies, and Kafka cannot "
+                "take them now: %s\n",
+                err);
+        status = 1;
+        goto out;
     }
-    printf("%d deposit(s) without an answer, %d settled\n", n, settled);
+    if (n > 0 && !(res = pl_opsctl_resolver_new(conninfo, prefix, by, &pub, err, sizeof err))) {
+        fprintf(stderr, "paylinkctl: deposits receive: %s\n", err);
+        status = 1;
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        if (receive_one(db, res, &pub, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), counts) != 0)
+            status = 1;
+    printf("%d deposit(s) without an answer, %d settled, %d still open, %d escalated\n", n,
+           counts[0], counts[1], counts[2]);
+out:
+    pl_resolver_destroy(res);
     PQclear(r);
     return status;
 }
@@ -400,8 +264,9 @@ static void usage(FILE *f)
           "       paylinkctl deposits confirm --request-id ID [--by NAME] [--note TEXT]\n"
           "       paylinkctl deposits resubmit --request-id ID [--as NEW_ID] [--by NAME] "
           "[--note TEXT]\n"
-          "  receive: ask the bureau for the answer of every deposit whose outcome is unknown\n"
-          "  and settle it (never sends a deposit again).\n"
+          "  receive: ask the bureau now, through the resolver, about every deposit whose\n"
+          "  outcome is unknown: settled from its record (final reply published), still open,\n"
+          "  or escalated to an operator (never sends a deposit again).\n"
           "  confirm: a rejected deposit was deposited outside paylink (*CONF, recorded).\n"
           "  resubmit: send a rejected deposit again as a new request (*RESB, recorded).\n",
           f);
@@ -414,7 +279,7 @@ int pl_deposits_main(int argc, char **argv, const char *conninfo, const char *br
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 1 : 0;
     }
-    const char *only = NULL, *by = "paylinkctl", *note = "", *as = NULL;
+    const char *only = NULL, *by = NULL, *note = "", *as = NULL;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--request-id") == 0 && i + 1 < argc)
             only = argv[++i];
@@ -439,10 +304,17 @@ int pl_deposits_main(int argc, char **argv, const char *conninfo, const char *br
         fprintf(stderr, "paylinkctl: deposits %s needs --request-id\n", argv[1]);
         return 1;
     }
+    char errstr[200];
+    if (!by)
+        by = receive ? pl_opsctl_default_name() : "paylinkctl";
+    else if (receive && pl_opsctl_check_name("--by", by, errstr, sizeof errstr) != PL_OK) {
+        fprintf(stderr, "paylinkctl: deposits receive: %s\n", errstr);
+        return 1;
+    }
     PGconn *db = pl_ctldb_connect(conninfo, stderr);
     if (!db)
         return 1;
-    int status = receive   ? cmd_receive(db, only, by, brokers, prefix)
+    int status = receive   ? cmd_receive(db, conninfo, only, by, brokers, prefix)
                  : confirm ? cmd_confirm(db, only, by, note)
                            : cmd_resubmit(db, only, as, by, note, brokers, prefix);
     PQfinish(db);

@@ -6,18 +6,27 @@
  *   paylinkctl deposits confirm --request-id ID [--by NAME] [--note TEXT]
  *   paylinkctl deposits resubmit --request-id ID [--as NEW_ID] [--by NAME] [--note TEXT]
  *
- * receive: for every deposit whose outcome is unknown (cc_deposit_trans status 'unknown', an
- * open required response) asks the bureau what became of it, by merchant reference code (the
- * request_id), and settles it: the final status, amount and transaction id go into the row
- * (deposit_status *RCVD) and its stored reply, a cc_deposit_history row 'received' is added,
- * the authorization it captured is updated in auth_history (amount deposited; the unused part
- * voided with Void auth at deposit) and the required response is resolved; the settled reply is
- * published on <prefix>.deposit.reply (in the same database transaction's lifetime: a failed
- * publish leaves the deposit open). It never sends the deposit again. A deposit the bureau has no
- * record of stays open (nothing was charged). The query goes to <origin of the service bureau's
- * URL>/__sim/query?ref=<request_id> (the bureau simulator; against real CyberSource this is where
- * its transaction query would be called), trusting PAYLINK_CA_FILE (else PAYLINK_SIM_CA) when set.
- * Prints one line per deposit; exit status 0 when every one found was settled, 1 on error.
+ * receive: a thin trigger of the resolver (resolver.h), the one that settles unknown outcomes
+ * everywhere: for every deposit whose outcome is unknown — its required response open or
+ * escalated (only the one of --request-id when given), oldest first — pl_resolver_retry with a
+ * step taken at once: the bureau is asked (CyberSource's On-Demand Single Transaction Query by
+ * merchant reference code, the request_id) and what it says is applied exactly as the
+ * worker applies an answer (status, deposit_status *RCVD, a cc_deposit_history row
+ * 'received', the authorization's deposited amount through the claim triggers), the required
+ * response resolved ('query') and the final reply ("resolved": true) published on
+ * <prefix>.deposit.reply. A deposit the bureau has no record of stays open while the record
+ * may still come (asked again later by paylink-deposit's resolver), and is settled `error`
+ * (nothing was deposited) once the policy's not_found_after_s has passed; one that cannot be
+ * asked (another protocol, no report user) or after the policy's last query is escalated to an
+ * operator (`wreq resolve`). It never sends a deposit again. The resolver runs under the lease
+ * owner "paylinkctl:<NAME>@<host>" (--by, default $USER) with the bureaus' CA bundle of
+ * PAYLINK_CA_FILE; what the query settles it records as its own (resolved_how 'query',
+ * resolved_by "paylink-deposit resolver"). Prints one line per
+ * deposit ("<request_id>: resolved approved (query)", "<request_id>: still open: <last query
+ * result>...", "<request_id>: escalated: ..."), then "N deposit(s) without an answer, S settled,
+ * O still open, E escalated". Kafka is checked first (nothing is asked when the final replies
+ * could not be published). Exit status 0 when every one was asked, 1 when one could not be (a
+ * resolver holds it right now, the database failed) or on error.
  *
  * confirm and resubmit are the seed's answers to a rejected deposit ("manually confirm the
  * deposit or resubmit it if the decline is for a reason that may pass in subsequent

@@ -7,12 +7,14 @@
  *   paylinkctl bench     drive a running system and measure it (bench.h)
  *   paylinkctl topics    create the Kafka topics, or bring existing ones to their settings
  *                        (topics.h)
- *   paylinkctl deposits  settle, confirm or resubmit deposits (deposits.h)
+ *   paylinkctl deposits  settle (through the resolver), confirm or resubmit deposits
+ *                        (deposits.h)
  *   paylinkctl svc       mark orders closed; list the unused stored value authorizations of
  *                        closed or cancelled orders to void (svcctl.h)
  *   paylinkctl bureau    show, change (audited) and audit a service bureau's settings
  *                        (bureau.h)
- *   paylinkctl wreq      list and show the required responses (WREQ) (opsctl.h)
+ *   paylinkctl wreq      list and show the required responses (WREQ), settle one with an
+ *                        operator's outcome, ask the bureau again (opsctl.h)
  *   paylinkctl order     show an order's payment records in time order (opsctl.h)
  *   paylinkctl stats     outcomes by bureau and vendor response, open required responses
  *                        (opsctl.h)
@@ -22,7 +24,7 @@
  * PAYLINK_TOPIC_PREFIX), so a shell that sourced .dev/env needs no flags. Exit status: 0 done,
  * 1 error, 2 timed out (no reply, fewer messages than --count, topics not ready in time) or,
  * for bureau, refused (nothing changed), or, for wreq, order, stats and dlq, a command line not
- * accepted.
+ * accepted; 3, for wreq resolve and retry, the database or Kafka cannot be used.
  *
  * Card numbers typed on the command line are copied, then overwritten in argv so later `ps`
  * listings do not show them, and are never printed: only the request id and replies (which
@@ -118,7 +120,10 @@ static void usage(FILE *out)
           "      (default paylink-W) has committed and the partition's end, as JSON lines:\n"
           "      the difference is what the workers have not finished.\n"
           "  deposits receive [--request-id ID] [--by NAME]\n"
-          "      Settle deposits whose answer never came from the bureau's record (deposits.h).\n"
+          "      Ask the bureau now about every deposit whose outcome is unknown (its open or\n"
+          "      escalated required response), through the resolver: settled from the\n"
+          "      bureau's record and the final reply published, or still open, or escalated\n"
+          "      (deposits.h).\n"
           "  svc close-order --company C --order O --reason closed|cancelled [--by NAME]\n"
           "      The order system marks an order closed or cancelled (table order_closed).\n"
           "  svc reverse-unused --company C --pay-type P [--older-than-days N] [--dry-run]\n"
@@ -154,9 +159,12 @@ static void usage(FILE *out)
           "\n"
           "environment: PAYLINK_DB (libpq connection string), PAYLINK_KAFKA_BROKERS,\n"
           "PAYLINK_TOPIC_PREFIX (default paylink), PAYLINK_SCHEMA_DIR, PAYLINK_LOG_MASK\n"
-          "(last4|removed: how card numbers in non-JSON messages are masked).\n"
+          "(last4|removed: how card numbers in non-JSON messages are masked), PAYLINK_CA_FILE\n"
+          "(the bureaus' CA bundle, for the transaction queries of wreq retry and deposits\n"
+          "receive).\n"
           "exit status: 0 done, 1 error, 2 timed out (bureau: refused; wreq, order, stats,\n"
-          "dlq: the command line was not accepted).\n",
+          "dlq: the command line was not accepted), 3 (wreq resolve, retry) the database or\n"
+          "Kafka cannot be used.\n",
           out);
 }
 

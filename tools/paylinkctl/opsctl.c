@@ -12,8 +12,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "card.h"
 #include "ctldb.h"
+#include "log.h"
+#include "money.h"
 #include "reqbuild.h"
 #include "request.h"
 
@@ -23,8 +27,10 @@
  * The session runs in UTC (pl_opsctl_main), so to_char(t, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') prints
  * times as replies and svcctl print them.
  *
- * A required_response row: only the columns of migration 002 (others are being added), the
- * status as text whatever it is.
+ * A required_response row, with the resolver's progress (migration 022): the next step of an
+ * open row comes from the view required_response_work (the policy's first_query_after_s before
+ * the first step), the lease only while it holds. The status is compared as text whatever it
+ * is.
  */
 #define RR_JSON                                                                                    \
     "json_build_object('id', r.id, 'request_id', r.request_id, 'worker', r.worker, "               \
@@ -33,23 +39,41 @@
     "'amount', r.amount::text, 'currency', r.currency, 'reason', r.reason, 'detail', r.detail, "   \
     "'created_at', to_char(r.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                      \
     "'age_s', floor(extract(epoch FROM now() - r.created_at))::bigint, "                           \
-    "'resolution', r.resolution, 'resolved_by', r.resolved_by, "                                   \
-    "'resolution_note', r.resolution_note, "                                                       \
-    "'resolved_at', to_char(r.resolved_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
+    "'queries', r.queries, 'last_query_at', to_char(r.last_query_at, "                             \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                                                          \
+    "'last_query_result', r.last_query_result, "                                                   \
+    "'next_step_at', CASE WHEN r.status = 'open' THEN to_char(w.next_step_at, "                    \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END, "                                                      \
+    "'next_step_in_s', CASE WHEN r.status = 'open' "                                               \
+    "THEN ceil(extract(epoch FROM w.next_step_at - now()))::bigint END, "                          \
+    "'escalated_at', to_char(r.escalated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                  \
+    "'lease_owner', CASE WHEN r.lease_until > now() THEN r.lease_owner END, "                      \
+    "'lease_until', CASE WHEN r.lease_until > now() THEN to_char(r.lease_until, "                  \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END, "                                                      \
+    "'resolution', r.resolution, 'resolved_how', r.resolved_how, "                                 \
+    "'resolved_by', r.resolved_by, 'resolution_note', r.resolution_note, "                         \
+    "'resolved_at', to_char(r.resolved_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'reply_pending', "   \
+    "r.reply_pending)::text"
+#define RR_FROM "required_response r LEFT JOIN required_response_work w ON w.id = r.id"
 
+/* $4 'unsettled': open and escalated (the default); NULL: every status. */
 static const char *const SQL_WREQ_LIST =
-    "SELECT " RR_JSON " FROM required_response r "
+    "SELECT " RR_JSON " FROM " RR_FROM " "
     "WHERE ($1::text IS NULL OR r.service_bureau = $1::text) "
     "AND ($2::text IS NULL OR r.worker = $2::text) "
     "AND ($3::bigint IS NULL OR r.created_at <= now() - $3::bigint * interval '1 second') "
-    "AND ($4::text IS NULL OR r.status::text = $4::text) "
+    "AND ($4::text IS NULL OR r.status::text = $4::text "
+    "OR ($4::text = 'unsettled' AND r.status::text IN ('open', 'escalated'))) "
     "ORDER BY r.created_at, r.id LIMIT $5::bigint";
 
 /* By id ($1, NULL when the ID is no number) or request_id; the id's row first. */
 static const char *const SQL_WREQ_FIND =
     "SELECT r.id, r.worker, r.request_id, coalesce(r.id = $1::bigint, false), " RR_JSON
-    " FROM required_response r WHERE r.id = $1::bigint OR r.request_id = $2::text "
+    " FROM " RR_FROM " WHERE r.id = $1::bigint OR r.request_id = $2::text "
     "ORDER BY coalesce(r.id = $1::bigint, false) DESC, r.id LIMIT 20";
+
+static const char *const SQL_WREQ_BY_ID =
+    "SELECT " RR_JSON " FROM " RR_FROM " WHERE r.id = $1::bigint";
 
 /* The times every transaction table has. */
 #define TRANS_TIMES                                                                                \
@@ -216,7 +240,8 @@ static const char *const SQL_ORDER =
     "'amount', q.amount::text, 'amount_approved', NULL, 'currency', q.currency, "
     "'vendor_response', '', 'transaction_id', '', 'detail', concat_ws('; ', 'id ' || q.id, "
     "q.reason, nullif(q.detail, ''), "
-    "'resolved ' || q.resolution || coalesce(' by ' || q.resolved_by, ''))) "
+    "'resolved ' || q.resolution || coalesce(' by ' || q.resolved_by, '') "
+    "|| coalesce(' (' || q.resolved_how || ')', ''))) "
     "FROM required_response q WHERE q.company = $1::int AND q.order_number = $2::text "
     "UNION ALL "
     "SELECT m.created_at, 8, m.auth_request_id, json_build_object('kind', 'dm_decision', "
@@ -409,7 +434,9 @@ void pl_opsctl_format_age(long long s, char *out, size_t outsize)
 #define CMD(c) (1u << (c))
 #define ALL_CMDS                                                                                   \
     (CMD(PL_OPSCTL_WREQ_LIST) | CMD(PL_OPSCTL_WREQ_SHOW) | CMD(PL_OPSCTL_ORDER_SHOW) |             \
-     CMD(PL_OPSCTL_STATS) | CMD(PL_OPSCTL_DLQ_LIST) | CMD(PL_OPSCTL_DLQ_REPLAY))
+     CMD(PL_OPSCTL_STATS) | CMD(PL_OPSCTL_DLQ_LIST) | CMD(PL_OPSCTL_DLQ_REPLAY) |                  \
+     CMD(PL_OPSCTL_WREQ_RESOLVE) | CMD(PL_OPSCTL_WREQ_RETRY))
+#define RESOLVE CMD(PL_OPSCTL_WREQ_RESOLVE)
 
 enum {
     OPT_JSON,
@@ -423,7 +450,14 @@ enum {
     OPT_SINCE,
     OPT_OFFSET,
     OPT_ALL_SINCE,
-    OPT_DRY_RUN
+    OPT_DRY_RUN,
+    OPT_OUTCOME,
+    OPT_BY,
+    OPT_NOTE,
+    OPT_AMOUNT,
+    OPT_TRANSACTION_ID,
+    OPT_AUTH_NUMBER,
+    OPT_NOW
 };
 static const struct {
     const char *name;
@@ -443,7 +477,14 @@ static const struct {
     [OPT_SINCE] = {"--since", CMD(PL_OPSCTL_STATS) | CMD(PL_OPSCTL_DLQ_LIST), true},
     [OPT_OFFSET] = {"--offset", CMD(PL_OPSCTL_DLQ_REPLAY), true},
     [OPT_ALL_SINCE] = {"--all-since", CMD(PL_OPSCTL_DLQ_REPLAY), true},
-    [OPT_DRY_RUN] = {"--dry-run", CMD(PL_OPSCTL_DLQ_REPLAY), false}};
+    [OPT_DRY_RUN] = {"--dry-run", CMD(PL_OPSCTL_DLQ_REPLAY), false},
+    [OPT_OUTCOME] = {"--outcome", RESOLVE, true},
+    [OPT_BY] = {"--by", RESOLVE, true},
+    [OPT_NOTE] = {"--note", RESOLVE, true},
+    [OPT_AMOUNT] = {"--amount", RESOLVE, true},
+    [OPT_TRANSACTION_ID] = {"--transaction-id", RESOLVE, true},
+    [OPT_AUTH_NUMBER] = {"--auth-number", RESOLVE, true},
+    [OPT_NOW] = {"--now", CMD(PL_OPSCTL_WREQ_RETRY), false}};
 #define NOPTIONS (sizeof options / sizeof options[0])
 
 /* A bureau code as auth_service holds it: 1-8 printable characters, no space. */
@@ -464,6 +505,75 @@ static bool request_id_ok(const char *s)
     size_t n = strlen(s);
     return n >= 1 && n <= 50 &&
            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == n;
+}
+
+/* Characters of a string of valid UTF-8 (shortest forms, no surrogates); -1 when it is not. */
+static long utf8_chars(const char *s)
+{
+    long n = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        if (len == 0 || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
+            return -1;
+        for (size_t k = 1; k < len; k++)
+            if ((p[k] & 0xC0) != 0x80)
+                return -1;
+        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0) ||
+            (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
+            return -1;
+        p += len;
+        n++;
+    }
+    return n;
+}
+
+/* The longest prefix of s of at most max bytes that ends on a UTF-8 character boundary. */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+int pl_opsctl_check_name(const char *option, const char *name, char *errstr, size_t errstr_size)
+{
+    long chars = name ? utf8_chars(name) : -1;
+    if (chars < 1 || chars > PL_OPSCTL_BY_MAX || pl_ctldb_has_control(name))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "%s: expected a name of 1 to %d characters (UTF-8, no control "
+                          "characters)",
+                          option, PL_OPSCTL_BY_MAX);
+    if (pl_card_contains(name, strlen(name)))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: must not contain a card number",
+                          option);
+    return PL_OK;
+}
+
+/* A bureau reference an operator copies from the bureau's screen (a transaction id, an
+ * authorization number): 1 to max printable ASCII characters without spaces, no card number. */
+static int reference_ok(const char *option, const char *value, size_t max, char *errstr,
+                        size_t errstr_size)
+{
+    size_t n = strlen(value);
+    bool printable = n >= 1 && n <= max;
+    for (size_t k = 0; printable && k < n; k++)
+        printable = (unsigned char)value[k] > ' ' && (unsigned char)value[k] < 0x7f;
+    if (!printable)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "%s: expected 1 to %zu printable characters without spaces", option, max);
+    if (pl_card_contains(value, n))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: must not contain a card number",
+                          option);
+    return PL_OK;
 }
 
 static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, size_t errstr_size)
@@ -495,11 +605,11 @@ static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, si
         if (strcmp(value, "all") == 0)
             o->status = NULL;
         else if (strcmp(value, "open") == 0 || strcmp(value, "escalated") == 0 ||
-                 strcmp(value, "resolved") == 0)
+                 strcmp(value, "resolved") == 0 || strcmp(value, "unsettled") == 0)
             o->status = value;
         else
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "--status: expected open, escalated, resolved or all");
+                              "--status: expected open, escalated, resolved, unsettled or all");
         break;
     case OPT_LIMIT:
         if (!pl_ctldb_parse_range(value, 1, PL_OPSCTL_MAX_LIMIT, &v))
@@ -553,10 +663,94 @@ static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, si
                                   "--offset: the same dead letter given twice");
         o->offsets[o->noffsets++] = off;
         break;
-    default:
+    case OPT_DRY_RUN:
         o->dry_run = true;
         break;
+    case OPT_OUTCOME:
+        o->has_outcome = true;
+        if (strcmp(value, "approved") == 0)
+            o->outcome = PL_ST_APPROVED;
+        else if (strcmp(value, "declined") == 0)
+            o->outcome = PL_ST_DECLINED;
+        else if (strcmp(value, "error") == 0)
+            o->outcome = PL_ST_ERROR;
+        else
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--outcome: expected approved, declined or error");
+        break;
+    case OPT_BY:
+        if (pl_opsctl_check_name("--by", value, errstr, errstr_size) != PL_OK)
+            return PL_ERR_INVALID;
+        o->by = value;
+        break;
+    case OPT_NOTE:
+        /* Bytes: the note goes into resolution_note (300) after "operator <NAME>: ". */
+        if (strlen(value) > PL_OPSCTL_NOTE_MAX || utf8_chars(value) < 0 ||
+            pl_ctldb_has_control(value))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--note: expected at most %d bytes of UTF-8 text without control "
+                              "characters",
+                              PL_OPSCTL_NOTE_MAX);
+        if (pl_card_contains(value, strlen(value)))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--note: must not contain a card number");
+        o->note = *value ? value : NULL;
+        break;
+    case OPT_AMOUNT:
+        if (pl_money_parse_decimal(value, &o->amount) != PL_OK || o->amount <= 0 ||
+            o->amount > PL_MONEY_MAX)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--amount: expected an amount above 0 such as 70.00");
+        o->has_amount = true;
+        break;
+    case OPT_TRANSACTION_ID:
+        if (reference_ok("--transaction-id", value, 64, errstr, errstr_size) != PL_OK)
+            return PL_ERR_INVALID;
+        o->transaction_id = value;
+        break;
+    case OPT_AUTH_NUMBER:
+        if (reference_ok("--auth-number", value, 30, errstr, errstr_size) != PL_OK)
+            return PL_ERR_INVALID;
+        o->auth_number = value;
+        break;
+    default: /* OPT_NOW */
+        o->now = true;
+        break;
     }
+    return PL_OK;
+}
+
+/* A required_response id: digits only, 1 to 18 of them, above 0. */
+static bool rr_id_ok(const char *s, int64_t *out)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 18 || strspn(s, "0123456789") != n)
+        return false;
+    int64_t v = 0;
+    for (; *s; s++)
+        v = v * 10 + (*s - '0');
+    if (v <= 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* What `wreq resolve|retry` needs beside an ID; 0 or PL_ERR_INVALID with errstr. */
+static int check_resolve(const pl_opsctl_opts *o, char *errstr, size_t errstr_size)
+{
+    if (!o->has_outcome)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "wreq resolve needs --outcome approved|declined|error");
+    if (!o->by)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "wreq resolve needs --by NAME (who decided the outcome)");
+    if (o->outcome != PL_ST_APPROVED && (o->has_amount || o->auth_number))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: only with --outcome approved",
+                          o->has_amount ? "--amount" : "--auth-number");
+    /* The resolver writes "operator <NAME>: <note>" into a 300-byte note: never cut. */
+    if (o->note && strlen("operator : ") + strlen(o->by) + strlen(o->note) >= 300)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "--by and --note together are too long (the note keeps 300 bytes)");
     return PL_OK;
 }
 
@@ -566,9 +760,11 @@ static pl_opsctl_cmd find_cmd(int argc, char **argv, int *skip)
     const char *sub = argc > 1 ? argv[1] : "";
     *skip = 2;
     if (strcmp(argv[0], "wreq") == 0)
-        return strcmp(sub, "list") == 0   ? PL_OPSCTL_WREQ_LIST
-               : strcmp(sub, "show") == 0 ? PL_OPSCTL_WREQ_SHOW
-                                          : 0;
+        return strcmp(sub, "list") == 0      ? PL_OPSCTL_WREQ_LIST
+               : strcmp(sub, "show") == 0    ? PL_OPSCTL_WREQ_SHOW
+               : strcmp(sub, "resolve") == 0 ? PL_OPSCTL_WREQ_RESOLVE
+               : strcmp(sub, "retry") == 0   ? PL_OPSCTL_WREQ_RETRY
+                                             : 0;
     if (strcmp(argv[0], "order") == 0)
         return strcmp(sub, "show") == 0 ? PL_OPSCTL_ORDER_SHOW : 0;
     if (strcmp(argv[0], "dlq") == 0)
@@ -583,20 +779,35 @@ int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr, size
 {
     memset(o, 0, sizeof *o);
     o->older_than_s = -1;
-    o->status = "open";
+    o->status = "unsettled";
+    o->outcome = PL_ST_INVALID; /* none yet */
     int first = 0;
     if (argc < 1 || !(o->cmd = find_cmd(argc, argv, &first)))
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                          "expected wreq list|show, order show, stats, or dlq list|replay");
+                          "expected wreq list|show|resolve|retry, order show, stats, or dlq "
+                          "list|replay");
     o->limit = o->cmd == PL_OPSCTL_DLQ_LIST ? PL_OPSCTL_DLQ_LIMIT : PL_OPSCTL_WREQ_LIMIT;
     bool seen[NOPTIONS] = {false};
     for (int a = first; a < argc; a++) {
         const char *arg = argv[a];
         if (strncmp(arg, "--", 2) != 0) {
             /* Not echoed: a stray word may be a card number. */
-            if (o->cmd != PL_OPSCTL_WREQ_SHOW || o->id)
+            bool takes_id = o->cmd == PL_OPSCTL_WREQ_SHOW || o->cmd == PL_OPSCTL_WREQ_RESOLVE ||
+                            o->cmd == PL_OPSCTL_WREQ_RETRY;
+            if (!takes_id || o->id)
                 return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "unexpected argument #%d",
                                   a);
+            if (o->cmd != PL_OPSCTL_WREQ_SHOW) {
+                /* A command that writes takes the id only: a request_id may name rows of
+                 * several workers. */
+                if (pl_card_contains(arg, strlen(arg)) || !rr_id_ok(arg, &o->rr_id))
+                    return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                      "wreq %s: expected a required response id (digits, as "
+                                      "wreq list prints them)",
+                                      o->cmd == PL_OPSCTL_WREQ_RESOLVE ? "resolve" : "retry");
+                o->id = arg;
+                continue;
+            }
             if (!request_id_ok(arg))
                 return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                                   "wreq show: expected a required response id or a request_id "
@@ -642,6 +853,15 @@ int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr, size
         if (!o->id)
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "wreq show needs an ID (a required response id or a request_id)");
+        break;
+    case PL_OPSCTL_WREQ_RESOLVE:
+    case PL_OPSCTL_WREQ_RETRY:
+        if (!o->id)
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "wreq %s needs an ID (a required response id)",
+                              o->cmd == PL_OPSCTL_WREQ_RESOLVE ? "resolve" : "retry");
+        if (o->cmd == PL_OPSCTL_WREQ_RESOLVE)
+            return check_resolve(o, errstr, errstr_size);
         break;
     case PL_OPSCTL_ORDER_SHOW:
         if (!o->company || !o->order)
@@ -1115,17 +1335,47 @@ static void table_done(pl_opsctl_table *t, const char *none)
 
 /* ---- wreq ---------------------------------------------------------------------------------- */
 
-static const char *const WREQ_HEADERS[] = {"ID",        "AGE",        "WORKER", "BUREAU",
-                                           "OPERATION", "REQUEST_ID", "ORDER",  "AMOUNT",
-                                           "REASON",    "STATUS",     "DETAIL"};
+static const char *const WREQ_HEADERS[] = {
+    "ID",     "AGE",    "WORKER", "BUREAU",  "OPERATION", "REQUEST_ID",  "ORDER",
+    "AMOUNT", "REASON", "STATUS", "QUERIES", "NEXT_STEP", "LAST_RESULT", "DETAIL"};
+
+/* "resolved approved (operator)", or the status as it is. */
+static void status_cell(json_object *o, char *out, size_t outsize)
+{
+    const char *how = jtext(o, "resolved_how");
+    snprintf(out, outsize, "%s%s%s%s%s%s", jtext(o, "status"), *jtext(o, "resolution") ? " " : "",
+             jtext(o, "resolution"), *how ? " (" : "", how, *how ? ")" : "");
+}
+
+/* An open row's next step ("due", "in 5m00s"), "taken" while a resolver holds it, "operator"
+ * for an escalated one; "" otherwise. */
+static void next_step_cell(json_object *o, char *out, size_t outsize)
+{
+    const char *status = jtext(o, "status");
+    char in[32];
+    if (*jtext(o, "lease_owner"))
+        snprintf(out, outsize, "taken");
+    else if (strcmp(status, "escalated") == 0)
+        snprintf(out, outsize, "operator");
+    else if (strcmp(status, "open") != 0 || !*jtext(o, "next_step_in_s"))
+        snprintf(out, outsize, "%s", "");
+    else if (jint(o, "next_step_in_s") <= 0)
+        snprintf(out, outsize, "due");
+    else {
+        pl_opsctl_format_age(jint(o, "next_step_in_s"), in, sizeof in);
+        snprintf(out, outsize, "in %s", in);
+    }
+}
 
 static int wreq_row(pl_opsctl_table *t, json_object *o)
 {
-    char age[32], order[64], amount[48];
+    char age[32], order[64], amount[48], status[64], next[48];
     pl_opsctl_format_age(jint(o, "age_s"), age, sizeof age);
     snprintf(order, sizeof order, "%s-%s-%s", jtext(o, "company"), jtext(o, "order"),
              jtext(o, "pay_seq"));
     amount_cell(o, "amount", amount, sizeof amount);
+    status_cell(o, status, sizeof status);
+    next_step_cell(o, next, sizeof next);
     const char *cells[] = {jtext(o, "id"),
                            age,
                            jtext(o, "worker"),
@@ -1135,7 +1385,10 @@ static int wreq_row(pl_opsctl_table *t, json_object *o)
                            order,
                            amount,
                            jtext(o, "reason"),
-                           jtext(o, "status"),
+                           status,
+                           jtext(o, "queries"),
+                           next,
+                           jtext(o, "last_query_result"),
                            jtext(o, "detail")};
     return pl_opsctl_table_add(t, cells);
 }
@@ -1161,6 +1414,7 @@ static int cmd_wreq_list(PGconn *db, const pl_opsctl_opts *o)
     pl_opsctl_table_align_right(t, 0);
     pl_opsctl_table_align_right(t, 1);
     pl_opsctl_table_align_right(t, 7);
+    pl_opsctl_table_align_right(t, 10);
     for (int i = 0; i < n; i++) {
         json_object *row = row_json(r, i, 0);
         if (!row)
@@ -1335,6 +1589,344 @@ out:
     json_object_put(rr);
     json_object_put(trans);
     json_object_put(history);
+    return status;
+}
+
+/* ---- paylinkctl's resolver ---------------------------------------------------------------- */
+
+/* How long a final reply may take to be acknowledged before its publish counts as failed (the
+ * row then stays reply_pending for the worker's resolver). */
+#define PUBLISH_MS 15000
+/* How long the look at the reply topic before a change may take. */
+#define KAFKA_READY_MS 10000
+
+void pl_opsctl_owner(const char *name, const char *host, char *out, size_t outsize)
+{
+    static const char prefix[] = "paylinkctl:";
+    if (outsize == 0)
+        return;
+    size_t cap = outsize - 1 < PL_OPSCTL_OWNER_MAX ? outsize - 1 : PL_OPSCTL_OWNER_MAX;
+    size_t room = cap > sizeof prefix - 1 ? cap - (sizeof prefix - 1) : 0;
+    size_t nlen = utf8_cut(name ? name : "", room);
+    size_t hroom = room - nlen; /* '@' and the host */
+    size_t hlen = host && *host && hroom >= 2 ? utf8_cut(host, hroom - 1) : 0;
+    snprintf(out, outsize, "%.*s%.*s%s%.*s",
+             (int)(cap < sizeof prefix - 1 ? cap : sizeof prefix - 1), prefix, (int)nlen,
+             name ? name : "", hlen ? "@" : "", (int)hlen, hlen ? host : "");
+}
+
+const char *pl_opsctl_default_name(void)
+{
+    const char *user = getenv("USER");
+    char err[160];
+    return user && pl_opsctl_check_name("USER", user, err, sizeof err) == PL_OK ? user : "operator";
+}
+
+int pl_opsctl_publish(void *arg, const char *topic, const char *key, const char *payload, char *err,
+                      size_t errsz)
+{
+    pl_opsctl_publisher *p = arg;
+    int rc = PL_ERR_CONFIG;
+    if (!p->brokers || !*p->brokers)
+        snprintf(err, errsz, "no Kafka brokers: set PAYLINK_KAFKA_BROKERS or give --brokers");
+    else
+        rc = pl_ctlkafka_produce(p->brokers, topic, key && *key ? key : NULL, payload,
+                                 strlen(payload), PUBLISH_MS, NULL, NULL, err, errsz);
+    if (rc == PL_OK) {
+        p->published++;
+    } else {
+        p->failed++;
+        snprintf(p->error, sizeof p->error, "%s", err);
+    }
+    return rc;
+}
+
+pl_resolver *pl_opsctl_resolver_new(const char *conninfo, const char *prefix, const char *name,
+                                    pl_opsctl_publisher *pub, char *err, size_t errsz)
+{
+    if (!conninfo || !*conninfo) {
+        snprintf(err, errsz, "no database: set PAYLINK_DB or give --db");
+        return NULL;
+    }
+    char host[256] = "", owner[PL_OPSCTL_OWNER_MAX + 1];
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    pl_opsctl_owner(name, host, owner, sizeof owner);
+    const char *ca = getenv("PAYLINK_CA_FILE");
+    /* The resolver's own lines (a failed publish, a lost connection, an escalation) go to
+     * stderr beside paylinkctl's; its progress is what paylinkctl prints. */
+    pl_log_init("paylinkctl", stderr);
+    pl_log_set_level(PL_LOG_WARN);
+    pl_resolver_config cfg = {.conninfo = conninfo,
+                              .worker = "",
+                              .owner = owner,
+                              .topic_prefix = prefix && *prefix ? prefix : "paylink",
+                              .ca_file = ca && *ca ? ca : NULL,
+                              .publish = pl_opsctl_publish,
+                              .publish_arg = pub};
+    return pl_resolver_new(&cfg, err, errsz);
+}
+
+int pl_opsctl_kafka_ready(const char *brokers, const char *prefix, const char *worker, char *err,
+                          size_t errsz)
+{
+    char topic[256];
+    if (!brokers || !*brokers)
+        return pl_err_set(PL_ERR_CONFIG, err, errsz,
+                          "no Kafka brokers: set PAYLINK_KAFKA_BROKERS or give --brokers");
+    if (pl_reqbuild_topic(prefix, worker, PL_TOPIC_REPLY, topic, sizeof topic) != PL_OK)
+        return pl_err_set(PL_ERR_CONFIG, err, errsz, "no reply topic for worker %s", worker);
+    pl_ctlkafka_reader *reader = NULL;
+    int rc = pl_ctlkafka_reader_open(brokers, topic, false, KAFKA_READY_MS, &reader, err, errsz);
+    pl_ctlkafka_reader_destroy(reader);
+    return rc == PL_OK ? PL_OK : PL_ERR_KAFKA;
+}
+
+void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    out->status = o->outcome;
+    out->has_amount = o->has_amount && o->outcome == PL_ST_APPROVED;
+    out->amount = out->has_amount ? o->amount : 0;
+    snprintf(out->transaction_id, sizeof out->transaction_id, "%s",
+             o->transaction_id ? o->transaction_id : "");
+    snprintf(out->auth_number, sizeof out->auth_number, "%s",
+             o->auth_number && o->outcome == PL_ST_APPROVED ? o->auth_number : "");
+}
+
+json_object *pl_opsctl_wreq_read(PGconn *db, int64_t id, bool *failed)
+{
+    char sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    const char *p[] = {sid};
+    *failed = false;
+    PGresult *r = query(db, "reading the required response", SQL_WREQ_BY_ID, 1, p);
+    if (!r) {
+        *failed = true;
+        return NULL;
+    }
+    json_object *rr = PQntuples(r) == 1 ? row_json(r, 0, 0) : NULL;
+    *failed = PQntuples(r) == 1 && !rr;
+    PQclear(r);
+    return rr;
+}
+
+void pl_opsctl_wreq_state(json_object *rr, char *out, size_t outsize)
+{
+    const char *status = jtext(rr, "status"), *last = jtext(rr, "last_query_result");
+    if (strcmp(status, "resolved") == 0) {
+        const char *how = jtext(rr, "resolved_how");
+        snprintf(out, outsize, "resolved %s%s%s%s", jtext(rr, "resolution"), *how ? " (" : "", how,
+                 *how ? ")" : "");
+    } else if (strcmp(status, "open") == 0) {
+        char next[48];
+        next_step_cell(rr, next, sizeof next);
+        snprintf(out, outsize, "still open: %s%s%s", *last ? last : "not asked yet",
+                 *next ? "; next step " : "", next);
+    } else if (strcmp(status, "escalated") == 0) {
+        snprintf(out, outsize, "escalated: %s", *last ? last : "left to an operator");
+    } else {
+        snprintf(out, outsize, "%s", *status ? status : "gone");
+    }
+}
+
+/* ---- wreq resolve, wreq retry -------------------------------------------------------------- */
+
+/* The exit status of a resolver call's result. */
+static int exit_of(int rc)
+{
+    if (rc == PL_OK)
+        return PL_OPSCTL_EXIT_OK;
+    return rc == PL_ERR_DB || rc == PL_ERR_KAFKA ? PL_OPSCTL_EXIT_UNAVAILABLE
+                                                 : PL_OPSCTL_EXIT_ERROR;
+}
+
+static int unavailable(const char *what, const char *why)
+{
+    fprintf(stderr, "paylinkctl: %s: %s\n", what, why);
+    return PL_OPSCTL_EXIT_UNAVAILABLE;
+}
+
+/* "17 (auth t-1, CYB)": the row as people name it. */
+static void rr_name(json_object *rr, int64_t id, char *out, size_t outsize)
+{
+    if (!rr)
+        snprintf(out, outsize, "%lld", (long long)id);
+    else
+        snprintf(out, outsize, "%s (%s %s, %s)", jtext(rr, "id"), jtext(rr, "worker"),
+                 jtext(rr, "request_id"), jtext(rr, "service"));
+}
+
+/* Says, after a refusal, that a row was resolved already, and how. */
+static void say_resolved_already(const char *what, json_object *rr)
+{
+    if (!rr || strcmp(jtext(rr, "status"), "resolved") != 0)
+        return;
+    fprintf(stderr,
+            "paylinkctl: %s: required response %s was resolved already: %s%s%s by %s at %s\n", what,
+            jtext(rr, "id"), jtext(rr, "resolution"), *jtext(rr, "resolved_how") ? " via " : "",
+            jtext(rr, "resolved_how"), jtext(rr, "resolved_by"), jtext(rr, "resolved_at"));
+}
+
+/* What came of the final reply, for people: "" when nothing was published. */
+static void publish_note(const pl_opsctl_publisher *pub, const char *worker, const char *topic,
+                         char *out, size_t outsize)
+{
+    if (pub->failed)
+        snprintf(out, outsize,
+                 "; the final reply could not be published now (%s): paylink-%s's resolver "
+                 "publishes it",
+                 pub->error, worker);
+    else if (pub->published)
+        snprintf(out, outsize, "; final reply published on %s", topic);
+    else
+        out[0] = '\0';
+}
+
+/* Checks the row before a change that publishes; 0 to go on, else the exit status. */
+static int before_change(const char *what, json_object *rr, const char *brokers, const char *prefix)
+{
+    char err[512];
+    const char *status = jtext(rr, "status");
+    if (strcmp(status, "open") != 0 && strcmp(status, "escalated") != 0)
+        return 0; /* the resolver refuses it with its own words */
+    if (pl_opsctl_kafka_ready(brokers, prefix, jtext(rr, "worker"), err, sizeof err) != PL_OK) {
+        fprintf(stderr,
+                "paylinkctl: %s: Kafka cannot take the final reply now (%s): nothing was "
+                "changed\n",
+                what, err);
+        return PL_OPSCTL_EXIT_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/* The amount `wreq resolve` approves, as text ("" when none), after checking --amount against
+ * the request's; 0, or PL_ERR_INVALID when --amount is more. */
+static int approved_amount(const pl_opsctl_opts *o, json_object *rr, char *out, size_t outsize)
+{
+    int64_t requested = 0;
+    bool has_requested = pl_money_parse_decimal(jtext(rr, "amount"), &requested) == PL_OK;
+    out[0] = '\0';
+    if (o->has_amount && has_requested && o->amount > requested)
+        return PL_ERR_INVALID;
+    if (o->outcome == PL_ST_APPROVED && (o->has_amount || has_requested) &&
+        pl_money_format(o->has_amount ? o->amount : requested, out, outsize) != PL_OK)
+        out[0] = '\0';
+    return PL_OK;
+}
+
+/* The --json object of wreq resolve and retry (see opsctl.h). */
+static void print_change_json(const pl_opsctl_opts *o, json_object *before, json_object *after,
+                              int rc, const pl_opsctl_publisher *pub, const char *amount,
+                              const char *topic, const char *msg)
+{
+    bool resolve = o->cmd == PL_OPSCTL_WREQ_RESOLVE;
+    json_object *j = json_object_new_object();
+    if (!j)
+        return;
+    json_object_object_add(j, "id", json_object_new_int64(o->rr_id));
+    add_str(j, "request_id", jtext(before, "request_id"));
+    add_str(j, "worker", jtext(before, "worker"));
+    if (resolve) {
+        json_object_object_add(j, "applied", json_object_new_boolean(rc == PL_OK));
+        add_str(j, "outcome", pl_status_name(o->outcome));
+        add_str(j, "amount", *amount ? amount : NULL);
+        add_str(j, "by", o->by);
+        json_object_object_add(j, "published", json_object_new_boolean(pub->published > 0));
+        add_str(j, "reply_topic", topic);
+    } else {
+        json_object_object_add(j, "now", json_object_new_boolean(o->now));
+        json_object_object_add(j, "done", json_object_new_boolean(rc == PL_OK));
+        json_object_object_add(
+            j, "published",
+            pub->published || pub->failed ? json_object_new_boolean(pub->published > 0) : NULL);
+    }
+    add_str(j, "message", msg);
+    json_object_object_add(j, "required_response", json_object_get(after));
+    print_json_line(j);
+    json_object_put(j);
+}
+
+/* The line for people after a change that was made. */
+static void print_change_line(const pl_opsctl_opts *o, json_object *before, json_object *after,
+                              const pl_opsctl_publisher *pub, const char *amount, const char *topic)
+{
+    char name[160], note[400], state[400];
+    const char *worker = jtext(before, "worker"), *currency = jtext(before, "currency");
+    rr_name(after ? after : before, o->rr_id, name, sizeof name);
+    publish_note(pub, worker, topic, note, sizeof note);
+    if (o->cmd == PL_OPSCTL_WREQ_RESOLVE) {
+        printf("required response %s: resolved %s%s%s%s%s by %s (operator)%s\n", name,
+               pl_status_name(o->outcome), *amount ? " " : "", amount,
+               *amount && *currency ? " " : "", *amount ? currency : "", o->by, note);
+    } else if (!o->now) {
+        printf("required response %s is open again and due now: paylink-%s's resolver takes its "
+               "next step\n",
+               name, worker);
+    } else {
+        pl_opsctl_wreq_state(after, state, sizeof state);
+        printf("required response %s: %s%s\n", name, state, note);
+    }
+}
+
+/*
+ * wreq resolve and wreq retry: the row read first (a missing one refused here), Kafka checked
+ * when the call may publish, the resolver's call, the row read again for what is printed.
+ */
+static int cmd_wreq_change(PGconn *db, const pl_opsctl_opts *o, const char *conninfo,
+                           const char *brokers, const char *prefix)
+{
+    bool resolve = o->cmd == PL_OPSCTL_WREQ_RESOLVE;
+    const char *what = resolve ? "wreq resolve" : "wreq retry";
+    char err[512], msg[700] = "", topic[256] = "", amount[48] = "";
+    bool failed;
+    json_object *after = NULL, *before = pl_opsctl_wreq_read(db, o->rr_id, &failed);
+    if (failed)
+        return unavailable(what, "the required response cannot be read");
+    if (!before)
+        return fail(what, "no required response has that id");
+    /* Only resolve and a step here publish: without --now the worker's resolver takes the row. */
+    int status = resolve || o->now ? before_change(what, before, brokers, prefix) : 0;
+    if (status != 0)
+        goto out;
+    /* The row's amount, unless the operator says less was approved (never more). */
+    if (resolve && approved_amount(o, before, amount, sizeof amount) != PL_OK) {
+        status = fail(what, "--amount is more than the amount of the request: nothing was changed");
+        goto out;
+    }
+    pl_opsctl_publisher pub = {.brokers = brokers};
+    pl_resolver *r = pl_opsctl_resolver_new(
+        conninfo, prefix, resolve ? o->by : pl_opsctl_default_name(), &pub, err, sizeof err);
+    if (!r) {
+        status = fail(what, err);
+        goto out;
+    }
+    int rc;
+    if (resolve) {
+        pl_resolve_outcome outcome;
+        pl_opsctl_resolve_outcome(o, &outcome);
+        rc = pl_resolver_operator(r, o->rr_id, &outcome, o->by, o->note, msg, sizeof msg);
+    } else {
+        rc = pl_resolver_retry(r, o->rr_id, o->now, msg, sizeof msg);
+    }
+    pl_resolver_destroy(r);
+    status = exit_of(rc);
+    after = pl_opsctl_wreq_read(db, o->rr_id, &failed);
+    if (pl_reqbuild_topic(prefix, jtext(before, "worker"), PL_TOPIC_REPLY, topic, sizeof topic) !=
+        PL_OK)
+        topic[0] = '\0';
+    if (o->json)
+        print_change_json(o, before, after, rc, &pub, amount, topic, msg);
+    if (rc != PL_OK) {
+        fprintf(stderr, "paylinkctl: %s: %s\n", what, msg);
+        say_resolved_already(what, after);
+    } else if (!o->json) {
+        print_change_line(o, before, after, &pub, amount, topic);
+    }
+out:
+    json_object_put(before);
+    json_object_put(after);
     return status;
 }
 
@@ -1865,14 +2457,28 @@ out:
 void pl_opsctl_usage(FILE *out)
 {
     fputs("  wreq list [--bureau B] [--worker W] [--older-than DURATION]\n"
-          "            [--status open|escalated|resolved|all] [--limit N] [--json]\n"
+          "            [--status unsettled|open|escalated|resolved|all] [--limit N] [--json]\n"
           "      The required responses (WREQ), oldest first: id, age, worker, bureau,\n"
-          "      operation, request_id, company-order-pay_seq, amount, reason, status, detail.\n"
-          "      Default: the open ones, at most 1000.\n"
+          "      operation, request_id, company-order-pay_seq, amount, reason, status (and how\n"
+          "      it was resolved), queries, next step, last query result, detail. Default: the\n"
+          "      unsettled ones (open and escalated), at most 1000.\n"
           "  wreq show ID [--json]\n"
           "      One required response (ID: its id or its request_id), the row of its worker's\n"
           "      transaction table (status, operation, sent_at, sent_by, vendor response,\n"
           "      amounts, card mask, stored reply) and its authorization/deposit history.\n"
+          "  wreq resolve ID --outcome approved|declined|error --by NAME [--note TEXT]\n"
+          "               [--amount A] [--transaction-id T] [--auth-number N] [--json]\n"
+          "      Settle an open or escalated required response (ID: its id) with the outcome\n"
+          "      learnt from the bureau: applied as the bureau's answer would have been, and\n"
+          "      the final reply (resolved: true, resolution: operator) published on the\n"
+          "      worker's reply topic. --amount: less than the request was approved (default:\n"
+          "      the request's amount). Exit 1: refused (not found, resolved already, being\n"
+          "      worked on by a resolver, the transaction not unknown); 3: the database or\n"
+          "      Kafka cannot be used (nothing changed).\n"
+          "  wreq retry ID [--now] [--json]\n"
+          "      Open an escalated (or open) required response again, due now: the worker's\n"
+          "      resolver asks the bureau again. --now: take that step here and print what\n"
+          "      came of it.\n"
           "  order show --company C --order O [--json]\n"
           "      Every authorization, authorization history row, deposit, deposit history row,\n"
           "      reversal, stored value transaction, required response and Decision Manager\n"
@@ -1929,17 +2535,23 @@ int pl_opsctl_main(int argc, char **argv, const char *conninfo, const char *brok
         return o.cmd == PL_OPSCTL_DLQ_LIST ? cmd_dlq_list(&o, brokers, topic)
                                            : cmd_dlq_replay(&o, brokers, topic, request_topic);
     }
+    bool writes = o.cmd == PL_OPSCTL_WREQ_RESOLVE || o.cmd == PL_OPSCTL_WREQ_RETRY;
+    int status = writes ? PL_OPSCTL_EXIT_UNAVAILABLE : PL_OPSCTL_EXIT_ERROR;
     PGconn *db = pl_ctldb_connect(conninfo, stderr);
     if (!db)
-        return PL_OPSCTL_EXIT_ERROR;
-    int status = PL_OPSCTL_EXIT_ERROR;
-    /* Looking only: a mistake in these statements can never change a row. UTC: see the SQL. */
+        return status;
+    /* Looking only: a mistake in these statements can never change a row (resolve and retry
+     * write through the resolver, on its own connection). UTC: see the SQL. */
     if (!pl_ctldb_exec(db, "SET default_transaction_read_only = on") ||
         !pl_ctldb_exec(db, "SET TimeZone = 'UTC'")) {
         fprintf(stderr, "paylinkctl: %s", PQerrorMessage(db));
         goto out;
     }
     switch (o.cmd) {
+    case PL_OPSCTL_WREQ_RESOLVE:
+    case PL_OPSCTL_WREQ_RETRY:
+        status = cmd_wreq_change(db, &o, conninfo, brokers, prefix);
+        break;
     case PL_OPSCTL_WREQ_LIST:
         status = cmd_wreq_list(db, &o);
         break;

@@ -1,11 +1,15 @@
 /*
- * opsctl.h: the operator's look-up commands of paylinkctl: the required responses (the seed's
- * WREQ screens, "Working with Required Responses"), an order's payment story, outcome
- * statistics, and a worker's dead letters with their replay.
+ * opsctl.h: the operator's commands of paylinkctl: the required responses (the seed's WREQ
+ * screens, "Working with Required Responses") looked up, settled and asked about again through
+ * the resolver (resolver.h), an order's payment story, outcome statistics, and a worker's dead
+ * letters with their replay.
  *
  *   paylinkctl wreq list [--bureau B] [--worker W] [--older-than DURATION]
- *                        [--status open|escalated|resolved|all] [--limit N] [--json]
+ *                        [--status unsettled|open|escalated|resolved|all] [--limit N] [--json]
  *   paylinkctl wreq show ID [--json]
+ *   paylinkctl wreq resolve ID --outcome approved|declined|error --by NAME [--note TEXT]
+ *                           [--amount A] [--transaction-id T] [--auth-number N] [--json]
+ *   paylinkctl wreq retry ID [--now] [--json]
  *   paylinkctl order show --company C --order O [--json]
  *   paylinkctl stats [--since DURATION|TIMESTAMP] [--bureau B] [--json]
  *   paylinkctl dlq list --worker W [--since DURATION] [--limit N] [--json]
@@ -17,11 +21,17 @@
  * amounts decimal text as in replies ("120.00"), a missing value null.
  *
  * wreq list: required_response rows, oldest first, at most N (default 1000; a note on stderr
- *   says when more matched). --status open (default), escalated, resolved, or all: compared as
- *   text, so statuses this build does not know are listed as they are (with all). Only the
- *   columns of migration 002 are read. JSON: {"id", "request_id", "worker", "status", "company",
- *   "order", "pay_seq", "service", "operation", "amount", "currency", "reason", "detail",
- *   "created_at", "age_s", "resolution", "resolved_by", "resolution_note", "resolved_at"}.
+ *   says when more matched). --status unsettled (default: open and escalated, what is left to
+ *   settle), open, escalated, resolved, or all: compared as text, so statuses this build does
+ *   not know are listed as they are (with all). JSON:
+ *   {"id", "request_id", "worker", "status", "company", "order", "pay_seq", "service",
+ *   "operation", "amount", "currency", "reason", "detail", "created_at", "age_s", "queries",
+ *   "last_query_at", "last_query_result", "next_step_at", "next_step_in_s" (an open row's next
+ *   step, from the view required_response_work; null otherwise), "escalated_at",
+ *   "lease_owner", "lease_until" (while a resolver holds the row, else null), "resolution",
+ *   "resolved_how", "resolved_by", "resolution_note", "resolved_at", "reply_pending"}. The
+ *   table shows the status (with the resolution and how), the queries, the next step ("due",
+ *   "in 5m00s", "operator" for an escalated row, "taken" while leased) and the last result.
  * wreq show ID: ID is a required_response id (digits) or a request_id; an id wins, and a
  *   request_id with required responses of several workers is refused (give the id). One JSON
  *   object {"required_response": {as list}, "transaction": {the row of the worker's table:
@@ -30,6 +40,26 @@
  *   [auth_history rows of an authorization; cc_deposit_history rows and the auth_history rows a
  *   deposit brought; the auth_history row a reversal reversed]}. Card data: only the masks the
  *   tables hold; never a card hash, token or CyberSource requestToken.
+ * wreq resolve ID: an operator's outcome for an open or escalated required response (ID: its
+ *   id, digits only: a command that writes takes no request_id), through pl_resolver_operator:
+ *   applied to the transaction row as the worker applies an answer, resolved_how 'operator',
+ *   resolved_by NAME (1 to 60 characters, no control character, no card number), the note
+ *   (at most PL_OPSCTL_NOTE_MAX bytes); the final reply ("resolved": true, "resolution":
+ *   "operator") published on <prefix>.<worker>.reply with pl_ctlkafka_produce. --amount (only
+ *   with approved; not more than the row's amount): the amount approved, else the row's.
+ *   --auth-number only with approved. Kafka is checked first (the reply topic's metadata):
+ *   unreachable, nothing is changed (exit 3); a publish that fails after the outcome was applied
+ *   leaves the reply to the worker's resolver and says so (exit 0). One line, or with --json
+ *   one object {"id", "request_id", "worker", "applied", "outcome", "amount", "by",
+ *   "published", "reply_topic", "message" (the resolver's), "required_response" (the row
+ *   after, as wreq list; null when unreadable)}.
+ * wreq retry ID: pl_resolver_retry: an open or escalated row is opened again and due now (the
+ *   worker's resolver takes it within its interval); --now takes the step here at once (the
+ *   bureau's query where it can be asked, else it is escalated again) and prints what came of
+ *   it. --json: {"id", "request_id", "worker", "now", "done", "published" (null when nothing
+ *   was published), "message", "required_response"}.
+ *   Both run under a lease owner "paylinkctl:<NAME>@<host>" (NAME: --by, for retry $USER),
+ *   with the bureaus' CA bundle of PAYLINK_CA_FILE.
  * order show: every authorization (cc_auth_trans, and its auth_history rows), deposit
  *   (cc_deposit_trans, cc_deposit_history), reversal (auth_reversal), stored value transaction
  *   (svc_trans), required response and Decision Manager decision (dm_decision) of the order,
@@ -69,8 +99,11 @@
  * with [T| ]HH:MM[:SS] and Z or +HH:MM / -HH:MM; without a zone it is UTC.
  *
  * Exit status: 0 done; 1 error (no database or broker, a failure, nothing found, a dead letter
- * refused); 2 usage (the command line was not accepted; nothing was read). Option values are
- * never echoed in errors (an order number or id may be a mistyped card number).
+ * refused; for wreq resolve and retry: refused — no such row, resolved already, being worked
+ * on by a resolver right now, the transaction not unknown — with the resolver's message);
+ * 2 usage (the command line was not accepted; nothing was read); 3 (wreq resolve and retry)
+ * the database or Kafka cannot be used. Option values are never echoed in errors (an order
+ * number or id may be a mistyped card number).
  *
  * Memory: pl_opsctl_opts points into argv. Strings returned are malloc'd and json_object results
  * owned by the caller, as each function says. Single-threaded (a CLI).
@@ -84,11 +117,19 @@
 #include <stdio.h>
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
 
 #include "ctlkafka.h"
 #include "err.h"
+#include "reply.h"
+#include "resolver.h"
 
-enum { PL_OPSCTL_EXIT_OK = 0, PL_OPSCTL_EXIT_ERROR = 1, PL_OPSCTL_EXIT_USAGE = 2 };
+enum {
+    PL_OPSCTL_EXIT_OK = 0,
+    PL_OPSCTL_EXIT_ERROR = 1,
+    PL_OPSCTL_EXIT_USAGE = 2,
+    PL_OPSCTL_EXIT_UNAVAILABLE = 3
+};
 
 /* Ten years: a longer look back is a mistake. */
 #define PL_OPSCTL_MAX_DURATION_S (3650LL * 86400)
@@ -97,6 +138,11 @@ enum { PL_OPSCTL_EXIT_OK = 0, PL_OPSCTL_EXIT_ERROR = 1, PL_OPSCTL_EXIT_USAGE = 2
 #define PL_OPSCTL_DLQ_LIMIT 100
 #define PL_OPSCTL_MAX_OFFSETS 100
 #define PL_OPSCTL_STATS_SINCE_S 86400
+/* required_response.resolved_by is varchar(60); the note fits resolution_note (300) with it. */
+#define PL_OPSCTL_BY_MAX 60
+#define PL_OPSCTL_NOTE_MAX 200
+/* required_response.lease_owner is varchar(120). */
+#define PL_OPSCTL_OWNER_MAX 120
 
 typedef enum pl_opsctl_cmd {
     PL_OPSCTL_WREQ_LIST = 1,
@@ -105,6 +151,8 @@ typedef enum pl_opsctl_cmd {
     PL_OPSCTL_STATS,
     PL_OPSCTL_DLQ_LIST,
     PL_OPSCTL_DLQ_REPLAY,
+    PL_OPSCTL_WREQ_RESOLVE,
+    PL_OPSCTL_WREQ_RETRY,
 } pl_opsctl_cmd;
 
 /* A point in time given as a duration back from now, or as a timestamp. */
@@ -126,16 +174,27 @@ typedef struct pl_opsctl_opts {
     bool json;
     const char *bureau;     /* wreq list, stats: NULL = every one */
     const char *worker;     /* wreq list: NULL = every one; dlq: required */
-    const char *status;     /* wreq list: "open" (default), "escalated", "resolved"; NULL = all */
+    const char *status;     /* wreq list: "unsettled" (default), "open", "escalated", "resolved";
+                               NULL = all */
     long long older_than_s; /* wreq list: -1 when not given */
     long limit;             /* wreq list, dlq list */
-    const char *id;         /* wreq show: digits (an id) or a request_id */
+    const char *id;         /* wreq show: digits (an id) or a request_id; resolve, retry: the id */
     int company;            /* order show */
     const char *order;      /* order show */
     pl_opsctl_since since;  /* stats, dlq list (a duration), dlq replay (--all-since) */
     pl_opsctl_offset offsets[PL_OPSCTL_MAX_OFFSETS]; /* dlq replay */
     size_t noffsets;
-    bool dry_run; /* dlq replay */
+    bool dry_run;               /* dlq replay */
+    int64_t rr_id;              /* wreq resolve, retry: the required response id (> 0) */
+    bool has_outcome;           /* wreq resolve: --outcome given */
+    pl_status outcome;          /* approved, declined or error */
+    const char *by;             /* wreq resolve: who decided */
+    const char *note;           /* wreq resolve: NULL when not given */
+    bool has_amount;            /* wreq resolve --amount */
+    int64_t amount;             /* minor units */
+    const char *transaction_id; /* wreq resolve: NULL when not given */
+    const char *auth_number;    /* wreq resolve: NULL when not given */
+    bool now;                   /* wreq retry: take the step here, at once */
 } pl_opsctl_opts;
 
 /*
@@ -146,6 +205,24 @@ typedef struct pl_opsctl_opts {
  */
 int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr,
                     size_t errstr_size) PL_MUSTCHECK;
+
+/*
+ * Checks a person's name given to `option` (--by): 1 to PL_OPSCTL_BY_MAX characters of valid
+ * UTF-8, no control character, no card number. Returns 0 or PL_ERR_INVALID with the reason in
+ * errstr (the value is not echoed).
+ */
+int pl_opsctl_check_name(const char *option, const char *name, char *errstr,
+                         size_t errstr_size) PL_MUSTCHECK;
+
+/* The outcome `wreq resolve` hands to pl_resolver_operator, from the parsed options. */
+void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out);
+
+/*
+ * The lease owner of paylinkctl's resolver: "paylinkctl:<name>@<host>", at most
+ * PL_OPSCTL_OWNER_MAX bytes (and outsize - 1), cut on a UTF-8 character boundary: the host is
+ * cut first, then the name. host may be NULL or empty ("paylinkctl:<name>").
+ */
+void pl_opsctl_owner(const char *name, const char *host, char *out, size_t outsize);
 
 /* DURATION (see above) as seconds. false (and *seconds untouched) when s is not one. */
 bool pl_opsctl_parse_duration(const char *s, long long *seconds);
@@ -254,13 +331,64 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
                           const char *key, size_t key_len, pl_opsctl_replay *p, char *errstr,
                           size_t errstr_size) PL_MUSTCHECK;
 
+/* ---- paylinkctl's resolver ------------------------------------------------------------------
+ */
+
+/* What the publish callback of paylinkctl's resolver did (pl_opsctl_publish's arg). */
+typedef struct pl_opsctl_publisher {
+    const char *brokers; /* NULL: every publish fails (nothing is configured) */
+    int published;       /* messages delivered */
+    int failed;          /* messages that could not be */
+    char error[256];     /* why the last one failed */
+} pl_opsctl_publisher;
+
+/* A pl_resolver_publish_fn: pl_ctlkafka_produce to arg's (a pl_opsctl_publisher) brokers,
+ * waiting for the delivery report; counts the result in arg. */
+int pl_opsctl_publish(void *arg, const char *topic, const char *key, const char *payload, char *err,
+                      size_t errsz);
+
+/*
+ * The resolver of `wreq resolve|retry` and `deposits receive`: any worker's rows (worker ""),
+ * lease owner pl_opsctl_owner(name, this host), replies to <prefix>.<worker>.reply through
+ * pl_opsctl_publish(pub) (pub outlives the resolver), the bureaus' CA bundle from
+ * PAYLINK_CA_FILE (unset: the system's). Sets paylinkctl's log lines (the resolver's warnings,
+ * JSON on stderr) to level warn. NULL with err set.
+ */
+pl_resolver *pl_opsctl_resolver_new(const char *conninfo, const char *prefix, const char *name,
+                                    pl_opsctl_publisher *pub, char *err, size_t errsz);
+
+/*
+ * Whether a final reply of worker could be published now: brokers set and the reply topic's
+ * metadata readable within 10 s. Returns 0, or PL_ERR_CONFIG / PL_ERR_KAFKA with err set.
+ */
+int pl_opsctl_kafka_ready(const char *brokers, const char *prefix, const char *worker, char *err,
+                          size_t errsz) PL_MUSTCHECK;
+
+/*
+ * The required_response row id as wreq list's JSON object (the caller puts it). NULL when there
+ * is none (*failed false) or it could not be read (*failed true; said on stderr).
+ */
+json_object *pl_opsctl_wreq_read(PGconn *db, int64_t id, bool *failed);
+
+/*
+ * What a row (pl_opsctl_wreq_read's) has come to, for a line after a step: "resolved approved
+ * (query)", "still open: <last_query_result>; next step in 30s", "escalated:
+ * <last_query_result>".
+ */
+void pl_opsctl_wreq_state(json_object *rr, char *out, size_t outsize);
+
+/* The name an operator's command runs under when none is given: $USER when it is a valid
+ * name, else "operator". */
+const char *pl_opsctl_default_name(void);
+
 /* ---- the commands -----------------------------------------------------------------------------
  */
 
 /*
  * Runs `wreq`, `order`, `stats` or `dlq` (argv[0]). conninfo and brokers may be NULL (then a
  * command that needs them fails saying so). Returns the process exit status
- * (PL_OPSCTL_EXIT_*).
+ * (PL_OPSCTL_EXIT_*). Looking up runs in a read-only session; wreq resolve and retry write
+ * only through the resolver, on its own connection.
  */
 int pl_opsctl_main(int argc, char **argv, const char *conninfo, const char *brokers,
                    const char *prefix);
