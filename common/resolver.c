@@ -2,6 +2,7 @@
 #include "resolver.h"
 
 #include <curl/curl.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,17 +103,21 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
         copy(res->auth_code, sizeof res->auth_code, rec->auth_code);
         copy(res->avs, sizeof res->avs, rec->avs);
         copy(res->cvv, sizeof res->cvv, rec->cvv);
-    } else if (f == PL_CYB_FOUND_DECLINED) {
-        copy(res->decision, sizeof res->decision, "REJECT");
-        /* the reason of the application that declined */
-        const char *r = reason;
-        for (size_t i = 0; !r && i < rec->napps; i++)
-            if (rec->apps[i].has_rcode && rec->apps[i].rcode == 0 && rec->apps[i].reason_code[0])
-                r = rec->apps[i].reason_code;
-        copy(res->reason_code, sizeof res->reason_code, r ? r : "");
     } else {
-        copy(res->decision, sizeof res->decision, "ERROR");
-        copy(res->reason_code, sizeof res->reason_code, reason ? reason : "150");
+        /* The reason of the application that failed (the capture of an auth+capture whose
+         * authorization succeeded), else the operation's own. */
+        bool declined = f == PL_CYB_FOUND_DECLINED;
+        const char *r = NULL;
+        for (size_t i = 0; !r && i < rec->napps; i++) {
+            const pl_cyb_app_reply *a = &rec->apps[i];
+            if (a != dm && a->reason_code[0] && (!a->has_rcode || a->rcode != 1) &&
+                (!declined || (a->has_rcode && a->rcode == 0)))
+                r = a->reason_code;
+        }
+        if (!r)
+            r = reason;
+        copy(res->decision, sizeof res->decision, declined ? "REJECT" : "ERROR");
+        copy(res->reason_code, sizeof res->reason_code, r ? r : declined ? "" : "150");
     }
     copy(res->request_id, sizeof res->request_id, rec->request_id);
     copy(res->merchant_reference_code, sizeof res->merchant_reference_code,
@@ -140,7 +145,12 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
     } else {
         const pl_cyb_query_record *rec = NULL;
         pl_cyb_found f = pl_cyb_query_outcome(qres, ref, op, &rec);
-        if (f != PL_CYB_NOT_THERE && rec) {
+        if (f != PL_CYB_NOT_THERE && !rec) {
+            /* An operation the query cannot judge: never read as "not there" (that would
+             * settle as nothing charged), never applied. */
+            snprintf(d->why, sizeof d->why, "query %d: the report cannot tell about \"%s\"",
+                     queries, op ? op : "");
+        } else if (f != PL_CYB_NOT_THERE) {
             d->kind = PL_RESOLVE_APPLY;
             x.from_answer = true;
             record_to_result(op, f, rec, &x.res);
@@ -150,8 +160,7 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
                      : f == PL_CYB_FOUND_DECLINED ? "declined"
                                                   : "failed");
             return x;
-        }
-        if (sent_age_s >= p->not_found_after_s) {
+        } else if (sent_age_s >= p->not_found_after_s) {
             d->kind = PL_RESOLVE_APPLY;
             d->outcome.status = PL_ST_ERROR;
             copy(d->outcome.decision, sizeof d->outcome.decision, "");
@@ -159,15 +168,21 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
                  "the bureau has no record of this request: it was never processed and nothing "
                  "was charged");
             return x;
-        }
-        snprintf(d->why, sizeof d->why,
-                 "query %d: no record at the bureau yet (sent %.0f s ago; believed after %d s)",
-                 queries, sent_age_s, p->not_found_after_s);
+        } else
+            snprintf(d->why, sizeof d->why,
+                     "query %d: no record at the bureau yet (sent %.0f s ago; believed after %d "
+                     "s)",
+                     queries, sent_age_s, p->not_found_after_s);
     }
     if (last) {
         d->kind = PL_RESOLVE_ESCALATE;
-        size_t n = strlen(d->why);
-        snprintf(d->why + n, sizeof d->why - n, "; escalated after %d queries", queries);
+        /* What decides comes first: a long failure text is cut, never the escalation. */
+        char why[sizeof d->why];
+        memcpy(why, d->why, sizeof why);
+        int n = snprintf(d->why, sizeof d->why, "escalated after %d queries; ", queries);
+        if (n > 0 && (size_t)n < sizeof d->why)
+            snprintf(d->why + n, sizeof d->why - (size_t)n, "%.*s", (int)(sizeof d->why) - n - 1,
+                     why);
     } else {
         d->kind = PL_RESOLVE_RETRY;
         d->delay_s = pl_resolve_retry_delay_s(p, queries);
@@ -215,7 +230,8 @@ struct pl_resolver {
     PGconn *db;
     pl_services *services;
     time_t services_at;
-    pl_counter *m_query_ok, *m_query_failed, *m_by_query, *m_by_operator, *m_escalated;
+    pl_counter *m_query_ok, *m_query_failed, *m_by_query, *m_by_operator, *m_by_reversal,
+        *m_escalated;
 };
 
 static char *dup_or_null(const char *s)
@@ -254,6 +270,8 @@ pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t er
             pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh, "how=\"query\"");
         r->m_by_operator = pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh,
                                               "how=\"operator\"");
+        r->m_by_reversal = pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh,
+                                              "how=\"timeout_reversal\"");
         r->m_escalated = pl_metrics_counter(m, "paylink_required_responses_escalated_total",
                                             "Required responses escalated to an operator.", NULL);
     }
@@ -350,7 +368,10 @@ static const char *table_of(const char *worker)
     "coalesce(p.not_found_after_s, 120), coalesce(p.max_queries, 12), "                            \
     "coalesce(p.lease_s, 120), d.user_id, d.password_ref, "                                        \
     "CASE WHEN d.send_to_production THEN d.query_production_url ELSE d.query_test_url END, "       \
-    "r.lease_owner, r.lease_until > now() "                                                        \
+    "r.lease_owner, r.lease_until > now(), coalesce(p.reverse_unconfirmed, false), "               \
+    "coalesce(p.reverse_after_s, 60), coalesce(s.send_reversal, false), "                          \
+    "coalesce(r.reversal_request_id, ''), "                                                        \
+    "coalesce(extract(epoch FROM now() - r.reversal_requested_at), -1) "                           \
     "FROM required_response r JOIN %s t ON t.request_id = r.request_id "                           \
     "LEFT JOIN auth_service s ON s.service_bureau = r.service_bureau "                             \
     "LEFT JOIN resolution_policy p ON p.protocol = s.protocol AND p.worker = r.worker "            \
@@ -372,6 +393,11 @@ typedef struct row {
     char user[61], password_ref[201], query_url[301];
     char lease_owner[121];
     bool leased;
+    bool reverse_unconfirmed; /* policy */
+    int reverse_after_s;      /* policy */
+    bool send_reversal;       /* auth_service */
+    char reversal_rid[51];    /* the timeout reversal requested, "" when none */
+    double reversal_age_s;    /* since it was requested; < 0 when none */
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -423,6 +449,11 @@ static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, r
         copy(w->query_url, sizeof w->query_url, PQgetvalue(res, 0, 25));
         copy(w->lease_owner, sizeof w->lease_owner, PQgetvalue(res, 0, 26));
         w->leased = PQgetvalue(res, 0, 27)[0] == 't';
+        w->reverse_unconfirmed = PQgetvalue(res, 0, 28)[0] == 't';
+        w->reverse_after_s = atoi(PQgetvalue(res, 0, 29));
+        w->send_reversal = PQgetvalue(res, 0, 30)[0] == 't';
+        copy(w->reversal_rid, sizeof w->reversal_rid, PQgetvalue(res, 0, 31));
+        w->reversal_age_s = strtod(PQgetvalue(res, 0, 32), NULL);
         if (!w->reply)
             rc = PL_ERR_NOMEM;
     }
@@ -463,10 +494,15 @@ static size_t on_body(char *d, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+static const pl_services *services(pl_resolver *r, PGconn *c);
+
 /* POSTs the query of the row; 0 with *res read, or a pl_err with why. */
-static int query_cyb(pl_resolver *r, const row *w, pl_cyb_query_result *res, char *why,
+static int query_cyb(pl_resolver *r, PGconn *db, const row *w, pl_cyb_query_result *res, char *why,
                      size_t whysz)
 {
+    const pl_services *all = services(r, db);
+    const pl_service *svc = all ? pl_services_find(all, w->bureau) : NULL;
+    const char *proxy = svc ? svc->proxy : "";
     char password[256], err[180], auth[600];
     if (pl_secret_resolve(w->password_ref, password, sizeof password, err, sizeof err) != 0) {
         snprintf(why, whysz, "the report password cannot be read: %s", err);
@@ -506,6 +542,9 @@ static int query_cyb(pl_resolver *r, const row *w, pl_cyb_query_result *res, cha
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
         if (r->ca_file && *r->ca_file)
             curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
+        /* The bureau's proxy (its own, else PAYLINK_PROXY_HOST), as for its calls; "" is
+         * direct (and keeps libcurl from reading proxy variables of its own). */
+        curl_easy_setopt(c, CURLOPT_PROXY, proxy);
         CURLcode cc = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -669,8 +708,18 @@ static const char *resolution_of(pl_status s)
  * the lease of `owner` (operator: a row nobody else holds). Returns 1 applied, 0 another actor
  * got there first (nothing written), negative on failure.
  */
+static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o, const char *how,
+                    const char *resolution, const char *by, const char *note, const char *message);
+
 static int apply(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o, const char *how,
                  const char *by, const char *note, const char *message)
+{
+    return apply_as(r, c, w, o, how, resolution_of(o->status), by, note, message);
+}
+
+/* As apply, with required_response.resolution given (a timeout reversal: cancelled). */
+static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o, const char *how,
+                    const char *resolution, const char *by, const char *note, const char *message)
 {
     pl_reply_resolution rs = {.status = o->status,
                               .resolution = how,
@@ -699,7 +748,7 @@ static int apply(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o,
     }
     char lease[16];
     snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
-    const char *p1[] = {w->id, resolution_of(o->status), how, by, note, r->owner, lease};
+    const char *p1[] = {w->id, resolution, how, by, note, r->owner, lease};
     PGresult *res = exec(
         c,
         "UPDATE required_response SET status = 'resolved', resolution = $2, resolved_how = $3, "
@@ -871,6 +920,181 @@ static int escalate(pl_resolver *r, PGconn *c, const row *w, bool queried, const
     return rc;
 }
 
+/* ---- the safe step: reversing an authorization that cannot be confirmed ------------------ */
+
+/* How long a requested timeout reversal may stay unrecorded or unanswered before the row is
+ * escalated (the reversal worker down that long is an operator's matter). */
+#define REVERSAL_WAIT_MAX_S 3600.0
+
+static bool can_reverse(const row *w)
+{
+    return strcmp(w->worker, "auth") == 0 && strcmp(w->protocol, "CYB") == 0 &&
+           strcmp(w->op, "token") != 0 && w->reverse_unconfirmed && w->send_reversal;
+}
+
+/* Publishes the timeout reversal request rev_rid of the row's authorization to
+ * <prefix>.reversal.request (the same request_id every time: paylink-reversal records it once).
+ * Returns 0, or a negative pl_err with why. */
+static int publish_reversal(pl_resolver *r, PGconn *c, const row *w, const char *rev_rid, char *why,
+                            size_t whysz)
+{
+    const char *p[] = {w->rid};
+    PGresult *res = exec(c,
+                         "SELECT company, order_number, pay_seq, service_bureau, "
+                         "coalesce(amount::text, ''), coalesce(currency, ''), pay_type "
+                         "FROM cc_auth_trans WHERE request_id = $1",
+                         1, p);
+    if (!ok(res) || PQntuples(res) != 1 || !PQgetvalue(res, 0, 4)[0]) {
+        snprintf(why, whysz, "the authorization cannot be read to reverse it");
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    json_object *m = json_object_new_object(), *ref = json_object_new_object();
+    int rc = PL_ERR_NOMEM;
+    if (m && ref) {
+        json_object_object_add(m, "v", json_object_new_int(1));
+        json_object_object_add(m, "request_id", json_object_new_string(rev_rid));
+        json_object_object_add(m, "type", json_object_new_string("reversal"));
+        json_object_object_add(m, "company", json_object_new_int(atoi(PQgetvalue(res, 0, 0))));
+        json_object_object_add(m, "order", json_object_new_string(PQgetvalue(res, 0, 1)));
+        json_object_object_add(m, "pay_seq", json_object_new_int(atoi(PQgetvalue(res, 0, 2))));
+        json_object_object_add(m, "service", json_object_new_string(PQgetvalue(res, 0, 3)));
+        json_object_object_add(m, "amount", json_object_new_string(PQgetvalue(res, 0, 4)));
+        json_object_object_add(m, "currency", json_object_new_string(PQgetvalue(res, 0, 5)));
+        if (PQgetvalue(res, 0, 6)[0])
+            json_object_object_add(m, "pay_type", json_object_new_string(PQgetvalue(res, 0, 6)));
+        json_object_object_add(ref, "request_id", json_object_new_string(w->rid));
+        json_object_object_add(m, "auth_ref", ref);
+        ref = NULL;
+        char topic[200], err[200] = "";
+        snprintf(topic, sizeof topic, "%s.reversal.request", r->prefix);
+        const char *payload = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+        if (!payload) {
+            snprintf(why, whysz, "out of memory");
+        } else if (r->publish(r->publish_arg, topic, w->key, payload, err, sizeof err) != 0) {
+            snprintf(why, whysz, "publishing the timeout reversal %s failed: %s", rev_rid, err);
+            rc = PL_ERR_KAFKA;
+        } else {
+            rc = 0;
+        }
+    }
+    json_object_put(ref);
+    json_object_put(m);
+    PQclear(res);
+    return rc;
+}
+
+/* The last query could not confirm the authorization (or it cannot be asked): once it was sent
+ * long enough ago, ask paylink-reversal for the timeout reversal and follow it. */
+static int safe_reverse(pl_resolver *r, PGconn *c, const row *w, bool queried, const char *why)
+{
+    char note[300];
+    if (w->sent_age_s < w->reverse_after_s) {
+        int wait = (int)(w->reverse_after_s - w->sent_age_s) + 1;
+        snprintf(note, sizeof note, "%s; the timeout reversal follows in %d s", why, wait);
+        return reschedule(c, w, r->owner, queried, wait, note);
+    }
+    char rev[51], err[200] = "";
+    pl_job_derived_request_id(w->rid, "tor", rev, sizeof rev);
+    if (publish_reversal(r, c, w, rev, err, sizeof err) != 0) {
+        snprintf(note, sizeof note, "%s; %s", why, err);
+        return reschedule(c, w, r->owner, queried, w->policy.retry_after_s, note);
+    }
+    snprintf(note, sizeof note, "%s; timeout reversal %s requested", why, rev);
+    char delay[16];
+    snprintf(delay, sizeof delay, "%d", w->policy.retry_after_s);
+    const char *p[] = {w->id, r->owner, rev, queried ? "t" : "f", note, delay};
+    PGresult *res = exec(c,
+                         "UPDATE required_response SET reversal_request_id = $3, "
+                         "reversal_requested_at = coalesce(reversal_requested_at, now()), "
+                         "queries = queries + $4::boolean::int, "
+                         "last_query_at = CASE WHEN $4::boolean THEN now() ELSE last_query_at END, "
+                         "last_query_result = left($5, 300), next_query_at = now() + "
+                         "make_interval(secs => $6::int), "
+                         "lease_owner = NULL, lease_until = NULL "
+                         "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2",
+                         6, p);
+    int rc = ok(res) ? 0 : PL_ERR_DB;
+    PQclear(res);
+    PL_WARN(w->rid,
+            "required response %s: the authorization cannot be confirmed (%s); timeout "
+            "reversal %s requested",
+            w->id, why, rev);
+    return rc;
+}
+
+/* A timeout reversal was requested: settle the authorization from its outcome. */
+static int follow_reversal(pl_resolver *r, PGconn *c, row *w)
+{
+    const char *p[] = {w->reversal_rid};
+    PGresult *res =
+        exec(c, "SELECT status, vendor_response FROM auth_reversal WHERE request_id = $1", 1, p);
+    if (!ok(res)) {
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    char status[16] = "", vendor[16] = "", note[300];
+    if (PQntuples(res) == 1) {
+        copy(status, sizeof status, PQgetvalue(res, 0, 0));
+        copy(vendor, sizeof vendor, PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    int rc;
+    /* unknown: the reversal's own required response is being settled (by query) first. */
+    if (!status[0] || strcmp(status, "received") == 0 || strcmp(status, "sent") == 0 ||
+        strcmp(status, "unknown") == 0) {
+        if (w->reversal_age_s > REVERSAL_WAIT_MAX_S) {
+            snprintf(note, sizeof note,
+                     "the timeout reversal %s has had no outcome for %.0f s: the authorization "
+                     "may still hold the cardholder's funds",
+                     w->reversal_rid, w->reversal_age_s);
+            return escalate(r, c, w, false, note);
+        }
+        char err[200] = "";
+        if (!status[0] && publish_reversal(r, c, w, w->reversal_rid, err, sizeof err) != 0)
+            snprintf(note, sizeof note, "%s", err);
+        else
+            snprintf(note, sizeof note, "waiting for the timeout reversal %s (%s)", w->reversal_rid,
+                     status[0] ? status : "not recorded yet");
+        return reschedule(c, w, r->owner, false, w->policy.retry_after_s, note);
+    }
+    pl_resolve_outcome o;
+    memset(&o, 0, sizeof o);
+    o.status = PL_ST_ERROR;
+    char by[80];
+    snprintf(by, sizeof by, "paylink-%s resolver", w->worker);
+    if (strcmp(status, "approved") == 0 ||
+        (strcmp(status, "declined") == 0 && strcmp(vendor, "237") == 0)) {
+        snprintf(o.note, sizeof o.note,
+                 "the authorization could not be confirmed and was reversed (timeout reversal %s, "
+                 "%s): nothing is held",
+                 w->reversal_rid, vendor);
+        rc = apply_as(r, c, w, &o, "timeout_reversal", "cancelled", by, o.note,
+                      "The authorization could not be confirmed and was reversed at the payment "
+                      "service: nothing is held. Send a new authorization.");
+    } else if (strcmp(status, "declined") == 0 && strcmp(vendor, "242") == 0) {
+        snprintf(o.note, sizeof o.note,
+                 "the bureau has no such authorization (timeout reversal %s answered 242): "
+                 "nothing was charged",
+                 w->reversal_rid);
+        rc = apply_as(r, c, w, &o, "timeout_reversal", "error", by, o.note,
+                      "No record at the payment service: nothing was charged.");
+    } else {
+        snprintf(note, sizeof note,
+                 "the timeout reversal %s ended %s %s: the authorization may still hold the "
+                 "cardholder's funds",
+                 w->reversal_rid, status, vendor);
+        return escalate(r, c, w, false, note);
+    }
+    if (rc == 1) {
+        count(r->m_by_reversal);
+        PL_INFO(w->rid, "required response %s resolved by timeout reversal: %s", w->id, o.note);
+        publish_applied(r, c, w);
+        rc = 0;
+    }
+    return rc;
+}
+
 /* One step on a row this resolver holds the lease of. */
 static int step(pl_resolver *r, PGconn *c, const char *id)
 {
@@ -890,13 +1114,18 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         row_free(&w);
         return rc;
     }
+    if (w.reversal_rid[0]) {
+        rc = follow_reversal(r, c, &w);
+        row_free(&w);
+        return rc < 0 ? rc : 0;
+    }
     bool can_ask = w.policy.ask_bureau && strcmp(w.protocol, "CYB") == 0 && w.has_dm;
     if (!can_ask) {
         char why[200];
         snprintf(why, sizeof why, "%s",
                  !w.policy.ask_bureau ? "the bureau cannot be asked what happened (policy)"
                                       : "no report user to ask the bureau with (dm_settings)");
-        rc = escalate(r, c, &w, false, why);
+        rc = can_reverse(&w) ? safe_reverse(r, c, &w, false, why) : escalate(r, c, &w, false, why);
         row_free(&w);
         return rc;
     }
@@ -906,7 +1135,7 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         return PL_ERR_NOMEM;
     }
     char why[256] = "";
-    int qrc = query_cyb(r, &w, qres, why, sizeof why);
+    int qrc = query_cyb(r, c, &w, qres, why, sizeof why);
     count(qrc == 0 ? r->m_query_ok : r->m_query_failed);
     decision_ex x = decide(&w.policy, w.op, w.rid, qrc, why, qres, w.queries + 1, w.sent_age_s);
     free(qres);
@@ -915,7 +1144,8 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
                 x.d.delay_s);
         rc = reschedule(c, &w, r->owner, true, x.d.delay_s, x.d.why);
     } else if (x.d.kind == PL_RESOLVE_ESCALATE) {
-        rc = escalate(r, c, &w, true, x.d.why);
+        rc = can_reverse(&w) ? safe_reverse(r, c, &w, true, x.d.why)
+                             : escalate(r, c, &w, true, x.d.why);
     } else {
         pl_resolve_outcome o = x.d.outcome;
         char message[200] = "";

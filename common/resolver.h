@@ -22,8 +22,18 @@
  *         got it and nothing happened (the upstream system may send a new request);
  *       not there yet, or the query failed (refused login, unreadable, unreachable) → asked
  *         again after retry_after_s × backoff_factor^(queries − 1) (at most max_retry_after_s);
- *       after max_queries queries → escalated.
- *   it cannot be asked → escalated at the first step.
+ *       after max_queries queries → the safe step.
+ *   it cannot be asked → the safe step at once.
+ *   the safe step: a CyberSource authorization (policy reverse_unconfirmed, the bureau's Send
+ *     reversal) sent at least reverse_after_s ago is reversed rather than left holding the
+ *     cardholder's funds: a reversal request "<request_id>.tor" naming it is published to
+ *     paylink-reversal, which makes CyberSource's timeout authorization reversal (by the
+ *     merchantTransactionIdentifier every authorization carries); the next steps follow that
+ *     reversal: approved (or 237, already reversed) → the authorization is settled `error`,
+ *     resolution 'cancelled'; 242 (the bureau has no such authorization) → `error`; both
+ *     resolved_how 'timeout_reversal', "resolution": "timeout_reversal" in the final reply; the
+ *     reversal failing, or without an outcome for an hour → escalated. Anything else (a
+ *     deposit, a reversal, stored value, the External Payment Service) → escalated.
  *   escalated: the resolver leaves it; an operator settles it (`wreq resolve`) or asks for
  *     another query (`wreq retry`, which opens it again, due now).
  *
@@ -37,9 +47,8 @@
  * topic: a resolver that crashes after the commit leaves it to be published by the next pass
  * (its lease kept until then, so a second replica does not publish it at the same time).
  *
- * Nothing is ever sent to the bureau again blind: a deposit or a reversal is only asked about.
- * The reversal of an authorization that cannot be confirmed (CyberSource's timeout
- * authorization reversal) is not made yet: such an authorization is escalated (README).
+ * Nothing is ever sent to the bureau again blind: a deposit or a reversal is only asked about;
+ * an authorization is only ever reversed.
  *
  * Threads: a pl_resolver belongs to the thread that uses it. Logging is log.h's (read-only
  * state after pl_log_init; one fputs per line).

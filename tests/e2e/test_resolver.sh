@@ -9,6 +9,9 @@
 #   - a reversal whose answer came too late is resolved approved and releases its authorization;
 #   - a deposit that cannot be confirmed (the query keeps failing) is escalated after the
 #     policy's last query, never captured twice;
+#   - an authorization that cannot be confirmed is reversed (CyberSource's timeout authorization
+#     reversal, through paylink-reversal): applied by the bureau → reversed, the authorization
+#     settled `error` ("resolution": "timeout_reversal"); never got → 242, settled `error`;
 #   - stored value (RLT) and External Payment Service rows are escalated at the first step (the
 #     bureau cannot be asked);
 #   - two replicas resolve each row once; a replica killed while it holds a row leaves it to the
@@ -22,9 +25,11 @@ run=$(pl_uid)
 
 # Short waits between queries and a short lease, restored when the test ends.
 pl_sql "UPDATE resolution_policy SET retry_after_s = 1, backoff_factor = 1, max_retry_after_s = 1,
-    not_found_after_s = 4, max_queries = 4, lease_s = 5 WHERE protocol = 'CYB'" >/dev/null
+    not_found_after_s = 4, max_queries = 4, lease_s = 5, reverse_after_s = 0 WHERE protocol = 'CYB';
+    UPDATE resolution_policy SET max_queries = 2 WHERE protocol = 'CYB' AND worker = 'auth'" >/dev/null
 pl_on_exit "pl_sql \"UPDATE resolution_policy SET retry_after_s = 30, backoff_factor = 2,
-    max_retry_after_s = 900, not_found_after_s = 120, max_queries = 12, lease_s = 120\" >/dev/null"
+    max_retry_after_s = 900, not_found_after_s = 120, max_queries = 12, lease_s = 120,
+    reverse_after_s = 60\" >/dev/null"
 pl_on_exit pl_sim_latency 0
 
 rr() { pl_sql "SELECT $1 FROM required_response WHERE request_id = :'id'" id="$2"; }
@@ -128,7 +133,43 @@ pl_sql "UPDATE dm_settings SET password_ref = 'env:PAYLINK_TEST_NO_SUCH_SECRET' 
 pl_on_exit "pl_sql \"UPDATE dm_settings SET password_ref = '$ref' WHERE service_bureau = 'CYB'\" >/dev/null"
 due "$d4"
 pl_eventually 90 is_status escalated "$d4" || fail "$d4 not escalated: $(rr "status || ' ' || last_query_result" "$d4")"
+
+# ---- authorizations that cannot be confirmed → the timeout authorization reversal ------------
+# t8: the bureau authorized it (905) and the answer was lost: the reversal finds it by its
+# merchantTransactionIdentifier and reverses it; t9: the bureau never got it (901): 242.
+t8="rst-$run"
+t9="rsu-$run"
+pl_send auth "$(pl_request auth "$t8" 905.80)"
+pl_send auth "$(pl_request auth "$t9" 901.90)"
+for id in "$t8" "$t9"; do
+    r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id"
+    assert_json .status timeout "$r"
+    due "$id"
+done
+pl_eventually 120 is_status resolved "$t8" || fail "$t8 not resolved: $(rr "status || ' ' || last_query_result" "$t8")"
+pl_eventually 120 is_status resolved "$t9" || fail "$t9 not resolved: $(rr "status || ' ' || last_query_result" "$t9")"
 pl_sql "UPDATE dm_settings SET password_ref = :'ref' WHERE service_bureau = 'CYB'" ref="$ref" >/dev/null
+assert_eq "$(rr "resolution || '|' || resolved_how || '|' || queries || '|' || reversal_request_id" "$t8")" \
+    "cancelled|timeout_reversal|2|$t8.tor" "t8 settled by its timeout reversal after the last query"
+assert_eq "$(pl_sql "SELECT status || '|' || operation || '|' || amount_reversed || '|' || auth_request_id FROM auth_reversal WHERE request_id = :'id'" id="$t8.tor")" \
+    "approved|reversal|905.80|$t8" "the timeout reversal"
+assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$t8")" error "t8 is no authorization"
+assert_eq "$(pl_ledger_count "$t8" auth)" 1 "t8 authorized once by the bureau"
+assert_eq "$(pl_ledger_count "$t8.tor" reversal)" 1 "and reversed once"
+r=$(pl_wait_reply_nth auth "$t8" 2 60) || fail "no final reply for $t8"
+assert_json .status error "$r"
+assert_json .resolved true "$r"
+assert_json .resolution timeout_reversal "$r"
+assert_contains "$(jq -r .message <<<"$r")" "reversed" "message"
+r=$(pl_wait_reply reversal "$t8.tor" 60) || fail "no reversal reply for $t8.tor"
+assert_json .status approved "$r"
+assert_eq "$(rr "resolution || '|' || resolved_how" "$t9")" "error|timeout_reversal" "t9: nothing to reverse"
+assert_eq "$(pl_sql "SELECT status || '|' || vendor_response FROM auth_reversal WHERE request_id = :'id'" id="$t9.tor")" \
+    "declined|242" "the bureau had no such authorization"
+assert_eq "$(pl_ledger_count "$t9" auth)" 0 "t9 never authorized"
+r=$(pl_wait_reply_nth auth "$t9" 2 60) || fail "no final reply for $t9"
+assert_json .status error "$r"
+assert_json .resolution timeout_reversal "$r"
 assert_eq "$(rr queries "$d4")" 4 "asked max_queries times"
 assert_contains "$(rr last_query_result "$d4")" "escalated after 4 queries" "last result"
 assert_contains "$(rr last_query_result "$d4")" "password" "why the query failed"

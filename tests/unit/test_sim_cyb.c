@@ -983,8 +983,9 @@ static void test_timeout_reversal_of_lost_answers(void **state)
     assert_string_equal(sim_test_row_field(j, 1, "amount"), "905.00");
     json_object_put(j);
 
-    /* 906 (applied, dropped), reversed with its own amount: the reversal is a 906 too, so it
-     * is applied and its answer lost; the query shows it, and a second one gets 237. */
+    /* 906 (applied, dropped), reversed with its own amount: a timeout reversal never picks a
+     * scenario of its own (its amount is the lost authorization's), so it is answered: 100,
+     * in the query as ics_auth_reversal; a second one gets 237. */
     pl_cybersource_merchant_txn_id("r906", mti, sizeof mti);
     o = auth_opts("906.00");
     o.ref = "r906";
@@ -993,8 +994,10 @@ static void test_timeout_reversal_of_lost_answers(void **state)
     assert_int_equal(resp.action, PL_SIM_DROP);
     pl_sim_response_free(&resp);
     v = timeout_reversal_opts("906.00", "r906.rev", mti);
-    send(l, &v, &resp);
-    assert_int_equal(resp.action, PL_SIM_DROP);
+    r = answer(l, &v, &resp);
+    assert_string_equal(get(&r, "c:decision"), "ACCEPT");
+    assert_string_equal(get(&r, "c:ccAuthReversalReply/c:amount"), "906.00");
+    free_reply(&r);
     pl_sim_response_free(&resp);
     pl_sim_txn t;
     assert_int_equal(pl_sim_ledger_txn_find(l, "r906.rev", &t), 0);

@@ -884,8 +884,13 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
     }
 
     int sc_reason = 100;
-    pl_sim_scenario sc =
-        r->has_amount ? pl_sim_scenario_for_amount(r->amount, &sc_reason) : PL_SIM_SC_APPROVE;
+    /* A timeout reversal's amount is the lost authorization's, which already picked that
+     * authorization's scenario (a 905 auth is reversed with 905.xx): it never picks one of its
+     * own, or every unknown authorization's reversal would be lost again. */
+    bool timeout_reversal = r->run_reversal && !r->reversal_auth_id[0] && r->mti[0];
+    pl_sim_scenario sc = r->has_amount && !timeout_reversal
+                             ? pl_sim_scenario_for_amount(r->amount, &sc_reason)
+                             : PL_SIM_SC_APPROVE;
     if (pl_sim_scenario_is_fault(sc)) {
         /*
          * 901–904 never reach the bureau's business logic: nothing is charged and nothing
@@ -948,7 +953,7 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
     rc = record_request(l, r, rep);
     if (rc < 0)
         goto out;
-    int64_t units = r->has_amount ? r->amount / 100 : 0;
+    int64_t units = r->has_amount && !timeout_reversal ? r->amount / 100 : 0;
     if (units == UNITS_APPLIED_THEN_HOLD || units == UNITS_APPLIED_THEN_DROP) {
         /* 905/906: applied and recorded (ledger, /__sim/query, the Query); the answer is lost. */
         pl_sim_log(PL_LOG_INFO, r->ref[0] ? r->ref : NULL, "CYB %s: applied, then %s", op_name(r),

@@ -38,8 +38,8 @@
  *     authorization (never sent, declined, or 901–904, which never reached the bureau) →
  *     REJECT 242 ("no corresponding, unused authorization"). authRequestID, when present,
  *     wins; neither → REJECT 101, missingField c:ccAuthReversalService/c:authRequestID.
- *     The reversal's amount picks a scenario like any request's (a 905.xx reversal is
- *     applied, then its answer held).
+ *     A timeout reversal's amount never picks a scenario: it is the lost authorization's
+ *     amount, which already picked that authorization's (a 905.xx one is answered).
  *   - Card checks: a number failing Luhn → REJECT 231; an expired card → REJECT 202; a
  *     subscriptionID the simulator did not issue → REJECT 102.
  *   - The card number and CVN are wiped from memory after the request and only a masked form

@@ -44,6 +44,11 @@ static const pl_db_stmt stmts[] = {
      "JOIN auth_history h ON h.id = x.id LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
      "ORDER BY h.id DESC LIMIT 1",
      2},
+    /* Result 2 of the record unit: the paylink authorization named by request id ($1) when
+     * its outcome is unknown — then the reversal is CyberSource's timeout authorization
+     * reversal (the resolver's safe step, common/resolver.h). */
+    {"rev_unknown_auth",
+     "SELECT request_id FROM cc_auth_trans WHERE request_id = $1 AND status = 'unknown'", 1},
     /* Marks the reversal sent and claims the whole authorization in the same statement, only
      * while nothing of it is captured or claimed: a capture and a reversal in flight together
      * can never both proceed. When the claim fails nothing is marked and the engine decides
@@ -137,6 +142,7 @@ typedef struct rev_data {
     char pay_type[5];
     char claim_amount[24]; /* a stored value void: what it claims on the authorization, or "" */
     char card_token[65];   /* the authorization's card token (EXT sends it), or "" */
+    char timeout_of[51];   /* a timeout reversal: the unknown authorization's request_id */
 } rev_data;
 
 static const char *nz(const char *s)
@@ -269,9 +275,10 @@ static int rev_record(pl_job *job, pl_db_unit *u)
     int rc = pl_db_unit_add(u, "rev_insert", 14, p);
     if (rc != 0)
         return rc;
-    /* Always added, so the look-up is result 1 whatever the request names. */
+    /* Always added, so the look-ups are results 1 and 2 whatever the request names. */
     const char *q[] = {nz(r->auth_ref.request_id), r->auth_ref.transaction_id};
-    return pl_db_unit_add(u, "rev_auth", 2, q);
+    rc = pl_db_unit_add(u, "rev_auth", 2, q);
+    return rc != 0 ? rc : pl_db_unit_add(u, "rev_unknown_auth", 1, q);
 }
 
 /*
@@ -382,6 +389,26 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         copy(d->ref_token, sizeof d->ref_token, r->auth_ref.request_token);
         copy(d->auth_number, sizeof d->auth_number, r->auth_ref.number);
     }
+    /* An authorization whose outcome is unknown (nothing in auth_history yet) on CyberSource:
+     * the timeout authorization reversal, by the merchantTransactionIdentifier it was sent
+     * with; the bureau reverses it if it exists and answers 242 if it never did. */
+    const PGresult *unknown = pl_db_unit_result(recorded, 2);
+    if (!a.found && r->auth_ref.request_id[0] && unknown && PQntuples(unknown) == 1 &&
+        strcmp(svc->protocol, "CYB") == 0) {
+        copy(d->timeout_of, sizeof d->timeout_of, r->auth_ref.request_id);
+        copy(d->auth_request_id, sizeof d->auth_request_id, r->auth_ref.request_id);
+        pl_bureau_call *c = &job->call;
+        memset(c, 0, sizeof *c);
+        c->req = r;
+        c->op = PL_OP_AUTH_REVERSAL;
+        pl_job_resolve_call(job, r->pay_type);
+        c->amount = r->has_amount ? r->amount : 0;
+        c->ref_request_id = d->ref_id; /* "": none is known */
+        c->timeout_reversal_of = d->timeout_of;
+        PL_INFO(r->request_id, "timeout authorization reversal of %s (its outcome is unknown)",
+                d->timeout_of);
+        return 0;
+    }
     if (pl_reversal_check(&a, r->auth_ref.request_id[0] != '\0', &job->reply)) {
         PL_INFO(r->request_id, "reversal refused: %s", job->reply.message);
         return 1;
@@ -482,7 +509,10 @@ static int rev_store(pl_job *job, pl_db_unit *u)
                        job->reply_json};
     int rc = pl_db_unit_add(u, "rev_store", 9, p);
     if (rc == 0 && rep->status == PL_ST_APPROVED)
-        PL_INFO(job->req.request_id, "authorization %s reversed", job->call.ref_request_id);
+        PL_INFO(job->req.request_id, "authorization %s reversed",
+                job->call.timeout_reversal_of && *job->call.timeout_reversal_of
+                    ? job->call.timeout_reversal_of
+                    : job->call.ref_request_id);
     return rc;
 }
 
