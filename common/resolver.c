@@ -90,7 +90,9 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
         copy(res->reason_code, sizeof res->reason_code, reason ? reason : "100");
         /* Decision Manager's verdict shows only in ics_decision: the authorization itself
          * succeeded. */
-        if (dm && dm->has_rcode && dm->rcode != 1) {
+        /* (RCode -1, Decision Manager itself failing, decides nothing: the authorization
+         * stands as approved.) */
+        if (dm && dm->has_rcode && dm->rcode == 0) {
             bool review = strcmp(dm->rflag, "DREVIEW") == 0 || strcmp(dm->reason_code, "480") == 0;
             copy(res->decision, sizeof res->decision, review ? "REVIEW" : "REJECT");
             copy(res->reason_code, sizeof res->reason_code,
@@ -230,6 +232,7 @@ struct pl_resolver {
     PGconn *db;
     pl_services *services;
     time_t services_at;
+    bool any_worker; /* paylinkctl's: takes rows of every worker (cfg worker "") */
     pl_counter *m_query_ok, *m_query_failed, *m_by_query, *m_by_operator, *m_by_reversal,
         *m_escalated;
 };
@@ -254,6 +257,7 @@ pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t er
         snprintf(err, errsz, "resolver: out of memory");
         return NULL;
     }
+    r->any_worker = !cfg->worker[0];
     r->publish = cfg->publish;
     r->publish_arg = cfg->publish_arg;
     if (cfg->metrics) {
@@ -306,7 +310,10 @@ static PGconn *conn(pl_resolver *r)
     PQfinish(r->db);
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     char app[64];
-    snprintf(app, sizeof app, "paylink-%s-resolver", r->worker);
+    if (r->any_worker)
+        snprintf(app, sizeof app, "paylinkctl-resolver");
+    else
+        snprintf(app, sizeof app, "paylink-%s-resolver", r->worker);
     const char *vals[] = {r->conninfo, "10", app, NULL};
     r->db = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(r->db) != CONNECTION_OK) {
@@ -855,10 +862,20 @@ static int publish_pending(pl_resolver *r, PGconn *c, int max_rows)
         return PL_ERR_DB;
     }
     int n = PQntuples(res);
-    for (int i = 0; i < n; i++)
-        if (publish_one(r, c, PQgetvalue(res, i, 0), r->worker, PQgetvalue(res, i, 1),
-                        PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) != 0)
-            break;
+    bool failed = false;
+    for (int i = 0; i < n; i++) {
+        if (failed) {
+            /* Kafka refused one: the rest are given back untried, for the next pass. */
+            const char *q[] = {PQgetvalue(res, i, 0), r->owner};
+            PQclear(exec(c,
+                         "UPDATE required_response SET lease_owner = NULL, lease_until = NULL "
+                         "WHERE id = $1::bigint AND lease_owner = $2 AND reply_pending",
+                         2, q));
+            continue;
+        }
+        failed = publish_one(r, c, PQgetvalue(res, i, 0), r->worker, PQgetvalue(res, i, 1),
+                             PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) != 0;
+    }
     PQclear(res);
     return n;
 }
@@ -918,6 +935,16 @@ static int escalate(pl_resolver *r, PGconn *c, const row *w, bool queried, const
                 w->worker, w->op, w->bureau, why);
     }
     return rc;
+}
+
+/* Who settles a row: a worker's resolver, or (paylinkctl's, which serves every worker) the
+ * operator whose name its owner carries. */
+static void resolver_name(const pl_resolver *r, const row *w, char *out, size_t n)
+{
+    if (r->any_worker)
+        copy(out, n, r->owner);
+    else
+        snprintf(out, n, "paylink-%s resolver", w->worker);
 }
 
 /* ---- the safe step: reversing an authorization that cannot be confirmed ------------------ */
@@ -1061,8 +1088,8 @@ static int follow_reversal(pl_resolver *r, PGconn *c, row *w)
     pl_resolve_outcome o;
     memset(&o, 0, sizeof o);
     o.status = PL_ST_ERROR;
-    char by[80];
-    snprintf(by, sizeof by, "paylink-%s resolver", w->worker);
+    char by[160];
+    resolver_name(r, w, by, sizeof by);
     if (strcmp(status, "approved") == 0 ||
         (strcmp(status, "declined") == 0 && strcmp(vendor, "237") == 0)) {
         snprintf(o.note, sizeof o.note,
@@ -1153,8 +1180,8 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
             map_answer(r, c, &w, &x.res, &o, message, sizeof message);
         else
             copy(message, sizeof message, "No record at the payment service: nothing was charged.");
-        char by[80];
-        snprintf(by, sizeof by, "paylink-%s resolver", w.worker);
+        char by[160];
+        resolver_name(r, &w, by, sizeof by);
         rc = apply(r, c, &w, &o, "query", by, x.d.outcome.note, message);
         if (rc == 1) {
             count(r->m_by_query);
@@ -1237,10 +1264,18 @@ static int take(pl_resolver *r, PGconn *c, const char *id, bool reopen, char *ms
         PQclear(res);
         const char *q[] = {id};
         res = exec(c,
-                   "SELECT status, lease_owner, ceil(extract(epoch FROM lease_until - now())) "
-                   "FROM required_response WHERE id = $1::bigint",
+                   "SELECT status, coalesce(lease_owner, ''), "
+                   "coalesce(ceil(extract(epoch FROM lease_until - now())), 0), worker, "
+                   "reply_pending FROM required_response WHERE id = $1::bigint",
                    1, q);
-        if (ok(res) && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "resolved") != 0) {
+        bool live = ok(res) && PQntuples(res) == 1 &&
+                    strcmp(PQgetvalue(res, 0, 0), "resolved") != 0 &&
+                    (!r->worker[0] || strcmp(PQgetvalue(res, 0, 3), r->worker) == 0);
+        if (live && PQgetvalue(res, 0, 4)[0] == 't') {
+            snprintf(msg, msgsz,
+                     "required response %s is settled; its final reply is being published", id);
+            rc = PL_ERR_STATE;
+        } else if (live) {
             snprintf(msg, msgsz,
                      "required response %s is being worked on by %s right now (for up to %s s "
                      "more); try again then",
@@ -1293,8 +1328,10 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool do_step, char *msg, size_
         snprintf(msg, msgsz, "required response %s is open again and due now", sid);
         return 0;
     }
-    if ((rc = worker_of(c, sid, worker, sizeof worker)) != 0)
+    if ((rc = worker_of(c, sid, worker, sizeof worker)) != 0) {
+        release(c, sid, r->owner);
         return rc;
+    }
     char *saved = r->worker;
     r->worker = worker;
     rc = step(r, c, sid);
@@ -1331,8 +1368,10 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
     int rc = take(r, c, sid, false, msg, msgsz);
     if (rc != 0)
         return rc;
-    if ((rc = worker_of(c, sid, worker, sizeof worker)) != 0)
+    if ((rc = worker_of(c, sid, worker, sizeof worker)) != 0) {
+        release(c, sid, r->owner);
         return rc;
+    }
     row w;
     if ((rc = load(r, c, sid, worker, &w)) != 0) {
         release(c, sid, r->owner);
@@ -1357,7 +1396,7 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
              out.status == PL_ST_APPROVED   ? "ACCEPT"
              : out.status == PL_ST_DECLINED ? "REJECT"
                                             : "ERROR");
-    char full_note[300];
+    char full_note[800]; /* cut to 300 characters by the database (left), never mid-character */
     snprintf(full_note, sizeof full_note, "operator %s: %s", by,
              note && *note ? note : "outcome confirmed with the bureau");
     rc = apply(r, c, &w, &out, "operator", by, full_note, NULL);
@@ -1376,6 +1415,7 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
                          : "; final reply published");
         rc = 0;
     } else if (rc == 0) {
+        release(c, sid, r->owner);
         snprintf(msg, msgsz, "required response %s was settled by another actor meanwhile", sid);
         rc = PL_ERR_STATE;
     } else {

@@ -27,3 +27,4 @@ ALTER TABLE required_response
 COMMENT ON COLUMN required_response.resolved_how IS 'How it was resolved: late_answer (the bureau''s answer arrived after all), query (the bureau was asked), timeout_reversal (an authorization that could not be confirmed was reversed, or the bureau had none to reverse), operator (paylinkctl wreq resolve).';
 COMMENT ON COLUMN required_response.reversal_request_id IS 'The timeout reversal the resolver asked paylink-reversal for (auth_reversal.request_id "<request_id>.tor"), NULL when none.';
 COMMENT ON COLUMN required_response.reversal_requested_at IS 'When that reversal was first requested.';
+COMMENT ON COLUMN required_response.escalated_at IS 'When the row was last escalated to an operator (kept while an operator''s wreq retry has it open again, set anew when it is escalated again).';

@@ -43,8 +43,9 @@ assert_contains "$out" "d-$run: resolved approved (query)" "receive output"
 assert_contains "$out" "1 deposit(s) without an answer, 1 settled" "receive summary"
 assert_eq "$(pl_sql "SELECT status || '|' || deposit_status || '|' || amount_deposited || '|' || vendor_response || '|' || (transaction_id <> '') FROM cc_deposit_trans WHERE request_id = :'id'" id="d-$run")" \
     "approved|*RCVD|70.00|100|true" "settled"
-assert_eq "$(pl_sql "SELECT status || '|' || resolution || '|' || resolved_how || '|' || resolved_by || '|' || queries || '|' || reply_pending FROM required_response WHERE worker = 'deposit' AND request_id = :'id'" id="d-$run")" \
-    "resolved|approved|query|paylink-deposit resolver|1|false" "required response resolved by the query"
+# resolved_by: paylinkctl's resolver, on behalf of the --by name.
+assert_eq "$(pl_sql "SELECT status || '|' || resolution || '|' || resolved_how || '|' || (resolved_by LIKE 'paylinkctl:e2e@%') || '|' || queries || '|' || reply_pending FROM required_response WHERE worker = 'deposit' AND request_id = :'id'" id="d-$run")" \
+    "resolved|approved|query|true|1|false" "required response resolved by the query"
 assert_eq "$(pl_sql "SELECT event FROM cc_deposit_history WHERE request_id = :'id' ORDER BY id" id="d-$run")" received "history row"
 assert_eq "$(pl_sql "SELECT amount_deposited FROM auth_history WHERE request_id = :'id' ORDER BY id LIMIT 1" id="a-$run")" 70.00 "authorization deposited"
 assert_eq "$(pl_sql "SELECT reply->>'status' || '|' || (reply->>'resolved') || '|' || (reply->>'resolution') FROM cc_deposit_trans WHERE request_id = :'id'" id="d-$run")" \

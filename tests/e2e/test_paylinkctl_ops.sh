@@ -135,7 +135,8 @@ show=$(ctl wreq show "dt-$run" --json)
 assert_json .required_response.status resolved "$show"
 assert_json .required_response.resolution approved "$show"
 assert_json .required_response.resolved_how query "$show"
-assert_json .required_response.resolved_by "paylink-deposit resolver" "$show"
+assert_eq "$(jq -r .required_response.resolved_by <<<"$show" | cut -d@ -f1)" "paylinkctl:e2e-ops" \
+    "resolved by paylinkctl's resolver for the --by name"
 assert_json .required_response.queries 1 "$show"
 assert_json .transaction.table cc_deposit_trans "$show"
 assert_json .transaction.status approved "$show"
