@@ -37,15 +37,54 @@ due() { pl_sql "UPDATE required_response SET next_query_at = now() WHERE request
 is_status() { [ "$(rr status "$2")" = "$1" ]; }
 reply_count() { pl_replies "$1" "$2" | jq -s length; }
 
-# ---- an auth applied by the bureau, its answer lost (905) → approved by query -----------------
-a1="rsa-$run"
+# Everything that only needs a timeout is sent at once (the waits overlap): a1 (905, applied,
+# answer lost), a2 (901, never got), t8/t9 (the same two, for the timeout reversal below), s5
+# (stored value on RLT), e6 (the External Payment Service); and the authorizations a3/a4 the
+# reversal and the deposit below refer to.
+a1="rsa-$run" a2="rsn-$run" t8="rst-$run" t9="rsu-$run" s5="rss-$run" e6="rse-$run"
+a3="rsr-$run" a4="rsd-$run"
 a1req=$(pl_request auth "$a1" 905.00)
+a3req=$(pl_request auth "$a3" 60.00)
+a4req=$(pl_request auth "$a4" 70.00)
 pl_send auth "$a1req"
-r=$(pl_wait_reply auth "$a1" 60) || fail "no reply for $a1"
+pl_send auth "$(pl_request auth "$a2" 901.00)"
+pl_send auth "$(pl_request auth "$t8" 905.80)"
+pl_send auth "$(pl_request auth "$t9" 901.90)"
+pl_send svc "$(pl_svc_request "$s5" auth "S$run" 901.00 '.svc = {card_number: "8574906000000001"}')"
+pl_send auth "$(pl_request auth "$e6" 901.00 '.service = "EXT"')"
+pl_send auth "$a3req"
+pl_send auth "$a4req"
+for id in "$a1" "$a2" "$t8" "$t9" "$e6"; do
+    r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id"
+    assert_json .status timeout "$r"
+    assert_json .required_response true "$r"
+done
+r=$(pl_wait_reply svc "$s5" 60) || fail "no reply for $s5"
 assert_json .status timeout "$r"
-assert_json .required_response true "$r"
+for id in "$a3" "$a4"; do
+    r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id"
+    assert_json .status approved "$r"
+done
 assert_eq "$(rr status "$a1")" open "required response open"
-due "$a1"
+
+# The reversal of a3 and the deposit of a4 are answered after the worker stopped waiting (the
+# simulator applies them at once and answers 8 s late).
+v3="rsv-$run" d4="rsdd-$run"
+vreq=$(jq -nc --arg id "$v3" --arg order "$(jq -r .order <<<"$a3req")" --arg a "$a3" '{v: 1,
+    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "CYB",
+    amount: "60.00", currency: "USD", auth_ref: {request_id: $a}}')
+dreq=$(pl_debit "$d4" 70.00 "$(jq -r .order <<<"$a4req")" "$a4")
+pl_sim_latency 8000
+pl_send reversal "$vreq"
+pl_send deposit "$dreq"
+r=$(pl_wait_reply reversal "$v3" 60) || fail "no reply for $v3"
+assert_json .status timeout "$r"
+r=$(pl_wait_reply deposit "$d4" 60) || fail "no reply for $d4"
+assert_json .status timeout "$r"
+pl_sim_latency 0
+
+# ---- asked about: a1 approved, a2 not there, v3 approved; s5 and e6 cannot be asked ------------
+for id in "$a1" "$a2" "$v3" "$s5" "$e6"; do due "$id"; done
 pl_eventually 90 is_status resolved "$a1" || fail "$a1 not resolved: $(rr "status || ' ' || last_query_result" "$a1")"
 assert_eq "$(rr "resolution || '|' || resolved_how || '|' || resolved_by || '|' || queries" "$a1")" \
     "approved|query|paylink-auth resolver|1" "resolved by the query"
@@ -69,12 +108,6 @@ r=$(pl_wait_reply_nth auth "$a1" 3 60) || fail "no replay for $a1"
 assert_json .status approved "$r"
 assert_json .replayed true "$r"
 
-# ---- an auth the bureau never got (901) → error, nothing charged -------------------------------
-a2="rsn-$run"
-pl_send auth "$(pl_request auth "$a2" 901.00)"
-r=$(pl_wait_reply auth "$a2" 60) || fail "no reply for $a2"
-assert_json .status timeout "$r"
-due "$a2"
 pl_eventually 90 is_status resolved "$a2" || fail "$a2 not resolved: $(rr "status || ' ' || last_query_result" "$a2")"
 assert_eq "$(rr "resolution || '|' || resolved_how" "$a2")" "error|query" "resolved: not there"
 assert_contains "$(rr resolution_note "$a2")" "no record" "why"
@@ -87,22 +120,6 @@ assert_json .resolved true "$r"
 assert_contains "$(jq -r .message <<<"$r")" "nothing was charged" "message"
 assert_eq "$(pl_ledger_count "$a2" auth)" 0 "never authorized"
 
-# ---- a reversal answered too late → approved by query, the authorization released -----------
-a3="rsr-$run"
-areq=$(pl_request auth "$a3" 60.00)
-pl_send auth "$areq"
-r=$(pl_wait_reply auth "$a3" 60) || fail "no reply for $a3"
-assert_json .status approved "$r"
-v3="rsv-$run"
-vreq=$(jq -nc --arg id "$v3" --arg order "$(jq -r .order <<<"$areq")" --arg a "$a3" '{v: 1,
-    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "CYB",
-    amount: "60.00", currency: "USD", auth_ref: {request_id: $a}}')
-pl_sim_latency 8000
-pl_send reversal "$vreq"
-r=$(pl_wait_reply reversal "$v3" 60) || fail "no reply for $v3"
-pl_sim_latency 0
-assert_json .status timeout "$r"
-due "$v3"
 pl_eventually 90 is_status resolved "$v3" || fail "$v3 not resolved: $(rr "status || ' ' || last_query_result" "$v3")"
 assert_eq "$(rr "resolution || '|' || resolved_how" "$v3")" "approved|query" "reversal resolved"
 assert_eq "$(pl_sql "SELECT status || '|' || amount_reversed FROM auth_reversal WHERE request_id = :'id'" id="$v3")" \
@@ -114,41 +131,36 @@ assert_json .status approved "$r"
 assert_json .resolution query "$r"
 assert_eq "$(pl_ledger_count "$v3" reversal)" 1 "reversed once"
 
-# ---- a deposit that cannot be confirmed → escalated, never captured twice ----------------------
-a4="rsd-$run"
-areq=$(pl_request auth "$a4" 70.00)
-pl_send auth "$areq"
-r=$(pl_wait_reply auth "$a4" 60) || fail "no reply for $a4"
-assert_json .status approved "$r"
-d4="rsdd-$run"
-dreq=$(pl_debit "$d4" 70.00 "$(jq -r .order <<<"$areq")" "$a4")
-pl_sim_latency 8000
-pl_send deposit "$dreq"
-r=$(pl_wait_reply deposit "$d4" 60) || fail "no reply for $d4"
-pl_sim_latency 0
-assert_json .status timeout "$r"
-# The query cannot be made (the report password cannot be read) until the policy's last step.
+pl_eventually 60 is_status escalated "$s5" || fail "$s5 not escalated: $(rr "status || ' ' || last_query_result" "$s5")"
+assert_contains "$(rr last_query_result "$s5")" "cannot be asked" "why"
+assert_eq "$(rr queries "$s5")" 0 "nothing asked"
+pl_eventually 60 is_status escalated "$e6" || fail "$e6 not escalated: $(rr "status || ' ' || last_query_result" "$e6")"
+assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$e6")" unknown "EXT auth still unknown"
+
+# ---- the bureau cannot be asked (the report password cannot be read) ---------------------------
+# d4, a deposit: escalated after the policy's last query, never captured twice. t8 and t9,
+# authorizations: reversed (CyberSource's timeout authorization reversal, through
+# paylink-reversal): t8 was applied by the bureau, so it is reversed; t9 never got there: 242.
 ref=$(pl_sql "SELECT password_ref FROM dm_settings WHERE service_bureau = 'CYB'")
 pl_sql "UPDATE dm_settings SET password_ref = 'env:PAYLINK_TEST_NO_SUCH_SECRET' WHERE service_bureau = 'CYB'" >/dev/null
 pl_on_exit "pl_sql \"UPDATE dm_settings SET password_ref = '$ref' WHERE service_bureau = 'CYB'\" >/dev/null"
-due "$d4"
+for id in "$d4" "$t8" "$t9"; do due "$id"; done
 pl_eventually 90 is_status escalated "$d4" || fail "$d4 not escalated: $(rr "status || ' ' || last_query_result" "$d4")"
-
-# ---- authorizations that cannot be confirmed → the timeout authorization reversal ------------
-# t8: the bureau authorized it (905) and the answer was lost: the reversal finds it by its
-# merchantTransactionIdentifier and reverses it; t9: the bureau never got it (901): 242.
-t8="rst-$run"
-t9="rsu-$run"
-pl_send auth "$(pl_request auth "$t8" 905.80)"
-pl_send auth "$(pl_request auth "$t9" 901.90)"
-for id in "$t8" "$t9"; do
-    r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id"
-    assert_json .status timeout "$r"
-    due "$id"
-done
 pl_eventually 120 is_status resolved "$t8" || fail "$t8 not resolved: $(rr "status || ' ' || last_query_result" "$t8")"
 pl_eventually 120 is_status resolved "$t9" || fail "$t9 not resolved: $(rr "status || ' ' || last_query_result" "$t9")"
 pl_sql "UPDATE dm_settings SET password_ref = :'ref' WHERE service_bureau = 'CYB'" ref="$ref" >/dev/null
+
+assert_eq "$(rr queries "$d4")" 4 "asked max_queries times"
+assert_contains "$(rr last_query_result "$d4")" "escalated after 4 queries" "last result"
+assert_contains "$(rr last_query_result "$d4")" "password" "why the query failed"
+assert_eq "$(pl_sql "SELECT status FROM cc_deposit_trans WHERE request_id = :'id'" id="$d4")" unknown "deposit still unknown"
+pl_send deposit "$dreq"
+r=$(pl_wait_reply_nth deposit "$d4" 2 60) || fail "no replay for $d4"
+assert_json .status timeout "$r"
+assert_json .replayed true "$r"
+assert_eq "$(pl_ledger_count "$d4" capture)" 1 "captured once, never sent again"
+assert_eq "$(reply_count deposit "$d4")" 2 "no final reply for an escalated deposit"
+
 assert_eq "$(rr "resolution || '|' || resolved_how || '|' || queries || '|' || reversal_request_id" "$t8")" \
     "cancelled|timeout_reversal|2|$t8.tor" "t8 settled by its timeout reversal after the last query"
 assert_eq "$(pl_sql "SELECT status || '|' || operation || '|' || amount_reversed || '|' || auth_request_id FROM auth_reversal WHERE request_id = :'id'" id="$t8.tor")" \
@@ -170,33 +182,6 @@ assert_eq "$(pl_ledger_count "$t9" auth)" 0 "t9 never authorized"
 r=$(pl_wait_reply_nth auth "$t9" 2 60) || fail "no final reply for $t9"
 assert_json .status error "$r"
 assert_json .resolution timeout_reversal "$r"
-assert_eq "$(rr queries "$d4")" 4 "asked max_queries times"
-assert_contains "$(rr last_query_result "$d4")" "escalated after 4 queries" "last result"
-assert_contains "$(rr last_query_result "$d4")" "password" "why the query failed"
-assert_eq "$(pl_sql "SELECT status FROM cc_deposit_trans WHERE request_id = :'id'" id="$d4")" unknown "deposit still unknown"
-pl_send deposit "$dreq"
-r=$(pl_wait_reply_nth deposit "$d4" 2 60) || fail "no replay for $d4"
-assert_json .status timeout "$r"
-assert_json .replayed true "$r"
-assert_eq "$(pl_ledger_count "$d4" capture)" 1 "captured once, never sent again"
-assert_eq "$(reply_count deposit "$d4")" 2 "no final reply for an escalated deposit"
-
-# ---- stored value (RLT) and the External Payment Service: escalated at the first step ----------
-s5="rss-$run"
-pl_send svc "$(pl_svc_request "$s5" auth "S$run" 901.00 '.svc = {card_number: "8574906000000001"}')"
-r=$(pl_wait_reply svc "$s5" 60) || fail "no reply for $s5"
-assert_json .status timeout "$r"
-due "$s5"
-pl_eventually 60 is_status escalated "$s5" || fail "$s5 not escalated: $(rr "status || ' ' || last_query_result" "$s5")"
-assert_contains "$(rr last_query_result "$s5")" "cannot be asked" "why"
-assert_eq "$(rr queries "$s5")" 0 "nothing asked"
-e6="rse-$run"
-pl_send auth "$(pl_request auth "$e6" 901.00 '.service = "EXT"')"
-r=$(pl_wait_reply auth "$e6" 60) || fail "no reply for $e6"
-assert_json .status timeout "$r"
-due "$e6"
-pl_eventually 60 is_status escalated "$e6" || fail "$e6 not escalated: $(rr "status || ' ' || last_query_result" "$e6")"
-assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$e6")" unknown "EXT auth still unknown"
 
 # ---- two replicas: each row resolved once -------------------------------------------------------
 pl_replica_start auth rsrep
@@ -223,8 +208,8 @@ done
 k7="rsk-$run"
 pl_send auth "$(pl_request auth "$k7" 905.50)"
 pl_wait_reply_nth auth "$k7" 2 60 >/dev/null || fail "no replies for $k7"
-# The query waits 20 s at the simulator: whoever takes the row holds it meanwhile.
-pl_sim_latency 20000
+# The query waits 12 s at the simulator: whoever takes the row holds it meanwhile.
+pl_sim_latency 12000
 due "$k7"
 leased() { [ -n "$(rr "coalesce(lease_owner, '')" "$k7")" ]; }
 pl_eventually 60 leased || fail "nobody took $k7"
