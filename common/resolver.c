@@ -753,10 +753,30 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         free(reply);
         return PL_ERR_DB;
     }
+    /* The transaction row is locked first, as the engine's store locks it before its trigger
+     * closes the required response: the same order, so a late answer stored at this moment
+     * waits for this transaction or wins it, never deadlocks with it. A row no longer unknown
+     * (the late answer won) leaves nothing to do. */
+    char lock[200];
+    snprintf(lock, sizeof lock,
+             "SELECT 1 FROM %s WHERE request_id = $1 AND status = 'unknown' FOR UPDATE",
+             table_of(w->worker));
+    const char *p0[] = {w->rid};
+    PGresult *res = exec(c, lock, 1, p0);
+    bool failed = !ok(res);
+    bool mine = !failed && PQntuples(res) == 1;
+    if (failed)
+        PL_WARN(w->rid, "resolver: locking the transaction failed: %s", PQerrorMessage(c));
+    PQclear(res);
+    if (!mine) {
+        simple(c, "ROLLBACK");
+        free(reply);
+        return failed ? PL_ERR_DB : 0;
+    }
     char lease[16];
     snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
     const char *p1[] = {w->id, resolution, how, by, note, r->owner, lease};
-    PGresult *res = exec(
+    res = exec(
         c,
         "UPDATE required_response SET status = 'resolved', resolution = $2, resolved_how = $3, "
         "resolved_by = left($4, 60), resolution_note = left($5, 300), resolved_at = now(), "
@@ -765,8 +785,8 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         "WHERE id = $1::bigint AND status IN ('open', 'escalated') AND lease_owner = $6 "
         "RETURNING id",
         7, p1);
-    bool mine = ok(res) && PQntuples(res) == 1;
-    bool failed = !ok(res);
+    mine = ok(res) && PQntuples(res) == 1;
+    failed = !ok(res);
     if (failed)
         PL_WARN(w->rid, "resolver: closing the required response failed: %s", PQerrorMessage(c));
     PQclear(res);
