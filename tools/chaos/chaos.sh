@@ -41,8 +41,9 @@
 #              waits between its queries + the lease + 60 s);
 #   escalated  required responses handed to an operator (allowed: RLT and EXT cannot be asked).
 # It also reports, without failing on it, outcomes that contradict the ledger (approved with no
-# effect, or an effect answered declined/error/invalid) and sanitizer reports in its logs (those
-# fail it). Last line, always:
+# effect, or an effect answered declined/error/invalid) and final replies overtaken by a stale
+# "outcome unknown" one (tools/chaos/checks.jq says how), and sanitizer reports in its logs
+# (those fail it). Last line, always:
 #   chaos: sent=N replied=N lost=0 double=0 unresolved=K escalated=E
 # Exit status 0 only when lost, double and unresolved are 0 and no sanitizer report was found.
 #
@@ -298,7 +299,9 @@ restore() {
             "$DEV" _kafka "$DIR" start "$id" >>"$CH/monkey.log" 2>&1 || true
     done
     for w in "${WORKERS[@]}"; do
-        for r in "${REPLICAS[@]}"; do kill -CONT "$(replica_pid "$w" "$r")" 2>/dev/null || true; done
+        for r in "${REPLICAS[@]}"; do
+            kill -CONT "$(replica_pid "$w" "$r")" 2>/dev/null || true
+        done
     done
     sim_latency 0 0 || true
     for ((i = 0; i < 180; i++)); do
@@ -1020,8 +1023,8 @@ fi
 say "stopping the environment"
 cleanup
 if ((stale > 0)); then
-    say "warning: $stale final replies (resolved: true) were followed by a stale timeout reply" \
-        "on their topic (first 20; not counted in the result):"
+    say "warning: $stale final replies (resolved: true) were followed by a stale" \
+        "\"outcome unknown\" reply on their topic (first 20; not counted in the result):"
     head -n 20 "$CH/stale.tsv" | while read -r l; do say "  $l"; done
 fi
 SANITIZER='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'

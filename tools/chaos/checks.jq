@@ -19,12 +19,14 @@
 #   double.
 # wrong: one TSV line per request whose final answer contradicts the ledger: approved while the
 #   bureau has no effect of it, or declined/error/invalid while it has one. The final answer is
-#   the last resolved reply (resolved: true), else the first one that is not a replay; timeouts
-#   (outcome unknown, left to the resolver or an operator) are not judged. Tokens and balance
+#   the last resolved reply (resolved: true), else the first one that is not a replay; an answer
+#   that says the outcome is unknown (required_response: true, a `timeout` or an `error` with a
+#   required response, left to the resolver or an operator) is not judged. Tokens and balance
 #   inquiries are not effects.
 # stale: one TSV line per request whose final reply (resolved: true) was followed on its reply
-#   topic by a `timeout` reply that is not a replay: an upstream system that keeps the last reply
-#   it read is left with "outcome unknown" although paylink settled it (the two replies come from
+#   topic by an "outcome unknown" reply (required_response: true) that is not a replay: an
+#   upstream system that keeps the last reply it read is left with "outcome unknown" although
+#   paylink settled it (the two replies come from
 #   different producers, the worker's and its resolver's, and nothing orders them).
 
 def sent_rows:
@@ -51,10 +53,10 @@ def instrument_key: .[0:7] + (.[10:] | tonumber | tostring);
 | if $check == "stale" then
     $r | group_by(.request_id)[]
     | (map(.resolved == true) | index(true)) as $final
-    | (map(.status == "timeout" and .replayed != true) | rindex(true)) as $timeout
+    | (map(.required_response == true and .replayed != true) | rindex(true)) as $timeout
     | select($final != null and $timeout != null and $timeout > $final)
     | [.[0].request_id, .[0].type, .[0].service, .[$final].status,
-       "a timeout reply came after the resolved one"] | @tsv
+       "an \"outcome unknown\" reply (\(.[$timeout].status)) came after the resolved one"] | @tsv
   elif $check == "double" then
     ($l | map(select((.protocol == "RLT" and .op == "generate") | not))
         | group_by([.protocol, .op, .ref]) | map(select(length > 1))
@@ -80,7 +82,7 @@ def instrument_key: .[0:7] + (.[10:] | tonumber | tostring);
         | from_entries) as $rlt
     | $r | group_by(.request_id)[]
     | ((map(select(.resolved == true)) | last) // (map(select(.replayed != true)) | first) // first)
-    | select(.status != "timeout")
+    | select(.status != "timeout" and .required_response != true)
     | (if .service == "RLT" and .type == "generate" then
            (if full_number then ((.svc.card_number | card_key) as $n | $cards | index($n) != null)
             else null end)
