@@ -156,7 +156,7 @@ struct pl_engine {
     int cpipe[2], ppipe[2];
     pl_db *db;
     pl_db_stmt stmts[32];
-    char sql_lookup[512], sql_unknown[1400], sql_final[512], sql_followups[256];
+    char sql_lookup[512], sql_unknown[2048], sql_final[512], sql_followups[256];
     pl_http *http;
     pl_oauth *oauth; /* bearer tokens of the bureaus that need them (oauth.h) */
     uint64_t oauth_ok_seen, oauth_failed_seen; /* its counters already in the metrics */
@@ -2479,10 +2479,14 @@ static void build_statements(pl_engine *e)
     snprintf(e->sql_unknown, sizeof e->sql_unknown,
              "WITH upd AS (UPDATE %s SET status = 'unknown', reply = $2::jsonb, "
              "error_text = left($3, 300), answered_at = now() "
-             "WHERE request_id = $1 AND status IN ('received', 'sent') RETURNING request_id), "
+             "WHERE request_id = $1 AND status IN ('received', 'sent') "
+             "RETURNING request_id, operation), "
+             /* The operation is the row's, what was sent (a redelivery that finds the row
+              * left 'sent' knows no call of its own: $9 is its request type then). */
              "rr AS (INSERT INTO required_response (request_id, worker, company, order_number, "
              "pay_seq, service_bureau, operation, amount, currency, reason, detail) "
-             "SELECT $1, $4, $5::int, $6, $7::int, $8, $9, $10::numeric, $11, $12, left($3, 300) "
+             "SELECT $1, $4, $5::int, $6, $7::int, $8, coalesce(nullif(upd.operation, ''), $9), "
+             "$10::numeric, $11, $12, left($3, 300) "
              "FROM upd ON CONFLICT (worker, request_id) DO UPDATE SET status = 'open', "
              "resolution = NULL, resolved_by = NULL, resolution_note = NULL, resolved_at = NULL, "
              "reason = excluded.reason, detail = excluded.detail) "

@@ -32,6 +32,10 @@ assert_json .required_response true "$r"
 assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$id")" unknown "row unknown"
 assert_eq "$(pl_sql "SELECT status || '|' || reason FROM required_response WHERE request_id = :'id'" id="$id")" \
     "open|sent_not_answered" "required response open"
+# What was sent (the row's operation), not the redelivered request's type: the resolver asks
+# the bureau about that operation.
+assert_eq "$(pl_sql "SELECT r.operation = t.operation AND r.operation = 'token_auth' FROM required_response r JOIN cc_auth_trans t USING (request_id) WHERE r.request_id = :'id'" id="$id")" \
+    t "the required response names the operation sent"
 assert_eq "$(pl_messages "$(pl_topic auth request.dlq)" | grep -c -F "\"$id\"" || true)" 0 \
     "no dead letter for a request that has a row"
 
