@@ -3,10 +3,10 @@
 
 #include <curl/curl.h>
 #include <getopt.h>
-#include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
+#include <limits.h>
 #include <math.h>
-#include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,19 +14,55 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_cpu.h"
+#include "bench_replicas.h"
 #include "money.h"
+
+/* SIGINT / SIGTERM during a run: the phase under way ends and the extra replicas are stopped. */
+static volatile sig_atomic_t g_stop;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* One phase: n requests of one kind, numbered base .. base + n - 1 within the run. */
+typedef struct phase {
+    const char *name;
+    pl_bench_op op;
+    bool setup; /* the setup authorizations of deposit / reversal: ids bench-<run>-a<j> */
+    unsigned long base, n;
+    long k;             /* closed loop: at most k outstanding (0: all at once) */
+    unsigned long rate; /* open loop: requests per second; k is then the bound */
+} phase;
+
+/* What a phase measured. */
+typedef struct phase_result {
+    unsigned long replies, approved;
+    double seconds;
+    double p50, p90, p99, p999, max; /* ms */
+    /* open loop */
+    long cap;
+    double last_send_s, lag_max_s;
+    unsigned long cap_waits; /* due requests that waited because cap were outstanding */
+} phase_result;
 
 typedef struct bench {
     rd_kafka_t *producer, *consumer;
-    char t_request[160], t_reply[160];
+    const char *prefix; /* of the topics */
+    const char *amount; /* of every request */
     char run[32];
-    bool svc;          /* --worker svc: stored value authorizations on RLT */
     char svc_card[24]; /* svc: the run's card number (made up, never printed) */
-    unsigned long n;
-    double *sent_at; /* per request index; 0 = not sent */
-    double *latency; /* per reply, ms */
+    unsigned long cap; /* length of the arrays below: the longest phase */
+    double *sent_at;   /* per request of the phase: 0 = not sent */
+    double *latency;   /* per reply, ms */
     unsigned char *got;
-    unsigned long replies, approved, produced_fail;
+    unsigned long produced_fail;
+    /* The phase under way. */
+    const phase *ph;
+    char id_prefix[48];
+    unsigned long replies, approved;
 } bench;
 
 static double now_s(void)
@@ -54,94 +90,142 @@ double pl_bench_percentile(const double *sorted, unsigned long n, double q)
     return sorted[rank - 1];
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *u)
+/* ---- open loop ------------------------------------------------------------------------------- */
+
+unsigned long pl_bench_rate_due(double elapsed_s, unsigned long rate, unsigned long n)
 {
-    (void)p;
-    (void)u;
-    return size * n;
+    if (elapsed_s < 0 || rate == 0)
+        return 0;
+    double due = floor(elapsed_s * (double)rate) + 1;
+    return due >= (double)n ? n : (unsigned long)due;
 }
 
-static int set_sim_latency(int ms)
+double pl_bench_rate_slot(unsigned long i, unsigned long rate)
+{
+    return rate ? (double)i / (double)rate : 0;
+}
+
+long pl_bench_rate_cap(long max_in_flight, unsigned long rate)
+{
+    if (max_in_flight > 0)
+        return max_in_flight;
+    unsigned long cap = rate * 10;
+    return cap < 1 ? 1 : cap > 1000000 ? 1000000 : (long)cap;
+}
+
+double pl_bench_rate_achieved(unsigned long n, double last_send_s, unsigned long rate)
+{
+    if (n == 0 || rate == 0)
+        return 0;
+    return (double)n / ((last_send_s > 0 ? last_send_s : 0) + 1.0 / (double)rate);
+}
+
+bool pl_bench_rate_kept(double achieved, unsigned long rate)
+{
+    return achieved >= 0.95 * (double)rate;
+}
+
+/* ---- the simulator --------------------------------------------------------------------------- */
+
+typedef struct body {
+    char text[1024];
+    size_t len;
+} body;
+
+static size_t keep_body(char *p, size_t size, size_t n, void *u)
+{
+    body *b = u;
+    size_t k = size * n, room = sizeof b->text - 1 - b->len;
+    memcpy(b->text + b->len, p, k < room ? k : room);
+    b->len += k < room ? k : room;
+    b->text[b->len] = '\0';
+    return k;
+}
+
+/*
+ * The simulator's answer delay: set to set_ms (POST $PAYLINK_SIM_URL/__sim/config?latency_ms=),
+ * or only read when set_ms is below 0 (GET). *current (may be NULL) gets the delay the
+ * simulator reports afterwards. Returns 0 or -1 (said on stderr).
+ */
+static int sim_latency(int set_ms, int *current)
 {
     const char *url = getenv("PAYLINK_SIM_URL"), *ca = getenv("PAYLINK_SIM_CA");
     if (!url || !*url) {
-        fprintf(stderr, "bench: --sim-latency-ms needs PAYLINK_SIM_URL\n");
+        fprintf(stderr, "bench: setting the simulator's latency needs PAYLINK_SIM_URL\n");
         return -1;
     }
     char full[512];
-    snprintf(full, sizeof full, "%s/__sim/config?latency_ms=%d", url, ms);
+    if (set_ms >= 0)
+        snprintf(full, sizeof full, "%s/__sim/config?latency_ms=%d", url, set_ms);
+    else
+        snprintf(full, sizeof full, "%s/__sim/config", url);
     CURL *c = curl_easy_init();
     if (!c)
         return -1;
+    body got = {.len = 0};
     curl_easy_setopt(c, CURLOPT_URL, full);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    if (set_ms >= 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    }
     if (ca && *ca)
         curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK || status != 200) {
-        fprintf(stderr, "bench: setting the simulator latency failed (%s, HTTP %ld)\n",
+        fprintf(stderr, "bench: the simulator's configuration failed (%s, HTTP %ld)\n",
                 curl_easy_strerror(rc), status);
+        return -1;
+    }
+    json_object *o = json_tokener_parse(got.text), *v;
+    int ok = o && json_object_object_get_ex(o, "latency_ms", &v);
+    if (ok && current)
+        *current = json_object_get_int(v);
+    json_object_put(o);
+    if (!ok) {
+        fprintf(stderr, "bench: the simulator did not say its latency_ms\n");
         return -1;
     }
     return 0;
 }
 
-static long peak_rss_kb(const char *pid_file)
-{
-    FILE *f = fopen(pid_file, "r");
-    if (!f)
-        return -1;
-    long pid = -1;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = -1;
-    fclose(f);
-    if (pid <= 0)
-        return -1;
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
-}
+/* ---- Kafka ----------------------------------------------------------------------------------- */
 
-/* Assigns every partition of the reply topic at its current end, before anything is sent. */
-static int assign_end(bench *b)
+/* Assigns every partition of the topics at their current end, before anything is sent. */
+static int assign_end(bench *b, const char *const *topics, int ntopics)
 {
-    const rd_kafka_metadata_t *md;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(b->consumer, b->t_reply, NULL);
-    rd_kafka_resp_err_t err = rd_kafka_metadata(b->consumer, 0, t, &md, 10000);
-    rd_kafka_topic_destroy(t);
-    if (err || md->topic_cnt != 1 || md->topics[0].err) {
-        fprintf(stderr, "bench: no metadata for %s\n", b->t_reply);
-        if (!err)
-            rd_kafka_metadata_destroy(md);
-        return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
+    int rc = 0;
+    for (int t = 0; t < ntopics && rc == 0; t++) {
+        const rd_kafka_metadata_t *md;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(b->consumer, topics[t], NULL);
+        rd_kafka_resp_err_t err = rd_kafka_metadata(b->consumer, 0, rkt, &md, 10000);
+        rd_kafka_topic_destroy(rkt);
+        if (err || md->topic_cnt != 1 || md->topics[0].err) {
+            fprintf(stderr, "bench: no metadata for %s\n", topics[t]);
+            if (!err)
+                rd_kafka_metadata_destroy(md);
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+            int64_t lo, hi;
+            int32_t p = md->topics[0].partitions[i].id;
+            if (rd_kafka_query_watermark_offsets(b->consumer, topics[t], p, &lo, &hi, 10000))
+                hi = RD_KAFKA_OFFSET_END;
+            rd_kafka_topic_partition_list_add(l, topics[t], p)->offset = hi;
+        }
+        rd_kafka_metadata_destroy(md);
     }
-    rd_kafka_topic_partition_list_t *l =
-        rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-        int64_t lo, hi;
-        int32_t p = md->topics[0].partitions[i].id;
-        if (rd_kafka_query_watermark_offsets(b->consumer, b->t_reply, p, &lo, &hi, 10000))
-            hi = RD_KAFKA_OFFSET_END;
-        rd_kafka_topic_partition_list_add(l, b->t_reply, p)->offset = hi;
-    }
-    rd_kafka_metadata_destroy(md);
-    err = rd_kafka_assign(b->consumer, l);
+    if (rc == 0 && rd_kafka_assign(b->consumer, l))
+        rc = -1;
     rd_kafka_topic_partition_list_destroy(l);
-    return err ? -1 : 0;
+    return rc;
 }
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -150,142 +234,6 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     bench *b = opaque;
     if (m->err)
         b->produced_fail++;
-}
-
-/* A credit card authorization on CYB (--worker auth). */
-static json_object *auth_request(const char *rid, const char *order, const char *amount)
-{
-    json_object *o = json_object_new_object(), *card = json_object_new_object();
-    json_object_object_add(o, "v", json_object_new_int(1));
-    json_object_object_add(o, "request_id", json_object_new_string(rid));
-    json_object_object_add(o, "type", json_object_new_string("auth"));
-    json_object_object_add(o, "company", json_object_new_int(1));
-    json_object_object_add(o, "order", json_object_new_string(order));
-    json_object_object_add(o, "pay_seq", json_object_new_int(1));
-    json_object_object_add(o, "service", json_object_new_string("CYB"));
-    json_object_object_add(o, "amount", json_object_new_string(amount));
-    json_object_object_add(o, "currency", json_object_new_string("USD"));
-    json_object_object_add(card, "number", json_object_new_string("4111111111111111"));
-    json_object_object_add(card, "exp_month", json_object_new_int(12));
-    json_object_object_add(card, "exp_year", json_object_new_int(2031));
-    json_object_object_add(card, "type", json_object_new_string("VI"));
-    json_object_object_add(o, "card", card);
-    return o;
-}
-
-/*
- * A stored value request on RLT for the run's card (--worker svc): an `auth`, or the
- * `activate` of the physical card (svc.virtual false: ActivateInstrument) that gives it its
- * balance first.
- */
-static json_object *svc_request(const bench *b, const char *type, const char *rid,
-                                const char *order, const char *amount)
-{
-    json_object *o = json_object_new_object(), *svc = json_object_new_object();
-    json_object_object_add(o, "v", json_object_new_int(1));
-    json_object_object_add(o, "request_id", json_object_new_string(rid));
-    json_object_object_add(o, "type", json_object_new_string(type));
-    json_object_object_add(o, "company", json_object_new_int(1));
-    json_object_object_add(o, "order", json_object_new_string(order));
-    json_object_object_add(o, "pay_seq", json_object_new_int(1));
-    json_object_object_add(o, "service", json_object_new_string("RLT"));
-    json_object_object_add(o, "amount", json_object_new_string(amount));
-    json_object_object_add(o, "currency", json_object_new_string("USD"));
-    json_object_object_add(svc, "card_number", json_object_new_string(b->svc_card));
-    if (strcmp(type, "activate") == 0) {
-        json_object_object_add(svc, "issue_amount", json_object_new_string(amount));
-        json_object_object_add(svc, "virtual", json_object_new_boolean(0));
-    }
-    json_object_object_add(o, "svc", svc);
-    return o;
-}
-
-/* Produces one request (retrying while the producer's queue is full). Returns 0 or -1. */
-static int produce(bench *b, const char *key, json_object *o)
-{
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    rd_kafka_resp_err_t err;
-    for (;;) {
-        err = rd_kafka_producev(b->producer, RD_KAFKA_V_TOPIC(b->t_request),
-                                RD_KAFKA_V_KEY(key, strlen(key)),
-                                RD_KAFKA_V_VALUE((void *)s, strlen(s)),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            break;
-        rd_kafka_poll(b->producer, 10);
-    }
-    return err ? -1 : 0;
-}
-
-static int send_one(bench *b, unsigned long i, const char *amount)
-{
-    char rid[64], order[24], key[32];
-    snprintf(rid, sizeof rid, "bench-%s-%lu", b->run, i);
-    snprintf(order, sizeof order, "B%s%lu", b->run + strlen(b->run) - 4, i);
-    snprintf(key, sizeof key, "1-%s", order);
-    json_object *o =
-        b->svc ? svc_request(b, "auth", rid, order, amount) : auth_request(rid, order, amount);
-    b->sent_at[i] = now_s();
-    int rc = produce(b, key, o);
-    json_object_put(o);
-    return rc;
-}
-
-/* Reads available replies; returns how many new ones matched this run. */
-static unsigned long read_replies(bench *b, int timeout_ms)
-{
-    unsigned long got = 0;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(b->consumer, timeout_ms);
-    while (m) {
-        if (!m->err && m->payload) {
-            char *copy = strndup(m->payload, m->len);
-            json_object *o = copy ? json_tokener_parse(copy) : NULL;
-            free(copy);
-            json_object *rid, *st;
-            char prefix[48];
-            snprintf(prefix, sizeof prefix, "bench-%s-", b->run);
-            if (o && json_object_object_get_ex(o, "request_id", &rid)) {
-                const char *s = json_object_get_string(rid);
-                if (s && strncmp(s, prefix, strlen(prefix)) == 0) {
-                    unsigned long i = strtoul(s + strlen(prefix), NULL, 10);
-                    if (i < b->n && !b->got[i] && b->sent_at[i] > 0) {
-                        b->got[i] = 1;
-                        b->latency[b->replies++] = (now_s() - b->sent_at[i]) * 1000.0;
-                        got++;
-                        if (json_object_object_get_ex(o, "status", &st) &&
-                            strcmp(json_object_get_string(st), "approved") == 0)
-                            b->approved++;
-                    }
-                }
-            }
-            json_object_put(o);
-        }
-        rd_kafka_message_destroy(m);
-        m = rd_kafka_consumer_poll(b->consumer, 0);
-    }
-    return got;
-}
-
-/* Sends n requests keeping at most k outstanding (0: all at once) until all replies came or
- * the timeout passed. Returns the replies received, or -1 when producing failed. */
-static long run_phase(bench *b, unsigned long n, long k, const char *amount, long timeout_s)
-{
-    double deadline = now_s() + (double)timeout_s;
-    unsigned long sent = 0;
-    while (b->replies < n && now_s() < deadline) {
-        while (sent < n && (k == 0 || (long)(sent - b->replies) < k)) {
-            if (send_one(b, sent, amount) != 0) {
-                fprintf(stderr, "bench: produce failed\n");
-                return -1;
-            }
-            sent++;
-            if (k == 0 && sent % 1000 == 0)
-                break; /* interleave reading replies with a large burst */
-        }
-        rd_kafka_poll(b->producer, 0);
-        read_replies(b, sent < n && (k == 0 || (long)(sent - b->replies) < k) ? 0 : 5);
-    }
-    return (long)b->replies;
 }
 
 static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
@@ -323,6 +271,259 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
     return rk;
 }
 
+/* ---- requests -------------------------------------------------------------------------------- */
+
+static void add_str(json_object *o, const char *key, const char *value)
+{
+    json_object_object_add(o, key, json_object_new_string(value));
+}
+
+json_object *pl_bench_request(const pl_bench_req *q)
+{
+    static const char *const types[] = {"auth", "debit", "reversal", "auth", "activate"};
+    bool svc = q->op == PL_BENCH_SVC_AUTH || q->op == PL_BENCH_SVC_ACTIVATE;
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "v", json_object_new_int(1));
+    add_str(o, "request_id", q->request_id);
+    add_str(o, "type", types[q->op]);
+    json_object_object_add(o, "company", json_object_new_int(1));
+    add_str(o, "order", q->order);
+    json_object_object_add(o, "pay_seq", json_object_new_int(1));
+    add_str(o, "service", svc ? "RLT" : "CYB");
+    add_str(o, "amount", q->amount);
+    add_str(o, "currency", "USD");
+    json_object *sub = json_object_new_object();
+    if (q->op == PL_BENCH_AUTH) {
+        /* Expiry two years ahead, as the e2e tests' requests (tests/e2e/lib.sh). */
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        add_str(sub, "number", "4111111111111111");
+        json_object_object_add(sub, "exp_month", json_object_new_int(12));
+        json_object_object_add(sub, "exp_year", json_object_new_int(tm.tm_year + 1900 + 2));
+        add_str(sub, "type", "VI");
+        json_object_object_add(o, "card", sub);
+    } else if (!svc) {
+        add_str(sub, "request_id", q->auth_ref);
+        json_object_object_add(o, "auth_ref", sub);
+    } else {
+        add_str(sub, "card_number", q->svc_card);
+        if (q->op == PL_BENCH_SVC_ACTIVATE) {
+            add_str(sub, "issue_amount", q->amount);
+            json_object_object_add(sub, "virtual", json_object_new_boolean(0));
+        }
+        json_object_object_add(o, "svc", sub);
+    }
+    return o;
+}
+
+/* The consuming workers and what their measured phases send. */
+static const struct {
+    const char *worker;
+    pl_bench_op op;
+} workers[] = {
+    {"auth", PL_BENCH_AUTH},
+    {"deposit", PL_BENCH_DEBIT},
+    {"reversal", PL_BENCH_REVERSAL},
+    {"svc", PL_BENCH_SVC_AUTH},
+};
+
+/* What worker's measured phases send; false when it is none of the four. */
+static bool op_of(const char *worker, pl_bench_op *op)
+{
+    for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++) {
+        if (strcmp(worker, workers[i].worker) == 0) {
+            *op = workers[i].op;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The worker whose request topic takes op. */
+static const char *op_worker(pl_bench_op op)
+{
+    static const char *const w[] = {"auth", "deposit", "reversal", "svc", "svc"};
+    return w[op];
+}
+
+/* Produces one request (retrying while the producer's queue is full). Returns 0 or -1. */
+static int produce(bench *b, const char *topic, const char *key, json_object *o)
+{
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(b->producer, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY(key, strlen(key)),
+                                RD_KAFKA_V_VALUE((void *)s, strlen(s)),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        rd_kafka_poll(b->producer, 10);
+    }
+    return err ? -1 : 0;
+}
+
+/* The order of request j of the run: the setup authorization j and the deposit or reversal j
+ * share it (CONTRACT.md: an auth_ref names an auth of the same company and order). 19
+ * characters at most: B, the run's last 10, 8 digits. */
+static void order_of(const bench *b, unsigned long j, char *out, size_t outsize)
+{
+    size_t rl = strlen(b->run);
+    snprintf(out, outsize, "B%s%lu", b->run + (rl > 10 ? rl - 10 : 0), j);
+}
+
+/* Sends request i of the phase under way, counting its latency from at. */
+static int send_one(bench *b, const char *topic, unsigned long i, double at)
+{
+    const phase *ph = b->ph;
+    unsigned long j = ph->base + i;
+    char rid[64], order[24], key[32], auth_ref[64];
+    snprintf(rid, sizeof rid, "%s%lu", b->id_prefix, j);
+    snprintf(auth_ref, sizeof auth_ref, "bench-%s-a%lu", b->run, j);
+    order_of(b, j, order, sizeof order);
+    snprintf(key, sizeof key, "1-%s", order);
+    pl_bench_req q = {.op = ph->op,
+                      .request_id = rid,
+                      .order = order,
+                      .amount = b->amount,
+                      .auth_ref = auth_ref,
+                      .svc_card = b->svc_card};
+    json_object *o = pl_bench_request(&q);
+    if (!o)
+        return -1;
+    b->sent_at[i] = at;
+    int rc = produce(b, topic, key, o);
+    json_object_put(o);
+    return rc;
+}
+
+/* The index j in a request id of the phase under way ("<id_prefix><digits>"), or -1. */
+static long id_index(const bench *b, const char *rid)
+{
+    size_t pl = strlen(b->id_prefix);
+    if (!rid || strncmp(rid, b->id_prefix, pl) != 0 || !rid[pl])
+        return -1;
+    long j = 0;
+    for (const char *p = rid + pl; *p; p++) {
+        if (*p < '0' || *p > '9' || p - rid - (long)pl >= 9)
+            return -1;
+        j = j * 10 + (*p - '0');
+    }
+    return j;
+}
+
+/* Reads available replies; returns how many new ones matched the phase under way. */
+static unsigned long read_replies(bench *b, int timeout_ms)
+{
+    unsigned long got = 0;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(b->consumer, timeout_ms);
+    while (m) {
+        if (!m->err && m->payload) {
+            char *copy = strndup(m->payload, m->len);
+            json_object *o = copy ? json_tokener_parse(copy) : NULL, *rid, *st;
+            free(copy);
+            long j = o && json_object_object_get_ex(o, "request_id", &rid)
+                         ? id_index(b, json_object_get_string(rid))
+                         : -1;
+            unsigned long i = j >= 0 ? (unsigned long)j - b->ph->base : ULONG_MAX;
+            if (j >= (long)b->ph->base && i < b->ph->n && !b->got[i] && b->sent_at[i] > 0) {
+                b->got[i] = 1;
+                b->latency[b->replies++] = (now_s() - b->sent_at[i]) * 1000.0;
+                got++;
+                if (json_object_object_get_ex(o, "status", &st) &&
+                    strcmp(json_object_get_string(st), "approved") == 0)
+                    b->approved++;
+            }
+            json_object_put(o);
+        }
+        rd_kafka_message_destroy(m);
+        m = rd_kafka_consumer_poll(b->consumer, 0);
+    }
+    return got;
+}
+
+/* How long to wait for replies before the next send of an open loop: until the next request is
+ * due, 1 to 5 ms. */
+static int open_loop_wait(const phase *ph, double t0, unsigned long sent, bool capped)
+{
+    if (sent >= ph->n || capped)
+        return 5;
+    double ms = ceil((t0 + pl_bench_rate_slot(sent, ph->rate) - now_s()) * 1000.0);
+    return ms < 0 ? 0 : ms > 5 ? 5 : (int)ms;
+}
+
+/*
+ * Runs one phase until every reply came, the timeout passed or a signal came; fills res (the
+ * latencies sorted in b->latency). Returns 0, or -1 when producing failed or on a signal.
+ */
+static int run_phase(bench *b, const phase *ph, long timeout_s, phase_result *res)
+{
+    memset(res, 0, sizeof *res);
+    b->ph = ph;
+    b->replies = b->approved = 0;
+    memset(b->sent_at, 0, ph->n * sizeof *b->sent_at);
+    memset(b->got, 0, ph->n);
+    snprintf(b->id_prefix, sizeof b->id_prefix, "bench-%s-%s", b->run, ph->setup ? "a" : "");
+    char topic[160];
+    snprintf(topic, sizeof topic, "%s.%s.request", b->prefix, op_worker(ph->op));
+    long cap = ph->rate ? pl_bench_rate_cap(ph->k, ph->rate) : ph->k;
+    res->cap = cap;
+    double t0 = now_s(), deadline = t0 + (double)timeout_s;
+    unsigned long sent = 0, capped_at = ULONG_MAX;
+    while (b->replies < ph->n && now_s() < deadline) {
+        if (g_stop) {
+            fprintf(stderr, "bench: interrupted during the %s phase\n", ph->name);
+            return -1;
+        }
+        unsigned long due = ph->rate ? pl_bench_rate_due(now_s() - t0, ph->rate, ph->n) : ph->n;
+        bool capped = false;
+        while (sent < due) {
+            if (cap > 0 && (long)(sent - b->replies) >= cap) {
+                capped = true;
+                if (ph->rate && capped_at != sent) {
+                    res->cap_waits++;
+                    capped_at = sent;
+                }
+                break;
+            }
+            /* Open loop: the latency counts from the scheduled time, not from a late send. */
+            double at = ph->rate ? t0 + pl_bench_rate_slot(sent, ph->rate) : now_s();
+            if (send_one(b, topic, sent, at) != 0) {
+                fprintf(stderr, "bench: produce failed\n");
+                return -1;
+            }
+            sent++;
+            if (ph->rate) {
+                double t = now_s();
+                res->lag_max_s = t - at > res->lag_max_s ? t - at : res->lag_max_s;
+                res->last_send_s = t - t0;
+            } else if (cap == 0 && sent % 1000 == 0) {
+                break; /* interleave reading replies with a large burst */
+            }
+        }
+        rd_kafka_poll(b->producer, 0);
+        if (ph->rate)
+            read_replies(b, open_loop_wait(ph, t0, sent, capped));
+        else
+            read_replies(b, sent < ph->n && !capped ? 0 : 5);
+    }
+    res->seconds = now_s() - t0;
+    res->replies = b->replies;
+    res->approved = b->approved;
+    qsort(b->latency, b->replies, sizeof *b->latency, cmp_double);
+    res->p50 = pl_bench_percentile(b->latency, b->replies, 50);
+    res->p90 = pl_bench_percentile(b->latency, b->replies, 90);
+    res->p99 = pl_bench_percentile(b->latency, b->replies, 99);
+    res->p999 = pl_bench_percentile(b->latency, b->replies, 99.9);
+    res->max = b->replies ? b->latency[b->replies - 1] : 0;
+    return 0;
+}
+
+/* ---- options --------------------------------------------------------------------------------- */
+
 /* A whole number in [min, max], digits only (no sign, no blanks, no suffix). */
 static bool parse_whole(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
@@ -340,14 +541,65 @@ static bool parse_whole(const char *s, unsigned long min, unsigned long max, uns
 }
 
 #define USAGE                                                                                      \
-    "usage: paylinkctl bench --worker auth|svc --requests N [--sim-latency-ms L] "                 \
-    "[--max-in-flight K] [--amount A] [--pid-file F] [--timeout S]"
+    "usage: paylinkctl bench --worker auth|deposit|reversal|svc --requests N "                     \
+    "[--sim-latency-ms L] [--max-in-flight K] [--rate R] [--warmup W] [--baseline] "               \
+    "[--baseline-requests M] [--replicas R] [--amount A] [--pid-file F] [--timeout S] [--help]"
+
+void pl_bench_usage(FILE *out)
+{
+    fputs(USAGE "\n\n"
+                "Drives the running system through Kafka and measures it. The last line (stdout) "
+                "is one JSON object.\n"
+                "  --worker W          auth (CYB authorizations; default), deposit (one debit "
+                "per\n"
+                "                      authorization), reversal (one reversal per "
+                "authorization) or\n"
+                "                      svc (stored value authorizations on RLT). deposit and "
+                "reversal\n"
+                "                      first get their authorizations through paylink-auth "
+                "(setup,\n"
+                "                      simulator latency 0, not measured).\n"
+                "  --requests N        measured requests (1000)\n"
+                "  --sim-latency-ms L  the simulator's answer delay for the measured phases\n"
+                "  --max-in-flight K   closed loop: at most K requests outstanding (K = 1: "
+                "sequential;\n"
+                "                      0, the default: all at once). With --rate: the bound of\n"
+                "                      outstanding requests (default R x 10)\n"
+                "  --rate R            open loop: R requests per second on a fixed schedule, "
+                "whatever\n"
+                "                      the replies do; latency counts from each request's "
+                "scheduled\n"
+                "                      send time; the run says when the rate could not be kept\n"
+                "  --warmup W          unmeasured requests first (default min(N, 200))\n"
+                "  --baseline          then a sequential phase (K = 1) of M requests, after its "
+                "own\n"
+                "                      warm-up of min(M, W): baseline_throughput and speedup\n"
+                "  --baseline-requests M  (100)\n"
+                "  --replicas R        R worker processes during the measured phases (1-32): R - "
+                "1\n"
+                "                      more are started from $PAYLINK_BIN and stopped at the end\n"
+                "  --amount A          of every request (10.00)\n"
+                "  --pid-file F        the environment's worker (default "
+                "$PAYLINK_RUN_DIR/paylink-W.pid)\n"
+                "  --timeout S         bound of each phase in seconds (300)\n"
+                "CPU during the measured phase (worker processes, PostgreSQL, simulator, "
+                "broker,\n"
+                "benchmark) is read from /proc and printed per component to stderr; the JSON "
+                "has\n"
+                "worker_cpu_us_per_tx, db_cpu_us_per_tx and harness_cpu_us_per_tx (simulator, "
+                "broker\n"
+                "and benchmark).\n",
+          out);
+}
 
 int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t errstr_size)
 {
     *o = (pl_bench_opts){.worker = "auth",
                          .requests = 1000,
                          .sim_latency_ms = -1,
+                         .warmup = -1,
+                         .baseline_requests = 100,
+                         .replicas = 1,
                          .amount = "10.00",
                          .timeout_s = 300};
     static const struct option opts[] = {
@@ -355,9 +607,15 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
         {"requests", required_argument, NULL, 'n'},
         {"sim-latency-ms", required_argument, NULL, 'l'},
         {"max-in-flight", required_argument, NULL, 'k'},
+        {"rate", required_argument, NULL, 'r'},
+        {"warmup", required_argument, NULL, 'W'},
+        {"baseline", no_argument, NULL, 'b'},
+        {"baseline-requests", required_argument, NULL, 'm'},
+        {"replicas", required_argument, NULL, 'R'},
         {"amount", required_argument, NULL, 'a'},
         {"pid-file", required_argument, NULL, 'p'},
         {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     optind = 0; /* glibc: a full restart, so the parser can run more than once */
@@ -365,12 +623,14 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
     int c;
     unsigned long v = 0;
     int64_t minor = 0;
+    bool baseline_requests = false;
+    pl_bench_op op;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'w':
-            if (strcmp(optarg, "auth") != 0 && strcmp(optarg, "svc") != 0)
+            if (!op_of(optarg, &op))
                 return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                                  "--worker: only auth and svc can be benchmarked");
+                                  "--worker: expected auth, deposit, reversal or svc");
             o->worker = optarg;
             break;
         case 'n':
@@ -390,6 +650,34 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
                                   "--max-in-flight: expected 0 (all at once) to 1000000");
             o->max_in_flight = (long)v;
             break;
+        case 'r':
+            if (!parse_whole(optarg, 1, PL_BENCH_MAX_RATE, &o->rate))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--rate: expected requests per second, 1 to %lu",
+                                  PL_BENCH_MAX_RATE);
+            break;
+        case 'W':
+            if (!parse_whole(optarg, 0, PL_BENCH_MAX_REQUESTS, &v))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--warmup: expected 0 to %lu", PL_BENCH_MAX_REQUESTS);
+            o->warmup = (long)v;
+            break;
+        case 'b':
+            o->baseline = true;
+            break;
+        case 'm':
+            if (!parse_whole(optarg, 1, PL_BENCH_MAX_REQUESTS, &o->baseline_requests))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--baseline-requests: expected 1 to %lu", PL_BENCH_MAX_REQUESTS);
+            baseline_requests = true;
+            break;
+        case 'R':
+            if (!parse_whole(optarg, 1, PL_BENCH_MAX_REPLICAS, &v))
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--replicas: expected 1 to %d (the topics' partitions)",
+                                  PL_BENCH_MAX_REPLICAS);
+            o->replicas = (unsigned)v;
+            break;
         case 'a':
             if (pl_money_parse(optarg, &minor) != PL_OK || minor <= 0)
                 return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
@@ -405,6 +693,9 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
                                   "--timeout: expected seconds, 1 to 86400");
             o->timeout_s = (long)v;
             break;
+        case 'h':
+            o->help = true;
+            break;
         default:
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s", USAGE);
         }
@@ -412,12 +703,22 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
     if (optind < argc)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "unexpected argument #%d; %s",
                           optind, USAGE);
+    if (baseline_requests && !o->baseline)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "--baseline-requests: only with --baseline");
     return PL_OK;
 }
 
 unsigned long pl_bench_warmup(unsigned long n)
 {
     return n < 200 ? n : 200;
+}
+
+unsigned long pl_bench_warmup_of(long warmup, unsigned long n)
+{
+    if (warmup < 0)
+        return pl_bench_warmup(n);
+    return (unsigned long)warmup < n ? (unsigned long)warmup : n;
 }
 
 int pl_bench_svc_balance(unsigned long count, const char *amount, char *out, size_t outsize)
@@ -432,6 +733,8 @@ int pl_bench_svc_balance(unsigned long count, const char *amount, char *out, siz
     return pl_money_format((int64_t)count * each + margin, out, outsize);
 }
 
+/* ---- setup ----------------------------------------------------------------------------------- */
+
 /*
  * Waits for the reply to the setup request rid; returns 0 when it is approved. Other messages
  * are dropped: nothing else of this run is in flight yet.
@@ -439,7 +742,7 @@ int pl_bench_svc_balance(unsigned long count, const char *amount, char *out, siz
 static int wait_setup(bench *b, const char *rid, long timeout_s)
 {
     double deadline = now_s() + (double)timeout_s;
-    while (now_s() < deadline) {
+    while (now_s() < deadline && !g_stop) {
         rd_kafka_poll(b->producer, 0);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(b->consumer, 100);
         if (!m)
@@ -473,16 +776,16 @@ static int wait_setup(bench *b, const char *rid, long timeout_s)
 }
 
 /*
- * --worker svc: a card of the run's own with enough on it for every authorization, activated
+ * --worker svc: a card of the run's own with enough on it for `count` authorizations, activated
  * through paylink-svc like any physical card (ActivateInstrument). The number is made up from
  * the time and the pid (17 digits; the simulator takes any), so runs never share a card.
  */
-static int svc_setup(bench *b, unsigned long n, const char *amount, long timeout_s)
+static int svc_setup(bench *b, unsigned long count, long timeout_s)
 {
-    char balance[24], rid[64], order[24], key[32];
-    if (pl_bench_svc_balance(n + pl_bench_warmup(n), amount, balance, sizeof balance) != PL_OK) {
-        fprintf(stderr, "bench: %lu authorizations of %s are more than one card can hold\n", n,
-                amount);
+    char balance[24], rid[64], order[24], key[32], topic[160];
+    if (pl_bench_svc_balance(count, b->amount, balance, sizeof balance) != PL_OK) {
+        fprintf(stderr, "bench: %lu authorizations of %s are more than one card can hold\n", count,
+                b->amount);
         return -1;
     }
     snprintf(b->svc_card, sizeof b->svc_card, "79%010lu%05lu",
@@ -490,8 +793,14 @@ static int svc_setup(bench *b, unsigned long n, const char *amount, long timeout
     snprintf(rid, sizeof rid, "benchcard-%s", b->run);
     snprintf(order, sizeof order, "BC%s", b->run + strlen(b->run) - 4);
     snprintf(key, sizeof key, "1-%s", order);
-    json_object *o = svc_request(b, "activate", rid, order, balance);
-    int rc = produce(b, key, o);
+    snprintf(topic, sizeof topic, "%s.svc.request", b->prefix);
+    pl_bench_req q = {.op = PL_BENCH_SVC_ACTIVATE,
+                      .request_id = rid,
+                      .order = order,
+                      .amount = balance,
+                      .svc_card = b->svc_card};
+    json_object *o = pl_bench_request(&q);
+    int rc = o ? produce(b, topic, key, o) : -1;
     json_object_put(o);
     if (rc != 0) {
         fprintf(stderr, "bench: produce failed\n");
@@ -501,92 +810,352 @@ static int svc_setup(bench *b, unsigned long n, const char *amount, long timeout
     return wait_setup(b, rid, timeout_s);
 }
 
+/*
+ * --worker deposit / reversal: `count` approved CyberSource authorizations through paylink-auth
+ * (ids bench-<run>-a<j>, orders shared with the requests that will refer to them), with the
+ * simulator answering at once; afterwards its latency is `latency`. Returns 0 or -1.
+ */
+static int auth_setup(bench *b, unsigned long count, int latency, long timeout_s)
+{
+    fprintf(stderr,
+            "bench: setup: %lu authorizations through paylink-auth (simulator latency 0, not "
+            "measured)\n",
+            count);
+    if (sim_latency(0, NULL) != 0)
+        return -1;
+    phase ph = {.name = "setup", .op = PL_BENCH_AUTH, .setup = true, .n = count, .k = 256};
+    phase_result res;
+    if (run_phase(b, &ph, timeout_s, &res) != 0)
+        return -1;
+    if (res.approved != count) {
+        fprintf(stderr,
+                "bench: setup: %lu of %lu authorizations approved (%lu replies within %ld s; is "
+                "paylink-auth running?)\n",
+                res.approved, count, res.replies, timeout_s);
+        return -1;
+    }
+    return sim_latency(latency, NULL);
+}
+
+/* ---- the result ------------------------------------------------------------------------------ */
+
+/* A number with a fixed count of decimals as the JSON shows it; null when below 0 or not
+ * finite (unknown). */
+static json_object *fixed(double v, int decimals, bool null_below_0)
+{
+    if (!isfinite(v) || (null_below_0 && v < 0))
+        return NULL;
+    char s[48];
+    snprintf(s, sizeof s, "%.*f", decimals, v);
+    return json_object_new_double_s(v, s);
+}
+
+json_object *pl_bench_result_json(const pl_bench_result *r)
+{
+    json_object *o = json_object_new_object();
+    if (!o)
+        return NULL;
+    double tput = r->seconds > 0 ? (double)r->replies / r->seconds : 0;
+    typedef struct field {
+        const char *key;
+        json_object *value;
+    } field;
+    field f[32];
+    int n = 0;
+#define F(k, v) f[n++] = (field){k, v}
+    F("replies", json_object_new_int64((int64_t)r->replies));
+    F("seconds", fixed(r->seconds, 3, false));
+    F("throughput", fixed(tput, 1, false));
+    F("p50_ms", fixed(r->p50_ms, 1, false));
+    F("p99_ms", fixed(r->p99_ms, 1, false));
+    F("max_rss_kb", json_object_new_int64(r->max_rss_kb));
+    F("worker_cpu_us_per_tx", fixed(r->worker_us, 1, true));
+    F("db_cpu_us_per_tx", fixed(r->db_us, 1, true));
+    F("harness_cpu_us_per_tx", fixed(r->harness_us, 1, true));
+    if (r->baseline) {
+        double base =
+            r->baseline_seconds > 0 ? (double)r->baseline_replies / r->baseline_seconds : 0;
+        F("baseline_throughput", fixed(base, 1, false));
+        F("speedup", base > 0 ? fixed(tput / base, 2, false) : NULL);
+    }
+    F("requests", json_object_new_int64((int64_t)r->requests));
+    F("approved", json_object_new_int64((int64_t)r->approved));
+    F("max_in_flight", json_object_new_int64(r->max_in_flight));
+    F("sim_latency_ms", json_object_new_int(r->sim_latency_ms));
+    F("worker", json_object_new_string(r->worker));
+    F("replicas", json_object_new_int((int)r->replicas));
+    F("rate", json_object_new_int64((int64_t)r->rate));
+    F("warmup", json_object_new_int64((int64_t)r->warmup));
+    if (r->rate) {
+        F("rate_achieved", fixed(r->rate_achieved, 1, false));
+        F("rate_kept", json_object_new_boolean(r->rate_kept));
+        F("send_lag_max_ms", fixed(r->send_lag_max_ms, 1, false));
+    }
+    F("sim_cpu_us_per_tx", fixed(r->sim_us, 1, true));
+    F("broker_cpu_us_per_tx", fixed(r->broker_us, 1, true));
+    F("bench_cpu_us_per_tx", fixed(r->bench_us, 1, true));
+    if (r->baseline) {
+        F("baseline_requests", json_object_new_int64((int64_t)r->baseline_requests));
+        F("baseline_replies", json_object_new_int64((int64_t)r->baseline_replies));
+    }
+#undef F
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        if (json_object_object_add(o, f[i].key, f[i].value) != 0) {
+            json_object_put(f[i].value);
+            ok = false;
+        }
+    }
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- the run --------------------------------------------------------------------------------- */
+
+static void print_phase(const char *what, const phase_result *r, unsigned long n)
+{
+    fprintf(stderr,
+            "bench: %s: %lu/%lu replies (%lu approved) in %.2f s; p50 %.1f ms, p90 %.1f ms, p99 "
+            "%.1f ms, p99.9 %.1f ms, max %.1f ms\n",
+            what, r->replies, n, r->approved, r->seconds, r->p50, r->p90, r->p99, r->p999, r->max);
+}
+
+/* The open loop's account of its schedule, into res and stderr. */
+static void report_rate(const phase *ph, const phase_result *m, pl_bench_result *res)
+{
+    res->rate_achieved = pl_bench_rate_achieved(ph->n, m->last_send_s, ph->rate);
+    res->rate_kept = pl_bench_rate_kept(res->rate_achieved, ph->rate) && m->cap_waits == 0;
+    res->send_lag_max_ms = m->lag_max_s * 1000.0;
+    fprintf(stderr,
+            "bench: open loop at %lu/s: sent at %.1f/s, the latest send %.1f ms behind its time, "
+            "%lu due requests held back by the bound of %ld outstanding\n",
+            ph->rate, res->rate_achieved, res->send_lag_max_ms, m->cap_waits, m->cap);
+    if (!res->rate_kept)
+        fprintf(stderr, "bench: warning: the rate of %lu/s could not be kept (%s)\n", ph->rate,
+                m->cap_waits ? "the system did not answer fast enough: raise --max-in-flight or "
+                               "lower --rate"
+                             : "the benchmark could not send fast enough");
+}
+
+/*
+ * The unmeasured setup of the run's `total` requests: the authorizations of deposit / reversal
+ * (the simulator's latency at 0 meanwhile, then `latency`, or what it was when latency is below
+ * 0), the svc card, or only the simulator's latency. Returns 0 or -1; after a failed
+ * authorization setup the simulator's latency is put back as it was.
+ */
+static int setup(bench *b, pl_bench_op op, unsigned long total, int latency, long timeout_s)
+{
+    if (op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL) {
+        int before = 0;
+        if (sim_latency(-1, &before) != 0)
+            return -1;
+        if (auth_setup(b, total, latency >= 0 ? latency : before, timeout_s) != 0) {
+            (void)sim_latency(before, NULL);
+            return -1;
+        }
+        return 0;
+    }
+    if (latency >= 0 && sim_latency(latency, NULL) != 0)
+        return -1;
+    return op == PL_BENCH_SVC_AUTH ? svc_setup(b, total, timeout_s) : 0;
+}
+
+/* Starts replicas - 1 more worker processes and waits until the group has taken them in (with
+ * the environment's own worker when env_worker). Returns 0 or -1 (said on stderr). */
+static int start_replicas(bench *b, const char *worker, unsigned replicas, bool env_worker,
+                          long timeout_s, pl_bench_replicas **out)
+{
+    char errstr[512];
+    if (pl_bench_replicas_start(worker, replicas - 1, b->run, out, errstr, sizeof errstr) !=
+            PL_OK ||
+        pl_bench_replicas_wait_joined(*out, b->consumer, env_worker + replicas - 1,
+                                      (double)timeout_s, &g_stop, errstr, sizeof errstr) != PL_OK) {
+        fprintf(stderr, "bench: %s\n", errstr);
+        return -1;
+    }
+    fprintf(stderr, "bench: %u replicas of paylink-%s in the consumer group\n", replicas, worker);
+    return 0;
+}
+
+/* The CPU per reply of each component into the result. */
+static void cpu_into(pl_bench_result *res, const pl_bench_cpu_account *a)
+{
+    res->worker_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_WORKER, res->replies);
+    res->db_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_DB, res->replies);
+    res->sim_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_SIM, res->replies);
+    res->broker_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_BROKER, res->replies);
+    res->bench_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_BENCH, res->replies);
+    res->harness_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_NPARTS, res->replies);
+}
+
 int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix)
 {
     pl_bench_opts opt;
-    char errstr[256];
+    char errstr[512];
     if (pl_bench_parse(argc, argv, &opt, errstr, sizeof errstr) != PL_OK) {
         fprintf(stderr, "bench: %s\n", errstr);
         return 2;
     }
-    const char *worker = opt.worker, *amount = opt.amount, *pid_file = opt.pid_file;
+    if (opt.help) {
+        pl_bench_usage(stdout);
+        return 0;
+    }
+    const char *worker = opt.worker, *pid_file = opt.pid_file;
+    const char *run_dir = getenv("PAYLINK_RUN_DIR");
     unsigned long n = opt.requests;
     long k = opt.max_in_flight, timeout_s = opt.timeout_s;
-    int sim_latency = opt.sim_latency_ms;
     char pidbuf[600];
     if (!pid_file) {
-        const char *run = getenv("PAYLINK_RUN_DIR"), *logs = getenv("PAYLINK_LOG_DIR");
-        if (run && *run)
-            snprintf(pidbuf, sizeof pidbuf, "%s/paylink-%s.pid", run, worker);
+        const char *logs = getenv("PAYLINK_LOG_DIR");
+        if (run_dir && *run_dir)
+            snprintf(pidbuf, sizeof pidbuf, "%s/paylink-%s.pid", run_dir, worker);
         else if (logs && *logs)
             snprintf(pidbuf, sizeof pidbuf, "%s/../run/paylink-%s.pid", logs, worker);
         else
             snprintf(pidbuf, sizeof pidbuf, ".dev/run/paylink-%s.pid", worker);
         pid_file = pidbuf;
     }
-    if (sim_latency >= 0 && set_sim_latency(sim_latency) != 0)
-        return 1;
+    pl_bench_op op = PL_BENCH_AUTH;
+    (void)op_of(worker, &op); /* checked by pl_bench_parse */
+    bool needs_auths = op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL;
+    /* The run's requests are numbered 0 .. total - 1: warm-up, measured, baseline warm-up,
+     * baseline. */
+    unsigned long warm = pl_bench_warmup_of(opt.warmup, n);
+    unsigned long m = opt.baseline ? opt.baseline_requests : 0;
+    unsigned long bwarm = opt.baseline ? pl_bench_warmup_of(opt.warmup, m) : 0;
+    unsigned long total = warm + n + bwarm + m, longest = n;
+    if (needs_auths)
+        longest = total; /* the setup phase sends them all */
+    if (warm > longest)
+        longest = warm;
+    if (bwarm > longest)
+        longest = bwarm;
+    if (m > longest)
+        longest = m;
 
-    bench b = {.n = n, .svc = strcmp(worker, "svc") == 0};
+    bench b = {.prefix = prefix, .amount = opt.amount, .cap = longest};
     snprintf(b.run, sizeof b.run, "%lx%04lx", (unsigned long)time(NULL),
              (unsigned long)getpid() & 0xffff);
-    snprintf(b.t_request, sizeof b.t_request, "%s.%s.request", prefix, worker);
-    snprintf(b.t_reply, sizeof b.t_reply, "%s.%s.reply", prefix, worker);
-    b.sent_at = calloc(n, sizeof *b.sent_at);
-    b.latency = calloc(n, sizeof *b.latency);
-    b.got = calloc(n, 1);
+    pl_bench_replicas *replicas = NULL;
+    json_object *j = NULL; /* the last line */
     int status = 1;
-    if (!b.sent_at || !b.latency || !b.got)
+    struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    g_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    b.sent_at = calloc(longest, sizeof *b.sent_at);
+    b.latency = calloc(longest, sizeof *b.latency);
+    b.got = calloc(longest, 1);
+    if (!b.sent_at || !b.latency || !b.got) {
+        fprintf(stderr, "bench: out of memory\n");
         goto out;
+    }
+    char t_reply[160], t_auth_reply[160];
+    snprintf(t_reply, sizeof t_reply, "%s.%s.reply", prefix, worker);
+    snprintf(t_auth_reply, sizeof t_auth_reply, "%s.auth.reply", prefix);
+    const char *replies_of[] = {t_reply, t_auth_reply};
     if (!(b.producer = client(RD_KAFKA_PRODUCER, brokers, &b)) ||
-        !(b.consumer = client(RD_KAFKA_CONSUMER, brokers, &b)) || assign_end(&b) != 0)
+        !(b.consumer = client(RD_KAFKA_CONSUMER, brokers, &b)) ||
+        assign_end(&b, replies_of, needs_auths ? 2 : 1) != 0)
         goto out;
-    if (b.svc && svc_setup(&b, n, amount, timeout_s) != 0)
+
+    if (setup(&b, op, total, opt.sim_latency_ms, timeout_s) != 0)
         goto out;
+
+    /* The extra replicas, in the worker's group before anything is measured. */
+    long env_worker = pl_bench_pid_file(pid_file);
+    if (opt.replicas > 1 &&
+        start_replicas(&b, worker, opt.replicas, env_worker > 0, timeout_s, &replicas) != 0)
+        goto out;
+    long workers[PL_BENCH_MAX_REPLICAS];
+    size_t nworkers = 0;
+    if (env_worker > 0)
+        workers[nworkers++] = env_worker;
+    for (unsigned i = 0; i < pl_bench_replicas_count(replicas); i++)
+        workers[nworkers++] = pl_bench_replicas_pid(replicas, i);
 
     /* Warm-up, not measured: the reply consumer's first fetches, the worker's connections to
      * the bureau (TLS handshakes) and the database caches all start cold. */
-    unsigned long warm = pl_bench_warmup(n);
-    char run[sizeof b.run];
-    memcpy(run, b.run, sizeof run);
-    size_t rl = strlen(run);
-    if (rl + 1 < sizeof b.run) { /* the run id is 16 characters: room to spare */
-        b.run[rl] = 'w';
-        b.run[rl + 1] = '\0';
-    }
-    b.n = warm;
-    if (run_phase(&b, warm, k ? k : 50, amount, timeout_s) < 0)
+    phase_result wr, mr, bwr, br;
+    phase warm_ph = {
+        .name = "warm-up", .op = op, .base = 0, .n = warm, .k = k && !opt.rate ? k : 50};
+    if (warm && run_phase(&b, &warm_ph, timeout_s, &wr) != 0)
         goto out;
-    memset(b.sent_at, 0, n * sizeof *b.sent_at);
-    memset(b.got, 0, n);
-    b.replies = b.approved = 0;
-    snprintf(b.run, sizeof b.run, "%s", run);
-    b.n = n;
 
-    fprintf(stderr, "bench: %lu %s requests, %s, amount %s\n", n,
-            b.svc ? "stored value auth" : "auth", k ? "closed loop" : "open loop", amount);
-    double t0 = now_s();
-    if (run_phase(&b, n, k, amount, timeout_s) < 0)
+    phase main_ph = {.name = "measured", .op = op, .base = warm, .n = n, .k = k, .rate = opt.rate};
+    char mode[96];
+    if (opt.rate)
+        snprintf(mode, sizeof mode, "open loop at %lu/s (at most %ld outstanding)", opt.rate,
+                 pl_bench_rate_cap(k, opt.rate));
+    else if (k)
+        snprintf(mode, sizeof mode, "closed loop, at most %ld outstanding", k);
+    else
+        snprintf(mode, sizeof mode, "closed loop, all at once");
+    static const char *const what[] = {"auth", "debit", "reversal", "stored value auth", ""};
+    fprintf(stderr, "bench: %lu %s requests to paylink-%s (%u replica%s), %s, amount %s\n", n,
+            what[op], worker, opt.replicas, opt.replicas > 1 ? "s" : "", mode, opt.amount);
+    pl_bench_cpu_sample cpu0, cpu1;
+    pl_bench_cpu_take(run_dir, workers, nworkers, &cpu0);
+    if (run_phase(&b, &main_ph, timeout_s, &mr) != 0)
         goto out;
-    double seconds = now_s() - t0;
-    qsort(b.latency, b.replies, sizeof *b.latency, cmp_double);
-    double p50 = pl_bench_percentile(b.latency, b.replies, 50);
-    double p99 = pl_bench_percentile(b.latency, b.replies, 99);
-    double p90 = pl_bench_percentile(b.latency, b.replies, 90);
-    double p999 = pl_bench_percentile(b.latency, b.replies, 99.9);
-    double maxl = b.replies ? b.latency[b.replies - 1] : 0;
-    long rss = peak_rss_kb(pid_file);
-    fprintf(stderr,
-            "bench: %lu/%lu replies (%lu approved) in %.2f s; p90 %.1f ms, p99.9 %.1f ms, max %.1f "
-            "ms\n",
-            b.replies, n, b.approved, seconds, p90, p999, maxl);
-    printf("{\"replies\":%lu,\"seconds\":%.3f,\"throughput\":%.1f,\"p50_ms\":%.1f,"
-           "\"p99_ms\":%.1f,\"max_rss_kb\":%ld,\"requests\":%lu,\"approved\":%lu,"
-           "\"max_in_flight\":%ld,\"sim_latency_ms\":%d}\n",
-           b.replies, seconds, seconds > 0 ? (double)b.replies / seconds : 0.0, p50, p99, rss, n,
-           b.approved, k, sim_latency);
-    status = b.replies == n ? 0 : 1;
+    pl_bench_cpu_take(run_dir, workers, nworkers, &cpu1);
+    print_phase("measured", &mr, n);
+
+    pl_bench_result res = {.worker = worker,
+                           .requests = n,
+                           .replies = mr.replies,
+                           .approved = mr.approved,
+                           .seconds = mr.seconds,
+                           .p50_ms = mr.p50,
+                           .p99_ms = mr.p99,
+                           .max_in_flight = opt.rate ? mr.cap : k,
+                           .sim_latency_ms = opt.sim_latency_ms,
+                           .replicas = opt.replicas,
+                           .warmup = warm,
+                           .rate = opt.rate};
+    if (opt.rate)
+        report_rate(&main_ph, &mr, &res);
+    pl_bench_cpu_account acct;
+    pl_bench_cpu_account_of(&cpu0, &cpu1, &acct);
+    cpu_into(&res, &acct);
+
+    /* The sequential baseline, on the same (warm) system. */
+    if (opt.baseline) {
+        phase bw_ph = {.name = "baseline warm-up", .op = op, .base = warm + n, .n = bwarm, .k = 1};
+        phase b_ph = {.name = "baseline", .op = op, .base = warm + n + bwarm, .n = m, .k = 1};
+        if ((bwarm && run_phase(&b, &bw_ph, timeout_s, &bwr) != 0) ||
+            run_phase(&b, &b_ph, timeout_s, &br) != 0)
+            goto out;
+        print_phase("baseline (one at a time)", &br, m);
+        res.baseline = true;
+        res.baseline_requests = m;
+        res.baseline_replies = br.replies;
+        res.baseline_seconds = br.seconds;
+    }
+    res.max_rss_kb = pl_bench_peak_rss_kb(workers, nworkers);
+    pl_bench_cpu_print(stderr, &acct, mr.replies, (unsigned)nworkers);
+    j = pl_bench_result_json(&res);
+    if (!j) {
+        fprintf(stderr, "bench: out of memory\n");
+        goto out;
+    }
+    if (res.baseline) {
+        json_object *sp = NULL;
+        json_object_object_get_ex(j, "speedup", &sp);
+        fprintf(stderr, "bench: speed-up over one at a time: %s\n",
+                sp ? json_object_get_string(sp) : "-");
+    }
+    status = mr.replies == n && (!opt.baseline || br.replies == m) ? 0 : 1;
 out:
+    if (pl_bench_replicas_count(replicas) > 0)
+        fprintf(stderr, "bench: stopping the %u extra replica(s)\n",
+                pl_bench_replicas_count(replicas));
+    pl_bench_replicas_destroy(replicas);
     if (b.consumer) {
         rd_kafka_consumer_close(b.consumer);
         rd_kafka_destroy(b.consumer);
@@ -599,5 +1168,14 @@ out:
     free(b.latency);
     free(b.got);
     explicit_bzero(b.svc_card, sizeof b.svc_card);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    /* The JSON line last, after everything the stopping said on stderr. */
+    if (j) {
+        fflush(stderr);
+        printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+        fflush(stdout);
+        json_object_put(j);
+    }
     return status;
 }

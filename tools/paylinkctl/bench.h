@@ -2,54 +2,98 @@
  * bench.h: `paylinkctl bench`, the benchmark of a running system driven through Kafka as an
  * upstream system would drive it.
  *
- *   paylinkctl bench --worker auth|svc --requests N [--sim-latency-ms L] [--max-in-flight K]
- *                    [--amount 10.00] [--pid-file FILE] [--timeout S]
+ *   paylinkctl bench --worker auth|deposit|reversal|svc --requests N [--sim-latency-ms L]
+ *                    [--max-in-flight K | --rate R [--max-in-flight K]] [--warmup W]
+ *                    [--baseline [--baseline-requests M]] [--replicas R] [--amount 10.00]
+ *                    [--pid-file FILE] [--timeout S]
  *
- * It produces N auth requests to <prefix>.<worker>.request and reads the replies from
+ * It produces N requests to <prefix>.<worker>.request and reads the replies from
  * <prefix>.<worker>.reply, matching them by request_id. --worker auth: credit card
- * authorizations on CYB (card 4111111111111111). --worker svc: stored value authorizations on
- * RLT, all on one physical card of the run's own (a made-up number, never printed) that the
- * benchmark first activates (ActivateInstrument) through paylink-svc for enough to approve
- * every request in full (pl_bench_svc_balance); the activation is not measured. --max-in-flight K
- * keeps at most K requests outstanding (closed loop: K = 1 is a sequential job that waits for each
- * reply); without it every request is sent at once (open loop) and the worker's own back-pressure
- * applies. --sim-latency-ms sets the bureau simulator's answer delay first
- * (POST $PAYLINK_SIM_URL/__sim/config). The last line printed is one JSON object:
- *   {"replies":N,"seconds":S,"throughput":R,"p50_ms":..,"p99_ms":..,"max_rss_kb":..,...}
- * where max_rss_kb is the worker's peak resident set (VmHWM of the pid in the pid file,
- * default $PAYLINK_RUN_DIR/paylink-<worker>.pid or <PAYLINK_LOG_DIR>/../run/paylink-<worker>.pid).
+ * authorizations on CYB (card 4111111111111111). --worker deposit / reversal: one debit (a
+ * capture) / one reversal per authorization, each referring to its own approved CyberSource
+ * authorization (auth_ref.request_id, same company and order), which an unmeasured setup phase
+ * first obtains through paylink-auth with the simulator's latency at 0 (put back to
+ * --sim-latency-ms, or to what it was, for the measured phases). --worker svc: stored value
+ * authorizations on RLT, all on one physical card of the run's own (a made-up number, never
+ * printed) that the benchmark first activates (ActivateInstrument) through paylink-svc for
+ * enough to approve every request in full (pl_bench_svc_balance); the activation is not measured.
+ *
+ * Modes. Closed loop (default): --max-in-flight K keeps at most K requests outstanding (K = 1 is
+ * a sequential job that waits for each reply), K = 0 (default) sends every request at once and
+ * the worker's own back-pressure applies. Open loop: --rate R sends R requests per second on a
+ * fixed schedule whatever the replies do; a request's latency counts from its scheduled send
+ * time (so a benchmark that falls behind its schedule shows as latency, not as a slower
+ * arrival rate), and at most K requests are outstanding (--max-in-flight, default R × 10, i.e.
+ * ten seconds' worth): a request due while K are outstanding waits, and the run reports that
+ * the rate was not kept.
+ *
+ * Phases: setup (deposit, reversal, svc; unmeasured), then --replicas R - 1 extra worker
+ * processes (bench_replicas.h) join the worker's consumer group, then the warm-up (W requests,
+ * default min(N, 200), unmeasured), the measured phase with its CPU account (bench_cpu.h), and
+ * with --baseline a sequential phase (K = 1; its own warm-up of min(M, W) requests first) of M
+ * requests (default 100), whose throughput gives the speed-up. The extra replicas are stopped at
+ * the end, also when the run fails or is interrupted.
+ *
+ * The last line printed (stdout) is one JSON object (pl_bench_result_json):
+ *   {"replies":N,"seconds":S,"throughput":R,"p50_ms":..,"p99_ms":..,"max_rss_kb":..,
+ *    "worker_cpu_us_per_tx":..,"db_cpu_us_per_tx":..,"harness_cpu_us_per_tx":..,...}
+ * where max_rss_kb is the largest peak resident set (VmHWM) among the worker's processes: the
+ * pid in the pid file (default $PAYLINK_RUN_DIR/paylink-<worker>.pid or
+ * <PAYLINK_LOG_DIR>/../run/paylink-<worker>.pid) and the extra replicas.
  */
 #ifndef PL_BENCH_H
 #define PL_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
 
 #include "err.h"
 
 #define PL_BENCH_MAX_REQUESTS 10000000UL
+#define PL_BENCH_MAX_RATE 1000000UL
+/* Topics have 32 partitions: a 33rd replica would get none. */
+#define PL_BENCH_MAX_REPLICAS 32
 
 /* The options; pl_bench_parse fills the defaults. Strings point into argv. */
 typedef struct pl_bench_opts {
-    const char *worker;     /* "auth" (default) or "svc" */
+    const char *worker;     /* "auth" (default), "deposit", "reversal" or "svc" */
     unsigned long requests; /* 1..PL_BENCH_MAX_REQUESTS (1000) */
     int sim_latency_ms;     /* 0..600000; -1 (default): the simulator is left as it is */
-    long max_in_flight;     /* 0..1000000; 0 (default): open loop */
-    const char *amount;     /* a contract amount above 0 ("10.00") */
-    const char *pid_file;   /* NULL (default): the worker's pid file of the environment */
-    long timeout_s;         /* 1..86400 (300): bound of each phase */
+    long max_in_flight;     /* 0..1000000; closed loop: 0 (default) all at once; open loop: the
+                               bound of outstanding requests, 0 (default) R × 10 */
+    unsigned long rate;     /* 0 (default): closed loop; 1..PL_BENCH_MAX_RATE requests/s */
+    long warmup;            /* -1 (default): min(requests, 200); else 0..PL_BENCH_MAX_REQUESTS */
+    bool baseline;          /* --baseline: the sequential phase after the measured one */
+    unsigned long baseline_requests; /* 1..PL_BENCH_MAX_REQUESTS (100) */
+    unsigned replicas;               /* 1..PL_BENCH_MAX_REPLICAS (1): worker processes */
+    const char *amount;              /* a contract amount above 0 ("10.00") */
+    const char *pid_file;            /* NULL (default): the worker's pid file of the environment */
+    long timeout_s;                  /* 1..86400 (300): bound of each phase */
+    bool help;                       /* --help: print the usage and do nothing else */
 } pl_bench_opts;
 
 /*
  * Parses the options after the word bench (argv[0] is "bench"; getopt_long, so "--name value"
  * and "--name=value"). Every value is checked: whole numbers in their ranges, the amount in the
- * contract's form ^\d{1,13}\.\d{2}$ and above zero, the worker auth or svc. Returns 0, or
- * PL_ERR_INVALID with the reason in errstr.
+ * contract's form ^\d{1,13}\.\d{2}$ and above zero, the worker one of the four that consume;
+ * --baseline-requests only with --baseline. Returns 0, or PL_ERR_INVALID with the reason in
+ * errstr.
  */
 int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr,
                    size_t errstr_size) PL_MUSTCHECK;
 
-/* How many unmeasured warm-up requests go before n measured ones: min(n, 200). */
+/* Prints the usage (every option, what is measured) to out. */
+void pl_bench_usage(FILE *out);
+
+/* How many unmeasured warm-up requests go before n measured ones by default: min(n, 200). */
 unsigned long pl_bench_warmup(unsigned long n);
+
+/* The warm-up of a phase of n requests: min(n, 200) when warmup is -1 (the default), else
+ * min(n, warmup). */
+unsigned long pl_bench_warmup_of(long warmup, unsigned long n);
 
 /*
  * The amount the svc benchmark activates its card with: `count` authorizations of `amount`
@@ -66,5 +110,78 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
 
 /* The q-th percentile (0..100) of n sorted values (nearest rank); 0 when n is 0. */
 double pl_bench_percentile(const double *sorted, unsigned long n, double q);
+
+/* ---- open loop: the schedule ------------------------------------------------------------- */
+
+/* How many of n requests are due elapsed_s seconds after the start at rate per second: request
+ * i is due at i / rate (the first at once); 0 before the start. */
+unsigned long pl_bench_rate_due(double elapsed_s, unsigned long rate, unsigned long n);
+
+/* When request i is due, in seconds after the start. */
+double pl_bench_rate_slot(unsigned long i, unsigned long rate);
+
+/* The bound of outstanding requests at a rate: max_in_flight when above 0, else rate × 10 (ten
+ * seconds' worth) within 1..1000000. */
+long pl_bench_rate_cap(long max_in_flight, unsigned long rate);
+
+/* The send rate achieved: n requests, the last sent last_send_s after the start (n / (last + 1 /
+ * rate): exactly rate when every request went at its time). */
+double pl_bench_rate_achieved(unsigned long n, double last_send_s, unsigned long rate);
+
+/* True when the achieved rate is within 5 % of the asked one. */
+bool pl_bench_rate_kept(double achieved, unsigned long rate);
+
+/* ---- the requests ------------------------------------------------------------------------ */
+
+typedef enum pl_bench_op {
+    PL_BENCH_AUTH,        /* auth on CYB, card 4111111111111111 */
+    PL_BENCH_DEBIT,       /* debit (capture) of auth_ref on CYB */
+    PL_BENCH_REVERSAL,    /* reversal of auth_ref on CYB */
+    PL_BENCH_SVC_AUTH,    /* stored value auth on RLT, svc_card */
+    PL_BENCH_SVC_ACTIVATE /* activation of the physical card svc_card (ActivateInstrument) */
+} pl_bench_op;
+
+typedef struct pl_bench_req {
+    pl_bench_op op;
+    const char *request_id, *order, *amount;
+    const char *auth_ref; /* debit, reversal: the request_id of the authorization */
+    const char *svc_card; /* svc: the card number */
+} pl_bench_req;
+
+/* The request as a new json-c object of company 1, pay_seq 1, USD (CONTRACT.md §1); the caller
+ * puts it. NULL when out of memory. */
+json_object *pl_bench_request(const pl_bench_req *q);
+
+/* ---- the result -------------------------------------------------------------------------- */
+
+typedef struct pl_bench_result {
+    const char *worker;
+    unsigned long requests, replies, approved;
+    double seconds, p50_ms, p99_ms;
+    long max_rss_kb; /* -1: unknown */
+    /* CPU per reply in µs (bench_cpu.h); below 0: unknown (printed as null). */
+    double worker_us, db_us, harness_us, sim_us, broker_us, bench_us;
+    long max_in_flight; /* the closed loop's K, or the open loop's bound */
+    int sim_latency_ms;
+    unsigned replicas;
+    unsigned long warmup;
+    unsigned long rate; /* 0: closed loop */
+    double rate_achieved, send_lag_max_ms;
+    bool rate_kept;
+    bool baseline; /* the baseline ran: */
+    unsigned long baseline_requests, baseline_replies;
+    double baseline_seconds;
+} pl_bench_result;
+
+/*
+ * The result as the JSON object of the last line, built with json-c: replies, seconds,
+ * throughput, p50_ms, p99_ms, max_rss_kb, worker_cpu_us_per_tx, db_cpu_us_per_tx,
+ * harness_cpu_us_per_tx, baseline_throughput and speedup (with the baseline), requests,
+ * approved, max_in_flight, sim_latency_ms, worker, replicas, rate, warmup, rate_achieved,
+ * rate_kept and send_lag_max_ms (open loop), sim_cpu_us_per_tx, broker_cpu_us_per_tx,
+ * bench_cpu_us_per_tx, baseline_requests and baseline_replies. Unknown CPU figures and a speedup
+ * without a baseline throughput are null. The caller puts it; NULL when out of memory.
+ */
+json_object *pl_bench_result_json(const pl_bench_result *r);
 
 #endif

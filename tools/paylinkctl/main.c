@@ -112,7 +112,7 @@ static void usage(FILE *out)
           "      only unless --from-beginning; only those carrying request_id ID; stop after N\n"
           "      messages or S seconds (exit 2 when --count was not reached). Messages of\n"
           "      topics other than replies and decisions are printed redacted.\n"
-          "  bench --worker auth|svc --requests N [...]\n"
+          "  bench --worker auth|deposit|reversal|svc --requests N [...]\n"
           "      Drive a running system with N requests and report throughput and latency\n"
           "      (options: paylinkctl bench --help). Global options go before the word bench.\n"
           "  offsets --worker W [--group G]\n"
