@@ -1,12 +1,29 @@
 /*
  * http.c: libcurl multi transport (see http.h for the contract and the failure classes).
+ *
+ * libcurl's socket interface on epoll: curl says which sockets it waits on (on_socket) and when
+ * it next needs to run (on_timer); a turn acts on the sockets epoll reports ready and on the
+ * timer when it is due, so its cost follows what is ready, not what is in flight (the
+ * curl_multi_poll / curl_multi_perform pair walked every transfer and polled every socket each
+ * turn).
  */
 #include "http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Ready sockets taken from epoll in one turn; the rest stay ready for the next turn. */
+#define EVENTS_MAX 256
+/* The caller's own descriptors that pl_http_wait polls along. */
+#define EXTRA_MAX 16
 
 typedef struct xfer {
     pl_http *h;
@@ -24,13 +41,33 @@ typedef struct xfer {
     struct xfer *prev, *next;
 } xfer;
 
+/*
+ * One socket curl watches. epoll's events point at it rather than carry the descriptor, so an
+ * event that was already queued for a socket curl has since removed (and whose number a new
+ * socket may have taken in the same turn) reaches the old record, marked dead, and is dropped.
+ * Dead records are reused only after the turn's events are spent (sock_reap).
+ */
+typedef struct sock {
+    curl_socket_t fd;
+    int what; /* CURL_POLL_IN / _OUT / _INOUT */
+    bool dead;
+    struct sock *next; /* in h->dead_socks or h->spare_socks while not watched */
+    struct sock *all;  /* every record of h (as many as sockets were ever watched at once) */
+} sock;
+
 struct pl_http {
     CURLM *multi;
     CURLSH *share;
     char *ca_file;
     size_t max_body;
+    int epfd;
+    int64_t timer_due; /* CLOCK_MONOTONIC ms when curl wants to run, -1: no timer */
+    int sock_errno;    /* an epoll registration failed (reported by pl_http_wait) */
     xfer *live;
     size_t n_live;
+    sock *all_socks, *dead_socks, *spare_socks;
+    size_t n_socks;
+    pl_http_counts counts;
 };
 
 static bool curl_ready;
@@ -52,6 +89,122 @@ const char *pl_http_outcome_name(pl_http_outcome o)
     return "unknown";
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- sockets and the timer (curl's callbacks: they only take notes, never drive curl) ---- */
+
+/* A record for a socket curl starts watching: a spare one, or new. */
+static sock *sock_new(pl_http *h, curl_socket_t fd)
+{
+    sock *s = h->spare_socks;
+    if (s) {
+        h->spare_socks = s->next;
+    } else {
+        if (!(s = malloc(sizeof *s)))
+            return NULL;
+        s->all = h->all_socks;
+        h->all_socks = s;
+    }
+    s->fd = fd;
+    s->what = 0;
+    s->dead = false;
+    s->next = NULL;
+    h->n_socks++;
+    return s;
+}
+
+/* curl no longer watches s: out of epoll, and dead until the turn's events are spent. */
+static void sock_kill(pl_http *h, sock *s)
+{
+    /* Fails harmlessly when the descriptor was closed already (the kernel dropped it). */
+    epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    h->n_socks--;
+    s->dead = true;
+    s->next = h->dead_socks;
+    h->dead_socks = s;
+}
+
+/* Recycles the dead records; only once no epoll event read earlier can still point at them. */
+static void sock_reap(pl_http *h)
+{
+    while (h->dead_socks) {
+        sock *s = h->dead_socks;
+        h->dead_socks = s->next;
+        s->next = h->spare_socks;
+        h->spare_socks = s;
+    }
+}
+
+/* ADD for a new record, MOD for a known one, each falling back to the other. */
+static int sock_watch(pl_http *h, sock *s, bool known)
+{
+    struct epoll_event ev = {.data.ptr = s};
+    if (s->what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (s->what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    int op = known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(h->epfd, op, s->fd, &ev) == 0)
+        return 0;
+    /*
+     * ENOENT: curl closed a socket without telling (the kernel dropped it from the set) and
+     * the number came back for a new one that curl still files under the old record.
+     * EEXIST: a registration curl removed without our hearing of it.
+     */
+    if (errno == ENOENT && op == EPOLL_CTL_MOD)
+        op = EPOLL_CTL_ADD;
+    else if (errno == EEXIST && op == EPOLL_CTL_ADD)
+        op = EPOLL_CTL_MOD;
+    else
+        return -1;
+    return epoll_ctl(h->epfd, op, s->fd, &ev);
+}
+
+/*
+ * CURLMOPT_SOCKETFUNCTION. Never returns -1: that would mark the multi handle dead for good.
+ * A registration that fails is reported by the next pl_http_wait; the transfer then ends on
+ * its own timeout.
+ */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    pl_http *h = userp;
+    sock *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s)
+            sock_kill(h, s);
+        return 0;
+    }
+    bool known = s != NULL;
+    if (!s) {
+        if (!(s = sock_new(h, fd))) {
+            h->sock_errno = ENOMEM;
+            return 0;
+        }
+        curl_multi_assign(h->multi, fd, s);
+    }
+    s->what = what;
+    if (sock_watch(h, s, known) != 0)
+        h->sock_errno = errno;
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: -1 deletes the timer, 0 asks to run as soon as possible. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    pl_http *h = userp;
+    h->timer_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    return 0;
+}
+
+/* ---- the client ---------------------------------------------------------------------- */
+
 pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t errstr_size)
 {
     if (!curl_ready) {
@@ -64,6 +217,8 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
     pl_http *h = calloc(1, sizeof *h);
     if (!h)
         goto nomem;
+    h->epfd = -1;
+    h->timer_due = -1;
     h->max_body = max_body ? max_body : 1024 * 1024;
     if (ca_file && *ca_file && !(h->ca_file = strdup(ca_file)))
         goto nomem;
@@ -71,21 +226,32 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
     h->share = curl_share_init();
     if (!h->multi || !h->share)
         goto nomem;
+    if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        pl_err_set(PL_ERR_HTTP, errstr, errstr_size, "epoll_create1: %s", strerror(errno));
+        goto fail;
+    }
     /* One TLS session cache and DNS cache for all transfers: resumed handshakes are cheap. */
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     return h;
 nomem:
+    pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+fail:
     if (h) {
         if (h->multi)
             curl_multi_cleanup(h->multi);
         if (h->share)
             curl_share_cleanup(h->share);
+        if (h->epfd >= 0)
+            close(h->epfd);
         free(h->ca_file);
         free(h);
     }
-    pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
     return NULL;
 }
 
@@ -172,6 +338,7 @@ static int xfer_start(xfer *x)
     /* Retire idle connections before a bureau's load balancer does, so a request is rarely
      * written into a connection the far end is closing (that would be an unknown outcome). */
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
+    h->counts.attempts++;
     return curl_multi_add_handle(h->multi, e) == CURLM_OK ? 0 : PL_ERR_HTTP;
 }
 
@@ -240,6 +407,7 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
         xfer_unlink(x);
         goto fail;
     }
+    h->counts.calls++;
     return 0;
 fail:
     if (x->easy)
@@ -296,6 +464,10 @@ static void finish(xfer *x, CURLcode rc)
     xfer_free(x);
 }
 
+/*
+ * Ends the finished calls. Callbacks run here, outside every libcurl callback and after the
+ * turn's socket actions, so a callback may submit (curl_multi_add_handle) freely.
+ */
 static void drain(pl_http *h)
 {
     CURLMsg *m;
@@ -311,25 +483,99 @@ static void drain(pl_http *h)
     }
 }
 
+/* What epoll saw, in curl's terms (as curl's own poll does: an error or hang-up on a socket
+ * read from is "readable", so the read finds out what happened). */
+static int cselect_bits(const sock *s, uint32_t ev)
+{
+    int bits = 0;
+    if ((s->what & CURL_POLL_IN) && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        bits |= CURL_CSELECT_IN;
+    if ((s->what & CURL_POLL_OUT) && (ev & EPOLLOUT))
+        bits |= CURL_CSELECT_OUT;
+    if ((s->what & CURL_POLL_OUT) && (ev & (EPOLLERR | EPOLLHUP)))
+        bits |= CURL_CSELECT_ERR;
+    return bits;
+}
+
+/* Acts on the sockets epoll reports ready now. */
+static int act_on_sockets(pl_http *h)
+{
+    struct epoll_event ev[EVENTS_MAX];
+    int n = epoll_wait(h->epfd, ev, EVENTS_MAX, 0);
+    if (n < 0)
+        return errno == EINTR ? 0 : PL_ERR_HTTP;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        sock *s = ev[i].data.ptr;
+        /* Removed by an action on an earlier socket of this batch; its number may be a new
+         * socket's already, which this stale event does not describe. */
+        if (s->dead)
+            continue;
+        int bits = cselect_bits(s, ev[i].events);
+        if (!bits)
+            continue; /* curl no longer waits for what happened */
+        int running;
+        h->counts.socket_actions++;
+        if (curl_multi_socket_action(h->multi, s->fd, bits, &running) != CURLM_OK)
+            rc = PL_ERR_HTTP;
+    }
+    return rc;
+}
+
+/* Runs curl's timer. A timer is one-shot: curl sets the next one (or none) while it runs. */
+static int act_on_timer(pl_http *h)
+{
+    int running;
+    h->timer_due = -1;
+    h->counts.timer_actions++;
+    CURLMcode mc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    /*
+     * Ask curl for its next expiry rather than trust that the callback fired: a timer that woke
+     * up a millisecond early (curl rounds down) must not be lost.
+     */
+    long next = -1;
+    if (curl_multi_timeout(h->multi, &next) == CURLM_OK)
+        h->timer_due = next < 0 ? -1 : now_ms() + next;
+    return mc == CURLM_OK ? 0 : PL_ERR_HTTP;
+}
+
 int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_ms)
 {
-    struct curl_waitfd wfds[16];
-    if (nextra > 16)
+    if (nextra > EXTRA_MAX)
         return PL_ERR_INVALID;
-    for (unsigned i = 0; i < nextra; i++) {
-        wfds[i].fd = extra[i].fd;
-        wfds[i].events = extra[i].events;
-        wfds[i].revents = 0;
-    }
-    int running = 0;
-    CURLMcode mc = curl_multi_poll(h->multi, wfds, nextra, timeout_ms, NULL);
+    struct pollfd pfd[1 + EXTRA_MAX];
+    pfd[0] = (struct pollfd){.fd = h->epfd, .events = POLLIN};
     for (unsigned i = 0; i < nextra; i++)
-        extra[i].revents = wfds[i].revents;
-    if (mc != CURLM_OK)
+        pfd[1 + i] = (struct pollfd){.fd = extra[i].fd, .events = extra[i].events};
+    int wait = timeout_ms;
+    if (h->timer_due >= 0) {
+        int64_t left = h->timer_due - now_ms();
+        if (left < 0)
+            left = 0;
+        if (left > INT_MAX)
+            left = INT_MAX;
+        if (wait < 0 || left < wait)
+            wait = (int)left;
+    }
+    int n = poll(pfd, 1 + nextra, wait);
+    if (n < 0 && errno != EINTR)
         return PL_ERR_HTTP;
-    mc = curl_multi_perform(h->multi, &running);
+    for (unsigned i = 0; i < nextra; i++)
+        extra[i].revents = n > 0 ? pfd[1 + i].revents : 0;
+    int rc = 0;
+    if (n > 0 && pfd[0].revents && act_on_sockets(h) != 0)
+        rc = PL_ERR_HTTP;
+    /* Events read before this point are spent: the dead records may serve new sockets. */
+    sock_reap(h);
+    /* At most one timer action a turn: a timer curl keeps at 0 cannot spin inside one call. */
+    if (h->timer_due >= 0 && now_ms() >= h->timer_due && act_on_timer(h) != 0)
+        rc = PL_ERR_HTTP;
     drain(h);
-    return mc == CURLM_OK ? 0 : PL_ERR_HTTP;
+    if (h->sock_errno) {
+        h->sock_errno = 0;
+        rc = PL_ERR_HTTP;
+    }
+    return rc;
 }
 
 size_t pl_http_in_flight(const pl_http *h)
@@ -337,10 +583,17 @@ size_t pl_http_in_flight(const pl_http *h)
     return h->n_live;
 }
 
+void pl_http_stats(const pl_http *h, pl_http_counts *out)
+{
+    *out = h->counts;
+    out->sockets = h->n_socks;
+}
+
 void pl_http_destroy(pl_http *h)
 {
     if (!h)
         return;
+    /* A callback may submit again; that call is cancelled in its turn. */
     while (h->live) {
         xfer *x = h->live;
         curl_multi_remove_handle(h->multi, x->easy);
@@ -352,8 +605,15 @@ void pl_http_destroy(pl_http *h)
         x->cb(x->arg, &r);
         xfer_free(x);
     }
+    /* Closing the cached connections may still call on_socket: h and epfd stay until then. */
     curl_multi_cleanup(h->multi);
     curl_share_cleanup(h->share);
+    while (h->all_socks) {
+        sock *s = h->all_socks;
+        h->all_socks = s->all;
+        free(s);
+    }
+    close(h->epfd);
     free(h->ca_file);
     free(h);
 }

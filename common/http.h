@@ -3,8 +3,10 @@
  *
  * The engine's loop waits in pl_http_wait, which polls curl's sockets together with the
  * engine's other descriptors (the Kafka queue pipes, the PostgreSQL socket), so there is no
- * thread per request. Connections are reused through the multi handle's cache. TLS peer and
- * host verification are always on; a private CA file may be given (the simulator's test CA).
+ * thread per request. curl's sockets sit in one epoll set (libcurl's socket interface), so a
+ * turn costs what is ready, not what is in flight. Connections are reused through the multi
+ * handle's cache, TLS sessions through a share handle. TLS peer and host verification are
+ * always on; a private CA file may be given (the simulator's test CA).
  *
  * Failure classification, which decides between "retry", "error" and "unknown outcome":
  *   - PL_HTTP_NOT_SENT: no byte of the request left (DNS, connect, TLS handshake failed). The
@@ -84,5 +86,17 @@ int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_
 
 /* Calls in flight (including retries waiting). */
 size_t pl_http_in_flight(const pl_http *h);
+
+/* Counters since pl_http_new (for tests and diagnostics). */
+typedef struct pl_http_counts {
+    unsigned long long calls;          /* accepted by pl_http_submit */
+    unsigned long long attempts;       /* attempts started (calls plus "not sent" retries) */
+    unsigned long long socket_actions; /* curl_multi_socket_action for a ready socket */
+    unsigned long long timer_actions;  /* curl_multi_socket_action for curl's timer */
+    size_t sockets;                    /* now: sockets curl asked to watch */
+} pl_http_counts;
+
+/* Fills *out. h and out must not be NULL. */
+void pl_http_stats(const pl_http *h, pl_http_counts *out);
 
 #endif

@@ -45,11 +45,13 @@
 #define CALL_MS 60000
 #define DRIVE_MS 120000
 #define SLOW_MAX_MS 300000
+/* How long the test of many calls at once may drive them (hundreds of handshakes, valgrind). */
+#define MANY_MS 600000
 
 /* ---- the server ---------------------------------------------------------------------- */
 
 /* What reached the server (handlers run on MHD's threads). */
-static atomic_int hits_ok, hits_slow, hits_close, hits_big, hits_other;
+static atomic_int hits_ok, hits_slow, hits_close, hits_big, hits_echo, hits_other;
 /* /slow answers when this changes (release_slow), and counts the answers it sent. */
 static atomic_int slow_generation, slow_answered;
 
@@ -108,6 +110,15 @@ static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, con
         /* Read the request, then drop the connection without an answer. */
         atomic_fetch_add(&hits_close, 1);
         return MHD_NO;
+    }
+    if (strcmp(url, "/echo") == 0) {
+        /* The request's body back, so that each of many calls can check it got its own. */
+        atomic_fetch_add(&hits_echo, 1);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
     }
     if (strcmp(url, "/big") == 0) {
         atomic_fetch_add(&hits_big, 1);
@@ -713,6 +724,280 @@ static void test_wait_extra_fds(void **state)
     drop_client(h);
 }
 
+/* ---- the socket interface and the pool of handles ------------------------------------ */
+
+static pl_http_counts counts_of(const pl_http *h)
+{
+    pl_http_counts k;
+    pl_http_stats(h, &k);
+    return k;
+}
+
+/* Submits n calls to /slow (call i reports to x[i]) and drives them until the server holds
+ * them all: sent, and waiting for an answer until release_slow. */
+static void submit_held(pl_http *h, rec *x, int n)
+{
+    int before = atomic_load(&hits_slow);
+    pl_http_call c = make_call(https_test_url(15, "127.0.0.1", srv.port, "/slow"), CALL_MS);
+    memset(x, 0, (size_t)n * sizeof *x);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pl_http_submit(h, &c, on_done, &x[i]), 0);
+    drive_until(h, &hits_slow, before + n, DRIVE_MS);
+    assert_int_equal(pl_http_in_flight(h), n);
+}
+
+/*
+ * Submits n calls at once (call i reports to x[i]), drives them until none is in flight, and
+ * checks that each callback fired once, with outcome want[i] after one attempt.
+ */
+static void run_at_once(pl_http *h, const pl_http_call *calls, rec *x, const pl_http_outcome *want,
+                        int n, int max_ms)
+{
+    memset(x, 0, (size_t)n * sizeof *x);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pl_http_submit(h, &calls[i], on_done, &x[i]), 0);
+    assert_int_equal(pl_http_in_flight(h), n);
+    https_test_drive_idle(h, max_ms);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(x[i].calls, 1);
+        if (x[i].outcome != want[i] || x[i].attempts != 1)
+            fail_msg("call %d: %s after %d attempt(s) (%s), want %s", i,
+                     pl_http_outcome_name(x[i].outcome), x[i].attempts, x[i].error,
+                     pl_http_outcome_name(want[i]));
+    }
+}
+
+/*
+ * Many calls at once, each with its own body, each end exactly once with its own answer; the
+ * second wave runs on the connections the first one left in curl's cache.
+ */
+static void test_many_concurrent(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    static rec x[N];
+    static char bodies[N][32];
+    static pl_http_call calls[N];
+    static pl_http_outcome want[N];
+    pl_http *h = new_client(ca_path, 0);
+    int before = atomic_load(&hits_echo);
+    for (int wave = 0; wave < 2; wave++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(bodies[i], sizeof bodies[i], "<n>%d.%d</n>", wave, i);
+            calls[i] = make_call(https_test_url(0, "127.0.0.1", srv.port, "/echo"), CALL_MS);
+            calls[i].body = bodies[i];
+            calls[i].body_len = strlen(bodies[i]);
+            /* Hundreds of handshakes at once (under valgrind, one thread at a time) can take
+             * longer than the default 10 s connection wait, which this test is not about. */
+            calls[i].connect_timeout_ms = CALL_MS;
+            want[i] = PL_HTTP_OK;
+        }
+        run_at_once(h, calls, x, want, N, MANY_MS);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(x[i].status, 200);
+            assert_string_equal(x[i].body, bodies[i]);
+        }
+        pl_http_counts k = counts_of(h);
+        assert_int_equal(k.calls, (wave + 1) * N);
+        /* Idle connections wait in curl's cache, unwatched. */
+        assert_int_equal(k.sockets, 0);
+    }
+    /* Each request reached the server once. */
+    assert_int_equal(atomic_load(&hits_echo), before + 2 * N);
+    drop_client(h);
+}
+
+/*
+ * One after another, calls of every outcome; a call without an answer never shows an earlier
+ * call's answer. Then the idle client sleeps.
+ */
+static void test_calls_in_a_row(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call ok = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call lost = make_call(https_test_url(1, "127.0.0.1", srv.port, "/close"), CALL_MS);
+    pl_http_call refused =
+        make_call(https_test_url(2, "127.0.0.1", https_test_closed_port(), "/ok"), CALL_MS);
+    rec x;
+    for (int i = 0; i < 3; i++) {
+        call_once(h, &ok, &x, DRIVE_MS);
+        assert_int_equal(x.outcome, PL_HTTP_OK);
+        assert_string_equal(x.body, "<ok>hello</ok>");
+        call_once(h, &lost, &x, DRIVE_MS);
+        assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
+        assert_string_equal(x.body, "");
+        assert_int_equal(x.body_len, 0);
+        call_once(h, &refused, &x, DRIVE_MS);
+        assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+        assert_int_equal(x.attempts, 3);
+        assert_string_equal(x.body, "");
+        assert_int_equal(x.body_len, 0);
+    }
+    pl_http_counts k = counts_of(h);
+    assert_int_equal(k.calls, 9);
+    assert_int_equal(k.attempts, 3 * (1 + 1 + 3));
+
+    /* Idle now, the client sleeps: curl has no timer and no socket to watch, so its waits run
+     * nothing (a timer left at 0 would run on every turn). */
+    assert_int_equal(k.sockets, 0);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(pl_http_wait(h, &pfd, 1, 20), 0);
+        assert_int_equal(pfd.revents, 0);
+    }
+    pl_http_counts idle = counts_of(h);
+    assert_int_equal(idle.timer_actions, k.timer_actions);
+    assert_int_equal(idle.socket_actions, k.socket_actions);
+    close(p[0]);
+    close(p[1]);
+    drop_client(h);
+}
+
+/* Calls whose callbacks submit the next call (as the engine does after a 401, or for a next
+ * step of the same job). */
+typedef struct chain {
+    pl_http *h;
+    pl_http_call call;
+    int left; /* calls the callbacks still submit */
+    int n;    /* callbacks so far */
+    rec recs[8];
+} chain;
+
+static void on_chain(void *arg, const pl_http_response *r)
+{
+    chain *c = arg;
+    if (c->n >= (int)(sizeof c->recs / sizeof c->recs[0]))
+        fail_msg("more callbacks than calls");
+    on_done(&c->recs[c->n++], r);
+    if (c->left > 0) {
+        c->left--;
+        if (pl_http_submit(c->h, &c->call, on_chain, c) != 0)
+            fail_msg("submit from a callback refused");
+    }
+}
+
+/* Submits a call to url whose callbacks submit it again, left more times. */
+static void chain_start(chain *c, pl_http *h, const char *url, int left)
+{
+    memset(c, 0, sizeof *c);
+    c->h = h;
+    c->call = make_call(url, CALL_MS);
+    c->left = left;
+    assert_int_equal(pl_http_submit(h, &c->call, on_chain, c), 0);
+}
+
+static void test_submit_from_callback(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    chain c;
+    int before = atomic_load(&hits_ok);
+    chain_start(&c, h, https_test_url(0, "127.0.0.1", srv.port, "/ok"), 3);
+    https_test_drive_idle(h, DRIVE_MS);
+    assert_int_equal(c.n, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(c.recs[i].calls, 1);
+        assert_int_equal(c.recs[i].outcome, PL_HTTP_OK);
+        assert_string_equal(c.recs[i].body, "<ok>hello</ok>");
+    }
+    assert_int_equal(atomic_load(&hits_ok), before + 4);
+
+    /* A call that fails and is retried, submitted from a callback. */
+    chain_start(&c, h, https_test_url(1, "127.0.0.1", https_test_closed_port(), "/ok"), 1);
+    https_test_drive_idle(h, DRIVE_MS);
+    assert_int_equal(c.n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(c.recs[i].calls, 1);
+        assert_int_equal(c.recs[i].outcome, PL_HTTP_NOT_SENT);
+        assert_int_equal(c.recs[i].attempts, 3);
+    }
+    drop_client(h);
+}
+
+/*
+ * Destroy with calls at every stage: waiting for their answer, submitted but not started, and
+ * submitted by a cancelled call's callback during the destroy. Each callback fires once.
+ */
+static void test_destroy_cancels_all(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    pl_http *h = new_client(ca_path, 0);
+    rec x[N + 1];
+    submit_held(h, x, N);
+    /* Submitted, not started (no turn ran since): one plain, one whose callbacks resubmit. */
+    chain c;
+    chain_start(&c, h, https_test_url(0, "127.0.0.1", srv.port, "/slow"), 2);
+    memset(&x[N], 0, sizeof x[N]);
+    assert_int_equal(pl_http_submit(h, &c.call, on_done, &x[N]), 0);
+    assert_int_equal(pl_http_in_flight(h), N + 2);
+    drop_client(h);
+    for (int i = 0; i < N + 1; i++) {
+        assert_int_equal(x[i].calls, 1);
+        assert_int_equal(x[i].outcome, PL_HTTP_CANCELLED);
+    }
+    assert_int_equal(c.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(c.recs[i].calls, 1);
+        assert_int_equal(c.recs[i].outcome, PL_HTTP_CANCELLED);
+    }
+    release_slow();
+}
+
+/* The caller's descriptors still end a wait while calls wait for their answers. */
+static void test_extra_fds_with_calls_in_flight(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    rec x;
+    submit_held(h, &x, 1);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+    /* Returns for the pipe (the slow answer is held until released below). */
+    assert_int_equal(pl_http_wait(h, &pfd, 1, DRIVE_MS), 0);
+    assert_true(pfd.revents & POLLIN);
+    assert_int_equal(x.calls, 0);
+    release_slow();
+    https_test_drive_idle(h, DRIVE_MS);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_string_equal(x.body, "<late/>");
+    close(p[0]);
+    close(p[1]);
+    drop_client(h);
+}
+
+/*
+ * Connections dropped by the server (their sockets closed and removed) among new ones opened in
+ * the same turns, whose descriptors take the freed numbers: every call ends once, as it should.
+ */
+static void test_dropped_and_new_connections(void **state)
+{
+    (void)state;
+    enum { N = 32 };
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call calls[N];
+    pl_http_outcome want[N];
+    for (int i = 0; i < N; i++) {
+        bool drop = i % 2 == 0;
+        calls[i] = make_call(https_test_url(drop, "127.0.0.1", srv.port, drop ? "/close" : "/ok"),
+                             CALL_MS);
+        want[i] = drop ? PL_HTTP_CONN_LOST : PL_HTTP_OK;
+    }
+    int lost_before = atomic_load(&hits_close), ok_before = atomic_load(&hits_ok);
+    rec x[N];
+    for (int wave = 0; wave < 3; wave++)
+        run_at_once(h, calls, x, want, N, DRIVE_MS);
+    assert_int_equal(atomic_load(&hits_close), lost_before + 3 * N / 2);
+    assert_int_equal(atomic_load(&hits_ok), ok_before + 3 * N / 2);
+    drop_client(h);
+}
+
 static void test_outcome_names(void **state)
 {
     (void)state;
@@ -742,6 +1027,12 @@ int main(void)
         cmocka_unit_test_teardown(test_destroy_cancels, teardown),
         cmocka_unit_test_teardown(test_submit_errors, teardown),
         cmocka_unit_test_teardown(test_wait_extra_fds, teardown),
+        cmocka_unit_test_teardown(test_many_concurrent, teardown),
+        cmocka_unit_test_teardown(test_calls_in_a_row, teardown),
+        cmocka_unit_test_teardown(test_submit_from_callback, teardown),
+        cmocka_unit_test_teardown(test_destroy_cancels_all, teardown),
+        cmocka_unit_test_teardown(test_extra_fds_with_calls_in_flight, teardown),
+        cmocka_unit_test_teardown(test_dropped_and_new_connections, teardown),
         cmocka_unit_test_teardown(test_outcome_names, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
