@@ -5,7 +5,8 @@
  * it next needs to run (on_timer); a turn acts on the sockets epoll reports ready and on the
  * timer when it is due, so its cost follows what is ready, not what is in flight (the
  * curl_multi_poll / curl_multi_perform pair walked every transfer and polled every socket each
- * turn).
+ * turn). Easy handles, with their answer buffers, go back to a bounded pool when a call ends
+ * and serve the next calls, so a call allocates nothing of its own in the common case.
  */
 #include "http.h"
 
@@ -20,25 +21,38 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * Idle easy handles kept for reuse: as many as the engine keeps in flight by default
+ * (PAYLINK_MAX_IN_FLIGHT, 512), so a steady load takes every handle from the pool; a client
+ * never holds more than it had in flight at its peak.
+ */
+#define POOL_MAX 512
+/* An answer buffer larger than this is freed when its call ends (answers are a few KiB). */
+#define KEEP_BUF (16 * 1024)
 /* Ready sockets taken from epoll in one turn; the rest stay ready for the next turn. */
 #define EVENTS_MAX 256
 /* The caller's own descriptors that pl_http_wait polls along. */
 #define EXTRA_MAX 16
 
+/* Header lines of a call: Content-Type, Expect, SOAPAction, the auth and the extra line. */
+#define HEADERS_MAX 5
+
 typedef struct xfer {
     pl_http *h;
     CURL *easy;
-    struct curl_slist *headers;
     pl_http_call call; /* strings borrowed from the caller */
     pl_http_cb cb;
     void *arg;
-    char *buf;
+    char *buf; /* kept with the handle across calls, up to KEEP_BUF */
     size_t len, cap;
     bool too_big;
     size_t body_off;
     int attempts;
+    /* The header list lives here, not in curl_slist_append's allocations (see headers_set). */
+    struct curl_slist headers[HEADERS_MAX];
+    char content_type_line[256], soap_action_line[256];
     char errbuf[CURL_ERROR_SIZE];
-    struct xfer *prev, *next;
+    struct xfer *prev, *next; /* h->live, or h->pool (next only) */
 } xfer;
 
 /*
@@ -65,6 +79,8 @@ struct pl_http {
     int sock_errno;    /* an epoll registration failed (reported by pl_http_wait) */
     xfer *live;
     size_t n_live;
+    xfer *pool;
+    size_t n_pool;
     sock *all_socks, *dead_socks, *spare_socks;
     size_t n_socks;
     pl_http_counts counts;
@@ -297,12 +313,45 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/*
+ * The call's header list, built in the xfer instead of by curl_slist_append (five allocations
+ * a call). libcurl only reads the list, while the transfer runs; the auth and extra lines point
+ * at the caller's strings, which stay valid until the callback (http.h).
+ */
+static struct curl_slist *headers_set(xfer *x)
+{
+    const pl_http_call *c = &x->call;
+    char *lines[HEADERS_MAX];
+    size_t n = 0;
+    snprintf(x->content_type_line, sizeof x->content_type_line, "Content-Type: %s",
+             c->content_type ? c->content_type : "application/octet-stream");
+    lines[n++] = x->content_type_line;
+    /* No "Expect: 100-continue" round trip before the body. */
+    lines[n++] = "Expect:";
+    if (c->soap_action && *c->soap_action) {
+        snprintf(x->soap_action_line, sizeof x->soap_action_line, "SOAPAction: \"%s\"",
+                 c->soap_action);
+        lines[n++] = x->soap_action_line;
+    }
+    if (c->auth_header && *c->auth_header)
+        lines[n++] = (char *)c->auth_header;
+    if (c->extra_header && *c->extra_header)
+        lines[n++] = (char *)c->extra_header;
+    for (size_t i = 0; i < n; i++) {
+        x->headers[i].data = lines[i];
+        x->headers[i].next = i + 1 < n ? &x->headers[i + 1] : NULL;
+    }
+    return x->headers;
+}
+
 /* (Re)arms the easy handle for an attempt and adds it to the multi handle. */
 static int xfer_start(xfer *x)
 {
     pl_http *h = x->h;
     const pl_http_call *c = &x->call;
     x->len = 0;
+    if (x->buf)
+        x->buf[0] = '\0'; /* the pooled buffer may hold an earlier call's answer */
     x->too_big = false;
     x->errbuf[0] = '\0';
     x->attempts++;
@@ -357,16 +406,61 @@ static void xfer_unlink(xfer *x)
 static void xfer_free(xfer *x)
 {
     curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->headers);
     free(x->buf);
     free(x);
+}
+
+/* An xfer with an easy handle: from the pool, or new. NULL when out of memory. */
+static xfer *xfer_take(pl_http *h)
+{
+    xfer *x = h->pool;
+    if (x) {
+        h->pool = x->next;
+        h->n_pool--;
+        return x;
+    }
+    if (!(x = calloc(1, sizeof *x)))
+        return NULL;
+    if (!(x->easy = curl_easy_init())) {
+        free(x);
+        return NULL;
+    }
+    h->counts.easy_created++;
+    return x;
+}
+
+/*
+ * Back to the pool (or freed beyond POOL_MAX) once the call is over. The reset drops every
+ * option, including the pointers into the finished call; connections stay in the multi
+ * handle's cache and TLS sessions in the share, so the next call's start is as cheap as now.
+ */
+static void xfer_give(pl_http *h, xfer *x)
+{
+    if (h->n_pool >= POOL_MAX) {
+        xfer_free(x);
+        return;
+    }
+    curl_easy_reset(x->easy);
+    if (x->cap > KEEP_BUF) {
+        free(x->buf);
+        x->buf = NULL;
+        x->cap = 0;
+    }
+    x->len = 0;
+    memset(&x->call, 0, sizeof x->call);
+    x->cb = NULL;
+    x->arg = NULL;
+    x->prev = NULL;
+    x->next = h->pool;
+    h->pool = x;
+    h->n_pool++;
 }
 
 int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *arg)
 {
     if (!h || !call || !call->url || !cb)
         return PL_ERR_INVALID;
-    xfer *x = calloc(1, sizeof *x);
+    xfer *x = xfer_take(h);
     if (!x)
         return PL_ERR_NOMEM;
     x->h = h;
@@ -377,27 +471,9 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
         x->call.timeout_ms = 30000;
     x->cb = cb;
     x->arg = arg;
-    x->easy = curl_easy_init();
-    if (!x->easy)
-        goto fail;
-    char line[256];
-    snprintf(line, sizeof line, "Content-Type: %s",
-             call->content_type ? call->content_type : "application/octet-stream");
-    struct curl_slist *hs = curl_slist_append(NULL, line);
-    /* No "Expect: 100-continue" round trip before the body. */
-    if (hs)
-        hs = curl_slist_append(hs, "Expect:");
-    if (hs && call->soap_action && *call->soap_action) {
-        snprintf(line, sizeof line, "SOAPAction: \"%s\"", call->soap_action);
-        hs = curl_slist_append(hs, line);
-    }
-    if (hs && call->auth_header && *call->auth_header)
-        hs = curl_slist_append(hs, call->auth_header);
-    if (hs && call->extra_header && *call->extra_header)
-        hs = curl_slist_append(hs, call->extra_header);
-    if (!hs)
-        goto fail;
-    x->headers = hs;
+    x->attempts = 0;
+    headers_set(x);
+    x->prev = NULL;
     x->next = h->live;
     if (h->live)
         h->live->prev = x;
@@ -405,16 +481,11 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
     h->n_live++;
     if (xfer_start(x) != 0) {
         xfer_unlink(x);
-        goto fail;
+        xfer_give(h, x);
+        return PL_ERR_HTTP;
     }
     h->counts.calls++;
     return 0;
-fail:
-    if (x->easy)
-        curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->headers);
-    free(x);
-    return PL_ERR_HTTP;
 }
 
 /* Classifies a finished attempt. */
@@ -461,7 +532,7 @@ static void finish(xfer *x, CURLcode rc)
     r.body_len = x->len;
     xfer_unlink(x);
     x->cb(x->arg, &r);
-    xfer_free(x);
+    xfer_give(h, x);
 }
 
 /*
@@ -586,6 +657,7 @@ size_t pl_http_in_flight(const pl_http *h)
 void pl_http_stats(const pl_http *h, pl_http_counts *out)
 {
     *out = h->counts;
+    out->pooled = h->n_pool;
     out->sockets = h->n_socks;
 }
 
@@ -603,6 +675,11 @@ void pl_http_destroy(pl_http *h)
                               .attempts = x->attempts};
         xfer_unlink(x);
         x->cb(x->arg, &r);
+        xfer_free(x);
+    }
+    while (h->pool) {
+        xfer *x = h->pool;
+        h->pool = x->next;
         xfer_free(x);
     }
     /* Closing the cached connections may still call on_socket: h and epfd stay until then. */

@@ -5,8 +5,9 @@
  * engine's other descriptors (the Kafka queue pipes, the PostgreSQL socket), so there is no
  * thread per request. curl's sockets sit in one epoll set (libcurl's socket interface), so a
  * turn costs what is ready, not what is in flight. Connections are reused through the multi
- * handle's cache, TLS sessions through a share handle. TLS peer and host verification are
- * always on; a private CA file may be given (the simulator's test CA).
+ * handle's cache, TLS sessions through a share handle, and easy handles (with their answer
+ * buffers) through a bounded pool. TLS peer and host verification are always on; a private CA
+ * file may be given (the simulator's test CA).
  *
  * Failure classification, which decides between "retry", "error" and "unknown outcome":
  *   - PL_HTTP_NOT_SENT: no byte of the request left (DNS, connect, TLS handshake failed). The
@@ -91,8 +92,10 @@ size_t pl_http_in_flight(const pl_http *h);
 typedef struct pl_http_counts {
     unsigned long long calls;          /* accepted by pl_http_submit */
     unsigned long long attempts;       /* attempts started (calls plus "not sent" retries) */
+    unsigned long long easy_created;   /* curl easy handles made; the other calls reused one */
     unsigned long long socket_actions; /* curl_multi_socket_action for a ready socket */
     unsigned long long timer_actions;  /* curl_multi_socket_action for curl's timer */
+    size_t pooled;                     /* now: idle easy handles kept for reuse */
     size_t sockets;                    /* now: sockets curl asked to watch */
 } pl_http_counts;
 

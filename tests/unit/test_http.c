@@ -769,7 +769,7 @@ static void run_at_once(pl_http *h, const pl_http_call *calls, rec *x, const pl_
 
 /*
  * Many calls at once, each with its own body, each end exactly once with its own answer; the
- * second wave runs on the connections the first one left in curl's cache.
+ * second wave runs on the handles the first one left in the pool.
  */
 static void test_many_concurrent(void **state)
 {
@@ -799,6 +799,9 @@ static void test_many_concurrent(void **state)
         }
         pl_http_counts k = counts_of(h);
         assert_int_equal(k.calls, (wave + 1) * N);
+        /* A handle for each call in flight in the first wave, none new in the second. */
+        assert_int_equal(k.easy_created, N);
+        assert_int_equal(k.pooled, N);
         /* Idle connections wait in curl's cache, unwatched. */
         assert_int_equal(k.sockets, 0);
     }
@@ -808,8 +811,9 @@ static void test_many_concurrent(void **state)
 }
 
 /*
- * One after another, calls of every outcome; a call without an answer never shows an earlier
- * call's answer. Then the idle client sleeps.
+ * One after another, calls of every outcome run on one easy handle; a call without an answer
+ * never shows the answer an earlier call left in the handle's buffer. Then the idle client
+ * sleeps.
  */
 static void test_calls_in_a_row(void **state)
 {
@@ -819,6 +823,11 @@ static void test_calls_in_a_row(void **state)
     pl_http_call lost = make_call(https_test_url(1, "127.0.0.1", srv.port, "/close"), CALL_MS);
     pl_http_call refused =
         make_call(https_test_url(2, "127.0.0.1", https_test_closed_port(), "/ok"), CALL_MS);
+    /* Through the proxy that refuses every tunnel: the next call must not go through it. */
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "127.0.0.1:%d", proxy_port);
+    pl_http_call proxied = ok;
+    proxied.proxy = proxy;
     rec x;
     for (int i = 0; i < 3; i++) {
         call_once(h, &ok, &x, DRIVE_MS);
@@ -833,10 +842,16 @@ static void test_calls_in_a_row(void **state)
         assert_int_equal(x.attempts, 3);
         assert_string_equal(x.body, "");
         assert_int_equal(x.body_len, 0);
+        int connects = atomic_load(&proxy_connects);
+        call_once(h, &proxied, &x, DRIVE_MS);
+        assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+        assert_int_equal(atomic_load(&proxy_connects), connects + 3);
     }
     pl_http_counts k = counts_of(h);
-    assert_int_equal(k.calls, 9);
-    assert_int_equal(k.attempts, 3 * (1 + 1 + 3));
+    assert_int_equal(k.calls, 12);
+    assert_int_equal(k.attempts, 3 * (1 + 1 + 3 + 3));
+    assert_int_equal(k.easy_created, 1);
+    assert_int_equal(k.pooled, 1);
 
     /* Idle now, the client sleeps: curl has no timer and no socket to watch, so its waits run
      * nothing (a timer left at 0 would run on every turn). */
@@ -904,6 +919,8 @@ static void test_submit_from_callback(void **state)
         assert_string_equal(c.recs[i].body, "<ok>hello</ok>");
     }
     assert_int_equal(atomic_load(&hits_ok), before + 4);
+    /* The callback submits while its own call still holds its handle: two at most. */
+    assert_true(counts_of(h).easy_created <= 2);
 
     /* A call that fails and is retried, submitted from a callback. */
     chain_start(&c, h, https_test_url(1, "127.0.0.1", https_test_closed_port(), "/ok"), 1);
