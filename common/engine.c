@@ -88,6 +88,7 @@ struct job {
     bool in_queue;  /* in its bureau's slot queue */
     bool in_timers; /* in the engine's timer list */
     int rounds;     /* recorded again after its mark found the row changed */
+    bool read_back; /* its record unit reads the row back (pl_lookup): the insert found one */
     int calls;      /* bureau calls started (spec->next_call asks for more than one) */
     /* OAuth (bureaus with PL_BUREAU_OAUTH): the bearer header of the call in flight, its token's
      * generation, and what to do once a token is there (the job waits in the oauth cache). */
@@ -1772,7 +1773,8 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
         } else if (++j->rounds > MAX_ROUNDS) {
             finish_error(j, "what the request draws on kept changing; nothing was sent", true);
         } else {
-            start_record(j); /* the spec's look-ups again, then decide anew */
+            j->read_back = true; /* the row is there */
+            start_record(j);     /* the spec's look-ups again, then decide anew */
         }
         return;
     }
@@ -1876,6 +1878,22 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     bool inserted = pl_db_unit_ntuples(u, 0) == 1;
     row_view v;
+    if (inserted && !j->read_back) {
+        /* The row this transaction has just inserted, as pl_lookup would read it back. */
+        v = (row_view){.status = "received",
+                       .fingerprint = j->pub.fingerprint,
+                       .sent_age_s = -1.0,
+                       .sent_by = ""};
+        answer_from_row(j, &v, u);
+        return;
+    }
+    if (!j->read_back) {
+        /* A row is there already (a redelivery, a duplicate, another replica), or the spec's
+         * insert refused the request: the spec's look-ups again with the row read back. */
+        j->read_back = true;
+        start_record(j);
+        return;
+    }
     if (!read_row(pl_db_unit_result(u, pl_db_unit_count(u) - 1), &v)) {
         /* The spec's INSERT refused it (e.g. a reference to another order's transaction):
          * nothing was written, so it is judged like any invalid request. */
@@ -1896,13 +1914,20 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
     answer_from_row(j, &v, u);
 }
 
+/*
+ * Records the request: the spec's insert and look-ups in one unit. The row is read back
+ * (pl_lookup, last in the unit) only when it is needed: the first time, an insert that returns
+ * the new row says all there is to know of it (status received, this request's fingerprint,
+ * never sent), so the statement is saved on the common path; when the insert finds a row, the
+ * unit runs again with the read-back.
+ */
 static void start_record(job *j)
 {
     pl_engine *e = j->pub.eng;
     pl_db_unit *u = pl_db_unit_new(on_recorded, j);
     int rc = u ? e->spec->record(&j->pub, u) : PL_ERR_NOMEM;
     const char *p[] = {j->pub.req.request_id};
-    if (rc == 0)
+    if (rc == 0 && j->read_back)
         rc = pl_db_unit_add(u, "pl_lookup", 1, p);
     j->state = JS_RECORDING;
     submit_or_die(e, u, rc);
