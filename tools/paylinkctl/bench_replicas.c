@@ -308,6 +308,15 @@ int pl_bench_replicas_wait_joined(pl_bench_replicas *r, rd_kafka_t *rk, unsigned
         snprintf(group, sizeof group, "paylink-%s", r->worker);
     double deadline = now_s() + timeout_s;
     bool described = false;
+    /*
+     * librdkafka's mock cluster (paylink-devbroker) cannot describe groups, and in librdkafka
+     * 2.0.2 a DescribeConsumerGroups sent to it leaves the client unable to close (seen:
+     * rd_kafka_consumer_close and rd_kafka_destroy wait forever). Its cluster id tells it.
+     */
+    char *cluster = rd_kafka_clusterid(rk, 10000);
+    bool can_describe = !cluster || strncmp(cluster, "mockCluster", 11) != 0;
+    if (cluster)
+        rd_kafka_mem_free(rk, cluster);
     while (now_s() < deadline) {
         int status = 0, gone = reap_exited(r, &status);
         if (gone >= 0)
@@ -318,7 +327,7 @@ int pl_bench_replicas_wait_joined(pl_bench_replicas *r, rd_kafka_t *rk, unsigned
                               r->r[gone].log);
         if (stop && *stop)
             return pl_err_set(PL_ERR_STATE, errstr, errstr_size, "interrupted");
-        int v = group_state(r, rk, group, want, why, sizeof why);
+        int v = can_describe ? group_state(r, rk, group, want, why, sizeof why) : -1;
         described |= v >= 0;
         if (v == 1)
             return PL_OK;
@@ -328,9 +337,9 @@ int pl_bench_replicas_wait_joined(pl_bench_replicas *r, rd_kafka_t *rk, unsigned
             for (unsigned i = 0; i < r->n && all; i++)
                 all = log_says_assigned(&r->r[i]);
             if (all) {
-                fprintf(stderr,
-                        "bench: the broker did not describe group %s; every replica's log "
-                        "says it has partitions\n",
+                fprintf(stderr, "bench: %s group %s; every replica's log says it has partitions\n",
+                        can_describe ? "the cluster did not describe"
+                                     : "the mock cluster cannot describe",
                         group);
                 return PL_OK;
             }
