@@ -363,6 +363,12 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, x);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+    /*
+     * libcurl mallocs its upload buffer for each transfer and frees it when the transfer is
+     * done; at the default 64 KiB that free makes glibc consolidate its heap on every call. Our
+     * bodies are a few KiB: the smallest buffer libcurl takes (16 KiB) carries them as well.
+     */
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);

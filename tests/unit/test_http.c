@@ -871,6 +871,27 @@ static void test_calls_in_a_row(void **state)
     drop_client(h);
 }
 
+/* A body larger than libcurl's upload buffer goes out whole, in several reads. */
+static void test_large_body(void **state)
+{
+    (void)state;
+    enum { LEN = 100 * 1024 };
+    static char body[LEN];
+    memset(body, 'a', sizeof body);
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    c.body = body;
+    c.body_len = sizeof body;
+    rec x;
+    call_once(h, &c, &x, DRIVE_MS);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_int_equal(x.status, 200);
+    pthread_mutex_lock(&last_mu);
+    assert_int_equal(strspn(last.body, "a"), sizeof last.body - 1);
+    pthread_mutex_unlock(&last_mu);
+    drop_client(h);
+}
+
 /* Calls whose callbacks submit the next call (as the engine does after a 401, or for a next
  * step of the same job). */
 typedef struct chain {
@@ -1046,6 +1067,7 @@ int main(void)
         cmocka_unit_test_teardown(test_wait_extra_fds, teardown),
         cmocka_unit_test_teardown(test_many_concurrent, teardown),
         cmocka_unit_test_teardown(test_calls_in_a_row, teardown),
+        cmocka_unit_test_teardown(test_large_body, teardown),
         cmocka_unit_test_teardown(test_submit_from_callback, teardown),
         cmocka_unit_test_teardown(test_destroy_cancels_all, teardown),
         cmocka_unit_test_teardown(test_extra_fds_with_calls_in_flight, teardown),
