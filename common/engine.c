@@ -1131,11 +1131,17 @@ static void on_http(void *arg, const pl_http_response *r);
 static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
 /* Marks the request sent, durably, just before its bytes leave; it holds a bureau slot. */
+static void new_attempt(job *j)
+{
+    static unsigned long long attempts;
+    snprintf(j->pub.attempt, sizeof j->pub.attempt, "%s/%llu", j->pub.eng->cfg.instance,
+             ++attempts);
+}
+
 static void mark_sent(job *j)
 {
     pl_engine *e = j->pub.eng;
-    static unsigned long long attempts;
-    snprintf(j->pub.attempt, sizeof j->pub.attempt, "%s/%llu", e->cfg.instance, ++attempts);
+    new_attempt(j);
     pl_db_unit *u = pl_db_unit_new(on_marked, j);
     j->state = JS_MARKING;
     submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);
@@ -1600,10 +1606,14 @@ static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u)
     call_start(j);
 }
 
-static void send_request(job *j, const pl_db_unit *recorded)
+/*
+ * The spec decides the job's call (spec->prepare) from a clean slate (a second round, after a
+ * failed claim, starts anew). Returns 0 to call the bureau, 1 when the spec answered without a
+ * call, or an error with err set.
+ */
+static int prepare_call(job *j, const pl_db_unit *recorded, char *err, size_t errsz)
 {
     pl_engine *e = j->pub.eng;
-    /* A second round (after a failed claim) starts from a clean slate. */
     if (e->spec->release)
         e->spec->release(&j->pub);
     else
@@ -1611,20 +1621,27 @@ static void send_request(job *j, const pl_db_unit *recorded)
     j->pub.spec_data = NULL;
     pl_bureau_msg_free(&j->msg);
     memset(&j->pub.reply, 0, sizeof j->pub.reply);
+    err[0] = '\0';
     int rc = e->spec->prepare(&j->pub, recorded);
     snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s",
              rc == 0 ? pl_bureau_op_name(j->pub.call.op) : "");
-    if (rc == 1) { /* answered without a bureau call */
-        finish_final(j, "refused before the bureau call");
-        return;
-    }
-    char err[256] = "";
     if (rc == 0 && !j->pub.svc->secret_ok) {
-        snprintf(err, sizeof err, "bureau secret unavailable: %s", j->pub.svc->secret_error);
+        snprintf(err, errsz, "bureau secret unavailable: %s", j->pub.svc->secret_error);
         rc = PL_ERR_CONFIG;
     }
     if (rc == 0 && j->pub.card_token[0])
         j->pub.call.card_token = j->pub.card_token; /* a second round keeps the token */
+    return rc;
+}
+
+static void send_request(job *j, const pl_db_unit *recorded)
+{
+    char err[256];
+    int rc = prepare_call(j, recorded, err, sizeof err);
+    if (rc == 1) { /* answered without a bureau call */
+        finish_final(j, "refused before the bureau call");
+        return;
+    }
     if (rc != 0) {
         PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
                  err[0] ? err : pl_err_str(rc));
@@ -1933,6 +1950,64 @@ static void start_record(job *j)
     submit_or_die(e, u, rc);
 }
 
+/* ---- recording a request already marked sent (spec->record_sent) ---- */
+
+static void on_recorded_sent(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    job *j = arg;
+    if (err == PL_ERR_STATE) {
+        slot_release(j);
+        job_abandon(j);
+        return;
+    }
+    if (!err && pl_db_unit_ntuples(u, 0) == 1) {
+        call_start(j); /* recorded and marked sent in one commit: its bytes may leave */
+        return;
+    }
+    /* Nothing was written by this statement: a row is there already (a redelivery, a
+     * duplicate, another replica), or the database refused the row as it was (the usual way
+     * reports that as the mark's failure). The usual way from here: record, read back, mark. */
+    slot_release(j);
+    if (err)
+        PL_WARN(j->pub.req.request_id, "recording it as sent failed (%s); recording it first",
+                errmsg);
+    j->read_back = !err;
+    start_record(j);
+}
+
+/*
+ * A new request whose call the spec can decide from the request and the configuration alone
+ * (spec->prepare_alone) is recorded already marked sent, in one statement and one commit,
+ * instead of recorded, then marked (received → sent in the same transaction: the state machine
+ * is unchanged, the row is simply never seen 'received'). Only when the call is ready to leave:
+ * built, no getToken before it, a bureau slot free; otherwise, or when the insert finds a row,
+ * the usual way. Returns false when the job takes the usual way.
+ */
+static bool record_sent(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    const pl_spec *sp = e->spec;
+    if (!sp->record_sent || !sp->prepare_alone || !j->pub.svc || !j->ops || j->read_back ||
+        !sp->prepare_alone(&j->pub))
+        return false;
+    char err[256];
+    if (prepare_call(j, NULL, err, sizeof err) != 0 || needs_tokenizing(j))
+        return false; /* (refusals and errors are answered on the recorded row) */
+    pl_bureau_msg_free(&j->msg);
+    if (j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err) != 0)
+        return false;
+    slot *s = slot_for(e, j->pub.svc->code);
+    if (s->active >= j->pub.svc->max_concurrent)
+        return false; /* it waits for a slot as 'received' */
+    s->active++;
+    j->slot_held = true;
+    new_attempt(j);
+    pl_db_unit *u = pl_db_unit_new(on_recorded_sent, j);
+    j->state = JS_MARKING;
+    submit_or_die(e, u, u ? sp->record_sent(&j->pub, u) : PL_ERR_NOMEM);
+    return true;
+}
+
 /* Admits a request: parks it behind an in-flight one with the same request_id. */
 static void job_admit(pl_engine *e, job *j)
 {
@@ -1950,7 +2025,7 @@ static void job_admit(pl_engine *e, job *j)
     j->admitted = true;
     if (j->errs)
         start_lookup(j);
-    else
+    else if (!record_sent(j))
         start_record(j);
 }
 

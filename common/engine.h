@@ -156,6 +156,18 @@ typedef struct pl_spec {
      * mark of a job's next call; it claims nothing then), setting sent_at, sent_by and what
      * the row says was sent (its operation) anew. */
     int (*mark_sent)(pl_job *job, pl_db_unit *u);
+    /*
+     * Optional, both or neither. prepare_alone: true when prepare needs nothing from the record
+     * unit for this job (it is then called with recorded NULL). record_sent: adds the one
+     * statement that records a new request already marked sent — the row record would insert,
+     * with what mark_sent sets (status 'sent', sent_at, sent_by = job->attempt, the operation)
+     * — RETURNING a row when it inserted, or when the row is there 'sent' by job->attempt
+     * itself (a unit re-sent after a lost connection); nothing otherwise (ON CONFLICT). Used for
+     * a call ready to leave (see engine.c record_sent); a spec whose mark claims something
+     * (an amount) has none.
+     */
+    bool (*prepare_alone)(const pl_job *job);
+    int (*record_sent)(pl_job *job, pl_db_unit *u);
 
     /* Maps job->res (a parsed bureau answer) onto job->reply. */
     void (*map)(pl_job *job);

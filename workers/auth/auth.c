@@ -17,6 +17,19 @@ static const pl_db_stmt stmts[] = {
      "$15, $16::smallint, $17::smallint) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      17},
+    /* auth_insert and auth_mark_sent in one (engine.h, record_sent): the row as recorded and
+     * marked; a row already there is this attempt's own only when it says so. */
+    {"auth_insert_sent",
+     "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
+     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
+     "card_token, card_type, exp_month, exp_year, status, sent_at, operation, merchant_id, "
+     "sent_by, initiator, sub_auth_reason, sub_auth_transaction_id) "
+     "VALUES ($1, $2, $3, $4::int, $5, $6::int, $7, $8, $9, $10::numeric, $11, $12, $13, $14, "
+     "$15, $16::smallint, $17::smallint, 'sent', now(), $18, $19, $20, $21, $22, $23) "
+     "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "
+     "WHERE cc_auth_trans.status = 'sent' AND cc_auth_trans.sent_by = excluded.sent_by "
+     "RETURNING request_id",
+     23},
     /* Result 1 of an EXT authorization's record unit: the cardholder-initiated transaction it
      * follows — the one named by transaction id ($4, membership orders), else the one of the
      * same order payment method (split shipments, installments). */
@@ -82,20 +95,25 @@ static const char *nz(const char *s)
     return s && *s ? s : NULL;
 }
 
-static int auth_record(pl_job *job, pl_db_unit *u)
+/* The columns auth_insert records, as text parameters (bufs holds the numbers' text). */
+typedef struct auth_row {
+    char company[16], pay_seq[16], em[8], ey[8];
+    const char *p[17];
+} auth_row;
+
+static void auth_row_params(const pl_job *job, auth_row *a)
 {
     const pl_request *r = &job->req;
-    char company[16], pay_seq[16], em[8], ey[8];
-    snprintf(company, sizeof company, "%d", r->company);
-    snprintf(pay_seq, sizeof pay_seq, "%d", r->pay_seq);
-    snprintf(em, sizeof em, "%d", r->card.exp_month);
-    snprintf(ey, sizeof ey, "%d", r->card.exp_year);
+    snprintf(a->company, sizeof a->company, "%d", r->company);
+    snprintf(a->pay_seq, sizeof a->pay_seq, "%d", r->pay_seq);
+    snprintf(a->em, sizeof a->em, "%d", r->card.exp_month);
+    snprintf(a->ey, sizeof a->ey, "%d", r->card.exp_year);
     const char *p[] = {r->request_id,
                        job->fingerprint,
                        pl_req_type_name(r->type),
-                       company,
+                       a->company,
                        r->order,
-                       pay_seq,
+                       a->pay_seq,
                        r->service,
                        r->pay_type,
                        r->online ? "online" : "batch",
@@ -105,14 +123,28 @@ static int auth_record(pl_job *job, pl_db_unit *u)
                        nz(job->card_hash),
                        r->card.token,
                        job->card_type,
-                       r->card.exp_month ? em : NULL,
-                       r->card.exp_year ? ey : NULL};
-    int rc = pl_db_unit_add(u, "auth_insert", 17, p);
+                       r->card.exp_month ? a->em : NULL,
+                       r->card.exp_year ? a->ey : NULL};
+    memcpy(a->p, p, sizeof p);
+}
+
+static int auth_record(pl_job *job, pl_db_unit *u)
+{
+    const pl_request *r = &job->req;
+    auth_row a;
+    auth_row_params(job, &a);
+    int rc = pl_db_unit_add(u, "auth_insert", 17, a.p);
     if (rc == 0 && is_ext(job) && r->type == PL_REQ_AUTH && r->subsequent_auth.present) {
-        const char *q[] = {company, r->order, pay_seq, nz(r->subsequent_auth.transaction_id)};
+        const char *q[] = {a.company, r->order, a.pay_seq, nz(r->subsequent_auth.transaction_id)};
         rc = pl_db_unit_add(u, "auth_cit", 4, q);
     }
     return rc;
+}
+
+/* Only an EXT subsequent authorization reads something recorded (the CIT it follows). */
+static bool auth_prepare_alone(const pl_job *job)
+{
+    return !(is_ext(job) && job->req.type == PL_REQ_AUTH && job->req.subsequent_auth.present);
 }
 
 void pl_auth_subsequent(const pl_request *r, bool supports_resubmission, bool notify_installments,
@@ -238,6 +270,22 @@ static int auth_mark_sent(pl_job *job, pl_db_unit *u)
     return pl_db_unit_add(u, "auth_mark_sent", 7, p);
 }
 
+static int auth_record_sent(pl_job *job, pl_db_unit *u)
+{
+    const auth_data *d = job->spec_data;
+    auth_row a;
+    auth_row_params(job, &a);
+    const char *p[23];
+    memcpy(p, a.p, sizeof a.p);
+    p[17] = job->op_name;
+    p[18] = job->merchant_id;
+    p[19] = job->attempt;
+    p[20] = d ? d->initiator : NULL;
+    p[21] = d ? nz(d->reason) : NULL;
+    p[22] = d ? nz(d->transaction) : NULL;
+    return pl_db_unit_add(u, "auth_insert_sent", 23, p);
+}
+
 static void auth_map(pl_job *job)
 {
     pl_job_map_answer(job); /* the shared rules (see auth.h), and: */
@@ -340,6 +388,8 @@ const pl_spec pl_auth_spec = {
     .record = auth_record,
     .prepare = auth_prepare,
     .mark_sent = auth_mark_sent,
+    .prepare_alone = auth_prepare_alone,
+    .record_sent = auth_record_sent,
     .map = auth_map,
     .store = auth_store,
     .followups = auth_followups,
