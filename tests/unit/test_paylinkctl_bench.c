@@ -573,6 +573,27 @@ static void test_percentile(void **state)
     assert_true(pl_bench_percentile(v, 1, 99.9) == 1);
 }
 
+/* A run id holds no digit, so no request id of the run (bench-<run>-<n>) can hold a card
+ * number: "6b0f89890975" (hex time and pid) next to "-100403" made 14 digits passing Luhn. */
+static void test_run_id(void **state)
+{
+    (void)state;
+    char id[32];
+    const unsigned long times[] = {0, 1, 0x6b0f8989UL, 0xffffffffUL, 1796176797UL};
+    for (size_t k = 0; k < sizeof times / sizeof times[0]; k++) {
+        pl_bench_run_id(times[k], 0x0975, id, sizeof id);
+        assert_int_equal(strlen(id), 11);
+        for (const char *c = id; *c; c++)
+            assert_true(*c >= 'a' && *c <= 'z');
+    }
+    char a[32], b[32];
+    pl_bench_run_id(1796176797UL, 1, a, sizeof a);
+    pl_bench_run_id(1796176797UL, 2, b, sizeof b);
+    assert_string_not_equal(a, b); /* two benchmarks started in the same second differ */
+    pl_bench_run_id(1796176797UL, 1, a, 5);
+    assert_int_equal(strlen(a), 4); /* cut to fit, terminated */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_requests),     cmocka_unit_test(test_result_json),
         cmocka_unit_test(test_proc_parsing), cmocka_unit_test(test_cpu_account),
         cmocka_unit_test(test_replica_env),  cmocka_unit_test(test_group_joined),
+        cmocka_unit_test(test_run_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

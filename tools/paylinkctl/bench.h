@@ -184,4 +184,8 @@ typedef struct pl_bench_result {
  */
 json_object *pl_bench_result_json(const pl_bench_result *r);
 
+/* The run's id (letters only: no digits to make a card number of with a request's counter) from
+ * the time and the pid; 11 letters. */
+void pl_bench_run_id(unsigned long t, unsigned long pid, char *out, size_t outsize);
+
 #endif
