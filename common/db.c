@@ -53,6 +53,7 @@ typedef struct batch {
     int cur_ex;
     bool awaiting_sync;
     bool failed;
+    bool stale; /* a statement failed because a schema change outdated its prepared form */
     char errmsg[512];
     double t0;
     struct batch *next;
@@ -362,12 +363,34 @@ void pl_db_flush(pl_db *db)
     db_try_flush(db);
 }
 
+/*
+ * True when a statement failed only because its prepared form is outdated: a migration changed
+ * what it returns ("cached plan must not change result type", SQLSTATE 0A000). PostgreSQL does
+ * not re-prepare such a statement by itself; preparing it again on a new connection does.
+ */
+static bool stale_statement(const PGresult *r)
+{
+    const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    return code && strcmp(code, "0A000") == 0 && msg &&
+           strstr(msg, "cached plan must not change result type");
+}
+
 /* A batch's Sync arrived: call back or split. */
 static void batch_complete(pl_db *db, batch *b)
 {
     db->b_head = b->next;
     if (!db->b_head)
         db->b_tail = NULL;
+    if (b->failed && b->stale) {
+        /* Nothing of the batch committed: every unit goes again, after the statements have
+         * been prepared anew on a new connection (a worker left running through a migration
+         * must not give its requests up). The back-off between reconnects bounds a repeat. */
+        db_disconnect(db, "a schema change outdated the prepared statements; preparing again");
+        requeue_front(db, b->head, false);
+        free(b);
+        return;
+    }
     if (!b->failed) {
         db->last_batch_ms = now_ms_f() - b->t0;
         for (pl_db_unit *u = b->head; u;) {
@@ -419,6 +442,8 @@ static void read_results(pl_db *db)
             PQclear(e->res);
             e->res = r;
         } else {
+            if (stale_statement(r))
+                b->stale = true;
             if (!b->failed && st != PGRES_PIPELINE_ABORTED) {
                 const char *m = PQresultErrorMessage(r);
                 size_t len = strlen(m);

@@ -39,6 +39,8 @@ static const pl_db_stmt stmts[] = {
     {"count",
      "SELECT count(*) FROM paylink_test.db_units WHERE run = $1 AND k BETWEEN 2000 AND 2999", 1},
     {"pid", "SELECT pg_backend_pid()", 0},
+    /* What it returns changes type in test_schema_change (a migration's ALTER COLUMN TYPE). */
+    {"replan_ins", "INSERT INTO paylink_test.db_replan (run, v) VALUES ($1, $2) RETURNING v", 2},
 };
 
 static const char *g_conninfo;
@@ -199,7 +201,12 @@ static int group_setup(void **state)
                         " run text NOT NULL, k integer NOT NULL, v text NOT NULL,"
                         " id bigserial, PRIMARY KEY (run, k));"
                         "COMMENT ON TABLE paylink_test.db_units IS 'Scratch rows of "
-                        "tests/integration/test_db.c, one run id per test run.';");
+                        "tests/integration/test_db.c, one run id per test run.';"
+                        "CREATE TABLE IF NOT EXISTS paylink_test.db_replan (run text NOT NULL,"
+                        " v text NOT NULL);"
+                        "ALTER TABLE paylink_test.db_replan ALTER COLUMN v TYPE text;"
+                        "COMMENT ON TABLE paylink_test.db_replan IS 'Scratch rows of "
+                        "tests/integration/test_db.c (a column whose type a test changes).';");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         fprintf(stderr, "creating the scratch table: %s", PQresultErrorMessage(r));
@@ -214,6 +221,9 @@ static int group_teardown(void **state)
         const char *p[] = {g_run};
         PGresult *r = PQexecParams(g_admin, "DELETE FROM paylink_test.db_units WHERE run = $1", 1,
                                    NULL, p, NULL, NULL, 0);
+        PQclear(r);
+        r = PQexecParams(g_admin, "DELETE FROM paylink_test.db_replan WHERE run = $1", 1, NULL, p,
+                         NULL, NULL, 0);
         PQclear(r);
         PQfinish(g_admin);
     }
@@ -445,6 +455,56 @@ static void test_reconnect_resends(void **state)
     pl_db_destroy(db);
 }
 
+/* One "replan_ins" unit of value v, submitted. */
+static void submit_replan(pl_db *db, const char *v, rec *r)
+{
+    const char *p[] = {g_run, v};
+    pl_db_unit *u = pl_db_unit_new(on_unit, r);
+    assert_non_null(u);
+    assert_int_equal(pl_db_unit_add(u, "replan_ins", 2, p), 0);
+    pl_db_submit(db, u);
+}
+
+/*
+ * A migration changes what a prepared statement returns while the worker runs (024 turned
+ * status columns into domains): PostgreSQL then refuses the prepared statement ("cached plan
+ * must not change result type"). The unit is not failed: the statements are prepared again on a
+ * new connection and it is sent again, committed once.
+ */
+static void test_schema_change(void **state)
+{
+    (void)state;
+    pl_db *db = new_db();
+    long pid1 = backend_pid(db);
+    rec r[3];
+    memset(r, 0, sizeof r);
+    submit_replan(db, "before", &r[0]);
+    pl_db_flush(db);
+    drive_idle(db, 30000);
+    assert_int_equal(r[0].err, 0);
+    assert_string_equal(r[0].val[0], "before");
+
+    admin_exec("ALTER TABLE paylink_test.db_replan ALTER COLUMN v TYPE varchar(40)", 0, NULL);
+    submit_replan(db, "after", &r[1]);
+    submit_ins(db, "ins", 5000, "beside it", &r[2]); /* in the same batch */
+    pl_db_flush(db);
+    drive_idle(db, 30000);
+    admin_exec("ALTER TABLE paylink_test.db_replan ALTER COLUMN v TYPE text", 0, NULL);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(r[i].calls, 1);
+        if (r[i].err != 0)
+            fail_msg("unit %d: %d %s", i, r[i].err, r[i].msg);
+    }
+    assert_string_equal(r[1].val[0], "after");
+    assert_int_equal(admin_long("SELECT count(*) FROM paylink_test.db_replan WHERE run = $1 AND "
+                                "v = 'after'",
+                                g_run),
+                     1);
+    assert_int_equal(rows_between(5000, 5000), 1);
+    assert_true(backend_pid(db) != pid1); /* prepared again on a new connection */
+    pl_db_destroy(db);
+}
+
 static void test_destroy_fails_pending(void **state)
 {
     (void)state;
@@ -503,9 +563,13 @@ static void test_new_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_turn_one_transaction), cmocka_unit_test(test_one_bad_unit),
-        cmocka_unit_test(test_results_in_callback),      cmocka_unit_test(test_reconnect_resends),
-        cmocka_unit_test(test_destroy_fails_pending),    cmocka_unit_test(test_new_errors),
+        cmocka_unit_test(test_one_turn_one_transaction),
+        cmocka_unit_test(test_one_bad_unit),
+        cmocka_unit_test(test_results_in_callback),
+        cmocka_unit_test(test_reconnect_resends),
+        cmocka_unit_test(test_destroy_fails_pending),
+        cmocka_unit_test(test_new_errors),
+        cmocka_unit_test(test_schema_change),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
