@@ -29,9 +29,10 @@
 #define PL_DB_RECONNECT_MS 1000
 
 typedef struct exec {
-    char *name;
+    char *name; /* name, params and their strings share one allocation (params' block) */
     int nparams;
     char **params;
+    void *block;
     PGresult *res;
 } exec;
 
@@ -167,10 +168,7 @@ void pl_db_unit_free(pl_db_unit *u)
     if (!u)
         return;
     for (int i = 0; i < u->n; i++) {
-        free(u->ex[i].name);
-        for (int j = 0; j < u->ex[i].nparams; j++)
-            free(u->ex[i].params[j]);
-        free(u->ex[i].params);
+        free(u->ex[i].block);
         PQclear(u->ex[i].res);
     }
     free(u->ex);
@@ -191,25 +189,34 @@ int pl_db_unit_add(pl_db_unit *u, const char *name, int nparams, const char *con
     }
     exec *e = &u->ex[u->n];
     memset(e, 0, sizeof *e);
-    e->name = strdup(name);
-    e->params = nparams ? calloc((size_t)nparams, sizeof(char *)) : NULL;
-    if (!e->name || (nparams && !e->params))
-        goto nomem;
-    e->nparams = nparams;
+    /* One allocation for the statement's name, its parameter array and their copies: a unit is
+     * built for every request several times, and this was a malloc per parameter. */
+    size_t size = (size_t)nparams * sizeof(char *) + strlen(name) + 1;
+    for (int i = 0; i < nparams; i++)
+        if (params[i])
+            size += strlen(params[i]) + 1;
+    char *block = malloc(size);
+    if (!block)
+        return PL_ERR_NOMEM;
+    char **array = (char **)(void *)block;
+    char *at = block + (size_t)nparams * sizeof(char *);
     for (int i = 0; i < nparams; i++) {
-        if (params[i] && !(e->params[i] = strdup(params[i])))
-            goto nomem;
+        if (!params[i]) {
+            array[i] = NULL;
+            continue;
+        }
+        size_t n = strlen(params[i]) + 1;
+        memcpy(at, params[i], n);
+        array[i] = at;
+        at += n;
     }
+    memcpy(at, name, strlen(name) + 1);
+    e->block = block;
+    e->name = at;
+    e->params = nparams ? array : NULL;
+    e->nparams = nparams;
     u->n++;
     return 0;
-nomem:
-    free(e->name);
-    if (e->params) {
-        for (int i = 0; i < nparams; i++)
-            free(e->params[i]);
-        free(e->params);
-    }
-    return PL_ERR_NOMEM;
 }
 
 const PGresult *pl_db_unit_result(const pl_db_unit *u, int i)
