@@ -1130,7 +1130,7 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
 static void on_http(void *arg, const pl_http_response *r);
 static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
-/* Marks the request sent, durably, just before its bytes leave; it holds a bureau slot. */
+/* A new send attempt of the job: what the mark stores in sent_by (see pl_job.attempt). */
 static void new_attempt(job *j)
 {
     static unsigned long long attempts;
@@ -1138,6 +1138,7 @@ static void new_attempt(job *j)
              ++attempts);
 }
 
+/* Marks the request sent, durably, just before its bytes leave; it holds a bureau slot. */
 static void mark_sent(job *j)
 {
     pl_engine *e = j->pub.eng;
