@@ -374,6 +374,9 @@ void pl_db_flush(pl_db *db)
  * True when a statement failed only because its prepared form is outdated: a migration changed
  * what it returns ("cached plan must not change result type", SQLSTATE 0A000). PostgreSQL does
  * not re-prepare such a statement by itself; preparing it again on a new connection does.
+ * The code alone is not enough (0A000 is any unsupported feature, which preparing again would
+ * not cure: a reconnect loop), so the message is matched too; a server that translates its
+ * messages (lc_messages) is not recognised, and its units fail as any refused statement.
  */
 static bool stale_statement(const PGresult *r)
 {

@@ -1991,15 +1991,17 @@ static bool record_sent(job *j)
     if (!sp->record_sent || !sp->prepare_alone || !j->pub.svc || !j->ops || j->read_back ||
         !sp->prepare_alone(&j->pub))
         return false;
+    /* First what costs nothing: with the bureau's slots all taken it waits recorded, as
+     * 'received', and the call is decided once, when it gets one. */
+    slot *s = slot_for(e, j->pub.svc->code);
+    if (s->active >= j->pub.svc->max_concurrent)
+        return false;
     char err[256];
     if (prepare_call(j, NULL, err, sizeof err) != 0 || needs_tokenizing(j))
         return false; /* (refusals and errors are answered on the recorded row) */
     pl_bureau_msg_free(&j->msg);
     if (j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err) != 0)
         return false;
-    slot *s = slot_for(e, j->pub.svc->code);
-    if (s->active >= j->pub.svc->max_concurrent)
-        return false; /* it waits for a slot as 'received' */
     s->active++;
     j->slot_held = true;
     new_attempt(j);
