@@ -29,6 +29,7 @@
 #define POOL_MAX 512
 /* An answer buffer larger than this is freed when its call ends (answers are a few KiB). */
 #define KEEP_BUF (16 * 1024)
+#define RECV_BUF (4 * 1024)
 /* Ready sockets taken from epoll in one turn; the rest stay ready for the next turn. */
 #define EVENTS_MAX 256
 /* The caller's own descriptors that pl_http_wait polls along. */
@@ -249,7 +250,13 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
     /* One TLS session cache and DNS cache for all transfers: resumed handshakes are cheap. */
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    /*
+     * No CURLMOPT_MAXCONNECTS: libcurl's default cache holds four connections per transfer in
+     * flight, so it grows with the load. A fixed cap counts the connections in use too: with
+     * more calls in flight than the cap (a bureau's max_concurrent above 1,024), every finished
+     * call closed an idle connection and the next one paid a new TLS handshake (seen at 5,000
+     * in flight: the worker and the simulator spent their CPU on handshakes, calls timed out).
+     */
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -369,6 +376,10 @@ static int xfer_start(xfer *x)
      * bodies are a few KiB: the smallest buffer libcurl takes (16 KiB) carries them as well.
      */
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+    /* The receive buffer lives as long as the (pooled) easy handle: 16 KiB by default, per
+     * call in flight. Answers are a few KiB and arrive in TLS records of at most 16 KiB, which
+     * libcurl hands over in as many pieces as this takes. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECV_BUF);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
@@ -378,8 +389,16 @@ static int xfer_start(xfer *x)
     /* Verification stays on, always; a private CA only replaces the trust store. */
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (h->ca_file)
+    if (h->ca_file) {
         curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
+        /*
+         * Debian's libcurl also looks in /etc/ssl/certs (its built-in CA path) unless told not
+         * to: without this the private file would add to the system store, not replace it. And
+         * with a CA path libcurl cannot cache the parsed store, so every new connection read
+         * and parsed the PEM file again and kept its own copy of the store.
+         */
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     /* Bureau endpoints are https only; never follow redirects to somewhere else. */
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
