@@ -575,6 +575,19 @@ static void test_percentile(void **state)
 
 /* A run id holds no digit, so no request id of the run (bench-<run>-<n>) can hold a card
  * number: "6b0f89890975" (hex time and pid) next to "-100403" made 14 digits passing Luhn. */
+/* --help needs no brokers (it used to be refused without PAYLINK_KAFKA_BROKERS); a run does. */
+static void test_main_brokers(void **state)
+{
+    (void)state;
+    char *help[] = {"bench", "--help", NULL};
+    assert_int_equal(pl_bench_main(2, help, NULL, "paylink"), 0);
+    char *run[] = {"bench", "--worker", "auth", "--requests", "5", NULL};
+    assert_int_equal(pl_bench_main(5, run, NULL, "paylink"), 1);
+    assert_int_equal(pl_bench_main(5, run, "", "paylink"), 1);
+    char *bad[] = {"bench", "--requests", "x", NULL};
+    assert_int_equal(pl_bench_main(3, bad, NULL, "paylink"), 2);
+}
+
 static void test_run_id(void **state)
 {
     (void)state;
@@ -604,7 +617,7 @@ int main(void)
         cmocka_unit_test(test_requests),     cmocka_unit_test(test_result_json),
         cmocka_unit_test(test_proc_parsing), cmocka_unit_test(test_cpu_account),
         cmocka_unit_test(test_replica_env),  cmocka_unit_test(test_group_joined),
-        cmocka_unit_test(test_run_id),
+        cmocka_unit_test(test_run_id),       cmocka_unit_test(test_main_brokers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1016,6 +1016,11 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
         pl_bench_usage(stdout);
         return 0;
     }
+    if (!brokers || !*brokers) {
+        fprintf(stderr,
+                "paylinkctl: no Kafka brokers: set PAYLINK_KAFKA_BROKERS or give --brokers\n");
+        return 1;
+    }
     const char *worker = opt.worker, *pid_file = opt.pid_file;
     const char *run_dir = getenv("PAYLINK_RUN_DIR");
     unsigned long n = opt.requests;

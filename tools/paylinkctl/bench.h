@@ -105,7 +105,8 @@ unsigned long pl_bench_warmup_of(long warmup, unsigned long n);
 int pl_bench_svc_balance(unsigned long count, const char *amount, char *out,
                          size_t outsize) PL_MUSTCHECK;
 
-/* Runs the benchmark; returns the process exit status. argv[0] is "bench". */
+/* Runs the benchmark; returns the process exit status. argv[0] is "bench". brokers may be
+ * NULL: --help needs none, a run then fails with exit status 1. */
 int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix);
 
 /* The q-th percentile (0..100) of n sorted values (nearest rank); 0 when n is 0. */

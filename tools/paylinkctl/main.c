@@ -622,13 +622,11 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     if (strcmp(o.command, "bench") == 0) {
-        const char *brokers = env_or(o.brokers, "PAYLINK_KAFKA_BROKERS", NULL);
+        /* The brokers are checked after bench's own options, so that --help needs none. */
         int at = find_command(argc, argv);
-        if (!brokers)
-            status = fail("no Kafka brokers: set PAYLINK_KAFKA_BROKERS or give --brokers");
-        else
-            status = pl_bench_main(argc - at, argv + at, brokers,
-                                   env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
+        status =
+            pl_bench_main(argc - at, argv + at, env_or(o.brokers, "PAYLINK_KAFKA_BROKERS", NULL),
+                          env_or(o.prefix, "PAYLINK_TOPIC_PREFIX", "paylink"));
     } else if (strcmp(o.command, "deposits") == 0) {
         int at = find_command(argc, argv);
         status = pl_deposits_main(argc - at, argv + at, env_or(o.db, "PAYLINK_DB", NULL),
