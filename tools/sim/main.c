@@ -128,6 +128,11 @@ int main(int argc, char **argv)
     char ext_secret[512];
     char dm_password[512];
 
+    /*
+     * stderr is unbuffered: pl_log's line and its newline were two write(2)s, one more system
+     * call in every answer. Line-buffered, each log line is still written whole at once.
+     */
+    setvbuf(stderr, NULL, _IOLBF, BUFSIZ);
     pl_log_init("sim", NULL);
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

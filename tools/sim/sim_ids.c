@@ -14,17 +14,18 @@
 static atomic_uint_fast64_t id_counter;
 static pthread_once_t id_once = PTHREAD_ONCE_INIT;
 
-static void fill_random(void *buf, size_t len)
+/*
+ * Fills buf from the kernel's generator: getrandom(2), or, when that fails (only before the
+ * kernel pool is seeded, or on EINTR), a clock-derived fallback. The simulator's IDs need
+ * uniqueness (the counter gives it), not secrecy, so the fallback is enough rather than failing
+ * the request.
+ */
+static void os_random(void *buf, size_t len)
 {
     unsigned char *p = buf;
     while (len > 0) {
         ssize_t n = getrandom(p, len, 0);
         if (n <= 0) {
-            /*
-             * getrandom only fails before the kernel pool is seeded or on EINTR; the
-             * simulator's IDs need uniqueness (the counter gives it), not secrecy, so a
-             * clock-derived fallback is enough rather than failing the request.
-             */
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             uint64_t x = (uint64_t)ts.tv_nsec * UINT64_C(6364136223846793005) + (uint64_t)len;
@@ -41,10 +42,57 @@ static void fill_random(void *buf, size_t len)
     }
 }
 
+/*
+ * The random codes of an answer (request token, authorization code, reconciliation ID, the
+ * SOAP Timestamp's Id) come from a generator of each thread's own, xoshiro256** seeded once per
+ * thread from os_random: a getrandom(2) call for each of them was four system calls in every
+ * CyberSource answer. The codes only have to look random; nothing keys on their secrecy.
+ */
+static _Thread_local uint64_t rng_state[4];
+static _Thread_local bool rng_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(void)
+{
+    if (!rng_seeded) {
+        os_random(rng_state, sizeof rng_state);
+        /* The all-zero state is xoshiro's one fixed point. */
+        if (!(rng_state[0] | rng_state[1] | rng_state[2] | rng_state[3]))
+            rng_state[0] = UINT64_C(0x9E3779B97F4A7C15);
+        rng_seeded = true;
+    }
+    uint64_t *s = rng_state;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+static void fill_random(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+        uint64_t x = rng_next();
+        size_t n = len < sizeof x ? len : sizeof x;
+        memcpy(p, &x, n);
+        p += n;
+        len -= n;
+    }
+}
+
 static void id_seed(void)
 {
     uint64_t start;
-    fill_random(&start, sizeof start);
+    os_random(&start, sizeof start);
     atomic_store(&id_counter, start % ID_SUFFIX_MOD);
 }
 

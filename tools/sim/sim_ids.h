@@ -4,8 +4,9 @@
  * CyberSource request IDs and subscription IDs are 22-digit numbers, request tokens are opaque
  * base64 strings, authorization codes 6 characters, reconciliation IDs 16. The simulator makes
  * them unique within one process (a counter), and unlikely to repeat across restarts (the
- * counter starts at a random value and the IDs lead with the clock). Randomness comes from
- * getrandom(2). Any thread; outputs go to caller buffers.
+ * counter starts at a random value and the IDs lead with the clock). Randomness comes from a
+ * generator of each thread's own seeded from getrandom(2) (sim_ids.c). Any thread; outputs go
+ * to caller buffers.
  */
 #ifndef PL_SIM_IDS_H
 #define PL_SIM_IDS_H
