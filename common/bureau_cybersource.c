@@ -1,16 +1,18 @@
 /*
  * bureau_cybersource.c: the CyberSource Simple Order API adapter (SOAP toolkit, `CYB`).
  *
- * Requests are built as a libxml2 tree and serialised, replies are read with the reader of
- * xmlutil.h, which never touches the network and refuses DTDs, and the bureau message log gets
- * a re-parsed copy with the card data masked. The element order of every type follows the
- * official XSD sequences (1.121; 1.201 only inserts elements, so the same order is valid
- * there); the unit tests validate each operation's request against both XSDs. Facts and
- * sources: ../shared/reference/bureau-wire-formats.md §1. The manual is bureau_cybersource.h.
+ * Requests are built as a libxml2 tree and serialised; replies are read as a stream with
+ * pl_xml_read_stream of xmlutil.h (libxml2's SAX2 parser: no tree, half the instructions and a
+ * seventh of the allocations of parsing into one), which never touches the network and refuses
+ * DTDs; the bureau message log gets a re-parsed copy with the card data masked. The element order
+ * of every type follows the official XSD sequences (1.121; 1.201 only inserts elements, so the same
+ * order is valid there); the unit tests validate each operation's request against both XSDs. Facts
+ * and sources: ../shared/reference/bureau-wire-formats.md §1. The manual is bureau_cybersource.h.
  */
 #include "bureau_cybersource.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,20 +640,16 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* Reading */
 
-/* Appends a missingField/invalidField path to a ", "-joined list; what does not fit is left
- * out whole rather than cut in the middle of a name. */
-static void append_field(char *list, size_t size, xmlNodePtr n)
-{
-    char field[128];
-    pl_xml_text_free(n, field, sizeof field, &CYB_XML);
-    if (!field[0])
-        return;
-    size_t used = strlen(list);
-    size_t need = (used ? 2 : 0) + strlen(field);
-    if (used + need >= size)
-        return;
-    snprintf(list + used, size - used, "%s%s", used ? ", " : "", field);
-}
+/*
+ * The answer is read as a stream (pl_xml_read_stream: libxml2's SAX2 parser, no tree), as a
+ * walk of its tree would read it: the root must be an Envelope, its first Body child is the
+ * body, the body's first element is the payload (a Fault or a replyMessage), and the payload's
+ * children are read in document order. A value is an element's whole text content (the text
+ * of its descendants too); where the walk takes the first child of a name (a service reply's
+ * reasonCode and amount, a Fault's faultcode) so does the reader. A refusal is the one the walk
+ * would meet first: within a service reply, reasonCode before amount before
+ * authorizationCode/subscriptionID, whatever their order in the document.
+ */
 
 enum { SVC_AUTH, SVC_CAPTURE, SVC_CREDIT, SVC_REVERSAL, SVC_TOKEN, SVC_COUNT };
 
@@ -662,25 +660,389 @@ typedef struct svc_reply {
     int64_t amount;
 } svc_reply;
 
-/* Reads the reasonCode and amount every service reply has. */
-static int read_service(xmlNodePtr n, svc_reply *s, char *errstr, size_t errstr_size)
+/* What the payload is: the body's first element. */
+enum { PAYLOAD_NONE, PAYLOAD_FAULT, PAYLOAD_REPLY, PAYLOAD_OTHER };
+
+/* The children of the payload that are read; ITEM_OTHER for any other. */
+typedef enum item_kind {
+    ITEM_OTHER,
+    ITEM_MERCHANT_REFERENCE_CODE,
+    ITEM_REQUEST_ID,
+    ITEM_DECISION,
+    ITEM_REASON_CODE,
+    ITEM_MISSING_FIELD,
+    ITEM_INVALID_FIELD,
+    ITEM_REQUEST_TOKEN,
+    ITEM_SERVICE, /* a service reply: which one in reader.svc_index */
+    ITEM_AFS_REPLY,
+    ITEM_FAULT_CODE,
+    ITEM_FAULT_STRING,
+} item_kind;
+
+static const struct {
+    const char *name;
+    item_kind kind;
+} reply_items[] = {
+    {"merchantReferenceCode", ITEM_MERCHANT_REFERENCE_CODE},
+    {"requestID", ITEM_REQUEST_ID},
+    {"decision", ITEM_DECISION},
+    {"reasonCode", ITEM_REASON_CODE},
+    {"missingField", ITEM_MISSING_FIELD},
+    {"invalidField", ITEM_INVALID_FIELD},
+    {"requestToken", ITEM_REQUEST_TOKEN},
+    {"afsReply", ITEM_AFS_REPLY},
+};
+
+/* The service replies, indexed by SVC_*. */
+static const char *const service_names[SVC_COUNT] = {
+    "ccAuthReply",
+    "ccCaptureReply",
+    "ccCreditReply",
+    "ccAuthReversalReply",
+    "paySubscriptionCreateReply",
+};
+
+/* The children of a service reply or of afsReply that are read: the first of each name. */
+typedef enum field_kind {
+    FIELD_REASON_CODE,
+    FIELD_AMOUNT,
+    FIELD_AUTH_CODE,
+    FIELD_AVS,
+    FIELD_CVV,
+    FIELD_AUTH_DATE,
+    FIELD_SUBSCRIPTION_ID,
+    FIELD_AFS_RESULT,
+    FIELD_COUNT,
+} field_kind;
+
+static const char *const field_names[FIELD_COUNT] = {
+    "reasonCode",         "amount",         "authorizationCode", "avsCode", "cvCode",
+    "authorizedDateTime", "subscriptionID", "afsResult",
+};
+
+/* Whether an item of kind (service svc) reads the field f. */
+static bool item_reads(item_kind kind, int svc, field_kind f)
 {
-    s->present = true;
-    xmlNodePtr rc = pl_xml_child(n, "reasonCode");
-    if (rc && pl_xml_text_exact(rc, s->reason_code, sizeof s->reason_code) != 0)
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s/reasonCode too long",
-                          (const char *)n->name);
-    xmlNodePtr amount = pl_xml_child(n, "amount");
-    if (amount) {
-        char text[32];
-        if (pl_xml_text_exact(amount, text, sizeof text) != 0 ||
-            pl_money_parse_decimal(text, &s->amount) != 0)
-            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s/amount is not an amount",
-                              (const char *)n->name);
-        s->has_amount = true;
-    }
-    return 0;
+    if (kind == ITEM_AFS_REPLY)
+        return f == FIELD_AFS_RESULT;
+    if (kind != ITEM_SERVICE)
+        return false;
+    if (f == FIELD_REASON_CODE || f == FIELD_AMOUNT)
+        return true;
+    if (svc == SVC_AUTH)
+        return f == FIELD_AUTH_CODE || f == FIELD_AVS || f == FIELD_CVV || f == FIELD_AUTH_DATE;
+    return svc == SVC_TOKEN && f == FIELD_SUBSCRIPTION_ID;
 }
+
+/* The refusals a service reply can hold, in the order the walk meets them. */
+enum { FAIL_REASON_CODE, FAIL_AMOUNT, FAIL_ID, FAIL_COUNT };
+
+typedef struct reader {
+    pl_bureau_result *res;
+    int depth; /* of the innermost open element; 1 for the root */
+    bool envelope;
+    bool body_seen; /* the Envelope's first Body has begun */
+    bool in_body;
+    int payload; /* PAYLOAD_* */
+    bool in_payload;
+    bool fault_code_seen, fault_string_seen;
+    item_kind item; /* the payload's child being read */
+    int svc_index;  /* its SVC_* when item is ITEM_SERVICE */
+    bool field_seen[FIELD_COUNT];
+    bool item_failed[FAIL_COUNT];
+    /* The text being gathered: of the item (field < 0) or of one of its fields. */
+    bool capturing;
+    int capture_depth;
+    int field;
+    char *text; /* small, or malloc'd when the text outgrew it */
+    size_t len, cap;
+    char small[256];
+    svc_reply svc[SVC_COUNT];
+    int err; /* the first refusal, with its reason in why */
+    char why[200];
+} reader;
+
+/* Records the first refusal (the walk stopped there; later ones are not reported). */
+PL_PRINTF(2, 3) static void refuse(reader *r, const char *fmt, ...)
+{
+    if (r->err)
+        return;
+    r->err = PL_ERR_PARSE;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->why, sizeof r->why, fmt, ap);
+    va_end(ap);
+}
+
+static bool reader_text(void *ctx, const char *text, size_t len)
+{
+    reader *r = ctx;
+    if (!r->capturing)
+        return true;
+    if (r->len + len >= r->cap) {
+        /* Bounded by PL_CYBERSOURCE_MAX_BODY: the text is part of the body. */
+        size_t cap = r->cap * 2;
+        while (cap <= r->len + len)
+            cap *= 2;
+        char *grown = malloc(cap);
+        if (!grown)
+            return false;
+        memcpy(grown, r->text, r->len);
+        pl_card_wipe(r->text, r->cap);
+        if (r->text != r->small)
+            free(r->text);
+        r->text = grown;
+        r->cap = cap;
+    }
+    memcpy(r->text + r->len, text, len);
+    r->len += len;
+    return true;
+}
+
+static void begin_capture(reader *r, int field)
+{
+    r->capturing = true;
+    r->capture_depth = r->depth;
+    r->field = field;
+    r->len = 0;
+}
+
+/* Appends a missingField/invalidField path to a ", "-joined list; what does not fit is left
+ * out whole rather than cut in the middle of a name. */
+static void append_field(char *list, size_t size, const char *text)
+{
+    char field[128];
+    pl_xml_copy_free(text, field, sizeof field, &CYB_XML);
+    if (!field[0])
+        return;
+    size_t used = strlen(list);
+    size_t need = (used ? 2 : 0) + strlen(field);
+    if (used + need >= size)
+        return;
+    snprintf(list + used, size - used, "%s%s", used ? ", " : "", field);
+}
+
+/* An identifier or code into its field, or the refusal "<name> is too long". */
+static void copy_strict(reader *r, const char *text, char *out, size_t outsize, const char *name)
+{
+    if (pl_xml_copy_exact(text, out, outsize) != 0)
+        refuse(r, "%s is too long", name);
+}
+
+/* The gathered text of the current item, a child of the payload, read. */
+static void read_item_text(reader *r, const char *text)
+{
+    pl_bureau_result *res = r->res;
+    switch (r->item) {
+    case ITEM_MERCHANT_REFERENCE_CODE:
+        pl_xml_copy_free(text, res->merchant_reference_code, sizeof res->merchant_reference_code,
+                         &CYB_XML);
+        break;
+    case ITEM_REQUEST_ID:
+        copy_strict(r, text, res->request_id, sizeof res->request_id, "requestID");
+        break;
+    case ITEM_DECISION:
+        copy_strict(r, text, res->decision, sizeof res->decision, "decision");
+        break;
+    case ITEM_REASON_CODE:
+        copy_strict(r, text, res->reason_code, sizeof res->reason_code, "reasonCode");
+        break;
+    case ITEM_REQUEST_TOKEN:
+        copy_strict(r, text, res->request_token, sizeof res->request_token, "requestToken");
+        break;
+    case ITEM_MISSING_FIELD:
+        append_field(res->missing_fields, sizeof res->missing_fields, text);
+        break;
+    case ITEM_INVALID_FIELD:
+        append_field(res->invalid_fields, sizeof res->invalid_fields, text);
+        break;
+    case ITEM_FAULT_CODE:
+        pl_xml_copy_free(text, res->fault_code, sizeof res->fault_code, &CYB_XML);
+        break;
+    case ITEM_FAULT_STRING:
+        pl_xml_copy_free(text, res->fault_string, sizeof res->fault_string, &CYB_XML);
+        break;
+    default:
+        break;
+    }
+}
+
+/* The gathered text of a field of the current service reply (or afsReply) read; a refusal
+ * waits for the end of the reply (read_item_end), where the walk's order decides. */
+static void read_field_text(reader *r, const char *text)
+{
+    pl_bureau_result *res = r->res;
+    svc_reply *s = &r->svc[r->svc_index];
+    switch ((field_kind)r->field) {
+    case FIELD_REASON_CODE:
+        if (pl_xml_copy_exact(text, s->reason_code, sizeof s->reason_code) != 0)
+            r->item_failed[FAIL_REASON_CODE] = true;
+        break;
+    case FIELD_AMOUNT: {
+        char amount[32];
+        if (pl_xml_copy_exact(text, amount, sizeof amount) != 0 ||
+            pl_money_parse_decimal(amount, &s->amount) != 0)
+            r->item_failed[FAIL_AMOUNT] = true;
+        else
+            s->has_amount = true;
+        break;
+    }
+    case FIELD_AUTH_CODE:
+        if (pl_xml_copy_exact(text, res->auth_code, sizeof res->auth_code) != 0)
+            r->item_failed[FAIL_ID] = true;
+        break;
+    case FIELD_AVS:
+        pl_xml_copy_free(text, res->avs, sizeof res->avs, &CYB_XML);
+        break;
+    case FIELD_CVV:
+        pl_xml_copy_free(text, res->cvv, sizeof res->cvv, &CYB_XML);
+        break;
+    case FIELD_AUTH_DATE:
+        pl_xml_copy_free(text, res->auth_date, sizeof res->auth_date, &CYB_XML);
+        break;
+    case FIELD_SUBSCRIPTION_ID:
+        if (pl_xml_copy_exact(text, res->token, sizeof res->token) != 0)
+            r->item_failed[FAIL_ID] = true;
+        break;
+    case FIELD_AFS_RESULT:
+        pl_xml_copy_free(text, res->afs_score, sizeof res->afs_score, &CYB_XML);
+        break;
+    default:
+        break;
+    }
+}
+
+static void end_capture(reader *r)
+{
+    /* Room for the NUL is kept by reader_text. */
+    r->text[r->len] = '\0';
+    if (r->field < 0)
+        read_item_text(r, r->text);
+    else
+        read_field_text(r, r->text);
+    /* The text may be anything the bureau sent. */
+    pl_card_wipe(r->text, r->len);
+    r->len = 0;
+    r->capturing = false;
+}
+
+/* A child of the payload begins. */
+static void read_item_start(reader *r, const char *name)
+{
+    r->item = ITEM_OTHER;
+    memset(r->field_seen, 0, sizeof r->field_seen);
+    memset(r->item_failed, 0, sizeof r->item_failed);
+    if (r->payload == PAYLOAD_FAULT) {
+        /* pl_xml_read_fault: the first faultcode and the first faultstring. */
+        if (!r->fault_code_seen && strcmp(name, "faultcode") == 0) {
+            r->fault_code_seen = true;
+            r->item = ITEM_FAULT_CODE;
+        } else if (!r->fault_string_seen && strcmp(name, "faultstring") == 0) {
+            r->fault_string_seen = true;
+            r->item = ITEM_FAULT_STRING;
+        }
+    } else if (r->payload == PAYLOAD_REPLY) {
+        for (size_t i = 0; i < sizeof reply_items / sizeof reply_items[0]; i++)
+            if (strcmp(name, reply_items[i].name) == 0)
+                r->item = reply_items[i].kind;
+        for (int i = 0; i < SVC_COUNT; i++) {
+            if (strcmp(name, service_names[i]) == 0) {
+                r->item = ITEM_SERVICE;
+                r->svc_index = i;
+                r->svc[i].present = true;
+            }
+        }
+    }
+    if (r->item != ITEM_OTHER && r->item != ITEM_SERVICE && r->item != ITEM_AFS_REPLY)
+        begin_capture(r, -1);
+}
+
+/* A child of the current item begins: gathered when it is the item's first of a name read. */
+static void read_field_start(reader *r, const char *name)
+{
+    for (int f = 0; f < FIELD_COUNT; f++) {
+        if (strcmp(name, field_names[f]) == 0) {
+            if (item_reads(r->item, r->svc_index, (field_kind)f) && !r->field_seen[f]) {
+                r->field_seen[f] = true;
+                begin_capture(r, f);
+            }
+            return;
+        }
+    }
+}
+
+/* The current item ends: a service reply's refusal, in the walk's order. */
+static void read_item_end(reader *r)
+{
+    if (r->item == ITEM_SERVICE) {
+        const char *svc = service_names[r->svc_index];
+        if (r->item_failed[FAIL_REASON_CODE])
+            refuse(r, "%s/reasonCode too long", svc);
+        else if (r->item_failed[FAIL_AMOUNT])
+            refuse(r, "%s/amount is not an amount", svc);
+        else if (r->item_failed[FAIL_ID])
+            refuse(r, "%s/%s is too long", svc,
+                   r->svc_index == SVC_AUTH ? "authorizationCode" : "subscriptionID");
+    }
+    r->item = ITEM_OTHER;
+}
+
+static void reader_start(void *ctx, const char *name)
+{
+    reader *r = ctx;
+    r->depth++;
+    if (r->capturing)
+        return;
+    switch (r->depth) {
+    case 1:
+        r->envelope = strcmp(name, "Envelope") == 0;
+        break;
+    case 2:
+        if (r->envelope && !r->body_seen && strcmp(name, "Body") == 0)
+            r->body_seen = r->in_body = true;
+        break;
+    case 3:
+        if (r->in_body && r->payload == PAYLOAD_NONE) {
+            r->payload = strcmp(name, "Fault") == 0          ? PAYLOAD_FAULT
+                         : strcmp(name, "replyMessage") == 0 ? PAYLOAD_REPLY
+                                                             : PAYLOAD_OTHER;
+            r->in_payload = true;
+        }
+        break;
+    case 4:
+        if (r->in_payload)
+            read_item_start(r, name);
+        break;
+    case 5:
+        if (r->in_payload && r->item != ITEM_OTHER)
+            read_field_start(r, name);
+        break;
+    default:
+        break;
+    }
+}
+
+static void reader_end(void *ctx)
+{
+    reader *r = ctx;
+    if (r->capturing && r->depth == r->capture_depth)
+        end_capture(r);
+    if (!r->capturing) {
+        if (r->depth == 4 && r->in_payload)
+            read_item_end(r);
+        else if (r->depth == 3)
+            r->in_payload = false;
+        else if (r->depth == 2)
+            r->in_body = false;
+    }
+    r->depth--;
+}
+
+static const pl_xml_stream reader_stream = {
+    .start = reader_start,
+    .end = reader_end,
+    .text = reader_text,
+};
 
 /*
  * The service whose reply says what happened to the operation: the capture of an
@@ -723,93 +1085,21 @@ static const svc_reply *main_service(const pl_bureau_call *call, const svc_reply
     return NULL;
 }
 
-#define TEXT_STRICT(node, field, name)                                                             \
-    do {                                                                                           \
-        if (pl_xml_text_exact((node), (field), sizeof(field)) != 0)                                \
-            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s is too long", (name));        \
-    } while (0)
-
-static int read_reply_message(const pl_bureau_call *call, xmlNodePtr rm, pl_bureau_result *res,
-                              char *errstr, size_t errstr_size)
+/* What a replyMessage read without refusal gives beyond its fields. */
+static int finish_reply(const pl_bureau_call *call, reader *r)
 {
-    svc_reply svc[SVC_COUNT];
-    memset(svc, 0, sizeof svc);
-    int rc;
-
-    for (xmlNodePtr c = rm->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        if (pl_xml_is(c, "merchantReferenceCode")) {
-            pl_xml_text_free(c, res->merchant_reference_code, sizeof res->merchant_reference_code,
-                             &CYB_XML);
-        } else if (pl_xml_is(c, "requestID")) {
-            TEXT_STRICT(c, res->request_id, "requestID");
-        } else if (pl_xml_is(c, "decision")) {
-            TEXT_STRICT(c, res->decision, "decision");
-        } else if (pl_xml_is(c, "reasonCode")) {
-            TEXT_STRICT(c, res->reason_code, "reasonCode");
-        } else if (pl_xml_is(c, "missingField")) {
-            append_field(res->missing_fields, sizeof res->missing_fields, c);
-        } else if (pl_xml_is(c, "invalidField")) {
-            append_field(res->invalid_fields, sizeof res->invalid_fields, c);
-        } else if (pl_xml_is(c, "requestToken")) {
-            TEXT_STRICT(c, res->request_token, "requestToken");
-        } else if (pl_xml_is(c, "ccAuthReply")) {
-            if ((rc = read_service(c, &svc[SVC_AUTH], errstr, errstr_size)) != 0)
-                return rc;
-            xmlNodePtr n;
-            if ((n = pl_xml_child(c, "authorizationCode")))
-                TEXT_STRICT(n, res->auth_code, "ccAuthReply/authorizationCode");
-            if ((n = pl_xml_child(c, "avsCode")))
-                pl_xml_text_free(n, res->avs, sizeof res->avs, &CYB_XML);
-            if ((n = pl_xml_child(c, "cvCode")))
-                pl_xml_text_free(n, res->cvv, sizeof res->cvv, &CYB_XML);
-            if ((n = pl_xml_child(c, "authorizedDateTime")))
-                pl_xml_text_free(n, res->auth_date, sizeof res->auth_date, &CYB_XML);
-        } else if (pl_xml_is(c, "ccCaptureReply")) {
-            if ((rc = read_service(c, &svc[SVC_CAPTURE], errstr, errstr_size)) != 0)
-                return rc;
-        } else if (pl_xml_is(c, "ccCreditReply")) {
-            if ((rc = read_service(c, &svc[SVC_CREDIT], errstr, errstr_size)) != 0)
-                return rc;
-        } else if (pl_xml_is(c, "ccAuthReversalReply")) {
-            if ((rc = read_service(c, &svc[SVC_REVERSAL], errstr, errstr_size)) != 0)
-                return rc;
-        } else if (pl_xml_is(c, "paySubscriptionCreateReply")) {
-            if ((rc = read_service(c, &svc[SVC_TOKEN], errstr, errstr_size)) != 0)
-                return rc;
-            xmlNodePtr n = pl_xml_child(c, "subscriptionID");
-            if (n)
-                TEXT_STRICT(n, res->token, "paySubscriptionCreateReply/subscriptionID");
-        } else if (pl_xml_is(c, "afsReply")) {
-            xmlNodePtr n = pl_xml_child(c, "afsResult");
-            if (n)
-                pl_xml_text_free(n, res->afs_score, sizeof res->afs_score, &CYB_XML);
-        }
+    pl_bureau_result *res = r->res;
+    if (!res->decision[0] || !res->reason_code[0]) {
+        refuse(r, "replyMessage without decision or reasonCode");
+        return r->err;
     }
-
-    if (!res->decision[0] || !res->reason_code[0])
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                          "replyMessage without decision or reasonCode");
-
-    const svc_reply *main = main_service(call, svc);
+    const svc_reply *main = main_service(call, r->svc);
     if (main) {
         snprintf(res->service_reason_code, sizeof res->service_reason_code, "%s",
                  main->reason_code);
         res->has_amount = main->has_amount;
         res->amount = main->amount;
     }
-    return 0;
-}
-
-static int read_fault(xmlNodePtr fault, pl_bureau_result *res)
-{
-    pl_xml_read_fault(fault, res->fault_code, sizeof res->fault_code, res->fault_string,
-                      sizeof res->fault_string, &CYB_XML);
-    /* A fault is refused before any business processing: the general system failure of the
-     * reason code table, as the seed flags any transaction that failed to go through. */
-    snprintf(res->decision, sizeof res->decision, "ERROR");
-    snprintf(res->reason_code, sizeof res->reason_code, "150");
     return 0;
 }
 
@@ -822,23 +1112,28 @@ static int cyb_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long 
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "missing argument");
     memset(res, 0, sizeof *res);
 
-    char why[200];
-    xmlDocPtr doc;
-    if (pl_xml_read(body, body_len, &CYB_XML, &doc, why, sizeof why) != 0)
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "CyberSource answer (HTTP %ld): %s",
-                          http_status, why);
+    reader rd;
+    reader *r = &rd;
+    memset(r, 0, sizeof *r);
+    r->res = res;
+    r->text = r->small;
+    r->cap = sizeof r->small;
 
-    int rc;
-    xmlNodePtr env = xmlDocGetRootElement(doc);
-    xmlNodePtr body_el = pl_xml_is(env, "Envelope") ? pl_xml_child(env, "Body") : NULL;
-    xmlNodePtr payload = body_el ? pl_xml_first_element(body_el->children) : NULL;
-    if (pl_xml_is(payload, "Fault")) {
-        rc = read_fault(payload, res);
-    } else if (pl_xml_is(payload, "replyMessage")) {
-        rc = read_reply_message(call, payload, res, why, sizeof why);
+    char why[200];
+    int rc = pl_xml_read_stream(body, body_len, &CYB_XML, &reader_stream, r, why, sizeof why);
+    if (rc) {
+        pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "CyberSource answer (HTTP %ld): %s",
+                   http_status, why);
+    } else if (r->payload == PAYLOAD_FAULT) {
+        /* A fault is refused before any business processing: the general system failure of
+         * the reason code table, as the seed flags any transaction that failed to go through. */
+        snprintf(res->decision, sizeof res->decision, "ERROR");
+        snprintf(res->reason_code, sizeof res->reason_code, "150");
+    } else if (r->payload == PAYLOAD_REPLY) {
+        rc = r->err ? r->err : finish_reply(call, r);
         if (rc)
             pl_err_set(rc, errstr, errstr_size, "CyberSource answer (HTTP %ld): %s", http_status,
-                       why);
+                       r->why);
     } else {
         rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                         "CyberSource answer (HTTP %ld) is not a SOAP replyMessage or Fault",
@@ -846,7 +1141,10 @@ static int cyb_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long 
     }
     if (rc)
         memset(res, 0, sizeof *res);
-    pl_xml_free_doc(doc);
+    pl_card_wipe(r->text, r->cap);
+    if (r->text != r->small)
+        free(r->text);
+    pl_card_wipe(r, sizeof *r);
     return rc;
 }
 

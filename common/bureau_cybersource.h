@@ -52,19 +52,20 @@
  * present: subsequentAuth "true" unless the initiator is the cardholder, reason RESUBMIT → "1",
  * REAUTH → "3", INSTALLMENT → "9", and the network transaction id. Older versions omit them.
  *
- * parse: the reply envelope, matched by local names only so any data namespace version (and any
- * prefix) is read. A SOAP Fault gives fault_code/fault_string with decision "ERROR" and
- * reason_code "150" and returns 0. Anything else that is not an Envelope > Body > replyMessage
- * carrying decision and reasonCode is PL_ERR_PARSE: garbage, an empty body, an HTML error page,
- * a document with a DTD (never legitimate in SOAP; refusing it closes XXE and entity bombs),
- * a body over PL_CYBERSOURCE_MAX_BODY. The parser never reads the network (XML_PARSE_NONET)
- * and never substitutes entities. amount and service_reason_code come from the reply of the
- * operation's main service whenever that reply is present (ccCaptureReply for auth+capture,
- * falling back to ccAuthReply when the capture did not run; paySubscriptionCreateReply for a
- * token), so service_reason_code may equal reason_code; auth_code, avs, cvv and auth_date always
- * come from ccAuthReply, token from paySubscriptionCreateReply/subscriptionID, afs_score from
- * afsReply/afsResult. An amount that is not a decimal, or an ID or code too long for its
- * field, is PL_ERR_PARSE rather than a silently wrong value.
+ * parse: the reply envelope, read as a stream (no tree is built), matched by local names only so
+ * any data namespace version (and any prefix) is read. A SOAP Fault gives fault_code/fault_string
+ * with decision "ERROR" and reason_code "150" and returns 0. Anything else that is not an Envelope
+ * > Body > replyMessage carrying decision and reasonCode is PL_ERR_PARSE: garbage, an empty body,
+ * an HTML error page, a document with a DTD (never legitimate in SOAP; refused at its DOCTYPE,
+ * which closes XXE and entity bombs), a body over PL_CYBERSOURCE_MAX_BODY. The parser never reads
+ * the network (XML_PARSE_NONET) and never substitutes entities. amount and service_reason_code come
+ * from the reply of the operation's main service whenever that reply is present (ccCaptureReply for
+ * auth+capture, falling back to ccAuthReply when the capture did not run;
+ * paySubscriptionCreateReply for a token), so service_reason_code may equal reason_code; auth_code,
+ * avs, cvv and auth_date always come from ccAuthReply, token from
+ * paySubscriptionCreateReply/subscriptionID, afs_score from afsReply/afsResult. An amount that is
+ * not a decimal, or an ID or code too long for its field, is PL_ERR_PARSE rather than a silently
+ * wrong value.
  *
  * redact: the message parsed again; accountNumber masked with pl_card_mask_log in the given
  * mode, cvNumber, Password, cavv, xid and authenticationData emptied; the result is then

@@ -30,38 +30,145 @@ static size_t copy_free(char *out, size_t outsize, const char *src, size_t srcle
     return n;
 }
 
-int pl_xml_read(const char *body, size_t len, const pl_xml_profile *p, xmlDocPtr *doc, char *errstr,
-                size_t errstr_size)
+/* The refusals pl_xml_read and pl_xml_read_stream make before parsing, then the parser
+ * context they parse with: 0 with *ctxt, or PL_ERR_PARSE. */
+static int start_read(const char *body, size_t len, const pl_xml_profile *p, xmlParserCtxtPtr *ctxt,
+                      char *errstr, size_t errstr_size)
 {
-    *doc = NULL;
     if (!body || len == 0)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "empty body");
     if (len > p->max_len || len > INT_MAX)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "body of %zu bytes is over the %zu limit", len, p->max_len);
-    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
-    if (!ctxt)
+    *ctxt = xmlNewParserCtxt();
+    if (!*ctxt)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
-    int rc = 0;
+    return 0;
+}
+
+/* The refusal of a document libxml2 found not well-formed, with its (masked) message. */
+static int not_xml(xmlParserCtxtPtr ctxt, const pl_xml_profile *p, char *errstr, size_t errstr_size)
+{
+    const xmlError *e = xmlCtxtGetLastError(ctxt);
+    char what[160] = "not XML";
+    if (e && e->message) {
+        /* libxml2 quotes names and text of the document, which may hold a card number. */
+        size_t n = copy_free(what, sizeof what, e->message, strlen(e->message), p);
+        while (n > 0 && (what[n - 1] == '\n' || what[n - 1] == ' '))
+            what[--n] = '\0';
+    }
+    return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML (line %d): %s", e ? e->line : 0,
+                      what);
+}
+
+static int no_dtd(const pl_xml_profile *p, char *errstr, size_t errstr_size)
+{
+    return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "a DTD is not allowed in %s", p->doc_name);
+}
+
+int pl_xml_read(const char *body, size_t len, const pl_xml_profile *p, xmlDocPtr *doc, char *errstr,
+                size_t errstr_size)
+{
+    *doc = NULL;
+    xmlParserCtxtPtr ctxt;
+    int rc = start_read(body, len, p, &ctxt, errstr, errstr_size);
+    if (rc)
+        return rc;
     xmlDocPtr d = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL, PL_XML_READ_OPTIONS);
     if (!d) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-        char what[160] = "not XML";
-        if (e && e->message) {
-            /* libxml2 quotes names and text of the document, which may hold a card number. */
-            size_t n = copy_free(what, sizeof what, e->message, strlen(e->message), p);
-            while (n > 0 && (what[n - 1] == '\n' || what[n - 1] == ' '))
-                what[--n] = '\0';
-        }
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "not XML (line %d): %s", e ? e->line : 0,
-                        what);
+        rc = not_xml(ctxt, p, errstr, errstr_size);
     } else if (d->intSubset || d->extSubset) {
-        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "a DTD is not allowed in %s",
-                        p->doc_name);
+        rc = no_dtd(p, errstr, errstr_size);
         pl_xml_free_doc(d);
     } else {
         *doc = d;
     }
+    xmlFreeParserCtxt(ctxt);
+    return rc;
+}
+
+/* What pl_xml_read_stream's SAX handlers share: the parser context's _private. */
+typedef struct stream_state {
+    const pl_xml_stream *h;
+    void *ctx;
+    bool dtd;    /* a DOCTYPE was seen: the parse was stopped there */
+    bool failed; /* h->text returned false: the parse was stopped there */
+} stream_state;
+
+static void stream_start(void *c, const xmlChar *local_name, const xmlChar *prefix,
+                         const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
+                         int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+{
+    (void)prefix;
+    (void)uri;
+    (void)nb_namespaces;
+    (void)namespaces;
+    (void)nb_attributes;
+    (void)nb_defaulted;
+    (void)attributes;
+    stream_state *st = ((xmlParserCtxtPtr)c)->_private;
+    st->h->start(st->ctx, (const char *)local_name);
+}
+
+static void stream_end(void *c, const xmlChar *local_name, const xmlChar *prefix,
+                       const xmlChar *uri)
+{
+    (void)local_name;
+    (void)prefix;
+    (void)uri;
+    stream_state *st = ((xmlParserCtxtPtr)c)->_private;
+    st->h->end(st->ctx);
+}
+
+static void stream_text(void *c, const xmlChar *text, int len)
+{
+    xmlParserCtxtPtr ctxt = c;
+    stream_state *st = ctxt->_private;
+    if (len > 0 && !st->h->text(st->ctx, (const char *)text, (size_t)len)) {
+        st->failed = true;
+        xmlStopParser(ctxt);
+    }
+}
+
+/* A DOCTYPE: refused before its internal subset is read (no entity is ever declared). */
+static void stream_doctype(void *c, const xmlChar *name, const xmlChar *external_id,
+                           const xmlChar *system_id)
+{
+    (void)name;
+    (void)external_id;
+    (void)system_id;
+    xmlParserCtxtPtr ctxt = c;
+    ((stream_state *)ctxt->_private)->dtd = true;
+    xmlStopParser(ctxt);
+}
+
+int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
+                       const pl_xml_stream *h, void *ctx, char *errstr, size_t errstr_size)
+{
+    xmlParserCtxtPtr ctxt;
+    int rc = start_read(body, len, p, &ctxt, errstr, errstr_size);
+    if (rc)
+        return rc;
+    /* Only these handlers: no tree, no entity table, nothing loaded (the externalSubset and
+     * resolveEntity hooks stay NULL); whitespace goes where all other text goes, as in a tree. */
+    stream_state st = {.h = h, .ctx = ctx};
+    memset(ctxt->sax, 0, sizeof *ctxt->sax);
+    ctxt->sax->initialized = XML_SAX2_MAGIC;
+    ctxt->sax->startElementNs = stream_start;
+    ctxt->sax->endElementNs = stream_end;
+    ctxt->sax->characters = stream_text;
+    ctxt->sax->ignorableWhitespace = stream_text;
+    ctxt->sax->cdataBlock = stream_text;
+    ctxt->sax->internalSubset = stream_doctype;
+    ctxt->_private = &st;
+    /* Returns no document: there is no tree to return. */
+    (void)xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL, PL_XML_READ_OPTIONS);
+    if (st.dtd)
+        rc = no_dtd(p, errstr, errstr_size);
+    else if (st.failed)
+        rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
+    else if (!ctxt->wellFormed)
+        rc = not_xml(ctxt, p, errstr, errstr_size);
     xmlFreeParserCtxt(ctxt);
     return rc;
 }
@@ -155,15 +262,20 @@ int pl_xml_text_exact(xmlNodePtr n, char *out, size_t outsize)
     return rc;
 }
 
+void pl_xml_copy_free(const char *s, char *out, size_t outsize, const pl_xml_profile *p)
+{
+    size_t len;
+    s = trim(s, &len);
+    copy_free(out, outsize, s, len, p);
+}
+
 void pl_xml_text_free(xmlNodePtr n, char *out, size_t outsize, const pl_xml_profile *p)
 {
     out[0] = '\0';
     xmlChar *content = content_of(n);
     if (!content)
         return;
-    size_t len;
-    const char *s = trim((const char *)content, &len);
-    copy_free(out, outsize, s, len, p);
+    pl_xml_copy_free((const char *)content, out, outsize, p);
     pl_xml_free_content(content);
 }
 

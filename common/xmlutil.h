@@ -4,8 +4,9 @@
  * cyb_query.c).
  *
  * Everything here is something every adapter must get right the same way: reading a document
- * that came from outside (size cap, no network, no entity substitution, no DTD at all; for a
- * report, a DOCTYPE that is never loaded and no entity declared or referenced), finding
+ * that came from outside into a tree or as a stream of elements and text (size cap, no network,
+ * no entity substitution, no DTD at all; for a report, a DOCTYPE that is never loaded and no
+ * entity declared or referenced), finding
  * elements by local name whatever their namespace prefix, copying text out of a tree into fixed
  * buffers (an identifier exactly or not at all; free text trimmed, cut to fit and with card
  * numbers masked), text quoted in errstr sanitised, building text cleaned of non-keyboard
@@ -68,6 +69,32 @@ typedef struct pl_xml_profile {
  */
 int pl_xml_read(const char *body, size_t len, const pl_xml_profile *p, xmlDocPtr *doc, char *errstr,
                 size_t errstr_size) PL_MUSTCHECK;
+
+/*
+ * What pl_xml_read_stream tells a reader as the document goes by, in document order. Elements
+ * are named by their local name (namespace and prefix are not passed, as pl_xml_is ignores
+ * them); attributes, comments and processing instructions are not passed. text is character
+ * data or CDATA of the innermost open element, in pieces (one element's text may come in several
+ * calls), not NUL-terminated; it is libxml2's memory and is not kept after the call. text returns
+ * false when the reader cannot go on (no memory): the parse stops.
+ */
+typedef struct pl_xml_stream {
+    void (*start)(void *ctx, const char *local_name);
+    void (*end)(void *ctx);
+    bool (*text)(void *ctx, const char *text, size_t len);
+} pl_xml_stream;
+
+/*
+ * pl_xml_read without the tree: the document goes through h (libxml2's SAX2 parser, no node is
+ * made) with the same checks and the same refusals in errstr as pl_xml_read, except that a
+ * DTD is refused as soon as its DOCTYPE is seen, before its internal subset is read.
+ * The reader's callbacks may have run before a refusal: what they gathered is the caller's to
+ * discard when this returns an error. Returns 0, or PL_ERR_PARSE (also when h->text returned
+ * false: "out of memory"). errstr may be NULL.
+ */
+int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
+                       const pl_xml_stream *h, void *ctx, char *errstr,
+                       size_t errstr_size) PL_MUSTCHECK;
 
 /*
  * CyberSource's report services (the Decision Manager Conversion Detail Report of dm_report.h,
@@ -185,6 +212,13 @@ xmlNodePtr pl_xml_child(xmlNodePtr parent, const char *local_name);
  * Returns 0 or PL_ERR_PARSE.
  */
 int pl_xml_copy_exact(const char *s, char *out, size_t outsize) PL_MUSTCHECK;
+
+/*
+ * Copies the free text s (NUL-terminated) into out as pl_xml_text_free does: trimmed, card
+ * numbers masked (pl_card_scrub_copy, then p->mask_more), cut without leaving the head of a
+ * card number. outsize must be at least 1.
+ */
+void pl_xml_copy_free(const char *s, char *out, size_t outsize, const pl_xml_profile *p);
 
 /*
  * pl_xml_copy_exact on the text content of n (all its descendant text). n NULL or without

@@ -1501,6 +1501,92 @@ static void test_parse_garbage(void **state)
     free(huge);
 }
 
+/*
+ * The answer is read as a stream; it must read as the walk of its tree did: the first Body, the
+ * Body's first element, the first child of a name in a service reply, an element's whole text,
+ * and of several refusals in one service reply the one the walk met first.
+ */
+#define ENV_OPEN                                                                                   \
+    "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"          \
+    "<c:replyMessage xmlns:c=\"urn:schemas-cybersource-com:transaction-data-1.121\">"              \
+    "<c:decision>ACCEPT</c:decision><c:reasonCode>100</c:reasonCode>"
+#define ENV_CLOSE "</c:replyMessage></soap:Body></soap:Envelope>"
+#define LONG40 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
+static void test_parse_reads_as_tree_walk(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256];
+    const char *body;
+
+    /* Text of descendants and CDATA; the first reasonCode and amount of a service reply; a
+     * second ccAuthReply updates what it carries. */
+    body = ENV_OPEN "<c:merchantReferenceCode>r-<c:b>1</c:b></c:merchantReferenceCode>"
+                    "<c:missingField>a</c:missingField><c:missingField><![CDATA[b&c]]>"
+                    "</c:missingField><c:ccAuthReply><c:reasonCode>100</c:reasonCode>"
+                    "<c:reasonCode>999</c:reasonCode><c:amount> 12.00 </c:amount>"
+                    "<c:amount>13.00</c:amount><c:avsCode>Y</c:avsCode></c:ccAuthReply>"
+                    "<c:ccAuthReply><c:cvCode>M</c:cvCode></c:ccAuthReply>" ENV_CLOSE;
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err), 0);
+    assert_string_equal(res.merchant_reference_code, "r-1");
+    assert_string_equal(res.missing_fields, "a, b&c");
+    assert_string_equal(res.service_reason_code, "100");
+    assert_int_equal(res.amount, 1200);
+    assert_string_equal(res.avs, "Y");
+    assert_string_equal(res.cvv, "M");
+
+    /* Within a service reply the walk read reasonCode, then amount, then authorizationCode,
+     * whatever their order in the document. */
+    body = ENV_OPEN "<c:ccAuthReply><c:authorizationCode>" LONG40 "</c:authorizationCode>"
+                    "<c:amount>1x</c:amount><c:reasonCode>" LONG40 "</c:reasonCode>"
+                    "</c:ccAuthReply>" ENV_CLOSE;
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "ccAuthReply/reasonCode too long"));
+    body = ENV_OPEN "<c:ccAuthReply><c:authorizationCode>" LONG40 "</c:authorizationCode>"
+                    "<c:amount>1x</c:amount></c:ccAuthReply>" ENV_CLOSE;
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "ccAuthReply/amount is not an amount"));
+    /* Across the children of replyMessage, the first in the document. */
+    body = ENV_OPEN "<c:requestID>" LONG40 LONG40 "</c:requestID><c:ccAuthReply><c:amount>x"
+                    "</c:amount></c:ccAuthReply>" ENV_CLOSE;
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "requestID is too long"));
+    assert_string_equal(res.decision, "");
+    body = ENV_OPEN "<c:paySubscriptionCreateReply><c:subscriptionID>" LONG40 LONG40
+                    "</c:subscriptionID></c:paySubscriptionCreateReply>" ENV_CLOSE;
+    assert_int_equal(parse_answer(PL_OP_TOKEN, 200, body, strlen(body), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "paySubscriptionCreateReply/subscriptionID is too long"));
+
+    /* Only the first Body, and only its first element, is the payload. */
+    body = "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body/>"
+           "<soap:Body><replyMessage><decision>ACCEPT</decision><reasonCode>100</reasonCode>"
+           "</replyMessage></soap:Body></soap:Envelope>";
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "is not a SOAP replyMessage or Fault"));
+    body = "<Envelope><Body><x/><replyMessage><decision>ACCEPT</decision><reasonCode>100"
+           "</reasonCode></replyMessage></Body></Envelope>";
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    /* The first faultcode; a faultstring longer than the gathering buffer, masked. */
+    static const char head[] = "<Envelope><Body><Fault><faultcode>a</faultcode><faultcode>b"
+                               "</faultcode><faultstring>some text 4111111111111111 ";
+    static const char tail[] = "</faultstring></Fault></Body></Envelope>";
+    char big[sizeof head + 600 + sizeof tail];
+    memcpy(big, head, sizeof head - 1);
+    memset(big + sizeof head - 1, 'y', 600);
+    memcpy(big + sizeof head - 1 + 600, tail, sizeof tail);
+    assert_int_equal(parse_answer(PL_OP_AUTH, 500, big, strlen(big), &res, err, sizeof err), 0);
+    assert_string_equal(res.fault_code, "a");
+    assert_non_null(strstr(res.fault_string, "************1111"));
+    assert_no_card_digits(res.fault_string);
+}
+
 static void test_redact_reply(void **state)
 {
     (void)state;
@@ -1553,6 +1639,7 @@ int main(void)
         cmocka_unit_test(test_parse_other_version_and_prefix),
         cmocka_unit_test(test_parse_garbage),
         cmocka_unit_test(test_redact_reply),
+        cmocka_unit_test(test_parse_reads_as_tree_walk),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

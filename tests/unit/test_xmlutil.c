@@ -626,6 +626,130 @@ static void test_only_attr(void **state)
     pl_xml_free_content(xmlStrdup(BAD_CAST PAN));
 }
 
+/* What pl_xml_read_stream told the reader, as one line: "<name" "text" ">" per event. */
+typedef struct stream_log {
+    char line[512];
+    int texts_left; /* text refuses (no memory) when this reaches 0; -1: never */
+} stream_log;
+
+static void log_start(void *ctx, const char *local_name)
+{
+    stream_log *l = ctx;
+    size_t n = strlen(l->line);
+    snprintf(l->line + n, sizeof l->line - n, "<%s", local_name);
+}
+
+static void log_end(void *ctx)
+{
+    stream_log *l = ctx;
+    size_t n = strlen(l->line);
+    snprintf(l->line + n, sizeof l->line - n, ">");
+}
+
+static bool log_text(void *ctx, const char *text, size_t len)
+{
+    stream_log *l = ctx;
+    if (l->texts_left == 0)
+        return false;
+    if (l->texts_left > 0)
+        l->texts_left--;
+    size_t n = strlen(l->line);
+    snprintf(l->line + n, sizeof l->line - n, "\"%.*s\"", (int)len, text);
+    return true;
+}
+
+static const pl_xml_stream LOG = {.start = log_start, .end = log_end, .text = log_text};
+
+static int stream(const char *text, const pl_xml_profile *p, stream_log *l, char *err,
+                  size_t errsize)
+{
+    l->line[0] = '\0';
+    err[0] = '\0';
+    return pl_xml_read_stream(text, text ? strlen(text) : 0, p, &LOG, l, err, errsize);
+}
+
+static void test_read_stream(void **state)
+{
+    (void)state;
+    char err[200];
+    stream_log l = {.texts_left = -1};
+
+    /* Local names in document order; text and CDATA of the innermost element, entities of the
+     * five predefined ones resolved; attributes, comments and processing instructions not. */
+    assert_int_equal(stream("<?xml version=\"1.0\"?><s:E xmlns:s=\"urn:s\" a=\"1\"><!-- c --><s:B>"
+                            "x &amp; <![CDATA[<y>]]></s:B><?pi z?><C/></s:E>",
+                            &LUHN, &l, err, sizeof err),
+                     0);
+    assert_string_equal(err, "");
+    /* libxml2 may cut one text into several calls; joined, they are the element's text. */
+    char joined[512];
+    size_t j = 0;
+    for (const char *c = l.line; *c; c++)
+        if (*c != '"' || (c[1] != '"'))
+            joined[j++] = *c;
+        else
+            c++;
+    joined[j] = '\0';
+    assert_string_equal(joined, "<E<B\"x & <y>\"><C>>");
+
+    /* The refusals of pl_xml_read, word for word. */
+    assert_int_equal(stream(NULL, &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_string_equal(err, "empty body");
+    assert_int_equal(stream("  ", &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_string_equal(err, "not XML (line 1): Start tag expected, '<' not found");
+    char over[4200];
+    memset(over, ' ', sizeof over - 1);
+    over[sizeof over - 1] = '\0';
+    assert_int_equal(stream(over, &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_string_equal(err, "body of 4199 bytes is over the 4096 limit");
+    assert_int_equal(stream("<a" PAN ">x</b>", &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_non_null(strstr(err, "not XML (line 1): "));
+    assert_null(strstr(err, PAN));
+    assert_non_null(strstr(err, "************1111"));
+    assert_int_equal(stream("<a" SVC ">x</b>", &DIGITS, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_null(strstr(err, SVC));
+    /* An entity that is not predefined is undeclared: not XML, nothing substituted. */
+    assert_int_equal(stream("<r>&x;</r>", &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_non_null(strstr(err, "not XML (line 1): "));
+
+    /* A DTD is refused at its DOCTYPE: nothing after it reaches the reader, not even when the
+     * rest would not be XML. */
+    const char *dtd = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM "
+                      "\"file:///etc/passwd\">]><r>&x;</r>";
+    assert_int_equal(stream(dtd, &DIGITS, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_string_equal(err, "a DTD is not allowed in a stored value answer");
+    assert_string_equal(l.line, "");
+    assert_int_equal(stream("<!DOCTYPE r SYSTEM \"http://x/\"><r><", &LUHN, &l, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_string_equal(err, "a DTD is not allowed in a test document");
+
+    /* A reader that runs out of memory stops the parse. */
+    l.texts_left = 1;
+    assert_int_equal(stream("<r><a>1</a><b>2</b><c>3</c></r>", &LUHN, &l, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_string_equal(err, "out of memory");
+    assert_null(strstr(l.line, "<c"));
+    l.texts_left = -1;
+
+    /* Without an error buffer. */
+    assert_int_equal(pl_xml_read_stream("<r", 2, &LUHN, &LOG, &l, NULL, 0), PL_ERR_PARSE);
+}
+
+static void test_copy_free(void **state)
+{
+    (void)state;
+    char out[24];
+    pl_xml_copy_free(" \t card " PAN " \n", out, sizeof out, &LUHN);
+    assert_string_equal(out, "card ************1111");
+    pl_xml_copy_free("n " SVC, out, sizeof out, &DIGITS);
+    assert_string_equal(out, "n ************2172");
+    /* Cut to fit without the head of a card number. */
+    pl_xml_copy_free("abcdefghijklmnopqr " PAN, out, sizeof out, &LUHN);
+    assert_null(strstr(out, "4111"));
+    pl_xml_copy_free("", out, sizeof out, &LUHN);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +766,8 @@ int main(void)
         cmocka_unit_test(test_read_report_entities),
         cmocka_unit_test(test_read_report_plain_text),
         cmocka_unit_test(test_only_attr),
+        cmocka_unit_test(test_read_stream),
+        cmocka_unit_test(test_copy_free),
     };
     return cmocka_run_group_tests(tests, xml_test_group_setup, xml_test_group_teardown);
 }
