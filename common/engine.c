@@ -2280,7 +2280,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             while (jobs_on(e, parts) > 0 && now_s() < deadline)
                 loop_once(e, 50, false);
             e->draining = false;
-            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+            /* Synchronous, so the partitions' next owner starts where this one stopped; when
+             * the process is stopping the close commits them anyway, and a synchronous commit
+             * would wait without end for a broker that went away. */
+            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, e->stopping ? 1 : 0);
             if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 PL_WARN(NULL, "commit on revoke failed: %s", rd_kafka_err2str(ce));
         }
@@ -2743,17 +2746,22 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     return 0;
 }
 
+/* How long stopping waits for Kafka: the consumer's close, then the producer's flush. */
+#define CLOSE_MS 10000
+
 static void teardown(pl_engine *e)
 {
+    bool consumer_closed = true;
     pl_resolver_runner_stop(e->resolver);
     e->resolver = NULL;
     refresher_stop(e);
     if (e->consumer) {
         backlog_prune(e, true);
-        rd_kafka_consumer_close(e->consumer); /* commits stored offsets (auto commit on) */
+        /* Commits stored offsets (auto commit on); bounded, as the producer's flush is. */
+        consumer_closed = pl_kafka_consumer_close(e->consumer, CLOSE_MS);
     }
     if (e->producer) {
-        rd_kafka_flush(e->producer, 10000);
+        rd_kafka_flush(e->producer, CLOSE_MS);
         /* Jobs whose reply never got a delivery report are left for redelivery. */
     }
     /* Cancels the calls in flight, token requests too: their jobs are abandoned (redelivered). */
@@ -2775,7 +2783,8 @@ static void teardown(pl_engine *e)
     if (e->pq)
         rd_kafka_queue_destroy(e->pq);
     if (e->consumer)
-        rd_kafka_destroy(e->consumer);
+        rd_kafka_destroy_flags(e->consumer,
+                               consumer_closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (e->producer)
         rd_kafka_destroy(e->producer);
     for (int i = 0; i < 2; i++) {

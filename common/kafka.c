@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -218,6 +219,39 @@ int pl_kafka_subscribe(rd_kafka_t *consumer, const char *topic, char *errstr, si
         return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "subscribe %s: %s", topic,
                           rd_kafka_err2str(err));
     return 0;
+}
+
+bool pl_kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(consumer);
+    if (!q)
+        return false;
+    rd_kafka_error_t *er = rd_kafka_consumer_close_queue(consumer, q);
+    if (er) {
+        pl_log(PL_LOG_WARN, NULL, "kafka: closing the consumer failed: %s",
+               rd_kafka_error_string(er));
+        rd_kafka_error_destroy(er);
+        rd_kafka_queue_destroy(q);
+        return false;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool closed;
+    while (!(closed = rd_kafka_consumer_closed(consumer))) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L;
+        if (ms >= timeout_ms)
+            break;
+        /* Serves the rebalance callback (the revoke) and the rest on this thread. */
+        rd_kafka_queue_poll_callback(q, timeout_ms - ms < 100 ? (int)(timeout_ms - ms) : 100);
+    }
+    if (!closed)
+        pl_log(PL_LOG_WARN, NULL,
+               "kafka: the consumer did not close within %d ms (broker unreachable?); "
+               "uncommitted offsets will be delivered again",
+               timeout_ms);
+    rd_kafka_queue_destroy(q);
+    return closed;
 }
 
 int64_t pl_kafka_stats_lag(const char *json, const char *topic)

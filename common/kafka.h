@@ -45,6 +45,16 @@ rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *o
 int pl_kafka_subscribe(rd_kafka_t *consumer, const char *topic, char *errstr,
                        size_t errstr_size) PL_MUSTCHECK;
 
+/*
+ * Closes a consumer as rd_kafka_consumer_close does (the rebalance callback revokes, stored
+ * offsets are committed, the group is left), serving its callbacks on this thread, but gives up
+ * after timeout_ms: with the broker unreachable (paused, blackholed) rd_kafka_consumer_close
+ * waits for it without end. Returns true when the consumer closed; false when it gave up — the
+ * caller must then destroy it with rd_kafka_destroy_flags(rk,
+ * RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE), and offsets not committed are delivered again.
+ */
+bool pl_kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms);
+
 /* What a failed publish calls for (pl_kafka_classify). */
 typedef enum pl_kafka_failure {
     PL_KAFKA_RETRY,     /* transient (broker away, queue full, timed out): try again later */

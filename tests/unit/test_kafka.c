@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "kafka.h"
+/* After kafka.h, which includes rdkafka.h (rdkafka_mock.h requires it first). */
+#include <librdkafka/rdkafka_mock.h>
 
 /*
  * An abridged consumer statistics document as librdkafka 2.x emits it: per topic, per
@@ -218,13 +220,100 @@ static void test_consumer_settings(void **state)
     rd_kafka_destroy(k);
 }
 
+/* Counts the partitions assigned, applying the cooperative protocol's (in)crements. */
+static void count_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    int *assigned = opaque;
+    rd_kafka_error_t *er;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        er = rd_kafka_incremental_assign(rk, parts);
+        *assigned += parts->cnt;
+    } else {
+        er = rd_kafka_incremental_unassign(rk, parts);
+        *assigned -= parts->cnt;
+    }
+    if (er)
+        rd_kafka_error_destroy(er);
+}
+
+/* A consumer of topic "t" on the mock cluster, with one message consumed and its offset
+ * stored (so that closing has an offset to commit). */
+static rd_kafka_t *consumer_with_offset(const char *brokers, rd_kafka_t *producer, int *assigned)
+{
+    pl_config c = test_config();
+    snprintf(c.brokers, sizeof c.brokers, "%s", brokers);
+    c.session_timeout_ms = 6000;
+    c.fetch_wait_ms = 100;
+    char err[256] = "";
+    rd_kafka_t *k =
+        pl_kafka_consumer_new(&c, "g-close", assigned, count_rebalance, NULL, err, sizeof err);
+    assert_non_null(k);
+    assert_int_equal(pl_kafka_subscribe(k, "t", err, sizeof err), 0);
+    assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("t"), RD_KAFKA_V_PARTITION(0),
+                                       RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_message_t *m = NULL;
+    for (int i = 0; i < 600 && !m; i++) { /* up to a minute on a loaded machine */
+        m = rd_kafka_consumer_poll(k, 100);
+        if (m && m->err) {
+            rd_kafka_message_destroy(m);
+            m = NULL;
+        }
+    }
+    assert_non_null(m);
+    assert_true(*assigned > 0);
+    assert_int_equal(rd_kafka_offset_store(m->rkt, m->partition, m->offset),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_message_destroy(m);
+    return k;
+}
+
+/*
+ * pl_kafka_consumer_close with a broker that does not answer (a round trip of a minute: paused,
+ * or a black hole) gives up after its timeout instead of waiting for the broker (as
+ * rd_kafka_consumer_close did, without end), and the consumer can still be destroyed. (Closing
+ * with the broker there is what every worker does when it stops: the e2e tests.)
+ */
+static void test_consumer_close_bounded(void **state)
+{
+    (void)state;
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
+    rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(host);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(host, 1);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "t", 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
+    conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
+    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(producer);
+
+    int assigned = 0;
+    rd_kafka_t *k = consumer_with_offset(brokers, producer, &assigned);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 1, 60000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    /* The offset commit cannot finish before the request times out (socket.timeout.ms, 10 s). */
+    assert_false(pl_kafka_consumer_close(k, 500));
+    /* The broker goes away: the requests still waiting fail at once, and destroy returns. */
+    assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy_flags(k, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+
+    rd_kafka_destroy(producer);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(host);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lag_sums_partitions), cmocka_unit_test(test_lag_unknown),
         cmocka_unit_test(test_lag_edge_values),     cmocka_unit_test(test_producer_settings),
         cmocka_unit_test(test_consumer_settings),   cmocka_unit_test(test_classify_publish_errors),
-        cmocka_unit_test(test_message_max_bytes),
+        cmocka_unit_test(test_message_max_bytes),   cmocka_unit_test(test_consumer_close_bounded),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     /* Lets librdkafka's background threads finish so leak checkers see a clean exit. */
