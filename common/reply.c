@@ -162,12 +162,16 @@ int pl_siebel_message_for_reason(const char *reason_code)
     return 0;
 }
 
-/* Adds key: value; returns false when out of memory (val is consumed either way). */
+/*
+ * Adds key: value; returns false when out of memory (val is consumed either way). key must be
+ * a string literal (every caller's is): json-c keeps the pointer instead of a copy of its own,
+ * one allocation fewer per member.
+ */
 static bool add(json_object *obj, const char *key, json_object *val)
 {
     if (!val)
         return false;
-    if (json_object_object_add(obj, key, val) != 0) {
+    if (json_object_object_add_ex(obj, key, val, JSON_C_OBJECT_ADD_CONSTANT_KEY) != 0) {
         json_object_put(val);
         return false;
     }
