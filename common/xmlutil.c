@@ -293,8 +293,10 @@ int pl_xml_add_clean_text(xmlNodePtr el, const char *value)
 {
     if (!value || !*value)
         return 0;
+    /* Request values are short: their cleaned copy lives on the stack unless one is not. */
+    char small[256];
     size_t len = strlen(value);
-    char *clean = malloc(len + 1);
+    char *clean = len < sizeof small ? small : malloc(len + 1);
     if (!clean)
         return PL_ERR_NOMEM;
     memcpy(clean, value, len + 1);
@@ -310,7 +312,8 @@ int pl_xml_add_clean_text(xmlNodePtr el, const char *value)
         }
     }
     pl_card_wipe(clean, len + 1);
-    free(clean);
+    if (clean != small)
+        free(clean);
     return rc;
 }
 
