@@ -30,6 +30,8 @@
 /* An answer buffer larger than this is freed when its call ends (answers are a few KiB). */
 #define KEEP_BUF (16 * 1024)
 #define RECV_BUF (4 * 1024)
+/* Idle handles that stayed unused for a whole interval are freed (see pool_trim). */
+#define TRIM_MS 30000
 /* Ready sockets taken from epoll in one turn; the rest stay ready for the next turn. */
 #define EVENTS_MAX 256
 /* The caller's own descriptors that pl_http_wait polls along. */
@@ -82,6 +84,9 @@ struct pl_http {
     size_t n_live;
     xfer *pool;
     size_t n_pool;
+    size_t pool_low; /* the fewest idle handles since trim_at was set */
+    int64_t trim_at; /* CLOCK_MONOTONIC ms of the next trim, 0: not yet set */
+    int trim_ms;     /* pool trim interval */
     sock *all_socks, *dead_socks, *spare_socks;
     size_t n_socks;
     pl_http_counts counts;
@@ -236,6 +241,7 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
         goto nomem;
     h->epfd = -1;
     h->timer_due = -1;
+    h->trim_ms = TRIM_MS;
     h->max_body = max_body ? max_body : 1024 * 1024;
     if (ca_file && *ca_file && !(h->ca_file = strdup(ca_file)))
         goto nomem;
@@ -442,6 +448,8 @@ static xfer *xfer_take(pl_http *h)
     if (x) {
         h->pool = x->next;
         h->n_pool--;
+        if (h->n_pool < h->pool_low)
+            h->pool_low = h->n_pool;
         return x;
     }
     if (!(x = calloc(1, sizeof *x)))
@@ -635,6 +643,33 @@ static int act_on_timer(pl_http *h)
     return mc == CURLM_OK ? 0 : PL_ERR_HTTP;
 }
 
+/*
+ * The pool keeps a handle (with its buffers, ~10-25 KiB) for each call of the busiest moment,
+ * up to POOL_MAX. Once per interval the handles that were not needed during the whole interval
+ * (the pool's low-water mark) are freed, so a worker's memory comes back after a burst while a
+ * steady load keeps every handle it uses.
+ */
+static void pool_trim(pl_http *h)
+{
+    int64_t now = now_ms();
+    if (h->trim_at != 0 && now < h->trim_at)
+        return;
+    for (size_t n = h->trim_at != 0 ? h->pool_low : 0; n > 0 && h->pool; n--) {
+        xfer *x = h->pool;
+        h->pool = x->next;
+        h->n_pool--;
+        xfer_free(x);
+    }
+    h->pool_low = h->n_pool;
+    h->trim_at = now + h->trim_ms;
+}
+
+void pl_http_set_trim_interval(pl_http *h, int ms)
+{
+    h->trim_ms = ms > 0 ? ms : 0;
+    h->trim_at = 0;
+}
+
 int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_ms)
 {
     if (nextra > EXTRA_MAX)
@@ -667,6 +702,7 @@ int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_
     if (h->timer_due >= 0 && now_ms() >= h->timer_due && act_on_timer(h) != 0)
         rc = PL_ERR_HTTP;
     drain(h);
+    pool_trim(h);
     if (h->sock_errno) {
         h->sock_errno = 0;
         rc = PL_ERR_HTTP;

@@ -768,6 +768,40 @@ static void run_at_once(pl_http *h, const pl_http_call *calls, rec *x, const pl_
 }
 
 /*
+ * The pool gives back the handles a burst left once they go unused for a whole interval (here
+ * 0: every wait), and the next calls take new ones.
+ */
+static void test_pool_trim(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    static rec x[N];
+    static pl_http_call calls[N];
+    static pl_http_outcome want[N];
+    pl_http *h = new_client(ca_path, 0);
+    for (int i = 0; i < N; i++) {
+        calls[i] = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+        want[i] = PL_HTTP_OK;
+    }
+    run_at_once(h, calls, x, want, N, DRIVE_MS);
+    assert_int_equal(counts_of(h).pooled, N);
+    assert_int_equal(counts_of(h).easy_created, N);
+
+    pl_http_set_trim_interval(h, 0);
+    assert_int_equal(pl_http_wait(h, NULL, 0, 0), 0); /* starts the interval */
+    assert_int_equal(counts_of(h).pooled, N);
+    assert_int_equal(pl_http_wait(h, NULL, 0, 0), 0); /* N idle through all of it */
+    assert_int_equal(counts_of(h).pooled, 0);
+
+    /* The next call takes a new handle, which idles in the pool until an interval passes. */
+    pl_http_set_trim_interval(h, 60000);
+    run_at_once(h, calls, x, want, 1, DRIVE_MS);
+    assert_int_equal(counts_of(h).easy_created, N + 1);
+    assert_int_equal(counts_of(h).pooled, 1);
+    drop_client(h);
+}
+
+/*
  * Many calls at once, each with its own body, each end exactly once with its own answer; the
  * second wave runs on the handles the first one left in the pool.
  */
@@ -1066,6 +1100,7 @@ int main(void)
         cmocka_unit_test_teardown(test_submit_errors, teardown),
         cmocka_unit_test_teardown(test_wait_extra_fds, teardown),
         cmocka_unit_test_teardown(test_many_concurrent, teardown),
+        cmocka_unit_test_teardown(test_pool_trim, teardown),
         cmocka_unit_test_teardown(test_calls_in_a_row, teardown),
         cmocka_unit_test_teardown(test_large_body, teardown),
         cmocka_unit_test_teardown(test_submit_from_callback, teardown),
