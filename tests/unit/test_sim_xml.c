@@ -80,6 +80,34 @@ static void test_elements_and_text(void **state)
     xmlFreeDoc(doc);
 }
 
+/*
+ * Text read in place (one text node) and through a copy (anything else) is the same: the
+ * element's whole text content, trimmed.
+ */
+static void test_text_shapes(void **state)
+{
+    (void)state;
+    xmlDocPtr doc = read_ok("<r><one> a&amp;b </one><cdata><![CDATA[ 7<8 ]]></cdata>"
+                            "<mixed> 12<!-- x -->34<![CDATA[56]]> </mixed>"
+                            "<nested><i>1</i><i>2</i></nested><empty/><blank>  </blank></r>");
+    xmlNodePtr r = xmlDocGetRootElement(doc);
+    static const struct {
+        const char *path, *text;
+    } cases[] = {
+        {"one", "a&b"},   {"cdata", "7<8"}, {"mixed", "123456"},
+        {"nested", "12"}, {"empty", ""},    {"blank", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[16];
+        assert_int_equal(pl_sim_xml_text(r, NULL, cases[i].path, buf, sizeof buf), 1);
+        assert_string_equal(buf, cases[i].text);
+    }
+    char small[3];
+    assert_int_equal(pl_sim_xml_text(r, NULL, "mixed", small, sizeof small), PL_ERR_TOOBIG);
+    assert_int_equal(pl_sim_xml_text(r, NULL, "one", small, sizeof small), PL_ERR_TOOBIG);
+    xmlFreeDoc(doc);
+}
+
 static void test_builder(void **state)
 {
     (void)state;
@@ -110,6 +138,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read),
         cmocka_unit_test(test_elements_and_text),
+        cmocka_unit_test(test_text_shapes),
         cmocka_unit_test(test_builder),
     };
     return cmocka_run_group_tests(tests, xml_test_group_setup, xml_test_group_teardown);

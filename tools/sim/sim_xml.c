@@ -83,10 +83,17 @@ int pl_sim_xml_text(xmlNodePtr parent, const char *ns, const char *path, char *b
     if (!node)
         return 0;
 
-    xmlChar *content = xmlNodeGetContent(node);
-    if (!content)
+    /*
+     * The usual element holds one text node, whose content is the element's: read in place.
+     * Anything else (CDATA, several pieces, nested elements) goes through xmlNodeGetContent,
+     * which concatenates it into a copy.
+     */
+    xmlNodePtr only = node->children;
+    bool in_place = only && !only->next && only->type == XML_TEXT_NODE && only->content;
+    xmlChar *content = in_place ? NULL : xmlNodeGetContent(node);
+    if (!in_place && !content)
         return 0;
-    const char *s = (const char *)content;
+    const char *s = in_place ? (const char *)only->content : (const char *)content;
     const char *end = s + strlen(s);
     while (s < end && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
         s++;
