@@ -24,13 +24,19 @@ int pl_sim_response_set(pl_sim_response *resp, unsigned status, const char *cont
         memcpy(copy, body, len);
         copy[len] = '\0';
     }
+    pl_sim_response_take(resp, status, content_type, copy, len);
+    return PL_OK;
+}
+
+void pl_sim_response_take(pl_sim_response *resp, unsigned status, const char *content_type,
+                          char *body, size_t len)
+{
     free(resp->body);
     resp->action = PL_SIM_ANSWER;
     resp->status = status;
     resp->content_type = content_type;
-    resp->body = copy;
+    resp->body = body;
     resp->body_len = len;
-    return PL_OK;
 }
 
 int pl_sim_response_text(pl_sim_response *resp, unsigned status, const char *text)

@@ -79,6 +79,10 @@ typedef struct pl_sim_proto {
 int pl_sim_response_set(pl_sim_response *resp, unsigned status, const char *content_type,
                         const char *body, size_t len) PL_MUSTCHECK;
 
+/* pl_sim_response_set without the copy: resp takes body (malloc'd, len bytes and a NUL). */
+void pl_sim_response_take(pl_sim_response *resp, unsigned status, const char *content_type,
+                          char *body, size_t len);
+
 /* pl_sim_response_set with a text/plain (UTF-8) body: the control routes' and the server's own
  * answers. 0 or NOMEM. */
 int pl_sim_response_text(pl_sim_response *resp, unsigned status, const char *text) PL_MUSTCHECK;

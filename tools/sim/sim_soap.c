@@ -110,8 +110,20 @@ int pl_sim_soap_finish(xmlDocPtr doc, unsigned status, pl_sim_response *resp)
         xmlFree(mem);
         return PL_ERR_NOMEM;
     }
-    int rc = pl_sim_response_set(resp, status, "text/xml; charset=utf-8", (const char *)mem,
-                                 (size_t)size);
+    static const char type[] = "text/xml; charset=utf-8";
+    /*
+     * With libxml2's default allocator (malloc's, unless someone called xmlMemSetup) its buffer
+     * can be the answer as it is: no second copy of every reply.
+     */
+    xmlFreeFunc xml_free = NULL;
+    xmlMallocFunc xml_malloc;
+    xmlReallocFunc xml_realloc;
+    xmlStrdupFunc xml_strdup;
+    if (xmlMemGet(&xml_free, &xml_malloc, &xml_realloc, &xml_strdup) == 0 && xml_free == free) {
+        pl_sim_response_take(resp, status, type, (char *)mem, (size_t)size);
+        return PL_OK;
+    }
+    int rc = pl_sim_response_set(resp, status, type, (const char *)mem, (size_t)size);
     xmlFree(mem);
     return rc;
 }
