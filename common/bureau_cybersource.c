@@ -19,6 +19,7 @@
 
 #include <libxml/tree.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "card.h"
 #include "money.h"
@@ -98,12 +99,32 @@ bool pl_cybersource_version_at_least(const char *version, int major, int minor)
 
 /* pl_cybersource_merchant_txn_id's identifier (the rule and its reasons are in the header)
  * into out; 0, or PL_ERR_NOMEM when OpenSSL cannot hash (only for want of memory). */
+/* SHA-256 looked up once per process (EVP_sha256() makes every EVP_Digest look it up, which
+ * cost more than the hashing); NULL when that failed, and then each call uses EVP_sha256(). */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_free(void)
+{
+    EVP_MD_free(sha256_md);
+    sha256_md = NULL;
+}
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (sha256_md)
+        (void)atexit(sha256_free);
+}
+
 static int merchant_txn_id(const char *request_id, char out[PL_CYBERSOURCE_MTI_DIGITS + 1])
 {
     const char *id = request_id ? request_id : "";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (EVP_Digest(id, strlen(id), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8)
+    (void)pthread_once(&sha256_once, sha256_fetch);
+    const EVP_MD *sha256 = sha256_md ? sha256_md : EVP_sha256();
+    if (EVP_Digest(id, strlen(id), md, &mdlen, sha256, NULL) != 1 || mdlen < 8)
         return PL_ERR_NOMEM;
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
