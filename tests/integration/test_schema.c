@@ -399,6 +399,72 @@ static void test_stored_value(void **state)
             "relate_response) VALUES ('EXT', 'IT3', '24', 'CARD_NOT_FOUND')");
 }
 
+/* A reversal `rid` that claimed 10.00 on the authorization history row of it-schema-claim. */
+#define INSERT_CLAIMING_REVERSAL(rid)                                                              \
+    "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "         \
+    "service_bureau, auth_request_id, auth_history_id, claim_amount) SELECT '" rid "', "           \
+    "repeat('a', 64), 1, 'O1', 1, 'CYB', 'it-schema-claim', id, 10 FROM auth_history WHERE "       \
+    "request_id = 'it-schema-claim'"
+
+/* The claim/settle triggers (009, 010, 014) test in their functions what their WHEN clauses
+ * did until 025: a claim is released only when its row goes from sent or unknown to a final
+ * status, never on the way there; the amounts refuse negative values (domains since 025). */
+static void test_claims_settle_on_final_only(void **state)
+{
+    (void)state;
+    exec_ok(INSERT_AUTH("it-schema-claim", "approved"));
+    exec_ok("INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+            "service_bureau, transaction_type, status, amount_authorized, amount_pending) VALUES "
+            "('it-schema-claim', 1, 'O1', 1, 'CYB', 'auth', 'approved', 10, 10)");
+    exec_ok(INSERT_CLAIMING_REVERSAL("it-schema-rev"));
+    exec_ok("UPDATE auth_reversal SET status = 'sent' WHERE request_id = 'it-schema-rev'");
+    exec_ok("UPDATE auth_reversal SET status = 'unknown' WHERE request_id = 'it-schema-rev'");
+    assert_int_equal(query_long("SELECT amount_pending * 100 FROM auth_history WHERE request_id = "
+                                "'it-schema-claim'"),
+                     1000);
+    exec_ok("UPDATE auth_reversal SET status = 'declined' WHERE request_id = 'it-schema-rev'");
+    assert_int_equal(query_long("SELECT amount_pending * 100 FROM auth_history WHERE request_id = "
+                                "'it-schema-claim'"),
+                     0);
+    /* A row refused before it was sent (received -> error) releases nothing. */
+    exec_ok("UPDATE auth_history SET amount_pending = 10 WHERE request_id = 'it-schema-claim'");
+    exec_ok(INSERT_CLAIMING_REVERSAL("it-schema-rev2"));
+    exec_ok("UPDATE auth_reversal SET status = 'error' WHERE request_id = 'it-schema-rev2'");
+    assert_int_equal(query_long("SELECT amount_pending * 100 FROM auth_history WHERE request_id = "
+                                "'it-schema-claim'"),
+                     1000);
+
+    /* A stored value deposit: its claim on the authorization is settled when it is approved. */
+    exec_ok(INSERT_SVC("it-schema-svc-auth", "auth", "approved"));
+    exec_ok("UPDATE svc_trans SET amount_approved = 11.07, amount_pending = 4 WHERE request_id = "
+            "'it-schema-svc-auth'");
+    exec_ok("INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+            "pay_seq, service_bureau, amount, currency, card_masked, card_hash, ref_request_id, "
+            "claim_amount) VALUES ('it-schema-svc-dep', repeat('a', 64), 'deposit', 1, 'O1', 1, "
+            "'RLT', 4, 'USD', '************4793', repeat('b', 64), 'it-schema-svc-auth', 4)");
+    exec_ok("UPDATE svc_trans SET status = 'sent' WHERE request_id = 'it-schema-svc-dep'");
+    assert_int_equal(query_long("SELECT amount_pending * 100 FROM svc_trans WHERE request_id = "
+                                "'it-schema-svc-auth'"),
+                     400);
+    exec_ok("UPDATE svc_trans SET status = 'approved', amount_approved = 4 WHERE request_id = "
+            "'it-schema-svc-dep'");
+    assert_int_equal(query_long("SELECT amount_pending * 100 FROM svc_trans WHERE request_id = "
+                                "'it-schema-svc-auth'"),
+                     0);
+    assert_int_equal(query_long("SELECT amount_deposited * 100 FROM svc_trans WHERE request_id = "
+                                "'it-schema-svc-auth'"),
+                     400);
+
+    static const char *const bad[] = {
+        "UPDATE auth_history SET amount_pending = -1 WHERE request_id = 'it-schema-claim'",
+        "UPDATE auth_history SET amount_voided = -0.01 WHERE request_id = 'it-schema-claim'",
+        "UPDATE svc_trans SET amount_pending = -1 WHERE request_id = 'it-schema-svc-auth'",
+        "UPDATE svc_trans SET claim_amount = 0 WHERE request_id = 'it-schema-svc-dep'",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        exec_fails(bad[i], CHECK_VIOLATION);
+}
+
 /* Leaves out objects that belong to an installed extension (c is the pg_class row). */
 #define NOT_EXTENSION                                                                              \
     "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND "        \
@@ -513,6 +579,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_answer_closes_required_response, begin, rollback),
         cmocka_unit_test_setup_teardown(test_checks_refuse_bad_values, begin, rollback),
         cmocka_unit_test_setup_teardown(test_stored_value, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_claims_settle_on_final_only, begin, rollback),
         cmocka_unit_test(test_everything_is_documented),
         cmocka_unit_test(test_no_cvv_column),
         cmocka_unit_test(test_no_card_number_column),
