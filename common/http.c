@@ -43,7 +43,11 @@
 typedef struct xfer {
     pl_http *h;
     CURL *easy;
-    pl_http_call call; /* strings borrowed from the caller */
+    pl_http_call call; /* url and proxy point at own (below); the rest is the caller's */
+    /* The URL and proxy, copied: a "not sent" retry sets them again, after the caller's
+     * strings may be gone (the engine builds its URL on the stack). Kept with the handle. */
+    char *own;
+    size_t own_cap;
     pl_http_cb cb;
     void *arg;
     char *buf; /* kept with the handle across calls, up to KEEP_BUF */
@@ -437,6 +441,7 @@ static void xfer_unlink(xfer *x)
 static void xfer_free(xfer *x)
 {
     curl_easy_cleanup(x->easy);
+    free(x->own);
     free(x->buf);
     free(x);
 }
@@ -498,6 +503,22 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
         return PL_ERR_NOMEM;
     x->h = h;
     x->call = *call;
+    size_t nu = strlen(call->url) + 1, np = call->proxy ? strlen(call->proxy) + 1 : 0;
+    if (nu + np > x->own_cap) {
+        char *o = realloc(x->own, nu + np);
+        if (!o) {
+            xfer_give(h, x);
+            return PL_ERR_NOMEM;
+        }
+        x->own = o;
+        x->own_cap = nu + np;
+    }
+    memcpy(x->own, call->url, nu);
+    x->call.url = x->own;
+    if (call->proxy) {
+        memcpy(x->own + nu, call->proxy, np);
+        x->call.proxy = x->own + nu;
+    }
     if (x->call.connect_attempts < 1)
         x->call.connect_attempts = 1;
     if (x->call.timeout_ms <= 0)

@@ -19,7 +19,8 @@
  *
  * Async contract: pl_http_submit returning 0 means the callback fires exactly once (also on
  * pl_http_destroy, with PL_HTTP_CANCELLED); an error return means it never
- * fires. The call's strings (url, body, headers) must stay valid until the callback.
+ * fires. The call's url and proxy are copied; its other strings (body, headers) must stay valid
+ * until the callback.
  * Threading: one thread.
  */
 #ifndef PL_HTTP_H

@@ -578,6 +578,26 @@ static void test_not_sent_closed_port(void **state)
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
     assert_int_equal(x.attempts, 1);
+
+    /* The retries go where the call said, also when the caller's URL (and proxy) strings are
+     * gone after the submit (the engine builds its URL on the stack): here they are overwritten
+     * with a server that answers, which a retry reading them again would reach. */
+    char url[200], proxy[40] = "";
+    snprintf(url, sizeof url, "%s",
+             https_test_url(0, "127.0.0.1", https_test_closed_port(), "/ok"));
+    c = make_call(url, 5000);
+    c.proxy = proxy;
+    int ok_before = atomic_load(&hits_ok), connects = atomic_load(&proxy_connects);
+    memset(&x, 0, sizeof x);
+    assert_int_equal(pl_http_submit(h, &c, on_done, &x), 0);
+    snprintf(url, sizeof url, "%s", https_test_url(0, "127.0.0.1", srv.port, "/ok"));
+    snprintf(proxy, sizeof proxy, "127.0.0.1:%d", proxy_port);
+    https_test_drive_idle(h, DRIVE_MS);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(x.attempts, 3);
+    assert_int_equal(atomic_load(&hits_ok), ok_before);
+    assert_int_equal(atomic_load(&proxy_connects), connects);
     drop_client(h);
 }
 
