@@ -1375,6 +1375,45 @@ static void test_fingerprint(void **state)
     pl_request_free(&r);
 }
 
+/*
+ * Decoding reuses one JSON tokener: a text refused part way (bad UTF-8 in a string, which the
+ * grammar check lets through to json-c), one with a string larger than the tokener keeps,
+ * and a valid one between them leave nothing behind that changes the next decode.
+ */
+static void test_decode_after_refused_and_large(void **state)
+{
+    (void)state;
+    static const char bad_utf8[] = "{\"v\":1,\"request_id\":\"a\xff\"}";
+    char *big_value = jstr('x', 10000);
+    size_t big_len = strlen(BASE_AUTH) + strlen(big_value) + 16;
+    char *big = malloc(big_len);
+    assert_non_null(big);
+    snprintf(big, big_len, "{\"note\":%s,%s", big_value, BASE_AUTH + 1);
+    free(big_value);
+
+    for (int round = 0; round < 3; round++) {
+        pl_request r;
+        pl_errors e;
+        assert_int_equal(pl_request_decode(bad_utf8, sizeof bad_utf8 - 1, "auth", NOW, &r, &e),
+                         PL_ERR_INVALID);
+        assert_int_equal(e.n, 1);
+        assert_string_equal(e.e[0].error, "not a JSON object");
+        pl_request_free(&r);
+
+        assert_int_equal(decode(BASE_AUTH, "auth", &r, &e), 0);
+        assert_string_equal(r.request_id, "oms-7-4917-1-a1");
+        assert_string_equal(r.card.number, PAN);
+        pl_request_free(&r);
+
+        /* Unknown members are ignored; the large one is read and the request is valid. */
+        assert_int_equal(decode(big, "auth", &r, &e), 0);
+        assert_int_equal(e.n, 0);
+        assert_string_equal(r.card.number, PAN);
+        pl_request_free(&r);
+    }
+    free(big);
+}
+
 static void fill_field(char *buf, size_t size, char c)
 {
     memset(buf, c, size - 1);
@@ -1469,6 +1508,7 @@ int main(void)
         cmocka_unit_test(test_redact_card_numbers_anywhere),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_fingerprint_known_answer),
+        cmocka_unit_test(test_decode_after_refused_and_large),
         cmocka_unit_test(test_errors_add),
     };
     size_t n_fixed = sizeof fixed / sizeof fixed[0];
