@@ -58,13 +58,18 @@ static const pl_db_stmt stmts[] = {
      "amount = excluded.amount, currency = excluded.currency, request_id = excluded.request_id, "
      "created_at = now()",
      1},
+    /* upd returns only what hist reads: RETURNING * built the whole row a second time
+     * (~29,000 instructions of the backend per authorization, 2.7 %). */
     {"auth_store",
      "WITH upd AS (UPDATE cc_auth_trans SET status = $2, decision = $3, vendor_response = $4, "
      "amount_approved = $5::numeric, auth_number = $6, auth_date = $7, transaction_id = $8, "
      "request_token = $9, avs_response = $10, cvv_response = $11, token_created = $12, "
      "hold_reason = $13, payment_deactivated = $14::boolean, error_text = left($15, 300), "
      "reply = $16::jsonb, answered_at = now() "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *), "
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING request_id, company, "
+     "order_number, pay_seq, service_bureau, operation, status, amount_approved, currency, "
+     "auth_number, auth_date, transaction_id, request_token, vendor_response, avs_response, "
+     "cvv_response), "
      "hist AS (INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
      "service_bureau, transaction_type, status, amount_authorized, currency, auth_number, "
      "auth_date, transaction_id, request_token, vendor_response, avs_response, cvv_response) "
