@@ -30,6 +30,8 @@
 /* An answer buffer larger than this is freed when its call ends (answers are a few KiB). */
 #define KEEP_BUF (16 * 1024)
 #define RECV_BUF (4 * 1024)
+/* auth_service.max_concurrent's upper bound (001_service_bureau.sql). */
+#define MAX_CONNECTIONS 10000
 /* Idle handles that stayed unused for a whole interval are freed (see pool_trim). */
 #define TRIM_MS 30000
 /* Ready sockets taken from epoll in one turn; the rest stay ready for the next turn. */
@@ -261,12 +263,16 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     /*
-     * No CURLMOPT_MAXCONNECTS: libcurl's default cache holds four connections per transfer in
-     * flight, so it grows with the load. A fixed cap counts the connections in use too: with
-     * more calls in flight than the cap (a bureau's max_concurrent above 1,024), every finished
-     * call closed an idle connection and the next one paid a new TLS handshake (seen at 5,000
-     * in flight: the worker and the simulator spent their CPU on handshakes, calls timed out).
+     * The connection cache's cap counts the connections in use too: with more calls in flight
+     * than the cap, every finished call closed an idle connection and the next one paid a new
+     * TLS handshake (seen at 5,000 in flight with the old cap of 1,024). libcurl's default
+     * (four per transfer in flight) follows the load down as well as up, so a dip in the calls
+     * in flight closed connections the next wave had to open again (3,092 handshakes for
+     * 10,000 deposits). The cap is the most calls a bureau may have at once
+     * (auth_service.max_concurrent); idle connections beyond the need are retired by the
+     * bureau or by CURLOPT_MAXAGE_CONN.
      */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTIONS);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
