@@ -1,0 +1,507 @@
+/*
+ * test_refs.c: the record units of paylink-deposit and paylink-reversal (workers/deposit,
+ * workers/reversal) against the real schema (PAYLINK_DB), run through pl_db as the engine runs
+ * them: what their look-ups find and what the specs decide from it, which references to another
+ * order they refuse and how the refusal is judged, a redelivery's look-ups, and that PostgreSQL
+ * keeps one generic plan for each record statement whatever the requests name (a statement it
+ * planned anew for every request cost the backend more than the rest of the unit together).
+ *
+ * The rows it reads are written under request ids and order numbers of its own (an approved and
+ * an unknown authorization and an approved debit of order A, an authorization and a debit of
+ * order B) and deleted at the end with what the units recorded.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "deposit.h"
+#include "reversal.h"
+#include "services.h"
+
+static const char *g_conninfo;
+static PGconn *g_admin;
+static pl_services *g_services;
+static char g_p[32]; /* this run's prefix of request ids, orders and transaction ids */
+
+/* The spec's statements and the test's look at the session's plans. */
+static pl_db_stmt g_stmts[32];
+
+static void admin_ok(const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(g_admin, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%s: %s", sql, m);
+    }
+    PQclear(r);
+}
+
+/* "<prefix><suffix>" in a static ring of buffers (a few are alive at once). */
+static const char *id(const char *suffix)
+{
+    static char ring[8][64];
+    static int next;
+    char *s = ring[next++ % 8];
+    snprintf(s, sizeof ring[0], "%s%s", g_p, suffix);
+    return s;
+}
+
+static void delete_rows(void)
+{
+    char like[48];
+    snprintf(like, sizeof like, "%s%%", g_p);
+    const char *p[] = {like};
+    admin_ok("DELETE FROM auth_reversal WHERE request_id LIKE $1", 1, p);
+    admin_ok("DELETE FROM cc_deposit_trans WHERE request_id LIKE $1", 1, p);
+    admin_ok("DELETE FROM auth_history WHERE request_id LIKE $1", 1, p);
+    admin_ok("DELETE FROM cc_auth_trans WHERE request_id LIKE $1", 1, p);
+}
+
+/* An authorization of order `order` in status `status`; with an auth_history answer (100.00,
+ * transaction id "<prefix>tx-<rid suffix>") unless it is unknown. */
+static void seed_auth(const char *rid_suffix, const char *order_suffix, const char *status)
+{
+    char rid[64], order[32], tx[64];
+    snprintf(rid, sizeof rid, "%s", id(rid_suffix));
+    snprintf(order, sizeof order, "%s", id(order_suffix));
+    snprintf(tx, sizeof tx, "%stx-%s", g_p, rid_suffix);
+    const char *p[] = {rid, order, status, tx};
+    admin_ok("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "card_type, status, sent_at) VALUES ($1, repeat('a', 64), 'auth', 'auth', 1, $2, 1, "
+             "'CYB', 100.00, 'USD', '7030000000000001234', 'VI', $3, now())",
+             3, p);
+    if (strcmp(status, "unknown") == 0)
+        return;
+    admin_ok("INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+             "service_bureau, transaction_type, status, amount_authorized, currency, "
+             "auth_number, auth_date, transaction_id, request_token) "
+             "VALUES ($1, 1, $2, 1, 'CYB', 'auth', $3, 100.00, 'USD', '831000', "
+             "to_char(now(), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), $4, 'Axj/auth-token')",
+             4, p);
+}
+
+/* An approved debit of order `order` that captured 60.00 (transaction id
+ * "<prefix>tx-<rid suffix>"). */
+static void seed_debit(const char *rid_suffix, const char *order_suffix)
+{
+    char rid[64], order[32], tx[64];
+    snprintf(rid, sizeof rid, "%s", id(rid_suffix));
+    snprintf(order, sizeof order, "%s", id(order_suffix));
+    snprintf(tx, sizeof tx, "%stx-%s", g_p, rid_suffix);
+    const char *p[] = {rid, order, tx};
+    admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "status, deposit_status, amount_deposited, transaction_id, request_token) "
+             "VALUES ($1, repeat('b', 64), 'debit', 'capture', 1, $2, 1, 'CYB', 60.00, 'USD', "
+             "'7030000000000005678', 'approved', '*RCVD', 60.00, $3, 'Axj/debit-token')",
+             3, p);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    g_conninfo = getenv("PAYLINK_DB");
+    if (!g_conninfo || !*g_conninfo) {
+        fprintf(stderr, "PAYLINK_DB is not set: integration tests need a migrated database\n");
+        return -1;
+    }
+    g_admin = PQconnectdb(g_conninfo);
+    if (PQstatus(g_admin) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to PAYLINK_DB: %s", PQerrorMessage(g_admin));
+        return -1;
+    }
+    char err[512] = "";
+    g_services = pl_services_load(g_admin, err, sizeof err);
+    if (!g_services) {
+        fprintf(stderr, "pl_services_load: %s\n", err);
+        return -1;
+    }
+    snprintf(g_p, sizeof g_p, "itr%ld%ld-", (long)getpid() % 100000, (long)time(NULL) % 100000);
+    size_t n = 0;
+    for (size_t i = 0; i < pl_deposit_spec.nstmts; i++)
+        g_stmts[n++] = pl_deposit_spec.stmts[i];
+    for (size_t i = 0; i < pl_reversal_spec.nstmts; i++)
+        g_stmts[n++] = pl_reversal_spec.stmts[i];
+    g_stmts[n++] = (pl_db_stmt){
+        "it_plans",
+        "SELECT coalesce(string_agg(name || ':' || generic_plans || ':' || custom_plans, ' ' "
+        "ORDER BY name), '') FROM pg_prepared_statements WHERE name = ANY($1::text[])",
+        1};
+    seed_auth("a1", "A", "approved");
+    seed_auth("u1", "A", "unknown");
+    seed_auth("b1", "B", "approved");
+    seed_debit("d1", "A");
+    seed_debit("e1", "B");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g_admin) {
+        delete_rows();
+        PQfinish(g_admin);
+    }
+    pl_services_unref(g_services);
+    return 0;
+}
+
+static pl_db *connect_db(void)
+{
+    char err[512] = "";
+    size_t n = 0;
+    while (g_stmts[n].name)
+        n++;
+    pl_db *db = pl_db_new(g_conninfo, g_stmts, n, err, sizeof err);
+    if (!db)
+        fail_msg("pl_db_new: %s", err);
+    return db;
+}
+
+/* A request of this run for the CYB service bureau, company 1, order "<prefix><order>". */
+static void job_init(pl_job *j, pl_req_type type, const char *rid_suffix, const char *order,
+                     const char *amount, int64_t minor)
+{
+    memset(j, 0, sizeof *j);
+    j->services = g_services;
+    j->svc = pl_services_find(g_services, "CYB");
+    assert_non_null(j->svc);
+    pl_request *r = &j->req;
+    r->v = 1;
+    snprintf(r->request_id, sizeof r->request_id, "%s", id(rid_suffix));
+    r->type = type;
+    snprintf(r->type_name, sizeof r->type_name, "%s", pl_req_type_name(type));
+    r->company = 1;
+    snprintf(r->order, sizeof r->order, "%s", id(order));
+    r->pay_seq = 1;
+    snprintf(r->service, sizeof r->service, "CYB");
+    r->has_amount = true;
+    r->amount = minor;
+    snprintf(j->amount, sizeof j->amount, "%s", amount);
+    snprintf(r->currency, sizeof r->currency, "USD");
+    r->online = true;
+    memset(j->fingerprint, 'f', 64);
+}
+
+/* j's references, by suffix (NULL: none): auth_ref by request id and by transaction id,
+ * capture_ref by request id. */
+static void refer(pl_job *j, const char *auth_rid, const char *auth_tx, const char *capture_rid)
+{
+    pl_request *r = &j->req;
+    r->auth_ref.present = auth_rid || auth_tx;
+    snprintf(r->auth_ref.request_id, sizeof r->auth_ref.request_id, "%s",
+             auth_rid ? id(auth_rid) : "");
+    snprintf(r->auth_ref.transaction_id, sizeof r->auth_ref.transaction_id, "%s",
+             auth_tx ? id(auth_tx) : "");
+    r->capture_ref.present = capture_rid != NULL;
+    snprintf(r->capture_ref.request_id, sizeof r->capture_ref.request_id, "%s",
+             capture_rid ? id(capture_rid) : "");
+}
+
+/* What one record unit did: inserted (rows of its insert), and prepare's answer on it (the
+ * engine's: the row is new, or found 'received' by a redelivery) or judge's errors. */
+typedef struct rec {
+    const pl_spec *spec;
+    pl_job *job;
+    bool prepare_found; /* prepare also when the insert found the row (a redelivery) */
+    int calls, err, inserted, prepared;
+    char msg[256];
+    pl_errors errs;
+} rec;
+
+static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    rec *r = arg;
+    r->calls++;
+    r->err = err;
+    snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
+    if (err)
+        return;
+    r->inserted = pl_db_unit_ntuples(u, 0);
+    if (r->inserted == 1 || r->prepare_found) {
+        free(r->job->spec_data);
+        r->job->spec_data = NULL;
+        r->prepared = r->spec->prepare(r->job, u);
+    } else if (r->spec->judge) {
+        r->spec->judge(r->job, u, &r->errs);
+    }
+}
+
+static void wait_for(pl_db *db, const int *calls)
+{
+    pl_db_flush(db);
+    for (int i = 0; i < 400 && *calls == 0; i++) {
+        struct pollfd p = {.fd = pl_db_fd(db), .events = pl_db_events(db)};
+        assert_true(poll(&p, 1, 50) >= 0);
+        pl_db_on_ready(db, p.fd >= 0 ? p.revents : 0);
+        pl_db_flush(db);
+    }
+    assert_int_equal(*calls, 1);
+}
+
+/* Runs the spec's record unit for j (as the engine's first round does) into r. */
+static void record(pl_db *db, const pl_spec *spec, pl_job *j, bool prepare_found, rec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->spec = spec;
+    r->job = j;
+    r->prepare_found = prepare_found;
+    pl_db_unit *u = pl_db_unit_new(on_recorded, r);
+    assert_non_null(u);
+    assert_int_equal(spec->record(j, u), 0);
+    pl_db_submit(db, u);
+    wait_for(db, &r->calls);
+    if (r->err != 0)
+        fail_msg("%s: %s", j->req.request_id, r->msg);
+}
+
+typedef struct plans {
+    int calls;
+    char text[512];
+} plans;
+
+static void on_plans(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    plans *p = arg;
+    p->calls++;
+    if (err)
+        fail_msg("it_plans: %s", errmsg);
+    snprintf(p->text, sizeof p->text, "%s", PQgetvalue(pl_db_unit_result(u, 0), 0, 0));
+}
+
+/* Asserts that each statement of `names` ({a,b}) ran more than five times on the session and
+ * that PostgreSQL planned it for its parameters only the first five times (its rule before it
+ * weighs a generic plan), then kept the generic one. */
+static void assert_generic(pl_db *db, const char *names, const char *const *list, size_t n)
+{
+    plans p = {0};
+    pl_db_unit *u = pl_db_unit_new(on_plans, &p);
+    assert_non_null(u);
+    const char *params[] = {names};
+    assert_int_equal(pl_db_unit_add(u, "it_plans", 1, params), 0);
+    pl_db_submit(db, u);
+    wait_for(db, &p.calls);
+    for (size_t i = 0; i < n; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "%s:", list[i]);
+        const char *at = strstr(p.text, want);
+        if (!at)
+            fail_msg("%s not prepared on the session: %s", list[i], p.text);
+        long generic = 0, custom = 0;
+        if (sscanf(at + strlen(want), "%ld:%ld", &generic, &custom) != 2)
+            fail_msg("unreadable plans: %s", p.text);
+        if (custom != 5 || generic < 1)
+            fail_msg("%s: %ld generic and %ld custom plans (want 5 custom, then generic): %s",
+                     list[i], generic, custom, p.text);
+    }
+}
+
+/* j names another order's transaction: nothing is recorded, and judge says which reference. */
+static void assert_judged(pl_db *db, const pl_spec *spec, pl_job *j, const char *field)
+{
+    rec r;
+    record(db, spec, j, false, &r);
+    assert_int_equal(r.inserted, 0);
+    assert_int_equal(r.errs.n, 1);
+    assert_string_equal(r.errs.e[0].field, field);
+}
+
+/* The record unit recorded j and prepare sends it as op referring to the bureau transaction
+ * "<prefix><ref>" with token and authorization code (NULL: none). */
+static void assert_call(const pl_job *j, const rec *r, pl_bureau_op op, const char *ref,
+                        const char *token, const char *code)
+{
+    assert_int_equal(r->inserted, 1);
+    assert_int_equal(r->prepared, 0);
+    assert_int_equal(j->call.op, op);
+    assert_string_equal(j->call.ref_request_id, id(ref));
+    if (token)
+        assert_string_equal(j->call.ref_request_token, token);
+    if (code)
+        assert_string_equal(j->call.ref_auth_code, code);
+}
+
+static void release(pl_job *j)
+{
+    free(j->spec_data);
+    j->spec_data = NULL;
+}
+
+static void test_deposit_refs(void **state)
+{
+    (void)state;
+    pl_db *db = connect_db();
+    pl_job j;
+    rec r;
+
+    /* A debit of order A settling its authorization: a capture of it. */
+    job_init(&j, PL_REQ_DEBIT, "dep1", "A", "40.00", 4000);
+    refer(&j, "a1", NULL, NULL);
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_call(&j, &r, PL_OP_CAPTURE, "tx-a1", "Axj/auth-token", "831000");
+    assert_string_equal(j.merchant_id, "paylink_demo");
+    /* Redelivered while 'received': the engine reads it back and decides from the same look-up. */
+    record(db, &pl_deposit_spec, &j, true, &r);
+    assert_int_equal(r.inserted, 0);
+    assert_int_equal(r.prepared, 0);
+    assert_int_equal(j.call.op, PL_OP_CAPTURE);
+    assert_string_equal(j.call.ref_request_id, id("tx-a1"));
+    release(&j);
+
+    /* More than the authorization holds: an auth+capture with the authorization's token. */
+    job_init(&j, PL_REQ_DEBIT, "dep2", "A", "150.00", 15000);
+    refer(&j, "a1", NULL, NULL);
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 0);
+    assert_int_equal(j.call.op, PL_OP_AUTH_CAPTURE);
+    assert_string_equal(j.req.card.token, "7030000000000001234");
+    release(&j);
+
+    /* An authorization paylink does not know, no card: refused (seed message 15). */
+    job_init(&j, PL_REQ_DEBIT, "dep3", "A", "10.00", 1000);
+    refer(&j, "none", NULL, NULL);
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.inserted, 1);
+    assert_int_equal(r.prepared, 1);
+    assert_int_equal(j.reply.status, PL_ST_DECLINED);
+    release(&j);
+
+    /* A follow-on credit of order A's debit: what it captured less earlier credits remains. */
+    job_init(&j, PL_REQ_CREDIT, "dep4", "A", "60.00", 6000);
+    refer(&j, NULL, NULL, "d1");
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 0);
+    assert_int_equal(j.call.op, PL_OP_CREDIT);
+    assert_string_equal(j.call.ref_request_id, id("tx-d1"));
+    assert_string_equal(j.call.ref_request_token, "Axj/debit-token");
+    release(&j);
+    job_init(&j, PL_REQ_CREDIT, "dep5", "A", "60.01", 6001);
+    refer(&j, NULL, NULL, "d1");
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 1); /* exceeds what is refundable */
+    release(&j);
+
+    /* A stand-alone credit looks nothing up. */
+    job_init(&j, PL_REQ_CREDIT, "dep6", "A", "5.00", 500);
+    snprintf(j.req.card.token, sizeof j.req.card.token, "7030000000000009999");
+    j.req.card.present = true;
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 0);
+    assert_int_equal(j.call.op, PL_OP_CREDIT);
+    assert_null(j.call.ref_request_id);
+    release(&j);
+
+    /* References to order B from order A: nothing recorded, judged by which reference. */
+    job_init(&j, PL_REQ_DEBIT, "dep7", "A", "10.00", 1000);
+    refer(&j, "b1", NULL, NULL);
+    assert_judged(db, &pl_deposit_spec, &j, "auth_ref.request_id");
+    job_init(&j, PL_REQ_DEBIT, "dep8", "A", "10.00", 1000);
+    refer(&j, NULL, "tx-b1", NULL);
+    assert_judged(db, &pl_deposit_spec, &j, "auth_ref.transaction_id");
+    job_init(&j, PL_REQ_CREDIT, "dep9", "A", "10.00", 1000);
+    refer(&j, NULL, NULL, "e1");
+    assert_judged(db, &pl_deposit_spec, &j, "capture_ref.request_id");
+
+    /* An inline manual authorization of its own order: recorded, captured by its id. */
+    job_init(&j, PL_REQ_DEBIT, "dep10", "A", "10.00", 1000);
+    refer(&j, NULL, "tx-a1", NULL);
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.inserted, 1);
+    assert_int_equal(r.prepared, 0);
+    assert_int_equal(j.call.op, PL_OP_CAPTURE);
+    assert_string_equal(j.call.ref_request_id, id("tx-a1"));
+    release(&j);
+
+    /* Every shape above ran on one session: one generic plan each after the first five. */
+    static const char *const names[] = {"dep_insert", "dep_refs"};
+    assert_generic(db, "{dep_insert,dep_refs}", names, 2);
+    pl_db_destroy(db);
+}
+
+static void test_reversal_refs(void **state)
+{
+    (void)state;
+    pl_db *db = connect_db();
+    pl_job j;
+    rec r;
+
+    /* Order A's authorization by request id. */
+    job_init(&j, PL_REQ_REVERSAL, "rev1", "A", "100.00", 10000);
+    refer(&j, "a1", NULL, NULL);
+    record(db, &pl_reversal_spec, &j, false, &r);
+    assert_call(&j, &r, PL_OP_AUTH_REVERSAL, "tx-a1", "Axj/auth-token", "831000");
+    assert_null(j.call.timeout_reversal_of);
+    record(db, &pl_reversal_spec, &j, true, &r); /* a redelivery, read back */
+    assert_int_equal(r.inserted, 0);
+    assert_int_equal(r.prepared, 0);
+    assert_string_equal(j.call.ref_request_id, id("tx-a1"));
+    release(&j);
+
+    /* By its transaction id only: found all the same. */
+    job_init(&j, PL_REQ_REVERSAL, "rev2", "A", "100.00", 10000);
+    refer(&j, NULL, "tx-a1", NULL);
+    record(db, &pl_reversal_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 0);
+    assert_string_equal(j.call.ref_request_id, id("tx-a1"));
+    assert_string_equal(j.call.ref_auth_code, "831000");
+    release(&j);
+
+    /* An authorization whose outcome is unknown: CyberSource's timeout reversal. */
+    job_init(&j, PL_REQ_REVERSAL, "rev3", "A", "100.00", 10000);
+    refer(&j, "u1", NULL, NULL);
+    record(db, &pl_reversal_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 0);
+    assert_non_null(j.call.timeout_reversal_of);
+    assert_string_equal(j.call.timeout_reversal_of, id("u1"));
+    release(&j);
+
+    /* A paylink authorization that does not exist: refused; a manual one: the bureau decides. */
+    job_init(&j, PL_REQ_REVERSAL, "rev4", "A", "10.00", 1000);
+    refer(&j, "none", NULL, NULL);
+    record(db, &pl_reversal_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 1);
+    assert_int_equal(j.reply.status, PL_ST_DECLINED);
+    release(&j);
+    job_init(&j, PL_REQ_REVERSAL, "rev5", "A", "10.00", 1000);
+    refer(&j, NULL, "tx-manual", NULL);
+    record(db, &pl_reversal_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 0);
+    assert_string_equal(j.call.ref_request_id, id("tx-manual"));
+    release(&j);
+
+    /* Order B's authorization from order A, by request id and by transaction id. */
+    job_init(&j, PL_REQ_REVERSAL, "rev6", "A", "10.00", 1000);
+    refer(&j, "b1", NULL, NULL);
+    assert_judged(db, &pl_reversal_spec, &j, "auth_ref.request_id");
+    job_init(&j, PL_REQ_REVERSAL, "rev7", "A", "10.00", 1000);
+    refer(&j, NULL, "tx-b1", NULL);
+    assert_judged(db, &pl_reversal_spec, &j, "auth_ref.transaction_id");
+
+    static const char *const names[] = {"rev_insert", "rev_auth", "rev_unknown_auth"};
+    assert_generic(db, "{rev_insert,rev_auth,rev_unknown_auth}", names, 3);
+    pl_db_destroy(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_deposit_refs),
+        cmocka_unit_test(test_reversal_refs),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
