@@ -321,7 +321,9 @@ static void test_result_json(void **state)
                          .max_in_flight = 4,
                          .sim_latency_ms = -1,
                          .replicas = 2,
-                         .warmup = 2};
+                         .warmup = 2,
+                         .max_gap_ms = 250.04,
+                         .io_stall_pct = -1};
     json_object *o = pl_bench_result_json(&r);
     assert_non_null(o);
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -334,6 +336,7 @@ static void test_result_json(void **state)
                                  "\"sim_latency_ms\":-1,\"worker\":\"deposit\",\"replicas\":2,"
                                  "\"rate\":0,"));
     assert_non_null(strstr(text, "\"broker_cpu_us_per_tx\":null"));
+    assert_non_null(strstr(text, "\"max_gap_ms\":250.0,\"io_stall_pct\":null"));
     assert_null(strstr(text, "baseline"));
     assert_null(strstr(text, "speedup"));
     assert_null(strstr(text, "rate_kept"));
@@ -351,6 +354,7 @@ static void test_result_json(void **state)
     r.rate_achieved = 49.5;
     r.rate_kept = true;
     r.send_lag_max_ms = 3.25;
+    r.io_stall_pct = 12.34;
     o = pl_bench_result_json(&r);
     text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     assert_non_null(strstr(text, "\"baseline_throughput\":2.0,\"speedup\":2.50,"));
@@ -358,6 +362,7 @@ static void test_result_json(void **state)
     assert_non_null(strstr(text, "\"rate_achieved\":49.5,\"rate_kept\":true,"
                                  "\"send_lag_max_ms\":3.2"));
     assert_non_null(strstr(text, "\"baseline_requests\":3,\"baseline_replies\":3"));
+    assert_non_null(strstr(text, "\"io_stall_pct\":12.3,"));
     json_object_put(o);
 
     /* No baseline reply: its throughput 0 and the speed-up unknown. */
@@ -412,6 +417,16 @@ static void test_proc_parsing(void **state)
     assert_int_equal(pl_bench_pid_parse("-3"), -1);
     assert_int_equal(pl_bench_pid_parse("1234567890123"), -1);
     assert_int_equal(pl_bench_pid_file("/nonexistent/x.pid"), -1);
+
+    /* Pressure stall information: the "full" line's total, µs, as seconds. */
+    const char *psi = "some avg10=1.00 avg60=2.00 avg300=3.00 total=9000000\n"
+                      "full avg10=0.50 avg60=1.00 avg300=1.50 total=2500000\n";
+    assert_true(fabs(pl_bench_psi_full_s(psi) - 2.5) < 1e-9);
+    assert_true(pl_bench_psi_full_s("some avg10=1.00 avg60=2.00 avg300=3.00 total=9\n") < 0);
+    assert_true(pl_bench_psi_full_s("full avg10=0.50 avg60=1.00 avg300=1.50\nx total=5\n") < 0);
+    assert_true(pl_bench_psi_full_s("full avg10=0.50 total=-4\n") < 0);
+    assert_true(pl_bench_psi_full_s("full avg10=0.50 total=12x\n") < 0);
+    assert_true(pl_bench_psi_full_s("") < 0);
 }
 
 static void test_cpu_account(void **state)
@@ -437,6 +452,20 @@ static void test_cpu_account(void **state)
     assert_true(fabs(pl_bench_cpu_us_per_tx(&acct, PL_BENCH_CPU_NPARTS, 1000) - 500.0) < 1e-6);
     assert_true(pl_bench_cpu_us_per_tx(&acct, PL_BENCH_CPU_WORKER, 0) < 0);
     assert_true(pl_bench_cpu_us_per_tx(&acct, PL_BENCH_CPU_NPARTS + 1, 10) < 0);
+
+    /* The I/O stall: 0.5 s of 2 s is 25 %; unknown when a sample has none, or it went back. */
+    a.io_full_s = 7.0;
+    b.io_full_s = 7.5;
+    pl_bench_cpu_account_of(&a, &b, &acct);
+    assert_true(fabs(pl_bench_io_stall_pct(&acct) - 25.0) < 1e-9);
+    b.io_full_s = -1;
+    pl_bench_cpu_account_of(&a, &b, &acct);
+    assert_true(pl_bench_io_stall_pct(&acct) < 0);
+    b.io_full_s = 6.0;
+    pl_bench_cpu_account_of(&a, &b, &acct);
+    assert_true(pl_bench_io_stall_pct(&acct) < 0);
+    b.io_full_s = 7.5;
+    pl_bench_cpu_account_of(&a, &b, &acct);
 
     /* The table: each component, % of a core, µs per reply. */
     char *text = NULL;

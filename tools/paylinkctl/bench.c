@@ -42,6 +42,7 @@ typedef struct phase_result {
     unsigned long replies, approved;
     double seconds;
     double p50, p90, p99, p999, max; /* ms */
+    double max_gap;                  /* ms: the longest time without a reply, from the start */
     /* open loop */
     long cap;
     double last_send_s, lag_max_s;
@@ -61,6 +62,7 @@ typedef struct bench {
     unsigned long produced_fail;
     /* The phase under way. */
     const phase *ph;
+    double last_reply_at, max_gap_s; /* its latest reply (or its start), the longest gap */
     char id_prefix[48];
     unsigned long replies, approved;
 } bench;
@@ -430,8 +432,12 @@ static unsigned long read_replies(bench *b, int timeout_ms)
                          : -1;
             unsigned long i = j >= 0 ? (unsigned long)j - b->ph->base : ULONG_MAX;
             if (j >= (long)b->ph->base && i < b->ph->n && !b->got[i] && b->sent_at[i] > 0) {
+                double t = now_s();
                 b->got[i] = 1;
-                b->latency[b->replies++] = (now_s() - b->sent_at[i]) * 1000.0;
+                b->latency[b->replies++] = (t - b->sent_at[i]) * 1000.0;
+                if (t - b->last_reply_at > b->max_gap_s)
+                    b->max_gap_s = t - b->last_reply_at;
+                b->last_reply_at = t;
                 got++;
                 if (json_object_object_get_ex(o, "status", &st) &&
                     strcmp(json_object_get_string(st), "approved") == 0)
@@ -473,6 +479,8 @@ static int run_phase(bench *b, const phase *ph, long timeout_s, phase_result *re
     res->cap = cap;
     double t0 = now_s(), deadline = t0 + (double)timeout_s;
     unsigned long sent = 0, capped_at = ULONG_MAX;
+    b->last_reply_at = t0;
+    b->max_gap_s = 0;
     while (b->replies < ph->n && now_s() < deadline) {
         if (g_stop) {
             fprintf(stderr, "bench: interrupted during the %s phase\n", ph->name);
@@ -519,6 +527,7 @@ static int run_phase(bench *b, const phase *ph, long timeout_s, phase_result *re
     res->p99 = pl_bench_percentile(b->latency, b->replies, 99);
     res->p999 = pl_bench_percentile(b->latency, b->replies, 99.9);
     res->max = b->replies ? b->latency[b->replies - 1] : 0;
+    res->max_gap = b->max_gap_s * 1000.0;
     return 0;
 }
 
@@ -894,6 +903,8 @@ json_object *pl_bench_result_json(const pl_bench_result *r)
     F("sim_cpu_us_per_tx", fixed(r->sim_us, 1, true));
     F("broker_cpu_us_per_tx", fixed(r->broker_us, 1, true));
     F("bench_cpu_us_per_tx", fixed(r->bench_us, 1, true));
+    F("max_gap_ms", fixed(r->max_gap_ms, 1, true));
+    F("io_stall_pct", fixed(r->io_stall_pct, 1, true));
     if (r->baseline) {
         F("baseline_requests", json_object_new_int64((int64_t)r->baseline_requests));
         F("baseline_replies", json_object_new_int64((int64_t)r->baseline_replies));
@@ -938,6 +949,25 @@ static void report_rate(const phase *ph, const phase_result *m, pl_bench_result 
                 m->cap_waits ? "the system did not answer fast enough: raise --max-in-flight or "
                                "lower --rate"
                              : "the benchmark could not send fast enough");
+}
+
+/* The run's stall indicators on stderr, with a warning when the box stalled on its disk for
+ * 5 % of the measured phase or more: such a run measures the box more than paylink. */
+static void report_stalls(const pl_bench_result *res)
+{
+    char io[48] = "unknown (no /proc/pressure/io)";
+    if (res->io_stall_pct >= 0)
+        snprintf(io, sizeof io, "%.1f %% of it", res->io_stall_pct);
+    fprintf(stderr,
+            "bench: the longest time without a reply: %.1f ms; the box stalled on I/O (every "
+            "task waiting for it at once, /proc/pressure/io): %s\n",
+            res->max_gap_ms, io);
+    if (res->io_stall_pct >= 5.0)
+        fprintf(stderr,
+                "bench: warning: the box stalled on I/O for %.1f %% of the measured phase: "
+                "its disk, not paylink, set part of these figures; run again on a quieter "
+                "box\n",
+                res->io_stall_pct);
 }
 
 /*
@@ -1140,6 +1170,9 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     pl_bench_cpu_account acct;
     pl_bench_cpu_account_of(&cpu0, &cpu1, &acct);
     cpu_into(&res, &acct);
+    res.max_gap_ms = mr.max_gap;
+    res.io_stall_pct = pl_bench_io_stall_pct(&acct);
+    report_stalls(&res);
 
     /* The sequential baseline, on the same (warm) system. */
     if (opt.baseline) {

@@ -169,6 +169,10 @@ typedef struct pl_bench_result {
     unsigned long rate; /* 0: closed loop */
     double rate_achieved, send_lag_max_ms;
     bool rate_kept;
+    /* What says whether the box, not paylink, set the figures: the longest time of the
+     * measured phase without a reply (from its start), and the share of it the box was stalled
+     * on I/O (bench_cpu.h; below 0: unknown, printed as null). */
+    double max_gap_ms, io_stall_pct;
     bool baseline; /* the baseline ran: */
     unsigned long baseline_requests, baseline_replies;
     double baseline_seconds;
@@ -180,8 +184,9 @@ typedef struct pl_bench_result {
  * harness_cpu_us_per_tx, baseline_throughput and speedup (with the baseline), requests,
  * approved, max_in_flight, sim_latency_ms, worker, replicas, rate, warmup, rate_achieved,
  * rate_kept and send_lag_max_ms (open loop), sim_cpu_us_per_tx, broker_cpu_us_per_tx,
- * bench_cpu_us_per_tx, baseline_requests and baseline_replies. Unknown CPU figures and a speedup
- * without a baseline throughput are null. The caller puts it; NULL when out of memory.
+ * bench_cpu_us_per_tx, max_gap_ms, io_stall_pct, baseline_requests and baseline_replies. Unknown
+ * CPU figures and a speedup without a baseline throughput are null. The caller puts it; NULL when
+ * out of memory.
  */
 json_object *pl_bench_result_json(const pl_bench_result *r);
 

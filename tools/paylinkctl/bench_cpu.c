@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <glob.h>
 #include <signal.h>
 #include <stdio.h>
@@ -181,6 +182,9 @@ void pl_bench_cpu_take(const char *run_dir, const long *workers, size_t n, pl_be
         brokers += add_pid(pl_bench_pid_file(path), &out->cpu_s[PL_BENCH_CPU_BROKER]);
         out->known[PL_BENCH_CPU_BROKER] = brokers > 0;
     }
+    char psi[512];
+    out->io_full_s =
+        slurp("/proc/pressure/io", psi, sizeof psi) < 0 ? -1 : pl_bench_psi_full_s(psi);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         out->cpu_s[PL_BENCH_CPU_BENCH] = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
@@ -200,6 +204,40 @@ void pl_bench_cpu_account_of(const pl_bench_cpu_sample *start, const pl_bench_cp
         double d = end->cpu_s[i] - start->cpu_s[i];
         out->cpu_s[i] = out->known[i] && d > 0 ? d : 0;
     }
+    out->io_stall_s = start->io_full_s >= 0 && end->io_full_s >= start->io_full_s
+                          ? end->io_full_s - start->io_full_s
+                          : -1;
+}
+
+double pl_bench_psi_full_s(const char *text)
+{
+    const char *line = text;
+    while (line && strncmp(line, "full ", 5) != 0) {
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    const char *t = line ? strstr(line, " total=") : NULL;
+    const char *eol = line ? strchr(line, '\n') : NULL;
+    if (!t || (eol && t > eol))
+        return -1;
+    t += strlen(" total=");
+    if (*t < '0' || *t > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long us = strtoull(t, &end, 10);
+    if (errno || (*end && *end != '\n' && *end != ' '))
+        return -1;
+    return (double)us / 1e6;
+}
+
+double pl_bench_io_stall_pct(const pl_bench_cpu_account *a)
+{
+    if (a->io_stall_s < 0 || a->wall_s <= 0)
+        return -1;
+    double pct = 100.0 * a->io_stall_s / a->wall_s;
+    return pct > 100.0 ? 100.0 : pct;
 }
 
 double pl_bench_cpu_us_per_tx(const pl_bench_cpu_account *a, int part, unsigned long replies)

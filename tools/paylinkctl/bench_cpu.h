@@ -50,6 +50,7 @@ typedef struct pl_bench_cpu_sample {
     double wall_s; /* CLOCK_MONOTONIC */
     double cpu_s[PL_BENCH_CPU_NPARTS];
     bool known[PL_BENCH_CPU_NPARTS]; /* false: no live process of it was found */
+    double io_full_s;                /* /proc/pressure/io "full" total so far; -1: unknown */
 } pl_bench_cpu_sample;
 
 /* What each component spent between two samples. */
@@ -57,6 +58,9 @@ typedef struct pl_bench_cpu_account {
     double wall_s;
     double cpu_s[PL_BENCH_CPU_NPARTS];
     bool known[PL_BENCH_CPU_NPARTS];
+    /* How long every non-idle task of the box waited for I/O at once (pressure stall
+     * information, "full"): a box stalled on its disk, whatever paylink does; -1: unknown. */
+    double io_stall_s;
 } pl_bench_cpu_account;
 
 /*
@@ -67,6 +71,15 @@ int pl_bench_stat_parse(const char *text, pl_bench_stat *out) PL_MUSTCHECK;
 
 /* The VmHWM of the text of /proc/<pid>/status, in kB; -1 when it has none. */
 long pl_bench_status_vmhwm(const char *text);
+
+/*
+ * The "full" stall total of the text of a /proc/pressure file ("some avg10=… total=N" then
+ * "full avg10=… total=N", N in µs), in seconds; -1 when it has no full line.
+ */
+double pl_bench_psi_full_s(const char *text);
+
+/* The share of the account's wall clock the box was stalled on I/O, in %; -1: unknown. */
+double pl_bench_io_stall_pct(const pl_bench_cpu_account *a);
 
 /* The pid in the text of a pid file (digits, optional blanks and newline); -1 when none. */
 long pl_bench_pid_parse(const char *text);
