@@ -66,8 +66,10 @@ static void delete_rows(void)
     snprintf(like, sizeof like, "%s%%", g_p);
     const char *p[] = {like};
     admin_ok("DELETE FROM auth_reversal WHERE request_id LIKE $1", 1, p);
+    admin_ok("DELETE FROM auth_history WHERE request_id LIKE $1 OR deposit_request_id LIKE $1", 1,
+             p);
+    admin_ok("DELETE FROM cc_deposit_history WHERE request_id LIKE $1", 1, p);
     admin_ok("DELETE FROM cc_deposit_trans WHERE request_id LIKE $1", 1, p);
-    admin_ok("DELETE FROM auth_history WHERE request_id LIKE $1", 1, p);
     admin_ok("DELETE FROM cc_auth_trans WHERE request_id LIKE $1", 1, p);
 }
 
@@ -224,6 +226,15 @@ typedef struct rec {
     pl_errors errs;
 } rec;
 
+static void on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    rec *r = arg;
+    r->calls++;
+    r->err = err;
+    snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
+    r->inserted = err ? 0 : pl_db_unit_ntuples(u, 0);
+}
+
 static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
 {
     rec *r = arg;
@@ -340,6 +351,155 @@ static void release(pl_job *j)
 {
     free(j->spec_data);
     j->spec_data = NULL;
+}
+
+/* Runs one unit a spec function builds for j (mark_sent, store); returns statement 0's rows. */
+static int run_unit(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job *j)
+{
+    rec r;
+    memset(&r, 0, sizeof r);
+    r.job = j;
+    pl_db_unit *u = pl_db_unit_new(on_unit, &r);
+    assert_non_null(u);
+    assert_int_equal(add(j, u), 0);
+    pl_db_submit(db, u);
+    wait_for(db, &r.calls);
+    if (r.err != 0)
+        fail_msg("%s: %s", j->req.request_id, r.msg);
+    return r.inserted;
+}
+
+/* The one value of a query about a request id of this run ($1 "<prefix><suffix>"). */
+static const char *value(const char *sql, const char *suffix)
+{
+    static char v[256];
+    const char *p[] = {id(suffix)};
+    PGresult *r = PQexecParams(g_admin, sql, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        char m[512];
+        snprintf(m, sizeof m, "%s (%d rows)", PQresultErrorMessage(r), PQntuples(r));
+        PQclear(r);
+        fail_msg("%s: %s", sql, m);
+    }
+    snprintf(v, sizeof v, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* Marks j sent by attempt `attempt`, as the engine does once prepare chose its call; returns
+ * the rows the mark returned (1: marked, 0: another attempt has it or the claim failed). */
+static int mark(pl_db *db, pl_job *j, const char *attempt)
+{
+    snprintf(j->op_name, sizeof j->op_name, "%s", pl_bureau_op_name(j->call.op));
+    snprintf(j->attempt, sizeof j->attempt, "%s", attempt);
+    return run_unit(db, pl_deposit_spec.mark_sent, j);
+}
+
+/* Stores an answer of status st for j (the amount in minor units, the authorization code
+ * `code`); returns the rows the store returned (0: the row was answered already). */
+static int store(pl_db *db, pl_job *j, pl_status st, int64_t amount, const char *code)
+{
+    memset(&j->reply, 0, sizeof j->reply);
+    j->reply.status = st;
+    j->reply.has_amount_approved = st == PL_ST_APPROVED;
+    j->reply.amount_approved = amount;
+    snprintf(j->reply.auth.number, sizeof j->reply.auth.number, "%s", code);
+    snprintf(j->reply.auth.transaction_id, sizeof j->reply.auth.transaction_id, "%s",
+             id("tx-answer"));
+    char json[64];
+    snprintf(json, sizeof json, "{\"status\": \"%s\"}", pl_status_name(st));
+    j->reply_json = json;
+    int n = run_unit(db, pl_deposit_spec.store, j);
+    j->reply_json = NULL;
+    return n;
+}
+
+/* A deposit's mark claims what it draws on and its store settles it, whatever else looks on:
+ * the claim on the authorization or the debit, the same attempt marking again, another attempt
+ * finding it taken, a second answer changing nothing, the authorization an answer's new
+ * authorization code brings. */
+static void test_deposit_claims(void **state)
+{
+    (void)state;
+    pl_db *db = connect_db();
+    pl_job j;
+    rec r;
+    static const char pending[] =
+        "SELECT concat_ws('|', status, amount_pending, amount_deposited, amount_voided, "
+        "void_reason) FROM auth_history WHERE request_id = $1";
+    seed_auth("c1", "A", "approved");
+
+    /* A capture of 40.00 of its 100.00. */
+    job_init(&j, PL_REQ_DEBIT, "cap1", "A", "40.00", 4000);
+    refer(&j, "c1", NULL, NULL);
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_call(&j, &r, PL_OP_CAPTURE, "tx-c1", NULL, NULL);
+    assert_int_equal(mark(db, &j, "it-1"), 1);
+    assert_string_equal(value(pending, "c1"), "approved|40.00|0.00|0.00|");
+    assert_int_equal(mark(db, &j, "it-1"), 1); /* its own mark again: nothing claimed twice */
+    assert_string_equal(value(pending, "c1"), "approved|40.00|0.00|0.00|");
+    assert_int_equal(mark(db, &j, "it-2"), 0); /* another attempt finds it taken */
+    assert_string_equal(value("SELECT concat_ws('|', status, deposit_status, operation, "
+                              "claim_amount, sent_by, auth_history_id IS NOT NULL) "
+                              "FROM cc_deposit_trans WHERE request_id = $1",
+                              "cap1"),
+                        "sent|*SENT|capture|40.00|it-1|t");
+    /* Approved: captured, the claim released, the rest voided (CYB: Void auth at deposit). */
+    assert_int_equal(store(db, &j, PL_ST_APPROVED, 4000, ""), 1);
+    assert_int_equal(store(db, &j, PL_ST_APPROVED, 4000, ""), 0);
+    assert_string_equal(value(pending, "c1"), "voided|0.00|40.00|60.00|void_at_deposit");
+    assert_string_equal(value("SELECT concat_ws('|', count(*), min(status), min(amount)) "
+                              "FROM cc_deposit_history WHERE request_id = $1",
+                              "cap1"),
+                        "1|approved|40.00");
+    release(&j);
+
+    /* The rest of the authorization is voided now: a further debit is an auth+capture, which
+     * claims nothing, and the new authorization code of its answer is an authorization too. */
+    job_init(&j, PL_REQ_DEBIT, "cap2", "A", "10.00", 1000);
+    refer(&j, "c1", NULL, NULL);
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 0);
+    assert_int_equal(j.call.op, PL_OP_AUTH_CAPTURE);
+    assert_int_equal(mark(db, &j, "it-3"), 1);
+    assert_string_equal(value("SELECT concat_ws('|', status, claim_amount IS NULL) "
+                              "FROM cc_deposit_trans WHERE request_id = $1",
+                              "cap2"),
+                        "sent|t");
+    assert_int_equal(store(db, &j, PL_ST_APPROVED, 1000, "777000"), 1);
+    assert_string_equal(value("SELECT concat_ws('|', count(*), bool_and(request_id LIKE '%-c1'), "
+                              "min(transaction_type), min(status), min(amount_authorized), "
+                              "min(auth_number)) FROM auth_history WHERE deposit_request_id = $1",
+                              "cap2"),
+                        "1|t|auth_capture|approved|10.00|777000");
+    release(&j);
+
+    /* A follow-on credit claims on the debit; declined, the claim is given back. */
+    job_init(&j, PL_REQ_CREDIT, "cred1", "A", "25.00", 2500);
+    refer(&j, NULL, NULL, "d1");
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_call(&j, &r, PL_OP_CREDIT, "tx-d1", "Axj/debit-token", NULL);
+    assert_int_equal(mark(db, &j, "it-4"), 1);
+    static const char credited[] =
+        "SELECT amount_credited::text FROM cc_deposit_trans WHERE request_id = $1";
+    assert_string_equal(value(credited, "d1"), "25.00");
+    assert_int_equal(store(db, &j, PL_ST_DECLINED, 0, ""), 1);
+    assert_string_equal(value(credited, "d1"), "0.00");
+    release(&j);
+
+    /* More than the debit has left to refund when the claim is made: nothing is marked. */
+    job_init(&j, PL_REQ_CREDIT, "cred2", "A", "50.00", 5000);
+    refer(&j, NULL, NULL, "d1");
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 0);
+    admin_ok("UPDATE cc_deposit_trans SET amount_credited = 20.00 WHERE request_id = $1", 1,
+             (const char *const[]){id("d1")});
+    assert_int_equal(mark(db, &j, "it-5"), 0);
+    assert_string_equal(value(credited, "d1"), "20.00");
+    admin_ok("UPDATE cc_deposit_trans SET amount_credited = 0 WHERE request_id = $1", 1,
+             (const char *const[]){id("d1")});
+    release(&j);
+    pl_db_destroy(db);
 }
 
 static void test_deposit_refs(void **state)
@@ -492,8 +652,18 @@ static void test_reversal_refs(void **state)
     refer(&j, NULL, "tx-b1", NULL);
     assert_judged(db, &pl_reversal_spec, &j, "auth_ref.transaction_id");
 
-    static const char *const names[] = {"rev_insert", "rev_auth", "rev_unknown_auth"};
-    assert_generic(db, "{rev_insert,rev_auth,rev_unknown_auth}", names, 3);
+    /* More of both kinds, so that each statement has run more than five times. */
+    for (int i = 0; i < 6; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "revm%d", i);
+        job_init(&j, PL_REQ_REVERSAL, rid, "A", "100.00", 10000);
+        refer(&j, i % 2 ? "a1" : NULL, i % 2 ? NULL : "tx-a1", NULL);
+        record(db, &pl_reversal_spec, &j, false, &r);
+        assert_call(&j, &r, PL_OP_AUTH_REVERSAL, "tx-a1", "Axj/auth-token", "831000");
+        release(&j);
+    }
+    static const char *const names[] = {"rev_insert", "rev_auth", "rev_auth_tx"};
+    assert_generic(db, "{rev_insert,rev_auth,rev_auth_tx}", names, 3);
     pl_db_destroy(db);
 }
 
@@ -502,6 +672,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deposit_refs),
         cmocka_unit_test(test_reversal_refs),
+        cmocka_unit_test(test_deposit_claims),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

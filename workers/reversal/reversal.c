@@ -11,6 +11,15 @@
 #include "money.h"
 #include "stored_value.h"
 
+/* What the reversal reads of the authorization h (auth_history) and its request t
+ * (cc_auth_trans): 0 id, 1 status, 2 amount deposited, 3 transaction id, 4 request token, 5
+ * authorization code, 6 request id, 7 pay type, 8 card type, 9 amount pending, 10 card token. */
+#define REV_AUTH_COLUMNS                                                                           \
+    "h.id, h.status, h.amount_deposited::text, h.transaction_id, h.request_token, "                \
+    "h.auth_number, coalesce(h.request_id, ''), coalesce(t.pay_type, ''), "                        \
+    "coalesce(t.card_type, ''), h.amount_pending::text, "                                          \
+    "coalesce(nullif(t.card_token, ''), t.token_created, '')"
+
 static const pl_db_stmt stmts[] = {
     /* Recorded only when the authorization it names belongs to its own company and order (by
      * request id, or by an inline transaction id paylink knows); otherwise invalid (judge).
@@ -32,29 +41,29 @@ static const pl_db_stmt stmts[] = {
      "AND (h.company <> $3::int OR h.order_number <> $4::varchar)) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      14},
-    /* Result 1 of the record unit: the authorization reversed, by the paylink request ($1)
-     * or, for an inline manual authorization, by its transaction id ($2). Two branches so
-     * each uses its index; an auth+capture row is a deposit, not the authorization. */
+    /*
+     * Result 1 of the record unit: the authorization reversed (an auth+capture row is a
+     * deposit, not the authorization), columns REV_AUTH_COLUMNS, and whether its outcome is
+     * unknown (column 11; then the reversal is CyberSource's timeout authorization reversal,
+     * the resolver's safe step, common/resolver.h). rev_auth: the paylink authorization
+     * named by request id ($1), always one row (its first column NULL when the authorization
+     * has no answer). rev_auth_tx: the one an inline manual authorization's transaction id names
+     * ($1), when paylink knows it. One statement per kind of reference, each probing its index
+     * (they were a UNION of both and a second look-up for the unknown outcome).
+     */
     {"rev_auth",
-     "SELECT h.id, h.status, h.amount_deposited::text, h.transaction_id, h.request_token, "
-     "h.auth_number, coalesce(h.request_id, ''), coalesce(t.pay_type, ''), "
-     "coalesce(t.card_type, ''), h.amount_pending::text, "
-     "coalesce(nullif(t.card_token, ''), t.token_created, '') "
-     "FROM (SELECT id FROM auth_history WHERE request_id = $1 "
-     "AND transaction_type <> 'auth_capture' "
-     "UNION ALL SELECT id FROM auth_history WHERE $1::varchar IS NULL "
-     "AND transaction_id = $2::varchar AND transaction_id <> '' "
-     "AND transaction_type <> 'auth_capture') x "
-     "JOIN auth_history h ON h.id = x.id LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
-     "ORDER BY h.id DESC LIMIT 1",
-     2},
-    /* Result 2 of the record unit: the paylink authorization named by request id ($1; "" when
-     * the request names none: no request id is "", and a NULL made PostgreSQL plan the
-     * statement anew each time) when its outcome is unknown — then the reversal is
-     * CyberSource's timeout authorization reversal (the resolver's safe step,
-     * common/resolver.h). */
-    {"rev_unknown_auth",
-     "SELECT request_id FROM cc_auth_trans WHERE request_id = $1 AND status = 'unknown'", 1},
+     "SELECT " REV_AUTH_COLUMNS ", t.status = 'unknown' FROM (SELECT) one "
+     "LEFT JOIN cc_auth_trans t ON t.request_id = $1::varchar "
+     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
+     "auth_number, request_id, amount_pending FROM auth_history WHERE request_id = $1::varchar "
+     "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true",
+     1},
+    {"rev_auth_tx",
+     "SELECT " REV_AUTH_COLUMNS ", NULL::boolean FROM auth_history h "
+     "LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
+     "WHERE h.transaction_id = $1::varchar AND h.transaction_id <> '' "
+     "AND h.transaction_type <> 'auth_capture' ORDER BY h.id DESC LIMIT 1",
+     1},
     /* Marks the reversal sent and claims the whole authorization in the same statement, only
      * while nothing of it is captured or claimed: a capture and a reversal in flight together
      * can never both proceed. When the claim fails nothing is marked and the engine decides
@@ -282,11 +291,13 @@ static int rev_record(pl_job *job, pl_db_unit *u)
     int rc = pl_db_unit_add(u, "rev_insert", 14, p);
     if (rc != 0)
         return rc;
-    /* Always added, so the look-ups are results 1 and 2 whatever the request names. */
-    const char *q[] = {nz(r->auth_ref.request_id), r->auth_ref.transaction_id};
-    rc = pl_db_unit_add(u, "rev_auth", 2, q);
-    const char *k[] = {r->auth_ref.request_id};
-    return rc != 0 ? rc : pl_db_unit_add(u, "rev_unknown_auth", 1, k);
+    /* Always added, so the look-up is result 1 whatever the request names. */
+    if (r->auth_ref.request_id[0]) {
+        const char *q[] = {r->auth_ref.request_id};
+        return pl_db_unit_add(u, "rev_auth", 1, q);
+    }
+    const char *q[] = {r->auth_ref.transaction_id};
+    return pl_db_unit_add(u, "rev_auth_tx", 1, q);
 }
 
 /*
@@ -374,7 +385,8 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
 
     pl_reversal_auth a = {0};
     const PGresult *res = pl_db_unit_result(recorded, 1);
-    if (res && PQntuples(res) == 1) {
+    bool row = res && PQntuples(res) == 1 && PQnfields(res) > 11;
+    if (row && !PQgetisnull(res, 0, 0)) {
         a.found = true;
         copy(a.status, sizeof a.status, PQgetvalue(res, 0, 1));
         if (pl_money_parse_decimal(PQgetvalue(res, 0, 2), &a.deposited) != 0)
@@ -400,9 +412,8 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     /* An authorization whose outcome is unknown (nothing in auth_history yet) on CyberSource:
      * the timeout authorization reversal, by the merchantTransactionIdentifier it was sent
      * with; the bureau reverses it if it exists and answers 242 if it never did. */
-    const PGresult *unknown = pl_db_unit_result(recorded, 2);
-    if (!a.found && r->auth_ref.request_id[0] && unknown && PQntuples(unknown) == 1 &&
-        strcmp(svc->protocol, "CYB") == 0) {
+    bool unknown = row && strcmp(PQgetvalue(res, 0, 11), "t") == 0;
+    if (!a.found && r->auth_ref.request_id[0] && unknown && strcmp(svc->protocol, "CYB") == 0) {
         copy(d->timeout_of, sizeof d->timeout_of, r->auth_ref.request_id);
         copy(d->auth_request_id, sizeof d->auth_request_id, r->auth_ref.request_id);
         pl_bureau_call *c = &job->call;
