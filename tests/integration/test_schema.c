@@ -465,6 +465,100 @@ static void test_claims_settle_on_final_only(void **state)
         exec_fails(bad[i], CHECK_VIOLATION);
 }
 
+/* An authorization it-schema-settle-<n> with a 100.00 answer in auth_history, of which
+ * `pending` is claimed. */
+static void insert_settle_auth(const char *n, const char *pending)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
+             "order_number, pay_seq, service_bureau, card_token, status) VALUES "
+             "('it-schema-settle-%s', repeat('a', 64), 'auth', 1, 'O1', 1, 'CYB', "
+             "'7030000000000001234', 'approved')",
+             n);
+    exec_ok(sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+             "service_bureau, transaction_type, status, amount_authorized, amount_pending) "
+             "VALUES ('it-schema-settle-%s', 1, 'O1', 1, 'CYB', 'auth', 'approved', 100, %s)",
+             n, pending);
+    exec_ok(sql);
+}
+
+/* A debit `rid` sent as `operation` on authorization it-schema-settle-<n>, having claimed
+ * `claim` (SQL: a number or NULL). */
+#define INSERT_SENT_DEBIT(rid, operation, n, claim)                                                \
+    "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, company, "    \
+    "order_number, pay_seq, service_bureau, auth_history_id, claim_amount, status) SELECT '" rid   \
+    "', repeat('a', 64), 'debit', '" operation "', 1, 'O1', 1, 'CYB', id, " claim ", 'sent' "      \
+    "FROM auth_history WHERE request_id = 'it-schema-settle-" n "'"
+
+/* What a debit's outcome did to authorization it-schema-settle-<n>. */
+static void assert_settled(const char *n, const char *want)
+{
+    char sql[320], got[256];
+    snprintf(sql, sizeof sql,
+             "SELECT concat_ws('|', status, amount_pending, amount_deposited, amount_voided, "
+             "void_reason, voided_by) FROM auth_history WHERE request_id = 'it-schema-settle-%s'",
+             n);
+    assert_int_equal(query_lines(sql, got, sizeof got), 1);
+    char line[256];
+    snprintf(line, sizeof line, "  %s\n", want);
+    assert_string_equal(got, line);
+}
+
+/* The deposit settle trigger (010, 025, 026): whoever stores a debit's outcome releases its
+ * claim, adds what it captured, and voids the remainder (Void auth at deposit after a capture,
+ * always after an auth+capture) unless another debit still has a claim on the authorization. */
+static void test_deposits_settle(void **state)
+{
+    (void)state;
+    /* Two captures in flight on one authorization: the first settles without voiding (the
+     * second still claims), the second voids what is left (CYB has Void auth at deposit). */
+    insert_settle_auth("1", "50");
+    exec_ok(INSERT_SENT_DEBIT("it-schema-settle-d1", "capture", "1", "30"));
+    exec_ok(INSERT_SENT_DEBIT("it-schema-settle-d2", "capture", "1", "20"));
+    exec_ok("UPDATE cc_deposit_trans SET status = 'approved', amount_deposited = 30 "
+            "WHERE request_id = 'it-schema-settle-d1'");
+    assert_settled("1", "approved|20.00|30.00|0.00||");
+    exec_ok("UPDATE cc_deposit_trans SET status = 'approved', amount_deposited = 20 "
+            "WHERE request_id = 'it-schema-settle-d2'");
+    assert_settled("1", "voided|0.00|50.00|50.00|void_at_deposit|it-schema-settle-d2");
+
+    /* Declined: the claim given back, nothing else; unknown on the way changes nothing. */
+    insert_settle_auth("2", "40");
+    exec_ok(INSERT_SENT_DEBIT("it-schema-settle-d3", "capture", "2", "40"));
+    exec_ok("UPDATE cc_deposit_trans SET status = 'unknown' WHERE request_id = "
+            "'it-schema-settle-d3'");
+    assert_settled("2", "approved|40.00|0.00|0.00||");
+    exec_ok("UPDATE cc_deposit_trans SET status = 'declined' WHERE request_id = "
+            "'it-schema-settle-d3'");
+    assert_settled("2", "approved|0.00|0.00|0.00||");
+
+    /* An auth+capture replaced the authorization: all of it is voided. */
+    insert_settle_auth("3", "0");
+    exec_ok(INSERT_SENT_DEBIT("it-schema-settle-d4", "auth_capture", "3", "NULL"));
+    exec_ok("UPDATE cc_deposit_trans SET status = 'approved', amount_deposited = 120 "
+            "WHERE request_id = 'it-schema-settle-d4'");
+    assert_settled("3", "voided|0.00|0.00|100.00|auth_capture|it-schema-settle-d4");
+
+    /* Without Void auth at deposit a partial capture leaves the rest capturable. */
+    exec_ok("UPDATE auth_service SET void_auth_at_deposit = false WHERE service_bureau = 'CYB'");
+    insert_settle_auth("4", "40");
+    exec_ok(INSERT_SENT_DEBIT("it-schema-settle-d5", "capture", "4", "40"));
+    exec_ok("UPDATE cc_deposit_trans SET status = 'approved', amount_deposited = 40 "
+            "WHERE request_id = 'it-schema-settle-d5'");
+    assert_settled("4", "approved|0.00|40.00|0.00||");
+
+    /* A manual authorization paylink holds no row for: nothing to settle. */
+    exec_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+            "company, order_number, pay_seq, service_bureau, status) VALUES "
+            "('it-schema-settle-d6', repeat('a', 64), 'debit', 'capture', 1, 'O1', 1, 'CYB', "
+            "'sent')");
+    exec_ok("UPDATE cc_deposit_trans SET status = 'approved', amount_deposited = 5 "
+            "WHERE request_id = 'it-schema-settle-d6'");
+}
+
 /* Leaves out objects that belong to an installed extension (c is the pg_class row). */
 #define NOT_EXTENSION                                                                              \
     "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND "        \
@@ -580,6 +674,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checks_refuse_bad_values, begin, rollback),
         cmocka_unit_test_setup_teardown(test_stored_value, begin, rollback),
         cmocka_unit_test_setup_teardown(test_claims_settle_on_final_only, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_deposits_settle, begin, rollback),
         cmocka_unit_test(test_everything_is_documented),
         cmocka_unit_test(test_no_cvv_column),
         cmocka_unit_test(test_no_card_number_column),
