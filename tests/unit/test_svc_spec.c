@@ -3,8 +3,10 @@
  * answer rules it shares with paylink-reversal (common/stored_value.h) that need no database:
  * which operation each request type becomes, how answers map onto replies (with and without a
  * vendor_response row), the deposit rules, the generated card number, the unreachable bureau, and
- * J19's decision after the balance inquiry of a batch authorization (spec->next_call).
- * Recording, claims and storing run in tests/e2e/test_svc.sh and test_svc_j19.sh.
+ * J19's decision after the balance inquiry of a batch authorization (spec->next_call), and which
+ * requests are recorded already marked sent (spec->prepare_alone, spec->record_sent).
+ * Recording, claims and storing run in tests/e2e/test_svc.sh and test_svc_j19.sh; the statements
+ * of record_sent against the schema in tests/integration/test_svc_sent.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <cmocka.h>
 
 #include "card.h"
+#include "db.h"
 #include "svc.h"
 
 static pl_service rlt(void)
@@ -675,6 +678,109 @@ static void test_j19_inquiry_declined_or_failed(void **state)
     free(job.spec_data);
 }
 
+/*
+ * spec->prepare_alone: every request is recorded already marked sent (one statement) except a
+ * deposit of a paylink authorization, which reads the authorization in its record unit (prepare
+ * decides on it) and claims its amount in its mark; a deposit of an SVATransactionID paylink
+ * does not hold reads and claims nothing. Each one that does is prepared without a record unit.
+ */
+static void test_prepare_alone_by_type(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    static const struct {
+        pl_req_type type;
+        bool is_virtual, online, j19;
+        const char *auth_request_id, *auth_transaction_id;
+        bool alone;
+    } cases[] = {
+        {PL_REQ_SVC_GENERATE, true, true, false, NULL, NULL, true},
+        {PL_REQ_SVC_ACTIVATE, false, true, false, NULL, NULL, true},
+        {PL_REQ_SVC_ACTIVATE, true, true, false, NULL, NULL, true},
+        {PL_REQ_SVC_RECHARGE, false, true, false, NULL, NULL, true},
+        {PL_REQ_SVC_AUTH, false, true, false, NULL, NULL, true},
+        {PL_REQ_SVC_AUTH, false, false, true, NULL, NULL, true}, /* J19: the inquiry first */
+        {PL_REQ_SVC_RETURN, false, true, false, NULL, NULL, true},
+        {PL_REQ_SVC_BALANCE, false, true, false, NULL, NULL, true},
+        {PL_REQ_SVC_DEPOSIT, false, true, false, NULL, "9354", true},
+        {PL_REQ_SVC_DEPOSIT, false, true, false, "s-auth", NULL, false},
+        {PL_REQ_SVC_DEPOSIT, false, true, false, "s-auth", "9354", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_job job;
+        svc.balance_inquiry_batch = cases[i].j19;
+        job_of(&job, &svc, cases[i].type, cases[i].type == PL_REQ_SVC_GENERATE ? -1 : 1107);
+        job.req.svc.is_virtual = cases[i].is_virtual;
+        job.req.online = cases[i].online;
+        if (cases[i].auth_request_id || cases[i].auth_transaction_id) {
+            job.req.auth_ref.present = true;
+            snprintf(job.req.auth_ref.request_id, sizeof job.req.auth_ref.request_id, "%s",
+                     cases[i].auth_request_id ? cases[i].auth_request_id : "");
+            snprintf(job.req.auth_ref.transaction_id, sizeof job.req.auth_ref.transaction_id, "%s",
+                     cases[i].auth_transaction_id ? cases[i].auth_transaction_id : "");
+        }
+        if (pl_svc_spec.prepare_alone(&job) != cases[i].alone)
+            fail_msg("case %zu: prepare_alone is %d", i, !cases[i].alone);
+        if (!cases[i].alone)
+            continue;
+        /* What the engine does then: prepare with no record unit, and the call claims nothing
+         * (the mark it replaces would have claimed nothing either). */
+        assert_int_equal(pl_svc_spec.prepare(&job, NULL), 0);
+        assert_int_not_equal(job.call.op, 0);
+        if (cases[i].j19)
+            assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY);
+        free(job.spec_data);
+    }
+}
+
+/* The units the spec adds: record is the insert and the authorization look-up (result 1),
+ * record_sent the one statement that replaces record and mark_sent. */
+static void test_record_sent_is_one_statement(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    pl_job job;
+    job_of(&job, &svc, PL_REQ_SVC_AUTH, 1107);
+    snprintf(job.fingerprint, sizeof job.fingerprint, "%064d", 0);
+    assert_int_equal(pl_svc_spec.prepare(&job, NULL), 0);
+    snprintf(job.op_name, sizeof job.op_name, "%s", pl_bureau_op_name(job.call.op));
+    snprintf(job.attempt, sizeof job.attempt, "test/1");
+    pl_db_unit *u = pl_db_unit_new(NULL, NULL);
+    assert_non_null(u);
+    assert_int_equal(pl_svc_spec.record(&job, u), 0);
+    assert_int_equal(pl_db_unit_count(u), 2);
+    assert_int_equal(pl_svc_spec.mark_sent(&job, u), 0);
+    assert_int_equal(pl_db_unit_count(u), 3);
+    pl_db_unit_free(u);
+    u = pl_db_unit_new(NULL, NULL);
+    assert_non_null(u);
+    assert_int_equal(pl_svc_spec.record_sent(&job, u), 0);
+    assert_int_equal(pl_db_unit_count(u), 1);
+    pl_db_unit_free(u);
+    free(job.spec_data);
+}
+
+/* The largest $n placeholder in sql. */
+static int max_placeholder(const char *sql)
+{
+    int max = 0;
+    for (const char *p = sql; (p = strchr(p, '$')) != NULL; p++) {
+        int n = atoi(p + 1);
+        if (n > max)
+            max = n;
+    }
+    return max;
+}
+
+static const pl_db_stmt *stmt(const pl_spec *s, const char *name)
+{
+    for (size_t i = 0; i < s->nstmts; i++)
+        if (strcmp(s->stmts[i].name, name) == 0)
+            return &s->stmts[i];
+    fail_msg("no statement %s", name);
+    return NULL;
+}
+
 static void test_spec_shape(void **state)
 {
     (void)state;
@@ -684,15 +790,33 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->protocols[0], "RLT");
     assert_string_equal(s->protocols[1], "EXT");
     assert_null(s->protocols[2]);
-    assert_int_equal(s->nstmts, 4);
+    /* insert, the authorization look-up, mark sent, insert already sent, store */
+    assert_int_equal(s->nstmts, 5);
     for (size_t i = 0; i < s->nstmts; i++) {
-        assert_non_null(s->stmts[i].name);
-        assert_non_null(strstr(s->stmts[i].sql, "svc_trans"));
+        const pl_db_stmt *st = &s->stmts[i];
+        assert_non_null(st->name);
+        assert_non_null(strstr(st->sql, "svc_trans"));
+        /* Every statement declares as many parameters as its SQL uses; names are unique. */
+        if (max_placeholder(st->sql) != st->nparams)
+            fail_msg("statement %s declares %d parameters, uses $%d", st->name, st->nparams,
+                     max_placeholder(st->sql));
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(st->name, s->stmts[j].name);
     }
     /* The store is one statement whose first result says whether it changed the row. */
-    assert_non_null(strstr(s->stmts[3].sql, "WITH upd AS (UPDATE svc_trans"));
-    assert_non_null(strstr(s->stmts[3].sql, "status IN ('sent', 'unknown')"));
-    assert_non_null(strstr(s->stmts[3].sql, "SELECT request_id FROM upd"));
+    const pl_db_stmt *store = stmt(s, "svc_store");
+    assert_non_null(strstr(store->sql, "WITH upd AS (UPDATE svc_trans"));
+    assert_non_null(strstr(store->sql, "status IN ('sent', 'unknown')"));
+    assert_non_null(strstr(store->sql, "SELECT request_id FROM upd"));
+    /* Recorded already sent: the row as marked, and only this attempt's own row taken back. */
+    const pl_db_stmt *sent = stmt(s, "svc_insert_sent");
+    assert_int_equal(sent->nparams, 19);
+    assert_non_null(strstr(sent->sql, "'sent', now(), $17, $18, $19::boolean"));
+    assert_non_null(strstr(sent->sql, "WHERE svc_trans.status = 'sent' AND "
+                                      "svc_trans.sent_by = excluded.sent_by"));
+    assert_null(strstr(sent->sql, "claim_amount")); /* it claims nothing */
+    assert_non_null(s->prepare_alone);
+    assert_non_null(s->record_sent);
     assert_non_null(s->record);
     assert_non_null(s->judge);
     assert_non_null(s->prepare);
@@ -702,10 +826,11 @@ static void test_spec_shape(void **state)
     assert_non_null(s->unreachable);
     assert_non_null(s->next_call);
     /* The mark of a next call takes over only the job's own previous mark. */
-    assert_non_null(strstr(s->stmts[2].sql, "sent_by = $6"));
+    const pl_db_stmt *mark = stmt(s, "svc_mark_sent");
+    assert_non_null(strstr(mark->sql, "sent_by = $6"));
     /* ... and records whether a deposit went with voidRemainder (EXT, 018). */
-    assert_non_null(strstr(s->stmts[2].sql, "void_remainder = $7"));
-    assert_int_equal(s->stmts[2].nparams, 7);
+    assert_non_null(strstr(mark->sql, "void_remainder = $7"));
+    assert_int_equal(mark->nparams, 7);
     assert_null(s->followups);
     assert_null(s->release); /* spec_data is a plain struct: the engine frees it */
 }
@@ -733,6 +858,8 @@ int main(void)
         cmocka_unit_test(test_j19_zero_balance_is_declined_without_an_authorization),
         cmocka_unit_test(test_j19_inactive_card_is_declined_without_an_authorization),
         cmocka_unit_test(test_j19_inquiry_declined_or_failed),
+        cmocka_unit_test(test_prepare_alone_by_type),
+        cmocka_unit_test(test_record_sent_is_one_statement),
         cmocka_unit_test(test_spec_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

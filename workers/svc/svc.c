@@ -58,6 +58,25 @@ static const pl_db_stmt stmts[] = {
      "OR $4::numeric IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING t.request_id",
      7},
     /*
+     * svc_insert and svc_mark_sent in one (engine.h, record_sent), for a request whose call
+     * reads nothing recorded and whose mark claims nothing (svc_prepare_alone: every request but
+     * a deposit of a paylink authorization, the only one with a ref_request_id, a look-up and a
+     * claim): the row as svc_insert records it and svc_mark_sent marks it (claim_amount stays
+     * NULL); a row already there is this attempt's own only when it says so (a unit re-sent after
+     * a lost connection), otherwise nothing is written and nothing returned. No trigger of
+     * svc_trans fires on an insert, and the re-sent case updates no status.
+     */
+    {"svc_insert_sent",
+     "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
+     "order_line, issue_amount, is_virtual, status, sent_at, operation, sent_by, void_remainder) "
+     "VALUES ($1, $2, $3, $4::int, $5, $6::int, $7, $8, $9, $10::numeric, $11, $12, $13, "
+     "$14::int, $15::numeric, $16::boolean, 'sent', now(), $17, $18, $19::boolean) "
+     "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "
+     "WHERE svc_trans.status = 'sent' AND svc_trans.sent_by = excluded.sent_by "
+     "RETURNING request_id",
+     19},
+    /*
      * The answer and what it does to the Stored Value Card table, in one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
      * returns the row when it changed it. A generate's card ($15 hash, $16 mask) is written into
@@ -183,22 +202,28 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
     return true;
 }
 
-static int svc_record(pl_job *job, pl_db_unit *u)
+/* The columns svc_insert and svc_insert_sent record, as text parameters (the numbers' text in
+ * the struct). */
+typedef struct svc_row {
+    char company[16], pay_seq[16], line[16], issue[24];
+    const char *p[16];
+} svc_row;
+
+static void svc_row_params(const pl_job *job, svc_row *a)
 {
     const pl_request *r = &job->req;
-    char company[16], pay_seq[16], line[16], issue[24] = "";
-    snprintf(company, sizeof company, "%d", r->company);
-    snprintf(pay_seq, sizeof pay_seq, "%d", r->pay_seq);
-    snprintf(line, sizeof line, "%d", r->svc.order_line);
-    if (r->svc.has_issue_amount && pl_money_format(r->svc.issue_amount, issue, sizeof issue) != 0)
-        issue[0] = '\0';
-    const char *ref = r->type == PL_REQ_SVC_DEPOSIT ? nz(r->auth_ref.request_id) : NULL;
+    snprintf(a->company, sizeof a->company, "%d", r->company);
+    snprintf(a->pay_seq, sizeof a->pay_seq, "%d", r->pay_seq);
+    snprintf(a->line, sizeof a->line, "%d", r->svc.order_line);
+    if (!r->svc.has_issue_amount ||
+        pl_money_format(r->svc.issue_amount, a->issue, sizeof a->issue) != 0)
+        a->issue[0] = '\0';
     const char *p[] = {r->request_id,
                        job->fingerprint,
                        pl_req_type_name(r->type),
-                       company,
+                       a->company,
                        r->order,
-                       pay_seq,
+                       a->pay_seq,
                        r->service,
                        r->pay_type,
                        r->online ? "online" : "batch",
@@ -206,16 +231,40 @@ static int svc_record(pl_job *job, pl_db_unit *u)
                        nz(r->currency),
                        job->card_masked,
                        nz(job->card_hash),
-                       r->svc.order_line > 0 ? line : NULL,
-                       nz(issue),
-                       r->svc.is_virtual ? "true" : "false",
-                       ref};
+                       r->svc.order_line > 0 ? a->line : NULL,
+                       nz(a->issue),
+                       r->svc.is_virtual ? "true" : "false"};
+    memcpy(a->p, p, sizeof p);
+}
+
+/* The authorization a deposit draws on (auth_ref.request_id), NULL for every other request. */
+static const char *svc_ref(const pl_request *r)
+{
+    return r->type == PL_REQ_SVC_DEPOSIT ? nz(r->auth_ref.request_id) : NULL;
+}
+
+static int svc_record(pl_job *job, pl_db_unit *u)
+{
+    svc_row a;
+    svc_row_params(job, &a);
+    const char *ref = svc_ref(&job->req);
+    const char *p[17];
+    memcpy(p, a.p, sizeof a.p);
+    p[16] = ref;
     int rc = pl_db_unit_add(u, "svc_insert", 17, p);
     /* Always added, so the look-up is result 1 whatever the request is. */
-    const char *a[] = {ref};
+    const char *q[] = {ref};
     if (rc == 0)
-        rc = pl_db_unit_add(u, "svc_auth", 1, a);
+        rc = pl_db_unit_add(u, "svc_auth", 1, q);
     return rc;
+}
+
+/* Only a deposit of a paylink authorization reads something recorded (the authorization,
+ * svc_auth) and claims (svc_mark_sent); every other request's call is decided from the request
+ * and the configuration alone, and its mark claims nothing. */
+static bool svc_prepare_alone(const pl_job *job)
+{
+    return svc_ref(&job->req) == NULL;
 }
 
 /* The record unit refused the request (svc_insert): the authorization its deposit names
@@ -317,6 +366,18 @@ static int svc_mark_sent(pl_job *job, pl_db_unit *u)
                        nz(job->prev_attempt),
                        job->call.void_remainder ? "true" : "false"};
     return pl_db_unit_add(u, "svc_mark_sent", 7, p);
+}
+
+static int svc_record_sent(pl_job *job, pl_db_unit *u)
+{
+    svc_row a;
+    svc_row_params(job, &a);
+    const char *p[19];
+    memcpy(p, a.p, sizeof a.p);
+    p[16] = job->op_name;
+    p[17] = job->attempt;
+    p[18] = job->call.void_remainder ? "true" : "false";
+    return pl_db_unit_add(u, "svc_insert_sent", 19, p);
 }
 
 int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
@@ -536,6 +597,8 @@ const pl_spec pl_svc_spec = {
     .judge = svc_judge,
     .prepare = svc_prepare,
     .mark_sent = svc_mark_sent,
+    .prepare_alone = svc_prepare_alone,
+    .record_sent = svc_record_sent,
     .map = svc_map,
     .next_call = svc_next_call,
     .store = svc_store,

@@ -36,6 +36,10 @@
  *   - the bureau unreachable (nothing sent): `error`, vendor response SU; a balance inquiry then
  *     says 0.00 (seed: ".00" when Customer Engagement cannot be reached);
  *   - no answer in time: the engine's `timeout` reply and required response, never a second call;
+ *   - a new request whose call is ready to leave is recorded already marked sent, in one
+ *     statement (spec->record_sent), unless it is a deposit of a paylink authorization: that one
+ *     is recorded with its authorization read (prepare decides on it), then marked sent with its
+ *     claim (spec->prepare_alone);
  *   - J19 (auth_service.balance_inquiry_batch, seed "Perform Balance Inquiry during Batch
  *     Authorizations"): an `auth` of mode `batch` first asks for the card's balance
  *     (InquiryRequest), then (spec->next_call, pl_svc_j19_decide) authorizes min(amount,

@@ -1,0 +1,363 @@
+/*
+ * test_svc_sent.c: paylink-svc's record_sent (workers/svc/svc.h, engine.h) against the real
+ * schema of PAYLINK_DB: a request recorded already marked sent, in one statement
+ * (svc_insert_sent), leaves the row that recording (svc_insert) and marking (svc_mark_sent)
+ * leave, column for column but the request id, the times and the attempt; the statement returns
+ * a row when it inserted and when the row is there 'sent' by the same attempt (a unit re-sent
+ * after a lost connection), none for a row 'received', 'sent' by another attempt or final, and
+ * then changes nothing. A J19 batch authorization's next call takes over its own record_sent
+ * mark as it takes over a mark_sent one.
+ *
+ * The spec's statements run through pl_db as the engine runs them, under request ids of the
+ * test's own, deleted at the end. No configuration is read: the jobs carry a service of their
+ * own, as the unit tests' do.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "svc.h"
+
+static const char *g_conninfo;
+static PGconn *g_admin;
+static pl_db *g_db;
+static char g_rid_prefix[48];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    g_conninfo = getenv("PAYLINK_DB");
+    if (!g_conninfo || !*g_conninfo) {
+        fprintf(stderr, "PAYLINK_DB is not set: integration tests need a migrated database\n");
+        return -1;
+    }
+    g_admin = PQconnectdb(g_conninfo);
+    if (PQstatus(g_admin) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to PAYLINK_DB: %s", PQerrorMessage(g_admin));
+        return -1;
+    }
+    char err[512] = "";
+    /* Prepares every statement of the spec: each one is valid against the schema. */
+    g_db = pl_db_new(g_conninfo, pl_svc_spec.stmts, pl_svc_spec.nstmts, err, sizeof err);
+    if (!g_db) {
+        fprintf(stderr, "pl_db_new with the svc statements: %s\n", err);
+        return -1;
+    }
+    snprintf(g_rid_prefix, sizeof g_rid_prefix, "it-svcsent-%ld-%ld-", (long)getpid(),
+             (long)time(NULL) % 100000);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    pl_db_destroy(g_db);
+    if (g_admin) {
+        char like[64];
+        snprintf(like, sizeof like, "%s%%", g_rid_prefix);
+        const char *p[] = {like};
+        PQclear(PQexecParams(g_admin, "DELETE FROM svc_trans WHERE request_id LIKE $1", 1, NULL, p,
+                             NULL, NULL, 0));
+        PQfinish(g_admin);
+    }
+    return 0;
+}
+
+typedef struct urec {
+    int calls, err, ntuples;
+    char msg[512];
+} urec;
+
+static void on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    urec *r = arg;
+    r->calls++;
+    r->err = err;
+    r->ntuples = pl_db_unit_ntuples(u, 0);
+    snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
+}
+
+/* Runs one unit built by a spec function to its callback; returns the rows of statement 0. */
+static int run_unit(int (*add)(pl_job *, pl_db_unit *), pl_job *j)
+{
+    urec r;
+    memset(&r, 0, sizeof r);
+    pl_db_unit *u = pl_db_unit_new(on_unit, &r);
+    assert_non_null(u);
+    assert_int_equal(add(j, u), 0);
+    pl_db_submit(g_db, u);
+    pl_db_flush(g_db);
+    for (int i = 0; i < 400 && r.calls == 0; i++) {
+        struct pollfd p = {.fd = pl_db_fd(g_db), .events = pl_db_events(g_db)};
+        assert_true(poll(&p, 1, 50) >= 0);
+        pl_db_on_ready(g_db, p.fd >= 0 ? p.revents : 0);
+        pl_db_flush(g_db);
+    }
+    assert_int_equal(r.calls, 1);
+    if (r.err != 0)
+        fail_msg("%s: %s", j->req.request_id, r.msg);
+    return r.ntuples;
+}
+
+/* The first field of a one-row query on the plain connection, with up to two parameters. */
+static void query_value(const char *sql, const char *a, const char *b, char *out, size_t outsize)
+{
+    const char *p[] = {a, b};
+    PGresult *r = PQexecParams(g_admin, sql, b ? 2 : 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        char m[512];
+        snprintf(m, sizeof m, "%s (%d rows)", PQresultErrorMessage(r), PQntuples(r));
+        PQclear(r);
+        fail_msg("%s: %s", sql, m);
+    }
+    snprintf(out, outsize, "%s", PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+/* What a row says of its state, for the checks below. */
+static void row_state(const char *rid, char *out, size_t outsize)
+{
+    query_value("SELECT concat_ws('|', status, operation, sent_by, sent_at IS NOT NULL, "
+                "claim_amount IS NULL, void_remainder) FROM svc_trans WHERE request_id = $1",
+                rid, NULL, out, outsize);
+}
+
+static pl_service service(const char *protocol)
+{
+    pl_service s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.code, sizeof s.code, "%s", protocol);
+    snprintf(s.protocol, sizeof s.protocol, "%s", protocol);
+    snprintf(s.merchant_id, sizeof s.merchant_id, "paylink_demo");
+    s.secret_ok = true;
+    return s;
+}
+
+/* A decoded, validated request as the engine hands it to the spec (fingerprint, card hash and
+ * mask, the amount's text), prepared without a record unit, with its attempt. */
+static void job_of(pl_job *job, const pl_service *svc, pl_req_type type, const char *suffix,
+                   const char *attempt)
+{
+    memset(job, 0, sizeof *job);
+    job->svc = svc;
+    pl_request *r = &job->req;
+    r->type = type;
+    snprintf(r->request_id, sizeof r->request_id, "%s%s", g_rid_prefix, suffix);
+    snprintf(r->order, sizeof r->order, "IT4930");
+    snprintf(r->service, sizeof r->service, "%s", svc->code);
+    r->company = 7;
+    r->pay_seq = 2;
+    r->online = true;
+    snprintf(job->fingerprint, sizeof job->fingerprint, "%064x", 0x5e47);
+    if (type != PL_REQ_SVC_GENERATE && type != PL_REQ_SVC_BALANCE) {
+        r->has_amount = true;
+        r->amount = 1107;
+        snprintf(r->currency, sizeof r->currency, "USD");
+        snprintf(job->amount, sizeof job->amount, "11.07");
+    }
+    if (type != PL_REQ_SVC_GENERATE) {
+        r->svc.present = true;
+        snprintf(r->svc.card_number, sizeof r->svc.card_number, "7000000000000001");
+        snprintf(job->card_hash, sizeof job->card_hash, "%064x", 0xc0ffee);
+        snprintf(job->card_masked, sizeof job->card_masked, "************0001");
+    }
+    snprintf(job->attempt, sizeof job->attempt, "it/%s", attempt);
+}
+
+static void prepared(pl_job *job)
+{
+    free(job->spec_data);
+    job->spec_data = NULL;
+    assert_int_equal(pl_svc_spec.prepare(job, NULL), 0);
+    snprintf(job->op_name, sizeof job->op_name, "%s", pl_bureau_op_name(job->call.op));
+}
+
+/* Columns of b's row that differ from a's, but those that name the request or its moments. */
+static void row_difference(const char *a, const char *b, char *out, size_t outsize)
+{
+    query_value("WITH x AS (SELECT to_jsonb(t) - 'request_id' - 'received_at' - 'sent_at' "
+                "- 'sent_by' AS j FROM svc_trans t WHERE request_id = $1), "
+                "y AS (SELECT to_jsonb(t) - 'request_id' - 'received_at' - 'sent_at' "
+                "- 'sent_by' AS j FROM svc_trans t WHERE request_id = $2) "
+                "SELECT coalesce(string_agg(k, ',' ORDER BY k), '') FROM x, y, "
+                "jsonb_object_keys(x.j || y.j) k WHERE x.j -> k IS DISTINCT FROM y.j -> k",
+                a, b, out, outsize);
+}
+
+typedef struct sent_case {
+    pl_req_type type;
+    const char *protocol;
+    bool is_virtual, with_issue;
+    const char *auth_transaction_id; /* a deposit's SVATransactionID paylink does not hold */
+} sent_case;
+
+static void same_row_either_way(const sent_case *c, int i)
+{
+    pl_service svc = service(c->protocol);
+    svc.void_auth_at_deposit = true; /* EXT: a deposit goes with voidRemainder */
+    char sa[16], sb[16], aa[16], ab[16];
+    snprintf(sa, sizeof sa, "a%d", i);
+    snprintf(sb, sizeof sb, "b%d", i);
+    snprintf(aa, sizeof aa, "a%d/1", i);
+    snprintf(ab, sizeof ab, "b%d/1", i);
+    pl_job a, b;
+    job_of(&a, &svc, c->type, sa, aa);
+    job_of(&b, &svc, c->type, sb, ab);
+    for (pl_job *j = &a; j; j = j == &a ? &b : NULL) {
+        j->req.svc.is_virtual = c->is_virtual;
+        j->req.svc.order_line = c->with_issue ? 3 : 0;
+        j->req.svc.has_issue_amount = c->with_issue;
+        j->req.svc.issue_amount = 2500;
+        snprintf(j->req.pay_type, sizeof j->req.pay_type, "SV");
+        if (c->auth_transaction_id) {
+            j->req.auth_ref.present = true;
+            snprintf(j->req.auth_ref.transaction_id, sizeof j->req.auth_ref.transaction_id, "%s",
+                     c->auth_transaction_id);
+        }
+    }
+    assert_true(pl_svc_spec.prepare_alone(&b));
+
+    /* The usual way: recorded, then marked. */
+    assert_int_equal(run_unit(pl_svc_spec.record, &a), 1);
+    prepared(&a);
+    assert_int_equal(run_unit(pl_svc_spec.mark_sent, &a), 1);
+    /* In one statement. */
+    prepared(&b);
+    assert_int_equal(run_unit(pl_svc_spec.record_sent, &b), 1);
+
+    char diff[512], v[256], want[256];
+    row_difference(a.req.request_id, b.req.request_id, diff, sizeof diff);
+    if (diff[0])
+        fail_msg("case %d (%s): the rows differ in %s", i, b.op_name, diff);
+    row_state(b.req.request_id, v, sizeof v);
+    snprintf(want, sizeof want, "sent|%s|it/%s|t|t|%s", b.op_name, ab,
+             b.call.void_remainder ? "t" : "f");
+    assert_string_equal(v, want);
+    /* One moment: recorded and marked in one transaction. */
+    query_value("SELECT received_at = sent_at FROM svc_trans WHERE request_id = $1",
+                b.req.request_id, NULL, v, sizeof v);
+    assert_string_equal(v, "t");
+
+    /* The same unit again (re-sent after a lost connection): its own row, unchanged. */
+    assert_int_equal(run_unit(pl_svc_spec.record_sent, &b), 1);
+    row_difference(a.req.request_id, b.req.request_id, diff, sizeof diff);
+    assert_string_equal(diff, "");
+    row_state(b.req.request_id, v, sizeof v);
+    assert_string_equal(v, want);
+    /* Another attempt (a redelivery, another replica) finds it taken and changes nothing. */
+    snprintf(b.attempt, sizeof b.attempt, "it/b%d/2", i);
+    assert_int_equal(run_unit(pl_svc_spec.record_sent, &b), 0);
+    row_state(b.req.request_id, v, sizeof v);
+    assert_string_equal(v, want);
+    free(a.spec_data);
+    free(b.spec_data);
+}
+
+static void test_same_row_either_way(void **state)
+{
+    (void)state;
+    static const sent_case cases[] = {
+        {PL_REQ_SVC_GENERATE, "RLT", true, true, NULL},
+        {PL_REQ_SVC_ACTIVATE, "RLT", false, true, NULL},
+        {PL_REQ_SVC_ACTIVATE, "RLT", true, true, NULL},
+        {PL_REQ_SVC_ACTIVATE, "EXT", false, false, NULL},
+        {PL_REQ_SVC_RECHARGE, "RLT", true, false, NULL},
+        {PL_REQ_SVC_AUTH, "RLT", false, false, NULL},
+        {PL_REQ_SVC_RETURN, "RLT", false, false, NULL},
+        {PL_REQ_SVC_BALANCE, "RLT", false, false, NULL},
+        {PL_REQ_SVC_DEPOSIT, "RLT", false, false, "9354"},
+        {PL_REQ_SVC_DEPOSIT, "EXT", false, false, "9355"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        same_row_either_way(&cases[i], (int)i);
+}
+
+/* A row this attempt did not mark sent is never taken: 'received' (its owner died before the
+ * mark; the usual way sends it), or final. Nothing changes. */
+static void test_other_rows_are_not_taken(void **state)
+{
+    (void)state;
+    pl_service svc = service("RLT");
+    pl_job j;
+    char v[256];
+    job_of(&j, &svc, PL_REQ_SVC_AUTH, "recv", "recv/1");
+    assert_int_equal(run_unit(pl_svc_spec.record, &j), 1);
+    prepared(&j);
+    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 0);
+    row_state(j.req.request_id, v, sizeof v);
+    assert_string_equal(v, "received|||f|t|f");
+    /* The usual mark still takes it. */
+    assert_int_equal(run_unit(pl_svc_spec.mark_sent, &j), 1);
+    row_state(j.req.request_id, v, sizeof v);
+    assert_string_equal(v, "sent|svc_preauth|it/recv/1|t|t|f");
+    free(j.spec_data);
+
+    job_of(&j, &svc, PL_REQ_SVC_BALANCE, "final", "final/1");
+    prepared(&j);
+    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 1);
+    const char *p[] = {j.req.request_id};
+    PQclear(PQexecParams(g_admin,
+                         "UPDATE svc_trans SET status = 'approved', answered_at = now() "
+                         "WHERE request_id = $1",
+                         1, NULL, p, NULL, NULL, 0));
+    /* Even the attempt that marked it: the row is no longer 'sent'. */
+    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 0);
+    row_state(j.req.request_id, v, sizeof v);
+    assert_string_equal(v, "approved|svc_inquiry|it/final/1|t|t|f");
+    free(j.spec_data);
+}
+
+/* J19: the batch authorization's inquiry recorded already sent; the PreauthorizationRequest's
+ * mark takes over that mark (prev_attempt) as it takes over a mark_sent one, claiming nothing. */
+static void test_j19_next_call_takes_over(void **state)
+{
+    (void)state;
+    pl_service svc = service("RLT");
+    svc.balance_inquiry_batch = true;
+    pl_job j;
+    char v[256];
+    job_of(&j, &svc, PL_REQ_SVC_AUTH, "j19", "j19/1");
+    j.req.online = false;
+    assert_true(pl_svc_spec.prepare_alone(&j));
+    prepared(&j);
+    assert_int_equal(j.call.op, PL_OP_SVC_INQUIRY);
+    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 1);
+    row_state(j.req.request_id, v, sizeof v);
+    assert_string_equal(v, "sent|svc_inquiry|it/j19/1|t|t|f");
+    /* What the engine does for the next call. */
+    snprintf(j.prev_attempt, sizeof j.prev_attempt, "%s", j.attempt);
+    snprintf(j.attempt, sizeof j.attempt, "it/j19/2");
+    j.call.op = PL_OP_SVC_PREAUTH;
+    snprintf(j.op_name, sizeof j.op_name, "%s", pl_bureau_op_name(j.call.op));
+    assert_int_equal(run_unit(pl_svc_spec.mark_sent, &j), 1);
+    row_state(j.req.request_id, v, sizeof v);
+    assert_string_equal(v, "sent|svc_preauth|it/j19/2|t|t|f");
+    /* The first attempt's unit re-sent now finds the row no longer its own. */
+    snprintf(j.attempt, sizeof j.attempt, "it/j19/1");
+    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 0);
+    row_state(j.req.request_id, v, sizeof v);
+    assert_string_equal(v, "sent|svc_preauth|it/j19/2|t|t|f");
+    free(j.spec_data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_row_either_way),
+        cmocka_unit_test(test_other_rows_are_not_taken),
+        cmocka_unit_test(test_j19_next_call_takes_over),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
