@@ -465,7 +465,7 @@ static void test_claims_settle_on_final_only(void **state)
         exec_fails(bad[i], CHECK_VIOLATION);
 }
 
-/* Migration 028: the transaction tables keep half of each new page free, so the updates of a
+/* Migration 027: the transaction tables keep half of each new page free, so the updates of a
  * request's own row right after its insert (marked sent, then answered with the reply) stay on
  * its page — HOT updates, which write no index entry. */
 static void test_answers_update_in_place(void **state)

@@ -1,4 +1,4 @@
--- 028: the transaction tables leave half of each new page free, so that the updates a request
+-- 027: the transaction tables leave half of each new page free, so that the updates a request
 -- makes to its own row moments after inserting it stay on the row's page (HOT updates, issue 12).
 --
 -- Why: a request's row is inserted small (cc_auth_trans: ~500 bytes) and updated within
