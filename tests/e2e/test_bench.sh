@@ -16,7 +16,8 @@ pl_on_exit "rm -rf '$tmp'"
 
 KEYS=(replies seconds throughput p50_ms p99_ms max_rss_kb worker_cpu_us_per_tx
     db_cpu_us_per_tx harness_cpu_us_per_tx requests approved max_in_flight sim_latency_ms worker
-    replicas rate sim_cpu_us_per_tx broker_cpu_us_per_tx bench_cpu_us_per_tx)
+    replicas rate sim_cpu_us_per_tx broker_cpu_us_per_tx bench_cpu_us_per_tx max_gap_ms
+    io_stall_pct)
 
 # bench NAME ARGS...: runs paylinkctl bench with ARGS (10 requests, 2 of warm-up), checks its
 # last line and leaves it in $line, its stderr in $tmp/NAME.err.
@@ -44,6 +45,11 @@ bench() {
         assert_eq "$(jq -r ".${key}_cpu_us_per_tx | type" <<<"$line")" number "$name: ${key} CPU"
     done
     assert_contains "$(<"$tmp/$name.err")" "postgresql" "$name: the CPU table"
+    # The stall figures: a gap of at least 0 ms; the I/O stall a share (null without PSI).
+    jq -e '.max_gap_ms >= 0' >/dev/null <<<"$line" || fail "$name: max_gap_ms in $line"
+    jq -e '.io_stall_pct == null or (.io_stall_pct >= 0 and .io_stall_pct <= 100)' >/dev/null \
+        <<<"$line" || fail "$name: io_stall_pct in $line"
+    assert_contains "$(<"$tmp/$name.err")" "the longest time without a reply" "$name: the stall line"
 }
 
 # auth, two replicas: the second one is started, joins the group, is stopped at the end.
