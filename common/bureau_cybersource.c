@@ -97,8 +97,6 @@ bool pl_cybersource_version_at_least(const char *version, int major, int minor)
 /* ---------------------------------------------------------------------------------------- */
 /* merchantTransactionIdentifier */
 
-/* pl_cybersource_merchant_txn_id's identifier (the rule and its reasons are in the header)
- * into out; 0, or PL_ERR_NOMEM when OpenSSL cannot hash (only for want of memory). */
 /* SHA-256 looked up once per process (EVP_sha256() makes every EVP_Digest look it up, which
  * cost more than the hashing); NULL when that failed, and then each call uses EVP_sha256(). */
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
@@ -117,6 +115,8 @@ static void sha256_fetch(void)
         (void)atexit(sha256_free);
 }
 
+/* pl_cybersource_merchant_txn_id's identifier (the rule and its reasons are in the header)
+ * into out; 0, or PL_ERR_NOMEM when OpenSSL cannot hash (only for want of memory). */
 static int merchant_txn_id(const char *request_id, char out[PL_CYBERSOURCE_MTI_DIGITS + 1])
 {
     const char *id = request_id ? request_id : "";

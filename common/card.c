@@ -7,7 +7,10 @@
  */
 #include "card.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +174,46 @@ const char *pl_card_cybersource_type(const char *type)
     return NULL;
 }
 
+/* HMAC-SHA256 without a key, made once per process (pl_hmac_sha256_new copies it). */
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC_CTX *hmac_template;
+
+static EVP_MAC_CTX *hmac_sha256_make(void)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (ctx && !EVP_MAC_CTX_set_params(ctx, params)) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+static void hmac_template_free(void)
+{
+    EVP_MAC_CTX_free(hmac_template);
+    hmac_template = NULL;
+}
+
+static void hmac_template_make(void)
+{
+    hmac_template = hmac_sha256_make();
+    if (hmac_template)
+        (void)atexit(hmac_template_free);
+}
+
+EVP_MAC_CTX *pl_hmac_sha256_new(void)
+{
+    (void)pthread_once(&hmac_once, hmac_template_make);
+    /* Without the template (no memory then), each call looks the algorithms up itself. */
+    return hmac_template ? EVP_MAC_CTX_dup(hmac_template) : hmac_sha256_make();
+}
+
 int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out, size_t outsize)
 {
     static const char hex[] = "0123456789abcdef";
@@ -181,10 +224,12 @@ int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out, 
 
     unsigned char mac[32];
     size_t maclen = 0;
-    /* EVP_Q_mac: the OpenSSL 3 one-shot MAC; HMAC() is deprecated there. */
-    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, keylen, (const unsigned char *)number,
-                   strlen(number), mac, sizeof(mac), &maclen) ||
-        maclen != sizeof(mac)) {
+    EVP_MAC_CTX *ctx = pl_hmac_sha256_new();
+    bool ok = ctx && EVP_MAC_init(ctx, key, keylen, NULL) &&
+              EVP_MAC_update(ctx, (const unsigned char *)number, strlen(number)) &&
+              EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) && maclen == sizeof(mac);
+    EVP_MAC_CTX_free(ctx);
+    if (!ok) {
         pl_card_wipe(mac, sizeof(mac));
         return PL_ERR_INVALID;
     }

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <openssl/types.h>
+
 #include "err.h"
 
 typedef enum pl_mask_mode {
@@ -52,6 +54,15 @@ const char *pl_card_type_guess(const char *number);
  * "AX" → "003", "DI" → "004", "DC" → "005", "JC" → "007"), or NULL. Static string.
  */
 const char *pl_card_cybersource_type(const char *type);
+
+/*
+ * A new HMAC-SHA256 context, not keyed yet (EVP_MAC_init with the key and NULL params): a copy
+ * of one made once per process, since looking the algorithms up (EVP_MAC_fetch, and the
+ * digest's fetch by name) costs more than the MAC of a card number or a request. Safe from any
+ * thread (each caller works on its own copy). NULL when OpenSSL cannot make one; free it with
+ * EVP_MAC_CTX_free (which wipes the key).
+ */
+EVP_MAC_CTX *pl_hmac_sha256_new(void);
 
 /*
  * Keyed hash of a card number for look-ups: HMAC-SHA256(key, number) as 64 lowercase hex

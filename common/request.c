@@ -15,9 +15,7 @@
 
 #include <json-c/json.h>
 #include <math.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1515,44 +1513,6 @@ static void fp_card(fp_writer *w, const char *name, const char *s)
     fp_value(w, name, s[0] ? s : NULL, true);
 }
 
-/*
- * HMAC-SHA256 with no key yet, made once per process: looking the algorithms up (EVP_MAC_fetch,
- * and EVP_MAC_init's fetch of the digest by name) cost more than the MAC of a request did. Each
- * fingerprint works on its own copy (EVP_MAC_CTX_dup), so threads never share a context.
- * NULL when OpenSSL could not make it; then every call looks the algorithms up as before.
- */
-static pthread_once_t fp_once = PTHREAD_ONCE_INIT;
-static EVP_MAC_CTX *fp_template;
-
-static EVP_MAC_CTX *fp_ctx_new(void)
-{
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    EVP_MAC_free(mac); /* the context keeps its own reference */
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (ctx && !EVP_MAC_CTX_set_params(ctx, params)) {
-        EVP_MAC_CTX_free(ctx);
-        ctx = NULL;
-    }
-    return ctx;
-}
-
-static void fp_template_free(void)
-{
-    EVP_MAC_CTX_free(fp_template);
-    fp_template = NULL;
-}
-
-static void fp_template_make(void)
-{
-    fp_template = fp_ctx_new();
-    if (fp_template)
-        (void)atexit(fp_template_free);
-}
-
 int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, char *out,
                            size_t outsize)
 {
@@ -1562,8 +1522,7 @@ int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, 
         return PL_ERR_TOOBIG;
 
     int rc = PL_ERR_NOMEM;
-    (void)pthread_once(&fp_once, fp_template_make);
-    EVP_MAC_CTX *ctx = fp_template ? EVP_MAC_CTX_dup(fp_template) : fp_ctx_new();
+    EVP_MAC_CTX *ctx = pl_hmac_sha256_new();
     if (!ctx || !EVP_MAC_init(ctx, key, keylen, NULL))
         goto out;
 
