@@ -28,6 +28,7 @@
 #include "auth.h"
 #include "card.h"
 #include "ext_rules.h"
+#include "it_unit.h"
 #include "services.h"
 
 #define CYB_KEY "cyb-transaction-key-for-tests"
@@ -1032,42 +1033,6 @@ static void test_followups_without_reversal(void **state)
 }
 
 /* ---- the spec's statements against the schema ---------------------------------------- */
-
-typedef struct urec {
-    int calls, err, ntuples;
-    char msg[512];
-} urec;
-
-static void on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
-{
-    urec *r = arg;
-    r->calls++;
-    r->err = err;
-    r->ntuples = pl_db_unit_ntuples(u, 0);
-    snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
-}
-
-/* Runs one unit built by a spec function to its callback; returns the rows of statement 0. */
-static int run_unit(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job *j)
-{
-    urec r;
-    memset(&r, 0, sizeof r);
-    pl_db_unit *u = pl_db_unit_new(on_unit, &r);
-    assert_non_null(u);
-    assert_int_equal(add(j, u), 0);
-    pl_db_submit(db, u);
-    pl_db_flush(db);
-    for (int i = 0; i < 400 && r.calls == 0; i++) {
-        struct pollfd p = {.fd = pl_db_fd(db), .events = pl_db_events(db)};
-        assert_true(poll(&p, 1, 50) >= 0);
-        pl_db_on_ready(db, p.fd >= 0 ? p.revents : 0);
-        pl_db_flush(db);
-    }
-    assert_int_equal(r.calls, 1);
-    if (r.err != 0)
-        fail_msg("%s: %s", j->req.request_id, r.msg);
-    return r.ntuples;
-}
 
 /* The first field of a one-row query on the plain connection, keyed by request id. */
 static void row_value(const char *sql, const char *rid, char *out, size_t outsize)

@@ -28,6 +28,7 @@
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "it_unit.h"
 #include "svc.h"
 
 static const char *g_conninfo;
@@ -73,42 +74,6 @@ static int group_teardown(void **state)
         PQfinish(g_admin);
     }
     return 0;
-}
-
-typedef struct urec {
-    int calls, err, ntuples;
-    char msg[512];
-} urec;
-
-static void on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
-{
-    urec *r = arg;
-    r->calls++;
-    r->err = err;
-    r->ntuples = pl_db_unit_ntuples(u, 0);
-    snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
-}
-
-/* Runs one unit built by a spec function to its callback; returns the rows of statement 0. */
-static int run_unit(int (*add)(pl_job *, pl_db_unit *), pl_job *j)
-{
-    urec r;
-    memset(&r, 0, sizeof r);
-    pl_db_unit *u = pl_db_unit_new(on_unit, &r);
-    assert_non_null(u);
-    assert_int_equal(add(j, u), 0);
-    pl_db_submit(g_db, u);
-    pl_db_flush(g_db);
-    for (int i = 0; i < 400 && r.calls == 0; i++) {
-        struct pollfd p = {.fd = pl_db_fd(g_db), .events = pl_db_events(g_db)};
-        assert_true(poll(&p, 1, 50) >= 0);
-        pl_db_on_ready(g_db, p.fd >= 0 ? p.revents : 0);
-        pl_db_flush(g_db);
-    }
-    assert_int_equal(r.calls, 1);
-    if (r.err != 0)
-        fail_msg("%s: %s", j->req.request_id, r.msg);
-    return r.ntuples;
 }
 
 /* The first field of a one-row query on the plain connection, with up to two parameters. */
@@ -230,12 +195,12 @@ static void same_row_either_way(const sent_case *c, int i)
     assert_true(pl_svc_spec.prepare_alone(&b));
 
     /* The usual way: recorded, then marked. */
-    assert_int_equal(run_unit(pl_svc_spec.record, &a), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record, &a), 1);
     prepared(&a);
-    assert_int_equal(run_unit(pl_svc_spec.mark_sent, &a), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.mark_sent, &a), 1);
     /* In one statement. */
     prepared(&b);
-    assert_int_equal(run_unit(pl_svc_spec.record_sent, &b), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &b), 1);
 
     char diff[512], v[256], want[256];
     row_difference(a.req.request_id, b.req.request_id, diff, sizeof diff);
@@ -251,14 +216,14 @@ static void same_row_either_way(const sent_case *c, int i)
     assert_string_equal(v, "t");
 
     /* The same unit again (re-sent after a lost connection): its own row, unchanged. */
-    assert_int_equal(run_unit(pl_svc_spec.record_sent, &b), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &b), 1);
     row_difference(a.req.request_id, b.req.request_id, diff, sizeof diff);
     assert_string_equal(diff, "");
     row_state(b.req.request_id, v, sizeof v);
     assert_string_equal(v, want);
     /* Another attempt (a redelivery, another replica) finds it taken and changes nothing. */
     snprintf(b.attempt, sizeof b.attempt, "it/b%d/2", i);
-    assert_int_equal(run_unit(pl_svc_spec.record_sent, &b), 0);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &b), 0);
     row_state(b.req.request_id, v, sizeof v);
     assert_string_equal(v, want);
     free(a.spec_data);
@@ -293,27 +258,27 @@ static void test_other_rows_are_not_taken(void **state)
     pl_job j;
     char v[256];
     job_of(&j, &svc, PL_REQ_SVC_AUTH, "recv", "recv/1");
-    assert_int_equal(run_unit(pl_svc_spec.record, &j), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record, &j), 1);
     prepared(&j);
-    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 0);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &j), 0);
     row_state(j.req.request_id, v, sizeof v);
     assert_string_equal(v, "received|||f|t|f");
     /* The usual mark still takes it. */
-    assert_int_equal(run_unit(pl_svc_spec.mark_sent, &j), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.mark_sent, &j), 1);
     row_state(j.req.request_id, v, sizeof v);
     assert_string_equal(v, "sent|svc_preauth|it/recv/1|t|t|f");
     free(j.spec_data);
 
     job_of(&j, &svc, PL_REQ_SVC_BALANCE, "final", "final/1");
     prepared(&j);
-    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &j), 1);
     const char *p[] = {j.req.request_id};
     PQclear(PQexecParams(g_admin,
                          "UPDATE svc_trans SET status = 'approved', answered_at = now() "
                          "WHERE request_id = $1",
                          1, NULL, p, NULL, NULL, 0));
     /* Even the attempt that marked it: the row is no longer 'sent'. */
-    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 0);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &j), 0);
     row_state(j.req.request_id, v, sizeof v);
     assert_string_equal(v, "approved|svc_inquiry|it/final/1|t|t|f");
     free(j.spec_data);
@@ -333,7 +298,7 @@ static void test_j19_next_call_takes_over(void **state)
     assert_true(pl_svc_spec.prepare_alone(&j));
     prepared(&j);
     assert_int_equal(j.call.op, PL_OP_SVC_INQUIRY);
-    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &j), 1);
     row_state(j.req.request_id, v, sizeof v);
     assert_string_equal(v, "sent|svc_inquiry|it/j19/1|t|t|f");
     /* What the engine does for the next call. */
@@ -341,12 +306,12 @@ static void test_j19_next_call_takes_over(void **state)
     snprintf(j.attempt, sizeof j.attempt, "it/j19/2");
     j.call.op = PL_OP_SVC_PREAUTH;
     snprintf(j.op_name, sizeof j.op_name, "%s", pl_bureau_op_name(j.call.op));
-    assert_int_equal(run_unit(pl_svc_spec.mark_sent, &j), 1);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.mark_sent, &j), 1);
     row_state(j.req.request_id, v, sizeof v);
     assert_string_equal(v, "sent|svc_preauth|it/j19/2|t|t|f");
     /* The first attempt's unit re-sent now finds the row no longer its own. */
     snprintf(j.attempt, sizeof j.attempt, "it/j19/1");
-    assert_int_equal(run_unit(pl_svc_spec.record_sent, &j), 0);
+    assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &j), 0);
     row_state(j.req.request_id, v, sizeof v);
     assert_string_equal(v, "sent|svc_preauth|it/j19/2|t|t|f");
     free(j.spec_data);

@@ -1,0 +1,54 @@
+/*
+ * it_unit.h: runs one database unit a worker spec builds (record, mark_sent, record_sent, store…)
+ * against the real PostgreSQL through common/db.c, as the engine would, and waits for its
+ * callback. For the integration tests that check a spec's statements (test_services.c,
+ * test_svc_sent.c); include it after cmocka.h.
+ */
+#ifndef PL_IT_UNIT_H
+#define PL_IT_UNIT_H
+
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "engine.h"
+
+typedef struct it_unit_rec {
+    int calls, err, ntuples;
+    char msg[512];
+} it_unit_rec;
+
+static void it_on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    it_unit_rec *r = arg;
+    r->calls++;
+    r->err = err;
+    r->ntuples = pl_db_unit_ntuples(u, 0);
+    snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
+}
+
+/* Runs one unit built by a spec function to its callback (20 s at most); fails the test when
+ * the unit failed; returns the rows of its statement 0. */
+static int run_unit(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job *j)
+{
+    it_unit_rec r;
+    memset(&r, 0, sizeof r);
+    pl_db_unit *u = pl_db_unit_new(it_on_unit, &r);
+    assert_non_null(u);
+    assert_int_equal(add(j, u), 0);
+    pl_db_submit(db, u);
+    pl_db_flush(db);
+    for (int i = 0; i < 400 && r.calls == 0; i++) {
+        struct pollfd p = {.fd = pl_db_fd(db), .events = pl_db_events(db)};
+        assert_true(poll(&p, 1, 50) >= 0);
+        pl_db_on_ready(db, p.fd >= 0 ? p.revents : 0);
+        pl_db_flush(db);
+    }
+    assert_int_equal(r.calls, 1);
+    if (r.err != 0)
+        fail_msg("%s: %s", j->req.request_id, r.msg);
+    return r.ntuples;
+}
+
+#endif
