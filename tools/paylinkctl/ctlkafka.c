@@ -187,6 +187,75 @@ static rd_kafka_t *new_consumer(const char *brokers, bool eof, char *errstr, siz
     return rk;
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * Errors of an offsets look-up that pass by themselves: a partition whose leader is moving or
+ * not yet elected. A topic created moments ago (tools/dev up, then its demo request) answers
+ * "Not leader for partition" for a while after its metadata already names a leader.
+ */
+static bool offsets_err_passes(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The pause between two offsets look-ups that met an error that passes. */
+#define OFFSETS_RETRY_MS 100
+
+/*
+ * Offsets of every partition in parts for `timestamp` (RD_KAFKA_OFFSET_END: the end; a time in
+ * ms: the first message stamped at or after it, -1 when there is none), written into parts.
+ * Errors that pass by themselves (offsets_err_passes) are asked again until timeout_ms is spent;
+ * the error then reported is the last one.
+ */
+static int offsets_at(rd_kafka_t *rk, const char *topic, rd_kafka_topic_partition_list_t *parts,
+                      int64_t timestamp, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    double deadline = mono_ms() + timeout_ms;
+    for (;;) {
+        for (int i = 0; i < parts->cnt; i++) {
+            parts->elems[i].offset = timestamp;
+            parts->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        double left = deadline - mono_ms();
+        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, parts, left > 1.0 ? (int)left : 1);
+        int bad = -1;
+        for (int i = 0; !err && bad < 0 && i < parts->cnt; i++)
+            if (parts->elems[i].err)
+                bad = i;
+        if (!err && bad < 0)
+            return PL_OK;
+        rd_kafka_resp_err_t why = err ? err : parts->elems[bad].err;
+        if (!offsets_err_passes(why) || mono_ms() + OFFSETS_RETRY_MS >= deadline) {
+            if (err)
+                return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "offsets of %s: %s", topic,
+                                  rd_kafka_err2str(err));
+            return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "offsets of %s [%d]: %s", topic,
+                              (int)parts->elems[bad].partition, rd_kafka_err2str(why));
+        }
+        struct timespec pause = {.tv_nsec = OFFSETS_RETRY_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_beginning,
                             int timeout_ms, pl_ctlkafka_reader **out, char *errstr,
                             size_t errstr_size)
@@ -205,28 +274,15 @@ int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_be
     rc = topic_partitions(r->rk, topic, timeout_ms, &parts, errstr, errstr_size);
     if (rc != PL_OK)
         goto out;
-    for (int i = 0; i < parts->cnt; i++)
-        parts->elems[i].offset = from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
     if (!from_beginning) {
-        /*
-         * Resolve "the end" to numbers now: an OFFSET_END assignment would be resolved only
-         * when fetching starts, after a reply may already have arrived. For offsets_for_times
-         * the timestamp -1 (RD_KAFKA_OFFSET_END) means "the latest offset".
-         */
-        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(r->rk, parts, timeout_ms);
-        if (err) {
-            rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "end offsets of %s: %s", topic,
-                            rd_kafka_err2str(err));
+        /* Resolve "the end" to numbers now: an OFFSET_END assignment would be resolved only
+         * when fetching starts, after a reply may already have arrived. */
+        rc = offsets_at(r->rk, topic, parts, RD_KAFKA_OFFSET_END, timeout_ms, errstr, errstr_size);
+        if (rc != PL_OK)
             goto out;
-        }
-        for (int i = 0; i < parts->cnt; i++) {
-            if (parts->elems[i].err) {
-                rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "end offset of %s [%d]: %s",
-                                topic, (int)parts->elems[i].partition,
-                                rd_kafka_err2str(parts->elems[i].err));
-                goto out;
-            }
-        }
+    } else {
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
     }
     rd_kafka_resp_err_t err = rd_kafka_assign(r->rk, parts);
     if (err) {
@@ -332,34 +388,6 @@ typedef struct scan_range {
     int64_t end;
     bool done;
 } scan_range;
-
-/*
- * Offsets of every partition in parts for `timestamp` (RD_KAFKA_OFFSET_END: the end; a time in
- * ms: the first message stamped at or after it, -1 when there is none), written into parts.
- */
-static int offsets_at(rd_kafka_t *rk, const char *topic, rd_kafka_topic_partition_list_t *parts,
-                      int64_t timestamp, int timeout_ms, char *errstr, size_t errstr_size)
-{
-    for (int i = 0; i < parts->cnt; i++)
-        parts->elems[i].offset = timestamp;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, parts, timeout_ms);
-    if (err)
-        return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "offsets of %s: %s", topic,
-                          rd_kafka_err2str(err));
-    for (int i = 0; i < parts->cnt; i++)
-        if (parts->elems[i].err)
-            return pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "offsets of %s [%d]: %s", topic,
-                              (int)parts->elems[i].partition,
-                              rd_kafka_err2str(parts->elems[i].err));
-    return PL_OK;
-}
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /*
  * Reads the assigned partitions until each reached its range's end (its last message, or the
