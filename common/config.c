@@ -266,8 +266,10 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       errstr_size)) ||
         (rc = env_int("PAYLINK_KAFKA_SESSION_TIMEOUT_MS", 45000, 1000, 300000,
                       &c->session_timeout_ms, errstr, errstr_size)) ||
-        (rc = env_int("PAYLINK_KAFKA_FETCH_WAIT_MS", 500, 1, 60000, &c->fetch_wait_ms, errstr,
-                      errstr_size)) ||
+        (rc = env_int("PAYLINK_KAFKA_FETCH_WAIT_MS", PL_CONFIG_FETCH_WAIT_MS, 1, 60000,
+                      &c->fetch_wait_ms, errstr, errstr_size)) ||
+        (rc = env_int("PAYLINK_KAFKA_FETCH_MIN_BYTES", PL_CONFIG_FETCH_MIN_BYTES, 1, 1048576,
+                      &c->fetch_min_bytes, errstr, errstr_size)) ||
         (rc = env_int("PAYLINK_DRAIN_TIMEOUT_MS", 30000, 0, 600000, &c->drain_timeout_ms, errstr,
                       errstr_size)) ||
         (rc = env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr,

@@ -20,17 +20,29 @@
 #include "config.h"
 
 static const char *const all_vars[] = {
-    "PAYLINK_KAFKA_BROKERS",    "PAYLINK_DB",
-    "PAYLINK_TOPIC_PREFIX",     "PAYLINK_CA_FILE",
-    "PAYLINK_METRICS_PORT",     "PAYLINK_METRICS_BIND",
-    "PAYLINK_MAX_IN_FLIGHT",    "PAYLINK_HASH_KEY_FILE",
-    "PAYLINK_HASH_KEY",         "PAYLINK_LOG_LEVEL",
-    "PAYLINK_LOG_MASK",         "PAYLINK_KAFKA_SESSION_TIMEOUT_MS",
-    "PAYLINK_DRAIN_TIMEOUT_MS", "PAYLINK_CONFIG_REFRESH_S",
-    "PAYLINK_INSTANCE",         "PLTEST_SECRET",
-    "PLTEST_SECRET_FILE",       "PAYLINK_PROXY_HOST",
-    "PAYLINK_PROXY_PORT",       "PAYLINK_HASH_KEY_PREVIOUS_FILES",
+    "PAYLINK_KAFKA_BROKERS",
+    "PAYLINK_DB",
+    "PAYLINK_TOPIC_PREFIX",
+    "PAYLINK_CA_FILE",
+    "PAYLINK_METRICS_PORT",
+    "PAYLINK_METRICS_BIND",
+    "PAYLINK_MAX_IN_FLIGHT",
+    "PAYLINK_HASH_KEY_FILE",
+    "PAYLINK_HASH_KEY",
+    "PAYLINK_LOG_LEVEL",
+    "PAYLINK_LOG_MASK",
+    "PAYLINK_KAFKA_SESSION_TIMEOUT_MS",
+    "PAYLINK_DRAIN_TIMEOUT_MS",
+    "PAYLINK_CONFIG_REFRESH_S",
+    "PAYLINK_INSTANCE",
+    "PLTEST_SECRET",
+    "PLTEST_SECRET_FILE",
+    "PAYLINK_PROXY_HOST",
+    "PAYLINK_PROXY_PORT",
+    "PAYLINK_HASH_KEY_PREVIOUS_FILES",
     "PAYLINK_KAFKA_GROUP",
+    "PAYLINK_KAFKA_FETCH_WAIT_MS",
+    "PAYLINK_KAFKA_FETCH_MIN_BYTES",
 };
 
 #define KEY16 "0123456789abcdef"
@@ -133,6 +145,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.metrics_port, 9101);
     assert_int_equal(c.max_in_flight, 512);
     assert_int_equal(c.session_timeout_ms, 45000);
+    assert_int_equal(c.fetch_wait_ms, 20);
+    assert_int_equal(c.fetch_min_bytes, 65536);
     assert_int_equal(c.drain_timeout_ms, 30000);
     assert_int_equal(c.refresh_s, 60);
     assert_int_equal(c.log_level, PL_LOG_INFO);
@@ -163,6 +177,8 @@ static void test_overrides(void **state)
     setenv("PAYLINK_METRICS_PORT", "0", 1);
     setenv("PAYLINK_MAX_IN_FLIGHT", "100000", 1);
     setenv("PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "1000", 1);
+    setenv("PAYLINK_KAFKA_FETCH_WAIT_MS", "500", 1);
+    setenv("PAYLINK_KAFKA_FETCH_MIN_BYTES", "1", 1);
     setenv("PAYLINK_DRAIN_TIMEOUT_MS", "0", 1);
     setenv("PAYLINK_CONFIG_REFRESH_S", "86400", 1);
     setenv("PAYLINK_LOG_LEVEL", "debug", 1);
@@ -178,6 +194,8 @@ static void test_overrides(void **state)
     assert_int_equal(c.metrics_port, 0);
     assert_int_equal(c.max_in_flight, 100000);
     assert_int_equal(c.session_timeout_ms, 1000);
+    assert_int_equal(c.fetch_wait_ms, 500);
+    assert_int_equal(c.fetch_min_bytes, 1);
     assert_int_equal(c.drain_timeout_ms, 0);
     assert_int_equal(c.refresh_s, 86400);
     assert_int_equal(c.log_level, PL_LOG_DEBUG);
@@ -197,6 +215,8 @@ static void test_bad_integers(void **state)
         {"PAYLINK_METRICS_PORT", "80x"},
         {"PAYLINK_METRICS_PORT", "x"},
         {"PAYLINK_MAX_IN_FLIGHT", "0"},
+        {"PAYLINK_KAFKA_FETCH_MIN_BYTES", "0"},
+        {"PAYLINK_KAFKA_FETCH_MIN_BYTES", "1048577"},
         {"PAYLINK_MAX_IN_FLIGHT", "100001"},
         {"PAYLINK_MAX_IN_FLIGHT", "99999999999999999999"},
         {"PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "999"},

@@ -184,6 +184,8 @@ static void test_consumer_settings(void **state)
     (void)state;
     pl_config c = test_config();
     c.session_timeout_ms = 10000;
+    c.fetch_wait_ms = 20;
+    c.fetch_min_bytes = 65536;
     char err[256] = "";
     rd_kafka_t *k =
         pl_kafka_consumer_new(&c, "paylink-auth", NULL, no_rebalance, no_stats, err, sizeof err);
@@ -200,6 +202,9 @@ static void test_consumer_settings(void **state)
     conf_is(k, "session.timeout.ms", "10000");
     /* A tenth of the session timeout, at most 3 s. */
     conf_is(k, "heartbeat.interval.ms", "1000");
+    /* A fetch under load brings many requests, not one or two. */
+    conf_is(k, "fetch.min.bytes", "65536");
+    conf_is(k, "fetch.wait.max.ms", "20");
     conf_is(k, "statistics.interval.ms", "5000");
     assert_int_equal(pl_kafka_subscribe(k, "paylink.auth.request", err, sizeof err), 0);
     rd_kafka_topic_partition_list_t *subs = NULL;

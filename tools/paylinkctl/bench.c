@@ -16,6 +16,7 @@
 
 #include "bench_cpu.h"
 #include "bench_replicas.h"
+#include "config.h"
 #include "money.h"
 
 /* SIGINT / SIGTERM during a run: the phase under way ends and the extra replicas are stopped. */
@@ -238,6 +239,15 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         b->produced_fail++;
 }
 
+/* An integer from the environment within [lo, hi], else def. */
+static long env_long(const char *name, long def, long lo, long hi)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long n = v ? strtol(v, &end, 10) : 0;
+    return v && end != v && *end == '\0' && n >= lo && n <= hi ? n : def;
+}
+
 static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
 {
     char err[512];
@@ -254,15 +264,19 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
         rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
         /*
-         * The workers' fetch wait when the environment sets one: the mock broker does not end
-         * an empty fetch early (common/kafka.c), so its .dev/env asks for 10 ms. On Apache
-         * Kafka librdkafka's default stands: a waiting fetch returns as soon as data arrives.
+         * The reply consumer fetches as the workers do (common/kafka.c): the fetch defaults of
+         * config.h, or what the environment gives the workers (PAYLINK_KAFKA_FETCH_WAIT_MS,
+         * PAYLINK_KAFKA_FETCH_MIN_BYTES; the mock broker's .dev/env asks for a 10 ms wait).
+         * An upstream system reading its replies one fetch per message would cost the broker
+         * more than paylink does.
          */
-        const char *wait = getenv("PAYLINK_KAFKA_FETCH_WAIT_MS");
-        char *end = NULL;
-        long ms = wait ? strtol(wait, &end, 10) : 0;
-        if (wait && end != wait && *end == '\0' && ms >= 1 && ms <= 60000)
-            rd_kafka_conf_set(conf, "fetch.wait.max.ms", wait, err, sizeof err);
+        char wait[16], min[16];
+        snprintf(wait, sizeof wait, "%ld",
+                 env_long("PAYLINK_KAFKA_FETCH_WAIT_MS", PL_CONFIG_FETCH_WAIT_MS, 1, 60000));
+        snprintf(min, sizeof min, "%ld",
+                 env_long("PAYLINK_KAFKA_FETCH_MIN_BYTES", PL_CONFIG_FETCH_MIN_BYTES, 1, 1048576));
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", wait, err, sizeof err);
+        rd_kafka_conf_set(conf, "fetch.min.bytes", min, err, sizeof err);
     }
     rd_kafka_conf_set_opaque(conf, b);
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
