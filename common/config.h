@@ -18,12 +18,13 @@
  *   PAYLINK_LOG_MASK        last4 | removed: the seed's J16 modes for card numbers in logs
  *   PAYLINK_KAFKA_SESSION_TIMEOUT_MS  consumer session timeout, default 45000
  *   PAYLINK_KAFKA_FETCH_WAIT_MS       longest time the broker holds a fetch that has less than
- *                                     PAYLINK_KAFKA_FETCH_MIN_BYTES for it, default 20
- *   PAYLINK_KAFKA_FETCH_MIN_BYTES     what a fetch waits for, default 65536: under load a fetch
- *                                     brings tens of requests instead of one or two (the
- *                                     broker's CPU per request fell by ~40 %, README
- *                                     "Performance"); a lone request waits up to the fetch wait.
- *                                     1 = answer a fetch as soon as anything arrives
+ *                                     PAYLINK_KAFKA_FETCH_MIN_BYTES for it, default 500 (the
+ *                                     dev broker holds an empty fetch for its whole wait, so
+ *                                     tools/dev sets 10 there)
+ *   PAYLINK_KAFKA_FETCH_MIN_BYTES     what a fetch waits for, default 1: answered as soon as a
+ *                                     request arrives. More (e.g. 65536 with a wait of 20)
+ *                                     brings tens of requests a fetch under load, for up to the
+ *                                     wait in latency at low load (README "Performance")
  *   PAYLINK_RDKAFKA_<PROPERTY>        any librdkafka property (kafka.h), e.g.
  *                                     PAYLINK_RDKAFKA_SECURITY_PROTOCOL=ssl
  *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work,
@@ -56,8 +57,8 @@
 #define PL_CONFIG_INSTANCE_MAX 95
 /* The consumers' fetch defaults (PAYLINK_KAFKA_FETCH_WAIT_MS, PAYLINK_KAFKA_FETCH_MIN_BYTES);
  * paylinkctl bench gives its reply consumer the same. */
-#define PL_CONFIG_FETCH_WAIT_MS 20
-#define PL_CONFIG_FETCH_MIN_BYTES 65536
+#define PL_CONFIG_FETCH_WAIT_MS 500
+#define PL_CONFIG_FETCH_MIN_BYTES 1
 
 typedef struct pl_config {
     char worker[16];

@@ -145,8 +145,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.metrics_port, 9101);
     assert_int_equal(c.max_in_flight, 512);
     assert_int_equal(c.session_timeout_ms, 45000);
-    assert_int_equal(c.fetch_wait_ms, 20);
-    assert_int_equal(c.fetch_min_bytes, 65536);
+    assert_int_equal(c.fetch_wait_ms, 500);
+    assert_int_equal(c.fetch_min_bytes, 1);
     assert_int_equal(c.drain_timeout_ms, 30000);
     assert_int_equal(c.refresh_s, 60);
     assert_int_equal(c.log_level, PL_LOG_INFO);
@@ -177,8 +177,8 @@ static void test_overrides(void **state)
     setenv("PAYLINK_METRICS_PORT", "0", 1);
     setenv("PAYLINK_MAX_IN_FLIGHT", "100000", 1);
     setenv("PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "1000", 1);
-    setenv("PAYLINK_KAFKA_FETCH_WAIT_MS", "500", 1);
-    setenv("PAYLINK_KAFKA_FETCH_MIN_BYTES", "1", 1);
+    setenv("PAYLINK_KAFKA_FETCH_WAIT_MS", "20", 1);
+    setenv("PAYLINK_KAFKA_FETCH_MIN_BYTES", "65536", 1);
     setenv("PAYLINK_DRAIN_TIMEOUT_MS", "0", 1);
     setenv("PAYLINK_CONFIG_REFRESH_S", "86400", 1);
     setenv("PAYLINK_LOG_LEVEL", "debug", 1);
@@ -194,8 +194,8 @@ static void test_overrides(void **state)
     assert_int_equal(c.metrics_port, 0);
     assert_int_equal(c.max_in_flight, 100000);
     assert_int_equal(c.session_timeout_ms, 1000);
-    assert_int_equal(c.fetch_wait_ms, 500);
-    assert_int_equal(c.fetch_min_bytes, 1);
+    assert_int_equal(c.fetch_wait_ms, 20);
+    assert_int_equal(c.fetch_min_bytes, 65536);
     assert_int_equal(c.drain_timeout_ms, 0);
     assert_int_equal(c.refresh_s, 86400);
     assert_int_equal(c.log_level, PL_LOG_DEBUG);

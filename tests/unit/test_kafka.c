@@ -202,7 +202,7 @@ static void test_consumer_settings(void **state)
     conf_is(k, "session.timeout.ms", "10000");
     /* A tenth of the session timeout, at most 3 s. */
     conf_is(k, "heartbeat.interval.ms", "1000");
-    /* A fetch under load brings many requests, not one or two. */
+    /* PAYLINK_KAFKA_FETCH_MIN_BYTES and _WAIT_MS reach the consumer. */
     conf_is(k, "fetch.min.bytes", "65536");
     conf_is(k, "fetch.wait.max.ms", "20");
     conf_is(k, "statistics.interval.ms", "5000");
