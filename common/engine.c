@@ -275,6 +275,18 @@ static void slot_unqueue(pl_engine *e, job *j)
     j->in_queue = false;
 }
 
+static void outmsgs_free(outmsg *o)
+{
+    while (o) {
+        outmsg *n = o->next;
+        free(o->topic);
+        free(o->key);
+        free(o->payload);
+        free(o);
+        o = n;
+    }
+}
+
 static void job_free(job *j)
 {
     pl_engine *e = j->pub.eng;
@@ -307,14 +319,7 @@ static void job_free(job *j)
     free(j->errs);
     free(j->pub.reply_json);
     pl_card_wipe(j->pub.reply_card_number_once, sizeof j->pub.reply_card_number_once);
-    for (outmsg *o = j->out; o;) {
-        outmsg *n = o->next;
-        free(o->topic);
-        free(o->key);
-        free(o->payload);
-        free(o);
-        o = n;
-    }
+    outmsgs_free(j->out);
     if (j->pub.services)
         pl_services_unref((pl_services *)j->pub.services);
     free(j);
@@ -384,22 +389,7 @@ static void job_abandon(job *j)
     job_free(j);
 }
 
-/*
- * Gives up on a job that can never complete (a statement the database refuses, a row that
- * vanished): says so loudly, counts it, and releases its offset, so one broken request never
- * stops its partition from committing. Whatever its row says stays for an operator.
- */
-static void job_fail(job *j, const char *why)
-{
-    pl_engine *e = j->pub.eng;
-    PL_ERROR(j->pub.req.request_id[0] ? j->pub.req.request_id : NULL,
-             "request given up (%s); its offset is released, its row (if any) is left for an "
-             "operator",
-             why);
-    pl_counter_add(e->m_failed, 1);
-    j->outcome = NULL;
-    job_done(j);
-}
+static void job_fail(job *j, const char *why, bool unsent);
 
 /* ---- publishing ---- */
 
@@ -837,32 +827,44 @@ static void followups_restore(job *j, const char *stored)
 
 /* ---- invalid requests ---- */
 
-static void publish_invalid(job *j, const pl_errors *errs, const char *why)
+/*
+ * Sends the dead-letter copy of the job's request (card data removed, with why and errs) and
+ * leaves the job publishing: its reply is to follow with publish().
+ */
+static void send_dead_letter(job *j, const char *why, const pl_errors *errs)
 {
     pl_engine *e = j->pub.eng;
-    pl_reply rep = {.status = PL_ST_INVALID, .errors = errs};
-    char *reply = pl_reply_to_json(&j->pub.req, &rep);
-    /* The dead-letter copy: the request with card data removed, and why it was refused. */
     char *redacted = pl_request_redact(j->payload ? j->payload : "", j->payload_len);
     /* Room for the key, headers and the record's framing. */
     size_t limit = e->max_msg > 4096 ? e->max_msg - 2048 : e->max_msg / 2;
     char *dlq = pl_dlq_envelope(why, errs, e->t_request, j->partition, j->offset,
                                 redacted ? redacted : "", limit);
     free(redacted);
-    if (!reply || !dlq) {
-        PL_ERROR(j->pub.req.request_id, "out of memory building an invalid reply; exiting");
+    if (!dlq) {
+        PL_ERROR(j->pub.req.request_id, "out of memory building a dead-letter copy; exiting");
         exit(70);
     }
     char key[64];
     size_t klen;
     reply_key(j, key, sizeof key, &klen);
-    j->outcome = "invalid";
     pl_counter_add(e->m_dlq, 1);
     j->state = JS_PUBLISHING;
     j->pending_dr++;
     send_msg(e, j, e->t_dlq, key, klen, dlq, strlen(dlq));
     free(dlq);
     j->pending_dr--;
+}
+
+static void publish_invalid(job *j, const pl_errors *errs, const char *why)
+{
+    pl_reply rep = {.status = PL_ST_INVALID, .errors = errs};
+    char *reply = pl_reply_to_json(&j->pub.req, &rep);
+    if (!reply) {
+        PL_ERROR(j->pub.req.request_id, "out of memory building an invalid reply; exiting");
+        exit(70);
+    }
+    j->outcome = "invalid";
+    send_dead_letter(j, why, errs);
     PL_INFO(j->pub.req.request_id[0] ? j->pub.req.request_id : NULL, "invalid request: %s", why);
     publish(j, reply);
     free(reply);
@@ -936,13 +938,58 @@ static bool unit_failed(job *j, int err, const char *errmsg, const char *what)
     }
     char why[400];
     snprintf(why, sizeof why, "%s failed: %s", what, errmsg);
-    job_fail(j, why);
+    /* A refused first record unit wrote nothing (its transaction rolled back) and no call was
+     * made: nothing can have reached the bureau. */
+    job_fail(j, why, j->state == JS_RECORDING && !j->read_back && j->calls == 0);
     return true;
 }
 
 static void once_wipe(job *j)
 {
     pl_card_wipe(j->pub.reply_card_number_once, sizeof j->pub.reply_card_number_once);
+}
+
+/*
+ * Gives up on a job that can never complete (a statement the database refuses, a row that
+ * vanished or never settles, a stored reply that cannot be read): says so loudly and counts it,
+ * answers the upstream system and puts a dead-letter copy of the request where an operator
+ * looks, and releases its offset so one broken request never stops its partition from
+ * committing. Nothing is written (the database is what failed); whatever its row says stays for
+ * an operator. `unsent`: nothing can have reached the bureau (no row was written and no call
+ * made), so the reply is a final `error`; otherwise it is `timeout` — the outcome is unknown,
+ * and the upstream system must not try again under another request_id.
+ */
+static void job_fail(job *j, const char *why, bool unsent)
+{
+    pl_engine *e = j->pub.eng;
+    const char *id = j->pub.req.request_id[0] ? j->pub.req.request_id : NULL;
+    PL_ERROR(id,
+             "request given up (%s); answered %s, dead-letter copy sent, its offset released, its "
+             "row (if any) is left for an operator",
+             why, unsent ? "error" : "timeout");
+    pl_counter_add(e->m_failed, 1);
+    /* What was decided with an answer that was not stored goes nowhere. */
+    outmsgs_free(j->out);
+    j->out = NULL;
+    once_wipe(j);
+    pl_reply *r = &j->pub.reply;
+    memset(r, 0, sizeof *r);
+    r->status = unsent ? PL_ST_ERROR : PL_ST_TIMEOUT;
+    snprintf(r->message, sizeof r->message, "%s",
+             unsent ? "paylink could not process this request and did not send it to the payment "
+                      "service; it was handed to an operator."
+                    : "paylink could not finish this request: its outcome is unknown and it was "
+                      "handed to an operator. Do not send it again under another request_id.");
+    if (render_reply(j) != 0) {
+        PL_ERROR(id, "out of memory answering a request given up; exiting");
+        exit(70);
+    }
+    j->outcome = status_word(r->status);
+    /* A database error may quote the values of a row: scrubbed as log lines are. */
+    char safe_why[512];
+    pl_card_scrub_copy(safe_why, sizeof safe_why, why, strlen(why), e->cfg.log_mask);
+    send_dead_letter(j, safe_why, NULL);
+    publish(j, j->pub.reply_json);
 }
 
 /*
@@ -1699,7 +1746,7 @@ static void replay(job *j, const char *stored, const char *stored_followups)
     pl_engine *e = j->pub.eng;
     char *again = pl_reply_mark_replayed(stored);
     if (!again) {
-        job_fail(j, "its stored reply is unreadable");
+        job_fail(j, "its stored reply is unreadable", false);
         return;
     }
     PL_INFO(j->pub.req.request_id, "redelivered request answered from its stored reply");
@@ -1822,7 +1869,7 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
     }
     char why[80];
     snprintf(why, sizeof why, "its row is '%.20s' without a reply", v->status);
-    job_fail(j, why);
+    job_fail(j, why, false);
 }
 
 static void on_checked(void *arg, int err, const char *errmsg, pl_db_unit *u)
@@ -1832,7 +1879,7 @@ static void on_checked(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     row_view v;
     if (!read_row(pl_db_unit_result(u, 0), &v)) {
-        job_fail(j, "its row is gone");
+        job_fail(j, "its row is gone", false);
         return;
     }
     answer_from_row(j, &v, NULL);
@@ -1846,7 +1893,7 @@ static void start_check(job *j)
     if (j->owner_recheck)
         j->owner_recheck = false;
     else if (++j->checks > MAX_CHECKS) {
-        job_fail(j, "its row never settled");
+        job_fail(j, "its row never settled", false);
         return;
     }
     pl_counter_add(e->m_rechecks, 1);
@@ -1919,7 +1966,7 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
         if (e->spec->judge)
             e->spec->judge(&j->pub, u, &errs);
         if (errs.n == 0) {
-            job_fail(j, "it was neither recorded nor found");
+            job_fail(j, "it was neither recorded nor found", true);
             return;
         }
         publish_invalid(j, &errs, errs.e[0].error);
@@ -2651,7 +2698,8 @@ static void register_metrics(pl_engine *e)
         "Messages that could never be published (too large, unknown topic, not authorized).", NULL);
     e->m_failed = pl_metrics_counter(
         m, "paylink_requests_failed_total",
-        "Requests given up on with an error (their offsets released, rows left to operators).",
+        "Requests given up on (answered error or timeout with a dead-letter copy, their offsets "
+        "released, rows left to operators).",
         NULL);
     e->m_rechecks = pl_metrics_counter(
         m, "paylink_row_rechecks_total",
