@@ -41,7 +41,8 @@ struct pl_db_unit {
     void *arg;
     exec *ex;
     int n, cap;
-    bool solo; /* send in a segment of its own (after a failed batch) */
+    bool solo;     /* send in a segment of its own (after a failed batch) */
+    int conflicts; /* times it was sent again after a deadlock or serialization failure */
     pl_db_unit *next;
 };
 
@@ -56,6 +57,7 @@ typedef struct batch {
     bool failed;
     bool stale; /* a statement failed because a schema change outdated its prepared form */
     char errmsg[512];
+    char sqlstate[6]; /* of the first failure */
     double t0;
     struct batch *next;
 } batch;
@@ -408,6 +410,15 @@ static void batch_complete(pl_db *db, batch *b)
             call_back(db, u, 0, NULL);
             u = next;
         }
+    } else if (b->nunits == 1 && b->head->solo && b->head->conflicts < PL_DB_CONFLICT_RETRIES &&
+               (strcmp(b->sqlstate, "40P01") == 0 || strcmp(b->sqlstate, "40001") == 0)) {
+        /* Another transaction got in its way (another replica's batch holding rows it needs):
+         * nothing of it committed, and on its own it is likely to pass now. Bounded, so a
+         * statement that always conflicts is still reported. */
+        b->head->conflicts++;
+        PL_WARN(NULL, "database unit met a conflict (%s); sending it again (%d of %d)", b->errmsg,
+                b->head->conflicts, PL_DB_CONFLICT_RETRIES);
+        requeue_front(db, b->head, true);
     } else if (b->nunits == 1 && b->head->solo) {
         PL_WARN(NULL, "database unit failed: %s", b->errmsg);
         call_back(db, b->head, PL_ERR_DB, b->errmsg);
@@ -461,6 +472,8 @@ static void read_results(pl_db *db)
                     len--;
                 snprintf(b->errmsg, sizeof b->errmsg, "%s: %.*s", b->cur_unit->ex[b->cur_ex].name,
                          (int)len, m);
+                const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                snprintf(b->sqlstate, sizeof b->sqlstate, "%s", code ? code : "");
             }
             b->failed = true;
             PQclear(r);

@@ -8,7 +8,10 @@
  * answers per commit"). Statements run in an implicit transaction per Sync (no BEGIN/COMMIT:
  * see kafka-postgres-curl-practice.md §1.4). When a batch fails, each of its units is sent
  * again in a segment of its own, so one bad unit cannot fail its neighbours, and only the
- * unit that really fails reports an error.
+ * unit that really fails reports an error. A unit that fails on its own only because another
+ * transaction got in its way (a deadlock or a serialization failure, SQLSTATE 40P01 / 40001:
+ * another replica's batch holding the rows it needs) is sent again, at most
+ * PL_DB_CONFLICT_RETRIES times, before its error is reported.
  *
  * When the connection breaks, every unit not yet committed is kept and sent again after the
  * reconnect; callers write units so that running one twice is harmless (ON CONFLICT, WHERE
@@ -29,6 +32,10 @@
 
 typedef struct pl_db pl_db;
 typedef struct pl_db_unit pl_db_unit;
+
+/* How many times a unit that failed on its own in a deadlock or serialization failure is sent
+ * again before its error is reported. */
+#define PL_DB_CONFLICT_RETRIES 3
 
 /* err 0: committed, results readable with pl_db_unit_result. err < 0: failed; errmsg says why. */
 typedef void (*pl_db_unit_cb)(void *arg, int err, const char *errmsg, pl_db_unit *u);

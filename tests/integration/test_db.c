@@ -41,6 +41,9 @@ static const pl_db_stmt stmts[] = {
     {"pid", "SELECT pg_backend_pid()", 0},
     /* What it returns changes type in test_schema_change (a migration's ALTER COLUMN TYPE). */
     {"replan_ins", "INSERT INTO paylink_test.db_replan (run, v) VALUES ($1, $2) RETURNING v", 2},
+    /* Fails with SQLSTATE $2 (40001, 40P01, ...) while paylink_test.db_flaky_seq is at most $1:
+     * a unit that meets a conflict a given number of times (test_conflicts_sent_again). */
+    {"flaky", "SELECT paylink_test.db_flaky($1::bigint, $2)", 2},
 };
 
 static const char *g_conninfo;
@@ -206,7 +209,17 @@ static int group_setup(void **state)
                         " v text NOT NULL);"
                         "ALTER TABLE paylink_test.db_replan ALTER COLUMN v TYPE text;"
                         "COMMENT ON TABLE paylink_test.db_replan IS 'Scratch rows of "
-                        "tests/integration/test_db.c (a column whose type a test changes).';");
+                        "tests/integration/test_db.c (a column whose type a test changes).';"
+                        "CREATE SEQUENCE IF NOT EXISTS paylink_test.db_flaky_seq;"
+                        "CREATE OR REPLACE FUNCTION paylink_test.db_flaky(upto bigint, code text)"
+                        " RETURNS bigint LANGUAGE plpgsql AS $$"
+                        " DECLARE n bigint := nextval('paylink_test.db_flaky_seq');"
+                        " BEGIN IF n <= upto THEN"
+                        "  RAISE EXCEPTION 'flaky % of %', n, upto USING ERRCODE = code;"
+                        " END IF; RETURN n; END $$;"
+                        "COMMENT ON FUNCTION paylink_test.db_flaky(bigint, text) IS 'Fails "
+                        "with the given SQLSTATE until its sequence passes upto "
+                        "(tests/integration/test_db.c).';");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         fprintf(stderr, "creating the scratch table: %s", PQresultErrorMessage(r));
@@ -505,6 +518,73 @@ static void test_schema_change(void **state)
     pl_db_destroy(db);
 }
 
+/* The sequence's next value (sequences are not transactional: failed attempts count too). */
+static long flaky_next(void)
+{
+    return admin_long("SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END "
+                      "FROM paylink_test.db_flaky_seq WHERE $1::text IS NOT NULL",
+                      "x");
+}
+
+/* A unit of one "flaky" that fails with `code` until the sequence passes upto, submitted. */
+static void submit_flaky(pl_db *db, long upto, const char *code, rec *r)
+{
+    char u_txt[32];
+    snprintf(u_txt, sizeof u_txt, "%ld", upto);
+    const char *p[] = {u_txt, code};
+    pl_db_unit *u = pl_db_unit_new(on_unit, r);
+    assert_non_null(u);
+    assert_int_equal(pl_db_unit_add(u, "flaky", 2, p), 0);
+    pl_db_submit(db, u);
+}
+
+/*
+ * A unit that fails only because another transaction got in its way (deadlock 40P01,
+ * serialization failure 40001) is sent again, a bounded number of times; other errors are not.
+ * Attempts: the batch, the unit on its own, then up to PL_DB_CONFLICT_RETRIES more.
+ */
+static void test_conflicts_sent_again(void **state)
+{
+    (void)state;
+    pl_db *db = new_db();
+    static const char *const codes[] = {"40P01", "40001"};
+    for (size_t c = 0; c < 2; c++) {
+        /* Fails three times (batch, alone, first retry), then passes. */
+        rec r = {0};
+        long n0 = flaky_next();
+        submit_flaky(db, n0 + 2, codes[c], &r);
+        pl_db_flush(db);
+        drive_idle(db, 30000);
+        assert_int_equal(r.calls, 1);
+        if (r.err != 0)
+            fail_msg("%s: %d %s", codes[c], r.err, r.msg);
+        /* The fourth attempt's value: three failed before it. */
+        assert_int_equal(strtol(r.val[0], NULL, 10), n0 + 3);
+        assert_int_equal(flaky_next() - n0, 4);
+
+        /* Never passes: reported after the bound, not retried for ever. */
+        rec never = {0};
+        n0 = flaky_next();
+        submit_flaky(db, n0 + 1000, codes[c], &never);
+        pl_db_flush(db);
+        drive_idle(db, 30000);
+        assert_int_equal(never.calls, 1);
+        assert_int_equal(never.err, PL_ERR_DB);
+        assert_non_null(strstr(never.msg, "flaky"));
+        assert_int_equal(flaky_next() - n0, 2 + PL_DB_CONFLICT_RETRIES);
+    }
+    /* Any other error is reported at once: the batch, then the unit alone. */
+    rec other = {0};
+    long n0 = flaky_next();
+    submit_flaky(db, n0 + 1000, "23505", &other);
+    pl_db_flush(db);
+    drive_idle(db, 30000);
+    assert_int_equal(other.calls, 1);
+    assert_int_equal(other.err, PL_ERR_DB);
+    assert_int_equal(flaky_next() - n0, 2);
+    pl_db_destroy(db);
+}
+
 static void test_destroy_fails_pending(void **state)
 {
     (void)state;
@@ -567,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_one_bad_unit),
         cmocka_unit_test(test_results_in_callback),
         cmocka_unit_test(test_reconnect_resends),
+        cmocka_unit_test(test_conflicts_sent_again),
         cmocka_unit_test(test_destroy_fails_pending),
         cmocka_unit_test(test_new_errors),
         cmocka_unit_test(test_schema_change),
