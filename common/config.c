@@ -270,6 +270,8 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       &c->fetch_wait_ms, errstr, errstr_size)) ||
         (rc = env_int("PAYLINK_KAFKA_FETCH_MIN_BYTES", PL_CONFIG_FETCH_MIN_BYTES, 1, 1048576,
                       &c->fetch_min_bytes, errstr, errstr_size)) ||
+        (rc = env_int("PAYLINK_SLOT_WAIT_RECORD_MS", 1000, 0, 600000, &c->slot_wait_record_ms,
+                      errstr, errstr_size)) ||
         (rc = env_int("PAYLINK_DRAIN_TIMEOUT_MS", 30000, 0, 600000, &c->drain_timeout_ms, errstr,
                       errstr_size)) ||
         (rc = env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr,

@@ -27,6 +27,12 @@
  *                                     wait in latency at low load (README "Performance")
  *   PAYLINK_RDKAFKA_<PROPERTY>        any librdkafka property (kafka.h), e.g.
  *                                     PAYLINK_RDKAFKA_SECURITY_PROTOCOL=ssl
+ *   PAYLINK_SLOT_WAIT_RECORD_MS       how long a new request whose call is ready may wait for
+ *                                     a bureau slot (auth_service.max_concurrent) before it
+ *                                     is recorded as 'received', default 1000; one that gets a
+ *                                     slot sooner is recorded already marked sent, in one
+ *                                     statement. 0: recorded at once (a backlog is visible
+ *                                     immediately, for two statements more per request)
  *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work,
  *                                     default 30000
  *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
@@ -73,6 +79,7 @@ typedef struct pl_config {
     int fetch_wait_ms;
     int fetch_min_bytes;
     int drain_timeout_ms;
+    int slot_wait_record_ms;
     int refresh_s;
     unsigned char hash_key[128];
     size_t hash_key_len;

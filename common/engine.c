@@ -48,7 +48,8 @@ typedef enum job_state {
     JS_NEW,
     JS_LOOKING, /* refused by validation: is there a row for its request_id after all? */
     JS_RECORDING,
-    JS_QUEUED, /* waiting for a bureau concurrency slot; its row is still 'received' */
+    JS_QUEUED, /* waiting for a bureau concurrency slot; its row is still 'received', or not
+                * written yet (job.unrecorded) */
     JS_MARKING,
     JS_CALLING,
     JS_STORING,
@@ -86,6 +87,9 @@ struct job {
     bool dlq_cut;   /* the dead-letter copy was already cut to fit once */
     bool slot_held; /* holds one of its bureau's concurrency slots */
     bool in_queue;  /* in its bureau's slot queue */
+    /* JS_QUEUED with no row yet: recorded already marked sent when a slot frees, or as
+     * 'received' once it has waited PAYLINK_SLOT_WAIT_RECORD_MS (record_overdue) */
+    bool unrecorded;
     bool in_timers; /* in the engine's timer list */
     int rounds;     /* recorded again after its mark found the row changed */
     bool read_back; /* its record unit reads the row back (pl_lookup): the insert found one */
@@ -102,11 +106,11 @@ struct job {
     bool owner_recheck;      /* the next re-read is one of the waits for an owner in flight */
     double owner_deadline;   /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
     char owner_attempt[112]; /* the row's sent_by when owner_deadline was set */
-    double due;              /* JS_WAITING: next re-read */
-    outmsg *out;             /* messages still to produce */
-    const char *outcome;     /* metrics label */
-    job *hnext;              /* hash chain */
-    job *waiters;            /* duplicates parked until this one is done */
+    double due;  /* JS_WAITING: next re-read; JS_QUEUED unrecorded: when it is recorded anyway */
+    outmsg *out; /* messages still to produce */
+    const char *outcome; /* metrics label */
+    job *hnext;          /* hash chain */
+    job *waiters;        /* duplicates parked until this one is done */
     job *wnext;
     job *qnext;       /* bureau slot queue */
     job *tnext;       /* timer list (JS_WAITING) */
@@ -166,6 +170,7 @@ struct pl_engine {
     pl_metrics *metrics;
     job *live;
     size_t n_live;
+    size_t n_unrecorded; /* JS_QUEUED jobs without a row (job.unrecorded) */
     job *hash[HASH_BUCKETS];
     rd_kafka_message_t **backlog;
     size_t b_head, b_len, b_cap;
@@ -294,6 +299,8 @@ static void job_free(job *j)
         timer_remove(e, j);
     if (j->in_queue)
         slot_unqueue(e, j);
+    if (j->unrecorded)
+        e->n_unrecorded--;
     if (j->oauth_waiting)
         pl_oauth_cancel(e->oauth, j);
     pl_card_wipe(j->bearer, sizeof j->bearer);
@@ -1195,6 +1202,18 @@ static void mark_sent(job *j)
     submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);
 }
 
+static void slot_enqueue(slot *s, job *j)
+{
+    j->state = JS_QUEUED;
+    j->qnext = NULL;
+    j->in_queue = true;
+    if (s->qtail)
+        s->qtail->qnext = j;
+    else
+        s->qhead = j;
+    s->qtail = j;
+}
+
 /*
  * Takes one of the bureau's concurrency slots (auth_service.max_concurrent) and marks the
  * request sent, or queues it with its row still 'received': a request waiting for a slot has
@@ -1205,20 +1224,16 @@ static void slot_take(job *j)
     pl_engine *e = j->pub.eng;
     slot *s = slot_for(e, j->pub.svc->code);
     if (s->active >= j->pub.svc->max_concurrent) {
-        j->state = JS_QUEUED;
-        j->qnext = NULL;
-        j->in_queue = true;
-        if (s->qtail)
-            s->qtail->qnext = j;
-        else
-            s->qhead = j;
-        s->qtail = j;
+        slot_enqueue(s, j);
         return;
     }
     s->active++;
     j->slot_held = true;
     mark_sent(j);
 }
+
+static bool send_unrecorded(job *j);
+static void start_record(job *j);
 
 /* Gives the job's slot back and lets the next queued request of that bureau go. */
 static void slot_release(job *j)
@@ -1238,7 +1253,14 @@ static void slot_release(job *j)
         n->in_queue = false;
         s->active++;
         n->slot_held = true;
-        mark_sent(n);
+        if (!n->unrecorded) {
+            mark_sent(n);
+        } else if (!send_unrecorded(n)) {
+            /* Its call could not be built: the usual way answers that on a recorded row. */
+            s->active--;
+            n->slot_held = false;
+            start_record(n);
+        }
     }
 }
 
@@ -1795,6 +1817,8 @@ static void park(job *j, double due)
     e->timers = j;
 }
 
+static void start_record(job *j);
+
 static void run_timers(pl_engine *e)
 {
     double now = now_s();
@@ -1811,7 +1835,44 @@ static void run_timers(pl_engine *e)
     }
 }
 
-static void start_record(job *j);
+/*
+ * Requests that have waited PAYLINK_SLOT_WAIT_RECORD_MS for a bureau slot without a row are
+ * recorded as 'received' (a backlog an operator can see) and then wait the usual way. They
+ * were queued in time order with the same wait, so in each queue the first one not yet due
+ * ends the search: a turn costs what is due, not what waits.
+ */
+static void record_overdue(pl_engine *e)
+{
+    if (e->n_unrecorded == 0)
+        return;
+    double now = now_s();
+    for (size_t i = 0; i < e->nslots; i++) {
+        slot *s = &e->slots[i];
+        job *prev = NULL;
+        for (job *q = s->qhead; q;) {
+            job *next = q->qnext;
+            if (!q->unrecorded) {
+                prev = q;
+                q = next;
+                continue;
+            }
+            if (q->due > now)
+                break;
+            if (prev)
+                prev->qnext = next;
+            else
+                s->qhead = next;
+            if (s->qtail == q)
+                s->qtail = prev;
+            q->qnext = NULL;
+            q->in_queue = false;
+            q->unrecorded = false;
+            e->n_unrecorded--;
+            start_record(q);
+            q = next;
+        }
+    }
+}
 
 /*
  * A request whose request_id has a row is answered from that row, whatever validation says
@@ -2024,12 +2085,41 @@ static void on_recorded_sent(void *arg, int err, const char *errmsg, pl_db_unit 
 }
 
 /*
+ * Builds the job's call and records the job already marked sent (it holds its bureau slot):
+ * one statement, one commit. False when the call cannot be built (nothing was written).
+ */
+static bool send_recorded_sent(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    char err[256];
+    pl_bureau_msg_free(&j->msg);
+    if (j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err) != 0)
+        return false;
+    new_attempt(j);
+    pl_db_unit *u = pl_db_unit_new(on_recorded_sent, j);
+    j->state = JS_MARKING;
+    submit_or_die(e, u, u ? e->spec->record_sent(&j->pub, u) : PL_ERR_NOMEM);
+    return true;
+}
+
+/* A request that waited for a slot unrecorded got one (slot_release). */
+static bool send_unrecorded(job *j)
+{
+    j->unrecorded = false;
+    j->pub.eng->n_unrecorded--;
+    return send_recorded_sent(j);
+}
+
+/*
  * A new request whose call the spec can decide from the request and the configuration alone
  * (spec->prepare_alone) is recorded already marked sent, in one statement and one commit,
  * instead of recorded, then marked (received → sent in the same transaction: the state machine
  * is unchanged, the row is simply never seen 'received'). Only when the call is ready to leave:
- * built, no getToken before it, a bureau slot free; otherwise, or when the insert finds a row,
- * the usual way. Returns false when the job takes the usual way.
+ * decided and built, no getToken before it. With the bureau's slots all taken it waits for one
+ * unrecorded, its call decided but not built (its offset uncommitted: a crash or a drain leaves
+ * it to be redelivered), for at most PAYLINK_SLOT_WAIT_RECORD_MS; then it is recorded as
+ * 'received' and waits the usual way, so a lasting backlog is visible. Otherwise, or when the
+ * insert finds a row, the usual way. Returns false when the job takes the usual way.
  */
 static bool record_sent(job *j)
 {
@@ -2038,24 +2128,29 @@ static bool record_sent(job *j)
     if (!sp->record_sent || !sp->prepare_alone || !j->pub.svc || !j->ops || j->read_back ||
         !sp->prepare_alone(&j->pub))
         return false;
-    /* First what costs nothing: with the bureau's slots all taken it waits recorded, as
-     * 'received', and the call is decided once, when it gets one. */
     slot *s = slot_for(e, j->pub.svc->code);
-    if (s->active >= j->pub.svc->max_concurrent)
+    bool full = s->active >= j->pub.svc->max_concurrent;
+    /* With the slots all taken and no wait allowed, it waits recorded, as 'received', and its
+     * call is decided once, when it gets one: nothing to prepare now. */
+    if (full && e->cfg.slot_wait_record_ms <= 0)
         return false;
     char err[256];
     if (prepare_call(j, NULL, err, sizeof err) != 0 || needs_tokenizing(j))
         return false; /* (refusals and errors are answered on the recorded row) */
-    pl_bureau_msg_free(&j->msg);
-    if (j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err) != 0)
-        return false;
+    if (full) {
+        j->unrecorded = true;
+        e->n_unrecorded++;
+        j->due = now_s() + e->cfg.slot_wait_record_ms / 1000.0;
+        slot_enqueue(s, j);
+        return true;
+    }
     s->active++;
     j->slot_held = true;
-    new_attempt(j);
-    pl_db_unit *u = pl_db_unit_new(on_recorded_sent, j);
-    j->state = JS_MARKING;
-    submit_or_die(e, u, u ? sp->record_sent(&j->pub, u) : PL_ERR_NOMEM);
-    return true;
+    if (send_recorded_sent(j))
+        return true;
+    s->active--;
+    j->slot_held = false;
+    return false;
 }
 
 /* Admits a request: parks it behind an in-flight one with the same request_id. */
@@ -2436,7 +2531,7 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
             start_backlog(e);
     }
     pl_db_flush(e->db);
-    if ((e->retries || e->timers) && timeout_ms > 50)
+    if ((e->retries || e->timers || e->n_unrecorded) && timeout_ms > 50)
         timeout_ms = 50;
     struct pollfd fds[4] = {
         {.fd = e->cpipe[0], .events = POLLIN},
@@ -2465,6 +2560,7 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     pl_db_on_ready(e->db, nfds == 4 ? fds[3].revents : 0);
     run_retries(e);
     run_timers(e);
+    record_overdue(e);
     /* A turn lasts at most a tick plus one batch of work; a minute without one is a hang
      * (a revoke drain beats too, since it turns this same loop). */
     pl_metrics_heartbeat(e->metrics, 60000);

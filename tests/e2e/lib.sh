@@ -373,6 +373,19 @@ pl_replica_stop() {
     rm -f "$pidf"
 }
 
+# pl_one_cyb_slot [NAME=VALUE ...]: one bureau slot for CYB (auth_service.max_concurrent 1) and
+# a 60 s response time, paylink-auth restarted with the given environment; the settings, the
+# simulator's latency and a plain paylink-auth come back when the test ends.
+pl_one_cyb_slot() {
+    local cap
+    cap=$(pl_sql "SELECT max_concurrent || ',' || response_time_ms FROM auth_service WHERE service_bureau = 'CYB'")
+    pl_on_exit "pl_sim_latency 0"
+    pl_on_exit "pl_sql \"UPDATE auth_service SET max_concurrent = ${cap%,*}, response_time_ms = ${cap#*,} WHERE service_bureau = 'CYB'\" >/dev/null; pl_worker_stop auth; pl_worker_start auth"
+    pl_sql "UPDATE auth_service SET max_concurrent = 1, response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
+    pl_worker_stop auth
+    pl_worker_start auth "$@"
+}
+
 # pl_clone_bureau CODE JSON [FROM=CYB] [WORKER=auth]: adds service bureau CODE as a copy of FROM
 # with the settings of the JSON object changed (e.g. '{"request_token": false}'), restarts
 # paylink-WORKER so it knows it, and removes it (restarting paylink-WORKER again) when the test

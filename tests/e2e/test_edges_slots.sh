@@ -8,14 +8,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 run=$(pl_uid)
-cap=$(pl_sql "SELECT max_concurrent || ',' || response_time_ms FROM auth_service WHERE service_bureau = 'CYB'")
-pl_on_exit "pl_sim_latency 0"
-pl_on_exit "pl_sql \"UPDATE auth_service SET max_concurrent = ${cap%,*}, response_time_ms = ${cap#*,} WHERE service_bureau = 'CYB'\" >/dev/null; pl_worker_stop auth; pl_worker_start auth"
 # A long response time and bureau delay: the moment with one request at the bureau and three
 # waiting lasts, however slow the machine.
-pl_sql "UPDATE auth_service SET max_concurrent = 1, response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
-pl_worker_stop auth
-pl_worker_start auth
+cap=$(pl_sql "SELECT response_time_ms FROM auth_service WHERE service_bureau = 'CYB'")
+pl_one_cyb_slot
 
 pl_sim_latency 30000
 ids=()
@@ -36,7 +32,7 @@ pl_worker_stop auth KILL
 pl_sim_latency 0
 # Back to the demo's response time: the request left at the bureau is presumed abandoned that
 # long (+ 10 s) after it was marked sent.
-pl_sql "UPDATE auth_service SET response_time_ms = ${cap#*,} WHERE service_bureau = 'CYB'" >/dev/null
+pl_sql "UPDATE auth_service SET response_time_ms = $cap WHERE service_bureau = 'CYB'" >/dev/null
 pl_worker_start auth
 
 approved=0 timeouts=0

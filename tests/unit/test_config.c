@@ -43,6 +43,7 @@ static const char *const all_vars[] = {
     "PAYLINK_KAFKA_GROUP",
     "PAYLINK_KAFKA_FETCH_WAIT_MS",
     "PAYLINK_KAFKA_FETCH_MIN_BYTES",
+    "PAYLINK_SLOT_WAIT_RECORD_MS",
 };
 
 #define KEY16 "0123456789abcdef"
@@ -147,6 +148,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.session_timeout_ms, 45000);
     assert_int_equal(c.fetch_wait_ms, 500);
     assert_int_equal(c.fetch_min_bytes, 1);
+    assert_int_equal(c.slot_wait_record_ms, 1000);
     assert_int_equal(c.drain_timeout_ms, 30000);
     assert_int_equal(c.refresh_s, 60);
     assert_int_equal(c.log_level, PL_LOG_INFO);
@@ -179,6 +181,7 @@ static void test_overrides(void **state)
     setenv("PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "1000", 1);
     setenv("PAYLINK_KAFKA_FETCH_WAIT_MS", "20", 1);
     setenv("PAYLINK_KAFKA_FETCH_MIN_BYTES", "65536", 1);
+    setenv("PAYLINK_SLOT_WAIT_RECORD_MS", "0", 1);
     setenv("PAYLINK_DRAIN_TIMEOUT_MS", "0", 1);
     setenv("PAYLINK_CONFIG_REFRESH_S", "86400", 1);
     setenv("PAYLINK_LOG_LEVEL", "debug", 1);
@@ -196,6 +199,7 @@ static void test_overrides(void **state)
     assert_int_equal(c.session_timeout_ms, 1000);
     assert_int_equal(c.fetch_wait_ms, 20);
     assert_int_equal(c.fetch_min_bytes, 65536);
+    assert_int_equal(c.slot_wait_record_ms, 0);
     assert_int_equal(c.drain_timeout_ms, 0);
     assert_int_equal(c.refresh_s, 86400);
     assert_int_equal(c.log_level, PL_LOG_DEBUG);
@@ -217,6 +221,8 @@ static void test_bad_integers(void **state)
         {"PAYLINK_MAX_IN_FLIGHT", "0"},
         {"PAYLINK_KAFKA_FETCH_MIN_BYTES", "0"},
         {"PAYLINK_KAFKA_FETCH_MIN_BYTES", "1048577"},
+        {"PAYLINK_SLOT_WAIT_RECORD_MS", "-1"},
+        {"PAYLINK_SLOT_WAIT_RECORD_MS", "600001"},
         {"PAYLINK_MAX_IN_FLIGHT", "100001"},
         {"PAYLINK_MAX_IN_FLIGHT", "99999999999999999999"},
         {"PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "999"},
