@@ -170,7 +170,8 @@ struct pl_engine {
     pl_metrics *metrics;
     job *live;
     size_t n_live;
-    size_t n_unrecorded; /* JS_QUEUED jobs without a row (job.unrecorded) */
+    size_t n_unrecorded;  /* JS_QUEUED jobs without a row (job.unrecorded) */
+    double overdue_check; /* when record_overdue looks again */
     job *hash[HASH_BUCKETS];
     rd_kafka_message_t **backlog;
     size_t b_head, b_len, b_cap;
@@ -1835,17 +1836,24 @@ static void run_timers(pl_engine *e)
     }
 }
 
+/* How often record_overdue looks at the slot queues. */
+#define OVERDUE_CHECK_S 0.1
+
 /*
  * Requests that have waited PAYLINK_SLOT_WAIT_RECORD_MS for a bureau slot without a row are
  * recorded as 'received' (a backlog an operator can see) and then wait the usual way. They
  * were queued in time order with the same wait, so in each queue the first one not yet due
- * ends the search: a turn costs what is due, not what waits.
+ * ends the search; the queues are looked at ten times a second at most, so a long queue of
+ * requests already recorded is not walked on every turn.
  */
 static void record_overdue(pl_engine *e)
 {
     if (e->n_unrecorded == 0)
         return;
     double now = now_s();
+    if (now < e->overdue_check)
+        return;
+    e->overdue_check = now + OVERDUE_CHECK_S;
     for (size_t i = 0; i < e->nslots; i++) {
         slot *s = &e->slots[i];
         job *prev = NULL;
