@@ -266,9 +266,8 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, bench *b)
         /*
          * The reply consumer fetches as the workers do (common/kafka.c): the fetch defaults of
          * config.h, or what the environment gives the workers (PAYLINK_KAFKA_FETCH_WAIT_MS,
-         * PAYLINK_KAFKA_FETCH_MIN_BYTES; the mock broker's .dev/env asks for a 10 ms wait).
-         * An upstream system reading its replies one fetch per message would cost the broker
-         * more than paylink does.
+         * PAYLINK_KAFKA_FETCH_MIN_BYTES; the mock broker's .dev/env asks for a 10 ms wait), so
+         * a run that tunes the workers' fetches tunes the harness's alike.
          */
         char wait[16], min[16];
         snprintf(wait, sizeof wait, "%ld",
