@@ -1,8 +1,8 @@
 # tests/e2e/lib.sh: helpers for the end-to-end tests, sourced by tests/e2e/test_*.sh.
 #
-# A test runs against an environment started by tools/dev: `tools/dev test` exports the
-# variables of .dev/test/env before running ctest; by hand, after `tools/dev up`, this file
-# sources .dev/env itself (or the file named by $PAYLINK_ENV_FILE).
+# A test runs against an environment started by tools/dev: under `tools/dev test`, the one CTest
+# gives it (.dev/test or .dev/test2, below); by hand, after `tools/dev up`, this file sources
+# .dev/env itself (or the file named by $PAYLINK_ENV_FILE).
 #
 # Convention: a test prints one "ok - ..." line per check and exits non-zero at the first
 # failed check, with a "not ok - ..." line saying what was expected and what came:
@@ -22,6 +22,36 @@ set -euo pipefail
 
 PL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PL_TEST=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+
+# Under `tools/dev test` the e2e tests run two at a time, each in an environment of its own:
+# CTest gives a test its environment as resource "env" (CTEST_RESOURCE_GROUP_0_ENV =
+# "id:test2,slots:1"), the name of a folder under $PAYLINK_TEST_ENV_ROOT. A test given several
+# (RESOURCE_GROUPS "2,env:1": test_no_card_data, which sweeps what the others left) runs in
+# each at once, their outputs shown one after the other, and fails when any run fails.
+if [ -n "${CTEST_RESOURCE_GROUP_COUNT:-}" ] && [ -n "${PAYLINK_TEST_ENV_ROOT:-}" ]; then
+    if [ -z "${PL_ENV_GROUP:-}" ] && ((CTEST_RESOURCE_GROUP_COUNT > 1)); then
+        _rc=0 _out=$(mktemp -d) _pids=()
+        for ((_g = 0; _g < CTEST_RESOURCE_GROUP_COUNT; _g++)); do
+            PL_ENV_GROUP=$_g bash "$0" "$@" >"$_out/$_g" 2>&1 &
+            _pids+=($!)
+        done
+        for ((_g = 0; _g < CTEST_RESOURCE_GROUP_COUNT; _g++)); do
+            wait "${_pids[_g]}" || _rc=1
+            cat "$_out/$_g"
+        done
+        rm -rf "$_out"
+        exit "$_rc"
+    fi
+    _v=CTEST_RESOURCE_GROUP_${PL_ENV_GROUP:-0}_ENV
+    _v=${!_v:-}
+    [[ $_v =~ ^id:([a-z0-9_]+), ]] || {
+        echo "not ok - $PL_TEST: CTest gave no environment ($_v)" >&2
+        exit 1
+    }
+    PAYLINK_ENV_FILE=$PAYLINK_TEST_ENV_ROOT/${BASH_REMATCH[1]}/env
+    echo "# $PL_TEST in $PAYLINK_TEST_ENV_ROOT/${BASH_REMATCH[1]}"
+    unset _v _g _rc
+fi
 
 if [ -n "${PAYLINK_ENV_FILE:-}" ]; then
     . "$PAYLINK_ENV_FILE"
