@@ -133,8 +133,7 @@ static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *er
          * this timeout (60 s by default), the worker without partitions all that time
          * (tests/e2e/test_auth_broker_outage.sh). 10 s bounds that stall and is still far
          * above a healthy broker's answer time (fetches wait 500 ms at most). */
-        set(conf, "socket.timeout.ms", "10000", errstr, errstr_size) ||
-        env_props(conf, errstr, errstr_size)) {
+        set(conf, "socket.timeout.ms", "10000", errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -150,8 +149,10 @@ rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_
     rd_kafka_conf_t *conf = base_conf(c, "p", errstr, errstr_size);
     if (!conf)
         return NULL;
-    if (set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        set(conf, "linger.ms", "2", errstr, errstr_size)) {
+    /* Our defaults, then the operator's PAYLINK_RDKAFKA_* (which may change them), then what
+     * correctness needs: no duplicate or reordered reply on a retry. */
+    if (set(conf, "linger.ms", "2", errstr, errstr_size) || env_props(conf, errstr, errstr_size) ||
+        set(conf, "enable.idempotence", "true", errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -179,10 +180,9 @@ rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *o
     snprintf(session, sizeof session, "%d", c->session_timeout_ms);
     snprintf(heartbeat, sizeof heartbeat, "%d",
              c->session_timeout_ms / 10 < 3000 ? c->session_timeout_ms / 10 : 3000);
-    if (set(conf, "group.id", group, errstr, errstr_size) ||
-        set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr, errstr_size) ||
-        set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-        set(conf, "enable.auto.commit", "true", errstr, errstr_size) ||
+    /* Our defaults first, then the operator's PAYLINK_RDKAFKA_* (which may change them), then
+     * what correctness needs (below). */
+    if (set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr, errstr_size) ||
         set(conf, "auto.commit.interval.ms", "1000", errstr, errstr_size) ||
         set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
         set(conf, "session.timeout.ms", session, errstr, errstr_size) ||
@@ -197,7 +197,13 @@ rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *o
          * holds an empty fetch for its whole wait, so tools/dev gives it 10 ms (config.h). */
         set(conf, "fetch.min.bytes", fetch_min, errstr, errstr_size) ||
         set(conf, "fetch.wait.max.ms", fetch_wait, errstr, errstr_size) ||
-        set(conf, "statistics.interval.ms", stats ? "5000" : "0", errstr, errstr_size)) {
+        set(conf, "statistics.interval.ms", stats ? "5000" : "0", errstr, errstr_size) ||
+        env_props(conf, errstr, errstr_size) ||
+        /* An offset is stored only once its request is answered (offsets.c), and committed
+         * from there: a request is never skipped. */
+        set(conf, "group.id", group, errstr, errstr_size) ||
+        set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
+        set(conf, "enable.auto.commit", "true", errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

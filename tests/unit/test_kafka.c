@@ -179,6 +179,38 @@ static void test_message_max_bytes(void **state)
     assert_int_equal(pl_kafka_message_max_bytes(NULL), 1000000);
 }
 
+/* An operator's PAYLINK_RDKAFKA_* changes our defaults (linger.ms, fetch sizes), never what
+ * correctness needs (the idempotent producer, offsets stored only once a request is answered). */
+static void test_operator_properties(void **state)
+{
+    (void)state;
+    pl_config c = test_config();
+    c.fetch_wait_ms = 500;
+    char err[256] = "";
+    setenv("PAYLINK_RDKAFKA_LINGER_MS", "7", 1);
+    setenv("PAYLINK_RDKAFKA_ENABLE_IDEMPOTENCE", "false", 1);
+    setenv("PAYLINK_RDKAFKA_FETCH_WAIT_MAX_MS", "30", 1);
+    setenv("PAYLINK_RDKAFKA_ENABLE_AUTO_OFFSET_STORE", "true", 1);
+    setenv("PAYLINK_RDKAFKA_GROUP_ID", "someone-else", 1);
+    rd_kafka_t *p = pl_kafka_producer_new(&c, NULL, no_dr, NULL, err, sizeof err);
+    rd_kafka_t *k =
+        pl_kafka_consumer_new(&c, "paylink-auth", NULL, no_rebalance, NULL, err, sizeof err);
+    unsetenv("PAYLINK_RDKAFKA_LINGER_MS");
+    unsetenv("PAYLINK_RDKAFKA_ENABLE_IDEMPOTENCE");
+    unsetenv("PAYLINK_RDKAFKA_FETCH_WAIT_MAX_MS");
+    unsetenv("PAYLINK_RDKAFKA_ENABLE_AUTO_OFFSET_STORE");
+    unsetenv("PAYLINK_RDKAFKA_GROUP_ID");
+    assert_non_null(p);
+    assert_non_null(k);
+    conf_is(p, "linger.ms", "7");
+    conf_is(p, "enable.idempotence", "true");
+    conf_is(k, "fetch.wait.max.ms", "30");
+    conf_is(k, "enable.auto.offset.store", "false");
+    conf_is(k, "group.id", "paylink-auth");
+    rd_kafka_destroy(p);
+    rd_kafka_destroy(k);
+}
+
 static void test_consumer_settings(void **state)
 {
     (void)state;
@@ -319,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_lag_edge_values),     cmocka_unit_test(test_producer_settings),
         cmocka_unit_test(test_consumer_settings),   cmocka_unit_test(test_classify_publish_errors),
         cmocka_unit_test(test_message_max_bytes),   cmocka_unit_test(test_consumer_close_bounded),
+        cmocka_unit_test(test_operator_properties),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     /* Lets librdkafka's background threads finish so leak checkers see a clean exit. */
