@@ -32,7 +32,9 @@ unrefuse() {
 pl_on_exit unrefuse
 
 metrics() { curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics"; }
-failed_total() { metrics | awk '$1 ~ /^paylink_requests_failed_total/ {print $2; exit}'; }
+# awk reads to the end: leaving early could cut curl's pipe mid-body (SIGPIPE, a failure under
+# pipefail: this test failed so once, on a loaded box).
+failed_total() { metrics | awk '$1 ~ /^paylink_requests_failed_total/ && !n++ {print $2}'; }
 failed_before=$(failed_total)
 
 # Refused while recording: nothing was written and nothing sent, so the answer is a final error.
