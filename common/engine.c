@@ -106,6 +106,7 @@ struct job {
     bool owner_recheck;      /* the next re-read is one of the waits for an owner in flight */
     double owner_deadline;   /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
     char owner_attempt[112]; /* the row's sent_by when owner_deadline was set */
+    bool unknown_tried;      /* finish_unknown was tried: a failure now gives the request up */
     double due;  /* JS_WAITING: next re-read; JS_QUEUED unrecorded: when it is recorded anyway */
     outmsg *out; /* messages still to produce */
     const char *outcome; /* metrics label */
@@ -971,6 +972,19 @@ static void job_fail(job *j, const char *why, bool unsent)
 {
     pl_engine *e = j->pub.eng;
     const char *id = j->pub.req.request_id[0] ? j->pub.req.request_id : NULL;
+    /* Its row may still be open ('received' or 'sent': the bureau may have acted). First, once,
+     * the row becomes 'unknown' with a required response (guarded: only an open row does), so
+     * the resolver settles it and publishes the `resolved` reply the `timeout` promises; a row
+     * answered meanwhile is answered from. Only when that too fails is the request given up. */
+    if (!unsent && !j->unknown_tried) {
+        PL_ERROR(id, "request could not be finished (%s); its outcome is left to the resolver",
+                 why);
+        /* A database error may quote the values of a row: scrubbed as log lines are. */
+        char detail[300];
+        pl_card_scrub_copy(detail, sizeof detail, why, strlen(why), e->cfg.log_mask);
+        finish_unknown(j, "not_finished", detail, PL_ST_TIMEOUT);
+        return;
+    }
     PL_ERROR(id,
              "request given up (%s); answered %s, dead-letter copy sent, its offset released, its "
              "row (if any) is left for an operator",
@@ -1070,6 +1084,7 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
 {
     pl_engine *e = j->pub.eng;
     pl_reply *r = &j->pub.reply;
+    j->unknown_tried = true;
     memset(r, 0, sizeof *r);
     once_wipe(j); /* an answer that could not be stored gives nothing out */
     r->status = status;
@@ -1769,6 +1784,7 @@ static void replay(job *j, const char *stored, const char *stored_followups)
     pl_engine *e = j->pub.eng;
     char *again = pl_reply_mark_replayed(stored);
     if (!again) {
+        j->unknown_tried = true; /* the row is settled: nothing to leave to the resolver */
         job_fail(j, "its stored reply is unreadable", false);
         return;
     }
@@ -1948,6 +1964,7 @@ static void on_checked(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     row_view v;
     if (!read_row(pl_db_unit_result(u, 0), &v)) {
+        j->unknown_tried = true; /* no row to leave to the resolver */
         job_fail(j, "its row is gone", false);
         return;
     }

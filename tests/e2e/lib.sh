@@ -324,6 +324,30 @@ pl_sql() {
     printf '%s\n' "$sql" | psql -X -A -t -q -v ON_ERROR_STOP=1 "${vars[@]}" -d "$PAYLINK_DB"
 }
 
+# pl_db_refuse TABLE NAME CONDITION: from now on the database refuses every INSERT or UPDATE of
+# TABLE (a transaction table: order_number, status) for which CONDITION holds (SQL over TG_OP and
+# NEW), raising "test refuses <insert|update> of order <order> (status <status>)"; until
+# pl_db_refuse_end TABLE NAME, or the end of the test.
+pl_db_refuse() {
+    local table=$1 name=$2 cond=$3
+    pl_sql "CREATE FUNCTION pl_test_refuse_$name() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    IF $cond THEN
+        RAISE EXCEPTION 'test refuses % of order % (status %)', lower(TG_OP), NEW.order_number,
+            NEW.status;
+    END IF;
+    RETURN NEW;
+END \$\$;
+CREATE TRIGGER pl_test_refuse_$name BEFORE INSERT OR UPDATE ON $table
+    FOR EACH ROW EXECUTE FUNCTION pl_test_refuse_$name();" >/dev/null
+    pl_on_exit "pl_db_refuse_end $table $name"
+}
+
+pl_db_refuse_end() {
+    pl_sql "DROP TRIGGER IF EXISTS pl_test_refuse_$2 ON $1" >/dev/null &&
+        pl_sql "DROP FUNCTION IF EXISTS pl_test_refuse_$2()" >/dev/null
+}
+
 # pg_dump_text: the whole database (schema and rows) as SQL text, to search for card data.
 pg_dump_text() { pg_dump --no-owner --no-privileges -d "$PAYLINK_DB"; }
 
