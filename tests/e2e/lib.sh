@@ -240,6 +240,30 @@ pl_card_forms() {
     done
 }
 
+# pl_wait_replies WORKER TIMEOUT_S REQUEST_ID...: waits until every REQUEST_ID has a reply on
+# WORKER's reply topic and prints the first reply of each, one a line, in the order given. One
+# read of the topic a round for all of them (pl_wait_reply starts a consumer per request: for
+# 30 requests on a loaded box that was most of a test's time). Fails naming what is missing.
+pl_wait_replies() {
+    local worker=$1 timeout=$2 deadline=$((SECONDS + $2)) ids got missing
+    shift 2
+    ids=$(printf '%s\n' "$@" | jq -Rsc 'split("\n") | map(select(. != ""))')
+    while :; do
+        got=$(pl_messages "$(pl_topic "$worker" reply)" |
+            jq -Rc --argjson ids "$ids" 'fromjson? | select(type == "object" and
+                (.request_id? as $r | $r != null and ($ids | index([$r])) != null))')
+        missing=$(jq -rs --argjson ids "$ids" '$ids - map(.request_id) | join(" ")' <<<"$got")
+        [ -n "$missing" ] || break
+        if ((SECONDS >= deadline)); then
+            echo "pl_wait_replies: no $worker reply within $timeout s for: $missing" >&2
+            return 1
+        fi
+        sleep 1
+    done
+    jq -cs --argjson ids "$ids" '. as $all | $ids[] as $id |
+        first($all[] | select(.request_id == $id))' <<<"$got"
+}
+
 # pl_messages TOPIC (alias pl_topic_dump): every message on TOPIC so far, raw, one per line.
 pl_messages() {
     kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$1" -o beginning -e -q -f '%s\n' 2>/dev/null

@@ -39,10 +39,11 @@ for round in "${rounds[@]}"; do
     pause) pl_kafka pause; sleep 8; pl_kafka resume ;;
     esac
 
-    for ((i = 0; i < n; i++)); do
-        r=$(pl_wait_reply auth "bo-$tag-$i" 120) || fail "$round: no reply for bo-$tag-$i"
-        assert_json .status approved "$r" >/dev/null
-    done
+    ids=()
+    for ((i = 0; i < n; i++)); do ids+=("bo-$tag-$i"); done
+    replies=$(pl_wait_replies auth 120 "${ids[@]}") || fail "$round: not every request answered"
+    assert_eq "$(jq -s 'map(select(.status == "approved")) | length' <<<"$replies")" "$n" \
+        "$round: every request approved" >/dev/null
     pass "$round: all $n requests answered after the outage"
     assert_eq "$(pl_ledger | jq --arg p "bo-$tag-" '[.[] | select(.op == "auth" and (.ref | startswith($p)))] | length')" "$n" "$round: one authorization per request"
     assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIKE 'bo-$tag-%'")" 0 "$round: no required responses"

@@ -21,15 +21,19 @@ for k in $(seq 1 8); do
 done
 
 approved=0 unknown=0
+ids=()
+for ((i = 0; i < n; i++)); do ids+=("dbo-$run-$i"); done
+out=$(pl_wait_replies auth 120 "${ids[@]}") || fail "not every request answered"
+mapfile -t replies <<<"$out"
+# The ledger once every request is answered: what the bureau did for each.
 ledger=$(pl_ledger)
 for ((i = 0; i < n; i++)); do
-    id="dbo-$run-$i"
-    r=$(pl_wait_reply auth "$id" 120)
+    id=${ids[i]} r=${replies[i]}
     charged=$(jq --arg r "$id" '[.[] | select(.op == "auth" and .ref == $r)] | length' <<<"$ledger")
     case $(jq -r .status <<<"$r") in
     approved)
         approved=$((approved + 1))
-        [ "$(pl_ledger_count "$id" auth)" = 1 ] || fail "$id approved but charged $(pl_ledger_count "$id" auth) times"
+        [ "$charged" = 1 ] || fail "$id approved but charged $charged times"
         ;;
     timeout)
         unknown=$((unknown + 1))

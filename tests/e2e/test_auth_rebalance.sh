@@ -37,10 +37,11 @@ kill -0 "$pid2" 2>/dev/null && fail "the second replica did not stop"
 wait "$pid2" || fail "the second replica exited with an error"
 pid2=
 
-for ((i = 0; i < n; i++)); do
-    r=$(pl_wait_reply auth "rb-$run-$i" 90)
-    assert_json .status approved "$r" >/dev/null
-done
+ids=()
+for ((i = 0; i < n; i++)); do ids+=("rb-$run-$i"); done
+replies=$(pl_wait_replies auth 90 "${ids[@]}") || fail "not every request answered"
+assert_eq "$(jq -s 'map(select(.status == "approved")) | length' <<<"$replies")" "$n" \
+    "every request approved" >/dev/null
 pass "all $n requests answered"
 assert_eq "$(pl_ledger | jq --arg p "rb-$run-" '[.[] | select(.op == "auth" and (.ref | startswith($p)))] | length')" "$n" "one authorization per request"
 assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIKE 'rb-$run-%'")" 0 "no required responses"
