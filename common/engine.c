@@ -975,8 +975,10 @@ static void job_fail(job *j, const char *why, bool unsent)
     /* Its row may still be open ('received' or 'sent': the bureau may have acted). First, once,
      * the row becomes 'unknown' with a required response (guarded: only an open row does), so
      * the resolver settles it and publishes the `resolved` reply the `timeout` promises; a row
-     * answered meanwhile is answered from. Only when that too fails is the request given up. */
-    if (!unsent && !j->unknown_tried) {
+     * answered meanwhile is answered from. Only when that too fails is the request given up.
+     * Not for a request validation refused (JS_LOOKING): the row its request_id finds may be
+     * another request's, which this one never marks. */
+    if (!unsent && !j->unknown_tried && j->state != JS_LOOKING) {
         PL_ERROR(id, "request could not be finished (%s); its outcome is left to the resolver",
                  why);
         /* A database error may quote the values of a row: scrubbed as log lines are. */
