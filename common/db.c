@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "log.h"
 
 /* A batch of at most this many units, so one turn cannot build an unbounded segment. */
@@ -41,18 +43,27 @@ struct pl_db_unit {
     void *arg;
     exec *ex;
     int n, cap;
-    bool solo;     /* send in a segment of its own (after a failed batch) */
-    int conflicts; /* times it was sent again after a deadlock or serialization failure */
+    bool solo;         /* send in a segment of its own (after a failed batch) */
+    bool taken;        /* sent already, as a member of a merged statement (send_batch) */
+    pl_db_unit *gnext; /* the next member of its merged statement */
+    int conflicts;     /* times it was sent again after a deadlock or serialization failure */
     pl_db_unit *next;
 };
+
+/* A statement sent: execution ex of unit u, or (group > 0) one merged statement for the
+ * first execution of u and of the group - 1 units after it on u's gnext chain. */
+typedef struct sent {
+    pl_db_unit *u;
+    int ex;
+    int group;
+} sent;
 
 typedef struct batch {
     pl_db_unit *head;
     int nunits;
-    int nq;  /* statements in the batch */
-    int cur; /* statement whose results are being read */
-    pl_db_unit *cur_unit;
-    int cur_ex;
+    int nq;     /* statements in the batch */
+    int cur;    /* statement whose results are being read */
+    sent *sent; /* nq entries */
     bool awaiting_sync;
     bool failed;
     bool stale; /* a statement failed because a schema change outdated its prepared form */
@@ -66,6 +77,8 @@ struct pl_db {
     char *conninfo;
     const pl_db_stmt *stmts;
     size_t nstmts;
+    int *many; /* per statement, the index of its merged form ("NAME:many"); -1 when none */
+    pl_db_counts counts;
     PGconn *conn;
     pl_db_unit *q_head, *q_tail; /* submitted, not sent */
     batch *b_head, *b_tail;      /* sent, results pending */
@@ -139,7 +152,20 @@ pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, c
     db->conninfo = strdup(conninfo ? conninfo : "");
     db->stmts = stmts;
     db->nstmts = nstmts;
-    if (!db->conninfo || db_connect(db, errstr, errstr_size) != 0) {
+    db->many = malloc((nstmts ? nstmts : 1) * sizeof *db->many);
+    bool nomem = !db->conninfo || !db->many;
+    for (size_t i = 0; i < nstmts && !nomem; i++) {
+        db->many[i] = -1;
+        size_t len = strlen(stmts[i].name);
+        for (size_t k = 0; k < nstmts; k++)
+            if (strncmp(stmts[k].name, stmts[i].name, len) == 0 &&
+                strcmp(stmts[k].name + len, ":many") == 0)
+                db->many[i] = (int)k;
+    }
+    if (nomem)
+        pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (nomem || db_connect(db, errstr, errstr_size) != 0) {
+        free(db->many);
         free(db->conninfo);
         free(db);
         return NULL;
@@ -267,6 +293,12 @@ static void requeue_front(pl_db *db, pl_db_unit *head, bool solo)
         db->q_tail = last;
 }
 
+static void batch_free(batch *b)
+{
+    free(b->sent);
+    free(b);
+}
+
 static void call_back(pl_db *db, pl_db_unit *u, int err, const char *msg)
 {
     db->pending--;
@@ -287,14 +319,14 @@ static void db_disconnect(pl_db *db, const char *why)
             bs[nb++] = b;
         } else {
             requeue_front(db, b->head, false);
-            free(b);
+            batch_free(b);
         }
         b = next;
     }
     while (nb > 0) {
         batch *b = bs[--nb];
         requeue_front(db, b->head, false);
-        free(b);
+        batch_free(b);
     }
     db->b_head = db->b_tail = NULL;
     PQfinish(db->conn);
@@ -310,6 +342,145 @@ static void db_try_flush(pl_db *db)
         db_disconnect(db, PQerrorMessage(db->conn));
     else
         db->want_write = rc == 1;
+}
+
+/* The merged form of the statement named name: its index; -1 when it has none. */
+static int mergeable(const pl_db *db, const char *name)
+{
+    for (size_t i = 0; i < db->nstmts; i++)
+        if (strcmp(db->stmts[i].name, name) == 0)
+            return db->many[i];
+    return -1;
+}
+
+/* The key of unit u's execution i: its $1; NULL when it has none. */
+static const char *key_of(const pl_db_unit *u, int i)
+{
+    return u->ex[i].nparams > 0 ? u->ex[i].params[0] : NULL;
+}
+
+/* True when some unit of the chain from first has key k. */
+static bool chain_has(const pl_db_unit *first, const char *k)
+{
+    for (const pl_db_unit *w = first; w; w = w->gnext)
+        if (strcmp(key_of(w, 0), k) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Gathers the units of batch b that go in u's merged statement (u is one execution of a
+ * statement with a merged form) on u's gnext chain, marking them taken; returns how many.
+ * A unit after u joins when it is one execution of the same statement whose key no member
+ * has and no unit it would overtake uses as its $1 (a merged statement only touches its keys'
+ * rows, db.h): moving it up to u's place then changes nothing another unit of the batch sees.
+ * The scan is bounded, and stops at a unit whose executions do not all have a key.
+ */
+static int gather(pl_db_unit *u)
+{
+    const char *blocked[PL_DB_MAX_BATCH_UNITS];
+    int nblocked = 0, group = 1, scanned = 0;
+    pl_db_unit *last = u;
+    u->gnext = NULL;
+    u->taken = true;
+    const exec *f = &u->ex[0];
+    for (pl_db_unit *v = u->next; v && group < PL_DB_MAX_MERGE && scanned < 2 * PL_DB_MAX_MERGE;
+         v = v->next, scanned++) {
+        if (v->taken)
+            continue; /* sent before u's statement, as before */
+        const exec *e = v->n == 1 ? &v->ex[0] : NULL;
+        bool fits = e && !v->solo && e->nparams == f->nparams && key_of(v, 0) &&
+                    strcmp(e->name, f->name) == 0 && !chain_has(u, key_of(v, 0));
+        for (int i = 0; fits && i < nblocked; i++)
+            if (strcmp(blocked[i], key_of(v, 0)) == 0)
+                fits = false;
+        if (fits) {
+            v->taken = true;
+            v->gnext = NULL;
+            last->gnext = v;
+            last = v;
+            group++;
+            continue;
+        }
+        /* v stays where it is: what comes after it must not overtake it on its keys. */
+        for (int i = 0; i < v->n; i++) {
+            if (!key_of(v, i) || nblocked == PL_DB_MAX_BATCH_UNITS)
+                return group;
+            blocked[nblocked++] = key_of(v, i);
+        }
+    }
+    return group;
+}
+
+/* The merged statement's $1 for the chain from first (db.h, "NAME:many"); NULL on OOM. */
+static json_object *merged_param(const pl_db_unit *first, int n)
+{
+    json_object *all = json_object_new_array_ext(n);
+    for (const pl_db_unit *u = first; all && u; u = u->gnext) {
+        const exec *e = &u->ex[0];
+        json_object *row = json_object_new_array_ext(e->nparams);
+        for (int k = 0; row && k < e->nparams; k++) {
+            json_object *v = NULL;
+            if (e->params[k] && !(v = json_object_new_string(e->params[k]))) {
+                json_object_put(row);
+                row = NULL;
+            } else if (json_object_array_add(row, v) != 0) {
+                json_object_put(v);
+                json_object_put(row);
+                row = NULL;
+            }
+        }
+        if (!row || json_object_array_add(all, row) != 0) {
+            json_object_put(row);
+            json_object_put(all);
+            all = NULL;
+        }
+    }
+    return all;
+}
+
+/*
+ * Sends a batch's statements in unit order, each execution of each unit, except that the
+ * executions of a statement with a merged form go together as one merged statement (gather).
+ * Returns 0, or -1 when libpq refused to queue a statement (the connection is broken).
+ */
+static int send_batch(pl_db *db, batch *b)
+{
+    b->nq = 0;
+    for (pl_db_unit *u = b->head; u; u = u->next)
+        u->taken = false;
+    for (pl_db_unit *u = b->head; u; u = u->next) {
+        if (u->taken)
+            continue;
+        int st = u->n == 1 && !u->solo && key_of(u, 0) ? mergeable(db, u->ex[0].name) : -1;
+        int group = st >= 0 ? gather(u) : 1;
+        json_object *param = group > 1 ? merged_param(u, group) : NULL;
+        if (param) {
+            const char *text = json_object_to_json_string_ext(
+                param, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+            int ok =
+                text && PQsendQueryPrepared(db->conn, db->stmts[st].name, 1, &text, NULL, NULL, 0);
+            json_object_put(param);
+            if (!ok)
+                return -1;
+            b->sent[b->nq++] = (sent){.u = u, .ex = 0, .group = group};
+            db->counts.statements++;
+            db->counts.merged_executions += (unsigned long long)group;
+            continue;
+        }
+        if (group > 1) /* out of memory for the merged form: its members go one by one */
+            for (pl_db_unit *v = u->gnext; v; v = v->gnext)
+                v->taken = false;
+        u->taken = true;
+        for (int i = 0; i < u->n; i++) {
+            if (!PQsendQueryPrepared(db->conn, u->ex[i].name, u->ex[i].nparams,
+                                     (const char *const *)u->ex[i].params, NULL, NULL, 0))
+                return -1;
+            b->sent[b->nq++] = (sent){.u = u, .ex = i, .group = 0};
+            db->counts.statements++;
+        }
+    }
+    return 0;
 }
 
 void pl_db_flush(pl_db *db)
@@ -343,21 +514,15 @@ void pl_db_flush(pl_db *db)
             b->nunits++;
             b->nq += u->n;
         }
-        bool send_failed = false;
-        for (pl_db_unit *u = b->head; u && !send_failed; u = u->next) {
-            for (int i = 0; i < u->n; i++) {
-                if (!PQsendQueryPrepared(db->conn, u->ex[i].name, u->ex[i].nparams,
-                                         (const char *const *)u->ex[i].params, NULL, NULL, 0)) {
-                    send_failed = true;
-                    break;
-                }
-            }
+        b->sent = malloc((size_t)(b->nq ? b->nq : 1) * sizeof *b->sent);
+        if (!b->sent) {
+            requeue_front(db, b->head, false);
+            free(b);
+            return; /* try again next turn */
         }
+        bool send_failed = send_batch(db, b) != 0;
         if (!send_failed && PQpipelineSync(db->conn) != 1)
             send_failed = true;
-        b->cur_unit = b->head;
-        while (b->cur_unit && b->cur_unit->n == 0)
-            b->cur_unit = b->cur_unit->next;
         b->awaiting_sync = b->nq == 0;
         if (db->b_tail)
             db->b_tail->next = b;
@@ -400,7 +565,7 @@ static void batch_complete(pl_db *db, batch *b)
          * must not give its requests up). The back-off between reconnects bounds a repeat. */
         db_disconnect(db, "a schema change outdated the prepared statements; preparing again");
         requeue_front(db, b->head, false);
-        free(b);
+        batch_free(b);
         return;
     }
     if (!b->failed) {
@@ -426,7 +591,41 @@ static void batch_complete(pl_db *db, batch *b)
         /* Find the culprit by sending each unit on its own. */
         requeue_front(db, b->head, true);
     }
-    free(b);
+    batch_free(b);
+}
+
+/*
+ * A merged statement's result, shared out: each unit of the group gets a result of the same
+ * columns holding the rows whose first column is its key. Returns 0 or -1 (out of memory).
+ */
+static int distribute(const sent *sn, const PGresult *r)
+{
+    int nf = PQnfields(r);
+    for (pl_db_unit *u = sn->u; u; u = u->gnext) {
+        PQclear(u->ex[0].res);
+        u->ex[0].res = PQcopyResult(r, PG_COPYRES_ATTRS);
+        if (!u->ex[0].res)
+            return -1;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        const char *key = nf > 0 ? PQgetvalue(r, row, 0) : "";
+        pl_db_unit *v = sn->u;
+        while (v && strcmp(v->ex[0].params[0], key) != 0)
+            v = v->gnext;
+        if (!v) {
+            PL_ERROR(NULL, "%s: a merged row's key matches no execution", sn->u->ex[0].name);
+            return -1;
+        }
+        PGresult *mine = v->ex[0].res;
+        int t = PQntuples(mine);
+        for (int f = 0; f < nf; f++) {
+            bool null = PQgetisnull(r, row, f);
+            if (!PQsetvalue(mine, t, f, null ? NULL : PQgetvalue(r, row, f),
+                            null ? -1 : PQgetlength(r, row, f)))
+                return -1;
+        }
+    }
+    return 0;
 }
 
 static void read_results(pl_db *db)
@@ -447,21 +646,26 @@ static void read_results(pl_db *db)
         }
         if (!r) {
             /* End of the current statement's results. */
-            b->cur++;
-            b->cur_ex++;
-            while (b->cur_unit && b->cur_ex >= b->cur_unit->n) {
-                b->cur_unit = b->cur_unit->next;
-                b->cur_ex = 0;
-            }
-            if (b->cur >= b->nq)
+            if (++b->cur >= b->nq)
                 b->awaiting_sync = true;
             continue;
         }
+        sent *sn = &b->sent[b->cur];
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-            exec *e = &b->cur_unit->ex[b->cur_ex];
-            PQclear(e->res);
-            e->res = r;
+            if (sn->group > 0) {
+                if (distribute(sn, r) != 0) {
+                    b->failed = true;
+                    if (!b->errmsg[0])
+                        snprintf(b->errmsg, sizeof b->errmsg, "%s: out of memory",
+                                 sn->u->ex[0].name);
+                }
+                PQclear(r);
+            } else {
+                exec *e = &sn->u->ex[sn->ex];
+                PQclear(e->res);
+                e->res = r;
+            }
         } else {
             if (stale_statement(r))
                 b->stale = true;
@@ -470,8 +674,8 @@ static void read_results(pl_db *db)
                 size_t len = strlen(m);
                 while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
                     len--;
-                snprintf(b->errmsg, sizeof b->errmsg, "%s: %.*s", b->cur_unit->ex[b->cur_ex].name,
-                         (int)len, m);
+                snprintf(b->errmsg, sizeof b->errmsg, "%s%s: %.*s", sn->u->ex[sn->ex].name,
+                         sn->group > 0 ? " (merged)" : "", (int)len, m);
                 const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
                 snprintf(b->sqlstate, sizeof b->sqlstate, "%s", code ? code : "");
             }
@@ -637,6 +841,11 @@ double pl_db_last_batch_ms(const pl_db *db)
     return db->last_batch_ms;
 }
 
+pl_db_counts pl_db_get_counts(const pl_db *db)
+{
+    return db->counts;
+}
+
 void pl_db_destroy(pl_db *db)
 {
     if (!db)
@@ -648,7 +857,7 @@ void pl_db_destroy(pl_db *db)
             call_back(db, u, PL_ERR_STATE, "database closed");
             u = un;
         }
-        free(b);
+        batch_free(b);
         b = next;
     }
     for (pl_db_unit *u = db->q_head; u;) {
@@ -658,6 +867,7 @@ void pl_db_destroy(pl_db *db)
     }
     PQfinish(db->conn);
     PQfinish(db->rc_conn);
+    free(db->many);
     free(db->conninfo);
     free(db);
 }

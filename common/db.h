@@ -40,12 +40,30 @@ typedef struct pl_db_unit pl_db_unit;
 /* err 0: committed, results readable with pl_db_unit_result. err < 0: failed; errmsg says why. */
 typedef void (*pl_db_unit_cb)(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
-/* A statement the engine or a spec prepares once per connection (and again after reconnects). */
+/*
+ * A statement the engine or a spec prepares once per connection (and again after reconnects).
+ *
+ * A statement named "NAME:many" is the merged form of statement NAME: the same statement for
+ * many executions at once, so that a batch holding many executions of NAME pays PostgreSQL's
+ * per-statement work (executor start-up, the table's CHECK constraints read back from their
+ * text, a protocol round) once instead of once per request. Its one parameter, $1, is a jsonb
+ * array with an element per execution, each an array of that execution's parameters in order
+ * (strings, or null for SQL NULL). It must return NAME's columns, the first of them the
+ * execution's key (its $1, as text), which tells whose rows are whose. pl_db uses it for
+ * consecutive units that are each one execution of NAME with distinct, non-null keys; each
+ * unit then sees, as its result, the rows of its own key. So it is only for statements whose
+ * executions on distinct keys do not see each other (each touches its key's rows only) and
+ * whose result is its rows (not a command tag). When the merged statement fails, the batch's
+ * units are sent again one by one with NAME, as after any failed batch.
+ */
 typedef struct pl_db_stmt {
     const char *name;
     const char *sql;
     int nparams;
 } pl_db_stmt;
+
+/* At most this many executions in one merged statement. */
+#define PL_DB_MAX_MERGE 128
 
 /*
  * Connects synchronously (start-up), switches the connection to non-blocking pipeline mode
@@ -93,5 +111,13 @@ size_t pl_db_pending(const pl_db *db);
 bool pl_db_connected(const pl_db *db);
 /* Milliseconds the last committed batch took (for the DB latency metric). */
 double pl_db_last_batch_ms(const pl_db *db);
+
+/* Statements sent since pl_db_new, and how many executions went in merged statements
+ * (see pl_db_stmt.many_sql). */
+typedef struct pl_db_counts {
+    unsigned long long statements;
+    unsigned long long merged_executions;
+} pl_db_counts;
+pl_db_counts pl_db_get_counts(const pl_db *db);
 
 #endif

@@ -166,6 +166,7 @@ struct pl_engine {
     pl_http *http;
     pl_oauth *oauth; /* bearer tokens of the bureaus that need them (oauth.h) */
     uint64_t oauth_ok_seen, oauth_failed_seen; /* its counters already in the metrics */
+    pl_db_counts db_seen;                      /* pl_db's counters already in the metrics */
     pl_services *services;
     pl_offsets *offsets;
     pl_metrics *metrics;
@@ -195,6 +196,7 @@ struct pl_engine {
     /* metrics */
     pl_counter *m_requests[8];
     pl_counter *m_oauth_ok, *m_oauth_failed;
+    pl_counter *m_db_statements, *m_db_merged;
     pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
         *m_publish_dropped, *m_failed, *m_rechecks;
     pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_rr_oldest, *m_backlog;
@@ -2574,6 +2576,10 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     pl_counter_add(e->m_oauth_ok, ok - e->oauth_ok_seen);
     pl_counter_add(e->m_oauth_failed, failed - e->oauth_failed_seen);
     e->oauth_ok_seen = ok;
+    pl_db_counts dc = pl_db_get_counts(e->db);
+    pl_counter_add(e->m_db_statements, dc.statements - e->db_seen.statements);
+    pl_counter_add(e->m_db_merged, dc.merged_executions - e->db_seen.merged_executions);
+    e->db_seen = dc;
     e->oauth_failed_seen = failed;
     if (fds[0].revents)
         drain_pipe(e->cpipe[0]);
@@ -2835,6 +2841,12 @@ static void register_metrics(pl_engine *e)
                                            "OAuth access token requests (External Payment "
                                            "Service), by result.",
                                            "result=failed");
+    e->m_db_statements = pl_metrics_counter(m, "paylink_db_statements_total",
+                                            "Statements sent to PostgreSQL.", NULL);
+    e->m_db_merged = pl_metrics_counter(
+        m, "paylink_db_merged_executions_total",
+        "Executions of a statement sent as part of a merged statement (one for many requests).",
+        NULL);
     e->m_in_flight = pl_metrics_gauge(m, "paylink_in_flight", "Requests in flight.", NULL);
     e->m_backlog = pl_metrics_gauge(m, "paylink_backlog", "Requests consumed, not started.", NULL);
     e->m_lag = pl_metrics_gauge(m, "paylink_consumer_lag", "Consumer lag (messages).", NULL);

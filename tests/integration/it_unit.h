@@ -9,10 +9,29 @@
 
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "engine.h"
+
+/* The plain connection to PAYLINK_DB a group setup opens (*conninfo set); NULL, said on
+ * stderr, when there is none. */
+static inline PGconn *it_admin_connect(const char **conninfo)
+{
+    *conninfo = getenv("PAYLINK_DB");
+    if (!*conninfo || !**conninfo) {
+        fprintf(stderr, "PAYLINK_DB is not set: integration tests need a migrated database\n");
+        return NULL;
+    }
+    PGconn *c = PQconnectdb(*conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to PAYLINK_DB: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
 
 typedef struct it_unit_rec {
     int calls, err, ntuples;
@@ -30,7 +49,7 @@ static void it_on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
 
 /* Runs one unit built by a spec function to its callback (20 s at most); fails the test when
  * the unit failed; returns the rows of its statement 0. */
-static int run_unit(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job *j)
+static inline int run_unit(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job *j)
 {
     it_unit_rec r;
     memset(&r, 0, sizeof r);

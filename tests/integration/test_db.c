@@ -44,6 +44,19 @@ static const pl_db_stmt stmts[] = {
     /* Fails with SQLSTATE $2 (40001, 40P01, ...) while paylink_test.db_flaky_seq is at most $1:
      * a unit that meets a conflict a given number of times (test_conflicts_sent_again). */
     {"flaky", "SELECT paylink_test.db_flaky($1::bigint, $2)", 2},
+    /* Keyed by $1 (k), with a merged form (db.h): inserts k unless it is there. */
+    {"put",
+     "INSERT INTO paylink_test.db_units (run, k, v) VALUES ($2, $1::int, $3) "
+     "ON CONFLICT (run, k) DO NOTHING RETURNING k::text, v",
+     3},
+    {"put:many",
+     "INSERT INTO paylink_test.db_units (run, k, v) "
+     "SELECT p->>1, (p->>0)::int, p->>2 FROM jsonb_array_elements($1::jsonb) AS e(p) "
+     "ON CONFLICT (run, k) DO NOTHING RETURNING k::text, v",
+     1},
+    /* Keyed by $1 too, without a merged form: sets k's value when k is there. */
+    {"set", "UPDATE paylink_test.db_units SET v = $3 WHERE run = $2 AND k = $1::int RETURNING v",
+     3},
 };
 
 static const char *g_conninfo;
@@ -117,6 +130,18 @@ static void submit_ins(pl_db *db, const char *stmt, int k, const char *v, rec *r
     char key[16];
     snprintf(key, sizeof key, "%d", k);
     const char *p[] = {g_run, key, v};
+    pl_db_unit *u = pl_db_unit_new(on_unit, r);
+    assert_non_null(u);
+    assert_int_equal(pl_db_unit_add(u, stmt, 3, p), 0);
+    pl_db_submit(db, u);
+}
+
+/* A unit of one execution of statement stmt ("put", "set": keyed by k), submitted. */
+static void submit_keyed(pl_db *db, const char *stmt, int k, const char *v, rec *r)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%d", k);
+    const char *p[] = {key, g_run, v};
     pl_db_unit *u = pl_db_unit_new(on_unit, r);
     assert_non_null(u);
     assert_int_equal(pl_db_unit_add(u, stmt, 3, p), 0);
@@ -640,6 +665,160 @@ static void test_new_errors(void **state)
     assert_non_null(strstr(err, "no_such_table_here"));
 }
 
+/* The value of this run's row k ("" when there is none). */
+static void value_of(int k, char *out, size_t outsize)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%d", k);
+    const char *p[] = {g_run, key};
+    PGresult *r =
+        PQexecParams(g_admin, "SELECT v FROM paylink_test.db_units WHERE run = $1 AND k = $2::int",
+                     2, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(out, outsize, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+}
+
+/*
+ * Units that are one execution each of a statement with a merged form go as one statement:
+ * each unit's callback sees its own rows (none for a key that was there), all of them commit
+ * in the batch's one transaction.
+ */
+static void test_merged(void **state)
+{
+    (void)state;
+    enum { N = 60 };
+    pl_db *db = new_db();
+    char k[16];
+    snprintf(k, sizeof k, "%d", 6007);
+    const char *p[] = {g_run, k};
+    admin_exec("INSERT INTO paylink_test.db_units (run, k, v) VALUES ($1, $2::int, 'before')", 2,
+               p);
+    static rec r[N];
+    memset(r, 0, sizeof r);
+    char v[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(v[i], sizeof v[i], "m%d", i);
+        submit_keyed(db, "put", 6000 + i, v[i], &r[i]);
+    }
+    pl_db_counts before = pl_db_get_counts(db);
+    pl_db_flush(db);
+    drive_idle(db, 30000);
+    pl_db_counts after = pl_db_get_counts(db);
+    assert_int_equal(after.statements - before.statements, 1);
+    assert_int_equal(after.merged_executions - before.merged_executions, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 1);
+        if (r[i].err != 0)
+            fail_msg("unit %d: %s", i, r[i].msg);
+        assert_int_equal(r[i].nres, 1);
+        char key[16];
+        snprintf(key, sizeof key, "%d", 6000 + i);
+        if (i == 7) { /* there already: DO NOTHING, no row */
+            assert_int_equal(r[i].ntuples[0], 0);
+            continue;
+        }
+        if (r[i].ntuples[0] != 1)
+            fail_msg("unit %d: %d rows", i, r[i].ntuples[0]);
+        assert_string_equal(r[i].val[0], key);
+    }
+    char got[64];
+    value_of(6007, got, sizeof got);
+    assert_string_equal(got, "before");
+    value_of(6031, got, sizeof got);
+    assert_string_equal(got, "m31");
+    assert_int_equal(rows_between(6000, 6000 + N - 1), N);
+    assert_int_equal(admin_long("SELECT count(DISTINCT xmin::text) FROM paylink_test.db_units "
+                                "WHERE run = $1 AND k BETWEEN 6000 AND 6059 AND v <> 'before'",
+                                g_run),
+                     1);
+    pl_db_destroy(db);
+}
+
+/*
+ * A merged statement gathers its executions at the first one's place, but never past a unit
+ * that uses the same key: the batch's effect stays that of its units in order. Two executions
+ * of one key are not merged together either.
+ */
+static void test_merged_keeps_order(void **state)
+{
+    (void)state;
+    pl_db *db = new_db();
+    rec a, b, c, d, e, f;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&c, 0, sizeof c);
+    memset(&d, 0, sizeof d);
+    memset(&e, 0, sizeof e);
+    memset(&f, 0, sizeof f);
+    submit_keyed(db, "put", 6100, "a", &a);
+    submit_keyed(db, "set", 6101, "b", &b); /* 6101 is not there yet: changes nothing */
+    submit_keyed(db, "put", 6101, "c", &c); /* may not overtake b */
+    submit_keyed(db, "put", 6102, "d", &d); /* joins a */
+    submit_keyed(db, "put", 6100, "e", &e); /* a's key again: after a, finds it there */
+    submit_keyed(db, "set", 6102, "f", &f); /* after d */
+    pl_db_counts before = pl_db_get_counts(db);
+    pl_db_flush(db);
+    drive_idle(db, 30000);
+    pl_db_counts after = pl_db_get_counts(db);
+    rec *all[] = {&a, &b, &c, &d, &e, &f};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        assert_int_equal(all[i]->calls, 1);
+        if (all[i]->err != 0)
+            fail_msg("unit %zu: %s", i, all[i]->msg);
+    }
+    /* a+d merged, then b, then c+e (c stays behind b on its key; e's key is a's, but a went
+     * first all the same), then f. */
+    assert_int_equal(after.statements - before.statements, 4);
+    assert_int_equal(after.merged_executions - before.merged_executions, 4);
+    assert_int_equal(a.ntuples[0], 1);
+    assert_int_equal(b.ntuples[0], 0);
+    assert_int_equal(c.ntuples[0], 1);
+    assert_int_equal(d.ntuples[0], 1);
+    assert_int_equal(e.ntuples[0], 0);
+    assert_int_equal(f.ntuples[0], 1);
+    char got[64];
+    value_of(6100, got, sizeof got);
+    assert_string_equal(got, "a");
+    value_of(6101, got, sizeof got);
+    assert_string_equal(got, "c");
+    value_of(6102, got, sizeof got);
+    assert_string_equal(got, "f");
+    pl_db_destroy(db);
+}
+
+/* One execution a merged statement cannot take fails the statement; the batch's units are then
+ * sent one by one, and only that one fails. */
+static void test_merged_one_bad(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    pl_db *db = new_db();
+    static rec r[N];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++)
+        submit_keyed(db, "put", 6200 + i, i == 13 ? NULL : "ok", &r[i]);
+    pl_db_counts before = pl_db_get_counts(db);
+    pl_db_flush(db);
+    drive_idle(db, 30000);
+    pl_db_counts after = pl_db_get_counts(db);
+    assert_int_equal(after.merged_executions - before.merged_executions, N);
+    assert_int_equal(after.statements - before.statements, 1 + N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 1);
+        if (i == 13) {
+            assert_int_equal(r[i].err, PL_ERR_DB);
+            assert_non_null(strstr(r[i].msg, "null value"));
+            continue;
+        }
+        if (r[i].err != 0)
+            fail_msg("unit %d failed with its neighbour: %s", i, r[i].msg);
+        assert_int_equal(r[i].ntuples[0], 1);
+    }
+    assert_int_equal(rows_between(6200, 6200 + N - 1), N - 1);
+    pl_db_destroy(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +830,9 @@ int main(void)
         cmocka_unit_test(test_destroy_fails_pending),
         cmocka_unit_test(test_new_errors),
         cmocka_unit_test(test_schema_change),
+        cmocka_unit_test(test_merged),
+        cmocka_unit_test(test_merged_keeps_order),
+        cmocka_unit_test(test_merged_one_bad),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

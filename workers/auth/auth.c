@@ -8,6 +8,32 @@
 #include "log.h"
 #include "money.h"
 
+/* What auth_insert_sent and its merged form (db.h, "NAME:many") share. */
+#define AUTH_INSERT_SENT_INTO                                                                      \
+    "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "    \
+    "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "     \
+    "card_token, card_type, exp_month, exp_year, status, sent_at, operation, merchant_id, "        \
+    "sent_by, initiator, sub_auth_reason, sub_auth_transaction_id) "
+#define AUTH_INSERT_SENT_CONFLICT                                                                  \
+    "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "                           \
+    "WHERE cc_auth_trans.status = 'sent' AND cc_auth_trans.sent_by = excluded.sent_by "            \
+    "RETURNING request_id"
+/* What auth_store and its merged form share: the columns the answered row gives its history
+ * row (upd returns only what hist reads: RETURNING * built the whole row a second time, ~29,000
+ * instructions of the backend per authorization, 2.7 %), and the history row. */
+#define AUTH_STORE_RETURNING                                                                       \
+    "RETURNING request_id, company, order_number, pay_seq, service_bureau, operation, status, "    \
+    "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "           \
+    "vendor_response, avs_response, cvv_response), "
+#define AUTH_STORE_HISTORY                                                                         \
+    "hist AS (INSERT INTO auth_history (request_id, company, order_number, pay_seq, "              \
+    "service_bureau, transaction_type, status, amount_authorized, currency, auth_number, "         \
+    "auth_date, transaction_id, request_token, vendor_response, avs_response, cvv_response) "      \
+    "SELECT request_id, company, order_number, pay_seq, service_bureau, operation, status, "       \
+    "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "           \
+    "vendor_response, avs_response, cvv_response FROM upd) "                                       \
+    "SELECT request_id FROM upd"
+
 static const pl_db_stmt stmts[] = {
     {"auth_insert",
      "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
@@ -20,16 +46,20 @@ static const pl_db_stmt stmts[] = {
     /* auth_insert and auth_mark_sent in one (engine.h, record_sent): the row as recorded and
      * marked; a row already there is this attempt's own only when it says so. */
     {"auth_insert_sent",
-     "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "
-     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
-     "card_token, card_type, exp_month, exp_year, status, sent_at, operation, merchant_id, "
-     "sent_by, initiator, sub_auth_reason, sub_auth_transaction_id) "
+     AUTH_INSERT_SENT_INTO
      "VALUES ($1, $2, $3, $4::int, $5, $6::int, $7, $8, $9, $10::numeric, $11, $12, $13, $14, "
-     "$15, $16::smallint, $17::smallint, 'sent', now(), $18, $19, $20, $21, $22, $23) "
-     "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "
-     "WHERE cc_auth_trans.status = 'sent' AND cc_auth_trans.sent_by = excluded.sent_by "
-     "RETURNING request_id",
+     "$15, $16::smallint, $17::smallint, 'sent', now(), $18, $19, $20, $21, $22, "
+     "$23) " AUTH_INSERT_SENT_CONFLICT,
      23},
+    /* auth_insert_sent for many requests at once (db.h): one statement per batch instead of
+     * one per request. */
+    {"auth_insert_sent:many",
+     AUTH_INSERT_SENT_INTO
+     "SELECT p->>0, p->>1, p->>2, (p->>3)::int, p->>4, (p->>5)::int, p->>6, p->>7, p->>8, "
+     "(p->>9)::numeric, p->>10, p->>11, p->>12, p->>13, p->>14, (p->>15)::smallint, "
+     "(p->>16)::smallint, 'sent', now(), p->>17, p->>18, p->>19, p->>20, p->>21, p->>22 "
+     "FROM jsonb_array_elements($1::jsonb) AS e(p) " AUTH_INSERT_SENT_CONFLICT,
+     1},
     /* Result 1 of an EXT authorization's record unit: the cardholder-initiated transaction it
      * follows — the one named by transaction id ($4, membership orders), else the one of the
      * same order payment method (split shipments, installments). */
@@ -58,26 +88,27 @@ static const pl_db_stmt stmts[] = {
      "amount = excluded.amount, currency = excluded.currency, request_id = excluded.request_id, "
      "created_at = now()",
      1},
-    /* upd returns only what hist reads: RETURNING * built the whole row a second time
-     * (~29,000 instructions of the backend per authorization, 2.7 %). */
     {"auth_store",
      "WITH upd AS (UPDATE cc_auth_trans SET status = $2, decision = $3, vendor_response = $4, "
      "amount_approved = $5::numeric, auth_number = $6, auth_date = $7, transaction_id = $8, "
      "request_token = $9, avs_response = $10, cvv_response = $11, token_created = $12, "
      "hold_reason = $13, payment_deactivated = $14::boolean, error_text = left($15, 300), "
      "reply = $16::jsonb, answered_at = now() "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING request_id, company, "
-     "order_number, pay_seq, service_bureau, operation, status, amount_approved, currency, "
-     "auth_number, auth_date, transaction_id, request_token, vendor_response, avs_response, "
-     "cvv_response), "
-     "hist AS (INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
-     "service_bureau, transaction_type, status, amount_authorized, currency, auth_number, "
-     "auth_date, transaction_id, request_token, vendor_response, avs_response, cvv_response) "
-     "SELECT request_id, company, order_number, pay_seq, service_bureau, operation, status, "
-     "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "
-     "vendor_response, avs_response, cvv_response FROM upd) "
-     "SELECT request_id FROM upd",
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') " AUTH_STORE_RETURNING
+         AUTH_STORE_HISTORY,
      16},
+    /* auth_store for many answers at once (db.h). */
+    {"auth_store:many",
+     "WITH upd AS (UPDATE cc_auth_trans t SET status = p->>1, decision = p->>2, "
+     "vendor_response = p->>3, amount_approved = (p->>4)::numeric, auth_number = p->>5, "
+     "auth_date = p->>6, transaction_id = p->>7, request_token = p->>8, avs_response = p->>9, "
+     "cvv_response = p->>10, token_created = p->>11, hold_reason = p->>12, "
+     "payment_deactivated = (p->>13)::boolean, error_text = left(p->>14, 300), "
+     "reply = (p->>15)::jsonb, answered_at = now() "
+     "FROM jsonb_array_elements($1::jsonb) AS e(p) "
+     "WHERE t.request_id = p->>0 AND t.status IN ('sent', 'unknown') " AUTH_STORE_RETURNING
+         AUTH_STORE_HISTORY,
+     1},
 };
 
 static const char *const protocols[] = {"CYB", "EXT", NULL};
