@@ -70,4 +70,33 @@ static inline int run_unit(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job
     return r.ntuples;
 }
 
+/* Runs the units add builds for n jobs in one batch, as the engine sends a loop turn's units
+ * (so statements with a merged form go merged, db.h), to their callbacks (20 s at most); fails
+ * the test when one failed; rows[i] gets job i's rows of its statement 0. */
+static inline void run_units(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job *const *jobs,
+                             int n, int *rows)
+{
+    it_unit_rec r[n];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < n; i++) {
+        pl_db_unit *u = pl_db_unit_new(it_on_unit, &r[i]);
+        assert_non_null(u);
+        assert_int_equal(add(jobs[i], u), 0);
+        pl_db_submit(db, u);
+    }
+    pl_db_flush(db);
+    for (int t = 0; t < 400 && pl_db_pending(db) > 0; t++) {
+        struct pollfd p = {.fd = pl_db_fd(db), .events = pl_db_events(db)};
+        assert_true(poll(&p, 1, 50) >= 0);
+        pl_db_on_ready(db, p.fd >= 0 ? p.revents : 0);
+        pl_db_flush(db);
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(r[i].calls, 1);
+        if (r[i].err != 0)
+            fail_msg("%s: %s", jobs[i]->req.request_id, r[i].msg);
+        rows[i] = r[i].ntuples;
+    }
+}
+
 #endif

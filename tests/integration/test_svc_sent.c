@@ -168,6 +168,21 @@ typedef struct sent_case {
     const char *auth_transaction_id; /* a deposit's SVATransactionID paylink does not hold */
 } sent_case;
 
+/* What case c's request carries besides job_of's. */
+static void dress(pl_job *j, const sent_case *c)
+{
+    j->req.svc.is_virtual = c->is_virtual;
+    j->req.svc.order_line = c->with_issue ? 3 : 0;
+    j->req.svc.has_issue_amount = c->with_issue;
+    j->req.svc.issue_amount = 2500;
+    snprintf(j->req.pay_type, sizeof j->req.pay_type, "SV");
+    if (c->auth_transaction_id) {
+        j->req.auth_ref.present = true;
+        snprintf(j->req.auth_ref.transaction_id, sizeof j->req.auth_ref.transaction_id, "%s",
+                 c->auth_transaction_id);
+    }
+}
+
 static void same_row_either_way(const sent_case *c, int i)
 {
     pl_service svc = service(c->protocol);
@@ -180,18 +195,8 @@ static void same_row_either_way(const sent_case *c, int i)
     pl_job a, b;
     job_of(&a, &svc, c->type, sa, aa);
     job_of(&b, &svc, c->type, sb, ab);
-    for (pl_job *j = &a; j; j = j == &a ? &b : NULL) {
-        j->req.svc.is_virtual = c->is_virtual;
-        j->req.svc.order_line = c->with_issue ? 3 : 0;
-        j->req.svc.has_issue_amount = c->with_issue;
-        j->req.svc.issue_amount = 2500;
-        snprintf(j->req.pay_type, sizeof j->req.pay_type, "SV");
-        if (c->auth_transaction_id) {
-            j->req.auth_ref.present = true;
-            snprintf(j->req.auth_ref.transaction_id, sizeof j->req.auth_ref.transaction_id, "%s",
-                     c->auth_transaction_id);
-        }
-    }
+    dress(&a, c);
+    dress(&b, c);
     assert_true(pl_svc_spec.prepare_alone(&b));
 
     /* The usual way: recorded, then marked. */
@@ -230,23 +235,83 @@ static void same_row_either_way(const sent_case *c, int i)
     free(b.spec_data);
 }
 
+static const sent_case cases[] = {
+    {PL_REQ_SVC_GENERATE, "RLT", true, true, NULL},
+    {PL_REQ_SVC_ACTIVATE, "RLT", false, true, NULL},
+    {PL_REQ_SVC_ACTIVATE, "RLT", true, true, NULL},
+    {PL_REQ_SVC_ACTIVATE, "EXT", false, false, NULL},
+    {PL_REQ_SVC_RECHARGE, "RLT", true, false, NULL},
+    {PL_REQ_SVC_AUTH, "RLT", false, false, NULL},
+    {PL_REQ_SVC_RETURN, "RLT", false, false, NULL},
+    {PL_REQ_SVC_BALANCE, "RLT", false, false, NULL},
+    {PL_REQ_SVC_DEPOSIT, "RLT", false, false, "9354"},
+    {PL_REQ_SVC_DEPOSIT, "EXT", false, false, "9355"},
+};
+enum { NCASES = sizeof cases / sizeof cases[0] };
+
 static void test_same_row_either_way(void **state)
 {
     (void)state;
-    static const sent_case cases[] = {
-        {PL_REQ_SVC_GENERATE, "RLT", true, true, NULL},
-        {PL_REQ_SVC_ACTIVATE, "RLT", false, true, NULL},
-        {PL_REQ_SVC_ACTIVATE, "RLT", true, true, NULL},
-        {PL_REQ_SVC_ACTIVATE, "EXT", false, false, NULL},
-        {PL_REQ_SVC_RECHARGE, "RLT", true, false, NULL},
-        {PL_REQ_SVC_AUTH, "RLT", false, false, NULL},
-        {PL_REQ_SVC_RETURN, "RLT", false, false, NULL},
-        {PL_REQ_SVC_BALANCE, "RLT", false, false, NULL},
-        {PL_REQ_SVC_DEPOSIT, "RLT", false, false, "9354"},
-        {PL_REQ_SVC_DEPOSIT, "EXT", false, false, "9355"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    for (size_t i = 0; i < NCASES; i++)
         same_row_either_way(&cases[i], (int)i);
+}
+
+/*
+ * Many requests recorded in one batch go as one statement, svc_insert_sent's merged form
+ * (db.h): each row is the row svc_insert_sent leaves on its own, column for column; the unit
+ * re-sent returns its row again, another attempt's nothing.
+ */
+static void test_merged_same_rows(void **state)
+{
+    (void)state;
+    pl_service svc[NCASES];
+    pl_job one[NCASES], many[NCASES];
+    pl_job *batch[NCASES];
+    int rows[NCASES];
+    for (int i = 0; i < NCASES; i++) {
+        svc[i] = service(cases[i].protocol);
+        svc[i].void_auth_at_deposit = true;
+        char so[16], sm[16], ao[16], am[16];
+        snprintf(so, sizeof so, "o%d", i);
+        snprintf(sm, sizeof sm, "m%d", i);
+        snprintf(ao, sizeof ao, "o%d/1", i);
+        snprintf(am, sizeof am, "m%d/1", i);
+        job_of(&one[i], &svc[i], cases[i].type, so, ao);
+        job_of(&many[i], &svc[i], cases[i].type, sm, am);
+        for (pl_job *j = &one[i]; j; j = j == &one[i] ? &many[i] : NULL) {
+            dress(j, &cases[i]);
+            assert_true(pl_svc_spec.prepare_alone(j));
+            prepared(j);
+        }
+        assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &one[i]), 1);
+        batch[i] = &many[i];
+    }
+    pl_db_counts before = pl_db_get_counts(g_db);
+    run_units(g_db, pl_svc_spec.record_sent, batch, NCASES, rows);
+    pl_db_counts after = pl_db_get_counts(g_db);
+    assert_int_equal(after.statements - before.statements, 1);
+    assert_int_equal(after.merged_executions - before.merged_executions, NCASES);
+    for (int i = 0; i < NCASES; i++) {
+        assert_int_equal(rows[i], 1);
+        char diff[512];
+        row_difference(one[i].req.request_id, many[i].req.request_id, diff, sizeof diff);
+        if (diff[0])
+            fail_msg("case %d (%s): the rows differ in %s", i, many[i].op_name, diff);
+    }
+    run_units(g_db, pl_svc_spec.record_sent, batch, NCASES, rows);
+    for (int i = 0; i < NCASES; i++) {
+        assert_int_equal(rows[i], 1);
+        snprintf(many[i].attempt, sizeof many[i].attempt, "it/m%d/2", i);
+    }
+    run_units(g_db, pl_svc_spec.record_sent, batch, NCASES, rows);
+    for (int i = 0; i < NCASES; i++) {
+        assert_int_equal(rows[i], 0);
+        char diff[512];
+        row_difference(one[i].req.request_id, many[i].req.request_id, diff, sizeof diff);
+        assert_string_equal(diff, "");
+        free(one[i].spec_data);
+        free(many[i].spec_data);
+    }
 }
 
 /* A row this attempt did not mark sent is never taken: 'received' (its owner died before the
@@ -321,6 +386,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_row_either_way),
+        cmocka_unit_test(test_merged_same_rows),
         cmocka_unit_test(test_other_rows_are_not_taken),
         cmocka_unit_test(test_j19_next_call_takes_over),
     };

@@ -12,6 +12,16 @@
 #include "log.h"
 #include "money.h"
 
+/* What svc_insert_sent and its merged form (db.h, "NAME:many") share. */
+#define SVC_INSERT_SENT_INTO                                                                       \
+    "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "        \
+    "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "     \
+    "order_line, issue_amount, is_virtual, status, sent_at, operation, sent_by, void_remainder) "
+#define SVC_INSERT_SENT_CONFLICT                                                                   \
+    "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "                           \
+    "WHERE svc_trans.status = 'sent' AND svc_trans.sent_by = excluded.sent_by "                    \
+    "RETURNING request_id"
+
 static const pl_db_stmt stmts[] = {
     /* Recorded only when the authorization a deposit names (auth_ref.request_id, $17) belongs
      * to its own company and order; otherwise nothing is written and it is invalid (judge). */
@@ -67,15 +77,19 @@ static const pl_db_stmt stmts[] = {
      * svc_trans fires on an insert, and the re-sent case updates no status.
      */
     {"svc_insert_sent",
-     "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
-     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
-     "order_line, issue_amount, is_virtual, status, sent_at, operation, sent_by, void_remainder) "
+     SVC_INSERT_SENT_INTO
      "VALUES ($1, $2, $3, $4::int, $5, $6::int, $7, $8, $9, $10::numeric, $11, $12, $13, "
-     "$14::int, $15::numeric, $16::boolean, 'sent', now(), $17, $18, $19::boolean) "
-     "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "
-     "WHERE svc_trans.status = 'sent' AND svc_trans.sent_by = excluded.sent_by "
-     "RETURNING request_id",
+     "$14::int, $15::numeric, $16::boolean, 'sent', now(), $17, $18, "
+     "$19::boolean) " SVC_INSERT_SENT_CONFLICT,
      19},
+    /* svc_insert_sent for many requests at once (db.h): it touches only its own row. */
+    {"svc_insert_sent:many",
+     SVC_INSERT_SENT_INTO
+     "SELECT p->>0, p->>1, p->>2, (p->>3)::int, p->>4, (p->>5)::int, p->>6, p->>7, p->>8, "
+     "(p->>9)::numeric, p->>10, p->>11, p->>12, (p->>13)::int, (p->>14)::numeric, "
+     "(p->>15)::boolean, 'sent', now(), p->>16, p->>17, (p->>18)::boolean "
+     "FROM jsonb_array_elements($1::jsonb) AS e(p) " SVC_INSERT_SENT_CONFLICT,
+     1},
     /*
      * The answer and what it does to the Stored Value Card table, in one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
