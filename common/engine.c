@@ -779,12 +779,13 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
 }
 
 /* Runs the spec's follow-ups for a reply about to be published. */
-static void followups(job *j, const char *reply_json)
+/* reply: the reply as an object, or NULL to parse reply_json. */
+static void followups(job *j, json_object *reply, const char *reply_json)
 {
     const pl_spec *s = j->pub.eng->spec;
     if (!s->followups || !j->pub.svc)
         return;
-    json_object *o = json_tokener_parse(reply_json);
+    json_object *o = reply ? json_object_get(reply) : json_tokener_parse(reply_json);
     if (o) {
         if (s->followups(&j->pub, o) != 0)
             PL_ERROR(j->pub.req.request_id, "follow-up messages could not be built");
@@ -909,15 +910,21 @@ static void fill_card(job *j)
     snprintf(j->pub.reply.card_type, sizeof j->pub.reply.card_type, "%s", j->pub.card_type);
 }
 
-static int render_reply(job *j)
+/* obj (may be NULL): the reply as an object too, the caller's to put. */
+static int render_reply_obj(job *j, json_object **obj)
 {
     free(j->pub.reply_json);
     fill_card(j);
     /* Fixed once, so the copy published with a once-only card number says the same time. */
     if (!j->pub.reply.processed_at)
         j->pub.reply.processed_at = time(NULL);
-    j->pub.reply_json = pl_reply_to_json(&j->pub.req, &j->pub.reply);
+    j->pub.reply_json = pl_reply_to_json_obj(&j->pub.req, &j->pub.reply, obj);
     return j->pub.reply_json ? 0 : PL_ERR_NOMEM;
+}
+
+static int render_reply(job *j)
+{
+    return render_reply_obj(j, NULL);
 }
 
 static void submit_or_die(pl_engine *e, pl_db_unit *u, int rc)
@@ -1651,12 +1658,15 @@ static void on_http(void *arg, const pl_http_response *r)
         finish_error(j, "the next bureau call could not be prepared; nothing more was sent", true);
         return;
     }
-    if (render_reply(j) != 0) {
+    json_object *reply = NULL;
+    if (render_reply_obj(j, &reply) != 0) {
         PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
         exit(70);
     }
-    /* The follow-up messages are decided now and stored with the answer (008_followups.sql). */
-    followups(j, j->pub.reply_json);
+    /* The follow-up messages are decided now and stored with the answer (008_followups.sql),
+     * from the reply as rendered (not parsed back from its text). */
+    followups(j, reply, j->pub.reply_json);
+    json_object_put(reply);
     char *fu = followups_json(j);
     pl_db_unit *u = pl_db_unit_new(on_stored, j);
     j->outcome = pl_status_name(j->pub.reply.status);
@@ -1799,7 +1809,7 @@ static void replay(job *j, const char *stored, const char *stored_followups)
     if (stored_followups)
         followups_restore(j, stored_followups);
     else if (j->pub.svc)
-        followups(j, again); /* answered before 008_followups.sql: decide them again */
+        followups(j, NULL, again); /* answered before 008_followups.sql: decide them again */
     publish(j, again);
     free(again);
 }

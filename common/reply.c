@@ -262,6 +262,13 @@ static bool add_errors(json_object *root, const pl_errors *errs)
 
 char *pl_reply_to_json(const pl_request *req, const pl_reply *rep)
 {
+    return pl_reply_to_json_obj(req, rep, NULL);
+}
+
+char *pl_reply_to_json_obj(const pl_request *req, const pl_reply *rep, json_object **obj)
+{
+    if (obj)
+        *obj = NULL;
     if (!req || !rep)
         return NULL;
     json_object *root = json_object_new_object();
@@ -340,7 +347,10 @@ char *pl_reply_to_json(const pl_request *req, const pl_reply *rep)
 
     if (ok)
         result = render(root);
-    json_object_put(root);
+    if (result && obj)
+        *obj = root;
+    else
+        json_object_put(root);
     return result;
 }
 

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "err.h"
 #include "request.h"
 
@@ -76,6 +78,9 @@ typedef struct pl_reply {
  * Returns a malloc'd string the caller frees, or NULL when out of memory.
  */
 char *pl_reply_to_json(const pl_request *req, const pl_reply *rep);
+/* The same, and with obj the object it rendered (the caller's to json_object_put; NULL when
+ * the result is NULL), for a caller that reads the reply too (the engine's follow-ups). */
+char *pl_reply_to_json_obj(const pl_request *req, const pl_reply *rep, json_object **obj);
 
 /*
  * A copy of a stored reply JSON with "replayed": true set. Returns a malloc'd string, or NULL

@@ -790,8 +790,9 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->protocols[0], "RLT");
     assert_string_equal(s->protocols[1], "EXT");
     assert_null(s->protocols[2]);
-    /* insert, the authorization look-up, mark sent, insert already sent, store */
-    assert_int_equal(s->nstmts, 5);
+    /* insert, the authorization look-up, mark sent, insert already sent and its merged form
+     * (db.h), store */
+    assert_int_equal(s->nstmts, 6);
     for (size_t i = 0; i < s->nstmts; i++) {
         const pl_db_stmt *st = &s->stmts[i];
         assert_non_null(st->name);
