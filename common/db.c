@@ -5,6 +5,8 @@
  * are sent back to back and closed by one PQpipelineSync, which makes the whole batch one
  * implicit transaction. Results come back in send order: for each statement one result and a
  * NULL, then PGRES_PIPELINE_SYNC for the batch. Several batches may be in flight at once.
+ * Executions of a statement with a merged form ("NAME:many", db.h) go as one statement (see
+ * gather and send_batch); its result is shared out to their units (distribute).
  */
 #include "db.h"
 
@@ -29,6 +31,15 @@
 #define PL_DB_MAX_BATCHES_IN_FLIGHT 2
 /* Back-off between reconnect attempts. */
 #define PL_DB_RECONNECT_MS 1000
+/*
+ * How often a connection with merged statements drops its cached plans (DISCARD PLANS). A
+ * merged statement joins its executions to the table, and PostgreSQL keeps the generic plan it
+ * made once (until the table is vacuumed or analyzed): made while the table was small (a new
+ * database), it is a hash join over a sequential scan of the whole table, run on every batch
+ * as the table grows; made again, a nested loop over the table's index, as the statement alone
+ * uses. Planning again costs one plan per statement per interval.
+ */
+#define PL_DB_REPLAN_MS 10000
 
 typedef struct exec {
     char *name; /* name, params and their strings share one allocation (params' block) */
@@ -51,7 +62,8 @@ struct pl_db_unit {
 };
 
 /* A statement sent: execution ex of unit u, or (group > 0) one merged statement for the
- * first execution of u and of the group - 1 units after it on u's gnext chain. */
+ * first execution of u and of the group - 1 units after it on u's gnext chain; u NULL: the
+ * connection's DISCARD PLANS. */
 typedef struct sent {
     pl_db_unit *u;
     int ex;
@@ -78,6 +90,9 @@ struct pl_db {
     const pl_db_stmt *stmts;
     size_t nstmts;
     int *many; /* per statement, the index of its merged form ("NAME:many"); -1 when none */
+    bool has_many;
+    int replan_ms;
+    int64_t replan_at_ms;
     pl_db_counts counts;
     PGconn *conn;
     pl_db_unit *q_head, *q_tail; /* submitted, not sent */
@@ -161,7 +176,10 @@ pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, c
             if (strncmp(stmts[k].name, stmts[i].name, len) == 0 &&
                 strcmp(stmts[k].name + len, ":many") == 0)
                 db->many[i] = (int)k;
+        db->has_many = db->has_many || db->many[i] >= 0;
     }
+    db->replan_ms = PL_DB_REPLAN_MS;
+    db->replan_at_ms = now_ms() + db->replan_ms;
     if (nomem)
         pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
     if (nomem || db_connect(db, errstr, errstr_size) != 0) {
@@ -447,6 +465,13 @@ static json_object *merged_param(const pl_db_unit *first, int n)
 static int send_batch(pl_db *db, batch *b)
 {
     b->nq = 0;
+    if (db->has_many && now_ms() >= db->replan_at_ms) {
+        if (!PQsendQueryParams(db->conn, "DISCARD PLANS", 0, NULL, NULL, NULL, NULL, 0))
+            return -1;
+        b->sent[b->nq++] = (sent){.u = NULL};
+        db->counts.replans++;
+        db->replan_at_ms = now_ms() + db->replan_ms;
+    }
     for (pl_db_unit *u = b->head; u; u = u->next)
         u->taken = false;
     for (pl_db_unit *u = b->head; u; u = u->next) {
@@ -514,7 +539,7 @@ void pl_db_flush(pl_db *db)
             b->nunits++;
             b->nq += u->n;
         }
-        b->sent = malloc((size_t)(b->nq ? b->nq : 1) * sizeof *b->sent);
+        b->sent = malloc((size_t)(b->nq + 1) * sizeof *b->sent); /* + DISCARD PLANS */
         if (!b->sent) {
             requeue_front(db, b->head, false);
             free(b);
@@ -653,7 +678,9 @@ static void read_results(pl_db *db)
         sent *sn = &b->sent[b->cur];
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-            if (sn->group > 0) {
+            if (!sn->u) {
+                PQclear(r); /* DISCARD PLANS */
+            } else if (sn->group > 0) {
                 if (distribute(sn, r) != 0) {
                     b->failed = true;
                     if (!b->errmsg[0])
@@ -674,7 +701,8 @@ static void read_results(pl_db *db)
                 size_t len = strlen(m);
                 while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
                     len--;
-                snprintf(b->errmsg, sizeof b->errmsg, "%s%s: %.*s", sn->u->ex[sn->ex].name,
+                snprintf(b->errmsg, sizeof b->errmsg, "%s%s: %.*s",
+                         sn->u ? sn->u->ex[sn->ex].name : "DISCARD PLANS",
                          sn->group > 0 ? " (merged)" : "", (int)len, m);
                 const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
                 snprintf(b->sqlstate, sizeof b->sqlstate, "%s", code ? code : "");
@@ -844,6 +872,12 @@ double pl_db_last_batch_ms(const pl_db *db)
 pl_db_counts pl_db_get_counts(const pl_db *db)
 {
     return db->counts;
+}
+
+void pl_db_set_replan_ms(pl_db *db, int ms)
+{
+    db->replan_ms = ms;
+    db->replan_at_ms = now_ms() + ms;
 }
 
 void pl_db_destroy(pl_db *db)

@@ -117,7 +117,10 @@ double pl_db_last_batch_ms(const pl_db *db);
 typedef struct pl_db_counts {
     unsigned long long statements;
     unsigned long long merged_executions;
+    unsigned long long replans; /* DISCARD PLANS sent (see PL_DB_REPLAN_MS in db.c) */
 } pl_db_counts;
 pl_db_counts pl_db_get_counts(const pl_db *db);
+/* How often a connection with merged statements drops its cached plans (default 10 s; tests). */
+void pl_db_set_replan_ms(pl_db *db, int ms);
 
 #endif

@@ -819,6 +819,34 @@ static void test_merged_one_bad(void **state)
     pl_db_destroy(db);
 }
 
+/* A connection with merged statements drops its cached plans now and then (DISCARD PLANS at
+ * the head of a batch, db.c PL_DB_REPLAN_MS): the batch's units are answered as ever. */
+static void test_replans(void **state)
+{
+    (void)state;
+    pl_db *db = new_db();
+    pl_db_set_replan_ms(db, 0); /* every batch */
+    rec r[4];
+    memset(r, 0, sizeof r);
+    pl_db_counts before = pl_db_get_counts(db);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 2; i++)
+            submit_keyed(db, "put", 6300 + round * 2 + i, "replanned", &r[round * 2 + i]);
+        pl_db_flush(db);
+        drive_idle(db, 30000);
+    }
+    pl_db_counts after = pl_db_get_counts(db);
+    assert_int_equal(after.replans - before.replans, 2);
+    assert_int_equal(after.merged_executions - before.merged_executions, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].err, 0);
+        assert_int_equal(r[i].ntuples[0], 1);
+    }
+    assert_int_equal(rows_between(6300, 6303), 4);
+    pl_db_destroy(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -833,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_merged),
         cmocka_unit_test(test_merged_keeps_order),
         cmocka_unit_test(test_merged_one_bad),
+        cmocka_unit_test(test_replans),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
