@@ -778,8 +778,8 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
     return rc;
 }
 
-/* Runs the spec's follow-ups for a reply about to be published. */
-/* reply: the reply as an object, or NULL to parse reply_json. */
+/* Runs the spec's follow-ups for a reply about to be published: reply is that reply as an
+ * object, or NULL for reply_json (its text) parsed. */
 static void followups(job *j, json_object *reply, const char *reply_json)
 {
     const pl_spec *s = j->pub.eng->spec;
@@ -2586,11 +2586,11 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     pl_counter_add(e->m_oauth_ok, ok - e->oauth_ok_seen);
     pl_counter_add(e->m_oauth_failed, failed - e->oauth_failed_seen);
     e->oauth_ok_seen = ok;
+    e->oauth_failed_seen = failed;
     pl_db_counts dc = pl_db_get_counts(e->db);
     pl_counter_add(e->m_db_statements, dc.statements - e->db_seen.statements);
     pl_counter_add(e->m_db_merged, dc.merged_executions - e->db_seen.merged_executions);
     e->db_seen = dc;
-    e->oauth_failed_seen = failed;
     if (fds[0].revents)
         drain_pipe(e->cpipe[0]);
     if (fds[1].revents)
