@@ -265,17 +265,17 @@ pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t er
         const char *qh = "Transaction queries the resolver made, by result: answered (the bureau "
                          "answered, found or not), failed.";
         r->m_query_ok =
-            pl_metrics_counter(m, "paylink_resolver_queries_total", qh, "result=\"answered\"");
+            pl_metrics_counter(m, "paylink_resolver_queries_total", qh, "result=answered");
         r->m_query_failed =
-            pl_metrics_counter(m, "paylink_resolver_queries_total", qh, "result=\"failed\"");
+            pl_metrics_counter(m, "paylink_resolver_queries_total", qh, "result=failed");
         const char *rh = "Required responses resolved by this worker's resolver or an operator, "
                          "by how (late answers count in paylink_requests_total).";
         r->m_by_query =
-            pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh, "how=\"query\"");
-        r->m_by_operator = pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh,
-                                              "how=\"operator\"");
+            pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh, "how=query");
+        r->m_by_operator =
+            pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh, "how=operator");
         r->m_by_reversal = pl_metrics_counter(m, "paylink_required_responses_resolved_total", rh,
-                                              "how=\"timeout_reversal\"");
+                                              "how=timeout_reversal");
         r->m_escalated = pl_metrics_counter(m, "paylink_required_responses_escalated_total",
                                             "Required responses escalated to an operator.", NULL);
     }

@@ -449,7 +449,8 @@ static const char *owner(char *buf, size_t n, const char *name)
     return buf;
 }
 
-static pl_resolver *resolver(const char *worker, const char *own, pubrec *pr)
+/* A resolver of worker's rows; its counters in metrics when not NULL. */
+static pl_resolver *resolver_m(const char *worker, const char *own, pubrec *pr, pl_metrics *metrics)
 {
     const char *ca = getenv("PAYLINK_CA_FILE");
     pl_resolver_config cfg = {.conninfo = g_conninfo,
@@ -458,7 +459,8 @@ static pl_resolver *resolver(const char *worker, const char *own, pubrec *pr)
                               .topic_prefix = "it",
                               .ca_file = ca && *ca ? ca : NULL,
                               .publish = on_publish,
-                              .publish_arg = pr};
+                              .publish_arg = pr,
+                              .metrics = metrics};
     char err[256] = "";
     pl_resolver *r = pl_resolver_new(&cfg, err, sizeof err);
     if (!r)
@@ -467,6 +469,11 @@ static pl_resolver *resolver(const char *worker, const char *own, pubrec *pr)
     char msg[256];
     assert_int_equal(pl_resolver_retry(r, 0, false, msg, sizeof msg), PL_ERR_NOTFOUND);
     return r;
+}
+
+static pl_resolver *resolver(const char *worker, const char *own, pubrec *pr)
+{
+    return resolver_m(worker, own, pr, NULL);
 }
 
 /* status|queries|lease_owner|reply_pending|last_query_result of a required response. */
@@ -794,7 +801,9 @@ static void test_operator_approves_auth(void **state)
     pubrec pub;
     pub_init(&pub);
     char own[128], msg[512];
-    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+    pl_metrics *metrics = pl_metrics_new("auth");
+    assert_non_null(metrics);
+    pl_resolver *r = resolver_m("auth", owner(own, sizeof own, "op"), &pub, metrics);
     trow t = mkrow("auth", "CYB", "auth", "12.34", "escalated");
     pl_resolve_outcome o = {.status = PL_ST_APPROVED};
     assert_int_equal(pl_resolver_operator(r, t.id, &o, "alice",
@@ -838,7 +847,20 @@ static void test_operator_approves_auth(void **state)
                  "operator alice: outcome confirmed with the bureau");
     assert_int_equal(pub.calls, 2);
 
+    /* Counted by how, with label values as the alerting rules match them
+     * (deploy/prometheus/alerts.yaml: result="failed", not result="\"failed\""). */
+    char *text = pl_metrics_render(metrics);
+    assert_non_null(text);
+    assert_contains(text, "paylink_required_responses_resolved_total{worker=\"auth\","
+                          "how=\"operator\"} 2\n");
+    assert_contains(text, "paylink_required_responses_resolved_total{worker=\"auth\","
+                          "how=\"query\"} 0\n");
+    assert_contains(text, "paylink_resolver_queries_total{worker=\"auth\",result=\"failed\"} 0\n");
+    assert_null(strstr(text, "\\\""));
+    free(text);
+
     pl_resolver_destroy(r);
+    pl_metrics_destroy(metrics);
     pub_free(&pub);
 }
 
