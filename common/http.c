@@ -6,12 +6,15 @@
  * timer when it is due, so its cost follows what is ready, not what is in flight (the
  * curl_multi_poll / curl_multi_perform pair walked every transfer and polled every socket each
  * turn). Easy handles, with their answer buffers, go back to a bounded pool when a call ends
- * and serve the next calls, so a call allocates nothing of its own in the common case.
+ * and serve the next calls, so a call allocates nothing of its own in the common case. A
+ * request goes out in one write (headers and body in one TLS record), and a connection keeps
+ * its TLS buffers between calls.
  */
 #include "http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,7 +58,8 @@ typedef struct xfer {
     char *buf; /* kept with the handle across calls, up to KEEP_BUF */
     size_t len, cap;
     bool too_big;
-    size_t body_off;
+    bool request_sent;   /* this attempt's request went out on a connection (on_prereq) */
+    bool resend_refused; /* libcurl was about to send it again: refused (on_prereq) */
     int attempts;
     /* The header list lives here, not in curl_slist_append's allocations (see headers_set). */
     struct curl_slist headers[HEADERS_MAX];
@@ -99,6 +103,26 @@ struct pl_http {
 };
 
 static bool curl_ready;
+/* libcurl's TLS is OpenSSL's: its SSL_CTX may be tuned (keep_tls_buffers). */
+static bool curl_openssl;
+
+/*
+ * libcurl sets SSL_MODE_RELEASE_BUFFERS on every OpenSSL context: a connection frees its read
+ * and write buffers (~16.5 KiB each) whenever they are empty, so each call on a kept-alive
+ * connection malloc'd and freed both again, and glibc consolidated its heap for each of those
+ * large requests (malloc_consolidate and unlink_chunk were ~5 % of paylink-auth's CPU). A
+ * connection keeps its buffers instead: ~33 KiB per connection, i.e. per call a bureau may have
+ * at once (auth_service.max_concurrent). Runs when libcurl sets up a new connection's context,
+ * after its own settings and before the connection is made; verification is not touched.
+ */
+static CURLcode keep_tls_buffers(CURL *easy, void *ssl_ctx, void *arg)
+{
+    (void)easy;
+    pl_http *h = arg;
+    SSL_CTX_clear_mode((SSL_CTX *)ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+    h->counts.tls_buffers_kept++;
+    return CURLE_OK;
+}
 
 const char *pl_http_outcome_name(pl_http_outcome o)
 {
@@ -241,6 +265,8 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
             return NULL;
         }
         curl_ready = true;
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        curl_openssl = v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
     }
     pl_http *h = calloc(1, sizeof *h);
     if (!h)
@@ -295,21 +321,28 @@ fail:
 }
 
 /*
- * The body goes out through a read callback with no seek callback on purpose: libcurl then
- * cannot rewind it, so when a reused connection dies after the bureau read the request, the
- * call fails (an unknown outcome) instead of being silently posted again on a new connection,
- * which would be a second charge.
+ * libcurl calls this when a connection is ready and the request is about to go out on it. It
+ * does so a second time for the same attempt only when it re-sends the request by itself: a
+ * reused connection died before any byte of the answer came ("Connection died, retrying a fresh
+ * connect"). The bureau may have read and acted on the first copy, so a second one could be a
+ * second charge: it is refused, and the call ends as a lost connection (an unknown outcome).
+ * The body is handed to libcurl whole (CURLOPT_POSTFIELDS), so that headers and body go out in
+ * one write and one TLS record; this callback is what keeps libcurl from posting it twice.
  */
-static size_t on_read(char *buf, size_t size, size_t nitems, void *userp)
+static int on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
 {
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
     xfer *x = userp;
-    size_t left = x->call.body_len - x->body_off, n = size * nitems;
-    if (n > left)
-        n = left;
-    if (n)
-        memcpy(buf, x->call.body + x->body_off, n);
-    x->body_off += n;
-    return n;
+    if (x->request_sent) {
+        x->resend_refused = true;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    x->request_sent = true;
+    return CURL_PREREQFUNC_OK;
 }
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
@@ -382,10 +415,13 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_URL, c->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    x->body_off = 0;
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(e, CURLOPT_READDATA, x);
+    /* The caller's body, not a copy: it outlives the call (http.h). */
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
+    x->request_sent = false;
+    x->resend_refused = false;
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     /*
      * libcurl mallocs its upload buffer for each transfer and frees it when the transfer is
      * done; at the default 64 KiB that free makes glibc consolidate its heap on every call. Our
@@ -405,6 +441,10 @@ static int xfer_start(xfer *x)
     /* Verification stays on, always; a private CA only replaces the trust store. */
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (curl_openssl) {
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, keep_tls_buffers);
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, h);
+    }
     if (h->ca_file) {
         curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
         /*
@@ -553,7 +593,7 @@ static pl_http_outcome classify(xfer *x, CURLcode rc)
 {
     if (rc == CURLE_OK)
         return PL_HTTP_OK;
-    if (x->too_big)
+    if (x->too_big || x->resend_refused)
         return PL_HTTP_CONN_LOST;
     curl_off_t sent = 0, pre = 0;
     curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
@@ -584,6 +624,8 @@ static void finish(xfer *x, CURLcode rc)
         err[0] = '\0';
     } else if (x->too_big) {
         snprintf(err, sizeof err, "answer larger than %zu bytes", h->max_body);
+    } else if (x->resend_refused) {
+        snprintf(err, sizeof err, "connection lost after the request was sent (not sent again)");
     } else {
         snprintf(err, sizeof err, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     }
