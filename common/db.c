@@ -16,8 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <json-c/json.h>
-
 #include "log.h"
 
 /* A batch of at most this many units, so one turn cannot build an unbounded segment. */
@@ -177,6 +175,21 @@ pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, c
                 strcmp(stmts[k].name + len, ":many") == 0)
                 db->many[i] = (int)k;
         db->has_many = db->has_many || db->many[i] >= 0;
+    }
+    for (size_t i = 0; i < nstmts && !nomem; i++) {
+        int m = db->many[i];
+        if (m >= 0 && (stmts[m].nparams != stmts[i].nparams || stmts[i].nparams < 1 ||
+                       stmts[i].nparams > PL_DB_MAX_PARAMS)) {
+            pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                       "%s takes %d parameters and %s %d: a merged form takes its statement's "
+                       "parameters (1 to %d), each as a text[]",
+                       stmts[i].name, stmts[i].nparams, stmts[m].name, stmts[m].nparams,
+                       PL_DB_MAX_PARAMS);
+            free(db->many);
+            free(db->conninfo);
+            free(db);
+            return NULL;
+        }
     }
     db->replan_ms = PL_DB_REPLAN_MS;
     db->replan_at_ms = now_ms() + db->replan_ms;
@@ -430,31 +443,70 @@ static int gather(pl_db_unit *u)
     return group;
 }
 
-/* The merged statement's $1 for the chain from first (db.h, "NAME:many"); NULL on OOM. */
-static json_object *merged_param(const pl_db_unit *first, int n)
+/* Appends v, big-endian, at *w. */
+static void put_be32(unsigned char **w, uint32_t v)
 {
-    json_object *all = json_object_new_array_ext(n);
-    for (const pl_db_unit *u = first; all && u; u = u->gnext) {
-        const exec *e = &u->ex[0];
-        json_object *row = json_object_new_array_ext(e->nparams);
-        for (int k = 0; row && k < e->nparams; k++) {
-            json_object *v = NULL;
-            if (e->params[k] && !(v = json_object_new_string(e->params[k]))) {
-                json_object_put(row);
-                row = NULL;
-            } else if (json_object_array_add(row, v) != 0) {
-                json_object_put(v);
-                json_object_put(row);
-                row = NULL;
-            }
+    (*w)[0] = (unsigned char)(v >> 24);
+    (*w)[1] = (unsigned char)(v >> 16);
+    (*w)[2] = (unsigned char)(v >> 8);
+    (*w)[3] = (unsigned char)v;
+    *w += 4;
+}
+
+/* The type text, whose binary form is its bytes as they are (PostgreSQL's pg_type). */
+#define TEXT_OID 25
+
+/*
+ * The merged statement's parameters for the chain of n units from first (db.h, "NAME:many"):
+ * parameter k is the text[] of the executions' k-th parameters, in PostgreSQL's binary form of
+ * an array (array_send / array_recv: dimensions, a has-nulls flag, the element type, the
+ * length and lower bound of the dimension, then each element as its length, -1 for NULL, and
+ * its bytes). Nothing is escaped, because nothing is text to be parsed: a parameter arrives as
+ * the bytes it was. All of them in one allocation (*block, the caller frees it); values[k] and
+ * lengths[k] point into it. Returns 0, or -1 on OOM or a size past what libpq takes.
+ */
+static int merged_params(const pl_db_unit *first, int n, int nparams, const char **values,
+                         int *lengths, void **block)
+{
+    size_t total = 0;
+    for (int k = 0; k < nparams; k++) {
+        size_t len = 20;
+        for (const pl_db_unit *u = first; u; u = u->gnext) {
+            const char *v = u->ex[0].params[k];
+            len += 4 + (v ? strlen(v) : 0);
         }
-        if (!row || json_object_array_add(all, row) != 0) {
-            json_object_put(row);
-            json_object_put(all);
-            all = NULL;
+        if (len > INT32_MAX)
+            return -1;
+        lengths[k] = (int)len;
+        total += len;
+    }
+    unsigned char *w = malloc(total ? total : 1);
+    if (!w)
+        return -1;
+    *block = w;
+    for (int k = 0; k < nparams; k++) {
+        values[k] = (const char *)w;
+        bool nulls = false;
+        for (const pl_db_unit *u = first; u; u = u->gnext)
+            nulls = nulls || !u->ex[0].params[k];
+        put_be32(&w, 1); /* one dimension */
+        put_be32(&w, nulls ? 1 : 0);
+        put_be32(&w, TEXT_OID);
+        put_be32(&w, (uint32_t)n);
+        put_be32(&w, 1); /* lower bound */
+        for (const pl_db_unit *u = first; u; u = u->gnext) {
+            const char *v = u->ex[0].params[k];
+            if (!v) {
+                put_be32(&w, UINT32_MAX); /* -1: NULL */
+                continue;
+            }
+            size_t len = strlen(v);
+            put_be32(&w, (uint32_t)len);
+            memcpy(w, v, len);
+            w += len;
         }
     }
-    return all;
+    return 0;
 }
 
 /*
@@ -479,13 +531,17 @@ static int send_batch(pl_db *db, batch *b)
             continue;
         int st = u->n == 1 && !u->solo && key_of(u, 0) ? mergeable(db, u->ex[0].name) : -1;
         int group = st >= 0 ? gather(u) : 1;
-        json_object *param = group > 1 ? merged_param(u, group) : NULL;
-        if (param) {
-            const char *text = json_object_to_json_string_ext(
-                param, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        int np = u->ex[0].nparams;
+        const char *values[PL_DB_MAX_PARAMS];
+        int lengths[PL_DB_MAX_PARAMS], formats[PL_DB_MAX_PARAMS];
+        void *block = NULL;
+        if (group > 1 && np <= PL_DB_MAX_PARAMS &&
+            merged_params(u, group, np, values, lengths, &block) == 0) {
+            for (int k = 0; k < np; k++)
+                formats[k] = 1; /* binary */
             int ok =
-                text && PQsendQueryPrepared(db->conn, db->stmts[st].name, 1, &text, NULL, NULL, 0);
-            json_object_put(param);
+                PQsendQueryPrepared(db->conn, db->stmts[st].name, np, values, lengths, formats, 0);
+            free(block);
             if (!ok)
                 return -1;
             b->sent[b->nq++] = (sent){.u = u, .ex = 0, .group = group};

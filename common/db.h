@@ -46,15 +46,18 @@ typedef void (*pl_db_unit_cb)(void *arg, int err, const char *errmsg, pl_db_unit
  * A statement named "NAME:many" is the merged form of statement NAME: the same statement for
  * many executions at once, so that a batch holding many executions of NAME pays PostgreSQL's
  * per-statement work (executor start-up, the table's CHECK constraints read back from their
- * text, a protocol round) once instead of once per request. Its one parameter, $1, is a jsonb
- * array with an element per execution, each an array of that execution's parameters in order
- * (strings, or null for SQL NULL). It must return NAME's columns, the first of them the
- * execution's key (its $1, as text), which tells whose rows are whose. pl_db uses it for
- * consecutive units that are each one execution of NAME with distinct, non-null keys; each
- * unit then sees, as its result, the rows of its own key. So it is only for statements whose
- * executions on distinct keys do not see each other (each touches its key's rows only) and
- * whose result is its rows (not a command tag). When the merged statement fails, the batch's
- * units are sent again one by one with NAME, as after any failed batch.
+ * text, a protocol round) once instead of once per request. It has NAME's number of
+ * parameters: its $k is a text[] holding the k-th parameter of every execution, in order (NULL
+ * elements for SQL NULL), sent in binary form, so nothing of a parameter is escaped or parsed
+ * on the way (read them as rows with unnest($1::text[], $2::text[], ...) AS e(p1, p2, ...)).
+ * It must return NAME's columns, the first of them the execution's key (its $1, as text),
+ * which tells whose rows are whose. pl_db uses it for consecutive units that are each one
+ * execution of NAME with distinct, non-null keys; each unit then sees, as its result, the
+ * rows of its own key. So it is only for statements whose executions on distinct keys do not
+ * see each other (each touches its key's rows only) and whose result is its rows (not a
+ * command tag). When the merged statement fails, the batch's units are sent again one by one
+ * with NAME, as after any failed batch. pl_db_new refuses a merged form whose number of
+ * parameters is not NAME's, or is over PL_DB_MAX_PARAMS.
  */
 typedef struct pl_db_stmt {
     const char *name;
@@ -64,6 +67,8 @@ typedef struct pl_db_stmt {
 
 /* At most this many executions in one merged statement. */
 #define PL_DB_MAX_MERGE 128
+/* At most this many parameters in a statement with a merged form. */
+#define PL_DB_MAX_PARAMS 64
 
 /*
  * Connects synchronously (start-up), switches the connection to non-blocking pipeline mode

@@ -51,9 +51,9 @@ static const pl_db_stmt stmts[] = {
      3},
     {"put:many",
      "INSERT INTO paylink_test.db_units (run, k, v) "
-     "SELECT p->>1, (p->>0)::int, p->>2 FROM jsonb_array_elements($1::jsonb) AS e(p) "
+     "SELECT p2, p1::int, p3 FROM unnest($1::text[], $2::text[], $3::text[]) AS e(p1, p2, p3) "
      "ON CONFLICT (run, k) DO NOTHING RETURNING k::text, v",
-     1},
+     3},
     /* Keyed by $1 too, without a merged form: sets k's value when k is there. */
     {"set", "UPDATE paylink_test.db_units SET v = $3 WHERE run = $2 AND k = $1::int RETURNING v",
      3},
@@ -663,6 +663,17 @@ static void test_new_errors(void **state)
     assert_null(db);
     assert_non_null(strstr(err, "broken"));
     assert_non_null(strstr(err, "no_such_table_here"));
+
+    /* A merged form takes its statement's parameters, one text[] each (db.h). */
+    static const pl_db_stmt mismatched[] = {
+        {"one", "SELECT $1::text", 1},
+        {"one:many", "SELECT p1 FROM unnest($1::text[]) AS e(p1) WHERE $2::text IS NULL", 2},
+    };
+    err[0] = '\0';
+    db = pl_db_new(g_conninfo, mismatched, 2, err, sizeof err);
+    assert_null(db);
+    assert_non_null(strstr(err, "one:many"));
+    assert_non_null(strstr(err, "merged form"));
 }
 
 /* The value of this run's row k ("" when there is none). */
@@ -696,9 +707,14 @@ static void test_merged(void **state)
                p);
     static rec r[N];
     memset(r, 0, sizeof r);
-    char v[N][16];
+    char v[N][64];
     for (int i = 0; i < N; i++) {
-        snprintf(v[i], sizeof v[i], "m%d", i);
+        /* Every third value holds what an encoding might get wrong: quotes, a backslash, braces
+         * and commas (an array literal's), a newline, "NULL", UTF-8 of two and three bytes. */
+        if (i % 3 == 1)
+            snprintf(v[i], sizeof v[i], "m%d \"q\" \\ {a,b} NULL\n\xc3\xa9\xe2\x98\x83", i);
+        else
+            snprintf(v[i], sizeof v[i], "m%d", i);
         submit_keyed(db, "put", 6000 + i, v[i], &r[i]);
     }
     pl_db_counts before = pl_db_get_counts(db);
@@ -725,8 +741,14 @@ static void test_merged(void **state)
     char got[64];
     value_of(6007, got, sizeof got);
     assert_string_equal(got, "before");
-    value_of(6031, got, sizeof got);
-    assert_string_equal(got, "m31");
+    value_of(6030, got, sizeof got);
+    assert_string_equal(got, "m30");
+    for (int i = 1; i < N; i += 3) { /* each stored as it was sent, byte for byte */
+        if (i == 7)
+            continue;
+        value_of(6000 + i, got, sizeof got);
+        assert_string_equal(got, v[i]);
+    }
     assert_int_equal(rows_between(6000, 6000 + N - 1), N);
     assert_int_equal(admin_long("SELECT count(DISTINCT xmin::text) FROM paylink_test.db_units "
                                 "WHERE run = $1 AND k BETWEEN 6000 AND 6059 AND v <> 'before'",

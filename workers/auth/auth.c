@@ -55,11 +55,16 @@ static const pl_db_stmt stmts[] = {
      * one per request. */
     {"auth_insert_sent:many",
      AUTH_INSERT_SENT_INTO
-     "SELECT p->>0, p->>1, p->>2, (p->>3)::int, p->>4, (p->>5)::int, p->>6, p->>7, p->>8, "
-     "(p->>9)::numeric, p->>10, p->>11, p->>12, p->>13, p->>14, (p->>15)::smallint, "
-     "(p->>16)::smallint, 'sent', now(), p->>17, p->>18, p->>19, p->>20, p->>21, p->>22 "
-     "FROM jsonb_array_elements($1::jsonb) AS e(p) " AUTH_INSERT_SENT_CONFLICT,
-     1},
+     "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, "
+     "p10::numeric, p11, p12, p13, p14, p15, p16::smallint, "
+     "p17::smallint, 'sent', now(), p18, p19, p20, p21, p22, p23 "
+     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
+     "$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], "
+     "$20::text[], $21::text[], $22::text[], $23::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, "
+     "p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, "
+     "p23) " AUTH_INSERT_SENT_CONFLICT,
+     23},
     /* Result 1 of an EXT authorization's record unit: the cardholder-initiated transaction it
      * follows — the one named by transaction id ($4, membership orders), else the one of the
      * same order payment method (split shipments, installments). */
@@ -99,16 +104,19 @@ static const pl_db_stmt stmts[] = {
      16},
     /* auth_store for many answers at once (db.h). */
     {"auth_store:many",
-     "WITH upd AS (UPDATE cc_auth_trans t SET status = p->>1, decision = p->>2, "
-     "vendor_response = p->>3, amount_approved = (p->>4)::numeric, auth_number = p->>5, "
-     "auth_date = p->>6, transaction_id = p->>7, request_token = p->>8, avs_response = p->>9, "
-     "cvv_response = p->>10, token_created = p->>11, hold_reason = p->>12, "
-     "payment_deactivated = (p->>13)::boolean, error_text = left(p->>14, 300), "
-     "reply = (p->>15)::jsonb, answered_at = now() "
-     "FROM jsonb_array_elements($1::jsonb) AS e(p) "
-     "WHERE t.request_id = p->>0 AND t.status IN ('sent', 'unknown') " AUTH_STORE_RETURNING
+     "WITH upd AS (UPDATE cc_auth_trans t SET status = p2, decision = p3, "
+     "vendor_response = p4, amount_approved = p5::numeric, auth_number = p6, "
+     "auth_date = p7, transaction_id = p8, request_token = p9, avs_response = p10, "
+     "cvv_response = p11, token_created = p12, hold_reason = p13, "
+     "payment_deactivated = p14::boolean, error_text = left(p15, 300), "
+     "reply = p16::jsonb, answered_at = now() "
+     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
+     "$14::text[], $15::text[], $16::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, "
+     "p11, p12, p13, p14, p15, p16) "
+     "WHERE t.request_id = p1 AND t.status IN ('sent', 'unknown') " AUTH_STORE_RETURNING
          AUTH_STORE_HISTORY,
-     1},
+     16},
 };
 
 static const char *const protocols[] = {"CYB", "EXT", NULL};

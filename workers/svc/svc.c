@@ -85,11 +85,15 @@ static const pl_db_stmt stmts[] = {
     /* svc_insert_sent for many requests at once (db.h): it touches only its own row. */
     {"svc_insert_sent:many",
      SVC_INSERT_SENT_INTO
-     "SELECT p->>0, p->>1, p->>2, (p->>3)::int, p->>4, (p->>5)::int, p->>6, p->>7, p->>8, "
-     "(p->>9)::numeric, p->>10, p->>11, p->>12, (p->>13)::int, (p->>14)::numeric, "
-     "(p->>15)::boolean, 'sent', now(), p->>16, p->>17, (p->>18)::boolean "
-     "FROM jsonb_array_elements($1::jsonb) AS e(p) " SVC_INSERT_SENT_CONFLICT,
-     1},
+     "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, "
+     "p10::numeric, p11, p12, p13, p14::int, p15::numeric, "
+     "p16::boolean, 'sent', now(), p17, p18, p19::boolean "
+     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
+     "$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[]) AS e(p1, "
+     "p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, "
+     "p19) " SVC_INSERT_SENT_CONFLICT,
+     19},
     /*
      * The answer and what it does to the Stored Value Card table, in one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
