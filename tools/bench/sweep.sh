@@ -24,16 +24,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=bench-sweep.jsonl WORKER=auth REQUESTS=2000 PER_K=100 MAX_K=4096 LATENCY=100
 EXTRA=()
 
-die() {
-    printf 'sweep: error: %s\n' "$*" >&2
-    exit 2
-}
-# whole OPTION VALUE [MIN=1]: VALUE is a whole number of at least MIN.
-whole() {
-    if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < ${3:-1})); then
-        die "$1 expects a whole number of at least ${3:-1}, not '$2'"
-    fi
-}
+PROG=sweep
+# shellcheck source=tools/bench/lib.sh
+. "$ROOT/tools/bench/lib.sh"
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -55,10 +48,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown option $1 (see --help)" ;;
     esac
 done
-case $WORKER in
-auth | deposit | reversal | svc) ;;
-*) die "--worker: auth, deposit, reversal or svc" ;;
-esac
+worker_name "$WORKER"
 
 failed=0 k=1
 while ((k <= MAX_K)); do

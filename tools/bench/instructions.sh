@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# tools/bench/instructions.sh: the instructions one worker executes per transaction, counted by
+# valgrind's callgrind — the steady measure of a change where CPU time per reply is not (a VM
+# without hardware counters, a box shared with PostgreSQL, Apache Kafka and the simulator: CPU
+# time per reply varies 5-13 % from run to run there).
+#
+#   tools/bench/instructions.sh [--worker auth|deposit|reversal|svc] [--requests N1,N2]
+#                               [--max-in-flight K] [--sim-latency-ms L] [--binary PATH]
+#
+#   --worker W          the worker to count (auth)
+#   --requests N1,N2    the two runs' sizes (1000,3000)
+#   --max-in-flight K   the benchmark's requests in flight (64)
+#   --sim-latency-ms L  the simulator's answer delay (100)
+#   --binary PATH       the worker's executable to count (default: the environment's, from
+#                       PAYLINK_BIN in .dev/env): another build's, to compare two commits
+#
+# Against the running `tools/dev up` environment (DEV_DIR chooses another): the worker is
+# restarted under callgrind, driven with `tools/dev bench` for N1 requests and stopped, then the
+# same for N2; (I2 - I1) / (N2 - N1) leaves out what does not grow with the load (start-up,
+# connections, TLS handshakes, the benchmark's warm-up, which both runs have). The worker is
+# started again normally at the end, also after a failure. Only user-space instructions count
+# (the kernel's work, system calls, is not in them): pair it with the CPU account of
+# `paylinkctl bench`. The last line is one JSON object: worker, requests, instructions,
+# instructions_per_tx.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DEV_DIR=${DEV_DIR:-$ROOT/.dev}
+WORKER=auth N1=1000 N2=3000 K=64 LATENCY=100 BINARY=''
+
+PROG=instructions
+# shellcheck source=tools/bench/lib.sh
+. "$ROOT/tools/bench/lib.sh"
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --worker) WORKER=${2:?--worker needs a name} && shift 2 ;;
+    --requests)
+        [[ ${2:-} =~ ^([0-9]+),([0-9]+)$ ]] || die "--requests expects N1,N2"
+        N1=${BASH_REMATCH[1]} N2=${BASH_REMATCH[2]}
+        ((N1 >= 1 && N2 > N1)) || die "--requests: 1 <= N1 < N2"
+        shift 2
+        ;;
+    --max-in-flight) K=${2:-} && whole "$1" "$K" && shift 2 ;;
+    --sim-latency-ms) LATENCY=${2:-} && whole "$1" "$LATENCY" 0 && shift 2 ;;
+    --binary) BINARY=${2:?--binary needs a path} && shift 2 ;;
+    -h | --help)
+        sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) die "unknown option $1 (see --help)" ;;
+    esac
+done
+worker_name "$WORKER"
+command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null ||
+    die "valgrind is not installed (apt-get install valgrind)"
+[ -s "$DEV_DIR/env" ] || die "no environment in $DEV_DIR: run tools/dev up first"
+if [ -z "$BINARY" ]; then
+    BINARY=$(. "$DEV_DIR/env" && echo "${PAYLINK_BIN:?}")/paylink-$WORKER
+fi
+[ -x "$BINARY" ] || die "$BINARY is not an executable"
+BINARY=$(realpath "$BINARY")
+
+dev() { "$ROOT/tools/dev" "$@"; }
+WRAP=$(mktemp -d)
+restore() {
+    dev _worker-stop "$DEV_DIR" "$WORKER" >/dev/null 2>&1 || true
+    dev _worker-start "$DEV_DIR" "$WORKER" >/dev/null 2>&1 ||
+        printf 'instructions: paylink-%s did not start again: tools/dev up\n' "$WORKER" >&2
+    rm -rf "$WRAP"
+}
+trap restore EXIT
+# The worker as tools/dev starts it, under callgrind; the real executable is reached through a
+# link named paylink-W so that tools/dev recognises the process (and can stop it).
+mkdir -p "$WRAP/real"
+ln -s "$BINARY" "$WRAP/real/paylink-$WORKER"
+printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s/cg.%%p %s "$@"\n' \
+    "$WRAP" "$WRAP/real/paylink-$WORKER" >"$WRAP/paylink-$WORKER"
+chmod +x "$WRAP/paylink-$WORKER"
+
+# count N: the worker's instructions over a run of N requests, start-up and shutdown included.
+count() {
+    local n=$1 line total
+    rm -f "$WRAP"/cg.*
+    dev _worker-stop "$DEV_DIR" "$WORKER" >/dev/null 2>&1
+    dev _worker-start "$DEV_DIR" "$WORKER" "PAYLINK_BIN=$WRAP" >/dev/null 2>&1 ||
+        die "paylink-$WORKER did not start under valgrind"
+    line=$(dev bench --worker "$WORKER" --requests "$n" --max-in-flight "$K" \
+        --sim-latency-ms "$LATENCY" 2>/dev/null | tail -n 1) || die "the benchmark of $n requests failed"
+    [ "$(jq -r .replies <<<"$line" 2>/dev/null)" = "$n" ] ||
+        die "the benchmark of $n requests did not end with every reply: $line"
+    # SIGTERM: the worker drains and exits, and callgrind writes its counts on the way out.
+    dev _worker-stop "$DEV_DIR" "$WORKER" >/dev/null 2>&1
+    compgen -G "$WRAP/cg.*" >/dev/null || die "callgrind wrote no counts (was the worker killed?)"
+    total=0
+    for f in "$WRAP"/cg.*; do
+        t=$(callgrind_annotate "$f" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
+        [[ $t =~ ^[0-9]+$ ]] || die "no totals in $f"
+        total=$((total + t))
+    done
+    printf 'instructions: %d requests: %d instructions\n' "$n" "$total" >&2
+    echo "$total"
+}
+
+printf 'instructions: paylink-%s (%s) under callgrind, K = %d, L = %d ms\n' "$WORKER" "$BINARY" \
+    "$K" "$LATENCY" >&2
+I1=$(count "$N1")
+I2=$(count "$N2")
+jq -cn --arg w "$WORKER" --arg bin "$BINARY" --argjson n1 "$N1" --argjson n2 "$N2" \
+    --argjson i1 "$I1" --argjson i2 "$I2" \
+    '{worker: $w, binary: $bin, requests: [$n1, $n2], instructions: [$i1, $i2],
+      instructions_per_tx: (($i2 - $i1) / ($n2 - $n1) | round)}'
