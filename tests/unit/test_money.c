@@ -2,7 +2,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -164,6 +166,25 @@ static void test_format_buffer_size(void **state)
     assert_int_equal(pl_money_format(INT64_MIN, buf, 24), PL_OK);
 }
 
+/* The digits are written by hand: the same text as printf's for a sweep of amounts. */
+static void test_format_matches_printf(void **state)
+{
+    (void)state;
+    for (int64_t minor = -250000; minor <= 250000; minor += 7) {
+        int64_t values[] = {minor, minor * 1000003, INT64_MAX - (minor < 0 ? -minor : minor),
+                            INT64_MIN + (minor < 0 ? -minor : minor)};
+        for (size_t k = 0; k < sizeof values / sizeof values[0]; k++) {
+            int64_t v = values[k];
+            uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+            char want[32], got[32];
+            snprintf(want, sizeof want, "%s%" PRIu64 ".%02u", v < 0 ? "-" : "", m / 100,
+                     (unsigned)(m % 100));
+            assert_int_equal(pl_money_format(v, got, sizeof got), PL_OK);
+            assert_string_equal(got, want);
+        }
+    }
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -188,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_parse_decimal_valid),
         cmocka_unit_test(test_parse_decimal_invalid),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_matches_printf),
         cmocka_unit_test(test_format_buffer_size),
         cmocka_unit_test(test_round_trip),
     };
