@@ -531,7 +531,7 @@ static int send_batch(pl_db *db, batch *b)
             continue;
         int st = u->n == 1 && !u->solo && key_of(u, 0) ? mergeable(db, u->ex[0].name) : -1;
         int group = st >= 0 ? gather(u) : 1;
-        int np = u->ex[0].nparams;
+        int np = group > 1 ? u->ex[0].nparams : 0; /* a unit may have no execution at all */
         const char *values[PL_DB_MAX_PARAMS];
         int lengths[PL_DB_MAX_PARAMS], formats[PL_DB_MAX_PARAMS];
         void *block = NULL;
