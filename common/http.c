@@ -109,10 +109,10 @@ static bool curl_openssl;
 /*
  * libcurl sets SSL_MODE_RELEASE_BUFFERS on every OpenSSL context: a connection frees its read
  * and write buffers (~16.5 KiB each) whenever they are empty, so each call on a kept-alive
- * connection malloc'd and freed both again, and glibc consolidated its heap for each of those
- * large requests (malloc_consolidate and unlink_chunk were ~5 % of paylink-auth's CPU). A
- * connection keeps its buffers instead: ~33 KiB per connection, i.e. per call a bureau may have
- * at once (auth_service.max_concurrent). Runs when libcurl sets up a new connection's context,
+ * connection malloc'd and freed both again, each a request large enough for glibc to
+ * consolidate its heap first (two of the ~15 such allocations a call made). A connection keeps
+ * its buffers instead: ~33 KiB per connection, i.e. per call a bureau may have at once
+ * (auth_service.max_concurrent). Runs when libcurl sets up a new connection's context,
  * after its own settings and before the connection is made; verification is not touched.
  */
 static CURLcode keep_tls_buffers(CURL *easy, void *ssl_ctx, void *arg)
