@@ -8,6 +8,7 @@
 #include "card.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <pthread.h>
@@ -214,6 +215,65 @@ EVP_MAC_CTX *pl_hmac_sha256_new(void)
     return hmac_template ? EVP_MAC_CTX_dup(hmac_template) : hmac_sha256_make();
 }
 
+/*
+ * Keyed contexts, one per key the process uses (the card hash key, the fingerprint key: a
+ * handful), each copied per use by pl_hmac_sha256_keyed. The keys are kept to tell them apart
+ * (compared in constant time) and wiped at exit, as the contexts' own copies are.
+ */
+#define KEYED_MAX 8
+static pthread_mutex_t keyed_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct keyed {
+    unsigned char *key;
+    size_t len;
+    EVP_MAC_CTX *ctx;
+} keyed[KEYED_MAX];
+static size_t nkeyed;
+
+static void keyed_free(void)
+{
+    pthread_mutex_lock(&keyed_lock);
+    for (size_t i = 0; i < nkeyed; i++) {
+        pl_card_wipe(keyed[i].key, keyed[i].len);
+        free(keyed[i].key);
+        EVP_MAC_CTX_free(keyed[i].ctx);
+        keyed[i] = (struct keyed){0};
+    }
+    nkeyed = 0;
+    pthread_mutex_unlock(&keyed_lock);
+}
+
+EVP_MAC_CTX *pl_hmac_sha256_keyed(const void *key, size_t keylen)
+{
+    if (!key || keylen == 0)
+        return NULL;
+    pthread_mutex_lock(&keyed_lock);
+    EVP_MAC_CTX *out = NULL;
+    for (size_t i = 0; i < nkeyed; i++) {
+        if (keyed[i].len == keylen && CRYPTO_memcmp(keyed[i].key, key, keylen) == 0) {
+            out = EVP_MAC_CTX_dup(keyed[i].ctx);
+            pthread_mutex_unlock(&keyed_lock);
+            return out;
+        }
+    }
+    EVP_MAC_CTX *ctx = pl_hmac_sha256_new();
+    if (ctx && !EVP_MAC_init(ctx, key, keylen, NULL)) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    unsigned char *copy = ctx && nkeyed < KEYED_MAX ? malloc(keylen) : NULL;
+    if (copy) {
+        memcpy(copy, key, keylen);
+        keyed[nkeyed] = (struct keyed){.key = copy, .len = keylen, .ctx = ctx};
+        if (nkeyed++ == 0)
+            (void)atexit(keyed_free);
+        out = EVP_MAC_CTX_dup(ctx);
+    } else {
+        out = ctx; /* more keys than kept (or no memory to keep it): keyed for this use only */
+    }
+    pthread_mutex_unlock(&keyed_lock);
+    return out;
+}
+
 int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out, size_t outsize)
 {
     static const char hex[] = "0123456789abcdef";
@@ -224,9 +284,8 @@ int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out, 
 
     unsigned char mac[32];
     size_t maclen = 0;
-    EVP_MAC_CTX *ctx = pl_hmac_sha256_new();
-    bool ok = ctx && EVP_MAC_init(ctx, key, keylen, NULL) &&
-              EVP_MAC_update(ctx, (const unsigned char *)number, strlen(number)) &&
+    EVP_MAC_CTX *ctx = pl_hmac_sha256_keyed(key, keylen);
+    bool ok = ctx && EVP_MAC_update(ctx, (const unsigned char *)number, strlen(number)) &&
               EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) && maclen == sizeof(mac);
     EVP_MAC_CTX_free(ctx);
     if (!ok) {

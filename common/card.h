@@ -65,6 +65,15 @@ const char *pl_card_cybersource_type(const char *type);
 EVP_MAC_CTX *pl_hmac_sha256_new(void);
 
 /*
+ * A new HMAC-SHA256 context already keyed with key (keylen > 0): a copy of one keyed once per
+ * key and kept (for up to 8 keys; past them, one keyed for this use), since keying costs more
+ * than the MAC of a card number. Ready for EVP_MAC_update and EVP_MAC_final. Safe from any
+ * thread. NULL when OpenSSL cannot make one or key is NULL or empty; free it with
+ * EVP_MAC_CTX_free.
+ */
+EVP_MAC_CTX *pl_hmac_sha256_keyed(const void *key, size_t keylen);
+
+/*
  * Keyed hash of a card number for look-ups: HMAC-SHA256(key, number) as 64 lowercase hex
  * characters + NUL into out (outsize >= 65). Returns 0, PL_ERR_INVALID or PL_ERR_TOOBIG.
  */

@@ -1522,8 +1522,8 @@ int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, 
         return PL_ERR_TOOBIG;
 
     int rc = PL_ERR_NOMEM;
-    EVP_MAC_CTX *ctx = pl_hmac_sha256_new();
-    if (!ctx || !EVP_MAC_init(ctx, key, keylen, NULL))
+    EVP_MAC_CTX *ctx = pl_hmac_sha256_keyed(key, keylen);
+    if (!ctx)
         goto out;
 
     /* A version tag, so a future change of the field list never matches old fingerprints. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "card.h"
 
@@ -202,6 +203,52 @@ static void test_hmac(void **state)
     assert_int_equal(pl_card_hmac("Jefe", 4, NULL, out, sizeof(out)), PL_ERR_INVALID);
     assert_int_equal(pl_card_hmac("Jefe", 4, "4111111111111111", out, 64), PL_ERR_TOOBIG);
     assert_int_equal(pl_card_hmac("Jefe", 4, "4111111111111111", NULL, 65), PL_ERR_TOOBIG);
+}
+
+/* Keyed contexts are kept per key and copied per use: more keys than are kept, keys that are
+ * prefixes of each other, and keys used again after others, each give their own MAC every
+ * time, and the RFC 4231 answers stay right with the cache full. */
+static void test_hmac_many_keys(void **state)
+{
+    (void)state;
+    enum { KEYS = 12 };
+    char first[KEYS][65], again[65];
+    char key[16];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < KEYS; i++) {
+            int n = snprintf(key, sizeof key, "key-%.*s", i, "xxxxxxxxxxxxxxx");
+            char *mac = round == 0 ? first[i] : again;
+            assert_int_equal(pl_card_hmac(key, (size_t)n, "4111111111111111", mac, 65), PL_OK);
+            if (round > 0)
+                assert_string_equal(again, first[i]);
+            for (int j = 0; round == 0 && j < i; j++)
+                assert_string_not_equal(first[i], first[j]);
+        }
+    }
+    char out[65];
+    assert_int_equal(pl_card_hmac("Jefe", 4, "what do ya want for nothing?", out, sizeof(out)),
+                     PL_OK);
+    assert_string_equal(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    /* A context handed out is its caller's: two at once, from one key, do not interfere. */
+    EVP_MAC_CTX *x = pl_hmac_sha256_keyed("Jefe", 4), *y = pl_hmac_sha256_keyed("Jefe", 4);
+    assert_non_null(x);
+    assert_non_null(y);
+    static const char msg[] = "what do ya want for nothing?";
+    assert_true(EVP_MAC_update(x, (const unsigned char *)msg, 10));
+    assert_true(EVP_MAC_update(y, (const unsigned char *)msg, sizeof msg - 1));
+    assert_true(EVP_MAC_update(x, (const unsigned char *)msg + 10, sizeof msg - 1 - 10));
+    unsigned char mx[32], my[32];
+    size_t lx = 0, ly = 0;
+    assert_true(EVP_MAC_final(x, mx, &lx, sizeof mx));
+    assert_true(EVP_MAC_final(y, my, &ly, sizeof my));
+    assert_int_equal(lx, 32);
+    assert_int_equal(ly, 32);
+    assert_memory_equal(mx, my, 32);
+    assert_int_equal(mx[0], 0x5b);
+    EVP_MAC_CTX_free(x);
+    EVP_MAC_CTX_free(y);
+    assert_null(pl_hmac_sha256_keyed(NULL, 4));
+    assert_null(pl_hmac_sha256_keyed("Jefe", 0));
 }
 
 /* ---- finding card numbers ---------------------------------------------------------------- */
@@ -634,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_type_guess),
         cmocka_unit_test(test_cybersource_type),
         cmocka_unit_test(test_hmac),
+        cmocka_unit_test(test_hmac_many_keys),
         cmocka_unit_test(test_find_shapes),
         cmocka_unit_test(test_find_leaves_other_numbers),
         cmocka_unit_test(test_find_any_bytes),
