@@ -4,33 +4,35 @@
 # without hardware counters, a box shared with PostgreSQL, Apache Kafka and the simulator: CPU
 # time per reply varies 5-13 % from run to run there).
 #
-#   tools/bench/instructions.sh [--worker auth|deposit|reversal|svc] [--requests N1,N2]
-#                               [--max-in-flight K] [--sim-latency-ms L] [--binary PATH]
+#   tools/bench/instructions.sh [--worker auth|deposit|reversal|svc] [--requests N]
+#                               [--warmup W] [--max-in-flight K] [--sim-latency-ms L]
+#                               [--binary PATH]
 #
 #   --worker W          the worker to count (auth)
-#   --requests N1,N2    the two runs' sizes (1000,3000)
+#   --requests N        the counted requests (2000)
+#   --warmup W          requests before the count starts (1000): the worker's connections to
+#                       the bureau, PostgreSQL and Kafka are made and warm by then
 #   --max-in-flight K   the benchmark's requests in flight (64)
 #   --sim-latency-ms L  the simulator's answer delay (100)
 #   --binary PATH       the worker's executable to count (default: the environment's, from
 #                       PAYLINK_BIN in .dev/env): another build's, to compare two commits
 #
 # Against the running `tools/dev up` environment (DEV_DIR chooses another): the worker is
-# restarted under callgrind, driven with `tools/dev bench` for N1 requests and stopped, then the
-# same for N2; (I2 - I1) / (N2 - N1) leaves out what does not grow with the load (start-up,
-# connections, the benchmark's warm-up, which both runs have). TLS handshakes are left out of
-# both counts: how many connections a run opens depends on how its calls overlapped. The worker is
-# started again normally at the end, also after a failure. While it is counted, the work a worker
-# does by the clock rather than per request is off (its resolver's passes,
-# PAYLINK_RESOLVER_INTERVAL_MS=0, and librdkafka's statistics, which feed the lag gauge): a pass
-# that finds due rows would otherwise land in one run and not the other. Only user-space
-# instructions count (the kernel's work, system calls, is not in them): pair it with the CPU
-# account of `paylinkctl bench`. The last line is one JSON object: worker, binary, requests,
-# instructions, instructions_per_tx.
+# restarted under callgrind and driven with `tools/dev bench`: W requests, then callgrind's
+# counters are zeroed (callgrind_control), then N requests, then the worker is stopped and its
+# count divided by N. What does not grow with the load (start-up, connections) stays out; so
+# do TLS handshakes of connections made during the count (how many a run opens depends on how
+# its calls overlapped) and the work a worker does by the clock rather than per request, which
+# is off while it is counted (its resolver's passes, PAYLINK_RESOLVER_INTERVAL_MS=0, and
+# librdkafka's statistics, which feed the lag gauge). The worker is started again normally at
+# the end, also after a failure. Only user-space instructions count (the kernel's work, system
+# calls, is not in them): pair it with the CPU account of `paylinkctl bench`. The last line is
+# one JSON object: worker, binary, requests, instructions, instructions_per_tx.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DEV_DIR=${DEV_DIR:-$ROOT/.dev}
-WORKER=auth N1=1000 N2=3000 K=64 LATENCY=100 BINARY=''
+WORKER=auth N=2000 WARMUP=1000 K=64 LATENCY=100 BINARY=''
 
 PROG=instructions
 # shellcheck source=tools/bench/lib.sh
@@ -39,17 +41,13 @@ PROG=instructions
 while [ $# -gt 0 ]; do
     case $1 in
     --worker) WORKER=${2:?--worker needs a name} && shift 2 ;;
-    --requests)
-        [[ ${2:-} =~ ^([0-9]+),([0-9]+)$ ]] || die "--requests expects N1,N2"
-        N1=${BASH_REMATCH[1]} N2=${BASH_REMATCH[2]}
-        ((N1 >= 1 && N2 > N1)) || die "--requests: 1 <= N1 < N2"
-        shift 2
-        ;;
+    --requests) N=${2:-} && whole "$1" "$N" && shift 2 ;;
+    --warmup) WARMUP=${2:-} && whole "$1" "$WARMUP" && shift 2 ;;
     --max-in-flight) K=${2:-} && whole "$1" "$K" && shift 2 ;;
     --sim-latency-ms) LATENCY=${2:-} && whole "$1" "$LATENCY" 0 && shift 2 ;;
     --binary) BINARY=${2:?--binary needs a path} && shift 2 ;;
     -h | --help)
-        sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -82,18 +80,24 @@ printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s/cg.%%p
     "$WRAP" "$WRAP/real/paylink-$WORKER" >"$WRAP/paylink-$WORKER"
 chmod +x "$WRAP/paylink-$WORKER"
 
-# count N: the worker's instructions over a run of N requests, start-up and shutdown included.
+# count: the worker's instructions over N requests after W, TLS handshakes left out.
 count() {
-    local n=$1 line total
+    local line total pid
     rm -f "$WRAP"/cg.*
     dev _worker-stop "$DEV_DIR" "$WORKER" >/dev/null 2>&1
     dev _worker-start "$DEV_DIR" "$WORKER" "PAYLINK_BIN=$WRAP" PAYLINK_RESOLVER_INTERVAL_MS=0 \
         PAYLINK_RDKAFKA_STATISTICS_INTERVAL_MS=0 >/dev/null 2>&1 ||
         die "paylink-$WORKER did not start under valgrind"
-    line=$(dev bench --worker "$WORKER" --requests "$n" --max-in-flight "$K" \
-        --sim-latency-ms "$LATENCY" 2>/dev/null | tail -n 1) || die "the benchmark of $n requests failed"
-    [ "$(jq -r .replies <<<"$line" 2>/dev/null)" = "$n" ] ||
-        die "the benchmark of $n requests did not end with every reply: $line"
+    pid=$(<"$DEV_DIR/run/paylink-$WORKER.pid")
+    if ((WARMUP > 0)); then
+        line=$(dev bench --worker "$WORKER" --requests "$WARMUP" --warmup 0 --max-in-flight "$K" \
+            --sim-latency-ms "$LATENCY" 2>/dev/null | tail -n 1) || die "the warm-up failed"
+    fi
+    callgrind_control --zero "$pid" >/dev/null || die "callgrind_control could not reach $pid"
+    line=$(dev bench --worker "$WORKER" --requests "$N" --warmup 0 --max-in-flight "$K" \
+        --sim-latency-ms "$LATENCY" 2>/dev/null | tail -n 1) || die "the benchmark of $N requests failed"
+    [ "$(jq -r .replies <<<"$line" 2>/dev/null)" = "$N" ] ||
+        die "the benchmark of $N requests did not end with every reply: $line"
     # SIGTERM: the worker drains and exits, and callgrind writes its counts on the way out.
     dev _worker-stop "$DEV_DIR" "$WORKER" >/dev/null 2>&1
     compgen -G "$WRAP/cg.*" >/dev/null || die "callgrind wrote no counts (was the worker killed?)"
@@ -102,20 +106,15 @@ count() {
         callgrind_annotate --inclusive=yes "$f" >"$WRAP/annotated" 2>/dev/null
         t=$(sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' "$WRAP/annotated" | tr -d ,)
         [[ $t =~ ^[0-9]+$ ]] || die "no totals in $f"
-        # TLS handshakes: how many connections a run opens depends on how its calls happened to
-        # overlap (K = 64 opened 64 to 120), not on its size; steady traffic reuses them.
         hs=$(sed -n 's/^ *\([0-9,]*\) .*:SSL_do_handshake \[.*/\1/p' "$WRAP/annotated" | head -n 1 | tr -d ,)
         total=$((total + t - ${hs:-0}))
     done
-    printf 'instructions: %d requests: %d instructions\n' "$n" "$total" >&2
     echo "$total"
 }
 
-printf 'instructions: paylink-%s (%s) under callgrind, K = %d, L = %d ms\n' "$WORKER" "$BINARY" \
-    "$K" "$LATENCY" >&2
-I1=$(count "$N1")
-I2=$(count "$N2")
-jq -cn --arg w "$WORKER" --arg bin "$BINARY" --argjson n1 "$N1" --argjson n2 "$N2" \
-    --argjson i1 "$I1" --argjson i2 "$I2" \
-    '{worker: $w, binary: $bin, requests: [$n1, $n2], instructions: [$i1, $i2],
-      instructions_per_tx: (($i2 - $i1) / ($n2 - $n1) | round)}'
+printf 'instructions: paylink-%s (%s) under callgrind, %d requests after %d, K = %d, L = %d ms\n' \
+    "$WORKER" "$BINARY" "$N" "$WARMUP" "$K" "$LATENCY" >&2
+I=$(count)
+jq -cn --arg w "$WORKER" --arg bin "$BINARY" --argjson n "$N" --argjson i "$I" \
+    '{worker: $w, binary: $bin, requests: $n, instructions: $i,
+      instructions_per_tx: ($i / $n | round)}'
