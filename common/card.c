@@ -175,10 +175,8 @@ const char *pl_card_cybersource_type(const char *type)
     return NULL;
 }
 
-/* HMAC-SHA256 without a key, made once per process (pl_hmac_sha256_new copies it). */
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-static EVP_MAC_CTX *hmac_template;
-
+/* A new HMAC-SHA256 context, not keyed yet; NULL when OpenSSL cannot make one. Looking the
+ * algorithms up is what costs: pl_hmac_sha256_keyed does it once per key. */
 static EVP_MAC_CTX *hmac_sha256_make(void)
 {
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -193,26 +191,6 @@ static EVP_MAC_CTX *hmac_sha256_make(void)
         ctx = NULL;
     }
     return ctx;
-}
-
-static void hmac_template_free(void)
-{
-    EVP_MAC_CTX_free(hmac_template);
-    hmac_template = NULL;
-}
-
-static void hmac_template_make(void)
-{
-    hmac_template = hmac_sha256_make();
-    if (hmac_template)
-        (void)atexit(hmac_template_free);
-}
-
-EVP_MAC_CTX *pl_hmac_sha256_new(void)
-{
-    (void)pthread_once(&hmac_once, hmac_template_make);
-    /* Without the template (no memory then), each call looks the algorithms up itself. */
-    return hmac_template ? EVP_MAC_CTX_dup(hmac_template) : hmac_sha256_make();
 }
 
 /*
@@ -255,7 +233,7 @@ EVP_MAC_CTX *pl_hmac_sha256_keyed(const void *key, size_t keylen)
             return out;
         }
     }
-    EVP_MAC_CTX *ctx = pl_hmac_sha256_new();
+    EVP_MAC_CTX *ctx = hmac_sha256_make();
     if (ctx && !EVP_MAC_init(ctx, key, keylen, NULL)) {
         EVP_MAC_CTX_free(ctx);
         ctx = NULL;

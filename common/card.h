@@ -56,20 +56,11 @@ const char *pl_card_type_guess(const char *number);
 const char *pl_card_cybersource_type(const char *type);
 
 /*
- * A new HMAC-SHA256 context, not keyed yet (EVP_MAC_init with the key and NULL params): a copy
- * of one made once per process, since looking the algorithms up (EVP_MAC_fetch, and the
- * digest's fetch by name) costs more than the MAC of a card number or a request. Safe from any
- * thread (each caller works on its own copy). NULL when OpenSSL cannot make one; free it with
- * EVP_MAC_CTX_free (which wipes the key).
- */
-EVP_MAC_CTX *pl_hmac_sha256_new(void);
-
-/*
  * A new HMAC-SHA256 context already keyed with key (keylen > 0): a copy of one keyed once per
- * key and kept (for up to 8 keys; past them, one keyed for this use), since keying costs more
- * than the MAC of a card number. Ready for EVP_MAC_update and EVP_MAC_final. Safe from any
- * thread. NULL when OpenSSL cannot make one or key is NULL or empty; free it with
- * EVP_MAC_CTX_free.
+ * key and kept (for up to 8 keys; past them, one keyed for this use), since looking the
+ * algorithms up (EVP_MAC_fetch) and keying cost more than the MAC of a card number or a
+ * request. Ready for EVP_MAC_update and EVP_MAC_final. Safe from any thread. NULL when OpenSSL
+ * cannot make one or key is NULL or empty; free it with EVP_MAC_CTX_free (which wipes the key).
  */
 EVP_MAC_CTX *pl_hmac_sha256_keyed(const void *key, size_t keylen);
 

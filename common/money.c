@@ -7,9 +7,7 @@
  */
 #include "money.h"
 
-#include <inttypes.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 
 static bool is_digit(char c)
