@@ -6,7 +6,7 @@
 #
 #   tools/bench/instructions.sh [--worker auth|deposit|reversal|svc] [--requests N]
 #                               [--warmup W] [--max-in-flight K] [--sim-latency-ms L]
-#                               [--binary PATH]
+#                               [--binary PATH] [--keep DIR]
 #
 #   --worker W          the worker to count (auth)
 #   --requests N        the counted requests (2000)
@@ -16,6 +16,8 @@
 #   --sim-latency-ms L  the simulator's answer delay (100)
 #   --binary PATH       the worker's executable to count (default: the environment's, from
 #                       PAYLINK_BIN in .dev/env): another build's, to compare two commits
+#   --keep DIR          keep callgrind's output files in DIR (for callgrind_annotate or
+#                       kcachegrind: where the instructions go)
 #
 # Against the running `tools/dev up` environment (DEV_DIR chooses another): the worker is
 # restarted under callgrind and driven with `tools/dev bench`: W requests, then callgrind's
@@ -32,7 +34,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DEV_DIR=${DEV_DIR:-$ROOT/.dev}
-WORKER=auth N=2000 WARMUP=1000 K=64 LATENCY=100 BINARY=''
+WORKER=auth N=2000 WARMUP=1000 K=64 LATENCY=100 BINARY='' KEEP=''
 
 PROG=instructions
 # shellcheck source=tools/bench/lib.sh
@@ -46,8 +48,9 @@ while [ $# -gt 0 ]; do
     --max-in-flight) K=${2:-} && whole "$1" "$K" && shift 2 ;;
     --sim-latency-ms) LATENCY=${2:-} && whole "$1" "$LATENCY" 0 && shift 2 ;;
     --binary) BINARY=${2:?--binary needs a path} && shift 2 ;;
+    --keep) KEEP=${2:?--keep needs a directory} && shift 2 ;;
     -h | --help)
-        sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -109,6 +112,9 @@ count() {
         hs=$(sed -n 's/^ *\([0-9,]*\) .*:SSL_do_handshake \[.*/\1/p' "$WRAP/annotated" | head -n 1 | tr -d ,)
         total=$((total + t - ${hs:-0}))
     done
+    if [ -n "$KEEP" ]; then
+        mkdir -p "$KEEP" && cp "$WRAP"/cg.* "$KEEP"/ || die "could not keep the counts in $KEEP"
+    fi
     echo "$total"
 }
 
