@@ -7,9 +7,11 @@
 #include "xmlutil.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libxml/dict.h>
 #include <libxml/parserInternals.h>
 #include <libxml/xmlsave.h>
 
@@ -30,20 +32,101 @@ static size_t copy_free(char *out, size_t outsize, const char *src, size_t srcle
     return n;
 }
 
-/* The refusals pl_xml_read and pl_xml_read_stream make before parsing, then the parser
- * context they parse with: 0 with *ctxt, or PL_ERR_PARSE. */
-static int start_read(const char *body, size_t len, const pl_xml_profile *p, xmlParserCtxtPtr *ctxt,
-                      char *errstr, size_t errstr_size)
+/* The refusals pl_xml_read and pl_xml_read_stream make before parsing: 0 or PL_ERR_PARSE. */
+static int check_body(const char *body, size_t len, const pl_xml_profile *p, char *errstr,
+                      size_t errstr_size)
 {
     if (!body || len == 0)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "empty body");
     if (len > p->max_len || len > INT_MAX)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "body of %zu bytes is over the %zu limit", len, p->max_len);
+    return 0;
+}
+
+/* check_body, then a new parser context: 0 with *ctxt, or PL_ERR_PARSE. */
+static int start_read(const char *body, size_t len, const pl_xml_profile *p, xmlParserCtxtPtr *ctxt,
+                      char *errstr, size_t errstr_size)
+{
+    int rc = check_body(body, len, p, errstr, errstr_size);
+    if (rc)
+        return rc;
     *ctxt = xmlNewParserCtxt();
     if (!*ctxt)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
     return 0;
+}
+
+/*
+ * Parser contexts kept between stream reads. Making one (its dictionary, input and node
+ * stacks, SAX handler block) and freeing it again cost ~10,000 instructions, a tenth of
+ * reading a CyberSource answer. A stream read takes one from here and puts it back after a
+ * parse that ended well; xmlCtxtReadMemory resets it before the next document. Kept: at most
+ * PARSERS_KEPT, and only while their dictionary (the element and attribute names of the
+ * documents read, never their text: the text is each parse's own buffer, freed with it) holds
+ * at most PARSER_DICT_MAX names, so that a bureau's answers cannot grow it without bound. A
+ * context whose parse failed or was stopped is freed: its last error quotes the document.
+ */
+#define PARSERS_KEPT 4
+#define PARSER_DICT_MAX 2048
+
+static pthread_mutex_t parsers_lock = PTHREAD_MUTEX_INITIALIZER;
+static xmlParserCtxtPtr parsers[PARSERS_KEPT];
+static size_t nparsers;
+static bool parsers_at_exit;
+
+static void parsers_free(void)
+{
+    pthread_mutex_lock(&parsers_lock);
+    while (nparsers > 0)
+        xmlFreeParserCtxt(parsers[--nparsers]);
+    pthread_mutex_unlock(&parsers_lock);
+}
+
+size_t pl_xml_stream_parsers_kept(void)
+{
+    pthread_mutex_lock(&parsers_lock);
+    size_t n = nparsers;
+    pthread_mutex_unlock(&parsers_lock);
+    return n;
+}
+
+/* A kept parser context, or a new one; NULL when there is no memory for one. */
+static xmlParserCtxtPtr parser_take(void)
+{
+    xmlParserCtxtPtr ctxt = NULL;
+    pthread_mutex_lock(&parsers_lock);
+    if (nparsers > 0)
+        ctxt = parsers[--nparsers];
+    pthread_mutex_unlock(&parsers_lock);
+    return ctxt ? ctxt : xmlNewParserCtxt();
+}
+
+/*
+ * Puts ctxt back for the next stream read, or frees it (see PARSERS_KEPT). Either way the
+ * parser's copy of the document (it may quote a card number) is wiped and freed now, not when
+ * the context is next used.
+ */
+static void parser_give_back(xmlParserCtxtPtr ctxt, bool reusable)
+{
+    for (int i = 0; i < ctxt->inputNr; i++) {
+        xmlParserInputPtr in = ctxt->inputTab[i];
+        if (in && in->base && in->end > in->base)
+            pl_card_wipe((void *)in->base, (size_t)(in->end - in->base));
+    }
+    if (reusable && ctxt->dict && xmlDictSize(ctxt->dict) <= PARSER_DICT_MAX) {
+        xmlCtxtReset(ctxt);
+        pthread_mutex_lock(&parsers_lock);
+        if (nparsers < PARSERS_KEPT) {
+            parsers[nparsers++] = ctxt;
+            ctxt = NULL;
+            if (!parsers_at_exit)
+                parsers_at_exit = atexit(parsers_free) == 0;
+        }
+        pthread_mutex_unlock(&parsers_lock);
+    }
+    if (ctxt)
+        xmlFreeParserCtxt(ctxt);
 }
 
 /* The refusal of a document libxml2 found not well-formed, with its (masked) message. */
@@ -145,12 +228,15 @@ static void stream_doctype(void *c, const xmlChar *name, const xmlChar *external
 int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
                        const pl_xml_stream *h, void *ctx, char *errstr, size_t errstr_size)
 {
-    xmlParserCtxtPtr ctxt;
-    int rc = start_read(body, len, p, &ctxt, errstr, errstr_size);
+    int rc = check_body(body, len, p, errstr, errstr_size);
     if (rc)
         return rc;
+    xmlParserCtxtPtr ctxt = parser_take();
+    if (!ctxt)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
     /* Only these handlers: no tree, no entity table, nothing loaded (the externalSubset and
-     * resolveEntity hooks stay NULL); whitespace goes where all other text goes, as in a tree. */
+     * resolveEntity hooks stay NULL); whitespace goes where all other text goes, as in a tree.
+     * Set again for every parse: a kept context may have read with another reader. */
     stream_state st = {.h = h, .ctx = ctx};
     memset(ctxt->sax, 0, sizeof *ctxt->sax);
     ctxt->sax->initialized = XML_SAX2_MAGIC;
@@ -161,7 +247,7 @@ int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
     ctxt->sax->cdataBlock = stream_text;
     ctxt->sax->internalSubset = stream_doctype;
     ctxt->_private = &st;
-    /* Returns no document: there is no tree to return. */
+    /* Returns no document: there is no tree to return. It resets the context first. */
     (void)xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL, PL_XML_READ_OPTIONS);
     if (st.dtd)
         rc = no_dtd(p, errstr, errstr_size);
@@ -169,7 +255,8 @@ int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
         rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "out of memory");
     else if (!ctxt->wellFormed)
         rc = not_xml(ctxt, p, errstr, errstr_size);
-    xmlFreeParserCtxt(ctxt);
+    ctxt->_private = NULL;
+    parser_give_back(ctxt, rc == 0);
     return rc;
 }
 

@@ -97,6 +97,13 @@ int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
                        size_t errstr_size) PL_MUSTCHECK;
 
 /*
+ * The parser contexts pl_xml_read_stream keeps for its next reads (at most 4): one is put back
+ * after a read that ended well, unless the names of the documents it read have grown its
+ * dictionary past 2,048; a context whose read failed is freed. For tests and diagnostics.
+ */
+size_t pl_xml_stream_parsers_kept(void);
+
+/*
  * CyberSource's report services (the Decision Manager Conversion Detail Report of dm_report.h,
  * the Single Transaction Query's Transaction Detail Report of cyb_query.h) answer a document
  * whose DOCTYPE names a DTD on CyberSource's server, which pl_xml_read would refuse, or a line of

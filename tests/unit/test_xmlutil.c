@@ -7,6 +7,7 @@
  * the service's plain-text refusals), attributes read once from the element itself, and text
  * sanitised for errstr.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -735,6 +736,141 @@ static void test_read_stream(void **state)
     assert_int_equal(pl_xml_read_stream("<r", 2, &LUHN, &LOG, &l, NULL, 0), PL_ERR_PARSE);
 }
 
+/* A profile for documents longer than the others'. */
+static const pl_xml_profile BIG = {.max_len = 1 << 20, .doc_name = "a test document"};
+
+/* A second reader: counts elements and text bytes. */
+typedef struct counts {
+    int elements, ends;
+    size_t text;
+} counts;
+
+static void count_start(void *ctx, const char *local_name)
+{
+    (void)local_name;
+    ((counts *)ctx)->elements++;
+}
+
+static void count_end(void *ctx)
+{
+    ((counts *)ctx)->ends++;
+}
+
+static bool count_text(void *ctx, const char *text, size_t len)
+{
+    (void)text;
+    ((counts *)ctx)->text += len;
+    return true;
+}
+
+static const pl_xml_stream COUNT = {.start = count_start, .end = count_end, .text = count_text};
+
+/* A parse is the same on a kept context as on a new one, whatever the context read before. */
+static void test_read_stream_kept_parsers(void **state)
+{
+    (void)state;
+    char err[200];
+    stream_log l = {.texts_left = -1};
+    /* Start from none kept: a refused parse frees the context it took. */
+    while (pl_xml_stream_parsers_kept() > 0)
+        assert_int_equal(stream("<r>", &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+
+    assert_int_equal(stream("<r><a>1</a></r>", &LUHN, &l, err, sizeof err), 0);
+    assert_string_equal(l.line, "<r<a\"1\">>");
+    assert_int_equal(pl_xml_stream_parsers_kept(), 1);
+
+    /* Another reader on the kept context: its callbacks, not the first reader's. */
+    counts c = {0};
+    const char *doc = "<x><y>abc</y><z/></x>";
+    assert_int_equal(pl_xml_read_stream(doc, strlen(doc), &LUHN, &COUNT, &c, err, sizeof err), 0);
+    assert_int_equal(c.elements, 3);
+    assert_int_equal(c.ends, 3);
+    assert_int_equal(c.text, 3);
+    assert_int_equal(pl_xml_stream_parsers_kept(), 1);
+
+    /* An encoding declared after a document without one, and UTF-8 again after it: each read
+     * converts as its own declaration says (the kept context was reset). The non-ASCII byte
+     * comes after the parser's first line so that the whole document is converted. */
+    char latin1[700];
+    int n = snprintf(latin1, sizeof latin1, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<a>");
+    for (int i = 0; i < 600; i++)
+        latin1[n++] = i == 599 ? '\xe9' : 'x';
+    n += snprintf(latin1 + n, sizeof latin1 - (size_t)n, "</a>");
+    c = (counts){0};
+    assert_int_equal(pl_xml_read_stream(latin1, (size_t)n, &LUHN, &COUNT, &c, err, sizeof err), 0);
+    assert_int_equal(c.text, 601); /* 599 x and the e-acute as two bytes of UTF-8 */
+    assert_int_equal(stream("<a>\xc3\xa9</a>", &LUHN, &l, err, sizeof err), 0);
+    assert_string_equal(l.line, "<a\"\xc3\xa9\">");
+    assert_int_equal(pl_xml_stream_parsers_kept(), 1);
+
+    /* A refusal frees the context (its last error quotes the document); the next read works on
+     * a new one and knows nothing of what was refused. */
+    assert_int_equal(stream("<a" PAN ">x</b>", &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_int_equal(pl_xml_stream_parsers_kept(), 0);
+    assert_int_equal(stream("<r>ok</r>", &LUHN, &l, err, sizeof err), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(pl_xml_stream_parsers_kept(), 1);
+    assert_int_equal(
+        stream("<!DOCTYPE r [<!ENTITY e \"boom\">]><r>&e;</r>", &LUHN, &l, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_string_equal(err, "a DTD is not allowed in a test document");
+    assert_int_equal(pl_xml_stream_parsers_kept(), 0);
+    assert_int_equal(stream("<r>&e;</r>", &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+    assert_non_null(strstr(err, "not XML (line 1): "));
+    /* A reader that stopped the parse (no memory) does not give its context back either. */
+    assert_int_equal(stream("<r>ok</r>", &LUHN, &l, err, sizeof err), 0);
+    l.texts_left = 0;
+    assert_int_equal(stream("<r>ok</r>", &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
+    l.texts_left = -1;
+    assert_int_equal(pl_xml_stream_parsers_kept(), 0);
+
+    /* Names fill a context's dictionary: a context that has read more than 2,048 different
+     * names is freed after its read, which itself is read whole. */
+    size_t cap = 3000 * 12 + 16;
+    char *many = malloc(cap);
+    assert_non_null(many);
+    size_t m = (size_t)snprintf(many, cap, "<r>");
+    for (int i = 0; i < 3000; i++)
+        m += (size_t)snprintf(many + m, cap - m, "<e%d/>", i);
+    m += (size_t)snprintf(many + m, cap - m, "</r>");
+    assert_int_equal(stream("<r>ok</r>", &LUHN, &l, err, sizeof err), 0);
+    assert_int_equal(pl_xml_stream_parsers_kept(), 1);
+    c = (counts){0};
+    assert_int_equal(pl_xml_read_stream(many, m, &BIG, &COUNT, &c, err, sizeof err), 0);
+    assert_int_equal(c.elements, 3001);
+    assert_int_equal(pl_xml_stream_parsers_kept(), 0);
+    free(many);
+}
+
+/* Readers on several threads at once: each parse has a context of its own. */
+static void *parse_many(void *arg)
+{
+    (void)arg;
+    const char *doc = "<s:E xmlns:s=\"urn:s\"><s:B>text</s:B><C>more</C></s:E>";
+    for (int i = 0; i < 200; i++) {
+        counts c = {0};
+        if (pl_xml_read_stream(doc, strlen(doc), &LUHN, &COUNT, &c, NULL, 0) != 0 ||
+            c.elements != 3 || c.text != 8)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_read_stream_threads(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, parse_many, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        void *rv = (void *)1;
+        assert_int_equal(pthread_join(t[i], &rv), 0);
+        assert_null(rv);
+    }
+    size_t kept = pl_xml_stream_parsers_kept();
+    assert_true(kept >= 1 && kept <= 4);
+}
+
 static void test_copy_free(void **state)
 {
     (void)state;
@@ -767,6 +903,8 @@ int main(void)
         cmocka_unit_test(test_read_report_plain_text),
         cmocka_unit_test(test_only_attr),
         cmocka_unit_test(test_read_stream),
+        cmocka_unit_test(test_read_stream_kept_parsers),
+        cmocka_unit_test(test_read_stream_threads),
         cmocka_unit_test(test_copy_free),
     };
     return cmocka_run_group_tests(tests, xml_test_group_setup, xml_test_group_teardown);
