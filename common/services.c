@@ -36,6 +36,8 @@ struct pl_services {
     size_t nsvc;
     pl_vendor_response *vr;
     size_t nvr;
+    /* vr by (service, kind, code), rows of one key in load order: looked up at every answer. */
+    const pl_vendor_response **vr_by_key;
     xref *cur, *cty;
     size_t ncur, ncty;
     paytype *pt;
@@ -202,6 +204,24 @@ bool pl_services_ext_password_ok(const char *pw, char *why, size_t why_size)
     return false;
 }
 
+/* The order of vr_by_key: service, kind, code; then the rows' load order (their place in vr). */
+static int vr_key_cmp(const pl_vendor_response *v, const char *service, const char *kind,
+                      const char *code)
+{
+    int c = strcmp(v->service, service);
+    if (!c)
+        c = strcmp(v->kind, kind);
+    return c ? c : strcmp(v->code, code);
+}
+
+static int vr_order(const void *a, const void *b)
+{
+    const pl_vendor_response *x = *(const pl_vendor_response *const *)a;
+    const pl_vendor_response *y = *(const pl_vendor_response *const *)b;
+    int c = vr_key_cmp(x, y->service, y->kind, y->code);
+    return c ? c : (x > y) - (x < y);
+}
+
 static void *alloc_rows(int n, size_t size)
 {
     return calloc(n > 0 ? (size_t)n : 1, size);
@@ -297,6 +317,12 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         copy(v->orce_code, sizeof v->orce_code, PQgetvalue(r, i, 8));
     }
     PQclear(r);
+    r = NULL;
+    if (!(s->vr_by_key = alloc_rows((int)s->nvr, sizeof *s->vr_by_key)))
+        goto nomem;
+    for (size_t i = 0; i < s->nvr; i++)
+        s->vr_by_key[i] = &s->vr[i];
+    qsort(s->vr_by_key, s->nvr, sizeof *s->vr_by_key, vr_order);
 
     struct {
         const char *sql;
@@ -420,6 +446,7 @@ void pl_services_unref(pl_services *s)
         pl_card_wipe(s->svc[i].secret, sizeof s->svc[i].secret);
     free(s->svc);
     free(s->vr);
+    free(s->vr_by_key);
     free(s->cur);
     free(s->cty);
     free(s->pt);
@@ -450,10 +477,19 @@ const pl_vendor_response *pl_services_vendor_response_kind(const pl_services *s,
                                                            const char *service, const char *kind,
                                                            const char *code)
 {
-    for (size_t i = 0; s && service && kind && code && i < s->nvr; i++)
-        if (strcmp(s->vr[i].service, service) == 0 && strcmp(s->vr[i].kind, kind) == 0 &&
-            strcmp(s->vr[i].code, code) == 0)
-            return &s->vr[i];
+    if (!s || !service || !kind || !code || !s->vr_by_key)
+        return NULL;
+    /* The first row of the key in vr_by_key, which is its first in load order. */
+    size_t lo = 0, hi = s->nvr;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (vr_key_cmp(s->vr_by_key[mid], service, kind, code) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < s->nvr && vr_key_cmp(s->vr_by_key[lo], service, kind, code) == 0)
+        return s->vr_by_key[lo];
     return NULL;
 }
 

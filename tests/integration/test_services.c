@@ -255,6 +255,46 @@ static void test_vendor_responses(void **state)
     assert_null(pl_services_vendor_response(s, "CYB", NULL));
     assert_null(pl_services_vendor_response(s, NULL, "100"));
     pl_services_unref(s);
+
+    /* Every row is found by its key, whatever the rows' order and however many there are
+     * (rows added here sort before, between and after the demo's); a key off by a character,
+     * or under another kind, is not. */
+    admin_ok("BEGIN");
+    admin_ok("INSERT INTO vendor_response (service_bureau, response_code, description, "
+             "response_kind) VALUES ('CYB', '0', 'first', 'reason'), "
+             "('CYB', '4800', 'between', 'reason'), ('CYB', 'zz', 'last', 'reason'), "
+             "('CYB', '100', 'avs', 'avs'), ('EXT', '', 'blank', 'reason')");
+    char err[512] = "";
+    s = pl_services_load(g_admin, err, sizeof err);
+    PGresult *r = PQexec(g_admin, "SELECT service_bureau, response_kind, response_code, "
+                                  "description FROM vendor_response");
+    admin_ok("ROLLBACK");
+    assert_non_null(s);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(PQntuples(r) > 5);
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *svc = PQgetvalue(r, i, 0), *kind = PQgetvalue(r, i, 1);
+        const char *code = PQgetvalue(r, i, 2);
+        v = pl_services_vendor_response_kind(s, svc, kind, code);
+        assert_non_null(v);
+        assert_string_equal(v->service, svc);
+        assert_string_equal(v->kind, kind);
+        assert_string_equal(v->code, code);
+        assert_string_equal(v->description, PQgetvalue(r, i, 3));
+        char more[64];
+        snprintf(more, sizeof more, "%s#", code);
+        assert_null(pl_services_vendor_response_kind(s, svc, kind, more));
+        assert_null(pl_services_vendor_response_kind(s, svc, "no-such-kind", code));
+        assert_null(pl_services_vendor_response_kind(s, "NONE", kind, code));
+    }
+    PQclear(r);
+    v = pl_services_vendor_response_kind(s, "CYB", "avs", "100");
+    assert_non_null(v);
+    assert_string_equal(v->description, "avs");
+    v = pl_services_vendor_response(s, "CYB", "4800");
+    assert_non_null(v);
+    assert_string_equal(v->description, "between");
+    pl_services_unref(s);
 }
 
 /* Seed external-payment-service.txt "Response codes", with the demo's EXT vendor responses: a
