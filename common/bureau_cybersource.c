@@ -963,10 +963,15 @@ static void read_item_start(reader *r, const char *name)
             r->item = ITEM_FAULT_STRING;
         }
     } else if (r->payload == PAYLOAD_REPLY) {
-        for (size_t i = 0; i < sizeof reply_items / sizeof reply_items[0]; i++)
-            if (strcmp(name, reply_items[i].name) == 0)
+        /* The names of reply_items and service_names are all different: the first match is
+         * the only one. */
+        for (size_t i = 0; i < sizeof reply_items / sizeof reply_items[0]; i++) {
+            if (strcmp(name, reply_items[i].name) == 0) {
                 r->item = reply_items[i].kind;
-        for (int i = 0; i < SVC_COUNT; i++) {
+                break;
+            }
+        }
+        for (int i = 0; r->item == ITEM_OTHER && i < SVC_COUNT; i++) {
             if (strcmp(name, service_names[i]) == 0) {
                 r->item = ITEM_SERVICE;
                 r->svc_index = i;
