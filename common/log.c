@@ -4,14 +4,16 @@
  * The message is formatted into a fixed stack buffer (no allocation for the text itself),
  * scrubbed in place with pl_card_scrub in the configured J16 mode, and the unscrubbed bytes
  * are wiped before returning. The other fields a caller supplies (request_id, worker) are
- * scrubbed the same way: every field of the line, not just the message. State is file-static: the
- * logger is for one thread (the event loop), as log.h says.
+ * scrubbed the same way: every field of the line, not just the message. State is file-static;
+ * what pl_log changes (the kept line objects, the timestamp's second) is under one lock.
  */
 #include "log.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -24,16 +26,38 @@
 
 static struct {
     char worker[64];
-    FILE *out; /* NULL: stderr, resolved at write time */
+    char worker_scrubbed[64]; /* worker as the lines carry it: scrubbed in mode `mask` */
+    FILE *out;                /* NULL: stderr, resolved at write time */
     pl_log_level level;
     pl_mask_mode mask;
-} g_log = {.worker = "", .out = NULL, .level = PL_LOG_INFO, .mask = PL_MASK_LAST4};
+    /* The line's object, kept from line to line (one with a request_id, one without): each
+     * line sets its values, so that a line does not make and free five json-c objects and a
+     * print buffer. Made at the first line; freed at exit. */
+    json_object *line[2];
+    json_object *field[2][5]; /* ts, level, worker, msg, request_id (line[1] only) */
+    /* The timestamp's second, "2026-11-26T04:01:02", formatted again only when it changes. */
+    time_t ts_sec;
+    char ts_base[32];
+    pthread_mutex_t lock; /* over line, field, ts_sec and ts_base: pl_log on several threads */
+} g_log = {.worker = "",
+           .out = NULL,
+           .level = PL_LOG_INFO,
+           .mask = PL_MASK_LAST4,
+           .ts_sec = -1,
+           .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+static void scrub_worker(void)
+{
+    pl_card_scrub_copy(g_log.worker_scrubbed, sizeof g_log.worker_scrubbed, g_log.worker,
+                       strlen(g_log.worker), g_log.mask);
+}
 
 void pl_log_init(const char *worker, FILE *out)
 {
     snprintf(g_log.worker, sizeof(g_log.worker), "%s", worker ? worker : "");
+    scrub_worker();
     g_log.out = out;
 }
 
@@ -63,6 +87,7 @@ int pl_log_level_parse(const char *s, pl_log_level *out)
 void pl_log_set_mask_mode(pl_mask_mode mode)
 {
     g_log.mask = mode;
+    scrub_worker();
 }
 
 pl_mask_mode pl_log_mask_mode(void)
@@ -75,14 +100,30 @@ static void format_ts(char *buf, size_t size)
 {
     struct timespec now;
     struct tm tm;
-    if (clock_gettime(CLOCK_REALTIME, &now) != 0 || !gmtime_r(&now.tv_sec, &tm)) {
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0) {
         snprintf(buf, size, "1970-01-01T00:00:00.000Z");
         return;
     }
-    char base[32];
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (now.tv_sec != g_log.ts_sec) {
+        if (!gmtime_r(&now.tv_sec, &tm)) {
+            snprintf(buf, size, "1970-01-01T00:00:00.000Z");
+            return;
+        }
+        strftime(g_log.ts_base, sizeof g_log.ts_base, "%Y-%m-%dT%H:%M:%S", &tm);
+        g_log.ts_sec = now.tv_sec;
+    }
     unsigned ms = (unsigned)(now.tv_nsec / 1000000L) % 1000u;
-    snprintf(buf, size, "%s.%03uZ", base, ms);
+    size_t n = strlen(g_log.ts_base);
+    if (n + sizeof ".000Z" > size) {
+        snprintf(buf, size, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    memcpy(buf, g_log.ts_base, n);
+    buf[n] = '.';
+    buf[n + 1] = (char)('0' + ms / 100);
+    buf[n + 2] = (char)('0' + ms / 10 % 10);
+    buf[n + 3] = (char)('0' + ms % 10);
+    memcpy(buf + n + 4, "Z", 2);
 }
 
 /*
@@ -97,29 +138,90 @@ static void truncate_msg(char *msg, size_t size)
     memcpy(msg + len, LOG_TRUNCATED_MARK, mark + 1);
 }
 
-static bool add_string(json_object *obj, const char *key, const char *value)
+/* Frees the kept line objects (at exit, or when making them failed half-way). */
+static void lines_put(void)
 {
-    json_object *v = json_object_new_string(value);
-    if (!v)
-        return false;
-    if (json_object_object_add(obj, key, v) != 0) {
-        json_object_put(v);
-        return false;
+    for (int k = 0; k < 2; k++) {
+        json_object_put(g_log.line[k]);
+        g_log.line[k] = NULL;
     }
+}
+
+static void lines_free(void)
+{
+    pthread_mutex_lock(&g_log.lock);
+    lines_put();
+    pthread_mutex_unlock(&g_log.lock);
+}
+
+static const char *const field_keys[5] = {"ts", "level", "worker", "msg", "request_id"};
+
+/* The line objects with their fields (see g_log.line); false when there is no memory. */
+static bool lines_make(void)
+{
+    static bool at_exit;
+    if (g_log.line[0])
+        return true;
+    for (int k = 0; k < 2; k++) {
+        json_object *obj = json_object_new_object();
+        if (!obj)
+            goto nomem;
+        g_log.line[k] = obj;
+        for (int f = 0; f < (k ? 5 : 4); f++) {
+            json_object *v = json_object_new_string("");
+            if (!v)
+                goto nomem;
+            if (json_object_object_add(obj, field_keys[f], v) != 0) {
+                json_object_put(v);
+                goto nomem;
+            }
+            g_log.field[k][f] = v;
+        }
+    }
+    if (!at_exit)
+        at_exit = atexit(lines_free) == 0;
     return true;
+nomem:
+    lines_put();
+    return false;
 }
 
 /*
- * Adds a field that comes from the caller (the request_id, the worker name), scrubbed like
- * the message: a request_id is whatever the upstream system sent, and the decoder is not the
- * only caller. A value longer than LOG_FIELD_MAX is cut (safely, pl_card_cut_tail).
+ * Sets field f of line k to value[0, len). json-c 0.16 loses a string's buffer when the
+ * string is set to "" after it held a longer one (json_object_set_string_len), so an empty
+ * value gets a new string object in the field's place.
  */
-static bool add_scrubbed(json_object *obj, const char *key, const char *value)
+static bool set_field(int k, int f, const char *value, size_t len)
+{
+    if (len > 0)
+        return json_object_set_string_len(g_log.field[k][f], value, (int)len) != 0;
+    json_object *v = json_object_new_string("");
+    if (!v)
+        return false;
+    if (json_object_object_add(g_log.line[k], field_keys[f], v) != 0) {
+        json_object_put(v);
+        return false;
+    }
+    g_log.field[k][f] = v; /* the one it replaced was put by json_object_object_add */
+    return true;
+}
+
+static bool set_text(int k, int f, const char *value)
+{
+    return set_field(k, f, value, strlen(value));
+}
+
+/*
+ * A field that comes from the caller (the request_id), scrubbed like the message: a
+ * request_id is whatever the upstream system sent, and the decoder is not the only caller. A
+ * value longer than LOG_FIELD_MAX is cut (safely, pl_card_cut_tail).
+ */
+static bool set_scrubbed(int k, int f, const char *value)
 {
     char buf[LOG_FIELD_MAX];
-    pl_card_scrub_copy(buf, sizeof(buf), value, strlen(value), g_log.mask);
-    bool ok = add_string(obj, key, buf);
-    pl_card_wipe(buf, sizeof(buf));
+    size_t n = pl_card_scrub_copy(buf, sizeof(buf), value, strlen(value), g_log.mask);
+    bool ok = set_field(k, f, buf, n);
+    pl_card_wipe(buf, n);
     return ok;
 }
 
@@ -140,19 +242,22 @@ void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...)
         snprintf(msg, sizeof(msg), "(unformattable log message)");
     else if ((size_t)n >= sizeof(msg))
         truncate_msg(msg, sizeof(msg));
+    /* What the unscrubbed text took of msg, wiped at the end (scrubbing may shorten it). */
+    size_t used = n >= 0 && (size_t)n < sizeof(msg) ? (size_t)n + 1 : sizeof(msg);
     pl_card_scrub(msg, sizeof(msg), g_log.mask);
 
+    pthread_mutex_lock(&g_log.lock);
     char ts[48];
     format_ts(ts, sizeof(ts));
 
-    json_object *obj = json_object_new_object();
-    bool ok = obj && add_string(obj, "ts", ts) && add_string(obj, "level", level_name) &&
-              add_scrubbed(obj, "worker", g_log.worker) &&
-              (!request_id || add_scrubbed(obj, "request_id", request_id)) &&
-              add_string(obj, "msg", msg);
-    const char *line = ok ? json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-                                                                    JSON_C_TO_STRING_NOSLASHESCAPE)
-                          : NULL;
+    int k = request_id ? 1 : 0;
+    bool ok = lines_make() && set_text(k, 0, ts) && set_text(k, 1, level_name) &&
+              set_text(k, 2, g_log.worker_scrubbed) && set_text(k, 3, msg) &&
+              (!request_id || set_scrubbed(k, 4, request_id));
+    const char *line =
+        ok ? json_object_to_json_string_ext(g_log.line[k],
+                                            JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+           : NULL;
     if (line) {
         /* One write a line (glibc formats into one buffer for an unbuffered stream): half the
          * system calls of fputs + fputc on stderr, and a line is never split between threads. */
@@ -162,7 +267,6 @@ void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...)
         fputs("{\"level\":\"error\",\"msg\":\"log: out of memory\"}\n", out);
     }
     fflush(out);
-    if (obj)
-        json_object_put(obj);
-    pl_card_wipe(msg, sizeof(msg));
+    pthread_mutex_unlock(&g_log.lock);
+    pl_card_wipe(msg, used);
 }

@@ -3,7 +3,10 @@
  *   {"ts":"2026-11-26T04:01:02.123Z","level":"info","worker":"auth","request_id":"r1","msg":"..."}
  * The logger itself scrubs card numbers from every field of the line (pl_card_scrub, in the
  * J16 mode set here), so a careless caller cannot leak a PAN, not even through a request_id.
- * Single-threaded use (the event loop); the tools may call it from their main thread.
+ * pl_log may be called from any thread (librdkafka's log and error callbacks run on its
+ * threads; the engine's configuration refresher and the resolver have their own): lines are
+ * made and written one at a time, never interleaved. pl_log_init and the setters are for
+ * start-up, before other threads log.
  */
 #ifndef PL_LOG_H
 #define PL_LOG_H

@@ -2,6 +2,7 @@
  * test_log.c: the JSON-lines logger, read back through json-c the way a log shipper would:
  * fields, level filtering, truncation and, above all, no card number in the output.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -247,6 +249,134 @@ static void test_request_id_scrubbed(void **state)
     json_object *obj = line_at(c, 4);
     assert_string_equal(field(obj, "worker"), "w***REMOVED***");
     json_object_put(obj);
+
+    /* The worker's name follows a later change of the mode. */
+    pl_log_set_mask_mode(PL_MASK_LAST4);
+    PL_INFO(NULL, "f");
+    obj = line_at(c, 5);
+    assert_string_equal(field(obj, "worker"), "w************1111");
+    json_object_put(obj);
+}
+
+/* Lines with and without a request_id, in any order: each has its own fields, nothing of the
+ * line before. */
+static void test_request_id_alternates(void **state)
+{
+    capture *c = *state;
+    PL_INFO("r1", "one");
+    PL_WARN(NULL, "two");
+    PL_ERROR("r3", "three \"quoted\"");
+    PL_INFO(NULL, "%s", "");
+    PL_INFO("", "five");
+    PL_INFO("r6", "six");
+    const char *want_rid[] = {"r1", NULL, "r3", NULL, "", "r6"};
+    const char *want_msg[] = {"one", "two", "three \"quoted\"", "", "five", "six"};
+    const char *want_level[] = {"info", "warn", "error", "info", "info", "info"};
+    assert_int_equal(count_lines(captured(c)), 6);
+    for (size_t k = 0; k < 6; k++) {
+        json_object *obj = line_at(c, k);
+        assert_int_equal(json_object_object_length(obj), want_rid[k] ? 5 : 4);
+        if (want_rid[k])
+            assert_string_equal(field(obj, "request_id"), want_rid[k]);
+        else
+            assert_null(field(obj, "request_id"));
+        assert_string_equal(field(obj, "msg"), want_msg[k]);
+        assert_string_equal(field(obj, "level"), want_level[k]);
+        assert_string_equal(field(obj, "worker"), "auth");
+        assert_timestamp(field(obj, "ts"));
+        json_object_put(obj);
+    }
+    /* A worker without a name, after one with a name. */
+    pl_log_init("", c->f);
+    PL_INFO("r7", "seven");
+    json_object *obj = line_at(c, 6);
+    assert_string_equal(field(obj, "worker"), "");
+    assert_string_equal(field(obj, "msg"), "seven");
+    json_object_put(obj);
+}
+
+static void *log_many(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int j = 0; j < 200; j++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "t%d", t);
+        PL_INFO(j % 2 ? rid : NULL, "t%d-%d", t, j);
+    }
+    return NULL;
+}
+
+/* Threads logging at once (librdkafka's callbacks do): every line whole, each once. */
+static void test_threads(void **state)
+{
+    capture *c = *state;
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, log_many, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < 4; t++)
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+    assert_int_equal(count_lines(captured(c)), 800);
+    static bool seen[4][200];
+    for (size_t k = 0; k < 800; k++) {
+        json_object *obj = line_at(c, k);
+        int t = -1, j = -1;
+        assert_int_equal(sscanf(field(obj, "msg"), "t%d-%d", &t, &j), 2);
+        assert_true(t >= 0 && t < 4 && j >= 0 && j < 200);
+        assert_false(seen[t][j]);
+        seen[t][j] = true;
+        const char *rid = field(obj, "request_id");
+        if (j % 2) {
+            char want[16];
+            snprintf(want, sizeof want, "t%d", t);
+            assert_non_null(rid);
+            assert_string_equal(rid, want);
+        } else {
+            assert_null(rid);
+        }
+        json_object_put(obj);
+    }
+}
+
+/* The clock now, as the logger writes it. */
+static void now_ts(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    assert_non_null(gmtime_r(&ts.tv_sec, &tm));
+    char base[24];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000L % 1000));
+}
+
+/* Each line's time lies between the clock read before and after it, also across the turn of
+ * a second (the logger formats a second once and keeps it). */
+static void test_timestamps_follow_clock(void **state)
+{
+    capture *c = *state;
+    char first[32], before[32], after[32];
+    now_ts(first);
+    size_t lines = 0;
+    bool turned = false;
+    /* Until the second has turned twice (at most ~2 s; 2 ms between lines). */
+    for (int turns = 0; turns < 2 && lines < 3000; lines++) {
+        now_ts(before);
+        PL_INFO(NULL, "tick");
+        now_ts(after);
+        json_object *obj = line_at(c, lines);
+        const char *ts = field(obj, "ts");
+        assert_timestamp(ts);
+        assert_true(strcmp(before, ts) <= 0);
+        assert_true(strcmp(ts, after) <= 0);
+        json_object_put(obj);
+        if (strncmp(before, first, 19) != 0) {
+            turns++;
+            turned = true;
+            memcpy(first, before, sizeof first);
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+    }
+    assert_true(turned);
 }
 
 /* A request_id longer than the logger keeps is cut without leaving half a card number. */
@@ -356,6 +486,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation_cuts_partial_pan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_copied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_id_alternates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timestamps_follow_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test(test_level_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
