@@ -64,6 +64,9 @@ typedef struct outmsg {
     struct outmsg *next;
 } outmsg;
 
+/* The longest bearer header a job keeps ("Authorization: Bearer " and the token). */
+#define BEARER_MAX 2112
+
 typedef struct job job;
 struct job {
     pl_job pub; /* first: specs get &pub, the engine casts back */
@@ -96,7 +99,7 @@ struct job {
     int calls;      /* bureau calls started (spec->next_call asks for more than one) */
     /* OAuth (bureaus with PL_BUREAU_OAUTH): the bearer header of the call in flight, its token's
      * generation, and what to do once a token is there (the job waits in the oauth cache). */
-    char bearer[2112];
+    char *bearer; /* BEARER_MAX bytes, made for the first call to such a bureau; else NULL */
     unsigned token_gen;
     bool oauth_waiting;
     void (*after_token)(job *);
@@ -307,7 +310,11 @@ static void job_free(job *j)
         e->n_unrecorded--;
     if (j->oauth_waiting)
         pl_oauth_cancel(e->oauth, j);
-    pl_card_wipe(j->bearer, sizeof j->bearer);
+    if (j->bearer) {
+        pl_card_wipe(j->bearer, BEARER_MAX);
+        free(j->bearer);
+        j->bearer = NULL;
+    }
     pl_card_wipe(j->pub.card_token, sizeof j->pub.card_token);
     if (j->prev)
         j->prev->next = j->next;
@@ -1320,7 +1327,9 @@ static int submit_msg(job *j, pl_http_cb cb)
                  j->msg.url_suffix);
     else
         copy_str(url, sizeof url, svc->url);
-    const char *auth = j->bearer[0] ? j->bearer : j->msg.auth_header[0] ? j->msg.auth_header : NULL;
+    const char *auth = j->bearer && j->bearer[0] ? j->bearer
+                       : j->msg.auth_header[0]   ? j->msg.auth_header
+                                                 : NULL;
     pl_http_call c = {.url = url,
                       .body = j->msg.body,
                       .body_len = j->msg.body_len,
@@ -1356,7 +1365,7 @@ static void on_token(void *arg, const char *header, unsigned gen, const char *er
         finish_error(j, why, false);
         return;
     }
-    copy_str(j->bearer, sizeof j->bearer, header);
+    copy_str(j->bearer, BEARER_MAX, header);
     j->token_gen = gen;
     j->after_token(j);
 }
@@ -1381,8 +1390,14 @@ static void with_token(job *j, void (*then)(job *))
                           .proxy = svc->proxy,
                           .timeout_ms = answer_wait_ms(svc),
                           .connect_attempts = svc->connect_attempts};
+    /* Only jobs of such bureaus hold a bearer header: 2 KiB a job in flight otherwise. */
+    if (!j->bearer && !(j->bearer = calloc(1, BEARER_MAX))) {
+        slot_release(j);
+        finish_error(j, "out of memory for the OAuth access token", true);
+        return;
+    }
     j->after_token = then;
-    int rc = pl_oauth_get(e->oauth, &cl, on_token, j, j->bearer, sizeof j->bearer, &j->token_gen);
+    int rc = pl_oauth_get(e->oauth, &cl, on_token, j, j->bearer, BEARER_MAX, &j->token_gen);
     if (rc == 1) {
         then(j);
         return;
@@ -1426,7 +1441,8 @@ static bool resend_after_401(job *j, const pl_http_response *r, void (*go)(job *
     PL_INFO(j->pub.req.request_id, "bureau %s answered 401: new access token, sending again",
             j->pub.svc->code);
     pl_oauth_invalidate(j->pub.eng->oauth, j->pub.svc->code, j->token_gen);
-    pl_card_wipe(j->bearer, sizeof j->bearer);
+    if (j->bearer)
+        pl_card_wipe(j->bearer, BEARER_MAX);
     j->reauthed = true;
     with_token(j, go);
     return true;
