@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "card.h"
 #include "config.h"
 #include "dlq.h"
@@ -3064,8 +3065,11 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
         status = 1;
         goto out;
     }
-    PL_INFO(NULL, "paylink-%s started: consuming %s, replying on %s, metrics on port %u",
-            spec->worker, e->t_request, e->t_reply, (unsigned)pl_metrics_port(e->metrics));
+    char allocator[96];
+    PL_INFO(NULL,
+            "paylink-%s started: consuming %s, replying on %s, metrics on port %u, allocator %s",
+            spec->worker, e->t_request, e->t_reply, (unsigned)pl_metrics_port(e->metrics),
+            pl_allocator_name(allocator, sizeof allocator));
 
     while (!g_stop)
         loop_once(e, LOOP_TICK_MS, true);

@@ -10,6 +10,10 @@
 #     stage.sh.
 #  2. deploy/container/stage.sh, run against this build tree: /out/production gets exactly
 #     paylink-<w> for every workers/<w>/main.c, paylinkctl and the migrations.
+#  3. Every shared library those executables name (their NEEDED entries) comes from a package
+#     the final stage installs, or from libc6 (debian:12-slim's): an image whose programs
+#     cannot start fails here (with dpkg, as on Debian; not checked for a sanitizer build,
+#     whose runtime libraries no image ships).
 set -euo pipefail
 src=${1:?usage: test_containerfile.sh SOURCE_DIR BUILD_DIR}
 build=${2:?usage: test_containerfile.sh SOURCE_DIR BUILD_DIR}
@@ -65,6 +69,7 @@ in_chain() {
     return 1
 }
 
+runtime_pkgs=" libc6 "
 forbidden_pkg='(^|[[:space:]])(build-essential|gcc|g\+\+|cc|clang|cmake|make|pkg-config|valgrind|python3|libcmocka[^[:space:]]*|[^[:space:]]+-dev)([[:space:]]|$)'
 user=""
 copied_production=0
@@ -77,6 +82,9 @@ for l in "${lines[@]}"; do
     if in_chain "$idx"; then
         if [[ $upper =~ ^[[:space:]]*RUN ]] && [[ $inst =~ apt-get[[:space:]].*install ]]; then
             pkgs=${inst#*install}
+            for w in ${pkgs%%&&*}; do
+                [[ $w == -* ]] || runtime_pkgs+="$w "
+            done
             if [[ $pkgs =~ $forbidden_pkg ]]; then
                 fail "the final image installs a build tool or -dev package: '${BASH_REMATCH[2]}'"
             fi
@@ -144,6 +152,32 @@ else
         pass "the simulator is staged apart, alone"
     else
         fail "the simulator tree holds more than paylink-bureau-sim"
+    fi
+    # ---- 3. the shared libraries of what is staged ----
+    if ! command -v dpkg >/dev/null || ! command -v readelf >/dev/null; then
+        echo "note: no dpkg or readelf here: the libraries the executables need are not checked"
+    else
+        for exe in "$out"/production/usr/local/bin/*; do
+            needed=$(readelf -d "$exe" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+            if grep -qE '^lib(asan|ubsan)\.' <<<"$needed"; then
+                echo "note: $(basename "$exe") is a sanitizer build: its libraries are not checked"
+                continue
+            fi
+            missing=""
+            for lib in $needed; do
+                pkgs=$(dpkg -S "*/$lib" 2>/dev/null | cut -d: -f1 | tr ', ' '\n\n' | sort -u)
+                ok=0
+                for p in $pkgs; do
+                    [[ $runtime_pkgs == *" $p "* ]] && ok=1
+                done
+                [ "$ok" = 1 ] || missing+="$lib (${pkgs//$'\n'/ }) "
+            done
+            if [ -z "$missing" ]; then
+                pass "$(basename "$exe"): every library it needs is installed: $(tr '\n' ' ' <<<"$needed")"
+            else
+                fail "$(basename "$exe") needs what the final image does not install: $missing(installs:$runtime_pkgs)"
+            fi
+        done
     fi
     targets=$(sh "$src/deploy/container/stage.sh" targets "$src")
     [[ " $targets " == *" paylinkctl "* && " $targets " == *" paylink-bureau-sim "* &&
