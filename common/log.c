@@ -221,7 +221,8 @@ static bool set_scrubbed(int k, int f, const char *value)
     char buf[LOG_FIELD_MAX];
     size_t n = pl_card_scrub_copy(buf, sizeof(buf), value, strlen(value), g_log.mask);
     bool ok = set_field(k, f, buf, n);
-    pl_card_wipe(buf, n);
+    /* All of it: a mask may be shorter than what it replaced (***REMOVED***). */
+    pl_card_wipe(buf, sizeof(buf));
     return ok;
 }
 
