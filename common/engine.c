@@ -2325,7 +2325,7 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
             pl_errors_add(&errs, "svc.card_number", "cannot be processed");
     }
     const char *t = c->type[0] ? c->type : pl_card_type_guess(c->number);
-    copy_str(j->pub.card_type, sizeof j->pub.card_type, t ? t : "");
+    copy_str(j->pub.card_type, sizeof j->pub.card_type, t);
     if (j->pub.req.has_amount &&
         pl_money_format(j->pub.req.amount, j->pub.amount, sizeof j->pub.amount) != 0)
         j->pub.amount[0] = '\0';
