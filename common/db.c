@@ -30,6 +30,13 @@
 /* Back-off between reconnect attempts. */
 #define PL_DB_RECONNECT_MS 1000
 /*
+ * Back-off before a unit that met a conflict is sent again (see batch_complete): its k-th
+ * retry waits a random time between half and all of PL_DB_CONFLICT_BACKOFF_MS * 4^(k-1)
+ * (25-100 ms wait at most for the first, 400 for the third), so that the transaction it met
+ * has time to finish and two replicas that met each other do not meet again in step.
+ */
+#define PL_DB_CONFLICT_BACKOFF_MS 25
+/*
  * How often a connection with merged statements drops its cached plans (DISCARD PLANS). A
  * merged statement joins its executions to the table, and PostgreSQL keeps the generic plan it
  * made once (until the table is vacuumed or analyzed): made while the table was small (a new
@@ -52,10 +59,12 @@ struct pl_db_unit {
     void *arg;
     exec *ex;
     int n, cap;
-    bool solo;         /* send in a segment of its own (after a failed batch) */
-    bool taken;        /* sent already, as a member of a merged statement (send_batch) */
-    pl_db_unit *gnext; /* the next member of its merged statement */
-    int conflicts;     /* times it was sent again after a deadlock or serialization failure */
+    bool solo;          /* send in a segment of its own (after a failed batch) */
+    bool taken;         /* sent already, as a member of a merged statement (send_batch) */
+    pl_db_unit *gnext;  /* the next member of its merged statement */
+    int conflicts;      /* times it was sent again after a deadlock or serialization failure */
+    int64_t held_at_ms; /* when it was held for its conflict's back-off */
+    unsigned jitter;    /* that back-off's share of its window, in thousandths (500-1000) */
     pl_db_unit *next;
 };
 
@@ -94,6 +103,9 @@ struct pl_db {
     pl_db_counts counts;
     PGconn *conn;
     pl_db_unit *q_head, *q_tail; /* submitted, not sent */
+    pl_db_unit *h_head, *h_tail; /* met a conflict; sent again when their back-off ends */
+    int backoff_ms;              /* PL_DB_CONFLICT_BACKOFF_MS, or a test's */
+    uint64_t rng;                /* the back-offs' jitter (xorshift64; not a secret) */
     batch *b_head, *b_tail;      /* sent, results pending */
     bool want_write;
     int64_t reconnect_at_ms;
@@ -193,6 +205,10 @@ pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, c
     }
     db->replan_ms = PL_DB_REPLAN_MS;
     db->replan_at_ms = now_ms() + db->replan_ms;
+    db->backoff_ms = PL_DB_CONFLICT_BACKOFF_MS;
+    db->rng = ((uint64_t)now_ms_f() * 2654435761u) ^ (uint64_t)(uintptr_t)db;
+    if (db->rng == 0)
+        db->rng = 0x9e3779b97f4a7c15u;
     if (nomem)
         pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
     if (nomem || db_connect(db, errstr, errstr_size) != 0) {
@@ -322,6 +338,64 @@ static void requeue_front(pl_db *db, pl_db_unit *head, bool solo)
     db->q_head = head;
     if (!db->q_tail)
         db->q_tail = last;
+}
+
+/* When a held unit is due: its back-off window for its conflicts so far, scaled by its jitter. */
+static int64_t held_due_ms(const pl_db *db, const pl_db_unit *u)
+{
+    int64_t window = db->backoff_ms;
+    for (int k = 1; k < u->conflicts; k++)
+        window *= 4;
+    return u->held_at_ms + window * (int64_t)u->jitter / 1000;
+}
+
+/* Holds a unit that met a conflict until its back-off ends (released by release_due). */
+static void hold(pl_db *db, pl_db_unit *u)
+{
+    unit_clear_results(u);
+    u->solo = true;
+    u->held_at_ms = now_ms();
+    db->rng ^= db->rng << 13;
+    db->rng ^= db->rng >> 7;
+    db->rng ^= db->rng << 17;
+    u->jitter = 500 + (unsigned)(db->rng % 501);
+    u->next = NULL;
+    if (db->h_tail)
+        db->h_tail->next = u;
+    else
+        db->h_head = u;
+    db->h_tail = u;
+}
+
+/* Held units whose back-off ended go to the front of the send queue, in the order held. */
+static void release_due(pl_db *db)
+{
+    if (!db->h_head)
+        return;
+    int64_t now = now_ms();
+    pl_db_unit *due_head = NULL, *due_tail = NULL, *prev = NULL;
+    for (pl_db_unit *u = db->h_head; u;) {
+        pl_db_unit *next = u->next;
+        if (held_due_ms(db, u) <= now) {
+            if (prev)
+                prev->next = next;
+            else
+                db->h_head = next;
+            if (db->h_tail == u)
+                db->h_tail = prev;
+            u->next = NULL;
+            if (due_tail)
+                due_tail->next = u;
+            else
+                due_head = u;
+            due_tail = u;
+        } else {
+            prev = u;
+        }
+        u = next;
+    }
+    if (due_head)
+        requeue_front(db, due_head, true);
 }
 
 static void batch_free(batch *b)
@@ -566,6 +640,7 @@ static int send_batch(pl_db *db, batch *b)
 
 void pl_db_flush(pl_db *db)
 {
+    release_due(db);
     if (!db->conn || !db->q_head)
         return;
     size_t in_flight = 0;
@@ -659,12 +734,13 @@ static void batch_complete(pl_db *db, batch *b)
     } else if (b->nunits == 1 && b->head->solo && b->head->conflicts < PL_DB_CONFLICT_RETRIES &&
                (strcmp(b->sqlstate, "40P01") == 0 || strcmp(b->sqlstate, "40001") == 0)) {
         /* Another transaction got in its way (another replica's batch holding rows it needs):
-         * nothing of it committed, and on its own it is likely to pass now. Bounded, so a
+         * nothing of it committed, and on its own it is likely to pass once that one is done,
+         * so it goes again after a back-off (the other units go on meanwhile). Bounded, so a
          * statement that always conflicts is still reported. */
         b->head->conflicts++;
         PL_WARN(NULL, "database unit met a conflict (%s); sending it again (%d of %d)", b->errmsg,
                 b->head->conflicts, PL_DB_CONFLICT_RETRIES);
-        requeue_front(db, b->head, true);
+        hold(db, b->head);
     } else if (b->nunits == 1 && b->head->solo) {
         PL_WARN(NULL, "database unit failed: %s", b->errmsg);
         call_back(db, b->head, PL_ERR_DB, b->errmsg);
@@ -936,6 +1012,26 @@ void pl_db_set_replan_ms(pl_db *db, int ms)
     db->replan_at_ms = now_ms() + ms;
 }
 
+int pl_db_timeout_ms(const pl_db *db)
+{
+    if (!db->h_head)
+        return -1;
+    int64_t now = now_ms(), first = INT64_MAX;
+    for (const pl_db_unit *u = db->h_head; u; u = u->next) {
+        int64_t due = held_due_ms(db, u);
+        if (due < first)
+            first = due;
+    }
+    if (first <= now)
+        return 0;
+    return first - now > INT32_MAX ? INT32_MAX : (int)(first - now);
+}
+
+void pl_db_set_conflict_backoff_ms(pl_db *db, int ms)
+{
+    db->backoff_ms = ms < 0 ? 0 : ms;
+}
+
 void pl_db_destroy(pl_db *db)
 {
     if (!db)
@@ -951,6 +1047,11 @@ void pl_db_destroy(pl_db *db)
         b = next;
     }
     for (pl_db_unit *u = db->q_head; u;) {
+        pl_db_unit *next = u->next;
+        call_back(db, u, PL_ERR_STATE, "database closed");
+        u = next;
+    }
+    for (pl_db_unit *u = db->h_head; u;) {
         pl_db_unit *next = u->next;
         call_back(db, u, PL_ERR_STATE, "database closed");
         u = next;

@@ -34,7 +34,9 @@ typedef struct pl_db pl_db;
 typedef struct pl_db_unit pl_db_unit;
 
 /* How many times a unit that failed on its own in a deadlock or serialization failure is sent
- * again before its error is reported. */
+ * again before its error is reported. Each time after a back-off (db.c,
+ * PL_DB_CONFLICT_BACKOFF_MS: at most 25, 100, then 400 ms, randomised), during which the unit
+ * is held and the other units go on. */
 #define PL_DB_CONFLICT_RETRIES 3
 
 /* err 0: committed, results readable with pl_db_unit_result. err < 0: failed; errmsg says why. */
@@ -127,5 +129,12 @@ typedef struct pl_db_counts {
 pl_db_counts pl_db_get_counts(const pl_db *db);
 /* How often a connection with merged statements drops its cached plans (default 10 s; tests). */
 void pl_db_set_replan_ms(pl_db *db, int ms);
+
+/* Milliseconds until a unit held for its conflict's back-off is due to go again (0: now; the
+ * loop's next pl_db_flush sends it), -1 when none is held: the longest the loop may wait. */
+int pl_db_timeout_ms(const pl_db *db);
+/* The first conflict retry's back-off window (default PL_DB_CONFLICT_BACKOFF_MS; tests). It
+ * applies to held units too: their due times are reckoned from when each was held. */
+void pl_db_set_conflict_backoff_ms(pl_db *db, int ms);
 
 #endif

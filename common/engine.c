@@ -2596,6 +2596,10 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     pl_db_flush(e->db);
     if ((e->retries || e->timers || e->n_unrecorded) && timeout_ms > 50)
         timeout_ms = 50;
+    /* A unit held for a conflict's back-off goes at the first flush after it is due. */
+    int db_due = pl_db_timeout_ms(e->db);
+    if (db_due >= 0 && (timeout_ms < 0 || db_due < timeout_ms))
+        timeout_ms = db_due;
     struct pollfd fds[4] = {
         {.fd = e->cpipe[0], .events = POLLIN},
         {.fd = e->ppipe[0], .events = POLLIN},

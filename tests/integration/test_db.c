@@ -574,7 +574,7 @@ static void test_conflicts_sent_again(void **state)
     pl_db *db = new_db();
     static const char *const codes[] = {"40P01", "40001"};
     for (size_t c = 0; c < 2; c++) {
-        /* Fails three times (batch, alone, first retry), then passes. */
+        /* Fails three times (batch, alone, first retry), then passes (after its back-offs). */
         rec r = {0};
         long n0 = flaky_next();
         submit_flaky(db, n0 + 2, codes[c], &r);
@@ -608,6 +608,81 @@ static void test_conflicts_sent_again(void **state)
     assert_int_equal(other.err, PL_ERR_DB);
     assert_int_equal(flaky_next() - n0, 2);
     pl_db_destroy(db);
+}
+
+/* Turns until a unit is held for a conflict's back-off (a deadline only against a hang). */
+static void turn_until_held(pl_db *db)
+{
+    int64_t deadline = now_ms() + 30000;
+    while (pl_db_timeout_ms(db) < 0) {
+        if (now_ms() > deadline)
+            fail_msg("no unit held after 30 s");
+        turn(db, 50);
+    }
+}
+
+/*
+ * A unit that met a conflict waits out a back-off before it goes again, and is held meanwhile:
+ * the units after it go on, it is still pending, and the loop is told how long it may wait.
+ * (Held here for an hour, then the window is set to 0, which makes it due at once: the test
+ * waits for states, never for a time.) Destroy fails a held unit like any pending one.
+ */
+static void test_conflict_backoff(void **state)
+{
+    (void)state;
+    pl_db *db = new_db();
+    pl_db_set_conflict_backoff_ms(db, 3600 * 1000);
+    assert_int_equal(pl_db_timeout_ms(db), -1);
+
+    /* Fails twice (the batch, then alone: the first conflict retry is held), then passes. */
+    rec held = {0};
+    long n0 = flaky_next();
+    submit_flaky(db, n0 + 1, "40001", &held);
+    pl_db_flush(db);
+    turn_until_held(db);
+    assert_int_equal(flaky_next() - n0, 2);
+    assert_int_equal(held.calls, 0);
+    /* Half an hour at least (jitter: half to all of the window) less the time since. */
+    assert_true(pl_db_timeout_ms(db) > 60 * 1000);
+
+    /* Another unit goes and commits while the held one waits. */
+    rec other = {0};
+    submit_ins(db, "ins", 4100, "meanwhile", &other);
+    pl_db_flush(db);
+    int64_t deadline = now_ms() + 30000;
+    while (other.calls == 0) {
+        if (now_ms() > deadline)
+            fail_msg("the unit after a held one did not complete");
+        turn(db, 50);
+    }
+    assert_int_equal(other.err, 0);
+    assert_int_equal(held.calls, 0);
+    assert_int_equal(pl_db_pending(db), 1);
+    assert_int_equal(flaky_next() - n0, 2);
+
+    /* Due now: the next flush sends it, and it passes on its third attempt. */
+    pl_db_set_conflict_backoff_ms(db, 0);
+    assert_int_equal(pl_db_timeout_ms(db), 0);
+    drive_idle(db, 30000);
+    assert_int_equal(held.calls, 1);
+    if (held.err != 0)
+        fail_msg("%d %s", held.err, held.msg);
+    assert_int_equal(strtol(held.val[0], NULL, 10), n0 + 2);
+    assert_int_equal(flaky_next() - n0, 3);
+    assert_int_equal(pl_db_timeout_ms(db), -1);
+
+    /* A unit held when the connection closes is failed like any pending one. */
+    pl_db_set_conflict_backoff_ms(db, 3600 * 1000);
+    rec doomed = {0};
+    n0 = flaky_next();
+    submit_flaky(db, n0 + 1000, "40P01", &doomed);
+    pl_db_flush(db);
+    turn_until_held(db);
+    assert_int_equal(pl_db_pending(db), 1);
+    pl_db_destroy(db);
+    assert_int_equal(doomed.calls, 1);
+    assert_int_equal(doomed.err, PL_ERR_STATE);
+    assert_int_equal(flaky_next() - n0, 2);
 }
 
 static void test_destroy_fails_pending(void **state)
@@ -877,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_results_in_callback),
         cmocka_unit_test(test_reconnect_resends),
         cmocka_unit_test(test_conflicts_sent_again),
+        cmocka_unit_test(test_conflict_backoff),
         cmocka_unit_test(test_destroy_fails_pending),
         cmocka_unit_test(test_new_errors),
         cmocka_unit_test(test_schema_change),
