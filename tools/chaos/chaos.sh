@@ -83,9 +83,10 @@ bad() { echo "chaos: $*" >&2 && exit 2; }
 # By default the requests are spread over one second per 8 (at least 30 s).
 [ -n "$SECONDS_WANTED" ] || SECONDS_WANTED=$((N / 8 > 30 ? N / 8 : 30))
 [[ $SECONDS_WANTED =~ ^[0-9]+$ ]] && ((SECONDS_WANTED >= 5)) || bad "--seconds must be at least 5"
+# The build tools/dev uses for the profile (PAYLINK_DEV_BUILD_DIR, PAYLINK_DEV_ASAN_BUILD_DIR).
 case $BUILD in
-release) PROFILE=dev BIN_DIR=$ROOT/build ;;
-asan) PROFILE=test BIN_DIR=$ROOT/build-asan ;;
+release) PROFILE=dev BIN_DIR=${PAYLINK_DEV_BUILD_DIR:-$ROOT/build} ;;
+asan) PROFILE=test BIN_DIR=${PAYLINK_DEV_ASAN_BUILD_DIR:-$ROOT/build-asan} ;;
 *) bad "--build must be release or asan" ;;
 esac
 [ -n "$SEED" ] || SEED=$(((RANDOM << 15) | RANDOM))
