@@ -59,10 +59,12 @@ struct pl_db_unit {
     void *arg;
     exec *ex;
     int n, cap;
-    bool solo;          /* send in a segment of its own (after a failed batch) */
-    bool taken;         /* sent already, as a member of a merged statement (send_batch) */
-    pl_db_unit *gnext;  /* the next member of its merged statement */
-    int conflicts;      /* times it was sent again after a deadlock or serialization failure */
+    bool solo;         /* send in a segment of its own (after a failed batch) */
+    bool taken;        /* sent already, as a member of a merged statement (send_batch) */
+    pl_db_unit *gnext; /* the next member of its merged statement */
+    int conflicts;     /* times it was sent again after a deadlock or serialization failure */
+    char *touch[PL_DB_MAX_TOUCH]; /* keys of other rows its statements touch (pl_db_unit_touch) */
+    int ntouch;
     int64_t held_at_ms; /* when it was held for its conflict's back-off */
     unsigned jitter;    /* that back-off's share of its window, in thousandths (500-1000) */
     pl_db_unit *next;
@@ -246,6 +248,8 @@ void pl_db_unit_free(pl_db_unit *u)
         free(u->ex[i].block);
         PQclear(u->ex[i].res);
     }
+    for (int i = 0; i < u->ntouch; i++)
+        free(u->touch[i]);
     free(u->ex);
     free(u);
 }
@@ -291,6 +295,19 @@ int pl_db_unit_add(pl_db_unit *u, const char *name, int nparams, const char *con
     e->params = nparams ? array : NULL;
     e->nparams = nparams;
     u->n++;
+    return 0;
+}
+
+int pl_db_unit_touch(pl_db_unit *u, const char *key)
+{
+    if (!u || !key || !*key)
+        return PL_ERR_INVALID;
+    if (u->ntouch == PL_DB_MAX_TOUCH)
+        return PL_ERR_TOOBIG;
+    char *k = strdup(key);
+    if (!k)
+        return PL_ERR_NOMEM;
+    u->touch[u->ntouch++] = k;
     return 0;
 }
 
@@ -464,26 +481,61 @@ static const char *key_of(const pl_db_unit *u, int i)
     return u->ex[i].nparams > 0 ? u->ex[i].params[0] : NULL;
 }
 
-/* True when some unit of the chain from first has key k. */
+/* True when unit w's first execution has key k or w touches k. */
+static bool unit_uses(const pl_db_unit *w, const char *k)
+{
+    if (strcmp(key_of(w, 0), k) == 0)
+        return true;
+    for (int i = 0; i < w->ntouch; i++)
+        if (strcmp(w->touch[i], k) == 0)
+            return true;
+    return false;
+}
+
+/* True when some unit of the chain from first uses key k (its $1 or a touch). */
 static bool chain_has(const pl_db_unit *first, const char *k)
 {
     for (const pl_db_unit *w = first; w; w = w->gnext)
-        if (strcmp(key_of(w, 0), k) == 0)
+        if (unit_uses(w, k))
             return true;
     return false;
+}
+
+/* True when k is one of the n keys in blocked. */
+static bool is_blocked(const char *const *blocked, int n, const char *k)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(blocked[i], k) == 0)
+            return true;
+    return false;
+}
+
+/* True when v may join the chain from first: none of its keys (its $1, its touches) is used by
+ * a member or by a unit v would overtake. */
+static bool may_join(const pl_db_unit *v, const pl_db_unit *first, const char *const *blocked,
+                     int nblocked)
+{
+    const char *k = key_of(v, 0);
+    if (chain_has(first, k) || is_blocked(blocked, nblocked, k))
+        return false;
+    for (int i = 0; i < v->ntouch; i++)
+        if (chain_has(first, v->touch[i]) || is_blocked(blocked, nblocked, v->touch[i]))
+            return false;
+    return true;
 }
 
 /*
  * Gathers the units of batch b that go in u's merged statement (u is one execution of a
  * statement with a merged form) on u's gnext chain, marking them taken; returns how many.
- * A unit after u joins when it is one execution of the same statement whose key no member
- * has and no unit it would overtake uses as its $1 (a merged statement only touches its keys'
- * rows, db.h): moving it up to u's place then changes nothing another unit of the batch sees.
- * The scan is bounded, and stops at a unit whose executions do not all have a key.
+ * A unit after u joins when it is one execution of the same statement whose keys (its $1 and
+ * what it declared it touches, pl_db_unit_touch) no member uses and no unit it would overtake
+ * uses (as a $1 or a touch): a merged statement then touches each row for one execution only
+ * (db.h), and moving it up to u's place changes nothing another unit of the batch sees. The
+ * scan is bounded, and stops at a unit whose executions do not all have a key.
  */
 static int gather(pl_db_unit *u)
 {
-    const char *blocked[PL_DB_MAX_BATCH_UNITS];
+    const char *blocked[2 * PL_DB_MAX_BATCH_UNITS];
     int nblocked = 0, group = 1, scanned = 0;
     pl_db_unit *last = u;
     u->gnext = NULL;
@@ -495,10 +547,8 @@ static int gather(pl_db_unit *u)
             continue; /* sent before u's statement, as before */
         const exec *e = v->n == 1 ? &v->ex[0] : NULL;
         bool fits = e && !v->solo && e->nparams == f->nparams && key_of(v, 0) &&
-                    strcmp(e->name, f->name) == 0 && !chain_has(u, key_of(v, 0));
-        for (int i = 0; fits && i < nblocked; i++)
-            if (strcmp(blocked[i], key_of(v, 0)) == 0)
-                fits = false;
+                    strcmp(e->name, f->name) == 0 &&
+                    may_join(v, u, (const char *const *)blocked, nblocked);
         if (fits) {
             v->taken = true;
             v->gnext = NULL;
@@ -509,9 +559,14 @@ static int gather(pl_db_unit *u)
         }
         /* v stays where it is: what comes after it must not overtake it on its keys. */
         for (int i = 0; i < v->n; i++) {
-            if (!key_of(v, i) || nblocked == PL_DB_MAX_BATCH_UNITS)
+            if (!key_of(v, i) || nblocked == (int)(sizeof blocked / sizeof blocked[0]))
                 return group;
             blocked[nblocked++] = key_of(v, i);
+        }
+        for (int i = 0; i < v->ntouch; i++) {
+            if (nblocked == (int)(sizeof blocked / sizeof blocked[0]))
+                return group;
+            blocked[nblocked++] = v->touch[i];
         }
     }
     return group;

@@ -56,7 +56,8 @@ typedef void (*pl_db_unit_cb)(void *arg, int err, const char *errmsg, pl_db_unit
  * which tells whose rows are whose. pl_db uses it for consecutive units that are each one
  * execution of NAME with distinct, non-null keys; each unit then sees, as its result, the
  * rows of its own key. So it is only for statements whose executions on distinct keys do not
- * see each other (each touches its key's rows only) and whose result is its rows (not a
+ * see each other (each touches its key's rows only, or declares the others it touches with
+ * pl_db_unit_touch) and whose result is its rows (not a
  * command tag). When the merged statement fails, the batch's units are sent again one by one
  * with NAME, as after any failed batch. pl_db_new refuses a merged form whose number of
  * parameters is not NAME's, or is over PL_DB_MAX_PARAMS.
@@ -92,6 +93,20 @@ void pl_db_unit_free(pl_db_unit *u);
  */
 int pl_db_unit_add(pl_db_unit *u, const char *name, int nparams,
                    const char *const *params) PL_MUSTCHECK;
+
+/* At most this many keys a unit declares with pl_db_unit_touch. */
+#define PL_DB_MAX_TOUCH 2
+
+/*
+ * Declares that the unit's statements also touch the rows of `key` (copied), besides their own
+ * key ($1): another request's row (its request id) or another table's row (a key of the
+ * caller's choice, say "auth_history:42", that no request id can be). A unit with a merged
+ * form then never shares a merged statement with a unit that uses the same key, nor moves
+ * ahead of one (gather, db.c): a statement whose executions claim on one row each stays
+ * correct merged. Returns 0, PL_ERR_INVALID (empty), PL_ERR_TOOBIG (over PL_DB_MAX_TOUCH) or
+ * PL_ERR_NOMEM.
+ */
+int pl_db_unit_touch(pl_db_unit *u, const char *key) PL_MUSTCHECK;
 
 /* Result i (0-based, in add order) of a committed unit, during its callback. */
 const PGresult *pl_db_unit_result(const pl_db_unit *u, int i);

@@ -137,7 +137,9 @@ static void submit_ins(pl_db *db, const char *stmt, int k, const char *v, rec *r
 }
 
 /* A unit of one execution of statement stmt ("put", "set": keyed by k), submitted. */
-static void submit_keyed(pl_db *db, const char *stmt, int k, const char *v, rec *r)
+/* submit_keyed, the unit declaring that it also touches `touch` (NULL: nothing). */
+static void submit_touching(pl_db *db, const char *stmt, int k, const char *v, const char *touch,
+                            rec *r)
 {
     char key[16];
     snprintf(key, sizeof key, "%d", k);
@@ -145,7 +147,14 @@ static void submit_keyed(pl_db *db, const char *stmt, int k, const char *v, rec 
     pl_db_unit *u = pl_db_unit_new(on_unit, r);
     assert_non_null(u);
     assert_int_equal(pl_db_unit_add(u, stmt, 3, p), 0);
+    if (touch)
+        assert_int_equal(pl_db_unit_touch(u, touch), 0);
     pl_db_submit(db, u);
+}
+
+static void submit_keyed(pl_db *db, const char *stmt, int k, const char *v, rec *r)
+{
+    submit_touching(db, stmt, k, v, NULL, r);
 }
 
 /* A query on the plain connection; returns the first field as an integer. */
@@ -884,6 +893,57 @@ static void test_merged_keeps_order(void **state)
     pl_db_destroy(db);
 }
 
+/*
+ * A unit's declared touches (pl_db_unit_touch) count as its keys: two units that touch the same
+ * row never share a merged statement, and a unit does not move ahead of one that touches what
+ * it touches.
+ */
+static void test_merged_touch(void **state)
+{
+    (void)state;
+    pl_db *db = new_db();
+    rec r[6];
+    memset(r, 0, sizeof r);
+    submit_touching(db, "put", 6400, "a", "row:T", &r[0]);
+    submit_touching(db, "put", 6401, "b", "row:T", &r[1]); /* a's touch: not with a */
+    submit_touching(db, "put", 6402, "c", NULL, &r[2]);    /* joins a */
+    submit_touching(db, "set", 6403, "d", "row:U", &r[3]); /* no merged form: stays */
+    submit_touching(db, "put", 6404, "e", "row:U", &r[4]); /* may not overtake d */
+    submit_touching(db, "put", 6405, "f", NULL, &r[5]);    /* joins a */
+    pl_db_counts before = pl_db_get_counts(db);
+    pl_db_flush(db);
+    drive_idle(db, 30000);
+    pl_db_counts after = pl_db_get_counts(db);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(r[i].calls, 1);
+        if (r[i].err != 0)
+            fail_msg("unit %d: %s", i, r[i].msg);
+    }
+    /* a+c+f merged, then b, d and e one by one (b found nothing after it to join). */
+    assert_int_equal(after.statements - before.statements, 4);
+    assert_int_equal(after.merged_executions - before.merged_executions, 3);
+    static const char *const want[] = {"a", "b", "c", NULL, "e", "f"};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(r[i].ntuples[0], want[i] ? 1 : 0);
+        if (!want[i])
+            continue;
+        char got[64];
+        value_of(6400 + i, got, sizeof got);
+        assert_string_equal(got, want[i]);
+    }
+
+    /* At most PL_DB_MAX_TOUCH, none empty. */
+    pl_db_unit *u = pl_db_unit_new(on_unit, NULL);
+    assert_non_null(u);
+    assert_int_equal(pl_db_unit_touch(u, ""), PL_ERR_INVALID);
+    assert_int_equal(pl_db_unit_touch(u, NULL), PL_ERR_INVALID);
+    for (int i = 0; i < PL_DB_MAX_TOUCH; i++)
+        assert_int_equal(pl_db_unit_touch(u, "row:V"), 0);
+    assert_int_equal(pl_db_unit_touch(u, "row:W"), PL_ERR_TOOBIG);
+    pl_db_unit_free(u);
+    pl_db_destroy(db);
+}
+
 /* One execution a merged statement cannot take fails the statement; the batch's units are then
  * sent one by one, and only that one fails. */
 static void test_merged_one_bad(void **state)
@@ -953,6 +1013,7 @@ int main(void)
         cmocka_unit_test(test_reconnect_resends),
         cmocka_unit_test(test_conflicts_sent_again),
         cmocka_unit_test(test_conflict_backoff),
+        cmocka_unit_test(test_merged_touch),
         cmocka_unit_test(test_destroy_fails_pending),
         cmocka_unit_test(test_new_errors),
         cmocka_unit_test(test_schema_change),
