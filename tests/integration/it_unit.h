@@ -2,7 +2,7 @@
  * it_unit.h: runs one database unit a worker spec builds (record, mark_sent, record_sent, store…)
  * against the real PostgreSQL through common/db.c, as the engine would, and waits for its
  * callback. For the integration tests that check a spec's statements (test_services.c,
- * test_svc_sent.c); include it after cmocka.h.
+ * test_svc_sent.c, test_auth_many.c, test_deposit_many.c); include it after cmocka.h.
  */
 #ifndef PL_IT_UNIT_H
 #define PL_IT_UNIT_H
@@ -31,6 +31,34 @@ static inline PGconn *it_admin_connect(const char **conninfo)
         return NULL;
     }
     return c;
+}
+
+/* Runs sql with n text parameters on the plain connection; fails the test when it fails. */
+static inline void it_exec(PGconn *c, const char *sql, int n, const char *const *p)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%s: %s", sql, m);
+    }
+    PQclear(r);
+}
+
+/* Sends what is queued and turns the loop as the engine does until no unit is pending (20 s at
+ * most, against a hang). */
+static inline void it_drive(pl_db *db)
+{
+    pl_db_flush(db);
+    for (int t = 0; t < 400 && pl_db_pending(db) > 0; t++) {
+        struct pollfd p = {.fd = pl_db_fd(db), .events = pl_db_events(db)};
+        assert_true(poll(&p, 1, 50) >= 0);
+        pl_db_on_ready(db, p.fd >= 0 ? p.revents : 0);
+        pl_db_flush(db);
+    }
+    assert_int_equal(pl_db_pending(db), 0);
 }
 
 typedef struct it_unit_rec {
@@ -84,13 +112,7 @@ static inline void run_units(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_j
         assert_int_equal(add(jobs[i], u), 0);
         pl_db_submit(db, u);
     }
-    pl_db_flush(db);
-    for (int t = 0; t < 400 && pl_db_pending(db) > 0; t++) {
-        struct pollfd p = {.fd = pl_db_fd(db), .events = pl_db_events(db)};
-        assert_true(poll(&p, 1, 50) >= 0);
-        pl_db_on_ready(db, p.fd >= 0 ? p.revents : 0);
-        pl_db_flush(db);
-    }
+    it_drive(db);
     for (int i = 0; i < n; i++) {
         assert_int_equal(r[i].calls, 1);
         if (r[i].err != 0)

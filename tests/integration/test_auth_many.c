@@ -98,14 +98,7 @@ static void submit(const char *stmt, int n, const char *const *p, rec *r)
 /* Turns the loop until every unit is called back (20 s at most). */
 static void drive(void)
 {
-    pl_db_flush(g_db);
-    for (int i = 0; i < 400 && pl_db_pending(g_db) > 0; i++) {
-        struct pollfd p = {.fd = pl_db_fd(g_db), .events = pl_db_events(g_db)};
-        assert_true(poll(&p, 1, 50) >= 0);
-        pl_db_on_ready(g_db, p.fd >= 0 ? p.revents : 0);
-        pl_db_flush(g_db);
-    }
-    assert_int_equal(pl_db_pending(g_db), 0);
+    it_drive(g_db);
 }
 
 static void rid(char *out, size_t outsize, const char *form, int i)

@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "it_unit.h"
 
 static const pl_db_stmt stmts[] = {
     {"ins",
@@ -181,15 +182,7 @@ static long admin_long(const char *sql, const char *param)
 
 static void admin_exec(const char *sql, int n, const char *const *params)
 {
-    PGresult *r = PQexecParams(g_admin, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        char m[512];
-        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
-        PQclear(r);
-        fail_msg("%s: %s", sql, m);
-    }
-    PQclear(r);
+    it_exec(g_admin, sql, n, params);
 }
 
 /* Rows of this run with lo <= k <= hi. */

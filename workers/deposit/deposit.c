@@ -24,18 +24,33 @@
 #define DEP_MARK_CLAIMED                                                                           \
     "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim)) RETURNING d.request_id"
 
+/* The executions of a merged mark (db.h, "NAME:many"): me holds each one's row, locked, and
+ * its parameters p2... (cols; arrays: the statement's text[] parameters). */
+#define DEP_MANY_ME(cols, arrays)                                                                  \
+    "WITH me AS (SELECT d.request_id, d.status, " cols " FROM unnest(" arrays ") AS e(p1, " cols   \
+    ") JOIN cc_deposit_trans d ON d.request_id = e.p1 WHERE d.status = 'received' "                \
+    "OR (d.status = 'sent' AND d.sent_by = e.p8) FOR UPDATE OF d)"
+#define DEP_MANY_AUTH_COLS "p2, p3, p4, p5, p6, p7, p8, p9"
+#define DEP_MANY_AUTH_ARRAYS                                                                       \
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "         \
+    "$8::text[], $9::text[]"
+
 /* The answer ($1-$11) and its history row; upd also returns the columns `more` names. */
+#define DEP_STORE_RETURNING                                                                        \
+    "RETURNING request_id, status, deposit_status, operation, amount_deposited, "                  \
+    "vendor_response, transaction_id"
+#define DEP_STORE_HIST                                                                             \
+    "hist AS (INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, "         \
+    "operation, amount, vendor_response, transaction_id, actor) "                                  \
+    "SELECT request_id, 'answered', status, deposit_status, operation, amount_deposited, "         \
+    "vendor_response, transaction_id, 'paylink-deposit' FROM upd) "
 #define DEP_STORE(more)                                                                            \
     "WITH upd AS (UPDATE cc_deposit_trans SET status = $2, deposit_status = '*RCVD', "             \
     "decision = $3, vendor_response = $4, amount_deposited = $5::numeric, auth_number = $6, "      \
     "auth_date = $7, transaction_id = $8, request_token = $9, error_text = left($10, 300), "       \
     "reply = $11::jsonb, answered_at = now() "                                                     \
-    "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING request_id, status, "       \
-    "deposit_status, operation, amount_deposited, vendor_response, transaction_id" more "), "      \
-    "hist AS (INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, "         \
-    "operation, amount, vendor_response, transaction_id, actor) "                                  \
-    "SELECT request_id, 'answered', status, deposit_status, operation, amount_deposited, "         \
-    "vendor_response, transaction_id, 'paylink-deposit' FROM upd) "
+    "WHERE request_id = $1 AND status IN ('sent', 'unknown') " DEP_STORE_RETURNING more            \
+    "), " DEP_STORE_HIST
 
 /* The authorization an answer's new authorization code brings (seed step 6): $12 the paylink
  * authorization's request id (NULL for a manual one), $13 its transaction type; what upd returns
@@ -129,6 +144,33 @@ static const pl_db_stmt stmts[] = {
                  "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= $9::numeric "
                  "RETURNING h.id) " DEP_MARK("$9::numeric") DEP_MARK_CLAIMED,
      9},
+    /* dep_mark_sent_auth for many captures at once (db.h): each execution's claim is on its own
+     * authorization (the units declare it, pl_deposit_touch_key, so no two executions of one
+     * statement claim on the same row), which tells whether that execution claimed. */
+    {"dep_mark_sent_auth:many",
+     DEP_MANY_ME(DEP_MANY_AUTH_COLS,
+                 DEP_MANY_AUTH_ARRAYS) ", claim AS (UPDATE auth_history h SET amount_pending = "
+                                       "h.amount_pending + "
+                                       "me.p9::numeric FROM me WHERE me.status = 'received' AND "
+                                       "h.id = me.p5::bigint "
+                                       "AND h.status IN ('approved', 'review') "
+                                       "AND h.amount_authorized - h.amount_deposited - "
+                                       "h.amount_pending >= me.p9::numeric "
+                                       "RETURNING h.id) "
+                                       "UPDATE cc_deposit_trans d SET status = 'sent', "
+                                       "deposit_status = '*SENT', "
+                                       "sent_at = now(), operation = me.p2, merchant_id = me.p3, "
+                                       "deposit_reason = me.p4, "
+                                       "auth_history_id = me.p5::bigint, ref_transaction_id = "
+                                       "me.p6, card_token = CASE WHEN "
+                                       "d.card_token = '' THEN me.p7 ELSE d.card_token END, "
+                                       "sent_by = me.p8, "
+                                       "claim_amount = me.p9::numeric FROM me WHERE d.request_id = "
+                                       "me.request_id "
+                                       "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim c "
+                                       "WHERE c.id = me.p5::bigint)) "
+                                       "RETURNING d.request_id",
+     9},
     {"dep_mark_sent_capture",
      DEP_MARK_ME ", claim AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited "
                  "+ $9::numeric FROM me WHERE me.status = 'received' "
@@ -147,6 +189,19 @@ static const pl_db_stmt stmts[] = {
      * for whoever stores an outcome.
      */
     {"dep_store", DEP_STORE("") "SELECT request_id FROM upd", 11},
+    /* dep_store for many answers at once (db.h): the settle trigger runs for each row, and no
+     * two of them settle the same authorization or debit (pl_deposit_touch_key). */
+    {"dep_store:many",
+     "WITH upd AS (UPDATE cc_deposit_trans d SET status = p2, deposit_status = '*RCVD', "
+     "decision = p3, vendor_response = p4, amount_deposited = p5::numeric, auth_number = p6, "
+     "auth_date = p7, transaction_id = p8, request_token = p9, error_text = left(p10, 300), "
+     "reply = p11::jsonb, answered_at = now() "
+     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS e(p1, p2, p3, p4, p5, "
+     "p6, p7, p8, p9, p10, p11) "
+     "WHERE d.request_id = p1 AND d.status IN ('sent', 'unknown') " DEP_STORE_RETURNING
+     "), " DEP_STORE_HIST "SELECT request_id FROM upd",
+     11},
     {"dep_store_new_auth",
      DEP_STORE(DEP_NEW_AUTH_RETURNING) DEP_NEW_AUTH "SELECT request_id FROM upd", 13},
 };
@@ -466,9 +521,35 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
     return 0;
 }
 
+void pl_deposit_touch_key(pl_deposit_kind kind, const char *auth_id, const char *capture_request_id,
+                          char *out, size_t outsize)
+{
+    if (kind == PL_DEP_CREDIT_FOLLOW_ON)
+        snprintf(out, outsize, "%s", capture_request_id ? capture_request_id : "");
+    else if (kind != PL_DEP_CREDIT_STAND_ALONE && auth_id && *auth_id)
+        snprintf(out, outsize, "auth_history:%s", auth_id);
+    else if (outsize > 0)
+        out[0] = '\0';
+}
+
+/* Declares the row besides its own that the unit's statement touches (pl_deposit_touch_key). */
+static int touch(const pl_job *job, pl_db_unit *u)
+{
+    const dep_data *d = job->spec_data;
+    if (!d)
+        return 0;
+    char key[96];
+    pl_deposit_touch_key(d->choice.kind, d->has_auth_id ? d->auth_id : NULL,
+                         job->req.capture_ref.request_id, key, sizeof key);
+    return key[0] ? pl_db_unit_touch(u, key) : 0;
+}
+
 static int dep_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const dep_data *d = job->spec_data;
+    int rc = touch(job, u);
+    if (rc != 0)
+        return rc;
     const char *p[] = {job->req.request_id,
                        job->op_name,
                        job->merchant_id,
@@ -533,6 +614,9 @@ static int dep_store(pl_job *job, pl_db_unit *u)
         snprintf(error_text, sizeof error_text, "missing: %s; invalid: %s", res->missing_fields,
                  res->invalid_fields);
     bool auth_capture = d && d->choice.kind == PL_DEP_AUTH_CAPTURE;
+    int rc = touch(job, u);
+    if (rc != 0)
+        return rc;
     /* seed: an authorization code other than the one sent is a new authorization. */
     bool new_auth = d && (d->choice.kind == PL_DEP_CAPTURE || auth_capture) &&
                     rep->auth.number[0] && strcmp(rep->auth.number, d->auth_number) != 0;

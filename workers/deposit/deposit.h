@@ -90,6 +90,16 @@ pl_deposit_choice pl_deposit_decide(const pl_request *r, const pl_deposit_auth *
  * than date + reauth_days. An empty or malformed date never expires. */
 bool pl_deposit_auth_expired(const char *date, int reauth_days, time_t now);
 
+/*
+ * The row besides its own that a deposit's mark and store touch (db.h, pl_db_unit_touch), so
+ * that merged statements ("NAME:many") never put two deposits on one such row together: the
+ * debit a follow-on credit claims on and releases (its request id, capture_request_id), else
+ * the authorization's auth_history row a capture claims on and whose answer settles it
+ * ("auth_history:" and auth_id; NULL or "" auth_id: none). out gets "" when there is none.
+ */
+void pl_deposit_touch_key(pl_deposit_kind kind, const char *auth_id, const char *capture_request_id,
+                          char *out, size_t outsize);
+
 /* The id of the reversal request published for the unused authorization of a deposit
  * (deterministic, so a republish is de-duplicated by the reversal worker). out: >= 51 bytes. */
 void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t outsize);
