@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "engine.h"
@@ -31,6 +33,27 @@ static inline PGconn *it_admin_connect(const char **conninfo)
         return NULL;
     }
     return c;
+}
+
+/*
+ * A group setup's connections: the plain one (*admin) and a pl_db that prepares every
+ * statement of spec (so each one is valid against the schema); prefix gets
+ * "it-<tag>-<pid>-<time>-" for the test's request ids. Returns 0, or -1 said on stderr.
+ */
+static inline int it_open_spec(const pl_spec *spec, const char *tag, PGconn **admin, pl_db **db,
+                               char *prefix, size_t size)
+{
+    const char *conninfo;
+    if (!(*admin = it_admin_connect(&conninfo)))
+        return -1;
+    char err[512] = "";
+    *db = pl_db_new(conninfo, spec->stmts, spec->nstmts, err, sizeof err);
+    if (!*db) {
+        fprintf(stderr, "pl_db_new with the %s statements: %s\n", spec->worker, err);
+        return -1;
+    }
+    snprintf(prefix, size, "it-%s-%ld-%ld-", tag, (long)getpid(), (long)time(NULL) % 100000);
+    return 0;
 }
 
 /* Runs sql with n text parameters on the plain connection; fails the test when it fails. */
@@ -61,8 +84,34 @@ static inline void it_drive(pl_db *db)
     assert_int_equal(pl_db_pending(db), 0);
 }
 
+/*
+ * The rows of table whose column col is v, as one JSON array in id order (or the table's order
+ * when it has no id), without the keys named in drop (a text[] literal such as
+ * "{id,request_id}"): what two runs that made the same rows under other ids left alike.
+ */
+static inline void it_rows(PGconn *c, const char *table, const char *col, const char *v,
+                           const char *drop, char *out, size_t size)
+{
+    char sql[700];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(jsonb_agg(to_jsonb(t) - $2::text[] ORDER BY "
+             "(to_jsonb(t) ->> 'id')::bigint), '[]')::text FROM %s t WHERE %s = $1",
+             table, col);
+    const char *p[] = {v, drop};
+    PGresult *r = PQexecParams(c, sql, 2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%s", m);
+    }
+    snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
 typedef struct it_unit_rec {
     int calls, err, ntuples;
+    char key[96]; /* the first field of its statement 0's first row, "" when none */
     char msg[512];
 } it_unit_rec;
 
@@ -72,7 +121,74 @@ static void it_on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
     r->calls++;
     r->err = err;
     r->ntuples = pl_db_unit_ntuples(u, 0);
+    const PGresult *res = pl_db_unit_result(u, 0);
+    snprintf(r->key, sizeof r->key, "%s", res && PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
     snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
+}
+
+/* A unit of one execution of stmt, declaring that it touches `touch` too (NULL or "": nothing;
+ * db.h, pl_db_unit_touch), submitted; its callback fills r. */
+static inline void it_submit(pl_db *db, const char *stmt, int n, const char *const *p,
+                             const char *touch, it_unit_rec *r)
+{
+    memset(r, 0, sizeof *r);
+    pl_db_unit *u = pl_db_unit_new(it_on_unit, r);
+    assert_non_null(u);
+    assert_int_equal(pl_db_unit_add(u, stmt, n, p), 0);
+    if (touch && *touch)
+        assert_int_equal(pl_db_unit_touch(u, touch), 0);
+    pl_db_submit(db, u);
+}
+
+/* The first field of sql's first row (one text parameter) as a number. */
+static inline long it_long(PGconn *c, const char *sql, const char *v)
+{
+    const char *p[] = {v};
+    PGresult *r = PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* Deletes the rows whose request_id starts with prefix from each table, in order (children
+ * first). */
+static inline void it_delete_prefixed(PGconn *c, const char *prefix, const char *const *tables,
+                                      size_t n)
+{
+    char like[128], sql[160];
+    snprintf(like, sizeof like, "%s%%", prefix);
+    const char *p[] = {like};
+    for (size_t i = 0; i < n; i++) {
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE request_id LIKE $1", tables[i]);
+        PQclear(PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0));
+    }
+}
+
+/* A card authorization req of company 7, order order, approved for 100.00 on CYB (of which
+ * `deposited` was captured already) with its auth_history row; *auth_id gets that row's id. */
+static inline void it_approved_auth(PGconn *c, const char *req, const char *order,
+                                    const char *deposited, char *auth_id, size_t size)
+{
+    const char *p[] = {req, order, deposited};
+    it_exec(c,
+            "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
+            "order_number, pay_seq, service_bureau, status, amount, currency, card_token) "
+            "VALUES ($1, repeat('a', 64), 'auth', 7, $2, 1, 'CYB', 'approved', 100.00, 'USD', "
+            "'7000000000000000000009')",
+            2, p);
+    PGresult *r = PQexecParams(c,
+                               "INSERT INTO auth_history (request_id, company, order_number, "
+                               "pay_seq, service_bureau, transaction_type, status, "
+                               "amount_authorized, amount_deposited, currency, auth_number, "
+                               "transaction_id) "
+                               "VALUES ($1, 7, $2, 1, 'CYB', 'auth', 'approved', 100.00, "
+                               "$3::numeric, 'USD', '123456', '7000000000000000000001') "
+                               "RETURNING id",
+                               3, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(auth_id, size, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
 }
 
 /* Runs one unit built by a spec function to its callback (20 s at most); fails the test when

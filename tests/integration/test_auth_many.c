@@ -31,7 +31,6 @@
 
 enum { N = 6 };
 
-static const char *g_conninfo;
 static PGconn *g_admin;
 static pl_db *g_db;
 static char g_prefix[48];
@@ -39,17 +38,7 @@ static char g_prefix[48];
 static int group_setup(void **state)
 {
     (void)state;
-    if (!(g_admin = it_admin_connect(&g_conninfo)))
-        return -1;
-    char err[512] = "";
-    g_db = pl_db_new(g_conninfo, pl_auth_spec.stmts, pl_auth_spec.nstmts, err, sizeof err);
-    if (!g_db) {
-        fprintf(stderr, "pl_db_new with the auth statements: %s\n", err);
-        return -1;
-    }
-    snprintf(g_prefix, sizeof g_prefix, "it-authmany-%ld-%ld-", (long)getpid(),
-             (long)time(NULL) % 100000);
-    return 0;
+    return it_open_spec(&pl_auth_spec, "authmany", &g_admin, &g_db, g_prefix, sizeof g_prefix);
 }
 
 static int group_teardown(void **state)
@@ -57,13 +46,8 @@ static int group_teardown(void **state)
     (void)state;
     pl_db_destroy(g_db);
     if (g_admin) {
-        char like[64];
-        snprintf(like, sizeof like, "%s%%", g_prefix);
-        const char *p[] = {like};
-        PQclear(PQexecParams(g_admin, "DELETE FROM auth_history WHERE request_id LIKE $1", 1, NULL,
-                             p, NULL, NULL, 0));
-        PQclear(PQexecParams(g_admin, "DELETE FROM cc_auth_trans WHERE request_id LIKE $1", 1, NULL,
-                             p, NULL, NULL, 0));
+        static const char *const tables[] = {"auth_history", "cc_auth_trans"};
+        it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
         PQfinish(g_admin);
     }
     return 0;

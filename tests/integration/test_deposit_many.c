@@ -36,7 +36,6 @@
 
 enum { N = 6 };
 
-static const char *g_conninfo;
 static PGconn *g_admin;
 static pl_db *g_db;
 static char g_prefix[48];
@@ -44,22 +43,7 @@ static char g_prefix[48];
 static int group_setup(void **state)
 {
     (void)state;
-    if (!(g_admin = it_admin_connect(&g_conninfo)))
-        return -1;
-    char err[512] = "";
-    g_db = pl_db_new(g_conninfo, pl_deposit_spec.stmts, pl_deposit_spec.nstmts, err, sizeof err);
-    if (!g_db) {
-        fprintf(stderr, "pl_db_new with the deposit statements: %s\n", err);
-        return -1;
-    }
-    snprintf(g_prefix, sizeof g_prefix, "it-depmany-%ld-%ld-", (long)getpid(),
-             (long)time(NULL) % 100000);
-    return 0;
-}
-
-static void admin(const char *sql, int n, const char *const *p)
-{
-    it_exec(g_admin, sql, n, p);
+    return it_open_spec(&pl_deposit_spec, "depmany", &g_admin, &g_db, g_prefix, sizeof g_prefix);
 }
 
 static int group_teardown(void **state)
@@ -67,52 +51,22 @@ static int group_teardown(void **state)
     (void)state;
     pl_db_destroy(g_db);
     if (g_admin) {
-        char like[64];
-        snprintf(like, sizeof like, "%s%%", g_prefix);
-        const char *p[] = {like};
-        static const char *const sql[] = {
-            "DELETE FROM cc_deposit_history WHERE request_id LIKE $1",
-            "DELETE FROM auth_history WHERE request_id LIKE $1",
-            "DELETE FROM cc_deposit_trans WHERE request_id LIKE $1",
-            "DELETE FROM cc_auth_trans WHERE request_id LIKE $1",
-        };
-        for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
-            PQclear(PQexecParams(g_admin, sql[i], 1, NULL, p, NULL, NULL, 0));
+        static const char *const tables[] = {"cc_deposit_history", "auth_history",
+                                             "cc_deposit_trans", "cc_auth_trans"};
+        it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
         PQfinish(g_admin);
     }
     return 0;
 }
 
-typedef struct rec {
-    int calls, err, ntuples;
-    char key[96];
-    char msg[512];
-} rec;
-
-static void on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
-{
-    rec *r = arg;
-    r->calls++;
-    r->err = err;
-    r->ntuples = pl_db_unit_ntuples(u, 0);
-    const PGresult *res = pl_db_unit_result(u, 0);
-    snprintf(r->key, sizeof r->key, "%s", res && PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
-    snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
-}
-
 /* A unit of one execution of stmt, declaring what a capture on auth_id touches (as the spec
  * does), submitted. */
-static void submit(const char *stmt, int n, const char *const *p, const char *auth_id, rec *r)
+static void submit(const char *stmt, int n, const char *const *p, const char *auth_id,
+                   it_unit_rec *r)
 {
-    memset(r, 0, sizeof *r);
-    pl_db_unit *u = pl_db_unit_new(on_unit, r);
-    assert_non_null(u);
-    assert_int_equal(pl_db_unit_add(u, stmt, n, p), 0);
     char key[96];
     pl_deposit_touch_key(PL_DEP_CAPTURE, auth_id, NULL, key, sizeof key);
-    if (key[0])
-        assert_int_equal(pl_db_unit_touch(u, key), 0);
-    pl_db_submit(g_db, u);
+    it_submit(g_db, stmt, n, p, key, r);
 }
 
 /* Turns the loop until every unit is called back (20 s at most). */
@@ -131,22 +85,7 @@ static void make_auth(const char *set, int i, const char *order, char *auth_id, 
 {
     char req[96];
     rid(req, sizeof req, set, "auth", i);
-    const char *p[] = {req, order};
-    admin("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
-          "order_number, pay_seq, service_bureau, status, amount, currency, card_token) "
-          "VALUES ($1, repeat('a', 64), 'auth', 7, $2, 1, 'CYB', 'approved', 100.00, 'USD', "
-          "'7000000000000000000009')",
-          2, p);
-    PGresult *r = PQexecParams(g_admin,
-                               "INSERT INTO auth_history (request_id, company, order_number, "
-                               "pay_seq, service_bureau, transaction_type, status, "
-                               "amount_authorized, currency, auth_number, transaction_id) "
-                               "VALUES ($1, 7, $2, 1, 'CYB', 'auth', 'approved', 100.00, 'USD', "
-                               "'123456', '7000000000000000000001') RETURNING id",
-                               2, NULL, p, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    snprintf(auth_id, size, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    it_approved_auth(g_admin, req, order, "0", auth_id, size);
 }
 
 /* A debit of amount on the authorization of case i, recorded (dep_insert). */
@@ -166,7 +105,7 @@ static void record_debit(const char *set, const char *what, int i, const char *o
         NULL,    "7000000000000000000009",
         "VI",    auth,
         "",      ""};
-    rec r;
+    it_unit_rec r;
     submit("dep_insert", 18, p, NULL, &r);
     drive();
     assert_int_equal(r.err, 0);
@@ -232,7 +171,7 @@ static void prepare(const char *set, setup *s)
 }
 
 /* Marks every case's debit as sent by sent_by: one unit at a time, or all in one batch. */
-static void mark_all(setup *s, bool merged, const char *sent_by, rec *r)
+static void mark_all(setup *s, bool merged, const char *sent_by, it_unit_rec *r)
 {
     pl_db_counts before = pl_db_get_counts(g_db);
     for (int i = 0; i < N; i++) {
@@ -252,7 +191,7 @@ static void mark_all(setup *s, bool merged, const char *sent_by, rec *r)
     }
 }
 
-static void store_all(setup *s, bool merged, rec *r)
+static void store_all(setup *s, bool merged, it_unit_rec *r)
 {
     pl_db_counts before = pl_db_get_counts(g_db);
     for (int i = 0; i < N; i++) {
@@ -272,34 +211,16 @@ static void store_all(setup *s, bool merged, rec *r)
     }
 }
 
-/* The rows of table whose column col is v, as JSON without the keys that name this set's own
- * rows or moments, in id order. */
-static void rows_of(const char *table, const char *col, const char *v, char *out, size_t size)
-{
-    char sql[600];
-    snprintf(
-        sql, sizeof sql,
-        "SELECT coalesce(jsonb_agg(to_jsonb(t) - '{id,request_id,auth_history_id,"
-        "auth_ref_request_id,order_number,voided_by,received_at,sent_at,answered_at,created_at}'"
-        "::text[] ORDER BY to_jsonb(t) ->> 'id'), '[]')::text FROM %s t WHERE %s = $1",
-        table, col);
-    const char *p[] = {v};
-    PGresult *r = PQexecParams(g_admin, sql, 1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        char m[512];
-        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
-        PQclear(r);
-        fail_msg("%s", m);
-    }
-    snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-}
+/* What names a set's own rows or moments (it_rows). */
+#define DROP                                                                                       \
+    "{id,request_id,auth_history_id,auth_ref_request_id,order_number,voided_by,received_at,"       \
+    "sent_at,answered_at,created_at}"
 
 static void expect_same(const char *table, const char *col, const char *a, const char *b)
 {
     static char x[16384], y[16384];
-    rows_of(table, col, a, x, sizeof x);
-    rows_of(table, col, b, y, sizeof y);
+    it_rows(g_admin, table, col, a, DROP, x, sizeof x);
+    it_rows(g_admin, table, col, b, DROP, y, sizeof y);
     if (strcmp(x, y) != 0)
         fail_msg("%s %s vs %s:\n%s\n%s", table, a, b, x, y);
     if (strcmp(x, "[]") == 0)
@@ -315,8 +236,8 @@ static void expect_sets_alike(const setup *one, const setup *many, int i)
     rid(a, sizeof a, "one", "dep", i);
     rid(b, sizeof b, "many", "dep", i);
     static char x[16384], y[16384];
-    rows_of("cc_deposit_history", "request_id", a, x, sizeof x);
-    rows_of("cc_deposit_history", "request_id", b, y, sizeof y);
+    it_rows(g_admin, "cc_deposit_history", "request_id", a, DROP, x, sizeof x);
+    it_rows(g_admin, "cc_deposit_history", "request_id", b, DROP, y, sizeof y);
     assert_string_equal(x, y);
 }
 
@@ -324,7 +245,7 @@ static void test_same_rows_either_way(void **state)
 {
     (void)state;
     static setup one, many;
-    rec r1[N], rn[N];
+    it_unit_rec r1[N], rn[N];
     prepare("one", &one);
     prepare("many", &many);
 
@@ -373,16 +294,6 @@ static void test_same_rows_either_way(void **state)
     }
 }
 
-static long admin_long(const char *sql, const char *v)
-{
-    const char *p[] = {v};
-    PGresult *r = PQexecParams(g_admin, sql, 1, NULL, p, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return n;
-}
-
 static void test_two_captures_on_one_authorization(void **state)
 {
     (void)state;
@@ -395,7 +306,7 @@ static void test_two_captures_on_one_authorization(void **state)
     }
     /* In one batch: each fits the authorization alone, not both. */
     pl_db_counts before = pl_db_get_counts(g_db);
-    rec r[2];
+    it_unit_rec r[2];
     for (int k = 0; k < 2; k++) {
         const char *p[9];
         mark_params(req[k], auth_id, "it/1", "60.00", false, p);
@@ -408,13 +319,15 @@ static void test_two_captures_on_one_authorization(void **state)
     assert_int_equal(r[0].err, 0);
     assert_int_equal(r[1].err, 0);
     assert_int_equal(r[0].ntuples + r[1].ntuples, 1);
-    assert_int_equal(admin_long("SELECT (amount_pending * 100)::bigint FROM auth_history "
-                                "WHERE id = $1::bigint",
-                                auth_id),
+    assert_int_equal(it_long(g_admin,
+                             "SELECT (amount_pending * 100)::bigint FROM auth_history "
+                             "WHERE id = $1::bigint",
+                             auth_id),
                      6000);
-    assert_int_equal(admin_long("SELECT count(*) FROM cc_deposit_trans WHERE status = 'sent' "
-                                "AND auth_history_id = $1::bigint",
-                                auth_id),
+    assert_int_equal(it_long(g_admin,
+                             "SELECT count(*) FROM cc_deposit_trans WHERE status = 'sent' "
+                             "AND auth_history_id = $1::bigint",
+                             auth_id),
                      1);
 }
 

@@ -31,7 +31,6 @@
 #include "it_unit.h"
 #include "svc.h"
 
-static const char *g_conninfo;
 static PGconn *g_admin;
 static pl_db *g_db;
 static char g_rid_prefix[48];
@@ -39,26 +38,8 @@ static char g_rid_prefix[48];
 static int group_setup(void **state)
 {
     (void)state;
-    g_conninfo = getenv("PAYLINK_DB");
-    if (!g_conninfo || !*g_conninfo) {
-        fprintf(stderr, "PAYLINK_DB is not set: integration tests need a migrated database\n");
-        return -1;
-    }
-    g_admin = PQconnectdb(g_conninfo);
-    if (PQstatus(g_admin) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect to PAYLINK_DB: %s", PQerrorMessage(g_admin));
-        return -1;
-    }
-    char err[512] = "";
-    /* Prepares every statement of the spec: each one is valid against the schema. */
-    g_db = pl_db_new(g_conninfo, pl_svc_spec.stmts, pl_svc_spec.nstmts, err, sizeof err);
-    if (!g_db) {
-        fprintf(stderr, "pl_db_new with the svc statements: %s\n", err);
-        return -1;
-    }
-    snprintf(g_rid_prefix, sizeof g_rid_prefix, "it-svcsent-%ld-%ld-", (long)getpid(),
-             (long)time(NULL) % 100000);
-    return 0;
+    return it_open_spec(&pl_svc_spec, "svcsent", &g_admin, &g_db, g_rid_prefix,
+                        sizeof g_rid_prefix);
 }
 
 static int group_teardown(void **state)
@@ -66,11 +47,8 @@ static int group_teardown(void **state)
     (void)state;
     pl_db_destroy(g_db);
     if (g_admin) {
-        char like[64];
-        snprintf(like, sizeof like, "%s%%", g_rid_prefix);
-        const char *p[] = {like};
-        PQclear(PQexecParams(g_admin, "DELETE FROM svc_trans WHERE request_id LIKE $1", 1, NULL, p,
-                             NULL, NULL, 0));
+        static const char *const tables[] = {"svc_trans"};
+        it_delete_prefixed(g_admin, g_rid_prefix, tables, sizeof tables / sizeof tables[0]);
         PQfinish(g_admin);
     }
     return 0;

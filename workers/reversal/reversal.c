@@ -20,6 +20,13 @@
     "coalesce(t.card_type, ''), h.amount_pending::text, "                                          \
     "coalesce(nullif(t.card_token, ''), t.token_created, '')"
 
+/* An approved reversal's authorization marked reversed (rev_store and its merged form). */
+#define REV_STORE_RELEASED                                                                         \
+    "released AS (UPDATE auth_history h SET status = 'reversed' FROM upd "                         \
+    "WHERE upd.status = 'approved' AND h.id = upd.auth_history_id "                                \
+    "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "                               \
+    "SELECT request_id FROM upd"
+
 static const pl_db_stmt stmts[] = {
     /* Recorded only when the authorization it names belongs to its own company and order (by
      * request id, or by an inline transaction id paylink knows); otherwise invalid (judge).
@@ -86,16 +93,45 @@ static const pl_db_stmt stmts[] = {
      "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' "
      "OR $5::bigint IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING r.request_id",
      10},
+    /* rev_mark_sent for many reversals at once (db.h): each execution claims its own
+     * authorization (the units declare it, pl_reversal_touch_key, so no two executions of one
+     * statement claim on the same row), which tells whether that execution claimed. */
+    {"rev_mark_sent:many",
+     "WITH me AS (SELECT r.request_id, r.status, p2, p3, p4, p5, p6, p7, p8, p9, p10 "
+     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[], $8::text[], $9::text[], $10::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, "
+     "p9, p10) JOIN auth_reversal r ON r.request_id = e.p1 WHERE r.status = 'received' "
+     "OR (r.status = 'sent' AND r.sent_by = e.p10) FOR UPDATE OF r), "
+     "claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "
+     "coalesce(h.amount_authorized, 0) FROM me WHERE me.status = 'received' "
+     "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "
+     "AND h.status IN ('approved', 'review', 'rejected', 'voided') "
+     "RETURNING h.id, coalesce(h.amount_authorized, 0) AS amount) "
+     "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = me.p2, "
+     "merchant_id = me.p3, auth_request_id = coalesce(me.p4, r.auth_request_id), "
+     "auth_history_id = me.p5::bigint, auth_transaction_id = me.p6, auth_request_token = "
+     "me.p7, auth_number = me.p8, pay_type = CASE WHEN r.pay_type = '' THEN me.p9 "
+     "ELSE r.pay_type END, sent_by = me.p10, claim_amount = CASE WHEN me.status = 'received' "
+     "THEN (SELECT c.amount FROM claim c WHERE c.id = me.p5::bigint) ELSE r.claim_amount END "
+     "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' OR me.p5 IS NULL "
+     "OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) RETURNING r.request_id",
+     10},
     {"rev_store",
      "WITH upd AS (UPDATE auth_reversal SET status = $2, decision = $3, vendor_response = $4, "
      "amount_reversed = $5::numeric, transaction_id = $6, request_token = $7, "
      "error_text = left($8, 300), reply = $9::jsonb, answered_at = now() "
      "WHERE request_id = $1 AND status IN ('sent', 'unknown') "
-     "RETURNING request_id, status, auth_history_id), "
-     "released AS (UPDATE auth_history h SET status = 'reversed' FROM upd "
-     "WHERE upd.status = 'approved' AND h.id = upd.auth_history_id "
-     "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "
-     "SELECT request_id FROM upd",
+     "RETURNING request_id, status, auth_history_id), " REV_STORE_RELEASED,
+     9},
+    /* rev_store for many answers at once (db.h): no two of them on one authorization. */
+    {"rev_store:many",
+     "WITH upd AS (UPDATE auth_reversal r SET status = p2, decision = p3, vendor_response = p4, "
+     "amount_reversed = p5::numeric, transaction_id = p6, request_token = p7, "
+     "error_text = left(p8, 300), reply = p9::jsonb, answered_at = now() "
+     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[], $8::text[], $9::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9) "
+     "WHERE r.request_id = p1 AND r.status IN ('sent', 'unknown') "
+     "RETURNING r.request_id, r.status, r.auth_history_id), " REV_STORE_RELEASED,
      9},
 
     /* ---- stored value voids (service bureaus of protocol RLT) ---- */
@@ -451,9 +487,34 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     return 0;
 }
 
+void pl_reversal_touch_key(bool stored_value, const char *auth_id, const char *auth_request_id,
+                           char *out, size_t outsize)
+{
+    if (stored_value && auth_request_id && *auth_request_id)
+        snprintf(out, outsize, "%s", auth_request_id);
+    else if (!stored_value && auth_id && *auth_id)
+        snprintf(out, outsize, "auth_history:%s", auth_id);
+    else if (outsize > 0)
+        out[0] = '\0';
+}
+
+/* Declares the authorization the unit's statement claims on or releases (pl_reversal_touch_key). */
+static int touch(pl_job *job, pl_db_unit *u)
+{
+    const rev_data *d = job->spec_data;
+    if (!d)
+        return 0;
+    char key[96];
+    pl_reversal_touch_key(stored_value(job), d->auth_id, d->auth_request_id, key, sizeof key);
+    return key[0] ? pl_db_unit_touch(u, key) : 0;
+}
+
 static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const rev_data *d = job->spec_data;
+    int rc = touch(job, u);
+    if (rc != 0)
+        return rc;
     if (stored_value(job)) {
         const char *p[] = {job->req.request_id,    job->op_name,       job->merchant_id,
                            nz(d->auth_request_id), d->ref_id,          d->auth_number,
@@ -498,6 +559,9 @@ static int rev_store(pl_job *job, pl_db_unit *u)
         pl_money_format(rep->amount_approved, reversed, sizeof reversed) != 0)
         reversed[0] = '\0';
     char error_text[600] = "";
+    int rc = touch(job, u);
+    if (rc != 0)
+        return rc;
     if (stored_value(job)) {
         if (res->fault_code[0])
             snprintf(error_text, sizeof error_text, "%s: %s", res->fault_code, res->fault_string);
@@ -506,7 +570,7 @@ static int rev_store(pl_job *job, pl_db_unit *u)
         const char *p[] = {job->req.request_id, pl_status_name(rep->status), rep->vendor_response,
                            nz(reversed),        rep->auth.transaction_id,    error_text,
                            job->reply_json};
-        int rc = pl_db_unit_add(u, "rev_svc_store", 7, p);
+        rc = pl_db_unit_add(u, "rev_svc_store", 7, p);
         if (rc == 0 && rep->status == PL_ST_APPROVED)
             PL_INFO(job->req.request_id, "stored value authorization %s voided",
                     job->call.ref_request_id);
@@ -526,7 +590,7 @@ static int rev_store(pl_job *job, pl_db_unit *u)
                        rep->auth.request_token,
                        error_text,
                        job->reply_json};
-    int rc = pl_db_unit_add(u, "rev_store", 9, p);
+    rc = pl_db_unit_add(u, "rev_store", 9, p);
     if (rc == 0 && rep->status == PL_ST_APPROVED)
         PL_INFO(job->req.request_id, "authorization %s reversed",
                 job->call.timeout_reversal_of && *job->call.timeout_reversal_of

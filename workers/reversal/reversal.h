@@ -82,4 +82,14 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
 /* A human text for a reversal reason code ("237" → already reversed), or NULL when none. */
 const char *pl_reversal_reason_text(const char *code);
 
+/*
+ * The row besides its own that a reversal's mark and store touch (db.h, pl_db_unit_touch), so
+ * that merged statements ("NAME:many") never put two reversals of one authorization together:
+ * the stored value authorization a void claims on (its request id, auth_request_id), else the
+ * card authorization's auth_history row ("auth_history:" and auth_id). out gets "" when the
+ * authorization is not known (a manual one: nothing is claimed).
+ */
+void pl_reversal_touch_key(bool stored_value, const char *auth_id, const char *auth_request_id,
+                           char *out, size_t outsize);
+
 #endif

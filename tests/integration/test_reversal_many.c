@@ -1,0 +1,325 @@
+/*
+ * test_reversal_many.c: paylink-reversal's merged statements (db.h, "NAME:many") against the
+ * real schema of PAYLINK_DB. rev_mark_sent:many and rev_store:many leave, for each reversal,
+ * the rows rev_mark_sent and rev_store leave run one at a time — auth_reversal column for
+ * column and the authorization's auth_history row (claimed whole, marked reversed, the claim
+ * released), but the request ids, the ids and the moments — and return a row for the same
+ * requests: a claim on an authorization nothing was captured of, not on one with a capture; a
+ * manual authorization (nothing to claim); the same attempt again, not another attempt; an
+ * answer stored once.
+ *
+ * And the reason for pl_reversal_touch_key: two reversals of one authorization in one batch do
+ * not share a merged statement, so only one claims it, exactly as one at a time.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "it_unit.h"
+#include "reversal.h"
+
+enum { N = 6 };
+
+/* Case 2's authorization has a capture (no reversal claims it); case 5 is a manual one. */
+#define CAPTURED 2
+#define MANUAL 5
+
+static PGconn *g_admin;
+static pl_db *g_db;
+static char g_prefix[48];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return it_open_spec(&pl_reversal_spec, "revmany", &g_admin, &g_db, g_prefix, sizeof g_prefix);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    pl_db_destroy(g_db);
+    if (g_admin) {
+        static const char *const tables[] = {"auth_reversal", "auth_history", "cc_auth_trans"};
+        it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
+        PQfinish(g_admin);
+    }
+    return 0;
+}
+
+/* A unit of one execution of stmt, declaring what a reversal of auth_id touches (as the spec
+ * does), submitted. */
+static void submit(const char *stmt, int n, const char *const *p, const char *auth_id,
+                   it_unit_rec *r)
+{
+    char key[96];
+    pl_reversal_touch_key(false, auth_id, NULL, key, sizeof key);
+    it_submit(g_db, stmt, n, p, key, r);
+}
+
+static void rid(char *out, size_t outsize, const char *set, const char *what, int i)
+{
+    snprintf(out, outsize, "%s%s-%s%d", g_prefix, set, what, i);
+}
+
+/* An authorization approved for 100.00 (deposited: 25.00 of it captured already). */
+static void make_auth(const char *req, const char *order, bool deposited, char *auth_id,
+                      size_t size)
+{
+    it_approved_auth(g_admin, req, order, deposited ? "25.00" : "0", auth_id, size);
+}
+
+/* A reversal of auth_req (NULL: a manual authorization), recorded (rev_insert). */
+static void record_reversal(const char *req, const char *order, const char *auth_req)
+{
+    const char *p[14] = {req,
+                         "cafe000000000000000000000000000000000000000000000000000000000000",
+                         "7",
+                         order,
+                         "1",
+                         "CYB",
+                         "CC",
+                         "100.00",
+                         "USD",
+                         auth_req,
+                         auth_req ? "" : "7000000000000000000055",
+                         "",
+                         "123456",
+                         "2026-12-03"};
+    it_unit_rec r;
+    submit("rev_insert", 14, p, NULL, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 1);
+}
+
+typedef struct setup {
+    char auth_req[N][96];
+    char auth_id[N][24]; /* "" for the manual authorization */
+    char req[N][96];
+} setup;
+
+static void prepare(const char *set, setup *s)
+{
+    for (int i = 0; i < N; i++) {
+        char order[24];
+        snprintf(order, sizeof order, "IT-RM-%s%d", set, i);
+        rid(s->auth_req[i], sizeof s->auth_req[i], set, "auth", i);
+        rid(s->req[i], sizeof s->req[i], set, "rev", i);
+        if (i == MANUAL) {
+            s->auth_id[i][0] = '\0';
+            record_reversal(s->req[i], order, NULL);
+            continue;
+        }
+        make_auth(s->auth_req[i], order, i == CAPTURED, s->auth_id[i], sizeof s->auth_id[i]);
+        record_reversal(s->req[i], order, s->auth_req[i]);
+    }
+}
+
+/* rev_mark_sent's 10 parameters. */
+static void mark_params(const setup *s, int i, const char *sent_by, const char *p[10])
+{
+    const char *v[10] = {s->req[i],
+                         "reversal",
+                         "paylink_demo",
+                         i == MANUAL ? NULL : s->auth_req[i],
+                         i == MANUAL ? NULL : s->auth_id[i],
+                         "7000000000000000000001",
+                         i == 4 ? "tok\"en\\" : "",
+                         "123456",
+                         i == 3 ? "VI" : "CC",
+                         sent_by};
+    memcpy(p, v, sizeof v);
+}
+
+/* rev_store's 9 parameters for case i (declined or approved). */
+static void store_params(const setup *s, int i, const char *p[9])
+{
+    const char *v[9] = {s->req[i],
+                        i == 1 ? "declined" : "approved",
+                        i == 1 ? "REJECT" : "ACCEPT",
+                        i == 1 ? "238" : "100",
+                        i == 1 ? NULL : "100.00",
+                        "7000000000000000000088",
+                        "token",
+                        i == 1 ? "already captured" : "",
+                        "{\"v\":1,\"message\":\"caf\xc3\xa9 \\u00e9\"}"};
+    memcpy(p, v, sizeof v);
+}
+
+/* Runs stmt for every case: one unit at a time, or all in one batch. */
+static void run_all(const char *stmt, setup *s, bool merged, const char *sent_by, it_unit_rec *r)
+{
+    pl_db_counts before = pl_db_get_counts(g_db);
+    for (int i = 0; i < N; i++) {
+        const char *p[10];
+        int n = 9;
+        if (strcmp(stmt, "rev_mark_sent") == 0) {
+            mark_params(s, i, sent_by, p);
+            n = 10;
+        } else {
+            store_params(s, i, p);
+        }
+        submit(stmt, n, p, s->auth_id[i], &r[i]);
+        if (!merged)
+            it_drive(g_db);
+    }
+    it_drive(g_db);
+    pl_db_counts after = pl_db_get_counts(g_db);
+    assert_int_equal(after.merged_executions - before.merged_executions, merged ? N : 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 1);
+        if (r[i].err != 0)
+            fail_msg("%s %s: %s", stmt, s->req[i], r[i].msg);
+    }
+}
+
+/* What names a set's own rows or moments (it_rows). */
+#define DROP                                                                                       \
+    "{id,request_id,auth_request_id,auth_history_id,order_number,received_at,sent_at,"             \
+    "answered_at,created_at}"
+
+static void expect_same(const char *table, const char *col, const char *a, const char *b)
+{
+    static char x[16384], y[16384];
+    it_rows(g_admin, table, col, a, DROP, x, sizeof x);
+    it_rows(g_admin, table, col, b, DROP, y, sizeof y);
+    if (strcmp(x, y) != 0)
+        fail_msg("%s %s vs %s:\n%s\n%s", table, a, b, x, y);
+    if (strcmp(x, "[]") == 0)
+        fail_msg("%s: no rows for %s", table, a);
+}
+
+static void expect_sets_alike(const setup *one, const setup *many, int i)
+{
+    expect_same("auth_reversal", "request_id", one->req[i], many->req[i]);
+    if (i != MANUAL)
+        expect_same("auth_history", "request_id", one->auth_req[i], many->auth_req[i]);
+}
+
+static void test_same_rows_either_way(void **state)
+{
+    (void)state;
+    static setup one, many;
+    it_unit_rec r1[N], rn[N];
+    prepare("one", &one);
+    prepare("many", &many);
+
+    /* Marked and claimed; not where a capture was made; a manual one without a claim. */
+    run_all("rev_mark_sent", &one, false, "it/1", r1);
+    run_all("rev_mark_sent", &many, true, "it/1", rn);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r1[i].ntuples, i == CAPTURED ? 0 : 1);
+        assert_int_equal(rn[i].ntuples, i == CAPTURED ? 0 : 1);
+        if (i != CAPTURED)
+            assert_string_equal(rn[i].key, many.req[i]);
+        expect_sets_alike(&one, &many, i);
+    }
+    /* The same attempt again: returned, claimed once; another attempt: nothing. */
+    run_all("rev_mark_sent", &one, false, "it/1", r1);
+    run_all("rev_mark_sent", &many, true, "it/1", rn);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(rn[i].ntuples, i == CAPTURED ? 0 : 1);
+        assert_int_equal(r1[i].ntuples, rn[i].ntuples);
+        expect_sets_alike(&one, &many, i);
+    }
+    run_all("rev_mark_sent", &one, false, "it/2", r1);
+    run_all("rev_mark_sent", &many, true, "it/2", rn);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r1[i].ntuples, 0);
+        assert_int_equal(rn[i].ntuples, 0);
+        expect_sets_alike(&one, &many, i);
+    }
+
+    /* The answers: an approved reversal marks its authorization reversed; the claim is
+     * released either way. */
+    run_all("rev_store", &one, false, NULL, r1);
+    run_all("rev_store", &many, true, NULL, rn);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r1[i].ntuples, i == CAPTURED ? 0 : 1);
+        assert_int_equal(rn[i].ntuples, i == CAPTURED ? 0 : 1);
+        expect_sets_alike(&one, &many, i);
+    }
+    run_all("rev_store", &one, false, NULL, r1);
+    run_all("rev_store", &many, true, NULL, rn);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r1[i].ntuples, 0);
+        assert_int_equal(rn[i].ntuples, 0);
+        expect_sets_alike(&one, &many, i);
+    }
+}
+
+static void test_two_reversals_of_one_authorization(void **state)
+{
+    (void)state;
+    static setup s;
+    char order[] = "IT-RM-TWO";
+    rid(s.auth_req[0], sizeof s.auth_req[0], "two", "auth", 0);
+    make_auth(s.auth_req[0], order, false, s.auth_id[0], sizeof s.auth_id[0]);
+    for (int k = 0; k < 2; k++) {
+        rid(s.req[k], sizeof s.req[k], "two", "rev", k);
+        record_reversal(s.req[k], order, s.auth_req[0]);
+        if (k > 0) {
+            memcpy(s.auth_req[k], s.auth_req[0], sizeof s.auth_req[k]);
+            memcpy(s.auth_id[k], s.auth_id[0], sizeof s.auth_id[k]);
+        }
+    }
+    pl_db_counts before = pl_db_get_counts(g_db);
+    it_unit_rec r[2];
+    for (int k = 0; k < 2; k++) {
+        const char *p[10];
+        mark_params(&s, k, "it/1", p);
+        submit("rev_mark_sent", 10, p, s.auth_id[k], &r[k]);
+    }
+    it_drive(g_db);
+    pl_db_counts after = pl_db_get_counts(g_db);
+    assert_int_equal(after.merged_executions - before.merged_executions, 0);
+    assert_int_equal(r[0].err, 0);
+    assert_int_equal(r[1].err, 0);
+    assert_int_equal(r[0].ntuples + r[1].ntuples, 1);
+    assert_int_equal(it_long(g_admin,
+                             "SELECT (amount_pending * 100)::bigint FROM auth_history "
+                             "WHERE id = $1::bigint",
+                             s.auth_id[0]),
+                     10000);
+    assert_int_equal(it_long(g_admin,
+                             "SELECT count(*) FROM auth_reversal WHERE status = 'sent' "
+                             "AND auth_history_id = $1::bigint",
+                             s.auth_id[0]),
+                     1);
+}
+
+static void test_touch_key(void **state)
+{
+    (void)state;
+    char k[96];
+    pl_reversal_touch_key(false, "42", "auth-1", k, sizeof k);
+    assert_string_equal(k, "auth_history:42");
+    pl_reversal_touch_key(false, "", "auth-1", k, sizeof k);
+    assert_string_equal(k, "");
+    pl_reversal_touch_key(true, "", "svc-auth-1", k, sizeof k);
+    assert_string_equal(k, "svc-auth-1");
+    pl_reversal_touch_key(true, "42", NULL, k, sizeof k);
+    assert_string_equal(k, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_touch_key),
+        cmocka_unit_test(test_same_rows_either_way),
+        cmocka_unit_test(test_two_reversals_of_one_authorization),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
