@@ -657,6 +657,26 @@ static int load_bureaus(dm *d, bureau **out, int *n)
     return 0;
 }
 
+int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max)
+{
+    const char *p[] = {bureau};
+    PGresult *r = PQexecParams(db,
+                               "SELECT company FROM dm_review_company WHERE service_bureau = $1 "
+                               "UNION SELECT company FROM dm_run WHERE service_bureau = $1 "
+                               "ORDER BY 1",
+                               1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PL_ERROR(NULL, "database: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return PL_ERR_DB;
+    }
+    int n = 0;
+    for (int i = 0; i < PQntuples(r) && n < max; i++)
+        out[n++] = atoi(PQgetvalue(r, i, 0));
+    PQclear(r);
+    return n;
+}
+
 /* The companies of a bureau: as configured, else those with a REVIEW or an earlier run. */
 static int companies_of(dm *d, const bureau *b, int *out, int max)
 {
@@ -664,19 +684,7 @@ static int companies_of(dm *d, const bureau *b, int *out, int max)
         memcpy(out, d->companies, (size_t)d->ncompanies * sizeof *out);
         return d->ncompanies;
     }
-    const char *p[] = {b->code};
-    PGresult *r = sql(d,
-                      "SELECT company FROM cc_auth_trans WHERE status = 'review' "
-                      "AND service_bureau = $1 UNION SELECT company FROM dm_run "
-                      "WHERE service_bureau = $1 ORDER BY 1",
-                      1, p);
-    if (!r)
-        return PL_ERR_DB;
-    int n = 0;
-    for (int i = 0; i < PQntuples(r) && n < max; i++)
-        out[n++] = atoi(PQgetvalue(r, i, 0));
-    PQclear(r);
-    return n;
+    return pl_dmupdate_companies(d->db, b->code, out, max);
 }
 
 /* One cycle; 0 when every company and bureau succeeded. */

@@ -42,12 +42,21 @@
 #define PL_DMUPDATE_H
 
 #include <json-c/json.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Runs the command; returns the exit status. */
 int pl_dmupdate_main(int argc, char **argv);
+
+/*
+ * The companies paylink-dmupdate updates on service bureau `bureau` when none are configured:
+ * those that have had an authorization in review there (dm_review_company, written by a
+ * trigger as reviews arrive: migration 029) and those it ran for before (dm_run), in order, at
+ * most max. Returns how many, or PL_ERR_DB (logged).
+ */
+int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max);
 
 /* What a conversion asks the order system to do (pure; see above). */
 typedef struct pl_dm_action {
