@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -257,11 +258,32 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->protocols[1], "RLT"); /* stored value voids */
     assert_string_equal(s->protocols[2], "EXT"); /* both, on the External Payment Service */
     assert_null(s->protocols[3]);
-    assert_int_equal(s->nstmts, 9);
+    assert_int_equal(s->nstmts, 11);
     for (size_t i = 0; i < s->nstmts; i++) {
         assert_non_null(s->stmts[i].name);
         assert_non_null(strstr(s->stmts[i].sql, "auth_"));
     }
+    /* The mark and the store go merged (db.h, "NAME:many"), with their statement's
+     * parameters; the stored value void's do not. */
+    int merged = 0;
+    for (size_t i = 0; i < s->nstmts; i++) {
+        const char *colon = strstr(s->stmts[i].name, ":many");
+        if (!colon)
+            continue;
+        merged++;
+        size_t len = (size_t)(colon - s->stmts[i].name);
+        bool found = false;
+        for (size_t k = 0; k < s->nstmts; k++)
+            if (strlen(s->stmts[k].name) == len &&
+                strncmp(s->stmts[k].name, s->stmts[i].name, len) == 0) {
+                assert_int_equal(s->stmts[k].nparams, s->stmts[i].nparams);
+                found = true;
+            }
+        assert_true(found);
+        assert_true(strncmp(s->stmts[i].name, "rev_mark_sent", len) == 0 ||
+                    strncmp(s->stmts[i].name, "rev_store", len) == 0);
+    }
+    assert_int_equal(merged, 2);
     assert_non_null(s->record);
     assert_non_null(s->prepare);
     assert_non_null(s->mark_sent);
