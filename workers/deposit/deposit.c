@@ -30,6 +30,23 @@
     "WITH me AS (SELECT d.request_id, d.status, " cols " FROM unnest(" arrays ") AS e(p1, " cols   \
     ") JOIN cc_deposit_trans d ON d.request_id = e.p1 WHERE d.status = 'received' "                \
     "OR (d.status = 'sent' AND d.sent_by = e.p8) FOR UPDATE OF d)"
+/* Each execution's claim on its authorization (p5) and its mark, which tells by that
+ * authorization whether the execution claimed: executions of one statement never share one
+ * (pl_deposit_touch_key), so an authorization's claim is one execution's. */
+#define DEP_MANY_CLAIM_AUTH                                                                        \
+    ", claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + me.p9::numeric "    \
+    "FROM me WHERE me.status = 'received' AND h.id = me.p5::bigint "                               \
+    "AND h.status IN ('approved', 'review') "                                                      \
+    "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= me.p9::numeric "           \
+    "RETURNING h.id) "
+#define DEP_MANY_MARK                                                                              \
+    "UPDATE cc_deposit_trans d SET status = 'sent', deposit_status = '*SENT', sent_at = now(), "   \
+    "operation = me.p2, merchant_id = me.p3, deposit_reason = me.p4, "                             \
+    "auth_history_id = me.p5::bigint, ref_transaction_id = me.p6, "                                \
+    "card_token = CASE WHEN d.card_token = '' THEN me.p7 ELSE d.card_token END, "                  \
+    "sent_by = me.p8, claim_amount = me.p9::numeric FROM me WHERE d.request_id = me.request_id "   \
+    "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) "       \
+    "RETURNING d.request_id"
 #define DEP_MANY_AUTH_COLS "p2, p3, p4, p5, p6, p7, p8, p9"
 #define DEP_MANY_AUTH_ARRAYS                                                                       \
     "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "         \
@@ -148,29 +165,7 @@ static const pl_db_stmt stmts[] = {
      * authorization (the units declare it, pl_deposit_touch_key, so no two executions of one
      * statement claim on the same row), which tells whether that execution claimed. */
     {"dep_mark_sent_auth:many",
-     DEP_MANY_ME(DEP_MANY_AUTH_COLS,
-                 DEP_MANY_AUTH_ARRAYS) ", claim AS (UPDATE auth_history h SET amount_pending = "
-                                       "h.amount_pending + "
-                                       "me.p9::numeric FROM me WHERE me.status = 'received' AND "
-                                       "h.id = me.p5::bigint "
-                                       "AND h.status IN ('approved', 'review') "
-                                       "AND h.amount_authorized - h.amount_deposited - "
-                                       "h.amount_pending >= me.p9::numeric "
-                                       "RETURNING h.id) "
-                                       "UPDATE cc_deposit_trans d SET status = 'sent', "
-                                       "deposit_status = '*SENT', "
-                                       "sent_at = now(), operation = me.p2, merchant_id = me.p3, "
-                                       "deposit_reason = me.p4, "
-                                       "auth_history_id = me.p5::bigint, ref_transaction_id = "
-                                       "me.p6, card_token = CASE WHEN "
-                                       "d.card_token = '' THEN me.p7 ELSE d.card_token END, "
-                                       "sent_by = me.p8, "
-                                       "claim_amount = me.p9::numeric FROM me WHERE d.request_id = "
-                                       "me.request_id "
-                                       "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim c "
-                                       "WHERE c.id = me.p5::bigint)) "
-                                       "RETURNING d.request_id",
-     9},
+     DEP_MANY_ME(DEP_MANY_AUTH_COLS, DEP_MANY_AUTH_ARRAYS) DEP_MANY_CLAIM_AUTH DEP_MANY_MARK, 9},
     {"dep_mark_sent_capture",
      DEP_MARK_ME ", claim AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited "
                  "+ $9::numeric FROM me WHERE me.status = 'received' "
