@@ -140,6 +140,32 @@ static inline void it_submit(pl_db *db, const char *stmt, int n, const char *con
     pl_db_submit(db, u);
 }
 
+/*
+ * Runs n cases, each one unit that submit_case(ctx, i, &r[i]) builds and submits: one at a time
+ * (each driven to its callback before the next is submitted) or, merged, all in one batch as a
+ * loop turn sends them. Asserts that every execution went in a merged statement (merged) or
+ * none did, and that every unit committed.
+ */
+static inline void it_run_cases(pl_db *db, int n, bool merged,
+                                void (*submit_case)(void *ctx, int i, it_unit_rec *r), void *ctx,
+                                it_unit_rec *r)
+{
+    pl_db_counts before = pl_db_get_counts(db);
+    for (int i = 0; i < n; i++) {
+        submit_case(ctx, i, &r[i]);
+        if (!merged)
+            it_drive(db);
+    }
+    it_drive(db);
+    pl_db_counts after = pl_db_get_counts(db);
+    assert_int_equal(after.merged_executions - before.merged_executions, merged ? n : 0);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(r[i].calls, 1);
+        if (r[i].err != 0)
+            fail_msg("case %d: %s", i, r[i].msg);
+    }
+}
+
 /* The first field of sql's first row (one text parameter) as a number. */
 static inline long it_long(PGconn *c, const char *sql, const char *v)
 {

@@ -79,12 +79,6 @@ static void submit(const char *stmt, int n, const char *const *p, rec *r)
     pl_db_submit(g_db, u);
 }
 
-/* Turns the loop until every unit is called back (20 s at most). */
-static void drive(void)
-{
-    it_drive(g_db);
-}
-
 static void rid(char *out, size_t outsize, const char *form, int i)
 {
     snprintf(out, outsize, "%s%s%d", g_prefix, form, i);
@@ -202,9 +196,9 @@ static void run_all(const char *stmt, bool merged, const char *form, const char 
         }
         submit(stmt, n, p, &r[i]);
         if (!merged)
-            drive();
+            it_drive(g_db);
     }
-    drive();
+    it_drive(g_db);
     pl_db_counts after = pl_db_get_counts(g_db);
     assert_int_equal(after.merged_executions - before.merged_executions, merged ? N : 0);
     for (int i = 0; i < N; i++) {

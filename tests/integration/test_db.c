@@ -644,8 +644,8 @@ static void test_conflict_backoff(void **state)
     turn_until_held(db);
     assert_int_equal(flaky_next() - n0, 2);
     assert_int_equal(held.calls, 0);
-    /* Half an hour at least (jitter: half to all of the window) less the time since. */
-    assert_true(pl_db_timeout_ms(db) > 60 * 1000);
+    /* Held, not yet due: the loop is told to come back later, not at once. */
+    assert_true(pl_db_timeout_ms(db) > 0);
 
     /* Another unit goes and commits while the held one waits. */
     rec other = {0};

@@ -69,12 +69,6 @@ static void submit(const char *stmt, int n, const char *const *p, const char *au
     it_submit(g_db, stmt, n, p, key, r);
 }
 
-/* Turns the loop until every unit is called back (20 s at most). */
-static void drive(void)
-{
-    it_drive(g_db);
-}
-
 static void rid(char *out, size_t outsize, const char *set, const char *what, int i)
 {
     snprintf(out, outsize, "%s%s-%s%d", g_prefix, set, what, i);
@@ -107,7 +101,7 @@ static void record_debit(const char *set, const char *what, int i, const char *o
         "",      ""};
     it_unit_rec r;
     submit("dep_insert", 18, p, NULL, &r);
-    drive();
+    it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.ntuples, 1);
 }
@@ -170,45 +164,31 @@ static void prepare(const char *set, setup *s)
     }
 }
 
-/* Marks every case's debit as sent by sent_by: one unit at a time, or all in one batch. */
-static void mark_all(setup *s, bool merged, const char *sent_by, it_unit_rec *r)
+/* What run_all runs: statement stmt for every case of set s (marks: as sent by sent_by). */
+typedef struct run {
+    const char *stmt;
+    setup *s;
+    const char *sent_by;
+} run;
+
+static void submit_case(void *ctx, int i, it_unit_rec *r)
 {
-    pl_db_counts before = pl_db_get_counts(g_db);
-    for (int i = 0; i < N; i++) {
-        const char *p[9];
-        mark_params(s->req[i], s->auth_id[i], sent_by, s->amount[i], i == 4, p);
-        submit("dep_mark_sent_auth", 9, p, s->auth_id[i], &r[i]);
-        if (!merged)
-            drive();
-    }
-    drive();
-    pl_db_counts after = pl_db_get_counts(g_db);
-    assert_int_equal(after.merged_executions - before.merged_executions, merged ? N : 0);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(r[i].calls, 1);
-        if (r[i].err != 0)
-            fail_msg("mark %s: %s", s->req[i], r[i].msg);
+    const run *x = ctx;
+    const char *p[11];
+    if (strcmp(x->stmt, "dep_mark_sent_auth") == 0) {
+        mark_params(x->s->req[i], x->s->auth_id[i], x->sent_by, x->s->amount[i], i == 4, p);
+        submit(x->stmt, 9, p, x->s->auth_id[i], r);
+    } else {
+        store_params(i, x->s->req[i], x->s->amount[i], p);
+        submit(x->stmt, 11, p, x->s->auth_id[i], r);
     }
 }
 
-static void store_all(setup *s, bool merged, it_unit_rec *r)
+/* Runs stmt for every case: one unit at a time, or all in one batch. */
+static void run_all(const char *stmt, setup *s, bool merged, const char *sent_by, it_unit_rec *r)
 {
-    pl_db_counts before = pl_db_get_counts(g_db);
-    for (int i = 0; i < N; i++) {
-        const char *p[11];
-        store_params(i, s->req[i], s->amount[i], p);
-        submit("dep_store", 11, p, s->auth_id[i], &r[i]);
-        if (!merged)
-            drive();
-    }
-    drive();
-    pl_db_counts after = pl_db_get_counts(g_db);
-    assert_int_equal(after.merged_executions - before.merged_executions, merged ? N : 0);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(r[i].calls, 1);
-        if (r[i].err != 0)
-            fail_msg("store %s: %s", s->req[i], r[i].msg);
-    }
+    run x = {stmt, s, sent_by};
+    it_run_cases(g_db, N, merged, submit_case, &x, r);
 }
 
 /* What names a set's own rows or moments (it_rows). */
@@ -250,8 +230,8 @@ static void test_same_rows_either_way(void **state)
     prepare("many", &many);
 
     /* Marked and claimed; case 2 asks for more than remains: not marked, nothing claimed. */
-    mark_all(&one, false, "it/1", r1);
-    mark_all(&many, true, "it/1", rn);
+    run_all("dep_mark_sent_auth", &one, false, "it/1", r1);
+    run_all("dep_mark_sent_auth", &many, true, "it/1", rn);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r1[i].ntuples, i == 2 ? 0 : 1);
         assert_int_equal(rn[i].ntuples, i == 2 ? 0 : 1);
@@ -260,15 +240,15 @@ static void test_same_rows_either_way(void **state)
         expect_sets_alike(&one, &many, i);
     }
     /* The same attempt again: returned, claimed once; another attempt: nothing. */
-    mark_all(&one, false, "it/1", r1);
-    mark_all(&many, true, "it/1", rn);
+    run_all("dep_mark_sent_auth", &one, false, "it/1", r1);
+    run_all("dep_mark_sent_auth", &many, true, "it/1", rn);
     for (int i = 0; i < N; i++) {
         assert_int_equal(rn[i].ntuples, r1[i].ntuples);
         assert_int_equal(rn[i].ntuples, i == 2 ? 0 : 1);
         expect_sets_alike(&one, &many, i);
     }
-    mark_all(&one, false, "it/2", r1);
-    mark_all(&many, true, "it/2", rn);
+    run_all("dep_mark_sent_auth", &one, false, "it/2", r1);
+    run_all("dep_mark_sent_auth", &many, true, "it/2", rn);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r1[i].ntuples, 0);
         assert_int_equal(rn[i].ntuples, 0);
@@ -277,16 +257,16 @@ static void test_same_rows_either_way(void **state)
 
     /* The answers, with their history rows and the authorizations settled (an approved
      * capture on CYB voids the remainder; a declined one or an error releases the claim). */
-    store_all(&one, false, r1);
-    store_all(&many, true, rn);
+    run_all("dep_store", &one, false, NULL, r1);
+    run_all("dep_store", &many, true, NULL, rn);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r1[i].ntuples, i == 2 ? 0 : 1);
         assert_int_equal(rn[i].ntuples, i == 2 ? 0 : 1);
         expect_sets_alike(&one, &many, i);
     }
     /* A row already final takes no second answer, either way. */
-    store_all(&one, false, r1);
-    store_all(&many, true, rn);
+    run_all("dep_store", &one, false, NULL, r1);
+    run_all("dep_store", &many, true, NULL, rn);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r1[i].ntuples, 0);
         assert_int_equal(rn[i].ntuples, 0);
@@ -312,7 +292,7 @@ static void test_two_captures_on_one_authorization(void **state)
         mark_params(req[k], auth_id, "it/1", "60.00", false, p);
         submit("dep_mark_sent_auth", 9, p, auth_id, &r[k]);
     }
-    drive();
+    it_drive(g_db);
     pl_db_counts after = pl_db_get_counts(g_db);
     assert_int_equal(after.merged_executions - before.merged_executions, 0);
     assert_int_equal(after.statements - before.statements, 2);

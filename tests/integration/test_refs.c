@@ -28,6 +28,7 @@
 #include "deposit.h"
 #include "reversal.h"
 #include "services.h"
+#include "it_unit.h"
 
 static const char *g_conninfo;
 static PGconn *g_admin;
@@ -39,15 +40,7 @@ static pl_db_stmt g_stmts[32];
 
 static void admin_ok(const char *sql, int n, const char *const *params)
 {
-    PGresult *r = PQexecParams(g_admin, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        char m[512];
-        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
-        PQclear(r);
-        fail_msg("%s: %s", sql, m);
-    }
-    PQclear(r);
+    it_exec(g_admin, sql, n, params);
 }
 
 /* "<prefix><suffix>" in a static ring of buffers (a few are alive at once). */
@@ -354,7 +347,7 @@ static void release(pl_job *j)
 }
 
 /* Runs one unit a spec function builds for j (mark_sent, store); returns statement 0's rows. */
-static int run_unit(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job *j)
+static int run_spec_unit(pl_db *db, int (*add)(pl_job *, pl_db_unit *), pl_job *j)
 {
     rec r;
     memset(&r, 0, sizeof r);
@@ -392,7 +385,7 @@ static int mark(pl_db *db, pl_job *j, const char *attempt)
 {
     snprintf(j->op_name, sizeof j->op_name, "%s", pl_bureau_op_name(j->call.op));
     snprintf(j->attempt, sizeof j->attempt, "%s", attempt);
-    return run_unit(db, pl_deposit_spec.mark_sent, j);
+    return run_spec_unit(db, pl_deposit_spec.mark_sent, j);
 }
 
 /* Stores an answer of status st for j (the amount in minor units, the authorization code
@@ -409,7 +402,7 @@ static int store(pl_db *db, pl_job *j, pl_status st, int64_t amount, const char 
     char json[64];
     snprintf(json, sizeof json, "{\"status\": \"%s\"}", pl_status_name(st));
     j->reply_json = json;
-    int n = run_unit(db, pl_deposit_spec.store, j);
+    int n = run_spec_unit(db, pl_deposit_spec.store, j);
     j->reply_json = NULL;
     return n;
 }

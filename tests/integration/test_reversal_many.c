@@ -158,31 +158,31 @@ static void store_params(const setup *s, int i, const char *p[9])
     memcpy(p, v, sizeof v);
 }
 
+/* What run_all runs: statement stmt for every case of set s (marks: as sent by sent_by). */
+typedef struct run {
+    const char *stmt;
+    setup *s;
+    const char *sent_by;
+} run;
+
+static void submit_case(void *ctx, int i, it_unit_rec *r)
+{
+    const run *x = ctx;
+    const char *p[10];
+    if (strcmp(x->stmt, "rev_mark_sent") == 0) {
+        mark_params(x->s, i, x->sent_by, p);
+        submit(x->stmt, 10, p, x->s->auth_id[i], r);
+    } else {
+        store_params(x->s, i, p);
+        submit(x->stmt, 9, p, x->s->auth_id[i], r);
+    }
+}
+
 /* Runs stmt for every case: one unit at a time, or all in one batch. */
 static void run_all(const char *stmt, setup *s, bool merged, const char *sent_by, it_unit_rec *r)
 {
-    pl_db_counts before = pl_db_get_counts(g_db);
-    for (int i = 0; i < N; i++) {
-        const char *p[10];
-        int n = 9;
-        if (strcmp(stmt, "rev_mark_sent") == 0) {
-            mark_params(s, i, sent_by, p);
-            n = 10;
-        } else {
-            store_params(s, i, p);
-        }
-        submit(stmt, n, p, s->auth_id[i], &r[i]);
-        if (!merged)
-            it_drive(g_db);
-    }
-    it_drive(g_db);
-    pl_db_counts after = pl_db_get_counts(g_db);
-    assert_int_equal(after.merged_executions - before.merged_executions, merged ? N : 0);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(r[i].calls, 1);
-        if (r[i].err != 0)
-            fail_msg("%s %s: %s", stmt, s->req[i], r[i].msg);
-    }
+    run x = {stmt, s, sent_by};
+    it_run_cases(g_db, N, merged, submit_case, &x, r);
 }
 
 /* What names a set's own rows or moments (it_rows). */
