@@ -942,6 +942,26 @@ static int render_reply(job *j)
     return render_reply_obj(j, NULL);
 }
 
+/*
+ * A unit for job j, declaring the row besides the request's own that writing j's row may change
+ * (spec->touch_key): every unit of a job is built here, so none of them can be overtaken by a
+ * merged statement on that row (db.h). NULL when there is no memory.
+ */
+static pl_db_unit *job_unit_new(job *j, pl_db_unit_cb cb)
+{
+    pl_db_unit *u = pl_db_unit_new(cb, j);
+    const pl_spec *spec = j->pub.eng->spec;
+    if (!u || !spec->touch_key)
+        return u;
+    char key[128] = "";
+    spec->touch_key(&j->pub, key, sizeof key);
+    if (key[0] && pl_db_unit_touch(u, key) != 0) {
+        pl_db_unit_free(u);
+        return NULL;
+    }
+    return u;
+}
+
 static void submit_or_die(pl_engine *e, pl_db_unit *u, int rc)
 {
     if (rc != 0 || !u) {
@@ -1143,7 +1163,7 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
                        j->pub.amount[0] ? j->pub.amount : NULL,
                        j->pub.req.currency[0] ? j->pub.req.currency : NULL,
                        reason};
-    pl_db_unit *u = pl_db_unit_new(on_written, j);
+    pl_db_unit *u = job_unit_new(j, on_written);
     j->outcome = status == PL_ST_TIMEOUT ? "timeout" : status_word(status);
     pl_counter_add(e->m_required, 1);
     j->state = JS_STORING;
@@ -1161,7 +1181,7 @@ static void finish_final(job *j, const char *error_text)
     const char *p[] = {j->pub.req.request_id, status_word(j->pub.reply.status),
                        j->pub.reply.vendor_response, error_text ? error_text : "",
                        j->pub.reply_json};
-    pl_db_unit *u = pl_db_unit_new(on_written, j);
+    pl_db_unit *u = job_unit_new(j, on_written);
     j->outcome = status_word(j->pub.reply.status);
     j->state = JS_STORING;
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_final", 5, p) : PL_ERR_NOMEM);
@@ -1239,7 +1259,7 @@ static void mark_sent(job *j)
 {
     pl_engine *e = j->pub.eng;
     new_attempt(j);
-    pl_db_unit *u = pl_db_unit_new(on_marked, j);
+    pl_db_unit *u = job_unit_new(j, on_marked);
     j->state = JS_MARKING;
     submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);
 }
@@ -1692,7 +1712,7 @@ static void on_http(void *arg, const pl_http_response *r)
     followups(j, reply, j->pub.reply_json);
     json_object_put(reply);
     char *fu = followups_json(j);
-    pl_db_unit *u = pl_db_unit_new(on_stored, j);
+    pl_db_unit *u = job_unit_new(j, on_stored);
     j->outcome = pl_status_name(j->pub.reply.status);
     j->state = JS_STORING;
     rc = u ? e->spec->store(&j->pub, u) : PL_ERR_NOMEM;
@@ -2022,7 +2042,7 @@ static void start_check(job *j)
     }
     pl_counter_add(e->m_rechecks, 1);
     const char *p[] = {j->pub.req.request_id};
-    pl_db_unit *u = pl_db_unit_new(on_checked, j);
+    pl_db_unit *u = job_unit_new(j, on_checked);
     j->state = JS_CHECKING;
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_lookup", 1, p) : PL_ERR_NOMEM);
 }
@@ -2054,7 +2074,7 @@ static void start_lookup(job *j)
 {
     pl_engine *e = j->pub.eng;
     const char *p[] = {j->pub.req.request_id};
-    pl_db_unit *u = pl_db_unit_new(on_looked_up, j);
+    pl_db_unit *u = job_unit_new(j, on_looked_up);
     j->state = JS_LOOKING;
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_lookup", 1, p) : PL_ERR_NOMEM);
 }
@@ -2113,7 +2133,7 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
 static void start_record(job *j)
 {
     pl_engine *e = j->pub.eng;
-    pl_db_unit *u = pl_db_unit_new(on_recorded, j);
+    pl_db_unit *u = job_unit_new(j, on_recorded);
     int rc = u ? e->spec->record(&j->pub, u) : PL_ERR_NOMEM;
     const char *p[] = {j->pub.req.request_id};
     if (rc == 0 && j->read_back)
@@ -2159,7 +2179,7 @@ static bool send_recorded_sent(job *j)
     if (j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err) != 0)
         return false;
     new_attempt(j);
-    pl_db_unit *u = pl_db_unit_new(on_recorded_sent, j);
+    pl_db_unit *u = job_unit_new(j, on_recorded_sent);
     j->state = JS_MARKING;
     submit_or_die(e, u, u ? e->spec->record_sent(&j->pub, u) : PL_ERR_NOMEM);
     return true;
@@ -2812,11 +2832,7 @@ static void build_statements(pl_engine *e)
              "reason = excluded.reason, detail = excluded.detail) "
              "SELECT request_id FROM upd",
              t);
-    snprintf(e->sql_final, sizeof e->sql_final,
-             "UPDATE %s SET status = $2, vendor_response = $3, error_text = left($4, 300), "
-             "reply = $5::jsonb, answered_at = now() "
-             "WHERE request_id = $1 AND status IN ('received', 'sent') RETURNING request_id",
-             t);
+    snprintf(e->sql_final, sizeof e->sql_final, PL_ENGINE_SQL_FINAL, t);
     snprintf(e->sql_followups, sizeof e->sql_followups,
              "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 AND followups IS NULL "
              "AND reply = $3::jsonb",

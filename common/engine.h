@@ -58,6 +58,17 @@ typedef struct pl_job pl_job;
 /* The most bureau calls one request makes (the first and those spec->next_call asks for). */
 #define PL_ENGINE_MAX_CALLS 4
 
+/*
+ * The engine's statement "pl_final" (printf format: the spec's table): a final answer that did
+ * not come from the bureau — an `error` nothing was sent for, or a refusal before sending —
+ * stored on a row still 'received' or 'sent'. A row that was 'sent' may hold a claim the
+ * table's triggers then release (spec->touch_key).
+ */
+#define PL_ENGINE_SQL_FINAL                                                                        \
+    "UPDATE %s SET status = $2, vendor_response = $3, error_text = left($4, 300), "                \
+    "reply = $5::jsonb, answered_at = now() "                                                      \
+    "WHERE request_id = $1 AND status IN ('received', 'sent') RETURNING request_id"
+
 /* What a spec sees of a request in flight. Strings are NUL-terminated. */
 struct pl_job {
     pl_engine *eng;
@@ -203,6 +214,20 @@ typedef struct pl_spec {
      * At most PL_ENGINE_MAX_CALLS calls per job; asking for more answers `error`.
      */
     int (*next_call)(pl_job *job);
+
+    /*
+     * Optional. Writes into out (pl_db_unit_touch's key; "" = none) the row besides the
+     * request's own that writing the job's row may change: the authorization a capture or a
+     * reversal claims on, or the debit a follow-on credit claims on — claimed by the spec's
+     * mark, and settled or released by the row's triggers whenever the row reaches a final
+     * status, whichever statement moves it there (the spec's store, or the engine's own `error`
+     * when the call could not be sent after the mark). The engine declares it on every unit it
+     * builds for the job, so that no merged statement of another job on that row ever runs
+     * ahead of one of them (db.h): a capture's claim released by its error answer comes before
+     * a later capture of the same authorization settles, as the two came. Called with what the
+     * job knows when the unit is built (job->spec_data may be NULL: before prepare).
+     */
+    void (*touch_key)(const pl_job *job, char *out, size_t outsize);
 
     /* Adds the statements that store the answer (final row with job->reply_json, history),
      * guarded by the row still being open ('sent' or 'unknown'). The first statement returns

@@ -37,23 +37,41 @@ static inline PGconn *it_admin_connect(const char **conninfo)
 
 /*
  * A group setup's connections: the plain one (*admin) and a pl_db that prepares every
- * statement of spec (so each one is valid against the schema); prefix gets
- * "it-<tag>-<pid>-<time>-" for the test's request ids. Returns 0, or -1 said on stderr.
+ * statement of spec (so each one is valid against the schema) and the nextra of extra (say
+ * the engine's own, PL_ENGINE_SQL_FINAL); prefix gets "it-<tag>-<pid>-<time>-" for the test's
+ * request ids. One such pl_db per test program. Returns 0, or -1 said on stderr.
  */
-static inline int it_open_spec(const pl_spec *spec, const char *tag, PGconn **admin, pl_db **db,
-                               char *prefix, size_t size)
+static inline int it_open_spec_with(const pl_spec *spec, const pl_db_stmt *extra, size_t nextra,
+                                    const char *tag, PGconn **admin, pl_db **db, char *prefix,
+                                    size_t size)
 {
     const char *conninfo;
     if (!(*admin = it_admin_connect(&conninfo)))
         return -1;
     char err[512] = "";
-    *db = pl_db_new(conninfo, spec->stmts, spec->nstmts, err, sizeof err);
+    static pl_db_stmt all[64]; /* pl_db keeps the array: it lives as long as the test */
+    if (spec->nstmts + nextra > sizeof all / sizeof all[0]) {
+        fprintf(stderr, "it_open_spec_with: more than %zu statements\n",
+                sizeof all / sizeof all[0]);
+        return -1;
+    }
+    memcpy(all, spec->stmts, spec->nstmts * sizeof all[0]);
+    if (nextra > 0)
+        memcpy(all + spec->nstmts, extra, nextra * sizeof all[0]);
+    *db = pl_db_new(conninfo, all, spec->nstmts + nextra, err, sizeof err);
     if (!*db) {
         fprintf(stderr, "pl_db_new with the %s statements: %s\n", spec->worker, err);
         return -1;
     }
     snprintf(prefix, size, "it-%s-%ld-%ld-", tag, (long)getpid(), (long)time(NULL) % 100000);
     return 0;
+}
+
+/* it_open_spec_with the spec's statements alone. */
+static inline int it_open_spec(const pl_spec *spec, const char *tag, PGconn **admin, pl_db **db,
+                               char *prefix, size_t size)
+{
+    return it_open_spec_with(spec, NULL, 0, tag, admin, db, prefix, size);
 }
 
 /* Runs sql with n text parameters on the plain connection; fails the test when it fails. */

@@ -12,6 +12,13 @@
  * both would be marked sent on one claim), so only the one the authorization has room for is
  * marked, exactly as one at a time.
  *
+ * And why the engine declares that key on every unit of a deposit (spec->touch_key), its own
+ * `error` answer (pl_final) too: a capture that could not be sent after its mark releases its
+ * claim through the table's trigger, and a later capture of the same authorization whose
+ * approved answer comes in the same loop turn must settle after that release, not in a merged
+ * statement moved ahead of it — else the authorization's remainder is not voided although the
+ * bureau voided it.
+ *
  * The statements run through pl_db as the engine runs them, under request ids of the test's
  * own, deleted at the end.
  */
@@ -32,6 +39,7 @@
 
 #include "db.h"
 #include "deposit.h"
+#include "engine.h"
 #include "it_unit.h"
 
 enum { N = 6 };
@@ -40,10 +48,16 @@ static PGconn *g_admin;
 static pl_db *g_db;
 static char g_prefix[48];
 
+static char g_sql_final[512];
+
 static int group_setup(void **state)
 {
     (void)state;
-    return it_open_spec(&pl_deposit_spec, "depmany", &g_admin, &g_db, g_prefix, sizeof g_prefix);
+    snprintf(g_sql_final, sizeof g_sql_final, PL_ENGINE_SQL_FINAL, pl_deposit_spec.table);
+    static pl_db_stmt engine[1];
+    engine[0] = (pl_db_stmt){"pl_final", g_sql_final, 5};
+    return it_open_spec_with(&pl_deposit_spec, engine, 1, "depmany", &g_admin, &g_db, g_prefix,
+                             sizeof g_prefix);
 }
 
 static int group_teardown(void **state)
@@ -311,6 +325,88 @@ static void test_two_captures_on_one_authorization(void **state)
                      1);
 }
 
+/* Set `set`: authorization A (case 0) with captures w (40.00) and x (30.00) marked, 70.00 of
+ * it claimed; authorization B (case 1) with capture u (20.00) marked. */
+static void prepare_error_case(const char *set, char a[24], char b[24], char w[96], char x[96],
+                               char u[96])
+{
+    char order_a[24], order_b[24];
+    snprintf(order_a, sizeof order_a, "IT-DM-%sA", set);
+    snprintf(order_b, sizeof order_b, "IT-DM-%sB", set);
+    make_auth(set, 0, order_a, a, 24);
+    make_auth(set, 1, order_b, b, 24);
+    const struct {
+        const char *what, *order, *amount, *auth_id;
+        char *req;
+    } caps[] = {{"w", order_a, "40.00", a, w},
+                {"x", order_a, "30.00", a, x},
+                {"u", order_b, "20.00", b, u}};
+    for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+        rid(caps[k].req, 96, set, caps[k].what, k == 2 ? 1 : 0);
+        record_debit(set, caps[k].what, k == 2 ? 1 : 0, caps[k].order, caps[k].amount);
+        const char *p[9];
+        it_unit_rec r;
+        mark_params(caps[k].req, caps[k].auth_id, "it/1", caps[k].amount, false, p);
+        submit("dep_mark_sent_auth", 9, p, caps[k].auth_id, &r);
+        it_drive(g_db);
+        assert_int_equal(r.ntuples, 1);
+    }
+    assert_int_equal(it_long(g_admin,
+                             "SELECT (amount_pending * 100)::bigint FROM auth_history "
+                             "WHERE id = $1::bigint",
+                             a),
+                     7000);
+}
+
+/*
+ * In one loop turn: u's approved answer (on B), w's `error` (not sent after its mark: the
+ * engine's pl_final, releasing w's claim) and x's approved answer (on A), in that order. x's
+ * dep_store may join u's merged one, but not move ahead of w's release: then x settles with
+ * the authorization's last claim on it, and its remainder is voided, as one at a time.
+ */
+static void submit_error_case(const char *a, const char *b, const char *w, const char *x,
+                              const char *u, bool each, it_unit_rec r[3])
+{
+    const char *p[11];
+    store_params(0, u, "20.00", p);
+    submit("dep_store", 11, p, b, &r[0]);
+    if (each)
+        it_drive(g_db);
+    const char *f[] = {w, "error", "150", "the call could not be sent",
+                       "{\"v\":1,\"status\":\"error\"}"};
+    submit("pl_final", 5, f, a, &r[1]);
+    if (each)
+        it_drive(g_db);
+    store_params(0, x, "30.00", p);
+    submit("dep_store", 11, p, a, &r[2]);
+    it_drive(g_db);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(r[k].err, 0);
+        assert_int_equal(r[k].ntuples, 1);
+    }
+}
+
+static void test_error_answer_not_overtaken(void **state)
+{
+    (void)state;
+    char a1[24], b1[24], w1[96], x1[96], u1[96], an[24], bn[24], wn[96], xn[96], un[96];
+    it_unit_rec r[3];
+    prepare_error_case("eone", a1, b1, w1, x1, u1);
+    prepare_error_case("emany", an, bn, wn, xn, un);
+    submit_error_case(a1, b1, w1, x1, u1, true, r);
+    submit_error_case(an, bn, wn, xn, un, false, r);
+    /* One at a time: w released 40.00, x settled 30.00 with the last claim, 70.00 voided. */
+    assert_int_equal(it_long(g_admin,
+                             "SELECT (amount_voided * 100)::bigint FROM auth_history "
+                             "WHERE id = $1::bigint",
+                             a1),
+                     7000);
+    expect_same("auth_history", "id", a1, an);
+    expect_same("auth_history", "id", b1, bn);
+    expect_same("cc_deposit_trans", "request_id", x1, xn);
+    expect_same("cc_deposit_trans", "request_id", w1, wn);
+}
+
 /* The key itself: the debit a follow-on credit refunds, else the authorization, else none. */
 static void test_touch_key(void **state)
 {
@@ -326,6 +422,8 @@ static void test_touch_key(void **state)
     assert_string_equal(k, "debit-7");
     pl_deposit_touch_key(PL_DEP_CREDIT_STAND_ALONE, "42", "", k, sizeof k);
     assert_string_equal(k, "");
+    /* The engine declares it on every unit of a deposit (spec->touch_key). */
+    assert_non_null(pl_deposit_spec.touch_key);
 }
 
 int main(void)
@@ -334,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_touch_key),
         cmocka_unit_test(test_same_rows_either_way),
         cmocka_unit_test(test_two_captures_on_one_authorization),
+        cmocka_unit_test(test_error_answer_not_overtaken),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

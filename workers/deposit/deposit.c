@@ -527,24 +527,23 @@ void pl_deposit_touch_key(pl_deposit_kind kind, const char *auth_id, const char 
         out[0] = '\0';
 }
 
-/* Declares the row besides its own that the unit's statement touches (pl_deposit_touch_key). */
-static int touch(const pl_job *job, pl_db_unit *u)
+/* spec->touch_key: the authorization or debit the deposit claims on (pl_deposit_touch_key),
+ * which the engine declares on each of the job's units. */
+static void dep_touch_key(const pl_job *job, char *out, size_t outsize)
 {
     const dep_data *d = job->spec_data;
-    if (!d)
-        return 0;
-    char key[96];
+    if (!d) {
+        if (outsize > 0)
+            out[0] = '\0';
+        return;
+    }
     pl_deposit_touch_key(d->choice.kind, d->has_auth_id ? d->auth_id : NULL,
-                         job->req.capture_ref.request_id, key, sizeof key);
-    return key[0] ? pl_db_unit_touch(u, key) : 0;
+                         job->req.capture_ref.request_id, out, outsize);
 }
 
 static int dep_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const dep_data *d = job->spec_data;
-    int rc = touch(job, u);
-    if (rc != 0)
-        return rc;
     const char *p[] = {job->req.request_id,
                        job->op_name,
                        job->merchant_id,
@@ -609,9 +608,6 @@ static int dep_store(pl_job *job, pl_db_unit *u)
         snprintf(error_text, sizeof error_text, "missing: %s; invalid: %s", res->missing_fields,
                  res->invalid_fields);
     bool auth_capture = d && d->choice.kind == PL_DEP_AUTH_CAPTURE;
-    int rc = touch(job, u);
-    if (rc != 0)
-        return rc;
     /* seed: an authorization code other than the one sent is a new authorization. */
     bool new_auth = d && (d->choice.kind == PL_DEP_CAPTURE || auth_capture) &&
                     rep->auth.number[0] && strcmp(rep->auth.number, d->auth_number) != 0;
@@ -676,6 +672,7 @@ const pl_spec pl_deposit_spec = {
     .judge = dep_judge,
     .prepare = dep_prepare,
     .mark_sent = dep_mark_sent,
+    .touch_key = dep_touch_key,
     .map = dep_map,
     .store = dep_store,
     .followups = dep_followups,

@@ -498,23 +498,22 @@ void pl_reversal_touch_key(bool stored_value, const char *auth_id, const char *a
         out[0] = '\0';
 }
 
-/* Declares the authorization the unit's statement claims on or releases (pl_reversal_touch_key). */
-static int touch(pl_job *job, pl_db_unit *u)
+/* spec->touch_key: the authorization the reversal claims on and releases
+ * (pl_reversal_touch_key), which the engine declares on each of the job's units. */
+static void rev_touch_key(const pl_job *job, char *out, size_t outsize)
 {
     const rev_data *d = job->spec_data;
-    if (!d)
-        return 0;
-    char key[96];
-    pl_reversal_touch_key(stored_value(job), d->auth_id, d->auth_request_id, key, sizeof key);
-    return key[0] ? pl_db_unit_touch(u, key) : 0;
+    if (!d) {
+        if (outsize > 0)
+            out[0] = '\0';
+        return;
+    }
+    pl_reversal_touch_key(stored_value(job), d->auth_id, d->auth_request_id, out, outsize);
 }
 
 static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const rev_data *d = job->spec_data;
-    int rc = touch(job, u);
-    if (rc != 0)
-        return rc;
     if (stored_value(job)) {
         const char *p[] = {job->req.request_id,    job->op_name,       job->merchant_id,
                            nz(d->auth_request_id), d->ref_id,          d->auth_number,
@@ -559,9 +558,6 @@ static int rev_store(pl_job *job, pl_db_unit *u)
         pl_money_format(rep->amount_approved, reversed, sizeof reversed) != 0)
         reversed[0] = '\0';
     char error_text[600] = "";
-    int rc = touch(job, u);
-    if (rc != 0)
-        return rc;
     if (stored_value(job)) {
         if (res->fault_code[0])
             snprintf(error_text, sizeof error_text, "%s: %s", res->fault_code, res->fault_string);
@@ -570,7 +566,7 @@ static int rev_store(pl_job *job, pl_db_unit *u)
         const char *p[] = {job->req.request_id, pl_status_name(rep->status), rep->vendor_response,
                            nz(reversed),        rep->auth.transaction_id,    error_text,
                            job->reply_json};
-        rc = pl_db_unit_add(u, "rev_svc_store", 7, p);
+        int rc = pl_db_unit_add(u, "rev_svc_store", 7, p);
         if (rc == 0 && rep->status == PL_ST_APPROVED)
             PL_INFO(job->req.request_id, "stored value authorization %s voided",
                     job->call.ref_request_id);
@@ -590,7 +586,7 @@ static int rev_store(pl_job *job, pl_db_unit *u)
                        rep->auth.request_token,
                        error_text,
                        job->reply_json};
-    rc = pl_db_unit_add(u, "rev_store", 9, p);
+    int rc = pl_db_unit_add(u, "rev_store", 9, p);
     if (rc == 0 && rep->status == PL_ST_APPROVED)
         PL_INFO(job->req.request_id, "authorization %s reversed",
                 job->call.timeout_reversal_of && *job->call.timeout_reversal_of
@@ -609,6 +605,7 @@ const pl_spec pl_reversal_spec = {
     .judge = rev_judge,
     .prepare = rev_prepare,
     .mark_sent = rev_mark_sent,
+    .touch_key = rev_touch_key,
     .map = rev_map,
     .store = rev_store,
 };
