@@ -840,6 +840,24 @@ static int distribute(const sent *sn, const PGresult *r)
     return 0;
 }
 
+/* Batch b failed with error result r of statement `what` (the first error is the one said). */
+static void note_failure(batch *b, const char *what, PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    if (stale_statement(r))
+        b->stale = true;
+    if (!b->failed && st != PGRES_PIPELINE_ABORTED) {
+        const char *m = PQresultErrorMessage(r);
+        size_t len = strlen(m);
+        while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
+            len--;
+        snprintf(b->errmsg, sizeof b->errmsg, "%s: %.*s", what, (int)len, m);
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(b->sqlstate, sizeof b->sqlstate, "%s", code ? code : "");
+    }
+    b->failed = true;
+}
+
 static void read_results(pl_db *db)
 {
     while (db->conn && db->b_head) {
@@ -851,6 +869,14 @@ static void read_results(pl_db *db)
             if (!r)
                 return;
             ExecStatusType st = PQresultStatus(r);
+            /*
+             * An error after the last statement's results is the transaction's COMMIT, which
+             * the Sync ran, refused (a deferred constraint, a serialization failure found at
+             * commit): nothing of the batch was written, and its units must not be told they
+             * committed.
+             */
+            if (st == PGRES_FATAL_ERROR)
+                note_failure(b, "COMMIT", r);
             PQclear(r);
             if (st == PGRES_PIPELINE_SYNC)
                 batch_complete(db, b);
@@ -881,20 +907,10 @@ static void read_results(pl_db *db)
                 e->res = r;
             }
         } else {
-            if (stale_statement(r))
-                b->stale = true;
-            if (!b->failed && st != PGRES_PIPELINE_ABORTED) {
-                const char *m = PQresultErrorMessage(r);
-                size_t len = strlen(m);
-                while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
-                    len--;
-                snprintf(b->errmsg, sizeof b->errmsg, "%s%s: %.*s",
-                         sn->u ? sn->u->ex[sn->ex].name : "DISCARD PLANS",
-                         sn->group > 0 ? " (merged)" : "", (int)len, m);
-                const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-                snprintf(b->sqlstate, sizeof b->sqlstate, "%s", code ? code : "");
-            }
-            b->failed = true;
+            char what[160];
+            snprintf(what, sizeof what, "%s%s", sn->u ? sn->u->ex[sn->ex].name : "DISCARD PLANS",
+                     sn->group > 0 ? " (merged)" : "");
+            note_failure(b, what, r);
             PQclear(r);
         }
     }

@@ -246,7 +246,25 @@ static int group_setup(void **state)
                         " END IF; RETURN n; END $$;"
                         "COMMENT ON FUNCTION paylink_test.db_flaky(bigint, text) IS 'Fails "
                         "with the given SQLSTATE until its sequence passes upto "
-                        "(tests/integration/test_db.c).';");
+                        "(tests/integration/test_db.c).';"
+                        /* A row whose value says so is refused when its transaction commits
+                         * (a deferred constraint trigger): test_refused_at_commit. */
+                        "CREATE OR REPLACE FUNCTION paylink_test.db_refuse_at_commit()"
+                        " RETURNS trigger LANGUAGE plpgsql AS $$"
+                        " BEGIN IF NEW.v = 'refused-at-commit' THEN"
+                        "  RAISE EXCEPTION 'row % refused at commit', NEW.k"
+                        "   USING ERRCODE = '23514';"
+                        " END IF; RETURN NULL; END $$;"
+                        "COMMENT ON FUNCTION paylink_test.db_refuse_at_commit() IS 'Refuses "
+                        "a row whose v is refused-at-commit when its transaction commits "
+                        "(tests/integration/test_db.c).';"
+                        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger"
+                        " WHERE tgname = 'db_units_refuse_at_commit') THEN"
+                        " CREATE CONSTRAINT TRIGGER db_units_refuse_at_commit"
+                        "  AFTER INSERT ON paylink_test.db_units"
+                        "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                        "  EXECUTE FUNCTION paylink_test.db_refuse_at_commit();"
+                        " END IF; END $$;");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         fprintf(stderr, "creating the scratch table: %s", PQresultErrorMessage(r));
@@ -375,6 +393,36 @@ static void test_one_bad_unit(void **state)
                                 "k = 1005 AND v = 'before'",
                                 g_run),
                      1);
+    pl_db_destroy(db);
+}
+
+/*
+ * A batch whose statements all pass but whose commit is refused (a deferred constraint, checked
+ * at the Sync that ends the batch's transaction) wrote nothing: its units are not told they
+ * committed. Each goes again on its own, so the others commit and the refused one fails.
+ */
+static void test_refused_at_commit(void **state)
+{
+    (void)state;
+    pl_db *db = new_db();
+    rec r[4];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 4; i++)
+        submit_ins(db, "ins", 6500 + i, i == 2 ? "refused-at-commit" : "fine", &r[i]);
+    pl_db_flush(db);
+    drive_idle(db, 30000);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r[i].calls, 1);
+        if (i == 2) {
+            assert_int_equal(r[i].err, PL_ERR_DB);
+            assert_non_null(strstr(r[i].msg, "refused at commit"));
+        } else if (r[i].err != 0) {
+            fail_msg("unit %d failed with the refused one: %s", 6500 + i, r[i].msg);
+        }
+    }
+    assert_int_equal(rows_between(6500, 6501), 2);
+    assert_int_equal(rows_between(6502, 6502), 0);
+    assert_int_equal(rows_between(6503, 6503), 1);
     pl_db_destroy(db);
 }
 
@@ -1002,6 +1050,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_turn_one_transaction),
         cmocka_unit_test(test_one_bad_unit),
+        cmocka_unit_test(test_refused_at_commit),
         cmocka_unit_test(test_results_in_callback),
         cmocka_unit_test(test_reconnect_resends),
         cmocka_unit_test(test_conflicts_sent_again),
