@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <json-c/json.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,16 @@ static int env_props(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* The error callback's opaque is the client's; the application's handler rides in a static,
- * set once before the producer exists (one producer per process). */
+/*
+ * The error callback's opaque is the client's; the application's handler rides in a static,
+ * with the producer it was given for. A process may have more producers (a worker's resolver
+ * publishes on one of its own, without a handler): only errors of the producer the handler was
+ * given with reach it, with that producer's opaque — another producer made later no longer
+ * takes it away (before, the resolver's producer left the worker's fatal errors unhandled).
+ * One producer per process has a handler.
+ */
 static pl_kafka_error_cb g_on_error;
+static _Atomic(rd_kafka_t *) g_on_error_rk;
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -76,7 +84,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                    : PL_LOG_ERROR,
                NULL, "kafka error: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), why);
     }
-    if (g_on_error && rk && rd_kafka_type(rk) == RD_KAFKA_PRODUCER)
+    if (rk && rk == atomic_load(&g_on_error_rk))
         g_on_error(rk, fatal, why, opaque);
 }
 
@@ -145,7 +153,6 @@ static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *er
 rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
                                   pl_kafka_error_cb on_err, char *errstr, size_t errstr_size)
 {
-    g_on_error = on_err;
     rd_kafka_conf_t *conf = base_conf(c, "p", errstr, errstr_size);
     if (!conf)
         return NULL;
@@ -163,6 +170,10 @@ rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_
     if (!rk) {
         pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "producer: %s", e);
         return NULL; /* rd_kafka_new frees conf only on success */
+    }
+    if (on_err) {
+        g_on_error = on_err;
+        atomic_store(&g_on_error_rk, rk);
     }
     return rk;
 }

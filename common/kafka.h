@@ -32,7 +32,8 @@ typedef int (*pl_kafka_stats_cb)(rd_kafka_t *rk, char *json, size_t len, void *o
  */
 typedef void (*pl_kafka_error_cb)(rd_kafka_t *rk, bool fatal, const char *reason, void *opaque);
 
-/* Returns NULL with errstr set. on_error may be NULL (errors are only logged). */
+/* Returns NULL with errstr set. on_error may be NULL (errors are only logged); it is called
+ * for this producer's errors only, and one producer of a process may have one. */
 rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
                                   pl_kafka_error_cb on_error, char *errstr, size_t errstr_size);
 

@@ -142,6 +142,55 @@ static void test_producer_settings(void **state)
     rd_kafka_destroy(p);
 }
 
+typedef struct fatal_rec {
+    int calls;
+    void *opaque;
+} fatal_rec;
+
+static fatal_rec g_fatal;
+
+static void on_fatal(rd_kafka_t *rk, bool fatal, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)reason;
+    if (fatal) {
+        g_fatal.calls++;
+        g_fatal.opaque = opaque;
+    }
+}
+
+/* A worker's producer keeps its fatal-error handler when the process makes another producer
+ * without one (the resolver's): its fatal error reaches the handler with its own opaque, the
+ * other producer's does not reach it at all. */
+static void test_error_handler_per_producer(void **state)
+{
+    (void)state;
+    pl_config c = test_config();
+    char err[256] = "";
+    int mine = 1, other = 2;
+    memset(&g_fatal, 0, sizeof g_fatal);
+    rd_kafka_t *p = pl_kafka_producer_new(&c, &mine, no_dr, on_fatal, err, sizeof err);
+    rd_kafka_t *q = pl_kafka_producer_new(&c, &other, no_dr, NULL, err, sizeof err);
+    assert_non_null(p);
+    assert_non_null(q);
+    assert_int_equal(rd_kafka_test_fatal_error(q, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                               "test: the other producer"),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_test_fatal_error(p, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                               "test: the worker's producer"),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    /* The error events are served by polling each producer until each has had its own. */
+    for (int i = 0; i < 500 && g_fatal.calls == 0; i++) {
+        rd_kafka_poll(q, 10);
+        rd_kafka_poll(p, 10);
+    }
+    rd_kafka_poll(q, 50);
+    assert_int_equal(g_fatal.calls, 1);
+    assert_ptr_equal(g_fatal.opaque, &mine);
+    rd_kafka_destroy(q);
+    rd_kafka_destroy(p);
+}
+
 /* Issue 6 A.3: a publish that can never succeed is told from one worth retrying. */
 static void test_classify_publish_errors(void **state)
 {
@@ -347,11 +396,16 @@ static void test_consumer_close_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lag_sums_partitions), cmocka_unit_test(test_lag_unknown),
-        cmocka_unit_test(test_lag_edge_values),     cmocka_unit_test(test_producer_settings),
-        cmocka_unit_test(test_consumer_settings),   cmocka_unit_test(test_classify_publish_errors),
-        cmocka_unit_test(test_message_max_bytes),   cmocka_unit_test(test_consumer_close_bounded),
+        cmocka_unit_test(test_lag_sums_partitions),
+        cmocka_unit_test(test_lag_unknown),
+        cmocka_unit_test(test_lag_edge_values),
+        cmocka_unit_test(test_producer_settings),
+        cmocka_unit_test(test_consumer_settings),
+        cmocka_unit_test(test_classify_publish_errors),
+        cmocka_unit_test(test_message_max_bytes),
+        cmocka_unit_test(test_consumer_close_bounded),
         cmocka_unit_test(test_operator_properties),
+        cmocka_unit_test(test_error_handler_per_producer),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     /* Lets librdkafka's background threads finish so leak checkers see a clean exit. */
