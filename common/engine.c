@@ -6,8 +6,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -104,13 +106,14 @@ struct job {
     unsigned token_gen;
     bool oauth_waiting;
     void (*after_token)(job *);
-    bool reauthed;           /* the call in flight was already sent again after a 401 */
-    bool tokenizing;         /* the call in flight is the getToken before the request's own call */
-    int checks;              /* re-reads after guarded writes that changed nothing */
-    bool owner_recheck;      /* the next re-read is one of the waits for an owner in flight */
-    double owner_deadline;   /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
-    char owner_attempt[112]; /* the row's sent_by when owner_deadline was set */
-    bool unknown_tried;      /* finish_unknown was tried: a failure now gives the request up */
+    bool reauthed;         /* the call in flight was already sent again after a 401 */
+    bool tokenizing;       /* the call in flight is the getToken before the request's own call */
+    int checks;            /* re-reads after guarded writes that changed nothing */
+    bool owner_recheck;    /* the next re-read is one of the waits for an owner in flight */
+    double owner_deadline; /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
+    char owner_attempt[PL_ENGINE_ATTEMPT_MAX +
+                       1]; /* the row's sent_by when owner_deadline was set */
+    bool unknown_tried;    /* finish_unknown was tried: a failure now gives the request up */
     double due;  /* JS_WAITING: next re-read; JS_QUEUED unrecorded: when it is recorded anyway */
     outmsg *out; /* messages still to produce */
     const char *outcome; /* metrics label */
@@ -1247,11 +1250,39 @@ static void on_http(void *arg, const pl_http_response *r);
 static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
 /* A new send attempt of the job: what the mark stores in sent_by (see pl_job.attempt). */
+int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long long n, char *out,
+                         size_t outsize)
+{
+    int len = snprintf(out, outsize, "%s/%08" PRIx32 ".%llu", instance, nonce, n);
+    return len < 0 || (size_t)len >= outsize ? -1 : 0;
+}
+
+/* The process's attempt nonce (pl_engine_attempt_id), drawn once. */
+static uint32_t attempt_nonce(void)
+{
+    static uint32_t nonce;
+    static bool drawn;
+    if (!drawn) {
+        if (RAND_bytes((unsigned char *)&nonce, sizeof nonce) != 1) {
+            /* No randomness to be had: the start time and pid still tell two lives apart. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            nonce = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec ^ ((uint32_t)getpid() << 16);
+        }
+        drawn = true;
+    }
+    return nonce;
+}
+
 static void new_attempt(job *j)
 {
     static unsigned long long attempts;
-    snprintf(j->pub.attempt, sizeof j->pub.attempt, "%s/%llu", j->pub.eng->cfg.instance,
-             ++attempts);
+    if (pl_engine_attempt_id(j->pub.eng->cfg.instance, attempt_nonce(), ++attempts, j->pub.attempt,
+                             sizeof j->pub.attempt) != 0) {
+        /* A cut id could be another attempt's: never send under one. */
+        PL_ERROR(j->pub.req.request_id, "the send attempt id does not fit; exiting");
+        exit(70);
+    }
 }
 
 /* Marks the request sent, durably, just before its bytes leave; it holds a bureau slot. */

@@ -58,6 +58,22 @@ typedef struct pl_job pl_job;
 /* The most bureau calls one request makes (the first and those spec->next_call asks for). */
 #define PL_ENGINE_MAX_CALLS 4
 
+/* The longest send attempt id: what the transaction tables' sent_by holds (varchar(120)). */
+#define PL_ENGINE_ATTEMPT_MAX 120
+
+/*
+ * A send attempt's id, "<instance>/<nonce>.<n>": the worker instance (PAYLINK_INSTANCE, at most
+ * PL_CONFIG_INSTANCE_MAX characters), a random number the process drew when it started, and
+ * the process's count of attempts. A mark-sent statement takes a row 'sent' by the same id as
+ * its own (a unit re-sent after a lost connection) and the request is then called: so no other
+ * process may ever make the same id — not the same instance started again (a pod's container
+ * restarted, PID 1 in a container: the instance name is the same, and a redelivery in the same
+ * order would meet the dead process's marks under the same counts, and be sent again). Returns
+ * 0, or -1 when it does not fit out (never for an instance of at most PL_CONFIG_INSTANCE_MAX).
+ */
+int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long long n, char *out,
+                         size_t outsize);
+
 /*
  * The engine's statement "pl_final" (printf format: the spec's table): a final answer that did
  * not come from the bureau — an `error` nothing was sent for, or a refusal before sending —
@@ -82,13 +98,14 @@ struct pl_job {
     char amount[24];      /* request amount as decimal text, "" when none */
 
     /* Set by the engine before spec->mark_sent: the id of this send attempt, which the spec's
-     * mark-sent statement stores in sent_by and accepts as its own (see 007_sent_by.sql). */
-    char attempt[112];
+     * mark-sent statement stores in sent_by and accepts as its own (see 007_sent_by.sql;
+     * pl_engine_attempt_id). */
+    char attempt[PL_ENGINE_ATTEMPT_MAX + 1];
     /* Set by the engine before spec->mark_sent of a job's second or later call
      * (spec->next_call): the attempt that marked the row sent for the job's previous call. The
      * mark-sent statement accepts a row 'sent' by it as this job's own and moves sent_by on to
      * `attempt`; no other actor's 'sent' row is ever taken over. "" for a job's first call. */
-    char prev_attempt[112];
+    char prev_attempt[PL_ENGINE_ATTEMPT_MAX + 1];
 
     /* A card token a spec borrowed from an earlier transaction for this call (the deposit's
      * auth+capture with the authorization's token), kept across prepare runs; "" when none. */

@@ -815,8 +815,17 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         }
         PQclear(res);
     }
-    if (mine && !failed && simple(c, "COMMIT")) {
-        rc = 1;
+    if (mine && !failed) {
+        /* A COMMIT that fails (or whose answer is lost with the connection) is a failure, not
+         * "another actor got there first": the row may still be unsettled, and the caller
+         * (an operator among them) must hear so. */
+        if (simple(c, "COMMIT")) {
+            rc = 1;
+        } else {
+            PL_WARN(w->rid, "resolver: committing the outcome failed: %s", PQerrorMessage(c));
+            simple(c, "ROLLBACK");
+            rc = PL_ERR_DB;
+        }
     } else {
         simple(c, "ROLLBACK");
         rc = failed ? PL_ERR_DB : 0;
