@@ -2521,8 +2521,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < parts->cnt; i++)
             rd_kafka_topic_partition_list_add(e->assigned, parts->elems[i].topic,
                                               parts->elems[i].partition);
+        /* librdkafka keeps a partition's pause across a revoke and a later assignment (its
+         * issue #1849): one revoked while the worker was paused, and assigned back once it no
+         * longer was, would stay paused for good. So an assignment always says which. */
         if (e->paused)
             rd_kafka_pause_partitions(rk, parts);
+        else
+            rd_kafka_resume_partitions(rk, parts);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
