@@ -293,6 +293,37 @@ static void test_spec_shape(void **state)
     assert_null(s->followups);
 }
 
+/* The resolver's timeout reversal of an authorization is refused once that authorization's
+ * outcome is known (an operator settled it approved, or its answer came late): it was
+ * published upstream, and reversing it would take it away. Any other reversal, or the timeout
+ * reversal while the outcome is still unknown, goes on. */
+static void test_timeout_reversal_after_settled_is_refused(void **state)
+{
+    (void)state;
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "approved", &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_non_null(strstr(rep.message, "known now (approved)"));
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "", &rep));
+    assert_non_null(strstr(rep.message, "(settled)"));
+    /* Still unknown: the timeout reversal is what the resolver asked for. */
+    memset(&rep, 0, sizeof rep);
+    assert_false(pl_reversal_timeout_settled("auth-77.tor", "auth-77", true, "", &rep));
+    assert_int_equal(rep.status, 0);
+    /* Not the resolver's: an upstream reversal of a settled authorization is checked as usual. */
+    assert_false(pl_reversal_timeout_settled("rev-1", "auth-77", false, "approved", &rep));
+    assert_false(pl_reversal_timeout_settled("auth-78.tor", "auth-77", false, "approved", &rep));
+    assert_false(pl_reversal_timeout_settled("auth-77.tor", "", false, "approved", &rep));
+    /* An id too long for its suffix is derived as the resolver derives it. */
+    char longid[51], tor[64];
+    memset(longid, 'a', 50);
+    longid[50] = '\0';
+    pl_job_derived_request_id(longid, "tor", tor, sizeof tor);
+    assert_true(pl_reversal_timeout_settled(tor, longid, false, "approved", &rep));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_not_approved_is_refused),
         cmocka_unit_test(test_missing_transaction_id_is_refused),
         cmocka_unit_test(test_reason_texts),
+        cmocka_unit_test(test_timeout_reversal_after_settled_is_refused),
         cmocka_unit_test(test_map_accept),
         cmocka_unit_test(test_map_reject_keeps_the_reason),
         cmocka_unit_test(test_map_error_and_fault),

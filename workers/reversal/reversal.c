@@ -285,6 +285,21 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
     return false;
 }
 
+bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
+                                 bool auth_unknown, const char *auth_status, pl_reply *rep)
+{
+    if (auth_unknown || !auth_request_id || !*auth_request_id)
+        return false;
+    char tor[64];
+    pl_job_derived_request_id(auth_request_id, "tor", tor, sizeof tor);
+    if (strcmp(request_id, tor) != 0)
+        return false;
+    refuse(rep, "",
+           "The timeout reversal is not sent: the authorization's outcome is known now (%s).",
+           auth_status && *auth_status ? auth_status : "settled");
+    return true;
+}
+
 /* The record unit refused the request (rev_insert): the authorization it names belongs to
  * another company or order. */
 static void rev_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
@@ -449,6 +464,12 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
      * the timeout authorization reversal, by the merchantTransactionIdentifier it was sent
      * with; the bureau reverses it if it exists and answers 242 if it never did. */
     bool unknown = row && strcmp(PQgetvalue(res, 0, 11), "t") == 0;
+    if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
+                                           a.found ? a.status : "", &job->reply)) {
+        PL_WARN(r->request_id, "timeout reversal of %s refused: %s", r->auth_ref.request_id,
+                job->reply.message);
+        return 1;
+    }
     if (!a.found && r->auth_ref.request_id[0] && unknown && strcmp(svc->protocol, "CYB") == 0) {
         copy(d->timeout_of, sizeof d->timeout_of, r->auth_ref.request_id);
         copy(d->auth_request_id, sizeof d->auth_request_id, r->auth_ref.request_id);

@@ -79,6 +79,17 @@ typedef struct pl_reversal_auth {
  */
 bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *rep);
 
+/*
+ * The resolver's timeout reversal of an authorization whose outcome it could not confirm
+ * (request id pl_job_derived_request_id(auth, "tor")) is sent only while that authorization is
+ * still unknown. Once its outcome is known — an operator settled it, or the bureau's answer came
+ * late — it was already published upstream (approved, say), and reversing it would take away
+ * an authorization the order system holds. True, with rep refused, when request_id is such a
+ * timeout reversal of auth_request_id and auth_unknown is false.
+ */
+bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
+                                 bool auth_unknown, const char *auth_status, pl_reply *rep);
+
 /* A human text for a reversal reason code ("237" → already reversed), or NULL when none. */
 const char *pl_reversal_reason_text(const char *code);
 
