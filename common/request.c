@@ -1174,8 +1174,13 @@ void pl_request_free(pl_request *r)
 
 #define REMOVED "***REMOVED***"
 
-/* Replaces obj[key] with its stored mask; anything unmaskable becomes ***REMOVED***. */
-static int mask_member(json_object *obj, const char *key)
+/*
+ * Replaces obj[key] with its mask — the stored one (first six and last four) for a payment
+ * card, stars and the last four for a stored value card (last4: its number is all the card
+ * there is, and such numbers are short, README "Card data") — anything unmaskable becomes
+ * ***REMOVED***.
+ */
+static int mask_member(json_object *obj, const char *key, bool last4)
 {
     json_object *val;
     if (!obj || !json_object_object_get_ex(obj, key, &val))
@@ -1187,7 +1192,8 @@ static int mask_member(json_object *obj, const char *key)
         const char *s = json_object_get_string(val);
         size_t len = (size_t)json_object_get_string_len(val);
         if (len > 0 && len < sizeof masked && strlen(s) == len && all_digits(s, len) &&
-            pl_card_mask_stored(s, masked, sizeof masked) == 0)
+            (last4 ? pl_card_mask_log(s, PL_MASK_LAST4, masked, sizeof masked)
+                   : pl_card_mask_stored(s, masked, sizeof masked)) == 0)
             repl = masked;
     }
     wipe_member(obj, key);
@@ -1195,6 +1201,29 @@ static int mask_member(json_object *obj, const char *key)
     if (!nv)
         return PL_ERR_NOMEM;
     return json_object_object_add(obj, key, nv) == 0 ? 0 : PL_ERR_NOMEM;
+}
+
+/*
+ * Any member of a card object (card, svc) but the contract's harmless ones is where a mistyped
+ * number key ("cardNumber", "pan") would put the card number: its value becomes ***REMOVED***.
+ * keep is NULL-terminated.
+ */
+static int keep_only(json_object *obj, const char *const *keep)
+{
+    json_object_object_foreach(obj, key, val)
+    {
+        (void)val;
+        bool known = false;
+        for (size_t i = 0; keep[i]; i++)
+            known = known || strcmp(key, keep[i]) == 0;
+        if (known)
+            continue;
+        wipe_member(obj, key);
+        json_object *nv = json_object_new_string(REMOVED);
+        if (!nv || json_object_object_add(obj, key, nv) != 0)
+            return PL_ERR_NOMEM;
+    }
+    return 0;
 }
 
 /*
@@ -1360,29 +1389,14 @@ char *pl_request_redact(const char *json, size_t len)
     remember_digits(card, "number", pans[0], sizeof pans[0]);
     remember_digits(svc, "card_number", pans[1], sizeof pans[1]);
     if (card) {
-        if (mask_member(card, "number") != 0)
+        if (mask_member(card, "number", false) != 0)
             goto out;
         wipe_member(card, "cvv");
         json_object_object_del(card, "cvv");
-        /*
-         * Any other member of card is where a mistyped "number" key would put the PAN, so
-         * only the members the contract names as harmless keep their values.
-         */
-        static const char *const keep[] = {"number",   "token", "exp_month",
-                                           "exp_year", "type",  "holder"};
-        json_object_object_foreach(card, key, val)
-        {
-            (void)val;
-            bool known = false;
-            for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-                known = known || strcmp(key, keep[i]) == 0;
-            if (known)
-                continue;
-            wipe_member(card, key);
-            json_object *nv = json_object_new_string(REMOVED);
-            if (!nv || json_object_object_add(card, key, nv) != 0)
-                goto out;
-        }
+        static const char *const keep[] = {"number", "token",  "exp_month", "exp_year",
+                                           "type",   "holder", NULL};
+        if (keep_only(card, keep) != 0)
+            goto out;
     }
     json_object *authn = object_member(root, "authentication");
     if (authn) {
@@ -1396,8 +1410,14 @@ char *pl_request_redact(const char *json, size_t len)
                 goto out;
         }
     }
-    if (svc && mask_member(svc, "card_number") != 0)
-        goto out;
+    if (svc) {
+        if (mask_member(svc, "card_number", true) != 0)
+            goto out;
+        static const char *const keep[] = {"card_number", "order_line", "issue_amount", "virtual",
+                                           NULL};
+        if (keep_only(svc, keep) != 0)
+            goto out;
+    }
     /* Card numbers in every other value and key, at any depth, with any separators. */
     static const walker card_numbers = {.scalar = mask_scalar, .object = mask_keys};
     if (walk(root, &card_numbers) != 0)

@@ -611,7 +611,7 @@ static const char *const APPLY_DEPOSIT =
     "hist AS (INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, "
     "operation, amount, vendor_response, transaction_id, actor, note) "
     "SELECT request_id, 'received', status, deposit_status, operation, amount_deposited, "
-    "vendor_response, transaction_id, $13, left($14, 300) FROM upd), "
+    "vendor_response, transaction_id, left($13, 60), left($14, 300) FROM upd), "
     /* An auth+capture authorized anew: the authorization it made, as paylink-deposit records
      * it. */
     "newauth AS (INSERT INTO auth_history (request_id, deposit_request_id, company, "

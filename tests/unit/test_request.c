@@ -1145,7 +1145,8 @@ static void test_redact_json(void **state)
     assert_string_equal(get_path(red, "card", "exp_month"), "12");
     assert_string_equal(get_path(red, "authentication", "cavv"), "***REMOVED***");
     assert_string_equal(get_path(red, "authentication", "eci"), "***REMOVED***");
-    assert_string_equal(get_path(red, "svc", "card_number"), "700000******0001");
+    /* A stored value card as it is stored: stars and the last four, never its first six. */
+    assert_string_equal(get_path(red, "svc", "card_number"), "************0001");
     /* Everything else is kept as it was. */
     assert_string_equal(get_path(red, "request_id", NULL), "oms-7-4917-1-a1");
     assert_string_equal(get_path(red, "amount", NULL), "120.00");
@@ -1174,6 +1175,22 @@ static void test_redact_json(void **state)
     assert_string_equal(get_path(red, "card", "type"), "VI");
     json_object_put(red);
     free(j5);
+    /* So does one inside svc: the seed's card number (no Luhn check digit) under a mistyped
+     * key, while the contract's own members keep theirs. */
+    char *j6 = with(BASE_AUTH, "svc",
+                    "{\"cardNumber\":\"9117230675152172\",\"order_line\":3,\"virtual\":true}");
+    red = parse_redacted(j6);
+    assert_string_equal(get_path(red, "svc", "cardNumber"), "***REMOVED***");
+    json_object *line = NULL, *svc_obj = NULL;
+    assert_true(json_object_object_get_ex(red, "svc", &svc_obj));
+    assert_true(json_object_object_get_ex(svc_obj, "order_line", &line));
+    assert_int_equal(json_object_get_int(line), 3);
+    char *out6 = pl_request_redact(j6, strlen(j6));
+    assert_non_null(out6);
+    assert_null(strstr(out6, "9117230675152172"));
+    free(out6);
+    json_object_put(red);
+    free(j6);
     char *j4 = with(BASE_AUTH, "card.number", "\"4111 1111 1111 1111\"");
     red = parse_redacted(j4);
     assert_string_equal(get_path(red, "card", "number"), "***REMOVED***");
