@@ -397,6 +397,17 @@ static void job_done(job *j)
 static void job_abandon(job *j)
 {
     pl_engine *e = j->pub.eng;
+    /* A duplicate parked behind its owner (job_admit) is on the live list too, and teardown may
+     * reach it first (the live list is newest first): out of the owner's waiters with it, or
+     * the owner's abandon would free it again. */
+    job *owner = j->admitted ? NULL : hash_find(e, j->pub.req.request_id);
+    for (job **pp = owner ? &owner->waiters : NULL; pp && *pp; pp = &(*pp)->wnext) {
+        if (*pp == j) {
+            *pp = j->wnext;
+            j->wnext = NULL;
+            break;
+        }
+    }
     if (j->tracked)
         j->tracked = false; /* leaves the partition's position below it */
     if (j->admitted)
