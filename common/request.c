@@ -1043,10 +1043,11 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
         pl_errors_add(errs, "currency", "is required with amount");
     if (amount_rc == F_ABSENT && needs_amount(out->type))
         pl_errors_add(errs, "amount", "is required for type %s", pl_req_type_name(out->type));
-    /* Moving no money is no deposit, refund or reversal (an authorization of 0.00 is a card
-     * verification, and stays allowed). */
+    /* Moving no money is no deposit, refund or reversal, on a payment card or a stored value
+     * card (an authorization of 0.00 is a card verification, and stays allowed). */
     if (amount_rc == F_OK && out->amount == 0 &&
-        (out->type == PL_REQ_DEBIT || out->type == PL_REQ_CREDIT || out->type == PL_REQ_REVERSAL))
+        (out->type == PL_REQ_DEBIT || out->type == PL_REQ_CREDIT || out->type == PL_REQ_REVERSAL ||
+         out->type == PL_REQ_SVC_DEPOSIT || out->type == PL_REQ_SVC_RETURN))
         pl_errors_add(errs, "amount", "must be greater than 0.00 for type %s",
                       pl_req_type_name(out->type));
 

@@ -1500,11 +1500,41 @@ static void test_errors_add(void **state)
     pl_errors_add(NULL, "f", "ignored");
 }
 
+/* A stored value deposit or return of 0.00 moves no money: invalid, as a card deposit is (it
+ * would otherwise reach the mark, whose claim refuses 0.00, and end as an error). */
+static void test_svc_zero_deposit_and_return(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"deposit", "return"};
+    for (size_t i = 0; i < 2; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"request_id\":\"oms-7-4930-2-s%zu\",\"type\":\"%s\",\"company\":7,"
+                 "\"order\":\"4930\",\"pay_seq\":2,\"service\":\"RLT\",\"amount\":\"0.00\","
+                 "\"currency\":\"USD\",\"auth_ref\":{\"request_id\":\"oms-7-4930-2-a1\"},"
+                 "\"svc\":{\"card_number\":\"7000000000000001\"}}",
+                 i, types[i]);
+        pl_request r;
+        pl_errors e;
+        int rc = decode(json, "svc", &r, &e);
+        assert_int_not_equal(rc, 0);
+        bool found = false;
+        for (size_t k = 0; k < e.n; k++)
+            found = found || (strcmp(e.e[k].field, "amount") == 0 &&
+                              strstr(e.e[k].error, "must be greater than 0.00") != NULL);
+        if (!found)
+            fail_msg("%s of 0.00: no amount error (%zu errors, first %s: %s)", types[i], e.n,
+                     e.n ? e.e[0].field : "", e.n ? e.e[0].error : "");
+        pl_request_free(&r);
+    }
+}
+
 int main(void)
 {
     size_t n_err = sizeof ERR_CASES / sizeof ERR_CASES[0];
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_valid_auth_fields),
+        cmocka_unit_test(test_svc_zero_deposit_and_return),
         cmocka_unit_test(test_valid_full),
         cmocka_unit_test(test_valid_variants),
         cmocka_unit_test(test_valid_deposit_shapes),

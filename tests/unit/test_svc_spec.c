@@ -191,6 +191,15 @@ static void test_deposit_above_the_authorization_is_declined(void **state)
     memset(&rep, 0, sizeof rep);
     assert_false(pl_svc_deposit_refused(&a, hash, 500, &rep));
     assert_true(pl_svc_deposit_refused(&a, hash, 501, &rep));
+    /* 501 fits what the bureau holds (1,000 left there) but not beside the deposit of 500 in
+     * flight or unknown: settling this one by hand could redeem the card twice. */
+    assert_null(strstr(rep.message, "Confirm the deposit manually"));
+    assert_non_null(strstr(rep.message, "outcome is unknown"));
+    assert_non_null(strstr(rep.message, "do not confirm it manually"));
+    /* Over what the bureau holds even without the one in flight: the seed's case. */
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_deposit_refused(&a, hash, 1001, &rep));
+    assert_non_null(strstr(rep.message, "Confirm the deposit manually"));
     a.voided = 500;
     assert_int_equal(pl_stored_value_auth_remaining(&a), 0);
 }

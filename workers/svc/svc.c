@@ -213,10 +213,21 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
      * need to manually confirm the deposit ... and correct the settlement against the
      * authorization transactions in Customer Engagement." Not sent: the answer is known. */
     rep->status = PL_ST_DECLINED;
-    snprintf(rep->message, sizeof rep->message,
-             "The deposit (%s) is greater than what remains of the authorization (%s); the "
-             "payment service would reject it. Confirm the deposit manually.",
-             want, have);
+    /* Part of the authorization held by a deposit or void in flight, or whose outcome is
+     * unknown, may well be spent at the bureau already: confirming this one by hand could
+     * redeem the card twice. Only what the bureau itself would refuse is the seed's case. */
+    if (amount <= pl_stored_value_auth_remaining(&(pl_stored_value_auth){
+                      .approved = a->approved, .deposited = a->deposited, .voided = a->voided}))
+        snprintf(rep->message, sizeof rep->message,
+                 "The deposit (%s) exceeds what remains (%s): a deposit or void of the "
+                 "authorization is in progress or its outcome is unknown; do not confirm it "
+                 "manually.",
+                 want, have);
+    else
+        snprintf(rep->message, sizeof rep->message,
+                 "The deposit (%s) is greater than what remains of the authorization (%s); the "
+                 "payment service would reject it. Confirm the deposit manually.",
+                 want, have);
     return true;
 }
 
