@@ -235,6 +235,7 @@ struct pl_resolver {
     bool any_worker; /* paylinkctl's: takes rows of every worker (cfg worker "") */
     pl_counter *m_query_ok, *m_query_failed, *m_by_query, *m_by_operator, *m_by_reversal,
         *m_escalated;
+    char last_error[240]; /* why the last apply failed (apply_failed) */
 };
 
 static char *dup_or_null(const char *s)
@@ -597,7 +598,9 @@ static const char *const APPLY_AUTH =
     "hist AS (INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
     "service_bureau, transaction_type, status, amount_authorized, currency, auth_number, "
     "auth_date, transaction_id, request_token, vendor_response, avs_response, cvv_response) "
-    "SELECT request_id, company, order_number, pay_seq, service_bureau, operation, status, "
+    /* A row made unknown before it was marked sent has no operation: an authorization. */
+    "SELECT request_id, company, order_number, pay_seq, service_bureau, "
+    "coalesce(nullif(operation, ''), 'auth'), status, "
     "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "
     "vendor_response, avs_response, cvv_response FROM upd) "
     "SELECT request_id, $13::text, $14::text FROM upd";
@@ -724,6 +727,37 @@ static int apply(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o,
     return apply_as(r, c, w, o, how, resolution_of(o->status), by, note, message);
 }
 
+/* A step of applying an outcome failed: said in the log, and kept for escalating the row. */
+static void apply_error(pl_resolver *r, const row *w, const char *what, PGconn *c)
+{
+    const char *m = PQerrorMessage(c);
+    size_t len = strlen(m);
+    while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
+        len--;
+    PL_WARN(w->rid, "resolver: %s failed: %.*s", what, (int)len, m);
+    snprintf(r->last_error, sizeof r->last_error, "%s failed: %.*s", what, (int)len, m);
+}
+
+static int escalate(pl_resolver *r, PGconn *c, const row *w, bool queried, const char *why);
+
+/*
+ * An outcome that could not be applied goes to an operator (escalated, with why) instead of
+ * being taken up again when its lease ends: a cause that stays (a constraint, a reply that
+ * cannot be made) would have it queried and failed for ever, unseen. When the database itself
+ * is away, the escalation fails too and the lease brings the row back once it is there.
+ */
+static int apply_failed(pl_resolver *r, PGconn *c, const row *w, bool queried,
+                        const pl_resolve_outcome *o)
+{
+    char why[400]; /* escalate keeps the first 300 characters */
+    snprintf(why, sizeof why,
+             "the outcome found (%s) could not be applied (paylinkctl wreq retry or resolve once "
+             "fixed): %s",
+             pl_status_name(o->status), r->last_error[0] ? r->last_error : "unknown cause");
+    int rc = escalate(r, c, w, queried, why);
+    return rc < 0 ? rc : PL_ERR_DB;
+}
+
 /* As apply, with required_response.resolution given (a timeout reversal: cancelled). */
 static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o, const char *how,
                     const char *resolution, const char *by, const char *note, const char *message)
@@ -740,9 +774,12 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
                                   o->transaction_id[0] ? o->transaction_id : NULL,
                               .auth_date = o->auth_date[0] ? o->auth_date : NULL,
                               .message = message && *message ? message : NULL};
+    r->last_error[0] = '\0';
     char *reply = pl_reply_resolve(w->reply, &rs);
     if (!reply) {
         PL_ERROR(w->rid, "resolver: the final reply cannot be made from the stored one");
+        copy(r->last_error, sizeof r->last_error,
+             "the final reply cannot be made from the stored one");
         return PL_ERR_INVALID;
     }
     char amount[24] = "";
@@ -766,7 +803,7 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
     bool failed = !ok(res);
     bool mine = !failed && PQntuples(res) == 1;
     if (failed)
-        PL_WARN(w->rid, "resolver: locking the transaction failed: %s", PQerrorMessage(c));
+        apply_error(r, w, "locking the transaction", c);
     PQclear(res);
     if (!mine) {
         simple(c, "ROLLBACK");
@@ -788,7 +825,7 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
     mine = ok(res) && PQntuples(res) == 1;
     failed = !ok(res);
     if (failed)
-        PL_WARN(w->rid, "resolver: closing the required response failed: %s", PQerrorMessage(c));
+        apply_error(r, w, "closing the required response", c);
     PQclear(res);
     if (mine) {
         const char *p2[] = {w->rid,
@@ -807,7 +844,7 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
                             note};
         res = exec(c, apply_sql(w->worker), 14, p2);
         if (!ok(res)) {
-            PL_WARN(w->rid, "resolver: applying the outcome failed: %s", PQerrorMessage(c));
+            apply_error(r, w, "applying the outcome", c);
             failed = true;
         } else if (PQntuples(res) != 1) {
             /* the transaction row is not 'unknown' (an answer was stored meanwhile) */
@@ -822,7 +859,7 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         if (simple(c, "COMMIT")) {
             rc = 1;
         } else {
-            PL_WARN(w->rid, "resolver: committing the outcome failed: %s", PQerrorMessage(c));
+            apply_error(r, w, "committing the outcome", c);
             simple(c, "ROLLBACK");
             rc = PL_ERR_DB;
         }
@@ -1053,8 +1090,12 @@ static int safe_reverse(pl_resolver *r, PGconn *c, const row *w, bool queried, c
     char rev[51], err[200] = "";
     pl_job_derived_request_id(w->rid, "tor", rev, sizeof rev);
     if (publish_reversal(r, c, w, rev, err, sizeof err) != 0) {
-        snprintf(note, sizeof note, "%s; %s", why, err);
-        return reschedule(c, w, r->owner, queried, w->policy.retry_after_s, note);
+        /* Not rescheduled: the next step would query, decide the same and fail the same way,
+         * for ever and unseen (a topic missing or refused, an authorization that cannot be
+         * read). An operator looks (paylinkctl wreq retry once the cause is fixed). */
+        snprintf(note, sizeof note, "%s; the timeout reversal could not be requested: %s", why,
+                 err);
+        return escalate(r, c, w, queried, note);
     }
     snprintf(note, sizeof note, "%s; timeout reversal %s requested", why, rev);
     char delay[16];
@@ -1147,6 +1188,8 @@ static int follow_reversal(pl_resolver *r, PGconn *c, row *w)
         PL_INFO(w->rid, "required response %s resolved by timeout reversal: %s", w->id, o.note);
         publish_applied(r, c, w);
         rc = 0;
+    } else if (rc < 0) {
+        rc = apply_failed(r, c, w, false, &o);
     }
     return rc;
 }
@@ -1225,6 +1268,8 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
                          2, p));
             publish_applied(r, c, &w);
             rc = 0;
+        } else if (rc < 0) {
+            rc = apply_failed(r, c, &w, true, &o);
         }
     }
     row_free(&w);

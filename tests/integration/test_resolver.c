@@ -1158,6 +1158,45 @@ static void test_retry(void **state)
  * confirmed is only ever asked about, whatever the policy, and escalated in the end. */
 #define DEPOSIT_STATUS "SELECT status FROM cc_deposit_trans WHERE request_id = $1"
 
+/*
+ * An outcome found that cannot be applied (here: the stored reply is no reply object, so the
+ * final one cannot be made from it) goes to an operator with why, instead of the row being
+ * taken up, queried and failed again each time its lease ends, unseen. And an authorization
+ * made unknown before it was marked sent (no operation) can be settled: its history row is an
+ * authorization's.
+ */
+static void test_apply_failure_escalates(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512], v[600];
+    pl_resolver *r = resolver("deposit", owner(own, sizeof own, "op"), &pub);
+    trow t = mkrow("deposit", "CYB", "capture", "95.00", "escalated");
+    /* Sent two days ago: the bureau's "no record" is believed (not_found_after_s). */
+    run("UPDATE cc_deposit_trans SET reply = '[1]'::jsonb, sent_at = now() - interval '2 days' "
+        "WHERE request_id = $1",
+        1, (const char *const[]){t.rid});
+    (void)pl_resolver_retry(r, t.id, true, msg, sizeof msg);
+    value(v, sizeof v,
+          "SELECT concat_ws('|', status, coalesce(lease_owner, '-'), last_query_result) "
+          "FROM required_response WHERE id = $1::bigint",
+          t.sid);
+    assert_contains(v, "escalated|-|");
+    assert_contains(v, "could not be applied");
+    assert_contains(v, "the final reply cannot be made");
+    assert_value(DEPOSIT_STATUS, t.rid, "unknown");
+    assert_int_equal(pub.calls, 0);
+
+    pl_resolver *ra = resolver("auth", owner(own, sizeof own, "op2"), &pub);
+    trow a = mkrow("auth", "CYB", "", "7.00", "escalated");
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    assert_int_equal(pl_resolver_operator(ra, a.id, &o, "alice", NULL, msg, sizeof msg), 0);
+    assert_value(AUTH_HISTORY, a.rid, "1|approved|7.00|auth");
+    pl_resolver_destroy(ra);
+    pl_resolver_destroy(r);
+}
+
 static void test_query_not_settled(void **state)
 {
     (void)state;
@@ -1271,6 +1310,7 @@ int main(void)
         cmocka_unit_test_teardown(test_publish_after_crash, test_teardown),
         cmocka_unit_test_teardown(test_retry, test_teardown),
         cmocka_unit_test_teardown(test_query_not_settled, test_teardown),
+        cmocka_unit_test_teardown(test_apply_failure_escalates, test_teardown),
         cmocka_unit_test_teardown(test_transaction_not_unknown, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
