@@ -504,9 +504,42 @@ static size_t on_body(char *d, size_t size, size_t nmemb, void *arg)
 
 static const pl_services *services(pl_resolver *r, PGconn *c);
 
-/* POSTs the query of the row; 0 with *res read, or a pl_err with why. */
+int pl_resolver_query_days(int64_t sent_epoch, int64_t days[2])
+{
+    days[0] = sent_epoch;
+    int64_t into = sent_epoch % 86400;
+    if (into < 0)
+        into += 86400;
+    if (86400 - into <= PL_RESOLVER_DAY_MARGIN_S) {
+        days[1] = sent_epoch + 86400;
+        return 2;
+    }
+    if (into < PL_RESOLVER_DAY_MARGIN_S) {
+        days[1] = sent_epoch - 86400;
+        return 2;
+    }
+    return 1;
+}
+
+static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
+                         pl_cyb_query_result *res, char *why, size_t whysz);
+
+/* Asks the bureau's report about the row on the days it may be filed under
+ * (pl_resolver_query_days); 0 with *res read, or a pl_err with why. */
 static int query_cyb(pl_resolver *r, PGconn *db, const row *w, pl_cyb_query_result *res, char *why,
                      size_t whysz)
+{
+    int64_t days[2];
+    int n = pl_resolver_query_days(w->sent_epoch, days);
+    int rc = query_cyb_day(r, db, w, days[0], res, why, whysz);
+    if (rc == 0 && res->nrecs == 0 && n == 2)
+        rc = query_cyb_day(r, db, w, days[1], res, why, whysz);
+    return rc;
+}
+
+/* POSTs the query of the row for the UTC day of `day`; 0 with *res read, or a pl_err with why. */
+static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
+                         pl_cyb_query_result *res, char *why, size_t whysz)
 {
     const pl_services *all = services(r, db);
     const pl_service *svc = all ? pl_services_find(all, w->bureau) : NULL;
@@ -523,7 +556,7 @@ static int query_cyb(pl_resolver *r, PGconn *db, const row *w, pl_cyb_query_resu
         return rc;
     }
     pl_cyb_query q = {
-        .merchant_id = w->merchant_id, .merchant_reference = w->rid, .target_day = w->sent_epoch};
+        .merchant_id = w->merchant_id, .merchant_reference = w->rid, .target_day = day};
     char *form = pl_cyb_query_form(&q);
     if (!form) {
         pl_card_wipe(auth, sizeof auth);

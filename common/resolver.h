@@ -145,6 +145,17 @@ typedef struct pl_resolver_config {
 typedef struct pl_resolver pl_resolver;
 
 /* A resolver on its own connection (connected lazily; reconnected after a failure). */
+/*
+ * The UTC days (epoch seconds of a moment in each) the bureau's report is asked for a request
+ * sent at sent_epoch: its own day, then — when it was sent within PL_RESOLVER_DAY_MARGIN_S of
+ * midnight — the day on the other side (a request sent at 23:59:58 reaches the bureau, and is
+ * filed, after midnight; the two clocks may differ by seconds either way), asked only when the
+ * first day has no record of it: "not found" there would otherwise be taken, once believed,
+ * for "never processed". Returns how many days (1 or 2) are in days[].
+ */
+#define PL_RESOLVER_DAY_MARGIN_S 900
+int pl_resolver_query_days(int64_t sent_epoch, int64_t days[2]);
+
 pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t errsz);
 void pl_resolver_destroy(pl_resolver *r);
 

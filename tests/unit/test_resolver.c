@@ -835,10 +835,33 @@ static void test_decide_is_pure(void **state)
     assert_string_equal(a.why, "");
 }
 
+/* A request sent near midnight (UTC) is asked for on the day on the other side too. */
+static void test_query_days_near_midnight(void **state)
+{
+    (void)state;
+    int64_t days[2];
+    const int64_t midnight = 1796256000; /* 2026-12-03T00:00:00Z */
+    assert_int_equal(pl_resolver_query_days(midnight + 12 * 3600, days), 1);
+    assert_int_equal(days[0], midnight + 12 * 3600);
+    /* 23:59:58: its own day, then the next. */
+    assert_int_equal(pl_resolver_query_days(midnight - 2, days), 2);
+    assert_int_equal(days[0], midnight - 2);
+    assert_int_equal(days[1], midnight - 2 + 86400);
+    /* 00:00:03: its own day, then the one before (the clocks may differ). */
+    assert_int_equal(pl_resolver_query_days(midnight + 3, days), 2);
+    assert_int_equal(days[1], midnight + 3 - 86400);
+    /* The margin's edges. */
+    assert_int_equal(pl_resolver_query_days(midnight - PL_RESOLVER_DAY_MARGIN_S, days), 2);
+    assert_int_equal(pl_resolver_query_days(midnight - PL_RESOLVER_DAY_MARGIN_S - 1, days), 1);
+    assert_int_equal(pl_resolver_query_days(midnight + PL_RESOLVER_DAY_MARGIN_S - 1, days), 2);
+    assert_int_equal(pl_resolver_query_days(midnight + PL_RESOLVER_DAY_MARGIN_S, days), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delay_backoff_and_cap),
+        cmocka_unit_test(test_query_days_near_midnight),
         cmocka_unit_test(test_delay_factor_one),
         cmocka_unit_test(test_delay_at_least_one_second),
         cmocka_unit_test(test_policy_default_is_migration_022),
