@@ -860,14 +860,26 @@ static void note_failure(batch *b, const char *what, PGresult *r)
 
 static void read_results(pl_db *db)
 {
+    int nulls = 0; /* NULLs in a row while awaiting a Sync */
     while (db->conn && db->b_head) {
         batch *b = db->b_head;
         if (PQisBusy(db->conn))
             return;
         PGresult *r = PQgetResult(db->conn);
         if (b->awaiting_sync) {
-            if (!r)
-                return;
+            /*
+             * A COMMIT refused at the Sync comes as its error, then a NULL (the end of that
+             * result), then PGRES_PIPELINE_SYNC, which may already be in libpq's buffer with
+             * nothing more to come on the socket: so one NULL is passed over (the next turn
+             * finds the Sync, or PQisBusy says it is still to be read); two in a row mean
+             * there is nothing yet.
+             */
+            if (!r) {
+                if (++nulls > 1)
+                    return;
+                continue;
+            }
+            nulls = 0;
             ExecStatusType st = PQresultStatus(r);
             /*
              * An error after the last statement's results is the transaction's COMMIT, which

@@ -1261,6 +1261,14 @@ static void on_http(void *arg, const pl_http_response *r);
 static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
 /* A new send attempt of the job: what the mark stores in sent_by (see pl_job.attempt). */
+const char *pl_job_card_hash_for(const pl_job *job, const char *stored_hash)
+{
+    for (int k = 0; stored_hash && k < job->n_card_hash_prev; k++)
+        if (strcmp(job->card_hash_prev[k], stored_hash) == 0)
+            return job->card_hash_prev[k];
+    return job->card_hash;
+}
+
 int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long long n, char *out,
                          size_t outsize)
 {
@@ -2385,6 +2393,15 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
                              sizeof j->pub.card_masked) != 0) {
         if (errs.n == 0)
             pl_errors_add(&errs, "svc.card_number", "cannot be processed");
+    }
+    /* Under the earlier keys too: the card check of a deposit or void against an authorization
+     * recorded before the key was rotated (pl_job_card_hash_for). */
+    j->pub.n_card_hash_prev = 0;
+    for (int k = 0; !c->number[0] && svc_number[0] && k < e->cfg.n_prev_keys; k++) {
+        if (pl_card_hmac(e->cfg.prev_keys[k], e->cfg.prev_key_len[k], svc_number,
+                         j->pub.card_hash_prev[j->pub.n_card_hash_prev],
+                         sizeof j->pub.card_hash_prev[0]) == 0)
+            j->pub.n_card_hash_prev++;
     }
     const char *t = c->type[0] ? c->type : pl_card_type_guess(c->number);
     copy_str(j->pub.card_type, sizeof j->pub.card_type, t);

@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "bureau.h"
+#include "config.h"
 #include "db.h"
 #include "err.h"
 #include "reply.h"
@@ -60,6 +61,14 @@ typedef struct pl_job pl_job;
 
 /* The longest send attempt id: what the transaction tables' sent_by holds (varchar(120)). */
 #define PL_ENGINE_ATTEMPT_MAX 120
+
+/*
+ * The job's card hash that a row recorded stored_hash for the same card would hold: the current
+ * key's (job->card_hash), or an earlier key's when that is what stored_hash is (the row was
+ * recorded before the hash key was rotated). job->card_hash when neither matches, so a
+ * comparison with stored_hash then fails as it should.
+ */
+const char *pl_job_card_hash_for(const pl_job *job, const char *stored_hash);
 
 /*
  * A send attempt's id, "<instance>/<nonce>.<n>": the worker instance (PAYLINK_INSTANCE, at most
@@ -92,7 +101,11 @@ struct pl_job {
     const pl_service *svc;       /* its service bureau (from `services`) */
     const pl_services *services; /* the configuration snapshot the job started with */
     char fingerprint[65];
-    char card_hash[65];   /* HMAC of the card number, "" for a token */
+    char card_hash[65]; /* HMAC of the card number, "" for a token */
+    /* A stored value card's HMAC under each earlier hash key (PAYLINK_HASH_KEY_PREVIOUS_FILES):
+     * an authorization recorded before a key rotation holds one of these. */
+    char card_hash_prev[PL_CONFIG_MAX_PREV_KEYS][65];
+    int n_card_hash_prev;
     char card_masked[24]; /* stored mask, "" for a token */
     char card_type[5];    /* request's type or guessed from the number */
     char amount[24];      /* request amount as decimal text, "" when none */

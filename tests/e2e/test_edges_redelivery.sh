@@ -5,7 +5,8 @@
 #   1. Its service bureau is removed from the configuration while it is marked sent and the
 #      worker crashes: after the restart it is a required response, not `invalid`.
 #   2. The card-hash (fingerprint) key is rotated: with the old key among
-#      PAYLINK_HASH_KEY_PREVIOUS_FILES a redelivery is replayed, not an idempotency conflict.
+#      PAYLINK_HASH_KEY_PREVIOUS_FILES a redelivery is replayed, not an idempotency conflict,
+#      and a stored value authorization made under the old key can be deposited on.
 # Issue 6 A.7: sent_by fits an instance name of the longest allowed length (95 characters).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -71,6 +72,34 @@ pl_send auth "$msg"
 r=$(pl_wait_reply_nth auth "$id" 3 60)
 assert_json .status invalid "$r"
 assert_json '.errors[0].field' request_id "$r"
+
+# ---- 2b. a stored value authorization across the rotation ----------------------------------------
+# A card generated, activated and authorized under the old key is deposited on under the new one
+# (the old key among the previous ones): the deposit's card check hashes the card under that
+# key too. Without the old key the authorization is another card's.
+pl_on_exit "pl_worker_stop svc; pl_worker_start svc"
+sorder="SR$run"
+svc() { pl_svc_reply "$1" "$2" "$sorder" "${3:-}" "${4:-.}"; }
+r=$(svc "srg-$run" generate "" '.svc = {order_line: 1, issue_amount: "30.00", virtual: true}')
+card=$(jq -r '.svc.card_number // ""' <<<"$r")
+[[ $card =~ ^[0-9]{10,20}$ ]] || fail "no generated card: $r"
+with_card() { echo ".svc = {card_number: \"$card\"} ${1:+| $1}"; }
+r=$(svc "sra-$run" activate 30.00 "$(with_card '.svc += {order_line: 1, issue_amount: "30.00", virtual: true}')")
+assert_json .status approved "$r"
+r=$(svc "srp-$run" auth 20.00 "$(with_card)")
+assert_json .status approved "$r"
+pl_worker_stop svc
+pl_worker_start svc PAYLINK_HASH_KEY_FILE="$newkey"
+r=$(svc "srd0-$run" deposit 10.00 "$(with_card ".auth_ref = {request_id: \"srp-$run\"}")")
+assert_json .status declined "$r"
+assert_json .message "The authorization is of another stored value card." "$r"
+pl_worker_stop svc
+pl_worker_start svc PAYLINK_HASH_KEY_FILE="$newkey" PAYLINK_HASH_KEY_PREVIOUS_FILES="$PAYLINK_HASH_KEY_FILE"
+r=$(svc "srd1-$run" deposit 10.00 "$(with_card ".auth_ref = {request_id: \"srp-$run\"}")")
+assert_json .status approved "$r"
+assert_json .amount_approved 10.00 "$r"
+pl_worker_stop svc
+pl_worker_start svc
 
 # ---- 3. the longest instance name --------------------------------------------------------------
 long=$(printf 'i%.0s' $(seq 1 95))

@@ -1195,6 +1195,7 @@ static void test_apply_failure_escalates(void **state)
     assert_value(AUTH_HISTORY, a.rid, "1|approved|7.00|auth");
     pl_resolver_destroy(ra);
     pl_resolver_destroy(r);
+    pub_free(&pub);
 }
 
 static void test_query_not_settled(void **state)

@@ -59,6 +59,32 @@ static void test_attempt_id_fits_sent_by(void **state)
     assert_int_equal(attempt_id("auth", 1, 1234567890ULL, small, sizeof small), -1);
 }
 
+/* After a hash key rotation, a stored value authorization recorded under an earlier key is
+ * still the same card's: the check compares the job's hash under that key. */
+static void test_card_hash_for_a_rotated_key(void **state)
+{
+    (void)state;
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    snprintf(job.card_hash, sizeof job.card_hash, "%064d", 1);
+    snprintf(job.card_hash_prev[0], sizeof job.card_hash_prev[0], "%064d", 2);
+    snprintf(job.card_hash_prev[1], sizeof job.card_hash_prev[1], "%064d", 3);
+    job.n_card_hash_prev = 2;
+    char stored[65];
+    snprintf(stored, sizeof stored, "%064d", 3);
+    assert_ptr_equal(pl_job_card_hash_for(&job, stored), job.card_hash_prev[1]);
+    snprintf(stored, sizeof stored, "%064d", 1);
+    assert_ptr_equal(pl_job_card_hash_for(&job, stored), job.card_hash);
+    /* Another card's: the current hash, which then does not match. */
+    snprintf(stored, sizeof stored, "%064d", 9);
+    assert_ptr_equal(pl_job_card_hash_for(&job, stored), job.card_hash);
+    assert_ptr_equal(pl_job_card_hash_for(&job, NULL), job.card_hash);
+    /* A key dropped from the list no longer matches. */
+    job.n_card_hash_prev = 1;
+    snprintf(stored, sizeof stored, "%064d", 3);
+    assert_ptr_equal(pl_job_card_hash_for(&job, stored), job.card_hash);
+}
+
 /* A job on the live list, newest first, as a consumed message's job is put there. */
 static job *live_job(pl_engine *e, const char *rid)
 {
@@ -121,6 +147,7 @@ int main(void)
         cmocka_unit_test(test_attempt_id_differs_between_lives),
         cmocka_unit_test(test_attempt_id_fits_sent_by),
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
+        cmocka_unit_test(test_card_hash_for_a_rotated_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -375,7 +375,7 @@ static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
         const PGresult *res = pl_db_unit_result(recorded, 1);
         pl_stored_value_auth a;
         pl_stored_value_auth_read(res, &a);
-        if (pl_stored_value_auth_refused(&a, job->card_hash, &job->reply))
+        if (pl_stored_value_auth_refused(&a, pl_job_card_hash_for(job, a.card_hash), &job->reply))
             return 1;
         if (a.pending > 0) {
             refuse(&job->reply, "", "%s",

@@ -324,7 +324,7 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
     }
     pl_stored_value_auth a;
     pl_stored_value_auth_read(pl_db_unit_result(recorded, 1), &a);
-    if (pl_svc_deposit_refused(&a, job->card_hash, r->amount, &job->reply))
+    if (pl_svc_deposit_refused(&a, pl_job_card_hash_for(job, a.card_hash), r->amount, &job->reply))
         return 1;
     d->claims = true;
     copy(d->auth_id, sizeof d->auth_id, r->auth_ref.request_id);
