@@ -111,9 +111,9 @@ struct job {
     int checks;            /* re-reads after guarded writes that changed nothing */
     bool owner_recheck;    /* the next re-read is one of the waits for an owner in flight */
     double owner_deadline; /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
-    char owner_attempt[PL_ENGINE_ATTEMPT_MAX +
-                       1]; /* the row's sent_by when owner_deadline was set */
-    bool unknown_tried;    /* finish_unknown was tried: a failure now gives the request up */
+    /* the row's sent_by when owner_deadline was set */
+    char owner_attempt[PL_ENGINE_ATTEMPT_MAX + 1];
+    bool unknown_tried; /* finish_unknown was tried: a failure now gives the request up */
     double due;  /* JS_WAITING: next re-read; JS_QUEUED unrecorded: when it is recorded anyway */
     outmsg *out; /* messages still to produce */
     const char *outcome; /* metrics label */
@@ -1260,7 +1260,6 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
 static void on_http(void *arg, const pl_http_response *r);
 static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
-/* A new send attempt of the job: what the mark stores in sent_by (see pl_job.attempt). */
 const char *pl_job_card_hash_for(const pl_job *job, const char *stored_hash)
 {
     for (int k = 0; stored_hash && k < job->n_card_hash_prev; k++)
@@ -1293,6 +1292,7 @@ static uint32_t attempt_nonce(void)
     return nonce;
 }
 
+/* A new send attempt of the job: what the mark stores in sent_by (see pl_job.attempt). */
 static void new_attempt(job *j)
 {
     static unsigned long long attempts;
