@@ -682,6 +682,15 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type)
     c->card_type_code = pl_services_vendor_paytype(job->services, svc->code, pay_type);
 }
 
+void pl_job_review_amount(pl_job *job)
+{
+    pl_reply *rep = &job->reply;
+    if (rep->status == PL_ST_REVIEW && (job->res.has_amount || job->req.has_amount)) {
+        rep->has_amount_approved = true;
+        rep->amount_approved = job->res.has_amount ? job->res.amount : job->req.amount;
+    }
+}
+
 void pl_job_map_answer(pl_job *job)
 {
     const pl_bureau_result *res = &job->res;

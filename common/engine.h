@@ -329,6 +329,14 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
  */
 void pl_job_map_answer(pl_job *job); /* (an EXT REJECT / ERROR: pl_ext_refusal, ext_rules.h) */
 
+/*
+ * seed (Decision Manager): a REVIEW is an authorization the issuer approved, held for fraud
+ * review; its amount (the bureau's, else the one sent) is recorded as approved, so a deposit
+ * captures it rather than authorizing again. For authorizations: paylink-auth's map, and the
+ * resolver's when a query finds the answer.
+ */
+void pl_job_review_amount(pl_job *job);
+
 /* The engine's card hash key, for specs that hash (e.g. svc card numbers); NULL with *len 0
  * when eng is NULL (a spec's unit test). */
 const unsigned char *pl_engine_hash_key(const pl_engine *eng, size_t *len);

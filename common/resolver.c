@@ -725,6 +725,10 @@ static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_
     }
     job->res = *res;
     pl_job_map_answer(job);
+    /* As paylink-auth maps it: a review's amount is recorded, or a capture could not claim on
+     * the authorization (the rest of each worker's own mapping is not applied here, README). */
+    if (strcmp(w->worker, "auth") == 0)
+        pl_job_review_amount(job);
     const pl_reply *rep = &job->reply;
     o->status = rep->status;
     copy(o->decision, sizeof o->decision, rep->decision);

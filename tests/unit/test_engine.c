@@ -85,6 +85,37 @@ static void test_card_hash_for_a_rotated_key(void **state)
     assert_ptr_equal(pl_job_card_hash_for(&job, stored), job.card_hash);
 }
 
+/* A Decision Manager REVIEW is an approved authorization held for review: its amount is
+ * recorded (the bureau's, else the one sent), so a capture can claim on it. */
+static void test_review_amount(void **state)
+{
+    (void)state;
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    job.reply.status = PL_ST_REVIEW;
+    job.res.has_amount = true;
+    job.res.amount = 1234;
+    job.req.has_amount = true;
+    job.req.amount = 5000;
+    pl_job_review_amount(&job);
+    assert_true(job.reply.has_amount_approved);
+    assert_int_equal(job.reply.amount_approved, 1234);
+    memset(&job.reply, 0, sizeof job.reply);
+    job.reply.status = PL_ST_REVIEW;
+    job.res.has_amount = false;
+    pl_job_review_amount(&job);
+    assert_int_equal(job.reply.amount_approved, 5000);
+    /* Not a review, or no amount known: nothing is made up. */
+    memset(&job.reply, 0, sizeof job.reply);
+    job.reply.status = PL_ST_DECLINED;
+    pl_job_review_amount(&job);
+    assert_false(job.reply.has_amount_approved);
+    job.reply.status = PL_ST_REVIEW;
+    job.req.has_amount = false;
+    pl_job_review_amount(&job);
+    assert_false(job.reply.has_amount_approved);
+}
+
 /* A job on the live list, newest first, as a consumed message's job is put there. */
 static job *live_job(pl_engine *e, const char *rid)
 {
@@ -148,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_attempt_id_fits_sent_by),
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
+        cmocka_unit_test(test_review_amount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -333,14 +333,8 @@ static int auth_record_sent(pl_job *job, pl_db_unit *u)
 static void auth_map(pl_job *job)
 {
     pl_job_map_answer(job); /* the shared rules (see auth.h), and: */
-    /* seed (Decision Manager): a REVIEW is an authorization the issuer approved, held for
-     * fraud review; its amount is recorded so a deposit captures it rather than authorizing
-     * again. */
+    pl_job_review_amount(job);
     pl_reply *rep = &job->reply;
-    if (rep->status == PL_ST_REVIEW && (job->res.has_amount || job->req.has_amount)) {
-        rep->has_amount_approved = true;
-        rep->amount_approved = job->res.has_amount ? job->res.amount : job->req.amount;
-    }
     /* EXT: the token the engine's getToken returned for the card number is the card's token
      * from now on (recorded with the authorization, returned to the upstream system). */
     if (!rep->token[0] && job->card_token[0])
