@@ -1228,9 +1228,11 @@ static int keep_only(json_object *obj, const char *const *keep)
 }
 
 /*
- * Masks every run of 12 or more digits but its last four, Luhn or not. pl_card_scrub only
+ * Masks every run of 10 or more digits but its last four, Luhn or not. pl_card_scrub only
  * masks runs that pass Luhn, so a PAN glued to another digit ("41111111111111111") would
- * survive it; in text we could not even parse, no long number is worth that risk.
+ * survive it; in text we could not even parse, no long number is worth that risk — a stored
+ * value card's neither, which has no check digit and may be short (svc.card_number takes 1-20
+ * digits). Shorter runs stay: order numbers, amounts, counts.
  */
 static void mask_digit_runs(char *s, size_t len)
 {
@@ -1239,7 +1241,7 @@ static void mask_digit_runs(char *s, size_t len)
         size_t start = i;
         while (i < len && s[i] >= '0' && s[i] <= '9')
             i++;
-        if (i - start >= 12)
+        if (i - start >= 10)
             memset(s + start, '*', i - start - 4);
         if (i == start)
             i++;

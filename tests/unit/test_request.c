@@ -1297,6 +1297,15 @@ static void test_redact_not_json(void **state)
     assert_null(strstr(red, PAN));
     assert_non_null(strstr(red, "\"*************1117\""));
     free(red);
+    /* A stored value card of ten digits (no check digit) in a message that does not parse;
+     * nine digits stay (an order number, a count). */
+    const char *svc_text = "{\"svc\" {\"card_number\":\"8574906001\"} order 123456789";
+    red = pl_request_redact(svc_text, strlen(svc_text));
+    assert_non_null(red);
+    assert_null(strstr(red, "8574906001"));
+    assert_non_null(strstr(red, "******6001"));
+    assert_non_null(strstr(red, "123456789"));
+    free(red);
 
     /* A NUL inside the text does not hide what follows it from the scrub. */
     char buf[64];
