@@ -53,32 +53,6 @@ static int group_teardown(void **state)
     return 0;
 }
 
-typedef struct rec {
-    int calls, err, ntuples;
-    char key[96];
-    char msg[512];
-} rec;
-
-static void on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
-{
-    rec *r = arg;
-    r->calls++;
-    r->err = err;
-    r->ntuples = pl_db_unit_ntuples(u, 0);
-    const PGresult *res = pl_db_unit_result(u, 0);
-    snprintf(r->key, sizeof r->key, "%s", res && PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
-    snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
-}
-
-static void submit(const char *stmt, int n, const char *const *p, rec *r)
-{
-    memset(r, 0, sizeof *r);
-    pl_db_unit *u = pl_db_unit_new(on_unit, r);
-    assert_non_null(u);
-    assert_int_equal(pl_db_unit_add(u, stmt, n, p), 0);
-    pl_db_submit(g_db, u);
-}
-
 static void rid(char *out, size_t outsize, const char *form, int i)
 {
     snprintf(out, outsize, "%s%s%d", g_prefix, form, i);
@@ -179,39 +153,42 @@ static void expect_same(const char *table, const char *a, const char *b, const c
         fail_msg("%s %s vs %s: %s", table, a, b, got);
 }
 
-/* Runs statement stmt for every case: one unit at a time (merged false) or all in one batch. */
-static void run_all(const char *stmt, bool merged, const char *form, const char *sent_by, rec *r)
+/* What run_all runs: statement stmt for every case, its rows named by form. */
+typedef struct run {
+    const char *stmt, *form, *sent_by;
+    char ids[N][96];
+} run;
+
+static void submit_case(void *ctx, int i, it_unit_rec *r)
 {
-    pl_db_counts before = pl_db_get_counts(g_db);
-    static char ids[N][96];
-    for (int i = 0; i < N; i++) {
-        rid(ids[i], sizeof ids[i], form, i);
-        const char *p[23];
-        int n = 23;
-        if (strcmp(stmt, "auth_store") == 0) {
-            store_params(i, ids[i], p);
-            n = 16;
-        } else {
-            insert_params(i, ids[i], sent_by, p);
-        }
-        submit(stmt, n, p, &r[i]);
-        if (!merged)
-            it_drive(g_db);
+    run *x = ctx;
+    rid(x->ids[i], sizeof x->ids[i], x->form, i);
+    const char *p[23];
+    int n = 23;
+    if (strcmp(x->stmt, "auth_store") == 0) {
+        store_params(i, x->ids[i], p);
+        n = 16;
+    } else {
+        insert_params(i, x->ids[i], x->sent_by, p);
     }
-    it_drive(g_db);
-    pl_db_counts after = pl_db_get_counts(g_db);
-    assert_int_equal(after.merged_executions - before.merged_executions, merged ? N : 0);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(r[i].calls, 1);
-        if (r[i].err != 0)
-            fail_msg("%s %s: %s", stmt, ids[i], r[i].msg);
-    }
+    it_submit(g_db, x->stmt, n, p, NULL, r);
+}
+
+/* Runs statement stmt for every case: one unit at a time (merged false) or all in one batch. */
+static void run_all(const char *stmt, bool merged, const char *form, const char *sent_by,
+                    it_unit_rec *r)
+{
+    static run x;
+    x.stmt = stmt;
+    x.form = form;
+    x.sent_by = sent_by;
+    it_run_cases(g_db, N, merged, submit_case, &x, r);
 }
 
 static void test_same_rows_either_way(void **state)
 {
     (void)state;
-    rec one[N], many[N];
+    it_unit_rec one[N], many[N];
     char a[96], b[96];
 
     /* Recorded as sent: a row each, returned. */
