@@ -512,6 +512,33 @@ int pl_cyb_query_parse(const char *body, size_t len, pl_cyb_query_result *res, c
 /* ---------------------------------------------------------------------------------------- */
 /* Outcome */
 
+/* The application of r named name, or NULL. */
+static const pl_cyb_app_reply *app_of(const pl_cyb_query_record *r, const char *name)
+{
+    for (size_t k = 0; k < r->napps; k++)
+        if (strcmp(r->apps[k].name, name) == 0)
+            return &r->apps[k];
+    return NULL;
+}
+
+/*
+ * True when o authorizes, the authorization succeeded and Decision Manager then held or refused
+ * the order (ics_decision RCode 0): the services asked after the authorization (the token of a
+ * token_auth, the capture of an auth_capture) were skipped, so the request is not "failed" but
+ * an authorization Decision Manager decided on — answered in time, REVIEW 480 or REJECT 481,
+ * and a rejected one is reversed so the cardholder's funds are released.
+ */
+static bool dm_decided_auth(const pl_cyb_query_record *r, const op_apps *o)
+{
+    bool authorizes = false;
+    for (size_t j = 0; j < 2 && o->apps[j]; j++)
+        if (strcmp(o->apps[j], "ics_auth") == 0)
+            authorizes = true;
+    const pl_cyb_app_reply *auth = app_of(r, "ics_auth"), *dm = app_of(r, "ics_decision");
+    return authorizes && auth && auth->has_rcode && auth->rcode == 1 && dm && dm->has_rcode &&
+           dm->rcode == 0;
+}
+
 /* The verdict of record r for the operation o; PL_CYB_NOT_THERE when r has no app of o. */
 static pl_cyb_found record_outcome(const pl_cyb_query_record *r, const op_apps *o)
 {
@@ -535,6 +562,8 @@ static pl_cyb_found record_outcome(const pl_cyb_query_record *r, const op_apps *
         return PL_CYB_NOT_THERE;
     if (declined)
         return PL_CYB_FOUND_DECLINED;
+    if (!all_ok && dm_decided_auth(r, o))
+        return PL_CYB_FOUND_OK;
     return all_ok ? PL_CYB_FOUND_OK : PL_CYB_FOUND_ERROR;
 }
 

@@ -419,6 +419,23 @@ static void test_token_ops(void **state)
     assert_int_equal(pl_cyb_query_outcome(&res, "T3", "token", NULL), PL_CYB_FOUND_OK);
     assert_int_equal(pl_cyb_query_outcome(&res, "T3", "token_auth", NULL), PL_CYB_FOUND_ERROR);
 
+    /* An authorization Decision Manager held or refused: the token (or capture) asked with it
+     * was skipped, and the request is that authorization, not a failure (the resolver maps it
+     * REVIEW / REJECT 481 as an answer in time: a rejected one is reversed). */
+    parse_text(ONE("D1", REPLY("ics_auth", "1", "SOK") REPLY("ics_decision", "0", "DREJECT")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "D1", "token_auth", NULL), PL_CYB_FOUND_OK);
+    assert_int_equal(pl_cyb_query_outcome(&res, "D1", "auth_capture", NULL), PL_CYB_FOUND_OK);
+    assert_int_equal(pl_cyb_query_outcome(&res, "D1", "token", NULL), PL_CYB_NOT_THERE);
+    assert_int_equal(pl_cyb_query_outcome(&res, "D1", "capture", NULL), PL_CYB_NOT_THERE);
+    /* Decision Manager accepting does not explain a missing service; nor does an authorization
+     * that did not succeed. */
+    parse_text(ONE("D2", REPLY("ics_auth", "1", "SOK") REPLY("ics_decision", "1", "SOK")), &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "D2", "token_auth", NULL), PL_CYB_FOUND_ERROR);
+    parse_text(ONE("D3", REPLY("ics_auth", "-1", "ESYSTEM") REPLY("ics_decision", "0", "DREJECT")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "D3", "token_auth", NULL), PL_CYB_FOUND_ERROR);
+
     parse_text(ONE("C1", REPLY("ics_credit", "-1", "ESYSTEM")), &res);
     assert_int_equal(pl_cyb_query_outcome(&res, "C1", "credit", NULL), PL_CYB_FOUND_ERROR);
     parse_text(ONE("C2", REPLY("ics_credit", "1", "SOK")), &res);

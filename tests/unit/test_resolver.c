@@ -496,6 +496,18 @@ static void test_auth_rejected(void **state)
     d = decide("auth", &res);
     assert_applied(&d, PL_ST_REJECTED, "REJECT", "481");
     assert_no_amount(&d);
+
+    /* A token_auth or auth_capture Decision Manager rejected: the token or the capture was
+     * skipped (not in the report); still the authorization's reject, never an `error` (which
+     * nothing would reverse). */
+    r = one(&res, "ics_auth", 1, "SOK", "100");
+    add_app(r, "ics_decision", 0, "DREJECT", "481");
+    set_payment(r, 12000, "888888", "", "");
+    d = decide("token_auth", &res);
+    assert_applied(&d, PL_ST_REJECTED, "REJECT", "481");
+    assert_string_equal(d.outcome.transaction_id, RID);
+    d = decide("auth_capture", &res);
+    assert_applied(&d, PL_ST_REJECTED, "REJECT", "481");
 }
 
 static void test_auth_declined(void **state)
