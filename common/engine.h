@@ -308,6 +308,12 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type);
 void pl_job_derived_request_id(const char *request_id, const char *suffix, char *out,
                                size_t outsize);
 
+/* The suffixes of the reversals paylink itself requests of an authorization: the reversal of a
+ * Decision Manager reject (481, published with the reject by paylink-auth or the resolver that
+ * found it) and the resolver's timeout reversal of an authorization it cannot confirm. */
+#define PL_DM_REVERSAL_SUFFIX "rev"
+#define PL_TIMEOUT_REVERSAL_SUFFIX "tor"
+
 /*
  * Publishes (with the job's reply, pl_job_publish) a `reversal` request for the job's order
  * (company, order, pay_seq, service) of `amount` (decimal text) in `currency`, referring to the

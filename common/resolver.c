@@ -15,6 +15,7 @@
 #include "log.h"
 #include "money.h"
 #include "services.h"
+#include "stored_value.h"
 
 #define QUERY_TIMEOUT_S 30L
 #define CONNECT_TIMEOUT_S 10L
@@ -616,6 +617,55 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
 
 /* ---- applying an outcome ------------------------------------------------------------------ */
 
+/*
+ * The reversal request rev_rid of authorization auth_rid (its order, service, amount and
+ * currency as recorded), as paylink-reversal reads it: *payload malloc'd. Returns 0, or a
+ * negative pl_err with why.
+ */
+static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid, char **payload,
+                            char *why, size_t whysz)
+{
+    *payload = NULL;
+    const char *p[] = {auth_rid};
+    PGresult *res = exec(c,
+                         "SELECT company, order_number, pay_seq, service_bureau, "
+                         "coalesce(amount::text, ''), coalesce(currency, ''), pay_type "
+                         "FROM cc_auth_trans WHERE request_id = $1",
+                         1, p);
+    if (!ok(res) || PQntuples(res) != 1 || !PQgetvalue(res, 0, 4)[0]) {
+        snprintf(why, whysz, "the authorization cannot be read to reverse it");
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    json_object *m = json_object_new_object(), *ref = json_object_new_object();
+    int rc = PL_ERR_NOMEM;
+    if (m && ref) {
+        json_object_object_add(m, "v", json_object_new_int(1));
+        json_object_object_add(m, "request_id", json_object_new_string(rev_rid));
+        json_object_object_add(m, "type", json_object_new_string("reversal"));
+        json_object_object_add(m, "company", json_object_new_int(atoi(PQgetvalue(res, 0, 0))));
+        json_object_object_add(m, "order", json_object_new_string(PQgetvalue(res, 0, 1)));
+        json_object_object_add(m, "pay_seq", json_object_new_int(atoi(PQgetvalue(res, 0, 2))));
+        json_object_object_add(m, "service", json_object_new_string(PQgetvalue(res, 0, 3)));
+        json_object_object_add(m, "amount", json_object_new_string(PQgetvalue(res, 0, 4)));
+        json_object_object_add(m, "currency", json_object_new_string(PQgetvalue(res, 0, 5)));
+        if (PQgetvalue(res, 0, 6)[0])
+            json_object_object_add(m, "pay_type", json_object_new_string(PQgetvalue(res, 0, 6)));
+        json_object_object_add(ref, "request_id", json_object_new_string(auth_rid));
+        json_object_object_add(m, "auth_ref", ref);
+        ref = NULL;
+        const char *text = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+        if (text && (*payload = strdup(text)) != NULL)
+            rc = 0;
+    }
+    if (rc != 0)
+        snprintf(why, whysz, "out of memory");
+    json_object_put(ref);
+    json_object_put(m);
+    PQclear(res);
+    return rc;
+}
+
 /* Per worker: the transaction row from 'unknown' to the outcome, with its history, exactly as
  * the worker's store (the claims follow from the tables' triggers). Parameters: $1 request_id,
  * $2 status, $3 decision, $4 vendor_response, $5 amount, $6 auth_number, $7 auth_date,
@@ -671,11 +721,14 @@ static const char *const APPLY_REVERSAL =
     "SELECT request_id, $6::text, $7::text, $9::text, $10::text, $11::text, $13::text, "
     "$14::text FROM upd";
 
+/* What the outcome does to the card (an activation, a recharge) as paylink-svc's store does; a
+ * deposit's to its authorization is the svc_trans_settle_deposit trigger's. */
 static const char *const APPLY_SVC =
-    "UPDATE svc_trans SET status = $2, vendor_response = $4, amount_approved = $5::numeric, "
-    "auth_number = $6, svc_transaction_id = $8, hold_reason = $11, error_text = '', "
-    "reply = $12::jsonb, answered_at = now() WHERE request_id = $1 AND status = 'unknown' "
-    "RETURNING request_id, $3::text, $7::text, $9::text, $10::text, $13::text, $14::text";
+    "WITH upd AS (UPDATE svc_trans SET status = $2, vendor_response = $4, "
+    "amount_approved = $5::numeric, auth_number = $6, svc_transaction_id = $8, "
+    "hold_reason = $11, error_text = '', reply = $12::jsonb, answered_at = now() "
+    "WHERE request_id = $1 AND status = 'unknown' RETURNING *), " PL_SVC_CARD_EFFECTS_SQL
+    "SELECT request_id, $3::text, $7::text, $9::text, $10::text, $13::text, $14::text FROM upd";
 
 static const char *apply_sql(const char *worker)
 {
@@ -795,6 +848,45 @@ static int apply_failed(pl_resolver *r, PGconn *c, const row *w, bool queried,
     return rc < 0 ? rc : PL_ERR_DB;
 }
 
+/*
+ * What the worker publishes with such an answer, stored with it (the row's followups, which a
+ * redelivery and publish_one publish with the reply): as paylink-auth's followups, a Decision
+ * Manager reject (481) of an authorization the issuer approved is reversed when the service
+ * sends reversals, so the hold on the cardholder's funds is released. Returns 0 or a negative
+ * pl_err (last_error says why).
+ */
+static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
+{
+    if (strcmp(w->worker, "auth") != 0 || o->status != PL_ST_REJECTED ||
+        strcmp(o->vendor_response, "481") != 0 || !w->send_reversal || !o->transaction_id[0])
+        return 0;
+    char rev[51], why[200] = "";
+    pl_job_derived_request_id(w->rid, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    char *payload = NULL;
+    int rc = reversal_message(c, w->rid, rev, &payload, why, sizeof why);
+    if (rc != 0) {
+        snprintf(r->last_error, sizeof r->last_error, "the reversal of the reject: %s", why);
+        return rc;
+    }
+    char topic[200];
+    snprintf(topic, sizeof topic, "%s.reversal.request", r->prefix);
+    const char *p[] = {w->rid, topic, w->key, payload};
+    PGresult *res =
+        exec(c,
+             "UPDATE cc_auth_trans SET followups = jsonb_build_array(jsonb_build_object("
+             "'topic', $2::text, 'key', $3::text, 'payload', $4::text)) "
+             "WHERE request_id = $1",
+             4, p);
+    rc = ok(res) && PQcmdTuples(res)[0] == '1' ? 0 : PL_ERR_DB;
+    if (rc != 0)
+        apply_error(r, w, "storing the reversal of the reject", c);
+    else
+        PL_INFO(w->rid, "Decision Manager reject: reversal %s published with the final reply", rev);
+    PQclear(res);
+    free(payload);
+    return rc;
+}
+
 /* As apply, with required_response.resolution given (a timeout reversal: cancelled). */
 static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o, const char *how,
                     const char *resolution, const char *by, const char *note, const char *message)
@@ -889,6 +981,8 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         }
         PQclear(res);
     }
+    if (mine && !failed && store_followups(r, c, w, o) != 0)
+        failed = true;
     if (mine && !failed) {
         /* A COMMIT that fails (or whose answer is lost with the connection) is a failure, not
          * "another actor got there first": the row may still be unsettled, and the caller
@@ -911,12 +1005,42 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
 /* ---- publishing --------------------------------------------------------------------------- */
 
 /* Publishes the final reply of resolved row id (its reply_pending), then clears it. */
+/*
+ * Publishes the follow-up messages stored with an outcome (a JSON array of {topic, key,
+ * payload}, as the engine stores them; NULL or "" when none). Returns 0, or -1 with err filled
+ * when one was refused (all are published again with the reply: their consumers de-duplicate by
+ * request_id).
+ */
+static int publish_followups(pl_resolver *r, const char *followups, char *err, size_t errsz)
+{
+    if (!followups || !*followups)
+        return 0;
+    json_object *arr = json_tokener_parse(followups);
+    int rc = 0;
+    size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_object *m = json_object_array_get_idx(arr, i), *t, *k, *v;
+        if (!json_object_object_get_ex(m, "topic", &t) ||
+            !json_object_object_get_ex(m, "key", &k) ||
+            !json_object_object_get_ex(m, "payload", &v))
+            continue;
+        if (r->publish(r->publish_arg, json_object_get_string(t), json_object_get_string(k),
+                       json_object_get_string(v), err, errsz) != 0)
+            rc = -1;
+    }
+    json_object_put(arr);
+    return rc;
+}
+
 static int publish_one(pl_resolver *r, PGconn *c, const char *id, const char *worker,
-                       const char *rid, const char *key, const char *reply)
+                       const char *rid, const char *key, const char *reply, const char *followups)
 {
     char topic[200], err[256] = "";
     snprintf(topic, sizeof topic, "%s.%s.reply", r->prefix, worker);
-    if (r->publish(r->publish_arg, topic, key, reply, err, sizeof err) != 0) {
+    /* What was decided with the outcome goes first: a reply published is never taken up
+     * again, a follow-up refused is (reply_pending stays). */
+    if (publish_followups(r, followups, err, sizeof err) != 0 ||
+        r->publish(r->publish_arg, topic, key, reply, err, sizeof err) != 0) {
         PL_WARN(rid, "resolver: publishing the final reply failed (published later): %s", err);
         const char *p[] = {id, r->owner};
         PQclear(exec(c,
@@ -953,7 +1077,8 @@ static int publish_pending(pl_resolver *r, PGconn *c, int max_rows)
              "lease_until = now() + make_interval(secs => $4::int) "
              "FROM due WHERE r.id = due.id RETURNING r.id, r.request_id) "
              "SELECT took.id, took.request_id, " PL_REPLY_KEY_SQL ", "
-             "t.reply::text FROM took JOIN %s t ON t.request_id = took.request_id",
+             "t.reply::text, t.followups::text FROM took "
+             "JOIN %s t ON t.request_id = took.request_id",
              table);
     char lease[16];
     snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
@@ -976,8 +1101,9 @@ static int publish_pending(pl_resolver *r, PGconn *c, int max_rows)
                          2, q));
             continue;
         }
-        failed = publish_one(r, c, PQgetvalue(res, i, 0), r->worker, PQgetvalue(res, i, 1),
-                             PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) != 0;
+        failed =
+            publish_one(r, c, PQgetvalue(res, i, 0), r->worker, PQgetvalue(res, i, 1),
+                        PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4)) != 0;
     }
     PQclear(res);
     return n;
@@ -988,11 +1114,13 @@ static void publish_applied(pl_resolver *r, PGconn *c, const row *w)
 {
     const char *table = table_of(w->worker);
     char sql[300];
-    snprintf(sql, sizeof sql, "SELECT reply::text FROM %s WHERE request_id = $1", table);
+    snprintf(sql, sizeof sql, "SELECT reply::text, followups::text FROM %s WHERE request_id = $1",
+             table);
     const char *p[] = {w->rid};
     PGresult *res = exec(c, sql, 1, p);
     if (ok(res) && PQntuples(res) == 1)
-        publish_one(r, c, w->id, w->worker, w->rid, w->key, PQgetvalue(res, 0, 0));
+        publish_one(r, c, w->id, w->worker, w->rid, w->key, PQgetvalue(res, 0, 0),
+                    PQgetvalue(res, 0, 1));
     PQclear(res);
 }
 
@@ -1068,49 +1196,17 @@ static bool can_reverse(const row *w)
 static int publish_reversal(pl_resolver *r, PGconn *c, const row *w, const char *rev_rid, char *why,
                             size_t whysz)
 {
-    const char *p[] = {w->rid};
-    PGresult *res = exec(c,
-                         "SELECT company, order_number, pay_seq, service_bureau, "
-                         "coalesce(amount::text, ''), coalesce(currency, ''), pay_type "
-                         "FROM cc_auth_trans WHERE request_id = $1",
-                         1, p);
-    if (!ok(res) || PQntuples(res) != 1 || !PQgetvalue(res, 0, 4)[0]) {
-        snprintf(why, whysz, "the authorization cannot be read to reverse it");
-        PQclear(res);
-        return PL_ERR_DB;
+    char *payload = NULL;
+    int rc = reversal_message(c, w->rid, rev_rid, &payload, why, whysz);
+    if (rc != 0)
+        return rc;
+    char topic[200], err[200] = "";
+    snprintf(topic, sizeof topic, "%s.reversal.request", r->prefix);
+    if (r->publish(r->publish_arg, topic, w->key, payload, err, sizeof err) != 0) {
+        snprintf(why, whysz, "publishing the timeout reversal %s failed: %s", rev_rid, err);
+        rc = PL_ERR_KAFKA;
     }
-    json_object *m = json_object_new_object(), *ref = json_object_new_object();
-    int rc = PL_ERR_NOMEM;
-    if (m && ref) {
-        json_object_object_add(m, "v", json_object_new_int(1));
-        json_object_object_add(m, "request_id", json_object_new_string(rev_rid));
-        json_object_object_add(m, "type", json_object_new_string("reversal"));
-        json_object_object_add(m, "company", json_object_new_int(atoi(PQgetvalue(res, 0, 0))));
-        json_object_object_add(m, "order", json_object_new_string(PQgetvalue(res, 0, 1)));
-        json_object_object_add(m, "pay_seq", json_object_new_int(atoi(PQgetvalue(res, 0, 2))));
-        json_object_object_add(m, "service", json_object_new_string(PQgetvalue(res, 0, 3)));
-        json_object_object_add(m, "amount", json_object_new_string(PQgetvalue(res, 0, 4)));
-        json_object_object_add(m, "currency", json_object_new_string(PQgetvalue(res, 0, 5)));
-        if (PQgetvalue(res, 0, 6)[0])
-            json_object_object_add(m, "pay_type", json_object_new_string(PQgetvalue(res, 0, 6)));
-        json_object_object_add(ref, "request_id", json_object_new_string(w->rid));
-        json_object_object_add(m, "auth_ref", ref);
-        ref = NULL;
-        char topic[200], err[200] = "";
-        snprintf(topic, sizeof topic, "%s.reversal.request", r->prefix);
-        const char *payload = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
-        if (!payload) {
-            snprintf(why, whysz, "out of memory");
-        } else if (r->publish(r->publish_arg, topic, w->key, payload, err, sizeof err) != 0) {
-            snprintf(why, whysz, "publishing the timeout reversal %s failed: %s", rev_rid, err);
-            rc = PL_ERR_KAFKA;
-        } else {
-            rc = 0;
-        }
-    }
-    json_object_put(ref);
-    json_object_put(m);
-    PQclear(res);
+    free(payload);
     return rc;
 }
 
@@ -1125,7 +1221,7 @@ static int safe_reverse(pl_resolver *r, PGconn *c, const row *w, bool queried, c
         return reschedule(c, w, r->owner, queried, wait, note);
     }
     char rev[51], err[200] = "";
-    pl_job_derived_request_id(w->rid, "tor", rev, sizeof rev);
+    pl_job_derived_request_id(w->rid, PL_TIMEOUT_REVERSAL_SUFFIX, rev, sizeof rev);
     if (publish_reversal(r, c, w, rev, err, sizeof err) != 0) {
         /* Not rescheduled: the next step would query, decide the same and fail the same way,
          * for ever and unseen (a topic missing or refused, an authorization that cannot be

@@ -50,6 +50,38 @@
 #define PL_STORED_VALUE_CODE_MAX 10
 
 /*
+ * What an outcome stored in svc_trans does to the Stored Value Card table, as two CTEs over
+ * `upd` (the svc_trans row just answered, RETURNING *) for a WITH list: an approved activation
+ * makes its card active (recorded when it was not), and a declined activation or a recharge
+ * records its answer on the card (an approved recharge activates it). Used by paylink-svc's
+ * store and by the resolver's, so a stored value request an operator settles does the same.
+ */
+#define PL_SVC_CARD_EFFECTS_SQL                                                                    \
+    "act AS (INSERT INTO stored_value_card (service_bureau, company, order_number, "               \
+    "order_line, card_masked, card_hash, virtual, issue_amount, currency, status, "                \
+    "response_code, activation_date, activated_by) "                                               \
+    "SELECT service_bureau, company, order_number, order_line, card_masked, card_hash, "           \
+    "is_virtual, coalesce(issue_amount, amount), currency, 'active', vendor_response, "            \
+    "coalesce(paylink_parse_time(auth_date), now()), request_id FROM upd "                         \
+    "WHERE request_type = 'activate' AND status = 'approved' "                                     \
+    "ON CONFLICT (service_bureau, card_hash) DO UPDATE SET status = 'active', "                    \
+    "response_code = excluded.response_code, activation_date = excluded.activation_date, "         \
+    "activated_by = excluded.activated_by, "                                                       \
+    "issue_amount = coalesce(stored_value_card.issue_amount, excluded.issue_amount), "             \
+    "currency = coalesce(stored_value_card.currency, excluded.currency) "                          \
+    "WHERE stored_value_card.status <> 'active'), "                                                \
+    "rch AS (UPDATE stored_value_card c SET response_code = upd.vendor_response, "                 \
+    "status = CASE WHEN upd.status = 'approved' THEN 'active' ELSE c.status END, "                 \
+    "activation_date = CASE WHEN upd.status = 'approved' "                                         \
+    "THEN coalesce(paylink_parse_time(upd.auth_date), now()) ELSE c.activation_date END, "         \
+    "activated_by = CASE WHEN upd.status = 'approved' THEN upd.request_id "                        \
+    "ELSE c.activated_by END "                                                                     \
+    "FROM upd WHERE c.service_bureau = upd.service_bureau AND c.card_hash = upd.card_hash "        \
+    "AND c.status <> 'active' AND upd.status IN ('approved', 'declined') "                         \
+    "AND (upd.request_type = 'recharge' "                                                          \
+    "OR (upd.request_type = 'activate' AND upd.status = 'declined'))) "
+
+/*
  * Maps a parsed answer onto rep (which the caller zeroed): the rules above. op is the operation
  * sent; amount_sent the amount it carried (minor units; ignored for generate and inquiry); vr
  * the vendor_response row the answer maps to, or NULL when none does.

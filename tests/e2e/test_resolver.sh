@@ -7,6 +7,8 @@
 #   - an auth the bureau never got (901) is resolved `error` once the bureau's "no record" is
 #     believed: nothing was charged;
 #   - a reversal whose answer came too late is resolved approved and releases its authorization;
+#   - an authorization Decision Manager rejected (481) whose answer came too late is resolved
+#     rejected and reversed through paylink-reversal, as paylink-auth does in time;
 #   - a deposit that cannot be confirmed (the query keeps failing) is escalated after the
 #     policy's last query, never captured twice;
 #   - an authorization that cannot be confirmed is reversed (CyberSource's timeout authorization
@@ -74,17 +76,23 @@ vreq=$(jq -nc --arg id "$v3" --arg order "$(jq -r .order <<<"$a3req")" --arg a "
     request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "CYB",
     amount: "60.00", currency: "USD", auth_ref: {request_id: $a}}')
 dreq=$(pl_debit "$d4" 70.00 "$(jq -r .order <<<"$a4req")" "$a4")
+# j5, an authorization Decision Manager rejects (481) after the issuer approved it, answered too
+# late the same way.
+j5="rsj-$run"
 pl_sim_latency 8000
 pl_send reversal "$vreq"
 pl_send deposit "$dreq"
+pl_send auth "$(pl_request auth "$j5" 481.00)"
 r=$(pl_wait_reply reversal "$v3" 60) || fail "no reply for $v3"
 assert_json .status timeout "$r"
 r=$(pl_wait_reply deposit "$d4" 60) || fail "no reply for $d4"
 assert_json .status timeout "$r"
+r=$(pl_wait_reply auth "$j5" 60) || fail "no reply for $j5"
+assert_json .status timeout "$r"
 pl_sim_latency 0
 
 # ---- asked about: a1 approved, a2 not there, v3 approved; s5 and e6 cannot be asked ------------
-for id in "$a1" "$a2" "$v3" "$s5" "$e6"; do due "$id"; done
+for id in "$a1" "$a2" "$v3" "$j5" "$s5" "$e6"; do due "$id"; done
 pl_eventually 90 is_status resolved "$a1" || fail "$a1 not resolved: $(rr "status || ' ' || last_query_result" "$a1")"
 assert_eq "$(rr "resolution || '|' || resolved_how || '|' || resolved_by || '|' || queries" "$a1")" \
     "approved|query|paylink-auth resolver|1" "resolved by the query"
@@ -130,6 +138,27 @@ r=$(pl_wait_reply_nth reversal "$v3" 2 60) || fail "no final reply for $v3"
 assert_json .status approved "$r"
 assert_json .resolution query "$r"
 assert_eq "$(pl_ledger_count "$v3" reversal)" 1 "reversed once"
+
+# j5: found rejected by Decision Manager, settled as paylink-auth settles a 481 in time — the
+# payment deactivated and, Send reversal being on for CYB, the authorization reversed through
+# paylink-reversal (the same request id paylink-auth would have used), so the cardholder's
+# funds are not held.
+pl_eventually 90 is_status resolved "$j5" || fail "$j5 not resolved: $(rr "status || ' ' || last_query_result" "$j5")"
+assert_eq "$(rr "resolution || '|' || resolved_how" "$j5")" "declined|query" "j5 resolved by the query"
+assert_eq "$(pl_sql "SELECT status || '|' || vendor_response || '|' || payment_deactivated || '|' || hold_reason FROM cc_auth_trans WHERE request_id = :'id'" id="$j5")" \
+    "rejected|481|true|FS" "j5 as if the reject had come in time"
+r=$(pl_wait_reply_nth auth "$j5" 2 60) || fail "no final reply for $j5"
+assert_json .status rejected "$r"
+assert_json .vendor_response 481 "$r"
+assert_json .resolution query "$r"
+rev=$(pl_wait_topic "$PAYLINK_TOPIC_PREFIX.reversal.request" "$j5.rev" 30) || fail "no reversal requested for $j5"
+assert_json .auth_ref.request_id "$j5" "$rev"
+assert_json .amount 481.00 "$rev"
+r=$(pl_wait_reply reversal "$j5.rev" 60) || fail "no reversal reply for $j5.rev"
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT status FROM auth_history WHERE request_id = :'id' ORDER BY id DESC LIMIT 1" id="$j5")" \
+    reversed "j5's authorization released"
+assert_eq "$(pl_ledger_count "$j5.rev" reversal)" 1 "reversed once"
 
 pl_eventually 60 is_status escalated "$s5" || fail "$s5 not escalated: $(rr "status || ' ' || last_query_result" "$s5")"
 assert_contains "$(rr last_query_result "$s5")" "cannot be asked" "why"

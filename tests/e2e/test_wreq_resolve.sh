@@ -215,6 +215,23 @@ assert_eq "$(pl_sql "SELECT status || '|' || amount_approved || '|' || auth_numb
     "approved|450.00|A1B2|SV-$run" "svc_trans"
 assert_eq "$(rr "resolution || '|' || resolved_how || '|' || resolved_by" "$s1")" "approved|operator|carol" "required response"
 
+# ---- a stored value activation settled by an operator activates its card ----------------------------
+# As paylink-svc's own store would have: the Stored Value Card row says the card is active, and
+# who activated it.
+a1="wra-$run"
+a1_card="8574907$(date +%N | cut -c1-9)"
+pl_send svc "$(pl_svc_request "$a1" activate "WA$run" 901.05 ".svc = {card_number: \"$a1_card\", order_line: 1}")"
+r=$(pl_wait_reply svc "$a1" 60) || fail "no reply for $a1"
+assert_json .status timeout "$r"
+assert_eq "$(pl_sql "SELECT count(*) FROM stored_value_card WHERE card_hash = (SELECT card_hash FROM svc_trans WHERE request_id = :'id')" id="$a1")" \
+    0 "no card row before the outcome is known"
+assert_eq "$(run_ctl "$out" "$err" wreq resolve "$(rr id "$a1")" --outcome approved --by carol)" 0 "the activation approved"
+assert_eq "$(pl_sql "SELECT c.status || '|' || c.activated_by || '|' || (c.activation_date IS NOT NULL) || '|' || c.issue_amount || '|' || right(c.card_masked, 4) FROM stored_value_card c JOIN svc_trans t ON t.card_hash = c.card_hash AND t.service_bureau = c.service_bureau WHERE t.request_id = :'id'" id="$a1")" \
+    "active|$a1|true|901.05|${a1_card: -4}" "the card activated by the operator's outcome"
+r=$(pl_wait_reply_nth svc "$a1" 2 60) || fail "no final reply for $a1"
+assert_json .status approved "$r"
+assert_json .resolution operator "$r"
+
 # Settled: the default list no longer shows them; --status resolved does, with how.
 for id in "$e1" "$c1" "$s1"; do
     assert_eq "$(wreq_line "$id")" "" "$id is settled"

@@ -291,7 +291,7 @@ bool pl_reversal_timeout_settled(const char *request_id, const char *auth_reques
     if (auth_unknown || !auth_request_id || !*auth_request_id)
         return false;
     char tor[64];
-    pl_job_derived_request_id(auth_request_id, "tor", tor, sizeof tor);
+    pl_job_derived_request_id(auth_request_id, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
     if (strcmp(request_id, tor) != 0)
         return false;
     refuse(rep, "",

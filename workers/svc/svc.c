@@ -122,31 +122,7 @@ static const pl_db_stmt stmts[] = {
      "virtual = true, card_prefix = excluded.card_prefix, card_series = excluded.card_series, "
      "issue_amount = excluded.issue_amount, currency = excluded.currency, "
      "status = 'generated', response_code = '', activation_date = NULL, activated_by = NULL, "
-     "generated_by = excluded.generated_by), "
-     "act AS (INSERT INTO stored_value_card (service_bureau, company, order_number, "
-     "order_line, card_masked, card_hash, virtual, issue_amount, currency, status, "
-     "response_code, activation_date, activated_by) "
-     "SELECT service_bureau, company, order_number, order_line, card_masked, card_hash, "
-     "is_virtual, coalesce(issue_amount, amount), currency, 'active', vendor_response, "
-     "coalesce(paylink_parse_time(auth_date), now()), request_id FROM upd "
-     "WHERE request_type = 'activate' AND status = 'approved' "
-     "ON CONFLICT (service_bureau, card_hash) DO UPDATE SET status = 'active', "
-     "response_code = excluded.response_code, activation_date = excluded.activation_date, "
-     "activated_by = excluded.activated_by, "
-     "issue_amount = coalesce(stored_value_card.issue_amount, excluded.issue_amount), "
-     "currency = coalesce(stored_value_card.currency, excluded.currency) "
-     "WHERE stored_value_card.status <> 'active'), "
-     "rch AS (UPDATE stored_value_card c SET response_code = upd.vendor_response, "
-     "status = CASE WHEN upd.status = 'approved' THEN 'active' ELSE c.status END, "
-     "activation_date = CASE WHEN upd.status = 'approved' "
-     "THEN coalesce(paylink_parse_time(upd.auth_date), now()) ELSE c.activation_date END, "
-     "activated_by = CASE WHEN upd.status = 'approved' THEN upd.request_id "
-     "ELSE c.activated_by END "
-     "FROM upd WHERE c.service_bureau = upd.service_bureau AND c.card_hash = upd.card_hash "
-     "AND c.status <> 'active' AND upd.status IN ('approved', 'declined') "
-     "AND (upd.request_type = 'recharge' "
-     "OR (upd.request_type = 'activate' AND upd.status = 'declined'))) "
-     "SELECT request_id FROM upd",
+     "generated_by = excluded.generated_by), " PL_SVC_CARD_EFFECTS_SQL "SELECT request_id FROM upd",
      18},
 };
 
