@@ -901,8 +901,9 @@ static void read_field_text(reader *r, const char *text)
         break;
     case FIELD_AMOUNT: {
         char amount[32];
+        /* A negative amount authorized, captured or reversed means nothing: unreadable. */
         if (pl_xml_copy_exact(text, amount, sizeof amount) != 0 ||
-            pl_money_parse_decimal(amount, &s->amount) != 0)
+            pl_money_parse_decimal(amount, &s->amount) != 0 || s->amount < 0)
             r->item_failed[FAIL_AMOUNT] = true;
         else
             s->has_amount = true;

@@ -530,7 +530,9 @@ static int read_amount(xmlNodePtr n, bool *has_amount, int64_t *amount, const ch
     if (!n)
         return 0;
     char text[32];
-    if (pl_xml_text_exact(n, text, sizeof text) != 0 || pl_money_parse_decimal(text, amount) != 0)
+    /* A negative amount moved or left on a card means nothing: the answer is unreadable. */
+    if (pl_xml_text_exact(n, text, sizeof text) != 0 || pl_money_parse_decimal(text, amount) != 0 ||
+        *amount < 0)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s is not an amount", name);
     *has_amount = true;
     return 0;

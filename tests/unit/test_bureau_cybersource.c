@@ -1549,6 +1549,13 @@ static void test_parse_reads_as_tree_walk(void **state)
     assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
                      PL_ERR_PARSE);
     assert_non_null(strstr(err, "ccAuthReply/amount is not an amount"));
+    /* A negative amount authorized (or captured, reversed) means nothing. */
+    body = ENV_OPEN "<c:decision>ACCEPT</c:decision><c:reasonCode>100</c:reasonCode>"
+                    "<c:ccAuthReply><c:reasonCode>100</c:reasonCode><c:amount>-12.00</c:amount>"
+                    "</c:ccAuthReply>" ENV_CLOSE;
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "ccAuthReply/amount is not an amount"));
     /* Across the children of replyMessage, the first in the document. */
     body = ENV_OPEN "<c:requestID>" LONG40 LONG40 "</c:requestID><c:ccAuthReply><c:amount>x"
                     "</c:amount></c:ccAuthReply>" ENV_CLOSE;

@@ -1052,6 +1052,17 @@ static void test_parse_refusals(void **state)
          "<Reason><Code>24</Code></Reason><SVAAmount><Amount>11.0x</Amount></SVAAmount>"
          "</SVATransaction></PreauthorizationResponse>",
          "amount"},
+        /* A negative amount approved, or left on the card, means nothing. */
+        {PL_OP_SVC_PREAUTH,
+         "<PreauthorizationResponse><SVATransaction><SVATransactionID>1</SVATransactionID>"
+         "<Reason><Code>24</Code></Reason><SVAAmount><Amount>-11.00</Amount></SVAAmount>"
+         "</SVATransaction></PreauthorizationResponse>",
+         "SVAAmount/Amount is not an amount"},
+        {PL_OP_SVC_INQUIRY,
+         "<InquiryResponse><AccountState><Balance><Amount>-0.01</Amount></Balance>"
+         "</AccountState><SVATransaction><Reason><Code>24</Code></Reason></SVATransaction>"
+         "</InquiryResponse>",
+         "Balance/Amount is not an amount"},
         {PL_OP_SVC_PREAUTH,
          "<PreauthorizationResponse><AccountState><Balance><Amount>1.234</Amount></Balance>"
          "</AccountState><SVATransaction><Reason><Code>24</Code></Reason></SVATransaction>"
