@@ -155,6 +155,10 @@ struct pl_job {
     char reply_card_number_once[21];
 };
 
+/* A judge's words for a follow-on (deposit, reversal, void) whose authorization belongs to
+ * another company or order, or is in another currency than the request's. */
+#define PL_FOREIGN_AUTH "names an authorization of another company or order, or in another currency"
+
 typedef struct pl_spec {
     const char *worker; /* "auth": topics <prefix>.auth.request/.reply, group paylink-auth */
     const char *table;  /* transaction table with the standard columns request_id, fingerprint,

@@ -56,6 +56,12 @@ assert_json '.errors[0].field' auth_ref.request_id "$r"
 pl_dlq deposit "xd-$run" >/dev/null || fail "no dead letter for the foreign debit"
 assert_eq "$(pl_sql "SELECT count(*) FROM cc_deposit_trans WHERE request_id = :'id'" id="xd-$run")" 0 "nothing recorded"
 assert_eq "$(pl_ledger_count "xd-$run")" 0 "nothing sent"
+# Its own order's authorization, in another currency: invalid, nothing sent.
+pl_send deposit "$(debit "xe-$run" 50.00 "$own" "owa-$run" | jq -c '.currency = "EUR"')"
+r=$(pl_wait_reply deposit "xe-$run" 60)
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' auth_ref.request_id "$r"
+assert_eq "$(pl_ledger_count "xe-$run")" 0 "nothing sent"
 # The same authorization by its transaction id, inline, from another order.
 tid=$(pl_sql "SELECT transaction_id FROM cc_auth_trans WHERE request_id = :'id'" id="owa-$run")
 pl_send deposit "$(pl_request debit "xt-$run" 50.00 "del(.mode) | .order = \"$other\" | .auth_ref = {transaction_id: \"$tid\", number: \"A1\", amount: \"50.00\", date: \"$(date -u +%F)\"}")"

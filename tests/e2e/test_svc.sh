@@ -186,6 +186,14 @@ assert_json '.errors[0].field' auth_ref.request_id "$r"
 pl_dlq svc "$bad" 30 >/dev/null || fail "no dead letter for $bad"
 pass "dead letter for $bad"
 assert_eq "$(col "count(*)" "$bad")" 0 "nothing recorded for $bad"
+# Its own order's authorization, in another currency: invalid too.
+cur="svy-$run"
+pl_send svc "$(svc_request "$cur" deposit 5.00 "$(with_card ".auth_ref = {request_id: \"$a1\"} | .currency = \"EUR\"")")"
+r=$(pl_wait_reply svc "$cur" 60) || fail "no reply for $cur"
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' auth_ref.request_id "$r"
+assert_contains "$(jq -r '.errors[0].error' <<<"$r")" "currency" "why"
+assert_eq "$(col "count(*)" "$cur")" 0 "nothing recorded for $cur"
 
 # ---- DBA views, and the card number nowhere paylink writes but the one reply -------------------------
 assert_eq "$(pl_sql "SELECT count(*) FROM svc_card_activity WHERE order_number = :'o' AND card_masked = :'m' AND card_status = 'active'" o="$order" m="$mask")" \

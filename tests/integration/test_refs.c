@@ -315,7 +315,8 @@ static void assert_generic(pl_db *db, const char *names, const char *const *list
     }
 }
 
-/* j names another order's transaction: nothing is recorded, and judge says which reference. */
+/* j names another order's transaction (or one in another currency): nothing is recorded, and
+ * judge says which reference. */
 static void assert_judged(pl_db *db, const pl_spec *spec, pl_job *j, const char *field)
 {
     rec r;
@@ -323,6 +324,12 @@ static void assert_judged(pl_db *db, const pl_spec *spec, pl_job *j, const char 
     assert_int_equal(r.inserted, 0);
     assert_int_equal(r.errs.n, 1);
     assert_string_equal(r.errs.e[0].field, field);
+}
+
+/* j in currency cur (every row this test seeds is in USD). */
+static void in_currency(pl_job *j, const char *cur)
+{
+    snprintf(j->req.currency, sizeof j->req.currency, "%s", cur);
 }
 
 /* The record unit recorded j and prepare sends it as op referring to the bureau transaction
@@ -570,6 +577,28 @@ static void test_deposit_refs(void **state)
     refer(&j, NULL, NULL, "e1");
     assert_judged(db, &pl_deposit_spec, &j, "capture_ref.request_id");
 
+    /* Its own order's references in another currency: refused the same way (a capture of
+     * 10.00 EUR against a USD authorization would charge what nobody authorized). */
+    job_init(&j, PL_REQ_DEBIT, "dep11", "A", "10.00", 1000);
+    in_currency(&j, "EUR");
+    refer(&j, "a1", NULL, NULL);
+    assert_judged(db, &pl_deposit_spec, &j, "auth_ref.request_id");
+    job_init(&j, PL_REQ_DEBIT, "dep12", "A", "10.00", 1000);
+    in_currency(&j, "EUR");
+    refer(&j, NULL, "tx-a1", NULL);
+    assert_judged(db, &pl_deposit_spec, &j, "auth_ref.transaction_id");
+    job_init(&j, PL_REQ_CREDIT, "dep13", "A", "10.00", 1000);
+    in_currency(&j, "EUR");
+    refer(&j, NULL, NULL, "d1");
+    {
+        rec cr;
+        record(db, &pl_deposit_spec, &j, false, &cr);
+        assert_int_equal(cr.inserted, 0);
+        assert_int_equal(cr.errs.n, 1);
+        assert_string_equal(cr.errs.e[0].field, "capture_ref.request_id");
+        assert_string_equal(cr.errs.e[0].error, "names a debit in another currency");
+    }
+
     /* An inline manual authorization of its own order: recorded, captured by its id. */
     job_init(&j, PL_REQ_DEBIT, "dep10", "A", "10.00", 1000);
     refer(&j, NULL, "tx-a1", NULL);
@@ -643,6 +672,15 @@ static void test_reversal_refs(void **state)
     assert_judged(db, &pl_reversal_spec, &j, "auth_ref.request_id");
     job_init(&j, PL_REQ_REVERSAL, "rev7", "A", "10.00", 1000);
     refer(&j, NULL, "tx-b1", NULL);
+    assert_judged(db, &pl_reversal_spec, &j, "auth_ref.transaction_id");
+    /* Its own order's authorization in another currency: refused too. */
+    job_init(&j, PL_REQ_REVERSAL, "rev8", "A", "10.00", 1000);
+    in_currency(&j, "EUR");
+    refer(&j, "a1", NULL, NULL);
+    assert_judged(db, &pl_reversal_spec, &j, "auth_ref.request_id");
+    job_init(&j, PL_REQ_REVERSAL, "rev9", "A", "10.00", 1000);
+    in_currency(&j, "EUR");
+    refer(&j, NULL, "tx-a1", NULL);
     assert_judged(db, &pl_reversal_spec, &j, "auth_ref.transaction_id");
 
     /* More of both kinds, so that each statement has run more than five times. */

@@ -85,9 +85,11 @@
     "transaction_id, request_token, vendor_response FROM upd WHERE upd.status = 'approved') "
 
 static const pl_db_stmt stmts[] = {
-    /* Recorded only when its references belong to its own company and order (the auth_ref
-     * request id, an inline transaction id paylink knows, the capture_ref debit): a reference
-     * to another order is refused as invalid before anything is written (spec judge).
+    /* Recorded only when its references belong to its own company and order and are in its
+     * currency (the auth_ref request id, an inline transaction id paylink knows, the
+     * capture_ref debit; a request or reference without a currency is not compared): a
+     * reference to another order, or in another currency, is refused as invalid before
+     * anything is written (spec judge).
      *
      * Every look-up here is an index probe whatever the parameters, so PostgreSQL keeps one
      * generic plan for the statement: h.transaction_id <> '' (implied by the line before it)
@@ -104,12 +106,15 @@ static const pl_db_stmt stmts[] = {
      "$8::varchar, $9::numeric, $10::char(3), $11::boolean, $12::varchar, $13::char(64), "
      "$14::varchar, $15::varchar, $16::varchar, $17::varchar, $18::varchar "
      "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = $16::varchar "
-     "AND (a.company <> $4::int OR a.order_number <> $5::varchar)) "
+     "AND (a.company <> $4::int OR a.order_number <> $5::varchar "
+     "OR a.currency <> $10::char(3))) "
      "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE $16::varchar = '' "
      "AND $17::varchar <> '' AND h.transaction_id = $17::varchar AND h.transaction_id <> '' "
-     "AND (h.company <> $4::int OR h.order_number <> $5::varchar)) "
+     "AND (h.company <> $4::int OR h.order_number <> $5::varchar "
+     "OR h.currency <> $10::char(3))) "
      "AND NOT EXISTS (SELECT 1 FROM cc_deposit_trans d WHERE d.request_id = $18::varchar "
-     "AND (d.company <> $4::int OR d.order_number <> $5::varchar)) "
+     "AND (d.company <> $4::int OR d.order_number <> $5::varchar "
+     "OR d.currency <> $10::char(3))) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      18},
     /*
@@ -381,12 +386,12 @@ static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
     const PGresult *k = found_ref(recorded, REF_CAPTURE);
     if (r->capture_ref.request_id[0] && k && other_order(r, k, REF_CAPTURE + 3, REF_CAPTURE + 4))
         pl_errors_add(errs, "capture_ref.request_id", "names a debit of another company or order");
+    else if (r->capture_ref.request_id[0] && k)
+        pl_errors_add(errs, "capture_ref.request_id", "names a debit in another currency");
     else if (r->auth_ref.request_id[0])
-        pl_errors_add(errs, "auth_ref.request_id",
-                      "names an authorization of another company or order");
+        pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
     else if (r->auth_ref.transaction_id[0])
-        pl_errors_add(errs, "auth_ref.transaction_id",
-                      "names an authorization of another company or order");
+        pl_errors_add(errs, "auth_ref.transaction_id", PL_FOREIGN_AUTH);
 }
 
 static int dep_prepare(pl_job *job, const pl_db_unit *recorded)

@@ -28,8 +28,9 @@
     "SELECT request_id FROM upd"
 
 static const pl_db_stmt stmts[] = {
-    /* Recorded only when the authorization it names belongs to its own company and order (by
-     * request id, or by an inline transaction id paylink knows); otherwise invalid (judge).
+    /* Recorded only when the authorization it names belongs to its own company and order and
+     * is in its currency, when both have one (by request id, or by an inline transaction id
+     * paylink knows); otherwise invalid (judge).
      * h.transaction_id <> '' (implied by the line before it) lets PostgreSQL's generic plan of
      * the statement probe the partial index auth_history_transaction: without it that plan
      * read auth_history in full, so PostgreSQL planned the statement anew for every reversal
@@ -42,10 +43,12 @@ static const pl_db_stmt stmts[] = {
      "$7::varchar, $8::numeric, $9::char(3), $10::varchar, $11::varchar, $12::varchar, "
      "$13::varchar, $14::varchar "
      "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = $10::varchar "
-     "AND (a.company <> $3::int OR a.order_number <> $4::varchar)) "
+     "AND (a.company <> $3::int OR a.order_number <> $4::varchar "
+     "OR a.currency <> $9::char(3))) "
      "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE $10::varchar IS NULL "
      "AND $11::varchar <> '' AND h.transaction_id = $11::varchar AND h.transaction_id <> '' "
-     "AND (h.company <> $3::int OR h.order_number <> $4::varchar)) "
+     "AND (h.company <> $3::int OR h.order_number <> $4::varchar "
+     "OR h.currency <> $9::char(3))) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      14},
     /*
@@ -137,7 +140,7 @@ static const pl_db_stmt stmts[] = {
     /* ---- stored value voids (service bureaus of protocol RLT) ---- */
 
     /* As rev_insert, the authorization a stored value authorization (svc_trans) of its own
-     * company and order; otherwise invalid (judge). */
+     * company and order, in its currency; otherwise invalid (judge). */
     {"rev_svc_insert",
      "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
      "service_bureau, pay_type, amount, currency, auth_request_id, auth_transaction_id, "
@@ -146,7 +149,8 @@ static const pl_db_stmt stmts[] = {
      "$7::varchar, $8::numeric, $9::char(3), $10::varchar, $11::varchar, $12::varchar, "
      "$13::varchar, $14::varchar "
      "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = $10::varchar "
-     "AND (a.company <> $3::int OR a.order_number <> $4::varchar)) "
+     "AND (a.company <> $3::int OR a.order_number <> $4::varchar "
+     "OR a.currency <> $9::char(3))) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      14},
     /* Result 1 of the record unit: the stored value authorization voided. */
@@ -307,11 +311,9 @@ static void rev_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
     (void)recorded;
     /* (rev_svc_insert refuses only for a paylink stored value authorization, by request id.) */
     if (job->req.auth_ref.request_id[0])
-        pl_errors_add(errs, "auth_ref.request_id",
-                      "names an authorization of another company or order");
+        pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
     else if (job->req.auth_ref.transaction_id[0])
-        pl_errors_add(errs, "auth_ref.transaction_id",
-                      "names an authorization of another company or order");
+        pl_errors_add(errs, "auth_ref.transaction_id", PL_FOREIGN_AUTH);
 }
 
 static int rev_record(pl_job *job, pl_db_unit *u)

@@ -24,7 +24,8 @@
 
 static const pl_db_stmt stmts[] = {
     /* Recorded only when the authorization a deposit names (auth_ref.request_id, $17) belongs
-     * to its own company and order; otherwise nothing is written and it is invalid (judge). */
+     * to its own company and order and is in its currency (when both have one); otherwise
+     * nothing is written and it is invalid (judge). */
     {"svc_insert",
      "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
      "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
@@ -33,7 +34,8 @@ static const pl_db_stmt stmts[] = {
      "$8::varchar, $9::varchar, $10::numeric, $11::char(3), $12::varchar, $13::char(64), "
      "$14::int, $15::numeric, $16::boolean, $17::varchar "
      "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = $17::varchar "
-     "AND (a.company <> $4::int OR a.order_number <> $5::varchar)) "
+     "AND (a.company <> $4::int OR a.order_number <> $5::varchar "
+     "OR a.currency <> $11::char(3))) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      17},
     /* Result 1 of the record unit: the authorization a deposit draws on (none otherwise). */
@@ -273,13 +275,12 @@ static bool svc_prepare_alone(const pl_job *job)
 }
 
 /* The record unit refused the request (svc_insert): the authorization its deposit names
- * belongs to another company or order. */
+ * belongs to another company or order, or is in another currency. */
 static void svc_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     (void)recorded;
     if (job->req.auth_ref.request_id[0])
-        pl_errors_add(errs, "auth_ref.request_id",
-                      "names an authorization of another company or order");
+        pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
 }
 
 /* Decides a deposit's reference: returns 1 when it is refused (reply filled), else 0. */
