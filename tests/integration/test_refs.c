@@ -315,21 +315,29 @@ static void assert_generic(pl_db *db, const char *names, const char *const *list
     }
 }
 
-/* j names another order's transaction (or one in another currency): nothing is recorded, and
- * judge says which reference. */
-static void assert_judged(pl_db *db, const pl_spec *spec, pl_job *j, const char *field)
-{
-    rec r;
-    record(db, spec, j, false, &r);
-    assert_int_equal(r.inserted, 0);
-    assert_int_equal(r.errs.n, 1);
-    assert_string_equal(r.errs.e[0].field, field);
-}
+/* A request of order A that names (auth_rid, auth_tx, capture_rid) of order B, or of its own
+ * order in another currency than its own (cur): refused with the reference (field) and why. */
+typedef struct refusal {
+    pl_req_type type;
+    const char *rid, *cur, *auth_rid, *auth_tx, *capture_rid, *field, *error;
+} refusal;
 
-/* j in currency cur (every row this test seeds is in USD). */
-static void in_currency(pl_job *j, const char *cur)
+/* Each case of cases: nothing is recorded, and judge names the reference and why. */
+static void assert_refused(pl_db *db, const pl_spec *spec, const refusal *cases, size_t n)
 {
-    snprintf(j->req.currency, sizeof j->req.currency, "%s", cur);
+    for (size_t i = 0; i < n; i++) {
+        const refusal *c = &cases[i];
+        pl_job j;
+        job_init(&j, c->type, c->rid, "A", "10.00", 1000);
+        snprintf(j.req.currency, sizeof j.req.currency, "%s", c->cur);
+        refer(&j, c->auth_rid, c->auth_tx, c->capture_rid);
+        rec r;
+        record(db, spec, &j, false, &r);
+        if (r.inserted != 0 || r.errs.n != 1 || strcmp(r.errs.e[0].field, c->field) != 0 ||
+            strcmp(r.errs.e[0].error, c->error) != 0)
+            fail_msg("%s: inserted %d, %zu errors, first %s: %s", c->rid, r.inserted, r.errs.n,
+                     r.errs.n ? r.errs.e[0].field : "-", r.errs.n ? r.errs.e[0].error : "-");
+    }
 }
 
 /* The record unit recorded j and prepare sends it as op referring to the bureau transaction
@@ -566,38 +574,22 @@ static void test_deposit_refs(void **state)
     assert_null(j.call.ref_request_id);
     release(&j);
 
-    /* References to order B from order A: nothing recorded, judged by which reference. */
-    job_init(&j, PL_REQ_DEBIT, "dep7", "A", "10.00", 1000);
-    refer(&j, "b1", NULL, NULL);
-    assert_judged(db, &pl_deposit_spec, &j, "auth_ref.request_id");
-    job_init(&j, PL_REQ_DEBIT, "dep8", "A", "10.00", 1000);
-    refer(&j, NULL, "tx-b1", NULL);
-    assert_judged(db, &pl_deposit_spec, &j, "auth_ref.transaction_id");
-    job_init(&j, PL_REQ_CREDIT, "dep9", "A", "10.00", 1000);
-    refer(&j, NULL, NULL, "e1");
-    assert_judged(db, &pl_deposit_spec, &j, "capture_ref.request_id");
-
-    /* Its own order's references in another currency: refused the same way (a capture of
-     * 10.00 EUR against a USD authorization would charge what nobody authorized). */
-    job_init(&j, PL_REQ_DEBIT, "dep11", "A", "10.00", 1000);
-    in_currency(&j, "EUR");
-    refer(&j, "a1", NULL, NULL);
-    assert_judged(db, &pl_deposit_spec, &j, "auth_ref.request_id");
-    job_init(&j, PL_REQ_DEBIT, "dep12", "A", "10.00", 1000);
-    in_currency(&j, "EUR");
-    refer(&j, NULL, "tx-a1", NULL);
-    assert_judged(db, &pl_deposit_spec, &j, "auth_ref.transaction_id");
-    job_init(&j, PL_REQ_CREDIT, "dep13", "A", "10.00", 1000);
-    in_currency(&j, "EUR");
-    refer(&j, NULL, NULL, "d1");
-    {
-        rec cr;
-        record(db, &pl_deposit_spec, &j, false, &cr);
-        assert_int_equal(cr.inserted, 0);
-        assert_int_equal(cr.errs.n, 1);
-        assert_string_equal(cr.errs.e[0].field, "capture_ref.request_id");
-        assert_string_equal(cr.errs.e[0].error, "names a debit in another currency");
-    }
+    /* References to order B from order A: nothing recorded, judged by which reference. And its
+     * own order's references in another currency: refused the same way (a capture of 10.00
+     * EUR against a USD authorization would charge what nobody authorized). */
+    static const refusal dep_cases[] = {
+        {PL_REQ_DEBIT, "dep7", "USD", "b1", NULL, NULL, "auth_ref.request_id", PL_FOREIGN_AUTH},
+        {PL_REQ_DEBIT, "dep8", "USD", NULL, "tx-b1", NULL, "auth_ref.transaction_id",
+         PL_FOREIGN_AUTH},
+        {PL_REQ_CREDIT, "dep9", "USD", NULL, NULL, "e1", "capture_ref.request_id",
+         "names a debit of another company or order"},
+        {PL_REQ_DEBIT, "dep11", "EUR", "a1", NULL, NULL, "auth_ref.request_id", PL_FOREIGN_AUTH},
+        {PL_REQ_DEBIT, "dep12", "EUR", NULL, "tx-a1", NULL, "auth_ref.transaction_id",
+         PL_FOREIGN_AUTH},
+        {PL_REQ_CREDIT, "dep13", "EUR", NULL, NULL, "d1", "capture_ref.request_id",
+         "names a debit in another currency"},
+    };
+    assert_refused(db, &pl_deposit_spec, dep_cases, sizeof dep_cases / sizeof dep_cases[0]);
 
     /* An inline manual authorization of its own order: recorded, captured by its id. */
     job_init(&j, PL_REQ_DEBIT, "dep10", "A", "10.00", 1000);
@@ -666,22 +658,17 @@ static void test_reversal_refs(void **state)
     assert_string_equal(j.call.ref_request_id, id("tx-manual"));
     release(&j);
 
-    /* Order B's authorization from order A, by request id and by transaction id. */
-    job_init(&j, PL_REQ_REVERSAL, "rev6", "A", "10.00", 1000);
-    refer(&j, "b1", NULL, NULL);
-    assert_judged(db, &pl_reversal_spec, &j, "auth_ref.request_id");
-    job_init(&j, PL_REQ_REVERSAL, "rev7", "A", "10.00", 1000);
-    refer(&j, NULL, "tx-b1", NULL);
-    assert_judged(db, &pl_reversal_spec, &j, "auth_ref.transaction_id");
-    /* Its own order's authorization in another currency: refused too. */
-    job_init(&j, PL_REQ_REVERSAL, "rev8", "A", "10.00", 1000);
-    in_currency(&j, "EUR");
-    refer(&j, "a1", NULL, NULL);
-    assert_judged(db, &pl_reversal_spec, &j, "auth_ref.request_id");
-    job_init(&j, PL_REQ_REVERSAL, "rev9", "A", "10.00", 1000);
-    in_currency(&j, "EUR");
-    refer(&j, NULL, "tx-a1", NULL);
-    assert_judged(db, &pl_reversal_spec, &j, "auth_ref.transaction_id");
+    /* Order B's authorization from order A, by request id and by transaction id; its own
+     * order's in another currency. */
+    static const refusal rev_cases[] = {
+        {PL_REQ_REVERSAL, "rev6", "USD", "b1", NULL, NULL, "auth_ref.request_id", PL_FOREIGN_AUTH},
+        {PL_REQ_REVERSAL, "rev7", "USD", NULL, "tx-b1", NULL, "auth_ref.transaction_id",
+         PL_FOREIGN_AUTH},
+        {PL_REQ_REVERSAL, "rev8", "EUR", "a1", NULL, NULL, "auth_ref.request_id", PL_FOREIGN_AUTH},
+        {PL_REQ_REVERSAL, "rev9", "EUR", NULL, "tx-a1", NULL, "auth_ref.transaction_id",
+         PL_FOREIGN_AUTH},
+    };
+    assert_refused(db, &pl_reversal_spec, rev_cases, sizeof rev_cases / sizeof rev_cases[0]);
 
     /* More of both kinds, so that each statement has run more than five times. */
     for (int i = 0; i < 6; i++) {
