@@ -314,9 +314,12 @@ void pl_job_derived_request_id(const char *request_id, const char *suffix, char 
 
 /* The suffixes of the reversals paylink itself requests of an authorization: the reversal of a
  * Decision Manager reject (481, published with the reject by paylink-auth or the resolver that
- * found it) and the resolver's timeout reversal of an authorization it cannot confirm. */
+ * found it), the resolver's timeout reversal of an authorization it cannot confirm, and the
+ * reversal of one an auth+capture replaced (paylink-deposit, or the resolver). */
 #define PL_DM_REVERSAL_SUFFIX "rev"
 #define PL_TIMEOUT_REVERSAL_SUFFIX "tor"
+/* The reversal of the authorization an approved auth+capture (a deposit) replaced. */
+#define PL_DEPOSIT_REVERSAL_SUFFIX "vdr"
 
 /*
  * Publishes (with the job's reply, pl_job_publish) a `reversal` request for the job's order

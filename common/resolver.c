@@ -619,11 +619,11 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
 
 /*
  * The reversal request rev_rid of authorization auth_rid (its order, service, amount and
- * currency as recorded), as paylink-reversal reads it: *payload malloc'd. Returns 0, or a
- * negative pl_err with why.
+ * currency as recorded; `amount`, decimal text, instead when not NULL), as paylink-reversal
+ * reads it: *payload malloc'd. Returns 0, or a negative pl_err with why.
  */
-static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid, char **payload,
-                            char *why, size_t whysz)
+static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid,
+                            const char *amount, char **payload, char *why, size_t whysz)
 {
     *payload = NULL;
     const char *p[] = {auth_rid};
@@ -647,7 +647,9 @@ static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid
         json_object_object_add(m, "order", json_object_new_string(PQgetvalue(res, 0, 1)));
         json_object_object_add(m, "pay_seq", json_object_new_int(atoi(PQgetvalue(res, 0, 2))));
         json_object_object_add(m, "service", json_object_new_string(PQgetvalue(res, 0, 3)));
-        json_object_object_add(m, "amount", json_object_new_string(PQgetvalue(res, 0, 4)));
+        json_object_object_add(
+            m, "amount",
+            json_object_new_string(amount && *amount ? amount : PQgetvalue(res, 0, 4)));
         json_object_object_add(m, "currency", json_object_new_string(PQgetvalue(res, 0, 5)));
         if (PQgetvalue(res, 0, 6)[0])
             json_object_object_add(m, "pay_type", json_object_new_string(PQgetvalue(res, 0, 6)));
@@ -849,39 +851,79 @@ static int apply_failed(pl_resolver *r, PGconn *c, const row *w, bool queried,
 }
 
 /*
- * What the worker publishes with such an answer, stored with it (the row's followups, which a
- * redelivery and publish_one publish with the reply): as paylink-auth's followups, a Decision
- * Manager reject (481) of an authorization the issuer approved is reversed when the service
- * sends reversals, so the hold on the cardholder's funds is released. Returns 0 or a negative
- * pl_err (last_error says why).
+ * The reversal the worker would have published with this outcome: of an authorization
+ * Decision Manager rejected (481) after the issuer approved it (paylink-auth's followups), or of
+ * the authorization an approved auth+capture replaced while nothing of it was captured
+ * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
+ * what it voided) — both only when the service sends reversals. Fills the authorization, the
+ * reversal's id and its amount ("" = the authorization's); returns false when there is none.
+ */
+static bool followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
+                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
+{
+    amount[0] = '\0';
+    if (!w->send_reversal)
+        return false;
+    if (strcmp(w->worker, "auth") == 0) {
+        if (o->status != PL_ST_REJECTED || strcmp(o->vendor_response, "481") != 0 ||
+            !o->transaction_id[0])
+            return false;
+        copy(auth, authsz, w->rid);
+        pl_job_derived_request_id(w->rid, PL_DM_REVERSAL_SUFFIX, rev, revsz);
+        return true;
+    }
+    if (strcmp(w->worker, "deposit") != 0 || o->status != PL_ST_APPROVED)
+        return false;
+    const char *p[] = {w->rid};
+    PGresult *res = exec(c,
+                         "SELECT h.request_id, h.amount_voided::text FROM cc_deposit_trans d "
+                         "JOIN auth_history h ON h.id = d.auth_history_id "
+                         "WHERE d.request_id = $1 AND d.status = 'approved' "
+                         "AND d.operation = 'auth_capture' AND h.status = 'voided' "
+                         "AND h.void_reason = 'auth_capture' AND h.voided_by = $1 "
+                         "AND h.amount_deposited = 0 AND h.amount_voided > 0 "
+                         "AND coalesce(h.request_id, '') <> ''",
+                         1, p);
+    bool any = ok(res) && PQntuples(res) == 1;
+    if (any) {
+        copy(auth, authsz, PQgetvalue(res, 0, 0));
+        copy(amount, amountsz, PQgetvalue(res, 0, 1));
+        pl_job_derived_request_id(w->rid, PL_DEPOSIT_REVERSAL_SUFFIX, rev, revsz);
+    }
+    PQclear(res);
+    return any;
+}
+
+/*
+ * What the worker publishes with such an answer (followup_reversal), stored with it in the
+ * row's followups, which publish_one publishes with the final reply (and a redelivery replays).
+ * Returns 0 or a negative pl_err (last_error says why).
  */
 static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
 {
-    if (strcmp(w->worker, "auth") != 0 || o->status != PL_ST_REJECTED ||
-        strcmp(o->vendor_response, "481") != 0 || !w->send_reversal || !o->transaction_id[0])
+    char auth[51], rev[51], amount[24], why[200] = "";
+    if (!followup_reversal(c, w, o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount))
         return 0;
-    char rev[51], why[200] = "";
-    pl_job_derived_request_id(w->rid, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
     char *payload = NULL;
-    int rc = reversal_message(c, w->rid, rev, &payload, why, sizeof why);
+    int rc = reversal_message(c, auth, rev, amount, &payload, why, sizeof why);
     if (rc != 0) {
-        snprintf(r->last_error, sizeof r->last_error, "the reversal of the reject: %s", why);
+        snprintf(r->last_error, sizeof r->last_error, "the reversal %s: %s", rev, why);
         return rc;
     }
-    char topic[200];
+    char topic[200], sql[200];
     snprintf(topic, sizeof topic, "%s.reversal.request", r->prefix);
+    snprintf(sql, sizeof sql,
+             "UPDATE %s SET followups = jsonb_build_array(jsonb_build_object('topic', $2::text, "
+             "'key', $3::text, 'payload', $4::text)) WHERE request_id = $1",
+             table_of(w->worker));
     const char *p[] = {w->rid, topic, w->key, payload};
-    PGresult *res =
-        exec(c,
-             "UPDATE cc_auth_trans SET followups = jsonb_build_array(jsonb_build_object("
-             "'topic', $2::text, 'key', $3::text, 'payload', $4::text)) "
-             "WHERE request_id = $1",
-             4, p);
+    PGresult *res = exec(c, sql, 4, p);
     rc = ok(res) && PQcmdTuples(res)[0] == '1' ? 0 : PL_ERR_DB;
     if (rc != 0)
-        apply_error(r, w, "storing the reversal of the reject", c);
+        apply_error(r, w, "storing the reversal to publish", c);
     else
-        PL_INFO(w->rid, "Decision Manager reject: reversal %s published with the final reply", rev);
+        PL_INFO(w->rid, "reversal %s of authorization %s published with the final reply", rev,
+                auth);
     PQclear(res);
     free(payload);
     return rc;
@@ -1197,7 +1239,7 @@ static int publish_reversal(pl_resolver *r, PGconn *c, const row *w, const char 
                             size_t whysz)
 {
     char *payload = NULL;
-    int rc = reversal_message(c, w->rid, rev_rid, &payload, why, whysz);
+    int rc = reversal_message(c, w->rid, rev_rid, NULL, &payload, why, whysz);
     if (rc != 0)
         return rc;
     char topic[200], err[200] = "";

@@ -8,7 +8,9 @@
 #     believed: nothing was charged;
 #   - a reversal whose answer came too late is resolved approved and releases its authorization;
 #   - an authorization Decision Manager rejected (481) whose answer came too late is resolved
-#     rejected and reversed through paylink-reversal, as paylink-auth does in time;
+#     rejected and reversed through paylink-reversal, as paylink-auth does in time; an
+#     auth+capture answered too late is resolved approved and the authorization it replaced is
+#     reversed, as paylink-deposit does in time;
 #   - a deposit that cannot be confirmed (the query keeps failing) is escalated after the
 #     policy's last query, never captured twice;
 #   - an authorization that cannot be confirmed is reversed (CyberSource's timeout authorization
@@ -44,10 +46,11 @@ reply_count() { pl_replies "$1" "$2" | jq -s length; }
 # (stored value on RLT), e6 (the External Payment Service); and the authorizations a3/a4 the
 # reversal and the deposit below refer to.
 a1="rsa-$run" a2="rsn-$run" t8="rst-$run" t9="rsu-$run" s5="rss-$run" e6="rse-$run"
-a3="rsr-$run" a4="rsd-$run"
+a3="rsr-$run" a4="rsd-$run" a7="rsc-$run"
 a1req=$(pl_request auth "$a1" 905.00)
 a3req=$(pl_request auth "$a3" 60.00)
 a4req=$(pl_request auth "$a4" 70.00)
+a7req=$(pl_request auth "$a7" 30.00)
 pl_send auth "$a1req"
 pl_send auth "$(pl_request auth "$a2" 901.00)"
 pl_send auth "$(pl_request auth "$t8" 905.80)"
@@ -56,6 +59,7 @@ pl_send svc "$(pl_svc_request "$s5" auth "S$run" 901.00 '.svc = {card_number: "8
 pl_send auth "$(pl_request auth "$e6" 901.00 '.service = "EXT"')"
 pl_send auth "$a3req"
 pl_send auth "$a4req"
+pl_send auth "$a7req"
 for id in "$a1" "$a2" "$t8" "$t9" "$e6"; do
     r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id"
     assert_json .status timeout "$r"
@@ -63,7 +67,7 @@ for id in "$a1" "$a2" "$t8" "$t9" "$e6"; do
 done
 r=$(pl_wait_reply svc "$s5" 60) || fail "no reply for $s5"
 assert_json .status timeout "$r"
-for id in "$a3" "$a4"; do
+for id in "$a3" "$a4" "$a7"; do
     r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id"
     assert_json .status approved "$r"
 done
@@ -77,22 +81,26 @@ vreq=$(jq -nc --arg id "$v3" --arg order "$(jq -r .order <<<"$a3req")" --arg a "
     amount: "60.00", currency: "USD", auth_ref: {request_id: $a}}')
 dreq=$(pl_debit "$d4" 70.00 "$(jq -r .order <<<"$a4req")" "$a4")
 # j5, an authorization Decision Manager rejects (481) after the issuer approved it, answered too
-# late the same way.
-j5="rsj-$run"
+# late the same way; and c7, a debit of 40.00 on a7's 30.00 authorization: an auth+capture,
+# which replaces a7.
+j5="rsj-$run" c7="rscd-$run"
 pl_sim_latency 8000
 pl_send reversal "$vreq"
 pl_send deposit "$dreq"
 pl_send auth "$(pl_request auth "$j5" 481.00)"
+pl_send deposit "$(pl_debit "$c7" 40.00 "$(jq -r .order <<<"$a7req")" "$a7")"
 r=$(pl_wait_reply reversal "$v3" 60) || fail "no reply for $v3"
 assert_json .status timeout "$r"
 r=$(pl_wait_reply deposit "$d4" 60) || fail "no reply for $d4"
 assert_json .status timeout "$r"
 r=$(pl_wait_reply auth "$j5" 60) || fail "no reply for $j5"
 assert_json .status timeout "$r"
+r=$(pl_wait_reply deposit "$c7" 60) || fail "no reply for $c7"
+assert_json .status timeout "$r"
 pl_sim_latency 0
 
 # ---- asked about: a1 approved, a2 not there, v3 approved; s5 and e6 cannot be asked ------------
-for id in "$a1" "$a2" "$v3" "$j5" "$s5" "$e6"; do due "$id"; done
+for id in "$a1" "$a2" "$v3" "$j5" "$c7" "$s5" "$e6"; do due "$id"; done
 pl_eventually 90 is_status resolved "$a1" || fail "$a1 not resolved: $(rr "status || ' ' || last_query_result" "$a1")"
 assert_eq "$(rr "resolution || '|' || resolved_how || '|' || resolved_by || '|' || queries" "$a1")" \
     "approved|query|paylink-auth resolver|1" "resolved by the query"
@@ -159,6 +167,21 @@ assert_json .status approved "$r"
 assert_eq "$(pl_sql "SELECT status FROM auth_history WHERE request_id = :'id' ORDER BY id DESC LIMIT 1" id="$j5")" \
     reversed "j5's authorization released"
 assert_eq "$(pl_ledger_count "$j5.rev" reversal)" 1 "reversed once"
+
+# c7: found approved, an auth+capture — as paylink-deposit does in time, a7 (replaced, nothing of
+# it captured) is voided and reversed at the bureau through paylink-reversal.
+pl_eventually 90 is_status resolved "$c7" || fail "$c7 not resolved: $(rr "status || ' ' || last_query_result" "$c7")"
+assert_eq "$(rr "resolution || '|' || resolved_how" "$c7")" "approved|query" "c7 resolved by the query"
+assert_eq "$(pl_sql "SELECT status || '|' || operation || '|' || amount_deposited FROM cc_deposit_trans WHERE request_id = :'id'" id="$c7")" \
+    "approved|auth_capture|40.00" "c7 as if answered in time"
+rev=$(pl_wait_topic "$PAYLINK_TOPIC_PREFIX.reversal.request" "$c7.vdr" 30) || fail "no reversal requested for $c7"
+assert_json .auth_ref.request_id "$a7" "$rev"
+assert_json .amount 30.00 "$rev"
+r=$(pl_wait_reply reversal "$c7.vdr" 60) || fail "no reversal reply for $c7.vdr"
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT status || '|' || void_reason FROM auth_history WHERE request_id = :'id' ORDER BY id LIMIT 1" id="$a7")" \
+    "reversed|auth_capture" "a7 released"
+assert_eq "$(pl_ledger_count "$c7.vdr" reversal)" 1 "a7 reversed once"
 
 pl_eventually 60 is_status escalated "$s5" || fail "$s5 not escalated: $(rr "status || ' ' || last_query_result" "$s5")"
 assert_contains "$(rr last_query_result "$s5")" "cannot be asked" "why"

@@ -635,7 +635,7 @@ static int dep_store(pl_job *job, pl_db_unit *u)
 
 void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t outsize)
 {
-    pl_job_derived_request_id(request_id, "vdr", out, outsize);
+    pl_job_derived_request_id(request_id, PL_DEPOSIT_REVERSAL_SUFFIX, out, outsize);
 }
 
 static const char *jstr(json_object *o, const char *k)
