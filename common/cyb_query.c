@@ -386,7 +386,8 @@ static int read_payment_data(xmlNodePtr pd, pl_cyb_query_record *r, const char *
                           errstr, errsz)) != 0)
         return rc;
     if (amount[0]) {
-        if (pl_money_parse_decimal(amount, &r->amount) != 0)
+        /* (A negative amount would be recorded as approved when the resolver applies it.) */
+        if (pl_money_parse_decimal(amount, &r->amount) != 0 || r->amount < 0)
             return pl_err_set(PL_ERR_PARSE, errstr, errsz, "%s: Amount is not an amount", w);
         r->has_amount = true;
     }
@@ -526,7 +527,8 @@ static const pl_cyb_app_reply *app_of(const pl_cyb_query_record *r, const char *
  * the order (ics_decision RCode 0): the services asked after the authorization (the token of a
  * token_auth, the capture of an auth_capture) were skipped, so the request is not "failed" but
  * an authorization Decision Manager decided on — answered in time, REVIEW 480 or REJECT 481,
- * and a rejected one is reversed so the cardholder's funds are released.
+ * and a rejected authorization (paylink-auth's) is reversed so the cardholder's funds are
+ * released.
  */
 static bool dm_decided_auth(const pl_cyb_query_record *r, const op_apps *o)
 {

@@ -619,11 +619,13 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
 
 /*
  * The reversal request rev_rid of authorization auth_rid (its order, service, amount and
- * currency as recorded; `amount`, decimal text, instead when not NULL), as paylink-reversal
- * reads it: *payload malloc'd. Returns 0, or a negative pl_err with why.
+ * currency as recorded; `amount`, decimal text, instead when not NULL; none when neither is
+ * there, unless amount_required), as paylink-reversal reads it: *payload malloc'd. Returns 0,
+ * or a negative pl_err with why.
  */
 static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid,
-                            const char *amount, char **payload, char *why, size_t whysz)
+                            const char *amount, bool amount_required, char **payload, char *why,
+                            size_t whysz)
 {
     *payload = NULL;
     const char *p[] = {auth_rid};
@@ -632,7 +634,8 @@ static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid
                          "coalesce(amount::text, ''), coalesce(currency, ''), pay_type "
                          "FROM cc_auth_trans WHERE request_id = $1",
                          1, p);
-    if (!ok(res) || PQntuples(res) != 1 || !PQgetvalue(res, 0, 4)[0]) {
+    if (!ok(res) || PQntuples(res) != 1 ||
+        (amount_required && !(amount && *amount) && !PQgetvalue(res, 0, 4)[0])) {
         snprintf(why, whysz, "the authorization cannot be read to reverse it");
         PQclear(res);
         return PL_ERR_DB;
@@ -647,10 +650,13 @@ static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid
         json_object_object_add(m, "order", json_object_new_string(PQgetvalue(res, 0, 1)));
         json_object_object_add(m, "pay_seq", json_object_new_int(atoi(PQgetvalue(res, 0, 2))));
         json_object_object_add(m, "service", json_object_new_string(PQgetvalue(res, 0, 3)));
-        json_object_object_add(
-            m, "amount",
-            json_object_new_string(amount && *amount ? amount : PQgetvalue(res, 0, 4)));
-        json_object_object_add(m, "currency", json_object_new_string(PQgetvalue(res, 0, 5)));
+        /* Without an amount (none recorded) paylink-reversal reverses what was authorized, as
+         * for paylink-auth's own reversal of a reject (pl_job_publish_reversal). */
+        const char *amt = amount && *amount ? amount : PQgetvalue(res, 0, 4);
+        if (*amt) {
+            json_object_object_add(m, "amount", json_object_new_string(amt));
+            json_object_object_add(m, "currency", json_object_new_string(PQgetvalue(res, 0, 5)));
+        }
         if (PQgetvalue(res, 0, 6)[0])
             json_object_object_add(m, "pay_type", json_object_new_string(PQgetvalue(res, 0, 6)));
         json_object_object_add(ref, "request_id", json_object_new_string(auth_rid));
@@ -905,7 +911,7 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
     if (!followup_reversal(c, w, o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount))
         return 0;
     char *payload = NULL;
-    int rc = reversal_message(c, auth, rev, amount, &payload, why, sizeof why);
+    int rc = reversal_message(c, auth, rev, amount, false, &payload, why, sizeof why);
     if (rc != 0) {
         snprintf(r->last_error, sizeof r->last_error, "the reversal %s: %s", rev, why);
         return rc;
@@ -922,7 +928,7 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
     if (rc != 0)
         apply_error(r, w, "storing the reversal to publish", c);
     else
-        PL_INFO(w->rid, "reversal %s of authorization %s published with the final reply", rev,
+        PL_INFO(w->rid, "reversal %s of authorization %s to be published with the final reply", rev,
                 auth);
     PQclear(res);
     free(payload);
@@ -1046,7 +1052,6 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
 
 /* ---- publishing --------------------------------------------------------------------------- */
 
-/* Publishes the final reply of resolved row id (its reply_pending), then clears it. */
 /*
  * Publishes the follow-up messages stored with an outcome (a JSON array of {topic, key,
  * payload}, as the engine stores them; NULL or "" when none). Returns 0, or -1 with err filled
@@ -1058,14 +1063,21 @@ static int publish_followups(pl_resolver *r, const char *followups, char *err, s
     if (!followups || !*followups)
         return 0;
     json_object *arr = json_tokener_parse(followups);
+    if (!arr || !json_object_is_type(arr, json_type_array))
+        PL_ERROR(NULL, "resolver: stored follow-up messages are unreadable; not published");
     int rc = 0;
     size_t n = arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         json_object *m = json_object_array_get_idx(arr, i), *t, *k, *v;
         if (!json_object_object_get_ex(m, "topic", &t) ||
-            !json_object_object_get_ex(m, "key", &k) ||
-            !json_object_object_get_ex(m, "payload", &v))
+            !json_object_is_type(t, json_type_string) || !json_object_object_get_ex(m, "key", &k) ||
+            !json_object_is_type(k, json_type_string) ||
+            !json_object_object_get_ex(m, "payload", &v) ||
+            !json_object_is_type(v, json_type_string)) {
+            /* Never written so by paylink (engine.c followups_json, store_followups). */
+            PL_ERROR(NULL, "resolver: a stored follow-up message is unreadable; not published");
             continue;
+        }
         if (r->publish(r->publish_arg, json_object_get_string(t), json_object_get_string(k),
                        json_object_get_string(v), err, errsz) != 0)
             rc = -1;
@@ -1074,6 +1086,8 @@ static int publish_followups(pl_resolver *r, const char *followups, char *err, s
     return rc;
 }
 
+/* Publishes the final reply of resolved row id (its reply_pending) after its follow-ups, then
+ * clears it. */
 static int publish_one(pl_resolver *r, PGconn *c, const char *id, const char *worker,
                        const char *rid, const char *key, const char *reply, const char *followups)
 {
@@ -1083,7 +1097,10 @@ static int publish_one(pl_resolver *r, PGconn *c, const char *id, const char *wo
      * again, a follow-up refused is (reply_pending stays). */
     if (publish_followups(r, followups, err, sizeof err) != 0 ||
         r->publish(r->publish_arg, topic, key, reply, err, sizeof err) != 0) {
-        PL_WARN(rid, "resolver: publishing the final reply failed (published later): %s", err);
+        PL_WARN(rid,
+                "resolver: publishing the final reply or its follow-ups failed (published "
+                "later): %s",
+                err);
         const char *p[] = {id, r->owner};
         PQclear(exec(c,
                      "UPDATE required_response SET lease_owner = NULL, lease_until = NULL "
@@ -1239,7 +1256,7 @@ static int publish_reversal(pl_resolver *r, PGconn *c, const row *w, const char 
                             size_t whysz)
 {
     char *payload = NULL;
-    int rc = reversal_message(c, w->rid, rev_rid, NULL, &payload, why, whysz);
+    int rc = reversal_message(c, w->rid, rev_rid, NULL, true, &payload, why, whysz);
     if (rc != 0)
         return rc;
     char topic[200], err[200] = "";

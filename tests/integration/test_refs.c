@@ -588,8 +588,31 @@ static void test_deposit_refs(void **state)
          PL_FOREIGN_AUTH},
         {PL_REQ_CREDIT, "dep13", "EUR", NULL, NULL, "d1", "capture_ref.request_id",
          "names a debit in another currency"},
+        /* A good debit beside another order's authorization: the authorization is named. */
+        {PL_REQ_CREDIT, "dep14", "USD", "b1", NULL, "d1", "auth_ref.request_id", PL_FOREIGN_AUTH},
     };
     assert_refused(db, &pl_deposit_spec, dep_cases, sizeof dep_cases / sizeof dep_cases[0]);
+
+    /* A request without a currency is not compared; nor is a token, which authorized no
+     * amount in any currency. */
+    job_init(&j, PL_REQ_DEBIT, "dep15", "A", "10.00", 1000);
+    j.req.currency[0] = '\0';
+    refer(&j, "a1", NULL, NULL);
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_call(&j, &r, PL_OP_CAPTURE, "tx-a1", NULL, NULL);
+    release(&j);
+    admin_ok("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, currency, card_token, card_type, "
+             "status, sent_at) VALUES ($1, repeat('a', 64), 'token', 'token', 1, $2, 1, 'CYB', "
+             "'USD', '7030000000000004321', 'VI', 'approved', now())",
+             2, (const char *const[]){id("t1"), id("A")});
+    job_init(&j, PL_REQ_DEBIT, "dep16", "A", "10.00", 1000);
+    snprintf(j.req.currency, sizeof j.req.currency, "EUR");
+    refer(&j, "t1", NULL, NULL);
+    record(db, &pl_deposit_spec, &j, false, &r);
+    assert_int_equal(r.inserted, 1);
+    assert_int_equal(r.errs.n, 0);
+    release(&j);
 
     /* An inline manual authorization of its own order: recorded, captured by its id. */
     job_init(&j, PL_REQ_DEBIT, "dep10", "A", "10.00", 1000);

@@ -1068,6 +1068,51 @@ static void test_publish_failure(void **state)
     pub_free(&good);
 }
 
+/* Follow-up messages stored with an outcome (the reversal a 481 or an auth+capture calls for)
+ * go out before its final reply: a follow-up refused leaves the reply unpublished, and the next
+ * pass publishes both, in that order, once. */
+static void test_followups_published(void **state)
+{
+    (void)state;
+    pubrec bad, good;
+    pub_init(&bad);
+    pub_init(&good);
+    bad.fail = true;
+    char oa[128], ob[128], msg[512];
+    pl_resolver *ra = resolver("auth", owner(oa, sizeof oa, "A"), &bad);
+    pl_resolver *rb = resolver("auth", owner(ob, sizeof ob, "B"), &good);
+    trow t = mkrow("auth", "CYB", "auth", "81.00", "escalated");
+    run1("UPDATE cc_auth_trans SET followups = jsonb_build_array(jsonb_build_object('topic', "
+         "'it.reversal.request', 'key', 'it-followup', 'payload', '{\"request_id\": \"fu\"}')) "
+         "WHERE request_id = $1",
+         t.rid);
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    quiet("auth");
+    assert_int_equal(pl_resolver_operator(ra, t.id, &o, "erin", NULL, msg, sizeof msg), 0);
+    assert_contains(msg, "could not be published");
+    assert_int_equal(bad.calls, 1); /* the follow-up, refused; the reply not tried */
+    assert_string_equal(bad.msg[0].topic, "it.reversal.request");
+    assert_value("SELECT reply_pending::text FROM required_response WHERE id = $1::bigint", t.sid,
+                 "true");
+    run1("UPDATE required_response SET lease_until = now() - interval '1 second' "
+         "WHERE id = $1::bigint AND lease_until IS NOT NULL",
+         t.sid);
+
+    assert_int_equal(pl_resolver_pass(rb, 10), 0);
+    assert_int_equal(good.calls, 2);
+    assert_string_equal(good.msg[0].topic, "it.reversal.request");
+    assert_string_equal(good.msg[0].key, "it-followup");
+    assert_string_equal(good.msg[0].payload, "{\"request_id\": \"fu\"}");
+    assert_final_reply(&good.msg[1], &t, "approved", "operator");
+    assert_int_equal(pl_resolver_pass(rb, 10), 0);
+    assert_int_equal(good.calls, 2);
+
+    pl_resolver_destroy(ra);
+    pl_resolver_destroy(rb);
+    pub_free(&bad);
+    pub_free(&good);
+}
+
 /* A resolver that died between the commit and the publish: its lease keeps the reply from a
  * second publisher until it has passed. */
 static void test_publish_after_crash(void **state)
@@ -1308,6 +1353,7 @@ int main(void)
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
         cmocka_unit_test_teardown(test_operator_refused, test_teardown),
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),
+        cmocka_unit_test_teardown(test_followups_published, test_teardown),
         cmocka_unit_test_teardown(test_publish_after_crash, test_teardown),
         cmocka_unit_test_teardown(test_retry, test_teardown),
         cmocka_unit_test_teardown(test_query_not_settled, test_teardown),

@@ -421,7 +421,7 @@ static void test_token_ops(void **state)
 
     /* An authorization Decision Manager held or refused: the token (or capture) asked with it
      * was skipped, and the request is that authorization, not a failure (the resolver maps it
-     * REVIEW / REJECT 481 as an answer in time: a rejected one is reversed). */
+     * REVIEW / REJECT 481 as an answer in time: a rejected authorization is reversed). */
     parse_text(ONE("D1", REPLY("ics_auth", "1", "SOK") REPLY("ics_decision", "0", "DREJECT")),
                &res);
     assert_int_equal(pl_cyb_query_outcome(&res, "D1", "token_auth", NULL), PL_CYB_FOUND_OK);
@@ -626,6 +626,11 @@ static void test_fields_refused(void **state)
     refused(ONE("M", REPLY("ics_auth", "yes", "SOK")), PL_ERR_PARSE, err, sizeof err);
     assert_non_null(strstr(err, "RCode is not a number"));
     refused(HEAD "<Requests>" REQ_OPEN("M", "1") "<PaymentData><Amount>12,00</Amount>"
+                                                 "</PaymentData></Request></Requests>" TAIL,
+            PL_ERR_PARSE, err, sizeof err);
+    assert_non_null(strstr(err, "Amount is not an amount"));
+    /* A negative amount would be applied as the amount approved. */
+    refused(HEAD "<Requests>" REQ_OPEN("M", "1") "<PaymentData><Amount>-12.00</Amount>"
                                                  "</PaymentData></Request></Requests>" TAIL,
             PL_ERR_PARSE, err, sizeof err);
     assert_non_null(strstr(err, "Amount is not an amount"));

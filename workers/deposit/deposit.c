@@ -87,7 +87,8 @@
 static const pl_db_stmt stmts[] = {
     /* Recorded only when its references belong to its own company and order and are in its
      * currency (the auth_ref request id, an inline transaction id paylink knows, the
-     * capture_ref debit; a request or reference without a currency is not compared): a
+     * capture_ref debit; a request or reference without a currency, or a token that authorized
+     * no amount, is not compared): a
      * reference to another order, or in another currency, is refused as invalid before
      * anything is written (spec judge).
      *
@@ -107,11 +108,11 @@ static const pl_db_stmt stmts[] = {
      "$14::varchar, $15::varchar, $16::varchar, $17::varchar, $18::varchar "
      "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = $16::varchar "
      "AND (a.company <> $4::int OR a.order_number <> $5::varchar "
-     "OR a.currency <> $10::char(3))) "
+     "OR (a.currency <> $10::char(3) AND a.amount IS NOT NULL))) "
      "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE $16::varchar = '' "
      "AND $17::varchar <> '' AND h.transaction_id = $17::varchar AND h.transaction_id <> '' "
      "AND (h.company <> $4::int OR h.order_number <> $5::varchar "
-     "OR h.currency <> $10::char(3))) "
+     "OR (h.currency <> $10::char(3) AND h.amount_authorized IS NOT NULL))) "
      "AND NOT EXISTS (SELECT 1 FROM cc_deposit_trans d WHERE d.request_id = $18::varchar "
      "AND (d.company <> $4::int OR d.order_number <> $5::varchar "
      "OR d.currency <> $10::char(3))) "
@@ -121,17 +122,17 @@ static const pl_db_stmt stmts[] = {
      * Result 1 of the record unit, always one row: what the request refers to, NULLs where it
      * names nothing or nothing is found. Columns 0-11 (REF_AUTH): the paylink authorization
      * auth_ref.request_id ($1), its latest answer (rows an auth+capture added are deposits, not
-     * the authorization being settled; a review, 480, is an issuer approval too). Columns 12-19
+     * the authorization being settled; a review, 480, is an issuer approval too). Columns 12-20
      * (REF_CAPTURE): the paylink debit capture_ref.request_id ($2) a follow-on credit refunds,
-     * with what remains to refund. One statement for both (they were two), and "" rather than
-     * NULL for a reference the request lacks: no request id is "", and a NULL made PostgreSQL
-     * plan the statement anew each time (it folded the look-up away).
+     * with what remains to refund and its currency. One statement for both (they were two), and ""
+     * rather than NULL for a reference the request lacks: no request id is "", and a NULL made
+     * PostgreSQL plan the statement anew each time (it folded the look-up away).
      */
     {"dep_refs",
      "SELECT a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "
      "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "
      "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "
-     "c.credited, c.card_token FROM (SELECT) one "
+     "c.credited, c.card_token, c.currency FROM (SELECT) one "
      "LEFT JOIN LATERAL (SELECT h.id, h.status, h.amount_authorized::text AS authorized, "
      "h.amount_deposited::text AS deposited, h.auth_number, "
      "CASE WHEN h.auth_date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN left(h.auth_date, 10) "
@@ -144,7 +145,7 @@ static const pl_db_stmt stmts[] = {
      "ORDER BY h.id DESC LIMIT 1) a ON true "
      "LEFT JOIN LATERAL (SELECT status, transaction_id, request_token, company, order_number, "
      "coalesce(amount_deposited, 0)::text AS deposited, amount_credited::text AS credited, "
-     "card_token FROM cc_deposit_trans "
+     "card_token, coalesce(currency, '') AS currency FROM cc_deposit_trans "
      "WHERE request_id = $2::varchar AND request_type = 'debit') c ON true",
      2},
     /*
@@ -386,7 +387,9 @@ static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
     const PGresult *k = found_ref(recorded, REF_CAPTURE);
     if (r->capture_ref.request_id[0] && k && other_order(r, k, REF_CAPTURE + 3, REF_CAPTURE + 4))
         pl_errors_add(errs, "capture_ref.request_id", "names a debit of another company or order");
-    else if (r->capture_ref.request_id[0] && k)
+    else if (r->capture_ref.request_id[0] && k && r->currency[0] &&
+             PQgetvalue(k, 0, REF_CAPTURE + 8)[0] &&
+             strcmp(PQgetvalue(k, 0, REF_CAPTURE + 8), r->currency) != 0)
         pl_errors_add(errs, "capture_ref.request_id", "names a debit in another currency");
     else if (r->auth_ref.request_id[0])
         pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);

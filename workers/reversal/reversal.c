@@ -44,11 +44,11 @@ static const pl_db_stmt stmts[] = {
      "$13::varchar, $14::varchar "
      "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = $10::varchar "
      "AND (a.company <> $3::int OR a.order_number <> $4::varchar "
-     "OR a.currency <> $9::char(3))) "
+     "OR (a.currency <> $9::char(3) AND a.amount IS NOT NULL))) "
      "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE $10::varchar IS NULL "
      "AND $11::varchar <> '' AND h.transaction_id = $11::varchar AND h.transaction_id <> '' "
      "AND (h.company <> $3::int OR h.order_number <> $4::varchar "
-     "OR h.currency <> $9::char(3))) "
+     "OR (h.currency <> $9::char(3) AND h.amount_authorized IS NOT NULL))) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      14},
     /*
