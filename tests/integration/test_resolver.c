@@ -1017,16 +1017,39 @@ static void test_operator_refused(void **state)
 
 /* ---- (g) a final reply that cannot be published ------------------------------------------ */
 
+/* Two resolvers of the auth worker: A publishes through a broker that refuses everything
+ * (bad), B through one that takes everything (good). */
+typedef struct two_publishers {
+    pubrec bad, good;
+    char oa[128], ob[128];
+    pl_resolver *ra, *rb;
+} two_publishers;
+
+static void two_init(two_publishers *tp)
+{
+    pub_init(&tp->bad);
+    pub_init(&tp->good);
+    tp->bad.fail = true;
+    tp->ra = resolver("auth", owner(tp->oa, sizeof tp->oa, "A"), &tp->bad);
+    tp->rb = resolver("auth", owner(tp->ob, sizeof tp->ob, "B"), &tp->good);
+}
+
+static void two_free(two_publishers *tp)
+{
+    pl_resolver_destroy(tp->ra);
+    pl_resolver_destroy(tp->rb);
+    pub_free(&tp->bad);
+    pub_free(&tp->good);
+}
+
 static void test_publish_failure(void **state)
 {
     (void)state;
-    pubrec bad, good;
-    pub_init(&bad);
-    pub_init(&good);
-    bad.fail = true;
-    char oa[128], ob[128], msg[512];
-    pl_resolver *ra = resolver("auth", owner(oa, sizeof oa, "A"), &bad);
-    pl_resolver *rb = resolver("auth", owner(ob, sizeof ob, "B"), &good);
+    two_publishers tp;
+    two_init(&tp);
+    pubrec *bad = &tp.bad, *good = &tp.good;
+    pl_resolver *ra = tp.ra, *rb = tp.rb;
+    char msg[512];
     trow t = mkrow("auth", "CYB", "auth", "80.00", "escalated");
     pl_resolve_outcome o = {.status = PL_ST_APPROVED};
 
@@ -1034,10 +1057,10 @@ static void test_publish_failure(void **state)
     quiet("auth");
     assert_int_equal(pl_resolver_operator(ra, t.id, &o, "erin", NULL, msg, sizeof msg), 0);
     assert_contains(msg, "could not be published");
-    assert_int_equal(bad.calls, 1);
-    assert_true(bad.msg[0].failed);
-    assert_string_equal(bad.msg[0].topic, "it.auth.reply");
-    assert_string_equal(bad.msg[0].key, t.key);
+    assert_int_equal(bad->calls, 1);
+    assert_true(bad->msg[0].failed);
+    assert_string_equal(bad->msg[0].topic, "it.auth.reply");
+    assert_string_equal(bad->msg[0].key, t.key);
     /* Resolved, the final reply stored, and still to be published. */
     assert_value("SELECT concat_ws('|', status, resolution, resolved_how, reply_pending) "
                  "FROM required_response WHERE id = $1::bigint",
@@ -1052,20 +1075,17 @@ static void test_publish_failure(void **state)
 
     /* The next pass of a resolver of the worker publishes it (a step on no row). */
     assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good.calls, 1);
-    assert_final_reply(published_for(&good, &t), &t, "approved", "operator");
+    assert_int_equal(good->calls, 1);
+    assert_final_reply(published_for(good, &t), &t, "approved", "operator");
     assert_value("SELECT concat_ws('|', reply_pending, coalesce(lease_owner, '-'), "
                  "lease_until IS NULL) FROM required_response WHERE id = $1::bigint",
                  t.sid, "f|-|t");
     /* Once. */
     assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good.calls, 1);
+    assert_int_equal(good->calls, 1);
     assert_value(AUTH_HISTORY, t.rid, "1|approved|80.00|auth");
 
-    pl_resolver_destroy(ra);
-    pl_resolver_destroy(rb);
-    pub_free(&bad);
-    pub_free(&good);
+    two_free(&tp);
 }
 
 /* Follow-up messages stored with an outcome (the reversal a 481 or an auth+capture calls for)
@@ -1074,13 +1094,11 @@ static void test_publish_failure(void **state)
 static void test_followups_published(void **state)
 {
     (void)state;
-    pubrec bad, good;
-    pub_init(&bad);
-    pub_init(&good);
-    bad.fail = true;
-    char oa[128], ob[128], msg[512];
-    pl_resolver *ra = resolver("auth", owner(oa, sizeof oa, "A"), &bad);
-    pl_resolver *rb = resolver("auth", owner(ob, sizeof ob, "B"), &good);
+    two_publishers tp;
+    two_init(&tp);
+    pubrec *bad = &tp.bad, *good = &tp.good;
+    pl_resolver *ra = tp.ra, *rb = tp.rb;
+    char msg[512];
     trow t = mkrow("auth", "CYB", "auth", "81.00", "escalated");
     run1("UPDATE cc_auth_trans SET followups = jsonb_build_array(jsonb_build_object('topic', "
          "'it.reversal.request', 'key', 'it-followup', 'payload', '{\"request_id\": \"fu\"}')) "
@@ -1090,8 +1108,8 @@ static void test_followups_published(void **state)
     quiet("auth");
     assert_int_equal(pl_resolver_operator(ra, t.id, &o, "erin", NULL, msg, sizeof msg), 0);
     assert_contains(msg, "could not be published");
-    assert_int_equal(bad.calls, 1); /* the follow-up, refused; the reply not tried */
-    assert_string_equal(bad.msg[0].topic, "it.reversal.request");
+    assert_int_equal(bad->calls, 1); /* the follow-up, refused; the reply not tried */
+    assert_string_equal(bad->msg[0].topic, "it.reversal.request");
     assert_value("SELECT reply_pending::text FROM required_response WHERE id = $1::bigint", t.sid,
                  "true");
     run1("UPDATE required_response SET lease_until = now() - interval '1 second' "
@@ -1099,18 +1117,15 @@ static void test_followups_published(void **state)
          t.sid);
 
     assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good.calls, 2);
-    assert_string_equal(good.msg[0].topic, "it.reversal.request");
-    assert_string_equal(good.msg[0].key, "it-followup");
-    assert_string_equal(good.msg[0].payload, "{\"request_id\": \"fu\"}");
-    assert_final_reply(&good.msg[1], &t, "approved", "operator");
+    assert_int_equal(good->calls, 2);
+    assert_string_equal(good->msg[0].topic, "it.reversal.request");
+    assert_string_equal(good->msg[0].key, "it-followup");
+    assert_string_equal(good->msg[0].payload, "{\"request_id\": \"fu\"}");
+    assert_final_reply(&good->msg[1], &t, "approved", "operator");
     assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good.calls, 2);
+    assert_int_equal(good->calls, 2);
 
-    pl_resolver_destroy(ra);
-    pl_resolver_destroy(rb);
-    pub_free(&bad);
-    pub_free(&good);
+    two_free(&tp);
 }
 
 /* A resolver that died between the commit and the publish: its lease keeps the reply from a
@@ -1118,37 +1133,32 @@ static void test_followups_published(void **state)
 static void test_publish_after_crash(void **state)
 {
     (void)state;
-    pubrec bad, good;
-    pub_init(&bad);
-    pub_init(&good);
-    bad.fail = true;
-    char oa[128], ob[128], msg[512];
-    pl_resolver *ra = resolver("auth", owner(oa, sizeof oa, "A"), &bad);
-    pl_resolver *rb = resolver("auth", owner(ob, sizeof ob, "B"), &good);
+    two_publishers tp;
+    two_init(&tp);
+    pubrec *good = &tp.good;
+    pl_resolver *ra = tp.ra, *rb = tp.rb;
+    char msg[512];
     trow t = mkrow("auth", "EXT", "auth", "81.00", "escalated");
     pl_resolve_outcome o = {.status = PL_ST_DECLINED};
 
     quiet("auth");
     assert_int_equal(pl_resolver_operator(ra, t.id, &o, "erin", NULL, msg, sizeof msg), 0);
     /* As A leaves it when it dies right after its commit. */
-    lease(&t, oa, 3600);
+    lease(&t, tp.oa, 3600);
     assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good.calls, 0);
+    assert_int_equal(good->calls, 0);
     char want[256];
-    snprintf(want, sizeof want, "resolved|0|%s|t|", oa);
+    snprintf(want, sizeof want, "resolved|0|%s|t|", tp.oa);
     assert_value(RR_STATE, t.sid, want);
 
     quiet("auth");
-    lease(&t, oa, -1);
+    lease(&t, tp.oa, -1);
     assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good.calls, 1);
-    assert_final_reply(published_for(&good, &t), &t, "declined", "operator");
+    assert_int_equal(good->calls, 1);
+    assert_final_reply(published_for(good, &t), &t, "declined", "operator");
     assert_value(RR_STATE, t.sid, "resolved|0|-|f|");
 
-    pl_resolver_destroy(ra);
-    pl_resolver_destroy(rb);
-    pub_free(&bad);
-    pub_free(&good);
+    two_free(&tp);
 }
 
 /* ---- (h) wreq retry ---------------------------------------------------------------------- */
