@@ -192,8 +192,14 @@ pl_send svc "$(svc_request "$cur" deposit 5.00 "$(with_card ".auth_ref = {reques
 r=$(pl_wait_reply svc "$cur" 60) || fail "no reply for $cur"
 assert_json .status invalid "$r"
 assert_json '.errors[0].field' auth_ref.request_id "$r"
-assert_contains "$(jq -r '.errors[0].error' <<<"$r")" "currency" "why"
 assert_eq "$(col "count(*)" "$cur")" 0 "nothing recorded for $cur"
+# A void of it in another currency: invalid, nothing recorded, no Void sent.
+vcur="svz-$run"
+pl_send reversal "$(void_request "$vcur" "$a1" | jq -c '.currency = "EUR"')"
+r=$(pl_wait_reply reversal "$vcur" 60) || fail "no reversal reply for $vcur"
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' auth_ref.request_id "$r"
+assert_eq "$(pl_sql "SELECT count(*) FROM auth_reversal WHERE request_id = :'id'" id="$vcur")" 0 "nothing recorded for $vcur"
 
 # ---- DBA views, and the card number nowhere paylink writes but the one reply -------------------------
 assert_eq "$(pl_sql "SELECT count(*) FROM svc_card_activity WHERE order_number = :'o' AND card_masked = :'m' AND card_status = 'active'" o="$order" m="$mask")" \
