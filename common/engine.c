@@ -1345,12 +1345,36 @@ static void slot_take(job *j)
     pl_engine *e = j->pub.eng;
     slot *s = slot_for(e, j->pub.svc->code);
     if (s->active >= j->pub.svc->max_concurrent) {
+        if (e->stopping) {
+            /* Not sent, and not to be sent now: redelivered (abandon_queued). */
+            job_abandon(j);
+            return;
+        }
         slot_enqueue(s, j);
         return;
     }
     s->active++;
     j->slot_held = true;
     mark_sent(j);
+}
+
+/*
+ * At a graceful stop, the requests still waiting for a bureau slot have not left (their rows
+ * are 'received', or not written yet): they are given up — their offsets stay uncommitted, so
+ * the partition's next owner (or this worker restarted) gets them again — rather than sent now,
+ * when the stop's deadline could cut their calls short and leave their outcomes unknown.
+ */
+static void abandon_queued(pl_engine *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->nslots; i++) {
+        while (e->slots[i].qhead) {
+            job_abandon(e->slots[i].qhead); /* (job_free takes it out of the queue) */
+            n++;
+        }
+    }
+    if (n > 0)
+        PL_INFO(NULL, "stopping: %zu request(s) waiting for a bureau slot left for redelivery", n);
 }
 
 static bool send_unrecorded(job *j);
@@ -1365,7 +1389,8 @@ static void slot_release(job *j)
     j->slot_held = false;
     slot *s = slot_for(e, j->pub.svc->code);
     s->active--;
-    while (s->qhead && s->active < s->qhead->pub.svc->max_concurrent) {
+    /* Stopping: a waiting request is not started now (abandon_queued gives it up). */
+    while (!e->stopping && s->qhead && s->active < s->qhead->pub.svc->max_concurrent) {
         job *n = s->qhead;
         s->qhead = n->qnext;
         if (!s->qhead)
@@ -3172,6 +3197,7 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
     e->stopping = true;
     set_paused(e, true);
     backlog_prune(e, true);
+    abandon_queued(e);
     double deadline = now_s() + e->cfg.drain_timeout_ms / 1000.0;
     while (unfinished(e) > 0 && now_s() < deadline)
         loop_once(e, 50, true);

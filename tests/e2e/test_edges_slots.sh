@@ -3,7 +3,8 @@
 # concurrency cap at 1 (auth_service.max_concurrent), four requests arrive together: one is at
 # the bureau, three wait for the slot — and those three are still 'received'. A crash then
 # leaves them re-sendable: after the restart they are sent and approved; only the one whose
-# bytes may have reached the bureau becomes a required response.
+# bytes may have reached the bureau becomes a required response. A graceful stop does not
+# start them either.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -13,19 +14,27 @@ run=$(pl_uid)
 cap=$(pl_sql "SELECT response_time_ms FROM auth_service WHERE service_bureau = 'CYB'")
 pl_one_cyb_slot
 
-pl_sim_latency 30000
-ids=()
-for i in 1 2 3 4; do
-    ids+=("slot$i-$run")
-    pl_send auth "$(pl_request auth "slot$i-$run" "6$i.00")"
-done
+# sent|received of this run's requests named PREFIX<n>-<run>.
 counts() {
     pl_sql "SELECT count(*) FILTER (WHERE status = 'sent') || '|' ||
                    count(*) FILTER (WHERE status = 'received') FROM cc_auth_trans
-             WHERE request_id LIKE 'slot_-$run'"
+             WHERE request_id LIKE '${prefix}_-$run'"
 }
 one_at_bureau() { [ "$(counts)" = "1|3" ]; }
-pl_eventually 60 one_at_bureau || fail "expected 1 sent and 3 received, got $(counts)"
+# send_four PREFIX TENS: four authorizations (TENS1.00 .. TENS4.00) sent together, into ids;
+# returns once one is at the bureau and three wait for its slot, recorded 'received'.
+send_four() {
+    prefix=$1
+    ids=()
+    for i in 1 2 3 4; do
+        ids+=("$1$i-$run")
+        pl_send auth "$(pl_request auth "$1$i-$run" "$2$i.00")"
+    done
+    pl_eventually 60 one_at_bureau || fail "expected 1 sent and 3 received, got $(counts)"
+}
+
+pl_sim_latency 30000
+send_four slot 6
 pass "one request at the bureau, three waiting for its slot still 'received'"
 
 pl_worker_stop auth KILL
@@ -51,3 +60,33 @@ for id in "${ids[@]}"; do
     assert_ne "$(pl_ledger_count "$id" auth)" 2 "$id never authorized twice"
 done
 pass "requests waiting for a bureau slot stay re-sendable"
+
+# A graceful stop (SIGTERM) finishes the call at the bureau but does not start the three waiting
+# for its slot: sent now, a stop's deadline could cut their calls short and leave them unknown.
+# They stay 'received', unsent, and are sent once the worker runs again.
+# The bureau takes 10 s (the first call is still there when the stop comes, however slow the
+# machine) within a response time of 60 s; the stop waits 20 s before it kills.
+pl_sql "UPDATE auth_service SET response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
+pl_worker_stop auth
+pl_worker_start auth
+pl_sim_latency 10000
+send_four stop 5
+first=$(pl_sql "SELECT request_id FROM cc_auth_trans WHERE request_id LIKE 'stop_-$run' AND status = 'sent'")
+pl_worker_stop auth
+assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$first")" approved \
+    "the call at the bureau was finished"
+assert_eq "$(counts)" "0|3" "the three waiting were not sent"
+sent=0
+for id in "${ids[@]}"; do sent=$((sent + $(pl_ledger_count "$id" auth))); done
+assert_eq "$sent" 1 "one authorization at the bureau when the worker stopped"
+assert_contains "$(cat "$PAYLINK_LOG_DIR/paylink-auth.log")" "3 request(s) waiting for a bureau slot left for redelivery" \
+    "the stop says so"
+pl_sim_latency 0
+pl_sql "UPDATE auth_service SET response_time_ms = $cap WHERE service_bureau = 'CYB'" >/dev/null
+pl_worker_start auth
+for id in "${ids[@]}"; do
+    r=$(pl_wait_reply auth "$id" 90) || fail "no reply for $id"
+    assert_json .status approved "$r"
+    assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once"
+done
+pass "a graceful stop leaves requests waiting for a bureau slot to be redelivered"
