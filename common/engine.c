@@ -1343,13 +1343,13 @@ static void slot_enqueue(slot *s, job *j)
 static void slot_take(job *j)
 {
     pl_engine *e = j->pub.eng;
+    if (e->stopping) {
+        /* Not sent, and no call starts during a stop: redelivered (abandon_queued). */
+        job_abandon(j);
+        return;
+    }
     slot *s = slot_for(e, j->pub.svc->code);
     if (s->active >= j->pub.svc->max_concurrent) {
-        if (e->stopping) {
-            /* Not sent, and not to be sent now: redelivered (abandon_queued). */
-            job_abandon(j);
-            return;
-        }
         slot_enqueue(s, j);
         return;
     }
@@ -2295,6 +2295,11 @@ static bool record_sent(job *j)
     if (!sp->record_sent || !sp->prepare_alone || !j->pub.svc || !j->ops || j->read_back ||
         !sp->prepare_alone(&j->pub))
         return false;
+    if (e->stopping) {
+        /* A redelivery admitted behind a finished owner: no call starts during a stop. */
+        job_abandon(j);
+        return true;
+    }
     slot *s = slot_for(e, j->pub.svc->code);
     bool full = s->active >= j->pub.svc->max_concurrent;
     /* With the slots all taken and no wait allowed, it waits recorded, as 'received', and its
@@ -2546,9 +2551,20 @@ static void loop_once(pl_engine *e, int timeout_ms, bool consume);
 
 static size_t jobs_on(pl_engine *e, const rd_kafka_topic_partition_list_t *parts)
 {
+    /* The live jobs, not the offsets still pending: a job given up for redelivery (abandoned
+     * at a stop) keeps its offset pending for good, and would hold every drain to its
+     * deadline. */
     size_t n = 0;
-    for (int i = 0; i < parts->cnt; i++)
-        n += pl_offsets_pending(e->offsets, parts->elems[i].partition);
+    for (const job *j = e->live; j; j = j->next) {
+        if (!j->tracked)
+            continue;
+        for (int i = 0; i < parts->cnt; i++) {
+            if (parts->elems[i].partition == j->partition) {
+                n++;
+                break;
+            }
+        }
+    }
     return n;
 }
 

@@ -65,14 +65,20 @@ pass "requests waiting for a bureau slot stay re-sendable"
 # for its slot: sent now, a stop's deadline could cut their calls short and leave them unknown.
 # They stay 'received', unsent, and are sent once the worker runs again.
 # The bureau takes 10 s (the first call is still there when the stop comes, however slow the
-# machine) within a response time of 60 s; the stop waits 20 s before it kills.
+# machine) within a response time of 60 s and a drain of 30 s; pl_worker_stop waits 20 s before
+# it kills.
 pl_sql "UPDATE auth_service SET response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
 pl_worker_stop auth
-pl_worker_start auth
+pl_worker_start auth PAYLINK_DRAIN_TIMEOUT_MS=30000
 pl_sim_latency 10000
 send_four stop 5
 first=$(pl_sql "SELECT request_id FROM cc_auth_trans WHERE request_id LIKE 'stop_-$run' AND status = 'sent'")
+stopped() { grep -c '"paylink-auth stopped"' "$PAYLINK_LOG_DIR/paylink-auth.log" || true; }
+before=$(stopped)
 pl_worker_stop auth
+# It stopped by itself once the call was finished: the requests left for redelivery do not hold
+# the consumer's close (its revoke drain waits for live requests only).
+assert_eq "$(stopped)" "$((before + 1))" "the worker stopped by itself, not killed"
 assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$first")" approved \
     "the call at the bureau was finished"
 assert_eq "$(counts)" "0|3" "the three waiting were not sent"
