@@ -345,6 +345,16 @@ static bool simple(PGconn *c, const char *sql)
     return good;
 }
 
+/* COMMIT, and true only when it committed: PostgreSQL answers the COMMIT of a transaction an
+ * earlier statement failed in with success and the tag ROLLBACK. */
+static bool commit(PGconn *c)
+{
+    PGresult *res = PQexec(c, "COMMIT");
+    bool good = ok(res) && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+    PQclear(res);
+    return good;
+}
+
 /* Each worker's transaction table. */
 static const char *table_of(const char *worker)
 {
@@ -857,29 +867,30 @@ static int apply_failed(pl_resolver *r, PGconn *c, const row *w, bool queried,
 }
 
 /*
- * The reversal the worker would have published with this outcome: of an authorization
+ * The reversal the worker would have published with this outcome (1; 0 when none; negative
+ * when the look-up failed): of an authorization
  * Decision Manager rejected (481) after the issuer approved it (paylink-auth's followups), or of
  * the authorization an approved auth+capture replaced while nothing of it was captured
  * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
  * what it voided) — both only when the service sends reversals. Fills the authorization, the
  * reversal's id and its amount ("" = the authorization's); returns false when there is none.
  */
-static bool followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
-                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
+static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
+                             size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
 {
     amount[0] = '\0';
     if (!w->send_reversal)
-        return false;
+        return 0;
     if (strcmp(w->worker, "auth") == 0) {
         if (o->status != PL_ST_REJECTED || strcmp(o->vendor_response, "481") != 0 ||
             !o->transaction_id[0])
-            return false;
+            return 0;
         copy(auth, authsz, w->rid);
         pl_job_derived_request_id(w->rid, PL_DM_REVERSAL_SUFFIX, rev, revsz);
-        return true;
+        return 1;
     }
     if (strcmp(w->worker, "deposit") != 0 || o->status != PL_ST_APPROVED)
-        return false;
+        return 0;
     const char *p[] = {w->rid};
     PGresult *res = exec(c,
                          "SELECT h.request_id, h.amount_voided::text FROM cc_deposit_trans d "
@@ -890,14 +901,14 @@ static bool followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome 
                          "AND h.amount_deposited = 0 AND h.amount_voided > 0 "
                          "AND coalesce(h.request_id, '') <> ''",
                          1, p);
-    bool any = ok(res) && PQntuples(res) == 1;
-    if (any) {
+    int rc = !ok(res) ? PL_ERR_DB : PQntuples(res) == 1 ? 1 : 0;
+    if (rc == 1) {
         copy(auth, authsz, PQgetvalue(res, 0, 0));
         copy(amount, amountsz, PQgetvalue(res, 0, 1));
         pl_job_derived_request_id(w->rid, PL_DEPOSIT_REVERSAL_SUFFIX, rev, revsz);
     }
     PQclear(res);
-    return any;
+    return rc;
 }
 
 /*
@@ -908,10 +919,14 @@ static bool followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome 
 static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
 {
     char auth[51], rev[51], amount[24], why[200] = "";
-    if (!followup_reversal(c, w, o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount))
-        return 0;
+    int rc = followup_reversal(c, w, o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount);
+    if (rc <= 0) {
+        if (rc < 0)
+            apply_error(r, w, "reading the authorization an auth+capture replaced", c);
+        return rc;
+    }
     char *payload = NULL;
-    int rc = reversal_message(c, auth, rev, amount, false, &payload, why, sizeof why);
+    rc = reversal_message(c, auth, rev, amount, false, &payload, why, sizeof why);
     if (rc != 0) {
         snprintf(r->last_error, sizeof r->last_error, "the reversal %s: %s", rev, why);
         return rc;
@@ -1035,7 +1050,7 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         /* A COMMIT that fails (or whose answer is lost with the connection) is a failure, not
          * "another actor got there first": the row may still be unsettled, and the caller
          * (an operator among them) must hear so. */
-        if (simple(c, "COMMIT")) {
+        if (commit(c)) {
             rc = 1;
         } else {
             apply_error(r, w, "committing the outcome", c);
