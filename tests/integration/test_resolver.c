@@ -1042,47 +1042,52 @@ static void two_free(two_publishers *tp)
     pub_free(&tp->good);
 }
 
+/* An operator approves t through A, whose broker refuses: resolved, its final reply still to be
+ * published; then A's lease on it passes (as when A went away), so any resolver may publish. */
+static void approve_unpublished(two_publishers *tp, const trow *t)
+{
+    char msg[512];
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    quiet("auth");
+    assert_int_equal(pl_resolver_operator(tp->ra, t->id, &o, "erin", NULL, msg, sizeof msg), 0);
+    assert_contains(msg, "could not be published");
+    assert_value("SELECT concat_ws('|', status, resolution, resolved_how, reply_pending) "
+                 "FROM required_response WHERE id = $1::bigint",
+                 t->sid, "resolved|approved|operator|t");
+    run1("UPDATE required_response SET lease_until = now() - interval '1 second' "
+         "WHERE id = $1::bigint AND lease_until IS NOT NULL",
+         t->sid);
+}
+
 static void test_publish_failure(void **state)
 {
     (void)state;
     two_publishers tp;
     two_init(&tp);
-    pubrec *bad = &tp.bad, *good = &tp.good;
-    pl_resolver *ra = tp.ra, *rb = tp.rb;
-    char msg[512];
     trow t = mkrow("auth", "CYB", "auth", "80.00", "escalated");
-    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
 
     /* Once the publish has failed, any resolver of the auth worker may publish the reply. */
-    quiet("auth");
-    assert_int_equal(pl_resolver_operator(ra, t.id, &o, "erin", NULL, msg, sizeof msg), 0);
-    assert_contains(msg, "could not be published");
-    assert_int_equal(bad->calls, 1);
-    assert_true(bad->msg[0].failed);
-    assert_string_equal(bad->msg[0].topic, "it.auth.reply");
-    assert_string_equal(bad->msg[0].key, t.key);
-    /* Resolved, the final reply stored, and still to be published. */
-    assert_value("SELECT concat_ws('|', status, resolution, resolved_how, reply_pending) "
-                 "FROM required_response WHERE id = $1::bigint",
-                 t.sid, "resolved|approved|operator|t");
+    approve_unpublished(&tp, &t);
+    assert_int_equal(tp.bad.calls, 1);
+    assert_true(tp.bad.msg[0].failed);
+    assert_string_equal(tp.bad.msg[0].topic, "it.auth.reply");
+    assert_string_equal(tp.bad.msg[0].key, t.key);
+    /* The final reply stored. */
     assert_value("SELECT concat_ws('|', status, reply->>'status', reply->>'resolved') "
                  "FROM cc_auth_trans WHERE request_id = $1",
                  t.rid, "approved|approved|true");
     assert_value(AUTH_HISTORY, t.rid, "1|approved|80.00|auth");
-    run1("UPDATE required_response SET lease_until = now() - interval '1 second' "
-         "WHERE id = $1::bigint AND lease_until IS NOT NULL",
-         t.sid);
 
     /* The next pass of a resolver of the worker publishes it (a step on no row). */
-    assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good->calls, 1);
-    assert_final_reply(published_for(good, &t), &t, "approved", "operator");
+    assert_int_equal(pl_resolver_pass(tp.rb, 10), 0);
+    assert_int_equal(tp.good.calls, 1);
+    assert_final_reply(published_for(&tp.good, &t), &t, "approved", "operator");
     assert_value("SELECT concat_ws('|', reply_pending, coalesce(lease_owner, '-'), "
                  "lease_until IS NULL) FROM required_response WHERE id = $1::bigint",
                  t.sid, "f|-|t");
     /* Once. */
-    assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good->calls, 1);
+    assert_int_equal(pl_resolver_pass(tp.rb, 10), 0);
+    assert_int_equal(tp.good.calls, 1);
     assert_value(AUTH_HISTORY, t.rid, "1|approved|80.00|auth");
 
     two_free(&tp);
@@ -1096,34 +1101,23 @@ static void test_followups_published(void **state)
     (void)state;
     two_publishers tp;
     two_init(&tp);
-    pubrec *bad = &tp.bad, *good = &tp.good;
-    pl_resolver *ra = tp.ra, *rb = tp.rb;
-    char msg[512];
     trow t = mkrow("auth", "CYB", "auth", "81.00", "escalated");
     run1("UPDATE cc_auth_trans SET followups = jsonb_build_array(jsonb_build_object('topic', "
          "'it.reversal.request', 'key', 'it-followup', 'payload', '{\"request_id\": \"fu\"}')) "
          "WHERE request_id = $1",
          t.rid);
-    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
-    quiet("auth");
-    assert_int_equal(pl_resolver_operator(ra, t.id, &o, "erin", NULL, msg, sizeof msg), 0);
-    assert_contains(msg, "could not be published");
-    assert_int_equal(bad->calls, 1); /* the follow-up, refused; the reply not tried */
-    assert_string_equal(bad->msg[0].topic, "it.reversal.request");
-    assert_value("SELECT reply_pending::text FROM required_response WHERE id = $1::bigint", t.sid,
-                 "true");
-    run1("UPDATE required_response SET lease_until = now() - interval '1 second' "
-         "WHERE id = $1::bigint AND lease_until IS NOT NULL",
-         t.sid);
+    approve_unpublished(&tp, &t);
+    assert_int_equal(tp.bad.calls, 1); /* the follow-up, refused; the reply not tried */
+    assert_string_equal(tp.bad.msg[0].topic, "it.reversal.request");
 
-    assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good->calls, 2);
-    assert_string_equal(good->msg[0].topic, "it.reversal.request");
-    assert_string_equal(good->msg[0].key, "it-followup");
-    assert_string_equal(good->msg[0].payload, "{\"request_id\": \"fu\"}");
-    assert_final_reply(&good->msg[1], &t, "approved", "operator");
-    assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good->calls, 2);
+    assert_int_equal(pl_resolver_pass(tp.rb, 10), 0);
+    assert_int_equal(tp.good.calls, 2);
+    assert_string_equal(tp.good.msg[0].topic, "it.reversal.request");
+    assert_string_equal(tp.good.msg[0].key, "it-followup");
+    assert_string_equal(tp.good.msg[0].payload, "{\"request_id\": \"fu\"}");
+    assert_final_reply(&tp.good.msg[1], &t, "approved", "operator");
+    assert_int_equal(pl_resolver_pass(tp.rb, 10), 0);
+    assert_int_equal(tp.good.calls, 2);
 
     two_free(&tp);
 }
@@ -1135,27 +1129,25 @@ static void test_publish_after_crash(void **state)
     (void)state;
     two_publishers tp;
     two_init(&tp);
-    pubrec *good = &tp.good;
-    pl_resolver *ra = tp.ra, *rb = tp.rb;
     char msg[512];
     trow t = mkrow("auth", "EXT", "auth", "81.00", "escalated");
     pl_resolve_outcome o = {.status = PL_ST_DECLINED};
 
     quiet("auth");
-    assert_int_equal(pl_resolver_operator(ra, t.id, &o, "erin", NULL, msg, sizeof msg), 0);
+    assert_int_equal(pl_resolver_operator(tp.ra, t.id, &o, "erin", NULL, msg, sizeof msg), 0);
     /* As A leaves it when it dies right after its commit. */
     lease(&t, tp.oa, 3600);
-    assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good->calls, 0);
+    assert_int_equal(pl_resolver_pass(tp.rb, 10), 0);
+    assert_int_equal(tp.good.calls, 0);
     char want[256];
     snprintf(want, sizeof want, "resolved|0|%s|t|", tp.oa);
     assert_value(RR_STATE, t.sid, want);
 
     quiet("auth");
     lease(&t, tp.oa, -1);
-    assert_int_equal(pl_resolver_pass(rb, 10), 0);
-    assert_int_equal(good->calls, 1);
-    assert_final_reply(published_for(good, &t), &t, "declined", "operator");
+    assert_int_equal(pl_resolver_pass(tp.rb, 10), 0);
+    assert_int_equal(tp.good.calls, 1);
+    assert_final_reply(published_for(&tp.good, &t), &t, "declined", "operator");
     assert_value(RR_STATE, t.sid, "resolved|0|-|f|");
 
     two_free(&tp);
