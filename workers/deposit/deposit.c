@@ -88,9 +88,8 @@ static const pl_db_stmt stmts[] = {
     /* Recorded only when its references belong to its own company and order and are in its
      * currency (the auth_ref request id, an inline transaction id paylink knows, the
      * capture_ref debit; a request or reference without a currency, or a token that authorized
-     * no amount, is not compared): a
-     * reference to another order, or in another currency, is refused as invalid before
-     * anything is written (spec judge).
+     * no amount, is not compared): a reference to another order, or in another currency, is
+     * refused as invalid before anything is written (spec judge).
      *
      * Every look-up here is an index probe whatever the parameters, so PostgreSQL keeps one
      * generic plan for the statement: h.transaction_id <> '' (implied by the line before it)
