@@ -126,6 +126,7 @@ void pl_stored_value_auth_read(const PGresult *r, pl_stored_value_auth *a)
     a->pending = money_col(r, 5);
     copy(a->transaction_id, sizeof a->transaction_id, PQgetvalue(r, 0, 6));
     copy(a->card_hash, sizeof a->card_hash, PQgetvalue(r, 0, 7));
+    copy(a->request_id, sizeof a->request_id, PQgetvalue(r, 0, 8));
 }
 
 int64_t pl_stored_value_auth_remaining(const pl_stored_value_auth *a)

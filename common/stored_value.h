@@ -124,8 +124,9 @@ int pl_stored_value_card(const void *key, size_t keylen, const char *number, cha
  */
 #define PL_STORED_VALUE_AUTH_COLUMNS                                                               \
     "request_type, status, amount_approved::text, amount_deposited::text, "                        \
-    "amount_voided::text, amount_pending::text, svc_transaction_id, coalesce(card_hash, '')"
-#define PL_STORED_VALUE_AUTH_NCOLUMNS 8
+    "amount_voided::text, amount_pending::text, svc_transaction_id, coalesce(card_hash, ''), "     \
+    "request_id"
+#define PL_STORED_VALUE_AUTH_NCOLUMNS 9
 
 typedef struct pl_stored_value_auth {
     bool found;
@@ -135,6 +136,7 @@ typedef struct pl_stored_value_auth {
     int64_t approved, deposited, voided, pending; /* minor units */
     char transaction_id[31];                      /* SVATransactionID */
     char card_hash[65];
+    char request_id[51]; /* the authorization's own (a reference by SVATransactionID finds it) */
 } pl_stored_value_auth;
 
 /* Reads row 0 of a look-up (columns PL_STORED_VALUE_AUTH_COLUMNS first) into *a; found is false

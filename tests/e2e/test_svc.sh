@@ -9,8 +9,9 @@
 #   20.00; balance 30.00; authorize 100.00 → approved for 30.00 with the insufficient-balance
 #   message; a deposit greater than that authorization → declined without a bureau call; return
 #   10.00; void the 30.00 authorization through paylink-reversal (and a second void: nothing
-#   left, no call); balance 40.00; the card number in no log, row or topic paylink writes but
-#   the one reply.
+#   left, no call); balance 40.00; an authorization of 15.00 deposited (10.00) and voided by its
+#   SVATransactionID alone, claimed and settled as by request id (5.01 more declined, no call);
+#   the card number in no log, row or topic paylink writes but the one reply.
 # The faults (card series exhausted, bureau unreachable, timeouts) are in test_svc_faults.sh.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -204,6 +205,49 @@ assert_eq "$(pl_sql "SELECT count(*) FROM auth_reversal WHERE request_id = :'id'
 # ---- DBA views, and the card number nowhere paylink writes but the one reply -------------------------
 assert_eq "$(pl_sql "SELECT count(*) FROM svc_card_activity WHERE order_number = :'o' AND card_masked = :'m' AND card_status = 'active'" o="$order" m="$mask")" \
     11 "svc_card_activity: the card's eleven requests, masked"
+
+# ---- an authorization named by its SVATransactionID alone ------------------------------------------
+# The deposit and the void of a paylink authorization that name it only by auth_ref.transaction_id
+# are its: checked against what remains, claimed on it and settled on it as by request id.
+a3="svp3-$run"
+r=$(svc "$a3" auth 15.00 "$(with_card)")
+assert_json .status approved "$r"
+a3tid=$(jq -r '.auth.transaction_id // ""' <<<"$r")
+assert_ne "$a3tid" "" "the authorization's SVATransactionID"
+d3="svd3-$run"
+r=$(svc "$d3" deposit 10.00 "$(with_card ".auth_ref = {transaction_id: \"$a3tid\"}")")
+assert_json .status approved "$r"
+assert_json .amount_approved 10.00 "$r"
+assert_eq "$(pl_ledger_count "$order" deposit)" 2 "a second Postauthorization in the ledger"
+assert_eq "$(col "operation || '|' || ref_request_id || '|' || claim_amount" "$d3")" \
+    "svc_postauth|$a3|10.00" "the deposit by SVATransactionID names and claimed $a3"
+assert_eq "$(col "amount_deposited || '|' || amount_pending" "$a3")" "10.00|0.00" \
+    "the authorization is deposited by it, its claim released"
+d4="svd4-$run"
+r=$(svc "$d4" deposit 5.01 "$(with_card ".auth_ref = {transaction_id: \"$a3tid\"}")")
+assert_json .status declined "$r"
+assert_contains "$(jq -r .message <<<"$r")" "greater than what remains" "message"
+assert_eq "$(pl_ledger_count "$order" deposit)" 2 "no Postauthorization sent for $d4"
+# In another currency: invalid, the reference named, nothing recorded.
+d5="svd5-$run"
+pl_send svc "$(svc_request "$d5" deposit 1.00 "$(with_card ".auth_ref = {transaction_id: \"$a3tid\"} | .currency = \"EUR\"")")"
+r=$(pl_wait_reply svc "$d5" 60) || fail "no reply for $d5"
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' auth_ref.transaction_id "$r"
+assert_eq "$(col "count(*)" "$d5")" 0 "nothing recorded for $d5"
+# The void releases what remains (5.00), whatever amount the request says.
+v3="svv3-$run"
+pl_send reversal "$(void_request "$v3" "" | jq -c --arg t "$a3tid" '.auth_ref = {transaction_id: $t} | .amount = "15.00"')"
+r=$(pl_wait_reply reversal "$v3" 60) || fail "no reversal reply for $v3"
+assert_json .status approved "$r"
+assert_json .amount_approved 5.00 "$r"
+assert_eq "$(pl_ledger_count "$order" void)" 2 "a second Void in the ledger"
+assert_eq "$(pl_sql "SELECT auth_request_id || '|' || claim_amount FROM auth_reversal WHERE request_id = :'id'" id="$v3")" \
+    "$a3|5.00" "the void by SVATransactionID names and claimed $a3"
+assert_eq "$(col "amount_deposited || '|' || amount_voided || '|' || amount_pending" "$a3")" \
+    "10.00|5.00|0.00" "the authorization is deposited and voided, nothing held"
+r=$(svc "svb4-$run" balance "" "$(with_card)")
+assert_json .svc.balance 30.00 "$r"
 assert_logs_clean "$card"
 assert_not_contains "$(pg_dump_text)" "$card" "the database"
 for t in svc.request.dlq reversal.reply reversal.request.dlq; do

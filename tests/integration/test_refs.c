@@ -1,14 +1,16 @@
 /*
  * test_refs.c: the record units of paylink-deposit and paylink-reversal (workers/deposit,
- * workers/reversal) against the real schema (PAYLINK_DB), run through pl_db as the engine runs
- * them: what their look-ups find and what the specs decide from it, which references to another
- * order they refuse and how the refusal is judged, a redelivery's look-ups, and that PostgreSQL
- * keeps one generic plan for each record statement whatever the requests name (a statement it
- * planned anew for every request cost the backend more than the rest of the unit together).
+ * workers/reversal) and of paylink-svc's deposits (workers/svc) against the real schema
+ * (PAYLINK_DB), run through pl_db as the engine runs them: what their look-ups find and what the
+ * specs decide from it, which references to another order they refuse and how the refusal is
+ * judged, a redelivery's look-ups, and that PostgreSQL keeps one generic plan for each record
+ * statement whatever the requests name (a statement it planned anew for every request cost the
+ * backend more than the rest of the unit together).
  *
  * The rows it reads are written under request ids and order numbers of its own (an approved and
  * an unknown authorization and an approved debit of order A, an authorization and a debit of
- * order B) and deleted at the end with what the units recorded.
+ * order B, stored value authorizations of both) and deleted at the end with what the units
+ * recorded.
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -28,6 +30,7 @@
 #include "deposit.h"
 #include "reversal.h"
 #include "services.h"
+#include "svc.h"
 #include "it_unit.h"
 
 static const char *g_conninfo;
@@ -64,6 +67,7 @@ static void delete_rows(void)
     admin_ok("DELETE FROM cc_deposit_history WHERE request_id LIKE $1", 1, p);
     admin_ok("DELETE FROM cc_deposit_trans WHERE request_id LIKE $1", 1, p);
     admin_ok("DELETE FROM cc_auth_trans WHERE request_id LIKE $1", 1, p);
+    admin_ok("DELETE FROM svc_trans WHERE request_id LIKE $1", 1, p);
 }
 
 /* An authorization of order `order` in status `status`; with an auth_history answer (100.00,
@@ -90,21 +94,45 @@ static void seed_auth(const char *rid_suffix, const char *order_suffix, const ch
              4, p);
 }
 
-/* An approved debit of order `order` that captured 60.00 (transaction id
- * "<prefix>tx-<rid suffix>"). */
-static void seed_debit(const char *rid_suffix, const char *order_suffix)
+/* Runs sql with $1 "<prefix><rid suffix>", $2 "<prefix><order suffix>" and $3 the transaction
+ * id "<prefix><tx_kind>-<rid suffix>". */
+static void seed_row(const char *sql, const char *rid_suffix, const char *order_suffix,
+                     const char *tx_kind)
 {
     char rid[64], order[32], tx[64];
     snprintf(rid, sizeof rid, "%s", id(rid_suffix));
     snprintf(order, sizeof order, "%s", id(order_suffix));
-    snprintf(tx, sizeof tx, "%stx-%s", g_p, rid_suffix);
+    snprintf(tx, sizeof tx, "%s%s-%s", g_p, tx_kind, rid_suffix);
     const char *p[] = {rid, order, tx};
-    admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+    admin_ok(sql, 3, p);
+}
+
+/* An approved debit of order `order` that captured 60.00 (transaction id
+ * "<prefix>tx-<rid suffix>"). */
+static void seed_debit(const char *rid_suffix, const char *order_suffix)
+{
+    seed_row("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
              "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
              "status, deposit_status, amount_deposited, transaction_id, request_token) "
              "VALUES ($1, repeat('b', 64), 'debit', 'capture', 1, $2, 1, 'CYB', 60.00, 'USD', "
              "'7030000000000005678', 'approved', '*RCVD', 60.00, $3, 'Axj/debit-token')",
-             3, p);
+             rid_suffix, order_suffix, "tx");
+}
+
+/* The hash every stored value request of this test carries for its card. */
+#define SV_CARD_HASH "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
+
+/* An approved stored value authorization of order `order` on RLT: 30.00 USD of the card
+ * SV_CARD_HASH, SVATransactionID "<prefix>sv-<rid suffix>". */
+static void seed_svc_auth(const char *rid_suffix, const char *order_suffix)
+{
+    seed_row("INSERT INTO svc_trans (request_id, fingerprint, request_type, operation, company, "
+             "order_number, pay_seq, service_bureau, amount, currency, card_masked, card_hash, "
+             "status, amount_approved, svc_transaction_id, auth_number, sent_at, answered_at) "
+             "VALUES ($1, repeat('c', 64), 'auth', 'svc_preauth', 1, $2, 1, 'RLT', 30.00, 'USD', "
+             "'************0001', '" SV_CARD_HASH "', 'approved', 30.00, $3, '4471', now(), "
+             "now())",
+             rid_suffix, order_suffix, "sv");
 }
 
 static int group_setup(void **state)
@@ -132,6 +160,8 @@ static int group_setup(void **state)
         g_stmts[n++] = pl_deposit_spec.stmts[i];
     for (size_t i = 0; i < pl_reversal_spec.nstmts; i++)
         g_stmts[n++] = pl_reversal_spec.stmts[i];
+    for (size_t i = 0; i < pl_svc_spec.nstmts; i++)
+        g_stmts[n++] = pl_svc_spec.stmts[i];
     g_stmts[n++] = (pl_db_stmt){
         "it_plans",
         "SELECT coalesce(string_agg(name || ':' || generic_plans || ':' || custom_plans, ' ' "
@@ -142,6 +172,9 @@ static int group_setup(void **state)
     seed_auth("b1", "B", "approved");
     seed_debit("d1", "A");
     seed_debit("e1", "B");
+    seed_svc_auth("s1", "A");
+    seed_svc_auth("s2", "B");
+    seed_svc_auth("s3", "A");
     return 0;
 }
 
@@ -322,13 +355,34 @@ typedef struct refusal {
     const char *rid, *cur, *auth_rid, *auth_tx, *capture_rid, *field, *error;
 } refusal;
 
-/* Each case of cases: nothing is recorded, and judge names the reference and why. */
-static void assert_refused(pl_db *db, const pl_spec *spec, const refusal *cases, size_t n)
+/* A request of order A (as job_init) for the stored value bureau RLT, of the card SV_CARD_HASH:
+ * a deposit (paylink-svc) or, of type PL_REQ_REVERSAL, a void (paylink-reversal). */
+static void svc_job_init(pl_job *j, pl_req_type type, const char *rid_suffix, const char *amount,
+                         int64_t minor)
+{
+    job_init(j, type, rid_suffix, "A", amount, minor);
+    j->svc = pl_services_find(g_services, "RLT");
+    assert_non_null(j->svc);
+    snprintf(j->req.service, sizeof j->req.service, "RLT");
+    snprintf(j->req.pay_type, sizeof j->req.pay_type, "SV");
+    j->req.svc.present = true;
+    snprintf(j->req.svc.card_number, sizeof j->req.svc.card_number, "7000000000000001");
+    snprintf(j->card_hash, sizeof j->card_hash, "%s", SV_CARD_HASH);
+    snprintf(j->card_masked, sizeof j->card_masked, "************0001");
+}
+
+/* Each case of cases: nothing is recorded, and judge names the reference and why (for the
+ * stored value bureau with sv). */
+static void assert_refused_on(pl_db *db, const pl_spec *spec, bool sv, const refusal *cases,
+                              size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const refusal *c = &cases[i];
         pl_job j;
-        job_init(&j, c->type, c->rid, "A", "10.00", 1000);
+        if (sv)
+            svc_job_init(&j, c->type, c->rid, "10.00", 1000);
+        else
+            job_init(&j, c->type, c->rid, "A", "10.00", 1000);
         snprintf(j.req.currency, sizeof j.req.currency, "%s", c->cur);
         refer(&j, c->auth_rid, c->auth_tx, c->capture_rid);
         rec r;
@@ -338,6 +392,11 @@ static void assert_refused(pl_db *db, const pl_spec *spec, const refusal *cases,
             fail_msg("%s: inserted %d, %zu errors, first %s: %s", c->rid, r.inserted, r.errs.n,
                      r.errs.n ? r.errs.e[0].field : "-", r.errs.n ? r.errs.e[0].error : "-");
     }
+}
+
+static void assert_refused(pl_db *db, const pl_spec *spec, const refusal *cases, size_t n)
+{
+    assert_refused_on(db, spec, false, cases, n);
 }
 
 /* The record unit recorded j and prepare sends it as op referring to the bureau transaction
@@ -708,12 +767,137 @@ static void test_reversal_refs(void **state)
     pl_db_destroy(db);
 }
 
+/*
+ * A stored value deposit or void naming its authorization by SVATransactionID alone: when the
+ * authorization is paylink's (its order's, on the bureau), the request is recorded naming it and
+ * decided and claimed as if it had named its request id — checked against what remains, its
+ * card and currency; an SVATransactionID the order's authorizations do not have is one paylink
+ * does not hold, and the bureau decides.
+ */
+static void test_stored_value_refs(void **state)
+{
+    (void)state;
+    pl_db *db = connect_db();
+    pl_job j;
+    rec r;
+    static const char held[] =
+        "SELECT concat_ws('|', amount_pending, amount_deposited, amount_voided) FROM svc_trans "
+        "WHERE request_id = $1";
+
+    /* A deposit of 10.00 of s1 (30.00) by its SVATransactionID: s1's, and it claims on it. */
+    svc_job_init(&j, PL_REQ_SVC_DEPOSIT, "sd1", "10.00", 1000);
+    refer(&j, NULL, "sv-s1", NULL);
+    assert_false(pl_svc_spec.prepare_alone(&j));
+    record(db, &pl_svc_spec, &j, false, &r);
+    assert_int_equal(r.inserted, 1);
+    assert_int_equal(r.prepared, 0);
+    assert_int_equal(j.call.op, PL_OP_SVC_POSTAUTH);
+    assert_string_equal(j.call.ref_request_id, id("sv-s1"));
+    assert_string_equal(
+        value("SELECT coalesce(ref_request_id, '-') FROM svc_trans WHERE request_id = $1", "sd1"),
+        id("s1"));
+    snprintf(j.op_name, sizeof j.op_name, "%s", pl_bureau_op_name(j.call.op));
+    snprintf(j.attempt, sizeof j.attempt, "it-sv-1");
+    assert_int_equal(run_spec_unit(db, pl_svc_spec.mark_sent, &j), 1);
+    assert_string_equal(value(held, "s1"), "10.00|0.00|0.00");
+    assert_string_equal(
+        value("SELECT concat_ws('|', status, claim_amount) FROM svc_trans WHERE request_id = $1",
+              "sd1"),
+        "sent|10.00");
+    /* Redelivered while 'sent' by that attempt: the same look-up from the row it recorded. */
+    record(db, &pl_svc_spec, &j, true, &r);
+    assert_int_equal(r.inserted, 0);
+    assert_int_equal(r.prepared, 0);
+    assert_string_equal(j.call.ref_request_id, id("sv-s1"));
+    release(&j);
+
+    /* More than remains of s1 (20.00 once that claim counts), named the same way: declined,
+     * nothing sent (the old code sent it and claimed nothing). */
+    svc_job_init(&j, PL_REQ_SVC_DEPOSIT, "sd2", "20.01", 2001);
+    refer(&j, NULL, "sv-s1", NULL);
+    record(db, &pl_svc_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 1);
+    assert_int_equal(j.reply.status, PL_ST_DECLINED);
+    assert_non_null(strstr(j.reply.message, "exceeds what remains"));
+    release(&j);
+
+    /* Another card's deposit of s1's SVATransactionID: refused as by request id. */
+    svc_job_init(&j, PL_REQ_SVC_DEPOSIT, "sd3", "5.00", 500);
+    refer(&j, NULL, "sv-s1", NULL);
+    memset(j.card_hash, 'a', 64);
+    record(db, &pl_svc_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 1);
+    assert_int_equal(j.reply.status, PL_ST_DECLINED);
+    release(&j);
+
+    /* Order B's SVATransactionID from order A: no authorization of A has it, so it is one
+     * paylink does not hold; sent as given, recorded naming nothing, nothing claimed. */
+    svc_job_init(&j, PL_REQ_SVC_DEPOSIT, "sd4", "5.00", 500);
+    refer(&j, NULL, "sv-s2", NULL);
+    record(db, &pl_svc_spec, &j, false, &r);
+    assert_int_equal(r.inserted, 1);
+    assert_int_equal(r.prepared, 0);
+    assert_string_equal(j.call.ref_request_id, id("sv-s2"));
+    assert_string_equal(
+        value("SELECT coalesce(ref_request_id, '-') FROM svc_trans WHERE request_id = $1", "sd4"),
+        "-");
+    snprintf(j.op_name, sizeof j.op_name, "%s", pl_bureau_op_name(j.call.op));
+    snprintf(j.attempt, sizeof j.attempt, "it-sv-4");
+    assert_int_equal(run_spec_unit(db, pl_svc_spec.mark_sent, &j), 1);
+    assert_string_equal(value(held, "s2"), "0.00|0.00|0.00");
+    release(&j);
+
+    /* A void of s3 by its SVATransactionID: s3's remainder, claimed, the row naming s3. */
+    svc_job_init(&j, PL_REQ_REVERSAL, "sv1", "30.00", 3000);
+    refer(&j, NULL, "sv-s3", NULL);
+    record(db, &pl_reversal_spec, &j, false, &r);
+    assert_int_equal(r.inserted, 1);
+    assert_int_equal(r.prepared, 0);
+    assert_int_equal(j.call.op, PL_OP_SVC_VOID);
+    assert_int_equal(j.call.amount, 3000);
+    assert_string_equal(j.call.ref_request_id, id("sv-s3"));
+    snprintf(j.op_name, sizeof j.op_name, "%s", pl_bureau_op_name(j.call.op));
+    snprintf(j.attempt, sizeof j.attempt, "it-sv-5");
+    assert_int_equal(run_spec_unit(db, pl_reversal_spec.mark_sent, &j), 1);
+    assert_string_equal(value(held, "s3"), "30.00|0.00|0.00");
+    char want[96];
+    snprintf(want, sizeof want, "sent|%s|30.00", id("s3"));
+    assert_string_equal(value("SELECT concat_ws('|', status, auth_request_id, claim_amount) "
+                              "FROM auth_reversal WHERE request_id = $1",
+                              "sv1"),
+                        want);
+    release(&j);
+    /* s1, with a deposit in flight, cannot be voided by its SVATransactionID either. */
+    svc_job_init(&j, PL_REQ_REVERSAL, "sv2", "30.00", 3000);
+    refer(&j, NULL, "sv-s1", NULL);
+    record(db, &pl_reversal_spec, &j, false, &r);
+    assert_int_equal(r.prepared, 1);
+    assert_non_null(strstr(j.reply.message, "in progress"));
+    release(&j);
+
+    /* Its own order's authorization, by SVATransactionID, in another currency: invalid. */
+    static const refusal cases[] = {
+        {PL_REQ_SVC_DEPOSIT, "sd5", "EUR", NULL, "sv-s1", NULL, "auth_ref.transaction_id",
+         PL_FOREIGN_AUTH},
+        {PL_REQ_SVC_DEPOSIT, "sd6", "EUR", "s1", NULL, NULL, "auth_ref.request_id",
+         PL_FOREIGN_AUTH},
+    };
+    assert_refused_on(db, &pl_svc_spec, true, cases, sizeof cases / sizeof cases[0]);
+    static const refusal void_cases[] = {
+        {PL_REQ_REVERSAL, "sv3", "EUR", NULL, "sv-s3", NULL, "auth_ref.transaction_id",
+         PL_FOREIGN_AUTH},
+    };
+    assert_refused_on(db, &pl_reversal_spec, true, void_cases, 1);
+    pl_db_destroy(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deposit_refs),
         cmocka_unit_test(test_reversal_refs),
         cmocka_unit_test(test_deposit_claims),
+        cmocka_unit_test(test_stored_value_refs),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -143,7 +143,6 @@ typedef struct sent_case {
     pl_req_type type;
     const char *protocol;
     bool is_virtual, with_issue;
-    const char *auth_transaction_id; /* a deposit's SVATransactionID paylink does not hold */
 } sent_case;
 
 /* What case c's request carries besides job_of's. */
@@ -154,17 +153,11 @@ static void dress(pl_job *j, const sent_case *c)
     j->req.svc.has_issue_amount = c->with_issue;
     j->req.svc.issue_amount = 2500;
     snprintf(j->req.pay_type, sizeof j->req.pay_type, "SV");
-    if (c->auth_transaction_id) {
-        j->req.auth_ref.present = true;
-        snprintf(j->req.auth_ref.transaction_id, sizeof j->req.auth_ref.transaction_id, "%s",
-                 c->auth_transaction_id);
-    }
 }
 
 static void same_row_either_way(const sent_case *c, int i)
 {
     pl_service svc = service(c->protocol);
-    svc.void_auth_at_deposit = true; /* EXT: a deposit goes with voidRemainder */
     char sa[16], sb[16], aa[16], ab[16];
     snprintf(sa, sizeof sa, "a%d", i);
     snprintf(sb, sizeof sb, "b%d", i);
@@ -213,17 +206,12 @@ static void same_row_either_way(const sent_case *c, int i)
     free(b.spec_data);
 }
 
+/* Every request type but a deposit, which reads the authorization it names (test_refs). */
 static const sent_case cases[] = {
-    {PL_REQ_SVC_GENERATE, "RLT", true, true, NULL},
-    {PL_REQ_SVC_ACTIVATE, "RLT", false, true, NULL},
-    {PL_REQ_SVC_ACTIVATE, "RLT", true, true, NULL},
-    {PL_REQ_SVC_ACTIVATE, "EXT", false, false, NULL},
-    {PL_REQ_SVC_RECHARGE, "RLT", true, false, NULL},
-    {PL_REQ_SVC_AUTH, "RLT", false, false, NULL},
-    {PL_REQ_SVC_RETURN, "RLT", false, false, NULL},
-    {PL_REQ_SVC_BALANCE, "RLT", false, false, NULL},
-    {PL_REQ_SVC_DEPOSIT, "RLT", false, false, "9354"},
-    {PL_REQ_SVC_DEPOSIT, "EXT", false, false, "9355"},
+    {PL_REQ_SVC_GENERATE, "RLT", true, true},  {PL_REQ_SVC_ACTIVATE, "RLT", false, true},
+    {PL_REQ_SVC_ACTIVATE, "RLT", true, true},  {PL_REQ_SVC_ACTIVATE, "EXT", false, false},
+    {PL_REQ_SVC_RECHARGE, "RLT", true, false}, {PL_REQ_SVC_AUTH, "RLT", false, false},
+    {PL_REQ_SVC_RETURN, "RLT", false, false},  {PL_REQ_SVC_BALANCE, "RLT", false, false},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 
@@ -248,7 +236,6 @@ static void test_merged_same_rows(void **state)
     int rows[NCASES];
     for (int i = 0; i < NCASES; i++) {
         svc[i] = service(cases[i].protocol);
-        svc[i].void_auth_at_deposit = true;
         char so[16], sm[16], ao[16], am[16];
         snprintf(so, sizeof so, "o%d", i);
         snprintf(sm, sizeof sm, "m%d", i);

@@ -689,9 +689,10 @@ static void test_j19_inquiry_declined_or_failed(void **state)
 
 /*
  * spec->prepare_alone: every request is recorded already marked sent (one statement) except a
- * deposit of a paylink authorization, which reads the authorization in its record unit (prepare
- * decides on it) and claims its amount in its mark; a deposit of an SVATransactionID paylink
- * does not hold reads and claims nothing. Each one that does is prepared without a record unit.
+ * deposit, which reads the authorization it names in its record unit (prepare decides on it)
+ * and claims its amount in its mark: by request id, or by SVATransactionID alone (which may be
+ * one of paylink's authorizations: the record unit finds out). Each one that reads nothing is
+ * prepared without a record unit.
  */
 static void test_prepare_alone_by_type(void **state)
 {
@@ -711,7 +712,7 @@ static void test_prepare_alone_by_type(void **state)
         {PL_REQ_SVC_AUTH, false, false, true, NULL, NULL, true}, /* J19: the inquiry first */
         {PL_REQ_SVC_RETURN, false, true, false, NULL, NULL, true},
         {PL_REQ_SVC_BALANCE, false, true, false, NULL, NULL, true},
-        {PL_REQ_SVC_DEPOSIT, false, true, false, NULL, "9354", true},
+        {PL_REQ_SVC_DEPOSIT, false, true, false, NULL, "9354", false},
         {PL_REQ_SVC_DEPOSIT, false, true, false, "s-auth", NULL, false},
         {PL_REQ_SVC_DEPOSIT, false, true, false, "s-auth", "9354", false},
     };

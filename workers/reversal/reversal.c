@@ -140,23 +140,32 @@ static const pl_db_stmt stmts[] = {
     /* ---- stored value voids (service bureaus of protocol RLT) ---- */
 
     /* As rev_insert, the authorization a stored value authorization (svc_trans) of its own
-     * company and order, in its currency; otherwise invalid (judge). */
+     * company and order, in its currency; otherwise invalid (judge). It is auth_ref.request_id
+     * ($10) or, named by its SVATransactionID alone ($11), the order's authorization the bureau
+     * gave that id (030), recorded as auth_request_id either way; none when the order has no
+     * such authorization (one paylink does not hold). */
     {"rev_svc_insert",
+     "WITH ref AS (SELECT coalesce($10::varchar, paylink_svc_auth_by_transaction($3::int, "
+     "$4::varchar, $6::varchar, nullif($11::varchar, ''))) AS id) "
      "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
      "service_bureau, pay_type, amount, currency, auth_request_id, auth_transaction_id, "
      "auth_request_token, auth_number, auth_date) "
      "SELECT $1::varchar, $2::char(64), $3::int, $4::varchar, $5::int, $6::varchar, "
-     "$7::varchar, $8::numeric, $9::char(3), $10::varchar, $11::varchar, $12::varchar, "
-     "$13::varchar, $14::varchar "
-     "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = $10::varchar "
+     "$7::varchar, $8::numeric, $9::char(3), ref.id, $11::varchar, $12::varchar, "
+     "$13::varchar, $14::varchar FROM ref "
+     "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = ref.id "
      "AND (a.company <> $3::int OR a.order_number <> $4::varchar "
      "OR a.currency <> $9::char(3))) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
      14},
-    /* Result 1 of the record unit: the stored value authorization voided. */
+    /* Result 1 of the record unit: the stored value authorization voided, named by its request
+     * id ($1) or as the void's row records it ($2, the void's own request id: rev_svc_insert
+     * resolved its SVATransactionID). */
     {"rev_svc_auth",
-     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS ", auth_number FROM svc_trans WHERE request_id = $1",
-     1},
+     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS ", auth_number FROM svc_trans "
+     "WHERE request_id = coalesce($1::varchar, "
+     "(SELECT auth_request_id FROM auth_reversal WHERE request_id = $2::varchar))",
+     2},
     /* Marks the void sent and claims what the authorization still holds ($8) in the same
      * statement, only while no deposit or other void has a claim on it and that is still
      * exactly what remains: a deposit and a void in flight together can never both proceed.
@@ -338,8 +347,9 @@ static int rev_record(pl_job *job, pl_db_unit *u)
                        r->auth_ref.date};
     if (stored_value(job)) {
         int rc = pl_db_unit_add(u, "rev_svc_insert", 14, p);
-        const char *q[] = {nz(r->auth_ref.request_id)};
-        return rc != 0 ? rc : pl_db_unit_add(u, "rev_svc_auth", 1, q);
+        const char *by_id = nz(r->auth_ref.request_id);
+        const char *q[] = {by_id, by_id ? NULL : r->request_id};
+        return rc != 0 ? rc : pl_db_unit_add(u, "rev_svc_auth", 2, q);
     }
     int rc = pl_db_unit_add(u, "rev_insert", 14, p);
     if (rc != 0)
@@ -356,8 +366,9 @@ static int rev_record(pl_job *job, pl_db_unit *u)
 /*
  * A stored value void (seed "Void Request": the authorized amount and the original
  * authorization's SVATransactionID, sent on a cancellation or deactivation): of the paylink
- * authorization auth_ref.request_id, or of an authorization paylink does not hold
- * (auth_ref.transaction_id, the request's amount: the bureau decides). Send reversal is a
+ * authorization auth_ref.request_id or the one of the order auth_ref.transaction_id names, or
+ * of an authorization paylink does not hold (an SVATransactionID no authorization of the order
+ * has, the request's amount: the bureau decides). Send reversal is a
  * CyberSource setting and does not apply. Returns 1 when refused (reply filled), else 0.
  */
 static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
@@ -373,10 +384,12 @@ static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
         return 1;
     }
     c->amount = r->has_amount ? r->amount : 0;
-    if (r->auth_ref.request_id[0]) {
-        const PGresult *res = pl_db_unit_result(recorded, 1);
-        pl_stored_value_auth a;
-        pl_stored_value_auth_read(res, &a);
+    const PGresult *res = pl_db_unit_result(recorded, 1);
+    pl_stored_value_auth a;
+    pl_stored_value_auth_read(res, &a);
+    /* A paylink authorization, by request id or found by its SVATransactionID in the order
+     * (rev_svc_insert): the same checks and the same claim whichever way it was named. */
+    if (r->auth_ref.request_id[0] || a.found) {
         if (pl_stored_value_auth_refused(&a, pl_job_card_hash_for(job, a.card_hash), &job->reply))
             return 1;
         if (a.pending > 0) {
@@ -394,7 +407,7 @@ static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
         }
         if (pl_money_format(c->amount, d->claim_amount, sizeof d->claim_amount) != 0)
             return PL_ERR_INVALID;
-        copy(d->auth_request_id, sizeof d->auth_request_id, r->auth_ref.request_id);
+        copy(d->auth_request_id, sizeof d->auth_request_id, a.request_id);
         copy(d->ref_id, sizeof d->ref_id, a.transaction_id);
         copy(d->auth_number, sizeof d->auth_number,
              PQgetvalue(res, 0, PL_STORED_VALUE_AUTH_NCOLUMNS));

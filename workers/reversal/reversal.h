@@ -46,8 +46,10 @@
  * reversal (a CyberSource setting) does not apply. The void claims that amount on the
  * authorization (svc_trans.amount_pending) when it is marked sent; the
  * auth_reversal_settle_svc_void trigger (014) releases it when the outcome is final and adds what
- * was voided to svc_trans.amount_voided. An inline auth_ref.transaction_id (an authorization
- * paylink does not hold) is voided for the request's amount; the bureau decides. Answers map as
+ * was voided to svc_trans.amount_voided. An auth_ref.transaction_id alone names the order's
+ * authorization the bureau gave that SVATransactionID, voided as if named by request id; one no
+ * authorization of the order has (paylink does not hold it) is voided for the request's amount,
+ * and the bureau decides. Answers map as
  * every stored value answer does (stored_value.h); the row's operation is svc_void.
  */
 #ifndef PL_REVERSAL_H

@@ -23,26 +23,33 @@
     "RETURNING request_id"
 
 static const pl_db_stmt stmts[] = {
-    /* Recorded only when the authorization a deposit names (auth_ref.request_id, $17) belongs
-     * to its own company and order and is in its currency (when both have one); otherwise
-     * nothing is written and it is invalid (judge). */
+    /* Recorded only when the authorization a deposit names belongs to its own company and
+     * order and is in its currency (when both have one); otherwise nothing is written and it is
+     * invalid (judge). The authorization is auth_ref.request_id ($17) or, named by its
+     * SVATransactionID alone ($18), the order's authorization the bureau gave that id (030),
+     * recorded as ref_request_id either way; none when the order has no such authorization. */
     {"svc_insert",
+     "WITH ref AS (SELECT coalesce($17::varchar, paylink_svc_auth_by_transaction($4::int, "
+     "$5::varchar, $7::varchar, $18::varchar)) AS id) "
      "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
      "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
      "order_line, issue_amount, is_virtual, ref_request_id) "
      "SELECT $1::varchar, $2::char(64), $3::varchar, $4::int, $5::varchar, $6::int, $7::varchar, "
      "$8::varchar, $9::varchar, $10::numeric, $11::char(3), $12::varchar, $13::char(64), "
-     "$14::int, $15::numeric, $16::boolean, $17::varchar "
-     "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = $17::varchar "
+     "$14::int, $15::numeric, $16::boolean, ref.id FROM ref "
+     "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = ref.id "
      "AND (a.company <> $4::int OR a.order_number <> $5::varchar "
      "OR a.currency <> $11::char(3))) "
      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-     17},
-    /* Result 1 of the record unit: the authorization a deposit draws on (none otherwise). */
+     18},
+    /* Result 1 of the record unit: the authorization a deposit draws on (none otherwise), named
+     * by its request id ($1) or as the deposit's row records it ($2, the deposit's own request
+     * id: svc_insert resolved its SVATransactionID). */
     {"svc_auth",
-     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS ", company, order_number FROM svc_trans "
-     "WHERE request_id = $1",
-     1},
+     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "
+     "WHERE request_id = coalesce($1::varchar, "
+     "(SELECT ref_request_id FROM svc_trans WHERE request_id = $2::varchar))",
+     2},
     /*
      * Marks the request sent and, for a deposit of a paylink authorization, claims its amount
      * ($4) on that authorization ($5) in the same statement: the claim re-checks what remains on
@@ -244,67 +251,79 @@ static void svc_row_params(const pl_job *job, svc_row *a)
     memcpy(a->p, p, sizeof p);
 }
 
-/* The authorization a deposit draws on (auth_ref.request_id), NULL for every other request. */
-static const char *svc_ref(const pl_request *r)
+/* A deposit names the authorization it draws on: by request id, or by SVATransactionID alone
+ * (which may be one of paylink's authorizations or one it does not hold). */
+static bool svc_names_auth(const pl_request *r)
 {
-    return r->type == PL_REQ_SVC_DEPOSIT ? nz(r->auth_ref.request_id) : NULL;
+    return r->type == PL_REQ_SVC_DEPOSIT &&
+           (r->auth_ref.request_id[0] || r->auth_ref.transaction_id[0]);
 }
 
 static int svc_record(pl_job *job, pl_db_unit *u)
 {
+    const pl_request *r = &job->req;
     svc_row a;
     svc_row_params(job, &a);
-    const char *ref = svc_ref(&job->req);
-    const char *p[17];
+    bool names = svc_names_auth(r);
+    const char *by_id = names ? nz(r->auth_ref.request_id) : NULL;
+    const char *by_tx = names && !by_id ? nz(r->auth_ref.transaction_id) : NULL;
+    const char *p[18];
     memcpy(p, a.p, sizeof a.p);
-    p[16] = ref;
-    int rc = pl_db_unit_add(u, "svc_insert", 17, p);
+    p[16] = by_id;
+    p[17] = by_tx;
+    int rc = pl_db_unit_add(u, "svc_insert", 18, p);
     /* Always added, so the look-up is result 1 whatever the request is. */
-    const char *q[] = {ref};
+    const char *q[] = {by_id, by_tx ? r->request_id : NULL};
     if (rc == 0)
-        rc = pl_db_unit_add(u, "svc_auth", 1, q);
+        rc = pl_db_unit_add(u, "svc_auth", 2, q);
     return rc;
 }
 
-/* Only a deposit of a paylink authorization reads something recorded (the authorization,
- * svc_auth) and claims (svc_mark_sent); every other request's call is decided from the request
- * and the configuration alone, and its mark claims nothing. */
+/* Only a deposit naming an authorization reads something recorded (the authorization,
+ * svc_auth: by SVATransactionID too, which may be paylink's) and claims (svc_mark_sent); every
+ * other request's call is decided from the request and the configuration alone, and its mark
+ * claims nothing. */
 static bool svc_prepare_alone(const pl_job *job)
 {
-    return svc_ref(&job->req) == NULL;
+    return !svc_names_auth(&job->req);
 }
 
 /* The record unit refused the request (svc_insert): the authorization its deposit names
- * belongs to another company or order, or is in another currency. */
+ * belongs to another company or order, or is in another currency (one named by its
+ * SVATransactionID is of the deposit's order: its currency). */
 static void svc_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     (void)recorded;
     if (job->req.auth_ref.request_id[0])
         pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
+    else if (job->req.auth_ref.transaction_id[0])
+        pl_errors_add(errs, "auth_ref.transaction_id", PL_FOREIGN_AUTH);
 }
 
 /* Decides a deposit's reference: returns 1 when it is refused (reply filled), else 0. */
 static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
 {
     const pl_request *r = &job->req;
-    if (!r->auth_ref.request_id[0]) {
-        if (!r->auth_ref.transaction_id[0]) {
-            job->reply.status = PL_ST_DECLINED;
-            copy(job->reply.message, sizeof job->reply.message,
-                 "A stored value deposit names its authorization (auth_ref).");
-            return 1;
-        }
-        /* An authorization paylink does not hold: its SVATransactionID as given; the bureau
-         * knows what remains of it. */
-        copy(d->ref_id, sizeof d->ref_id, r->auth_ref.transaction_id);
-        return 0;
+    if (!r->auth_ref.request_id[0] && !r->auth_ref.transaction_id[0]) {
+        job->reply.status = PL_ST_DECLINED;
+        copy(job->reply.message, sizeof job->reply.message,
+             "A stored value deposit names its authorization (auth_ref).");
+        return 1;
     }
     pl_stored_value_auth a;
     pl_stored_value_auth_read(pl_db_unit_result(recorded, 1), &a);
+    if (!a.found && !r->auth_ref.request_id[0]) {
+        /* An SVATransactionID no authorization of the order has: one paylink does not hold;
+         * the bureau knows what remains of it. */
+        copy(d->ref_id, sizeof d->ref_id, r->auth_ref.transaction_id);
+        return 0;
+    }
+    /* A paylink authorization, by request id or found by its SVATransactionID: the same checks
+     * and the same claim whichever way it was named. */
     if (pl_svc_deposit_refused(&a, pl_job_card_hash_for(job, a.card_hash), r->amount, &job->reply))
         return 1;
     d->claims = true;
-    copy(d->auth_id, sizeof d->auth_id, r->auth_ref.request_id);
+    copy(d->auth_id, sizeof d->auth_id, a.request_id);
     copy(d->ref_id, sizeof d->ref_id, a.transaction_id);
     if (pl_money_format(r->amount, d->claim_amount, sizeof d->claim_amount) != 0)
         return PL_ERR_INVALID;

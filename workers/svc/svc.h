@@ -17,9 +17,10 @@
  *
  * Business rules (README "Stored value rules"):
  *   - a deposit names a paylink stored value authorization (auth_ref.request_id) of the same
- *     company and order (else `invalid`) or, inline, the SVATransactionID of one paylink does not
- *     hold (auth_ref.transaction_id: the bureau decides). A paylink authorization must be an
- *     approved `auth` of the same card; a deposit greater than what remains of it (approved −
+ *     company and order (else `invalid`), or an SVATransactionID (auth_ref.transaction_id): the
+ *     order's authorization the bureau gave it, treated as if named by request id, or, when the
+ *     order has none, one paylink does not hold (the bureau decides). A paylink authorization must
+ * be an approved `auth` of the same card; a deposit greater than what remains of it (approved −
  *     deposited − voided − claimed) is `declined` without a bureau call (seed: "a deposit greater
  *     than any single authorization is rejected … confirm the deposit manually"). The deposit
  *     claims its amount on the authorization when it is marked sent (svc_trans.amount_pending),
@@ -37,7 +38,7 @@
  *     says 0.00 (seed: ".00" when Customer Engagement cannot be reached);
  *   - no answer in time: the engine's `timeout` reply and required response, never a second call;
  *   - a new request whose call is ready to leave is recorded already marked sent, in one
- *     statement (spec->record_sent), unless it is a deposit of a paylink authorization: that one
+ *     statement (spec->record_sent), unless it is a deposit naming an authorization: that one
  *     is recorded with its authorization read (prepare decides on it), then marked sent with its
  *     claim (spec->prepare_alone);
  *   - J19 (auth_service.balance_inquiry_batch, seed "Perform Balance Inquiry during Batch
