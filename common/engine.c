@@ -78,6 +78,8 @@ struct job {
     int64_t offset;
     bool tracked;  /* offset added to the tracker */
     bool admitted; /* in the request_id hash */
+    /* its partition is being revoked (or was): no call starts for it here (leave_partitions) */
+    bool leaving;
     char *payload;
     size_t payload_len;
     char *key;
@@ -1343,8 +1345,12 @@ static void slot_enqueue(slot *s, job *j)
 static void slot_take(job *j)
 {
     pl_engine *e = j->pub.eng;
-    if (e->stopping) {
-        /* Not sent, and no call starts during a stop: redelivered (abandon_queued). */
+    if (e->stopping || j->leaving) {
+        /* Not sent, and no call starts during a stop or for a partition given up: redelivered
+         * (abandon_queued, leave_partitions). */
+        if (j->leaving && !e->stopping)
+            PL_INFO(j->pub.req.request_id,
+                    "not sent: its partition was revoked; left for the partition's next owner");
         job_abandon(j);
         return;
     }
@@ -2295,8 +2301,9 @@ static bool record_sent(job *j)
     if (!sp->record_sent || !sp->prepare_alone || !j->pub.svc || !j->ops || j->read_back ||
         !sp->prepare_alone(&j->pub))
         return false;
-    if (e->stopping) {
-        /* A redelivery admitted behind a finished owner: no call starts during a stop. */
+    if (e->stopping || j->leaving) {
+        /* A redelivery admitted behind a finished owner: no call starts during a stop or for a
+         * partition given up (leave_partitions). */
         job_abandon(j);
         return true;
     }
@@ -2518,6 +2525,14 @@ static rd_kafka_message_t *backlog_pop(pl_engine *e)
     return m;
 }
 
+static bool on_partitions(const job *j, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition == j->partition)
+            return true;
+    return false;
+}
+
 /* Drops backlog messages of partitions no longer assigned (their new owner re-reads them). */
 static void backlog_prune(pl_engine *e, bool all)
 {
@@ -2555,17 +2570,42 @@ static size_t jobs_on(pl_engine *e, const rd_kafka_topic_partition_list_t *parts
      * at a stop) keeps its offset pending for good, and would hold every drain to its
      * deadline. */
     size_t n = 0;
-    for (const job *j = e->live; j; j = j->next) {
-        if (!j->tracked)
-            continue;
-        for (int i = 0; i < parts->cnt; i++) {
-            if (parts->elems[i].partition == j->partition) {
+    for (const job *j = e->live; j; j = j->next)
+        if (j->tracked && on_partitions(j, parts))
+            n++;
+    return n;
+}
+
+/*
+ * Partitions this consumer is giving up (revoked or lost): their requests that have not left
+ * are not sent from here any more. The partitions' next owner reads them again from the
+ * committed offset (theirs stays uncommitted), and a call started here would only race it —
+ * or, during the revoke drain, be cut short by the drain's deadline and leave an outcome
+ * unknown that never needed to be. Those waiting for a bureau slot are abandoned now, as at a
+ * stop (abandon_queued); those still being recorded when they reach their slot (slot_take,
+ * record_sent). What is at a bureau finishes, and the drain waits for it.
+ */
+static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (job *j = e->live; j; j = j->next)
+        if (on_partitions(j, parts))
+            j->leaving = true;
+    size_t n = 0;
+    for (size_t i = 0; i < e->nslots; i++) {
+        for (job *q = e->slots[i].qhead; q;) {
+            job *next = q->qnext; /* (job_free takes q out of the queue) */
+            if (q->leaving) {
+                job_abandon(q);
                 n++;
-                break;
             }
+            q = next;
         }
     }
-    return n;
+    if (n > 0)
+        PL_INFO(NULL,
+                "revoking: %zu request(s) waiting for a bureau slot left for the partitions' "
+                "next owner",
+                n);
 }
 
 /* Partitions this consumer no longer owns: their offsets are forgotten (the jobs still running
@@ -2611,6 +2651,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         bool lost = rd_kafka_assignment_lost(rk);
         PL_INFO(NULL, "revoking %d partition(s)%s", parts->cnt, lost ? " (lost)" : "");
+        leave_partitions(e, parts);
         if (!lost) {
             /* Finish what is in flight for these partitions so their new owner does not
              * find half-done requests (which would become required responses). */
@@ -2639,6 +2680,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * partition's offsets, so nothing is committed for partitions this consumer lost. */
     PL_ERROR(NULL, "rebalance error: %s; giving up the whole assignment", rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_copy(e->assigned);
+    leave_partitions(e, all);
     forget_partitions(e, all);
     if (cooperative) {
         rd_kafka_error_t *er = rd_kafka_incremental_unassign(rk, all);

@@ -4,7 +4,7 @@
 # the bureau, three wait for the slot — and those three are still 'received'. A crash then
 # leaves them re-sendable: after the restart they are sent and approved; only the one whose
 # bytes may have reached the bureau becomes a required response. A graceful stop does not
-# start them either.
+# start them either, nor does a revoke for the requests of the partitions it gives up.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -96,3 +96,49 @@ for id in "${ids[@]}"; do
     assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once"
 done
 pass "a graceful stop leaves requests waiting for a bureau slot to be redelivered"
+
+# A partition revoked while requests of it wait for the slot: they are given up for the
+# partition's next owner — here a second replica joining the group — not sent by this worker
+# during its revoke drain or after it (a call started there races the next owner, and the
+# drain's deadline could cut it short). 24 requests of 24 orders (spread over the partitions),
+# the bureau 2 s a call, one call at a time in each process.
+pl_sql "UPDATE auth_service SET response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
+pl_worker_stop auth
+pl_worker_start auth
+pl_sim_latency 2000
+n=24
+ids=()
+for ((i = 1; i <= n; i++)); do ids+=("rvk$i-$run"); done
+for ((i = 1; i <= n; i++)); do
+    printf '1-RVK%s%s|%s\n' "$run" "$i" \
+        "$(pl_request auth "rvk$i-$run" "7.$((10 + i))" ".order = \"RVK$run$i\"")"
+done | kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -K '|'
+rvk_at_bureau() {
+    [ "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE 'rvk%-$run' AND status = 'sent'")" -ge 1 ]
+}
+pl_eventually 60 rvk_at_bureau || fail "no request at the bureau"
+log2="$PAYLINK_LOG_DIR/paylink-auth-slots2.log"
+(. "${PAYLINK_ENV_FILE:-$PAYLINK_DEV_DIR/env}"; PAYLINK_METRICS_PORT=0 PAYLINK_INSTANCE="slots2-$run" \
+    exec "$PAYLINK_BIN/paylink-auth") >>"$log2" 2>&1 &
+pid2=$!
+pl_on_exit "kill $pid2 2>/dev/null"
+pl_eventually 60 grep -q '"assigned' "$log2" || fail "the second replica never got partitions"
+replies=$(pl_wait_replies auth 240 "${ids[@]}") || fail "not every request answered"
+assert_eq "$(jq -s 'map(select(.status == "approved")) | length' <<<"$replies")" "$n" "every request approved"
+for id in "${ids[@]}"; do
+    assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once" >/dev/null
+done
+pass "each of the $n authorized once"
+assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIKE 'rvk%-$run'")" 0 \
+    "no required responses"
+assert_contains "$(cat "$PAYLINK_LOG_DIR/paylink-auth.log")" "left for the partitions' next owner" \
+    "the revoke gave the waiting requests up"
+# The old code sent them from the revoked partitions itself, one at a time, through its drain.
+by2=$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE 'rvk%-$run' AND sent_by LIKE 'slots2-$run/%'")
+[ "$by2" -ge 1 ] || fail "the second replica sent none of the revoked partitions' requests"
+pass "the second replica sent $by2 of them"
+kill -TERM "$pid2"
+for i in $(seq 1 300); do kill -0 "$pid2" 2>/dev/null || break; sleep 0.1; done
+wait "$pid2" || fail "the second replica exited with an error"
+pl_sim_latency 0
+pass "a revoked partition's requests waiting for a bureau slot go to its next owner"

@@ -2,7 +2,8 @@
  * test_engine.c: the parts of the engine that need no Kafka, database or bureau: the send
  * attempt id a mark-sent statement stores in sent_by and takes as its own, and (white box: the
  * engine's source is included, its static functions in reach) the teardown of jobs left in
- * flight. The engine itself is exercised through the workers, end to end (tests/e2e/).
+ * flight and the requests of a revoked partition given up. The engine itself is exercised through
+ * the workers, end to end (tests/e2e/).
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -171,6 +172,68 @@ static void test_teardown_frees_parked_duplicates(void **state)
     free(e);
 }
 
+/* A job of live_job's on partition p, waiting in its bureau's slot queue when queued. */
+static job *partition_job(pl_engine *e, const char *rid, int32_t p, const pl_service *svc,
+                          bool queued)
+{
+    job *j = live_job(e, rid);
+    j->partition = p;
+    j->pub.svc = svc;
+    if (queued)
+        slot_enqueue(slot_for(e, svc->code), j);
+    return j;
+}
+
+/*
+ * A partition revoked while requests of it wait for their bureau's slot: they are given up for
+ * the partition's next owner (their offsets uncommitted), not sent during the revoke drain or
+ * after it; one still being recorded is given up when it reaches its slot. The other
+ * partitions' requests keep their places. (The old code started them as slots freed, racing the
+ * next owner, and during the drain under its deadline.)
+ */
+static void test_revoked_partition_sends_nothing_more(void **state)
+{
+    (void)state;
+    pl_spec spec = {.worker = "auth", .table = "cc_auth_trans"};
+    pl_service cyb = {.code = "CYB", .max_concurrent = 1};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    slot_for(e, "CYB")->active = 1; /* the one slot is taken: the others wait */
+    partition_job(e, "R-1", 1, &cyb, true);
+    job *kept = partition_job(e, "R-2", 2, &cyb, true);
+    partition_job(e, "R-3", 1, &cyb, true);
+    job *recording = partition_job(e, "R-4", 1, &cyb, false);
+    job *other = partition_job(e, "R-5", 2, &cyb, false);
+    assert_int_equal(e->n_live, 5);
+
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, "paylink.auth.request", 1);
+    leave_partitions(e, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    /* are gone; R-2 waits alone; R-4 is marked. */
+    assert_int_equal(e->n_live, 3);
+    slot *s = slot_for(e, "CYB");
+    assert_ptr_equal(s->qhead, kept);
+    assert_ptr_equal(s->qtail, kept);
+    assert_null(kept->qnext);
+    assert_true(recording->leaving);
+    assert_false(kept->leaving);
+    assert_false(other->leaving);
+
+    /* R-4 recorded now reaches its slot: given up, not queued, not sent. */
+    slot_take(recording);
+    assert_int_equal(e->n_live, 2);
+    assert_ptr_equal(s->qhead, kept);
+    assert_int_equal(s->active, 1);
+    /* R-5, of a partition still owned, queues as before. */
+    slot_take(other);
+    assert_ptr_equal(s->qtail, other);
+    while (e->live)
+        job_abandon(e->live);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_attempt_id_differs_between_lives),
         cmocka_unit_test(test_attempt_id_fits_sent_by),
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
+        cmocka_unit_test(test_revoked_partition_sends_nothing_more),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_review_amount),
     };
