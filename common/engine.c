@@ -200,7 +200,8 @@ struct pl_engine {
     refresher ref;
     pl_resolver_runner *resolver; /* settles required responses (resolver_run.h); NULL: off */
     bool stopping;
-    bool draining; /* inside a revoke drain: do not start new work */
+    bool draining;        /* inside a revoke drain: do not start new work */
+    double stop_deadline; /* stopping: when the stop's drain gives up (now_s() clock) */
     int64_t lag;
     /* metrics */
     pl_counter *m_requests[8];
@@ -2624,6 +2625,16 @@ static void forget_partitions(pl_engine *e, const rd_kafka_topic_partition_list_
     backlog_prune(e, false);
 }
 
+/* When a revoke drain starting at `now` gives up: PAYLINK_DRAIN_TIMEOUT_MS later, but never
+ * after the stop's own deadline when the process is stopping (the consumer's close revokes
+ * every partition after the stop's drain has waited already: a second full drain made a stop
+ * take twice the timeout, past what an orchestrator allows before it kills). */
+static double revoke_deadline(const pl_engine *e, double now)
+{
+    double deadline = now + e->cfg.drain_timeout_ms / 1000.0;
+    return e->stopping && e->stop_deadline < deadline ? e->stop_deadline : deadline;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -2655,7 +2666,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (!lost) {
             /* Finish what is in flight for these partitions so their new owner does not
              * find half-done requests (which would become required responses). */
-            double deadline = now_s() + e->cfg.drain_timeout_ms / 1000.0;
+            double deadline = revoke_deadline(e, now_s());
             e->draining = true;
             while (jobs_on(e, parts) > 0 && now_s() < deadline)
                 loop_once(e, 50, false);
@@ -3257,6 +3268,7 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
     backlog_prune(e, true);
     abandon_queued(e);
     double deadline = now_s() + e->cfg.drain_timeout_ms / 1000.0;
+    e->stop_deadline = deadline;
     while (unfinished(e) > 0 && now_s() < deadline)
         loop_once(e, 50, true);
     if (e->n_live > 0)

@@ -234,6 +234,24 @@ static void test_revoked_partition_sends_nothing_more(void **state)
     free(e);
 }
 
+/* A revoke drain waits PAYLINK_DRAIN_TIMEOUT_MS, but during a stop (the consumer's close
+ * revokes every partition once the stop's drain is over) no longer than the stop's deadline. */
+static void test_revoke_drain_within_the_stop(void **state)
+{
+    (void)state;
+    pl_engine e;
+    memset(&e, 0, sizeof e);
+    e.cfg.drain_timeout_ms = 30000;
+    assert_true(revoke_deadline(&e, 1000.0) == 1030.0);
+    e.stopping = true;
+    e.stop_deadline = 1002.5; /* the stop's drain began 27.5 s ago */
+    assert_true(revoke_deadline(&e, 1000.0) == 1002.5);
+    e.stop_deadline = 990.0; /* and is over */
+    assert_true(revoke_deadline(&e, 1000.0) == 990.0);
+    e.stop_deadline = 1100.0; /* never later than a drain of its own */
+    assert_true(revoke_deadline(&e, 1000.0) == 1030.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_attempt_id_fits_sent_by),
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
         cmocka_unit_test(test_revoked_partition_sends_nothing_more),
+        cmocka_unit_test(test_revoke_drain_within_the_stop),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_review_amount),
     };
