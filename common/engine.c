@@ -927,7 +927,7 @@ static void publish_invalid(job *j, const pl_errors *errs, const char *why)
 
 /* A guarded write that changes nothing is re-read this many times at most. (An owner in flight
  * is waited for by re-reading about once a second; those re-reads are bounded by the owner's
- * deadline instead: its bureau's answer wait + OWNER_MARGIN_S since it was marked sent.) */
+ * deadline instead: its bureau's call wait + OWNER_MARGIN_S since it was marked sent.) */
 #define MAX_CHECKS 20
 /* A request whose mark found its row changed is recorded again at most this many times. */
 #define MAX_ROUNDS 5
@@ -1427,6 +1427,32 @@ static long answer_wait_ms(const pl_service *svc)
     return timeout;
 }
 
+/* The connection wait of a call to svc (pl_http_call.connect_timeout_ms): Response time for
+ * the External Payment Service (seed), 10 s for the others; http.c caps it at the answer wait. */
+static long connect_wait_ms(const pl_service *svc)
+{
+    return strcmp(svc->protocol, "EXT") == 0 ? svc->response_time_ms : 10000L;
+}
+
+/*
+ * The longest one call to svc may take before its outcome is known or unknown: each connection
+ * attempt that fails before the request left may take its connection wait (at most the answer
+ * wait) and is tried again, up to auth_service.connect_attempts, and the last one its whole
+ * answer wait (http.c). An OAuth token call (oauth.c: the answer wait, http.c's 10 s connection
+ * wait) takes no longer.
+ */
+static long call_wait_ms(const pl_service *svc)
+{
+    long answer = answer_wait_ms(svc);
+    long connect = connect_wait_ms(svc);
+    if (connect < 10000L)
+        connect = 10000L; /* (a token call's) */
+    if (connect > answer)
+        connect = answer;
+    long attempts = svc->connect_attempts > 1 ? svc->connect_attempts : 1;
+    return (attempts - 1) * connect + answer;
+}
+
 /* Posts j->msg to the bureau (the service bureau's URL, + "/" + the message's endpoint). */
 static int submit_msg(job *j, pl_http_cb cb)
 {
@@ -1451,8 +1477,7 @@ static int submit_msg(job *j, pl_http_cb cb)
                       .extra_header = j->msg.extra_header[0] ? j->msg.extra_header : NULL,
                       .proxy = svc->proxy,
                       .timeout_ms = answer_wait_ms(svc),
-                      .connect_timeout_ms =
-                          strcmp(svc->protocol, "EXT") == 0 ? svc->response_time_ms : 0,
+                      .connect_timeout_ms = connect_wait_ms(svc),
                       .connect_attempts = svc->connect_attempts};
     message_log(j, "request", j->msg.body, j->msg.body_len);
     j->t_call = now_s();
@@ -1965,8 +1990,10 @@ static double answer_wait_s(const job *j)
     if (!svc) /* its bureau is gone from the configuration: only the margin is left */
         return 0.0;
     /* With OAuth (EXT) an owner may wait that long for a token, for the call, for a new token
-     * after a 401 and for the call again. */
-    double ms = (double)answer_wait_ms(svc);
+     * after a 401 and for the call again. (The answer wait alone left out the connection
+     * attempts an owner makes first: a live owner retrying its connection was presumed gone and
+     * its request made unknown while it could still send it.) */
+    double ms = (double)call_wait_ms(svc);
     if (strcmp(svc->protocol, "EXT") == 0)
         ms *= 4;
     return ms / 1000.0;

@@ -252,6 +252,38 @@ static void test_revoke_drain_within_the_stop(void **state)
     assert_true(revoke_deadline(&e, 1000.0) == 1030.0);
 }
 
+/*
+ * How long a redelivery waits for the owner of a 'sent' row (beyond OWNER_MARGIN_S): as long as
+ * that owner may still be trying — its connection attempts (each up to the connection wait)
+ * before the call's answer wait, and with OAuth (EXT) a token call, the call, a new token and
+ * the call again. The old wait (the answer wait alone) presumed an owner retrying its
+ * connection gone, and made its request unknown while the owner could still send it.
+ */
+static void test_owner_wait_covers_connection_attempts(void **state)
+{
+    (void)state;
+    job j;
+    memset(&j, 0, sizeof j);
+    pl_service cyb = {
+        .code = "CYB", .protocol = "CYB", .response_time_ms = 30000, .connect_attempts = 3};
+    j.pub.svc = &cyb;
+    assert_true(answer_wait_s(&j) == 50.0); /* 2 × 10 s + 30 s */
+    cyb.connect_attempts = 1;
+    assert_true(answer_wait_s(&j) == 30.0);
+    cyb.connect_attempts = 3;
+    cyb.response_time_ms = 4000; /* a connection wait never longer than the answer wait */
+    assert_true(answer_wait_s(&j) == 12.0);
+    pl_service ext = {.code = "EXT",
+                      .protocol = "EXT",
+                      .response_time_ms = 15000,
+                      .response_check_frequency = 2,
+                      .connect_attempts = 3};
+    j.pub.svc = &ext;
+    assert_true(answer_wait_s(&j) == 240.0); /* 4 × (2 × 15 s + 30 s) */
+    j.pub.svc = NULL; /* its bureau gone from the configuration: the margin alone */
+    assert_true(answer_wait_s(&j) == 0.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
         cmocka_unit_test(test_revoked_partition_sends_nothing_more),
         cmocka_unit_test(test_revoke_drain_within_the_stop),
+        cmocka_unit_test(test_owner_wait_covers_connection_attempts),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_review_amount),
     };
