@@ -597,6 +597,15 @@ static int read_answer(const pl_bureau_call *call, xmlNodePtr ans, pl_bureau_res
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "%s carries no outcome (no Reason/Code, ErrorCode or ResponseCode)",
                           name);
+    /* seed: the CardSeriesMaintenance form answers any other operation only to decline it
+     * ("the information returned ... if a transaction is declined is the same"). One that does
+     * not decline (a GenerateCard's "OK", say) says nothing of the operation asked: read as
+     * approved, a PostAuth would count as money taken that nobody took. */
+    if (card_series && spec && spec->op != PL_OP_SVC_GENERATE && !res->error_code[0] &&
+        strcasecmp(res->response_code, "Rejected") != 0)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "a CardSeriesMaintenance that declines nothing does not answer a %s",
+                          spec->action);
     /* A generated card the engine could not record would be lost to the customer. */
     if (spec && spec->op == PL_OP_SVC_GENERATE && strcasecmp(res->response_code, "OK") == 0 &&
         !res->svc_card_number[0])

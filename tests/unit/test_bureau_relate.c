@@ -1027,9 +1027,22 @@ static void test_parse_refusals(void **state)
     assert_non_null(strstr(err, "VoidResponse"));
     assert_string_equal(res.request_id, "");
     free(body);
+    /* A CardSeriesMaintenance answers another operation only to decline it (test_parse_declined):
+     * a GenerateCard's "OK" (with a card number) says nothing of a PreAuth or a PostAuth, and is
+     * not read as their approval; without a call to check it against it is a GenerateCard's. */
     body = read_fixture("generate_card_response.xml", &len);
-    /* A CardSeriesMaintenance is the declined form: accepted whatever the operation. */
-    assert_int_equal(parse_answer(PL_OP_SVC_PREAUTH, 200, body, len, &res, err, sizeof err), 0);
+    static const pl_bureau_op not_generate[] = {PL_OP_SVC_PREAUTH, PL_OP_SVC_POSTAUTH,
+                                                PL_OP_SVC_VOID, PL_OP_SVC_INQUIRY};
+    for (size_t i = 0; i < sizeof not_generate / sizeof not_generate[0]; i++) {
+        err[0] = '\0';
+        memset(&res, 0x5a, sizeof res);
+        assert_int_equal(parse_answer(not_generate[i], 200, body, len, &res, err, sizeof err),
+                         PL_ERR_PARSE);
+        assert_non_null(strstr(err, "declines nothing"));
+        assert_string_equal(res.svc_card_number, "");
+    }
+    assert_int_equal(parse_answer(PL_OP_SVC_GENERATE, 200, body, len, &res, err, sizeof err), 0);
+    assert_int_equal(pl_bureau_relate.parse(NULL, NULL, 200, body, len, &res, err, sizeof err), 0);
     free(body);
 
     const struct {
