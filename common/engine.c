@@ -363,6 +363,17 @@ static void store_offset(pl_engine *e, int32_t partition, int64_t off)
 
 static void job_admit(pl_engine *e, job *j);
 
+/* Admits the redeliveries of a list of parked ones (job->waiters, detached), in order. */
+static void admit_waiters(pl_engine *e, job *w)
+{
+    while (w) {
+        job *n = w->wnext;
+        w->wnext = NULL;
+        job_admit(e, w);
+        w = n;
+    }
+}
+
 /* The job is over (its effects durable and published, or given up on with an error): its offset
  * may be committed, and redeliveries parked behind it run. */
 static void job_done(job *j)
@@ -384,18 +395,15 @@ static void job_done(job *j)
     j->waiters = NULL;
     job_free(j);
     /* Redeliveries that arrived while it was in flight now find its final row. */
-    while (w) {
-        job *n = w->wnext;
-        w->wnext = NULL;
-        job_admit(e, w);
-        w = n;
-    }
+    admit_waiters(e, w);
 }
 
 /*
  * Drops a job without a reply, leaving its offset uncommitted so the request is redelivered.
  * Only for shutdown and teardown (the database or HTTP client is going away): the offset
- * tracker is discarded with the process, so nothing is left that waits for this offset.
+ * tracker is discarded with the process, so nothing is left that waits for this offset, and
+ * the redeliveries parked behind it go with it. (A job of a partition left while the process
+ * goes on is given up with job_leave.)
  */
 static void job_abandon(job *j)
 {
@@ -423,6 +431,25 @@ static void job_abandon(job *j)
     }
     j->waiters = NULL;
     job_free(j);
+}
+
+/*
+ * Gives up a job of a partition this consumer is leaving (leave_partitions) while the process
+ * goes on: as job_abandon, its offset stays uncommitted for the partition's next owner; but a
+ * redelivery parked behind it (job_admit) is admitted now, as job_done does. Freed with it, the
+ * redelivery's offset — tracked anew when the partition was assigned back, or on a partition
+ * not left at all — would stay pending for good and hold every later commit of its partition.
+ * (One of a leaving partition is given up in turn when it reaches its slot.) During a stop it
+ * is job_abandon.
+ */
+static void job_leave(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    job *w = e->stopping ? NULL : j->waiters;
+    if (w)
+        j->waiters = NULL;
+    job_abandon(j);
+    admit_waiters(e, w);
 }
 
 static void job_fail(job *j, const char *why, bool unsent);
@@ -931,7 +958,7 @@ static void publish_invalid(job *j, const pl_errors *errs, const char *why)
 #define MAX_CHECKS 20
 /* A request whose mark found its row changed is recorded again at most this many times. */
 #define MAX_ROUNDS 5
-/* How long after an owner marked a row sent it is presumed gone, beyond its answer wait. */
+/* How long after an owner marked a row sent it is presumed gone, beyond its call wait. */
 #define OWNER_MARGIN_S 10.0
 
 static const char *status_word(pl_status s)
@@ -1346,13 +1373,16 @@ static void slot_enqueue(slot *s, job *j)
 static void slot_take(job *j)
 {
     pl_engine *e = j->pub.eng;
-    if (e->stopping || j->leaving) {
-        /* Not sent, and no call starts during a stop or for a partition given up: redelivered
-         * (abandon_queued, leave_partitions). */
-        if (j->leaving && !e->stopping)
-            PL_INFO(j->pub.req.request_id,
-                    "not sent: its partition was revoked; left for the partition's next owner");
+    if (e->stopping) {
+        /* Not sent, and no call starts during a stop: redelivered (abandon_queued). */
         job_abandon(j);
+        return;
+    }
+    if (j->leaving) {
+        /* Nor for a partition given up (leave_partitions). */
+        PL_INFO(j->pub.req.request_id,
+                "not sent: its partition was revoked; left for the partition's next owner");
+        job_leave(j);
         return;
     }
     slot *s = slot_for(e, j->pub.svc->code);
@@ -1983,7 +2013,8 @@ static void conflict(job *j)
     publish_invalid(j, &errs, "request_id reused with different content");
 }
 
-/* How long a request may take at its bureau: the answer wait (EXT: × check frequency). */
+/* How long a request may take at its bureau: its call wait (call_wait_ms: the connection
+ * attempts, then the answer wait), four calls with OAuth (EXT). */
 static double answer_wait_s(const job *j)
 {
     const pl_service *svc = j->pub.svc;
@@ -2002,6 +2033,11 @@ static double answer_wait_s(const job *j)
 static void park(job *j, double due)
 {
     pl_engine *e = j->pub.eng;
+    if (j->leaving && !e->stopping) {
+        /* Its partition is being left: the next owner waits for that owner instead. */
+        job_leave(j);
+        return;
+    }
     j->state = JS_WAITING;
     j->due = due;
     j->owner_recheck = true; /* bounded by owner_deadline, not by MAX_CHECKS */
@@ -2106,10 +2142,10 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
     }
     if (strcmp(v->status, "sent") == 0) {
         /* Another attempt sent it. Its owner may be alive (a second replica, a redelivery in
-         * another process): wait for its answer up to the bureau's answer wait after it was
-         * marked; past that the owner is presumed gone and the outcome is unknown. A row marked
-         * again by another attempt since (the owner's next call, spec->next_call) gets that
-         * call's wait: the deadline is set anew when sent_by changes, at most
+         * another process): wait for its answer up to the owner's call wait (answer_wait_s)
+         * after it was marked; past that the owner is presumed gone and the outcome is unknown. A
+         * row marked again by another attempt since (the owner's next call, spec->next_call) gets
+         * that call's wait: the deadline is set anew when sent_by changes, at most
          * PL_ENGINE_MAX_CALLS times for one owner, and never while it stays the same, so a
          * database answering slowly cannot stretch the wait. */
         double now = now_s();
@@ -2332,7 +2368,7 @@ static bool record_sent(job *j)
     if (e->stopping || j->leaving) {
         /* A redelivery admitted behind a finished owner: no call starts during a stop or for a
          * partition given up (leave_partitions). */
-        job_abandon(j);
+        job_leave(j);
         return true;
     }
     slot *s = slot_for(e, j->pub.svc->code);
@@ -2609,31 +2645,47 @@ static size_t jobs_on(pl_engine *e, const rd_kafka_topic_partition_list_t *parts
  * are not sent from here any more. The partitions' next owner reads them again from the
  * committed offset (theirs stays uncommitted), and a call started here would only race it —
  * or, during the revoke drain, be cut short by the drain's deadline and leave an outcome
- * unknown that never needed to be. Those waiting for a bureau slot are abandoned now, as at a
- * stop (abandon_queued); those still being recorded when they reach their slot (slot_take,
- * record_sent). What is at a bureau finishes, and the drain waits for it.
+ * unknown that never needed to be. Those waiting for a bureau slot are given up now, as at a
+ * stop (abandon_queued), and so are those waiting for another owner's 'sent' row (the next
+ * owner waits the same way; here they would hold the drain to its deadline); those still being
+ * recorded when they reach their slot (slot_take, record_sent). What is at a bureau finishes,
+ * and the drain waits for it.
  */
 static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t *parts)
 {
-    for (job *j = e->live; j; j = j->next)
-        if (on_partitions(j, parts))
-            j->leaving = true;
     size_t n = 0;
-    for (size_t i = 0; i < e->nslots; i++) {
-        for (job *q = e->slots[i].qhead; q;) {
-            job *next = q->qnext; /* (job_free takes q out of the queue) */
-            if (q->leaving) {
-                job_abandon(q);
+    for (job *j = e->live; j; j = j->next) {
+        if (on_partitions(j, parts)) {
+            j->leaving = true;
+            if (j->in_queue || (j->state == JS_WAITING && j->in_timers))
                 n++;
-            }
-            q = next;
         }
     }
-    if (n > 0)
-        PL_INFO(NULL,
-                "revoking: %zu request(s) waiting for a bureau slot left for the partitions' "
-                "next owner",
-                n);
+    if (n == 0)
+        return;
+    /* Gathered first: giving one up admits its parked redeliveries (job_leave), which may
+     * queue or free jobs of their own, but never another of these (owners all, none a
+     * redelivery parked behind another). A parked job in the timer list has no database work
+     * in flight (run_timers takes it out before its re-read). */
+    job **gone = malloc(n * sizeof *gone);
+    if (!gone) {
+        PL_WARN(NULL, "revoking: out of memory; requests waiting on the partitions are kept");
+        return;
+    }
+    size_t k = 0, queued = 0;
+    for (job *j = e->live; j && k < n; j = j->next) {
+        if (j->leaving && (j->in_queue || (j->state == JS_WAITING && j->in_timers))) {
+            queued += j->in_queue;
+            gone[k++] = j;
+        }
+    }
+    for (size_t i = 0; i < k; i++)
+        job_leave(gone[i]);
+    free(gone);
+    PL_INFO(NULL,
+            "revoking: %zu request(s) waiting for a bureau slot and %zu for another owner left "
+            "for the partitions' next owner",
+            queued, k - queued);
 }
 
 /* Partitions this consumer no longer owns: their offsets are forgotten (the jobs still running

@@ -133,7 +133,7 @@ assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIK
     "no required responses"
 assert_contains "$(cat "$PAYLINK_LOG_DIR/paylink-auth.log")" "left for the partitions' next owner" \
     "the revoke gave the waiting requests up"
-# The old code sent them from the revoked partitions itself, one at a time, through its drain.
+# (The log line is what tells the old code apart: it started them itself, through its drain.)
 by2=$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE 'rvk%-$run' AND sent_by LIKE 'slots2-$run/%'")
 [ "$by2" -ge 1 ] || fail "the second replica sent none of the revoked partitions' requests"
 pass "the second replica sent $by2 of them"

@@ -828,6 +828,7 @@ static void test_stored_value_refs(void **state)
     record(db, &pl_svc_spec, &j, false, &r);
     assert_int_equal(r.prepared, 1);
     assert_int_equal(j.reply.status, PL_ST_DECLINED);
+    assert_non_null(strstr(j.reply.message, "card"));
     release(&j);
 
     /* Order B's SVATransactionID from order A: no authorization of A has it, so it is one
@@ -888,6 +889,35 @@ static void test_stored_value_refs(void **state)
          PL_FOREIGN_AUTH},
     };
     assert_refused_on(db, &pl_reversal_spec, true, void_cases, 1);
+
+    /* A redelivered void by SVATransactionID: the look-up goes by what its row recorded. */
+    svc_job_init(&j, PL_REQ_REVERSAL, "sv1", "30.00", 3000);
+    refer(&j, NULL, "sv-s3", NULL);
+    record(db, &pl_reversal_spec, &j, true, &r);
+    assert_int_equal(r.inserted, 0);
+    assert_int_equal(r.prepared, 1); /* s3 is claimed by this very void now */
+    assert_non_null(strstr(j.reply.message, "in progress"));
+    release(&j);
+
+    /* More of both kinds, so that each statement has run more than five times: one generic
+     * plan each, whichever way the authorization is named. */
+    for (int i = 0; i < 6; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "sdm%d", i);
+        svc_job_init(&j, PL_REQ_SVC_DEPOSIT, rid, "0.01", 1);
+        refer(&j, i % 2 ? "s1" : NULL, i % 2 ? NULL : "sv-s1", NULL);
+        record(db, &pl_svc_spec, &j, false, &r);
+        assert_int_equal(r.prepared, 0);
+        release(&j);
+        snprintf(rid, sizeof rid, "svm%d", i);
+        svc_job_init(&j, PL_REQ_REVERSAL, rid, "30.00", 3000);
+        refer(&j, i % 2 ? "s1" : NULL, i % 2 ? NULL : "sv-s1", NULL);
+        record(db, &pl_reversal_spec, &j, false, &r);
+        assert_int_equal(r.prepared, 1); /* s1 has a deposit in flight */
+        release(&j);
+    }
+    static const char *const names[] = {"svc_insert", "svc_auth", "rev_svc_insert", "rev_svc_auth"};
+    assert_generic(db, "{svc_insert,svc_auth,rev_svc_insert,rev_svc_auth}", names, 4);
     pl_db_destroy(db);
 }
 

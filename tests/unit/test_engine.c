@@ -184,35 +184,72 @@ static job *partition_job(pl_engine *e, const char *rid, int32_t p, const pl_ser
     return j;
 }
 
+/* prepare_alone of the spec below: counts the requests that reach record_sent (job_admit). */
+static int g_admitted;
+static bool counting_prepare_alone(const pl_job *job)
+{
+    (void)job;
+    g_admitted++;
+    return true;
+}
+
+static int no_record_sent(pl_job *job, pl_db_unit *u)
+{
+    (void)job;
+    (void)u;
+    return PL_ERR_INVALID;
+}
+
 /*
  * A partition revoked while requests of it wait for their bureau's slot: they are given up for
  * the partition's next owner (their offsets uncommitted), not sent during the revoke drain or
  * after it; one still being recorded is given up when it reaches its slot. The other
- * partitions' requests keep their places. (The old code started them as slots freed, racing the
- * next owner, and during the drain under its deadline.)
+ * partitions' requests keep their places. A redelivery parked behind a request given up is
+ * admitted (as when its owner finishes), not freed with it: freed, its offset would stay
+ * pending in the tracker for good; here it is of the revoked partition too, and given up in its
+ * turn. (The old code started them as slots freed, racing the next owner, and during the drain
+ * under its deadline.)
  */
 static void test_revoked_partition_sends_nothing_more(void **state)
 {
     (void)state;
-    pl_spec spec = {.worker = "auth", .table = "cc_auth_trans"};
+    pl_spec spec = {.worker = "auth",
+                    .table = "cc_auth_trans",
+                    .prepare_alone = counting_prepare_alone,
+                    .record_sent = no_record_sent};
     pl_service cyb = {.code = "CYB", .max_concurrent = 1};
+    static const pl_bureau_ops ops;
     pl_engine *e = calloc(1, sizeof *e);
     assert_non_null(e);
     e->spec = &spec;
     slot_for(e, "CYB")->active = 1; /* the one slot is taken: the others wait */
-    partition_job(e, "R-1", 1, &cyb, true);
+    job *first = partition_job(e, "R-1", 1, &cyb, true);
+    admit(e, first);
+    job *dup = partition_job(e, "R-1", 1, &cyb, false); /* parked behind it */
+    dup->ops = &ops;
+    first->waiters = dup;
     job *kept = partition_job(e, "R-2", 2, &cyb, true);
+    /* Waiting for another owner's 'sent' row (parked for its next re-read), on each partition. */
+    park(partition_job(e, "W-1", 1, &cyb, false), 1e12);
+    job *waits = partition_job(e, "W-2", 2, &cyb, false);
+    park(waits, 1e12);
     partition_job(e, "R-3", 1, &cyb, true);
     job *recording = partition_job(e, "R-4", 1, &cyb, false);
     job *other = partition_job(e, "R-5", 2, &cyb, false);
-    assert_int_equal(e->n_live, 5);
+    assert_int_equal(e->n_live, 8);
 
+    g_admitted = 0;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(parts, "paylink.auth.request", 1);
     leave_partitions(e, parts);
     rd_kafka_topic_partition_list_destroy(parts);
-    /* are gone; R-2 waits alone; R-4 is marked. */
-    assert_int_equal(e->n_live, 3);
+    /* R-1 and R-3 are gone, and R-1's redelivery, admitted and given up in turn, and W-1; R-2
+     * waits alone for the slot, W-2 for its owner; R-4 is marked. */
+    assert_int_equal(g_admitted, 1);
+    assert_null(hash_find(e, "R-1"));
+    assert_int_equal(e->n_live, 4);
+    assert_ptr_equal(e->timers, waits);
+    assert_null(waits->tnext);
     slot *s = slot_for(e, "CYB");
     assert_ptr_equal(s->qhead, kept);
     assert_ptr_equal(s->qtail, kept);
@@ -223,7 +260,7 @@ static void test_revoked_partition_sends_nothing_more(void **state)
 
     /* R-4 recorded now reaches its slot: given up, not queued, not sent. */
     slot_take(recording);
-    assert_int_equal(e->n_live, 2);
+    assert_int_equal(e->n_live, 3);
     assert_ptr_equal(s->qhead, kept);
     assert_int_equal(s->active, 1);
     /* R-5, of a partition still owned, queues as before. */

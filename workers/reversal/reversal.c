@@ -318,7 +318,8 @@ bool pl_reversal_timeout_settled(const char *request_id, const char *auth_reques
 static void rev_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     (void)recorded;
-    /* (rev_svc_insert refuses only for a paylink stored value authorization, by request id.) */
+    /* (rev_svc_insert refuses only for a paylink stored value authorization: by request id,
+     * or by SVATransactionID one of its own order in another currency.) */
     if (job->req.auth_ref.request_id[0])
         pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
     else if (job->req.auth_ref.transaction_id[0])

@@ -79,7 +79,7 @@ static const pl_db_stmt stmts[] = {
     /*
      * svc_insert and svc_mark_sent in one (engine.h, record_sent), for a request whose call
      * reads nothing recorded and whose mark claims nothing (svc_prepare_alone: every request but
-     * a deposit of a paylink authorization, the only one with a ref_request_id, a look-up and a
+     * a deposit naming its authorization, the only one with a ref_request_id, a look-up and a
      * claim): the row as svc_insert records it and svc_mark_sent marks it (claim_amount stays
      * NULL); a row already there is this attempt's own only when it says so (a unit re-sent after
      * a lost connection), otherwise nothing is written and nothing returned. No trigger of
