@@ -1434,6 +1434,12 @@ static void slot_release(job *j)
             s->qtail = NULL;
         n->qnext = NULL;
         n->in_queue = false;
+        if (n->leaving) {
+            /* Of a partition being left (leave_partitions gives these up first; this one only if
+             * it could not): not sent from here. */
+            job_leave(n);
+            continue;
+        }
         s->active++;
         n->slot_held = true;
         if (!n->unrecorded) {
@@ -1938,10 +1944,16 @@ static void send_request(job *j, const pl_db_unit *recorded)
         finish_error(j, err[0] ? err : "bureau request could not be built", true);
         return;
     }
-    if (needs_tokenizing(j))
+    if (needs_tokenizing(j)) {
+        if (j->leaving && !j->pub.eng->stopping) {
+            /* Its partition is being left: not even the getToken call (slot_take's rule). */
+            job_leave(j);
+            return;
+        }
         tokenize(j);
-    else
+    } else {
         build_and_send(j);
+    }
 }
 
 /* ---- answering from the row ---- */

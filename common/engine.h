@@ -19,11 +19,13 @@
  *     other fingerprint  → `invalid` (request_id reused) + DLQ copy, nothing written
  *     row has a reply    → the stored reply again, with "replayed": true
  *     row "sent"         → its owner may be in flight: re-read until the owner's call wait
- *                          (connection attempts, answer wait) since it was last marked has passed,
- * then required response (never re-sent blindly) and a `timeout` reply new or "received"  → prepare
- * → wait for a bureau slot (still "received") → mark sent (durably, just before the bytes leave) →
- * bureau call answer → spec->map → spec->next_call asks for another call on the same job? → mark
- * sent again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
+ *                          (its connection attempts, then the answer wait) since it was last
+ *                          marked has passed, then required response (never re-sent blindly)
+ *                          and a `timeout` reply
+ *     new or "received"  → prepare → wait for a bureau slot (still "received") → mark sent
+ *                          (durably, just before the bytes leave) → bureau call
+ *   answer → spec->map → spec->next_call asks for another call on the same job? → mark sent
+ *            again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
  *            PL_ENGINE_MAX_CALLS calls; the row stays "sent" throughout)
  *   answer that is the outcome → spec writes the final row + history in one unit → reply
  *                          (+ follow-up messages)
