@@ -1299,6 +1299,14 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
 static void on_http(void *arg, const pl_http_response *r);
 static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
+void pl_job_judge_auth_ref(const pl_request *r, pl_errors *errs)
+{
+    if (r->auth_ref.request_id[0])
+        pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
+    else if (r->auth_ref.transaction_id[0])
+        pl_errors_add(errs, "auth_ref.transaction_id", PL_FOREIGN_AUTH);
+}
+
 const char *pl_job_card_hash_for(const pl_job *job, const char *stored_hash)
 {
     for (int k = 0; stored_hash && k < job->n_card_hash_prev; k++)
@@ -2663,22 +2671,28 @@ static size_t jobs_on(pl_engine *e, const rd_kafka_topic_partition_list_t *parts
  * recorded when they reach their slot (slot_take, record_sent). What is at a bureau finishes,
  * and the drain waits for it.
  */
+/* A job idle until something frees it — a bureau slot, or its next re-read of another owner's
+ * row (a parked job in the timer list has no database work in flight: run_timers takes it out
+ * before the re-read) — which can be given up at once. */
+static bool idle_waiting(const job *j)
+{
+    return j->in_queue || (j->state == JS_WAITING && j->in_timers);
+}
+
 static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t *parts)
 {
     size_t n = 0;
     for (job *j = e->live; j; j = j->next) {
         if (on_partitions(j, parts)) {
             j->leaving = true;
-            if (j->in_queue || (j->state == JS_WAITING && j->in_timers))
-                n++;
+            n += idle_waiting(j);
         }
     }
     if (n == 0)
         return;
     /* Gathered first: giving one up admits its parked redeliveries (job_leave), which may
      * queue or free jobs of their own, but never another of these (owners all, none a
-     * redelivery parked behind another). A parked job in the timer list has no database work
-     * in flight (run_timers takes it out before its re-read). */
+     * redelivery parked behind another). */
     job **gone = malloc(n * sizeof *gone);
     if (!gone) {
         PL_WARN(NULL, "revoking: out of memory; requests waiting on the partitions are kept");
@@ -2686,7 +2700,7 @@ static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t
     }
     size_t k = 0, queued = 0;
     for (job *j = e->live; j && k < n; j = j->next) {
-        if (j->leaving && (j->in_queue || (j->state == JS_WAITING && j->in_timers))) {
+        if (j->leaving && idle_waiting(j)) {
             queued += j->in_queue;
             gone[k++] = j;
         }

@@ -160,6 +160,10 @@ struct pl_job {
  * another company or order, or is in another currency than the request's. */
 #define PL_FOREIGN_AUTH "names an authorization of another company or order, or in another currency"
 
+/* A judge's error (PL_FOREIGN_AUTH) on the authorization reference the request names: by
+ * request id, else by transaction id (nothing when it names none). */
+void pl_job_judge_auth_ref(const pl_request *r, pl_errors *errs);
+
 typedef struct pl_spec {
     const char *worker; /* "auth": topics <prefix>.auth.request/.reply, group paylink-auth */
     const char *table;  /* transaction table with the standard columns request_id, fingerprint,

@@ -390,10 +390,8 @@ static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
              PQgetvalue(k, 0, REF_CAPTURE + 8)[0] &&
              strcmp(PQgetvalue(k, 0, REF_CAPTURE + 8), r->currency) != 0)
         pl_errors_add(errs, "capture_ref.request_id", "names a debit in another currency");
-    else if (r->auth_ref.request_id[0])
-        pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
-    else if (r->auth_ref.transaction_id[0])
-        pl_errors_add(errs, "auth_ref.transaction_id", PL_FOREIGN_AUTH);
+    else
+        pl_job_judge_auth_ref(r, errs);
 }
 
 static int dep_prepare(pl_job *job, const pl_db_unit *recorded)

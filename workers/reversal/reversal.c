@@ -320,10 +320,7 @@ static void rev_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
     (void)recorded;
     /* (rev_svc_insert refuses only for a paylink stored value authorization: by request id,
      * or by SVATransactionID one of its own order in another currency.) */
-    if (job->req.auth_ref.request_id[0])
-        pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
-    else if (job->req.auth_ref.transaction_id[0])
-        pl_errors_add(errs, "auth_ref.transaction_id", PL_FOREIGN_AUTH);
+    pl_job_judge_auth_ref(&job->req, errs);
 }
 
 static int rev_record(pl_job *job, pl_db_unit *u)

@@ -294,10 +294,7 @@ static bool svc_prepare_alone(const pl_job *job)
 static void svc_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     (void)recorded;
-    if (job->req.auth_ref.request_id[0])
-        pl_errors_add(errs, "auth_ref.request_id", PL_FOREIGN_AUTH);
-    else if (job->req.auth_ref.transaction_id[0])
-        pl_errors_add(errs, "auth_ref.transaction_id", PL_FOREIGN_AUTH);
+    pl_job_judge_auth_ref(&job->req, errs);
 }
 
 /* Decides a deposit's reference: returns 1 when it is refused (reply filled), else 0. */
