@@ -87,7 +87,7 @@ struct job {
     pl_errors *errs; /* validation errors: judged only when no row exists (NULL = valid) */
     const pl_bureau_ops *ops;
     pl_bureau_cfg cfg;
-    pl_bureau_msg msg;
+    pl_bureau_msg *msg; /* the call's bytes: allocated at the job's first build (job_msg) */
     double t_call;
     double t_start;
     int pending_dr;
@@ -306,6 +306,35 @@ static void outmsgs_free(outmsg *o)
     }
 }
 
+/*
+ * The job's message and answer are allocated when it first needs them: most of the jobs in
+ * flight under load wait for a bureau slot, and without them a job stays within the
+ * allocator's 5 KiB class (README "Performance"; checked below). Out of memory: exit, as for
+ * the job itself.
+ */
+_Static_assert(sizeof(job) <= 5120, "a job in flight fits jemalloc's 5 KiB size class");
+
+static pl_bureau_msg *job_msg(job *j)
+{
+    if (!j->msg && !(j->msg = calloc(1, sizeof *j->msg))) {
+        PL_ERROR(j->pub.req.request_id, "out of memory building a bureau request; exiting");
+        exit(70);
+    }
+    return j->msg;
+}
+
+/* The job's answer, empty, for the bureau's answer to be parsed into. */
+static pl_bureau_result *job_res(job *j)
+{
+    if (j->pub.res)
+        memset(j->pub.res, 0, sizeof *j->pub.res);
+    else if (!(j->pub.res = calloc(1, sizeof *j->pub.res))) {
+        PL_ERROR(j->pub.req.request_id, "out of memory reading a bureau answer; exiting");
+        exit(70);
+    }
+    return j->pub.res;
+}
+
 static void job_free(job *j)
 {
     pl_engine *e = j->pub.eng;
@@ -335,7 +364,12 @@ static void job_free(job *j)
     else
         free(j->pub.spec_data);
     pl_request_free(&j->pub.req);
-    pl_bureau_msg_free(&j->msg);
+    pl_bureau_msg_free(j->msg);
+    free(j->msg);
+    if (j->pub.res) {
+        pl_card_wipe(j->pub.res->svc_card_number, sizeof j->pub.res->svc_card_number);
+        free(j->pub.res);
+    }
     if (j->payload) {
         pl_card_wipe(j->payload, j->payload_len);
         free(j->payload);
@@ -715,15 +749,15 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type)
 void pl_job_review_amount(pl_job *job)
 {
     pl_reply *rep = &job->reply;
-    if (rep->status == PL_ST_REVIEW && (job->res.has_amount || job->req.has_amount)) {
+    if (rep->status == PL_ST_REVIEW && (job->res->has_amount || job->req.has_amount)) {
         rep->has_amount_approved = true;
-        rep->amount_approved = job->res.has_amount ? job->res.amount : job->req.amount;
+        rep->amount_approved = job->res->has_amount ? job->res->amount : job->req.amount;
     }
 }
 
 void pl_job_map_answer(pl_job *job)
 {
-    const pl_bureau_result *res = &job->res;
+    const pl_bureau_result *res = job->res;
     pl_reply *rep = &job->reply;
     if (pl_ext_refusal(job->services, job->svc, res, rep))
         return;
@@ -1171,7 +1205,8 @@ static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
         PL_ERROR(j->pub.req.request_id, "storing the bureau's answer failed: %s", errmsg);
         char detail[300];
         snprintf(detail, sizeof detail, "the answer (%s %s) could not be stored: %s",
-                 j->pub.res.decision, j->pub.res.reason_code, errmsg);
+                 j->pub.res ? j->pub.res->decision : "", j->pub.res ? j->pub.res->reason_code : "",
+                 errmsg);
         finish_unknown(j, "answer_not_stored", detail, PL_ST_TIMEOUT);
         return;
     }
@@ -1290,7 +1325,7 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
         strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
         /* The endpoint too, when the message names one (EXT: "authorization"). */
         dprintf(fd, "%s %s %s%s%s\n%s\n", ts, j->pub.req.request_id, direction,
-                j->msg.url_suffix[0] ? " " : "", j->msg.url_suffix, safe);
+                j->msg->url_suffix[0] ? " " : "", j->msg->url_suffix, safe);
         close(fd);
     }
     free(safe);
@@ -1395,6 +1430,9 @@ static void slot_take(job *j)
     }
     slot *s = slot_for(e, j->pub.svc->code);
     if (s->active >= j->pub.svc->max_concurrent) {
+        /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
+         * waiting for one does not hold a message each. */
+        pl_bureau_msg_free(j->msg);
         slot_enqueue(s, j);
         return;
     }
@@ -1451,6 +1489,17 @@ static void slot_release(job *j)
         s->active++;
         n->slot_held = true;
         if (!n->unrecorded) {
+            char err[256] = "";
+            int rc = n->ops->build(&n->cfg, &n->pub.call, job_msg(n), err, sizeof err);
+            if (rc != 0) {
+                /* Built once before it queued: only out of memory fails here. Not sent. */
+                s->active--;
+                n->slot_held = false;
+                PL_ERROR(n->pub.req.request_id, "cannot build the bureau request: %s",
+                         err[0] ? err : pl_err_str(rc));
+                finish_error(n, err[0] ? err : "bureau request could not be built", true);
+                continue;
+            }
             mark_sent(n);
         } else if (!send_unrecorded(n)) {
             /* Its call could not be built: the usual way answers that on a recorded row. */
@@ -1502,28 +1551,28 @@ static int submit_msg(job *j, pl_http_cb cb)
 {
     pl_engine *e = j->pub.eng;
     const pl_service *svc = j->pub.svc;
-    char url[sizeof svc->url + sizeof j->msg.url_suffix + 1];
+    char url[sizeof svc->url + sizeof j->msg->url_suffix + 1];
     size_t n = strlen(svc->url);
-    if (j->msg.url_suffix[0])
+    if (j->msg->url_suffix[0])
         snprintf(url, sizeof url, "%s%s%s", svc->url, n && svc->url[n - 1] == '/' ? "" : "/",
-                 j->msg.url_suffix);
+                 j->msg->url_suffix);
     else
         copy_str(url, sizeof url, svc->url);
     const char *auth = j->bearer && j->bearer[0] ? j->bearer
-                       : j->msg.auth_header[0]   ? j->msg.auth_header
+                       : j->msg->auth_header[0]  ? j->msg->auth_header
                                                  : NULL;
     pl_http_call c = {.url = url,
-                      .body = j->msg.body,
-                      .body_len = j->msg.body_len,
-                      .content_type = j->msg.content_type,
-                      .soap_action = j->msg.soap_action,
+                      .body = j->msg->body,
+                      .body_len = j->msg->body_len,
+                      .content_type = j->msg->content_type,
+                      .soap_action = j->msg->soap_action,
                       .auth_header = auth,
-                      .extra_header = j->msg.extra_header[0] ? j->msg.extra_header : NULL,
+                      .extra_header = j->msg->extra_header[0] ? j->msg->extra_header : NULL,
                       .proxy = svc->proxy,
                       .timeout_ms = answer_wait_ms(svc),
                       .connect_timeout_ms = connect_wait_ms(svc),
                       .connect_attempts = svc->connect_attempts};
-    message_log(j, "request", j->msg.body, j->msg.body_len);
+    message_log(j, "request", j->msg->body, j->msg->body_len);
     j->t_call = now_s();
     j->calls++;
     return pl_http_submit(e->http, &c, cb, j);
@@ -1657,8 +1706,8 @@ static void on_tokenized(void *arg, const pl_http_response *r);
 static void build_and_send(job *j)
 {
     char err[256] = "";
-    pl_bureau_msg_free(&j->msg);
-    int rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
+    pl_bureau_msg_free(j->msg);
+    int rc = j->ops->build(&j->cfg, &j->pub.call, job_msg(j), err, sizeof err);
     if (rc != 0) {
         PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
                  err[0] ? err : pl_err_str(rc));
@@ -1686,8 +1735,8 @@ static void tokenize(job *j)
     c.op = PL_OP_TOKEN;
     if (c.svc_card_number && *c.svc_card_number) /* a stored value card */
         c.card_token = NULL;
-    pl_bureau_msg_free(&j->msg);
-    int rc = j->ops->build(&j->cfg, &c, &j->msg, err, sizeof err);
+    pl_bureau_msg_free(j->msg);
+    int rc = j->ops->build(&j->cfg, &c, job_msg(j), err, sizeof err);
     if (rc != 0) {
         PL_ERROR(j->pub.req.request_id, "cannot build the getToken request: %s",
                  err[0] ? err : pl_err_str(rc));
@@ -1731,28 +1780,28 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     char err[256];
     pl_bureau_call c = j->pub.call;
     c.op = PL_OP_TOKEN;
-    memset(&j->pub.res, 0, sizeof j->pub.res);
+    job_res(j);
     int rc =
-        j->ops->parse(&j->cfg, &c, r->status, r->body, r->body_len, &j->pub.res, err, sizeof err);
+        j->ops->parse(&j->cfg, &c, r->status, r->body, r->body_len, j->pub.res, err, sizeof err);
     if (rc != 0) {
         snprintf(detail, sizeof detail, "getToken: HTTP %ld: %s", r->status, err);
         PL_WARN(j->pub.req.request_id, "bureau %s: %s", j->pub.svc->code, detail);
         finish_error(j, detail, false);
         return;
     }
-    if (strcmp(j->pub.res.decision, "ACCEPT") != 0 || !j->pub.res.token[0]) {
+    if (strcmp(j->pub.res->decision, "ACCEPT") != 0 || !j->pub.res->token[0]) {
         /* The bureau refused the card: the request's answer, nothing charged. */
         memset(&j->pub.reply, 0, sizeof j->pub.reply);
         pl_job_map_answer(&j->pub);
         if (j->pub.reply.status == PL_ST_APPROVED) /* ACCEPT without a token */
             j->pub.reply.status = PL_ST_ERROR;
         PL_INFO(j->pub.req.request_id, "%s getToken: %s %s (%s)", j->pub.svc->code,
-                pl_status_name(j->pub.reply.status), j->pub.res.reason_code, j->pub.res.decision);
+                pl_status_name(j->pub.reply.status), j->pub.res->reason_code, j->pub.res->decision);
         finish_final(j, "getToken refused the card");
         return;
     }
-    copy_str(j->pub.card_token, sizeof j->pub.card_token, j->pub.res.token);
-    memset(&j->pub.res, 0, sizeof j->pub.res);
+    copy_str(j->pub.card_token, sizeof j->pub.card_token, j->pub.res->token);
+    memset(j->pub.res, 0, sizeof *j->pub.res);
     j->pub.call.card_token = j->pub.card_token;
     copy_str(j->pub.op_name, sizeof j->pub.op_name, pl_bureau_op_name(j->pub.call.op));
     build_and_send(j);
@@ -1771,9 +1820,9 @@ static void next_call(job *j)
     if (rc != 0)
         snprintf(err, sizeof err, "more than %d bureau calls for one request", PL_ENGINE_MAX_CALLS);
     copy_str(j->pub.op_name, sizeof j->pub.op_name, pl_bureau_op_name(j->pub.call.op));
-    pl_bureau_msg_free(&j->msg);
+    pl_bureau_msg_free(j->msg);
     if (rc == 0)
-        rc = j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err);
+        rc = j->ops->build(&j->cfg, &j->pub.call, job_msg(j), err, sizeof err);
     if (rc != 0) {
         /* Nothing of this call left: `error`, as for a first call that cannot be built (a
          * spec asks for a next call only after calls such an answer does not hide: engine.h). */
@@ -1835,8 +1884,8 @@ static void on_http(void *arg, const pl_http_response *r)
     }
     message_log(j, "response", r->body, r->body_len);
     char err[256];
-    memset(&j->pub.res, 0, sizeof j->pub.res);
-    int rc = j->ops->parse(&j->cfg, &j->pub.call, r->status, r->body, r->body_len, &j->pub.res, err,
+    job_res(j);
+    int rc = j->ops->parse(&j->cfg, &j->pub.call, r->status, r->body, r->body_len, j->pub.res, err,
                            sizeof err);
     if (rc != 0) {
         slot_release(j);
@@ -1848,9 +1897,9 @@ static void on_http(void *arg, const pl_http_response *r)
     memset(&j->pub.reply, 0, sizeof j->pub.reply);
     e->spec->map(&j->pub);
     /* A generated card number lives no longer than the mapping (the spec took what it needs). */
-    pl_card_wipe(j->pub.res.svc_card_number, sizeof j->pub.res.svc_card_number);
+    pl_card_wipe(j->pub.res->svc_card_number, sizeof j->pub.res->svc_card_number);
     PL_INFO(j->pub.req.request_id, "%s %s: %s %s (%s)", svc->code, j->pub.op_name,
-            pl_status_name(j->pub.reply.status), j->pub.res.reason_code, j->pub.res.decision);
+            pl_status_name(j->pub.reply.status), j->pub.res->reason_code, j->pub.res->decision);
     int next = e->spec->next_call ? e->spec->next_call(&j->pub) : 0;
     if (next == 1) {
         next_call(j);
@@ -1923,7 +1972,7 @@ static int prepare_call(job *j, const pl_db_unit *recorded, char *err, size_t er
     else
         free(j->pub.spec_data);
     j->pub.spec_data = NULL;
-    pl_bureau_msg_free(&j->msg);
+    pl_bureau_msg_free(j->msg);
     memset(&j->pub.reply, 0, sizeof j->pub.reply);
     err[0] = '\0';
     int rc = e->spec->prepare(&j->pub, recorded);
@@ -2349,8 +2398,8 @@ static bool send_recorded_sent(job *j)
 {
     pl_engine *e = j->pub.eng;
     char err[256];
-    pl_bureau_msg_free(&j->msg);
-    if (j->ops->build(&j->cfg, &j->pub.call, &j->msg, err, sizeof err) != 0)
+    pl_bureau_msg_free(j->msg);
+    if (j->ops->build(&j->cfg, &j->pub.call, job_msg(j), err, sizeof err) != 0)
         return false;
     new_attempt(j);
     pl_db_unit *u = job_unit_new(j, on_recorded_sent);

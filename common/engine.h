@@ -136,9 +136,11 @@ struct pl_job {
     char op_name[16]; /* pl_bureau_op_name(call.op) */
     void *spec_data;  /* spec-owned; freed by spec->release */
 
-    /* Filled by the engine after the bureau answered (spec->answer reads it). Its
-     * svc_card_number (a generated stored value card) is wiped as soon as spec->map returns. */
-    pl_bureau_result res;
+    /* Filled by the engine after the bureau answered (spec->map, next_call and store read it;
+     * NULL before the first answer: a job waiting for a bureau slot does not carry the ~2 KiB of
+     * an answer, README "Performance"). Its svc_card_number (a generated stored value card) is
+     * wiped as soon as spec->map returns. */
+    pl_bureau_result *res;
     /* The reply; the spec fills it in prepare (refusals) or answer. */
     pl_reply reply;
     char *reply_json; /* rendered by the engine before spec->store */

@@ -91,14 +91,13 @@ size_t pl_http_in_flight(const pl_http *h);
 
 /* Counters since pl_http_new (for tests and diagnostics). */
 typedef struct pl_http_counts {
-    unsigned long long calls;            /* accepted by pl_http_submit */
-    unsigned long long attempts;         /* attempts started (calls plus "not sent" retries) */
-    unsigned long long easy_created;     /* curl easy handles made; the other calls reused one */
-    unsigned long long socket_actions;   /* curl_multi_socket_action for a ready socket */
-    unsigned long long timer_actions;    /* curl_multi_socket_action for curl's timer */
-    unsigned long long tls_buffers_kept; /* new TLS connections told to keep their buffers */
-    size_t pooled;                       /* now: idle easy handles kept for reuse */
-    size_t sockets;                      /* now: sockets curl asked to watch */
+    unsigned long long calls;          /* accepted by pl_http_submit */
+    unsigned long long attempts;       /* attempts started (calls plus "not sent" retries) */
+    unsigned long long easy_created;   /* curl easy handles made; the other calls reused one */
+    unsigned long long socket_actions; /* curl_multi_socket_action for a ready socket */
+    unsigned long long timer_actions;  /* curl_multi_socket_action for curl's timer */
+    size_t pooled;                     /* now: idle easy handles kept for reuse */
+    size_t sockets;                    /* now: sockets curl asked to watch */
 } pl_http_counts;
 
 /* Fills *out. h and out must not be NULL. */

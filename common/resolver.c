@@ -794,7 +794,8 @@ static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_
         job->req.has_amount = true;
         job->req.amount = amount;
     }
-    job->res = *res;
+    pl_bureau_result answer = *res; /* the job's answer: its own copy, as the engine's jobs */
+    job->res = &answer;
     pl_job_map_answer(job);
     /* As paylink-auth maps it: a review's amount is recorded, or a capture could not claim on
      * the authorization (the rest of each worker's own mapping is not applied here, README). */

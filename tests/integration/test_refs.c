@@ -466,6 +466,9 @@ static int mark(pl_db *db, pl_job *j, const char *attempt)
  * `code`); returns the rows the store returned (0: the row was answered already). */
 static int store(pl_db *db, pl_job *j, pl_status st, int64_t amount, const char *code)
 {
+    static pl_bureau_result answer; /* the engine's job has one once the bureau answered */
+    memset(&answer, 0, sizeof answer);
+    j->res = &answer;
     memset(&j->reply, 0, sizeof j->reply);
     j->reply.status = st;
     j->reply.has_amount_approved = st == PL_ST_APPROVED;

@@ -722,11 +722,17 @@ static void test_load_errors(void **state)
 
 /* ---- the auth spec on this configuration --------------------------------------------- */
 
+/* The bureau's answer of the test's job (the engine allocates one per job; one job at a time
+ * here). */
+static pl_bureau_result g_res;
+
 /* A job as the engine hands it to the spec: a decoded online auth for 123.45 USD with a card
  * number, VI, on CYB. */
 static void job_init(pl_job *j, const pl_services *s, const char *rid_suffix)
 {
     memset(j, 0, sizeof *j);
+    memset(&g_res, 0, sizeof g_res);
+    j->res = &g_res;
     j->services = s;
     j->svc = pl_services_find(s, "CYB");
     assert_non_null(j->svc);
@@ -890,20 +896,20 @@ static void test_prepare_configuration(void **state)
 static void map_answer(pl_job *j, const char *decision, const char *code, bool has_amount,
                        int64_t amount)
 {
-    memset(&j->res, 0, sizeof j->res);
+    memset(j->res, 0, sizeof *j->res);
     memset(&j->reply, 0, sizeof j->reply);
-    snprintf(j->res.decision, sizeof j->res.decision, "%s", decision);
-    snprintf(j->res.reason_code, sizeof j->res.reason_code, "%s", code);
-    snprintf(j->res.request_id, sizeof j->res.request_id, "6400000000000000000001");
-    snprintf(j->res.request_token, sizeof j->res.request_token, "AhjzbwSTHXYZ");
-    j->res.has_amount = has_amount;
-    j->res.amount = amount;
+    snprintf(j->res->decision, sizeof j->res->decision, "%s", decision);
+    snprintf(j->res->reason_code, sizeof j->res->reason_code, "%s", code);
+    snprintf(j->res->request_id, sizeof j->res->request_id, "6400000000000000000001");
+    snprintf(j->res->request_token, sizeof j->res->request_token, "AhjzbwSTHXYZ");
+    j->res->has_amount = has_amount;
+    j->res->amount = amount;
     if (strcmp(decision, "ACCEPT") == 0) {
-        snprintf(j->res.auth_code, sizeof j->res.auth_code, "831000");
-        snprintf(j->res.auth_date, sizeof j->res.auth_date, "2026-11-26T04:01:02Z");
-        snprintf(j->res.avs, sizeof j->res.avs, "Y");
-        snprintf(j->res.cvv, sizeof j->res.cvv, "M");
-        snprintf(j->res.token, sizeof j->res.token, "7030000000000001111");
+        snprintf(j->res->auth_code, sizeof j->res->auth_code, "831000");
+        snprintf(j->res->auth_date, sizeof j->res->auth_date, "2026-11-26T04:01:02Z");
+        snprintf(j->res->avs, sizeof j->res->avs, "Y");
+        snprintf(j->res->cvv, sizeof j->res->cvv, "M");
+        snprintf(j->res->token, sizeof j->res->token, "7030000000000001111");
     }
     pl_auth_spec.map(j);
 }
@@ -912,7 +918,7 @@ static void map_answer(pl_job *j, const char *decision, const char *code, bool h
 static void mapped(const pl_job *j, pl_status status, const char *hold)
 {
     if (j->reply.status != status)
-        fail_msg("%s %s: status %s, want %s", j->res.decision, j->res.reason_code,
+        fail_msg("%s %s: status %s, want %s", j->res->decision, j->res->reason_code,
                  pl_status_name(j->reply.status), pl_status_name(status));
     assert_string_equal(j->reply.hold_reason, hold);
 }
@@ -956,18 +962,18 @@ static void test_map_answers(void **state)
     /* Issue 6 B.7: an approval whose AVS (else CVV) result vendor_response holds is held
      * (demo: AVS N → AV, CVN N → CV); AVS comes first; a matching AVS stays unheld. */
     map_answer(&j, "ACCEPT", "100", false, 0);
-    snprintf(j.res.avs, sizeof j.res.avs, "N");
+    snprintf(j.res->avs, sizeof j.res->avs, "N");
     memset(&j.reply, 0, sizeof j.reply);
     pl_auth_spec.map(&j);
     mapped(&j, PL_ST_APPROVED, "AV");
     map_answer(&j, "ACCEPT", "100", false, 0);
-    snprintf(j.res.cvv, sizeof j.res.cvv, "N");
+    snprintf(j.res->cvv, sizeof j.res->cvv, "N");
     memset(&j.reply, 0, sizeof j.reply);
     pl_auth_spec.map(&j);
     mapped(&j, PL_ST_APPROVED, "CV");
     map_answer(&j, "ACCEPT", "100", false, 0);
-    snprintf(j.res.avs, sizeof j.res.avs, "N");
-    snprintf(j.res.cvv, sizeof j.res.cvv, "N");
+    snprintf(j.res->avs, sizeof j.res->avs, "N");
+    snprintf(j.res->cvv, sizeof j.res->cvv, "N");
     memset(&j.reply, 0, sizeof j.reply);
     pl_auth_spec.map(&j);
     mapped(&j, PL_ST_APPROVED, "AV");
@@ -998,10 +1004,10 @@ static void test_map_answers(void **state)
     mapped(&j, PL_ST_ERROR, "");
 
     /* A SOAP fault: error, and the message names the fault. */
-    memset(&j.res, 0, sizeof j.res);
+    memset(j.res, 0, sizeof *j.res);
     memset(&j.reply, 0, sizeof j.reply);
-    snprintf(j.res.fault_code, sizeof j.res.fault_code, "wsse:FailedCheck");
-    snprintf(j.res.fault_string, sizeof j.res.fault_string,
+    snprintf(j.res->fault_code, sizeof j.res->fault_code, "wsse:FailedCheck");
+    snprintf(j.res->fault_string, sizeof j.res->fault_string,
              "Security Data : UsernameToken "
              "authentication failed.");
     pl_auth_spec.map(&j);
@@ -1010,7 +1016,7 @@ static void test_map_answers(void **state)
     assert_false(j.reply.has_amount_approved);
 
     /* A fault wins over whatever decision came with it. */
-    snprintf(j.res.decision, sizeof j.res.decision, "ACCEPT");
+    snprintf(j.res->decision, sizeof j.res->decision, "ACCEPT");
     pl_auth_spec.map(&j);
     assert_int_equal(j.reply.status, PL_ST_ERROR);
 
@@ -1167,9 +1173,9 @@ static void test_spec_statements(void **state)
     assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
     snprintf(j.op_name, sizeof j.op_name, "%s", pl_bureau_op_name(j.call.op));
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, &j), 1);
-    memset(&j.res, 0, sizeof j.res);
-    snprintf(j.res.fault_code, sizeof j.res.fault_code, "soap:Client");
-    snprintf(j.res.fault_string, sizeof j.res.fault_string, "Element merchantID missing");
+    memset(j.res, 0, sizeof *j.res);
+    snprintf(j.res->fault_code, sizeof j.res->fault_code, "soap:Client");
+    snprintf(j.res->fault_string, sizeof j.res->fault_string, "Element merchantID missing");
     memset(&j.reply, 0, sizeof j.reply);
     pl_auth_spec.map(&j);
     j.reply_json = pl_reply_to_json(&j.req, &j.reply);

@@ -208,10 +208,12 @@ static void test_ext_refusals(void **state)
                  {"ERROR", "INVALID", "INVALID"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pl_job job;
+        pl_bureau_result res = {0};
         memset(&job, 0, sizeof job);
         job.svc = &ext;
-        snprintf(job.res.decision, sizeof job.res.decision, "%s", cases[i].decision);
-        snprintf(job.res.reason_code, sizeof job.res.reason_code, "%s", cases[i].reason);
+        job.res = &res;
+        snprintf(job.res->decision, sizeof job.res->decision, "%s", cases[i].decision);
+        snprintf(job.res->reason_code, sizeof job.res->reason_code, "%s", cases[i].reason);
         pl_auth_spec.map(&job);
         assert_int_equal(job.reply.status, PL_ST_DECLINED);
         assert_string_equal(job.reply.vendor_response, cases[i].vendor);
@@ -220,10 +222,12 @@ static void test_ext_refusals(void **state)
     }
     /* An approval is read as usual; a CyberSource ERROR stays an error. */
     pl_job job;
+    pl_bureau_result res = {0};
     memset(&job, 0, sizeof job);
     job.svc = &ext;
-    snprintf(job.res.decision, sizeof job.res.decision, "ACCEPT");
-    snprintf(job.res.reason_code, sizeof job.res.reason_code, "100");
+    job.res = &res;
+    snprintf(job.res->decision, sizeof job.res->decision, "ACCEPT");
+    snprintf(job.res->reason_code, sizeof job.res->reason_code, "100");
     snprintf(job.card_token, sizeof job.card_token, "tok_1");
     pl_auth_spec.map(&job);
     assert_int_equal(job.reply.status, PL_ST_APPROVED);
@@ -231,9 +235,11 @@ static void test_ext_refusals(void **state)
     pl_service cyb = ext;
     snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
     memset(&job, 0, sizeof job);
+    memset(&res, 0, sizeof res);
     job.svc = &cyb;
-    snprintf(job.res.decision, sizeof job.res.decision, "ERROR");
-    snprintf(job.res.reason_code, sizeof job.res.reason_code, "150");
+    job.res = &res;
+    snprintf(job.res->decision, sizeof job.res->decision, "ERROR");
+    snprintf(job.res->reason_code, sizeof job.res->reason_code, "150");
     pl_auth_spec.map(&job);
     assert_int_equal(job.reply.status, PL_ST_ERROR);
 }

@@ -92,10 +92,12 @@ static void test_review_amount(void **state)
 {
     (void)state;
     pl_job job;
+    pl_bureau_result res = {0};
     memset(&job, 0, sizeof job);
+    job.res = &res;
     job.reply.status = PL_ST_REVIEW;
-    job.res.has_amount = true;
-    job.res.amount = 1234;
+    job.res->has_amount = true;
+    job.res->amount = 1234;
     job.req.has_amount = true;
     job.req.amount = 5000;
     pl_job_review_amount(&job);
@@ -103,7 +105,7 @@ static void test_review_amount(void **state)
     assert_int_equal(job.reply.amount_approved, 1234);
     memset(&job.reply, 0, sizeof job.reply);
     job.reply.status = PL_ST_REVIEW;
-    job.res.has_amount = false;
+    job.res->has_amount = false;
     pl_job_review_amount(&job);
     assert_int_equal(job.reply.amount_approved, 5000);
     /* Not a review, or no amount known: nothing is made up. */
@@ -271,6 +273,41 @@ static void test_revoked_partition_sends_nothing_more(void **state)
     free(e);
 }
 
+/*
+ * A request that finds its bureau's slots all taken waits in the queue without its message's
+ * bytes (built again when a slot frees, slot_release): at thousands in flight the waiting
+ * requests held a built message each. The job is within its size class (static assert in
+ * engine.c) and has no answer until one comes.
+ */
+static void test_queued_request_holds_no_message(void **state)
+{
+    (void)state;
+    pl_spec spec = {.worker = "auth", .table = "cc_auth_trans"};
+    pl_service cyb = {.code = "CYB", .max_concurrent = 1};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    slot_for(e, "CYB")->active = 1;
+    job *j = partition_job(e, "Q-1", 0, &cyb, false);
+    pl_bureau_msg *m = job_msg(j);
+    m->body = strdup("<requestMessage>4111111111111111</requestMessage>");
+    assert_non_null(m->body);
+    m->body_len = strlen(m->body);
+    snprintf(m->auth_header, sizeof m->auth_header, "Authorization: Basic c2VjcmV0");
+    slot_take(j);
+    slot *s = slot_for(e, "CYB");
+    assert_ptr_equal(s->qhead, j);
+    assert_int_equal(j->state, JS_QUEUED);
+    assert_ptr_equal(j->msg, m); /* kept for the rebuild, empty */
+    assert_null(m->body);
+    assert_int_equal(m->body_len, 0);
+    assert_string_equal(m->auth_header, "");
+    assert_null(j->pub.res);
+    while (e->live)
+        job_abandon(e->live);
+    free(e);
+}
+
 /* A revoke drain waits PAYLINK_DRAIN_TIMEOUT_MS, but during a stop (the consumer's close
  * revokes every partition once the stop's drain is over) no longer than the stop's deadline. */
 static void test_revoke_drain_within_the_stop(void **state)
@@ -329,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_attempt_id_fits_sent_by),
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
         cmocka_unit_test(test_revoked_partition_sends_nothing_more),
+        cmocka_unit_test(test_queued_request_holds_no_message),
         cmocka_unit_test(test_revoke_drain_within_the_stop),
         cmocka_unit_test(test_owner_wait_covers_connection_attempts),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),

@@ -926,33 +926,6 @@ static void test_calls_in_a_row(void **state)
     drop_client(h);
 }
 
-/* A TLS connection keeps its buffers between calls (libcurl on OpenSSL): told once, when it is
- * made, and reused for the next calls with its buffers. */
-static void test_tls_buffers_kept(void **state)
-{
-    (void)state;
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    bool openssl = v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
-    pl_http *h = new_client(ca_path, 0);
-    pl_http_call ok = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
-    rec x;
-    for (int i = 0; i < 3; i++) {
-        call_once(h, &ok, &x, DRIVE_MS);
-        assert_int_equal(x.outcome, PL_HTTP_OK);
-        assert_string_equal(x.body, "<ok>hello</ok>");
-    }
-    pl_http_counts k = counts_of(h);
-    assert_int_equal(k.calls, 3);
-    assert_int_equal(k.tls_buffers_kept, openssl ? 1 : 0);
-    /* A second client makes its own connection, told the same. */
-    pl_http *h2 = new_client(ca_path, 0);
-    call_once(h2, &ok, &x, DRIVE_MS);
-    assert_int_equal(x.outcome, PL_HTTP_OK);
-    assert_int_equal(counts_of(h2).tls_buffers_kept, openssl ? 1 : 0);
-    drop_client(h2);
-    drop_client(h);
-}
-
 /* A body larger than libcurl's upload buffer goes out whole, in several reads. */
 static void test_large_body(void **state)
 {
@@ -1150,7 +1123,6 @@ int main(void)
         cmocka_unit_test_teardown(test_many_concurrent, teardown),
         cmocka_unit_test_teardown(test_pool_trim, teardown),
         cmocka_unit_test_teardown(test_calls_in_a_row, teardown),
-        cmocka_unit_test_teardown(test_tls_buffers_kept, teardown),
         cmocka_unit_test_teardown(test_large_body, teardown),
         cmocka_unit_test_teardown(test_submit_from_callback, teardown),
         cmocka_unit_test_teardown(test_destroy_cancels_all, teardown),

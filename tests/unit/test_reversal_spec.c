@@ -147,16 +147,22 @@ static void test_reason_texts(void **state)
     assert_null(pl_reversal_reason_text(NULL));
 }
 
+/* The bureau's answer of the test's job (the engine allocates one per job; one job at a time
+ * here). */
+static pl_bureau_result g_res;
+
 /* A job as the engine hands it to map: an answer, no configuration snapshot. */
 static void map_answer(pl_job *job, const char *decision, const char *reason)
 {
     memset(job, 0, sizeof *job);
+    memset(&g_res, 0, sizeof g_res);
+    job->res = &g_res;
     job->call.op = PL_OP_AUTH_REVERSAL;
     job->call.amount = 12000;
-    snprintf(job->res.decision, sizeof job->res.decision, "%s", decision);
-    snprintf(job->res.reason_code, sizeof job->res.reason_code, "%s", reason);
-    snprintf(job->res.request_id, sizeof job->res.request_id, "%s", "7000000000000000000001");
-    snprintf(job->res.request_token, sizeof job->res.request_token, "%s", "Axj/tok");
+    snprintf(job->res->decision, sizeof job->res->decision, "%s", decision);
+    snprintf(job->res->reason_code, sizeof job->res->reason_code, "%s", reason);
+    snprintf(job->res->request_id, sizeof job->res->request_id, "%s", "7000000000000000000001");
+    snprintf(job->res->request_token, sizeof job->res->request_token, "%s", "Axj/tok");
     pl_reversal_spec.map(job);
 }
 
@@ -175,10 +181,12 @@ static void test_map_accept(void **state)
 
     /* The amount the bureau reports wins. */
     memset(&job, 0, sizeof job);
+    memset(&g_res, 0, sizeof g_res);
+    job.res = &g_res;
     job.call.amount = 12000;
-    snprintf(job.res.decision, sizeof job.res.decision, "ACCEPT");
-    job.res.has_amount = true;
-    job.res.amount = 11000;
+    snprintf(job.res->decision, sizeof job.res->decision, "ACCEPT");
+    job.res->has_amount = true;
+    job.res->amount = 11000;
     pl_reversal_spec.map(&job);
     assert_int_equal(job.reply.amount_approved, 11000);
 }
@@ -206,7 +214,9 @@ static void test_map_error_and_fault(void **state)
     assert_string_equal(job.reply.vendor_response, "150");
 
     memset(&job, 0, sizeof job);
-    snprintf(job.res.fault_code, sizeof job.res.fault_code, "wsse:FailedCheck");
+    memset(&g_res, 0, sizeof g_res);
+    job.res = &g_res;
+    snprintf(job.res->fault_code, sizeof job.res->fault_code, "wsse:FailedCheck");
     pl_reversal_spec.map(&job);
     assert_int_equal(job.reply.status, PL_ST_ERROR);
     assert_non_null(strstr(job.reply.message, "wsse:FailedCheck"));
@@ -227,13 +237,15 @@ static void test_map_stored_value_void(void **state)
     snprintf(rlt.protocol, sizeof rlt.protocol, "RLT");
     pl_job job;
     memset(&job, 0, sizeof job);
+    memset(&g_res, 0, sizeof g_res);
+    job.res = &g_res;
     job.svc = &rlt;
     job.call.op = PL_OP_SVC_VOID;
     job.call.amount = 3000;
-    snprintf(job.res.reason_code, sizeof job.res.reason_code, "22");
-    snprintf(job.res.request_id, sizeof job.res.request_id, "9360");
-    job.res.has_amount = true;
-    job.res.amount = 3000;
+    snprintf(job.res->reason_code, sizeof job.res->reason_code, "22");
+    snprintf(job.res->request_id, sizeof job.res->request_id, "9360");
+    job.res->has_amount = true;
+    job.res->amount = 3000;
     pl_reversal_spec.map(&job);
     assert_int_equal(job.reply.status, PL_ST_APPROVED);
     assert_int_equal(job.reply.amount_approved, 3000);
@@ -241,8 +253,8 @@ static void test_map_stored_value_void(void **state)
     assert_string_equal(job.reply.auth.transaction_id, "9360");
 
     memset(&job.reply, 0, sizeof job.reply);
-    memset(&job.res, 0, sizeof job.res);
-    snprintf(job.res.error_code, sizeof job.res.error_code, "TRANSACTION_ALREADY_VOIDED");
+    memset(job.res, 0, sizeof *job.res);
+    snprintf(job.res->error_code, sizeof job.res->error_code, "TRANSACTION_ALREADY_VOIDED");
     pl_reversal_spec.map(&job);
     assert_int_equal(job.reply.status, PL_ST_DECLINED);
     assert_string_equal(job.reply.vendor_response, "TRANSACTIO"); /* cut to 10 */

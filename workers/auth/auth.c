@@ -343,7 +343,7 @@ static void auth_map(pl_job *job)
 
 static int auth_store(pl_job *job, pl_db_unit *u)
 {
-    const pl_bureau_result *res = &job->res;
+    const pl_bureau_result *res = job->res;
     const pl_reply *rep = &job->reply;
     const pl_vendor_response *vr =
         pl_services_vendor_response(job->services, job->svc->code, res->reason_code);

@@ -599,7 +599,7 @@ static bool reverses_old_auth(const pl_job *job, const dep_data *d)
 
 static int dep_store(pl_job *job, pl_db_unit *u)
 {
-    const pl_bureau_result *res = &job->res;
+    const pl_bureau_result *res = job->res;
     const pl_reply *rep = &job->reply;
     const dep_data *d = job->spec_data;
     char deposited[24] = "";

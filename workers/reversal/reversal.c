@@ -563,7 +563,7 @@ static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 static void rev_map(pl_job *job)
 {
     if (stored_value(job)) {
-        pl_stored_value_map_answer(job->services, job->svc, &job->res, job->call.op,
+        pl_stored_value_map_answer(job->services, job->svc, job->res, job->call.op,
                                    job->call.amount, &job->reply);
         return;
     }
@@ -576,8 +576,8 @@ static void rev_map(pl_job *job)
         rep->has_amount_approved = true;
         rep->amount_approved = job->call.amount;
     }
-    if (rep->status == PL_ST_DECLINED && !job->res.fault_code[0]) {
-        const char *text = pl_reversal_reason_text(job->res.reason_code);
+    if (rep->status == PL_ST_DECLINED && !job->res->fault_code[0]) {
+        const char *text = pl_reversal_reason_text(job->res->reason_code);
         if (text)
             copy(rep->message, sizeof rep->message, text);
     }
@@ -585,7 +585,7 @@ static void rev_map(pl_job *job)
 
 static int rev_store(pl_job *job, pl_db_unit *u)
 {
-    const pl_bureau_result *res = &job->res;
+    const pl_bureau_result *res = job->res;
     const pl_reply *rep = &job->reply;
     char reversed[24] = "";
     if (rep->has_amount_approved &&

@@ -404,7 +404,7 @@ static int svc_record_sent(pl_job *job, pl_db_unit *u)
 
 int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
 {
-    char *number = job->res.svc_card_number;
+    char *number = job->res->svc_card_number;
     char hash[65], masked[24];
     int rc = pl_card_all_digits(number) && strlen(number) <= 20 ? 0 : PL_ERR_INVALID;
     if (rc == 0)
@@ -417,13 +417,13 @@ int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
         copy(job->reply.svc.card_number, sizeof job->reply.svc.card_number, masked);
         copy(job->reply_card_number_once, sizeof job->reply_card_number_once, number);
     }
-    pl_card_wipe(job->res.svc_card_number, sizeof job->res.svc_card_number);
+    pl_card_wipe(job->res->svc_card_number, sizeof job->res->svc_card_number);
     return rc;
 }
 
 static void svc_map(pl_job *job)
 {
-    pl_stored_value_map_answer(job->services, job->svc, &job->res, job->call.op, job->call.amount,
+    pl_stored_value_map_answer(job->services, job->svc, job->res, job->call.op, job->call.amount,
                                &job->reply);
     /* J19 sends no more than the balance: an authorization is partial against the amount the
      * request asked for, not the one sent. */
@@ -520,9 +520,9 @@ static int svc_next_call(pl_job *job)
     if (!d || !d->j19 || job->call.op != PL_OP_SVC_INQUIRY)
         return 0;
     int64_t amount = 0;
-    pl_svc_j19 what = pl_svc_j19_decide(&job->res, job->reply.status, job->req.amount, &amount);
+    pl_svc_j19 what = pl_svc_j19_decide(job->res, job->reply.status, job->req.amount, &amount);
     char balance[24] = "none", send[24] = "";
-    if (job->res.has_balance && pl_money_format(job->res.balance, balance, sizeof balance) != 0)
+    if (job->res->has_balance && pl_money_format(job->res->balance, balance, sizeof balance) != 0)
         copy(balance, sizeof balance, "?");
     switch (what) {
     case PL_SVC_J19_PREAUTH:
@@ -557,7 +557,7 @@ static int svc_next_call(pl_job *job)
 static int svc_store(pl_job *job, pl_db_unit *u)
 {
     const svc_data *d = job->spec_data;
-    const pl_bureau_result *res = &job->res;
+    const pl_bureau_result *res = job->res;
     const pl_reply *rep = &job->reply;
     char approved[24] = "", balance[24] = "";
     if (rep->has_amount_approved &&

@@ -105,7 +105,7 @@ pl_svc_j19 pl_svc_j19_decide(const pl_bureau_result *res, pl_status inquiry, int
                              int64_t *amount);
 
 /*
- * Takes the card number of an approved GenerateCard answer (job->res.svc_card_number, 1-20
+ * Takes the card number of an approved GenerateCard answer (job->res->svc_card_number, 1-20
  * digits): job->card_hash / job->card_masked become its hash and mask (with `key`, the paylink
  * hash key), job->reply.svc.card_number the mask, job->reply_card_number_once the number; the
  * number in job->res is wiped. Returns 0, or a negative pl_err (a number that is not 1-20
