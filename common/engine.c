@@ -1433,6 +1433,8 @@ static void slot_take(job *j)
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
         pl_bureau_msg_free(j->msg);
+        free(j->msg);
+        j->msg = NULL;
         slot_enqueue(s, j);
         return;
     }

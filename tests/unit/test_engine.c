@@ -293,15 +293,11 @@ static void test_queued_request_holds_no_message(void **state)
     m->body = strdup("<requestMessage>4111111111111111</requestMessage>");
     assert_non_null(m->body);
     m->body_len = strlen(m->body);
-    snprintf(m->auth_header, sizeof m->auth_header, "Authorization: Basic c2VjcmV0");
     slot_take(j);
     slot *s = slot_for(e, "CYB");
     assert_ptr_equal(s->qhead, j);
     assert_int_equal(j->state, JS_QUEUED);
-    assert_ptr_equal(j->msg, m); /* kept for the rebuild, empty */
-    assert_null(m->body);
-    assert_int_equal(m->body_len, 0);
-    assert_string_equal(m->auth_header, "");
+    assert_null(j->msg); /* (valgrind and the sanitizer build see the body freed, too) */
     assert_null(j->pub.res);
     while (e->live)
         job_abandon(e->live);
