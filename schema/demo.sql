@@ -11,10 +11,10 @@ INSERT INTO auth_service (service_bureau, description, protocol, merchant_id, se
                           response_time_ms, request_token, decision_manager, send_reversal,
                           void_auth_at_deposit, fraud_cancel_reason, card_prefix, card_series,
                           location_id, ws_user, balance_inquiry_batch, max_concurrent)
--- max_concurrent: the simulator takes any number of calls; CYB's 512 lets one paylink-auth
--- replica keep its 512 requests in flight (PAYLINK_MAX_IN_FLIGHT) all at the bureau at once
--- (README "Performance", eleventh round); a real bureau's is its contract's limit divided by
--- the replicas. RLT and EXT keep the column's default of 256.
+-- max_concurrent: the simulator takes any number of calls; 512 (the column's default is 256)
+-- lets one worker replica keep its 512 requests in flight (PAYLINK_MAX_IN_FLIGHT) all at the
+-- bureau at once (README "Performance", eleventh round); a real bureau's is its contract's
+-- limit divided by the replicas.
 VALUES ('CYB', 'CyberSource (bureau simulator)', 'CYB', 'paylink_demo',
         'file-env:PAYLINK_CYB_TRANSACTION_KEY_FILE',
         :'sim_url' || '/commerce/1.x/transactionProcessor',
@@ -29,12 +29,12 @@ VALUES ('CYB', 'CyberSource (bureau simulator)', 'CYB', 'paylink_demo',
         'file-env:PAYLINK_RLT_PASSWORD_FILE',
         :'sim_url' || '/relateui/OMS/xmlapi', :'sim_url' || '/relateui/OMS/xmlapi', false,
         '1.121', 5000, false, false, false, false, '', '85749', '06', '', 'paylink_demo', true,
-        256),
+        512),
        -- EXT's URL and password are its External Service Settings (external_service below):
        -- secret_ref and the URLs of this row are not used for protocol EXT.
        ('EXT', 'External Payment Service (bureau simulator)', 'EXT', 'paylink_demo', '',
         :'sim_url' || '/ext', :'sim_url' || '/ext', false, '1.121',
-        5000, false, false, false, false, '', '', '', '', '', false, 256)
+        5000, false, false, false, false, '', '', '', '', '', false, 512)
 ON CONFLICT (service_bureau) DO UPDATE SET
     description = EXCLUDED.description, protocol = EXCLUDED.protocol,
     merchant_id = EXCLUDED.merchant_id, secret_ref = EXCLUDED.secret_ref,
