@@ -1492,6 +1492,7 @@ static void slot_release(job *j)
         n->slot_held = true;
         if (!n->unrecorded) {
             char err[256] = "";
+            pl_bureau_msg_free(n->msg); /* (none: slot_take freed it; as every build does) */
             int rc = n->ops->build(&n->cfg, &n->pub.call, job_msg(n), err, sizeof err);
             if (rc != 0) {
                 /* Built once before it queued: only out of memory fails here. Not sent. */
@@ -1803,7 +1804,11 @@ static void on_tokenized(void *arg, const pl_http_response *r)
         return;
     }
     copy_str(j->pub.card_token, sizeof j->pub.card_token, j->pub.res->token);
-    memset(j->pub.res, 0, sizeof *j->pub.res);
+    /* The request's own answer is still to come; until then the job carries none (it may wait
+     * for a bureau slot now). */
+    pl_card_wipe(j->pub.res, sizeof *j->pub.res);
+    free(j->pub.res);
+    j->pub.res = NULL;
     j->pub.call.card_token = j->pub.card_token;
     copy_str(j->pub.op_name, sizeof j->pub.op_name, pl_bureau_op_name(j->pub.call.op));
     build_and_send(j);
