@@ -335,6 +335,41 @@ static pl_bureau_result *job_res(job *j)
     return j->pub.res;
 }
 
+/* Frees the job's message (its body and credentials wiped) and its answer (wiped: it may hold a
+ * generated card number or a card token). Either may be absent. */
+static void job_msg_drop(job *j)
+{
+    pl_bureau_msg_free(j->msg);
+    free(j->msg);
+    j->msg = NULL;
+}
+
+static void job_res_drop(job *j)
+{
+    if (j->pub.res)
+        pl_card_wipe(j->pub.res, sizeof *j->pub.res);
+    free(j->pub.res);
+    j->pub.res = NULL;
+}
+
+/*
+ * Builds the bytes of the job's call (j->pub.call) into its message. On failure logs why and
+ * returns false, err holding the bureau adapter's words ("" when it gave none): nothing was sent.
+ */
+static bool build_msg(job *j, char *err, size_t errsize)
+{
+    pl_bureau_msg_free(j->msg);
+    int rc = j->ops->build(&j->cfg, &j->pub.call, job_msg(j), err, errsize);
+    if (rc == 0)
+        return true;
+    PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
+             err[0] ? err : pl_err_str(rc));
+    return false;
+}
+
+/* finish_error's words for a call build_msg could not build. */
+#define UNBUILT(err) ((err)[0] ? (err) : "bureau request could not be built")
+
 static void job_free(job *j)
 {
     pl_engine *e = j->pub.eng;
@@ -364,12 +399,8 @@ static void job_free(job *j)
     else
         free(j->pub.spec_data);
     pl_request_free(&j->pub.req);
-    pl_bureau_msg_free(j->msg);
-    free(j->msg);
-    if (j->pub.res) {
-        pl_card_wipe(j->pub.res->svc_card_number, sizeof j->pub.res->svc_card_number);
-        free(j->pub.res);
-    }
+    job_msg_drop(j);
+    job_res_drop(j);
     if (j->payload) {
         pl_card_wipe(j->payload, j->payload_len);
         free(j->payload);
@@ -1432,9 +1463,7 @@ static void slot_take(job *j)
     if (s->active >= j->pub.svc->max_concurrent) {
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
-        pl_bureau_msg_free(j->msg);
-        free(j->msg);
-        j->msg = NULL;
+        job_msg_drop(j);
         slot_enqueue(s, j);
         return;
     }
@@ -1492,15 +1521,11 @@ static void slot_release(job *j)
         n->slot_held = true;
         if (!n->unrecorded) {
             char err[256] = "";
-            pl_bureau_msg_free(n->msg); /* (none: slot_take freed it; as every build does) */
-            int rc = n->ops->build(&n->cfg, &n->pub.call, job_msg(n), err, sizeof err);
-            if (rc != 0) {
+            if (!build_msg(n, err, sizeof err)) {
                 /* Built once before it queued: only out of memory fails here. Not sent. */
                 s->active--;
                 n->slot_held = false;
-                PL_ERROR(n->pub.req.request_id, "cannot build the bureau request: %s",
-                         err[0] ? err : pl_err_str(rc));
-                finish_error(n, err[0] ? err : "bureau request could not be built", true);
+                finish_error(n, UNBUILT(err), true);
                 continue;
             }
             mark_sent(n);
@@ -1709,12 +1734,8 @@ static void on_tokenized(void *arg, const pl_http_response *r);
 static void build_and_send(job *j)
 {
     char err[256] = "";
-    pl_bureau_msg_free(j->msg);
-    int rc = j->ops->build(&j->cfg, &j->pub.call, job_msg(j), err, sizeof err);
-    if (rc != 0) {
-        PL_ERROR(j->pub.req.request_id, "cannot build the bureau request: %s",
-                 err[0] ? err : pl_err_str(rc));
-        finish_error(j, err[0] ? err : "bureau request could not be built", true);
+    if (!build_msg(j, err, sizeof err)) {
+        finish_error(j, UNBUILT(err), true);
         return;
     }
     slot_take(j);
@@ -1806,9 +1827,7 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     copy_str(j->pub.card_token, sizeof j->pub.card_token, j->pub.res->token);
     /* The request's own answer is still to come; until then the job carries none (it may wait
      * for a bureau slot now). */
-    pl_card_wipe(j->pub.res, sizeof *j->pub.res);
-    free(j->pub.res);
-    j->pub.res = NULL;
+    job_res_drop(j);
     j->pub.call.card_token = j->pub.card_token;
     copy_str(j->pub.op_name, sizeof j->pub.op_name, pl_bureau_op_name(j->pub.call.op));
     build_and_send(j);
