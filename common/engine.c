@@ -307,12 +307,12 @@ static void outmsgs_free(outmsg *o)
 }
 
 /*
- * The job's message and answer are allocated when it first needs them: most of the jobs in
- * flight under load wait for a bureau slot, and without them a job stays within the
- * allocator's 5 KiB class (README "Performance"; checked below). Out of memory: exit, as for
+ * The job's message, answer and reply are allocated when it first needs them: most of the jobs
+ * in flight under load wait for a bureau slot, and without them a job stays within the
+ * allocator's 4 KiB class (README "Performance"; checked below). Out of memory: exit, as for
  * the job itself.
  */
-_Static_assert(sizeof(job) <= 5120, "a job in flight fits jemalloc's 5 KiB size class");
+_Static_assert(sizeof(job) <= 4096, "a job in flight fits jemalloc's 4 KiB size class");
 
 static pl_bureau_msg *job_msg(job *j)
 {
@@ -350,6 +350,43 @@ static void job_res_drop(job *j)
         pl_card_wipe(j->pub.res, sizeof *j->pub.res);
     free(j->pub.res);
     j->pub.res = NULL;
+}
+
+/* The job's reply, allocated empty when the job has none (job_reply_park let it go). */
+static pl_reply *job_reply(job *j)
+{
+    if (!j->pub.reply && !(j->pub.reply = calloc(1, sizeof *j->pub.reply))) {
+        PL_ERROR(j->pub.req.request_id, "out of memory answering a request; exiting");
+        exit(70);
+    }
+    return j->pub.reply;
+}
+
+/* The job's reply, emptied, for a new answer to be written into. */
+static pl_reply *job_reply_clear(job *j)
+{
+    pl_reply *r = job_reply(j);
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+/* Frees the job's reply, wiped (it may hold a card token). */
+static void job_reply_drop(job *j)
+{
+    if (j->pub.reply)
+        pl_card_wipe(j->pub.reply, sizeof *j->pub.reply);
+    free(j->pub.reply);
+    j->pub.reply = NULL;
+}
+
+/* A job that starts waiting for a bureau slot lets its reply go while nothing is in it (a call
+ * is to be made: prepare wrote no refusal); job_reply gives it an empty one again. A reply that
+ * holds something is kept. */
+static void job_reply_park(job *j)
+{
+    static const pl_reply empty;
+    if (j->pub.reply && memcmp(j->pub.reply, &empty, sizeof empty) == 0)
+        job_reply_drop(j);
 }
 
 /*
@@ -401,6 +438,7 @@ static void job_free(job *j)
     pl_request_free(&j->pub.req);
     job_msg_drop(j);
     job_res_drop(j);
+    job_reply_drop(j);
     if (j->payload) {
         pl_card_wipe(j->payload, j->payload_len);
         free(j->payload);
@@ -779,7 +817,7 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type)
 
 void pl_job_review_amount(pl_job *job)
 {
-    pl_reply *rep = &job->reply;
+    pl_reply *rep = job->reply;
     if (rep->status == PL_ST_REVIEW && (job->res->has_amount || job->req.has_amount)) {
         rep->has_amount_approved = true;
         rep->amount_approved = job->res->has_amount ? job->res->amount : job->req.amount;
@@ -789,7 +827,7 @@ void pl_job_review_amount(pl_job *job)
 void pl_job_map_answer(pl_job *job)
 {
     const pl_bureau_result *res = job->res;
-    pl_reply *rep = &job->reply;
+    pl_reply *rep = job->reply;
     if (pl_ext_refusal(job->services, job->svc, res, rep))
         return;
     const pl_vendor_response *vr =
@@ -1039,8 +1077,9 @@ static const char *unavailable_code(const pl_service *svc)
 
 static void fill_card(job *j)
 {
-    copy_str(j->pub.reply.card_masked, sizeof j->pub.reply.card_masked, j->pub.card_masked);
-    copy_str(j->pub.reply.card_type, sizeof j->pub.reply.card_type, j->pub.card_type);
+    pl_reply *r = job_reply(j);
+    copy_str(r->card_masked, sizeof r->card_masked, j->pub.card_masked);
+    copy_str(r->card_type, sizeof r->card_type, j->pub.card_type);
 }
 
 /* obj (may be NULL): the reply as an object too, the caller's to put. */
@@ -1049,9 +1088,10 @@ static int render_reply_obj(job *j, json_object **obj)
     free(j->pub.reply_json);
     fill_card(j);
     /* Fixed once, so the copy published with a once-only card number says the same time. */
-    if (!j->pub.reply.processed_at)
-        j->pub.reply.processed_at = time(NULL);
-    j->pub.reply_json = pl_reply_to_json_obj(&j->pub.req, &j->pub.reply, obj);
+    pl_reply *r = job_reply(j);
+    if (!r->processed_at)
+        r->processed_at = time(NULL);
+    j->pub.reply_json = pl_reply_to_json_obj(&j->pub.req, r, obj);
     return j->pub.reply_json ? 0 : PL_ERR_NOMEM;
 }
 
@@ -1067,6 +1107,7 @@ static int render_reply(job *j)
  */
 static pl_db_unit *job_unit_new(job *j, pl_db_unit_cb cb)
 {
+    job_reply(j); /* the specs that write the unit find the job's reply there */
     pl_db_unit *u = pl_db_unit_new(cb, j);
     const pl_spec *spec = j->pub.eng->spec;
     if (!u || !spec->touch_key)
@@ -1158,8 +1199,7 @@ static void job_fail(job *j, const char *why, bool unsent)
     outmsgs_free(j->out);
     j->out = NULL;
     once_wipe(j);
-    pl_reply *r = &j->pub.reply;
-    memset(r, 0, sizeof *r);
+    pl_reply *r = job_reply_clear(j);
     r->status = unsent ? PL_ST_ERROR : PL_ST_TIMEOUT;
     copy_str(r->message, sizeof r->message,
              unsent ? "paylink could not process this request and did not send it to the payment "
@@ -1184,7 +1224,7 @@ static void job_fail(job *j, const char *why, bool unsent)
  */
 static void publish_once(job *j)
 {
-    pl_reply rep = j->pub.reply;
+    pl_reply rep = *job_reply(j);
     copy_str(rep.svc.card_number, sizeof rep.svc.card_number, j->pub.reply_card_number_once);
     once_wipe(j);
     char *json = pl_reply_to_json(&j->pub.req, &rep);
@@ -1248,9 +1288,8 @@ static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
 static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status)
 {
     pl_engine *e = j->pub.eng;
-    pl_reply *r = &j->pub.reply;
+    pl_reply *r = job_reply_clear(j);
     j->unknown_tried = true;
-    memset(r, 0, sizeof *r);
     once_wipe(j); /* an answer that could not be stored gives nothing out */
     r->status = status;
     r->required_response = true;
@@ -1297,11 +1336,11 @@ static void finish_final(job *j, const char *error_text)
         PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
         exit(70);
     }
-    const char *p[] = {j->pub.req.request_id, status_word(j->pub.reply.status),
-                       j->pub.reply.vendor_response, error_text ? error_text : "",
-                       j->pub.reply_json};
+    const pl_reply *r = job_reply(j);
+    const char *p[] = {j->pub.req.request_id, status_word(r->status), r->vendor_response,
+                       error_text ? error_text : "", j->pub.reply_json};
     pl_db_unit *u = job_unit_new(j, on_written);
-    j->outcome = status_word(j->pub.reply.status);
+    j->outcome = status_word(r->status);
     j->state = JS_STORING;
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_final", 5, p) : PL_ERR_NOMEM);
 }
@@ -1311,12 +1350,11 @@ static void finish_final(job *j, const char *error_text)
  * bureau being unreachable (message 20). */
 static void finish_error(job *j, const char *why, bool ours)
 {
-    memset(&j->pub.reply, 0, sizeof j->pub.reply);
-    j->pub.reply.status = PL_ST_ERROR;
-    copy_str(j->pub.reply.vendor_response, sizeof j->pub.reply.vendor_response,
-             unavailable_code(j->pub.svc));
+    pl_reply *r = job_reply_clear(j);
+    r->status = PL_ST_ERROR;
+    copy_str(r->vendor_response, sizeof r->vendor_response, unavailable_code(j->pub.svc));
     if (ours)
-        copy_str(j->pub.reply.message, sizeof j->pub.reply.message, pl_siebel_message(19));
+        copy_str(r->message, sizeof r->message, pl_siebel_message(19));
     else if (j->pub.eng->spec->unreachable)
         j->pub.eng->spec->unreachable(&j->pub);
     finish_final(j, why);
@@ -1464,6 +1502,7 @@ static void slot_take(job *j)
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
         job_msg_drop(j);
+        job_reply_park(j);
         slot_enqueue(s, j);
         return;
     }
@@ -1815,12 +1854,12 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     }
     if (strcmp(j->pub.res->decision, "ACCEPT") != 0 || !j->pub.res->token[0]) {
         /* The bureau refused the card: the request's answer, nothing charged. */
-        memset(&j->pub.reply, 0, sizeof j->pub.reply);
+        pl_reply *rep = job_reply_clear(j);
         pl_job_map_answer(&j->pub);
-        if (j->pub.reply.status == PL_ST_APPROVED) /* ACCEPT without a token */
-            j->pub.reply.status = PL_ST_ERROR;
+        if (rep->status == PL_ST_APPROVED) /* ACCEPT without a token */
+            rep->status = PL_ST_ERROR;
         PL_INFO(j->pub.req.request_id, "%s getToken: %s %s (%s)", j->pub.svc->code,
-                pl_status_name(j->pub.reply.status), j->pub.res->reason_code, j->pub.res->decision);
+                pl_status_name(rep->status), j->pub.res->reason_code, j->pub.res->decision);
         finish_final(j, "getToken refused the card");
         return;
     }
@@ -1920,12 +1959,12 @@ static void on_http(void *arg, const pl_http_response *r)
         finish_unknown(j, "unreadable_answer", detail, PL_ST_ERROR);
         return;
     }
-    memset(&j->pub.reply, 0, sizeof j->pub.reply);
+    job_reply_clear(j);
     e->spec->map(&j->pub);
     /* A generated card number lives no longer than the mapping (the spec took what it needs). */
     pl_card_wipe(j->pub.res->svc_card_number, sizeof j->pub.res->svc_card_number);
     PL_INFO(j->pub.req.request_id, "%s %s: %s %s (%s)", svc->code, j->pub.op_name,
-            pl_status_name(j->pub.reply.status), j->pub.res->reason_code, j->pub.res->decision);
+            pl_status_name(j->pub.reply->status), j->pub.res->reason_code, j->pub.res->decision);
     int next = e->spec->next_call ? e->spec->next_call(&j->pub) : 0;
     if (next == 1) {
         next_call(j);
@@ -1948,7 +1987,7 @@ static void on_http(void *arg, const pl_http_response *r)
     json_object_put(reply);
     char *fu = followups_json(j);
     pl_db_unit *u = job_unit_new(j, on_stored);
-    j->outcome = pl_status_name(j->pub.reply.status);
+    j->outcome = pl_status_name(job_reply(j)->status);
     j->state = JS_STORING;
     rc = u ? e->spec->store(&j->pub, u) : PL_ERR_NOMEM;
     /* Only with the reply this job stored: a row another actor answered keeps its own. */
@@ -1999,7 +2038,7 @@ static int prepare_call(job *j, const pl_db_unit *recorded, char *err, size_t er
         free(j->pub.spec_data);
     j->pub.spec_data = NULL;
     pl_bureau_msg_free(j->msg);
-    memset(&j->pub.reply, 0, sizeof j->pub.reply);
+    job_reply_clear(j);
     err[0] = '\0';
     int rc = e->spec->prepare(&j->pub, recorded);
     snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s",
@@ -2356,6 +2395,7 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
         /* The spec's INSERT refused it (e.g. a reference to another order's transaction):
          * nothing was written, so it is judged like any invalid request. */
         pl_errors errs = {0};
+        job_reply(j);
         if (e->spec->judge)
             e->spec->judge(&j->pub, u, &errs);
         if (errs.n == 0) {

@@ -141,8 +141,10 @@ struct pl_job {
      * an answer, README "Performance"). Its svc_card_number (a generated stored value card) is
      * wiped as soon as spec->map returns. */
     pl_bureau_result *res;
-    /* The reply; the spec fills it in prepare (refusals) or answer. */
-    pl_reply reply;
+    /* The reply; the spec fills it in prepare (refusals) or answer. Always there when a spec is
+     * called (the engine allocates it; NULL only while the job waits for a bureau slot with an
+     * empty reply: ~1 KiB less a waiting job holds, README "Performance"). */
+    pl_reply *reply;
     char *reply_json; /* rendered by the engine before spec->store */
 
     /*

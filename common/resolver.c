@@ -796,12 +796,14 @@ static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_
     }
     pl_bureau_result answer = *res; /* the job's answer: its own copy, as the engine's jobs */
     job->res = &answer;
+    pl_reply reply = {0};
+    job->reply = &reply;
     pl_job_map_answer(job);
     /* As paylink-auth maps it: a review's amount is recorded, or a capture could not claim on
      * the authorization (the rest of each worker's own mapping is not applied here, README). */
     if (strcmp(w->worker, "auth") == 0)
         pl_job_review_amount(job);
-    const pl_reply *rep = &job->reply;
+    const pl_reply *rep = job->reply;
     o->status = rep->status;
     copy(o->decision, sizeof o->decision, rep->decision);
     copy(o->vendor_response, sizeof o->vendor_response, rep->vendor_response);

@@ -32,6 +32,7 @@
 #include "services.h"
 #include "svc.h"
 #include "it_unit.h"
+#include "../unit/job_test_helpers.h"
 
 static const char *g_conninfo;
 static PGconn *g_admin;
@@ -206,6 +207,7 @@ static void job_init(pl_job *j, pl_req_type type, const char *rid_suffix, const 
                      const char *amount, int64_t minor)
 {
     memset(j, 0, sizeof *j);
+    j->reply = job_test_reply();
     j->services = g_services;
     j->svc = pl_services_find(g_services, "CYB");
     assert_non_null(j->svc);
@@ -273,7 +275,10 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
     if (r->inserted == 1 || r->prepare_found) {
         free(r->job->spec_data);
         r->job->spec_data = NULL;
+        memset(r->job->reply, 0, sizeof *r->job->reply); /* as the engine does */
         r->prepared = r->spec->prepare(r->job, u);
+        if (r->prepared == 0)
+            assert_true(job_test_reply_empty(r->job->reply));
     } else if (r->spec->judge) {
         r->spec->judge(r->job, u, &r->errs);
     }
@@ -469,12 +474,12 @@ static int store(pl_db *db, pl_job *j, pl_status st, int64_t amount, const char 
     static pl_bureau_result answer; /* the engine's job has one once the bureau answered */
     memset(&answer, 0, sizeof answer);
     j->res = &answer;
-    memset(&j->reply, 0, sizeof j->reply);
-    j->reply.status = st;
-    j->reply.has_amount_approved = st == PL_ST_APPROVED;
-    j->reply.amount_approved = amount;
-    snprintf(j->reply.auth.number, sizeof j->reply.auth.number, "%s", code);
-    snprintf(j->reply.auth.transaction_id, sizeof j->reply.auth.transaction_id, "%s",
+    memset(j->reply, 0, sizeof *j->reply);
+    j->reply->status = st;
+    j->reply->has_amount_approved = st == PL_ST_APPROVED;
+    j->reply->amount_approved = amount;
+    snprintf(j->reply->auth.number, sizeof j->reply->auth.number, "%s", code);
+    snprintf(j->reply->auth.transaction_id, sizeof j->reply->auth.transaction_id, "%s",
              id("tx-answer"));
     char json[64];
     snprintf(json, sizeof json, "{\"status\": \"%s\"}", pl_status_name(st));
@@ -608,7 +613,7 @@ static void test_deposit_refs(void **state)
     record(db, &pl_deposit_spec, &j, false, &r);
     assert_int_equal(r.inserted, 1);
     assert_int_equal(r.prepared, 1);
-    assert_int_equal(j.reply.status, PL_ST_DECLINED);
+    assert_int_equal(j.reply->status, PL_ST_DECLINED);
     release(&j);
 
     /* A follow-on credit of order A's debit: what it captured less earlier credits remains. */
@@ -734,7 +739,7 @@ static void test_reversal_refs(void **state)
     refer(&j, "none", NULL, NULL);
     record(db, &pl_reversal_spec, &j, false, &r);
     assert_int_equal(r.prepared, 1);
-    assert_int_equal(j.reply.status, PL_ST_DECLINED);
+    assert_int_equal(j.reply->status, PL_ST_DECLINED);
     release(&j);
     job_init(&j, PL_REQ_REVERSAL, "rev5", "A", "10.00", 1000);
     refer(&j, NULL, "tx-manual", NULL);
@@ -820,8 +825,8 @@ static void test_stored_value_refs(void **state)
     refer(&j, NULL, "sv-s1", NULL);
     record(db, &pl_svc_spec, &j, false, &r);
     assert_int_equal(r.prepared, 1);
-    assert_int_equal(j.reply.status, PL_ST_DECLINED);
-    assert_non_null(strstr(j.reply.message, "exceeds what remains"));
+    assert_int_equal(j.reply->status, PL_ST_DECLINED);
+    assert_non_null(strstr(j.reply->message, "exceeds what remains"));
     release(&j);
 
     /* Another card's deposit of s1's SVATransactionID: refused as by request id. */
@@ -830,8 +835,8 @@ static void test_stored_value_refs(void **state)
     memset(j.card_hash, 'a', 64);
     record(db, &pl_svc_spec, &j, false, &r);
     assert_int_equal(r.prepared, 1);
-    assert_int_equal(j.reply.status, PL_ST_DECLINED);
-    assert_non_null(strstr(j.reply.message, "card"));
+    assert_int_equal(j.reply->status, PL_ST_DECLINED);
+    assert_non_null(strstr(j.reply->message, "card"));
     release(&j);
 
     /* Order B's SVATransactionID from order A: no authorization of A has it, so it is one
@@ -876,7 +881,7 @@ static void test_stored_value_refs(void **state)
     refer(&j, NULL, "sv-s1", NULL);
     record(db, &pl_reversal_spec, &j, false, &r);
     assert_int_equal(r.prepared, 1);
-    assert_non_null(strstr(j.reply.message, "in progress"));
+    assert_non_null(strstr(j.reply->message, "in progress"));
     release(&j);
 
     /* Its own order's authorization, by SVATransactionID, in another currency: invalid. */
@@ -899,7 +904,7 @@ static void test_stored_value_refs(void **state)
     record(db, &pl_reversal_spec, &j, true, &r);
     assert_int_equal(r.inserted, 0);
     assert_int_equal(r.prepared, 1); /* s3 is claimed by this very void now */
-    assert_non_null(strstr(j.reply.message, "in progress"));
+    assert_non_null(strstr(j.reply->message, "in progress"));
     release(&j);
 
     /* More of both kinds, so that each statement has run more than five times: one generic

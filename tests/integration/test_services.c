@@ -30,6 +30,7 @@
 #include "ext_rules.h"
 #include "it_unit.h"
 #include "services.h"
+#include "../unit/job_test_helpers.h"
 
 #define CYB_KEY "cyb-transaction-key-for-tests"
 
@@ -733,6 +734,7 @@ static void job_init(pl_job *j, const pl_services *s, const char *rid_suffix)
     memset(j, 0, sizeof *j);
     memset(&g_res, 0, sizeof g_res);
     j->res = &g_res;
+    j->reply = job_test_reply();
     j->services = s;
     j->svc = pl_services_find(s, "CYB");
     assert_non_null(j->svc);
@@ -765,6 +767,16 @@ static void job_init(pl_job *j, const pl_services *s, const char *rid_suffix)
 }
 
 /* Uses a token instead of the card number. */
+/* paylink-auth's prepare as the engine runs it (the reply emptied first). */
+static int auth_prepare(pl_job *j)
+{
+    memset(j->reply, 0, sizeof *j->reply);
+    int rc = pl_auth_spec.prepare(j, NULL);
+    if (rc == 0)
+        assert_true(job_test_reply_empty(j->reply));
+    return rc;
+}
+
 static void job_use_token(pl_job *j, const char *token)
 {
     memset(j->req.card.number, 0, sizeof j->req.card.number);
@@ -781,7 +793,7 @@ static void test_prepare_operation(void **state)
 
     /* CYB has Request token: a card number becomes token+auth, Decision Manager on. */
     job_init(&j, s, "p1");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_int_equal(j.call.op, PL_OP_TOKEN_AUTH);
     assert_ptr_equal(j.call.req, &j.req);
     assert_true(j.call.decision_manager);
@@ -796,14 +808,14 @@ static void test_prepare_operation(void **state)
     /* A token: a plain authorization. */
     job_init(&j, s, "p2");
     job_use_token(&j, "7030000000000001234");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_int_equal(j.call.op, PL_OP_AUTH);
     assert_true(j.call.decision_manager);
 
     /* Batch authorizations skip Decision Manager. */
     job_init(&j, s, "p3");
     j.req.online = false;
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_int_equal(j.call.op, PL_OP_TOKEN_AUTH);
     assert_false(j.call.decision_manager);
 
@@ -812,7 +824,7 @@ static void test_prepare_operation(void **state)
     j.req.type = PL_REQ_TOKEN;
     j.req.has_amount = false;
     j.req.amount = 0;
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_int_equal(j.call.op, PL_OP_TOKEN);
     assert_false(j.call.decision_manager);
     assert_int_equal(j.call.amount, 0);
@@ -821,17 +833,17 @@ static void test_prepare_operation(void **state)
     job_init(&j, s, "p5");
     j.req.type = PL_REQ_TOKEN;
     job_use_token(&j, "7030000000000009999");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 1);
-    assert_int_equal(j.reply.status, PL_ST_APPROVED);
-    assert_string_equal(j.reply.token, "7030000000000009999");
-    assert_true(j.reply.message[0] != '\0');
+    assert_int_equal(auth_prepare(&j), 1);
+    assert_int_equal(j.reply->status, PL_ST_APPROVED);
+    assert_string_equal(j.reply->token, "7030000000000009999");
+    assert_true(j.reply->message[0] != '\0');
     pl_services_unref(s);
 
     /* Without Request token and Decision Manager on the bureau. */
     s = load_with("UPDATE auth_service SET request_token = false, decision_manager = false "
                   "WHERE service_bureau = 'CYB'");
     job_init(&j, s, "p6");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_int_equal(j.call.op, PL_OP_AUTH);
     assert_false(j.call.decision_manager);
     pl_services_unref(s);
@@ -847,31 +859,31 @@ static void test_prepare_configuration(void **state)
     job_init(&j, s, "m1");
     snprintf(j.req.entity, sizeof j.req.entity, "EAST");
     snprintf(j.req.pay_type, sizeof j.req.pay_type, "MC");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_string_equal(j.merchant_id, "mid_paytype_mc");
     assert_string_equal(j.call.card_type_code, "002");
 
     job_init(&j, s, "m2");
     snprintf(j.req.entity, sizeof j.req.entity, "EAST");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_string_equal(j.merchant_id, "mid_entity_east");
 
     job_init(&j, s, "m3");
     snprintf(j.req.entity, sizeof j.req.entity, "WEST");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_string_equal(j.merchant_id, "paylink_demo");
 
     /* Without a pay type in the request, the card's type decides. */
     job_init(&j, s, "m4");
     snprintf(j.card_type, sizeof j.card_type, "MC");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_string_equal(j.merchant_id, "mid_paytype_mc");
     assert_string_equal(j.call.card_type_code, "002");
 
     /* A pay type the bureau has no row for: no code, derived from the card later. */
     job_init(&j, s, "m5");
     snprintf(j.req.pay_type, sizeof j.req.pay_type, "ZZ");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_null(j.call.card_type_code);
     pl_services_unref(s);
 
@@ -885,7 +897,7 @@ static void test_prepare_configuration(void **state)
     snprintf(j.req.bill_to.country, sizeof j.req.bill_to.country, "US");
     j.req.ship_to.present = true;
     snprintf(j.req.ship_to.country, sizeof j.req.ship_to.country, "CA");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     assert_string_equal(j.call.currency, "840");
     assert_string_equal(j.call.bill_country, "USA");
     assert_string_equal(j.call.ship_country, "CA");
@@ -897,7 +909,7 @@ static void map_answer(pl_job *j, const char *decision, const char *code, bool h
                        int64_t amount)
 {
     memset(j->res, 0, sizeof *j->res);
-    memset(&j->reply, 0, sizeof j->reply);
+    memset(j->reply, 0, sizeof *j->reply);
     snprintf(j->res->decision, sizeof j->res->decision, "%s", decision);
     snprintf(j->res->reason_code, sizeof j->res->reason_code, "%s", code);
     snprintf(j->res->request_id, sizeof j->res->request_id, "6400000000000000000001");
@@ -917,10 +929,10 @@ static void map_answer(pl_job *j, const char *decision, const char *code, bool h
 /* Asserts a mapped status and hold reason. */
 static void mapped(const pl_job *j, pl_status status, const char *hold)
 {
-    if (j->reply.status != status)
+    if (j->reply->status != status)
         fail_msg("%s %s: status %s, want %s", j->res->decision, j->res->reason_code,
-                 pl_status_name(j->reply.status), pl_status_name(status));
-    assert_string_equal(j->reply.hold_reason, hold);
+                 pl_status_name(j->reply->status), pl_status_name(status));
+    assert_string_equal(j->reply->hold_reason, hold);
 }
 
 static void test_map_answers(void **state)
@@ -929,65 +941,65 @@ static void test_map_answers(void **state)
     pl_services *s = load_with(NULL);
     pl_job j;
     job_init(&j, s, "a1");
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
 
     /* ACCEPT 100: approved for the amount asked, with the bureau's references. */
     map_answer(&j, "ACCEPT", "100", false, 0);
     mapped(&j, PL_ST_APPROVED, "");
-    assert_true(j.reply.has_amount_approved);
-    assert_int_equal(j.reply.amount_approved, 12345);
-    assert_string_equal(j.reply.vendor_response, "100");
-    assert_string_equal(j.reply.decision, "ACCEPT");
-    assert_string_equal(j.reply.auth.number, "831000");
-    assert_string_equal(j.reply.auth.date, "2026-11-26T04:01:02Z");
-    assert_string_equal(j.reply.auth.transaction_id, "6400000000000000000001");
-    assert_string_equal(j.reply.auth.request_token, "AhjzbwSTHXYZ");
-    assert_string_equal(j.reply.auth.avs, "Y");
-    assert_string_equal(j.reply.auth.cvv, "M");
-    assert_string_equal(j.reply.token, "7030000000000001111");
+    assert_true(j.reply->has_amount_approved);
+    assert_int_equal(j.reply->amount_approved, 12345);
+    assert_string_equal(j.reply->vendor_response, "100");
+    assert_string_equal(j.reply->decision, "ACCEPT");
+    assert_string_equal(j.reply->auth.number, "831000");
+    assert_string_equal(j.reply->auth.date, "2026-11-26T04:01:02Z");
+    assert_string_equal(j.reply->auth.transaction_id, "6400000000000000000001");
+    assert_string_equal(j.reply->auth.request_token, "AhjzbwSTHXYZ");
+    assert_string_equal(j.reply->auth.avs, "Y");
+    assert_string_equal(j.reply->auth.cvv, "M");
+    assert_string_equal(j.reply->token, "7030000000000001111");
 
     /* ACCEPT 110: a partial approval for the smaller amount the bureau reports. */
     map_answer(&j, "ACCEPT", "110", true, 5000);
     mapped(&j, PL_ST_APPROVED, "");
-    assert_true(j.reply.has_amount_approved);
-    assert_int_equal(j.reply.amount_approved, 5000);
+    assert_true(j.reply->has_amount_approved);
+    assert_int_equal(j.reply->amount_approved, 5000);
 
     /* Issue 6 B.1: a REVIEW is an issuer approval held for fraud review: its amount is
      * recorded (the requested one when the bureau reports none). */
     map_answer(&j, "REVIEW", "480", false, 0);
     mapped(&j, PL_ST_REVIEW, "FS");
-    assert_true(j.reply.has_amount_approved);
-    assert_int_equal(j.reply.amount_approved, j.req.amount);
+    assert_true(j.reply->has_amount_approved);
+    assert_int_equal(j.reply->amount_approved, j.req.amount);
 
     /* Issue 6 B.7: an approval whose AVS (else CVV) result vendor_response holds is held
      * (demo: AVS N → AV, CVN N → CV); AVS comes first; a matching AVS stays unheld. */
     map_answer(&j, "ACCEPT", "100", false, 0);
     snprintf(j.res->avs, sizeof j.res->avs, "N");
-    memset(&j.reply, 0, sizeof j.reply);
+    memset(j.reply, 0, sizeof *j.reply);
     pl_auth_spec.map(&j);
     mapped(&j, PL_ST_APPROVED, "AV");
     map_answer(&j, "ACCEPT", "100", false, 0);
     snprintf(j.res->cvv, sizeof j.res->cvv, "N");
-    memset(&j.reply, 0, sizeof j.reply);
+    memset(j.reply, 0, sizeof *j.reply);
     pl_auth_spec.map(&j);
     mapped(&j, PL_ST_APPROVED, "CV");
     map_answer(&j, "ACCEPT", "100", false, 0);
     snprintf(j.res->avs, sizeof j.res->avs, "N");
     snprintf(j.res->cvv, sizeof j.res->cvv, "N");
-    memset(&j.reply, 0, sizeof j.reply);
+    memset(j.reply, 0, sizeof *j.reply);
     pl_auth_spec.map(&j);
     mapped(&j, PL_ST_APPROVED, "AV");
 
     map_answer(&j, "REJECT", "481", false, 0);
     mapped(&j, PL_ST_REJECTED, "FS");
-    assert_string_equal(j.reply.vendor_response, "481");
+    assert_string_equal(j.reply->vendor_response, "481");
 
     map_answer(&j, "REJECT", "400", false, 0);
     mapped(&j, PL_ST_REJECTED, "FS");
 
     map_answer(&j, "REJECT", "204", false, 0);
     mapped(&j, PL_ST_DECLINED, "AT");
-    assert_false(j.reply.has_amount_approved);
+    assert_false(j.reply->has_amount_approved);
 
     map_answer(&j, "REJECT", "202", false, 0);
     mapped(&j, PL_ST_DECLINED, "AT");
@@ -1005,25 +1017,25 @@ static void test_map_answers(void **state)
 
     /* A SOAP fault: error, and the message names the fault. */
     memset(j.res, 0, sizeof *j.res);
-    memset(&j.reply, 0, sizeof j.reply);
+    memset(j.reply, 0, sizeof *j.reply);
     snprintf(j.res->fault_code, sizeof j.res->fault_code, "wsse:FailedCheck");
     snprintf(j.res->fault_string, sizeof j.res->fault_string,
              "Security Data : UsernameToken "
              "authentication failed.");
     pl_auth_spec.map(&j);
     mapped(&j, PL_ST_ERROR, "");
-    assert_non_null(strstr(j.reply.message, "wsse:FailedCheck"));
-    assert_false(j.reply.has_amount_approved);
+    assert_non_null(strstr(j.reply->message, "wsse:FailedCheck"));
+    assert_false(j.reply->has_amount_approved);
 
     /* A fault wins over whatever decision came with it. */
     snprintf(j.res->decision, sizeof j.res->decision, "ACCEPT");
     pl_auth_spec.map(&j);
-    assert_int_equal(j.reply.status, PL_ST_ERROR);
+    assert_int_equal(j.reply->status, PL_ST_ERROR);
 
     /* No usable decision: the vendor response table decides. */
     map_answer(&j, "", "100", false, 0);
     mapped(&j, PL_ST_APPROVED, "");
-    assert_int_equal(j.reply.amount_approved, 12345);
+    assert_int_equal(j.reply->amount_approved, 12345);
     map_answer(&j, "", "204", false, 0);
     mapped(&j, PL_ST_DECLINED, "AT");
     map_answer(&j, "", "999", false, 0);
@@ -1035,11 +1047,11 @@ static void test_map_answers(void **state)
     job_init(&j, s, "a2");
     j.req.type = PL_REQ_TOKEN;
     j.req.has_amount = false;
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     map_answer(&j, "ACCEPT", "100", false, 0);
     mapped(&j, PL_ST_APPROVED, "");
-    assert_false(j.reply.has_amount_approved);
-    assert_string_equal(j.reply.token, "7030000000000001111");
+    assert_false(j.reply->has_amount_approved);
+    assert_string_equal(j.reply->token, "7030000000000001111");
     pl_services_unref(s);
 }
 
@@ -1102,7 +1114,7 @@ static void lifecycle(pl_db *db, pl_job *j, const char *decision, const char *co
     assert_int_equal(run_unit(db, pl_auth_spec.record, j), 1);
     /* A redelivery records nothing new. */
     assert_int_equal(run_unit(db, pl_auth_spec.record, j), 0);
-    assert_int_equal(pl_auth_spec.prepare(j, NULL), 0);
+    assert_int_equal(auth_prepare(j), 0);
     snprintf(j->op_name, sizeof j->op_name, "%s", pl_bureau_op_name(j->call.op));
     snprintf(j->attempt, sizeof j->attempt, "it-attempt-1");
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, j), 1);
@@ -1112,7 +1124,7 @@ static void lifecycle(pl_db *db, pl_job *j, const char *decision, const char *co
     snprintf(j->attempt, sizeof j->attempt, "it-attempt-2");
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, j), 0);
     map_answer(j, decision, code, has_amount, amount);
-    j->reply_json = pl_reply_to_json(&j->req, &j->reply);
+    j->reply_json = pl_reply_to_json(&j->req, j->reply);
     assert_non_null(j->reply_json);
     run_unit(db, pl_auth_spec.store, j);
     /* Storing again changes nothing: the row is final. */
@@ -1170,15 +1182,15 @@ static void test_spec_statements(void **state)
     /* A SOAP fault: error, with the fault in error_text (and no card data). */
     job_init(&j, s, "sfault");
     assert_int_equal(run_unit(db, pl_auth_spec.record, &j), 1);
-    assert_int_equal(pl_auth_spec.prepare(&j, NULL), 0);
+    assert_int_equal(auth_prepare(&j), 0);
     snprintf(j.op_name, sizeof j.op_name, "%s", pl_bureau_op_name(j.call.op));
     assert_int_equal(run_unit(db, pl_auth_spec.mark_sent, &j), 1);
     memset(j.res, 0, sizeof *j.res);
     snprintf(j.res->fault_code, sizeof j.res->fault_code, "soap:Client");
     snprintf(j.res->fault_string, sizeof j.res->fault_string, "Element merchantID missing");
-    memset(&j.reply, 0, sizeof j.reply);
+    memset(j.reply, 0, sizeof *j.reply);
     pl_auth_spec.map(&j);
-    j.reply_json = pl_reply_to_json(&j.req, &j.reply);
+    j.reply_json = pl_reply_to_json(&j.req, j.reply);
     run_unit(db, pl_auth_spec.store, &j);
     free(j.reply_json);
     j.reply_json = NULL;

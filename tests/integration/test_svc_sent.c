@@ -30,6 +30,7 @@
 #include "db.h"
 #include "it_unit.h"
 #include "svc.h"
+#include "../unit/job_test_helpers.h"
 
 static PGconn *g_admin;
 static pl_db *g_db;
@@ -94,6 +95,7 @@ static void job_of(pl_job *job, const pl_service *svc, pl_req_type type, const c
                    const char *attempt)
 {
     memset(job, 0, sizeof *job);
+    job->reply = job_test_reply();
     job->svc = svc;
     pl_request *r = &job->req;
     r->type = type;
@@ -124,6 +126,7 @@ static void prepared(pl_job *job)
     free(job->spec_data);
     job->spec_data = NULL;
     assert_int_equal(pl_svc_spec.prepare(job, NULL), 0);
+    assert_true(job_test_reply_empty(job->reply));
     snprintf(job->op_name, sizeof job->op_name, "%s", pl_bureau_op_name(job->call.op));
 }
 

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "job_test_helpers.h"
 
 /* A request id of n characters ("r-" then a repeating pattern). */
 static void make_id(char *out, size_t n, char fill)
@@ -212,13 +213,14 @@ static void test_ext_refusals(void **state)
         memset(&job, 0, sizeof job);
         job.svc = &ext;
         job.res = &res;
+        job.reply = job_test_reply();
         snprintf(job.res->decision, sizeof job.res->decision, "%s", cases[i].decision);
         snprintf(job.res->reason_code, sizeof job.res->reason_code, "%s", cases[i].reason);
         pl_auth_spec.map(&job);
-        assert_int_equal(job.reply.status, PL_ST_DECLINED);
-        assert_string_equal(job.reply.vendor_response, cases[i].vendor);
-        assert_string_equal(job.reply.hold_reason, "AT");
-        assert_string_equal(job.reply.decision, cases[i].decision);
+        assert_int_equal(job.reply->status, PL_ST_DECLINED);
+        assert_string_equal(job.reply->vendor_response, cases[i].vendor);
+        assert_string_equal(job.reply->hold_reason, "AT");
+        assert_string_equal(job.reply->decision, cases[i].decision);
     }
     /* An approval is read as usual; a CyberSource ERROR stays an error. */
     pl_job job;
@@ -226,22 +228,24 @@ static void test_ext_refusals(void **state)
     memset(&job, 0, sizeof job);
     job.svc = &ext;
     job.res = &res;
+    job.reply = job_test_reply();
     snprintf(job.res->decision, sizeof job.res->decision, "ACCEPT");
     snprintf(job.res->reason_code, sizeof job.res->reason_code, "100");
     snprintf(job.card_token, sizeof job.card_token, "tok_1");
     pl_auth_spec.map(&job);
-    assert_int_equal(job.reply.status, PL_ST_APPROVED);
-    assert_string_equal(job.reply.token, "tok_1"); /* getToken's token, recorded and returned */
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_string_equal(job.reply->token, "tok_1"); /* getToken's token, recorded and returned */
     pl_service cyb = ext;
     snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
     memset(&job, 0, sizeof job);
     memset(&res, 0, sizeof res);
     job.svc = &cyb;
     job.res = &res;
+    job.reply = job_test_reply();
     snprintf(job.res->decision, sizeof job.res->decision, "ERROR");
     snprintf(job.res->reason_code, sizeof job.res->reason_code, "150");
     pl_auth_spec.map(&job);
-    assert_int_equal(job.reply.status, PL_ST_ERROR);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
 }
 
 static void test_spec_table(void **state)

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "job_test_helpers.h"
 #include "engine.c" /* white box: job_abandon, the live list, the request id hash */
 
 static void test_attempt_id_form(void **state)
@@ -95,28 +96,29 @@ static void test_review_amount(void **state)
     pl_bureau_result res = {0};
     memset(&job, 0, sizeof job);
     job.res = &res;
-    job.reply.status = PL_ST_REVIEW;
+    job.reply = job_test_reply();
+    job.reply->status = PL_ST_REVIEW;
     job.res->has_amount = true;
     job.res->amount = 1234;
     job.req.has_amount = true;
     job.req.amount = 5000;
     pl_job_review_amount(&job);
-    assert_true(job.reply.has_amount_approved);
-    assert_int_equal(job.reply.amount_approved, 1234);
-    memset(&job.reply, 0, sizeof job.reply);
-    job.reply.status = PL_ST_REVIEW;
+    assert_true(job.reply->has_amount_approved);
+    assert_int_equal(job.reply->amount_approved, 1234);
+    memset(job.reply, 0, sizeof *job.reply);
+    job.reply->status = PL_ST_REVIEW;
     job.res->has_amount = false;
     pl_job_review_amount(&job);
-    assert_int_equal(job.reply.amount_approved, 5000);
+    assert_int_equal(job.reply->amount_approved, 5000);
     /* Not a review, or no amount known: nothing is made up. */
-    memset(&job.reply, 0, sizeof job.reply);
-    job.reply.status = PL_ST_DECLINED;
+    memset(job.reply, 0, sizeof *job.reply);
+    job.reply->status = PL_ST_DECLINED;
     pl_job_review_amount(&job);
-    assert_false(job.reply.has_amount_approved);
-    job.reply.status = PL_ST_REVIEW;
+    assert_false(job.reply->has_amount_approved);
+    job.reply->status = PL_ST_REVIEW;
     job.req.has_amount = false;
     pl_job_review_amount(&job);
-    assert_false(job.reply.has_amount_approved);
+    assert_false(job.reply->has_amount_approved);
 }
 
 /* A job on the live list, newest first, as a consumed message's job is put there. */
@@ -277,7 +279,7 @@ static void test_revoked_partition_sends_nothing_more(void **state)
  * A request that finds its bureau's slots all taken waits in the queue without its message's
  * bytes (built again when a slot frees, slot_release): at thousands in flight the waiting
  * requests held a built message each. The job is within its size class (static assert in
- * engine.c) and has no answer until one comes.
+ * engine.c), has no answer until one comes and no reply while nothing is in it.
  */
 static void test_queued_request_holds_no_message(void **state)
 {
@@ -293,12 +295,28 @@ static void test_queued_request_holds_no_message(void **state)
     m->body = strdup("<requestMessage>4111111111111111</requestMessage>");
     assert_non_null(m->body);
     m->body_len = strlen(m->body);
+    job_reply_clear(j); /* as prepare_call leaves it for a call */
     slot_take(j);
     slot *s = slot_for(e, "CYB");
     assert_ptr_equal(s->qhead, j);
     assert_int_equal(j->state, JS_QUEUED);
     assert_null(j->msg); /* (valgrind and the sanitizer build see the body freed, too) */
     assert_null(j->pub.res);
+    assert_null(j->pub.reply);
+    /* Wherever it goes from the queue, the engine (job_reply) and the specs (job_unit_new, the
+     * clears before prepare and map) find an empty reply again. */
+    pl_reply *r = job_reply(j);
+    assert_non_null(r);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->message, "");
+
+    /* A reply with something in it is kept while its request waits. */
+    job *k = partition_job(e, "Q-2", 0, &cyb, false);
+    job_reply_clear(k)->status = PL_ST_DECLINED;
+    slot_take(k);
+    assert_ptr_equal(s->qtail, k);
+    assert_non_null(k->pub.reply);
+    assert_int_equal(k->pub.reply->status, PL_ST_DECLINED);
     while (e->live)
         job_abandon(e->live);
     free(e);

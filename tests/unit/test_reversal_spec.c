@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "reversal.h"
+#include "job_test_helpers.h"
 
 static pl_reversal_auth auth_with(const char *status, int64_t deposited, const char *tid)
 {
@@ -157,6 +158,7 @@ static void map_answer(pl_job *job, const char *decision, const char *reason)
     memset(job, 0, sizeof *job);
     memset(&g_res, 0, sizeof g_res);
     job->res = &g_res;
+    job->reply = job_test_reply();
     job->call.op = PL_OP_AUTH_REVERSAL;
     job->call.amount = 12000;
     snprintf(job->res->decision, sizeof job->res->decision, "%s", decision);
@@ -171,24 +173,25 @@ static void test_map_accept(void **state)
     (void)state;
     pl_job job;
     map_answer(&job, "ACCEPT", "100");
-    assert_int_equal(job.reply.status, PL_ST_APPROVED);
-    assert_true(job.reply.has_amount_approved);
-    assert_int_equal(job.reply.amount_approved, 12000); /* the amount sent, none answered */
-    assert_string_equal(job.reply.vendor_response, "100");
-    assert_string_equal(job.reply.decision, "ACCEPT");
-    assert_string_equal(job.reply.auth.transaction_id, "7000000000000000000001");
-    assert_string_equal(job.reply.auth.request_token, "Axj/tok");
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_true(job.reply->has_amount_approved);
+    assert_int_equal(job.reply->amount_approved, 12000); /* the amount sent, none answered */
+    assert_string_equal(job.reply->vendor_response, "100");
+    assert_string_equal(job.reply->decision, "ACCEPT");
+    assert_string_equal(job.reply->auth.transaction_id, "7000000000000000000001");
+    assert_string_equal(job.reply->auth.request_token, "Axj/tok");
 
     /* The amount the bureau reports wins. */
     memset(&job, 0, sizeof job);
     memset(&g_res, 0, sizeof g_res);
     job.res = &g_res;
+    job.reply = job_test_reply();
     job.call.amount = 12000;
     snprintf(job.res->decision, sizeof job.res->decision, "ACCEPT");
     job.res->has_amount = true;
     job.res->amount = 11000;
     pl_reversal_spec.map(&job);
-    assert_int_equal(job.reply.amount_approved, 11000);
+    assert_int_equal(job.reply->amount_approved, 11000);
 }
 
 static void test_map_reject_keeps_the_reason(void **state)
@@ -198,10 +201,10 @@ static void test_map_reject_keeps_the_reason(void **state)
     for (size_t i = 0; i < 3; i++) {
         pl_job job;
         map_answer(&job, "REJECT", codes[i]);
-        assert_int_equal(job.reply.status, PL_ST_DECLINED);
-        assert_false(job.reply.has_amount_approved);
-        assert_string_equal(job.reply.vendor_response, codes[i]);
-        assert_string_equal(job.reply.message, pl_reversal_reason_text(codes[i]));
+        assert_int_equal(job.reply->status, PL_ST_DECLINED);
+        assert_false(job.reply->has_amount_approved);
+        assert_string_equal(job.reply->vendor_response, codes[i]);
+        assert_string_equal(job.reply->message, pl_reversal_reason_text(codes[i]));
     }
 }
 
@@ -210,20 +213,21 @@ static void test_map_error_and_fault(void **state)
     (void)state;
     pl_job job;
     map_answer(&job, "ERROR", "150");
-    assert_int_equal(job.reply.status, PL_ST_ERROR);
-    assert_string_equal(job.reply.vendor_response, "150");
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
+    assert_string_equal(job.reply->vendor_response, "150");
 
     memset(&job, 0, sizeof job);
     memset(&g_res, 0, sizeof g_res);
     job.res = &g_res;
+    job.reply = job_test_reply();
     snprintf(job.res->fault_code, sizeof job.res->fault_code, "wsse:FailedCheck");
     pl_reversal_spec.map(&job);
-    assert_int_equal(job.reply.status, PL_ST_ERROR);
-    assert_non_null(strstr(job.reply.message, "wsse:FailedCheck"));
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
+    assert_non_null(strstr(job.reply->message, "wsse:FailedCheck"));
 
     /* No decision and no vendor_response table: an error, never an approval. */
     map_answer(&job, "", "999");
-    assert_int_equal(job.reply.status, PL_ST_ERROR);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
 }
 
 /* A stored value void (service bureau of protocol RLT) reads its answer as every stored value
@@ -239,6 +243,7 @@ static void test_map_stored_value_void(void **state)
     memset(&job, 0, sizeof job);
     memset(&g_res, 0, sizeof g_res);
     job.res = &g_res;
+    job.reply = job_test_reply();
     job.svc = &rlt;
     job.call.op = PL_OP_SVC_VOID;
     job.call.amount = 3000;
@@ -247,17 +252,17 @@ static void test_map_stored_value_void(void **state)
     job.res->has_amount = true;
     job.res->amount = 3000;
     pl_reversal_spec.map(&job);
-    assert_int_equal(job.reply.status, PL_ST_APPROVED);
-    assert_int_equal(job.reply.amount_approved, 3000);
-    assert_string_equal(job.reply.vendor_response, "22"); /* no vendor_response table here */
-    assert_string_equal(job.reply.auth.transaction_id, "9360");
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_int_equal(job.reply->amount_approved, 3000);
+    assert_string_equal(job.reply->vendor_response, "22"); /* no vendor_response table here */
+    assert_string_equal(job.reply->auth.transaction_id, "9360");
 
-    memset(&job.reply, 0, sizeof job.reply);
+    memset(job.reply, 0, sizeof *job.reply);
     memset(job.res, 0, sizeof *job.res);
     snprintf(job.res->error_code, sizeof job.res->error_code, "TRANSACTION_ALREADY_VOIDED");
     pl_reversal_spec.map(&job);
-    assert_int_equal(job.reply.status, PL_ST_DECLINED);
-    assert_string_equal(job.reply.vendor_response, "TRANSACTIO"); /* cut to 10 */
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_string_equal(job.reply->vendor_response, "TRANSACTIO"); /* cut to 10 */
 }
 
 static void test_spec_shape(void **state)

@@ -21,6 +21,7 @@
 #include "card.h"
 #include "db.h"
 #include "svc.h"
+#include "job_test_helpers.h"
 
 static pl_service rlt(void)
 {
@@ -45,6 +46,7 @@ static void job_of(pl_job *job, const pl_service *svc, pl_req_type type, int64_t
     memset(job, 0, sizeof *job);
     memset(&g_res, 0, sizeof g_res);
     job->res = &g_res;
+    job->reply = job_test_reply();
     job->svc = svc;
     pl_request *r = &job->req;
     r->type = type;
@@ -67,6 +69,8 @@ static void job_of(pl_job *job, const pl_service *svc, pl_req_type type, int64_t
 static int prepare(pl_job *job)
 {
     int rc = pl_svc_spec.prepare(job, NULL);
+    if (rc == 0)
+        assert_true(job_test_reply_empty(job->reply));
     free(job->spec_data);
     job->spec_data = NULL;
     return rc;
@@ -152,13 +156,13 @@ static void test_deposit_references(void **state)
     job.req.auth_ref.present = true;
     snprintf(job.req.auth_ref.request_id, sizeof job.req.auth_ref.request_id, "s-auth");
     assert_int_equal(prepare(&job), 1);
-    assert_int_equal(job.reply.status, PL_ST_DECLINED);
-    assert_non_null(strstr(job.reply.message, "not known"));
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_non_null(strstr(job.reply->message, "not known"));
 
     /* No authorization at all (the decoder refuses it first; prepare holds too). */
     job_of(&job, &svc, PL_REQ_SVC_DEPOSIT, 1107);
     assert_int_equal(prepare(&job), 1);
-    assert_int_equal(job.reply.status, PL_ST_DECLINED);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
 }
 
 static pl_stored_value_auth auth_of(int64_t approved, int64_t deposited, int64_t pending)
@@ -425,9 +429,9 @@ static void test_spec_map(void **state)
     job.call.amount = 10000;
     *job.res = answer("24", 3000, 0);
     pl_svc_spec.map(&job);
-    assert_int_equal(job.reply.status, PL_ST_APPROVED);
-    assert_int_equal(job.reply.amount_approved, 3000);
-    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_int_equal(job.reply->amount_approved, 3000);
+    assert_string_equal(job.reply->message, PL_STORED_VALUE_PARTIAL_MESSAGE);
     assert_string_equal(job.reply_card_number_once, "");
 }
 
@@ -439,10 +443,11 @@ static void test_take_generated_card(void **state)
     memset(&job, 0, sizeof job);
     memset(&g_res, 0, sizeof g_res);
     job.res = &g_res;
+    job.reply = job_test_reply();
     snprintf(job.res->svc_card_number, sizeof job.res->svc_card_number, "8574906000000001");
     assert_int_equal(pl_svc_take_card(&job, key, sizeof key - 1), 0);
     assert_string_equal(job.card_masked, "************0001");
-    assert_string_equal(job.reply.svc.card_number, "************0001");  /* stored, replayed */
+    assert_string_equal(job.reply->svc.card_number, "************0001"); /* stored, replayed */
     assert_string_equal(job.reply_card_number_once, "8574906000000001"); /* published once */
     assert_int_equal(strlen(job.card_hash), 64);
     char hash[65];
@@ -455,6 +460,7 @@ static void test_take_generated_card(void **state)
     memset(&job, 0, sizeof job);
     memset(&g_res, 0, sizeof g_res);
     job.res = &g_res;
+    job.reply = job_test_reply();
     snprintf(job.res->svc_card_number, sizeof job.res->svc_card_number, "85749-06-01");
     assert_int_not_equal(pl_svc_take_card(&job, key, sizeof key - 1), 0);
     assert_string_equal(job.card_masked, "");
@@ -468,20 +474,20 @@ static void test_unreachable_balance_is_zero(void **state)
     pl_service svc = rlt();
     pl_job job;
     job_of(&job, &svc, PL_REQ_SVC_BALANCE, -1);
-    job.reply.status = PL_ST_ERROR;
+    job.reply->status = PL_ST_ERROR;
     pl_svc_spec.unreachable(&job);
-    assert_int_equal(job.reply.status, PL_ST_ERROR);
-    assert_true(job.reply.svc.has_balance);
-    assert_int_equal(job.reply.svc.balance, 0);
-    assert_non_null(strstr(job.reply.message, "UNAVAILABLE"));
-    char *json = pl_reply_to_json(&job.req, &job.reply);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
+    assert_true(job.reply->svc.has_balance);
+    assert_int_equal(job.reply->svc.balance, 0);
+    assert_non_null(strstr(job.reply->message, "UNAVAILABLE"));
+    char *json = pl_reply_to_json(&job.req, job.reply);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"balance\":\"0.00\""));
     free(json);
 
     job_of(&job, &svc, PL_REQ_SVC_AUTH, 2000);
     pl_svc_spec.unreachable(&job);
-    assert_false(job.reply.svc.has_balance);
+    assert_false(job.reply->svc.has_balance);
 }
 
 /* ---- J19: the balance inquiry before a batch authorization ---------------------------------- */
@@ -546,7 +552,7 @@ static void j19_job(pl_job *job, pl_service *svc, bool j19, bool online, int64_t
 static int answered(pl_job *job, pl_bureau_result res)
 {
     *job->res = res;
-    memset(&job->reply, 0, sizeof job->reply);
+    memset(job->reply, 0, sizeof *job->reply);
     pl_svc_spec.map(job);
     return pl_svc_spec.next_call(job);
 }
@@ -570,8 +576,8 @@ static void test_j19_only_batch_auths_on_j19_bureaus(void **state)
     j19_job(&job, &svc, false, false, 10000);
     assert_int_equal(job.call.op, PL_OP_SVC_PREAUTH);
     assert_int_equal(answered(&job, answer("24", 3000, 0)), 0);
-    assert_int_equal(job.reply.amount_approved, 3000);
-    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    assert_int_equal(job.reply->amount_approved, 3000);
+    assert_string_equal(job.reply->message, PL_STORED_VALUE_PARTIAL_MESSAGE);
     free(job.spec_data);
     /* Other types are never J19. */
     svc.balance_inquiry_batch = true;
@@ -597,16 +603,16 @@ static void test_j19_balance_below_the_amount(void **state)
     assert_string_equal(job.call.currency, "USD");
     /* The bureau approves all of what was sent: partial against what was asked. */
     assert_int_equal(answered(&job, answer("24", 3000, 0)), 0);
-    assert_int_equal(job.reply.status, PL_ST_APPROVED);
-    assert_true(job.reply.has_amount_approved);
-    assert_int_equal(job.reply.amount_approved, 3000);
-    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
-    assert_string_equal(job.reply.auth.transaction_id, "9354");
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_true(job.reply->has_amount_approved);
+    assert_int_equal(job.reply->amount_approved, 3000);
+    assert_string_equal(job.reply->message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    assert_string_equal(job.reply->auth.transaction_id, "9354");
     /* No SVAAmount in the answer: the amount sent, not the one asked. */
     job.call.op = PL_OP_SVC_PREAUTH;
     assert_int_equal(answered(&job, answer("24", -1, -1)), 0);
-    assert_int_equal(job.reply.amount_approved, 3000);
-    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    assert_int_equal(job.reply->amount_approved, 3000);
+    assert_string_equal(job.reply->message, PL_STORED_VALUE_PARTIAL_MESSAGE);
     free(job.spec_data);
 }
 
@@ -620,13 +626,13 @@ static void test_j19_balance_covers_the_amount(void **state)
     assert_int_equal(job.call.op, PL_OP_SVC_PREAUTH);
     assert_int_equal(job.call.amount, 2000);
     assert_int_equal(answered(&job, answer("24", 2000, 3000)), 0);
-    assert_int_equal(job.reply.status, PL_ST_APPROVED);
-    assert_int_equal(job.reply.amount_approved, 2000);
-    assert_string_equal(job.reply.message, "");
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_int_equal(job.reply->amount_approved, 2000);
+    assert_string_equal(job.reply->message, "");
     /* A bureau that approves less even so: partial, as always. */
     job.call.op = PL_OP_SVC_PREAUTH;
     assert_int_equal(answered(&job, answer("24", 1500, 0)), 0);
-    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    assert_string_equal(job.reply->message, PL_STORED_VALUE_PARTIAL_MESSAGE);
     free(job.spec_data);
 }
 
@@ -638,16 +644,16 @@ static void test_j19_zero_balance_is_declined_without_an_authorization(void **st
     j19_job(&job, &svc, true, false, 10000);
     assert_int_equal(answered(&job, inquiry_answer("Active", 0)), 0);
     assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY); /* nothing more is sent */
-    assert_int_equal(job.reply.status, PL_ST_DECLINED);
-    assert_string_equal(job.reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_string_equal(job.reply->message, PL_STORED_VALUE_PARTIAL_MESSAGE);
     /* No vendor_response row here: the ErrorCode a Preauthorization would be declined with. */
-    assert_string_equal(job.reply.vendor_response, "INSUFFICIE");
-    assert_false(job.reply.has_amount_approved);
-    assert_true(job.reply.svc.has_balance);
-    assert_int_equal(job.reply.svc.balance, 0);
-    assert_string_equal(job.reply.auth.transaction_id, ""); /* nothing was authorized */
-    assert_string_equal(job.reply.auth.number, "");
-    char *json = pl_reply_to_json(&job.req, &job.reply);
+    assert_string_equal(job.reply->vendor_response, "INSUFFICIE");
+    assert_false(job.reply->has_amount_approved);
+    assert_true(job.reply->svc.has_balance);
+    assert_int_equal(job.reply->svc.balance, 0);
+    assert_string_equal(job.reply->auth.transaction_id, ""); /* nothing was authorized */
+    assert_string_equal(job.reply->auth.number, "");
+    char *json = pl_reply_to_json(&job.req, job.reply);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"status\":\"declined\""));
     assert_null(strstr(json, "amount_approved"));
@@ -663,10 +669,10 @@ static void test_j19_inactive_card_is_declined_without_an_authorization(void **s
     j19_job(&job, &svc, true, false, 10000);
     assert_int_equal(answered(&job, inquiry_answer("Inactive", 2500)), 0);
     assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY);
-    assert_int_equal(job.reply.status, PL_ST_DECLINED);
-    assert_string_equal(job.reply.message, "The card is inactive"); /* seed */
-    assert_string_equal(job.reply.vendor_response, "CARD_INACT");
-    assert_false(job.reply.has_amount_approved);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_string_equal(job.reply->message, "The card is inactive"); /* seed */
+    assert_string_equal(job.reply->vendor_response, "CARD_INACT");
+    assert_false(job.reply->has_amount_approved);
     free(job.spec_data);
 }
 
@@ -683,16 +689,16 @@ static void test_j19_inquiry_declined_or_failed(void **state)
     snprintf(res.error_text, sizeof res.error_text, "The card was not found.");
     assert_int_equal(answered(&job, res), 0);
     assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY);
-    assert_int_equal(job.reply.status, PL_ST_DECLINED);
-    assert_string_equal(job.reply.message, "The card was not found.");
-    assert_string_equal(job.reply.vendor_response, "CARD_NOT_F");
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_string_equal(job.reply->message, "The card was not found.");
+    assert_string_equal(job.reply->vendor_response, "CARD_NOT_F");
     free(job.spec_data);
     /* The inquiry failed at the bureau: error, no authorization either. */
     j19_job(&job, &svc, true, false, 10000);
     res = answer("", -1, -1);
     snprintf(res.error_code, sizeof res.error_code, "SYSTEM_ERROR");
     assert_int_equal(answered(&job, res), 0);
-    assert_int_equal(job.reply.status, PL_ST_ERROR);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
     assert_int_equal(job.call.op, PL_OP_SVC_INQUIRY);
     free(job.spec_data);
 }

@@ -268,16 +268,17 @@ static int auth_prepare(pl_job *job, const pl_db_unit *recorded)
     if (r->type == PL_REQ_TOKEN) {
         if (r->card.token[0]) {
             /* Nothing to tokenize: answer with the token it already is. */
-            job->reply.status = PL_ST_APPROVED;
-            snprintf(job->reply.token, sizeof job->reply.token, "%s", r->card.token);
-            snprintf(job->reply.message, sizeof job->reply.message, "The card is already a token.");
+            job->reply->status = PL_ST_APPROVED;
+            snprintf(job->reply->token, sizeof job->reply->token, "%s", r->card.token);
+            snprintf(job->reply->message, sizeof job->reply->message,
+                     "The card is already a token.");
             return 1;
         }
         if (!svc->request_token) {
             /* seed: tokenization is performed only where Request token is selected. */
-            job->reply.status = PL_ST_DECLINED;
+            job->reply->status = PL_ST_DECLINED;
             /* seed (Siebel) message 18: not authorized to perform this transaction type. */
-            snprintf(job->reply.message, sizeof job->reply.message, "%s", pl_siebel_message(18));
+            snprintf(job->reply->message, sizeof job->reply->message, "%s", pl_siebel_message(18));
             PL_INFO(r->request_id, "token refused: Request token is not selected for %s",
                     svc->code);
             return 1;
@@ -334,7 +335,7 @@ static void auth_map(pl_job *job)
 {
     pl_job_map_answer(job); /* the shared rules (see auth.h), and: */
     pl_job_review_amount(job);
-    pl_reply *rep = &job->reply;
+    pl_reply *rep = job->reply;
     /* EXT: the token the engine's getToken returned for the card number is the card's token
      * from now on (recorded with the authorization, returned to the upstream system). */
     if (!rep->token[0] && job->card_token[0])
@@ -344,7 +345,7 @@ static void auth_map(pl_job *job)
 static int auth_store(pl_job *job, pl_db_unit *u)
 {
     const pl_bureau_result *res = job->res;
-    const pl_reply *rep = &job->reply;
+    const pl_reply *rep = job->reply;
     const pl_vendor_response *vr =
         pl_services_vendor_response(job->services, job->svc->code, res->reason_code);
     char approved[24] = "";

@@ -355,8 +355,8 @@ static const PGresult *found_ref(const pl_db_unit *recorded, int col)
 
 static int refuse(pl_job *job, pl_status status, const char *fmt, const char *arg)
 {
-    job->reply.status = status;
-    snprintf(job->reply.message, sizeof job->reply.message, fmt, arg);
+    job->reply->status = status;
+    snprintf(job->reply->message, sizeof job->reply->message, fmt, arg);
     return 1;
 }
 
@@ -582,7 +582,7 @@ static int64_t unused_amount(const pl_job *job, const dep_data *d)
         return d->auth.remaining;
     if (d->choice.kind == PL_DEP_CAPTURE) {
         int64_t captured =
-            job->reply.has_amount_approved ? job->reply.amount_approved : job->req.amount;
+            job->reply->has_amount_approved ? job->reply->amount_approved : job->req.amount;
         return d->auth.remaining > captured ? d->auth.remaining - captured : 0;
     }
     return 0;
@@ -600,7 +600,7 @@ static bool reverses_old_auth(const pl_job *job, const dep_data *d)
 static int dep_store(pl_job *job, pl_db_unit *u)
 {
     const pl_bureau_result *res = job->res;
-    const pl_reply *rep = &job->reply;
+    const pl_reply *rep = job->reply;
     const dep_data *d = job->spec_data;
     char deposited[24] = "";
     if (rep->has_amount_approved &&

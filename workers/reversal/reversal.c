@@ -377,7 +377,7 @@ static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
     c->req = r;
     c->op = PL_OP_SVC_VOID;
     if (!r->svc.card_number[0]) {
-        refuse(&job->reply, "", "%s",
+        refuse(job->reply, "", "%s",
                "A stored value reversal names its card (svc.card_number): the Void carries it.");
         return 1;
     }
@@ -388,10 +388,10 @@ static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
     /* A paylink authorization, by request id or found by its SVATransactionID in the order
      * (rev_svc_insert): the same checks and the same claim whichever way it was named. */
     if (r->auth_ref.request_id[0] || a.found) {
-        if (pl_stored_value_auth_refused(&a, pl_job_card_hash_for(job, a.card_hash), &job->reply))
+        if (pl_stored_value_auth_refused(&a, pl_job_card_hash_for(job, a.card_hash), job->reply))
             return 1;
         if (a.pending > 0) {
-            refuse(&job->reply, "", "%s",
+            refuse(job->reply, "", "%s",
                    "A deposit or another void of the authorization is in progress or its outcome "
                    "is unknown; it cannot be voided now.");
             return 1;
@@ -399,7 +399,7 @@ static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
         /* seed: the Void is for the authorized amount; what was deposited is no longer held. */
         c->amount = pl_stored_value_auth_remaining(&a);
         if (c->amount == 0) {
-            refuse(&job->reply, "", "%s",
+            refuse(job->reply, "", "%s",
                    "Nothing of the authorization is left to void: it was deposited or voided.");
             return 1;
         }
@@ -432,13 +432,13 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         job->spec_data = d;
         int rc = rev_svc_prepare(job, recorded, d);
         if (rc == 1)
-            PL_INFO(r->request_id, "stored value void refused: %s", job->reply.message);
+            PL_INFO(r->request_id, "stored value void refused: %s", job->reply->message);
         return rc;
     }
     if (!svc->send_reversal) {
         /* seed: reversals are sent only for bureaus with Send reversal selected. */
         /* seed (Siebel) message 18: not authorized to perform this transaction type. */
-        refuse(&job->reply, "", "%s", pl_siebel_message(18));
+        refuse(job->reply, "", "%s", pl_siebel_message(18));
         PL_INFO(r->request_id, "reversal refused: Send reversal is not selected for %s", svc->code);
         return 1;
     }
@@ -478,9 +478,9 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
      * with; the bureau reverses it if it exists and answers 242 if it never did. */
     bool unknown = row && strcmp(PQgetvalue(res, 0, 11), "t") == 0;
     if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
-                                           a.found ? a.status : "", &job->reply)) {
+                                           a.found ? a.status : "", job->reply)) {
         PL_WARN(r->request_id, "timeout reversal of %s refused: %s", r->auth_ref.request_id,
-                job->reply.message);
+                job->reply->message);
         return 1;
     }
     if (!a.found && r->auth_ref.request_id[0] && unknown && strcmp(svc->protocol, "CYB") == 0) {
@@ -498,8 +498,8 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
                 d->timeout_of);
         return 0;
     }
-    if (pl_reversal_check(&a, r->auth_ref.request_id[0] != '\0', &job->reply)) {
-        PL_INFO(r->request_id, "reversal refused: %s", job->reply.message);
+    if (pl_reversal_check(&a, r->auth_ref.request_id[0] != '\0', job->reply)) {
+        PL_INFO(r->request_id, "reversal refused: %s", job->reply->message);
         return 1;
     }
 
@@ -564,11 +564,11 @@ static void rev_map(pl_job *job)
 {
     if (stored_value(job)) {
         pl_stored_value_map_answer(job->services, job->svc, job->res, job->call.op,
-                                   job->call.amount, &job->reply);
+                                   job->call.amount, job->reply);
         return;
     }
     pl_job_map_answer(job);
-    pl_reply *rep = &job->reply;
+    pl_reply *rep = job->reply;
     /* A reversal is never fraud-screened: any REJECT is the bureau declining it. */
     if (rep->status == PL_ST_REJECTED)
         rep->status = PL_ST_DECLINED;
@@ -586,7 +586,7 @@ static void rev_map(pl_job *job)
 static int rev_store(pl_job *job, pl_db_unit *u)
 {
     const pl_bureau_result *res = job->res;
-    const pl_reply *rep = &job->reply;
+    const pl_reply *rep = job->reply;
     char reversed[24] = "";
     if (rep->has_amount_approved &&
         pl_money_format(rep->amount_approved, reversed, sizeof reversed) != 0)

@@ -302,8 +302,8 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
 {
     const pl_request *r = &job->req;
     if (!r->auth_ref.request_id[0] && !r->auth_ref.transaction_id[0]) {
-        job->reply.status = PL_ST_DECLINED;
-        copy(job->reply.message, sizeof job->reply.message,
+        job->reply->status = PL_ST_DECLINED;
+        copy(job->reply->message, sizeof job->reply->message,
              "A stored value deposit names its authorization (auth_ref).");
         return 1;
     }
@@ -317,7 +317,7 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
     }
     /* A paylink authorization, by request id or found by its SVATransactionID: the same checks
      * and the same claim whichever way it was named. */
-    if (pl_svc_deposit_refused(&a, pl_job_card_hash_for(job, a.card_hash), r->amount, &job->reply))
+    if (pl_svc_deposit_refused(&a, pl_job_card_hash_for(job, a.card_hash), r->amount, job->reply))
         return 1;
     d->claims = true;
     copy(d->auth_id, sizeof d->auth_id, a.request_id);
@@ -348,7 +348,7 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
         int rc = prepare_deposit(job, recorded, d);
         if (rc != 0) {
             if (rc == 1)
-                PL_INFO(r->request_id, "stored value deposit refused: %s", job->reply.message);
+                PL_INFO(r->request_id, "stored value deposit refused: %s", job->reply->message);
             return rc;
         }
         c->ref_request_id = d->ref_id;
@@ -409,12 +409,12 @@ int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
     int rc = pl_card_all_digits(number) && strlen(number) <= 20 ? 0 : PL_ERR_INVALID;
     if (rc == 0)
         rc = pl_stored_value_card(key, keylen, number, hash, sizeof hash, masked, sizeof masked);
-    if (rc == 0 && strlen(masked) >= sizeof job->reply.svc.card_number)
+    if (rc == 0 && strlen(masked) >= sizeof job->reply->svc.card_number)
         rc = PL_ERR_TOOBIG;
     if (rc == 0) {
         copy(job->card_hash, sizeof job->card_hash, hash);
         copy(job->card_masked, sizeof job->card_masked, masked);
-        copy(job->reply.svc.card_number, sizeof job->reply.svc.card_number, masked);
+        copy(job->reply->svc.card_number, sizeof job->reply->svc.card_number, masked);
         copy(job->reply_card_number_once, sizeof job->reply_card_number_once, number);
     }
     pl_card_wipe(job->res->svc_card_number, sizeof job->res->svc_card_number);
@@ -424,14 +424,14 @@ int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
 static void svc_map(pl_job *job)
 {
     pl_stored_value_map_answer(job->services, job->svc, job->res, job->call.op, job->call.amount,
-                               &job->reply);
+                               job->reply);
     /* J19 sends no more than the balance: an authorization is partial against the amount the
      * request asked for, not the one sent. */
-    const pl_reply *rep = &job->reply;
+    const pl_reply *rep = job->reply;
     if (job->call.op == PL_OP_SVC_PREAUTH && rep->status == PL_ST_APPROVED &&
         rep->has_amount_approved && job->req.has_amount && rep->amount_approved < job->req.amount)
-        copy(job->reply.message, sizeof job->reply.message, PL_STORED_VALUE_PARTIAL_MESSAGE);
-    if (job->call.op != PL_OP_SVC_GENERATE || job->reply.status != PL_ST_APPROVED)
+        copy(job->reply->message, sizeof job->reply->message, PL_STORED_VALUE_PARTIAL_MESSAGE);
+    if (job->call.op != PL_OP_SVC_GENERATE || job->reply->status != PL_ST_APPROVED)
         return;
     size_t keylen = 0;
     const unsigned char *key = pl_engine_hash_key(job->eng, &keylen);
@@ -439,8 +439,8 @@ static void svc_map(pl_job *job)
         /* Never happens with a well-formed answer (the adapter refuses an OK without a number);
          * a number paylink cannot record is not handed out either. */
         PL_ERROR(job->req.request_id, "the generated card number could not be recorded");
-        job->reply.status = PL_ST_ERROR;
-        copy(job->reply.message, sizeof job->reply.message,
+        job->reply->status = PL_ST_ERROR;
+        copy(job->reply->message, sizeof job->reply->message,
              "The payment service generated a card number paylink could not record.");
         return;
     }
@@ -474,7 +474,7 @@ pl_svc_j19 pl_svc_j19_decide(const pl_bureau_result *res, pl_status inquiry, int
 static void j19_decline(pl_job *job, const char *code, const char *message, const char *why)
 {
     svc_data *d = job->spec_data;
-    pl_reply *rep = &job->reply;
+    pl_reply *rep = job->reply;
     bool has_balance = rep->svc.has_balance;
     int64_t balance = rep->svc.balance;
     memset(rep, 0, sizeof *rep);
@@ -520,7 +520,7 @@ static int svc_next_call(pl_job *job)
     if (!d || !d->j19 || job->call.op != PL_OP_SVC_INQUIRY)
         return 0;
     int64_t amount = 0;
-    pl_svc_j19 what = pl_svc_j19_decide(job->res, job->reply.status, job->req.amount, &amount);
+    pl_svc_j19 what = pl_svc_j19_decide(job->res, job->reply->status, job->req.amount, &amount);
     char balance[24] = "none", send[24] = "";
     if (job->res->has_balance && pl_money_format(job->res->balance, balance, sizeof balance) != 0)
         copy(balance, sizeof balance, "?");
@@ -548,7 +548,7 @@ static int svc_next_call(pl_job *job)
     case PL_SVC_J19_ANSWERED:
         PL_INFO(job->req.request_id,
                 "J19 balance inquiry answered %s: no PreauthorizationRequest sent",
-                pl_status_name(job->reply.status));
+                pl_status_name(job->reply->status));
         return 0;
     }
     return 0;
@@ -558,7 +558,7 @@ static int svc_store(pl_job *job, pl_db_unit *u)
 {
     const svc_data *d = job->spec_data;
     const pl_bureau_result *res = job->res;
-    const pl_reply *rep = &job->reply;
+    const pl_reply *rep = job->reply;
     char approved[24] = "", balance[24] = "";
     if (rep->has_amount_approved &&
         pl_money_format(rep->amount_approved, approved, sizeof approved) != 0)
@@ -601,11 +601,11 @@ static int svc_store(pl_job *job, pl_db_unit *u)
  * UNAVAILABLE", and a balance inquiry shows .00. */
 static void svc_unreachable(pl_job *job)
 {
-    copy(job->reply.message, sizeof job->reply.message,
+    copy(job->reply->message, sizeof job->reply->message,
          "The stored value service is unavailable (SU: RELATE SERVICE IS UNAVAILABLE).");
     if (job->req.type == PL_REQ_SVC_BALANCE) {
-        job->reply.svc.has_balance = true;
-        job->reply.svc.balance = 0;
+        job->reply->svc.has_balance = true;
+        job->reply->svc.balance = 0;
     }
 }
 
