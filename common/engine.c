@@ -1465,8 +1465,10 @@ static void mark_sent(job *j)
     submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);
 }
 
+/* Queues the job for a slot of its bureau; its reply, while empty, goes meanwhile. */
 static void slot_enqueue(slot *s, job *j)
 {
+    job_reply_park(j);
     j->state = JS_QUEUED;
     j->qnext = NULL;
     j->in_queue = true;
@@ -1502,7 +1504,6 @@ static void slot_take(job *j)
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
         job_msg_drop(j);
-        job_reply_park(j);
         slot_enqueue(s, j);
         return;
     }
