@@ -510,6 +510,26 @@ static void insert_settle_auth(const char *n, const char *pending)
     exec_ok(sql);
 }
 
+/* Migration 031: auth_history keeps a fifth of each new page free, so the later updates of an
+ * authorization's history row by its deposits and reversals stay on its page (HOT updates). */
+static void test_history_updates_in_place(void **state)
+{
+    (void)state;
+    assert_int_equal(query_long("SELECT count(*) FROM pg_class WHERE relname = 'auth_history' AND "
+                                "'fillfactor=80' = ANY (reloptions)"),
+                     1);
+    insert_settle_auth("hot", "0");
+    long hot0 = query_long("SELECT pg_stat_get_xact_tuples_hot_updated('auth_history'::regclass)");
+    /* A debit's claim, then its settlement (025, 026 update the row so). */
+    exec_ok(
+        "UPDATE auth_history SET amount_pending = 40 WHERE request_id = 'it-schema-settle-hot'");
+    exec_ok("UPDATE auth_history SET amount_pending = 0, amount_deposited = 40 WHERE request_id = "
+            "'it-schema-settle-hot'");
+    assert_int_equal(
+        query_long("SELECT pg_stat_get_xact_tuples_hot_updated('auth_history'::regclass)") - hot0,
+        2);
+}
+
 /* A debit `rid` sent as `operation` on authorization it-schema-settle-<n>, having claimed
  * `claim` (SQL: a number or NULL). */
 #define INSERT_SENT_DEBIT(rid, operation, n, claim)                                                \
@@ -701,6 +721,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claims_settle_on_final_only, begin, rollback),
         cmocka_unit_test_setup_teardown(test_deposits_settle, begin, rollback),
         cmocka_unit_test_setup_teardown(test_answers_update_in_place, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_history_updates_in_place, begin, rollback),
         cmocka_unit_test(test_everything_is_documented),
         cmocka_unit_test(test_no_cvv_column),
         cmocka_unit_test(test_no_card_number_column),
