@@ -2424,6 +2424,7 @@ static void start_record(job *j)
 {
     pl_engine *e = j->pub.eng;
     pl_db_unit *u = job_unit_new(j, on_recorded);
+    j->pub.read_back = j->read_back;
     int rc = u ? e->spec->record(&j->pub, u) : PL_ERR_NOMEM;
     const char *p[] = {j->pub.req.request_id};
     if (rc == 0 && j->read_back)

@@ -121,6 +121,11 @@ struct pl_job {
      * `attempt`; no other actor's 'sent' row is ever taken over. "" for a job's first call. */
     char prev_attempt[PL_ENGINE_ATTEMPT_MAX + 1];
 
+    /* Set by the engine before spec->record: false the first time a request is recorded, true
+     * when its record unit runs again because the insert wrote nothing (a row is there, or the
+     * insert refused the request): the engine then reads the row back (pl_lookup). */
+    bool read_back;
+
     /* A card token a spec borrowed from an earlier transaction for this call (the deposit's
      * auth+capture with the authorization's token), kept across prepare runs; "" when none. */
     char borrowed_token[65];
@@ -177,10 +182,16 @@ typedef struct pl_spec {
     const pl_db_stmt *stmts;      /* the spec's prepared statements */
     size_t nstmts;
 
-    /* Adds the INSERT of a new request (status 'received') with ON CONFLICT (request_id)
+    /*
+     * Adds the INSERT of a new request (status 'received') with ON CONFLICT (request_id)
      * DO NOTHING RETURNING request_id as the unit's first statement, then any look-ups the
      * spec needs to prepare the call (e.g. the authorization a deposit refers to); the
-     * engine appends its own read-back of the row as the last statement. */
+     * engine appends its own read-back of the row as the last statement (job->read_back).
+     * The first time (job->read_back false) the INSERT may return the look-ups' columns after
+     * request_id instead, in one statement (a row only when it inserted, as before): one
+     * statement per request, which pl_db can merge with others (db.h, "NAME:many"); the
+     * look-ups then come as separate statements in the unit that reads the row back.
+     */
     int (*record)(pl_job *job, pl_db_unit *u);
 
     /*
@@ -188,9 +199,10 @@ typedef struct pl_spec {
      * and job->merchant_id. Returns 0 to call the bureau; 1 when the request is answered
      * without a call (job->reply filled, e.g. refused by configuration or by a rule: the engine
      * stores it as final); negative on failure. `recorded` is the committed record unit: the
-     * results of the spec's look-ups are pl_db_unit_result(recorded, 1 ..). It may run more
-     * than once for a job (its mark's claim failed: recorded again, decided anew); the engine
-     * releases job->spec_data and resets job->reply before each run.
+     * results of the spec's look-ups are pl_db_unit_result(recorded, 1 ..), or result 0's
+     * columns after request_id (spec->record). It may run more than once for a job (its
+     * mark's claim failed: recorded again, decided anew); the engine releases job->spec_data
+     * and resets job->reply before each run.
      */
     int (*prepare)(pl_job *job, const pl_db_unit *recorded);
 

@@ -129,7 +129,8 @@ static inline void it_rows(PGconn *c, const char *table, const char *col, const 
 
 typedef struct it_unit_rec {
     int calls, err, ntuples;
-    char key[96]; /* the first field of its statement 0's first row, "" when none */
+    char key[96];    /* the first field of its statement 0's first row, "" when none */
+    char rest[1024]; /* the other fields of that row, each followed by '|' (NULL: "\\N") */
     char msg[512];
 } it_unit_rec;
 
@@ -141,6 +142,13 @@ static void it_on_unit(void *arg, int err, const char *errmsg, pl_db_unit *u)
     r->ntuples = pl_db_unit_ntuples(u, 0);
     const PGresult *res = pl_db_unit_result(u, 0);
     snprintf(r->key, sizeof r->key, "%s", res && PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+    size_t at = 0;
+    for (int f = 1; res && PQntuples(res) > 0 && f < PQnfields(res); f++) {
+        int w = snprintf(r->rest + at, sizeof r->rest - at, "%s|",
+                         PQgetisnull(res, 0, f) ? "\\N" : PQgetvalue(res, 0, f));
+        assert_true(w >= 0 && (size_t)w < sizeof r->rest - at);
+        at += (size_t)w;
+    }
     snprintf(r->msg, sizeof r->msg, "%s", errmsg ? errmsg : "");
 }
 

@@ -407,6 +407,117 @@ static void test_error_answer_not_overtaken(void **state)
     expect_same("cc_deposit_trans", "request_id", w1, wn);
 }
 
+/* The references the record cases name (test_record_same_either_way), shared by both sets. */
+typedef struct refs {
+    char auth[96], auth_id[24], foreign[96], debit[96];
+} refs;
+
+/* Case i's 18 parameters of dep_record, request req of order IT-DM-REC: 0 a debit of the
+ * authorization, 1 a debit of an inline transaction id paylink does not know, 2 a debit naming
+ * another order's authorization (refused), 3 a follow-on credit of the approved debit, 4 a
+ * stand-alone credit, 5 a debit like case 0 delivered again (recorded before: nothing inserted). */
+static void record_params(const refs *x, const char *req, int i, const char *p[18])
+{
+    const char *v[18] = {req,
+                         "cafe000000000000000000000000000000000000000000000000000000000000",
+                         i == 3 || i == 4 ? "credit" : "debit",
+                         "7",
+                         "IT-DM-REC",
+                         "1",
+                         "CYB",
+                         "CC",
+                         "10.00",
+                         "USD",
+                         "false",
+                         "411111******1111",
+                         NULL,
+                         "7000000000000000000009",
+                         "VI",
+                         i == 0 || i == 5 ? x->auth
+                         : i == 2         ? x->foreign
+                                          : "",
+                         i == 1 ? "tx-rec-manual" : "",
+                         i == 3 ? x->debit : ""};
+    memcpy(p, v, sizeof v);
+}
+
+typedef struct record_run {
+    const refs *x;
+    const char *set;
+} record_run;
+
+static void submit_record(void *ctx, int i, it_unit_rec *r)
+{
+    const record_run *y = ctx;
+    char req[96];
+    rid(req, sizeof req, y->set, "rec", i);
+    const char *p[18];
+    record_params(y->x, req, i, p);
+    char key[96];
+    pl_deposit_touch_key(PL_DEP_CREDIT_FOLLOW_ON, NULL, i == 3 ? y->x->debit : "", key, sizeof key);
+    it_submit(g_db, "dep_record", 18, p, key, r);
+}
+
+/*
+ * dep_record:many records the requests dep_record records one at a time, with the same rows,
+ * and returns for each what it refers to (the authorization by request id, the debit a credit
+ * refunds), as dep_record does: nothing for a request refused or recorded before.
+ */
+static void test_record_same_either_way(void **state)
+{
+    (void)state;
+    refs x;
+    rid(x.auth, sizeof x.auth, "rec", "auth", 0);
+    it_approved_auth(g_admin, x.auth, "IT-DM-REC", "0", x.auth_id, sizeof x.auth_id);
+    char foreign_id[24];
+    rid(x.foreign, sizeof x.foreign, "rec", "foreign", 0);
+    it_approved_auth(g_admin, x.foreign, "IT-DM-RECX", "0", foreign_id, sizeof foreign_id);
+    rid(x.debit, sizeof x.debit, "rec", "debit", 0);
+    it_exec(g_admin,
+            "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+            "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+            "status, deposit_status, amount_deposited, transaction_id, request_token) "
+            "VALUES ($1, repeat('b', 64), 'debit', 'capture', 7, 'IT-DM-REC', 1, 'CYB', 60.00, "
+            "'USD', '7000000000000000000009', 'approved', '*RCVD', 60.00, 'tx-rec-debit', "
+            "'Axj/debit-token')",
+            1, (const char *const[]){x.debit});
+
+    it_unit_rec r1[N], rn[N];
+    record_run one = {&x, "recone"}, many = {&x, "recmany"};
+    submit_record(&one, 5, &r1[5]);
+    submit_record(&many, 5, &rn[5]);
+    it_drive(g_db);
+    assert_int_equal(r1[5].ntuples + rn[5].ntuples, 2);
+    it_run_cases(g_db, N, false, submit_record, &one, r1);
+    it_run_cases(g_db, N, true, submit_record, &many, rn);
+    for (int i = 0; i < N; i++) {
+        bool recorded = i != 2 && i != 5;
+        if (r1[i].ntuples != recorded || rn[i].ntuples != recorded)
+            fail_msg("case %d: %d and %d rows", i, r1[i].ntuples, rn[i].ntuples);
+        assert_string_equal(r1[i].rest, rn[i].rest);
+        char a[96], b[96];
+        rid(a, sizeof a, "recone", "rec", i);
+        rid(b, sizeof b, "recmany", "rec", i);
+        if (recorded) {
+            assert_string_equal(rn[i].key, b);
+            expect_same("cc_deposit_trans", "request_id", a, b);
+        }
+    }
+    /* What each found: case 0 the authorization (its auth_history id first), case 3 the
+     * approved debit (its status at column 12 of the look-ups), the others neither. */
+    char want[64];
+    snprintf(want, sizeof want, "%s|approved|100.00|", x.auth_id);
+    assert_true(strncmp(rn[0].rest, want, strlen(want)) == 0);
+    assert_true(strncmp(rn[1].rest, "\\N|", 3) == 0);
+    assert_non_null(strstr(rn[3].rest, "|approved|tx-rec-debit|Axj/debit-token|7|IT-DM-REC|"));
+    assert_true(strncmp(rn[4].rest, "\\N|", 3) == 0);
+    char refused[96];
+    rid(refused, sizeof refused, "recmany", "rec", 2);
+    assert_int_equal(
+        it_long(g_admin, "SELECT count(*) FROM cc_deposit_trans WHERE request_id = $1", refused),
+        0);
+}
+
 /* The key itself: the debit a follow-on credit refunds, else the authorization, else none. */
 static void test_touch_key(void **state)
 {
@@ -431,6 +542,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_touch_key),
         cmocka_unit_test(test_same_rows_either_way),
+        cmocka_unit_test(test_record_same_either_way),
         cmocka_unit_test(test_two_captures_on_one_authorization),
         cmocka_unit_test(test_error_answer_not_overtaken),
     };

@@ -84,6 +84,88 @@
     "'approved', amount_deposited, amount_deposited, currency, auth_number, auth_date, "           \
     "transaction_id, request_token, vendor_response FROM upd WHERE upd.status = 'approved') "
 
+/* The parameters of a request's record ($1-$18, dep_record), as the rows of e (p1-p18): one
+ * row (DEP_E_ONE), or one per request of a merged statement (DEP_E_MANY, db.h). */
+#define DEP_E_ONE                                                                                  \
+    "e AS (SELECT $1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, "                \
+    "$5::text AS p5, $6::text AS p6, $7::text AS p7, $8::text AS p8, $9::text AS p9, "             \
+    "$10::text AS p10, $11::text AS p11, $12::text AS p12, $13::text AS p13, $14::text AS p14, "   \
+    "$15::text AS p15, $16::text AS p16, $17::text AS p17, $18::text AS p18)"
+#define DEP_E_MANY                                                                                 \
+    "e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "      \
+    "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "      \
+    "$13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) AS e(p1, p2, "  \
+    "p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18))"
+
+/*
+ * A new request's row from e, recorded only when its references belong to its own company and
+ * order and are in its currency (the auth_ref request id, an inline transaction id paylink
+ * knows, the capture_ref debit; a request or reference without a currency, or a token that
+ * authorized no amount, is not compared): a reference to another order, or in another
+ * currency, is refused as invalid before anything is written (spec judge).
+ *
+ * Every look-up here is an index probe whatever the parameters, so PostgreSQL keeps one
+ * generic plan for the statement: h.transaction_id <> '' (implied by the line before it) lets
+ * that plan use the partial index auth_history_transaction. Without it the generic plan read
+ * auth_history in full for inline references and PostgreSQL planned the statement anew for
+ * every deposit (~1.1 M instructions of the backend, three quarters of its record unit).
+ */
+#define DEP_INSERT                                                                                 \
+    "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, company, "               \
+    "order_number, pay_seq, service_bureau, pay_type, amount, currency, installment, "             \
+    "card_masked, card_hash, card_token, card_type, auth_ref_request_id, "                         \
+    "auth_ref_transaction_id, capture_ref_request_id) "                                            \
+    "SELECT e.p1::varchar, e.p2::char(64), e.p3::varchar, e.p4::int, e.p5::varchar, e.p6::int, "   \
+    "e.p7::varchar, e.p8::varchar, e.p9::numeric, e.p10::char(3), e.p11::boolean, "                \
+    "e.p12::varchar, e.p13::char(64), e.p14::varchar, e.p15::varchar, e.p16::varchar, "            \
+    "e.p17::varchar, e.p18::varchar FROM e "                                                       \
+    "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = e.p16::varchar "         \
+    "AND (a.company <> e.p4::int OR a.order_number <> e.p5::varchar "                              \
+    "OR (a.currency <> e.p10::char(3) AND a.amount IS NOT NULL))) "                                \
+    "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE e.p16::varchar = '' "                      \
+    "AND e.p17::varchar <> '' AND h.transaction_id = e.p17::varchar AND h.transaction_id <> '' "   \
+    "AND (h.company <> e.p4::int OR h.order_number <> e.p5::varchar "                              \
+    "OR (h.currency <> e.p10::char(3) AND h.amount_authorized IS NOT NULL))) "                     \
+    "AND NOT EXISTS (SELECT 1 FROM cc_deposit_trans d WHERE d.request_id = e.p18::varchar "        \
+    "AND (d.company <> e.p4::int OR d.order_number <> e.p5::varchar "                              \
+    "OR d.currency <> e.p10::char(3))) "                                                           \
+    "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+
+/*
+ * What a request refers to (REF_AUTH, REF_CAPTURE): columns 0-11, the paylink authorization
+ * auth_ref.request_id (auth_rid), its latest answer (rows an auth+capture added are deposits,
+ * not the authorization being settled; a review, 480, is an issuer approval too); columns
+ * 12-20, the paylink debit capture_ref.request_id (capture_rid) a follow-on credit refunds, with
+ * what remains to refund and its currency. NULLs where the request names nothing or nothing is
+ * found; "" rather than NULL for a reference the request lacks: no request id is "", and a NULL
+ * made PostgreSQL plan the statement anew each time (it folded the look-up away).
+ */
+#define DEP_REFS_COLS                                                                              \
+    "a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "                       \
+    "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "        \
+    "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "        \
+    "c.credited, c.card_token, c.currency"
+#define DEP_REFS_JOIN(auth_rid, capture_rid)                                                       \
+    "LEFT JOIN LATERAL (SELECT h.id, h.status, h.amount_authorized::text AS authorized, "          \
+    "h.amount_deposited::text AS deposited, h.auth_number, "                                       \
+    "CASE WHEN h.auth_date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN left(h.auth_date, 10) "            \
+    "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END AS auth_day, "                \
+    "h.transaction_id, h.request_token, "                                                          \
+    "coalesce(nullif(t.card_token, ''), t.token_created) AS card_token, t.pay_type, "              \
+    "t.card_type, h.amount_pending::text AS pending "                                              \
+    "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "                     \
+    "WHERE h.request_id = " auth_rid " AND h.transaction_type <> 'auth_capture' "                  \
+    "ORDER BY h.id DESC LIMIT 1) a ON true "                                                       \
+    "LEFT JOIN LATERAL (SELECT status, transaction_id, request_token, company, order_number, "     \
+    "coalesce(amount_deposited, 0)::text AS deposited, amount_credited::text AS credited, "        \
+    "card_token, coalesce(currency, '') AS currency FROM cc_deposit_trans "                        \
+    "WHERE request_id = " capture_rid " AND request_type = 'debit') c ON true"
+
+/* The rows e's requests inserted, each with what it refers to (dep_record). */
+#define DEP_RECORD                                                                                 \
+    "ins AS (" DEP_INSERT ") SELECT ins.request_id, " DEP_REFS_COLS                                \
+    " FROM ins JOIN e ON e.p1 = ins.request_id " DEP_REFS_JOIN("e.p16::varchar", "e.p18::varchar")
+
 static const pl_db_stmt stmts[] = {
     /* Recorded only when its references belong to its own company and order and are in its
      * currency (the auth_ref request id, an inline transaction id paylink knows, the
@@ -97,56 +179,22 @@ static const pl_db_stmt stmts[] = {
      * plan read auth_history in full for inline references and PostgreSQL planned the statement
      * anew for every deposit (~1.1 M instructions of the backend, three quarters of its record
      * unit). */
-    {"dep_insert",
-     "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, company, "
-     "order_number, pay_seq, service_bureau, pay_type, amount, currency, installment, "
-     "card_masked, card_hash, card_token, card_type, auth_ref_request_id, "
-     "auth_ref_transaction_id, capture_ref_request_id) "
-     "SELECT $1::varchar, $2::char(64), $3::varchar, $4::int, $5::varchar, $6::int, $7::varchar, "
-     "$8::varchar, $9::numeric, $10::char(3), $11::boolean, $12::varchar, $13::char(64), "
-     "$14::varchar, $15::varchar, $16::varchar, $17::varchar, $18::varchar "
-     "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = $16::varchar "
-     "AND (a.company <> $4::int OR a.order_number <> $5::varchar "
-     "OR (a.currency <> $10::char(3) AND a.amount IS NOT NULL))) "
-     "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE $16::varchar = '' "
-     "AND $17::varchar <> '' AND h.transaction_id = $17::varchar AND h.transaction_id <> '' "
-     "AND (h.company <> $4::int OR h.order_number <> $5::varchar "
-     "OR (h.currency <> $10::char(3) AND h.amount_authorized IS NOT NULL))) "
-     "AND NOT EXISTS (SELECT 1 FROM cc_deposit_trans d WHERE d.request_id = $18::varchar "
-     "AND (d.company <> $4::int OR d.order_number <> $5::varchar "
-     "OR d.currency <> $10::char(3))) "
-     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-     18},
     /*
-     * Result 1 of the record unit, always one row: what the request refers to, NULLs where it
-     * names nothing or nothing is found. Columns 0-11 (REF_AUTH): the paylink authorization
-     * auth_ref.request_id ($1), its latest answer (rows an auth+capture added are deposits, not
-     * the authorization being settled; a review, 480, is an issuer approval too). Columns 12-20
-     * (REF_CAPTURE): the paylink debit capture_ref.request_id ($2) a follow-on credit refunds,
-     * with what remains to refund and its currency. One statement for both (they were two), and ""
-     * rather than NULL for a reference the request lacks: no request id is "", and a NULL made
-     * PostgreSQL plan the statement anew each time (it folded the look-up away).
+     * The record unit the first time (spec->record): the row inserted as dep_insert inserts it
+     * and, returned with it, the look-ups of dep_refs (columns 1-21): one statement a request,
+     * which pl_db merges for many requests in a batch (dep_record:many). A row only when it
+     * inserted: a redelivery or a refused request is recorded again with dep_insert and
+     * dep_refs, and the row read back.
+     */
+    {"dep_record", "WITH " DEP_E_ONE ", " DEP_RECORD, 18},
+    {"dep_record:many", "WITH " DEP_E_MANY ", " DEP_RECORD, 18},
+    {"dep_insert", "WITH " DEP_E_ONE " " DEP_INSERT, 18},
+    /*
+     * Result 1 of the record unit that reads the row back, always one row: what the request
+     * refers to, NULLs where it names nothing or nothing is found (DEP_REFS_COLS).
      */
     {"dep_refs",
-     "SELECT a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "
-     "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "
-     "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "
-     "c.credited, c.card_token, c.currency FROM (SELECT) one "
-     "LEFT JOIN LATERAL (SELECT h.id, h.status, h.amount_authorized::text AS authorized, "
-     "h.amount_deposited::text AS deposited, h.auth_number, "
-     "CASE WHEN h.auth_date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN left(h.auth_date, 10) "
-     "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END AS auth_day, "
-     "h.transaction_id, h.request_token, "
-     "coalesce(nullif(t.card_token, ''), t.token_created) AS card_token, t.pay_type, "
-     "t.card_type, h.amount_pending::text AS pending "
-     "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "
-     "WHERE h.request_id = $1::varchar AND h.transaction_type <> 'auth_capture' "
-     "ORDER BY h.id DESC LIMIT 1) a ON true "
-     "LEFT JOIN LATERAL (SELECT status, transaction_id, request_token, company, order_number, "
-     "coalesce(amount_deposited, 0)::text AS deposited, amount_credited::text AS credited, "
-     "card_token, coalesce(currency, '') AS currency FROM cc_deposit_trans "
-     "WHERE request_id = $2::varchar AND request_type = 'debit') c ON true",
-     2},
+     "SELECT " DEP_REFS_COLS " FROM (SELECT) one " DEP_REFS_JOIN("$1::varchar", "$2::varchar"), 2},
     /*
      * Marks the deposit sent and, in the same statement, claims what it draws on: a capture
      * claims its amount ($9) on the authorization (dep_mark_sent_auth), a follow-on credit on
@@ -336,21 +384,26 @@ static int dep_record(pl_job *job, pl_db_unit *u)
                        r->auth_ref.request_id,
                        r->auth_ref.transaction_id,
                        r->capture_ref.request_id};
+    if (!job->read_back)
+        return pl_db_unit_add(u, "dep_record", 18, p);
+    /* Recorded again (the row was there, or refused): the look-ups run for every delivery (a
+     * replay ignores them), result 1. */
     int rc = pl_db_unit_add(u, "dep_insert", 18, p);
-    /* The look-up runs for every delivery (a replay ignores it): result 1. */
     const char *q[] = {r->auth_ref.request_id, r->capture_ref.request_id};
     return rc != 0 ? rc : pl_db_unit_add(u, "dep_refs", 2, q);
 }
 
-/* Where dep_refs's columns of each reference start. */
+/* Where the look-ups' columns of each reference start (DEP_REFS_COLS). */
 enum { REF_AUTH = 0, REF_CAPTURE = 12 };
 
-/* The record unit's dep_refs row when it found the reference whose columns start at col (their
- * first is never NULL then), else NULL. */
-static const PGresult *found_ref(const pl_db_unit *recorded, int col)
+/* The look-up row of the record unit (dep_record's columns after request_id the first time,
+ * else dep_refs's) when it found the reference whose columns start at col (their first is never
+ * NULL then), else NULL; *at is where col is in it. */
+static const PGresult *found_ref(const pl_job *job, const pl_db_unit *recorded, int col, int *at)
 {
-    const PGresult *k = pl_db_unit_result(recorded, 1);
-    return k && PQntuples(k) == 1 && PQnfields(k) > col && !PQgetisnull(k, 0, col) ? k : NULL;
+    const PGresult *k = pl_db_unit_result(recorded, job->read_back ? 1 : 0);
+    *at = job->read_back ? col : col + 1;
+    return k && PQntuples(k) == 1 && PQnfields(k) > *at && !PQgetisnull(k, 0, *at) ? k : NULL;
 }
 
 static int refuse(pl_job *job, pl_status status, const char *fmt, const char *arg)
@@ -383,12 +436,12 @@ static bool other_order(const pl_request *r, const PGresult *res, int company_co
 static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     const pl_request *r = &job->req;
-    const PGresult *k = found_ref(recorded, REF_CAPTURE);
-    if (r->capture_ref.request_id[0] && k && other_order(r, k, REF_CAPTURE + 3, REF_CAPTURE + 4))
+    int c;
+    const PGresult *k = found_ref(job, recorded, REF_CAPTURE, &c);
+    if (r->capture_ref.request_id[0] && k && other_order(r, k, c + 3, c + 4))
         pl_errors_add(errs, "capture_ref.request_id", "names a debit of another company or order");
-    else if (r->capture_ref.request_id[0] && k && r->currency[0] &&
-             PQgetvalue(k, 0, REF_CAPTURE + 8)[0] &&
-             strcmp(PQgetvalue(k, 0, REF_CAPTURE + 8), r->currency) != 0)
+    else if (r->capture_ref.request_id[0] && k && r->currency[0] && PQgetvalue(k, 0, c + 8)[0] &&
+             strcmp(PQgetvalue(k, 0, c + 8), r->currency) != 0)
         pl_errors_add(errs, "capture_ref.request_id", "names a debit in another currency");
     else
         pl_job_judge_auth_ref(r, errs);
@@ -413,30 +466,32 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
     char token[65] = "";
 
     if (r->type == PL_REQ_DEBIT && r->auth_ref.request_id[0]) {
-        const PGresult *a = found_ref(recorded, REF_AUTH);
+        int b;
+        const PGresult *a = found_ref(job, recorded, REF_AUTH, &b);
         if (a) {
-            const char *status = PQgetvalue(a, 0, 1);
+            const char *status = PQgetvalue(a, 0, b + 1);
             d->auth.found = true;
             /* seed (Decision Manager): a REVIEW is an issuer approval held for fraud review;
              * settling it is a capture, not a second authorization. */
             d->auth.usable = strcmp(status, "approved") == 0 || strcmp(status, "review") == 0;
-            if (!PQgetisnull(a, 0, 2)) {
-                d->deposited = money(PQgetvalue(a, 0, 3));
-                d->pending = money(PQgetvalue(a, 0, 11));
+            if (!PQgetisnull(a, 0, b + 2)) {
+                d->deposited = money(PQgetvalue(a, 0, b + 3));
+                d->pending = money(PQgetvalue(a, 0, b + 11));
                 d->auth.has_remaining = true;
-                d->auth.remaining = money(PQgetvalue(a, 0, 2)) - d->deposited - d->pending;
+                d->auth.remaining = money(PQgetvalue(a, 0, b + 2)) - d->deposited - d->pending;
             }
-            copy(d->auth.date, sizeof d->auth.date, PQgetvalue(a, 0, 5));
+            copy(d->auth.date, sizeof d->auth.date, PQgetvalue(a, 0, b + 5));
             d->has_auth_id = true;
-            copy(d->auth_id, sizeof d->auth_id, PQgetvalue(a, 0, 0));
+            copy(d->auth_id, sizeof d->auth_id, PQgetvalue(a, 0, b));
             copy(d->auth_request_id, sizeof d->auth_request_id, r->auth_ref.request_id);
-            copy(d->auth_number, sizeof d->auth_number, PQgetvalue(a, 0, 4));
-            copy(d->ref_id, sizeof d->ref_id, PQgetvalue(a, 0, 6));
-            copy(d->ref_token, sizeof d->ref_token, PQgetvalue(a, 0, 7));
-            copy(token, sizeof token, PQgetvalue(a, 0, 8));
+            copy(d->auth_number, sizeof d->auth_number, PQgetvalue(a, 0, b + 4));
+            copy(d->ref_id, sizeof d->ref_id, PQgetvalue(a, 0, b + 6));
+            copy(d->ref_token, sizeof d->ref_token, PQgetvalue(a, 0, b + 7));
+            copy(token, sizeof token, PQgetvalue(a, 0, b + 8));
             if (!pay_type[0])
                 copy(pay_type, sizeof pay_type,
-                     PQgetvalue(a, 0, 9)[0] ? PQgetvalue(a, 0, 9) : PQgetvalue(a, 0, 10));
+                     PQgetvalue(a, 0, b + 9)[0] ? PQgetvalue(a, 0, b + 9)
+                                                : PQgetvalue(a, 0, b + 10));
         }
     } else if (r->type == PL_REQ_DEBIT && r->auth_ref.present) {
         /* Inline manual authorization: CyberSource settles it only through its request ID. */
@@ -450,9 +505,9 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         copy(d->ref_token, sizeof d->ref_token, r->auth_ref.request_token);
     }
     if (r->type == PL_REQ_CREDIT && r->capture_ref.present) {
-        const PGresult *k = found_ref(recorded, REF_CAPTURE);
+        int c;
+        const PGresult *k = found_ref(job, recorded, REF_CAPTURE, &c);
         if (k) {
-            const int c = REF_CAPTURE;
             cap.found = true;
             cap.approved = strcmp(PQgetvalue(k, 0, c), "approved") == 0;
             cap.refundable = money(PQgetvalue(k, 0, c + 5)) - money(PQgetvalue(k, 0, c + 6));
@@ -533,13 +588,15 @@ void pl_deposit_touch_key(pl_deposit_kind kind, const char *auth_id, const char 
 }
 
 /* spec->touch_key: the authorization or debit the deposit claims on (pl_deposit_touch_key),
- * which the engine declares on each of the job's units. */
+ * which the engine declares on each of the job's units. Before prepare (its record unit), a
+ * credit's debit: a credit recorded in the same batch as the debit it names, after it, then
+ * sees that debit as it would one statement later, not in a merged dep_record beside it. */
 static void dep_touch_key(const pl_job *job, char *out, size_t outsize)
 {
     const dep_data *d = job->spec_data;
     if (!d) {
-        if (outsize > 0)
-            out[0] = '\0';
+        snprintf(out, outsize, "%s",
+                 job->req.type == PL_REQ_CREDIT ? job->req.capture_ref.request_id : "");
         return;
     }
     pl_deposit_touch_key(d->choice.kind, d->has_auth_id ? d->auth_id : NULL,
