@@ -782,10 +782,15 @@ static void test_reversal_refs(void **state)
         refer(&j, i % 2 ? "a1" : NULL, i % 2 ? NULL : "tx-a1", NULL);
         record(db, &pl_reversal_spec, &j, false, &r);
         assert_call(&j, &r, PL_OP_AUTH_REVERSAL, "tx-a1", "Axj/auth-token", "831000");
+        /* delivered again: read back (rev_insert and rev_auth or rev_auth_tx), the same call */
+        record(db, &pl_reversal_spec, &j, true, &r);
+        assert_int_equal(r.inserted, 0);
+        assert_int_equal(r.prepared, 0);
+        assert_string_equal(j.call.ref_request_id, id("tx-a1"));
         release(&j);
     }
-    static const char *const names[] = {"rev_insert", "rev_auth", "rev_auth_tx"};
-    assert_generic(db, "{rev_insert,rev_auth,rev_auth_tx}", names, 3);
+    static const char *const names[] = {"rev_record", "rev_insert", "rev_auth", "rev_auth_tx"};
+    assert_generic(db, "{rev_record,rev_insert,rev_auth,rev_auth_tx}", names, 4);
     pl_db_destroy(db);
 }
 

@@ -300,6 +300,107 @@ static void test_two_reversals_of_one_authorization(void **state)
                      1);
 }
 
+/* The authorizations the record cases name (test_record_same_either_way), shared by both
+ * sets. */
+typedef struct refs {
+    char auth[96], auth_id[24], captured[96], captured_id[24], foreign[96], unknown[96];
+} refs;
+
+enum { R = 5 };
+
+/* Case i's 14 parameters of rev_record, request req of order IT-RM-REC: a reversal of 0 an
+ * authorization, 1 one 25.00 of was captured, 2 another order's (refused), 3 one whose outcome
+ * is unknown (no answer in auth_history), 4 the authorization of case 0, recorded before
+ * (nothing inserted). */
+static void record_params(const refs *x, const char *req, int i, const char *p[14])
+{
+    const char *v[14] = {
+        req,      "cafe000000000000000000000000000000000000000000000000000000000000",
+        "7",      "IT-RM-REC",
+        "1",      "CYB",
+        "CC",     "100.00",
+        "USD",    i == 1 ? x->captured : i == 2 ? x->foreign : i == 3 ? x->unknown : x->auth,
+        "",       "",
+        "123456", "2026-12-03"};
+    memcpy(p, v, sizeof v);
+}
+
+typedef struct record_run {
+    const refs *x;
+    const char *set;
+} record_run;
+
+static void submit_record(void *ctx, int i, it_unit_rec *r)
+{
+    const record_run *y = ctx;
+    char req[96];
+    rid(req, sizeof req, y->set, "rec", i);
+    const char *p[14];
+    record_params(y->x, req, i, p);
+    it_submit(g_db, "rev_record", 14, p, NULL, r);
+}
+
+/*
+ * rev_record:many records the reversals rev_record records one at a time, with the same rows,
+ * and returns for each the authorization it names as rev_record does (as rev_auth looks it up):
+ * nothing for a reversal refused or recorded before.
+ */
+static void test_record_same_either_way(void **state)
+{
+    (void)state;
+    refs x;
+    char foreign_id[24];
+    rid(x.auth, sizeof x.auth, "rec", "auth", 0);
+    make_auth(x.auth, "IT-RM-REC", false, x.auth_id, sizeof x.auth_id);
+    rid(x.captured, sizeof x.captured, "rec", "captured", 0);
+    make_auth(x.captured, "IT-RM-REC", true, x.captured_id, sizeof x.captured_id);
+    rid(x.foreign, sizeof x.foreign, "rec", "foreign", 0);
+    make_auth(x.foreign, "IT-RM-RECX", false, foreign_id, sizeof foreign_id);
+    rid(x.unknown, sizeof x.unknown, "rec", "unknown", 0);
+    it_exec(g_admin,
+            "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
+            "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+            "card_type, status, sent_at) VALUES ($1, repeat('a', 64), 'auth', 'auth', 7, "
+            "'IT-RM-REC', 1, 'CYB', 100.00, 'USD', '7000000000000000000009', 'VI', 'unknown', "
+            "now())",
+            1, (const char *const[]){x.unknown});
+
+    it_unit_rec r1[R], rn[R];
+    record_run one = {&x, "recone"}, many = {&x, "recmany"};
+    submit_record(&one, 4, &r1[4]);
+    submit_record(&many, 4, &rn[4]);
+    it_drive(g_db);
+    assert_int_equal(r1[4].ntuples + rn[4].ntuples, 2);
+    it_run_cases(g_db, R, false, submit_record, &one, r1);
+    it_run_cases(g_db, R, true, submit_record, &many, rn);
+    for (int i = 0; i < R; i++) {
+        bool recorded = i != 2 && i != 4;
+        if (r1[i].ntuples != recorded || rn[i].ntuples != recorded)
+            fail_msg("case %d: %d and %d rows", i, r1[i].ntuples, rn[i].ntuples);
+        assert_string_equal(r1[i].rest, rn[i].rest);
+        char a[96], b[96];
+        rid(a, sizeof a, "recone", "rec", i);
+        rid(b, sizeof b, "recmany", "rec", i);
+        if (recorded) {
+            assert_string_equal(rn[i].key, b);
+            expect_same("auth_reversal", "request_id", a, b);
+        }
+    }
+    /* What each found (REV_AUTH_COLUMNS, then whether the outcome is unknown). */
+    char want[96];
+    snprintf(want, sizeof want, "%s|approved|0.00|7000000000000000000001|", x.auth_id);
+    assert_true(strncmp(rn[0].rest, want, strlen(want)) == 0);
+    assert_non_null(strstr(rn[0].rest, "|f|"));
+    snprintf(want, sizeof want, "%s|approved|25.00|", x.captured_id);
+    assert_true(strncmp(rn[1].rest, want, strlen(want)) == 0);
+    assert_true(strncmp(rn[3].rest, "\\N|", 3) == 0);
+    assert_non_null(strstr(rn[3].rest, "|t|"));
+    char refused[96];
+    rid(refused, sizeof refused, "recmany", "rec", 2);
+    assert_int_equal(
+        it_long(g_admin, "SELECT count(*) FROM auth_reversal WHERE request_id = $1", refused), 0);
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -319,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_touch_key),
         cmocka_unit_test(test_same_rows_either_way),
+        cmocka_unit_test(test_record_same_either_way),
         cmocka_unit_test(test_two_reversals_of_one_authorization),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -275,13 +275,13 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->protocols[1], "RLT"); /* stored value voids */
     assert_string_equal(s->protocols[2], "EXT"); /* both, on the External Payment Service */
     assert_null(s->protocols[3]);
-    assert_int_equal(s->nstmts, 11);
+    assert_int_equal(s->nstmts, 13);
     for (size_t i = 0; i < s->nstmts; i++) {
         assert_non_null(s->stmts[i].name);
         assert_non_null(strstr(s->stmts[i].sql, "auth_"));
     }
-    /* The mark and the store go merged (db.h, "NAME:many"), with their statement's
-     * parameters; the stored value void's do not. */
+    /* The record (by request id), the mark and the store go merged (db.h, "NAME:many"), with
+     * their statement's parameters; the stored value void's do not. */
     int merged = 0;
     for (size_t i = 0; i < s->nstmts; i++) {
         const char *colon = strstr(s->stmts[i].name, ":many");
@@ -297,10 +297,11 @@ static void test_spec_shape(void **state)
                 found = true;
             }
         assert_true(found);
-        assert_true(strncmp(s->stmts[i].name, "rev_mark_sent", len) == 0 ||
+        assert_true(strncmp(s->stmts[i].name, "rev_record", len) == 0 ||
+                    strncmp(s->stmts[i].name, "rev_mark_sent", len) == 0 ||
                     strncmp(s->stmts[i].name, "rev_store", len) == 0);
     }
-    assert_int_equal(merged, 2);
+    assert_int_equal(merged, 3);
     assert_non_null(s->record);
     assert_non_null(s->prepare);
     assert_non_null(s->mark_sent);

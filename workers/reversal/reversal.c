@@ -27,33 +27,69 @@
     "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "                               \
     "SELECT request_id FROM upd"
 
+/* The parameters of a reversal's record ($1-$14, rev_record), as the rows of e (p1-p14): one
+ * row (REV_E_ONE), or one per request of a merged statement (REV_E_MANY, db.h). */
+#define REV_E_ONE                                                                                  \
+    "e AS (SELECT $1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, "                \
+    "$5::text AS p5, $6::text AS p6, $7::text AS p7, $8::text AS p8, $9::text AS p9, "             \
+    "$10::text AS p10, $11::text AS p11, $12::text AS p12, $13::text AS p13, $14::text AS p14)"
+#define REV_E_MANY                                                                                 \
+    "e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "      \
+    "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "      \
+    "$13::text[], $14::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14))"
+
+/*
+ * A new reversal's row from e, recorded only when the authorization it names belongs to its own
+ * company and order and is in its currency, when both have one (by request id, or by an inline
+ * transaction id paylink knows); otherwise invalid (judge).
+ * h.transaction_id <> '' (implied by the line before it) lets PostgreSQL's generic plan of
+ * the statement probe the partial index auth_history_transaction: without it that plan
+ * read auth_history in full, so PostgreSQL planned the statement anew for every reversal
+ * (~0.6 M instructions of the backend, half of its record unit).
+ */
+#define REV_INSERT                                                                                 \
+    "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "         \
+    "service_bureau, pay_type, amount, currency, auth_request_id, auth_transaction_id, "           \
+    "auth_request_token, auth_number, auth_date) "                                                 \
+    "SELECT e.p1::varchar, e.p2::char(64), e.p3::int, e.p4::varchar, e.p5::int, e.p6::varchar, "   \
+    "e.p7::varchar, e.p8::numeric, e.p9::char(3), e.p10::varchar, e.p11::varchar, "                \
+    "e.p12::varchar, e.p13::varchar, e.p14::varchar FROM e "                                       \
+    "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = e.p10::varchar "         \
+    "AND (a.company <> e.p3::int OR a.order_number <> e.p4::varchar "                              \
+    "OR (a.currency <> e.p9::char(3) AND a.amount IS NOT NULL))) "                                 \
+    "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE e.p10::varchar IS NULL "                   \
+    "AND e.p11::varchar <> '' AND h.transaction_id = e.p11::varchar AND h.transaction_id <> '' "   \
+    "AND (h.company <> e.p3::int OR h.order_number <> e.p4::varchar "                              \
+    "OR (h.currency <> e.p9::char(3) AND h.amount_authorized IS NOT NULL))) "                      \
+    "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+
+/* The paylink authorization of request id rid: its request t and its latest answer h. */
+#define REV_AUTH_BY_ID(rid)                                                                        \
+    "LEFT JOIN cc_auth_trans t ON t.request_id = " rid " "                                         \
+    "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "      \
+    "auth_number, request_id, amount_pending FROM auth_history WHERE request_id = " rid " "        \
+    "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true"
+
+/* The rows e's reversals inserted, each with its authorization as rev_auth finds it. */
+#define REV_RECORD                                                                                 \
+    "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
+    ", t.status = 'unknown' FROM ins JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID(             \
+        "e.p10::varchar")
+
 static const pl_db_stmt stmts[] = {
-    /* Recorded only when the authorization it names belongs to its own company and order and
-     * is in its currency, when both have one (by request id, or by an inline transaction id
-     * paylink knows); otherwise invalid (judge).
-     * h.transaction_id <> '' (implied by the line before it) lets PostgreSQL's generic plan of
-     * the statement probe the partial index auth_history_transaction: without it that plan
-     * read auth_history in full, so PostgreSQL planned the statement anew for every reversal
-     * (~0.6 M instructions of the backend, half of its record unit). */
-    {"rev_insert",
-     "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
-     "service_bureau, pay_type, amount, currency, auth_request_id, auth_transaction_id, "
-     "auth_request_token, auth_number, auth_date) "
-     "SELECT $1::varchar, $2::char(64), $3::int, $4::varchar, $5::int, $6::varchar, "
-     "$7::varchar, $8::numeric, $9::char(3), $10::varchar, $11::varchar, $12::varchar, "
-     "$13::varchar, $14::varchar "
-     "WHERE NOT EXISTS (SELECT 1 FROM cc_auth_trans a WHERE a.request_id = $10::varchar "
-     "AND (a.company <> $3::int OR a.order_number <> $4::varchar "
-     "OR (a.currency <> $9::char(3) AND a.amount IS NOT NULL))) "
-     "AND NOT EXISTS (SELECT 1 FROM auth_history h WHERE $10::varchar IS NULL "
-     "AND $11::varchar <> '' AND h.transaction_id = $11::varchar AND h.transaction_id <> '' "
-     "AND (h.company <> $3::int OR h.order_number <> $4::varchar "
-     "OR (h.currency <> $9::char(3) AND h.amount_authorized IS NOT NULL))) "
-     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-     14},
     /*
-     * Result 1 of the record unit: the authorization reversed (an auth+capture row is a
-     * deposit, not the authorization), columns REV_AUTH_COLUMNS, and whether its outcome is
+     * The record unit the first time of a reversal naming its authorization by request id
+     * (spec->record): the row inserted as rev_insert inserts it and, returned with it, what
+     * rev_auth looks up (columns 1-12): one statement a request, which pl_db merges for many
+     * requests in a batch (rev_record:many). A row only when it inserted: a redelivery or a
+     * refused request is recorded again with rev_insert and rev_auth, and the row read back.
+     */
+    {"rev_record", "WITH " REV_E_ONE ", " REV_RECORD, 14},
+    {"rev_record:many", "WITH " REV_E_MANY ", " REV_RECORD, 14},
+    {"rev_insert", "WITH " REV_E_ONE " " REV_INSERT, 14},
+    /*
+     * Result 1 of the record unit otherwise: the authorization reversed (an auth+capture row is
+     * a deposit, not the authorization), columns REV_AUTH_COLUMNS, and whether its outcome is
      * unknown (column 11; then the reversal is CyberSource's timeout authorization reversal,
      * the resolver's safe step, common/resolver.h). rev_auth: the paylink authorization
      * named by request id ($1), always one row (its first column NULL when the authorization
@@ -62,11 +98,8 @@ static const pl_db_stmt stmts[] = {
      * (they were a UNION of both and a second look-up for the unknown outcome).
      */
     {"rev_auth",
-     "SELECT " REV_AUTH_COLUMNS ", t.status = 'unknown' FROM (SELECT) one "
-     "LEFT JOIN cc_auth_trans t ON t.request_id = $1::varchar "
-     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
-     "auth_number, request_id, amount_pending FROM auth_history WHERE request_id = $1::varchar "
-     "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true",
+     "SELECT " REV_AUTH_COLUMNS
+     ", t.status = 'unknown' FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
      1},
     {"rev_auth_tx",
      "SELECT " REV_AUTH_COLUMNS ", NULL::boolean FROM auth_history h "
@@ -323,6 +356,14 @@ static void rev_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
     pl_job_judge_auth_ref(&job->req, errs);
 }
 
+/* True when the record unit is rev_record alone, its look-up row result 0 after request_id (a
+ * card reversal by request id, the first time); else the look-up is result 1 (rev_auth,
+ * rev_auth_tx, rev_svc_auth). */
+static bool recorded_alone(const pl_job *job)
+{
+    return !job->read_back && !stored_value(job) && job->req.auth_ref.request_id[0];
+}
+
 static int rev_record(pl_job *job, pl_db_unit *u)
 {
     const pl_request *r = &job->req;
@@ -349,6 +390,8 @@ static int rev_record(pl_job *job, pl_db_unit *u)
         const char *q[] = {by_id, by_id ? NULL : r->request_id};
         return rc != 0 ? rc : pl_db_unit_add(u, "rev_svc_auth", 2, q);
     }
+    if (recorded_alone(job))
+        return pl_db_unit_add(u, "rev_record", 14, p);
     int rc = pl_db_unit_add(u, "rev_insert", 14, p);
     if (rc != 0)
         return rc;
@@ -448,25 +491,26 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     job->spec_data = d;
 
     pl_reversal_auth a = {0};
-    const PGresult *res = pl_db_unit_result(recorded, 1);
-    bool row = res && PQntuples(res) == 1 && PQnfields(res) > 11;
-    if (row && !PQgetisnull(res, 0, 0)) {
+    const int b = recorded_alone(job) ? 1 : 0; /* where REV_AUTH_COLUMNS start */
+    const PGresult *res = pl_db_unit_result(recorded, b ? 0 : 1);
+    bool row = res && PQntuples(res) == 1 && PQnfields(res) > b + 11;
+    if (row && !PQgetisnull(res, 0, b)) {
         a.found = true;
-        copy(a.status, sizeof a.status, PQgetvalue(res, 0, 1));
-        if (pl_money_parse_decimal(PQgetvalue(res, 0, 2), &a.deposited) != 0)
+        copy(a.status, sizeof a.status, PQgetvalue(res, 0, b + 1));
+        if (pl_money_parse_decimal(PQgetvalue(res, 0, b + 2), &a.deposited) != 0)
             a.deposited = 0;
-        if (pl_money_parse_decimal(PQgetvalue(res, 0, 9), &a.pending) != 0)
+        if (pl_money_parse_decimal(PQgetvalue(res, 0, b + 9), &a.pending) != 0)
             a.pending = 0;
-        copy(a.transaction_id, sizeof a.transaction_id, PQgetvalue(res, 0, 3));
-        copy(d->auth_id, sizeof d->auth_id, PQgetvalue(res, 0, 0));
-        copy(d->ref_id, sizeof d->ref_id, PQgetvalue(res, 0, 3));
-        copy(d->ref_token, sizeof d->ref_token, PQgetvalue(res, 0, 4));
-        copy(d->auth_number, sizeof d->auth_number, PQgetvalue(res, 0, 5));
-        copy(d->auth_request_id, sizeof d->auth_request_id, PQgetvalue(res, 0, 6));
-        copy(d->card_token, sizeof d->card_token, PQgetvalue(res, 0, 10));
+        copy(a.transaction_id, sizeof a.transaction_id, PQgetvalue(res, 0, b + 3));
+        copy(d->auth_id, sizeof d->auth_id, PQgetvalue(res, 0, b));
+        copy(d->ref_id, sizeof d->ref_id, PQgetvalue(res, 0, b + 3));
+        copy(d->ref_token, sizeof d->ref_token, PQgetvalue(res, 0, b + 4));
+        copy(d->auth_number, sizeof d->auth_number, PQgetvalue(res, 0, b + 5));
+        copy(d->auth_request_id, sizeof d->auth_request_id, PQgetvalue(res, 0, b + 6));
+        copy(d->card_token, sizeof d->card_token, PQgetvalue(res, 0, b + 10));
         /* The authorization's pay type, else its card type, for the merchant ID hierarchy. */
         copy(d->pay_type, sizeof d->pay_type,
-             PQgetvalue(res, 0, 7)[0] ? PQgetvalue(res, 0, 7) : PQgetvalue(res, 0, 8));
+             PQgetvalue(res, 0, b + 7)[0] ? PQgetvalue(res, 0, b + 7) : PQgetvalue(res, 0, b + 8));
     } else {
         /* A manual authorization: what the request says is all there is. */
         copy(d->ref_id, sizeof d->ref_id, r->auth_ref.transaction_id);
@@ -476,7 +520,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     /* An authorization whose outcome is unknown (nothing in auth_history yet) on CyberSource:
      * the timeout authorization reversal, by the merchantTransactionIdentifier it was sent
      * with; the bureau reverses it if it exists and answers 242 if it never did. */
-    bool unknown = row && strcmp(PQgetvalue(res, 0, 11), "t") == 0;
+    bool unknown = row && strcmp(PQgetvalue(res, 0, b + 11), "t") == 0;
     if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
                                            a.found ? a.status : "", job->reply)) {
         PL_WARN(r->request_id, "timeout reversal of %s refused: %s", r->auth_ref.request_id,
