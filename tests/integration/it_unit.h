@@ -192,6 +192,45 @@ static inline void it_run_cases(pl_db *db, int n, bool merged,
     }
 }
 
+/* How a test names case i's rows of set `set` (rid) and compares two rows of table (expect_same).
+ */
+typedef void (*it_rid_fn)(char *out, size_t outsize, const char *set, const char *what, int i);
+typedef void (*it_same_fn)(const char *table, const char *col, const char *a, const char *b);
+
+/*
+ * A record statement and its merged form, run on two sets of n cases, request ids "rec<i>" of
+ * sets "recone" and "recmany" (submit_case with ctx one, then many): case `again` of each set
+ * recorded first, then every case one at a time (one) and all in one batch (many). Every case
+ * but those of not_recorded (a bit each, `again`'s among them) inserted its row of table in
+ * both sets, alike but for the request ids (same), and returned its own key and the same
+ * columns after it (the look-ups).
+ */
+static inline void it_record_either_way(pl_db *db, int n, int again, unsigned not_recorded,
+                                        void (*submit_case)(void *ctx, int i, it_unit_rec *r),
+                                        void *one, void *many, it_unit_rec *r1, it_unit_rec *rn,
+                                        it_rid_fn rid, it_same_fn same, const char *table)
+{
+    submit_case(one, again, &r1[again]);
+    submit_case(many, again, &rn[again]);
+    it_drive(db);
+    assert_int_equal(r1[again].ntuples + rn[again].ntuples, 2);
+    it_run_cases(db, n, false, submit_case, one, r1);
+    it_run_cases(db, n, true, submit_case, many, rn);
+    for (int i = 0; i < n; i++) {
+        int recorded = !(not_recorded & (1u << i));
+        if (r1[i].ntuples != recorded || rn[i].ntuples != recorded)
+            fail_msg("case %d: %d and %d rows", i, r1[i].ntuples, rn[i].ntuples);
+        assert_string_equal(r1[i].rest, rn[i].rest);
+        if (!recorded)
+            continue;
+        char a[96], b[96];
+        rid(a, sizeof a, "recone", "rec", i);
+        rid(b, sizeof b, "recmany", "rec", i);
+        assert_string_equal(rn[i].key, b);
+        same(table, "request_id", a, b);
+    }
+}
+
 /* The first field of sql's first row (one text parameter) as a number. */
 static inline long it_long(PGconn *c, const char *sql, const char *v)
 {
