@@ -113,20 +113,26 @@ static int64_t money_col(const PGresult *r, int col)
 
 void pl_stored_value_auth_read(const PGresult *r, pl_stored_value_auth *a)
 {
+    pl_stored_value_auth_read_at(r, 0, a);
+}
+
+void pl_stored_value_auth_read_at(const PGresult *r, int col, pl_stored_value_auth *a)
+{
     memset(a, 0, sizeof *a);
-    if (!r || PQntuples(r) != 1 || PQnfields(r) < PL_STORED_VALUE_AUTH_NCOLUMNS)
+    if (!r || PQntuples(r) != 1 || PQnfields(r) < col + PL_STORED_VALUE_AUTH_NCOLUMNS ||
+        PQgetisnull(r, 0, col + 8))
         return;
     a->found = true;
-    copy(a->request_type, sizeof a->request_type, PQgetvalue(r, 0, 0));
-    copy(a->status, sizeof a->status, PQgetvalue(r, 0, 1));
-    a->has_approved = !PQgetisnull(r, 0, 2);
-    a->approved = money_col(r, 2);
-    a->deposited = money_col(r, 3);
-    a->voided = money_col(r, 4);
-    a->pending = money_col(r, 5);
-    copy(a->transaction_id, sizeof a->transaction_id, PQgetvalue(r, 0, 6));
-    copy(a->card_hash, sizeof a->card_hash, PQgetvalue(r, 0, 7));
-    copy(a->request_id, sizeof a->request_id, PQgetvalue(r, 0, 8));
+    copy(a->request_type, sizeof a->request_type, PQgetvalue(r, 0, col));
+    copy(a->status, sizeof a->status, PQgetvalue(r, 0, col + 1));
+    a->has_approved = !PQgetisnull(r, 0, col + 2);
+    a->approved = money_col(r, col + 2);
+    a->deposited = money_col(r, col + 3);
+    a->voided = money_col(r, col + 4);
+    a->pending = money_col(r, col + 5);
+    copy(a->transaction_id, sizeof a->transaction_id, PQgetvalue(r, 0, col + 6));
+    copy(a->card_hash, sizeof a->card_hash, PQgetvalue(r, 0, col + 7));
+    copy(a->request_id, sizeof a->request_id, PQgetvalue(r, 0, col + 8));
 }
 
 int64_t pl_stored_value_auth_remaining(const pl_stored_value_auth *a)

@@ -40,7 +40,7 @@ static pl_services *g_services;
 static char g_p[32]; /* this run's prefix of request ids, orders and transaction ids */
 
 /* The spec's statements and the test's look at the session's plans. */
-static pl_db_stmt g_stmts[32];
+static pl_db_stmt g_stmts[64];
 
 static void admin_ok(const char *sql, int n, const char *const *params)
 {
@@ -157,6 +157,11 @@ static int group_setup(void **state)
     }
     snprintf(g_p, sizeof g_p, "itr%ld%ld-", (long)getpid() % 100000, (long)time(NULL) % 100000);
     size_t n = 0;
+    if (pl_deposit_spec.nstmts + pl_reversal_spec.nstmts + pl_svc_spec.nstmts + 1 >
+        sizeof g_stmts / sizeof g_stmts[0]) {
+        fprintf(stderr, "test_refs: g_stmts holds too few statements for the specs'\n");
+        return -1;
+    }
     for (size_t i = 0; i < pl_deposit_spec.nstmts; i++)
         g_stmts[n++] = pl_deposit_spec.stmts[i];
     for (size_t i = 0; i < pl_reversal_spec.nstmts; i++)
@@ -935,6 +940,9 @@ static void test_stored_value_refs(void **state)
         refer(&j, i % 2 ? "s1" : NULL, i % 2 ? NULL : "sv-s1", NULL);
         record(db, &pl_svc_spec, &j, false, &r);
         assert_int_equal(r.prepared, 0);
+        record(db, &pl_svc_spec, &j, true, &r); /* delivered again: read back, the same call */
+        assert_int_equal(r.inserted, 0);
+        assert_int_equal(r.prepared, 0);
         release(&j);
         snprintf(rid, sizeof rid, "svm%d", i);
         svc_job_init(&j, PL_REQ_REVERSAL, rid, "30.00", 3000);
@@ -943,8 +951,9 @@ static void test_stored_value_refs(void **state)
         assert_int_equal(r.prepared, 1); /* s1 has a deposit in flight */
         release(&j);
     }
-    static const char *const names[] = {"svc_insert", "svc_auth", "rev_svc_insert", "rev_svc_auth"};
-    assert_generic(db, "{svc_insert,svc_auth,rev_svc_insert,rev_svc_auth}", names, 4);
+    static const char *const names[] = {"svc_record", "svc_insert", "svc_auth", "rev_svc_insert",
+                                        "rev_svc_auth"};
+    assert_generic(db, "{svc_record,svc_insert,svc_auth,rev_svc_insert,rev_svc_auth}", names, 5);
     pl_db_destroy(db);
 }
 

@@ -350,6 +350,119 @@ static void test_j19_next_call_takes_over(void **state)
     free(j.spec_data);
 }
 
+/* ---- svc_record: a deposit recorded with its authorization's look-up, one or many ---- */
+
+#define REC_HASH "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
+
+static void rec_rid(char *out, size_t outsize, const char *set, const char *what, int i)
+{
+    snprintf(out, outsize, "%s%s-%s%d", g_rid_prefix, set, what, i);
+}
+
+/* The columns of svc_trans that name a set's own rows or moments. */
+static void rec_same(const char *table, const char *col, const char *a, const char *b)
+{
+    static const char drop[] = "{request_id,received_at,created_at}";
+    static char x[8192], y[8192];
+    it_rows(g_admin, table, col, a, drop, x, sizeof x);
+    it_rows(g_admin, table, col, b, drop, y, sizeof y);
+    if (strcmp(x, y) != 0)
+        fail_msg("%s %s vs %s:\n%s\n%s", table, a, b, x, y);
+    if (strcmp(x, "[]") == 0)
+        fail_msg("%s: no rows for %s", table, a);
+}
+
+/* An approved stored value authorization req of company 7, order `order`, on RLT: 30.00 USD of
+ * card REC_HASH, SVATransactionID tx. */
+static void rec_auth(const char *req, const char *order, const char *tx)
+{
+    it_exec(g_admin,
+            "INSERT INTO svc_trans (request_id, fingerprint, request_type, operation, company, "
+            "order_number, pay_seq, service_bureau, amount, currency, card_masked, card_hash, "
+            "status, amount_approved, svc_transaction_id, auth_number, sent_at, answered_at) "
+            "VALUES ($1, repeat('c', 64), 'auth', 'svc_preauth', 7, $2, 1, 'RLT', 30.00, 'USD', "
+            "'************0001', '" REC_HASH "', 'approved', 30.00, $3, '4471', now(), now())",
+            3, (const char *const[]){req, order, tx});
+}
+
+typedef struct rec_refs {
+    char auth[96], foreign[96], tx[64];
+} rec_refs;
+
+typedef struct rec_run {
+    const rec_refs *x;
+    const char *set;
+} rec_run;
+
+/* Case i, a deposit of order IT-SR-REC: 0 of the authorization by request id, 1 by its
+ * SVATransactionID alone, 2 of another order's authorization (refused), 3 of an SVATransactionID
+ * the order has no authorization for (one paylink does not hold), 4 like case 0, recorded before
+ * (nothing inserted). */
+static void submit_rec(void *ctx, int i, it_unit_rec *r)
+{
+    const rec_run *y = ctx;
+    char req[96];
+    rec_rid(req, sizeof req, y->set, "rec", i);
+    const char *p[18] = {req,
+                         "cafe000000000000000000000000000000000000000000000000000000000000",
+                         pl_req_type_name(PL_REQ_SVC_DEPOSIT),
+                         "7",
+                         "IT-SR-REC",
+                         "1",
+                         "RLT",
+                         "SV",
+                         "online",
+                         "5.00",
+                         "USD",
+                         "************0001",
+                         REC_HASH,
+                         NULL,
+                         NULL,
+                         "false",
+                         i == 0 || i == 4 ? y->x->auth
+                         : i == 2         ? y->x->foreign
+                                          : NULL,
+                         i == 1   ? y->x->tx
+                         : i == 3 ? "sv-unknown"
+                                  : NULL};
+    it_submit(g_db, "svc_record", 18, p, NULL, r);
+}
+
+/*
+ * svc_record:many records the deposits svc_record records one at a time, with the same rows,
+ * and returns for each the authorization it draws on as svc_record does (as svc_auth looks it
+ * up; NULLs for none): nothing for a deposit refused or recorded before.
+ */
+static void test_record_same_either_way(void **state)
+{
+    (void)state;
+    rec_refs x;
+    rec_rid(x.auth, sizeof x.auth, "rec", "auth", 0);
+    snprintf(x.tx, sizeof x.tx, "%ssv-rec", g_rid_prefix);
+    rec_auth(x.auth, "IT-SR-REC", x.tx);
+    rec_rid(x.foreign, sizeof x.foreign, "rec", "foreign", 0);
+    rec_auth(x.foreign, "IT-SR-RECX", "sv-rec-foreign");
+
+    enum { R = 5 };
+    it_unit_rec r1[R], rn[R];
+    rec_run one = {&x, "recone"}, many = {&x, "recmany"};
+    it_record_either_way(g_db, R, 4, 1u << 2 | 1u << 4, submit_rec, &one, &many, r1, rn, rec_rid,
+                         rec_same, "svc_trans");
+    /* What each found (PL_STORED_VALUE_AUTH_COLUMNS): the authorization by either name, none
+     * for the unknown SVATransactionID. */
+    char want[512];
+    snprintf(want, sizeof want, "auth|approved|30.00|0.00|0.00|0.00|%s|" REC_HASH "|%s|", x.tx,
+             x.auth);
+    assert_string_equal(rn[0].rest, want);
+    assert_string_equal(rn[1].rest, want);
+    assert_string_equal(rn[3].rest, "\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|");
+    char refused[96];
+    rec_rid(refused, sizeof refused, "recmany", "rec", 2);
+    char n[16];
+    query_value("SELECT count(*) FROM svc_trans WHERE request_id = $1", refused, NULL, n, sizeof n);
+    assert_string_equal(n, "0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_merged_same_rows),
         cmocka_unit_test(test_other_rows_are_not_taken),
         cmocka_unit_test(test_j19_next_call_takes_over),
+        cmocka_unit_test(test_record_same_either_way),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "log.h"
 #include "money.h"
 
@@ -83,19 +84,6 @@
     "SELECT $12::varchar, request_id, company, order_number, pay_seq, service_bureau, $13, "       \
     "'approved', amount_deposited, amount_deposited, currency, auth_number, auth_date, "           \
     "transaction_id, request_token, vendor_response FROM upd WHERE upd.status = 'approved') "
-
-/* The parameters of a request's record ($1-$18, dep_record), as the rows of e (p1-p18): one
- * row (DEP_E_ONE), or one per request of a merged statement (DEP_E_MANY, db.h). */
-#define DEP_E_ONE                                                                                  \
-    "e AS (SELECT $1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, "                \
-    "$5::text AS p5, $6::text AS p6, $7::text AS p7, $8::text AS p8, $9::text AS p9, "             \
-    "$10::text AS p10, $11::text AS p11, $12::text AS p12, $13::text AS p13, $14::text AS p14, "   \
-    "$15::text AS p15, $16::text AS p16, $17::text AS p17, $18::text AS p18)"
-#define DEP_E_MANY                                                                                 \
-    "e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "      \
-    "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "      \
-    "$13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) AS e(p1, p2, "  \
-    "p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18))"
 
 /*
  * A new request's row from e, recorded only when its references belong to its own company and
@@ -186,9 +174,9 @@ static const pl_db_stmt stmts[] = {
      * inserted: a redelivery or a refused request is recorded again with dep_insert and
      * dep_refs, and the row read back.
      */
-    {"dep_record", "WITH " DEP_E_ONE ", " DEP_RECORD, 18},
-    {"dep_record:many", "WITH " DEP_E_MANY ", " DEP_RECORD, 18},
-    {"dep_insert", "WITH " DEP_E_ONE " " DEP_INSERT, 18},
+    {"dep_record", "WITH " PL_DB_E_ONE_18 ", " DEP_RECORD, 18},
+    {"dep_record:many", "WITH " PL_DB_E_MANY_18 ", " DEP_RECORD, 18},
+    {"dep_insert", "WITH " PL_DB_E_ONE_18 " " DEP_INSERT, 18},
     /*
      * Result 1 of the record unit that reads the row back, always one row: what the request
      * refers to, NULLs where it names nothing or nothing is found (DEP_REFS_COLS).

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db.h"
 #include "log.h"
 #include "money.h"
 #include "stored_value.h"
@@ -26,17 +27,6 @@
     "WHERE upd.status = 'approved' AND h.id = upd.auth_history_id "                                \
     "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "                               \
     "SELECT request_id FROM upd"
-
-/* The parameters of a reversal's record ($1-$14, rev_record), as the rows of e (p1-p14): one
- * row (REV_E_ONE), or one per request of a merged statement (REV_E_MANY, db.h). */
-#define REV_E_ONE                                                                                  \
-    "e AS (SELECT $1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, "                \
-    "$5::text AS p5, $6::text AS p6, $7::text AS p7, $8::text AS p8, $9::text AS p9, "             \
-    "$10::text AS p10, $11::text AS p11, $12::text AS p12, $13::text AS p13, $14::text AS p14)"
-#define REV_E_MANY                                                                                 \
-    "e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "      \
-    "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "      \
-    "$13::text[], $14::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14))"
 
 /*
  * A new reversal's row from e, recorded only when the authorization it names belongs to its own
@@ -84,9 +74,9 @@ static const pl_db_stmt stmts[] = {
      * requests in a batch (rev_record:many). A row only when it inserted: a redelivery or a
      * refused request is recorded again with rev_insert and rev_auth, and the row read back.
      */
-    {"rev_record", "WITH " REV_E_ONE ", " REV_RECORD, 14},
-    {"rev_record:many", "WITH " REV_E_MANY ", " REV_RECORD, 14},
-    {"rev_insert", "WITH " REV_E_ONE " " REV_INSERT, 14},
+    {"rev_record", "WITH " PL_DB_E_ONE_14 ", " REV_RECORD, 14},
+    {"rev_record:many", "WITH " PL_DB_E_MANY_14 ", " REV_RECORD, 14},
+    {"rev_insert", "WITH " PL_DB_E_ONE_14 " " REV_INSERT, 14},
     /*
      * Result 1 of the record unit otherwise: the authorization reversed (an auth+capture row is
      * a deposit, not the authorization), columns REV_AUTH_COLUMNS, and whether its outcome is

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "card.h"
+#include "db.h"
 #include "log.h"
 #include "money.h"
 
@@ -22,29 +23,49 @@
     "WHERE svc_trans.status = 'sent' AND svc_trans.sent_by = excluded.sent_by "                    \
     "RETURNING request_id"
 
+/*
+ * A new request's row from e, recorded only when the authorization a deposit names belongs to
+ * its own company and order and is in its currency (when both have one); otherwise nothing is
+ * written and it is invalid (judge). The authorization is auth_ref.request_id (p17) or, named
+ * by its SVATransactionID alone (p18), the order's authorization the bureau gave that id (030),
+ * recorded as ref_request_id either way; none when the order has no such authorization.
+ */
+#define SVC_REF                                                                                    \
+    "ref AS (SELECT e.p1, coalesce(e.p17::varchar, paylink_svc_auth_by_transaction(e.p4::int, "    \
+    "e.p5::varchar, e.p7::varchar, e.p18::varchar)) AS id FROM e)"
+#define SVC_INSERT                                                                                 \
+    "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "        \
+    "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "     \
+    "order_line, issue_amount, is_virtual, ref_request_id) "                                       \
+    "SELECT e.p1::varchar, e.p2::char(64), e.p3::varchar, e.p4::int, e.p5::varchar, e.p6::int, "   \
+    "e.p7::varchar, e.p8::varchar, e.p9::varchar, e.p10::numeric, e.p11::char(3), "                \
+    "e.p12::varchar, e.p13::char(64), e.p14::int, e.p15::numeric, e.p16::boolean, ref.id "         \
+    "FROM e JOIN ref ON ref.p1 = e.p1 "                                                            \
+    "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = ref.id "                     \
+    "AND (a.company <> e.p4::int OR a.order_number <> e.p5::varchar "                              \
+    "OR a.currency <> e.p11::char(3))) "                                                           \
+    "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+
+/* The rows e's requests inserted, each with the authorization it names (svc_record). */
+#define SVC_RECORD                                                                                 \
+    SVC_REF ", ins AS (" SVC_INSERT ", ref_request_id) SELECT ins.request_id, x.* FROM ins "       \
+            "LEFT JOIN LATERAL (SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "           \
+            "WHERE request_id = ins.ref_request_id) x ON true"
+
 static const pl_db_stmt stmts[] = {
-    /* Recorded only when the authorization a deposit names belongs to its own company and
-     * order and is in its currency (when both have one); otherwise nothing is written and it is
-     * invalid (judge). The authorization is auth_ref.request_id ($17) or, named by its
-     * SVATransactionID alone ($18), the order's authorization the bureau gave that id (030),
-     * recorded as ref_request_id either way; none when the order has no such authorization. */
-    {"svc_insert",
-     "WITH ref AS (SELECT coalesce($17::varchar, paylink_svc_auth_by_transaction($4::int, "
-     "$5::varchar, $7::varchar, $18::varchar)) AS id) "
-     "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
-     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "
-     "order_line, issue_amount, is_virtual, ref_request_id) "
-     "SELECT $1::varchar, $2::char(64), $3::varchar, $4::int, $5::varchar, $6::int, $7::varchar, "
-     "$8::varchar, $9::varchar, $10::numeric, $11::char(3), $12::varchar, $13::char(64), "
-     "$14::int, $15::numeric, $16::boolean, ref.id FROM ref "
-     "WHERE NOT EXISTS (SELECT 1 FROM svc_trans a WHERE a.request_id = ref.id "
-     "AND (a.company <> $4::int OR a.order_number <> $5::varchar "
-     "OR a.currency <> $11::char(3))) "
-     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-     18},
-    /* Result 1 of the record unit: the authorization a deposit draws on (none otherwise), named
-     * by its request id ($1) or as the deposit's row records it ($2, the deposit's own request
-     * id: svc_insert resolved its SVATransactionID). */
+    /*
+     * The record unit the first time (spec->record): the row inserted as svc_insert inserts it
+     * and, returned with it, the authorization svc_auth looks up (columns 1-9, NULL when there
+     * is none): one statement a request, which pl_db merges for many requests in a batch
+     * (svc_record:many). A row only when it inserted: a redelivery or a refused request is
+     * recorded again with svc_insert and svc_auth, and the row read back.
+     */
+    {"svc_record", "WITH " PL_DB_E_ONE_18 ", " SVC_RECORD, 18},
+    {"svc_record:many", "WITH " PL_DB_E_MANY_18 ", " SVC_RECORD, 18},
+    {"svc_insert", "WITH " PL_DB_E_ONE_18 ", " SVC_REF " " SVC_INSERT, 18},
+    /* Result 1 of the record unit otherwise: the authorization a deposit draws on (none otherwise),
+     * named by its request id ($1) or as the deposit's row records it ($2, the deposit's own
+     * request id: svc_insert resolved its SVATransactionID). */
     {"svc_auth",
      "SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "
      "WHERE request_id = coalesce($1::varchar, "
@@ -271,6 +292,8 @@ static int svc_record(pl_job *job, pl_db_unit *u)
     memcpy(p, a.p, sizeof a.p);
     p[16] = by_id;
     p[17] = by_tx;
+    if (!job->read_back)
+        return pl_db_unit_add(u, "svc_record", 18, p);
     int rc = pl_db_unit_add(u, "svc_insert", 18, p);
     /* Always added, so the look-up is result 1 whatever the request is. */
     const char *q[] = {by_id, by_tx ? r->request_id : NULL};
@@ -308,7 +331,9 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
         return 1;
     }
     pl_stored_value_auth a;
-    pl_stored_value_auth_read(pl_db_unit_result(recorded, 1), &a);
+    /* The look-up: svc_record's columns after request_id the first time, else svc_auth's. */
+    pl_stored_value_auth_read_at(pl_db_unit_result(recorded, job->read_back ? 1 : 0),
+                                 job->read_back ? 0 : 1, &a);
     if (!a.found && !r->auth_ref.request_id[0]) {
         /* An SVATransactionID no authorization of the order has: one paylink does not hold;
          * the bureau knows what remains of it. */
