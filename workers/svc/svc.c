@@ -63,9 +63,9 @@ static const pl_db_stmt stmts[] = {
     {"svc_record", "WITH " PL_DB_E_ONE_18 ", " SVC_RECORD, 18},
     {"svc_record:many", "WITH " PL_DB_E_MANY_18 ", " SVC_RECORD, 18},
     {"svc_insert", "WITH " PL_DB_E_ONE_18 ", " SVC_REF " " SVC_INSERT, 18},
-    /* Result 1 of the record unit otherwise: the authorization a deposit draws on (none otherwise),
-     * named by its request id ($1) or as the deposit's row records it ($2, the deposit's own
-     * request id: svc_insert resolved its SVATransactionID). */
+    /* Result 1 of the record unit that reads the row back: the authorization a deposit draws
+     * on (none for other requests), named by its request id ($1) or as the deposit's row records
+     * it ($2, the deposit's own request id: svc_insert resolved its SVATransactionID). */
     {"svc_auth",
      "SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "
      "WHERE request_id = coalesce($1::varchar, "
