@@ -1403,6 +1403,13 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
 static void on_http(void *arg, const pl_http_response *r);
 static void on_marked(void *arg, int err, const char *errmsg, pl_db_unit *u);
 
+const PGresult *pl_job_lookup(const pl_db_unit *recorded, int *col)
+{
+    bool one = pl_db_unit_count(recorded) == 1;
+    *col = one ? 1 : 0;
+    return pl_db_unit_result(recorded, one ? 0 : 1);
+}
+
 void pl_job_judge_auth_ref(const pl_request *r, pl_errors *errs)
 {
     if (r->auth_ref.request_id[0])

@@ -165,6 +165,11 @@ struct pl_job {
     char reply_card_number_once[21];
 };
 
+/* The spec's look-up row of a committed record unit (spec->record): result 0's columns after
+ * request_id when the unit is that one statement (the insert returning the look-ups), else
+ * result 1; *col is where the look-up's columns start in it. */
+const PGresult *pl_job_lookup(const pl_db_unit *recorded, int *col);
+
 /* A judge's words for a follow-on (deposit, reversal, void) whose authorization belongs to
  * another company or order, or is in another currency than the request's. */
 #define PL_FOREIGN_AUTH "names an authorization of another company or order, or in another currency"
@@ -200,9 +205,9 @@ typedef struct pl_spec {
      * without a call (job->reply filled, e.g. refused by configuration or by a rule: the engine
      * stores it as final); negative on failure. `recorded` is the committed record unit: the
      * results of the spec's look-ups are pl_db_unit_result(recorded, 1 ..), or result 0's
-     * columns after request_id (spec->record). It may run more than once for a job (its
-     * mark's claim failed: recorded again, decided anew); the engine releases job->spec_data
-     * and resets job->reply before each run.
+     * columns after request_id (spec->record; pl_job_lookup tells which). It may run more than once
+     * for a job (its mark's claim failed: recorded again, decided anew); the engine releases
+     * job->spec_data and resets job->reply before each run.
      */
     int (*prepare)(pl_job *job, const pl_db_unit *recorded);
 

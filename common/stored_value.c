@@ -111,12 +111,7 @@ static int64_t money_col(const PGresult *r, int col)
     return v;
 }
 
-void pl_stored_value_auth_read(const PGresult *r, pl_stored_value_auth *a)
-{
-    pl_stored_value_auth_read_at(r, 0, a);
-}
-
-void pl_stored_value_auth_read_at(const PGresult *r, int col, pl_stored_value_auth *a)
+void pl_stored_value_auth_read(const PGresult *r, int col, pl_stored_value_auth *a)
 {
     memset(a, 0, sizeof *a);
     if (!r || PQntuples(r) != 1 || PQnfields(r) < col + PL_STORED_VALUE_AUTH_NCOLUMNS ||

@@ -139,12 +139,10 @@ typedef struct pl_stored_value_auth {
     char request_id[51]; /* the authorization's own (a reference by SVATransactionID finds it) */
 } pl_stored_value_auth;
 
-/* Reads row 0 of a look-up (columns PL_STORED_VALUE_AUTH_COLUMNS first) into *a; found is false
- * when r is NULL or has no row. */
-void pl_stored_value_auth_read(const PGresult *r, pl_stored_value_auth *a);
-/* The same with PL_STORED_VALUE_AUTH_COLUMNS from column col on; found is false also when they
- * are NULL (an outer join that found nothing). */
-void pl_stored_value_auth_read_at(const PGresult *r, int col, pl_stored_value_auth *a);
+/* Reads row 0 of a look-up (columns PL_STORED_VALUE_AUTH_COLUMNS from column col on) into *a;
+ * found is false when r is NULL, has no row, or those columns are NULL (an outer join that
+ * found nothing). */
+void pl_stored_value_auth_read(const PGresult *r, int col, pl_stored_value_auth *a);
 
 /* What a deposit may still take, or a void release: approved − deposited − voided − pending,
  * never below 0. */

@@ -384,13 +384,12 @@ static int dep_record(pl_job *job, pl_db_unit *u)
 /* Where the look-ups' columns of each reference start (DEP_REFS_COLS). */
 enum { REF_AUTH = 0, REF_CAPTURE = 12 };
 
-/* The look-up row of the record unit (dep_record's columns after request_id the first time,
- * else dep_refs's) when it found the reference whose columns start at col (their first is never
- * NULL then), else NULL; *at is where col is in it. */
-static const PGresult *found_ref(const pl_job *job, const pl_db_unit *recorded, int col, int *at)
+/* The record unit's look-up row (pl_job_lookup) when it found the reference whose columns
+ * start at col (their first is never NULL then), else NULL; *at is where col is in it. */
+static const PGresult *found_ref(const pl_db_unit *recorded, int col, int *at)
 {
-    const PGresult *k = pl_db_unit_result(recorded, job->read_back ? 1 : 0);
-    *at = job->read_back ? col : col + 1;
+    const PGresult *k = pl_job_lookup(recorded, at);
+    *at += col;
     return k && PQntuples(k) == 1 && PQnfields(k) > *at && !PQgetisnull(k, 0, *at) ? k : NULL;
 }
 
@@ -425,7 +424,7 @@ static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     const pl_request *r = &job->req;
     int c;
-    const PGresult *k = found_ref(job, recorded, REF_CAPTURE, &c);
+    const PGresult *k = found_ref(recorded, REF_CAPTURE, &c);
     if (r->capture_ref.request_id[0] && k && other_order(r, k, c + 3, c + 4))
         pl_errors_add(errs, "capture_ref.request_id", "names a debit of another company or order");
     else if (r->capture_ref.request_id[0] && k && r->currency[0] && PQgetvalue(k, 0, c + 8)[0] &&
@@ -455,7 +454,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
 
     if (r->type == PL_REQ_DEBIT && r->auth_ref.request_id[0]) {
         int b;
-        const PGresult *a = found_ref(job, recorded, REF_AUTH, &b);
+        const PGresult *a = found_ref(recorded, REF_AUTH, &b);
         if (a) {
             const char *status = PQgetvalue(a, 0, b + 1);
             d->auth.found = true;
@@ -494,7 +493,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
     }
     if (r->type == PL_REQ_CREDIT && r->capture_ref.present) {
         int c;
-        const PGresult *k = found_ref(job, recorded, REF_CAPTURE, &c);
+        const PGresult *k = found_ref(recorded, REF_CAPTURE, &c);
         if (k) {
             cap.found = true;
             cap.approved = strcmp(PQgetvalue(k, 0, c), "approved") == 0;

@@ -346,14 +346,6 @@ static void rev_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
     pl_job_judge_auth_ref(&job->req, errs);
 }
 
-/* True when the record unit is rev_record alone, its look-up row result 0 after request_id (a
- * card reversal by request id, the first time); else the look-up is result 1 (rev_auth,
- * rev_auth_tx, rev_svc_auth). */
-static bool recorded_alone(const pl_job *job)
-{
-    return !job->read_back && !stored_value(job) && job->req.auth_ref.request_id[0];
-}
-
 static int rev_record(pl_job *job, pl_db_unit *u)
 {
     const pl_request *r = &job->req;
@@ -380,7 +372,8 @@ static int rev_record(pl_job *job, pl_db_unit *u)
         const char *q[] = {by_id, by_id ? NULL : r->request_id};
         return rc != 0 ? rc : pl_db_unit_add(u, "rev_svc_auth", 2, q);
     }
-    if (recorded_alone(job))
+    /* The first time, by request id: one statement (rev_record, its look-up in result 0). */
+    if (!job->read_back && r->auth_ref.request_id[0])
         return pl_db_unit_add(u, "rev_record", 14, p);
     int rc = pl_db_unit_add(u, "rev_insert", 14, p);
     if (rc != 0)
@@ -417,7 +410,7 @@ static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
     c->amount = r->has_amount ? r->amount : 0;
     const PGresult *res = pl_db_unit_result(recorded, 1);
     pl_stored_value_auth a;
-    pl_stored_value_auth_read(res, &a);
+    pl_stored_value_auth_read(res, 0, &a);
     /* A paylink authorization, by request id or found by its SVATransactionID in the order
      * (rev_svc_insert): the same checks and the same claim whichever way it was named. */
     if (r->auth_ref.request_id[0] || a.found) {
@@ -481,8 +474,8 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     job->spec_data = d;
 
     pl_reversal_auth a = {0};
-    const int b = recorded_alone(job) ? 1 : 0; /* where REV_AUTH_COLUMNS start */
-    const PGresult *res = pl_db_unit_result(recorded, b ? 0 : 1);
+    int b; /* where REV_AUTH_COLUMNS start */
+    const PGresult *res = pl_job_lookup(recorded, &b);
     bool row = res && PQntuples(res) == 1 && PQnfields(res) > b + 11;
     if (row && !PQgetisnull(res, 0, b)) {
         a.found = true;

@@ -331,9 +331,9 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
         return 1;
     }
     pl_stored_value_auth a;
-    /* The look-up: svc_record's columns after request_id the first time, else svc_auth's. */
-    pl_stored_value_auth_read_at(pl_db_unit_result(recorded, job->read_back ? 1 : 0),
-                                 job->read_back ? 0 : 1, &a);
+    int col;
+    const PGresult *k = pl_job_lookup(recorded, &col); /* svc_record's, or svc_auth's */
+    pl_stored_value_auth_read(k, col, &a);
     if (!a.found && !r->auth_ref.request_id[0]) {
         /* An SVATransactionID no authorization of the order has: one paylink does not hold;
          * the bureau knows what remains of it. */
