@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,14 +75,34 @@ typedef struct xfer {
  * event that was already queued for a socket curl has since removed (and whose number a new
  * socket may have taken in the same turn) reaches the old record, marked dead, and is dropped.
  * Dead records are reused only after the turn's events are spent (sock_reap).
+ *
+ * A connection's socket that curl stops watching when its call ends (CURL_POLL_REMOVE) while
+ * registered for input only is parked instead: it stays in epoll, its record kept by
+ * descriptor (h->fds), and when curl watches it again for the next call on the connection the
+ * registration is already what curl asks for. A call on a kept connection then changes epoll
+ * not at all, where it cost an EPOLL_CTL_ADD and an EPOLL_CTL_DEL (two of the ~12 system calls a
+ * call cost the worker). Parked until: curl watches it again; an event comes for it (the bureau
+ * closed the idle connection, or sent something unasked): it leaves epoll then, so a
+ * level-triggered event cannot repeat; or curl closes it (on_close; the kernel drops a closed
+ * descriptor from epoll by itself). Only sockets that curl opened through on_open for a
+ * connection are parked, and a descriptor on_open hands out again drops whatever was parked
+ * under its number, so a registration is never taken for a socket it does not describe.
  */
 typedef struct sock {
     curl_socket_t fd;
-    int what; /* CURL_POLL_IN / _OUT / _INOUT */
+    int what;        /* CURL_POLL_IN / _OUT / _INOUT; 0 while parked */
+    uint32_t events; /* what epoll has registered for fd (0: nothing) */
     bool dead;
+    bool parked;
     struct sock *next; /* in h->dead_socks or h->spare_socks while not watched */
     struct sock *all;  /* every record of h (as many as sockets were ever watched at once) */
 } sock;
+
+/* What h knows of one descriptor number (h->fds). */
+typedef struct fd_note {
+    bool conn;    /* a connection's socket curl opened through on_open and has not closed */
+    sock *parked; /* its parked record, or NULL */
+} fd_note;
 
 struct pl_http {
     CURLM *multi;
@@ -99,7 +120,10 @@ struct pl_http {
     int64_t trim_at; /* CLOCK_MONOTONIC ms of the next trim, 0: not yet set */
     int trim_ms;     /* pool trim interval */
     sock *all_socks, *dead_socks, *spare_socks;
-    size_t n_socks;
+    size_t n_socks;  /* watched by curl */
+    size_t n_parked; /* parked (see sock) */
+    fd_note *fds;    /* by descriptor number, grown on demand */
+    size_t n_fds;
     pl_http_counts counts;
 };
 
@@ -130,6 +154,28 @@ static int64_t now_ms(void)
 
 /* ---- sockets and the timer (curl's callbacks: they only take notes, never drive curl) ---- */
 
+/* The note of descriptor fd, grown to hold it when grow; NULL when fd has none (or no memory). */
+static fd_note *fd_note_of(pl_http *h, curl_socket_t fd, bool grow)
+{
+    if (fd < 0)
+        return NULL;
+    size_t i = (size_t)fd;
+    if (i < h->n_fds)
+        return &h->fds[i];
+    if (!grow)
+        return NULL;
+    size_t n = h->n_fds ? h->n_fds : 64;
+    while (n <= i)
+        n *= 2;
+    fd_note *f = realloc(h->fds, n * sizeof *f);
+    if (!f)
+        return NULL;
+    memset(f + h->n_fds, 0, (n - h->n_fds) * sizeof *f);
+    h->fds = f;
+    h->n_fds = n;
+    return &h->fds[i];
+}
+
 /* A record for a socket curl starts watching: a spare one, or new. */
 static sock *sock_new(pl_http *h, curl_socket_t fd)
 {
@@ -144,21 +190,41 @@ static sock *sock_new(pl_http *h, curl_socket_t fd)
     }
     s->fd = fd;
     s->what = 0;
+    s->events = 0;
     s->dead = false;
+    s->parked = false;
     s->next = NULL;
     h->n_socks++;
     return s;
 }
 
-/* curl no longer watches s: out of epoll, and dead until the turn's events are spent. */
-static void sock_kill(pl_http *h, sock *s)
+/* s is done with: dead until the turn's events are spent. Its registration must be gone. */
+static void sock_bury(pl_http *h, sock *s)
 {
-    /* Fails harmlessly when the descriptor was closed already (the kernel dropped it). */
-    epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-    h->n_socks--;
+    if (s->parked) {
+        fd_note *f = fd_note_of(h, s->fd, false);
+        if (f && f->parked == s)
+            f->parked = NULL;
+        s->parked = false;
+        h->n_parked--;
+    } else {
+        h->n_socks--;
+    }
     s->dead = true;
     s->next = h->dead_socks;
     h->dead_socks = s;
+}
+
+/* s leaves epoll, and is dead until the turn's events are spent. */
+static void sock_kill(pl_http *h, sock *s)
+{
+    /* Fails harmlessly when the descriptor was closed already (the kernel dropped it). */
+    if (s->events) {
+        epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+        h->counts.epoll_changes++;
+        s->events = 0;
+    }
+    sock_bury(h, s);
 }
 
 /* Recycles the dead records; only once no epoll event read earlier can still point at them. */
@@ -172,29 +238,84 @@ static void sock_reap(pl_http *h)
     }
 }
 
-/* ADD for a new record, MOD for a known one, each falling back to the other. */
-static int sock_watch(pl_http *h, sock *s, bool known)
+/* Registers what curl waits for on s (s->what): nothing to do when epoll has it already; else ADD
+ * when s has no registration and MOD when it has one, each falling back to the other. */
+static int sock_watch(pl_http *h, sock *s)
 {
     struct epoll_event ev = {.data.ptr = s};
     if (s->what & CURL_POLL_IN)
         ev.events |= EPOLLIN;
     if (s->what & CURL_POLL_OUT)
         ev.events |= EPOLLOUT;
-    int op = known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(h->epfd, op, s->fd, &ev) == 0)
+    if (s->events && s->events == ev.events)
         return 0;
+    int op = s->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    h->counts.epoll_changes++;
+    int rc = epoll_ctl(h->epfd, op, s->fd, &ev);
     /*
      * ENOENT: curl closed a socket without telling (the kernel dropped it from the set) and
      * the number came back for a new one that curl still files under the old record.
      * EEXIST: a registration curl removed without our hearing of it.
      */
-    if (errno == ENOENT && op == EPOLL_CTL_MOD)
-        op = EPOLL_CTL_ADD;
-    else if (errno == EEXIST && op == EPOLL_CTL_ADD)
-        op = EPOLL_CTL_MOD;
-    else
-        return -1;
-    return epoll_ctl(h->epfd, op, s->fd, &ev);
+    if (rc != 0 && errno == ENOENT && op == EPOLL_CTL_MOD)
+        rc = epoll_ctl(h->epfd, EPOLL_CTL_ADD, s->fd, &ev);
+    else if (rc != 0 && errno == EEXIST && op == EPOLL_CTL_ADD)
+        rc = epoll_ctl(h->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+    s->events = rc == 0 ? ev.events : 0;
+    return rc;
+}
+
+/* curl no longer watches s: parked when it may be (see sock), else out of epoll. */
+static void sock_unwatch(pl_http *h, sock *s)
+{
+    fd_note *f = fd_note_of(h, s->fd, false);
+    if (f && f->conn && !f->parked && s->events == EPOLLIN) {
+        s->parked = true;
+        s->what = 0;
+        f->parked = s;
+        h->n_socks--;
+        h->n_parked++;
+        return;
+    }
+    sock_kill(h, s);
+}
+
+/* The descriptor fd is no longer what a parked record of it registered (closed, or its number
+ * handed out again): the record goes, without touching epoll (the kernel dropped a closed
+ * descriptor's registration itself). */
+static void fd_forget(pl_http *h, curl_socket_t fd)
+{
+    fd_note *f = fd_note_of(h, fd, false);
+    if (!f)
+        return;
+    if (f->parked) {
+        f->parked->events = 0;
+        sock_bury(h, f->parked);
+    }
+    f->conn = false;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the socket curl would open, noted as a connection's. */
+static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    pl_http *h = clientp;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    /* A record still parked under this number describes a socket closed without our hearing of
+     * it: dropped. */
+    fd_forget(h, fd);
+    fd_note *f = purpose == CURLSOCKTYPE_IPCXN ? fd_note_of(h, fd, true) : NULL;
+    if (f)
+        f->conn = true; /* without memory for the note the socket is simply never parked */
+    return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: curl closes a socket it opened through on_open. */
+static int on_close(void *clientp, curl_socket_t fd)
+{
+    fd_forget(clientp, fd);
+    return close(fd);
 }
 
 /*
@@ -209,19 +330,26 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     sock *s = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (s)
-            sock_kill(h, s);
+            sock_unwatch(h, s);
         return 0;
     }
-    bool known = s != NULL;
     if (!s) {
-        if (!(s = sock_new(h, fd))) {
+        fd_note *f = fd_note_of(h, fd, false);
+        if (f && f->parked) {
+            /* The next call on a parked connection: watched again, registered already. */
+            s = f->parked;
+            f->parked = NULL;
+            s->parked = false;
+            h->n_parked--;
+            h->n_socks++;
+        } else if (!(s = sock_new(h, fd))) {
             h->sock_errno = ENOMEM;
             return 0;
         }
         curl_multi_assign(h->multi, fd, s);
     }
     s->what = what;
-    if (sock_watch(h, s, known) != 0)
+    if (sock_watch(h, s) != 0)
         h->sock_errno = errno;
     return 0;
 }
@@ -400,6 +528,11 @@ static int xfer_start(xfer *x)
     x->resend_refused = false;
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+    /* The connections' sockets, so that an idle one can stay in epoll (see sock). */
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
     /*
      * libcurl mallocs its upload buffer for each transfer and frees it when the transfer is
      * done; at the default 64 KiB that free makes glibc consolidate its heap on every call. Our
@@ -658,6 +791,12 @@ static int act_on_sockets(pl_http *h)
          * socket's already, which this stale event does not describe. */
         if (s->dead)
             continue;
+        if (s->parked) {
+            /* An idle connection closed by the bureau, or something unasked: curl finds out
+             * when it next takes the connection; until then the socket leaves epoll. */
+            sock_kill(h, s);
+            continue;
+        }
         int bits = cselect_bits(s, ev[i].events);
         if (!bits)
             continue; /* curl no longer waits for what happened */
@@ -763,6 +902,7 @@ void pl_http_stats(const pl_http *h, pl_http_counts *out)
     *out = h->counts;
     out->pooled = h->n_pool;
     out->sockets = h->n_socks;
+    out->parked = h->n_parked;
 }
 
 void pl_http_destroy(pl_http *h)
@@ -794,6 +934,7 @@ void pl_http_destroy(pl_http *h)
         h->all_socks = s->all;
         free(s);
     }
+    free(h->fds);
     close(h->epfd);
     free(h->ca_file);
     free(h);

@@ -1091,6 +1091,60 @@ static void test_dropped_and_new_connections(void **state)
     drop_client(h);
 }
 
+/*
+ * A kept connection's socket stays in epoll between its calls (http.c, "parked"): the calls
+ * after the first change epoll's registrations less than once a call (it was an ADD and a DEL
+ * each). When the server closes the idle connection, the socket leaves epoll at the first
+ * event, curl is not woken for it, and the next call goes out on a new connection.
+ */
+static void test_idle_connection_stays_in_epoll(void **state)
+{
+    (void)state;
+    enum { N = 10 };
+    https_test_server s3 = {0};
+    assert_int_equal(https_test_server_start(&s3, cert_pem, key_pem, on_request), 0);
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", s3.port, "/ok"), CALL_MS);
+    rec x;
+    call_once(h, &c, &x, DRIVE_MS);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    pl_http_counts k0 = counts_of(h);
+    assert_int_equal(k0.sockets, 0);
+    assert_int_equal(k0.parked, 1);
+    for (int i = 0; i < N; i++) {
+        call_once(h, &c, &x, DRIVE_MS);
+        assert_int_equal(x.outcome, PL_HTTP_OK);
+        assert_string_equal(x.body, "<ok>hello</ok>");
+    }
+    pl_http_counts k = counts_of(h);
+    assert_int_equal(k.calls, N + 1);
+    assert_int_equal(k.parked, 1);
+    assert_true(k.epoll_changes - k0.epoll_changes < N);
+
+    /* The server goes, closing the idle connection. */
+    https_test_server_stop(&s3);
+    int64_t deadline = https_test_now_ms() + DRIVE_MS;
+    while (counts_of(h).parked > 0) {
+        if (https_test_now_ms() > deadline)
+            fail_msg("the closed idle connection is still in epoll");
+        assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
+    }
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(pl_http_wait(h, NULL, 0, 10), 0);
+    pl_http_counts gone = counts_of(h);
+    assert_int_equal(gone.socket_actions, k.socket_actions);
+    assert_int_equal(gone.sockets, 0);
+
+    /* A server again: the next call goes out (on a new connection) and is answered. */
+    assert_int_equal(https_test_server_start(&s3, cert_pem, key_pem, on_request), 0);
+    c = make_call(https_test_url(0, "127.0.0.1", s3.port, "/ok"), CALL_MS);
+    call_once(h, &c, &x, DRIVE_MS);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_int_equal(counts_of(h).parked, 1);
+    drop_client(h);
+    https_test_server_stop(&s3);
+}
+
 static void test_outcome_names(void **state)
 {
     (void)state;
@@ -1128,6 +1182,7 @@ int main(void)
         cmocka_unit_test_teardown(test_destroy_cancels_all, teardown),
         cmocka_unit_test_teardown(test_extra_fds_with_calls_in_flight, teardown),
         cmocka_unit_test_teardown(test_dropped_and_new_connections, teardown),
+        cmocka_unit_test_teardown(test_idle_connection_stays_in_epoll, teardown),
         cmocka_unit_test_teardown(test_outcome_names, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
