@@ -20,6 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -344,6 +349,101 @@ static void test_https_verified_against_generated_ca(void **state)
     assert_int_equal(r.rc, CURLE_PEER_FAILED_VERIFICATION);
 }
 
+/* Application data records the client read (SSL_CTX_set_msg_callback; TLS 1.2, where a
+ * record's header says what it carries). */
+static void count_app_records(int write_p, int version, int content_type, const void *buf,
+                              size_t len, SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HEADER && len >= 1 &&
+        ((const unsigned char *)buf)[0] == SSL3_RT_APPLICATION_DATA)
+        (*(int *)arg)++;
+}
+
+/* Sends req on ssl and reads one whole answer (headers, then Content-Length bytes) into out. */
+static void tls_exchange(SSL *ssl, const char *req, const char *body, char *out, size_t outsize)
+{
+    size_t blen = body ? strlen(body) : 0;
+    char *msg = malloc(strlen(req) + blen + 1);
+    assert_non_null(msg);
+    strcpy(msg, req);
+    if (body)
+        strcat(msg, body);
+    assert_int_equal(SSL_write(ssl, msg, (int)strlen(msg)), (int)strlen(msg));
+    free(msg);
+    size_t n = 0;
+    out[0] = '\0';
+    for (;;) {
+        const char *end = strstr(out, "\r\n\r\n");
+        const char *cl = strcasestr(out, "Content-Length:");
+        if (end && cl && n >= (size_t)(end + 4 - out) + (size_t)atol(cl + 15))
+            break;
+        assert_true(n < outsize - 1);
+        int got = SSL_read(ssl, out + n, (int)(outsize - 1 - n));
+        assert_true(got > 0);
+        n += (size_t)got;
+        out[n] = '\0';
+    }
+}
+
+/*
+ * An answer, headers and body, goes out as one TLS record, as a web server writes an answer of
+ * this size: libmicrohttpd alone writes the two apart, which made paylink's client read four
+ * times an answer instead of two (README "Performance", thirteenth round). Two answers on one
+ * kept connection, a health check and a CyberSource authorization, each one record.
+ */
+static void test_answer_is_one_tls_record(void **state)
+{
+    (void)state;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
+    assert_int_equal(SSL_CTX_load_verify_locations(ctx, g_ca, NULL), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    int records = 0;
+    SSL_CTX_set_msg_callback(ctx, count_app_records);
+    SSL_CTX_set_msg_callback_arg(ctx, &records);
+
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)pl_sim_server_port(g_srv))};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    SSL *ssl = SSL_new(ctx);
+    assert_non_null(ssl);
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    assert_int_equal(SSL_set1_host(ssl, "localhost"), 1);
+    assert_int_equal(SSL_connect(ssl), 1);
+
+    static char out[16384];
+    records = 0;
+    tls_exchange(ssl, "GET /__sim/health HTTP/1.1\r\nHost: localhost\r\n\r\n", NULL, out,
+                 sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_int_equal(records, 1);
+
+    size_t len;
+    char *body = auth_body("12.34", "one-record", &len);
+    char req[256];
+    snprintf(req, sizeof req,
+             "POST /commerce/1.x/transactionProcessor HTTP/1.1\r\nHost: localhost\r\n"
+             "Content-Type: text/xml\r\nContent-Length: %zu\r\n\r\n",
+             len);
+    records = 0;
+    tls_exchange(ssl, req, body, out, sizeof out);
+    free(body);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "replyMessage"));
+    assert_int_equal(records, 1);
+
+    SSL_free(ssl);
+    close(fd);
+    SSL_CTX_free(ctx);
+}
+
 static void test_cyb_round_trip_and_sim_endpoints(void **state)
 {
     (void)state;
@@ -510,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_port_is_picked),
         cmocka_unit_test(test_tls_files),
         cmocka_unit_test(test_https_verified_against_generated_ca),
+        cmocka_unit_test_setup(test_answer_is_one_tls_record, reset),
         cmocka_unit_test_setup(test_cyb_round_trip_and_sim_endpoints, reset),
         cmocka_unit_test_setup(test_drop_and_http_faults, reset),
         cmocka_unit_test_setup(test_hold_does_not_block_others, reset),
