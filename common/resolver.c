@@ -732,10 +732,7 @@ static const char *const APPLY_REVERSAL =
     "WITH upd AS (UPDATE auth_reversal SET status = $2, decision = $3, vendor_response = $4, "
     "amount_reversed = $5::numeric, transaction_id = $8, request_token = '', error_text = '', "
     "reply = $12::jsonb, answered_at = now() "
-    "WHERE request_id = $1 AND status = 'unknown' RETURNING *), "
-    "released AS (UPDATE auth_history h SET status = 'reversed' FROM upd "
-    "WHERE upd.status = 'approved' AND h.id = upd.auth_history_id "
-    "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "
+    "WHERE request_id = $1 AND status = 'unknown' RETURNING *) "
     "SELECT request_id, $6::text, $7::text, $9::text, $10::text, $11::text, $13::text, "
     "$14::text FROM upd";
 

@@ -406,18 +406,24 @@ static void test_stored_value(void **state)
     "repeat('a', 64), 1, 'O1', 1, 'CYB', 'it-schema-claim', id, 10 FROM auth_history WHERE "       \
     "request_id = 'it-schema-claim'"
 
-/* The claim/settle triggers (009, 010, 014) test in their functions what their WHEN clauses
- * did until 025: a claim is released only when its row goes from sent or unknown to a final
- * status, never on the way there; the amounts refuse negative values (domains since 025). */
-static void test_claims_settle_on_final_only(void **state)
+/* Authorization it-schema-claim (10.00, all of it claimed) and its reversal it-schema-rev, sent. */
+static void insert_claimed_auth(void)
 {
-    (void)state;
     exec_ok(INSERT_AUTH("it-schema-claim", "approved"));
     exec_ok("INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
             "service_bureau, transaction_type, status, amount_authorized, amount_pending) VALUES "
             "('it-schema-claim', 1, 'O1', 1, 'CYB', 'auth', 'approved', 10, 10)");
     exec_ok(INSERT_CLAIMING_REVERSAL("it-schema-rev"));
     exec_ok("UPDATE auth_reversal SET status = 'sent' WHERE request_id = 'it-schema-rev'");
+}
+
+/* The claim/settle triggers (009, 010, 014) test in their functions what their WHEN clauses
+ * did until 025: a claim is released only when its row goes from sent or unknown to a final
+ * status, never on the way there; the amounts refuse negative values (domains since 025). */
+static void test_claims_settle_on_final_only(void **state)
+{
+    (void)state;
+    insert_claimed_auth();
     exec_ok("UPDATE auth_reversal SET status = 'unknown' WHERE request_id = 'it-schema-rev'");
     assert_int_equal(query_long("SELECT amount_pending * 100 FROM auth_history WHERE request_id = "
                                 "'it-schema-claim'"),
@@ -463,6 +469,60 @@ static void test_claims_settle_on_final_only(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         exec_fails(bad[i], CHECK_VIOLATION);
+}
+
+/* History row of authorization it-schema-claim: status|amount_pending. */
+static void assert_claimed_auth(const char *want)
+{
+    char got[128], line[128];
+    assert_int_equal(query_lines("SELECT concat_ws('|', status, amount_pending) FROM auth_history "
+                                 "WHERE request_id = 'it-schema-claim'",
+                                 got, sizeof got),
+                     1);
+    snprintf(line, sizeof line, "  %s\n", want);
+    assert_string_equal(got, line);
+}
+
+/*
+ * Migration 032: a reversal's final status settles its authorization in one update of the
+ * history row (the claim released and, when approved, the status 'reversed'), whoever stores it;
+ * the statements that store it no longer update auth_history themselves.
+ */
+static void test_reversal_settles_in_one_update(void **state)
+{
+    (void)state;
+    insert_claimed_auth();
+    long upd0 = query_long("SELECT pg_stat_get_xact_tuples_updated('auth_history'::regclass)");
+    exec_ok("UPDATE auth_reversal SET status = 'approved', amount_reversed = 10 "
+            "WHERE request_id = 'it-schema-rev'");
+    assert_claimed_auth("reversed|0.00");
+    assert_int_equal(
+        query_long("SELECT pg_stat_get_xact_tuples_updated('auth_history'::regclass)") - upd0, 1);
+
+    /* Approved without a claim (a row sent before claims existed): marked reversed, nothing
+     * released. */
+    exec_ok("UPDATE auth_history SET status = 'approved', amount_pending = 3 "
+            "WHERE request_id = 'it-schema-claim'");
+    exec_ok(INSERT_CLAIMING_REVERSAL("it-schema-rev2"));
+    exec_ok("UPDATE auth_reversal SET status = 'sent', claim_amount = NULL "
+            "WHERE request_id = 'it-schema-rev2'");
+    exec_ok("UPDATE auth_reversal SET status = 'approved' WHERE request_id = 'it-schema-rev2'");
+    assert_claimed_auth("reversed|3.00");
+
+    /* Declined: the claim released, the status kept; an authorization a reversal does not
+     * apply to keeps its status even when the bureau approves one. */
+    exec_ok("UPDATE auth_history SET status = 'approved', amount_pending = 10 "
+            "WHERE request_id = 'it-schema-claim'");
+    exec_ok(INSERT_CLAIMING_REVERSAL("it-schema-rev3"));
+    exec_ok("UPDATE auth_reversal SET status = 'sent' WHERE request_id = 'it-schema-rev3'");
+    exec_ok("UPDATE auth_reversal SET status = 'declined' WHERE request_id = 'it-schema-rev3'");
+    assert_claimed_auth("approved|0.00");
+    exec_ok("UPDATE auth_history SET status = 'declined', amount_pending = 10 "
+            "WHERE request_id = 'it-schema-claim'");
+    exec_ok(INSERT_CLAIMING_REVERSAL("it-schema-rev4"));
+    exec_ok("UPDATE auth_reversal SET status = 'sent' WHERE request_id = 'it-schema-rev4'");
+    exec_ok("UPDATE auth_reversal SET status = 'approved' WHERE request_id = 'it-schema-rev4'");
+    assert_claimed_auth("declined|0.00");
 }
 
 /* Migration 027: the transaction tables keep half of each new page free, so the updates of a
@@ -720,6 +780,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stored_value, begin, rollback),
         cmocka_unit_test_setup_teardown(test_claims_settle_on_final_only, begin, rollback),
         cmocka_unit_test_setup_teardown(test_deposits_settle, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_reversal_settles_in_one_update, begin, rollback),
         cmocka_unit_test_setup_teardown(test_answers_update_in_place, begin, rollback),
         cmocka_unit_test_setup_teardown(test_history_updates_in_place, begin, rollback),
         cmocka_unit_test(test_everything_is_documented),

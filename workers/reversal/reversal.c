@@ -21,13 +21,6 @@
     "coalesce(t.card_type, ''), h.amount_pending::text, "                                          \
     "coalesce(nullif(t.card_token, ''), t.token_created, '')"
 
-/* An approved reversal's authorization marked reversed (rev_store and its merged form). */
-#define REV_STORE_RELEASED                                                                         \
-    "released AS (UPDATE auth_history h SET status = 'reversed' FROM upd "                         \
-    "WHERE upd.status = 'approved' AND h.id = upd.auth_history_id "                                \
-    "AND h.status IN ('approved', 'review', 'rejected', 'voided')) "                               \
-    "SELECT request_id FROM upd"
-
 /*
  * A new reversal's row from e, recorded only when the authorization it names belongs to its own
  * company and order and is in its currency, when both have one (by request id, or by an inline
@@ -142,22 +135,22 @@ static const pl_db_stmt stmts[] = {
      "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' OR me.p5 IS NULL "
      "OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) RETURNING r.request_id",
      10},
+    /* The answer stored; the auth_reversal_release_claim trigger then releases the claim and,
+     * for an approved reversal, marks the authorization reversed, in one update (032). */
     {"rev_store",
-     "WITH upd AS (UPDATE auth_reversal SET status = $2, decision = $3, vendor_response = $4, "
+     "UPDATE auth_reversal SET status = $2, decision = $3, vendor_response = $4, "
      "amount_reversed = $5::numeric, transaction_id = $6, request_token = $7, "
      "error_text = left($8, 300), reply = $9::jsonb, answered_at = now() "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') "
-     "RETURNING request_id, status, auth_history_id), " REV_STORE_RELEASED,
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING request_id",
      9},
     /* rev_store for many answers at once (db.h): no two of them on one authorization. */
     {"rev_store:many",
-     "WITH upd AS (UPDATE auth_reversal r SET status = p2, decision = p3, vendor_response = p4, "
+     "UPDATE auth_reversal r SET status = p2, decision = p3, vendor_response = p4, "
      "amount_reversed = p5::numeric, transaction_id = p6, request_token = p7, "
      "error_text = left(p8, 300), reply = p9::jsonb, answered_at = now() "
      "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
      "$7::text[], $8::text[], $9::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9) "
-     "WHERE r.request_id = p1 AND r.status IN ('sent', 'unknown') "
-     "RETURNING r.request_id, r.status, r.auth_history_id), " REV_STORE_RELEASED,
+     "WHERE r.request_id = p1 AND r.status IN ('sent', 'unknown') RETURNING r.request_id",
      9},
 
     /* ---- stored value voids (service bureaus of protocol RLT) ---- */
