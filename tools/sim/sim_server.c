@@ -16,6 +16,7 @@
 #include <libxml/parser.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -353,7 +354,14 @@ static bool park(pl_sim_server *s, conn_ctx *x, unsigned delay_ms)
     return parked;
 }
 
-/* Sends what send_response corked, waiting for the socket if it must (an answer is a few KiB). */
+/*
+ * Sends what send_response corked, waiting for the socket if it must (an answer is a few KiB),
+ * then pushes it out. libmicrohttpd corks the TCP socket around an answer of less than a packet
+ * and pushes when it believes it wrote the last byte: that was into GnuTLS's cork, before this
+ * send, which would then wait in the kernel for the cork's 200 ms timer. Setting TCP_NODELAY
+ * flushes what is pending even under TCP_CORK (tcp(7)); libmicrohttpd sets it on its sockets
+ * itself, so its view of the socket stays true.
+ */
 static void uncork(struct MHD_Connection *c, conn_ctx *x)
 {
     if (!x->corked)
@@ -361,8 +369,14 @@ static void uncork(struct MHD_Connection *c, conn_ctx *x)
     x->corked = false;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (ci && ci->tls_session)
-        (void)gnutls_record_uncork((gnutls_session_t)ci->tls_session, GNUTLS_RECORD_WAIT);
+    if (!ci || !ci->tls_session)
+        return;
+    (void)gnutls_record_uncork((gnutls_session_t)ci->tls_session, GNUTLS_RECORD_WAIT);
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1;
+    if (fi)
+        (void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static enum MHD_Result send_response(conn_ctx *x)
