@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -354,29 +355,49 @@ static bool park(pl_sim_server *s, conn_ctx *x, unsigned delay_ms)
     return parked;
 }
 
+/* How long an answer's corked records may wait for a client that reads nothing. */
+#define UNCORK_TRIES 20
+#define UNCORK_WAIT_MS 100
+
 /*
- * Sends what send_response corked, waiting for the socket if it must (an answer is a few KiB),
- * then pushes it out. libmicrohttpd corks the TCP socket around an answer of less than a packet
- * and pushes when it believes it wrote the last byte: that was into GnuTLS's cork, before this
- * send, which would then wait in the kernel for the cork's 200 ms timer. Setting TCP_NODELAY
- * flushes what is pending even under TCP_CORK (tcp(7)); libmicrohttpd sets it on its sockets
- * itself, so its view of the socket stays true.
+ * Sends what send_response corked (answered: the answer is complete) or lets it go (the
+ * connection ended without it), then pushes it out. A client whose socket takes nothing for
+ * UNCORK_TRIES x UNCORK_WAIT_MS loses the connection rather than hold this server thread.
+ * libmicrohttpd corks the TCP socket around an answer of less than a packet and pushes when it
+ * believes it wrote the last byte: that was into GnuTLS's cork, before this send, which would
+ * then wait in the kernel for the cork's 200 ms timer. Setting TCP_NODELAY flushes what is
+ * pending even under TCP_CORK (tcp(7)); libmicrohttpd sets it on its sockets itself, so its view
+ * of the socket stays true.
  */
-static void uncork(struct MHD_Connection *c, conn_ctx *x)
+static void uncork(struct MHD_Connection *c, conn_ctx *x, bool answered)
 {
     if (!x->corked)
         return;
     x->corked = false;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (!ci || !ci->tls_session)
-        return;
-    (void)gnutls_record_uncork((gnutls_session_t)ci->tls_session, GNUTLS_RECORD_WAIT);
     const union MHD_ConnectionInfo *fi =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || !ci->tls_session || !fi)
+        return;
+    gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
+    if (!answered)
+        return; /* the connection is going: its session and what it corked go with it */
+    int rc = GNUTLS_E_AGAIN;
+    for (int i = 0; i < UNCORK_TRIES; i++) {
+        rc = gnutls_record_uncork(tls, 0);
+        if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED)
+            break;
+        struct pollfd p = {.fd = fi->connect_fd, .events = POLLOUT};
+        (void)poll(&p, 1, UNCORK_WAIT_MS);
+    }
+    if (rc < 0) {
+        /* libmicrohttpd sees the connection fail at its next read or write, and closes it. */
+        (void)shutdown(fi->connect_fd, SHUT_RDWR);
+        return;
+    }
     int one = 1;
-    if (fi)
-        (void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static enum MHD_Result send_response(conn_ctx *x)
@@ -424,7 +445,7 @@ static enum MHD_Result send_response(conn_ctx *x)
     enum MHD_Result ok = MHD_queue_response(x->conn, r->status, m);
     MHD_destroy_response(m);
     if (ok != MHD_YES)
-        uncork(x->conn, x);
+        uncork(x->conn, x, false);
     return ok;
 }
 
@@ -467,11 +488,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)toe;
     conn_ctx *x = *req_cls;
     if (!x)
         return;
-    uncork(c, x);
+    uncork(c, x, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (x->body) {
         pl_card_wipe(x->body, x->len);
         free(x->body);
