@@ -129,6 +129,20 @@ for id in "${ids[@]}"; do
     assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once" >/dev/null
 done
 pass "each of the $n authorized once"
+# Each went out as its own message, the ones that waited for the slot too: a request waiting
+# for a slot lets its message go and has it built again when its turn comes (engine.c
+# slot_take, slot_release). The bureau saw each request's own amount, and its reply says it.
+ledger=$(pl_ledger)
+for ((i = 1; i <= n; i++)); do
+    want="7.$((10 + i))"
+    assert_eq "$(jq --arg ref "rvk$i-$run" --arg want "$want" \
+        '[.[] | select(.ref == $ref and .op == "auth") | (.amount | tonumber) == ($want | tonumber)] == [true]' \
+        <<<"$ledger")" true "rvk$i: its own amount at the bureau" >/dev/null
+    assert_eq "$(jq -s --arg id "rvk$i-$run" --arg want "$want" \
+        'map(select(.request_id == $id) | (.amount_approved | tonumber) == ($want | tonumber)) == [true]' \
+        <<<"$replies")" true "rvk$i: its own amount approved" >/dev/null
+done
+pass "each request's own message reached the bureau, those built again after waiting too"
 assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIKE 'rvk%-$run'")" 0 \
     "no required responses"
 assert_contains "$(cat "$PAYLINK_LOG_DIR/paylink-auth.log")" "left for the partitions' next owner" \
