@@ -355,6 +355,8 @@ static bool park(pl_sim_server *s, conn_ctx *x, unsigned delay_ms)
     return parked;
 }
 
+/* The largest body send_response corks with its headers: they fit in one TLS record (16 KiB). */
+#define CORK_MAX (12 * 1024)
 /* How long an answer's corked records may wait for a client that reads nothing. */
 #define UNCORK_TRIES 20
 #define UNCORK_WAIT_MS 100
@@ -434,11 +436,13 @@ static enum MHD_Result send_response(conn_ctx *x)
      * Under TLS libmicrohttpd writes the header and the body apart, as two TLS records: the
      * client then reads four times where a web server's answer of this size (one record) takes
      * two, and the benchmark would charge paylink for the simulator's way of writing. The records
-     * are corked here and go out as one when the answer is complete (on_completed).
+     * are corked here and go out as one when the answer is complete (on_completed). Only an
+     * answer that fits in one record: a larger one (a ledger dump) takes several records
+     * anyway, and corked it would be held whole in memory and sent within uncork's bound.
      */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (ci && ci->tls_session) {
+    if (ci && ci->tls_session && r->body_len <= CORK_MAX) {
         gnutls_record_cork((gnutls_session_t)ci->tls_session);
         x->corked = true;
     }
