@@ -376,6 +376,8 @@ static void uncork(struct MHD_Connection *c, conn_ctx *x, bool answered)
     if (!x->corked)
         return;
     x->corked = false;
+    if (!answered)
+        return; /* the connection is going: its session and what it corked go with it */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     const union MHD_ConnectionInfo *fi =
@@ -383,8 +385,6 @@ static void uncork(struct MHD_Connection *c, conn_ctx *x, bool answered)
     if (!ci || !ci->tls_session || !fi)
         return;
     gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
-    if (!answered)
-        return; /* the connection is going: its session and what it corked go with it */
     int rc = GNUTLS_E_AGAIN;
     for (int i = 0; i < UNCORK_TRIES; i++) {
         rc = gnutls_record_uncork(tls, 0);
