@@ -585,6 +585,9 @@ static void on_kafka_error(rd_kafka_t *rk, bool fatal, const char *reason, void 
 static rd_kafka_resp_err_t produce(pl_engine *e, job *j, const char *topic, const char *key,
                                    size_t key_len, const char *payload, size_t len)
 {
+    /* Nothing leaves before the lines logged ahead of it (a request's lines before its reply):
+     * the held lines of this turn are written first (pl_log_hold; one write a turn or two). */
+    pl_log_flush();
     rd_kafka_resp_err_t err = rd_kafka_producev(
         e->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
         RD_KAFKA_V_VALUE((void *)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -3023,6 +3026,8 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
         {.fd = pl_db_fd(e->db), .events = pl_db_events(e->db)},
     };
     unsigned nfds = fds[3].fd >= 0 ? 4 : 3;
+    /* The turn's held log lines, in one write, before the loop may block (pl_log_hold). */
+    pl_log_flush();
     if (pl_http_wait(e->http, fds, nfds, timeout_ms) != 0)
         PL_WARN(NULL, "http wait failed");
     uint64_t requested, ok, failed;
@@ -3486,6 +3491,8 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
             "paylink-%s started: consuming %s, replying on %s, metrics on port %u, allocator %s",
             spec->worker, e->t_request, e->t_reply, (unsigned)pl_metrics_port(e->metrics),
             pl_allocator_name(allocator, sizeof allocator));
+    /* A line a request, written once a loop turn rather than once a line (log.h). */
+    pl_log_hold(true);
 
     while (!g_stop)
         loop_once(e, LOOP_TICK_MS, true);
@@ -3502,6 +3509,7 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
         loop_once(e, 50, true);
     if (e->n_live > 0)
         PL_WARN(NULL, "%zu request(s) unfinished at shutdown; they will be redelivered", e->n_live);
+    pl_log_hold(false);
     if (e->exit_status)
         status = e->exit_status;
 out:

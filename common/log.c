@@ -23,6 +23,9 @@
 #define LOG_TRUNCATED_MARK "...[truncated]"
 /* Longest request_id or worker name kept (a request_id is at most 50 characters). */
 #define LOG_FIELD_MAX 256
+/* Most bytes of lines held for one write (pl_log_hold): ~80 lines of ~200 bytes, a busy loop
+ * turn's. */
+#define LOG_HELD_MAX 16384
 
 static struct {
     char worker[64];
@@ -38,7 +41,11 @@ static struct {
     /* The timestamp's second, "2026-11-26T04:01:02", formatted again only when it changes. */
     time_t ts_sec;
     char ts_base[32];
-    pthread_mutex_t lock; /* over line, field, ts_sec and ts_base: pl_log on several threads */
+    /* Lines held for one write by pl_log_flush (pl_log_hold), oldest first. */
+    char held[LOG_HELD_MAX];
+    size_t held_len;
+    pthread_mutex_t lock; /* over line, field, ts_sec, ts_base and held: pl_log on several
+                           * threads */
 } g_log = {.worker = "",
            .out = NULL,
            .level = PL_LOG_INFO,
@@ -47,6 +54,9 @@ static struct {
            .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* Set by pl_log_hold on the thread whose debug and info lines are held. */
+static _Thread_local bool t_hold;
 
 static void scrub_worker(void)
 {
@@ -226,6 +236,38 @@ static bool set_scrubbed(int k, int f, const char *value)
     return ok;
 }
 
+/* Writes the held lines, if any, in one write (an unbuffered stream writes a block whole).
+ * Called with g_log.lock held. */
+static void held_write(FILE *out)
+{
+    if (g_log.held_len == 0)
+        return;
+    (void)fwrite(g_log.held, 1, g_log.held_len, out);
+    fflush(out);
+    g_log.held_len = 0;
+}
+
+void pl_log_flush(void)
+{
+    pthread_mutex_lock(&g_log.lock);
+    held_write(g_log.out ? g_log.out : stderr);
+    pthread_mutex_unlock(&g_log.lock);
+}
+
+void pl_log_hold(bool on)
+{
+    static bool at_exit; /* under g_log.lock */
+    if (on) {
+        pthread_mutex_lock(&g_log.lock);
+        if (!at_exit)
+            at_exit = atexit(pl_log_flush) == 0;
+        pthread_mutex_unlock(&g_log.lock);
+    }
+    t_hold = on;
+    if (!on)
+        pl_log_flush();
+}
+
 void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...)
 {
     if (level < g_log.level || !fmt)
@@ -255,19 +297,31 @@ void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...)
     bool ok = lines_make() && set_text(k, 0, ts) && set_text(k, 1, level_name) &&
               set_text(k, 2, g_log.worker_scrubbed) && set_text(k, 3, msg) &&
               (!request_id || set_scrubbed(k, 4, request_id));
+    size_t len = 0;
     const char *line =
-        ok ? json_object_to_json_string_ext(g_log.line[k],
-                                            JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+        ok ? json_object_to_json_string_length(
+                 g_log.line[k], JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
            : NULL;
-    if (line) {
-        /* One write a line (glibc formats into one buffer for an unbuffered stream): half the
-         * system calls of fputs + fputc on stderr, and a line is never split between threads. */
-        fprintf(out, "%s\n", line);
+    if (line && t_hold && level < PL_LOG_WARN && len < sizeof g_log.held) {
+        if (g_log.held_len + len + 1 > sizeof g_log.held)
+            held_write(out);
+        memcpy(g_log.held + g_log.held_len, line, len);
+        g_log.held[g_log.held_len + len] = '\n';
+        g_log.held_len += len + 1;
     } else {
-        /* Out of memory: still say something, with nothing from the caller in it. */
-        fputs("{\"level\":\"error\",\"msg\":\"log: out of memory\"}\n", out);
+        /* Held lines first: the output keeps the order in which lines were made. */
+        held_write(out);
+        if (line) {
+            /* One write a line (glibc formats into one buffer for an unbuffered stream): half
+             * the system calls of fputs + fputc on stderr, and a line is never split between
+             * threads. */
+            fprintf(out, "%s\n", line);
+        } else {
+            /* Out of memory: still say something, with nothing from the caller in it. */
+            fputs("{\"level\":\"error\",\"msg\":\"log: out of memory\"}\n", out);
+        }
+        fflush(out);
     }
-    fflush(out);
     pthread_mutex_unlock(&g_log.lock);
     pl_card_wipe(msg, used);
 }

@@ -11,6 +11,7 @@
 #ifndef PL_LOG_H
 #define PL_LOG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "card.h"
@@ -37,6 +38,18 @@ pl_mask_mode pl_log_mask_mode(void);
  * and the worker name.
  */
 void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...) PL_PRINTF(3, 4);
+
+/*
+ * Holding (a busy loop's one write a turn instead of one a line): after pl_log_hold(true),
+ * the debug and info lines this thread makes are kept in memory, up to 16 KiB, and written
+ * together by pl_log_flush, which the thread calls before it next blocks (the engine: before
+ * each wait, and before it hands Kafka a message, so that a reply never leaves ahead of its
+ * request's lines). A warn or error line, a line of another thread, and holding more than fits
+ * write the held lines first, so the output keeps the order of the lines; pl_log_hold(false)
+ * and exit (atexit) write them too. What a crash loses is the held lines of one loop turn.
+ */
+void pl_log_hold(bool on);
+void pl_log_flush(void);
 
 #define PL_DEBUG(rid, ...) pl_log(PL_LOG_DEBUG, (rid), __VA_ARGS__)
 #define PL_INFO(rid, ...) pl_log(PL_LOG_INFO, (rid), __VA_ARGS__)

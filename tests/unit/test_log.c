@@ -46,6 +46,7 @@ static int teardown(void **state)
 {
     capture *c = *state;
     /* The logger must not keep writing into a stream we are about to close. */
+    pl_log_hold(false);
     pl_log_init("", NULL);
     if (c->f)
         fclose(c->f);
@@ -295,6 +296,147 @@ static void test_request_id_alternates(void **state)
     json_object_put(obj);
 }
 
+/* The msg of line index, copied into out. */
+static void msg_at(capture *c, size_t index, char *out, size_t size)
+{
+    json_object *obj = line_at(c, index);
+    snprintf(out, size, "%s", field(obj, "msg"));
+    json_object_put(obj);
+}
+
+/* A stream that counts the writes it is given (the system calls a real descriptor would make). */
+typedef struct counted {
+    FILE *copy; /* what was written goes on here */
+    int writes;
+} counted;
+
+static ssize_t counted_write(void *cookie, const char *buf, size_t size)
+{
+    counted *k = cookie;
+    k->writes++;
+    return (ssize_t)fwrite(buf, 1, size, k->copy);
+}
+
+/* Held lines go out in one write at the flush, in their order; nothing is written before. */
+static void test_hold_writes_once_a_turn(void **state)
+{
+    capture *c = *state;
+    counted k = {.copy = c->f};
+    FILE *f = fopencookie(&k, "w", (cookie_io_functions_t){.write = counted_write});
+    assert_non_null(f);
+    assert_int_equal(setvbuf(f, NULL, _IONBF, 0), 0); /* as stderr is */
+    pl_log_init("auth", f);
+
+    for (int j = 0; j < 5; j++)
+        PL_INFO("r1", "plain %d", j);
+    assert_int_equal(k.writes, 5); /* not held: a write a line */
+
+    pl_log_hold(true);
+    for (int j = 0; j < 5; j++)
+        PL_INFO("r2", "held %d", j);
+    PL_DEBUG(NULL, "below the level: not held, not written");
+    assert_int_equal(k.writes, 5);
+    assert_int_equal(count_lines(captured(c)), 5);
+    pl_log_flush();
+    assert_int_equal(k.writes, 6);
+    pl_log_flush(); /* nothing held: nothing written */
+    assert_int_equal(k.writes, 6);
+    assert_int_equal(count_lines(captured(c)), 10);
+    for (int j = 0; j < 5; j++) {
+        char msg[32], want[32];
+        msg_at(c, (size_t)(5 + j), msg, sizeof msg);
+        snprintf(want, sizeof want, "held %d", j);
+        assert_string_equal(msg, want);
+        json_object *obj = line_at(c, (size_t)(5 + j));
+        assert_string_equal(field(obj, "request_id"), "r2");
+        assert_timestamp(field(obj, "ts"));
+        json_object_put(obj);
+    }
+
+    /* Released: the line held so far goes, and later lines are written at once again. */
+    PL_INFO(NULL, "last held");
+    pl_log_hold(false);
+    assert_int_equal(k.writes, 7);
+    PL_INFO(NULL, "after");
+    assert_int_equal(k.writes, 8);
+    assert_int_equal(count_lines(captured(c)), 12);
+    pl_log_init("auth", c->f);
+    fclose(f);
+}
+
+/* A warning is written at once, after the lines held before it. */
+static void test_hold_warning_writes_held_first(void **state)
+{
+    capture *c = *state;
+    pl_log_hold(true);
+    PL_INFO(NULL, "a");
+    PL_INFO(NULL, "b");
+    assert_int_equal(count_lines(captured(c)), 0);
+    PL_WARN(NULL, "c");
+    assert_int_equal(count_lines(captured(c)), 3);
+    PL_INFO(NULL, "d");
+    PL_ERROR(NULL, "e");
+    assert_int_equal(count_lines(captured(c)), 5);
+    const char *want[] = {"a", "b", "c", "d", "e"};
+    for (size_t j = 0; j < 5; j++) {
+        char msg[8];
+        msg_at(c, j, msg, sizeof msg);
+        assert_string_equal(msg, want[j]);
+    }
+}
+
+static void *log_one(void *arg)
+{
+    PL_INFO(NULL, "%s", (const char *)arg);
+    return NULL;
+}
+
+/* Only the thread that asked holds; another thread's line writes what is held first. */
+static void test_hold_is_the_threads(void **state)
+{
+    capture *c = *state;
+    pl_log_hold(true);
+    PL_INFO(NULL, "main 1");
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, log_one, "other"), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(count_lines(captured(c)), 2);
+    PL_INFO(NULL, "main 2");
+    assert_int_equal(count_lines(captured(c)), 2);
+    pl_log_flush();
+    const char *want[] = {"main 1", "other", "main 2"};
+    assert_int_equal(count_lines(captured(c)), 3);
+    for (size_t j = 0; j < 3; j++) {
+        char msg[16];
+        msg_at(c, j, msg, sizeof msg);
+        assert_string_equal(msg, want[j]);
+    }
+}
+
+/* More than the hold keeps: written when full, none lost, none reordered, a long line too. */
+static void test_hold_full(void **state)
+{
+    capture *c = *state;
+    pl_log_hold(true);
+    char pad[3001];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    for (int j = 0; j < 40; j++)
+        PL_INFO("r", "%03d %s", j, j == 20 ? "" : pad); /* ~3 KiB a line: 16 KiB hold 5 */
+    size_t before = count_lines(captured(c));
+    assert_true(before > 0 && before < 40);
+    pl_log_flush();
+    assert_int_equal(count_lines(captured(c)), 40);
+    for (int j = 0; j < 40; j++) {
+        char msg[3100];
+        msg_at(c, (size_t)j, msg, sizeof msg);
+        int n = -1;
+        assert_int_equal(sscanf(msg, "%d", &n), 1);
+        assert_int_equal(n, j);
+        assert_int_equal(strlen(msg), j == 20 ? 4 : 4 + sizeof pad - 1);
+    }
+}
+
 static void *log_many(void *arg)
 {
     int t = (int)(intptr_t)arg;
@@ -489,6 +631,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_id_alternates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timestamps_follow_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_writes_once_a_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_warning_writes_held_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_is_the_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_full, setup, teardown),
         cmocka_unit_test(test_level_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
