@@ -6,8 +6,9 @@
  * cost a heap entry each. Callbacks run on the timer thread, one at a time, and must be
  * short (resuming a connection is).
  *
- * Async contract: if pl_sim_timer_add returns 0 the callback runs exactly once — when due,
- * or at shutdown (early); if it returns an error it never runs.
+ * Async contract: if pl_sim_timer_add returns 0 the callback runs exactly once — when due
+ * (at most a millisecond late: the thread wakes on a 1 ms grid, and runs everything due by
+ * then at once), or at shutdown (early); if it returns an error it never runs.
  * pl_sim_timer_add may be called from any thread, including from a callback.
  */
 #ifndef PL_SIM_TIMER_H
