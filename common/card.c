@@ -576,6 +576,10 @@ static size_t cvv_name_at(const char *t, size_t k, size_t len)
     if (k > 0 && is_word(t[k - 1]))
         return 0;
     for (size_t m = 0; m < sizeof(cvv_names) / sizeof(cvv_names[0]); m++) {
+        /* The first letter, either case, before the rest (most words start with another):
+         * only 'C' and 'c' or 'S' and 's' are one another with 0x20 set. */
+        if ((t[k] | 0x20) != (cvv_names[m][0] | 0x20))
+            continue;
         size_t nl = strlen(cvv_names[m]);
         if (k + nl <= len && strncasecmp(t + k, cvv_names[m], nl) == 0 &&
             (k + nl == len || !is_word(t[k + nl])))

@@ -578,6 +578,11 @@ static void test_scrub_cvv(void **state)
     scrub_is("cvv=123&a=b", PL_MASK_LAST4, "cvv=&a=b");
     scrub_is("{'cvv': '555'}", PL_MASK_LAST4, "{'cvv': ''}");
     scrub_is("\"securityCode\":\"321\"", PL_MASK_LAST4, "\"securityCode\":\"\"");
+    /* Any case, every name (the scrubber looks at a word's first letter first). */
+    scrub_is("CVV=123&CVC=456&Cvc2=789&CVV2=012&CVN=345", PL_MASK_LAST4,
+             "CVV=&CVC=&Cvc2=&CVV2=&CVN=");
+    scrub_is("\"SECURITYCODE\":\"321\",\"CvNumber\":\"654\"", PL_MASK_LAST4,
+             "\"SECURITYCODE\":\"\",\"CvNumber\":\"\"");
     /* A truncated text loses everything after the field name. */
     scrub_is("{\"cvv\":\"12", PL_MASK_LAST4, "{\"cvv\":\"");
     /* Not card security codes. */
