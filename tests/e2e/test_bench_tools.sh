@@ -35,15 +35,16 @@ out=$tmp/ab.jsonl
 mkdir -p "$tmp/b"
 cp "$plain/paylink-auth" "$tmp/b/"
 rc=0
-"$PL_ROOT/tools/bench/ab.sh" --a "$PAYLINK_BIN" --b "$tmp/b" --worker auth --rounds 1 \
+"$PL_ROOT/tools/bench/ab.sh" --a "$PAYLINK_BIN" --b "$tmp/b" --worker auth --rounds 2 \
     --requests 10 --warmup 2 --max-in-flight 4 --sim-latency-ms 0 --out "$out" \
     2>"$tmp/ab.err" || rc=$?
 if [ "$rc" != 0 ]; then
     tail -n 20 "$tmp/ab.err" >&2
     fail "ab.sh exited with status $rc"
 fi
-assert_eq "$(wc -l <"$out")" 2 "ab.sh: one line per side and round"
-assert_eq "$(jq -sc 'map([.side, .round])' "$out")" '[["a",1],["b",1]]' "ab.sh: sides and rounds"
+assert_eq "$(wc -l <"$out")" 4 "ab.sh: one line per side and round"
+assert_eq "$(jq -sc 'map([.side, .round])' "$out")" '[["a",1],["b",1],["b",2],["a",2]]' \
+    "ab.sh: sides and rounds, the order turned every round"
 assert_eq "$(jq -s 'map(.bench.replies == 10 and .bench.approved == 10 and
     .bench.worker == "auth" and (.bench.worker_cpu_us_per_tx | type) == "number") | all' "$out")" \
     true "ab.sh: each line holds the benchmark's JSON, every reply approved"

@@ -2,8 +2,10 @@
 # tools/bench/ab.sh: one worker's executable from two builds, measured in turns against the
 # running `tools/dev up` environment: the worker is restarted from build A, `paylinkctl bench`
 # runs, then from build B, and so on for R rounds, so that both meet the same database, broker
-# and box (autovacuum, a checkpoint, the broker's JIT fall on both alike). Each run's last line
-# (one JSON object) goes into a file, wrapped with its side and round.
+# and box (autovacuum, a checkpoint, the broker's JIT fall on both alike). The order turns
+# every round (A B, B A, A B, ...): on a shared box the second run of a pair has an edge (warmer
+# caches and JIT, the first run's autovacuum done), which would otherwise always go to B. Each
+# run's last line (one JSON object) goes into a file, wrapped with its side and round.
 #
 #   tools/bench/ab.sh --a DIR --b DIR [--out FILE] [--worker auth|deposit|reversal|svc]
 #                     [--rounds R] [--requests N] [--warmup W] [--max-in-flight K]
@@ -14,7 +16,7 @@
 #   --out FILE          where the lines go (appended; default bench-ab.jsonl): {"side": "a" or
 #                       "b", "round": r, "bench": <paylinkctl bench's JSON>}
 #   --worker W          the worker to measure (auth)
-#   --rounds R          rounds of A then B (3)
+#   --rounds R          rounds, A then B in odd ones, B then A in even ones (3)
 #   --requests N        requests per run (20000)
 #   --warmup W          requests per run before the measured ones (2000)
 #   --max-in-flight K   the benchmark's requests in flight (512)
@@ -65,7 +67,9 @@ trap 'restart' EXIT
 
 failed=0
 for ((r = 1; r <= ROUNDS; r++)); do
-    for side in a b; do
+    sides='a b'
+    ((r % 2 == 0)) && sides='b a'
+    for side in $sides; do
         dir=$A
         [ "$side" = b ] && dir=$B
         restart "PAYLINK_BIN=$(cd "$dir" && pwd)"
