@@ -576,8 +576,9 @@ static size_t cvv_name_at(const char *t, size_t k, size_t len)
     if (k > 0 && is_word(t[k - 1]))
         return 0;
     for (size_t m = 0; m < sizeof(cvv_names) / sizeof(cvv_names[0]); m++) {
-        /* The first letter, either case, before the rest (most words start with another):
-         * only 'C' and 'c' or 'S' and 's' are one another with 0x20 set. */
+        /* The first letter, either case, before the rest (most words start with another). The
+         * names are letters, and a letter and its capital differ in bit 0x20 only, so no other
+         * character passes. */
         if ((t[k] | 0x20) != (cvv_names[m][0] | 0x20))
             continue;
         size_t nl = strlen(cvv_names[m]);
