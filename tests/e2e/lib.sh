@@ -1,8 +1,8 @@
 # tests/e2e/lib.sh: helpers for the end-to-end tests, sourced by tests/e2e/test_*.sh.
 #
 # A test runs against an environment started by tools/dev: under `tools/dev test`, the one CTest
-# gives it (.dev/test or .dev/test2, below); by hand, after `tools/dev up`, this file sources
-# .dev/env itself (or the file named by $PAYLINK_ENV_FILE).
+# gives it (.dev/test, .dev/test2 or .dev/test3, below); by hand, after `tools/dev up`, this file
+# sources .dev/env itself (or the file named by $PAYLINK_ENV_FILE).
 #
 # Convention: a test prints one "ok - ..." line per check and exits non-zero at the first
 # failed check, with a "not ok - ..." line saying what was expected and what came:
@@ -23,10 +23,10 @@ set -euo pipefail
 PL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PL_TEST=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 
-# Under `tools/dev test` the e2e tests run two at a time, each in an environment of its own:
+# Under `tools/dev test` the e2e tests run three at a time, each in an environment of its own:
 # CTest gives a test its environment as resource "env" (CTEST_RESOURCE_GROUP_0_ENV =
 # "id:test2,slots:1"), the name of a folder under $PAYLINK_TEST_ENV_ROOT. A test given several
-# (RESOURCE_GROUPS "2,env:1": test_no_card_data, which sweeps what the others left) runs in
+# (RESOURCE_GROUPS "3,env:1": test_no_card_data, which sweeps what the others left) runs in
 # each at once, their outputs shown one after the other, and fails when any run fails.
 if [ -n "${CTEST_RESOURCE_GROUP_COUNT:-}" ] && [ -n "${PAYLINK_TEST_ENV_ROOT:-}" ]; then
     if [ -z "${PL_ENV_GROUP:-}" ] && ((CTEST_RESOURCE_GROUP_COUNT > 1)); then
