@@ -26,8 +26,9 @@ PL_TEST=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 # Under `tools/dev test` the e2e tests run three at a time, each in an environment of its own:
 # CTest gives a test its environment as resource "env" (CTEST_RESOURCE_GROUP_0_ENV =
 # "id:test2,slots:1"), the name of a folder under $PAYLINK_TEST_ENV_ROOT. A test given several
-# (RESOURCE_GROUPS "3,env:1": test_no_card_data, which sweeps what the others left) runs in
-# each at once, their outputs shown one after the other, and fails when any run fails.
+# (RESOURCE_GROUPS "N,env:1", N the environments: test_no_card_data, which sweeps what the
+# others left) runs in each at once, their outputs shown one after the other, and fails when any
+# run fails.
 if [ -n "${CTEST_RESOURCE_GROUP_COUNT:-}" ] && [ -n "${PAYLINK_TEST_ENV_ROOT:-}" ]; then
     if [ -z "${PL_ENV_GROUP:-}" ] && ((CTEST_RESOURCE_GROUP_COUNT > 1)); then
         _rc=0 _out=$(mktemp -d) _pids=()
