@@ -64,18 +64,29 @@ pass "requests waiting for a bureau slot stay re-sendable"
 # A graceful stop (SIGTERM) finishes the call at the bureau but does not start the three waiting
 # for its slot: sent now, a stop's deadline could cut their calls short and leave them unknown.
 # They stay 'received', unsent, and are sent once the worker runs again.
-# The bureau takes 10 s (the first call is still there when the stop comes, however slow the
-# machine) within a response time of 60 s and a drain of 30 s; pl_worker_stop waits 20 s before
-# it kills.
+# The first call must still be at the bureau when the stop comes, however slow the machine: the
+# simulator is frozen (SIGSTOP) once it has the call, and thawed only after the worker has
+# logged its stop; it answers at once then (its 10 s are over or nearly), within a response
+# time of 60 s and a drain of 30 s; pl_worker_stop waits 20 s before it kills. (A bureau delay
+# alone once ran out while a loaded box was still getting to the stop.)
 pl_sql "UPDATE auth_service SET response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
 pl_worker_stop auth
 pl_worker_start auth PAYLINK_DRAIN_TIMEOUT_MS=30000
 pl_sim_latency 10000
 send_four stop 5
+sim=$(cat "$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")
+kill -STOP "$sim"
+pl_on_exit "kill -CONT $sim 2>/dev/null"
 first=$(pl_sql "SELECT request_id FROM cc_auth_trans WHERE request_id LIKE 'stop_-$run' AND status = 'sent'")
 stopped() { grep -c '"paylink-auth stopped"' "$PAYLINK_LOG_DIR/paylink-auth.log" || true; }
-before=$(stopped)
-pl_worker_stop auth
+stopping() { grep -cE '"stopping: [0-9]+ request\(s\) in flight"' "$PAYLINK_LOG_DIR/paylink-auth.log" || true; }
+before=$(stopped) stopping_before=$(stopping)
+pl_worker_stop auth &
+stopper=$!
+took_stop() { [ "$(stopping)" -gt "$stopping_before" ]; }
+pl_eventually 60 took_stop || fail "the worker did not log its stop with the call in flight"
+kill -CONT "$sim"
+wait "$stopper"
 # It stopped by itself once the call was finished: the requests left for redelivery do not hold
 # the consumer's close (its revoke drain waits for live requests only).
 assert_eq "$(stopped)" "$((before + 1))" "the worker stopped by itself, not killed"
