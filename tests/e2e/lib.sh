@@ -385,6 +385,18 @@ pl_sim_latency() {
         "$PAYLINK_SIM_URL/__sim/config?latency_ms=$1" || fail "cannot set the simulator latency"
 }
 
+# pl_sim_pause / pl_sim_resume: freeze the simulator (SIGSTOP) and thaw it. A test that must act
+# while a call is still at the bureau pauses it once the call is sent, acts, then resumes it: an
+# order, where a bureau delay alone is a time a loaded box can outrun. The kernel still accepts
+# and buffers what workers send meanwhile; the answers come after the resume.
+pl_sim_pause() {
+    local pid
+    pid=$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")
+    kill -STOP "$pid" || fail "cannot pause the simulator"
+    pl_on_exit "kill -CONT $pid 2>/dev/null || true"
+}
+pl_sim_resume() { kill -CONT "$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")" || fail "cannot resume the simulator"; }
+
 # pl_ledger_count REF [OP]: how many ledger entries have that ref (and op).
 pl_ledger_count() {
     pl_ledger | jq --arg ref "$1" --arg op "${2:-}" \
@@ -471,13 +483,17 @@ pl_one_cyb_slot() {
 # pl_clone_bureau CODE JSON [FROM=CYB] [WORKER=auth]: adds service bureau CODE as a copy of FROM
 # with the settings of the JSON object changed (e.g. '{"request_token": false}'), restarts
 # paylink-WORKER so it knows it, and removes it (restarting paylink-WORKER again) when the test
-# ends.
+# ends. WORKER "none": no restart (for a replica the test starts itself, after this).
 pl_clone_bureau() {
     local from=${3:-CYB} w=${4:-auth}
     pl_sql "INSERT INTO auth_service SELECT (jsonb_populate_record(NULL::auth_service,
         to_jsonb(a) || :'over'::jsonb || jsonb_build_object('service_bureau', :'code'))).*
         FROM auth_service a WHERE service_bureau = :'from' ON CONFLICT DO NOTHING" \
         code="$1" over="$2" from="$from" >/dev/null
+    if [ "$w" = none ]; then
+        pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = '$1'\" >/dev/null"
+        return 0
+    fi
     pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = '$1'\" >/dev/null; pl_worker_stop $w; pl_worker_start $w"
     pl_worker_stop "$w"
     pl_worker_start "$w"

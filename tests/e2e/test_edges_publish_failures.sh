@@ -31,8 +31,10 @@ port=$((PAYLINK_AUTH_METRICS_PORT + 57))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 pf_log=$PAYLINK_LOG_DIR/paylink-auth-pf.log
 pf_start() { pl_replica_start auth pf PAYLINK_METRICS_PORT=$port PAYLINK_KAFKA_FETCH_WAIT_MS=10; }
+# Its bureau: CYB's copy with a 60 s response time, so that a call held at the paused simulator
+# (below) cannot time out meanwhile.
+pl_clone_bureau CYBP '{"description": "test_edges_publish_failures", "response_time_ms": 60000}' CYB none
 pf_start
-pl_on_exit "pl_sim_latency 0"
 metric() {
     curl -sf "http://127.0.0.1:$port/metrics" |
         awk -v m="$1" '$1 == m || index($1, m "{") == 1 {print $2}'
@@ -44,20 +46,27 @@ is_sent() { [ "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'i
 dropped=$(metric paylink_publish_dropped_total)
 ord="PF$run"
 id="perm-$run"
-pl_sim_latency 4000
-pl_send auth "$(pl_request auth "$id" 71.00 ".order = \"$ord\"")"
+# The error must be armed before the answer comes back, however slow the box: the simulator is
+# paused from before the request until the error is set (a bureau delay alone is a time the
+# test's own steps could outrun). A first call opens the replica's connection to the bureau, so
+# that the held one waits on CYBP's 60 s response time, not on a TLS handshake's 10 s.
+warm="warm-$run"
+pl_send auth "$(pl_request auth "$warm" 70.00 '.service = "CYBP"')"
+assert_json .status approved "$(pl_wait_reply auth "$warm" 60)"
+pl_sim_pause
+pl_send auth "$(pl_request auth "$id" 71.00 ".order = \"$ord\" | .service = \"CYBP\"")"
 pl_eventually 60 is_sent "$id" || fail "$id was never sent"
 produce_errors 10 # MESSAGE_TOO_LARGE: the next Produce request (the worker's reply)
+pl_sim_resume
 more_dropped() { [ "$(metric paylink_publish_dropped_total)" -gt "$dropped" ]; }
 pl_eventually 60 more_dropped || fail "the unpublishable reply was not dropped"
 pass "the reply the broker refused for good was dropped, not retried forever"
 grep -q "can never succeed" "$pf_log" || fail "no error log for the dropped reply"
 assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$id")" approved \
     "the outcome is in the database"
-pl_sim_latency 0
 # The partition goes on: the next request of the order is answered, and the commit passes both.
 id2="perm2-$run"
-pl_send auth "$(pl_request auth "$id2" 72.00 ".order = \"$ord\"")"
+pl_send auth "$(pl_request auth "$id2" 72.00 ".order = \"$ord\" | .service = \"CYBP\"")"
 assert_json .status approved "$(pl_wait_reply auth "$id2" 60)"
 where=$(kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -o beginning -e -q -f '%p %o %k\n' 2>/dev/null |
     awk -v k="1-$ord" '$3 == k {print $1, $2}' | tail -n 1)
@@ -72,15 +81,15 @@ pass "the partition committed past both"
 # ---- 2. a fatal producer error -------------------------------------------------------------------
 id="fatal-$run"
 pid=$(<"$PAYLINK_RUN_DIR/paylink-auth-pf.pid")
-pl_sim_latency 4000
-pl_send auth "$(pl_request auth "$id" 73.00)"
+pl_sim_pause
+pl_send auth "$(pl_request auth "$id" 73.00 '.service = "CYBP"')"
 pl_eventually 60 is_sent "$id" || fail "$id was never sent"
 produce_errors 45 # OUT_OF_ORDER_SEQUENCE_NUMBER on a first attempt: fatal to an idempotent producer
+pl_sim_resume
 gone() { ! kill -0 "$pid" 2>/dev/null; }
 pl_eventually 60 gone || fail "the worker did not stop after a fatal producer error"
 grep -q "kafka producer fatal error" "$pf_log" || fail "no log of the fatal error"
 pass "a fatal producer error stops the worker (/healthz fails meanwhile: tests/unit/test_metrics.c)"
-pl_sim_latency 0
 pf_start
 r=$(pl_wait_reply auth "$id" 60) || fail "no reply for $id after the restart"
 assert_json .status approved "$r"

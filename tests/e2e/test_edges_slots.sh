@@ -74,9 +74,7 @@ pl_worker_stop auth
 pl_worker_start auth PAYLINK_DRAIN_TIMEOUT_MS=30000
 pl_sim_latency 10000
 send_four stop 5
-sim=$(cat "$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")
-kill -STOP "$sim"
-pl_on_exit "kill -CONT $sim 2>/dev/null"
+pl_sim_pause
 first=$(pl_sql "SELECT request_id FROM cc_auth_trans WHERE request_id LIKE 'stop_-$run' AND status = 'sent'")
 stopped() { grep -c '"paylink-auth stopped"' "$PAYLINK_LOG_DIR/paylink-auth.log" || true; }
 stopping() { grep -cE '"stopping: [0-9]+ request\(s\) in flight"' "$PAYLINK_LOG_DIR/paylink-auth.log" || true; }
@@ -85,7 +83,7 @@ pl_worker_stop auth &
 stopper=$!
 took_stop() { [ "$(stopping)" -gt "$stopping_before" ]; }
 pl_eventually 60 took_stop || fail "the worker did not log its stop with the call in flight"
-kill -CONT "$sim"
+pl_sim_resume
 wait "$stopper"
 # It stopped by itself once the call was finished: the requests left for redelivery do not hold
 # the consumer's close (its revoke drain waits for live requests only).
