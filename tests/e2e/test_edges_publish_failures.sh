@@ -72,7 +72,7 @@ where=$(kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -o beginning -
     awk -v k="1-$ord" '$3 == k {print $1, $2}' | tail -n 1)
 part=${where% *} off=${where#* }
 passed() {
-    [ "$("$PL_CTL" offsets --worker auth --group paylink-auth-pf |
+    [ "$("$PL_CLIENT" offsets --worker auth --group paylink-auth-pf |
         jq -r --argjson p "$part" 'select(.partition == $p) | .committed')" -gt "$off" ]
 }
 pl_eventually 60 passed || fail "partition $part did not commit past $off"
