@@ -182,6 +182,27 @@ pl_auth_reply() {
 
 pl_topic() { echo "$PAYLINK_TOPIC_PREFIX.$1.${2:-request}"; }
 
+# kcat reading a topic to its end (-e): the broker holds a fetch of a partition with nothing new
+# for fetch.wait.max.ms (librdkafka's default 500) before it answers, and the end is known only
+# then, so each read of a topic took a second whatever it held (~70 ms with this).
+PL_KCAT_EOF=(-X fetch.wait.max.ms=10)
+
+# _pl_grep_ids ID...: the lines that may carry one of the IDs, a filter before jq, which would
+# otherwise parse every message of a topic that holds all the earlier tests' too. An id of
+# letters, digits, '.', '_' and '-' is written verbatim in any JSON text that holds it (in a
+# string member holding JSON too); with any other id every line passes.
+_pl_grep_ids() {
+    local id args=()
+    for id in "$@"; do
+        [[ $id =~ ^[A-Za-z0-9._-]+$ ]] || {
+            cat
+            return 0
+        }
+        args+=(-e "$id")
+    done
+    grep -F "${args[@]}" || true
+}
+
 # pl_send WORKER TEXT: produces one request to WORKER's request topic with key
 # "<company>-<order>" and waits for the broker's acknowledgement. JSON goes through paylinkctl
 # (idempotent producer); text that is not JSON (to test the invalid path) through kcat.
@@ -229,7 +250,8 @@ pl_wait_reply_nth() {
 # pl_messages_keyed TOPIC: every message on TOPIC so far as "KEY<TAB>VALUE", one per line (the
 # message key is written by paylink too: <company>-<order>).
 pl_messages_keyed() {
-    kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$1" -o beginning -e -q -f '%k\t%s\n' 2>/dev/null
+    kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$1" -o beginning -e -q "${PL_KCAT_EOF[@]}" \
+        -f '%k\t%s\n' 2>/dev/null
 }
 
 # pl_card_forms PAN: the card number as people write it, one per line: as one run, and in its
@@ -256,7 +278,7 @@ pl_wait_replies() {
     shift 2
     ids=$(printf '%s\n' "$@" | jq -Rsc 'split("\n") | map(select(. != ""))')
     while :; do
-        got=$(pl_messages "$(pl_topic "$worker" reply)" |
+        got=$(pl_messages "$(pl_topic "$worker" reply)" | _pl_grep_ids "$@" |
             jq -Rc --argjson ids "$ids" 'fromjson? | select(type == "object" and
                 (.request_id? as $r | $r != null and ($ids | index([$r])) != null))')
         missing=$(jq -rs --argjson ids "$ids" '$ids - map(.request_id) | join(" ")' <<<"$got")
@@ -273,7 +295,8 @@ pl_wait_replies() {
 
 # pl_messages TOPIC (alias pl_topic_dump): every message on TOPIC so far, raw, one per line.
 pl_messages() {
-    kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$1" -o beginning -e -q -f '%s\n' 2>/dev/null
+    kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$1" -o beginning -e -q "${PL_KCAT_EOF[@]}" \
+        -f '%s\n' 2>/dev/null
 }
 pl_topic_dump() { pl_messages "$@"; }
 
@@ -296,7 +319,7 @@ _PL_JQ_IDS='def ids: (.. | objects | .request_id? // empty),
 _pl_find() {
     local topic=$1 id=$2 deadline=$((SECONDS + $3)) found
     while :; do
-        found=$(pl_messages "$topic" |
+        found=$(pl_messages "$topic" | _pl_grep_ids "$id" |
             jq -Rc --arg id "$id" "$_PL_JQ_IDS"' fromjson? | select(any(ids; . == $id))' |
             head -n 1)
         if [ -n "$found" ]; then
@@ -311,7 +334,7 @@ _pl_find() {
 # pl_replies WORKER REQUEST_ID: every reply carrying REQUEST_ID so far (redeliveries answer
 # again, with "replayed": true), raw, one per line; nothing when there is none.
 pl_replies() {
-    pl_messages "$(pl_topic "$1" reply)" |
+    pl_messages "$(pl_topic "$1" reply)" | _pl_grep_ids "$2" |
         jq -Rc --arg id "$2" 'fromjson? | select(.request_id? == $id)'
 }
 

@@ -68,7 +68,7 @@ assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" 
 id2="perm2-$run"
 pl_send auth "$(pl_request auth "$id2" 72.00 ".order = \"$ord\" | .service = \"CYBP\"")"
 assert_json .status approved "$(pl_wait_reply auth "$id2" 60)"
-where=$(kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -o beginning -e -q -f '%p %o %k\n' 2>/dev/null |
+where=$(kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -o beginning -e -q "${PL_KCAT_EOF[@]}" -f '%p %o %k\n' 2>/dev/null |
     awk -v k="1-$ord" '$3 == k {print $1, $2}' | tail -n 1)
 part=${where% *} off=${where#* }
 passed() {

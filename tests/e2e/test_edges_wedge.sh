@@ -24,7 +24,7 @@ r=$(pl_wait_reply auth "$id" 60) || fail "the valid request behind the big one w
 assert_json .status approved "$r"
 
 # Where the two landed: same partition, the big one first.
-where=$(kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$topic" -o beginning -e -q -f '%p %o %k\n' 2>/dev/null |
+where=$(kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$topic" -o beginning -e -q "${PL_KCAT_EOF[@]}" -f '%p %o %k\n' 2>/dev/null |
     awk -v k="$key" '$3 == k {print $1, $2}')
 assert_eq "$(wc -l <<<"$where")" 2 "both messages on the topic"
 part=$(head -n 1 <<<"$where" | cut -d' ' -f1)
