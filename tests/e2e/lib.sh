@@ -424,7 +424,9 @@ pl_sim_pause() {
     kill -STOP "$pid" || fail "cannot pause the simulator"
     pl_on_exit "kill -CONT $pid 2>/dev/null || true"
 }
-pl_sim_resume() { kill -CONT "$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")" || fail "cannot resume the simulator"; }
+pl_sim_resume() {
+    kill -CONT "$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")" || fail "cannot resume the simulator"
+}
 
 # pl_ledger_count REF [OP]: how many ledger entries have that ref (and op).
 pl_ledger_count() {
@@ -519,11 +521,9 @@ pl_clone_bureau() {
         to_jsonb(a) || :'over'::jsonb || jsonb_build_object('service_bureau', :'code'))).*
         FROM auth_service a WHERE service_bureau = :'from' ON CONFLICT DO NOTHING" \
         code="$1" over="$2" from="$from" >/dev/null
-    if [ "$w" = none ]; then
-        pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = '$1'\" >/dev/null"
-        return 0
-    fi
-    pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = '$1'\" >/dev/null; pl_worker_stop $w; pl_worker_start $w"
+    pl_on_exit "pl_sql \"DELETE FROM auth_service WHERE service_bureau = '$1'\" >/dev/null"
+    [ "$w" != none ] || return 0
+    pl_on_exit "pl_worker_stop $w; pl_worker_start $w" # after the DELETE: handlers run in order
     pl_worker_stop "$w"
     pl_worker_start "$w"
 }
@@ -600,11 +600,18 @@ assert_not_contains() {
     pass "${3:-text} does not contain '$2'"
 }
 
-# assert_logs_clean [TEXT=4111111111111111]: no log of the environment contains TEXT (a card
-# number, a CVV marker, ...). Sanitizer logs are checked by tools/dev itself.
+# assert_logs_clean [TEXT=4111111111111111 ...]: no log of the environment contains any TEXT (a
+# card number, a CVV marker, ...), all looked for in one read of the logs; a failure names the
+# texts found and where. Sanitizer logs are checked by tools/dev itself.
 assert_logs_clean() {
-    local text=${1:-4111111111111111} hits
-    hits=$(grep -rlF -- "$text" "$PAYLINK_LOG_DIR" 2>/dev/null || true)
-    [ -z "$hits" ] || fail "logs contain '$text': $hits"
-    pass "no log contains '$text'"
+    local texts=("${@:-4111111111111111}") args=() t hits
+    for t in "${texts[@]}"; do args+=(-e "$t"); done
+    hits=$(grep -rlF "${args[@]}" "$PAYLINK_LOG_DIR" 2>/dev/null || true)
+    # shellcheck disable=SC2086 # one file name a line, none with spaces (tools/dev names them)
+    [ -z "$hits" ] || fail "logs contain '$(grep -hoF "${args[@]}" $hits | sort -u | paste -sd '|' -)': $hits"
+    if ((${#texts[@]} == 1)); then
+        pass "no log contains '${texts[0]}'"
+    else
+        pass "no log contains any of ${#texts[@]} texts"
+    fi
 }
