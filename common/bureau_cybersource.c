@@ -2,12 +2,13 @@
  * bureau_cybersource.c: the CyberSource Simple Order API adapter (SOAP toolkit, `CYB`).
  *
  * Requests are built as a libxml2 tree and serialised; replies are read as a stream with
- * pl_xml_read_stream of xmlutil.h (libxml2's SAX2 parser: no tree, half the instructions and a
- * seventh of the allocations of parsing into one), which never touches the network and refuses
- * DTDs; the bureau message log gets a re-parsed copy with the card data masked. The element order
- * of every type follows the official XSD sequences (1.121; 1.201 only inserts elements, so the same
- * order is valid there); the unit tests validate each operation's request against both XSDs. Facts
- * and sources: ../shared/reference/bureau-wire-formats.md §1. The manual is bureau_cybersource.h.
+ * pl_xml_read_stream of xmlutil.h (libxml2's SAX parser: no tree, under half the instructions
+ * and a seventh of the allocations of parsing into one), which never touches the network and
+ * refuses DTDs; the bureau message log gets a re-parsed copy with the card data masked. The element
+ * order of every type follows the official XSD sequences (1.121; 1.201 only inserts elements, so
+ * the same order is valid there); the unit tests validate each operation's request against both
+ * XSDs. Facts and sources: ../shared/reference/bureau-wire-formats.md §1. The manual is
+ * bureau_cybersource.h.
  */
 #include "bureau_cybersource.h"
 
@@ -662,7 +663,7 @@ out:
 /* Reading */
 
 /*
- * The answer is read as a stream (pl_xml_read_stream: libxml2's SAX2 parser, no tree), as a
+ * The answer is read as a stream (pl_xml_read_stream: libxml2's SAX parser, no tree), as a
  * walk of its tree would read it: the root must be an Envelope, its first Body child is the
  * body, the body's first element is the payload (a Fault or a replyMessage), and the payload's
  * children are read in document order. A value is an element's whole text content (the text

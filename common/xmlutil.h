@@ -85,12 +85,12 @@ typedef struct pl_xml_stream {
 } pl_xml_stream;
 
 /*
- * pl_xml_read without the tree: the document goes through h (libxml2's SAX2 parser, no node is
- * made) with the same checks and the same refusals in errstr as pl_xml_read, except that a
- * DTD is refused as soon as its DOCTYPE is seen, before its internal subset is read.
- * The reader's callbacks may have run before a refusal: what they gathered is the caller's to
- * discard when this returns an error. Returns 0, or PL_ERR_PARSE (also when h->text returned
- * false: "out of memory"). errstr may be NULL.
+ * pl_xml_read without the tree: the document goes through h (libxml2's SAX1 parser where the
+ * library has it, its SAX2 parser otherwise; no node is made) with the same checks and the same
+ * refusals in errstr as pl_xml_read, except that a DTD is refused as soon as its DOCTYPE is seen,
+ * before its internal subset is read. The reader's callbacks may have run before a refusal: what
+ * they gathered is the caller's to discard when this returns an error. Returns 0, or PL_ERR_PARSE
+ * (also when h->text returned false: "out of memory"). errstr may be NULL.
  */
 int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
                        const pl_xml_stream *h, void *ctx, char *errstr,

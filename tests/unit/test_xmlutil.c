@@ -693,6 +693,20 @@ static void test_read_stream(void **state)
     joined[j] = '\0';
     assert_string_equal(joined, "<E<B\"x & <y>\"><C>>");
 
+    /* A name is read after its prefix whether or not the prefix is declared (an undeclared one
+     * is no refusal), as libxml2's QName split reads it: not split when the prefix is empty, or
+     * when what follows the colon cannot begin a name. */
+    assert_int_equal(stream("<a:r xmlns:a=\"urn:a\"><b:x xmlns:b=\"urn:b\"/><y/><c:_z/>"
+                            "<:p/><q:/><d:1e/><f:g:h/></a:r>",
+                            &LUHN, &l, err, sizeof err),
+                     0);
+    assert_string_equal(l.line, "<r<x><y><_z><:p><q:><d:1e><g:h>>");
+    /* The end tag must repeat the start tag's prefix, not only its local name. */
+    assert_int_equal(stream("<s:E xmlns:s=\"urn:s\" xmlns:t=\"urn:s\"><s:B/></t:E>", &LUHN, &l,
+                            err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "not XML (line 1): Opening and ending tag mismatch"));
+
     /* The refusals of pl_xml_read, word for word. */
     assert_int_equal(stream(NULL, &LUHN, &l, err, sizeof err), PL_ERR_PARSE);
     assert_string_equal(err, "empty body");
