@@ -95,12 +95,17 @@ pl_on_exit() { _PL_ON_EXIT+=("$*"); }
 # An unexpected failure (set -e) still says where it happened: the ERR trap for a top-level
 # command, the EXIT trap for one inside a function.
 trap '_PL_REPORTED=1; echo "not ok - $PL_TEST: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+# Each exit command runs in a subshell, so that one that calls fail (which exits) does not skip
+# the ones after it: a test that fails while it holds the environment changed (the simulator
+# paused, a bureau at one slot) must still put it back for the tests after it. Such a fail still
+# fails the test; a command's status otherwise does not, as before.
 _pl_exit() {
-    local rc=$? c
-    for c in "${_PL_ON_EXIT[@]}"; do eval "$c" || true; done
+    local rc=$? c failed=0
+    for c in "${_PL_ON_EXIT[@]}"; do (eval "$c"; exit 0) || failed=1; done
     if [ "$rc" != 0 ] && [ "$_PL_REPORTED" = 0 ]; then
         echo "not ok - $PL_TEST: stopped with status $rc (a failed command inside a helper)" >&2
     fi
+    [ "$failed" = 0 ] || [ "$rc" != 0 ] || exit 1
 }
 trap _pl_exit EXIT
 
@@ -422,7 +427,8 @@ pl_sim_pause() {
     local pid
     pid=$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")
     kill -STOP "$pid" || fail "cannot pause the simulator"
-    pl_on_exit "kill -CONT $pid 2>/dev/null || true"
+    # First of the exit handlers: those before it (a latency reset) need the simulator running.
+    _PL_ON_EXIT=("kill -CONT $pid 2>/dev/null || true" "${_PL_ON_EXIT[@]}")
 }
 pl_sim_resume() {
     kill -CONT "$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")" || fail "cannot resume the simulator"

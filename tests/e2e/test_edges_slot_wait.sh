@@ -7,26 +7,38 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 run=$(pl_uid)
-# One slot, a bureau that takes 20 s, and a wait before recording far longer than the test: the
-# two requests behind the first one have no row until the slot frees, however slow the machine.
+# One slot and a wait before recording far longer than the test: the two requests behind the
+# one at the bureau have no row until the slot frees.
 pl_one_cyb_slot PAYLINK_SLOT_WAIT_RECORD_MS=600000
 
-pl_sim_latency 20000
+# A first call opens the worker's connection to the bureau, so that the call held below waits on
+# the simulator's answer (the bureau's 60 s response time), not on a TLS handshake (10 s).
+pl_send auth "$(pl_request auth "wu-$run" "70.00")"
+warm=$(pl_wait_reply auth "wu-$run" 90) || fail "no reply for the warm-up call"
+assert_json .status approved "$warm"
+
+# The simulator paused, then three requests: the first to get the slot is sent and held there
+# until the resume, however slow the machine; the kernel keeps what it is sent meanwhile.
+pl_sim_pause
 ids=()
 for i in 1 2 3; do
     ids+=("sw$i-$run")
-    pl_send auth "$(pl_request auth "sw$i-$run" "7$i.00")"
+    pl_send auth "$(pl_request auth "sw$i-$run" "7$i.00")" >/dev/null
 done
 rows() {
     pl_sql "SELECT count(*) || '|' || count(*) FILTER (WHERE status = 'sent') FROM cc_auth_trans
              WHERE request_id LIKE 'sw_-$run'"
 }
-one_sent() { [ "$(rows)" = "1|1" ]; }
-pl_eventually 60 one_sent || fail "expected one row, sent, got $(rows)"
+in_flight() {
+    curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics" | awk '/^paylink_in_flight[{ ]/ {print $2}'
+}
+# All three taken in (the held call and two waiting for its slot), one of them recorded and sent.
+taken_in() { [ "$(in_flight)" = 3 ] && [ "$(rows)" = "1|1" ]; }
+pl_eventually 60 taken_in || fail "expected three in flight and one row, sent; got $(in_flight) and $(rows)"
 pass "one request at the bureau; the two waiting for its slot are not recorded yet"
 
-# The next calls are answered at once; the first is answered after its 20 s.
-pl_sim_latency 0
+# The held call is answered at the resume, the next two at once.
+pl_sim_resume
 for id in "${ids[@]}"; do
     r=$(pl_wait_reply auth "$id" 90) || fail "no reply for $id"
     assert_json .status approved "$r"
