@@ -126,10 +126,12 @@ assert_eq "$(pl_sql "SELECT count(*) FROM dm_run WHERE company = 1 AND service_b
 # ---- another run holds the company: this one skips it (advisory lock) -------------------------
 before=$(runs)
 coproc HOLD { psql -q -X -d "$PAYLINK_DB" -v ON_ERROR_STOP=1 -c "SELECT pg_advisory_lock(1, hashtext('dmupdate:CYB'))" -c "SELECT pg_sleep(30)" >/dev/null 2>&1; }
+# Bash unsets HOLD_PID once the coprocess is gone, and release_hold runs again at exit.
+hold_pid=$HOLD_PID
 # The holder's session ends with the test (killing psql alone would leave its backend asleep
 # with the lock for the rest of pg_sleep).
 release_hold() {
-    kill "$HOLD_PID" 2>/dev/null || true
+    kill "$hold_pid" 2>/dev/null || true
     pl_sql "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND granted AND pid <> pg_backend_pid()" >/dev/null
 }
 pl_on_exit release_hold
