@@ -95,10 +95,10 @@ pl_on_exit() { _PL_ON_EXIT+=("$*"); }
 # An unexpected failure (set -e) still says where it happened: the ERR trap for a top-level
 # command, the EXIT trap for one inside a function.
 trap '_PL_REPORTED=1; echo "not ok - $PL_TEST: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
-# Each exit command runs in a subshell, so that one that calls fail (which exits) does not skip
-# the ones after it: a test that fails while it holds the environment changed (the simulator
-# paused, a bureau at one slot) must still put it back for the tests after it. Such a fail still
-# fails the test; a command's status otherwise does not, as before.
+# Each exit command runs in a subshell, so that one that exits (a fail, an unset variable) does
+# not skip the ones after it: a test that fails while it holds the environment changed (the
+# simulator paused, a bureau at one slot) must still put it back for the tests after it. One
+# that exits fails the test; a command's status otherwise does not, as before.
 _pl_exit() {
     local rc=$? c failed=0
     for c in "${_PL_ON_EXIT[@]}"; do (eval "$c"; exit 0) || failed=1; done
