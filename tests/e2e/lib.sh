@@ -420,9 +420,11 @@ pl_sim_latency() {
 }
 
 # pl_sim_pause / pl_sim_resume: freeze the simulator (SIGSTOP) and thaw it. A test that must act
-# while a call is still at the bureau pauses it once the call is sent, acts, then resumes it: an
-# order, where a bureau delay alone is a time a loaded box can outrun. The kernel still accepts
-# and buffers what workers send meanwhile; the answers come after the resume.
+# while a call is still at the bureau pauses it (before the call or once it is sent), acts, then
+# resumes it: an order, where a bureau delay alone is a time a loaded box can outrun. The kernel
+# still accepts and buffers what workers send meanwhile; the answers come after the resume. A
+# worker's connection must be open before the pause (a first call answered): a new one would
+# meet the paused simulator in its TLS handshake and give up after its connect timeout (10 s).
 pl_sim_pause() {
     local pid
     pid=$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")
@@ -432,6 +434,15 @@ pl_sim_pause() {
 }
 pl_sim_resume() {
     kill -CONT "$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")" || fail "cannot resume the simulator"
+}
+
+# pl_metric NAME [PORT=$PAYLINK_AUTH_METRICS_PORT] [LABEL]: the value of the first series of NAME
+# (whatever its labels, or the first whose labels hold LABEL, e.g. 'result="ok"') on the /metrics
+# of the worker serving PORT; nothing when it has none (fails when the worker does not answer).
+pl_metric() {
+    curl -sf "http://127.0.0.1:${2:-$PAYLINK_AUTH_METRICS_PORT}/metrics" |
+        awk -v m="$1" -v l="${3:-}" '($1 == m || index($1, m "{") == 1) &&
+            (l == "" || index($1, l)) && !n++ {print $2}'
 }
 
 # pl_ledger_count REF [OP]: how many ledger entries have that ref (and op).

@@ -35,10 +35,7 @@ pf_start() { pl_replica_start auth pf PAYLINK_METRICS_PORT=$port PAYLINK_KAFKA_F
 # (below) cannot time out meanwhile.
 pl_clone_bureau CYBP '{"description": "test_edges_publish_failures", "response_time_ms": 60000}' CYB none
 pf_start
-metric() {
-    curl -sf "http://127.0.0.1:$port/metrics" |
-        awk -v m="$1" '$1 == m || index($1, m "{") == 1 {print $2}'
-}
+metric() { pl_metric "$1" "$port"; }
 produce_errors() { curl -sf -X POST "$PAYLINK_BROKER_CONTROL_URL/errors?code=$1&count=1" >/dev/null; }
 is_sent() { [ "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$1")" = sent ]; }
 

@@ -14,10 +14,9 @@ store_order="RFS$run"
 # request (an INSERT) and writing the bureau's answer (an UPDATE to a final status).
 pl_db_refuse cc_auth_trans "$run" "(TG_OP = 'INSERT' AND NEW.order_number = '$rec_order') OR
     (TG_OP = 'UPDATE' AND NEW.order_number = '$store_order' AND NEW.status NOT IN ('received', 'sent'))"
-metrics() { curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics"; }
 # awk reads to the end: leaving early could cut curl's pipe mid-body (SIGPIPE, a failure under
 # pipefail: this test failed so once, on a loaded box).
-failed_total() { metrics | awk '$1 ~ /^paylink_requests_failed_total/ && !n++ {print $2}'; }
+failed_total() { pl_metric paylink_requests_failed_total; }
 failed_before=$(failed_total)
 
 # Refused while recording: nothing was written and nothing sent, so the answer is a final error.

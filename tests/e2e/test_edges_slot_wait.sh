@@ -29,9 +29,7 @@ rows() {
     pl_sql "SELECT count(*) || '|' || count(*) FILTER (WHERE status = 'sent') FROM cc_auth_trans
              WHERE request_id LIKE 'sw_-$run'"
 }
-in_flight() {
-    curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics" | awk '/^paylink_in_flight[{ ]/ {print $2}'
-}
+in_flight() { pl_metric paylink_in_flight; }
 # All three taken in (the held call and two waiting for its slot), one of them recorded and sent.
 taken_in() { [ "$(in_flight)" = 3 ] && [ "$(rows)" = "1|1" ]; }
 pl_eventually 60 taken_in || fail "expected three in flight and one row, sent; got $(in_flight) and $(rows)"

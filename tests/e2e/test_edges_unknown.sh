@@ -22,8 +22,7 @@ final_order="UNF$run"
 # The database refuses this test's two orders any status but the open ones and `unknown`.
 pl_db_refuse cc_auth_trans "$run" "TG_OP = 'UPDATE' AND NEW.order_number IN ('$store_order', '$final_order')
     AND NEW.status NOT IN ('received', 'sent', 'unknown')"
-metrics() { curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics"; }
-failed_total() { metrics | awk '$1 ~ /^paylink_requests_failed_total/ && !n++ {print $2}'; }
+failed_total() { pl_metric paylink_requests_failed_total; }
 rr() {
     pl_sql "SELECT $1 FROM required_response WHERE request_id = :'id' AND worker = 'auth'" id="$2"
 }

@@ -12,7 +12,7 @@ set -euo pipefail
 run=$(pl_uid)
 key="1-WEDGE$run"
 topic=$(pl_topic auth)
-dropped_before=$(curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics" | awk '/^paylink_publish_dropped_total/ {print $2}')
+dropped_before=$(pl_metric paylink_publish_dropped_total)
 big=$(mktemp)
 pl_on_exit "rm -f '$big'"
 head -c 600000 /dev/zero | tr '\0' '\001' >"$big"
@@ -49,6 +49,6 @@ assert_json .request_bytes 600000 "$dlq"
 passed() { [ "$(pl_committed auth "$part")" -gt "$valid_off" ]; }
 pl_eventually 60 passed || fail "partition $part never committed past offset $valid_off (committed $(pl_committed auth "$part"))"
 pass "committed offset $(pl_committed auth "$part") passes both"
-assert_eq "$(curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics" | awk '/^paylink_publish_dropped_total/ {print $2}')" "$dropped_before" \
+assert_eq "$(pl_metric paylink_publish_dropped_total)" "$dropped_before" \
     "nothing had to be dropped: the dead-letter copy was cut to fit, not given up"
 pass "a request that cannot be dead-lettered whole does not wedge its partition"

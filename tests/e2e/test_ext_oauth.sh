@@ -47,14 +47,10 @@ grep -F -- "xo3-$run" "$PAYLINK_LOG_DIR/paylink-auth.log" | grep -qF "answered 4
 pass "paylink-auth logged the 401 and the resend"
 
 # The worker counts its token requests (none failed).
-metric() { # NAME LABEL: the value of the series of NAME that has LABEL (e.g. result="ok")
-    curl -sf "http://127.0.0.1:$PAYLINK_AUTH_METRICS_PORT/metrics" |
-        awk -v n="$1{" -v l="$2" 'index($1, n) == 1 && index($1, l) { print $2 }'
-}
-[ "$(metric paylink_oauth_token_requests_total 'result="ok"')" -ge 1 ] ||
+[ "$(pl_metric paylink_oauth_token_requests_total "" 'result="ok"')" -ge 1 ] ||
     fail "paylink_oauth_token_requests_total{result=ok} is 0"
 pass "paylink_oauth_token_requests_total counts the refresh"
-assert_eq "$(metric paylink_oauth_token_requests_total 'result="failed"')" 0 "no token request failed"
+assert_eq "$(pl_metric paylink_oauth_token_requests_total "" 'result="failed"')" 0 "no token request failed"
 
 # ---- 907: a 401 once, then approved ----------------------------------------------------------
 issued=$(tokens issued)
