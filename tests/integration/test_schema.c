@@ -18,6 +18,8 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "bureau.h"
+
 #define CHECK_VIOLATION "23514"
 #define UNIQUE_VIOLATION "23505"
 #define FK_VIOLATION "23503"
@@ -399,6 +401,65 @@ static void test_stored_value(void **state)
             "relate_response) VALUES ('EXT', 'IT3', '24', 'CARD_NOT_FOUND')");
 }
 
+/* The capacity of a field of the bureau's answer, in characters. */
+#define RESULT_CHARS(field) ((long)sizeof(((pl_bureau_result *)0)->field) - 1)
+
+/*
+ * Every column that keeps a value of the bureau's answer holds as many characters as the
+ * answer's field it is read into: a value read without complaint must be storable, or an
+ * approved answer becomes an unknown outcome (svc_trans.svc_transaction_id held 30 of the 64
+ * of an SVATransactionID until 033). And one of 64 characters is stored, and shows through
+ * the views that read it.
+ */
+static void test_answer_fields_fit(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *table, *column;
+        long chars;
+    } cols[] = {
+        {"cc_auth_trans", "transaction_id", RESULT_CHARS(request_id)},
+        {"auth_history", "transaction_id", RESULT_CHARS(request_id)},
+        {"cc_deposit_trans", "transaction_id", RESULT_CHARS(request_id)},
+        {"cc_deposit_history", "transaction_id", RESULT_CHARS(request_id)},
+        {"auth_reversal", "transaction_id", RESULT_CHARS(request_id)},
+        {"svc_trans", "svc_transaction_id", RESULT_CHARS(request_id)},
+        {"cc_auth_trans", "auth_number", RESULT_CHARS(auth_code)},
+        {"auth_history", "auth_number", RESULT_CHARS(auth_code)},
+        {"cc_deposit_trans", "auth_number", RESULT_CHARS(auth_code)},
+        {"svc_trans", "auth_number", RESULT_CHARS(auth_code)},
+        {"cc_auth_trans", "request_token", RESULT_CHARS(request_token)},
+        {"cc_deposit_trans", "request_token", RESULT_CHARS(request_token)},
+        {"auth_reversal", "request_token", RESULT_CHARS(request_token)},
+        {"cc_auth_trans", "card_token", RESULT_CHARS(token)},
+        {"svc_trans", "account_id", RESULT_CHARS(account_id)},
+        {"svc_trans", "error_code", RESULT_CHARS(error_code)},
+        {"svc_trans", "auth_date", RESULT_CHARS(auth_date)},
+    };
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT coalesce(character_maximum_length, -1) FROM information_schema.columns "
+                 "WHERE table_schema = current_schema() AND table_name = '%s' AND column_name = "
+                 "'%s'",
+                 cols[i].table, cols[i].column);
+        long width = query_long(sql);
+        if (width < cols[i].chars)
+            fail_msg("%s.%s holds %ld characters; the answer's field %ld", cols[i].table,
+                     cols[i].column, width, cols[i].chars);
+    }
+
+    exec_ok(INSERT_SVC("it-schema-svc-longid", "auth", "sent"));
+    exec_ok("UPDATE svc_trans SET status = 'approved', svc_transaction_id = repeat('7', 64) "
+            "WHERE request_id = 'it-schema-svc-longid'");
+    assert_int_equal(query_long("SELECT count(*) FROM order_payment_history WHERE request_id = "
+                                "'it-schema-svc-longid' AND transaction_id = repeat('7', 64)"),
+                     1);
+    assert_int_equal(query_long("SELECT count(*) FROM svc_card_activity WHERE request_id = "
+                                "'it-schema-svc-longid' AND svc_transaction_id = repeat('7', 64)"),
+                     1);
+}
+
 /* A reversal `rid` that claimed 10.00 on the authorization history row of it-schema-claim. */
 #define INSERT_CLAIMING_REVERSAL(rid)                                                              \
     "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "         \
@@ -778,6 +839,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_answer_closes_required_response, begin, rollback),
         cmocka_unit_test_setup_teardown(test_checks_refuse_bad_values, begin, rollback),
         cmocka_unit_test_setup_teardown(test_stored_value, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_answer_fields_fit, begin, rollback),
         cmocka_unit_test_setup_teardown(test_claims_settle_on_final_only, begin, rollback),
         cmocka_unit_test_setup_teardown(test_deposits_settle, begin, rollback),
         cmocka_unit_test_setup_teardown(test_reversal_settles_in_one_update, begin, rollback),
