@@ -178,6 +178,44 @@ typedef struct stream_state {
     bool failed; /* h->text returned false: the parse was stopped there */
 } stream_state;
 
+/*
+ * Tells the reader an attribute. libxml2 hands an attribute's value over with every reference
+ * replaced but one that stands for '&' (&amp;, &#38;, &#x26;), which it writes as "&#38;" for
+ * the tree builder to decode; with no DTD allowed, no other '&' can remain in it. Decoded here,
+ * so the reader sees the value a tree's attribute holds. Returns false when there was no memory
+ * for the decoded copy.
+ */
+static bool stream_attr(const stream_state *st, const char *local_name, const char *value,
+                        size_t len)
+{
+    if (!memchr(value, '&', len)) {
+        st->h->attr(st->ctx, local_name, value, len);
+        return true;
+    }
+    char small[256] = {0}; /* (rare: only a value holding '&' comes here) */
+    char *out = len <= sizeof small ? small : malloc(len);
+    if (!out)
+        return false;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        out[n++] = value[i];
+        if (value[i] == '&' && len - i >= 5 && memcmp(value + i, "&#38;", 5) == 0)
+            i += 4;
+    }
+    st->h->attr(st->ctx, local_name, out, n);
+    pl_card_wipe(out, n);
+    if (out != small)
+        free(out);
+    return true;
+}
+
+/* An attribute's decoded copy could not be made: the parse stops as for a reader's refusal. */
+static void stream_attr_failed(xmlParserCtxtPtr ctxt)
+{
+    ((stream_state *)ctxt->_private)->failed = true;
+    xmlStopParser(ctxt);
+}
+
 static void stream_start(void *c, const xmlChar *local_name, const xmlChar *prefix,
                          const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
                          int nb_attributes, int nb_defaulted, const xmlChar **attributes)
@@ -186,11 +224,19 @@ static void stream_start(void *c, const xmlChar *local_name, const xmlChar *pref
     (void)uri;
     (void)nb_namespaces;
     (void)namespaces;
-    (void)nb_attributes;
     (void)nb_defaulted;
-    (void)attributes;
     stream_state *st = ((xmlParserCtxtPtr)c)->_private;
     st->h->start(st->ctx, (const char *)local_name);
+    if (!st->h->attr)
+        return;
+    /* Five pointers an attribute: local name, prefix, URI, value, end of value. */
+    for (int i = 0; i < nb_attributes; i++) {
+        const xmlChar **a = attributes + 5 * i;
+        if (!stream_attr(st, (const char *)a[0], (const char *)a[3], (size_t)(a[4] - a[3]))) {
+            stream_attr_failed(c);
+            return;
+        }
+    }
 }
 
 static void stream_end(void *c, const xmlChar *local_name, const xmlChar *prefix,
@@ -227,9 +273,22 @@ static const char *local_part(const char *name)
 
 static void stream_start1(void *c, const xmlChar *name, const xmlChar **attributes)
 {
-    (void)attributes;
     stream_state *st = ((xmlParserCtxtPtr)c)->_private;
     st->h->start(st->ctx, local_part((const char *)name));
+    if (!st->h->attr || !attributes)
+        return;
+    /* Name and value pairs, NULL after the last; SAX1 passes namespace declarations among
+     * them, which SAX2 (and a tree) keep apart. */
+    for (size_t i = 0; attributes[i]; i += 2) {
+        const char *an = (const char *)attributes[i];
+        if (strncmp(an, "xmlns", 5) == 0 && (an[5] == '\0' || an[5] == ':'))
+            continue;
+        const char *value = attributes[i + 1] ? (const char *)attributes[i + 1] : "";
+        if (!stream_attr(st, local_part(an), value, strlen(value))) {
+            stream_attr_failed(c);
+            return;
+        }
+    }
 }
 
 static void stream_end1(void *c, const xmlChar *name)

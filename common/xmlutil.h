@@ -76,12 +76,16 @@ int pl_xml_read(const char *body, size_t len, const pl_xml_profile *p, xmlDocPtr
  * them); attributes, comments and processing instructions are not passed. text is character
  * data or CDATA of the innermost open element, in pieces (one element's text may come in several
  * calls), not NUL-terminated; it is libxml2's memory and is not kept after the call. text returns
- * false when the reader cannot go on (no memory): the parse stops.
+ * false when the reader cannot go on (no memory): the parse stops. attr, when set, is told each
+ * attribute of the element start has just begun, in document order, by its local name (as an
+ * element's), with its value as libxml2 normalises it (references replaced), len bytes, not
+ * NUL-terminated; namespace declarations (xmlns, xmlns:p) are not attributes and are not passed.
  */
 typedef struct pl_xml_stream {
     void (*start)(void *ctx, const char *local_name);
     void (*end)(void *ctx);
     bool (*text)(void *ctx, const char *text, size_t len);
+    void (*attr)(void *ctx, const char *local_name, const char *value, size_t len);
 } pl_xml_stream;
 
 /*

@@ -661,6 +661,16 @@ static bool log_text(void *ctx, const char *text, size_t len)
 
 static const pl_xml_stream LOG = {.start = log_start, .end = log_end, .text = log_text};
 
+static void log_attr(void *ctx, const char *local_name, const char *value, size_t len)
+{
+    stream_log *l = ctx;
+    size_t n = strlen(l->line);
+    snprintf(l->line + n, sizeof l->line - n, "[%s=%.*s]", local_name, (int)len, value);
+}
+
+static const pl_xml_stream LOG_ATTRS = {
+    .start = log_start, .end = log_end, .text = log_text, .attr = log_attr};
+
 static int stream(const char *text, const pl_xml_profile *p, stream_log *l, char *err,
                   size_t errsize)
 {
@@ -702,9 +712,9 @@ static void test_read_stream(void **state)
                      0);
     assert_string_equal(l.line, "<r<x><y><_z><:p><q:><d:1e><g:h>>");
     /* The end tag must repeat the start tag's prefix, not only its local name. */
-    assert_int_equal(stream("<s:E xmlns:s=\"urn:s\" xmlns:t=\"urn:s\"><s:B/></t:E>", &LUHN, &l,
-                            err, sizeof err),
-                     PL_ERR_PARSE);
+    assert_int_equal(
+        stream("<s:E xmlns:s=\"urn:s\" xmlns:t=\"urn:s\"><s:B/></t:E>", &LUHN, &l, err, sizeof err),
+        PL_ERR_PARSE);
     assert_non_null(strstr(err, "not XML (line 1): Opening and ending tag mismatch"));
 
     /* The refusals of pl_xml_read, word for word. */
@@ -748,6 +758,38 @@ static void test_read_stream(void **state)
 
     /* Without an error buffer. */
     assert_int_equal(pl_xml_read_stream("<r", 2, &LUHN, &LOG, &l, NULL, 0), PL_ERR_PARSE);
+}
+
+/* A reader that asks for attributes gets each after its element's start, by local name, with
+ * its value normalised as libxml2 does (references replaced, line ends and tabs made spaces);
+ * namespace declarations are not attributes. */
+static void test_read_stream_attributes(void **state)
+{
+    (void)state;
+    char err[200];
+    stream_log l = {.texts_left = -1};
+    const char *doc = "<r xmlns=\"urn:d\" xmlns:p=\"urn:p\" a=\"1\" p:b=\"x &amp; y\" "
+                      "c='&#65;&lt;&#x26;' f='&amp;#38;'><s d=\" two\tlines\n \" "
+                      "xmlns:q=\"urn:q\" q:e=\"\"/>"
+                      "<p:t xmlns:ResponseCode=\"urn:rc\"/></r>";
+    l.line[0] = '\0';
+    assert_int_equal(pl_xml_read_stream(doc, strlen(doc), &LUHN, &LOG_ATTRS, &l, err, sizeof err),
+                     0);
+    assert_string_equal(l.line, "<r[a=1][b=x & y][c=A<&][f=&#38;]<s[d= two lines  ][e=]><t>>");
+    /* Without the callback, as before. */
+    assert_int_equal(stream(doc, &LUHN, &l, err, sizeof err), 0);
+    assert_string_equal(l.line, "<r<s><t>>");
+
+    /* A long value holding '&' (decoded in a copy of its own). */
+    char big[700], want[600];
+    memset(want, 'v', 300);
+    snprintf(want + 300, sizeof want - 300, "&w");
+    snprintf(big, sizeof big, "<r a=\"%.300s&amp;w\"/>", want);
+    l.line[0] = '\0';
+    assert_int_equal(pl_xml_read_stream(big, strlen(big), &LUHN, &LOG_ATTRS, &l, err, sizeof err),
+                     0);
+    assert_int_equal(strlen(l.line), strlen("<r[a=]>") + 302);
+    assert_non_null(strstr(l.line, want));
 }
 
 /* A profile for documents longer than the others'. */
@@ -917,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_read_report_plain_text),
         cmocka_unit_test(test_only_attr),
         cmocka_unit_test(test_read_stream),
+        cmocka_unit_test(test_read_stream_attributes),
         cmocka_unit_test(test_read_stream_kept_parsers),
         cmocka_unit_test(test_read_stream_threads),
         cmocka_unit_test(test_copy_free),
