@@ -776,9 +776,7 @@ typedef struct reader {
     bool capturing;
     int capture_depth;
     int field;
-    char *text; /* small, or malloc'd when the text outgrew it */
-    size_t len, cap;
-    char small[256];
+    pl_xml_gather text;
     svc_reply svc[SVC_COUNT];
     int err; /* the first refusal, with its reason in why */
     char why[200];
@@ -799,26 +797,7 @@ PL_PRINTF(2, 3) static void refuse(reader *r, const char *fmt, ...)
 static bool reader_text(void *ctx, const char *text, size_t len)
 {
     reader *r = ctx;
-    if (!r->capturing)
-        return true;
-    if (r->len + len >= r->cap) {
-        /* Bounded by PL_CYBERSOURCE_MAX_BODY: the text is part of the body. */
-        size_t cap = r->cap * 2;
-        while (cap <= r->len + len)
-            cap *= 2;
-        char *grown = malloc(cap);
-        if (!grown)
-            return false;
-        memcpy(grown, r->text, r->len);
-        pl_card_wipe(r->text, r->cap);
-        if (r->text != r->small)
-            free(r->text);
-        r->text = grown;
-        r->cap = cap;
-    }
-    memcpy(r->text + r->len, text, len);
-    r->len += len;
-    return true;
+    return !r->capturing || pl_xml_gather_append(&r->text, text, len);
 }
 
 static void begin_capture(reader *r, int field)
@@ -826,7 +805,7 @@ static void begin_capture(reader *r, int field)
     r->capturing = true;
     r->capture_depth = r->depth;
     r->field = field;
-    r->len = 0;
+    pl_xml_gather_clear(&r->text);
 }
 
 /* Appends a missingField/invalidField path to a ", "-joined list; what does not fit is left
@@ -937,15 +916,12 @@ static void read_field_text(reader *r, const char *text)
 
 static void end_capture(reader *r)
 {
-    /* Room for the NUL is kept by reader_text. */
-    r->text[r->len] = '\0';
+    const char *text = pl_xml_gather_str(&r->text);
     if (r->field < 0)
-        read_item_text(r, r->text);
+        read_item_text(r, text);
     else
-        read_field_text(r, r->text);
-    /* The text may be anything the bureau sent. */
-    pl_card_wipe(r->text, r->len);
-    r->len = 0;
+        read_field_text(r, text);
+    pl_xml_gather_clear(&r->text);
     r->capturing = false;
 }
 
@@ -1144,8 +1120,7 @@ static int cyb_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long 
     reader *r = &rd;
     memset(r, 0, sizeof *r);
     r->res = res;
-    r->text = r->small;
-    r->cap = sizeof r->small;
+    pl_xml_gather_init(&r->text);
 
     char why[200];
     int rc = pl_xml_read_stream(body, body_len, &CYB_XML, &reader_stream, r, why, sizeof why);
@@ -1169,9 +1144,7 @@ static int cyb_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long 
     }
     if (rc)
         memset(res, 0, sizeof *res);
-    pl_card_wipe(r->text, r->cap);
-    if (r->text != r->small)
-        free(r->text);
+    pl_xml_gather_release(&r->text);
     pl_card_wipe(r, sizeof *r);
     return rc;
 }

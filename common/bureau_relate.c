@@ -3,14 +3,16 @@
  *
  * Requests are built as a libxml2 tree in the exact shape of the seed's samples
  * (customer-engagement-stored-value-card.txt) and serialised without an XML declaration;
- * answers are read with the reader of xmlutil.h, which never touches the network and refuses
- * DTDs, and the bureau message log gets a re-parsed copy with the card numbers masked. Stored
+ * answers are read with the readers of xmlutil.h (as a stream, a tree only for a document that
+ * has no answer element), which never touch the network and refuse DTDs, and the bureau
+ * message log gets a re-parsed copy with the card numbers masked. Stored
  * value card numbers have no check digit (seed: Relate "does not perform modulus checking"), so
  * the Luhn based scrubber of card.h cannot be the only net here: card numbers are masked by
  * element, and free text has every long run of digits masked. The manual is bureau_relate.h.
  */
 #include "bureau_relate.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,160 +440,284 @@ static int relate_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl
 /* ---------------------------------------------------------------------------------------- */
 /* Reading */
 
-/* The first element named local_name in n and its following siblings, depth first. The depth
- * is bounded by libxml2's nesting limit (256 without XML_PARSE_HUGE). */
-static xmlNodePtr find_el(xmlNodePtr n, const char *local_name)
+/*
+ * The answer is read as a stream (pl_xml_read_stream: libxml2's SAX parser, no tree), as a walk
+ * of its tree would read it. The answer is the first element in document order named for one
+ * (SPECS' answer names), at any depth: the bare answer, or one inside a wrapper. Below it, each
+ * value is the whole text (its descendants' too) of the first element at a path of first
+ * children of a name (CardSeries/Instrument/InstrumentID: the first Instrument child of the
+ * first CardSeries child), or, for ErrorCode and ResponseDescription, the first element of the
+ * name at any depth below the answer. A refusal is the one the walk met first, in the order of
+ * NODES below, whatever the order of the document.
+ *
+ * A document with no answer element (an RPC wrapper's escaped string, a SOAP Fault, something
+ * else) is read again into a tree, where the escaped answer is found (and read as a stream in
+ * its turn) or the fault is read.
+ */
+
+/* What is read below the answer (N_ANSWER). */
+enum {
+    N_ANSWER,
+    N_CARD_SERIES,
+    N_INSTRUMENT,
+    N_INSTRUMENT_ID,
+    N_CARD_NUMBER,
+    N_ERROR_CODE,
+    N_RESPONSE_DESCRIPTION,
+    N_INSTRUMENT_STATE,
+    N_STATUS,
+    N_ACCOUNT_STATE,
+    N_ACCOUNT_ID,
+    N_ACCOUNT_STATUS,
+    N_BALANCE,
+    N_BALANCE_AMOUNT,
+    N_SVA,
+    N_SVA_ID,
+    N_REASON,
+    N_REASON_CODE,
+    N_AUTH_NUMBER,
+    N_TRANSACTION_DATE,
+    N_SVA_AMOUNT,
+    N_SVA_AMOUNT_VALUE,
+    N_COUNT
+};
+
+#define ANYWHERE (-1) /* parent: any element below the answer */
+
+typedef enum value_kind {
+    V_NONE,   /* an element on the way to values */
+    V_EXACT,  /* an identifier or code: "<path> is too long" when it does not fit */
+    V_FREE,   /* free text: cleaned and cut (pl_xml_copy_free) */
+    V_AMOUNT, /* an amount: "<path> is not an amount" when it is not a non-negative one */
+} value_kind;
+
+/* Where a value goes in the result: a string field (offset, size), or an amount and its flag. */
+#define TO_TEXT(f) offsetof(pl_bureau_result, f), sizeof(((pl_bureau_result *)0)->f), 0
+#define TO_AMOUNT(f, has) offsetof(pl_bureau_result, f), 0, offsetof(pl_bureau_result, has)
+#define NOWHERE 0, 0, 0
+
+/* The walk's order: a refusal of an earlier node is the one reported. */
+static const struct {
+    const char *name;
+    int parent;
+    value_kind kind;
+    const char *path; /* in a refusal */
+    size_t field, size, has;
+} NODES[N_COUNT] = {
+    [N_ANSWER] = {NULL, ANYWHERE, V_NONE, NULL, NOWHERE},
+    [N_CARD_SERIES] = {"CardSeries", N_ANSWER, V_NONE, NULL, NOWHERE},
+    [N_INSTRUMENT] = {"Instrument", N_CARD_SERIES, V_NONE, NULL, NOWHERE},
+    [N_INSTRUMENT_ID] = {"InstrumentID", N_INSTRUMENT, V_EXACT,
+                         "CardSeries/Instrument/InstrumentID", TO_TEXT(svc_instrument_id)},
+    [N_CARD_NUMBER] = {"CardNumber", N_INSTRUMENT, V_EXACT, "CardSeries/Instrument/CardNumber",
+                       TO_TEXT(svc_card_number)},
+    [N_ERROR_CODE] = {"ErrorCode", ANYWHERE, V_EXACT, "ErrorCode", TO_TEXT(error_code)},
+    [N_RESPONSE_DESCRIPTION] = {"ResponseDescription", ANYWHERE, V_FREE, NULL, TO_TEXT(error_text)},
+    [N_INSTRUMENT_STATE] = {"InstrumentState", N_ANSWER, V_NONE, NULL, NOWHERE},
+    [N_STATUS] = {"Status", N_INSTRUMENT_STATE, V_EXACT, "InstrumentState/Status",
+                  TO_TEXT(svc_status)},
+    [N_ACCOUNT_STATE] = {"AccountState", N_ANSWER, V_NONE, NULL, NOWHERE},
+    [N_ACCOUNT_ID] = {"AccountID", N_ACCOUNT_STATE, V_EXACT, "AccountState/AccountID",
+                      TO_TEXT(account_id)},
+    [N_ACCOUNT_STATUS] = {"AccountStatus", N_ACCOUNT_STATE, V_EXACT, "AccountState/AccountStatus",
+                          TO_TEXT(account_status)},
+    [N_BALANCE] = {"Balance", N_ACCOUNT_STATE, V_NONE, NULL, NOWHERE},
+    [N_BALANCE_AMOUNT] = {"Amount", N_BALANCE, V_AMOUNT, "AccountState/Balance/Amount",
+                          TO_AMOUNT(balance, has_balance)},
+    [N_SVA] = {"SVATransaction", N_ANSWER, V_NONE, NULL, NOWHERE},
+    [N_SVA_ID] = {"SVATransactionID", N_SVA, V_EXACT, "SVATransaction/SVATransactionID",
+                  TO_TEXT(request_id)},
+    [N_REASON] = {"Reason", N_SVA, V_NONE, NULL, NOWHERE},
+    [N_REASON_CODE] = {"Code", N_REASON, V_EXACT, "SVATransaction/Reason/Code",
+                       TO_TEXT(reason_code)},
+    [N_AUTH_NUMBER] = {"AuthNumber", N_SVA, V_EXACT, "SVATransaction/AuthNumber",
+                       TO_TEXT(auth_code)},
+    [N_TRANSACTION_DATE] = {"TransactionDateTime", N_SVA, V_FREE, NULL, TO_TEXT(auth_date)},
+    [N_SVA_AMOUNT] = {"SVAAmount", N_SVA, V_NONE, NULL, NOWHERE},
+    [N_SVA_AMOUNT_VALUE] = {"Amount", N_SVA_AMOUNT, V_AMOUNT, "SVATransaction/SVAAmount/Amount",
+                            TO_AMOUNT(amount, has_amount)},
+};
+
+#undef TO_TEXT
+#undef TO_AMOUNT
+#undef NOWHERE
+
+typedef struct relate_reader {
+    pl_bureau_result *res;
+    int depth;                /* of the innermost open element; 1 for the root */
+    const op_spec *answer;    /* the answer element's SPECS entry, once it has begun */
+    bool answer_done;         /* and ended: nothing after it is read */
+    int open[N_COUNT];        /* the depth of a node's element while it is open, else 0 */
+    bool seen[N_COUNT];       /* its first element has begun: no other is read */
+    bool failed[N_COUNT + 1]; /* its value was refused; [N_COUNT]: CardSeries/@ResponseCode */
+    size_t from[N_COUNT];     /* where its text begins in text */
+    bool card_series_began;   /* the element just begun is the answer's first CardSeries */
+    int capturing;            /* value elements open */
+    /* The text of the open value elements, one run: an element's text is a range of it. */
+    pl_xml_gather text;
+} relate_reader;
+
+/* Node n's element ends: its value (the NUL-terminated text) is read into the result. */
+static void read_value(relate_reader *r, int n, const char *text)
 {
-    for (; n; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE)
-            continue;
-        if (pl_xml_is(n, local_name))
-            return n;
-        xmlNodePtr f = find_el(n->children, local_name);
-        if (f)
-            return f;
+    char *res = (char *)r->res;
+    switch (NODES[n].kind) {
+    case V_EXACT:
+        if (pl_xml_copy_exact(text, res + NODES[n].field, NODES[n].size) != 0)
+            r->failed[n] = true;
+        break;
+    case V_FREE:
+        pl_xml_copy_free(text, res + NODES[n].field, NODES[n].size, &RELATE_XML);
+        break;
+    case V_AMOUNT: {
+        char digits[32];
+        int64_t amount;
+        /* A negative amount moved or left on a card means nothing: the answer is unreadable. */
+        if (pl_xml_copy_exact(text, digits, sizeof digits) != 0 ||
+            pl_money_parse_decimal(digits, &amount) != 0 || amount < 0) {
+            r->failed[n] = true;
+        } else {
+            memcpy(res + NODES[n].field, &amount, sizeof amount);
+            *(bool *)(res + NODES[n].has) = true;
+        }
+        break;
     }
-    return NULL;
+    default:
+        break;
+    }
 }
 
-static bool is_answer(xmlNodePtr n)
+static bool relate_text(void *ctx, const char *text, size_t len)
 {
-    if (!n || n->type != XML_ELEMENT_NODE)
-        return false;
-    for (size_t i = 0; i < sizeof SPECS / sizeof SPECS[0]; i++)
-        if (strcmp((const char *)n->name, SPECS[i].answer) == 0)
-            return true;
-    return false;
+    relate_reader *r = ctx;
+    return r->capturing == 0 || pl_xml_gather_append(&r->text, text, len);
 }
 
-/* The first answer element in document order: the bare answer, or the one in a wrapper. */
-static xmlNodePtr find_answer(xmlNodePtr n)
+static bool is_space(char c)
 {
-    for (; n; n = n->next) {
-        if (n->type != XML_ELEMENT_NODE)
-            continue;
-        if (is_answer(n))
-            return n;
-        xmlNodePtr f = find_answer(n->children);
-        if (f)
-            return f;
-    }
-    return NULL;
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 static const char *skip_space(const char *s)
 {
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+    while (is_space(*s))
         s++;
     return s;
 }
 
-/* The first text that is escaped markup (an RPC wrapper's string result), or NULL. */
-static xmlNodePtr find_markup_text(xmlNodePtr n)
+static const op_spec *answer_spec(const char *name)
 {
-    for (; n; n = n->next) {
-        if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content &&
-            *skip_space((const char *)n->content) == '<')
-            return n;
-        if (n->type == XML_ELEMENT_NODE) {
-            xmlNodePtr f = find_markup_text(n->children);
-            if (f)
-                return f;
-        }
-    }
+    for (size_t i = 0; i < sizeof SPECS / sizeof SPECS[0]; i++)
+        if (strcmp(name, SPECS[i].answer) == 0)
+            return &SPECS[i];
     return NULL;
 }
 
-/* The element at a path of local names below parent, or NULL. */
-static xmlNodePtr path_el(xmlNodePtr parent, const char *a, const char *b, const char *c)
+static void relate_start(void *ctx, const char *name)
 {
-    xmlNodePtr n = pl_xml_child(parent, a);
-    if (n && b)
-        n = pl_xml_child(n, b);
-    if (n && c)
-        n = pl_xml_child(n, c);
-    return n;
+    relate_reader *r = ctx;
+    r->depth++;
+    r->card_series_began = false;
+    if (!r->answer) {
+        if ((r->answer = answer_spec(name))) {
+            r->seen[N_ANSWER] = true;
+            r->open[N_ANSWER] = r->depth;
+        }
+        return;
+    }
+    if (r->answer_done)
+        return;
+    for (int n = N_ANSWER + 1; n < N_COUNT; n++) {
+        int parent = NODES[n].parent;
+        if (r->seen[n] || (parent != ANYWHERE && r->open[parent] != r->depth - 1) ||
+            strcmp(name, NODES[n].name) != 0)
+            continue;
+        r->seen[n] = true;
+        r->open[n] = r->depth;
+        r->from[n] = r->text.len;
+        if (NODES[n].kind != V_NONE)
+            r->capturing++;
+        r->card_series_began = n == N_CARD_SERIES;
+        /* The names of one parent's children differ, and no child's is ErrorCode's or
+         * ResponseDescription's: an element is at most one node. */
+        return;
+    }
 }
 
-/*
- * Reads an identifier or code at a path into a field; the error names the path only (a cut
- * SVATransactionID would make a later PostAuth or Void refer to the wrong transaction).
- */
-#define READ_ID(node, field, name)                                                                 \
-    do {                                                                                           \
-        xmlNodePtr n_ = (node);                                                                    \
-        if (n_ && pl_xml_text_exact(n_, (field), sizeof(field)) != 0)                              \
-            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s is too long", (name));        \
-    } while (0)
-
-static int read_amount(xmlNodePtr n, bool *has_amount, int64_t *amount, const char *name,
-                       char *errstr, size_t errstr_size)
+/* The first ResponseCode attribute of the answer's first CardSeries (xmlGetProp's). */
+static void relate_attr(void *ctx, const char *name, const char *value, size_t len)
 {
-    if (!n)
-        return 0;
-    char text[32];
-    /* A negative amount moved or left on a card means nothing: the answer is unreadable. */
-    if (pl_xml_text_exact(n, text, sizeof text) != 0 || pl_money_parse_decimal(text, amount) != 0 ||
-        *amount < 0)
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s is not an amount", name);
-    *has_amount = true;
-    return 0;
+    relate_reader *r = ctx;
+    if (!r->card_series_began || strcmp(name, "ResponseCode") != 0)
+        return;
+    r->card_series_began = false;
+    /* Trimmed as any value (pl_xml_copy_exact's white space). */
+    while (len > 0 && is_space(value[0]))
+        value++, len--;
+    while (len > 0 && is_space(value[len - 1]))
+        len--;
+    char *out = r->res->response_code;
+    if (len >= sizeof r->res->response_code) {
+        r->failed[N_COUNT] = true;
+        return;
+    }
+    memcpy(out, value, len);
+    out[len] = '\0';
 }
 
-static int read_answer(const pl_bureau_call *call, xmlNodePtr ans, pl_bureau_result *res,
-                       char *errstr, size_t errstr_size)
+static void relate_end(void *ctx)
 {
-    const char *name = (const char *)ans->name;
+    relate_reader *r = ctx;
+    r->card_series_began = false;
+    if (r->answer && !r->answer_done) {
+        for (int n = N_COUNT - 1; n >= N_ANSWER; n--) {
+            if (r->open[n] != r->depth)
+                continue;
+            r->open[n] = 0;
+            if (n == N_ANSWER) {
+                r->answer_done = true;
+            } else if (NODES[n].kind != V_NONE) {
+                read_value(r, n, pl_xml_gather_str(&r->text) + r->from[n]);
+                if (--r->capturing == 0)
+                    pl_xml_gather_clear(&r->text);
+            }
+            break;
+        }
+    }
+    r->depth--;
+}
+
+static const pl_xml_stream relate_stream = {
+    .start = relate_start,
+    .end = relate_end,
+    .text = relate_text,
+    .attr = relate_attr,
+};
+
+/* The answer read (r->answer set), checked: its first refusal in the walk's order, or what the
+ * answer cannot mean. */
+static int check_answer(const pl_bureau_call *call, const relate_reader *r, char *errstr,
+                        size_t errstr_size)
+{
+    pl_bureau_result *res = r->res;
+    const char *name = r->answer->answer;
     const op_spec *spec = call ? spec_of(call->op) : NULL;
-    bool card_series = strcmp(name, "CardSeriesMaintenance") == 0;
+    bool card_series = r->answer->op == PL_OP_SVC_GENERATE;
     /* seed: a declined transaction of any kind is answered with the CardSeriesMaintenance
      * form; any other answer must be the one of the operation asked. */
     if (spec && !card_series && strcmp(name, spec->answer) != 0)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "a %s does not answer a %s", name,
                           spec->action);
-    int rc;
-
-    xmlNodePtr cs = pl_xml_child(ans, "CardSeries");
-    if (cs) {
-        xmlChar *code = xmlGetProp(cs, BAD_CAST "ResponseCode");
-        if (code) {
-            rc = pl_xml_copy_exact((const char *)code, res->response_code,
-                                   sizeof res->response_code);
-            xmlFree(code);
-            if (rc)
-                return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                                  "CardSeries/@ResponseCode is too long");
-        }
-        READ_ID(path_el(cs, "Instrument", "InstrumentID", NULL), res->svc_instrument_id,
-                "CardSeries/Instrument/InstrumentID");
-        READ_ID(path_el(cs, "Instrument", "CardNumber", NULL), res->svc_card_number,
-                "CardSeries/Instrument/CardNumber");
+    if (r->failed[N_COUNT])
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "CardSeries/@ResponseCode is too long");
+    for (int n = N_ANSWER + 1; n < N_COUNT; n++) {
+        if (!r->failed[n])
+            continue;
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          NODES[n].kind == V_AMOUNT ? "%s is not an amount" : "%s is too long",
+                          NODES[n].path);
     }
-
-    READ_ID(find_el(ans->children, "ErrorCode"), res->error_code, "ErrorCode");
-    xmlNodePtr n = find_el(ans->children, "ResponseDescription");
-    if (n)
-        pl_xml_text_free(n, res->error_text, sizeof res->error_text, &RELATE_XML);
-
-    READ_ID(path_el(ans, "InstrumentState", "Status", NULL), res->svc_status,
-            "InstrumentState/Status");
-    xmlNodePtr as = pl_xml_child(ans, "AccountState");
-    READ_ID(pl_xml_child(as, "AccountID"), res->account_id, "AccountState/AccountID");
-    READ_ID(pl_xml_child(as, "AccountStatus"), res->account_status, "AccountState/AccountStatus");
-    if ((rc = read_amount(path_el(as, "Balance", "Amount", NULL), &res->has_balance, &res->balance,
-                          "AccountState/Balance/Amount", errstr, errstr_size)))
-        return rc;
-
-    xmlNodePtr sva = pl_xml_child(ans, "SVATransaction");
-    READ_ID(pl_xml_child(sva, "SVATransactionID"), res->request_id,
-            "SVATransaction/SVATransactionID");
-    READ_ID(path_el(sva, "Reason", "Code", NULL), res->reason_code, "SVATransaction/Reason/Code");
-    READ_ID(pl_xml_child(sva, "AuthNumber"), res->auth_code, "SVATransaction/AuthNumber");
-    if ((n = pl_xml_child(sva, "TransactionDateTime")))
-        pl_xml_text_free(n, res->auth_date, sizeof res->auth_date, &RELATE_XML);
-    if ((rc = read_amount(path_el(sva, "SVAAmount", "Amount", NULL), &res->has_amount, &res->amount,
-                          "SVATransaction/SVAAmount/Amount", errstr, errstr_size)))
-        return rc;
 
     if (!res->reason_code[0] && !res->error_code[0] && !res->response_code[0])
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
@@ -615,25 +741,66 @@ static int read_answer(const pl_bureau_call *call, xmlNodePtr ans, pl_bureau_res
 }
 
 /*
- * Finds the answer in doc, or in the escaped document a wrapper carries (read into *inner), and
- * reads it into res; or reads the SOAP Fault. A refusal's reason goes into why.
+ * Reads body as a stream into res. Returns 0 with *found telling whether it had an answer
+ * element (read and checked), or the refusal of a document that is not XML or of an answer
+ * that cannot be read, its reason in why.
  */
-static int read_document(const pl_bureau_call *call, xmlDocPtr doc, xmlDocPtr *inner,
-                         pl_bureau_result *res, char *why, size_t why_size)
+static int read_stream(const pl_bureau_call *call, const char *body, size_t body_len,
+                       pl_bureau_result *res, bool *found, char *why, size_t why_size)
 {
-    xmlNodePtr root = xmlDocGetRootElement(doc);
-    xmlNodePtr ans = find_answer(root);
-    if (!ans) {
-        /* An RPC wrapper may carry the answer as an escaped string: read it once more. */
-        xmlNodePtr t = find_markup_text(root);
-        if (t) {
-            const char *text = (const char *)t->content;
-            if (pl_xml_read(text, strlen(text), &RELATE_XML, inner, NULL, 0) == 0)
-                ans = find_answer(xmlDocGetRootElement(*inner));
+    relate_reader rd;
+    relate_reader *r = &rd;
+    memset(r, 0, offsetof(relate_reader, text));
+    r->res = res;
+    pl_xml_gather_init(&r->text);
+    int rc = pl_xml_read_stream(body, body_len, &RELATE_XML, &relate_stream, r, why, why_size);
+    *found = rc == 0 && r->answer;
+    if (*found)
+        rc = check_answer(call, r, why, why_size);
+    pl_xml_gather_release(&r->text);
+    pl_card_wipe(r, offsetof(relate_reader, text));
+    return rc;
+}
+
+/* The first text that is escaped markup (an RPC wrapper's string result), or NULL. */
+static xmlNodePtr find_markup_text(xmlNodePtr n)
+{
+    for (; n; n = n->next) {
+        if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content &&
+            *skip_space((const char *)n->content) == '<')
+            return n;
+        if (n->type == XML_ELEMENT_NODE) {
+            xmlNodePtr f = find_markup_text(n->children);
+            if (f)
+                return f;
         }
     }
-    if (ans)
-        return read_answer(call, ans, res, why, why_size);
+    return NULL;
+}
+
+/*
+ * A document without an answer element, read as a tree: the answer in the escaped document an
+ * RPC wrapper carries, or the SOAP Fault. A refusal's reason goes into why.
+ */
+static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_result *res,
+                         char *why, size_t why_size)
+{
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    /* An RPC wrapper may carry the answer as an escaped string: read it once more. */
+    xmlNodePtr t = find_markup_text(root);
+    if (t) {
+        const char *text = (const char *)t->content;
+        bool found = false;
+        char inner_why[200];
+        int rc = read_stream(call, text, strlen(text), res, &found, inner_why, sizeof inner_why);
+        if (found) {
+            if (rc)
+                snprintf(why, why_size, "%s", inner_why);
+            return rc;
+        }
+        /* Not an answer after all: what it held is not kept. */
+        pl_card_wipe(res, sizeof *res);
+    }
 
     xmlNodePtr soap_body = pl_xml_is(root, "Envelope") ? pl_xml_child(root, "Body") : NULL;
     xmlNodePtr fault = soap_body ? pl_xml_first_element(soap_body->children) : NULL;
@@ -662,18 +829,21 @@ static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lo
     memset(res, 0, sizeof *res);
 
     /* One report for every refusal, an unreadable document's as much as a wrong answer's. */
-    xmlDocPtr doc = NULL, inner = NULL;
     char why[200];
-    int rc = pl_xml_read(body, body_len, &RELATE_XML, &doc, why, sizeof why);
-    if (rc == 0)
-        rc = read_document(call, doc, &inner, res, why, sizeof why);
+    bool found = false;
+    int rc = read_stream(call, body, body_len, res, &found, why, sizeof why);
+    if (rc == 0 && !found) {
+        xmlDocPtr doc = NULL;
+        rc = pl_xml_read(body, body_len, &RELATE_XML, &doc, why, sizeof why);
+        if (rc == 0)
+            rc = read_document(call, doc, res, why, sizeof why);
+        pl_xml_free_doc(doc);
+    }
     if (rc) {
         pl_err_set(rc, errstr, errstr_size, "Customer Engagement answer (HTTP %ld): %s",
                    http_status, why);
         pl_card_wipe(res, sizeof *res);
     }
-    pl_xml_free_doc(inner);
-    pl_xml_free_doc(doc);
     return rc;
 }
 

@@ -362,6 +362,55 @@ int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
     return rc;
 }
 
+void pl_xml_gather_init(pl_xml_gather *g)
+{
+    g->text = g->small;
+    g->len = 0;
+    g->cap = sizeof g->small;
+    g->small[0] = '\0';
+}
+
+bool pl_xml_gather_append(pl_xml_gather *g, const char *text, size_t len)
+{
+    if (g->len + len >= g->cap) {
+        size_t cap = g->cap * 2;
+        while (cap <= g->len + len)
+            cap *= 2;
+        char *grown = malloc(cap);
+        if (!grown)
+            return false;
+        memcpy(grown, g->text, g->len);
+        pl_card_wipe(g->text, g->cap);
+        if (g->text != g->small)
+            free(g->text);
+        g->text = grown;
+        g->cap = cap;
+    }
+    memcpy(g->text + g->len, text, len);
+    g->len += len;
+    return true;
+}
+
+const char *pl_xml_gather_str(pl_xml_gather *g)
+{
+    g->text[g->len] = '\0';
+    return g->text;
+}
+
+void pl_xml_gather_clear(pl_xml_gather *g)
+{
+    pl_card_wipe(g->text, g->len);
+    g->len = 0;
+}
+
+void pl_xml_gather_release(pl_xml_gather *g)
+{
+    pl_card_wipe(g->text, g->cap);
+    if (g->text != g->small)
+        free(g->text);
+    pl_xml_gather_init(g);
+}
+
 void pl_xml_wipe_text(xmlNodePtr n)
 {
     for (; n; n = n->next) {

@@ -101,6 +101,27 @@ int pl_xml_read_stream(const char *body, size_t len, const pl_xml_profile *p,
                        size_t errstr_size) PL_MUSTCHECK;
 
 /*
+ * The text a stream reader gathers for an element across its pieces: in small until it outgrows
+ * it, then on the heap (bounded by the document's size). It may be anything the bureau sent: it
+ * is wiped whenever it is emptied or released. text always has room for a NUL after len bytes.
+ */
+typedef struct pl_xml_gather {
+    char *text;
+    size_t len, cap;
+    char small[512];
+} pl_xml_gather;
+
+void pl_xml_gather_init(pl_xml_gather *g);
+/* Appends len bytes; false when there was no memory for them (nothing appended). */
+bool pl_xml_gather_append(pl_xml_gather *g, const char *text, size_t len) PL_MUSTCHECK;
+/* The text gathered, NUL-terminated (until the next append). */
+const char *pl_xml_gather_str(pl_xml_gather *g);
+/* Wipes the text and empties it; its memory is kept. */
+void pl_xml_gather_clear(pl_xml_gather *g);
+/* Wipes the text and frees its memory; g may be initialised again. */
+void pl_xml_gather_release(pl_xml_gather *g);
+
+/*
  * The parser contexts pl_xml_read_stream keeps for its next reads (at most 4): one is put back
  * after a read that ended well, unless the names of the documents it read have grown its
  * dictionary past 2,048; a context whose read failed is freed. For tests and diagnostics.

@@ -1012,6 +1012,71 @@ static void test_parse_wrapped(void **state)
     free(inner);
 }
 
+/*
+ * The answer is read as a walk of its tree reads it, whatever the document's order: a value is
+ * its element's whole text (CDATA and descendants' text too), each path takes the first element
+ * of its name under the first of its parent's, ErrorCode and ResponseDescription are the first
+ * at any depth, and of several refusals the one reported is the walk's first.
+ */
+static void test_parse_as_a_walk(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256];
+    const char *body =
+        "<PreauthorizationResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+        "<AccountState><Balance/><Balance><Amount>1.00</Amount></Balance>"
+        "<AccountID> 84<![CDATA[13]]> </AccountID><AccountID>1</AccountID></AccountState>"
+        "<SVATransaction><Reason><Code>24</Code></Reason>"
+        "<SVATransactionID>77<x>88</x><!-- c -->99</SVATransactionID></SVATransaction>"
+        "<SVATransaction><AuthNumber>5</AuthNumber></SVATransaction>"
+        "<InstrumentState><Status>On<ErrorCode>X1</ErrorCode></Status></InstrumentState>"
+        "</PreauthorizationResponse>";
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_PREAUTH, 200, body, strlen(body), &res, err, sizeof err), 0);
+    assert_false(res.has_balance); /* the first Balance has no Amount */
+    assert_string_equal(res.account_id, "8413");
+    assert_string_equal(res.request_id, "778899");
+    assert_string_equal(res.auth_code, ""); /* in the second SVATransaction */
+    assert_string_equal(res.reason_code, "24");
+    assert_string_equal(res.svc_status, "OnX1");
+    assert_string_equal(res.error_code, "X1");
+
+    /* The attribute of the first CardSeries only, trimmed; a namespace declaration is none. */
+    body = "<CardSeriesMaintenance><CardSeries xmlns:ResponseCode=\"urn:x\" "
+           "ResponseCode=\" Rejected \"><ErrorCode>ALL_CARDS_GENERATED</ErrorCode></CardSeries>"
+           "<CardSeries ResponseCode=\"OK\"/></CardSeriesMaintenance>";
+    assert_int_equal(parse_answer(PL_OP_SVC_VOID, 200, body, strlen(body), &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.response_code, "Rejected");
+    assert_string_equal(res.error_code, "ALL_CARDS_GENERATED");
+    body = "<CardSeriesMaintenance><CardSeries xmlns:ResponseCode=\"urn:x\"/>"
+           "<CardSeries ResponseCode=\"OK\"/></CardSeriesMaintenance>";
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_GENERATE, 200, body, strlen(body), &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "carries no outcome"));
+
+    /* The walk meets AccountState/AccountID before SVAAmount, the document the other way. */
+    body = "<PreauthorizationResponse><SVATransaction><SVAAmount><Amount>x</Amount></SVAAmount>"
+           "</SVATransaction><AccountState><AccountID>123456789012345678901</AccountID>"
+           "</AccountState></PreauthorizationResponse>";
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_PREAUTH, 200, body, strlen(body), &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "AccountState/AccountID is too long"));
+
+    /* The first answer element in document order, at any depth; what follows it is not read. */
+    body = "<a><b><InquiryResponse><SVATransaction><Reason><Code>16</Code></Reason>"
+           "</SVATransaction></InquiryResponse></b><VoidResponse><SVATransaction><Reason><Code>"
+           "22</Code></Reason></SVATransaction></VoidResponse><ErrorCode>E</ErrorCode></a>";
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_INQUIRY, 200, body, strlen(body), &res, err, sizeof err), 0);
+    assert_string_equal(res.reason_code, "16");
+    assert_string_equal(res.error_code, "");
+}
+
 static void test_parse_refusals(void **state)
 {
     (void)state;
@@ -1279,6 +1344,7 @@ int main(void)
         cmocka_unit_test(test_parse_declined),
         cmocka_unit_test(test_parse_sva_answers),
         cmocka_unit_test(test_parse_wrapped),
+        cmocka_unit_test(test_parse_as_a_walk),
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_parse_garbage),
         cmocka_unit_test(test_parse_long_and_odd),

@@ -792,6 +792,37 @@ static void test_read_stream_attributes(void **state)
     assert_non_null(strstr(l.line, want));
 }
 
+/* Gathered text: in place until it outgrows it, then on the heap; emptied and released. */
+static void test_gather(void **state)
+{
+    (void)state;
+    pl_xml_gather g;
+    pl_xml_gather_init(&g);
+    assert_string_equal(pl_xml_gather_str(&g), "");
+    assert_true(pl_xml_gather_append(&g, "ab", 2));
+    assert_true(pl_xml_gather_append(&g, "cdef", 3));
+    assert_string_equal(pl_xml_gather_str(&g), "abcde");
+    assert_ptr_equal(g.text, g.small);
+    char piece[300];
+    memset(piece, 'x', sizeof piece);
+    for (int i = 0; i < 4; i++)
+        assert_true(pl_xml_gather_append(&g, piece, sizeof piece));
+    assert_int_equal(g.len, 5 + 4 * sizeof piece);
+    assert_ptr_not_equal(g.text, g.small);
+    const char *t = pl_xml_gather_str(&g);
+    assert_memory_equal(t, "abcdexxx", 8);
+    assert_int_equal(strlen(t), g.len);
+    /* The small buffer it left was wiped. */
+    assert_int_equal(g.small[0], 0);
+    pl_xml_gather_clear(&g);
+    assert_string_equal(pl_xml_gather_str(&g), "");
+    assert_true(pl_xml_gather_append(&g, "z", 1));
+    assert_string_equal(pl_xml_gather_str(&g), "z");
+    pl_xml_gather_release(&g);
+    assert_ptr_equal(g.text, g.small);
+    assert_int_equal(g.len, 0);
+}
+
 /* A profile for documents longer than the others'. */
 static const pl_xml_profile BIG = {.max_len = 1 << 20, .doc_name = "a test document"};
 
@@ -960,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_only_attr),
         cmocka_unit_test(test_read_stream),
         cmocka_unit_test(test_read_stream_attributes),
+        cmocka_unit_test(test_gather),
         cmocka_unit_test(test_read_stream_kept_parsers),
         cmocka_unit_test(test_read_stream_threads),
         cmocka_unit_test(test_copy_free),
