@@ -707,11 +707,24 @@ static pl_http_outcome classify(xfer *x, CURLcode rc)
     curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     /* Nothing of the request left for the bureau (no transfer began: connect, TLS or proxy
      * tunnel failed), so it cannot have acted on it. */
-    if (sent == 0 && pre == 0)
+    /* Nothing of the request left for the bureau (no transfer began: connect, TLS or proxy
+     * tunnel failed), so it cannot have acted on it. Once libcurl has handed the request to a
+     * connection (on_prereq) the bureau may have, whatever libcurl's counters say: after its
+     * retry of a reused connection that died, whose new connect failed, the upload count is 0
+     * again (test_http test_connection_lost_then_refused). */
+    if (!x->request_sent && sent == 0 && pre == 0)
         return PL_HTTP_NOT_SENT;
     if (rc == CURLE_OPERATION_TIMEDOUT)
         return PL_HTTP_TIMEOUT;
     return PL_HTTP_CONN_LOST;
+}
+
+/* Errors of making a connection, before any request is written on it. */
+static bool connect_error(CURLcode rc)
+{
+    return rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_RESOLVE_HOST ||
+           rc == CURLE_COULDNT_CONNECT || rc == CURLE_SSL_CONNECT_ERROR ||
+           rc == CURLE_PEER_FAILED_VERIFICATION;
 }
 
 static void finish(xfer *x, CURLcode rc)
@@ -726,13 +739,20 @@ static void finish(xfer *x, CURLcode rc)
     pl_http_response r = {.outcome = o, .attempts = x->attempts};
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &r.seconds);
-    char err[CURL_ERROR_SIZE + 64];
+    char err[CURL_ERROR_SIZE + 128];
     if (o == PL_HTTP_OK) {
         err[0] = '\0';
     } else if (x->too_big) {
         snprintf(err, sizeof err, "answer larger than %zu bytes", h->max_body);
     } else if (x->resend_refused) {
         snprintf(err, sizeof err, "connection lost after the request was sent (not sent again)");
+    } else if (o == PL_HTTP_CONN_LOST && x->request_sent && connect_error(rc)) {
+        /* libcurl's own retry of the request (on_prereq) failed to connect: the message of
+         * that connect alone would read as "never sent". */
+        snprintf(err, sizeof err,
+                 "connection lost after the request was sent (not sent again; a new connection "
+                 "failed: %s)",
+                 x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     } else {
         snprintf(err, sizeof err, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     }

@@ -99,8 +99,9 @@ static inline int https_test_server_start(https_test_server *s, const char *cert
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = 0;
+    /* MHD_USE_ITC: a test may stop the server accepting (MHD_quiesce_daemon). */
     s->d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION |
-                                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+                                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC,
                             0, NULL, NULL, https_test_on_request, (void *)s,
                             MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
                             MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_NOTIFY_COMPLETED,

@@ -495,19 +495,25 @@ static void test_timeout(void **state)
     drop_client(h);
 }
 
+/* A call to port's /close, which the server reads and drops: a lost connection, an unknown
+ * outcome, and the server saw the request exactly once (an unknown outcome is never re-sent). */
+static void call_lost_once(pl_http *h, int port, rec *x)
+{
+    int before = atomic_load(&hits_close);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", port, "/close"), CALL_MS);
+    call_once(h, &c, x, DRIVE_MS);
+    assert_int_equal(x->outcome, PL_HTTP_CONN_LOST);
+    assert_int_equal(x->attempts, 1);
+    assert_true(x->error[0] != '\0');
+    assert_int_equal(atomic_load(&hits_close), before + 1);
+}
+
 static void test_connection_lost(void **state)
 {
     (void)state;
     pl_http *h = new_client(ca_path, 0);
-    int before = atomic_load(&hits_close);
-    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/close"), CALL_MS);
     rec x;
-    call_once(h, &c, &x, DRIVE_MS);
-    assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
-    assert_int_equal(x.attempts, 1);
-    assert_true(x.error[0] != '\0');
-    /* The server saw the request exactly once: an unknown outcome is never re-sent. */
-    assert_int_equal(atomic_load(&hits_close), before + 1);
+    call_lost_once(h, srv.port, &x);
     drop_client(h);
 }
 
@@ -525,13 +531,36 @@ static void test_connection_lost_reused(void **state)
     pl_http_call warm = make_call(https_test_url(1, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     call_once(h, &warm, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_OK);
-    int before = atomic_load(&hits_close);
-    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/close"), CALL_MS);
-    call_once(h, &c, &x, DRIVE_MS);
-    assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
-    assert_int_equal(x.attempts, 1);
-    assert_int_equal(atomic_load(&hits_close), before + 1);
+    call_lost_once(h, srv.port, &x);
+    assert_non_null(strstr(x.error, "after the request was sent"));
     drop_client(h);
+}
+
+/*
+ * The same, when libcurl's fresh connect for its re-send is refused (the bureau went away with
+ * the request read): the request went out once, so the outcome is unknown, never "not sent"
+ * (paylink would send it again) whatever libcurl's counters say after its retry, and the
+ * message says the request was sent, not only that a connect failed, which an operator could
+ * read as "never reached the bureau".
+ */
+static void test_connection_lost_then_refused(void **state)
+{
+    (void)state;
+    https_test_server s3 = {0};
+    assert_int_equal(https_test_server_start(&s3, cert_pem, key_pem, on_request), 0);
+    pl_http *h = new_client(ca_path, 0);
+    rec x;
+    pl_http_call warm = make_call(https_test_url(1, "127.0.0.1", s3.port, "/ok"), CALL_MS);
+    call_once(h, &warm, &x, DRIVE_MS);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    /* No new connection from here on: the kept one stays served, nothing else is accepted. */
+    MHD_socket listener = MHD_quiesce_daemon(s3.d);
+    assert_true(listener != MHD_INVALID_SOCKET);
+    close(listener);
+    call_lost_once(h, s3.port, &x);
+    assert_non_null(strstr(x.error, "after the request was sent"));
+    drop_client(h);
+    https_test_server_stop(&s3);
 }
 
 static void test_body_cap(void **state)
@@ -1166,6 +1195,7 @@ int main(void)
         cmocka_unit_test_teardown(test_timeout, teardown),
         cmocka_unit_test_teardown(test_connection_lost, teardown),
         cmocka_unit_test_teardown(test_connection_lost_reused, teardown),
+        cmocka_unit_test_teardown(test_connection_lost_then_refused, teardown),
         cmocka_unit_test_teardown(test_body_cap, teardown),
         cmocka_unit_test_teardown(test_not_sent_closed_port, teardown),
         cmocka_unit_test_teardown(test_not_sent_untrusted, teardown),
