@@ -706,8 +706,6 @@ static pl_http_outcome classify(xfer *x, CURLcode rc)
     curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
     curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     /* Nothing of the request left for the bureau (no transfer began: connect, TLS or proxy
-     * tunnel failed), so it cannot have acted on it. */
-    /* Nothing of the request left for the bureau (no transfer began: connect, TLS or proxy
      * tunnel failed), so it cannot have acted on it. Once libcurl has handed the request to a
      * connection (on_prereq) the bureau may have, whatever libcurl's counters say: after its
      * retry of a reused connection that died, whose new connect failed, the upload count is 0

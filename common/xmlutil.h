@@ -73,12 +73,12 @@ int pl_xml_read(const char *body, size_t len, const pl_xml_profile *p, xmlDocPtr
 /*
  * What pl_xml_read_stream tells a reader as the document goes by, in document order. Elements
  * are named by their local name (namespace and prefix are not passed, as pl_xml_is ignores
- * them); attributes, comments and processing instructions are not passed. text is character
- * data or CDATA of the innermost open element, in pieces (one element's text may come in several
- * calls), not NUL-terminated; it is libxml2's memory and is not kept after the call. text returns
- * false when the reader cannot go on (no memory): the parse stops. attr, when set, is told each
- * attribute of the element start has just begun, in document order, by its local name (as an
- * element's), with its value as libxml2 normalises it (references replaced), len bytes, not
+ * them); comments and processing instructions are not passed, attributes only to attr (below). text
+ * is character data or CDATA of the innermost open element, in pieces (one element's text may come
+ * in several calls), not NUL-terminated; it is libxml2's memory and is not kept after the call.
+ * text returns false when the reader cannot go on (no memory): the parse stops. attr, when set, is
+ * told each attribute of the element start has just begun, in document order, by its local name (as
+ * an element's), with its value as libxml2 normalises it (references replaced), len bytes, not
  * NUL-terminated; namespace declarations (xmlns, xmlns:p) are not attributes and are not passed.
  */
 typedef struct pl_xml_stream {
