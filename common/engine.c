@@ -2806,39 +2806,64 @@ static bool idle_waiting(const job *j)
     return j->in_queue || (j->state == JS_WAITING && j->in_timers);
 }
 
+/* Whether j is a redelivery parked behind its request's owner (job_admit). */
+static bool parked_behind_owner(pl_engine *e, const job *j)
+{
+    if (j->admitted)
+        return false;
+    job *owner = hash_find(e, j->pub.req.request_id);
+    for (const job *w = owner ? owner->waiters : NULL; w; w = w->wnext)
+        if (w == j)
+            return true;
+    return false;
+}
+
 static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t *parts)
 {
     size_t n = 0;
     for (job *j = e->live; j; j = j->next) {
         if (on_partitions(j, parts)) {
             j->leaving = true;
-            n += idle_waiting(j);
+            n += idle_waiting(j) || parked_behind_owner(e, j);
         }
     }
     if (n == 0)
         return;
-    /* Gathered first: giving one up admits its parked redeliveries (job_leave), which may
-     * queue or free jobs of their own, but never another of these (owners all, none a
-     * redelivery parked behind another). */
+    /*
+     * Gathered first: the redeliveries of these partitions parked behind an owner (of any
+     * partition), then the owners waiting idle. The parked ones are given up before any owner
+     * is: given up, an owner admits the redeliveries parked behind it (job_leave), and one of
+     * a partition being left would then run here while its next owner runs it too (an invalid
+     * one published its invalid reply and dead-letter copy twice); parked behind an owner that
+     * stays, it would hold the revoke drain until that owner finished. Giving up a parked one
+     * frees it alone (it has no waiters of its own: they all park behind the owner), and an
+     * owner given up admits only redeliveries of partitions kept, never another of these.
+     */
     job **gone = malloc(n * sizeof *gone);
     if (!gone) {
         PL_WARN(NULL, "revoking: out of memory; requests waiting on the partitions are kept");
         return;
     }
-    size_t k = 0, queued = 0;
+    size_t k = 0, parked = 0, queued = 0;
+    for (job *j = e->live; j && k < n; j = j->next)
+        if (j->leaving && parked_behind_owner(e, j))
+            gone[k++] = j;
+    parked = k;
     for (job *j = e->live; j && k < n; j = j->next) {
         if (j->leaving && idle_waiting(j)) {
             queued += j->in_queue;
             gone[k++] = j;
         }
     }
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; i < parked; i++)
+        job_abandon(gone[i]);
+    for (size_t i = parked; i < k; i++)
         job_leave(gone[i]);
     free(gone);
     PL_INFO(NULL,
-            "revoking: %zu request(s) waiting for a bureau slot and %zu for another owner left "
-            "for the partitions' next owner",
-            queued, k - queued);
+            "revoking: %zu request(s) waiting for a bureau slot, %zu for another owner and %zu "
+            "redelivery(ies) parked behind another copy left for the partitions' next owner",
+            queued, k - parked - queued, parked);
 }
 
 /* Partitions this consumer no longer owns: their offsets are forgotten (the jobs still running

@@ -208,11 +208,14 @@ static int no_record_sent(pl_job *job, pl_db_unit *u)
  * A partition revoked while requests of it wait for their bureau's slot: they are given up for
  * the partition's next owner (their offsets uncommitted), not sent during the revoke drain or
  * after it; one still being recorded is given up when it reaches its slot. The other
- * partitions' requests keep their places. A redelivery parked behind a request given up is
- * admitted (as when its owner finishes), not freed with it: freed, its offset would stay
- * pending in the tracker for good; here it is of the revoked partition too, and given up in its
- * turn. (The old code started them as slots freed, racing the next owner, and during the drain
- * under its deadline.)
+ * partitions' requests keep their places. A redelivery of the revoked partition parked behind
+ * another copy is given up too, without being admitted, whichever partition its owner is on:
+ * admitted, it ran here as well as at the partition's next owner (an invalid one published its
+ * invalid reply and dead-letter copy twice), and behind an owner that stays it held the revoke
+ * drain. (A redelivery of a kept partition behind an owner given up is admitted, as when its
+ * owner finishes: freed with it, its offset would stay pending in the tracker for good.) (The
+ * old code started the waiting requests as slots freed, racing the next owner, and during the
+ * drain under its deadline.)
  */
 static void test_revoked_partition_sends_nothing_more(void **state)
 {
@@ -233,6 +236,11 @@ static void test_revoked_partition_sends_nothing_more(void **state)
     dup->ops = &ops;
     first->waiters = dup;
     job *kept = partition_job(e, "R-2", 2, &cyb, true);
+    admit(e, kept);
+    /* A redelivery of the revoked partition behind an owner of a kept one. */
+    job *dup_behind_kept = partition_job(e, "R-2", 1, &cyb, false);
+    dup_behind_kept->ops = &ops;
+    kept->waiters = dup_behind_kept;
     /* Waiting for another owner's 'sent' row (parked for its next re-read), on each partition. */
     park(partition_job(e, "W-1", 1, &cyb, false), 1e12);
     job *waits = partition_job(e, "W-2", 2, &cyb, false);
@@ -240,17 +248,20 @@ static void test_revoked_partition_sends_nothing_more(void **state)
     partition_job(e, "R-3", 1, &cyb, true);
     job *recording = partition_job(e, "R-4", 1, &cyb, false);
     job *other = partition_job(e, "R-5", 2, &cyb, false);
-    assert_int_equal(e->n_live, 8);
+    assert_int_equal(e->n_live, 9);
 
     g_admitted = 0;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(parts, "paylink.auth.request", 1);
     leave_partitions(e, parts);
     rd_kafka_topic_partition_list_destroy(parts);
-    /* R-1 and R-3 are gone, and R-1's redelivery, admitted and given up in turn, and W-1; R-2
-     * waits alone for the slot, W-2 for its owner; R-4 is marked. */
-    assert_int_equal(g_admitted, 1);
+    /* R-1 and R-3 are gone, and both redeliveries of partition 1, neither admitted, and W-1;
+     * R-2 waits alone for the slot, nothing parked behind it, W-2 for its owner; R-4 is
+     * marked. */
+    assert_int_equal(g_admitted, 0);
     assert_null(hash_find(e, "R-1"));
+    assert_ptr_equal(hash_find(e, "R-2"), kept);
+    assert_null(kept->waiters);
     assert_int_equal(e->n_live, 4);
     assert_ptr_equal(e->timers, waits);
     assert_null(waits->tnext);
