@@ -2846,11 +2846,11 @@ static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t
     }
     size_t k = 0, parked = 0, queued = 0;
     for (job *j = e->live; j && k < n; j = j->next)
-        if (j->leaving && parked_behind_owner(e, j))
+        if (on_partitions(j, parts) && parked_behind_owner(e, j))
             gone[k++] = j;
     parked = k;
     for (job *j = e->live; j && k < n; j = j->next) {
-        if (j->leaving && idle_waiting(j)) {
+        if (on_partitions(j, parts) && idle_waiting(j)) {
             queued += j->in_queue;
             gone[k++] = j;
         }
