@@ -593,14 +593,9 @@ static bool relate_text(void *ctx, const char *text, size_t len)
     return r->capturing == 0 || pl_xml_gather_append(&r->text, text, len);
 }
 
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 static const char *skip_space(const char *s)
 {
-    while (is_space(*s))
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
         s++;
     return s;
 }
@@ -651,18 +646,8 @@ static void relate_attr(void *ctx, const char *name, const char *value, size_t l
     if (!r->card_series_began || strcmp(name, "ResponseCode") != 0)
         return;
     r->card_series_began = false;
-    /* Trimmed as any value (pl_xml_copy_exact's white space). */
-    while (len > 0 && is_space(value[0]))
-        value++, len--;
-    while (len > 0 && is_space(value[len - 1]))
-        len--;
-    char *out = r->res->response_code;
-    if (len >= sizeof r->res->response_code) {
+    if (pl_xml_copy_exact_n(value, len, r->res->response_code, sizeof r->res->response_code) != 0)
         r->failed[N_COUNT] = true;
-        return;
-    }
-    memcpy(out, value, len);
-    out[len] = '\0';
 }
 
 static void relate_end(void *ctx)
@@ -791,14 +776,11 @@ static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_re
     if (t) {
         const char *text = (const char *)t->content;
         bool found = false;
-        char inner_why[200];
-        int rc = read_stream(call, text, strlen(text), res, &found, inner_why, sizeof inner_why);
-        if (found) {
-            if (rc)
-                snprintf(why, why_size, "%s", inner_why);
+        int rc = read_stream(call, text, strlen(text), res, &found, why, why_size);
+        if (found)
             return rc;
-        }
-        /* Not an answer after all: what it held is not kept. */
+        /* Not a readable answer after all (why is written again below): what a refused parse
+         * may have read before it stopped is not kept. */
         pl_card_wipe(res, sizeof *res);
     }
 

@@ -450,22 +450,29 @@ xmlNodePtr pl_xml_child(xmlNodePtr parent, const char *local_name)
     return NULL;
 }
 
-/* s without its leading and trailing white space: *len bytes from the returned pointer. */
-static const char *trim(const char *s, size_t *len)
+/* s[0, *len) without its leading and trailing white space: *len bytes from the returned
+ * pointer. */
+static const char *trim_n(const char *s, size_t *len)
 {
-    while (is_space(*s))
-        s++;
-    size_t n = strlen(s);
+    size_t n = *len;
+    while (n > 0 && is_space(*s))
+        s++, n--;
     while (n > 0 && is_space(s[n - 1]))
         n--;
     *len = n;
     return s;
 }
 
-int pl_xml_copy_exact(const char *s, char *out, size_t outsize)
+/* s without its leading and trailing white space: *len bytes from the returned pointer. */
+static const char *trim(const char *s, size_t *len)
 {
-    size_t len;
-    s = trim(s, &len);
+    *len = strlen(s);
+    return trim_n(s, len);
+}
+
+int pl_xml_copy_exact_n(const char *s, size_t len, char *out, size_t outsize)
+{
+    s = trim_n(s, &len);
     if (len >= outsize) {
         pl_card_wipe(out, outsize);
         return PL_ERR_PARSE;
@@ -473,6 +480,11 @@ int pl_xml_copy_exact(const char *s, char *out, size_t outsize)
     memcpy(out, s, len);
     out[len] = '\0';
     return 0;
+}
+
+int pl_xml_copy_exact(const char *s, char *out, size_t outsize)
+{
+    return pl_xml_copy_exact_n(s, strlen(s), out, outsize);
 }
 
 /* The text content of n (NULL when there is none); free it with pl_xml_free_content. */

@@ -244,6 +244,8 @@ xmlNodePtr pl_xml_child(xmlNodePtr parent, const char *local_name);
  * Returns 0 or PL_ERR_PARSE.
  */
 int pl_xml_copy_exact(const char *s, char *out, size_t outsize) PL_MUSTCHECK;
+/* The same for the len bytes at s (not NUL-terminated: an attribute's value in a stream). */
+int pl_xml_copy_exact_n(const char *s, size_t len, char *out, size_t outsize) PL_MUSTCHECK;
 
 /*
  * Copies the free text s (NUL-terminated) into out as pl_xml_text_free does: trimmed, card

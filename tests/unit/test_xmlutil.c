@@ -179,6 +179,14 @@ static void test_text_exact(void **state)
     assert_int_equal(pl_xml_copy_exact("abcdef", small, sizeof small), PL_ERR_PARSE);
     assert_int_equal(pl_xml_copy_exact("", small, sizeof small), 0);
     assert_string_equal(small, "");
+    /* The same on len bytes that are not NUL-terminated: what follows them is not read, and
+     * white space is trimmed within them. */
+    const char *attr = " \tabcde \"abcdefgh";
+    assert_int_equal(pl_xml_copy_exact_n(attr, 8, small, sizeof small), 0);
+    assert_string_equal(small, "abcde");
+    assert_int_equal(pl_xml_copy_exact_n(attr + 9, 6, small, sizeof small), PL_ERR_PARSE);
+    assert_int_equal(pl_xml_copy_exact_n(attr, 2, small, sizeof small), 0);
+    assert_string_equal(small, "");
     pl_xml_free_doc(doc);
 }
 
