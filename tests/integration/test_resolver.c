@@ -599,11 +599,14 @@ static void test_pass_takes_due_rows_of_its_worker(void **state)
     trow resolved = mkrow("auth", "EXT", "auth", "15.00", "open");
     /* Due for paylink-deposit's resolvers (the running system's take it soon). */
     trow deposit = mkrow("deposit", "EXT", "capture", "16.00", "open");
-    run1("UPDATE required_response SET created_at = now() - interval '2 minutes' "
-         "WHERE id = $1::bigint",
+    /* Older rows, not due before due() below: where first_query_after_s is under a minute
+     * (tools/dev up's profile), a row created minutes ago is due at once, and the running
+     * system's resolver would take it while quiet() waits. */
+    run1("UPDATE required_response SET created_at = now() - interval '2 minutes', "
+         "next_query_at = now() + interval '1 hour' WHERE id = $1::bigint",
          older.sid);
-    run1("UPDATE required_response SET created_at = now() - interval '1 minute' "
-         "WHERE id = $1::bigint",
+    run1("UPDATE required_response SET created_at = now() - interval '1 minute', "
+         "next_query_at = now() + interval '1 hour' WHERE id = $1::bigint",
          newer.sid);
     /* Not due for another hour; a fresh row waits for first_query_after_s. */
     run1("UPDATE required_response SET next_query_at = now() + interval '1 hour' "
