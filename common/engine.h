@@ -277,11 +277,13 @@ typedef struct pl_spec {
 
     /*
      * Optional. Writes into out (pl_db_unit_touch's key; "" = none) the row besides the
-     * request's own that writing the job's row may change: the authorization a capture or a
-     * reversal claims on, or the debit a follow-on credit claims on — claimed by the spec's
-     * mark, and settled or released by the row's triggers whenever the row reaches a final
-     * status, whichever statement moves it there (the spec's store, or the engine's own `error`
-     * when the call could not be sent after the mark). The engine declares it on every unit it
+     * request's own that writing the job's row may change: the authorization a capture, a
+     * reversal or a stored value deposit claims on, or the debit a follow-on credit claims on —
+     * claimed by the spec's mark, and settled or released by the row's triggers whenever the row
+     * reaches a final status, whichever statement moves it there (the spec's store, or the
+     * engine's own `error` when the call could not be sent after the mark) —, or the Stored
+     * Value Card row a stored value answer writes (pl_svc_touch_key). The engine declares it on
+     * every unit it
      * builds for the job, so that no merged statement of another job on that row ever runs
      * ahead of one of them (db.h): a capture's claim released by its error answer comes before
      * a later capture of the same authorization settles, as the two came. Called with what the

@@ -231,6 +231,23 @@ static inline void it_record_either_way(pl_db *db, int n, int again, unsigned no
     }
 }
 
+/* The first field of sql's one row, with up to two text parameters (b NULL: one), as text
+ * ("(null)" for NULL); fails the test unless sql returns exactly one row. */
+static inline void it_value(PGconn *c, const char *sql, const char *a, const char *b, char *out,
+                            size_t outsize)
+{
+    const char *p[] = {a, b};
+    PGresult *r = PQexecParams(c, sql, b ? 2 : 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        char m[512];
+        snprintf(m, sizeof m, "%s (%d rows)", PQresultErrorMessage(r), PQntuples(r));
+        PQclear(r);
+        fail_msg("%s: %s", sql, m);
+    }
+    snprintf(out, outsize, "%s", PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
 /* The first field of sql's first row (one text parameter) as a number. */
 static inline long it_long(PGconn *c, const char *sql, const char *v)
 {

@@ -55,27 +55,13 @@ static int group_teardown(void **state)
     return 0;
 }
 
-/* The first field of a one-row query on the plain connection, with up to two parameters. */
-static void query_value(const char *sql, const char *a, const char *b, char *out, size_t outsize)
-{
-    const char *p[] = {a, b};
-    PGresult *r = PQexecParams(g_admin, sql, b ? 2 : 1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        char m[512];
-        snprintf(m, sizeof m, "%s (%d rows)", PQresultErrorMessage(r), PQntuples(r));
-        PQclear(r);
-        fail_msg("%s: %s", sql, m);
-    }
-    snprintf(out, outsize, "%s", PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
-    PQclear(r);
-}
-
 /* What a row says of its state, for the checks below. */
 static void row_state(const char *rid, char *out, size_t outsize)
 {
-    query_value("SELECT concat_ws('|', status, operation, sent_by, sent_at IS NOT NULL, "
-                "claim_amount IS NULL, void_remainder) FROM svc_trans WHERE request_id = $1",
-                rid, NULL, out, outsize);
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, operation, sent_by, sent_at IS NOT NULL, "
+             "claim_amount IS NULL, void_remainder) FROM svc_trans WHERE request_id = $1",
+             rid, NULL, out, outsize);
 }
 
 static pl_service service(const char *protocol)
@@ -133,13 +119,14 @@ static void prepared(pl_job *job)
 /* Columns of b's row that differ from a's, but those that name the request or its moments. */
 static void row_difference(const char *a, const char *b, char *out, size_t outsize)
 {
-    query_value("WITH x AS (SELECT to_jsonb(t) - 'request_id' - 'received_at' - 'sent_at' "
-                "- 'sent_by' AS j FROM svc_trans t WHERE request_id = $1), "
-                "y AS (SELECT to_jsonb(t) - 'request_id' - 'received_at' - 'sent_at' "
-                "- 'sent_by' AS j FROM svc_trans t WHERE request_id = $2) "
-                "SELECT coalesce(string_agg(k, ',' ORDER BY k), '') FROM x, y, "
-                "jsonb_object_keys(x.j || y.j) k WHERE x.j -> k IS DISTINCT FROM y.j -> k",
-                a, b, out, outsize);
+    it_value(g_admin,
+             "WITH x AS (SELECT to_jsonb(t) - 'request_id' - 'received_at' - 'sent_at' "
+             "- 'sent_by' AS j FROM svc_trans t WHERE request_id = $1), "
+             "y AS (SELECT to_jsonb(t) - 'request_id' - 'received_at' - 'sent_at' "
+             "- 'sent_by' AS j FROM svc_trans t WHERE request_id = $2) "
+             "SELECT coalesce(string_agg(k, ',' ORDER BY k), '') FROM x, y, "
+             "jsonb_object_keys(x.j || y.j) k WHERE x.j -> k IS DISTINCT FROM y.j -> k",
+             a, b, out, outsize);
 }
 
 typedef struct sent_case {
@@ -190,8 +177,8 @@ static void same_row_either_way(const sent_case *c, int i)
              b.call.void_remainder ? "t" : "f");
     assert_string_equal(v, want);
     /* One moment: recorded and marked in one transaction. */
-    query_value("SELECT received_at = sent_at FROM svc_trans WHERE request_id = $1",
-                b.req.request_id, NULL, v, sizeof v);
+    it_value(g_admin, "SELECT received_at = sent_at FROM svc_trans WHERE request_id = $1",
+             b.req.request_id, NULL, v, sizeof v);
     assert_string_equal(v, "t");
 
     /* The same unit again (re-sent after a lost connection): its own row, unchanged. */
@@ -459,7 +446,8 @@ static void test_record_same_either_way(void **state)
     char refused[96];
     rec_rid(refused, sizeof refused, "recmany", "rec", 2);
     char n[16];
-    query_value("SELECT count(*) FROM svc_trans WHERE request_id = $1", refused, NULL, n, sizeof n);
+    it_value(g_admin, "SELECT count(*) FROM svc_trans WHERE request_id = $1", refused, NULL, n,
+             sizeof n);
     assert_string_equal(n, "0");
 }
 

@@ -794,6 +794,74 @@ static void test_record_sent_is_one_statement(void **state)
     free(job.spec_data);
 }
 
+/*
+ * spec->touch_key (pl_svc_touch_key): what a request's units touch besides its row, so that no
+ * merged statement puts two requests on it together (db.h). A deposit that claims: its
+ * authorization (its request id, the authorization row's own key); a generate (once its card is
+ * taken from the answer), an activation, a recharge: the card's Stored Value Card row, by
+ * service bureau and hash; nothing else.
+ */
+static void test_touch_key(void **state)
+{
+    (void)state;
+    char k[128];
+    pl_svc_touch_key("s-auth", "RLT", "ab", k, sizeof k);
+    assert_string_equal(k, "s-auth");
+    pl_svc_touch_key(NULL, "RLT", "ab", k, sizeof k);
+    assert_string_equal(k, "stored_value_card:RLT:ab");
+    pl_svc_touch_key("", "RLT", "ab", k, sizeof k);
+    assert_string_equal(k, "stored_value_card:RLT:ab");
+    pl_svc_touch_key(NULL, "RLT", "", k, sizeof k);
+    assert_string_equal(k, "");
+    pl_svc_touch_key(NULL, NULL, "ab", k, sizeof k);
+    assert_string_equal(k, "");
+    assert_non_null(pl_svc_spec.touch_key);
+
+    static const char key[] = "0123456789abcdef0123456789abcdef";
+    char hash[65], want[128];
+    assert_int_equal(pl_card_hmac(key, sizeof key - 1, "7000000000000001", hash, sizeof hash), 0);
+    snprintf(want, sizeof want, "stored_value_card:RLT:%s", hash);
+    pl_service svc = rlt();
+    static const struct {
+        pl_req_type type;
+        bool card;
+    } cases[] = {
+        {PL_REQ_SVC_ACTIVATE, true}, {PL_REQ_SVC_RECHARGE, true}, {PL_REQ_SVC_AUTH, false},
+        {PL_REQ_SVC_RETURN, false},  {PL_REQ_SVC_BALANCE, false}, {PL_REQ_SVC_DEPOSIT, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_job job;
+        job_of(&job, &svc, cases[i].type, 1107);
+        snprintf(job.card_hash, sizeof job.card_hash, "%s", hash); /* as the engine sets it */
+        /* Before prepare (the record unit) and after it: a deposit that named no paylink
+         * authorization claims nothing. */
+        for (int prepared = 0; prepared < 2; prepared++) {
+            if (prepared && cases[i].type == PL_REQ_SVC_DEPOSIT) {
+                job.req.auth_ref.present = true;
+                snprintf(job.req.auth_ref.transaction_id, sizeof job.req.auth_ref.transaction_id,
+                         "9354");
+            }
+            if (prepared)
+                assert_int_equal(pl_svc_spec.prepare(&job, NULL), 0);
+            pl_svc_spec.touch_key(&job, k, sizeof k);
+            if (strcmp(k, cases[i].card ? want : "") != 0)
+                fail_msg("case %zu (prepared %d): key \"%s\"", i, prepared, k);
+        }
+        free(job.spec_data);
+    }
+    /* A generate: no card until the answer's is taken. */
+    pl_job job;
+    job_of(&job, &svc, PL_REQ_SVC_GENERATE, -1);
+    assert_int_equal(pl_svc_spec.prepare(&job, NULL), 0);
+    pl_svc_spec.touch_key(&job, k, sizeof k);
+    assert_string_equal(k, "");
+    snprintf(job.res->svc_card_number, sizeof job.res->svc_card_number, "7000000000000001");
+    assert_int_equal(pl_svc_take_card(&job, key, sizeof key - 1), 0);
+    pl_svc_spec.touch_key(&job, k, sizeof k);
+    assert_string_equal(k, want);
+    free(job.spec_data);
+}
+
 /* The largest $n placeholder in sql. */
 static int max_placeholder(const char *sql)
 {
@@ -825,8 +893,8 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->protocols[1], "EXT");
     assert_null(s->protocols[2]);
     /* record (insert and look-up in one) and its merged form (db.h), insert, the authorization
-     * look-up, mark sent, insert already sent and its merged form, store */
-    assert_int_equal(s->nstmts, 8);
+     * look-up, mark sent, insert already sent and its merged form, store and its merged form */
+    assert_int_equal(s->nstmts, 9);
     for (size_t i = 0; i < s->nstmts; i++) {
         const pl_db_stmt *st = &s->stmts[i];
         assert_non_null(st->name);
@@ -896,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_prepare_alone_by_type),
         cmocka_unit_test(test_record_sent_is_one_statement),
         cmocka_unit_test(test_spec_shape),
+        cmocka_unit_test(test_touch_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

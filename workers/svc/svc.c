@@ -52,6 +52,26 @@
             "LEFT JOIN LATERAL (SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "           \
             "WHERE request_id = ins.ref_request_id) x ON true"
 
+/*
+ * What svc_store and its merged form write for an approved generate: the card the bureau
+ * generated (prefix and series: the service's, `prefix` and `series`), in the Stored Value Card
+ * table. A number the bureau hands out again (never in production: a simulator restarted against
+ * a kept database) belongs to the new generate, whose card row starts over.
+ */
+#define SVC_STORE_GEN(prefix, series)                                                              \
+    "gen AS (INSERT INTO stored_value_card (service_bureau, company, order_number, "               \
+    "order_line, card_masked, card_hash, virtual, card_prefix, card_series, issue_amount, "        \
+    "currency, status, generated_by) "                                                             \
+    "SELECT service_bureau, company, order_number, order_line, card_masked, card_hash, "           \
+    "true, " prefix ", " series ", issue_amount, currency, 'generated', request_id FROM upd "      \
+    "WHERE request_type = 'generate' AND status = 'approved' AND card_hash IS NOT NULL "           \
+    "ON CONFLICT (service_bureau, card_hash) DO UPDATE SET company = excluded.company, "           \
+    "order_number = excluded.order_number, order_line = excluded.order_line, "                     \
+    "virtual = true, card_prefix = excluded.card_prefix, card_series = excluded.card_series, "     \
+    "issue_amount = excluded.issue_amount, currency = excluded.currency, "                         \
+    "status = 'generated', response_code = '', activation_date = NULL, activated_by = NULL, "      \
+    "generated_by = excluded.generated_by), "
+
 static const pl_db_stmt stmts[] = {
     /*
      * The record unit the first time (spec->record): the row inserted as svc_insert inserts it
@@ -128,10 +148,9 @@ static const pl_db_stmt stmts[] = {
      * The answer and what it does to the Stored Value Card table, in one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
      * returns the row when it changed it. A generate's card ($15 hash, $16 mask) is written into
-     * the row it had none in; a number the bureau hands out again (never in production: a
-     * simulator restarted against a kept database) belongs to the new generate, whose card row
-     * starts over. What a deposit does to its authorization is the svc_trans_settle_deposit
-     * trigger's (014), for whoever stores an outcome.
+     * the row it had none in, and into the Stored Value Card table (SVC_STORE_GEN, with the
+     * service's prefix $17 and series $18). What a deposit does to its authorization is the
+     * svc_trans_settle_deposit trigger's (014), for whoever stores an outcome.
      */
     {"svc_store",
      "WITH upd AS (UPDATE svc_trans SET status = $2, vendor_response = $3, error_code = $4, "
@@ -140,19 +159,30 @@ static const pl_db_stmt stmts[] = {
      "hold_reason = $12, error_text = left($13, 300), reply = $14::jsonb, answered_at = now(), "
      "card_hash = coalesce(card_hash, $15::char(64)), "
      "card_masked = CASE WHEN card_masked = '' THEN coalesce($16, '') ELSE card_masked END "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *), "
-     "gen AS (INSERT INTO stored_value_card (service_bureau, company, order_number, "
-     "order_line, card_masked, card_hash, virtual, card_prefix, card_series, issue_amount, "
-     "currency, status, generated_by) "
-     "SELECT service_bureau, company, order_number, order_line, card_masked, card_hash, true, "
-     "$17, $18, issue_amount, currency, 'generated', request_id FROM upd "
-     "WHERE request_type = 'generate' AND status = 'approved' AND card_hash IS NOT NULL "
-     "ON CONFLICT (service_bureau, card_hash) DO UPDATE SET company = excluded.company, "
-     "order_number = excluded.order_number, order_line = excluded.order_line, "
-     "virtual = true, card_prefix = excluded.card_prefix, card_series = excluded.card_series, "
-     "issue_amount = excluded.issue_amount, currency = excluded.currency, "
-     "status = 'generated', response_code = '', activation_date = NULL, activated_by = NULL, "
-     "generated_by = excluded.generated_by), " PL_SVC_CARD_EFFECTS_SQL "SELECT request_id FROM upd",
+     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *), " SVC_STORE_GEN(
+         "$17", "$18") PL_SVC_CARD_EFFECTS_SQL "SELECT request_id FROM upd",
+     18},
+    /*
+     * svc_store for many answers at once (db.h): each execution's row (e.p1) takes its answer
+     * as svc_store gives it, and upd returns with each row the card prefix and series its
+     * generate writes. What an execution does besides its row — the authorization a deposit's
+     * answer settles (the trigger), the card row a generate, an activation or a recharge writes
+     * — no other execution of the statement touches (pl_svc_touch_key): an INSERT … ON
+     * CONFLICT or an UPDATE … FROM changes a row once however many executions name it.
+     */
+    {"svc_store:many",
+     "WITH upd AS (UPDATE svc_trans t SET status = e.p2, vendor_response = e.p3, "
+     "error_code = e.p4, reason_code = e.p5, amount_approved = e.p6::numeric, "
+     "svc_transaction_id = e.p7, auth_number = e.p8, auth_date = e.p9, account_id = e.p10, "
+     "balance = e.p11::numeric, hold_reason = e.p12, error_text = left(e.p13, 300), "
+     "reply = e.p14::jsonb, answered_at = now(), "
+     "card_hash = coalesce(t.card_hash, e.p15::char(64)), "
+     "card_masked = CASE WHEN t.card_masked = '' THEN coalesce(e.p16, '') ELSE t.card_masked "
+     "END FROM unnest(" PL_DB_A14 ", $15::text[], $16::text[], $17::text[], $18::text[]) "
+     "AS e(" PL_DB_N14 ", p15, p16, p17, p18) "
+     "WHERE t.request_id = e.p1 AND t.status IN ('sent', 'unknown') RETURNING t.*, e.p17, "
+     "e.p18), " SVC_STORE_GEN("upd.p17", "upd.p18") PL_SVC_CARD_EFFECTS_SQL
+     "SELECT request_id FROM upd",
      18},
 };
 
@@ -622,6 +652,31 @@ static int svc_store(pl_job *job, pl_db_unit *u)
     return pl_db_unit_add(u, "svc_store", 18, p);
 }
 
+void pl_svc_touch_key(const char *auth_request_id, const char *bureau, const char *card_hash,
+                      char *out, size_t outsize)
+{
+    if (outsize == 0)
+        return;
+    if (auth_request_id && *auth_request_id)
+        snprintf(out, outsize, "%s", auth_request_id);
+    else if (bureau && *bureau && card_hash && *card_hash)
+        snprintf(out, outsize, "stored_value_card:%s:%s", bureau, card_hash);
+    else
+        out[0] = '\0';
+}
+
+/* spec->touch_key: the authorization a deposit claims on, or the card row a generate's,
+ * activation's or recharge's answer writes (pl_svc_touch_key; a generate's card is known once
+ * its answer is taken, pl_svc_take_card), which the engine declares on each of the job's units. */
+static void svc_touch_key(const pl_job *job, char *out, size_t outsize)
+{
+    const svc_data *d = job->spec_data;
+    pl_req_type t = job->req.type;
+    bool card = t == PL_REQ_SVC_GENERATE || t == PL_REQ_SVC_ACTIVATE || t == PL_REQ_SVC_RECHARGE;
+    pl_svc_touch_key(d && d->claims ? d->auth_id : NULL, card && job->svc ? job->svc->code : NULL,
+                     card ? job->card_hash : NULL, out, outsize);
+}
+
 /* seed: when Customer Engagement cannot be reached the answer is "SU RELATE SERVICE IS
  * UNAVAILABLE", and a balance inquiry shows .00. */
 static void svc_unreachable(pl_job *job)
@@ -648,6 +703,7 @@ const pl_spec pl_svc_spec = {
     .record_sent = svc_record_sent,
     .map = svc_map,
     .next_call = svc_next_call,
+    .touch_key = svc_touch_key,
     .store = svc_store,
     .unreachable = svc_unreachable,
 };

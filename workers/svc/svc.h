@@ -73,6 +73,17 @@ pl_bureau_op pl_svc_operation(const pl_request *r);
 bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash, int64_t amount,
                             pl_reply *rep);
 
+/*
+ * The row besides its own that a stored value request's units touch (db.h, pl_db_unit_touch),
+ * so that merged statements ("NAME:many") never put two requests on one such row together, nor
+ * move one ahead of another that uses it: the authorization a deposit claims on and whose answer
+ * settles it (its request id, auth_request_id), else the Stored Value Card row the answer of a
+ * generate, an activation or a recharge writes ("stored_value_card:", the service bureau, ":"
+ * and the card's hash). out gets "" when there is none (NULL or "" arguments).
+ */
+void pl_svc_touch_key(const char *auth_request_id, const char *bureau, const char *card_hash,
+                      char *out, size_t outsize);
+
 /* What a J19 batch authorization does after its balance inquiry (pl_svc_j19_decide). */
 typedef enum pl_svc_j19 {
     PL_SVC_J19_PREAUTH,    /* authorize the amount decided */

@@ -1,0 +1,409 @@
+/*
+ * test_svc_store_many.c: paylink-svc's merged store (svc_store:many, db.h "NAME:many") against
+ * the real schema of PAYLINK_DB. Storing a batch of answers in one statement leaves, for each
+ * request, the rows svc_store leaves run one at a time — svc_trans column for column, the
+ * authorization a deposit settles (claim released, amount deposited, remainder voided: the
+ * svc_trans_settle_deposit trigger) and the Stored Value Card row a generate, an activation or
+ * a recharge writes — but the request ids, the card hashes and the moments, and returns a row
+ * for the same requests: an answer is stored once, on a row still 'sent' or 'unknown'.
+ *
+ * And the reason for pl_svc_touch_key: two answers on one card row, or two deposits on one
+ * authorization, in one batch do not share a merged statement (an INSERT … ON CONFLICT or an
+ * UPDATE … FROM changes a row once however many executions name it), and leave what they leave
+ * one at a time.
+ *
+ * The statements run through pl_db as the engine runs them, under request ids and card hashes
+ * of the test's own, deleted at the end.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "it_unit.h"
+#include "svc.h"
+
+static PGconn *g_admin;
+static pl_db *g_db;
+static char g_prefix[48];
+/* The test's card hashes start with this (64 hex digits in all): the process id's digits. */
+static char g_hash_prefix[24];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(g_hash_prefix, sizeof g_hash_prefix, "%08lx", (unsigned long)getpid() & 0xffffffffu);
+    return it_open_spec(&pl_svc_spec, "svcstore", &g_admin, &g_db, g_prefix, sizeof g_prefix);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    pl_db_destroy(g_db);
+    if (g_admin) {
+        char like[64];
+        snprintf(like, sizeof like, "%s%%", g_hash_prefix);
+        PQclear(PQexecParams(g_admin, "DELETE FROM stored_value_card WHERE card_hash LIKE $1", 1,
+                             NULL, (const char *const[]){like}, NULL, NULL, 0));
+        static const char *const tables[] = {"svc_trans"};
+        it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
+        PQfinish(g_admin);
+    }
+    return 0;
+}
+
+static void rid(char *out, size_t outsize, const char *set, const char *what, int i)
+{
+    snprintf(out, outsize, "%s%s-%s%d", g_prefix, set, what, i);
+}
+
+/* Card k of set `set` (its own hash: two sets never share a card row). */
+static void hash_of(char *out, size_t outsize, const char *set, int k)
+{
+    unsigned s = 0;
+    for (const char *c = set; *c; c++)
+        s = s * 31u + (unsigned char)*c;
+    snprintf(out, outsize, "%.8s%08x%048x", g_hash_prefix, s, (unsigned)k & 0xffffu);
+}
+
+/* A stored value row `req` of type `type` (operation op), 'sent' (or `status`), amount 10.00
+ * USD of card `hash` (NULL: none, a generate), drawing on `ref` with claim `claim` (deposits). */
+static void sent_row(const char *req, const char *type, const char *op, const char *status,
+                     const char *hash, bool is_virtual, const char *ref, const char *claim,
+                     bool void_remainder)
+{
+    const char *p[] = {req,    type,  op,
+                       status, hash,  is_virtual ? "true" : "false",
+                       ref,    claim, void_remainder ? "true" : "false"};
+    it_exec(g_admin,
+            "INSERT INTO svc_trans (request_id, fingerprint, request_type, operation, company, "
+            "order_number, pay_seq, service_bureau, pay_type, amount, currency, card_masked, "
+            "card_hash, order_line, issue_amount, is_virtual, status, ref_request_id, "
+            "claim_amount, void_remainder, sent_at, sent_by) "
+            "VALUES ($1, repeat('5', 64), $2::text, $3, 7, 'IT-SSM', 1, 'RLT', 'SV', "
+            "CASE WHEN $2 IN ('generate', 'balance') THEN NULL ELSE 10.00 END, "
+            "CASE WHEN $2 IN ('generate', 'balance') THEN NULL ELSE 'USD' END, "
+            "CASE WHEN $5::text IS NULL THEN '' ELSE '************0001' END, $5, "
+            "CASE WHEN $2 IN ('generate', 'activate') THEN 2 END, "
+            "CASE WHEN $2 IN ('generate', 'activate') THEN 25.00 END, $6::boolean, $4, $7, "
+            "$8::numeric, $9::boolean, now(), 'it/1')",
+            9, p);
+}
+
+/* An approved stored value authorization `req` of 30.00 with `pending` claimed on it. */
+static void auth_row(const char *req, const char *hash, const char *pending)
+{
+    const char *p[] = {req, hash, pending};
+    it_exec(g_admin,
+            "INSERT INTO svc_trans (request_id, fingerprint, request_type, operation, company, "
+            "order_number, pay_seq, service_bureau, pay_type, amount, currency, card_masked, "
+            "card_hash, status, amount_approved, amount_pending, svc_transaction_id, "
+            "auth_number, sent_at, answered_at) "
+            "VALUES ($1, repeat('5', 64), 'auth', 'svc_preauth', 7, 'IT-SSM', 1, 'RLT', 'SV', "
+            "30.00, 'USD', '************0001', $2, 'approved', 30.00, $3::numeric, 'sv-1', "
+            "'4471', now(), now())",
+            3, p);
+}
+
+/* A card row of hash `hash`, generated (virtual) and not yet active. */
+static void card_row(const char *hash, bool is_virtual)
+{
+    const char *p[] = {hash, is_virtual ? "true" : "false"};
+    it_exec(g_admin,
+            "INSERT INTO stored_value_card (service_bureau, company, order_number, order_line, "
+            "card_masked, card_hash, virtual, issue_amount, currency, status) "
+            "VALUES ('RLT', 7, 'IT-SSM', 2, '************0001', $1, $2::boolean, 25.00, 'USD', "
+            "'generated')",
+            2, p);
+}
+
+enum { N = 10 };
+
+/* Case i: what the row is, and the answer stored on it. */
+typedef struct store_case {
+    const char *type, *op, *status; /* the row */
+    bool is_virtual, card_row;      /* a card row there before */
+    const char *claim;              /* a deposit's claim on its authorization */
+    bool void_remainder;
+    const char *answer, *vendor, *error, *approved; /* the answer */
+} store_case;
+
+static const store_case cases[N] = {
+    {"auth", "svc_preauth", "sent", false, false, NULL, false, "approved", "00", "", "10.00"},
+    {"deposit", "svc_postauth", "sent", false, false, "10.00", false, "approved", "00", "",
+     "10.00"},
+    {"deposit", "svc_postauth", "sent", false, false, "10.00", true, "approved", "00", "", "10.00"},
+    {"deposit", "svc_postauth", "sent", false, false, "10.00", false, "declined", "NOFUNDS",
+     "INSUFFICIENT_FUNDS", NULL},
+    {"generate", "svc_generate", "sent", true, false, NULL, false, "approved", "00", "", NULL},
+    {"activate", "svc_activate", "sent", false, false, NULL, false, "approved", "00", "", "25.00"},
+    {"activate", "svc_activate", "sent", false, true, NULL, false, "declined", "INACTIVE",
+     "CARD_INACTIVE", NULL},
+    {"recharge", "svc_recharge", "sent", true, true, NULL, false, "approved", "00", "", "25.00"},
+    {"balance", "svc_inquiry", "unknown", false, false, NULL, false, "approved", "00", "", NULL},
+    {"return", "svc_return", "sent", false, false, NULL, false, "error", "", "", NULL},
+};
+
+static bool has_card(int i)
+{
+    return strcmp(cases[i].type, "generate") != 0;
+}
+
+static bool is_deposit(int i)
+{
+    return strcmp(cases[i].type, "deposit") == 0;
+}
+
+static bool writes_card(int i)
+{
+    const char *t = cases[i].type;
+    return !strcmp(t, "generate") || !strcmp(t, "activate") || !strcmp(t, "recharge");
+}
+
+/* Every case's rows of set `set`: its authorization (deposits), its card row, its own row. */
+static void prepare(const char *set)
+{
+    for (int i = 0; i < N; i++) {
+        const store_case *c = &cases[i];
+        char req[96], auth[96], hash[65];
+        rid(req, sizeof req, set, "svc", i);
+        rid(auth, sizeof auth, set, "auth", i);
+        hash_of(hash, sizeof hash, set, i);
+        if (is_deposit(i))
+            auth_row(auth, hash, c->claim);
+        if (c->card_row)
+            card_row(hash, c->is_virtual);
+        sent_row(req, c->type, c->op, c->status, has_card(i) ? hash : NULL, c->is_virtual,
+                 is_deposit(i) ? auth : NULL, c->claim, c->void_remainder);
+    }
+}
+
+/* Submits case i of set `set`'s answer as the spec's store sends it (its touch key too). */
+static void submit_case(void *ctx, int i, it_unit_rec *r)
+{
+    const char *set = ctx;
+    const store_case *c = &cases[i];
+    char req[96], auth[96], hash[65], key[128];
+    rid(req, sizeof req, set, "svc", i);
+    rid(auth, sizeof auth, set, "auth", i);
+    hash_of(hash, sizeof hash, set, i);
+    bool generated = !has_card(i) && !strcmp(c->answer, "approved");
+    pl_svc_touch_key(is_deposit(i) ? auth : NULL, "RLT", writes_card(i) ? hash : NULL, key,
+                     sizeof key);
+    const char *p[18] = {req,
+                         c->answer,
+                         c->vendor,
+                         c->error,
+                         "",
+                         c->approved,
+                         "sv-tx-7",
+                         !strcmp(c->answer, "approved") ? "4471" : "",
+                         !strcmp(c->answer, "approved") ? "2026-12-05T02:00:00Z" : "",
+                         "ACC-9",
+                         !strcmp(c->type, "balance") ? "42.50" : NULL,
+                         !strcmp(c->answer, "declined") ? "AT" : "",
+                         c->error[0] ? "the bureau said so" : "",
+                         "{\"v\":1,\"status\":\"x\",\"message\":\"caf\xc3\xa9 \\u00e9\"}",
+                         generated ? hash : NULL,
+                         generated ? "************0001" : NULL,
+                         "85749",
+                         "06"};
+    it_submit(g_db, "svc_store", 18, p, key, r);
+}
+
+/* The columns that name a set's own rows, cards or moments. */
+#define DROP                                                                                       \
+    "{request_id,ref_request_id,card_hash,card_id,generated_by,activated_by,received_at,"          \
+    "sent_at,answered_at,created_at,updated_at,activation_date}"
+
+static void expect_same(const char *table, const char *col, const char *a, const char *b, bool some)
+{
+    static char x[16384], y[16384];
+    it_rows(g_admin, table, col, a, DROP, x, sizeof x);
+    it_rows(g_admin, table, col, b, DROP, y, sizeof y);
+    if (strcmp(x, y) != 0)
+        fail_msg("%s %s vs %s:\n%s\n%s", table, a, b, x, y);
+    if (some && strcmp(x, "[]") == 0)
+        fail_msg("%s: no rows for %s", table, a);
+}
+
+/* Every row the two sets' case i left alike: its own, its authorization's, its card's. */
+static void expect_alike(int i)
+{
+    char a[96], b[96];
+    rid(a, sizeof a, "one", "svc", i);
+    rid(b, sizeof b, "many", "svc", i);
+    expect_same("svc_trans", "request_id", a, b, true);
+    rid(a, sizeof a, "one", "auth", i);
+    rid(b, sizeof b, "many", "auth", i);
+    expect_same("svc_trans", "request_id", a, b, is_deposit(i));
+    hash_of(a, sizeof a, "one", i);
+    hash_of(b, sizeof b, "many", i);
+    expect_same("stored_value_card", "card_hash", a, b, writes_card(i));
+}
+
+/* What the authorization `req` holds: pending|deposited|voided. */
+static void expect_amounts(const char *req, const char *want)
+{
+    char v[128];
+    it_value(g_admin,
+             "SELECT concat_ws('|', amount_pending, amount_deposited, amount_voided) FROM "
+             "svc_trans WHERE request_id = $1",
+             req, NULL, v, sizeof v);
+    assert_string_equal(v, want);
+}
+
+static void test_same_rows_either_way(void **state)
+{
+    (void)state;
+    it_unit_rec r1[N], rn[N];
+    prepare("one");
+    prepare("many");
+    it_run_cases(g_db, N, false, submit_case, (void *)"one", r1);
+    it_run_cases(g_db, N, true, submit_case, (void *)"many", rn);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r1[i].ntuples, 1);
+        assert_int_equal(rn[i].ntuples, 1);
+        char b[96];
+        rid(b, sizeof b, "many", "svc", i);
+        assert_string_equal(rn[i].key, b);
+        expect_alike(i);
+    }
+    /* What the answers did, as the merged statement left it. */
+    char v[256], x[96];
+    rid(x, sizeof x, "many", "auth", 1);
+    expect_amounts(x, "0.00|10.00|0.00");
+    rid(x, sizeof x, "many", "auth", 2); /* the remainder voided */
+    expect_amounts(x, "0.00|10.00|20.00");
+    rid(x, sizeof x, "many", "auth", 3); /* declined: the claim released */
+    expect_amounts(x, "0.00|0.00|0.00");
+    static const struct {
+        int i;
+        const char *want;
+    } cards[] = {{4, "generated|t|85749|06|"},
+                 {5, "active|f|||00"},
+                 {6, "generated|f|||INACTIVE"},
+                 {7, "active|t|||00"}};
+    for (size_t k = 0; k < sizeof cards / sizeof cards[0]; k++) {
+        hash_of(x, sizeof x, "many", cards[k].i);
+        it_value(g_admin,
+                 "SELECT concat_ws('|', status, virtual, card_prefix, card_series, response_code) "
+                 "FROM stored_value_card WHERE card_hash = $1",
+                 x, NULL, v, sizeof v);
+        if (strcmp(v, cards[k].want) != 0)
+            fail_msg("case %d's card: %s, not %s", cards[k].i, v, cards[k].want);
+    }
+
+    /* A row already final takes no second answer, either way, and nothing changes. */
+    it_run_cases(g_db, N, false, submit_case, (void *)"one", r1);
+    it_run_cases(g_db, N, true, submit_case, (void *)"many", rn);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r1[i].ntuples, 0);
+        assert_int_equal(rn[i].ntuples, 0);
+        expect_alike(i);
+    }
+}
+
+/*
+ * Units that touch one row never share a merged statement, and keep their order: a recharge
+ * declined then one approved on one card (the approved one activates it, its response code
+ * last), and two deposits on one authorization (both settled, the second voiding what
+ * remains). Merged or one at a time: the same rows.
+ */
+static void test_one_row_two_answers(void **state)
+{
+    (void)state;
+    for (int merged = 0; merged < 2; merged++) {
+        const char *set = merged ? "tmany" : "tone";
+        char card[65], auth[96], req[4][96];
+        hash_of(card, sizeof card, set, 0);
+        rid(auth, sizeof auth, set, "auth", 0);
+        card_row(card, true);
+        auth_row(auth, card, "20.00");
+        for (int k = 0; k < 4; k++)
+            rid(req[k], sizeof req[k], set, "two", k);
+        sent_row(req[0], "recharge", "svc_recharge", "sent", card, true, NULL, NULL, false);
+        sent_row(req[1], "recharge", "svc_recharge", "sent", card, true, NULL, NULL, false);
+        sent_row(req[2], "deposit", "svc_postauth", "sent", card, false, auth, "10.00", false);
+        sent_row(req[3], "deposit", "svc_postauth", "sent", card, false, auth, "10.00", true);
+
+        pl_db_counts before = pl_db_get_counts(g_db);
+        it_unit_rec r[4];
+        for (int k = 0; k < 4; k++) {
+            char key[128];
+            pl_svc_touch_key(k >= 2 ? auth : NULL, "RLT", k < 2 ? card : NULL, key, sizeof key);
+            bool declined = k == 0;
+            const char *p[18] = {req[k],
+                                 declined ? "declined" : "approved",
+                                 declined ? "INACTIVE" : "00",
+                                 declined ? "CARD_INACTIVE" : "",
+                                 "",
+                                 declined ? NULL
+                                 : k == 3 ? "7.00"
+                                          : "10.00",
+                                 "sv-tx-8",
+                                 "",
+                                 "",
+                                 "",
+                                 NULL,
+                                 "",
+                                 "",
+                                 "{\"v\":1}",
+                                 NULL,
+                                 NULL,
+                                 "85749",
+                                 "06"};
+            it_submit(g_db, "svc_store", 18, p, key, &r[k]);
+            if (!merged)
+                it_drive(g_db);
+        }
+        it_drive(g_db);
+        pl_db_counts after = pl_db_get_counts(g_db);
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(r[k].calls, 1);
+            if (r[k].err != 0)
+                fail_msg("unit %d: %s", k, r[k].msg);
+            assert_int_equal(r[k].ntuples, 1);
+        }
+        /* Merged, the first recharge pairs with the first deposit and the second with the
+         * second (db.c's gather): never two units of one card or one authorization together.
+         * (Without the keys both recharges share a statement and the approved one is lost: the
+         * card stays 'generated', INACTIVE.) */
+        assert_int_equal(after.merged_executions - before.merged_executions, merged ? 4 : 0);
+    }
+    /* Both sets alike, card and authorization: the approved recharge activated the card last;
+     * the first deposit took 10.00 of its claim, the second 7.00 and voided what remained. */
+    char a[96], b[96], v[256];
+    hash_of(a, sizeof a, "tone", 0);
+    hash_of(b, sizeof b, "tmany", 0);
+    expect_same("stored_value_card", "card_hash", a, b, true);
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, response_code) FROM stored_value_card WHERE "
+             "card_hash = $1",
+             b, NULL, v, sizeof v);
+    assert_string_equal(v, "active|00");
+    rid(a, sizeof a, "tone", "auth", 0);
+    rid(b, sizeof b, "tmany", "auth", 0);
+    expect_same("svc_trans", "request_id", a, b, true);
+    expect_amounts(b, "0.00|17.00|13.00");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_rows_either_way),
+        cmocka_unit_test(test_one_row_two_answers),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
