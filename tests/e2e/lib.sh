@@ -528,6 +528,28 @@ pl_one_cyb_slot() {
     pl_worker_start auth "$@"
 }
 
+# pl_warm_auth ID: one authorization ID answered (approved), so that paylink-auth's connection to
+# the bureau is open: a call held at a paused simulator then waits on its answer, not on a TLS
+# handshake (10 s).
+pl_warm_auth() {
+    local warm
+    pl_send auth "$(pl_request auth "$1" "70.00")"
+    warm=$(pl_wait_reply auth "$1" 90) || fail "no reply for the warm-up call"
+    assert_json .status approved "$warm"
+}
+
+# pl_expect_approved_once TIMEOUT_S ID...: each authorization ID is answered approved within
+# TIMEOUT_S and the bureau authorized it once.
+pl_expect_approved_once() {
+    local t=$1 id r
+    shift
+    for id in "$@"; do
+        r=$(pl_wait_reply auth "$id" "$t") || fail "no reply for $id"
+        assert_json .status approved "$r"
+        assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once"
+    done
+}
+
 # pl_clone_bureau CODE JSON [FROM=CYB] [WORKER=auth]: adds service bureau CODE as a copy of FROM
 # with the settings of the JSON object changed (e.g. '{"request_token": false}'), restarts
 # paylink-WORKER so it knows it, and removes it (restarting paylink-WORKER again) when the test

@@ -11,11 +11,9 @@ run=$(pl_uid)
 # one at the bureau have no row until the slot frees.
 pl_one_cyb_slot PAYLINK_SLOT_WAIT_RECORD_MS=600000
 
-# A first call opens the worker's connection to the bureau, so that the call held below waits on
-# the simulator's answer (the bureau's 60 s response time), not on a TLS handshake (10 s).
-pl_send auth "$(pl_request auth "wu-$run" "70.00")"
-warm=$(pl_wait_reply auth "wu-$run" 90) || fail "no reply for the warm-up call"
-assert_json .status approved "$warm"
+# A first call opens the worker's connection to the bureau (the held call waits on the
+# simulator's answer, the bureau's 60 s response time, not on a TLS handshake).
+pl_warm_auth "wu-$run"
 
 # The simulator paused, then three requests: the first to get the slot is sent and held there
 # until the resume, however slow the machine; the kernel keeps what it is sent meanwhile.
@@ -37,11 +35,7 @@ pass "one request at the bureau; the two waiting for its slot are not recorded y
 
 # The held call is answered at the resume, the next two at once.
 pl_sim_resume
-for id in "${ids[@]}"; do
-    r=$(pl_wait_reply auth "$id" 90) || fail "no reply for $id"
-    assert_json .status approved "$r"
-    assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once"
-done
+pl_expect_approved_once 90 "${ids[@]}"
 assert_eq "$(pl_sql "SELECT count(*) FILTER (WHERE received_at = sent_at) || '|' || count(*)
                      FROM cc_auth_trans WHERE request_id LIKE 'sw_-$run'")" "3|3" \
     "every row was recorded already marked sent, in one statement"

@@ -99,11 +99,7 @@ assert_contains "$(cat "$PAYLINK_LOG_DIR/paylink-auth.log")" "3 request(s) waiti
 pl_sim_latency 0
 pl_sql "UPDATE auth_service SET response_time_ms = $cap WHERE service_bureau = 'CYB'" >/dev/null
 pl_worker_start auth
-for id in "${ids[@]}"; do
-    r=$(pl_wait_reply auth "$id" 90) || fail "no reply for $id"
-    assert_json .status approved "$r"
-    assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once"
-done
+pl_expect_approved_once 90 "${ids[@]}"
 pass "a graceful stop leaves requests waiting for a bureau slot to be redelivered"
 
 # A partition revoked while requests of it wait for the slot: they are given up for the
