@@ -283,11 +283,10 @@ typedef struct pl_spec {
      * reaches a final status, whichever statement moves it there (the spec's store, or the
      * engine's own `error` when the call could not be sent after the mark) —, or the Stored
      * Value Card row a stored value answer writes (pl_svc_touch_key). The engine declares it on
-     * every unit it
-     * builds for the job, so that no merged statement of another job on that row ever runs
-     * ahead of one of them (db.h): a capture's claim released by its error answer comes before
-     * a later capture of the same authorization settles, as the two came. Called with what the
-     * job knows when the unit is built (job->spec_data may be NULL: before prepare).
+     * every unit it builds for the job, so that no merged statement of another job on that row
+     * ever runs ahead of one of them (db.h): a capture's claim released by its error answer comes
+     * before a later capture of the same authorization settles, as the two came. Called with
+     * what the job knows when the unit is built (job->spec_data may be NULL: before prepare).
      */
     void (*touch_key)(const pl_job *job, char *out, size_t outsize);
 
