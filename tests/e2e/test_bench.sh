@@ -2,9 +2,10 @@
 # paylinkctl bench at a tiny size against the running environment, for each consuming worker:
 # auth with a second replica (started, taken into the consumer group, stopped at the end),
 # deposit (its authorizations set up first) with the sequential baseline, reversal in the open
-# loop (--rate), svc (its card activated first). Each run must end with one JSON line holding
-# every field of the README's "Benchmark" and as many replies as requests, all approved. No
-# timing is asserted: the numbers of a loaded CI machine mean nothing here.
+# loop (--rate), svc (its card activated first), and svc's deposits (--type deposit: the card,
+# then its authorizations). Each run must end with one JSON line holding every field of the
+# README's "Benchmark" and as many replies as requests, all approved. No timing is asserted:
+# the numbers of a loaded CI machine mean nothing here.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -87,3 +88,11 @@ bench svc --worker svc --max-in-flight 4
 assert_json .worker svc "$line"
 assert_json .replicas 1 "$line"
 assert_contains "$(<"$tmp/svc.err")" "activating a card" "the activation"
+assert_json .type auth "$line"
+
+# svc deposits: a card of the run's own, its authorizations (the setup), one deposit of each.
+bench svc-deposit --worker svc --type deposit --max-in-flight 4
+assert_json .worker svc "$line"
+assert_json .type deposit "$line"
+assert_contains "$(<"$tmp/svc-deposit.err")" "activating a card" "the activation"
+assert_contains "$(<"$tmp/svc-deposit.err")" "setup: 12 authorizations through paylink-svc" "the setup"

@@ -92,6 +92,13 @@ static void test_auth_and_svc(void **state)
     assert_int_equal(o.sim_latency_ms, 0);
     assert_int_equal(o.max_in_flight, 1);
 
+    /* svc's deposits (--type; none by default). */
+    assert_null(o.type);
+    assert_int_equal(parse(&o, e, sizeof e, "--worker", "svc", "--type", "deposit", NULL), PL_OK);
+    assert_string_equal(o.type, "deposit");
+    assert_int_equal(parse(&o, e, sizeof e, "--type=auth", "--worker=svc", NULL), PL_OK);
+    assert_string_equal(o.type, "auth");
+
     /* The limits. */
     assert_int_equal(parse(&o, e, sizeof e, "--requests", "10000000", NULL), PL_OK);
     assert_int_equal(o.requests, PL_BENCH_MAX_REQUESTS);
@@ -103,6 +110,9 @@ static void test_bad_values(void **state)
     PARSE_BAD("auth, deposit, reversal or svc", "--worker", "dmupdate");
     PARSE_BAD("auth, deposit, reversal or svc", "--worker", "");
     PARSE_BAD("auth, deposit, reversal or svc", "--worker", "Auth");
+    PARSE_BAD("--type: expected auth or deposit", "--worker", "svc", "--type", "debit");
+    PARSE_BAD("--type: only with --worker svc", "--worker", "deposit", "--type", "deposit");
+    PARSE_BAD("--type: only with --worker svc", "--type", "auth");
     PARSE_BAD("--requests", "--requests", "0");
     PARSE_BAD("--requests", "--requests", "10000001");
     PARSE_BAD("--requests", "--requests", "12abc");
@@ -298,6 +308,18 @@ static void test_requests(void **state)
     o = pl_bench_request(&q);
     assert_string_equal(field(o, "type", NULL), "auth");
     assert_null(field(o, "svc", "issue_amount"));
+    assert_null(field(o, "auth_ref", NULL));
+    json_object_put(o);
+
+    /* A stored value deposit: the run's card and the authorization it draws on. */
+    q.op = PL_BENCH_SVC_DEPOSIT;
+    o = pl_bench_request(&q);
+    assert_string_equal(field(o, "type", NULL), "deposit");
+    assert_string_equal(field(o, "service", NULL), "RLT");
+    assert_string_equal(field(o, "amount", NULL), "10.00");
+    assert_string_equal(field(o, "svc", "card_number"), "7912345678901234");
+    assert_string_equal(field(o, "auth_ref", "request_id"), "bench-x-a5");
+    assert_null(field(o, "card", NULL));
     json_object_put(o);
 }
 
@@ -305,6 +327,7 @@ static void test_result_json(void **state)
 {
     (void)state;
     pl_bench_result r = {.worker = "deposit",
+                         .type = "debit",
                          .requests = 10,
                          .replies = 10,
                          .approved = 9,
@@ -333,7 +356,8 @@ static void test_result_json(void **state)
                                  "\"worker_cpu_us_per_tx\":850.0,\"db_cpu_us_per_tx\":1200.0,"
                                  "\"harness_cpu_us_per_tx\":null,"));
     assert_non_null(strstr(text, "\"requests\":10,\"approved\":9,\"max_in_flight\":4,"
-                                 "\"sim_latency_ms\":-1,\"worker\":\"deposit\",\"replicas\":2,"
+                                 "\"sim_latency_ms\":-1,\"worker\":\"deposit\",\"type\":\"debit\","
+                                 "\"replicas\":2,"
                                  "\"rate\":0,"));
     assert_non_null(strstr(text, "\"broker_cpu_us_per_tx\":null"));
     assert_non_null(strstr(text, "\"max_gap_ms\":250.0,\"io_stall_pct\":null"));

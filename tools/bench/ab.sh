@@ -8,7 +8,7 @@
 # run's last line (one JSON object) goes into a file, wrapped with its side and round.
 #
 #   tools/bench/ab.sh --a DIR --b DIR [--out FILE] [--worker auth|deposit|reversal|svc]
-#                     [--rounds R] [--requests N] [--warmup W] [--max-in-flight K]
+#                     [--type auth|deposit] [--rounds R] [--requests N] [--warmup W] [--max-in-flight K]
 #                     [--sim-latency-ms L]
 #
 #   --a DIR, --b DIR    the two build directories (each holding paylink-<worker>), say the
@@ -16,6 +16,7 @@
 #   --out FILE          where the lines go (appended; default bench-ab.jsonl): {"side": "a" or
 #                       "b", "round": r, "bench": <paylinkctl bench's JSON>}
 #   --worker W          the worker to measure (auth)
+#   --type T            svc only: the stored value requests measured, auth (default) or deposit
 #   --rounds R          rounds, A then B in odd ones, B then A in even ones (3)
 #   --requests N        requests per run (20000)
 #   --warmup W          requests per run before the measured ones (2000)
@@ -29,6 +30,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DEV_DIR=${DEV_DIR:-$ROOT/.dev}
 A='' B='' OUT=bench-ab.jsonl WORKER=auth ROUNDS=3 REQUESTS=20000 WARMUP=2000 K=512 LATENCY=100
+TYPE=()
 
 PROG=ab
 # shellcheck source=tools/bench/lib.sh
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
     --b) B=${2:?--b needs a build directory} && shift 2 ;;
     --out) OUT=${2:?--out needs a file} && shift 2 ;;
     --worker) WORKER=${2:?--worker needs a name} && shift 2 ;;
+    --type) TYPE=(--type "${2:?--type needs auth or deposit}") && shift 2 ;;
     --rounds) ROUNDS=${2:-} && whole "$1" "$ROUNDS" && shift 2 ;;
     --requests) REQUESTS=${2:-} && whole "$1" "$REQUESTS" && shift 2 ;;
     --warmup) WARMUP=${2:-} && whole "$1" "$WARMUP" 0 && shift 2 ;;
@@ -74,7 +77,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         [ "$side" = b ] && dir=$B
         restart "PAYLINK_BIN=$(cd "$dir" && pwd)"
         rc=0
-        line=$("$ROOT/tools/dev" bench --worker "$WORKER" --requests "$REQUESTS" \
+        line=$("$ROOT/tools/dev" bench --worker "$WORKER" "${TYPE[@]}" --requests "$REQUESTS" \
             --warmup "$WARMUP" --max-in-flight "$K" --sim-latency-ms "$LATENCY" | tail -n 1) ||
             rc=$?
         if ! jq -e 'type == "object"' >/dev/null 2>&1 <<<"$line"; then

@@ -295,8 +295,9 @@ static void add_str(json_object *o, const char *key, const char *value)
 
 json_object *pl_bench_request(const pl_bench_req *q)
 {
-    static const char *const types[] = {"auth", "debit", "reversal", "auth", "activate"};
-    bool svc = q->op == PL_BENCH_SVC_AUTH || q->op == PL_BENCH_SVC_ACTIVATE;
+    static const char *const types[] = {"auth", "debit", "reversal", "auth", "activate", "deposit"};
+    bool svc = q->op == PL_BENCH_SVC_AUTH || q->op == PL_BENCH_SVC_ACTIVATE ||
+               q->op == PL_BENCH_SVC_DEPOSIT;
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
@@ -330,6 +331,11 @@ json_object *pl_bench_request(const pl_bench_req *q)
             json_object_object_add(sub, "virtual", json_object_new_boolean(0));
         }
         json_object_object_add(o, "svc", sub);
+        if (q->op == PL_BENCH_SVC_DEPOSIT) {
+            json_object *ref = json_object_new_object();
+            add_str(ref, "request_id", q->auth_ref);
+            json_object_object_add(o, "auth_ref", ref);
+        }
     }
     return o;
 }
@@ -357,10 +363,28 @@ static bool op_of(const char *worker, pl_bench_op *op)
     return false;
 }
 
+/* What the options' measured phases send: the worker's requests, or the --type asked of svc
+ * (checked by pl_bench_parse). */
+static pl_bench_op op_of_opts(const pl_bench_opts *o)
+{
+    pl_bench_op op = PL_BENCH_AUTH;
+    (void)op_of(o->worker, &op);
+    if (op == PL_BENCH_SVC_AUTH && o->type && strcmp(o->type, "deposit") == 0)
+        op = PL_BENCH_SVC_DEPOSIT;
+    return op;
+}
+
+/* The request type op sends, as the result's "type" names it. */
+static const char *op_type(pl_bench_op op)
+{
+    static const char *const t[] = {"auth", "debit", "reversal", "auth", "activate", "deposit"};
+    return t[op];
+}
+
 /* The worker whose request topic takes op. */
 static const char *op_worker(pl_bench_op op)
 {
-    static const char *const w[] = {"auth", "deposit", "reversal", "svc", "svc"};
+    static const char *const w[] = {"auth", "deposit", "reversal", "svc", "svc", "svc"};
     return w[op];
 }
 
@@ -563,8 +587,8 @@ static bool parse_whole(const char *s, unsigned long min, unsigned long max, uns
 }
 
 #define USAGE                                                                                      \
-    "usage: paylinkctl bench --worker auth|deposit|reversal|svc --requests N "                     \
-    "[--sim-latency-ms L] [--max-in-flight K] [--rate R] [--warmup W] [--baseline] "               \
+    "usage: paylinkctl bench --worker auth|deposit|reversal|svc [--type auth|deposit] "            \
+    "--requests N [--sim-latency-ms L] [--max-in-flight K] [--rate R] [--warmup W] [--baseline] "  \
     "[--baseline-requests M] [--replicas R] [--amount A] [--pid-file F] [--timeout S] [--help]"
 
 void pl_bench_usage(FILE *out)
@@ -581,6 +605,10 @@ void pl_bench_usage(FILE *out)
                 "                      first get their authorizations through paylink-auth "
                 "(setup,\n"
                 "                      simulator latency 0, not measured).\n"
+                "  --type T            svc only: auth (default) or deposit (one stored value "
+                "deposit\n"
+                "                      per authorization, which paylink-svc makes first: "
+                "setup)\n"
                 "  --requests N        measured requests (1000)\n"
                 "  --sim-latency-ms L  the simulator's answer delay for the measured phases\n"
                 "  --max-in-flight K   closed loop: at most K requests outstanding (K = 1: "
@@ -626,6 +654,7 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
                          .timeout_s = 300};
     static const struct option opts[] = {
         {"worker", required_argument, NULL, 'w'},
+        {"type", required_argument, NULL, 'T'},
         {"requests", required_argument, NULL, 'n'},
         {"sim-latency-ms", required_argument, NULL, 'l'},
         {"max-in-flight", required_argument, NULL, 'k'},
@@ -654,6 +683,12 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
                 return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                                   "--worker: expected auth, deposit, reversal or svc");
             o->worker = optarg;
+            break;
+        case 'T':
+            if (strcmp(optarg, "auth") != 0 && strcmp(optarg, "deposit") != 0)
+                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                  "--type: expected auth or deposit");
+            o->type = optarg;
             break;
         case 'n':
             if (!parse_whole(optarg, 1, PL_BENCH_MAX_REQUESTS, &o->requests))
@@ -728,6 +763,8 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
     if (baseline_requests && !o->baseline)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "--baseline-requests: only with --baseline");
+    if (o->type && strcmp(o->worker, "svc") != 0)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "--type: only with --worker svc");
     return PL_OK;
 }
 
@@ -834,26 +871,29 @@ static int svc_setup(bench *b, unsigned long count, long timeout_s)
 
 /*
  * --worker deposit / reversal: `count` approved CyberSource authorizations through paylink-auth
- * (ids bench-<run>-a<j>, orders shared with the requests that will refer to them), with the
- * simulator answering at once; afterwards its latency is `latency`. Returns 0 or -1.
+ * (op PL_BENCH_AUTH); --worker svc --type deposit: stored value ones through paylink-svc on the
+ * run's card (PL_BENCH_SVC_AUTH). Ids bench-<run>-a<j>, orders shared with the requests that
+ * will refer to them, the simulator answering at once; afterwards its latency is `latency`.
+ * Returns 0 or -1.
  */
-static int auth_setup(bench *b, unsigned long count, int latency, long timeout_s)
+static int auth_setup(bench *b, pl_bench_op op, unsigned long count, int latency, long timeout_s)
 {
+    const char *w = op_worker(op);
     fprintf(stderr,
-            "bench: setup: %lu authorizations through paylink-auth (simulator latency 0, not "
+            "bench: setup: %lu authorizations through paylink-%s (simulator latency 0, not "
             "measured)\n",
-            count);
+            count, w);
     if (sim_latency(0, NULL) != 0)
         return -1;
-    phase ph = {.name = "setup", .op = PL_BENCH_AUTH, .setup = true, .n = count, .k = 256};
+    phase ph = {.name = "setup", .op = op, .setup = true, .n = count, .k = 256};
     phase_result res;
     if (run_phase(b, &ph, timeout_s, &res) != 0)
         return -1;
     if (res.approved != count) {
         fprintf(stderr,
                 "bench: setup: %lu of %lu authorizations approved (%lu replies within %ld s; is "
-                "paylink-auth running?)\n",
-                res.approved, count, res.replies, timeout_s);
+                "paylink-%s running?)\n",
+                res.approved, count, res.replies, timeout_s, w);
         return -1;
     }
     return sim_latency(latency, NULL);
@@ -905,6 +945,7 @@ json_object *pl_bench_result_json(const pl_bench_result *r)
     F("max_in_flight", json_object_new_int64(r->max_in_flight));
     F("sim_latency_ms", json_object_new_int(r->sim_latency_ms));
     F("worker", json_object_new_string(r->worker));
+    F("type", json_object_new_string(r->type ? r->type : "auth"));
     F("replicas", json_object_new_int((int)r->replicas));
     F("rate", json_object_new_int64((int64_t)r->rate));
     F("warmup", json_object_new_int64((int64_t)r->warmup));
@@ -991,11 +1032,13 @@ static void report_stalls(const pl_bench_result *res)
  */
 static int setup(bench *b, pl_bench_op op, unsigned long total, int latency, long timeout_s)
 {
-    if (op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL) {
+    if (op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL || op == PL_BENCH_SVC_DEPOSIT) {
+        bool svc = op == PL_BENCH_SVC_DEPOSIT;
         int before = 0;
-        if (sim_latency(-1, &before) != 0)
+        if (sim_latency(-1, &before) != 0 || (svc && svc_setup(b, total, timeout_s) != 0))
             return -1;
-        if (auth_setup(b, total, latency >= 0 ? latency : before, timeout_s) != 0) {
+        if (auth_setup(b, svc ? PL_BENCH_SVC_AUTH : PL_BENCH_AUTH, total,
+                       latency >= 0 ? latency : before, timeout_s) != 0) {
             (void)sim_latency(before, NULL);
             return -1;
         }
@@ -1079,9 +1122,9 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
             snprintf(pidbuf, sizeof pidbuf, ".dev/run/paylink-%s.pid", worker);
         pid_file = pidbuf;
     }
-    pl_bench_op op = PL_BENCH_AUTH;
-    (void)op_of(worker, &op); /* checked by pl_bench_parse */
-    bool needs_auths = op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL;
+    pl_bench_op op = op_of_opts(&opt);
+    bool needs_auths =
+        op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL || op == PL_BENCH_SVC_DEPOSIT;
     /* The run's requests are numbered 0 .. total - 1: warm-up, measured, baseline warm-up,
      * baseline. */
     unsigned long warm = pl_bench_warmup_of(opt.warmup, n);
@@ -1121,7 +1164,7 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     const char *replies_of[] = {t_reply, t_auth_reply};
     if (!(b.producer = client(RD_KAFKA_PRODUCER, brokers, &b)) ||
         !(b.consumer = client(RD_KAFKA_CONSUMER, brokers, &b)) ||
-        assign_end(&b, replies_of, needs_auths ? 2 : 1) != 0)
+        assign_end(&b, replies_of, op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL ? 2 : 1) != 0)
         goto out;
 
     if (setup(&b, op, total, opt.sim_latency_ms, timeout_s) != 0)
@@ -1156,7 +1199,8 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
         snprintf(mode, sizeof mode, "closed loop, at most %ld outstanding", k);
     else
         snprintf(mode, sizeof mode, "closed loop, all at once");
-    static const char *const what[] = {"auth", "debit", "reversal", "stored value auth", ""};
+    static const char *const what[] = {
+        "auth", "debit", "reversal", "stored value auth", "activate", "stored value deposit"};
     fprintf(stderr, "bench: %lu %s requests to paylink-%s (%u replica%s), %s, amount %s\n", n,
             what[op], worker, opt.replicas, opt.replicas > 1 ? "s" : "", mode, opt.amount);
     pl_bench_cpu_sample cpu0, cpu1;
@@ -1167,6 +1211,7 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     print_phase("measured", &mr, n);
 
     pl_bench_result res = {.worker = worker,
+                           .type = op_type(op),
                            .requests = n,
                            .replies = mr.replies,
                            .approved = mr.approved,

@@ -60,6 +60,7 @@
 /* The options; pl_bench_parse fills the defaults. Strings point into argv. */
 typedef struct pl_bench_opts {
     const char *worker;     /* "auth" (default), "deposit", "reversal" or "svc" */
+    const char *type;       /* svc: "auth" (default) or "deposit"; NULL: the worker's one */
     unsigned long requests; /* 1..PL_BENCH_MAX_REQUESTS (1000) */
     int sim_latency_ms;     /* 0..600000; -1 (default): the simulator is left as it is */
     long max_in_flight;     /* 0..1000000; closed loop: 0 (default) all at once; open loop: the
@@ -79,8 +80,8 @@ typedef struct pl_bench_opts {
  * Parses the options after the word bench (argv[0] is "bench"; getopt_long, so "--name value"
  * and "--name=value"). Every value is checked: whole numbers in their ranges, the amount in the
  * contract's form ^\d{1,13}\.\d{2}$ and above zero, the worker one of the four that consume;
- * --baseline-requests only with --baseline. Returns 0, or PL_ERR_INVALID with the reason in
- * errstr.
+ * --type only with --worker svc; --baseline-requests only with --baseline. Returns 0, or
+ * PL_ERR_INVALID with the reason in errstr.
  */
 int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr,
                    size_t errstr_size) PL_MUSTCHECK;
@@ -135,17 +136,18 @@ bool pl_bench_rate_kept(double achieved, unsigned long rate);
 /* ---- the requests ------------------------------------------------------------------------ */
 
 typedef enum pl_bench_op {
-    PL_BENCH_AUTH,        /* auth on CYB, card 4111111111111111 */
-    PL_BENCH_DEBIT,       /* debit (capture) of auth_ref on CYB */
-    PL_BENCH_REVERSAL,    /* reversal of auth_ref on CYB */
-    PL_BENCH_SVC_AUTH,    /* stored value auth on RLT, svc_card */
-    PL_BENCH_SVC_ACTIVATE /* activation of the physical card svc_card (ActivateInstrument) */
+    PL_BENCH_AUTH,         /* auth on CYB, card 4111111111111111 */
+    PL_BENCH_DEBIT,        /* debit (capture) of auth_ref on CYB */
+    PL_BENCH_REVERSAL,     /* reversal of auth_ref on CYB */
+    PL_BENCH_SVC_AUTH,     /* stored value auth on RLT, svc_card */
+    PL_BENCH_SVC_ACTIVATE, /* activation of the physical card svc_card (ActivateInstrument) */
+    PL_BENCH_SVC_DEPOSIT   /* stored value deposit of auth_ref (a svc auth) on RLT, svc_card */
 } pl_bench_op;
 
 typedef struct pl_bench_req {
     pl_bench_op op;
     const char *request_id, *order, *amount;
-    const char *auth_ref; /* debit, reversal: the request_id of the authorization */
+    const char *auth_ref; /* debit, reversal, svc deposit: the request_id of the authorization */
     const char *svc_card; /* svc: the card number */
 } pl_bench_req;
 
@@ -157,6 +159,7 @@ json_object *pl_bench_request(const pl_bench_req *q);
 
 typedef struct pl_bench_result {
     const char *worker;
+    const char *type; /* the request type measured: auth, debit, reversal or deposit (NULL: auth) */
     unsigned long requests, replies, approved;
     double seconds, p50_ms, p99_ms;
     long max_rss_kb; /* -1: unknown */
