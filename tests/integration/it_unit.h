@@ -167,6 +167,21 @@ static inline void it_submit(pl_db *db, const char *stmt, int n, const char *con
 }
 
 /*
+ * Drives the n units r submitted since `before`, each touching a row another of them touches:
+ * they went as n statements of their own, none merged, and none failed.
+ */
+static inline void it_drive_apart(pl_db *db, pl_db_counts before, const it_unit_rec *r, int n)
+{
+    it_drive(db);
+    pl_db_counts after = pl_db_get_counts(db);
+    assert_int_equal(after.merged_executions - before.merged_executions, 0);
+    assert_int_equal(after.statements - before.statements, n);
+    for (int k = 0; k < n; k++)
+        if (r[k].err != 0)
+            fail_msg("unit %d: %s", k, r[k].msg);
+}
+
+/*
  * Runs n cases, each one unit that submit_case(ctx, i, &r[i]) builds and submits: one at a time
  * (each driven to its callback before the next is submitted) or, merged, all in one batch as a
  * loop turn sends them. Asserts that every execution went in a merged statement (merged) or

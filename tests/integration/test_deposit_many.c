@@ -306,12 +306,7 @@ static void test_two_captures_on_one_authorization(void **state)
         mark_params(req[k], auth_id, "it/1", "60.00", false, p);
         submit("dep_mark_sent_auth", 9, p, auth_id, &r[k]);
     }
-    it_drive(g_db);
-    pl_db_counts after = pl_db_get_counts(g_db);
-    assert_int_equal(after.merged_executions - before.merged_executions, 0);
-    assert_int_equal(after.statements - before.statements, 2);
-    assert_int_equal(r[0].err, 0);
-    assert_int_equal(r[1].err, 0);
+    it_drive_apart(g_db, before, r, 2);
     assert_int_equal(r[0].ntuples + r[1].ntuples, 1);
     assert_int_equal(it_long(g_admin,
                              "SELECT (amount_pending * 100)::bigint FROM auth_history "

@@ -1,16 +1,22 @@
 /*
- * test_svc_store_many.c: paylink-svc's merged store (svc_store:many, db.h "NAME:many") against
- * the real schema of PAYLINK_DB. Storing a batch of answers in one statement leaves, for each
- * request, the rows svc_store leaves run one at a time — svc_trans column for column, the
- * authorization a deposit settles (claim released, amount deposited, remainder voided: the
- * svc_trans_settle_deposit trigger) and the Stored Value Card row a generate, an activation or
- * a recharge writes — but the request ids, the card hashes and the moments, and returns a row
- * for the same requests: an answer is stored once, on a row still 'sent' or 'unknown'.
+ * test_svc_store_many.c: paylink-svc's merged store and mark (svc_store:many and
+ * svc_mark_sent:many, db.h "NAME:many") against the real schema of PAYLINK_DB. Storing a batch
+ * of answers in one statement leaves, for each request, the rows svc_store leaves run one at a
+ * time — svc_trans column for column, the authorization a deposit settles (claim released,
+ * amount deposited, remainder voided: the svc_trans_settle_deposit trigger) and the Stored
+ * Value Card row a generate, an activation or a recharge writes — but the request ids, the card
+ * hashes and the moments, and returns a row for the same requests: an answer is stored once, on
+ * a row still 'sent' or 'unknown'.
  *
  * And the reason for pl_svc_touch_key: two answers on one card row, or two deposits on one
  * authorization, in one batch do not share a merged statement (an INSERT … ON CONFLICT or an
  * UPDATE … FROM changes a row once however many executions name it), and leave what they leave
  * one at a time.
+ *
+ * Marking a batch of requests sent in one statement marks and claims what svc_mark_sent does
+ * one at a time (a claim that fits, none over what remains; a next call's mark taking over its
+ * own; an attempt's mark again claiming nothing twice) and returns a row for the same requests;
+ * two deposits of one authorization in one batch go in statements of their own, in order.
  *
  * The statements run through pl_db as the engine runs them, under request ids and card hashes
  * of the test's own, deleted at the end.
@@ -399,11 +405,168 @@ static void test_one_row_two_answers(void **state)
     expect_amounts(b, "0.00|17.00|13.00");
 }
 
+/* ---- svc_mark_sent:many --------------------------------------------------------------------- */
+
+enum { M = 7 };
+
+/* Mark case i: the row, and the mark made on it by attempt "it/7". */
+typedef struct mark_case {
+    const char *type, *status; /* the row (sent ones by attempt "it/1") */
+    const char *claim;         /* what the mark claims on the row's authorization; NULL: none */
+    const char *pending;       /* claimed on that authorization (of 30.00) before */
+    bool next_call;            /* J19's next call: takes over the row attempt "it/1" marked */
+    bool void_remainder;
+} mark_case;
+
+static const mark_case marks[M] = {
+    {"deposit", "received", "10.00", "0.00", false, false},
+    {"deposit", "received", "25.00", "10.00", false, false}, /* 20.00 remains: not marked */
+    {"deposit", "received", NULL, NULL, false, false},       /* an authorization paylink lacks */
+    {"deposit", "received", "30.00", "0.00", false, true},   /* all of it, the rest voided */
+    {"auth", "sent", NULL, NULL, true, false},
+    {"deposit", "sent", "10.00", "10.00", false, false},    /* another attempt's: not taken */
+    {"deposit", "approved", "10.00", "0.00", false, false}, /* answered: not marked */
+};
+
+/* Every mark case's rows of set `set`: its authorization (deposits that claim), its own row. */
+static void prepare_marks(const char *set)
+{
+    for (int i = 0; i < M; i++) {
+        const mark_case *c = &marks[i];
+        char req[96], auth[96], hash[65];
+        rid(req, sizeof req, set, "mark", i);
+        rid(auth, sizeof auth, set, "auth", i);
+        hash_of(hash, sizeof hash, set, i);
+        if (c->claim)
+            auth_row(auth, hash, c->pending);
+        bool claimed = c->claim && strcmp(c->status, "received") != 0;
+        sent_row(req, c->type, strcmp(c->type, "auth") ? "svc_postauth" : "svc_inquiry", c->status,
+                 hash, false, c->claim ? auth : NULL, claimed ? c->claim : NULL, false);
+    }
+}
+
+/* Submits mark case i of set ctx as svc_mark_sent makes it, by attempt `x->attempt`, with the
+ * spec's touch key (the authorization a claim is on). */
+typedef struct mark_run {
+    const char *set, *attempt;
+} mark_run;
+
+static void submit_mark(void *ctx, int i, it_unit_rec *r)
+{
+    const mark_run *x = ctx;
+    const mark_case *c = &marks[i];
+    char req[96], auth[96], key[128];
+    rid(req, sizeof req, x->set, "mark", i);
+    rid(auth, sizeof auth, x->set, "auth", i);
+    pl_svc_touch_key(c->claim ? auth : NULL, NULL, NULL, key, sizeof key);
+    const char *p[7] = {req,
+                        strcmp(c->type, "auth") ? "svc_postauth" : "svc_preauth",
+                        x->attempt,
+                        c->claim,
+                        c->claim ? auth : NULL,
+                        c->next_call ? "it/1" : "",
+                        c->void_remainder ? "true" : "false"};
+    it_submit(g_db, "svc_mark_sent", 7, p, key, r);
+}
+
+/* Every row the two sets' mark case i left alike: its own and its authorization's. */
+static void expect_marks_alike(int i)
+{
+    char a[96], b[96];
+    rid(a, sizeof a, "mone", "mark", i);
+    rid(b, sizeof b, "mmany", "mark", i);
+    expect_same("svc_trans", "request_id", a, b, true);
+    rid(a, sizeof a, "mone", "auth", i);
+    rid(b, sizeof b, "mmany", "auth", i);
+    expect_same("svc_trans", "request_id", a, b, marks[i].claim != NULL);
+}
+
+/*
+ * svc_mark_sent:many marks and claims what svc_mark_sent does one at a time: a claim that fits,
+ * not one over what remains; no claim where the deposit names an authorization paylink does
+ * not hold; a next call's mark taking over its own previous one; not a row another attempt
+ * marked or one answered. Marked again by the same attempt: returned, claimed once; by another
+ * attempt: nothing.
+ */
+static void test_marks_same_either_way(void **state)
+{
+    (void)state;
+    static const int want[M] = {1, 0, 1, 1, 1, 0, 0};
+    prepare_marks("mone");
+    prepare_marks("mmany");
+    static const char *const attempts[] = {"it/7", "it/7", "it/8"};
+    for (size_t round = 0; round < sizeof attempts / sizeof attempts[0]; round++) {
+        it_unit_rec r1[M], rn[M];
+        mark_run one = {"mone", attempts[round]}, many = {"mmany", attempts[round]};
+        it_run_cases(g_db, M, false, submit_mark, &one, r1);
+        it_run_cases(g_db, M, true, submit_mark, &many, rn);
+        for (int i = 0; i < M; i++) {
+            int w = round < 2 ? want[i] : 0;
+            if (r1[i].err || rn[i].err)
+                fail_msg("round %zu case %d: %s%s", round, i, r1[i].msg, rn[i].msg);
+            if (r1[i].ntuples != w || rn[i].ntuples != w)
+                fail_msg("round %zu case %d: %d and %d rows, not %d", round, i, r1[i].ntuples,
+                         rn[i].ntuples, w);
+            if (w) {
+                char b[96];
+                rid(b, sizeof b, "mmany", "mark", i);
+                assert_string_equal(rn[i].key, b);
+            }
+            expect_marks_alike(i);
+        }
+    }
+    /* What the marks claimed, as the merged statement left it. */
+    char x[96];
+    rid(x, sizeof x, "mmany", "auth", 0);
+    expect_amounts(x, "10.00|0.00|0.00");
+    rid(x, sizeof x, "mmany", "auth", 1);
+    expect_amounts(x, "10.00|0.00|0.00");
+    rid(x, sizeof x, "mmany", "auth", 3);
+    expect_amounts(x, "30.00|0.00|0.00");
+    char v[256];
+    rid(x, sizeof x, "mmany", "mark", 4);
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, operation, sent_by) FROM svc_trans "
+             "WHERE request_id = $1",
+             x, NULL, v, sizeof v);
+    assert_string_equal(v, "sent|svc_preauth|it/7");
+}
+
+/* Two deposits of one authorization in one batch: each fits alone, not both. They never share a
+ * merged statement (an UPDATE … FROM changes the authorization once however many executions
+ * join it: both would be marked on one claim), so only the first is marked, as one at a time. */
+static void test_two_deposits_on_one_authorization(void **state)
+{
+    (void)state;
+    char auth[96], hash[65], req[2][96];
+    rid(auth, sizeof auth, "mtwo", "auth", 0);
+    hash_of(hash, sizeof hash, "mtwo", 0);
+    auth_row(auth, hash, "0.00");
+    for (int k = 0; k < 2; k++) {
+        rid(req[k], sizeof req[k], "mtwo", "dep", k);
+        sent_row(req[k], "deposit", "svc_postauth", "received", hash, false, auth, NULL, false);
+    }
+    pl_db_counts before = pl_db_get_counts(g_db);
+    it_unit_rec r[2];
+    for (int k = 0; k < 2; k++) {
+        char key[128];
+        pl_svc_touch_key(auth, NULL, NULL, key, sizeof key);
+        const char *p[7] = {req[k], "svc_postauth", "it/7", "20.00", auth, "", "false"};
+        it_submit(g_db, "svc_mark_sent", 7, p, key, &r[k]);
+    }
+    it_drive_apart(g_db, before, r, 2);
+    assert_int_equal(r[0].ntuples, 1);
+    assert_int_equal(r[1].ntuples, 0);
+    expect_amounts(auth, "20.00|0.00|0.00");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_rows_either_way),
         cmocka_unit_test(test_one_row_two_answers),
+        cmocka_unit_test(test_marks_same_either_way),
+        cmocka_unit_test(test_two_deposits_on_one_authorization),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

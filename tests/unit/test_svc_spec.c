@@ -893,8 +893,9 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->protocols[1], "EXT");
     assert_null(s->protocols[2]);
     /* record (insert and look-up in one) and its merged form (db.h), insert, the authorization
-     * look-up, mark sent, insert already sent and its merged form, store and its merged form */
-    assert_int_equal(s->nstmts, 9);
+     * look-up, mark sent and its merged form, insert already sent and its merged form, store
+     * and its merged form */
+    assert_int_equal(s->nstmts, 10);
     for (size_t i = 0; i < s->nstmts; i++) {
         const pl_db_stmt *st = &s->stmts[i];
         assert_non_null(st->name);
@@ -934,6 +935,11 @@ static void test_spec_shape(void **state)
     /* ... and records whether a deposit went with voidRemainder (EXT, 018). */
     assert_non_null(strstr(mark->sql, "void_remainder = $7"));
     assert_int_equal(mark->nparams, 7);
+    /* Its merged form: each execution's claim on its own authorization, found by it. */
+    const pl_db_stmt *marks = stmt(s, "svc_mark_sent:many");
+    assert_int_equal(marks->nparams, 7);
+    assert_non_null(
+        strstr(marks->sql, "EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)"));
     assert_null(s->followups);
     assert_null(s->release); /* spec_data is a plain struct: the engine frees it */
 }

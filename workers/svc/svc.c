@@ -118,6 +118,31 @@ static const pl_db_stmt stmts[] = {
      "OR $4::numeric IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING t.request_id",
      7},
     /*
+     * svc_mark_sent for many requests at once (db.h): me holds each execution's row, locked,
+     * with its parameters; each claim is on its own authorization (the units declare it,
+     * pl_svc_touch_key, so no two executions of one statement claim on the same row), which
+     * tells by that authorization whether the execution claimed. A marked row is never another
+     * execution's claim: a claim takes an approved authorization, a mark a row 'received' or
+     * 'sent'.
+     */
+    {"svc_mark_sent:many",
+     "WITH me AS (SELECT t.request_id, t.status, e.p2, e.p3, e.p4, e.p5, e.p7 "
+     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+     "$7::text[]) AS e(p1, p2, p3, p4, p5, p6, p7) JOIN svc_trans t ON t.request_id = e.p1 "
+     "WHERE t.status = 'received' OR (t.status = 'sent' AND (t.sent_by = e.p3 "
+     "OR t.sent_by = e.p6)) FOR UPDATE OF t), "
+     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + me.p4::numeric "
+     "FROM me WHERE me.status = 'received' AND me.p4 IS NOT NULL "
+     "AND a.request_id = me.p5 AND a.request_type = 'auth' AND a.status = 'approved' "
+     "AND a.amount_approved - a.amount_deposited - a.amount_voided - a.amount_pending "
+     ">= me.p4::numeric RETURNING a.request_id) "
+     "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = me.p2, "
+     "sent_by = me.p3, claim_amount = CASE WHEN me.status = 'received' THEN me.p4::numeric "
+     "ELSE t.claim_amount END, void_remainder = me.p7::boolean "
+     "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' OR me.p4 IS NULL "
+     "OR EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)) RETURNING t.request_id",
+     7},
+    /*
      * svc_insert and svc_mark_sent in one (engine.h, record_sent), for a request whose call
      * reads nothing recorded and whose mark claims nothing (svc_prepare_alone: every request but
      * a deposit naming its authorization, the only one with a ref_request_id, a look-up and a
