@@ -586,16 +586,46 @@ static void test_reversal_settles_in_one_update(void **state)
     assert_claimed_auth("declined|0.00");
 }
 
-/* Migration 027: the transaction tables keep half of each new page free, so the updates of a
- * request's own row right after its insert (marked sent, then answered with the reply) stay on
- * its page — HOT updates, which write no index entry. */
+/*
+ * Forty rows of `table`'s shape and its fillfactor (a temporary table LIKE it), inserted by
+ * `insert` (into hot_t, over generate_series(1, 40) i) and then answered by `answer` (an UPDATE
+ * of hot_t): how many of the forty answers were HOT updates.
+ */
+static long answers_in_place(const char *table, const char *insert, const char *answer)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(substring(array_to_string(reloptions, ',') FROM "
+             "'fillfactor=([0-9]+)'), '100')::int FROM pg_class WHERE relname = '%s'",
+             table);
+    long ff = query_long(sql);
+    snprintf(sql, sizeof sql,
+             "CREATE TEMP TABLE hot_t (LIKE %s INCLUDING DEFAULTS INCLUDING INDEXES) "
+             "WITH (fillfactor = %ld)",
+             table, ff);
+    exec_ok(sql);
+    exec_ok(insert);
+    long hot0 = query_long("SELECT pg_stat_get_xact_tuples_hot_updated('hot_t'::regclass)");
+    exec_ok(answer);
+    long hot = query_long("SELECT pg_stat_get_xact_tuples_hot_updated('hot_t'::regclass)") - hot0;
+    exec_ok("DROP TABLE hot_t");
+    return hot;
+}
+
+/*
+ * Migrations 027 and 034: the transaction tables keep three quarters of each new page free, so
+ * the answer a request's row takes moments after its insert (recorded already sent; then the
+ * answer with the reply's jsonb, ~3.5 times the row) stays on its page — a HOT update, which
+ * writes no index entry. Forty rows of the workers' sizes, answered: every answer in place (at
+ * 027's fillfactor 50: 12 of 40 for cc_auth_trans, 16 of 40 for svc_trans).
+ */
 static void test_answers_update_in_place(void **state)
 {
     (void)state;
     char list[512];
     assert_int_equal(query_lines("SELECT relname FROM pg_class WHERE relname IN ('cc_auth_trans', "
                                  "'cc_deposit_trans', 'auth_reversal', 'svc_trans') AND "
-                                 "'fillfactor=50' = ANY (reloptions) ORDER BY relname",
+                                 "'fillfactor=25' = ANY (reloptions) ORDER BY relname",
                                  list, sizeof list),
                      4);
     long hot0 = query_long("SELECT pg_stat_get_xact_tuples_hot_updated('cc_auth_trans'::regclass)");
@@ -609,6 +639,44 @@ static void test_answers_update_in_place(void **state)
     assert_int_equal(
         query_long("SELECT pg_stat_get_xact_tuples_hot_updated('cc_auth_trans'::regclass)") - hot0,
         2);
+
+    /* An authorization as auth_insert_sent records it (~340 bytes), answered as auth_store
+     * answers it (~1,180 bytes). */
+    assert_int_equal(
+        answers_in_place(
+            "cc_auth_trans",
+            "INSERT INTO hot_t (request_id, fingerprint, request_type, company, order_number, "
+            "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, "
+            "card_hash, card_token, card_type, exp_month, exp_year, status, sent_at, operation, "
+            "sent_by) SELECT 'bench-abcdefghijk-' || i, repeat('f', 64), 'auth', 1, "
+            "'Babcdefghij' || i, 1, 'CYB', 'CC', 'online', 10.00, 'USD', '411111******1111', "
+            "repeat('c', 64), '', 'VI', 12, 2028, 'sent', now(), 'auth', "
+            "'paylink-auth-1/0123456789abcdef.' || i FROM generate_series(1, 40) i",
+            "UPDATE hot_t SET status = 'approved', decision = 'ACCEPT', vendor_response = '100', "
+            "amount_approved = 10.00, auth_number = '831000', auth_date = "
+            "'2026-12-05T04:00:00Z', transaction_id = '7000000000000000000001', request_token "
+            "= repeat('A', 64), avs_response = 'Y', cvv_response = 'M', token_created = "
+            "'7000000000000000000002', hold_reason = '', payment_deactivated = false, "
+            "error_text = '', reply = jsonb_build_object('v', 1, 'request_id', request_id, "
+            "'message', repeat('x', 600)), answered_at = now()"),
+        40);
+    /* A stored value authorization as svc_insert_sent records it, answered as svc_store does. */
+    assert_int_equal(
+        answers_in_place(
+            "svc_trans",
+            "INSERT INTO hot_t (request_id, fingerprint, request_type, company, order_number, "
+            "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, "
+            "card_hash, status, sent_at, operation, sent_by, void_remainder) SELECT "
+            "'bench-abcdefghijk-' || i, repeat('f', 64), 'auth', 1, 'Babcdefghij' || i, 1, "
+            "'RLT', 'SV', 'online', 10.00, 'USD', '************1234', repeat('c', 64), 'sent', "
+            "now(), 'svc_preauth', 'paylink-svc-1/0123456789abcdef.' || i, false "
+            "FROM generate_series(1, 40) i",
+            "UPDATE hot_t SET status = 'approved', vendor_response = '00', error_code = '', "
+            "reason_code = '', amount_approved = 10.00, svc_transaction_id = 'sv-000000001', "
+            "auth_number = '4471', auth_date = '2026-12-05T04:00:00Z', account_id = 'ACC-9', "
+            "hold_reason = '', error_text = '', reply = jsonb_build_object('v', 1, "
+            "'request_id', request_id, 'message', repeat('x', 480)), answered_at = now()"),
+        40);
 }
 
 /* An authorization it-schema-settle-<n> with a 100.00 answer in auth_history, of which
