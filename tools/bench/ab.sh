@@ -8,8 +8,8 @@
 # run's last line (one JSON object) goes into a file, wrapped with its side and round.
 #
 #   tools/bench/ab.sh --a DIR --b DIR [--out FILE] [--worker auth|deposit|reversal|svc]
-#                     [--type auth|deposit] [--rounds R] [--requests N] [--warmup W] [--max-in-flight K]
-#                     [--sim-latency-ms L]
+#                     [--type auth|deposit] [--rounds R] [--requests N] [--warmup W]
+#                     [--max-in-flight K] [--sim-latency-ms L]
 #
 #   --a DIR, --b DIR    the two build directories (each holding paylink-<worker>), say the
 #                       build of a worktree of main and this checkout's build
