@@ -931,15 +931,17 @@ static void test_spec_shape(void **state)
     assert_non_null(s->next_call);
     /* The mark of a next call takes over only the job's own previous mark. */
     const pl_db_stmt *mark = stmt(s, "svc_mark_sent");
-    assert_non_null(strstr(mark->sql, "sent_by = $6"));
+    assert_non_null(strstr(mark->sql, "t.sent_by = e.p6"));
     /* ... and records whether a deposit went with voidRemainder (EXT, 018). */
-    assert_non_null(strstr(mark->sql, "void_remainder = $7"));
+    assert_non_null(strstr(mark->sql, "void_remainder = me.p7::boolean"));
     assert_int_equal(mark->nparams, 7);
-    /* Its merged form: each execution's claim on its own authorization, found by it. */
+    /* Its merged form is the same statement over each execution's parameters: each claim found
+     * by its own authorization. */
     const pl_db_stmt *marks = stmt(s, "svc_mark_sent:many");
     assert_int_equal(marks->nparams, 7);
-    assert_non_null(
-        strstr(marks->sql, "EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)"));
+    assert_non_null(strstr(marks->sql, "unnest($1::text[]"));
+    assert_non_null(strstr(mark->sql, "EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)"));
+    assert_string_equal(strstr(mark->sql, "me AS ("), strstr(marks->sql, "me AS ("));
     assert_null(s->followups);
     assert_null(s->release); /* spec_data is a plain struct: the engine frees it */
 }

@@ -293,17 +293,29 @@ static void add_str(json_object *o, const char *key, const char *value)
     json_object_object_add(o, key, json_object_new_string(value));
 }
 
+/* The request type op sends, as the result's "type" names it. */
+static const char *op_type(pl_bench_op op)
+{
+    static const char *const t[] = {"auth", "debit", "reversal", "auth", "activate", "deposit"};
+    return t[op];
+}
+
+/* The worker whose request topic takes op. */
+static const char *op_worker(pl_bench_op op)
+{
+    static const char *const w[] = {"auth", "deposit", "reversal", "svc", "svc", "svc"};
+    return w[op];
+}
+
 json_object *pl_bench_request(const pl_bench_req *q)
 {
-    static const char *const types[] = {"auth", "debit", "reversal", "auth", "activate", "deposit"};
-    bool svc = q->op == PL_BENCH_SVC_AUTH || q->op == PL_BENCH_SVC_ACTIVATE ||
-               q->op == PL_BENCH_SVC_DEPOSIT;
+    bool svc = strcmp(op_worker(q->op), "svc") == 0;
     json_object *o = json_object_new_object();
     if (!o)
         return NULL;
     json_object_object_add(o, "v", json_object_new_int(1));
     add_str(o, "request_id", q->request_id);
-    add_str(o, "type", types[q->op]);
+    add_str(o, "type", op_type(q->op));
     json_object_object_add(o, "company", json_object_new_int(1));
     add_str(o, "order", q->order);
     json_object_object_add(o, "pay_seq", json_object_new_int(1));
@@ -372,20 +384,6 @@ static pl_bench_op op_of_opts(const pl_bench_opts *o)
     if (op == PL_BENCH_SVC_AUTH && o->type && strcmp(o->type, "deposit") == 0)
         op = PL_BENCH_SVC_DEPOSIT;
     return op;
-}
-
-/* The request type op sends, as the result's "type" names it. */
-static const char *op_type(pl_bench_op op)
-{
-    static const char *const t[] = {"auth", "debit", "reversal", "auth", "activate", "deposit"};
-    return t[op];
-}
-
-/* The worker whose request topic takes op. */
-static const char *op_worker(pl_bench_op op)
-{
-    static const char *const w[] = {"auth", "deposit", "reversal", "svc", "svc", "svc"};
-    return w[op];
 }
 
 /* Produces one request (retrying while the producer's queue is full). Returns 0 or -1. */
@@ -1123,8 +1121,9 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
         pid_file = pidbuf;
     }
     pl_bench_op op = op_of_opts(&opt);
-    bool needs_auths =
-        op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL || op == PL_BENCH_SVC_DEPOSIT;
+    /* Requests that draw on an authorization of the setup: paylink-auth's, or paylink-svc's. */
+    bool cyb_auths = op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL;
+    bool needs_auths = cyb_auths || op == PL_BENCH_SVC_DEPOSIT;
     /* The run's requests are numbered 0 .. total - 1: warm-up, measured, baseline warm-up,
      * baseline. */
     unsigned long warm = pl_bench_warmup_of(opt.warmup, n);
@@ -1164,7 +1163,7 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     const char *replies_of[] = {t_reply, t_auth_reply};
     if (!(b.producer = client(RD_KAFKA_PRODUCER, brokers, &b)) ||
         !(b.consumer = client(RD_KAFKA_CONSUMER, brokers, &b)) ||
-        assign_end(&b, replies_of, op == PL_BENCH_DEBIT || op == PL_BENCH_REVERSAL ? 2 : 1) != 0)
+        assign_end(&b, replies_of, cyb_auths ? 2 : 1) != 0)
         goto out;
 
     if (setup(&b, op, total, opt.sim_latency_ms, timeout_s) != 0)

@@ -72,6 +72,35 @@
     "status = 'generated', response_code = '', activation_date = NULL, activated_by = NULL, "      \
     "generated_by = excluded.generated_by), "
 
+/* svc_mark_sent's parameters $1-$7 as the rows of a CTE e (p1-p7, text): one row in the
+ * statement, one per execution in its merged form (as db.h's PL_DB_E_ONE_n / _MANY_n). */
+#define SVC_E_ONE_7                                                                                \
+    "e AS (SELECT $1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, "                \
+    "$5::text AS p5, $6::text AS p6, $7::text AS p7)"
+#define SVC_E_MANY_7                                                                               \
+    "e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "      \
+    "$6::text[], $7::text[]) AS e(p1, p2, p3, p4, p5, p6, p7))"
+
+/*
+ * The mark of each row of e (svc_mark_sent, below): me holds the row, locked, with its
+ * parameters; claim is the claim of its amount (p4) on the authorization it names (p5); the row
+ * is marked when it claimed, claims nothing, or is this attempt's own mark sent again.
+ */
+#define SVC_MARK_SENT                                                                              \
+    "me AS (SELECT t.request_id, t.status, e.p2, e.p3, e.p4, e.p5, e.p7 FROM e "                   \
+    "JOIN svc_trans t ON t.request_id = e.p1 WHERE t.status = 'received' "                         \
+    "OR (t.status = 'sent' AND (t.sent_by = e.p3 OR t.sent_by = e.p6)) FOR UPDATE OF t), "         \
+    "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + me.p4::numeric "         \
+    "FROM me WHERE me.status = 'received' AND me.p4 IS NOT NULL "                                  \
+    "AND a.request_id = me.p5 AND a.request_type = 'auth' AND a.status = 'approved' "              \
+    "AND a.amount_approved - a.amount_deposited - a.amount_voided - a.amount_pending "             \
+    ">= me.p4::numeric RETURNING a.request_id) "                                                   \
+    "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = me.p2, "                 \
+    "sent_by = me.p3, claim_amount = CASE WHEN me.status = 'received' THEN me.p4::numeric "        \
+    "ELSE t.claim_amount END, void_remainder = me.p7::boolean "                                    \
+    "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' OR me.p4 IS NULL "         \
+    "OR EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)) RETURNING t.request_id"
+
 static const pl_db_stmt stmts[] = {
     /*
      * The record unit the first time (spec->record): the row inserted as svc_insert inserts it
@@ -102,46 +131,16 @@ static const pl_db_stmt stmts[] = {
      * sent_at, and claims nothing; a row another attempt marked, or one answered or made unknown
      * meanwhile, is not taken over (the engine answers from the row).
      */
-    {"svc_mark_sent",
-     "WITH me AS (SELECT request_id, status FROM svc_trans WHERE request_id = $1 "
-     "AND (status = 'received' OR (status = 'sent' AND (sent_by = $3 OR sent_by = $6::varchar))) "
-     "FOR UPDATE), "
-     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + $4::numeric "
-     "FROM me WHERE me.status = 'received' AND $4::numeric IS NOT NULL "
-     "AND a.request_id = $5::varchar AND a.request_type = 'auth' AND a.status = 'approved' "
-     "AND a.amount_approved - a.amount_deposited - a.amount_voided - a.amount_pending "
-     ">= $4::numeric RETURNING a.request_id) "
-     "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = $2, sent_by = $3, "
-     "claim_amount = CASE WHEN me.status = 'received' THEN $4::numeric ELSE t.claim_amount END, "
-     "void_remainder = $7::boolean "
-     "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' "
-     "OR $4::numeric IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING t.request_id",
-     7},
+    {"svc_mark_sent", "WITH " SVC_E_ONE_7 ", " SVC_MARK_SENT, 7},
     /*
-     * svc_mark_sent for many requests at once (db.h): me holds each execution's row, locked,
-     * with its parameters; each claim is on its own authorization (the units declare it,
+     * svc_mark_sent for many requests at once (db.h): the same statement over each execution's
+     * parameters. Each claim is on its own authorization (the units declare it,
      * pl_svc_touch_key, so no two executions of one statement claim on the same row), which
      * tells by that authorization whether the execution claimed. A marked row is never another
      * execution's claim: a claim takes an approved authorization, a mark a row 'received' or
      * 'sent'.
      */
-    {"svc_mark_sent:many",
-     "WITH me AS (SELECT t.request_id, t.status, e.p2, e.p3, e.p4, e.p5, e.p7 "
-     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[]) AS e(p1, p2, p3, p4, p5, p6, p7) JOIN svc_trans t ON t.request_id = e.p1 "
-     "WHERE t.status = 'received' OR (t.status = 'sent' AND (t.sent_by = e.p3 "
-     "OR t.sent_by = e.p6)) FOR UPDATE OF t), "
-     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + me.p4::numeric "
-     "FROM me WHERE me.status = 'received' AND me.p4 IS NOT NULL "
-     "AND a.request_id = me.p5 AND a.request_type = 'auth' AND a.status = 'approved' "
-     "AND a.amount_approved - a.amount_deposited - a.amount_voided - a.amount_pending "
-     ">= me.p4::numeric RETURNING a.request_id) "
-     "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = me.p2, "
-     "sent_by = me.p3, claim_amount = CASE WHEN me.status = 'received' THEN me.p4::numeric "
-     "ELSE t.claim_amount END, void_remainder = me.p7::boolean "
-     "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' OR me.p4 IS NULL "
-     "OR EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)) RETURNING t.request_id",
-     7},
+    {"svc_mark_sent:many", "WITH " SVC_E_MANY_7 ", " SVC_MARK_SENT, 7},
     /*
      * svc_insert and svc_mark_sent in one (engine.h, record_sent), for a request whose call
      * reads nothing recorded and whose mark claims nothing (svc_prepare_alone: every request but
