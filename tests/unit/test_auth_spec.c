@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "job_test_helpers.h"
+#include "spec_test_helpers.h"
 
 /* A request id of n characters ("r-" then a repeating pattern). */
 static void make_id(char *out, size_t n, char fill)
@@ -93,19 +94,6 @@ static void test_ids_stay_distinct(void **state)
     pl_auth_reversal_request_id(rb, ra, sizeof ra);
     assert_int_equal(strlen(ra), 50);
     assert_string_not_equal(ra, rb);
-}
-
-/* The highest $n placeholder in a statement. */
-static int max_placeholder(const char *sql)
-{
-    int max = 0;
-    for (const char *p = strchr(sql, '$'); p; p = strchr(p + 1, '$')) {
-        char *end;
-        long n = strtol(p + 1, &end, 10);
-        if (end != p + 1 && n > max)
-            max = (int)n;
-    }
-    return max;
 }
 
 /* ---- subsequent authorizations (seed external-payment-service.txt) ---- */
@@ -267,15 +255,7 @@ static void test_spec_table(void **state)
 
     /* Every statement declares as many parameters as its SQL uses, and names are unique. */
     assert_true(s->nstmts >= 3);
-    for (size_t i = 0; i < s->nstmts; i++) {
-        const pl_db_stmt *st = &s->stmts[i];
-        assert_non_null(st->name);
-        if (max_placeholder(st->sql) != st->nparams)
-            fail_msg("statement %s declares %d parameters, uses $%d", st->name, st->nparams,
-                     max_placeholder(st->sql));
-        for (size_t j = 0; j < i; j++)
-            assert_string_not_equal(st->name, s->stmts[j].name);
-    }
+    spec_assert_statements(s);
 }
 
 int main(void)

@@ -17,6 +17,7 @@
 
 #include "reversal.h"
 #include "job_test_helpers.h"
+#include "spec_test_helpers.h"
 
 static pl_reversal_auth auth_with(const char *status, int64_t deposited, const char *tid)
 {
@@ -276,6 +277,7 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->protocols[2], "EXT"); /* both, on the External Payment Service */
     assert_null(s->protocols[3]);
     assert_int_equal(s->nstmts, 13);
+    spec_assert_statements(s);
     for (size_t i = 0; i < s->nstmts; i++) {
         assert_non_null(s->stmts[i].name);
         assert_non_null(strstr(s->stmts[i].sql, "auth_"));

@@ -22,6 +22,7 @@
 #include "db.h"
 #include "svc.h"
 #include "job_test_helpers.h"
+#include "spec_test_helpers.h"
 
 static pl_service rlt(void)
 {
@@ -862,27 +863,6 @@ static void test_touch_key(void **state)
     free(job.spec_data);
 }
 
-/* The largest $n placeholder in sql. */
-static int max_placeholder(const char *sql)
-{
-    int max = 0;
-    for (const char *p = sql; (p = strchr(p, '$')) != NULL; p++) {
-        int n = atoi(p + 1);
-        if (n > max)
-            max = n;
-    }
-    return max;
-}
-
-static const pl_db_stmt *stmt(const pl_spec *s, const char *name)
-{
-    for (size_t i = 0; i < s->nstmts; i++)
-        if (strcmp(s->stmts[i].name, name) == 0)
-            return &s->stmts[i];
-    fail_msg("no statement %s", name);
-    return NULL;
-}
-
 static void test_spec_shape(void **state)
 {
     (void)state;
@@ -896,24 +876,16 @@ static void test_spec_shape(void **state)
      * look-up, mark sent and its merged form, insert already sent and its merged form, store
      * and its merged form */
     assert_int_equal(s->nstmts, 10);
-    for (size_t i = 0; i < s->nstmts; i++) {
-        const pl_db_stmt *st = &s->stmts[i];
-        assert_non_null(st->name);
-        assert_non_null(strstr(st->sql, "svc_trans"));
-        /* Every statement declares as many parameters as its SQL uses; names are unique. */
-        if (max_placeholder(st->sql) != st->nparams)
-            fail_msg("statement %s declares %d parameters, uses $%d", st->name, st->nparams,
-                     max_placeholder(st->sql));
-        for (size_t j = 0; j < i; j++)
-            assert_string_not_equal(st->name, s->stmts[j].name);
-    }
+    spec_assert_statements(s);
+    for (size_t i = 0; i < s->nstmts; i++)
+        assert_non_null(strstr(s->stmts[i].sql, "svc_trans"));
     /* The store is one statement whose first result says whether it changed the row. */
-    const pl_db_stmt *store = stmt(s, "svc_store");
+    const pl_db_stmt *store = spec_stmt(s, "svc_store");
     assert_non_null(strstr(store->sql, "WITH upd AS (UPDATE svc_trans"));
     assert_non_null(strstr(store->sql, "status IN ('sent', 'unknown')"));
     assert_non_null(strstr(store->sql, "SELECT request_id FROM upd"));
     /* Recorded already sent: the row as marked, and only this attempt's own row taken back. */
-    const pl_db_stmt *sent = stmt(s, "svc_insert_sent");
+    const pl_db_stmt *sent = spec_stmt(s, "svc_insert_sent");
     assert_int_equal(sent->nparams, 19);
     assert_non_null(strstr(sent->sql, "'sent', now(), $17, $18, $19::boolean"));
     assert_non_null(strstr(sent->sql, "WHERE svc_trans.status = 'sent' AND "
@@ -930,14 +902,14 @@ static void test_spec_shape(void **state)
     assert_non_null(s->unreachable);
     assert_non_null(s->next_call);
     /* The mark of a next call takes over only the job's own previous mark. */
-    const pl_db_stmt *mark = stmt(s, "svc_mark_sent");
+    const pl_db_stmt *mark = spec_stmt(s, "svc_mark_sent");
     assert_non_null(strstr(mark->sql, "t.sent_by = e.p6"));
     /* ... and records whether a deposit went with voidRemainder (EXT, 018). */
     assert_non_null(strstr(mark->sql, "void_remainder = me.p7::boolean"));
     assert_int_equal(mark->nparams, 7);
     /* Its merged form is the same statement over each execution's parameters: each claim found
      * by its own authorization. */
-    const pl_db_stmt *marks = stmt(s, "svc_mark_sent:many");
+    const pl_db_stmt *marks = spec_stmt(s, "svc_mark_sent:many");
     assert_int_equal(marks->nparams, 7);
     assert_non_null(strstr(marks->sql, "unnest($1::text[]"));
     assert_non_null(strstr(mark->sql, "EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)"));

@@ -10,48 +10,59 @@
 #include "log.h"
 #include "money.h"
 
-/* The parts the mark statements share: the row, still 'received' or 'sent' by this very
- * attempt ($8), locked; the mark ($1-$8; claim_amount what it claimed); and, when it claims,
- * the condition that the claim was made (or the row is this attempt's already). */
+/* The marks' parameters $1-$n as the rows of a CTE e (p1-pn, text): one row in a statement, one
+ * per execution in its merged form (as db.h's PL_DB_E_ONE_n / _MANY_n), so that a statement and
+ * its merged form share the rest of their text and their claim logic cannot drift apart. */
+#define DEP_P8                                                                                     \
+    "$1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, $5::text AS p5, "             \
+    "$6::text AS p6, $7::text AS p7, $8::text AS p8"
+#define DEP_E_ONE_8 "e AS (SELECT " DEP_P8 ")"
+#define DEP_E_ONE_9 "e AS (SELECT " DEP_P8 ", $9::text AS p9)"
+#define DEP_E_ONE_10 "e AS (SELECT " DEP_P8 ", $9::text AS p9, $10::text AS p10)"
+#define DEP_E_MANY_9                                                                               \
+    "e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "                  \
+    "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) "                                 \
+    "AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9))"
+
+/* me: the deposit of each row of e (p1), still 'received' or 'sent' by this very attempt (p8),
+ * locked, with its parameters. */
 #define DEP_MARK_ME                                                                                \
-    "WITH me AS (SELECT request_id, status FROM cc_deposit_trans WHERE request_id = $1 "           \
-    "AND (status = 'received' OR (status = 'sent' AND sent_by = $8)) FOR UPDATE)"
+    "me AS (SELECT d.request_id, d.status, e.* FROM e JOIN cc_deposit_trans d "                    \
+    "ON d.request_id = e.p1 WHERE d.status = 'received' "                                          \
+    "OR (d.status = 'sent' AND d.sent_by = e.p8) FOR UPDATE OF d)"
+/* The mark of me's rows (p2-p8; claim_amount what it claimed), when the condition that follows
+ * it holds. */
 #define DEP_MARK(claim_amount)                                                                     \
     " UPDATE cc_deposit_trans d SET status = 'sent', deposit_status = '*SENT', "                   \
-    "sent_at = now(), operation = $2, merchant_id = $3, deposit_reason = $4, "                     \
-    "auth_history_id = $5::bigint, ref_transaction_id = $6, card_token = CASE WHEN "               \
-    "d.card_token = '' THEN $7 ELSE d.card_token END, sent_by = $8, "                              \
+    "sent_at = now(), operation = me.p2, merchant_id = me.p3, deposit_reason = me.p4, "            \
+    "auth_history_id = me.p5::bigint, ref_transaction_id = me.p6, card_token = CASE WHEN "         \
+    "d.card_token = '' THEN me.p7 ELSE d.card_token END, sent_by = me.p8, "                        \
     "claim_amount = " claim_amount " FROM me WHERE d.request_id = me.request_id "
-#define DEP_MARK_CLAIMED                                                                           \
-    "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim)) RETURNING d.request_id"
-
-/* The executions of a merged mark (db.h, "NAME:many"): me holds each one's row, locked, and
- * its parameters p2... (cols; arrays: the statement's text[] parameters). */
-#define DEP_MANY_ME(cols, arrays)                                                                  \
-    "WITH me AS (SELECT d.request_id, d.status, " cols " FROM unnest(" arrays ") AS e(p1, " cols   \
-    ") JOIN cc_deposit_trans d ON d.request_id = e.p1 WHERE d.status = 'received' "                \
-    "OR (d.status = 'sent' AND d.sent_by = e.p8) FOR UPDATE OF d)"
-/* Each execution's claim on its authorization (p5) and its mark, which tells by that
- * authorization whether the execution claimed: executions of one statement never share one
- * (pl_deposit_touch_key), so an authorization's claim is one execution's. */
-#define DEP_MANY_CLAIM_AUTH                                                                        \
+/* The mark's condition when it claims: the claim was made (found by what it claimed on:
+ * executions of one statement never claim on one row, pl_deposit_touch_key, so a row's claim is
+ * one execution's) or the row is this attempt's already. */
+#define DEP_MARK_CLAIMED(found)                                                                    \
+    "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim c WHERE " found ")) "                  \
+    "RETURNING d.request_id"
+/* A capture's claim of its amount (p9) on its authorization (p5), and its mark. */
+#define DEP_CLAIM_AUTH                                                                             \
     ", claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + me.p9::numeric "    \
     "FROM me WHERE me.status = 'received' AND h.id = me.p5::bigint "                               \
     "AND h.status IN ('approved', 'review') "                                                      \
     "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= me.p9::numeric "           \
     "RETURNING h.id) "
-#define DEP_MANY_MARK                                                                              \
-    "UPDATE cc_deposit_trans d SET status = 'sent', deposit_status = '*SENT', sent_at = now(), "   \
-    "operation = me.p2, merchant_id = me.p3, deposit_reason = me.p4, "                             \
-    "auth_history_id = me.p5::bigint, ref_transaction_id = me.p6, "                                \
-    "card_token = CASE WHEN d.card_token = '' THEN me.p7 ELSE d.card_token END, "                  \
-    "sent_by = me.p8, claim_amount = me.p9::numeric FROM me WHERE d.request_id = me.request_id "   \
-    "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) "       \
-    "RETURNING d.request_id"
-#define DEP_MANY_AUTH_COLS "p2, p3, p4, p5, p6, p7, p8, p9"
-#define DEP_MANY_AUTH_ARRAYS                                                                       \
-    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "         \
-    "$8::text[], $9::text[]"
+#define DEP_MARK_AUTH                                                                              \
+    DEP_MARK_ME DEP_CLAIM_AUTH DEP_MARK("me.p9::numeric") DEP_MARK_CLAIMED("c.id = me.p5::bigint")
+/* A follow-on credit's claim of its amount (p9) on the debit it refunds (p10), and its mark. */
+#define DEP_CLAIM_CAPTURE                                                                          \
+    ", claim AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited "               \
+    "+ me.p9::numeric FROM me WHERE me.status = 'received' AND c.request_id = me.p10 "             \
+    "AND c.status = 'approved' "                                                                   \
+    "AND coalesce(c.amount_deposited, 0) - c.amount_credited >= me.p9::numeric "                   \
+    "RETURNING c.request_id) "
+#define DEP_MARK_CAPTURE                                                                           \
+    DEP_MARK_ME DEP_CLAIM_CAPTURE DEP_MARK("me.p9::numeric")                                       \
+        DEP_MARK_CLAIMED("c.request_id = me.p10")
 
 /* The answer ($1-$11) and its history row; upd also returns the columns `more` names. */
 #define DEP_STORE_RETURNING                                                                        \
@@ -194,26 +205,15 @@ static const pl_db_stmt stmts[] = {
      * sets up every part of a statement each time it runs it, used or not (~70,000
      * instructions a capture, when the three were one).
      */
-    {"dep_mark_sent", DEP_MARK_ME DEP_MARK("NULL") "RETURNING d.request_id", 8},
-    {"dep_mark_sent_auth",
-     DEP_MARK_ME ", claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "
-                 "$9::numeric FROM me WHERE me.status = 'received' AND h.id = $5::bigint "
-                 "AND h.status IN ('approved', 'review') "
-                 "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= $9::numeric "
-                 "RETURNING h.id) " DEP_MARK("$9::numeric") DEP_MARK_CLAIMED,
-     9},
-    /* dep_mark_sent_auth for many captures at once (db.h): each execution's claim is on its own
-     * authorization (the units declare it, pl_deposit_touch_key, so no two executions of one
-     * statement claim on the same row), which tells whether that execution claimed. */
-    {"dep_mark_sent_auth:many",
-     DEP_MANY_ME(DEP_MANY_AUTH_COLS, DEP_MANY_AUTH_ARRAYS) DEP_MANY_CLAIM_AUTH DEP_MANY_MARK, 9},
-    {"dep_mark_sent_capture",
-     DEP_MARK_ME ", claim AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited "
-                 "+ $9::numeric FROM me WHERE me.status = 'received' "
-                 "AND c.request_id = $10::varchar AND c.status = 'approved' "
-                 "AND coalesce(c.amount_deposited, 0) - c.amount_credited >= $9::numeric "
-                 "RETURNING c.request_id) " DEP_MARK("$9::numeric") DEP_MARK_CLAIMED,
-     10},
+    {"dep_mark_sent",
+     "WITH " DEP_E_ONE_8 ", " DEP_MARK_ME DEP_MARK("NULL") "RETURNING d.request_id", 8},
+    {"dep_mark_sent_auth", "WITH " DEP_E_ONE_9 ", " DEP_MARK_AUTH, 9},
+    /* dep_mark_sent_auth for many captures at once (db.h): the same statement over each
+     * execution's parameters. Each claim is on its own authorization (the units declare it,
+     * pl_deposit_touch_key, so no two executions of one statement claim on the same row), which
+     * tells whether that execution claimed. */
+    {"dep_mark_sent_auth:many", "WITH " DEP_E_MANY_9 ", " DEP_MARK_AUTH, 9},
+    {"dep_mark_sent_capture", "WITH " DEP_E_ONE_10 ", " DEP_MARK_CAPTURE, 10},
     /*
      * The answer and its history row (dep_store), and the new authorization an answer's new
      * authorization code brings (dep_store_new_auth, $12 the authorization's request id, $13

@@ -1,0 +1,84 @@
+/* test_deposit_spec.c: the statements of paylink-deposit's spec (deposit.c) that need no
+ * database: every statement declares the parameters it uses, and the marks, which claim money,
+ * share one text between a statement and its merged form. What they do to the rows is
+ * tests/integration/test_deposit_many.c's. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "deposit.h"
+#include "spec_test_helpers.h"
+
+static const pl_db_stmt *stmt(const char *name)
+{
+    return spec_stmt(&pl_deposit_spec, name);
+}
+
+static void test_statements_declare_their_parameters(void **state)
+{
+    (void)state;
+    const pl_spec *s = &pl_deposit_spec;
+    assert_string_equal(s->table, "cc_deposit_trans");
+    assert_true(s->nstmts > 0);
+    spec_assert_statements(s);
+}
+
+/* The part of a mark's text after its parameters' CTE e. */
+static const char *after_e(const pl_db_stmt *st)
+{
+    const char *me = strstr(st->sql, "me AS (");
+    assert_non_null(me);
+    return me;
+}
+
+static void test_marks_share_their_text(void **state)
+{
+    (void)state;
+    const pl_db_stmt *plain = stmt("dep_mark_sent");
+    const pl_db_stmt *auth = stmt("dep_mark_sent_auth");
+    const pl_db_stmt *auths = stmt("dep_mark_sent_auth:many");
+    const pl_db_stmt *capture = stmt("dep_mark_sent_capture");
+    assert_int_equal(plain->nparams, 8);
+    assert_int_equal(auth->nparams, 9);
+    assert_int_equal(auths->nparams, 9);
+    assert_int_equal(capture->nparams, 10);
+    /* The merged form is the statement itself over each execution's parameters. */
+    assert_non_null(strstr(auth->sql, "WITH e AS (SELECT $1::text AS p1"));
+    assert_non_null(strstr(auths->sql, "WITH e AS (SELECT * FROM unnest($1::text[]"));
+    assert_string_equal(after_e(auth), after_e(auths));
+    /* A capture's claim is found by its own authorization, a credit's by its debit. */
+    assert_non_null(strstr(auth->sql, "EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)"));
+    assert_non_null(
+        strstr(capture->sql, "EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p10)"));
+    /* A mark re-sent by the same attempt (p8) takes its own row back, and claims nothing twice. */
+    assert_non_null(strstr(auth->sql, "d.status = 'sent' AND d.sent_by = e.p8"));
+    assert_non_null(strstr(auth->sql, "WHERE me.status = 'received' AND h.id = me.p5::bigint"));
+    assert_non_null(strstr(capture->sql, "WHERE me.status = 'received' AND c.request_id = me.p10"));
+    /* The three marks set the same columns the same way, up to what they claimed. */
+    const char *set = strstr(plain->sql, " UPDATE cc_deposit_trans d SET status = 'sent'");
+    assert_non_null(set);
+    size_t n = (size_t)(strstr(set, "claim_amount = ") - set);
+    assert_memory_equal(after_e(plain), after_e(auth), (size_t)(set - after_e(plain)));
+    assert_non_null(strstr(auth->sql, "claim_amount = me.p9::numeric"));
+    assert_non_null(strstr(plain->sql, "claim_amount = NULL"));
+    const char *auth_set = strstr(auth->sql, " UPDATE cc_deposit_trans d SET status = 'sent'");
+    const char *capture_set =
+        strstr(capture->sql, " UPDATE cc_deposit_trans d SET status = 'sent'");
+    assert_non_null(auth_set);
+    assert_non_null(capture_set);
+    assert_memory_equal(set, auth_set, n);
+    assert_memory_equal(set, capture_set, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_statements_declare_their_parameters),
+        cmocka_unit_test(test_marks_share_their_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
