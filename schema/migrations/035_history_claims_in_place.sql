@@ -1,0 +1,27 @@
+-- 035: auth_history leaves half of each new page free (031 left a fifth), so that the claim a
+-- deposit or reversal makes on an authorization's history row stays on the row's page even
+-- when the page cannot be pruned yet (HOT updates, issue 12).
+--
+-- Why: 031 measured one update at a time, each on a page that could be pruned before the next.
+-- A settlement batch is different: it deposits a run of authorizations recorded one after the
+-- other, so the rows of one page take their claims (amount_pending) and, ~100 ms later, their
+-- settlements within moments of each other, while the updates beside them hold the page and
+-- their old versions are still visible to transactions in flight. Little is pruned then, and
+-- at 80 a page of ~24 rows had room for ~6 new versions: only 12 of forty claims made in one
+-- transaction stayed on their page (test_schema test_history_updates_in_place; at 60: 28, at
+-- 50: 40 of 40). The paylink-deposit benchmark (K = 512, L = 100 ms, 10,000
+-- deposits of as many new authorizations, auth_history rewritten at each fillfactor before its
+-- run, alternating; docs/perf/r21-history-fillfactor.jsonl): HOT updates of auth_history
+-- 46-77 % at 80 (nine runs), 91-95 % at 60 (six), 81-99.9 % at 50 (eight, seven of them
+-- 96-99.9 %); WAL a deposit with its authorization ~5,470 -> ~5,150 bytes; PostgreSQL's CPU a
+-- deposit, median 188 -> 164 us (this box's noise is larger than that in single runs).
+-- paylink-reversal the same way (three rounds, -reversal.jsonl): 75-80 % -> 95-99.8 % HOT,
+-- ~5,250 -> ~4,960 bytes of WAL, PostgreSQL 147 / 164 / 127 -> 144 / 131 / 121 us.
+--
+-- What it costs: new pages of auth_history hold ~15 rows instead of ~24 (1,000 authorizations:
+-- 67 pages of heap instead of 42, +60 %; its indexes are unchanged, and no longer take an entry
+-- for each update that left its page). ALTER TABLE ... SET (fillfactor) takes a SHARE UPDATE
+-- EXCLUSIVE lock (reads and writes go on; it waits for a running VACUUM), rewrites nothing and
+-- applies to pages filled from now on. Running workers are not affected.
+
+ALTER TABLE auth_history SET (fillfactor = 50);
