@@ -71,17 +71,34 @@ typedef struct pl_db_stmt {
 /*
  * A statement's parameters $1-$n as the rows of a CTE e (columns p1-pn, text): one row in the
  * statement (PL_DB_E_ONE_n), one per execution in its merged form (PL_DB_E_MANY_n), so that the
- * two forms share the rest of their text. For the record statements of the deposit, reversal
- * and stored value workers (14 and 18 parameters).
+ * two forms share the rest of their text and cannot drift apart: the record statements of the
+ * deposit, reversal and stored value workers (14 and 18 parameters) and their marks, which
+ * claim money (7 to 10).
  */
-#define PL_DB_P14                                                                                  \
+#define PL_DB_P7                                                                                   \
     "$1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, $5::text AS p5, "             \
-    "$6::text AS p6, $7::text AS p7, $8::text AS p8, $9::text AS p9, $10::text AS p10, "           \
-    "$11::text AS p11, $12::text AS p12, $13::text AS p13, $14::text AS p14"
-#define PL_DB_A14                                                                                  \
-    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "         \
-    "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]"
-#define PL_DB_N14 "p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14"
+    "$6::text AS p6, $7::text AS p7"
+#define PL_DB_P8 PL_DB_P7 ", $8::text AS p8"
+#define PL_DB_P9 PL_DB_P8 ", $9::text AS p9"
+#define PL_DB_P10 PL_DB_P9 ", $10::text AS p10"
+#define PL_DB_P14                                                                                  \
+    PL_DB_P10 ", $11::text AS p11, $12::text AS p12, $13::text AS p13, $14::text AS p14"
+#define PL_DB_A7                                                                                   \
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]"
+#define PL_DB_A9 PL_DB_A7 ", $8::text[], $9::text[]"
+#define PL_DB_A10 PL_DB_A9 ", $10::text[]"
+#define PL_DB_A14 PL_DB_A10 ", $11::text[], $12::text[], $13::text[], $14::text[]"
+#define PL_DB_N7 "p1, p2, p3, p4, p5, p6, p7"
+#define PL_DB_N9 PL_DB_N7 ", p8, p9"
+#define PL_DB_N10 PL_DB_N9 ", p10"
+#define PL_DB_N14 PL_DB_N10 ", p11, p12, p13, p14"
+#define PL_DB_E_ONE_7 "e AS (SELECT " PL_DB_P7 ")"
+#define PL_DB_E_MANY_7 "e AS (SELECT * FROM unnest(" PL_DB_A7 ") AS e(" PL_DB_N7 "))"
+#define PL_DB_E_ONE_8 "e AS (SELECT " PL_DB_P8 ")"
+#define PL_DB_E_ONE_9 "e AS (SELECT " PL_DB_P9 ")"
+#define PL_DB_E_MANY_9 "e AS (SELECT * FROM unnest(" PL_DB_A9 ") AS e(" PL_DB_N9 "))"
+#define PL_DB_E_ONE_10 "e AS (SELECT " PL_DB_P10 ")"
+#define PL_DB_E_MANY_10 "e AS (SELECT * FROM unnest(" PL_DB_A10 ") AS e(" PL_DB_N10 "))"
 #define PL_DB_E_ONE_14 "e AS (SELECT " PL_DB_P14 ")"
 #define PL_DB_E_MANY_14 "e AS (SELECT * FROM unnest(" PL_DB_A14 ") AS e(" PL_DB_N14 "))"
 #define PL_DB_E_ONE_18                                                                             \

@@ -10,21 +10,9 @@
 #include "log.h"
 #include "money.h"
 
-/* The marks' parameters $1-$n as the rows of a CTE e (p1-pn, text): one row in a statement, one
- * per execution in its merged form (as db.h's PL_DB_E_ONE_n / _MANY_n), so that a statement and
- * its merged form share the rest of their text and their claim logic cannot drift apart. */
-#define DEP_P8                                                                                     \
-    "$1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, $5::text AS p5, "             \
-    "$6::text AS p6, $7::text AS p7, $8::text AS p8"
-#define DEP_E_ONE_8 "e AS (SELECT " DEP_P8 ")"
-#define DEP_E_ONE_9 "e AS (SELECT " DEP_P8 ", $9::text AS p9)"
-#define DEP_E_ONE_10 "e AS (SELECT " DEP_P8 ", $9::text AS p9, $10::text AS p10)"
-#define DEP_E_MANY_9                                                                               \
-    "e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "                  \
-    "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) "                                 \
-    "AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9))"
-
-/* me: the deposit of each row of e (p1), still 'received' or 'sent' by this very attempt (p8),
+/* The marks are each a statement over e, their parameters as one row or (merged) as one row per
+ * execution (db.h, PL_DB_E_ONE_n / _MANY_n), so a mark and its merged form share their text.
+ * me: the deposit of each row of e (p1), still 'received' or 'sent' by this very attempt (p8),
  * locked, with its parameters. */
 #define DEP_MARK_ME                                                                                \
     "me AS (SELECT d.request_id, d.status, e.* FROM e JOIN cc_deposit_trans d "                    \
@@ -206,14 +194,14 @@ static const pl_db_stmt stmts[] = {
      * instructions a capture, when the three were one).
      */
     {"dep_mark_sent",
-     "WITH " DEP_E_ONE_8 ", " DEP_MARK_ME DEP_MARK("NULL") "RETURNING d.request_id", 8},
-    {"dep_mark_sent_auth", "WITH " DEP_E_ONE_9 ", " DEP_MARK_AUTH, 9},
+     "WITH " PL_DB_E_ONE_8 ", " DEP_MARK_ME DEP_MARK("NULL") "RETURNING d.request_id", 8},
+    {"dep_mark_sent_auth", "WITH " PL_DB_E_ONE_9 ", " DEP_MARK_AUTH, 9},
     /* dep_mark_sent_auth for many captures at once (db.h): the same statement over each
      * execution's parameters. Each claim is on its own authorization (the units declare it,
      * pl_deposit_touch_key, so no two executions of one statement claim on the same row), which
      * tells whether that execution claimed. */
-    {"dep_mark_sent_auth:many", "WITH " DEP_E_MANY_9 ", " DEP_MARK_AUTH, 9},
-    {"dep_mark_sent_capture", "WITH " DEP_E_ONE_10 ", " DEP_MARK_CAPTURE, 10},
+    {"dep_mark_sent_auth:many", "WITH " PL_DB_E_MANY_9 ", " DEP_MARK_AUTH, 9},
+    {"dep_mark_sent_capture", "WITH " PL_DB_E_ONE_10 ", " DEP_MARK_CAPTURE, 10},
     /*
      * The answer and its history row (dep_store), and the new authorization an answer's new
      * authorization code brings (dep_store_new_auth, $12 the authorization's request id, $13

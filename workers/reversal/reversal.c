@@ -59,6 +59,32 @@
     ", t.status = 'unknown' FROM ins JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID(             \
         "e.p10::varchar")
 
+/*
+ * The mark of each row of e (rev_mark_sent, below; e is its parameters as one row or, merged,
+ * one row per execution: db.h, PL_DB_E_ONE_10 / _MANY_10): me holds the reversal's row, still
+ * 'received' or 'sent' by this very attempt (p10), locked, with its parameters; claim is the
+ * claim of the whole authorization it reverses (p5), only while nothing of it is captured or
+ * claimed; the row is marked when it claimed, names no paylink authorization, or is this
+ * attempt's own mark sent again.
+ */
+#define REV_MARK_SENT                                                                              \
+    "me AS (SELECT r.request_id, r.status, e.p2, e.p3, e.p4, e.p5, e.p6, e.p7, e.p8, e.p9, "       \
+    "e.p10 FROM e JOIN auth_reversal r ON r.request_id = e.p1 WHERE r.status = 'received' "        \
+    "OR (r.status = 'sent' AND r.sent_by = e.p10) FOR UPDATE OF r), "                              \
+    "claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "                     \
+    "coalesce(h.amount_authorized, 0) FROM me WHERE me.status = 'received' "                       \
+    "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "                \
+    "AND h.status IN ('approved', 'review', 'rejected', 'voided') "                                \
+    "RETURNING h.id, coalesce(h.amount_authorized, 0) AS amount) "                                 \
+    "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = me.p2, "             \
+    "merchant_id = me.p3, auth_request_id = coalesce(me.p4, r.auth_request_id), "                  \
+    "auth_history_id = me.p5::bigint, auth_transaction_id = me.p6, auth_request_token = "          \
+    "me.p7, auth_number = me.p8, pay_type = CASE WHEN r.pay_type = '' THEN me.p9 "                 \
+    "ELSE r.pay_type END, sent_by = me.p10, claim_amount = CASE WHEN me.status = 'received' "      \
+    "THEN (SELECT c.amount FROM claim c WHERE c.id = me.p5::bigint) ELSE r.claim_amount END "      \
+    "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' OR me.p5 IS NULL "         \
+    "OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) RETURNING r.request_id"
+
 static const pl_db_stmt stmts[] = {
     /*
      * The record unit the first time of a reversal naming its authorization by request id
@@ -95,46 +121,12 @@ static const pl_db_stmt stmts[] = {
      * can never both proceed. When the claim fails nothing is marked and the engine decides
      * again (pl_reversal_check then refuses). A mark re-sent by the same attempt claims
      * nothing twice. */
-    {"rev_mark_sent",
-     "WITH me AS (SELECT request_id, status FROM auth_reversal WHERE request_id = $1 "
-     "AND (status = 'received' OR (status = 'sent' AND sent_by = $10)) FOR UPDATE), "
-     "claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "
-     "coalesce(h.amount_authorized, 0) FROM me WHERE me.status = 'received' "
-     "AND h.id = $5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "
-     "AND h.status IN ('approved', 'review', 'rejected', 'voided') "
-     "RETURNING coalesce(h.amount_authorized, 0) AS amount) "
-     "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = $2, "
-     "merchant_id = $3, auth_request_id = coalesce($4, r.auth_request_id), "
-     "auth_history_id = $5::bigint, auth_transaction_id = $6, auth_request_token = $7, "
-     "auth_number = $8, pay_type = CASE WHEN r.pay_type = '' THEN $9 ELSE r.pay_type END, "
-     "sent_by = $10, claim_amount = CASE WHEN me.status = 'received' "
-     "THEN (SELECT amount FROM claim) ELSE r.claim_amount END "
-     "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' "
-     "OR $5::bigint IS NULL OR EXISTS (SELECT 1 FROM claim)) RETURNING r.request_id",
-     10},
-    /* rev_mark_sent for many reversals at once (db.h): each execution claims its own
-     * authorization (the units declare it, pl_reversal_touch_key, so no two executions of one
-     * statement claim on the same row), which tells whether that execution claimed. */
-    {"rev_mark_sent:many",
-     "WITH me AS (SELECT r.request_id, r.status, p2, p3, p4, p5, p6, p7, p8, p9, p10 "
-     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::text[], $9::text[], $10::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, "
-     "p9, p10) JOIN auth_reversal r ON r.request_id = e.p1 WHERE r.status = 'received' "
-     "OR (r.status = 'sent' AND r.sent_by = e.p10) FOR UPDATE OF r), "
-     "claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "
-     "coalesce(h.amount_authorized, 0) FROM me WHERE me.status = 'received' "
-     "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "
-     "AND h.status IN ('approved', 'review', 'rejected', 'voided') "
-     "RETURNING h.id, coalesce(h.amount_authorized, 0) AS amount) "
-     "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = me.p2, "
-     "merchant_id = me.p3, auth_request_id = coalesce(me.p4, r.auth_request_id), "
-     "auth_history_id = me.p5::bigint, auth_transaction_id = me.p6, auth_request_token = "
-     "me.p7, auth_number = me.p8, pay_type = CASE WHEN r.pay_type = '' THEN me.p9 "
-     "ELSE r.pay_type END, sent_by = me.p10, claim_amount = CASE WHEN me.status = 'received' "
-     "THEN (SELECT c.amount FROM claim c WHERE c.id = me.p5::bigint) ELSE r.claim_amount END "
-     "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' OR me.p5 IS NULL "
-     "OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) RETURNING r.request_id",
-     10},
+    {"rev_mark_sent", "WITH " PL_DB_E_ONE_10 ", " REV_MARK_SENT, 10},
+    /* rev_mark_sent for many reversals at once (db.h): the same statement over each
+     * execution's parameters. Each execution claims its own authorization (the units declare
+     * it, pl_reversal_touch_key, so no two executions of one statement claim on the same row),
+     * which tells whether that execution claimed. */
+    {"rev_mark_sent:many", "WITH " PL_DB_E_MANY_10 ", " REV_MARK_SENT, 10},
     /* The answer stored; the auth_reversal_release_claim trigger then releases the claim and,
      * for an approved reversal, marks the authorization reversed, in one update (032). */
     {"rev_store",

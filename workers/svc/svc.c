@@ -72,17 +72,9 @@
     "status = 'generated', response_code = '', activation_date = NULL, activated_by = NULL, "      \
     "generated_by = excluded.generated_by), "
 
-/* svc_mark_sent's parameters $1-$7 as the rows of a CTE e (p1-p7, text): one row in the
- * statement, one per execution in its merged form (as db.h's PL_DB_E_ONE_n / _MANY_n). */
-#define SVC_E_ONE_7                                                                                \
-    "e AS (SELECT $1::text AS p1, $2::text AS p2, $3::text AS p3, $4::text AS p4, "                \
-    "$5::text AS p5, $6::text AS p6, $7::text AS p7)"
-#define SVC_E_MANY_7                                                                               \
-    "e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "      \
-    "$6::text[], $7::text[]) AS e(p1, p2, p3, p4, p5, p6, p7))"
-
 /*
- * The mark of each row of e (svc_mark_sent, below): me holds the row, locked, with its
+ * The mark of each row of e (svc_mark_sent, below; e is its parameters as one row or, merged,
+ * one row per execution: db.h, PL_DB_E_ONE_7 / _MANY_7): me holds the row, locked, with its
  * parameters; claim is the claim of its amount (p4) on the authorization it names (p5); the row
  * is marked when it claimed, claims nothing, or is this attempt's own mark sent again.
  */
@@ -131,7 +123,7 @@ static const pl_db_stmt stmts[] = {
      * sent_at, and claims nothing; a row another attempt marked, or one answered or made unknown
      * meanwhile, is not taken over (the engine answers from the row).
      */
-    {"svc_mark_sent", "WITH " SVC_E_ONE_7 ", " SVC_MARK_SENT, 7},
+    {"svc_mark_sent", "WITH " PL_DB_E_ONE_7 ", " SVC_MARK_SENT, 7},
     /*
      * svc_mark_sent for many requests at once (db.h): the same statement over each execution's
      * parameters. Each claim is on its own authorization (the units declare it,
@@ -140,7 +132,7 @@ static const pl_db_stmt stmts[] = {
      * execution's claim: a claim takes an approved authorization, a mark a row 'received' or
      * 'sent'.
      */
-    {"svc_mark_sent:many", "WITH " SVC_E_MANY_7 ", " SVC_MARK_SENT, 7},
+    {"svc_mark_sent:many", "WITH " PL_DB_E_MANY_7 ", " SVC_MARK_SENT, 7},
     /*
      * svc_insert and svc_mark_sent in one (engine.h, record_sent), for a request whose call
      * reads nothing recorded and whose mark claims nothing (svc_prepare_alone: every request but
