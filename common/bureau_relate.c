@@ -595,7 +595,7 @@ static bool relate_text(void *ctx, const char *text, size_t len)
 
 static const char *skip_space(const char *s)
 {
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+    while (pl_xml_is_space(*s))
         s++;
     return s;
 }

@@ -17,11 +17,6 @@
 
 #include "money.h"
 
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* Free text from outside into a fixed buffer: card numbers masked, as the profile asks. */
 static size_t copy_free(char *out, size_t outsize, const char *src, size_t srclen,
                         const pl_xml_profile *p)
@@ -455,9 +450,9 @@ xmlNodePtr pl_xml_child(xmlNodePtr parent, const char *local_name)
 static const char *trim_n(const char *s, size_t *len)
 {
     size_t n = *len;
-    while (n > 0 && is_space(*s))
+    while (n > 0 && pl_xml_is_space(*s))
         s++, n--;
-    while (n > 0 && is_space(s[n - 1]))
+    while (n > 0 && pl_xml_is_space(s[n - 1]))
         n--;
     *len = n;
     return s;
@@ -821,7 +816,7 @@ static bool looks_like_xml(const char *body, size_t len)
         return true;
     if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0)
         i = 3;
-    while (i < len && is_space(body[i]))
+    while (i < len && pl_xml_is_space(body[i]))
         i++;
     return i < len && body[i] == '<';
 }
@@ -829,7 +824,7 @@ static bool looks_like_xml(const char *body, size_t len)
 static bool blank(const char *body, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (!is_space(body[i]))
+        if (!pl_xml_is_space(body[i]))
             return false;
     return true;
 }

@@ -36,6 +36,12 @@
 #include "card.h"
 #include "err.h"
 
+/* XML's white space (the S production: space, tab, carriage return, line feed). */
+static inline bool pl_xml_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /*
  * The parser options of pl_xml_read: no network, no entity substitution (neither NOENT nor
  * DTDLOAD), no dictionary so that the text is each node's own memory and can be masked and
