@@ -80,6 +80,7 @@ struct job {
     bool admitted; /* in the request_id hash */
     /* its partition is being revoked (or was): no call starts for it here (leave_partitions) */
     bool leaving;
+    bool leave_parked; /* leave_partitions: parked behind another owner (parked_behind_owner) */
     char *payload;
     size_t payload_len;
     char *key;
@@ -2825,7 +2826,8 @@ static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t
     for (job *j = e->live; j; j = j->next) {
         if (on_partitions(j, parts)) {
             j->leaving = true;
-            n += idle_waiting(j) || parked_behind_owner(e, j);
+            j->leave_parked = parked_behind_owner(e, j);
+            n += idle_waiting(j) || j->leave_parked;
         }
     }
     if (n == 0)
@@ -2847,7 +2849,7 @@ static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t
     }
     size_t k = 0, parked = 0, queued = 0;
     for (job *j = e->live; j && k < n; j = j->next)
-        if (on_partitions(j, parts) && parked_behind_owner(e, j))
+        if (on_partitions(j, parts) && j->leave_parked)
             gone[k++] = j;
     parked = k;
     for (job *j = e->live; j && k < n; j = j->next) {
