@@ -881,13 +881,13 @@ static void test_spec_shape(void **state)
         assert_non_null(strstr(s->stmts[i].sql, "svc_trans"));
     /* The store is one statement whose first result says whether it changed the row. */
     const pl_db_stmt *store = spec_stmt(s, "svc_store");
-    assert_non_null(strstr(store->sql, "WITH upd AS (UPDATE svc_trans"));
+    assert_non_null(strstr(store->sql, "upd AS (UPDATE svc_trans t"));
     assert_non_null(strstr(store->sql, "status IN ('sent', 'unknown')"));
     assert_non_null(strstr(store->sql, "SELECT request_id FROM upd"));
     /* Recorded already sent: the row as marked, and only this attempt's own row taken back. */
     const pl_db_stmt *sent = spec_stmt(s, "svc_insert_sent");
     assert_int_equal(sent->nparams, 19);
-    assert_non_null(strstr(sent->sql, "'sent', now(), $17, $18, $19::boolean"));
+    assert_non_null(strstr(sent->sql, "'sent', now(), p17, p18, p19::boolean FROM e"));
     assert_non_null(strstr(sent->sql, "WHERE svc_trans.status = 'sent' AND "
                                       "svc_trans.sent_by = excluded.sent_by"));
     assert_null(strstr(sent->sql, "claim_amount")); /* it claims nothing */

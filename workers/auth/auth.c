@@ -8,24 +8,31 @@
 #include "log.h"
 #include "money.h"
 
-/* What auth_insert_sent and its merged form (db.h, "NAME:many") share. */
-#define AUTH_INSERT_SENT_INTO                                                                      \
+/* auth_insert_sent over e (db.h: one row, or one per request merged). */
+#define AUTH_INSERT_SENT                                                                           \
     "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, order_number, "    \
     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "     \
     "card_token, card_type, exp_month, exp_year, status, sent_at, operation, merchant_id, "        \
-    "sent_by, initiator, sub_auth_reason, sub_auth_transaction_id) "
-#define AUTH_INSERT_SENT_CONFLICT                                                                  \
+    "sent_by, initiator, sub_auth_reason, sub_auth_transaction_id) "                               \
+    "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, p10::numeric, p11, p12, p13, p14, p15, " \
+    "p16::smallint, p17::smallint, 'sent', now(), p18, p19, p20, p21, p22, p23 FROM e "            \
     "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "                           \
     "WHERE cc_auth_trans.status = 'sent' AND cc_auth_trans.sent_by = excluded.sent_by "            \
     "RETURNING request_id"
-/* What auth_store and its merged form share: the columns the answered row gives its history
- * row (upd returns only what hist reads: RETURNING * built the whole row a second time, ~29,000
+/* auth_store over e: the answer, and the columns the answered row gives its history row (upd
+ * returns only what hist reads: RETURNING * built the whole row a second time, ~29,000
  * instructions of the backend per authorization, 2.7 %), and the history row. */
-#define AUTH_STORE_RETURNING                                                                       \
-    "RETURNING request_id, company, order_number, pay_seq, service_bureau, operation, status, "    \
-    "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "           \
-    "vendor_response, avs_response, cvv_response), "
-#define AUTH_STORE_HISTORY                                                                         \
+#define AUTH_STORE                                                                                 \
+    "upd AS (UPDATE cc_auth_trans t SET status = e.p2, decision = e.p3, "                          \
+    "vendor_response = e.p4, amount_approved = e.p5::numeric, auth_number = e.p6, "                \
+    "auth_date = e.p7, transaction_id = e.p8, request_token = e.p9, avs_response = e.p10, "        \
+    "cvv_response = e.p11, token_created = e.p12, hold_reason = e.p13, "                           \
+    "payment_deactivated = e.p14::boolean, error_text = left(e.p15, 300), "                        \
+    "reply = e.p16::jsonb, answered_at = now() FROM e "                                            \
+    "WHERE t.request_id = e.p1 AND t.status IN ('sent', 'unknown') "                               \
+    "RETURNING t.request_id, t.company, t.order_number, t.pay_seq, t.service_bureau, "             \
+    "t.operation, t.status, t.amount_approved, t.currency, t.auth_number, t.auth_date, "           \
+    "t.transaction_id, t.request_token, t.vendor_response, t.avs_response, t.cvv_response), "      \
     "hist AS (INSERT INTO auth_history (request_id, company, order_number, pay_seq, "              \
     "service_bureau, transaction_type, status, amount_authorized, currency, auth_number, "         \
     "auth_date, transaction_id, request_token, vendor_response, avs_response, cvv_response) "      \
@@ -45,26 +52,10 @@ static const pl_db_stmt stmts[] = {
      17},
     /* auth_insert and auth_mark_sent in one (engine.h, record_sent): the row as recorded and
      * marked; a row already there is this attempt's own only when it says so. */
-    {"auth_insert_sent",
-     AUTH_INSERT_SENT_INTO
-     "VALUES ($1, $2, $3, $4::int, $5, $6::int, $7, $8, $9, $10::numeric, $11, $12, $13, $14, "
-     "$15, $16::smallint, $17::smallint, 'sent', now(), $18, $19, $20, $21, $22, "
-     "$23) " AUTH_INSERT_SENT_CONFLICT,
-     23},
-    /* auth_insert_sent for many requests at once (db.h): one statement per batch instead of
-     * one per request. */
-    {"auth_insert_sent:many",
-     AUTH_INSERT_SENT_INTO
-     "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, "
-     "p10::numeric, p11, p12, p13, p14, p15, p16::smallint, "
-     "p17::smallint, 'sent', now(), p18, p19, p20, p21, p22, p23 "
-     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
-     "$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], "
-     "$20::text[], $21::text[], $22::text[], $23::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, "
-     "p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, "
-     "p23) " AUTH_INSERT_SENT_CONFLICT,
-     23},
+    {"auth_insert_sent", "WITH " PL_DB_E_ONE_23 " " AUTH_INSERT_SENT, 23},
+    /* auth_insert_sent for many requests at once (db.h): the same statement over each
+     * request's parameters, one statement per batch instead of one per request. */
+    {"auth_insert_sent:many", "WITH " PL_DB_E_MANY_23 " " AUTH_INSERT_SENT, 23},
     /* Result 1 of an EXT authorization's record unit: the cardholder-initiated transaction it
      * follows — the one named by transaction id ($4, membership orders), else the one of the
      * same order payment method (split shipments, installments). */
@@ -93,30 +84,9 @@ static const pl_db_stmt stmts[] = {
      "amount = excluded.amount, currency = excluded.currency, request_id = excluded.request_id, "
      "created_at = now()",
      1},
-    {"auth_store",
-     "WITH upd AS (UPDATE cc_auth_trans SET status = $2, decision = $3, vendor_response = $4, "
-     "amount_approved = $5::numeric, auth_number = $6, auth_date = $7, transaction_id = $8, "
-     "request_token = $9, avs_response = $10, cvv_response = $11, token_created = $12, "
-     "hold_reason = $13, payment_deactivated = $14::boolean, error_text = left($15, 300), "
-     "reply = $16::jsonb, answered_at = now() "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') " AUTH_STORE_RETURNING
-         AUTH_STORE_HISTORY,
-     16},
-    /* auth_store for many answers at once (db.h). */
-    {"auth_store:many",
-     "WITH upd AS (UPDATE cc_auth_trans t SET status = p2, decision = p3, "
-     "vendor_response = p4, amount_approved = p5::numeric, auth_number = p6, "
-     "auth_date = p7, transaction_id = p8, request_token = p9, avs_response = p10, "
-     "cvv_response = p11, token_created = p12, hold_reason = p13, "
-     "payment_deactivated = p14::boolean, error_text = left(p15, 300), "
-     "reply = p16::jsonb, answered_at = now() "
-     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
-     "$14::text[], $15::text[], $16::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, "
-     "p11, p12, p13, p14, p15, p16) "
-     "WHERE t.request_id = p1 AND t.status IN ('sent', 'unknown') " AUTH_STORE_RETURNING
-         AUTH_STORE_HISTORY,
-     16},
+    {"auth_store", "WITH " PL_DB_E_ONE_16 ", " AUTH_STORE, 16},
+    /* auth_store for many answers at once (db.h): the same statement over each answer. */
+    {"auth_store:many", "WITH " PL_DB_E_MANY_16 ", " AUTH_STORE, 16},
 };
 
 static const char *const protocols[] = {"CYB", "EXT", NULL};

@@ -52,7 +52,8 @@
     DEP_MARK_ME DEP_CLAIM_CAPTURE DEP_MARK("me.p9::numeric")                                       \
         DEP_MARK_CLAIMED("c.request_id = me.p10")
 
-/* The answer ($1-$11) and its history row; upd also returns the columns `more` names. */
+/* The answer of each row of e (p1-p11: one row, or one per answer merged; db.h) and its history
+ * row; upd also returns the columns `more` names. */
 #define DEP_STORE_RETURNING                                                                        \
     "RETURNING request_id, status, deposit_status, operation, amount_deposited, "                  \
     "vendor_response, transaction_id"
@@ -62,11 +63,11 @@
     "SELECT request_id, 'answered', status, deposit_status, operation, amount_deposited, "         \
     "vendor_response, transaction_id, 'paylink-deposit' FROM upd) "
 #define DEP_STORE(more)                                                                            \
-    "WITH upd AS (UPDATE cc_deposit_trans SET status = $2, deposit_status = '*RCVD', "             \
-    "decision = $3, vendor_response = $4, amount_deposited = $5::numeric, auth_number = $6, "      \
-    "auth_date = $7, transaction_id = $8, request_token = $9, error_text = left($10, 300), "       \
-    "reply = $11::jsonb, answered_at = now() "                                                     \
-    "WHERE request_id = $1 AND status IN ('sent', 'unknown') " DEP_STORE_RETURNING more            \
+    "upd AS (UPDATE cc_deposit_trans d SET status = e.p2, deposit_status = '*RCVD', "              \
+    "decision = e.p3, vendor_response = e.p4, amount_deposited = e.p5::numeric, "                  \
+    "auth_number = e.p6, auth_date = e.p7, transaction_id = e.p8, request_token = e.p9, "          \
+    "error_text = left(e.p10, 300), reply = e.p11::jsonb, answered_at = now() FROM e "             \
+    "WHERE d.request_id = e.p1 AND d.status IN ('sent', 'unknown') " DEP_STORE_RETURNING more      \
     "), " DEP_STORE_HIST
 
 /* The authorization an answer's new authorization code brings (seed step 6): $12 the paylink
@@ -212,22 +213,15 @@ static const pl_db_stmt stmts[] = {
      * deposited, remainder voided) is the paylink_settle_deposit trigger's (010_remainders.sql),
      * for whoever stores an outcome.
      */
-    {"dep_store", DEP_STORE("") "SELECT request_id FROM upd", 11},
-    /* dep_store for many answers at once (db.h): the settle trigger runs for each row, and no
-     * two of them settle the same authorization or debit (pl_deposit_touch_key). */
-    {"dep_store:many",
-     "WITH upd AS (UPDATE cc_deposit_trans d SET status = p2, deposit_status = '*RCVD', "
-     "decision = p3, vendor_response = p4, amount_deposited = p5::numeric, auth_number = p6, "
-     "auth_date = p7, transaction_id = p8, request_token = p9, error_text = left(p10, 300), "
-     "reply = p11::jsonb, answered_at = now() "
-     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS e(p1, p2, p3, p4, p5, "
-     "p6, p7, p8, p9, p10, p11) "
-     "WHERE d.request_id = p1 AND d.status IN ('sent', 'unknown') " DEP_STORE_RETURNING
-     "), " DEP_STORE_HIST "SELECT request_id FROM upd",
-     11},
+    {"dep_store", "WITH " PL_DB_E_ONE_11 ", " DEP_STORE("") "SELECT request_id FROM upd", 11},
+    /* dep_store for many answers at once (db.h): the same statement over each answer. The
+     * settle trigger runs for each row, and no two of them settle the same authorization or
+     * debit (pl_deposit_touch_key). */
+    {"dep_store:many", "WITH " PL_DB_E_MANY_11 ", " DEP_STORE("") "SELECT request_id FROM upd", 11},
     {"dep_store_new_auth",
-     DEP_STORE(DEP_NEW_AUTH_RETURNING) DEP_NEW_AUTH "SELECT request_id FROM upd", 13},
+     "WITH " PL_DB_E_ONE_11 ", " DEP_STORE(DEP_NEW_AUTH_RETURNING) DEP_NEW_AUTH
+     "SELECT request_id FROM upd",
+     13},
 };
 
 static const char *const protocols[] = {"CYB", "EXT", NULL};

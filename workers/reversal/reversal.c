@@ -85,6 +85,13 @@
     "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' OR me.p5 IS NULL "         \
     "OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) RETURNING r.request_id"
 
+/* The answer of each row of e (p1-p9: one row, or one per answer merged; db.h). */
+#define REV_STORE                                                                                  \
+    "UPDATE auth_reversal r SET status = e.p2, decision = e.p3, vendor_response = e.p4, "          \
+    "amount_reversed = e.p5::numeric, transaction_id = e.p6, request_token = e.p7, "               \
+    "error_text = left(e.p8, 300), reply = e.p9::jsonb, answered_at = now() FROM e "               \
+    "WHERE r.request_id = e.p1 AND r.status IN ('sent', 'unknown') RETURNING r.request_id"
+
 static const pl_db_stmt stmts[] = {
     /*
      * The record unit the first time of a reversal naming its authorization by request id
@@ -129,21 +136,10 @@ static const pl_db_stmt stmts[] = {
     {"rev_mark_sent:many", "WITH " PL_DB_E_MANY_10 ", " REV_MARK_SENT, 10},
     /* The answer stored; the auth_reversal_release_claim trigger then releases the claim and,
      * for an approved reversal, marks the authorization reversed, in one update (032). */
-    {"rev_store",
-     "UPDATE auth_reversal SET status = $2, decision = $3, vendor_response = $4, "
-     "amount_reversed = $5::numeric, transaction_id = $6, request_token = $7, "
-     "error_text = left($8, 300), reply = $9::jsonb, answered_at = now() "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING request_id",
-     9},
-    /* rev_store for many answers at once (db.h): no two of them on one authorization. */
-    {"rev_store:many",
-     "UPDATE auth_reversal r SET status = p2, decision = p3, vendor_response = p4, "
-     "amount_reversed = p5::numeric, transaction_id = p6, request_token = p7, "
-     "error_text = left(p8, 300), reply = p9::jsonb, answered_at = now() "
-     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::text[], $9::text[]) AS e(p1, p2, p3, p4, p5, p6, p7, p8, p9) "
-     "WHERE r.request_id = p1 AND r.status IN ('sent', 'unknown') RETURNING r.request_id",
-     9},
+    {"rev_store", "WITH " PL_DB_E_ONE_9 " " REV_STORE, 9},
+    /* rev_store for many answers at once (db.h): the same statement over each answer; no two
+     * of them on one authorization. */
+    {"rev_store:many", "WITH " PL_DB_E_MANY_9 " " REV_STORE, 9},
 
     /* ---- stored value voids (service bureaus of protocol RLT) ---- */
 

@@ -13,12 +13,13 @@
 #include "log.h"
 #include "money.h"
 
-/* What svc_insert_sent and its merged form (db.h, "NAME:many") share. */
-#define SVC_INSERT_SENT_INTO                                                                       \
+/* svc_insert_sent over e (db.h: one row, or one per request merged). */
+#define SVC_INSERT_SENT                                                                            \
     "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "        \
     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "     \
-    "order_line, issue_amount, is_virtual, status, sent_at, operation, sent_by, void_remainder) "
-#define SVC_INSERT_SENT_CONFLICT                                                                   \
+    "order_line, issue_amount, is_virtual, status, sent_at, operation, sent_by, void_remainder) "  \
+    "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, p10::numeric, p11, p12, p13, p14::int, " \
+    "p15::numeric, p16::boolean, 'sent', now(), p17, p18, p19::boolean FROM e "                    \
     "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "                           \
     "WHERE svc_trans.status = 'sent' AND svc_trans.sent_by = excluded.sent_by "                    \
     "RETURNING request_id"
@@ -93,6 +94,24 @@
     "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' OR me.p4 IS NULL "         \
     "OR EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)) RETURNING t.request_id"
 
+/*
+ * The answer of each row of e (p1-p18: one row, or one per answer merged; db.h) and what it does
+ * to the Stored Value Card table. A generate's card (p15 hash, p16 mask) is written into the row
+ * it had none in, and into the Stored Value Card table (SVC_STORE_GEN, with the service's prefix
+ * p17 and series p18, which upd returns with the row).
+ */
+#define SVC_STORE                                                                                  \
+    "upd AS (UPDATE svc_trans t SET status = e.p2, vendor_response = e.p3, "                       \
+    "error_code = e.p4, reason_code = e.p5, amount_approved = e.p6::numeric, "                     \
+    "svc_transaction_id = e.p7, auth_number = e.p8, auth_date = e.p9, account_id = e.p10, "        \
+    "balance = e.p11::numeric, hold_reason = e.p12, error_text = left(e.p13, 300), "               \
+    "reply = e.p14::jsonb, answered_at = now(), "                                                  \
+    "card_hash = coalesce(t.card_hash, e.p15::char(64)), "                                         \
+    "card_masked = CASE WHEN t.card_masked = '' THEN coalesce(e.p16, '') ELSE t.card_masked "      \
+    "END FROM e WHERE t.request_id = e.p1 AND t.status IN ('sent', 'unknown') "                    \
+    "RETURNING t.*, e.p17, e.p18), " SVC_STORE_GEN("upd.p17", "upd.p18") PL_SVC_CARD_EFFECTS_SQL   \
+        "SELECT request_id FROM upd"
+
 static const pl_db_stmt stmts[] = {
     /*
      * The record unit the first time (spec->record): the row inserted as svc_insert inserts it
@@ -142,24 +161,10 @@ static const pl_db_stmt stmts[] = {
      * a lost connection), otherwise nothing is written and nothing returned. No trigger of
      * svc_trans fires on an insert, and the re-sent case updates no status.
      */
-    {"svc_insert_sent",
-     SVC_INSERT_SENT_INTO
-     "VALUES ($1, $2, $3, $4::int, $5, $6::int, $7, $8, $9, $10::numeric, $11, $12, $13, "
-     "$14::int, $15::numeric, $16::boolean, 'sent', now(), $17, $18, "
-     "$19::boolean) " SVC_INSERT_SENT_CONFLICT,
-     19},
-    /* svc_insert_sent for many requests at once (db.h): it touches only its own row. */
-    {"svc_insert_sent:many",
-     SVC_INSERT_SENT_INTO
-     "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, "
-     "p10::numeric, p11, p12, p13, p14::int, p15::numeric, "
-     "p16::boolean, 'sent', now(), p17, p18, p19::boolean "
-     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-     "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
-     "$14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[]) AS e(p1, "
-     "p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, "
-     "p19) " SVC_INSERT_SENT_CONFLICT,
-     19},
+    {"svc_insert_sent", "WITH " PL_DB_E_ONE_19 " " SVC_INSERT_SENT, 19},
+    /* svc_insert_sent for many requests at once (db.h): the same statement over each request's
+     * parameters; it touches only its own row. */
+    {"svc_insert_sent:many", "WITH " PL_DB_E_MANY_19 " " SVC_INSERT_SENT, 19},
     /*
      * The answer and what it does to the Stored Value Card table, in one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
@@ -168,38 +173,15 @@ static const pl_db_stmt stmts[] = {
      * service's prefix $17 and series $18). What a deposit does to its authorization is the
      * svc_trans_settle_deposit trigger's (014), for whoever stores an outcome.
      */
-    {"svc_store",
-     "WITH upd AS (UPDATE svc_trans SET status = $2, vendor_response = $3, error_code = $4, "
-     "reason_code = $5, amount_approved = $6::numeric, svc_transaction_id = $7, "
-     "auth_number = $8, auth_date = $9, account_id = $10, balance = $11::numeric, "
-     "hold_reason = $12, error_text = left($13, 300), reply = $14::jsonb, answered_at = now(), "
-     "card_hash = coalesce(card_hash, $15::char(64)), "
-     "card_masked = CASE WHEN card_masked = '' THEN coalesce($16, '') ELSE card_masked END "
-     "WHERE request_id = $1 AND status IN ('sent', 'unknown') RETURNING *), " SVC_STORE_GEN(
-         "$17", "$18") PL_SVC_CARD_EFFECTS_SQL "SELECT request_id FROM upd",
-     18},
+    {"svc_store", "WITH " PL_DB_E_ONE_18 ", " SVC_STORE, 18},
     /*
-     * svc_store for many answers at once (db.h): each execution's row (e.p1) takes its answer
-     * as svc_store gives it, and upd returns with each row the card prefix and series its
-     * generate writes. What an execution does besides its row — the authorization a deposit's
-     * answer settles (the trigger), the card row a generate, an activation or a recharge writes
-     * — no other execution of the statement touches (pl_svc_touch_key): an INSERT … ON
-     * CONFLICT or an UPDATE … FROM changes a row once however many executions name it.
+     * svc_store for many answers at once (db.h): the same statement over each answer. What an
+     * execution does besides its row — the authorization a deposit's answer settles (the
+     * trigger), the card row a generate, an activation or a recharge writes — no other execution
+     * of the statement touches (pl_svc_touch_key): an INSERT … ON CONFLICT or an UPDATE … FROM
+     * changes a row once however many executions name it.
      */
-    {"svc_store:many",
-     "WITH upd AS (UPDATE svc_trans t SET status = e.p2, vendor_response = e.p3, "
-     "error_code = e.p4, reason_code = e.p5, amount_approved = e.p6::numeric, "
-     "svc_transaction_id = e.p7, auth_number = e.p8, auth_date = e.p9, account_id = e.p10, "
-     "balance = e.p11::numeric, hold_reason = e.p12, error_text = left(e.p13, 300), "
-     "reply = e.p14::jsonb, answered_at = now(), "
-     "card_hash = coalesce(t.card_hash, e.p15::char(64)), "
-     "card_masked = CASE WHEN t.card_masked = '' THEN coalesce(e.p16, '') ELSE t.card_masked "
-     "END FROM unnest(" PL_DB_A14 ", $15::text[], $16::text[], $17::text[], $18::text[]) "
-     "AS e(" PL_DB_N14 ", p15, p16, p17, p18) "
-     "WHERE t.request_id = e.p1 AND t.status IN ('sent', 'unknown') RETURNING t.*, e.p17, "
-     "e.p18), " SVC_STORE_GEN("upd.p17", "upd.p18") PL_SVC_CARD_EFFECTS_SQL
-     "SELECT request_id FROM upd",
-     18},
+    {"svc_store:many", "WITH " PL_DB_E_MANY_18 ", " SVC_STORE, 18},
 };
 
 static const char *const protocols[] = {"RLT", "EXT", NULL};
