@@ -154,6 +154,29 @@ static void test_many_timers(void **state)
     pl_sim_timer_destroy(t);
 }
 
+/* The wake-up grid: deadlines within one millisecond share a wake-up, which is never before any
+ * of them and less than a millisecond after the earliest. */
+static void test_wake_grid_batches_a_millisecond(void **state)
+{
+    (void)state;
+    const uint64_t ms = 1000000u, base = 1234567u * ms; /* a whole millisecond */
+    assert_int_equal(pl_sim_timer_wake_at(base), base);
+    /* Due just after a whole millisecond, anywhere inside it, or just before its end: all wake
+     * at its end, together. */
+    const uint64_t inside[] = {base + 1, base + 250000u, base + ms / 2, base + ms - 1};
+    for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++) {
+        uint64_t w = pl_sim_timer_wake_at(inside[i]);
+        assert_int_equal(w, base + ms);
+        assert_true(w >= inside[i]);
+        assert_true(w - inside[i] < ms);
+    }
+    /* The next millisecond's deadlines wake a millisecond later, not with these. */
+    assert_int_equal(pl_sim_timer_wake_at(base + ms + 1), base + 2 * ms);
+    /* At the start of the monotonic clock, too. */
+    assert_int_equal(pl_sim_timer_wake_at(0), 0);
+    assert_int_equal(pl_sim_timer_wake_at(1), ms);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_runs_pending_once),
         cmocka_unit_test(test_callback_may_add),
         cmocka_unit_test(test_many_timers),
+        cmocka_unit_test(test_wake_grid_batches_a_millisecond),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,11 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t pl_sim_timer_wake_at(uint64_t due_ns)
+{
+    return (due_ns + WAKE_GRID_NS - 1) / WAKE_GRID_NS * WAKE_GRID_NS;
+}
+
 static bool before(const timer_entry *a, const timer_entry *b)
 {
     return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
@@ -111,8 +116,7 @@ static void *timer_main(void *arg)
          * answers a second at 100 ms) resumes a few connections a wake-up, and its server
          * threads are woken a few at a time, instead of once an answer. Never early; at most
          * a millisecond late. */
-        uint64_t due = t->heap[0].due_ns;
-        due = (due + WAKE_GRID_NS - 1) / WAKE_GRID_NS * WAKE_GRID_NS;
+        uint64_t due = pl_sim_timer_wake_at(t->heap[0].due_ns);
         struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
         pthread_cond_timedwait(&t->cond, &t->mu, &ts);
     }

@@ -14,6 +14,8 @@
 #ifndef PL_SIM_TIMER_H
 #define PL_SIM_TIMER_H
 
+#include <stdint.h>
+
 #include "err.h"
 
 typedef struct pl_sim_timer pl_sim_timer;
@@ -35,6 +37,13 @@ unsigned pl_sim_timer_pending(pl_sim_timer *t);
  * waits forever. Later adds fail. Idempotent. Not from a callback.
  */
 void pl_sim_timer_shutdown(pl_sim_timer *t);
+
+/*
+ * When the timer thread wakes for a deadline due_ns (CLOCK_MONOTONIC, ns): the next whole
+ * millisecond at or after it, so that what falls due within one millisecond runs in one
+ * wake-up. Never before due_ns, less than a millisecond after it. For the thread and its tests.
+ */
+uint64_t pl_sim_timer_wake_at(uint64_t due_ns);
 
 /* Shuts down if needed and frees. t may be NULL. */
 void pl_sim_timer_destroy(pl_sim_timer *t);
