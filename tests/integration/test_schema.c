@@ -588,10 +588,11 @@ static void test_reversal_settles_in_one_update(void **state)
 
 /*
  * Forty rows of `table`'s shape and its fillfactor (a temporary table LIKE it), inserted by
- * `insert` (into hot_t, over generate_series(1, 40) i) and then answered by `answer` (an UPDATE
- * of hot_t), in the test's transaction: how many of the forty answers were HOT updates.
+ * `insert` (into hot_t, over generate_series(1, 40) i) and then updated by `update` (an answer
+ * or a claim: an UPDATE of hot_t), in the test's transaction, where nothing can be pruned yet:
+ * how many of the forty updates were HOT.
  */
-static long answers_in_place(const char *table, const char *insert, const char *answer)
+static long updates_in_place(const char *table, const char *insert, const char *update)
 {
     char sql[512];
     snprintf(sql, sizeof sql,
@@ -606,7 +607,7 @@ static long answers_in_place(const char *table, const char *insert, const char *
     exec_ok(sql);
     exec_ok(insert);
     long hot0 = query_long("SELECT pg_stat_get_xact_tuples_hot_updated('hot_t'::regclass)");
-    exec_ok(answer);
+    exec_ok(update);
     long hot = query_long("SELECT pg_stat_get_xact_tuples_hot_updated('hot_t'::regclass)") - hot0;
     exec_ok("DROP TABLE hot_t");
     return hot;
@@ -643,7 +644,7 @@ static void test_answers_update_in_place(void **state)
     /* An authorization as auth_insert_sent records it (~340 bytes), answered as auth_store
      * answers it (~1,180 bytes). */
     assert_int_equal(
-        answers_in_place(
+        updates_in_place(
             "cc_auth_trans",
             "INSERT INTO hot_t (request_id, fingerprint, request_type, company, order_number, "
             "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, "
@@ -662,7 +663,7 @@ static void test_answers_update_in_place(void **state)
         40);
     /* A stored value authorization as svc_insert_sent records it, answered as svc_store does. */
     assert_int_equal(
-        answers_in_place(
+        updates_in_place(
             "svc_trans",
             "INSERT INTO hot_t (request_id, fingerprint, request_type, company, order_number, "
             "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, "
@@ -726,7 +727,7 @@ static void test_history_updates_in_place(void **state)
     /* Authorizations as auth_store records their history rows, then a deposit's claim on each
      * (dep_mark_sent_auth). */
     assert_int_equal(
-        answers_in_place(
+        updates_in_place(
             "auth_history",
             "INSERT INTO hot_t (request_id, company, order_number, pay_seq, service_bureau, "
             "transaction_type, status, amount_authorized, amount_deposited, currency, "

@@ -293,18 +293,27 @@ static void add_str(json_object *o, const char *key, const char *value)
     json_object_object_add(o, key, json_object_new_string(value));
 }
 
-/* The request type op sends, as the result's "type" names it. */
+/* What each pl_bench_op is: the request type it sends (the result's "type"), the worker whose
+ * request topic takes it, and what the run's first line calls it. */
+static const struct {
+    const char *type, *worker, *what;
+} OPS[] = {
+    [PL_BENCH_AUTH] = {"auth", "auth", "auth"},
+    [PL_BENCH_DEBIT] = {"debit", "deposit", "debit"},
+    [PL_BENCH_REVERSAL] = {"reversal", "reversal", "reversal"},
+    [PL_BENCH_SVC_AUTH] = {"auth", "svc", "stored value auth"},
+    [PL_BENCH_SVC_ACTIVATE] = {"activate", "svc", "activate"},
+    [PL_BENCH_SVC_DEPOSIT] = {"deposit", "svc", "stored value deposit"},
+};
+
 static const char *op_type(pl_bench_op op)
 {
-    static const char *const t[] = {"auth", "debit", "reversal", "auth", "activate", "deposit"};
-    return t[op];
+    return OPS[op].type;
 }
 
-/* The worker whose request topic takes op. */
 static const char *op_worker(pl_bench_op op)
 {
-    static const char *const w[] = {"auth", "deposit", "reversal", "svc", "svc", "svc"};
-    return w[op];
+    return OPS[op].worker;
 }
 
 json_object *pl_bench_request(const pl_bench_req *q)
@@ -1198,10 +1207,8 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
         snprintf(mode, sizeof mode, "closed loop, at most %ld outstanding", k);
     else
         snprintf(mode, sizeof mode, "closed loop, all at once");
-    static const char *const what[] = {
-        "auth", "debit", "reversal", "stored value auth", "activate", "stored value deposit"};
     fprintf(stderr, "bench: %lu %s requests to paylink-%s (%u replica%s), %s, amount %s\n", n,
-            what[op], worker, opt.replicas, opt.replicas > 1 ? "s" : "", mode, opt.amount);
+            OPS[op].what, worker, opt.replicas, opt.replicas > 1 ? "s" : "", mode, opt.amount);
     pl_bench_cpu_sample cpu0, cpu1;
     pl_bench_cpu_take(run_dir, workers, nworkers, &cpu0);
     if (run_phase(&b, &main_ph, timeout_s, &mr) != 0)
