@@ -1079,6 +1079,45 @@ bool pl_db_connected(const pl_db *db)
     return db->conn != NULL;
 }
 
+static bool list_has_arg(const pl_db_unit *u, const void *arg)
+{
+    for (; u; u = u->next)
+        if (u->arg == arg)
+            return true;
+    return false;
+}
+
+const char *pl_db_unit_place(const pl_db *db, const void *arg)
+{
+    if (list_has_arg(db->q_head, arg))
+        return "queued";
+    if (list_has_arg(db->h_head, arg))
+        return "held";
+    for (const batch *b = db->b_head; b; b = b->next)
+        if (list_has_arg(b->head, arg))
+            return "sent";
+    return NULL;
+}
+
+void pl_db_describe(const pl_db *db, char *buf, size_t size)
+{
+    size_t queued = 0, held = 0, batches = 0;
+    for (const pl_db_unit *u = db->q_head; u; u = u->next)
+        queued++;
+    for (const pl_db_unit *u = db->h_head; u; u = u->next)
+        held++;
+    for (const batch *b = db->b_head; b; b = b->next)
+        batches++;
+    int n = snprintf(buf, size, "%s; %zu unit(s) queued, %zu held, %zu batch(es) in flight",
+                     db->conn ? "connected" : "reconnecting", queued, held, batches);
+    const batch *b = db->b_head;
+    if (b && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n,
+                 " (the oldest sent %.1f s ago, %d of %d results read%s)",
+                 (now_ms_f() - b->t0) / 1000.0, b->cur, b->nq,
+                 b->awaiting_sync ? ", awaiting its sync" : "");
+}
+
 double pl_db_last_batch_ms(const pl_db *db)
 {
     return db->last_batch_ms;

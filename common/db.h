@@ -191,6 +191,18 @@ void pl_db_on_ready(pl_db *db, short revents);
 size_t pl_db_pending(const pl_db *db);
 /* True while the connection is up. */
 bool pl_db_connected(const pl_db *db);
+/*
+ * Where the unit submitted with callback argument arg is: "queued" (not sent yet), "held" (for
+ * a conflict's back-off), "sent" (in a batch whose results are awaited); NULL when no unit of
+ * arg's is in db's hands. For a log line about a request that is taking too long (a linear
+ * search: not for the hot path).
+ */
+const char *pl_db_unit_place(const pl_db *db, const void *arg);
+/*
+ * What the connection is doing, in a few words for a log line: connected or reconnecting, the
+ * units queued and held, the batches in flight and how long ago the oldest was sent.
+ */
+void pl_db_describe(const pl_db *db, char *buf, size_t size);
 /* Milliseconds the last committed batch took (for the DB latency metric). */
 double pl_db_last_batch_ms(const pl_db *db);
 

@@ -117,8 +117,9 @@ struct job {
     /* the row's sent_by when owner_deadline was set */
     char owner_attempt[PL_ENGINE_ATTEMPT_MAX + 1];
     bool unknown_tried; /* finish_unknown was tried: a failure now gives the request up */
-    double due;  /* JS_WAITING: next re-read; JS_QUEUED unrecorded: when it is recorded anyway */
-    outmsg *out; /* messages still to produce */
+    double due;   /* JS_WAITING: next re-read; JS_QUEUED unrecorded: when it is recorded anyway */
+    bool overdue; /* in the worker longer than it should be, and logged so (sweep_overdue) */
+    outmsg *out;  /* messages still to produce */
     const char *outcome; /* metrics label */
     job *hnext;          /* hash chain */
     job *waiters;        /* duplicates parked until this one is done */
@@ -184,6 +185,8 @@ struct pl_engine {
     size_t n_live;
     size_t n_unrecorded;  /* JS_QUEUED jobs without a row (job.unrecorded) */
     double overdue_check; /* when record_overdue looks again */
+    double overdue_sweep; /* when sweep_overdue looks again */
+    size_t n_overdue;     /* what it found last time */
     job *hash[HASH_BUCKETS];
     rd_kafka_message_t **backlog;
     size_t b_head, b_len, b_cap;
@@ -211,7 +214,7 @@ struct pl_engine {
     pl_counter *m_db_statements, *m_db_merged;
     pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
         *m_publish_dropped, *m_failed, *m_rechecks, *m_pauses;
-    pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_rr_oldest, *m_backlog;
+    pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_rr_oldest, *m_backlog, *m_overdue;
     pl_histogram *m_bureau, *m_db, *m_total;
 };
 
@@ -494,6 +497,9 @@ static void job_done(job *j)
         if (j->outcome && strcmp(j->outcome, outcome_names[i]) == 0)
             pl_counter_add(e->m_requests[i], 1);
     pl_histogram_observe(e->m_total, now_s() - j->t_start);
+    if (j->overdue) /* the other end of its sweep_overdue line */
+        PL_INFO(j->pub.req.request_id, "done after %.0f s in the worker (%s)", now_s() - j->t_start,
+                j->outcome ? j->outcome : "no outcome");
     if (j->admitted)
         hash_remove(e, j);
     job *w = j->waiters;
@@ -2257,6 +2263,119 @@ static void record_overdue(pl_engine *e)
     }
 }
 
+/* How often the requests in flight are looked at for overdue ones (sweep_overdue). */
+#define OVERDUE_SWEEP_S 5.0
+/* How long a request may be in the worker beyond all the calls it may make. */
+#define OVERDUE_MARGIN_S 60.0
+
+/* When a request has been in the worker too long: longer than every call it may make
+ * (PL_ENGINE_MAX_CALLS call waits) and a minute for its rows and its reply. */
+static double overdue_after_s(const job *j)
+{
+    return PL_ENGINE_MAX_CALLS * answer_wait_s(j) + OVERDUE_MARGIN_S;
+}
+
+/* The database unit an overdue request waits for: where it is, and what the connection does. */
+static void overdue_db(const job *j, const char *doing, char *buf, size_t size)
+{
+    const pl_engine *e = j->pub.eng;
+    if (!e->db) {
+        snprintf(buf, size, "%s", doing);
+        return;
+    }
+    const char *place = pl_db_unit_place(e->db, j);
+    char conn[200];
+    pl_db_describe(e->db, conn, sizeof conn);
+    snprintf(buf, size, "%s: its database unit is %s (%s)", doing,
+             place ? place : "not with the database (lost?)", conn);
+}
+
+/* What an overdue request in a state of database work is waiting for. */
+static const char *const db_work[] = {
+    [JS_LOOKING] = "looking its row up (refused by validation)",
+    [JS_RECORDING] = "recording it",
+    [JS_MARKING] = "marking it sent",
+    [JS_STORING] = "storing its outcome",
+    [JS_CHECKING] = "re-reading its row",
+};
+
+/* What an overdue request is waiting for, for its log line. */
+static void overdue_detail(job *j, double now, char *buf, size_t size)
+{
+    pl_engine *e = j->pub.eng;
+    switch (j->state) {
+    case JS_NEW:
+        snprintf(buf, size, "not started");
+        return;
+    case JS_LOOKING:
+    case JS_RECORDING:
+    case JS_MARKING:
+    case JS_STORING:
+    case JS_CHECKING:
+        overdue_db(j, db_work[j->state], buf, size);
+        return;
+    case JS_QUEUED: {
+        const slot *s = slot_for(e, j->pub.svc->code);
+        snprintf(buf, size, "waiting for a slot of bureau %.8s (%d of %d in use)%s", s->code,
+                 s->active, j->pub.svc->max_concurrent, j->unrecorded ? ", not recorded yet" : "");
+        return;
+    }
+    case JS_CALLING:
+        if (j->oauth_waiting)
+            snprintf(buf, size, "waiting for an access token of bureau %s", j->pub.svc->code);
+        else
+            snprintf(buf, size, "at bureau %s for %.0f s (call %d; %zu calls in flight)",
+                     j->pub.svc->code, now - j->t_call, j->calls,
+                     e->http ? pl_http_in_flight(e->http) : (size_t)0);
+        return;
+    case JS_WAITING:
+        snprintf(buf, size, "waiting for another owner's answer (presumed gone in %.0f s)",
+                 j->owner_deadline > now ? j->owner_deadline - now : 0.0);
+        return;
+    case JS_PUBLISHING:
+        snprintf(buf, size, "publishing its reply (%d deliveries pending, %d retries)",
+                 j->pending_dr, j->publish_retries);
+        return;
+    case JS_DONE:
+        break;
+    }
+    snprintf(buf, size, "done");
+}
+
+/*
+ * A watchdog for operators: every OVERDUE_SWEEP_S, the requests in flight that have been in the
+ * worker longer than overdue_after_s are counted (paylink_requests_overdue) and each is logged
+ * once, with what it waits for. Nothing is done to them: each state has its own bound (a
+ * database that is away, a bureau's slots all taken, a broker that refuses replies are waited
+ * for), and this says which one is holding a request, which a stuck request would otherwise
+ * not (its upstream system just gets no reply). Returns how many were newly logged.
+ */
+static int sweep_overdue(pl_engine *e, double now)
+{
+    if (now < e->overdue_sweep)
+        return 0;
+    e->overdue_sweep = now + OVERDUE_SWEEP_S;
+    size_t overdue = 0;
+    int logged = 0;
+    for (job *j = e->live; j; j = j->next) {
+        double age = now - j->t_start;
+        if (j->state == JS_DONE || age <= overdue_after_s(j))
+            continue;
+        overdue++;
+        if (j->overdue)
+            continue;
+        j->overdue = true;
+        logged++;
+        char what[512];
+        overdue_detail(j, now, what, sizeof what);
+        PL_WARN(j->pub.req.request_id, "in the worker for %.0f s (longer than its %.0f s): %s", age,
+                overdue_after_s(j), what);
+    }
+    e->n_overdue = overdue;
+    pl_gauge_set(e->m_overdue, (double)overdue);
+    return logged;
+}
+
 /*
  * A request whose request_id has a row is answered from that row, whatever validation says
  * now (DESIGN.md "The engine"): replayed when it has a reply, sent when it was never sent,
@@ -3109,6 +3228,7 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     run_retries(e);
     run_timers(e);
     record_overdue(e);
+    sweep_overdue(e, now_s());
     /* A turn lasts at most a tick plus one batch of work; a minute without one is a hang
      * (a revoke drain beats too, since it turns this same loop). */
     pl_metrics_heartbeat(e->metrics, 60000);
@@ -3364,6 +3484,11 @@ static void register_metrics(pl_engine *e)
         NULL);
     e->m_in_flight = pl_metrics_gauge(m, "paylink_in_flight", "Requests in flight.", NULL);
     e->m_backlog = pl_metrics_gauge(m, "paylink_backlog", "Requests consumed, not started.", NULL);
+    e->m_overdue = pl_metrics_gauge(
+        m, "paylink_requests_overdue",
+        "Requests in the worker longer than all their bureau calls may take plus a minute "
+        "(each is logged once, with what it waits for).",
+        NULL);
     e->m_lag = pl_metrics_gauge(m, "paylink_consumer_lag", "Consumer lag (messages).", NULL);
     e->m_rr_open = pl_metrics_gauge(m, "paylink_required_responses_open",
                                     "Open required responses of this worker.", NULL);

@@ -230,12 +230,36 @@ pl_send_raw() {
     return "$rc"
 }
 
+# _pl_trace WORKER REQUEST_ID...: on stderr, for a reply that did not come, what the worker and
+# the simulator logged of the first three REQUEST_IDs (their last lines: a request held longer
+# than its calls can take is logged with what it waits for, engine.c sweep_overdue) and the
+# worker's gauges, so that a failed run says where the request stopped.
+_pl_trace() {
+    local worker=$1 id port var log
+    shift
+    var=PAYLINK_${worker^^}_METRICS_PORT
+    port=${!var:-}
+    if [ -n "$port" ]; then
+        echo "# paylink-$worker: in flight $(pl_metric paylink_in_flight "$port"), backlog" \
+            "$(pl_metric paylink_backlog "$port"), overdue $(pl_metric paylink_requests_overdue "$port")," \
+            "consumer lag $(pl_metric paylink_consumer_lag "$port")" >&2
+    fi
+    for id in "${@:1:3}"; do
+        for log in "paylink-$worker" paylink-bureau-sim; do
+            echo "# $log logged of $id:" >&2
+            grep -F "\"request_id\":\"$id\"" "$PAYLINK_LOG_DIR/$log.log" 2>/dev/null |
+                tail -n 6 | sed 's/^/#   /' >&2 || true
+        done
+    done
+}
+
 # pl_wait_reply WORKER REQUEST_ID [TIMEOUT_S=30]: prints the first reply carrying REQUEST_ID
 # (one JSON line); returns 1 when none came in time.
 pl_wait_reply() {
     "$PL_CLIENT" tail --worker "$1" --from-beginning --request-id "$2" --count 1 \
         --timeout "${3:-30}" 2>/dev/null || {
         echo "pl_wait_reply: no $1 reply for $2 within ${3:-30}s" >&2
+        _pl_trace "$1" "$2"
         return 1
     }
 }
@@ -290,6 +314,8 @@ pl_wait_replies() {
         [ -n "$missing" ] || break
         if ((SECONDS >= deadline)); then
             echo "pl_wait_replies: no $worker reply within $timeout s for: $missing" >&2
+            # shellcheck disable=SC2086 # (the ids, one word each)
+            _pl_trace "$worker" $missing
             return 1
         fi
         sleep 1

@@ -515,10 +515,19 @@ static void test_reconnect_resends(void **state)
     admin_exec("SELECT pg_advisory_lock(4242)", 0, NULL);
     submit_ins(db, "ins_slow", 3000, "in-flight", &r[0]);
     submit_ins(db, "ins", 3001, "in-flight", &r[1]);
+    assert_string_equal(pl_db_unit_place(db, &r[0]), "queued");
     pl_db_flush(db);
     for (int i = 0; i < 3; i++)
         turn(db, 20);
     assert_int_equal(pl_db_pending(db), 2);
+    /* Where a unit is, and what the connection does (a stuck request's log line). */
+    assert_string_equal(pl_db_unit_place(db, &r[0]), "sent");
+    assert_string_equal(pl_db_unit_place(db, &r[1]), "sent");
+    assert_null(pl_db_unit_place(db, &r[2]));
+    char what[200];
+    pl_db_describe(db, what, sizeof what);
+    assert_non_null(strstr(what, "connected; 0 unit(s) queued, 0 held, 1 batch(es) in flight "
+                                 "(the oldest sent "));
     char pid[16];
     snprintf(pid, sizeof pid, "%ld", pid1);
     assert_int_equal(admin_long("SELECT pg_terminate_backend($1::int)::int", pid), 1);
@@ -531,6 +540,7 @@ static void test_reconnect_resends(void **state)
     assert_true(saw_down);
     assert_true(pl_db_connected(db));
     for (int i = 0; i < 5; i++) {
+        assert_null(pl_db_unit_place(db, &r[i])); /* called back: no longer the database's */
         assert_int_equal(r[i].calls, 1);
         if (r[i].err != 0)
             fail_msg("unit %d: %d %s", 3000 + i, r[i].err, r[i].msg);
@@ -710,6 +720,10 @@ static void test_conflict_backoff(void **state)
     assert_int_equal(other.err, 0);
     assert_int_equal(held.calls, 0);
     assert_int_equal(pl_db_pending(db), 1);
+    assert_string_equal(pl_db_unit_place(db, &held), "held");
+    char what[200];
+    pl_db_describe(db, what, sizeof what);
+    assert_string_equal(what, "connected; 0 unit(s) queued, 1 held, 0 batch(es) in flight");
     assert_int_equal(flaky_next() - n0, 2);
 
     /* Due now: the next flush sends it, and it passes on its third attempt. */

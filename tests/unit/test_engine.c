@@ -383,6 +383,66 @@ static void test_owner_wait_covers_connection_attempts(void **state)
     assert_true(answer_wait_s(&j) == 0.0);
 }
 
+/*
+ * The watchdog: a request in the worker longer than all its bureau calls may take plus a minute
+ * (CYB at 5 s: 4 × 5 + 60 = 80 s; a request whose bureau is gone: 60 s) is counted and logged
+ * once, with what it waits for; the sweep looks every OVERDUE_SWEEP_S, not every turn. Times
+ * are given to the sweep, never waited for.
+ */
+static void test_overdue_requests_are_reported_once(void **state)
+{
+    (void)state;
+    pl_spec spec = {.worker = "auth", .table = "cc_auth_trans"};
+    pl_service cyb = {.code = "CYB",
+                      .protocol = "CYB",
+                      .response_time_ms = 5000,
+                      .connect_attempts = 1,
+                      .max_concurrent = 1};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    double now = 1000000.0;
+    slot_for(e, "CYB")->active = 1;
+    job *queued = partition_job(e, "O-1", 0, &cyb, true);
+    queued->t_start = now - 81;
+    job *young = partition_job(e, "O-2", 0, &cyb, false);
+    young->state = JS_RECORDING;
+    young->t_start = now - 79;
+    job *gone = partition_job(e, "O-3", 0, NULL, false);
+    gone->state = JS_RECORDING;
+    gone->t_start = now - 61;
+    job *waiting = partition_job(e, "O-4", 0, &cyb, false);
+    park(waiting, now + 1);
+    waiting->owner_deadline = now + 12;
+    waiting->t_start = now - 500;
+
+    assert_int_equal(sweep_overdue(e, now), 3);
+    assert_int_equal(e->n_overdue, 3);
+    assert_true(queued->overdue && gone->overdue && waiting->overdue);
+    assert_false(young->overdue);
+    char what[512];
+    overdue_detail(queued, now, what, sizeof what);
+    assert_string_equal(what, "waiting for a slot of bureau CYB (1 of 1 in use)");
+    overdue_detail(gone, now, what, sizeof what);
+    assert_string_equal(what, "recording it"); /* (no database here to say more) */
+    overdue_detail(waiting, now, what, sizeof what);
+    assert_string_equal(what, "waiting for another owner's answer (presumed gone in 12 s)");
+
+    /* Not looked at again before OVERDUE_SWEEP_S; then counted again, logged no more, and the
+     * one that has since passed its bound is logged. */
+    assert_int_equal(sweep_overdue(e, now + 1), 0);
+    assert_int_equal(sweep_overdue(e, now + OVERDUE_SWEEP_S), 1);
+    assert_int_equal(e->n_overdue, 4);
+    assert_true(young->overdue);
+    /* A request that finished leaves the count. */
+    job_abandon(queued);
+    assert_int_equal(sweep_overdue(e, now + 2 * OVERDUE_SWEEP_S), 0);
+    assert_int_equal(e->n_overdue, 3);
+    while (e->live)
+        job_abandon(e->live);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_queued_request_holds_no_message),
         cmocka_unit_test(test_revoke_drain_within_the_stop),
         cmocka_unit_test(test_owner_wait_covers_connection_attempts),
+        cmocka_unit_test(test_overdue_requests_are_reported_once),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_review_amount),
     };
