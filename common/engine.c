@@ -1498,6 +1498,17 @@ static void slot_enqueue(slot *s, job *j)
 }
 
 /*
+ * The concurrency cap of job j's bureau now: the current configuration's, not the one j read
+ * when it arrived (an operator who raised auth_service.max_concurrent to move a backlog
+ * means the requests already waiting too); j's own when its bureau is gone from it.
+ */
+static int slot_cap(const pl_engine *e, const job *j)
+{
+    const pl_service *now = e->services ? pl_services_find(e->services, j->pub.svc->code) : NULL;
+    return now ? now->max_concurrent : j->pub.svc->max_concurrent;
+}
+
+/*
  * Takes one of the bureau's concurrency slots (auth_service.max_concurrent) and marks the
  * request sent, or queues it with its row still 'received': a request waiting for a slot has
  * not left, so a drain or a crash leaves it re-sendable, not unknown.
@@ -1518,7 +1529,7 @@ static void slot_take(job *j)
         return;
     }
     slot *s = slot_for(e, j->pub.svc->code);
-    if (s->active >= j->pub.svc->max_concurrent) {
+    if (s->active >= slot_cap(e, j)) {
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
         job_msg_drop(j);
@@ -1552,17 +1563,11 @@ static void abandon_queued(pl_engine *e)
 static bool send_unrecorded(job *j);
 static void start_record(job *j);
 
-/* Gives the job's slot back and lets the next queued request of that bureau go. */
-static void slot_release(job *j)
+/* Lets the requests waiting for slot s go while it has room. */
+static void slot_start_queued(pl_engine *e, slot *s)
 {
-    if (!j->slot_held)
-        return;
-    pl_engine *e = j->pub.eng;
-    j->slot_held = false;
-    slot *s = slot_for(e, j->pub.svc->code);
-    s->active--;
     /* Stopping: a waiting request is not started now (abandon_queued gives it up). */
-    while (!e->stopping && s->qhead && s->active < s->qhead->pub.svc->max_concurrent) {
+    while (!e->stopping && s->qhead && s->active < slot_cap(e, s->qhead)) {
         job *n = s->qhead;
         s->qhead = n->qnext;
         if (!s->qhead)
@@ -1594,6 +1599,18 @@ static void slot_release(job *j)
             start_record(n);
         }
     }
+}
+
+/* Gives the job's slot back and lets the next queued request of that bureau go. */
+static void slot_release(job *j)
+{
+    if (!j->slot_held)
+        return;
+    pl_engine *e = j->pub.eng;
+    j->slot_held = false;
+    slot *s = slot_for(e, j->pub.svc->code);
+    s->active--;
+    slot_start_queued(e, s);
 }
 
 /* The answer wait of one call: Response time, × Response check frequency for the External
@@ -2317,7 +2334,7 @@ static void overdue_detail(job *j, double now, char *buf, size_t size)
     case JS_QUEUED: {
         const slot *s = slot_for(e, j->pub.svc->code);
         snprintf(buf, size, "waiting for a slot of bureau %.8s (%d of %d in use)%s", s->code,
-                 s->active, j->pub.svc->max_concurrent, j->unrecorded ? ", not recorded yet" : "");
+                 s->active, slot_cap(e, j), j->unrecorded ? ", not recorded yet" : "");
         return;
     }
     case JS_CALLING:
@@ -2640,7 +2657,7 @@ static bool record_sent(job *j)
         return true;
     }
     slot *s = slot_for(e, j->pub.svc->code);
-    bool full = s->active >= j->pub.svc->max_concurrent;
+    bool full = s->active >= slot_cap(e, j);
     /* With the slots all taken and no wait allowed, it waits recorded, as 'received', and its
      * call is decided once, when it gets one: nothing to prepare now. */
     if (full && e->cfg.slot_wait_record_ms <= 0)
@@ -3320,6 +3337,9 @@ static void refresh_take(pl_engine *e)
     if (fresh) {
         pl_services_unref(e->services);
         e->services = fresh;
+        /* A cap raised: the requests waiting for a slot go now, not as calls finish. */
+        for (size_t i = 0; i < e->nslots; i++)
+            slot_start_queued(e, &e->slots[i]);
     }
     if (rr >= 0) {
         pl_gauge_set(e->m_rr_open, rr);

@@ -161,3 +161,34 @@ for i in $(seq 1 300); do kill -0 "$pid2" 2>/dev/null || break; sleep 0.1; done
 wait "$pid2" || fail "the second replica exited with an error"
 pl_sim_latency 0
 pass "a revoked partition's requests waiting for a bureau slot go to its next owner"
+
+# An operator who raises the cap moves the requests already waiting for a slot at once, not one
+# by one as slow calls finish (each went by the cap it read when it arrived; and a refresh did
+# not look at the queue at all). The call at the bureau is frozen there (the simulator paused
+# once it has it), so without the new cap nothing could move: once the worker has read the cap
+# of 4 (a configuration refresh a second here), none of the four is left 'received'.
+pl_worker_stop auth
+pl_worker_start auth PAYLINK_CONFIG_REFRESH_S=1
+pl_warm_auth "warm-raise-$run"
+pl_sim_latency 10000
+send_four raise 8
+pl_sim_pause
+pl_sql "UPDATE auth_service SET max_concurrent = 4 WHERE service_bureau = 'CYB'" >/dev/null
+# (3|0 when the first call was answered before the pause: a loaded box.)
+none_waiting() { [[ $(counts) =~ ^[34]\|0$ ]]; }
+pl_eventually 60 none_waiting || fail "the raised cap did not start the waiting requests: $(counts)"
+pl_sim_resume
+pl_sim_latency 0
+pass "a raised cap starts the requests waiting for a slot at once"
+# The three started while the simulator was frozen may have given up in their TLS handshake
+# (connection never made: error, nothing charged); none is charged twice, and what was approved
+# was charged once.
+for id in "${ids[@]}"; do
+    r=$(pl_wait_reply auth "$id" 120) || fail "no reply for $id"
+    case $(jq -r .status <<<"$r") in
+    approved) assert_eq "$(pl_ledger_count "$id" auth)" 1 "$id authorized once" >/dev/null ;;
+    error) assert_eq "$(pl_ledger_count "$id" auth)" 0 "$id never reached the bureau" >/dev/null ;;
+    *) fail "unexpected reply for $id: $r" ;;
+    esac
+done
+pass "each of the four answered, none charged twice"
