@@ -40,11 +40,18 @@
 #define LOOP_TICK_MS 100
 
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_dump; /* SIGUSR1: list the requests in flight (dump_live) */
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
+}
+
+static void on_dump_signal(int sig)
+{
+    (void)sig;
+    g_dump = 1;
 }
 
 typedef enum job_state {
@@ -2393,6 +2400,28 @@ static int sweep_overdue(pl_engine *e, double now)
     return logged;
 }
 
+/* The most requests one dump (SIGUSR1) lists, the oldest first. */
+#define DUMP_MAX 100
+
+/*
+ * SIGUSR1: the requests in flight, the oldest first, each with how long it has been in the
+ * worker and what it waits for (as sweep_overdue says it) — an operator's look at a worker that
+ * seems stuck, and what the e2e helpers ask for when a reply does not come.
+ */
+static void dump_live(pl_engine *e, double now)
+{
+    PL_WARN(NULL, "%zu request(s) in flight and %zu in the backlog (SIGUSR1; at most %d listed)",
+            e->n_live, e->b_len, DUMP_MAX);
+    job *j = e->live;
+    while (j && j->next)
+        j = j->next; /* the live list is newest first */
+    for (int n = 0; j && n < DUMP_MAX; j = j->prev, n++) {
+        char what[512];
+        overdue_detail(j, now, what, sizeof what);
+        PL_WARN(j->pub.req.request_id, "in the worker for %.0f s: %s", now - j->t_start, what);
+    }
+}
+
 /*
  * A request whose request_id has a row is answered from that row, whatever validation says
  * now (DESIGN.md "The engine"): replayed when it has a reply, sent when it was never sent,
@@ -3246,6 +3275,10 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     run_timers(e);
     record_overdue(e);
     sweep_overdue(e, now_s());
+    if (g_dump) {
+        g_dump = 0;
+        dump_live(e, now_s());
+    }
     /* A turn lasts at most a tick plus one batch of work; a minute without one is a hang
      * (a revoke drain beats too, since it turns this same loop). */
     pl_metrics_heartbeat(e->metrics, 60000);
@@ -3683,6 +3716,9 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    struct sigaction dump = {.sa_handler = on_dump_signal};
+    sigemptyset(&dump.sa_mask);
+    sigaction(SIGUSR1, &dump, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     int status = 0;

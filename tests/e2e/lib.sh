@@ -231,12 +231,17 @@ pl_send_raw() {
 }
 
 # _pl_trace WORKER REQUEST_ID...: on stderr, for a reply that did not come, what the worker and
-# the simulator logged of the first three REQUEST_IDs (their last lines: a request held longer
-# than its calls can take is logged with what it waits for, engine.c sweep_overdue) and the
-# worker's gauges, so that a failed run says where the request stopped.
+# the simulator logged of the first three REQUEST_IDs (their last lines) and the worker's
+# gauges, so that a failed run says where the request stopped. The worker is asked first to list
+# what it has in flight (SIGUSR1, engine.c dump_live): a request it holds is then logged with
+# what it waits for; one it never got (still in Kafka) is not.
 _pl_trace() {
-    local worker=$1 id port var log
+    local worker=$1 id port var log pid
     shift
+    pid=$(cat "$PAYLINK_RUN_DIR/paylink-$worker.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -USR1 "$pid" 2>/dev/null; then
+        sleep 1
+    fi
     var=PAYLINK_${worker^^}_METRICS_PORT
     port=${!var:-}
     if [ -n "$port" ]; then

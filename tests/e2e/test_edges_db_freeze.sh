@@ -37,8 +37,22 @@ pl_eventually 60 all_sent || fail "the requests were not all marked sent"
 # Freeze: the postmaster first (it forks no more backends), then every backend.
 kill -STOP "$pm"
 kill -STOP $(pgrep -P "$pm") 2>/dev/null || true
+frozen_at=$SECONDS
 pass "PostgreSQL frozen with 5 calls at the bureau"
-sleep 30
+# Asked what it holds (SIGUSR1), the worker lists its requests with what each waits for: once the
+# bureau's answers are in, their outcomes waiting for the frozen database.
+pid=$(<"$PAYLINK_RUN_DIR/paylink-auth.pid")
+storing() {
+    kill -USR1 "$pid"
+    sleep 1
+    grep -E "\"request_id\":\"frz[0-9]-$run\"" "$PAYLINK_LOG_DIR/paylink-auth.log" |
+        grep -q 'storing its outcome: its database unit is '
+}
+pl_eventually 25 storing || fail "the worker's list of its requests does not say they wait for the database"
+pass "the worker says its requests wait for the database"
+# (30 s frozen in all)
+left=$((30 - (SECONDS - frozen_at)))
+((left <= 0)) || sleep "$left"
 thaw
 pass "PostgreSQL thawed"
 

@@ -438,6 +438,28 @@ static void test_overdue_requests_are_reported_once(void **state)
     job_abandon(queued);
     assert_int_equal(sweep_overdue(e, now + 2 * OVERDUE_SWEEP_S), 0);
     assert_int_equal(e->n_overdue, 3);
+
+    /* SIGUSR1's dump: every request in flight, the first to come first, each with what it
+     * waits for. */
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    pl_log_init("auth", out);
+    dump_live(e, now);
+    pl_log_init("auth", NULL);
+    rewind(out);
+    char line[1024];
+    /* (in the order they came: O-2, O-3, O-4; the times given above are the sweep's test) */
+    const char *want[] = {"3 request(s) in flight and 0 in the backlog", "\"O-2\"", "\"O-3\"",
+                          "\"O-4\""};
+    size_t n = 0;
+    while (fgets(line, sizeof line, out)) {
+        assert_true(n < sizeof want / sizeof want[0]);
+        if (!strstr(line, want[n]))
+            fail_msg("dump line %zu: %s (wanted %s)", n, line, want[n]);
+        n++;
+    }
+    assert_int_equal(n, 4);
+    fclose(out);
     while (e->live)
         job_abandon(e->live);
     free(e);
