@@ -385,9 +385,9 @@ static void test_owner_wait_covers_connection_attempts(void **state)
 
 /*
  * The watchdog: a request in the worker longer than all its bureau calls may take plus a minute
- * (CYB at 5 s: 4 × 5 + 60 = 80 s; a request whose bureau is gone: 60 s) is counted and logged
- * once, with what it waits for; the sweep looks every OVERDUE_SWEEP_S, not every turn. Times
- * are given to the sweep, never waited for.
+ * (CYB at 5 s, one connection attempt: 4 × 5 + 60 = 80 s; a request whose bureau is gone: 60 s)
+ * is counted and logged once, with what it waits for; the sweep looks every OVERDUE_SWEEP_S,
+ * not every turn. Times are given to the sweep, never waited for.
  */
 static void test_overdue_requests_are_reported_once(void **state)
 {
