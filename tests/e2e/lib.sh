@@ -234,7 +234,8 @@ pl_send_raw() {
 # the simulator logged of the first three REQUEST_IDs (their last lines) and the worker's
 # gauges, so that a failed run says where the request stopped. The worker is asked first to list
 # what it has in flight (SIGUSR1, engine.c dump_live): a request it holds is then logged with
-# what it waits for; one it never got (still in Kafka) is not.
+# what it waits for; one it never got (still in Kafka) is not, and its partition and offset on
+# the request topic against the group's committed offset there say so.
 _pl_trace() {
     local worker=$1 id port var log pid
     shift
@@ -249,7 +250,18 @@ _pl_trace() {
             "$(pl_metric paylink_backlog "$port"), overdue $(pl_metric paylink_requests_overdue "$port")," \
             "consumer lag $(pl_metric paylink_consumer_lag "$port")" >&2
     fi
+    local at offsets
+    offsets=$("$PL_CLIENT" offsets --worker "$worker" 2>/dev/null || true)
     for id in "${@:1:3}"; do
+        # Where the request is on its topic, and how far the worker's group has committed there
+        # (a request the worker does not list, at or past the committed offset: never consumed).
+        at=$(timeout 30 kcat -C -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic "$worker")" -o beginning -e -q \
+            "${PL_KCAT_EOF[@]}" -f '%p %o %s\n' 2>/dev/null | grep -F "\"request_id\":\"$id\"" |
+            head -n 1 | cut -d' ' -f1,2 || true)
+        if [ -n "$at" ]; then
+            echo "# $id: partition ${at% *}, offset ${at#* }; the group there:" \
+                "$(jq -c --argjson p "${at% *}" 'select(.partition == $p)' <<<"$offsets" 2>/dev/null)" >&2
+        fi
         for log in "paylink-$worker" paylink-bureau-sim; do
             echo "# $log logged of $id:" >&2
             grep -F "\"request_id\":\"$id\"" "$PAYLINK_LOG_DIR/$log.log" 2>/dev/null |
