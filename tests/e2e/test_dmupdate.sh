@@ -147,3 +147,16 @@ pass "the run skipped the company another run holds"
 release_hold
 pl_eventually 10 lock_free ||
     fail "the advisory lock was not released"
+
+# A SIGUSR1 meant for a consuming worker (it lists what it holds) does not end the periodic
+# paylink-dmupdate: ignored, where its default action would have killed it mid-cycle.
+pl_worker_start dmupdate
+dm_pid=$(<"$PAYLINK_RUN_DIR/paylink-dmupdate.pid")
+kill -USR1 "$dm_pid"
+sleep 1
+# (Running or sleeping: a process the signal ended stays a zombie until it is reaped, and
+# kill -0 would still find it.)
+state=$(awk '/^State:/ {print $2}' "/proc/$dm_pid/status" 2>/dev/null || true)
+[ -n "$state" ] && [ "$state" != Z ] || fail "paylink-dmupdate ended on SIGUSR1"
+pl_worker_stop dmupdate
+pass "paylink-dmupdate ignores SIGUSR1"

@@ -835,6 +835,9 @@ int pl_dmupdate_main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGPIPE, SIG_IGN);
+    /* The consuming workers list what they hold on SIGUSR1 (engine.c dump_live): one sent here
+     * by mistake does not end a cycle half done (its default action would). */
+    signal(SIGUSR1, SIG_IGN);
     int status = 0;
     d.metrics = pl_metrics_new("dmupdate");
     d.db = PQconnectdb(d.cfg.db);
