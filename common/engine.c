@@ -2299,7 +2299,12 @@ static double overdue_after_s(const job *j)
     return PL_ENGINE_MAX_CALLS * answer_wait_s(j) + OVERDUE_MARGIN_S;
 }
 
-/* The database unit an overdue request waits for: where it is, and what the connection does. */
+/*
+ * The database unit an overdue request waits for: where it is, and what the connection does.
+ * Every state that waits for the database submits its unit as it enters the state, so "not
+ * with the database (lost?)" means a lost unit: `tools/dev test` and tools/chaos/chaos.sh fail
+ * on those words in the workers' logs (keep them in step).
+ */
 static void overdue_db(const job *j, const char *doing, char *buf, size_t size)
 {
     const pl_engine *e = j->pub.eng;
