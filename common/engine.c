@@ -110,6 +110,7 @@ struct job {
     int rounds;     /* recorded again after its mark found the row changed */
     bool read_back; /* its record unit reads the row back (pl_lookup): the insert found one */
     int calls;      /* bureau calls started (spec->next_call asks for more than one) */
+    long answer_ms; /* the answer wait its last call went with (submit_msg), for its reply */
     /* OAuth (bureaus with PL_BUREAU_OAUTH): the bearer header of the call in flight, its token's
      * generation, and what to do once a token is there (the job waits in the oauth cache). */
     char *bearer; /* BEARER_MAX bytes, made for the first call to such a bureau; else NULL */
@@ -1317,7 +1318,7 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     if (strcmp(reason, "timeout") == 0 && j->pub.svc)
         snprintf(r->message, sizeof r->message,
                  "No answer from the payment service within %ld ms: the outcome is unknown.",
-                 answer_wait_ms(j->pub.svc));
+                 j->answer_ms > 0 ? j->answer_ms : answer_wait_ms(j->pub.svc));
     if (render_reply(j) != 0) {
         PL_ERROR(j->pub.req.request_id, "out of memory; exiting");
         exit(70);
@@ -1392,9 +1393,11 @@ static slot *slot_for(pl_engine *e, const char *code)
     return s;
 }
 
+static const pl_service *svc_now(const job *j);
+
 static void message_log(job *j, const char *direction, const char *body, size_t len)
 {
-    const pl_service *svc = j->pub.svc;
+    const pl_service *svc = svc_now(j);
     if (!svc->message_log_enabled || !svc->message_log_dir[0] || !j->ops->redact)
         return;
     char *safe = j->ops->redact(body, len, (int)pl_log_mask_mode());
@@ -1505,14 +1508,28 @@ static void slot_enqueue(slot *s, job *j)
 }
 
 /*
- * The concurrency cap of job j's bureau now: the current configuration's, not the one j read
- * when it arrived (an operator who raised auth_service.max_concurrent to move a backlog
- * means the requests already waiting too); j's own when its bureau is gone from it.
+ * Job j's bureau as the current configuration has it, for how j reaches it: its concurrency
+ * cap, URL, proxy, connection attempts and waits, access token settings and message log. An
+ * operator who changes them for a bureau with requests waiting (a backlog behind a slow or
+ * failed bureau: its cap raised, its URL moved to a standby, its response time lengthened, its
+ * message log switched on to see why) means those requests too, not only the ones to come.
+ * What a request says to the bureau (merchant id, the spec's rules) stays what j read when it
+ * arrived, as its judgement did. j's own when its bureau is gone from the configuration, has
+ * another protocol there, or is unusable there (its secret could not be resolved).
+ * Valid until the loop takes the next refresh (refresh_take): never kept across turns.
  */
-static int slot_cap(const pl_engine *e, const job *j)
+static const pl_service *svc_now(const job *j)
 {
+    const pl_engine *e = j->pub.eng;
     const pl_service *now = e->services ? pl_services_find(e->services, j->pub.svc->code) : NULL;
-    return now ? now->max_concurrent : j->pub.svc->max_concurrent;
+    return now && now->secret_ok && strcmp(now->protocol, j->pub.svc->protocol) == 0 ? now
+                                                                                     : j->pub.svc;
+}
+
+/* The concurrency cap of job j's bureau now (svc_now). */
+static int slot_cap(const job *j)
+{
+    return svc_now(j)->max_concurrent;
 }
 
 /*
@@ -1536,7 +1553,7 @@ static void slot_take(job *j)
         return;
     }
     slot *s = slot_for(e, j->pub.svc->code);
-    if (s->active >= slot_cap(e, j)) {
+    if (s->active >= slot_cap(j)) {
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
         job_msg_drop(j);
@@ -1574,7 +1591,7 @@ static void start_record(job *j);
 static void slot_start_queued(pl_engine *e, slot *s)
 {
     /* Stopping: a waiting request is not started now (abandon_queued gives it up). */
-    while (!e->stopping && s->qhead && s->active < slot_cap(e, s->qhead)) {
+    while (!e->stopping && s->qhead && s->active < slot_cap(s->qhead)) {
         job *n = s->qhead;
         s->qhead = n->qnext;
         if (!s->qhead)
@@ -1656,11 +1673,12 @@ static long call_wait_ms(const pl_service *svc)
     return (attempts - 1) * connect + answer;
 }
 
-/* Posts j->msg to the bureau (the service bureau's URL, + "/" + the message's endpoint). */
+/* Posts j->msg to the bureau (the service bureau's URL, + "/" + the message's endpoint), as
+ * the configuration has it now (svc_now). */
 static int submit_msg(job *j, pl_http_cb cb)
 {
     pl_engine *e = j->pub.eng;
-    const pl_service *svc = j->pub.svc;
+    const pl_service *svc = svc_now(j);
     char url[sizeof svc->url + sizeof j->msg->url_suffix + 1];
     size_t n = strlen(svc->url);
     if (j->msg->url_suffix[0])
@@ -1683,6 +1701,7 @@ static int submit_msg(job *j, pl_http_cb cb)
                       .connect_timeout_ms = connect_wait_ms(svc),
                       .connect_attempts = svc->connect_attempts};
     message_log(j, "request", j->msg->body, j->msg->body_len);
+    j->answer_ms = c.timeout_ms;
     j->t_call = now_s();
     j->calls++;
     return pl_http_submit(e->http, &c, cb, j);
@@ -1718,7 +1737,7 @@ static void on_token(void *arg, const char *header, unsigned gen, const char *er
 static void with_token(job *j, void (*then)(job *))
 {
     pl_engine *e = j->pub.eng;
-    const pl_service *svc = j->pub.svc;
+    const pl_service *svc = svc_now(j);
     if (!(j->ops->flags & PL_BUREAU_OAUTH)) {
         then(j);
         return;
@@ -2191,7 +2210,9 @@ static void conflict(job *j)
 }
 
 /* How long a request may take at its bureau: its call wait (call_wait_ms: the connection
- * attempts, then the answer wait), four calls with OAuth (EXT). */
+ * attempts, then the answer wait), four calls with OAuth (EXT); the longer of the settings it
+ * arrived with and the current ones (svc_now: a call goes with the current, and one started
+ * before a refresh with the earlier). */
 static double answer_wait_s(const job *j)
 {
     const pl_service *svc = j->pub.svc;
@@ -2201,7 +2222,8 @@ static double answer_wait_s(const job *j)
      * after a 401 and for the call again. (The answer wait alone left out the connection
      * attempts an owner makes first: a live owner retrying its connection was presumed gone and
      * its request made unknown while it could still send it.) */
-    double ms = (double)call_wait_ms(svc);
+    long own = call_wait_ms(svc), now = call_wait_ms(svc_now(j));
+    double ms = (double)(own > now ? own : now);
     if (strcmp(svc->protocol, "EXT") == 0)
         ms *= 4;
     return ms / 1000.0;
@@ -2346,7 +2368,7 @@ static void overdue_detail(job *j, double now, char *buf, size_t size)
     case JS_QUEUED: {
         const slot *s = slot_for(e, j->pub.svc->code);
         snprintf(buf, size, "waiting for a slot of bureau %.8s (%d of %d in use)%s", s->code,
-                 s->active, slot_cap(e, j), j->unrecorded ? ", not recorded yet" : "");
+                 s->active, slot_cap(j), j->unrecorded ? ", not recorded yet" : "");
         return;
     }
     case JS_CALLING:
@@ -2691,7 +2713,7 @@ static bool record_sent(job *j)
         return true;
     }
     slot *s = slot_for(e, j->pub.svc->code);
-    bool full = s->active >= slot_cap(e, j);
+    bool full = s->active >= slot_cap(j);
     /* With the slots all taken and no wait allowed, it waits recorded, as 'received', and its
      * call is decided once, when it gets one: nothing to prepare now. */
     if (full && e->cfg.slot_wait_record_ms <= 0)
@@ -3364,6 +3386,29 @@ static void *refresher_main(void *arg)
 }
 
 /* On the loop: takes what the refresher loaded. */
+/*
+ * Says at info which service bureaus a refresh changed, and which of their settings, so that an
+ * operator who changed one knows when each worker has it (pl_services_diff: a secret is named,
+ * never shown). Nothing when nothing changed: a refresh a minute is silent.
+ */
+static void log_changes(const pl_services *was, const pl_services *now)
+{
+    for (size_t i = 0; i < pl_services_count(now); i++) {
+        const pl_service *b = pl_services_at(now, i);
+        const pl_service *a = pl_services_find(was, b->code);
+        char what[1024]; /* every setting's name fits */
+        if (!a)
+            PL_INFO(NULL, "configuration refreshed: bureau %s added", b->code);
+        else if (pl_services_diff(a, b, what, sizeof what) > 0)
+            PL_INFO(NULL, "configuration refreshed: bureau %s: %s changed", b->code, what);
+    }
+    for (size_t i = 0; i < pl_services_count(was); i++) {
+        const pl_service *a = pl_services_at(was, i);
+        if (!pl_services_find(now, a->code))
+            PL_INFO(NULL, "configuration refreshed: bureau %s removed", a->code);
+    }
+}
+
 static void refresh_take(pl_engine *e)
 {
     refresher *r = &e->ref;
@@ -3373,6 +3418,7 @@ static void refresh_take(pl_engine *e)
     double rr = r->rr_open, oldest = r->rr_oldest_s;
     pthread_mutex_unlock(&r->mu);
     if (fresh) {
+        log_changes(e->services, fresh);
         pl_services_unref(e->services);
         e->services = fresh;
         /* A cap raised: the requests waiting for a slot go now, not as calls finish. */

@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +439,20 @@ pl_services *pl_services_ref(pl_services *s)
     return s;
 }
 
+pl_services *pl_services_of(const pl_service *rows, size_t n)
+{
+    pl_services *s = calloc(1, sizeof *s);
+    if (!s || (n && !(s->svc = calloc(n, sizeof *s->svc)))) {
+        free(s);
+        return NULL;
+    }
+    if (n)
+        memcpy(s->svc, rows, n * sizeof *rows);
+    s->nsvc = n;
+    s->refs = 1;
+    return s;
+}
+
 void pl_services_unref(pl_services *s)
 {
     if (!s || --s->refs > 0)
@@ -461,6 +476,82 @@ const pl_service *pl_services_find(const pl_services *s, const char *code)
         if (strcmp(s->svc[i].code, code) == 0)
             return &s->svc[i];
     return NULL;
+}
+
+/* A setting of pl_service as pl_services_diff compares it. */
+typedef struct svc_field {
+    const char *name;
+    size_t off;
+    enum { F_STR, F_INT, F_BOOL } kind;
+} svc_field;
+
+#define SF_STR(f)                                                                                  \
+    {                                                                                              \
+#f, offsetof(pl_service, f), F_STR                                                         \
+    }
+#define SF_INT(f)                                                                                  \
+    {                                                                                              \
+#f, offsetof(pl_service, f), F_INT                                                         \
+    }
+#define SF_BOOL(f)                                                                                 \
+    {                                                                                              \
+#f, offsetof(pl_service, f), F_BOOL                                                        \
+    }
+
+static const svc_field svc_fields[] = {
+    SF_STR(protocol),
+    SF_STR(description),
+    SF_STR(merchant_id),
+    SF_STR(url),
+    SF_STR(api_version),
+    SF_INT(response_time_ms),
+    SF_INT(response_check_frequency),
+    SF_INT(connect_attempts),
+    SF_BOOL(request_token),
+    SF_BOOL(decision_manager),
+    SF_BOOL(send_reversal),
+    SF_BOOL(void_auth_at_deposit),
+    SF_INT(max_concurrent),
+    SF_STR(proxy),
+    SF_BOOL(message_log_enabled),
+    SF_STR(message_log_dir),
+    SF_STR(fraud_cancel_reason),
+    SF_STR(secret),
+    SF_BOOL(secret_ok),
+    SF_STR(card_prefix),
+    SF_STR(card_series),
+    SF_STR(location_id),
+    SF_STR(ws_user),
+    SF_BOOL(balance_inquiry_batch),
+    SF_BOOL(ext_enabled),
+    SF_STR(ext_message_version),
+    SF_STR(ext_auth_user),
+    SF_STR(ext_token_url),
+    SF_BOOL(supports_auth_resubmission),
+};
+
+int pl_services_diff(const pl_service *a, const pl_service *b, char *out, size_t outsize)
+{
+    int n = 0;
+    size_t len = 0;
+    if (outsize)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof svc_fields / sizeof svc_fields[0]; i++) {
+        const svc_field *f = &svc_fields[i];
+        const char *x = (const char *)a + f->off, *y = (const char *)b + f->off;
+        bool same = f->kind == F_STR ? strcmp(x, y) == 0
+                    : f->kind == F_INT
+                        ? *(const int *)(const void *)x == *(const int *)(const void *)y
+                        : *(const bool *)(const void *)x == *(const bool *)(const void *)y;
+        if (same)
+            continue;
+        if (len < outsize) {
+            int w = snprintf(out + len, outsize - len, "%s%s", n ? ", " : "", f->name);
+            len = w < 0 ? outsize : len + (size_t)w;
+        }
+        n++;
+    }
+    return n;
 }
 
 size_t pl_services_count(const pl_services *s)

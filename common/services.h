@@ -101,11 +101,25 @@ void pl_services_choose_proxy(const char *host, const char *port, const char *fa
  */
 bool pl_services_ext_password_ok(const char *pw, char *why, size_t why_size);
 
+/*
+ * A snapshot of just these bureau rows (copied; no vendor responses, currencies or pay types),
+ * as a refresh would have loaded them: for tests of what holds a snapshot. NULL out of memory.
+ */
+pl_services *pl_services_of(const pl_service *rows, size_t n);
+
 /* Reference counting: a snapshot lives while someone holds it. new → 1 reference. */
 pl_services *pl_services_ref(pl_services *s);
 void pl_services_unref(pl_services *s);
 
 const pl_service *pl_services_find(const pl_services *s, const char *code);
+/*
+ * Which settings of one service bureau differ between two snapshots' rows a and b (the
+ * configuration a worker holds and a refresh's), by column name in the row's order —
+ * "url, response_time_ms" — into out (truncated to fit, always terminated), for an operator's
+ * log line: a secret that changed is named ("secret"), never shown, nor how. Returns how many
+ * differ (0: out ""). a and b are one bureau's rows; their codes are not compared.
+ */
+int pl_services_diff(const pl_service *a, const pl_service *b, char *out, size_t outsize);
 /* Number of service bureaus. */
 size_t pl_services_count(const pl_services *s);
 const pl_service *pl_services_at(const pl_services *s, size_t i);

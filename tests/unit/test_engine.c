@@ -363,6 +363,9 @@ static void test_owner_wait_covers_connection_attempts(void **state)
     (void)state;
     job j;
     memset(&j, 0, sizeof j);
+    pl_engine e;
+    memset(&e, 0, sizeof e); /* no configuration loaded: the job's own settings */
+    j.pub.eng = &e;
     pl_service cyb = {
         .code = "CYB", .protocol = "CYB", .response_time_ms = 30000, .connect_attempts = 3};
     j.pub.svc = &cyb;
@@ -381,6 +384,67 @@ static void test_owner_wait_covers_connection_attempts(void **state)
     assert_true(answer_wait_s(&j) == 240.0); /* 4 × (2 × 15 s + 30 s) */
     j.pub.svc = NULL; /* its bureau gone from the configuration: the margin alone */
     assert_true(answer_wait_s(&j) == 0.0);
+}
+
+/*
+ * A request goes to its bureau by the settings the configuration has now (svc_now): the cap,
+ * URL and waits an operator changed while it waited; its own when the bureau left the
+ * configuration, changed protocol there or became unusable (a secret not resolved). The wait
+ * for another owner's call is the longer of both (a call started before the refresh went by
+ * the earlier settings).
+ */
+static void test_a_waiting_request_goes_by_the_current_settings(void **state)
+{
+    (void)state;
+    pl_service own = {.code = "CYB",
+                      .protocol = "CYB",
+                      .url = "https://primary.example/",
+                      .response_time_ms = 30000,
+                      .connect_attempts = 1,
+                      .max_concurrent = 1,
+                      .secret_ok = true};
+    pl_service now = own;
+    strcpy(now.url, "https://standby.example/");
+    now.max_concurrent = 8;
+    now.response_time_ms = 5000;
+    pl_engine e;
+    memset(&e, 0, sizeof e);
+    job j;
+    memset(&j, 0, sizeof j);
+    j.pub.eng = &e;
+    j.pub.svc = &own;
+    assert_ptr_equal(svc_now(&j), &own);
+    assert_int_equal(slot_cap(&j), 1);
+
+    assert_non_null(e.services = pl_services_of(&now, 1));
+    assert_string_equal(svc_now(&j)->url, "https://standby.example/");
+    assert_int_equal(slot_cap(&j), 8);
+    assert_true(answer_wait_s(&j) == 30.0); /* its own 30 s, longer than the 5 s now */
+    pl_services_unref(e.services);
+
+    now.response_time_ms = 45000;
+    assert_non_null(e.services = pl_services_of(&now, 1));
+    assert_true(answer_wait_s(&j) == 45.0); /* the current 45 s, longer than its own */
+    pl_services_unref(e.services);
+
+    pl_service other = now;
+    strcpy(other.code, "RLT"); /* its bureau gone from the configuration */
+    assert_non_null(e.services = pl_services_of(&other, 1));
+    assert_ptr_equal(svc_now(&j), &own);
+    pl_services_unref(e.services);
+
+    pl_service moved = now;
+    strcpy(moved.protocol, "EXT"); /* another protocol under its code */
+    assert_non_null(e.services = pl_services_of(&moved, 1));
+    assert_ptr_equal(svc_now(&j), &own);
+    pl_services_unref(e.services);
+
+    pl_service broken = now;
+    broken.secret_ok = false; /* unusable now */
+    assert_non_null(e.services = pl_services_of(&broken, 1));
+    assert_ptr_equal(svc_now(&j), &own);
+    assert_int_equal(slot_cap(&j), 1);
+    pl_services_unref(e.services);
 }
 
 /*
@@ -476,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_queued_request_holds_no_message),
         cmocka_unit_test(test_revoke_drain_within_the_stop),
         cmocka_unit_test(test_owner_wait_covers_connection_attempts),
+        cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_review_amount),

@@ -149,6 +149,65 @@ static void test_notify_installments_without_snapshot(void **state)
     assert_false(pl_services_notify_installments(NULL, 1, "VI"));
 }
 
+/* A bureau's row as a refresh would load it. */
+static void demo_bureau(pl_service *s)
+{
+    memset(s, 0, sizeof *s);
+    strcpy(s->code, "CYB");
+    strcpy(s->protocol, "CYB");
+    strcpy(s->merchant_id, "paylink_demo");
+    strcpy(s->url, "https://cyb.example/commerce");
+    s->response_time_ms = 5000;
+    s->connect_attempts = 3;
+    s->max_concurrent = 512;
+    strcpy(s->secret, "old-password-1234");
+    s->secret_ok = true;
+}
+
+/* What a refresh changed in one bureau, named in the row's order; nothing when nothing did. */
+static void test_diff_names_what_changed(void **state)
+{
+    (void)state;
+    pl_service a, b;
+    demo_bureau(&a);
+    demo_bureau(&b);
+    char out[200];
+    memset(out, 'x', sizeof out);
+    assert_int_equal(pl_services_diff(&a, &b, out, sizeof out), 0);
+    assert_string_equal(out, "");
+
+    strcpy(b.url, "https://standby.example/commerce");
+    b.max_concurrent = 64;
+    b.response_time_ms = 9000;
+    b.message_log_enabled = true;
+    assert_int_equal(pl_services_diff(&a, &b, out, sizeof out), 4);
+    assert_string_equal(out, "url, response_time_ms, max_concurrent, message_log_enabled");
+}
+
+/* A new secret is named, never shown; a long list is cut to fit and still counted. */
+static void test_diff_names_a_secret_never_shows_it(void **state)
+{
+    (void)state;
+    pl_service a, b;
+    demo_bureau(&a);
+    demo_bureau(&b);
+    strcpy(b.secret, "new-password-5678");
+    char out[200];
+    assert_int_equal(pl_services_diff(&a, &b, out, sizeof out), 1);
+    assert_string_equal(out, "secret");
+    assert_null(strstr(out, "password"));
+
+    strcpy(b.description, "other");
+    strcpy(b.merchant_id, "other");
+    char small[12];
+    memset(small, 'x', sizeof small);
+    assert_int_equal(pl_services_diff(&a, &b, small, sizeof small), 3);
+    assert_string_equal(small, "description");
+    char none[1] = {'x'};
+    assert_int_equal(pl_services_diff(&a, &b, none, sizeof none), 3);
+    assert_int_equal(none[0], '\0');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +218,8 @@ int main(void)
         cmocka_unit_test(test_password_rule_refuses),
         cmocka_unit_test(test_password_rule_why_is_optional_and_bounded),
         cmocka_unit_test(test_notify_installments_without_snapshot),
+        cmocka_unit_test(test_diff_names_what_changed),
+        cmocka_unit_test(test_diff_names_a_secret_never_shows_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
