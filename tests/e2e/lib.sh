@@ -240,9 +240,15 @@ _pl_trace() {
     local worker=$1 id port var log pid
     shift
     pid=$(cat "$PAYLINK_RUN_DIR/paylink-$worker.pid" 2>/dev/null || true)
+    # The simulator says how many answers it holds back (its latency) on SIGUSR1 too.
+    local sim
+    sim=$(cat "$PAYLINK_RUN_DIR/paylink-bureau-sim.pid" 2>/dev/null || true)
+    [ -z "$sim" ] || kill -USR1 "$sim" 2>/dev/null || true
     if [ -n "$pid" ] && kill -USR1 "$pid" 2>/dev/null; then
         sleep 1
     fi
+    grep -F '"SIGUSR1: ' "$PAYLINK_LOG_DIR/paylink-bureau-sim.log" 2>/dev/null | tail -n 1 |
+        sed 's/^/# the simulator: /' >&2 || true
     var=PAYLINK_${worker^^}_METRICS_PORT
     port=${!var:-}
     if [ -n "$port" ]; then

@@ -51,6 +51,14 @@ assert_contains "$(grep '"configuration refreshed: bureau CYB: ' "$log" | tail -
     "bureau CYB: url changed" "the worker names the setting that changed"
 pass "the worker says it has the new URL"
 pl_sim_resume
+# (The simulator, asked what it holds, says so and goes on: the e2e helpers' trace asks it.)
+sim_said() { grep -c '"SIGUSR1: ' "$PAYLINK_LOG_DIR/paylink-bureau-sim.log" || true; }
+said=$(sim_said)
+kill -USR1 "$(<"$PAYLINK_RUN_DIR/paylink-bureau-sim.pid")"
+told() { [ "$(sim_said)" -gt "$said" ]; }
+pl_eventually 30 told || fail "the simulator did not answer SIGUSR1"
+assert_contains "$(grep '"SIGUSR1: ' "$PAYLINK_LOG_DIR/paylink-bureau-sim.log" | tail -1)" \
+    "answer(s) held back now" "the simulator lists what it holds"
 pl_sim_latency 0
 
 r=$(pl_wait_reply auth "$first" 120) || fail "no reply for $first"

@@ -293,6 +293,18 @@ static void test_port_is_picked(void **state)
     assert_true(pl_sim_server_port(g_srv) <= 65535);
 }
 
+/* The delays read back as they were set (what SIGUSR1 logs). */
+static void test_delays_read_back(void **state)
+{
+    (void)state;
+    pl_sim_server_set_delays(g_srv, 120, 30, 4000);
+    unsigned lat = 0, jit = 0, hold = 0;
+    pl_sim_server_get_delays(g_srv, &lat, &jit, &hold);
+    assert_int_equal(lat, 120);
+    assert_int_equal(jit, 30);
+    assert_int_equal(hold, 4000);
+}
+
 static void test_tls_files(void **state)
 {
     (void)state;
@@ -608,6 +620,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_port_is_picked),
+        cmocka_unit_test_setup_teardown(test_delays_read_back, reset, reset),
         cmocka_unit_test(test_tls_files),
         cmocka_unit_test(test_https_verified_against_generated_ca),
         cmocka_unit_test_setup(test_answer_is_one_tls_record, reset),

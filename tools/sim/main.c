@@ -5,7 +5,8 @@
  * Report), the Customer Engagement stored value messages and the External Payment Service's
  * JSON endpoints with the deterministic outcomes of
  * CONTRACT.md §3, keeps a ledger of every effect, and serves the /__sim/ control endpoints
- * (sim_server.h). Logs JSON lines on stderr. SIGTERM or SIGINT stops it cleanly.
+ * (sim_server.h). Logs JSON lines on stderr. SIGTERM or SIGINT stops it cleanly; SIGUSR1 logs
+ * (at warn) how many answers it holds back now and its delays, and nothing else.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +220,7 @@ int main(int argc, char **argv)
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGTERM);
     sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGUSR1); /* what it holds, like paylink's workers (not a stop) */
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -246,8 +248,19 @@ int main(int argc, char **argv)
                cfg.ext_token_ttl_s ? cfg.ext_token_ttl_s : PL_SIM_EXT_TOKEN_TTL_DEFAULT);
 
     int sig = 0;
-    while (sigwait(&stop_set, &sig) != 0)
-        ;
+    while (sigwait(&stop_set, &sig) != 0 || sig == SIGUSR1) {
+        if (sig != SIGUSR1)
+            continue;
+        sig = 0;
+        pl_sim_server_stats st;
+        pl_sim_server_stats_get(srv, &st);
+        unsigned lat, jit, hold;
+        pl_sim_server_get_delays(srv, &lat, &jit, &hold);
+        pl_sim_log(PL_LOG_WARN, NULL,
+                   "SIGUSR1: %u answer(s) held back now (%lu since the start); latency_ms=%u "
+                   "jitter_ms=%u hold_ms=%u",
+                   st.waiting, st.parked, lat, jit, hold);
+    }
     pl_sim_log(PL_LOG_INFO, NULL, "signal %d: stopping", sig);
     pl_sim_server_stop(srv);
     xmlCleanupParser();

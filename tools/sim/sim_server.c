@@ -647,6 +647,14 @@ void pl_sim_server_set_delays(pl_sim_server *s, unsigned latency_ms, unsigned ji
     atomic_store(&s->hold_ms, hold_ms);
 }
 
+void pl_sim_server_get_delays(pl_sim_server *s, unsigned *latency_ms, unsigned *jitter_ms,
+                              unsigned *hold_ms)
+{
+    *latency_ms = atomic_load(&s->latency_ms);
+    *jitter_ms = atomic_load(&s->jitter_ms);
+    *hold_ms = atomic_load(&s->hold_ms);
+}
+
 void pl_sim_server_stats_get(pl_sim_server *s, pl_sim_server_stats *out)
 {
     out->parked = atomic_load(&s->parked);

@@ -78,6 +78,9 @@ pl_sim_ledger *pl_sim_server_ledger(pl_sim_server *s);
 /* Changes the delays for requests arriving from now on. Any thread. */
 void pl_sim_server_set_delays(pl_sim_server *s, unsigned latency_ms, unsigned jitter_ms,
                               unsigned hold_ms);
+/* The delays for requests arriving now. Any thread. */
+void pl_sim_server_get_delays(pl_sim_server *s, unsigned *latency_ms, unsigned *jitter_ms,
+                              unsigned *hold_ms);
 
 /*
  * What the delays did, for tests that check order rather than time: `parked` counts the
