@@ -2323,9 +2323,10 @@ static double overdue_after_s(const job *j)
 
 /*
  * The database unit an overdue request waits for: where it is, and what the connection does.
- * Every state that waits for the database submits its unit as it enters the state, so "not
- * with the database (lost?)" means a lost unit: `tools/dev test` and tools/chaos/chaos.sh fail
- * on those words in the workers' logs (keep them in step).
+ * Every state that waits for the database submits its unit as it enters the state, so
+ * PL_ENGINE_LOST_UNIT ("not with the database (lost?)") means a lost unit: `tools/dev test`
+ * and tools/chaos/chaos.sh fail on those words in the workers' logs (test_engine checks that
+ * they still look for them).
  */
 static void overdue_db(const job *j, const char *doing, char *buf, size_t size)
 {
@@ -2338,7 +2339,7 @@ static void overdue_db(const job *j, const char *doing, char *buf, size_t size)
     char conn[200];
     pl_db_describe(e->db, conn, sizeof conn);
     snprintf(buf, size, "%s: its database unit is %s (%s)", doing,
-             place ? place : "not with the database (lost?)", conn);
+             place ? place : PL_ENGINE_LOST_UNIT, conn);
 }
 
 /* What an overdue request in a state of database work is waiting for. */

@@ -60,6 +60,14 @@ typedef struct pl_job pl_job;
 /* The most bureau calls one request makes (the first and those spec->next_call asks for). */
 #define PL_ENGINE_MAX_CALLS 4
 
+/*
+ * What the watchdog says of an overdue request whose database unit the connection no longer
+ * has: a lost unit (every state that waits for the database submits its unit as it enters it).
+ * `tools/dev test` and tools/chaos/chaos.sh fail on these words in a worker's log; test_engine
+ * checks that both still look for exactly them.
+ */
+#define PL_ENGINE_LOST_UNIT "not with the database (lost?)"
+
 /* The longest send attempt id: what the transaction tables' sent_by holds (varchar(120)). */
 #define PL_ENGINE_ATTEMPT_MAX 120
 

@@ -8,9 +8,11 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -59,6 +61,39 @@ static void test_attempt_id_fits_sent_by(void **state)
     int (*volatile attempt_id)(const char *, uint32_t, unsigned long long, char *, size_t) =
         pl_engine_attempt_id;
     assert_int_equal(attempt_id("auth", 1, 1234567890ULL, small, sizeof small), -1);
+}
+
+/* Whether the file at PATH (under the source tree) holds text. */
+static bool source_holds(const char *path, const char *text)
+{
+    const char *dir = getenv("PAYLINK_SOURCE_DIR");
+    char full[1024];
+    snprintf(full, sizeof full, "%s/%s", dir && *dir ? dir : PAYLINK_SOURCE_DIR, path);
+    FILE *f = fopen(full, "rb");
+    if (!f)
+        fail_msg("cannot open %s", full);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    assert_true(n > 0 && n < sizeof buf - 1);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+/*
+ * The checks that fail on a lost database unit (tools/dev test's check of the e2e logs, the
+ * chaos test's) grep a worker's log for the watchdog's words: they must be the words it writes,
+ * or both would pass whatever happened.
+ */
+static void test_lost_unit_checks_look_for_the_watchdogs_words(void **state)
+{
+    (void)state;
+    char grep[128];
+    snprintf(grep, sizeof grep, "'%s'", PL_ENGINE_LOST_UNIT);
+    assert_true(source_holds("tools/dev", grep));
+    assert_true(source_holds("tools/chaos/chaos.sh", grep));
+    /* and overdue_db writes them for a unit the connection does not have */
+    assert_true(source_holds("common/engine.c", "place ? place : PL_ENGINE_LOST_UNIT"));
 }
 
 /* After a hash key rotation, a stored value authorization recorded under an earlier key is
@@ -543,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
+        cmocka_unit_test(test_lost_unit_checks_look_for_the_watchdogs_words),
         cmocka_unit_test(test_review_amount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
