@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "card.h"
+#include "ctlargs.h"
 #include "ctldb.h"
 #include "log.h"
 #include "money.h"
@@ -459,11 +460,7 @@ enum {
     OPT_AUTH_NUMBER,
     OPT_NOW
 };
-static const struct {
-    const char *name;
-    unsigned cmds;
-    bool takes_value;
-} options[] = {
+static const pl_ctl_option options[] = {
     [OPT_JSON] = {"--json", ALL_CMDS, false},
     [OPT_BUREAU] = {"--bureau", CMD(PL_OPSCTL_WREQ_LIST) | CMD(PL_OPSCTL_STATS), true},
     [OPT_WORKER] = {"--worker",
@@ -818,33 +815,14 @@ int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr, size
             o->id = arg;
             continue;
         }
-        const char *eq = strchr(arg, '=');
-        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-        size_t i = 0;
-        while (i < NOPTIONS &&
-               !(strlen(options[i].name) == len && strncmp(options[i].name, arg, len) == 0))
-            i++;
-        if (i == NOPTIONS || !(options[i].cmds & CMD(o->cmd)))
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "unknown option (argument #%d)",
-                              a);
-        if (seen[i] && i != OPT_OFFSET)
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s given twice",
-                              options[i].name);
-        seen[i] = true;
-        const char *value = NULL;
-        if (options[i].takes_value) {
-            if (eq)
-                value = eq + 1;
-            else if (a + 1 < argc)
-                value = argv[++a];
-            else
-                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s needs a value",
-                                  options[i].name);
-        } else if (eq) {
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s takes no value",
-                              options[i].name);
-        }
-        int rc = take(o, i, value, errstr, errstr_size);
+        size_t i;
+        const char *value;
+        /* --offset may be given again: one dead letter each. */
+        int rc = pl_ctl_option_read(argc, argv, &a, options, NOPTIONS, CMD(o->cmd), seen,
+                                    OPT_OFFSET, "", &i, &value, errstr, errstr_size);
+        if (rc != PL_OK)
+            return rc;
+        rc = take(o, i, value, errstr, errstr_size);
         if (rc != PL_OK)
             return rc;
     }

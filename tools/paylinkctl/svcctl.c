@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "card.h"
+#include "ctlargs.h"
 #include "ctldb.h"
 #include "engine.h"
 
@@ -76,20 +77,18 @@ static const char *const SQL_LISTED =
 
 /* ---- options ------------------------------------------------------------------------------ */
 
-/* The options, with the subcommand each belongs to (0: both); indexes are the enum's. */
+/* The options, with the subcommands each belongs to; indexes are the enum's. */
 enum { OPT_COMPANY, OPT_BY, OPT_ORDER, OPT_REASON, OPT_PAY_TYPE, OPT_DAYS, OPT_DRY_RUN };
-static const struct {
-    const char *name;
-    pl_svcctl_cmd only;
-    bool takes_value;
-} options[] = {
-    {"--company", 0, true},
-    {"--by", 0, true},
-    {"--order", PL_SVCCTL_CLOSE_ORDER, true},
-    {"--reason", PL_SVCCTL_CLOSE_ORDER, true},
-    {"--pay-type", PL_SVCCTL_REVERSE_UNUSED, true},
-    {"--older-than-days", PL_SVCCTL_REVERSE_UNUSED, true},
-    {"--dry-run", PL_SVCCTL_REVERSE_UNUSED, false},
+#define CLOSE (1u << PL_SVCCTL_CLOSE_ORDER)
+#define UNUSED (1u << PL_SVCCTL_REVERSE_UNUSED)
+static const pl_ctl_option options[] = {
+    {"--company", CLOSE | UNUSED, true},
+    {"--by", CLOSE | UNUSED, true},
+    {"--order", CLOSE, true},
+    {"--reason", CLOSE, true},
+    {"--pay-type", UNUSED, true},
+    {"--older-than-days", UNUSED, true},
+    {"--dry-run", UNUSED, false},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -159,35 +158,16 @@ int pl_svcctl_parse(int argc, char **argv, pl_svcctl_opts *o, char *errstr, size
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "svc: unknown subcommand (close-order or reverse-unused)");
     bool seen[NOPTIONS] = {false};
+    char prefix[40];
+    snprintf(prefix, sizeof prefix, "svc %s: ", argv[1]);
     for (int a = 2; a < argc; a++) {
-        const char *arg = argv[a], *eq = strchr(arg, '=');
-        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-        size_t i = 0;
-        while (i < NOPTIONS &&
-               !(strlen(options[i].name) == len && strncmp(options[i].name, arg, len) == 0))
-            i++;
-        /* Not echoed: a stray argument may be a card number. */
-        if (i == NOPTIONS || (options[i].only && options[i].only != o->cmd))
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "svc %s: unknown option (argument #%d)", argv[1], a);
-        if (seen[i])
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s given twice",
-                              options[i].name);
-        seen[i] = true;
-        const char *value = NULL;
-        if (options[i].takes_value) {
-            if (eq)
-                value = eq + 1;
-            else if (a + 1 < argc)
-                value = argv[++a];
-            else
-                return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s needs a value",
-                                  options[i].name);
-        } else if (eq) {
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s takes no value",
-                              options[i].name);
-        }
-        int rc = take(o, i, value, errstr, errstr_size);
+        size_t i;
+        const char *value;
+        int rc = pl_ctl_option_read(argc, argv, &a, options, NOPTIONS, 1u << o->cmd, seen, NOPTIONS,
+                                    prefix, &i, &value, errstr, errstr_size);
+        if (rc != PL_OK)
+            return rc;
+        rc = take(o, i, value, errstr, errstr_size);
         if (rc != PL_OK)
             return rc;
     }
