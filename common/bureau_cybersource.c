@@ -318,12 +318,12 @@ static int check_call(const pl_bureau_cfg *cfg, const pl_bureau_call *call, char
     return 0;
 }
 
-static void add_bill_to(builder *b, xmlNodePtr rm, const pl_bureau_call *call)
+/* An address element (billTo, shipTo) and its fields in the schema's order up to email; country
+ * as mapped for the bureau. Returns the element (NULL out of memory: b->err). */
+static xmlNodePtr add_address(builder *b, xmlNodePtr rm, const char *element, const pl_address *a,
+                              const char *country)
 {
-    const pl_address *a = &call->req->bill_to;
-    if (!a->present)
-        return;
-    xmlNodePtr n = add_el(b, rm, "billTo");
+    xmlNodePtr n = add_el(b, rm, element);
     add_text(b, n, "firstName", a->first_name);
     add_text(b, n, "lastName", a->last_name);
     add_text(b, n, "street1", a->street1);
@@ -331,9 +331,18 @@ static void add_bill_to(builder *b, xmlNodePtr rm, const pl_bureau_call *call)
     add_text(b, n, "city", a->city);
     add_text(b, n, "state", a->state);
     add_text(b, n, "postalCode", a->postal_code);
-    add_text(b, n, "country", has(call->bill_country) ? call->bill_country : a->country);
+    add_text(b, n, "country", has(country) ? country : a->country);
     add_text(b, n, "phoneNumber", a->phone);
     add_text(b, n, "email", a->email);
+    return n;
+}
+
+static void add_bill_to(builder *b, xmlNodePtr rm, const pl_bureau_call *call)
+{
+    const pl_address *a = &call->req->bill_to;
+    if (!a->present)
+        return;
+    xmlNodePtr n = add_address(b, rm, "billTo", a, call->bill_country);
     add_text(b, n, "ipAddress", a->ip);
 }
 
@@ -342,17 +351,7 @@ static void add_ship_to(builder *b, xmlNodePtr rm, const pl_bureau_call *call)
     const pl_address *a = &call->req->ship_to;
     if (!a->present)
         return;
-    xmlNodePtr n = add_el(b, rm, "shipTo");
-    add_text(b, n, "firstName", a->first_name);
-    add_text(b, n, "lastName", a->last_name);
-    add_text(b, n, "street1", a->street1);
-    add_text(b, n, "street2", a->street2);
-    add_text(b, n, "city", a->city);
-    add_text(b, n, "state", a->state);
-    add_text(b, n, "postalCode", a->postal_code);
-    add_text(b, n, "country", has(call->ship_country) ? call->ship_country : a->country);
-    add_text(b, n, "phoneNumber", a->phone);
-    add_text(b, n, "email", a->email);
+    xmlNodePtr n = add_address(b, rm, "shipTo", a, call->ship_country);
     /* seed: the ship via service level is mapped "when Decision Manager is enabled". */
     if (call->decision_manager)
         add_text(b, n, "shippingMethod", a->shipping_method);
