@@ -6,7 +6,7 @@
  * by default; off in the sanitizer build, whose allocator is AddressSanitizer's): per
  * authorization ~360 blocks are allocated and freed (libxml2's trees, json-c's objects,
  * libcurl's and OpenSSL's per-transfer state), and glibc's malloc spent ~14 % of paylink-auth's
- * CPU on them; jemalloc ~9 % less CPU per authorization (README "Performance"). Every library
+ * CPU on them; jemalloc ~9 % less CPU per authorization (docs/perf/ROUNDS.md). Every library
  * of the process allocates through it (glibc supports replacing malloc this way), so memory one
  * library allocates another may free.
  *

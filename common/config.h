@@ -24,7 +24,7 @@
  *   PAYLINK_KAFKA_FETCH_MIN_BYTES     what a fetch waits for, default 1: answered as soon as a
  *                                     request arrives. More (e.g. 65536 with a wait of 20)
  *                                     brings tens of requests a fetch under load, for up to the
- *                                     wait in latency at low load (README "Performance")
+ *                                     wait in latency at low load (docs/perf/ROUNDS.md)
  *   PAYLINK_RDKAFKA_<PROPERTY>        any librdkafka property (kafka.h), e.g.
  *                                     PAYLINK_RDKAFKA_SECURITY_PROTOCOL=ssl
  *   PAYLINK_SLOT_WAIT_RECORD_MS       how long a new request whose call is ready may wait for

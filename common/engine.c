@@ -322,7 +322,7 @@ static void outmsgs_free(outmsg *o)
 /*
  * The job's message, answer and reply are allocated when it first needs them: most of the jobs
  * in flight under load wait for a bureau slot, and without them a job stays within the
- * allocator's 4 KiB class (README "Performance"; checked below). Out of memory: exit, as for
+ * allocator's 4 KiB class (docs/perf/ROUNDS.md; checked below). Out of memory: exit, as for
  * the job itself.
  */
 _Static_assert(sizeof(job) <= 4096, "a job in flight fits jemalloc's 4 KiB size class");
@@ -3183,7 +3183,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
  * fetch again after a resume (0.4–0.9 s: its broker thread sees the resume at its next wake-up)
  * at every pause, and starved partitions: a pause drops what was fetched and not consumed, and
  * the fetch after a resume starts over in assignment order, so under sustained load the first
- * partitions were served again and again (README "Performance", nineteenth round: at K = 2,048,
+ * partitions were served again and again (docs/perf/ROUNDS.md, nineteenth round: at K = 2,048,
  * 1,605 /s and a p99 of 9.3 s).
  */
 static void consume(pl_engine *e)

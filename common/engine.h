@@ -151,12 +151,12 @@ struct pl_job {
 
     /* Filled by the engine after the bureau answered (spec->map, next_call and store read it;
      * NULL before the first answer: a job waiting for a bureau slot does not carry the ~2 KiB of
-     * an answer, README "Performance"). Its svc_card_number (a generated stored value card) is
+     * an answer, docs/perf/ROUNDS.md). Its svc_card_number (a generated stored value card) is
      * wiped as soon as spec->map returns. */
     pl_bureau_result *res;
     /* The reply; the spec fills it in prepare (refusals) or answer. Always there when a spec is
      * called (the engine allocates it; NULL only while the job waits for a bureau slot with an
-     * empty reply: ~1 KiB less a waiting job holds, README "Performance"). */
+     * empty reply: ~1 KiB less a waiting job holds, docs/perf/ROUNDS.md). */
     pl_reply *reply;
     char *reply_json; /* rendered by the engine before spec->store */
 

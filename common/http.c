@@ -10,7 +10,7 @@
  * request goes out in one write (headers and body in one TLS record). A connection lets
  * OpenSSL release its read and write buffers (~2 x 16.5 KiB) when they are empty, as libcurl
  * sets it up: ~17 KiB less a connection waiting for its answer, for no CPU measured on
- * jemalloc (README "Performance", eleventh round).
+ * jemalloc (docs/perf/ROUNDS.md, eleventh round).
  */
 #include "http.h"
 

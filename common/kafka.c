@@ -203,7 +203,7 @@ rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *o
          * passed. By default (1 byte, 500 ms) a fetch is answered at the first request:
          * lowest latency, one or two requests a fetch under load. Waiting for more (64 KiB or
          * 20 ms) saved the broker ~9 % of its CPU per request at 1,700 /s, for up to the wait
-         * in latency at low load and a fetch every 20 ms when idle (README "Performance"),
+         * in latency at low load and a fetch every 20 ms when idle (docs/perf/ROUNDS.md),
          * so it is an operator's choice, not the default. The dev broker (librdkafka's mock)
          * holds an empty fetch for its whole wait, so tools/dev gives it 10 ms (config.h). */
         set(conf, "fetch.min.bytes", fetch_min, errstr, errstr_size) ||

@@ -13,7 +13,7 @@ INSERT INTO auth_service (service_bureau, description, protocol, merchant_id, se
                           location_id, ws_user, balance_inquiry_batch, max_concurrent)
 -- max_concurrent: the simulator takes any number of calls; 512 (the column's default is 256)
 -- lets one worker replica keep its 512 requests in flight (PAYLINK_MAX_IN_FLIGHT) all at the
--- bureau at once (README "Performance", eleventh round); a real bureau's is its contract's
+-- bureau at once (docs/perf/ROUNDS.md, eleventh round); a real bureau's is its contract's
 -- limit divided by the replicas.
 VALUES ('CYB', 'CyberSource (bureau simulator)', 'CYB', 'paylink_demo',
         'file-env:PAYLINK_CYB_TRANSACTION_KEY_FILE',

@@ -5,7 +5,7 @@
 # that the worker takes nothing more while it still serves the consumer group; once the bureau
 # answers, the partitions are resumed and every request is answered, once. (While requests do
 # start, a full backlog pauses nothing: the next requests wait in librdkafka's queue, and no
-# resume delay or partition order costs the worker anything — README "Performance", nineteenth
+# resume delay or partition order costs the worker anything — docs/perf/ROUNDS.md, nineteenth
 # round.)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"

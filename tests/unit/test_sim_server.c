@@ -402,7 +402,7 @@ static void tls_exchange(SSL *ssl, const char *req, const char *body, char *out,
 /*
  * An answer, headers and body, goes out as one TLS record, as a web server writes an answer of
  * this size: libmicrohttpd alone writes the two apart, which made paylink's client read four
- * times an answer instead of two (README "Performance", thirteenth round). Two answers on one
+ * times an answer instead of two (docs/perf/ROUNDS.md, thirteenth round). Two answers on one
  * kept connection, a health check and a CyberSource authorization, each one record.
  */
 static void test_answer_is_one_tls_record(void **state)
