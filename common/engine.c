@@ -3386,7 +3386,6 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
-/* On the loop: takes what the refresher loaded. */
 /*
  * Says at info which service bureaus a refresh changed, and which of their settings, so that an
  * operator who changed one knows when each worker has it (pl_services_diff: a secret is named,
@@ -3410,6 +3409,7 @@ static void log_changes(const pl_services *was, const pl_services *now)
     }
 }
 
+/* On the loop: takes what the refresher loaded. */
 static void refresh_take(pl_engine *e)
 {
     refresher *r = &e->ref;
