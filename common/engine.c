@@ -223,6 +223,11 @@ struct pl_engine {
     pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
         *m_publish_dropped, *m_failed, *m_rechecks, *m_pauses;
     pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_rr_oldest, *m_backlog, *m_overdue;
+    /* How old the bureau settings are (loaded at the start or by the last good refresh, at
+     * config_at), and how often they are refreshed: a replica that cannot refresh them goes on
+     * with the ones it has, and an operator's change never reaches it. */
+    pl_gauge *m_config_age, *m_config_interval;
+    double config_at;
     pl_histogram *m_bureau, *m_db, *m_total;
 };
 
@@ -2438,8 +2443,10 @@ static int sweep_overdue(pl_engine *e, double now)
  */
 static void dump_live(pl_engine *e, double now)
 {
-    PL_WARN(NULL, "%zu request(s) in flight and %zu in the backlog (SIGUSR1; at most %d listed)",
-            e->n_live, e->b_len, DUMP_MAX);
+    PL_WARN(NULL,
+            "%zu request(s) in flight and %zu in the backlog; bureau settings loaded %.0f s ago "
+            "(SIGUSR1; at most %d listed)",
+            e->n_live, e->b_len, now - e->config_at, DUMP_MAX);
     job *j = e->live;
     while (j && j->next)
         j = j->next; /* the live list is newest first */
@@ -3302,10 +3309,12 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     run_retries(e);
     run_timers(e);
     record_overdue(e);
-    sweep_overdue(e, now_s());
+    double now = now_s();
+    sweep_overdue(e, now);
+    pl_gauge_set(e->m_config_age, now - e->config_at);
     if (g_dump) {
         g_dump = 0;
-        dump_live(e, now_s());
+        dump_live(e, now);
     }
     /* A turn lasts at most a tick plus one batch of work; a minute without one is a hang
      * (a revoke drain beats too, since it turns this same loop). */
@@ -3422,6 +3431,7 @@ static void refresh_take(pl_engine *e)
         log_changes(e->services, fresh);
         pl_services_unref(e->services);
         e->services = fresh;
+        e->config_at = now_s();
         /* A cap raised: the requests waiting for a slot go now, not as calls finish. */
         for (size_t i = 0; i < e->nslots; i++)
             slot_start_queued(e, &e->slots[i]);
@@ -3595,6 +3605,16 @@ static void register_metrics(pl_engine *e)
         "(each is logged once, with what it waits for).",
         NULL);
     e->m_lag = pl_metrics_gauge(m, "paylink_consumer_lag", "Consumer lag (messages).", NULL);
+    e->m_config_age = pl_metrics_gauge(
+        m, "paylink_config_age_seconds",
+        "Seconds since this replica last loaded the service bureau settings (at its start or at "
+        "a configuration refresh that succeeded).",
+        NULL);
+    e->m_config_interval = pl_metrics_gauge(m, "paylink_config_refresh_interval_seconds",
+                                            "How often the service bureau settings are reloaded "
+                                            "(PAYLINK_CONFIG_REFRESH_S).",
+                                            NULL);
+    pl_gauge_set(e->m_config_interval, (double)e->cfg.refresh_s);
     e->m_rr_open = pl_metrics_gauge(m, "paylink_required_responses_open",
                                     "Open required responses of this worker.", NULL);
     e->m_rr_oldest = pl_metrics_gauge(m, "paylink_required_response_oldest_age_seconds",
@@ -3646,6 +3666,7 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     e->services = pl_services_load_conninfo(c->db, err, errsz);
     if (!e->services)
         return PL_ERR_DB;
+    e->config_at = now_s();
     if (!(e->http = pl_http_new(c->ca_file[0] ? c->ca_file : NULL, 1024 * 1024, err, errsz)))
         return PL_ERR_HTTP;
     if (!(e->oauth = pl_oauth_new(e->http, NULL)))

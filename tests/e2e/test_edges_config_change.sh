@@ -87,3 +87,22 @@ pl_warm_auth "back-cfg-$run"
 sleep 3
 assert_eq "$(changes)" "$((before + 1))" "one change, one line"
 pass "the URL back is taken too; a refresh that changes nothing says nothing"
+
+# A replica whose refreshes fail goes on with the settings it has, and says how old they are
+# (paylink_config_age_seconds; alert PaylinkConfigStale): a table the loader reads renamed away,
+# the age climbs past several refresh intervals (one a second here) and each refresh logs why;
+# back, the next refresh loads them again and the age falls.
+pl_on_exit "pl_sql 'ALTER TABLE auth_service_country_away RENAME TO auth_service_country' >/dev/null 2>&1 || true"
+assert_eq "$(pl_metric paylink_config_refresh_interval_seconds)" 1 "the refresh interval is exported"
+failed() { grep -c '"configuration refresh failed' "$log" || true; }
+before=$(failed)
+pl_sql "ALTER TABLE auth_service_country RENAME TO auth_service_country_away" >/dev/null
+stale() { [ "$(failed)" -gt "$before" ] && awk -v a="$(pl_metric paylink_config_age_seconds)" 'BEGIN {exit !(a > 10)}'; }
+pl_eventually 90 stale || fail "the settings' age did not grow while refreshes failed ($(pl_metric paylink_config_age_seconds))"
+pass "refreshes failing: the worker says so and its settings' age grows"
+# The requests still go, by the settings it has.
+pl_warm_auth "stale-cfg-$run"
+pl_sql "ALTER TABLE auth_service_country_away RENAME TO auth_service_country" >/dev/null
+fresh() { awk -v a="$(pl_metric paylink_config_age_seconds)" 'BEGIN {exit !(a < 5)}'; }
+pl_eventually 60 fresh || fail "the settings' age did not fall once refreshes worked ($(pl_metric paylink_config_age_seconds))"
+pass "refreshes working again: the age falls back"

@@ -543,13 +543,16 @@ static void test_overdue_requests_are_reported_once(void **state)
     FILE *out = tmpfile();
     assert_non_null(out);
     pl_log_init("auth", out);
+    e->config_at = now - 42;
     dump_live(e, now);
     pl_log_init("auth", NULL);
     rewind(out);
     char line[1024];
     /* (in the order they came: O-2, O-3, O-4; the times given above are the sweep's test) */
-    const char *want[] = {"3 request(s) in flight and 0 in the backlog", "\"O-2\"", "\"O-3\"",
-                          "\"O-4\""};
+    const char *want[] = {
+        "3 request(s) in flight and 0 in the backlog; bureau settings loaded 42 s "
+        "ago",
+        "\"O-2\"", "\"O-3\"", "\"O-4\""};
     size_t n = 0;
     while (fgets(line, sizeof line, out)) {
         assert_true(n < sizeof want / sizeof want[0]);
