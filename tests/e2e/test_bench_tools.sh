@@ -79,3 +79,41 @@ jq -e '(.instructions | type) == "number" and .instructions_per_tx > 10000 and
     fail "instructions.sh: the count in $line"
 pass "instructions.sh: the count of 10 requests and its quotient"
 worker_as_started "instructions.sh"
+
+# ---- series.sh and table.sh ----------------------------------------------------------------------
+# The README's series at a tiny size (compare.sh runs it on each side's fresh environment; here
+# the test environment serves): one line per step, the side and step named, each the
+# benchmark's JSON with every reply approved and the auth step's speed-up.
+out=$tmp/series.jsonl
+rc=0
+"$PL_ROOT/tools/bench/series.sh" --side after --out "$out" --warm 2 --requests 6 --each 4 \
+    --baseline-requests 2 --max-in-flight 4 --sim-latency-ms 0 2>"$tmp/series.err" || rc=$?
+if [ "$rc" != 0 ]; then
+    tail -n 20 "$tmp/series.err" >&2
+    fail "series.sh exited with status $rc"
+fi
+assert_eq "$(jq -sc 'map([.side, .step, .bench.worker, .bench.replies])' "$out")" \
+    '[["after","warm","auth",2],["after","auth","auth",6],["after","deposit","deposit",4],["after","reversal","reversal",4],["after","svc","svc",4],["after","auth-e","auth",4]]' \
+    "series.sh: its steps in order, each with its worker and size"
+assert_eq "$(jq -s 'map(.bench.approved == .bench.replies) | all' "$out")" true \
+    "series.sh: every reply approved"
+jq -se '.[1].bench.speedup > 0 and .[1].bench.baseline_throughput > 0' "$out" >/dev/null ||
+    fail "series.sh: the auth step has no sequential baseline"
+pass "series.sh: the series, one line a step"
+
+# The table of two sides (the same lines as "before" here): one row a step measured on both,
+# the warm-up left out, each figure "before → after (ratio)", the baseline and speed-up line.
+jq -c '.side = "before"' "$out" >>"$out"
+table=$("$PL_ROOT/tools/bench/table.sh" "$out") || fail "table.sh failed"
+assert_eq "$(grep -c '^|' <<<"$table")" 7 "table.sh: header, rule and five steps"
+assert_eq "$(grep -o '^| [a-z-]* |' <<<"$table" | tr -d '| ' | tr '\n' ' ')" \
+    "step auth deposit reversal svc auth-e " "table.sh: the steps in the series' order"
+assert_contains "$(grep '^| auth |' <<<"$table")" "(1×)" "table.sh: a ratio of the same run is 1"
+assert_contains "$table" "Sequential baseline (K = 1):" "table.sh: the baseline line"
+rc=0
+jq -c 'select(.side == "after")' "$out" >"$tmp/one-side.jsonl"
+"$PL_ROOT/tools/bench/table.sh" "$tmp/one-side.jsonl" >/dev/null 2>"$tmp/table.err" || rc=$?
+assert_eq "$rc" 2 "table.sh with one side only: exit status"
+assert_contains "$(<"$tmp/table.err")" "no step measured on both sides" "table.sh: why"
+pass "table.sh: the before/after table"
+worker_as_started "series.sh"
