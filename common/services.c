@@ -485,18 +485,11 @@ typedef struct svc_field {
     enum { F_STR, F_INT, F_BOOL } kind;
 } svc_field;
 
-#define SF_STR(f)                                                                                  \
-    {                                                                                              \
-#f, offsetof(pl_service, f), F_STR                                                         \
-    }
-#define SF_INT(f)                                                                                  \
-    {                                                                                              \
-#f, offsetof(pl_service, f), F_INT                                                         \
-    }
-#define SF_BOOL(f)                                                                                 \
-    {                                                                                              \
-#f, offsetof(pl_service, f), F_BOOL                                                        \
-    }
+/* clang-format off */
+#define SF_STR(f) {#f, offsetof(pl_service, f), F_STR}
+#define SF_INT(f) {#f, offsetof(pl_service, f), F_INT}
+#define SF_BOOL(f) {#f, offsetof(pl_service, f), F_BOOL}
+/* clang-format on */
 
 static const svc_field svc_fields[] = {
     SF_STR(protocol),
