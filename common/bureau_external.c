@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "card.h"
+#include "jsonutil.h"
 #include "money.h"
 
 #define CONTENT_TYPE "application/json"
@@ -524,11 +525,6 @@ static int external_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, 
 /* ---------------------------------------------------------------------------------------- */
 /* Reading */
 
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /*
  * Parses text[0, len) as exactly one strict JSON value in valid UTF-8 (whitespace around it
  * allowed), or returns NULL. A NUL anywhere is refused: json-c would stop reading there. The
@@ -536,27 +532,10 @@ static bool is_space(char c)
  */
 static json_object *parse_json(const char *text, size_t len)
 {
-    if (!text || len == 0 || len > PL_EXT_MAX_BODY || memchr(text, '\0', len))
+    if (!text || len > PL_EXT_MAX_BODY)
         return NULL;
-    json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
-    if (!tok)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *root = json_tokener_parse_ex(tok, text, (int)len);
-    if (root) {
-        size_t end = json_tokener_get_parse_end(tok);
-        while (end < len && is_space(text[end]))
-            end++;
-        if (json_tokener_get_error(tok) != json_tokener_success || end != len) {
-            json_object_put(root);
-            root = NULL;
-        }
-    }
     /* The tokener's buffer held the last string read (generateGift's cardNumber, say). */
-    if (tok->pb && tok->pb->buf)
-        pl_card_wipe(tok->pb->buf, (size_t)tok->pb->size);
-    json_tokener_free(tok);
-    return root;
+    return pl_json_parse_whole(text, len, JSON_DEPTH, PL_JSON_STRICT | PL_JSON_UTF8 | PL_JSON_WIPE);
 }
 
 /* The member key of o, or NULL when absent or JSON null. */

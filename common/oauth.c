@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "card.h"
+#include "jsonutil.h"
 
 #define FP_LEN 32 /* SHA-256 */
 #define MAX_CREDENTIAL 1024
@@ -327,21 +328,9 @@ static const char *known_error(json_object *root)
 /* The answer as a JSON object: one object, nothing but white space after it; else NULL. */
 static json_object *parse_object(const char *body, size_t len)
 {
-    if (!body || len == 0 || len > INT_MAX || strlen(body) != len)
-        return NULL;
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return NULL;
-    json_object *root = json_tokener_parse_ex(tok, body, (int)len);
-    bool ok = root && json_tokener_get_error(tok) == json_tokener_success &&
-              json_object_is_type(root, json_type_object);
-    if (ok) {
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-            if (!strchr(" \t\r\n", body[i]))
-                ok = false;
-    }
-    json_tokener_free(tok);
-    if (!ok) {
+    /* The tokener's buffer held the last string read: the access token, say. */
+    json_object *root = pl_json_parse_whole(body, len, 0, PL_JSON_WIPE);
+    if (root && !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
         return NULL;
     }

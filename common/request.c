@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "card.h"
+#include "jsonutil.h"
 #include "money.h"
 
 /* The contract's amount rule, quoted in errors so the upstream developer sees the regex. */
@@ -750,7 +751,7 @@ typedef struct syn {
 
 static void syn_ws(syn *s)
 {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    while (s->p < s->end && pl_json_space(*s->p))
         s->p++;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "card.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "request.h"
 
@@ -15,25 +16,8 @@
 
 static json_object *parse(const char *payload, size_t len)
 {
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *obj = json_tokener_parse_ex(tok, payload, (int)len);
-    if (obj && json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(obj);
-        obj = NULL;
-    }
-    /* Trailing bytes (other than whitespace) make the payload something other than JSON. */
-    for (size_t i = obj ? json_tokener_get_parse_end(tok) : len; i < len; i++) {
-        if (!strchr(" \t\r\n", payload[i])) {
-            json_object_put(obj);
-            obj = NULL;
-            break;
-        }
-    }
-    json_tokener_free(tok);
-    return obj;
+    /* Trailing bytes (other than white space) make the payload something other than JSON. */
+    return pl_json_parse_whole(payload, len, 0, PL_JSON_STRICT);
 }
 
 static bool find_id(json_object *obj, const char *id, int depth);

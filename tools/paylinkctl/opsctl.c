@@ -17,6 +17,7 @@
 #include "card.h"
 #include "ctlargs.h"
 #include "ctldb.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "money.h"
 #include "reqbuild.h"
@@ -1039,26 +1040,7 @@ void pl_opsctl_print_fields(FILE *out, json_object *obj, const char *indent)
 /* One JSON value of exactly len bytes (whitespace around it allowed), or NULL. */
 static json_object *parse_json(const char *text, size_t len)
 {
-    if (!text || len > (size_t)INT32_MAX)
-        return NULL;
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
-    if (obj && json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(obj);
-        obj = NULL;
-    }
-    for (size_t i = obj ? json_tokener_get_parse_end(tok) : len; i < len; i++) {
-        if (!strchr(" \t\r\n", text[i])) {
-            json_object_put(obj);
-            obj = NULL;
-            break;
-        }
-    }
-    json_tokener_free(tok);
-    return obj;
+    return pl_json_parse_whole(text, len, 0, PL_JSON_STRICT);
 }
 
 /* The string member key of obj, or NULL when it is missing or not a string. */

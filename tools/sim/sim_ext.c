@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "card.h"
+#include "jsonutil.h"
 #include "money.h"
 #include "sim_ids.h"
 #include "sim_log.h"
@@ -815,24 +816,7 @@ static void read_request(ext_req *r, json_object *root)
  */
 static json_object *parse_body(const char *body, size_t len)
 {
-    if (len == 0 || len > INT32_MAX)
-        return NULL;
-    json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
-    if (!tok)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *root = json_tokener_parse_ex(tok, body, (int)len);
-    bool ok = root && json_tokener_get_error(tok) == json_tokener_success;
-    for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; ok && i < len; i++)
-        ok = body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n';
-    if (tok->pb && tok->pb->buf)
-        pl_card_wipe(tok->pb->buf, (size_t)tok->pb->size);
-    json_tokener_free(tok);
-    if (!ok) {
-        json_object_put(root);
-        return NULL;
-    }
-    return root;
+    return pl_json_parse_whole(body, len, JSON_DEPTH, PL_JSON_STRICT | PL_JSON_UTF8 | PL_JSON_WIPE);
 }
 
 /* Zeroes card.number in json-c's own buffer before the tree is freed. */
