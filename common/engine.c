@@ -3802,9 +3802,10 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
     }
     char allocator[96];
     PL_INFO(NULL,
-            "paylink-%s started: consuming %s, replying on %s, metrics on port %u, allocator %s",
+            "paylink-%s started: consuming %s, replying on %s, metrics on port %u, allocator %s, "
+            "at most %d in flight",
             spec->worker, e->t_request, e->t_reply, (unsigned)pl_metrics_port(e->metrics),
-            pl_allocator_name(allocator, sizeof allocator));
+            pl_allocator_name(allocator, sizeof allocator), e->cfg.max_in_flight);
     /* A line a request, written once a loop turn rather than once a line (log.h). */
     pl_log_hold(true);
 

@@ -117,3 +117,22 @@ assert_eq "$rc" 2 "table.sh with one side only: exit status"
 assert_contains "$(<"$tmp/table.err")" "no step measured on both sides" "table.sh: why"
 pass "table.sh: the before/after table"
 worker_as_started "series.sh"
+
+# ---- tools/dev bench: the caller's worker settings ----------------------------------------------
+# The extra replicas of `tools/dev bench --replicas` take the environment's variables but for
+# the worker settings the caller set (its PAYLINK_MAX_IN_FLIGHT here): each worker's start line
+# says how many it takes at once.
+log2="$PAYLINK_LOG_DIR/paylink-auth-bench2.log"
+rc=0
+PAYLINK_MAX_IN_FLIGHT=7 "$PL_ROOT/tools/dev" bench --worker auth --replicas 2 --requests 6 \
+    --warmup 2 --max-in-flight 4 --sim-latency-ms 0 >"$tmp/caller.out" 2>"$tmp/caller.err" || rc=$?
+if [ "$rc" != 0 ]; then
+    tail -n 20 "$tmp/caller.err" >&2
+    fail "tools/dev bench --replicas 2 exited with status $rc"
+fi
+assert_contains "$(grep '"paylink-auth started' "$log2" | tail -n 1)" "at most 7 in flight" \
+    "tools/dev bench: the caller's PAYLINK_MAX_IN_FLIGHT reaches the extra replica"
+assert_contains "$(grep '"paylink-auth started' "$PAYLINK_LOG_DIR/paylink-auth.log" | tail -n 1)" \
+    "at most $PAYLINK_MAX_IN_FLIGHT in flight" "the environment's own worker keeps its setting"
+pass "tools/dev bench: the caller's worker settings win for the replicas it starts"
+worker_as_started "tools/dev bench --replicas"
