@@ -740,6 +740,48 @@ static void test_history_updates_in_place(void **state)
         40);
 }
 
+/* The tables every request writes (036). */
+#define HOT_TABLES                                                                                 \
+    "'cc_auth_trans'::regclass, 'auth_history'::regclass, 'cc_deposit_trans'::regclass, "          \
+    "'cc_deposit_history'::regclass, 'auth_reversal'::regclass, 'svc_trans'::regclass"
+
+/*
+ * Migration 036: ANALYZE samples the tables every request writes at a statistics target of 25
+ * (7,500 rows, not 30,000: autovacuum analyzes them about every minute while they fill) and
+ * keeps no statistics of their jsonb documents. Every column has its target set, so a column a
+ * later migration adds at the default fails here; and an ANALYZE of cc_auth_trans (in the
+ * test's transaction, rolled back with it) keeps at most 26 histogram bounds of 300 distinct
+ * amounts (101 at the default).
+ */
+static void test_hot_tables_sample_less(void **state)
+{
+    (void)state;
+    char list[2048];
+    assert_int_equal(
+        query_lines("SELECT attrelid::regclass || '.' || attname || ' ' || attstattarget FROM "
+                    "pg_attribute WHERE attrelid IN (" HOT_TABLES ") AND attnum > 0 AND NOT "
+                    "attisdropped AND (coalesce(attstattarget, -1) NOT BETWEEN 0 AND 25 OR "
+                    "(atttypid = 'jsonb'::regtype AND attstattarget <> 0)) ORDER BY 1",
+                    list, sizeof list),
+        0);
+    assert_int_equal(query_long("SELECT count(*) FROM pg_attribute WHERE attrelid IN (" HOT_TABLES
+                                ") AND atttypid = 'jsonb'::regtype"),
+                     8);
+
+    exec_ok("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
+            "order_number, pay_seq, service_bureau, card_token, status, amount, reply) SELECT "
+            "'it-schema-sample-' || i, repeat('a', 64), 'auth', 1, 'O' || i, 1, 'CYB', "
+            "'7030000000000001234', 'approved', 1000 + i, jsonb_build_object('i', i) "
+            "FROM generate_series(1, 300) i");
+    exec_ok("ANALYZE cc_auth_trans");
+    /* 26 when the table has fewer than 7,500 rows (all 300 amounts in the sample), fewer on a
+     * larger one; at the default, up to 101. */
+    long bounds = query_long("SELECT coalesce(cardinality(histogram_bounds::text::numeric[]), 0) "
+                             "FROM pg_stats WHERE tablename = 'cc_auth_trans' AND attname = "
+                             "'amount'");
+    assert_in_range(bounds, 2, 26);
+}
+
 /* A debit `rid` sent as `operation` on authorization it-schema-settle-<n>, having claimed
  * `claim` (SQL: a number or NULL). */
 #define INSERT_SENT_DEBIT(rid, operation, n, claim)                                                \
@@ -934,6 +976,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reversal_settles_in_one_update, begin, rollback),
         cmocka_unit_test_setup_teardown(test_answers_update_in_place, begin, rollback),
         cmocka_unit_test_setup_teardown(test_history_updates_in_place, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_hot_tables_sample_less, begin, rollback),
         cmocka_unit_test(test_everything_is_documented),
         cmocka_unit_test(test_no_cvv_column),
         cmocka_unit_test(test_no_card_number_column),
