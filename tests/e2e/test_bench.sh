@@ -17,8 +17,8 @@ pl_on_exit "rm -rf '$tmp'"
 
 KEYS=(replies seconds throughput p50_ms p99_ms max_rss_kb worker_cpu_us_per_tx
     db_cpu_us_per_tx harness_cpu_us_per_tx requests approved max_in_flight sim_latency_ms worker
-    replicas rate sim_cpu_us_per_tx broker_cpu_us_per_tx bench_cpu_us_per_tx max_gap_ms
-    io_stall_pct)
+    replicas rate sim_cpu_us_per_tx broker_cpu_us_per_tx bench_cpu_us_per_tx
+    db_upkeep_cpu_us_per_tx max_gap_ms io_stall_pct)
 
 # bench NAME ARGS...: runs paylinkctl bench with ARGS (10 requests, 2 of warm-up), checks its
 # last line and leaves it in $line, its stderr in $tmp/NAME.err.
@@ -42,10 +42,14 @@ bench() {
         assert_eq "$(jq -r ".$key" <<<"$line")" 10 "$name: $key"
     done
     # Every component of a tools/dev environment has a pid file: each CPU figure is a number.
-    for key in worker db harness sim broker bench; do
+    for key in worker db harness sim broker bench db_upkeep; do
         assert_eq "$(jq -r ".${key}_cpu_us_per_tx | type" <<<"$line")" number "$name: ${key} CPU"
     done
+    # PostgreSQL's upkeep is a part of its whole.
+    jq -e '.db_upkeep_cpu_us_per_tx <= .db_cpu_us_per_tx' >/dev/null <<<"$line" ||
+        fail "$name: db_upkeep_cpu_us_per_tx above db_cpu_us_per_tx in $line"
     assert_contains "$(<"$tmp/$name.err")" "postgresql" "$name: the CPU table"
+    assert_contains "$(<"$tmp/$name.err")" "of it, its upkeep" "$name: PostgreSQL's upkeep"
     # The stall figures: a gap of at least 0 ms; the I/O stall a share (null without PSI).
     jq -e '.max_gap_ms >= 0' >/dev/null <<<"$line" || fail "$name: max_gap_ms in $line"
     jq -e '.io_stall_pct == null or (.io_stall_pct >= 0 and .io_stall_pct <= 100)' >/dev/null \

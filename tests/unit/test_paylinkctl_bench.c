@@ -341,6 +341,7 @@ static void test_result_json(void **state)
                          .sim_us = 300,
                          .broker_us = -1,
                          .bench_us = 100,
+                         .db_upkeep_us = 150.04,
                          .max_in_flight = 4,
                          .sim_latency_ms = -1,
                          .replicas = 2,
@@ -360,6 +361,7 @@ static void test_result_json(void **state)
                                  "\"replicas\":2,"
                                  "\"rate\":0,"));
     assert_non_null(strstr(text, "\"broker_cpu_us_per_tx\":null"));
+    assert_non_null(strstr(text, "\"db_upkeep_cpu_us_per_tx\":150.0"));
     assert_non_null(strstr(text, "\"max_gap_ms\":250.0,\"io_stall_pct\":null"));
     assert_null(strstr(text, "baseline"));
     assert_null(strstr(text, "speedup"));
@@ -453,6 +455,39 @@ static void test_proc_parsing(void **state)
     assert_true(pl_bench_psi_full_s("") < 0);
 }
 
+/* PostgreSQL's children by their process titles: its background processes are its upkeep. */
+static void test_pg_titles(void **state)
+{
+    (void)state;
+    static const char *const upkeep[] = {
+        "postgres: checkpointer ",
+        "postgres: background writer ",
+        "postgres: walwriter ",
+        "postgres: autovacuum launcher ",
+        "postgres: autovacuum worker paylink",
+        "postgres: logical replication launcher ",
+        "postgres: main: checkpointer ", /* with a cluster_name */
+        "postgres: stats collector ",    /* before PostgreSQL 15 */
+        "postgres: archiver",
+    };
+    for (size_t i = 0; i < sizeof upkeep / sizeof upkeep[0]; i++)
+        assert_true(pl_bench_pg_title_is_upkeep(upkeep[i]));
+    static const char *const statements[] = {
+        "postgres: paylink paylink 127.0.0.1(60356) idle",
+        "postgres: paylink paylink [local] UPDATE",
+        "postgres: parallel worker for PID 4242 ",
+        "postgres: checkpointers paylink 127.0.0.1(1) idle", /* a role named so */
+        "postgres: autovacuumx paylink [local] idle",
+        "postgres: autovacuum paylink 127.0.0.1(5) idle", /* a role named so, too */
+        "postgres: walwriter paylink [local] idle",
+        "/usr/lib/postgresql/15/bin/postgres -D /data", /* the postmaster's own command line */
+        "checkpointer",
+        "",
+    };
+    for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++)
+        assert_false(pl_bench_pg_title_is_upkeep(statements[i]));
+}
+
 static void test_cpu_account(void **state)
 {
     (void)state;
@@ -477,6 +512,22 @@ static void test_cpu_account(void **state)
     assert_true(pl_bench_cpu_us_per_tx(&acct, PL_BENCH_CPU_WORKER, 0) < 0);
     assert_true(pl_bench_cpu_us_per_tx(&acct, PL_BENCH_CPU_NPARTS + 1, 10) < 0);
 
+    /* PostgreSQL's upkeep, of its 0.5 s: 0.1 s is 100 µs a reply; never below 0 (a process of
+     * it gone between the samples) nor above PostgreSQL's whole. */
+    a.db_upkeep_s = 3.0;
+    b.db_upkeep_s = 3.1;
+    pl_bench_cpu_account_of(&a, &b, &acct);
+    assert_true(fabs(pl_bench_db_upkeep_us_per_tx(&acct, 1000) - 100.0) < 1e-6);
+    b.db_upkeep_s = 2.0;
+    pl_bench_cpu_account_of(&a, &b, &acct);
+    assert_true(pl_bench_db_upkeep_us_per_tx(&acct, 1000) == 0);
+    b.db_upkeep_s = 4.0;
+    pl_bench_cpu_account_of(&a, &b, &acct);
+    assert_true(fabs(pl_bench_db_upkeep_us_per_tx(&acct, 1000) - 500.0) < 1e-6);
+    assert_true(pl_bench_db_upkeep_us_per_tx(&acct, 0) < 0);
+    b.db_upkeep_s = 3.1;
+    pl_bench_cpu_account_of(&a, &b, &acct);
+
     /* The I/O stall: 0.5 s of 2 s is 25 %; unknown when a sample has none, or it went back. */
     a.io_full_s = 7.0;
     b.io_full_s = 7.5;
@@ -500,6 +551,7 @@ static void test_cpu_account(void **state)
     assert_non_null(strstr(text, "worker (2 replicas)"));
     assert_non_null(strstr(text, "1.00     50.0       1000.0"));
     assert_non_null(strstr(text, "postgresql"));
+    assert_non_null(strstr(text, "  of it, its upkeep         0.10      5.0        100.0"));
     assert_non_null(strstr(text, "broker"));
     free(text);
 
@@ -668,9 +720,10 @@ int main(void)
         cmocka_unit_test(test_svc_balance),  cmocka_unit_test(test_percentile),
         cmocka_unit_test(test_new_options),  cmocka_unit_test(test_rate_schedule),
         cmocka_unit_test(test_requests),     cmocka_unit_test(test_result_json),
-        cmocka_unit_test(test_proc_parsing), cmocka_unit_test(test_cpu_account),
-        cmocka_unit_test(test_replica_env),  cmocka_unit_test(test_group_joined),
-        cmocka_unit_test(test_run_id),       cmocka_unit_test(test_main_brokers),
+        cmocka_unit_test(test_proc_parsing), cmocka_unit_test(test_pg_titles),
+        cmocka_unit_test(test_cpu_account),  cmocka_unit_test(test_replica_env),
+        cmocka_unit_test(test_group_joined), cmocka_unit_test(test_run_id),
+        cmocka_unit_test(test_main_brokers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

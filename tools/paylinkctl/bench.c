@@ -645,7 +645,8 @@ void pl_bench_usage(FILE *out)
                 "has\n"
                 "worker_cpu_us_per_tx, db_cpu_us_per_tx and harness_cpu_us_per_tx (simulator, "
                 "broker\n"
-                "and benchmark).\n",
+                "and benchmark), and db_upkeep_cpu_us_per_tx: of PostgreSQL's, its own upkeep\n"
+                "(autovacuum, checkpointer, WAL writer; the rest is the statements').\n",
           out);
 }
 
@@ -964,6 +965,7 @@ json_object *pl_bench_result_json(const pl_bench_result *r)
     F("sim_cpu_us_per_tx", fixed(r->sim_us, 1, true));
     F("broker_cpu_us_per_tx", fixed(r->broker_us, 1, true));
     F("bench_cpu_us_per_tx", fixed(r->bench_us, 1, true));
+    F("db_upkeep_cpu_us_per_tx", fixed(r->db_upkeep_us, 1, true));
     F("max_gap_ms", fixed(r->max_gap_ms, 1, true));
     F("io_stall_pct", fixed(r->io_stall_pct, 1, true));
     if (r->baseline) {
@@ -1078,6 +1080,7 @@ static void cpu_into(pl_bench_result *res, const pl_bench_cpu_account *a)
 {
     res->worker_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_WORKER, res->replies);
     res->db_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_DB, res->replies);
+    res->db_upkeep_us = pl_bench_db_upkeep_us_per_tx(a, res->replies);
     res->sim_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_SIM, res->replies);
     res->broker_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_BROKER, res->replies);
     res->bench_us = pl_bench_cpu_us_per_tx(a, PL_BENCH_CPU_BENCH, res->replies);

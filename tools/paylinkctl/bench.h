@@ -165,7 +165,8 @@ typedef struct pl_bench_result {
     long max_rss_kb; /* -1: unknown */
     /* CPU per reply in µs (bench_cpu.h); below 0: unknown (printed as null). */
     double worker_us, db_us, harness_us, sim_us, broker_us, bench_us;
-    long max_in_flight; /* the closed loop's K, or the open loop's bound */
+    double db_upkeep_us; /* of db_us, PostgreSQL's upkeep (bench_cpu.h) */
+    long max_in_flight;  /* the closed loop's K, or the open loop's bound */
     int sim_latency_ms;
     unsigned replicas;
     unsigned long warmup;

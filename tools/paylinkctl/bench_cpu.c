@@ -128,11 +128,53 @@ static bool add_pid(long pid, double *sum)
     return true;
 }
 
-/* The postmaster and every live process whose parent it is. */
-static bool add_postgres(long postmaster, double *sum)
+bool pl_bench_pg_title_is_upkeep(const char *cmdline)
 {
-    if (!add_pid(postmaster, sum))
+    static const char prefix[] = "postgres: ";
+    static const char *const background[] = {
+        "checkpointer", "background writer", "walwriter",     "autovacuum", "logical replication",
+        "archiver",     "stats collector",   "walsummarizer", "startup",    "walreceiver",
+    };
+    if (strncmp(cmdline, prefix, sizeof prefix - 1) != 0)
         return false;
+    const char *t = cmdline + sizeof prefix - 1;
+    /* A cluster_name first ("postgres: main: checkpointer "): a backend's title has no ": ". */
+    const char *colon = strstr(t, ": ");
+    if (colon)
+        t = colon + 2;
+    /* A client's backend names its client: host(port) or [local] (whatever its role's name). */
+    if (strchr(t, '(') || strstr(t, "[local]"))
+        return false;
+    for (size_t i = 0; i < sizeof background / sizeof background[0]; i++) {
+        size_t n = strlen(background[i]);
+        if (strncmp(t, background[i], n) == 0 && (t[n] == ' ' || t[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* Whether the live process pid is one of PostgreSQL's background processes (by its title). */
+static bool pg_upkeep(long pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+    long n = slurp(path, buf, sizeof buf);
+    if (n <= 0)
+        return false;
+    for (long i = 0; i < n; i++) /* a title may come as NUL-separated arguments */
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    return pl_bench_pg_title_is_upkeep(buf);
+}
+
+/* The postmaster and every live process whose parent it is; of it, the upkeep into *upkeep. */
+static bool add_postgres(long postmaster, double *sum, double *upkeep)
+{
+    double own = 0;
+    if (!add_pid(postmaster, &own))
+        return false;
+    *sum += own;
+    *upkeep += own;
     DIR *d = opendir("/proc");
     if (!d)
         return true;
@@ -140,8 +182,12 @@ static bool add_postgres(long postmaster, double *sum)
     while ((e = readdir(d)) != NULL) {
         long pid = pl_bench_pid_parse(e->d_name);
         pl_bench_stat st;
-        if (pid > 0 && pid != postmaster && proc_stat(pid, &st) && st.ppid == postmaster)
-            *sum += ticks_s(st.utime + st.stime + st.cutime + st.cstime);
+        if (pid > 0 && pid != postmaster && proc_stat(pid, &st) && st.ppid == postmaster) {
+            double s = ticks_s(st.utime + st.stime + st.cutime + st.cstime);
+            *sum += s;
+            if (pg_upkeep(pid))
+                *upkeep += s;
+        }
     }
     closedir(d);
     return true;
@@ -172,7 +218,7 @@ void pl_bench_cpu_take(const char *run_dir, const long *workers, size_t n, pl_be
         char path[600];
         snprintf(path, sizeof path, "%s/postgres.pid", run_dir);
         out->known[PL_BENCH_CPU_DB] =
-            add_postgres(pl_bench_pid_file(path), &out->cpu_s[PL_BENCH_CPU_DB]);
+            add_postgres(pl_bench_pid_file(path), &out->cpu_s[PL_BENCH_CPU_DB], &out->db_upkeep_s);
         snprintf(path, sizeof path, "%s/paylink-bureau-sim.pid", run_dir);
         out->known[PL_BENCH_CPU_SIM] =
             add_pid(pl_bench_pid_file(path), &out->cpu_s[PL_BENCH_CPU_SIM]);
@@ -204,6 +250,12 @@ void pl_bench_cpu_account_of(const pl_bench_cpu_sample *start, const pl_bench_cp
         double d = end->cpu_s[i] - start->cpu_s[i];
         out->cpu_s[i] = out->known[i] && d > 0 ? d : 0;
     }
+    /* An autovacuum worker alive at the start and reaped before the end moves from a child's
+     * time to the postmaster's: both are upkeep, so the difference holds. */
+    double up = end->db_upkeep_s - start->db_upkeep_s;
+    out->db_upkeep_s = out->known[PL_BENCH_CPU_DB] && up > 0 ? up : 0;
+    if (out->db_upkeep_s > out->cpu_s[PL_BENCH_CPU_DB])
+        out->db_upkeep_s = out->cpu_s[PL_BENCH_CPU_DB];
     out->io_stall_s = start->io_full_s >= 0 && end->io_full_s >= start->io_full_s
                           ? end->io_full_s - start->io_full_s
                           : -1;
@@ -256,6 +308,13 @@ double pl_bench_cpu_us_per_tx(const pl_bench_cpu_account *a, int part, unsigned 
     return s * 1e6 / (double)replies;
 }
 
+double pl_bench_db_upkeep_us_per_tx(const pl_bench_cpu_account *a, unsigned long replies)
+{
+    if (replies == 0 || !a->known[PL_BENCH_CPU_DB])
+        return -1;
+    return a->db_upkeep_s * 1e6 / (double)replies;
+}
+
 void pl_bench_cpu_print(FILE *out, const pl_bench_cpu_account *a, unsigned long replies,
                         unsigned replicas)
 {
@@ -277,6 +336,11 @@ void pl_bench_cpu_print(FILE *out, const pl_bench_cpu_account *a, unsigned long 
         double pct = a->wall_s > 0 ? 100.0 * a->cpu_s[i] / a->wall_s : 0;
         double us = pl_bench_cpu_us_per_tx(a, i, replies);
         fprintf(out, "  %-22s %9.2f %8.1f %12.1f\n", name, a->cpu_s[i], pct, us < 0 ? 0 : us);
+        if (i == PL_BENCH_CPU_DB) {
+            double up = pl_bench_db_upkeep_us_per_tx(a, replies);
+            fprintf(out, "  %-22s %9.2f %8.1f %12.1f\n", "  of it, its upkeep", a->db_upkeep_s,
+                    a->wall_s > 0 ? 100.0 * a->db_upkeep_s / a->wall_s : 0, up < 0 ? 0 : up);
+        }
     }
 }
 

@@ -9,7 +9,12 @@
  *   db      PostgreSQL: the postmaster of $PAYLINK_RUN_DIR/postgres.pid and every live child of
  *           it. A backend that exits is reaped by the postmaster, and the kernel adds its time to
  *           the postmaster's cutime/cstime: counting those keeps a backend that ends between two
- *           samples in the account;
+ *           samples in the account. Of it, its upkeep (db_upkeep_s): what PostgreSQL spends on
+ *           its own — the postmaster with every child it reaped (autovacuum's workers start and
+ *           end every round; the workers' and the benchmark's connections live through a run,
+ *           so a connection that ends during one counts here too) and the live children whose
+ *           process title is a background process's (checkpointer, WAL writer, autovacuum, ...,
+ *           pl_bench_pg_title_is_upkeep); the rest is the statements' (the client backends);
  *   sim     the bureau simulator ($PAYLINK_RUN_DIR/paylink-bureau-sim.pid);
  *   broker  Apache Kafka ($PAYLINK_RUN_DIR/kafka-*.pid, every broker) or the mock broker
  *           (paylink-devbroker.pid);
@@ -50,6 +55,7 @@ typedef struct pl_bench_cpu_sample {
     double wall_s; /* CLOCK_MONOTONIC */
     double cpu_s[PL_BENCH_CPU_NPARTS];
     bool known[PL_BENCH_CPU_NPARTS]; /* false: no live process of it was found */
+    double db_upkeep_s;              /* of cpu_s[PL_BENCH_CPU_DB], PostgreSQL's upkeep */
     double io_full_s;                /* /proc/pressure/io "full" total so far; -1: unknown */
 } pl_bench_cpu_sample;
 
@@ -58,6 +64,7 @@ typedef struct pl_bench_cpu_account {
     double wall_s;
     double cpu_s[PL_BENCH_CPU_NPARTS];
     bool known[PL_BENCH_CPU_NPARTS];
+    double db_upkeep_s; /* of cpu_s[PL_BENCH_CPU_DB], PostgreSQL's upkeep (never above it) */
     /* How long every non-idle task of the box waited for I/O at once (pressure stall
      * information, "full"): a box stalled on its disk, whatever paylink does; -1: unknown. */
     double io_stall_s;
@@ -80,6 +87,14 @@ double pl_bench_psi_full_s(const char *text);
 
 /* The share of the account's wall clock the box was stalled on I/O, in %; -1: unknown. */
 double pl_bench_io_stall_pct(const pl_bench_cpu_account *a);
+
+/*
+ * Whether the command line of a PostgreSQL child (/proc/<pid>/cmdline, its process title:
+ * "postgres: checkpointer ", "postgres: autovacuum worker paylink", "postgres: paylink paylink
+ * 127.0.0.1(5432) idle"; a cluster_name, when set, follows "postgres: " with ": ") is one of
+ * PostgreSQL's background processes rather than a client's backend or a parallel worker of one.
+ */
+bool pl_bench_pg_title_is_upkeep(const char *cmdline);
 
 /* The pid in the text of a pid file (digits, optional blanks and newline); -1 when none. */
 long pl_bench_pid_parse(const char *text);
@@ -104,6 +119,10 @@ void pl_bench_cpu_account_of(const pl_bench_cpu_sample *start, const pl_bench_cp
  * (unknown when any of the three is).
  */
 double pl_bench_cpu_us_per_tx(const pl_bench_cpu_account *a, int part, unsigned long replies);
+
+/* Microseconds of PostgreSQL's upkeep per reply (of pl_bench_cpu_us_per_tx's db figure); -1
+ * when PostgreSQL is unknown or there were no replies. */
+double pl_bench_db_upkeep_us_per_tx(const pl_bench_cpu_account *a, unsigned long replies);
 
 /*
  * Prints the account as a table (seconds, % of one core, µs per reply; "-" where unknown) to
