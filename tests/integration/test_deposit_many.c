@@ -496,6 +496,81 @@ static void test_record_same_either_way(void **state)
         0);
 }
 
+/* The text of the deposit spec's statement name. */
+static const char *stmt_text(const char *name)
+{
+    for (size_t i = 0; i < pl_deposit_spec.nstmts; i++)
+        if (strcmp(pl_deposit_spec.stmts[i].name, name) == 0)
+            return pl_deposit_spec.stmts[i].sql;
+    fail_msg("no statement %s", name);
+    return NULL;
+}
+
+/*
+ * A batch of debits (no capture_ref) reads nothing of cc_deposit_trans for the check of the
+ * debit a follow-on credit names. dep_record:many's generic plan, with hash joins preferred
+ * (enable_nestloop off: what PostgreSQL chose while the table was small, a hash anti-join over
+ * all of it, read again for every batch), run by EXPLAIN ANALYZE on three debits in a
+ * transaction rolled back: the scan of that check (alias d) is never executed, and the three
+ * are inserted.
+ */
+static void test_record_reads_no_debit_for_a_debit(void **state)
+{
+    (void)state;
+    char ids[3][96];
+    for (int i = 0; i < 3; i++)
+        rid(ids[i], sizeof ids[i], "plan", "debit", i);
+    char id_array[400];
+    snprintf(id_array, sizeof id_array, "{%s,%s,%s}", ids[0], ids[1], ids[2]);
+    /* Each parameter's array: record_params' case 1 (a debit of an inline transaction id, no
+     * capture_ref) three times but the request id (p1). */
+    refs none;
+    memset(&none, 0, sizeof none);
+    const char *one[18];
+    record_params(&none, NULL, 1, one);
+    char sql[4096];
+    int len = snprintf(sql, sizeof sql,
+                       "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE it_rec(");
+    for (int k = 0; k < 18; k++) {
+        char arr[400];
+        if (k == 0)
+            snprintf(arr, sizeof arr, "%s", id_array);
+        else if (!one[k])
+            snprintf(arr, sizeof arr, "{NULL,NULL,NULL}");
+        else
+            snprintf(arr, sizeof arr, "{\"%s\",\"%s\",\"%s\"}", one[k], one[k], one[k]);
+        char *lit = PQescapeLiteral(g_admin, arr, strlen(arr));
+        assert_non_null(lit);
+        len += snprintf(sql + len, sizeof sql - (size_t)len, "%s%s", k ? ", " : "", lit);
+        PQfreemem(lit);
+    }
+    snprintf(sql + len, sizeof sql - (size_t)len, ")");
+
+    it_exec(g_admin, "BEGIN", 0, NULL);
+    it_exec(g_admin, "SET LOCAL enable_nestloop = off", 0, NULL);
+    it_exec(g_admin, "SET LOCAL plan_cache_mode = force_generic_plan", 0, NULL);
+    PGresult *r = PQprepare(g_admin, "it_rec", stmt_text("dep_record:many"), 18, NULL);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    r = PQexec(g_admin, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s", PQresultErrorMessage(r));
+    bool inserted = false;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *line = PQgetvalue(r, i, 0);
+        if (strstr(line, "Insert on cc_deposit_trans") && strstr(line, "actual rows=3"))
+            inserted = true;
+        /* Its scan, whatever its kind: "Seq Scan on cc_deposit_trans d (actual ...)",
+         * "Index Scan using cc_deposit_trans_pkey on cc_deposit_trans d (...)". */
+        if (strstr(line, " on cc_deposit_trans d ") && !strstr(line, "never executed"))
+            fail_msg("the debit check read cc_deposit_trans: %s", line);
+    }
+    PQclear(r);
+    it_exec(g_admin, "ROLLBACK", 0, NULL);
+    it_exec(g_admin, "DEALLOCATE it_rec", 0, NULL);
+    assert_true(inserted);
+}
+
 /* The key itself: the debit a follow-on credit refunds, else the authorization, else none. */
 static void test_touch_key(void **state)
 {
@@ -521,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_touch_key),
         cmocka_unit_test(test_same_rows_either_way),
         cmocka_unit_test(test_record_same_either_way),
+        cmocka_unit_test(test_record_reads_no_debit_for_a_debit),
         cmocka_unit_test(test_two_captures_on_one_authorization),
         cmocka_unit_test(test_error_answer_not_overtaken),
     };

@@ -97,6 +97,15 @@
  * that plan use the partial index auth_history_transaction. Without it the generic plan read
  * auth_history in full for inline references and PostgreSQL planned the statement anew for
  * every deposit (~1.1 M instructions of the backend, three quarters of its record unit).
+ *
+ * The check of the capture_ref debit is skipped when the request names none (p18 '', every
+ * debit): as a NOT EXISTS alone PostgreSQL made it an anti-join, and on a new database, where
+ * cc_deposit_trans is small when the merged statement is planned (db.c replans every 10 s), a
+ * hash anti-join over the whole table, read again for every batch while the table grew: 856
+ * sequential scans in a 20,000-deposit step on a fresh database, PostgreSQL's CPU a deposit
+ * 397 us against ~235 (docs/perf/ROUNDS.md, twenty-fourth round). Behind the OR it is a
+ * sub-plan evaluated only for a request that names a debit (test_deposit_many
+ * test_record_reads_no_debit_for_a_debit).
  */
 #define DEP_INSERT                                                                                 \
     "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, company, "               \
@@ -114,9 +123,9 @@
     "AND e.p17::varchar <> '' AND h.transaction_id = e.p17::varchar AND h.transaction_id <> '' "   \
     "AND (h.company <> e.p4::int OR h.order_number <> e.p5::varchar "                              \
     "OR (h.currency <> e.p10::char(3) AND h.amount_authorized IS NOT NULL))) "                     \
-    "AND NOT EXISTS (SELECT 1 FROM cc_deposit_trans d WHERE d.request_id = e.p18::varchar "        \
-    "AND (d.company <> e.p4::int OR d.order_number <> e.p5::varchar "                              \
-    "OR d.currency <> e.p10::char(3))) "                                                           \
+    "AND (e.p18::varchar = '' OR NOT EXISTS (SELECT 1 FROM cc_deposit_trans d "                    \
+    "WHERE d.request_id = e.p18::varchar AND (d.company <> e.p4::int "                             \
+    "OR d.order_number <> e.p5::varchar OR d.currency <> e.p10::char(3)))) "                       \
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
 /*
