@@ -96,6 +96,7 @@ typedef struct batch {
 
 struct pl_db {
     char *conninfo;
+    char app_name[64]; /* its connections' application_name (pl_db_new_named) */
     const pl_db_stmt *stmts;
     size_t nstmts;
     int *many; /* per statement, the index of its merged form ("NAME:many"); -1 when none */
@@ -139,7 +140,7 @@ static double now_ms_f(void)
 static int db_connect(pl_db *db, char *errstr, size_t errstr_size)
 {
     const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *const vals[] = {db->conninfo, "5", "paylink", NULL};
+    const char *const vals[] = {db->conninfo, "5", db->app_name, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
         int rc = pl_err_set(PL_ERR_DB, errstr, errstr_size, "connect: %s",
@@ -171,11 +172,18 @@ static int db_connect(pl_db *db, char *errstr, size_t errstr_size)
 pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, char *errstr,
                  size_t errstr_size)
 {
+    return pl_db_new_named(conninfo, NULL, stmts, nstmts, errstr, errstr_size);
+}
+
+pl_db *pl_db_new_named(const char *conninfo, const char *name, const pl_db_stmt *stmts,
+                       size_t nstmts, char *errstr, size_t errstr_size)
+{
     pl_db *db = calloc(1, sizeof *db);
     if (!db) {
         pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
         return NULL;
     }
+    snprintf(db->app_name, sizeof db->app_name, "%s", name && *name ? name : "paylink");
     db->conninfo = strdup(conninfo ? conninfo : "");
     db->stmts = stmts;
     db->nstmts = nstmts;
@@ -968,7 +976,7 @@ static void reconnect_step(pl_db *db, short revents)
         if (now_ms() < db->reconnect_at_ms)
             return;
         const char *const keys[] = {"dbname", "application_name", NULL};
-        const char *const vals[] = {db->conninfo, "paylink", NULL};
+        const char *const vals[] = {db->conninfo, db->app_name, NULL};
         db->rc_conn = PQconnectStartParams(keys, vals, 1);
         if (!db->rc_conn || PQstatus(db->rc_conn) == CONNECTION_BAD) {
             reconnect_failed(db, db->rc_conn ? PQerrorMessage(db->rc_conn) : "out of memory");

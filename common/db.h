@@ -140,6 +140,15 @@ typedef struct pl_db_stmt {
 pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, char *errstr,
                  size_t errstr_size);
 
+/*
+ * pl_db_new with its connections (the first and every reconnect) named name in
+ * pg_stat_activity (application_name, over any the conninfo gives; NULL or "": "paylink", as
+ * pl_db_new names them), so that a DBA tells a worker's connection from another's. At most 63
+ * bytes of it are used.
+ */
+pl_db *pl_db_new_named(const char *conninfo, const char *name, const pl_db_stmt *stmts,
+                       size_t nstmts, char *errstr, size_t errstr_size);
+
 /* Fails pending units (PL_ERR_STATE) and closes the connection. NULL is fine. */
 void pl_db_destroy(pl_db *db);
 

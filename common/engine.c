@@ -3661,7 +3661,10 @@ static int setup(pl_engine *e, char *err, size_t errsz)
         return rc;
 
     build_statements(e);
-    if (!(e->db = pl_db_new(c->db, e->stmts, nstatements(e), err, errsz)))
+    /* Named as its resolver's (paylink-<worker>-resolver) and refresh's connections are. */
+    char db_name[64];
+    snprintf(db_name, sizeof db_name, "paylink-%s", e->spec->worker);
+    if (!(e->db = pl_db_new_named(c->db, db_name, e->stmts, nstatements(e), err, errsz)))
         return PL_ERR_DB;
     e->services = pl_services_load_conninfo(c->db, err, errsz);
     if (!e->services)

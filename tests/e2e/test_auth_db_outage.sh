@@ -15,10 +15,16 @@ for ((i = 0; i < n; i++)); do
         "$(pl_request auth "dbo-$run-$i" 34.00 ".mode = \"batch\" | .order = \"DB$run$i\"")"
 done | kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$(pl_topic auth)" -K '|'
 
+# paylink-auth's own connection (its pl_db names it so; its resolver's and refresh's are
+# paylink-auth-resolver and -refresh): the kills must find it, or the test tests nothing.
+killed=0
 for k in $(seq 1 8); do
-    pl_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'paylink' AND pid <> pg_backend_pid()" >/dev/null
+    got=$(pl_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'paylink-auth' AND pid <> pg_backend_pid()")
+    killed=$((killed + got))
     sleep 0.5
 done
+[ "$killed" -gt 0 ] || fail "no connection of paylink-auth was found to kill"
+pass "paylink-auth's connection killed $killed times while calls were in flight"
 
 approved=0 unknown=0
 ids=()

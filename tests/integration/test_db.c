@@ -502,12 +502,31 @@ static long backend_pid(pl_db *db)
     return strtol(r.val[0], NULL, 10);
 }
 
+/* Whether the backend pid is named name in pg_stat_activity. */
+static bool backend_named(long pid, const char *name)
+{
+    char sql[160], p[16];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND application_name = "
+             "'%s'",
+             name);
+    snprintf(p, sizeof p, "%ld", pid);
+    return admin_long(sql, p) == 1;
+}
+
 static void test_reconnect_resends(void **state)
 {
     (void)state;
-    pl_db *db = new_db();
+    /* Named (pl_db_new_named), as a worker names its connection: the name stays after the
+     * reconnect. */
+    char err[512] = "";
+    pl_db *db = pl_db_new_named(g_conninfo, "it-db-reconnect", stmts,
+                                sizeof stmts / sizeof stmts[0], err, sizeof err);
+    if (!db)
+        fail_msg("pl_db_new_named: %s", err);
     long pid1 = backend_pid(db);
     assert_true(pid1 > 0);
+    assert_true(backend_named(pid1, "it-db-reconnect"));
 
     rec r[5];
     memset(r, 0, sizeof r);
@@ -550,6 +569,12 @@ static void test_reconnect_resends(void **state)
     long pid2 = backend_pid(db);
     assert_true(pid2 > 0);
     assert_true(pid2 != pid1);
+    assert_true(backend_named(pid2, "it-db-reconnect"));
+    pl_db_destroy(db);
+
+    /* pl_db_new's connections are named paylink. */
+    db = new_db();
+    assert_true(backend_named(backend_pid(db), "paylink"));
     pl_db_destroy(db);
 }
 
