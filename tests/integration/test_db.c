@@ -505,13 +505,12 @@ static long backend_pid(pl_db *db)
 /* Whether the backend pid is named name in pg_stat_activity. */
 static bool backend_named(long pid, const char *name)
 {
-    char sql[160], p[16];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND application_name = "
-             "'%s'",
-             name);
+    char p[16];
     snprintf(p, sizeof p, "%ld", pid);
-    return admin_long(sql, p) == 1;
+    const char *params[] = {p, name};
+    return admin_query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND "
+                       "application_name = $2",
+                       2, params) == 1;
 }
 
 static void test_reconnect_resends(void **state)
