@@ -15,6 +15,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 run=$(pl_uid)
+# The environment's periodic paylink-dmupdate holds its connection under its own name.
+assert_eq "$(pl_sql "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'paylink-dmupdate'")" \
+    t "paylink-dmupdate's connection is named in pg_stat_activity"
 pl_worker_stop dmupdate
 pl_on_exit "pl_worker_start dmupdate"
 dmupdate() { "$PAYLINK_BIN/paylink-dmupdate" --once --company 1 "$@" 2>>"$PAYLINK_LOG_DIR/test_dmupdate.log"; }

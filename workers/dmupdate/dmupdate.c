@@ -840,7 +840,11 @@ int pl_dmupdate_main(int argc, char **argv)
     signal(SIGUSR1, SIG_IGN);
     int status = 0;
     d.metrics = pl_metrics_new("dmupdate");
-    d.db = PQconnectdb(d.cfg.db);
+    /* Named in pg_stat_activity as the consuming workers' connections are (paylink-<worker>);
+     * PQreset keeps the name. */
+    const char *const db_keys[] = {"dbname", "application_name", NULL};
+    const char *const db_vals[] = {d.cfg.db, "paylink-dmupdate", NULL};
+    d.db = PQconnectdbParams(db_keys, db_vals, 1);
     if (!d.metrics || PQstatus(d.db) != CONNECTION_OK) {
         PL_ERROR(NULL, "database: %s", d.db ? PQerrorMessage(d.db) : "out of memory");
         status = 1;
