@@ -45,6 +45,15 @@
  * uses. Planning again costs one plan per statement per interval.
  */
 #define PL_DB_REPLAN_MS 10000
+/*
+ * A connection also drops its plans each time its merged executions have doubled since the
+ * last time (at 64, 128, 256, ... of them): the tables its statements write grow with them, so
+ * on a new database a plan made on a nearly empty table lasts while the table doubles, not for
+ * PL_DB_REPLAN_MS of full speed (20,000 requests at 2,000 /s, each batch reading the whole
+ * table). On a database already large this adds a dozen replans in a connection's first
+ * minutes, then the interval above comes first.
+ */
+#define PL_DB_REPLAN_GROWN 64
 
 typedef struct exec {
     char *name; /* name, params and their strings share one allocation (params' block) */
@@ -103,6 +112,7 @@ struct pl_db {
     bool has_many;
     int replan_ms;
     int64_t replan_at_ms;
+    unsigned long long replan_at_execs; /* counts.merged_executions of the next growth replan */
     pl_db_counts counts;
     PGconn *conn;
     pl_db_unit *q_head, *q_tail; /* submitted, not sent */
@@ -215,6 +225,7 @@ pl_db *pl_db_new_named(const char *conninfo, const char *name, const pl_db_stmt 
     }
     db->replan_ms = PL_DB_REPLAN_MS;
     db->replan_at_ms = now_ms() + db->replan_ms;
+    db->replan_at_execs = PL_DB_REPLAN_GROWN;
     db->backoff_ms = PL_DB_CONFLICT_BACKOFF_MS;
     db->rng = ((uint64_t)now_ms_f() * 2654435761u) ^ (uint64_t)(uintptr_t)db;
     if (db->rng == 0)
@@ -654,12 +665,14 @@ static int merged_params(const pl_db_unit *first, int n, int nparams, const char
 static int send_batch(pl_db *db, batch *b)
 {
     b->nq = 0;
-    if (db->has_many && now_ms() >= db->replan_at_ms) {
+    unsigned long long execs = db->counts.merged_executions;
+    if (db->has_many && (now_ms() >= db->replan_at_ms || execs >= db->replan_at_execs)) {
         if (!PQsendQueryParams(db->conn, "DISCARD PLANS", 0, NULL, NULL, NULL, NULL, 0))
             return -1;
         b->sent[b->nq++] = (sent){.u = NULL};
         db->counts.replans++;
         db->replan_at_ms = now_ms() + db->replan_ms;
+        db->replan_at_execs = execs < PL_DB_REPLAN_GROWN / 2 ? PL_DB_REPLAN_GROWN : 2 * execs;
     }
     for (pl_db_unit *u = b->head; u; u = u->next)
         u->taken = false;

@@ -220,10 +220,11 @@ double pl_db_last_batch_ms(const pl_db *db);
 typedef struct pl_db_counts {
     unsigned long long statements;
     unsigned long long merged_executions;
-    unsigned long long replans; /* DISCARD PLANS sent (see PL_DB_REPLAN_MS in db.c) */
+    unsigned long long replans; /* DISCARD PLANS sent (PL_DB_REPLAN_MS, _GROWN in db.c) */
 } pl_db_counts;
 pl_db_counts pl_db_get_counts(const pl_db *db);
-/* How often a connection with merged statements drops its cached plans (default 10 s; tests). */
+/* How often a connection with merged statements drops its cached plans (default 10 s; tests).
+ * It drops them too whenever its merged executions have doubled (from 64), whatever this is. */
 void pl_db_set_replan_ms(pl_db *db, int ms);
 
 /* Milliseconds until a unit held for its conflict's back-off is due to go again (0: now; the

@@ -1085,6 +1085,108 @@ static void test_replans(void **state)
     pl_db_destroy(db);
 }
 
+/*
+ * A plan made while a table was nearly empty is not kept while the table grows (db.c
+ * PL_DB_REPLAN_GROWN): a merged insert whose NOT EXISTS probes its own table, on a new table,
+ * with the 10 s replan out of the way. PostgreSQL's generic plan made on the empty table is a
+ * hash anti-join over a sequential scan of the whole table; kept, every batch reads the table
+ * whole however large it grows (this table, autovacuum off, is never analyzed: nothing else
+ * replans it). Replanned as the connection's executions double, the plan probes the primary
+ * key once the table is a few thousand rows: the last batches scan it no more.
+ */
+static void test_replans_as_tables_grow(void **state)
+{
+    (void)state;
+    enum { PER_BATCH = 32, GROW = 160, MORE = 10 };
+    char table[64], ins[512], many[512];
+    snprintf(table, sizeof table, "paylink_test.db_grow_%ld", (long)getpid());
+    /* The NOT EXISTS matches nothing (ref names no row with v 'never'), as a worker's checks
+     * of a well-formed request: every row goes in. */
+    snprintf(ins, sizeof ins,
+             "INSERT INTO %s (k, ref, v) SELECT $1, $2, $3 "
+             "WHERE NOT EXISTS (SELECT 1 FROM %s d WHERE d.k = $2 AND d.v = 'never') RETURNING k",
+             table, table);
+    snprintf(many, sizeof many,
+             "INSERT INTO %s (k, ref, v) SELECT p1, p2, p3 "
+             "FROM unnest($1::text[], $2::text[], $3::text[]) AS e(p1, p2, p3) "
+             "WHERE NOT EXISTS (SELECT 1 FROM %s d WHERE d.k = e.p2 AND d.v = 'never') "
+             "RETURNING k",
+             table, table);
+    const pl_db_stmt grow_stmts[] = {
+        {"grow", ins, 3},
+        {"grow:many", many, 3},
+        /* The backend's table counters reach pg_stat_user_tables when it next goes idle,
+         * not up to a second later. */
+        {"flush_stats", "SELECT pg_stat_force_next_flush()", 0},
+    };
+    char sql[256];
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+    admin_exec(sql, 0, NULL);
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE %s (k text PRIMARY KEY, ref text NOT NULL, v text NOT NULL) "
+             "WITH (autovacuum_enabled = off)",
+             table);
+    admin_exec(sql, 0, NULL);
+    char err[512] = "";
+    pl_db *db = pl_db_new(g_conninfo, grow_stmts, 3, err, sizeof err);
+    if (!db)
+        fail_msg("pl_db_new: %s", err);
+    pl_db_set_replan_ms(db, 24 * 3600 * 1000); /* no replan by time in this test */
+    static rec r[PER_BATCH];
+    char v[201];
+    memset(v, 'v', 200);
+    v[200] = '\0';
+    long scans[2] = {0, 0};
+    for (int b = 0; b < GROW + MORE; b++) {
+        memset(r, 0, sizeof r);
+        for (int i = 0; i < PER_BATCH; i++) {
+            char k[16], ref[16];
+            snprintf(k, sizeof k, "%d", b * PER_BATCH + i);
+            snprintf(ref, sizeof ref, "r%d", b * PER_BATCH + i);
+            const char *p[] = {k, ref, v};
+            pl_db_unit *u = pl_db_unit_new(on_unit, &r[i]);
+            assert_non_null(u);
+            assert_int_equal(pl_db_unit_add(u, "grow", 3, p), 0);
+            pl_db_submit(db, u);
+        }
+        pl_db_flush(db);
+        drive_idle(db, 30000);
+        for (int i = 0; i < PER_BATCH; i++) {
+            assert_int_equal(r[i].calls, 1);
+            if (r[i].err != 0)
+                fail_msg("batch %d unit %d: %s", b, i, r[i].msg);
+            assert_int_equal(r[i].ntuples[0], 1);
+        }
+        if (b == GROW - 1 || b == GROW + MORE - 1) {
+            rec f;
+            memset(&f, 0, sizeof f);
+            pl_db_unit *u = pl_db_unit_new(on_unit, &f);
+            assert_non_null(u);
+            assert_int_equal(pl_db_unit_add(u, "flush_stats", 0, NULL), 0);
+            pl_db_submit(db, u);
+            pl_db_flush(db);
+            drive_idle(db, 30000);
+            assert_int_equal(f.err, 0);
+            const char *p[] = {table};
+            scans[b == GROW - 1 ? 0 : 1] = admin_query(
+                "SELECT seq_scan FROM pg_stat_user_tables WHERE relid = $1::regclass", 1, p);
+        }
+    }
+    pl_db_counts c = pl_db_get_counts(db);
+    pl_db_destroy(db);
+    /* The first plans read the table whole: the test sees the case it is about. */
+    assert_true(scans[0] > 0);
+    if (scans[1] != scans[0])
+        fail_msg("the last %d batches read the %d-row table whole %ld time(s): the plan made "
+                 "while it was empty was kept",
+                 MORE, GROW * PER_BATCH, scans[1] - scans[0]);
+    /* One merged statement a batch; replanned at 64, 128, ..., 4,096 executions (7 times). */
+    assert_int_equal(c.merged_executions, (GROW + MORE) * PER_BATCH);
+    assert_int_equal(c.replans, 7);
+    snprintf(sql, sizeof sql, "DROP TABLE %s", table);
+    admin_exec(sql, 0, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1103,6 +1205,7 @@ int main(void)
         cmocka_unit_test(test_merged_keeps_order),
         cmocka_unit_test(test_merged_one_bad),
         cmocka_unit_test(test_replans),
+        cmocka_unit_test(test_replans_as_tables_grow),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

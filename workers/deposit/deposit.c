@@ -100,11 +100,11 @@
  *
  * The check of the capture_ref debit is skipped when the request names none (p18 '', every
  * debit): as a NOT EXISTS alone PostgreSQL made it an anti-join, and on a new database, where
- * cc_deposit_trans is small when the merged statement is planned (db.c replans every 10 s), a
- * hash anti-join over the whole table, read again for every batch while the table grew: 856
- * sequential scans in a 20,000-deposit step on a fresh database, PostgreSQL's CPU a deposit
- * 397 us against ~235 (docs/perf/ROUNDS.md, twenty-fourth round). Behind the OR it is a
- * sub-plan evaluated only for a request that names a debit (test_deposit_many
+ * cc_deposit_trans is small when the merged statement is planned (db.c then replanned only
+ * every 10 s), a hash anti-join over the whole table, read again for every batch while the
+ * table grew: 856 sequential scans in a 20,000-deposit step on a fresh database, PostgreSQL's
+ * CPU a deposit 397 us against ~235 (docs/perf/ROUNDS.md, twenty-fourth round). Behind the OR it is
+ * a sub-plan evaluated only for a request that names a debit (test_deposit_many
  * test_record_reads_no_debit_for_a_debit).
  */
 #define DEP_INSERT                                                                                 \
