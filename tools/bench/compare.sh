@@ -24,7 +24,7 @@
 #
 # The full series took 10 minutes on a 2-core box (the README's protocol); `--warm 0 --requests
 # 2000 --each 2000` shows the way in three, its figures meaning little. The exit status is 1
-# when a run did not get every reply (its lines are kept).
+# when a run did not get every reply or not every reply was approved (its lines are kept).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

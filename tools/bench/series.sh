@@ -25,8 +25,10 @@
 #
 # Every run goes through `tools/dev bench`: this checkout's paylinkctl, the environment DEV_DIR
 # names (default this checkout's .dev), so one checkout's benchmark measures another's
-# environment alike (tools/bench/compare.sh). A run that did not get every reply is kept in the
-# file and reported; the exit status is then 1.
+# environment alike (tools/bench/compare.sh). A run that did not get every reply, or whose
+# replies were not all approved (every request of the series is one the simulator approves: a
+# decline or an error means something else answered or failed — a second worker in the consumer
+# group, a simulator it cannot trust), is kept in the file and reported; the exit status is then 1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -48,7 +50,7 @@ while [ $# -gt 0 ]; do
     --max-in-flight) K=${2:-} && whole "$1" "$K" && shift 2 ;;
     --sim-latency-ms) LATENCY=${2:-} && whole "$1" "$LATENCY" 0 && shift 2 ;;
     -h | --help)
-        sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -71,6 +73,11 @@ run() {
         printf 'series: %s: %s: %s replies/s, p99 %s ms, worker %s µs, PostgreSQL %s µs a reply\n' \
             "$SIDE" "$step" "$(jq -r .throughput <<<"$line")" "$(jq -r .p99_ms <<<"$line")" \
             "$(jq -r .worker_cpu_us_per_tx <<<"$line")" "$(jq -r .db_cpu_us_per_tx <<<"$line")" >&2
+        if ! jq -e '.approved == .replies' >/dev/null <<<"$line"; then
+            printf 'series: %s: %s: %s of %s replies approved: the run does not count (its worker log; another worker in the group?)\n' \
+                "$SIDE" "$step" "$(jq -r .approved <<<"$line")" "$(jq -r .replies <<<"$line")" >&2
+            failed=1
+        fi
     else
         printf 'series: %s: %s printed no JSON line (status %d)\n' "$SIDE" "$step" "$rc" >&2
     fi
