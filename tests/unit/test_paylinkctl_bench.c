@@ -362,7 +362,8 @@ static void test_result_json(void **state)
                                  "\"rate\":0,"));
     assert_non_null(strstr(text, "\"broker_cpu_us_per_tx\":null"));
     assert_non_null(strstr(text, "\"db_upkeep_cpu_us_per_tx\":150.0"));
-    assert_non_null(strstr(text, "\"max_gap_ms\":250.0,\"io_stall_pct\":null"));
+    assert_non_null(strstr(text, "\"max_gap_ms\":250.0,\"max_gap_at\":null,\"max_gap_from_s\":null,"
+                                 "\"io_stall_pct\":null"));
     assert_null(strstr(text, "baseline"));
     assert_null(strstr(text, "speedup"));
     assert_null(strstr(text, "rate_kept"));
@@ -381,6 +382,8 @@ static void test_result_json(void **state)
     r.rate_kept = true;
     r.send_lag_max_ms = 3.25;
     r.io_stall_pct = 12.34;
+    snprintf(r.max_gap_at, sizeof r.max_gap_at, "2026-12-05T18:02:51.123Z");
+    r.max_gap_from_s = 0.25;
     o = pl_bench_result_json(&r);
     text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     assert_non_null(strstr(text, "\"baseline_throughput\":2.0,\"speedup\":2.50,"));
@@ -388,7 +391,8 @@ static void test_result_json(void **state)
     assert_non_null(strstr(text, "\"rate_achieved\":49.5,\"rate_kept\":true,"
                                  "\"send_lag_max_ms\":3.2"));
     assert_non_null(strstr(text, "\"baseline_requests\":3,\"baseline_replies\":3"));
-    assert_non_null(strstr(text, "\"io_stall_pct\":12.3,"));
+    assert_non_null(strstr(text, "\"max_gap_at\":\"2026-12-05T18:02:51.123Z\","
+                                 "\"max_gap_from_s\":0.250,\"io_stall_pct\":12.3,"));
     json_object_put(o);
 
     /* No baseline reply: its throughput 0 and the speed-up unknown. */
@@ -712,18 +716,44 @@ static void test_run_id(void **state)
     assert_int_equal(strlen(a), 4); /* cut to fit, terminated */
 }
 
+/* When the longest gap began, in the wall clock: milliseconds carry into the seconds, minutes,
+ * the day; a negative or unknown offset writes nothing. */
+static void test_wall_at(void **state)
+{
+    (void)state;
+    char out[32];
+    /* 2026-12-05T18:02:50.900Z */
+    struct timespec w = {.tv_sec = 1796493770, .tv_nsec = 900000000};
+    pl_bench_wall_at(&w, 0, out, sizeof out);
+    assert_string_equal(out, "2026-12-05T18:02:50.900Z");
+    pl_bench_wall_at(&w, 0.2234, out, sizeof out);
+    assert_string_equal(out, "2026-12-05T18:02:51.123Z");
+    pl_bench_wall_at(&w, 3369.1, out, sizeof out);
+    assert_string_equal(out, "2026-12-05T18:59:00.000Z");
+    w.tv_sec = 1796515199; /* 23:59:59 */
+    w.tv_nsec = 999600000;
+    pl_bench_wall_at(&w, 0.0005, out, sizeof out);
+    assert_string_equal(out, "2026-12-06T00:00:00.000Z");
+    pl_bench_wall_at(&w, -1, out, sizeof out);
+    assert_string_equal(out, "");
+    pl_bench_wall_at(&w, 0.0 / 0.0, out, sizeof out);
+    assert_string_equal(out, "");
+    pl_bench_wall_at(&w, 1, out, 10); /* too small for the text */
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_auth_and_svc),
-        cmocka_unit_test(test_bad_values),   cmocka_unit_test(test_warmup),
-        cmocka_unit_test(test_svc_balance),  cmocka_unit_test(test_percentile),
-        cmocka_unit_test(test_new_options),  cmocka_unit_test(test_rate_schedule),
-        cmocka_unit_test(test_requests),     cmocka_unit_test(test_result_json),
-        cmocka_unit_test(test_proc_parsing), cmocka_unit_test(test_pg_titles),
-        cmocka_unit_test(test_cpu_account),  cmocka_unit_test(test_replica_env),
-        cmocka_unit_test(test_group_joined), cmocka_unit_test(test_run_id),
-        cmocka_unit_test(test_main_brokers),
+        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_auth_and_svc),
+        cmocka_unit_test(test_bad_values),  cmocka_unit_test(test_warmup),
+        cmocka_unit_test(test_svc_balance), cmocka_unit_test(test_percentile),
+        cmocka_unit_test(test_new_options), cmocka_unit_test(test_rate_schedule),
+        cmocka_unit_test(test_requests),    cmocka_unit_test(test_result_json),
+        cmocka_unit_test(test_wall_at),     cmocka_unit_test(test_proc_parsing),
+        cmocka_unit_test(test_pg_titles),   cmocka_unit_test(test_cpu_account),
+        cmocka_unit_test(test_replica_env), cmocka_unit_test(test_group_joined),
+        cmocka_unit_test(test_run_id),      cmocka_unit_test(test_main_brokers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,8 @@ typedef struct phase_result {
     double seconds;
     double p50, p90, p99, p999, max; /* ms */
     double max_gap;                  /* ms: the longest time without a reply, from the start */
+    double max_gap_from_s;           /* when it began, seconds after the phase's start */
+    struct timespec wall0;           /* the phase's start, CLOCK_REALTIME */
     /* open loop */
     long cap;
     double last_send_s, lag_max_s;
@@ -64,6 +66,7 @@ typedef struct bench {
     /* The phase under way. */
     const phase *ph;
     double last_reply_at, max_gap_s; /* its latest reply (or its start), the longest gap */
+    double max_gap_from;             /* when that gap began (last_reply_at then) */
     char id_prefix[48];
     unsigned long replies, approved;
 } bench;
@@ -479,8 +482,10 @@ static unsigned long read_replies(bench *b, int timeout_ms)
                 double t = now_s();
                 b->got[i] = 1;
                 b->latency[b->replies++] = (t - b->sent_at[i]) * 1000.0;
-                if (t - b->last_reply_at > b->max_gap_s)
+                if (t - b->last_reply_at > b->max_gap_s) {
                     b->max_gap_s = t - b->last_reply_at;
+                    b->max_gap_from = b->last_reply_at;
+                }
                 b->last_reply_at = t;
                 got++;
                 if (json_object_object_get_ex(o, "status", &st) &&
@@ -521,10 +526,12 @@ static int run_phase(bench *b, const phase *ph, long timeout_s, phase_result *re
     snprintf(topic, sizeof topic, "%s.%s.request", b->prefix, op_worker(ph->op));
     long cap = ph->rate ? pl_bench_rate_cap(ph->k, ph->rate) : ph->k;
     res->cap = cap;
+    clock_gettime(CLOCK_REALTIME, &res->wall0);
     double t0 = now_s(), deadline = t0 + (double)timeout_s;
     unsigned long sent = 0, capped_at = ULONG_MAX;
     b->last_reply_at = t0;
     b->max_gap_s = 0;
+    b->max_gap_from = t0;
     while (b->replies < ph->n && now_s() < deadline) {
         if (g_stop) {
             fprintf(stderr, "bench: interrupted during the %s phase\n", ph->name);
@@ -572,6 +579,7 @@ static int run_phase(bench *b, const phase *ph, long timeout_s, phase_result *re
     res->p999 = pl_bench_percentile(b->latency, b->replies, 99.9);
     res->max = b->replies ? b->latency[b->replies - 1] : 0;
     res->max_gap = b->max_gap_s * 1000.0;
+    res->max_gap_from_s = b->max_gap_from - t0;
     return 0;
 }
 
@@ -920,6 +928,23 @@ static json_object *fixed(double v, int decimals, bool null_below_0)
     return json_object_new_double_s(v, s);
 }
 
+void pl_bench_wall_at(const struct timespec *wall0, double offset_s, char *out, size_t outsize)
+{
+    if (outsize)
+        out[0] = '\0';
+    if (outsize < 25 || !(offset_s >= 0))
+        return;
+    /* In whole milliseconds from the epoch, so that a carry lands in the seconds. */
+    long long ms = (long long)wall0->tv_sec * 1000 + wall0->tv_nsec / 1000000 +
+                   (long long)llround(offset_s * 1000.0);
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[24];
+    if (!gmtime_r(&sec, &tm) || strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        return;
+    snprintf(out, outsize, "%s.%03lldZ", day, ms % 1000);
+}
+
 json_object *pl_bench_result_json(const pl_bench_result *r)
 {
     json_object *o = json_object_new_object();
@@ -930,7 +955,7 @@ json_object *pl_bench_result_json(const pl_bench_result *r)
         const char *key;
         json_object *value;
     } field;
-    field f[32];
+    field f[40];
     int n = 0;
 #define F(k, v) f[n++] = (field){k, v}
     F("replies", json_object_new_int64((int64_t)r->replies));
@@ -967,6 +992,8 @@ json_object *pl_bench_result_json(const pl_bench_result *r)
     F("bench_cpu_us_per_tx", fixed(r->bench_us, 1, true));
     F("db_upkeep_cpu_us_per_tx", fixed(r->db_upkeep_us, 1, true));
     F("max_gap_ms", fixed(r->max_gap_ms, 1, true));
+    F("max_gap_at", r->max_gap_at[0] ? json_object_new_string(r->max_gap_at) : NULL);
+    F("max_gap_from_s", r->max_gap_at[0] ? fixed(r->max_gap_from_s, 3, false) : NULL);
     F("io_stall_pct", fixed(r->io_stall_pct, 1, true));
     if (r->baseline) {
         F("baseline_requests", json_object_new_int64((int64_t)r->baseline_requests));
@@ -1022,9 +1049,10 @@ static void report_stalls(const pl_bench_result *res)
     if (res->io_stall_pct >= 0)
         snprintf(io, sizeof io, "%.1f %% of it", res->io_stall_pct);
     fprintf(stderr,
-            "bench: the longest time without a reply: %.1f ms; the box stalled on I/O (every "
-            "task waiting for it at once, /proc/pressure/io): %s\n",
-            res->max_gap_ms, io);
+            "bench: the longest time without a reply: %.1f ms, from %s (%.3f s into the phase); "
+            "the box stalled on I/O (every task waiting for it at once, /proc/pressure/io): %s\n",
+            res->max_gap_ms, res->max_gap_at[0] ? res->max_gap_at : "an unknown time",
+            res->max_gap_from_s, io);
     if (res->io_stall_pct >= 5.0)
         fprintf(stderr,
                 "bench: warning: the box stalled on I/O for %.1f %% of the measured phase: "
@@ -1238,6 +1266,8 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     pl_bench_cpu_account_of(&cpu0, &cpu1, &acct);
     cpu_into(&res, &acct);
     res.max_gap_ms = mr.max_gap;
+    pl_bench_wall_at(&mr.wall0, mr.max_gap_from_s, res.max_gap_at, sizeof res.max_gap_at);
+    res.max_gap_from_s = mr.max_gap_from_s;
     res.io_stall_pct = pl_bench_io_stall_pct(&acct);
     report_stalls(&res);
 

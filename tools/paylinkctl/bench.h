@@ -47,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -177,7 +178,12 @@ typedef struct pl_bench_result {
      * measured phase without a reply (from its start), and the share of it the box was stalled
      * on I/O (bench_cpu.h; below 0: unknown, printed as null). */
     double max_gap_ms, io_stall_pct;
-    bool baseline; /* the baseline ran: */
+    /* When that longest time began (the reply before it, or the phase's start), RFC 3339 UTC
+     * with milliseconds, to set beside the other components' logs (a checkpoint, a
+     * rebalance); "" when unknown (printed as null). */
+    char max_gap_at[32];
+    double max_gap_from_s; /* the same, in seconds after the phase's start */
+    bool baseline;         /* the baseline ran: */
     unsigned long baseline_requests, baseline_replies;
     double baseline_seconds;
 } pl_bench_result;
@@ -188,11 +194,16 @@ typedef struct pl_bench_result {
  * harness_cpu_us_per_tx, baseline_throughput and speedup (with the baseline), requests,
  * approved, max_in_flight, sim_latency_ms, worker, replicas, rate, warmup, rate_achieved,
  * rate_kept and send_lag_max_ms (open loop), sim_cpu_us_per_tx, broker_cpu_us_per_tx,
- * bench_cpu_us_per_tx, max_gap_ms, io_stall_pct, baseline_requests and baseline_replies. Unknown
- * CPU figures and a speedup without a baseline throughput are null. The caller puts it; NULL when
- * out of memory.
+ * bench_cpu_us_per_tx, max_gap_ms, max_gap_at, max_gap_from_s, io_stall_pct,
+ * baseline_requests and baseline_replies. Unknown CPU figures, an unknown max_gap_at and a speedup
+ * without a baseline throughput are null. The caller puts it; NULL when out of memory.
  */
 json_object *pl_bench_result_json(const pl_bench_result *r);
+
+/* The wall-clock time offset_s seconds after wall0 (CLOCK_REALTIME), as RFC 3339 UTC with
+ * milliseconds ("2026-12-05T18:02:51.123Z") into out (at least 25 bytes); "" when it cannot
+ * be written. */
+void pl_bench_wall_at(const struct timespec *wall0, double offset_s, char *out, size_t outsize);
 
 /* The run's id (letters only: no digits to make a card number of with a request's counter) from
  * the time and the pid; 11 letters. */
