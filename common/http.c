@@ -11,6 +11,14 @@
  * OpenSSL release its read and write buffers (~2 x 16.5 KiB) when they are empty, as libcurl
  * sets it up: ~17 KiB less a connection waiting for its answer, for no CPU measured on
  * jemalloc (docs/perf/ROUNDS.md, eleventh round).
+ *
+ * The calls are spread over SHARDS multi handles, each with its own connection cache: libcurl
+ * 7.88 walks a cache's connections to the host to find an idle one for each call and again when
+ * a call's handle is removed (curl_multi_remove_handle looks for the connection it last used,
+ * to close it if it was connect-only), so a call's cost grew with the connections open — at 512
+ * calls in flight ~5 % of the worker's CPU (ROUNDS.md, twenty-fifth round). A call goes to the
+ * shard with the fewest calls in flight, the first of them on a tie, so that calls one at a time
+ * keep using one shard and its connection.
  */
 #include "http.h"
 
@@ -46,9 +54,20 @@
 
 /* Header lines of a call: Content-Type, Expect, SOAPAction, the auth and the extra line. */
 #define HEADERS_MAX 5
+/* Multi handles a client spreads its calls over (see the top of this file). */
+#define SHARDS 8
+
+/* One multi handle, its connection cache and its timer. */
+typedef struct shard {
+    struct pl_http *h;
+    CURLM *multi;
+    int64_t timer_due; /* CLOCK_MONOTONIC ms when curl wants to run, -1: no timer */
+    size_t n_live;     /* calls in flight on it */
+} shard;
 
 typedef struct xfer {
     pl_http *h;
+    shard *sh; /* the multi handle of its call */
     CURL *easy;
     pl_http_call call; /* url and proxy point at own (below); the rest is the caller's */
     /* The URL and proxy, copied: a "not sent" retry sets them again, after the caller's
@@ -89,6 +108,7 @@ typedef struct xfer {
  * under its number, so a registration is never taken for a socket it does not describe.
  */
 typedef struct sock {
+    shard *sh; /* whose multi handle watches it */
     curl_socket_t fd;
     int what;        /* CURL_POLL_IN / _OUT / _INOUT; 0 while parked */
     uint32_t events; /* what epoll has registered for fd (0: nothing) */
@@ -105,13 +125,12 @@ typedef struct fd_note {
 } fd_note;
 
 struct pl_http {
-    CURLM *multi;
+    shard shards[SHARDS];
     CURLSH *share;
     char *ca_file;
     size_t max_body;
     int epfd;
-    int64_t timer_due; /* CLOCK_MONOTONIC ms when curl wants to run, -1: no timer */
-    int sock_errno;    /* an epoll registration failed (reported by pl_http_wait) */
+    int sock_errno; /* an epoll registration failed (reported by pl_http_wait) */
     xfer *live;
     size_t n_live;
     xfer *pool;
@@ -326,7 +345,8 @@ static int on_close(void *clientp, curl_socket_t fd)
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
-    pl_http *h = userp;
+    shard *sh = userp;
+    pl_http *h = sh->h;
     sock *s = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (s)
@@ -346,7 +366,8 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             h->sock_errno = ENOMEM;
             return 0;
         }
-        curl_multi_assign(h->multi, fd, s);
+        s->sh = sh;
+        curl_multi_assign(sh->multi, fd, s);
     }
     s->what = what;
     if (sock_watch(h, s) != 0)
@@ -358,8 +379,8 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
-    pl_http *h = userp;
-    h->timer_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    shard *sh = userp;
+    sh->timer_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     return 0;
 }
 
@@ -378,14 +399,18 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
     if (!h)
         goto nomem;
     h->epfd = -1;
-    h->timer_due = -1;
     h->trim_ms = TRIM_MS;
     h->max_body = max_body ? max_body : 1024 * 1024;
     if (ca_file && *ca_file && !(h->ca_file = strdup(ca_file)))
         goto nomem;
-    h->multi = curl_multi_init();
+    for (int i = 0; i < SHARDS; i++) {
+        h->shards[i].h = h;
+        h->shards[i].timer_due = -1;
+        if (!(h->shards[i].multi = curl_multi_init()))
+            goto nomem;
+    }
     h->share = curl_share_init();
-    if (!h->multi || !h->share)
+    if (!h->share)
         goto nomem;
     if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
         pl_err_set(PL_ERR_HTTP, errstr, errstr_size, "epoll_create1: %s", strerror(errno));
@@ -404,18 +429,22 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
      * (auth_service.max_concurrent); idle connections beyond the need are retired by the
      * bureau or by CURLOPT_MAXAGE_CONN.
      */
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTIONS);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    for (int i = 0; i < SHARDS; i++) {
+        shard *sh = &h->shards[i];
+        curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTIONS);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+    }
     return h;
 nomem:
     pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
 fail:
     if (h) {
-        if (h->multi)
-            curl_multi_cleanup(h->multi);
+        for (int i = 0; i < SHARDS; i++)
+            if (h->shards[i].multi)
+                curl_multi_cleanup(h->shards[i].multi);
         if (h->share)
             curl_share_cleanup(h->share);
         if (h->epfd >= 0)
@@ -576,7 +605,7 @@ static int xfer_start(xfer *x)
      * written into a connection the far end is closing (that would be an unknown outcome). */
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
     h->counts.attempts++;
-    return curl_multi_add_handle(h->multi, e) == CURLM_OK ? 0 : PL_ERR_HTTP;
+    return curl_multi_add_handle(x->sh->multi, e) == CURLM_OK ? 0 : PL_ERR_HTTP;
 }
 
 static void xfer_unlink(xfer *x)
@@ -589,6 +618,7 @@ static void xfer_unlink(xfer *x)
     if (x->next)
         x->next->prev = x->prev;
     h->n_live--;
+    x->sh->n_live--;
 }
 
 static void xfer_free(xfer *x)
@@ -680,6 +710,11 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
     x->arg = arg;
     x->attempts = 0;
     headers_set(x);
+    x->sh = &h->shards[0];
+    for (int i = 1; i < SHARDS; i++)
+        if (h->shards[i].n_live < x->sh->n_live)
+            x->sh = &h->shards[i];
+    x->sh->n_live++;
     x->prev = NULL;
     x->next = h->live;
     if (h->live)
@@ -728,7 +763,7 @@ static bool connect_error(CURLcode rc)
 static void finish(xfer *x, CURLcode rc)
 {
     pl_http *h = x->h;
-    curl_multi_remove_handle(h->multi, x->easy);
+    curl_multi_remove_handle(x->sh->multi, x->easy);
     pl_http_outcome o = classify(x, rc);
     if (o == PL_HTTP_NOT_SENT && x->attempts < x->call.connect_attempts) {
         if (xfer_start(x) == 0)
@@ -770,14 +805,16 @@ static void drain(pl_http *h)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(h->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        xfer *x = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        CURLcode rc = m->data.result;
-        if (x)
-            finish(x, rc);
+    for (int i = 0; i < SHARDS; i++) {
+        while ((m = curl_multi_info_read(h->shards[i].multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            xfer *x = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            CURLcode rc = m->data.result;
+            if (x)
+                finish(x, rc);
+        }
     }
 }
 
@@ -820,26 +857,27 @@ static int act_on_sockets(pl_http *h)
             continue; /* curl no longer waits for what happened */
         int running;
         h->counts.socket_actions++;
-        if (curl_multi_socket_action(h->multi, s->fd, bits, &running) != CURLM_OK)
+        if (curl_multi_socket_action(s->sh->multi, s->fd, bits, &running) != CURLM_OK)
             rc = PL_ERR_HTTP;
     }
     return rc;
 }
 
-/* Runs curl's timer. A timer is one-shot: curl sets the next one (or none) while it runs. */
-static int act_on_timer(pl_http *h)
+/* Runs a shard's curl timer. A timer is one-shot: curl sets the next one (or none) while it
+ * runs. */
+static int act_on_timer(pl_http *h, shard *sh)
 {
     int running;
-    h->timer_due = -1;
+    sh->timer_due = -1;
     h->counts.timer_actions++;
-    CURLMcode mc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    CURLMcode mc = curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     /*
      * Ask curl for its next expiry rather than trust that the callback fired: a timer that woke
      * up a millisecond early (curl rounds down) must not be lost.
      */
     long next = -1;
-    if (curl_multi_timeout(h->multi, &next) == CURLM_OK)
-        h->timer_due = next < 0 ? -1 : now_ms() + next;
+    if (curl_multi_timeout(sh->multi, &next) == CURLM_OK)
+        sh->timer_due = next < 0 ? -1 : now_ms() + next;
     return mc == CURLM_OK ? 0 : PL_ERR_HTTP;
 }
 
@@ -879,8 +917,11 @@ int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_
     for (unsigned i = 0; i < nextra; i++)
         pfd[1 + i] = (struct pollfd){.fd = extra[i].fd, .events = extra[i].events};
     int wait = timeout_ms;
-    if (h->timer_due >= 0) {
-        int64_t left = h->timer_due - now_ms();
+    int64_t now = now_ms();
+    for (int i = 0; i < SHARDS; i++) {
+        if (h->shards[i].timer_due < 0)
+            continue;
+        int64_t left = h->shards[i].timer_due - now;
         if (left < 0)
             left = 0;
         if (left > INT_MAX)
@@ -898,9 +939,14 @@ int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_
         rc = PL_ERR_HTTP;
     /* Events read before this point are spent: the dead records may serve new sockets. */
     sock_reap(h);
-    /* At most one timer action a turn: a timer curl keeps at 0 cannot spin inside one call. */
-    if (h->timer_due >= 0 && now_ms() >= h->timer_due && act_on_timer(h) != 0)
-        rc = PL_ERR_HTTP;
+    /* At most one timer action a shard a turn: a timer curl keeps at 0 cannot spin inside one
+     * call. */
+    now = now_ms();
+    for (int i = 0; i < SHARDS; i++) {
+        shard *sh = &h->shards[i];
+        if (sh->timer_due >= 0 && now >= sh->timer_due && act_on_timer(h, sh) != 0)
+            rc = PL_ERR_HTTP;
+    }
     drain(h);
     pool_trim(h);
     if (h->sock_errno) {
@@ -930,7 +976,7 @@ void pl_http_destroy(pl_http *h)
     /* A callback may submit again; that call is cancelled in its turn. */
     while (h->live) {
         xfer *x = h->live;
-        curl_multi_remove_handle(h->multi, x->easy);
+        curl_multi_remove_handle(x->sh->multi, x->easy);
         pl_http_response r = {.outcome = PL_HTTP_CANCELLED,
                               .error = "shut down",
                               .body = "",
@@ -945,7 +991,8 @@ void pl_http_destroy(pl_http *h)
         xfer_free(x);
     }
     /* Closing the cached connections may still call on_socket: h and epfd stay until then. */
-    curl_multi_cleanup(h->multi);
+    for (int i = 0; i < SHARDS; i++)
+        curl_multi_cleanup(h->shards[i].multi);
     curl_share_cleanup(h->share);
     while (h->all_socks) {
         sock *s = h->all_socks;
