@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -270,6 +271,97 @@ static void test_reset_forgets_everything(void **state)
     assert_int_equal(pl_sim_ledger_count(l), 1);
 }
 
+/* Whether a remembered request is answered after a given Unix second (a query's day filter). */
+static bool answered_after(const pl_sim_cyb_request *r, void *arg)
+{
+    return r->answered > *(const time_t *)arg;
+}
+
+/* Counts the requests it is shown, keeps them all. */
+static bool count_shown(const pl_sim_cyb_request *r, void *arg)
+{
+    (void)r;
+    (*(int *)arg)++;
+    return true;
+}
+
+/*
+ * The requests of one requestID or merchantReferenceCode, by the index (what a transaction
+ * query reads): the same requests, in the same order, as a filter over all of them, whatever
+ * else the simulator answered; none for an unknown or empty key; none after a reset.
+ */
+static void test_requests_by_id_and_reference(void **state)
+{
+    pl_sim_ledger *l = *state;
+    enum { N = 700, REFS = 7 };
+    for (int i = 0; i < N; i++) {
+        pl_sim_cyb_request r = {.answered = 1000 + i, .reason_code = 100};
+        snprintf(r.request_id, sizeof r.request_id, "R%04d", i);
+        if (i % 10 != 9) /* every tenth without a reference */
+            snprintf(r.merchant_reference, sizeof r.merchant_reference, "ref-%d", i % REFS);
+        snprintf(r.merchant_id, sizeof r.merchant_id, "m");
+        assert_int_equal(pl_sim_ledger_cyb_request(l, &r), 0);
+    }
+    pl_sim_cyb_request *got = NULL;
+    size_t n = 0;
+    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "R0042", "ref-3", NULL, NULL, &got, &n), 0);
+    assert_int_equal(n, 1); /* by the ID when there is one */
+    assert_string_equal(got[0].request_id, "R0042");
+    assert_int_equal(got[0].answered, 1042);
+    free(got);
+    for (int k = 0; k < REFS; k++) {
+        char ref[16];
+        snprintf(ref, sizeof ref, "ref-%d", k);
+        assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "", ref, NULL, NULL, &got, &n), 0);
+        size_t want = 0;
+        for (int i = 0; i < N; i++)
+            if (i % 10 != 9 && i % REFS == k) {
+                assert_true(want < n);
+                char id[16];
+                snprintf(id, sizeof id, "R%04d", i);
+                assert_string_equal(got[want].request_id, id);
+                assert_string_equal(got[want].merchant_reference, ref);
+                want++;
+            }
+        assert_int_equal(n, want);
+        free(got);
+    }
+    /* The caller's filter applies to those. */
+    time_t after = 1000 + N - 50;
+    assert_int_equal(
+        pl_sim_ledger_cyb_requests_of(l, NULL, "ref-0", answered_after, &after, &got, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_true(got[i].answered > after);
+    assert_true(n > 0 && n < 10);
+    free(got);
+    /* Only the requests of the key are read, not the other 600-odd. */
+    int shown = 0;
+    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, NULL, "ref-5", count_shown, &shown, &got, &n),
+                     0);
+    assert_int_equal(shown, (int)n);
+    assert_true(n > 80 && n < 100);
+    free(got);
+    shown = 0;
+    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "R0699", NULL, count_shown, &shown, &got, &n),
+                     0);
+    assert_int_equal(shown, 1);
+    assert_int_equal(n, 1);
+    free(got);
+    /* Unknown and empty keys. */
+    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "R9999", NULL, NULL, NULL, &got, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(got);
+    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "", "", NULL, NULL, &got, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, NULL, NULL, NULL, NULL, &got, &n), 0);
+    assert_int_equal(n, 0);
+    pl_sim_ledger_reset(l);
+    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "R0042", NULL, NULL, NULL, &got, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, NULL, "ref-3", NULL, NULL, &got, &n), 0);
+    assert_int_equal(n, 0);
+}
+
 static void test_many_entries_grow(void **state)
 {
     pl_sim_ledger *l = *state;
@@ -335,6 +427,7 @@ int main(void)
         SIM_LEDGER_TEST(test_tokens),
         SIM_LEDGER_TEST(test_query),
         SIM_LEDGER_TEST(test_reset_forgets_everything),
+        SIM_LEDGER_TEST(test_requests_by_id_and_reference),
         SIM_LEDGER_TEST(test_many_entries_grow),
         SIM_LEDGER_TEST(test_concurrent_captures_never_exceed),
     };

@@ -95,7 +95,18 @@ struct pl_sim_ledger {
     unsigned rlt_next_account;
     vec reviews;  /* pl_sim_review: Decision Manager REVIEWs, in the order answered */
     vec requests; /* pl_sim_cyb_request: CyberSource requests answered, in that order */
+    /* Where in requests each requestID and merchantReferenceCode is (positions), so that a
+     * transaction query reads the requests it names, not every request answered. */
+    map request_ids, request_refs;
 };
+
+/* The positions in l->requests of the requests with one key, in the order they came. */
+typedef struct positions {
+    size_t n, cap;
+    size_t at[];
+} positions;
+
+static int position_add(map *m, const char *key, size_t at);
 
 static uint64_t hash_str(const char *s)
 {
@@ -270,6 +281,8 @@ static void clear_all(pl_sim_ledger *l)
     map_clear(&l->rlt_series, true);
     vec_free(&l->reviews);
     vec_free(&l->requests);
+    map_clear(&l->request_ids, true);
+    map_clear(&l->request_refs, true);
     rlt_seed(l);
 }
 
@@ -545,9 +558,43 @@ int pl_sim_ledger_cyb_request(pl_sim_ledger *l, const pl_sim_cyb_request *r)
     if (!copy.answered)
         copy.answered = time(NULL);
     pthread_mutex_lock(&l->mu);
+    size_t at = l->requests.n;
     int rc = vec_push(&l->requests, &copy, sizeof copy);
+    if (rc == PL_OK)
+        rc = position_add(&l->request_ids, copy.request_id, at);
+    if (rc == PL_OK && copy.merchant_reference[0])
+        rc = position_add(&l->request_refs, copy.merchant_reference, at);
+    /* Not remembered after all (a position already noted for it is passed over by
+     * pl_sim_ledger_cyb_requests_of, which checks every request it is pointed at). */
+    if (rc != PL_OK)
+        l->requests.n = at;
     pthread_mutex_unlock(&l->mu);
     return rc;
+}
+
+/* Notes that the request at position at has key (appended: positions stay in order). */
+static int position_add(map *m, const char *key, size_t at)
+{
+    map_entry *e = map_find(m, key);
+    positions *p = e ? e->val : NULL;
+    if (!p || p->n == p->cap) {
+        size_t cap = p ? p->cap * 2 : 1;
+        positions *g = realloc(p, sizeof *g + cap * sizeof g->at[0]);
+        if (!g)
+            return PL_ERR_NOMEM;
+        if (!p)
+            g->n = 0;
+        g->cap = cap;
+        if (e) {
+            e->val = g;
+        } else if (map_insert(m, key, g) < 0) {
+            free(g);
+            return PL_ERR_NOMEM;
+        }
+        p = g;
+    }
+    p->at[p->n++] = at;
+    return PL_OK;
 }
 
 /* The caller's filter of pl_sim_ledger_cyb_requests, as vec_copy calls it. */
@@ -560,6 +607,41 @@ static bool keep_request(const void *item, void *arg)
 {
     const request_filter *f = arg;
     return !f->keep || f->keep(item, f->arg);
+}
+
+int pl_sim_ledger_cyb_requests_of(pl_sim_ledger *l, const char *request_id,
+                                  const char *merchant_reference,
+                                  bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
+                                  pl_sim_cyb_request **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    bool by_id = request_id && request_id[0];
+    const char *key = by_id ? request_id : merchant_reference;
+    if (!key || !key[0])
+        return PL_OK;
+    pthread_mutex_lock(&l->mu);
+    const positions *p = map_get(by_id ? &l->request_ids : &l->request_refs, key);
+    pl_sim_cyb_request *copy = p ? malloc(p->n * sizeof *copy) : NULL;
+    int rc = p && !copy ? PL_ERR_NOMEM : PL_OK;
+    for (size_t i = 0; copy && i < p->n; i++) {
+        /* A position noted twice (a request not remembered after all, its place taken by the
+         * next one), or past the end, or of another request: passed over. */
+        if ((i > 0 && p->at[i] == p->at[i - 1]) || p->at[i] >= l->requests.n)
+            continue;
+        const pl_sim_cyb_request *r = (const pl_sim_cyb_request *)l->requests.items + p->at[i];
+        if (strcmp(by_id ? r->request_id : r->merchant_reference, key) != 0)
+            continue;
+        if (!keep || keep(r, arg))
+            copy[(*n)++] = *r;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (*n == 0) {
+        free(copy);
+        copy = NULL;
+    }
+    *out = copy;
+    return rc;
 }
 
 int pl_sim_ledger_cyb_requests(pl_sim_ledger *l,

@@ -217,6 +217,17 @@ int pl_sim_ledger_cyb_request(pl_sim_ledger *l, const pl_sim_cyb_request *r) PL_
 int pl_sim_ledger_cyb_requests(pl_sim_ledger *l,
                                bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
                                pl_sim_cyb_request **out, size_t *n) PL_MUSTCHECK;
+/*
+ * The same for the requests answered as request_id when it is not empty, else those with
+ * merchantReferenceCode merchant_reference (none when both are empty), found by an index: the
+ * cost follows the requests of that ID or reference, not every request the simulator answered
+ * (a transaction query, which a worker's resolver makes for each unknown outcome, read them
+ * all, under the lock every answer takes: ~3 million in a long-lived dev environment).
+ */
+int pl_sim_ledger_cyb_requests_of(pl_sim_ledger *l, const char *request_id,
+                                  const char *merchant_reference,
+                                  bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
+                                  pl_sim_cyb_request **out, size_t *n) PL_MUSTCHECK;
 
 /*
  * Customer Engagement stored value (RLT). A card is a number (any text; the simulator is a
