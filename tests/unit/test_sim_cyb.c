@@ -811,17 +811,12 @@ static void test_capture_and_reversal_rules(void **state)
 /* The query record (sim_query.h) of the request answered as request_id. */
 static pl_sim_cyb_request query_record(pl_sim_ledger *l, const char *request_id)
 {
-    pl_sim_cyb_request *all = NULL, found;
+    pl_sim_cyb_request *got = NULL;
     size_t n = 0;
-    assert_int_equal(pl_sim_ledger_cyb_requests(l, NULL, NULL, &all, &n), 0);
-    bool hit = false;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(all[i].request_id, request_id) == 0) {
-            found = all[i];
-            hit = true;
-        }
-    free(all);
-    assert_true(hit);
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, request_id, NULL, NULL, NULL, &got, &n), 0);
+    assert_int_equal(n, 1);
+    pl_sim_cyb_request found = got[0];
+    free(got);
     return found;
 }
 

@@ -287,7 +287,7 @@ static bool count_shown(const pl_sim_cyb_request *r, void *arg)
 
 /*
  * The requests of one requestID or merchantReferenceCode, by the index (what a transaction
- * query reads): the same requests, in the same order, as a filter over all of them, whatever
+ * query reads): exactly the requests of that key, in the order answered, whatever
  * else the simulator answered; none for an unknown or empty key; none after a reset.
  */
 static void test_requests_by_id_and_reference(void **state)
@@ -304,7 +304,7 @@ static void test_requests_by_id_and_reference(void **state)
     }
     pl_sim_cyb_request *got = NULL;
     size_t n = 0;
-    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "R0042", "ref-3", NULL, NULL, &got, &n), 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, "R0042", "ref-3", NULL, NULL, &got, &n), 0);
     assert_int_equal(n, 1); /* by the ID when there is one */
     assert_string_equal(got[0].request_id, "R0042");
     assert_int_equal(got[0].answered, 1042);
@@ -312,7 +312,7 @@ static void test_requests_by_id_and_reference(void **state)
     for (int k = 0; k < REFS; k++) {
         char ref[16];
         snprintf(ref, sizeof ref, "ref-%d", k);
-        assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "", ref, NULL, NULL, &got, &n), 0);
+        assert_int_equal(pl_sim_ledger_cyb_requests(l, "", ref, NULL, NULL, &got, &n), 0);
         size_t want = 0;
         for (int i = 0; i < N; i++)
             if (i % 10 != 9 && i % REFS == k) {
@@ -328,37 +328,37 @@ static void test_requests_by_id_and_reference(void **state)
     }
     /* The caller's filter applies to those. */
     time_t after = 1000 + N - 50;
-    assert_int_equal(
-        pl_sim_ledger_cyb_requests_of(l, NULL, "ref-0", answered_after, &after, &got, &n), 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, NULL, "ref-0", answered_after, &after, &got, &n),
+                     0);
     for (size_t i = 0; i < n; i++)
         assert_true(got[i].answered > after);
     assert_true(n > 0 && n < 10);
     free(got);
     /* Only the requests of the key are read, not the other 600-odd. */
     int shown = 0;
-    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, NULL, "ref-5", count_shown, &shown, &got, &n),
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, NULL, "ref-5", count_shown, &shown, &got, &n),
                      0);
     assert_int_equal(shown, (int)n);
     assert_true(n > 80 && n < 100);
     free(got);
     shown = 0;
-    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "R0699", NULL, count_shown, &shown, &got, &n),
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, "R0699", NULL, count_shown, &shown, &got, &n),
                      0);
     assert_int_equal(shown, 1);
     assert_int_equal(n, 1);
     free(got);
     /* Unknown and empty keys. */
-    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "R9999", NULL, NULL, NULL, &got, &n), 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, "R9999", NULL, NULL, NULL, &got, &n), 0);
     assert_int_equal(n, 0);
     assert_null(got);
-    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "", "", NULL, NULL, &got, &n), 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, "", "", NULL, NULL, &got, &n), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, NULL, NULL, NULL, NULL, &got, &n), 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, NULL, NULL, NULL, NULL, &got, &n), 0);
     assert_int_equal(n, 0);
     pl_sim_ledger_reset(l);
-    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, "R0042", NULL, NULL, NULL, &got, &n), 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, "R0042", NULL, NULL, NULL, &got, &n), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(pl_sim_ledger_cyb_requests_of(l, NULL, "ref-3", NULL, NULL, &got, &n), 0);
+    assert_int_equal(pl_sim_ledger_cyb_requests(l, NULL, "ref-3", NULL, NULL, &got, &n), 0);
     assert_int_equal(n, 0);
 }
 

@@ -225,30 +225,19 @@ static int vec_push(vec *v, const void *item, size_t size)
     return PL_OK;
 }
 
-/*
- * A malloc'd copy of the items keep(item, arg) selects (keep NULL: all), in order, into *out
- * and *n (NULL and 0 when none). 0 or NOMEM.
- */
-static int vec_copy(const vec *v, size_t size, bool (*keep)(const void *item, void *arg), void *arg,
-                    void **out, size_t *n)
+/* A malloc'd copy of the items, in order, into *out and *n (NULL and 0 when none). 0 or NOMEM. */
+static int vec_copy(const vec *v, size_t size, void **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    size_t count = 0;
-    for (size_t i = 0; i < v->n; i++)
-        if (!keep || keep((const char *)v->items + i * size, arg))
-            count++;
-    if (count == 0)
+    if (v->n == 0)
         return PL_OK;
-    char *copy = malloc(count * size);
+    void *copy = malloc(v->n * size);
     if (!copy)
         return PL_ERR_NOMEM;
-    for (size_t i = 0; i < v->n; i++) {
-        const char *item = (const char *)v->items + i * size;
-        if (!keep || keep(item, arg))
-            memcpy(copy + (*n)++ * size, item, size);
-    }
+    memcpy(copy, v->items, v->n * size);
     *out = copy;
+    *n = v->n;
     return PL_OK;
 }
 
@@ -540,7 +529,7 @@ int pl_sim_ledger_cyb_reviews(pl_sim_ledger *l, pl_sim_review **out, size_t *n)
 {
     pthread_mutex_lock(&l->mu);
     void *copy;
-    int rc = vec_copy(&l->reviews, sizeof **out, NULL, NULL, &copy, n);
+    int rc = vec_copy(&l->reviews, sizeof **out, &copy, n);
     pthread_mutex_unlock(&l->mu);
     *out = copy;
     return rc;
@@ -565,7 +554,7 @@ int pl_sim_ledger_cyb_request(pl_sim_ledger *l, const pl_sim_cyb_request *r)
     if (rc == PL_OK && copy.merchant_reference[0])
         rc = position_add(&l->request_refs, copy.merchant_reference, at);
     /* Not remembered after all (a position already noted for it is passed over by
-     * pl_sim_ledger_cyb_requests_of, which checks every request it is pointed at). */
+     * pl_sim_ledger_cyb_requests, which checks every request it is pointed at). */
     if (rc != PL_OK)
         l->requests.n = at;
     pthread_mutex_unlock(&l->mu);
@@ -597,22 +586,10 @@ static int position_add(map *m, const char *key, size_t at)
     return PL_OK;
 }
 
-/* The caller's filter of pl_sim_ledger_cyb_requests, as vec_copy calls it. */
-typedef struct request_filter {
-    bool (*keep)(const pl_sim_cyb_request *r, void *arg);
-    void *arg;
-} request_filter;
-
-static bool keep_request(const void *item, void *arg)
-{
-    const request_filter *f = arg;
-    return !f->keep || f->keep(item, f->arg);
-}
-
-int pl_sim_ledger_cyb_requests_of(pl_sim_ledger *l, const char *request_id,
-                                  const char *merchant_reference,
-                                  bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
-                                  pl_sim_cyb_request **out, size_t *n)
+int pl_sim_ledger_cyb_requests(pl_sim_ledger *l, const char *request_id,
+                               const char *merchant_reference,
+                               bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
+                               pl_sim_cyb_request **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -640,19 +617,6 @@ int pl_sim_ledger_cyb_requests_of(pl_sim_ledger *l, const char *request_id,
         free(copy);
         copy = NULL;
     }
-    *out = copy;
-    return rc;
-}
-
-int pl_sim_ledger_cyb_requests(pl_sim_ledger *l,
-                               bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
-                               pl_sim_cyb_request **out, size_t *n)
-{
-    request_filter f = {keep, arg};
-    pthread_mutex_lock(&l->mu);
-    void *copy;
-    int rc = vec_copy(&l->requests, sizeof **out, keep_request, &f, &copy, n);
-    pthread_mutex_unlock(&l->mu);
     *out = copy;
     return rc;
 }

@@ -210,24 +210,19 @@ typedef struct pl_sim_cyb_request {
 int pl_sim_ledger_cyb_request(pl_sim_ledger *l, const pl_sim_cyb_request *r) PL_MUSTCHECK;
 
 /*
- * Copies of the requests remembered that keep(r, arg) selects (keep NULL: all), in the order
- * they were answered: *out is malloc'd (the caller frees it; NULL when *n is 0). keep runs
- * under the ledger's lock and must not call the ledger. Returns 0 or PL_ERR_NOMEM.
+ * Copies of the requests remembered as request_id when it is not empty, else of those with
+ * merchantReferenceCode merchant_reference (none when both are empty), that keep(r, arg)
+ * selects (keep NULL: all), in the order they were answered: *out is malloc'd (the caller frees
+ * it; NULL when *n is 0). keep runs under the ledger's lock and must not call the ledger.
+ * Found by an index, so the cost follows the requests of that ID or reference, not every
+ * request the simulator answered (a transaction query, which a worker's resolver makes for each
+ * unknown outcome, read them all under the lock every answer takes: ~3 million in a long-lived
+ * dev environment). Returns 0 or PL_ERR_NOMEM.
  */
-int pl_sim_ledger_cyb_requests(pl_sim_ledger *l,
+int pl_sim_ledger_cyb_requests(pl_sim_ledger *l, const char *request_id,
+                               const char *merchant_reference,
                                bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
                                pl_sim_cyb_request **out, size_t *n) PL_MUSTCHECK;
-/*
- * The same for the requests answered as request_id when it is not empty, else those with
- * merchantReferenceCode merchant_reference (none when both are empty), found by an index: the
- * cost follows the requests of that ID or reference, not every request the simulator answered
- * (a transaction query, which a worker's resolver makes for each unknown outcome, read them
- * all, under the lock every answer takes: ~3 million in a long-lived dev environment).
- */
-int pl_sim_ledger_cyb_requests_of(pl_sim_ledger *l, const char *request_id,
-                                  const char *merchant_reference,
-                                  bool (*keep)(const pl_sim_cyb_request *r, void *arg), void *arg,
-                                  pl_sim_cyb_request **out, size_t *n) PL_MUSTCHECK;
 
 /*
  * Customer Engagement stored value (RLT). A card is a number (any text; the simulator is a

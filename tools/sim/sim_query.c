@@ -340,8 +340,7 @@ int pl_sim_query_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_res
         rc = pl_sim_response_text(resp, 200, refusal);
         goto out;
     }
-    rc = pl_sim_ledger_cyb_requests_of(l, q->request_id, q->merchant_reference, wanted, q, &recs,
-                                       &n);
+    rc = pl_sim_ledger_cyb_requests(l, q->request_id, q->merchant_reference, wanted, q, &recs, &n);
     if (rc < 0)
         goto out;
     rc = render_report(q, recs, n, resp);
