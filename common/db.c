@@ -147,11 +147,20 @@ static double now_ms_f(void)
 }
 
 /* Connects, prepares the statements and enters pipeline mode. */
+PGconn *pl_db_connect_named(const char *conninfo, const char *name, int connect_timeout_s)
+{
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", connect_timeout_s);
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *vals[] = {conninfo ? conninfo : "", name, timeout, NULL};
+    if (connect_timeout_s <= 0)
+        keys[2] = NULL; /* the conninfo's, or libpq's default */
+    return PQconnectdbParams(keys, vals, 1);
+}
+
 static int db_connect(pl_db *db, char *errstr, size_t errstr_size)
 {
-    const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *const vals[] = {db->conninfo, "5", db->app_name, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    PGconn *c = pl_db_connect_named(db->conninfo, db->app_name, 5);
     if (!c || PQstatus(c) != CONNECTION_OK) {
         int rc = pl_err_set(PL_ERR_DB, errstr, errstr_size, "connect: %s",
                             c ? PQerrorMessage(c) : "out of memory");

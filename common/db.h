@@ -149,6 +149,13 @@ pl_db *pl_db_new(const char *conninfo, const pl_db_stmt *stmts, size_t nstmts, c
 pl_db *pl_db_new_named(const char *conninfo, const char *name, const pl_db_stmt *stmts,
                        size_t nstmts, char *errstr, size_t errstr_size);
 
+/*
+ * A blocking libpq connection to conninfo named name in pg_stat_activity (application_name,
+ * over any the conninfo gives), with connect_timeout_s seconds to connect (over the conninfo's;
+ * 0: the conninfo's). As PQconnectdbParams: the caller checks PQstatus and PQfinishes it.
+ */
+PGconn *pl_db_connect_named(const char *conninfo, const char *name, int connect_timeout_s);
+
 /* Fails pending units (PL_ERR_STATE) and closes the connection. NULL is fine. */
 void pl_db_destroy(pl_db *db);
 

@@ -3335,10 +3335,8 @@ static void *refresher_main(void *arg)
 {
     refresher *r = arg;
     PGconn *c = NULL;
-    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     char app[64];
     snprintf(app, sizeof app, "paylink-%s-refresh", r->worker);
-    const char *vals[] = {r->conninfo, "10", app, NULL};
     pthread_mutex_lock(&r->mu);
     for (;;) {
         struct timespec until;
@@ -3352,7 +3350,7 @@ static void *refresher_main(void *arg)
 
         if (!c || PQstatus(c) != CONNECTION_OK) {
             PQfinish(c);
-            c = PQconnectdbParams(keys, vals, 1);
+            c = pl_db_connect_named(r->conninfo, app, 10);
         }
         pl_services *fresh = NULL;
         double rr = -1, oldest = -1;

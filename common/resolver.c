@@ -310,14 +310,12 @@ static PGconn *conn(pl_resolver *r)
     if (r->db && PQstatus(r->db) == CONNECTION_OK)
         return r->db;
     PQfinish(r->db);
-    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     char app[64];
     if (r->any_worker)
         snprintf(app, sizeof app, "paylinkctl-resolver");
     else
         snprintf(app, sizeof app, "paylink-%s-resolver", r->worker);
-    const char *vals[] = {r->conninfo, "10", app, NULL};
-    r->db = PQconnectdbParams(keys, vals, 1);
+    r->db = pl_db_connect_named(r->conninfo, app, 10);
     if (PQstatus(r->db) != CONNECTION_OK) {
         PL_WARN(NULL, "resolver: cannot connect to the database: %s", PQerrorMessage(r->db));
         PQfinish(r->db);

@@ -15,6 +15,7 @@
 
 #include "card.h"
 #include "config.h"
+#include "db.h"
 #include "dm_report.h"
 #include "engine.h"
 #include "http.h"
@@ -842,9 +843,7 @@ int pl_dmupdate_main(int argc, char **argv)
     d.metrics = pl_metrics_new("dmupdate");
     /* Named in pg_stat_activity as the consuming workers' connections are (paylink-<worker>);
      * PQreset keeps the name. */
-    const char *const db_keys[] = {"dbname", "application_name", NULL};
-    const char *const db_vals[] = {d.cfg.db, "paylink-dmupdate", NULL};
-    d.db = PQconnectdbParams(db_keys, db_vals, 1);
+    d.db = pl_db_connect_named(d.cfg.db, "paylink-dmupdate", 0);
     if (!d.metrics || PQstatus(d.db) != CONNECTION_OK) {
         PL_ERROR(NULL, "database: %s", d.db ? PQerrorMessage(d.db) : "out of memory");
         status = 1;
