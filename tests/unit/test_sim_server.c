@@ -33,6 +33,7 @@
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 
+#include "http.h"
 #include "log.h"
 #include "sim_server.h"
 #include "sim_test_helpers.h"
@@ -405,30 +406,48 @@ static void tls_exchange(SSL *ssl, const char *req, const char *body, char *out,
  * times an answer instead of two (docs/perf/ROUNDS.md, thirteenth round). Two answers on one
  * kept connection, a health check and a CyberSource authorization, each one record.
  */
+/* A TLS client of the server (verified against its CA, host name checked), connected, offering
+ * sess when not NULL; *fd is its socket. */
+static SSL *tls_connect(SSL_CTX *ctx, SSL_SESSION *sess, int *fd)
+{
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)pl_sim_server_port(g_srv))};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(*fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    SSL *ssl = SSL_new(ctx);
+    assert_non_null(ssl);
+    SSL_set_fd(ssl, *fd);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    assert_int_equal(SSL_set1_host(ssl, "localhost"), 1);
+    if (sess)
+        assert_int_equal(SSL_set_session(ssl, sess), 1);
+    assert_int_equal(SSL_connect(ssl), 1);
+    return ssl;
+}
+
+/* A client context that verifies the server against the test CA. */
+static SSL_CTX *tls_client_ctx(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_load_verify_locations(ctx, g_ca, NULL), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+}
+
 static void test_answer_is_one_tls_record(void **state)
 {
     (void)state;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    assert_non_null(ctx);
+    SSL_CTX *ctx = tls_client_ctx();
     assert_int_equal(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
-    assert_int_equal(SSL_CTX_load_verify_locations(ctx, g_ca, NULL), 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     int records = 0;
     SSL_CTX_set_msg_callback(ctx, count_app_records);
     SSL_CTX_set_msg_callback_arg(ctx, &records);
 
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)pl_sim_server_port(g_srv))};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-    SSL *ssl = SSL_new(ctx);
-    assert_non_null(ssl);
-    SSL_set_fd(ssl, fd);
-    SSL_set_tlsext_host_name(ssl, "localhost");
-    assert_int_equal(SSL_set1_host(ssl, "localhost"), 1);
-    assert_int_equal(SSL_connect(ssl), 1);
+    int fd;
+    SSL *ssl = tls_connect(ctx, NULL, &fd);
 
     static char out[16384];
     records = 0;
@@ -454,6 +473,120 @@ static void test_answer_is_one_tls_record(void **state)
     SSL_free(ssl);
     close(fd);
     SSL_CTX_free(ctx);
+}
+
+/*
+ * The server issues session tickets, as HTTPS front ends do: a client's second connection
+ * resumes its first's session (no certificate, no signature) instead of a full handshake, and
+ * the server counts both kinds (pl_sim_server_stats, GET /__sim/tls).
+ */
+static void test_sessions_resume(void **state)
+{
+    (void)state;
+    SSL_CTX *ctx = tls_client_ctx(); /* TLS 1.3: the ticket comes after the handshake */
+    pl_sim_server_stats st0 = stats();
+    static char out[16384];
+    static const char health[] = "GET /__sim/health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    int fd1;
+    SSL *first = tls_connect(ctx, NULL, &fd1);
+    tls_exchange(first, health, NULL, out, sizeof out); /* reads the ticket, too */
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_false(SSL_session_reused(first));
+    SSL_SESSION *sess = SSL_get1_session(first);
+    assert_non_null(sess);
+    assert_true(SSL_SESSION_is_resumable(sess));
+
+    int fd2;
+    SSL *second = tls_connect(ctx, sess, &fd2);
+    tls_exchange(second, health, NULL, out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_true(SSL_session_reused(second));
+
+    pl_sim_server_stats st1 = stats();
+    assert_int_equal(st1.tls_full, st0.tls_full + 1);
+    assert_int_equal(st1.tls_resumed, st0.tls_resumed + 1);
+
+    /* The route says the same; its own connection (curl, no session) is a full handshake,
+     * counted at its request, before the answer. */
+    sim_test_http r;
+    get_path("/__sim/tls", &r);
+    assert_int_equal(r.status, 200);
+    json_object *j = json_of(&r), *v;
+    assert_true(json_object_object_get_ex(j, "full", &v));
+    assert_int_equal(json_object_get_int64(v), (int64_t)st1.tls_full + 1);
+    assert_true(json_object_object_get_ex(j, "resumed", &v));
+    assert_int_equal(json_object_get_int64(v), (int64_t)st1.tls_resumed);
+    json_object_put(j);
+
+    SSL_SESSION_free(sess);
+    SSL_free(first);
+    SSL_free(second);
+    close(fd1);
+    close(fd2);
+    SSL_CTX_free(ctx);
+}
+
+/* One answer of paylink's HTTPS client (common/http.h), counted. */
+typedef struct client_answers {
+    int n, ok;
+} client_answers;
+
+static void on_client_answer(void *arg, const pl_http_response *r)
+{
+    client_answers *a = arg;
+    a->n++;
+    if (r->outcome == PL_HTTP_OK && r->status == 200)
+        a->ok++;
+}
+
+static void client_drive(pl_http *h, const client_answers *a, int want)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (a->n < want) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec > DEADLINE_MS / 1000)
+            fail_msg("%d of %d answers", a->n, want);
+        assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
+    }
+}
+
+/*
+ * paylink's own client resumes: a call alone opens one connection (a full handshake); then
+ * two at once, each answered after the latency, so that the second cannot wait for the first's
+ * connection: it opens another, which resumes the session the first connection got.
+ */
+static void test_paylink_client_resumes(void **state)
+{
+    (void)state;
+    char err[256], url[256];
+    pl_http *h = pl_http_new(g_ca, 1u << 20, err, sizeof err);
+    assert_non_null(h);
+    snprintf(url, sizeof url, "%s/commerce/1.x/transactionProcessor", g_base);
+    size_t len;
+    char *body = auth_body("10.00", "net-resume", &len);
+    pl_http_call call = {.url = url,
+                         .body = body,
+                         .body_len = len,
+                         .content_type = "text/xml; charset=utf-8",
+                         .timeout_ms = DEADLINE_MS,
+                         .connect_attempts = 1};
+    pl_sim_server_set_delays(g_srv, 300, 0, HOLD_MS);
+    pl_sim_server_stats st0 = stats();
+    client_answers a = {0, 0};
+    assert_int_equal(pl_http_submit(h, &call, on_client_answer, &a), 0);
+    client_drive(h, &a, 1);
+    assert_int_equal(stats().tls_full, st0.tls_full + 1);
+    assert_int_equal(pl_http_submit(h, &call, on_client_answer, &a), 0);
+    assert_int_equal(pl_http_submit(h, &call, on_client_answer, &a), 0);
+    client_drive(h, &a, 3);
+    assert_int_equal(a.ok, 3);
+    pl_sim_server_stats st1 = stats();
+    assert_int_equal(st1.tls_full, st0.tls_full + 1);
+    assert_int_equal(st1.tls_resumed, st0.tls_resumed + 1);
+    pl_http_destroy(h);
+    free(body);
 }
 
 static void test_cyb_round_trip_and_sim_endpoints(void **state)
@@ -624,6 +757,8 @@ int main(void)
         cmocka_unit_test(test_tls_files),
         cmocka_unit_test(test_https_verified_against_generated_ca),
         cmocka_unit_test_setup(test_answer_is_one_tls_record, reset),
+        cmocka_unit_test_setup_teardown(test_sessions_resume, reset, reset),
+        cmocka_unit_test_setup_teardown(test_paylink_client_resumes, reset, reset),
         cmocka_unit_test_setup(test_cyb_round_trip_and_sim_endpoints, reset),
         cmocka_unit_test_setup(test_drop_and_http_faults, reset),
         cmocka_unit_test_setup(test_hold_does_not_block_others, reset),

@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,9 @@ struct pl_sim_server {
     atomic_uint hold_ms;
     atomic_ulong parked; /* pl_sim_server_stats */
     atomic_uint waiting;
+    atomic_ulong tls_full, tls_resumed;
+    /* The key of the session tickets this server issues (one per server, made at its start). */
+    gnutls_datum_t ticket_key;
     pthread_mutex_t suspend_mu;
     bool stopping; /* under suspend_mu */
 };
@@ -161,15 +165,14 @@ static void set_json(pl_sim_response *resp, unsigned status, char *json)
     resp->body_len = strlen(json);
 }
 
-static int config_answer(pl_sim_server *s, pl_sim_response *resp)
+/* A JSON object of n named counts, the answer of a control route. */
+static int counts_answer(pl_sim_response *resp, const char *const *keys, const uint64_t *values,
+                         size_t n)
 {
-    static const char *const keys[] = {"latency_ms", "jitter_ms", "hold_ms"};
-    unsigned values[] = {atomic_load(&s->latency_ms), atomic_load(&s->jitter_ms),
-                         atomic_load(&s->hold_ms)};
     json_object *root = json_object_new_object();
     if (!root)
         return PL_ERR_NOMEM;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_new_int64((int64_t)values[i]);
         if (!v || json_object_object_add(root, keys[i], v) != 0) {
             json_object_put(v);
@@ -182,6 +185,14 @@ static int config_answer(pl_sim_server *s, pl_sim_response *resp)
                   : PL_ERR_NOMEM;
     json_object_put(root);
     return rc;
+}
+
+static int config_answer(pl_sim_server *s, pl_sim_response *resp)
+{
+    static const char *const keys[] = {"latency_ms", "jitter_ms", "hold_ms"};
+    uint64_t values[] = {atomic_load(&s->latency_ms), atomic_load(&s->jitter_ms),
+                         atomic_load(&s->hold_ms)};
+    return counts_answer(resp, keys, values, 3);
 }
 
 static int handle_config(pl_sim_server *s, struct MHD_Connection *c, bool change,
@@ -236,6 +247,11 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
         if (rc == PL_OK)
             set_json(resp, found ? 200 : 404, json);
         return rc;
+    }
+    if (strcmp(path, "/__sim/tls") == 0 && get) {
+        static const char *const keys[] = {"full", "resumed"};
+        uint64_t values[] = {atomic_load(&s->tls_full), atomic_load(&s->tls_resumed)};
+        return counts_answer(resp, keys, values, 2);
     }
     if (strcmp(path, "/__sim/reset") == 0 && post) {
         pl_sim_ledger_reset(s->ledger);
@@ -453,6 +469,61 @@ static enum MHD_Result send_response(conn_ctx *x)
     return ok;
 }
 
+/*
+ * A connection's own state, from libmicrohttpd's start notification to its close: whether its
+ * handshake was counted yet (at its first request, by then done).
+ */
+typedef struct tls_conn {
+    bool counted;
+} tls_conn;
+
+/*
+ * Session tickets, as HTTPS front ends issue them: a client's next connection resumes the
+ * session (no certificate to send and check, no signature) instead of a full handshake.
+ * libmicrohttpd has made the connection's GnuTLS session but not begun its handshake when it
+ * says a connection started. Without tickets every connection a client opens after its others
+ * aged out pays a full handshake on both sides: a burst of 512 calls after an idle minute cost
+ * paylink-auth and the simulator ~1.5 ms of CPU each a connection (docs/perf/ROUNDS.md,
+ * twenty-sixth round).
+ */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    pl_sim_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    *socket_context = calloc(1, sizeof(tls_conn)); /* NULL: the handshake goes uncounted */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci && ci->tls_session && s->ticket_key.data) {
+        int rc =
+            gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &s->ticket_key);
+        if (rc < 0)
+            pl_sim_log(PL_LOG_WARN, NULL, "session tickets: %s", gnutls_strerror(rc));
+    }
+}
+
+/* Counts the handshake of c's TLS session at its first request. */
+static void count_handshake(pl_sim_server *s, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    tls_conn *t = ci ? ci->socket_context : NULL;
+    if (!t || t->counted)
+        return;
+    t->counted = true;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return;
+    if (gnutls_session_is_resumed((gnutls_session_t)ci->tls_session))
+        atomic_fetch_add(&s->tls_resumed, 1);
+    else
+        atomic_fetch_add(&s->tls_full, 1);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
@@ -469,6 +540,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         x->conn = c;
         clock_gettime(CLOCK_MONOTONIC, &x->arrived);
         *req_cls = x;
+        count_handshake(s, c);
         return MHD_YES;
     }
     if (x->state == CS_READING && *upload_data_size > 0) {
@@ -556,6 +628,8 @@ int pl_sim_server_start(const pl_sim_server_cfg *cfg, pl_sim_server **out, char 
     atomic_init(&s->hold_ms, cfg->hold_ms);
     atomic_init(&s->parked, 0);
     atomic_init(&s->waiting, 0);
+    atomic_init(&s->tls_full, 0);
+    atomic_init(&s->tls_resumed, 0);
 
     /* libxml2 must be initialised once before threads parse concurrently. */
     xmlInitParser();
@@ -601,6 +675,13 @@ int pl_sim_server_start(const pl_sim_server_cfg *cfg, pl_sim_server **out, char 
     rc = pl_sim_timer_new(&s->timer, errstr, errstr_size);
     if (rc < 0)
         goto fail;
+    int trc = gnutls_session_ticket_key_generate(&s->ticket_key);
+    if (trc < 0) {
+        s->ticket_key.data = NULL;
+        rc = pl_err_set(PL_ERR_STATE, errstr, errstr_size, "session ticket key: %s",
+                        gnutls_strerror(trc));
+        goto fail;
+    }
 
     unsigned threads = cfg->threads ? cfg->threads : default_threads();
     unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -611,9 +692,9 @@ int pl_sim_server_start(const pl_sim_server_cfg *cfg, pl_sim_server **out, char 
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_CONNECTION_TIMEOUT, 300u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        1024u, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, 10000u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!s->mhd) {
         rc = pl_err_set(PL_ERR_IO, errstr, errstr_size,
                         "cannot start the HTTPS server on %s port %u (in use? see the log)",
@@ -659,6 +740,8 @@ void pl_sim_server_stats_get(pl_sim_server *s, pl_sim_server_stats *out)
 {
     out->parked = atomic_load(&s->parked);
     out->waiting = atomic_load(&s->waiting);
+    out->tls_full = atomic_load(&s->tls_full);
+    out->tls_resumed = atomic_load(&s->tls_resumed);
 }
 
 void pl_sim_server_stop(pl_sim_server *s)
@@ -684,6 +767,10 @@ void pl_sim_server_stop(pl_sim_server *s)
     if (s->query_password) {
         pl_card_wipe(s->query_password, strlen(s->query_password));
         free(s->query_password);
+    }
+    if (s->ticket_key.data) {
+        pl_card_wipe(s->ticket_key.data, s->ticket_key.size);
+        gnutls_free(s->ticket_key.data);
     }
     free(s->cert_pem);
     if (s->key_pem) {

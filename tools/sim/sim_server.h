@@ -12,6 +12,8 @@
  *   GET  /__sim/health                        200 "ok"
  *   GET  /__sim/ledger                        the ledger, JSON array (sim_ledger.h)
  *   GET  /__sim/query?ref=R                   last answer for reference R; 404 {"found":false}
+ *   GET  /__sim/tls                           {"full":N,"resumed":M} TLS handshakes since the
+ *                                             start (pl_sim_server_stats)
  *   POST /__sim/reset                         forget the ledger and all bureau state
  *   GET|POST /__sim/config[?latency_ms=N&jitter_ms=J&hold_ms=H]   read / change the delays
  *   GET|POST /__sim/relate/series?prefix=P&sequence=S[&remaining=N|unlimited]
@@ -91,6 +93,9 @@ void pl_sim_server_get_delays(pl_sim_server *s, unsigned *latency_ms, unsigned *
 typedef struct pl_sim_server_stats {
     unsigned long parked;
     unsigned waiting;
+    /* TLS handshakes since the start, counted at each connection's first request: full ones,
+     * and resumed sessions (the server issues session tickets). */
+    unsigned long tls_full, tls_resumed;
 } pl_sim_server_stats;
 void pl_sim_server_stats_get(pl_sim_server *s, pl_sim_server_stats *out);
 
