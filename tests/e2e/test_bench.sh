@@ -18,7 +18,7 @@ pl_on_exit "rm -rf '$tmp'"
 KEYS=(replies seconds throughput p50_ms p99_ms max_rss_kb worker_cpu_us_per_tx
     db_cpu_us_per_tx harness_cpu_us_per_tx requests approved max_in_flight sim_latency_ms worker
     replicas rate sim_cpu_us_per_tx broker_cpu_us_per_tx bench_cpu_us_per_tx
-    db_upkeep_cpu_us_per_tx max_gap_ms io_stall_pct)
+    db_upkeep_cpu_us_per_tx max_gap_ms io_stall_pct tls_full tls_resumed)
 
 # bench NAME ARGS...: runs paylinkctl bench with ARGS (10 requests, 2 of warm-up), checks its
 # last line and leaves it in $line, its stderr in $tmp/NAME.err.
@@ -55,6 +55,11 @@ bench() {
     jq -e '.io_stall_pct == null or (.io_stall_pct >= 0 and .io_stall_pct <= 100)' >/dev/null \
         <<<"$line" || fail "$name: io_stall_pct in $line"
     assert_contains "$(<"$tmp/$name.err")" "the longest time without a reply" "$name: the stall line"
+    # The simulator's handshakes during the measured phase: counts (it says them, GET /__sim/tls).
+    jq -e '(.tls_full | type) == "number" and .tls_full >= 0 and
+        (.tls_resumed | type) == "number" and .tls_resumed >= 0' >/dev/null <<<"$line" ||
+        fail "$name: tls_full, tls_resumed in $line"
+    assert_contains "$(<"$tmp/$name.err")" "TLS handshakes with the simulator" "$name: the TLS line"
 }
 
 # auth, two replicas: the second one is started, joins the group, is stopped at the end.

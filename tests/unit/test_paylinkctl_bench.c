@@ -204,16 +204,25 @@ static void test_new_options(void **state)
 static void test_warmup(void **state)
 {
     (void)state;
-    assert_int_equal(pl_bench_warmup(1), 1);
-    assert_int_equal(pl_bench_warmup(199), 199);
-    assert_int_equal(pl_bench_warmup(200), 200);
-    assert_int_equal(pl_bench_warmup(5000), 200);
+    assert_int_equal(pl_bench_warmup(1, 64), 1);
+    assert_int_equal(pl_bench_warmup(199, 64), 199);
+    assert_int_equal(pl_bench_warmup(200, 64), 200);
+    assert_int_equal(pl_bench_warmup(5000, 64), 200);
+    assert_int_equal(pl_bench_warmup(5000, 1), 200);
+    assert_int_equal(pl_bench_warmup(5000, 0), 200); /* all at once */
+    assert_int_equal(pl_bench_warmup(5000, 100), 200);
+    /* Twice the concurrency when that is more: every connection the measured phase needs is
+     * open (and used once more) before it starts. */
+    assert_int_equal(pl_bench_warmup(5000, 101), 202);
+    assert_int_equal(pl_bench_warmup(5000, 512), 1024);
+    assert_int_equal(pl_bench_warmup(800, 512), 800);
     /* --warmup W: W, at most the phase's size; -1: the default. */
-    assert_int_equal(pl_bench_warmup_of(-1, 5000), 200);
-    assert_int_equal(pl_bench_warmup_of(-1, 3), 3);
-    assert_int_equal(pl_bench_warmup_of(0, 5000), 0);
-    assert_int_equal(pl_bench_warmup_of(2, 10), 2);
-    assert_int_equal(pl_bench_warmup_of(500, 100), 100);
+    assert_int_equal(pl_bench_warmup_of(-1, 5000, 64), 200);
+    assert_int_equal(pl_bench_warmup_of(-1, 5000, 512), 1024);
+    assert_int_equal(pl_bench_warmup_of(-1, 3, 512), 3);
+    assert_int_equal(pl_bench_warmup_of(0, 5000, 512), 0);
+    assert_int_equal(pl_bench_warmup_of(2, 10, 512), 2);
+    assert_int_equal(pl_bench_warmup_of(500, 100, 512), 100);
 }
 
 static void test_rate_schedule(void **state)
@@ -347,7 +356,9 @@ static void test_result_json(void **state)
                          .replicas = 2,
                          .warmup = 2,
                          .max_gap_ms = 250.04,
-                         .io_stall_pct = -1};
+                         .io_stall_pct = -1,
+                         .tls_full = -1,
+                         .tls_resumed = -1};
     json_object *o = pl_bench_result_json(&r);
     assert_non_null(o);
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -363,7 +374,7 @@ static void test_result_json(void **state)
     assert_non_null(strstr(text, "\"broker_cpu_us_per_tx\":null"));
     assert_non_null(strstr(text, "\"db_upkeep_cpu_us_per_tx\":150.0"));
     assert_non_null(strstr(text, "\"max_gap_ms\":250.0,\"max_gap_at\":null,\"max_gap_from_s\":null,"
-                                 "\"io_stall_pct\":null"));
+                                 "\"io_stall_pct\":null,\"tls_full\":null,\"tls_resumed\":null"));
     assert_null(strstr(text, "baseline"));
     assert_null(strstr(text, "speedup"));
     assert_null(strstr(text, "rate_kept"));
@@ -384,6 +395,15 @@ static void test_result_json(void **state)
     r.io_stall_pct = 12.34;
     snprintf(r.max_gap_at, sizeof r.max_gap_at, "2026-12-05T18:02:51.123Z");
     r.max_gap_from_s = 0.25;
+    /* The simulator counted 10 full and 5 resumed handshakes before the phase, 14 and 8 after:
+     * the second count's own connection was one of the 4 full ones. */
+    pl_bench_tls_of(10, 5, 14, 8, &r);
+    assert_int_equal(r.tls_full, 3);
+    assert_int_equal(r.tls_resumed, 3);
+    pl_bench_tls_of(14, 8, 15, 8, &r); /* none but the count's own */
+    assert_int_equal(r.tls_full, 0);
+    assert_int_equal(r.tls_resumed, 0);
+    pl_bench_tls_of(10, 5, 14, 8, &r);
     o = pl_bench_result_json(&r);
     text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     assert_non_null(strstr(text, "\"baseline_throughput\":2.0,\"speedup\":2.50,"));
@@ -392,7 +412,8 @@ static void test_result_json(void **state)
                                  "\"send_lag_max_ms\":3.2"));
     assert_non_null(strstr(text, "\"baseline_requests\":3,\"baseline_replies\":3"));
     assert_non_null(strstr(text, "\"max_gap_at\":\"2026-12-05T18:02:51.123Z\","
-                                 "\"max_gap_from_s\":0.250,\"io_stall_pct\":12.3,"));
+                                 "\"max_gap_from_s\":0.250,\"io_stall_pct\":12.3,"
+                                 "\"tls_full\":3,\"tls_resumed\":3,"));
     json_object_put(o);
 
     /* No baseline reply: its throughput 0 and the speed-up unknown. */

@@ -149,28 +149,23 @@ static size_t keep_body(char *p, size_t size, size_t n, void *u)
 }
 
 /*
- * The simulator's answer delay: set to set_ms (POST $PAYLINK_SIM_URL/__sim/config?latency_ms=),
- * or only read when set_ms is below 0 (GET). *current (may be NULL) gets the delay the
- * simulator reports afterwards. Returns 0 or -1 (said on stderr).
+ * GET (or POST, empty) $PAYLINK_SIM_URL<path>, its answer into *got. Returns the HTTP status,
+ * 0 when there was no answer, or -1 without PAYLINK_SIM_URL.
  */
-static int sim_latency(int set_ms, int *current)
+static long sim_call(const char *path, bool post, body *got)
 {
     const char *url = getenv("PAYLINK_SIM_URL"), *ca = getenv("PAYLINK_SIM_CA");
-    if (!url || !*url) {
-        fprintf(stderr, "bench: setting the simulator's latency needs PAYLINK_SIM_URL\n");
+    if (!url || !*url)
         return -1;
-    }
     char full[512];
-    if (set_ms >= 0)
-        snprintf(full, sizeof full, "%s/__sim/config?latency_ms=%d", url, set_ms);
-    else
-        snprintf(full, sizeof full, "%s/__sim/config", url);
+    snprintf(full, sizeof full, "%s%s", url, path);
     CURL *c = curl_easy_init();
     if (!c)
-        return -1;
-    body got = {.len = 0};
+        return 0;
+    got->len = 0;
+    got->text[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, full);
-    if (set_ms >= 0) {
+    if (post) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     }
@@ -178,14 +173,39 @@ static int sim_latency(int set_ms, int *current)
         curl_easy_setopt(c, CURLOPT_CAINFO, ca);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &got);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, got);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
-    if (rc != CURLE_OK || status != 200) {
-        fprintf(stderr, "bench: the simulator's configuration failed (%s, HTTP %ld)\n",
-                curl_easy_strerror(rc), status);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "bench: the simulator did not answer %s (%s)\n", path,
+                curl_easy_strerror(rc));
+        return 0;
+    }
+    return status;
+}
+
+/*
+ * The simulator's answer delay: set to set_ms (POST $PAYLINK_SIM_URL/__sim/config?latency_ms=),
+ * or only read when set_ms is below 0 (GET). *current (may be NULL) gets the delay the
+ * simulator reports afterwards. Returns 0 or -1 (said on stderr).
+ */
+static int sim_latency(int set_ms, int *current)
+{
+    char path[64];
+    if (set_ms >= 0)
+        snprintf(path, sizeof path, "/__sim/config?latency_ms=%d", set_ms);
+    else
+        snprintf(path, sizeof path, "/__sim/config");
+    body got;
+    long status = sim_call(path, set_ms >= 0, &got);
+    if (status < 0) {
+        fprintf(stderr, "bench: setting the simulator's latency needs PAYLINK_SIM_URL\n");
+        return -1;
+    }
+    if (status != 200) {
+        fprintf(stderr, "bench: the simulator's configuration failed (HTTP %ld)\n", status);
         return -1;
     }
     json_object *o = json_tokener_parse(got.text), *v;
@@ -198,6 +218,27 @@ static int sim_latency(int set_ms, int *current)
         return -1;
     }
     return 0;
+}
+
+/*
+ * The TLS handshakes the simulator has counted since its start (GET /__sim/tls): full ones and
+ * resumed sessions. Returns 0, or -1 when it does not say (no PAYLINK_SIM_URL, or a simulator
+ * older than the route: quietly, the figures are then unknown).
+ */
+static int sim_tls(long *full, long *resumed)
+{
+    body got;
+    if (sim_call("/__sim/tls", false, &got) != 200)
+        return -1;
+    json_object *o = json_tokener_parse(got.text), *f, *r;
+    int ok = o && json_object_object_get_ex(o, "full", &f) &&
+             json_object_object_get_ex(o, "resumed", &r);
+    if (ok) {
+        *full = (long)json_object_get_int64(f);
+        *resumed = (long)json_object_get_int64(r);
+    }
+    json_object_put(o);
+    return ok ? 0 : -1;
 }
 
 /* ---- Kafka ----------------------------------------------------------------------------------- */
@@ -635,7 +676,7 @@ void pl_bench_usage(FILE *out)
                 "                      the replies do; latency counts from each request's "
                 "scheduled\n"
                 "                      send time; the run says when the rate could not be kept\n"
-                "  --warmup W          unmeasured requests first (default min(N, 200))\n"
+                "  --warmup W          unmeasured requests first (default min(N, max(200, 2K)))\n"
                 "  --baseline          then a sequential phase (K = 1) of M requests, after its "
                 "own\n"
                 "                      warm-up of min(M, W): baseline_throughput and speedup\n"
@@ -784,15 +825,16 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr, size_t
     return PL_OK;
 }
 
-unsigned long pl_bench_warmup(unsigned long n)
+unsigned long pl_bench_warmup(unsigned long n, long k)
 {
-    return n < 200 ? n : 200;
+    unsigned long w = k > 100 ? 2 * (unsigned long)k : 200; /* max(200, 2k) */
+    return n < w ? n : w;
 }
 
-unsigned long pl_bench_warmup_of(long warmup, unsigned long n)
+unsigned long pl_bench_warmup_of(long warmup, unsigned long n, long k)
 {
     if (warmup < 0)
-        return pl_bench_warmup(n);
+        return pl_bench_warmup(n, k);
     return (unsigned long)warmup < n ? (unsigned long)warmup : n;
 }
 
@@ -995,6 +1037,8 @@ json_object *pl_bench_result_json(const pl_bench_result *r)
     F("max_gap_at", r->max_gap_at[0] ? json_object_new_string(r->max_gap_at) : NULL);
     F("max_gap_from_s", r->max_gap_at[0] ? fixed(r->max_gap_from_s, 3, false) : NULL);
     F("io_stall_pct", fixed(r->io_stall_pct, 1, true));
+    F("tls_full", r->tls_full >= 0 ? json_object_new_int64(r->tls_full) : NULL);
+    F("tls_resumed", r->tls_resumed >= 0 ? json_object_new_int64(r->tls_resumed) : NULL);
     if (r->baseline) {
         F("baseline_requests", json_object_new_int64((int64_t)r->baseline_requests));
         F("baseline_replies", json_object_new_int64((int64_t)r->baseline_replies));
@@ -1012,6 +1056,19 @@ json_object *pl_bench_result_json(const pl_bench_result *r)
         return NULL;
     }
     return o;
+}
+
+void pl_bench_tls_of(long full0, long resumed0, long full1, long resumed1, pl_bench_result *res)
+{
+    /* The second count's own connection (the benchmark's, without a session) is a full
+     * handshake, counted before the simulator answered. */
+    res->tls_full = full1 - full0 - 1 >= 0 ? full1 - full0 - 1 : 0;
+    res->tls_resumed = resumed1 - resumed0 >= 0 ? resumed1 - resumed0 : 0;
+    fprintf(stderr,
+            "bench: TLS handshakes with the simulator during the measured phase: %ld full, %ld "
+            "resumed%s\n",
+            res->tls_full, res->tls_resumed,
+            res->tls_full + res->tls_resumed > 0 ? " (connections the warm-up did not open)" : "");
 }
 
 /* ---- the run --------------------------------------------------------------------------------- */
@@ -1166,9 +1223,10 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     bool needs_auths = cyb_auths || op == PL_BENCH_SVC_DEPOSIT;
     /* The run's requests are numbered 0 .. total - 1: warm-up, measured, baseline warm-up,
      * baseline. */
-    unsigned long warm = pl_bench_warmup_of(opt.warmup, n);
+    long warm_k = k && !opt.rate ? k : 50; /* the warm-up's concurrency (below) */
+    unsigned long warm = pl_bench_warmup_of(opt.warmup, n, warm_k);
     unsigned long m = opt.baseline ? opt.baseline_requests : 0;
-    unsigned long bwarm = opt.baseline ? pl_bench_warmup_of(opt.warmup, m) : 0;
+    unsigned long bwarm = opt.baseline ? pl_bench_warmup_of(opt.warmup, m, 1) : 0;
     unsigned long total = warm + n + bwarm + m, longest = n;
     if (needs_auths)
         longest = total; /* the setup phase sends them all */
@@ -1224,8 +1282,7 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     /* Warm-up, not measured: the reply consumer's first fetches, the worker's connections to
      * the bureau (TLS handshakes) and the database caches all start cold. */
     phase_result wr, mr, bwr, br;
-    phase warm_ph = {
-        .name = "warm-up", .op = op, .base = 0, .n = warm, .k = k && !opt.rate ? k : 50};
+    phase warm_ph = {.name = "warm-up", .op = op, .base = 0, .n = warm, .k = warm_k};
     if (warm && run_phase(&b, &warm_ph, timeout_s, &wr) != 0)
         goto out;
 
@@ -1241,10 +1298,13 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     fprintf(stderr, "bench: %lu %s requests to paylink-%s (%u replica%s), %s, amount %s\n", n,
             OPS[op].what, worker, opt.replicas, opt.replicas > 1 ? "s" : "", mode, opt.amount);
     pl_bench_cpu_sample cpu0, cpu1;
+    long tls_full0 = -1, tls_resumed0 = -1, tls_full1 = -1, tls_resumed1 = -1;
+    bool tls_known = sim_tls(&tls_full0, &tls_resumed0) == 0;
     pl_bench_cpu_take(run_dir, workers, nworkers, &cpu0);
     if (run_phase(&b, &main_ph, timeout_s, &mr) != 0)
         goto out;
     pl_bench_cpu_take(run_dir, workers, nworkers, &cpu1);
+    tls_known = tls_known && sim_tls(&tls_full1, &tls_resumed1) == 0;
     print_phase("measured", &mr, n);
 
     pl_bench_result res = {.worker = worker,
@@ -1270,6 +1330,9 @@ int pl_bench_main(int argc, char **argv, const char *brokers, const char *prefix
     res.max_gap_from_s = mr.max_gap_from_s;
     res.io_stall_pct = pl_bench_io_stall_pct(&acct);
     report_stalls(&res);
+    res.tls_full = res.tls_resumed = -1;
+    if (tls_known)
+        pl_bench_tls_of(tls_full0, tls_resumed0, tls_full1, tls_resumed1, &res);
 
     /* The sequential baseline, on the same (warm) system. */
     if (opt.baseline) {

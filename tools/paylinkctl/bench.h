@@ -29,9 +29,10 @@
  *
  * Phases: setup (deposit, reversal, svc; unmeasured), then --replicas R - 1 extra worker
  * processes (bench_replicas.h) join the worker's consumer group, then the warm-up (W requests,
- * default min(N, 200), unmeasured), the measured phase with its CPU account (bench_cpu.h), and
- * with --baseline a sequential phase (K = 1; its own warm-up of min(M, W) requests first) of M
- * requests (default 100), whose throughput gives the speed-up. The extra replicas are stopped at
+ * unmeasured; default min(N, max(200, 2K)), pl_bench_warmup), the measured phase with its CPU
+ * account (bench_cpu.h), and with --baseline a sequential phase (K = 1; its own warm-up of
+ * min(M, W) requests first, 200 by default) of M requests (default 100), whose throughput gives
+ * the speed-up. The extra replicas are stopped at
  * the end, also when the run fails or is interrupted.
  *
  * The last line printed (stdout) is one JSON object (pl_bench_result_json):
@@ -67,7 +68,7 @@ typedef struct pl_bench_opts {
     long max_in_flight;     /* 0..1000000; closed loop: 0 (default) all at once; open loop: the
                                bound of outstanding requests, 0 (default) R × 10 */
     unsigned long rate;     /* 0 (default): closed loop; 1..PL_BENCH_MAX_RATE requests/s */
-    long warmup;            /* -1 (default): min(requests, 200); else 0..PL_BENCH_MAX_REQUESTS */
+    long warmup;            /* -1 (default): pl_bench_warmup; else 0..PL_BENCH_MAX_REQUESTS */
     bool baseline;          /* --baseline: the sequential phase after the measured one */
     unsigned long baseline_requests; /* 1..PL_BENCH_MAX_REQUESTS (100) */
     unsigned replicas;               /* 1..PL_BENCH_MAX_REPLICAS (1): worker processes */
@@ -90,12 +91,19 @@ int pl_bench_parse(int argc, char **argv, pl_bench_opts *o, char *errstr,
 /* Prints the usage (every option, what is measured) to out. */
 void pl_bench_usage(FILE *out);
 
-/* How many unmeasured warm-up requests go before n measured ones by default: min(n, 200). */
-unsigned long pl_bench_warmup(unsigned long n);
+/*
+ * How many unmeasured warm-up requests go before n measured ones by default, the warm-up
+ * running k at once (0: all at once): min(n, max(200, 2k)). A warm-up
+ * of fewer than k requests leaves the worker to open the rest of the k connections to the bureau
+ * it needs inside the measured phase: a full TLS handshake each on a simulator without session
+ * tickets, 1.5 ms of the worker's CPU and as much of the simulator's, and after an idle 30 s
+ * (the worker's connections aged out) all k of them (docs/perf/ROUNDS.md, twenty-sixth round).
+ */
+unsigned long pl_bench_warmup(unsigned long n, long k);
 
-/* The warm-up of a phase of n requests: min(n, 200) when warmup is -1 (the default), else
- * min(n, warmup). */
-unsigned long pl_bench_warmup_of(long warmup, unsigned long n);
+/* The warm-up of a phase of n requests run k at once: pl_bench_warmup when warmup is -1 (the
+ * default), else min(n, warmup). */
+unsigned long pl_bench_warmup_of(long warmup, unsigned long n, long k);
 
 /*
  * The amount the svc benchmark activates its card with: `count` authorizations of `amount`
@@ -183,7 +191,10 @@ typedef struct pl_bench_result {
      * rebalance); "" when unknown (printed as null). */
     char max_gap_at[32];
     double max_gap_from_s; /* the same, in seconds after the phase's start */
-    bool baseline;         /* the baseline ran: */
+    /* The bureau simulator's TLS handshakes during the measured phase, full and resumed
+     * (GET /__sim/tls before and after it); -1: unknown (printed as null). */
+    long tls_full, tls_resumed;
+    bool baseline; /* the baseline ran: */
     unsigned long baseline_requests, baseline_replies;
     double baseline_seconds;
 } pl_bench_result;
@@ -194,11 +205,19 @@ typedef struct pl_bench_result {
  * harness_cpu_us_per_tx, baseline_throughput and speedup (with the baseline), requests,
  * approved, max_in_flight, sim_latency_ms, worker, replicas, rate, warmup, rate_achieved,
  * rate_kept and send_lag_max_ms (open loop), sim_cpu_us_per_tx, broker_cpu_us_per_tx,
- * bench_cpu_us_per_tx, max_gap_ms, max_gap_at, max_gap_from_s, io_stall_pct,
- * baseline_requests and baseline_replies. Unknown CPU figures, an unknown max_gap_at and a speedup
- * without a baseline throughput are null. The caller puts it; NULL when out of memory.
+ * bench_cpu_us_per_tx, max_gap_ms, max_gap_at, max_gap_from_s, io_stall_pct, tls_full,
+ * tls_resumed, baseline_requests and baseline_replies. Unknown CPU figures, an unknown max_gap_at
+ * and a speedup without a baseline throughput are null. The caller puts it; NULL when out of
+ * memory.
  */
 json_object *pl_bench_result_json(const pl_bench_result *r);
+
+/*
+ * The measured phase's handshakes into res->tls_full and res->tls_resumed from the simulator's
+ * counts before (full0, resumed0) and after it (full1, resumed1), less the second count's own
+ * connection (a full handshake); said on stderr.
+ */
+void pl_bench_tls_of(long full0, long resumed0, long full1, long resumed1, pl_bench_result *res);
 
 /* The wall-clock time offset_s seconds after wall0 (CLOCK_REALTIME), as RFC 3339 UTC with
  * milliseconds ("2026-12-05T18:02:51.123Z") into out (at least 25 bytes); "" when it cannot
