@@ -36,3 +36,21 @@ printf '{"request_id":"%s","note":"smoke"}' "$id" |
 got=$("$PL_CTL" tail --topic "$PAYLINK_TOPIC_PREFIX.smoke" --from-beginning --request-id "$id" \
     --count 1 --timeout 20 2>/dev/null) || fail "paylinkctl tail did not read back $id"
 assert_json .note smoke "$got"
+
+# tools/dev status names a paylink process that uses this environment's brokers without being
+# one of its own (a worker started by hand: `down` does not stop it, and it would answer part of
+# the next environment's requests), and no other: its own workers, or one of another broker's.
+tmp=$(mktemp -d)
+pl_on_exit "rm -rf '$tmp'"
+cp "$(command -v sleep)" "$tmp/paylink-stray"
+PAYLINK_KAFKA_BROKERS=$PAYLINK_KAFKA_BROKERS "$tmp/paylink-stray" 120 &
+ours=$!
+pl_on_exit "kill $ours 2>/dev/null || true"
+PAYLINK_KAFKA_BROKERS=127.0.0.1:1 "$tmp/paylink-stray" 120 &
+other=$!
+pl_on_exit "kill $other 2>/dev/null || true"
+out=$(DEV_DIR=$PAYLINK_DEV_DIR "$PL_ROOT/tools/dev" status 2>&1) ||
+    fail "tools/dev status failed: $out"
+assert_contains "$out" "paylink-stray (pid $ours) uses the brokers of" "status: the stray"
+assert_not_contains "$out" "pid $other)" "status: another broker's process"
+assert_eq "$(grep -c 'but was not started by tools/dev' <<<"$out")" 1 "status: strays named"
