@@ -416,7 +416,16 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
         pl_err_set(PL_ERR_HTTP, errstr, errstr_size, "epoll_create1: %s", strerror(errno));
         goto fail;
     }
-    /* One TLS session cache and DNS cache for all transfers: resumed handshakes are cheap. */
+    /*
+     * One TLS session cache and DNS cache for all transfers: a new connection resumes the
+     * session of an earlier one where the bureau issues tickets (no certificate to read and
+     * check; test_sim_server's test_paylink_client_resumes). Not every one in a burst: OpenSSL
+     * makes a TLS 1.3 ticket single-use on the client (the session is marked not resumable when
+     * a handshake with it finishes) and libcurl 7.88 keeps one ticket a host, so a connection
+     * started between that and the next ticket's arrival makes a full handshake (10-30 % of a
+     * burst of 512 after an idle 30 s; docs/perf/ROUNDS.md, twenty-sixth round). libcurl 8.12
+     * keeps several tickets a peer.
+     */
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     /*
