@@ -482,8 +482,8 @@ typedef struct tls_conn {
  * session (no certificate to send and check, no signature) instead of a full handshake.
  * libmicrohttpd has made the connection's GnuTLS session but not begun its handshake when it
  * says a connection started. Without tickets every connection a client opens after its others
- * aged out pays a full handshake on both sides: a burst of 512 calls after an idle minute cost
- * paylink-auth and the simulator ~1.5 ms of CPU each a connection (docs/perf/ROUNDS.md,
+ * aged out pays a full handshake on both sides: a burst of 512 calls after an idle half-minute
+ * cost paylink-auth and the simulator ~1.5 ms of CPU each a connection (docs/perf/ROUNDS.md,
  * twenty-sixth round).
  */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -495,6 +495,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         *socket_context = NULL;
         return;
     }
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
     *socket_context = calloc(1, sizeof(tls_conn)); /* NULL: the handshake goes uncounted */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
