@@ -186,6 +186,7 @@ struct pl_engine {
     pl_oauth *oauth; /* bearer tokens of the bureaus that need them (oauth.h) */
     uint64_t oauth_ok_seen, oauth_failed_seen; /* its counters already in the metrics */
     pl_db_counts db_seen;                      /* pl_db's counters already in the metrics */
+    pl_http_counts http_seen;                  /* and pl_http's */
     pl_services *services;
     pl_offsets *offsets;
     pl_metrics *metrics;
@@ -220,6 +221,7 @@ struct pl_engine {
     pl_counter *m_requests[8];
     pl_counter *m_oauth_ok, *m_oauth_failed;
     pl_counter *m_db_statements, *m_db_merged;
+    pl_counter *m_conn_full, *m_conn_resumed;
     pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
         *m_publish_dropped, *m_failed, *m_rechecks, *m_pauses;
     pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_rr_oldest, *m_backlog, *m_overdue;
@@ -3296,6 +3298,11 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     pl_counter_add(e->m_db_statements, dc.statements - e->db_seen.statements);
     pl_counter_add(e->m_db_merged, dc.merged_executions - e->db_seen.merged_executions);
     e->db_seen = dc;
+    pl_http_counts hc;
+    pl_http_stats(e->http, &hc);
+    pl_counter_add(e->m_conn_full, hc.tls_full - e->http_seen.tls_full);
+    pl_counter_add(e->m_conn_resumed, hc.tls_resumed - e->http_seen.tls_resumed);
+    e->http_seen = hc;
     if (fds[0].revents)
         drain_pipe(e->cpipe[0]);
     if (fds[1].revents)
@@ -3589,6 +3596,13 @@ static void register_metrics(pl_engine *e)
                                            "OAuth access token requests (External Payment "
                                            "Service), by result.",
                                            "result=failed");
+    e->m_conn_full = pl_metrics_counter(
+        m, "paylink_bureau_connections_total",
+        "Connections made to bureaus, by TLS handshake: full, or a session resumed.", "tls=full");
+    e->m_conn_resumed = pl_metrics_counter(
+        m, "paylink_bureau_connections_total",
+        "Connections made to bureaus, by TLS handshake: full, or a session resumed.",
+        "tls=resumed");
     e->m_db_statements = pl_metrics_counter(m, "paylink_db_statements_total",
                                             "Statements sent to PostgreSQL.", NULL);
     e->m_db_merged = pl_metrics_counter(

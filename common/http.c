@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ typedef struct xfer {
     bool too_big;
     bool request_sent;   /* this attempt's request went out on a connection (on_prereq) */
     bool resend_refused; /* libcurl was about to send it again: refused (on_prereq) */
+    long connects_seen;  /* this attempt's new connections counted so far (count_connection) */
     int attempts;
     /* The header list lives here, not in curl_slist_append's allocations (see headers_set). */
     struct curl_slist headers[HEADERS_MAX];
@@ -465,6 +467,32 @@ fail:
 }
 
 /*
+ * Counts a connection the attempt made since it last looked (libcurl's count of the
+ * transfer's new connections grew), its TLS handshake done: a full handshake or a resumed
+ * session. Called where the transfer has its connection (after the transfer it is gone, and
+ * with it the TLS session to ask).
+ */
+static void count_connection(pl_http *h, xfer *x)
+{
+    long made = 0;
+    curl_off_t tls_done = 0;
+    if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK ||
+        made <= x->connects_seen)
+        return;
+    x->connects_seen = made;
+    if (curl_easy_getinfo(x->easy, CURLINFO_APPCONNECT_TIME_T, &tls_done) != CURLE_OK ||
+        tls_done <= 0)
+        return;
+    struct curl_tlssessioninfo *ti = NULL;
+    if (curl_easy_getinfo(x->easy, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti &&
+        ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals &&
+        SSL_session_reused((SSL *)ti->internals))
+        h->counts.tls_resumed++;
+    else
+        h->counts.tls_full++;
+}
+
+/*
  * libcurl calls this when a connection is ready and the request is about to go out on it. It
  * does so a second time for the same attempt only when it re-sends the request by itself: a
  * reused connection died before any byte of the answer came ("Connection died, retrying a fresh
@@ -481,6 +509,7 @@ static int on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_
     (void)primary_port;
     (void)local_port;
     xfer *x = userp;
+    count_connection(x->h, x);
     if (x->request_sent) {
         x->resend_refused = true;
         return CURL_PREREQFUNC_ABORT;
@@ -563,6 +592,7 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
     x->request_sent = false;
+    x->connects_seen = 0; /* libcurl counts a transfer's connections from 0 */
     x->resend_refused = false;
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);

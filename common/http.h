@@ -97,9 +97,12 @@ typedef struct pl_http_counts {
     unsigned long long socket_actions; /* curl_multi_socket_action for a ready socket */
     unsigned long long timer_actions;  /* curl_multi_socket_action for curl's timer */
     unsigned long long epoll_changes;  /* epoll_ctl calls (registrations added, changed, removed) */
-    size_t pooled;                     /* now: idle easy handles kept for reuse */
-    size_t sockets;                    /* now: sockets curl asked to watch */
-    size_t parked;                     /* now: idle connections' sockets kept in epoll */
+    /* Connections made, their TLS handshake done: a full handshake, or a session resumed (the
+     * bureau issued a ticket to an earlier connection). */
+    unsigned long long tls_full, tls_resumed;
+    size_t pooled;  /* now: idle easy handles kept for reuse */
+    size_t sockets; /* now: sockets curl asked to watch */
+    size_t parked;  /* now: idle connections' sockets kept in epoll */
 } pl_http_counts;
 
 /* Fills *out. h and out must not be NULL. */

@@ -138,4 +138,13 @@ for name in http500 garbage; do
     assert_eq "$(pl_sql "SELECT reason FROM required_response WHERE request_id = '${rid[$name]}'")" unreadable_answer "$name reason"
 done
 
+# The worker counts the connections it made to the bureau, by TLS handshake (a dropped
+# connection above made it open others; whether they resumed a session depends on which ticket
+# each found: test_sim_server counts that exactly).
+full=$(pl_metric paylink_bureau_connections_total "" 'tls="full"')
+resumed=$(pl_metric paylink_bureau_connections_total "" 'tls="resumed"')
+[ -n "$full" ] && [ -n "$resumed" ] || fail "paylink_bureau_connections_total{tls} is missing"
+[ "${full%.*}" -ge 1 ] || fail "no full TLS handshake counted ($full)"
+pass "connections counted: $full full, $resumed resumed"
+
 pass "all CyberSource scenarios"

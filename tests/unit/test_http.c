@@ -968,6 +968,31 @@ static void test_calls_in_a_row(void **state)
     drop_client(h);
 }
 
+/*
+ * The connections a client made are counted with their TLS handshakes: calls one after another
+ * share one connection (one full handshake: this server issues no session tickets; test_sim_server
+ * counts resumed ones), and a call that never connected counts none.
+ */
+static void test_connections_counted(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call ok = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    pl_http_call refused =
+        make_call(https_test_url(1, "127.0.0.1", https_test_closed_port(), "/ok"), CALL_MS);
+    rec x;
+    for (int i = 0; i < 3; i++) {
+        call_once(h, &ok, &x, DRIVE_MS);
+        assert_int_equal(x.outcome, PL_HTTP_OK);
+    }
+    call_once(h, &refused, &x, DRIVE_MS);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    pl_http_counts k = counts_of(h);
+    assert_int_equal(k.tls_full, 1);
+    assert_int_equal(k.tls_resumed, 0);
+    drop_client(h);
+}
+
 /* A body larger than libcurl's upload buffer goes out whole, in several reads. */
 static void test_large_body(void **state)
 {
@@ -1220,6 +1245,7 @@ int main(void)
         cmocka_unit_test_teardown(test_many_concurrent, teardown),
         cmocka_unit_test_teardown(test_pool_trim, teardown),
         cmocka_unit_test_teardown(test_calls_in_a_row, teardown),
+        cmocka_unit_test_teardown(test_connections_counted, teardown),
         cmocka_unit_test_teardown(test_large_body, teardown),
         cmocka_unit_test_teardown(test_submit_from_callback, teardown),
         cmocka_unit_test_teardown(test_destroy_cancels_all, teardown),

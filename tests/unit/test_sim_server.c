@@ -585,6 +585,11 @@ static void test_paylink_client_resumes(void **state)
     pl_sim_server_stats st1 = stats();
     assert_int_equal(st1.tls_full, st0.tls_full + 1);
     assert_int_equal(st1.tls_resumed, st0.tls_resumed + 1);
+    /* The client counts them as the server does. */
+    pl_http_counts k;
+    pl_http_stats(h, &k);
+    assert_int_equal(k.tls_full, 1);
+    assert_int_equal(k.tls_resumed, 1);
     pl_http_destroy(h);
     free(body);
 }
