@@ -32,8 +32,8 @@
  * unmeasured; default min(N, max(200, 2K)), pl_bench_warmup), the measured phase with its CPU
  * account (bench_cpu.h), and with --baseline a sequential phase (K = 1; its own warm-up of
  * min(M, W) requests first, 200 by default) of M requests (default 100), whose throughput gives
- * the speed-up. The extra replicas are stopped at
- * the end, also when the run fails or is interrupted.
+ * the speed-up. The extra replicas are stopped at the end, also when the run fails or is
+ * interrupted.
  *
  * The last line printed (stdout) is one JSON object (pl_bench_result_json):
  *   {"replies":N,"seconds":S,"throughput":R,"p50_ms":..,"p99_ms":..,"max_rss_kb":..,
@@ -93,11 +93,11 @@ void pl_bench_usage(FILE *out);
 
 /*
  * How many unmeasured warm-up requests go before n measured ones by default, the warm-up
- * running k at once (0: all at once): min(n, max(200, 2k)). A warm-up
- * of fewer than k requests leaves the worker to open the rest of the k connections to the bureau
- * it needs inside the measured phase: a full TLS handshake each on a simulator without session
- * tickets, 1.5 ms of the worker's CPU and as much of the simulator's, and after an idle 30 s
- * (the worker's connections aged out) all k of them (docs/perf/ROUNDS.md, twenty-sixth round).
+ * running k at once (0: all at once): min(n, max(200, 2k)). A warm-up of fewer than k requests
+ * leaves the worker to open the rest of the k connections to the bureau it needs inside the
+ * measured phase — a full TLS handshake each on a simulator without session tickets, 1.5 ms of
+ * the worker's CPU and as much of the simulator's — and after an idle 30 s (the worker's
+ * connections aged out) all k of them (docs/perf/ROUNDS.md, twenty-sixth round).
  */
 unsigned long pl_bench_warmup(unsigned long n, long k);
 
