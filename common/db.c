@@ -146,7 +146,6 @@ static double now_ms_f(void)
     return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-/* Connects, prepares the statements and enters pipeline mode. */
 PGconn *pl_db_connect_named(const char *conninfo, const char *name, int connect_timeout_s)
 {
     char timeout[16];
@@ -158,6 +157,7 @@ PGconn *pl_db_connect_named(const char *conninfo, const char *name, int connect_
     return PQconnectdbParams(keys, vals, 1);
 }
 
+/* Connects, prepares the statements and enters pipeline mode. */
 static int db_connect(pl_db *db, char *errstr, size_t errstr_size)
 {
     PGconn *c = pl_db_connect_named(db->conninfo, db->app_name, 5);

@@ -34,6 +34,7 @@
 #include <libxml/xpathInternals.h>
 
 #include "http.h"
+#include "https_test_server.h"
 #include "log.h"
 #include "sim_server.h"
 #include "sim_test_helpers.h"
@@ -540,18 +541,6 @@ static void on_client_answer(void *arg, const pl_http_response *r)
         a->ok++;
 }
 
-static void client_drive(pl_http *h, const client_answers *a, int want)
-{
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    while (a->n < want) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec > DEADLINE_MS / 1000)
-            fail_msg("%d of %d answers", a->n, want);
-        assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
-    }
-}
-
 /*
  * paylink's own client resumes: a call alone opens one connection (a full handshake); then
  * two at once, each answered after the latency, so that the second cannot wait for the first's
@@ -576,11 +565,11 @@ static void test_paylink_client_resumes(void **state)
     pl_sim_server_stats st0 = stats();
     client_answers a = {0, 0};
     assert_int_equal(pl_http_submit(h, &call, on_client_answer, &a), 0);
-    client_drive(h, &a, 1);
+    https_test_drive_until(h, &a.n, 1, DEADLINE_MS);
     assert_int_equal(stats().tls_full, st0.tls_full + 1);
     assert_int_equal(pl_http_submit(h, &call, on_client_answer, &a), 0);
     assert_int_equal(pl_http_submit(h, &call, on_client_answer, &a), 0);
-    client_drive(h, &a, 3);
+    https_test_drive_until(h, &a.n, 3, DEADLINE_MS);
     assert_int_equal(a.ok, 3);
     pl_sim_server_stats st1 = stats();
     assert_int_equal(st1.tls_full, st0.tls_full + 1);
