@@ -1706,7 +1706,8 @@ static int submit_msg(job *j, pl_http_cb cb)
                       .proxy = svc->proxy,
                       .timeout_ms = answer_wait_ms(svc),
                       .connect_timeout_ms = connect_wait_ms(svc),
-                      .connect_attempts = svc->connect_attempts};
+                      .connect_attempts = svc->connect_attempts,
+                      .max_idle_s = svc->connection_idle_s};
     message_log(j, "request", j->msg->body, j->msg->body_len);
     j->answer_ms = c.timeout_ms;
     j->t_call = now_s();

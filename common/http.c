@@ -641,8 +641,10 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_PROXY, c->proxy ? c->proxy : "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     /* Retire idle connections before a bureau's load balancer does, so a request is rarely
-     * written into a connection the far end is closing (that would be an unknown outcome). */
-    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
+     * written into a connection the far end is closing (that would be an unknown outcome):
+     * the bureau's auth_service.connection_idle_s. libcurl compares whole seconds and retires
+     * a connection idle longer than this when a call would reuse it. */
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, c->max_idle_s > 0 ? c->max_idle_s : 30L);
     h->counts.attempts++;
     return curl_multi_add_handle(x->sh->multi, e) == CURLM_OK ? 0 : PL_ERR_HTTP;
 }

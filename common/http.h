@@ -55,6 +55,7 @@ typedef struct pl_http_call {
     long timeout_ms;          /* whole call, per attempt */
     long connect_timeout_ms;  /* the connection wait; 0 → min(timeout_ms, 10 s) */
     int connect_attempts;     /* >= 1 */
+    long max_idle_s;          /* a pooled connection idle longer is not reused; 0 → 30 s */
 } pl_http_call;
 
 typedef struct pl_http_response {

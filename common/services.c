@@ -251,7 +251,7 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
               "balance_inquiry_batch, supports_auth_resubmission, e.service_bureau IS NOT NULL, "
               "coalesce(e.enabled, false), coalesce(e.url_prefix, ''), "
               "coalesce(e.message_version, ''), coalesce(e.auth_user, ''), "
-              "coalesce(e.auth_password_ref, ''), coalesce(e.token_url, '') "
+              "coalesce(e.auth_password_ref, ''), coalesce(e.token_url, ''), connection_idle_s "
               "FROM auth_service a LEFT JOIN external_service e USING (service_bureau) "
               "ORDER BY service_bureau",
               errstr, errstr_size);
@@ -287,6 +287,7 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         copy(v->ws_user, sizeof v->ws_user, PQgetvalue(r, i, 23));
         v->balance_inquiry_batch = is_true(PQgetvalue(r, i, 24));
         v->supports_auth_resubmission = is_true(PQgetvalue(r, i, 25));
+        v->connection_idle_s = (int)strtol(PQgetvalue(r, i, 33), NULL, 10);
         /* An EXT bureau's secret is its Authentication Password (external_service). */
         if (strcmp(v->protocol, "EXT") == 0)
             load_external(v, r, i);
@@ -505,6 +506,7 @@ static const svc_field svc_fields[] = {
     SF_BOOL(send_reversal),
     SF_BOOL(void_auth_at_deposit),
     SF_INT(max_concurrent),
+    SF_INT(connection_idle_s),
     SF_STR(proxy),
     SF_BOOL(message_log_enabled),
     SF_STR(message_log_dir),

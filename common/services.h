@@ -28,7 +28,8 @@ typedef struct pl_service {
     int connect_attempts;
     bool request_token, decision_manager, send_reversal, void_auth_at_deposit;
     int max_concurrent;
-    char proxy[320]; /* "host:port" or "" (pl_services_choose_proxy) */
+    int connection_idle_s; /* a connection idle longer is not reused (037) */
+    char proxy[320];       /* "host:port" or "" (pl_services_choose_proxy) */
     bool message_log_enabled;
     char message_log_dir[301];
     char fraud_cancel_reason[6];

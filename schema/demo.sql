@@ -10,16 +10,20 @@ INSERT INTO auth_service (service_bureau, description, protocol, merchant_id, se
                           test_url, production_url, send_to_production, api_version,
                           response_time_ms, request_token, decision_manager, send_reversal,
                           void_auth_at_deposit, fraud_cancel_reason, card_prefix, card_series,
-                          location_id, ws_user, balance_inquiry_batch, max_concurrent)
+                          location_id, ws_user, balance_inquiry_batch, max_concurrent,
+                          connection_idle_s)
 -- max_concurrent: the simulator takes any number of calls; 512 (the column's default is 256)
 -- lets one worker replica keep its 512 requests in flight (PAYLINK_MAX_IN_FLIGHT) all at the
 -- bureau at once (docs/perf/ROUNDS.md, eleventh round); a real bureau's is its contract's
 -- limit divided by the replicas.
+-- connection_idle_s: the simulator closes a connection idle for 300 s (tools/sim); 240 keeps a
+-- worker's connections through the pauses of a demo or a benchmark (the column's default is 30,
+-- under most load balancers' idle timeout).
 VALUES ('CYB', 'CyberSource (bureau simulator)', 'CYB', 'paylink_demo',
         'file-env:PAYLINK_CYB_TRANSACTION_KEY_FILE',
         :'sim_url' || '/commerce/1.x/transactionProcessor',
         :'sim_url' || '/commerce/1.x/transactionProcessor', false, '1.121',
-        5000, true, true, true, true, 'M14', '', '', '', '', false, 512),
+        5000, true, true, true, true, 'M14', '', '', '', '', false, 512, 240),
        -- Seed customer-engagement-stored-value-card.txt: the URL form
        -- https://server:port/relateui/<company code>/xmlapi (company OMS), the GenerateCard
        -- sample's CardPrefix 85749 and CardSeriesSequence 06 as Presenter's / Submitter's ID,
@@ -29,12 +33,12 @@ VALUES ('CYB', 'CyberSource (bureau simulator)', 'CYB', 'paylink_demo',
         'file-env:PAYLINK_RLT_PASSWORD_FILE',
         :'sim_url' || '/relateui/OMS/xmlapi', :'sim_url' || '/relateui/OMS/xmlapi', false,
         '1.121', 5000, false, false, false, false, '', '85749', '06', '', 'paylink_demo', true,
-        512),
+        512, 240),
        -- EXT's URL and password are its External Service Settings (external_service below):
        -- secret_ref and the URLs of this row are not used for protocol EXT.
        ('EXT', 'External Payment Service (bureau simulator)', 'EXT', 'paylink_demo', '',
         :'sim_url' || '/ext', :'sim_url' || '/ext', false, '1.121',
-        5000, false, false, false, false, '', '', '', '', '', false, 512)
+        5000, false, false, false, false, '', '', '', '', '', false, 512, 240)
 ON CONFLICT (service_bureau) DO UPDATE SET
     description = EXCLUDED.description, protocol = EXCLUDED.protocol,
     merchant_id = EXCLUDED.merchant_id, secret_ref = EXCLUDED.secret_ref,
@@ -46,7 +50,8 @@ ON CONFLICT (service_bureau) DO UPDATE SET
     fraud_cancel_reason = EXCLUDED.fraud_cancel_reason, card_prefix = EXCLUDED.card_prefix,
     card_series = EXCLUDED.card_series, location_id = EXCLUDED.location_id,
     ws_user = EXCLUDED.ws_user, balance_inquiry_batch = EXCLUDED.balance_inquiry_batch,
-    max_concurrent = EXCLUDED.max_concurrent, updated_at = now();
+    max_concurrent = EXCLUDED.max_concurrent, connection_idle_s = EXCLUDED.connection_idle_s,
+    updated_at = now();
 
 INSERT INTO vendor_response (service_bureau, response_code, description, approved, hold_reason,
                              deactivate_payment)

@@ -147,4 +147,36 @@ resumed=$(pl_metric paylink_bureau_connections_total "" 'tls="resumed"')
 [ "${full%.*}" -ge 1 ] || fail "no full TLS handshake counted ($full)"
 pass "connections counted: $full full, $resumed resumed"
 
+# A connection to the bureau idle longer than its auth_service.connection_idle_s is not reused:
+# with 1 s, a call 3 s after the last one opens a new connection (libcurl retires one idle more
+# than the whole seconds given; test_http counts that against a server of its own, and that the
+# default keeps it). Each call is waited for in its row, not its reply: the gap between the two
+# calls must stay far below the default of 30 s, or the test could not fail.
+connections() {
+    local f r
+    f=$(pl_metric paylink_bureau_connections_total "" 'tls="full"')
+    r=$(pl_metric paylink_bureau_connections_total "" 'tls="resumed"')
+    echo $((${f%.*} + ${r%.*}))
+}
+approved_row() { # NAME: waits until the row of rid[NAME] says approved (its bureau call done)
+    local i
+    for i in $(seq 600); do
+        [ "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = '${rid[$1]}'")" != approved ] || return 0
+        sleep 0.1
+    done
+    fail "${rid[$1]}: not approved within 60 s"
+}
+idle=$(pl_sql "SELECT connection_idle_s FROM auth_service WHERE service_bureau = 'CYB'")
+pl_on_exit "pl_sql \"UPDATE auth_service SET connection_idle_s = $idle WHERE service_bureau = 'CYB'\" >/dev/null; pl_worker_stop auth; pl_worker_start auth"
+pl_sql "UPDATE auth_service SET connection_idle_s = 1 WHERE service_bureau = 'CYB'" >/dev/null
+pl_worker_stop auth
+pl_worker_start auth
+send_auth idle1 120.00
+approved_row idle1
+before=$(connections)
+sleep 3
+send_auth idle2 120.00
+approved_row idle2
+assert_eq "$(($(connections) - before))" 1 "a new connection after an idle 3 s (connection_idle_s 1)"
+
 pass "all CyberSource scenarios"

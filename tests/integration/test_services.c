@@ -152,6 +152,7 @@ static void test_load_demo(void **state)
     assert_true(cyb->send_reversal);
     assert_true(cyb->void_auth_at_deposit);
     assert_int_equal(cyb->max_concurrent, 512);
+    assert_int_equal(cyb->connection_idle_s, 240);
     assert_string_equal(cyb->proxy, "");
     assert_false(cyb->message_log_enabled);
     assert_string_equal(cyb->fraud_cancel_reason, "M14");

@@ -993,6 +993,50 @@ static void test_connections_counted(void **state)
     drop_client(h);
 }
 
+/* Connections made so far, full handshakes or resumed. */
+static long connections_of(pl_http *h)
+{
+    pl_http_counts k = counts_of(h);
+    return k.tls_full + k.tls_resumed;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+}
+
+/* One call of c, answered; then h has made want connections in all. */
+static void call_then_connections(pl_http *h, const pl_http_call *c, long want)
+{
+    rec x;
+    call_once(h, c, &x, DRIVE_MS);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_int_equal(connections_of(h), want);
+}
+
+/* A pooled connection idle longer than the call's max_idle_s (auth_service.connection_idle_s)
+ * is not reused: the call opens a new one. libcurl counts idleness in whole seconds and retires
+ * a connection idle more than max_idle_s of them, so 1 retires one idle 2.1 s, and the
+ * default (0: 30 s) keeps it. Counts only: the idle times are lower bounds. */
+static void test_idle_age(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
+    call_then_connections(h, &c, 1);
+    sleep_ms(2100);
+    call_then_connections(h, &c, 1); /* max_idle_s 0: the default 30 s keeps it */
+    sleep_ms(2100);
+    c.max_idle_s = 1;
+    call_then_connections(h, &c, 2);
+    sleep_ms(2100);
+    c.max_idle_s = 30;
+    call_then_connections(h, &c, 2);
+    drop_client(h);
+}
+
 /* A body larger than libcurl's upload buffer goes out whole, in several reads. */
 static void test_large_body(void **state)
 {
@@ -1246,6 +1290,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_trim, teardown),
         cmocka_unit_test_teardown(test_calls_in_a_row, teardown),
         cmocka_unit_test_teardown(test_connections_counted, teardown),
+        cmocka_unit_test_teardown(test_idle_age, teardown),
         cmocka_unit_test_teardown(test_large_body, teardown),
         cmocka_unit_test_teardown(test_submit_from_callback, teardown),
         cmocka_unit_test_teardown(test_destroy_cancels_all, teardown),

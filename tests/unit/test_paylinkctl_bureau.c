@@ -123,6 +123,7 @@ static void test_whitelist(void **state)
                               "void_auth_at_deposit",
                               "supports_auth_resubmission",
                               "max_concurrent",
+                              "connection_idle_s",
                               "proxy_host",
                               "proxy_port",
                               "ext.enabled",
@@ -220,6 +221,9 @@ static void test_values(void **state)
     value_bad("response_time_ms", "99", "100 to 600000");
     value_bad("connect_attempts", "11", "1 to 10");
     value_bad("max_concurrent", "0", "1 to 10000");
+    value_ok("connection_idle_s", "240", "240");
+    value_bad("connection_idle_s", "0", "1 to 3600");
+    value_bad("connection_idle_s", "3601", "1 to 3600");
     value_bad("response_check_frequency", "-1", "whole number");
 
     /* A blank port is "none" (NULL). */

@@ -160,6 +160,7 @@ static void demo_bureau(pl_service *s)
     s->response_time_ms = 5000;
     s->connect_attempts = 3;
     s->max_concurrent = 512;
+    s->connection_idle_s = 30;
     strcpy(s->secret, "old-password-1234");
     s->secret_ok = true;
 }
@@ -179,9 +180,11 @@ static void test_diff_names_what_changed(void **state)
     strcpy(b.url, "https://standby.example/commerce");
     b.max_concurrent = 64;
     b.response_time_ms = 9000;
+    b.connection_idle_s = 240;
     b.message_log_enabled = true;
-    assert_int_equal(pl_services_diff(&a, &b, out, sizeof out), 4);
-    assert_string_equal(out, "url, response_time_ms, max_concurrent, message_log_enabled");
+    assert_int_equal(pl_services_diff(&a, &b, out, sizeof out), 5);
+    assert_string_equal(out, "url, response_time_ms, max_concurrent, connection_idle_s, "
+                             "message_log_enabled");
 }
 
 /* A new secret is named, never shown; a long list is cut to fit and still counted. */

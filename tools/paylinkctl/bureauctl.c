@@ -34,6 +34,7 @@ static const pl_bureau_field fields[] = {
     {"void_auth_at_deposit", "void_auth_at_deposit", false, PL_BUREAU_BOOL, 0, 0, 0},
     {"supports_auth_resubmission", "supports_auth_resubmission", false, PL_BUREAU_BOOL, 0, 0, 0},
     {"max_concurrent", "max_concurrent", false, PL_BUREAU_INT, 1, 10000, 0},
+    {"connection_idle_s", "connection_idle_s", false, PL_BUREAU_INT, 1, 3600, 0},
     {"proxy_host", "proxy_host", false, PL_BUREAU_TEXT, 0, 200, PL_BUREAU_NO_SPACE},
     {"proxy_port", "proxy_port", false, PL_BUREAU_PORT, 1, 65535, 0},
     {"message_log_enabled", "message_log_enabled", false, PL_BUREAU_BOOL, 0, 0, 0},
@@ -82,13 +83,14 @@ static const char *const SQL_SET_AUTH_SERVICE =
     "UPDATE auth_service a SET (description, merchant_id, secret_ref, test_url, production_url, "
     "send_to_production, api_version, response_time_ms, response_check_frequency, "
     "connect_attempts, request_token, decision_manager, send_reversal, void_auth_at_deposit, "
-    "supports_auth_resubmission, max_concurrent, proxy_host, proxy_port, message_log_enabled, "
-    "message_log_dir, fraud_cancel_reason, card_prefix, card_series, location_id, ws_user, "
-    "balance_inquiry_batch) = (SELECT r.description, r.merchant_id, r.secret_ref, r.test_url, "
-    "r.production_url, r.send_to_production, r.api_version, r.response_time_ms, "
-    "r.response_check_frequency, r.connect_attempts, r.request_token, r.decision_manager, "
-    "r.send_reversal, r.void_auth_at_deposit, r.supports_auth_resubmission, r.max_concurrent, "
-    "r.proxy_host, r.proxy_port, r.message_log_enabled, r.message_log_dir, "
+    "supports_auth_resubmission, max_concurrent, connection_idle_s, proxy_host, proxy_port, "
+    "message_log_enabled, message_log_dir, fraud_cancel_reason, card_prefix, card_series, "
+    "location_id, ws_user, balance_inquiry_batch) = (SELECT r.description, r.merchant_id, "
+    "r.secret_ref, r.test_url, r.production_url, r.send_to_production, r.api_version, "
+    "r.response_time_ms, r.response_check_frequency, r.connect_attempts, r.request_token, "
+    "r.decision_manager, r.send_reversal, r.void_auth_at_deposit, "
+    "r.supports_auth_resubmission, r.max_concurrent, r.connection_idle_s, r.proxy_host, "
+    "r.proxy_port, r.message_log_enabled, r.message_log_dir, "
     "r.fraud_cancel_reason, r.card_prefix, r.card_series, r.location_id, r.ws_user, "
     "r.balance_inquiry_batch FROM jsonb_populate_record(a, $2::jsonb) r) "
     "WHERE a.service_bureau = $1::varchar AND to_jsonb(a) IS DISTINCT FROM "
