@@ -74,6 +74,11 @@ PL_CTL=$PAYLINK_BIN/paylinkctl
 # sanitizers in CI). A sanitized process pays ~80 ms of CPU to start: the helpers ran ~1,600
 # times a CI run (README, "Tests").
 PL_CLIENT=${PAYLINK_TOOLS_BIN:-$PAYLINK_BIN}/paylinkctl
+# When the test began (a script it runs that loads this file again keeps it). The reply helpers
+# read the reply topics from two minutes before it, not from their beginning: on an environment
+# that has carried a few million requests (`up` after benchmarks) reading a topic whole took
+# ~35 s a reply; a reply to a request the test sent is never older than the test.
+export PL_T0=${PL_T0:-$(date +%s)}
 
 # ---- results ------------------------------------------------------------------------------------
 
@@ -276,10 +281,13 @@ _pl_trace() {
     done
 }
 
+# _pl_since: the reply helpers' --since: from two minutes before the test began (PL_T0).
+_pl_since() { echo "$(($(date +%s) - PL_T0 + 120))s"; }
+
 # pl_wait_reply WORKER REQUEST_ID [TIMEOUT_S=30]: prints the first reply carrying REQUEST_ID
 # (one JSON line); returns 1 when none came in time.
 pl_wait_reply() {
-    "$PL_CLIENT" tail --worker "$1" --from-beginning --request-id "$2" --count 1 \
+    "$PL_CLIENT" tail --worker "$1" --since "$(_pl_since)" --request-id "$2" --count 1 \
         --timeout "${3:-30}" 2>/dev/null || {
         echo "pl_wait_reply: no $1 reply for $2 within ${3:-30}s" >&2
         _pl_trace "$1" "$2"
@@ -291,7 +299,7 @@ pl_wait_reply() {
 # REQUEST_ID (a redelivered request is answered again); returns 1 when fewer came in time.
 pl_wait_reply_nth() {
     local out
-    out=$("$PL_CLIENT" tail --worker "$1" --from-beginning --request-id "$2" --count "$3" \
+    out=$("$PL_CLIENT" tail --worker "$1" --since "$(_pl_since)" --request-id "$2" --count "$3" \
         --timeout "${4:-30}" 2>/dev/null) || {
         echo "pl_wait_reply_nth: fewer than $3 $1 replies for $2 within ${4:-30}s" >&2
         return 1

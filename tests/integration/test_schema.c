@@ -768,6 +768,9 @@ static void test_hot_tables_sample_less(void **state)
                                 ") AND atttypid = 'jsonb'::regtype"),
                      8);
 
+    /* A database that already holds many authorizations (a developer's `up` environment) may
+     * sample few of the 300 and keep no histogram at all: only at most 26 is asked of it. */
+    long had = query_long("SELECT count(*) FROM cc_auth_trans");
     exec_ok("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
             "order_number, pay_seq, service_bureau, card_token, status, amount, reply) SELECT "
             "'it-schema-sample-' || i, repeat('a', 64), 'auth', 1, 'O' || i, 1, 'CYB', "
@@ -779,7 +782,7 @@ static void test_hot_tables_sample_less(void **state)
     long bounds = query_long("SELECT coalesce(cardinality(histogram_bounds::text::numeric[]), 0) "
                              "FROM pg_stats WHERE tablename = 'cc_auth_trans' AND attname = "
                              "'amount'");
-    assert_in_range(bounds, 2, 26);
+    assert_in_range(bounds, had + 300 <= 7500 ? 2 : 0, 26);
 }
 
 /* A debit `rid` sent as `operation` on authorization it-schema-settle-<n>, having claimed

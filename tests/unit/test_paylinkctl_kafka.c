@@ -81,8 +81,8 @@ static void test_end_offsets_retried_while_leader_moves(void **state)
         RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
     char errstr[256] = "";
     pl_ctlkafka_reader *r = NULL;
-    int rc = pl_ctlkafka_reader_open(f->bootstraps, "r.one", false, DEADLINE_MS, &r, errstr,
-                                     sizeof errstr);
+    int rc = pl_ctlkafka_reader_open(f->bootstraps, "r.one", PL_CTLKAFKA_FROM_END, DEADLINE_MS, &r,
+                                     errstr, sizeof errstr);
     if (rc != PL_OK)
         fail_msg("reader_open: %d %s", rc, errstr);
     produce(f, "after");
@@ -105,8 +105,8 @@ static void test_lasting_error_reported(void **state)
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     char errstr[256] = "";
     pl_ctlkafka_reader *r = NULL;
-    int rc = pl_ctlkafka_reader_open(f->bootstraps, "r.one", false, DEADLINE_MS, &r, errstr,
-                                     sizeof errstr);
+    int rc = pl_ctlkafka_reader_open(f->bootstraps, "r.one", PL_CTLKAFKA_FROM_END, DEADLINE_MS, &r,
+                                     errstr, sizeof errstr);
     assert_int_equal(rc, PL_ERR_KAFKA);
     assert_null(r);
     assert_non_null(strstr(errstr, "offsets of r.one"));
@@ -126,8 +126,8 @@ static void test_passing_error_bounded(void **state)
     char errstr[256] = "";
     pl_ctlkafka_reader *r = NULL;
     /* 64 refusals at one look-up per 100 ms or more outlast 1 s. */
-    int rc =
-        pl_ctlkafka_reader_open(f->bootstraps, "r.one", false, 1000, &r, errstr, sizeof errstr);
+    int rc = pl_ctlkafka_reader_open(f->bootstraps, "r.one", PL_CTLKAFKA_FROM_END, 1000, &r, errstr,
+                                     sizeof errstr);
     assert_int_equal(rc, PL_ERR_KAFKA);
     assert_null(r);
     assert_non_null(strstr(errstr, "offsets of r.one"));

@@ -256,12 +256,11 @@ static int offsets_at(rd_kafka_t *rk, const char *topic, rd_kafka_topic_partitio
     }
 }
 
-int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_beginning,
-                            int timeout_ms, pl_ctlkafka_reader **out, char *errstr,
-                            size_t errstr_size)
+int pl_ctlkafka_reader_open(const char *brokers, const char *topic, int64_t from, int timeout_ms,
+                            pl_ctlkafka_reader **out, char *errstr, size_t errstr_size)
 {
     int rc = PL_OK;
-    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL, *at = NULL;
     pl_ctlkafka_reader *r = calloc(1, sizeof *r);
     if (!r)
         return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -274,15 +273,29 @@ int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_be
     rc = topic_partitions(r->rk, topic, timeout_ms, &parts, errstr, errstr_size);
     if (rc != PL_OK)
         goto out;
-    if (!from_beginning) {
+    if (from == PL_CTLKAFKA_FROM_BEGINNING) {
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    } else {
         /* Resolve "the end" to numbers now: an OFFSET_END assignment would be resolved only
          * when fetching starts, after a reply may already have arrived. */
         rc = offsets_at(r->rk, topic, parts, RD_KAFKA_OFFSET_END, timeout_ms, errstr, errstr_size);
         if (rc != PL_OK)
             goto out;
-    } else {
-        for (int i = 0; i < parts->cnt; i++)
-            parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        if (from >= 0) {
+            /* A partition with nothing stamped at or after `from` starts at the end taken
+             * above, before this look-up: a message that arrives in between is read. */
+            if (!(at = rd_kafka_topic_partition_list_copy(parts))) {
+                rc = pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+                goto out;
+            }
+            rc = offsets_at(r->rk, topic, at, from, timeout_ms, errstr, errstr_size);
+            if (rc != PL_OK)
+                goto out;
+            for (int i = 0; i < parts->cnt; i++)
+                if (at->elems[i].offset >= 0 && at->elems[i].offset < parts->elems[i].offset)
+                    parts->elems[i].offset = at->elems[i].offset;
+        }
     }
     rd_kafka_resp_err_t err = rd_kafka_assign(r->rk, parts);
     if (err) {
@@ -295,6 +308,8 @@ int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_be
 out:
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
+    if (at)
+        rd_kafka_topic_partition_list_destroy(at);
     pl_ctlkafka_reader_destroy(r);
     return rc;
 }

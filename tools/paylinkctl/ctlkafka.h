@@ -48,13 +48,19 @@ int pl_ctlkafka_produce(const char *brokers, const char *topic, const char *key,
                         const void *payload, size_t len, int timeout_ms, int32_t *partition,
                         int64_t *offset, char *errstr, size_t errstr_size) PL_MUSTCHECK;
 
+/* Where a reader starts (pl_ctlkafka_reader_open's `from`), besides a time. */
+#define PL_CTLKAFKA_FROM_END (-1)
+#define PL_CTLKAFKA_FROM_BEGINNING (-2)
+
 /*
- * Opens a reader on every partition of topic, from the beginning or from the current end.
+ * Opens a reader on every partition of topic, from the current end (PL_CTLKAFKA_FROM_END), the
+ * beginning (PL_CTLKAFKA_FROM_BEGINNING), or a time (`from` >= 0, ms since the epoch: in each
+ * partition the first message stamped at or after it, and anything that arrives from now on).
  * timeout_ms bounds the metadata and offset look-ups. Returns 0 with *out set, or
  * PL_ERR_KAFKA (unreachable brokers, unknown topic), PL_ERR_NOMEM.
  */
-int pl_ctlkafka_reader_open(const char *brokers, const char *topic, bool from_beginning,
-                            int timeout_ms, pl_ctlkafka_reader **out, char *errstr,
+int pl_ctlkafka_reader_open(const char *brokers, const char *topic, int64_t from, int timeout_ms,
+                            pl_ctlkafka_reader **out, char *errstr,
                             size_t errstr_size) PL_MUSTCHECK;
 
 /*

@@ -70,8 +70,9 @@ typedef struct opts {
     const char *worker, *file, *topic, *filter_id;
     const char *group; /* offsets */
     bool wait, from_beginning;
-    long timeout_s; /* -1: not given */
-    long count;     /* -1: not given */
+    long long since_s; /* tail --since: -1 when not given */
+    long timeout_s;    /* -1: not given */
+    long count;        /* -1: not given */
     pl_reqbuild req;
     pl_topics_opts topics;
 } opts;
@@ -106,12 +107,13 @@ static void usage(FILE *out)
           "      one.) --wait: read <prefix>.<worker>.reply until the reply with that\n"
           "      request_id arrives and print it as one JSON line on stdout (the request_id\n"
           "      then goes to stderr); exit 2 after --timeout seconds (default 30).\n"
-          "  tail --worker W | --topic T [--from-beginning] [--request-id ID] [--count N]\n"
-          "       [--timeout S]\n"
+          "  tail --worker W | --topic T [--from-beginning | --since D] [--request-id ID]\n"
+          "       [--count N] [--timeout S]\n"
           "      Print the messages of W's reply topic (or of topic T) as JSON lines, new ones\n"
-          "      only unless --from-beginning; only those carrying request_id ID; stop after N\n"
-          "      messages or S seconds (exit 2 when --count was not reached). Messages of\n"
-          "      topics other than replies and decisions are printed redacted.\n"
+          "      only unless --from-beginning (all) or --since D (those stamped in the last\n"
+          "      D: 90s, 5m, 1h30m); only those carrying request_id ID; stop after N messages\n"
+          "      or S seconds (exit 2 when --count was not reached). Messages of topics other\n"
+          "      than replies and decisions are printed redacted.\n"
           "  bench --worker auth|deposit|reversal|svc --requests N [...]\n"
           "      Drive a running system with N requests and report throughput and latency\n"
           "      (options: paylinkctl bench --help). Global options go before the word bench.\n"
@@ -246,7 +248,10 @@ static int take_flag(opts *o, const char *name, const char *value)
         o->topic = value;
     else if (tail && strcmp(name, "--from-beginning") == 0)
         o->from_beginning = true;
-    else if (tail && strcmp(name, "--request-id") == 0)
+    else if (tail && strcmp(name, "--since") == 0) {
+        if (!pl_opsctl_parse_duration(value, &o->since_s))
+            return fail("--since: expected a duration such as 90s, 5m or 1h30m");
+    } else if (tail && strcmp(name, "--request-id") == 0)
         o->filter_id = value;
     else if (tail && strcmp(name, "--count") == 0) {
         if (!parse_long(value, 1000000000L, &o->count) || o->count == 0)
@@ -522,8 +527,8 @@ static int cmd_send(opts *o)
     }
 
     /* Open the reader first: its end offsets then lie before any reply to this request. */
-    if (o->wait && pl_ctlkafka_reader_open(brokers, reply_topic, false, 10000, &reader, errstr,
-                                           sizeof errstr) != PL_OK) {
+    if (o->wait && pl_ctlkafka_reader_open(brokers, reply_topic, PL_CTLKAFKA_FROM_END, 10000,
+                                           &reader, errstr, sizeof errstr) != PL_OK) {
         fail("send: %s", errstr);
         goto out;
     }
@@ -572,9 +577,19 @@ static int cmd_tail(const opts *o)
         topic = topic_buf;
     }
 
+    if (o->from_beginning && o->since_s >= 0)
+        return fail("tail: --from-beginning or --since, not both");
+    int64_t from = o->from_beginning ? PL_CTLKAFKA_FROM_BEGINNING : PL_CTLKAFKA_FROM_END;
+    if (o->since_s >= 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        from = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - o->since_s * 1000;
+        if (from < 0)
+            from = 0;
+    }
     pl_ctlkafka_reader *reader = NULL;
-    if (pl_ctlkafka_reader_open(brokers, topic, o->from_beginning, 10000, &reader, errstr,
-                                sizeof errstr) != PL_OK)
+    if (pl_ctlkafka_reader_open(brokers, topic, from, 10000, &reader, errstr, sizeof errstr) !=
+        PL_OK)
         return fail("tail: %s", errstr);
 
     bool masked = pl_ctlmsg_topic_is_masked(topic);
@@ -601,7 +616,7 @@ static int cmd_tail(const opts *o)
 
 int main(int argc, char **argv)
 {
-    opts o = {.timeout_s = -1, .count = -1};
+    opts o = {.timeout_s = -1, .count = -1, .since_s = -1};
     pl_topics_opts_init(&o.topics);
     int status = parse_args(argc, argv, &o);
     if (status != PARSE_RUN) {

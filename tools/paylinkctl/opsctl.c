@@ -1638,7 +1638,8 @@ int pl_opsctl_kafka_ready(const char *brokers, const char *prefix, const char *w
     if (pl_reqbuild_topic(prefix, worker, PL_TOPIC_REPLY, topic, sizeof topic) != PL_OK)
         return pl_err_set(PL_ERR_CONFIG, err, errsz, "no reply topic for worker %s", worker);
     pl_ctlkafka_reader *reader = NULL;
-    int rc = pl_ctlkafka_reader_open(brokers, topic, false, KAFKA_READY_MS, &reader, err, errsz);
+    int rc = pl_ctlkafka_reader_open(brokers, topic, PL_CTLKAFKA_FROM_END, KAFKA_READY_MS, &reader,
+                                     err, errsz);
     pl_ctlkafka_reader_destroy(reader);
     return rc == PL_OK ? PL_OK : PL_ERR_KAFKA;
 }
