@@ -75,9 +75,9 @@ PL_CTL=$PAYLINK_BIN/paylinkctl
 # times a CI run (README, "Tests").
 PL_CLIENT=${PAYLINK_TOOLS_BIN:-$PAYLINK_BIN}/paylinkctl
 # When the test began (a script it runs that loads this file again keeps it). The reply helpers
-# read the reply topics from two minutes before it, not from their beginning: on an environment
-# that has carried a few million requests (`up` after benchmarks) reading a topic whole took
-# ~35 s a reply; a reply to a request the test sent is never older than the test.
+# read the reply topics from two minutes before it, not from their beginning (_pl_from): on an
+# environment that has carried a few million requests (`up` after benchmarks) reading a topic
+# whole took ~35 s a reply; a reply to a request the test sent is never older than the test.
 export PL_T0=${PL_T0:-$(date +%s)}
 
 # ---- results ------------------------------------------------------------------------------------
@@ -281,13 +281,21 @@ _pl_trace() {
     done
 }
 
-# _pl_since: the reply helpers' --since: from two minutes before the test began (PL_T0).
-_pl_since() { echo "$(($(date +%s) - PL_T0 + 120))s"; }
+# _pl_from: where the reply helpers start reading, from two minutes before the test began
+# (PL_T0). librdkafka's mock broker (PAYLINK_BROKER_CONTROL_URL is set: a mock environment, or a
+# test's own) finds no offsets by time: there a topic is read whole (a mock's topics are small).
+_pl_from() {
+    if [ -n "${PAYLINK_BROKER_CONTROL_URL:-}" ]; then
+        echo --from-beginning
+    else
+        echo --since "$(($(date +%s) - PL_T0 + 120))s"
+    fi
+}
 
 # pl_wait_reply WORKER REQUEST_ID [TIMEOUT_S=30]: prints the first reply carrying REQUEST_ID
 # (one JSON line); returns 1 when none came in time.
 pl_wait_reply() {
-    "$PL_CLIENT" tail --worker "$1" --since "$(_pl_since)" --request-id "$2" --count 1 \
+    "$PL_CLIENT" tail --worker "$1" $(_pl_from) --request-id "$2" --count 1 \
         --timeout "${3:-30}" 2>/dev/null || {
         echo "pl_wait_reply: no $1 reply for $2 within ${3:-30}s" >&2
         _pl_trace "$1" "$2"
@@ -299,7 +307,7 @@ pl_wait_reply() {
 # REQUEST_ID (a redelivered request is answered again); returns 1 when fewer came in time.
 pl_wait_reply_nth() {
     local out
-    out=$("$PL_CLIENT" tail --worker "$1" --since "$(_pl_since)" --request-id "$2" --count "$3" \
+    out=$("$PL_CLIENT" tail --worker "$1" $(_pl_from) --request-id "$2" --count "$3" \
         --timeout "${4:-30}" 2>/dev/null) || {
         echo "pl_wait_reply_nth: fewer than $3 $1 replies for $2 within ${4:-30}s" >&2
         return 1
@@ -471,6 +479,18 @@ pg_dump_text() { pg_dump --no-owner --no-privileges -d "$PAYLINK_DB"; }
 pl_ledger() { curl -sf --cacert "$PAYLINK_SIM_CA" "$PAYLINK_SIM_URL/__sim/ledger"; }
 
 # pl_sim_latency MS: the simulator answers every bureau call MS milliseconds late (0: at once).
+# pl_hold_resolver: the resolvers' first step on a new unknown outcome is put off a day until the
+# test ends, as tools/dev's test profile has it (first_query_after_s), so that a test sees rows
+# as the worker left them and makes them due itself (next_query_at). An `up` environment's
+# resolvers ask 10 s after the row was made (a change applies to open rows too).
+pl_hold_resolver() {
+    local saved
+    saved=$(pl_sql "SELECT string_agg(format('UPDATE resolution_policy SET first_query_after_s = %s WHERE protocol = %L AND worker = %L;', first_query_after_s, protocol, worker), ' ') FROM resolution_policy WHERE first_query_after_s < 86400")
+    [ -n "$saved" ] || return 0
+    pl_on_exit "pl_sql \"$saved\" >/dev/null"
+    pl_sql "UPDATE resolution_policy SET first_query_after_s = 86400 WHERE first_query_after_s < 86400" >/dev/null
+}
+
 pl_sim_latency() {
     curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
         "$PAYLINK_SIM_URL/__sim/config?latency_ms=$1" || fail "cannot set the simulator latency"

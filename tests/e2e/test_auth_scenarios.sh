@@ -26,6 +26,10 @@ send_auth() { # name amount [extra jq filter]
     pl_send auth "$msg"
 }
 
+# The unknown outcomes below are asserted as the worker leaves them (unknown, an open
+# required_response): the resolver must not settle them first.
+pl_hold_resolver
+
 send_auth approve 120.00
 send_auth partial 110.00
 send_auth error150 150.00

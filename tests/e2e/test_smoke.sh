@@ -38,14 +38,17 @@ got=$("$PL_CTL" tail --topic "$PAYLINK_TOPIC_PREFIX.smoke" --from-beginning --re
 assert_json .note smoke "$got"
 # --since D reads what was stamped in the last D: the message is found within the last hour, and
 # not within the last second once two have passed (the helpers' pl_wait_reply reads that way).
-got=$("$PL_CTL" tail --topic "$PAYLINK_TOPIC_PREFIX.smoke" --since 1h --request-id "$id" \
-    --count 1 --timeout 20 2>/dev/null) || fail "paylinkctl tail --since 1h did not read back $id"
-assert_json .note smoke "$got"
-sleep 2
-rc=0
-"$PL_CTL" tail --topic "$PAYLINK_TOPIC_PREFIX.smoke" --since 1s --request-id "$id" --count 1 \
-    --timeout 3 >/dev/null 2>&1 || rc=$?
-assert_eq "$rc" 2 "paylinkctl tail --since 1s: nothing of $id (exit 2: --count not reached)"
+# Apache Kafka only: librdkafka's mock broker finds no offsets by time.
+if [ -z "${PAYLINK_BROKER_CONTROL_URL:-}" ]; then
+    got=$("$PL_CTL" tail --topic "$PAYLINK_TOPIC_PREFIX.smoke" --since 1h --request-id "$id" \
+        --count 1 --timeout 20 2>/dev/null) || fail "paylinkctl tail --since 1h did not read back $id"
+    assert_json .note smoke "$got"
+    sleep 2
+    rc=0
+    "$PL_CTL" tail --topic "$PAYLINK_TOPIC_PREFIX.smoke" --since 1s --request-id "$id" --count 1 \
+        --timeout 3 >/dev/null 2>&1 || rc=$?
+    assert_eq "$rc" 2 "paylinkctl tail --since 1s: nothing of $id (exit 2: --count not reached)"
+fi
 
 # tools/dev status names a paylink process that uses this environment's brokers without being
 # one of its own (a worker started by hand: `down` does not stop it, and it would answer part of

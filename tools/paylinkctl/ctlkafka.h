@@ -55,7 +55,8 @@ int pl_ctlkafka_produce(const char *brokers, const char *topic, const char *key,
 /*
  * Opens a reader on every partition of topic, from the current end (PL_CTLKAFKA_FROM_END), the
  * beginning (PL_CTLKAFKA_FROM_BEGINNING), or a time (`from` >= 0, ms since the epoch: in each
- * partition the first message stamped at or after it, and anything that arrives from now on).
+ * partition the first message stamped at or after it, and anything that arrives from now on;
+ * librdkafka's mock broker finds no offsets by time, so there a time reads only new messages).
  * timeout_ms bounds the metadata and offset look-ups. Returns 0 with *out set, or
  * PL_ERR_KAFKA (unreachable brokers, unknown topic), PL_ERR_NOMEM.
  */
