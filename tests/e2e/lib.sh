@@ -478,7 +478,6 @@ pg_dump_text() { pg_dump --no-owner --no-privileges -d "$PAYLINK_DB"; }
 # pl_ledger: the simulator's ledger, a JSON array of every effect it applied.
 pl_ledger() { curl -sf --cacert "$PAYLINK_SIM_CA" "$PAYLINK_SIM_URL/__sim/ledger"; }
 
-# pl_sim_latency MS: the simulator answers every bureau call MS milliseconds late (0: at once).
 # pl_hold_resolver: the resolvers' first step on a new unknown outcome is put off a day until the
 # test ends, as tools/dev's test profile has it (first_query_after_s), so that a test sees rows
 # as the worker left them and makes them due itself (next_query_at). An `up` environment's
@@ -491,6 +490,7 @@ pl_hold_resolver() {
     pl_sql "UPDATE resolution_policy SET first_query_after_s = 86400 WHERE first_query_after_s < 86400" >/dev/null
 }
 
+# pl_sim_latency MS: the simulator answers every bureau call MS milliseconds late (0: at once).
 pl_sim_latency() {
     curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
         "$PAYLINK_SIM_URL/__sim/config?latency_ms=$1" || fail "cannot set the simulator latency"
