@@ -552,6 +552,22 @@ static int open_loop_wait(const phase *ph, double t0, unsigned long sent, bool c
 }
 
 /*
+ * Asks the producer's metadata of topic before a phase's clock starts: the first message to a
+ * topic the producer has not met waits for its partitions' leaders, 0.5-1 s here, and a phase
+ * without warm-up measured that (docs/perf/ROUNDS.md, twenty-seventh round). A failure is only
+ * a slower start.
+ */
+static void producer_knows(bench *b, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(b->producer, topic, NULL);
+    const rd_kafka_metadata_t *md = NULL;
+    if (rkt && rd_kafka_metadata(b->producer, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+}
+
+/*
  * Runs one phase until every reply came, the timeout passed or a signal came; fills res (the
  * latencies sorted in b->latency). Returns 0, or -1 when producing failed or on a signal.
  */
@@ -567,6 +583,7 @@ static int run_phase(bench *b, const phase *ph, long timeout_s, phase_result *re
     snprintf(topic, sizeof topic, "%s.%s.request", b->prefix, op_worker(ph->op));
     long cap = ph->rate ? pl_bench_rate_cap(ph->k, ph->rate) : ph->k;
     res->cap = cap;
+    producer_knows(b, topic);
     clock_gettime(CLOCK_REALTIME, &res->wall0);
     double t0 = now_s(), deadline = t0 + (double)timeout_s;
     unsigned long sent = 0, capped_at = ULONG_MAX;
