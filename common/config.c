@@ -194,7 +194,7 @@ int pl_config_proxy_from_env(char *out, size_t outsize, char *errstr, size_t err
         return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
                           "PAYLINK_PROXY_HOST must be a host name, an IPv4 address or an IPv6 "
                           "address in brackets, without scheme, user, port or path");
-    int p, rc = env_int("PAYLINK_PROXY_PORT", 0, 1, 65535, &p, errstr, errstr_size);
+    int p = 0, rc = env_int("PAYLINK_PROXY_PORT", 0, 1, 65535, &p, errstr, errstr_size);
     if (rc != 0)
         return rc;
     if ((size_t)snprintf(out, outsize, "%s:%d", host, p) >= outsize) {

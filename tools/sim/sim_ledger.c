@@ -1080,7 +1080,9 @@ bool pl_sim_ledger_rlt_series_ok(const char *prefix, const char *sequence)
 static rlt_series *series_entry(pl_sim_ledger *l, const char *prefix, const char *sequence)
 {
     char key[PL_SIM_RLT_SERIES_MAX + 2];
-    snprintf(key, sizeof key, "%s/%s", prefix, sequence);
+    /* Never cut (the callers checked pl_sim_ledger_rlt_series_ok); GCC at -O3 cannot see it. */
+    if ((size_t)snprintf(key, sizeof key, "%s/%s", prefix, sequence) >= sizeof key)
+        return NULL;
     rlt_series *s = map_get(&l->rlt_series, key);
     if (s)
         return s;
@@ -1179,7 +1181,8 @@ void pl_sim_ledger_rlt_series_get(pl_sim_ledger *l, const char *prefix, const ch
     if (!pl_sim_ledger_rlt_series_ok(prefix, sequence))
         return;
     char key[PL_SIM_RLT_SERIES_MAX + 2];
-    snprintf(key, sizeof key, "%s/%s", prefix, sequence);
+    if ((size_t)snprintf(key, sizeof key, "%s/%s", prefix, sequence) >= sizeof key)
+        return; /* never: checked above */
     pthread_mutex_lock(&l->mu);
     rlt_series *s = map_get(&l->rlt_series, key);
     if (s) {
