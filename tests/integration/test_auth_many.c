@@ -61,7 +61,7 @@ static void rid(char *out, size_t outsize, const char *form, int i)
 /* auth_insert_sent's 23 parameters for case i (cases vary the optional columns). */
 static void insert_params(int i, const char *request_id, const char *sent_by, const char *p[23])
 {
-    static char amount[N][16], exp_year[N][8];
+    static char amount[N][16], exp_year[N][12];
     snprintf(amount[i], sizeof amount[i], "%d.%02d", 10 + i * 7, i * 13 % 100);
     snprintf(exp_year[i], sizeof exp_year[i], "%d", 2030 + i);
     const char *v[23] = {

@@ -136,7 +136,7 @@ static inline void sim_test_send(const sim_test_server *s, const sim_test_call *
         curl_easy_setopt(h, CURLOPT_USERPWD, c->userpwd);
     }
     struct curl_slist *hdr = NULL;
-    char ct[96];
+    char ct[128]; /* "Content-Type: " and the longest content type */
     if (c->content_type) {
         snprintf(ct, sizeof ct, "Content-Type: %s", c->content_type);
         hdr = curl_slist_append(hdr, ct);

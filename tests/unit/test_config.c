@@ -392,7 +392,7 @@ static void resolves_to(const char *ref, const char *want)
     char out[256] = "garbage", err[256] = "";
     int rc = pl_secret_resolve(ref, out, sizeof out, err, sizeof err);
     if (rc != 0)
-        fail_msg("%s: %d %s", ref, rc, err);
+        fail_msg("%s: %d %s", ref ? ref : "(null)", rc, err);
     assert_string_equal(out, want);
 }
 

@@ -300,7 +300,9 @@ static void test_request_id_alternates(void **state)
 static void msg_at(capture *c, size_t index, char *out, size_t size)
 {
     json_object *obj = line_at(c, index);
-    snprintf(out, size, "%s", field(obj, "msg"));
+    const char *msg = field(obj, "msg");
+    assert_non_null(msg);
+    assert_true((size_t)snprintf(out, size, "%s", msg ? msg : "") < size);
     json_object_put(obj);
 }
 

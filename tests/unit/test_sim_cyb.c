@@ -306,7 +306,8 @@ static void test_approval_shape(void **state)
     assert_string_equal(get(&r, "c:reasonCode"), "100");
     assert_true(sim_test_matches(get(&r, "c:requestID"), "^[0-9]{22}$"));
     char request_id[32];
-    snprintf(request_id, sizeof request_id, "%s", get(&r, "c:requestID"));
+    assert_true((size_t)snprintf(request_id, sizeof request_id, "%s", get(&r, "c:requestID")) <
+                sizeof request_id);
     assert_true(sim_test_matches(get(&r, "c:requestToken"), "^[A-Za-z0-9+/]{40,}$"));
     assert_string_equal(get(&r, "c:purchaseTotals/c:currency"), "USD");
     assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "100");
@@ -472,7 +473,8 @@ static void test_decision_manager(void **state)
     /* The issuer approved; Decision Manager refused. */
     assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "100");
     char auth_id[32];
-    snprintf(auth_id, sizeof auth_id, "%s", get(&r, "c:requestID"));
+    assert_true((size_t)snprintf(auth_id, sizeof auth_id, "%s", get(&r, "c:requestID")) <
+                sizeof auth_id);
     free_reply(&r);
     pl_sim_response_free(&resp);
     /* Both held funds at the issuer: both are auth effects, and the 481 can be reversed. */
@@ -625,7 +627,9 @@ static void test_token_lifecycle(void **state)
     assert_string_equal(get(&r, "c:decision"), "ACCEPT");
     assert_string_equal(get(&r, "c:paySubscriptionCreateReply/c:reasonCode"), "100");
     char token[32];
-    snprintf(token, sizeof token, "%s", get(&r, "c:paySubscriptionCreateReply/c:subscriptionID"));
+    assert_true((size_t)snprintf(token, sizeof token, "%s",
+                                 get(&r, "c:paySubscriptionCreateReply/c:subscriptionID")) <
+                sizeof token);
     assert_true(sim_test_matches(token, "^[0-9]{22}$"));
     free_reply(&r);
     pl_sim_response_free(&resp);
@@ -703,7 +707,8 @@ static void test_auth_capture_then_credit(void **state)
     assert_string_equal(get(&r, "c:ccCaptureReply/c:reasonCode"), "100");
     assert_string_equal(get(&r, "c:ccCaptureReply/c:amount"), "100.00");
     char capture_id[32];
-    snprintf(capture_id, sizeof capture_id, "%s", get(&r, "c:requestID"));
+    assert_true((size_t)snprintf(capture_id, sizeof capture_id, "%s", get(&r, "c:requestID")) <
+                sizeof capture_id);
     free_reply(&r);
     pl_sim_response_free(&resp);
 
@@ -753,9 +758,10 @@ static const char *followon(pl_sim_ledger *l, req_opts *o, const char *reason, c
     pl_sim_response resp;
     reply r = answer(l, o, &resp);
     assert_string_equal(get(&r, "c:reasonCode"), reason);
-    snprintf(decision, sizeof decision, "%s", get(&r, "c:decision"));
+    assert_true((size_t)snprintf(decision, sizeof decision, "%s", get(&r, "c:decision")) <
+                sizeof decision);
     if (id_out)
-        snprintf(id_out, 32, "%s", get(&r, "c:requestID"));
+        assert_true(snprintf(id_out, 32, "%s", get(&r, "c:requestID")) < 32);
     free_reply(&r);
     pl_sim_response_free(&resp);
     return decision;
@@ -848,7 +854,8 @@ static void test_timeout_reversal(void **state)
     assert_string_equal(get(&r, "c:merchantReferenceCode"), "r1.rev");
     assert_string_equal(get(&r, "c:ccAuthReversalReply/c:reasonCode"), "100");
     assert_string_equal(get(&r, "c:ccAuthReversalReply/c:amount"), "80.00");
-    snprintf(rev_id, sizeof rev_id, "%s", get(&r, "c:requestID"));
+    assert_true((size_t)snprintf(rev_id, sizeof rev_id, "%s", get(&r, "c:requestID")) <
+                sizeof rev_id);
     free_reply(&r);
     pl_sim_response_free(&resp);
 
