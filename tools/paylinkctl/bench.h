@@ -96,8 +96,9 @@ void pl_bench_usage(FILE *out);
  * running k at once (0: all at once): min(n, max(200, 2k)). A warm-up of fewer than k requests
  * leaves the worker to open the rest of the k connections to the bureau it needs inside the
  * measured phase — a full TLS handshake each on a simulator without session tickets, 1.5 ms of
- * the worker's CPU and as much of the simulator's — and after an idle 30 s (the worker's
- * connections aged out) all k of them (docs/perf/ROUNDS.md, twenty-sixth round).
+ * the worker's CPU and as much of the simulator's — and after the worker's connections aged out
+ * (idle longer than the bureau's auth_service.connection_idle_s) all k of them
+ * (docs/perf/ROUNDS.md, twenty-sixth round).
  */
 unsigned long pl_bench_warmup(unsigned long n, long k);
 
