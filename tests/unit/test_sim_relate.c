@@ -915,6 +915,119 @@ static void expect_fault(pl_sim_ledger *l, const char *body, const char *why)
     done(&a);
 }
 
+/* Sends a request and checks that the answer is an HTTP 500 SOAP Fault with faultcode code. */
+static void expect_soap_fault(pl_sim_ledger *l, const msg_kind *k, const field *fields,
+                              const char *code)
+{
+    answer a;
+    memset(&a, 0, sizeof a);
+    send_kind(l, k, fields, &a.resp);
+    assert_int_equal(a.resp.action, PL_SIM_ANSWER);
+    assert_int_equal(a.resp.status, 500);
+    parse_answer(&a);
+    assert_string_equal(xstr(&a, "string(/soap:Envelope/soap:Body/soap:Fault/faultcode)"), code);
+    assert_true(strlen(xstr(&a, "string(/soap:Envelope/soap:Body/soap:Fault/faultstring)")) > 0);
+    done(&a);
+}
+
+/* The body of a control route's answer; fails unless its status is want. */
+static void expect_fault_control(pl_sim_ledger *l, const char *order, const char *op,
+                                 const char *code, const char *applied, int want, const char *body)
+{
+    pl_sim_response resp;
+    assert_int_equal(pl_sim_relate_fault_control(l, order, op, code, applied, &resp), 0);
+    assert_int_equal(resp.status, want);
+    if (body)
+        assert_string_equal(resp.body, body);
+    pl_sim_response_free(&resp);
+}
+
+/* A fault armed for an order answers that order's next call (of its op), once, in place of the
+ * call's own answer; applied or not, as armed. */
+static void test_armed_faults(void **state)
+{
+    pl_sim_ledger *l = *state;
+    activate_pan(l, "100.00");
+    size_t rows = pl_sim_ledger_count(l);
+#define PREAUTH(order, amount)                                                                     \
+    {                                                                                              \
+        {"Instrument/CardNumber", PAN}, {"RTPTransaction/RTPTransactionID", order},                \
+            {"RTPTransaction/RTPAmount/Amount", amount},                                           \
+        {                                                                                          \
+            NULL, NULL                                                                             \
+        }                                                                                          \
+    }
+
+    /* Client, any op: refused before processing, nothing applied; spent after one call. */
+    expect_fault_control(l, "F-1", NULL, "Client", NULL, 200,
+                         "{\"order\":\"F-1\",\"op\":null,\"code\":\"SOAP-ENV:Client\","
+                         "\"applied\":false}");
+    const field pre1[] = PREAUTH("F-1", "20.00");
+    expect_soap_fault(l, &K_PREAUTH, pre1, "SOAP-ENV:Client");
+    assert_int_equal(pl_sim_ledger_count(l), rows);
+    expect_approved(l, &K_PREAUTH, pre1, "PreauthorizationResponse", "24", "80.00", "20.00", NULL,
+                    0);
+    assert_int_equal(pl_sim_ledger_count(l), rows + 1);
+
+    /* Server after applying, for the order's preauthorization only: a return of the order and
+     * a preauthorization of another order go by; the order's preauthorization is applied (the
+     * ledger row, the query record, the balance) and answered with the fault. */
+    expect_fault_control(l, "F-2", "auth", "Server", "true", 200,
+                         "{\"order\":\"F-2\",\"op\":\"auth\",\"code\":\"SOAP-ENV:Server\","
+                         "\"applied\":true}");
+    const field ret2[] = {{"Instrument/CardNumber", PAN},
+                          {"RTPTransaction/RTPTransactionID", "F-2"},
+                          {"RTPTransaction/RTPAmount/Amount", "5.00"},
+                          {NULL, NULL}};
+    expect_approved(l, &K_RETURN, ret2, "ReturnResponse", "18", "85.00", "5.00", NULL, 0);
+    const field other[] = PREAUTH("F-22", "5.00");
+    expect_approved(l, &K_PREAUTH, other, "PreauthorizationResponse", "24", "80.00", "5.00", NULL,
+                    0);
+    const field pre2[] = PREAUTH("F-2", "30.00");
+    expect_soap_fault(l, &K_PREAUTH, pre2, "SOAP-ENV:Server");
+    assert_int_equal(pl_sim_ledger_count(l), rows + 4);
+    pl_sim_txn t;
+    assert_int_equal(pl_sim_ledger_txn_find(l, "F-2/auth", &t), 0);
+    assert_string_equal(t.decision, "ACCEPT");
+    assert_int_equal(t.amount, 3000);
+    const field inquiry[] = {{"Instrument/CardNumber", PAN}, {NULL, NULL}};
+    expect_approved(l, &K_INQUIRY, inquiry, "InquiryResponse", "16", "50.00", "0.00", NULL, 0);
+
+    /* Server, not applied: nothing moves. */
+    expect_fault_control(l, "F-3", NULL, "Server", "false", 200, NULL);
+    const field pre3[] = PREAUTH("F-3", "10.00");
+    expect_soap_fault(l, &K_PREAUTH, pre3, "SOAP-ENV:Server");
+    assert_int_equal(pl_sim_ledger_count(l), rows + 4);
+    assert_int_equal(pl_sim_ledger_txn_find(l, "F-3/auth", &t), PL_ERR_NOTFOUND);
+    expect_approved(l, &K_INQUIRY, inquiry, "InquiryResponse", "16", "50.00", "0.00", NULL, 0);
+
+    /* Arming again replaces; a reset clears. */
+    expect_fault_control(l, "F-4", NULL, "Server", NULL, 200, NULL);
+    expect_fault_control(l, "F-4", NULL, "Client", NULL, 200, NULL);
+    const field pre4[] = PREAUTH("F-4", "10.00");
+    expect_soap_fault(l, &K_PREAUTH, pre4, "SOAP-ENV:Client");
+    expect_fault_control(l, "F-4", NULL, "Server", NULL, 200, NULL);
+    pl_sim_ledger_reset(l);
+    expect_rejected(l, &K_PREAUTH, pre4, "PreauthorizationResponse", "CARD_NOT_FOUND");
+
+    /* What the route refuses. */
+    char long_order[PL_SIM_RLT_ORDER_MAX + 2];
+    memset(long_order, 'O', sizeof long_order - 1);
+    long_order[sizeof long_order - 1] = '\0';
+    expect_fault_control(l, long_order, NULL, "Server", NULL, 400, NULL);
+    expect_fault_control(l, NULL, NULL, "Server", NULL, 400, NULL);
+    expect_fault_control(l, "", NULL, "Server", NULL, 400, NULL);
+    expect_fault_control(l, "F-5", NULL, NULL, NULL, 400, NULL);
+    expect_fault_control(l, "F-5", NULL, "server", NULL, 400, NULL);
+    expect_fault_control(l, "F-5", "generate", "Server", NULL, 400, NULL);
+    expect_fault_control(l, "F-5", "inquiry", "Server", NULL, 400, NULL); /* names no order */
+    expect_fault_control(l, "F-5", NULL, "Server", "yes", 400, NULL);
+    expect_fault_control(l, "F-5", NULL, "Client", "true", 400, NULL);
+    const field pre5[] = PREAUTH("F-5", "10.00");
+    expect_rejected(l, &K_PREAUTH, pre5, "PreauthorizationResponse", "CARD_NOT_FOUND");
+#undef PREAUTH
+}
+
 static void test_malformed_requests(void **state)
 {
     pl_sim_ledger *l = *state;
@@ -1185,6 +1298,16 @@ static void test_through_server(void **state)
     control(&s, "POST", "/__sim/relate/series?prefix=85749&sequence=06&remaining=no", &r);
     assert_int_equal(r.status, 400);
 
+    /* The fault control route: POST only. */
+    control(&s, "POST", "/__sim/relate/fault?order=W-1&code=Server&op=auth&applied=true", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"order\":\"W-1\",\"op\":\"auth\",\"code\":\"SOAP-ENV:Server\","
+                                "\"applied\":true}");
+    control(&s, "POST", "/__sim/relate/fault?order=W-1&code=Both", &r);
+    assert_int_equal(r.status, 400);
+    control(&s, "GET", "/__sim/relate/fault?order=W-1&code=Server", &r);
+    assert_int_equal(r.status, 404);
+
     /* The transport scenarios on the wire: 904 and 906 close, 905 holds then closes. */
     const field card[] = {{"Instrument/CardNumber", PAN}, {NULL, NULL}};
     post_kind(&s, "/relateui/OMS/xmlapi", &K_ACTIVATE, card, &r);
@@ -1246,6 +1369,7 @@ int main(void)
         SIM_LEDGER_TEST(test_postauth_and_void_rules),
         SIM_LEDGER_TEST(test_unknown_and_inactive_cards),
         SIM_LEDGER_TEST(test_scenarios),
+        SIM_LEDGER_TEST(test_armed_faults),
         SIM_LEDGER_TEST(test_malformed_requests),
         SIM_LEDGER_TEST(test_escaped_message),
         SIM_LEDGER_TEST(test_concurrent_preauths),

@@ -72,6 +72,11 @@ typedef struct rlt_series {
     int64_t remaining; /* -1: unlimited */
 } rlt_series;
 
+typedef struct rlt_fault {
+    pl_sim_rlt_fault f;
+    bool armed; /* until a call takes it */
+} rlt_fault;
+
 /* A growing array of plain values of one size (the owner knows which). */
 typedef struct vec {
     void *items;
@@ -91,6 +96,7 @@ struct pl_sim_ledger {
     map rlt_cards;    /* card number → rlt_card */
     map rlt_preauths; /* SVATransactionID → rlt_preauth */
     map rlt_series;   /* "<prefix>/<sequence>" → rlt_series */
+    map rlt_faults;   /* order → rlt_fault */
     uint64_t rlt_next_id;
     unsigned rlt_next_account;
     vec reviews;  /* pl_sim_review: Decision Manager REVIEWs, in the order answered */
@@ -268,6 +274,7 @@ static void clear_all(pl_sim_ledger *l)
     map_clear(&l->rlt_cards, true);
     map_clear(&l->rlt_preauths, true);
     map_clear(&l->rlt_series, true);
+    map_clear(&l->rlt_faults, true);
     vec_free(&l->reviews);
     vec_free(&l->requests);
     map_clear(&l->request_ids, true);
@@ -1190,4 +1197,47 @@ void pl_sim_ledger_rlt_series_get(pl_sim_ledger *l, const char *prefix, const ch
         *generated = s->generated;
     }
     pthread_mutex_unlock(&l->mu);
+}
+
+static bool fault_order_ok(const char *order)
+{
+    return order && order[0] && strlen(order) <= PL_SIM_RLT_ORDER_MAX;
+}
+
+int pl_sim_ledger_rlt_fault_set(pl_sim_ledger *l, const char *order, const pl_sim_rlt_fault *f)
+{
+    if (!fault_order_ok(order) || !f || strlen(f->op) >= sizeof f->op)
+        return PL_ERR_INVALID;
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    rlt_fault *e = map_get(&l->rlt_faults, order);
+    if (!e && (e = calloc(1, sizeof *e)) && map_insert(&l->rlt_faults, order, e) < 0) {
+        free(e);
+        e = NULL;
+    }
+    if (e) {
+        e->f = *f;
+        e->armed = true;
+    } else {
+        rc = PL_ERR_NOMEM;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+bool pl_sim_ledger_rlt_fault_take(pl_sim_ledger *l, const char *order, const char *op,
+                                  pl_sim_rlt_fault *f)
+{
+    if (!fault_order_ok(order) || !op)
+        return false;
+    bool taken = false;
+    pthread_mutex_lock(&l->mu);
+    rlt_fault *e = map_get(&l->rlt_faults, order);
+    if (e && e->armed && (!e->f.op[0] || strcmp(e->f.op, op) == 0)) {
+        *f = e->f;
+        e->armed = false;
+        taken = true;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return taken;
 }

@@ -260,6 +260,8 @@ int pl_sim_ledger_cyb_requests(pl_sim_ledger *l, const char *request_id,
 #define PL_SIM_RLT_CARD_MAX 32
 #define PL_SIM_RLT_SERIES_MAX 12
 #define PL_SIM_RLT_ID_MAX 16
+/* Longest order number (RTPTransactionID) a fault can be armed for. */
+#define PL_SIM_RLT_ORDER_MAX 50
 /* Digits of a generated card number. */
 #define PL_SIM_RLT_CARD_DIGITS 16
 
@@ -352,5 +354,27 @@ int pl_sim_ledger_rlt_series_set(pl_sim_ledger *l, const char *prefix, const cha
  * unknown series reads as unlimited with 0 generated. */
 void pl_sim_ledger_rlt_series_get(pl_sim_ledger *l, const char *prefix, const char *sequence,
                                   int64_t *remaining, uint64_t *generated);
+
+/*
+ * A SOAP fault armed for the next Customer Engagement call naming an order (the control route
+ * /__sim/relate/fault, sim_relate.h): what a real service answers when it fails inside
+ * (SOAP-ENV:Server), perhaps after it has applied the operation, or refuses a message before
+ * processing it (SOAP-ENV:Client).
+ */
+typedef struct pl_sim_rlt_fault {
+    char op[16];  /* the call it waits for: an op name of pl_sim_ledger_rlt_op_name, "" any */
+    bool server;  /* SOAP-ENV:Server; else SOAP-ENV:Client */
+    bool applied; /* the operation is applied (and recorded) before the fault is answered */
+} pl_sim_rlt_fault;
+
+/* Arms f for order (1–PL_SIM_RLT_ORDER_MAX characters), replacing one armed before. It answers
+ * one call, then is spent; a reset clears it. Returns 0, PL_ERR_INVALID or NOMEM. */
+int pl_sim_ledger_rlt_fault_set(pl_sim_ledger *l, const char *order,
+                                const pl_sim_rlt_fault *f) PL_MUSTCHECK;
+
+/* True, with *f filled and the fault spent, when one is armed for a call of op (an op name of
+ * pl_sim_ledger_rlt_op_name) naming order. */
+bool pl_sim_ledger_rlt_fault_take(pl_sim_ledger *l, const char *order, const char *op,
+                                  pl_sim_rlt_fault *f);
 
 #endif

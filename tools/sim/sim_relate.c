@@ -466,8 +466,9 @@ static int render_stored_value(const relate_req *r, const relate_answer *a, pl_s
     return finish(doc, 200, resp);
 }
 
-/* A SOAP 1.1 Fault (HTTP 500) for a request that is not the seed's envelope. */
-static int client_fault(pl_sim_response *resp, const char *faultstring)
+/* A SOAP 1.1 Fault (HTTP 500): code SOAP-ENV:Client for a request that is not the seed's
+ * envelope, or what a fault armed on the control route says. */
+static int soap_fault(pl_sim_response *resp, const char *code_text, const char *faultstring)
 {
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr env = doc ? xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL) : NULL;
@@ -488,7 +489,7 @@ static int client_fault(pl_sim_response *resp, const char *faultstring)
         xmlFreeDoc(doc);
         return PL_ERR_NOMEM;
     }
-    xmlNodeAddContent(code, BAD_CAST "SOAP-ENV:Client");
+    xmlNodeAddContent(code, BAD_CAST code_text);
     xmlNodeAddContent(text, BAD_CAST faultstring);
     xmlAddChild(fault, code);
     xmlAddChild(fault, text);
@@ -615,6 +616,30 @@ static int run(pl_sim_ledger *l, const relate_req *r, relate_answer *a)
     return PL_OK;
 }
 
+/* A fault armed on the control route answers this call: after applying the operation (and
+ * recording it, as a 905 does) when it says so. */
+static int armed_fault(pl_sim_ledger *l, const relate_req *r, relate_answer *a,
+                       const pl_sim_rlt_fault *f, pl_sim_response *resp)
+{
+    const char *sc_name = f->applied ? "fault_applied" : "fault";
+    if (f->applied && !r->problem[0]) {
+        int rc = run(l, r, a);
+        if (rc == PL_OK) {
+            if (a->error && !a->description)
+                a->description = describe(a->error);
+            log_outcome(r, a, sc_name);
+            rc = record(l, r, a);
+        }
+        if (rc < 0)
+            return rc;
+    } else {
+        pl_sim_log(PL_LOG_INFO, r->order, "RLT %s scenario=%s: no effect", op_name(r), sc_name);
+    }
+    return f->server ? soap_fault(resp, "SOAP-ENV:Server",
+                                  "An unexpected error occurred while processing the request.")
+                     : soap_fault(resp, "SOAP-ENV:Client", "The request was refused.");
+}
+
 int pl_sim_relate_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_response *resp)
 {
     memset(resp, 0, sizeof *resp);
@@ -630,13 +655,13 @@ int pl_sim_relate_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_re
     }
 
     if (pl_sim_soap_read_request("RLT", req, &doc, &header, &payload, err, sizeof err) < 0) {
-        rc = client_fault(resp, err);
+        rc = soap_fault(resp, "SOAP-ENV:Client", err);
         goto out;
     }
     msg = find_message(payload, &inner, &r->def, err, sizeof err);
     if (!msg) {
         pl_sim_log(PL_LOG_WARN, NULL, "RLT request refused: %s", err);
-        rc = client_fault(resp, err);
+        rc = soap_fault(resp, "SOAP-ENV:Client", err);
         goto out;
     }
     if (r->def == &generate_def) {
@@ -644,6 +669,12 @@ int pl_sim_relate_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_re
         read_issue_amount(req->issue_amount, r);
     } else
         read_stored_value(msg, r);
+
+    pl_sim_rlt_fault fault;
+    if (r->order[0] && pl_sim_ledger_rlt_fault_take(l, r->order, op_name(r), &fault)) {
+        rc = armed_fault(l, r, a, &fault, resp);
+        goto out;
+    }
 
     int64_t units = r->has_amount ? r->amount / 100 : -1;
     bool then_hold = units == UNITS_APPLIED_THEN_HOLD, then_drop = units == UNITS_APPLIED_THEN_DROP;
@@ -755,6 +786,53 @@ int pl_sim_relate_series_control(pl_sim_ledger *l, bool change, const char *pref
                  : add_json(root, "remaining", json_object_new_int64(left));
     if (rc == PL_OK)
         rc = add_json(root, "generated", json_object_new_int64((int64_t)generated));
+    const char *text =
+        rc == PL_OK ? json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN) : NULL;
+    rc = text ? pl_sim_response_set(resp, 200, "application/json", text, strlen(text))
+              : PL_ERR_NOMEM;
+    json_object_put(root);
+    return rc;
+}
+
+int pl_sim_relate_fault_control(pl_sim_ledger *l, const char *order, const char *op,
+                                const char *code, const char *applied, pl_sim_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    pl_sim_rlt_fault f = {0};
+    bool server = code && strcmp(code, "Server") == 0, client = code && strcmp(code, "Client") == 0;
+    bool is_applied = applied && strcmp(applied, "true") == 0;
+    /* Those of the messages that name an order (InquiryRequest and GenerateCard do not). */
+    static const char *const ops[] = {"activate", "recharge", "auth", "deposit", "return", "void"};
+    bool op_ok = !op;
+    for (size_t i = 0; op && i < sizeof ops / sizeof ops[0]; i++)
+        op_ok = op_ok || strcmp(op, ops[i]) == 0;
+    if (!order || !order[0] || strlen(order) > PL_SIM_RLT_ORDER_MAX || !(server || client) ||
+        !op_ok || (applied && !is_applied && strcmp(applied, "false") != 0) ||
+        (is_applied && !server))
+        return pl_sim_response_text(
+            resp, 400,
+            "order: 1-50 characters; code: Server or Client; op (optional): activate, recharge, "
+            "auth, deposit, return or void; applied (optional, Server only): true or false\n");
+    snprintf(f.op, sizeof f.op, "%s", op ? op : "");
+    f.server = server;
+    f.applied = is_applied;
+    int rc = pl_sim_ledger_rlt_fault_set(l, order, &f);
+    if (rc < 0)
+        return rc;
+    pl_sim_log(PL_LOG_INFO, order, "relate fault armed: SOAP-ENV:%s for the next %s call%s", code,
+               op ? op : "", is_applied ? ", after applying it" : "");
+    json_object *root = json_object_new_object();
+    if (!root)
+        return PL_ERR_NOMEM;
+    rc = add_json(root, "order", json_object_new_string(order));
+    if (rc == PL_OK)
+        rc = op ? add_json(root, "op", json_object_new_string(op))
+                : (json_object_object_add(root, "op", NULL) == 0 ? PL_OK : PL_ERR_NOMEM);
+    if (rc == PL_OK)
+        rc = add_json(root, "code",
+                      json_object_new_string(server ? "SOAP-ENV:Server" : "SOAP-ENV:Client"));
+    if (rc == PL_OK)
+        rc = add_json(root, "applied", json_object_new_boolean(is_applied));
     const char *text =
         rc == PL_OK ? json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN) : NULL;
     rc = text ? pl_sim_response_set(resp, 200, "application/json", text, strlen(text))

@@ -25,7 +25,10 @@
  * (901–904: nothing applied, nothing recorded), 905 applied then held, 906 applied then
  * dropped; other amounts are processed normally (partial approval comes from the balance).
  * Missing or bad fields → Rejected INVALID_REQUEST. A body that is not the envelope above →
- * HTTP 500 SOAP Fault SOAP-ENV:Client.
+ * HTTP 500 SOAP Fault SOAP-ENV:Client. A fault armed for the order on the control route
+ * (pl_sim_relate_fault_control) answers the order's next call (of its op) before any scenario:
+ * HTTP 500 SOAP Fault SOAP-ENV:Client (nothing applied) or SOAP-ENV:Server, after the
+ * operation was applied and recorded when the fault says so.
  *
  * Records: every applied operation is a ledger row (ref = RTPTransactionID, bureau_id = the
  * SVATransactionID; GenerateCard: ref "<CardPrefix>-<CardSeriesSequence>", bureau_id the
@@ -48,6 +51,8 @@
 #define PL_SIM_RELATE_PATH "/relateui/{company}/xmlapi"
 /* The control route that sets how many numbers a card series has left (sim_server.h). */
 #define PL_SIM_RELATE_SERIES_PATH "/__sim/relate/series"
+/* The control route that arms a SOAP fault for an order's next call. */
+#define PL_SIM_RELATE_FAULT_PATH "/__sim/relate/fault"
 /* The answers' default namespace and the envelope's ProcessXML namespace. */
 #define PL_SIM_RELATE_NS "http://www.nrf-arts.org/IXRetail/namespace/"
 #define PL_SIM_RELATE_DTV_NS "http://xml.datavantagecorp.com/namespace/crm/DTVProcessXML.xsd"
@@ -79,5 +84,19 @@ int pl_sim_relate_handle(pl_sim_ledger *ledger, const pl_sim_http_req *req, pl_s
 int pl_sim_relate_series_control(pl_sim_ledger *ledger, bool change, const char *prefix,
                                  const char *sequence, const char *remaining,
                                  pl_sim_response *resp);
+
+/*
+ * POST /__sim/relate/fault?order=O&code=Server|Client[&op=OP][&applied=true|false]: arms a SOAP
+ * fault for the next call naming order O (RTPTransactionID: every message but GenerateCard and
+ * InquiryRequest) — of op OP only when given (activate, recharge, auth, deposit, return, void) —
+ * answered
+ * instead of the call's own: SOAP-ENV:Client (refused before processing: nothing applied) or
+ * SOAP-ENV:Server (failed inside), with applied=true after the operation was applied and
+ * recorded (Server only). One call takes it; arming again replaces it; a reset clears it.
+ * Answers 200 {"order":"O","op":"auth"|null,"code":"SOAP-ENV:Server","applied":true} or 400
+ * text. Arguments may be NULL (absent). Returns 0 or PL_ERR_NOMEM.
+ */
+int pl_sim_relate_fault_control(pl_sim_ledger *ledger, const char *order, const char *op,
+                                const char *code, const char *applied, pl_sim_response *resp);
 
 #endif

@@ -267,6 +267,12 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
             s->ledger, post, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "prefix"),
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sequence"),
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "remaining"), resp);
+    if (strcmp(path, PL_SIM_RELATE_FAULT_PATH) == 0 && post)
+        return pl_sim_relate_fault_control(
+            s->ledger, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "order"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "op"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "code"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "applied"), resp);
     if (strncmp(path, PL_SIM_EXT_CONTROL_PREFIX, sizeof PL_SIM_EXT_CONTROL_PREFIX - 1) == 0)
         return pl_sim_ext_control(s->ext, method, path, resp);
     if (strncmp(path, PL_SIM_DM_CONTROL_PREFIX, sizeof PL_SIM_DM_CONTROL_PREFIX - 1) == 0)
