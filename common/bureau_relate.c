@@ -64,20 +64,23 @@ typedef struct op_spec {
     const char *comments; /* the Comments text of the sample */
     bool rtp;             /* carries RTPTransaction (order, dates, amount) */
     sva_kind sva;
+    bool changes; /* moves money or changes a card: a fault may come after it was applied */
 } op_spec;
 
 static const op_spec SPECS[] = {
-    {PL_OP_SVC_GENERATE, "GenerateCard", "CardSeriesMaintenance", NULL, false, SVA_NONE},
+    {PL_OP_SVC_GENERATE, "GenerateCard", "CardSeriesMaintenance", NULL, false, SVA_NONE, false},
     {PL_OP_SVC_ACTIVATE, "ActivateInstrumentRequest", "ActivateInstrumentResponse",
-     "Activation Request", true, SVA_NONE},
-    {PL_OP_SVC_RECHARGE, "RechargeRequest", "RechargeResponse", "Recharge Request", true, SVA_NONE},
+     "Activation Request", true, SVA_NONE, true},
+    {PL_OP_SVC_RECHARGE, "RechargeRequest", "RechargeResponse", "Recharge Request", true, SVA_NONE,
+     true},
     {PL_OP_SVC_PREAUTH, "PreauthorizationRequest", "PreauthorizationResponse",
-     "Preauthorization Request", true, SVA_NONE},
+     "Preauthorization Request", true, SVA_NONE, true},
     {PL_OP_SVC_POSTAUTH, "PostauthorizationRequest", "PostauthorizationResponse",
-     "Postauthorization Request", true, SVA_REF},
-    {PL_OP_SVC_RETURN, "ReturnRequest", "ReturnResponse", "Return Request", true, SVA_EMPTY},
-    {PL_OP_SVC_INQUIRY, "InquiryRequest", "InquiryResponse", "Inquiry Request", false, SVA_NONE},
-    {PL_OP_SVC_VOID, "VoidRequest", "VoidResponse", "Void Request", true, SVA_REF},
+     "Postauthorization Request", true, SVA_REF, true},
+    {PL_OP_SVC_RETURN, "ReturnRequest", "ReturnResponse", "Return Request", true, SVA_EMPTY, true},
+    {PL_OP_SVC_INQUIRY, "InquiryRequest", "InquiryResponse", "Inquiry Request", false, SVA_NONE,
+     false},
+    {PL_OP_SVC_VOID, "VoidRequest", "VoidResponse", "Void Request", true, SVA_REF, true},
 };
 
 static const op_spec *spec_of(pl_bureau_op op)
@@ -764,6 +767,26 @@ static xmlNodePtr find_markup_text(xmlNodePtr n)
 }
 
 /*
+ * True when a SOAP 1.1 faultcode says the message was refused before it was processed: Client
+ * (the message was wrong), VersionMismatch or MustUnderstand (the envelope was not understood),
+ * with any namespace prefix, alone or with a subcode ("Client.Authentication"; SOAP 1.1 §4.4.1).
+ * Server, a code of the service's own, or none: the service failed while it processed the
+ * message, perhaps after it had applied it.
+ */
+bool pl_relate_fault_before_processing(const char *code)
+{
+    const char *colon = strchr(code, ':');
+    const char *local = colon ? colon + 1 : code;
+    static const char *const before[] = {"Client", "VersionMismatch", "MustUnderstand"};
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+        size_t n = strlen(before[i]);
+        if (strncmp(local, before[i], n) == 0 && (local[n] == '\0' || local[n] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/*
  * A document without an answer element, read as a tree: the answer in the escaped document an
  * RPC wrapper carries, or the SOAP Fault. A refusal's reason goes into why.
  */
@@ -789,6 +812,12 @@ static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_re
     if (pl_xml_is(fault, "Fault")) {
         pl_xml_read_fault(fault, res->fault_code, sizeof res->fault_code, res->fault_string,
                           sizeof res->fault_string, &RELATE_XML);
+        /* A fault is never an answer of its own: one without a code still is one. */
+        if (!res->fault_code[0])
+            snprintf(res->fault_code, sizeof res->fault_code, "(no faultcode)");
+        const op_spec *spec = spec_of(call->op);
+        res->outcome_unknown =
+            (!spec || spec->changes) && !pl_relate_fault_before_processing(res->fault_code);
         return 0;
     }
     int rc = pl_err_set(PL_ERR_PARSE, why, why_size,

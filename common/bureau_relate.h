@@ -65,7 +65,10 @@
  * SVAAmount/Amount; svc_instrument_id and svc_card_number from CardSeries/Instrument
  * (GenerateCard). decision is left "": the vendor response tables decide.
  * Returns 0 for any readable answer, whatever the HTTP status, including declines. A SOAP Fault
- * without an answer inside gives fault_code / fault_string and returns 0, as bureau.h says.
+ * without an answer inside gives fault_code / fault_string ("(no faultcode)" when it has none)
+ * and returns 0, as bureau.h says; on an operation that changes a card (all but GenerateCard and
+ * InquiryRequest) a fault that does not say the message was refused before processing
+ * (pl_relate_fault_before_processing) sets outcome_unknown: the service may have applied it.
  * PL_ERR_PARSE: not XML, empty, over PL_RELATE_MAX_BODY, a DTD (never legitimate here; refusing
  * it closes XXE and entity bombs), no answer element, an answer with no outcome (neither
  * Reason/Code, ErrorCode nor ResponseCode), the answer of another operation than call->op (a
@@ -109,5 +112,12 @@ const char *pl_relate_action(pl_bureau_op op);
  * Static string.
  */
 const char *pl_relate_answer_name(pl_bureau_op op);
+
+/*
+ * True when a SOAP 1.1 faultcode says the message was refused before it was processed: Client,
+ * VersionMismatch or MustUnderstand, with any namespace prefix, alone or with a subcode
+ * ("SOAP-ENV:Client.Authentication"). False for Server, a code of the service's own, or "".
+ */
+bool pl_relate_fault_before_processing(const char *code);
 
 #endif

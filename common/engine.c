@@ -2029,6 +2029,15 @@ static void on_http(void *arg, const pl_http_response *r)
         finish_unknown(j, "unreadable_answer", detail, PL_ST_ERROR);
         return;
     }
+    if (j->pub.res->outcome_unknown) {
+        /* An answer that cannot say whether the bureau acted (bureau.h): as unreadable. */
+        slot_release(j);
+        char detail[400];
+        snprintf(detail, sizeof detail, "HTTP %ld: SOAP fault %s: %s", r->status,
+                 j->pub.res->fault_code, j->pub.res->fault_string);
+        finish_unknown(j, "bureau_fault", detail, PL_ST_ERROR);
+        return;
+    }
     job_reply_clear(j);
     e->spec->map(&j->pub);
     /* A generated card number lives no longer than the mapping (the spec took what it needs). */

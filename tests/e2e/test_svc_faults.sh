@@ -10,7 +10,11 @@
 #     response, and the same request again is answered from its row — the simulator's ledger
 #     shows the 905 authorization once, the 901 one never;
 #   - a deposit whose outcome is unknown keeps its claim on the authorization, so a void of it is
-#     refused while the outcome is open.
+#     refused while the outcome is open;
+#   - a SOAP fault (the simulator's /__sim/relate/fault): SOAP-ENV:Server on an authorization, which
+#     the service had applied, is `error` with a required response — the outcome is unknown, and the
+#     same request again is answered from its row, not sent again; SOAP-ENV:Client (refused before
+#     processing) is a final `error`, nothing applied, no required response.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -133,6 +137,45 @@ r=$(pl_wait_reply reversal "$v" 60) || fail "no reversal reply for $v"
 assert_json .status declined "$r"
 assert_contains "$(jq -r .message <<<"$r")" "outcome is unknown" "message"
 assert_eq "$(pl_ledger_count "$order" void)" 0 "no Void sent"
+
+# ---- SOAP faults: Server after the service applied it (unknown), Client (final) ---------------------
+# fault ORDER CODE [OP] [APPLIED]: arms a SOAP fault for ORDER's next Customer Engagement call.
+fault() {
+    curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
+        "$PAYLINK_SIM_URL/__sim/relate/fault?order=$1&code=$2${3:+&op=$3}${4:+&applied=$4}" ||
+        fail "cannot arm a fault for $1"
+}
+fs="sffs-$run" fs_order="SFS$run"
+fault "$fs_order" Server auth true
+fsreq=$(pl_svc_request "$fs" auth "$fs_order" 25.00 "$(with_card)")
+pl_send svc "$fsreq"
+r=$(pl_wait_reply svc "$fs" 60) || fail "no reply for $fs"
+assert_json .status error "$r"
+assert_json .required_response true "$r"
+assert_json .vendor_response SU "$r"
+assert_json .auth null "$r"
+assert_eq "$(pl_ledger_count "$fs_order" auth)" 1 "the authorization answered with a Server fault was applied"
+assert_eq "$(col status "$fs")" unknown "svc_trans row of $fs"
+assert_eq "$(pl_sql "SELECT worker || '|' || status || '|' || operation || '|' || reason || '|' ||
+        (detail LIKE '%SOAP fault SOAP-ENV:Server%') FROM required_response WHERE request_id = :'id'" id="$fs")" \
+    "svc|open|svc_preauth|bureau_fault|true" "required response of $fs"
+pl_send svc "$fsreq"
+r=$(pl_wait_reply_nth svc "$fs" 2 60) || fail "no second reply for $fs"
+assert_json .replayed true "$r"
+assert_json .status error "$r"
+assert_json .required_response true "$r"
+assert_eq "$(pl_ledger_count "$fs_order" auth)" 1 "the redelivered request was not sent again"
+
+fc="sffc-$run" fc_order="SFC$run"
+fault "$fc_order" Client
+r=$(pl_svc_reply "$fc" auth "$fc_order" 25.00 "$(with_card)")
+assert_json .status error "$r"
+assert_json .required_response null "$r"
+assert_contains "$(jq -r .message <<<"$r")" "SOAP-ENV:Client" "message"
+assert_eq "$(pl_ledger_count "$fc_order")" 0 "nothing applied for the Client fault"
+assert_eq "$(col status "$fc")" error "svc_trans row of $fc"
+assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id = :'id'" id="$fc")" 0 \
+    "no required response for $fc"
 
 assert_logs_clean "$card"
 assert_not_contains "$(pg_dump_text)" "$card" "the database"

@@ -1008,8 +1008,94 @@ static void test_parse_wrapped(void **state)
     assert_string_equal(res.reason_code, "");
     assert_string_equal(res.error_code, "");
     assert_string_equal(res.request_id, "");
+    /* A Server fault on a preauthorization: the service may have applied it. */
+    assert_true(res.outcome_unknown);
     free(body);
     free(inner);
+}
+
+/* A fault body with faultcode code (NULL: no faultcode element). */
+static void fault_body(char *body, size_t size, const char *code)
+{
+    char code_el[128] = "";
+    if (code)
+        assert_true((size_t)snprintf(code_el, sizeof code_el, "<faultcode>%s</faultcode>", code) <
+                    sizeof code_el);
+    assert_true((size_t)snprintf(body, size,
+                                 "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/"
+                                 "soap/envelope/\"><SOAP-ENV:Body><SOAP-ENV:Fault>%s"
+                                 "<faultstring>It failed.</faultstring></SOAP-ENV:Fault>"
+                                 "</SOAP-ENV:Body></SOAP-ENV:Envelope>",
+                                 code_el) < size);
+}
+
+/*
+ * Which faults leave the outcome unknown: those that do not say the message was refused before
+ * processing, on an operation that changes a card. GenerateCard and InquiryRequest change none.
+ */
+static void test_fault_outcome(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *code;
+        bool before;
+    } codes[] = {
+        {"SOAP-ENV:Client", true},
+        {"Client", true},
+        {"soap:Client.Authentication", true},
+        {"env:VersionMismatch", true},
+        {"SOAP-ENV:MustUnderstand", true},
+        {"SOAP-ENV:Server", false},
+        {"Server.Database", false},
+        {"soap:Clientele", false},
+        {"ns:ProcessingError", false},
+        {"", false},
+        {"(no faultcode)", false},
+    };
+    static const pl_bureau_op changes[] = {PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE,
+                                           PL_OP_SVC_PREAUTH,  PL_OP_SVC_POSTAUTH,
+                                           PL_OP_SVC_RETURN,   PL_OP_SVC_VOID};
+    static const pl_bureau_op reads[] = {PL_OP_SVC_GENERATE, PL_OP_SVC_INQUIRY};
+    pl_bureau_result res;
+    char err[256], body[512];
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (pl_relate_fault_before_processing(codes[i].code) != codes[i].before)
+            fail_msg("faultcode \"%s\": before processing should be %d", codes[i].code,
+                     codes[i].before);
+        if (!codes[i].code[0] || codes[i].code[0] == '(')
+            continue;
+        fault_body(body, sizeof body, codes[i].code);
+        for (size_t k = 0; k < sizeof changes / sizeof changes[0]; k++) {
+            memset(&res, 0x5a, sizeof res);
+            assert_int_equal(
+                parse_answer(changes[k], 500, body, strlen(body), &res, err, sizeof err), 0);
+            assert_string_equal(res.fault_code, codes[i].code);
+            if (res.outcome_unknown == codes[i].before)
+                fail_msg("faultcode \"%s\" on %s: outcome_unknown %d", codes[i].code,
+                         pl_bureau_op_name(changes[k]), res.outcome_unknown);
+        }
+        for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++) {
+            memset(&res, 0x5a, sizeof res);
+            assert_int_equal(parse_answer(reads[k], 500, body, strlen(body), &res, err, sizeof err),
+                             0);
+            assert_false(res.outcome_unknown);
+        }
+    }
+    /* A Fault without a faultcode is still a fault (not an empty answer, which maps to an
+     * approval), and says nothing about processing. */
+    fault_body(body, sizeof body, NULL);
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_answer(PL_OP_SVC_RETURN, 500, body, strlen(body), &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.fault_code, "(no faultcode)");
+    assert_string_equal(res.fault_string, "It failed.");
+    assert_true(res.outcome_unknown);
+    fault_body(body, sizeof body, "");
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_INQUIRY, 500, body, strlen(body), &res, err, sizeof err), 0);
+    assert_string_equal(res.fault_code, "(no faultcode)");
+    assert_false(res.outcome_unknown);
 }
 
 /*
@@ -1344,6 +1430,7 @@ int main(void)
         cmocka_unit_test(test_parse_declined),
         cmocka_unit_test(test_parse_sva_answers),
         cmocka_unit_test(test_parse_wrapped),
+        cmocka_unit_test(test_fault_outcome),
         cmocka_unit_test(test_parse_as_a_walk),
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_parse_garbage),
