@@ -720,6 +720,13 @@ static int check_answer(const pl_bureau_call *call, const relate_reader *r, char
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "a CardSeriesMaintenance that declines nothing does not answer a %s",
                           spec->action);
+    /* An authorization no deposit or void could name: the hold would stay on the card until
+     * it expires, the order told it was approved (the External Payment Service's rule too). */
+    if (spec && spec->op == PL_OP_SVC_PREAUTH && !card_series && !res->error_code[0] &&
+        strcasecmp(res->response_code, "Rejected") != 0 && !res->request_id[0])
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "PreauthorizationResponse approves but has no "
+                          "SVATransaction/SVATransactionID");
     /* A generated card the engine could not record would be lost to the customer. */
     if (spec && spec->op == PL_OP_SVC_GENERATE && strcasecmp(res->response_code, "OK") == 0 &&
         !res->svc_card_number[0])

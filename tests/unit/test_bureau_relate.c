@@ -1014,6 +1014,47 @@ static void test_parse_wrapped(void **state)
     free(inner);
 }
 
+/* An approved PreauthorizationResponse without an SVATransactionID is no answer: no deposit or
+ * void could name the hold. A decline needs none, and other approvals are read as before. */
+static void test_preauth_needs_transaction_id(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256] = "";
+    const char *approved_without =
+        "<PreauthorizationResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+        "<SVATransaction><SVATransactionID> </SVATransactionID><Reason><Code>24</Code></Reason>"
+        "<SVAAmount><Amount>10.00</Amount></SVAAmount></SVATransaction>"
+        "</PreauthorizationResponse>";
+    assert_int_equal(parse_answer(PL_OP_SVC_PREAUTH, 200, approved_without,
+                                  strlen(approved_without), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "approves but has no SVATransaction/SVATransactionID"));
+    const char *declined_without =
+        "<PreauthorizationResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+        "<SVATransaction ResponseCode=\"Rejected\"><ErrorCode>INSUFFICIENT_FUNDS</ErrorCode>"
+        "<ResponseDescription>No funds.</ResponseDescription></SVATransaction>"
+        "</PreauthorizationResponse>";
+    assert_int_equal(parse_answer(PL_OP_SVC_PREAUTH, 200, declined_without,
+                                  strlen(declined_without), &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.error_code, "INSUFFICIENT_FUNDS");
+    const char *with_id =
+        "<PreauthorizationResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+        "<SVATransaction><SVATransactionID>1234</SVATransactionID><Reason><Code>24</Code>"
+        "</Reason></SVATransaction></PreauthorizationResponse>";
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_PREAUTH, 200, with_id, strlen(with_id), &res, err, sizeof err), 0);
+    assert_string_equal(res.request_id, "1234");
+    const char *return_without =
+        "<ReturnResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+        "<SVATransaction><Reason><Code>18</Code></Reason></SVATransaction></ReturnResponse>";
+    assert_int_equal(parse_answer(PL_OP_SVC_RETURN, 200, return_without, strlen(return_without),
+                                  &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.reason_code, "18");
+}
+
 /* A fault body with faultcode code (NULL: no faultcode element). */
 static void fault_body(char *body, size_t size, const char *code)
 {
@@ -1431,6 +1472,7 @@ int main(void)
         cmocka_unit_test(test_parse_sva_answers),
         cmocka_unit_test(test_parse_wrapped),
         cmocka_unit_test(test_fault_outcome),
+        cmocka_unit_test(test_preauth_needs_transaction_id),
         cmocka_unit_test(test_parse_as_a_walk),
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_parse_garbage),
