@@ -1756,7 +1756,8 @@ static void with_token(job *j, void (*then)(job *))
                           .secret = svc->secret,
                           .proxy = svc->proxy,
                           .timeout_ms = answer_wait_ms(svc),
-                          .connect_attempts = svc->connect_attempts};
+                          .connect_attempts = svc->connect_attempts,
+                          .max_idle_s = svc->connection_idle_s};
     /* Only jobs of such bureaus hold a bearer header: 2 KiB a job in flight otherwise. */
     if (!j->bearer && !(j->bearer = calloc(1, BEARER_MAX))) {
         slot_release(j);

@@ -285,6 +285,7 @@ static int fetch_start(pl_oauth *o, entry *e, const unsigned char *fp, const pl_
         .proxy = f->proxy,
         .timeout_ms = c->timeout_ms,
         .connect_attempts = c->connect_attempts,
+        .max_idle_s = c->max_idle_s,
     };
     /* The token's lifetime is counted from before the request left: the endpoint started its
      * clock somewhere after this, so the cache never holds a token longer than it lives. */

@@ -50,6 +50,8 @@ typedef struct pl_oauth_client {
     const char *proxy;     /* NULL/"" → direct */
     long timeout_ms;       /* the whole token call */
     int connect_attempts;
+    long max_idle_s; /* the bureau's connection_idle_s: a pooled connection idle longer is not
+                        reused (pl_http_call.max_idle_s; 0 → 30 s) */
 } pl_oauth_client;
 
 /*

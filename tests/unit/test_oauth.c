@@ -436,6 +436,40 @@ static void test_invalidate(void **state)
     assert_int_equal(get_cached(&c, NULL), 2);
 }
 
+/* Connections the token calls have made so far, full handshakes or resumed. */
+static long connections(void)
+{
+    pl_http_counts k;
+    pl_http_stats(H, &k);
+    return k.tls_full + k.tls_resumed;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+}
+
+/* A token call goes by the bureau's connection_idle_s as its other calls do (test_http
+ * test_idle_age): 1 retires a connection idle 2.1 s; the default (0: 30 s) keeps it. */
+static void test_idle_age(void **state)
+{
+    (void)state;
+    pl_oauth_client c = make_client();
+    assert_int_equal(fetch_token(&c, &R[0], NULL), 1);
+    assert_int_equal(connections(), 1);
+    sleep_ms(2100);
+    pl_oauth_invalidate(O, "EXT", 1);
+    assert_int_equal(fetch_token(&c, &R[1], NULL), 2);
+    assert_int_equal(connections(), 1);
+    sleep_ms(2100);
+    pl_oauth_invalidate(O, "EXT", 2);
+    c.max_idle_s = 1;
+    assert_int_equal(fetch_token(&c, &R[2], NULL), 3);
+    assert_int_equal(connections(), 2);
+}
+
 /* Other token_url, client_id or secret: the token is dropped; proxy or timeouts do not matter. */
 static void test_settings_change(void **state)
 {
@@ -918,6 +952,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fetch_join_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_basic_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalidate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_change, setup, teardown),
