@@ -822,7 +822,7 @@ static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_re
         /* A fault is never an answer of its own: one without a code still is one. */
         if (!res->fault_code[0])
             snprintf(res->fault_code, sizeof res->fault_code, "(no faultcode)");
-        const op_spec *spec = spec_of(call->op);
+        const op_spec *spec = call ? spec_of(call->op) : NULL;
         res->outcome_unknown =
             (!spec || spec->changes) && !pl_relate_fault_before_processing(res->fault_code);
         return 0;

@@ -1137,6 +1137,14 @@ static void test_fault_outcome(void **state)
         parse_answer(PL_OP_SVC_INQUIRY, 500, body, strlen(body), &res, err, sizeof err), 0);
     assert_string_equal(res.fault_code, "(no faultcode)");
     assert_false(res.outcome_unknown);
+    /* Without a call (a sample decoded on its own) the operation is not known: a Server fault
+     * may have come after it was applied. */
+    fault_body(body, sizeof body, "SOAP-ENV:Server");
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(pl_bureau_relate.parse(NULL, NULL, 500, body, strlen(body), &res, err,
+                                            sizeof err),
+                     0);
+    assert_true(res.outcome_unknown);
 }
 
 /*
