@@ -1096,6 +1096,27 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         refuse(r, "replyMessage without decision or reasonCode");
         return r->err;
     }
+    /* An answer to another request (a mixed-up connection, a proxy's or the bureau's bug) is no
+     * answer: its approval would be recorded for this order. CyberSource echoes the
+     * merchantReferenceCode sent, the request's request_id (a checked charset, sent as is). */
+    if (res->merchant_reference_code[0] && call && call->req && call->req->request_id[0] &&
+        strcmp(res->merchant_reference_code, call->req->request_id) != 0) {
+        refuse(r, "merchantReferenceCode is not the request_id of the request sent");
+        return r->err;
+    }
+    /* An approval the workers could not act on (the External Payment Service's rule too): an
+     * authorization no capture or reversal could name, a token nobody could charge. */
+    bool accepted = strcmp(res->decision, "ACCEPT") == 0;
+    if (call && (accepted || strcmp(res->decision, "REVIEW") == 0) && !res->request_id[0] &&
+        (call->op == PL_OP_AUTH || call->op == PL_OP_TOKEN_AUTH ||
+         call->op == PL_OP_AUTH_CAPTURE)) {
+        refuse(r, "an authorization answered %s without a requestID", res->decision);
+        return r->err;
+    }
+    if (call && accepted && call->op == PL_OP_TOKEN && !res->token[0]) {
+        refuse(r, "paySubscriptionCreate answered ACCEPT without a subscriptionID");
+        return r->err;
+    }
     const svc_reply *main = main_service(call, r->svc);
     if (main) {
         snprintf(res->service_reason_code, sizeof res->service_reason_code, "%s",

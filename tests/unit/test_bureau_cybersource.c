@@ -1145,9 +1145,11 @@ static void test_redact_not_xml(void **state)
 /* ---------------------------------------------------------------------------------------- */
 /* Parsing */
 
-/* Parses body as the answer to a call of op (the fixed request and configuration). */
-static int parse_answer(pl_bureau_op op, long status, const char *body, size_t len,
-                        pl_bureau_result *res, char *err, size_t errsize)
+/* Parses body as the answer to a call of op (the fixed request and configuration) whose
+ * request_id is request_id, or (NULL) the merchantReferenceCode the body carries: the answer to
+ * the request it names. */
+static int parse_answer_to(const char *request_id, pl_bureau_op op, long status, const char *body,
+                           size_t len, pl_bureau_result *res, char *err, size_t errsize)
 {
     pl_request r;
     pl_bureau_cfg cfg;
@@ -1155,7 +1157,31 @@ static int parse_answer(pl_bureau_op op, long status, const char *body, size_t l
     make_request(&r);
     make_cfg(&cfg, "1.121");
     make_call(&call, op, &r);
+    if (request_id) {
+        assert_true((size_t)snprintf(r.request_id, sizeof r.request_id, "%s", request_id) <
+                    sizeof r.request_id);
+    } else if (body) {
+        /* The body need not end in a NUL: look in a copy of its len bytes. */
+        char *copy = strndup(body, len);
+        assert_non_null(copy);
+        const char *mrc = strstr(copy, "merchantReferenceCode>");
+        if (mrc) {
+            mrc += strlen("merchantReferenceCode>");
+            size_t n = strcspn(mrc, "<&");
+            if (n < sizeof r.request_id && mrc[n] == '<') {
+                memcpy(r.request_id, mrc, n);
+                r.request_id[n] = '\0';
+            }
+        }
+        free(copy);
+    }
     return pl_bureau_cybersource.parse(&cfg, &call, status, body, len, res, err, errsize);
+}
+
+static int parse_answer(pl_bureau_op op, long status, const char *body, size_t len,
+                        pl_bureau_result *res, char *err, size_t errsize)
+{
+    return parse_answer_to(NULL, op, status, body, len, res, err, errsize);
 }
 
 /* Reads a fixture, checks its replyMessage against the XSD of its namespace, parses it. */
@@ -1228,6 +1254,99 @@ static void test_parse_accept_100(void **state)
     assert_string_equal(res.token, "");
     assert_string_equal(res.fault_code, "");
     assert_string_equal(res.missing_fields, "");
+}
+
+/* A reply naming another request (its merchantReferenceCode is not the request_id sent) is no
+ * answer to this one: read as it is, another order's approval would be recorded for this one. */
+static void test_parse_other_request(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *body = read_fixture("auth_accept_100.xml", &len);
+    assert_non_null(body);
+    pl_bureau_result res;
+    char err[256] = "";
+    assert_int_equal(
+        parse_answer_to("r-auth-0001", PL_OP_AUTH, 200, body, len, &res, err, sizeof err), 0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_int_equal(
+        parse_answer_to("r-auth-0009", PL_OP_AUTH, 200, body, len, &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "merchantReferenceCode is not the request_id of the request sent"));
+    assert_string_equal(res.decision, "");
+    /* Case matters: request ids are compared as sent. */
+    assert_int_equal(
+        parse_answer_to("R-AUTH-0001", PL_OP_AUTH, 200, body, len, &res, err, sizeof err),
+        PL_ERR_PARSE);
+    free(body);
+
+    /* A reply without a merchantReferenceCode is read as before (nothing to compare). */
+    body = read_fixture("auth_decline_204.xml", &len);
+    assert_non_null(body);
+    char *mrc = strstr(body, "<c:merchantReferenceCode>");
+    char *end = mrc ? strstr(mrc, "</c:merchantReferenceCode>") : NULL;
+    assert_non_null(end);
+    end += strlen("</c:merchantReferenceCode>");
+    memmove(mrc, end, strlen(end) + 1);
+    assert_int_equal(
+        parse_answer_to("r-auth-0009", PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
+        0);
+    assert_string_equal(res.reason_code, "204");
+    free(body);
+}
+
+/* Takes the first element named el (with its c: prefix) out of body. */
+static void remove_element(char *body, const char *el)
+{
+    char open[64], close[64];
+    snprintf(open, sizeof open, "<c:%s>", el);
+    snprintf(close, sizeof close, "</c:%s>", el);
+    char *from = strstr(body, open);
+    char *end = from ? strstr(from, close) : NULL;
+    assert_non_null(end);
+    end += strlen(close);
+    memmove(from, end, strlen(end) + 1);
+}
+
+/* An approval nothing could act on is no answer: an authorization accepted (or held for review)
+ * without the requestID a capture or reversal names, a token accepted without its
+ * subscriptionID. A decline needs neither. */
+static void test_parse_approval_without_id(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *fixture;
+        pl_bureau_op op;
+        const char *element;
+        const char *why;
+    } cases[] = {
+        {"auth_accept_100.xml", PL_OP_AUTH, "requestID", "answered ACCEPT without a requestID"},
+        {"auth_review_480.xml", PL_OP_AUTH, "requestID", "answered REVIEW without a requestID"},
+        {"token_auth.xml", PL_OP_TOKEN_AUTH, "requestID", "answered ACCEPT without a requestID"},
+        {"auth_capture.xml", PL_OP_AUTH_CAPTURE, "requestID",
+         "answered ACCEPT without a requestID"},
+        {"token_create.xml", PL_OP_TOKEN, "subscriptionID", "ACCEPT without a subscriptionID"},
+        {"auth_decline_204.xml", PL_OP_AUTH, "requestID", NULL},
+        {"capture.xml", PL_OP_CAPTURE, "requestID", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = 0;
+        char *body = read_fixture(cases[i].fixture, &len);
+        assert_non_null(body);
+        pl_bureau_result res;
+        char err[256] = "";
+        assert_int_equal(parse_answer(cases[i].op, 200, body, len, &res, err, sizeof err), 0);
+        remove_element(body, cases[i].element);
+        int rc = parse_answer(cases[i].op, 200, body, strlen(body), &res, err, sizeof err);
+        if (cases[i].why) {
+            if (rc != PL_ERR_PARSE || !strstr(err, cases[i].why))
+                fail_msg("%s without %s: rc %d, \"%s\"", cases[i].fixture, cases[i].element, rc,
+                         err);
+        } else {
+            assert_int_equal(rc, 0);
+        }
+        free(body);
+    }
 }
 
 static void test_parse_review_480(void **state)
@@ -1509,7 +1628,7 @@ static void test_parse_garbage(void **state)
 #define ENV_OPEN                                                                                   \
     "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"          \
     "<c:replyMessage xmlns:c=\"urn:schemas-cybersource-com:transaction-data-1.121\">"              \
-    "<c:decision>ACCEPT</c:decision><c:reasonCode>100</c:reasonCode>"
+    "<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>100</c:reasonCode>"
 #define ENV_CLOSE "</c:replyMessage></soap:Body></soap:Envelope>"
 #define LONG40 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
@@ -1528,7 +1647,8 @@ static void test_parse_reads_as_tree_walk(void **state)
                     "<c:reasonCode>999</c:reasonCode><c:amount> 12.00 </c:amount>"
                     "<c:amount>13.00</c:amount><c:avsCode>Y</c:avsCode></c:ccAuthReply>"
                     "<c:ccAuthReply><c:cvCode>M</c:cvCode></c:ccAuthReply>" ENV_CLOSE;
-    assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err), 0);
+    assert_int_equal(
+        parse_answer_to("r-1", PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err), 0);
     assert_string_equal(res.merchant_reference_code, "r-1");
     assert_string_equal(res.missing_fields, "a, b&c");
     assert_string_equal(res.service_reason_code, "100");
@@ -1633,6 +1753,8 @@ int main(void)
         cmocka_unit_test(test_redact_request),
         cmocka_unit_test(test_redact_not_xml),
         cmocka_unit_test(test_parse_accept_100),
+        cmocka_unit_test(test_parse_other_request),
+        cmocka_unit_test(test_parse_approval_without_id),
         cmocka_unit_test(test_parse_review_480),
         cmocka_unit_test(test_parse_reject_481),
         cmocka_unit_test(test_parse_partial_110),
