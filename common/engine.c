@@ -1973,6 +1973,39 @@ static void next_call(job *j)
     mark_sent(j);
 }
 
+/*
+ * An answer approving more than was sent — an authorization, a capture or a credit, a stored
+ * value card loaded, charged or refunded for more than the call's amount — is not one paylink
+ * can record: the order would be told of money nobody asked for, and a deposit could draw on
+ * it. True, with why in detail, for such a reply; its outcome is then left unknown, as an
+ * unreadable answer's (the bureau acted, on what is not known). Reversals and voids release
+ * what the authorization holds, which may be more than a request names (a Void of a stored
+ * value authorization paylink does not hold): not checked.
+ */
+static bool approves_more_than_sent(pl_bureau_op op, const pl_reply *rep, int64_t sent,
+                                    long http_status, char *detail, size_t detail_size)
+{
+    switch (op) {
+    case PL_OP_AUTH_REVERSAL:
+    case PL_OP_SVC_VOID:
+    case PL_OP_TOKEN:
+    case PL_OP_SVC_GENERATE:
+    case PL_OP_SVC_INQUIRY:
+        return false;
+    default:
+        break;
+    }
+    if (!rep->has_amount_approved || sent <= 0 || rep->amount_approved <= sent)
+        return false;
+    char got[32], asked[32];
+    if (pl_money_format(rep->amount_approved, got, sizeof got) != 0 ||
+        pl_money_format(sent, asked, sizeof asked) != 0)
+        got[0] = asked[0] = '\0';
+    snprintf(detail, detail_size, "HTTP %ld: the answer approves %s, more than the %s sent",
+             http_status, got, asked);
+    return true;
+}
+
 static void on_http(void *arg, const pl_http_response *r)
 {
     job *j = arg;
@@ -2043,6 +2076,13 @@ static void on_http(void *arg, const pl_http_response *r)
     e->spec->map(&j->pub);
     /* A generated card number lives no longer than the mapping (the spec took what it needs). */
     pl_card_wipe(j->pub.res->svc_card_number, sizeof j->pub.res->svc_card_number);
+    char too_much[200];
+    if (approves_more_than_sent(j->pub.call.op, job_reply(j), j->pub.call.amount, r->status,
+                                too_much, sizeof too_much)) {
+        slot_release(j);
+        finish_unknown(j, "unreadable_answer", too_much, PL_ST_ERROR);
+        return;
+    }
     PL_INFO(j->pub.req.request_id, "%s %s: %s %s (%s)", svc->code, j->pub.op_name,
             pl_status_name(j->pub.reply->status), j->pub.res->reason_code, j->pub.res->decision);
     int next = e->spec->next_call ? e->spec->next_call(&j->pub) : 0;

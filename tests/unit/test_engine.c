@@ -156,6 +156,45 @@ static void test_review_amount(void **state)
     assert_false(job.reply->has_amount_approved);
 }
 
+/* An answer approving more than the call sent is refused (its outcome left unknown by on_http);
+ * as much or less (a partial approval), a call that sent no amount, or no amount approved at
+ * all (a decline) is read as the bureau gave it; so is a reversal or a void, which releases what
+ * the authorization holds, more than the request may name. */
+static void test_approves_more_than_sent(void **state)
+{
+    (void)state;
+    pl_reply rep;
+    char detail[200] = "";
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_APPROVED;
+    rep.has_amount_approved = true;
+    rep.amount_approved = 12001;
+    static const pl_bureau_op checked[] = {
+        PL_OP_AUTH,         PL_OP_TOKEN_AUTH,   PL_OP_CAPTURE,      PL_OP_CREDIT,
+        PL_OP_AUTH_CAPTURE, PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE, PL_OP_SVC_PREAUTH,
+        PL_OP_SVC_POSTAUTH, PL_OP_SVC_RETURN};
+    for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
+        detail[0] = '\0';
+        assert_true(approves_more_than_sent(checked[i], &rep, 12000, 200, detail, sizeof detail));
+        assert_string_equal(detail,
+                            "HTTP 200: the answer approves 120.01, more than the 120.00 sent");
+    }
+    static const pl_bureau_op unchecked[] = {PL_OP_AUTH_REVERSAL, PL_OP_SVC_VOID, PL_OP_TOKEN,
+                                             PL_OP_SVC_GENERATE, PL_OP_SVC_INQUIRY};
+    for (size_t i = 0; i < sizeof unchecked / sizeof unchecked[0]; i++)
+        assert_false(
+            approves_more_than_sent(unchecked[i], &rep, 12000, 200, detail, sizeof detail));
+    rep.amount_approved = 12000;
+    assert_false(approves_more_than_sent(PL_OP_AUTH, &rep, 12000, 200, detail, sizeof detail));
+    rep.amount_approved = 6000; /* CyberSource's partial approval, 110 */
+    assert_false(approves_more_than_sent(PL_OP_AUTH, &rep, 12000, 200, detail, sizeof detail));
+    rep.amount_approved = 12001;
+    assert_false(approves_more_than_sent(PL_OP_AUTH, &rep, 0, 200, detail, sizeof detail));
+    rep.has_amount_approved = false;
+    rep.status = PL_ST_DECLINED;
+    assert_false(approves_more_than_sent(PL_OP_AUTH, &rep, 100, 200, detail, sizeof detail));
+}
+
 /* A job on the live list, newest first, as a consumed message's job is put there. */
 static job *live_job(pl_engine *e, const char *rid)
 {
@@ -583,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_lost_unit_checks_look_for_the_watchdogs_words),
         cmocka_unit_test(test_review_amount),
+        cmocka_unit_test(test_approves_more_than_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
