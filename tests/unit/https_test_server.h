@@ -213,6 +213,14 @@ static inline int64_t https_test_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Sleeps ms milliseconds of real time (libcurl counts a connection's idleness in it). */
+static inline void https_test_sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+}
+
 /* "https://<host>:<port><path>" in one of 16 slots, so that a test can hold several URLs. */
 static inline const char *https_test_url(int slot, const char *host, int port, const char *path)
 {

@@ -1000,13 +1000,6 @@ static long connections_of(pl_http *h)
     return k.tls_full + k.tls_resumed;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0)
-        ;
-}
-
 /* One call of c, answered; then h has made want connections in all. */
 static void call_then_connections(pl_http *h, const pl_http_call *c, long want)
 {
@@ -1026,12 +1019,12 @@ static void test_idle_age(void **state)
     pl_http *h = new_client(ca_path, 0);
     pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/ok"), CALL_MS);
     call_then_connections(h, &c, 1);
-    sleep_ms(2100);
+    https_test_sleep_ms(2100);
     call_then_connections(h, &c, 1); /* max_idle_s 0: the default 30 s keeps it */
-    sleep_ms(2100);
+    https_test_sleep_ms(2100);
     c.max_idle_s = 1;
     call_then_connections(h, &c, 2);
-    sleep_ms(2100);
+    https_test_sleep_ms(2100);
     c.max_idle_s = 30;
     call_then_connections(h, &c, 2);
     drop_client(h);

@@ -444,13 +444,6 @@ static long connections(void)
     return k.tls_full + k.tls_resumed;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0)
-        ;
-}
-
 /* A token call goes by the bureau's connection_idle_s as its other calls do (test_http
  * test_idle_age): 1 retires a connection idle 2.1 s; the default (0: 30 s) keeps it. */
 static void test_idle_age(void **state)
@@ -459,11 +452,11 @@ static void test_idle_age(void **state)
     pl_oauth_client c = make_client();
     assert_int_equal(fetch_token(&c, &R[0], NULL), 1);
     assert_int_equal(connections(), 1);
-    sleep_ms(2100);
+    https_test_sleep_ms(2100);
     pl_oauth_invalidate(O, "EXT", 1);
     assert_int_equal(fetch_token(&c, &R[1], NULL), 2);
     assert_int_equal(connections(), 1);
-    sleep_ms(2100);
+    https_test_sleep_ms(2100);
     pl_oauth_invalidate(O, "EXT", 2);
     c.max_idle_s = 1;
     assert_int_equal(fetch_token(&c, &R[2], NULL), 3);
