@@ -6,6 +6,8 @@
 #     cents, REJECT for odd) and publishes one `release_hold` and one `cancel_order` event with
 #     their messages (upper case), and a reversal request that paylink-reversal carries out (a
 #     reversal in the simulator's ledger); dm_decision and dm_run record it;
+#   - a conversion of an authorization paylink did not answer review (as if it had approved it)
+#     is skipped, with a log line: no event, no dm_decision row;
 #   - a second `--once` publishes nothing new;
 #   - a bad report password fails the run (exit 1, the service's "Invalid login credentials." in
 #     the log, never the password), records no run, and the next good run asks for the same
@@ -46,6 +48,15 @@ r=$(pl_auth_reply "$rr" 480.01 "$orj")
 assert_json .status review "$r"
 assert_json .hold_reason FS "$r"
 tid_r=$(jq -r .auth.transaction_id <<<"$r")
+# A third, answered as if paylink had approved it: Decision Manager converts cases of orders it
+# accepted too (monitoring), which the order system never held; the update is for reviews only.
+on="DN$run" rn="dmn-$run"
+r=$(pl_auth_reply "$rn" 480.03 "$on")
+assert_json .status review "$r"
+tid_n=$(jq -r .auth.transaction_id <<<"$r")
+# (An answered row is final, guarded by a trigger: set aside for this one statement's session.)
+pl_sql "SET session_replication_role = replica;
+    UPDATE cc_auth_trans SET status = 'approved' WHERE request_id = :'id'" id="$rn" >/dev/null
 
 # ---- one run: release_hold for 480.00, cancel_order + reversal for 480.01 -----------------------
 before=$(runs)
@@ -59,6 +70,12 @@ pl_eventually 30 has_events "$oa" || fail "no decision event for $oa"
 pl_eventually 30 has_events "$orj" || fail "no decision event for $orj"
 ea=$(events "$oa")
 er=$(events "$orj")
+assert_eq "$(events "$on" | wc -l)" 0 "no event for $on, whose authorization paylink did not answer review"
+assert_eq "$(pl_sql "SELECT count(*) FROM dm_decision WHERE transaction_id = :'t'" t="$tid_n")" 0 \
+    "no dm_decision row for $on"
+grep -q "Decision Manager conversion of $tid_n (REVIEW -> REJECT) skipped" "$PAYLINK_LOG_DIR/test_dmupdate.log" ||
+    fail "the log does not say the conversion of $tid_n was skipped"
+pass "the log says the conversion of $tid_n was skipped"
 assert_eq "$(wc -l <<<"$ea")" 1 "one event for $oa"
 assert_eq "$(wc -l <<<"$er")" 1 "one event for $orj"
 assert_json .action release_hold "$ea"

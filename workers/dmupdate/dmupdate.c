@@ -296,7 +296,9 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
                       "AND x.order_number = h.order_number AND x.request_type = 'debit' "
                       "AND x.status = 'approved') OR EXISTS (SELECT 1 FROM svc_trans s "
                       "WHERE s.company = h.company AND s.order_number = h.order_number "
-                      "AND s.request_type = 'deposit' AND s.status = 'approved') "
+                      "AND s.request_type = 'deposit' AND s.status = 'approved'), "
+                      "EXISTS (SELECT 1 FROM cc_auth_trans t WHERE t.request_id = h.request_id "
+                      "AND t.status = 'review') "
                       "FROM auth_history h WHERE h.company = $1::int AND h.service_bureau = $2 "
                       "AND h.transaction_id = $3 AND h.transaction_type <> 'auth_capture' "
                       "ORDER BY h.id DESC LIMIT 1",
@@ -315,7 +317,18 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
     copy(amount, sizeof amount, PQgetvalue(r, 0, 3));
     copy(currency, sizeof currency, PQgetvalue(r, 0, 4));
     bool deposited = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
+    bool reviewed = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
     PQclear(r);
+    if (!reviewed) {
+        /* seed: the update is for "orders that were marked as review"; Decision Manager also
+         * converts cases of orders it accepted (monitoring), which paylink answered otherwise
+         * and the order system never held. */
+        PL_WARN(auth_id,
+                "Decision Manager conversion of %s (%s -> %s) skipped: paylink did not answer "
+                "its authorization review",
+                cv->request_id, cv->original_decision, cv->new_decision);
+        return 0;
+    }
 
     pl_dm_action a =
         pl_dm_decide(cv->new_decision, deposited, b->fraud_cancel_reason, b->send_reversal);
