@@ -134,7 +134,7 @@ typedef struct pl_stored_value_auth {
     char status[12];
     bool has_approved;
     int64_t approved, deposited, voided, pending; /* minor units */
-    char transaction_id[31];                      /* SVATransactionID */
+    char transaction_id[65]; /* SVATransactionID: svc_trans.svc_transaction_id, varchar(64) */
     char card_hash[65];
     char request_id[51]; /* the authorization's own (a reference by SVATransactionID finds it) */
 } pl_stored_value_auth;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "card.h"
 #include "db.h"
@@ -164,6 +165,43 @@ static void test_deposit_references(void **state)
     job_of(&job, &svc, PL_REQ_SVC_DEPOSIT, 1107);
     assert_int_equal(prepare(&job), 1);
     assert_int_equal(job.reply->status, PL_ST_DECLINED);
+}
+
+/* The look-up's row is read whole: an SVATransactionID of 64 characters (migration 033's
+ * column) is not cut, so a deposit or void names the authorization the bureau gave. */
+static void test_auth_read_long_transaction_id(void **state)
+{
+    (void)state;
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    assert_non_null(r);
+    PGresAttDesc cols[PL_STORED_VALUE_AUTH_NCOLUMNS];
+    static const char *const names[PL_STORED_VALUE_AUTH_NCOLUMNS] = {
+        "request_type",       "status",        "amount_approved",
+        "amount_deposited",   "amount_voided", "amount_pending",
+        "svc_transaction_id", "card_hash",     "request_id"};
+    memset(cols, 0, sizeof cols);
+    for (int i = 0; i < PL_STORED_VALUE_AUTH_NCOLUMNS; i++) {
+        cols[i].name = (char *)names[i];
+        cols[i].format = 0;
+        cols[i].typid = 25; /* text */
+        cols[i].typlen = -1;
+        cols[i].atttypmod = -1;
+    }
+    assert_int_equal(PQsetResultAttrs(r, PL_STORED_VALUE_AUTH_NCOLUMNS, cols), 1);
+    char id[65];
+    memset(id, '7', 64);
+    id[64] = '\0';
+    const char *values[PL_STORED_VALUE_AUTH_NCOLUMNS] = {
+        "auth", "approved", "30.00", "0.00", "0.00", "0.00", id, "", "sva-1"};
+    for (int i = 0; i < PL_STORED_VALUE_AUTH_NCOLUMNS; i++)
+        assert_int_equal(PQsetvalue(r, 0, i, (char *)values[i], (int)strlen(values[i])), 1);
+    pl_stored_value_auth a;
+    pl_stored_value_auth_read(r, 0, &a);
+    assert_true(a.found);
+    assert_string_equal(a.transaction_id, id);
+    assert_int_equal(a.approved, 3000);
+    assert_string_equal(a.request_id, "sva-1");
+    PQclear(r);
 }
 
 static pl_stored_value_auth auth_of(int64_t approved, int64_t deposited, int64_t pending)
@@ -941,6 +979,7 @@ int main(void)
         cmocka_unit_test(test_record_sent_is_one_statement),
         cmocka_unit_test(test_spec_shape),
         cmocka_unit_test(test_touch_key),
+        cmocka_unit_test(test_auth_read_long_transaction_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
