@@ -1995,7 +1995,9 @@ static bool approves_more_than_sent(pl_bureau_op op, const pl_reply *rep, int64_
     default:
         break;
     }
-    if (!rep->has_amount_approved || sent <= 0 || rep->amount_approved <= sent)
+    /* Every operation checked sends the request's amount, which its type requires: 0 is a
+     * 0.00 request (a card verification), of which nothing more may be approved. */
+    if (!rep->has_amount_approved || sent < 0 || rep->amount_approved <= sent)
         return false;
     char got[32], asked[32];
     if (pl_money_format(rep->amount_approved, got, sizeof got) != 0 ||

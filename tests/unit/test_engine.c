@@ -156,10 +156,10 @@ static void test_review_amount(void **state)
     assert_false(job.reply->has_amount_approved);
 }
 
-/* An answer approving more than the call sent is refused (its outcome left unknown by on_http);
- * as much or less (a partial approval), a call that sent no amount, or no amount approved at
- * all (a decline) is read as the bureau gave it; so is a reversal or a void, which releases what
- * the authorization holds, more than the request may name. */
+/* An answer approving more than the call sent is refused (its outcome left unknown by on_http),
+ * also more than a 0.00 card verification; as much or less (a partial approval), or no amount
+ * approved at all (a decline) is read as the bureau gave it; so is a reversal or a void, which
+ * releases what the authorization holds, more than the request may name. */
 static void test_approves_more_than_sent(void **state)
 {
     (void)state;
@@ -188,7 +188,11 @@ static void test_approves_more_than_sent(void **state)
     assert_false(approves_more_than_sent(PL_OP_AUTH, &rep, 12000, 200, detail, sizeof detail));
     rep.amount_approved = 6000; /* CyberSource's partial approval, 110 */
     assert_false(approves_more_than_sent(PL_OP_AUTH, &rep, 12000, 200, detail, sizeof detail));
-    rep.amount_approved = 12001;
+    /* A 0.00 authorization (a card verification) approved for 500.00. */
+    rep.amount_approved = 50000;
+    assert_true(approves_more_than_sent(PL_OP_AUTH, &rep, 0, 200, detail, sizeof detail));
+    assert_string_equal(detail, "HTTP 200: the answer approves 500.00, more than the 0.00 sent");
+    rep.amount_approved = 0;
     assert_false(approves_more_than_sent(PL_OP_AUTH, &rep, 0, 200, detail, sizeof detail));
     rep.has_amount_approved = false;
     rep.status = PL_ST_DECLINED;
