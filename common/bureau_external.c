@@ -623,6 +623,10 @@ static int read_answer(const pl_bureau_call *call, json_object *root, pl_bureau_
     READ("avsCode", res->avs);
     READ("cvvCode", res->cvv);
     READ("cardToken", res->token);
+    /* A token that is a card number would be stored and published as a token is (§13): refused
+     * as the request decoder refuses one (the number itself is wiped with the result). */
+    if (res->token[0] && pl_card_is_number(res->token, strlen(res->token)))
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "cardToken is a card number");
     READ("cardStatus", res->svc_status);
     if ((rc = read_amount(root, "amount", &res->has_amount, &res->amount, errstr, errstr_size)) ||
         (rc = read_amount(root, "balance", &res->has_balance, &res->balance, errstr, errstr_size)))

@@ -854,6 +854,12 @@ static const struct {
     {PL_OP_AUTH, 200, "{\"decision\":\"ACCEPT\"}", "no transactionID"},
     {PL_OP_SVC_PREAUTH, 200, "{\"decision\":\"ACCEPT\"}", "no transactionID"},
     {PL_OP_TOKEN, 200, "{\"decision\":\"ACCEPT\"}", "no cardToken"},
+    /* A token that is a card number (with or without separators), on any operation. */
+    {PL_OP_TOKEN, 200, "{\"decision\":\"ACCEPT\",\"cardToken\":\"" PAN "\"}",
+     "cardToken is a card number"},
+    {PL_OP_AUTH, 200,
+     "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\",\"cardToken\":\"4111 1111 1111 1111\"}",
+     "cardToken is a card number"},
 };
 
 static void test_parse_refusals(void **state)
