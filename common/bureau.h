@@ -138,9 +138,10 @@ typedef struct pl_bureau_result {
     char afs_score[8];
     char fault_code[64]; /* SOAP fault */
     char fault_string[256];
-    /* The bureau answered but cannot have said whether it acted (a Customer Engagement fault
-     * other than one refusing the message before processing it, on an operation that changes a
-     * card): the engine leaves the outcome unknown, with a required response. */
+    /* The bureau answered but not whether it acted (a Customer Engagement fault other than one
+     * refusing the message before processing it, on an operation that changes a card; a
+     * CyberSource ERROR 151/152, a time-out after the request was received): the engine leaves
+     * the outcome unknown, with a required response (reason bureau_fault). */
     bool outcome_unknown;
     char missing_fields[256]; /* comma-separated */
     char invalid_fields[256];

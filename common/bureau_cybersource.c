@@ -1117,6 +1117,13 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         refuse(r, "paySubscriptionCreate answered ACCEPT without a subscriptionID");
         return r->err;
     }
+    /* 151 and 152: "the request was received, but a server (service) time-out occurred" — it
+     * may have been processed. Anything but a token then has an unknown outcome, which the
+     * resolver asks the bureau about, rather than a final error an order system would send again
+     * (a second capture or charge). 150, a general failure, stays final (CONTRACT.md §3). */
+    if (call && call->op != PL_OP_TOKEN && strcmp(res->decision, "ERROR") == 0 &&
+        (strcmp(res->reason_code, "151") == 0 || strcmp(res->reason_code, "152") == 0))
+        res->outcome_unknown = true;
     const svc_reply *main = main_service(call, r->svc);
     if (main) {
         snprintf(res->service_reason_code, sizeof res->service_reason_code, "%s",

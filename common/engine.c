@@ -2069,8 +2069,15 @@ static void on_http(void *arg, const pl_http_response *r)
         /* An answer that cannot say whether the bureau acted (bureau.h): as unreadable. */
         slot_release(j);
         char detail[400];
-        snprintf(detail, sizeof detail, "HTTP %ld: SOAP fault %s: %s", r->status,
-                 j->pub.res->fault_code, j->pub.res->fault_string);
+        const pl_bureau_result *res = j->pub.res;
+        if (res->fault_code[0])
+            snprintf(detail, sizeof detail, "HTTP %ld: SOAP fault %s: %s", r->status,
+                     res->fault_code, res->fault_string);
+        else
+            snprintf(detail, sizeof detail,
+                     "HTTP %ld: decision %s, reason %s: received by the bureau, which may have "
+                     "acted",
+                     r->status, res->decision, res->reason_code);
         finish_unknown(j, "bureau_fault", detail, PL_ST_ERROR);
         return;
     }

@@ -1434,6 +1434,38 @@ static void test_parse_error_150(void **state)
     assert_string_equal(res.request_id, "7419661750346782304017");
     assert_false(res.has_amount);
     assert_string_equal(res.fault_code, "");
+    assert_false(res.outcome_unknown); /* a general failure: final */
+}
+
+/* ERROR 151 and 152 (received, then a time-out at the bureau) leave the outcome unknown for every
+ * operation but a token; 150 does not. */
+static void test_parse_error_received_timeout(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *body = read_fixture("error_150.xml", &len);
+    assert_non_null(body);
+    char *code = strstr(body, "reasonCode>150<");
+    assert_non_null(code);
+    static const pl_bureau_op ops[] = {PL_OP_AUTH,   PL_OP_TOKEN_AUTH,   PL_OP_CAPTURE,
+                                       PL_OP_CREDIT, PL_OP_AUTH_CAPTURE, PL_OP_AUTH_REVERSAL,
+                                       PL_OP_TOKEN};
+    static const char *const reasons[] = {"151", "152", "150"};
+    for (size_t k = 0; k < sizeof reasons / sizeof reasons[0]; k++) {
+        memcpy(code + strlen("reasonCode>"), reasons[k], 3);
+        for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+            pl_bureau_result res;
+            char err[256] = "";
+            assert_int_equal(parse_answer(ops[i], 200, body, len, &res, err, sizeof err), 0);
+            assert_string_equal(res.decision, "ERROR");
+            assert_string_equal(res.reason_code, reasons[k]);
+            bool want = k < 2 && ops[i] != PL_OP_TOKEN;
+            if (res.outcome_unknown != want)
+                fail_msg("ERROR %s on %s: outcome_unknown %d", reasons[k],
+                         pl_bureau_op_name(ops[i]), res.outcome_unknown);
+        }
+    }
+    free(body);
 }
 
 static void test_parse_soap_fault(void **state)
@@ -1761,6 +1793,7 @@ int main(void)
         cmocka_unit_test(test_parse_declines),
         cmocka_unit_test(test_parse_missing_and_invalid_fields),
         cmocka_unit_test(test_parse_error_150),
+        cmocka_unit_test(test_parse_error_received_timeout),
         cmocka_unit_test(test_parse_soap_fault),
         cmocka_unit_test(test_parse_scrubs_card_numbers),
         cmocka_unit_test(test_parse_token_replies),
