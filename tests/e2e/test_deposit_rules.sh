@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 6 B: deposit and reversal money rules (seed cybersource-point-to-point.txt).
 #   B.1 a REVIEW (480) authorization is approved and valid: its amount is recorded and a debit
-#       against it is a capture, not a second authorization;
+#       against it is a capture, not a second authorization; a debit naming a REJECTed (481) one
+#       is declined without a call, even with a card (not an unscreened auth+capture);
 #   B.2 a pay type without a vendor_paytype row keeps its authorizations the documented default
 #       (7 days): a same-day debit is a capture, not an auth+capture of an "expired" one;
 #   B.5 references belong to the order: a debit, credit or reversal naming another order's
@@ -33,6 +34,19 @@ assert_json .status approved "$r"
 assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="rvd-$run")" \
     "capture|capture" "a debit of a reviewed authorization is a capture"
 assert_eq "$(pl_ledger_count "rvd-$run" auth)" 0 "no second authorization"
+
+# A debit naming an authorization Decision Manager rejected (481): refused, nothing sent — not an
+# auth+capture of the card (never screened), even with the card in the request (seed 481: "the
+# system deactivates the payment method on the order").
+ord="RJ$run"
+r=$(auth "rja-$run" 481.00 "$ord")
+assert_json .status rejected "$r"
+pl_send deposit "$(debit "rjd-$run" 481.00 "$ord" "rja-$run" '.card = {number: "4111111111111111", exp_month: 12, exp_year: 2030}')"
+r=$(pl_wait_reply deposit "rjd-$run" 60)
+assert_json .status declined "$r"
+assert_eq "$(pl_ledger_count "rjd-$run")" 0 "nothing sent for the debit of a rejected authorization"
+assert_eq "$(pl_sql "SELECT status || '|' || coalesce(operation, '') FROM cc_deposit_trans WHERE request_id = :'id'" id="rjd-$run")" \
+    "declined|" "the debit is declined without a call"
 
 # ---- B.2 pay type without a vendor_paytype row -------------------------------------------------
 ord="PT$run"

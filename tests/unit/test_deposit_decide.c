@@ -77,6 +77,29 @@ static void test_expiry(void **state)
     assert_false(pl_deposit_auth_expired("2026-1x-01", 7, NOW));
 }
 
+/* A debit naming an authorization fraud screening rejected is refused, with a card or without,
+ * installment or not: an auth+capture would charge the card unscreened. */
+static void test_fraud_rejected_auth(void **state)
+{
+    (void)state;
+    pl_request r = debit(1000);
+    pl_deposit_auth a = auth(5000, "2026-11-25");
+    a.usable = false;
+    a.fraud_rejected = true;
+    for (int installment = 0; installment < 2; installment++) {
+        r.installment = installment;
+        for (int card = 0; card < 2; card++) {
+            pl_deposit_choice c = pl_deposit_decide(&r, &a, NULL, card, 7, NOW);
+            assert_int_equal(c.kind, PL_DEP_REFUSE);
+            assert_string_equal(c.reason, "authorization_rejected");
+        }
+    }
+    /* A declined (not fraud) authorization is still authorized anew with the card. */
+    r.installment = false;
+    a.fraud_rejected = false;
+    assert_int_equal(pl_deposit_decide(&r, &a, NULL, true, 7, NOW).kind, PL_DEP_AUTH_CAPTURE);
+}
+
 static void test_installment_and_missing_auth(void **state)
 {
     (void)state;
@@ -151,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_over_authorized_is_auth_capture),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_installment_and_missing_auth),
+        cmocka_unit_test(test_fraud_rejected_auth),
         cmocka_unit_test(test_credits),
         cmocka_unit_test(test_reversal_request_id),
     };

@@ -313,6 +313,11 @@ pl_deposit_choice pl_deposit_decide(const pl_request *r, const pl_deposit_auth *
     if (r->type != PL_REQ_DEBIT)
         return (pl_deposit_choice){PL_DEP_REFUSE, "not_a_deposit"};
 
+    /* seed (481): "the system deactivates the payment method on the order and requires you to
+     * enter another form of payment": a debit naming an authorization fraud screening rejected
+     * is not authorized anew with the capture (which is never screened), whatever card it has. */
+    if (auth && auth->found && auth->fraud_rejected)
+        return (pl_deposit_choice){PL_DEP_REFUSE, "authorization_rejected"};
     /* seed: installment, expired or exceeded authorizations are authorized anew with the
      * capture; a new authorization needs the card. */
     const char *why = NULL;
@@ -452,6 +457,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
             /* seed (Decision Manager): a REVIEW is an issuer approval held for fraud review;
              * settling it is a capture, not a second authorization. */
             d->auth.usable = strcmp(status, "approved") == 0 || strcmp(status, "review") == 0;
+            d->auth.fraud_rejected = strcmp(status, "rejected") == 0;
             if (!PQgetisnull(a, 0, b + 2)) {
                 d->deposited = money(PQgetvalue(a, 0, b + 3));
                 d->pending = money(PQgetvalue(a, 0, b + 11));
