@@ -41,6 +41,10 @@ assert_eq "$(pl_ledger_count "rvd-$run" auth)" 0 "no second authorization"
 ord="RJ$run"
 r=$(auth "rja-$run" 481.00 "$ord")
 assert_json .status rejected "$r"
+# The demo bureau has Send reversal: the reject's own reversal (<id>.rev) runs first, so the
+# authorization is `reversed` when the debit comes, as in production.
+auth_reversed() { [ "$(pl_sql "SELECT status FROM auth_history WHERE request_id = :'id' ORDER BY id DESC LIMIT 1" id="rja-$run")" = reversed ]; }
+pl_eventually 60 auth_reversed || fail "the rejected authorization was not reversed"
 pl_send deposit "$(debit "rjd-$run" 481.00 "$ord" "rja-$run" '.card = {number: "4111111111111111", exp_month: 12, exp_year: 2030}')"
 r=$(pl_wait_reply deposit "rjd-$run" 60)
 assert_json .status declined "$r"

@@ -133,7 +133,9 @@
  * auth_ref.request_id (auth_rid), its latest answer (rows an auth+capture added are deposits,
  * not the authorization being settled; a review, 480, is an issuer approval too); columns
  * 12-20, the paylink debit capture_ref.request_id (capture_rid) a follow-on credit refunds, with
- * what remains to refund and its currency. NULLs where the request names nothing or nothing is
+ * what remains to refund and its currency; column 21 (REF_ANSWERED), the authorization's status
+ * as the bureau answered it (cc_auth_trans.status: `rejected` by fraud screening stays so after
+ * its reversal). NULLs where the request names nothing or nothing is
  * found; "" rather than NULL for a reference the request lacks: no request id is "", and a NULL
  * made PostgreSQL plan the statement anew each time (it folded the look-up away).
  */
@@ -141,7 +143,7 @@
     "a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "                       \
     "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "        \
     "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "        \
-    "c.credited, c.card_token, c.currency"
+    "c.credited, c.card_token, c.currency, a.answered"
 #define DEP_REFS_JOIN(auth_rid, capture_rid)                                                       \
     "LEFT JOIN LATERAL (SELECT h.id, h.status, h.amount_authorized::text AS authorized, "          \
     "h.amount_deposited::text AS deposited, h.auth_number, "                                       \
@@ -149,7 +151,7 @@
     "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END AS auth_day, "                \
     "h.transaction_id, h.request_token, "                                                          \
     "coalesce(nullif(t.card_token, ''), t.token_created) AS card_token, t.pay_type, "              \
-    "t.card_type, h.amount_pending::text AS pending "                                              \
+    "t.card_type, h.amount_pending::text AS pending, t.status AS answered "                        \
     "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "                     \
     "WHERE h.request_id = " auth_rid " AND h.transaction_type <> 'auth_capture' "                  \
     "ORDER BY h.id DESC LIMIT 1) a ON true "                                                       \
@@ -378,7 +380,7 @@ static int dep_record(pl_job *job, pl_db_unit *u)
 }
 
 /* Where the look-ups' columns of each reference start (DEP_REFS_COLS). */
-enum { REF_AUTH = 0, REF_CAPTURE = 12 };
+enum { REF_AUTH = 0, REF_CAPTURE = 12, REF_ANSWERED = 21 };
 
 /* The record unit's look-up row (pl_job_lookup) when it found the reference whose columns
  * start at col (their first is never NULL then), else NULL; *at is where col is in it. */
@@ -457,7 +459,10 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
             /* seed (Decision Manager): a REVIEW is an issuer approval held for fraud review;
              * settling it is a capture, not a second authorization. */
             d->auth.usable = strcmp(status, "approved") == 0 || strcmp(status, "review") == 0;
-            d->auth.fraud_rejected = strcmp(status, "rejected") == 0;
+            /* What the bureau answered, whatever became of it since (a 481 is reversed at once
+             * where the bureau has Send reversal). */
+            d->auth.fraud_rejected = PQnfields(a) > b + REF_ANSWERED &&
+                                     strcmp(PQgetvalue(a, 0, b + REF_ANSWERED), "rejected") == 0;
             if (!PQgetisnull(a, 0, b + 2)) {
                 d->deposited = money(PQgetvalue(a, 0, b + 3));
                 d->pending = money(PQgetvalue(a, 0, b + 11));
