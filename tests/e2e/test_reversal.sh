@@ -4,8 +4,9 @@
 # and auth_reversal say afterwards. Also: a second reversal of the same authorization (refused by
 # paylink from its records, vendor_response 237, no bureau call), a redelivered reversal
 # (replayed, reversed once), the Decision Manager reject flow (481 → "<id>.rev" → reversed), a
-# manual authorization given inline by transaction id, an unknown authorization and an invalid
-# request (invalid + dead letter).
+# manual authorization given inline by transaction id, an unknown authorization, an invalid
+# request (invalid + dead letter), and a reversal naming less than its authorization (the whole
+# authorized amount is sent).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -17,6 +18,26 @@ reversal_request() {
         v: 1, request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1,
         service: "CYB", amount: $amount, currency: "USD", auth_ref: $ref}'
 }
+
+# ---- a reversal naming less than the authorization: the whole authorization is reversed ---------
+# (paylink records it reversed whole, as CyberSource's full authorization reversal does): the
+# authorized amount goes to the bureau, whatever the request's amount says.
+pid="rvp-$run"
+preq=$(pl_request auth "$pid" 100.00)
+porder=$(jq -r .order <<<"$preq")
+pl_send auth "$preq"
+r=$(pl_wait_reply auth "$pid" 60) || fail "no auth reply for $pid"
+assert_json .status approved "$r"
+rvp="rvpr-$run"
+pl_send reversal "$(reversal_request "$rvp" "$porder" 40.00 "$(jq -nc --arg id "$pid" '{request_id: $id}')")"
+r=$(pl_wait_reply reversal "$rvp" 60) || fail "no reversal reply for $rvp"
+assert_json .status approved "$r"
+assert_json .amount_requested 40.00 "$r"
+assert_json .amount_approved 100.00 "$r"
+assert_eq "$(pl_ledger | jq -r --arg id "$rvp" '[.[] | select(.op == "reversal" and .ref == $id) | .amount] | join(",")')" \
+    100.00 "the bureau reversed the authorized 100.00"
+assert_eq "$(pl_sql "SELECT status FROM auth_history WHERE request_id = :'id' ORDER BY id DESC LIMIT 1" id="$pid")" \
+    reversed "the authorization is reversed"
 
 # ---- an approved authorization, reversed ------------------------------------------------------
 aid="rva-$run"

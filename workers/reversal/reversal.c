@@ -19,7 +19,8 @@
     "h.id, h.status, h.amount_deposited::text, h.transaction_id, h.request_token, "                \
     "h.auth_number, coalesce(h.request_id, ''), coalesce(t.pay_type, ''), "                        \
     "coalesce(t.card_type, ''), h.amount_pending::text, "                                          \
-    "coalesce(nullif(t.card_token, ''), t.token_created, '')"
+    "coalesce(nullif(t.card_token, ''), t.token_created, ''), "                                    \
+    "coalesce(h.amount_authorized::text, '')"
 
 /*
  * A new reversal's row from e, recorded only when the authorization it names belongs to its own
@@ -50,7 +51,8 @@
 #define REV_AUTH_BY_ID(rid)                                                                        \
     "LEFT JOIN cc_auth_trans t ON t.request_id = " rid " "                                         \
     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "      \
-    "auth_number, request_id, amount_pending FROM auth_history WHERE request_id = " rid " "        \
+    "auth_number, request_id, amount_pending, amount_authorized FROM auth_history "                \
+    "WHERE request_id = " rid " "                                                                  \
     "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true"
 
 /* The rows e's reversals inserted, each with its authorization as rev_auth finds it. */
@@ -212,6 +214,7 @@ typedef struct rev_data {
     char claim_amount[24]; /* a stored value void: what it claims on the authorization, or "" */
     char card_token[65];   /* the authorization's card token (EXT sends it), or "" */
     char timeout_of[51];   /* a timeout reversal: the unknown authorization's request_id */
+    int64_t authorized;    /* a paylink authorization's amount_authorized; 0 when not known */
 } rev_data;
 
 static const char *nz(const char *s)
@@ -457,7 +460,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     pl_reversal_auth a = {0};
     int b; /* where REV_AUTH_COLUMNS start */
     const PGresult *res = pl_job_lookup(recorded, &b);
-    bool row = res && PQntuples(res) == 1 && PQnfields(res) > b + 11;
+    bool row = res && PQntuples(res) == 1 && PQnfields(res) > b + 12;
     if (row && !PQgetisnull(res, 0, b)) {
         a.found = true;
         copy(a.status, sizeof a.status, PQgetvalue(res, 0, b + 1));
@@ -472,6 +475,8 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         copy(d->auth_number, sizeof d->auth_number, PQgetvalue(res, 0, b + 5));
         copy(d->auth_request_id, sizeof d->auth_request_id, PQgetvalue(res, 0, b + 6));
         copy(d->card_token, sizeof d->card_token, PQgetvalue(res, 0, b + 10));
+        if (pl_money_parse_decimal(PQgetvalue(res, 0, b + 11), &d->authorized) != 0)
+            d->authorized = 0;
         /* The authorization's pay type, else its card type, for the merchant ID hierarchy. */
         copy(d->pay_type, sizeof d->pay_type,
              PQgetvalue(res, 0, b + 7)[0] ? PQgetvalue(res, 0, b + 7) : PQgetvalue(res, 0, b + 8));
@@ -484,7 +489,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     /* An authorization whose outcome is unknown (nothing in auth_history yet) on CyberSource:
      * the timeout authorization reversal, by the merchantTransactionIdentifier it was sent
      * with; the bureau reverses it if it exists and answers 242 if it never did. */
-    bool unknown = row && strcmp(PQgetvalue(res, 0, b + 11), "t") == 0;
+    bool unknown = row && strcmp(PQgetvalue(res, 0, b + 12), "t") == 0;
     if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
                                            a.found ? a.status : "", job->reply)) {
         PL_WARN(r->request_id, "timeout reversal of %s refused: %s", r->auth_ref.request_id,
@@ -518,8 +523,19 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     const char *pay_type = r->pay_type[0] ? r->pay_type : d->pay_type;
     pl_job_resolve_call(job, pay_type);
     /* The contract requires the amount of a reversal; a manual authorization's own amount
-     * stands in should it ever be absent. */
+     * stands in should it ever be absent. A paylink authorization is reversed whole (its
+     * auth_history row becomes `reversed`, the claim is all of it; pl_reversal_check has refused
+     * one with anything captured): its authorized amount goes, whatever the request says, as a
+     * stored value void's does. */
     c->amount = r->has_amount ? r->amount : r->auth_ref.has_amount ? r->auth_ref.amount : 0;
+    if (d->authorized > 0) {
+        if (c->amount != d->authorized)
+            PL_INFO(r->request_id,
+                    "reversal of the whole authorization %s (its authorized amount), not the "
+                    "request's amount",
+                    d->auth_request_id[0] ? d->auth_request_id : d->ref_id);
+        c->amount = d->authorized;
+    }
     c->ref_request_id = d->ref_id;
     c->ref_request_token = nz(d->ref_token);
     c->ref_auth_code = nz(d->auth_number);
