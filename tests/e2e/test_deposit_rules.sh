@@ -125,6 +125,25 @@ assert_json .status invalid "$r"
 assert_json '.errors[0].field' auth_ref.date "$r"
 assert_eq "$(pl_ledger_count "md-$run")" 0 "nothing sent"
 
+# An inline reference (transaction id, number, amount, date) to an authorization paylink holds is
+# that authorization: captured as by its request id, claimed and settled on its auth_history row,
+# so a reversal of it afterwards is refused (captured), not sent.
+ord="IL$run"
+r=$(auth "ila-$run" 100.00 "$ord")
+assert_json .status approved "$r"
+inline=$(jq -c '{transaction_id: .auth.transaction_id, number: .auth.number, amount: .amount_approved, date: .auth.date[0:10]}' <<<"$r")
+pl_send deposit "$(debit "ild-$run" 100.00 "$ord" "" ".auth_ref = $inline")"
+r=$(pl_wait_reply deposit "ild-$run" 60)
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT d.operation || '|' || (d.auth_history_id = h.id) || '|' || h.amount_deposited || '|' || h.amount_pending FROM cc_deposit_trans d JOIN auth_history h ON h.request_id = :'a' WHERE d.request_id = :'id'" id="ild-$run" a="ila-$run")" \
+    "capture|true|100.00|0.00" "the inline reference settles paylink's authorization"
+pl_send reversal "$(jq -nc --arg id "ilr-$run" --arg order "$ord" --arg a "ila-$run" '{v: 1, request_id: $id,
+    type: "reversal", company: 1, order: $order, pay_seq: 1, service: "CYB", amount: "100.00",
+    currency: "USD", auth_ref: {request_id: $a}}')"
+r=$(pl_wait_reply reversal "ilr-$run" 60)
+assert_json .status declined "$r"
+assert_eq "$(pl_ledger_count "ilr-$run")" 0 "no reversal of the captured authorization sent"
+
 # ---- B.6 Siebel AuthCharge: a debit with the card and no auth_ref ------------------------------
 pl_send deposit "$(pl_request debit "ac-$run" 42.00 'del(.mode)')"
 r=$(pl_wait_reply deposit "ac-$run" 60)

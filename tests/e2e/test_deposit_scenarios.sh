@@ -112,10 +112,11 @@ assert_eq "$(sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_tran
     "auth_capture|expired" "expired authorization: auth+capture"
 assert_eq "$(pl_ledger_count "d4-$run" capture)" 1 "one capture"
 
-# 8. Installment, with an inline manual authorization and the card in the request.
+# 8. Installment, with an inline manual authorization (a transaction id the bureau gave outside
+# paylink: one of paylink's own would be that authorization, test_deposit_rules) and the card in
+# the request.
 ord="DE$run"
-auth "a5-$run" 25.00 "$ord"
-tid=$(sql "SELECT transaction_id FROM cc_auth_trans WHERE request_id = :'id'" id="a5-$run")
+tid=4036289939370176056470
 pl_send deposit "$(pl_request debit "d5-$run" 25.00 "del(.mode) | .order = \"$ord\" | .installment = true | .auth_ref = {transaction_id: \"$tid\", number: \"A1\", amount: \"25.00\", date: \"$(date -u +%F)\"}")"
 r=$(pl_wait_reply deposit "d5-$run" 60)
 assert_json .status approved "$r"

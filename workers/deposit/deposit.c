@@ -143,7 +143,18 @@
     "a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "                       \
     "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "        \
     "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "        \
-    "c.credited, c.card_token, c.currency, a.answered"
+    "c.credited, c.card_token, c.currency, a.answered, a.request_id"
+/*
+ * The paylink authorization a debit names: auth_ref.request_id (rid), else the one of the
+ * debit's company and order that the bureau gave auth_ref.transaction_id (tx), the latest
+ * answer of it (an inline reference to an authorization paylink holds is that authorization:
+ * checked, claimed and settled as by its request id); "" when neither names one.
+ */
+#define DEP_AUTH_RID(rid, tx, company, order)                                                      \
+    "coalesce(nullif(" rid ", ''), (SELECT h2.request_id FROM auth_history h2 WHERE " tx " <> '' " \
+    "AND h2.transaction_id = " tx " AND h2.transaction_id <> '' "                                  \
+    "AND h2.transaction_type <> 'auth_capture' AND h2.company = " company " "                      \
+    "AND h2.order_number = " order " ORDER BY h2.id DESC LIMIT 1), '')"
 #define DEP_REFS_JOIN(auth_rid, capture_rid)                                                       \
     "LEFT JOIN LATERAL (SELECT h.id, h.status, h.amount_authorized::text AS authorized, "          \
     "h.amount_deposited::text AS deposited, h.auth_number, "                                       \
@@ -151,7 +162,7 @@
     "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END AS auth_day, "                \
     "h.transaction_id, h.request_token, "                                                          \
     "coalesce(nullif(t.card_token, ''), t.token_created) AS card_token, t.pay_type, "              \
-    "t.card_type, h.amount_pending::text AS pending, t.status AS answered "                        \
+    "t.card_type, h.amount_pending::text AS pending, t.status AS answered, h.request_id "          \
     "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "                     \
     "WHERE h.request_id = " auth_rid " AND h.transaction_type <> 'auth_capture' "                  \
     "ORDER BY h.id DESC LIMIT 1) a ON true "                                                       \
@@ -163,7 +174,9 @@
 /* The rows e's requests inserted, each with what it refers to (dep_record). */
 #define DEP_RECORD                                                                                 \
     "ins AS (" DEP_INSERT ") SELECT ins.request_id, " DEP_REFS_COLS                                \
-    " FROM ins JOIN e ON e.p1 = ins.request_id " DEP_REFS_JOIN("e.p16::varchar", "e.p18::varchar")
+    " FROM ins JOIN e ON e.p1 = ins.request_id " DEP_REFS_JOIN(                                    \
+        DEP_AUTH_RID("e.p16::varchar", "e.p17::varchar", "e.p4::int", "e.p5::varchar"),            \
+        "e.p18::varchar")
 
 static const pl_db_stmt stmts[] = {
     /* Recorded only when its references belong to its own company and order and are in its
@@ -193,7 +206,9 @@ static const pl_db_stmt stmts[] = {
      * refers to, NULLs where it names nothing or nothing is found (DEP_REFS_COLS).
      */
     {"dep_refs",
-     "SELECT " DEP_REFS_COLS " FROM (SELECT) one " DEP_REFS_JOIN("$1::varchar", "$2::varchar"), 2},
+     "SELECT " DEP_REFS_COLS " FROM (SELECT) one " DEP_REFS_JOIN(
+         DEP_AUTH_RID("$1::varchar", "$3::varchar", "$4::int", "$5::varchar"), "$2::varchar"),
+     5},
     /*
      * Marks the deposit sent and, in the same statement, claims what it draws on: a capture
      * claims its amount ($9) on the authorization (dep_mark_sent_auth), a follow-on credit on
@@ -375,12 +390,13 @@ static int dep_record(pl_job *job, pl_db_unit *u)
     /* Recorded again (the row was there, or refused): the look-ups run for every delivery (a
      * replay ignores them), result 1. */
     int rc = pl_db_unit_add(u, "dep_insert", 18, p);
-    const char *q[] = {r->auth_ref.request_id, r->capture_ref.request_id};
-    return rc != 0 ? rc : pl_db_unit_add(u, "dep_refs", 2, q);
+    const char *q[] = {r->auth_ref.request_id, r->capture_ref.request_id,
+                       r->auth_ref.transaction_id, company, r->order};
+    return rc != 0 ? rc : pl_db_unit_add(u, "dep_refs", 5, q);
 }
 
 /* Where the look-ups' columns of each reference start (DEP_REFS_COLS). */
-enum { REF_AUTH = 0, REF_CAPTURE = 12, REF_ANSWERED = 21 };
+enum { REF_AUTH = 0, REF_CAPTURE = 12, REF_ANSWERED = 21, REF_AUTH_RID = 22 };
 
 /* The record unit's look-up row (pl_job_lookup) when it found the reference whose columns
  * start at col (their first is never NULL then), else NULL; *at is where col is in it. */
@@ -450,9 +466,12 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
     pl_deposit_capture cap = {0};
     char token[65] = "";
 
-    if (r->type == PL_REQ_DEBIT && r->auth_ref.request_id[0]) {
-        int b;
-        const PGresult *a = found_ref(recorded, REF_AUTH, &b);
+    /* A paylink authorization, named by request id or by the transaction id the bureau gave it
+     * (DEP_AUTH_RID); an inline transaction id paylink does not know is a manual authorization. */
+    int b = 0;
+    const PGresult *a =
+        r->type == PL_REQ_DEBIT && r->auth_ref.present ? found_ref(recorded, REF_AUTH, &b) : NULL;
+    if (a || (r->type == PL_REQ_DEBIT && r->auth_ref.request_id[0])) {
         if (a) {
             const char *status = PQgetvalue(a, 0, b + 1);
             d->auth.found = true;
@@ -472,7 +491,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
             copy(d->auth.date, sizeof d->auth.date, PQgetvalue(a, 0, b + 5));
             d->has_auth_id = true;
             copy(d->auth_id, sizeof d->auth_id, PQgetvalue(a, 0, b));
-            copy(d->auth_request_id, sizeof d->auth_request_id, r->auth_ref.request_id);
+            copy(d->auth_request_id, sizeof d->auth_request_id, PQgetvalue(a, 0, b + REF_AUTH_RID));
             copy(d->auth_number, sizeof d->auth_number, PQgetvalue(a, 0, b + 4));
             copy(d->ref_id, sizeof d->ref_id, PQgetvalue(a, 0, b + 6));
             copy(d->ref_token, sizeof d->ref_token, PQgetvalue(a, 0, b + 7));
