@@ -1332,9 +1332,16 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     }
     PL_WARN(j->pub.req.request_id, "outcome unknown (%s: %s): required response opened", reason,
             detail);
-    char company[16], pay_seq[16];
+    char company[16], pay_seq[16], sent[32];
     snprintf(company, sizeof company, "%d", j->pub.req.company);
     snprintf(pay_seq, sizeof pay_seq, "%d", j->pub.req.pay_seq);
+    /* The amount the call sent, once one was prepared (a J19 preauthorization sends the
+     * balance, a void or reversal what the authorization holds): what an operator confirms and
+     * may approve at most. Before that, the request's. */
+    const char *amount = j->pub.amount[0] ? j->pub.amount : NULL;
+    if (j->pub.call.op != 0 && j->pub.call.amount > 0 &&
+        pl_money_format(j->pub.call.amount, sent, sizeof sent) == 0)
+        amount = sent;
     const char *p[] = {j->pub.req.request_id,
                        j->pub.reply_json,
                        detail,
@@ -1344,7 +1351,7 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
                        pay_seq,
                        j->pub.req.service,
                        j->pub.op_name[0] ? j->pub.op_name : j->pub.req.type_name,
-                       j->pub.amount[0] ? j->pub.amount : NULL,
+                       amount,
                        j->pub.req.currency[0] ? j->pub.req.currency : NULL,
                        reason};
     pl_db_unit *u = job_unit_new(j, on_written);
@@ -2906,8 +2913,11 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
             pl_errors_add(&errs, "card.number", "cannot be processed");
     }
     /* A stored value card (svc.card_number) is written as the seed masks it: stars and the
-     * last four digits ("************1234"), never its first six. */
-    const char *svc_number = j->pub.req.svc.card_number;
+     * last four digits ("************1234"), never its first six. A generate names no card (the
+     * bureau gives the number): one in its request is not the new card's and is not recorded
+     * (it would have become the row's card, another card's row taken over). */
+    const char *svc_number =
+        j->pub.req.type == PL_REQ_SVC_GENERATE ? "" : j->pub.req.svc.card_number;
     if (!c->number[0] && svc_number[0] &&
         pl_stored_value_card(e->cfg.hash_key, e->cfg.hash_key_len, svc_number, j->pub.card_hash,
                              sizeof j->pub.card_hash, j->pub.card_masked,

@@ -79,6 +79,20 @@ assert_eq "$(col "operation || '|' || amount_approved || '|' || card_masked" "$a
 assert_eq "$(pl_sql "SELECT status || '|' || activated_by || '|' || (activation_date IS NOT NULL) || '|' || response_code FROM stored_value_card WHERE generated_by = :'id'" id="$gen")" \
     "active|$act|true|R08" "the card is active"
 
+# A generate naming a card (the active one) in svc.card_number: the number is the bureau's to give;
+# the new card gets its own row, the named one keeps its own (before, it was taken over).
+gen2="svg2-$run"
+r=$(svc "$gen2" generate "" "$(with_card '.svc += {order_line: 2, issue_amount: "5.00", virtual: true}')")
+assert_json .status approved "$r"
+card2=$(jq -r .svc.card_number <<<"$r")
+assert_ne "$card2" "$card" "a new number"
+mask2=$(sed -E 's/[0-9]/*/g' <<<"${card2:0:${#card2}-4}")${card2: -4}
+assert_eq "$(pl_sql "SELECT status || '|' || card_masked || '|' || order_line FROM stored_value_card WHERE generated_by = :'id'" id="$gen2")" \
+    "generated|$mask2|2" "the new card's own row"
+assert_eq "$(col card_masked "$gen2")" "$mask2" "svc_trans names the new card"
+assert_eq "$(pl_sql "SELECT status || '|' || activated_by || '|' || order_line FROM stored_value_card WHERE generated_by = :'id'" id="$gen")" \
+    "active|$act|1" "the named card's row is untouched"
+
 # ---- balance 50.00 ------------------------------------------------------------------------------
 r=$(svc "svb1-$run" balance "" "$(with_card)")
 assert_json .status approved "$r"
@@ -249,7 +263,7 @@ assert_eq "$(col "amount_deposited || '|' || amount_voided || '|' || amount_pend
 r=$(svc "svb4-$run" balance "" "$(with_card)")
 assert_json .svc.balance 30.00 "$r"
 assert_logs_clean "$card"
-assert_not_contains "$(pg_dump_text)" "$card" "the database"
+pl_db_not_contains "$card"
 for t in svc.request.dlq reversal.reply reversal.request.dlq; do
     assert_not_contains "$(pl_messages_keyed "$PAYLINK_TOPIC_PREFIX.$t")" "$card" "$t"
 done

@@ -229,4 +229,20 @@ assert_eq "$(pl_sql "SELECT r.reason || '|' || t.status || '|' || t.operation FR
 assert_eq "$(sent "$p9" | paste -sd,)" "InquiryRequest -" "no preauthorization from the row"
 assert_eq "$(auths | jq '[.[] | select(.amount == "25.00")] | length')" 0 "nothing authorized for $p9"
 
-for c in "$card1" "$card2" "$card3" "$card4" "$card5" "$vcard"; do assert_logs_clean "$c"; done
+# ---- an unknown preauthorization's required response holds the amount sent, not the one asked ----
+# (905.00 on the card: 900.00 activated, 5.00 recharged; 1000.00 asked → a PreauthorizationRequest
+# of 905.00, the simulator's 905: applied, then silent). An operator confirming it approves 905.00.
+card6="76${digits: -14}"
+r=$(svc "sja6-$run" activate 900.00 "$(on RLTJ "$card6")")
+assert_json .status approved "$r"
+r=$(svc "sjr6-$run" recharge 5.00 "$(on RLTJ "$card6")")
+assert_json .status approved "$r"
+p10="sjp10-$run"
+pl_send svc "$(pl_svc_request "$p10" auth "$order" 1000.00 "$(batch RLTJ "$card6")")"
+r=$(pl_wait_reply svc "$p10" 60) || fail "no reply for $p10"
+assert_json .status timeout "$r"
+assert_eq "$(sent "$p10" | paste -sd,)" "InquiryRequest -,PreauthorizationRequest 905.00" "the preauthorization is for the balance"
+assert_eq "$(pl_sql "SELECT operation || '|' || amount FROM required_response WHERE request_id = :'id'" id="$p10")" \
+    "svc_preauth|905.00" "the required response holds the amount sent"
+
+for c in "$card1" "$card2" "$card3" "$card4" "$card5" "$card6" "$vcard"; do assert_logs_clean "$c"; done
