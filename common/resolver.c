@@ -127,6 +127,15 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
          rec->merchant_reference);
 }
 
+/* True when a failed record's reason is 151 or 152 (bureau_cybersource.c: the outcome is
+ * unknown, not an error); res receives the record read as an answer. */
+static bool received_timeout(const char *op, pl_cyb_found f, const pl_cyb_query_record *rec,
+                             pl_bureau_result *res)
+{
+    record_to_result(op, f, rec, res);
+    return strcmp(res->reason_code, "151") == 0 || strcmp(res->reason_code, "152") == 0;
+}
+
 /* The decision also carries the record read as an answer; resolver.c keeps it beside. */
 typedef struct decision_ex {
     pl_resolve_decision d;
@@ -153,6 +162,16 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
              * settle as nothing charged), never applied. */
             snprintf(d->why, sizeof d->why, "query %d: the report cannot tell about \"%s\"",
                      queries, op ? op : "");
+        } else if (f == PL_CYB_FOUND_ERROR && received_timeout(op, f, rec, &x.res)) {
+            /* The record says only what the answer said: 151/152, received and then a time-out
+             * at the bureau. Applied as an error it would free the order system to send it
+             * again (the worker left it unknown for that reason): asked again, then escalated
+             * (or, for an authorization, reversed). */
+            snprintf(d->why, sizeof d->why,
+                     "query %d: the bureau's record says %s (received, then a time-out): it "
+                     "cannot tell whether the request was processed",
+                     queries, x.res.reason_code);
+            memset(&x.res, 0, sizeof x.res);
         } else if (f != PL_CYB_NOT_THERE) {
             d->kind = PL_RESOLVE_APPLY;
             x.from_answer = true;
@@ -1400,6 +1419,13 @@ static int follow_reversal(pl_resolver *r, PGconn *c, row *w)
 }
 
 /* One step on a row this resolver holds the lease of. */
+bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount)
+{
+    int64_t sent;
+    return strcmp(res->decision, "ACCEPT") == 0 && pl_money_parse_decimal(amount, &sent) == 0 &&
+           res->amount > sent;
+}
+
 static int step(pl_resolver *r, PGconn *c, const char *id)
 {
     row w;
@@ -1450,6 +1476,15 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
     } else if (x.d.kind == PL_RESOLVE_ESCALATE) {
         rc = can_reverse(&w) ? safe_reverse(r, c, &w, true, x.d.why)
                              : escalate(r, c, &w, true, x.d.why);
+    } else if (x.from_answer && x.res.has_amount && w.amount[0] && strcmp(w.op, "reversal") != 0 &&
+               pl_resolver_approves_above(&x.res, w.amount)) {
+        /* The record approves more than the request sent (engine.c approves_more_than_sent, for
+         * an answer in time): not believed; an operator decides. */
+        char why[200];
+        snprintf(why, sizeof why,
+                 "the bureau's record approves more than the %s the request sent: not applied",
+                 w.amount);
+        rc = can_reverse(&w) ? safe_reverse(r, c, &w, true, why) : escalate(r, c, &w, true, why);
     } else {
         pl_resolve_outcome o = x.d.outcome;
         char message[200] = "";
@@ -1665,9 +1700,22 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         return PL_ERR_STATE;
     }
     pl_resolve_outcome out = *o;
-    if (out.status == PL_ST_APPROVED && !out.has_amount && w.amount[0] &&
-        pl_money_parse_decimal(w.amount, &out.amount) == 0)
+    /* An amount is the request's (as sent) at most: one above it, or for a request that sent
+     * none, would tell the upstream system of money nobody asked for (paylinkctl checks it too;
+     * this is the rule for every caller). */
+    int64_t sent = 0;
+    bool has_sent = w.amount[0] && pl_money_parse_decimal(w.amount, &sent) == 0;
+    if (out.status == PL_ST_APPROVED && out.has_amount && (!has_sent || out.amount > sent)) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz, "the amount approved is above the %s the request sent",
+                 has_sent ? w.amount : "nothing");
+        row_free(&w);
+        return PL_ERR_INVALID;
+    }
+    if (out.status == PL_ST_APPROVED && !out.has_amount && has_sent) {
+        out.amount = sent;
         out.has_amount = true;
+    }
     if (out.status != PL_ST_APPROVED)
         out.has_amount = false;
     if (!out.decision[0])

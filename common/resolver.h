@@ -61,6 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bureau.h"
 #include "cyb_query.h"
 #include "err.h"
 #include "metrics.h"
@@ -182,5 +183,12 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool step, char *msg, size_t m
  */
 int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o, const char *by,
                          const char *note, char *msg, size_t msgsz);
+
+/*
+ * True when res, a bureau's record read as an answer, approves (ACCEPT) more than amount, the
+ * amount the request sent (decimal text): such a record is not applied but escalated (or the
+ * authorization reversed), as the engine refuses such an answer in time.
+ */
+bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount);
 
 #endif

@@ -836,6 +836,16 @@ static void test_operator_approves_auth(void **state)
     assert_string_equal(jstr(j, "decision"), "ACCEPT");
     json_object_put(j);
 
+    /* More than the request sent is refused, whoever calls (not only paylinkctl): nothing
+     * changes, nothing is published. */
+    trow over = mkrow("auth", "CYB", "auth", "50.00", "escalated");
+    pl_resolve_outcome oo = {.status = PL_ST_APPROVED, .has_amount = true, .amount = 5001};
+    assert_int_equal(pl_resolver_operator(r, over.id, &oo, "alice", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "above the 50.00 the request sent");
+    assert_value("SELECT status FROM cc_auth_trans WHERE request_id = $1", over.rid, "unknown");
+    assert_int_equal(pub.calls, 1);
+
     /* An amount of the operator's own (a partial approval). */
     trow part = mkrow("auth", "CYB", "auth", "50.00", "escalated");
     pl_resolve_outcome po = {.status = PL_ST_APPROVED, .has_amount = true, .amount = 1000};

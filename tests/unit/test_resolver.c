@@ -536,6 +536,27 @@ static void test_auth_declined(void **state)
     assert_no_amount(&d);
 }
 
+/* A record approving more than the request sent is not believed (the step escalates it). */
+static void test_record_approves_above_sent(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.decision, sizeof res.decision, "ACCEPT");
+    res.has_amount = true;
+    res.amount = 5001;
+    assert_true(pl_resolver_approves_above(&res, "50.00"));
+    res.amount = 5000;
+    assert_false(pl_resolver_approves_above(&res, "50.00"));
+    res.amount = 2500; /* a partial approval */
+    assert_false(pl_resolver_approves_above(&res, "50.00"));
+    res.amount = 5001;
+    snprintf(res.decision, sizeof res.decision, "REJECT");
+    assert_false(pl_resolver_approves_above(&res, "50.00"));
+    snprintf(res.decision, sizeof res.decision, "ACCEPT");
+    assert_false(pl_resolver_approves_above(&res, "not an amount"));
+}
+
 static void test_auth_error(void **state)
 {
     (void)state;
@@ -553,9 +574,24 @@ static void test_auth_error(void **state)
     assert_applied(&d, PL_ST_ERROR, "ERROR", "150");
 
     /* Its own reason when it has one. */
-    one(&res, "ics_auth", -1, "ETIMEOUT", "151");
+    one(&res, "ics_auth", -1, "ESYSTEM", "102");
     d = decide("auth", &res);
-    assert_applied(&d, PL_ST_ERROR, "ERROR", "151");
+    assert_applied(&d, PL_ST_ERROR, "ERROR", "102");
+
+    /* 151 and 152 (received, then a time-out at the bureau) say nothing of what happened: never
+     * applied (an error would free the order system to send it again); asked again, then
+     * escalated. */
+    static const char *const received[] = {"151", "152"};
+    static const char *const ops[] = {"auth", "capture"};
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t k = 0; k < 2; k++) {
+            one(&res, strcmp(ops[k], "auth") == 0 ? "ics_auth" : "ics_bill", -1, "ETIMEOUT",
+                received[i]);
+            d = decide(ops[k], &res);
+            assert_int_equal(d.kind, PL_RESOLVE_RETRY);
+            assert_contains(d.why, "received, then a time-out");
+        }
+    }
 }
 
 /* A retried request: several records of one merchant reference; an approval wins whatever
@@ -888,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_auth_rejected),
         cmocka_unit_test(test_auth_declined),
         cmocka_unit_test(test_auth_error),
+        cmocka_unit_test(test_record_approves_above_sent),
         cmocka_unit_test(test_retried_request_best_record),
         cmocka_unit_test(test_not_found_not_believed_yet),
         cmocka_unit_test(test_not_found_believed),
