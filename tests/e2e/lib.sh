@@ -475,6 +475,24 @@ pl_db_refuse_end() {
 # pg_dump_text: the whole database (schema and rows) as SQL text, to search for card data.
 pg_dump_text() { pg_dump --no-owner --no-privileges -d "$PAYLINK_DB"; }
 
+# pl_db_not_contains TEXT [WHAT="the database"]: no row or definition of the database holds TEXT.
+# The dump goes through a file, not a shell variable: an `up` environment's millions of rows
+# would not fit in the shell's memory.
+pl_db_not_contains() {
+    local f
+    f=$(mktemp) || fail "no temporary file"
+    if ! pg_dump_text >"$f"; then
+        rm -f "$f"
+        fail "pg_dump failed"
+    fi
+    if grep -qF -- "$1" "$f"; then
+        rm -f "$f"
+        fail "${2:-the database}: must not contain '$1'"
+    fi
+    rm -f "$f"
+    pass "${2:-the database} does not contain '$1'"
+}
+
 # pl_ledger: the simulator's ledger, a JSON array of every effect it applied.
 pl_ledger() { curl -sf --cacert "$PAYLINK_SIM_CA" "$PAYLINK_SIM_URL/__sim/ledger"; }
 

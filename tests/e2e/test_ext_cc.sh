@@ -136,4 +136,4 @@ gettoken_bodies=$(logs | grep -c " request getToken" || true)
 [ "$gettoken_bodies" -gt 0 ] || fail "no getToken in the message log"
 assert_not_contains "$(logs)" "4111111111111111" "the bureau message log (masked)"
 assert_logs_clean
-assert_not_contains "$(pg_dump_text)" "4111111111111111" "the database"
+pl_db_not_contains 4111111111111111

@@ -128,7 +128,7 @@ assert_eq "$(pl_ledger | jq --arg id "$t5" '[.[] | select(.ref == $id and .op ==
 
 # ---- the card number: in the one generate reply, nowhere else --------------------------------------
 assert_logs_clean "$card"
-assert_not_contains "$(pg_dump_text)" "$card" "the database"
+pl_db_not_contains "$card"
 assert_eq "$(pl_replies svc "$gen" | grep -cF -- "$card" || true)" 1 \
     "the full number went out in the generate's one reply"
 # (A simulator restarted against a kept environment hands its numbers out again: earlier runs'

@@ -178,4 +178,4 @@ assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id = :
     "no required response for $fc"
 
 assert_logs_clean "$card"
-assert_not_contains "$(pg_dump_text)" "$card" "the database"
+pl_db_not_contains "$card"
