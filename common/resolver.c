@@ -1418,7 +1418,6 @@ static int follow_reversal(pl_resolver *r, PGconn *c, row *w)
     return rc;
 }
 
-/* One step on a row this resolver holds the lease of. */
 bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount)
 {
     int64_t sent;
@@ -1426,6 +1425,7 @@ bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount)
            res->amount > sent;
 }
 
+/* One step on a row this resolver holds the lease of. */
 static int step(pl_resolver *r, PGconn *c, const char *id)
 {
     row w;
@@ -1698,6 +1698,31 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
                  w.tstatus);
         row_free(&w);
         return PL_ERR_STATE;
+    }
+    /* A timeout reversal asked for this authorization releases it at the bureau, whatever the
+     * operator learnt before: approving it while the reversal is in flight, or after it was
+     * approved (or found it reversed already, 237), would report an authorization that is gone.
+     * Only once it was refused otherwise, or failed, may the operator approve it. */
+    if (o->status == PL_ST_APPROVED && w.reversal_rid[0]) {
+        const char *rp[] = {w.reversal_rid};
+        PGresult *rv = exec(c,
+                            "SELECT status, vendor_response FROM auth_reversal "
+                            "WHERE request_id = $1",
+                            1, rp);
+        bool settled_otherwise = ok(rv) && PQntuples(rv) == 1 &&
+                                 ((strcmp(PQgetvalue(rv, 0, 0), "declined") == 0 &&
+                                   strcmp(PQgetvalue(rv, 0, 1), "237") != 0) ||
+                                  strcmp(PQgetvalue(rv, 0, 0), "error") == 0);
+        PQclear(rv);
+        if (!settled_otherwise) {
+            release(c, sid, r->owner);
+            snprintf(msg, msgsz,
+                     "the timeout reversal %s of %s is in flight or has released it: it cannot be "
+                     "approved (resolve it as error, or after that reversal failed)",
+                     w.reversal_rid, w.rid);
+            row_free(&w);
+            return PL_ERR_STATE;
+        }
     }
     pl_resolve_outcome out = *o;
     /* An amount is the request's (as sent) at most: one above it, or for a request that sent

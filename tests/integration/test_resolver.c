@@ -995,6 +995,26 @@ static void test_operator_refused(void **state)
     assert_int_equal(pl_resolver_retry(r, held.id, false, msg, sizeof msg), PL_ERR_STATE);
     assert_value(RR_STATE, held.sid, want);
 
+    /* A timeout reversal of it asked for (and not refused since): approving it would report an
+     * authorization the bureau releases; an error is still taken. */
+    trow tor = mkrow("auth", "CYB", "auth", "72.00", "escalated");
+    {
+        char rev[64];
+        snprintf(rev, sizeof rev, "%s.tor", tor.rid);
+        const char *p[] = {tor.sid, rev};
+        PQclear(sql("UPDATE required_response SET reversal_request_id = $2, "
+                    "reversal_requested_at = now() WHERE id = $1::bigint",
+                    2, p));
+    }
+    assert_int_equal(pl_resolver_operator(r, tor.id, &o, "dave", NULL, msg, sizeof msg),
+                     PL_ERR_STATE);
+    assert_contains(msg, "is in flight or has released it");
+    assert_value(AUTH_STATUS, tor.rid, "unknown");
+    pl_resolve_outcome err_out = {.status = PL_ST_ERROR};
+    assert_int_equal(pl_resolver_operator(r, tor.id, &err_out, "dave", NULL, msg, sizeof msg), 0);
+    assert_value(AUTH_STATUS, tor.rid, "error");
+    assert_int_equal(pub.calls, 1);
+
     /* Already resolved, or no such row. */
     trow done = mkrow("auth", "CYB", "auth", "71.00", "escalated");
     mark_resolved(&done);
@@ -1022,7 +1042,7 @@ static void test_operator_refused(void **state)
         "WHERE request_id = $1",
         answered.rid, "approved|timeout|-");
     assert_value(AUTH_HISTORY, answered.rid, "0|-|-|-");
-    assert_int_equal(pub.calls, 0);
+    assert_int_equal(pub.calls, 1); /* the timeout-reversed one's error, above */
 
     pl_resolver_destroy(r);
     pub_free(&pub);

@@ -135,9 +135,10 @@
  * 12-20, the paylink debit capture_ref.request_id (capture_rid) a follow-on credit refunds, with
  * what remains to refund and its currency; column 21 (REF_ANSWERED), the authorization's status
  * as the bureau answered it (cc_auth_trans.status: `rejected` by fraud screening stays so after
- * its reversal). NULLs where the request names nothing or nothing is
- * found; "" rather than NULL for a reference the request lacks: no request id is "", and a NULL
- * made PostgreSQL plan the statement anew each time (it folded the look-up away).
+ * its reversal); column 22 (REF_AUTH_RID), its request_id (DEP_AUTH_RID may find it by
+ * transaction id). NULLs where the request names nothing or nothing is found; "" rather than
+ * NULL for a reference the request lacks: no request id is "", and a NULL made PostgreSQL plan
+ * the statement anew each time (it folded the look-up away).
  */
 #define DEP_REFS_COLS                                                                              \
     "a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "                       \
