@@ -1345,21 +1345,31 @@ static int safe_reverse(pl_resolver *r, PGconn *c, const row *w, bool queried, c
 }
 
 /* A timeout reversal was requested: settle the authorization from its outcome. */
-static int follow_reversal(pl_resolver *r, PGconn *c, row *w)
+/* The timeout reversal rid's row as paylink-reversal recorded it: its status and vendor response
+ * ("" and "" before it is recorded). Returns 0 or PL_ERR_DB. */
+static int reversal_state(PGconn *c, const char *rid, char status[16], char vendor[16])
 {
-    const char *p[] = {w->reversal_rid};
+    status[0] = vendor[0] = '\0';
+    const char *p[] = {rid};
     PGresult *res =
         exec(c, "SELECT status, vendor_response FROM auth_reversal WHERE request_id = $1", 1, p);
     if (!ok(res)) {
         PQclear(res);
         return PL_ERR_DB;
     }
-    char status[16] = "", vendor[16] = "", note[300];
     if (PQntuples(res) == 1) {
-        copy(status, sizeof status, PQgetvalue(res, 0, 0));
-        copy(vendor, sizeof vendor, PQgetvalue(res, 0, 1));
+        copy(status, 16, PQgetvalue(res, 0, 0));
+        copy(vendor, 16, PQgetvalue(res, 0, 1));
     }
     PQclear(res);
+    return 0;
+}
+
+static int follow_reversal(pl_resolver *r, PGconn *c, row *w)
+{
+    char status[16], vendor[16], note[300];
+    if (reversal_state(c, w->reversal_rid, status, vendor) != 0)
+        return PL_ERR_DB;
     int rc;
     /* unknown: the reversal's own required response is being settled (by query) first. */
     if (!status[0] || strcmp(status, "received") == 0 || strcmp(status, "sent") == 0 ||
@@ -1704,16 +1714,10 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
      * approved (or found it reversed already, 237), would report an authorization that is gone.
      * Only once it was refused otherwise, or failed, may the operator approve it. */
     if (o->status == PL_ST_APPROVED && w.reversal_rid[0]) {
-        const char *rp[] = {w.reversal_rid};
-        PGresult *rv = exec(c,
-                            "SELECT status, vendor_response FROM auth_reversal "
-                            "WHERE request_id = $1",
-                            1, rp);
-        bool settled_otherwise = ok(rv) && PQntuples(rv) == 1 &&
-                                 ((strcmp(PQgetvalue(rv, 0, 0), "declined") == 0 &&
-                                   strcmp(PQgetvalue(rv, 0, 1), "237") != 0) ||
-                                  strcmp(PQgetvalue(rv, 0, 0), "error") == 0);
-        PQclear(rv);
+        char rs[16], rv[16];
+        bool settled_otherwise =
+            reversal_state(c, w.reversal_rid, rs, rv) == 0 &&
+            ((strcmp(rs, "declined") == 0 && strcmp(rv, "237") != 0) || strcmp(rs, "error") == 0);
         if (!settled_otherwise) {
             release(c, sid, r->owner);
             snprintf(msg, msgsz,

@@ -616,25 +616,9 @@ static int run(pl_sim_ledger *l, const relate_req *r, relate_answer *a)
     return PL_OK;
 }
 
-/* A fault armed on the control route answers this call: after applying the operation (and
- * recording it, as a 905 does) when it says so. */
-static int armed_fault(pl_sim_ledger *l, const relate_req *r, relate_answer *a,
-                       const pl_sim_rlt_fault *f, pl_sim_response *resp)
+/* The SOAP fault armed on the control route (pl_sim_relate_fault_control). */
+static int armed_answer(const pl_sim_rlt_fault *f, pl_sim_response *resp)
 {
-    const char *sc_name = f->applied ? "fault_applied" : "fault";
-    if (f->applied && !r->problem[0]) {
-        int rc = run(l, r, a);
-        if (rc == PL_OK) {
-            if (a->error && !a->description)
-                a->description = describe(a->error);
-            log_outcome(r, a, sc_name);
-            rc = record(l, r, a);
-        }
-        if (rc < 0)
-            return rc;
-    } else {
-        pl_sim_log(PL_LOG_INFO, r->order, "RLT %s scenario=%s: no effect", op_name(r), sc_name);
-    }
     return f->server ? soap_fault(resp, "SOAP-ENV:Server",
                                   "An unexpected error occurred while processing the request.")
                      : soap_fault(resp, "SOAP-ENV:Client", "The request was refused.");
@@ -670,27 +654,26 @@ int pl_sim_relate_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_re
     } else
         read_stored_value(msg, r);
 
-    pl_sim_rlt_fault fault;
-    if (r->order[0] && pl_sim_ledger_rlt_fault_take(l, r->order, op_name(r), &fault)) {
-        rc = armed_fault(l, r, a, &fault, resp);
-        goto out;
-    }
-
-    int64_t units = r->has_amount ? r->amount / 100 : -1;
+    /* A fault armed for the order takes the place of the amount's scenario: answered at once
+     * (nothing applied), or after the operation was applied and recorded, as a 905 is. */
+    pl_sim_rlt_fault fault = {0};
+    bool armed = r->order[0] && pl_sim_ledger_rlt_fault_take(l, r->order, op_name(r), &fault);
+    int64_t units = r->has_amount && !armed ? r->amount / 100 : -1;
     bool then_hold = units == UNITS_APPLIED_THEN_HOLD, then_drop = units == UNITS_APPLIED_THEN_DROP;
-    pl_sim_scenario sc = r->has_amount && !then_hold && !then_drop
+    pl_sim_scenario sc = units >= 0 && !then_hold && !then_drop
                              ? pl_sim_scenario_for_amount(r->amount, NULL)
                              : PL_SIM_SC_APPROVE;
     bool exhausted = r->def == &generate_def && units == UNITS_SERIES_EXHAUSTED;
-    const char *sc_name = then_hold   ? "applied_hold"
+    const char *sc_name = armed       ? (fault.applied ? "fault_applied" : "fault")
+                          : then_hold ? "applied_hold"
                           : then_drop ? "applied_drop"
                           : exhausted ? "series_exhausted"
                                       : pl_sim_scenario_name(sc);
-    if (pl_sim_scenario_is_fault(sc)) {
+    if (pl_sim_scenario_is_fault(sc) || (armed && !fault.applied)) {
         /* As for CyberSource (sim_cyb.c): 901–904 fail before processing, nothing recorded. */
         pl_sim_log(PL_LOG_INFO, r->order[0] ? r->order : NULL, "RLT %s scenario=%s: no effect",
                    op_name(r), sc_name);
-        rc = pl_sim_scenario_fault_answer(sc, resp);
+        rc = armed ? armed_answer(&fault, resp) : pl_sim_scenario_fault_answer(sc, resp);
         goto out;
     }
 
@@ -716,6 +699,10 @@ int pl_sim_relate_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_re
     if (rc < 0)
         goto out;
 
+    if (armed) {
+        rc = armed_answer(&fault, resp); /* applied and recorded; the answer is a fault */
+        goto out;
+    }
     if (then_hold || then_drop) {
         /* 905/906: applied and recorded; the answer is lost. */
         memset(resp, 0, sizeof *resp);

@@ -481,8 +481,7 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
             d->auth.usable = strcmp(status, "approved") == 0 || strcmp(status, "review") == 0;
             /* What the bureau answered, whatever became of it since (a 481 is reversed at once
              * where the bureau has Send reversal). */
-            d->auth.fraud_rejected = PQnfields(a) > b + REF_ANSWERED &&
-                                     strcmp(PQgetvalue(a, 0, b + REF_ANSWERED), "rejected") == 0;
+            d->auth.fraud_rejected = strcmp(PQgetvalue(a, 0, b + REF_ANSWERED), "rejected") == 0;
             if (!PQgetisnull(a, 0, b + 2)) {
                 d->deposited = money(PQgetvalue(a, 0, b + 3));
                 d->pending = money(PQgetvalue(a, 0, b + 11));
