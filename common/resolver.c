@@ -354,6 +354,16 @@ static bool ok(PGresult *res)
     return s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK;
 }
 
+/* Runs an UPDATE ... RETURNING of at most one row: 1 when it changed the row, 0 when it did not
+ * (another actor got there first), PL_ERR_DB. */
+static int update_one(PGconn *c, const char *sql, int n, const char *const *p)
+{
+    PGresult *res = exec(c, sql, n, p);
+    int rc = !ok(res) ? PL_ERR_DB : PQntuples(res) == 1 ? 1 : 0;
+    PQclear(res);
+    return rc;
+}
+
 static bool simple(PGconn *c, const char *sql)
 {
     PGresult *res = PQexec(c, sql);
@@ -1239,19 +1249,17 @@ static int reschedule(PGconn *c, const row *w, const char *owner, bool queried, 
 static int escalate(pl_resolver *r, PGconn *c, const row *w, bool queried, const char *why)
 {
     const char *p[] = {w->id, r->owner, queried ? "t" : "f", why};
-    PGresult *res = exec(c,
-                         "UPDATE required_response SET status = 'escalated', "
-                         "escalated_at = now(), queries = queries + $3::boolean::int, "
-                         "last_query_at = CASE WHEN $3::boolean THEN now() ELSE last_query_at END, "
-                         "last_query_result = left($4, 300), next_query_at = NULL, "
-                         "lease_owner = NULL, lease_until = NULL "
-                         "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2 "
-                         "RETURNING id",
-                         4, p);
-    bool done = ok(res) && PQntuples(res) == 1;
-    int rc = ok(res) ? 0 : PL_ERR_DB;
-    PQclear(res);
-    if (done) {
+    int done = update_one(c,
+                          "UPDATE required_response SET status = 'escalated', "
+                          "escalated_at = now(), queries = queries + $3::boolean::int, "
+                          "last_query_at = CASE WHEN $3::boolean THEN now() ELSE last_query_at "
+                          "END, last_query_result = left($4, 300), next_query_at = NULL, "
+                          "lease_owner = NULL, lease_until = NULL "
+                          "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2 "
+                          "RETURNING id",
+                          4, p);
+    int rc = done < 0 ? done : 0;
+    if (done == 1) {
         count(r->m_escalated);
         PL_WARN(w->rid, "required response %s (%s %s on %s) escalated to an operator: %s", w->id,
                 w->worker, w->op, w->bureau, why);
@@ -1311,32 +1319,35 @@ static int safe_reverse(pl_resolver *r, PGconn *c, const row *w, bool queried, c
         snprintf(note, sizeof note, "%s; the timeout reversal follows in %d s", why, wait);
         return reschedule(c, w, r->owner, queried, wait, note);
     }
-    char rev[51], err[200] = "";
+    char rev[51], err[200] = "", lease[16];
     pl_job_derived_request_id(w->rid, PL_TIMEOUT_REVERSAL_SUFFIX, rev, sizeof rev);
+    /* Recorded before it is published, under the lease (kept for the publish, which may wait
+     * for the broker as long as its delivery timeout): whoever takes the row next — after this
+     * step, or another replica once a slow publish outlasted the lease — follows this reversal.
+     * Recorded after, a replica could query the row meanwhile, find the authorization approved
+     * and report it approved while this reversal releases it. A reversal recorded but never
+     * published is published again by follow_reversal (the same request_id). */
+    snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
+    const char *pr[] = {w->id, r->owner, rev, lease};
+    int rc = update_one(c,
+                        "UPDATE required_response SET reversal_request_id = $3, "
+                        "reversal_requested_at = coalesce(reversal_requested_at, now()), "
+                        "lease_until = now() + make_interval(secs => $4::int) "
+                        "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2 "
+                        "RETURNING id",
+                        4, pr);
+    if (rc != 1) /* another actor has the row now (0), or the database failed */
+        return rc;
     if (publish_reversal(r, c, w, rev, err, sizeof err) != 0) {
-        /* Not rescheduled: the next step would query, decide the same and fail the same way,
-         * for ever and unseen (a topic missing or refused, an authorization that cannot be
-         * read). An operator looks (paylinkctl wreq retry once the cause is fixed). */
+        /* Not rescheduled: an operator looks (paylinkctl wreq retry once the cause is fixed
+         * publishes it again), rather than the row failing the same way every step, unseen
+         * (a topic missing or refused, an authorization that cannot be read). */
         snprintf(note, sizeof note, "%s; the timeout reversal could not be requested: %s", why,
                  err);
         return escalate(r, c, w, queried, note);
     }
     snprintf(note, sizeof note, "%s; timeout reversal %s requested", why, rev);
-    char delay[16];
-    snprintf(delay, sizeof delay, "%d", w->policy.retry_after_s);
-    const char *p[] = {w->id, r->owner, rev, queried ? "t" : "f", note, delay};
-    PGresult *res = exec(c,
-                         "UPDATE required_response SET reversal_request_id = $3, "
-                         "reversal_requested_at = coalesce(reversal_requested_at, now()), "
-                         "queries = queries + $4::boolean::int, "
-                         "last_query_at = CASE WHEN $4::boolean THEN now() ELSE last_query_at END, "
-                         "last_query_result = left($5, 300), next_query_at = now() + "
-                         "make_interval(secs => $6::int), "
-                         "lease_owner = NULL, lease_until = NULL "
-                         "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2",
-                         6, p);
-    int rc = ok(res) ? 0 : PL_ERR_DB;
-    PQclear(res);
+    rc = reschedule(c, w, r->owner, queried, w->policy.retry_after_s, note);
     PL_WARN(w->rid,
             "required response %s: the authorization cannot be confirmed (%s); timeout "
             "reversal %s requested",

@@ -344,6 +344,10 @@ typedef struct pubrec {
     bool fail; /* refuse every message */
     int calls;
     published msg[16];
+    /* When set: the required response's reversal_request_id|lease_owner as another actor would
+     * read them while a message is being published (the publish may outlast the lease). */
+    const char *watch_sid;
+    char watched[16][128];
 } pubrec;
 
 static int on_publish(void *arg, const char *topic, const char *key, const char *payload, char *err,
@@ -360,6 +364,18 @@ static int on_publish(void *arg, const char *topic, const char *key, const char 
         pr->msg[i].failed = fail;
     }
     pthread_mutex_unlock(&pr->mu);
+    if (pr->watch_sid && i < (int)(sizeof pr->watched / sizeof pr->watched[0])) {
+        const char *p[] = {pr->watch_sid};
+        PGresult *r = PQexecParams(g_admin,
+                                   "SELECT concat_ws('|', coalesce(reversal_request_id, '-'), "
+                                   "coalesce(lease_owner, '-')) FROM required_response "
+                                   "WHERE id = $1::bigint",
+                                   1, NULL, p, NULL, NULL, 0);
+        snprintf(pr->watched[i], sizeof pr->watched[i], "%s",
+                 PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0)
+                                                                           : "(unreadable)");
+        PQclear(r);
+    }
     if (fail) {
         snprintf(err, errsz, "it: the broker refused the message");
         return -1;
@@ -1353,6 +1369,102 @@ static void test_query_not_settled(void **state)
     pub_free(&pub);
 }
 
+/*
+ * An authorization that cannot be confirmed (its last query failed) is reversed: the timeout
+ * reversal is recorded on the row before it is published, while the lease is held, so that a
+ * replica taking the row after a publish that outlasted the lease follows that reversal instead
+ * of querying and reporting approved an authorization the reversal releases. A publish that
+ * fails escalates the row with the reversal recorded; `wreq retry` publishes the same one again.
+ */
+static void test_timeout_reversal_recorded_first(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512], pol[64], want[256], rev[80];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+    value(pol, sizeof pol,
+          "SELECT concat_ws('|', p.max_queries, p.reverse_unconfirmed, s.send_reversal) "
+          "FROM resolution_policy p, auth_service s WHERE p.protocol = 'CYB' "
+          "AND p.worker = $1 AND s.service_bureau = 'CYB'",
+          "auth");
+    int max_queries = 0;
+    char reverse[8] = "", send[8] = "";
+    assert_int_equal(sscanf(pol, "%d|%7[a-z]|%7[a-z]", &max_queries, reverse, send), 3);
+    /* migration 023 and schema/demo.sql: the configuration this test is about */
+    assert_string_equal(reverse, "t");
+    assert_string_equal(send, "t");
+
+    /* The last query cannot be made (no merchant ID on the row): escalated, so reversed. */
+    trow t = mkrow("auth", "CYB", "auth", "97.00", "escalated");
+    sent_long_ago(&t);
+    char q[16];
+    snprintf(q, sizeof q, "%d", max_queries - 1);
+    run("UPDATE required_response SET queries = $2::int WHERE id = $1::bigint", 2,
+        (const char *const[]){t.sid, q});
+    run1("UPDATE cc_auth_trans SET merchant_id = '' WHERE request_id = $1", t.rid);
+    snprintf(rev, sizeof rev, "%s.tor", t.rid);
+    pub.watch_sid = t.sid;
+    assert_int_equal(pl_resolver_retry(r, t.id, true, msg, sizeof msg), 0);
+    assert_int_equal(pub.calls, 1);
+    assert_string_equal(pub.msg[0].topic, "it.reversal.request");
+    assert_string_equal(pub.msg[0].key, t.key);
+    assert_contains(pub.msg[0].payload, rev);
+    snprintf(want, sizeof want, "%s|%s", rev, own);
+    assert_string_equal(pub.watched[0], want);
+    snprintf(want, sizeof want, "open|%d|-|f|", max_queries);
+    char v[600];
+    value(v, sizeof v, RR_STATE, t.sid);
+    assert_contains(v, want);
+    assert_contains(v, "timeout reversal");
+    assert_contains(v, "requested");
+    snprintf(want, sizeof want, "%s|t|t", rev);
+    assert_value("SELECT concat_ws('|', reversal_request_id, reversal_requested_at IS NOT NULL, "
+                 "next_query_at > now()) FROM required_response WHERE id = $1::bigint",
+                 t.sid, want);
+    assert_value(AUTH_STATUS, t.rid, "unknown");
+
+    /* The broker refuses it: escalated, the reversal recorded (it may still have gone out). */
+    trow f = mkrow("auth", "CYB", "auth", "98.00", "escalated");
+    sent_long_ago(&f);
+    run("UPDATE required_response SET queries = $2::int WHERE id = $1::bigint", 2,
+        (const char *const[]){f.sid, q});
+    run1("UPDATE cc_auth_trans SET merchant_id = '' WHERE request_id = $1", f.rid);
+    snprintf(rev, sizeof rev, "%s.tor", f.rid);
+    pub.watch_sid = f.sid;
+    pub.fail = true;
+    assert_int_equal(pl_resolver_retry(r, f.id, true, msg, sizeof msg), 0);
+    assert_int_equal(pub.calls, 2);
+    snprintf(want, sizeof want, "%s|%s", rev, own);
+    assert_string_equal(pub.watched[1], want);
+    value(v, sizeof v, RR_STATE, f.sid);
+    snprintf(want, sizeof want, "escalated|%d|-|f|", max_queries);
+    assert_contains(v, want);
+    snprintf(want, sizeof want,
+             "the timeout reversal could not be requested: publishing the timeout reversal %s "
+             "failed",
+             rev);
+    assert_contains(v, want);
+    assert_value("SELECT reversal_request_id FROM required_response WHERE id = $1::bigint", f.sid,
+                 rev);
+    /* An operator cannot approve it while that reversal may be in flight. */
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    assert_int_equal(pl_resolver_operator(r, f.id, &o, "alice", NULL, msg, sizeof msg),
+                     PL_ERR_STATE);
+    /* Once the broker takes messages again, a retry publishes the same reversal. */
+    pub.fail = false;
+    assert_int_equal(pl_resolver_retry(r, f.id, true, msg, sizeof msg), 0);
+    assert_int_equal(pub.calls, 3);
+    assert_string_equal(pub.msg[2].topic, "it.reversal.request");
+    assert_contains(pub.msg[2].payload, rev);
+    value(v, sizeof v, RR_STATE, f.sid);
+    assert_contains(v, "open|");
+    assert_contains(v, "not recorded yet");
+    assert_value(AUTH_STATUS, f.rid, "unknown");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 /* A row whose transaction is not unknown is not the resolver's to settle: looked at later. */
 static void test_transaction_not_unknown(void **state)
 {
@@ -1392,6 +1504,7 @@ int main(void)
         cmocka_unit_test_teardown(test_publish_after_crash, test_teardown),
         cmocka_unit_test_teardown(test_retry, test_teardown),
         cmocka_unit_test_teardown(test_query_not_settled, test_teardown),
+        cmocka_unit_test_teardown(test_timeout_reversal_recorded_first, test_teardown),
         cmocka_unit_test_teardown(test_apply_failure_escalates, test_teardown),
         cmocka_unit_test_teardown(test_transaction_not_unknown, test_teardown),
     };
