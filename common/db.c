@@ -351,6 +351,16 @@ int pl_db_unit_count(const pl_db_unit *u)
     return u ? u->n : 0;
 }
 
+const char *pl_db_unit_stmt(const pl_db_unit *u, int i)
+{
+    return u && i >= 0 && i < u->n ? u->ex[i].name : NULL;
+}
+
+const char *pl_db_unit_param(const pl_db_unit *u, int i, int k)
+{
+    return u && i >= 0 && i < u->n && k >= 0 && k < u->ex[i].nparams ? u->ex[i].params[k] : NULL;
+}
+
 int pl_db_unit_ntuples(const pl_db_unit *u, int i)
 {
     const PGresult *r = pl_db_unit_result(u, i);

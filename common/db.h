@@ -188,6 +188,10 @@ int pl_db_unit_touch(pl_db_unit *u, const char *key) PL_MUSTCHECK;
 const PGresult *pl_db_unit_result(const pl_db_unit *u, int i);
 /* Statements in the unit. */
 int pl_db_unit_count(const pl_db_unit *u);
+/* Statement i's name, and its parameter k (0-based; NULL for SQL NULL or out of range): what a
+ * spec put in a unit, for its tests. */
+const char *pl_db_unit_stmt(const pl_db_unit *u, int i);
+const char *pl_db_unit_param(const pl_db_unit *u, int i, int k);
 /* Convenience: rows of result i (0 when missing). */
 int pl_db_unit_ntuples(const pl_db_unit *u, int i);
 

@@ -6,7 +6,8 @@
 #      worker crashes: after the restart it is a required response, not `invalid`.
 #   2. The card-hash (fingerprint) key is rotated: with the old key among
 #      PAYLINK_HASH_KEY_PREVIOUS_FILES a redelivery is replayed, not an idempotency conflict,
-#      and a stored value authorization made under the old key can be deposited on.
+#      a stored value authorization made under the old key can be deposited on, and a card
+#      generated under the old key is activated on its row.
 # Issue 6 A.7: sent_by fits an instance name of the longest allowed length (95 characters).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -98,6 +99,26 @@ pl_worker_start svc PAYLINK_HASH_KEY_FILE="$newkey" PAYLINK_HASH_KEY_PREVIOUS_FI
 r=$(svc "srd1-$run" deposit 10.00 "$(with_card ".auth_ref = {request_id: \"srp-$run\"}")")
 assert_json .status approved "$r"
 assert_json .amount_approved 10.00 "$r"
+
+# ---- 2c. a stored value card's row across the rotation -------------------------------------------
+# A card generated under the old key is activated under the new one (the old key among the
+# previous ones): its row in the Stored Value Card table is found, moved to the new key and
+# activated — not left 'generated' beside a second row for the same card.
+pl_worker_stop svc
+pl_worker_start svc
+sorder="SK$run"
+r=$(svc "skg-$run" generate "" '.svc = {order_line: 1, issue_amount: "25.00", virtual: true}')
+card=$(jq -r '.svc.card_number // ""' <<<"$r")
+[[ $card =~ ^[0-9]{10,20}$ ]] || fail "no generated card: $r"
+pl_worker_stop svc
+pl_worker_start svc PAYLINK_HASH_KEY_FILE="$newkey" PAYLINK_HASH_KEY_PREVIOUS_FILES="$PAYLINK_HASH_KEY_FILE"
+r=$(svc "ska-$run" activate 25.00 "$(with_card '.svc += {order_line: 1, issue_amount: "25.00", virtual: true}')")
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT count(*) || '|' || min(c.status) || '|' || bool_and(c.card_hash = t.card_hash) || '|' || min(c.activated_by) || '|' || min(c.generated_by)
+    FROM stored_value_card c, svc_trans t WHERE c.order_number = :'o' AND t.request_id = :'a'" o="$sorder" a="ska-$run")" \
+    "1|active|true|ska-$run|skg-$run" "one row for the card, under the new key, activated"
+assert_eq "$(pl_sql "SELECT count(DISTINCT card_hash) FROM svc_trans WHERE request_id IN (:'g', :'a')" g="skg-$run" a="ska-$run")" 2 \
+    "the generate and the activation hashed the card under different keys"
 pl_worker_stop svc
 pl_worker_start svc
 

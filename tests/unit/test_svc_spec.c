@@ -901,6 +901,58 @@ static void test_touch_key(void **state)
     free(job.spec_data);
 }
 
+/*
+ * After a hash key rotation (earlier keys configured), the unit that marks an activation or a
+ * recharge sent (or records it sent) also moves the card's Stored Value Card row from an earlier
+ * key's hash to the current one (migration 040), after the mark, whose result the engine reads;
+ * no other request, and nothing without earlier keys.
+ */
+static void test_card_rekey_after_rotation(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    static const pl_req_type types[] = {PL_REQ_SVC_ACTIVATE, PL_REQ_SVC_RECHARGE, PL_REQ_SVC_AUTH,
+                                        PL_REQ_SVC_BALANCE};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        for (int prev = 0; prev <= 2; prev++) {
+            pl_job job;
+            job_of(&job, &svc, types[t], 2500);
+            snprintf(job.card_hash, sizeof job.card_hash, "%064d", 1);
+            job.n_card_hash_prev = prev;
+            for (int k = 0; k < prev; k++)
+                snprintf(job.card_hash_prev[k], sizeof job.card_hash_prev[k], "%064d", 2 + k);
+            assert_int_equal(pl_svc_spec.prepare(&job, NULL), 0);
+            snprintf(job.op_name, sizeof job.op_name, "%s", pl_bureau_op_name(job.call.op));
+            snprintf(job.attempt, sizeof job.attempt, "test/1");
+            bool rekeys = prev > 0 && types[t] != PL_REQ_SVC_AUTH && types[t] != PL_REQ_SVC_BALANCE;
+            for (int way = 0; way < 2; way++) {
+                pl_db_unit *u = pl_db_unit_new(NULL, NULL);
+                assert_non_null(u);
+                assert_int_equal(way == 0 ? pl_svc_spec.mark_sent(&job, u)
+                                          : pl_svc_spec.record_sent(&job, u),
+                                 0);
+                assert_string_equal(pl_db_unit_stmt(u, 0),
+                                    way == 0 ? "svc_mark_sent" : "svc_insert_sent");
+                assert_int_equal(pl_db_unit_count(u), rekeys ? 2 : 1);
+                if (rekeys) {
+                    assert_string_equal(pl_db_unit_stmt(u, 1), "svc_card_rekey");
+                    assert_string_equal(pl_db_unit_param(u, 1, 0), "RLT");
+                    assert_string_equal(pl_db_unit_param(u, 1, 1), job.card_hash);
+                    for (int k = 0; k < 4; k++) {
+                        if (k < prev)
+                            assert_string_equal(pl_db_unit_param(u, 1, 2 + k),
+                                                job.card_hash_prev[k]);
+                        else
+                            assert_null(pl_db_unit_param(u, 1, 2 + k));
+                    }
+                }
+                pl_db_unit_free(u);
+            }
+            free(job.spec_data);
+        }
+    }
+}
+
 static void test_spec_shape(void **state)
 {
     (void)state;
@@ -911,12 +963,14 @@ static void test_spec_shape(void **state)
     assert_string_equal(s->protocols[1], "EXT");
     assert_null(s->protocols[2]);
     /* record (insert and look-up in one) and its merged form (db.h), insert, the authorization
-     * look-up, mark sent and its merged form, insert already sent and its merged form, store
-     * and its merged form */
-    assert_int_equal(s->nstmts, 10);
+     * look-up, mark sent and its merged form, insert already sent and its merged form, a card
+     * row's re-key after a key rotation, store and its merged form */
+    assert_int_equal(s->nstmts, 11);
     spec_assert_statements(s);
     for (size_t i = 0; i < s->nstmts; i++)
-        assert_non_null(strstr(s->stmts[i].sql, "svc_trans"));
+        assert_non_null(strstr(s->stmts[i].sql, strcmp(s->stmts[i].name, "svc_card_rekey") == 0
+                                                    ? "paylink_svc_card_rekey("
+                                                    : "svc_trans"));
     /* The store is one statement whose first result says whether it changed the row. */
     const pl_db_stmt *store = spec_stmt(s, "svc_store");
     assert_non_null(strstr(store->sql, "upd AS (UPDATE svc_trans t"));
@@ -978,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_prepare_alone_by_type),
         cmocka_unit_test(test_record_sent_is_one_statement),
         cmocka_unit_test(test_spec_shape),
+        cmocka_unit_test(test_card_rekey_after_rotation),
         cmocka_unit_test(test_touch_key),
         cmocka_unit_test(test_auth_read_long_transaction_id),
     };

@@ -165,6 +165,12 @@ static const pl_db_stmt stmts[] = {
     /* svc_insert_sent for many requests at once (db.h): the same statement over each request's
      * parameters; it touches only its own row. */
     {"svc_insert_sent:many", "WITH " PL_DB_E_MANY_19 " " SVC_INSERT_SENT, 19},
+    /* After a hash key rotation: the card's row found under an earlier key ($3-$6) moved to its
+     * current hash $2 (migration 040), in the unit that marks an activation or recharge sent,
+     * so that its answer finds the card's row (PL_SVC_CARD_EFFECTS_SQL looks it up by the
+     * current hash). */
+    {"svc_card_rekey", "SELECT paylink_svc_card_rekey($1, $2, ARRAY[$3, $4, $5, $6]::char(64)[])",
+     6},
     /*
      * The answer and what it does to the Stored Value Card table, in one statement, so a
      * redelivered answer (the row is no longer 'sent' or 'unknown') changes nothing at all; it
@@ -429,6 +435,22 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
     return 0;
 }
 
+/* svc_card_rekey for an activation or recharge while earlier hash keys are configured (the
+ * number is in memory only now: its hash under the current key cannot be made later); after
+ * the mark, whose result the engine reads (result 0). */
+static int svc_card_rekey(pl_job *job, pl_db_unit *u)
+{
+    _Static_assert(PL_CONFIG_MAX_PREV_KEYS == 4, "svc_card_rekey takes four earlier hashes");
+    pl_req_type t = job->req.type;
+    if ((t != PL_REQ_SVC_ACTIVATE && t != PL_REQ_SVC_RECHARGE) || !job->card_hash[0] ||
+        job->n_card_hash_prev == 0 || !job->svc)
+        return 0;
+    const char *p[6] = {job->svc->code, job->card_hash, NULL, NULL, NULL, NULL};
+    for (int k = 0; k < job->n_card_hash_prev && k < PL_CONFIG_MAX_PREV_KEYS; k++)
+        p[2 + k] = job->card_hash_prev[k];
+    return pl_db_unit_add(u, "svc_card_rekey", 6, p);
+}
+
 static int svc_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const svc_data *d = job->spec_data;
@@ -440,7 +462,8 @@ static int svc_mark_sent(pl_job *job, pl_db_unit *u)
                        claims ? d->auth_id : NULL,
                        nz(job->prev_attempt),
                        job->call.void_remainder ? "true" : "false"};
-    return pl_db_unit_add(u, "svc_mark_sent", 7, p);
+    int rc = pl_db_unit_add(u, "svc_mark_sent", 7, p);
+    return rc != 0 ? rc : svc_card_rekey(job, u);
 }
 
 static int svc_record_sent(pl_job *job, pl_db_unit *u)
@@ -452,7 +475,8 @@ static int svc_record_sent(pl_job *job, pl_db_unit *u)
     p[16] = job->op_name;
     p[17] = job->attempt;
     p[18] = job->call.void_remainder ? "true" : "false";
-    return pl_db_unit_add(u, "svc_insert_sent", 19, p);
+    int rc = pl_db_unit_add(u, "svc_insert_sent", 19, p);
+    return rc != 0 ? rc : svc_card_rekey(job, u);
 }
 
 int pl_svc_take_card(pl_job *job, const void *key, size_t keylen)
