@@ -42,6 +42,23 @@ r=$(pl_wait_reply deposit "$c2.r1" 60)
 assert_json .type credit "$r"
 assert_json .amount_requested 204.00 "$r"
 assert_eq "$(pl_sql "SELECT card_token FROM cc_deposit_trans WHERE request_id = :'id'" id="$c2.r1")" "$token" "resubmitted on the token"
+# Once resubmitted, never again nor confirmed; once confirmed, never resubmitted: each would
+# collect the money a second time (the authorization claimed, paylink-deposit would charge the
+# token by an auth+capture).
+refused() { # WHAT ID EXPECTED: paylinkctl deposits WHAT refuses ID and says EXPECTED
+    local err
+    if err=$("$PL_CTL" deposits "$1" --request-id "$2" --by ops-cleo 2>&1); then
+        fail "deposits $1 of $2 was accepted: $err"
+    fi
+    assert_contains "$err" "$3" "deposits $1 of $2 refused"
+}
+refused resubmit "$c2" "was resubmitted as $c2.r1 already"
+refused confirm "$c2" "was resubmitted as $c2.r1 already"
+refused resubmit "$c1" "was confirmed already (deposited by phone)"
+assert_eq "$(pl_sql "SELECT count(*) FROM cc_deposit_history WHERE request_id IN (:'a', :'b') AND event IN ('confirmed', 'resubmitted')" a="$c1" b="$c2")" 2 \
+    "one confirmation, one resubmission"
+assert_eq "$(pl_sql "SELECT count(*) FROM cc_deposit_trans WHERE request_id LIKE :'p'" p="$c2.r%")" 1 \
+    "one resubmitted request"
 # An approved deposit cannot be confirmed or resubmitted.
-if "$PL_CTL" deposits resubmit --request-id "$tok" >/dev/null 2>&1; then fail "resubmit of a non-deposit was accepted"; fi
+refused resubmit "$tok" "is not a deposit paylink has"
 pass "operator actions on rejected deposits"

@@ -88,9 +88,16 @@ out:
     return status;
 }
 
+/* A rejected deposit is confirmed or resubmitted once, never both: a second resubmission (a
+ * second operator, the same one after a lost terminal) or one after a confirmation would collect
+ * the money again — the authorization claimed by the first, paylink-deposit falls back to an
+ * auth+capture on the token. */
+#define OPEN_REJECTED                                                                              \
+    "status IN ('declined', 'rejected', 'error') AND deposit_status NOT IN ('*CONF', '*RESB')"
+
 static const char *const SQL_CONFIRM =
     "WITH upd AS (UPDATE cc_deposit_trans SET deposit_status = '*CONF' WHERE request_id = $1 "
-    "AND status IN ('declined', 'rejected', 'error') AND deposit_status <> '*CONF' RETURNING *) "
+    "AND " OPEN_REJECTED " RETURNING *) "
     "INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, operation, "
     "amount, vendor_response, transaction_id, actor, note) SELECT request_id, 'confirmed', status, "
     "deposit_status, operation, amount, vendor_response, transaction_id, $2, left($3, 300) "
@@ -101,8 +108,14 @@ static const char *const SQL_RESUBMITTABLE =
     "amount::text, currency, installment, auth_ref_request_id, auth_ref_transaction_id, "
     "capture_ref_request_id, card_token, card_type, "
     "(SELECT count(*) FROM cc_deposit_history h WHERE h.request_id = t.request_id AND "
-    "h.event = 'resubmitted') FROM cc_deposit_trans t WHERE request_id = $1 AND status IN "
-    "('declined', 'rejected', 'error') FOR UPDATE";
+    "h.event = 'resubmitted') FROM cc_deposit_trans t WHERE request_id = $1 AND " OPEN_REJECTED
+    " FOR UPDATE";
+
+/* Why a deposit is not one to confirm or resubmit: what its row says. */
+static const char *const SQL_WHY_NOT =
+    "SELECT status, deposit_status, (SELECT note FROM cc_deposit_history h "
+    "WHERE h.request_id = t.request_id AND h.event IN ('confirmed', 'resubmitted') "
+    "ORDER BY h.id DESC LIMIT 1) FROM cc_deposit_trans t WHERE request_id = $1";
 
 static const char *const SQL_RESUBMITTED =
     "WITH upd AS (UPDATE cc_deposit_trans SET deposit_status = '*RESB' WHERE request_id = $1 "
@@ -120,6 +133,27 @@ static int exec_ok(PGconn *db, const char *sql)
     return ok ? 0 : -1;
 }
 
+/* Says on stderr why rid cannot be confirmed or resubmitted (`what`). */
+static void why_not(PGconn *db, const char *rid, const char *what)
+{
+    const char *p[] = {rid};
+    PGresult *r = PQexecParams(db, SQL_WHY_NOT, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fprintf(stderr, "paylinkctl: %s is not a deposit paylink has\n", rid);
+    else if (strcmp(PQgetvalue(r, 0, 1), "*CONF") == 0)
+        fprintf(stderr, "paylinkctl: %s was confirmed already (%s): it is not %s\n", rid,
+                PQgetvalue(r, 0, 2), what);
+    else if (strcmp(PQgetvalue(r, 0, 1), "*RESB") == 0)
+        fprintf(stderr,
+                "paylinkctl: %s was %s already: it is not %s again (see the resubmission's own "
+                "outcome)\n",
+                rid, PQgetvalue(r, 0, 2), what);
+    else
+        fprintf(stderr, "paylinkctl: %s is %s, not a rejected deposit: it is not %s\n", rid,
+                PQgetvalue(r, 0, 0), what);
+    PQclear(r);
+}
+
 static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *note)
 {
     const char *p[] = {rid, by, note};
@@ -128,8 +162,7 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
     else if (PQntuples(r) == 0)
-        fprintf(stderr, "paylinkctl: %s is not a rejected deposit (or is already confirmed)\n",
-                rid);
+        why_not(db, rid, "confirmed");
     else {
         printf("%s confirmed (*CONF) by %s\n", rid, by);
         status = 0;
@@ -202,8 +235,12 @@ static int cmd_resubmit(PGconn *db, const char *rid, const char *as, const char 
     char *msg = NULL;
     const char *p[] = {rid};
     PGresult *r = PQexecParams(db, SQL_RESUBMITTABLE, 1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fprintf(stderr, "paylinkctl: %s is not a rejected deposit\n", rid);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "paylinkctl: reading %s failed: %s", rid, PQerrorMessage(db));
+        goto out;
+    }
+    if (PQntuples(r) != 1) {
+        why_not(db, rid, "resubmitted");
         goto out;
     }
     char new_id[64];
