@@ -1370,12 +1370,13 @@ static void finish_final(job *j, const char *error_text)
         exit(70);
     }
     const pl_reply *r = job_reply(j);
-    const char *p[] = {j->pub.req.request_id, status_word(r->status), r->vendor_response,
-                       error_text ? error_text : "", j->pub.reply_json};
+    const char *p[] = {j->pub.req.request_id,        status_word(r->status), r->vendor_response,
+                       error_text ? error_text : "", j->pub.reply_json,      j->pub.attempt,
+                       j->pub.prev_attempt};
     pl_db_unit *u = job_unit_new(j, on_written);
     j->outcome = status_word(r->status);
     j->state = JS_STORING;
-    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_final", 5, p) : PL_ERR_NOMEM);
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_final", 7, p) : PL_ERR_NOMEM);
 }
 
 /* A final `error` that nothing was sent for, with the bureau's outage code. `ours`: paylink
@@ -3608,7 +3609,7 @@ static void build_statements(pl_engine *e)
     e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 3};
     e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 1};
     e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
-    e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 5};
+    e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 7};
     for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0] - 1; i++)
         e->stmts[n++] = e->spec->stmts[i];
     e->stmts[n] = (pl_db_stmt){0};

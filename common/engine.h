@@ -95,13 +95,18 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
 /*
  * The engine's statement "pl_final" (printf format: the spec's table): a final answer that did
  * not come from the bureau — an `error` nothing was sent for, or a refusal before sending —
- * stored on a row still 'received' or 'sent'. A row that was 'sent' may hold a claim the
- * table's triggers then release (spec->touch_key).
+ * stored on a row still 'received', or 'sent' by this job ($6 its attempt, $7 its previous
+ * call's: pl_job.attempt, prev_attempt; "" when none). Never on a row another actor marked
+ * sent: a second replica or a redelivery that failed before its own mark (a getToken that
+ * timed out, a refusal while preparing) would otherwise record `error` over a call the first
+ * has at the bureau, release its claim, and answer `error` for what may be a charge. A row that
+ * was 'sent' may hold a claim the table's triggers then release (spec->touch_key).
  */
 #define PL_ENGINE_SQL_FINAL                                                                        \
     "UPDATE %s SET status = $2, vendor_response = $3, error_text = left($4, 300), "                \
     "reply = $5::jsonb, answered_at = now() "                                                      \
-    "WHERE request_id = $1 AND status IN ('received', 'sent') RETURNING request_id"
+    "WHERE request_id = $1 AND (status = 'received' "                                              \
+    "OR (status = 'sent' AND sent_by IN ($6, $7))) RETURNING request_id"
 
 /* What a spec sees of a request in flight. Strings are NUL-terminated. */
 struct pl_job {

@@ -55,7 +55,7 @@ static int group_setup(void **state)
     (void)state;
     snprintf(g_sql_final, sizeof g_sql_final, PL_ENGINE_SQL_FINAL, pl_deposit_spec.table);
     static pl_db_stmt engine[1];
-    engine[0] = (pl_db_stmt){"pl_final", g_sql_final, 5};
+    engine[0] = (pl_db_stmt){"pl_final", g_sql_final, 7};
     return it_open_spec_with(&pl_deposit_spec, engine, 1, "depmany", &g_admin, &g_db, g_prefix,
                              sizeof g_prefix);
 }
@@ -367,9 +367,10 @@ static void submit_error_case(const char *a, const char *b, const char *w, const
     submit("dep_store", 11, p, b, &r[0]);
     if (each)
         it_drive(g_db);
-    const char *f[] = {w, "error", "150", "the call could not be sent",
-                       "{\"v\":1,\"status\":\"error\"}"};
-    submit("pl_final", 5, f, a, &r[1]);
+    const char *f[] = {
+        w,      "error", "150", "the call could not be sent", "{\"v\":1,\"status\":\"error\"}",
+        "it/1", ""};
+    submit("pl_final", 7, f, a, &r[1]);
     if (each)
         it_drive(g_db);
     store_params(0, x, "30.00", p);
@@ -400,6 +401,57 @@ static void test_error_answer_not_overtaken(void **state)
     expect_same("auth_history", "id", b1, bn);
     expect_same("cc_deposit_trans", "request_id", x1, xn);
     expect_same("cc_deposit_trans", "request_id", w1, wn);
+}
+
+/*
+ * The engine's pl_final stores a final `error` on a row 'received' or marked sent by the job
+ * itself (its attempt, or its previous call's), never on a row another actor marked sent: a
+ * second replica failing before its own mark must not record `error` over a call the first has
+ * at the bureau (nor release its claim).
+ */
+static void test_final_only_on_own_mark(void **state)
+{
+    (void)state;
+    char a[24], req[96], order[24];
+    snprintf(order, sizeof order, "IT-DM-finA");
+    make_auth("fin", 0, order, a, sizeof a);
+    rid(req, sizeof req, "fin", "w", 0);
+    record_debit("fin", "w", 0, order, "40.00");
+    const char *p[9];
+    it_unit_rec r;
+    mark_params(req, a, "it/other.1", "40.00", false, p);
+    submit("dep_mark_sent_auth", 9, p, a, &r);
+    it_drive(g_db);
+    assert_int_equal(r.ntuples, 1);
+    const char *reply = "{\"v\":1,\"status\":\"error\"}";
+    /* Another attempt's mark: nothing written, the claim kept. */
+    const char *mine[] = {req, "error", "150", "getToken timed out", reply, "it/mine.2", ""};
+    submit("pl_final", 7, mine, a, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 0);
+    assert_int_equal(it_long(g_admin,
+                             "SELECT (amount_pending * 100)::bigint FROM auth_history "
+                             "WHERE id = $1::bigint",
+                             a),
+                     4000);
+    assert_int_equal(it_long(g_admin,
+                             "SELECT count(*) FROM cc_deposit_trans WHERE request_id = $1 "
+                             "AND status = 'sent' AND sent_by = 'it/other.1'",
+                             req),
+                     1);
+    /* The job's own mark (here as its previous call's): written, the claim released. */
+    const char *own[] = {req,   "error",     "150",       "the call could not be sent",
+                         reply, "it/next.3", "it/other.1"};
+    submit("pl_final", 7, own, a, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 1);
+    assert_int_equal(it_long(g_admin,
+                             "SELECT (amount_pending * 100)::bigint FROM auth_history "
+                             "WHERE id = $1::bigint",
+                             a),
+                     0);
 }
 
 /* The references the record cases name (test_record_same_either_way), shared by both sets. */
@@ -607,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_record_reads_no_debit_for_a_debit),
         cmocka_unit_test(test_two_captures_on_one_authorization),
         cmocka_unit_test(test_error_answer_not_overtaken),
+        cmocka_unit_test(test_final_only_on_own_mark),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
