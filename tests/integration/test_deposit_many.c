@@ -403,6 +403,14 @@ static void test_error_answer_not_overtaken(void **state)
     expect_same("cc_deposit_trans", "request_id", w1, wn);
 }
 
+/* What authorization a's history row holds claimed, in cents. */
+static long pending_cents(const char *a)
+{
+    return it_long(g_admin,
+                   "SELECT (amount_pending * 100)::bigint FROM auth_history WHERE id = $1::bigint",
+                   a);
+}
+
 /*
  * The engine's pl_final stores a final `error` on a row 'received' or marked sent by the job
  * itself (its attempt, or its previous call's), never on a row another actor marked sent: a
@@ -430,11 +438,7 @@ static void test_final_only_on_own_mark(void **state)
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.ntuples, 0);
-    assert_int_equal(it_long(g_admin,
-                             "SELECT (amount_pending * 100)::bigint FROM auth_history "
-                             "WHERE id = $1::bigint",
-                             a),
-                     4000);
+    assert_int_equal(pending_cents(a), 4000);
     assert_int_equal(it_long(g_admin,
                              "SELECT count(*) FROM cc_deposit_trans WHERE request_id = $1 "
                              "AND status = 'sent' AND sent_by = 'it/other.1'",
@@ -447,11 +451,7 @@ static void test_final_only_on_own_mark(void **state)
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.ntuples, 1);
-    assert_int_equal(it_long(g_admin,
-                             "SELECT (amount_pending * 100)::bigint FROM auth_history "
-                             "WHERE id = $1::bigint",
-                             a),
-                     0);
+    assert_int_equal(pending_cents(a), 0);
 }
 
 /* The references the record cases name (test_record_same_either_way), shared by both sets. */
