@@ -326,6 +326,14 @@ static void outmsgs_free(outmsg *o)
     }
 }
 
+/* Drops the follow-ups decided so far: they were decided with an answer that is not what the row
+ * says (not stored, or another actor's stored first), and what the row says goes out instead. */
+static void followups_drop(job *j)
+{
+    outmsgs_free(j->out);
+    j->out = NULL;
+}
+
 /*
  * The job's message, answer and reply are allocated when it first needs them: most of the jobs
  * in flight under load wait for a bureau slot, and without them a job stays within the
@@ -1222,8 +1230,7 @@ static void job_fail(job *j, const char *why, bool unsent)
              why, unsent ? "error" : "timeout");
     pl_counter_add(e->m_failed, 1);
     /* What was decided with an answer that was not stored goes nowhere. */
-    outmsgs_free(j->out);
-    j->out = NULL;
+    followups_drop(j);
     once_wipe(j);
     pl_reply *r = job_reply_clear(j);
     r->status = unsent ? PL_ST_ERROR : PL_ST_TIMEOUT;
@@ -1316,7 +1323,8 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     pl_engine *e = j->pub.eng;
     pl_reply *r = job_reply_clear(j);
     j->unknown_tried = true;
-    once_wipe(j); /* an answer that could not be stored gives nothing out */
+    once_wipe(j);      /* an answer that could not be stored gives nothing out */
+    followups_drop(j); /* nor what was decided with it (a reject's reversal) */
     r->status = status;
     r->required_response = true;
     copy_str(r->vendor_response, sizeof r->vendor_response, unavailable_code(j->pub.svc));
@@ -2266,7 +2274,9 @@ static void replay(job *j, const char *stored, const char *stored_followups)
     PL_INFO(j->pub.req.request_id, "redelivered request answered from its stored reply");
     pl_counter_add(e->m_replayed, 1);
     j->outcome = "replayed";
-    /* What was decided with the answer goes out again (consumers de-duplicate by request_id). */
+    /* What was decided with the answer goes out again (consumers de-duplicate by request_id);
+     * only that: not what this job decided with an answer of its own the row does not hold. */
+    followups_drop(j);
     if (stored_followups)
         followups_restore(j, stored_followups);
     else if (j->pub.svc)

@@ -8,6 +8,7 @@
 #     required response made due, paylink-auth's resolver asks CyberSource, finds the
 #     authorization and publishes the final reply: approved, "resolved": true. (Migration 002's
 #     CHECK refused this reason, so the worker gave such a request up with its row left `sent`.)
+#   - the same for a reject (481): the reversal decided with the answer is not published.
 #   - not_finished: the bureau unreachable (a copy of CYB pointed at a closed port: the final
 #     answer is `error`) and the database refusing that `error`: the worker does not give the
 #     request up but leaves it to the resolver.
@@ -55,9 +56,26 @@ assert_eq "$(rr "status || '|' || reason" "$id2")" "open|not_finished" \
 assert_contains "$(rr detail "$id2")" "(status error)" "with the database's own words"
 assert_eq "$(pl_ledger_count "$id2")" 0 "nothing reached the bureau"
 
-# Neither was given up.
+# ---- a reject whose answer cannot be stored --------------------------------------------------
+# Decision Manager rejects it (481) and paylink-auth decides its reversal with the answer; the
+# answer not stored, the reversal goes nowhere either: the outcome is unknown, and what it was
+# decided with is not what the row says. (A sentinel 481 on another order is published after it:
+# once the sentinel's reversal is on the topic, so would this one's be.)
+id3="unr-$run"
+r=$(pl_auth_reply "$id3" 481.00 "$store_order")
+assert_json .status timeout "$r"
+assert_eq "$(rr "status || '|' || reason" "$id3")" "open|answer_not_stored" \
+    "a required response is open for the reject"
+r=$(pl_auth_reply "unr2-$run" 481.00 "UNR$run")
+assert_json .status rejected "$r"
+pl_wait_topic "$PAYLINK_TOPIC_PREFIX.reversal.request" "unr2-$run.rev" 60 >/dev/null ||
+    fail "the sentinel reject's reversal was not published"
+assert_eq "$(pl_messages "$PAYLINK_TOPIC_PREFIX.reversal.request" | grep -c -F "\"$id3" || true)" 0 \
+    "no reversal of a reject whose answer was not stored"
+
+# None was given up.
 assert_eq "$(failed_total)" "$failed_before" "paylink_requests_failed_total unchanged"
-for id in "$id1" "$id2"; do
+for id in "$id1" "$id2" "$id3"; do
     dlq=$(pl_dlq auth "$id" 5 || true)
     assert_eq "$dlq" "" "no dead-letter copy of $id"
 done
