@@ -178,6 +178,30 @@ rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_
     return rk;
 }
 
+void pl_kafka_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    pl_kafka_delivery *d = m->_private;
+    if (d) {
+        d->err = m->err;
+        d->done = true;
+    }
+}
+
+void pl_kafka_wait_deliveries(rd_kafka_t *producer, const volatile sig_atomic_t *stop)
+{
+    bool purged = false;
+    while (rd_kafka_outq_len(producer) > 0) {
+        if (stop && *stop && !purged) {
+            rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = true;
+        }
+        rd_kafka_flush(producer, 1000);
+    }
+    rd_kafka_poll(producer, 0);
+}
+
 rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *opaque,
                                   pl_kafka_rebalance_cb rebalance, pl_kafka_stats_cb stats,
                                   char *errstr, size_t errstr_size)

@@ -12,6 +12,7 @@
 #define PL_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,26 @@ int pl_kafka_subscribe(rd_kafka_t *consumer, const char *topic, char *errstr,
  * RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE), and offsets not committed are delivered again.
  */
 bool pl_kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms);
+
+/* What the delivery report of one message said: the opaque (RD_KAFKA_V_OPAQUE) of a message
+ * produced by a producer whose report callback is pl_kafka_on_delivery. */
+typedef struct pl_kafka_delivery {
+    bool done;
+    rd_kafka_resp_err_t err;
+} pl_kafka_delivery;
+
+/* A delivery report callback (pl_kafka_dr_cb) filling in the message's pl_kafka_delivery, when it
+ * has one. */
+void pl_kafka_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/*
+ * Waits until every message the producer has produced so far has had its delivery report (the
+ * callbacks served on this thread), so that what the reports write into (a caller's array of
+ * outcomes) may be freed after it: librdkafka reports each message within message.timeout.ms,
+ * so this ends. Once *stop is set (NULL: never), what is still queued or in flight is purged —
+ * reported at once as not delivered (RD_KAFKA_RESP_ERR__PURGE_QUEUE / _PURGE_INFLIGHT).
+ */
+void pl_kafka_wait_deliveries(rd_kafka_t *producer, const volatile sig_atomic_t *stop);
 
 /* What a failed publish calls for (pl_kafka_classify). */
 typedef enum pl_kafka_failure {

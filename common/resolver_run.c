@@ -27,27 +27,11 @@ struct pl_resolver_runner {
     rd_kafka_t *producer;
 };
 
-typedef struct delivery {
-    bool done;
-    rd_kafka_resp_err_t err;
-} delivery;
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    delivery *d = m->_private;
-    if (d) {
-        d->err = m->err;
-        d->done = true;
-    }
-}
-
 static int publish(void *arg, const char *topic, const char *key, const char *payload, char *err,
                    size_t errsz)
 {
     pl_resolver_runner *run = arg;
-    delivery d = {0};
+    pl_kafka_delivery d = {0};
     rd_kafka_resp_err_t e = rd_kafka_producev(
         run->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
@@ -129,7 +113,8 @@ pl_resolver_runner *pl_resolver_runner_start(const pl_config *cfg, const char *w
     run->interval_ms = interval;
     char owner[160];
     snprintf(owner, sizeof owner, "%.100s/resolver", cfg->instance);
-    if (!(run->producer = pl_kafka_producer_new(cfg, run, on_delivery, NULL, err, errsz))) {
+    if (!(run->producer =
+              pl_kafka_producer_new(cfg, run, pl_kafka_on_delivery, NULL, err, errsz))) {
         free(run);
         return NULL;
     }

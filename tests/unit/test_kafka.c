@@ -356,6 +356,20 @@ static rd_kafka_t *consumer_with_offset(const char *brokers, rd_kafka_t *produce
     return k;
 }
 
+/* A mock cluster of one broker with topic "t" of two partitions, on a client *host of its own. */
+static rd_kafka_mock_cluster_t *mock_cluster(rd_kafka_t **host)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
+    *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(*host);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(*host, 1);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "t", 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    return mc;
+}
+
 /*
  * pl_kafka_consumer_close with a broker that does not answer (a round trip of a minute: paused,
  * or a black hole) gives up after its timeout instead of waiting for the broker (as
@@ -366,15 +380,10 @@ static void test_consumer_close_bounded(void **state)
 {
     (void)state;
     char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
-    rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    assert_non_null(host);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(host, 1);
-    assert_non_null(mc);
-    assert_int_equal(rd_kafka_mock_topic_create(mc, "t", 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_t *host;
+    rd_kafka_mock_cluster_t *mc = mock_cluster(&host);
     const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
-    conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
     rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     assert_non_null(producer);
@@ -393,6 +402,68 @@ static void test_consumer_close_bounded(void **state)
     rd_kafka_destroy(host);
 }
 
+/*
+ * pl_kafka_wait_deliveries returns only once every message has had its report — with a broker
+ * slower than each of its flushes — so the array the reports write into may be freed after it
+ * (paylink-dmupdate freed it after a fixed wait, and late reports wrote into freed memory). Asked
+ * to stop with the broker away, it purges what is left: every report comes at once, each
+ * saying the message was not delivered.
+ */
+static void test_wait_deliveries(void **state)
+{
+    (void)state;
+    char err[256];
+    rd_kafka_t *host;
+    rd_kafka_mock_cluster_t *mc = mock_cluster(&host);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), err,
+                      sizeof err);
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
+    rd_kafka_conf_set_dr_msg_cb(conf, pl_kafka_on_delivery);
+    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(producer);
+
+    /* Each produce request answered after 1.5 s: more than one flush of the wait. */
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(mc, 1, 1500), RD_KAFKA_RESP_ERR_NO_ERROR);
+    pl_kafka_delivery r[4];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("t"),
+                                           RD_KAFKA_V_PARTITION(i % 2), RD_KAFKA_V_VALUE("m", 1),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_OPAQUE(&r[i]), RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    volatile sig_atomic_t stop = 0;
+    pl_kafka_wait_deliveries(producer, &stop);
+    for (int i = 0; i < 4; i++) {
+        assert_true(r[i].done);
+        assert_int_equal(r[i].err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    assert_int_equal(rd_kafka_outq_len(producer), 0);
+
+    /* The broker away and the process stopping: purged, every report at once, none delivered. */
+    assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("t"), RD_KAFKA_V_PARTITION(i),
+                                           RD_KAFKA_V_VALUE("m", 1),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_OPAQUE(&r[i]), RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    stop = 1;
+    pl_kafka_wait_deliveries(producer, &stop);
+    for (int i = 0; i < 2; i++) {
+        assert_true(r[i].done);
+        assert_true(r[i].err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                    r[i].err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT);
+    }
+    assert_int_equal(rd_kafka_outq_len(producer), 0);
+
+    rd_kafka_destroy(producer);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(host);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_classify_publish_errors),
         cmocka_unit_test(test_message_max_bytes),
         cmocka_unit_test(test_consumer_close_bounded),
+        cmocka_unit_test(test_wait_deliveries),
         cmocka_unit_test(test_operator_properties),
         cmocka_unit_test(test_error_handler_per_producer),
     };

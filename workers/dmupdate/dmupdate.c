@@ -165,23 +165,6 @@ typedef struct dm {
     pl_counter *m_accept, *m_reject, *m_ok, *m_failed;
 } dm;
 
-/* The outcome of one produced message (its opaque). */
-typedef struct delivery {
-    int done;
-    rd_kafka_resp_err_t err;
-} delivery;
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    delivery *d = m->_private;
-    if (d) {
-        d->err = m->err;
-        d->done = 1;
-    }
-}
-
 static PGresult *sql(dm *d, const char *q, int n, const char *const *p)
 {
     PGresult *r = PQexecParams(d->db, q, n, NULL, p, NULL, NULL, 0);
@@ -409,7 +392,7 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
 }
 
 static int produce(dm *d, const char *topic_suffix, const char *key, const char *payload,
-                   delivery *dl)
+                   pl_kafka_delivery *dl)
 {
     char topic[200];
     snprintf(topic, sizeof topic, "%s.%s", d->cfg.topic_prefix, topic_suffix);
@@ -443,7 +426,7 @@ static int publish_pending(dm *d, int company, const bureau *b)
         PQclear(r);
         return 0;
     }
-    delivery *dl = calloc((size_t)n * 2, sizeof *dl);
+    pl_kafka_delivery *dl = calloc((size_t)n * 2, sizeof *dl);
     if (!dl) {
         PQclear(r);
         return PL_ERR_NOMEM;
@@ -455,13 +438,13 @@ static int publish_pending(dm *d, int company, const bureau *b)
         if (!PQgetisnull(r, i, 3))
             rc = produce(d, "reversal.request", key, PQgetvalue(r, i, 3), &dl[2 * i + 1]);
         else
-            dl[2 * i + 1].done = 1;
+            dl[2 * i + 1].done = true;
         if (rc == 0)
             rc = produce(d, "dm.decision", key, PQgetvalue(r, i, 2), &dl[2 * i]);
     }
-    /* Wait for every acknowledgement (bounded: the producer's delivery timeout). */
-    rd_kafka_flush(d->producer, 60000);
-    rd_kafka_poll(d->producer, 0);
+    /* dl must outlive every report that writes into it (a broker away longer than any fixed
+     * wait would have them written into freed memory); stopping, the rest is purged. */
+    pl_kafka_wait_deliveries(d->producer, &g_stop);
     char ids[4096] = "{";
     size_t len = 1;
     for (int i = 0; i < n; i++) {
@@ -864,7 +847,8 @@ int pl_dmupdate_main(int argc, char **argv)
     }
     if (!(d.http = pl_http_new(d.cfg.ca_file[0] ? d.cfg.ca_file : NULL, REPORT_MAX_BODY, err,
                                sizeof err)) ||
-        !(d.producer = pl_kafka_producer_new(&d.cfg, &d, on_delivery, NULL, err, sizeof err))) {
+        !(d.producer =
+              pl_kafka_producer_new(&d.cfg, &d, pl_kafka_on_delivery, NULL, err, sizeof err))) {
         PL_ERROR(NULL, "%s", err);
         status = 1;
         goto out;
