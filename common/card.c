@@ -282,30 +282,56 @@ int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out, 
 /* ---- finding card numbers --------------------------------------------------------------- */
 
 /*
- * The separators allowed between the digit groups of a card number (card.h lists them): ASCII,
- * then UTF-8 spaces and dashes that pasted text brings along.
+ * The separators allowed between the digit groups of a card number (card.h lists them). The
+ * upstream system is not trusted to write a number any one way: any ASCII space or punctuation
+ * a person or a program puts between groups, and the UTF-8 spaces, dashes and dots that pasted
+ * text brings along.
  */
-static const char *const separators[] = {
-    " ",
-    "\t",
-    "-",
-    ".",
+static bool ascii_sep(unsigned char c)
+{
+    /* Not '*': what masking writes over digits must not join what is left of a number. Not
+     * ':' nor '+': a date and clock time ("2026-12-06 04:09:00.867+00") would be 13-19 digits,
+     * one in ten of them passing Luhn. */
+    return c != '\0' && strchr(" \t\n\r\v\f-._/\\,;|#~='", c) != NULL;
+}
+
+static const char *const utf8_separators[] = {
     "\xc2\xa0",     /* U+00A0 no-break space */
-    "\xe2\x80\x87", /* U+2007 figure space */
-    "\xe2\x80\x89", /* U+2009 thin space */
+    "\xc2\xad",     /* U+00AD soft hyphen */
+    "\xc2\xb7",     /* U+00B7 middle dot */
+    "\xe2\x80\x80", /* U+2000-U+200B: en quad ... zero-width space */
+    "\xe2\x80\x81", "\xe2\x80\x82", "\xe2\x80\x83", "\xe2\x80\x84", "\xe2\x80\x85",
+    "\xe2\x80\x86", "\xe2\x80\x87", "\xe2\x80\x88", "\xe2\x80\x89", "\xe2\x80\x8a",
+    "\xe2\x80\x8b", "\xe2\x80\x90", /* U+2010-U+2015: hyphen ... horizontal bar */
+    "\xe2\x80\x91", "\xe2\x80\x92", "\xe2\x80\x93", "\xe2\x80\x94", "\xe2\x80\x95",
+    "\xe2\x80\xa2", /* U+2022 bullet */
+    "\xe2\x80\xa7", /* U+2027 hyphenation point */
     "\xe2\x80\xaf", /* U+202F narrow no-break space */
-    "\xe2\x80\x90", /* U+2010 hyphen */
-    "\xe2\x80\x91", /* U+2011 non-breaking hyphen */
-    "\xe2\x80\x92", /* U+2012 figure dash */
-    "\xe2\x80\x93", /* U+2013 en dash */
+    "\xe2\x81\x9f", /* U+205F medium mathematical space */
+    "\xe2\x81\xa0", /* U+2060 word joiner */
+    "\xe2\x88\x92", /* U+2212 minus sign */
+    "\xe3\x80\x80", /* U+3000 ideographic space */
+    "\xe3\x80\x81", /* U+3001 ideographic comma */
+    "\xe3\x83\xbb", /* U+30FB katakana middle dot */
+    "\xef\xb9\xa3", /* U+FE63 small hyphen-minus */
+    "\xef\xbb\xbf", /* U+FEFF zero-width no-break space */
+    "\xef\xbc\x8c", /* U+FF0C fullwidth comma */
+    "\xef\xbc\x8d", /* U+FF0D fullwidth hyphen-minus */
+    "\xef\xbc\x8e", /* U+FF0E fullwidth full stop */
+    "\xef\xbc\x8f", /* U+FF0F fullwidth solidus */
 };
 
 /* Length of the separator starting at t[i] (t has len bytes), or 0. */
 static size_t sep_at(const char *t, size_t len, size_t i)
 {
-    for (size_t k = 0; k < sizeof separators / sizeof separators[0]; k++) {
-        size_t n = strlen(separators[k]);
-        if (n <= len - i && memcmp(t + i, separators[k], n) == 0)
+    unsigned char c = (unsigned char)t[i];
+    if (c < 0x80)
+        return ascii_sep(c) ? 1 : 0;
+    if (c != 0xc2 && c != 0xe2 && c != 0xe3 && c != 0xef)
+        return 0;
+    for (size_t k = 0; k < sizeof utf8_separators / sizeof utf8_separators[0]; k++) {
+        size_t n = utf8_separators[k][0] == '\xc2' ? 2 : 3;
+        if (n <= len - i && memcmp(t + i, utf8_separators[k], n) == 0)
             return n;
     }
     return 0;
@@ -314,19 +340,34 @@ static size_t sep_at(const char *t, size_t len, size_t i)
 /* Length of the separator ending just before t[end], or 0. */
 static size_t sep_before(const char *t, size_t end)
 {
-    for (size_t k = 0; k < sizeof separators / sizeof separators[0]; k++) {
-        size_t n = strlen(separators[k]);
-        if (n <= end && memcmp(t + end - n, separators[k], n) == 0)
+    if (end == 0)
+        return 0;
+    if ((unsigned char)t[end - 1] < 0x80)
+        return ascii_sep((unsigned char)t[end - 1]) ? 1 : 0;
+    for (size_t k = 0; k < sizeof utf8_separators / sizeof utf8_separators[0]; k++) {
+        size_t n = utf8_separators[k][0] == '\xc2' ? 2 : 3;
+        if (n <= end && memcmp(t + end - n, utf8_separators[k], n) == 0)
             return n;
     }
     return 0;
 }
 
-/* Length of the separator at t[i] when a digit follows it (so it joins two groups), or 0. */
+/* At most this many separators in a row join two digit groups ("4111 - 1111"). */
+#define MAX_JOINING_SEPS 3
+
+/* Length of the separators at t[i] when a digit follows them (so they join two groups), or 0. */
 static size_t joining_sep_at(const char *t, size_t len, size_t i)
 {
-    size_t n = i < len ? sep_at(t, len, i) : 0;
-    return n > 0 && i + n < len && is_digit(t[i + n]) ? n : 0;
+    size_t j = i;
+    for (int k = 0; k < MAX_JOINING_SEPS && j < len; k++) {
+        size_t n = sep_at(t, len, j);
+        if (n == 0)
+            break;
+        j += n;
+        if (j < len && is_digit(t[j]))
+            return j - i;
+    }
+    return 0;
 }
 
 /*

@@ -84,22 +84,25 @@ typedef struct pl_card_match {
  * Finds card numbers in text[0, len): any bytes, NUL included (a NUL is just a non-digit).
  *
  * A card number is 13-19 ASCII digits that pass Luhn, written as one run or as digit groups
- * joined by single separators, in any mix: ASCII space, tab, '-' and '.', and the UTF-8
- * no-break space (U+00A0), figure space (U+2007), thin space (U+2009), narrow no-break space
- * (U+202F), hyphen (U+2010), non-breaking hyphen (U+2011), figure dash (U+2012) and en dash
- * (U+2013) that word processors and web pages put between the groups of a pasted number.
- * Two separators in a row end a group ("4111 - 1111" is two numbers), and so does any other
- * character. A match begins at the start of a digit group and ends at the end of one, so a
- * number glued to letters ("ord4111111111111111") is found, while a run of digits longer
- * than 19 ("7419661750346782304017", a CyberSource request ID) is some other number and is
- * not searched for card numbers inside it. Other digit systems (full-width digits) are not
- * recognised.
+ * joined by one to three separators, in any mix: ASCII whitespace and the punctuation
+ * - . _ / \ , ; | # ~ = ' (not ':' or '+', which would make a date and clock time a 13-19
+ * digit number; not '*', what masking writes), and the UTF-8 spaces, dashes and dots that
+ * word processors, web pages and other scripts put between the groups of a pasted number
+ * (no-break, figure, thin and ideographic spaces, U+2000-U+200B, soft hyphen, U+2010-U+2015,
+ * minus sign, bullets and middle dots, word joiners, full-width comma, hyphen, stop and
+ * solidus: card.c lists them). Four separators in a row end a group ("4111 -- 1111" is two
+ * numbers), and so does any other character. A match begins at the start of a digit group and
+ * ends at the end of one, so a number glued to letters ("ord4111111111111111") is found, while
+ * a run of digits longer than 19 ("7419661750346782304017", a CyberSource request ID) is some
+ * other number and is not searched for card numbers inside it, nor is a number with digits
+ * glued to it ("4111111111111111737": 19 digits failing Luhn). Other digit systems (full-width
+ * digits) are not recognised.
  *
  * Iteration: set *pos = 0, then call until it returns false. Each call fills *m with the
  * longest card number that begins at the next digit group, and moves *pos past that group's
  * first digit run only, so card numbers that overlap ("15 4111 1111 1111 1111", where
  * "15 4111 1111 1111" may pass Luhn too) are all reported. Linear in len: each digit group
- * start looks ahead at most 19 digits and 18 separators. Never reads past len.
+ * start looks ahead at most 19 digits and 54 separators. Never reads past len.
  */
 bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m);
 

@@ -1229,29 +1229,23 @@ static int keep_only(json_object *obj, const char *const *keep)
 }
 
 /*
- * Masks every run of 10 or more digits but its last four, Luhn or not. pl_card_scrub only
- * masks runs that pass Luhn, so a PAN glued to another digit ("41111111111111111") would
- * survive it; in text we could not even parse, no long number is worth that risk — a stored
- * value card's neither, which has no check digit and may be short (svc.card_number takes 1-20
- * digits). Shorter runs stay: order numbers, amounts, counts.
+ * Masks every digit. In text we could not even parse, nothing tells a card number from an
+ * amount: pl_card_scrub masks the numbers it recognises, but a PAN glued to another digit
+ * ("41111111111111111"), one whose separators are JSON escapes ("4111\\t1111…"), one whose
+ * digits are ("\\u0034\\u0031…"), a stored value card (no check digit, 1-20 digits) or a CVV
+ * under a name of the sender's own ("cid") would survive it. The copy keeps the text's shape
+ * for an operator to see what was wrong with it.
  */
-static void mask_digit_runs(char *s, size_t len)
+static void mask_digits(char *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        size_t start = i;
-        while (i < len && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i - start >= 10)
-            memset(s + start, '*', i - start - 4);
-        if (i == start)
-            i++;
-    }
+    for (size_t i = 0; i < len; i++)
+        if (s[i] >= '0' && s[i] <= '9')
+            s[i] = '*';
 }
 
 /*
  * Returns a malloc'd copy of s[0..len) with NULs replaced, scrubbed of card numbers;
- * `unparsed` adds mask_digit_runs for text that is not a JSON object.
+ * `unparsed` masks every digit besides (mask_digits), for text that is not a JSON object.
  */
 static char *scrub_copy(const char *s, size_t len, bool unparsed)
 {
@@ -1263,7 +1257,7 @@ static char *scrub_copy(const char *s, size_t len, bool unparsed)
     copy[len] = '\0';
     (void)pl_card_scrub(copy, len + 1, PL_MASK_LAST4);
     if (unparsed)
-        mask_digit_runs(copy, strlen(copy));
+        mask_digits(copy, strlen(copy));
     return copy;
 }
 

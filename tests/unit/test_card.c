@@ -303,7 +303,27 @@ static void test_find_shapes(void **state)
     finds("5555 5555 5555 4444", "0-19/16");
     finds("6011111111111117", "0-16/16");
     finds("3566-0020-2036-0505", "0-19/16");
+    /* Up to three separators in a row, and any ASCII punctuation a person or a program puts
+     * between the groups (the upstream system is not trusted to use only spaces or dashes). */
+    finds("4111  1111 1111 1111", "0-20/16");
+    finds("4111 - 1111 - 1111 - 1111", "0-25/16");
+    finds("4111/1111/1111/1111", "0-19/16");
+    finds("4111,1111,1111,1111", "0-19/16");
+    finds("4111_1111_1111_1111", "0-19/16");
+    finds("4111\\1111|1111;1111", "0-19/16");
+    finds("4111\n1111\r\n1111\t1111", "0-20/16");
+    finds("4111~1111=1111#1111", "0-19/16");
     /* Separators pasted from word processors and web pages (UTF-8). */
+    finds("4111\xe2\x80\x8b"
+          "1111\xc2\xad"
+          "1111\xe2\x80\x94"
+          "1111",
+          "0-24/16"); /* zero-width space, soft hyphen, em dash */
+    finds("4111\xe3\x80\x80"
+          "1111\xe2\x88\x92"
+          "1111\xef\xbc\x8d"
+          "1111",
+          "0-25/16"); /* ideographic space, minus sign, fullwidth hyphen-minus */
     finds("4111\xc2\xa0"
           "1111\xc2\xa0"
           "1111\xc2\xa0"
@@ -349,14 +369,14 @@ static void test_find_leaves_other_numbers(void **state)
     finds("41111111111111110000", "");
     finds("7419661750346782304017", "");
     finds("x 14111111111111111 x", "");
-    /* Two separators in a row, or a separator that is not one of ours. */
-    finds("4111  1111 1111 1111", "");
-    finds("4111 - 1111 - 1111 - 1111", "");
-    finds("4111/1111/1111/1111", "");
-    finds("4111,1111,1111,1111", "");
-    finds("4111_1111_1111_1111", "");
+    /* More than three separators in a row, or a character that is no separator. */
+    finds("4111 -- 1111 -- 1111 -- 1111", "");
+    finds("4111x1111x1111x1111", "");
+    finds("4111(1111)1111(1111)", "");
     /* Dates, amounts, times and phone numbers. */
     finds("2026-11-26T04:01:02.123Z 120.00 USD +1-217-555-0100", "");
+    finds("2026-12-06 04:09:00.867+00:00", "");
+    finds("06/12/2026 04:09:00", "");
     finds("", "");
     finds("no digits at all", "");
 }
@@ -523,11 +543,15 @@ static void test_scrub_separators(void **state)
          PL_MASK_REMOVED, "***REMOVED*** x"},
         {"a 4111.1111.1111.1111 b 5555-5555-5555-4444", PL_MASK_LAST4,
          "a ****.****.****.1111 b ****-****-****-4444"},
-        /* Left alone: 12 digits, more than 19, not Luhn, doubled separators. */
+        /* Left alone: 12 digits, more than 19, not Luhn, four separators in a row. */
         {"id 411111111117 x", PL_MASK_LAST4, "id 411111111117 x"},
         {"id 41111111111111110000 x", PL_MASK_LAST4, "id 41111111111111110000 x"},
         {"n 4111.1111.1111.1112", PL_MASK_REMOVED, "n 4111.1111.1111.1112"},
-        {"4111  1111  1111  1111", PL_MASK_REMOVED, "4111  1111  1111  1111"},
+        {"4111 -- 1111 -- 1111 -- 1111", PL_MASK_REMOVED, "4111 -- 1111 -- 1111 -- 1111"},
+        /* Doubled separators and any ASCII punctuation join groups. */
+        {"4111  1111  1111  1111", PL_MASK_REMOVED, "***REMOVED***"},
+        {"id 4111_1111_1111_1111", PL_MASK_LAST4, "id ****_****_****_1111"},
+        {"4111 / 1111 / 1111 / 1111.", PL_MASK_LAST4, "**** / **** / **** / 1111."},
         {"v 1.2.3 at 10.0.0.1", PL_MASK_REMOVED, "v 1.2.3 at 10.0.0.1"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
@@ -537,7 +561,7 @@ static void test_scrub_separators(void **state)
 static void test_scrub_leaves_other_numbers(void **state)
 {
     (void)state;
-    /* Not Luhn, too short, too long, or separated by more than one character. */
+    /* Not Luhn, too short, too long, or a date and time. */
     scrub_is("order 4111111111111112 ok", PL_MASK_LAST4, "order 4111111111111112 ok");
     scrub_is("order 4111111111111112 ok", PL_MASK_REMOVED, "order 4111111111111112 ok");
     scrub_is("id 000000000000 ok", PL_MASK_LAST4, "id 000000000000 ok");
