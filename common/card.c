@@ -598,7 +598,27 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
 
 /* Field names whose values are card security codes, in JSON, key=value text or XML. */
 static const char *const cvv_names[] = {
-    "cvv", "cvv2", "cvc", "cvc2", "cvn", "cvNumber", "securityCode",
+    "cvv",
+    "cvv2",
+    "cvc",
+    "cvc2",
+    "cvn",
+    "cid",
+    "csc",
+    "cvNumber",
+    "securityCode",
+    /* names of the sender's own, as a mistyped or foreign schema has them (any case) */
+    "cvv_code",
+    "cvvCode",
+    "cvc_code",
+    "cvcCode",
+    "security_code",
+    "card_code",
+    "cardCode",
+    "card_security_code",
+    "cardSecurityCode",
+    "card_verification_value",
+    "cardVerificationValue",
 };
 
 static bool is_word(char c)

@@ -599,6 +599,15 @@ static void test_scrub_cvv(void **state)
     scrub_is("<c:cvNumber>999</c:cvNumber><c:cvIndicator>1</c:cvIndicator>", PL_MASK_REMOVED,
              "<c:cvNumber></c:cvNumber><c:cvIndicator>1</c:cvIndicator>");
     scrub_is("<cvNumber/>", PL_MASK_LAST4, "<cvNumber/>");
+    /* Names a mistyped or foreign schema uses, any case, anywhere in the text. */
+    scrub_is("{\"cid\":\"1234\",\"CSC\":\"123\",\"cvv_code\":\"123\",\"cvvCode\":\"123\"}",
+             PL_MASK_LAST4, "{\"cid\":\"\",\"CSC\":\"\",\"cvv_code\":\"\",\"cvvCode\":\"\"}");
+    scrub_is(
+        "{\"x\":{\"security_code\":\"123\",\"card_code\":\"456\",\"cardSecurityCode\":\"789\"}}",
+        PL_MASK_REMOVED,
+        "{\"x\":{\"security_code\":\"\",\"card_code\":\"\",\"cardSecurityCode\":\"\"}}");
+    /* Words that only begin like one are not. */
+    scrub_is("{\"cidr\":\"10\",\"cvvx\":\"1\"}", PL_MASK_LAST4, "{\"cidr\":\"10\",\"cvvx\":\"1\"}");
     scrub_is("cvv=123&a=b", PL_MASK_LAST4, "cvv=&a=b");
     scrub_is("{'cvv': '555'}", PL_MASK_LAST4, "{'cvv': ''}");
     scrub_is("\"securityCode\":\"321\"", PL_MASK_LAST4, "\"securityCode\":\"\"");

@@ -1315,7 +1315,7 @@ static void test_redact_not_json(void **state)
     assert_non_null(red);
     assert_null(strpbrk(red, "0123456789"));
     assert_non_null(strstr(red, "\"x\":\"****\\t****\\t****\\t****\""));
-    assert_non_null(strstr(red, "\"cid\":\"****\""));
+    assert_non_null(strstr(red, "\"cid\":\"\""));
     free(red);
 
     /* A NUL inside the text does not hide what follows it from the scrub. */
