@@ -146,14 +146,44 @@ static double now_ms_f(void)
     return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
+/*
+ * The connection parameters of every paylink connection (n: at least 10 entries each): first
+ * the defaults, which the conninfo may change — TCP keepalives and a user timeout, so that a
+ * database gone without a word (a failover that drops packets, a cable pulled) ends the
+ * connection in about a minute, its units then sent again on a new one, instead of a batch
+ * waiting for an answer for the kernel's 15 minutes or two hours while every request queues
+ * behind it (a long statement keeps no data unacknowledged: it is not cut) —, then the
+ * conninfo (expanded: its values take over), then the name over it and connect_timeout_s (over
+ * the conninfo's; 0: the conninfo's, or libpq's default).
+ */
+static void conn_params(const char **keys, const char **vals, const char *conninfo,
+                        const char *name, const char *timeout)
+{
+    int n = 0;
+    static const char *const defaults[][2] = {
+        {"keepalives", "1"},       {"keepalives_idle", "30"},     {"keepalives_interval", "10"},
+        {"keepalives_count", "3"}, {"tcp_user_timeout", "60000"},
+    };
+    for (size_t k = 0; k < sizeof defaults / sizeof defaults[0]; k++, n++) {
+        keys[n] = defaults[k][0];
+        vals[n] = defaults[k][1];
+    }
+    keys[n] = "dbname";
+    vals[n++] = conninfo ? conninfo : "";
+    keys[n] = "application_name";
+    vals[n++] = name;
+    keys[n] = timeout ? "connect_timeout" : NULL;
+    vals[n++] = timeout;
+    keys[n] = NULL;
+    vals[n] = NULL;
+}
+
 PGconn *pl_db_connect_named(const char *conninfo, const char *name, int connect_timeout_s)
 {
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", connect_timeout_s);
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *vals[] = {conninfo ? conninfo : "", name, timeout, NULL};
-    if (connect_timeout_s <= 0)
-        keys[2] = NULL; /* the conninfo's, or libpq's default */
+    const char *keys[10], *vals[10];
+    conn_params(keys, vals, conninfo, name, connect_timeout_s > 0 ? timeout : NULL);
     return PQconnectdbParams(keys, vals, 1);
 }
 
@@ -1007,8 +1037,8 @@ static void reconnect_step(pl_db *db, short revents)
     if (!db->rc_conn) {
         if (now_ms() < db->reconnect_at_ms)
             return;
-        const char *const keys[] = {"dbname", "application_name", NULL};
-        const char *const vals[] = {db->conninfo, db->app_name, NULL};
+        const char *keys[10], *vals[10];
+        conn_params(keys, vals, db->conninfo, db->app_name, NULL);
         db->rc_conn = PQconnectStartParams(keys, vals, 1);
         if (!db->rc_conn || PQstatus(db->rc_conn) == CONNECTION_BAD) {
             reconnect_failed(db, db->rc_conn ? PQerrorMessage(db->rc_conn) : "out of memory");

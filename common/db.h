@@ -152,7 +152,9 @@ pl_db *pl_db_new_named(const char *conninfo, const char *name, const pl_db_stmt 
 /*
  * A blocking libpq connection to conninfo named name in pg_stat_activity (application_name,
  * over any the conninfo gives), with connect_timeout_s seconds to connect (over the conninfo's;
- * 0: the conninfo's). As PQconnectdbParams: the caller checks PQstatus and PQfinishes it.
+ * 0: the conninfo's), and paylink's TCP keepalives and user timeout unless the conninfo sets
+ * them (a database gone silent ends the connection in about a minute; pl_db's connections have
+ * them too). As PQconnectdbParams: the caller checks PQstatus and PQfinishes it.
  */
 PGconn *pl_db_connect_named(const char *conninfo, const char *name, int connect_timeout_s);
 
