@@ -122,6 +122,44 @@ static void test_companies_with_reviews_or_runs(void **state)
     it_exec(g_db, "ROLLBACK", 0, NULL);
 }
 
+/*
+ * The first run of a company (no dm_run yet) asks from a minute before its first review was
+ * noted, at most 31 days back; from the last day (-1) when that review is within it, or there
+ * is none.
+ */
+static void test_first_start(void **state)
+{
+    (void)state;
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[2];
+    free_companies(mine, 2);
+    auth("it-dmu-first", mine[0], "CYB", "review", true);
+    char co[16];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    int64_t now = it_long(g_db, "SELECT extract(epoch FROM now())::bigint WHERE $1 <> ''", "x");
+    /* Noted just now: the last day. */
+    assert_int_equal(pl_dmupdate_first_start(g_db, mine[0], "CYB", now), -1);
+    /* Three days ago: from then (a minute before). */
+    const char *p[] = {co, "3 days"};
+    const char *q = "UPDATE dm_review_company SET first_review_at = now() - $2::interval "
+                    "WHERE company = $1::int AND service_bureau = 'CYB'";
+    it_exec(g_db, q, 2, p);
+    int64_t noted = it_long(g_db,
+                            "SELECT extract(epoch FROM first_review_at)::bigint FROM "
+                            "dm_review_company WHERE company = $1::int AND service_bureau = 'CYB'",
+                            co);
+    assert_int_equal(pl_dmupdate_first_start(g_db, mine[0], "CYB", now), noted - 60);
+    /* Forty days ago: 31 days back at most. */
+    p[1] = "40 days";
+    it_exec(g_db, q, 2, p);
+    assert_int_equal(pl_dmupdate_first_start(g_db, mine[0], "CYB", now),
+                     now - PL_DMUPDATE_FIRST_BACK_S);
+    /* No review noted, or another bureau's: the last day. */
+    assert_int_equal(pl_dmupdate_first_start(g_db, mine[1], "CYB", now), -1);
+    assert_int_equal(pl_dmupdate_first_start(g_db, mine[0], "EXT", now), -1);
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+}
+
 /* Every company with a review is noted (the backfill of 029 and the trigger since). */
 static void test_every_review_noted(void **state)
 {
@@ -140,6 +178,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_companies_with_reviews_or_runs),
         cmocka_unit_test(test_every_review_noted),
+        cmocka_unit_test(test_first_start),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

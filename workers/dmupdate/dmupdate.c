@@ -556,9 +556,13 @@ static int update_windows(dm *d, int company, const bureau *b)
         int64_t last = last_end(d, company, b);
         if (last < -1)
             return PL_ERR_DB;
+        int64_t now = (int64_t)time(NULL);
+        /* No run yet: from its first review, and the gauge says how far behind that is (an
+         * alert on it fires for a first run that keeps failing too). */
+        if (last == -1 && (last = pl_dmupdate_first_start(d->db, company, b->code, now)) < -1)
+            return PL_ERR_DB;
         if (last >= 0)
             set_last_success(d, company, b, last);
-        int64_t now = (int64_t)time(NULL);
         pl_dm_window w;
         bool done = false;
         pl_dm_window_next(last, now, &w, &done);
@@ -672,6 +676,32 @@ int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max)
         out[n++] = atoi(PQgetvalue(r, i, 0));
     PQclear(r);
     return n;
+}
+
+int64_t pl_dmupdate_first_start(PGconn *db, int company, const char *bureau, int64_t now)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, bureau};
+    PGresult *r = PQexecParams(db,
+                               "SELECT extract(epoch FROM first_review_at)::bigint FROM "
+                               "dm_review_company WHERE company = $1::int AND service_bureau = $2",
+                               2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PL_ERROR(NULL, "database: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return PL_ERR_DB;
+    }
+    int64_t start = -1;
+    if (PQntuples(r) == 1) {
+        start = atoll(PQgetvalue(r, 0, 0)) - 60;
+        if (start < now - PL_DMUPDATE_FIRST_BACK_S)
+            start = now - PL_DMUPDATE_FIRST_BACK_S;
+        if (start >= now - PL_DM_WINDOW_SECONDS)
+            start = -1;
+    }
+    PQclear(r);
+    return start;
 }
 
 /* The companies of a bureau: as configured, else those with a REVIEW or an earlier run. */

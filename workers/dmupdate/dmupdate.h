@@ -58,6 +58,22 @@ int pl_dmupdate_main(int argc, char **argv);
  */
 int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max);
 
+/*
+ * How far back the first run of a company on a bureau (no dm_run yet) asks for conversions.
+ * Without it every cycle before the first success asked for the last day only, so a first
+ * success more than a day after the first review (a wrong report password at go-live, the
+ * report service down) never asked for the conversions before that day.
+ */
+#define PL_DMUPDATE_FIRST_BACK_S (31 * 86400)
+
+/*
+ * The start of the first window of company on bureau, run at now (Unix time), when it has no run
+ * yet: a minute before its first review was noted (dm_review_company), at most
+ * PL_DMUPDATE_FIRST_BACK_S back; -1 when that is within the last day (or there is none): the
+ * last day then, as pl_dm_window_next takes it. PL_ERR_DB (logged) on a database error.
+ */
+int64_t pl_dmupdate_first_start(PGconn *db, int company, const char *bureau, int64_t now);
+
 /* What a conversion asks the order system to do (pure; see above). */
 typedef struct pl_dm_action {
     const char *action;        /* "release_hold", "cancel_order", "fraud_cancel_hold"; NULL: none */
