@@ -946,6 +946,12 @@ static void tok_free_kept(void)
 /* Parses the whole text as exactly one strict JSON value in valid UTF-8, or returns NULL. */
 static json_object *parse_json(const char *json, size_t len)
 {
+    /* RFC 8259 §8.1: a parser may ignore a byte order mark, which producers on some platforms
+     * put first; refused, the request got an `invalid` reply without its request_id. */
+    if (json && len >= 3 && memcmp(json, "\xef\xbb\xbf", 3) == 0) {
+        json += 3;
+        len -= 3;
+    }
     if (!json || len == 0 || len > INT32_MAX || !json_syntax_ok(json, len))
         return NULL;
     (void)pthread_mutex_lock(&tok_mu);

@@ -1043,6 +1043,28 @@ static void test_card_number_token(void **state)
     }
 }
 
+/* A UTF-8 byte order mark before the object is ignored (RFC 8259 §8.1); one anywhere else, or
+ * alone, is not JSON. */
+static void test_byte_order_mark(void **state)
+{
+    (void)state;
+    char json[sizeof BASE_AUTH + 8];
+    snprintf(json, sizeof json, "\xef\xbb\xbf%s", BASE_AUTH);
+    pl_request r, plain;
+    pl_errors e;
+    assert_int_equal(decode(json, "auth", &r, &e), 0);
+    assert_int_equal(decode(BASE_AUTH, "auth", &plain, &e), 0);
+    assert_string_equal(r.request_id, plain.request_id);
+    assert_string_equal(r.order, plain.order);
+    pl_request_free(&r);
+    pl_request_free(&plain);
+    assert_int_equal(decode("\xef\xbb\xbf", "auth", &r, &e), PL_ERR_INVALID);
+    pl_request_free(&r);
+    snprintf(json, sizeof json, " \xef\xbb\xbf%s", BASE_AUTH);
+    assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+    pl_request_free(&r);
+}
+
 /*
  * The echo of a request whose request_id or order held a card number: masked, so the
  * upstream system can match the invalid reply; other refused fields are not echoed at all.
@@ -1309,7 +1331,7 @@ static void test_redact_not_json(void **state)
     assert_string_equal(red, "{\"card\" {\"number\":\"*****************\"");
     free(red);
     const char *escaped =
-        "\xef\xbb\xbf{\"x\":\"4111\\t1111\\t1111\\t1111\",\"y\":\"\\u0034\\u0031\","
+        "{\"x\":\"4111\\t1111\\t1111\\t1111\",\"y\":\"\\u0034\\u0031\",\"z\":\"Jos\xe9\","
         "\"cid\":\"1234\",\"svc\":{\"card_number\":\"8574906001\"}}";
     red = pl_request_redact(escaped, strlen(escaped));
     assert_non_null(red);
@@ -1568,6 +1590,7 @@ int main(void)
         cmocka_unit_test(test_card_number_in_any_field),
         cmocka_unit_test(test_card_number_token),
         cmocka_unit_test(test_card_number_echo_masked),
+        cmocka_unit_test(test_byte_order_mark),
         cmocka_unit_test(test_free_wipes),
         cmocka_unit_test(test_redact_json),
         cmocka_unit_test(test_redact_not_json),
