@@ -724,19 +724,42 @@ static bool cvv_value(const char *t, size_t len, size_t p, bool xml, size_t *vs,
     return *ve > *vs;
 }
 
+/*
+ * Blanks every CVV value in one pass: the text before each value is moved down over the values
+ * cut so far as the scan passes it (t[0, w) is the scrubbed text, t[from, len) the text not
+ * yet copied), so a text of many CVVs (a megabyte of {"cvv":"1"}) costs its length once, not
+ * once a value. Names and values are found in the text as it came: a scan position is always
+ * past every byte moved.
+ */
 static size_t scrub_cvvs(char *t, size_t len)
 {
+    size_t w = 0, from = 0;
     for (size_t k = 0; k < len; k++) {
         size_t nl = cvv_name_at(t, k, len);
         if (nl == 0)
             continue;
         size_t vs, ve;
         if (cvv_value(t, len, k + nl, xml_open_before(t, k), &vs, &ve) && ve > vs) {
-            len = cut(t, len, vs, ve);
+            memmove(t + w, t + from, vs - from);
+            w += vs - from;
+            from = ve;
+            k = ve - 1;
+            /* The scan goes on at ve, and what precedes it now is the scrubbed text's last
+             * character (a name right after a cut value is a name): the cut byte before ve,
+             * never copied, stands for it. */
+            t[k] = w > 0 ? t[w - 1] : ' ';
+            continue;
         }
         k += nl - 1;
     }
-    return len;
+    if (from == 0)
+        return len;
+    memmove(t + w, t + from, len - from);
+    w += len - from;
+    t[w] = '\0';
+    /* The bytes freed at the end would keep stale characters past the terminator (cut). */
+    pl_card_wipe(t + w + 1, len - w);
+    return w;
 }
 
 size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)

@@ -1342,36 +1342,60 @@ static int mask_scalar(json_object *parent, const char *key, size_t idx, json_ob
 
 /*
  * walk() callback of the redaction: renames every member of obj whose key holds a card number
- * (a key built from data, a number pasted as a key) to the masked key. Masking only removes
- * digits, so the loop ends. Two keys that mask alike keep the later value.
+ * (a key built from data, a number pasted as a key) to the masked key. The keys are found in
+ * one pass, then renamed (a rename moves the member to the end: scanning again from the start
+ * after each was quadratic in a megabyte of such keys). Two keys that mask alike keep the later
+ * value.
  */
 static int mask_keys(json_object *obj)
 {
-    for (;;) {
-        const char *found = NULL;
-        json_object *kept = NULL;
-        json_object_object_foreach(obj, key, val)
-        {
-            if (pl_card_contains(key, strlen(key))) {
-                found = key;
-                kept = val;
+    char **keys = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    json_object_object_foreach(obj, key, val)
+    {
+        (void)val;
+        if (!pl_card_contains(key, strlen(key)))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 8;
+            char **grown = realloc(keys, ncap * sizeof *keys);
+            if (!grown) {
+                rc = PL_ERR_NOMEM;
                 break;
             }
+            keys = grown;
+            cap = ncap;
         }
-        if (!found)
-            return 0;
-        char *masked = scrub_copy(found, strlen(found), false);
-        if (!masked)
-            return PL_ERR_NOMEM;
-        json_object_get(kept);
-        json_object_object_del(obj, found);
-        int rc = json_object_object_add(obj, masked, kept);
-        free(masked);
-        if (rc != 0) {
-            json_object_put(kept);
-            return PL_ERR_NOMEM;
+        if (!(keys[n] = strdup(key))) {
+            rc = PL_ERR_NOMEM;
+            break;
         }
+        n++;
     }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_object *kept = NULL;
+        if (!json_object_object_get_ex(obj, keys[i], &kept))
+            continue;
+        char *masked = scrub_copy(keys[i], strlen(keys[i]), false);
+        if (!masked) {
+            rc = PL_ERR_NOMEM;
+            break;
+        }
+        json_object_get(kept);
+        json_object_object_del(obj, keys[i]);
+        if (json_object_object_add(obj, masked, kept) != 0) {
+            json_object_put(kept);
+            rc = PL_ERR_NOMEM;
+        }
+        free(masked);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pl_card_wipe(keys[i], strlen(keys[i])); /* a card number */
+        free(keys[i]);
+    }
+    free(keys);
+    return rc;
 }
 
 char *pl_request_redact(const char *json, size_t len)

@@ -606,6 +606,23 @@ static void test_scrub_cvv(void **state)
         "{\"x\":{\"security_code\":\"123\",\"card_code\":\"456\",\"cardSecurityCode\":\"789\"}}",
         PL_MASK_REMOVED,
         "{\"x\":{\"security_code\":\"\",\"card_code\":\"\",\"cardSecurityCode\":\"\"}}");
+    /* Values one after another, and many of them (one pass over the text). */
+    scrub_is("cvv=123 cvv=456&cvc=7", PL_MASK_LAST4, "cvv= cvv=&cvc=");
+    scrub_is("<cvNumber>123</cvNumber><cvNumber>4567</cvNumber>", PL_MASK_LAST4,
+             "<cvNumber></cvNumber><cvNumber></cvNumber>");
+    {
+        enum { N = 20000 };
+        static char many[N * 12 + 1], want[N * 10 + 1];
+        for (size_t i = 0; i < N; i++) {
+            memcpy(many + i * 12, "{\"cvv\":\"12\"}", 12);
+            memcpy(want + i * 10, "{\"cvv\":\"\"}", 10);
+        }
+        many[N * 12] = want[N * 10] = '\0';
+        assert_int_equal(pl_card_scrub(many, sizeof many, PL_MASK_LAST4), N * 10);
+        assert_string_equal(many, want);
+        for (size_t i = N * 10 + 1; i < sizeof many; i++)
+            assert_int_equal(many[i], 0); /* nothing of the values left past the end */
+    }
     /* Words that only begin like one are not. */
     scrub_is("{\"cidr\":\"10\",\"cvvx\":\"1\"}", PL_MASK_LAST4, "{\"cidr\":\"10\",\"cvvx\":\"1\"}");
     scrub_is("cvv=123&a=b", PL_MASK_LAST4, "cvv=&a=b");

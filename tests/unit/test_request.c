@@ -1311,6 +1311,42 @@ static void test_redact_card_numbers_anywhere(void **state)
     free(out);
 }
 
+/* Many keys holding card numbers among clean ones: every one masked, its value kept, the clean
+ * ones untouched (one pass over the keys). */
+static void test_redact_many_card_keys(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    json_object *o = json_object_new_object();
+    for (int i = 0; i < N; i++) {
+        char k[40];
+        snprintf(k, sizeof k, "clean%d", i);
+        json_object_object_add(o, k, json_object_new_int(i));
+        snprintf(k, sizeof k, "k%dx 4111 1111 1111 1111", i);
+        json_object_object_add(o, k, json_object_new_int(i));
+    }
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    char *red = pl_request_redact(text, strlen(text));
+    json_object_put(o);
+    assert_non_null(red);
+    assert_null(strstr(red, "4111 1111"));
+    json_object *back = json_tokener_parse(red);
+    assert_non_null(back);
+    assert_int_equal(json_object_object_length(back), 2 * N);
+    for (int i = 0; i < N; i += 997) {
+        char k[40];
+        json_object *v = NULL;
+        snprintf(k, sizeof k, "k%dx **** **** **** 1111", i);
+        assert_true(json_object_object_get_ex(back, k, &v));
+        assert_int_equal(json_object_get_int(v), i);
+        snprintf(k, sizeof k, "clean%d", i);
+        assert_true(json_object_object_get_ex(back, k, &v));
+        assert_int_equal(json_object_get_int(v), i);
+    }
+    json_object_put(back);
+    free(red);
+}
+
 static void test_redact_not_json(void **state)
 {
     (void)state;
@@ -1594,6 +1630,7 @@ int main(void)
         cmocka_unit_test(test_free_wipes),
         cmocka_unit_test(test_redact_json),
         cmocka_unit_test(test_redact_not_json),
+        cmocka_unit_test(test_redact_many_card_keys),
         cmocka_unit_test(test_redact_glued_copy),
         cmocka_unit_test(test_redact_card_numbers_anywhere),
         cmocka_unit_test(test_fingerprint),
