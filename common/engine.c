@@ -599,7 +599,7 @@ static void producer_fatal(pl_engine *e, const char *reason)
         return;
     e->fatal = true;
     e->exit_status = 1;
-    char why[300];
+    char why[400];
     snprintf(why, sizeof why, "kafka producer fatal error: %s", reason);
     PL_ERROR(NULL, "%s; stopping so the worker is restarted", why);
     pl_metrics_set_unhealthy(e->metrics, why);
@@ -662,13 +662,23 @@ static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *
 static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                      const char *payload, size_t len);
 
+/* Publish attempts of one message an operator must make possible before the worker stops
+ * (publish_failed; the back-off of schedule_retry: about eight minutes in all). */
+#define PUBLISH_OPERATOR_RETRIES 20
+
 /*
  * A publish failed (producev refused it, or its delivery report says so). Transient failures
  * (the broker away) are retried with back-off for as long as it takes: the reply must be
  * published at least once, and while the broker is away nothing can be committed either. A
- * message that can never be published is not retried forever: a dead-letter copy too large is
- * cut to fit once; anything else is dropped with an error and a metric, and the job completes
- * so its partition keeps committing (the outcome itself is in the database).
+ * failure only an operator can end (the topic missing, the worker not authorized to write it: a
+ * topic not created yet, an ACL rollout) is retried the same way, PUBLISH_OPERATOR_RETRIES
+ * times (about eight minutes), then the worker stops as after a fatal producer error, so that it
+ * is restarted (and seen to be) and the reply is replayed from its row once the topic is
+ * writable: dropped, the reply would have been lost for good (its row is answered, nothing sends
+ * it again) and the offset committed past it. A message that can never be published as it is
+ * is not retried: a dead-letter copy too large is cut to fit once; anything else is dropped
+ * with an error and a metric, and the job completes so its partition keeps committing (the
+ * outcome itself is in the database).
  */
 static void publish_failed(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                            const char *payload, size_t len, rd_kafka_resp_err_t err)
@@ -680,6 +690,23 @@ static void publish_failed(pl_engine *e, job *j, const char *topic, const char *
         return;
     }
     switch (kind) {
+    case PL_KAFKA_OPERATOR:
+        if (j->publish_retries >= PUBLISH_OPERATOR_RETRIES) {
+            char why[300];
+            snprintf(why, sizeof why,
+                     "publishing to %s failed %d times (%s): an operator must "
+                     "create the topic or authorize the worker",
+                     topic, j->publish_retries + 1, rd_kafka_err2str(err));
+            producer_fatal(e, why);
+            j->pending_dr++; /* never completes in this process: replayed after the restart */
+            return;
+        }
+        PL_ERROR(j->pub.req.request_id,
+                 "publish to %s failed (%s): the topic is missing or not writable by this "
+                 "worker; retrying",
+                 topic, rd_kafka_err2str(err));
+        schedule_retry(e, j, topic, key, key_len, payload, len);
+        return;
     case PL_KAFKA_RETRY:
         PL_WARN(j->pub.req.request_id, "publish to %s failed (%s); retrying", topic,
                 rd_kafka_err2str(err));

@@ -81,7 +81,8 @@ void pl_kafka_wait_deliveries(rd_kafka_t *producer, const volatile sig_atomic_t 
 typedef enum pl_kafka_failure {
     PL_KAFKA_RETRY,     /* transient (broker away, queue full, timed out): try again later */
     PL_KAFKA_TOO_LARGE, /* the message exceeds message.max.bytes (producer's or broker's) */
-    PL_KAFKA_PERMANENT, /* can never succeed as is (unknown topic, not authorized, invalid) */
+    PL_KAFKA_OPERATOR,  /* fails until an operator acts (the topic missing, not authorized) */
+    PL_KAFKA_PERMANENT, /* can never succeed as is (an invalid message) */
     PL_KAFKA_FATAL,     /* the producer instance is unusable: restart the process */
 } pl_kafka_failure;
 

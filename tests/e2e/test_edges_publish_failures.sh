@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Issue 6 A.3: a publish that can never succeed is not retried forever.
+#   1b. The broker refuses the reply as not authorized (TOPIC_AUTHORIZATION_FAILED, which an
+#      operator can end): retried, the reply published once it is allowed; a worker whose
+#      replies stay refused stops after about eight minutes (common/engine.c) to be restarted.
 #   1. The broker refuses the worker's reply as too large (MESSAGE_TOO_LARGE: a reply is never
 #      cut, so this cannot succeed): the reply is dropped with an error log and
 #      paylink_publish_dropped_total, the request's offset is released, and the next request on
@@ -74,6 +77,21 @@ passed() {
 }
 pl_eventually 60 passed || fail "partition $part did not commit past $off"
 pass "the partition committed past both"
+
+# ---- 1b. a failure an operator ends -----------------------------------------------------------------
+# TOPIC_AUTHORIZATION_FAILED (an ACL rollout, a topic not created yet) is retried, not dropped:
+# once the topic is writable again, the reply goes out.
+dropped=$(metric paylink_publish_dropped_total)
+id="acl-$run"
+pl_sim_pause
+pl_send auth "$(pl_request auth "$id" 74.00 '.service = "CYBP"')"
+pl_eventually 60 is_sent "$id" || fail "$id was never sent"
+produce_errors 29 # TOPIC_AUTHORIZATION_FAILED: the next Produce request (the worker's reply)
+pl_sim_resume
+assert_json .status approved "$(pl_wait_reply auth "$id" 60)"
+assert_eq "$(metric paylink_publish_dropped_total)" "$dropped" "nothing dropped"
+grep -q "not writable by this worker; retrying" "$pf_log" || fail "no error log for the refused reply"
+pass "a reply refused until an operator acts is retried"
 
 # ---- 2. a fatal producer error -------------------------------------------------------------------
 id="fatal-$run"

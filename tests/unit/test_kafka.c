@@ -202,9 +202,11 @@ static void test_classify_publish_errors(void **state)
     assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE), PL_KAFKA_TOO_LARGE);
     assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE),
                      PL_KAFKA_TOO_LARGE);
-    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC), PL_KAFKA_PERMANENT);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC), PL_KAFKA_OPERATOR);
     assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED),
-                     PL_KAFKA_PERMANENT);
+                     PL_KAFKA_OPERATOR);
+    assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED),
+                     PL_KAFKA_OPERATOR);
     assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR_INVALID_RECORD), PL_KAFKA_PERMANENT);
     assert_int_equal(pl_kafka_classify(RD_KAFKA_RESP_ERR__FATAL), PL_KAFKA_FATAL);
 }
