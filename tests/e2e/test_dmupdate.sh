@@ -9,6 +9,8 @@
 #   - a conversion of an authorization paylink did not answer review (as if it had approved it)
 #     is skipped, with a log line: no event, no dm_decision row;
 #   - a second `--once` publishes nothing new;
+#   - a conversion of an authorization whose outcome is unknown is deferred, its window asked for
+#     again each run, and applied once the authorization is settled;
 #   - a bad report password fails the run (exit 1, the service's "Invalid login credentials." in
 #     the log, never the password), records no run, and the next good run asks for the same
 #     window again.
@@ -121,6 +123,44 @@ assert_eq "$(events "$oa" | wc -l)" 1 "still one event for $oa"
 assert_eq "$(events "$orj" | wc -l)" 1 "still one event for $orj"
 assert_eq "$(pl_sql "SELECT count(*) FROM dm_decision WHERE company = 1 AND order_number IN (:'a', :'r')" a="$oa" r="$orj")" 2 \
     "dm_decision unchanged"
+
+# ---- a conversion of an authorization whose outcome is not known yet ---------------------------
+# Decided in Decision Manager while paylink still waits for the authorization's answer (status
+# unknown, no transaction id to match the conversion by): deferred, its window asked for again
+# (dm_recheck) each run; once the authorization is settled — as the resolver's query settles it:
+# review, with its transaction id — the next run applies it, and the window is done.
+ou="DU$run" ru="dmu-$run"
+r=$(pl_auth_reply "$ru" 480.02 "$ou")
+assert_json .status review "$r"
+tid_u=$(jq -r .auth.transaction_id <<<"$r")
+pl_sql "SET session_replication_role = replica;
+    UPDATE cc_auth_trans SET status = 'unknown', transaction_id = '' WHERE request_id = :'id';
+    UPDATE auth_history SET transaction_id = '' WHERE request_id = :'id'" id="$ru" >/dev/null
+rechecks() { pl_sql "SELECT count(*) FROM dm_recheck WHERE company = 1 AND service_bureau = 'CYB'"; }
+rechecks_before=$(rechecks)
+next_window
+dmupdate || fail "paylink-dmupdate --once failed with a deferred conversion"
+grep -q "Decision Manager conversion of $tid_u (REVIEW -> ACCEPT) deferred" "$PAYLINK_LOG_DIR/test_dmupdate.log" ||
+    fail "the log does not say the conversion of $tid_u was deferred"
+assert_eq "$(events "$ou" | wc -l)" 0 "no event while the authorization's outcome is unknown"
+# (A conversion at a window's last second is in the next window too: both ends are inclusive.)
+[ "$(rechecks)" -gt "$rechecks_before" ] || fail "its window is not noted to be asked for again"
+pass "its window is noted to be asked for again"
+# Asked for again, still unknown: still deferred, still noted.
+next_window
+dmupdate || fail "paylink-dmupdate --once failed"
+assert_eq "$(events "$ou" | wc -l)" 0 "still no event"
+[ "$(rechecks)" -gt "$rechecks_before" ] || fail "its window is no longer noted"
+pass "still noted"
+pl_sql "SET session_replication_role = replica;
+    UPDATE cc_auth_trans SET status = 'review', transaction_id = :'t' WHERE request_id = :'id';
+    UPDATE auth_history SET transaction_id = :'t' WHERE request_id = :'id'" id="$ru" t="$tid_u" >/dev/null
+next_window
+dmupdate || fail "paylink-dmupdate --once failed"
+pl_eventually 30 has_events "$ou" || fail "no decision event for $ou once its authorization was settled"
+assert_json .action release_hold "$(events "$ou")"
+assert_json .transaction_id "$tid_u" "$(events "$ou")"
+assert_eq "$(rechecks)" "$rechecks_before" "the window is done"
 
 # ---- a bad password: no run recorded, the same window next time ------------------------------------
 bad=$(mktemp)

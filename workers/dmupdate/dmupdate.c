@@ -177,6 +177,15 @@ static PGresult *sql(dm *d, const char *q, int n, const char *const *p)
     return r;
 }
 
+/* sql with $1 the company and $2 the bureau's code. */
+static PGresult *sql_of(dm *d, int company, const bureau *b, const char *q)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, b->code};
+    return sql(d, q, 2, p);
+}
+
 /* ---- the report call ---- */
 
 typedef struct answer {
@@ -263,8 +272,46 @@ static int fetch_report(dm *d, const bureau *b, const char *merchant, const pl_d
 
 /* ---- one company and bureau ---- */
 
-/* Records a conversion (once) with the event it calls for; returns 1 when recorded now, 0 when
- * skipped or already there, negative on a database error. */
+/* How long a window is asked for again while conversions in it are deferred (dm_recheck). */
+#define RECHECK_MAX_S (3 * 86400)
+
+/* What record_conversion made of a conversion. */
+enum { CONV_SKIPPED = 0, CONV_RECORDED = 1, CONV_DEFERRED = 2 };
+
+/*
+ * CONV_DEFERRED when the conversion names (by its merchant reference, paylink's request_id) an
+ * authorization of company on b whose outcome paylink does not know yet — received, sent or
+ * unknown: the resolver or an operator settles it later, with the transaction id the conversion
+ * is matched by; CONV_SKIPPED otherwise; negative on a database error.
+ */
+static int outcome_pending(dm *d, int company, const bureau *b, const pl_dm_conversion *cv)
+{
+    if (!cv->merchant_reference[0])
+        return CONV_SKIPPED;
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {cv->merchant_reference, co, b->code};
+    PGresult *r = sql(d,
+                      "SELECT status FROM cc_auth_trans WHERE request_id = $1 "
+                      "AND company = $2::int AND service_bureau = $3 "
+                      "AND status IN ('received', 'sent', 'unknown')",
+                      3, p);
+    if (!r)
+        return PL_ERR_DB;
+    int pending = PQntuples(r) == 1;
+    PQclear(r);
+    if (!pending)
+        return CONV_SKIPPED;
+    PL_WARN(cv->merchant_reference,
+            "Decision Manager conversion of %s (%s -> %s) deferred: the outcome of its "
+            "authorization is not known yet; its window is asked for again",
+            cv->request_id, cv->original_decision, cv->new_decision);
+    return CONV_DEFERRED;
+}
+
+/* Records a conversion (once) with the event it calls for; returns CONV_RECORDED when recorded
+ * now, CONV_SKIPPED when skipped or already there, CONV_DEFERRED (outcome_pending), negative on
+ * a database error. */
 static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_conversion *cv)
 {
     if (!cv->request_id[0])
@@ -289,9 +336,11 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
     if (!r)
         return PL_ERR_DB;
     if (PQntuples(r) != 1) {
-        /* Another company's order, or an authorization paylink does not hold. */
         PQclear(r);
-        return 0;
+        /* An authorization whose outcome is not known yet has no transaction id to match:
+         * deferred (its window asked again) rather than lost. Else another company's order, or
+         * an authorization paylink does not hold. */
+        return outcome_pending(d, company, b, cv);
     }
     char auth_id[51], order[21], pay_seq[16], amount[24], currency[4];
     copy(auth_id, sizeof auth_id, PQgetvalue(r, 0, 0));
@@ -411,14 +460,10 @@ static int produce(dm *d, const char *topic_suffix, const char *key, const char 
  * acknowledged (and marked published). */
 static int publish_pending(dm *d, int company, const bureau *b)
 {
-    char co[16];
-    snprintf(co, sizeof co, "%d", company);
-    const char *p[] = {co, b->code};
-    PGresult *r = sql(d,
-                      "SELECT id::text, order_number, event::text, reversal_request::text "
-                      "FROM dm_decision WHERE company = $1::int AND service_bureau = $2 "
-                      "AND published_at IS NULL ORDER BY id",
-                      2, p);
+    PGresult *r = sql_of(d, company, b,
+                         "SELECT id::text, order_number, event::text, reversal_request::text "
+                         "FROM dm_decision WHERE company = $1::int AND service_bureau = $2 "
+                         "AND published_at IS NULL ORDER BY id");
     if (!r)
         return PL_ERR_DB;
     int n = PQntuples(r), rc = 0;
@@ -479,13 +524,9 @@ static int publish_pending(dm *d, int company, const bureau *b)
 
 static int64_t last_end(dm *d, int company, const bureau *b)
 {
-    char co[16];
-    snprintf(co, sizeof co, "%d", company);
-    const char *p[] = {co, b->code};
-    PGresult *r = sql(d,
-                      "SELECT coalesce(extract(epoch FROM max(window_end))::bigint, -1)::text "
-                      "FROM dm_run WHERE company = $1::int AND service_bureau = $2",
-                      2, p);
+    PGresult *r = sql_of(d, company, b,
+                         "SELECT coalesce(extract(epoch FROM max(window_end))::bigint, -1)::text "
+                         "FROM dm_run WHERE company = $1::int AND service_bureau = $2");
     if (!r)
         return -2;
     int64_t v = atoll(PQgetvalue(r, 0, 0));
@@ -512,13 +553,9 @@ static void set_last_success(dm *d, int company, const bureau *b, int64_t end)
  */
 static int run_lock(dm *d, int company, const bureau *b, bool lock)
 {
-    char co[16];
-    snprintf(co, sizeof co, "%d", company);
-    const char *p[] = {co, b->code};
-    PGresult *r = sql(d,
-                      lock ? "SELECT pg_try_advisory_lock($1::int, hashtext('dmupdate:' || $2))"
-                           : "SELECT pg_advisory_unlock($1::int, hashtext('dmupdate:' || $2))",
-                      2, p);
+    PGresult *r = sql_of(d, company, b,
+                         lock ? "SELECT pg_try_advisory_lock($1::int, hashtext('dmupdate:' || $2))"
+                              : "SELECT pg_advisory_unlock($1::int, hashtext('dmupdate:' || $2))");
     if (!r)
         return PL_ERR_DB;
     int got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -543,6 +580,127 @@ static int update(dm *d, int company, const bureau *b)
     return rc;
 }
 
+/*
+ * Asks for the report of window w and records each conversion (counts[CONV_*], *total of them),
+ * then publishes what is pending. 0 when all of it succeeded.
+ */
+static int process_window(dm *d, int company, const bureau *b, const char *merchant,
+                          const pl_dm_window *w, int counts[3], size_t *total)
+{
+    char why[400];
+    pl_dm_report rep;
+    memset(&rep, 0, sizeof rep);
+    PL_INFO(NULL, "company %d, %s: Conversion Detail Report for merchant %s, %s %s to %s %s GMT",
+            company, b->code, merchant, w->start_date, w->start_time, w->end_date, w->end_time);
+    int rc = fetch_report(d, b, merchant, w, &rep, why, sizeof why);
+    if (rc != 0) {
+        PL_ERROR(NULL, "company %d, %s: %s; the window %s %s to %s %s is asked again next run",
+                 company, b->code, why, w->start_date, w->start_time, w->end_date, w->end_time);
+        return rc;
+    }
+    for (size_t i = 0; i < rep.nconversions && rc >= 0; i++) {
+        rc = record_conversion(d, company, b, &rep.conversions[i]);
+        if (rc >= 0)
+            counts[rc]++;
+        if (rc == CONV_RECORDED)
+            pl_counter_add(strcmp(rep.conversions[i].new_decision, "ACCEPT") == 0 ? d->m_accept
+                                                                                  : d->m_reject,
+                           1);
+    }
+    *total = rep.nconversions;
+    pl_dm_report_free(&rep);
+    if (rc < 0)
+        return rc;
+    return publish_pending(d, company, b);
+}
+
+/* Notes window w of company on b, in which counts[CONV_DEFERRED] conversions were deferred, to
+ * be asked for again (dm_recheck; the first noting's time kept). */
+static int recheck_add(dm *d, int company, const bureau *b, const pl_dm_window *w,
+                       const int counts[3])
+{
+    char co[16], ws[24], we[24], n[16];
+    snprintf(co, sizeof co, "%d", company);
+    snprintf(ws, sizeof ws, "%lld", (long long)w->start);
+    snprintf(we, sizeof we, "%lld", (long long)w->end);
+    snprintf(n, sizeof n, "%d", counts[CONV_DEFERRED]);
+    const char *p[] = {co, b->code, ws, we, n};
+    PGresult *r =
+        sql(d,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, "
+            "deferred) VALUES ($1::int, $2, to_timestamp($3::bigint), "
+            "to_timestamp($4::bigint), $5::int) ON CONFLICT (company, service_bureau, "
+            "window_start) DO UPDATE SET deferred = excluded.deferred, checked_at = now()",
+            5, p);
+    if (!r)
+        return PL_ERR_DB;
+    PQclear(r);
+    return 0;
+}
+
+/*
+ * Asks again for every window of company on b with deferred conversions (dm_recheck): a window
+ * none of whose conversions is deferred any more is done; one noted more than RECHECK_MAX_S ago
+ * is given up, its conversions still deferred logged as errors for an operator. 0 when every
+ * window was asked for.
+ */
+static int rechecks(dm *d, int company, const bureau *b, const char *merchant)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    PGresult *r = sql_of(d, company, b,
+                         "SELECT extract(epoch FROM window_start)::bigint, "
+                         "extract(epoch FROM window_end)::bigint, "
+                         "extract(epoch FROM now() - created_at)::bigint FROM dm_recheck "
+                         "WHERE company = $1::int AND service_bureau = $2 ORDER BY window_start");
+    if (!r)
+        return PL_ERR_DB;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0 && !g_stop; i++) {
+        int64_t start = atoll(PQgetvalue(r, i, 0)), end = atoll(PQgetvalue(r, i, 1));
+        long long age = atoll(PQgetvalue(r, i, 2));
+        pl_dm_window w;
+        pl_dm_window_next(start, end, &w, NULL);
+        int counts[3] = {0, 0, 0};
+        size_t total = 0;
+        if ((rc = process_window(d, company, b, merchant, &w, counts, &total)) != 0)
+            break;
+        bool give_up = counts[CONV_DEFERRED] > 0 && age > RECHECK_MAX_S;
+        if (give_up)
+            PL_ERROR(NULL,
+                     "company %d, %s: %d Decision Manager conversion(s) of %s %s to %s %s GMT "
+                     "still name authorizations whose outcome is unknown after %lld s: no longer "
+                     "asked for; an operator applies those decisions (see the deferred lines "
+                     "above)",
+                     company, b->code, counts[CONV_DEFERRED], w.start_date, w.start_time,
+                     w.end_date, w.end_time, age);
+        else
+            PL_INFO(NULL, "company %d, %s: window %s %s asked for again: %d applied, %d deferred",
+                    company, b->code, w.start_date, w.start_time, counts[CONV_RECORDED],
+                    counts[CONV_DEFERRED]);
+        char ws[24], n[16];
+        snprintf(ws, sizeof ws, "%lld", (long long)start);
+        snprintf(n, sizeof n, "%d", counts[CONV_DEFERRED]);
+        const char *q[] = {co, b->code, ws, n};
+        PGresult *u =
+            counts[CONV_DEFERRED] == 0 || give_up
+                ? sql(d,
+                      "DELETE FROM dm_recheck WHERE company = $1::int AND service_bureau = $2 "
+                      "AND window_start = to_timestamp($3::bigint)",
+                      3, q)
+                : sql(d,
+                      "UPDATE dm_recheck SET deferred = $4::int, checked_at = now() "
+                      "WHERE company = $1::int AND service_bureau = $2 "
+                      "AND window_start = to_timestamp($3::bigint)",
+                      4, q);
+        if (!u)
+            rc = PL_ERR_DB;
+        PQclear(u);
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* Every window of one company and bureau up to now. Returns 0 when all succeeded. */
 static int update_windows(dm *d, int company, const bureau *b)
 {
@@ -552,6 +710,9 @@ static int update_windows(dm *d, int company, const bureau *b)
          b->merchant_override[0] ? b->merchant_override
          : svc                   ? pl_services_merchant_id(d->services, svc, company, NULL, NULL)
                                  : "");
+    int rc = rechecks(d, company, b, merchant);
+    if (rc != 0)
+        return rc;
     for (int k = 0; k < MAX_WINDOWS && !g_stop; k++) {
         int64_t last = last_end(d, company, b);
         if (last < -1)
@@ -568,35 +729,12 @@ static int update_windows(dm *d, int company, const bureau *b)
         pl_dm_window_next(last, now, &w, &done);
         if (w.end <= w.start)
             return 0;
-        char why[400];
-        pl_dm_report rep;
-        memset(&rep, 0, sizeof rep);
-        PL_INFO(NULL,
-                "company %d, %s: Conversion Detail Report for merchant %s, %s %s to %s %s GMT",
-                company, b->code, merchant, w.start_date, w.start_time, w.end_date, w.end_time);
-        int rc = fetch_report(d, b, merchant, &w, &rep, why, sizeof why);
-        if (rc != 0) {
-            PL_ERROR(NULL, "company %d, %s: %s; the window %s %s to %s %s is asked again next run",
-                     company, b->code, why, w.start_date, w.start_time, w.end_date, w.end_time);
+        int counts[3] = {0, 0, 0};
+        size_t total = 0;
+        if ((rc = process_window(d, company, b, merchant, &w, counts, &total)) != 0)
             return rc;
-        }
-        int applied = 0, skipped = 0;
-        for (size_t i = 0; i < rep.nconversions && rc >= 0; i++) {
-            rc = record_conversion(d, company, b, &rep.conversions[i]);
-            if (rc > 0) {
-                applied++;
-                pl_counter_add(strcmp(rep.conversions[i].new_decision, "ACCEPT") == 0 ? d->m_accept
-                                                                                      : d->m_reject,
-                               1);
-            } else if (rc == 0) {
-                skipped++;
-            }
-        }
-        size_t total = rep.nconversions;
-        pl_dm_report_free(&rep);
-        if (rc < 0)
-            return rc;
-        if ((rc = publish_pending(d, company, b)) != 0)
+        int applied = counts[CONV_RECORDED], skipped = counts[CONV_SKIPPED];
+        if (counts[CONV_DEFERRED] > 0 && (rc = recheck_add(d, company, b, &w, counts)) != 0)
             return rc;
         char co[16], ws[24], we[24], nconv[16], na[16], ns[16], started[24];
         snprintf(co, sizeof co, "%d", company);
