@@ -43,8 +43,11 @@ typedef enum field_kind {
 } field_kind;
 
 /*
- * Copies the value s (trimmed) into out, outsize bytes: PL_ERR_PARSE when it does not fit.
- * what names the value in errstr ("Conversion 2: RequestID").
+ * Copies the value s (trimmed) into out, outsize bytes: PL_ERR_PARSE when it does not fit,
+ * except free text, which is cut to fit (never mid-character, never leaving the head of a card
+ * number: pl_card_scrub_copy): the report covers every order of the merchant, other systems'
+ * included, and one long note refusing it would hold back every decision for good. what names
+ * the value in errstr ("Conversion 2: RequestID").
  */
 static int put_value(const char *s, field_kind kind, char *out, size_t outsize, const char *what,
                      char *errstr, size_t errstr_size)
@@ -57,10 +60,16 @@ static int put_value(const char *s, field_kind kind, char *out, size_t outsize, 
             drop_fraction(tmp);
             rc = pl_xml_copy_exact(tmp, out, outsize);
         }
+    } else if (kind == KIND_FREE) {
+        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+            s++;
+        rc = pl_xml_copy_exact(s, out, outsize);
+        if (rc == 0)
+            pl_card_scrub(out, outsize, PL_MASK_LAST4);
+        else
+            rc = (pl_card_scrub_copy(out, outsize, s, strlen(s), PL_MASK_LAST4), 0);
     } else {
         rc = pl_xml_copy_exact(s, out, outsize);
-        if (rc == 0 && kind == KIND_FREE)
-            pl_card_scrub(out, outsize, PL_MASK_LAST4);
     }
     if (rc != 0)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
