@@ -727,6 +727,13 @@ static int check_answer(const pl_bureau_call *call, const relate_reader *r, char
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "PreauthorizationResponse approves but has no "
                           "SVATransaction/SVATransactionID");
+    /* seed: Customer Engagement approves an authorization for what the card holds when that is
+     * less than asked. An approval that does not say how much it holds would be read as all of
+     * it: the order told it is paid, its deposit then declined. */
+    if (spec && spec->op == PL_OP_SVC_PREAUTH && !card_series && !res->error_code[0] &&
+        strcasecmp(res->response_code, "Rejected") != 0 && !res->has_amount)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "PreauthorizationResponse approves but has no SVAAmount/Amount");
     /* A generated card the engine could not record would be lost to the customer. */
     if (spec && spec->op == PL_OP_SVC_GENERATE && strcasecmp(res->response_code, "OK") == 0 &&
         !res->svc_card_number[0])
@@ -850,6 +857,14 @@ static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lo
     char why[200];
     bool found = false;
     int rc = read_stream(call, body, body_len, res, &found, why, sizeof why);
+    /* An approval comes with 200 (a SOAP fault with 500, SOAP 1.1 §6.2). One with any other
+     * status is not believed: whatever sent it (a proxy, a failing service) did not say the
+     * operation went through. A decline is read whatever the status: it moves no money. */
+    if (rc == 0 && found && http_status != 200 && !res->error_code[0] &&
+        strcasecmp(res->response_code, "Rejected") != 0)
+        rc =
+            pl_err_set(PL_ERR_PARSE, why, sizeof why,
+                       "an approving Customer Engagement answer with HTTP status %ld", http_status);
     if (rc == 0 && !found) {
         xmlDocPtr doc = NULL;
         rc = pl_xml_read(body, body_len, &RELATE_XML, &doc, why, sizeof why);

@@ -1042,10 +1042,27 @@ static void test_preauth_needs_transaction_id(void **state)
     const char *with_id =
         "<PreauthorizationResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
         "<SVATransaction><SVATransactionID>1234</SVATransactionID><Reason><Code>24</Code>"
-        "</Reason></SVATransaction></PreauthorizationResponse>";
+        "</Reason><SVAAmount><Amount>10.00</Amount></SVAAmount></SVATransaction>"
+        "</PreauthorizationResponse>";
     assert_int_equal(
         parse_answer(PL_OP_SVC_PREAUTH, 200, with_id, strlen(with_id), &res, err, sizeof err), 0);
     assert_string_equal(res.request_id, "1234");
+    /* An approval that does not say how much it holds (it may be less than asked: the seed's
+     * partial authorization) is no answer either. */
+    const char *without_amount =
+        "<PreauthorizationResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+        "<SVATransaction><SVATransactionID>1234</SVATransactionID><Reason><Code>24</Code>"
+        "</Reason></SVATransaction></PreauthorizationResponse>";
+    assert_int_equal(parse_answer(PL_OP_SVC_PREAUTH, 200, without_amount, strlen(without_amount),
+                                  &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "approves but has no SVAAmount/Amount"));
+    /* An approval with another HTTP status than 200 is not believed (a decline is read whatever
+     * the status: test_parse_declined). */
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_PREAUTH, 502, with_id, strlen(with_id), &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "HTTP status 502"));
     const char *return_without =
         "<ReturnResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
         "<SVATransaction><Reason><Code>18</Code></Reason></SVATransaction></ReturnResponse>";
@@ -1141,9 +1158,8 @@ static void test_fault_outcome(void **state)
      * may have come after it was applied. */
     fault_body(body, sizeof body, "SOAP-ENV:Server");
     memset(&res, 0x5a, sizeof res);
-    assert_int_equal(pl_bureau_relate.parse(NULL, NULL, 500, body, strlen(body), &res, err,
-                                            sizeof err),
-                     0);
+    assert_int_equal(
+        pl_bureau_relate.parse(NULL, NULL, 500, body, strlen(body), &res, err, sizeof err), 0);
     assert_true(res.outcome_unknown);
 }
 
