@@ -1739,6 +1739,19 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
             return PL_ERR_STATE;
         }
     }
+    /* A J19 authorization whose only call was the balance inquiry (its preauthorization never
+     * sent: the row says svc_inquiry) holds nothing: approved, the order would count on a hold
+     * no deposit can draw on (it has no SVATransactionID). */
+    if (o->status == PL_ST_APPROVED && strcmp(w.worker, "svc") == 0 &&
+        strcmp(w.op, pl_bureau_op_name(PL_OP_SVC_INQUIRY)) == 0) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz,
+                 "%s sent only its balance inquiry: nothing is held, it cannot be approved "
+                 "(resolve it as error)",
+                 w.rid);
+        row_free(&w);
+        return PL_ERR_STATE;
+    }
     pl_resolve_outcome out = *o;
     /* An amount is the request's (as sent) at most: one above it, or for a request that sent
      * none, would tell the upstream system of money nobody asked for (paylinkctl checks it too;

@@ -211,6 +211,15 @@ assert_json .vendor_response SU "$r"
 assert_eq "$(sent "$p8" | paste -sd,)" "InquiryRequest -" "only the inquiry went out"
 assert_eq "$(pl_sql "SELECT r.operation || '|' || r.reason || '|' || t.status || '|' || t.operation FROM required_response r JOIN svc_trans t USING (request_id) WHERE request_id = :'id'" id="$p8")" \
     "svc_inquiry|timeout|unknown|svc_inquiry" "the required response says only an inquiry was sent"
+# Nothing is held: an operator cannot approve it, only say error.
+rr8=$(pl_sql "SELECT id FROM required_response WHERE request_id = :'id'" id="$p8")
+if out=$("$PL_CTL" wreq resolve "$rr8" --outcome approved --by e2e 2>&1); then
+    fail "an authorization that sent only its inquiry was approved: $out"
+fi
+assert_contains "$out" "sent only its balance inquiry: nothing is held" "approval refused"
+"$PL_CTL" wreq resolve "$rr8" --outcome error --by e2e --note "nothing held" >/dev/null ||
+    fail "the operator could not resolve $p8 as error"
+assert_eq "$(col status "$p8")" error "resolved error"
 
 # ---- paylink-svc killed while the inquiry is in flight ---------------------------------------------
 p9="sjp9-$run"

@@ -1014,6 +1014,34 @@ static void test_parse_wrapped(void **state)
     free(inner);
 }
 
+/* A card number shorter than any digit run the profile masks (the contract takes 1-20 digits),
+ * echoed by the bureau in a description or a fault, is masked there as a whole digit run. */
+static void test_short_card_echo_masked(void **state)
+{
+    (void)state;
+    pl_bureau_cfg cfg;
+    pl_bureau_call call;
+    make_cfg(&cfg);
+    make_call(&call, PL_OP_SVC_PREAUTH, "8574906", "3242", 1107, utc(2010, 8, 25, 9, 20, 56), NULL);
+    const char *body =
+        "<PreauthorizationResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+        "<SVATransaction ResponseCode=\"Rejected\"><ErrorCode>NO_FUNDS</ErrorCode>"
+        "<ResponseDescription>Card 8574906 has no funds (ref 18574906)</ResponseDescription>"
+        "</SVATransaction></PreauthorizationResponse>";
+    pl_bureau_result res;
+    char err[256] = "";
+    assert_int_equal(
+        pl_bureau_relate.parse(&cfg, &call, 200, body, strlen(body), &res, err, sizeof err), 0);
+    assert_string_equal(res.error_text, "Card ***4906 has no funds (ref 18574906)");
+    const char *fault =
+        "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+        "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>card 8574906 unknown"
+        "</faultstring></soap:Fault></soap:Body></soap:Envelope>";
+    assert_int_equal(
+        pl_bureau_relate.parse(&cfg, &call, 500, fault, strlen(fault), &res, err, sizeof err), 0);
+    assert_string_equal(res.fault_string, "card ***4906 unknown");
+}
+
 /* An approved PreauthorizationResponse without an SVATransactionID is no answer: no deposit or
  * void could name the hold. A decline needs none, and other approvals are read as before. */
 static void test_preauth_needs_transaction_id(void **state)
@@ -1497,6 +1525,7 @@ int main(void)
         cmocka_unit_test(test_parse_wrapped),
         cmocka_unit_test(test_fault_outcome),
         cmocka_unit_test(test_preauth_needs_transaction_id),
+        cmocka_unit_test(test_short_card_echo_masked),
         cmocka_unit_test(test_parse_as_a_walk),
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_parse_garbage),
