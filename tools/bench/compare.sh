@@ -55,6 +55,9 @@ done
 commit=$(git -C "$ROOT" rev-parse --verify -q "$BEFORE^{commit}") ||
     die "--before: no commit $BEFORE in $ROOT"
 WT=${WT:-$ROOT/.dev/compare/before}
+# Absolute: each side's tools/dev runs inside its checkout, where a relative DEV_DIR would name
+# a directory nested in the worktree (and a PostgreSQL socket path too long to start).
+WT=$(realpath -m "$WT")
 AFTER_ENV=$ROOT/.dev/compare/after-env
 LOGS=$ROOT/.dev/compare/logs
 mkdir -p "$LOGS"
