@@ -876,14 +876,6 @@ static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lo
     char why[200];
     bool found = false;
     int rc = read_stream(call, body, body_len, res, &found, why, sizeof why);
-    /* An approval comes with 200 (a SOAP fault with 500, SOAP 1.1 §6.2). One with any other
-     * status is not believed: whatever sent it (a proxy, a failing service) did not say the
-     * operation went through. A decline is read whatever the status: it moves no money. */
-    if (rc == 0 && found && http_status != 200 && !res->error_code[0] &&
-        strcasecmp(res->response_code, "Rejected") != 0)
-        rc =
-            pl_err_set(PL_ERR_PARSE, why, sizeof why,
-                       "an approving Customer Engagement answer with HTTP status %ld", http_status);
     if (rc == 0 && !found) {
         xmlDocPtr doc = NULL;
         rc = pl_xml_read(body, body_len, &RELATE_XML, &doc, why, sizeof why);
@@ -891,6 +883,15 @@ static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lo
             rc = read_document(call, doc, res, why, sizeof why);
         pl_xml_free_doc(doc);
     }
+    /* An approval comes with 200 (a SOAP fault with 500, SOAP 1.1 §6.2), read directly or
+     * from an RPC wrapper's escaped string. One with any other status is not believed:
+     * whatever sent it (a proxy, a failing service) did not say the operation went through. A
+     * decline is read whatever the status: it moves no money. */
+    if (rc == 0 && http_status != 200 && !res->fault_code[0] && !res->error_code[0] &&
+        strcasecmp(res->response_code, "Rejected") != 0)
+        rc =
+            pl_err_set(PL_ERR_PARSE, why, sizeof why,
+                       "an approving Customer Engagement answer with HTTP status %ld", http_status);
     if (rc) {
         pl_err_set(rc, errstr, errstr_size, "Customer Engagement answer (HTTP %ld): %s",
                    http_status, why);

@@ -291,8 +291,14 @@ static bool ascii_sep(unsigned char c)
 {
     /* Not '*': what masking writes over digits must not join what is left of a number. Not
      * ':' nor '+': a date and clock time ("2026-12-06 04:09:00.867+00") would be 13-19 digits,
-     * one in ten of them passing Luhn. */
-    return c != '\0' && strchr(" \t\n\r\v\f-._/\\,;|#~='", c) != NULL;
+     * one in ten of them passing Luhn. A table: it is asked after every digit run of every log
+     * line and request field. */
+    static const bool seps[128] = {
+        [' '] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true, ['\v'] = true, ['\f'] = true,
+        ['-'] = true, ['.'] = true,  ['_'] = true,  ['/'] = true,  ['\\'] = true, [','] = true,
+        [';'] = true, ['|'] = true,  ['#'] = true,  ['~'] = true,  ['='] = true,  ['\''] = true,
+    };
+    return c < 128 && seps[c];
 }
 
 static const char *const utf8_separators[] = {

@@ -100,9 +100,10 @@ struct job {
     double t_start;
     int pending_dr;
     int publish_retries;
-    bool dlq_cut;   /* the dead-letter copy was already cut to fit once */
-    bool slot_held; /* holds one of its bureau's concurrency slots */
-    bool in_queue;  /* in its bureau's slot queue */
+    int operator_refusals; /* publishes refused until an operator acts (publish_failed) */
+    bool dlq_cut;          /* the dead-letter copy was already cut to fit once */
+    bool slot_held;        /* holds one of its bureau's concurrency slots */
+    bool in_queue;         /* in its bureau's slot queue */
     /* JS_QUEUED with no row yet: recorded already marked sent when a slot frees, or as
      * 'received' once it has waited PAYLINK_SLOT_WAIT_RECORD_MS (record_overdue) */
     bool unrecorded;
@@ -662,8 +663,10 @@ static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *
 static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                      const char *payload, size_t len);
 
-/* Publish attempts of one message an operator must make possible before the worker stops
- * (publish_failed; the back-off of schedule_retry: about eight minutes in all). */
+/* Refusals an operator must end (the topic missing, not authorized) a job's messages may take
+ * before the worker stops (publish_failed; counted apart from transient failures; with
+ * schedule_retry's back-off at least about eight minutes, longer when each refusal comes only
+ * after a metadata or delivery timeout). */
 #define PUBLISH_OPERATOR_RETRIES 20
 
 /*
@@ -691,12 +694,12 @@ static void publish_failed(pl_engine *e, job *j, const char *topic, const char *
     }
     switch (kind) {
     case PL_KAFKA_OPERATOR:
-        if (j->publish_retries >= PUBLISH_OPERATOR_RETRIES) {
+        if (++j->operator_refusals > PUBLISH_OPERATOR_RETRIES) {
             char why[300];
             snprintf(why, sizeof why,
-                     "publishing to %s failed %d times (%s): an operator must "
+                     "publishing to %s was refused %d times (%s): an operator must "
                      "create the topic or authorize the worker",
-                     topic, j->publish_retries + 1, rd_kafka_err2str(err));
+                     topic, j->operator_refusals, rd_kafka_err2str(err));
             producer_fatal(e, why);
             j->pending_dr++; /* never completes in this process: replayed after the restart */
             return;

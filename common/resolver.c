@@ -1585,7 +1585,13 @@ static int take(pl_resolver *r, PGconn *c, const char *id, bool reopen, char *ms
         c,
         "UPDATE required_response SET lease_owner = $2, lease_until = now() + interval '120 "
         "seconds', status = CASE WHEN $4::boolean THEN 'open' ELSE status END, "
-        "next_query_at = CASE WHEN $4::boolean THEN now() ELSE next_query_at END "
+        "next_query_at = CASE WHEN $4::boolean THEN now() ELSE next_query_at END, "
+        /* Reopened: a timeout reversal paylink-reversal never recorded (its publish refused)
+         * is requested anew, so the step publishes it again rather than escalating it at once
+         * for the hours it has waited (follow_reversal's REVERSAL_WAIT_MAX_S). */
+        "reversal_requested_at = CASE WHEN $4::boolean AND reversal_request_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM auth_reversal v WHERE v.request_id = "
+        "required_response.reversal_request_id) THEN now() ELSE reversal_requested_at END "
         "WHERE id = $1::bigint AND ($3 = '' OR worker = $3) AND status IN ('open', 'escalated') "
         "AND NOT reply_pending AND (lease_until IS NULL OR lease_until < now() OR lease_owner = "
         "$2) "
@@ -1685,6 +1691,17 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool do_step, char *msg, size_
     return rc;
 }
 
+/* True when the stored value transaction rid is an authorization (not a balance inquiry). */
+static bool svc_is_auth(PGconn *c, const char *rid)
+{
+    const char *p[] = {rid};
+    PGresult *res =
+        exec(c, "SELECT 1 FROM svc_trans WHERE request_id = $1 AND request_type = 'auth'", 1, p);
+    bool is = ok(res) && PQntuples(res) == 1;
+    PQclear(res);
+    return is;
+}
+
 int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o, const char *by,
                          const char *note, char *msg, size_t msgsz)
 {
@@ -1743,7 +1760,7 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
      * sent: the row says svc_inquiry) holds nothing: approved, the order would count on a hold
      * no deposit can draw on (it has no SVATransactionID). */
     if (o->status == PL_ST_APPROVED && strcmp(w.worker, "svc") == 0 &&
-        strcmp(w.op, pl_bureau_op_name(PL_OP_SVC_INQUIRY)) == 0) {
+        strcmp(w.op, pl_bureau_op_name(PL_OP_SVC_INQUIRY)) == 0 && svc_is_auth(c, w.rid)) {
         release(c, sid, r->owner);
         snprintf(msg, msgsz,
                  "%s sent only its balance inquiry: nothing is held, it cannot be approved "

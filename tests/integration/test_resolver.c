@@ -1451,7 +1451,11 @@ static void test_timeout_reversal_recorded_first(void **state)
     pl_resolve_outcome o = {.status = PL_ST_APPROVED};
     assert_int_equal(pl_resolver_operator(r, f.id, &o, "alice", NULL, msg, sizeof msg),
                      PL_ERR_STATE);
-    /* Once the broker takes messages again, a retry publishes the same reversal. */
+    /* Once the broker takes messages again — hours later — a retry publishes the same
+     * reversal (requested anew: not escalated for the hours it waited). */
+    run1("UPDATE required_response SET reversal_requested_at = now() - interval '7 hours' "
+         "WHERE id = $1::bigint",
+         f.sid);
     pub.fail = false;
     assert_int_equal(pl_resolver_retry(r, f.id, true, msg, sizeof msg), 0);
     assert_int_equal(pub.calls, 3);

@@ -994,6 +994,11 @@ static void test_parse_wrapped(void **state)
     assert_int_equal(
         parse_answer(PL_OP_SVC_RECHARGE, 200, body, strlen(body), &res, err, sizeof err), 0);
     assert_answer(&res, &answers[0]);
+    /* Its approval with another status than 200 is not believed, wrapped as it is. */
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_RECHARGE, 502, body, strlen(body), &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "HTTP status 502"));
 
     /* A SOAP fault (the service refusing the credentials, say). */
     snprintf(body, cap,

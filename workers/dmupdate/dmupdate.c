@@ -630,7 +630,8 @@ static int recheck_add(dm *d, int company, const bureau *b, const pl_dm_window *
             "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, "
             "deferred) VALUES ($1::int, $2, to_timestamp($3::bigint), "
             "to_timestamp($4::bigint), $5::int) ON CONFLICT (company, service_bureau, "
-            "window_start) DO UPDATE SET deferred = excluded.deferred, checked_at = now()",
+            "window_start) DO UPDATE SET deferred = excluded.deferred, checked_at = now(), "
+            "window_end = greatest(dm_recheck.window_end, excluded.window_end)",
             5, p);
     if (!r)
         return PL_ERR_DB;
@@ -710,9 +711,10 @@ static int update_windows(dm *d, int company, const bureau *b)
          b->merchant_override[0] ? b->merchant_override
          : svc                   ? pl_services_merchant_id(d->services, svc, company, NULL, NULL)
                                  : "");
-    int rc = rechecks(d, company, b, merchant);
-    if (rc != 0)
-        return rc;
+    /* A recheck that fails (the report refused, the service away) does not hold the windows
+     * after it back: they are asked for all the same, the failure reported at the end. */
+    int recheck_rc = rechecks(d, company, b, merchant);
+    int rc = 0;
     for (int k = 0; k < MAX_WINDOWS && !g_stop; k++) {
         int64_t last = last_end(d, company, b);
         if (last < -1)
@@ -728,7 +730,7 @@ static int update_windows(dm *d, int company, const bureau *b)
         bool done = false;
         pl_dm_window_next(last, now, &w, &done);
         if (w.end <= w.start)
-            return 0;
+            return recheck_rc;
         int counts[3] = {0, 0, 0};
         size_t total = 0;
         if ((rc = process_window(d, company, b, merchant, &w, counts, &total)) != 0)
@@ -758,9 +760,9 @@ static int update_windows(dm *d, int company, const bureau *b)
         PL_INFO(NULL, "company %d, %s: %zu conversion(s), %d applied, %d skipped", company, b->code,
                 total, applied, skipped);
         if (done)
-            return 0;
+            return recheck_rc;
     }
-    return 0;
+    return recheck_rc;
 }
 
 static int load_bureaus(dm *d, bureau **out, int *n)
