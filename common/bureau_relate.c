@@ -501,6 +501,7 @@ enum {
     N_TRANSACTION_DATE,
     N_SVA_AMOUNT,
     N_SVA_AMOUNT_VALUE,
+    N_SVA_PREAUTH_ID,
     N_COUNT
 };
 
@@ -558,6 +559,8 @@ static const struct {
     [N_SVA_AMOUNT] = {"SVAAmount", N_SVA, V_NONE, NULL, NOWHERE},
     [N_SVA_AMOUNT_VALUE] = {"Amount", N_SVA_AMOUNT, V_AMOUNT, "SVATransaction/SVAAmount/Amount",
                             TO_AMOUNT(amount, has_amount)},
+    [N_SVA_PREAUTH_ID] = {"PreAuthSVATransactionID", N_SVA, V_EXACT,
+                          "SVATransaction/PreAuthSVATransactionID", TO_TEXT(svc_preauth_id)},
 };
 
 #undef TO_TEXT
@@ -753,6 +756,14 @@ static int check_answer(const pl_bureau_call *call, const relate_reader *r, char
         strcasecmp(res->response_code, "Rejected") != 0 && !res->has_amount)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "PreauthorizationResponse approves but has no SVAAmount/Amount");
+    /* A PostauthorizationResponse names the authorization it drew on: another one than the
+     * request's is another request's answer (a mixed-up connection, a proxy's bug), and would
+     * settle this deposit against a hold it did not touch. */
+    if (spec && spec->op == PL_OP_SVC_POSTAUTH && !card_series && res->svc_preauth_id[0] &&
+        call->ref_request_id && strcmp(res->svc_preauth_id, call->ref_request_id) != 0)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "PostauthorizationResponse draws on another authorization "
+                          "(PreAuthSVATransactionID) than the request named");
     /* A generated card the engine could not record would be lost to the customer. */
     if (spec && spec->op == PL_OP_SVC_GENERATE && strcasecmp(res->response_code, "OK") == 0 &&
         !res->svc_card_number[0])

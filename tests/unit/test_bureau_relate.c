@@ -939,6 +939,30 @@ static void test_parse_sva_answers(void **state)
     }
 }
 
+/* A PostauthorizationResponse drawing on another authorization than the request named (its
+ * PreAuthSVATransactionID) is another request's answer: unreadable. */
+static void test_postauth_names_its_authorization(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *body = read_fixture("postauthorization_response.xml", &len);
+    assert_non_null(body);
+    pl_bureau_cfg cfg;
+    pl_bureau_call call;
+    make_cfg(&cfg);
+    pl_bureau_result res;
+    char err[256] = "";
+    make_call(&call, PL_OP_SVC_POSTAUTH, PCARD, "3242", 1107, utc(2010, 8, 25, 9, 20, 56), "9354");
+    assert_int_equal(pl_bureau_relate.parse(&cfg, &call, 200, body, len, &res, err, sizeof err), 0);
+    assert_string_equal(res.svc_preauth_id, "9354");
+    assert_string_equal(res.request_id, "9357");
+    make_call(&call, PL_OP_SVC_POSTAUTH, PCARD, "3242", 1107, utc(2010, 8, 25, 9, 20, 56), "9355");
+    assert_int_equal(pl_bureau_relate.parse(&cfg, &call, 200, body, len, &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "draws on another authorization"));
+    free(body);
+}
+
 /* Escapes text for an XML text node (what an RPC string result looks like). */
 static char *escape(const char *s)
 {
@@ -1531,6 +1555,7 @@ int main(void)
         cmocka_unit_test(test_fault_outcome),
         cmocka_unit_test(test_preauth_needs_transaction_id),
         cmocka_unit_test(test_short_card_echo_masked),
+        cmocka_unit_test(test_postauth_names_its_authorization),
         cmocka_unit_test(test_parse_as_a_walk),
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_parse_garbage),
