@@ -603,29 +603,37 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
 }
 
 /* Field names whose values are card security codes, in JSON, key=value text or XML. */
-static const char *const cvv_names[] = {
-    "cvv",
-    "cvv2",
-    "cvc",
-    "cvc2",
-    "cvn",
-    "cid",
-    "csc",
-    "cvNumber",
-    "securityCode",
+#define CVV_NAME(s)                                                                                \
+    {                                                                                              \
+        s, sizeof s - 1                                                                            \
+    }
+static const struct {
+    const char *name;
+    size_t len;
+} cvv_names[] = {
+    CVV_NAME("cvv"),
+    CVV_NAME("cvv2"),
+    CVV_NAME("cvc"),
+    CVV_NAME("cvc2"),
+    CVV_NAME("cvn"),
+    CVV_NAME("cid"),
+    CVV_NAME("csc"),
+    CVV_NAME("cvNumber"),
+    CVV_NAME("securityCode"),
     /* names of the sender's own, as a mistyped or foreign schema has them (any case) */
-    "cvv_code",
-    "cvvCode",
-    "cvc_code",
-    "cvcCode",
-    "security_code",
-    "card_code",
-    "cardCode",
-    "card_security_code",
-    "cardSecurityCode",
-    "card_verification_value",
-    "cardVerificationValue",
+    CVV_NAME("cvv_code"),
+    CVV_NAME("cvvCode"),
+    CVV_NAME("cvc_code"),
+    CVV_NAME("cvcCode"),
+    CVV_NAME("security_code"),
+    CVV_NAME("card_code"),
+    CVV_NAME("cardCode"),
+    CVV_NAME("card_security_code"),
+    CVV_NAME("cardSecurityCode"),
+    CVV_NAME("card_verification_value"),
+    CVV_NAME("cardVerificationValue"),
 };
+#undef CVV_NAME
 
 static bool is_word(char c)
 {
@@ -642,14 +650,22 @@ static size_t cvv_name_at(const char *t, size_t k, size_t len)
 {
     if (k > 0 && is_word(t[k - 1]))
         return 0;
+    if (k + 3 > len)
+        return 0; /* every name has three letters at least */
+    /* Every name begins with c or s (either case): other words go at once. */
+    char f = (char)(t[k] | 0x20);
+    if (f != 'c' && f != 's')
+        return 0;
     for (size_t m = 0; m < sizeof(cvv_names) / sizeof(cvv_names[0]); m++) {
-        /* The first letter, either case, before the rest (most words start with another). The
-         * names are letters, and a letter and its capital differ in bit 0x20 only, so no other
-         * character passes. */
-        if ((t[k] | 0x20) != (cvv_names[m][0] | 0x20))
+        /* The first two letters, either case, before the rest: this runs at the start of every
+         * word of every text scrubbed (log lines, replies), and most words start otherwise. The
+         * names begin with letters, and a letter and its capital differ in bit 0x20 only, so no
+         * other character passes. */
+        const char *n = cvv_names[m].name;
+        size_t nl = cvv_names[m].len;
+        if ((t[k] | 0x20) != (n[0] | 0x20) || (t[k + 1] | 0x20) != (n[1] | 0x20))
             continue;
-        size_t nl = strlen(cvv_names[m]);
-        if (k + nl <= len && strncasecmp(t + k, cvv_names[m], nl) == 0 &&
+        if (k + nl <= len && strncasecmp(t + k, n, nl) == 0 &&
             (k + nl == len || !is_word(t[k + nl])))
             return nl;
     }

@@ -2,6 +2,7 @@
  * test_card.c: Luhn, masks, type guesses, the card HMAC, finding card numbers in text,
  * scrubbing and wiping.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -622,6 +623,38 @@ static void test_scrub_cvv(void **state)
         assert_string_equal(many, want);
         for (size_t i = N * 10 + 1; i < sizeof many; i++)
             assert_int_equal(many[i], 0); /* nothing of the values left past the end */
+    }
+    /* Every name, in its own case and upper case (card.c's list). */
+    static const char *const names[] = {"cvv",
+                                        "cvv2",
+                                        "cvc",
+                                        "cvc2",
+                                        "cvn",
+                                        "cid",
+                                        "csc",
+                                        "cvNumber",
+                                        "securityCode",
+                                        "cvv_code",
+                                        "cvvCode",
+                                        "cvc_code",
+                                        "cvcCode",
+                                        "security_code",
+                                        "card_code",
+                                        "cardCode",
+                                        "card_security_code",
+                                        "cardSecurityCode",
+                                        "card_verification_value",
+                                        "cardVerificationValue"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char in[96], want[96];
+        snprintf(in, sizeof in, "{\"%s\":\"123\"}", names[i]);
+        snprintf(want, sizeof want, "{\"%s\":\"\"}", names[i]);
+        scrub_is(in, PL_MASK_LAST4, want);
+        for (char *c = in; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        for (char *c = want; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        scrub_is(in, PL_MASK_LAST4, want);
     }
     /* Words that only begin like one are not. */
     scrub_is("{\"cidr\":\"10\",\"cvvx\":\"1\"}", PL_MASK_LAST4, "{\"cidr\":\"10\",\"cvvx\":\"1\"}");
