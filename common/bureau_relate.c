@@ -12,7 +12,6 @@
  */
 #include "bureau_relate.h"
 
-#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,24 +117,6 @@ static bool has(const char *s)
 static void mask_digit_runs(char *s, size_t len, pl_mask_mode mode)
 {
     pl_card_mask_digit_runs(s, len, SVC_MIN_DIGITS, mode);
-}
-
-/*
- * Masks, in text, every whole digit run that is the call's card number (all but its last four
- * digits; all of it when it has four or fewer): a stored value card may be shorter than
- * SVC_MIN_DIGITS (the contract takes 1-20 digits), and a bureau that echoes it in a description
- * or a fault would have it stored and replied in full.
- */
-static void mask_card_echo(char *text, const char *number)
-{
-    size_t n = number ? strlen(number) : 0;
-    if (n == 0)
-        return;
-    for (char *p = strstr(text, number); p; p = strstr(p + n, number)) {
-        bool whole = (p == text || !isdigit((unsigned char)p[-1])) && !isdigit((unsigned char)p[n]);
-        if (whole)
-            memset(p, '*', n > 4 ? n - 4 : n);
-    }
 }
 
 /*
@@ -908,8 +889,10 @@ static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lo
                    http_status, why);
         pl_card_wipe(res, sizeof *res);
     } else if (call) {
-        mask_card_echo(res->error_text, call->svc_card_number);
-        mask_card_echo(res->fault_string, call->svc_card_number);
+        /* A stored value card may be shorter than SVC_MIN_DIGITS (the contract takes 1-20
+         * digits): one the bureau echoes would be stored and replied in full. */
+        pl_card_mask_copies(res->error_text, call->svc_card_number, true);
+        pl_card_mask_copies(res->fault_string, call->svc_card_number, true);
     }
     return rc;
 }

@@ -448,6 +448,18 @@ bool pl_card_is_number(const char *text, size_t len)
     return pl_card_find(text, len, &pos, &m) && m.start == 0 && m.end == len;
 }
 
+void pl_card_mask_copies(char *text, const char *number, bool whole_runs)
+{
+    size_t n = number ? strlen(number) : 0;
+    if (!text || n == 0)
+        return;
+    for (char *p = strstr(text, number); p; p = strstr(p + n, number)) {
+        if (whole_runs && ((p > text && is_digit(p[-1])) || is_digit(p[n])))
+            continue;
+        memset(p, '*', n > 4 ? n - 4 : n);
+    }
+}
+
 size_t pl_card_cut_tail(char *text, size_t len)
 {
     if (!text)

@@ -127,6 +127,15 @@ bool pl_card_is_number(const char *text, size_t len);
 size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode);
 
 /*
+ * Masks in text every copy of the card number `number` (its digits, as the request carried
+ * them): all but the last four digits, all of them for a number of four or fewer. whole_runs:
+ * only copies that are a digit run of their own (a short stored value card inside a longer
+ * number is some other number); else every copy, glued to other digits too (where the
+ * Luhn-based scrub cannot see it). Nothing for an empty or NULL number.
+ */
+void pl_card_mask_copies(char *text, const char *number, bool whole_runs);
+
+/*
  * For text that was cut from a longer one: drops the digits and card number separators at
  * the end of text[0, len) (and an incomplete UTF-8 sequence), which may be the head of a card
  * number whose tail was cut off; such a head no longer passes Luhn, so no scrubber would find

@@ -1281,16 +1281,6 @@ static void remember_digits(json_object *o, const char *name, char *out, size_t 
     memcpy(out, s, n + 1);
 }
 
-/* Replaces every occurrence of pan in text by stars, keeping its last four digits. */
-static void mask_copies(char *text, const char *pan)
-{
-    size_t n = strlen(pan);
-    if (n < 12)
-        return;
-    for (char *p = strstr(text, pan); p; p = strstr(p + n, pan))
-        memset(p, '*', n - 4);
-}
-
 /* A JSON string of text[0, len) with every card number masked (scrub_copy), or NULL. */
 static json_object *masked_string(const char *text, size_t len)
 {
@@ -1458,7 +1448,7 @@ char *pl_request_redact(const char *json, size_t len)
     if (text)
         result = scrub_copy(text, outlen, false);
     for (size_t i = 0; result && i < 2; i++)
-        mask_copies(result, pans[i]);
+        pl_card_mask_copies(result, pans[i], false); /* 12-19 digits, or "" */
 out:
     pl_card_wipe(pans, sizeof pans);
     json_object_put(root);

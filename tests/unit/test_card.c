@@ -758,6 +758,25 @@ static void test_all_digits(void **state)
     assert_false(pl_card_all_digits("\xef\xbc\x91")); /* a full-width digit is not ASCII */
 }
 
+/* pl_card_mask_copies: every copy but its last four digits; whole runs only when asked. */
+static void test_mask_copies(void **state)
+{
+    (void)state;
+    char t[96];
+    snprintf(t, sizeof t, "n 4111111111111111, again x4111111111111111y, 94111111111111111");
+    pl_card_mask_copies(t, "4111111111111111", false);
+    assert_string_equal(t, "n ************1111, again x************1111y, 9************1111");
+    snprintf(t, sizeof t, "card 8574906 ref 18574906 and 8574906");
+    pl_card_mask_copies(t, "8574906", true);
+    assert_string_equal(t, "card ***4906 ref 18574906 and ***4906");
+    snprintf(t, sizeof t, "pin 123 and 1234");
+    pl_card_mask_copies(t, "123", true);
+    assert_string_equal(t, "pin *** and 1234");
+    pl_card_mask_copies(t, "", true);
+    pl_card_mask_copies(t, NULL, false);
+    assert_string_equal(t, "pin *** and 1234");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -783,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_scrub_bounds),
         cmocka_unit_test(test_keyboard_clean),
         cmocka_unit_test(test_wipe),
+        cmocka_unit_test(test_mask_copies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,9 +165,10 @@ typedef struct dm {
     pl_counter *m_accept, *m_reject, *m_ok, *m_failed;
 } dm;
 
-static PGresult *sql(dm *d, const char *q, int n, const char *const *p)
+/* q with its n parameters p on db: the result, or NULL (logged) when it failed. */
+static PGresult *query(PGconn *db, const char *q, int n, const char *const *p)
 {
-    PGresult *r = PQexecParams(d->db, q, n, NULL, p, NULL, NULL, 0);
+    PGresult *r = PQexecParams(db, q, n, NULL, p, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         PL_ERROR(NULL, "database: %s", PQresultErrorMessage(r));
@@ -175,6 +176,11 @@ static PGresult *sql(dm *d, const char *q, int n, const char *const *p)
         return NULL;
     }
     return r;
+}
+
+static PGresult *sql(dm *d, const char *q, int n, const char *const *p)
+{
+    return query(d->db, q, n, p);
 }
 
 /* sql with $1 the company and $2 the bureau's code. */
@@ -801,16 +807,12 @@ static int load_bureaus(dm *d, bureau **out, int *n)
 int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max)
 {
     const char *p[] = {bureau};
-    PGresult *r = PQexecParams(db,
-                               "SELECT company FROM dm_review_company WHERE service_bureau = $1 "
-                               "UNION SELECT company FROM dm_run WHERE service_bureau = $1 "
-                               "ORDER BY 1",
-                               1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PL_ERROR(NULL, "database: %s", PQresultErrorMessage(r));
-        PQclear(r);
+    PGresult *r = query(db,
+                        "SELECT company FROM dm_review_company WHERE service_bureau = $1 "
+                        "UNION SELECT company FROM dm_run WHERE service_bureau = $1 ORDER BY 1",
+                        1, p);
+    if (!r)
         return PL_ERR_DB;
-    }
     int n = 0;
     for (int i = 0; i < PQntuples(r) && n < max; i++)
         out[n++] = atoi(PQgetvalue(r, i, 0));
@@ -823,15 +825,12 @@ int64_t pl_dmupdate_first_start(PGconn *db, int company, const char *bureau, int
     char co[16];
     snprintf(co, sizeof co, "%d", company);
     const char *p[] = {co, bureau};
-    PGresult *r = PQexecParams(db,
-                               "SELECT extract(epoch FROM first_review_at)::bigint FROM "
-                               "dm_review_company WHERE company = $1::int AND service_bureau = $2",
-                               2, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PL_ERROR(NULL, "database: %s", PQresultErrorMessage(r));
-        PQclear(r);
+    PGresult *r = query(db,
+                        "SELECT extract(epoch FROM first_review_at)::bigint FROM "
+                        "dm_review_company WHERE company = $1::int AND service_bureau = $2",
+                        2, p);
+    if (!r)
         return PL_ERR_DB;
-    }
     int64_t start = -1;
     if (PQntuples(r) == 1) {
         start = atoll(PQgetvalue(r, 0, 0)) - 60;
