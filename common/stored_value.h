@@ -119,21 +119,23 @@ int pl_stored_value_card(const void *key, size_t keylen, const char *number, cha
 
 /*
  * A stored value authorization (svc_trans row) that a deposit (paylink-svc) or a void
- * (paylink-reversal) draws on, as their record look-ups read it: the look-up selects
- * PL_STORED_VALUE_AUTH_COLUMNS (of svc_trans) first, in that order.
+ * (paylink-reversal) draws on, or the deposit a return refunds (capture_ref, paylink-svc), as
+ * their record look-ups read it: the look-up selects PL_STORED_VALUE_AUTH_COLUMNS (of svc_trans)
+ * first, in that order.
  */
 #define PL_STORED_VALUE_AUTH_COLUMNS                                                               \
     "request_type, status, amount_approved::text, amount_deposited::text, "                        \
     "amount_voided::text, amount_pending::text, svc_transaction_id, coalesce(card_hash, ''), "     \
-    "request_id"
-#define PL_STORED_VALUE_AUTH_NCOLUMNS 9
+    "request_id, amount_returned::text"
+#define PL_STORED_VALUE_AUTH_NCOLUMNS 10
 
 typedef struct pl_stored_value_auth {
     bool found;
-    char request_type[12]; /* svc_trans.request_type: only "auth" is drawn on */
+    char request_type[12]; /* svc_trans.request_type: "auth" (drawn on), "deposit" (refunded) */
     char status[12];
     bool has_approved;
     int64_t approved, deposited, voided, pending; /* minor units */
+    int64_t returned;        /* a deposit's: what returns naming it gave back (042) */
     char transaction_id[65]; /* SVATransactionID: svc_trans.svc_transaction_id, varchar(64) */
     char card_hash[65];
     char request_id[51]; /* the authorization's own (a reference by SVATransactionID finds it) */

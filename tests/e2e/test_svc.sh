@@ -11,6 +11,9 @@
 #   10.00; void the 30.00 authorization through paylink-reversal (and a second void: nothing
 #   left, no call); balance 40.00; an authorization of 15.00 deposited (10.00) and voided by its
 #   SVATransactionID alone, claimed and settled as by request id (5.01 more declined, no call);
+#   returns naming the 20.00 deposit they refund (capture_ref): 15.00 and 5.00 go, 0.01 more,
+#   another card's, an authorization named as the deposit, a deposit not approved are declined
+#   without a call, another order's deposit is invalid;
 #   the card number in no log, row or topic paylink writes but the one reply.
 # The faults (card series exhausted, bureau unreachable, timeouts) are in test_svc_faults.sh.
 set -euo pipefail
@@ -262,6 +265,55 @@ assert_eq "$(col "amount_deposited || '|' || amount_voided || '|' || amount_pend
     "10.00|5.00|0.00" "the authorization is deposited and voided, nothing held"
 r=$(svc "svb4-$run" balance "" "$(with_card)")
 assert_json .svc.balance 30.00 "$r"
+
+# ---- returns naming the deposit they refund (capture_ref, migration 042) -----------------------
+# At most what the deposit took (d1: 20.00) less earlier returns, claimed on the deposit's row
+# while in flight and settled into its amount_returned; refused without a call otherwise.
+returns_before=$(pl_ledger_count "$order" return)
+ret_of() { with_card ".capture_ref = {request_id: \"$1\"} ${2:+| $2}"; }
+rt1="svrt1-$run"
+r=$(svc "$rt1" return 15.00 "$(ret_of "$d1")")
+assert_json .status approved "$r"
+assert_json .amount_approved 15.00 "$r"
+assert_eq "$(pl_ledger_count "$order" return)" $((returns_before + 1)) "the Return was sent"
+assert_eq "$(col "operation || '|' || ref_request_id || '|' || claim_amount" "$rt1")" \
+    "svc_return|$d1|15.00" "the return names and claimed its deposit"
+assert_eq "$(col "amount_returned || '|' || amount_pending" "$d1")" "15.00|0.00" \
+    "the deposit shows what was returned, the claim released"
+rt2="svrt2-$run"
+r=$(svc "$rt2" return 5.01 "$(ret_of "$d1")")
+assert_json .status declined "$r"
+assert_contains "$(jq -r .message <<<"$r")" "less earlier returns (5.00)" "message"
+assert_eq "$(col "status || '|' || operation || '|' || coalesce(claim_amount::text, 'none')" "$rt2")" \
+    "declined||none" "svc_trans row of the refused return"
+# Another card's return, an authorization named as the deposit, a deposit that was declined.
+rt3="svrt3-$run"
+r=$(svc "$rt3" return 1.00 "$(ret_of "$d1" ".svc.card_number = \"$card2\"")")
+assert_json .status declined "$r"
+assert_contains "$(jq -r .message <<<"$r")" "another stored value card" "message"
+rt4="svrt4-$run"
+r=$(svc "$rt4" return 1.00 "$(ret_of "$a1")")
+assert_json .status declined "$r"
+assert_contains "$(jq -r .message <<<"$r")" "names a stored value auth, not a deposit" "message"
+rt5="svrt5-$run"
+r=$(svc "$rt5" return 1.00 "$(ret_of "$d2")")
+assert_json .status declined "$r"
+assert_contains "$(jq -r .message <<<"$r")" "was not approved (declined)" "message"
+assert_eq "$(pl_ledger_count "$order" return)" $((returns_before + 1)) "no Return sent for the refused ones"
+# Another order's deposit: invalid, the reference named, nothing recorded.
+rt6="svrt6-$run"
+pl_send svc "$(svc_request "$rt6" return 1.00 "$(ret_of "$d1" ".order = \"X$run\"")")"
+r=$(pl_wait_reply svc "$rt6" 60) || fail "no reply for $rt6"
+assert_json .status invalid "$r"
+assert_json '.errors[0].field' capture_ref.request_id "$r"
+assert_eq "$(col "count(*)" "$rt6")" 0 "nothing recorded for $rt6"
+# What is left goes; the deposit is then returned in whole.
+rt7="svrt7-$run"
+r=$(svc "$rt7" return 5.00 "$(ret_of "$d1")")
+assert_json .status approved "$r"
+assert_eq "$(col "amount_returned || '|' || amount_pending" "$d1")" "20.00|0.00" \
+    "the deposit is returned in whole"
+assert_eq "$(pl_ledger_count "$order" return)" $((returns_before + 2)) "two Returns sent"
 assert_logs_clean "$card"
 pl_db_not_contains "$card"
 for t in svc.request.dlq reversal.reply reversal.request.dlq; do

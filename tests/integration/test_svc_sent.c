@@ -438,11 +438,11 @@ static void test_record_same_either_way(void **state)
     /* What each found (PL_STORED_VALUE_AUTH_COLUMNS): the authorization by either name, none
      * for the unknown SVATransactionID. */
     char want[512];
-    snprintf(want, sizeof want, "auth|approved|30.00|0.00|0.00|0.00|%s|" REC_HASH "|%s|", x.tx,
-             x.auth);
+    snprintf(want, sizeof want, "auth|approved|30.00|0.00|0.00|0.00|%s|" REC_HASH "|%s|0.00|",
+             x.tx, x.auth);
     assert_string_equal(rn[0].rest, want);
     assert_string_equal(rn[1].rest, want);
-    assert_string_equal(rn[3].rest, "\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|");
+    assert_string_equal(rn[3].rest, "\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|");
     char refused[96];
     rec_rid(refused, sizeof refused, "recmany", "rec", 2);
     char n[16];

@@ -564,6 +564,95 @@ static void test_two_deposits_on_one_authorization(void **state)
     expect_amounts(auth, "20.00|0.00|0.00");
 }
 
+/* svc_mark_sent of request req (operation op) by attempt `attempt`, claiming `amount` on `ref`,
+ * alone: the rows it returned. */
+static int mark_alone(const char *req, const char *op, const char *attempt, const char *amount,
+                      const char *ref)
+{
+    char key[128];
+    pl_svc_touch_key(ref, NULL, NULL, key, sizeof key);
+    it_unit_rec one;
+    pl_db_counts before = pl_db_get_counts(g_db);
+    it_submit(g_db, "svc_mark_sent", 7,
+              (const char *[]){req, op, attempt, amount, ref, "", "false"}, key, &one);
+    it_drive_apart(g_db, before, &one, 1);
+    return one.ntuples;
+}
+
+/* A return naming the deposit it refunds claims on the deposit (042): two returns of one
+ * deposit of 20.00 in one batch, each fitting alone, not both: only the first is marked. Its
+ * approval, written by whoever (here a plain UPDATE, as an operator's or the resolver's), adds
+ * what it returned to the deposit's amount_returned and releases the claim; a third return fits
+ * what is left, and its decline releases its claim and returns nothing. A return naming an
+ * authorization, or a deposit naming a deposit, claims nothing and is not marked. */
+static void test_returns_on_one_deposit(void **state)
+{
+    (void)state;
+    char auth[96], dep[96], hash[65], ret[3][96], bad[96];
+    rid(auth, sizeof auth, "rtwo", "auth", 0);
+    rid(dep, sizeof dep, "rtwo", "dep", 0);
+    hash_of(hash, sizeof hash, "rtwo", 0);
+    auth_row(auth, hash, "0.00");
+    sent_row(dep, "deposit", "svc_postauth", "sent", hash, false, auth, "20.00", false);
+    it_exec(g_admin,
+            "UPDATE svc_trans SET status = 'approved', amount_approved = 20.00 "
+            "WHERE request_id = $1",
+            1, (const char *[]){dep});
+    expect_amounts(auth, "0.00|20.00|0.00");
+    for (int k = 0; k < 3; k++) {
+        rid(ret[k], sizeof ret[k], "rtwo", "ret", k);
+        sent_row(ret[k], "return", "svc_return", "received", hash, false, dep, NULL, false);
+    }
+    char v[128];
+    const char *returned_sql = "SELECT concat_ws('|', amount_pending, amount_returned) FROM "
+                               "svc_trans WHERE request_id = $1";
+    pl_db_counts before = pl_db_get_counts(g_db);
+    it_unit_rec r[2];
+    char key[128];
+    pl_svc_touch_key(dep, NULL, NULL, key, sizeof key);
+    for (int k = 0; k < 2; k++) {
+        const char *p[7] = {ret[k], "svc_return", "it/7", "15.00", dep, "", "false"};
+        it_submit(g_db, "svc_mark_sent", 7, p, key, &r[k]);
+    }
+    it_drive_apart(g_db, before, r, 2);
+    assert_int_equal(r[0].ntuples, 1);
+    assert_int_equal(r[1].ntuples, 0);
+    it_value(g_admin, returned_sql, dep, NULL, v, sizeof v);
+    assert_string_equal(v, "15.00|0.00");
+    it_value(g_admin, "SELECT status || '|' || claim_amount FROM svc_trans WHERE request_id = $1",
+             ret[0], NULL, v, sizeof v);
+    assert_string_equal(v, "sent|15.00");
+
+    it_exec(g_admin,
+            "UPDATE svc_trans SET status = 'approved', amount_approved = 15.00 "
+            "WHERE request_id = $1",
+            1, (const char *[]){ret[0]});
+    it_value(g_admin, returned_sql, dep, NULL, v, sizeof v);
+    assert_string_equal(v, "0.00|15.00");
+    expect_amounts(auth, "0.00|20.00|0.00"); /* the authorization is not touched */
+
+    /* 5.01 does not fit what is left (5.00); 5.00 does. */
+    assert_int_equal(mark_alone(ret[1], "svc_return", "it/8", "5.01", dep), 0);
+    assert_int_equal(mark_alone(ret[2], "svc_return", "it/9", "5.00", dep), 1);
+    it_value(g_admin, returned_sql, dep, NULL, v, sizeof v);
+    assert_string_equal(v, "5.00|15.00");
+    it_exec(g_admin, "UPDATE svc_trans SET status = 'declined' WHERE request_id = $1", 1,
+            (const char *[]){ret[2]});
+    it_value(g_admin, returned_sql, dep, NULL, v, sizeof v);
+    assert_string_equal(v, "0.00|15.00");
+
+    /* A return naming an authorization claims nothing there, nor a deposit naming a deposit. */
+    rid(bad, sizeof bad, "rtwo", "bad", 0);
+    sent_row(bad, "return", "svc_return", "received", hash, false, auth, NULL, false);
+    assert_int_equal(mark_alone(bad, "svc_return", "it/10", "1.00", auth), 0);
+    rid(bad, sizeof bad, "rtwo", "bad", 1);
+    sent_row(bad, "deposit", "svc_postauth", "received", hash, false, dep, NULL, false);
+    assert_int_equal(mark_alone(bad, "svc_postauth", "it/11", "1.00", dep), 0);
+    expect_amounts(auth, "0.00|20.00|0.00");
+    it_value(g_admin, returned_sql, dep, NULL, v, sizeof v);
+    assert_string_equal(v, "0.00|15.00");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_one_row_two_answers),
         cmocka_unit_test(test_marks_same_either_way),
         cmocka_unit_test(test_two_deposits_on_one_authorization),
+        cmocka_unit_test(test_returns_on_one_deposit),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

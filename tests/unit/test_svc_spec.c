@@ -176,9 +176,9 @@ static void test_auth_read_long_transaction_id(void **state)
     assert_non_null(r);
     PGresAttDesc cols[PL_STORED_VALUE_AUTH_NCOLUMNS];
     static const char *const names[PL_STORED_VALUE_AUTH_NCOLUMNS] = {
-        "request_type",       "status",        "amount_approved",
-        "amount_deposited",   "amount_voided", "amount_pending",
-        "svc_transaction_id", "card_hash",     "request_id"};
+        "request_type",  "status",         "amount_approved",    "amount_deposited",
+        "amount_voided", "amount_pending", "svc_transaction_id", "card_hash",
+        "request_id",    "amount_returned"};
     memset(cols, 0, sizeof cols);
     for (int i = 0; i < PL_STORED_VALUE_AUTH_NCOLUMNS; i++) {
         cols[i].name = (char *)names[i];
@@ -192,7 +192,7 @@ static void test_auth_read_long_transaction_id(void **state)
     memset(id, '7', 64);
     id[64] = '\0';
     const char *values[PL_STORED_VALUE_AUTH_NCOLUMNS] = {
-        "auth", "approved", "30.00", "0.00", "0.00", "0.00", id, "", "sva-1"};
+        "auth", "approved", "30.00", "0.00", "0.00", "0.00", id, "", "sva-1", "12.50"};
     for (int i = 0; i < PL_STORED_VALUE_AUTH_NCOLUMNS; i++)
         assert_int_equal(PQsetvalue(r, 0, i, (char *)values[i], (int)strlen(values[i])), 1);
     pl_stored_value_auth a;
@@ -201,6 +201,7 @@ static void test_auth_read_long_transaction_id(void **state)
     assert_string_equal(a.transaction_id, id);
     assert_int_equal(a.approved, 3000);
     assert_string_equal(a.request_id, "sva-1");
+    assert_int_equal(a.returned, 1250);
     PQclear(r);
 }
 
@@ -251,6 +252,91 @@ static void test_deposit_above_the_authorization_is_declined(void **state)
     assert_non_null(strstr(rep.message, "Confirm the deposit manually"));
     a.voided = 500;
     assert_int_equal(pl_stored_value_auth_remaining(&a), 0);
+}
+
+/* A return naming the deposit it refunds (capture_ref, 042): at most what the deposit took less
+ * earlier returns and returns in flight, of an approved deposit of the same card. */
+static void test_return_limited_by_its_deposit(void **state)
+{
+    (void)state;
+    char hash[65], other[65];
+    snprintf(hash, sizeof hash, "%064d", 7);
+    snprintf(other, sizeof other, "%064d", 8);
+    pl_stored_value_auth d = auth_of(2000, 0, 0);
+    snprintf(d.request_type, sizeof d.request_type, "deposit");
+    snprintf(d.request_id, sizeof d.request_id, "s-dep");
+    pl_reply rep = {0};
+    assert_false(pl_svc_return_refused(&d, hash, 2000, &rep)); /* all of it */
+    assert_int_equal(rep.status, 0);
+    assert_false(pl_svc_return_refused(&d, "", 2000, &rep)); /* no card hash: not compared */
+    assert_true(pl_svc_return_refused(&d, hash, 2001, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_non_null(strstr(rep.message, "20.01"));
+    assert_non_null(strstr(rep.message, "20.00"));
+    assert_non_null(strstr(rep.message, "less earlier returns"));
+
+    /* Earlier returns, and returns in flight or unknown, are no longer there to give back. */
+    d.returned = 1500;
+    d.pending = 300;
+    memset(&rep, 0, sizeof rep);
+    assert_false(pl_svc_return_refused(&d, hash, 200, &rep));
+    assert_true(pl_svc_return_refused(&d, hash, 201, &rep));
+    assert_non_null(strstr(rep.message, "in progress or its outcome is unknown"));
+    assert_non_null(strstr(rep.message, "2.00"));
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_return_refused(&d, hash, 501, &rep));
+    assert_non_null(strstr(rep.message, "less earlier returns"));
+    /* More claimed than left (never by paylink's own claim): nothing, not a negative amount. */
+    d.pending = 900;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_return_refused(&d, hash, 1, &rep));
+    assert_non_null(strstr(rep.message, "(0.00)"));
+
+    /* Unknown, not a deposit, not approved, another card: declined, each saying why. */
+    static const struct {
+        const char *type, *status, *card, *says;
+        bool found;
+    } cases[] = {
+        {"deposit", "approved", "7", "not known to paylink", false},
+        {"auth", "approved", "7", "names a stored value auth, not a deposit", true},
+        {"return", "approved", "7", "names a stored value return, not a deposit", true},
+        {"deposit", "declined", "7", "was not approved (declined)", true},
+        {"deposit", "unknown", "7", "was not approved (unknown)", true},
+        {"deposit", "approved", "8", "another stored value card", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_stored_value_auth x = auth_of(2000, 0, 0);
+        x.found = cases[i].found;
+        snprintf(x.request_type, sizeof x.request_type, "%s", cases[i].type);
+        snprintf(x.status, sizeof x.status, "%s", cases[i].status);
+        memset(&rep, 0, sizeof rep);
+        if (!pl_svc_return_refused(&x, cases[i].card[0] == '7' ? hash : other, 100, &rep))
+            fail_msg("case %zu: not refused", i);
+        assert_int_equal(rep.status, PL_ST_DECLINED);
+        if (!strstr(rep.message, cases[i].says))
+            fail_msg("case %zu: %s", i, rep.message);
+    }
+    /* An approved deposit without an amount approved (never stored so): nothing to return. */
+    pl_stored_value_auth x = auth_of(2000, 0, 0);
+    snprintf(x.request_type, sizeof x.request_type, "deposit");
+    x.has_approved = false;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_return_refused(&x, hash, 100, &rep));
+
+    /* prepare: a return naming a deposit the look-up did not find is declined, no call; one
+     * without capture_ref is a stand-alone ReturnRequest. */
+    pl_service svc = rlt();
+    pl_job job;
+    job_of(&job, &svc, PL_REQ_SVC_RETURN, 1000);
+    job.req.capture_ref.present = true;
+    snprintf(job.req.capture_ref.request_id, sizeof job.req.capture_ref.request_id, "s-dep");
+    assert_int_equal(prepare(&job), 1);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_non_null(strstr(job.reply->message, "(capture_ref) is not known"));
+    job_of(&job, &svc, PL_REQ_SVC_RETURN, 1000);
+    assert_int_equal(prepare(&job), 0);
+    assert_int_equal(job.call.op, PL_OP_SVC_RETURN);
+    assert_int_equal(job.call.amount, 1000);
 }
 
 static void test_deposit_needs_an_approved_auth_of_the_card(void **state)
@@ -770,6 +856,8 @@ static void test_prepare_alone_by_type(void **state)
         {PL_REQ_SVC_DEPOSIT, false, true, false, NULL, "9354", false},
         {PL_REQ_SVC_DEPOSIT, false, true, false, "s-auth", NULL, false},
         {PL_REQ_SVC_DEPOSIT, false, true, false, "s-auth", "9354", false},
+        /* A return naming the deposit it refunds reads it and claims on it (042). */
+        {PL_REQ_SVC_RETURN, false, true, false, "s-dep", NULL, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pl_job job;
@@ -777,7 +865,11 @@ static void test_prepare_alone_by_type(void **state)
         job_of(&job, &svc, cases[i].type, cases[i].type == PL_REQ_SVC_GENERATE ? -1 : 1107);
         job.req.svc.is_virtual = cases[i].is_virtual;
         job.req.online = cases[i].online;
-        if (cases[i].auth_request_id || cases[i].auth_transaction_id) {
+        if (cases[i].type == PL_REQ_SVC_RETURN && cases[i].auth_request_id) {
+            job.req.capture_ref.present = true;
+            snprintf(job.req.capture_ref.request_id, sizeof job.req.capture_ref.request_id, "%s",
+                     cases[i].auth_request_id);
+        } else if (cases[i].auth_request_id || cases[i].auth_transaction_id) {
             job.req.auth_ref.present = true;
             snprintf(job.req.auth_ref.request_id, sizeof job.req.auth_ref.request_id, "%s",
                      cases[i].auth_request_id ? cases[i].auth_request_id : "");
@@ -1014,6 +1106,7 @@ int main(void)
         cmocka_unit_test(test_deposit_references),
         cmocka_unit_test(test_deposit_above_the_authorization_is_declined),
         cmocka_unit_test(test_deposit_needs_an_approved_auth_of_the_card),
+        cmocka_unit_test(test_return_limited_by_its_deposit),
         cmocka_unit_test(test_map_approved),
         cmocka_unit_test(test_map_partial_approval),
         cmocka_unit_test(test_map_declined_mapped_and_unmapped),

@@ -76,18 +76,21 @@
 /*
  * The mark of each row of e (svc_mark_sent, below; e is its parameters as one row or, merged,
  * one row per execution: db.h, PL_DB_E_ONE_7 / _MANY_7): me holds the row, locked, with its
- * parameters; claim is the claim of its amount (p4) on the authorization it names (p5); the row
- * is marked when it claimed, claims nothing, or is this attempt's own mark sent again.
+ * parameters; claim is the claim of its amount (p4) on the row it names (p5): a deposit's on
+ * its authorization, a return's on the deposit it refunds (042); the row is marked when it
+ * claimed, claims nothing, or is this attempt's own mark sent again.
  */
 #define SVC_MARK_SENT                                                                              \
-    "me AS (SELECT t.request_id, t.status, e.p2, e.p3, e.p4, e.p5, e.p7 FROM e "                   \
+    "me AS (SELECT t.request_id, t.status, t.request_type, e.p2, e.p3, e.p4, e.p5, e.p7 FROM e "   \
     "JOIN svc_trans t ON t.request_id = e.p1 WHERE t.status = 'received' "                         \
     "OR (t.status = 'sent' AND (t.sent_by = e.p3 OR t.sent_by = e.p6)) FOR UPDATE OF t), "         \
     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + me.p4::numeric "         \
     "FROM me WHERE me.status = 'received' AND me.p4 IS NOT NULL "                                  \
-    "AND a.request_id = me.p5 AND a.request_type = 'auth' AND a.status = 'approved' "              \
-    "AND a.amount_approved - a.amount_deposited - a.amount_voided - a.amount_pending "             \
-    ">= me.p4::numeric RETURNING a.request_id) "                                                   \
+    "AND a.request_id = me.p5 AND a.status = 'approved' AND a.request_type = "                     \
+    "CASE me.request_type WHEN 'return' THEN 'deposit' ELSE 'auth' END "                           \
+    "AND CASE a.request_type WHEN 'auth' THEN a.amount_deposited + a.amount_voided "               \
+    "ELSE a.amount_returned END + a.amount_pending + me.p4::numeric <= a.amount_approved "         \
+    "RETURNING a.request_id) "                                                                     \
     "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = me.p2, "                 \
     "sent_by = me.p3, claim_amount = CASE WHEN me.status = 'received' THEN me.p4::numeric "        \
     "ELSE t.claim_amount END, void_remainder = me.p7::boolean "                                    \
@@ -271,6 +274,58 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
     return true;
 }
 
+static bool refuse_return(pl_reply *rep, const char *message)
+{
+    rep->status = PL_ST_DECLINED;
+    copy(rep->message, sizeof rep->message, message);
+    return true;
+}
+
+bool pl_svc_return_refused(const pl_stored_value_auth *dep, const char *card_hash, int64_t amount,
+                           pl_reply *rep)
+{
+    if (!dep->found)
+        return refuse_return(rep, "The deposit the return refunds (capture_ref) is not known to "
+                                  "paylink.");
+    if (strcmp(dep->request_type, "deposit") != 0) {
+        char m[120];
+        snprintf(m, sizeof m, "The return's capture_ref names a stored value %s, not a deposit.",
+                 dep->request_type);
+        return refuse_return(rep, m);
+    }
+    if (strcmp(dep->status, "approved") != 0 || !dep->has_approved) {
+        char m[120];
+        snprintf(m, sizeof m, "The deposit was not approved (%s): there is nothing to return.",
+                 dep->status);
+        return refuse_return(rep, m);
+    }
+    if (card_hash && card_hash[0] && strcmp(card_hash, dep->card_hash) != 0)
+        return refuse_return(rep, "The deposit the return refunds is of another stored value "
+                                  "card.");
+    int64_t settled = dep->approved - dep->returned;
+    int64_t left = settled - dep->pending;
+    if (amount <= left)
+        return false;
+    char want[24], have[24];
+    if (pl_money_format(amount, want, sizeof want) != 0 ||
+        pl_money_format(left > 0 ? left : 0, have, sizeof have) != 0)
+        want[0] = have[0] = '\0';
+    rep->status = PL_ST_DECLINED;
+    /* As for a deposit: money another return may already have put on the card is not offered
+     * as if it were free. */
+    if (amount <= settled)
+        snprintf(rep->message, sizeof rep->message,
+                 "The return (%s) exceeds what remains of the deposit (%s): another return of it "
+                 "is in progress or its outcome is unknown.",
+                 want, have);
+    else
+        snprintf(rep->message, sizeof rep->message,
+                 "The return (%s) is greater than what the deposit took less earlier returns "
+                 "(%s).",
+                 want, have);
+    return true;
+}
+
 /* The columns svc_insert and svc_insert_sent record, as text parameters (the numbers' text in
  * the struct). */
 typedef struct svc_row {
@@ -314,13 +369,22 @@ static bool svc_names_auth(const pl_request *r)
            (r->auth_ref.request_id[0] || r->auth_ref.transaction_id[0]);
 }
 
+/* A return names the deposit it refunds by request id (capture_ref); without it it is a
+ * stand-alone credit of the card. */
+static bool svc_names_deposit(const pl_request *r)
+{
+    return r->type == PL_REQ_SVC_RETURN && r->capture_ref.request_id[0];
+}
+
 static int svc_record(pl_job *job, pl_db_unit *u)
 {
     const pl_request *r = &job->req;
     svc_row a;
     svc_row_params(job, &a);
     bool names = svc_names_auth(r);
-    const char *by_id = names ? nz(r->auth_ref.request_id) : NULL;
+    const char *by_id = names                  ? nz(r->auth_ref.request_id)
+                        : svc_names_deposit(r) ? r->capture_ref.request_id
+                                               : NULL;
     const char *by_tx = names && !by_id ? nz(r->auth_ref.transaction_id) : NULL;
     const char *p[18];
     memcpy(p, a.p, sizeof a.p);
@@ -336,22 +400,27 @@ static int svc_record(pl_job *job, pl_db_unit *u)
     return rc;
 }
 
-/* Only a deposit naming an authorization reads something recorded (the authorization,
- * svc_auth: by SVATransactionID too, which may be paylink's) and claims (svc_mark_sent); every
- * other request's call is decided from the request and the configuration alone, and its mark
- * claims nothing. */
+/* Only a deposit naming an authorization and a return naming a deposit read something
+ * recorded (the row drawn on, svc_auth: an authorization by SVATransactionID too, which may be
+ * paylink's) and claim (svc_mark_sent); every other request's call is decided from the request
+ * and the configuration alone, and its mark claims nothing. */
 static bool svc_prepare_alone(const pl_job *job)
 {
-    return !svc_names_auth(&job->req);
+    return !svc_names_auth(&job->req) && !svc_names_deposit(&job->req);
 }
 
-/* The record unit refused the request (svc_insert): the authorization its deposit names
- * belongs to another company or order, or is in another currency (one named by its
- * SVATransactionID is of the deposit's order: its currency). */
+/* The record unit refused the request (svc_insert): the authorization its deposit names, or the
+ * deposit its return names, belongs to another company or order, or is in another currency (an
+ * authorization named by its SVATransactionID is of the deposit's order: its currency). */
 static void svc_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
 {
     (void)recorded;
-    pl_job_judge_auth_ref(&job->req, errs);
+    if (svc_names_deposit(&job->req))
+        pl_errors_add(errs, "capture_ref.request_id",
+                      "names a stored value deposit of another company or order, or in another "
+                      "currency");
+    else
+        pl_job_judge_auth_ref(&job->req, errs);
 }
 
 /* Decides a deposit's reference: returns 1 when it is refused (reply filled), else 0. */
@@ -386,6 +455,25 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
     return 0;
 }
 
+/* Decides a return's reference, the deposit it refunds: returns 1 when it is refused (reply
+ * filled), else 0 (claims its amount on the deposit). */
+static int prepare_return(pl_job *job, const pl_db_unit *recorded, svc_data *d)
+{
+    const pl_request *r = &job->req;
+    pl_stored_value_auth dep;
+    int col;
+    const PGresult *k = pl_job_lookup(recorded, &col); /* svc_record's, or svc_auth's */
+    pl_stored_value_auth_read(k, col, &dep);
+    if (pl_svc_return_refused(&dep, pl_job_card_hash_for(job, dep.card_hash), r->amount,
+                              job->reply))
+        return 1;
+    d->claims = true;
+    copy(d->auth_id, sizeof d->auth_id, dep.request_id);
+    if (pl_money_format(r->amount, d->claim_amount, sizeof d->claim_amount) != 0)
+        return PL_ERR_INVALID;
+    return 0;
+}
+
 static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
 {
     pl_request *r = &job->req;
@@ -415,6 +503,14 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
          * rest of a stored value authorization is released at deposit. */
         if (strcmp(job->svc->protocol, "EXT") == 0)
             c->void_remainder = job->svc->void_auth_at_deposit;
+    }
+    if (svc_names_deposit(r)) {
+        int rc = prepare_return(job, recorded, d);
+        if (rc != 0) {
+            if (rc == 1)
+                PL_INFO(r->request_id, "stored value return refused: %s", job->reply->message);
+            return rc;
+        }
     }
     /* seed J19: "Customer Engagement will approve an authorization for an amount that is less
      * than the required authorization amount on the order": a batch authorization asks for the

@@ -11,7 +11,8 @@
  *   recharge → RechargeRequest        auth    → PreauthorizationRequest (a batch one with J19:
  *                                                InquiryRequest first, see below)
  *   deposit  → PostauthorizationRequest of the authorization auth_ref names
- *   return   → ReturnRequest          balance → InquiryRequest
+ *   return   → ReturnRequest (of the deposit capture_ref names, or stand-alone)
+ *   balance  → InquiryRequest
  * Every message carries svc.card_number (in full, only to the bureau), the order as
  * RTPTransactionID, the request's currency (after the currency cross-reference) and the time.
  *
@@ -25,6 +26,12 @@
  *     than any single authorization is rejected … confirm the deposit manually"). The deposit
  *     claims its amount on the authorization when it is marked sent (svc_trans.amount_pending),
  *     and a trigger settles the claim when the deposit's outcome is final (014);
+ *   - a return naming the deposit it refunds (capture_ref.request_id: a paylink stored value
+ *     deposit of the same company and order, in its currency, else `invalid`) must name an
+ *     approved `deposit` of the same card and ask no more than it took less earlier returns and
+ *     returns in flight (else `declined` without a bureau call); it claims its amount on the
+ *     deposit when marked sent, settled by the same trigger into amount_returned (042). A
+ *     return without capture_ref is a stand-alone credit of the card;
  *   - answers map as stored_value.h says (partial approvals, declines by ErrorCode, the vendor
  *     response tables, the inactive card's balance);
  *   - a generate's new card number is hashed and masked like any stored value card; the row and
@@ -38,9 +45,9 @@
  *     says 0.00 (seed: ".00" when Customer Engagement cannot be reached);
  *   - no answer in time: the engine's `timeout` reply and required response, never a second call;
  *   - a new request whose call is ready to leave is recorded already marked sent, in one
- *     statement (spec->record_sent), unless it is a deposit naming an authorization: that one
- *     is recorded with its authorization read (prepare decides on it), then marked sent with its
- *     claim (spec->prepare_alone);
+ *     statement (spec->record_sent), unless it is a deposit naming an authorization or a return
+ *     naming a deposit: that one is recorded with the row it names read (prepare decides on
+ *     it), then marked sent with its claim (spec->prepare_alone);
  *   - J19 (auth_service.balance_inquiry_batch, seed "Perform Balance Inquiry during Batch
  *     Authorizations"): an `auth` of mode `batch` first asks for the card's balance
  *     (InquiryRequest), then (spec->next_call, pl_svc_j19_decide) authorizes min(amount,
@@ -74,12 +81,23 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
                             pl_reply *rep);
 
 /*
+ * May a return of `amount` (minor units) on the card card_hash refund the deposit dep (its
+ * capture_ref)? Returns false when it may; true when it is refused, with rep's status
+ * (`declined`) and message filled: dep unknown, not a stored value deposit, not approved, of
+ * another card, or amount more than it took less earlier returns (amount_returned) and the
+ * claims of returns in flight or unknown (amount_pending).
+ */
+bool pl_svc_return_refused(const pl_stored_value_auth *dep, const char *card_hash, int64_t amount,
+                           pl_reply *rep);
+
+/*
  * The row besides its own that a stored value request's units touch (db.h, pl_db_unit_touch),
  * so that merged statements ("NAME:many") never put two requests on one such row together, nor
  * move one ahead of another that uses it: the authorization a deposit claims on and whose answer
- * settles it (its request id, auth_request_id), else the Stored Value Card row the answer of a
- * generate, an activation or a recharge writes ("stored_value_card:", the service bureau, ":"
- * and the card's hash). out gets "" when there is none (NULL or "" arguments).
+ * settles it, or the deposit a return claims on (its request id, auth_request_id), else the Stored
+ * Value Card row the answer of a generate, an activation or a recharge writes
+ * ("stored_value_card:", the service bureau, ":" and the card's hash). out gets "" when there is
+ * none (NULL or "" arguments).
  */
 void pl_svc_touch_key(const char *auth_request_id, const char *bureau, const char *card_hash,
                       char *out, size_t outsize);
