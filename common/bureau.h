@@ -156,6 +156,8 @@ typedef struct pl_bureau_result {
     char account_id[21];        /* AccountState/AccountID */
     char svc_card_number[21];   /* GenerateCard's new CardNumber (wiped by the engine) */
     char svc_instrument_id[31]; /* GenerateCard's InstrumentID */
+    char svc_card_prefix[21];   /* GenerateCard's CardPrefix: the series drawn from */
+    char svc_card_series[21];   /* GenerateCard's CardSeriesSequence */
     char svc_preauth_id[65];    /* PostAuth's PreAuthSVATransactionID: the authorization drawn on */
 } pl_bureau_result;
 

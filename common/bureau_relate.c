@@ -462,6 +462,8 @@ static int relate_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl
 enum {
     N_ANSWER,
     N_CARD_SERIES,
+    N_CARD_PREFIX,
+    N_CARD_SEQUENCE,
     N_INSTRUMENT,
     N_INSTRUMENT_ID,
     N_CARD_NUMBER,
@@ -510,6 +512,10 @@ static const struct {
 } NODES[N_COUNT] = {
     [N_ANSWER] = {NULL, ANYWHERE, V_NONE, NULL, NOWHERE},
     [N_CARD_SERIES] = {"CardSeries", N_ANSWER, V_NONE, NULL, NOWHERE},
+    [N_CARD_PREFIX] = {"CardPrefix", N_CARD_SERIES, V_EXACT, "CardSeries/CardPrefix",
+                       TO_TEXT(svc_card_prefix)},
+    [N_CARD_SEQUENCE] = {"CardSeriesSequence", N_CARD_SERIES, V_EXACT,
+                         "CardSeries/CardSeriesSequence", TO_TEXT(svc_card_series)},
     [N_INSTRUMENT] = {"Instrument", N_CARD_SERIES, V_NONE, NULL, NOWHERE},
     [N_INSTRUMENT_ID] = {"InstrumentID", N_INSTRUMENT, V_EXACT,
                          "CardSeries/Instrument/InstrumentID", TO_TEXT(svc_instrument_id)},
@@ -855,11 +861,24 @@ static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_re
     return rc;
 }
 
+/* A GenerateCard's OK names the card series it drew from (seed: CardPrefix and
+ * CardSeriesSequence, the service bureau's Presenter's and Submitter's IDs). One from another
+ * series than the request's is another request's answer (a mixed-up connection, another
+ * merchant's): its card would be sold as this order's. An element the answer leaves out is not
+ * compared. */
+static bool other_series(const pl_bureau_cfg *cfg, const pl_bureau_call *call,
+                         const pl_bureau_result *res)
+{
+    return cfg && call && call->op == PL_OP_SVC_GENERATE &&
+           strcasecmp(res->response_code, "OK") == 0 &&
+           ((res->svc_card_prefix[0] && strcmp(res->svc_card_prefix, cfg->card_prefix) != 0) ||
+            (res->svc_card_series[0] && strcmp(res->svc_card_series, cfg->card_series) != 0));
+}
+
 static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long http_status,
                         const char *body, size_t body_len, pl_bureau_result *res, char *errstr,
                         size_t errstr_size)
 {
-    (void)cfg;
     if (!res)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "missing argument");
     memset(res, 0, sizeof *res);
@@ -884,6 +903,10 @@ static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lo
         rc =
             pl_err_set(PL_ERR_PARSE, why, sizeof why,
                        "an approving Customer Engagement answer with HTTP status %ld", http_status);
+    if (rc == 0 && other_series(cfg, call, res))
+        rc = pl_err_set(PL_ERR_PARSE, why, sizeof why,
+                        "CardSeriesMaintenance generated a card of another series "
+                        "(CardPrefix / CardSeriesSequence) than the request's");
     if (rc) {
         pl_err_set(rc, errstr, errstr_size, "Customer Engagement answer (HTTP %ld): %s",
                    http_status, why);

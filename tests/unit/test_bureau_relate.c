@@ -839,7 +839,8 @@ static const text_field NOT_IN_DECLINE[] = {
 };
 static const text_field NOT_IN_TRANSACTION[] = {
     TEXT_FIELD(response_code),   TEXT_FIELD(error_code),        TEXT_FIELD(error_text),
-    TEXT_FIELD(svc_card_number), TEXT_FIELD(svc_instrument_id),
+    TEXT_FIELD(svc_card_number), TEXT_FIELD(svc_instrument_id), TEXT_FIELD(svc_card_prefix),
+    TEXT_FIELD(svc_card_series),
 };
 
 static void test_parse_generate_card(void **state)
@@ -850,6 +851,8 @@ static void test_parse_generate_card(void **state)
     assert_string_equal(res.response_code, "OK");
     assert_string_equal(res.svc_instrument_id, "8574906001000001");
     assert_string_equal(res.svc_card_number, VCARD);
+    assert_string_equal(res.svc_card_prefix, "85749");
+    assert_string_equal(res.svc_card_series, "06");
     ASSERT_EMPTY(&res, NOT_IN_GENERATE_CARD);
     assert_false(res.has_amount);
     assert_false(res.has_balance);
@@ -972,6 +975,53 @@ static void test_postauth_names_its_authorization(void **state)
                      PL_ERR_PARSE);
     assert_non_null(strstr(err, "draws on another authorization"));
     free(body);
+}
+
+/* A GenerateCard's OK from another card series than the service bureau's (CardPrefix,
+ * CardSeriesSequence) is another request's answer: unreadable, its card not sold as this
+ * order's. One leaving them out is read; a decline is read whatever series it names. */
+static void test_generate_names_its_series(void **state)
+{
+    (void)state;
+    pl_bureau_cfg cfg;
+    pl_bureau_call call;
+    make_cfg(&cfg);
+    make_call(&call, PL_OP_SVC_GENERATE, NULL, "3249", -1, utc(2010, 8, 26, 10, 26, 52), NULL);
+    static const struct {
+        const char *prefix, *series, *code;
+        int rc;
+    } cases[] = {
+        {"<CardPrefix>85749</CardPrefix>", "<CardSeriesSequence>06</CardSeriesSequence>", "OK", 0},
+        {"<CardPrefix>85748</CardPrefix>", "<CardSeriesSequence>06</CardSeriesSequence>", "OK",
+         PL_ERR_PARSE},
+        {"<CardPrefix>85749</CardPrefix>", "<CardSeriesSequence>07</CardSeriesSequence>", "OK",
+         PL_ERR_PARSE},
+        {"<CardPrefix>85749</CardPrefix>", "<CardSeriesSequence>6</CardSeriesSequence>", "OK",
+         PL_ERR_PARSE},
+        {"", "", "OK", 0},
+        {"<CardPrefix>85749</CardPrefix>", "", "OK", 0},
+        {"<CardPrefix>1</CardPrefix>", "<CardSeriesSequence>2</CardSeriesSequence>", "Rejected", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[512];
+        bool ok = strcmp(cases[i].code, "OK") == 0;
+        snprintf(body, sizeof body,
+                 "<CardSeriesMaintenance><CardSeries ResponseCode=\"%s\">%s%s%s</CardSeries>"
+                 "</CardSeriesMaintenance>",
+                 cases[i].code, cases[i].prefix, cases[i].series,
+                 ok ? "<Instrument><CardNumber>" VCARD "</CardNumber></Instrument>"
+                    : "<ErrorCode>ALL_CARDS_GENERATED</ErrorCode>");
+        pl_bureau_result res;
+        char err[256] = "";
+        int rc =
+            pl_bureau_relate.parse(&cfg, &call, 200, body, strlen(body), &res, err, sizeof err);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu: %d (%s)", i, rc, err);
+        if (rc != 0) {
+            assert_non_null(strstr(err, "another series"));
+            assert_string_equal(res.svc_card_number, ""); /* wiped: nobody gets it */
+        }
+    }
 }
 
 /* Escapes text for an XML text node (what an RPC string result looks like). */
@@ -1546,6 +1596,7 @@ int main(void)
         cmocka_unit_test(test_preauth_needs_transaction_id),
         cmocka_unit_test(test_short_card_echo_masked),
         cmocka_unit_test(test_postauth_names_its_authorization),
+        cmocka_unit_test(test_generate_names_its_series),
         cmocka_unit_test(test_parse_as_a_walk),
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_parse_garbage),
