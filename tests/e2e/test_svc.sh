@@ -5,7 +5,8 @@
 # stored_value_card, auth_reversal and the simulator's ledger:
 #   generate a virtual card (its number in the reply once, masked everywhere else, also in the
 #   replay of the same request); its balance before activation ("The card is inactive");
-#   activate it for 50.00 (a Recharge: it is virtual); balance 50.00; authorize 20.00; deposit
+#   activate it for 50.00 (a Recharge: it is virtual), a second activation declined without a
+#   call; balance 50.00; authorize 20.00; deposit
 #   20.00; balance 30.00; authorize 100.00 → approved for 30.00 with the insufficient-balance
 #   message; a deposit greater than that authorization → declined without a bureau call; return
 #   10.00; void the 30.00 authorization through paylink-reversal (and a second void: nothing
@@ -79,8 +80,17 @@ assert_eq "$(pl_ledger_count "$order" recharge)" 1 "one Recharge in the ledger"
 assert_eq "$(pl_ledger_count "$order" activate)" 0 "no ActivateInstrument for a virtual card"
 assert_eq "$(col "operation || '|' || amount_approved || '|' || card_masked" "$act")" \
     "svc_recharge|50.00|$mask" "svc_trans row of the activation"
-assert_eq "$(pl_sql "SELECT status || '|' || activated_by || '|' || (activation_date IS NOT NULL) || '|' || response_code FROM stored_value_card WHERE generated_by = :'id'" id="$gen")" \
-    "active|$act|true|R08" "the card is active"
+assert_eq "$(pl_sql "SELECT status || '|' || activated_by || '|' || (activation_date IS NOT NULL) || '|' || response_code || '|' || coalesce(activation_pending, 'none') FROM stored_value_card WHERE generated_by = :'id'" id="$gen")" \
+    "active|$act|true|R08|none" "the card is active, no activation pending"
+
+# Activated again under another request id (an upstream retry with a fresh id): declined without a
+# call — a second Recharge would load the card twice (migration 043).
+act2="sva2-$run"
+r=$(svc "$act2" activate 50.00 "$(with_card '.svc += {order_line: 1, issue_amount: "50.00", virtual: true}')")
+assert_json .status declined "$r"
+assert_contains "$(jq -r .message <<<"$r")" "already active (activated by $act)" "message"
+assert_eq "$(pl_ledger_count "$order" recharge)" 1 "no second Recharge"
+assert_eq "$(col "status || '|' || operation" "$act2")" "declined|" "svc_trans row of the refused activation"
 
 # A generate naming a card (the active one) in svc.card_number: the number is the bureau's to give;
 # the new card gets its own row, the named one keeps its own (before, it was taken over).
@@ -221,7 +231,7 @@ assert_eq "$(pl_sql "SELECT count(*) FROM auth_reversal WHERE request_id = :'id'
 
 # ---- DBA views, and the card number nowhere paylink writes but the one reply -------------------------
 assert_eq "$(pl_sql "SELECT count(*) FROM svc_card_activity WHERE order_number = :'o' AND card_masked = :'m' AND card_status = 'active'" o="$order" m="$mask")" \
-    11 "svc_card_activity: the card's eleven requests, masked"
+    12 "svc_card_activity: the card's twelve requests, masked"
 
 # ---- an authorization named by its SVATransactionID alone ------------------------------------------
 # The deposit and the void of a paylink authorization that name it only by auth_ref.transaction_id

@@ -196,12 +196,12 @@ static void same_row_either_way(const sent_case *c, int i)
     free(b.spec_data);
 }
 
-/* Every request type but a deposit, which reads the authorization it names (test_refs). */
+/* Every request type but a deposit, which reads the authorization it names (test_refs), and an
+ * activation, which reads its card's row and claims it (test_svc_store_many). */
 static const sent_case cases[] = {
-    {PL_REQ_SVC_GENERATE, "RLT", true, true},  {PL_REQ_SVC_ACTIVATE, "RLT", false, true},
-    {PL_REQ_SVC_ACTIVATE, "RLT", true, true},  {PL_REQ_SVC_ACTIVATE, "EXT", false, false},
-    {PL_REQ_SVC_RECHARGE, "RLT", true, false}, {PL_REQ_SVC_AUTH, "RLT", false, false},
-    {PL_REQ_SVC_RETURN, "RLT", false, false},  {PL_REQ_SVC_BALANCE, "RLT", false, false},
+    {PL_REQ_SVC_GENERATE, "RLT", true, true},  {PL_REQ_SVC_RECHARGE, "RLT", true, false},
+    {PL_REQ_SVC_AUTH, "RLT", false, false},    {PL_REQ_SVC_RETURN, "RLT", false, false},
+    {PL_REQ_SVC_BALANCE, "RLT", false, false},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 
@@ -438,11 +438,12 @@ static void test_record_same_either_way(void **state)
     /* What each found (PL_STORED_VALUE_AUTH_COLUMNS): the authorization by either name, none
      * for the unknown SVATransactionID. */
     char want[512];
-    snprintf(want, sizeof want, "auth|approved|30.00|0.00|0.00|0.00|%s|" REC_HASH "|%s|0.00|",
-             x.tx, x.auth);
+    snprintf(want, sizeof want,
+             "auth|approved|30.00|0.00|0.00|0.00|%s|" REC_HASH "|%s|0.00|\\N|\\N|\\N|", x.tx,
+             x.auth);
     assert_string_equal(rn[0].rest, want);
     assert_string_equal(rn[1].rest, want);
-    assert_string_equal(rn[3].rest, "\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|");
+    assert_string_equal(rn[3].rest, "\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|");
     char refused[96];
     rec_rid(refused, sizeof refused, "recmany", "rec", 2);
     char n[16];

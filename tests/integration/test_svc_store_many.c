@@ -565,18 +565,25 @@ static void test_two_deposits_on_one_authorization(void **state)
 }
 
 /* svc_mark_sent of request req (operation op) by attempt `attempt`, claiming `amount` on `ref`,
- * alone: the rows it returned. */
-static int mark_alone(const char *req, const char *op, const char *attempt, const char *amount,
-                      const char *ref)
+ * alone, its unit touching `key`: the rows it returned. */
+static int mark_one(const char *req, const char *op, const char *attempt, const char *amount,
+                    const char *ref, const char *key)
 {
-    char key[128];
-    pl_svc_touch_key(ref, NULL, NULL, key, sizeof key);
     it_unit_rec one;
     pl_db_counts before = pl_db_get_counts(g_db);
     it_submit(g_db, "svc_mark_sent", 7,
               (const char *[]){req, op, attempt, amount, ref, "", "false"}, key, &one);
     it_drive_apart(g_db, before, &one, 1);
     return one.ntuples;
+}
+
+/* mark_one touching the row it claims on, as the spec's touch key declares it. */
+static int mark_alone(const char *req, const char *op, const char *attempt, const char *amount,
+                      const char *ref)
+{
+    char key[128];
+    pl_svc_touch_key(ref, NULL, NULL, key, sizeof key);
+    return mark_one(req, op, attempt, amount, ref, key);
 }
 
 /* A return naming the deposit it refunds claims on the deposit (042): two returns of one
@@ -653,6 +660,60 @@ static void test_returns_on_one_deposit(void **state)
     assert_string_equal(v, "0.00|15.00");
 }
 
+/* An activation's mark claims its card row (043): of two activations of one card in one batch
+ * only the first is marked (the card row held: activation_pending); a third is not marked while
+ * the first is in flight. The first's final outcome, written by whoever (here a plain UPDATE),
+ * releases the card row; an activation of a card made active meanwhile is not marked, one of a
+ * card without a row is (the bureau judges). */
+static void test_activation_claims_its_card(void **state)
+{
+    (void)state;
+    char hash[65], none[65], act[5][96], key[128], v[128];
+    hash_of(hash, sizeof hash, "acl", 0);
+    hash_of(none, sizeof none, "acl", 1);
+    card_row(hash, true);
+    for (int k = 0; k < 5; k++) {
+        rid(act[k], sizeof act[k], "acl", "act", k);
+        sent_row(act[k], "activate", "svc_recharge", "received", k == 4 ? none : hash, true, NULL,
+                 NULL, false);
+    }
+    const char *pending_sql = "SELECT status || '|' || coalesce(activation_pending, 'none') FROM "
+                              "stored_value_card WHERE card_hash = $1";
+    pl_svc_touch_key(NULL, "RLT", hash, key, sizeof key);
+    pl_db_counts before = pl_db_get_counts(g_db);
+    it_unit_rec r[2];
+    for (int k = 0; k < 2; k++)
+        it_submit(g_db, "svc_mark_sent", 7,
+                  (const char *[]){act[k], "svc_recharge", "it/a", NULL, NULL, "", "false"}, key,
+                  &r[k]);
+    it_drive_apart(g_db, before, r, 2);
+    assert_int_equal(r[0].ntuples, 1);
+    assert_int_equal(r[1].ntuples, 0);
+    it_value(g_admin, pending_sql, hash, NULL, v, sizeof v);
+    char want[128];
+    snprintf(want, sizeof want, "generated|%s", act[0]);
+    assert_string_equal(v, want);
+    /* The same attempt's mark again (a unit re-sent): still its own. */
+    assert_int_equal(mark_one(act[0], "svc_recharge", "it/a", NULL, NULL, key), 1);
+    assert_int_equal(mark_one(act[2], "svc_recharge", "it/b", NULL, NULL, key), 0);
+
+    it_exec(g_admin, "UPDATE svc_trans SET status = 'error' WHERE request_id = $1", 1,
+            (const char *[]){act[0]});
+    it_value(g_admin, pending_sql, hash, NULL, v, sizeof v);
+    assert_string_equal(v, "generated|none");
+    assert_int_equal(mark_one(act[2], "svc_recharge", "it/c", NULL, NULL, key), 1);
+    it_exec(g_admin, "UPDATE stored_value_card SET status = 'active' WHERE card_hash = $1", 1,
+            (const char *[]){hash});
+    it_exec(g_admin, "UPDATE svc_trans SET status = 'approved' WHERE request_id = $1", 1,
+            (const char *[]){act[2]});
+    it_value(g_admin, pending_sql, hash, NULL, v, sizeof v);
+    assert_string_equal(v, "active|none");
+    assert_int_equal(mark_one(act[3], "svc_recharge", "it/d", NULL, NULL, key), 0);
+
+    pl_svc_touch_key(NULL, "RLT", none, key, sizeof key);
+    assert_int_equal(mark_one(act[4], "svc_recharge", "it/e", NULL, NULL, key), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -661,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_marks_same_either_way),
         cmocka_unit_test(test_two_deposits_on_one_authorization),
         cmocka_unit_test(test_returns_on_one_deposit),
+        cmocka_unit_test(test_activation_claims_its_card),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

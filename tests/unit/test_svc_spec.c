@@ -339,6 +339,70 @@ static void test_return_limited_by_its_deposit(void **state)
     assert_int_equal(job.call.amount, 1000);
 }
 
+/* An activation of a card paylink has active, or held by another activation in flight or
+ * unknown, is declined without a call (043); a card without a row, or generated and free, goes. */
+static void test_activation_once(void **state)
+{
+    (void)state;
+    pl_svc_card_state c = {0};
+    pl_reply rep = {0};
+    assert_false(pl_svc_activation_refused(&c, "act-2", &rep)); /* no row: the bureau judges */
+    c.found = true;
+    snprintf(c.status, sizeof c.status, "generated");
+    assert_false(pl_svc_activation_refused(&c, "act-2", &rep));
+    snprintf(c.pending, sizeof c.pending, "act-2"); /* its own claim */
+    assert_false(pl_svc_activation_refused(&c, "act-2", &rep));
+    assert_int_equal(rep.status, 0);
+    snprintf(c.pending, sizeof c.pending, "act-1");
+    assert_true(pl_svc_activation_refused(&c, "act-2", &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_non_null(strstr(rep.message, "Another activation of the card (act-1)"));
+    memset(&rep, 0, sizeof rep);
+    snprintf(c.status, sizeof c.status, "active");
+    snprintf(c.activated_by, sizeof c.activated_by, "act-1");
+    c.pending[0] = '\0';
+    assert_true(pl_svc_activation_refused(&c, "act-2", &rep));
+    assert_non_null(strstr(rep.message, "already active (activated by act-1)"));
+    assert_non_null(strstr(rep.message, "recharge"));
+    c.activated_by[0] = '\0';
+    assert_true(pl_svc_activation_refused(&c, "act-2", &rep));
+    assert_non_null(strstr(rep.message, "paylink does not name"));
+
+    /* The look-up's card columns, after the row drawn on's; NULLs: no row. */
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    assert_non_null(r);
+    PGresAttDesc cols[3];
+    memset(cols, 0, sizeof cols);
+    static const char *const names[3] = {"status", "activated_by", "activation_pending"};
+    for (int i = 0; i < 3; i++) {
+        cols[i].name = (char *)names[i];
+        cols[i].typid = 25;
+        cols[i].typlen = -1;
+        cols[i].atttypmod = -1;
+    }
+    assert_int_equal(PQsetResultAttrs(r, 3, cols), 1);
+    const char *v[3] = {"generated", "", "act-9"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(PQsetvalue(r, 0, i, (char *)v[i], (int)strlen(v[i])), 1);
+    pl_svc_card_state_read(r, 0, &c);
+    assert_true(c.found);
+    assert_string_equal(c.status, "generated");
+    assert_string_equal(c.pending, "act-9");
+    assert_int_equal(PQsetvalue(r, 0, 0, NULL, -1), 1);
+    pl_svc_card_state_read(r, 0, &c);
+    assert_false(c.found);
+    pl_svc_card_state_read(r, 1, &c); /* too few columns */
+    assert_false(c.found);
+    PQclear(r);
+
+    /* prepare: no record unit, no card row: the activation goes. */
+    pl_service svc = rlt();
+    pl_job job;
+    job_of(&job, &svc, PL_REQ_SVC_ACTIVATE, 5000);
+    assert_int_equal(prepare(&job), 0);
+    assert_int_equal(job.call.op, PL_OP_SVC_ACTIVATE);
+}
+
 static void test_deposit_needs_an_approved_auth_of_the_card(void **state)
 {
     (void)state;
@@ -846,8 +910,9 @@ static void test_prepare_alone_by_type(void **state)
         bool alone;
     } cases[] = {
         {PL_REQ_SVC_GENERATE, true, true, false, NULL, NULL, true},
-        {PL_REQ_SVC_ACTIVATE, false, true, false, NULL, NULL, true},
-        {PL_REQ_SVC_ACTIVATE, true, true, false, NULL, NULL, true},
+        /* An activation reads its card's row and claims it (043). */
+        {PL_REQ_SVC_ACTIVATE, false, true, false, NULL, NULL, false},
+        {PL_REQ_SVC_ACTIVATE, true, true, false, NULL, NULL, false},
         {PL_REQ_SVC_RECHARGE, false, true, false, NULL, NULL, true},
         {PL_REQ_SVC_AUTH, false, true, false, NULL, NULL, true},
         {PL_REQ_SVC_AUTH, false, false, true, NULL, NULL, true}, /* J19: the inquiry first */
@@ -1107,6 +1172,7 @@ int main(void)
         cmocka_unit_test(test_deposit_above_the_authorization_is_declined),
         cmocka_unit_test(test_deposit_needs_an_approved_auth_of_the_card),
         cmocka_unit_test(test_return_limited_by_its_deposit),
+        cmocka_unit_test(test_activation_once),
         cmocka_unit_test(test_map_approved),
         cmocka_unit_test(test_map_partial_approval),
         cmocka_unit_test(test_map_declined_mapped_and_unmapped),

@@ -47,11 +47,22 @@
     "OR a.currency <> e.p11::char(3))) "                                                           \
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
-/* The rows e's requests inserted, each with the authorization it names (svc_record). */
+/* An activation's card as the Stored Value Card table has it (043): its status, who activated
+ * it, the activation in flight or unknown that holds it (svc_card_state_read). */
+#define SVC_CARD_COLUMNS                                                                           \
+    "c.status, coalesce(c.activated_by, ''), coalesce(c.activation_pending, '')"
+#define SVC_CARD_NCOLUMNS 3
+
+/* The rows e's requests inserted, each with the row it names (the authorization of a deposit,
+ * the deposit of a return) and, for an activation, its card's row (svc_record). */
 #define SVC_RECORD                                                                                 \
-    SVC_REF ", ins AS (" SVC_INSERT ", ref_request_id) SELECT ins.request_id, x.* FROM ins "       \
+    SVC_REF ", ins AS (" SVC_INSERT ", ref_request_id, service_bureau, card_hash, request_type) "  \
+            "SELECT ins.request_id, x.*, y.* FROM ins "                                            \
             "LEFT JOIN LATERAL (SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "           \
-            "WHERE request_id = ins.ref_request_id) x ON true"
+            "WHERE request_id = ins.ref_request_id) x ON true "                                    \
+            "LEFT JOIN LATERAL (SELECT " SVC_CARD_COLUMNS " FROM stored_value_card c "             \
+            "WHERE ins.request_type = 'activate' AND c.service_bureau = ins.service_bureau "       \
+            "AND c.card_hash = ins.card_hash) y ON true"
 
 /*
  * What svc_store and its merged form write for an approved generate: the card the bureau
@@ -71,17 +82,20 @@
     "virtual = true, card_prefix = excluded.card_prefix, card_series = excluded.card_series, "     \
     "issue_amount = excluded.issue_amount, currency = excluded.currency, "                         \
     "status = 'generated', response_code = '', activation_date = NULL, activated_by = NULL, "      \
-    "generated_by = excluded.generated_by), "
+    "activation_pending = NULL, generated_by = excluded.generated_by), "
 
 /*
  * The mark of each row of e (svc_mark_sent, below; e is its parameters as one row or, merged,
  * one row per execution: db.h, PL_DB_E_ONE_7 / _MANY_7): me holds the row, locked, with its
  * parameters; claim is the claim of its amount (p4) on the row it names (p5): a deposit's on
- * its authorization, a return's on the deposit it refunds (042); the row is marked when it
- * claimed, claims nothing, or is this attempt's own mark sent again.
+ * its authorization, a return's on the deposit it refunds (042); card is an activation's claim
+ * on its card's row (043: not active, held by no other activation; a card without a row is the
+ * bureau's to judge). The row is marked when it claimed, claims nothing, or is this attempt's
+ * own mark sent again.
  */
 #define SVC_MARK_SENT                                                                              \
-    "me AS (SELECT t.request_id, t.status, t.request_type, e.p2, e.p3, e.p4, e.p5, e.p7 FROM e "   \
+    "me AS (SELECT t.request_id, t.status, t.request_type, t.service_bureau, t.card_hash, e.p2, "  \
+    "e.p3, e.p4, e.p5, e.p7 FROM e "                                                               \
     "JOIN svc_trans t ON t.request_id = e.p1 WHERE t.status = 'received' "                         \
     "OR (t.status = 'sent' AND (t.sent_by = e.p3 OR t.sent_by = e.p6)) FOR UPDATE OF t), "         \
     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + me.p4::numeric "         \
@@ -90,12 +104,21 @@
     "CASE me.request_type WHEN 'return' THEN 'deposit' ELSE 'auth' END "                           \
     "AND CASE a.request_type WHEN 'auth' THEN a.amount_deposited + a.amount_voided "               \
     "ELSE a.amount_returned END + a.amount_pending + me.p4::numeric <= a.amount_approved "         \
-    "RETURNING a.request_id) "                                                                     \
+    "RETURNING a.request_id), "                                                                    \
+    "card AS (UPDATE stored_value_card c SET activation_pending = me.request_id FROM me "          \
+    "WHERE me.status = 'received' AND me.request_type = 'activate' "                               \
+    "AND c.service_bureau = me.service_bureau AND c.card_hash = me.card_hash "                     \
+    "AND c.status <> 'active' AND c.activation_pending IS NULL "                                   \
+    "RETURNING c.activation_pending AS request_id) "                                               \
     "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = me.p2, "                 \
     "sent_by = me.p3, claim_amount = CASE WHEN me.status = 'received' THEN me.p4::numeric "        \
     "ELSE t.claim_amount END, void_remainder = me.p7::boolean "                                    \
     "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' OR me.p4 IS NULL "         \
-    "OR EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)) RETURNING t.request_id"
+    "OR EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)) "                               \
+    "AND (me.status = 'sent' OR me.request_type <> 'activate' "                                    \
+    "OR EXISTS (SELECT 1 FROM card k WHERE k.request_id = me.request_id) "                         \
+    "OR NOT EXISTS (SELECT 1 FROM stored_value_card c WHERE c.service_bureau = me.service_bureau " \
+    "AND c.card_hash = me.card_hash)) RETURNING t.request_id"
 
 /*
  * The answer of each row of e (p1-p18: one row, or one per answer merged; db.h) and what it does
@@ -126,14 +149,19 @@ static const pl_db_stmt stmts[] = {
     {"svc_record", "WITH " PL_DB_E_ONE_18 ", " SVC_RECORD, 18},
     {"svc_record:many", "WITH " PL_DB_E_MANY_18 ", " SVC_RECORD, 18},
     {"svc_insert", "WITH " PL_DB_E_ONE_18 ", " SVC_REF " " SVC_INSERT, 18},
-    /* Result 1 of the record unit that reads the row back: the authorization a deposit draws
-     * on (none for other requests), named by its request id ($1) or as the deposit's row records
-     * it ($2, the deposit's own request id: svc_insert resolved its SVATransactionID). */
+    /* Result 1 of the record unit that reads the row back, one row as svc_record's after its
+     * request id: the row a deposit or a return draws on (NULLs for other requests), named by
+     * its request id ($1) or as the deposit's row records it ($2, the deposit's own request id:
+     * svc_insert resolved its SVATransactionID), and an activation's card ($3, its request id). */
     {"svc_auth",
-     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "
+     "SELECT x.*, y.* FROM (SELECT 1) one "
+     "LEFT JOIN LATERAL (SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "
      "WHERE request_id = coalesce($1::varchar, "
-     "(SELECT ref_request_id FROM svc_trans WHERE request_id = $2::varchar))",
-     2},
+     "(SELECT ref_request_id FROM svc_trans WHERE request_id = $2::varchar))) x ON true "
+     "LEFT JOIN LATERAL (SELECT " SVC_CARD_COLUMNS " FROM stored_value_card c "
+     "JOIN svc_trans s ON c.service_bureau = s.service_bureau AND c.card_hash = s.card_hash "
+     "WHERE s.request_id = $3::varchar AND s.request_type = 'activate') y ON true",
+     3},
     /*
      * Marks the request sent and, for a deposit of a paylink authorization, claims its amount
      * ($4) on that authorization ($5) in the same statement: the claim re-checks what remains on
@@ -394,19 +422,22 @@ static int svc_record(pl_job *job, pl_db_unit *u)
         return pl_db_unit_add(u, "svc_record", 18, p);
     int rc = pl_db_unit_add(u, "svc_insert", 18, p);
     /* Always added, so the look-up is result 1 whatever the request is. */
-    const char *q[] = {by_id, by_tx ? r->request_id : NULL};
+    const char *q[] = {by_id, by_tx ? r->request_id : NULL,
+                       r->type == PL_REQ_SVC_ACTIVATE ? r->request_id : NULL};
     if (rc == 0)
-        rc = pl_db_unit_add(u, "svc_auth", 2, q);
+        rc = pl_db_unit_add(u, "svc_auth", 3, q);
     return rc;
 }
 
-/* Only a deposit naming an authorization and a return naming a deposit read something
- * recorded (the row drawn on, svc_auth: an authorization by SVATransactionID too, which may be
- * paylink's) and claim (svc_mark_sent); every other request's call is decided from the request
- * and the configuration alone, and its mark claims nothing. */
+/* Only a deposit naming an authorization, a return naming a deposit and an activation read
+ * something recorded (the row drawn on, svc_auth: an authorization by SVATransactionID too,
+ * which may be paylink's; an activation's card) and claim (svc_mark_sent); every other
+ * request's call is decided from the request and the configuration alone, and its mark claims
+ * nothing. */
 static bool svc_prepare_alone(const pl_job *job)
 {
-    return !svc_names_auth(&job->req) && !svc_names_deposit(&job->req);
+    return !svc_names_auth(&job->req) && !svc_names_deposit(&job->req) &&
+           job->req.type != PL_REQ_SVC_ACTIVATE;
 }
 
 /* The record unit refused the request (svc_insert): the authorization its deposit names, or the
@@ -474,6 +505,39 @@ static int prepare_return(pl_job *job, const pl_db_unit *recorded, svc_data *d)
     return 0;
 }
 
+void pl_svc_card_state_read(const PGresult *r, int col, pl_svc_card_state *c)
+{
+    memset(c, 0, sizeof *c);
+    if (!r || PQntuples(r) != 1 || PQnfields(r) < col + SVC_CARD_NCOLUMNS || PQgetisnull(r, 0, col))
+        return;
+    c->found = true;
+    copy(c->status, sizeof c->status, PQgetvalue(r, 0, col));
+    copy(c->activated_by, sizeof c->activated_by, PQgetvalue(r, 0, col + 1));
+    copy(c->pending, sizeof c->pending, PQgetvalue(r, 0, col + 2));
+}
+
+bool pl_svc_activation_refused(const pl_svc_card_state *c, const char *request_id, pl_reply *rep)
+{
+    if (!c->found)
+        return false;
+    if (strcmp(c->status, "active") == 0) {
+        rep->status = PL_ST_DECLINED;
+        snprintf(rep->message, sizeof rep->message,
+                 "The card is already active (activated by %s); a recharge adds value to it.",
+                 c->activated_by[0] ? c->activated_by : "a request paylink does not name");
+        return true;
+    }
+    if (c->pending[0] && strcmp(c->pending, request_id) != 0) {
+        rep->status = PL_ST_DECLINED;
+        snprintf(rep->message, sizeof rep->message,
+                 "Another activation of the card (%s) is in progress or its outcome is unknown; "
+                 "the card is not activated twice.",
+                 c->pending);
+        return true;
+    }
+    return false;
+}
+
 static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
 {
     pl_request *r = &job->req;
@@ -503,6 +567,16 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
          * rest of a stored value authorization is released at deposit. */
         if (strcmp(job->svc->protocol, "EXT") == 0)
             c->void_remainder = job->svc->void_auth_at_deposit;
+    }
+    if (r->type == PL_REQ_SVC_ACTIVATE) {
+        int col;
+        const PGresult *k = pl_job_lookup(recorded, &col);
+        pl_svc_card_state card;
+        pl_svc_card_state_read(k, col + PL_STORED_VALUE_AUTH_NCOLUMNS, &card);
+        if (pl_svc_activation_refused(&card, r->request_id, job->reply)) {
+            PL_INFO(r->request_id, "stored value activation refused: %s", job->reply->message);
+            return 1;
+        }
     }
     if (svc_names_deposit(r)) {
         int rc = prepare_return(job, recorded, d);

@@ -45,9 +45,14 @@
  *     says 0.00 (seed: ".00" when Customer Engagement cannot be reached);
  *   - no answer in time: the engine's `timeout` reply and required response, never a second call;
  *   - a new request whose call is ready to leave is recorded already marked sent, in one
- *     statement (spec->record_sent), unless it is a deposit naming an authorization or a return
- *     naming a deposit: that one is recorded with the row it names read (prepare decides on
- *     it), then marked sent with its claim (spec->prepare_alone);
+ *     statement (spec->record_sent), unless it is a deposit naming an authorization, a return
+ *     naming a deposit or an activation: that one is recorded with the row it names (the
+ *     activation: its card's) read (prepare decides on it), then marked sent with its claim
+ *     (spec->prepare_alone);
+ *   - an activation of a card the Stored Value Card table has active, or held by another
+ *     activation in flight or unknown, is `declined` without a bureau call; its mark claims the
+ *     card row (activation_pending), released by the settlement trigger when its outcome is
+ *     final (043), so two activations in flight together are never both sent;
  *   - J19 (auth_service.balance_inquiry_batch, seed "Perform Balance Inquiry during Batch
  *     Authorizations"): an `auth` of mode `batch` first asks for the card's balance
  *     (InquiryRequest), then (spec->next_call, pl_svc_j19_decide) authorizes min(amount,
@@ -89,6 +94,26 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
  */
 bool pl_svc_return_refused(const pl_stored_value_auth *dep, const char *card_hash, int64_t amount,
                            pl_reply *rep);
+
+/* An activation's card as the Stored Value Card table has it (migration 043), read from the
+ * record unit's look-up. found is false when paylink has no row for the card. */
+typedef struct pl_svc_card_state {
+    bool found;
+    char status[12];       /* generated, active, inactive */
+    char activated_by[51]; /* request_id of the activation that made it active ("" if none) */
+    char pending[51];      /* request_id of an activation in flight or unknown ("" if none) */
+} pl_svc_card_state;
+
+/* Reads row 0 of a look-up (the three card columns from column col on) into *c. */
+void pl_svc_card_state_read(const PGresult *r, int col, pl_svc_card_state *c);
+
+/*
+ * May the activation request_id be sent for the card c? Returns false when it may (paylink has
+ * no row for the card, or it is not active and no other activation holds it); true when it is
+ * refused, with rep's status (`declined`) and message filled: the card is active (a recharge adds
+ * value), or another activation of it is in flight or has an unknown outcome.
+ */
+bool pl_svc_activation_refused(const pl_svc_card_state *c, const char *request_id, pl_reply *rep);
 
 /*
  * The row besides its own that a stored value request's units touch (db.h, pl_db_unit_touch),
