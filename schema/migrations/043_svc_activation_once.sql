@@ -13,11 +13,19 @@
 -- value to an active card as before; a card paylink has no row for (a physical card it never
 -- saw) is the bureau's to judge, as before.
 --
--- What it costs to apply: ADD COLUMN without a default (catalog only), CREATE OR REPLACE
+-- What it costs to apply: ADD COLUMN without a default (catalog only), an UPDATE of the card
+-- rows whose activation is in flight or unknown (a scan of svc_trans), CREATE OR REPLACE
 -- FUNCTION.
 
 ALTER TABLE stored_value_card ADD COLUMN activation_pending varchar(50);
-COMMENT ON COLUMN stored_value_card.activation_pending IS 'request_id of the activation (svc_trans, request_type activate) marked sent for this card whose outcome is not final yet (in flight, or unknown with a required response); NULL otherwise. Set by the statement that marks the activation sent, only when the card is not active and no other activation holds it; cleared by the settlement trigger when that activation''s outcome is final. An activation of a card whose row holds another one is declined without a bureau call. An operator who deletes the svc_trans row of a pending activation clears it by hand.';
+-- Activations in flight or unknown while this is applied hold their cards already (one of them,
+-- where a card has several): a second activation sent meanwhile is refused as any other.
+UPDATE stored_value_card c SET activation_pending = t.request_id
+  FROM svc_trans t
+ WHERE t.request_type = 'activate' AND t.status IN ('sent', 'unknown')
+   AND c.service_bureau = t.service_bureau AND c.card_hash = t.card_hash
+   AND c.activation_pending IS NULL;
+COMMENT ON COLUMN stored_value_card.activation_pending IS 'request_id of the activation (svc_trans, request_type activate) marked sent for this card whose outcome is not final yet (in flight, or unknown with a required response); NULL otherwise. Set by the statement that marks the activation sent, only when the card is not active and no other activation holds it; cleared by the settlement trigger when that activation''s outcome is final. An activation of a card whose row holds another one is declined without a bureau call. An activation whose svc_trans row is deleted, or left sent for good, holds the card until an operator clears this column by hand (once the bureau says the card was not activated by it).';
 
 -- 042's function, with the activation's branch first.
 CREATE OR REPLACE FUNCTION paylink_settle_svc_deposit() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -99,6 +99,14 @@ pl_worker_start svc PAYLINK_HASH_KEY_FILE="$newkey" PAYLINK_HASH_KEY_PREVIOUS_FI
 r=$(svc "srd1-$run" deposit 10.00 "$(with_card ".auth_ref = {request_id: \"srp-$run\"}")")
 assert_json .status approved "$r"
 assert_json .amount_approved 10.00 "$r"
+# Activated again under the new key (an upstream retry with a fresh id): the card's row, still
+# under the old key, is moved to the new one when the activation is recorded and found active:
+# declined without a call (migration 043), not a second Recharge.
+recharges=$(pl_ledger_count "$sorder" recharge)
+r=$(svc "sra2-$run" activate 30.00 "$(with_card '.svc += {order_line: 1, issue_amount: "30.00", virtual: true}')")
+assert_json .status declined "$r"
+assert_contains "$(jq -r .message <<<"$r")" "already active" "message"
+assert_eq "$(pl_ledger_count "$sorder" recharge)" "$recharges" "no second Recharge"
 
 # ---- 2c. a stored value card's row across the rotation -------------------------------------------
 # A card generated under the old key is activated under the new one (the old key among the

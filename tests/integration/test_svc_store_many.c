@@ -658,6 +658,24 @@ static void test_returns_on_one_deposit(void **state)
     expect_amounts(auth, "0.00|20.00|0.00");
     it_value(g_admin, returned_sql, dep, NULL, v, sizeof v);
     assert_string_equal(v, "0.00|15.00");
+
+    /* A return recorded before 042 (its row names no deposit) and marked after: its claim names
+     * the deposit on its row, so that its outcome releases it. */
+    char old[96];
+    rid(old, sizeof old, "rtwo", "old", 0);
+    sent_row(old, "return", "svc_return", "received", hash, false, NULL, NULL, false);
+    assert_int_equal(mark_alone(old, "svc_return", "it/12", "1.00", dep), 1);
+    it_value(g_admin,
+             "SELECT ref_request_id || '|' || claim_amount FROM svc_trans "
+             "WHERE request_id = $1",
+             old, NULL, v, sizeof v);
+    char want[128];
+    snprintf(want, sizeof want, "%s|1.00", dep);
+    assert_string_equal(v, want);
+    it_exec(g_admin, "UPDATE svc_trans SET status = 'error' WHERE request_id = $1", 1,
+            (const char *[]){old});
+    it_value(g_admin, returned_sql, dep, NULL, v, sizeof v);
+    assert_string_equal(v, "0.00|15.00");
 }
 
 /* An activation's mark claims its card row (043): of two activations of one card in one batch

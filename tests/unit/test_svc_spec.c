@@ -356,17 +356,16 @@ static void test_activation_once(void **state)
     snprintf(c.pending, sizeof c.pending, "act-1");
     assert_true(pl_svc_activation_refused(&c, "act-2", &rep));
     assert_int_equal(rep.status, PL_ST_DECLINED);
-    assert_non_null(strstr(rep.message, "Another activation of the card (act-1)"));
+    assert_non_null(strstr(rep.message, "Another activation of the card is in progress"));
+    assert_null(strstr(rep.message, "act-1")); /* another company's request, maybe */
     memset(&rep, 0, sizeof rep);
     snprintf(c.status, sizeof c.status, "active");
     snprintf(c.activated_by, sizeof c.activated_by, "act-1");
     c.pending[0] = '\0';
     assert_true(pl_svc_activation_refused(&c, "act-2", &rep));
-    assert_non_null(strstr(rep.message, "already active (activated by act-1)"));
+    assert_non_null(strstr(rep.message, "already active"));
     assert_non_null(strstr(rep.message, "recharge"));
-    c.activated_by[0] = '\0';
-    assert_true(pl_svc_activation_refused(&c, "act-2", &rep));
-    assert_non_null(strstr(rep.message, "paylink does not name"));
+    assert_null(strstr(rep.message, "act-1"));
 
     /* The look-up's card columns, after the row drawn on's; NULLs: no row. */
     PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);

@@ -108,11 +108,14 @@
     "card AS (UPDATE stored_value_card c SET activation_pending = me.request_id FROM me "          \
     "WHERE me.status = 'received' AND me.request_type = 'activate' "                               \
     "AND c.service_bureau = me.service_bureau AND c.card_hash = me.card_hash "                     \
-    "AND c.status <> 'active' AND c.activation_pending IS NULL "                                   \
+    "AND c.status <> 'active' "                                                                    \
+    "AND (c.activation_pending IS NULL OR c.activation_pending = me.request_id) "                  \
     "RETURNING c.activation_pending AS request_id) "                                               \
     "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = me.p2, "                 \
     "sent_by = me.p3, claim_amount = CASE WHEN me.status = 'received' THEN me.p4::numeric "        \
-    "ELSE t.claim_amount END, void_remainder = me.p7::boolean "                                    \
+    "ELSE t.claim_amount END, ref_request_id = CASE WHEN me.status = 'received' "                  \
+    "AND me.p4 IS NOT NULL THEN coalesce(t.ref_request_id, me.p5) ELSE t.ref_request_id END, "     \
+    "void_remainder = me.p7::boolean "                                                             \
     "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' OR me.p4 IS NULL "         \
     "OR EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)) "                               \
     "AND (me.status = 'sent' OR me.request_type <> 'activate' "                                    \
@@ -404,6 +407,17 @@ static bool svc_names_deposit(const pl_request *r)
     return r->type == PL_REQ_SVC_RETURN && r->capture_ref.request_id[0];
 }
 
+static int svc_card_rekey(pl_job *job, pl_db_unit *u);
+
+/* The record unit's look-up row: svc_record's (result 0, its columns after request_id) the
+ * first time, svc_auth's (result 1) when the row is read back; an activation's card rekey may
+ * follow either (svc_record). NULL without a unit. */
+static const PGresult *svc_lookup(const pl_job *job, const pl_db_unit *recorded, int *col)
+{
+    *col = job->read_back ? 0 : 1;
+    return recorded ? pl_db_unit_result(recorded, job->read_back ? 1 : 0) : NULL;
+}
+
 static int svc_record(pl_job *job, pl_db_unit *u)
 {
     const pl_request *r = &job->req;
@@ -418,14 +432,23 @@ static int svc_record(pl_job *job, pl_db_unit *u)
     memcpy(p, a.p, sizeof a.p);
     p[16] = by_id;
     p[17] = by_tx;
-    if (!job->read_back)
-        return pl_db_unit_add(u, "svc_record", 18, p);
-    int rc = pl_db_unit_add(u, "svc_insert", 18, p);
-    /* Always added, so the look-up is result 1 whatever the request is. */
-    const char *q[] = {by_id, by_tx ? r->request_id : NULL,
-                       r->type == PL_REQ_SVC_ACTIVATE ? r->request_id : NULL};
-    if (rc == 0)
-        rc = pl_db_unit_add(u, "svc_auth", 3, q);
+    int rc;
+    if (!job->read_back) {
+        rc = pl_db_unit_add(u, "svc_record", 18, p);
+    } else {
+        rc = pl_db_unit_add(u, "svc_insert", 18, p);
+        /* Always added, so the look-up is result 1 whatever the request is. */
+        const char *q[] = {by_id, by_tx ? r->request_id : NULL,
+                           r->type == PL_REQ_SVC_ACTIVATE ? r->request_id : NULL};
+        if (rc == 0)
+            rc = pl_db_unit_add(u, "svc_auth", 3, q);
+    }
+    /* An activation's card row found under an earlier hash key is moved to the current one
+     * now: its mark claims the row by the current hash, and a card active under the old key
+     * would otherwise not be seen (the activation goes round once more when this unit's look-up
+     * missed it, and is refused then). */
+    if (rc == 0 && r->type == PL_REQ_SVC_ACTIVATE)
+        rc = svc_card_rekey(job, u);
     return rc;
 }
 
@@ -466,7 +489,7 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
     }
     pl_stored_value_auth a;
     int col;
-    const PGresult *k = pl_job_lookup(recorded, &col); /* svc_record's, or svc_auth's */
+    const PGresult *k = svc_lookup(job, recorded, &col);
     pl_stored_value_auth_read(k, col, &a);
     if (!a.found && !r->auth_ref.request_id[0]) {
         /* An SVATransactionID no authorization of the order has: one paylink does not hold;
@@ -493,7 +516,7 @@ static int prepare_return(pl_job *job, const pl_db_unit *recorded, svc_data *d)
     const pl_request *r = &job->req;
     pl_stored_value_auth dep;
     int col;
-    const PGresult *k = pl_job_lookup(recorded, &col); /* svc_record's, or svc_auth's */
+    const PGresult *k = svc_lookup(job, recorded, &col);
     pl_stored_value_auth_read(k, col, &dep);
     if (pl_svc_return_refused(&dep, pl_job_card_hash_for(job, dep.card_hash), r->amount,
                               job->reply))
@@ -518,21 +541,21 @@ void pl_svc_card_state_read(const PGresult *r, int col, pl_svc_card_state *c)
 
 bool pl_svc_activation_refused(const pl_svc_card_state *c, const char *request_id, pl_reply *rep)
 {
+    /* The reply names no other request: the card's row is the service bureau's, whichever
+     * company's request activated it (the log names it, svc_prepare). */
     if (!c->found)
         return false;
     if (strcmp(c->status, "active") == 0) {
         rep->status = PL_ST_DECLINED;
-        snprintf(rep->message, sizeof rep->message,
-                 "The card is already active (activated by %s); a recharge adds value to it.",
-                 c->activated_by[0] ? c->activated_by : "a request paylink does not name");
+        copy(rep->message, sizeof rep->message,
+             "The card is already active; a recharge adds value to it.");
         return true;
     }
     if (c->pending[0] && strcmp(c->pending, request_id) != 0) {
         rep->status = PL_ST_DECLINED;
-        snprintf(rep->message, sizeof rep->message,
-                 "Another activation of the card (%s) is in progress or its outcome is unknown; "
-                 "the card is not activated twice.",
-                 c->pending);
+        copy(rep->message, sizeof rep->message,
+             "Another activation of the card is in progress or its outcome is unknown; the card "
+             "is not activated twice.");
         return true;
     }
     return false;
@@ -570,11 +593,14 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
     }
     if (r->type == PL_REQ_SVC_ACTIVATE) {
         int col;
-        const PGresult *k = pl_job_lookup(recorded, &col);
+        const PGresult *k = svc_lookup(job, recorded, &col);
         pl_svc_card_state card;
         pl_svc_card_state_read(k, col + PL_STORED_VALUE_AUTH_NCOLUMNS, &card);
         if (pl_svc_activation_refused(&card, r->request_id, job->reply)) {
-            PL_INFO(r->request_id, "stored value activation refused: %s", job->reply->message);
+            PL_INFO(r->request_id,
+                    "stored value activation refused: %s (activated by %s, held by %s)",
+                    job->reply->message, card.activated_by[0] ? card.activated_by : "-",
+                    card.pending[0] ? card.pending : "-");
             return 1;
         }
     }
