@@ -1706,10 +1706,13 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
                          const char *note, char *msg, size_t msgsz)
 {
     if (!o || !by || !*by ||
-        (o->status != PL_ST_APPROVED && o->status != PL_ST_DECLINED && o->status != PL_ST_ERROR)) {
-        snprintf(msg, msgsz, "an outcome (approved, declined or error) and who decided it");
+        (o->status != PL_ST_APPROVED && o->status != PL_ST_DECLINED && o->status != PL_ST_ERROR &&
+         o->status != PL_ST_REVIEW && o->status != PL_ST_REJECTED)) {
+        snprintf(msg, msgsz,
+                 "an outcome (approved, declined, error, review or rejected) and who decided it");
         return PL_ERR_INVALID;
     }
+    bool dm = o->status == PL_ST_REVIEW || o->status == PL_ST_REJECTED;
     PGconn *c = conn(r);
     if (!c) {
         snprintf(msg, msgsz, "the database cannot be reached");
@@ -1737,11 +1740,28 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         row_free(&w);
         return PL_ERR_STATE;
     }
+    /* Review and rejected are Decision Manager's, of a CyberSource authorization: what the
+     * operator read in its case management (a review's hold, or a reject the issuer had
+     * approved, whose reversal is published with the reply when the bureau sends reversals:
+     * it needs the authorization's transaction id). */
+    if (dm && (strcmp(w.worker, "auth") != 0 || strcmp(w.protocol, "CYB") != 0 ||
+               (o->status == PL_ST_REJECTED && !o->transaction_id[0]))) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz, "%s",
+                 strcmp(w.worker, "auth") != 0 || strcmp(w.protocol, "CYB") != 0
+                     ? "review and rejected are Decision Manager outcomes of a CyberSource "
+                       "authorization"
+                     : "a rejected authorization needs its transaction id (to reverse what the "
+                       "issuer approved)");
+        row_free(&w);
+        return PL_ERR_INVALID;
+    }
     /* A timeout reversal asked for this authorization releases it at the bureau, whatever the
-     * operator learnt before: approving it while the reversal is in flight, or after it was
-     * approved (or found it reversed already, 237), would report an authorization that is gone.
-     * Only once it was refused otherwise, or failed, may the operator approve it. */
-    if (o->status == PL_ST_APPROVED && w.reversal_rid[0]) {
+     * operator learnt before: approving it (or holding it for review) while the reversal is in
+     * flight, or after it was approved (or found it reversed already, 237), would report an
+     * authorization that is gone. Only once it was refused otherwise, or failed, may the
+     * operator approve it. */
+    if ((o->status == PL_ST_APPROVED || o->status == PL_ST_REVIEW) && w.reversal_rid[0]) {
         char rs[16], rv[16];
         bool settled_otherwise =
             reversal_state(c, w.reversal_rid, rs, rv) == 0 &&
@@ -1772,22 +1792,46 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
     pl_resolve_outcome out = *o;
     /* An amount is the request's (as sent) at most: one above it, or for a request that sent
      * none, would tell the upstream system of money nobody asked for (paylinkctl checks it too;
-     * this is the rule for every caller). */
+     * this is the rule for every caller). A review holds its amount as an approval does. */
+    bool holds = out.status == PL_ST_APPROVED || out.status == PL_ST_REVIEW;
     int64_t sent = 0;
     bool has_sent = w.amount[0] && pl_money_parse_decimal(w.amount, &sent) == 0;
-    if (out.status == PL_ST_APPROVED && out.has_amount && (!has_sent || out.amount > sent)) {
+    if (holds && out.has_amount && (!has_sent || out.amount > sent)) {
         release(c, sid, r->owner);
         snprintf(msg, msgsz, "the amount approved is above the %s the request sent",
                  has_sent ? w.amount : "nothing");
         row_free(&w);
         return PL_ERR_INVALID;
     }
-    if (out.status == PL_ST_APPROVED && !out.has_amount && has_sent) {
+    if (holds && !out.has_amount && has_sent) {
         out.amount = sent;
         out.has_amount = true;
     }
-    if (out.status != PL_ST_APPROVED)
+    if (!holds)
         out.has_amount = false;
+    char message[256] = "";
+    if (dm) {
+        /* As Decision Manager's answer would have been mapped in time (480 / 481: the vendor
+         * response table's hold, the reply's message, the reject's reversal). */
+        pl_bureau_result res;
+        memset(&res, 0, sizeof res);
+        copy(res.decision, sizeof res.decision, out.status == PL_ST_REVIEW ? "REVIEW" : "REJECT");
+        copy(res.reason_code, sizeof res.reason_code, out.status == PL_ST_REVIEW ? "480" : "481");
+        res.has_amount = out.has_amount;
+        res.amount = out.amount;
+        copy(res.auth_code, sizeof res.auth_code, out.auth_number);
+        copy(res.request_id, sizeof res.request_id, out.transaction_id);
+        pl_resolve_outcome mapped = {0};
+        map_answer(r, c, &w, &res, &mapped, message, sizeof message);
+        if (mapped.status != out.status) {
+            release(c, sid, r->owner);
+            snprintf(msg, msgsz, "the outcome %s could not be mapped (service bureau %s)",
+                     pl_status_name(out.status), w.bureau);
+            row_free(&w);
+            return PL_ERR_STATE;
+        }
+        out = mapped;
+    }
     if (!out.decision[0])
         copy(out.decision, sizeof out.decision,
              out.status == PL_ST_APPROVED   ? "ACCEPT"
@@ -1796,7 +1840,7 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
     char full_note[800]; /* cut to 300 characters by the database (left), never mid-character */
     snprintf(full_note, sizeof full_note, "operator %s: %s", by,
              note && *note ? note : "outcome confirmed with the bureau");
-    rc = apply(r, c, &w, &out, "operator", by, full_note, NULL);
+    rc = apply(r, c, &w, &out, "operator", by, full_note, message);
     if (rc == 1) {
         count(r->m_by_operator);
         const char *p[] = {sid};

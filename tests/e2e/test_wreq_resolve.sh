@@ -10,7 +10,8 @@
 #     bureau; a second resolve is refused (exit 1) saying it was resolved already;
 #   - a row a resolver holds is refused (exit 1), an unreachable Kafka or database changes
 #     nothing (exit 3), an amount above the request's is refused;
-#   - wreq resolve --outcome declined on the CYB one (--json);
+#   - wreq resolve --outcome declined on the CYB one (--json); --outcome review on a second CYB
+#     one (Decision Manager's 480 as read in its case management: held FS, its amount);
 #   - wreq retry opens an escalated row again, due now (paylink-svc stopped meanwhile, so the
 #     open row can be seen), and its worker's resolver escalates it again; retry --now takes
 #     that step in paylinkctl; then a partial approval (--amount) settles it;
@@ -57,12 +58,14 @@ pl_on_exit "pl_worker_pid svc >/dev/null || pl_worker_start svc"
 # ---- three authorizations nobody answered --------------------------------------------------------
 e1="wre-$run"      # External Payment Service
 c1="wrc-$run"      # CyberSource
+c2="wrv-$run"      # CyberSource, resolved as a review
 s1="wrs-$run"      # stored value (Customer Engagement)
 s1_order="WS$run"
 pl_send auth "$(pl_request auth "$e1" 901.01 '.service = "EXT"')"
 pl_send auth "$(pl_request auth "$c1" 901.02)"
+pl_send auth "$(pl_request auth "$c2" 901.04)"
 pl_send svc "$(pl_svc_request "$s1" auth "$s1_order" 901.03 '.svc = {card_number: "8574906000000001"}')"
-for w_id in "auth $e1" "auth $c1" "svc $s1"; do
+for w_id in "auth $e1" "auth $c1" "auth $c2" "svc $s1"; do
     r=$(pl_wait_reply $w_id 60) || fail "no reply for $w_id"
     assert_json .status timeout "$r"
     assert_json .required_response true "$r"
@@ -177,6 +180,21 @@ assert_json .resolution operator "$r"
 assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$c1")" declined "cc_auth_trans"
 assert_eq "$(pl_sql "SELECT string_agg(status, ',') FROM auth_history WHERE request_id = :'id'" id="$c1")" declined "auth_history"
 assert_eq "$(pl_ledger_count "$c1" auth)" 0 "the bureau never authorized it"
+
+# ---- wreq resolve: review (Decision Manager's 480, as the operator read it in case management) ----
+j=$(ctl wreq resolve "$(rr id "$c2")" --outcome review --by carol --transaction-id 7419661750346782304098 --json)
+assert_json .applied true "$j"
+assert_json .outcome review "$j"
+assert_json .amount 901.04 "$j"
+r=$(pl_wait_reply_nth auth "$c2" 2 60) || fail "no final reply for $c2"
+assert_json .status review "$r"
+assert_json .decision REVIEW "$r"
+assert_json .vendor_response 480 "$r"
+assert_json .hold_reason FS "$r"
+assert_json .amount_approved 901.04 "$r"
+assert_json .resolution operator "$r"
+assert_eq "$(pl_sql "SELECT status || '|' || hold_reason || '|' || amount_approved || '|' || transaction_id FROM cc_auth_trans WHERE request_id = :'id'" id="$c2")" \
+    "review|FS|901.04|7419661750346782304098" "cc_auth_trans holds it for review"
 
 # ---- wreq retry: an escalated row opened again -------------------------------------------------------
 escalated_at=$(rr escalated_at "$s1")

@@ -933,12 +933,62 @@ static void test_operator_declines_and_errors(void **state)
     assert_final_reply(published_for(&pub, &e), &e, "error", "operator");
     assert_int_equal(pub.calls, 2);
 
+    /* Decision Manager's outcomes of a CyberSource authorization: a review holds the amount,
+     * held as the vendor response table says for 480 (FS), so a capture can claim on it and a
+     * later decision (dmupdate) finds it; a reject (481 after the issuer approved) needs the
+     * authorization's transaction id, deactivates the payment and stores its reversal to go
+     * with the reply (Send reversal is on for CYB). */
+    trow rv = mkrow("auth", "CYB", "auth", "63.00", "escalated");
+    pl_resolve_outcome review = {.status = PL_ST_REVIEW};
+    snprintf(review.transaction_id, sizeof review.transaction_id, "7419661750346782304098");
+    assert_int_equal(
+        pl_resolver_operator(r, rv.id, &review, "bob", "held in case management", msg, sizeof msg),
+        0);
+    assert_contains(msg, "resolved review by bob");
+    assert_value("SELECT concat_ws('|', status, amount_approved, decision, vendor_response, "
+                 "hold_reason, transaction_id, reply->>'status', reply->>'hold_reason', "
+                 "reply->>'amount_approved') FROM cc_auth_trans WHERE request_id = $1",
+                 rv.rid, "review|63.00|REVIEW|480|FS|7419661750346782304098|review|FS|63.00");
+    assert_final_reply(published_for(&pub, &rv), &rv, "review", "operator");
+    trow rj = mkrow("auth", "CYB", "auth", "64.00", "escalated");
+    pl_resolve_outcome rejected = {.status = PL_ST_REJECTED};
+    assert_int_equal(pl_resolver_operator(r, rj.id, &rejected, "bob", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "needs its transaction id");
+    assert_value(AUTH_STATUS, rj.rid, "unknown");
+    snprintf(rejected.transaction_id, sizeof rejected.transaction_id, "7419661750346782304099");
+    assert_int_equal(pl_resolver_operator(r, rj.id, &rejected, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, coalesce(amount_approved::text, '-'), decision, "
+                 "vendor_response, hold_reason, payment_deactivated, reply->>'status', "
+                 "jsonb_array_length(followups), followups->0->>'topic') "
+                 "FROM cc_auth_trans WHERE request_id = $1",
+                 rj.rid, "rejected|-|REJECT|481|FS|t|rejected|1|it.reversal.request");
+    char rev[80];
+    snprintf(rev, sizeof rev, "%s.rev", rj.rid);
+    assert_value("SELECT (followups->0->>'payload')::jsonb->>'request_id' FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 rj.rid, rev);
+    /* Published: the reversal first, then the final reply (both under the order's key). */
+    assert_int_equal(pub.calls, 5);
+    assert_string_equal(pub.msg[3].topic, "it.reversal.request");
+    assert_string_equal(pub.msg[3].key, rj.key);
+    json_object *revj = json_tokener_parse(pub.msg[3].payload);
+    assert_non_null(revj);
+    assert_string_equal(jstr(revj, "request_id"), rev);
+    json_object_put(revj);
+    assert_final_reply(&pub.msg[4], &rj, "rejected", "operator");
+
     /* Outcomes an operator cannot give, or without a name: nothing happens. */
     trow x = mkrow("auth", "CYB", "auth", "62.00", "escalated");
-    pl_resolve_outcome review = {.status = PL_ST_REVIEW};
     pl_resolve_outcome ok = {.status = PL_ST_APPROVED};
-    assert_int_equal(pl_resolver_operator(r, x.id, &review, "bob", NULL, msg, sizeof msg),
+    pl_resolve_outcome canceled = {.status = PL_ST_INVALID};
+    assert_int_equal(pl_resolver_operator(r, x.id, &canceled, "bob", NULL, msg, sizeof msg),
                      PL_ERR_INVALID);
+    trow xe = mkrow("auth", "EXT", "auth", "65.00", "escalated");
+    assert_int_equal(pl_resolver_operator(r, xe.id, &review, "bob", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "Decision Manager outcomes of a CyberSource authorization");
+    assert_value(AUTH_STATUS, xe.rid, "unknown");
     assert_int_equal(pl_resolver_operator(r, x.id, &ok, "", NULL, msg, sizeof msg), PL_ERR_INVALID);
     assert_int_equal(pl_resolver_operator(r, x.id, &ok, NULL, NULL, msg, sizeof msg),
                      PL_ERR_INVALID);
@@ -946,7 +996,7 @@ static void test_operator_declines_and_errors(void **state)
                      PL_ERR_INVALID);
     assert_value(RR_STATE, x.sid, "escalated|0|-|f|");
     assert_value(AUTH_STATUS, x.rid, "unknown");
-    assert_int_equal(pub.calls, 2);
+    assert_int_equal(pub.calls, 5); /* the review's reply, the reject's reversal and reply */
 
     pl_resolver_destroy(r);
     pub_free(&pub);

@@ -168,10 +168,23 @@ static void test_wreq_resolve_options(void **state)
     assert_null(o.note); /* an empty note: the resolver's own words */
     PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "error", "--by", "bob");
     assert_int_equal(o.outcome, PL_ST_ERROR);
+    /* Decision Manager's outcomes: a review holds an amount as an approval does; a reject names
+     * the authorization's transaction id (its reversal). */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "review", "--by", "bob", "--amount", "5.00",
+             "--auth-number", "831000");
+    assert_int_equal(o.outcome, PL_ST_REVIEW);
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "rejected", "--by", "bob", "--transaction-id",
+             "7419661750346782304017");
+    assert_int_equal(o.outcome, PL_ST_REJECTED);
+    PARSE_BAD("--outcome rejected needs --transaction-id", "wreq", "resolve", "5", "--outcome",
+              "rejected", "--by", "bob");
+    PARSE_BAD("--amount: only with --outcome approved or review", "wreq", "resolve", "5",
+              "--outcome", "rejected", "--by", "a", "--transaction-id", "T-1", "--amount", "5.00");
 
     /* What is required. */
     PARSE_BAD("wreq resolve needs an ID", "wreq", "resolve", "--outcome", "approved", "--by", "a");
-    PARSE_BAD("needs --outcome approved|declined|error", "wreq", "resolve", "5", "--by", "a");
+    PARSE_BAD("needs --outcome approved|declined|error|review|rejected", "wreq", "resolve", "5",
+              "--by", "a");
     PARSE_BAD("needs --by NAME", "wreq", "resolve", "5", "--outcome", "approved");
     /* The ID: a required_response id only (a command that writes takes no request_id). */
     PARSE_BAD("expected a required response id", "wreq", "resolve", "t-1", "--outcome", "approved",
@@ -187,10 +200,10 @@ static void test_wreq_resolve_options(void **state)
     PARSE_BAD("unexpected argument #3", "wreq", "resolve", "5", "6", "--outcome", "approved",
               "--by", "a");
     /* The values. */
-    PARSE_BAD("--outcome: expected approved, declined or error", "wreq", "resolve", "5",
-              "--outcome", "review", "--by", "a");
-    PARSE_BAD("--outcome: expected approved, declined or error", "wreq", "resolve", "5",
-              "--outcome", "Approved", "--by", "a");
+    PARSE_BAD("--outcome: expected approved, declined, error, review or rejected", "wreq",
+              "resolve", "5", "--outcome", "reviewed", "--by", "a");
+    PARSE_BAD("--outcome: expected approved, declined, error, review or rejected", "wreq",
+              "resolve", "5", "--outcome", "Approved", "--by", "a");
     PARSE_BAD("--by: expected a name of 1 to 60 characters", "wreq", "resolve", "5", "--outcome",
               "approved", "--by", "");
     PARSE_BAD("--by: expected a name of 1 to 60 characters", "wreq", "resolve", "5", "--outcome",
@@ -205,10 +218,10 @@ static void test_wreq_resolve_options(void **state)
     for (size_t i = 0; i < sizeof bad_amounts / sizeof bad_amounts[0]; i++)
         PARSE_BAD("--amount: expected an amount above 0", "wreq", "resolve", "5", "--outcome",
                   "approved", "--by", "a", "--amount", bad_amounts[i]);
-    PARSE_BAD("--amount: only with --outcome approved", "wreq", "resolve", "5", "--outcome",
-              "declined", "--by", "a", "--amount", "5.00");
-    PARSE_BAD("--auth-number: only with --outcome approved", "wreq", "resolve", "5", "--outcome",
-              "error", "--by", "a", "--auth-number", "831000");
+    PARSE_BAD("--amount: only with --outcome approved or review", "wreq", "resolve", "5",
+              "--outcome", "declined", "--by", "a", "--amount", "5.00");
+    PARSE_BAD("--auth-number: only with --outcome approved or review", "wreq", "resolve", "5",
+              "--outcome", "error", "--by", "a", "--auth-number", "831000");
     PARSE_BAD("--transaction-id: expected 1 to 64 printable characters", "wreq", "resolve", "5",
               "--outcome", "approved", "--by", "a", "--transaction-id", "T 1");
     PARSE_BAD("--transaction-id: must not contain a card number", "wreq", "resolve", "5",
@@ -360,6 +373,13 @@ static void test_resolve_outcome(void **state)
     assert_false(out.has_amount);
     assert_string_equal(out.transaction_id, "T-10");
     assert_string_equal(out.auth_number, "");
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "review", "--by", "a", "--amount", "3.00",
+             "--auth-number", "A2");
+    pl_opsctl_resolve_outcome(&o, &out);
+    assert_int_equal(out.status, PL_ST_REVIEW);
+    assert_true(out.has_amount);
+    assert_int_equal(out.amount, 300);
+    assert_string_equal(out.auth_number, "A2");
 }
 
 static void test_wreq_state(void **state)

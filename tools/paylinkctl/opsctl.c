@@ -672,9 +672,13 @@ static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, si
             o->outcome = PL_ST_DECLINED;
         else if (strcmp(value, "error") == 0)
             o->outcome = PL_ST_ERROR;
+        else if (strcmp(value, "review") == 0)
+            o->outcome = PL_ST_REVIEW;
+        else if (strcmp(value, "rejected") == 0)
+            o->outcome = PL_ST_REJECTED;
         else
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "--outcome: expected approved, declined or error");
+                              "--outcome: expected approved, declined, error, review or rejected");
         break;
     case OPT_BY:
         if (pl_opsctl_check_name("--by", value, errstr, errstr_size) != PL_OK)
@@ -733,18 +737,29 @@ static bool rr_id_ok(const char *s, int64_t *out)
     return true;
 }
 
+/* An outcome that holds an amount on the card: approved, or held for review (Decision Manager). */
+static bool outcome_holds(pl_status s)
+{
+    return s == PL_ST_APPROVED || s == PL_ST_REVIEW;
+}
+
 /* What `wreq resolve|retry` needs beside an ID; 0 or PL_ERR_INVALID with errstr. */
 static int check_resolve(const pl_opsctl_opts *o, char *errstr, size_t errstr_size)
 {
     if (!o->has_outcome)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                          "wreq resolve needs --outcome approved|declined|error");
+                          "wreq resolve needs --outcome approved|declined|error|review|rejected");
     if (!o->by)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "wreq resolve needs --by NAME (who decided the outcome)");
-    if (o->outcome != PL_ST_APPROVED && (o->has_amount || o->auth_number))
-        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: only with --outcome approved",
+    if (!outcome_holds(o->outcome) && (o->has_amount || o->auth_number))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "%s: only with --outcome approved or review",
                           o->has_amount ? "--amount" : "--auth-number");
+    if (o->outcome == PL_ST_REJECTED && !o->transaction_id)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "--outcome rejected needs --transaction-id (the authorization's, to "
+                          "reverse what the issuer approved)");
     /* The resolver writes "operator <NAME>: <note>" into a 300-byte note: never cut. */
     if (o->note && strlen("operator : ") + strlen(o->by) + strlen(o->note) >= 300)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
@@ -1648,12 +1663,12 @@ void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out)
 {
     memset(out, 0, sizeof *out);
     out->status = o->outcome;
-    out->has_amount = o->has_amount && o->outcome == PL_ST_APPROVED;
+    out->has_amount = o->has_amount && outcome_holds(o->outcome);
     out->amount = out->has_amount ? o->amount : 0;
     snprintf(out->transaction_id, sizeof out->transaction_id, "%s",
              o->transaction_id ? o->transaction_id : "");
     snprintf(out->auth_number, sizeof out->auth_number, "%s",
-             o->auth_number && o->outcome == PL_ST_APPROVED ? o->auth_number : "");
+             o->auth_number && outcome_holds(o->outcome) ? o->auth_number : "");
 }
 
 json_object *pl_opsctl_wreq_read(PGconn *db, int64_t id, bool *failed)
@@ -1771,7 +1786,7 @@ static int approved_amount(const pl_opsctl_opts *o, json_object *rr, char *out, 
     out[0] = '\0';
     if (o->has_amount && has_requested && o->amount > requested)
         return PL_ERR_INVALID;
-    if (o->outcome == PL_ST_APPROVED && (o->has_amount || has_requested) &&
+    if (outcome_holds(o->outcome) && (o->has_amount || has_requested) &&
         pl_money_format(o->has_amount ? o->amount : requested, out, outsize) != PL_OK)
         out[0] = '\0';
     return PL_OK;
@@ -2427,13 +2442,17 @@ void pl_opsctl_usage(FILE *out)
           "      One required response (ID: its id or its request_id), the row of its worker's\n"
           "      transaction table (status, operation, sent_at, sent_by, vendor response,\n"
           "      amounts, card mask, stored reply) and its authorization/deposit history.\n"
-          "  wreq resolve ID --outcome approved|declined|error --by NAME [--note TEXT]\n"
-          "               [--amount A] [--transaction-id T] [--auth-number N] [--json]\n"
+          "  wreq resolve ID --outcome approved|declined|error|review|rejected --by NAME\n"
+          "               [--note TEXT] [--amount A] [--transaction-id T] [--auth-number N]\n"
+          "               [--json]\n"
           "      Settle an open or escalated required response (ID: its id) with the outcome\n"
           "      learnt from the bureau: applied as the bureau's answer would have been, and\n"
           "      the final reply (resolved: true, resolution: operator) published on the\n"
-          "      worker's reply topic. --amount: less than the request was approved (default:\n"
-          "      the request's amount). Exit 1: refused (not found, resolved already, being\n"
+          "      worker's reply topic. --amount: less than the request was approved or held\n"
+          "      for review (default: the request's amount). review / rejected: Decision\n"
+          "      Manager's 480 / 481 of a CyberSource authorization (rejected needs\n"
+          "      --transaction-id: its reversal is published when the bureau sends\n"
+          "      reversals). Exit 1: refused (not found, resolved already, being\n"
           "      worked on by a resolver, the transaction not unknown); 3: the database or\n"
           "      Kafka cannot be used (nothing changed).\n"
           "  wreq retry ID [--now] [--json]\n"

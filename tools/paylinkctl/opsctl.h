@@ -7,8 +7,9 @@
  *   paylinkctl wreq list [--bureau B] [--worker W] [--older-than DURATION]
  *                        [--status unsettled|open|escalated|resolved|all] [--limit N] [--json]
  *   paylinkctl wreq show ID [--json]
- *   paylinkctl wreq resolve ID --outcome approved|declined|error --by NAME [--note TEXT]
- *                           [--amount A] [--transaction-id T] [--auth-number N] [--json]
+ *   paylinkctl wreq resolve ID --outcome approved|declined|error|review|rejected --by NAME
+ *                        [--note TEXT] [--amount A] [--transaction-id T] [--auth-number N]
+ *                        [--json]
  *   paylinkctl wreq retry ID [--now] [--json]
  *   paylinkctl order show --company C --order O [--json]
  *   paylinkctl stats [--since DURATION|TIMESTAMP] [--bureau B] [--json]
