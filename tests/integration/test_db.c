@@ -1174,9 +1174,13 @@ static void test_replans_as_tables_grow(void **state)
     }
     pl_db_counts c = pl_db_get_counts(db);
     pl_db_destroy(db);
-    /* The first plans read the table whole: the test sees the case it is about. */
+    /* The first plans read the table whole: the test sees the case it is about. A plan kept
+     * from the empty table reads it in every one of the last batches; a plan made again may
+     * still, once, be a custom plan made near the planner's crossover (at 4-5 thousand rows of
+     * this table a scan and the index probes cost within a tenth of each other: one CI run saw
+     * one scan in ten batches), which is the planner's choice, not a kept plan. */
     assert_true(scans[0] > 0);
-    if (scans[1] != scans[0])
+    if (scans[1] - scans[0] > 2)
         fail_msg("the last %d batches read the %d-row table whole %ld time(s): the plan made "
                  "while it was empty was kept",
                  MORE, GROW * PER_BATCH, scans[1] - scans[0]);
