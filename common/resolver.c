@@ -444,6 +444,7 @@ typedef struct row {
     bool send_reversal;       /* auth_service */
     char reversal_rid[51];    /* the timeout reversal requested, "" when none */
     double reversal_age_s;    /* since it was requested; < 0 when none */
+    bool released;            /* an operator's reject: that reversal releases it (no .rev) */
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -910,7 +911,7 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
         return 0;
     if (strcmp(w->worker, "auth") == 0) {
         if (o->status != PL_ST_REJECTED || strcmp(o->vendor_response, "481") != 0 ||
-            !o->transaction_id[0])
+            !o->transaction_id[0] || w->released)
             return 0;
         copy(auth, authsz, w->rid);
         pl_job_derived_request_id(w->rid, PL_DM_REVERSAL_SUFFIX, rev, revsz);
@@ -1745,27 +1746,33 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
      * approved, whose reversal is published with the reply when the bureau sends reversals:
      * it needs the authorization's transaction id). */
     if (dm && (strcmp(w.worker, "auth") != 0 || strcmp(w.protocol, "CYB") != 0 ||
-               (o->status == PL_ST_REJECTED && !o->transaction_id[0]))) {
+               !o->transaction_id[0])) {
         release(c, sid, r->owner);
         snprintf(msg, msgsz, "%s",
                  strcmp(w.worker, "auth") != 0 || strcmp(w.protocol, "CYB") != 0
                      ? "review and rejected are Decision Manager outcomes of a CyberSource "
                        "authorization"
-                     : "a rejected authorization needs its transaction id (to reverse what the "
-                       "issuer approved)");
+                     : "a review or a reject needs the authorization's transaction id (a capture "
+                       "and Decision Manager's decision name it; a reject's reversal too)");
         row_free(&w);
         return PL_ERR_INVALID;
     }
     /* A timeout reversal asked for this authorization releases it at the bureau, whatever the
      * operator learnt before: approving it (or holding it for review) while the reversal is in
-     * flight, or after it was approved (or found it reversed already, 237), would report an
-     * authorization that is gone. Only once it was refused otherwise, or failed, may the
-     * operator approve it. */
-    if ((o->status == PL_ST_APPROVED || o->status == PL_ST_REVIEW) && w.reversal_rid[0]) {
+     * flight, or after it was approved (or found it reversed already, 237, or no such
+     * authorization, 242), would report an authorization that is gone or never was. Only once
+     * it was refused otherwise, or failed, may the operator approve it. A reject is recorded
+     * either way; its own reversal goes only when that one did not release it. */
+    bool settled_otherwise = false;
+    if (w.reversal_rid[0]) {
         char rs[16], rv[16];
-        bool settled_otherwise =
+        settled_otherwise =
             reversal_state(c, w.reversal_rid, rs, rv) == 0 &&
-            ((strcmp(rs, "declined") == 0 && strcmp(rv, "237") != 0) || strcmp(rs, "error") == 0);
+            ((strcmp(rs, "declined") == 0 && strcmp(rv, "237") != 0 && strcmp(rv, "242") != 0) ||
+             strcmp(rs, "error") == 0);
+        w.released = !settled_otherwise;
+    }
+    if ((o->status == PL_ST_APPROVED || o->status == PL_ST_REVIEW) && w.reversal_rid[0]) {
         if (!settled_otherwise) {
             release(c, sid, r->owner);
             snprintf(msg, msgsz,

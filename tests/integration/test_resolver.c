@@ -954,7 +954,7 @@ static void test_operator_declines_and_errors(void **state)
     pl_resolve_outcome rejected = {.status = PL_ST_REJECTED};
     assert_int_equal(pl_resolver_operator(r, rj.id, &rejected, "bob", NULL, msg, sizeof msg),
                      PL_ERR_INVALID);
-    assert_contains(msg, "needs its transaction id");
+    assert_contains(msg, "needs the authorization's transaction id");
     assert_value(AUTH_STATUS, rj.rid, "unknown");
     snprintf(rejected.transaction_id, sizeof rejected.transaction_id, "7419661750346782304099");
     assert_int_equal(pl_resolver_operator(r, rj.id, &rejected, "bob", NULL, msg, sizeof msg), 0);
@@ -1038,6 +1038,17 @@ static void test_operator_approves_deposit(void **state)
 
 /* ---- (f) what an operator cannot resolve ------------------------------------------------- */
 
+/* Row t's timeout reversal (<request_id>.tor) asked for, and not answered. */
+static void timeout_reversal_asked(const trow *t)
+{
+    char rev[64];
+    snprintf(rev, sizeof rev, "%s.tor", t->rid);
+    const char *p[] = {t->sid, rev};
+    PQclear(sql("UPDATE required_response SET reversal_request_id = $2, "
+                "reversal_requested_at = now() WHERE id = $1::bigint",
+                2, p));
+}
+
 static void test_operator_refused(void **state)
 {
     (void)state;
@@ -1064,14 +1075,7 @@ static void test_operator_refused(void **state)
     /* A timeout reversal of it asked for (and not refused since): approving it would report an
      * authorization the bureau releases; an error is still taken. */
     trow tor = mkrow("auth", "CYB", "auth", "72.00", "escalated");
-    {
-        char rev[64];
-        snprintf(rev, sizeof rev, "%s.tor", tor.rid);
-        const char *p[] = {tor.sid, rev};
-        PQclear(sql("UPDATE required_response SET reversal_request_id = $2, "
-                    "reversal_requested_at = now() WHERE id = $1::bigint",
-                    2, p));
-    }
+    timeout_reversal_asked(&tor);
     assert_int_equal(pl_resolver_operator(r, tor.id, &o, "dave", NULL, msg, sizeof msg),
                      PL_ERR_STATE);
     assert_contains(msg, "is in flight or has released it");
@@ -1080,6 +1084,28 @@ static void test_operator_refused(void **state)
     assert_int_equal(pl_resolver_operator(r, tor.id, &err_out, "dave", NULL, msg, sizeof msg), 0);
     assert_value(AUTH_STATUS, tor.rid, "error");
     assert_int_equal(pub.calls, 1);
+
+    /* The same for a review (it holds the amount too); a reject is recorded, and the timeout
+     * reversal releases it: no second reversal (.rev) goes with its reply. A review or a reject
+     * without the transaction id is refused. */
+    trow tor2 = mkrow("auth", "CYB", "auth", "73.00", "escalated");
+    timeout_reversal_asked(&tor2);
+    pl_resolve_outcome rv = {.status = PL_ST_REVIEW};
+    assert_int_equal(pl_resolver_operator(r, tor2.id, &rv, "dave", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "needs the authorization's transaction id");
+    snprintf(rv.transaction_id, sizeof rv.transaction_id, "7419661750346782304097");
+    assert_int_equal(pl_resolver_operator(r, tor2.id, &rv, "dave", NULL, msg, sizeof msg),
+                     PL_ERR_STATE);
+    assert_contains(msg, "is in flight or has released it");
+    pl_resolve_outcome rj = {.status = PL_ST_REJECTED};
+    snprintf(rj.transaction_id, sizeof rj.transaction_id, "7419661750346782304097");
+    assert_int_equal(pl_resolver_operator(r, tor2.id, &rj, "dave", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT status || '|' || coalesce(followups::text, 'none') FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 tor2.rid, "rejected|none");
+    assert_int_equal(pub.calls, 2);
+    assert_string_equal(pub.msg[1].topic, "it.auth.reply");
 
     /* Already resolved, or no such row. */
     trow done = mkrow("auth", "CYB", "auth", "71.00", "escalated");
@@ -1108,7 +1134,7 @@ static void test_operator_refused(void **state)
         "WHERE request_id = $1",
         answered.rid, "approved|timeout|-");
     assert_value(AUTH_HISTORY, answered.rid, "0|-|-|-");
-    assert_int_equal(pub.calls, 1); /* the timeout-reversed one's error, above */
+    assert_int_equal(pub.calls, 2); /* the timeout-reversed ones' error and reject, above */
 
     pl_resolver_destroy(r);
     pub_free(&pub);

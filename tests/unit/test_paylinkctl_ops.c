@@ -171,13 +171,15 @@ static void test_wreq_resolve_options(void **state)
     /* Decision Manager's outcomes: a review holds an amount as an approval does; a reject names
      * the authorization's transaction id (its reversal). */
     PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "review", "--by", "bob", "--amount", "5.00",
-             "--auth-number", "831000");
+             "--auth-number", "831000", "--transaction-id", "7419661750346782304016");
     assert_int_equal(o.outcome, PL_ST_REVIEW);
     PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "rejected", "--by", "bob", "--transaction-id",
-             "7419661750346782304017");
+             "7419661750346782304017", "--auth-number", "831001");
     assert_int_equal(o.outcome, PL_ST_REJECTED);
     PARSE_BAD("--outcome rejected needs --transaction-id", "wreq", "resolve", "5", "--outcome",
               "rejected", "--by", "bob");
+    PARSE_BAD("--outcome review needs --transaction-id", "wreq", "resolve", "5", "--outcome",
+              "review", "--by", "bob");
     PARSE_BAD("--amount: only with --outcome approved or review", "wreq", "resolve", "5",
               "--outcome", "rejected", "--by", "a", "--transaction-id", "T-1", "--amount", "5.00");
 
@@ -220,8 +222,8 @@ static void test_wreq_resolve_options(void **state)
                   "approved", "--by", "a", "--amount", bad_amounts[i]);
     PARSE_BAD("--amount: only with --outcome approved or review", "wreq", "resolve", "5",
               "--outcome", "declined", "--by", "a", "--amount", "5.00");
-    PARSE_BAD("--auth-number: only with --outcome approved or review", "wreq", "resolve", "5",
-              "--outcome", "error", "--by", "a", "--auth-number", "831000");
+    PARSE_BAD("--auth-number: only with --outcome approved, review or rejected", "wreq", "resolve",
+              "5", "--outcome", "error", "--by", "a", "--auth-number", "831000");
     PARSE_BAD("--transaction-id: expected 1 to 64 printable characters", "wreq", "resolve", "5",
               "--outcome", "approved", "--by", "a", "--transaction-id", "T 1");
     PARSE_BAD("--transaction-id: must not contain a card number", "wreq", "resolve", "5",
@@ -374,7 +376,7 @@ static void test_resolve_outcome(void **state)
     assert_string_equal(out.transaction_id, "T-10");
     assert_string_equal(out.auth_number, "");
     PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "review", "--by", "a", "--amount", "3.00",
-             "--auth-number", "A2");
+             "--auth-number", "A2", "--transaction-id", "T-11");
     pl_opsctl_resolve_outcome(&o, &out);
     assert_int_equal(out.status, PL_ST_REVIEW);
     assert_true(out.has_amount);

@@ -752,14 +752,17 @@ static int check_resolve(const pl_opsctl_opts *o, char *errstr, size_t errstr_si
     if (!o->by)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "wreq resolve needs --by NAME (who decided the outcome)");
-    if (!outcome_holds(o->outcome) && (o->has_amount || o->auth_number))
+    if (!outcome_holds(o->outcome) && o->has_amount)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                          "%s: only with --outcome approved or review",
-                          o->has_amount ? "--amount" : "--auth-number");
-    if (o->outcome == PL_ST_REJECTED && !o->transaction_id)
+                          "--amount: only with --outcome approved or review");
+    if (!outcome_holds(o->outcome) && o->outcome != PL_ST_REJECTED && o->auth_number)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                          "--outcome rejected needs --transaction-id (the authorization's, to "
-                          "reverse what the issuer approved)");
+                          "--auth-number: only with --outcome approved, review or rejected");
+    if ((o->outcome == PL_ST_REVIEW || o->outcome == PL_ST_REJECTED) && !o->transaction_id)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "--outcome %s needs --transaction-id (the authorization's: a capture "
+                          "and Decision Manager's decision name it, a reject's reversal too)",
+                          pl_status_name(o->outcome));
     /* The resolver writes "operator <NAME>: <note>" into a 300-byte note: never cut. */
     if (o->note && strlen("operator : ") + strlen(o->by) + strlen(o->note) >= 300)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
@@ -1668,7 +1671,9 @@ void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out)
     snprintf(out->transaction_id, sizeof out->transaction_id, "%s",
              o->transaction_id ? o->transaction_id : "");
     snprintf(out->auth_number, sizeof out->auth_number, "%s",
-             o->auth_number && outcome_holds(o->outcome) ? o->auth_number : "");
+             o->auth_number && (outcome_holds(o->outcome) || o->outcome == PL_ST_REJECTED)
+                 ? o->auth_number
+                 : "");
 }
 
 json_object *pl_opsctl_wreq_read(PGconn *db, int64_t id, bool *failed)
@@ -2450,8 +2455,8 @@ void pl_opsctl_usage(FILE *out)
           "      the final reply (resolved: true, resolution: operator) published on the\n"
           "      worker's reply topic. --amount: less than the request was approved or held\n"
           "      for review (default: the request's amount). review / rejected: Decision\n"
-          "      Manager's 480 / 481 of a CyberSource authorization (rejected needs\n"
-          "      --transaction-id: its reversal is published when the bureau sends\n"
+          "      Manager's 480 / 481 of a CyberSource authorization, with its\n"
+          "      --transaction-id (a reject's reversal is published when the bureau sends\n"
           "      reversals). Exit 1: refused (not found, resolved already, being\n"
           "      worked on by a resolver, the transaction not unknown); 3: the database or\n"
           "      Kafka cannot be used (nothing changed).\n"
