@@ -713,15 +713,18 @@ static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid
 }
 
 /* Per worker: the transaction row from 'unknown' to the outcome, with its history, exactly as
- * the worker's store (the claims follow from the tables' triggers). Parameters: $1 request_id,
- * $2 status, $3 decision, $4 vendor_response, $5 amount, $6 auth_number, $7 auth_date,
+ * the worker's store (the claims follow from the tables' triggers; a rejected authorization's
+ * payment deactivated as its vendor response row says, as paylink-auth does). Parameters: $1
+ * request_id, $2 status, $3 decision, $4 vendor_response, $5 amount, $6 auth_number, $7 auth_date,
  * $8 transaction_id, $9 avs, $10 cvv, $11 hold_reason, $12 reply, $13 actor, $14 note. */
 static const char *const APPLY_AUTH =
     "WITH upd AS (UPDATE cc_auth_trans SET status = $2::text, decision = $3, "
     "vendor_response = $4::text, "
     "amount_approved = $5::numeric, auth_number = $6, auth_date = $7, transaction_id = $8, "
     "request_token = '', avs_response = $9, cvv_response = $10, hold_reason = $11, "
-    "payment_deactivated = ($2::text = 'rejected' AND $4::text = '481'), error_text = '', reply = "
+    "payment_deactivated = ($2::text = 'rejected' AND EXISTS (SELECT 1 FROM vendor_response v "
+    "WHERE v.service_bureau = cc_auth_trans.service_bureau AND v.response_kind = 'reason' "
+    "AND v.response_code = $4::text AND v.deactivate_payment)), error_text = '', reply = "
     "$12::jsonb, "
     "answered_at = now() WHERE request_id = $1 AND status = 'unknown' RETURNING *), "
     "hist AS (INSERT INTO auth_history (request_id, company, order_number, pay_seq, "

@@ -1002,6 +1002,32 @@ static void test_operator_declines_and_errors(void **state)
     pub_free(&pub);
 }
 
+/* A reject deactivates the payment as the bureau's vendor response row for its code says (the
+ * demo's 481 does), as paylink-auth's store does, not by the code alone. */
+static void test_reject_deactivates_as_the_table_says(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+    trow t = mkrow("auth", "CYB", "auth", "66.00", "escalated");
+    pl_resolve_outcome o = {.status = PL_ST_REJECTED};
+    snprintf(o.transaction_id, sizeof o.transaction_id, "7419661750346782304096");
+    const char *flip = "UPDATE vendor_response SET deactivate_payment = NOT deactivate_payment "
+                       "WHERE service_bureau = 'CYB' AND response_kind = 'reason' "
+                       "AND response_code = '481'";
+    run(flip, 0, NULL);
+    int rc = pl_resolver_operator(r, t.id, &o, "erin", NULL, msg, sizeof msg);
+    run(flip, 0, NULL);
+    assert_int_equal(rc, 0);
+    assert_value("SELECT status || '|' || payment_deactivated FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 t.rid, "rejected|false");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 static void test_operator_approves_deposit(void **state)
 {
     (void)state;
@@ -1577,6 +1603,7 @@ int main(void)
         cmocka_unit_test_teardown(test_escalated_when_bureau_cannot_be_asked, test_teardown),
         cmocka_unit_test_teardown(test_operator_approves_auth, test_teardown),
         cmocka_unit_test_teardown(test_operator_declines_and_errors, test_teardown),
+        cmocka_unit_test_teardown(test_reject_deactivates_as_the_table_says, test_teardown),
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
         cmocka_unit_test_teardown(test_operator_refused, test_teardown),
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),
