@@ -13,11 +13,14 @@
 -- value to an active card as before; a card paylink has no row for (a physical card it never
 -- saw) is the bureau's to judge, as before.
 --
--- What it costs to apply: ADD COLUMN without a default (catalog only), an UPDATE of the card
--- rows whose activation is in flight or unknown (a scan of svc_trans), CREATE OR REPLACE
--- FUNCTION.
+-- What it costs to apply: ADD COLUMN without a default (catalog only), an index of the rows that
+-- set it (none yet: a scan of stored_value_card under SHARE lock), an UPDATE of the card rows
+-- whose activation is in flight or unknown (a scan of svc_trans), CREATE OR REPLACE FUNCTION.
 
 ALTER TABLE stored_value_card ADD COLUMN activation_pending varchar(50);
+CREATE INDEX stored_value_card_activation_pending ON stored_value_card (activation_pending)
+    WHERE activation_pending IS NOT NULL;
+COMMENT ON INDEX stored_value_card_activation_pending IS 'The card an activation in flight or unknown holds, found by that activation''s request_id when its outcome is final (the settlement trigger), whatever hash key the card''s row is under by then.';
 -- Activations in flight or unknown while this is applied hold their cards already (one of them,
 -- where a card has several): a second activation sent meanwhile is refused as any other.
 UPDATE stored_value_card c SET activation_pending = t.request_id
@@ -34,9 +37,10 @@ DECLARE
 BEGIN
     IF NEW.request_type = 'activate' THEN
         IF OLD.status IN ('sent', 'unknown') AND NEW.status IN ('approved', 'declined', 'error') THEN
+            -- By the claim itself, not the card's hash: the row may have moved to a newer hash
+            -- key meanwhile (040).
             UPDATE stored_value_card SET activation_pending = NULL
-             WHERE service_bureau = NEW.service_bureau AND card_hash = NEW.card_hash
-               AND activation_pending = NEW.request_id;
+             WHERE activation_pending = NEW.request_id AND service_bureau = NEW.service_bureau;
         END IF;
         RETURN NULL;
     END IF;
