@@ -137,7 +137,7 @@ int64_t pl_stored_value_auth_remaining(const pl_stored_value_auth *a)
     return left > 0 ? left : 0;
 }
 
-static bool refuse(pl_reply *rep, const char *fmt, const char *arg)
+bool pl_stored_value_decline(pl_reply *rep, const char *fmt, const char *arg)
 {
     rep->status = PL_ST_DECLINED;
     snprintf(rep->message, sizeof rep->message, fmt, arg);
@@ -148,18 +148,22 @@ bool pl_stored_value_auth_refused(const pl_stored_value_auth *a, const char *car
                                   pl_reply *rep)
 {
     if (!a->found)
-        return refuse(rep, "%s", "The referenced authorization is not known to paylink.");
+        return pl_stored_value_decline(rep, "%s",
+                                       "The referenced authorization is not known to paylink.");
     if (strcmp(a->request_type, "auth") != 0)
-        return refuse(rep, "The referenced request is a stored value %s, not an authorization.",
-                      a->request_type);
+        return pl_stored_value_decline(
+            rep, "The referenced request is a stored value %s, not an authorization.",
+            a->request_type);
     if (strcmp(a->status, "approved") != 0 || !a->has_approved)
-        return refuse(rep, "The authorization was not approved (%s): there is nothing to draw on.",
-                      a->status);
+        return pl_stored_value_decline(
+            rep, "The authorization was not approved (%s): there is nothing to draw on.",
+            a->status);
     if (card_hash && card_hash[0] && strcmp(card_hash, a->card_hash) != 0)
-        return refuse(rep, "%s", "The authorization is of another stored value card.");
+        return pl_stored_value_decline(rep, "%s",
+                                       "The authorization is of another stored value card.");
     if (!a->transaction_id[0])
-        return refuse(rep, "%s",
-                      "The authorization has no bureau transaction id (SVATransactionID).");
+        return pl_stored_value_decline(
+            rep, "%s", "The authorization has no bureau transaction id (SVATransactionID).");
     return false;
 }
 

@@ -159,4 +159,7 @@ int64_t pl_stored_value_auth_remaining(const pl_stored_value_auth *a);
 bool pl_stored_value_auth_refused(const pl_stored_value_auth *a, const char *card_hash,
                                   pl_reply *rep);
 
+/* rep `declined` with message fmt, whose one %s is arg; returns true (a refusal's value). */
+bool pl_stored_value_decline(pl_reply *rep, const char *fmt, const char *arg);
+
 #endif

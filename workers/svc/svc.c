@@ -270,6 +270,24 @@ pl_bureau_op pl_svc_operation(const pl_request *r)
     }
 }
 
+/*
+ * Declines `amount` (minor units) above what remains, `left`: in_flight_fmt when it would fit
+ * but for the claims of requests in flight or with an unknown outcome (money that may be spent
+ * already is not offered as if it were free), else over_fmt; each has two %s, the amount and
+ * what remains. Returns true.
+ */
+static bool decline_amount(pl_reply *rep, int64_t amount, int64_t left, bool in_flight,
+                           const char *in_flight_fmt, const char *over_fmt)
+{
+    char want[24], have[24];
+    if (pl_money_format(amount, want, sizeof want) != 0 ||
+        pl_money_format(left > 0 ? left : 0, have, sizeof have) != 0)
+        want[0] = have[0] = '\0';
+    rep->status = PL_ST_DECLINED;
+    snprintf(rep->message, sizeof rep->message, in_flight ? in_flight_fmt : over_fmt, want, have);
+    return true;
+}
+
 bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash, int64_t amount,
                             pl_reply *rep)
 {
@@ -278,83 +296,49 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
     int64_t left = pl_stored_value_auth_remaining(a);
     if (amount <= left)
         return false;
-    char want[24], have[24];
-    if (pl_money_format(amount, want, sizeof want) != 0 ||
-        pl_money_format(left, have, sizeof have) != 0)
-        want[0] = have[0] = '\0';
     /* seed (PostAuthorization Request): "If the deposit amount is greater than any single
      * authorization amount ... Customer Engagement will reject the deposit transaction. You will
      * need to manually confirm the deposit ... and correct the settlement against the
-     * authorization transactions in Customer Engagement." Not sent: the answer is known. */
-    rep->status = PL_ST_DECLINED;
-    /* Part of the authorization held by a deposit or void in flight, or whose outcome is
-     * unknown, may well be spent at the bureau already: confirming this one by hand could
-     * redeem the card twice. Only what the bureau itself would refuse is the seed's case. */
-    if (amount <= pl_stored_value_auth_remaining(&(pl_stored_value_auth){
-                      .approved = a->approved, .deposited = a->deposited, .voided = a->voided}))
-        snprintf(rep->message, sizeof rep->message,
-                 "The deposit (%s) exceeds what remains (%s): a deposit or void of the "
-                 "authorization is in progress or its outcome is unknown; do not confirm it "
-                 "manually.",
-                 want, have);
-    else
-        snprintf(rep->message, sizeof rep->message,
-                 "The deposit (%s) is greater than what remains of the authorization (%s); the "
-                 "payment service would reject it. Confirm the deposit manually.",
-                 want, have);
-    return true;
-}
-
-static bool refuse_return(pl_reply *rep, const char *message)
-{
-    rep->status = PL_ST_DECLINED;
-    copy(rep->message, sizeof rep->message, message);
-    return true;
+     * authorization transactions in Customer Engagement." Not sent: the answer is known. Part
+     * of the authorization held by a deposit or void in flight, or whose outcome is unknown,
+     * may well be spent at the bureau already: confirming this one by hand could redeem the card
+     * twice. Only what the bureau itself would refuse is the seed's case. */
+    bool in_flight =
+        amount <= pl_stored_value_auth_remaining(&(pl_stored_value_auth){
+                      .approved = a->approved, .deposited = a->deposited, .voided = a->voided});
+    return decline_amount(rep, amount, left, in_flight,
+                          "The deposit (%s) exceeds what remains (%s): a deposit or void of the "
+                          "authorization is in progress or its outcome is unknown; do not "
+                          "confirm it manually.",
+                          "The deposit (%s) is greater than what remains of the authorization "
+                          "(%s); the payment service would reject it. Confirm the deposit "
+                          "manually.");
 }
 
 bool pl_svc_return_refused(const pl_stored_value_auth *dep, const char *card_hash, int64_t amount,
                            pl_reply *rep)
 {
     if (!dep->found)
-        return refuse_return(rep, "The deposit the return refunds (capture_ref) is not known to "
-                                  "paylink.");
-    if (strcmp(dep->request_type, "deposit") != 0) {
-        char m[120];
-        snprintf(m, sizeof m, "The return's capture_ref names a stored value %s, not a deposit.",
-                 dep->request_type);
-        return refuse_return(rep, m);
-    }
-    if (strcmp(dep->status, "approved") != 0 || !dep->has_approved) {
-        char m[120];
-        snprintf(m, sizeof m, "The deposit was not approved (%s): there is nothing to return.",
-                 dep->status);
-        return refuse_return(rep, m);
-    }
+        return pl_stored_value_decline(
+            rep, "%s", "The deposit the return refunds (capture_ref) is not known to paylink.");
+    if (strcmp(dep->request_type, "deposit") != 0)
+        return pl_stored_value_decline(
+            rep, "The return's capture_ref names a stored value %s, not a deposit.",
+            dep->request_type);
+    if (strcmp(dep->status, "approved") != 0 || !dep->has_approved)
+        return pl_stored_value_decline(
+            rep, "The deposit was not approved (%s): there is nothing to return.", dep->status);
     if (card_hash && card_hash[0] && strcmp(card_hash, dep->card_hash) != 0)
-        return refuse_return(rep, "The deposit the return refunds is of another stored value "
-                                  "card.");
+        return pl_stored_value_decline(
+            rep, "%s", "The deposit the return refunds is of another stored value card.");
     int64_t settled = dep->approved - dep->returned;
-    int64_t left = settled - dep->pending;
-    if (amount <= left)
+    if (amount <= settled - dep->pending)
         return false;
-    char want[24], have[24];
-    if (pl_money_format(amount, want, sizeof want) != 0 ||
-        pl_money_format(left > 0 ? left : 0, have, sizeof have) != 0)
-        want[0] = have[0] = '\0';
-    rep->status = PL_ST_DECLINED;
-    /* As for a deposit: money another return may already have put on the card is not offered
-     * as if it were free. */
-    if (amount <= settled)
-        snprintf(rep->message, sizeof rep->message,
-                 "The return (%s) exceeds what remains of the deposit (%s): another return of it "
-                 "is in progress or its outcome is unknown.",
-                 want, have);
-    else
-        snprintf(rep->message, sizeof rep->message,
-                 "The return (%s) is greater than what the deposit took less earlier returns "
-                 "(%s).",
-                 want, have);
-    return true;
+    return decline_amount(rep, amount, settled - dep->pending, amount <= settled,
+                          "The return (%s) exceeds what remains of the deposit (%s): another "
+                          "return of it is in progress or its outcome is unknown.",
+                          "The return (%s) is greater than what the deposit took less earlier "
+                          "returns (%s).");
 }
 
 /* The columns svc_insert and svc_insert_sent record, as text parameters (the numbers' text in
@@ -545,19 +529,13 @@ bool pl_svc_activation_refused(const pl_svc_card_state *c, const char *request_i
      * company's request activated it (the log names it, svc_prepare). */
     if (!c->found)
         return false;
-    if (strcmp(c->status, "active") == 0) {
-        rep->status = PL_ST_DECLINED;
-        copy(rep->message, sizeof rep->message,
-             "The card is already active; a recharge adds value to it.");
-        return true;
-    }
-    if (c->pending[0] && strcmp(c->pending, request_id) != 0) {
-        rep->status = PL_ST_DECLINED;
-        copy(rep->message, sizeof rep->message,
-             "Another activation of the card is in progress or its outcome is unknown; the card "
-             "is not activated twice.");
-        return true;
-    }
+    if (strcmp(c->status, "active") == 0)
+        return pl_stored_value_decline(rep, "%s",
+                                       "The card is already active; a recharge adds value to it.");
+    if (c->pending[0] && strcmp(c->pending, request_id) != 0)
+        return pl_stored_value_decline(rep, "%s",
+                                       "Another activation of the card is in progress or its "
+                                       "outcome is unknown; the card is not activated twice.");
     return false;
 }
 
