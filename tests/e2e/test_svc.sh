@@ -69,6 +69,18 @@ assert_json .status approved "$r"
 assert_json .message "The card is inactive" "$r"
 assert_json .svc.balance 0.00 "$r"
 
+# ---- activated for another amount than it was issued for: declined, nothing loaded -------------
+# (seed: an activation's amount is the card's Issue amount; the generate recorded 50.00.)
+for amt in 60.00 40.00; do
+    r=$(svc "svx${amt%.*}-$run" activate "$amt" "$(with_card '.svc += {order_line: 1, issue_amount: "50.00", virtual: true}')")
+    assert_json .status declined "$r"
+    assert_contains "$(jq -r .message <<<"$r")" "The activation amount ($amt) is not the card's issue amount (50.00)" "message"
+done
+assert_eq "$(pl_ledger_count "$order" recharge)" 0 "no Recharge for either"
+assert_eq "$(pl_sql "SELECT status || '|' || coalesce(activation_pending, 'none') FROM stored_value_card WHERE generated_by = :'id'" id="$gen")" \
+    "generated|none" "the card is still to be activated, held by none"
+pass "a card is activated for its issue amount or not at all"
+
 # ---- activate it for 50.00: a virtual card is activated with a Recharge request -------------
 act="sva-$run"
 r=$(svc "$act" activate 50.00 "$(with_card '.svc += {order_line: 1, issue_amount: "50.00", virtual: true}')")
@@ -234,7 +246,7 @@ assert_eq "$(pl_sql "SELECT count(*) FROM auth_reversal WHERE request_id = :'id'
 
 # ---- DBA views, and the card number nowhere paylink writes but the one reply -------------------------
 assert_eq "$(pl_sql "SELECT count(*) FROM svc_card_activity WHERE order_number = :'o' AND card_masked = :'m' AND card_status = 'active'" o="$order" m="$mask")" \
-    12 "svc_card_activity: the card's twelve requests, masked"
+    14 "svc_card_activity: the card's fourteen requests (two refused activations), masked"
 
 # ---- an authorization named by its SVATransactionID alone ------------------------------------------
 # The deposit and the void of a paylink authorization that name it only by auth_ref.transaction_id

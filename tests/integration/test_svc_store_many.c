@@ -690,6 +690,9 @@ static void test_activation_claims_its_card(void **state)
     hash_of(hash, sizeof hash, "acl", 0);
     hash_of(none, sizeof none, "acl", 1);
     card_row(hash, true);
+    /* Issued for what these activations are for (10.00 USD; the end of the test: another). */
+    it_exec(g_admin, "UPDATE stored_value_card SET issue_amount = 10.00 WHERE card_hash = $1", 1,
+            (const char *[]){hash});
     for (int k = 0; k < 5; k++) {
         rid(act[k], sizeof act[k], "acl", "act", k);
         sent_row(act[k], "activate", "svc_recharge", "received", k == 4 ? none : hash, true, NULL,
@@ -738,6 +741,31 @@ static void test_activation_claims_its_card(void **state)
 
     pl_svc_touch_key(NULL, "RLT", none, key, sizeof key);
     assert_int_equal(mark_one(act[4], "svc_recharge", "it/e", NULL, NULL, key), 1);
+
+    /* A card issued for 25.00 USD is claimed only by an activation for 25.00 USD (the spec
+     * refuses the others before the mark; the mark re-checks on the card row's newest version):
+     * the others are not marked and hold nothing. */
+    char issued[65], other[96];
+    hash_of(issued, sizeof issued, "acl", 3);
+    card_row(issued, true);
+    rid(other, sizeof other, "acl", "act", 5);
+    sent_row(other, "activate", "svc_recharge", "received", issued, true, NULL, NULL, false);
+    pl_svc_touch_key(NULL, "RLT", issued, key, sizeof key);
+    const char *set_sql = "UPDATE svc_trans SET amount = $2::numeric, currency = $3 "
+                          "WHERE request_id = $1";
+    assert_int_equal(mark_one(other, "svc_recharge", "it/f", NULL, NULL, key), 0); /* 10.00 */
+    it_exec(g_admin, set_sql, 3, (const char *[]){other, "25.00", "EUR"});
+    assert_int_equal(mark_one(other, "svc_recharge", "it/f", NULL, NULL, key), 0);
+    it_value(g_admin, pending_sql, issued, NULL, v, sizeof v);
+    assert_string_equal(v, "generated|none");
+    it_value(g_admin, "SELECT status FROM svc_trans WHERE request_id = $1", other, NULL, v,
+             sizeof v);
+    assert_string_equal(v, "received");
+    it_exec(g_admin, set_sql, 3, (const char *[]){other, "25.00", "USD"});
+    assert_int_equal(mark_one(other, "svc_recharge", "it/f", NULL, NULL, key), 1);
+    it_value(g_admin, pending_sql, issued, NULL, v, sizeof v);
+    snprintf(want, sizeof want, "generated|%s", other);
+    assert_string_equal(v, want);
 }
 
 int main(void)

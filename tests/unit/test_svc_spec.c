@@ -341,6 +341,41 @@ static void test_return_limited_by_its_deposit(void **state)
 
 /* An activation of a card paylink has active, or held by another activation in flight or
  * unknown, is declined without a call (043); a card without a row, or generated and free, goes. */
+/* A card the Stored Value Card table records as issued for 50.00 USD is activated for that, in
+ * that currency, or not at all (seed: the activation amount is the card's issue amount); a
+ * card it records no issue amount or currency of, or no row of, is the bureau's to judge. */
+static void test_activation_for_its_issue_amount(void **state)
+{
+    (void)state;
+    pl_svc_card_state c = {0};
+    pl_reply rep = {0};
+    assert_false(pl_svc_activation_amount_refused(&c, 6000, "USD", &rep)); /* no row */
+    c.found = true;
+    snprintf(c.status, sizeof c.status, "generated");
+    assert_false(pl_svc_activation_amount_refused(&c, 6000, "USD", &rep)); /* nothing recorded */
+    c.has_issue = true;
+    c.issue = 5000;
+    snprintf(c.currency, sizeof c.currency, "USD");
+    assert_false(pl_svc_activation_amount_refused(&c, 5000, "USD", &rep));
+    assert_false(pl_svc_activation_amount_refused(&c, 5000, "", &rep)); /* none in the request */
+    assert_int_equal(rep.status, 0);
+    assert_true(pl_svc_activation_amount_refused(&c, 6000, "USD", &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_string_equal(rep.message, "The activation amount (60.00) is not the card's issue amount "
+                                     "(50.00): a card is activated for what it was issued for.");
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_activation_amount_refused(&c, 4999, "USD", &rep)); /* less, too */
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_activation_amount_refused(&c, 5000, "EUR", &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_string_equal(rep.message, "The activation's currency is not the card's (USD).");
+    memset(&rep, 0, sizeof rep);
+    c.has_issue = false; /* a currency but no issue amount: the currency still counts */
+    assert_false(pl_svc_activation_amount_refused(&c, 123, "USD", &rep));
+    assert_true(pl_svc_activation_amount_refused(&c, 123, "CAD", &rep));
+}
+
 static void test_activation_once(void **state)
 {
     (void)state;
@@ -370,23 +405,34 @@ static void test_activation_once(void **state)
     /* The look-up's card columns, after the row drawn on's; NULLs: no row. */
     PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
     assert_non_null(r);
-    PGresAttDesc cols[3];
+    PGresAttDesc cols[5];
     memset(cols, 0, sizeof cols);
-    static const char *const names[3] = {"status", "activated_by", "activation_pending"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const names[5] = {"status", "activated_by", "activation_pending",
+                                         "issue_amount", "currency"};
+    for (int i = 0; i < 5; i++) {
         cols[i].name = (char *)names[i];
         cols[i].typid = 25;
         cols[i].typlen = -1;
         cols[i].atttypmod = -1;
     }
-    assert_int_equal(PQsetResultAttrs(r, 3, cols), 1);
-    const char *v[3] = {"generated", "", "act-9"};
-    for (int i = 0; i < 3; i++)
+    assert_int_equal(PQsetResultAttrs(r, 5, cols), 1);
+    const char *v[5] = {"generated", "", "act-9", "50.00", "USD"};
+    for (int i = 0; i < 5; i++)
         assert_int_equal(PQsetvalue(r, 0, i, (char *)v[i], (int)strlen(v[i])), 1);
     pl_svc_card_state_read(r, 0, &c);
     assert_true(c.found);
     assert_string_equal(c.status, "generated");
     assert_string_equal(c.pending, "act-9");
+    assert_true(c.has_issue);
+    assert_int_equal(c.issue, 5000);
+    assert_string_equal(c.currency, "USD");
+    /* A row without an issue amount or currency (a physical card activated before). */
+    assert_int_equal(PQsetvalue(r, 0, 3, "", 0), 1);
+    assert_int_equal(PQsetvalue(r, 0, 4, "", 0), 1);
+    pl_svc_card_state_read(r, 0, &c);
+    assert_true(c.found);
+    assert_false(c.has_issue);
+    assert_string_equal(c.currency, "");
     assert_int_equal(PQsetvalue(r, 0, 0, NULL, -1), 1);
     pl_svc_card_state_read(r, 0, &c);
     assert_false(c.found);
@@ -1172,6 +1218,7 @@ int main(void)
         cmocka_unit_test(test_deposit_needs_an_approved_auth_of_the_card),
         cmocka_unit_test(test_return_limited_by_its_deposit),
         cmocka_unit_test(test_activation_once),
+        cmocka_unit_test(test_activation_for_its_issue_amount),
         cmocka_unit_test(test_map_approved),
         cmocka_unit_test(test_map_partial_approval),
         cmocka_unit_test(test_map_declined_mapped_and_unmapped),

@@ -48,10 +48,12 @@
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
 /* An activation's card as the Stored Value Card table has it (043): its status, who activated
- * it, the activation in flight or unknown that holds it (svc_card_state_read). */
+ * it, the activation in flight or unknown that holds it, and what it was issued for (its issue
+ * amount and currency, '' when not recorded; pl_svc_card_state_read). */
 #define SVC_CARD_COLUMNS                                                                           \
-    "c.status, coalesce(c.activated_by, ''), coalesce(c.activation_pending, '')"
-#define SVC_CARD_NCOLUMNS 3
+    "c.status, coalesce(c.activated_by, ''), coalesce(c.activation_pending, ''), "                 \
+    "coalesce(c.issue_amount::text, ''), coalesce(c.currency::text, '')"
+#define SVC_CARD_NCOLUMNS 5
 
 /* The rows e's requests inserted, each with the row it names (the authorization of a deposit,
  * the deposit of a return) and, for an activation, its card's row (svc_record). */
@@ -89,13 +91,14 @@
  * one row per execution: db.h, PL_DB_E_ONE_7 / _MANY_7): me holds the row, locked, with its
  * parameters; claim is the claim of its amount (p4) on the row it names (p5): a deposit's on
  * its authorization, a return's on the deposit it refunds (042); card is an activation's claim
- * on its card's row (043: not active, held by no other activation; a card without a row is the
+ * on its card's row (043: not active, held by no other activation, issued for the activation's
+ * amount and currency when the row says what it was issued for; a card without a row is the
  * bureau's to judge). The row is marked when it claimed, claims nothing, or is this attempt's
  * own mark sent again.
  */
 #define SVC_MARK_SENT                                                                              \
-    "me AS (SELECT t.request_id, t.status, t.request_type, t.service_bureau, t.card_hash, e.p2, "  \
-    "e.p3, e.p4, e.p5, e.p7 FROM e "                                                               \
+    "me AS (SELECT t.request_id, t.status, t.request_type, t.service_bureau, t.card_hash, "        \
+    "t.amount, t.currency, e.p2, e.p3, e.p4, e.p5, e.p7 FROM e "                                   \
     "JOIN svc_trans t ON t.request_id = e.p1 WHERE t.status = 'received' "                         \
     "OR (t.status = 'sent' AND (t.sent_by = e.p3 OR t.sent_by = e.p6)) FOR UPDATE OF t), "         \
     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + me.p4::numeric "         \
@@ -110,6 +113,8 @@
     "AND c.service_bureau = me.service_bureau AND c.card_hash = me.card_hash "                     \
     "AND c.status <> 'active' "                                                                    \
     "AND (c.activation_pending IS NULL OR c.activation_pending = me.request_id) "                  \
+    "AND (c.issue_amount IS NULL OR me.amount IS NULL OR c.issue_amount = me.amount) "             \
+    "AND (c.currency IS NULL OR me.currency IS NULL OR c.currency = me.currency) "                 \
     "RETURNING c.activation_pending AS request_id) "                                               \
     "UPDATE svc_trans t SET status = 'sent', sent_at = now(), operation = me.p2, "                 \
     "sent_by = me.p3, claim_amount = CASE WHEN me.status = 'received' THEN me.p4::numeric "        \
@@ -521,6 +526,8 @@ void pl_svc_card_state_read(const PGresult *r, int col, pl_svc_card_state *c)
     copy(c->status, sizeof c->status, PQgetvalue(r, 0, col));
     copy(c->activated_by, sizeof c->activated_by, PQgetvalue(r, 0, col + 1));
     copy(c->pending, sizeof c->pending, PQgetvalue(r, 0, col + 2));
+    c->has_issue = pl_money_parse_decimal(PQgetvalue(r, 0, col + 3), &c->issue) == 0;
+    copy(c->currency, sizeof c->currency, PQgetvalue(r, 0, col + 4));
 }
 
 bool pl_svc_activation_refused(const pl_svc_card_state *c, const char *request_id, pl_reply *rep)
@@ -536,6 +543,24 @@ bool pl_svc_activation_refused(const pl_svc_card_state *c, const char *request_i
         return pl_stored_value_decline(rep, "%s",
                                        "Another activation of the card is in progress or its "
                                        "outcome is unknown; the card is not activated twice.");
+    return false;
+}
+
+bool pl_svc_activation_amount_refused(const pl_svc_card_state *c, int64_t amount,
+                                      const char *currency, pl_reply *rep)
+{
+    /* seed (Recharge and Activate Instrument Requests): the amount is "From the Issue amount
+     * field in the Stored Value Card Table". A generated card activated for another amount would
+     * be loaded with what nobody paid for, or less than was sold. */
+    if (!c->found)
+        return false;
+    if (c->has_issue && amount != c->issue)
+        return decline_amount(rep, amount, c->issue, false, "",
+                              "The activation amount (%s) is not the card's issue amount (%s): "
+                              "a card is activated for what it was issued for.");
+    if (c->currency[0] && currency && currency[0] && strcmp(currency, c->currency) != 0)
+        return pl_stored_value_decline(rep, "The activation's currency is not the card's (%s).",
+                                       c->currency);
     return false;
 }
 
@@ -574,7 +599,8 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
         const PGresult *k = svc_lookup(job, recorded, &col);
         pl_svc_card_state card;
         pl_svc_card_state_read(k, col + PL_STORED_VALUE_AUTH_NCOLUMNS, &card);
-        if (pl_svc_activation_refused(&card, r->request_id, job->reply)) {
+        if (pl_svc_activation_refused(&card, r->request_id, job->reply) ||
+            pl_svc_activation_amount_refused(&card, r->amount, r->currency, job->reply)) {
             PL_INFO(r->request_id,
                     "stored value activation refused: %s (activated by %s, held by %s)",
                     job->reply->message, card.activated_by[0] ? card.activated_by : "-",

@@ -50,7 +50,8 @@
  *     activation: its card's) read (prepare decides on it), then marked sent with its claim
  *     (spec->prepare_alone);
  *   - an activation of a card the Stored Value Card table has active, or held by another
- *     activation in flight or unknown, is `declined` without a bureau call; its mark claims the
+ *     activation in flight or unknown, or for another amount or currency than the table records
+ *     the card was issued for, is `declined` without a bureau call; its mark claims the
  *     card row (activation_pending), released by the settlement trigger when its outcome is
  *     final (043), so two activations in flight together are never both sent;
  *   - J19 (auth_service.balance_inquiry_batch, seed "Perform Balance Inquiry during Batch
@@ -102,9 +103,12 @@ typedef struct pl_svc_card_state {
     char status[12];       /* generated, active, inactive */
     char activated_by[51]; /* request_id of the activation that made it active ("" if none) */
     char pending[51];      /* request_id of an activation in flight or unknown ("" if none) */
+    bool has_issue;        /* the row records the card's issue amount: */
+    int64_t issue;         /*   it, in minor units */
+    char currency[4];      /* the card's currency ("" if not recorded) */
 } pl_svc_card_state;
 
-/* Reads row 0 of a look-up (the three card columns from column col on) into *c. */
+/* Reads row 0 of a look-up (the five card columns from column col on) into *c. */
 void pl_svc_card_state_read(const PGresult *r, int col, pl_svc_card_state *c);
 
 /*
@@ -114,6 +118,16 @@ void pl_svc_card_state_read(const PGresult *r, int col, pl_svc_card_state *c);
  * value), or another activation of it is in flight or has an unknown outcome.
  */
 bool pl_svc_activation_refused(const pl_svc_card_state *c, const char *request_id, pl_reply *rep);
+
+/*
+ * May a card paylink has a row for (c) be activated for `amount` (minor units) in `currency`?
+ * Returns false when it may (no row, or the row records no issue amount and currency, or the
+ * activation's are the card's); true when it is refused, with rep's status (`declined`) and
+ * message filled: a card is activated for its issue amount (the seed's Stored Value Card table),
+ * the one its generate recorded.
+ */
+bool pl_svc_activation_amount_refused(const pl_svc_card_state *c, int64_t amount,
+                                      const char *currency, pl_reply *rep);
 
 /*
  * The row besides its own that a stored value request's units touch (db.h, pl_db_unit_touch),
