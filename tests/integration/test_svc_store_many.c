@@ -766,6 +766,19 @@ static void test_activation_claims_its_card(void **state)
     it_value(g_admin, pending_sql, issued, NULL, v, sizeof v);
     snprintf(want, sizeof want, "generated|%s", other);
     assert_string_equal(v, want);
+
+    /* A card whose row records no issue amount or currency (generated without them): any. */
+    char bare[65], third[96];
+    hash_of(bare, sizeof bare, "acl", 4);
+    card_row(bare, true);
+    it_exec(
+        g_admin,
+        "UPDATE stored_value_card SET issue_amount = NULL, currency = NULL WHERE card_hash = $1", 1,
+        (const char *[]){bare});
+    rid(third, sizeof third, "acl", "act", 6);
+    sent_row(third, "activate", "svc_recharge", "received", bare, true, NULL, NULL, false);
+    pl_svc_touch_key(NULL, "RLT", bare, key, sizeof key);
+    assert_int_equal(mark_one(third, "svc_recharge", "it/g", NULL, NULL, key), 1);
 }
 
 int main(void)

@@ -339,8 +339,6 @@ static void test_return_limited_by_its_deposit(void **state)
     assert_int_equal(job.call.amount, 1000);
 }
 
-/* An activation of a card paylink has active, or held by another activation in flight or
- * unknown, is declined without a call (043); a card without a row, or generated and free, goes. */
 /* A card the Stored Value Card table records as issued for 50.00 USD is activated for that, in
  * that currency, or not at all (seed: the activation amount is the card's issue amount); a
  * card it records no issue amount or currency of, or no row of, is the bureau's to judge. */
@@ -376,6 +374,8 @@ static void test_activation_for_its_issue_amount(void **state)
     assert_true(pl_svc_activation_amount_refused(&c, 123, "CAD", &rep));
 }
 
+/* An activation of a card paylink has active, or held by another activation in flight or
+ * unknown, is declined without a call (043); a card without a row, or generated and free, goes. */
 static void test_activation_once(void **state)
 {
     (void)state;
@@ -426,7 +426,7 @@ static void test_activation_once(void **state)
     assert_true(c.has_issue);
     assert_int_equal(c.issue, 5000);
     assert_string_equal(c.currency, "USD");
-    /* A row without an issue amount or currency (a physical card activated before). */
+    /* A row without an issue amount or currency (a card generated without svc.issue_amount). */
     assert_int_equal(PQsetvalue(r, 0, 3, "", 0), 1);
     assert_int_equal(PQsetvalue(r, 0, 4, "", 0), 1);
     pl_svc_card_state_read(r, 0, &c);

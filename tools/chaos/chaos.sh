@@ -528,19 +528,23 @@ start_flow() {
         fi
         ;;
     svc-*)
-        # generate (its issue amount), activate, auth, deposit or void, return
+        # generate (its issue amount), activate, auth, deposit or void, return. A card is
+        # activated for the issue amount its generate recorded (paylink declines another), so
+        # the two are the same; a fault at the generate (0) leaves its card's activation
+        # declined when the generate is approved all the same; one at the activation (1) is the
+        # activation's amount, so that generate names no issue amount ("-": nothing to match).
         if faulty; then
             fault
             rnd 4
             case $R in
             0) plan="$M 500.00 20.00 20.00 5.00" ;;
-            1) plan="50.00 $M 20.00 20.00 5.00" ;;
-            2) plan="50.00 500.00 $M 20.00 5.00" ;;
-            3) plan="50.00 999.00 950.00 $M 5.00" ;;
+            1) plan="- $M 20.00 20.00 5.00" ;;
+            2) plan="500.00 500.00 $M 20.00 5.00" ;;
+            3) plan="999.00 999.00 950.00 $M 5.00" ;;
             esac
         else
             money 10 99 && a=$M
-            money 1 9 && plan="50.00 500.00 $a $a $M"
+            money 1 9 && plan="500.00 500.00 $a $a $M"
         fi
         ;;
     esac
@@ -568,6 +572,7 @@ send_step() {
     local virtual="\"svc\":{\"card_number\":\"$card\",\"order_line\":1,\"issue_amount\":\"$a\","
     virtual+="\"virtual\":true}"
     local generate="\"svc\":{\"order_line\":1,\"issue_amount\":\"$a\",\"virtual\":true}"
+    [ "$a" != - ] || generate="\"svc\":{\"order_line\":1,\"virtual\":true}"
     local auth_ref="\"auth_ref\":{\"request_id\":\"${steps[0]:-}\"}"
     local svc_auth_ref="\"auth_ref\":{\"request_id\":\"${steps[2]:-}\"}"
     local capture_ref="\"capture_ref\":{\"request_id\":\"${steps[1]:-}\"}"

@@ -599,12 +599,16 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
         const PGresult *k = svc_lookup(job, recorded, &col);
         pl_svc_card_state card;
         pl_svc_card_state_read(k, col + PL_STORED_VALUE_AUTH_NCOLUMNS, &card);
-        if (pl_svc_activation_refused(&card, r->request_id, job->reply) ||
-            pl_svc_activation_amount_refused(&card, r->amount, r->currency, job->reply)) {
+        if (pl_svc_activation_refused(&card, r->request_id, job->reply)) {
             PL_INFO(r->request_id,
                     "stored value activation refused: %s (activated by %s, held by %s)",
                     job->reply->message, card.activated_by[0] ? card.activated_by : "-",
                     card.pending[0] ? card.pending : "-");
+            return 1;
+        }
+        if (pl_svc_activation_amount_refused(&card, r->amount, r->currency, job->reply)) {
+            PL_INFO(r->request_id, "stored value activation refused: %s (the card's currency %s)",
+                    job->reply->message, card.currency[0] ? card.currency : "-");
             return 1;
         }
     }
