@@ -29,6 +29,44 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/*
+ * The text scanners' digits (pl_card_find, the scrubber): ASCII digits, and the full-width
+ * digits U+FF10-U+FF19 (UTF-8 EF BC 90-99) that a CJK input method types, which a reader takes
+ * for a card number as readily. Length of the digit at t[i] (i < len): 1, 3, or 0 for none.
+ */
+#define FW_DIGIT_LEN 3
+static size_t digit_at(const char *t, size_t len, size_t i)
+{
+    unsigned char c = (unsigned char)t[i];
+    if (c >= '0' && c <= '9')
+        return 1;
+    if (c != 0xef || len - i < FW_DIGIT_LEN || (unsigned char)t[i + 1] != 0xbc)
+        return 0;
+    c = (unsigned char)t[i + 2];
+    return c >= 0x90 && c <= 0x99 ? FW_DIGIT_LEN : 0;
+}
+
+/* Length of the digit ending just before t[end], or 0. */
+static size_t digit_before(const char *t, size_t end)
+{
+    if (end == 0)
+        return 0;
+    if (is_digit(t[end - 1]))
+        return 1;
+    return end >= FW_DIGIT_LEN && digit_at(t, end, end - FW_DIGIT_LEN) == FW_DIGIT_LEN
+               ? FW_DIGIT_LEN
+               : 0;
+}
+
+/* The ASCII digit of the digit at t[i] (digit_at(t, len, i) > 0). */
+static char digit_value(const char *t, size_t i)
+{
+    return is_digit(t[i]) ? t[i] : (char)('0' + ((unsigned char)t[i + 2] - 0x90));
+}
+
+/* The full-width asterisk (U+FF0A) that masks a full-width digit, keeping the text's length. */
+#define FW_STAR "\xef\xbc\x8a"
+
 /* Luhn (mod 10) over n ASCII digits. */
 static bool luhn_digits(const char *d, size_t n)
 {
@@ -370,7 +408,7 @@ static size_t joining_sep_at(const char *t, size_t len, size_t i)
         if (n == 0)
             break;
         j += n;
-        if (j < len && is_digit(t[j]))
+        if (j < len && digit_at(t, len, j))
             return j - i;
     }
     return 0;
@@ -387,15 +425,18 @@ static size_t longest_from(const char *t, size_t len, size_t s, size_t *digits)
     size_t nd = 0, best = 0;
     size_t j = s;
     for (;;) {
-        while (j < len && is_digit(t[j]) && nd < SCRUB_MAX_DIGITS)
-            d[nd++] = t[j++];
-        if (j < len && is_digit(t[j]))
+        size_t n;
+        while (j < len && nd < SCRUB_MAX_DIGITS && (n = digit_at(t, len, j)) > 0) {
+            d[nd++] = digit_value(t, j);
+            j += n;
+        }
+        if (j < len && digit_at(t, len, j))
             break; /* more than 19 digits: no longer window can be a card number */
         if (nd >= SCRUB_MIN_DIGITS && luhn_digits(d, nd)) {
             best = j;
             *digits = nd;
         }
-        size_t n = joining_sep_at(t, len, j);
+        n = joining_sep_at(t, len, j);
         if (n == 0)
             break;
         j += n;
@@ -408,19 +449,19 @@ bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m)
 {
     if (!text || !pos || !m)
         return false;
-    size_t i = *pos;
+    size_t i = *pos, n;
     /* A position inside a digit run (not one this function returned) moves to its end. */
-    while (i > 0 && i < len && is_digit(text[i - 1]) && is_digit(text[i]))
-        i++;
+    while (i > 0 && i < len && digit_before(text, i) && (n = digit_at(text, len, i)) > 0)
+        i += n;
     while (i < len) {
-        if (!is_digit(text[i])) {
+        if (!digit_at(text, len, i)) {
             i++;
             continue;
         }
         size_t s = i, digits = 0;
         size_t end = longest_from(text, len, s, &digits);
-        while (i < len && is_digit(text[i]))
-            i++;
+        while (i < len && (n = digit_at(text, len, i)) > 0)
+            i += n;
         if (end > 0) {
             *pos = i;
             m->start = s;
@@ -476,8 +517,8 @@ size_t pl_card_cut_tail(char *text, size_t len)
     }
     for (;;) {
         size_t n;
-        if (len > 0 && is_digit(text[len - 1]))
-            len--;
+        if ((n = digit_before(text, len)) > 0)
+            len -= n;
         else if ((n = sep_before(text, len)) > 0)
             len -= n;
         else
@@ -511,11 +552,25 @@ static size_t cut(char *t, size_t len, size_t from, size_t to)
 static void mark_match(const char *g, const pl_card_match *m, uint8_t *flags)
 {
     size_t seen = 0;
-    for (size_t k = m->end; k-- > m->start;) {
-        flags[k] |= FLAG_COVER;
-        if (is_digit(g[k]) && seen++ >= 4)
-            flags[k] |= FLAG_MASK;
+    for (size_t k = m->end; k > m->start;) {
+        size_t n = digit_before(g, k);
+        uint8_t f = FLAG_COVER;
+        if (n == 0 || n > k - m->start)
+            n = 1; /* a separator's byte */
+        else if (seen++ >= 4)
+            f |= FLAG_MASK;
+        for (; n > 0; n--)
+            flags[--k] |= f;
     }
+}
+
+/* Masks the digit at t[k] (digit_at: n bytes): '*', or a full-width one's full-width star. */
+static void mask_digit(char *t, size_t k, size_t n)
+{
+    if (n == FW_DIGIT_LEN)
+        memcpy(t + k, FW_STAR, FW_DIGIT_LEN);
+    else
+        t[k] = '*';
 }
 
 /*
@@ -534,9 +589,11 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode 
     if (!flags) {
         /* Without memory to judge the group, hide all of it rather than risk a leak. */
         if (mode == PL_MASK_LAST4) {
-            for (size_t k = g; k < e; k++) {
-                if (is_digit(t[k]))
-                    t[k] = '*';
+            for (size_t k = g; k < e;) {
+                size_t d = digit_at(t, e, k);
+                if (d)
+                    mask_digit(t, k, d);
+                k += d ? d : 1;
             }
             return len;
         }
@@ -554,9 +611,12 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode 
     }
 
     if (any && mode == PL_MASK_LAST4) {
-        for (size_t k = 0; k < n; k++) {
-            if (flags[k] & FLAG_MASK)
-                t[g + k] = '*';
+        for (size_t k = 0; k < n;) {
+            /* A masked digit's bytes are all flagged (mark_match): its first one says. */
+            size_t d = flags[k] & FLAG_MASK ? digit_at(t + g, n, k) : 0;
+            if (d)
+                mask_digit(t + g, k, d);
+            k += d ? d : 1;
         }
     } else if (any) {
         /*
@@ -589,16 +649,17 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
 {
     size_t i = 0;
     while (i < len) {
-        if (!is_digit(t[i])) {
+        if (!digit_at(t, len, i)) {
             i++;
             continue;
         }
         size_t e = i, digits = 0;
         for (;;) {
-            size_t run = e;
-            while (e < len && is_digit(t[e]))
-                e++;
-            digits += e - run;
+            size_t d;
+            while (e < len && (d = digit_at(t, len, e)) > 0) {
+                e += d;
+                digits++;
+            }
             size_t n = joining_sep_at(t, len, e);
             if (n == 0)
                 break;

@@ -83,7 +83,8 @@ typedef struct pl_card_match {
 /*
  * Finds card numbers in text[0, len): any bytes, NUL included (a NUL is just a non-digit).
  *
- * A card number is 13-19 ASCII digits that pass Luhn, written as one run or as digit groups
+ * A card number is 13-19 digits that pass Luhn (ASCII digits, or the full-width digits
+ * U+FF10-U+FF19 a CJK input method types, in any mix), written as one run or as digit groups
  * joined by one to three separators, in any mix: ASCII whitespace and the punctuation
  * - . _ / \ , ; | # ~ = ' (not ':' or '+', which would make a date and clock time a 13-19
  * digit number; not '*', what masking writes), and the UTF-8 spaces, dashes and dots that
@@ -95,8 +96,8 @@ typedef struct pl_card_match {
  * ends at the end of one, so a number glued to letters ("ord4111111111111111") is found, while
  * a run of digits longer than 19 ("7419661750346782304017", a CyberSource request ID) is some
  * other number and is not searched for card numbers inside it, nor is a number with digits
- * glued to it ("4111111111111111737": 19 digits failing Luhn). Other digit systems (full-width
- * digits) are not recognised.
+ * glued to it ("4111111111111111737": 19 digits failing Luhn). Other digit systems (Arabic-Indic,
+ * Devanagari, ...) are not recognised.
  *
  * Iteration: set *pos = 0, then call until it returns false. Each call fills *m with the
  * longest card number that begins at the next digit group, and moves *pos past that group's
@@ -118,7 +119,7 @@ bool pl_card_is_number(const char *text, size_t len);
 /*
  * Scrubs free text in place: every card number pl_card_find finds is masked in the given
  * mode, keeping the text's length for PL_MASK_LAST4 (every digit but the number's last four
- * becomes '*', separators stay) and writing "***REMOVED***" over the whole number otherwise
+ * becomes '*', a full-width one the full-width asterisk U+FF0A; separators stay) and writing "***REMOVED***" over the whole number otherwise
  * (the text may shrink, never grow beyond its buffer). Also blanks the value of any JSON-like
  * or key=value field, or XML element, named as a card security code (cvv, cvc, cid, csc,
  * cvNumber, security_code and the other names card.c lists, any case). Returns the new length.

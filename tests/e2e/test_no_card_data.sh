@@ -6,7 +6,8 @@
 #
 # First it sends its own requests with test card numbers where an upstream system may put one
 # by mistake — type, order, request_id, card.token, a name, a street — written as one run or
-# with spaces, dashes or dots between the groups: each must get an `invalid` reply naming the
+# with spaces, dashes or dots between the groups (in a street in full-width digits too, which the
+# sweep looks for as well): each must get an `invalid` reply naming the
 # field, and a dead-letter copy, neither holding the number. A refused request_id is echoed
 # masked at most, so those replies are found by their order (and the others by request_id).
 # A card number quoted by the bureau in a fault string (error_text) is covered by
@@ -21,6 +22,10 @@ forms=()
 for pan in $pans; do
     mapfile -t -O "${#forms[@]}" forms < <(pl_card_forms "$pan")
 done
+# The first one's forms in full-width digits (U+FF10-U+FF19), as a CJK input method types them:
+# digits to a reader, so to paylink too.
+mapfile -t fw_forms < <(pl_card_forms "${pans%% *}" |
+    sed 's/0/０/g; s/1/１/g; s/2/２/g; s/3/３/g; s/4/４/g; s/5/５/g; s/6/６/g; s/7/７/g; s/8/８/g; s/9/９/g')
 
 # mask TEXT: what paylink echoes for a card number: stars for every digit but the last four.
 mask() {
@@ -40,7 +45,7 @@ mask() {
 # holds_card TEXT: true when TEXT holds one of the test card numbers in any of its forms.
 holds_card() {
     local f
-    for f in "${forms[@]}"; do
+    for f in "${forms[@]}" "${fw_forms[@]}"; do
         [[ $1 != *"$f"* ]] || return 0
     done
     return 1
@@ -72,6 +77,10 @@ if [ "${PL_ENV_GROUP:-0}" = 0 ]; then
     poison card.token '.card = {token: $v, type: "VI"}'
     poison bill_to.first_name '.bill_to.first_name = "Pat " + $v'
     poison bill_to.street1 '.bill_to.street1 = $v + " Main St"'
+    ascii_forms=("${forms[@]}")
+    forms=("${fw_forms[@]}")
+    poison bill_to.street1 '.bill_to.street1 = $v + " Main St"'
+    forms=("${ascii_forms[@]}")
 
     # Every reply and dead letter of this run, collected in one read of each topic per round.
     # grep first (_pl_grep_ids): a topic holds every earlier test's messages, and only this run's
@@ -136,7 +145,7 @@ if [ "${PL_ENV_GROUP:-0}" = 0 ]; then
         [ "$(jq -r --arg f "$field" '[.errors[] | select(.field == $f)] | length' <<<"$d")" = 1 ] ||
             fail "$what: the dead-letter copy does not name $field: $d"
     done
-    pass "$n requests with a card number in type, order, request_id, card.token, bill_to: invalid, named, dead-lettered, never echoed"
+    pass "$n requests with a card number in type, order, request_id, card.token, bill_to (in full-width digits too): invalid, named, dead-lettered, never echoed"
     assert_eq "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE :'p' OR order_number LIKE :'o'" \
         p="nc-$run-%" o="NC$run%")" 0 "none of them recorded"
 
@@ -157,7 +166,7 @@ fi
 
 # The raw numbers of the other tests, every form of the valid ones, and a Luhn-failing number
 # an earlier test sent as card.number.
-sweep=("${forms[@]}" 4111111111111112)
+sweep=("${forms[@]}" "${fw_forms[@]}" 4111111111111112)
 # Each place is read once for all of them (grep -F with the list), not once a number: the logs,
 # the database and the topics of a CI run are megabytes, and bash's own substring match is slow.
 assert_logs_clean "${sweep[@]}"

@@ -559,6 +559,48 @@ static void test_scrub_separators(void **state)
         scrub_is(cases[k].in, cases[k].mode, cases[k].want);
 }
 
+/* "4111111111111111" and "4111 1111 1111 1111" in full-width digits (U+FF10-U+FF19), as a CJK
+ * input method types them, and the full-width asterisk (U+FF0A) the mask writes. */
+#define FW4 "\xef\xbc\x94"
+#define FW1 "\xef\xbc\x91"
+#define FW1111 FW1 FW1 FW1 FW1
+#define FWSTAR "\xef\xbc\x8a"
+#define FWSTARS FWSTAR FWSTAR FWSTAR FWSTAR
+
+/* Full-width digits are digits: found, masked keeping the text's length, cut at a tail. */
+static void test_full_width_digits(void **state)
+{
+    (void)state;
+    const char *fw = FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111;
+    finds(fw, "0-48/16");
+    finds("card " FW4 FW1 FW1 FW1 " " FW1111 "\xe3\x80\x80" FW1111 "-" FW1111 ".",
+          "5-58/16"); /* a space, an ideographic space, a dash */
+    finds("ord" FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 "x", "3-51/16"); /* glued to letters */
+    /* Mixed with ASCII digits (a hand-edited number). */
+    finds("4111" FW1111 "1111" FW1111, "0-32/16");
+    assert_true(pl_card_is_number(fw, strlen(fw)));
+    assert_true(pl_card_contains(fw, strlen(fw)));
+    /* Not Luhn, too short, or too long: some other number. */
+    finds(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1 FW1 FW1 "\xef\xbc\x92", "");
+    finds(FW1111 FW1111 FW1111, "");
+    finds(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 FW1111, "");
+    /* A byte sequence that only starts like one (U+FF1A, a truncated one) is no digit. */
+    finds("411111111111111\xef\xbc\x9a", "");
+    finds("4111111111111111\xef\xbc", "0-16/16");
+
+    scrub_is("card " FW4 FW1 FW1 FW1 " " FW1111 " " FW1111 " " FW1111 " ok", PL_MASK_LAST4,
+             "card " FWSTARS " " FWSTARS " " FWSTARS " " FW1111 " ok");
+    scrub_is("card " FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 " ok", PL_MASK_REMOVED,
+             "card ***REMOVED*** ok");
+    scrub_is("4111" FW1111 "1111" FW1111, PL_MASK_LAST4, "****" FWSTARS "****" FW1111);
+    /* A long group with full-width digits is judged like any other (scrub_group). */
+    scrub_is("n " FW4 FW1 FW1 FW1 FW1111 FW1111 FW1 FW1 FW1 "\xef\xbc\x92", PL_MASK_REMOVED,
+             "n " FW4 FW1 FW1 FW1 FW1111 FW1111 FW1 FW1 FW1 "\xef\xbc\x92");
+    /* A cut text loses a trailing full-width number part, as an ASCII one. */
+    cut_is("card " FW4 FW1 FW1 FW1 " " FW1, "card");
+    cut_is("card \xef\xbc\x91\xef\xbc", "card");
+}
+
 static void test_scrub_leaves_other_numbers(void **state)
 {
     (void)state;
@@ -796,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_cut_tail),
         cmocka_unit_test(test_scrub_pans),
         cmocka_unit_test(test_scrub_separators),
+        cmocka_unit_test(test_full_width_digits),
         cmocka_unit_test(test_scrub_leaves_other_numbers),
         cmocka_unit_test(test_scrub_long_group),
         cmocka_unit_test(test_scrub_cvv),
