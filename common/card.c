@@ -416,8 +416,11 @@ static size_t joining_sep_at(const char *t, size_t len, size_t i)
 
 /*
  * The longest card number that starts with the digit run at t[s]: whole runs joined by single
- * separators, 13-19 digits in all, passing Luhn. Returns its end (0 when there is none) and
- * its digit count in *digits. Looks at no more than 19 digits and the separators between.
+ * separators, 13-19 digits in all, passing Luhn. A run is of one kind of digit: where ASCII and
+ * full-width digits meet, one run ends and the next begins, joined as by a separator (so a
+ * number glued to digits of the other kind is still found, as it was when full-width digits
+ * were no digits). Returns its end (0 when there is none) and its digit count in *digits. Looks
+ * at no more than 19 digits and the separators between.
  */
 static size_t longest_from(const char *t, size_t len, size_t s, size_t *digits)
 {
@@ -425,17 +428,20 @@ static size_t longest_from(const char *t, size_t len, size_t s, size_t *digits)
     size_t nd = 0, best = 0;
     size_t j = s;
     for (;;) {
-        size_t n;
-        while (j < len && nd < SCRUB_MAX_DIGITS && (n = digit_at(t, len, j)) > 0) {
+        size_t n, kind = digit_at(t, len, j);
+        while (j < len && nd < SCRUB_MAX_DIGITS && (n = digit_at(t, len, j)) == kind) {
             d[nd++] = digit_value(t, j);
             j += n;
         }
-        if (j < len && digit_at(t, len, j))
+        n = j < len ? digit_at(t, len, j) : 0;
+        if (n == kind)
             break; /* more than 19 digits: no longer window can be a card number */
         if (nd >= SCRUB_MIN_DIGITS && luhn_digits(d, nd)) {
             best = j;
             *digits = nd;
         }
+        if (n > 0)
+            continue; /* a run of the other kind (none is read when 19 are: it ends above) */
         n = joining_sep_at(t, len, j);
         if (n == 0)
             break;
@@ -451,17 +457,18 @@ bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m)
         return false;
     size_t i = *pos, n;
     /* A position inside a digit run (not one this function returned) moves to its end. */
-    while (i > 0 && i < len && digit_before(text, i) && (n = digit_at(text, len, i)) > 0)
+    while (i > 0 && i < len && (n = digit_at(text, len, i)) > 0 && digit_before(text, i) == n)
         i += n;
     while (i < len) {
-        if (!digit_at(text, len, i)) {
+        size_t kind = digit_at(text, len, i);
+        if (!kind) {
             i++;
             continue;
         }
         size_t s = i, digits = 0;
         size_t end = longest_from(text, len, s, &digits);
-        while (i < len && (n = digit_at(text, len, i)) > 0)
-            i += n;
+        while (i < len && digit_at(text, len, i) == kind)
+            i += kind;
         if (end > 0) {
             *pos = i;
             m->start = s;

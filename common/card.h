@@ -84,7 +84,8 @@ typedef struct pl_card_match {
  * Finds card numbers in text[0, len): any bytes, NUL included (a NUL is just a non-digit).
  *
  * A card number is 13-19 digits that pass Luhn (ASCII digits, or the full-width digits
- * U+FF10-U+FF19 a CJK input method types, in any mix), written as one run or as digit groups
+ * U+FF10-U+FF19 a CJK input method types, in any mix; where the two kinds meet, one digit run
+ * ends and the next begins, as across a separator), written as one run or as digit groups
  * joined by one to three separators, in any mix: ASCII whitespace and the punctuation
  * - . _ / \ , ; | # ~ = ' (not ':' or '+', which would make a date and clock time a 13-19
  * digit number; not '*', what masking writes), and the UTF-8 spaces, dashes and dots that

@@ -4,8 +4,9 @@
  * The input up to its first NUL is the text. For both modes it checks that the text never
  * grows, that the returned length is the text's, and that every Luhn-valid 16-digit run of
  * the input (a maximal run of digits, i.e. a card number written without separators) is gone
- * from the output. A third call hands the scrubber a buffer with no terminator, the
- * "broken promise" case its header handles, so ASan sees any read past it.
+ * from the output, and so is every such run of full-width digits (U+FF10-U+FF19). A third call
+ * hands the scrubber a buffer with no terminator, the "broken promise" case its header handles, so
+ * ASan sees any read past it.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,6 +52,43 @@ static bool has_run(const char *s, size_t len, const char *run)
     return false;
 }
 
+/* A full-width digit at s[i] (s has len bytes): its ASCII digit, or 0. */
+static char fw_digit(const char *s, size_t len, size_t i)
+{
+    const unsigned char *u = (const unsigned char *)s + i;
+    return len - i >= 3 && u[0] == 0xef && u[1] == 0xbc && u[2] >= 0x90 && u[2] <= 0x99
+               ? (char)('0' + (u[2] - 0x90))
+               : 0;
+}
+
+/* The maximal runs of exactly 16 full-width digits in s, each as ASCII digits into d (16 a
+ * run), the byte where each starts into at; returns how many (at most max). */
+static size_t fw_runs16(const char *s, size_t len, char (*d)[17], size_t *at, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < max;) {
+        if (!fw_digit(s, len, i)) {
+            i++;
+            continue;
+        }
+        size_t e = i, k = 0;
+        char run[17];
+        while (e < len && fw_digit(s, len, e)) {
+            if (k < 16)
+                run[k] = fw_digit(s, len, e);
+            k++;
+            e += 3;
+        }
+        if (k == 16) {
+            memcpy(d[n], run, 16);
+            d[n][16] = '\0';
+            at[n++] = i;
+        }
+        i = e;
+    }
+    return n;
+}
+
 static void check_mode(const char *in, size_t len, pl_mask_mode mode)
 {
     char *text = malloc(len + 1);
@@ -73,6 +111,20 @@ static void check_mode(const char *in, size_t len, pl_mask_mode mode)
         if (e - i == 16 && luhn16(in + i) && has_run(text, n, in + i))
             abort(); /* a card number survived the scrubber */
         i = e;
+    }
+    /* The same for full-width digits: no Luhn-valid 16-digit run of the input is one of the
+     * output's. */
+    enum { MAXRUNS = 64 };
+    char want[MAXRUNS][17], got[MAXRUNS][17];
+    size_t at[MAXRUNS];
+    size_t nw = fw_runs16(in, len, want, at, MAXRUNS);
+    size_t ng = nw ? fw_runs16(text, n, got, at, MAXRUNS) : 0;
+    for (size_t a = 0; a < nw; a++) {
+        if (!luhn16(want[a]))
+            continue;
+        for (size_t b = 0; b < ng; b++)
+            if (memcmp(want[a], got[b], 16) == 0)
+                abort(); /* a full-width card number survived the scrubber */
     }
     free(text);
 }

@@ -578,6 +578,11 @@ static void test_full_width_digits(void **state)
     finds("ord" FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 "x", "3-51/16"); /* glued to letters */
     /* Mixed with ASCII digits (a hand-edited number). */
     finds("4111" FW1111 "1111" FW1111, "0-32/16");
+    /* Where the kinds meet, one run ends: a number glued to digits of the other kind is found,
+     * as it was when full-width digits were no digits (found by fuzz_scrub). */
+    finds("4111111111111111" FW1111 FW1, "0-16/16");
+    finds(FW1 FW1 "4111111111111111", "6-22/16");
+    finds("4111111111111111" FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111, "0-16/16 16-64/16");
     assert_true(pl_card_is_number(fw, strlen(fw)));
     assert_true(pl_card_contains(fw, strlen(fw)));
     /* Not Luhn, too short, or too long: some other number. */
