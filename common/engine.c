@@ -1155,7 +1155,17 @@ static int render_reply_obj(job *j, json_object **obj)
     pl_reply *r = job_reply(j);
     if (!r->processed_at)
         r->processed_at = time(NULL);
+    /* The default text of a bureau other than CyberSource does not name CyberSource: put in
+     * for this rendering only (a later outcome of the job gets its own default). */
+    const char *dflt = !r->message[0] && j->pub.svc
+                           ? pl_status_message_for(r->status, j->pub.svc->protocol)
+                           : NULL;
+    bool own = dflt && dflt != pl_status_message(r->status);
+    if (own)
+        copy_str(r->message, sizeof r->message, dflt);
     j->pub.reply_json = pl_reply_to_json_obj(&j->pub.req, r, obj);
+    if (own)
+        r->message[0] = '\0';
     return j->pub.reply_json ? 0 : PL_ERR_NOMEM;
 }
 

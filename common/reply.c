@@ -106,6 +106,23 @@ const char *pl_status_message(pl_status s)
     return "";
 }
 
+const char *pl_status_message_for(pl_status s, const char *protocol)
+{
+    if (!protocol || !protocol[0] || strcmp(protocol, "CYB") == 0)
+        return pl_status_message(s);
+    /* Siebel's 20 and 21 with the bureau left unnamed. */
+    switch (s) {
+    case PL_ST_ERROR:
+        return "Error occurred in the payment service. Please contact your application "
+               "administrator.";
+    case PL_ST_TIMEOUT:
+        return "The connection to the payment service has timed out. Please try the operation "
+               "later.";
+    default:
+        return pl_status_message(s);
+    }
+}
+
 /*
  * For an invalid request whose errors say exactly why the card was refused, the seed has a
  * more precise text than message 6: 5 for an expired card, 7 for a number failing Mod 10

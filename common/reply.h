@@ -38,6 +38,14 @@ const char *pl_status_name(pl_status s);
  */
 const char *pl_status_message(pl_status s);
 
+/*
+ * pl_status_message for a reply of a service bureau of protocol `protocol` ("CYB", "RLT",
+ * "EXT"; NULL or "" when not known: as pl_status_message). The Siebel texts are the
+ * CyberSource seed's: the two that name CyberSource (an error, a timeout) say "the payment
+ * service" for the other bureaus, which an order taker must not be told are CyberSource.
+ */
+const char *pl_status_message_for(pl_status s, const char *protocol);
+
 /* The seed's Siebel response message number n (1-21), "" for any other n. */
 const char *pl_siebel_message(int n);
 

@@ -985,18 +985,18 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
 static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o, const char *how,
                     const char *resolution, const char *by, const char *note, const char *message)
 {
-    pl_reply_resolution rs = {.status = o->status,
-                              .resolution = how,
-                              .has_amount_approved = o->has_amount,
-                              .amount_approved = o->amount,
-                              .vendor_response = o->vendor_response,
-                              .decision = o->decision,
-                              .hold_reason = o->hold_reason,
-                              .auth_number = o->auth_number[0] ? o->auth_number : NULL,
-                              .auth_transaction_id =
-                                  o->transaction_id[0] ? o->transaction_id : NULL,
-                              .auth_date = o->auth_date[0] ? o->auth_date : NULL,
-                              .message = message && *message ? message : NULL};
+    pl_reply_resolution rs = {
+        .status = o->status,
+        .resolution = how,
+        .has_amount_approved = o->has_amount,
+        .amount_approved = o->amount,
+        .vendor_response = o->vendor_response,
+        .decision = o->decision,
+        .hold_reason = o->hold_reason,
+        .auth_number = o->auth_number[0] ? o->auth_number : NULL,
+        .auth_transaction_id = o->transaction_id[0] ? o->transaction_id : NULL,
+        .auth_date = o->auth_date[0] ? o->auth_date : NULL,
+        .message = message && *message ? message : pl_status_message_for(o->status, w->protocol)};
     r->last_error[0] = '\0';
     char *reply = pl_reply_resolve(w->reply, &rs);
     if (!reply) {

@@ -233,6 +233,8 @@ pl_worker_start svc
 r=$(pl_wait_reply svc "$p9" 90) || fail "no reply for $p9 after the restart"
 assert_json .status timeout "$r"
 assert_json .required_response true "$r"
+# The default text names the payment service, not CyberSource (Siebel's text is its seed's).
+assert_json .message "The connection to the payment service has timed out. Please try the operation later." "$r"
 assert_eq "$(pl_sql "SELECT r.reason || '|' || t.status || '|' || t.operation FROM required_response r JOIN svc_trans t USING (request_id) WHERE request_id = :'id'" id="$p9")" \
     "sent_not_answered|unknown|svc_inquiry" "required response; svc_trans says only an inquiry was sent"
 assert_eq "$(sent "$p9" | paste -sd,)" "InquiryRequest -" "no preauthorization from the row"

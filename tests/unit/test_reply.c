@@ -575,10 +575,38 @@ static void test_resolve(void **state)
     assert_null(pl_reply_resolve(NULL, &r));
 }
 
+/* The Siebel texts that name CyberSource say "the payment service" for the other bureaus;
+ * every other status's text is the same whoever answered. */
+static void test_status_message_by_protocol(void **state)
+{
+    (void)state;
+    const pl_status all[] = {PL_ST_APPROVED, PL_ST_DECLINED, PL_ST_REVIEW, PL_ST_REJECTED,
+                             PL_ST_ERROR,    PL_ST_TIMEOUT,  PL_ST_INVALID};
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
+        pl_status s = all[k];
+        assert_ptr_equal(pl_status_message_for(s, "CYB"), pl_status_message(s));
+        assert_ptr_equal(pl_status_message_for(s, NULL), pl_status_message(s));
+        assert_ptr_equal(pl_status_message_for(s, ""), pl_status_message(s));
+        for (int p = 0; p < 2; p++) {
+            const char *m = pl_status_message_for(s, p ? "EXT" : "RLT");
+            assert_null(strstr(m, "CyberSource"));
+            if (s != PL_ST_ERROR && s != PL_ST_TIMEOUT)
+                assert_ptr_equal(m, pl_status_message(s));
+        }
+    }
+    assert_string_equal(pl_status_message_for(PL_ST_TIMEOUT, "RLT"),
+                        "The connection to the payment service has timed out. Please try the "
+                        "operation later.");
+    assert_string_equal(pl_status_message_for(PL_ST_ERROR, "EXT"),
+                        "Error occurred in the payment service. Please contact your application "
+                        "administrator.");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_approved_reply),
+        cmocka_unit_test(test_status_message_by_protocol),
         cmocka_unit_test(test_minimal_reply_omits_empty),
         cmocka_unit_test(test_timeout_and_review),
         cmocka_unit_test(test_invalid_reply),
