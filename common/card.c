@@ -818,10 +818,11 @@ static bool cvv_value(const char *t, size_t len, size_t p, bool xml, size_t *vs,
         *ve = p;
         return true;
     }
-    /* Bare values are blanked only when numeric, so "invalid cvv: too short" survives. */
+    /* Bare values are blanked only when numeric (ASCII or full-width digits), so "invalid cvv:
+     * too short" survives. */
     *vs = p;
-    while (p < len && is_digit(t[p]))
-        p++;
+    for (size_t n; p < len && (n = digit_at(t, len, p)) > 0;)
+        p += n;
     *ve = p;
     return *ve > *vs;
 }
@@ -870,9 +871,10 @@ size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
         return 0;
     size_t len = strnlen(text, textsize);
     if (len == textsize) {
-        /* Broken promise of a terminator: cut rather than read past the buffer. */
-        len = textsize - 1;
-        text[len] = '\0';
+        /* Broken promise of a terminator: cut rather than read past the buffer, and the digits
+         * the cut leaves at the end go too (the rest of a card number the cut would otherwise
+         * leave below the 13 digits the scan looks for), as pl_card_scrub_copy cuts. */
+        len = pl_card_cut_tail(text, textsize - 1);
     }
     len = scrub_pans(text, len, mode);
     len = scrub_cvvs(text, len);

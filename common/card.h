@@ -120,11 +120,12 @@ bool pl_card_is_number(const char *text, size_t len);
 /*
  * Scrubs free text in place: every card number pl_card_find finds is masked in the given
  * mode, keeping the text's length for PL_MASK_LAST4 (every digit but the number's last four
- * becomes '*', a full-width one the full-width asterisk U+FF0A; separators stay) and writing "***REMOVED***" over the whole number otherwise
- * (the text may shrink, never grow beyond its buffer). Also blanks the value of any JSON-like
- * or key=value field, or XML element, named as a card security code (cvv, cvc, cid, csc,
- * cvNumber, security_code and the other names card.c lists, any case). Returns the new length.
- * text must be NUL-terminated within textsize (when it is not, it is cut to textsize - 1).
+ * becomes '*', a full-width one the full-width asterisk U+FF0A; separators stay) and writing
+ * "***REMOVED***" over the whole number otherwise (the text may shrink, never grow beyond its
+ * buffer). Also blanks the value of any JSON-like or key=value field, or XML element, named as a
+ * card security code (cvv, cvc, cid, csc, cvNumber, security_code and the other names card.c lists,
+ * any case). Returns the new length. text must be NUL-terminated within textsize (when it is not,
+ * it is cut to textsize - 1).
  */
 size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode);
 

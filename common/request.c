@@ -1235,7 +1235,8 @@ static int keep_only(json_object *obj, const char *const *keep)
 }
 
 /*
- * Masks every digit. In text we could not even parse, nothing tells a card number from an
+ * Masks every digit (ASCII or full-width). In text we could not even parse, nothing tells a
+ * card number from an
  * amount: pl_card_scrub masks the numbers it recognises, but a PAN glued to another digit
  * ("41111111111111111"), one whose separators are JSON escapes ("4111\\t1111…"), one whose
  * digits are ("\\u0034\\u0031…"), a stored value card (no check digit, 1-20 digits) or a CVV
@@ -1244,9 +1245,15 @@ static int keep_only(json_object *obj, const char *const *keep)
  */
 static void mask_digits(char *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++)
-        if (s[i] >= '0' && s[i] <= '9')
-            s[i] = '*';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char *u = (unsigned char *)s + i;
+        if (*u >= '0' && *u <= '9') {
+            *u = '*';
+        } else if (len - i >= 3 && u[0] == 0xef && u[1] == 0xbc && u[2] >= 0x90 && u[2] <= 0x99) {
+            u[2] = 0x8a; /* a full-width digit (U+FF10-U+FF19) → the full-width asterisk */
+            i += 2;
+        }
+    }
 }
 
 /*

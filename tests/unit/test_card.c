@@ -601,6 +601,18 @@ static void test_full_width_digits(void **state)
     /* A long group with full-width digits is judged like any other (scrub_group). */
     scrub_is("n " FW4 FW1 FW1 FW1 FW1111 FW1111 FW1 FW1 FW1 "\xef\xbc\x92", PL_MASK_REMOVED,
              "n " FW4 FW1 FW1 FW1 FW1111 FW1111 FW1 FW1 FW1 "\xef\xbc\x92");
+    /* The last four across the kinds; full-width separators (which share the digits' first two
+     * bytes); REMOVED where the kinds meet; 19 ASCII digits and then a full-width one. */
+    scrub_is("41111111111111" FW1 FW1, PL_MASK_LAST4, "************11" FW1 FW1);
+    finds(FW4 FW1 FW1 FW1 "\xef\xbc\x8d" FW1111 "\xef\xbc\x8e" FW1111 "\xef\xbc\x8c" FW1111,
+          "0-57/16");
+    scrub_is("4111111111111111" FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111, PL_MASK_REMOVED,
+             "***REMOVED***");
+    scrub_is(FW1 FW1 "4111111111111111", PL_MASK_REMOVED, FW1 FW1 "***REMOVED***");
+    finds("4111111111111111000" FW1, "");
+    assert_true(pl_card_is_number("4111" FW1111 "1111" FW1111, 32));
+    /* A bare security code in full-width digits is blanked like an ASCII one. */
+    scrub_is("cvv=123 cvv=\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93 ok", PL_MASK_LAST4, "cvv= cvv= ok");
     /* A cut text loses a trailing full-width number part, as an ASCII one. */
     cut_is("card " FW4 FW1 FW1 FW1 " " FW1, "card");
     cut_is("card \xef\xbc\x91\xef\xbc", "card");
@@ -738,6 +750,12 @@ static void test_scrub_bounds(void **state)
     char raw[6] = {'a', 'b', 'c', 'd', 'e', 'f'};
     assert_int_equal(pl_card_scrub(raw, sizeof(raw), PL_MASK_LAST4), 5);
     assert_string_equal(raw, "abcde");
+    /* ... and the digits the cut leaves at the end go, as pl_card_scrub_copy cuts: the 15 left
+     * of a card number are below what the scan looks for, and would stay in clear. */
+    char rawpan[20];
+    memcpy(rawpan, "pan 4111111111111111", sizeof rawpan);
+    assert_int_equal(pl_card_scrub(rawpan, sizeof(rawpan), PL_MASK_LAST4), 3);
+    assert_string_equal(rawpan, "pan");
 
     /* Text shorter than its buffer: bytes past the terminator are not touched. */
     char buf[40];

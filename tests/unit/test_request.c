@@ -1309,6 +1309,13 @@ static void test_redact_card_numbers_anywhere(void **state)
     assert_null(strstr(out, "822463"));
     assert_non_null(strstr(out, "\"****.****.****.****\""));
     free(out);
+    /* Full-width digits are digits there too: a 17-digit full-width run (no card number to the
+     * scan) is masked with full-width asterisks, every byte of the text kept. */
+    const char *fw = "oops \xef\xbc\x94\xef\xbc\x91 x";
+    out = pl_request_redact(fw, strlen(fw));
+    assert_non_null(out);
+    assert_string_equal(out, "oops \xef\xbc\x8a\xef\xbc\x8a x");
+    free(out);
 }
 
 /* Many keys holding card numbers among clean ones: every one masked, its value kept, the clean
