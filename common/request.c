@@ -1236,12 +1236,11 @@ static int keep_only(json_object *obj, const char *const *keep)
 
 /*
  * Masks every digit (ASCII or full-width). In text we could not even parse, nothing tells a
- * card number from an
- * amount: pl_card_scrub masks the numbers it recognises, but a PAN glued to another digit
- * ("41111111111111111"), one whose separators are JSON escapes ("4111\\t1111…"), one whose
- * digits are ("\\u0034\\u0031…"), a stored value card (no check digit, 1-20 digits) or a CVV
- * under a name of the sender's own ("cid") would survive it. The copy keeps the text's shape
- * for an operator to see what was wrong with it.
+ * card number from an amount: pl_card_scrub masks the numbers it recognises, but a PAN glued to
+ * another digit ("41111111111111111"), one whose separators are JSON escapes ("4111\\t1111…"),
+ * one whose digits are ("\\u0034\\u0031…"), a stored value card (no check digit, 1-20 digits)
+ * or a CVV under a name of the sender's own ("cid") would survive it. The copy keeps the text's
+ * shape for an operator to see what was wrong with it.
  */
 static void mask_digits(char *s, size_t len)
 {
