@@ -39,13 +39,17 @@
 #              for RLT (each flow is its own order and sends each operation at most once);
 #   unresolved required responses still open past what the policy allows (first step + the
 #              waits between its queries + the lease + 60 s);
-#   escalated  required responses handed to an operator (allowed: RLT and EXT cannot be asked).
+#   escalated  required responses handed to an operator (allowed: RLT and EXT cannot be asked);
+#   refused    steps of flows planned without a fault scenario answered declined, invalid,
+#              rejected or review: a business rule refusing what an order system asks (the
+#              External Payment Service's refusal of a reversal, by design, aside).
 # It also reports, without failing on it, outcomes that contradict the ledger (approved with no
 # effect, or an effect answered declined/error/invalid) and final replies overtaken by a stale
 # "outcome unknown" one (tools/chaos/checks.jq says how), and sanitizer reports in its logs
 # (those fail it). Last line, always:
-#   chaos: sent=N replied=N lost=0 double=0 unresolved=K escalated=E
-# Exit status 0 only when lost, double and unresolved are 0 and no sanitizer report was found.
+#   chaos: sent=N replied=N lost=0 double=0 unresolved=K escalated=E refused=0
+# Exit status 0 only when lost, double, unresolved and refused are 0 and no sanitizer report was
+# found.
 #
 # Waits are for states, each bounded; nothing asserts elapsed time. Every process it starts is
 # stopped at the end, also when it is interrupted.
@@ -436,7 +440,12 @@ fault() {
     rnd ${#set[@]} && w=${set[R]}
     rnd 100 && printf -v M '%d.%02d' "$w" "$R"
 }
-faulty() { rnd 100 && ((R < FAULT_PCT)); }
+# faulty: true for a flow planned with a fault scenario (noted in PLANNED_FAULT for start_flow).
+faulty() {
+    rnd 100
+    ((R < FAULT_PCT)) || return 1
+    PLANNED_FAULT=1
+}
 
 # Requests to send this round, per worker: "key|json" lines.
 declare -A OUT=([auth]='' [deposit]='' [reversal]='' [svc]='')
@@ -447,6 +456,8 @@ RESERVED=0 # requests the flows under way may still send
 FLOWS=0
 declare -A NEXT   # request_id → the flow waiting for its reply: "flow|step"
 declare -A KINDS  # kind → "flows started|flows whose every step was approved"
+declare -A FAULTY # flow → 1 when it was planned with a fault scenario
+PLANNED_FAULT=0
 declare -A FLOW   # flow → "kind|service|order|plan (space-separated amounts)|ids so far|card"
 
 # emit WORKER TYPE FIELDS: queues the request of the caller's $id, $svc and $order (TYPE, then
@@ -494,6 +505,7 @@ start_flow() {
     elif ((p < 88)); then kind=svc-ret
     else kind=svc-void
     fi
+    PLANNED_FAULT=0
     rnd 5
     case $kind in
     cc-*) svc=CYB && ((R > 0)) || svc=EXT ;;  # 1 in 5 on EXT
@@ -549,6 +561,7 @@ start_flow() {
         fi
         ;;
     esac
+    [ "$PLANNED_FAULT" = 0 ] || FAULTY[$f]=1
     len=$(flow_len "$kind")
     local k=${KINDS[$kind]:-0|0}
     KINDS[$kind]="$((${k%|*} + 1))|${k#*|}"
@@ -612,6 +625,18 @@ on_reply() {
     unset "NEXT[$id]"
     IFS='|' read -r kind svc order plan ids card <<<"${FLOW[$f]}"
     len=$(flow_len "$kind")
+    # A business rule refusing a flow planned without a fault: what the workload asks is what an
+    # order system asks (a card activated for its issue amount, a deposit within its
+    # authorization, ...), so it is a rule gone wrong. Not an outcome chaos can cause (a kill, a
+    # latency spell, a restart end in timeout or error). The External Payment Service refuses
+    # reversals by design (Send reversal is a CyberSource setting).
+    case $status in
+    declined | invalid | rejected | review)
+        if [ -z "${FAULTY[$f]:-}" ] && ! [[ $kind:$s:$svc == cc-rev:1:EXT ]]; then
+            printf '%s\t%s\t%s\tstep %s\t%s\n' "$id" "$kind" "$svc" "$s" "$status" >>"$CH/refused.tsv"
+        fi
+        ;;
+    esac
     if [ "$status" = approved ] && ((s + 1 < len)); then
         if [ "$s" = 0 ] && [[ $kind == svc-* ]]; then
             # the generated card's number, in the generate reply only (a replay masks it)
@@ -865,6 +890,7 @@ say "two replicas of each of ${WORKERS[*]} on the three-broker cluster ($PAYLINK
 # ---- run ----------------------------------------------------------------------------------------
 
 : >"$CH/sent.tsv"
+: >"$CH/refused.tsv"
 monkey &
 MONKEY=$!
 disown "$MONKEY" # (no job notice when it is ended; its end is seen in /proc)
@@ -1036,6 +1062,11 @@ if ((wrong > 0)); then
     say "warning: $wrong final answers contradict the ledger (first 20; not counted in the result):"
     head -n 20 "$CH/wrong.tsv" | while read -r l; do say "  $l"; done
 fi
+refused=$(grep -c . "$CH/refused.tsv" || true)
+if ((refused > 0)); then
+    say "REFUSED (a flow planned without a fault refused by a business rule), first 20 of $refused:"
+    head -n 20 "$CH/refused.tsv" | while read -r l; do say "  $l"; done
+fi
 # Everything stops (the replicas get SIGTERM: a sanitized build writes its leak reports as they
 # exit), then the logs are searched for sanitizer reports.
 say "stopping the environment"
@@ -1063,10 +1094,10 @@ if [ -n "$lost_units" ]; then
         while IFS= read -r l; do say "  $l"; done
 fi
 ok=0
-[ "$lost" = 0 ] && [ "$double" = 0 ] && [ "$unresolved" = 0 ] && [ -z "$sanitizer" ] &&
-    [ -z "$lost_units" ] && ok=1
+[ "$lost" = 0 ] && [ "$double" = 0 ] && [ "$unresolved" = 0 ] && [ "$refused" = 0 ] &&
+    [ -z "$sanitizer" ] && [ -z "$lost_units" ] && ok=1
 result="chaos: sent=$SENT_IDS replied=$replied lost=$lost double=$double"
-result+=" unresolved=$unresolved escalated=$escalated"
+result+=" unresolved=$unresolved escalated=$escalated refused=$refused"
 if [ "$ok" = 1 ] && [ "$KEEP" = 0 ]; then
     wipe_env
     rm -rf "$DIR" "$DIR.lock" 2>/dev/null || true
