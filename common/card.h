@@ -125,7 +125,8 @@ bool pl_card_is_number(const char *text, size_t len);
  * buffer). Also blanks the value of any JSON-like or key=value field, or XML element, named as a
  * card security code (cvv, cvc, cid, csc, cvNumber, security_code and the other names card.c lists,
  * any case). Returns the new length. text must be NUL-terminated within textsize (when it is not,
- * it is cut to textsize - 1).
+ * it is cut to textsize - 1, and the digits and separators the cut leaves at its end go too, as
+ * pl_card_cut_tail cuts: what remains of a card number cut there is not left in clear).
  */
 size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode);
 
