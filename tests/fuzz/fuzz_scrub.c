@@ -4,7 +4,9 @@
  * The input up to its first NUL is the text. For both modes it checks that the text never
  * grows, that the returned length is the text's, and that every Luhn-valid 16-digit run of
  * the input (a maximal run of digits, i.e. a card number written without separators) is gone
- * from the output, and so is every such run of full-width digits (U+FF10-U+FF19). A third call
+ * from the output, and so is every such run of full-width digits (U+FF10-U+FF19); in LAST4
+ * mode, where the text keeps its length, no card number pl_card_find reports in the input keeps
+ * more than four digits in clear where it stood. A third call
  * hands the scrubber a buffer with no terminator, the "broken promise" case its header handles, so
  * ASan sees any read past it.
  */
@@ -125,6 +127,29 @@ static void check_mode(const char *in, size_t len, pl_mask_mode mode)
         for (size_t b = 0; b < ng; b++)
             if (memcmp(want[a], got[b], 16) == 0)
                 abort(); /* a full-width card number survived the scrubber */
+    }
+    /* Every card number pl_card_find reports, whatever its digits and separators: in LAST4
+     * mode, when no security code was cut (the text kept its length), at most four of its
+     * digits are left in clear where it stood. */
+    if (mode == PL_MASK_LAST4 && n == len) {
+        size_t pos = 0;
+        pl_card_match m;
+        while (pl_card_find(in, len, &pos, &m)) {
+            size_t clear = 0;
+            for (size_t k = m.start; k < m.end;) {
+                if (digit(text[k])) {
+                    clear++;
+                    k++;
+                } else if (fw_digit(text, n, k)) {
+                    clear++;
+                    k += 3;
+                } else {
+                    k++;
+                }
+            }
+            if (clear > 4)
+                abort(); /* more than the last four of a card number left in clear */
+        }
     }
     free(text);
 }
