@@ -451,6 +451,96 @@ static size_t longest_from(const char *t, size_t len, size_t s, size_t *digits)
     return best;
 }
 
+/* A card number with digits glued to its end (pl_card_find): the number's least digits, and
+ * the least and most the number and the glued digits hold together (a format-preserving token
+ * has 16; a CyberSource request ID, 22, may begin as a card brand's numbers do). */
+#define GLUED_MIN_NUMBER 14
+#define GLUED_MIN_ALL 17
+#define GLUED_MAX_ALL SCRUB_MAX_DIGITS
+
+/* The first len ASCII digits of d as an integer (len <= 6). */
+static long digits_value(const char *d, size_t len)
+{
+    long v = 0;
+    for (size_t k = 0; k < len; k++)
+        v = v * 10 + (d[k] - '0');
+    return v;
+}
+
+/*
+ * True when the n ASCII digits d begin as a card brand's numbers do and n is a length that
+ * brand issues (the brands pl_card_type_guess knows, and UnionPay): what a number with digits
+ * glued to it must be, since any long run of digits holds some window that passes Luhn.
+ */
+static bool brand_number(const char *d, size_t n)
+{
+    long p2 = digits_value(d, 2), p3 = digits_value(d, 3), p4 = digits_value(d, 4);
+    if (d[0] == '4')
+        return n == 16 || n == 19;
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+        return n == 16;
+    if (p2 == 34 || p2 == 37)
+        return n == 15;
+    if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649) || p2 == 62 ||
+        (p4 >= 3528 && p4 <= 3589))
+        return n >= 16;
+    if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39)
+        return n >= 14;
+    return false;
+}
+
+/*
+ * The card numbers with digits glued to their end that start with the digit run at t[s]
+ * (pl_card_find says which): runs joined by separators as for longest_from, 17-19 digits in
+ * all, the number ending inside the last of them. Writes each (at most max, the longest first
+ * within a run) into out and returns how many. Looks at no more than 19 digits and the
+ * separators between.
+ */
+static size_t glued_from(const char *t, size_t len, size_t s, pl_card_match *out, size_t max)
+{
+    char d[GLUED_MAX_ALL];
+    size_t after[GLUED_MAX_ALL]; /* where each digit ends */
+    size_t nd = 0, found = 0;
+    size_t j = s;
+    for (;;) {
+        size_t n, kind = digit_at(t, len, j), first = nd;
+        while (j < len && nd < GLUED_MAX_ALL && (n = digit_at(t, len, j)) == kind) {
+            d[nd] = digit_value(t, j);
+            j += n;
+            after[nd++] = j;
+        }
+        n = j < len ? digit_at(t, len, j) : 0;
+        if (n == kind)
+            break; /* more than 19 digits: an identifier, not a number and its code */
+        /* This run ends at digit nd: a number ending inside it. */
+        size_t lo = first + 1 > GLUED_MIN_NUMBER ? first + 1 : GLUED_MIN_NUMBER;
+        if (nd >= GLUED_MIN_ALL) {
+            for (size_t k = nd - 1; k >= lo && found < max; k--) {
+                if (brand_number(d, k) && luhn_digits(d, k)) {
+                    out[found].start = s;
+                    out[found].end = after[k - 1];
+                    out[found].digits = k;
+                    out[found].tail_end = after[nd - 1];
+                    found++;
+                }
+            }
+        }
+        if (nd >= SCRUB_MAX_DIGITS)
+            break; /* a number ending inside a later run would have more than 19 digits */
+        if (n > 0)
+            continue; /* a run of the other kind */
+        n = joining_sep_at(t, len, j);
+        if (n == 0)
+            break;
+        j += n;
+    }
+    pl_card_wipe(d, sizeof d);
+    return found;
+}
+
+/* The most readings glued_from can give of one start: one a number length (14-19). */
+#define GLUED_MAX_READINGS (SCRUB_MAX_DIGITS - GLUED_MIN_NUMBER + 1)
+
 bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m)
 {
     if (!text || !pos || !m)
@@ -474,6 +564,18 @@ bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m)
             m->start = s;
             m->end = end;
             m->digits = digits;
+            m->tail_end = end;
+            return true;
+        }
+        pl_card_match g[GLUED_MAX_READINGS];
+        size_t ng = glued_from(text, len, s, g, GLUED_MAX_READINGS);
+        if (ng > 0) {
+            size_t best = 0; /* the longest number: later runs' readings come later */
+            for (size_t k = 1; k < ng; k++)
+                if (g[k].digits > g[best].digits)
+                    best = k;
+            *pos = i;
+            *m = g[best];
             return true;
         }
     }
@@ -554,10 +656,18 @@ static size_t cut(char *t, size_t len, size_t from, size_t to)
 
 /*
  * Marks a card number found in a group (offsets relative to the group) in flags: COVER for
- * every byte of it, MASK for every digit but its last four.
+ * every byte of it and of the digits glued to it, MASK for every digit but its last four and
+ * for every glued digit.
  */
 static void mark_match(const char *g, const pl_card_match *m, uint8_t *flags)
 {
+    for (size_t k = m->tail_end; k > m->end;) {
+        size_t n = digit_before(g, k);
+        if (n == 0 || n > k - m->end)
+            n = 1; /* not reached: what is glued is digits */
+        for (; n > 0; n--)
+            flags[--k] |= FLAG_COVER | FLAG_MASK;
+    }
     size_t seen = 0;
     for (size_t k = m->end; k > m->start;) {
         size_t n = digit_before(g, k);
@@ -615,6 +725,12 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode 
     while (pl_card_find(t + g, n, &pos, &m)) {
         mark_match(t + g, &m, flags);
         any = true;
+        /* Every other reading of the same digits with some glued to its end: each leaves its
+         * own last four in clear, so together they leave only what none of them masks. */
+        pl_card_match other[GLUED_MAX_READINGS];
+        size_t no = glued_from(t + g, n, m.start, other, GLUED_MAX_READINGS);
+        for (size_t k = 0; k < no; k++)
+            mark_match(t + g, &other[k], flags);
     }
 
     if (any && mode == PL_MASK_LAST4) {

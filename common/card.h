@@ -73,11 +73,14 @@ int pl_card_hmac(const void *key, size_t keylen, const char *number, char *out,
 
 /*
  * A card number found by pl_card_find: text[start, end) runs from its first digit to its last
- * (the separators between them included) and holds `digits` digits (13-19).
+ * (the separators between them included) and holds `digits` digits (13-19). text[end,
+ * tail_end) are the digits glued to its last one (an expiry date or a security code typed
+ * straight after it); tail_end == end when there are none.
  */
 typedef struct pl_card_match {
     size_t start, end;
     size_t digits;
+    size_t tail_end;
 } pl_card_match;
 
 /*
@@ -94,11 +97,19 @@ typedef struct pl_card_match {
  * minus sign, bullets and middle dots, word joiners, full-width comma, hyphen, stop and
  * solidus: card.c lists them). Four separators in a row end a group ("4111 -- 1111" is two
  * numbers), and so does any other character. A match begins at the start of a digit group and
- * ends at the end of one, so a number glued to letters ("ord4111111111111111") is found, while
- * a run of digits longer than 19 ("7419661750346782304017", a CyberSource request ID) is some
- * other number and is not searched for card numbers inside it, nor is a number with digits
- * glued to it ("4111111111111111737": 19 digits failing Luhn). Other digit systems (Arabic-Indic,
- * Devanagari, ...) are not recognised.
+ * ends at the end of one, so a number glued to letters ("ord4111111111111111") is found.
+ *
+ * A card number with more digits glued to its end ("4111111111111111123": the security code
+ * typed straight after it) is found when nothing else is: the number and the digits glued to
+ * it hold 17-19 digits together (16 digits are a format-preserving token's length; more than
+ * 19, an identifier's: a CyberSource request ID has 22 and may begin as a card brand's numbers
+ * do), the number ends inside its last run, and it is 14-19 digits that pass Luhn and begin as
+ * a card brand's numbers do, of a length that brand issues (Visa 4: 16 or 19; Mastercard
+ * 51-55, 2221-2720: 16; American Express 34, 37: 15; Discover 6011, 644-649, 65 and UnionPay
+ * 62: 16-19; JCB 3528-3589: 16-19; Diners Club 300-305, 36, 38-39: 14-19). Of those, the
+ * longest is reported, with tail_end after the glued digits. A run of more than 19 digits
+ * ("7419661750346782304017", a CyberSource request ID) is some other number and is not
+ * searched inside. Other digit systems (Arabic-Indic, Devanagari, ...) are not recognised.
  *
  * Iteration: set *pos = 0, then call until it returns false. Each call fills *m with the
  * longest card number that begins at the next digit group, and moves *pos past that group's
@@ -120,7 +131,9 @@ bool pl_card_is_number(const char *text, size_t len);
 /*
  * Scrubs free text in place: every card number pl_card_find finds is masked in the given
  * mode, keeping the text's length for PL_MASK_LAST4 (every digit but the number's last four
- * becomes '*', a full-width one the full-width asterisk U+FF0A; separators stay) and writing
+ * becomes '*', a full-width one the full-width asterisk U+FF0A, and so do all the digits glued
+ * to its end; where the same digits can be read as more than one card number, with digits glued
+ * or not, what any reading masks is masked; separators stay) and writing
  * "***REMOVED***" over the whole number otherwise (the text may shrink, never grow beyond its
  * buffer). Also blanks the value of any JSON-like or key=value field, or XML element, named as a
  * card security code (cvv, cvc, cid, csc, cvNumber, security_code and the other names card.c lists,

@@ -7,7 +7,7 @@
 # First it sends its own requests with test card numbers where an upstream system may put one
 # by mistake — type, order, request_id, card.token, a name, a street — written as one run or
 # with spaces, dashes or dots between the groups (in a street in full-width digits too, which the
-# sweep looks for as well): each must get an `invalid` reply naming the
+# sweep looks for as well, and with its security code glued to it): each must get an `invalid` reply naming the
 # field, and a dead-letter copy, neither holding the number. A refused request_id is echoed
 # masked at most, so those replies are found by their order (and the others by request_id).
 # A card number quoted by the bureau in a fault string (error_text) is covered by
@@ -26,6 +26,11 @@ done
 # digits to a reader, so to paylink too.
 mapfile -t fw_forms < <(pl_card_forms "${pans%% *}" |
     sed 's/0/０/g; s/1/１/g; s/2/２/g; s/3/３/g; s/4/４/g; s/5/５/g; s/6/６/g; s/7/７/g; s/8/８/g; s/9/９/g')
+
+# A card number with its security code typed straight after it (no separator), and what of it
+# may be left in clear: nothing of the code.
+glued_forms=(4111111111111111123 3782822463100051234)
+glued_tails=(1111123 00051234)
 
 # mask TEXT: what paylink echoes for a card number: stars for every digit but the last four.
 mask() {
@@ -80,6 +85,8 @@ if [ "${PL_ENV_GROUP:-0}" = 0 ]; then
     ascii_forms=("${forms[@]}")
     forms=("${fw_forms[@]}")
     poison bill_to.street1 '.bill_to.street1 = $v + " Main St"'
+    forms=("${glued_forms[@]}")
+    poison bill_to.street1 '.bill_to.street1 = $v + " Main St"'
     forms=("${ascii_forms[@]}")
 
     # Every reply and dead letter of this run, collected in one read of each topic per round.
@@ -114,6 +121,13 @@ if [ "${PL_ENV_GROUP:-0}" = 0 ]; then
         r=$(jq -c --arg id "${c_rid[i]}" --arg o "${c_order[i]}" "$sel" <<<"$replies" | head -n 1)
         [ -n "$r" ] || fail "$what: no reply"
         ! holds_card "$r" || fail "$what: the reply holds the card number: $r"
+        # A glued form: not the number's last four with the glued digits after them either.
+        glued_tail=''
+        for g in "${!glued_forms[@]}"; do
+            [ "$form" != "${glued_forms[g]}" ] || glued_tail=${glued_tails[g]}
+        done
+        [ -z "$glued_tail" ] || [[ $r != *"$glued_tail"* ]] ||
+            fail "$what: the reply holds the glued digits: $r"
         # What the checks read of the reply, in one jq (jq 1.6 costs ~27 ms of CPU a start):
         # status, the errors on the field (joined), order, request_id, type; split on \x1f, which
         # none holds (a tab would not do: read folds empty fields between whitespace).
@@ -142,10 +156,12 @@ if [ "${PL_ENV_GROUP:-0}" = 0 ]; then
             "select(.request | fromjson | $sel)" <<<"$dlq" | head -n 1)
         [ -n "$d" ] || fail "$what: no dead-letter copy"
         ! holds_card "$d" || fail "$what: the dead-letter copy holds the card number: $d"
+        [ -z "$glued_tail" ] || [[ $d != *"$glued_tail"* ]] ||
+            fail "$what: the dead-letter copy holds the glued digits: $d"
         [ "$(jq -r --arg f "$field" '[.errors[] | select(.field == $f)] | length' <<<"$d")" = 1 ] ||
             fail "$what: the dead-letter copy does not name $field: $d"
     done
-    pass "$n requests with a card number in type, order, request_id, card.token, bill_to (in full-width digits too): invalid, named, dead-lettered, never echoed"
+    pass "$n requests with a card number in type, order, request_id, card.token, bill_to (in full-width digits, and with its security code glued to it, too): invalid, named, dead-lettered, never echoed"
     assert_eq "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id LIKE :'p' OR order_number LIKE :'o'" \
         p="nc-$run-%" o="NC$run%")" 0 "none of them recorded"
 
@@ -166,7 +182,7 @@ fi
 
 # The raw numbers of the other tests, every form of the valid ones, and a Luhn-failing number
 # an earlier test sent as card.number.
-sweep=("${forms[@]}" "${fw_forms[@]}" 4111111111111112)
+sweep=("${forms[@]}" "${fw_forms[@]}" "${glued_forms[@]}" 4111111111111112)
 # Each place is read once for all of them (grep -F with the list), not once a number: the logs,
 # the database and the topics of a CI run are megabytes, and bash's own substring match is slow.
 assert_logs_clean "${sweep[@]}"

@@ -130,7 +130,7 @@ static void check_mode(const char *in, size_t len, pl_mask_mode mode)
     }
     /* Every card number pl_card_find reports, whatever its digits and separators: in LAST4
      * mode, when no security code was cut (the text kept its length), at most four of its
-     * digits are left in clear where it stood. */
+     * digits are left in clear where it stood, and none of the digits glued to it. */
     if (mode == PL_MASK_LAST4 && n == len) {
         size_t pos = 0;
         pl_card_match m;
@@ -149,6 +149,9 @@ static void check_mode(const char *in, size_t len, pl_mask_mode mode)
             }
             if (clear > 4)
                 abort(); /* more than the last four of a card number left in clear */
+            for (size_t k = m.end; k < m.tail_end; k++)
+                if (digit(text[k]) || fw_digit(text, n, k))
+                    abort(); /* a digit glued to a card number left in clear */
         }
     }
     free(text);

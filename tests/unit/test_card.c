@@ -269,8 +269,13 @@ static void find_all(const char *in, size_t len, char *out, size_t outsize)
     while (pl_card_find(copy, len, &pos, &m)) {
         assert_true(m.start < m.end && m.end <= len);
         assert_true(m.digits >= 13 && m.digits <= 19);
-        used += (size_t)snprintf(out + used, outsize - used, "%s%zu-%zu/%zu", used ? " " : "",
-                                 m.start, m.end, m.digits);
+        assert_true(m.tail_end >= m.end && m.tail_end <= len);
+        if (m.tail_end > m.end)
+            used += (size_t)snprintf(out + used, outsize - used, "%s%zu-%zu+%zu/%zu",
+                                     used ? " " : "", m.start, m.end, m.tail_end, m.digits);
+        else
+            used += (size_t)snprintf(out + used, outsize - used, "%s%zu-%zu/%zu", used ? " " : "",
+                                     m.start, m.end, m.digits);
         assert_true(used < outsize);
     }
     assert_int_equal(pos, len);
@@ -366,9 +371,12 @@ static void test_find_leaves_other_numbers(void **state)
     /* 12 digits, even when they pass Luhn (411111111117 does). */
     finds("411111111117", "");
     finds("4111 1111 1117", "");
-    /* More than 19 digits in one run: some other number, not searched inside. */
+    /* More than 19 digits in one run: some other number (an identifier), whatever it begins
+     * with and whatever of it passes Luhn. */
     finds("41111111111111110000", "");
+    finds("4036289939370176056470", ""); /* a CyberSource request ID of the documentation's */
     finds("7419661750346782304017", "");
+    finds("1796557025437018114322", ""); /* the simulator's, as CyberSource's today */
     finds("x 14111111111111111 x", "");
     /* More than three separators in a row, or a character that is no separator. */
     finds("4111 -- 1111 -- 1111 -- 1111", "");
@@ -588,7 +596,12 @@ static void test_full_width_digits(void **state)
     /* Not Luhn, too short, or too long: some other number. */
     finds(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1 FW1 FW1 "\xef\xbc\x92", "");
     finds(FW1111 FW1111 FW1111, "");
+    finds(FW1111 FW1111 FW1111 FW1111 FW1 FW1 FW1, "");
     finds(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 FW1111, "");
+    /* Three more glued to a full-width number (the glued digits are of its kind). */
+    finds(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 FW1 FW1 FW1, "0-48+57/16");
+    scrub_is(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 FW1 FW1 FW1, PL_MASK_LAST4,
+             FWSTARS FWSTARS FWSTARS FW1111 FWSTAR FWSTAR FWSTAR);
     /* A byte sequence that only starts like one (U+FF1A, a truncated one) is no digit. */
     finds("411111111111111\xef\xbc\x9a", "");
     finds("4111111111111111\xef\xbc", "0-16/16");
@@ -609,13 +622,49 @@ static void test_full_width_digits(void **state)
     scrub_is("4111111111111111" FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111, PL_MASK_REMOVED,
              "***REMOVED***");
     scrub_is(FW1 FW1 "4111111111111111", PL_MASK_REMOVED, FW1 FW1 "***REMOVED***");
-    finds("4111111111111111000" FW1, "");
+    finds("4111111111111111000" FW1, "0-16+19/16");
     assert_true(pl_card_is_number("4111" FW1111 "1111" FW1111, 32));
     /* A bare security code in full-width digits is blanked like an ASCII one. */
     scrub_is("cvv=123 cvv=\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93 ok", PL_MASK_LAST4, "cvv= cvv= ok");
     /* A cut text loses a trailing full-width number part, as an ASCII one. */
     cut_is("card " FW4 FW1 FW1 FW1 " " FW1, "card");
     cut_is("card \xef\xbc\x91\xef\xbc", "card");
+}
+
+/*
+ * A card number with its security code typed straight after it: found (so refused outside the
+ * card and scrubbed) when the number begins and is as long as a card brand's, and the whole is
+ * 17-19 digits: longer than a 16-digit token, no longer than a card number (longer runs are
+ * identifiers: a CyberSource request ID has 22 digits and may begin as a card brand's).
+ */
+static void test_find_glued(void **state)
+{
+    (void)state;
+    finds("4111111111111111123", "0-16+19/16");       /* the security code */
+    finds("note 4111111111111111123.", "5-21+24/16"); /* in a text */
+    finds("4111 1111 1111 1111123", "0-19+22/16");    /* on the last group */
+    finds("3782822463100051234", "0-15+19/15");       /* American Express */
+    finds("5555555555554444123", "0-16+19/16");       /* Mastercard */
+    finds("6011111111111117123", "0-16+19/16");       /* Discover */
+    finds("41111111111111111", "0-16+17/16");         /* one glued digit */
+    finds("ord 4111111111111111123 4111111111111111", "4-20+23/16 24-40/16");
+    /* A 13-digit Visa with three more is a 16-digit token's shape; more than 19 digits are an
+     * identifier's (the expiry date and the code glued); a Mastercard of 17 digits is no
+     * brand's length. */
+    finds("4222222222222123", "");
+    finds("41111111111111111226123", "");
+    finds("5555555555554445701", ""); /* 17 digits pass Luhn, 16 do not */
+    assert_true(pl_card_contains("x4111111111111111123", 20));
+    assert_false(pl_card_is_number("4111111111111111123", 19));
+
+    /* Masked: the number but its last four, and every glued digit. */
+    scrub_is("id 4111111111111111123 x", PL_MASK_LAST4, "id ************1111*** x");
+    scrub_is("id 4111111111111111123 x", PL_MASK_REMOVED, "id ***REMOVED*** x");
+    scrub_is("4111-1111-1111-1111123", PL_MASK_LAST4, "****-****-****-1111***");
+    /* 19 digits that pass Luhn whole and read as 16 with three glued: what either reading
+     * masks is masked, so neither reading's last four shows whole. */
+    finds("4111111111111111011", "0-19/19");
+    scrub_is("4111111111111111011", PL_MASK_LAST4, "***************1***");
 }
 
 static void test_scrub_leaves_other_numbers(void **state)
@@ -856,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_hmac_many_keys),
         cmocka_unit_test(test_find_shapes),
         cmocka_unit_test(test_find_leaves_other_numbers),
+        cmocka_unit_test(test_find_glued),
         cmocka_unit_test(test_find_any_bytes),
         cmocka_unit_test(test_is_number),
         cmocka_unit_test(test_cut_tail),

@@ -947,6 +947,9 @@ static const char *const CARD_FORMS[] = {
     "4111/1111/1111/1111",
     "4111 - 1111 - 1111 - 1111",
     "4111\\u200b1111\\u20141111\\u200b1111",
+    /* The security code typed straight after the number. */
+    "4111111111111111123",
+    "Pat 3782822463100051234",
 };
 
 /* True when the bytes of r (and its items) hold needle anywhere. */
@@ -1019,6 +1022,10 @@ static void test_card_number_token(void **state)
          * (16 digits that fail Luhn on purpose), opaque strings. */
         {"7419661750346782304017", NULL},
         {"4111111111111112", NULL},
+        /* 16 digits whose first 13 pass Luhn (a 13-digit Visa and three more): a token. */
+        {"4222222222222123", NULL},
+        /* A card number with its security code glued to it. */
+        {"4111111111111111123", "must not contain a card number"},
         {"9ABC7E0D1A2B3C4D", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1244,7 +1251,8 @@ static void test_redact_glued_copy(void **state)
     assert_non_null(out);
     assert_null(strstr(out, "4111111111111111"));
     assert_null(strstr(out, "6006491286999921374"));
-    assert_non_null(strstr(out, "************11111")); /* the copy keeps its last digits */
+    /* The copy is a card number with a digit glued to it: masked, the glued digit too. */
+    assert_non_null(strstr(out, "\"note\":\"************1111*\""));
     free(out);
 }
 
