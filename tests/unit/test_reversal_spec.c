@@ -319,8 +319,9 @@ static void test_spec_shape(void **state)
 
 /* The resolver's timeout reversal of an authorization is refused once that authorization's
  * outcome is known (an operator settled it approved, or its answer came late): it was
- * published upstream, and reversing it would take it away. Any other reversal, or the timeout
- * reversal while the outcome is still unknown, goes on. */
+ * published upstream, and reversing it would take it away. Any other reversal, the timeout
+ * reversal while the outcome is still unknown, and one of an authorization an operator settled
+ * error or rejected (the bureau may hold its funds: this reversal releases them), goes on. */
 static void test_timeout_reversal_after_settled_is_refused(void **state)
 {
     (void)state;
@@ -336,6 +337,17 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     memset(&rep, 0, sizeof rep);
     assert_false(pl_reversal_timeout_settled("auth-77.tor", "auth-77", true, "", &rep));
     assert_int_equal(rep.status, 0);
+    /* Settled error or rejected since: the reversal is still what releases the funds. */
+    assert_false(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "error", &rep));
+    assert_false(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "rejected", &rep));
+    assert_int_equal(rep.status, 0);
+    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "review", &rep));
+    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "declined", &rep));
+    assert_true(pl_reversal_is_timeout_of("auth-77.tor", "auth-77"));
+    assert_false(pl_reversal_is_timeout_of("auth-77.rev", "auth-77"));
+    assert_false(pl_reversal_is_timeout_of("auth-77.tor", ""));
+    assert_false(pl_reversal_is_timeout_of(NULL, "auth-77"));
+    memset(&rep, 0, sizeof rep);
     /* Not the resolver's: an upstream reversal of a settled authorization is checked as usual. */
     assert_false(pl_reversal_timeout_settled("rev-1", "auth-77", false, "approved", &rep));
     assert_false(pl_reversal_timeout_settled("auth-78.tor", "auth-77", false, "approved", &rep));

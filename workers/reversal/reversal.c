@@ -305,14 +305,23 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
     return false;
 }
 
-bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
-                                 bool auth_unknown, const char *auth_status, pl_reply *rep)
+bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_id)
 {
-    if (auth_unknown || !auth_request_id || !*auth_request_id)
+    if (!request_id || !auth_request_id || !*auth_request_id)
         return false;
     char tor[64];
     pl_job_derived_request_id(auth_request_id, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
-    if (strcmp(request_id, tor) != 0)
+    return strcmp(request_id, tor) == 0;
+}
+
+bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
+                                 bool auth_unknown, const char *auth_status, pl_reply *rep)
+{
+    /* Settled as error or rejected: what the bureau may hold is still the timeout reversal's to
+     * release (rev_prepare). */
+    static const char *const still_held[] = {"error", "rejected", NULL};
+    if (auth_unknown || !pl_reversal_is_timeout_of(request_id, auth_request_id) ||
+        (auth_status && is_one_of(auth_status, still_held)))
         return false;
     refuse(rep, "",
            "The timeout reversal is not sent: the authorization's outcome is known now (%s).",
@@ -496,7 +505,24 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
                 job->reply->message);
         return 1;
     }
-    if (!a.found && r->auth_ref.request_id[0] && unknown && strcmp(svc->protocol, "CYB") == 0) {
+    /*
+     * The timeout reversal of an authorization settled `error` since it was asked for (an
+     * operator who could not learn its outcome, as the resolver tells one to while the reversal
+     * is in flight): the bureau may still hold the funds, and this reversal is what releases
+     * them. It goes as for an unknown outcome, by the identifier the authorization was sent
+     * with, claiming nothing (an error holds nothing here). One settled `rejected` goes below,
+     * by its transaction id, as any reversal of a reject.
+     */
+    bool settled_error = row && a.found && strcmp(a.status, "error") == 0 &&
+                         pl_reversal_is_timeout_of(r->request_id, r->auth_ref.request_id);
+    if (settled_error) {
+        d->auth_id[0] = '\0';
+        d->ref_id[0] = '\0';
+        d->ref_token[0] = '\0';
+        d->authorized = 0;
+    }
+    if (((!a.found && unknown) || settled_error) && r->auth_ref.request_id[0] &&
+        strcmp(svc->protocol, "CYB") == 0) {
         copy(d->timeout_of, sizeof d->timeout_of, r->auth_ref.request_id);
         copy(d->auth_request_id, sizeof d->auth_request_id, r->auth_ref.request_id);
         pl_bureau_call *c = &job->call;

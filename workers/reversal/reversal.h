@@ -81,13 +81,20 @@ typedef struct pl_reversal_auth {
  */
 bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *rep);
 
+/* True when request_id is the resolver's timeout reversal of auth_request_id (request id
+ * pl_job_derived_request_id(auth, "tor")). */
+bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_id);
+
 /*
- * The resolver's timeout reversal of an authorization whose outcome it could not confirm
- * (request id pl_job_derived_request_id(auth, "tor")) is sent only while that authorization is
- * still unknown. Once its outcome is known — an operator settled it, or the bureau's answer came
- * late — it was already published upstream (approved, say), and reversing it would take away
- * an authorization the order system holds. True, with rep refused, when request_id is such a
- * timeout reversal of auth_request_id and auth_unknown is false.
+ * The resolver's timeout reversal of an authorization whose outcome it could not confirm is
+ * sent while that authorization is still unknown, and once an operator settled it `error` or
+ * `rejected` (the resolver tells an operator to resolve it as error while the reversal is in
+ * flight; a reject's own reversal is then not published): whatever the bureau holds, this
+ * reversal releases it. Once its outcome is known otherwise — approved or held for review by an
+ * operator after the reversal failed, or the bureau's answer came late — it was already
+ * published upstream, and reversing it would take away an authorization the order system
+ * holds. True, with rep refused, when request_id is such a timeout reversal of auth_request_id,
+ * auth_unknown is false and auth_status is neither error nor rejected.
  */
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
                                  bool auth_unknown, const char *auth_status, pl_reply *rep);
