@@ -1813,6 +1813,22 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         row_free(&w);
         return PL_ERR_INVALID;
     }
+    /* An approved authorization is what a capture, a deposit, a reversal or a void names later,
+     * by the bureau's transaction id: approved without one, the order is told of a hold nothing
+     * can capture or release through paylink (the bureau's own approval without one is not
+     * believed either). A token alone, or anything but an authorization, needs none. */
+    if (out.status == PL_ST_APPROVED && !out.transaction_id[0] &&
+        ((strcmp(w.worker, "auth") == 0 &&
+          (!w.op[0] || strcmp(w.op, pl_bureau_op_name(PL_OP_AUTH)) == 0 ||
+           strcmp(w.op, pl_bureau_op_name(PL_OP_TOKEN_AUTH)) == 0)) ||
+         (strcmp(w.worker, "svc") == 0 && svc_is_auth(c, w.rid)))) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz,
+                 "an approved authorization needs the bureau's transaction id of it (a deposit, "
+                 "a reversal or a void names it)");
+        row_free(&w);
+        return PL_ERR_INVALID;
+    }
     if (holds && !out.has_amount && has_sent) {
         out.amount = sent;
         out.has_amount = true;

@@ -101,7 +101,12 @@ assert_contains "$(grep -F "$e1" <<<"$table")" "operator" "the table: the next s
 
 # ---- wreq resolve: approved by alice ---------------------------------------------------------------
 ledger_before=$(ledger_of "$e1")
-assert_eq "$(run_ctl "$out" "$err" wreq resolve "$e1_id" --outcome approved --by alice --note "called the bureau")" 0 \
+# Without the bureau's transaction id of it no deposit or reversal could name it: refused.
+assert_eq "$(run_ctl "$out" "$err" wreq resolve "$e1_id" --outcome approved --by alice)" 1 \
+    "an approval without its transaction id"
+assert_contains "$(cat "$err")" "needs the bureau's transaction id" "why"
+assert_eq "$(rr status "$e1")" escalated "still escalated"
+assert_eq "$(run_ctl "$out" "$err" wreq resolve "$e1_id" --outcome approved --by alice --note "called the bureau" --transaction-id "EXT-$run")" 0 \
     "wreq resolve exit status"
 assert_contains "$(cat "$out")" "required response $e1_id (auth $e1, EXT): resolved approved 901.01 USD by alice (operator); final reply published on $(pl_topic auth reply)" \
     "what was applied"

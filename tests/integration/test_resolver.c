@@ -825,6 +825,16 @@ static void test_operator_approves_auth(void **state)
     pl_resolver *r = resolver_m("auth", owner(own, sizeof own, "op"), &pub, metrics);
     trow t = mkrow("auth", "CYB", "auth", "12.34", "escalated");
     pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    /* Approved without the bureau's transaction id, no capture or reversal could name it:
+     * refused, nothing changes. */
+    assert_int_equal(pl_resolver_operator(r, t.id, &o, "alice", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "needs the bureau's transaction id");
+    assert_value("SELECT status FROM cc_auth_trans WHERE request_id = $1", t.rid, "unknown");
+    assert_value("SELECT status || '|' || coalesce(lease_owner, '-') FROM required_response "
+                 "WHERE id = $1::bigint",
+                 t.sid, "escalated|-");
+    snprintf(o.transaction_id, sizeof o.transaction_id, "7419661750346782304011");
     assert_int_equal(pl_resolver_operator(r, t.id, &o, "alice",
                                           "confirmed with the bureau by phone", msg, sizeof msg),
                      0);
@@ -856,6 +866,7 @@ static void test_operator_approves_auth(void **state)
      * changes, nothing is published. */
     trow over = mkrow("auth", "CYB", "auth", "50.00", "escalated");
     pl_resolve_outcome oo = {.status = PL_ST_APPROVED, .has_amount = true, .amount = 5001};
+    snprintf(oo.transaction_id, sizeof oo.transaction_id, "7419661750346782304012");
     assert_int_equal(pl_resolver_operator(r, over.id, &oo, "alice", NULL, msg, sizeof msg),
                      PL_ERR_INVALID);
     assert_contains(msg, "above the 50.00 the request sent");
@@ -866,6 +877,7 @@ static void test_operator_approves_auth(void **state)
     trow part = mkrow("auth", "CYB", "auth", "50.00", "escalated");
     pl_resolve_outcome po = {.status = PL_ST_APPROVED, .has_amount = true, .amount = 1000};
     snprintf(po.auth_number, sizeof po.auth_number, "OK1234");
+    snprintf(po.transaction_id, sizeof po.transaction_id, "7419661750346782304013");
     assert_int_equal(pl_resolver_operator(r, part.id, &po, "alice", NULL, msg, sizeof msg), 0);
     assert_value("SELECT concat_ws('|', status, amount_approved, auth_number, "
                  "reply->>'amount_approved', reply->'auth'->>'number') FROM cc_auth_trans "
@@ -1199,6 +1211,7 @@ static void approve_unpublished(two_publishers *tp, const trow *t)
 {
     char msg[512];
     pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    snprintf(o.transaction_id, sizeof o.transaction_id, "7419661750346782304014");
     quiet("auth");
     assert_int_equal(pl_resolver_operator(tp->ra, t->id, &o, "erin", NULL, msg, sizeof msg), 0);
     assert_contains(msg, "could not be published");
@@ -1389,6 +1402,7 @@ static void test_apply_failure_escalates(void **state)
     pl_resolver *ra = resolver("auth", owner(own, sizeof own, "op2"), &pub);
     trow a = mkrow("auth", "CYB", "", "7.00", "escalated");
     pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    snprintf(o.transaction_id, sizeof o.transaction_id, "7419661750346782304015");
     assert_int_equal(pl_resolver_operator(ra, a.id, &o, "alice", NULL, msg, sizeof msg), 0);
     assert_value(AUTH_HISTORY, a.rid, "1|approved|7.00|auth");
     pl_resolver_destroy(ra);
