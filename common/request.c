@@ -390,6 +390,13 @@ static bool all_upper(const char *s, size_t len)
 }
 
 /* request_id: 1-50 characters of [A-Za-z0-9._:-]. */
+static bool request_id_ok(const char *s, size_t len);
+
+bool pl_request_id_ok(const char *s)
+{
+    return s && request_id_ok(s, strlen(s)) && !pl_card_contains(s, strlen(s));
+}
+
 static bool request_id_ok(const char *s, size_t len)
 {
     if (len < 1 || len > 50)

@@ -194,6 +194,10 @@ const char *pl_req_type_name(pl_req_type t);
  */
 char *pl_request_redact(const char *json, size_t len);
 
+/* True when s is a request_id the contract accepts (1-50 characters of [A-Za-z0-9._:-]) and
+ * holds no card number: what paylinkctl checks before it publishes a request of its own. */
+bool pl_request_id_ok(const char *s);
+
 /*
  * Fingerprint of the request's content, to tell a redelivery (same fingerprint) from a
  * different request reusing a request_id (a conflict). HMAC-SHA256 with `key` over the

@@ -23,6 +23,21 @@ credit() { # request_id: a stand-alone credit of 204.00 on the token, which the 
 
 c1="opc-$run"
 credit "$c1"
+# What the operator types is stored or published: a card number in the note or the name, or a
+# new request_id the contract refuses, is refused before anything is written.
+dstate() {
+    pl_sql "SELECT deposit_status || '|' || (SELECT count(*) FROM cc_deposit_history h
+        WHERE h.request_id = t.request_id AND event IN ('confirmed', 'resubmitted'))
+        FROM cc_deposit_trans t WHERE request_id = :'id'" id="$1"
+}
+before=$(dstate "$c1")
+for args in "--note|card 4111 1111 1111 1111 by phone" "--by|4111111111111111" "--note|$(printf 'a\tb')"; do
+    if err=$("$PL_CTL" deposits confirm --request-id "$c1" "${args%%|*}" "${args#*|}" 2>&1); then
+        fail "deposits confirm with ${args%%|*} was accepted"
+    fi
+    [[ $err != *4111* ]] || fail "the refusal echoes the card number: $err"
+done
+assert_eq "$(dstate "$c1")" "$before" "a refused confirm records nothing"
 out=$("$PL_CTL" deposits confirm --request-id "$c1" --by ops-anna --note "deposited by phone")
 assert_contains "$out" "confirmed" "confirm output"
 assert_eq "$(pl_sql "SELECT deposit_status FROM cc_deposit_trans WHERE request_id = :'id'" id="$c1")" '*CONF' "confirmed deposit status"
@@ -33,6 +48,13 @@ pass "a second confirm is refused"
 
 c2="opr-$run"
 credit "$c2"
+before=$(dstate "$c2")
+for as in "retry 1" "r-4111111111111111" "$(printf 'x%.0s' {1..51})"; do
+    if "$PL_CTL" deposits resubmit --request-id "$c2" --by ops-ben --as "$as" >/dev/null 2>&1; then
+        fail "deposits resubmit --as '$as' was accepted"
+    fi
+done
+assert_eq "$(dstate "$c2")" "$before" "a refused --as resubmits nothing"
 out=$("$PL_CTL" deposits resubmit --request-id "$c2" --by ops-ben)
 assert_contains "$out" "resubmitted as $c2.r1" "resubmit output"
 assert_eq "$(pl_sql "SELECT deposit_status FROM cc_deposit_trans WHERE request_id = :'id'" id="$c2")" '*RESB' "resubmitted deposit status"

@@ -393,6 +393,8 @@ static void test_parse_set(void **state)
     PARSE_BAD("--by", "set", "EXT", "description=x");
     PARSE_BAD("at least one FIELD=VALUE", "set", "EXT", "--by", "alice");
     PARSE_BAD("--by: expected a name", "set", "EXT", "--by", "", "description=x");
+    PARSE_BAD("--by: must not contain a card number", "set", "EXT", "--by",
+              "pat 4111-1111-1111-1111", "description=x");
     PARSE_BAD("--by given twice", "set", "EXT", "--by", "a", "--by", "b", "description=x");
     PARSE_BAD("protocol is not a setting", "set", "EXT", "--by", "a", "protocol=CYB");
     PARSE_BAD("service_bureau is not a setting", "set", "EXT", "--by", "a", "service_bureau=EXX");

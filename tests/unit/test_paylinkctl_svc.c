@@ -135,6 +135,8 @@ static void test_values_checked(void **state)
     PARSE_BAD("--older-than-days", "reverse-unused", "--company", "1", "--pay-type", "GC",
               "--older-than-days", "2d");
     PARSE_BAD("--by", "reverse-unused", "--company", "1", "--pay-type", "GC", "--by", "");
+    PARSE_BAD("--by: must not contain a card number", "reverse-unused", "--company", "1",
+              "--pay-type", "GC", "--by", "4111111111111111");
     PARSE_BAD("--by", "reverse-unused", "--company", "1", "--pay-type", "GC", "--by",
               "123456789012345678901234567890123456789012345678901");
 }

@@ -1008,6 +1008,25 @@ static void test_card_number_in_any_field(void **state)
     }
 }
 
+/* The request_ids paylinkctl may publish under (deposits resubmit --as). */
+static void test_request_id_ok(void **state)
+{
+    (void)state;
+    assert_true(pl_request_id_ok("dep-1.r1"));
+    assert_true(pl_request_id_ok("A_b:c-9"));
+    assert_false(pl_request_id_ok("retry 1"));
+    assert_false(pl_request_id_ok("r-4111111111111111"));
+    assert_false(pl_request_id_ok("r-4111111111111111123"));
+    assert_false(pl_request_id_ok(""));
+    assert_false(pl_request_id_ok(NULL));
+    char longid[52];
+    memset(longid, 'a', 51);
+    longid[51] = '\0';
+    assert_false(pl_request_id_ok(longid));
+    longid[50] = '\0';
+    assert_true(pl_request_id_ok(longid));
+}
+
 static void test_card_number_token(void **state)
 {
     (void)state;
@@ -1639,6 +1658,7 @@ int main(void)
         cmocka_unit_test(test_echo_fields_on_invalid),
         cmocka_unit_test(test_errors_never_quote_card_data),
         cmocka_unit_test(test_card_number_in_any_field),
+        cmocka_unit_test(test_request_id_ok),
         cmocka_unit_test(test_card_number_token),
         cmocka_unit_test(test_card_number_echo_masked),
         cmocka_unit_test(test_byte_order_mark),

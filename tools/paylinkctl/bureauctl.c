@@ -380,6 +380,9 @@ int pl_bureau_parse(int argc, char **argv, pl_bureau_opts *o, char *errstr, size
                 if (!*v || strlen(v) > 100 || pl_ctldb_has_control(v))
                     return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                                       "--by: expected a name of 1 to 100 characters");
+                if (pl_card_contains(v, strlen(v)))
+                    return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                                      "--by: must not contain a card number");
                 o->by = v;
             } else if (o->cmd == PL_BUREAU_AUDIT &&
                        (v = option_value(argc, argv, &a, "--limit", &missing))) {

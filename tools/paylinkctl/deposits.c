@@ -1,9 +1,11 @@
 /* deposits.c: `paylinkctl deposits` (see deposits.h). */
 #include "deposits.h"
 
+#include "card.h"
 #include "ctldb.h"
 #include "ctlkafka.h"
 #include "opsctl.h"
+#include "request.h"
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
@@ -341,11 +343,28 @@ int pl_deposits_main(int argc, char **argv, const char *conninfo, const char *br
         fprintf(stderr, "paylinkctl: deposits %s needs --request-id\n", argv[1]);
         return 1;
     }
+    /* Whatever is given is stored (cc_deposit_history.actor, .note) or published (--as): checked
+     * before anything is written, a card number refused in each. */
     char errstr[200];
     if (!by)
         by = receive ? pl_opsctl_default_name() : "paylinkctl";
-    else if (receive && pl_opsctl_check_name("--by", by, errstr, sizeof errstr) != PL_OK) {
-        fprintf(stderr, "paylinkctl: deposits receive: %s\n", errstr);
+    else if (pl_opsctl_check_name("--by", by, errstr, sizeof errstr) != PL_OK) {
+        fprintf(stderr, "paylinkctl: deposits %s: %s\n", argv[1], errstr);
+        return 1;
+    }
+    if (pl_opsctl_check_note("--note", note, errstr, sizeof errstr) != PL_OK) {
+        fprintf(stderr, "paylinkctl: deposits %s: %s\n", argv[1], errstr);
+        return 1;
+    }
+    if (as && !pl_request_id_ok(as)) {
+        fprintf(stderr,
+                "paylinkctl: deposits %s: --as: expected a request_id of 1 to 50 characters of "
+                "A-Z a-z 0-9 . _ : - holding no card number\n",
+                argv[1]);
+        return 1;
+    }
+    if (only && (strlen(only) > 50 || pl_card_contains(only, strlen(only)))) {
+        fprintf(stderr, "paylinkctl: deposits %s: --request-id: expected a request_id\n", argv[1]);
         return 1;
     }
     PGconn *db = pl_ctldb_connect(conninfo, stderr);

@@ -556,6 +556,21 @@ int pl_opsctl_check_name(const char *option, const char *name, char *errstr, siz
     return PL_OK;
 }
 
+int pl_opsctl_check_note(const char *option, const char *note, char *errstr, size_t errstr_size)
+{
+    /* Bytes: a note goes into a 300-byte column after "operator <NAME>: ". */
+    if (!note || strlen(note) > PL_OPSCTL_NOTE_MAX || utf8_chars(note) < 0 ||
+        pl_ctldb_has_control(note))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "%s: expected at most %d bytes of UTF-8 text without control "
+                          "characters",
+                          option, PL_OPSCTL_NOTE_MAX);
+    if (pl_card_contains(note, strlen(note)))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: must not contain a card number",
+                          option);
+    return PL_OK;
+}
+
 /* A bureau reference an operator copies from the bureau's screen (a transaction id, an
  * authorization number): 1 to max printable ASCII characters without spaces, no card number. */
 static int reference_ok(const char *option, const char *value, size_t max, char *errstr,
@@ -686,16 +701,8 @@ static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, si
         o->by = value;
         break;
     case OPT_NOTE:
-        /* Bytes: the note goes into resolution_note (300) after "operator <NAME>: ". */
-        if (strlen(value) > PL_OPSCTL_NOTE_MAX || utf8_chars(value) < 0 ||
-            pl_ctldb_has_control(value))
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "--note: expected at most %d bytes of UTF-8 text without control "
-                              "characters",
-                              PL_OPSCTL_NOTE_MAX);
-        if (pl_card_contains(value, strlen(value)))
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "--note: must not contain a card number");
+        if (pl_opsctl_check_note("--note", value, errstr, errstr_size) != PL_OK)
+            return PL_ERR_INVALID;
         o->note = *value ? value : NULL;
         break;
     case OPT_AMOUNT:

@@ -215,6 +215,14 @@ int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr,
 int pl_opsctl_check_name(const char *option, const char *name, char *errstr,
                          size_t errstr_size) PL_MUSTCHECK;
 
+/*
+ * Checks an operator's note given to `option` (--note): at most PL_OPSCTL_NOTE_MAX bytes of valid
+ * UTF-8, no control character, no card number (it is stored). Returns 0 or PL_ERR_INVALID with
+ * the reason in errstr (the value is not echoed).
+ */
+int pl_opsctl_check_note(const char *option, const char *note, char *errstr,
+                         size_t errstr_size) PL_MUSTCHECK;
+
 /* The outcome `wreq resolve` hands to pl_resolver_operator, from the parsed options. */
 void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out);
 

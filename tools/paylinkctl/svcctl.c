@@ -106,6 +106,9 @@ static int take(pl_svcctl_opts *o, size_t i, const char *value, char *errstr, si
         if (!*value || strlen(value) > 50 || pl_ctldb_has_control(value))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--by: expected a name of 1 to 50 characters");
+        if (pl_card_contains(value, strlen(value)))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--by: must not contain a card number");
         o->by = value;
         break;
     case OPT_ORDER:
