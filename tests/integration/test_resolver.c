@@ -1317,6 +1317,35 @@ static void test_publish_after_crash(void **state)
     two_free(&tp);
 }
 
+/* A late answer: another replica reported the request unknown, then its owner stored the
+ * bureau's answer after all (044). The owner's plain reply is not the final one the upstream
+ * system waits for: the resolver publishes the stored reply, made final by the trigger. */
+static void test_late_answer_published_final(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "late"), &pub);
+    trow t = mkrow("auth", "EXT", "auth", "44.00", "escalated");
+    const char *p[] = {t.rid};
+    run("UPDATE cc_auth_trans SET status = 'approved', amount_approved = 44.00, "
+        "transaction_id = 'EXT-LATE-1', reply = (reply - 'required_response') || "
+        "'{\"status\": \"approved\", \"amount_approved\": \"44.00\"}' "
+        "WHERE request_id = $1",
+        1, p);
+    assert_value("SELECT resolved_how || '|' || reply_pending FROM required_response "
+                 "WHERE request_id = $1",
+                 t.rid, "late_answer|true");
+    quiet("auth");
+    assert_int_equal(pl_resolver_pass(r, 10), 0);
+    assert_int_equal(pub.calls, 1);
+    assert_final_reply(published_for(&pub, &t), &t, "approved", "query");
+    assert_value(RR_STATE, t.sid, "resolved|0|-|f|");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 /* ---- (h) wreq retry ---------------------------------------------------------------------- */
 
 static void test_retry(void **state)
@@ -1623,6 +1652,7 @@ int main(void)
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),
         cmocka_unit_test_teardown(test_followups_published, test_teardown),
         cmocka_unit_test_teardown(test_publish_after_crash, test_teardown),
+        cmocka_unit_test_teardown(test_late_answer_published_final, test_teardown),
         cmocka_unit_test_teardown(test_retry, test_teardown),
         cmocka_unit_test_teardown(test_query_not_settled, test_teardown),
         cmocka_unit_test_teardown(test_timeout_reversal_recorded_first, test_teardown),

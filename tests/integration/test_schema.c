@@ -202,15 +202,42 @@ static void test_late_answer_closes_required_response(void **state)
             "service_bureau, operation, reason) VALUES ('it-schema-late', 'auth', 1, 'O1', 1, "
             "'CYB', 'auth', 'timeout')");
     exec_ok(INSERT_AUTH("it-schema-late2", "sent"));
-    exec_ok("UPDATE cc_auth_trans SET status = 'approved' WHERE request_id = 'it-schema-late'");
-    exec_ok("UPDATE cc_auth_trans SET status = 'approved' WHERE request_id = 'it-schema-late2'");
+    /* The late answer, stored with its reply as the worker stores it (044: the reply becomes the
+     * final one, for the resolver to publish). */
+    exec_ok("UPDATE cc_auth_trans SET status = 'approved', reply = '{\"v\": 1, \"request_id\": "
+            "\"it-schema-late\", \"status\": \"approved\", \"replayed\": true}' "
+            "WHERE request_id = 'it-schema-late'");
+    exec_ok("UPDATE cc_auth_trans SET status = 'approved', reply = '{\"status\": \"approved\"}' "
+            "WHERE request_id = 'it-schema-late2'");
     assert_int_equal(query_long("SELECT count(*) FROM required_response WHERE request_id = "
                                 "'it-schema-late' AND status = 'resolved' AND resolution = "
-                                "'approved' AND resolved_by = 'paylink-auth'"),
+                                "'approved' AND resolved_by = 'paylink-auth' "
+                                "AND resolved_how = 'late_answer' AND reply_pending"),
                      1);
     assert_int_equal(query_long("SELECT count(*) FROM required_response WHERE status = 'open' "
                                 "AND request_id LIKE 'it-schema-late%'"),
                      0);
+    assert_int_equal(query_long("SELECT count(*) FROM cc_auth_trans WHERE request_id = "
+                                "'it-schema-late' AND reply->>'resolved' = 'true' AND "
+                                "reply->>'resolution' = 'query' AND reply->>'status' = "
+                                "'approved' AND NOT reply ? 'replayed'"),
+                     1);
+    /* A row that was not unknown keeps its reply as stored. */
+    assert_int_equal(query_long("SELECT count(*) FROM cc_auth_trans WHERE request_id = "
+                                "'it-schema-late2' AND reply = '{\"status\": \"approved\"}'"),
+                     1);
+    /* A required response the resolver closed before it applied its outcome (its own order)
+     * is left alone, and so is its reply. */
+    exec_ok(INSERT_AUTH("it-schema-late3", "unknown"));
+    exec_ok("INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, reason, status, resolution, resolved_how, resolved_at, "
+            "reply_pending) VALUES ('it-schema-late3', 'auth', 1, 'O1', 1, 'CYB', 'auth', "
+            "'timeout', 'resolved', 'approved', 'query', now(), true)");
+    exec_ok("UPDATE cc_auth_trans SET status = 'approved', reply = '{\"resolved\": true, "
+            "\"resolution\": \"operator\"}' WHERE request_id = 'it-schema-late3'");
+    assert_int_equal(query_long("SELECT count(*) FROM cc_auth_trans WHERE request_id = "
+                                "'it-schema-late3' AND reply->>'resolution' = 'operator'"),
+                     1);
 }
 
 static void test_checks_refuse_bad_values(void **state)
