@@ -217,6 +217,8 @@ struct pl_engine {
     bool stopping;
     bool draining;        /* inside a revoke drain: do not start new work */
     double stop_deadline; /* stopping: when the stop's drain gives up (now_s() clock) */
+    double
+        stop_drain_from; /* a stop asked during a revoke drain: when that drain began (0: none) */
     int64_t lag;
     /* metrics */
     pl_counter *m_requests[8];
@@ -3070,6 +3072,15 @@ static bool on_partitions(const job *j, const rd_kafka_topic_partition_list_t *p
 }
 
 /* Drops backlog messages of partitions no longer assigned (their new owner re-reads them). */
+/* Destroys a message never started (it is redelivered): its librdkafka copy may hold a card
+ * number, wiped first as an accepted message's is. */
+static void drop_message(rd_kafka_message_t *m)
+{
+    if (m->payload && m->len)
+        pl_card_wipe(m->payload, m->len);
+    rd_kafka_message_destroy(m);
+}
+
 static void backlog_prune(pl_engine *e, bool all)
 {
     size_t n = e->b_len;
@@ -3078,7 +3089,7 @@ static void backlog_prune(pl_engine *e, bool all)
         if (!all && partition_assigned(e, m->partition))
             backlog_push(e, m);
         else
-            rd_kafka_message_destroy(m);
+            drop_message(m);
     }
 }
 
@@ -3218,6 +3229,14 @@ static double revoke_deadline(const pl_engine *e, double now)
     return e->stopping && e->stop_deadline < deadline ? e->stop_deadline : deadline;
 }
 
+/* When the stop's drain gives up: PAYLINK_DRAIN_TIMEOUT_MS after now, or after the start of the
+ * revoke drain during which the stop was asked (a SIGTERM during a rolling deploy's rebalance),
+ * so that the two drains together take one drain's time, within the stop's grace period. */
+static double stop_drain_deadline(const pl_engine *e, double now)
+{
+    return (e->stop_drain_from > 0 ? e->stop_drain_from : now) + e->cfg.drain_timeout_ms / 1000.0;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -3249,10 +3268,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (!lost) {
             /* Finish what is in flight for these partitions so their new owner does not
              * find half-done requests (which would become required responses). */
-            double deadline = revoke_deadline(e, now_s());
+            double since = now_s(), deadline = revoke_deadline(e, since);
             e->draining = true;
-            while (jobs_on(e, parts) > 0 && now_s() < deadline)
+            while (jobs_on(e, parts) > 0 && now_s() < deadline) {
                 loop_once(e, 50, false);
+                if (g_stop && !e->stopping && e->stop_drain_from == 0)
+                    e->stop_drain_from = since;
+            }
             e->draining = false;
             /* Synchronous, so the partitions' next owner starts where this one stopped; when
              * the process is stopping the close commits them anyway, and a synchronous commit
@@ -3332,14 +3354,16 @@ static void consume(pl_engine *e)
             continue;
         }
         if (e->stopping) {
-            rd_kafka_message_destroy(m); /* not started: redelivered after restart */
+            drop_message(m); /* not started: redelivered after restart */
             continue;
         }
         backlog_push(e, m);
     }
     if (e->b_len < cap) {
         e->full_since = 0;
-        if (e->paused && e->b_len < cap / 2)
+        /* A stopping worker stays paused: it takes nothing new (what it would fetch is dropped,
+         * to be fetched again by the partitions' next owner). */
+        if (e->paused && e->b_len < cap / 2 && !e->stopping)
             set_paused(e, false);
         return;
     }
@@ -3359,7 +3383,7 @@ static void consume(pl_engine *e)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 0);
         if (m) {
             if (m->err || e->stopping)
-                rd_kafka_message_destroy(m);
+                drop_message(m);
             else
                 backlog_push(e, m);
         }
@@ -3954,7 +3978,7 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
     set_paused(e, true);
     backlog_prune(e, true);
     abandon_queued(e);
-    double deadline = now_s() + e->cfg.drain_timeout_ms / 1000.0;
+    double deadline = stop_drain_deadline(e, now_s());
     e->stop_deadline = deadline;
     while (unfinished(e) > 0 && now_s() < deadline)
         loop_once(e, 50, true);

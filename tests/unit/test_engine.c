@@ -429,6 +429,20 @@ static void test_revoke_drain_within_the_stop(void **state)
     assert_true(revoke_deadline(&e, 1000.0) == 1030.0);
 }
 
+/* A stop asked during a revoke drain (SIGTERM during a rolling deploy's rebalance) drains until
+ * that drain would have ended, not a whole drain more: both within one drain's time. */
+static void test_stop_drain_after_a_revoke_drain(void **state)
+{
+    (void)state;
+    pl_engine e;
+    memset(&e, 0, sizeof e);
+    e.cfg.drain_timeout_ms = 30000;
+    assert_true(stop_drain_deadline(&e, 1000.0) == 1030.0);
+    e.stop_drain_from = 990.0; /* the revoke drain began 10 s before the stop's */
+    assert_true(stop_drain_deadline(&e, 1000.0) == 1020.0);
+    assert_true(stop_drain_deadline(&e, 1025.0) == 1020.0); /* and is over */
+}
+
 /*
  * How long a redelivery waits for the owner of a 'sent' row (beyond OWNER_MARGIN_S): as long as
  * that owner may still be trying — its connection attempts (each up to the connection wait)
@@ -620,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_revoked_partition_sends_nothing_more),
         cmocka_unit_test(test_queued_request_holds_no_message),
         cmocka_unit_test(test_revoke_drain_within_the_stop),
+        cmocka_unit_test(test_stop_drain_after_a_revoke_drain),
         cmocka_unit_test(test_owner_wait_covers_connection_attempts),
         cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
