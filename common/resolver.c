@@ -959,7 +959,7 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
     char *payload = NULL;
     rc = reversal_message(c, auth, rev, amount, false, &payload, why, sizeof why);
     if (rc != 0) {
-        snprintf(r->last_error, sizeof r->last_error, "the reversal %s: %s", rev, why);
+        snprintf(r->last_error, sizeof r->last_error, "the reversal %.50s: %.150s", rev, why);
         return rc;
     }
     char topic[200], sql[200];
