@@ -307,8 +307,25 @@ static void format_gmt(int64_t t, char date[11], char time_of_day[9])
         date[0] = time_of_day[0] = '\0';
 }
 
+/* limit within [PL_DM_WINDOW_MIN_SECONDS, PL_DM_WINDOW_SECONDS]. */
+static int64_t clamp_limit(int64_t limit)
+{
+    if (limit < PL_DM_WINDOW_MIN_SECONDS)
+        return PL_DM_WINDOW_MIN_SECONDS;
+    if (limit > PL_DM_WINDOW_SECONDS)
+        return PL_DM_WINDOW_SECONDS;
+    return limit;
+}
+
 void pl_dm_window_next(int64_t last_end, int64_t now, pl_dm_window *w, bool *done)
 {
+    pl_dm_window_next_within(last_end, now, PL_DM_WINDOW_SECONDS, w, done);
+}
+
+void pl_dm_window_next_within(int64_t last_end, int64_t now, int64_t limit, pl_dm_window *w,
+                              bool *done)
+{
+    limit = clamp_limit(limit);
     int64_t start, end;
     if (last_end < 0)
         start = now >= INT64_MIN + PL_DM_WINDOW_SECONDS ? now - PL_DM_WINDOW_SECONDS : INT64_MIN;
@@ -316,8 +333,8 @@ void pl_dm_window_next(int64_t last_end, int64_t now, pl_dm_window *w, bool *don
         start = last_end;
     if (start >= now)
         end = start;
-    else if (now - start > PL_DM_WINDOW_SECONDS)
-        end = start + PL_DM_WINDOW_SECONDS;
+    else if (now - start > limit)
+        end = start + limit;
     else
         end = now;
     memset(w, 0, sizeof *w);
@@ -327,6 +344,43 @@ void pl_dm_window_next(int64_t last_end, int64_t now, pl_dm_window *w, bool *don
     format_gmt(end, w->end_date, w->end_time);
     if (done)
         *done = end >= now;
+}
+
+pl_dm_limit pl_dm_limit_start(int64_t start, int64_t end, int64_t asked_at)
+{
+    pl_dm_limit l = {.limit = PL_DM_WINDOW_SECONDS, .ceiling = 0};
+    if (start >= 0 && end > start && end < asked_at)
+        l.limit = end - start >= PL_DM_WINDOW_SECONDS / 2 ? PL_DM_WINDOW_SECONDS
+                                                          : clamp_limit(2 * (end - start));
+    return l;
+}
+
+bool pl_dm_limit_after(pl_dm_limit *l, const pl_dm_window *w, pl_dm_asked o)
+{
+    int64_t len = w->end > w->start ? w->end - w->start : 0;
+    int64_t before = clamp_limit(l->limit);
+    switch (o) {
+    case PL_DM_ASKED_READ:
+        l->limit = before;
+        if (len >= before) {
+            int64_t grown = before >= PL_DM_WINDOW_SECONDS / 2 ? PL_DM_WINDOW_SECONDS : 2 * before;
+            if (l->ceiling > 0 && grown > l->ceiling / 2)
+                grown = l->ceiling / 2;
+            /* Never narrower than it was: a window read whole at this length is fine. */
+            l->limit = clamp_limit(grown > before ? grown : before);
+        }
+        return false;
+    case PL_DM_ASKED_TOO_BIG:
+    case PL_DM_ASKED_TIMED_OUT:
+        if (len > 0 && (l->ceiling == 0 || len < l->ceiling))
+            l->ceiling = len;
+        l->limit = clamp_limit(o == PL_DM_ASKED_TOO_BIG ? len / 2 : PL_DM_WINDOW_MIN_SECONDS);
+        return l->limit < len;
+    case PL_DM_ASKED_FAILED:
+    default:
+        l->limit = before;
+        return false;
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -118,6 +118,65 @@ typedef struct pl_dm_window {
 void pl_dm_window_next(int64_t last_end, int64_t now, pl_dm_window *w, bool *done);
 
 /*
+ * pl_dm_window_next with windows of at most limit seconds instead of 24 hours (limit is taken
+ * within [PL_DM_WINDOW_MIN_SECONDS, PL_DM_WINDOW_SECONDS]); a worker that fell behind catches up
+ * one window of at most limit per call. last_end < 0 still means the last 24 hours, asked from
+ * their start.
+ */
+void pl_dm_window_next_within(int64_t last_end, int64_t now, int64_t limit, pl_dm_window *w,
+                              bool *done);
+
+/*
+ * The length of the windows asked. A report of a busy merchant can be too big for one answer
+ * (over the HTTP body limit) or too slow to come within the timeout; asked again for the same 24
+ * hours it fails for ever and holds every later decision back. So a window that failed so is
+ * narrowed, down to PL_DM_WINDOW_MIN_SECONDS, and the windows widen again as they are read
+ * whole, up to PL_DM_WINDOW_SECONDS.
+ */
+#define PL_DM_WINDOW_MIN_SECONDS 300
+
+/* How asking for the report of a window came out (pl_dm_limit_after). */
+typedef enum pl_dm_asked {
+    PL_DM_ASKED_READ = 0,  /* the report was read */
+    PL_DM_ASKED_TOO_BIG,   /* the answer was over the body limit */
+    PL_DM_ASKED_TIMED_OUT, /* no whole answer came within the timeout */
+    PL_DM_ASKED_FAILED,    /* anything else (refused, an HTTP error, a malformed report...) */
+} pl_dm_asked;
+
+/* The window length limit of one company and bureau during one run (a plain value). */
+typedef struct pl_dm_limit {
+    int64_t limit;   /* the longest window to ask next, seconds */
+    int64_t ceiling; /* the shortest window too big or too slow in this run; 0: none */
+} pl_dm_limit;
+
+/*
+ * The limit a run starts with, from the last successful window of the company and bureau,
+ * [start, end], asked at asked_at (epoch seconds; start < 0 when there is none): twice that
+ * window's length when the limit cut it (end < asked_at: it did not reach the time it was asked
+ * at), at most PL_DM_WINDOW_SECONDS, at least PL_DM_WINDOW_MIN_SECONDS; else (none, or it
+ * reached its time) PL_DM_WINDOW_SECONDS. ceiling 0. So a narrowing is kept from run to run by
+ * the windows read, not by the failures, which leave no trace.
+ */
+pl_dm_limit pl_dm_limit_start(int64_t start, int64_t end, int64_t asked_at);
+
+/*
+ * Updates *l after window w, asked with l->limit (pl_dm_window_next_within), came out as o:
+ *   READ: when w was as long as the limit (the limit cut it, not now), the limit doubles, to at
+ *      most PL_DM_WINDOW_SECONDS and at most half the ceiling (a length that failed in this run
+ *      is not asked again in it); a shorter window leaves it.
+ *   TOO_BIG: the limit becomes half of w's length; the ceiling w's length.
+ *   TIMED_OUT: the limit becomes PL_DM_WINDOW_MIN_SECONDS; the ceiling w's length. (A timeout
+ *      costs the whole timeout each time and says nothing of how much shorter would do: halving
+ *      through nine steps would spend nine timeouts a run when the service answers nothing at
+ *      all. From the shortest window the limit doubles back at each window read.)
+ *   FAILED: nothing changes (the failure is not the window's length).
+ * The limit stays within [PL_DM_WINDOW_MIN_SECONDS, PL_DM_WINDOW_SECONDS]. Returns true when
+ * the start of w is to be asked again at once with the new, shorter limit (TOO_BIG or TIMED_OUT
+ * of a window longer than it); false otherwise: the run fails when o was not READ.
+ */
+bool pl_dm_limit_after(pl_dm_limit *l, const pl_dm_window *w, pl_dm_asked o);
+
+/*
  * The order messages of a conversion, as the seed shows them ("APPROVED BY KAB | ISSUER
  * VERIFIED NAME AND ADDRESS", "TOOK OWNERSHIP"): the ReviewerComments first, then each Note's
  * Comment in order; each with control characters turned into spaces, trimmed of white space

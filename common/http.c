@@ -810,7 +810,7 @@ static void finish(xfer *x, CURLcode rc)
         if (xfer_start(x) == 0)
             return;
     }
-    pl_http_response r = {.outcome = o, .attempts = x->attempts};
+    pl_http_response r = {.outcome = o, .attempts = x->attempts, .too_big = x->too_big};
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &r.seconds);
     char err[CURL_ERROR_SIZE + 128];

@@ -27,6 +27,7 @@
 #define PL_HTTP_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -66,6 +67,7 @@ typedef struct pl_http_response {
     const char *error; /* human text when outcome != OK ("" otherwise); never holds bodies */
     int attempts;
     double seconds; /* total time of the last attempt */
+    bool too_big;   /* the answer was cut off at max_body (outcome PL_HTTP_CONN_LOST) */
 } pl_http_response;
 
 typedef void (*pl_http_cb)(void *arg, const pl_http_response *r);

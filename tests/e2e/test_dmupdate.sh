@@ -13,7 +13,11 @@
 #     again each run, and applied once the authorization is settled;
 #   - a bad report password fails the run (exit 1, the service's "Invalid login credentials." in
 #     the log, never the password), records no run, and the next good run asks for the same
-#     window again.
+#     window again;
+#   - a decision recorded earlier but not published (Kafka did not acknowledge it) is published
+#     by the next run even when that run's report call fails (the simulator's report answering
+#     HTTP 500): the run fails, the decision goes out;
+#   - without --company every company with a review is updated, however many (more than 64).
 # The periodic paylink-dmupdate of the environment is stopped meanwhile, so only these runs act.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -124,6 +128,32 @@ assert_eq "$(events "$orj" | wc -l)" 1 "still one event for $orj"
 assert_eq "$(pl_sql "SELECT count(*) FROM dm_decision WHERE company = 1 AND order_number IN (:'a', :'r')" a="$oa" r="$orj")" 2 \
     "dm_decision unchanged"
 
+# ---- the report service failing: what was recorded is published all the same ---------------------
+# The decision of $oa as if Kafka had not acknowledged its event (published_at NULL), and the
+# report service failing (HTTP 500, as an expired report password or an outage would): the run
+# fails and records no run, but the decision paylink holds goes out.
+sim_dm_fail() {
+    curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" "$PAYLINK_SIM_URL/__sim/dm/fail?mode=$1" ||
+        fail "cannot set the simulator's report failure to $1"
+}
+pl_on_exit "sim_dm_fail none"
+pl_sql "UPDATE dm_decision SET published_at = NULL WHERE company = 1 AND order_number = :'o'" o="$oa" >/dev/null
+sim_dm_fail 500
+before=$(runs)
+next_window
+if dmupdate; then
+    fail "paylink-dmupdate --once succeeded while the report service failed"
+fi
+pass "a failing report call fails the run (exit status)"
+sim_dm_fail none
+assert_eq "$(runs)" "$before" "no run recorded while the report service fails"
+assert_eq "$(pl_sql "SELECT count(*) FROM dm_decision WHERE company = 1 AND order_number = :'o' AND published_at IS NOT NULL" o="$oa")" 1 \
+    "the decision recorded earlier is marked published"
+two_events() { [ "$(events "$1" | wc -l)" = 2 ]; }
+pl_eventually 30 two_events "$oa" || fail "the decision of $oa was not published again during the report outage"
+pass "the decision of $oa is published again during the report outage"
+assert_json .action release_hold "$(events "$oa" | tail -n 1)"
+
 # ---- a conversion of an authorization whose outcome is not known yet ---------------------------
 # Decided in Decision Manager while paylink still waits for the authorization's answer (status
 # unknown, no transaction id to match the conversion by): deferred, its window asked for again
@@ -207,6 +237,35 @@ pass "the run skipped the company another run holds"
 release_hold
 pl_eventually 10 lock_free ||
     fail "the advisory lock was not released"
+
+# ---- more companies than any fixed list: every one is updated --------------------------------------
+# Without --company, every company with a review on the bureau (dm_review_company) or an earlier
+# run is updated: 70 companies of the test's own, besides those of the environment, each get their
+# run (a list cut at 64 left those after it without decisions, and without an alert).
+cos=$(pl_sql "SELECT string_agg(c::text, ',' ORDER BY c) FROM (SELECT c FROM generate_series(799, 500, -1) c
+    WHERE NOT EXISTS (SELECT 1 FROM dm_review_company d WHERE d.company = c)
+      AND NOT EXISTS (SELECT 1 FROM dm_run r WHERE r.company = c) LIMIT 70) f")
+[ "$(tr ',' '\n' <<<"$cos" | wc -l)" = 70 ] || fail "no 70 companies free for the test"
+forget_cos() {
+    pl_sql "DELETE FROM dm_run WHERE company = ANY(string_to_array(:'c', ',')::int[]);
+        DELETE FROM dm_recheck WHERE company = ANY(string_to_array(:'c', ',')::int[]);
+        DELETE FROM dm_review_company WHERE company = ANY(string_to_array(:'c', ',')::int[])" c="$cos" >/dev/null
+}
+# At exit, after a failure here: the environment's paylink-dmupdate is started again by then (the
+# handlers run in order), and a cycle of it that listed them would write their runs again: it is
+# stopped while they are forgotten.
+pl_on_exit '[ -z "${cos_left:-}" ] || { pl_worker_stop dmupdate; forget_cos; pl_worker_start dmupdate; }'
+cos_left=1
+pl_sql "INSERT INTO dm_review_company (service_bureau, company)
+    SELECT 'CYB', unnest(string_to_array(:'c', ',')::int[])" c="$cos" >/dev/null
+"$PAYLINK_BIN/paylink-dmupdate" --once --service CYB 2>>"$PAYLINK_LOG_DIR/test_dmupdate.log" ||
+    fail "paylink-dmupdate --once for every company failed"
+assert_eq "$(pl_sql "SELECT count(DISTINCT company) FROM dm_run WHERE service_bureau = 'CYB' AND company = ANY(string_to_array(:'c', ',')::int[])" c="$cos")" 70 \
+    "each of the 70 companies has its run"
+# (Now, while the environment's paylink-dmupdate is stopped: started again below, it would go on
+# updating them.)
+forget_cos
+cos_left=
 
 # A SIGUSR1 meant for a consuming worker (it lists what it holds) does not end the periodic
 # paylink-dmupdate: ignored, where its default action would have killed it mid-cycle.

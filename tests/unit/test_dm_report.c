@@ -769,6 +769,176 @@ static void test_window_nothing_to_ask(void **state)
     assert_true(done);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* The window length limit */
+
+static void test_window_within(void **state)
+{
+    (void)state;
+    int64_t last = utc(2014, 6, 21, 10, 0, 0), now = utc(2014, 6, 24, 10, 0, 0);
+    pl_dm_window w;
+    bool done = true;
+    /* An hour at most: one hour from the last end, not done. */
+    pl_dm_window_next_within(last, now, 3600, &w, &done);
+    assert_int_equal(w.start, last);
+    assert_int_equal(w.end, last + 3600);
+    assert_string_equal(w.end_time, "11:00:00");
+    assert_false(done);
+    /* Below the floor: five minutes; above the maximum: 24 hours. */
+    pl_dm_window_next_within(last, now, 10, &w, &done);
+    assert_int_equal(w.end - w.start, PL_DM_WINDOW_MIN_SECONDS);
+    pl_dm_window_next_within(last, now, 10 * 86400, &w, &done);
+    assert_int_equal(w.end - w.start, PL_DM_WINDOW_SECONDS);
+    /* Never ran: the last 24 hours, asked from their start. */
+    pl_dm_window_next_within(-1, now, 3600, &w, &done);
+    assert_int_equal(w.start, now - 86400);
+    assert_int_equal(w.end, now - 86400 + 3600);
+    assert_false(done);
+    /* Less than the limit left: up to now, done. */
+    pl_dm_window_next_within(now - 60, now, 3600, &w, &done);
+    assert_int_equal(w.end, now);
+    assert_true(done);
+    /* pl_dm_window_next is the 24-hour limit. */
+    pl_dm_window v;
+    pl_dm_window_next(last, now, &v, NULL);
+    pl_dm_window_next_within(last, now, PL_DM_WINDOW_SECONDS, &w, NULL);
+    assert_memory_equal(&v, &w, sizeof v);
+}
+
+static pl_dm_window span(int64_t start, int64_t len)
+{
+    pl_dm_window w;
+    pl_dm_window_next_within(start, start + len, len, &w, NULL);
+    return w;
+}
+
+static void test_limit_too_big(void **state)
+{
+    (void)state;
+    int64_t t = utc(2014, 6, 21, 0, 0, 0);
+    pl_dm_limit l = pl_dm_limit_start(-1, -1, 0);
+    assert_int_equal(l.limit, PL_DM_WINDOW_SECONDS);
+    assert_int_equal(l.ceiling, 0);
+    /* 24 hours too big: 12 hours, asked again at once; too big again: 6 hours. */
+    pl_dm_window w = span(t, 86400);
+    assert_true(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TOO_BIG));
+    assert_int_equal(l.limit, 43200);
+    w = span(t, 43200);
+    assert_true(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TOO_BIG));
+    assert_int_equal(l.limit, 21600);
+    assert_int_equal(l.ceiling, 43200);
+    /* 6 hours read: not back to the 12 that failed in this run. */
+    w = span(t, 21600);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_READ));
+    assert_int_equal(l.limit, 21600);
+    /* Another failure changes nothing of it. */
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_FAILED));
+    assert_int_equal(l.limit, 21600);
+    /* The next run starts from that window, doubled: 12 hours. */
+    l = pl_dm_limit_start(t, t + 21600, t + 86400);
+    assert_int_equal(l.limit, 43200);
+    assert_int_equal(l.ceiling, 0);
+    /* Read whole: 24 hours, no more. */
+    w = span(t, 43200);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_READ));
+    assert_int_equal(l.limit, 86400);
+    w = span(t, 86400);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_READ));
+    assert_int_equal(l.limit, 86400);
+    /* A window shorter than the limit (it reached now) says nothing of the limit. */
+    l.limit = 3600;
+    w = span(t, 600);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_READ));
+    assert_int_equal(l.limit, 3600);
+    /* The last run reached the time it was asked at, or there was none: 24 hours. */
+    assert_int_equal(pl_dm_limit_start(t, t + 600, t + 600).limit, PL_DM_WINDOW_SECONDS);
+    assert_int_equal(pl_dm_limit_start(t, t + 60, t + 3600).limit, PL_DM_WINDOW_MIN_SECONDS);
+    assert_int_equal(pl_dm_limit_start(t, t + 86400, t + 99999).limit, PL_DM_WINDOW_SECONDS);
+}
+
+static void test_limit_floor(void **state)
+{
+    (void)state;
+    int64_t t = utc(2014, 6, 21, 0, 0, 0);
+    pl_dm_limit l = {.limit = 600, .ceiling = 0};
+    pl_dm_window w = span(t, 600);
+    assert_true(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TOO_BIG));
+    assert_int_equal(l.limit, PL_DM_WINDOW_MIN_SECONDS);
+    /* Five minutes too big: nothing shorter to ask; the run fails. */
+    w = span(t, PL_DM_WINDOW_MIN_SECONDS);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TOO_BIG));
+    assert_int_equal(l.limit, PL_DM_WINDOW_MIN_SECONDS);
+    w = span(t, PL_DM_WINDOW_MIN_SECONDS);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TIMED_OUT));
+    /* A window of a minute (it reached now) too big: nothing shorter either. */
+    l.limit = PL_DM_WINDOW_SECONDS;
+    l.ceiling = 0;
+    w = span(t, 60);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TOO_BIG));
+    assert_int_equal(l.limit, PL_DM_WINDOW_MIN_SECONDS);
+    /* Read at the floor, with a ceiling below twice the floor: the floor stays. */
+    w = span(t, PL_DM_WINDOW_MIN_SECONDS);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_READ));
+    assert_int_equal(l.limit, PL_DM_WINDOW_MIN_SECONDS);
+}
+
+static void test_limit_timed_out(void **state)
+{
+    (void)state;
+    int64_t t = utc(2014, 6, 21, 0, 0, 0);
+    pl_dm_limit l = pl_dm_limit_start(-1, -1, 0);
+    /* 24 hours timed out: five minutes at once (one more timeout at most a run when the
+     * service answers nothing), then doubling back, up to half the length that timed out. */
+    pl_dm_window w = span(t, 86400);
+    assert_true(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TIMED_OUT));
+    assert_int_equal(l.limit, PL_DM_WINDOW_MIN_SECONDS);
+    const int64_t want[] = {600, 1200, 2400, 4800, 9600, 19200, 38400, 43200, 43200};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        w = span(t, l.limit);
+        assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_READ));
+        assert_int_equal(l.limit, want[i]);
+    }
+    w = span(t, PL_DM_WINDOW_MIN_SECONDS);
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TIMED_OUT));
+}
+
+/*
+ * A merchant whose report is too big beyond two hours, three days behind: the run (as
+ * paylink-dmupdate's: a failure of size asked again at once, narrower) catches up in windows
+ * of two hours at most, each once, end to end, with one failure per length that was too big;
+ * the next run starts from what the last window read says.
+ */
+static void test_limit_catch_up(void **state)
+{
+    (void)state;
+    const int64_t max_ok = 7200;
+    int64_t now = utc(2014, 6, 24, 10, 0, 0), last = now - 3 * 86400;
+    pl_dm_limit l = pl_dm_limit_start(-1, -1, 0);
+    int asked = 0, failed = 0, read = 0;
+    bool done = false;
+    while (!done) {
+        assert_true(asked < 200);
+        pl_dm_window w;
+        pl_dm_window_next_within(last, now, l.limit, &w, &done);
+        asked++;
+        if (w.end - w.start > max_ok) {
+            failed++;
+            done = false;
+            assert_true(pl_dm_limit_after(&l, &w, PL_DM_ASKED_TOO_BIG));
+            continue;
+        }
+        assert_int_equal(w.start, last); /* end to end */
+        pl_dm_limit_after(&l, &w, PL_DM_ASKED_READ);
+        last = w.end;
+        read++;
+    }
+    assert_int_equal(last, now);
+    /* 24 h, 12 h, 6 h, 3 h too big; then 1.5 h windows (48 for three days). */
+    assert_int_equal(failed, 4);
+    assert_int_equal(read, 48);
+    assert_int_equal(l.limit, 5400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -791,6 +961,11 @@ int main(void)
         cmocka_unit_test(test_window_calendar),
         cmocka_unit_test(test_window_catch_up),
         cmocka_unit_test(test_window_nothing_to_ask),
+        cmocka_unit_test(test_window_within),
+        cmocka_unit_test(test_limit_too_big),
+        cmocka_unit_test(test_limit_floor),
+        cmocka_unit_test(test_limit_timed_out),
+        cmocka_unit_test(test_limit_catch_up),
     };
     return cmocka_run_group_tests(tests, xml_test_group_setup, xml_test_group_teardown);
 }

@@ -254,6 +254,7 @@ typedef struct rec {
     char error[256];
     int attempts;
     double seconds;
+    bool too_big;
     bool fired_while_slow_pending; /* set by the test that races /ok against /slow */
 } rec;
 
@@ -268,6 +269,7 @@ static void on_done(void *arg, const pl_http_response *r)
     snprintf(x->error, sizeof x->error, "%s", r->error ? r->error : "(null)");
     x->attempts = r->attempts;
     x->seconds = r->seconds;
+    x->too_big = r->too_big;
 }
 
 /* Drives the transfers until x's callback has fired. */
@@ -582,11 +584,13 @@ static void test_body_cap(void **state)
     assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
     assert_int_equal(x.attempts, 1);
     assert_non_null(strstr(x.error, "larger than 65536"));
+    assert_true(x.too_big);
     assert_int_equal(atomic_load(&hits_big), before + 1);
     /* Small answers still pass on the same client. */
     c.url = https_test_url(1, "127.0.0.1", srv.port, "/ok");
     call_once(h, &c, &x, DRIVE_MS);
     assert_int_equal(x.outcome, PL_HTTP_OK);
+    assert_false(x.too_big);
     drop_client(h);
 
     /* Without a cap given, the default (1 MiB) lets the 256 KiB answer through. */

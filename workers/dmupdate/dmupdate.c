@@ -25,7 +25,8 @@
 #include "money.h"
 #include "services.h"
 
-#define MAX_COMPANIES 64
+/* Company numbers are 1..999 (dm_run.company CHECK). */
+#define COMPANY_MAX 999
 #define MAX_MESSAGES 32
 /* The most windows one cycle asks for per company and bureau (24 h each: a month behind). */
 #define MAX_WINDOWS 31
@@ -159,7 +160,7 @@ typedef struct dm {
     rd_kafka_t *producer;
     pl_metrics *metrics;
     pl_services *services;
-    int companies[MAX_COMPANIES];
+    int companies[COMPANY_MAX]; /* the configured companies, each once */
     int ncompanies;
     char service[9]; /* --service, "" = every */
     pl_counter *m_accept, *m_reject, *m_ok, *m_failed;
@@ -201,6 +202,7 @@ typedef struct answer {
     char *body;
     size_t len;
     char error[200];
+    bool too_big;
 } answer;
 
 static void on_answer(void *arg, const pl_http_response *r)
@@ -209,6 +211,7 @@ static void on_answer(void *arg, const pl_http_response *r)
     a->done = true;
     a->outcome = r->outcome;
     a->status = r->status;
+    a->too_big = r->too_big;
     copy(a->error, sizeof a->error, r->error);
     if (r->outcome == PL_HTTP_OK && r->body) {
         a->body = malloc(r->body_len + 1);
@@ -220,10 +223,12 @@ static void on_answer(void *arg, const pl_http_response *r)
     }
 }
 
-/* Asks the report of window w; 0 with *rep, else a negative pl_err with why (logged). */
+/* Asks the report of window w; 0 with *rep, else a negative pl_err with why (for the caller to
+ * log). *asked says how it came out (pl_dm_limit_after). */
 static int fetch_report(dm *d, const bureau *b, const char *merchant, const pl_dm_window *w,
-                        pl_dm_report *rep, char *why, size_t whysize)
+                        pl_dm_report *rep, char *why, size_t whysize, pl_dm_asked *asked)
 {
+    *asked = PL_DM_ASKED_FAILED;
     char password[256];
     char err[256];
     if (pl_secret_resolve(b->password_ref, password, sizeof password, err, sizeof err) != 0) {
@@ -257,6 +262,10 @@ static int fetch_report(dm *d, const bureau *b, const char *merchant, const pl_d
         return PL_ERR_HTTP;
     }
     if (a.outcome != PL_HTTP_OK) {
+        if (a.outcome == PL_HTTP_TIMEOUT)
+            *asked = PL_DM_ASKED_TIMED_OUT;
+        else if (a.too_big) /* cut off at the body limit: too big, not a broken connection */
+            *asked = PL_DM_ASKED_TOO_BIG;
         snprintf(why, whysize, "no report: %s (%s)", pl_http_outcome_name(a.outcome), a.error);
         free(a.body);
         return PL_ERR_HTTP;
@@ -268,7 +277,9 @@ static int fetch_report(dm *d, const bureau *b, const char *merchant, const pl_d
     }
     rc = pl_dm_report_parse(a.body, a.len, rep, err, sizeof err);
     free(a.body);
-    if (rc != 0)
+    if (rc == 0)
+        *asked = PL_DM_ASKED_READ;
+    else
         snprintf(why, whysize, "%s: %s",
                  rc == PL_ERR_AUTH ? "the report service refused the request"
                                    : "the report could not be read",
@@ -446,13 +457,13 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
     return added;
 }
 
-static int produce(dm *d, const char *topic_suffix, const char *key, const char *payload,
-                   pl_kafka_delivery *dl)
+static int produce(rd_kafka_t *producer, const char *topic_prefix, const char *topic_suffix,
+                   const char *key, const char *payload, pl_kafka_delivery *dl)
 {
     char topic[200];
-    snprintf(topic, sizeof topic, "%s.%s", d->cfg.topic_prefix, topic_suffix);
+    snprintf(topic, sizeof topic, "%s.%s", topic_prefix, topic_suffix);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+        producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(dl), RD_KAFKA_V_END);
     if (err) {
@@ -462,14 +473,58 @@ static int produce(dm *d, const char *topic_suffix, const char *key, const char 
     return 0;
 }
 
-/* Publishes every decision of (company, bureau) not published yet; 0 when all were
- * acknowledged (and marked published). */
-static int publish_pending(dm *d, int company, const bureau *b)
+/*
+ * The bigint[] parameter of the ids of r (column 0, the database's own id::text) whose
+ * deliveries dl[2i] and dl[2i + 1] were both acknowledged: a malloc'd "{1,2,3}" sized to fit
+ * them all, with *marked how many it names; NULL when out of memory.
+ */
+static char *acknowledged_ids(const PGresult *r, const pl_kafka_delivery *dl, int *marked)
 {
-    PGresult *r = sql_of(d, company, b,
-                         "SELECT id::text, order_number, event::text, reversal_request::text "
-                         "FROM dm_decision WHERE company = $1::int AND service_bureau = $2 "
-                         "AND published_at IS NULL ORDER BY id");
+    int n = PQntuples(r);
+    size_t size = 3; /* "{", "}", NUL */
+    for (int i = 0; i < n; i++)
+        size += (size_t)PQgetlength(r, i, 0) + 1;
+    char *ids = malloc(size);
+    if (!ids)
+        return NULL;
+    size_t len = 0;
+    ids[len++] = '{';
+    *marked = 0;
+    for (int i = 0; i < n; i++) {
+        bool ok = dl[2 * i].done && !dl[2 * i].err && dl[2 * i + 1].done && !dl[2 * i + 1].err;
+        if (!ok)
+            continue;
+        if (*marked > 0)
+            ids[len++] = ',';
+        size_t l = (size_t)PQgetlength(r, i, 0);
+        memcpy(ids + len, PQgetvalue(r, i, 0), l);
+        len += l;
+        (*marked)++;
+    }
+    ids[len++] = '}';
+    ids[len] = '\0';
+    return ids;
+}
+
+/* One batch of pl_dmupdate_publish: the decisions after the id after_id (then the last one
+ * read); how many were read (*read) and marked (returned), or a negative pl_err. */
+static int publish_batch(PGconn *db, rd_kafka_t *producer, const char *topic_prefix, int company,
+                         const char *bureau, char *after_id, size_t after_size, int *read)
+{
+    char co[16], lim[16];
+    snprintf(co, sizeof co, "%d", company);
+    snprintf(lim, sizeof lim, "%d", PL_DMUPDATE_PUBLISH_BATCH);
+    /* In the order the decisions were recorded: by the column, not by the text of the first
+     * output column, which ORDER BY id would name ("10" before "9": a later decision of an
+     * order published before an earlier one, and the batches' cursor skipping rows). */
+    const char *p[] = {co, bureau, after_id, lim};
+    PGresult *r = query(db,
+                        "SELECT id::text, order_number, event::text, reversal_request::text "
+                        "FROM dm_decision WHERE company = $1::int AND service_bureau = $2 "
+                        "AND published_at IS NULL AND id > $3::bigint "
+                        "ORDER BY dm_decision.id LIMIT $4::int",
+                        4, p);
+    *read = 0;
     if (!r)
         return PL_ERR_DB;
     int n = PQntuples(r), rc = 0;
@@ -487,45 +542,76 @@ static int publish_pending(dm *d, int company, const bureau *b)
         snprintf(key, sizeof key, "%d-%s", company, PQgetvalue(r, i, 1));
         /* The reversal first: an order system that acts on the event finds it requested. */
         if (!PQgetisnull(r, i, 3))
-            rc = produce(d, "reversal.request", key, PQgetvalue(r, i, 3), &dl[2 * i + 1]);
+            rc = produce(producer, topic_prefix, "reversal.request", key, PQgetvalue(r, i, 3),
+                         &dl[2 * i + 1]);
         else
             dl[2 * i + 1].done = true;
         if (rc == 0)
-            rc = produce(d, "dm.decision", key, PQgetvalue(r, i, 2), &dl[2 * i]);
+            rc = produce(producer, topic_prefix, "dm.decision", key, PQgetvalue(r, i, 2),
+                         &dl[2 * i]);
     }
     /* dl must outlive every report that writes into it (a broker away longer than any fixed
      * wait would have them written into freed memory); stopping, the rest is purged. */
-    pl_kafka_wait_deliveries(d->producer, &g_stop);
-    char ids[4096] = "{";
-    size_t len = 1;
-    for (int i = 0; i < n; i++) {
-        bool ok = dl[2 * i].done && !dl[2 * i].err && dl[2 * i + 1].done && !dl[2 * i + 1].err;
-        if (!ok) {
-            rc = PL_ERR_KAFKA;
-            continue;
-        }
-        len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%s", len > 1 ? "," : "",
-                                PQgetvalue(r, i, 0));
-        if (len >= sizeof ids - 32)
-            break; /* the rest is marked by the next run */
-    }
-    snprintf(ids + len, sizeof ids - len, "}");
+    pl_kafka_wait_deliveries(producer, &g_stop);
+    int marked = 0;
+    char *ids = acknowledged_ids(r, dl, &marked);
+    if (marked < n && rc == 0)
+        rc = PL_ERR_KAFKA;
+    *read = n;
+    copy(after_id, after_size, PQgetvalue(r, n - 1, 0));
     free(dl);
     PQclear(r);
-    if (len > 1) {
+    if (!ids)
+        return PL_ERR_NOMEM;
+    if (marked > 0) {
+        /* Every acknowledged row, however many: left unmarked, a row is published again by
+         * the next call — a second cancel_order or release_hold for the order system. A row
+         * another run marked meanwhile keeps its first time. */
         const char *q[] = {ids};
-        PGresult *u = sql(
-            d, "UPDATE dm_decision SET published_at = now() WHERE id = ANY($1::bigint[])", 1, q);
-        if (!u)
+        PGresult *u = query(db,
+                            "UPDATE dm_decision SET published_at = now() "
+                            "WHERE id = ANY($1::bigint[]) AND published_at IS NULL",
+                            1, q);
+        free(ids);
+        if (!u) {
+            PL_ERROR(NULL,
+                     "company %d, %s: %d decision event(s) published but not marked published; "
+                     "the next run publishes them again",
+                     company, bureau, marked);
             return PL_ERR_DB;
+        }
         PQclear(u);
+    } else {
+        free(ids);
     }
-    if (rc != 0)
+    return rc < 0 ? rc : marked;
+}
+
+int pl_dmupdate_publish(PGconn *db, rd_kafka_t *producer, const char *topic_prefix, int company,
+                        const char *bureau)
+{
+    char after[24] = "0";
+    int total = 0, read = 0, rc;
+    do {
+        rc = publish_batch(db, producer, topic_prefix, company, bureau, after, sizeof after, &read);
+        if (rc > 0)
+            total += rc;
+        /* (Stopping, the next batch's messages are purged unacknowledged: PL_ERR_KAFKA.) */
+    } while (rc >= 0 && read == PL_DMUPDATE_PUBLISH_BATCH);
+    if (rc == PL_ERR_KAFKA)
         PL_ERROR(NULL,
                  "company %d, %s: decision events not acknowledged by Kafka; the next run "
                  "publishes them again",
-                 company, b->code);
-    return rc;
+                 company, bureau);
+    return rc < 0 ? rc : total;
+}
+
+/* Publishes every decision of (company, bureau) not published yet; 0 when all were
+ * acknowledged and marked published. */
+static int publish_pending(dm *d, int company, const bureau *b)
+{
+    int rc = pl_dmupdate_publish(d->db, d->producer, d->cfg.topic_prefix, company, b->code);
+    return rc < 0 ? rc : 0;
 }
 
 static int64_t last_end(dm *d, int company, const bureau *b)
@@ -538,6 +624,30 @@ static int64_t last_end(dm *d, int company, const bureau *b)
     int64_t v = atoll(PQgetvalue(r, 0, 0));
     PQclear(r);
     return v;
+}
+
+int pl_dmupdate_limit_start(PGconn *db, int company, const char *bureau, pl_dm_limit *out)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, bureau};
+    PGresult *r = query(db,
+                        "SELECT extract(epoch FROM window_start)::bigint::text, "
+                        "extract(epoch FROM window_end)::bigint::text, "
+                        "extract(epoch FROM started_at)::bigint::text FROM dm_run "
+                        "WHERE company = $1::int AND service_bureau = $2 "
+                        "ORDER BY window_end DESC, id DESC LIMIT 1",
+                        2, p);
+    if (!r)
+        return PL_ERR_DB;
+    if (PQntuples(r) == 1)
+        *out = pl_dm_limit_start(strtoll(PQgetvalue(r, 0, 0), NULL, 10),
+                                 strtoll(PQgetvalue(r, 0, 1), NULL, 10),
+                                 strtoll(PQgetvalue(r, 0, 2), NULL, 10));
+    else
+        *out = pl_dm_limit_start(-1, -1, 0);
+    PQclear(r);
+    return 0;
 }
 
 static void set_last_success(dm *d, int company, const bureau *b, int64_t end)
@@ -586,22 +696,35 @@ static int update(dm *d, int company, const bureau *b)
     return rc;
 }
 
+/* Logs the failed report call of window w (why) as one the next run asks for again. */
+static void report_failed(int company, const bureau *b, const pl_dm_window *w, const char *why)
+{
+    PL_ERROR(NULL, "company %d, %s: %s; the window %s %s to %s %s is asked again next run", company,
+             b->code, why, w->start_date, w->start_time, w->end_date, w->end_time);
+}
+
 /*
  * Asks for the report of window w and records each conversion (counts[CONV_*], *total of them),
- * then publishes what is pending. 0 when all of it succeeded.
+ * then publishes what is pending — also when the report could not be had: decisions recorded
+ * by earlier runs (whose events Kafka did not acknowledge then) do not wait for the report
+ * service. 0 when all of it succeeded. A failed report call is not logged here: *asked says
+ * how it came out and why[] what happened, for the caller to log.
  */
 static int process_window(dm *d, int company, const bureau *b, const char *merchant,
-                          const pl_dm_window *w, int counts[3], size_t *total)
+                          const pl_dm_window *w, int counts[3], size_t *total, pl_dm_asked *asked,
+                          char *why, size_t whysize)
 {
-    char why[400];
     pl_dm_report rep;
     memset(&rep, 0, sizeof rep);
+    why[0] = '\0';
     PL_INFO(NULL, "company %d, %s: Conversion Detail Report for merchant %s, %s %s to %s %s GMT",
             company, b->code, merchant, w->start_date, w->start_time, w->end_date, w->end_time);
-    int rc = fetch_report(d, b, merchant, w, &rep, why, sizeof why);
+    int rc = fetch_report(d, b, merchant, w, &rep, why, whysize, asked);
     if (rc != 0) {
-        PL_ERROR(NULL, "company %d, %s: %s; the window %s %s to %s %s is asked again next run",
-                 company, b->code, why, w->start_date, w->start_time, w->end_date, w->end_time);
+        /* The run fails all the same; publish_pending logs its own failure. */
+        if (publish_pending(d, company, b) != 0)
+            PL_WARN(NULL, "company %d, %s: the decisions recorded earlier are not all published",
+                    company, b->code);
         return rc;
     }
     for (size_t i = 0; i < rep.nconversions && rc >= 0; i++) {
@@ -615,9 +738,9 @@ static int process_window(dm *d, int company, const bureau *b, const char *merch
     }
     *total = rep.nconversions;
     pl_dm_report_free(&rep);
-    if (rc < 0)
-        return rc;
-    return publish_pending(d, company, b);
+    /* What was recorded before a database error goes out too. */
+    int prc = publish_pending(d, company, b);
+    return rc < 0 ? rc : prc;
 }
 
 /* Notes window w of company on b, in which counts[CONV_DEFERRED] conversions were deferred, to
@@ -670,8 +793,14 @@ static int rechecks(dm *d, int company, const bureau *b, const char *merchant)
         pl_dm_window_next(start, end, &w, NULL);
         int counts[3] = {0, 0, 0};
         size_t total = 0;
-        if ((rc = process_window(d, company, b, merchant, &w, counts, &total)) != 0)
+        pl_dm_asked asked;
+        char why[400];
+        if ((rc = process_window(d, company, b, merchant, &w, counts, &total, &asked, why,
+                                 sizeof why)) != 0) {
+            if (why[0])
+                report_failed(company, b, &w, why);
             break;
+        }
         bool give_up = counts[CONV_DEFERRED] > 0 && age > RECHECK_MAX_S;
         if (give_up)
             PL_ERROR(NULL,
@@ -721,6 +850,10 @@ static int update_windows(dm *d, int company, const bureau *b)
      * after it back: they are asked for all the same, the failure reported at the end. */
     int recheck_rc = rechecks(d, company, b, merchant);
     int rc = 0;
+    pl_dm_limit limit;
+    if ((rc = pl_dmupdate_limit_start(d->db, company, b->code, &limit)) != 0)
+        return rc;
+    /* Each call of the report counts, those of windows asked again narrower too: a cycle ends. */
     for (int k = 0; k < MAX_WINDOWS && !g_stop; k++) {
         int64_t last = last_end(d, company, b);
         if (last < -1)
@@ -734,13 +867,33 @@ static int update_windows(dm *d, int company, const bureau *b)
             set_last_success(d, company, b, last);
         pl_dm_window w;
         bool done = false;
-        pl_dm_window_next(last, now, &w, &done);
-        if (w.end <= w.start)
-            return recheck_rc;
+        pl_dm_window_next_within(last, now, limit.limit, &w, &done);
+        if (w.end <= w.start) {
+            /* Nothing to ask (a run in the same second): what is pending goes all the same. */
+            rc = publish_pending(d, company, b);
+            return rc != 0 ? rc : recheck_rc;
+        }
         int counts[3] = {0, 0, 0};
         size_t total = 0;
-        if ((rc = process_window(d, company, b, merchant, &w, counts, &total)) != 0)
+        pl_dm_asked asked = PL_DM_ASKED_FAILED;
+        char why[400];
+        if ((rc = process_window(d, company, b, merchant, &w, counts, &total, &asked, why,
+                                 sizeof why)) != 0) {
+            /* Too big for one answer, or too slow: the same start again at once, narrower (a
+             * --once run remembers no failure, so the next run would ask the same window). */
+            if (why[0] && asked != PL_DM_ASKED_READ && pl_dm_limit_after(&limit, &w, asked) &&
+                k + 1 < MAX_WINDOWS && !g_stop) {
+                PL_WARN(NULL,
+                        "company %d, %s: %s; the report from %s %s GMT is asked again at once in "
+                        "windows of at most %lld s",
+                        company, b->code, why, w.start_date, w.start_time, (long long)limit.limit);
+                continue;
+            }
+            if (why[0])
+                report_failed(company, b, &w, why);
             return rc;
+        }
+        (void)pl_dm_limit_after(&limit, &w, PL_DM_ASKED_READ);
         int applied = counts[CONV_RECORDED], skipped = counts[CONV_SKIPPED];
         if (counts[CONV_DEFERRED] > 0 && (rc = recheck_add(d, company, b, &w, counts)) != 0)
             return rc;
@@ -804,8 +957,9 @@ static int load_bureaus(dm *d, bureau **out, int *n)
     return 0;
 }
 
-int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max)
+int pl_dmupdate_companies(PGconn *db, const char *bureau, int **out)
 {
+    *out = NULL;
     const char *p[] = {bureau};
     PGresult *r = query(db,
                         "SELECT company FROM dm_review_company WHERE service_bureau = $1 "
@@ -813,9 +967,14 @@ int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max)
                         1, p);
     if (!r)
         return PL_ERR_DB;
-    int n = 0;
-    for (int i = 0; i < PQntuples(r) && n < max; i++)
-        out[n++] = atoi(PQgetvalue(r, i, 0));
+    int n = PQntuples(r);
+    if (n > 0 && !(*out = malloc((size_t)n * sizeof **out))) {
+        PQclear(r);
+        PL_ERROR(NULL, "out of memory listing the companies of %s", bureau);
+        return PL_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        (*out)[i] = (int)strtol(PQgetvalue(r, i, 0), NULL, 10);
     PQclear(r);
     return n;
 }
@@ -843,14 +1002,18 @@ int64_t pl_dmupdate_first_start(PGconn *db, int company, const char *bureau, int
     return start;
 }
 
-/* The companies of a bureau: as configured, else those with a REVIEW or an earlier run. */
-static int companies_of(dm *d, const bureau *b, int *out, int max)
+/* The companies of a bureau: as configured, else those with a REVIEW or an earlier run, every
+ * one (a list cut at a fixed length left the companies after it without decisions, and without
+ * an alert). Returns how many with *out malloc'd (the caller frees it), or a negative pl_err. */
+static int companies_of(dm *d, const bureau *b, int **out)
 {
     if (d->ncompanies > 0) {
-        memcpy(out, d->companies, (size_t)d->ncompanies * sizeof *out);
+        if (!(*out = malloc((size_t)d->ncompanies * sizeof **out)))
+            return PL_ERR_NOMEM;
+        memcpy(*out, d->companies, (size_t)d->ncompanies * sizeof **out);
         return d->ncompanies;
     }
-    return pl_dmupdate_companies(d->db, b->code, out, max);
+    return pl_dmupdate_companies(d->db, b->code, out);
 }
 
 /* One cycle; 0 when every company and bureau succeeded. */
@@ -883,9 +1046,10 @@ static int cycle(dm *d)
         PL_WARN(NULL, "no CyberSource service bureau with Decision Manager and dm_settings%s%s",
                 d->service[0] ? ": " : "", d->service);
     for (int i = 0; i < nb && !g_stop; i++) {
-        int cos[MAX_COMPANIES];
-        int nc = companies_of(d, &bs[i], cos, MAX_COMPANIES);
+        int *cos = NULL;
+        int nc = companies_of(d, &bs[i], &cos);
         if (nc < 0) {
+            PL_ERROR(NULL, "%s: the companies to update could not be listed", bs[i].code);
             failed++;
             continue;
         }
@@ -902,23 +1066,38 @@ static int cycle(dm *d)
             if (rc != 0)
                 failed++;
         }
+        free(cos);
     }
     free(bs);
     return failed ? PL_ERR_STATE : 0;
 }
 
+/* Adds the companies of list (comma- or space-separated, each 1..COMPANY_MAX) to d, each once:
+ * the whole list, however long. */
 static int parse_companies(dm *d, const char *list)
 {
-    char buf[512];
-    copy(buf, sizeof buf, list);
-    for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+    char *buf = strdup(list ? list : "");
+    if (!buf)
+        return PL_ERR_NOMEM;
+    int rc = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t && rc == 0;
+         t = strtok_r(NULL, ", ", &save)) {
         char *end;
+        errno = 0;
         long v = strtol(t, &end, 10);
-        if (*end || v < 1 || v > 999 || d->ncompanies >= MAX_COMPANIES)
-            return PL_ERR_CONFIG;
-        d->companies[d->ncompanies++] = (int)v;
+        if (*end || errno || v < 1 || v > COMPANY_MAX) {
+            rc = PL_ERR_CONFIG;
+            break;
+        }
+        bool seen = false;
+        for (int i = 0; i < d->ncompanies && !seen; i++)
+            seen = d->companies[i] == (int)v;
+        /* Each company at most once: the array holds every possible company. */
+        if (!seen)
+            d->companies[d->ncompanies++] = (int)v;
     }
-    return 0;
+    free(buf);
+    return rc;
 }
 
 static void write_textfile(dm *d, const char *path)

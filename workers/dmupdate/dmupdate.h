@@ -7,7 +7,9 @@
  * For each company and each CyberSource service bureau with Decision Manager on and a
  * dm_settings row: asks the on-demand Conversion Detail Report for the window since the last
  * successful run (dm_run; first run: the last 24 hours; at most 24 hours a window, so a worker
- * that fell behind catches up window by window), with the report user and password
+ * that fell behind catches up window by window; a window whose answer is over the body limit or
+ * does not come in time is narrowed and asked again at once, down to 5 minutes, and the windows
+ * widen again as they are read: pl_dm_limit_after), with the report user and password
  * (dm_settings.password_ref, never logged) and the merchant ID (the override, else the seed's
  * hierarchy), from the test or production URL per send_to_production. Each Conversion whose
  * RequestID is the transaction id of an authorization of that company (auth_history) is
@@ -22,14 +24,17 @@
  *            when the bureau has Send reversal.
  * Conversions of other companies, of authorizations paylink does not hold, and REVIEWs without
  * a new decision are skipped. The events (and reversal requests) of every decision not yet
- * published are then published and, once Kafka acknowledged them all, the run is recorded in
- * dm_run. Any failure — the report service's plain-text error ("Invalid login credentials."),
- * an HTTP failure, a malformed report, a database or Kafka error — records no run, so the next
- * cycle asks for the same window again; recorded decisions are never applied twice (unique
- * per conversion) and unpublished ones are published by the next run.
+ * published are then published (pl_dmupdate_publish) — also when the report call failed, so
+ * that an outage of the report service does not hold back decisions paylink recorded already —
+ * and, once Kafka acknowledged them all, the run is recorded in dm_run. Any failure — the report
+ * service's plain-text error ("Invalid login credentials."), an HTTP failure, a malformed
+ * report, a database or Kafka error — records no run, so the next cycle asks for the same
+ * window again; recorded decisions are never applied twice (unique per conversion) and
+ * unpublished ones are published by the next run.
  *
  * Companies: the --company options, else PAYLINK_DM_COMPANIES (comma-separated), else every
- * company that has a REVIEW authorization on the bureau or an earlier run.
+ * company that has a REVIEW authorization on the bureau or an earlier run (all of them: no
+ * cap).
  * --once: one cycle, exit 0 when every company and bureau succeeded, 1 otherwise; with
  * PAYLINK_DM_TEXTFILE the metrics are written to that file (node_exporter's textfile
  * collector) at the end. Without --once: a cycle every --interval seconds (PAYLINK_DM_INTERVAL_S,
@@ -43,9 +48,13 @@
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "dm_report.h"
+#include "err.h"
 
 /* Runs the command; returns the exit status. */
 int pl_dmupdate_main(int argc, char **argv);
@@ -53,10 +62,32 @@ int pl_dmupdate_main(int argc, char **argv);
 /*
  * The companies paylink-dmupdate updates on service bureau `bureau` when none are configured:
  * those that have had an authorization in review there (dm_review_company, written by a
- * trigger as reviews arrive: migration 029) and those it ran for before (dm_run), in order, at
- * most max. Returns how many, or PL_ERR_DB (logged).
+ * trigger as reviews arrive: migration 029) and those it ran for before (dm_run), in order,
+ * every one of them. Returns how many, with *out a malloc'd array of them that the caller frees
+ * (NULL when there are none), or PL_ERR_DB / PL_ERR_NOMEM (logged) with *out NULL.
  */
-int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max);
+int pl_dmupdate_companies(PGconn *db, const char *bureau, int **out) PL_MUSTCHECK;
+
+/* How many decisions pl_dmupdate_publish reads, publishes and marks at a time. */
+#define PL_DMUPDATE_PUBLISH_BATCH 500
+
+/*
+ * Publishes every decision of company on bureau not published yet (dm_decision.published_at
+ * NULL), in id order, on producer (its delivery reports served by pl_kafka_on_delivery): the
+ * reversal request first (<topic_prefix>.reversal.request), when there is one, then the
+ * decision event (<topic_prefix>.dm.decision), keyed <company>-<order>. In batches of
+ * PL_DMUPDATE_PUBLISH_BATCH: once Kafka acknowledged a batch, each of its decisions whose
+ * messages were all acknowledged is marked published (one statement, the ids as a bigint[]
+ * parameter; a row another run marked already keeps its time), then the next batch is read,
+ * until none is left. Returns how many decisions this call published and marked (>= 0), or a
+ * negative pl_err (logged): PL_ERR_KAFKA when Kafka did not acknowledge a message (the
+ * acknowledged ones of that batch are marked; the rest is published again by the next call),
+ * PL_ERR_DB when a read or the marking failed (what was published but not marked is published
+ * again by the next call: the order system reads the events at least once), PL_ERR_NOMEM.
+ * Runs on the thread that serves the producer's reports; db and producer must not be NULL.
+ */
+int pl_dmupdate_publish(PGconn *db, rd_kafka_t *producer, const char *topic_prefix, int company,
+                        const char *bureau) PL_MUSTCHECK;
 
 /*
  * How far back the first run of a company on a bureau (no dm_run yet) asks for conversions.
@@ -73,6 +104,14 @@ int pl_dmupdate_companies(PGconn *db, const char *bureau, int *out, int max);
  * last day then, as pl_dm_window_next takes it. PL_ERR_DB (logged) on a database error.
  */
 int64_t pl_dmupdate_first_start(PGconn *db, int company, const char *bureau, int64_t now);
+
+/*
+ * The window length limit a run of company on bureau starts with: pl_dm_limit_start of its
+ * newest successful window (dm_run: window_start, window_end, started_at), or of none. 0 with
+ * *out, or PL_ERR_DB (logged).
+ */
+int pl_dmupdate_limit_start(PGconn *db, int company, const char *bureau,
+                            pl_dm_limit *out) PL_MUSTCHECK;
 
 /* What a conversion asks the order system to do (pure; see above). */
 typedef struct pl_dm_action {
