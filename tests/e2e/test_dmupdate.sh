@@ -17,7 +17,9 @@
 #   - a decision recorded earlier but not published (Kafka did not acknowledge it) is published
 #     by the next run even when that run's report call fails (the simulator's report answering
 #     HTTP 500): the run fails, the decision goes out;
-#   - without --company every company with a review is updated, however many (more than 64).
+#   - without --company every company with a review is updated, however many (more than 64);
+#   - a review held under its pay type's merchant ID is in that merchant's report, which is asked
+#     for too.
 # The periodic paylink-dmupdate of the environment is stopped meanwhile, so only these runs act.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -266,6 +268,39 @@ assert_eq "$(pl_sql "SELECT count(DISTINCT company) FROM dm_run WHERE service_bu
 # updating them.)
 forget_cos
 cos_left=
+
+# ---- a review held under its pay type's merchant ID ----------------------------------------------
+# A report covers one merchant ID: a Visa authorization sent under the merchant ID of pay type VI
+# (vendor_paytype) is in that merchant's report only. Its merchant ID is noted with the review
+# (dm_review_merchant, 045) and asked for too (before, only the bureau's was, and the decision
+# was never applied). paylink-auth runs with the merchant ID for as long as it takes to send it.
+restore_vi() {
+    pl_sql "UPDATE vendor_paytype SET merchant_id = '' WHERE service_bureau = 'CYB' AND pay_type = 'VI'" >/dev/null
+    pl_worker_stop auth
+    pl_worker_start auth
+}
+pl_on_exit '[ -z "${vi_set:-}" ] || restore_vi'
+vi_set=1
+pl_sql "UPDATE vendor_paytype SET merchant_id = :'m' WHERE service_bureau = 'CYB' AND pay_type = 'VI'" m="pl_vi_$run" >/dev/null
+pl_worker_stop auth
+pl_worker_start auth
+ov="DV$run"
+r=$(pl_auth_reply "dmv-$run" 480.04 "$ov")
+assert_json .status review "$r"
+restore_vi
+vi_set=
+assert_eq "$(pl_sql "SELECT merchant_id FROM cc_auth_trans WHERE request_id = :'id'" id="dmv-$run")" "pl_vi_$run" \
+    "sent under the pay type's merchant ID"
+assert_eq "$(pl_sql "SELECT count(*) FROM dm_review_merchant WHERE service_bureau = 'CYB' AND company = 1 AND merchant_id = :'m'" m="pl_vi_$run")" 1 \
+    "its merchant ID noted with the review"
+next_window
+dmupdate || fail "paylink-dmupdate --once failed"
+pl_eventually 30 has_events "$ov" || fail "no decision event for $ov, reviewed under merchant pl_vi_$run"
+assert_json .action release_hold "$(events "$ov")"
+grep -q "Conversion Detail Report for merchant pl_vi_$run" "$PAYLINK_LOG_DIR/test_dmupdate.log" ||
+    fail "the log does not name the report of merchant pl_vi_$run"
+pass "the report of the pay type's merchant ID was asked for"
+pl_sql "DELETE FROM dm_review_merchant WHERE merchant_id = :'m'" m="pl_vi_$run" >/dev/null
 
 # A SIGUSR1 meant for a consuming worker (it lists what it holds) does not end the periodic
 # paylink-dmupdate: ignored, where its default action would have killed it mid-cycle.

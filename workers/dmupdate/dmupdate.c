@@ -703,41 +703,113 @@ static void report_failed(int company, const bureau *b, const pl_dm_window *w, c
              b->code, why, w->start_date, w->start_time, w->end_date, w->end_time);
 }
 
+/* The merchant IDs whose reports one company and bureau asks for (merchants_of). */
+typedef struct merchants {
+    char (*id)[31];
+    int n;
+} merchants;
+
+static void merchants_free(merchants *m)
+{
+    free(m->id);
+    m->id = NULL;
+    m->n = 0;
+}
+
+/* Adds id to m unless it is empty or there already. 0, or PL_ERR_NOMEM. */
+static int merchants_add(merchants *m, const char *id)
+{
+    if (!id || !*id)
+        return 0;
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->id[i], id) == 0)
+            return 0;
+    char(*grown)[31] = realloc(m->id, (size_t)(m->n + 1) * sizeof *m->id);
+    if (!grown)
+        return PL_ERR_NOMEM;
+    m->id = grown;
+    copy(m->id[m->n++], sizeof m->id[0], id);
+    return 0;
+}
+
 /*
- * Asks for the report of window w and records each conversion (counts[CONV_*], *total of them),
- * then publishes what is pending — also when the report could not be had: decisions recorded
- * by earlier runs (whose events Kafka did not acknowledge then) do not wait for the report
- * service. 0 when all of it succeeded. A failed report call is not logged here: *asked says
- * how it came out and why[] what happened, for the caller to log.
+ * The merchant IDs of company on b: the bureau's Decision Manager merchant ID override alone
+ * when it has one (the seed); else the seed's hierarchy's (pay type cross reference, merchant ID
+ * override, the bureau's: for a company without a pay type or entity, the bureau's) and every
+ * merchant ID the company's reviews were sent under (dm_review_merchant, 045): a report covers
+ * one merchant, and a review held under its pay type's or entity's merchant ID is in no other.
  */
-static int process_window(dm *d, int company, const bureau *b, const char *merchant,
+static int merchants_of(dm *d, int company, const bureau *b, merchants *out)
+{
+    memset(out, 0, sizeof *out);
+    if (b->merchant_override[0])
+        return merchants_add(out, b->merchant_override);
+    const pl_service *svc = pl_services_find(d->services, b->code);
+    int rc = merchants_add(out, svc ? pl_services_merchant_id(d->services, svc, company, NULL, NULL)
+                                    : "");
+    PGresult *r = rc == 0 ? sql_of(d, company, b,
+                                   "SELECT merchant_id FROM dm_review_merchant "
+                                   "WHERE company = $1::int AND service_bureau = $2 "
+                                   "ORDER BY merchant_id")
+                          : NULL;
+    if (rc == 0 && !r)
+        rc = PL_ERR_DB;
+    for (int i = 0; r && rc == 0 && i < PQntuples(r); i++)
+        rc = merchants_add(out, PQgetvalue(r, i, 0));
+    PQclear(r);
+    if (rc == 0 && out->n == 0) {
+        PL_ERROR(NULL, "company %d, %s: no merchant ID to ask the report of", company, b->code);
+        rc = PL_ERR_INVALID;
+    }
+    if (rc != 0)
+        merchants_free(out);
+    return rc;
+}
+
+/*
+ * Asks for the report of window w of each merchant of ms and records each conversion
+ * (counts[CONV_*], *total of them), then publishes what is pending — also when a report could
+ * not be had: decisions recorded by earlier runs (whose events Kafka did not acknowledge then)
+ * do not wait for the report service. 0 when all of it succeeded; a report that failed fails
+ * the window for all of them (re-recording a conversion changes nothing). A failed report call
+ * is not logged here: *asked says how it came out and why[] what happened, for the caller to
+ * log.
+ */
+static int process_window(dm *d, int company, const bureau *b, const merchants *ms,
                           const pl_dm_window *w, int counts[3], size_t *total, pl_dm_asked *asked,
                           char *why, size_t whysize)
 {
-    pl_dm_report rep;
-    memset(&rep, 0, sizeof rep);
     why[0] = '\0';
-    PL_INFO(NULL, "company %d, %s: Conversion Detail Report for merchant %s, %s %s to %s %s GMT",
-            company, b->code, merchant, w->start_date, w->start_time, w->end_date, w->end_time);
-    int rc = fetch_report(d, b, merchant, w, &rep, why, whysize, asked);
-    if (rc != 0) {
-        /* The run fails all the same; publish_pending logs its own failure. */
-        if (publish_pending(d, company, b) != 0)
-            PL_WARN(NULL, "company %d, %s: the decisions recorded earlier are not all published",
-                    company, b->code);
-        return rc;
+    *total = 0;
+    int rc = 0;
+    for (int k = 0; k < ms->n && rc >= 0; k++) {
+        const char *merchant = ms->id[k];
+        pl_dm_report rep;
+        memset(&rep, 0, sizeof rep);
+        PL_INFO(NULL,
+                "company %d, %s: Conversion Detail Report for merchant %s, %s %s to %s %s GMT",
+                company, b->code, merchant, w->start_date, w->start_time, w->end_date, w->end_time);
+        rc = fetch_report(d, b, merchant, w, &rep, why, whysize, asked);
+        if (rc != 0) {
+            /* The run fails all the same; publish_pending logs its own failure. */
+            if (publish_pending(d, company, b) != 0)
+                PL_WARN(NULL,
+                        "company %d, %s: the decisions recorded earlier are not all published",
+                        company, b->code);
+            return rc;
+        }
+        for (size_t i = 0; i < rep.nconversions && rc >= 0; i++) {
+            rc = record_conversion(d, company, b, &rep.conversions[i]);
+            if (rc >= 0)
+                counts[rc]++;
+            if (rc == CONV_RECORDED)
+                pl_counter_add(strcmp(rep.conversions[i].new_decision, "ACCEPT") == 0 ? d->m_accept
+                                                                                      : d->m_reject,
+                               1);
+        }
+        *total += rep.nconversions;
+        pl_dm_report_free(&rep);
     }
-    for (size_t i = 0; i < rep.nconversions && rc >= 0; i++) {
-        rc = record_conversion(d, company, b, &rep.conversions[i]);
-        if (rc >= 0)
-            counts[rc]++;
-        if (rc == CONV_RECORDED)
-            pl_counter_add(strcmp(rep.conversions[i].new_decision, "ACCEPT") == 0 ? d->m_accept
-                                                                                  : d->m_reject,
-                           1);
-    }
-    *total = rep.nconversions;
-    pl_dm_report_free(&rep);
     /* What was recorded before a database error goes out too. */
     int prc = publish_pending(d, company, b);
     return rc < 0 ? rc : prc;
@@ -774,7 +846,7 @@ static int recheck_add(dm *d, int company, const bureau *b, const pl_dm_window *
  * is given up, its conversions still deferred logged as errors for an operator. 0 when every
  * window was asked for.
  */
-static int rechecks(dm *d, int company, const bureau *b, const char *merchant)
+static int rechecks(dm *d, int company, const bureau *b, const merchants *merchant)
 {
     char co[16];
     snprintf(co, sizeof co, "%d", company);
@@ -837,18 +909,27 @@ static int rechecks(dm *d, int company, const bureau *b, const char *merchant)
     return rc;
 }
 
-/* Every window of one company and bureau up to now. Returns 0 when all succeeded. */
+static int update_windows_of(dm *d, int company, const bureau *b, const merchants *ms);
+
+/* Every window of one company and bureau up to now, of each of its merchant IDs. Returns 0 when
+ * all succeeded. */
 static int update_windows(dm *d, int company, const bureau *b)
 {
-    const pl_service *svc = pl_services_find(d->services, b->code);
-    char merchant[31];
-    copy(merchant, sizeof merchant,
-         b->merchant_override[0] ? b->merchant_override
-         : svc                   ? pl_services_merchant_id(d->services, svc, company, NULL, NULL)
-                                 : "");
+    merchants ms;
+    int rc = merchants_of(d, company, b, &ms);
+    if (rc != 0)
+        return rc;
+    rc = update_windows_of(d, company, b, &ms);
+    merchants_free(&ms);
+    return rc;
+}
+
+/* update_windows for the merchant IDs ms. */
+static int update_windows_of(dm *d, int company, const bureau *b, const merchants *ms)
+{
     /* A recheck that fails (the report refused, the service away) does not hold the windows
      * after it back: they are asked for all the same, the failure reported at the end. */
-    int recheck_rc = rechecks(d, company, b, merchant);
+    int recheck_rc = rechecks(d, company, b, ms);
     int rc = 0;
     pl_dm_limit limit;
     if ((rc = pl_dmupdate_limit_start(d->db, company, b->code, &limit)) != 0)
@@ -877,8 +958,8 @@ static int update_windows(dm *d, int company, const bureau *b)
         size_t total = 0;
         pl_dm_asked asked = PL_DM_ASKED_FAILED;
         char why[400];
-        if ((rc = process_window(d, company, b, merchant, &w, counts, &total, &asked, why,
-                                 sizeof why)) != 0) {
+        if ((rc = process_window(d, company, b, ms, &w, counts, &total, &asked, why, sizeof why)) !=
+            0) {
             /* Too big for one answer, or too slow: the same start again at once, narrower (a
              * --once run remembers no failure, so the next run would ask the same window). */
             if (why[0] && asked != PL_DM_ASKED_READ && pl_dm_limit_after(&limit, &w, asked) &&
@@ -905,7 +986,8 @@ static int update_windows(dm *d, int company, const bureau *b)
         snprintf(na, sizeof na, "%d", applied);
         snprintf(ns, sizeof ns, "%d", skipped);
         snprintf(started, sizeof started, "%lld", (long long)now);
-        const char *p[] = {co, b->code, merchant, ws, we, nconv, na, ns, started, d->cfg.instance};
+        /* The first merchant asked: the override, else the hierarchy's (the log names all). */
+        const char *p[] = {co, b->code, ms->id[0], ws, we, nconv, na, ns, started, d->cfg.instance};
         PGresult *r = sql(d,
                           "INSERT INTO dm_run (company, service_bureau, merchant_id, window_start, "
                           "window_end, conversions, applied, skipped, started_at, run_by) VALUES "
