@@ -1706,6 +1706,20 @@ static bool svc_is_auth(PGconn *c, const char *rid)
     return is;
 }
 
+/* True when required response sid was opened by another attempt than the one that sent the
+ * call (a redelivery that found the row sent): its amount is the request's, not the call's. */
+static bool opened_by_redelivery(PGconn *c, const char *sid)
+{
+    const char *p[] = {sid};
+    PGresult *res = exec(c,
+                         "SELECT 1 FROM required_response WHERE id = $1::bigint "
+                         "AND reason = 'sent_not_answered'",
+                         1, p);
+    bool is = ok(res) && PQntuples(res) == 1;
+    PQclear(res);
+    return is;
+}
+
 int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o, const char *by,
                          const char *note, char *msg, size_t msgsz)
 {
@@ -1810,6 +1824,21 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         release(c, sid, r->owner);
         snprintf(msg, msgsz, "the amount approved is above the %s the request sent",
                  has_sent ? w.amount : "nothing");
+        row_free(&w);
+        return PL_ERR_INVALID;
+    }
+    /* A J19 authorization's PreauthorizationRequest goes for the card's balance, which may be
+     * less than the request. The required response holds what the call sent when the worker
+     * that sent it opened it; opened by another attempt (a redelivery that found the row sent,
+     * its owner gone: reason sent_not_answered), it holds the request's amount, and an approval
+     * or review without --amount would hold more than the bureau may have. */
+    if (holds && !out.has_amount && strcmp(w.worker, "svc") == 0 &&
+        strcmp(w.op, pl_bureau_op_name(PL_OP_SVC_PREAUTH)) == 0 && opened_by_redelivery(c, sid)) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz,
+                 "the amount the PreauthorizationRequest sent is not recorded (the required "
+                 "response was opened by a redelivery; a J19 authorization sends the card's "
+                 "balance): give the amount the bureau approved");
         row_free(&w);
         return PL_ERR_INVALID;
     }

@@ -176,6 +176,14 @@ static trow mkrow_status(const char *worker, const char *bureau, const char *op,
             ", $4::text, 1, $5::text, $6::numeric, 'USD', "
             "'tok-it-resolver', 'paylink_demo', $7::text, '*SENT', " TIMEOUT_REPLY ", "
             "now() - interval '5 seconds', 'it-resolver')";
+    } else if (strcmp(worker, "svc") == 0) {
+        type = "auth";
+        q = "INSERT INTO svc_trans (request_id, fingerprint, request_type, operation, company, "
+            "order_number, pay_seq, service_bureau, amount, currency, card_masked, card_hash, "
+            "status, reply, sent_at, sent_by) VALUES ($1::text, " FINGERPRINT ", $2::text, "
+            "$3::text, " COMPANY ", $4::text, 1, $5::text, $6::numeric, 'USD', '************0001', "
+            "repeat('d', 64), $7::text, " TIMEOUT_REPLY ", now() - interval '5 seconds', "
+            "'it-resolver')";
     } else {
         type = "reversal";
         q = "INSERT INTO auth_reversal (request_id, fingerprint, operation, company, "
@@ -259,6 +267,7 @@ static void cleanup(bool strict)
     static const char *const deletes[] = {
         "DELETE FROM required_response WHERE request_id LIKE $1",
         "DELETE FROM auth_reversal WHERE request_id LIKE $1",
+        "DELETE FROM svc_trans WHERE request_id LIKE $1",
         "DELETE FROM auth_history WHERE request_id LIKE $1 OR deposit_request_id LIKE $1",
         "DELETE FROM cc_deposit_history WHERE request_id LIKE $1",
         "DELETE FROM cc_deposit_trans WHERE request_id LIKE $1",
@@ -1346,6 +1355,41 @@ static void test_late_answer_published_final(void **state)
     pub_free(&pub);
 }
 
+/* A stored value authorization's required response opened by a redelivery holds the request's
+ * amount, not what its PreauthorizationRequest sent (a J19 one sends the card's balance): an
+ * approval must say the amount. */
+static void test_operator_svc_preauth_amount(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512];
+    pl_resolver *r = resolver("svc", owner(own, sizeof own, "op"), &pub);
+    trow t = mkrow("svc", "RLT", "svc_preauth", "100.00", "escalated");
+    const char *p[] = {t.sid};
+    run("UPDATE required_response SET reason = 'sent_not_answered' WHERE id = $1::bigint", 1, p);
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    snprintf(o.transaction_id, sizeof o.transaction_id, "SV-1");
+    assert_int_equal(pl_resolver_operator(r, t.id, &o, "alice", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "give the amount the bureau approved");
+    assert_value("SELECT status FROM svc_trans WHERE request_id = $1", t.rid, "unknown");
+    o.has_amount = true;
+    o.amount = 3000;
+    assert_int_equal(pl_resolver_operator(r, t.id, &o, "alice", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT status || '|' || amount_approved FROM svc_trans WHERE request_id = $1",
+                 t.rid, "approved|30.00");
+    /* Opened by the worker that sent the call, the amount is the call's: the default stands. */
+    trow u = mkrow("svc", "RLT", "svc_preauth", "40.00", "escalated");
+    pl_resolve_outcome ou = {.status = PL_ST_APPROVED};
+    snprintf(ou.transaction_id, sizeof ou.transaction_id, "SV-2");
+    assert_int_equal(pl_resolver_operator(r, u.id, &ou, "alice", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT status || '|' || amount_approved FROM svc_trans WHERE request_id = $1",
+                 u.rid, "approved|40.00");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 /* ---- (h) wreq retry ---------------------------------------------------------------------- */
 
 static void test_retry(void **state)
@@ -1649,6 +1693,7 @@ int main(void)
         cmocka_unit_test_teardown(test_reject_deactivates_as_the_table_says, test_teardown),
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
         cmocka_unit_test_teardown(test_operator_refused, test_teardown),
+        cmocka_unit_test_teardown(test_operator_svc_preauth_amount, test_teardown),
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),
         cmocka_unit_test_teardown(test_followups_published, test_teardown),
         cmocka_unit_test_teardown(test_publish_after_crash, test_teardown),
