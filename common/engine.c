@@ -881,6 +881,16 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type)
     c->card_type_code = pl_services_vendor_paytype(job->services, svc->code, pay_type);
 }
 
+void pl_job_follow_merchant(pl_job *job, const char *merchant_id)
+{
+    if (!merchant_id || !*merchant_id || strcmp(merchant_id, job->merchant_id) == 0)
+        return;
+    PL_INFO(job->req.request_id, "sent under the merchant ID of the transaction it follows (%s)",
+            merchant_id);
+    copy_str(job->merchant_id, sizeof job->merchant_id, merchant_id);
+    job->call.merchant_id = job->merchant_id;
+}
+
 void pl_job_review_amount(pl_job *job)
 {
     pl_reply *rep = job->reply;

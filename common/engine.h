@@ -345,6 +345,16 @@ int pl_job_publish(pl_job *job, const char *topic_suffix, const char *key,
 void pl_job_resolve_call(pl_job *job, const char *pay_type);
 
 /*
+ * After pl_job_resolve_call: a call on an earlier transaction (the capture or reversal of an
+ * authorization, the credit of a debit) goes under the merchant ID that transaction was sent
+ * with (merchant_id; nothing changes when it is NULL or ""), whatever the configuration or the
+ * request's entity and pay type say now: the bureau finds a transaction within its merchant
+ * only, and a follow-on without the entity (a reversal paylink publishes itself), or after an
+ * operator changed a merchant ID, would name it under another.
+ */
+void pl_job_follow_merchant(pl_job *job, const char *merchant_id);
+
+/*
  * The request id of a follow-up message derived from request_id: "<request_id>.<suffix>" when
  * that fits the contract's 50 characters, else "<suffix>.<46 hex digits of its SHA-256>".
  * Deterministic, so a republish after a crash is de-duplicated downstream. outsize >= 51.

@@ -136,15 +136,17 @@
  * what remains to refund and its currency; column 21 (REF_ANSWERED), the authorization's status
  * as the bureau answered it (cc_auth_trans.status: `rejected` by fraud screening stays so after
  * its reversal); column 22 (REF_AUTH_RID), its request_id (DEP_AUTH_RID may find it by
- * transaction id). NULLs where the request names nothing or nothing is found; "" rather than
- * NULL for a reference the request lacks: no request id is "", and a NULL made PostgreSQL plan
- * the statement anew each time (it folded the look-up away).
+ * transaction id); columns 23 and 24 (REF_AUTH_MERCHANT, REF_CAPTURE_MERCHANT), the merchant
+ * IDs the authorization and the debit were sent under. NULLs where the request names nothing or
+ * nothing is found; "" rather than NULL for a reference the request lacks: no request id is "", and
+ * a NULL made PostgreSQL plan the statement anew each time (it folded the look-up away).
  */
 #define DEP_REFS_COLS                                                                              \
     "a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "                       \
     "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "        \
     "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "        \
-    "c.credited, c.card_token, c.currency, a.answered, a.request_id"
+    "c.credited, c.card_token, c.currency, a.answered, a.request_id, a.merchant_id, "              \
+    "c.merchant_id"
 /*
  * The paylink authorization a debit names: auth_ref.request_id (rid), else the one of the
  * debit's company and order that the bureau gave auth_ref.transaction_id (tx), the latest
@@ -163,13 +165,14 @@
     "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END AS auth_day, "                \
     "h.transaction_id, h.request_token, "                                                          \
     "coalesce(nullif(t.card_token, ''), t.token_created) AS card_token, t.pay_type, "              \
-    "t.card_type, h.amount_pending::text AS pending, t.status AS answered, h.request_id "          \
+    "t.card_type, h.amount_pending::text AS pending, t.status AS answered, h.request_id, "         \
+    "t.merchant_id "                                                                               \
     "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "                     \
     "WHERE h.request_id = " auth_rid " AND h.transaction_type <> 'auth_capture' "                  \
     "ORDER BY h.id DESC LIMIT 1) a ON true "                                                       \
     "LEFT JOIN LATERAL (SELECT status, transaction_id, request_token, company, order_number, "     \
     "coalesce(amount_deposited, 0)::text AS deposited, amount_credited::text AS credited, "        \
-    "card_token, coalesce(currency, '') AS currency FROM cc_deposit_trans "                        \
+    "card_token, coalesce(currency, '') AS currency, merchant_id FROM cc_deposit_trans "           \
     "WHERE request_id = " capture_rid " AND request_type = 'debit') c ON true"
 
 /* The rows e's requests inserted, each with what it refers to (dep_record). */
@@ -257,15 +260,17 @@ static const char *const protocols[] = {"CYB", "EXT", NULL};
 typedef struct dep_data {
     pl_deposit_choice choice;
     bool has_auth_id;
-    char auth_id[24];         /* auth_history.id of the paylink authorization */
-    char auth_request_id[51]; /* its cc_auth_trans request_id */
-    char auth_number[31];     /* the authorization code it carries */
-    pl_deposit_auth auth;     /* what the decision saw */
-    int64_t deposited;        /* already captured against it (before this deposit) */
-    int64_t pending;          /* claimed on it by other calls in flight */
-    char ref_id[65];          /* authRequestID / captureRequestID sent */
-    char ref_token[513];      /* and its token */
-    char token_used[65];      /* token taken from the authorization for an auth+capture */
+    char auth_id[24];          /* auth_history.id of the paylink authorization */
+    char auth_request_id[51];  /* its cc_auth_trans request_id */
+    char auth_number[31];      /* the authorization code it carries */
+    pl_deposit_auth auth;      /* what the decision saw */
+    int64_t deposited;         /* already captured against it (before this deposit) */
+    int64_t pending;           /* claimed on it by other calls in flight */
+    char ref_id[65];           /* authRequestID / captureRequestID sent */
+    char ref_token[513];       /* and its token */
+    char token_used[65];       /* token taken from the authorization for an auth+capture */
+    char auth_merchant[31];    /* the merchant ID the authorization was sent under */
+    char capture_merchant[31]; /* the merchant ID the debit a credit refunds was sent under */
 } dep_data;
 
 /* Reauthorization days when the pay type has no vendor_paytype row: the column's default, so a
@@ -397,7 +402,14 @@ static int dep_record(pl_job *job, pl_db_unit *u)
 }
 
 /* Where the look-ups' columns of each reference start (DEP_REFS_COLS). */
-enum { REF_AUTH = 0, REF_CAPTURE = 12, REF_ANSWERED = 21, REF_AUTH_RID = 22 };
+enum {
+    REF_AUTH = 0,
+    REF_CAPTURE = 12,
+    REF_ANSWERED = 21,
+    REF_AUTH_RID = 22,
+    REF_AUTH_MERCHANT = 23,
+    REF_CAPTURE_MERCHANT = 24
+};
 
 /* The record unit's look-up row (pl_job_lookup) when it found the reference whose columns
  * start at col (their first is never NULL then), else NULL; *at is where col is in it. */
@@ -492,6 +504,9 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
             d->has_auth_id = true;
             copy(d->auth_id, sizeof d->auth_id, PQgetvalue(a, 0, b));
             copy(d->auth_request_id, sizeof d->auth_request_id, PQgetvalue(a, 0, b + REF_AUTH_RID));
+            if (PQnfields(a) > b + REF_AUTH_MERCHANT)
+                copy(d->auth_merchant, sizeof d->auth_merchant,
+                     PQgetvalue(a, 0, b + REF_AUTH_MERCHANT));
             copy(d->auth_number, sizeof d->auth_number, PQgetvalue(a, 0, b + 4));
             copy(d->ref_id, sizeof d->ref_id, PQgetvalue(a, 0, b + 6));
             copy(d->ref_token, sizeof d->ref_token, PQgetvalue(a, 0, b + 7));
@@ -522,6 +537,9 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
             copy(d->ref_id, sizeof d->ref_id, PQgetvalue(k, 0, c + 1));
             copy(d->ref_token, sizeof d->ref_token, PQgetvalue(k, 0, c + 2));
             copy(token, sizeof token, PQgetvalue(k, 0, c + 7));
+            int m = c - REF_CAPTURE + REF_CAPTURE_MERCHANT;
+            if (PQnfields(k) > m)
+                copy(d->capture_merchant, sizeof d->capture_merchant, PQgetvalue(k, 0, m));
         }
     }
 
@@ -580,6 +598,12 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         break;
     }
     pl_job_resolve_call(job, pay_type);
+    /* A capture goes under its authorization's merchant ID, a follow-on credit under its
+     * debit's; an auth+capture is a new authorization (the hierarchy's). */
+    if (d->choice.kind == PL_DEP_CAPTURE)
+        pl_job_follow_merchant(job, d->auth_merchant);
+    else if (d->choice.kind == PL_DEP_CREDIT_FOLLOW_ON)
+        pl_job_follow_merchant(job, d->capture_merchant);
     c->amount = r->has_amount ? r->amount : 0;
     return 0;
 }

@@ -58,8 +58,8 @@
 /* The rows e's reversals inserted, each with its authorization as rev_auth finds it. */
 #define REV_RECORD                                                                                 \
     "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
-    ", t.status = 'unknown' FROM ins JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID(             \
-        "e.p10::varchar")
+    ", t.status = 'unknown', coalesce(t.merchant_id, '') FROM ins "                                \
+    "JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
 
 /*
  * The mark of each row of e (rev_mark_sent, below; e is its parameters as one row or, merged,
@@ -117,10 +117,11 @@ static const pl_db_stmt stmts[] = {
      */
     {"rev_auth",
      "SELECT " REV_AUTH_COLUMNS
-     ", t.status = 'unknown' FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
+     ", t.status = 'unknown', coalesce(t.merchant_id, '') FROM (SELECT) one " REV_AUTH_BY_ID(
+         "$1::varchar"),
      1},
     {"rev_auth_tx",
-     "SELECT " REV_AUTH_COLUMNS ", NULL::boolean FROM auth_history h "
+     "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, '') FROM auth_history h "
      "LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
      "WHERE h.transaction_id = $1::varchar AND h.transaction_id <> '' "
      "AND h.transaction_type <> 'auth_capture' ORDER BY h.id DESC LIMIT 1",
@@ -499,6 +500,9 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
      * the timeout authorization reversal, by the merchantTransactionIdentifier it was sent
      * with; the bureau reverses it if it exists and answers 242 if it never did. */
     bool unknown = row && strcmp(PQgetvalue(res, 0, b + 12), "t") == 0;
+    /* The merchant ID the authorization was sent under: its reversal goes under it (column 13;
+     * "" for a manual authorization paylink never sent). */
+    const char *auth_merchant = row && PQnfields(res) > b + 13 ? PQgetvalue(res, 0, b + 13) : "";
     if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
                                            a.found ? a.status : "", job->reply)) {
         PL_WARN(r->request_id, "timeout reversal of %s refused: %s", r->auth_ref.request_id,
@@ -530,6 +534,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         c->req = r;
         c->op = PL_OP_AUTH_REVERSAL;
         pl_job_resolve_call(job, r->pay_type);
+        pl_job_follow_merchant(job, auth_merchant);
         c->amount = r->has_amount ? r->amount : 0;
         c->ref_request_id = d->ref_id; /* "": none is known */
         c->timeout_reversal_of = d->timeout_of;
@@ -548,6 +553,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     c->op = PL_OP_AUTH_REVERSAL;
     const char *pay_type = r->pay_type[0] ? r->pay_type : d->pay_type;
     pl_job_resolve_call(job, pay_type);
+    pl_job_follow_merchant(job, auth_merchant);
     /* The contract requires the amount of a reversal; a manual authorization's own amount
      * stands in should it ever be absent. A paylink authorization is reversed whole (its
      * auth_history row becomes `reversed`, the claim is all of it; pl_reversal_check has refused
