@@ -134,6 +134,17 @@ refused "version 2.0" set EXT --by "$who" ext.message_version=2.0
 refused "a field that is not a setting" set EXT --by "$who" protocol=CYB
 refused "ext.* on a CyberSource bureau" set CYB --by "$who" ext.enabled=true
 assert_contains "$out" "protocol CYB" "the refusal"
+# A change that leaves the bureau no URL to send to, or no secret to sign with: every call
+# would fail, so it is refused whatever fields it names.
+cyb_row() { pl_sql "SELECT test_url || '|' || production_url || '|' || send_to_production || '|' || secret_ref FROM auth_service WHERE service_bureau = 'CYB'"; }
+cyb_before=$(cyb_row)
+refused "the test URL blanked while it is in use" set CYB --by "$who" test_url=
+assert_contains "$out" "test_url would be blank" "the refusal"
+refused "production with a blank production URL" set CYB --by "$who" send_to_production=true production_url=
+assert_contains "$out" "production_url would be blank" "the refusal"
+refused "a CyberSource bureau without its secret" set CYB --by "$who" secret_ref=
+assert_contains "$out" "secret_ref would be blank" "the refusal"
+assert_eq "$(cyb_row)" "$cyb_before" "CYB unchanged"
 refused "an unknown bureau" set "Q${run: -7}" --by "$who" description=x
 refused "a change without --by" set EXT description=x
 assert_eq "$(audit_rows)" "$n" "nothing refused was recorded"

@@ -584,6 +584,44 @@ static bool write_step(PGconn *db, const char *sql, const char *code, const char
     return ok;
 }
 
+/*
+ * What the bureau's row must hold after the change, whatever fields it named: a CyberSource or
+ * Customer Engagement bureau calls the URL of the server it sends to (production_url with
+ * send_to_production, else test_url) and signs every call with its secret; blank, every call
+ * fails (an outage one command would cause). True when it holds; else says why on stderr.
+ */
+static bool usable_after(PGconn *db, const char *code)
+{
+    const char *p[] = {code};
+    PGresult *r = PQexecParams(db,
+                               "SELECT protocol, CASE WHEN send_to_production THEN production_url "
+                               "ELSE test_url END, send_to_production, secret_ref "
+                               "FROM auth_service WHERE service_bureau = $1",
+                               1, NULL, p, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (!ok) {
+        fprintf(stderr, "paylinkctl: bureau set %s: reading it back: %s", code,
+                PQresultErrorMessage(r));
+    } else if (strcmp(PQgetvalue(r, 0, 0), "CYB") == 0 || strcmp(PQgetvalue(r, 0, 0), "RLT") == 0) {
+        bool prod = PQgetvalue(r, 0, 2)[0] == 't';
+        if (!PQgetvalue(r, 0, 1)[0]) {
+            fprintf(stderr,
+                    "paylinkctl: bureau set %s: %s would be blank while send_to_production is "
+                    "%s: every call would fail; nothing changed\n",
+                    code, prod ? "production_url" : "test_url", prod ? "true" : "false");
+            ok = false;
+        } else if (!PQgetvalue(r, 0, 3)[0]) {
+            fprintf(stderr,
+                    "paylinkctl: bureau set %s: secret_ref would be blank: a bureau of protocol "
+                    "%s signs every call with its secret; nothing changed\n",
+                    code, PQgetvalue(r, 0, 0));
+            ok = false;
+        }
+    }
+    PQclear(r);
+    return ok;
+}
+
 static bool has_ext_field(const pl_bureau_opts *o, const char *name)
 {
     for (size_t i = 0; i < o->nchanges; i++)
@@ -660,6 +698,10 @@ static int cmd_set(PGconn *db, const pl_bureau_opts *o)
     r = NULL;
     if (any_auth && !write_step(db, SQL_SET_AUTH_SERVICE, o->code, auth_json, &refused))
         goto rollback;
+    if (any_auth && !usable_after(db, o->code)) {
+        refused = true;
+        goto rollback;
+    }
     if (any_ext && !write_step(db, has_ext_row ? SQL_SET_EXTERNAL : SQL_ADD_EXTERNAL, o->code,
                                ext_json, &refused))
         goto rollback;
