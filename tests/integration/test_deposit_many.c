@@ -120,19 +120,21 @@ static void record_debit(const char *set, const char *what, int i, const char *o
     assert_int_equal(r.ntuples, 1);
 }
 
-/* dep_mark_sent_auth's 9 parameters. */
+/* dep_mark_sent_auth's 10 parameters: sent voiding the remainder, as the demo's CYB has Void
+ * auth at deposit (046). */
 static void mark_params(const char *req, const char *auth_id, const char *sent_by,
-                        const char *amount, bool token, const char *p[9])
+                        const char *amount, bool token, const char *p[10])
 {
-    const char *v[9] = {req,
-                        "capture",
-                        "paylink_demo",
-                        "capture",
-                        auth_id,
-                        "70000",
-                        token ? "7000000000000000000009" : "",
-                        sent_by,
-                        amount};
+    const char *v[10] = {req,
+                         "capture",
+                         "paylink_demo",
+                         "capture",
+                         auth_id,
+                         "70000",
+                         token ? "7000000000000000000009" : "",
+                         sent_by,
+                         amount,
+                         "true"};
     memcpy(p, v, sizeof v);
 }
 
@@ -191,7 +193,7 @@ static void submit_case(void *ctx, int i, it_unit_rec *r)
     const char *p[11];
     if (strcmp(x->stmt, "dep_mark_sent_auth") == 0) {
         mark_params(x->s->req[i], x->s->auth_id[i], x->sent_by, x->s->amount[i], i == 4, p);
-        submit(x->stmt, 9, p, x->s->auth_id[i], r);
+        submit(x->stmt, 10, p, x->s->auth_id[i], r);
     } else {
         store_params(i, x->s->req[i], x->s->amount[i], p);
         submit(x->stmt, 11, p, x->s->auth_id[i], r);
@@ -302,9 +304,9 @@ static void test_two_captures_on_one_authorization(void **state)
     pl_db_counts before = pl_db_get_counts(g_db);
     it_unit_rec r[2];
     for (int k = 0; k < 2; k++) {
-        const char *p[9];
+        const char *p[10];
         mark_params(req[k], auth_id, "it/1", "60.00", false, p);
-        submit("dep_mark_sent_auth", 9, p, auth_id, &r[k]);
+        submit("dep_mark_sent_auth", 10, p, auth_id, &r[k]);
     }
     it_drive_apart(g_db, before, r, 2);
     assert_int_equal(r[0].ntuples + r[1].ntuples, 1);
@@ -339,10 +341,10 @@ static void prepare_error_case(const char *set, char a[24], char b[24], char w[9
     for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
         rid(caps[k].req, 96, set, caps[k].what, k == 2 ? 1 : 0);
         record_debit(set, caps[k].what, k == 2 ? 1 : 0, caps[k].order, caps[k].amount);
-        const char *p[9];
+        const char *p[10];
         it_unit_rec r;
         mark_params(caps[k].req, caps[k].auth_id, "it/1", caps[k].amount, false, p);
-        submit("dep_mark_sent_auth", 9, p, caps[k].auth_id, &r);
+        submit("dep_mark_sent_auth", 10, p, caps[k].auth_id, &r);
         it_drive(g_db);
         assert_int_equal(r.ntuples, 1);
     }
@@ -425,10 +427,10 @@ static void test_final_only_on_own_mark(void **state)
     make_auth("fin", 0, order, a, sizeof a);
     rid(req, sizeof req, "fin", "w", 0);
     record_debit("fin", "w", 0, order, "40.00");
-    const char *p[9];
+    const char *p[10];
     it_unit_rec r;
     mark_params(req, a, "it/other.1", "40.00", false, p);
-    submit("dep_mark_sent_auth", 9, p, a, &r);
+    submit("dep_mark_sent_auth", 10, p, a, &r);
     it_drive(g_db);
     assert_int_equal(r.ntuples, 1);
     const char *reply = "{\"v\":1,\"status\":\"error\"}";
@@ -632,6 +634,48 @@ static void test_record_reads_no_debit_for_a_debit(void **state)
 }
 
 /* The key itself: the debit a follow-on credit refunds, else the authorization, else none. */
+/*
+ * A capture settles its authorization's remainder as it was sent (046: the mark records Void
+ * auth at deposit as the sending worker read it; an External Payment Service capture sends it as
+ * voidRemainder), not as the setting is when its answer is stored: the demo's CYB voids at
+ * deposit, and a capture sent without voiding leaves the rest capturable. A row marked before
+ * 046 (NULL) goes by the setting.
+ */
+static void test_void_remainder_as_sent(void **state)
+{
+    (void)state;
+    const char *want[] = {"approved|0", "voided|6000", "voided|6000"};
+    const char *flag[] = {"false", "true", NULL};
+    for (int k = 0; k < 3; k++) {
+        char set[16], order[32], a[24], req[96];
+        snprintf(set, sizeof set, "vr%d", k);
+        snprintf(order, sizeof order, "IT-DM-%s", set);
+        make_auth(set, 0, order, a, sizeof a);
+        rid(req, sizeof req, set, "dep", 0);
+        record_debit(set, "dep", 0, order, "40.00");
+        const char *p[10];
+        mark_params(req, a, "it/1", "40.00", false, p);
+        p[9] = flag[k];
+        it_unit_rec r;
+        submit("dep_mark_sent_auth", 10, p, a, &r);
+        it_drive(g_db);
+        assert_int_equal(r.ntuples, 1);
+        const char *s[11];
+        store_params(0, req, "40.00", s);
+        submit("dep_store", 11, s, a, &r);
+        it_drive(g_db);
+        assert_int_equal(r.ntuples, 1);
+        const char *q[] = {a};
+        PGresult *res = PQexecParams(g_admin,
+                                     "SELECT status || '|' || (amount_voided * 100)::bigint "
+                                     "FROM auth_history WHERE id = $1::bigint",
+                                     1, NULL, q, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        assert_string_equal(PQgetvalue(res, 0, 0), want[k]);
+        PQclear(res);
+    }
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -660,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_two_captures_on_one_authorization),
         cmocka_unit_test(test_error_answer_not_overtaken),
         cmocka_unit_test(test_final_only_on_own_mark),
+        cmocka_unit_test(test_void_remainder_as_sent),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -43,7 +43,7 @@ static void test_marks_share_their_text(void **state)
     const pl_db_stmt *auth = stmt("dep_mark_sent_auth");
     const pl_db_stmt *capture = stmt("dep_mark_sent_capture");
     assert_int_equal(plain->nparams, 8);
-    assert_int_equal(auth->nparams, 9);
+    assert_int_equal(auth->nparams, 10);
     assert_int_equal(capture->nparams, 10);
     /* (That dep_mark_sent_auth:many is dep_mark_sent_auth over each execution's parameters is
      * spec_assert_statements', above.) */
@@ -62,6 +62,11 @@ static void test_marks_share_their_text(void **state)
     assert_memory_equal(me_of(plain), me_of(auth), (size_t)(set - me_of(plain)));
     assert_non_null(strstr(auth->sql, "claim_amount = me.p9::numeric"));
     assert_non_null(strstr(plain->sql, "claim_amount = NULL"));
+    /* A capture records whether it voids its authorization's remainder (046); nothing else
+     * does. */
+    assert_non_null(strstr(auth->sql, "void_remainder = me.p10::boolean"));
+    assert_non_null(strstr(plain->sql, "void_remainder = NULL"));
+    assert_non_null(strstr(capture->sql, "void_remainder = NULL"));
     const char *auth_set = strstr(auth->sql, " UPDATE cc_deposit_trans d SET status = 'sent'");
     const char *capture_set =
         strstr(capture->sql, " UPDATE cc_deposit_trans d SET status = 'sent'");

@@ -18,21 +18,24 @@
     "me AS (SELECT d.request_id, d.status, e.* FROM e JOIN cc_deposit_trans d "                    \
     "ON d.request_id = e.p1 WHERE d.status = 'received' "                                          \
     "OR (d.status = 'sent' AND d.sent_by = e.p8) FOR UPDATE OF d)"
-/* The mark of me's rows (p2-p8; claim_amount what it claimed), when the condition that follows
+/* The mark of me's rows (p2-p8; claim_amount what it claimed; void_remainder whether a capture
+ * voids what remains of its authorization, as it is sent: 046), when the condition that follows
  * it holds. */
-#define DEP_MARK(claim_amount)                                                                     \
+#define DEP_MARK(claim_amount, void_remainder)                                                     \
     " UPDATE cc_deposit_trans d SET status = 'sent', deposit_status = '*SENT', "                   \
     "sent_at = now(), operation = me.p2, merchant_id = me.p3, deposit_reason = me.p4, "            \
     "auth_history_id = me.p5::bigint, ref_transaction_id = me.p6, card_token = CASE WHEN "         \
     "d.card_token = '' THEN me.p7 ELSE d.card_token END, sent_by = me.p8, "                        \
-    "claim_amount = " claim_amount " FROM me WHERE d.request_id = me.request_id "
+    "claim_amount = " claim_amount ", void_remainder = " void_remainder " "                        \
+    "FROM me WHERE d.request_id = me.request_id "
 /* The mark's condition when it claims: the claim was made (found by what it claimed on:
  * executions of one statement never claim on one row, pl_deposit_touch_key, so a row's claim is
  * one execution's) or the row is this attempt's already. */
 #define DEP_MARK_CLAIMED(found)                                                                    \
     "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim c WHERE " found ")) "                  \
     "RETURNING d.request_id"
-/* A capture's claim of its amount (p9) on its authorization (p5), and its mark. */
+/* A capture's claim of its amount (p9) on its authorization (p5), and its mark (p10: whether it
+ * voids the remainder). */
 #define DEP_CLAIM_AUTH                                                                             \
     ", claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + me.p9::numeric "    \
     "FROM me WHERE me.status = 'received' AND h.id = me.p5::bigint "                               \
@@ -40,7 +43,8 @@
     "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= me.p9::numeric "           \
     "RETURNING h.id) "
 #define DEP_MARK_AUTH                                                                              \
-    DEP_MARK_ME DEP_CLAIM_AUTH DEP_MARK("me.p9::numeric") DEP_MARK_CLAIMED("c.id = me.p5::bigint")
+    DEP_MARK_ME DEP_CLAIM_AUTH DEP_MARK("me.p9::numeric", "me.p10::boolean")                       \
+        DEP_MARK_CLAIMED("c.id = me.p5::bigint")
 /* A follow-on credit's claim of its amount (p9) on the debit it refunds (p10), and its mark. */
 #define DEP_CLAIM_CAPTURE                                                                          \
     ", claim AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited "               \
@@ -49,7 +53,7 @@
     "AND coalesce(c.amount_deposited, 0) - c.amount_credited >= me.p9::numeric "                   \
     "RETURNING c.request_id) "
 #define DEP_MARK_CAPTURE                                                                           \
-    DEP_MARK_ME DEP_CLAIM_CAPTURE DEP_MARK("me.p9::numeric")                                       \
+    DEP_MARK_ME DEP_CLAIM_CAPTURE DEP_MARK("me.p9::numeric", "NULL")                               \
         DEP_MARK_CLAIMED("c.request_id = me.p10")
 
 /* The answer of each row of e (p1-p11: one row, or one per answer merged; db.h) and its history
@@ -225,13 +229,13 @@ static const pl_db_stmt stmts[] = {
      * instructions a capture, when the three were one).
      */
     {"dep_mark_sent",
-     "WITH " PL_DB_E_ONE_8 ", " DEP_MARK_ME DEP_MARK("NULL") "RETURNING d.request_id", 8},
-    {"dep_mark_sent_auth", "WITH " PL_DB_E_ONE_9 ", " DEP_MARK_AUTH, 9},
+     "WITH " PL_DB_E_ONE_8 ", " DEP_MARK_ME DEP_MARK("NULL", "NULL") "RETURNING d.request_id", 8},
+    {"dep_mark_sent_auth", "WITH " PL_DB_E_ONE_10 ", " DEP_MARK_AUTH, 10},
     /* dep_mark_sent_auth for many captures at once (db.h): the same statement over each
      * execution's parameters. Each claim is on its own authorization (the units declare it,
      * pl_deposit_touch_key, so no two executions of one statement claim on the same row), which
      * tells whether that execution claimed. */
-    {"dep_mark_sent_auth:many", "WITH " PL_DB_E_MANY_9 ", " DEP_MARK_AUTH, 9},
+    {"dep_mark_sent_auth:many", "WITH " PL_DB_E_MANY_10 ", " DEP_MARK_AUTH, 10},
     {"dep_mark_sent_capture", "WITH " PL_DB_E_ONE_10 ", " DEP_MARK_CAPTURE, 10},
     /*
      * The answer and its history row (dep_store), and the new authorization an answer's new
@@ -648,9 +652,16 @@ static int dep_mark_sent(pl_job *job, pl_db_unit *u)
                        job->attempt,
                        nz(job->amount),
                        job->req.capture_ref.request_id};
-    /* A capture claims its amount on the authorization, a follow-on credit on the debit. */
-    if (d && d->choice.kind == PL_DEP_CAPTURE && d->has_auth_id)
-        return pl_db_unit_add(u, "dep_mark_sent_auth", 9, p);
+    /* A capture claims its amount on the authorization, a follow-on credit on the debit. A
+     * capture records whether it voids the remainder, as this job read the setting (what an
+     * External Payment Service capture sends as voidRemainder): the settle trigger applies
+     * that, not the setting as it may be when the answer is stored. */
+    if (d && d->choice.kind == PL_DEP_CAPTURE && d->has_auth_id) {
+        const char *q[] = {
+            p[0], p[1], p[2], p[3], p[4],
+            p[5], p[6], p[7], p[8], job->svc->void_auth_at_deposit ? "true" : "false"};
+        return pl_db_unit_add(u, "dep_mark_sent_auth", 10, q);
+    }
     if (d && d->choice.kind == PL_DEP_CREDIT_FOLLOW_ON)
         return pl_db_unit_add(u, "dep_mark_sent_capture", 10, p);
     return pl_db_unit_add(u, "dep_mark_sent", 8, p);
