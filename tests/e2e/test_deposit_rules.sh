@@ -8,7 +8,8 @@
 #   B.5 references belong to the order: a debit, credit or reversal naming another order's
 #       transaction is invalid (field named) and never recorded nor sent; a follow-on credit is
 #       capped at what was captured less earlier credits;
-#   B.7 a `token` request honours the bureau's Request token setting.
+#   B.7 a `token` request honours the bureau's Request token setting;
+#   a debit naming an authorization whose outcome is not known yet is not authorized anew.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -169,5 +170,21 @@ assert_eq "$(pl_ledger_count "tk-$run")" 0 "nothing sent to the bureau"
 pl_send auth "$(pl_request token "tk2-$run" 1.00)"
 r=$(pl_wait_reply auth "tk2-$run" 60)
 assert_json .status approved "$r"
+
+# ---- a debit naming an authorization whose outcome is not known yet ------------------------------
+# The bureau applied it, its answer was lost (905: timeout, required response): it may hold the
+# funds, so a debit naming it is not authorized anew with its card (the card would carry both
+# holds, and nothing would void the first); `error`, nothing sent, to be sent again once the
+# authorization is settled.
+ou="UK$run"
+r=$(auth "uka-$run" 905.00 "$ou")
+assert_json .status timeout "$r"
+pl_send deposit "$(pl_debit "ukd-$run" 50.00 "$ou" "uka-$run" '. + {card: {number: "4111111111111111", exp_month: 12, exp_year: 2030, type: "VI"}}')"
+r=$(pl_wait_reply deposit "ukd-$run" 60)
+assert_json .status error "$r"
+assert_contains "$(jq -r .message <<<"$r")" "outcome is not known yet" "why"
+assert_eq "$(pl_ledger_count "ukd-$run")" 0 "nothing sent to the bureau"
+assert_eq "$(pl_sql "SELECT status || '|' || (sent_at IS NULL) FROM cc_deposit_trans WHERE request_id = :'id'" id="ukd-$run")" \
+    "error|true" "the row: error, never sent"
 
 pass "deposit and reversal money rules"

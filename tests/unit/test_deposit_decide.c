@@ -43,6 +43,23 @@ static void test_same_amount_is_a_capture(void **state)
     assert_int_equal(pl_deposit_decide(&r, &a, NULL, false, 7, NOW).kind, PL_DEP_CAPTURE);
 }
 
+/* A paylink authorization whose answer is not known yet may hold the funds: never authorized
+ * anew with the capture, whatever card the debit has. */
+static void test_unknown_authorization_is_refused(void **state)
+{
+    (void)state;
+    pl_request r = debit(5000);
+    pl_deposit_auth a = {.outcome_unknown = true};
+    pl_deposit_choice c = pl_deposit_decide(&r, &a, NULL, true, 7, NOW);
+    assert_int_equal(c.kind, PL_DEP_REFUSE);
+    assert_string_equal(c.reason, "authorization_unknown");
+    /* Not found at all (an id paylink never saw): a new authorization, as before. */
+    a.outcome_unknown = false;
+    c = pl_deposit_decide(&r, &a, NULL, true, 7, NOW);
+    assert_int_equal(c.kind, PL_DEP_AUTH_CAPTURE);
+    assert_string_equal(c.reason, "no_authorization");
+}
+
 static void test_over_authorized_is_auth_capture(void **state)
 {
     (void)state;
@@ -172,6 +189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_amount_is_a_capture),
         cmocka_unit_test(test_over_authorized_is_auth_capture),
+        cmocka_unit_test(test_unknown_authorization_is_refused),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_installment_and_missing_auth),
         cmocka_unit_test(test_fraud_rejected_auth),

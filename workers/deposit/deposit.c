@@ -141,16 +141,18 @@
  * as the bureau answered it (cc_auth_trans.status: `rejected` by fraud screening stays so after
  * its reversal); column 22 (REF_AUTH_RID), its request_id (DEP_AUTH_RID may find it by
  * transaction id); columns 23 and 24 (REF_AUTH_MERCHANT, REF_CAPTURE_MERCHANT), the merchant
- * IDs the authorization and the debit were sent under. NULLs where the request names nothing or
- * nothing is found; "" rather than NULL for a reference the request lacks: no request id is "", and
- * a NULL made PostgreSQL plan the statement anew each time (it folded the look-up away).
+ * IDs the authorization and the debit were sent under; column 25 (REF_AUTH_OPEN), the status of
+ * the paylink authorization named when it has no answer yet (received, sent, unknown). NULLs where
+ * the request names nothing or nothing is found; "" rather than NULL for a reference the request
+ * lacks: no request id is "", and a NULL made PostgreSQL plan the statement anew each time (it
+ * folded the look-up away).
  */
 #define DEP_REFS_COLS                                                                              \
     "a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "                       \
     "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "        \
     "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "        \
     "c.credited, c.card_token, c.currency, a.answered, a.request_id, a.merchant_id, "              \
-    "c.merchant_id"
+    "c.merchant_id, u.status"
 /*
  * The paylink authorization a debit names: auth_ref.request_id (rid), else the one of the
  * debit's company and order that the bureau gave auth_ref.transaction_id (tx), the latest
@@ -177,7 +179,9 @@
     "LEFT JOIN LATERAL (SELECT status, transaction_id, request_token, company, order_number, "     \
     "coalesce(amount_deposited, 0)::text AS deposited, amount_credited::text AS credited, "        \
     "card_token, coalesce(currency, '') AS currency, merchant_id FROM cc_deposit_trans "           \
-    "WHERE request_id = " capture_rid " AND request_type = 'debit') c ON true"
+    "WHERE request_id = " capture_rid " AND request_type = 'debit') c ON true "                    \
+    "LEFT JOIN LATERAL (SELECT status FROM cc_auth_trans WHERE request_id = " auth_rid " "         \
+    "AND status IN ('received', 'sent', 'unknown')) u ON true"
 
 /* The rows e's requests inserted, each with what it refers to (dep_record). */
 #define DEP_RECORD                                                                                 \
@@ -340,6 +344,12 @@ pl_deposit_choice pl_deposit_decide(const pl_request *r, const pl_deposit_auth *
     if (r->type != PL_REQ_DEBIT)
         return (pl_deposit_choice){PL_DEP_REFUSE, "not_a_deposit"};
 
+    /* A paylink authorization whose answer is not known yet (a timeout, a call in flight) may
+     * hold the funds: authorized anew with the capture, the card would carry both (nothing
+     * would ever void the first). Not sent; the order system sends the debit again once that
+     * authorization is settled (its final reply). */
+    if (auth && auth->outcome_unknown)
+        return (pl_deposit_choice){PL_DEP_REFUSE, "authorization_unknown"};
     /* seed (481): "the system deactivates the payment method on the order and requires you to
      * enter another form of payment": a debit naming an authorization fraud screening rejected
      * is not authorized anew with the capture (which is never screened), whatever card it has. */
@@ -412,7 +422,8 @@ enum {
     REF_ANSWERED = 21,
     REF_AUTH_RID = 22,
     REF_AUTH_MERCHANT = 23,
-    REF_CAPTURE_MERCHANT = 24
+    REF_CAPTURE_MERCHANT = 24,
+    REF_AUTH_OPEN = 25
 };
 
 /* The record unit's look-up row (pl_job_lookup) when it found the reference whose columns
@@ -489,6 +500,11 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
     const PGresult *a =
         r->type == PL_REQ_DEBIT && r->auth_ref.present ? found_ref(recorded, REF_AUTH, &b) : NULL;
     if (a || (r->type == PL_REQ_DEBIT && r->auth_ref.request_id[0])) {
+        int o = 0;
+        const PGresult *open = a ? NULL : pl_job_lookup(recorded, &o);
+        if (open && PQntuples(open) == 1 && PQnfields(open) > o + REF_AUTH_OPEN &&
+            !PQgetisnull(open, 0, o + REF_AUTH_OPEN))
+            d->auth.outcome_unknown = true;
         if (a) {
             const char *status = PQgetvalue(a, 0, b + 1);
             d->auth.found = true;
@@ -560,6 +576,11 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         /* seed (Siebel): message 16 for a credit without an approved debit to refund (or beyond
          * what it captured), 15 for a debit without an unused authorization. */
         PL_INFO(r->request_id, "deposit refused: %s", d->choice.reason);
+        if (strcmp(d->choice.reason, "authorization_unknown") == 0)
+            return refuse(job, PL_ST_ERROR, "%s",
+                          "The authorization's outcome is not known yet: the deposit is not sent "
+                          "(it may still hold the funds); send it again once the authorization "
+                          "is settled.");
         return refuse(job, PL_ST_DECLINED, "%s",
                       pl_siebel_message(r->type == PL_REQ_CREDIT ? 16 : 15));
     case PL_DEP_CAPTURE:

@@ -56,10 +56,12 @@ typedef enum pl_deposit_kind {
 
 /* The authorization a debit refers to, as read from auth_history or the inline auth_ref. */
 typedef struct pl_deposit_auth {
-    bool found;          /* a paylink authorization, or an inline manual one */
-    bool usable;         /* approved (or review: the issuer approved), not voided or reversed */
-    bool fraud_rejected; /* rejected by fraud screening (481, score 400): its payment is dead */
-    bool has_remaining;  /* false: the amount is not known (manual auth without amount) */
+    bool found;           /* a paylink authorization, or an inline manual one */
+    bool usable;          /* approved (or review: the issuer approved), not voided or reversed */
+    bool fraud_rejected;  /* rejected by fraud screening (481, score 400): its payment is dead */
+    bool outcome_unknown; /* a paylink authorization with no answer yet (sent, unknown): found
+                           * is false, and it may hold the funds all the same */
+    bool has_remaining;   /* false: the amount is not known (manual auth without amount) */
     int64_t remaining; /* authorized − deposited − claimed by deposits in flight, minor units */
     char date[11];     /* YYYY-MM-DD of the authorization, "" when not known */
 } pl_deposit_auth;
