@@ -344,6 +344,14 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "review", &rep));
     assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "declined", &rep));
     assert_true(pl_reversal_is_timeout_of("auth-77.tor", "auth-77"));
+    /* paylink's own reversals go whatever this worker's Send reversal says. */
+    assert_true(pl_reversal_by_paylink("auth-77.rev", "auth-77"));
+    assert_true(pl_reversal_by_paylink("auth-77.tor", "auth-77"));
+    assert_true(pl_reversal_by_paylink("auth-77.vdr", "auth-77"));
+    assert_true(pl_reversal_by_paylink("auth-77.dmrev", "auth-77"));
+    assert_false(pl_reversal_by_paylink("rev-1", "auth-77"));
+    assert_false(pl_reversal_by_paylink("auth-78.rev", "auth-77"));
+    assert_false(pl_reversal_by_paylink("auth-77.rev", ""));
     assert_false(pl_reversal_is_timeout_of("auth-77.rev", "auth-77"));
     assert_false(pl_reversal_is_timeout_of("auth-77.tor", ""));
     assert_false(pl_reversal_is_timeout_of(NULL, "auth-77"));

@@ -315,6 +315,21 @@ bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_
     return strcmp(request_id, tor) == 0;
 }
 
+bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id)
+{
+    static const char *const suffixes[] = {PL_DM_REVERSAL_SUFFIX, PL_TIMEOUT_REVERSAL_SUFFIX,
+                                           PL_DEPOSIT_REVERSAL_SUFFIX, "dmrev"};
+    if (!request_id || !auth_request_id || !*auth_request_id)
+        return false;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char id[64];
+        pl_job_derived_request_id(auth_request_id, suffixes[i], id, sizeof id);
+        if (strcmp(request_id, id) == 0)
+            return true;
+    }
+    return false;
+}
+
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
                                  bool auth_unknown, const char *auth_status, pl_reply *rep)
 {
@@ -455,7 +470,16 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
             PL_INFO(r->request_id, "stored value void refused: %s", job->reply->message);
         return rc;
     }
-    if (!svc->send_reversal) {
+    if (!svc->send_reversal && pl_reversal_by_paylink(r->request_id, r->auth_ref.request_id)) {
+        /* Requested by paylink itself (a reject's, a timeout's, a replaced authorization's), whose
+         * worker read Send reversal selected: this worker's settings are older (the workers
+         * refresh apart) or newer; refused, its id fixed, it would never be asked again and the
+         * funds would stay held. A bureau that takes no reversals answers so. */
+        PL_WARN(r->request_id,
+                "Send reversal is not selected for %s in this worker's settings, but paylink "
+                "requested this reversal under settings that had it: sent",
+                svc->code);
+    } else if (!svc->send_reversal) {
         /* seed: reversals are sent only for bureaus with Send reversal selected. */
         /* seed (Siebel) message 18: not authorized to perform this transaction type. */
         refuse(job->reply, "", "%s", pl_siebel_message(18));

@@ -81,6 +81,15 @@ typedef struct pl_reversal_auth {
  */
 bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *rep);
 
+/*
+ * True when request_id is a reversal paylink requested itself of auth_request_id (a Decision
+ * Manager reject's, .rev and .dmrev; the resolver's timeout reversal, .tor; that of an
+ * authorization an auth+capture replaced, .vdr): the worker that requested it read the bureau's
+ * Send reversal selected, and it goes even where this worker's settings (refreshed at another
+ * moment) say otherwise.
+ */
+bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id);
+
 /* True when request_id is the resolver's timeout reversal of auth_request_id (request id
  * pl_job_derived_request_id(auth, "tor")). */
 bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_id);
