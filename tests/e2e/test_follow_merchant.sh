@@ -8,7 +8,8 @@
 #   - a Visa authorization sent while pay type VI has a merchant ID of its own (vendor_paytype);
 #     the merchant ID is then taken off the pay type (every worker restarted with it): the
 #     capture of that authorization, and the credit of that capture, still go under the merchant
-#     ID the authorization was sent with. An auth+capture (a new authorization) goes under the
+#     ID the authorization was sent with, and so does an auth+capture of that authorization's
+#     token; an auth+capture with a card of its own (a new authorization) goes under the
 #     hierarchy's.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -64,6 +65,14 @@ r=$(pl_wait_reply deposit "$c1" 60) || fail "no reply for $c1"
 assert_json .status approved "$r"
 assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$c1")" "credit|$m" \
     "the credit under its debit's merchant ID"
+# A debit over what the authorization has left, naming it without a card: an auth+capture of the
+# authorization's token, which the bureau holds under the authorization's merchant ID.
+d3="fmt-$run"
+pl_send deposit "$(pl_debit "$d3" 30.00 "$o1" "$a1")"
+r=$(pl_wait_reply deposit "$d3" 60) || fail "no reply for $d3"
+assert_json .status approved "$r"
+assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$d3")" "auth_capture|$m" \
+    "an auth+capture of the authorization's token under its merchant ID"
 # A debit with a card of its own and no authorization: a new authorization, the hierarchy's.
 d2="fmn-$run"
 pl_send deposit "$(pl_request debit "$d2" 20.00)"

@@ -624,8 +624,10 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
     }
     pl_job_resolve_call(job, pay_type);
     /* A capture goes under its authorization's merchant ID, a follow-on credit under its
-     * debit's; an auth+capture is a new authorization (the hierarchy's). */
-    if (d->choice.kind == PL_DEP_CAPTURE)
+     * debit's; an auth+capture is a new authorization (the hierarchy's), unless it charges the
+     * authorization's token, which the bureau holds under that authorization's merchant ID. */
+    if (d->choice.kind == PL_DEP_CAPTURE ||
+        (d->choice.kind == PL_DEP_AUTH_CAPTURE && d->token_used[0]))
         pl_job_follow_merchant(job, d->auth_merchant);
     else if (d->choice.kind == PL_DEP_CREDIT_FOLLOW_ON)
         pl_job_follow_merchant(job, d->capture_merchant);

@@ -790,6 +790,21 @@ static int process_window(dm *d, int company, const bureau *b, const merchants *
                 "company %d, %s: Conversion Detail Report for merchant %s, %s %s to %s %s GMT",
                 company, b->code, merchant, w->start_date, w->start_time, w->end_date, w->end_time);
         rc = fetch_report(d, b, merchant, w, &rep, why, whysize, asked);
+        if (rc == PL_ERR_AUTH && k > 0) {
+            /* The service refuses the report of a merchant ID a review was sent under (retired,
+             * or not the report user's): its decisions are not had, loudly, each run, but the
+             * others' still are (the first, the hierarchy's, fails the window as before). */
+            PL_ERROR(NULL,
+                     "company %d, %s: %s; merchant %s skipped in the window %s %s to %s %s: its "
+                     "decisions are not applied (a merchant ID no longer used: delete it from "
+                     "dm_review_merchant)",
+                     company, b->code, why, merchant, w->start_date, w->start_time, w->end_date,
+                     w->end_time);
+            why[0] = '\0';
+            *asked = PL_DM_ASKED_READ;
+            rc = 0;
+            continue;
+        }
         if (rc != 0) {
             /* The run fails all the same; publish_pending logs its own failure. */
             if (publish_pending(d, company, b) != 0)
@@ -934,7 +949,8 @@ static int update_windows_of(dm *d, int company, const bureau *b, const merchant
     pl_dm_limit limit;
     if ((rc = pl_dmupdate_limit_start(d->db, company, b->code, &limit)) != 0)
         return rc;
-    /* Each call of the report counts, those of windows asked again narrower too: a cycle ends. */
+    /* Each window asked counts, those asked again narrower too (each asks every merchant's
+     * report): a cycle ends. */
     for (int k = 0; k < MAX_WINDOWS && !g_stop; k++) {
         int64_t last = last_end(d, company, b);
         if (last < -1)
