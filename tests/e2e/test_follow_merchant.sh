@@ -51,33 +51,29 @@ restart auth deposit reversal
 vi_set=
 bureau_m=$(pl_sql "SELECT merchant_id FROM auth_service WHERE service_bureau = 'CYB'")
 assert_ne "$bureau_m" "$m" "the bureau's merchant ID is another"
+# deposit ID MESSAGE WANT WHAT: sends MESSAGE (deposit ID), which must be approved and recorded
+# with operation|merchant_id WANT.
+deposit() {
+    pl_send deposit "$2"
+    r=$(pl_wait_reply deposit "$1" 60) || fail "no reply for $1"
+    assert_json .status approved "$r"
+    assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$1")" "$3" "$4"
+}
 d1="fmd-$run"
-pl_send deposit "$(pl_debit "$d1" 60.00 "$o1" "$a1")"
-r=$(pl_wait_reply deposit "$d1" 60) || fail "no reply for $d1"
-assert_json .status approved "$r"
-assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$d1")" "capture|$m" \
+deposit "$d1" "$(pl_debit "$d1" 60.00 "$o1" "$a1")" "capture|$m" \
     "the capture under its authorization's merchant ID"
 c1="fmc-$run"
-pl_send deposit "$(jq -nc --arg id "$c1" --arg o "$o1" --arg d "$d1" '{v: 1, request_id: $id,
+deposit "$c1" "$(jq -nc --arg id "$c1" --arg o "$o1" --arg d "$d1" '{v: 1, request_id: $id,
     type: "credit", company: 1, order: $o, pay_seq: 1, service: "CYB", amount: "10.00",
-    currency: "USD", capture_ref: {request_id: $d}}')"
-r=$(pl_wait_reply deposit "$c1" 60) || fail "no reply for $c1"
-assert_json .status approved "$r"
-assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$c1")" "credit|$m" \
+    currency: "USD", capture_ref: {request_id: $d}}')" "credit|$m" \
     "the credit under its debit's merchant ID"
 # A debit over what the authorization has left, naming it without a card: an auth+capture of the
 # authorization's token, which the bureau holds under the authorization's merchant ID.
 d3="fmt-$run"
-pl_send deposit "$(pl_debit "$d3" 30.00 "$o1" "$a1")"
-r=$(pl_wait_reply deposit "$d3" 60) || fail "no reply for $d3"
-assert_json .status approved "$r"
-assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$d3")" "auth_capture|$m" \
+deposit "$d3" "$(pl_debit "$d3" 30.00 "$o1" "$a1")" "auth_capture|$m" \
     "an auth+capture of the authorization's token under its merchant ID"
 # A debit with a card of its own and no authorization: a new authorization, the hierarchy's.
 d2="fmn-$run"
-pl_send deposit "$(pl_request debit "$d2" 20.00)"
-r=$(pl_wait_reply deposit "$d2" 60) || fail "no reply for $d2"
-assert_json .status approved "$r"
-assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$d2")" "auth_capture|$bureau_m" \
+deposit "$d2" "$(pl_request debit "$d2" 20.00)" "auth_capture|$bureau_m" \
     "an auth+capture under the hierarchy's merchant ID"
 pass "follow-on calls go under the merchant ID of what they follow"

@@ -10,6 +10,7 @@
 #include "card.h"
 #include "config.h"
 #include "ctldb.h"
+#include "opsctl.h"
 #include "services.h"
 
 /* ---- the whitelist ------------------------------------------------------------------------ */
@@ -377,12 +378,8 @@ int pl_bureau_parse(int argc, char **argv, pl_bureau_opts *o, char *errstr, size
             if (o->cmd == PL_BUREAU_SET && (v = option_value(argc, argv, &a, "--by", &missing))) {
                 if (o->by)
                     return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "--by given twice");
-                if (!*v || strlen(v) > 100 || pl_ctldb_has_control(v))
-                    return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                                      "--by: expected a name of 1 to 100 characters");
-                if (pl_card_contains(v, strlen(v)))
-                    return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                                      "--by: must not contain a card number");
+                if (pl_opsctl_check_name_max("--by", v, 100, errstr, errstr_size) != PL_OK)
+                    return PL_ERR_INVALID;
                 o->by = v;
             } else if (o->cmd == PL_BUREAU_AUDIT &&
                        (v = option_value(argc, argv, &a, "--limit", &missing))) {

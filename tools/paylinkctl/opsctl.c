@@ -542,18 +542,24 @@ static size_t utf8_cut(const char *s, size_t max)
     return max;
 }
 
-int pl_opsctl_check_name(const char *option, const char *name, char *errstr, size_t errstr_size)
+int pl_opsctl_check_name_max(const char *option, const char *name, int max, char *errstr,
+                             size_t errstr_size)
 {
     long chars = name ? utf8_chars(name) : -1;
-    if (chars < 1 || chars > PL_OPSCTL_BY_MAX || pl_ctldb_has_control(name))
+    if (chars < 1 || chars > max || pl_ctldb_has_control(name))
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "%s: expected a name of 1 to %d characters (UTF-8, no control "
                           "characters)",
-                          option, PL_OPSCTL_BY_MAX);
+                          option, max);
     if (pl_card_contains(name, strlen(name)))
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: must not contain a card number",
                           option);
     return PL_OK;
+}
+
+int pl_opsctl_check_name(const char *option, const char *name, char *errstr, size_t errstr_size)
+{
+    return pl_opsctl_check_name_max(option, name, PL_OPSCTL_BY_MAX, errstr, errstr_size);
 }
 
 int pl_opsctl_check_note(const char *option, const char *note, char *errstr, size_t errstr_size)

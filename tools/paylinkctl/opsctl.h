@@ -215,6 +215,11 @@ int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr,
 int pl_opsctl_check_name(const char *option, const char *name, char *errstr,
                          size_t errstr_size) PL_MUSTCHECK;
 
+/* pl_opsctl_check_name for a name stored in a column of max characters (bureau set's audit:
+ * 100; a stored value card's activated_by: 50). */
+int pl_opsctl_check_name_max(const char *option, const char *name, int max, char *errstr,
+                             size_t errstr_size) PL_MUSTCHECK;
+
 /*
  * Checks an operator's note given to `option` (--note): at most PL_OPSCTL_NOTE_MAX bytes of valid
  * UTF-8, no control character, no card number (it is stored). Returns 0 or PL_ERR_INVALID with

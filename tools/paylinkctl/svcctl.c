@@ -11,6 +11,7 @@
 #include "card.h"
 #include "ctlargs.h"
 #include "ctldb.h"
+#include "opsctl.h"
 #include "engine.h"
 
 /*
@@ -103,12 +104,8 @@ static int take(pl_svcctl_opts *o, size_t i, const char *value, char *errstr, si
         o->company = (int)v;
         break;
     case OPT_BY:
-        if (!*value || strlen(value) > 50 || pl_ctldb_has_control(value))
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "--by: expected a name of 1 to 50 characters");
-        if (pl_card_contains(value, strlen(value)))
-            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "--by: must not contain a card number");
+        if (pl_opsctl_check_name_max("--by", value, 50, errstr, errstr_size) != PL_OK)
+            return PL_ERR_INVALID;
         o->by = value;
         break;
     case OPT_ORDER:

@@ -501,9 +501,9 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         r->type == PL_REQ_DEBIT && r->auth_ref.present ? found_ref(recorded, REF_AUTH, &b) : NULL;
     if (a || (r->type == PL_REQ_DEBIT && r->auth_ref.request_id[0])) {
         int o = 0;
-        const PGresult *open = a ? NULL : pl_job_lookup(recorded, &o);
-        if (open && PQntuples(open) == 1 && PQnfields(open) > o + REF_AUTH_OPEN &&
-            !PQgetisnull(open, 0, o + REF_AUTH_OPEN))
+        const PGresult *unanswered = a ? NULL : pl_job_lookup(recorded, &o);
+        if (unanswered && PQntuples(unanswered) == 1 && PQnfields(unanswered) > o + REF_AUTH_OPEN &&
+            !PQgetisnull(unanswered, 0, o + REF_AUTH_OPEN))
             d->auth.outcome_unknown = true;
         if (a) {
             const char *status = PQgetvalue(a, 0, b + 1);
