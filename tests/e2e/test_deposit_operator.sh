@@ -83,4 +83,23 @@ assert_eq "$(pl_sql "SELECT count(*) FROM cc_deposit_trans WHERE request_id LIKE
     "one resubmitted request"
 # An approved deposit cannot be confirmed or resubmitted.
 refused resubmit "$tok" "is not a deposit paylink has"
+
+# A confirmed capture (here one the bureau failed, 150) was deposited outside paylink against its
+# authorization: its amount counts as deposited there, so the next debit of that authorization is not a capture collecting it
+# again (here, with the authorization's token, an auth+capture of its own).
+ord="OPA$run"
+r=$(pl_auth_reply "opa-$run" 300.00 "$ord")
+assert_json .status approved "$r"
+pl_send deposit "$(pl_debit "opd-$run" 150.00 "$ord" "opa-$run")"
+r=$(pl_wait_reply deposit "opd-$run" 60)
+assert_json .status error "$r"
+assert_eq "$(pl_sql "SELECT operation FROM cc_deposit_trans WHERE request_id = :'id'" id="opd-$run")" capture \
+    "the failed debit was a capture"
+"$PL_CTL" deposits confirm --request-id "opd-$run" --by ops-anna --note "captured by phone" >/dev/null
+assert_eq "$(pl_sql "SELECT amount_deposited FROM auth_history WHERE request_id = :'id'" id="opa-$run")" 150.00 \
+    "a confirmed capture counts as deposited on its authorization"
+pl_send deposit "$(pl_debit "ope-$run" 200.00 "$ord" "opa-$run")"
+r=$(pl_wait_reply deposit "ope-$run" 60)
+assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="ope-$run")" \
+    "auth_capture|over_authorized" "a debit beyond what the confirmed capture left is not a capture of it"
 pass "operator actions on rejected deposits"
