@@ -120,6 +120,12 @@ assert_eq "$(pl_ledger | jq --arg id "$rid" '[.[] | select(.protocol == "CYB" an
     "the reversal is in the simulator's ledger"
 assert_eq "$(pl_sql "SELECT string_agg(new_decision || '|' || action || '|' || auth_request_id || '|' || (published_at IS NOT NULL), ',' ORDER BY new_decision) FROM dm_decision WHERE company = 1 AND order_number IN (:'a', :'r')" a="$oa" r="$orj")" \
     "ACCEPT|release_hold|$ra|true,REJECT|cancel_order|$rr|true" "dm_decision records both, published"
+# A debit naming the rejected review is refused without a call, as one naming a 481 is: not an
+# auth+capture of the card the reviewer rejected (never screened again).
+pl_send deposit "$(pl_debit "dmd-$run" 480.01 "$orj" "$rr" '.card = {number: "4111111111111111", exp_month: 12, exp_year: 2030}')"
+r=$(pl_wait_reply deposit "dmd-$run" 60)
+assert_json .status declined "$r"
+assert_eq "$(pl_ledger_count "dmd-$run")" 0 "nothing sent for the debit of a rejected review"
 
 # ---- a second run: nothing new --------------------------------------------------------------------
 next_window

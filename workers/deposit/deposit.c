@@ -139,13 +139,14 @@
  * 12-20, the paylink debit capture_ref.request_id (capture_rid) a follow-on credit refunds, with
  * what remains to refund and its currency; column 21 (REF_ANSWERED), the authorization's status
  * as the bureau answered it (cc_auth_trans.status: `rejected` by fraud screening stays so after
- * its reversal); column 22 (REF_AUTH_RID), its request_id (DEP_AUTH_RID may find it by
- * transaction id); columns 23 and 24 (REF_AUTH_MERCHANT, REF_CAPTURE_MERCHANT), the merchant
- * IDs the authorization and the debit were sent under; column 25 (REF_AUTH_OPEN), the status of
- * the paylink authorization named when it has no answer yet (received, sent, unknown). NULLs where
- * the request names nothing or nothing is found; "" rather than NULL for a reference the request
- * lacks: no request id is "", and a NULL made PostgreSQL plan the statement anew each time (it
- * folded the look-up away).
+ * its reversal), or `rejected` for a review whose latest Decision Manager decision (dm_decision,
+ * paylink-dmupdate) is REJECT; column 22 (REF_AUTH_RID), its request_id (DEP_AUTH_RID may find it
+ * by transaction id); columns 23 and 24 (REF_AUTH_MERCHANT, REF_CAPTURE_MERCHANT), the merchant IDs
+ * the authorization and the debit were sent under; column 25 (REF_AUTH_OPEN), the status of the
+ * paylink authorization named when it has no answer yet (received, sent, unknown). NULLs where the
+ * request names nothing or nothing is found; "" rather than NULL for a reference the request lacks:
+ * no request id is "", and a NULL made PostgreSQL plan the statement anew each time (it folded the
+ * look-up away).
  */
 #define DEP_REFS_COLS                                                                              \
     "a.id, a.status, a.authorized, a.deposited, a.auth_number, a.auth_day, "                       \
@@ -171,7 +172,10 @@
     "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END AS auth_day, "                \
     "h.transaction_id, h.request_token, "                                                          \
     "coalesce(nullif(t.card_token, ''), t.token_created) AS card_token, t.pay_type, "              \
-    "t.card_type, h.amount_pending::text AS pending, t.status AS answered, h.request_id, "         \
+    "t.card_type, h.amount_pending::text AS pending, CASE WHEN t.status = 'review' AND "           \
+    "(SELECT dd.new_decision FROM dm_decision dd WHERE dd.company = h.company "                    \
+    "AND dd.transaction_id = h.transaction_id ORDER BY dd.id DESC LIMIT 1) = 'REJECT' "            \
+    "THEN 'rejected' ELSE t.status END AS answered, h.request_id, "                                \
     "t.merchant_id "                                                                               \
     "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "                     \
     "WHERE h.request_id = " auth_rid " AND h.transaction_type <> 'auth_capture' "                  \
