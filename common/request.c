@@ -1262,9 +1262,45 @@ static void mask_digits(char *s, size_t len)
     }
 }
 
+/* The length of the valid UTF-8 character at u[0, n) (RFC 3629: no overlong form, surrogate or
+ * code point past U+10FFFF), or 0. */
+static size_t utf8_char_len(const unsigned char *u, size_t n)
+{
+    if (u[0] < 0x80)
+        return 1;
+    size_t len = u[0] >= 0xC2 && u[0] <= 0xDF   ? 2
+                 : u[0] >= 0xE0 && u[0] <= 0xEF ? 3
+                 : u[0] >= 0xF0 && u[0] <= 0xF4 ? 4
+                                                : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((u[k] & 0xC0) != 0x80)
+            return 0;
+    if ((u[0] == 0xE0 && u[1] < 0xA0) || (u[0] == 0xED && u[1] > 0x9F) ||
+        (u[0] == 0xF0 && u[1] < 0x90) || (u[0] == 0xF4 && u[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* Replaces every byte of s[0, len) that is not part of a valid UTF-8 character with '?': the
+ * copy goes into JSON (a dead letter), which must be UTF-8 (RFC 8259 §8.1). */
+static void replace_invalid_utf8(char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char_len((const unsigned char *)s + i, len - i);
+        if (n == 0) {
+            s[i++] = '?';
+        } else {
+            i += n;
+        }
+    }
+}
+
 /*
  * Returns a malloc'd copy of s[0..len) with NULs replaced, scrubbed of card numbers;
- * `unparsed` masks every digit besides (mask_digits), for text that is not a JSON object.
+ * `unparsed` masks every digit besides (mask_digits), for text that is not a JSON object, and
+ * replaces what is not UTF-8 in it (replace_invalid_utf8: it may be any bytes).
  */
 static char *scrub_copy(const char *s, size_t len, bool unparsed)
 {
@@ -1275,8 +1311,10 @@ static char *scrub_copy(const char *s, size_t len, bool unparsed)
         copy[i] = s[i] ? s[i] : ' '; /* a NUL would hide the rest of the text from the scrub */
     copy[len] = '\0';
     (void)pl_card_scrub(copy, len + 1, PL_MASK_LAST4);
-    if (unparsed)
+    if (unparsed) {
         mask_digits(copy, strlen(copy));
+        replace_invalid_utf8(copy, strlen(copy));
+    }
     return copy;
 }
 

@@ -1410,6 +1410,14 @@ static void test_redact_not_json(void **state)
     assert_non_null(strstr(red, "\"cid\":\"\""));
     free(red);
 
+    /* What is not UTF-8 becomes '?' (the copy goes into a JSON dead letter); valid characters
+     * stay: Latin-1 é, a lone continuation byte, an overlong '/', a surrogate, a cut sequence. */
+    const char *latin1 = "Jos\xe9 \x80 \xc0\xaf \xed\xa0\x80 caf\xc3\xa9 \xe2\x82";
+    red = pl_request_redact(latin1, strlen(latin1));
+    assert_non_null(red);
+    assert_string_equal(red, "Jos? ? ?? ??? caf\xc3\xa9 ??");
+    free(red);
+
     /* A NUL inside the text does not hide what follows it from the scrub. */
     char buf[64];
     size_t n = (size_t)snprintf(buf, sizeof buf, "x%c%s", '\0', PAN);
