@@ -445,6 +445,9 @@ typedef struct row {
     char reversal_rid[51];    /* the timeout reversal requested, "" when none */
     double reversal_age_s;    /* since it was requested; < 0 when none */
     bool released;            /* an operator's reject: that reversal releases it (no .rev) */
+    bool reversal_unrecorded; /* an operator's outcome: paylink-reversal has no row of that
+                                 reversal (its publish may have failed): published again with
+                                 the final reply */
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -910,6 +913,15 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
 {
     amount[0] = '\0';
+    if (w->reversal_unrecorded && (o->status == PL_ST_ERROR || o->status == PL_ST_REJECTED)) {
+        /* The timeout reversal asked for it, whatever the service's Send reversal says now
+         * (paylink-reversal sends paylink's own reversals, and takes a timeout reversal of an
+         * authorization an operator settled error or rejected): once the row is resolved
+         * nothing else would publish it again (follow_reversal). A declined one holds nothing. */
+        copy(auth, authsz, w->rid);
+        copy(rev, revsz, w->reversal_rid);
+        return 1;
+    }
     if (!w->send_reversal)
         return 0;
     if (strcmp(w->worker, "auth") == 0) {
@@ -957,7 +969,8 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
         return rc;
     }
     char *payload = NULL;
-    rc = reversal_message(c, auth, rev, amount, false, &payload, why, sizeof why);
+    /* A timeout reversal names the authorization by what it was sent with, amount included. */
+    rc = reversal_message(c, auth, rev, amount, w->reversal_unrecorded, &payload, why, sizeof why);
     if (rc != 0) {
         snprintf(r->last_error, sizeof r->last_error, "the reversal %.50s: %.150s", rev, why);
         return rc;
@@ -1781,24 +1794,47 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
      * it was refused otherwise, or failed, may the operator approve it. A reject is recorded
      * either way; its own reversal goes only when that one did not release it. */
     bool settled_otherwise = false;
+    char rs[16] = "", rv[16] = "";
     if (w.reversal_rid[0]) {
-        char rs[16], rv[16];
+        if (reversal_state(c, w.reversal_rid, rs, rv) != 0) {
+            release(c, sid, r->owner);
+            snprintf(msg, msgsz, "the timeout reversal %s of %s cannot be read", w.reversal_rid,
+                     w.rid);
+            row_free(&w);
+            return PL_ERR_DB;
+        }
         settled_otherwise =
-            reversal_state(c, w.reversal_rid, rs, rv) == 0 &&
-            ((strcmp(rs, "declined") == 0 && strcmp(rv, "237") != 0 && strcmp(rv, "242") != 0) ||
-             strcmp(rs, "error") == 0);
+            (strcmp(rs, "declined") == 0 && strcmp(rv, "237") != 0 && strcmp(rv, "242") != 0) ||
+            strcmp(rs, "error") == 0;
         w.released = !settled_otherwise;
+        /* Never recorded by paylink-reversal: its publish may have failed (the row escalated so),
+         * or paylink-reversal has not taken it up yet. Resolved, the row is no longer followed:
+         * the reversal goes again with the final reply (the same request_id, a duplicate is
+         * replayed). */
+        w.reversal_unrecorded = !rs[0];
     }
     if ((o->status == PL_ST_APPROVED || o->status == PL_ST_REVIEW) && w.reversal_rid[0]) {
         if (!settled_otherwise) {
             release(c, sid, r->owner);
             snprintf(msg, msgsz,
                      "the timeout reversal %s of %s is in flight or has released it: it cannot be "
-                     "approved (resolve it as error, or after that reversal failed)",
+                     "approved (resolve it as error once that reversal has an outcome, or approve "
+                     "it after that reversal failed)",
                      w.reversal_rid, w.rid);
             row_free(&w);
             return PL_ERR_STATE;
         }
+    }
+    /* A timeout reversal in flight (its row not final) is followed by the resolver, which tells
+     * an operator when it fails: resolved now, nobody would, and the funds could stay held. */
+    if (strcmp(rs, "received") == 0 || strcmp(rs, "sent") == 0 || strcmp(rs, "unknown") == 0) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz,
+                 "the timeout reversal %s of %s is in flight (%s): resolve it once that reversal "
+                 "has an outcome",
+                 w.reversal_rid, w.rid, rs);
+        row_free(&w);
+        return PL_ERR_STATE;
     }
     /* A J19 authorization whose only call was the balance inquiry (its preauthorization never
      * sent: the row says svc_inquiry) holds nothing: approved, the order would count on a hold

@@ -1120,7 +1120,9 @@ static void test_operator_refused(void **state)
     assert_value(RR_STATE, held.sid, want);
 
     /* A timeout reversal of it asked for (and not refused since): approving it would report an
-     * authorization the bureau releases; an error is still taken. */
+     * authorization the bureau releases; an error is still taken, and the reversal, which
+     * paylink-reversal never recorded (its publish may have failed), goes again with the final
+     * reply: resolved, the row is no longer followed and nothing else would send it. */
     trow tor = mkrow("auth", "CYB", "auth", "72.00", "escalated");
     timeout_reversal_asked(&tor);
     assert_int_equal(pl_resolver_operator(r, tor.id, &o, "dave", NULL, msg, sizeof msg),
@@ -1130,7 +1132,27 @@ static void test_operator_refused(void **state)
     pl_resolve_outcome err_out = {.status = PL_ST_ERROR};
     assert_int_equal(pl_resolver_operator(r, tor.id, &err_out, "dave", NULL, msg, sizeof msg), 0);
     assert_value(AUTH_STATUS, tor.rid, "error");
-    assert_int_equal(pub.calls, 1);
+    assert_int_equal(pub.calls, 2);
+    char tor_rid[64];
+    snprintf(tor_rid, sizeof tor_rid, "%s.tor", tor.rid);
+    assert_string_equal(pub.msg[0].topic, "it.reversal.request");
+    assert_contains(pub.msg[0].payload, tor_rid);
+    assert_contains(pub.msg[0].payload, "\"amount\":\"72.00\"");
+    assert_string_equal(pub.msg[1].topic, "it.auth.reply");
+
+    /* A timeout reversal in flight (recorded, not final): the resolver follows it and tells an
+     * operator when it fails; resolved now, nobody would. Refused until it has an outcome. */
+    trow fl = mkrow("auth", "CYB", "auth", "74.00", "escalated");
+    trow fl_rev = mkrow_status("reversal", "CYB", "reversal", "74.00", "open", "sent");
+    const char *fp[] = {fl.sid, fl_rev.rid};
+    PQclear(sql("UPDATE required_response SET reversal_request_id = $2, "
+                "reversal_requested_at = now() WHERE id = $1::bigint",
+                2, fp));
+    assert_int_equal(pl_resolver_operator(r, fl.id, &err_out, "dave", NULL, msg, sizeof msg),
+                     PL_ERR_STATE);
+    assert_contains(msg, "is in flight (sent)");
+    assert_value(AUTH_STATUS, fl.rid, "unknown");
+    assert_int_equal(pub.calls, 2);
 
     /* The same for a review (it holds the amount too); a reject is recorded, and the timeout
      * reversal releases it: no second reversal (.rev) goes with its reply. A review or a reject
@@ -1148,11 +1170,17 @@ static void test_operator_refused(void **state)
     pl_resolve_outcome rj = {.status = PL_ST_REJECTED};
     snprintf(rj.transaction_id, sizeof rj.transaction_id, "7419661750346782304097");
     assert_int_equal(pl_resolver_operator(r, tor2.id, &rj, "dave", NULL, msg, sizeof msg), 0);
-    assert_value("SELECT status || '|' || coalesce(followups::text, 'none') FROM cc_auth_trans "
-                 "WHERE request_id = $1",
-                 tor2.rid, "rejected|none");
-    assert_int_equal(pub.calls, 2);
-    assert_string_equal(pub.msg[1].topic, "it.auth.reply");
+    char tor2_rid[64];
+    snprintf(tor2_rid, sizeof tor2_rid, "%s.tor", tor2.rid);
+    char tor2_want[80];
+    snprintf(tor2_want, sizeof tor2_want, "rejected|%s", tor2_rid);
+    assert_value("SELECT status || '|' || ((followups -> 0 ->> 'payload')::jsonb ->> "
+                 "'request_id') FROM cc_auth_trans WHERE request_id = $1",
+                 tor2.rid, tor2_want);
+    assert_int_equal(pub.calls, 4);
+    assert_string_equal(pub.msg[2].topic, "it.reversal.request");
+    assert_contains(pub.msg[2].payload, tor2_rid);
+    assert_string_equal(pub.msg[3].topic, "it.auth.reply");
 
     /* Already resolved, or no such row. */
     trow done = mkrow("auth", "CYB", "auth", "71.00", "escalated");
@@ -1181,7 +1209,8 @@ static void test_operator_refused(void **state)
         "WHERE request_id = $1",
         answered.rid, "approved|timeout|-");
     assert_value(AUTH_HISTORY, answered.rid, "0|-|-|-");
-    assert_int_equal(pub.calls, 2); /* the timeout-reversed ones' error and reject, above */
+    assert_int_equal(pub.calls, 4); /* the timeout-reversed ones' error and reject, above, each
+                                       with its reversal */
 
     pl_resolver_destroy(r);
     pub_free(&pub);
