@@ -1380,6 +1380,34 @@ static void test_late_answer_published_final(void **state)
     assert_int_equal(pub.calls, 1);
     assert_final_reply(published_for(&pub, &t), &t, "approved", "query");
     assert_value(RR_STATE, t.sid, "resolved|0|-|f|");
+
+    /* Once a timeout reversal was asked for, a late approval (or review: both hold the funds) is
+     * not the outcome: that reversal releases it. The row stays unknown, what the answer said is
+     * noted for an operator, and the reversal's outcome settles it (cancelled once approved).
+     * A late decline is still taken. */
+    trow tr = mkrow("auth", "CYB", "auth", "45.00", "open");
+    timeout_reversal_asked(&tr);
+    const char *pt[] = {tr.rid};
+    run("UPDATE cc_auth_trans SET status = 'approved', amount_approved = 45.00, "
+        "transaction_id = '7419661750346782304111', auth_number = 'A45', reply = (reply - "
+        "'required_response') || '{\"status\": \"approved\", \"amount_approved\": \"45.00\"}' "
+        "WHERE request_id = $1",
+        1, pt);
+    assert_value(AUTH_STATUS, tr.rid, "unknown");
+    char want[300];
+    snprintf(want, sizeof want,
+             "open|true|the bureau's late answer approved (transaction id 7419661750346782304111, "
+             "authorization code A45) came after the timeout reversal %s.tor was asked for",
+             tr.rid);
+    assert_value("SELECT status || '|' || (resolved_how IS NULL) || '|' || split_part(detail, "
+                 "': not recorded', 1) FROM required_response WHERE request_id = $1",
+                 tr.rid, want);
+    run("UPDATE cc_auth_trans SET status = 'declined', vendor_response = '203' "
+        "WHERE request_id = $1",
+        1, pt);
+    assert_value(AUTH_STATUS, tr.rid, "declined");
+    assert_value("SELECT resolved_how FROM required_response WHERE request_id = $1", tr.rid,
+                 "late_answer");
     pl_resolver_destroy(r);
     pub_free(&pub);
 }
