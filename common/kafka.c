@@ -154,13 +154,23 @@ static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *er
 rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
                                   pl_kafka_error_cb on_err, char *errstr, size_t errstr_size)
 {
+    return pl_kafka_producer_new_bounded(c, opaque, dr, on_err, 0, errstr, errstr_size);
+}
+
+rd_kafka_t *pl_kafka_producer_new_bounded(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
+                                          pl_kafka_error_cb on_err, int message_timeout_ms,
+                                          char *errstr, size_t errstr_size)
+{
     rd_kafka_conf_t *conf = base_conf(c, "p", errstr, errstr_size);
     if (!conf)
         return NULL;
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", message_timeout_ms);
     /* Our defaults, then the operator's PAYLINK_RDKAFKA_* (which may change them), then what
-     * correctness needs: no duplicate or reordered reply on a retry. */
+     * correctness needs: no duplicate or reordered reply on a retry, and a caller's bound. */
     if (set(conf, "linger.ms", "2", errstr, errstr_size) || env_props(conf, errstr, errstr_size) ||
-        set(conf, "enable.idempotence", "true", errstr, errstr_size)) {
+        set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        (message_timeout_ms > 0 && set(conf, "message.timeout.ms", timeout, errstr, errstr_size))) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -38,6 +38,13 @@ typedef void (*pl_kafka_error_cb)(rd_kafka_t *rk, bool fatal, const char *reason
 rd_kafka_t *pl_kafka_producer_new(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
                                   pl_kafka_error_cb on_error, char *errstr, size_t errstr_size);
 
+/* As pl_kafka_producer_new, with every message's delivery report due within message_timeout_ms
+ * (librdkafka's message.timeout.ms, set over PAYLINK_RDKAFKA_*): for a caller that waits for the
+ * report while it holds something for a bounded time (the resolver's publish lease). */
+rd_kafka_t *pl_kafka_producer_new_bounded(const pl_config *c, void *opaque, pl_kafka_dr_cb dr,
+                                          pl_kafka_error_cb on_err, int message_timeout_ms,
+                                          char *errstr, size_t errstr_size);
+
 /* The consumer's events (messages, rebalances, stats) are served by rd_kafka_consumer_poll.
  * stats may be NULL. Returns NULL with errstr set. */
 rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *opaque,

@@ -19,9 +19,12 @@
 
 #define QUERY_TIMEOUT_S 30L
 #define CONNECT_TIMEOUT_S 10L
-/* How long a pass keeps the lease of a row whose reply it is publishing (the publish waits at
- * most the producer's delivery timeout). */
+/* How long a pass keeps the lease of a row whose reply it is publishing: its follow-up and its
+ * reply each wait at most the producer's delivery timeout (PL_RESOLVER_PUBLISH_TIMEOUT_MS;
+ * paylinkctl's is shorter), and the lease is taken again just before a row is published. */
 #define PUBLISH_LEASE_S 120
+_Static_assert(2 * PL_RESOLVER_PUBLISH_TIMEOUT_MS / 1000 + 20 < PUBLISH_LEASE_S,
+               "a row's follow-up and reply are published within its lease");
 /* How old the configuration snapshot (vendor responses) may get before it is read again. */
 #define SERVICES_MAX_AGE_S 60
 
@@ -1150,8 +1153,22 @@ static int publish_followups(pl_resolver *r, const char *followups, char *err, s
 static int publish_one(pl_resolver *r, PGconn *c, const char *id, const char *worker,
                        const char *rid, const char *key, const char *reply, const char *followups)
 {
-    char topic[200], err[256] = "";
+    char topic[200], err[256] = "", lease[16];
     snprintf(topic, sizeof topic, "%s.%s.reply", r->prefix, worker);
+    /* The lease is taken again for this row's publish: a pass publishes its rows one after the
+     * other, and those before it may have waited for a slow broker. Another actor holding the
+     * row now (its lease passed meanwhile) publishes it instead. */
+    snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
+    const char *pl[] = {id, r->owner, lease};
+    PGresult *took = exec(c,
+                          "UPDATE required_response SET lease_until = now() + "
+                          "make_interval(secs => $3::int) WHERE id = $1::bigint "
+                          "AND lease_owner = $2 AND reply_pending RETURNING id",
+                          3, pl);
+    bool mine = ok(took) && PQntuples(took) == 1, failed = !ok(took);
+    PQclear(took);
+    if (!mine)
+        return failed ? PL_ERR_DB : 0;
     /* What was decided with the outcome goes first: a reply published is never taken up
      * again, a follow-up refused is (reply_pending stays). */
     if (publish_followups(r, followups, err, sizeof err) != 0 ||

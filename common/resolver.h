@@ -155,6 +155,12 @@ typedef struct pl_resolver pl_resolver;
  * for "never processed". Returns how many days (1 or 2) are in days[].
  */
 #define PL_RESOLVER_DAY_MARGIN_S 900
+
+/* The most a worker's resolver waits for Kafka to acknowledge one message it publishes (its
+ * producer's message.timeout.ms): a row's follow-up and final reply are published within twice
+ * that, under a lease that lasts longer (resolver.c, PUBLISH_LEASE_S), so that no second
+ * replica takes the row and publishes them again meanwhile. */
+#define PL_RESOLVER_PUBLISH_TIMEOUT_MS 40000
 int pl_resolver_query_days(int64_t sent_epoch, int64_t days[2]);
 
 pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t errsz);

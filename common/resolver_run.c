@@ -113,8 +113,8 @@ pl_resolver_runner *pl_resolver_runner_start(const pl_config *cfg, const char *w
     run->interval_ms = interval;
     char owner[160];
     snprintf(owner, sizeof owner, "%.100s/resolver", cfg->instance);
-    if (!(run->producer =
-              pl_kafka_producer_new(cfg, run, pl_kafka_on_delivery, NULL, err, errsz))) {
+    if (!(run->producer = pl_kafka_producer_new_bounded(
+              cfg, run, pl_kafka_on_delivery, NULL, PL_RESOLVER_PUBLISH_TIMEOUT_MS, err, errsz))) {
         free(run);
         return NULL;
     }
