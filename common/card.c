@@ -642,16 +642,22 @@ size_t pl_card_cut_tail(char *text, size_t len)
 enum { FLAG_MASK = 1, FLAG_COVER = 2 };
 
 /*
- * Removes t[from, to) from a text of len characters and returns the new length. The bytes
- * freed at the end are zeroed: they would otherwise keep stale characters (possibly digits
- * of the card number just replaced) past the new terminator, where a caller copying the
+ * Ends a pass that cuts bytes out of a text of len characters as it goes (scrub_pans,
+ * scrub_cvvs): t[0, w) is the text kept so far, t[from, len) the text not copied yet (from is 0
+ * when nothing was cut). Moves the rest down, ends the text and returns its new length. The
+ * bytes freed at the end are zeroed: they would otherwise keep stale characters (possibly
+ * digits of a card number just replaced) past the new terminator, where a caller copying the
  * whole buffer could pick them up.
  */
-static size_t cut(char *t, size_t len, size_t from, size_t to)
+static size_t end_cuts(char *t, size_t len, size_t w, size_t from)
 {
-    memmove(t + from, t + to, len - to + 1);
-    pl_card_wipe(t + len - (to - from) + 1, to - from);
-    return len - (to - from);
+    if (from == 0)
+        return len;
+    memmove(t + w, t + from, len - from);
+    w += len - from;
+    t[w] = '\0';
+    pl_card_wipe(t + w + 1, len - w);
+    return w;
 }
 
 /*
@@ -694,10 +700,11 @@ static void mask_digit(char *t, size_t k, size_t n)
  * Scrubs one group t[g, e): digit runs joined by single separators (card numbers never span
  * two groups). Every card number pl_card_find reports is marked first, and only then are the
  * marks applied, so overlapping numbers are judged on the original digits and a card number
- * that follows a short number ("ref 12 4111 1111 1111 1111") is still found. Returns the new
- * text length.
+ * that follows a short number ("ref 12 4111 1111 1111 1111") is still found. Returns where the
+ * scrubbed group ends now (e, or less when a word replaced its numbers); the bytes between that
+ * and e are left as they were, for the caller to cut (scrub_pans).
  */
-static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode mode)
+static size_t scrub_group(char *t, size_t g, size_t e, pl_mask_mode mode)
 {
     size_t n = e - g;
     uint8_t small[256];
@@ -712,14 +719,15 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode 
                     mask_digit(t, k, d);
                 k += d ? d : 1;
             }
-            return len;
+            return e;
         }
         memcpy(t + g, REMOVED_WORD, REMOVED_LEN);
-        return cut(t, len, g + REMOVED_LEN, e);
+        return g + REMOVED_LEN;
     }
     memset(flags, 0, n);
 
     bool any = false;
+    size_t end = e;
     size_t pos = 0;
     pl_card_match m;
     while (pl_card_find(t + g, n, &pos, &m)) {
@@ -752,7 +760,7 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode 
                 size_t run_end = r;
                 while (run_end < e && (flags[run_end - g] & FLAG_COVER))
                     run_end++;
-                /* The digits skipped here are overwritten or cut (and wiped) below. */
+                /* The digits skipped here are overwritten, or cut (and wiped) by scrub_pans. */
                 memcpy(t + w, REMOVED_WORD, REMOVED_LEN);
                 w += REMOVED_LEN;
                 r = run_end;
@@ -760,16 +768,24 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, pl_mask_mode 
                 t[w++] = t[r++];
             }
         }
-        if (w < e)
-            len = cut(t, len, w, e);
+        end = w;
     }
     if (flags != small)
         free(flags);
-    return len;
+    return end;
 }
 
+/*
+ * Scrubs every group of 13 digits or more. A group that shrinks (PL_MASK_REMOVED) is not cut
+ * out at once, which would move the rest of the text once a group (a megabyte of
+ * "4111111111111111x" is 60,000 of them): as in scrub_cvvs, the text before each cut is moved
+ * down over the bytes cut so far as the scan passes it (t[0, w) is the scrubbed text,
+ * t[from, len) the text not yet copied). Groups are found and scrubbed in the text as it came:
+ * a group is judged on its own bytes only, and those are always past every byte moved.
+ */
 static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
 {
+    size_t w = 0, from = 0;
     size_t i = 0;
     while (i < len) {
         if (!digit_at(t, len, i)) {
@@ -789,13 +805,16 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
             e += n;
         }
         if (digits >= SCRUB_MIN_DIGITS) {
-            size_t newlen = scrub_group(t, len, i, e, mode);
-            e -= len - newlen;
-            len = newlen;
+            size_t ge = scrub_group(t, i, e, mode);
+            if (ge < e) {
+                memmove(t + w, t + from, ge - from);
+                w += ge - from;
+                from = e;
+            }
         }
         i = e;
     }
-    return len;
+    return end_cuts(t, len, w, from);
 }
 
 /* Field names whose values are card security codes, in JSON, key=value text or XML. */
@@ -884,15 +903,32 @@ static bool xml_open_before(const char *t, size_t k)
 }
 
 /*
+ * The first '>' at or after p (len when there is none). *gt keeps the last answer, the first
+ * '>' at or after an earlier p: it stands while p has not passed it, since the bytes from p on
+ * are as they came (scrub_cvvs writes only behind its scan). Without it each name of a text of
+ * "<cvv" and no '>' would look through the rest of the text (a megabyte, most of a minute);
+ * with it each byte is looked at once, and once there is none left none is looked at.
+ */
+static size_t next_gt(const char *t, size_t len, size_t p, size_t *gt)
+{
+    if (*gt < p) {
+        const char *q = memchr(t + p, '>', len - p);
+        *gt = q ? (size_t)(q - t) : len;
+    }
+    return *gt;
+}
+
+/*
  * Finds the value that follows a CVV field name ending at p: XML element content, or a
  * JSON / key=value value (quoted, also with escaped quotes, or a bare run of digits).
- * Sets [*vs, *ve) and returns true when there is one to blank.
+ * Sets [*vs, *ve) and returns true when there is one to blank. *gt is next_gt's: p only grows
+ * from one call to the next.
  */
-static bool cvv_value(const char *t, size_t len, size_t p, bool xml, size_t *vs, size_t *ve)
+static bool cvv_value(const char *t, size_t len, size_t p, bool xml, size_t *gt, size_t *vs,
+                      size_t *ve)
 {
     if (xml) {
-        while (p < len && t[p] != '>')
-            p++;
+        p = next_gt(t, len, p, gt);
         if (p >= len || t[p - 1] == '/')
             return false;
         *vs = ++p;
@@ -953,12 +989,13 @@ static bool cvv_value(const char *t, size_t len, size_t p, bool xml, size_t *vs,
 static size_t scrub_cvvs(char *t, size_t len)
 {
     size_t w = 0, from = 0;
+    size_t gt = 0; /* next_gt's: every name ends past 0, so the first XML name looks */
     for (size_t k = 0; k < len; k++) {
         size_t nl = cvv_name_at(t, k, len);
         if (nl == 0)
             continue;
         size_t vs, ve;
-        if (cvv_value(t, len, k + nl, xml_open_before(t, k), &vs, &ve) && ve > vs) {
+        if (cvv_value(t, len, k + nl, xml_open_before(t, k), &gt, &vs, &ve) && ve > vs) {
             memmove(t + w, t + from, vs - from);
             w += vs - from;
             from = ve;
@@ -971,14 +1008,7 @@ static size_t scrub_cvvs(char *t, size_t len)
         }
         k += nl - 1;
     }
-    if (from == 0)
-        return len;
-    memmove(t + w, t + from, len - from);
-    w += len - from;
-    t[w] = '\0';
-    /* The bytes freed at the end would keep stale characters past the terminator (cut). */
-    pl_card_wipe(t + w + 1, len - w);
-    return w;
+    return end_cuts(t, len, w, from);
 }
 
 size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
