@@ -137,21 +137,39 @@ static int get_raw(pl_errors *errs, json_object *obj, const char *prefix, const 
     return F_OK;
 }
 
+/* The number of characters (code points) of valid UTF-8: the bytes that start one. */
+static size_t utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
 /*
- * Reads a string member into buf (whose size includes the NUL, as in request.h). A value
- * that does not fit is an error, never truncated: a cut address or order number would be
- * sent to the bureau as if it were the real one. nonempty refuses "".
+ * Reads a string member of at most max_chars characters into buf (whose size includes the
+ * NUL, as in request.h). The contract's limits are in characters, as JSON Schema's maxLength counts
+ * them, not in bytes: "千代田区丸の内" is 7 characters and 21 bytes of UTF-8. A free-text field's
+ * buffer holds 4 bytes a character (PL_TEXT_SIZE); one sized a byte a character (codes,
+ * identifiers, and the fields request.h says) refuses non-ASCII text that does not fit its bytes,
+ * saying so. A value that does not fit is an error, never truncated: a cut address or order number
+ * would be sent to the bureau as if it were the real one. nonempty refuses "".
  */
-static int get_str(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
-                   bool required, bool nonempty, char *buf, size_t bufsize)
+static int get_text(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                    bool required, bool nonempty, char *buf, size_t bufsize, size_t max_chars)
 {
     const char *s;
     size_t len;
     int rc = get_raw(errs, obj, prefix, key, required, &s, &len);
     if (rc != F_OK)
         return rc;
+    /* json-c checked the UTF-8 (JSON_TOKENER_VALIDATE_UTF8), so counting lead bytes is exact. */
+    if (utf8_chars(s, len) > max_chars) {
+        add_err(errs, prefix, key, "must be at most %zu characters", max_chars);
+        return F_BAD;
+    }
     if (len >= bufsize) {
-        add_err(errs, prefix, key, "must be at most %zu characters", bufsize - 1);
+        add_err(errs, prefix, key, "must be at most %zu bytes of UTF-8", bufsize - 1);
         return F_BAD;
     }
     if (nonempty && len == 0) {
@@ -160,6 +178,13 @@ static int get_str(pl_errors *errs, json_object *obj, const char *prefix, const 
     }
     memcpy(buf, s, len + 1);
     return F_OK;
+}
+
+/* get_text for a buffer sized a byte a character of the field's limit. */
+static int get_str(pl_errors *errs, json_object *obj, const char *prefix, const char *key,
+                   bool required, bool nonempty, char *buf, size_t bufsize)
+{
+    return get_text(errs, obj, prefix, key, required, nonempty, buf, bufsize, bufsize - 1);
 }
 
 /* A string member checked by a predicate; msg is the error when the predicate fails. */
@@ -334,11 +359,14 @@ static int wipe_if_card(json_object *parent, const char *key, size_t idx, json_o
     return 0;
 }
 
+static int blank_security_codes(json_object *o, bool blank);
+
 /* Wipes every sensitive value of a parsed request before the tree is freed. */
 static void wipe_sensitive(json_object *root)
 {
     static const walker card_numbers = {.scalar = wipe_if_card};
     (void)walk(root, &card_numbers);
+    (void)blank_security_codes(root, false); /* wipes only: it cannot fail */
     json_object *card = object_member(root, "card");
     wipe_member(card, "number");
     wipe_member(card, "cvv");
@@ -637,7 +665,8 @@ static int decode_items(pl_errors *errs, json_object *arr, pl_request *r)
             continue;
         }
         (void)get_str(errs, it, P, "sku", false, false, item->sku, sizeof item->sku);
-        (void)get_str(errs, it, P, "name", false, false, item->name, sizeof item->name);
+        (void)get_text(errs, it, P, "name", false, false, item->name, sizeof item->name,
+                       PL_ITEM_NAME_CHARS);
         (void)get_str(errs, it, P, "product_code", false, false, item->product_code,
                       sizeof item->product_code);
         bool has_price = false;
@@ -751,10 +780,241 @@ static int decode_svc(pl_errors *errs, json_object *obj, pl_request *r)
  * Infinity, "1." and raw control characters in strings, which the JSON Schema side (any
  * standard JSON parser) refuses; checking the grammar first keeps "not JSON" the same on
  * both sides. UTF-8 validity is left to json-c (JSON_TOKENER_VALIDATE_UTF8).
+ *
+ * The same pass finds an object with a member name twice ({"amount":"10.00",
+ * "amount":"1000.00"}). json-c keeps the last value silently, so the request would be
+ * decoded as something the upstream system may not have meant, and the value it drops is
+ * freed unwiped (a card number in card.number twice). Names are compared as json-c will
+ * see them: escapes decoded ("\u0061mount" is "amount"), cut at a NUL. Each object's names
+ * are kept while it is open and compared when it closes: pairwise for a few, sorted by a hash
+ * and the name for more, so an object of 100,000 members costs n log n, not n².
  */
+typedef struct syn_key {
+    const char *raw; /* the name's text between its quotes, escapes undecoded */
+    size_t len;
+    uint64_t hash; /* of the decoded name */
+} syn_key;
+
+/* The way from the root to the value being scanned, for the path of a duplicate's error. */
+typedef struct syn_seg {
+    const struct syn_seg *up;
+    const char *key; /* raw member name, or NULL for an array element */
+    size_t keylen, idx;
+} syn_seg;
+
 typedef struct syn {
     const char *p, *end;
+    syn_key *keys; /* the names of every object open on the path, innermost last */
+    size_t nkeys, cap;
+    bool dup; /* a duplicate was found; dup_path is the first one's */
+    char dup_path[sizeof((pl_field_error *)0)->field];
+    /* The root's request_id members whose value is a string, for the echo. */
+    const char *rid;
+    size_t rid_len;
+    int n_rid;
+    syn_key small[32];
 } syn;
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
+}
+
+static unsigned read_u4(const char *p)
+{
+    return (unsigned)(hex_digit(p[0]) << 12 | hex_digit(p[1]) << 8 | hex_digit(p[2]) << 4 |
+                      hex_digit(p[3]));
+}
+
+/*
+ * The next character of a JSON string's raw text [*p, end) (syn_string checked it), decoded as
+ * json-c decodes it, into out as UTF-8: returns its length, or 0 at the end or at a NUL (json-c
+ * cuts a member name there). A surrogate without its pair is U+FFFD, as in json-c.
+ */
+static size_t str_next(const char **p, const char *end, unsigned char out[4])
+{
+    if (*p >= end)
+        return 0;
+    if (**p != '\\') {
+        out[0] = (unsigned char)*(*p)++;
+        return 1;
+    }
+    char e = (*p)[1];
+    *p += 2;
+    if (e != 'u') {
+        static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
+        const char *k = strchr(from, e);
+        out[0] = (unsigned char)(k ? to[k - from] : e); /* '"', '\\', '/' stand for themselves */
+        return 1;
+    }
+    unsigned cp = read_u4(*p);
+    *p += 4;
+    if (cp >= 0xD800 && cp <= 0xDBFF && end - *p >= 6 && (*p)[0] == '\\' && (*p)[1] == 'u') {
+        unsigned lo = read_u4(*p + 2);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            *p += 6;
+        }
+    }
+    if (cp >= 0xD800 && cp <= 0xDFFF)
+        cp = 0xFFFD;
+    if (cp == 0)
+        return 0;
+    if (cp < 0x80) {
+        out[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (unsigned char)(0xC0 | cp >> 6);
+        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | cp >> 12);
+        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | cp >> 18);
+    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* FNV-1a of the decoded name. */
+static uint64_t name_hash(const char *raw, size_t len)
+{
+    uint64_t h = 14695981039346656037u;
+    unsigned char c[4];
+    const char *p = raw, *end = raw + len;
+    for (size_t n; (n = str_next(&p, end, c)) > 0;)
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ c[i]) * 1099511628211u;
+    return h;
+}
+
+/* Reads a member name's decoded bytes one at a time. */
+typedef struct name_reader {
+    const char *p, *end;
+    unsigned char c[4];
+    size_t i, n;
+} name_reader;
+
+/* The next decoded byte, or -1 at the end of the name. */
+static int name_byte(name_reader *r)
+{
+    if (r->i == r->n) {
+        r->n = str_next(&r->p, r->end, r->c);
+        r->i = 0;
+        if (r->n == 0)
+            return -1;
+    }
+    return r->c[r->i++];
+}
+
+/* Orders decoded names byte-wise (a prefix first); 0 when they are the same name. */
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    name_reader ra = {.p = a, .end = a + alen}, rb = {.p = b, .end = b + blen};
+    for (;;) {
+        int ca = name_byte(&ra), cb = name_byte(&rb);
+        if (ca != cb)
+            return ca < cb ? -1 : 1;
+        if (ca < 0)
+            return 0;
+    }
+}
+
+static int key_cmp(const void *x, const void *y)
+{
+    const syn_key *a = x, *b = y;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    return name_cmp(a->raw, a->len, b->raw, b->len);
+}
+
+static bool syn_push_key(syn *s, const char *raw, size_t len)
+{
+    if (s->nkeys == s->cap) {
+        size_t ncap = s->cap ? 2 * s->cap : sizeof s->small / sizeof s->small[0];
+        syn_key *grown = s->keys == s->small ? malloc(ncap * sizeof *grown)
+                                             : realloc(s->keys, ncap * sizeof *grown);
+        if (!grown)
+            return false; /* the text is refused, as when the tokener cannot be made */
+        if (s->keys == s->small)
+            memcpy(grown, s->small, s->nkeys * sizeof *grown);
+        s->keys = grown;
+        s->cap = ncap;
+    }
+    s->keys[s->nkeys++] = (syn_key){raw, len, name_hash(raw, len)};
+    return true;
+}
+
+/* One segment of a path: a decoded member name, printable ASCII only ('?' for the rest). */
+static size_t path_put_name(char *buf, size_t size, size_t at, const char *raw, size_t len)
+{
+    const char *p = raw, *end = raw + len;
+    unsigned char c[4];
+    for (size_t n; at + 1 < size && (n = str_next(&p, end, c)) > 0;) {
+        if (n == 1 && (c[0] & 0xC0) == 0x80)
+            continue; /* the rest of a character written unescaped: one '?' for it */
+        buf[at++] = n == 1 && c[0] >= 0x20 && c[0] < 0x7f ? (char)c[0] : '?';
+    }
+    buf[at] = '\0';
+    return at;
+}
+
+/* The path of member `key` of the object at `at` ("card.number", "items[1].sku"), as
+ * join_path writes paths, with any card number in it masked. */
+static void dup_path(syn *s, const syn_seg *at, const syn_key *key)
+{
+    const syn_seg *segs[JSON_DEPTH + 2];
+    size_t n = 0;
+    for (const syn_seg *g = at; g && n < sizeof segs / sizeof segs[0]; g = g->up)
+        segs[n++] = g;
+    char *buf = s->dup_path;
+    size_t size = sizeof s->dup_path, w = 0;
+    buf[0] = '\0';
+    for (size_t i = n; i-- > 0;) {
+        if (segs[i]->key) {
+            if (w > 0 && w + 1 < size)
+                buf[w++] = '.';
+            w = path_put_name(buf, size, w, segs[i]->key, segs[i]->keylen);
+        } else if (w < size) {
+            int k = snprintf(buf + w, size - w, "[%zu]", segs[i]->idx);
+            w = k > 0 && (size_t)k < size - w ? w + (size_t)k : size - 1;
+        }
+    }
+    if (w > 0 && w + 1 < size)
+        buf[w++] = '.';
+    (void)path_put_name(buf, size, w, key->raw, key->len);
+    (void)pl_card_scrub(buf, size, PL_MASK_LAST4);
+}
+
+/* Compares the names of the object that closes (those pushed since base), then pops them. */
+static void syn_close_object(syn *s, size_t base, const syn_seg *at)
+{
+    syn_key *k = s->keys + base;
+    size_t n = s->nkeys - base;
+    const syn_key *dup = NULL;
+    if (n <= 8) {
+        for (size_t i = 0; i < n && !dup; i++)
+            for (size_t j = i + 1; j < n && !dup; j++)
+                if (key_cmp(&k[i], &k[j]) == 0)
+                    dup = &k[j];
+    } else {
+        qsort(k, n, sizeof *k, key_cmp);
+        for (size_t i = 1; i < n && !dup; i++)
+            if (key_cmp(&k[i - 1], &k[i]) == 0)
+                dup = &k[i];
+    }
+    if (dup && !s->dup) {
+        s->dup = true;
+        dup_path(s, at, dup);
+    }
+    s->nkeys = base;
+}
 
 static void syn_ws(syn *s)
 {
@@ -832,7 +1092,8 @@ static bool syn_literal(syn *s, const char *word)
     return true;
 }
 
-static bool syn_value(syn *s, int depth)
+/* at: how the scan came to this value (NULL for the root). */
+static bool syn_value(syn *s, int depth, const syn_seg *at)
 {
     if (depth > JSON_DEPTH)
         return false;
@@ -842,29 +1103,48 @@ static bool syn_value(syn *s, int depth)
     char c = *s->p;
     if (c == '{' || c == '[') {
         char close = c == '{' ? '}' : ']';
+        size_t base = s->nkeys;
         s->p++;
         syn_ws(s);
         if (s->p < s->end && *s->p == close) {
             s->p++;
             return true;
         }
+        syn_seg seg = {.up = at};
         for (;;) {
             if (c == '{') {
                 syn_ws(s);
+                const char *name = s->p + 1;
                 if (!syn_string(s))
+                    return false;
+                seg.key = name;
+                seg.keylen = (size_t)(s->p - 1 - name);
+                if (!syn_push_key(s, seg.key, seg.keylen))
                     return false;
                 syn_ws(s);
                 if (s->p >= s->end || *s->p != ':')
                     return false;
                 s->p++;
+                syn_ws(s);
+                if (depth == 1 && s->p < s->end && *s->p == '"' &&
+                    name_cmp(seg.key, seg.keylen, "request_id", 10) == 0) {
+                    s->rid = s->p + 1;
+                    s->n_rid++;
+                }
             }
-            if (!syn_value(s, depth + 1))
+            const char *value = s->p;
+            if (!syn_value(s, depth + 1, &seg))
                 return false;
+            if (c == '{' && value + 1 == s->rid)
+                s->rid_len = (size_t)(s->p - 1 - s->rid);
+            seg.idx++;
             syn_ws(s);
             if (s->p >= s->end)
                 return false;
             if (*s->p == close) {
                 s->p++;
+                if (c == '{')
+                    syn_close_object(s, base, at);
                 return true;
             }
             if (*s->p != ',')
@@ -879,13 +1159,58 @@ static bool syn_value(syn *s, int depth)
     return syn_literal(s, "true") || syn_literal(s, "false") || syn_literal(s, "null");
 }
 
-static bool json_syntax_ok(const char *json, size_t len)
+/*
+ * A member name found twice in a text that is otherwise a JSON object: the member's path, and
+ * the request_id for the echo of the invalid reply when the root has one that the contract
+ * takes (a card number in it masked, as echo_masked does), else "".
+ */
+typedef struct dup_member {
+    bool found;
+    char path[sizeof((pl_field_error *)0)->field];
+    char request_id[sizeof((pl_request *)0)->request_id];
+} dup_member;
+
+static bool request_id_ok(const char *s, size_t len);
+
+/* True when json is one strict JSON value; *dup (may be NULL) says whether it is an object
+ * with a duplicate member name, which the caller must then refuse. */
+static bool json_syntax_ok(const char *json, size_t len, dup_member *dup)
 {
-    syn s = {json, json + len};
-    if (!syn_value(&s, 1))
-        return false;
-    syn_ws(&s);
-    return s.p == s.end;
+    syn s = {.p = json, .end = json + len};
+    s.keys = s.small;
+    s.cap = sizeof s.small / sizeof s.small[0];
+    bool ok = syn_value(&s, 1, NULL);
+    if (ok) {
+        syn_ws(&s);
+        ok = s.p == s.end;
+    }
+    if (s.keys != s.small)
+        free(s.keys);
+    if (dup) {
+        memset(dup, 0, sizeof *dup);
+        size_t first = 0;
+        while (first < len && pl_json_space(json[first]))
+            first++;
+        dup->found = ok && s.dup && first < len && json[first] == '{';
+    }
+    if (dup && dup->found) {
+        snprintf(dup->path, sizeof dup->path, "%s", s.dup_path);
+        /* The request_id when the root has exactly one, a string; decoded in full (no NUL). */
+        char rid[sizeof dup->request_id];
+        size_t n = 0;
+        const char *p = s.rid, *end = s.rid + s.rid_len;
+        unsigned char c[4];
+        for (size_t k; s.n_rid == 1 && (k = str_next(&p, end, c)) > 0 && n + k < sizeof rid;)
+            for (size_t i = 0; i < k; i++)
+                rid[n++] = (char)c[i];
+        if (s.n_rid == 1 && p == end && request_id_ok(rid, n)) {
+            memcpy(dup->request_id, rid, n);
+            dup->request_id[n] = '\0';
+            (void)pl_card_scrub(dup->request_id, sizeof dup->request_id, PL_MASK_LAST4);
+        }
+        pl_card_wipe(rid, sizeof rid);
+    }
+    return ok;
 }
 
 /*
@@ -950,16 +1275,24 @@ static void tok_free_kept(void)
     (void)pthread_mutex_unlock(&tok_mu);
 }
 
-/* Parses the whole text as exactly one strict JSON value in valid UTF-8, or returns NULL. */
-static json_object *parse_json(const char *json, size_t len)
+/*
+ * Parses the whole text as exactly one strict JSON value in valid UTF-8, or returns NULL. An
+ * object with a member name twice is refused before json-c reads it (json_syntax_ok), and
+ * *dup, when not NULL, says so.
+ */
+static json_object *parse_json(const char *json, size_t len, dup_member *dup)
 {
+    dup_member unused;
+    if (!dup)
+        dup = &unused;
+    dup->found = false;
     /* RFC 8259 §8.1: a parser may ignore a byte order mark, which producers on some platforms
      * put first; refused, the request got an `invalid` reply without its request_id. */
     if (json && len >= 3 && memcmp(json, "\xef\xbb\xbf", 3) == 0) {
         json += 3;
         len -= 3;
     }
-    if (!json || len == 0 || len > INT32_MAX || !json_syntax_ok(json, len))
+    if (!json || len == 0 || len > INT32_MAX || !json_syntax_ok(json, len, dup) || dup->found)
         return NULL;
     (void)pthread_mutex_lock(&tok_mu);
     if (!tok_kept) {
@@ -999,7 +1332,14 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
     out->v = 1;
     out->online = true;
 
-    json_object *root = parse_json(json, len);
+    dup_member dup;
+    json_object *root = parse_json(json, len, &dup);
+    if (dup.found) {
+        /* Which of the values was meant is for the upstream system to say. */
+        pl_errors_add(errs, dup.path, "appears more than once");
+        memcpy(out->request_id, dup.request_id, sizeof out->request_id);
+        return PL_ERR_INVALID;
+    }
     if (!root || !json_object_is_type(root, json_type_object)) {
         pl_errors_add(errs, "", "not a JSON object");
         json_object_put(root);
@@ -1186,6 +1526,108 @@ void pl_request_free(pl_request *r)
 }
 
 /* ---- redaction ------------------------------------------------------------------------- */
+
+/* The key's character at i, lower-cased, or 0 past its end. */
+static char lower_at(const char *key, size_t i)
+{
+    char c = key[i];
+    return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
+static bool is_lower(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+static bool is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+/*
+ * True when a member name names a card security code, wherever the sender put it. The text
+ * scrub of card.c finds such names only on word boundaries ("cvv", "cid", "cvv_code"), and `_`
+ * is a word character there, so "card_cvv", "cvvNumber", "payment_cvv2" or "CVV2Code" kept their
+ * values in the dead-letter copy. Lower-cased with `_`, `-` and spaces removed, the name holds
+ * cvv, cvc, cvn, csc, cvd or securitycode. "cid" is a word in too many names ("acid", "decide")
+ * to be searched so: it counts only as the whole name or as its last part after a separator or
+ * a lower-to-upper case change ("card_cid", "cardCid", "CARD-CID").
+ */
+static bool security_code_name(const char *key)
+{
+    static const char *const parts[] = {"cvv", "cvc", "cvn", "csc", "cvd", "securitycode"};
+    char norm[64];
+    size_t n = 0;
+    for (size_t i = 0; key[i] && n < sizeof norm - 1; i++)
+        if (key[i] != '_' && key[i] != '-' && key[i] != ' ')
+            norm[n++] = lower_at(key, i);
+    norm[n] = '\0';
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (strstr(norm, parts[i]))
+            return true;
+    /* A name longer than norm has its tail checked by the "cid" rule below all the same. */
+    size_t len = strlen(key);
+    if (len < 3 || lower_at(key, len - 3) != 'c' || lower_at(key, len - 2) != 'i' ||
+        lower_at(key, len - 1) != 'd')
+        return false;
+    if (len == 3)
+        return true;
+    char before = key[len - 4];
+    return before == '_' || before == '-' || before == ' ' || before == '.' ||
+           (is_lower(before) && is_upper(key[len - 3]));
+}
+
+/* walk() callback: zeroes every string below a value that is being removed. */
+static int wipe_string(json_object *parent, const char *key, size_t idx, json_object *val)
+{
+    (void)parent, (void)key, (void)idx;
+    if (json_object_is_type(val, json_type_string))
+        pl_card_wipe((char *)json_object_get_string(val), (size_t)json_object_get_string_len(val));
+    return 0;
+}
+
+static void wipe_value(json_object *val)
+{
+    static const walker strings = {.scalar = wipe_string};
+    if (json_object_is_type(val, json_type_object) || json_object_is_type(val, json_type_array))
+        (void)walk(val, &strings);
+    else
+        (void)wipe_string(NULL, NULL, 0, val);
+}
+
+/*
+ * Every member below o, at any depth, named as a card security code (security_code_name): its
+ * value, whatever its type, is wiped and, with blank, becomes "" — what the text scrub leaves
+ * of a CVV named plainly ({"cid":""}), so the dead-letter copy shows that one was sent.
+ * Returns 0 or PL_ERR_NOMEM. The depth is bounded by the parser (JSON_DEPTH).
+ */
+static int blank_security_codes(json_object *o, bool blank)
+{
+    if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, key, val)
+        {
+            if (security_code_name(key)) {
+                wipe_value(val);
+                if (!blank)
+                    continue;
+                /* Replacing the value of a member the loop is on is safe (keep_only does). */
+                json_object *nv = json_object_new_string("");
+                if (!nv || json_object_object_add(o, key, nv) != 0) {
+                    json_object_put(nv);
+                    return PL_ERR_NOMEM;
+                }
+            } else if (blank_security_codes(val, blank) != 0) {
+                return PL_ERR_NOMEM;
+            }
+        }
+        return 0;
+    }
+    size_t n = json_object_is_type(o, json_type_array) ? json_object_array_length(o) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (blank_security_codes(json_object_array_get_idx(o, i), blank) != 0)
+            return PL_ERR_NOMEM;
+    return 0;
+}
 
 #define REMOVED "***REMOVED***"
 
@@ -1443,7 +1885,8 @@ char *pl_request_redact(const char *json, size_t len)
 {
     if (!json)
         len = 0;
-    json_object *root = parse_json(json, len);
+    /* A text with a member name twice is not parsed (parse_json): every digit is masked. */
+    json_object *root = parse_json(json, len, NULL);
     if (!root || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
         return scrub_copy(json ? json : "", len, true);
@@ -1457,6 +1900,10 @@ char *pl_request_redact(const char *json, size_t len)
     json_object *svc = object_member(root, "svc");
     remember_digits(card, "number", pans[0], sizeof pans[0]);
     remember_digits(svc, "card_number", pans[1], sizeof pans[1]);
+    /* Security codes under names of the sender's own, anywhere (card.* and authentication
+     * lose theirs below as well, by key). */
+    if (blank_security_codes(root, true) != 0)
+        goto out;
     if (card) {
         if (mask_member(card, "number", false) != 0)
             goto out;

@@ -36,7 +36,18 @@ typedef enum pl_req_type {
     PL_REQ_SVC_BALANCE,
 } pl_req_type;
 
-/* Field sizes include the NUL. */
+/*
+ * Field sizes include the NUL. The contract's limits count characters (JSON Schema maxLength);
+ * a free-text field sized with PL_TEXT_SIZE holds its limit in any UTF-8 (up to 4 bytes a
+ * character). The other fields hold a byte a character of their limit, which non-ASCII text
+ * can exceed before it reaches the limit in characters: the decoder refuses that with its own
+ * error ("must be at most N bytes of UTF-8"). The address fields and card.holder are still
+ * sized so: a pl_request lives inside the engine's job, which must stay within 4 KiB
+ * (engine.c), and four bytes a character would add some 2.7 KB.
+ */
+#define PL_TEXT_SIZE(chars) (4 * (chars) + 1)
+#define PL_ITEM_NAME_CHARS 100
+
 typedef struct pl_address {
     bool present;
     char first_name[61], last_name[61];
@@ -47,8 +58,9 @@ typedef struct pl_address {
 } pl_address;
 
 typedef struct pl_item {
-    char sku[41], name[101], product_code[31];
-    int64_t unit_price; /* minor units */
+    char sku[41], product_code[31];
+    char name[PL_TEXT_SIZE(PL_ITEM_NAME_CHARS)]; /* items are heap memory: free text fits */
+    int64_t unit_price;                          /* minor units */
     int quantity;
     bool has_tax_amount;
     int64_t tax_amount;

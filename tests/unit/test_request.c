@@ -1168,6 +1168,16 @@ static void test_free_wipes(void **state)
 
 /* ---- redaction -------------------------------------------------------------------------- */
 
+/* None of the n texts is in out. */
+static void assert_none_left(const char *out, const char *const *texts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strstr(out, texts[i]))
+            print_error("'%s' left in %s\n", texts[i], out);
+        assert_null(strstr(out, texts[i]));
+    }
+}
+
 static json_object *parse_redacted(const char *json)
 {
     char *red = pl_request_redact(json, strlen(json));
@@ -1256,6 +1266,71 @@ static void test_redact_json(void **state)
     free(j4);
 }
 
+/*
+ * Security codes under names of the sender's own (compound, camelCase, upper case, nested, any
+ * type of value) lose their values in the dead-letter copy; names that merely contain the
+ * letters c-i-d ("acid", "decide") keep theirs.
+ */
+static void test_redact_security_code_names(void **state)
+{
+    (void)state;
+    const char *in =
+        "{\"request_id\":\"r3\",\"card_number\":\"4111111111111111\",\"card_cvv\":\"123\","
+        "\"cvvNumber\":\"456\",\"payment\":{\"cvv_number\":\"789\",\"cardCvv\":\"321\","
+        "\"CVV2Code\":\"111\",\"securityCode\":\"222\",\"card_cid\":\"333\"}}";
+    char *out = pl_request_redact(in, strlen(in));
+    assert_non_null(out);
+    /* Quoted: the masked card number keeps its last four, "1111". */
+    static const char *const codes[] = {"\"123\"", "\"456\"", "\"789\"", "\"321\"",
+                                        "\"111\"", "\"222\"", "\"333\""};
+    assert_none_left(out, codes, sizeof codes / sizeof codes[0]);
+    json_object *red = json_tokener_parse(out);
+    assert_non_null(red);
+    assert_string_equal(get_path(red, "card_cvv", NULL), "");
+    assert_string_equal(get_path(red, "cvvNumber", NULL), "");
+    assert_string_equal(get_path(red, "payment", "cvv_number"), "");
+    assert_string_equal(get_path(red, "payment", "cardCvv"), "");
+    assert_string_equal(get_path(red, "payment", "CVV2Code"), "");
+    assert_string_equal(get_path(red, "payment", "securityCode"), "");
+    assert_string_equal(get_path(red, "payment", "card_cid"), "");
+    assert_string_equal(get_path(red, "request_id", NULL), "r3");
+    json_object_put(red);
+    free(out);
+
+    /* Every value type, every separator and case, in arrays too; innocuous names keep theirs. */
+    const char *in2 =
+        "{\"x\":[{\"card-cvc\":4567,\"Card Csc\":{\"v\":\"5678\"},\"cardCid\":[\"6789\"]}],"
+        "\"CARD_CID\":7890,\"cid\":\"8901\",\"cvd\":true,\"cvn2\":null,\"CVC\":\"9012\","
+        "\"acid\":\"1357\",\"decide\":\"2468\",\"cidade\":\"3579\",\"paid\":\"4680\","
+        "\"lucid\":\"5791\",\"incident_id\":\"6802\",\"csv\":\"7913\",\"code\":\"8024\"}";
+    out = pl_request_redact(in2, strlen(in2));
+    assert_non_null(out);
+    red = json_tokener_parse(out);
+    assert_non_null(red);
+    json_object *x0 = json_object_array_get_idx(json_object_object_get(red, "x"), 0);
+    assert_string_equal(get_path(x0, "card-cvc", NULL), "");
+    assert_string_equal(get_path(x0, "Card Csc", NULL), "");
+    assert_string_equal(get_path(x0, "cardCid", NULL), "");
+    static const char *const blanked[] = {"CARD_CID", "cid", "cvd", "cvn2", "CVC"};
+    for (size_t i = 0; i < sizeof blanked / sizeof blanked[0]; i++) {
+        json_object *v = NULL;
+        assert_true(json_object_object_get_ex(red, blanked[i], &v));
+        assert_true(json_object_is_type(v, json_type_string));
+        assert_string_equal(json_object_get_string(v), "");
+    }
+    static const struct {
+        const char *key, *value;
+    } kept[] = {{"acid", "1357"},  {"decide", "2468"},      {"cidade", "3579"}, {"paid", "4680"},
+                {"lucid", "5791"}, {"incident_id", "6802"}, {"csv", "7913"},    {"code", "8024"}};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        assert_string_equal(get_path(red, kept[i].key, NULL), kept[i].value);
+    static const char *const gone[] = {"4567", "5678", "6789", "7890", "8901", "9012"};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
+        assert_null(strstr(out, gone[i]));
+    json_object_put(red);
+    free(out);
+}
+
 /* Found by tests/fuzz/fuzz_request: the PAN glued to another digit elsewhere in the request. */
 static void test_redact_glued_copy(void **state)
 {
@@ -1298,11 +1373,7 @@ static void test_redact_card_numbers_anywhere(void **state)
         "4111111111",     "4111.1111.1111", "4111 1111 1111", "4111-1111-1111", "5555 5555 5555",
         "5555-5555-5555", "822463",         "4111\\t1111",    "\\u0034111",
     };
-    for (size_t i = 0; i < sizeof leaks / sizeof leaks[0]; i++) {
-        if (strstr(out, leaks[i]))
-            print_error("'%s' left in %s\n", leaks[i], out);
-        assert_null(strstr(out, leaks[i]));
-    }
+    assert_none_left(out, leaks, sizeof leaks / sizeof leaks[0]);
     json_object *red = json_tokener_parse(out);
     assert_non_null(red);
     assert_string_equal(get_path(red, "request_id", NULL), "oms-************1111");
@@ -1431,6 +1502,220 @@ static void test_redact_not_json(void **state)
     assert_non_null(red);
     assert_string_equal(red, "");
     free(red);
+}
+
+/* ---- lengths in characters ------------------------------------------------------------- */
+
+/* A JSON string of n copies of the UTF-8 character ch. */
+static char *jstr_utf8(const char *ch, size_t n)
+{
+    size_t cl = strlen(ch);
+    char *s = malloc(n * cl + 3);
+    s[0] = '"';
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + 1 + i * cl, ch, cl);
+    s[n * cl + 1] = '"';
+    s[n * cl + 2] = '\0';
+    return s;
+}
+
+/* The single error of decoding base with path set to value, or NULL when it decodes. */
+static const char *only_error(const char *base, const char *path, const char *value, pl_errors *e)
+{
+    char *json = with(base, path, value);
+    pl_request r;
+    int rc = decode(json, "auth", &r, e);
+    pl_request_free(&r);
+    free(json);
+    if (rc == 0)
+        return NULL;
+    assert_int_equal(e->n, 1);
+    assert_string_equal(e->e[0].field, path);
+    return e->e[0].error;
+}
+
+/*
+ * The contract's limits count characters, as the JSON Schemas' maxLength does: an item name of
+ * 100 three-byte characters (300 bytes) is valid and kept whole, 101 are too many. Fields
+ * still sized a byte a character (request.h says which) refuse what does not fit their bytes
+ * with an error that says bytes, not a limit in characters the value is within.
+ */
+static void test_lengths_in_characters(void **state)
+{
+    (void)state;
+    char *name = jstr_utf8("\xe5\x95\x86", 100); /* 商 */
+    size_t items_size = strlen(name) + 64;
+    char *items = malloc(items_size);
+    snprintf(items, items_size, "[{\"name\":%s,\"unit_price\":\"1.00\"}]", name);
+    char *json = with(BASE_AUTH, "items", items);
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, "auth", &r, &e), 0);
+    assert_int_equal(r.n_items, 1);
+    assert_int_equal(strlen(r.items[0].name), 300);
+    assert_memory_equal(r.items[0].name, name + 1, 300);
+    pl_request_free(&r);
+    free(json);
+    free(items);
+    free(name);
+
+    name = jstr_utf8("\xe5\x95\x86", 101);
+    items_size = strlen(name) + 64;
+    items = malloc(items_size);
+    snprintf(items, items_size, "[{\"name\":%s,\"unit_price\":\"1.00\"}]", name);
+    json = with(BASE_AUTH, "items", items);
+    assert_int_not_equal(decode(json, "auth", &r, &e), 0);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, "items[0].name");
+    assert_string_equal(e.e[0].error, "must be at most 100 characters");
+    pl_request_free(&r);
+    free(json);
+    free(items);
+    free(name);
+
+    /* Non-ASCII within a byte-a-character field's bytes: valid, as before. */
+    char *v = jstr_utf8("\xc3\xa9", 30); /* é: 60 bytes */
+    assert_null(only_error(BASE_AUTH, "bill_to.street1", v, &e));
+    free(v);
+    /* 28 characters, 84 bytes: valid to the schema, past street1's 60 bytes (request.h). */
+    const char *tokyo =
+        "\"\xe5\x8d\x83\xe4\xbb\xa3\xe7\x94\xb0\xe5\x8c\xba\xe4\xb8\xb8\xe3\x81\xae\xe5\x86\x85"
+        "\xe4\xb8\x80\xe4\xb8\x81\xe7\x9b\xae\xe4\xb9\x9d\xe7\x95\xaa\xe4\xba\x8c\xe5\x8f\xb7"
+        "\xe3\x82\xb0\xe3\x83\xa9\xe3\x83\xb3\xe3\x83\x88\xe3\x82\xa6\xe3\x82\xad\xe3\x83\xa7"
+        "\xe3\x82\xa6\xe3\x82\xb5\xe3\x82\xa6\xe3\x82\xb9\xe3\x82\xbf\xe3\x83\xaf\xe3\x83\xbc\"";
+    assert_string_equal(only_error(BASE_AUTH, "bill_to.street1", tokyo, &e),
+                        "must be at most 60 bytes of UTF-8");
+    /* Too many characters is said in characters, ASCII or not. */
+    v = jstr_utf8("\xc3\xa9", 61);
+    assert_string_equal(only_error(BASE_AUTH, "bill_to.street1", v, &e),
+                        "must be at most 60 characters");
+    free(v);
+    v = jstr('x', 61);
+    assert_string_equal(only_error(BASE_AUTH, "bill_to.street1", v, &e),
+                        "must be at most 60 characters");
+    free(v);
+}
+
+/* ---- duplicate member names -------------------------------------------------------------- */
+
+/* base with `ins` inserted after the first occurrence of `after`. Returns a malloc'd string. */
+static char *insert_after(const char *base, const char *after, const char *ins)
+{
+    const char *at = strstr(base, after);
+    assert_non_null(at);
+    size_t head = (size_t)(at - base) + strlen(after);
+    size_t ins_len = strlen(ins), tail = strlen(base) - head;
+    char *out = malloc(head + ins_len + tail + 1);
+    memcpy(out, base, head);
+    memcpy(out + head, ins, ins_len);
+    memcpy(out + head + ins_len, base + head, tail + 1);
+    return out;
+}
+
+/* Decodes json, which must be refused for one duplicate at `field`, echoing request_id rid. */
+static void assert_duplicate(const char *json, const char *worker, const char *field,
+                             const char *rid)
+{
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, worker, &r, &e), PL_ERR_INVALID);
+    if (e.n != 1 || strcmp(e.e[0].field, field) != 0)
+        fail_msg("%.200s: %zu errors, first %s: %s", json, e.n, e.n ? e.e[0].field : "",
+                 e.n ? e.e[0].error : "");
+    assert_string_equal(e.e[0].error, "appears more than once");
+    assert_string_equal(r.request_id, rid);
+    /* Nothing of the request is decoded from an ambiguous text. */
+    assert_string_equal(r.card.number, "");
+    assert_false(r.has_amount);
+    pl_request_free(&r);
+}
+
+/*
+ * A member name twice in any object is refused (json-c kept the last value silently:
+ * "10.00" then "1000.00" charged 1000.00), names compared decoded; the invalid reply still
+ * echoes the request_id, and the dead-letter copy masks every digit as for unparsable text.
+ */
+static void test_duplicate_members(void **state)
+{
+    (void)state;
+    char *j = insert_after(BASE_AUTH, "\"amount\":\"120.00\",", "\"amount\":\"1000.00\",");
+    assert_duplicate(j, "auth", "amount", "oms-7-4917-1-a1");
+    char *red = pl_request_redact(j, strlen(j));
+    assert_non_null(red);
+    assert_null(strpbrk(red, "0123456789"));
+    free(red);
+    free(j);
+
+    /* Two card numbers: the copy masks both. */
+    j = insert_after(BASE_AUTH, "\"card\":{", "\"number\":\"5555555555554444\",");
+    assert_duplicate(j, "auth", "card.number", "oms-7-4917-1-a1");
+    red = pl_request_redact(j, strlen(j));
+    assert_non_null(red);
+    assert_null(strstr(red, PAN));
+    assert_null(strstr(red, "5555555555554444"));
+    free(red);
+    free(j);
+
+    /* The same name written with escapes, or cut by a NUL as json-c cuts names. */
+    j = insert_after(BASE_AUTH, "{", "\"\\u0061mount\":\"1000.00\",");
+    assert_duplicate(j, "auth", "amount", "oms-7-4917-1-a1");
+    free(j);
+    j = insert_after(BASE_AUTH, "{", "\"type\\u0000x\":\"token\",");
+    assert_duplicate(j, "auth", "type", "oms-7-4917-1-a1");
+    free(j);
+    j = insert_after(BASE_AUTH, "{", "\"x\\ud83d\\ude00\":1,\"x\xf0\x9f\x98\x80\":2,");
+    assert_duplicate(j, "auth", "x?", "oms-7-4917-1-a1");
+    free(j);
+
+    /* Deeper: the path as the other errors write it. */
+    const char *deep =
+        "{\"request_id\":\"r-deep\",\"items\":[{\"sku\":\"a\"},{\"sku\":\"a\",\"sku\":\"b\"}]}";
+    assert_duplicate(deep, "auth", "items[1].sku", "r-deep");
+    /* A request_id that is itself doubled, or not a valid one, is not echoed. */
+    j = insert_after(BASE_AUTH, "{", "\"request_id\":\"oms-other\",");
+    assert_duplicate(j, "auth", "request_id", "");
+    free(j);
+    assert_duplicate("{\"request_id\":\"a b\",\"v\":1,\"v\":1}", "auth", "v", "");
+    /* A request_id holding a card number is echoed masked, as for other invalid requests. */
+    assert_duplicate("{\"request_id\":\"oms-" PAN "\",\"v\":1,\"v\":1}", "auth", "v",
+                     "oms-************1111");
+    /* A name holding a card number is masked in the error. */
+    assert_duplicate("{\"request_id\":\"r\",\"k" PAN "\":1,\"k" PAN "\":2}", "auth",
+                     "k************1111", "r");
+
+    /* The same name in different objects is no duplicate. */
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(BASE_DEBIT, "deposit", &r, &e), 0);
+    pl_request_free(&r);
+    /* Not an object at the root: not a JSON object, as before. */
+    assert_int_equal(decode("[{\"a\":1,\"a\":2}]", "auth", &r, &e), PL_ERR_INVALID);
+    assert_string_equal(e.e[0].error, "not a JSON object");
+    pl_request_free(&r);
+}
+
+/* An object of 100,000 members is compared in n log n: the duplicate at its end is found, and
+ * the same object without it decodes (to the errors of an incomplete request) as quickly. */
+static void test_duplicate_members_large(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    size_t cap = (size_t)N * 24 + 256;
+    char *text = malloc(cap);
+    size_t w = (size_t)snprintf(text, cap, "{\"request_id\":\"big\",\"x\":{");
+    for (int i = 0; i < N; i++)
+        w += (size_t)snprintf(text + w, cap - w, "%s\"m%d\":%d", i ? "," : "", i, i);
+    size_t open_len = w;
+    w += (size_t)snprintf(text + w, cap - w, ",\"m%d\":0}}", N / 2);
+    assert_duplicate(text, "auth", "x.m50000", "big");
+    snprintf(text + open_len, cap - open_len, "}}");
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(text, "auth", &r, &e), PL_ERR_INVALID);
+    for (size_t i = 0; i < e.n; i++)
+        assert_string_not_equal(e.e[i].error, "appears more than once");
+    pl_request_free(&r);
+    free(text);
 }
 
 /* ---- fingerprint ------------------------------------------------------------------------ */
@@ -1675,6 +1960,10 @@ int main(void)
         cmocka_unit_test(test_redact_not_json),
         cmocka_unit_test(test_redact_many_card_keys),
         cmocka_unit_test(test_redact_glued_copy),
+        cmocka_unit_test(test_redact_security_code_names),
+        cmocka_unit_test(test_duplicate_members),
+        cmocka_unit_test(test_lengths_in_characters),
+        cmocka_unit_test(test_duplicate_members_large),
         cmocka_unit_test(test_redact_card_numbers_anywhere),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_fingerprint_known_answer),
