@@ -617,6 +617,12 @@ static int read_answer(const pl_bureau_call *call, json_object *root, pl_bureau_
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "requestID is not the request_id of the request sent");
     READ("reasonCode", res->reason_code);
+    /* The vendor response it becomes is at most 10 characters (§9; every table's
+     * vendor_response): a longer one could not be stored, and the answer would be lost. */
+    if (strlen(res->reason_code) > PL_EXT_REASON_CODE_MAX)
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "reasonCode is too long (%zu characters, at most %d)",
+                          strlen(res->reason_code), PL_EXT_REASON_CODE_MAX);
     READ("transactionID", res->request_id);
     READ("authorizationCode", res->auth_code);
     READ("authorizedDateTime", res->auth_date);

@@ -108,6 +108,9 @@
 
 #include "bureau.h"
 
+/* The longest reasonCode an answer may carry: the vendor response it becomes (varchar(10)). */
+#define PL_EXT_REASON_CODE_MAX 10
+
 /* Largest answer parse and redact accept as JSON (1 MiB); real answers are under 2 KiB. */
 #define PL_EXT_MAX_BODY (1024 * 1024)
 /* The message version sent when the configuration names none. */

@@ -835,6 +835,11 @@ static const struct {
      "balance is not an amount"},
     {PL_OP_AUTH, 200, "{\"decision\":\"REJECT\",\"reasonCode\":\"1234567890123456\"}",
      "reasonCode is too long"},
+    /* Longer than a vendor response (10): it could not be stored, and the answer would be lost
+     * on a database error rather than read as unreadable. */
+    {PL_OP_AUTH, 200,
+     "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\",\"reasonCode\":\"APPROVED_00\"}",
+     "reasonCode is too long (11 characters, at most 10)"},
     {PL_OP_AUTH, 200,
      "{\"decision\":\"ACCEPT\",\"transactionID\":\"0123456789012345678901234567890123456"
      "789012345678901234567890123x\"}",
