@@ -182,6 +182,17 @@ done
 assert_eq "$(pl_ledger | jq -r --arg o "$o_closed" '[.[] | select(.ref == $o and .op == "void")][0].amount')" \
     20.00 "the ledger released what was left, 20.00"
 
+# ---- a void that released less than was left --------------------------------------------------------
+# (Customer Engagement voided part, the rest settled by hand there; an operator's resolve of an
+# unknown void with --amount.) The next run asks for what is left under a new attempt: the spent
+# id would be answered from its row (replayed, or invalid with another amount), for ever.
+pl_sql "UPDATE svc_trans SET amount_voided = amount_voided - 5 WHERE request_id = :'id'" id="$a_closed" >/dev/null
+l=$(line_of "$(unused --dry-run)" "$a_closed")
+assert_json .reversal_request_id "$a_closed.unused2" "$l"
+assert_json .attempt 2 "$l"
+assert_json .amount_left 5.00 "$l"
+pl_sql "UPDATE svc_trans SET amount_voided = amount_voided + 5 WHERE request_id = :'id'" id="$a_closed" >/dev/null
+
 # ---- nothing left: a run lists nothing, no void open; the others untouched ------------------------
 assert_eq "$(unused | grep -c . || true)" 0 "a run after the voids lists nothing"
 assert_eq "$(pl_sql "SELECT count(*) FROM svc_unused_void_open WHERE pay_type = :'pt'" pt="$pt")" 0 \

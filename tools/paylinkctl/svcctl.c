@@ -32,8 +32,10 @@ static const char *const SQL_CLOSE =
 /*
  * The authorizations to void. Nothing claimed (amount_pending = 0): with a deposit or a void in
  * flight, or with an unknown outcome, the reversal worker would refuse the void; the next run
- * sees what it left. The attempt counts the refused voids of the authorization (its own
- * service bureau: a credit card reversal may name the same request id in cc_auth_trans).
+ * sees what it left. The attempt counts the voids of the authorization that ended (its own
+ * service bureau: a credit card reversal may name the same request id in cc_auth_trans):
+ * refused, or approved for less than was left (a settlement corrected by hand at the bureau,
+ * an operator's resolve with --amount), whose request id is spent all the same.
  */
 static const char *const SQL_UNUSED =
     "SELECT a.request_id, a.company, a.order_number, a.pay_seq, a.service_bureau, a.pay_type, "
@@ -43,7 +45,8 @@ static const char *const SQL_UNUSED =
     "to_char(c.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "to_char(a.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "1 + (SELECT count(*) FROM auth_reversal r WHERE r.auth_request_id = a.request_id "
-    "AND r.service_bureau = a.service_bureau AND r.status IN ('declined', 'rejected', 'error')) "
+    "AND r.service_bureau = a.service_bureau "
+    "AND r.status IN ('approved', 'declined', 'rejected', 'error')) "
     "FROM order_closed c "
     "JOIN svc_trans a ON a.company = c.company AND a.order_number = c.order_number "
     "JOIN auth_service s ON s.service_bureau = a.service_bureau "
