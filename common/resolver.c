@@ -1726,14 +1726,20 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool do_step, char *msg, size_
 }
 
 /* True when the stored value transaction rid is an authorization (not a balance inquiry). */
-static bool svc_is_auth(PGconn *c, const char *rid)
+/* True when the stored value request rid is of the type given (its svc_trans row says so). */
+static bool svc_is(PGconn *c, const char *rid, const char *type)
 {
-    const char *p[] = {rid};
+    const char *p[] = {rid, type};
     PGresult *res =
-        exec(c, "SELECT 1 FROM svc_trans WHERE request_id = $1 AND request_type = 'auth'", 1, p);
+        exec(c, "SELECT 1 FROM svc_trans WHERE request_id = $1 AND request_type = $2", 2, p);
     bool is = ok(res) && PQntuples(res) == 1;
     PQclear(res);
     return is;
+}
+
+static bool svc_is_auth(PGconn *c, const char *rid)
+{
+    return svc_is(c, rid, "auth");
 }
 
 /* True when required response sid was opened by another attempt than the one that sent the
@@ -1862,6 +1868,19 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         snprintf(msg, msgsz,
                  "%s sent only its balance inquiry: nothing is held, it cannot be approved "
                  "(resolve it as error)",
+                 w.rid);
+        row_free(&w);
+        return PL_ERR_STATE;
+    }
+    /* A generated card's number comes only in the bureau's answer, which paylink never had:
+     * approved, the order system would be told of a card it cannot deliver, and paylink would
+     * hold no row of it (its activation unchecked). Nothing is charged by a generation. */
+    if (o->status == PL_ST_APPROVED && strcmp(w.worker, "svc") == 0 &&
+        svc_is(c, w.rid, "generate")) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz,
+                 "%s generates a card, whose number paylink cannot take from an operator: it "
+                 "cannot be approved (resolve it as error; the order system generates anew)",
                  w.rid);
         row_free(&w);
         return PL_ERR_STATE;

@@ -1445,6 +1445,20 @@ static void test_operator_svc_preauth_amount(void **state)
     assert_int_equal(pl_resolver_operator(r, u.id, &ou, "alice", NULL, msg, sizeof msg), 0);
     assert_value("SELECT status || '|' || amount_approved FROM svc_trans WHERE request_id = $1",
                  u.rid, "approved|40.00");
+    /* A generation: its card number came only in the answer paylink never had. Not approved;
+     * an error is taken. */
+    trow g = mkrow("svc", "RLT", "svc_generate", "25.00", "escalated");
+    const char *pg[] = {g.rid};
+    run("UPDATE svc_trans SET request_type = 'generate' WHERE request_id = $1", 1, pg);
+    pl_resolve_outcome og = {.status = PL_ST_APPROVED};
+    snprintf(og.transaction_id, sizeof og.transaction_id, "SV-3");
+    assert_int_equal(pl_resolver_operator(r, g.id, &og, "alice", NULL, msg, sizeof msg),
+                     PL_ERR_STATE);
+    assert_contains(msg, "cannot be approved");
+    assert_value("SELECT status FROM svc_trans WHERE request_id = $1", g.rid, "unknown");
+    pl_resolve_outcome ge = {.status = PL_ST_ERROR};
+    assert_int_equal(pl_resolver_operator(r, g.id, &ge, "alice", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT status FROM svc_trans WHERE request_id = $1", g.rid, "error");
     pl_resolver_destroy(r);
     pub_free(&pub);
 }
