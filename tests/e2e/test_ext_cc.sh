@@ -77,6 +77,26 @@ assert_eq "$(pl_ledger | jq --arg id "$c1" '[.[] | select(.ref == $id and .op ==
     "one credit in the ledger"
 assert_json .card.token "$tok" "$(sent "$c1" return)"
 
+# ---- a debit with the card number (no authorization: an auth+capture), and a credit of it --------
+# getToken's token is recorded on the debit and returned: a follow-on credit names only the debit
+# (capture_ref), and the bureau takes cards only as tokens.
+d2="xd2-$run" c2="xc2-$run"
+pl_send deposit "$(jq -nc --arg id "$d2" --arg order "$order" '{v: 1, request_id: $id,
+    type: "debit", company: 1, order: $order, pay_seq: 2, service: "EXTC", amount: "50.00",
+    currency: "USD", card: {number: "4111111111111111", exp_month: 12, exp_year: 2030}}')"
+r=$(pl_wait_reply deposit "$d2" 60) || fail "no deposit reply for $d2"
+assert_json .status approved "$r"
+tok2=$(jq -r '.token // ""' <<<"$r")
+assert_ne "$tok2" "" "the debit's reply carries the card's token"
+assert_eq "$(pl_sql "SELECT operation || '|' || card_token FROM cc_deposit_trans WHERE request_id = :'id'" id="$d2")" \
+    "auth_capture|$tok2" "the debit records the token it charged"
+pl_send deposit "$(jq -nc --arg id "$c2" --arg order "$order" --arg cap "$d2" '{v: 1,
+    request_id: $id, type: "credit", company: 1, order: $order, pay_seq: 2, service: "EXTC",
+    amount: "20.00", currency: "USD", capture_ref: {request_id: $cap}}')"
+r=$(pl_wait_reply deposit "$c2" 60) || fail "no deposit reply for $c2"
+assert_json .status approved "$r"
+assert_json .card.token "$tok2" "$(sent "$c2" return)"
+
 # ---- a split shipment: REAUTH with the CIT transaction id -----------------------------------------
 a2="xa2-$run"
 r=$(auth "$a2" 40.00 '.mode = "batch" | .subsequent_auth = {reason: "REAUTH", initiator: "merchant"}')

@@ -669,16 +669,14 @@ static void dep_touch_key(const pl_job *job, char *out, size_t outsize)
 static int dep_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const dep_data *d = job->spec_data;
-    const char *p[] = {job->req.request_id,
-                       job->op_name,
-                       job->merchant_id,
-                       d ? d->choice.reason : "",
-                       d && d->has_auth_id ? d->auth_id : NULL,
+    const char *p[] = {job->req.request_id, job->op_name, job->merchant_id,
+                       d ? d->choice.reason : "", d && d->has_auth_id ? d->auth_id : NULL,
                        d ? d->ref_id : "",
-                       d ? d->token_used : "",
-                       job->attempt,
-                       nz(job->amount),
-                       job->req.capture_ref.request_id};
+                       /* The token charged: the authorization's or debit's it borrowed, or the
+                        * one the engine's getToken made of the request's card number (EXT),
+                        * which a follow-on credit of this debit then sends. */
+                       d && d->token_used[0] ? d->token_used : job->card_token, job->attempt,
+                       nz(job->amount), job->req.capture_ref.request_id};
     /* A capture claims its amount on the authorization, a follow-on credit on the debit. A
      * capture records whether it voids the remainder, as this job read the setting (what an
      * External Payment Service capture sends as voidRemainder): the settle trigger applies
@@ -697,6 +695,11 @@ static int dep_mark_sent(pl_job *job, pl_db_unit *u)
 static void dep_map(pl_job *job)
 {
     pl_job_map_answer(job);
+    /* EXT: the token getToken made of the request's card number is the card's token from now
+     * on, returned to the upstream system as an authorization's is. */
+    pl_reply *rep = job->reply;
+    if (!rep->token[0] && job->card_token[0])
+        snprintf(rep->token, sizeof rep->token, "%s", job->card_token);
 }
 
 /* The part of the authorization (paylink's or an inline manual one) left unused once this
