@@ -126,6 +126,10 @@ struct job {
     /* the row's sent_by when owner_deadline was set */
     char owner_attempt[PL_ENGINE_ATTEMPT_MAX + 1];
     bool unknown_tried; /* finish_unknown was tried: a failure now gives the request up */
+    /* Its store changed no row while it holds a generated card number: the re-read says
+     * whether the row holds this job's own reply (a store that committed, re-sent after the
+     * connection was lost: own_reply), to publish the number after all. */
+    bool once_own_check;
     double due;   /* JS_WAITING: next re-read; JS_QUEUED unrecorded: when it is recorded anyway */
     bool overdue; /* in the worker longer than it should be, and logged so (sweep_overdue) */
     outmsg *out;  /* messages still to produce */
@@ -1341,7 +1345,10 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
     if (pl_db_unit_ntuples(u, 0) == 0) {
         PL_INFO(j->pub.req.request_id,
                 "its row was written by another actor first; answering from the row");
-        once_wipe(j); /* what the row says is answered, never this job's number */
+        /* What the row says is answered, never this job's number, unless the row holds this
+         * job's own reply (answer_from_row). */
+        if (j->pub.reply_card_number_once[0])
+            j->once_own_check = true;
         start_check(j);
         return;
     }
@@ -2589,6 +2596,20 @@ static void dump_live(pl_engine *e, double now)
     }
 }
 
+/* True when the row's stored reply is the one this job rendered and stored (the same JSON, as
+ * PostgreSQL keeps it: jsonb orders the members its own way). Another actor's reply differs, if
+ * only in processed_at and the card it generated. */
+static bool own_reply(const job *j, const char *stored)
+{
+    if (!j->pub.reply_json || !stored)
+        return false;
+    json_object *mine = json_tokener_parse(j->pub.reply_json), *row = json_tokener_parse(stored);
+    bool same = mine && row && json_object_equal(mine, row);
+    json_object_put(mine);
+    json_object_put(row);
+    return same;
+}
+
 /*
  * A request whose request_id has a row is answered from that row, whatever validation says
  * now (DESIGN.md "The engine"): replayed when it has a reply, sent when it was never sent,
@@ -2598,6 +2619,20 @@ static void dump_live(pl_engine *e, double now)
  */
 static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorded)
 {
+    if (j->once_own_check) {
+        j->once_own_check = false;
+        if (v->reply && own_reply(j, v->reply)) {
+            /* The job's own store had committed, its result lost with the connection and the
+             * unit sent again (db.c): the generated card number, in no row, goes out now or
+             * never. */
+            PL_INFO(j->pub.req.request_id,
+                    "its own answer was stored before the database connection was lost; "
+                    "answered as stored");
+            publish_once(j);
+            return;
+        }
+        once_wipe(j);
+    }
     if (v->reply) {
         replay(j, v->reply, v->followups);
         return;

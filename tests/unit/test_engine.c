@@ -214,6 +214,35 @@ static job *live_job(pl_engine *e, const char *rid)
     return j;
 }
 
+/*
+ * A store that changed no row while the job holds a generated card number: the row holds this
+ * job's own reply when the store had committed and was sent again after the connection was
+ * lost (the number is then published after all), another actor's otherwise. The row's copy is
+ * jsonb's (its own member order and spacing); another actor's differs in what it generated.
+ */
+static void test_own_reply(void **state)
+{
+    (void)state;
+    job j;
+    memset(&j, 0, sizeof j);
+    char mine[] =
+        "{\"v\":1,\"request_id\":\"g-1\",\"status\":\"approved\",\"svc\":{\"card_number\":"
+        "\"************0001\"},\"processed_at\":\"2026-12-06T14:40:00Z\"}";
+    assert_false(own_reply(&j, "{}")); /* no reply rendered */
+    j.pub.reply_json = mine;
+    assert_true(own_reply(&j, "{\"v\": 1, \"svc\": {\"card_number\": \"************0001\"}, "
+                              "\"status\": \"approved\", \"request_id\": \"g-1\", "
+                              "\"processed_at\": \"2026-12-06T14:40:00Z\"}"));
+    assert_false(own_reply(&j, "{\"v\": 1, \"svc\": {\"card_number\": \"************0002\"}, "
+                               "\"status\": \"approved\", \"request_id\": \"g-1\", "
+                               "\"processed_at\": \"2026-12-06T14:40:00Z\"}"));
+    assert_false(own_reply(&j, "{\"v\": 1, \"svc\": {\"card_number\": \"************0001\"}, "
+                               "\"status\": \"approved\", \"request_id\": \"g-1\", "
+                               "\"processed_at\": \"2026-12-06T14:40:01Z\"}"));
+    assert_false(own_reply(&j, "not json"));
+    assert_false(own_reply(&j, NULL));
+}
+
 /* The owner of a request id, in the hash (job_admit's first copy). */
 static void admit(pl_engine *e, job *j)
 {
@@ -642,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_lost_unit_checks_look_for_the_watchdogs_words),
         cmocka_unit_test(test_review_amount),
         cmocka_unit_test(test_approves_more_than_sent),
+        cmocka_unit_test(test_own_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
