@@ -676,6 +676,66 @@ static void test_void_remainder_as_sent(void **state)
     }
 }
 
+/*
+ * Two captures of one authorization in flight at once, the first sent voiding the remainder
+ * (Void auth at deposit: at the bureau, that releases what the second claimed too). Its answer
+ * stored while the second still claims, the void waits (050); once the second ends — declined,
+ * the bureau having released its part, or approved, having been taken first — the remainder
+ * (authorized less deposited) is voided by the first. Before, the books kept it capturable.
+ */
+static void test_void_deferred_for_another_claim(void **state)
+{
+    (void)state;
+    const char *want[] = {"voided|7000|0|%s|-|-", "voided|4000|0|%s|-|-"};
+    for (int k = 0; k < 2; k++) {
+        char set[16], order[32], a[24], first[96], second[96];
+        snprintf(set, sizeof set, "vd%d", k);
+        snprintf(order, sizeof order, "IT-DM-%s", set);
+        make_auth(set, 0, order, a, sizeof a);
+        rid(first, sizeof first, set, "dep", 0);
+        rid(second, sizeof second, set, "dep", 1);
+        record_debit(set, "dep", 0, order, "30.00");
+        record_debit(set, "dep", 1, order, "30.00");
+        const char *p[10];
+        it_unit_rec r;
+        mark_params(first, a, "it/1", "30.00", false, p);
+        p[9] = "true";
+        submit("dep_mark_sent_auth", 10, p, a, &r);
+        it_drive(g_db);
+        assert_int_equal(r.ntuples, 1);
+        mark_params(second, a, "it/2", "30.00", false, p);
+        p[9] = "false";
+        submit("dep_mark_sent_auth", 10, p, a, &r);
+        it_drive(g_db);
+        assert_int_equal(r.ntuples, 1);
+        const char *st[11];
+        store_params(0, first, "30.00", st);
+        submit("dep_store", 11, st, a, &r);
+        it_drive(g_db);
+        assert_int_equal(r.ntuples, 1);
+        const char *q[] = {a};
+        const char *sql = "SELECT concat_ws('|', status, (amount_voided * 100)::bigint, "
+                          "(amount_pending * 100)::bigint, coalesce(voided_by, '-'), "
+                          "coalesce(void_deferred_by, '-'), coalesce(void_deferred_reason, '-')) "
+                          "FROM auth_history WHERE id = $1::bigint";
+        char expect[300];
+        snprintf(expect, sizeof expect, "approved|0|3000||%s|void_at_deposit", first);
+        PGresult *res = PQexecParams(g_admin, sql, 1, NULL, q, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        assert_string_equal(PQgetvalue(res, 0, 0), expect);
+        PQclear(res);
+        store_params(k == 0 ? 1 : 0, second, "30.00", st);
+        submit("dep_store", 11, st, a, &r);
+        it_drive(g_db);
+        assert_int_equal(r.ntuples, 1);
+        snprintf(expect, sizeof expect, want[k], first);
+        res = PQexecParams(g_admin, sql, 1, NULL, q, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        assert_string_equal(PQgetvalue(res, 0, 0), expect);
+        PQclear(res);
+    }
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -705,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_error_answer_not_overtaken),
         cmocka_unit_test(test_final_only_on_own_mark),
         cmocka_unit_test(test_void_remainder_as_sent),
+        cmocka_unit_test(test_void_deferred_for_another_claim),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

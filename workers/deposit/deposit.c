@@ -39,7 +39,7 @@
 #define DEP_CLAIM_AUTH                                                                             \
     ", claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + me.p9::numeric "    \
     "FROM me WHERE me.status = 'received' AND h.id = me.p5::bigint "                               \
-    "AND h.status IN ('approved', 'review') "                                                      \
+    "AND h.status IN ('approved', 'review') AND h.void_deferred_by IS NULL "                       \
     "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= me.p9::numeric "           \
     "RETURNING h.id) "
 #define DEP_MARK_AUTH                                                                              \
@@ -135,7 +135,9 @@
 /*
  * What a request refers to (REF_AUTH, REF_CAPTURE): columns 0-11, the paylink authorization
  * auth_ref.request_id (auth_rid), its latest answer (rows an auth+capture added are deposits,
- * not the authorization being settled; a review, 480, is an issuer approval too); columns
+ * not the authorization being settled; a review, 480, is an issuer approval too; `voided` once a
+ * capture voided its remainder at the bureau, also while that void waits in paylink's books for
+ * another claim to end, 050); columns
  * 12-20, the paylink debit capture_ref.request_id (capture_rid) a follow-on credit refunds, with
  * what remains to refund and its currency; column 21 (REF_ANSWERED), the authorization's status
  * as the bureau answered it (cc_auth_trans.status: `rejected` by fraud screening stays so after
@@ -166,7 +168,8 @@
     "AND h2.transaction_type <> 'auth_capture' AND h2.company = " company " "                      \
     "AND h2.order_number = " order " ORDER BY h2.id DESC LIMIT 1), '')"
 #define DEP_REFS_JOIN(auth_rid, capture_rid)                                                       \
-    "LEFT JOIN LATERAL (SELECT h.id, h.status, h.amount_authorized::text AS authorized, "          \
+    "LEFT JOIN LATERAL (SELECT h.id, CASE WHEN h.void_deferred_by IS NULL THEN h.status "          \
+    "ELSE 'voided' END AS status, h.amount_authorized::text AS authorized, "                       \
     "h.amount_deposited::text AS deposited, h.auth_number, "                                       \
     "CASE WHEN h.auth_date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' THEN left(h.auth_date, 10) "            \
     "ELSE to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END AS auth_day, "                \
