@@ -87,6 +87,12 @@ int pl_cybersource_namespace(const char *version, char *out, size_t outsize)
     return 0;
 }
 
+bool pl_cybersource_received_timeout(const char *reason_code)
+{
+    return reason_code && (strcmp(reason_code, "151") == 0 || strcmp(reason_code, "152") == 0 ||
+                           strcmp(reason_code, "250") == 0);
+}
+
 bool pl_cybersource_version_at_least(const char *version, int major, int minor)
 {
     long ma, mi;
@@ -339,8 +345,8 @@ static xmlNodePtr add_address(builder *b, xmlNodePtr rm, const char *element, co
 
 static void add_bill_to(builder *b, xmlNodePtr rm, const pl_bureau_call *call)
 {
-    const pl_address *a = &call->req->bill_to;
-    if (!a->present)
+    const pl_address *a = call->req->bill_to;
+    if (!a)
         return;
     xmlNodePtr n = add_address(b, rm, "billTo", a, call->bill_country);
     add_text(b, n, "ipAddress", a->ip);
@@ -348,8 +354,8 @@ static void add_bill_to(builder *b, xmlNodePtr rm, const pl_bureau_call *call)
 
 static void add_ship_to(builder *b, xmlNodePtr rm, const pl_bureau_call *call)
 {
-    const pl_address *a = &call->req->ship_to;
-    if (!a->present)
+    const pl_address *a = call->req->ship_to;
+    if (!a)
         return;
     xmlNodePtr n = add_address(b, rm, "shipTo", a, call->ship_country);
     /* seed: the ship via service level is mapped "when Decision Manager is enabled". */
@@ -1117,12 +1123,13 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         refuse(r, "paySubscriptionCreate answered ACCEPT without a subscriptionID");
         return r->err;
     }
-    /* 151 and 152: "the request was received, but a server (service) time-out occurred" — it
-     * may have been processed. Anything but a token then has an unknown outcome, which the
-     * resolver asks the bureau about, rather than a final error an order system would send again
-     * (a second capture or charge). 150, a general failure, stays final (CONTRACT.md §3). */
+    /* 151, 152 and 250: "the request was received, but a server (service, payment processor)
+     * time-out occurred" — it may have been processed. Anything but a token then has an unknown
+     * outcome, which the resolver asks the bureau about, rather than a final error an order
+     * system would send again (a second capture or charge). 150, a general failure, stays final
+     * (CONTRACT.md §3). */
     if (call && call->op != PL_OP_TOKEN && strcmp(res->decision, "ERROR") == 0 &&
-        (strcmp(res->reason_code, "151") == 0 || strcmp(res->reason_code, "152") == 0))
+        pl_cybersource_received_timeout(res->reason_code))
         res->outcome_unknown = true;
     const svc_reply *main = main_service(call, r->svc);
     if (main) {

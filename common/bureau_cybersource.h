@@ -106,6 +106,12 @@ bool pl_cybersource_version_at_least(const char *version, int major, int minor);
 
 /* Digits of a merchantTransactionIdentifier; out of pl_cybersource_merchant_txn_id needs one
  * more byte. */
+/* True for the ERROR reasons that say the request was received and then timed out (151: a
+ * server time-out, 152: a service did not finish in time, 250: a time-out at the payment
+ * processor): CyberSource may have processed it, so its outcome is unknown, not an error an
+ * order system would send again. */
+bool pl_cybersource_received_timeout(const char *reason_code);
+
 #define PL_CYBERSOURCE_MTI_DIGITS 15
 
 /*

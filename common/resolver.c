@@ -12,6 +12,7 @@
 #include "card.h"
 #include "config.h"
 #include "engine.h"
+#include "bureau_cybersource.h"
 #include "log.h"
 #include "money.h"
 #include "services.h"
@@ -130,13 +131,13 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
          rec->merchant_reference);
 }
 
-/* True when a failed record's reason is 151 or 152 (bureau_cybersource.c: the outcome is
+/* True when a failed record's reason is 151, 152 or 250 (bureau_cybersource.c: the outcome is
  * unknown, not an error); res receives the record read as an answer. */
 static bool received_timeout(const char *op, pl_cyb_found f, const pl_cyb_query_record *rec,
                              pl_bureau_result *res)
 {
     record_to_result(op, f, rec, res);
-    return strcmp(res->reason_code, "151") == 0 || strcmp(res->reason_code, "152") == 0;
+    return pl_cybersource_received_timeout(res->reason_code);
 }
 
 /* The decision also carries the record read as an answer; resolver.c keeps it beside. */

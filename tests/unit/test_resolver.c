@@ -578,12 +578,12 @@ static void test_auth_error(void **state)
     d = decide("auth", &res);
     assert_applied(&d, PL_ST_ERROR, "ERROR", "102");
 
-    /* 151 and 152 (received, then a time-out at the bureau) say nothing of what happened: never
+    /* 151, 152 and 250 (received, then a time-out) say nothing of what happened: never
      * applied (an error would free the order system to send it again); asked again, then
      * escalated. */
-    static const char *const received[] = {"151", "152"};
+    static const char *const received[] = {"151", "152", "250"};
     static const char *const ops[] = {"auth", "capture"};
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
         for (size_t k = 0; k < 2; k++) {
             one(&res, strcmp(ops[k], "auth") == 0 ? "ics_auth" : "ics_bill", -1, "ETIMEOUT",
                 received[i]);
