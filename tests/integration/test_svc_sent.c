@@ -181,8 +181,19 @@ static void same_row_either_way(const sent_case *c, int i)
              b.req.request_id, NULL, v, sizeof v);
     assert_string_equal(v, "t");
 
-    /* The same unit again (re-sent after a lost connection): its own row, unchanged. */
+    /* The same unit again (re-sent after a lost connection): its own row, unchanged but for
+     * sent_at, now, as every mark sent again is (a redelivery elsewhere waits for the owner from
+     * it). */
+    it_value(g_admin,
+             "WITH u AS (UPDATE svc_trans SET sent_at = now() - interval '1 minute' "
+             "WHERE request_id = $1 RETURNING 1) SELECT count(*) FROM u",
+             b.req.request_id, NULL, v, sizeof v);
+    assert_string_equal(v, "1");
     assert_int_equal(run_unit(g_db, pl_svc_spec.record_sent, &b), 1);
+    it_value(g_admin,
+             "SELECT sent_at > now() - interval '30 seconds' FROM svc_trans WHERE request_id = $1",
+             b.req.request_id, NULL, v, sizeof v);
+    assert_string_equal(v, "t");
     row_difference(a.req.request_id, b.req.request_id, diff, sizeof diff);
     assert_string_equal(diff, "");
     row_state(b.req.request_id, v, sizeof v);

@@ -16,7 +16,7 @@
     "sent_by, initiator, sub_auth_reason, sub_auth_transaction_id) "                               \
     "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, p10::numeric, p11, p12, p13, p14, p15, " \
     "p16::smallint, p17::smallint, 'sent', now(), p18, p19, p20, p21, p22, p23 FROM e "            \
-    "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "                           \
+    "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by, sent_at = now() "          \
     "WHERE cc_auth_trans.status = 'sent' AND cc_auth_trans.sent_by = excluded.sent_by "            \
     "RETURNING request_id"
 /* auth_store over e: the answer, and the columns the answered row gives its history row (upd

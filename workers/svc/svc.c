@@ -20,7 +20,7 @@
     "order_line, issue_amount, is_virtual, status, sent_at, operation, sent_by, void_remainder) "  \
     "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, p10::numeric, p11, p12, p13, p14::int, " \
     "p15::numeric, p16::boolean, 'sent', now(), p17, p18, p19::boolean FROM e "                    \
-    "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by "                           \
+    "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by, sent_at = now() "          \
     "WHERE svc_trans.status = 'sent' AND svc_trans.sent_by = excluded.sent_by "                    \
     "RETURNING request_id"
 
