@@ -126,10 +126,10 @@ struct job {
     /* the row's sent_by when owner_deadline was set */
     char owner_attempt[PL_ENGINE_ATTEMPT_MAX + 1];
     bool unknown_tried; /* finish_unknown was tried: a failure now gives the request up */
-    /* Its store changed no row while it holds a generated card number: the re-read says
-     * whether the row holds this job's own reply (a store that committed, re-sent after the
-     * connection was lost: own_reply), to publish the number after all. */
-    bool once_own_check;
+    /* Its write changed no row: the re-read says whether the row holds this job's own reply (a
+     * write that committed, re-sent after the connection was lost: own_reply), to publish it
+     * as written (a generated card number after all, and not marked replayed). */
+    bool own_check;
     double due;   /* JS_WAITING: next re-read; JS_QUEUED unrecorded: when it is recorded anyway */
     bool overdue; /* in the worker longer than it should be, and logged so (sweep_overdue) */
     outmsg *out;  /* messages still to produce */
@@ -876,11 +876,11 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type)
     c->merchant_id = job->merchant_id;
     c->currency =
         r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency) : NULL;
-    c->bill_country = r->bill_to.country[0]
-                          ? pl_services_country(job->services, svc->code, r->bill_to.country)
+    c->bill_country = r->bill_to && r->bill_to->country[0]
+                          ? pl_services_country(job->services, svc->code, r->bill_to->country)
                           : NULL;
-    c->ship_country = r->ship_to.country[0]
-                          ? pl_services_country(job->services, svc->code, r->ship_to.country)
+    c->ship_country = r->ship_to && r->ship_to->country[0]
+                          ? pl_services_country(job->services, svc->code, r->ship_to->country)
                           : NULL;
     c->card_type_code = pl_services_vendor_paytype(job->services, svc->code, pay_type);
 }
@@ -1347,8 +1347,9 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
                 "its row was written by another actor first; answering from the row");
         /* What the row says is answered, never this job's number, unless the row holds this
          * job's own reply (answer_from_row). */
-        if (j->pub.reply_card_number_once[0])
-            j->once_own_check = true;
+        j->own_check = j->pub.reply_json != NULL;
+        if (!j->own_check)
+            once_wipe(j);
         start_check(j);
         return;
     }
@@ -2619,16 +2620,19 @@ static bool own_reply(const job *j, const char *stored)
  */
 static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorded)
 {
-    if (j->once_own_check) {
-        j->once_own_check = false;
+    if (j->own_check) {
+        j->own_check = false;
         if (v->reply && own_reply(j, v->reply)) {
-            /* The job's own store had committed, its result lost with the connection and the
-             * unit sent again (db.c): the generated card number, in no row, goes out now or
-             * never. */
+            /* The job's own write had committed, its result lost with the connection and the
+             * unit sent again (db.c): its first reply, not a replay (and a generated card
+             * number, in no row, goes out now or never). */
             PL_INFO(j->pub.req.request_id,
-                    "its own answer was stored before the database connection was lost; "
+                    "its own outcome was stored before the database connection was lost; "
                     "answered as stored");
-            publish_once(j);
+            if (j->pub.reply_card_number_once[0])
+                publish_once(j);
+            else
+                publish(j, j->pub.reply_json);
             return;
         }
         once_wipe(j);
