@@ -312,6 +312,48 @@ static void test_first_start(void **state)
     it_exec(g_db, "ROLLBACK", 0, NULL);
 }
 
+/* The merchant IDs a run did not read when it started (their first reviews arrived meanwhile),
+ * each with when its first review was noted, oldest first: the run asks their reports of the
+ * windows it asked. Another company's or bureau's are not. */
+static void test_new_merchants(void **state)
+{
+    (void)state;
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char co[16];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    const char *p[] = {co};
+    it_exec(g_db,
+            "INSERT INTO dm_review_merchant (service_bureau, company, merchant_id, "
+            "first_review_at) VALUES ('CYB', $1::int, 'm_known', now() - interval '1 day'), "
+            "('CYB', $1::int, 'm_late', now() - interval '10 seconds'), "
+            "('CYB', $1::int, 'm_later', now()), ('EXT', $1::int, 'm_ext', now())",
+            1, p);
+    char known[2][31] = {"paylink_demo", "m_known"};
+    char ids[4][31];
+    int64_t first[4];
+    int n =
+        pl_dmupdate_new_merchants(g_db, mine[0], "CYB", (const char(*)[31])known, 2, ids, first, 4);
+    assert_int_equal(n, 2);
+    assert_string_equal(ids[0], "m_late");
+    assert_string_equal(ids[1], "m_later");
+    int64_t now = it_long(g_db, "SELECT extract(epoch FROM now())::bigint WHERE $1 <> ''", "x");
+    assert_true(first[0] <= now - 10 && first[0] >= now - 11);
+    assert_true(first[1] <= now && first[1] >= now - 1);
+    /* At most max. */
+    assert_int_equal(
+        pl_dmupdate_new_merchants(g_db, mine[0], "CYB", (const char(*)[31])known, 2, ids, first, 1),
+        1);
+    assert_string_equal(ids[0], "m_late");
+    /* All known: none. */
+    char all[3][31] = {"m_known", "m_late", "m_later"};
+    assert_int_equal(
+        pl_dmupdate_new_merchants(g_db, mine[0], "CYB", (const char(*)[31])all, 3, ids, first, 4),
+        0);
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+}
+
 /* Every company with a review is noted (the backfill of 029 and the trigger since). */
 static void test_every_review_noted(void **state)
 {
@@ -331,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_companies_with_reviews_or_runs),
         cmocka_unit_test(test_every_review_noted),
         cmocka_unit_test(test_first_start),
+        cmocka_unit_test(test_new_merchants),
         cmocka_unit_test(test_companies_all),
         cmocka_unit_test(test_publish_every_decision),
         cmocka_unit_test(test_limit_start),

@@ -766,6 +766,38 @@ static int merchants_of(dm *d, int company, const bureau *b, merchants *out)
     return rc;
 }
 
+int pl_dmupdate_new_merchants(PGconn *db, int company, const char *bureau, const char (*known)[31],
+                              int n, char (*ids)[31], int64_t *first, int max)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, bureau};
+    PGresult *r = PQexecParams(db,
+                               "SELECT merchant_id, extract(epoch FROM first_review_at)::bigint "
+                               "FROM dm_review_merchant WHERE company = $1::int "
+                               "AND service_bureau = $2 ORDER BY first_review_at, merchant_id",
+                               2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PL_ERROR(NULL, "company %d, %s: reading the merchant IDs of its reviews failed: %s",
+                 company, bureau, PQerrorMessage(db));
+        PQclear(r);
+        return PL_ERR_DB;
+    }
+    int found = 0;
+    for (int i = 0; i < PQntuples(r) && found < max; i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        bool seen = false;
+        for (int k = 0; k < n && !seen; k++)
+            seen = strcmp(known[k], id) == 0;
+        if (seen)
+            continue;
+        copy(ids[found], sizeof ids[0], id);
+        first[found++] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+    }
+    PQclear(r);
+    return found;
+}
+
 /*
  * Asks for the report of window w of each merchant of ms and records each conversion
  * (counts[CONV_*], *total of them), then publishes what is pending — also when a report could
@@ -939,8 +971,77 @@ static int update_windows(dm *d, int company, const bureau *b)
     return rc;
 }
 
+static int update_windows_run(dm *d, int company, const bureau *b, const merchants *ms,
+                              pl_dm_window *asked_windows, int *nasked);
+
+/* How far before its first review a merchant ID first noted during a run is taken to go (the
+ * review's time is the database's clock, the windows the worker's). */
+#define NEW_MERCHANT_MARGIN_S 300
+/* The most merchant IDs first noted during one run that it asks the reports of. */
+#define MAX_NEW_MERCHANTS 16
+
+/*
+ * The reports of the merchant IDs first noted while this run asked its windows (their reviews
+ * arrived meanwhile), for the windows it asked that end after those reviews: a reviewer's
+ * decision taken in them would otherwise never be asked for, as the next run starts after
+ * them. A merchant ID noted after this re-read has reviews only after every window asked.
+ */
+static int ask_new_merchants(dm *d, int company, const bureau *b, const merchants *ms,
+                             const pl_dm_window *asked_windows, int nasked)
+{
+    if (b->merchant_override[0] || nasked == 0)
+        return 0; /* the override is the one merchant asked */
+    char ids[MAX_NEW_MERCHANTS][31];
+    int64_t first[MAX_NEW_MERCHANTS];
+    int n = pl_dmupdate_new_merchants(d->db, company, b->code, (const char(*)[31])ms->id, ms->n,
+                                      ids, first, MAX_NEW_MERCHANTS);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n && !g_stop; i++) {
+        merchants one = {0};
+        int rc = merchants_add(&one, ids[i]);
+        for (int k = 0; rc == 0 && k < nasked && !g_stop; k++) {
+            const pl_dm_window *w = &asked_windows[k];
+            if (w->end <= first[i] - NEW_MERCHANT_MARGIN_S)
+                continue;
+            PL_INFO(NULL,
+                    "company %d, %s: merchant ID %s was first noted during this run: its report "
+                    "of %s %s to %s %s GMT is asked for",
+                    company, b->code, ids[i], w->start_date, w->start_time, w->end_date,
+                    w->end_time);
+            int counts[3] = {0, 0, 0};
+            size_t total = 0;
+            pl_dm_asked asked;
+            char why[400];
+            rc = process_window(d, company, b, &one, w, counts, &total, &asked, why, sizeof why);
+            if (rc != 0 && why[0])
+                report_failed(company, b, w, why);
+            if (rc == 0 && counts[CONV_DEFERRED] > 0)
+                rc = recheck_add(d, company, b, w, counts);
+        }
+        merchants_free(&one);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* update_windows for the merchant IDs ms. */
 static int update_windows_of(dm *d, int company, const bureau *b, const merchants *ms)
+{
+    pl_dm_window *asked = calloc(MAX_WINDOWS, sizeof *asked);
+    if (!asked)
+        return PL_ERR_NOMEM;
+    int nasked = 0;
+    int rc = update_windows_run(d, company, b, ms, asked, &nasked);
+    int nrc = ask_new_merchants(d, company, b, ms, asked, nasked);
+    free(asked);
+    return rc != 0 ? rc : nrc;
+}
+
+/* update_windows_of's windows, each asked one recorded in asked_windows (*nasked of them). */
+static int update_windows_run(dm *d, int company, const bureau *b, const merchants *ms,
+                              pl_dm_window *asked_windows, int *nasked)
 {
     /* A recheck that fails (the report refused, the service away) does not hold the windows
      * after it back: they are asked for all the same, the failure reported at the end. */
@@ -991,6 +1092,8 @@ static int update_windows_of(dm *d, int company, const bureau *b, const merchant
             return rc;
         }
         (void)pl_dm_limit_after(&limit, &w, PL_DM_ASKED_READ);
+        if (*nasked < MAX_WINDOWS)
+            asked_windows[(*nasked)++] = w;
         int applied = counts[CONV_RECORDED], skipped = counts[CONV_SKIPPED];
         if (counts[CONV_DEFERRED] > 0 && (rc = recheck_add(d, company, b, &w, counts)) != 0)
             return rc;

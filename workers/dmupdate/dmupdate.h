@@ -113,6 +113,17 @@ int64_t pl_dmupdate_first_start(PGconn *db, int company, const char *bureau, int
 int pl_dmupdate_limit_start(PGconn *db, int company, const char *bureau,
                             pl_dm_limit *out) PL_MUSTCHECK;
 
+/*
+ * The merchant IDs of company's reviews on bureau (dm_review_merchant) that are not among the
+ * known[0, n) a run read when it started, each with when its first review was noted (Unix
+ * time): a merchant ID first noted while the run asked its windows, whose reports of those
+ * windows the run then asks (a decision taken in them would otherwise never be asked for: the
+ * next run starts after them). Fills ids[i] (31 bytes each) and first[i] for at most max of
+ * them; returns how many, or PL_ERR_DB (logged).
+ */
+int pl_dmupdate_new_merchants(PGconn *db, int company, const char *bureau, const char (*known)[31],
+                              int n, char (*ids)[31], int64_t *first, int max);
+
 /* What a conversion asks the order system to do (pure; see above). */
 typedef struct pl_dm_action {
     const char *action;        /* "release_hold", "cancel_order", "fraud_cancel_hold"; NULL: none */
