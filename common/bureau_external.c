@@ -348,11 +348,11 @@ static json_object *put_obj(builder *b, json_object *obj, const char *key)
     return b->err ? NULL : o;
 }
 
-/* billTo / shipTo: the members of the address that are set; none when it is absent. */
+/* billTo / shipTo: the members of the address that are set; none when it is absent (NULL). */
 static void put_address(builder *b, json_object *obj, const char *key, const pl_address *a,
                         const char *country)
 {
-    if (!a->present || b->err)
+    if (!a || b->err)
         return;
     json_object *o = json_object_new_object();
     if (!o) {
@@ -447,8 +447,8 @@ static void put_message(builder *b, json_object *root, const pl_bureau_call *cal
 
     switch (spec->ep) {
     case EP_AUTH:
-        put_address(b, root, "billTo", &req->bill_to, call->bill_country);
-        put_address(b, root, "shipTo", &req->ship_to, call->ship_country);
+        put_address(b, root, "billTo", req->bill_to, call->bill_country);
+        put_address(b, root, "shipTo", req->ship_to, call->ship_country);
         put_bool(b, root, "online", req->online);
         if (call->op == PL_OP_AUTH_CAPTURE)
             put_bool(b, root, "capture", true);

@@ -601,35 +601,40 @@ static void decode_card(pl_errors *errs, json_object *obj, time_t now, pl_card_d
             add_err(errs, P, "cvv", "must be 3 or 4 digits");
     }
     (void)get_str(errs, obj, P, "type", false, true, c->type, sizeof c->type);
-    (void)get_str(errs, obj, P, "holder", false, false, c->holder, sizeof c->holder);
+    (void)get_text(errs, obj, P, "holder", false, false, c->holder, sizeof c->holder,
+                   PL_HOLDER_CHARS);
 }
 
 static const char *const SHIPPING_METHODS[] = {"sameday", "oneday", "twoday", "threeday", "lowcost",
                                                "pickup",  "other",  "none",   NULL};
 
-static void decode_address(pl_errors *errs, json_object *obj, const char *P, bool ship,
-                           pl_address *a)
+/* Decodes an address into a new *out (left NULL out of memory). Returns 0 or PL_ERR_NOMEM. */
+static int decode_address(pl_errors *errs, json_object *obj, const char *P, bool ship,
+                          pl_address **out)
 {
-    a->present = true;
-    /* Sizes come from request.h, which follows the bureaus' field lengths. */
+    pl_address *a = *out = calloc(1, sizeof *a);
+    if (!a)
+        return PL_ERR_NOMEM;
+    /* Limits in characters from request.h, which follows the contract (and the bureaus). */
     const struct {
         const char *key;
         char *buf;
-        size_t size;
+        size_t size, chars;
     } fields[] = {
-        {"first_name", a->first_name, sizeof a->first_name},
-        {"last_name", a->last_name, sizeof a->last_name},
-        {"street1", a->street1, sizeof a->street1},
-        {"street2", a->street2, sizeof a->street2},
-        {"city", a->city, sizeof a->city},
-        {"state", a->state, sizeof a->state},
-        {"postal_code", a->postal_code, sizeof a->postal_code},
-        {"email", a->email, sizeof a->email},
-        {"phone", a->phone, sizeof a->phone},
-        {"ip", a->ip, sizeof a->ip},
+        {"first_name", a->first_name, sizeof a->first_name, PL_NAME_CHARS},
+        {"last_name", a->last_name, sizeof a->last_name, PL_NAME_CHARS},
+        {"street1", a->street1, sizeof a->street1, PL_STREET_CHARS},
+        {"street2", a->street2, sizeof a->street2, PL_STREET_CHARS},
+        {"city", a->city, sizeof a->city, PL_CITY_CHARS},
+        {"state", a->state, sizeof a->state, PL_STATE_CHARS},
+        {"postal_code", a->postal_code, sizeof a->postal_code, PL_POSTAL_CODE_CHARS},
+        {"email", a->email, sizeof a->email, PL_EMAIL_CHARS},
+        {"phone", a->phone, sizeof a->phone, PL_PHONE_CHARS},
+        {"ip", a->ip, sizeof a->ip, PL_IP_CHARS},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        (void)get_str(errs, obj, P, fields[i].key, false, false, fields[i].buf, fields[i].size);
+        (void)get_text(errs, obj, P, fields[i].key, false, false, fields[i].buf, fields[i].size,
+                       fields[i].chars);
     (void)get_checked(errs, obj, P, "country", false, country_ok,
                       "must be an ISO 3166 alpha-2 code (2 upper-case letters)", a->country,
                       sizeof a->country);
@@ -638,6 +643,7 @@ static void decode_address(pl_errors *errs, json_object *obj, const char *P, boo
                        "must be one of sameday, oneday, twoday, threeday, lowcost, pickup, "
                        "other, none",
                        a->shipping_method, sizeof a->shipping_method);
+    return 0;
 }
 
 /* Returns 0 or PL_ERR_NOMEM. */
@@ -1198,7 +1204,7 @@ static bool json_syntax_ok(const char *json, size_t len, dup_member *dup)
         /* The request_id when the root has exactly one, a string; decoded in full (no NUL). */
         char rid[sizeof dup->request_id];
         size_t n = 0;
-        const char *p = s.rid, *end = s.rid + s.rid_len;
+        const char *p = s.rid, *end = s.rid ? s.rid + s.rid_len : NULL;
         unsigned char c[4];
         for (size_t k; s.n_rid == 1 && (k = str_next(&p, end, c)) > 0 && n + k < sizeof rid;)
             for (size_t i = 0; i < k; i++)
@@ -1415,10 +1421,13 @@ int pl_request_decode(const char *json, size_t len, const char *worker, time_t n
     int card_rc = get_object(errs, root, "", "card", &o);
     if (card_rc == F_OK)
         decode_card(errs, o, now, &out->card);
-    if (get_object(errs, root, "", "bill_to", &o) == F_OK)
-        decode_address(errs, o, "bill_to", false, &out->bill_to);
-    if (get_object(errs, root, "", "ship_to", &o) == F_OK)
-        decode_address(errs, o, "ship_to", true, &out->ship_to);
+    if ((get_object(errs, root, "", "bill_to", &o) == F_OK &&
+         decode_address(errs, o, "bill_to", false, &out->bill_to) != 0) ||
+        (get_object(errs, root, "", "ship_to", &o) == F_OK &&
+         decode_address(errs, o, "ship_to", true, &out->ship_to) != 0)) {
+        rc = PL_ERR_NOMEM;
+        goto out;
+    }
 
     json_object *items;
     if (member(root, "items", &items)) {
@@ -1519,6 +1528,15 @@ void pl_request_free(pl_request *r)
     }
     r->items = NULL;
     r->n_items = 0;
+    /* Names, addresses, e-mail: personal data, wiped as the items are. */
+    pl_address *addrs[] = {r->bill_to, r->ship_to};
+    for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+        if (addrs[i]) {
+            pl_card_wipe(addrs[i], sizeof *addrs[i]);
+            free(addrs[i]);
+        }
+    }
+    r->bill_to = r->ship_to = NULL;
     pl_card_wipe(r->card.number, sizeof r->card.number);
     pl_card_wipe(r->card.cvv, sizeof r->card.cvv);
     pl_card_wipe(&r->authentication, sizeof r->authentication);

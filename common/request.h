@@ -6,9 +6,10 @@
  * `invalid` reply tells the upstream system everything that is wrong at once.
  *
  * Memory: a pl_request is a plain struct the caller owns (usually inside the engine's
- * per-request context). Strings are fixed-size arrays; only `items` is heap memory.
- * pl_request_free releases it and wipes the card number, CVV and 3-D Secure data.
- * Pure functions; any thread.
+ * per-request context). Strings are fixed-size arrays; `items`, `bill_to` and `ship_to` are
+ * heap memory the request owns (so a pl_request must not be copied by value).
+ * pl_request_free releases them, wiping the addresses and items, and wipes the card number,
+ * CVV and 3-D Secure data. Pure functions; any thread.
  */
 #ifndef PL_REQUEST_H
 #define PL_REQUEST_H
@@ -41,19 +42,39 @@ typedef enum pl_req_type {
  * a free-text field sized with PL_TEXT_SIZE holds its limit in any UTF-8 (up to 4 bytes a
  * character). The other fields hold a byte a character of their limit, which non-ASCII text
  * can exceed before it reaches the limit in characters: the decoder refuses that with its own
- * error ("must be at most N bytes of UTF-8"). The address fields and card.holder are still
- * sized so: a pl_request lives inside the engine's job, which must stay within 4 KiB
- * (engine.c), and four bytes a character would add some 2.7 KB.
+ * error ("must be at most N bytes of UTF-8"). A pl_request lives inside the engine's job, which
+ * must stay within 4 KiB (engine.c), so only what is heap memory (items, the addresses) or
+ * small (card.holder) holds four bytes a character: sized so, the two addresses alone would
+ * have added some 2.9 KB to every job, which is why they are allocated only when sent.
  */
 #define PL_TEXT_SIZE(chars) (4 * (chars) + 1)
 #define PL_ITEM_NAME_CHARS 100
+#define PL_HOLDER_CHARS 60
 
+/* The contract's limits of the address fields, in characters. */
+#define PL_NAME_CHARS 60 /* first_name, last_name */
+#define PL_STREET_CHARS 60
+#define PL_CITY_CHARS 50
+#define PL_STATE_CHARS 20
+#define PL_POSTAL_CODE_CHARS 10
+#define PL_EMAIL_CHARS 100
+#define PL_PHONE_CHARS 20
+#define PL_IP_CHARS 45
+
+/*
+ * bill_to / ship_to. Heap memory (pl_request_decode allocates one only for a member that was
+ * sent). Every string the contract gives only a maxLength is free text, postal_code, email,
+ * phone and ip too (the schemas set no pattern on them: an internationalised e-mail address is
+ * valid); country (pattern ^[A-Z]{2}$) and shipping_method (a word of a list) are ASCII.
+ */
 typedef struct pl_address {
-    bool present;
-    char first_name[61], last_name[61];
-    char street1[61], street2[61], city[51], state[21], postal_code[11];
+    char first_name[PL_TEXT_SIZE(PL_NAME_CHARS)], last_name[PL_TEXT_SIZE(PL_NAME_CHARS)];
+    char street1[PL_TEXT_SIZE(PL_STREET_CHARS)], street2[PL_TEXT_SIZE(PL_STREET_CHARS)];
+    char city[PL_TEXT_SIZE(PL_CITY_CHARS)], state[PL_TEXT_SIZE(PL_STATE_CHARS)];
+    char postal_code[PL_TEXT_SIZE(PL_POSTAL_CODE_CHARS)];
     char country[3]; /* ISO 3166 alpha-2 */
-    char email[101], phone[21], ip[46];
+    char email[PL_TEXT_SIZE(PL_EMAIL_CHARS)], phone[PL_TEXT_SIZE(PL_PHONE_CHARS)];
+    char ip[PL_TEXT_SIZE(PL_IP_CHARS)];
     char shipping_method[10]; /* ship_to only: sameday, oneday, ... */
 } pl_address;
 
@@ -74,7 +95,7 @@ typedef struct pl_card_data {
     int exp_month, exp_year; /* 0 when absent */
     char cvv[5];             /* never stored; wiped by pl_request_free */
     char type[5];            /* pay type style: VI, MC, AX, DI, ... ("" when absent) */
-    char holder[61];
+    char holder[PL_TEXT_SIZE(PL_HOLDER_CHARS)];
 } pl_card_data;
 
 typedef struct pl_request {
@@ -96,8 +117,8 @@ typedef struct pl_request {
     bool online; /* mode: true unless "batch" */
 
     pl_card_data card;
-    pl_address bill_to, ship_to;
-    pl_item *items; /* heap; n_items entries */
+    pl_address *bill_to, *ship_to; /* heap; NULL when the request has none */
+    pl_item *items;                /* heap; n_items entries */
     size_t n_items;
 
     struct {
@@ -172,7 +193,9 @@ void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...) PL_
  * Returns 0 when the request is valid. Returns PL_ERR_INVALID with errs filled when not;
  * even then, *out holds every echo field that could be read (request_id, type_name, company,
  * order, pay_seq, service) so the invalid reply can echo them, and pl_request_free must
- * still be called. `out` is zeroed first. errs may not be NULL.
+ * still be called. Returns PL_ERR_NOMEM when items or an address cannot be allocated (free
+ * *out all the same). `out` is zeroed first. errs may not be NULL. out->bill_to and
+ * out->ship_to stay NULL unless that member was sent as an object.
  *
  * Card numbers (PCI DSS 3.3, 3.4): a card number as pl_card_find defines it, with or without
  * separators, in any string field but card.number and svc.card_number is an error on that
@@ -187,7 +210,8 @@ void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...) PL_
 int pl_request_decode(const char *json, size_t len, const char *worker, time_t now, pl_request *out,
                       pl_errors *errs) PL_MUSTCHECK;
 
-/* Frees items and wipes card data. Safe on a zeroed struct and twice. */
+/* Wipes and frees items and the addresses (setting them NULL) and wipes card data. Safe on a
+ * zeroed struct and twice. */
 void pl_request_free(pl_request *r);
 
 /* "auth", "token", "debit", ... for a type (the contract's name). */

@@ -34,14 +34,6 @@ static void check_no_card_number(const pl_request *r)
                           r->entity,
                           r->card.token,
                           r->card.holder,
-                          r->bill_to.first_name,
-                          r->bill_to.last_name,
-                          r->bill_to.street1,
-                          r->bill_to.street2,
-                          r->bill_to.city,
-                          r->bill_to.email,
-                          r->ship_to.first_name,
-                          r->ship_to.street1,
                           r->auth_ref.request_id,
                           r->auth_ref.transaction_id,
                           r->auth_ref.number,
@@ -50,6 +42,17 @@ static void check_no_card_number(const pl_request *r)
         /* request_id and order are kept masked when they held one: stars, never digits. */
         if (pl_card_contains(kept[i], strlen(kept[i])))
             abort();
+    }
+    const pl_address *addrs[] = {r->bill_to, r->ship_to};
+    for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+        const pl_address *a = addrs[i];
+        if (!a)
+            continue;
+        const char *text[] = {a->first_name, a->last_name,   a->street1, a->street2, a->city,
+                              a->state,      a->postal_code, a->email,   a->phone,   a->ip};
+        for (size_t k = 0; k < sizeof text / sizeof text[0]; k++)
+            if (pl_card_contains(text[k], strlen(text[k])))
+                abort();
     }
     for (size_t i = 0; i < r->n_items; i++) {
         const pl_item *it = &r->items[i];

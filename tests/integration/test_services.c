@@ -894,10 +894,9 @@ static void test_prepare_configuration(void **state)
                   "INSERT INTO auth_service_country VALUES ('CYB', 'US', 'USA') "
                   "ON CONFLICT DO NOTHING");
     job_init(&j, s, "x1");
-    j.req.bill_to.present = true;
-    snprintf(j.req.bill_to.country, sizeof j.req.bill_to.country, "US");
-    j.req.ship_to.present = true;
-    snprintf(j.req.ship_to.country, sizeof j.req.ship_to.country, "CA");
+    pl_address bill_to = {.country = "US"}, ship_to = {.country = "CA"};
+    j.req.bill_to = &bill_to;
+    j.req.ship_to = &ship_to;
     assert_int_equal(auth_prepare(&j), 0);
     assert_string_equal(j.call.currency, "840");
     assert_string_equal(j.call.bill_country, "USA");

@@ -56,7 +56,7 @@ int main(void)
     for (size_t i = 0; i < NCALLS; i++) {
         ext_test_call(&calls[i], ops[i], &reqs[i]);
         /* Every optional member of an address, for the schemas to see. */
-        pl_address *b = &reqs[i].bill_to;
+        pl_address *b = reqs[i].bill_to;
         snprintf(b->street2, sizeof b->street2, "Suite 5");
         snprintf(b->phone, sizeof b->phone, "617-555-0100");
         if (ext_test_is_svc(ops[i])) {

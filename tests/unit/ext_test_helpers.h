@@ -7,13 +7,15 @@
  * transaction's ids for a deposit, return or reversal).
  *
  * Header-only (static inline) and without cmocka, so that a driver without a test framework
- * can include it too. The request is plain memory: the caller's, freed with pl_request_free
- * when its owner wants the card number wiped.
+ * can include it too. The request is the caller's; its addresses are heap memory, as the
+ * decoder's are, so its owner frees it with pl_request_free (which wipes the card number too)
+ * before it is filled again and when done.
  */
 #ifndef PL_TEST_EXT_TEST_HELPERS_H
 #define PL_TEST_EXT_TEST_HELPERS_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bureau.h"
@@ -24,6 +26,16 @@
 #define EXT_TEST_SVC_PAN "9117230675152172" /* a stored value card: no check digit */
 #define EXT_TEST_ENGINE_TOKEN "tok_from_gettoken_01"
 #define EXT_TEST_MERCHANT "paylink_m1"
+
+/* A heap copy of *a, as pl_request_decode allocates an address (out of memory: abort). */
+static inline pl_address *ext_test_address(const pl_address *a)
+{
+    pl_address *copy = malloc(sizeof *copy);
+    if (!copy)
+        abort();
+    *copy = *a;
+    return copy;
+}
 
 /* A credit card authorization request with a card, both addresses and a pay type. */
 static inline void ext_test_request(pl_request *r)
@@ -44,25 +56,23 @@ static inline void ext_test_request(pl_request *r)
                  .exp_year = 2030,
                  .type = "VI",
                  .holder = "Jane Doe"},
-        .bill_to = {.present = true,
-                    .first_name = "Jane",
-                    .last_name = "Doe",
-                    .street1 = "1 Main St",
-                    .city = "Boston",
-                    .state = "MA",
-                    .postal_code = "02110",
-                    .country = "US",
-                    .email = "jane@example.com",
-                    .ip = "10.0.0.1"},
-        .ship_to = {.present = true,
-                    .first_name = "John",
-                    .last_name = "Roe",
-                    .street1 = "2 Side Rd",
-                    .street2 = "Apt 3",
-                    .city = "Denver",
-                    .country = "US",
-                    .phone = "555-0100",
-                    .shipping_method = "oneday"},
+        .bill_to = ext_test_address(&(pl_address){.first_name = "Jane",
+                                                  .last_name = "Doe",
+                                                  .street1 = "1 Main St",
+                                                  .city = "Boston",
+                                                  .state = "MA",
+                                                  .postal_code = "02110",
+                                                  .country = "US",
+                                                  .email = "jane@example.com",
+                                                  .ip = "10.0.0.1"}),
+        .ship_to = ext_test_address(&(pl_address){.first_name = "John",
+                                                  .last_name = "Roe",
+                                                  .street1 = "2 Side Rd",
+                                                  .street2 = "Apt 3",
+                                                  .city = "Denver",
+                                                  .country = "US",
+                                                  .phone = "555-0100",
+                                                  .shipping_method = "oneday"}),
     };
 }
 

@@ -47,6 +47,7 @@ static json_object *root;
 
 static void make_call(pl_bureau_op op)
 {
+    pl_request_free(&test_req); /* the previous call's addresses */
     ext_test_call(&call, op, &test_req);
 }
 
@@ -70,6 +71,7 @@ static int teardown(void **state)
 {
     (void)state;
     release();
+    pl_request_free(&test_req);
     return 0;
 }
 
@@ -353,8 +355,9 @@ static void test_build_auth_fields(void **state)
     snprintf(test_req.card.token, sizeof test_req.card.token, TOKEN);
     test_req.card.number[0] = '\0';
     test_req.online = false;
-    test_req.bill_to.present = false;
-    test_req.ship_to.present = false;
+    free(test_req.bill_to);
+    free(test_req.ship_to);
+    test_req.bill_to = test_req.ship_to = NULL;
     test_req.card.exp_month = test_req.card.exp_year = 0;
     test_req.card.type[0] = test_req.card.holder[0] = '\0';
     test_req.pay_type[0] = '\0';
@@ -371,9 +374,8 @@ static void test_build_auth_fields(void **state)
 
     /* An address with nothing the contract carries is left out. */
     make_call(PL_OP_AUTH);
-    memset(&test_req.ship_to, 0, sizeof test_req.ship_to);
-    test_req.ship_to.present = true;
-    snprintf(test_req.ship_to.shipping_method, sizeof test_req.ship_to.shipping_method, "oneday");
+    memset(test_req.ship_to, 0, sizeof *test_req.ship_to);
+    snprintf(test_req.ship_to->shipping_method, sizeof test_req.ship_to->shipping_method, "oneday");
     build();
     assert_absent(root, "shipTo");
 

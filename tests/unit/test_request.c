@@ -416,7 +416,8 @@ static void test_valid_auth_fields(void **state)
     assert_int_equal(r.card.exp_year, 2030);
     assert_string_equal(r.card.cvv, "987");
     assert_string_equal(r.card.type, "VI");
-    assert_false(r.bill_to.present);
+    assert_null(r.bill_to);
+    assert_null(r.ship_to);
     assert_null(r.items);
     pl_request_free(&r);
 }
@@ -457,10 +458,11 @@ static void test_valid_full(void **state)
     assert_string_equal(r.card.token, "7012345678901234567890");
     assert_int_equal(r.card.exp_month, 0);
     assert_string_equal(r.card.holder, "MARY JONES");
-    assert_true(r.bill_to.present);
-    assert_string_equal(r.bill_to.first_name, "Mary");
-    assert_string_equal(r.bill_to.country, "US");
-    assert_string_equal(r.ship_to.shipping_method, "twoday");
+    assert_non_null(r.bill_to);
+    assert_string_equal(r.bill_to->first_name, "Mary");
+    assert_string_equal(r.bill_to->country, "US");
+    assert_non_null(r.ship_to);
+    assert_string_equal(r.ship_to->shipping_method, "twoday");
     assert_int_equal(r.n_items, 2);
     assert_string_equal(r.items[0].sku, "A");
     assert_int_equal(r.items[0].unit_price, 4000);
@@ -529,7 +531,7 @@ static void test_valid_variants(void **state)
     v = jstr('n', 60);
     json = with(BASE_AUTH, "bill_to.first_name", v);
     assert_int_equal(decode(json, "auth", &r, &e), 0);
-    assert_int_equal(strlen(r.bill_to.first_name), 60);
+    assert_int_equal(strlen(r.bill_to->first_name), 60);
     pl_request_free(&r);
     free(json);
     free(v);
@@ -952,11 +954,14 @@ static const char *const CARD_FORMS[] = {
     "Pat 3782822463100051234",
 };
 
-/* True when the bytes of r (and its items) hold needle anywhere. */
+/* True when the bytes of r (and its items and addresses) hold needle anywhere. */
 static bool request_holds(const pl_request *r, const char *needle)
 {
     size_t n = strlen(needle);
     if (memmem(r, sizeof *r, needle, n))
+        return true;
+    if ((r->bill_to && memmem(r->bill_to, sizeof *r->bill_to, needle, n)) ||
+        (r->ship_to && memmem(r->ship_to, sizeof *r->ship_to, needle, n)))
         return true;
     return r->items && memmem(r->items, r->n_items * sizeof *r->items, needle, n);
 }
@@ -1534,6 +1539,13 @@ static const char *only_error(const char *base, const char *path, const char *va
     return e->e[0].error;
 }
 
+/* 千代田区丸の内一丁目九番二号グラントウキョウサウスタワー: 28 characters, 84 bytes of UTF-8. */
+#define TOKYO_STREET                                                                               \
+    "\xe5\x8d\x83\xe4\xbb\xa3\xe7\x94\xb0\xe5\x8c\xba\xe4\xb8\xb8\xe3\x81\xae\xe5\x86\x85"         \
+    "\xe4\xb8\x80\xe4\xb8\x81\xe7\x9b\xae\xe4\xb9\x9d\xe7\x95\xaa\xe4\xba\x8c\xe5\x8f\xb7"         \
+    "\xe3\x82\xb0\xe3\x83\xa9\xe3\x83\xb3\xe3\x83\x88\xe3\x82\xa6\xe3\x82\xad\xe3\x83\xa7"         \
+    "\xe3\x82\xa6\xe3\x82\xb5\xe3\x82\xa6\xe3\x82\xb9\xe3\x82\xbf\xe3\x83\xaf\xe3\x83\xbc"
+
 /*
  * The contract's limits count characters, as the JSON Schemas' maxLength does: an item name of
  * 100 three-byte characters (300 bytes) is valid and kept whole, 101 are too many. Fields
@@ -1573,18 +1585,17 @@ static void test_lengths_in_characters(void **state)
     free(items);
     free(name);
 
-    /* Non-ASCII within a byte-a-character field's bytes: valid, as before. */
-    char *v = jstr_utf8("\xc3\xa9", 30); /* é: 60 bytes */
-    assert_null(only_error(BASE_AUTH, "bill_to.street1", v, &e));
+    /* A field sized a byte a character (order, 20): non-ASCII within its bytes is valid, as
+     * before; past them it is refused in bytes. */
+    char *v = jstr_utf8("\xc3\xa9", 10); /* é: 20 bytes */
+    assert_null(only_error(BASE_AUTH, "order", v, &e));
     free(v);
-    /* 28 characters, 84 bytes: valid to the schema, past street1's 60 bytes (request.h). */
-    const char *tokyo =
-        "\"\xe5\x8d\x83\xe4\xbb\xa3\xe7\x94\xb0\xe5\x8c\xba\xe4\xb8\xb8\xe3\x81\xae\xe5\x86\x85"
-        "\xe4\xb8\x80\xe4\xb8\x81\xe7\x9b\xae\xe4\xb9\x9d\xe7\x95\xaa\xe4\xba\x8c\xe5\x8f\xb7"
-        "\xe3\x82\xb0\xe3\x83\xa9\xe3\x83\xb3\xe3\x83\x88\xe3\x82\xa6\xe3\x82\xad\xe3\x83\xa7"
-        "\xe3\x82\xa6\xe3\x82\xb5\xe3\x82\xa6\xe3\x82\xb9\xe3\x82\xbf\xe3\x83\xaf\xe3\x83\xbc\"";
-    assert_string_equal(only_error(BASE_AUTH, "bill_to.street1", tokyo, &e),
-                        "must be at most 60 bytes of UTF-8");
+    v = jstr_utf8("\xe4\xb8\xb8", 7); /* 丸: 7 characters, 21 bytes */
+    assert_string_equal(only_error(BASE_AUTH, "order", v, &e), "must be at most 20 bytes of UTF-8");
+    free(v);
+    /* 28 characters, 84 bytes: valid to the schema, and to street1 now that the addresses hold
+     * their limits in any UTF-8 (it was refused: "must be at most 60 bytes of UTF-8"). */
+    assert_null(only_error(BASE_AUTH, "bill_to.street1", "\"" TOKYO_STREET "\"", &e));
     /* Too many characters is said in characters, ASCII or not. */
     v = jstr_utf8("\xc3\xa9", 61);
     assert_string_equal(only_error(BASE_AUTH, "bill_to.street1", v, &e),
@@ -1594,6 +1605,81 @@ static void test_lengths_in_characters(void **state)
     assert_string_equal(only_error(BASE_AUTH, "bill_to.street1", v, &e),
                         "must be at most 60 characters");
     free(v);
+}
+
+/*
+ * The addresses (heap memory) and card.holder hold their limits in characters of any UTF-8: the
+ * Tokyo street and a holder of 60 Japanese characters are decoded whole, every address field
+ * takes its limit in four-byte characters (the most UTF-8 needs), and one character more is
+ * refused in characters.
+ */
+static void test_address_and_holder_in_characters(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    char *holder = jstr_utf8("\xe5\xb1\xb1", 60); /* 山: 180 bytes */
+    char *json = with(BASE_AUTH, "bill_to.street1", "\"" TOKYO_STREET "\"");
+    char *json2 = with(json, "card.holder", holder);
+    assert_int_equal(decode(json2, "auth", &r, &e), 0);
+    assert_non_null(r.bill_to);
+    assert_string_equal(r.bill_to->street1, TOKYO_STREET);
+    assert_int_equal(strlen(r.bill_to->street1), 84);
+    assert_null(r.ship_to);
+    assert_int_equal(strlen(r.card.holder), 180);
+    assert_memory_equal(r.card.holder, holder + 1, 180);
+    pl_request_free(&r);
+    assert_null(r.bill_to);
+    free(json2);
+    free(json);
+    free(holder);
+
+    holder = jstr_utf8("\xf0\xa0\xae\xb7", 60); /* 𠮷, four bytes: fills the field */
+    assert_null(only_error(BASE_AUTH, "card.holder", holder, &e));
+    free(holder);
+    holder = jstr_utf8("\xe5\xb1\xb1", 61);
+    assert_string_equal(only_error(BASE_AUTH, "card.holder", holder, &e),
+                        "must be at most 60 characters");
+    free(holder);
+
+    static const struct {
+        const char *key;
+        size_t offset, chars;
+    } FIELDS[] = {
+        {"first_name", offsetof(pl_address, first_name), 60},
+        {"last_name", offsetof(pl_address, last_name), 60},
+        {"street1", offsetof(pl_address, street1), 60},
+        {"street2", offsetof(pl_address, street2), 60},
+        {"city", offsetof(pl_address, city), 50},
+        {"state", offsetof(pl_address, state), 20},
+        {"postal_code", offsetof(pl_address, postal_code), 10},
+        {"email", offsetof(pl_address, email), 100},
+        {"phone", offsetof(pl_address, phone), 20},
+        {"ip", offsetof(pl_address, ip), 45},
+    };
+    for (size_t i = 0; i < sizeof FIELDS / sizeof FIELDS[0]; i++) {
+        for (int ship = 0; ship < 2; ship++) {
+            char path[64];
+            snprintf(path, sizeof path, "%s.%s", ship ? "ship_to" : "bill_to", FIELDS[i].key);
+            char *v = jstr_utf8("\xf0\xa0\xae\xb7", FIELDS[i].chars);
+            json = with(BASE_AUTH, path, v);
+            assert_int_equal(decode(json, "auth", &r, &e), 0);
+            const pl_address *a = ship ? r.ship_to : r.bill_to;
+            assert_non_null(a);
+            const char *got = (const char *)a + FIELDS[i].offset;
+            assert_int_equal(strlen(got), 4 * FIELDS[i].chars);
+            assert_memory_equal(got, v + 1, 4 * FIELDS[i].chars);
+            pl_request_free(&r);
+            free(json);
+            free(v);
+
+            char want[64];
+            snprintf(want, sizeof want, "must be at most %zu characters", FIELDS[i].chars);
+            v = jstr_utf8("\xc3\xa9", FIELDS[i].chars + 1);
+            assert_string_equal(only_error(BASE_AUTH, path, v, &e), want);
+            free(v);
+        }
+    }
 }
 
 /* ---- duplicate member names -------------------------------------------------------------- */
@@ -1963,6 +2049,7 @@ int main(void)
         cmocka_unit_test(test_redact_security_code_names),
         cmocka_unit_test(test_duplicate_members),
         cmocka_unit_test(test_lengths_in_characters),
+        cmocka_unit_test(test_address_and_holder_in_characters),
         cmocka_unit_test(test_duplicate_members_large),
         cmocka_unit_test(test_redact_card_numbers_anywhere),
         cmocka_unit_test(test_fingerprint),
