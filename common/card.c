@@ -3,7 +3,11 @@
  *
  * The scrubber is the last line of defence for logs: it runs on every log message, so it errs
  * on the side of masking (a 13-19 digit number that happens to pass Luhn is masked even if it
- * was an order number) and never lets a buffer grow.
+ * was an order number) and never lets a buffer grow. A card number is read two ways: digit
+ * runs joined by a few separators that seldom join anything else (longest_from, glued_from),
+ * and a card brand's number in its brand's groups, joined by anything (grouped_from): what
+ * the first reading would take for a card number in a time, an address or an amount, the
+ * second asks its groups and brand to rule out.
  */
 #include "card.h"
 
@@ -329,8 +333,9 @@ static bool ascii_sep(unsigned char c)
 {
     /* Not '*': what masking writes over digits must not join what is left of a number. Not
      * ':' nor '+': a date and clock time ("2026-12-06 04:09:00.867+00") would be 13-19 digits,
-     * one in ten of them passing Luhn. A table: it is asked after every digit run of every log
-     * line and request field. */
+     * one in ten of them passing Luhn. (A card number in its brand's groups is found with
+     * those too: grouped_from.) A table: it is asked after every digit run of every log line
+     * and request field. */
     static const bool seps[128] = {
         [' '] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true, ['\v'] = true, ['\f'] = true,
         ['-'] = true, ['.'] = true,  ['_'] = true,  ['/'] = true,  ['\\'] = true, [','] = true,
@@ -541,6 +546,230 @@ static size_t glued_from(const char *t, size_t len, size_t s, pl_card_match *out
 /* The most readings glued_from can give of one start: one a number length (14-19). */
 #define GLUED_MAX_READINGS (SCRUB_MAX_DIGITS - GLUED_MIN_NUMBER + 1)
 
+/*
+ * ---- card numbers in their brand's groups ----
+ *
+ * A card number written in the groups its brand prints (4-4-4-4, 4-4-4-4-3, American Express
+ * 4-6-5, Diners Club 4-6-4) is found whatever joins the groups, so long as the same characters
+ * join each pair: any run of up to six ASCII punctuation or whitespace characters or UTF-8
+ * separators (':' "4111:1111:1111:1111", which request_id allows; '+', '*', " -- ", " : "), the
+ * first group also in parentheses ("(4111) 1111 1111 1111"). The groups, the one separator
+ * and Luhn alone would take a time, an IPv6 address or a table of years for a card number
+ * more often than free text can bear, so the reading asks more than the loose one
+ * (longest_from) does: each group a whole digit run of exactly its size, the same separator
+ * between every two groups, and the number one of a card brand's of that length
+ * (brand_number: a year, 19xx or 20xx, is none). An IPv6 address has groups of four decimal
+ * digits joined by ':' too (its random half, one address in a few thousand), so a number whose
+ * separator holds ':' is not read where the address would go on (colon_ok).
+ */
+#define GROUPED_MAX_SEPS 6   /* characters joining two groups ("  --  ") */
+#define GROUPED_MAX_GROUP 6  /* digits of the longest group */
+#define GROUPED_MAX_GROUPS 5 /* groups of the longest shape */
+
+static const struct {
+    size_t n;
+    unsigned char size[GROUPED_MAX_GROUPS];
+} grouped_shapes[] = {
+    {4, {4, 4, 4, 4}},    /* 16 digits: Visa, Mastercard, Discover, JCB, UnionPay */
+    {5, {4, 4, 4, 4, 3}}, /* 19 digits */
+    {3, {4, 6, 5}},       /* 15 digits: American Express */
+    {3, {4, 6, 4}},       /* 14 digits: Diners Club */
+};
+#define GROUPED_SHAPES (sizeof grouped_shapes / sizeof grouped_shapes[0])
+
+/* The most bytes colon_ok looks at before a number's first digit and after its last. */
+#define COLON_LOOK_BEFORE 7
+#define COLON_LOOK_AFTER 6
+
+static bool is_alnum(unsigned char c)
+{
+    return is_digit((char)c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+static bool is_hex_letter(unsigned char c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'f';
+}
+
+/*
+ * For a number in brand groups joined by a separator holding ':' that runs over t[s, e): false
+ * when it reads as part of an IPv6 address, whose groups of 1-4 hex digits go on past a ':' on
+ * one side. Before it: "::", or ':' after such a group ("fe80::1:4111:1111:1111:1111",
+ * "2001:db8:ab:cdef:4111:..."), but not after a longer word ("card:4111:1111:1111:1111").
+ * After it: "::", or ':' and such a group and ':' again (an address has eight groups or a
+ * "::"; "4111:1111:1111:1111:123", a security code after it, reads as a card number). Looks at
+ * no more than COLON_LOOK_BEFORE bytes before s and COLON_LOOK_AFTER from e.
+ */
+static bool colon_ok(const char *t, size_t len, size_t s, size_t e)
+{
+    if (s > 0 && t[s - 1] == ':') {
+        size_t c = s - 1, k = c;
+        bool hex = true;
+        while (k > 0 && c - k < 5 && is_alnum((unsigned char)t[k - 1])) {
+            hex = hex && (is_digit(t[k - 1]) || is_hex_letter((unsigned char)t[k - 1]));
+            k--;
+        }
+        if (c > 0 && t[c - 1] == ':')
+            return false;
+        if (c - k >= 1 && c - k <= 4 && hex && (k == 0 || !is_alnum((unsigned char)t[k - 1])))
+            return false;
+    }
+    if (e < len && t[e] == ':') {
+        size_t k = e + 1;
+        if (k < len && t[k] == ':')
+            return false;
+        bool hex = true;
+        while (k < len && k - e <= 5 && is_alnum((unsigned char)t[k])) {
+            hex = hex && (is_digit(t[k]) || is_hex_letter((unsigned char)t[k]));
+            k++;
+        }
+        if (k - e >= 2 && k - e <= 5 && hex && k < len && t[k] == ':')
+            return false;
+    }
+    return true;
+}
+
+/* ASCII punctuation or whitespace: what may join the groups of a number in its brand's groups
+ * (besides the UTF-8 separators sep_at knows). */
+static bool grouped_ascii_sep(unsigned char c)
+{
+    return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) ||
+           (c >= 0x7b && c <= 0x7e) || c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* Length of the separator at t[i] that may join brand groups, or 0. */
+static size_t grouped_sep_at(const char *t, size_t len, size_t i)
+{
+    unsigned char c = (unsigned char)t[i];
+    if (c < 0x80)
+        return grouped_ascii_sep(c) ? 1 : 0;
+    return sep_at(t, len, i);
+}
+
+/* Length of the separator ending just before t[end] that may join brand groups, or 0. */
+static size_t grouped_sep_before(const char *t, size_t end)
+{
+    if (end == 0)
+        return 0;
+    if ((unsigned char)t[end - 1] < 0x80)
+        return grouped_ascii_sep((unsigned char)t[end - 1]) ? 1 : 0;
+    return sep_before(t, end);
+}
+
+/* Bytes of the run of min to max brand group separators at t[i] when a digit follows it, or 0
+ * (min 0: the run may be empty; 0 is then also "a digit right here"). *ok says which. */
+static size_t grouped_gap(const char *t, size_t len, size_t i, size_t min, size_t max, bool *ok)
+{
+    size_t j = i, k = 0, n;
+    *ok = false;
+    for (;;) {
+        if (j < len && digit_at(t, len, j)) {
+            *ok = k >= min;
+            return j - i;
+        }
+        if (k == max || j >= len || (n = grouped_sep_at(t, len, j)) == 0)
+            return 0;
+        j += n;
+        k++;
+    }
+}
+
+/*
+ * The longest card number in its brand's groups (above) that starts with the digit run at t[s],
+ * its first group in parentheses when paren. Returns its end (0 when there is none) and its
+ * digit count in *digits. Looks at no more than five groups of at most seven digits and the
+ * separators between them.
+ */
+static size_t grouped_one(const char *t, size_t len, size_t s, bool paren, size_t *digits)
+{
+    char d[SCRUB_MAX_DIGITS];
+    size_t nd = 0, best = 0, groups = 0;
+    size_t j = s, tok = 0, toklen = 0;
+    bool colon = false;
+    unsigned alive = (1u << GROUPED_SHAPES) - 1;
+    for (;;) {
+        size_t size = 0, n;
+        while (j < len && (n = digit_at(t, len, j)) > 0 && size <= GROUPED_MAX_GROUP) {
+            if (nd < SCRUB_MAX_DIGITS)
+                d[nd++] = digit_value(t, j);
+            j += n;
+            size++;
+        }
+        bool more = false, done = false;
+        for (size_t k = 0; k < GROUPED_SHAPES; k++) {
+            if (!(alive & (1u << k)))
+                continue;
+            if (groups >= grouped_shapes[k].n || grouped_shapes[k].size[groups] != size) {
+                alive &= ~(1u << k);
+                continue;
+            }
+            if (groups + 1 == grouped_shapes[k].n)
+                done = true;
+            else
+                more = true;
+        }
+        groups++;
+        if (done && luhn_digits(d, nd) && brand_number(d, nd) &&
+            (!colon || colon_ok(t, len, s, j))) {
+            best = j;
+            *digits = nd;
+        }
+        if (!more)
+            break;
+        bool ok;
+        if (groups == 1 && paren) {
+            /* "(4111) 1111 ...": what follows the parenthesis need not be the separator. */
+            if (j >= len || t[j] != ')')
+                break;
+            n = grouped_gap(t, len, j + 1, 0, GROUPED_MAX_SEPS, &ok);
+            if (!ok)
+                break;
+            j += 1 + n;
+            continue;
+        }
+        n = grouped_gap(t, len, j, 1, GROUPED_MAX_SEPS, &ok);
+        if (!ok)
+            break;
+        if (toklen == 0) {
+            tok = j;
+            toklen = n;
+            colon = memchr(t + j, ':', n) != NULL;
+        } else if (n != toklen || memcmp(t + j, t + tok, n) != 0) {
+            break;
+        }
+        j += n;
+    }
+    pl_card_wipe(d, sizeof d);
+    return best;
+}
+
+/* Bytes of the run of one to seven brand group separators ending just before t[end] when a
+ * digit comes before it (what scrub_join_at joins, read backwards), or 0. */
+static size_t grouped_gap_before(const char *t, size_t end)
+{
+    size_t j = end, n;
+    for (size_t k = 0; k <= GROUPED_MAX_SEPS && (n = grouped_sep_before(t, j)) > 0; k++) {
+        j -= n;
+        if (digit_before(t, j))
+            return end - j;
+    }
+    return 0;
+}
+
+/* grouped_one for the digit run at t[s] (a whole run only), with and without parentheses. */
+static size_t grouped_from(const char *t, size_t len, size_t s, size_t *digits)
+{
+    if (digit_before(t, s))
+        return 0;
+    size_t pd = 0, best = grouped_one(t, len, s, false, digits);
+    size_t p = s > 0 && t[s - 1] == '(' ? grouped_one(t, len, s, true, &pd) : 0;
+    if (p > best) {
+        best = p;
+        *digits = pd;
+    }
+    return best;
+}
+
 bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m)
 {
     if (!text || !pos || !m)
@@ -555,8 +784,13 @@ bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m)
             i++;
             continue;
         }
-        size_t s = i, digits = 0;
+        size_t s = i, digits = 0, gdigits = 0;
         size_t end = longest_from(text, len, s, &digits);
+        size_t gend = grouped_from(text, len, s, &gdigits);
+        if (gend > end) {
+            end = gend; /* its digits are those of the loose reading and more */
+            digits = gdigits;
+        }
         while (i < len && digit_at(text, len, i) == kind)
             i += kind;
         if (end > 0) {
@@ -630,6 +864,8 @@ size_t pl_card_cut_tail(char *text, size_t len)
             len -= n;
         else if ((n = sep_before(text, len)) > 0)
             len -= n;
+        else if ((n = grouped_gap_before(text, len)) > 0)
+            len -= n; /* the separator of a number in its brand's groups, after a digit */
         else
             break;
     }
@@ -696,15 +932,23 @@ static void mask_digit(char *t, size_t k, size_t n)
         t[k] = '*';
 }
 
+/* The last bytes of the last group scrub_pans scrubbed, as they came, and where that ended. */
+typedef struct scrub_tail {
+    char bytes[COLON_LOOK_BEFORE];
+    size_t n, end;
+} scrub_tail;
+
 /*
- * Scrubs one group t[g, e): digit runs joined by single separators (card numbers never span
- * two groups). Every card number pl_card_find reports is marked first, and only then are the
- * marks applied, so overlapping numbers are judged on the original digits and a card number
- * that follows a short number ("ref 12 4111 1111 1111 1111") is still found. Returns where the
- * scrubbed group ends now (e, or less when a word replaced its numbers); the bytes between that
- * and e are left as they were, for the caller to cut (scrub_pans).
+ * Scrubs one group t[g, e) of the text's len bytes (prev: the group scrubbed before it): digit runs
+ * joined as scrub_join_at joins them (card numbers never span two groups). Every card number
+ * pl_card_find reports is marked first, and only then are the marks applied, so overlapping numbers
+ * are judged on the original digits and a card number that follows a short number ("ref 12 4111
+ * 1111 1111 1111") is still found. Returns where the scrubbed group ends now (e, or less when a
+ * word replaced its numbers); the bytes between that and e are left as they were, for the caller to
+ * cut (scrub_pans).
  */
-static size_t scrub_group(char *t, size_t g, size_t e, pl_mask_mode mode)
+static size_t scrub_group(char *t, size_t len, size_t g, size_t e, const scrub_tail *prev,
+                          pl_mask_mode mode)
 {
     size_t n = e - g;
     uint8_t small[256];
@@ -730,7 +974,27 @@ static size_t scrub_group(char *t, size_t g, size_t e, pl_mask_mode mode)
     size_t end = e;
     size_t pos = 0;
     pl_card_match m;
-    while (pl_card_find(t + g, n, &pos, &m)) {
+    /*
+     * The numbers are looked for with the bytes around the group in view, as they came (a '('
+     * or the IPv6 look of colon_ok decides a reading in brand groups; what the view shows
+     * besides the group holds too few digits to be a card number). The text after the group is
+     * as it came; before it, the last group scrubbed may reach into the view: its bytes there
+     * are put back as they came while the numbers are looked for.
+     */
+    size_t v = g > COLON_LOOK_BEFORE ? g - COLON_LOOK_BEFORE : 0;
+    size_t ve = len - e > COLON_LOOK_AFTER ? e + COLON_LOOK_AFTER : len;
+    char now[COLON_LOOK_BEFORE];
+    size_t rs = 0, rn = 0;
+    if (prev->n > 0 && v < prev->end) {
+        rs = v > prev->end - prev->n ? v : prev->end - prev->n;
+        rn = prev->end - rs;
+        memcpy(now, t + rs, rn);
+        memcpy(t + rs, prev->bytes + (rs - (prev->end - prev->n)), rn);
+    }
+    while (pl_card_find(t + v, ve - v, &pos, &m)) {
+        m.start -= g - v;
+        m.end -= g - v;
+        m.tail_end -= g - v;
         mark_match(t + g, &m, flags);
         any = true;
         /* Every other reading of the same digits with some glued to its end: each leaves its
@@ -739,6 +1003,10 @@ static size_t scrub_group(char *t, size_t g, size_t e, pl_mask_mode mode)
         size_t no = glued_from(t + g, n, m.start, other, GLUED_MAX_READINGS);
         for (size_t k = 0; k < no; k++)
             mark_match(t + g, &other[k], flags);
+    }
+    if (rn > 0) {
+        memcpy(t + rs, now, rn);
+        pl_card_wipe(now, sizeof now);
     }
 
     if (any && mode == PL_MASK_LAST4) {
@@ -776,6 +1044,18 @@ static size_t scrub_group(char *t, size_t g, size_t e, pl_mask_mode mode)
 }
 
 /*
+ * Length of the separators at t[i] that put the digits on either side in one group for
+ * scrub_group, or 0: whatever joins the digit runs of any reading pl_card_find has (up to
+ * three separators, or the separator of a number in its brand's groups, after a ')' too).
+ */
+static size_t scrub_join_at(const char *t, size_t len, size_t i)
+{
+    bool ok;
+    size_t n = grouped_gap(t, len, i, 1, GROUPED_MAX_SEPS + 1, &ok);
+    return ok ? n : 0;
+}
+
+/*
  * Scrubs every group of 13 digits or more. A group that shrinks (PL_MASK_REMOVED) is not cut
  * out at once, which would move the rest of the text once a group (a megabyte of
  * "4111111111111111x" is 60,000 of them): as in scrub_cvvs, the text before each cut is moved
@@ -786,6 +1066,7 @@ static size_t scrub_group(char *t, size_t g, size_t e, pl_mask_mode mode)
 static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
 {
     size_t w = 0, from = 0;
+    scrub_tail prev = {.n = 0}, cur = {.n = 0};
     size_t i = 0;
     while (i < len) {
         if (!digit_at(t, len, i)) {
@@ -799,13 +1080,17 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
                 e += d;
                 digits++;
             }
-            size_t n = joining_sep_at(t, len, e);
+            size_t n = scrub_join_at(t, len, e);
             if (n == 0)
                 break;
             e += n;
         }
         if (digits >= SCRUB_MIN_DIGITS) {
-            size_t ge = scrub_group(t, i, e, mode);
+            cur.n = e - i < sizeof cur.bytes ? e - i : sizeof cur.bytes;
+            cur.end = e;
+            memcpy(cur.bytes, t + e - cur.n, cur.n);
+            size_t ge = scrub_group(t, len, i, e, &prev, mode);
+            prev = cur;
             if (ge < e) {
                 memmove(t + w, t + from, ge - from);
                 w += ge - from;
@@ -814,6 +1099,8 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
         }
         i = e;
     }
+    pl_card_wipe(&prev, sizeof prev);
+    pl_card_wipe(&cur, sizeof cur);
     return end_cuts(t, len, w, from);
 }
 

@@ -95,9 +95,22 @@ typedef struct pl_card_match {
  * word processors, web pages and other scripts put between the groups of a pasted number
  * (no-break, figure, thin and ideographic spaces, U+2000-U+200B, soft hyphen, U+2010-U+2015,
  * minus sign, bullets and middle dots, word joiners, full-width comma, hyphen, stop and
- * solidus: card.c lists them). Four separators in a row end a group ("4111 -- 1111" is two
- * numbers), and so does any other character. A match begins at the start of a digit group and
- * ends at the end of one, so a number glued to letters ("ord4111111111111111") is found.
+ * solidus: card.c lists them). Four of them in a row, or any other character, end a group
+ * for this reading. A match begins at the start of a digit group and ends at the end of one, so
+ * a number glued to letters ("ord4111111111111111") is found.
+ *
+ * A card number written in its brand's groups is found whatever joins them, when the same
+ * bytes join every two: groups of 4-4-4-4 or 4-4-4-4-3 digits, 4-6-5 or 4-6-4, each a whole
+ * digit run (ASCII or full-width digits), joined by one to six characters of ASCII punctuation
+ * or whitespace or the UTF-8 separators above (':' "4111:1111:1111:1111", '+', '*', '"',
+ * " -- ", "\",\""), the first group also in parentheses and then followed by any such run or
+ * none ("(4111) 1111 1111 1111", "(4111)1111-1111-1111"); 14-19 digits passing Luhn that are a
+ * card brand's number, of a length that brand issues (as for the glued digits below; a year,
+ * 19xx or 20xx, is none, so a date and time or a table of years is not read as one). Where the
+ * separator holds a ':', not inside an IPv6 address: not after "::", nor after ':' and a word of
+ * 1-4 hex digits standing alone ("2001:db8:ab:cdef:4111:1111:1111:1111"; "card:4111:..." is a card
+ * number), nor before "::", nor before ':', such a word and ':' ("4111:1111:1111:1111:0:1:2:3"; a
+ * security code after it, "...:1111:123", is not an address).
  *
  * A card number with more digits glued to its end ("4111111111111111123": the security code
  * typed straight after it) is found when nothing else is: the number and the digits glued to
@@ -115,7 +128,9 @@ typedef struct pl_card_match {
  * longest card number that begins at the next digit group, and moves *pos past that group's
  * first digit run only, so card numbers that overlap ("15 4111 1111 1111 1111", where
  * "15 4111 1111 1111" may pass Luhn too) are all reported. Linear in len: each digit group
- * start looks ahead at most 19 digits and 54 separators. Never reads past len.
+ * start looks ahead at most 19 digits and 54 separators, or five groups of up to seven digits,
+ * the separators between them (seven characters each at most) and seven bytes either side.
+ * Never reads past len.
  */
 bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m);
 

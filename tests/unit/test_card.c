@@ -362,6 +362,94 @@ static void test_find_shapes(void **state)
     finds("4111 1111 1111 1111 2025", "0-19/16");
 }
 
+/*
+ * A card number in its brand's groups (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4) is found whatever the
+ * same run of up to six punctuation or space characters joins its groups with, the first group
+ * also in parentheses.
+ */
+static void test_find_brand_groups(void **state)
+{
+    (void)state;
+    /* Separators that join no other reading: ':' (which request_id allows), '+', '*', '"'. */
+    finds("4111:1111:1111:1111", "0-19/16");
+    finds("req-4111:1111:1111:1111-x", "4-23/16");
+    finds("4111+1111+1111+1111", "0-19/16");
+    finds("4111 + 1111 + 1111 + 1111", "0-25/16");
+    finds("5555*5555*5555*4444", "0-19/16");
+    finds("[\"4111\",\"1111\",\"1111\",\"1111\"]", "2-27/16"); /* a serialized JSON array */
+    /* The first group in parentheses, then the groups' separator or none. */
+    finds("(4111) 1111 1111 1111", "1-21/16");
+    finds("tel (4111)1111-1111-1111", "5-24/16");
+    finds("(4111) 1111:1111:1111", "1-21/16");
+    finds("(3782) 822463 10005", "1-19/15");
+    finds("x (4111:1111:1111:1111) y", "3-22/16");
+    finds("(4111)(1111)(1111)(1111)", "1-23/16"); /* each group: ")(" joins them all */
+    /* More than three separators in a row, the same between every two groups. */
+    finds("4111 -- 1111 -- 1111 -- 1111", "0-28/16");
+    finds("4111  --  1111  --  1111  --  1111", "0-34/16");
+    finds("4111 - - 1111 - - 1111 - - 1111", "0-31/16");
+    finds("4111 \xe2\x80\x94\xe2\x80\x94 1111 \xe2\x80\x94\xe2\x80\x94 1111 "
+          "\xe2\x80\x94\xe2\x80\x94 1111",
+          "0-40/16"); /* two em dashes between spaces */
+    /* American Express 4-6-5, Diners Club 4-6-4, 19 digits 4-4-4-4-3, full-width digits. */
+    finds("3782:822463:10005", "0-17/15");
+    finds("3782+822463+10005", "0-17/15");
+    finds("3056:930902:5904", "0-16/14");
+    finds("4111:1111:1111:1111:003", "0-23/19");
+    /* A ':' next to it, where no IPv6 address goes on: after a word, before a security code. */
+    finds("card:4111:1111:1111:1111", "5-24/16");
+    finds("pan:4111:1111:1111:1111:123", "4-23/16");
+    finds("4111111111111111x:4111:1111:1111:1111", "0-16/16 18-37/16");
+    /* A shorter number before it does not hide it, and two of them are two. */
+    finds("15 4111:1111:1111:1111", "3-22/16");
+    finds("4111:1111:1111:1111 5555:5555:5555:4444", "0-19/16 20-39/16");
+    assert_true(pl_card_is_number("4111:1111:1111:1111", 19));
+    assert_true(pl_card_contains("request 4111 * 1111 * 1111 * 1111", 33));
+}
+
+/*
+ * What the brand groups reading leaves alone: other shapes, mixed separators, numbers of no
+ * card brand (a time, a table of years) and IPv6 addresses, even where the digits pass Luhn
+ * (each of the constructed ones below does).
+ */
+static void test_find_brand_groups_not(void **state)
+{
+    (void)state;
+    /* Timestamps, times, dates, amounts, IPv4, a CyberSource request ID, phone numbers. */
+    finds("2026-12-06T14:40:00Z 14:40:00.123 12/2030", "");
+    finds("1,234.56", "");
+    finds("192.168.100.200:8443 [2001:db8::1]:443", "");
+    finds("2026-12-06 14:40:00.123+00:00", "");
+    finds("req:7419661750346782304097:1", "");
+    finds("+1 (555) 123-4567, +44 20 7946 0958 +44 20 7946 0959", "");
+    /* 15 digits passing Luhn, but a phone number's shape: 3-4-4-4, 1-3-4-4-3. */
+    finds("(555) 4111-1111-1116", "");
+    finds("+1 (555) 4111:1111:114", "");
+    /* Luhn, but no card brand's number: a clock-like 2026:1206:1440:0002, years, 9..., 1234.... */
+    finds("2026:1206:1440:0002", "");
+    finds("1991 || 1992 || 1993 || 1994", "");
+    finds("9111:1111:1111:1110", "");
+    finds("1234+5678+9012+3452", "");
+    /* Luhn and a brand, but not its groups, not the same separator, or too many of them. */
+    finds("41111:111:1111:1111", "");
+    finds("41:11:1111:1111:1111", "");
+    finds("4111:1111+1111:1111", "");
+    finds("(4111) 1111 1111:1111", "");
+    finds("4111 ------- 1111 ------- 1111 ------- 1111", "");
+    finds("4111:1111:1111:11113", "");
+    finds("3782:8224:6310:005", "");  /* American Express is 4-6-5 */
+    finds("4111:111111:11116", "");   /* Visa is no 15-digit card */
+    finds("****:****:****:1111", ""); /* already masked */
+    /* IPv6 addresses whose groups are a card number's, and the address goes on past them. */
+    finds("2001:db8:abcd:ef12:4111:1111:1111:1111", "");
+    finds("fe80::4111:1111:1111:1111", "");
+    finds("[2001:db8::4111:1111:1111:1111]:443", "");
+    finds("::4111:1111:1111:1111", "");
+    finds("4111:1111:1111:1111::1", "");
+    finds("4111:1111:1111:1111:abcd:ef12:1:2", "");
+    finds("2001:0:4111:1111:1111:1111:0:1", "");
+}
+
 static void test_find_leaves_other_numbers(void **state)
 {
     (void)state;
@@ -378,8 +466,9 @@ static void test_find_leaves_other_numbers(void **state)
     finds("7419661750346782304017", "");
     finds("1796557025437018114322", ""); /* the simulator's, as CyberSource's today */
     finds("x 14111111111111111 x", "");
-    /* More than three separators in a row, or a character that is no separator. */
-    finds("4111 -- 1111 -- 1111 -- 1111", "");
+    /* More than three separators in a row (not the same between every two groups of a brand's
+     * shape), or a character that is no separator. */
+    finds("4111 -- 1111 --- 1111 -- 1111", "");
     finds("4111x1111x1111x1111", "");
     finds("4111(1111)1111(1111)", "");
     /* Dates, amounts, times and phone numbers. */
@@ -556,7 +645,7 @@ static void test_scrub_separators(void **state)
         {"id 411111111117 x", PL_MASK_LAST4, "id 411111111117 x"},
         {"id 41111111111111110000 x", PL_MASK_LAST4, "id 41111111111111110000 x"},
         {"n 4111.1111.1111.1112", PL_MASK_REMOVED, "n 4111.1111.1111.1112"},
-        {"4111 -- 1111 -- 1111 -- 1111", PL_MASK_REMOVED, "4111 -- 1111 -- 1111 -- 1111"},
+        {"4111 -- 1111 --- 1111 -- 1111", PL_MASK_REMOVED, "4111 -- 1111 --- 1111 -- 1111"},
         /* Doubled separators and any ASCII punctuation join groups. */
         {"4111  1111  1111  1111", PL_MASK_REMOVED, "***REMOVED***"},
         {"id 4111_1111_1111_1111", PL_MASK_LAST4, "id ****_****_****_1111"},
@@ -624,6 +713,10 @@ static void test_full_width_digits(void **state)
     scrub_is(FW1 FW1 "4111111111111111", PL_MASK_REMOVED, FW1 FW1 "***REMOVED***");
     finds("4111111111111111000" FW1, "0-16+19/16");
     assert_true(pl_card_is_number("4111" FW1111 "1111" FW1111, 32));
+    /* In brand groups, as ASCII digits are. */
+    finds(FW4 FW1 FW1 FW1 ":" FW1111 ":" FW1111 ":" FW1111, "0-51/16");
+    scrub_is("(" FW4 FW1 FW1 FW1 ") " FW1111 "+" FW1111 "+" FW1111, PL_MASK_LAST4,
+             "(" FWSTARS ") " FWSTARS "+" FWSTARS "+" FW1111);
     /* A bare security code in full-width digits is blanked like an ASCII one. */
     scrub_is("cvv=123 cvv=\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93 ok", PL_MASK_LAST4, "cvv= cvv= ok");
     /* A cut text loses a trailing full-width number part, as an ASCII one. */
@@ -665,6 +758,50 @@ static void test_find_glued(void **state)
      * masks is masked, so neither reading's last four shows whole. */
     finds("4111111111111111011", "0-19/19");
     scrub_is("4111111111111111011", PL_MASK_LAST4, "***************1***");
+}
+
+/* A card number in its brand's groups is masked as any other: separators stay. */
+static void test_scrub_brand_groups(void **state)
+{
+    (void)state;
+    scrub_is("id 4111:1111:1111:1111 x", PL_MASK_LAST4, "id ****:****:****:1111 x");
+    scrub_is("id 4111:1111:1111:1111 x", PL_MASK_REMOVED, "id ***REMOVED*** x");
+    scrub_is("(4111) 1111 1111 1111", PL_MASK_LAST4, "(****) **** **** 1111");
+    scrub_is("tel (4111) 1111 1111 1111.", PL_MASK_REMOVED, "tel (***REMOVED***.");
+    scrub_is("4111*1111*1111*1111", PL_MASK_LAST4, "***************1111");
+    scrub_is("4111 -- 1111 -- 1111 -- 1111", PL_MASK_LAST4, "**** -- **** -- **** -- 1111");
+    scrub_is("4111 -- 1111 -- 1111 -- 1111", PL_MASK_REMOVED, "***REMOVED***");
+    scrub_is("amex 3782:822463:10005", PL_MASK_LAST4, "amex ****:******:*0005");
+    scrub_is("[\"4111\",\"1111\",\"1111\",\"1111\"]", PL_MASK_LAST4,
+             "[\"****\",\"****\",\"****\",\"1111\"]");
+    scrub_is("card:4111:1111:1111:1111", PL_MASK_LAST4, "card:****:****:****:1111");
+    scrub_is("a 4111111111111111 b 4111+1111+1111+1111", PL_MASK_LAST4,
+             "a ************1111 b ****+****+****+1111");
+    /* A card number just before does not change what is read after it (the scrubber looks at
+     * the text as it came), masked or not. */
+    scrub_is("4111111111111111x:4111:1111:1111:1111", PL_MASK_LAST4,
+             "************1111x:****:****:****:1111");
+    scrub_is("4111111111111111x:4111:1111:1111:1111", PL_MASK_REMOVED,
+             "***REMOVED***x:***REMOVED***");
+    scrub_is("4111111111111111 ab:4111:1111:1111:1111", PL_MASK_REMOVED,
+             "***REMOVED*** ab:4111:1111:1111:1111");
+    finds("4111111111111111123ab:4111:1111:1111:1111", "0-16+19/16 22-41/16");
+    scrub_is("4111111111111111123ab:4111:1111:1111:1111", PL_MASK_LAST4,
+             "************1111***ab:****:****:****:1111");
+    scrub_is("4111111111111111123ab:4111:1111:1111:1111", PL_MASK_REMOVED,
+             "***REMOVED***ab:***REMOVED***");
+    /* Left alone: an IPv6 address, a time, years, mixed separators. */
+    scrub_is("from 2001:db8:abcd:ef12:4111:1111:1111:1111 ok", PL_MASK_REMOVED,
+             "from 2001:db8:abcd:ef12:4111:1111:1111:1111 ok");
+    scrub_is("at 2026:1206:1440:0002 and 1991 || 1992 || 1993 || 1994", PL_MASK_LAST4,
+             "at 2026:1206:1440:0002 and 1991 || 1992 || 1993 || 1994");
+    scrub_is("4111:1111+1111:1111", PL_MASK_LAST4, "4111:1111+1111:1111");
+    /* A cut text loses the head of such a number too, its separators with it. */
+    cut_is("card 4111:1111:1111:11", "card");
+    cut_is("card 4111 -- 1111 -- 11", "card");
+    cut_is("card (4111) 11", "card (");
+    cut_is("card 4111*1111*", "card");
+    cut_is("ok: done", "ok: done");
 }
 
 static void test_scrub_leaves_other_numbers(void **state)
@@ -821,6 +958,19 @@ static void scrubs_repeated(size_t big, const char *unit, const char *tail, pl_m
     free(in);
 }
 
+/* Text of near misses in brand groups, a megabyte of it: each group start is looked at a
+ * bounded way, so the scan stays linear. */
+static void test_brand_groups_linear(void **state)
+{
+    (void)state;
+    scrubs_repeated(1 << 20, "4111:", "", PL_MASK_LAST4, "4111:", "");
+    scrubs_repeated(1 << 20, "(4111) ", "", PL_MASK_REMOVED, "(4111) ", "");
+    scrubs_repeated(1 << 20, "4111 -- ", "x", PL_MASK_LAST4, "4111 -- ", "x");
+    /* ... and one number after them all, found. */
+    scrubs_repeated(1 << 20, "4111:", "x 4111:1111:1111:1111", PL_MASK_LAST4,
+                    "4111:", "x ****:****:****:1111");
+}
+
 static void test_scrub_cvv_unclosed(void **state)
 {
     (void)state;
@@ -962,6 +1112,8 @@ int main(void)
         cmocka_unit_test(test_hmac),
         cmocka_unit_test(test_hmac_many_keys),
         cmocka_unit_test(test_find_shapes),
+        cmocka_unit_test(test_find_brand_groups),
+        cmocka_unit_test(test_find_brand_groups_not),
         cmocka_unit_test(test_find_leaves_other_numbers),
         cmocka_unit_test(test_find_glued),
         cmocka_unit_test(test_find_any_bytes),
@@ -970,6 +1122,8 @@ int main(void)
         cmocka_unit_test(test_scrub_pans),
         cmocka_unit_test(test_scrub_separators),
         cmocka_unit_test(test_full_width_digits),
+        cmocka_unit_test(test_scrub_brand_groups),
+        cmocka_unit_test(test_brand_groups_linear),
         cmocka_unit_test(test_scrub_leaves_other_numbers),
         cmocka_unit_test(test_scrub_long_group),
         cmocka_unit_test(test_scrub_cvv),

@@ -1032,6 +1032,61 @@ static void test_request_id_ok(void **state)
     assert_true(pl_request_id_ok(longid));
 }
 
+/* A card number in its brand's groups joined by anything (card.c): refused in a request_id or a
+ * free-text field; timestamps, IPv6 addresses, phone numbers and years are not card numbers. */
+static void test_card_number_grouped(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *field, *value;
+        bool refused;
+    } cases[] = {
+        {"request_id", "4111:1111:1111:1111", true},
+        {"request_id", "ORD-4111:1111:1111:1111", true},
+        {"request_id", "1991:1992:1993:1994", false},
+        {"request_id", "2026-12-06T14:40:00.123Z", false},
+        {"order", "4111+1111+1111+1111", true},
+        {"order", "2001:db8:4111:1111", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char value[64];
+        snprintf(value, sizeof value, "\"%s\"", cases[i].value);
+        char *json = with(BASE_AUTH, cases[i].field, value);
+        pl_request r;
+        pl_errors e;
+        int rc = decode(json, "auth", &r, &e);
+        if (!cases[i].refused) {
+            if (rc != 0)
+                fail_msg("%s %s refused: %s", cases[i].field, cases[i].value, e.e[0].error);
+        } else {
+            assert_int_equal(rc, PL_ERR_INVALID);
+            assert_string_equal(e.e[0].field, cases[i].field);
+            assert_string_equal(e.e[0].error, "must not contain a card number");
+        }
+        pl_request_free(&r);
+        free(json);
+    }
+    /* In a free-text field. */
+    static const char *const refused[] = {"(4111) 1111 1111 1111", "4111 -- 1111 -- 1111 -- 1111"};
+    for (size_t i = 0; i < 2; i++) {
+        char value[96];
+        snprintf(value, sizeof value, "{\"first_name\":\"%s\"}", refused[i]);
+        char *json = with(BASE_AUTH, "bill_to", value);
+        pl_request r;
+        pl_errors e;
+        assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+        assert_string_equal(e.e[0].field, "bill_to.first_name");
+        pl_request_free(&r);
+        free(json);
+    }
+    char *json = with(BASE_AUTH, "bill_to", "{\"phone\":\"+1 (555) 123-4567\"}");
+    pl_request r;
+    pl_errors e;
+    assert_int_equal(decode(json, "auth", &r, &e), 0);
+    pl_request_free(&r);
+    free(json);
+}
+
 static void test_card_number_token(void **state)
 {
     (void)state;
@@ -2039,6 +2094,7 @@ int main(void)
         cmocka_unit_test(test_card_number_in_any_field),
         cmocka_unit_test(test_request_id_ok),
         cmocka_unit_test(test_card_number_token),
+        cmocka_unit_test(test_card_number_grouped),
         cmocka_unit_test(test_card_number_echo_masked),
         cmocka_unit_test(test_byte_order_mark),
         cmocka_unit_test(test_free_wipes),
