@@ -1410,6 +1410,55 @@ static void test_late_answer_published_final(void **state)
     assert_value(AUTH_STATUS, tr.rid, "declined");
     assert_value("SELECT resolved_how FROM required_response WHERE request_id = $1", tr.rid,
                  "late_answer");
+
+    /* A late approval being written locks its required response when the hold reads it (051),
+     * not only at the end of its statement, when the late-answer trigger closes it: the
+     * resolver's record of a timeout reversal (an update of that row) cannot slip in between
+     * and be published for an authorization reported approved. The worker's statement is held
+     * between the two (an advisory lock the other connection holds) while the other connection
+     * tries the row. */
+    trow tl = mkrow("auth", "CYB", "auth", "46.00", "open");
+    PGconn *other = PQconnectdb(g_conninfo);
+    assert_int_equal(PQstatus(other), CONNECTION_OK);
+    PQclear(PQexec(other, "SELECT pg_advisory_lock(7046051)"));
+    const char *pl[] = {tl.rid};
+    assert_int_equal(PQsendQueryParams(g_admin,
+                                       "WITH upd AS (UPDATE cc_auth_trans SET status = 'approved', "
+                                       "amount_approved = 46.00, reply = (reply - "
+                                       "'required_response') || '{\"status\": \"approved\"}' "
+                                       "WHERE request_id = $1 RETURNING 1) "
+                                       "SELECT pg_advisory_xact_lock(7046051) FROM upd",
+                                       1, NULL, pl, NULL, NULL, 0),
+                     1);
+    bool waiting = false;
+    for (int k = 0; k < 3000 && !waiting; k++) {
+        PGresult *w = PQexec(other, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                    "AND NOT granted AND objid = 7046051");
+        waiting = PQresultStatus(w) == PGRES_TUPLES_OK && strcmp(PQgetvalue(w, 0, 0), "1") == 0;
+        PQclear(w);
+        if (!waiting)
+            usleep(10000);
+    }
+    assert_true(waiting);
+    const char *po[] = {tl.sid};
+    PGresult *locked = PQexecParams(other,
+                                    "SELECT 1 FROM required_response WHERE id = $1::bigint "
+                                    "FOR UPDATE NOWAIT",
+                                    1, NULL, po, NULL, NULL, 0);
+    const char *sqlstate = PQresultErrorField(locked, PG_DIAG_SQLSTATE);
+    char got[16];
+    snprintf(got, sizeof got, "%s", sqlstate ? sqlstate : "not locked");
+    PQclear(locked);
+    PQclear(PQexec(other, "SELECT pg_advisory_unlock(7046051)"));
+    for (PGresult *r; (r = PQgetResult(g_admin)) != NULL;) {
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        PQclear(r);
+    }
+    PQfinish(other);
+    assert_string_equal(got, "55P03"); /* locked by the worker's statement */
+    assert_value(AUTH_STATUS, tl.rid, "approved");
+    assert_value("SELECT resolved_how FROM required_response WHERE request_id = $1", tl.rid,
+                 "late_answer");
     pl_resolver_destroy(r);
     pub_free(&pub);
 }
