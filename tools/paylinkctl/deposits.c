@@ -98,7 +98,8 @@ out:
     "status IN ('declined', 'rejected', 'error') AND deposit_status NOT IN ('*CONF', '*RESB')"
 
 /* A confirmed capture was deposited outside paylink against its authorization: its amount (at
- * most what the authorization has not deposited yet) counts as deposited there, so that the next
+ * most what the authorization has neither deposited nor claimed for a deposit in flight: the
+ * books never hold more than was authorized) counts as deposited there, so that the next
  * capture of that authorization cannot collect it again (a debit without an amount: what its
  * call claimed). */
 static const char *const SQL_CONFIRM =
@@ -106,7 +107,7 @@ static const char *const SQL_CONFIRM =
     "AND " OPEN_REJECTED " RETURNING *), "
     "auth AS (UPDATE auth_history h SET amount_deposited = h.amount_deposited + "
     "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(h.amount_authorized, 0) - "
-    "h.amount_deposited, 0)) "
+    "h.amount_deposited - h.amount_pending, 0)) "
     "FROM upd u WHERE u.request_type = 'debit' AND u.operation = 'capture' "
     "AND h.id = u.auth_history_id AND coalesce(u.amount, u.claim_amount) > 0 RETURNING h.id) "
     "INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, operation, "

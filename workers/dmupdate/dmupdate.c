@@ -978,7 +978,7 @@ static int update_windows_run(dm *d, int company, const bureau *b, const merchan
  * review's time is the database's clock, the windows the worker's). */
 #define NEW_MERCHANT_MARGIN_S 300
 /* The most merchant IDs first noted during one run that it asks the reports of. */
-#define MAX_NEW_MERCHANTS 16
+#define MAX_NEW_MERCHANTS 64
 
 /*
  * The reports of the merchant IDs first noted while this run asked its windows (their reviews
@@ -997,6 +997,12 @@ static int ask_new_merchants(dm *d, int company, const bureau *b, const merchant
                                       ids, first, MAX_NEW_MERCHANTS);
     if (n < 0)
         return n;
+    if (n == MAX_NEW_MERCHANTS)
+        PL_WARN(NULL,
+                "company %d, %s: %d or more merchant IDs were first noted during this run; the "
+                "reports of the first %d are asked for its windows, the others' from the next "
+                "run only",
+                company, b->code, MAX_NEW_MERCHANTS, MAX_NEW_MERCHANTS);
     for (int i = 0; i < n && !g_stop; i++) {
         merchants one = {0};
         int rc = merchants_add(&one, ids[i]);
