@@ -641,11 +641,45 @@ static void test_record_reads_no_debit_for_a_debit(void **state)
  * deposit, and a capture sent without voiding leaves the rest capturable. A row marked before
  * 046 (NULL) goes by the setting.
  */
+/* The capture req of amount on authorization a marked sent by sent_by, sent voiding the remainder
+ * ("true"), or not ("false"), or marked before 046 (NULL: the setting decides); its one row
+ * marked. */
+static void mark_capture(const char *req, const char *a, const char *sent_by, const char *amount,
+                         const char *voids)
+{
+    const char *p[10];
+    mark_params(req, a, sent_by, amount, false, p);
+    p[9] = voids;
+    it_unit_rec r;
+    submit("dep_mark_sent_auth", 10, p, a, &r);
+    it_drive(g_db);
+    assert_int_equal(r.ntuples, 1);
+}
+
+/* Case i's answer (store_params) to the capture req on authorization a, stored. */
+static void store_capture(int i, const char *req, const char *a, const char *amount)
+{
+    const char *p[11];
+    store_params(i, req, amount, p);
+    it_unit_rec r;
+    submit("dep_store", 11, p, a, &r);
+    it_drive(g_db);
+    assert_int_equal(r.ntuples, 1);
+}
+
+/* What sql (one row, $1 = the authorization's auth_history id) says of authorization a. */
+static void assert_auth(const char *sql, const char *a, const char *want)
+{
+    char v[300];
+    it_value(g_admin, sql, a, NULL, v, sizeof v);
+    assert_string_equal(v, want);
+}
+
 static void test_void_remainder_as_sent(void **state)
 {
     (void)state;
     const char *want[] = {"approved|0", "voided|6000", "voided|6000"};
-    const char *flag[] = {"false", "true", NULL};
+    const char *voids[] = {"false", "true", NULL};
     for (int k = 0; k < 3; k++) {
         char set[16], order[32], a[24], req[96];
         snprintf(set, sizeof set, "vr%d", k);
@@ -653,26 +687,11 @@ static void test_void_remainder_as_sent(void **state)
         make_auth(set, 0, order, a, sizeof a);
         rid(req, sizeof req, set, "dep", 0);
         record_debit(set, "dep", 0, order, "40.00");
-        const char *p[10];
-        mark_params(req, a, "it/1", "40.00", false, p);
-        p[9] = flag[k];
-        it_unit_rec r;
-        submit("dep_mark_sent_auth", 10, p, a, &r);
-        it_drive(g_db);
-        assert_int_equal(r.ntuples, 1);
-        const char *s[11];
-        store_params(0, req, "40.00", s);
-        submit("dep_store", 11, s, a, &r);
-        it_drive(g_db);
-        assert_int_equal(r.ntuples, 1);
-        const char *q[] = {a};
-        PGresult *res = PQexecParams(g_admin,
-                                     "SELECT status || '|' || (amount_voided * 100)::bigint "
-                                     "FROM auth_history WHERE id = $1::bigint",
-                                     1, NULL, q, NULL, NULL, 0);
-        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-        assert_string_equal(PQgetvalue(res, 0, 0), want[k]);
-        PQclear(res);
+        mark_capture(req, a, "it/1", "40.00", voids[k]);
+        store_capture(0, req, a, "40.00");
+        assert_auth("SELECT status || '|' || (amount_voided * 100)::bigint "
+                    "FROM auth_history WHERE id = $1::bigint",
+                    a, want[k]);
     }
 }
 
@@ -686,9 +705,14 @@ static void test_void_remainder_as_sent(void **state)
 static void test_void_deferred_for_another_claim(void **state)
 {
     (void)state;
+    static const char *const sql =
+        "SELECT concat_ws('|', status, (amount_voided * 100)::bigint, "
+        "(amount_pending * 100)::bigint, coalesce(voided_by, '-'), "
+        "coalesce(void_deferred_by, '-'), coalesce(void_deferred_reason, '-')) "
+        "FROM auth_history WHERE id = $1::bigint";
     const char *want[] = {"voided|7000|0|%s|-|-", "voided|4000|0|%s|-|-"};
     for (int k = 0; k < 2; k++) {
-        char set[16], order[32], a[24], first[96], second[96];
+        char set[16], order[32], a[24], first[96], second[96], expect[300];
         snprintf(set, sizeof set, "vd%d", k);
         snprintf(order, sizeof order, "IT-DM-%s", set);
         make_auth(set, 0, order, a, sizeof a);
@@ -696,43 +720,14 @@ static void test_void_deferred_for_another_claim(void **state)
         rid(second, sizeof second, set, "dep", 1);
         record_debit(set, "dep", 0, order, "30.00");
         record_debit(set, "dep", 1, order, "30.00");
-        const char *p[10];
-        it_unit_rec r;
-        mark_params(first, a, "it/1", "30.00", false, p);
-        p[9] = "true";
-        submit("dep_mark_sent_auth", 10, p, a, &r);
-        it_drive(g_db);
-        assert_int_equal(r.ntuples, 1);
-        mark_params(second, a, "it/2", "30.00", false, p);
-        p[9] = "false";
-        submit("dep_mark_sent_auth", 10, p, a, &r);
-        it_drive(g_db);
-        assert_int_equal(r.ntuples, 1);
-        const char *st[11];
-        store_params(0, first, "30.00", st);
-        submit("dep_store", 11, st, a, &r);
-        it_drive(g_db);
-        assert_int_equal(r.ntuples, 1);
-        const char *q[] = {a};
-        const char *sql = "SELECT concat_ws('|', status, (amount_voided * 100)::bigint, "
-                          "(amount_pending * 100)::bigint, coalesce(voided_by, '-'), "
-                          "coalesce(void_deferred_by, '-'), coalesce(void_deferred_reason, '-')) "
-                          "FROM auth_history WHERE id = $1::bigint";
-        char expect[300];
+        mark_capture(first, a, "it/1", "30.00", "true");
+        mark_capture(second, a, "it/2", "30.00", "false");
+        store_capture(0, first, a, "30.00");
         snprintf(expect, sizeof expect, "approved|0|3000||%s|void_at_deposit", first);
-        PGresult *res = PQexecParams(g_admin, sql, 1, NULL, q, NULL, NULL, 0);
-        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-        assert_string_equal(PQgetvalue(res, 0, 0), expect);
-        PQclear(res);
-        store_params(k == 0 ? 1 : 0, second, "30.00", st);
-        submit("dep_store", 11, st, a, &r);
-        it_drive(g_db);
-        assert_int_equal(r.ntuples, 1);
+        assert_auth(sql, a, expect);
+        store_capture(k == 0 ? 1 : 0, second, a, "30.00"); /* declined, or approved */
         snprintf(expect, sizeof expect, want[k], first);
-        res = PQexecParams(g_admin, sql, 1, NULL, q, NULL, NULL, 0);
-        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-        assert_string_equal(PQgetvalue(res, 0, 0), expect);
-        PQclear(res);
+        assert_auth(sql, a, expect);
     }
 }
 

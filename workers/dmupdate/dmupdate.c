@@ -772,17 +772,13 @@ int pl_dmupdate_new_merchants(PGconn *db, int company, const char *bureau, const
     char co[16];
     snprintf(co, sizeof co, "%d", company);
     const char *p[] = {co, bureau};
-    PGresult *r = PQexecParams(db,
-                               "SELECT merchant_id, extract(epoch FROM first_review_at)::bigint "
-                               "FROM dm_review_merchant WHERE company = $1::int "
-                               "AND service_bureau = $2 ORDER BY first_review_at, merchant_id",
-                               2, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PL_ERROR(NULL, "company %d, %s: reading the merchant IDs of its reviews failed: %s",
-                 company, bureau, PQerrorMessage(db));
-        PQclear(r);
+    PGresult *r = query(db,
+                        "SELECT merchant_id, extract(epoch FROM first_review_at)::bigint "
+                        "FROM dm_review_merchant WHERE company = $1::int "
+                        "AND service_bureau = $2 ORDER BY first_review_at, merchant_id",
+                        2, p);
+    if (!r)
         return PL_ERR_DB;
-    }
     int found = 0;
     for (int i = 0; i < PQntuples(r) && found < max; i++) {
         const char *id = PQgetvalue(r, i, 0);
