@@ -93,6 +93,20 @@ bool pl_cybersource_received_timeout(const char *reason_code)
                            strcmp(reason_code, "250") == 0);
 }
 
+bool pl_cybersource_soft_decline(const char *reason_code)
+{
+    return reason_code && (strcmp(reason_code, "200") == 0 || strcmp(reason_code, "230") == 0 ||
+                           strcmp(reason_code, "520") == 0);
+}
+
+bool pl_cybersource_refused_but_held(const char *status, const char *vendor_response)
+{
+    if (!status || !vendor_response)
+        return false;
+    return (strcmp(status, "rejected") == 0 && strcmp(vendor_response, "481") == 0) ||
+           (strcmp(status, "declined") == 0 && pl_cybersource_soft_decline(vendor_response));
+}
+
 bool pl_cybersource_version_at_least(const char *version, int major, int minor)
 {
     long ma, mi;

@@ -104,14 +104,33 @@ int pl_cybersource_namespace(const char *version, char *out, size_t outsize) PL_
  */
 bool pl_cybersource_version_at_least(const char *version, int major, int minor);
 
-/* Digits of a merchantTransactionIdentifier; out of pl_cybersource_merchant_txn_id needs one
- * more byte. */
 /* True for the ERROR reasons that say the request was received and then timed out (151: a
  * server time-out, 152: a service did not finish in time, 250: a time-out at the payment
  * processor): CyberSource may have processed it, so its outcome is unknown, not an error an
  * order system would send again. */
 bool pl_cybersource_received_timeout(const char *reason_code);
 
+/*
+ * True for the REJECT reasons of a soft decline: the issuer approved the authorization, and
+ * CyberSource declined it (200: the AVS check failed; 230: the card verification number check
+ * failed; 520: Smart Authorization's settings). The cardholder's funds are held until the
+ * authorization is reversed or expires. PL_CYBERSOURCE_SOFT_DECLINE_SQL is the same list as an
+ * SQL IN list of vendor_response values (migration 052's trigger holds it too).
+ */
+bool pl_cybersource_soft_decline(const char *reason_code);
+#define PL_CYBERSOURCE_SOFT_DECLINE_SQL "('200', '230', '520')"
+
+/*
+ * True when a CyberSource authorization answered with status (a reply status name) and
+ * vendor_response (its reasonCode) was refused while the issuer holds its amount: `rejected`
+ * by Decision Manager (481) or `declined` as a soft decline. With Send reversal paylink reverses
+ * it (paylink-auth's follow-up, the resolver's for an outcome it found), and paylink-reversal
+ * takes its reversal. NULLs: false.
+ */
+bool pl_cybersource_refused_but_held(const char *status, const char *vendor_response);
+
+/* Digits of a merchantTransactionIdentifier; out of pl_cybersource_merchant_txn_id needs one
+ * more byte. */
 #define PL_CYBERSOURCE_MTI_DIGITS 15
 
 /*

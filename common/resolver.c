@@ -907,7 +907,8 @@ static int apply_failed(pl_resolver *r, PGconn *c, const row *w, bool queried,
 /*
  * The reversal the worker would have published with this outcome (1; 0 when none; negative
  * when the look-up failed): of an authorization
- * Decision Manager rejected (481) after the issuer approved it (paylink-auth's followups), or of
+ * Decision Manager rejected (481) or CyberSource soft-declined (200, 230, 520) after the issuer
+ * approved it (paylink-auth's followups), or of
  * the authorization an approved auth+capture replaced while nothing of it was captured
  * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
  * what it voided) — both only when the service sends reversals. Fills the authorization, the
@@ -917,11 +918,15 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
 {
     amount[0] = '\0';
-    if (w->reversal_unrecorded && (o->status == PL_ST_ERROR || o->status == PL_ST_REJECTED)) {
+    bool soft = strcmp(w->protocol, "CYB") == 0 && o->status == PL_ST_DECLINED &&
+                pl_cybersource_soft_decline(o->vendor_response);
+    if (w->reversal_unrecorded &&
+        (o->status == PL_ST_ERROR || o->status == PL_ST_REJECTED || soft)) {
         /* The timeout reversal asked for it, whatever the service's Send reversal says now
          * (paylink-reversal sends paylink's own reversals, and takes a timeout reversal of an
-         * authorization an operator settled error or rejected): once the row is resolved
-         * nothing else would publish it again (follow_reversal). A declined one holds nothing. */
+         * authorization an operator settled error or rejected, or the bureau soft-declined):
+         * once the row is resolved nothing else would publish it again (follow_reversal). Any
+         * other declined one holds nothing. */
         copy(auth, authsz, w->rid);
         copy(rev, revsz, w->reversal_rid);
         return 1;
@@ -929,7 +934,9 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
     if (!w->send_reversal)
         return 0;
     if (strcmp(w->worker, "auth") == 0) {
-        if (o->status != PL_ST_REJECTED || strcmp(o->vendor_response, "481") != 0 ||
+        /* A Decision Manager reject or a soft decline: the issuer holds the amount. */
+        if (strcmp(w->protocol, "CYB") != 0 ||
+            !pl_cybersource_refused_but_held(pl_status_name(o->status), o->vendor_response) ||
             !o->transaction_id[0] || w->released)
             return 0;
         copy(auth, authsz, w->rid);

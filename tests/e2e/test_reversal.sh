@@ -4,6 +4,7 @@
 # and auth_reversal say afterwards. Also: a second reversal of the same authorization (refused by
 # paylink from its records, vendor_response 237, no bureau call), a redelivered reversal
 # (replayed, reversed once), the Decision Manager reject flow (481 → "<id>.rev" → reversed), a
+# CyberSource soft decline (230, the issuer approved: "<id>.rev" → reversed; a hard decline: none), a
 # manual authorization given inline by transaction id, an unknown authorization, an invalid
 # request (invalid + dead letter), and a reversal naming less than its authorization (the whole
 # authorized amount is sent).
@@ -102,6 +103,34 @@ assert_eq "$(pl_sql "SELECT status FROM auth_history WHERE request_id = :'id' OR
     reversed "the rejected authorization is reversed"
 assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$dm")" \
     rejected "the authorization request keeps its outcome"
+
+# ---- a soft decline: the issuer approved, CyberSource declined (230); paylink reverses it ---------
+# The simulator's /__sim/cyb/soft_decline arms it for one merchantReferenceCode (the amounts'
+# scenarios are the contract's). The order system is told `declined`; paylink-auth publishes
+# "<id>.rev" (Send reversal is on for CYB) and paylink-reversal releases the funds the issuer holds.
+sd="rvsd-$run"
+curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
+    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sd&reason=230" || fail "cannot arm a soft decline"
+pl_send auth "$(pl_request auth "$sd" 77.00)"
+r=$(pl_wait_reply auth "$sd" 60) || fail "no auth reply for $sd"
+assert_json .status declined "$r"
+assert_json .vendor_response 230 "$r"
+assert_json .decision REJECT "$r"
+r=$(pl_wait_reply reversal "$sd.rev" 60) || fail "no reversal reply for $sd.rev"
+assert_json .status approved "$r"
+assert_json .amount_approved 77.00 "$r"
+assert_eq "$(pl_ledger_count "$sd.rev" reversal)" 1 "one reversal in the ledger for $sd.rev"
+assert_eq "$(pl_sql "SELECT status || '|' || vendor_response FROM auth_history WHERE request_id = :'id' ORDER BY id DESC LIMIT 1" id="$sd")" \
+    "reversed|230" "the soft-declined authorization is reversed"
+assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$sd")" \
+    declined "the authorization request keeps its outcome"
+# A hard decline (203) holds nothing: no reversal is asked for.
+hd="rvhd-$run"
+pl_send auth "$(pl_request auth "$hd" 203.00)"
+r=$(pl_wait_reply auth "$hd" 60) || fail "no auth reply for $hd"
+assert_json .status declined "$r"
+assert_eq "$(pl_sql "SELECT coalesce(followups::text, 'none') FROM cc_auth_trans WHERE request_id = :'id'" id="$hd")" \
+    none "no reversal follows a hard decline"
 
 # ---- a manual authorization given inline: found by its transaction id ---------------------------
 mid="rvm-$run"

@@ -1049,6 +1049,59 @@ static void test_reject_deactivates_as_the_table_says(void **state)
     pub_free(&pub);
 }
 
+/* A CyberSource soft decline (200, 230, 520: the issuer approved, CyberSource declined) found
+ * for an unknown authorization holds the cardholder's funds: its reversal goes with the final
+ * reply, as a reject's does (Send reversal is on for CYB). Any other decline holds nothing. */
+static void test_soft_decline_reversed(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+    trow sd = mkrow("auth", "CYB", "auth", "67.00", "escalated");
+    pl_resolve_outcome soft = {.status = PL_ST_DECLINED};
+    snprintf(soft.decision, sizeof soft.decision, "REJECT");
+    snprintf(soft.vendor_response, sizeof soft.vendor_response, "230");
+    snprintf(soft.transaction_id, sizeof soft.transaction_id, "7419661750346782304095");
+    assert_int_equal(pl_resolver_operator(r, sd.id, &soft, "bob", NULL, msg, sizeof msg), 0);
+    char rev[80];
+    snprintf(rev, sizeof rev, "%s.rev", sd.rid);
+    assert_value("SELECT concat_ws('|', status, vendor_response, reply->>'status', "
+                 "jsonb_array_length(followups), followups->0->>'topic') "
+                 "FROM cc_auth_trans WHERE request_id = $1",
+                 sd.rid, "declined|230|declined|1|it.reversal.request");
+    assert_value("SELECT (followups->0->>'payload')::jsonb->>'request_id' FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 sd.rid, rev);
+    /* Published: the reversal, then the final reply. */
+    assert_int_equal(pub.calls, 2);
+    assert_string_equal(pub.msg[0].topic, "it.reversal.request");
+    assert_final_reply(&pub.msg[1], &sd, "declined", "operator");
+
+    /* A hard decline (203) holds nothing: no reversal. */
+    trow hd = mkrow("auth", "CYB", "auth", "68.00", "escalated");
+    pl_resolve_outcome hard = soft;
+    snprintf(hard.vendor_response, sizeof hard.vendor_response, "203");
+    assert_int_equal(pl_resolver_operator(r, hd.id, &hard, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, vendor_response, "
+                 "coalesce(jsonb_array_length(followups), 0)) FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 hd.rid, "declined|203|0");
+    assert_int_equal(pub.calls, 3);
+    assert_final_reply(&pub.msg[2], &hd, "declined", "operator");
+
+    /* On the External Payment Service a 230 is its own code: no reversal. */
+    trow xd = mkrow("auth", "EXT", "auth", "69.00", "escalated");
+    assert_int_equal(pl_resolver_operator(r, xd.id, &soft, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT coalesce(jsonb_array_length(followups), 0)::text FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 xd.rid, "0");
+    assert_int_equal(pub.calls, 4);
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 static void test_operator_approves_deposit(void **state)
 {
     (void)state;
@@ -1813,6 +1866,7 @@ int main(void)
         cmocka_unit_test_teardown(test_operator_approves_auth, test_teardown),
         cmocka_unit_test_teardown(test_operator_declines_and_errors, test_teardown),
         cmocka_unit_test_teardown(test_reject_deactivates_as_the_table_says, test_teardown),
+        cmocka_unit_test_teardown(test_soft_decline_reversed, test_teardown),
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
         cmocka_unit_test_teardown(test_operator_refused, test_teardown),
         cmocka_unit_test_teardown(test_operator_svc_preauth_amount, test_teardown),

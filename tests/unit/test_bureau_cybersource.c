@@ -1469,6 +1469,37 @@ static void test_parse_error_received_timeout(void **state)
     free(body);
 }
 
+/* The soft declines (the issuer approved, CyberSource declined) and the refusals whose amount
+ * the issuer holds: what paylink reverses with Send reversal. */
+static void test_soft_declines(void **state)
+{
+    (void)state;
+    static const char *const soft[] = {"200", "230", "520"};
+    static const char *const hard[] = {"201", "202", "203", "204",  "205", "211", "231",
+                                       "400", "481", "150", "2300", "20",  ""};
+    for (size_t i = 0; i < sizeof soft / sizeof soft[0]; i++) {
+        assert_true(pl_cybersource_soft_decline(soft[i]));
+        assert_true(pl_cybersource_refused_but_held("declined", soft[i]));
+        assert_false(pl_cybersource_refused_but_held("approved", soft[i]));
+        assert_false(pl_cybersource_refused_but_held("error", soft[i]));
+        char in[8];
+        snprintf(in, sizeof in, "'%s'", soft[i]);
+        assert_non_null(strstr(PL_CYBERSOURCE_SOFT_DECLINE_SQL, in));
+    }
+    for (size_t i = 0; i < sizeof hard / sizeof hard[0]; i++) {
+        assert_false(pl_cybersource_soft_decline(hard[i]));
+        assert_false(pl_cybersource_refused_but_held("declined", hard[i]));
+    }
+    assert_false(pl_cybersource_soft_decline(NULL));
+    /* A Decision Manager reject (481) after the issuer approved; a fraud score (400) before the
+     * issuer was asked holds nothing. */
+    assert_true(pl_cybersource_refused_but_held("rejected", "481"));
+    assert_false(pl_cybersource_refused_but_held("rejected", "400"));
+    assert_false(pl_cybersource_refused_but_held("declined", "481"));
+    assert_false(pl_cybersource_refused_but_held(NULL, "481"));
+    assert_false(pl_cybersource_refused_but_held("rejected", NULL));
+}
+
 static void test_parse_soap_fault(void **state)
 {
     (void)state;
@@ -1795,6 +1826,7 @@ int main(void)
         cmocka_unit_test(test_parse_missing_and_invalid_fields),
         cmocka_unit_test(test_parse_error_150),
         cmocka_unit_test(test_parse_error_received_timeout),
+        cmocka_unit_test(test_soft_declines),
         cmocka_unit_test(test_parse_soap_fault),
         cmocka_unit_test(test_parse_scrubs_card_numbers),
         cmocka_unit_test(test_parse_token_replies),

@@ -127,6 +127,36 @@ static void test_not_approved_is_refused(void **state)
     }
 }
 
+/* A CyberSource soft decline (200, 230, 520): the issuer approved and holds the amount, so its
+ * reversal (paylink-auth's follow-up, or an order system's) goes to the bureau; any other
+ * decline holds nothing and is refused. */
+static void test_soft_decline_is_reversible(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = auth_with("declined", 0, "6543210987654321");
+    a.soft_declined = true;
+    pl_reply rep = {0};
+    assert_false(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, 0);
+    /* Reversed since, captured or claimed: refused as any. */
+    a = auth_with("reversed", 0, "1");
+    a.soft_declined = true;
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_string_equal(rep.vendor_response, "237");
+    a = auth_with("declined", 0, "1");
+    a.soft_declined = true;
+    a.pending = 100;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_non_null(strstr(rep.message, "in progress"));
+    /* soft_declined says nothing of another status. */
+    a = auth_with("error", 0, "1");
+    a.soft_declined = true;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_non_null(strstr(rep.message, "not approved (error)"));
+}
+
 static void test_missing_transaction_id_is_refused(void **state)
 {
     (void)state;
@@ -327,22 +357,33 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     (void)state;
     pl_reply rep;
     memset(&rep, 0, sizeof rep);
-    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "approved", &rep));
+    assert_true(
+        pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "approved", false, &rep));
     assert_int_equal(rep.status, PL_ST_DECLINED);
     assert_non_null(strstr(rep.message, "known now (approved)"));
     memset(&rep, 0, sizeof rep);
-    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "", &rep));
+    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "", false, &rep));
     assert_non_null(strstr(rep.message, "(settled)"));
     /* Still unknown: the timeout reversal is what the resolver asked for. */
     memset(&rep, 0, sizeof rep);
-    assert_false(pl_reversal_timeout_settled("auth-77.tor", "auth-77", true, "", &rep));
+    assert_false(pl_reversal_timeout_settled("auth-77.tor", "auth-77", true, "", false, &rep));
     assert_int_equal(rep.status, 0);
     /* Settled error or rejected since: the reversal is still what releases the funds. */
-    assert_false(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "error", &rep));
-    assert_false(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "rejected", &rep));
+    assert_false(
+        pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "error", false, &rep));
+    assert_false(
+        pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "rejected", false, &rep));
     assert_int_equal(rep.status, 0);
-    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "review", &rep));
-    assert_true(pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "declined", &rep));
+    assert_true(
+        pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "review", false, &rep));
+    assert_true(
+        pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "declined", false, &rep));
+    /* A late soft decline (the issuer approved, CyberSource declined): still held, released by
+     * this reversal. */
+    memset(&rep, 0, sizeof rep);
+    assert_false(
+        pl_reversal_timeout_settled("auth-77.tor", "auth-77", false, "declined", true, &rep));
+    assert_int_equal(rep.status, 0);
     assert_true(pl_reversal_is_timeout_of("auth-77.tor", "auth-77"));
     /* paylink's own reversals go whatever this worker's Send reversal says. */
     assert_true(pl_reversal_by_paylink("auth-77.rev", "auth-77"));
@@ -357,15 +398,16 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     assert_false(pl_reversal_is_timeout_of(NULL, "auth-77"));
     memset(&rep, 0, sizeof rep);
     /* Not the resolver's: an upstream reversal of a settled authorization is checked as usual. */
-    assert_false(pl_reversal_timeout_settled("rev-1", "auth-77", false, "approved", &rep));
-    assert_false(pl_reversal_timeout_settled("auth-78.tor", "auth-77", false, "approved", &rep));
-    assert_false(pl_reversal_timeout_settled("auth-77.tor", "", false, "approved", &rep));
+    assert_false(pl_reversal_timeout_settled("rev-1", "auth-77", false, "approved", false, &rep));
+    assert_false(
+        pl_reversal_timeout_settled("auth-78.tor", "auth-77", false, "approved", false, &rep));
+    assert_false(pl_reversal_timeout_settled("auth-77.tor", "", false, "approved", false, &rep));
     /* An id too long for its suffix is derived as the resolver derives it. */
     char longid[51], tor[64];
     memset(longid, 'a', 50);
     longid[50] = '\0';
     pl_job_derived_request_id(longid, "tor", tor, sizeof tor);
-    assert_true(pl_reversal_timeout_settled(tor, longid, false, "approved", &rep));
+    assert_true(pl_reversal_timeout_settled(tor, longid, false, "approved", false, &rep));
 }
 
 int main(void)
@@ -373,6 +415,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reversible_statuses_go_to_the_bureau),
         cmocka_unit_test(test_unknown_paylink_auth_is_refused),
+        cmocka_unit_test(test_soft_decline_is_reversible),
         cmocka_unit_test(test_unknown_manual_auth_goes_to_the_bureau),
         cmocka_unit_test(test_already_reversed_is_237),
         cmocka_unit_test(test_captured_is_238),

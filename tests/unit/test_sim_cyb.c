@@ -1014,6 +1014,361 @@ static void test_timeout_reversal_of_lost_answers(void **state)
     assert_int_equal(pl_sim_ledger_count(l), 4);
 }
 
+/* ---- soft declines (the control route /__sim/cyb/soft_decline) ------------------------ */
+
+/* Calls the control route; fails unless its status is want (and its body body, when given). */
+static void expect_soft_decline_control(pl_sim_ledger *l, const char *method, const char *ref,
+                                        const char *reason, unsigned want, const char *body)
+{
+    pl_sim_response resp;
+    assert_int_equal(pl_sim_cyb_soft_decline_control(l, method, ref, reason, &resp), 0);
+    assert_int_equal(resp.action, PL_SIM_ANSWER);
+    assert_int_equal(resp.status, want);
+    assert_string_equal(resp.content_type,
+                        want == 200 ? "application/json" : "text/plain; charset=utf-8");
+    if (body)
+        assert_string_equal(resp.body, body);
+    if (want == 400) {
+        /* One line saying what the route expects. */
+        assert_non_null(strstr(resp.body, "POST"));
+        assert_non_null(strstr(resp.body, "200, 230 or 520"));
+        assert_ptr_equal(strchr(resp.body, '\n'), resp.body + resp.body_len - 1);
+    }
+    pl_sim_response_free(&resp);
+}
+
+static void arm_soft_decline(pl_sim_ledger *l, const char *ref, const char *reason)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"ref\":\"%s\",\"reason\":%s}", ref, reason);
+    expect_soft_decline_control(l, "POST", ref, reason, 200, body);
+}
+
+/* The reply's requestID, into id (32 bytes). */
+static void copy_request_id(reply *r, char *id)
+{
+    assert_true(snprintf(id, 32, "%s", get(r, "c:requestID")) < 32);
+}
+
+/* What the route refuses: another method, a missing or bad ref or reason. */
+static void test_soft_decline_control(void **state)
+{
+    pl_sim_ledger *l = *state;
+    char long_ref[PL_SIM_CYB_REF_MAX + 2];
+    memset(long_ref, 'R', sizeof long_ref - 1);
+    long_ref[sizeof long_ref - 1] = '\0';
+    expect_soft_decline_control(l, "GET", "r1", "230", 400, NULL);
+    expect_soft_decline_control(l, "PUT", "r1", "230", 400, NULL);
+    expect_soft_decline_control(l, "POST", NULL, "230", 400, NULL);
+    expect_soft_decline_control(l, "POST", "", "230", 400, NULL);
+    expect_soft_decline_control(l, "POST", long_ref, "230", 400, NULL);
+    expect_soft_decline_control(l, "POST", "r1", NULL, 400, NULL);
+    expect_soft_decline_control(l, "POST", "r1", "", 400, NULL);
+    expect_soft_decline_control(l, "POST", "r1", "231", 400, NULL);
+    expect_soft_decline_control(l, "POST", "r1", "2300", 400, NULL);
+    expect_soft_decline_control(l, "POST", "r1", "0230", 400, NULL);
+    expect_soft_decline_control(l, "POST", "r1", "230 ", 400, NULL);
+    /* The ledger refuses them as well. */
+    assert_int_equal(pl_sim_ledger_cyb_soft_decline_set(l, "r1", 204), PL_ERR_INVALID);
+    assert_int_equal(pl_sim_ledger_cyb_soft_decline_set(l, long_ref, 230), PL_ERR_INVALID);
+    assert_int_equal(pl_sim_ledger_cyb_soft_decline_set(l, NULL, 230), PL_ERR_INVALID);
+
+    /* None of them armed anything. */
+    pl_sim_response resp;
+    req_opts o = auth_opts("10.00");
+    reply r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "ACCEPT");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    /* The longest reference is armed; arming again replaces the reason. */
+    long_ref[PL_SIM_CYB_REF_MAX] = '\0';
+    arm_soft_decline(l, long_ref, "200");
+    arm_soft_decline(l, long_ref, "520");
+    o.ref = long_ref;
+    r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "520");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+}
+
+/* An armed 230: the issuer's approval is applied and reversible, the answer is REJECT 230, and
+ * the next authorization of the reference is approved as usual. */
+static void test_soft_decline_auth(void **state)
+{
+    pl_sim_ledger *l = *state;
+    arm_soft_decline(l, "r1", "230");
+
+    /* Another reference goes by. */
+    pl_sim_response resp;
+    req_opts o = auth_opts("120.00");
+    o.ref = "r2";
+    reply r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "ACCEPT");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    sim_test_log log;
+    sim_test_log_begin(&log);
+    o.ref = "r1";
+    r = answer(l, &o, &resp);
+    const char *logbuf = sim_test_log_end(&log);
+    assert_non_null(strstr(logbuf, "scenario=soft_decline decision=REJECT reason=230"));
+    sim_test_log_free(&log);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "230");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "230");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "120.00");
+    char auth_code[8], auth_id[32];
+    assert_true(snprintf(auth_code, sizeof auth_code, "%s",
+                         get(&r, "c:ccAuthReply/c:authorizationCode")) < (int)sizeof auth_code);
+    assert_true(sim_test_matches(auth_code, "^[0-9]{6}$"));
+    assert_string_equal(get(&r, "c:ccAuthReply/c:avsCode"), "Y");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:cvCode"), "N");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:cvCodeRaw"), "N");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:processorResponse"), "00");
+    assert_true(sim_test_matches(get(&r, "c:ccAuthReply/c:reconciliationID"), "^[0-9A-Z]{16}$"));
+    assert_int_equal(count(&r, "//c:afsReply"), 0);
+    copy_request_id(&r, auth_id);
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    /* The funds are held: an auth effect, answered REJECT 230. */
+    json_object *j = sim_test_ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 2);
+    assert_string_equal(sim_test_row_field(j, 1, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 1, "ref"), "r1");
+    assert_string_equal(sim_test_row_field(j, 1, "amount"), "120.00");
+    assert_string_equal(sim_test_row_field(j, 1, "bureau_id"), auth_id);
+    json_object_put(j);
+    pl_sim_txn t;
+    assert_int_equal(pl_sim_ledger_txn_find(l, "r1", &t), 0);
+    assert_string_equal(t.op, "auth");
+    assert_string_equal(t.decision, "REJECT");
+    assert_int_equal(t.reason_code, 230);
+    assert_string_equal(t.request_id, auth_id);
+    assert_int_equal(t.amount, 12000);
+    /* The Single Transaction Query's record: REJECT 230, ics_auth 230, the auth code. */
+    pl_sim_cyb_request q = query_record(l, auth_id);
+    assert_string_equal(q.decision, "REJECT");
+    assert_int_equal(q.reason_code, 230);
+    assert_int_equal(q.napps, 1);
+    assert_string_equal(q.apps[0].name, "ics_auth");
+    assert_int_equal(q.apps[0].reason_code, 230);
+    assert_string_equal(q.auth_code, auth_code);
+    assert_int_equal(q.amount, 12000);
+    assert_int_equal(q.cvn, 'N');
+
+    /* The reversal of the soft-declined authorization releases it. */
+    req_opts v = followon_opts("120.00");
+    v.ref = "r1.rev";
+    v.reversal = true;
+    v.reversal_auth_id = auth_id;
+    r = answer(l, &v, &resp);
+    assert_string_equal(get(&r, "c:decision"), "ACCEPT");
+    assert_string_equal(get(&r, "c:reasonCode"), "100");
+    assert_string_equal(get(&r, "c:ccAuthReversalReply/c:amount"), "120.00");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+    j = sim_test_ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 3);
+    assert_string_equal(sim_test_row_field(j, 2, "op"), "reversal");
+    assert_string_equal(sim_test_row_field(j, 2, "ref"), "r1.rev");
+    assert_string_equal(sim_test_row_field(j, 2, "amount"), "120.00");
+    json_object_put(j);
+
+    /* Spent: the reference's next authorization is approved. */
+    r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "ACCEPT");
+    assert_string_equal(get(&r, "c:reasonCode"), "100");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "100");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:cvCode"), "M");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+    assert_int_equal(pl_sim_ledger_count(l), 4);
+}
+
+/* 200 fails the AVS check, 520 Smart Authorization; a timeout reversal finds the authorization
+ * by its merchantTransactionIdentifier, as any approval's. */
+static void test_soft_decline_reasons(void **state)
+{
+    pl_sim_ledger *l = *state;
+    char mti[PL_CYBERSOURCE_MTI_DIGITS + 1];
+    pl_cybersource_merchant_txn_id("r1", mti, sizeof mti);
+    arm_soft_decline(l, "r1", "200");
+    pl_sim_response resp;
+    req_opts o = auth_opts("75.00");
+    o.mti = mti;
+    reply r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "200");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "200");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "75.00");
+    assert_true(sim_test_matches(get(&r, "c:ccAuthReply/c:authorizationCode"), "^[0-9]{6}$"));
+    assert_string_equal(get(&r, "c:ccAuthReply/c:avsCode"), "N");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:avsCodeRaw"), "N");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:cvCode"), "M");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+    req_opts v = timeout_reversal_opts("75.00", "r1.rev", mti);
+    assert_string_equal(followon(l, &v, "100", NULL), "ACCEPT");
+
+    arm_soft_decline(l, "r2", "520");
+    o = auth_opts("76.00");
+    o.ref = "r2";
+    r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "520");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "520");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "76.00");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:avsCode"), "Y");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:cvCode"), "M");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    json_object *j = sim_test_ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 3);
+    assert_string_equal(sim_test_row_field(j, 0, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 1, "op"), "reversal");
+    assert_string_equal(sim_test_row_field(j, 2, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 2, "amount"), "76.00");
+    json_object_put(j);
+}
+
+/* auth+capture and token+auth: the authorization holds the funds, nothing else happens. */
+static void test_soft_decline_with_capture_or_token(void **state)
+{
+    pl_sim_ledger *l = *state;
+    arm_soft_decline(l, "r1", "230");
+    pl_sim_response resp;
+    req_opts o = auth_opts("100.00");
+    o.capture = true;
+    reply r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "230");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "230");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "100.00");
+    assert_int_equal(count(&r, "//c:ccCaptureReply"), 0);
+    char auth_id[32];
+    copy_request_id(&r, auth_id);
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+    pl_sim_txn t;
+    assert_int_equal(pl_sim_ledger_txn_find(l, "r1", &t), 0);
+    assert_string_equal(t.op, "auth_capture");
+    assert_string_equal(t.decision, "REJECT");
+    assert_int_equal(t.reason_code, 230);
+    /* The sale was refused as a whole: the capture that did not run shows the same reason. */
+    pl_sim_cyb_request q = query_record(l, auth_id);
+    assert_int_equal(q.napps, 2);
+    assert_string_equal(q.apps[0].name, "ics_auth");
+    assert_int_equal(q.apps[0].reason_code, 230);
+    assert_string_equal(q.apps[1].name, "ics_bill");
+    assert_int_equal(q.apps[1].reason_code, 230);
+    assert_true(q.auth_code[0] != '\0');
+
+    arm_soft_decline(l, "r2", "520");
+    o = auth_opts("20.00");
+    o.ref = "r2";
+    o.token = true;
+    r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "520");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "20.00");
+    assert_int_equal(count(&r, "//c:paySubscriptionCreateReply"), 0);
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    /* Two authorizations; no capture, no token. */
+    json_object *j = sim_test_ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 2);
+    assert_string_equal(sim_test_row_field(j, 0, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 0, "amount"), "100.00");
+    assert_string_equal(sim_test_row_field(j, 1, "op"), "auth");
+    assert_string_equal(sim_test_row_field(j, 1, "ref"), "r2");
+    json_object_put(j);
+
+    /* The soft-declined sale's authorization is reversed, not captured. */
+    req_opts v = followon_opts("100.00");
+    v.ref = "r1.rev";
+    v.reversal = true;
+    v.reversal_auth_id = auth_id;
+    assert_string_equal(followon(l, &v, "100", NULL), "ACCEPT");
+}
+
+/*
+ * Only a request that would be accepted takes the soft decline: a declined card, an error, a
+ * fault scenario, a request refused for its fields and Decision Manager's REVIEW and REJECT
+ * keep their answers and leave it armed. A reset clears it.
+ */
+static void test_soft_decline_only_when_accepted(void **state)
+{
+    pl_sim_ledger *l = *state;
+    arm_soft_decline(l, "r1", "230");
+    pl_sim_response resp;
+    req_opts o = auth_opts("204.00");
+    assert_string_equal(followon(l, &o, "204", NULL), "REJECT");
+    o.amount = "150.00";
+    assert_string_equal(followon(l, &o, "150", NULL), "ERROR");
+    o.amount = "12.345";
+    assert_string_equal(followon(l, &o, "102", NULL), "REJECT");
+    o.amount = "400.00";
+    assert_string_equal(followon(l, &o, "400", NULL), "REJECT");
+    o.amount = "904.00";
+    send(l, &o, &resp);
+    assert_int_equal(resp.action, PL_SIM_DROP);
+    pl_sim_response_free(&resp);
+    o.amount = "480.00";
+    o.dm = true;
+    assert_string_equal(followon(l, &o, "480", NULL), "REVIEW");
+    o.amount = "481.00";
+    reply r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "481");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "100");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+    /* A follow-on of the reference runs no ccAuthService. */
+    req_opts v = followon_opts("10.00");
+    v.reversal = true;
+    v.reversal_auth_id = "9999999999999999999999";
+    assert_string_equal(followon(l, &v, "102", NULL), "REJECT");
+
+    /* Still armed: Decision Manager accepts, then CyberSource soft declines. */
+    o.amount = "60.00";
+    char auth_id[32];
+    assert_string_equal(followon(l, &o, "230", auth_id), "REJECT");
+    pl_sim_cyb_request q = query_record(l, auth_id);
+    assert_int_equal(q.napps, 3);
+    assert_string_equal(q.apps[0].name, "ics_auth");
+    assert_int_equal(q.apps[0].reason_code, 230);
+    assert_string_equal(q.apps[1].name, "ics_score");
+    assert_string_equal(q.apps[2].name, "ics_decision");
+    assert_int_equal(q.apps[2].reason_code, 100);
+    /* REVIEW, 481 and the soft decline held funds; the declines and faults nothing. */
+    assert_int_equal(pl_sim_ledger_count(l), 3);
+
+    /* A partial approval is soft declined with the approved half. */
+    arm_soft_decline(l, "r2", "200");
+    o = auth_opts("110.00");
+    o.ref = "r2";
+    r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "200");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "55.00");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:requestAmount"), "110.00");
+    free_reply(&r);
+    pl_sim_response_free(&resp);
+
+    /* A reset clears what is armed. */
+    arm_soft_decline(l, "r3", "520");
+    pl_sim_ledger_reset(l);
+    o = auth_opts("10.00");
+    o.ref = "r3";
+    assert_string_equal(followon(l, &o, "100", NULL), "ACCEPT");
+}
+
 static void test_missing_and_invalid_fields(void **state)
 {
     pl_sim_ledger *l = *state;
@@ -1180,6 +1535,11 @@ int main(void)
         SIM_LEDGER_TEST(test_capture_and_reversal_rules),
         SIM_LEDGER_TEST(test_timeout_reversal),
         SIM_LEDGER_TEST(test_timeout_reversal_of_lost_answers),
+        SIM_LEDGER_TEST(test_soft_decline_control),
+        SIM_LEDGER_TEST(test_soft_decline_auth),
+        SIM_LEDGER_TEST(test_soft_decline_reasons),
+        SIM_LEDGER_TEST(test_soft_decline_with_capture_or_token),
+        SIM_LEDGER_TEST(test_soft_decline_only_when_accepted),
         SIM_LEDGER_TEST(test_missing_and_invalid_fields),
         SIM_LEDGER_TEST(test_card_checks),
         SIM_LEDGER_TEST(test_amount_from_items),

@@ -625,6 +625,45 @@ static void test_cyb_round_trip_and_sim_endpoints(void **state)
     assert_int_equal(r.status, 405);
 }
 
+/* The soft decline control route on the wire: POST arms, anything else is refused with 400; an
+ * armed 230 answers the reference's next authorization REJECT 230 with the funds held. */
+static void test_cyb_soft_decline_route(void **state)
+{
+    (void)state;
+    sim_test_http r;
+    get_path("/__sim/cyb/soft_decline?ref=net-soft&reason=230", &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "POST"));
+    post_path("/__sim/cyb/soft_decline?ref=net-soft&reason=204", NULL, 0, &r);
+    assert_int_equal(r.status, 400);
+    post_path("/__sim/cyb/soft_decline?reason=230", NULL, 0, &r);
+    assert_int_equal(r.status, 400);
+    post_path("/__sim/cyb/soft_decline?ref=net-soft&reason=230", NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"ref\":\"net-soft\",\"reason\":230}");
+
+    post_auth("120.00", "net-soft", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(
+        strstr(r.body, "<c:decision>REJECT</c:decision><c:reasonCode>230</c:reasonCode>"));
+    assert_non_null(strstr(r.body, "<c:ccAuthReply><c:reasonCode>230</c:reasonCode>"
+                                   "<c:amount>120.00</c:amount><c:authorizationCode>"));
+    assert_int_equal(ledger_length(), 1);
+    /* Spent. */
+    post_auth("120.00", "net-soft", &r);
+    assert_non_null(strstr(r.body, "<c:decision>ACCEPT</c:decision>"));
+    assert_int_equal(ledger_length(), 2);
+
+    /* A reset clears an armed one. */
+    post_path("/__sim/cyb/soft_decline?ref=net-soft2&reason=520", NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    post_path("/__sim/reset", NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    post_auth("10.00", "net-soft2", &r);
+    assert_non_null(strstr(r.body, "<c:decision>ACCEPT</c:decision>"));
+}
+
 static void test_drop_and_http_faults(void **state)
 {
     (void)state;
@@ -754,6 +793,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sessions_resume, reset, reset),
         cmocka_unit_test_setup_teardown(test_paylink_client_resumes, reset, reset),
         cmocka_unit_test_setup(test_cyb_round_trip_and_sim_endpoints, reset),
+        cmocka_unit_test_setup(test_cyb_soft_decline_route, reset),
         cmocka_unit_test_setup(test_drop_and_http_faults, reset),
         cmocka_unit_test_setup(test_hold_does_not_block_others, reset),
         cmocka_unit_test_setup(test_hold_ends_without_answer, reset),

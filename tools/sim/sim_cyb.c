@@ -12,6 +12,7 @@
  */
 #include "sim_cyb.h"
 
+#include <json-c/json.h>
 #include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@
 #include "sim_xml.h"
 
 /* CyberSource limits merchantReferenceCode to 50 characters. */
-#define REF_MAX 50
+#define REF_MAX PL_SIM_CYB_REF_MAX
 #define MAX_FIELD_ERRORS 4
 
 /*
@@ -96,7 +97,8 @@ typedef struct cyb_reply {
     cyb_svc reversal;
     cyb_svc afs;
     int afs_score;
-    bool dm_ran; /* Decision Manager decided (ACCEPT, REVIEW, REJECT 481) */
+    bool dm_ran;      /* Decision Manager decided (ACCEPT, REVIEW, REJECT 481) */
+    int soft_decline; /* the armed soft decline's reason this request took; 0 none */
     cyb_svc token;
     char subscription_id[PL_SIM_ID_DIGITS + 1];
 } cyb_reply;
@@ -404,6 +406,17 @@ static int decide_auth(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_si
             rep->afs_score = 95;
         }
     }
+    /*
+     * A soft decline armed on the control route: the issuer approved (the authorization is
+     * applied below as any approval's, so that it can be reversed), CyberSource refuses. Only
+     * a request that would be accepted takes it: Decision Manager's REVIEW and REJECT, like
+     * every refusal above, keep their own answer and leave it armed for the next request.
+     */
+    if (strcmp(rep->decision, "ACCEPT") == 0 &&
+        pl_sim_ledger_cyb_soft_decline_take(l, r->ref, &rep->soft_decline)) {
+        auth_reason = rep->soft_decline;
+        set_decision(rep, "REJECT", rep->soft_decline);
+    }
 
     int rc = pl_sim_ledger_cyb_auth(l, r->ref, rep->request_id, approved);
     if (rc < 0)
@@ -423,9 +436,15 @@ static int decide_auth(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_si
     svc_set(&rep->auth, auth_reason, true, approved);
     rep->avs = pl_sim_avs_code(r->has_postal ? r->postal : NULL);
     rep->cvn = pl_sim_cvn_code(r->has_cvn ? r->cvn : NULL);
+    /* The check that failed reads as failed, whatever the request's postal code or CVN. */
+    if (rep->soft_decline == 200)
+        rep->avs = 'N';
+    else if (rep->soft_decline == 230)
+        rep->cvn = 'N';
 
     bool accepted = strcmp(rep->decision, "ACCEPT") == 0;
-    /* Decision Manager holds (REVIEW) or refuses (REJECT) the order: no capture runs then. */
+    /* Decision Manager holds (REVIEW) or refuses (REJECT) the order, or CyberSource soft
+     * declines it: no capture runs then, and (REJECT) no token is made. */
     if (r->run_capture && accepted) {
         rc = pl_sim_ledger_cyb_capture(l, r->ref, rep->request_id, rep->request_id, approved);
         if (rc < 0)
@@ -787,8 +806,10 @@ static int record_request(pl_sim_ledger *l, const cyb_req *r, const cyb_reply *r
     }
     if (rep->afs.present)
         add_app(q, "ics_score", rep->reason == 400 ? 400 : rep->afs.reason);
+    /* Decision Manager accepted a soft-declined order: the refusal came after it. */
     if (rep->dm_ran)
-        add_app(q, "ics_decision", strcmp(rep->decision, "ACCEPT") == 0 ? 100 : rep->reason);
+        add_app(q, "ics_decision",
+                strcmp(rep->decision, "ACCEPT") == 0 || rep->soft_decline ? 100 : rep->reason);
 
     int rc = pl_sim_ledger_cyb_request(l, q);
     free(q);
@@ -935,7 +956,7 @@ int pl_sim_cyb_handle(pl_sim_ledger *l, const pl_sim_http_req *req, pl_sim_respo
         if (rc < 0)
             goto out;
     }
-    log_outcome(r, rep, pl_sim_scenario_name(sc));
+    log_outcome(r, rep, rep->soft_decline ? "soft_decline" : pl_sim_scenario_name(sc));
 
     if (r->ref[0]) {
         pl_sim_txn t = {0};
@@ -975,6 +996,42 @@ out:
         xmlFreeDoc(doc);
     }
     return rc;
+}
+
+/* ---- the control route --------------------------------------------------------------- */
+
+int pl_sim_cyb_soft_decline_control(pl_sim_ledger *l, const char *method, const char *ref,
+                                    const char *reason, pl_sim_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    static const struct {
+        const char *text;
+        int code;
+    } reasons[] = {{"200", 200}, {"230", 230}, {"520", 520}};
+    int code = 0;
+    for (size_t i = 0; reason && i < sizeof reasons / sizeof reasons[0]; i++)
+        if (strcmp(reason, reasons[i].text) == 0)
+            code = reasons[i].code;
+    if (!method || strcmp(method, "POST") != 0 || !ref || !ref[0] ||
+        strlen(ref) > PL_SIM_CYB_REF_MAX || code == 0)
+        return pl_sim_response_text(resp, 400,
+                                    "POST with ref: 1-50 characters; reason: 200, 230 or 520\n");
+    int rc = pl_sim_ledger_cyb_soft_decline_set(l, ref, code);
+    if (rc < 0)
+        return rc;
+    pl_sim_log(PL_LOG_INFO, ref, "CYB soft decline armed: reason %d for the next authorization",
+               code);
+    json_object *root = json_object_new_object();
+    if (!root)
+        return PL_ERR_NOMEM;
+    rc = pl_sim_json_add(root, "ref", json_object_new_string(ref));
+    if (rc == PL_OK)
+        rc = pl_sim_json_add(root, "reason", json_object_new_int(code));
+    if (rc != PL_OK) {
+        json_object_put(root);
+        return rc;
+    }
+    return pl_sim_response_json(resp, root);
 }
 
 const pl_sim_proto pl_sim_cyb_proto = {

@@ -40,6 +40,17 @@
  *     wins; neither → REJECT 101, missingField c:ccAuthReversalService/c:authRequestID.
  *     A timeout reversal's amount never picks a scenario: it is the lost authorization's
  *     amount, which already picked that authorization's (a 905.xx one is answered).
+ *   - Soft declines (CyberSource reasons 200 AVS failed, 230 CVN failed, 520 Smart
+ *     Authorization: the issuer approved, CyberSource refused) come from the test-only control
+ *     route pl_sim_cyb_soft_decline_control, never from the amount (CONTRACT.md §3 is frozen).
+ *     One armed for a merchantReferenceCode is taken by that ref's next request running
+ *     ccAuthService (auth, token+auth, auth+capture) whose decision would otherwise be ACCEPT
+ *     (100, or 110 partial): the authorization is applied as an approval's (ledger "auth",
+ *     reversible, remembered by its merchantTransactionIdentifier), the reply is REJECT with
+ *     the armed reason, ccAuthReply carries that reason with the approval's amount,
+ *     authorizationCode and codes (avsCode N for 200, cvCode N for 230), and no capture runs
+ *     and no token is made. A request that is refused, declined, failed, or held or refused by
+ *     Decision Manager (480, 481) keeps its own answer and leaves the soft decline armed.
  *   - Card checks: a number failing Luhn → REJECT 231; an expired card → REJECT 202; a
  *     subscriptionID the simulator did not issue → REJECT 102.
  *   - The card number and CVN are wiped from memory after the request and only a masked form
@@ -57,6 +68,8 @@
 #define PL_SIM_CYB_BAD_KEY "bad-key"
 /* The data namespace prefix; the version follows it ("1.121"). */
 #define PL_SIM_CYB_NS_PREFIX "urn:schemas-cybersource-com:transaction-data-"
+/* The control route that arms a soft decline for a merchantReferenceCode's next authorization. */
+#define PL_SIM_CYB_SOFT_DECLINE_PATH "/__sim/cyb/soft_decline"
 
 /* The route: POST PL_SIM_CYB_PATH → pl_sim_cyb_handle. */
 extern const pl_sim_proto pl_sim_cyb_proto;
@@ -67,5 +80,16 @@ extern const pl_sim_proto pl_sim_cyb_proto;
  * PL_ERR_NOMEM.
  */
 int pl_sim_cyb_handle(pl_sim_ledger *ledger, const pl_sim_http_req *req, pl_sim_response *resp);
+
+/*
+ * POST /__sim/cyb/soft_decline?ref=REF&reason=200|230|520: arms a soft decline with that reason
+ * for the next request of merchantReferenceCode REF (1–PL_SIM_CYB_REF_MAX characters) that runs
+ * ccAuthService and would be accepted (see above). One request takes it; arming again replaces
+ * it; a reset clears it. Answers 200 {"ref":"REF","reason":230}, or 400 text saying what is
+ * expected for another method or a bad or missing argument. method is the request's; ref and
+ * reason may be NULL (absent). Returns 0 or PL_ERR_NOMEM.
+ */
+int pl_sim_cyb_soft_decline_control(pl_sim_ledger *ledger, const char *method, const char *ref,
+                                    const char *reason, pl_sim_response *resp);
 
 #endif

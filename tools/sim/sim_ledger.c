@@ -77,6 +77,11 @@ typedef struct rlt_fault {
     bool armed; /* until a call takes it */
 } rlt_fault;
 
+typedef struct cyb_soft_decline {
+    int reason;
+    bool armed; /* until an authorization takes it */
+} cyb_soft_decline;
+
 /* A growing array of plain values of one size (the owner knows which). */
 typedef struct vec {
     void *items;
@@ -88,15 +93,16 @@ struct pl_sim_ledger {
     effect *effects;
     size_t neffects;
     size_t cap_effects;
-    map txns;         /* ref → pl_sim_txn */
-    map auths;        /* requestID → cyb_auth */
-    map auth_mtis;    /* merchantTransactionIdentifier → the authorization's requestID (char *) */
-    map captures;     /* requestID → cyb_capture */
-    map tokens;       /* subscriptionID → (void *)1 */
-    map rlt_cards;    /* card number → rlt_card */
-    map rlt_preauths; /* SVATransactionID → rlt_preauth */
-    map rlt_series;   /* "<prefix>/<sequence>" → rlt_series */
-    map rlt_faults;   /* order → rlt_fault */
+    map txns;      /* ref → pl_sim_txn */
+    map auths;     /* requestID → cyb_auth */
+    map auth_mtis; /* merchantTransactionIdentifier → the authorization's requestID (char *) */
+    map captures;  /* requestID → cyb_capture */
+    map soft_declines; /* merchantReferenceCode → cyb_soft_decline */
+    map tokens;        /* subscriptionID → (void *)1 */
+    map rlt_cards;     /* card number → rlt_card */
+    map rlt_preauths;  /* SVATransactionID → rlt_preauth */
+    map rlt_series;    /* "<prefix>/<sequence>" → rlt_series */
+    map rlt_faults;    /* order → rlt_fault */
     uint64_t rlt_next_id;
     unsigned rlt_next_account;
     vec reviews;  /* pl_sim_review: Decision Manager REVIEWs, in the order answered */
@@ -266,6 +272,7 @@ static void clear_all(pl_sim_ledger *l)
     map_clear(&l->auths, true);
     map_clear(&l->auth_mtis, true);
     map_clear(&l->captures, true);
+    map_clear(&l->soft_declines, true);
     map_clear(&l->tokens, false);
     /* The card map's keys are card numbers: wiped before they go back to the allocator. */
     for (size_t i = 0; i < l->rlt_cards.nbuckets; i++)
@@ -1235,6 +1242,48 @@ bool pl_sim_ledger_rlt_fault_take(pl_sim_ledger *l, const char *order, const cha
     rlt_fault *e = map_get(&l->rlt_faults, order);
     if (e && e->armed && (!e->f.op[0] || strcmp(e->f.op, op) == 0)) {
         *f = e->f;
+        e->armed = false;
+        taken = true;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return taken;
+}
+
+static bool soft_decline_ref_ok(const char *ref)
+{
+    return ref && ref[0] && strlen(ref) <= PL_SIM_CYB_REF_MAX;
+}
+
+int pl_sim_ledger_cyb_soft_decline_set(pl_sim_ledger *l, const char *ref, int reason)
+{
+    if (!soft_decline_ref_ok(ref) || (reason != 200 && reason != 230 && reason != 520))
+        return PL_ERR_INVALID;
+    int rc = PL_OK;
+    pthread_mutex_lock(&l->mu);
+    cyb_soft_decline *e = map_get(&l->soft_declines, ref);
+    if (!e && (e = calloc(1, sizeof *e)) && map_insert(&l->soft_declines, ref, e) < 0) {
+        free(e);
+        e = NULL;
+    }
+    if (e) {
+        e->reason = reason;
+        e->armed = true;
+    } else {
+        rc = PL_ERR_NOMEM;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+bool pl_sim_ledger_cyb_soft_decline_take(pl_sim_ledger *l, const char *ref, int *reason)
+{
+    if (!soft_decline_ref_ok(ref) || !reason)
+        return false;
+    bool taken = false;
+    pthread_mutex_lock(&l->mu);
+    cyb_soft_decline *e = map_get(&l->soft_declines, ref);
+    if (e && e->armed) {
+        *reason = e->reason;
         e->armed = false;
         taken = true;
     }

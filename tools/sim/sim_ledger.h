@@ -69,8 +69,8 @@ typedef struct pl_sim_txn {
 pl_sim_ledger *pl_sim_ledger_new(void);
 /* Frees everything. l may be NULL. */
 void pl_sim_ledger_destroy(pl_sim_ledger *l);
-/* Forgets every effect, answer, authorization (and its merchantTransactionIdentifier), token
- * and REVIEW (POST /__sim/reset). */
+/* Forgets every effect, answer, authorization (and its merchantTransactionIdentifier), token,
+ * REVIEW, armed fault and armed soft decline (POST /__sim/reset). */
 void pl_sim_ledger_reset(pl_sim_ledger *l);
 
 /* Appends one effect stamped with the current time. Returns 0, PL_ERR_INVALID or NOMEM. */
@@ -105,6 +105,23 @@ bool pl_sim_ledger_cyb_token_known(pl_sim_ledger *l, const char *subscription_id
 /* CyberSource: registers an authorization of amount under request_id, appends "auth". */
 int pl_sim_ledger_cyb_auth(pl_sim_ledger *l, const char *ref, const char *request_id,
                            int64_t amount) PL_MUSTCHECK;
+
+/* Longest merchantReferenceCode a soft decline can be armed for (CyberSource's limit). */
+#define PL_SIM_CYB_REF_MAX 50
+
+/*
+ * CyberSource soft declines (the control route /__sim/cyb/soft_decline, sim_cyb.h): the issuer
+ * approves, CyberSource answers REJECT with reason (200 AVS failed, 230 CVN failed, 520 Smart
+ * Authorization), and the funds stay held. Armed for the next authorization of ref
+ * (1–PL_SIM_CYB_REF_MAX characters), replacing one armed before; one authorization takes it,
+ * a reset clears it. Not an effect. Returns 0, PL_ERR_INVALID (ref, or a reason other than
+ * 200, 230, 520) or NOMEM.
+ */
+int pl_sim_ledger_cyb_soft_decline_set(pl_sim_ledger *l, const char *ref, int reason) PL_MUSTCHECK;
+
+/* True, with *reason filled and the soft decline spent, when one is armed for ref. */
+bool pl_sim_ledger_cyb_soft_decline_take(pl_sim_ledger *l, const char *ref, int *reason);
+
 /*
  * CyberSource timeout authorization reversals: an authorization that carried a
  * merchantTransactionIdentifier (mti) can be reversed by that identifier alone, without its

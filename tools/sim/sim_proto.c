@@ -39,6 +39,24 @@ void pl_sim_response_take(pl_sim_response *resp, unsigned status, const char *co
     resp->body_len = len;
 }
 
+int pl_sim_json_add(json_object *obj, const char *key, json_object *v)
+{
+    if (!v || json_object_object_add(obj, key, v) != 0) {
+        json_object_put(v);
+        return PL_ERR_NOMEM;
+    }
+    return PL_OK;
+}
+
+int pl_sim_response_json(pl_sim_response *resp, json_object *root)
+{
+    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+    int rc = text ? pl_sim_response_set(resp, 200, "application/json", text, strlen(text))
+                  : PL_ERR_NOMEM;
+    json_object_put(root);
+    return rc;
+}
+
 int pl_sim_response_text(pl_sim_response *resp, unsigned status, const char *text)
 {
     return pl_sim_response_set(resp, status, "text/plain; charset=utf-8", text, strlen(text));

@@ -14,6 +14,7 @@
 #ifndef PL_SIM_PROTO_H
 #define PL_SIM_PROTO_H
 
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -86,6 +87,12 @@ void pl_sim_response_take(pl_sim_response *resp, unsigned status, const char *co
 /* pl_sim_response_set with a text/plain (UTF-8) body: the control routes' and the server's own
  * answers. 0 or NOMEM. */
 int pl_sim_response_text(pl_sim_response *resp, unsigned status, const char *text) PL_MUSTCHECK;
+
+/* Adds v (which it takes; NULL: out of memory) to obj under key. 0 or NOMEM. */
+int pl_sim_json_add(json_object *obj, const char *key, json_object *v) PL_MUSTCHECK;
+
+/* Serialises root (which it takes) into resp as a 200 application/json answer. 0 or NOMEM. */
+int pl_sim_response_json(pl_sim_response *resp, json_object *root) PL_MUSTCHECK;
 
 /* Frees the body and clears the response. resp may be NULL. */
 void pl_sim_response_free(pl_sim_response *resp);

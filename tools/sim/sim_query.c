@@ -177,8 +177,14 @@ static const app_result RESULTS[] = {
     {202, 0, "DCARDEXPIRED", "Expired card."},
     {203, 0, "DCARDREFUSED", "General decline of the card."},
     {204, 0, "DCARDREFUSED", "Insufficient funds in the account."},
+    {200, 0, "DAVSNO",
+     "The authorization request was approved by the issuing bank but declined by CyberSource "
+     "because it did not pass the Address Verification Service (AVS) check."},
     {205, 0, "DCARDREFUSED", "Stolen or lost card."},
     {211, 0, "DINVALIDCVN", "Invalid card verification number."},
+    {230, 0, "DCV",
+     "The authorization request was approved by the issuing bank but declined by CyberSource "
+     "because it did not pass the card verification number check."},
     {231, 0, "DINVALIDCARD", "Invalid account number."},
     {235, 0, "DINVALIDDATA", "The requested amount exceeds the authorized or captured amount."},
     {237, 0, "DINVALIDDATA", "The authorization has already been reversed."},
@@ -187,6 +193,9 @@ static const app_result RESULTS[] = {
     {400, 0, "DSCORE", "The fraud score exceeds the threshold."},
     {480, 0, "DREVIEW", "The order is marked for review by Decision Manager."},
     {481, 0, "DREJECT", "The order has been rejected by Decision Manager."},
+    {520, 0, "DSETTINGS",
+     "The authorization request was approved by the issuing bank but declined by CyberSource "
+     "based on your Smart Authorization settings."},
 };
 
 static const app_result UNKNOWN_RESULT = {0, -1, "ESYSTEM", "General system failure."};

@@ -726,15 +726,6 @@ out:
 
 /* ---- the series control route -------------------------------------------------------------- */
 
-static int add_json(json_object *obj, const char *key, json_object *v)
-{
-    if (!v || json_object_object_add(obj, key, v) != 0) {
-        json_object_put(v);
-        return PL_ERR_NOMEM;
-    }
-    return PL_OK;
-}
-
 int pl_sim_relate_series_control(pl_sim_ledger *l, bool change, const char *prefix,
                                  const char *sequence, const char *remaining, pl_sim_response *resp)
 {
@@ -764,21 +755,20 @@ int pl_sim_relate_series_control(pl_sim_ledger *l, bool change, const char *pref
     json_object *root = json_object_new_object();
     if (!root)
         return PL_ERR_NOMEM;
-    int rc = add_json(root, "prefix", json_object_new_string(prefix));
+    int rc = pl_sim_json_add(root, "prefix", json_object_new_string(prefix));
     if (rc == PL_OK)
-        rc = add_json(root, "sequence", json_object_new_string(sequence));
+        rc = pl_sim_json_add(root, "sequence", json_object_new_string(sequence));
     if (rc == PL_OK)
         rc = left < 0
                  ? (json_object_object_add(root, "remaining", NULL) == 0 ? PL_OK : PL_ERR_NOMEM)
-                 : add_json(root, "remaining", json_object_new_int64(left));
+                 : pl_sim_json_add(root, "remaining", json_object_new_int64(left));
     if (rc == PL_OK)
-        rc = add_json(root, "generated", json_object_new_int64((int64_t)generated));
-    const char *text =
-        rc == PL_OK ? json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN) : NULL;
-    rc = text ? pl_sim_response_set(resp, 200, "application/json", text, strlen(text))
-              : PL_ERR_NOMEM;
-    json_object_put(root);
-    return rc;
+        rc = pl_sim_json_add(root, "generated", json_object_new_int64((int64_t)generated));
+    if (rc != PL_OK) {
+        json_object_put(root);
+        return rc;
+    }
+    return pl_sim_response_json(resp, root);
 }
 
 int pl_sim_relate_fault_control(pl_sim_ledger *l, const char *order, const char *op,
@@ -811,21 +801,20 @@ int pl_sim_relate_fault_control(pl_sim_ledger *l, const char *order, const char 
     json_object *root = json_object_new_object();
     if (!root)
         return PL_ERR_NOMEM;
-    rc = add_json(root, "order", json_object_new_string(order));
+    rc = pl_sim_json_add(root, "order", json_object_new_string(order));
     if (rc == PL_OK)
-        rc = op ? add_json(root, "op", json_object_new_string(op))
+        rc = op ? pl_sim_json_add(root, "op", json_object_new_string(op))
                 : (json_object_object_add(root, "op", NULL) == 0 ? PL_OK : PL_ERR_NOMEM);
     if (rc == PL_OK)
-        rc = add_json(root, "code",
-                      json_object_new_string(server ? "SOAP-ENV:Server" : "SOAP-ENV:Client"));
+        rc = pl_sim_json_add(
+            root, "code", json_object_new_string(server ? "SOAP-ENV:Server" : "SOAP-ENV:Client"));
     if (rc == PL_OK)
-        rc = add_json(root, "applied", json_object_new_boolean(is_applied));
-    const char *text =
-        rc == PL_OK ? json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN) : NULL;
-    rc = text ? pl_sim_response_set(resp, 200, "application/json", text, strlen(text))
-              : PL_ERR_NOMEM;
-    json_object_put(root);
-    return rc;
+        rc = pl_sim_json_add(root, "applied", json_object_new_boolean(is_applied));
+    if (rc != PL_OK) {
+        json_object_put(root);
+        return rc;
+    }
+    return pl_sim_response_json(resp, root);
 }
 
 const pl_sim_proto pl_sim_relate_proto = {

@@ -273,6 +273,11 @@ static int handle_control(pl_sim_server *s, struct MHD_Connection *c, const char
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "op"),
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "code"),
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "applied"), resp);
+    /* Any method: the route answers another one 400, saying it wants POST. */
+    if (strcmp(path, PL_SIM_CYB_SOFT_DECLINE_PATH) == 0)
+        return pl_sim_cyb_soft_decline_control(
+            s->ledger, method, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ref"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason"), resp);
     if (strncmp(path, PL_SIM_EXT_CONTROL_PREFIX, sizeof PL_SIM_EXT_CONTROL_PREFIX - 1) == 0)
         return pl_sim_ext_control(s->ext, method, path, resp);
     if (strncmp(path, PL_SIM_DM_CONTROL_PREFIX, sizeof PL_SIM_DM_CONTROL_PREFIX - 1) == 0)

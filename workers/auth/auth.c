@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bureau_cybersource.h"
 #include "log.h"
 #include "money.h"
 
@@ -368,13 +369,15 @@ static const char *jstr(json_object *o, const char *k)
 /*
  * seed: a Decision Manager REJECT (481) of an authorization the issuer approved deactivates
  * the payment; with Send reversal the authorization is reversed so the hold on the
- * cardholder's funds is released. The reversal worker does it; we publish its request.
+ * cardholder's funds is released. The same for a soft decline (200, 230, 520: the issuer
+ * approved, CyberSource declined): the order system is told `declined` and will not capture it,
+ * so nothing else would release what the issuer holds. The reversal worker does it; we publish
+ * its request.
  */
 static int auth_followups(pl_job *job, json_object *reply)
 {
-    const char *status = jstr(reply, "status"), *vresp = jstr(reply, "vendor_response");
-    if (!status || !vresp || strcmp(status, "rejected") != 0 || strcmp(vresp, "481") != 0 ||
-        !job->svc->send_reversal)
+    if (!job->svc->send_reversal || strcmp(job->svc->protocol, "CYB") != 0 ||
+        !pl_cybersource_refused_but_held(jstr(reply, "status"), jstr(reply, "vendor_response")))
         return 0;
     json_object *auth;
     if (!json_object_object_get_ex(reply, "auth", &auth) || !jstr(auth, "transaction_id"))
@@ -384,7 +387,11 @@ static int auth_followups(pl_job *job, json_object *reply)
     pl_auth_reversal_request_id(r->request_id, rid, sizeof rid);
     int rc = pl_job_publish_reversal(job, rid, job->amount, r->currency, r->request_id, NULL, NULL);
     if (rc == 0)
-        PL_INFO(r->request_id, "Decision Manager reject: reversal %s requested", rid);
+        PL_INFO(r->request_id, "%s: reversal %s requested",
+                strcmp(jstr(reply, "status"), "rejected") == 0
+                    ? "Decision Manager reject"
+                    : "soft decline (the issuer approved, CyberSource declined)",
+                rid);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bureau_cybersource.h"
 #include "db.h"
 #include "log.h"
 #include "money.h"
@@ -51,14 +52,16 @@
 #define REV_AUTH_BY_ID(rid)                                                                        \
     "LEFT JOIN cc_auth_trans t ON t.request_id = " rid " "                                         \
     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "      \
-    "auth_number, request_id, amount_pending, amount_authorized FROM auth_history "                \
+    "auth_number, request_id, amount_pending, amount_authorized, vendor_response "                 \
+    "FROM auth_history "                                                                           \
     "WHERE request_id = " rid " "                                                                  \
     "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true"
 
 /* The rows e's reversals inserted, each with its authorization as rev_auth finds it. */
 #define REV_RECORD                                                                                 \
     "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
-    ", t.status = 'unknown', coalesce(t.merchant_id, '') FROM ins "                                \
+    ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, '') "        \
+    "FROM ins "                                                                                    \
     "JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
 
 /*
@@ -76,7 +79,8 @@
     "claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "                     \
     "coalesce(h.amount_authorized, 0) FROM me WHERE me.status = 'received' "                       \
     "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "                \
-    "AND h.status IN ('approved', 'review', 'rejected', 'voided') "                                \
+    "AND (h.status IN ('approved', 'review', 'rejected', 'voided') OR (h.status = 'declined' "     \
+    "AND h.vendor_response IN " PL_CYBERSOURCE_SOFT_DECLINE_SQL ")) "                              \
     "RETURNING h.id, coalesce(h.amount_authorized, 0) AS amount) "                                 \
     "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = me.p2, "             \
     "merchant_id = me.p3, auth_request_id = coalesce(me.p4, r.auth_request_id), "                  \
@@ -98,7 +102,7 @@ static const pl_db_stmt stmts[] = {
     /*
      * The record unit the first time of a reversal naming its authorization by request id
      * (spec->record): the row inserted as rev_insert inserts it and, returned with it, what
-     * rev_auth looks up (columns 1-12): one statement a request, which pl_db merges for many
+     * rev_auth looks up (from column 1): one statement a request, which pl_db merges for many
      * requests in a batch (rev_record:many). A row only when it inserted: a redelivery or a
      * refused request is recorded again with rev_insert and rev_auth, and the row read back.
      */
@@ -107,9 +111,10 @@ static const pl_db_stmt stmts[] = {
     {"rev_insert", "WITH " PL_DB_E_ONE_14 " " REV_INSERT, 14},
     /*
      * Result 1 of the record unit otherwise: the authorization reversed (an auth+capture row is
-     * a deposit, not the authorization), columns REV_AUTH_COLUMNS, and whether its outcome is
-     * unknown (column 11; then the reversal is CyberSource's timeout authorization reversal,
-     * the resolver's safe step, common/resolver.h). rev_auth: the paylink authorization
+     * a deposit, not the authorization), columns REV_AUTH_COLUMNS (0-11), whether its outcome
+     * is unknown (column 12; then the reversal is CyberSource's timeout authorization reversal,
+     * the resolver's safe step, common/resolver.h), the merchant ID it was sent under (13) and
+     * its answer's reasonCode (14: a soft decline is reversed). rev_auth: the paylink authorization
      * named by request id ($1), always one row (its first column NULL when the authorization
      * has no answer). rev_auth_tx: the one an inline manual authorization's transaction id names
      * ($1), when paylink knows it. One statement per kind of reference, each probing its index
@@ -117,11 +122,12 @@ static const pl_db_stmt stmts[] = {
      */
     {"rev_auth",
      "SELECT " REV_AUTH_COLUMNS
-     ", t.status = 'unknown', coalesce(t.merchant_id, '') FROM (SELECT) one " REV_AUTH_BY_ID(
-         "$1::varchar"),
+     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, '') "
+     "FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
      1},
     {"rev_auth_tx",
-     "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, '') FROM auth_history h "
+     "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, ''), "
+     "coalesce(h.vendor_response, '') FROM auth_history h "
      "LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
      "WHERE h.transaction_id = $1::varchar AND h.transaction_id <> '' "
      "AND h.transaction_type <> 'auth_capture' ORDER BY h.id DESC LIMIT 1",
@@ -270,7 +276,8 @@ static void refuse(pl_reply *rep, const char *code, const char *fmt, const char 
 bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *rep)
 {
     /* Statuses whose issuer approval still holds the cardholder's funds: review and a
-     * Decision Manager reject (481) were approved by the issuer too. */
+     * Decision Manager reject (481) were approved by the issuer too, as was a CyberSource soft
+     * decline (soft_declined). */
     static const char *const reversible[] = {"approved", "review", "rejected", "voided", NULL};
     if (!a->found) {
         if (!by_request_id)
@@ -294,7 +301,8 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
     }
     /* A voided authorization with nothing captured (an auth+capture replaced it) still holds
      * the cardholder's funds at the bureau: reversing it is what releases them. */
-    if (!is_one_of(a->status, reversible)) {
+    if (!is_one_of(a->status, reversible) &&
+        !(a->soft_declined && strcmp(a->status, "declined") == 0)) {
         refuse(rep, "", "The authorization was not approved (%s): there is nothing to reverse.",
                a->status);
         return true;
@@ -331,12 +339,13 @@ bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id)
 }
 
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
-                                 bool auth_unknown, const char *auth_status, pl_reply *rep)
+                                 bool auth_unknown, const char *auth_status, bool soft_declined,
+                                 pl_reply *rep)
 {
-    /* Settled as error or rejected: what the bureau may hold is still the timeout reversal's to
-     * release (rev_prepare). */
+    /* Settled as error or rejected, or soft-declined: what the bureau may hold is still the
+     * timeout reversal's to release (rev_prepare). */
     static const char *const still_held[] = {"error", "rejected", NULL};
-    if (auth_unknown || !pl_reversal_is_timeout_of(request_id, auth_request_id) ||
+    if (auth_unknown || soft_declined || !pl_reversal_is_timeout_of(request_id, auth_request_id) ||
         (auth_status && is_one_of(auth_status, still_held)))
         return false;
     refuse(rep, "",
@@ -527,8 +536,13 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     /* The merchant ID the authorization was sent under: its reversal goes under it (column 13;
      * "" for a manual authorization paylink never sent). */
     const char *auth_merchant = row && PQnfields(res) > b + 13 ? PQgetvalue(res, 0, b + 13) : "";
+    /* Its answer's reasonCode (column 14): a soft decline on CyberSource still holds the
+     * cardholder's funds, and is reversed as a reject is. */
+    a.soft_declined = a.found && strcmp(svc->protocol, "CYB") == 0 &&
+                      strcmp(a.status, "declined") == 0 && PQnfields(res) > b + 14 &&
+                      pl_cybersource_soft_decline(PQgetvalue(res, 0, b + 14));
     if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
-                                           a.found ? a.status : "", job->reply)) {
+                                           a.found ? a.status : "", a.soft_declined, job->reply)) {
         PL_WARN(r->request_id, "timeout reversal of %s refused: %s", r->auth_ref.request_id,
                 job->reply->message);
         return 1;

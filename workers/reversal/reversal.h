@@ -7,7 +7,8 @@
  * paylink auth, or inline the transaction_id / request_token / number / date of a manual
  * authorization (then, when paylink has an auth_history row with that transaction_id, that row
  * is the one reversed). Cancellations and deactivations of credit card payments arrive here
- * from upstream; paylink-auth publishes one for a Decision Manager reject (481).
+ * from upstream; paylink-auth publishes one for a Decision Manager reject (481) and, on
+ * CyberSource, for a soft decline (200, 230, 520: the issuer approved, CyberSource declined).
  *
  * Business rules (seed cybersource-point-to-point.txt "Authorization Reversal Process",
  * "Credit Card Authorization Reversal"):
@@ -17,11 +18,11 @@
  *   - refused before any bureau call, with status `declined` and a message saying why
  *     (pl_reversal_check): an auth_ref.request_id paylink does not know; an authorization
  *     that is not approved, in review or rejected after the issuer approved it (declined,
- *     error); one already reversed in our records (vendor_response "237", as the bureau
- *     would say); one captured in whole or in part (vendor_response "238"); one a deposit or
- *     another reversal has in flight (amount_pending); one without a bureau transaction id.
- *     An authorization a deposit voided while nothing of it was captured (an auth+capture
- *     replaced it) is still held at the bureau and is reversed;
+ *     but for a CyberSource soft decline; error); one already reversed in our records
+ * (vendor_response "237", as the bureau would say); one captured in whole or in part
+ * (vendor_response "238"); one a deposit or another reversal has in flight (amount_pending); one
+ * without a bureau transaction id. An authorization a deposit voided while nothing of it was
+ * captured (an auth+capture replaced it) is still held at the bureau and is reversed;
  *   - references must belong to the request's own company and order, or it is invalid;
  *   - the whole authorization is claimed (auth_history.amount_pending) in the statement that
  *     marks the reversal sent, so no capture can start against it meanwhile (009_claims.sql);
@@ -70,6 +71,9 @@ typedef struct pl_reversal_auth {
     int64_t deposited; /* amount_deposited (minor units) */
     int64_t pending;   /* amount_pending: deposits (or a reversal) in flight on it */
     char transaction_id[65];
+    /* declined as a CyberSource soft decline (pl_cybersource_soft_decline, on a CYB bureau):
+     * the issuer approved it and holds its amount */
+    bool soft_declined;
 } pl_reversal_auth;
 
 /*
@@ -103,10 +107,12 @@ bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_
  * operator after the reversal failed, or the bureau's answer came late — it was already
  * published upstream, and reversing it would take away an authorization the order system
  * holds. True, with rep refused, when request_id is such a timeout reversal of auth_request_id,
- * auth_unknown is false and auth_status is neither error nor rejected.
+ * auth_unknown is false and auth_status is neither error nor rejected, nor the authorization
+ * soft_declined (a late soft decline: the issuer holds its amount, as for a reject).
  */
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
-                                 bool auth_unknown, const char *auth_status, pl_reply *rep);
+                                 bool auth_unknown, const char *auth_status, bool soft_declined,
+                                 pl_reply *rep);
 
 /* A human text for a reversal reason code ("237" → already reversed), or NULL when none. */
 const char *pl_reversal_reason_text(const char *code);
