@@ -990,9 +990,39 @@ void pl_job_derived_request_id(const char *request_id, const char *suffix, char 
     snprintf(out, outsize, "%s.%.*s", suffix, room > 0 ? room : 0, hex);
 }
 
+static int json_add_str(json_object *o, const char *key, const char *v, size_t n)
+{
+    json_object *j = json_object_new_string_len(v, (int)n);
+    if (!j || json_object_object_add(o, key, j) != 0) {
+        json_object_put(j);
+        return PL_ERR_NOMEM;
+    }
+    return 0;
+}
+
+int pl_reversal_of_json(const pl_reversal_of *of, json_object *ref)
+{
+    if (of->auth_request_id && *of->auth_request_id)
+        return json_add_str(ref, "request_id", of->auth_request_id, strlen(of->auth_request_id));
+    const char *tid = of->transaction_id ? of->transaction_id : "";
+    int rc = json_add_str(ref, "transaction_id", tid, strlen(tid));
+    if (rc == 0 && of->request_token && *of->request_token)
+        rc = json_add_str(ref, "request_token", of->request_token, strlen(of->request_token));
+    /* Always there, if empty: a manual authorization must name its number, and CyberSource
+     * reverses by the transaction id alone. */
+    const char *number = of->number ? of->number : "";
+    if (rc == 0)
+        rc = json_add_str(ref, "number", number, strlen(number));
+    /* "2026-12-06T16:46:02Z" or "2026-12-06": the date, as the contract has it. */
+    if (rc == 0 && of->date && strlen(of->date) >= 10)
+        rc = json_add_str(ref, "date", of->date, 10);
+    if (rc == 0 && of->amount && *of->amount)
+        rc = json_add_str(ref, "amount", of->amount, strlen(of->amount));
+    return rc;
+}
+
 int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *amount,
-                            const char *currency, const char *auth_request_id,
-                            const char *transaction_id, const char *request_token)
+                            const char *currency, const pl_reversal_of *of)
 {
     const pl_request *r = &job->req;
     char key[64];
@@ -1014,17 +1044,10 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
         json_object_object_add(m, "amount", json_object_new_string(amount));
         json_object_object_add(m, "currency", json_object_new_string(currency ? currency : ""));
     }
-    if (auth_request_id && *auth_request_id) {
-        json_object_object_add(ref, "request_id", json_object_new_string(auth_request_id));
-    } else {
-        json_object_object_add(ref, "transaction_id",
-                               json_object_new_string(transaction_id ? transaction_id : ""));
-        if (request_token && *request_token)
-            json_object_object_add(ref, "request_token", json_object_new_string(request_token));
-    }
+    int rc = pl_reversal_of_json(of, ref);
     json_object_object_add(m, "auth_ref", ref);
-    const char *text = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
-    int rc = text ? pl_job_publish(job, "reversal.request", key, text) : PL_ERR_NOMEM;
+    const char *text = rc == 0 ? json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN) : NULL;
+    rc = text ? pl_job_publish(job, "reversal.request", key, text) : PL_ERR_NOMEM;
     json_object_put(m);
     return rc;
 }

@@ -370,16 +370,36 @@ void pl_job_derived_request_id(const char *request_id, const char *suffix, char 
 #define PL_TIMEOUT_REVERSAL_SUFFIX "tor"
 /* The reversal of the authorization an approved auth+capture (a deposit) replaced. */
 #define PL_DEPOSIT_REVERSAL_SUFFIX "vdr"
+/* The reversal of the authorization a soft-declined auth+capture (a deposit) made: the issuer
+ * approved it, CyberSource declined it (pl_cybersource_soft_decline), nothing was captured. */
+#define PL_SOFT_DECLINE_REVERSAL_SUFFIX "sdr"
+
+/*
+ * The authorization a reversal paylink publishes names: a paylink authorization
+ * (auth_request_id), or when that is NULL/"" one paylink holds no request of, inline as the
+ * contract's manual authorization — the bureau's transaction_id, request_token (optional), its
+ * authorization number, date (YYYY-MM-DD, or an ISO 8601 time whose date is taken) and
+ * authorized amount (decimal text), which paylink-reversal requires of a manual authorization.
+ */
+typedef struct pl_reversal_of {
+    const char *auth_request_id;
+    const char *transaction_id, *request_token, *number, *date, *amount;
+} pl_reversal_of;
 
 /*
  * Publishes (with the job's reply, pl_job_publish) a `reversal` request for the job's order
  * (company, order, pay_seq, service) of `amount` (decimal text) in `currency`, referring to the
- * paylink authorization auth_request_id, or when that is NULL/"" to the bureau transaction
- * (transaction_id, request_token). Returns 0 or a negative pl_err.
+ * authorization of. Returns 0 or a negative pl_err.
  */
 int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *amount,
-                            const char *currency, const char *auth_request_id,
-                            const char *transaction_id, const char *request_token) PL_MUSTCHECK;
+                            const char *currency, const pl_reversal_of *of) PL_MUSTCHECK;
+
+/*
+ * Adds to ref (a JSON object: a reversal request's auth_ref) what of names (pl_reversal_of):
+ * request_id, or transaction_id, request_token, number (always, "" when none), date (its first
+ * 10 characters) and amount, each when given. Returns 0 or PL_ERR_NOMEM.
+ */
+int pl_reversal_of_json(const pl_reversal_of *of, json_object *ref) PL_MUSTCHECK;
 
 /*
  * The reply every decision-based answer (CyberSource) maps to, for spec->map to start from:

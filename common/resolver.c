@@ -668,17 +668,27 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
  * there, unless amount_required), as paylink-reversal reads it: *payload malloc'd. Returns 0,
  * or a negative pl_err with why.
  */
-static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid,
-                            const char *amount, bool amount_required, char **payload, char *why,
-                            size_t whysz)
+/*
+ * The reversal request rev_rid (a JSON text in *payload, malloc'd) for the order, pay type and
+ * service bureau of the transaction request_id in table (cc_auth_trans or cc_deposit_trans),
+ * of amount (decimal text; NULL or "": the transaction's own, which must exist when
+ * amount_required), naming the authorization of (pl_reversal_of; a manual one's amount, when
+ * of has none, is the reversal's). Returns 0, or a negative pl_err with why.
+ */
+static int reversal_request(PGconn *c, const char *table, const char *request_id,
+                            const char *rev_rid, const char *amount, bool amount_required,
+                            const pl_reversal_of *of, char **payload, char *why, size_t whysz)
 {
     *payload = NULL;
-    const char *p[] = {auth_rid};
-    PGresult *res = exec(c,
-                         "SELECT company, order_number, pay_seq, service_bureau, "
-                         "coalesce(amount::text, ''), coalesce(currency, ''), pay_type "
-                         "FROM cc_auth_trans WHERE request_id = $1",
-                         1, p);
+    const char *p[] = {request_id};
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT company, order_number, pay_seq, service_bureau, coalesce(amount::text, ''), "
+             "coalesce(currency, ''), pay_type, "
+             "coalesce(to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), '') "
+             "FROM %s WHERE request_id = $1",
+             table);
+    PGresult *res = exec(c, sql, 1, p);
     if (!ok(res) || PQntuples(res) != 1 ||
         (amount_required && !(amount && *amount) && !PQgetvalue(res, 0, 4)[0])) {
         snprintf(why, whysz, "the authorization cannot be read to reverse it");
@@ -704,10 +714,18 @@ static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid
         }
         if (PQgetvalue(res, 0, 6)[0])
             json_object_object_add(m, "pay_type", json_object_new_string(PQgetvalue(res, 0, 6)));
-        json_object_object_add(ref, "request_id", json_object_new_string(auth_rid));
+        pl_reversal_of inline_of = *of;
+        /* A manual authorization's amount, when of has none: what it authorized; its date, when
+         * the answer gave none: the day the request was sent (UTC). */
+        if (!inline_of.auth_request_id && !inline_of.amount)
+            inline_of.amount = amt;
+        if (!inline_of.auth_request_id && !(inline_of.date && *inline_of.date))
+            inline_of.date = PQgetvalue(res, 0, 7);
+        int jrc = pl_reversal_of_json(&inline_of, ref);
         json_object_object_add(m, "auth_ref", ref);
         ref = NULL;
-        const char *text = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+        const char *text =
+            jrc == 0 ? json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN) : NULL;
         if (text && (*payload = strdup(text)) != NULL)
             rc = 0;
     }
@@ -717,6 +735,30 @@ static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid
     json_object_put(m);
     PQclear(res);
     return rc;
+}
+
+/* The reversal request rev_rid of the paylink authorization auth_rid, for its order (its
+ * cc_auth_trans row), of amount (as reversal_request). */
+static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid,
+                            const char *amount, bool amount_required, char **payload, char *why,
+                            size_t whysz)
+{
+    const pl_reversal_of of = {.auth_request_id = auth_rid};
+    return reversal_request(c, "cc_auth_trans", auth_rid, rev_rid, amount, amount_required, &of,
+                            payload, why, whysz);
+}
+
+/* The reversal request rev_rid of the authorization a deposit's auth+capture made (o: the
+ * bureau's transaction id, authorization number and date; not a paylink authorization, so
+ * named as a manual one), for the deposit's order and amount. */
+static int deposit_reversal_message(PGconn *c, const char *deposit_rid, const char *rev_rid,
+                                    const pl_resolve_outcome *o, char **payload, char *why,
+                                    size_t whysz)
+{
+    const pl_reversal_of of = {
+        .transaction_id = o->transaction_id, .number = o->auth_number, .date = o->auth_date};
+    return reversal_request(c, "cc_deposit_trans", deposit_rid, rev_rid, NULL, true, &of, payload,
+                            why, whysz);
 }
 
 /* Per worker: the transaction row from 'unknown' to the outcome, with its history, exactly as
@@ -943,6 +985,15 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
         pl_job_derived_request_id(w->rid, PL_DM_REVERSAL_SUFFIX, rev, revsz);
         return 1;
     }
+    if (strcmp(w->worker, "deposit") == 0 && strcmp(w->op, "auth_capture") == 0 &&
+        strcmp(w->protocol, "CYB") == 0 && o->status == PL_ST_DECLINED &&
+        pl_cybersource_soft_decline(o->vendor_response) && o->transaction_id[0]) {
+        /* A soft-declined auth+capture: the authorization it made, by its transaction id
+         * (paylink-deposit's soft_decline_followup); auth is "" (no paylink authorization). */
+        auth[0] = '\0';
+        pl_job_derived_request_id(w->rid, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rev, revsz);
+        return 1;
+    }
     if (strcmp(w->worker, "deposit") != 0 || o->status != PL_ST_APPROVED)
         return 0;
     const char *p[] = {w->rid};
@@ -981,7 +1032,9 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
     }
     char *payload = NULL;
     /* A timeout reversal names the authorization by what it was sent with, amount included. */
-    rc = reversal_message(c, auth, rev, amount, w->reversal_unrecorded, &payload, why, sizeof why);
+    rc = auth[0] ? reversal_message(c, auth, rev, amount, w->reversal_unrecorded, &payload, why,
+                                    sizeof why)
+                 : deposit_reversal_message(c, w->rid, rev, o, &payload, why, sizeof why);
     if (rc != 0) {
         snprintf(r->last_error, sizeof r->last_error, "the reversal %.50s: %.150s", rev, why);
         return rc;
@@ -999,7 +1052,7 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
         apply_error(r, w, "storing the reversal to publish", c);
     else
         PL_INFO(w->rid, "reversal %s of authorization %s to be published with the final reply", rev,
-                auth);
+                auth[0] ? auth : o->transaction_id);
     PQclear(res);
     free(payload);
     return rc;

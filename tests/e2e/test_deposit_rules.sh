@@ -9,6 +9,7 @@
 #       transaction is invalid (field named) and never recorded nor sent; a follow-on credit is
 #       capped at what was captured less earlier credits;
 #   B.7 a `token` request honours the bureau's Request token setting;
+#   a soft-declined auth+capture (230) has the authorization it made reversed;
 #   a debit naming an authorization whose outcome is not known yet is not authorized anew.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -152,6 +153,26 @@ assert_json .status approved "$r"
 assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="ac-$run")" \
     "auth_capture|no_authorization" "one authorization and capture"
 assert_eq "$(pl_ledger_count "ac-$run" auth)|$(pl_ledger_count "ac-$run" capture)" "1|1" "authorized and captured in one request"
+
+# A soft-declined auth+capture (230: the issuer approved, CyberSource declined, nothing captured):
+# the order system is told `declined`, and the authorization it made is reversed ("<id>.sdr", by
+# its transaction id) so the cardholder's funds are not held until it expires.
+sd="acsd-$run"
+curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
+    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sd&reason=230" || fail "cannot arm a soft decline"
+pl_send deposit "$(pl_request debit "$sd" 43.00 'del(.mode)')"
+r=$(pl_wait_reply deposit "$sd" 60) || fail "no deposit reply for $sd"
+assert_json .status declined "$r"
+assert_json .vendor_response 230 "$r"
+sdtid=$(jq -r .auth.transaction_id <<<"$r")
+assert_eq "$(pl_ledger_count "$sd" auth)|$(pl_ledger_count "$sd" capture)" "1|0" "authorized, not captured"
+r=$(pl_wait_reply reversal "$sd.sdr" 60) || fail "no reversal reply for $sd.sdr"
+assert_json .status approved "$r"
+assert_json .amount_approved 43.00 "$r"
+assert_eq "$(pl_ledger | jq -r --arg id "$sd.sdr" '[.[] | select(.op == "reversal" and .ref == $id) | .amount] | join(",")')" \
+    43.00 "the bureau reversed the soft-declined authorization"
+assert_eq "$(pl_sql "SELECT auth_transaction_id FROM auth_reversal WHERE request_id = :'id'" id="$sd.sdr")" \
+    "$sdtid" "the reversal names the authorization by its transaction id"
 
 # ---- B.7 0.00 is no deposit, refund or reversal ------------------------------------------------
 pl_send deposit "$(pl_debit "z-$run" 0.00 "$own" "owa-$run")"

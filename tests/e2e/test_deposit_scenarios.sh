@@ -127,6 +127,14 @@ assert_eq "$(pl_ledger_count "d5-$run" capture)" 1 "one capture"
 # too (no paylink authorization request: the deposit that brought it).
 assert_eq "$(sql "SELECT count(*) FROM auth_history WHERE deposit_request_id = :'id' AND request_id IS NULL AND status = 'approved'" id="d5-$run")" \
     1 "authorization history row of the manual authorization's deposit"
+# The manual authorization it replaced is reversed ("<id>.vdr", Send reversal): named as a manual
+# authorization, with the number, date and amount paylink-reversal requires of one (before, it
+# carried only the transaction id and was answered `invalid`, never sent). The simulator never
+# issued that transaction id, so the bureau's answer is its own; what matters is that it went.
+r=$(pl_wait_reply reversal "d5-$run.vdr" 60) || fail "the reversal of the replaced manual authorization was not answered"
+[ "$(jq -r .status <<<"$r")" != invalid ] || fail "the reversal of the manual authorization was invalid: $r"
+assert_eq "$(sql "SELECT auth_transaction_id || '|' || auth_number || '|' || amount FROM auth_reversal WHERE request_id = :'id'" id="d5-$run.vdr")" \
+    "$tid|A1|25.00" "the reversal names the manual authorization"
 
 # 9. A debit without a usable authorization nor a card: refused, nothing sent.
 pl_send deposit "$(debit "d6-$run" 10.00 "DF$run" "no-such-auth-$run")"

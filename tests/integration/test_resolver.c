@@ -1091,13 +1091,39 @@ static void test_soft_decline_reversed(void **state)
     assert_int_equal(pub.calls, 3);
     assert_final_reply(&pub.msg[2], &hd, "declined", "operator");
 
+    /* A soft-declined auth+capture (paylink-deposit's): the authorization it made, by its
+     * transaction id, for the deposit's amount. */
+    pl_resolver *rd = resolver("deposit", owner(own, sizeof own, "op"), &pub);
+    trow ac = mkrow("deposit", "CYB", "auth_capture", "71.00", "escalated");
+    assert_int_equal(pl_resolver_operator(rd, ac.id, &soft, "bob", NULL, msg, sizeof msg), 0);
+    char sdr[80];
+    snprintf(sdr, sizeof sdr, "%s.sdr", ac.rid);
+    assert_value("SELECT concat_ws('|', status, jsonb_array_length(followups), "
+                 "followups->0->>'topic', (followups->0->>'payload')::jsonb->>'amount', "
+                 "(followups->0->>'payload')::jsonb->'auth_ref'->>'transaction_id', "
+                 "(followups->0->>'payload')::jsonb->'auth_ref'->>'request_id') "
+                 "FROM cc_deposit_trans WHERE request_id = $1",
+                 ac.rid, "declined|1|it.reversal.request|71.00|7419661750346782304095");
+    assert_value("SELECT (followups->0->>'payload')::jsonb->>'request_id' FROM cc_deposit_trans "
+                 "WHERE request_id = $1",
+                 ac.rid, sdr);
+    assert_int_equal(pub.calls, 5); /* its reversal and final reply */
+    /* A capture's decline is no authorization: nothing to reverse. */
+    trow cp = mkrow("deposit", "CYB", "capture", "72.00", "escalated");
+    assert_int_equal(pl_resolver_operator(rd, cp.id, &soft, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT coalesce(jsonb_array_length(followups), 0)::text FROM cc_deposit_trans "
+                 "WHERE request_id = $1",
+                 cp.rid, "0");
+    assert_int_equal(pub.calls, 6);
+    pl_resolver_destroy(rd);
+
     /* On the External Payment Service a 230 is its own code: no reversal. */
     trow xd = mkrow("auth", "EXT", "auth", "69.00", "escalated");
     assert_int_equal(pl_resolver_operator(r, xd.id, &soft, "bob", NULL, msg, sizeof msg), 0);
     assert_value("SELECT coalesce(jsonb_array_length(followups), 0)::text FROM cc_auth_trans "
                  "WHERE request_id = $1",
                  xd.rid, "0");
-    assert_int_equal(pub.calls, 4);
+    assert_int_equal(pub.calls, 7);
     pl_resolver_destroy(r);
     pub_free(&pub);
 }

@@ -653,10 +653,42 @@ static void test_overdue_requests_are_reported_once(void **state)
     free(e);
 }
 
+/* The authorization a reversal paylink publishes names: a paylink one by request id alone; any
+ * other as the contract's manual authorization, with the number (always, "" when unknown), the
+ * date of an ISO 8601 time and the amount paylink-reversal requires of one. */
+static void test_reversal_of_json(void **state)
+{
+    (void)state;
+    json_object *ref = json_object_new_object();
+    const pl_reversal_of paylink = {.auth_request_id = "auth-1", .transaction_id = "T"};
+    assert_int_equal(pl_reversal_of_json(&paylink, ref), 0);
+    assert_string_equal(json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN),
+                        "{\"request_id\":\"auth-1\"}");
+    json_object_put(ref);
+    ref = json_object_new_object();
+    const pl_reversal_of manual = {.transaction_id = "7419661750346782304095",
+                                   .request_token = "Ahj",
+                                   .number = "123456",
+                                   .date = "2026-12-06T16:46:02Z",
+                                   .amount = "43.00"};
+    assert_int_equal(pl_reversal_of_json(&manual, ref), 0);
+    assert_string_equal(json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN),
+                        "{\"transaction_id\":\"7419661750346782304095\",\"request_token\":\"Ahj\","
+                        "\"number\":\"123456\",\"date\":\"2026-12-06\",\"amount\":\"43.00\"}");
+    json_object_put(ref);
+    ref = json_object_new_object();
+    const pl_reversal_of bare = {.transaction_id = "T", .date = "2026"};
+    assert_int_equal(pl_reversal_of_json(&bare, ref), 0);
+    assert_string_equal(json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN),
+                        "{\"transaction_id\":\"T\",\"number\":\"\"}");
+    json_object_put(ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attempt_id_form),
+        cmocka_unit_test(test_reversal_of_json),
         cmocka_unit_test(test_attempt_id_differs_between_lives),
         cmocka_unit_test(test_attempt_id_fits_sent_by),
         cmocka_unit_test(test_teardown_frees_parked_duplicates),

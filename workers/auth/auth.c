@@ -385,7 +385,8 @@ static int auth_followups(pl_job *job, json_object *reply)
     const pl_request *r = &job->req;
     char rid[64];
     pl_auth_reversal_request_id(r->request_id, rid, sizeof rid);
-    int rc = pl_job_publish_reversal(job, rid, job->amount, r->currency, r->request_id, NULL, NULL);
+    const pl_reversal_of of = {.auth_request_id = r->request_id};
+    int rc = pl_job_publish_reversal(job, rid, job->amount, r->currency, &of);
     if (rc == 0)
         PL_INFO(r->request_id, "%s: reversal %s requested",
                 strcmp(jstr(reply, "status"), "rejected") == 0

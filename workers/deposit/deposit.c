@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bureau_cybersource.h"
 #include "db.h"
 #include "log.h"
 #include "money.h"
@@ -777,12 +778,50 @@ static const char *jstr(json_object *o, const char *k)
     return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
 }
 
+/*
+ * A CyberSource auth+capture soft-declined (200, 230, 520): the issuer approved the new
+ * authorization and holds its amount, CyberSource declined and captured nothing. The order
+ * system is told `declined`; with Send reversal that authorization is reversed, named by its
+ * transaction id (paylink records no authorization of a declined auth+capture), for the
+ * deposit's amount, as paylink-auth reverses a soft-declined authorization.
+ */
+static int soft_decline_followup(pl_job *job, const dep_data *d, json_object *reply)
+{
+    json_object *auth;
+    const char *tid =
+        json_object_object_get_ex(reply, "auth", &auth) ? jstr(auth, "transaction_id") : NULL;
+    if (d->choice.kind != PL_DEP_AUTH_CAPTURE || !job->svc->send_reversal ||
+        strcmp(job->svc->protocol, "CYB") != 0 || !tid || !*tid ||
+        !pl_cybersource_refused_but_held(jstr(reply, "status"), jstr(reply, "vendor_response")))
+        return 0;
+    const pl_request *r = &job->req;
+    char rid[64];
+    pl_job_derived_request_id(r->request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rid, sizeof rid);
+    /* A manual authorization to paylink-reversal (it holds no request of it): what CyberSource
+     * takes, and the amount it authorized — the request's (a soft decline has no approved
+     * amount in the reply). */
+    const pl_reversal_of of = {.transaction_id = tid,
+                               .request_token = jstr(auth, "request_token"),
+                               .number = jstr(auth, "number"),
+                               .date = jstr(auth, "date"),
+                               .amount = job->amount};
+    int rc = pl_job_publish_reversal(job, rid, job->amount, r->currency, &of);
+    if (rc == 0)
+        PL_INFO(r->request_id,
+                "auth+capture soft-declined (the issuer approved, CyberSource declined): "
+                "reversal %s requested",
+                rid);
+    return rc;
+}
+
 /* seed "Send reversal": the authorization an auth+capture replaced is reversed at the bureau
  * so the hold on the cardholder's funds is released; the reversal worker does it. */
 static int dep_followups(pl_job *job, json_object *reply)
 {
     const dep_data *d = job->spec_data;
     const char *status = jstr(reply, "status");
+    if (d && status && strcmp(status, "declined") == 0)
+        return soft_decline_followup(job, d, reply);
     if (!d || !status || strcmp(status, "approved") != 0 || !reverses_old_auth(job, d))
         return 0;
     char amount[24];
@@ -791,8 +830,19 @@ static int dep_followups(pl_job *job, json_object *reply)
     const pl_request *r = &job->req;
     char rid[64];
     pl_deposit_reversal_request_id(r->request_id, rid, sizeof rid);
-    int rc = pl_job_publish_reversal(job, rid, amount, r->currency, d->auth_request_id, d->ref_id,
-                                     d->ref_token);
+    /* A manual authorization goes as the request named it (its number, date and amount: what
+     * paylink-reversal requires of one). */
+    char auth_amount[24] = "";
+    if (r->auth_ref.has_amount &&
+        pl_money_format(r->auth_ref.amount, auth_amount, sizeof auth_amount) != 0)
+        auth_amount[0] = '\0';
+    const pl_reversal_of of = {.auth_request_id = d->auth_request_id,
+                               .transaction_id = d->ref_id,
+                               .request_token = d->ref_token,
+                               .number = d->auth_number,
+                               .date = r->auth_ref.date,
+                               .amount = auth_amount};
+    int rc = pl_job_publish_reversal(job, rid, amount, r->currency, &of);
     if (rc == 0)
         PL_INFO(r->request_id,
                 "authorization %s replaced by an auth+capture: reversal %s requested",
