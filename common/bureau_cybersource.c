@@ -103,8 +103,11 @@ bool pl_cybersource_refused_but_held(const char *status, const char *vendor_resp
 {
     if (!status || !vendor_response)
         return false;
+    /* A soft decline is `rejected` where the vendor response table holds its code for fraud
+     * (FS), as an operator may for Smart Authorization's 520. */
     return (strcmp(status, "rejected") == 0 && strcmp(vendor_response, "481") == 0) ||
-           (strcmp(status, "declined") == 0 && pl_cybersource_soft_decline(vendor_response));
+           ((strcmp(status, "declined") == 0 || strcmp(status, "rejected") == 0) &&
+            pl_cybersource_soft_decline(vendor_response));
 }
 
 bool pl_cybersource_version_at_least(const char *version, int major, int minor)

@@ -123,7 +123,8 @@ bool pl_cybersource_soft_decline(const char *reason_code);
 /*
  * True when a CyberSource authorization answered with status (a reply status name) and
  * vendor_response (its reasonCode) was refused while the issuer holds its amount: `rejected`
- * by Decision Manager (481) or `declined` as a soft decline. With Send reversal paylink reverses
+ * by Decision Manager (481), or a soft decline (`declined`, or `rejected` where the vendor
+ * response table holds its code for fraud). With Send reversal paylink reverses
  * it (paylink-auth's follow-up, the resolver's for an outcome it found), and paylink-reversal
  * takes its reversal. NULLs: false.
  */

@@ -976,10 +976,14 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
     if (!w->send_reversal)
         return 0;
     if (strcmp(w->worker, "auth") == 0) {
-        /* A Decision Manager reject or a soft decline: the issuer holds the amount. */
-        if (strcmp(w->protocol, "CYB") != 0 ||
+        /* A Decision Manager reject or a soft decline: the issuer holds the amount — unless
+         * nothing was asked (a card verification of 0.00, a token request: no reversal of
+         * nothing is a request paylink-reversal takes). */
+        int64_t asked = 0;
+        if (strcmp(w->protocol, "CYB") != 0 || strcmp(w->op, "token") == 0 ||
             !pl_cybersource_refused_but_held(pl_status_name(o->status), o->vendor_response) ||
-            !o->transaction_id[0] || w->released)
+            !o->transaction_id[0] || w->released ||
+            pl_money_parse_decimal(w->amount, &asked) != 0 || asked <= 0)
             return 0;
         copy(auth, authsz, w->rid);
         pl_job_derived_request_id(w->rid, PL_DM_REVERSAL_SUFFIX, rev, revsz);

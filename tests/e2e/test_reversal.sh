@@ -124,6 +124,28 @@ assert_eq "$(pl_sql "SELECT status || '|' || vendor_response FROM auth_history W
     "reversed|230" "the soft-declined authorization is reversed"
 assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$sd")" \
     declined "the authorization request keeps its outcome"
+# A partial approval (110.00: the issuer held 55.00) soft-declined: the reversal is for what is
+# held, not what was asked.
+sp="rvsp-$run"
+curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
+    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sp&reason=200" || fail "cannot arm a soft decline"
+pl_send auth "$(pl_request auth "$sp" 110.00)"
+r=$(pl_wait_reply auth "$sp" 60) || fail "no auth reply for $sp"
+assert_json .status declined "$r"
+r=$(pl_wait_reply reversal "$sp.rev" 60) || fail "no reversal reply for $sp.rev"
+assert_json .status approved "$r"
+assert_json .amount_requested 55.00 "$r"
+# A card verification (0.00) soft-declined holds nothing: no reversal (one of nothing would be
+# refused as invalid, with a dead letter and an alert).
+sz="rvsz-$run"
+curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
+    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sz&reason=230" || fail "cannot arm a soft decline"
+pl_send auth "$(pl_request auth "$sz" 0.00)"
+r=$(pl_wait_reply auth "$sz" 60) || fail "no auth reply for $sz"
+assert_json .status declined "$r"
+assert_json .vendor_response 230 "$r"
+assert_eq "$(pl_sql "SELECT coalesce(followups::text, 'none') FROM cc_auth_trans WHERE request_id = :'id'" id="$sz")" \
+    none "no reversal follows a soft-declined verification"
 # A hard decline (203) holds nothing: no reversal is asked for.
 hd="rvhd-$run"
 pl_send auth "$(pl_request auth "$hd" 203.00)"

@@ -1091,6 +1091,25 @@ static void test_soft_decline_reversed(void **state)
     assert_int_equal(pub.calls, 3);
     assert_final_reply(&pub.msg[2], &hd, "declined", "operator");
 
+    /* A soft decline the vendor response table holds for fraud (FS) is `rejected`: reversed
+     * too. A card verification (0.00) holds nothing: no reversal (one of nothing would be
+     * refused as invalid). */
+    trow fs = mkrow("auth", "CYB", "auth", "73.00", "escalated");
+    pl_resolve_outcome fsr = soft;
+    fsr.status = PL_ST_REJECTED;
+    snprintf(fsr.vendor_response, sizeof fsr.vendor_response, "520");
+    assert_int_equal(pl_resolver_operator(r, fs.id, &fsr, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, jsonb_array_length(followups), "
+                 "(followups->0->>'payload')::jsonb->>'amount') FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 fs.rid, "rejected|1|73.00");
+    trow zero = mkrow("auth", "CYB", "auth", "0.00", "escalated");
+    assert_int_equal(pl_resolver_operator(r, zero.id, &soft, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, coalesce(jsonb_array_length(followups), 0)) "
+                 "FROM cc_auth_trans WHERE request_id = $1",
+                 zero.rid, "declined|0");
+    assert_int_equal(pub.calls, 6); /* the FS reject's reversal and reply, the 0.00's reply */
+
     /* A soft-declined auth+capture (paylink-deposit's): the authorization it made, by its
      * transaction id, for the deposit's amount. */
     pl_resolver *rd = resolver("deposit", owner(own, sizeof own, "op"), &pub);
@@ -1107,14 +1126,14 @@ static void test_soft_decline_reversed(void **state)
     assert_value("SELECT (followups->0->>'payload')::jsonb->>'request_id' FROM cc_deposit_trans "
                  "WHERE request_id = $1",
                  ac.rid, sdr);
-    assert_int_equal(pub.calls, 5); /* its reversal and final reply */
+    assert_int_equal(pub.calls, 8); /* its reversal and final reply */
     /* A capture's decline is no authorization: nothing to reverse. */
     trow cp = mkrow("deposit", "CYB", "capture", "72.00", "escalated");
     assert_int_equal(pl_resolver_operator(rd, cp.id, &soft, "bob", NULL, msg, sizeof msg), 0);
     assert_value("SELECT coalesce(jsonb_array_length(followups), 0)::text FROM cc_deposit_trans "
                  "WHERE request_id = $1",
                  cp.rid, "0");
-    assert_int_equal(pub.calls, 6);
+    assert_int_equal(pub.calls, 9);
     pl_resolver_destroy(rd);
 
     /* On the External Payment Service a 230 is its own code: no reversal. */
@@ -1123,7 +1142,7 @@ static void test_soft_decline_reversed(void **state)
     assert_value("SELECT coalesce(jsonb_array_length(followups), 0)::text FROM cc_auth_trans "
                  "WHERE request_id = $1",
                  xd.rid, "0");
-    assert_int_equal(pub.calls, 7);
+    assert_int_equal(pub.calls, 10);
     pl_resolver_destroy(r);
     pub_free(&pub);
 }

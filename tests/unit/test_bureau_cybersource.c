@@ -1494,6 +1494,9 @@ static void test_soft_declines(void **state)
     /* A Decision Manager reject (481) after the issuer approved; a fraud score (400) before the
      * issuer was asked holds nothing. */
     assert_true(pl_cybersource_refused_but_held("rejected", "481"));
+    /* A soft decline the vendor response table holds for fraud (FS) is `rejected`. */
+    assert_true(pl_cybersource_refused_but_held("rejected", "520"));
+    assert_true(pl_cybersource_refused_but_held("rejected", "230"));
     assert_false(pl_cybersource_refused_but_held("rejected", "400"));
     assert_false(pl_cybersource_refused_but_held("declined", "481"));
     assert_false(pl_cybersource_refused_but_held(NULL, "481"));

@@ -376,20 +376,33 @@ static const char *jstr(json_object *o, const char *k)
  */
 static int auth_followups(pl_job *job, json_object *reply)
 {
+    const pl_request *r = &job->req;
     if (!job->svc->send_reversal || strcmp(job->svc->protocol, "CYB") != 0 ||
+        r->type != PL_REQ_AUTH ||
         !pl_cybersource_refused_but_held(jstr(reply, "status"), jstr(reply, "vendor_response")))
         return 0;
     json_object *auth;
     if (!json_object_object_get_ex(reply, "auth", &auth) || !jstr(auth, "transaction_id"))
         return 0; /* no authorization to reverse */
-    const pl_request *r = &job->req;
+    /* What the issuer holds: the amount its authorization reply says (a partial approval holds
+     * less than was asked), else the one asked. A card verification (0.00) holds nothing, and
+     * a reversal of nothing is no request paylink-reversal takes. */
+    const pl_bureau_result *res = job->res;
+    int64_t held = res && res->has_amount ? res->amount : r->has_amount ? r->amount : 0;
+    char amount[24];
+    if (held <= 0 || pl_money_format(held, amount, sizeof amount) != 0) {
+        PL_INFO(r->request_id,
+                "refused after the issuer approved, but nothing is held: no reversal");
+        return 0;
+    }
     char rid[64];
     pl_auth_reversal_request_id(r->request_id, rid, sizeof rid);
     const pl_reversal_of of = {.auth_request_id = r->request_id};
-    int rc = pl_job_publish_reversal(job, rid, job->amount, r->currency, &of);
+    int rc = pl_job_publish_reversal(job, rid, amount, r->currency, &of);
     if (rc == 0)
         PL_INFO(r->request_id, "%s: reversal %s requested",
-                strcmp(jstr(reply, "status"), "rejected") == 0
+                strcmp(jstr(reply, "status"), "rejected") == 0 &&
+                        strcmp(jstr(reply, "vendor_response"), "481") == 0
                     ? "Decision Manager reject"
                     : "soft decline (the issuer approved, CyberSource declined)",
                 rid);
