@@ -102,4 +102,38 @@ pl_send deposit "$(pl_debit "ope-$run" 200.00 "$ord" "opa-$run")"
 r=$(pl_wait_reply deposit "ope-$run" 60)
 assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="ope-$run")" \
     "auth_capture|over_authorized" "a debit beyond what the confirmed capture left is not a capture of it"
+
+# A confirmed follow-on credit (here one the bureau failed, 150) was refunded outside paylink: it
+# counts as credited on its debit, so the next credit of that debit cannot refund it again.
+ord="OPC$run"
+r=$(pl_auth_reply "opca-$run" 300.00 "$ord")
+assert_json .status approved "$r"
+pl_send deposit "$(pl_debit "opcd-$run" 300.00 "$ord" "opca-$run")"
+r=$(pl_wait_reply deposit "opcd-$run" 60)
+assert_json .status approved "$r"
+credit() { # ID AMOUNT
+    jq -nc --arg id "$1" --arg amount "$2" --arg order "$ord" --arg d "opcd-$run" '{v: 1,
+        request_id: $id, type: "credit", company: 1, order: $order, pay_seq: 1, service: "CYB",
+        amount: $amount, currency: "USD", capture_ref: {request_id: $d}}'
+}
+pl_send deposit "$(credit "opcc-$run" 150.00)"
+r=$(pl_wait_reply deposit "opcc-$run" 60)
+assert_json .status error "$r"
+"$PL_CTL" deposits confirm --request-id "opcc-$run" --by ops-anna --note "refunded by phone" >/dev/null
+assert_eq "$(pl_sql "SELECT amount_credited FROM cc_deposit_trans WHERE request_id = :'id'" id="opcd-$run")" 150.00 \
+    "a confirmed credit counts as credited on its debit"
+pl_send deposit "$(credit "opcc2-$run" 200.00)"
+r=$(pl_wait_reply deposit "opcc2-$run" 60)
+assert_json .status declined "$r"
+assert_eq "$(pl_ledger_count "opcc2-$run")" 0 "a credit beyond what the confirmed one left is never sent"
+
+# A deposit naming a manual authorization is not resubmitted: its number, date and amount (which
+# a manual authorization must carry) are not stored, and the resubmission would be refused as
+# invalid with the original locked at *RESB. Refused before anything is written.
+pl_send deposit "$(pl_request debit "opm-$run" 150.00 "del(.mode) | .auth_ref = {transaction_id: \"4036289939370176056470\", number: \"A1\", amount: \"150.00\", date: \"$(date -u +%F)\"}")"
+r=$(pl_wait_reply deposit "opm-$run" 60)
+assert_json .status error "$r"
+refused resubmit "opm-$run" "manual authorization"
+assert_eq "$(pl_sql "SELECT deposit_status || '|' || (SELECT count(*) FROM cc_deposit_history h WHERE h.request_id = t.request_id AND h.event = 'resubmitted') FROM cc_deposit_trans t WHERE request_id = :'id'" id="opm-$run")" \
+    '*RCVD|0' "nothing written for the refused resubmission"
 pass "operator actions on rejected deposits"

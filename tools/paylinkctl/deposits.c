@@ -101,7 +101,9 @@ out:
  * most what the authorization has neither deposited nor claimed for a deposit in flight: the
  * books never hold more than was authorized) counts as deposited there, so that the next
  * capture of that authorization cannot collect it again (a debit without an amount: what its
- * call claimed). */
+ * call claimed). Likewise a confirmed follow-on credit was refunded outside paylink: its amount
+ * (at most what the debit has captured and not yet credited or claimed for a credit in flight)
+ * counts as credited on its debit, so that the next credit of it cannot refund it again. */
 static const char *const SQL_CONFIRM =
     "WITH upd AS (UPDATE cc_deposit_trans SET deposit_status = '*CONF' WHERE request_id = $1 "
     "AND " OPEN_REJECTED " RETURNING *), "
@@ -109,7 +111,12 @@ static const char *const SQL_CONFIRM =
     "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(h.amount_authorized, 0) - "
     "h.amount_deposited - h.amount_pending, 0)) "
     "FROM upd u WHERE u.request_type = 'debit' AND u.operation = 'capture' "
-    "AND h.id = u.auth_history_id AND coalesce(u.amount, u.claim_amount) > 0 RETURNING h.id) "
+    "AND h.id = u.auth_history_id AND coalesce(u.amount, u.claim_amount) > 0 RETURNING h.id), "
+    "cred AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited + "
+    "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(c.amount_deposited, 0) - "
+    "c.amount_credited, 0)) FROM upd u WHERE u.request_type = 'credit' "
+    "AND coalesce(u.capture_ref_request_id, '') <> '' AND c.request_id = u.capture_ref_request_id "
+    "AND c.status = 'approved' AND coalesce(u.amount, u.claim_amount) > 0 RETURNING c.request_id) "
     "INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, operation, "
     "amount, vendor_response, transaction_id, actor, note) SELECT request_id, 'confirmed', status, "
     "deposit_status, operation, amount, vendor_response, transaction_id, $2, left($3, 300) "
@@ -192,6 +199,8 @@ static char *resubmission(const PGresult *r, const char *new_id)
     bool has_ref = *auth_rid || *auth_tid || *capture_rid;
     if (!has_ref && !*token)
         return NULL; /* a stand-alone deposit on a card number: the number is not stored */
+    if (!*auth_rid && *auth_tid)
+        return NULL; /* a manual authorization: its number, date and amount are not stored */
     json_object *m = json_object_new_object();
     json_object_object_add(m, "v", json_object_new_int(1));
     json_object_object_add(m, "request_id", json_object_new_string(new_id));
@@ -266,8 +275,9 @@ static int cmd_resubmit(PGconn *db, const char *rid, const char *as, const char 
     }
     if (!(msg = resubmission(r, new_id))) {
         fprintf(stderr,
-                "paylinkctl: %s refers to no authorization, capture or token; the card "
-                "number is not stored, so the upstream system must send it again\n",
+                "paylinkctl: %s refers to no authorization, capture or token, or to a manual "
+                "authorization; its card number, or the manual authorization's number, date and "
+                "amount, are not stored, so the upstream system must send it again\n",
                 rid);
         goto out;
     }
