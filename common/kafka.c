@@ -88,6 +88,31 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         g_on_error(rk, fatal, why, opaque);
 }
 
+int pl_kafka_producer_renew_if_fatal(rd_kafka_t **p, const pl_config *c, void *opaque,
+                                     pl_kafka_dr_cb dr, int message_timeout_ms, char *errstr,
+                                     size_t errstr_size)
+{
+    char why[256] = "";
+    rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(*p, why, sizeof why);
+    if (fatal == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    char err[256] = "";
+    rd_kafka_t *n =
+        pl_kafka_producer_new_bounded(c, opaque, dr, NULL, message_timeout_ms, err, sizeof err);
+    if (!n) {
+        snprintf(errstr, errstr_size,
+                 "the producer met a fatal error (%s: %s) and cannot be made again: %s",
+                 rd_kafka_err2name(fatal), why, err);
+        return -1;
+    }
+    pl_log(PL_LOG_WARN, NULL,
+           "kafka producer met a fatal error (%s: %s): a new one takes its place",
+           rd_kafka_err2name(fatal), why);
+    rd_kafka_destroy(*p);
+    *p = n;
+    return 0;
+}
+
 pl_kafka_failure pl_kafka_classify(rd_kafka_resp_err_t err)
 {
     switch (err) {
@@ -228,8 +253,7 @@ rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *o
              c->session_timeout_ms / 10 < 3000 ? c->session_timeout_ms / 10 : 3000);
     /* Our defaults first, then the operator's PAYLINK_RDKAFKA_* (which may change them), then
      * what correctness needs (below). */
-    if (set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr, errstr_size) ||
-        set(conf, "auto.commit.interval.ms", "1000", errstr, errstr_size) ||
+    if (set(conf, "auto.commit.interval.ms", "1000", errstr, errstr_size) ||
         set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
         set(conf, "session.timeout.ms", session, errstr, errstr_size) ||
         set(conf, "heartbeat.interval.ms", heartbeat, errstr, errstr_size) ||
@@ -248,6 +272,10 @@ rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *o
         /* An offset is stored only once its request is answered (offsets.c), and committed
          * from there: a request is never skipped. */
         set(conf, "group.id", group, errstr, errstr_size) ||
+        /* The rebalance callback assigns and revokes incrementally (engine.c): under an eager
+         * strategy (range, roundrobin) librdkafka refuses that, and the worker would consume
+         * nothing while it looked healthy. */
+        set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr, errstr_size) ||
         set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
         set(conf, "enable.auto.commit", "true", errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);

@@ -45,6 +45,18 @@ rd_kafka_t *pl_kafka_producer_new_bounded(const pl_config *c, void *opaque, pl_k
                                           pl_kafka_error_cb on_err, int message_timeout_ms,
                                           char *errstr, size_t errstr_size);
 
+/*
+ * A producer that met a fatal error (an idempotent producer's broken sequence: every later
+ * produce fails at once) is of no more use: when *p has one, it is destroyed and made again
+ * with pl_kafka_producer_new_bounded(c, opaque, dr, NULL, message_timeout_ms) — for a producer
+ * no fatal-error handler stops the process for (the resolver's). Every message of *p must have
+ * had its delivery report (its caller waits for each). Returns 0 (*p usable: unchanged, or new),
+ * or -1 with errstr when a new one could not be made (*p left as it was).
+ */
+int pl_kafka_producer_renew_if_fatal(rd_kafka_t **p, const pl_config *c, void *opaque,
+                                     pl_kafka_dr_cb dr, int message_timeout_ms, char *errstr,
+                                     size_t errstr_size) PL_MUSTCHECK;
+
 /* The consumer's events (messages, rebalances, stats) are served by rd_kafka_consumer_poll.
  * stats may be NULL. Returns NULL with errstr set. */
 rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *opaque,

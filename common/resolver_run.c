@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "card.h"
 #include "kafka.h"
 #include "log.h"
 #include "resolver.h"
@@ -25,12 +26,20 @@ struct pl_resolver_runner {
     int interval_ms;
     pl_resolver *res;
     rd_kafka_t *producer;
+    pl_config cfg; /* for a new producer after a fatal error (its keys wiped: not needed) */
 };
 
 static int publish(void *arg, const char *topic, const char *key, const char *payload, char *err,
                    size_t errsz)
 {
     pl_resolver_runner *run = arg;
+    /* A producer a fatal error broke fails every produce at once; the worker's own producer's
+     * fatal error stops the worker, this one's would only leave every final reply and timeout
+     * reversal unpublished: it is made anew (each earlier message had its report: waited for
+     * below). */
+    if (pl_kafka_producer_renew_if_fatal(&run->producer, &run->cfg, run, pl_kafka_on_delivery,
+                                         PL_RESOLVER_PUBLISH_TIMEOUT_MS, err, errsz) != 0)
+        return -1;
     pl_kafka_delivery d = {0};
     rd_kafka_resp_err_t e = rd_kafka_producev(
         run->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -111,6 +120,9 @@ pl_resolver_runner *pl_resolver_runner_start(const pl_config *cfg, const char *w
         return NULL;
     }
     run->interval_ms = interval;
+    run->cfg = *cfg;
+    pl_card_wipe(run->cfg.hash_key, sizeof run->cfg.hash_key);
+    pl_card_wipe(run->cfg.prev_keys, sizeof run->cfg.prev_keys);
     char owner[160];
     snprintf(owner, sizeof owner, "%.100s/resolver", cfg->instance);
     if (!(run->producer = pl_kafka_producer_new_bounded(

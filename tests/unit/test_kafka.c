@@ -191,6 +191,39 @@ static void test_error_handler_per_producer(void **state)
     rd_kafka_destroy(p);
 }
 
+/* A producer without a fatal-error handler (the resolver's) is made anew after a fatal error,
+ * which would otherwise fail every later produce at once; a sound one is left as it is. */
+static void test_renew_after_fatal(void **state)
+{
+    (void)state;
+    pl_config c = test_config();
+    char err[256] = "";
+    int mine = 1;
+    rd_kafka_t *p = pl_kafka_producer_new_bounded(&c, &mine, no_dr, NULL, 40000, err, sizeof err);
+    assert_non_null(p);
+    rd_kafka_t *before = p;
+    assert_int_equal(pl_kafka_producer_renew_if_fatal(&p, &c, &mine, no_dr, 40000, err, sizeof err),
+                     0);
+    assert_ptr_equal(p, before);
+    assert_int_equal(rd_kafka_test_fatal_error(p, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                               "test: the resolver's producer"),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_not_equal(rd_kafka_fatal_error(p, NULL, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    const char *t = "t";
+    assert_int_equal(
+        rd_kafka_producev(p, RD_KAFKA_V_TOPIC(t), RD_KAFKA_V_VALUE((void *)"x", 1), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR__FATAL);
+    assert_int_equal(pl_kafka_producer_renew_if_fatal(&p, &c, &mine, no_dr, 40000, err, sizeof err),
+                     0);
+    assert_int_equal(rd_kafka_fatal_error(p, NULL, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(
+        rd_kafka_producev(p, RD_KAFKA_V_TOPIC(t), RD_KAFKA_V_VALUE((void *)"x", 1), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_purge(p, RD_KAFKA_PURGE_F_QUEUE);
+    rd_kafka_poll(p, 0);
+    rd_kafka_destroy(p);
+}
+
 /* Issue 6 A.3: a publish that can never succeed is told from one worth retrying. */
 static void test_classify_publish_errors(void **state)
 {
@@ -231,7 +264,8 @@ static void test_message_max_bytes(void **state)
 }
 
 /* An operator's PAYLINK_RDKAFKA_* changes our defaults (linger.ms, fetch sizes), never what
- * correctness needs (the idempotent producer, offsets stored only once a request is answered). */
+ * correctness needs (the idempotent producer, offsets stored only once a request is answered,
+ * the cooperative assignment the rebalance callback's incremental assign needs). */
 static void test_operator_properties(void **state)
 {
     (void)state;
@@ -243,6 +277,7 @@ static void test_operator_properties(void **state)
     setenv("PAYLINK_RDKAFKA_FETCH_WAIT_MAX_MS", "30", 1);
     setenv("PAYLINK_RDKAFKA_ENABLE_AUTO_OFFSET_STORE", "true", 1);
     setenv("PAYLINK_RDKAFKA_GROUP_ID", "someone-else", 1);
+    setenv("PAYLINK_RDKAFKA_PARTITION_ASSIGNMENT_STRATEGY", "range", 1);
     rd_kafka_t *p = pl_kafka_producer_new(&c, NULL, no_dr, NULL, err, sizeof err);
     rd_kafka_t *k =
         pl_kafka_consumer_new(&c, "paylink-auth", NULL, no_rebalance, NULL, err, sizeof err);
@@ -251,6 +286,7 @@ static void test_operator_properties(void **state)
     unsetenv("PAYLINK_RDKAFKA_FETCH_WAIT_MAX_MS");
     unsetenv("PAYLINK_RDKAFKA_ENABLE_AUTO_OFFSET_STORE");
     unsetenv("PAYLINK_RDKAFKA_GROUP_ID");
+    unsetenv("PAYLINK_RDKAFKA_PARTITION_ASSIGNMENT_STRATEGY");
     assert_non_null(p);
     assert_non_null(k);
     conf_is(p, "linger.ms", "7");
@@ -258,6 +294,7 @@ static void test_operator_properties(void **state)
     conf_is(k, "fetch.wait.max.ms", "30");
     conf_is(k, "enable.auto.offset.store", "false");
     conf_is(k, "group.id", "paylink-auth");
+    conf_is(k, "partition.assignment.strategy", "cooperative-sticky");
     rd_kafka_destroy(p);
     rd_kafka_destroy(k);
 }
@@ -480,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_wait_deliveries),
         cmocka_unit_test(test_operator_properties),
         cmocka_unit_test(test_error_handler_per_producer),
+        cmocka_unit_test(test_renew_after_fatal),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     /* Lets librdkafka's background threads finish so leak checkers see a clean exit. */
