@@ -731,6 +731,53 @@ static void test_void_deferred_for_another_claim(void **state)
     }
 }
 
+/*
+ * A capture whose answer brought another authorization code adds an authorization row for what
+ * it captured (seed step 6, dep_store_new_auth: deposit_request_id set). The authorization it
+ * drew on stays the one a later debit of the same auth_ref reads (dep_refs): 40.00 of 100.00
+ * deposited, 60.00 still there. Before, the added row (authorized = deposited) was read as the
+ * authorization, nothing was left, and the next debit became an auth+capture: a second hold
+ * while the first one's 60.00 stayed held.
+ */
+static void test_new_code_keeps_the_authorization(void **state)
+{
+    (void)state;
+    char a[24], req[96], auth[96];
+    const char *order = "IT-DM-nc";
+    make_auth("nc", 0, order, a, sizeof a);
+    rid(req, sizeof req, "nc", "dep", 0);
+    rid(auth, sizeof auth, "nc", "auth", 0);
+    record_debit("nc", "dep", 0, order, "40.00");
+    mark_capture(req, a, "it/1", "40.00", "false");
+    const char *p[13];
+    store_params(0, req, "40.00", p);
+    p[5] = "999999"; /* not the authorization's code */
+    p[11] = auth;
+    p[12] = "auth";
+    it_unit_rec r;
+    submit("dep_store_new_auth", 13, p, a, &r);
+    it_drive(g_db);
+    assert_int_equal(r.ntuples, 1);
+    char n[16];
+    it_value(g_admin,
+             "SELECT count(*)::text FROM auth_history WHERE request_id = $1 "
+             "AND deposit_request_id IS NOT NULL",
+             auth, NULL, n, sizeof n);
+    assert_string_equal(n, "1"); /* the new code's row is there */
+    /* dep_refs of a later debit naming the same authorization. */
+    const char *q[] = {auth, NULL, "", "7", order};
+    PGresult *res = PQexecParams(g_admin, stmt_text("dep_refs"), 5, NULL, q, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 1);
+    char got[200];
+    snprintf(got, sizeof got, "%s|%s|%s|%s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+             PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+    char want[200];
+    snprintf(want, sizeof want, "%s|approved|100.00|40.00", a);
+    assert_string_equal(got, want);
+    PQclear(res);
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -752,6 +799,7 @@ static void test_touch_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_code_keeps_the_authorization),
         cmocka_unit_test(test_touch_key),
         cmocka_unit_test(test_same_rows_either_way),
         cmocka_unit_test(test_record_same_either_way),

@@ -158,6 +158,11 @@
     "c.credited, c.card_token, c.currency, a.answered, a.request_id, a.merchant_id, "              \
     "c.merchant_id, u.status"
 /*
+ * The authorization a debit draws on is the latest answer of its request that a deposit did not
+ * add: a capture whose answer brought another authorization code adds a row (DEP_NEW_AUTH,
+ * deposit_request_id set, what it captured), and read as "the authorization" that row hid the
+ * remainder of the one the capture drew on (a second capture found nothing left).
+ *
  * The paylink authorization a debit names: auth_ref.request_id (rid), else the one of the
  * debit's company and order that the bureau gave auth_ref.transaction_id (tx), the latest
  * answer of it (an inline reference to an authorization paylink holds is that authorization:
@@ -183,7 +188,7 @@
     "t.merchant_id "                                                                               \
     "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "                     \
     "WHERE h.request_id = " auth_rid " AND h.transaction_type <> 'auth_capture' "                  \
-    "ORDER BY h.id DESC LIMIT 1) a ON true "                                                       \
+    "AND h.deposit_request_id IS NULL ORDER BY h.id DESC LIMIT 1) a ON true "                      \
     "LEFT JOIN LATERAL (SELECT status, transaction_id, request_token, company, order_number, "     \
     "coalesce(amount_deposited, 0)::text AS deposited, amount_credited::text AS credited, "        \
     "card_token, coalesce(currency, '') AS currency, merchant_id FROM cc_deposit_trans "           \

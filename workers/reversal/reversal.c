@@ -48,14 +48,16 @@
     "OR (h.currency <> e.p9::char(3) AND h.amount_authorized IS NOT NULL))) "                      \
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
-/* The paylink authorization of request id rid: its request t and its latest answer h. */
+/* The paylink authorization of request id rid: its request t and its latest answer h (not a row
+ * a deposit added for another authorization code: deposit.c, DEP_REFS_JOIN). */
 #define REV_AUTH_BY_ID(rid)                                                                        \
     "LEFT JOIN cc_auth_trans t ON t.request_id = " rid " "                                         \
     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "      \
     "auth_number, request_id, amount_pending, amount_authorized, vendor_response "                 \
     "FROM auth_history "                                                                           \
     "WHERE request_id = " rid " "                                                                  \
-    "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true"
+    "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "                       \
+    "ORDER BY id DESC LIMIT 1) h ON true"
 
 /* The rows e's reversals inserted, each with its authorization as rev_auth finds it. */
 #define REV_RECORD                                                                                 \
