@@ -3933,7 +3933,9 @@ static int setup(pl_engine *e, char *err, size_t errsz)
 static void teardown(pl_engine *e)
 {
     bool consumer_closed = true;
-    pl_resolver_runner_stop(e->resolver);
+    /* A resolver pass left running (a bureau query or a publish past the stop's wait) still
+     * counts in the metrics: they are then left to the process exit, not freed under it. */
+    bool resolver_joined = pl_resolver_runner_stop(e->resolver);
     e->resolver = NULL;
     refresher_stop(e);
     if (e->consumer) {
@@ -3955,6 +3957,8 @@ static void teardown(pl_engine *e)
         retry *n = r->next;
         free(r->topic);
         free(r->key);
+        /* A reply waiting to be published again may carry a generated card's number. */
+        pl_card_wipe(r->payload, r->payload_len);
         free(r->payload);
         free(r);
         r = n;
@@ -3981,7 +3985,8 @@ static void teardown(pl_engine *e)
     free(e->backlog);
     pl_services_unref(e->services);
     pl_offsets_destroy(e->offsets);
-    pl_metrics_destroy(e->metrics);
+    if (resolver_joined)
+        pl_metrics_destroy(e->metrics);
     pl_config_free(&e->cfg);
 }
 

@@ -154,10 +154,10 @@ pl_resolver_runner *pl_resolver_runner_start(const pl_config *cfg, const char *w
     return run;
 }
 
-void pl_resolver_runner_stop(pl_resolver_runner *run)
+bool pl_resolver_runner_stop(pl_resolver_runner *run)
 {
     if (!run)
-        return;
+        return true;
     pthread_mutex_lock(&run->mu);
     run->stop = true;
     pthread_cond_signal(&run->cv);
@@ -170,7 +170,7 @@ void pl_resolver_runner_stop(pl_resolver_runner *run)
     if (pthread_timedjoin_np(run->thread, NULL, &until) != 0) {
         PL_WARN(NULL, "the resolver is still busy; not joined (its lease expires)");
         pthread_detach(run->thread);
-        return; /* the thread keeps run; the process exits */
+        return false; /* the thread keeps run; the process exits */
     }
     pl_resolver_destroy(run->res);
     rd_kafka_flush(run->producer, 5000);
@@ -178,4 +178,5 @@ void pl_resolver_runner_stop(pl_resolver_runner *run)
     pthread_mutex_destroy(&run->mu);
     pthread_cond_destroy(&run->cv);
     free(run);
+    return true;
 }

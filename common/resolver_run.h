@@ -8,6 +8,7 @@
 #ifndef PL_RESOLVER_RUN_H
 #define PL_RESOLVER_RUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -25,7 +26,8 @@ pl_resolver_runner *pl_resolver_runner_start(const pl_config *cfg, const char *w
                                              pl_metrics *metrics, char *err, size_t errsz);
 
 /* Stops it (waits up to 5 s for a pass to end; a pass still busy is left to the process exit,
- * its lease expiring). NULL does nothing. */
-void pl_resolver_runner_stop(pl_resolver_runner *run);
+ * its lease expiring). NULL does nothing. Returns false when the thread was left running: it
+ * still uses the metrics it was started with, which the caller must then not destroy. */
+bool pl_resolver_runner_stop(pl_resolver_runner *run);
 
 #endif
