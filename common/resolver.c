@@ -1995,6 +1995,19 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         row_free(&w);
         return PL_ERR_INVALID;
     }
+    /* So is an approved debit (a capture, an auth+capture): a follow-on credit of it names it
+     * (captureRequestID), and without one every refund of it would be refused by the bureau. */
+    if (out.status == PL_ST_APPROVED && !out.transaction_id[0] &&
+        strcmp(w.worker, "deposit") == 0 &&
+        (strcmp(w.op, pl_bureau_op_name(PL_OP_CAPTURE)) == 0 ||
+         strcmp(w.op, pl_bureau_op_name(PL_OP_AUTH_CAPTURE)) == 0)) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz,
+                 "an approved capture needs the bureau's transaction id of it (a follow-on "
+                 "credit names it)");
+        row_free(&w);
+        return PL_ERR_INVALID;
+    }
     if (holds && !out.has_amount && has_sent) {
         out.amount = sent;
         out.has_amount = true;

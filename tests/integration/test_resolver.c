@@ -1156,13 +1156,21 @@ static void test_operator_approves_deposit(void **state)
     pl_resolver *r = resolver("deposit", owner(own, sizeof own, "op"), &pub);
     trow t = mkrow("deposit", "CYB", "capture", "50.00", "escalated");
     pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    /* Without the capture's transaction id: refused (a follow-on credit names it). */
+    assert_int_equal(
+        pl_resolver_operator(r, t.id, &o, "carol", "captured per bureau", msg, sizeof msg),
+        PL_ERR_INVALID);
+    assert_contains(msg, "an approved capture needs the bureau's transaction id");
+    assert_value("SELECT status FROM cc_deposit_trans WHERE request_id = $1", t.rid, "unknown");
+    snprintf(o.transaction_id, sizeof o.transaction_id, "7419661750346782304093");
     assert_int_equal(
         pl_resolver_operator(r, t.id, &o, "carol", "captured per bureau", msg, sizeof msg), 0);
     assert_contains(msg, "resolved approved by carol");
     assert_value("SELECT concat_ws('|', status, deposit_status, amount_deposited, decision, "
-                 "reply->>'status', reply->>'resolved', reply->>'resolution') "
+                 "reply->>'status', reply->>'resolved', reply->>'resolution', transaction_id) "
                  "FROM cc_deposit_trans WHERE request_id = $1",
-                 t.rid, "approved|*RCVD|50.00|ACCEPT|approved|true|operator");
+                 t.rid,
+                 "approved|*RCVD|50.00|ACCEPT|approved|true|operator|7419661750346782304093");
     assert_value("SELECT concat_ws('|', count(*), min(event), min(status), min(deposit_status), "
                  "min(operation), min(amount), min(actor), min(note)) FROM cc_deposit_history "
                  "WHERE request_id = $1",
