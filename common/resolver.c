@@ -1995,6 +1995,19 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         row_free(&w);
         return PL_ERR_INVALID;
     }
+    /* A CyberSource soft decline an operator gives (the issuer holds the amount) is reversed,
+     * by the authorization's transaction id: without one, nothing could release it. */
+    if (out.status == PL_ST_DECLINED && !out.transaction_id[0] && strcmp(w.protocol, "CYB") == 0 &&
+        pl_cybersource_soft_decline(out.vendor_response) &&
+        (strcmp(w.worker, "auth") == 0 || strcmp(w.worker, "deposit") == 0)) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz,
+                 "a soft decline (%s: the issuer holds the amount) needs the authorization's "
+                 "transaction id (its reversal names it)",
+                 out.vendor_response);
+        row_free(&w);
+        return PL_ERR_INVALID;
+    }
     /* So is an approved debit (a capture, an auth+capture): a follow-on credit of it names it
      * (captureRequestID), and without one every refund of it would be refused by the bureau. */
     if (out.status == PL_ST_APPROVED && !out.transaction_id[0] &&

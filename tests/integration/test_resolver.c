@@ -1063,6 +1063,11 @@ static void test_soft_decline_reversed(void **state)
     pl_resolve_outcome soft = {.status = PL_ST_DECLINED};
     snprintf(soft.decision, sizeof soft.decision, "REJECT");
     snprintf(soft.vendor_response, sizeof soft.vendor_response, "230");
+    /* Without the authorization's transaction id nothing could reverse it: refused. */
+    assert_int_equal(pl_resolver_operator(r, sd.id, &soft, "bob", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "needs the authorization's transaction id");
+    assert_value(AUTH_STATUS, sd.rid, "unknown");
     snprintf(soft.transaction_id, sizeof soft.transaction_id, "7419661750346782304095");
     assert_int_equal(pl_resolver_operator(r, sd.id, &soft, "bob", NULL, msg, sizeof msg), 0);
     char rev[80];

@@ -182,6 +182,27 @@ static void test_wreq_resolve_options(void **state)
               "review", "--by", "bob");
     PARSE_BAD("--amount: only with --outcome approved or review", "wreq", "resolve", "5",
               "--outcome", "rejected", "--by", "a", "--transaction-id", "T-1", "--amount", "5.00");
+    /* A decline's reason code: a CyberSource soft decline (the issuer holds the amount) is
+     * reversed, by its transaction id. */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob",
+             "--vendor-response", "230", "--transaction-id", "7419661750346782304015");
+    assert_string_equal(o.vendor_response, "230");
+    pl_resolve_outcome ro;
+    pl_opsctl_resolve_outcome(&o, &ro);
+    assert_int_equal(ro.status, PL_ST_DECLINED);
+    assert_string_equal(ro.vendor_response, "230");
+    assert_string_equal(ro.transaction_id, "7419661750346782304015");
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob",
+             "--vendor-response", "204");
+    assert_string_equal(o.vendor_response, "204");
+    PARSE_BAD("--vendor-response 520 (a soft decline: the issuer holds the amount) needs "
+              "--transaction-id",
+              "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob", "--vendor-response",
+              "520");
+    PARSE_BAD("--vendor-response: only with --outcome declined", "wreq", "resolve", "5",
+              "--outcome", "approved", "--by", "bob", "--vendor-response", "100");
+    PARSE_BAD("--vendor-response: expected the bureau's reason code", "wreq", "resolve", "5",
+              "--outcome", "declined", "--by", "bob", "--vendor-response", "23O");
 
     /* What is required. */
     PARSE_BAD("wreq resolve needs an ID", "wreq", "resolve", "--outcome", "approved", "--by", "a");

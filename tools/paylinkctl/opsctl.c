@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include "bureau_cybersource.h"
 #include "card.h"
 #include "ctlargs.h"
 #include "ctldb.h"
@@ -459,6 +460,7 @@ enum {
     OPT_AMOUNT,
     OPT_TRANSACTION_ID,
     OPT_AUTH_NUMBER,
+    OPT_VENDOR_RESPONSE,
     OPT_NOW
 };
 static const pl_ctl_option options[] = {
@@ -482,6 +484,7 @@ static const pl_ctl_option options[] = {
     [OPT_AMOUNT] = {"--amount", RESOLVE, true},
     [OPT_TRANSACTION_ID] = {"--transaction-id", RESOLVE, true},
     [OPT_AUTH_NUMBER] = {"--auth-number", RESOLVE, true},
+    [OPT_VENDOR_RESPONSE] = {"--vendor-response", RESOLVE, true},
     [OPT_NOW] = {"--now", CMD(PL_OPSCTL_WREQ_RETRY), false}};
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -728,6 +731,13 @@ static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, si
             return PL_ERR_INVALID;
         o->auth_number = value;
         break;
+    case OPT_VENDOR_RESPONSE:
+        if (strlen(value) < 1 || strlen(value) > 5 || strspn(value, "0123456789") != strlen(value))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "--vendor-response: expected the bureau's reason code, 1 to 5 "
+                              "digits such as 230");
+        o->vendor_response = value;
+        break;
     default: /* OPT_NOW */
         o->now = true;
         break;
@@ -776,6 +786,17 @@ static int check_resolve(const pl_opsctl_opts *o, char *errstr, size_t errstr_si
                           "--outcome %s needs --transaction-id (the authorization's: a capture "
                           "and Decision Manager's decision name it, a reject's reversal too)",
                           pl_status_name(o->outcome));
+    if (o->vendor_response && o->outcome != PL_ST_DECLINED)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "--vendor-response: only with --outcome declined (a review or reject "
+                          "is Decision Manager's 480 / 481)");
+    /* A soft decline (the issuer approved, CyberSource declined) is reversed, by its
+     * transaction id. */
+    if (o->vendor_response && pl_cybersource_soft_decline(o->vendor_response) && !o->transaction_id)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "--vendor-response %s (a soft decline: the issuer holds the amount) "
+                          "needs --transaction-id (its reversal names it)",
+                          o->vendor_response);
     /* The resolver writes "operator <NAME>: <note>" into a 300-byte note: never cut. */
     if (o->note && strlen("operator : ") + strlen(o->by) + strlen(o->note) >= 300)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
@@ -1687,6 +1708,8 @@ void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out)
              o->auth_number && (outcome_holds(o->outcome) || o->outcome == PL_ST_REJECTED)
                  ? o->auth_number
                  : "");
+    snprintf(out->vendor_response, sizeof out->vendor_response, "%s",
+             o->vendor_response && o->outcome == PL_ST_DECLINED ? o->vendor_response : "");
 }
 
 json_object *pl_opsctl_wreq_read(PGconn *db, int64_t id, bool *failed)
@@ -2462,7 +2485,7 @@ void pl_opsctl_usage(FILE *out)
           "      amounts, card mask, stored reply) and its authorization/deposit history.\n"
           "  wreq resolve ID --outcome approved|declined|error|review|rejected --by NAME\n"
           "               [--note TEXT] [--amount A] [--transaction-id T] [--auth-number N]\n"
-          "               [--json]\n"
+          "               [--vendor-response CODE] [--json]\n"
           "      Settle an open or escalated required response (ID: its id) with the outcome\n"
           "      learnt from the bureau: applied as the bureau's answer would have been, and\n"
           "      the final reply (resolved: true, resolution: operator) published on the\n"
@@ -2473,6 +2496,9 @@ void pl_opsctl_usage(FILE *out)
           "      reversals). An approved authorization needs its --transaction-id too\n"
           "      (the bureau's id of it, which a deposit, a reversal or a void names), and so\n"
           "      does an approved capture (a follow-on credit names it).\n"
+          "      --vendor-response CODE (declined only): the bureau's reason code; a\n"
+          "      CyberSource soft decline (200, 230, 520: the issuer holds the amount) needs\n"
+          "      --transaction-id and has its reversal published with the reply.\n"
           "      Exit 1: refused (not found, resolved already, being\n"
           "      worked on by a resolver, the transaction not unknown); 3: the database or\n"
           "      Kafka cannot be used (nothing changed).\n"

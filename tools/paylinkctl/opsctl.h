@@ -185,17 +185,18 @@ typedef struct pl_opsctl_opts {
     pl_opsctl_since since;  /* stats, dlq list (a duration), dlq replay (--all-since) */
     pl_opsctl_offset offsets[PL_OPSCTL_MAX_OFFSETS]; /* dlq replay */
     size_t noffsets;
-    bool dry_run;               /* dlq replay */
-    int64_t rr_id;              /* wreq resolve, retry: the required response id (> 0) */
-    bool has_outcome;           /* wreq resolve: --outcome given */
-    pl_status outcome;          /* approved, declined or error */
-    const char *by;             /* wreq resolve: who decided */
-    const char *note;           /* wreq resolve: NULL when not given */
-    bool has_amount;            /* wreq resolve --amount */
-    int64_t amount;             /* minor units */
-    const char *transaction_id; /* wreq resolve: NULL when not given */
-    const char *auth_number;    /* wreq resolve: NULL when not given */
-    bool now;                   /* wreq retry: take the step here, at once */
+    bool dry_run;                /* dlq replay */
+    int64_t rr_id;               /* wreq resolve, retry: the required response id (> 0) */
+    bool has_outcome;            /* wreq resolve: --outcome given */
+    pl_status outcome;           /* approved, declined or error */
+    const char *by;              /* wreq resolve: who decided */
+    const char *note;            /* wreq resolve: NULL when not given */
+    bool has_amount;             /* wreq resolve --amount */
+    int64_t amount;              /* minor units */
+    const char *transaction_id;  /* wreq resolve: NULL when not given */
+    const char *auth_number;     /* wreq resolve: NULL when not given */
+    const char *vendor_response; /* wreq resolve --vendor-response (a decline's reasonCode) */
+    bool now;                    /* wreq retry: take the step here, at once */
 } pl_opsctl_opts;
 
 /*
