@@ -420,6 +420,14 @@ static size_t add_messages(const char *text, char msgs[][513], size_t n, size_t 
                     take = k;
                     break;
                 }
+            /* No space (Japanese, Chinese): between two characters, never inside one — a cut
+             * UTF-8 sequence is text PostgreSQL refuses, and the report's window would fail at
+             * every run. */
+            size_t k = take;
+            while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+                k--;
+            if (k > 0)
+                take = k;
         }
         char m[PL_DM_MESSAGE_SIZE];
         size_t mlen = 0;

@@ -1390,10 +1390,13 @@ static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
     job *j = arg;
     if (err && err != PL_ERR_STATE) {
         PL_ERROR(j->pub.req.request_id, "storing the bureau's answer failed: %s", errmsg);
-        char detail[300];
-        snprintf(detail, sizeof detail, "the answer (%s %s) could not be stored: %s",
+        char raw[300], detail[300];
+        snprintf(raw, sizeof raw, "the answer (%s %s) could not be stored: %s",
                  j->pub.res ? j->pub.res->decision : "", j->pub.res ? j->pub.res->reason_code : "",
-                 errmsg);
+                 errmsg ? errmsg : "");
+        /* A database error may quote the values of a row (its DETAIL): scrubbed as log lines
+         * are, before the row and the required response keep it. */
+        pl_card_scrub_copy(detail, sizeof detail, raw, strlen(raw), j->pub.eng->cfg.log_mask);
         finish_unknown(j, "answer_not_stored", detail, PL_ST_TIMEOUT);
         return;
     }

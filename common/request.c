@@ -713,7 +713,9 @@ static void decode_auth_ref(pl_errors *errs, json_object *obj, pl_request *r)
         pl_errors_add(errs, P, "must have request_id or transaction_id");
     (void)get_str(errs, obj, P, "request_token", false, true, r->auth_ref.request_token,
                   sizeof r->auth_ref.request_token);
-    (void)get_str(errs, obj, P, "number", false, true, r->auth_ref.number,
+    /* A reversal may name a manual authorization whose number is not known (one paylink
+     * reverses itself: CyberSource reverses by the transaction id); present, empty. */
+    (void)get_str(errs, obj, P, "number", false, r->type != PL_REQ_REVERSAL, r->auth_ref.number,
                   sizeof r->auth_ref.number);
     (void)get_amount(errs, obj, P, "amount", &r->auth_ref.has_amount, &r->auth_ref.amount);
     (void)get_checked(errs, obj, P, "date", false, date_ok, "must be a date YYYY-MM-DD",

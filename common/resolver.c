@@ -990,7 +990,8 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
         return 1;
     }
     if (strcmp(w->worker, "deposit") == 0 && strcmp(w->op, "auth_capture") == 0 &&
-        strcmp(w->protocol, "CYB") == 0 && o->status == PL_ST_DECLINED &&
+        strcmp(w->protocol, "CYB") == 0 &&
+        (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED) &&
         pl_cybersource_soft_decline(o->vendor_response) && o->transaction_id[0]) {
         /* A soft-declined auth+capture: the authorization it made, by its transaction id
          * (paylink-deposit's soft_decline_followup); auth is "" (no paylink authorization). */

@@ -173,6 +173,8 @@ assert_eq "$(pl_ledger | jq -r --arg id "$sd.sdr" '[.[] | select(.op == "reversa
     43.00 "the bureau reversed the soft-declined authorization"
 assert_eq "$(pl_sql "SELECT auth_transaction_id FROM auth_reversal WHERE request_id = :'id'" id="$sd.sdr")" \
     "$sdtid" "the reversal names the authorization by its transaction id"
+assert_eq "$(pl_sql "SELECT r.merchant_id = d.merchant_id AND d.merchant_id <> '' FROM auth_reversal r, cc_deposit_trans d WHERE r.request_id = :'id' AND d.request_id = :'d'" id="$sd.sdr" d="$sd")" \
+    t "the reversal goes under the merchant ID the auth+capture was sent with"
 
 # ---- B.7 0.00 is no deposit, refund or reversal ------------------------------------------------
 pl_send deposit "$(pl_debit "z-$run" 0.00 "$own" "owa-$run")"

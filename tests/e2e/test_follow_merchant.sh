@@ -4,7 +4,8 @@
 # transaction within its merchant only.
 #   - a Decision Manager reject (481) of an authorization sent under its entity's merchant ID
 #     (merchant_id_override), whose reversal paylink-auth publishes itself (`<request_id>.rev`,
-#     without the entity): that reversal goes under the authorization's merchant ID;
+#     without the entity): that reversal goes under the authorization's merchant ID; so does the
+#     reversal (`.sdr`) of the authorization a soft-declined auth+capture made;
 #   - a Visa authorization sent while pay type VI has a merchant ID of its own (vendor_paytype);
 #     the merchant ID is then taken off the pay type (every worker restarted with it): the
 #     capture of that authorization, and the credit of that capture, still go under the merchant
@@ -35,6 +36,20 @@ assert_eq "$(col merchant_id cc_auth_trans "$a2")" "$mw" "$a2 sent under its ent
 r=$(pl_wait_reply reversal "$a2.rev" 60) || fail "no reply for the reversal $a2.rev"
 assert_json .status approved "$r"
 assert_eq "$(col merchant_id auth_reversal "$a2.rev")" "$mw" "the reject's reversal under its authorization's merchant ID"
+# A soft-declined auth+capture sent under its entity's merchant ID: the reversal paylink-deposit
+# publishes of the authorization it made (`.sdr`, a manual authorization by transaction id, no
+# entity) goes under the merchant ID the auth+capture was sent with.
+sd="fms-$run"
+curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
+    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sd&reason=230" || fail "cannot arm a soft decline"
+restart deposit
+pl_send deposit "$(pl_request debit "$sd" 44.00 "del(.mode) | .entity = \"$ent\"")"
+r=$(pl_wait_reply deposit "$sd" 60) || fail "no reply for $sd"
+assert_json .status declined "$r"
+assert_eq "$(col merchant_id cc_deposit_trans "$sd")" "$mw" "$sd sent under its entity's merchant ID"
+r=$(pl_wait_reply reversal "$sd.sdr" 60) || fail "no reply for the reversal $sd.sdr"
+assert_json .status approved "$r"
+assert_eq "$(col merchant_id auth_reversal "$sd.sdr")" "$mw" "the soft decline's reversal under the auth+capture's merchant ID"
 
 # ---- a capture and its credit after the pay type's merchant ID changed ---------------------------
 vi_set=1

@@ -626,6 +626,20 @@ static void test_messages(void **state)
     assert_int_equal(strlen(msgs[0]), 512);
     assert_int_equal(strlen(msgs[1]), 512);
     assert_string_equal(msgs[0], msgs[1]); /* not a duplicate: both parts are the text */
+
+    /* No space, three bytes a character (Japanese): split between two characters, so that both
+     * parts are UTF-8 the database takes. 512 is not a multiple of 3. */
+    memset(c.reviewer_comments, 0, sizeof c.reviewer_comments);
+    for (size_t k = 0; k < 200; k++)
+        memcpy(c.reviewer_comments + 3 * k, "\xe7\xa2\xba", 3); /* 確 */
+    n = pl_dm_messages(&c, msgs, 8);
+    assert_int_equal(n, 2);
+    assert_int_equal(strlen(msgs[0]), 510);
+    assert_int_equal(strlen(msgs[1]), 90);
+    for (size_t m = 0; m < 2; m++) {
+        assert_int_equal((unsigned char)msgs[m][0], 0xe7);
+        assert_int_equal((unsigned char)msgs[m][strlen(msgs[m]) - 1], 0xba);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */

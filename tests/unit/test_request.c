@@ -572,6 +572,22 @@ static void test_valid_deposit_shapes(void **state)
     pl_request_free(&r);
     free(json);
 
+    /* A reversal of a manual authorization whose number nobody knows (paylink's own reversal of
+     * a soft-declined auth+capture): present and empty; a debit's must say it. */
+    const char *no_number = "{\"transaction_id\":\"403\",\"number\":\"\",\"amount\":\"5.00\","
+                            "\"date\":\"2026-11-01\"}";
+    json = with(BASE_REVERSAL, "auth_ref", no_number);
+    assert_int_equal(decode(json, "reversal", &r, &e), 0);
+    assert_string_equal(r.auth_ref.number, "");
+    assert_string_equal(r.auth_ref.transaction_id, "403");
+    pl_request_free(&r);
+    free(json);
+    json = with(BASE_DEBIT, "auth_ref", no_number);
+    assert_int_not_equal(decode(json, "deposit", &r, &e), 0);
+    assert_string_equal(e.e[0].field, "auth_ref.number");
+    pl_request_free(&r);
+    free(json);
+
     char *svc = with(BASE_REVERSAL, "auth_ref", "{\"transaction_id\":\"PA-1\"}");
     json = with(svc, "svc", "{\"card_number\":\"7000000000000001\"}");
     assert_int_equal(decode(json, "reversal", &r, &e), 0);

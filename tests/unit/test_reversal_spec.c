@@ -393,6 +393,12 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     assert_false(pl_reversal_by_paylink("rev-1", "auth-77"));
     assert_false(pl_reversal_by_paylink("auth-78.rev", "auth-77"));
     assert_false(pl_reversal_by_paylink("auth-77.rev", ""));
+    /* paylink's reversal of the authorization a soft-declined auth+capture (debit d-9) made. */
+    assert_true(pl_reversal_of_soft_decline("d-9.sdr", "d-9"));
+    assert_false(pl_reversal_of_soft_decline("d-9.sdr", ""));
+    assert_false(pl_reversal_of_soft_decline("d-9.sdr", "d-8"));
+    assert_false(pl_reversal_of_soft_decline("d-9.vdr", "d-9"));
+    assert_false(pl_reversal_of_soft_decline(NULL, "d-9"));
     assert_false(pl_reversal_is_timeout_of("auth-77.rev", "auth-77"));
     assert_false(pl_reversal_is_timeout_of("auth-77.tor", ""));
     assert_false(pl_reversal_is_timeout_of(NULL, "auth-77"));

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bureau_cybersource.h"
 #include "db.h"
@@ -800,17 +801,30 @@ static int soft_decline_followup(pl_job *job, const dep_data *d, json_object *re
         !pl_cybersource_refused_but_held(jstr(reply, "status"), jstr(reply, "vendor_response")))
         return 0;
     const pl_request *r = &job->req;
+    /* What the issuer holds: the authorization reply's amount (a partial approval holds less
+     * than was asked), else the deposit's. */
+    const pl_bureau_result *res = job->res;
+    int64_t held = res && res->has_amount ? res->amount : r->has_amount ? r->amount : 0;
+    char amount[24];
+    if (held <= 0 || pl_money_format(held, amount, sizeof amount) != 0)
+        return 0;
+    /* Its date: the answer's, else today's (UTC): the authorization was just made. */
+    char today[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(today, sizeof today, "%Y-%m-%d", &tm);
+    const char *date = jstr(auth, "date");
     char rid[64];
     pl_job_derived_request_id(r->request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rid, sizeof rid);
-    /* A manual authorization to paylink-reversal (it holds no request of it): what CyberSource
-     * takes, and the amount it authorized — the request's (a soft decline has no approved
-     * amount in the reply). */
+    /* A manual authorization to paylink-reversal (it holds no request of it), which finds the
+     * merchant ID by the deposit that made it. */
     const pl_reversal_of of = {.transaction_id = tid,
                                .request_token = jstr(auth, "request_token"),
                                .number = jstr(auth, "number"),
-                               .date = jstr(auth, "date"),
-                               .amount = job->amount};
-    int rc = pl_job_publish_reversal(job, rid, job->amount, r->currency, &of);
+                               .date = date && strlen(date) >= 10 ? date : today,
+                               .amount = amount};
+    int rc = pl_job_publish_reversal(job, rid, amount, r->currency, &of);
     if (rc == 0)
         PL_INFO(r->request_id,
                 "auth+capture soft-declined (the issuer approved, CyberSource declined): "
@@ -825,7 +839,7 @@ static int dep_followups(pl_job *job, json_object *reply)
 {
     const dep_data *d = job->spec_data;
     const char *status = jstr(reply, "status");
-    if (d && status && strcmp(status, "declined") == 0)
+    if (d && status && (strcmp(status, "declined") == 0 || strcmp(status, "rejected") == 0))
         return soft_decline_followup(job, d, reply);
     if (!d || !status || strcmp(status, "approved") != 0 || !reverses_old_auth(job, d))
         return 0;

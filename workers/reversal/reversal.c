@@ -119,8 +119,12 @@ static const pl_db_stmt stmts[] = {
      * its answer's reasonCode (14: a soft decline is reversed). rev_auth: the paylink authorization
      * named by request id ($1), always one row (its first column NULL when the authorization
      * has no answer). rev_auth_tx: the one an inline manual authorization's transaction id names
-     * ($1), when paylink knows it. One statement per kind of reference, each probing its index
-     * (they were a UNION of both and a second look-up for the unknown outcome).
+     * ($1), when paylink knows it, always one row; when it does not, the debit of the order
+     * ($2 company, $3 order number) whose auth+capture the bureau gave that transaction id — a
+     * soft-declined one, whose authorization paylink-deposit asks to reverse (`.sdr`) — gives
+     * the merchant ID (13) and its request id (15). One statement per kind of reference, each
+     * probing its index (they were a UNION of both and a second look-up for the unknown
+     * outcome).
      */
     {"rev_auth",
      "SELECT " REV_AUTH_COLUMNS
@@ -128,12 +132,18 @@ static const pl_db_stmt stmts[] = {
      "FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
      1},
     {"rev_auth_tx",
-     "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, ''), "
-     "coalesce(h.vendor_response, '') FROM auth_history h "
+     "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, d.merchant_id, ''), "
+     "coalesce(h.vendor_response, ''), coalesce(d.request_id, '') FROM (SELECT) one "
+     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
+     "auth_number, request_id, amount_pending, amount_authorized, vendor_response "
+     "FROM auth_history WHERE transaction_id = $1::varchar AND transaction_id <> '' "
+     "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true "
      "LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
-     "WHERE h.transaction_id = $1::varchar AND h.transaction_id <> '' "
-     "AND h.transaction_type <> 'auth_capture' ORDER BY h.id DESC LIMIT 1",
-     1},
+     "LEFT JOIN LATERAL (SELECT merchant_id, request_id FROM cc_deposit_trans "
+     "WHERE company = $2::int AND order_number = $3::varchar AND transaction_id = $1::varchar "
+     "AND transaction_id <> '' AND request_type = 'debit' ORDER BY received_at DESC LIMIT 1) d "
+     "ON h.id IS NULL",
+     3},
     /* Marks the reversal sent and claims the whole authorization in the same statement, only
      * while nothing of it is captured or claimed: a capture and a reversal in flight together
      * can never both proceed. When the claim fails nothing is marked and the engine decides
@@ -340,6 +350,15 @@ bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id)
     return false;
 }
 
+bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_request_id)
+{
+    if (!request_id || !deposit_request_id || !*deposit_request_id)
+        return false;
+    char id[64];
+    pl_job_derived_request_id(deposit_request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX, id, sizeof id);
+    return strcmp(request_id, id) == 0;
+}
+
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
                                  bool auth_unknown, const char *auth_status, bool soft_declined,
                                  pl_reply *rep)
@@ -403,8 +422,8 @@ static int rev_record(pl_job *job, pl_db_unit *u)
         const char *q[] = {r->auth_ref.request_id};
         return pl_db_unit_add(u, "rev_auth", 1, q);
     }
-    const char *q[] = {r->auth_ref.transaction_id};
-    return pl_db_unit_add(u, "rev_auth_tx", 1, q);
+    const char *q[] = {r->auth_ref.transaction_id, company, r->order};
+    return pl_db_unit_add(u, "rev_auth_tx", 3, q);
 }
 
 /*
@@ -481,7 +500,13 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
             PL_INFO(r->request_id, "stored value void refused: %s", job->reply->message);
         return rc;
     }
-    if (!svc->send_reversal && pl_reversal_by_paylink(r->request_id, r->auth_ref.request_id)) {
+    int b; /* where REV_AUTH_COLUMNS start */
+    const PGresult *res = pl_job_lookup(recorded, &b);
+    /* The debit whose soft-declined auth+capture made the manual authorization named (15). */
+    const char *made_by =
+        res && PQntuples(res) == 1 && PQnfields(res) > b + 15 ? PQgetvalue(res, 0, b + 15) : "";
+    if (!svc->send_reversal && (pl_reversal_by_paylink(r->request_id, r->auth_ref.request_id) ||
+                                pl_reversal_of_soft_decline(r->request_id, made_by))) {
         /* Requested by paylink itself (a reject's, a timeout's, a replaced authorization's), whose
          * worker read Send reversal selected: this worker's settings are older (the workers
          * refresh apart) or newer; refused, its id fixed, it would never be asked again and the
@@ -503,8 +528,6 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     job->spec_data = d;
 
     pl_reversal_auth a = {0};
-    int b; /* where REV_AUTH_COLUMNS start */
-    const PGresult *res = pl_job_lookup(recorded, &b);
     bool row = res && PQntuples(res) == 1 && PQnfields(res) > b + 12;
     if (row && !PQgetisnull(res, 0, b)) {
         a.found = true;

@@ -94,6 +94,11 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
  */
 bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id);
 
+/* True when request_id is paylink's reversal (`.sdr`, paylink-deposit's or the resolver's) of the
+ * authorization a soft-declined auth+capture, the debit deposit_request_id, made: it goes
+ * whatever this worker's Send reversal says, as pl_reversal_by_paylink's do. */
+bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_request_id);
+
 /* True when request_id is the resolver's timeout reversal of auth_request_id (request id
  * pl_job_derived_request_id(auth, "tor")). */
 bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_id);
