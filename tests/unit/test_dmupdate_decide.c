@@ -82,11 +82,26 @@ static void test_form(void **state)
     free(f);
 }
 
+/* Only the service's "no such merchant" skips a merchant ID; any other refusal fails the window
+ * (asked again next run). */
+static void test_unknown_merchant(void **state)
+{
+    (void)state;
+    assert_true(pl_dmupdate_unknown_merchant(
+        "the Conversion Detail Report was refused: No merchant found for username."));
+    assert_false(pl_dmupdate_unknown_merchant(
+        "the Conversion Detail Report was refused: Invalid login credentials."));
+    assert_false(pl_dmupdate_unknown_merchant("Service temporarily unavailable"));
+    assert_false(pl_dmupdate_unknown_merchant(""));
+    assert_false(pl_dmupdate_unknown_merchant(NULL));
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_unknown_merchant),
         cmocka_unit_test(test_event),
         cmocka_unit_test(test_form),
     };

@@ -48,6 +48,11 @@ static void copy(char *dst, size_t n, const char *src)
 
 /* ---- pure parts -------------------------------------------------------------------------- */
 
+bool pl_dmupdate_unknown_merchant(const char *why)
+{
+    return why && strstr(why, "No merchant found for username") != NULL;
+}
+
 pl_dm_action pl_dm_decide(const char *new_decision, bool deposited, const char *fraud_cancel_reason,
                           bool send_reversal)
 {
@@ -818,7 +823,7 @@ static int process_window(dm *d, int company, const bureau *b, const merchants *
                 "company %d, %s: Conversion Detail Report for merchant %s, %s %s to %s %s GMT",
                 company, b->code, merchant, w->start_date, w->start_time, w->end_date, w->end_time);
         rc = fetch_report(d, b, merchant, w, &rep, why, whysize, asked);
-        if (rc == PL_ERR_AUTH && k > 0) {
+        if (rc == PL_ERR_AUTH && k > 0 && pl_dmupdate_unknown_merchant(why)) {
             /* The service refuses the report of a merchant ID a review was sent under (retired,
              * or not the report user's): its decisions are not had, loudly, each run, but the
              * others' still are (the first, the hierarchy's, fails the window as before). */
