@@ -787,9 +787,10 @@ static const char *jstr(json_object *o, const char *k)
 /*
  * A CyberSource auth+capture soft-declined (200, 230, 520): the issuer approved the new
  * authorization and holds its amount, CyberSource declined and captured nothing. The order
- * system is told `declined`; with Send reversal that authorization is reversed, named by its
- * transaction id (paylink records no authorization of a declined auth+capture), for the
- * deposit's amount, as paylink-auth reverses a soft-declined authorization.
+ * system is told `declined` (or `rejected`, where the vendor response table holds the code for
+ * fraud); with Send reversal that authorization is reversed, named by its transaction id as a
+ * manual authorization (paylink records no authorization of a declined auth+capture), for what
+ * the issuer holds, as paylink-auth reverses a soft-declined authorization.
  */
 static int soft_decline_followup(pl_job *job, const dep_data *d, json_object *reply)
 {

@@ -132,11 +132,6 @@ typedef struct pl_dm_action {
 } pl_dm_action;
 
 /*
- * new_decision ACCEPT → release_hold; REJECT → cancel_order with fraud_cancel_reason, or
- * fraud_cancel_hold when deposited (part of the order was deposited) or no reason is set; and
- * reverse = send_reversal for a REJECT. Anything else (REVIEW, ""): action NULL.
- */
-/*
  * True when why (a refused report's text, PL_ERR_AUTH) says the service knows no such merchant
  * ("No merchant found for username."): a merchant ID a review was sent under that is retired or
  * not the report user's, skipped so the others' decisions are still had. Any other refusal
@@ -145,6 +140,11 @@ typedef struct pl_dm_action {
  */
 bool pl_dmupdate_unknown_merchant(const char *why);
 
+/*
+ * new_decision ACCEPT → release_hold; REJECT → cancel_order with fraud_cancel_reason, or
+ * fraud_cancel_hold when deposited (part of the order was deposited) or no reason is set; and
+ * reverse = send_reversal for a REJECT. Anything else (REVIEW, ""): action NULL.
+ */
 pl_dm_action pl_dm_decide(const char *new_decision, bool deposited, const char *fraud_cancel_reason,
                           bool send_reversal);
 
