@@ -8,6 +8,8 @@
 #     reversal in the simulator's ledger); dm_decision and dm_run record it;
 #   - a conversion of an authorization paylink did not answer review (as if it had approved it)
 #     is skipped, with a log line: no event, no dm_decision row;
+#   - a REJECT of an order with a debit still at the bureau is fraud_cancel_hold (part of it is
+#     going out), not cancel_order;
 #   - a second `--once` publishes nothing new;
 #   - a conversion of an authorization whose outcome is unknown is deferred, its window asked for
 #     again each run, and applied once the authorization is settled;
@@ -65,6 +67,15 @@ tid_n=$(jq -r .auth.transaction_id <<<"$r")
 # (An answered row is final, guarded by a trigger: set aside for this one statement's session.)
 pl_sql "SET session_replication_role = replica;
     UPDATE cc_auth_trans SET status = 'approved' WHERE request_id = :'id'" id="$rn" >/dev/null
+# A fourth, rejected while a debit of its order is at the bureau (sent, no answer yet): part of
+# the order is going out, so the order system is told fraud_cancel_hold, not cancel_order.
+of="DF$run" rf="dmf-$run"
+r=$(pl_auth_reply "$rf" 480.05 "$of")
+assert_json .status review "$r"
+pl_sql "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, company,
+    order_number, pay_seq, service_bureau, amount, currency, auth_ref_request_id, status, sent_at)
+    VALUES (:'id', repeat('0', 64), 'debit', 'capture', 1, :'o', 1, 'CYB', 100.00, 'USD', :'a',
+    'sent', now())" id="dmfd-$run" o="$of" a="$rf" >/dev/null
 
 # ---- one run: release_hold for 480.00, cancel_order + reversal for 480.01 -----------------------
 before=$(runs)
@@ -96,6 +107,10 @@ assert_json .action cancel_order "$er"
 assert_json .new_decision REJECT "$er"
 assert_json .cancel_reason M14 "$er"
 assert_json .transaction_id "$tid_r" "$er"
+pl_eventually 30 has_events "$of" || fail "no decision event for $of"
+ef=$(events "$of")
+assert_json .action fraud_cancel_hold "$ef"
+assert_json .new_decision REJECT "$ef"
 for e in "$ea" "$er"; do
     [ "$(jq '.messages | length' <<<"$e")" -ge 1 ] || fail "no order messages in $e"
     [ "$(jq -r '.messages[]' <<<"$e" | grep -c '[a-z]' || true)" = 0 ] || fail "lower case in $e"

@@ -341,20 +341,23 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
     char co[16];
     snprintf(co, sizeof co, "%d", company);
     const char *p[] = {co, b->code, cv->request_id};
-    PGresult *r = sql(d,
-                      "SELECT h.request_id, h.order_number, h.pay_seq::text, "
-                      "coalesce(h.amount_authorized, 0)::text, coalesce(h.currency, ''), "
-                      "EXISTS (SELECT 1 FROM cc_deposit_trans x WHERE x.company = h.company "
-                      "AND x.order_number = h.order_number AND x.request_type = 'debit' "
-                      "AND x.status = 'approved') OR EXISTS (SELECT 1 FROM svc_trans s "
-                      "WHERE s.company = h.company AND s.order_number = h.order_number "
-                      "AND s.request_type = 'deposit' AND s.status = 'approved'), "
-                      "EXISTS (SELECT 1 FROM cc_auth_trans t WHERE t.request_id = h.request_id "
-                      "AND t.status = 'review') "
-                      "FROM auth_history h WHERE h.company = $1::int AND h.service_bureau = $2 "
-                      "AND h.transaction_id = $3 AND h.transaction_type <> 'auth_capture' "
-                      "ORDER BY h.id DESC LIMIT 1",
-                      3, p);
+    PGresult *r =
+        sql(d,
+            "SELECT h.request_id, h.order_number, h.pay_seq::text, "
+            "coalesce(h.amount_authorized, 0)::text, coalesce(h.currency, ''), "
+            "EXISTS (SELECT 1 FROM cc_deposit_trans x WHERE x.company = h.company "
+            "AND x.order_number = h.order_number AND x.request_type = 'debit' "
+            "AND x.status IN ('approved', 'received', 'sent', 'unknown')) "
+            "OR EXISTS (SELECT 1 FROM svc_trans s "
+            "WHERE s.company = h.company AND s.order_number = h.order_number "
+            "AND s.request_type = 'deposit' AND s.status IN ('approved', 'received', 'sent', "
+            "'unknown')), "
+            "EXISTS (SELECT 1 FROM cc_auth_trans t WHERE t.request_id = h.request_id "
+            "AND t.status = 'review') "
+            "FROM auth_history h WHERE h.company = $1::int AND h.service_bureau = $2 "
+            "AND h.transaction_id = $3 AND h.transaction_type <> 'auth_capture' "
+            "ORDER BY h.id DESC LIMIT 1",
+            3, p);
     if (!r)
         return PL_ERR_DB;
     if (PQntuples(r) != 1) {
@@ -370,6 +373,9 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
     copy(pay_seq, sizeof pay_seq, PQgetvalue(r, 0, 2));
     copy(amount, sizeof amount, PQgetvalue(r, 0, 3));
     copy(currency, sizeof currency, PQgetvalue(r, 0, 4));
+    /* Part of the order deposited, or going out: a debit (or stored value deposit) approved, or
+     * still at the bureau — its capture may yet succeed, and a reversal would be refused while
+     * it claims the authorization. */
     bool deposited = strcmp(PQgetvalue(r, 0, 5), "t") == 0;
     bool reviewed = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
     PQclear(r);
