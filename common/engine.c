@@ -1624,15 +1624,22 @@ static void slot_enqueue(slot *s, job *j)
  * message log switched on to see why) means those requests too, not only the ones to come.
  * What a request says to the bureau (merchant id, the spec's rules) stays what j read when it
  * arrived, as its judgement did. j's own when its bureau is gone from the configuration, has
- * another protocol there, or is unusable there (its secret could not be resolved).
+ * another protocol there, or is unusable there (its secret could not be resolved) — and when
+ * its secret changed: the key j's message was built with (a CyberSource message carries it)
+ * belongs to the URL it arrived with. An operator going live (the production URL and key in one
+ * change) or back sent the waiting requests to one environment with the other's key, and every
+ * one of them failed; now they go where their key is valid, and the next ones by the new pair.
  * Valid until the loop takes the next refresh (refresh_take): never kept across turns.
  */
 static const pl_service *svc_now(const job *j)
 {
     const pl_engine *e = j->pub.eng;
-    const pl_service *now = e->services ? pl_services_find(e->services, j->pub.svc->code) : NULL;
-    return now && now->secret_ok && strcmp(now->protocol, j->pub.svc->protocol) == 0 ? now
-                                                                                     : j->pub.svc;
+    const pl_service *own = j->pub.svc;
+    const pl_service *now = e->services ? pl_services_find(e->services, own->code) : NULL;
+    return now && now->secret_ok && strcmp(now->protocol, own->protocol) == 0 &&
+                   strcmp(now->secret, own->secret) == 0
+               ? now
+               : own;
 }
 
 /* The concurrency cap of job j's bureau now (svc_now). */

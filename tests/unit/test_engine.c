@@ -566,6 +566,21 @@ static void test_a_waiting_request_goes_by_the_current_settings(void **state)
     assert_ptr_equal(svc_now(&j), &own);
     assert_int_equal(slot_cap(&j), 1);
     pl_services_unref(e.services);
+
+    /* Gone live: the production URL with the production key. A request that arrived with the
+     * test key goes where that key is valid, never to production with it. */
+    strcpy(own.secret, "test-key");
+    pl_service live = now;
+    strcpy(live.url, "https://production.example/");
+    strcpy(live.secret, "production-key");
+    assert_non_null(e.services = pl_services_of(&live, 1));
+    assert_ptr_equal(svc_now(&j), &own);
+    assert_string_equal(svc_now(&j)->url, "https://primary.example/");
+    pl_services_unref(e.services);
+    strcpy(live.secret, "test-key"); /* the URL moved, the key the same: the new URL */
+    assert_non_null(e.services = pl_services_of(&live, 1));
+    assert_string_equal(svc_now(&j)->url, "https://production.example/");
+    pl_services_unref(e.services);
 }
 
 /*
