@@ -186,7 +186,7 @@ struct pl_engine {
     int cpipe[2], ppipe[2];
     pl_db *db;
     pl_db_stmt stmts[32];
-    char sql_lookup[512], sql_unknown[2048], sql_final[512], sql_followups[256];
+    char sql_lookup[512], sql_unknown[2048], sql_final[512], sql_followups[512];
     pl_http *http;
     pl_oauth *oauth; /* bearer tokens of the bureaus that need them (oauth.h) */
     uint64_t oauth_ok_seen, oauth_failed_seen; /* its counters already in the metrics */
@@ -3757,10 +3757,7 @@ static void build_statements(pl_engine *e)
              "SELECT request_id FROM upd",
              t);
     snprintf(e->sql_final, sizeof e->sql_final, PL_ENGINE_SQL_FINAL, t);
-    snprintf(e->sql_followups, sizeof e->sql_followups,
-             "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 AND followups IS NULL "
-             "AND reply = $3::jsonb",
-             t);
+    snprintf(e->sql_followups, sizeof e->sql_followups, PL_ENGINE_SQL_FOLLOWUPS, t);
     size_t n = 0;
     e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 3};
     e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 1};

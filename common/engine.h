@@ -108,6 +108,19 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
     "WHERE request_id = $1 AND (status = 'received' "                                              \
     "OR (status = 'sent' AND sent_by IN ($6, $7))) RETURNING request_id"
 
+/*
+ * The engine's statement "pl_followups" (printf format: the spec's table): the follow-up
+ * messages ($2) stored with the answer whose reply ($3) the same unit has just written — also
+ * when that answer settled an unknown row late and migration 044's trigger then rewrote the
+ * reply as the final one (without `required_response` and `replayed`, with `resolved` and
+ * `resolution`): matched as it was rewritten. Before, a late answer's follow-ups (a reject's or
+ * soft decline's reversal) were not stored, and a crash before they were published lost them.
+ */
+#define PL_ENGINE_SQL_FOLLOWUPS                                                                    \
+    "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 AND followups IS NULL "             \
+    "AND (reply = $3::jsonb OR reply - 'resolved' - 'resolution' = $3::jsonb - "                   \
+    "'required_response' - 'replayed' - 'resolved' - 'resolution')"
+
 /* What a spec sees of a request in flight. Strings are NUL-terminated. */
 struct pl_job {
     pl_engine *eng;

@@ -18,6 +18,8 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "engine.h"
+
 #include "bureau.h"
 
 #define CHECK_VIOLATION "23514"
@@ -238,6 +240,42 @@ static void test_late_answer_closes_required_response(void **state)
     assert_int_equal(query_long("SELECT count(*) FROM cc_auth_trans WHERE request_id = "
                                 "'it-schema-late3' AND reply->>'resolution' = 'operator'"),
                      1);
+
+    /* The follow-ups stored with a late answer (the engine's pl_followups, in the same unit as
+     * the store): found by the reply as the trigger rewrote it. Before, the rewritten reply
+     * matched nothing and a late reject's reversal was never stored. */
+    exec_ok(INSERT_AUTH("it-schema-late4", "unknown"));
+    exec_ok("INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, reason) VALUES ('it-schema-late4', 'auth', 1, 'O1', 1, "
+            "'CYB', 'auth', 'timeout')");
+    const char *reply = "{\"v\": 1, \"request_id\": \"it-schema-late4\", \"status\": "
+                        "\"rejected\", \"vendor_response\": \"481\"}";
+    const char *up[] = {"it-schema-late4", reply};
+    PGresult *r = PQexecParams(g_db,
+                               "UPDATE cc_auth_trans SET status = 'rejected', reply = $2::jsonb "
+                               "WHERE request_id = $1",
+                               2, NULL, up, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    char sql[600];
+    snprintf(sql, sizeof sql, PL_ENGINE_SQL_FOLLOWUPS, "cc_auth_trans");
+    const char *fp[] = {"it-schema-late4",
+                        "[{\"topic\": \"t\", \"key\": \"k\", \"payload\": \"p\"}]", reply};
+    r = PQexecParams(g_db, sql, 3, NULL, fp, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    assert_string_equal(PQcmdTuples(r), "1");
+    PQclear(r);
+    assert_int_equal(query_long("SELECT count(*) FROM cc_auth_trans WHERE request_id = "
+                                "'it-schema-late4' AND reply->>'resolved' = 'true' AND "
+                                "jsonb_array_length(followups) = 1"),
+                     1);
+    /* Another reply than the one written is not it. */
+    exec_ok("UPDATE cc_auth_trans SET followups = NULL WHERE request_id = 'it-schema-late4'");
+    fp[2] = "{\"v\": 1, \"status\": \"approved\"}";
+    r = PQexecParams(g_db, sql, 3, NULL, fp, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    assert_string_equal(PQcmdTuples(r), "0");
+    PQclear(r);
 }
 
 static void test_checks_refuse_bad_values(void **state)
