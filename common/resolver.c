@@ -752,12 +752,12 @@ static int reversal_message(PGconn *c, const char *auth_rid, const char *rev_rid
  * bureau's transaction id, authorization number and date; not a paylink authorization, so
  * named as a manual one), for the deposit's order and amount. */
 static int deposit_reversal_message(PGconn *c, const char *deposit_rid, const char *rev_rid,
-                                    const pl_resolve_outcome *o, char **payload, char *why,
-                                    size_t whysz)
+                                    const pl_resolve_outcome *o, const char *amount, char **payload,
+                                    char *why, size_t whysz)
 {
     const pl_reversal_of of = {
         .transaction_id = o->transaction_id, .number = o->auth_number, .date = o->auth_date};
-    return reversal_request(c, "cc_deposit_trans", deposit_rid, rev_rid, NULL, true, &of, payload,
+    return reversal_request(c, "cc_deposit_trans", deposit_rid, rev_rid, amount, true, &of, payload,
                             why, whysz);
 }
 
@@ -956,6 +956,16 @@ static int apply_failed(pl_resolver *r, PGconn *c, const row *w, bool queried,
  * what it voided) — both only when the service sends reversals. Fills the authorization, the
  * reversal's id and its amount ("" = the authorization's); returns false when there is none.
  */
+/* What the issuer holds of a refused authorization whose request asked for `asked`: the
+ * outcome's amount (the bureau's answer or query: a partial approval holds less than was asked)
+ * when it is below what was asked, into out; else out is left "" (the request's amount). */
+static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    if (o->amount > 0 && o->amount < asked && pl_money_format(o->amount, out, outsz) != 0)
+        out[0] = '\0';
+}
+
 static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
 {
@@ -987,6 +997,7 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
             return 0;
         copy(auth, authsz, w->rid);
         pl_job_derived_request_id(w->rid, PL_DM_REVERSAL_SUFFIX, rev, revsz);
+        held_amount(o, asked, amount, amountsz);
         return 1;
     }
     if (strcmp(w->worker, "deposit") == 0 && strcmp(w->op, "auth_capture") == 0 &&
@@ -997,6 +1008,9 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
          * (paylink-deposit's soft_decline_followup); auth is "" (no paylink authorization). */
         auth[0] = '\0';
         pl_job_derived_request_id(w->rid, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rev, revsz);
+        int64_t asked = 0;
+        if (pl_money_parse_decimal(w->amount, &asked) == 0)
+            held_amount(o, asked, amount, amountsz);
         return 1;
     }
     if (strcmp(w->worker, "deposit") != 0 || o->status != PL_ST_APPROVED)
@@ -1039,7 +1053,7 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
     /* A timeout reversal names the authorization by what it was sent with, amount included. */
     rc = auth[0] ? reversal_message(c, auth, rev, amount, w->reversal_unrecorded, &payload, why,
                                     sizeof why)
-                 : deposit_reversal_message(c, w->rid, rev, o, &payload, why, sizeof why);
+                 : deposit_reversal_message(c, w->rid, rev, o, amount, &payload, why, sizeof why);
     if (rc != 0) {
         snprintf(r->last_error, sizeof r->last_error, "the reversal %.50s: %.150s", rev, why);
         return rc;

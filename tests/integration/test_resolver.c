@@ -1079,6 +1079,9 @@ static void test_soft_decline_reversed(void **state)
     assert_value("SELECT (followups->0->>'payload')::jsonb->>'request_id' FROM cc_auth_trans "
                  "WHERE request_id = $1",
                  sd.rid, rev);
+    assert_value("SELECT (followups->0->>'payload')::jsonb->>'amount' FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 sd.rid, "67.00");
     /* Published: the reversal, then the final reply. */
     assert_int_equal(pub.calls, 2);
     assert_string_equal(pub.msg[0].topic, "it.reversal.request");
@@ -1108,12 +1111,23 @@ static void test_soft_decline_reversed(void **state)
                  "(followups->0->>'payload')::jsonb->>'amount') FROM cc_auth_trans "
                  "WHERE request_id = $1",
                  fs.rid, "rejected|1|73.00");
+    /* The issuer held less than was asked (a partial approval, as the bureau's answer or query
+     * says): the reversal is for what it holds. */
+    trow pa = mkrow("auth", "CYB", "auth", "74.00", "escalated");
+    pl_resolve_outcome partial = soft;
+    partial.amount = 3700;
+    assert_int_equal(pl_resolver_operator(r, pa.id, &partial, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, jsonb_array_length(followups), "
+                 "(followups->0->>'payload')::jsonb->>'amount') FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 pa.rid, "declined|1|37.00");
     trow zero = mkrow("auth", "CYB", "auth", "0.00", "escalated");
     assert_int_equal(pl_resolver_operator(r, zero.id, &soft, "bob", NULL, msg, sizeof msg), 0);
     assert_value("SELECT concat_ws('|', status, coalesce(jsonb_array_length(followups), 0)) "
                  "FROM cc_auth_trans WHERE request_id = $1",
                  zero.rid, "declined|0");
-    assert_int_equal(pub.calls, 6); /* the FS reject's reversal and reply, the 0.00's reply */
+    assert_int_equal(pub.calls, 8); /* the FS reject's and the partial's reversals and replies,
+                                     * the 0.00's reply */
 
     /* A soft-declined auth+capture (paylink-deposit's): the authorization it made, by its
      * transaction id, for the deposit's amount. */
@@ -1131,14 +1145,14 @@ static void test_soft_decline_reversed(void **state)
     assert_value("SELECT (followups->0->>'payload')::jsonb->>'request_id' FROM cc_deposit_trans "
                  "WHERE request_id = $1",
                  ac.rid, sdr);
-    assert_int_equal(pub.calls, 8); /* its reversal and final reply */
+    assert_int_equal(pub.calls, 10); /* its reversal and final reply */
     /* A capture's decline is no authorization: nothing to reverse. */
     trow cp = mkrow("deposit", "CYB", "capture", "72.00", "escalated");
     assert_int_equal(pl_resolver_operator(rd, cp.id, &soft, "bob", NULL, msg, sizeof msg), 0);
     assert_value("SELECT coalesce(jsonb_array_length(followups), 0)::text FROM cc_deposit_trans "
                  "WHERE request_id = $1",
                  cp.rid, "0");
-    assert_int_equal(pub.calls, 9);
+    assert_int_equal(pub.calls, 11);
     pl_resolver_destroy(rd);
 
     /* On the External Payment Service a 230 is its own code: no reversal. */
@@ -1147,7 +1161,7 @@ static void test_soft_decline_reversed(void **state)
     assert_value("SELECT coalesce(jsonb_array_length(followups), 0)::text FROM cc_auth_trans "
                  "WHERE request_id = $1",
                  xd.rid, "0");
-    assert_int_equal(pub.calls, 10);
+    assert_int_equal(pub.calls, 12);
     pl_resolver_destroy(r);
     pub_free(&pub);
 }
