@@ -946,16 +946,6 @@ static int apply_failed(pl_resolver *r, PGconn *c, const row *w, bool queried,
     return rc < 0 ? rc : PL_ERR_DB;
 }
 
-/*
- * The reversal the worker would have published with this outcome (1; 0 when none; negative
- * when the look-up failed): of an authorization
- * Decision Manager rejected (481) or CyberSource soft-declined (200, 230, 520) after the issuer
- * approved it (paylink-auth's followups), or of
- * the authorization an approved auth+capture replaced while nothing of it was captured
- * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
- * what it voided) — both only when the service sends reversals. Fills the authorization, the
- * reversal's id and its amount ("" = the authorization's); returns false when there is none.
- */
 /* What the issuer holds of a refused authorization whose request asked for `asked`: the
  * outcome's amount (the bureau's answer or query: a partial approval holds less than was asked)
  * when it is below what was asked, into out; else out is left "" (the request's amount). */
@@ -966,6 +956,17 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
         out[0] = '\0';
 }
 
+/*
+ * The reversal the worker would have published with this outcome (1; 0 when none; negative
+ * when the look-up failed): of an authorization
+ * Decision Manager rejected (481) or CyberSource soft-declined (200, 230, 520) after the issuer
+ * approved it (paylink-auth's followups), or of
+ * the authorization an approved auth+capture replaced while nothing of it was captured
+ * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
+ * what it voided) — both only when the service sends reversals. Fills the authorization, the
+ * reversal's id and its amount ("" = the transaction's; for a reject or soft decline, what the
+ * issuer holds when the answer says less: held_amount); returns false when there is none.
+ */
 static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
 {
