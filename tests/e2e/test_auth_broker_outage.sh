@@ -48,4 +48,13 @@ for round in "${rounds[@]}"; do
     assert_eq "$(pl_ledger | jq --arg p "bo-$tag-" '[.[] | select(.op == "auth" and (.ref | startswith($p)))] | length')" "$n" "$round: one authorization per request"
     assert_eq "$(pl_sql "SELECT count(*) FROM required_response WHERE request_id LIKE 'bo-$tag-%'")" 0 "$round: no required responses"
 done
+# The environment's other consuming workers lived through the outages too, and this test does not
+# check them. librdkafka 2.0.2 can leave an incremental assignment without fetch positions when
+# the committed-offset fetch after the broker's restart is answered "Not coordinator" (seen:
+# paylink-deposit consumed nothing until it was restarted, and the next test in this environment
+# waited for it in vain) — an open item of the engine's (issue 12's note). They are restarted,
+# so that the next test finds them consuming.
+if [ "${PAYLINK_DEV_BROKER:-kafka}" != mock ]; then
+    for w in deposit reversal svc; do pl_worker_stop "$w" && pl_worker_start "$w"; done
+fi
 pass "broker outage"
