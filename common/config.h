@@ -79,6 +79,9 @@ typedef struct pl_config {
     int fetch_wait_ms;
     int fetch_min_bytes;
     int drain_timeout_ms;
+    /* An assigned partition not fetched this long is assigned again (kafka.h, pl_kafka_stalls);
+     * 0: never. */
+    int fetch_stall_ms;
     int slot_wait_record_ms;
     int refresh_s;
     unsigned char hash_key[128];

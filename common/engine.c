@@ -207,6 +207,8 @@ struct pl_engine {
     bool paused;
     double full_since; /* since when the backlog is full and no request started (consume) */
     rd_kafka_topic_partition_list_t *assigned;
+    pl_kafka_stalls *stalls; /* assigned partitions the statistics show not fetched */
+    bool stats_fresh;        /* statistics came since refetch_stalled last looked */
     slot slots[MAX_SERVICES];
     size_t nslots;
     retry *retries;
@@ -230,7 +232,7 @@ struct pl_engine {
     pl_counter *m_db_statements, *m_db_merged;
     pl_counter *m_conn_full, *m_conn_resumed;
     pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
-        *m_publish_dropped, *m_failed, *m_rechecks, *m_pauses;
+        *m_publish_dropped, *m_failed, *m_rechecks, *m_pauses, *m_refetches;
     pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_rr_oldest, *m_backlog, *m_overdue;
     /* How old the bureau settings are (loaded at the start or by the last good refresh, at
      * config_at), and how often they are refreshed: a replica that cannot refresh them goes on
@@ -3326,6 +3328,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         PL_INFO(NULL, "assigned %d partition(s)", parts->cnt);
+        pl_kafka_stalls_forget(e->stalls, parts);
         rd_kafka_error_t *er = rd_kafka_incremental_assign(rk, parts);
         if (er) {
             PL_ERROR(NULL, "incremental assign failed: %s", rd_kafka_error_string(er));
@@ -3398,7 +3401,64 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     (void)len;
     pl_engine *e = opaque;
     e->lag = pl_kafka_stats_lag(json, e->t_request);
+    pl_kafka_stalls_observe(e->stalls, json, e->t_request, e->assigned, now_s());
+    e->stats_fresh = true;
     return 0;
+}
+
+/* Whether anything of partition p is in the worker: a job, or a message in the backlog. */
+static bool partition_busy(const pl_engine *e, int32_t p)
+{
+    for (const job *j = e->live; j; j = j->next)
+        if (j->partition == p)
+            return true;
+    for (size_t i = 0; i < e->b_len; i++)
+        if (e->backlog[(e->b_head + i) % e->b_cap]->partition == p)
+            return true;
+    return false;
+}
+
+/*
+ * Assigns again the partitions assigned and not fetched for PAYLINK_KAFKA_STALL_MS (kafka.h,
+ * pl_kafka_stalls: librdkafka left them without a position after a failed read of their
+ * committed offsets, and would never fetch them; a CI run's paylink-deposit consumed nothing
+ * for four minutes after a broker restart, until it was restarted). Only a partition with
+ * nothing of it in the worker: it starts over from its committed offset, as a new owner would.
+ */
+static void refetch_stalled(pl_engine *e)
+{
+    if (e->cfg.fetch_stall_ms <= 0 || !e->assigned || e->assigned->cnt == 0)
+        return;
+    double now = now_s();
+    rd_kafka_topic_partition_list_t *l = NULL;
+    char names[256] = "";
+    size_t at = 0;
+    for (int i = 0; i < e->assigned->cnt; i++) {
+        int32_t p = e->assigned->elems[i].partition;
+        if (!pl_kafka_stalls_due(e->stalls, p, now, e->cfg.fetch_stall_ms / 1000.0) ||
+            partition_busy(e, p))
+            continue;
+        if (!l && !(l = rd_kafka_topic_partition_list_new(4)))
+            return;
+        rd_kafka_topic_partition_list_add(l, e->t_request, p);
+        if (at < sizeof names) {
+            int n = snprintf(names + at, sizeof names - at, "%s%d", at ? ", " : "", (int)p);
+            at += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (!l)
+        return;
+    PL_WARN(NULL,
+            "partition(s) %s of %s assigned and not fetched for %g s (librdkafka has no position "
+            "for them): assigning them again, from their committed offsets",
+            names, e->t_request, e->cfg.fetch_stall_ms / 1000.0);
+    pl_kafka_stalls_forget(e->stalls, l);
+    if (pl_kafka_reassign(e->consumer, l, e->paused) == 0) {
+        for (int i = 0; i < l->cnt; i++) /* its offsets start over where it is fetched */
+            pl_offsets_forget(e->offsets, l->elems[i].partition);
+        pl_counter_add(e->m_refetches, (uint64_t)l->cnt);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* How long the backlog may stay full, its partitions still fetched, before they are paused. */
@@ -3496,6 +3556,10 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
         consume(e);
         if (!e->stopping)
             start_backlog(e);
+        if (e->stats_fresh && !e->stopping) {
+            e->stats_fresh = false;
+            refetch_stalled(e);
+        }
     }
     pl_db_flush(e->db);
     if ((e->retries || e->timers || e->n_unrecorded) && timeout_ms > 50)
@@ -3797,6 +3861,9 @@ static void register_metrics(pl_engine *e)
         m, "paylink_consumer_pauses_total",
         "Times the request partitions were paused: the backlog stayed full, nothing starting.",
         NULL);
+    e->m_refetches = pl_metrics_counter(
+        m, "paylink_consumer_reassigned_total",
+        "Partitions assigned again: assigned, and not fetched for PAYLINK_KAFKA_STALL_MS.", NULL);
     e->m_conflicts = pl_metrics_counter(m, "paylink_idempotency_conflicts_total",
                                         "request_id reused with different content.", NULL);
     e->m_produce_fail = pl_metrics_counter(m, "paylink_publish_retries_total",
@@ -3885,7 +3952,9 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     snprintf(e->t_request, sizeof e->t_request, "%s.%s.request", c->topic_prefix, e->spec->worker);
     snprintf(e->t_reply, sizeof e->t_reply, "%s.%s.reply", c->topic_prefix, e->spec->worker);
     snprintf(e->t_dlq, sizeof e->t_dlq, "%s.%s.request.dlq", c->topic_prefix, e->spec->worker);
-    if (!(e->offsets = pl_offsets_new()) || !(e->assigned = rd_kafka_topic_partition_list_new(32)))
+    if (!(e->offsets = pl_offsets_new()) ||
+        !(e->assigned = rd_kafka_topic_partition_list_new(32)) ||
+        !(e->stalls = pl_kafka_stalls_new()))
         return pl_err_set(PL_ERR_NOMEM, err, errsz, "out of memory");
 
     e->metrics = pl_metrics_new(e->spec->worker);
@@ -3989,6 +4058,7 @@ static void teardown(pl_engine *e)
     }
     if (e->assigned)
         rd_kafka_topic_partition_list_destroy(e->assigned);
+    pl_kafka_stalls_free(e->stalls);
     free(e->backlog);
     pl_services_unref(e->services);
     pl_offsets_destroy(e->offsets);

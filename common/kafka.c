@@ -364,3 +364,135 @@ int64_t pl_kafka_stats_lag(const char *json, const char *topic)
     json_object_put(root);
     return lag;
 }
+
+struct pl_kafka_stalls {
+    struct stall {
+        int32_t partition;
+        double since;
+    } * v;
+    size_t n, cap;
+    bool unsettled; /* the last document showed the group rebalancing */
+};
+
+pl_kafka_stalls *pl_kafka_stalls_new(void)
+{
+    return calloc(1, sizeof(pl_kafka_stalls));
+}
+
+void pl_kafka_stalls_free(pl_kafka_stalls *s)
+{
+    if (!s)
+        return;
+    free(s->v);
+    free(s);
+}
+
+static struct stall *stall_find(const pl_kafka_stalls *s, int32_t p)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].partition == p)
+            return &s->v[i];
+    return NULL;
+}
+
+static void stall_drop(pl_kafka_stalls *s, int32_t p)
+{
+    struct stall *st = stall_find(s, p);
+    if (st)
+        *st = s->v[--s->n];
+}
+
+int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *topic,
+                            const rd_kafka_topic_partition_list_t *assigned, double now)
+{
+    json_object *root = json_tokener_parse(json);
+    json_object *topics, *t, *parts;
+    if (!root || !json_object_object_get_ex(root, "topics", &topics) ||
+        !json_object_object_get_ex(topics, topic, &t) ||
+        !json_object_object_get_ex(t, "partitions", &parts)) {
+        json_object_put(root);
+        return -1;
+    }
+    /* An assignment made during a rebalance would be taken for the rebalance's own. */
+    json_object *cgrp, *js;
+    s->unsettled = json_object_object_get_ex(root, "cgrp", &cgrp) &&
+                   json_object_object_get_ex(cgrp, "join_state", &js) &&
+                   strcmp(json_object_get_string(js), "steady") != 0;
+    json_object_object_foreach(parts, pid, p)
+    {
+        (void)pid;
+        json_object *num, *state;
+        if (!json_object_object_get_ex(p, "partition", &num))
+            continue;
+        int32_t partition = (int32_t)json_object_get_int(num);
+        if (partition < 0)
+            continue;
+        /* Not started ("none", "stopped"): the others are fetching, or looking up an offset,
+         * which librdkafka retries itself. */
+        const char *fs = json_object_object_get_ex(p, "fetch_state", &state)
+                             ? json_object_get_string(state)
+                             : NULL;
+        bool idle = fs && (strcmp(fs, "none") == 0 || strcmp(fs, "stopped") == 0);
+        bool mine =
+            assigned && rd_kafka_topic_partition_list_find(assigned, topic, partition) != NULL;
+        if (!idle || !mine) {
+            stall_drop(s, partition);
+            continue;
+        }
+        if (stall_find(s, partition))
+            continue;
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? 2 * s->cap : 8;
+            struct stall *v = realloc(s->v, cap * sizeof *v);
+            if (!v)
+                break; /* noted at the next document */
+            s->v = v;
+            s->cap = cap;
+        }
+        s->v[s->n++] = (struct stall){.partition = partition, .since = now};
+    }
+    json_object_put(root);
+    return 0;
+}
+
+void pl_kafka_stalls_forget(pl_kafka_stalls *s, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; parts && i < parts->cnt; i++)
+        stall_drop(s, parts->elems[i].partition);
+}
+
+bool pl_kafka_stalls_due(const pl_kafka_stalls *s, int32_t p, double now, double after_s)
+{
+    const struct stall *st = stall_find(s, p);
+    return st && !s->unsettled && now - st->since >= after_s;
+}
+
+int pl_kafka_reassign(rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *parts,
+                      bool paused)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+    if (!l)
+        return -1;
+    rd_kafka_error_t *er = rd_kafka_incremental_unassign(consumer, l);
+    if (!er) {
+        /* From the committed offsets, as at an assignment. */
+        for (int i = 0; i < l->cnt; i++)
+            l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        er = rd_kafka_incremental_assign(consumer, l);
+    }
+    if (er) {
+        pl_log(PL_LOG_ERROR, NULL,
+               "kafka: assigning %d partition(s) again failed: %s; restart the worker if its "
+               "consumer lag grows",
+               l->cnt, rd_kafka_error_string(er));
+        rd_kafka_error_destroy(er);
+        rd_kafka_topic_partition_list_destroy(l);
+        return -1;
+    }
+    if (paused)
+        rd_kafka_pause_partitions(consumer, l);
+    else
+        rd_kafka_resume_partitions(consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return 0;
+}

@@ -115,4 +115,41 @@ size_t pl_kafka_message_max_bytes(rd_kafka_t *rk);
  * document; -1 when unknown. */
 int64_t pl_kafka_stats_lag(const char *json, const char *topic);
 
+/*
+ * Partitions assigned and not fetched. librdkafka starts fetching an assigned partition once it
+ * has read the group's committed offset; when that read fails (a group coordinator that moved:
+ * "Not coordinator" after a broker restart, answered for the request or for the partition),
+ * librdkafka 2.0.2 leaves the partition assigned without a position and never asks again (its
+ * issue #5586 and rdkafka_assignment.c: "only reside on .all until the application unassigns it
+ * and possibly re-assigns it"). The consumer then takes nothing from it while it looks healthy.
+ * The statistics say so: the partition's fetch_state stays "none" or "stopped" (its fetcher
+ * never started; "offset-query" and "offset-wait" are lookups librdkafka retries itself). This
+ * keeps, for each assigned partition the statistics show so, when that was first seen.
+ */
+typedef struct pl_kafka_stalls pl_kafka_stalls;
+
+pl_kafka_stalls *pl_kafka_stalls_new(void);
+void pl_kafka_stalls_free(pl_kafka_stalls *s);
+
+/* Reads a statistics document: a partition of `topic` in `assigned` whose fetch_state is
+ * "none" or "stopped" is noted at `now` (kept from its first sighting while it stays so); any
+ * other, or one not assigned, is forgotten; one the document does not show is left as it was.
+ * Returns -1 when the document is unreadable (nothing changes), else 0. */
+int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *topic,
+                            const rd_kafka_topic_partition_list_t *assigned, double now);
+
+/* Forgets the partitions (assigned anew: their fetch starts over). */
+void pl_kafka_stalls_forget(pl_kafka_stalls *s, const rd_kafka_topic_partition_list_t *parts);
+
+/* Whether partition p was seen not fetching at least after_s before now, and not since seen
+ * fetching, with the group settled (join_state "steady") in the last document. */
+bool pl_kafka_stalls_due(const pl_kafka_stalls *s, int32_t p, double now, double after_s);
+
+/* Assigns the partitions again, outside a rebalance (incremental unassign, then assign from the
+ * committed offsets), so that librdkafka reads their committed offsets anew and fetches; each is
+ * left paused or resumed as `paused` says (a pause outlives an unassignment). Returns 0, or -1
+ * with the error logged. */
+int pl_kafka_reassign(rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *parts,
+                      bool paused);
+
 #endif

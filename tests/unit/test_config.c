@@ -33,6 +33,7 @@ static const char *const all_vars[] = {
     "PAYLINK_LOG_MASK",
     "PAYLINK_KAFKA_SESSION_TIMEOUT_MS",
     "PAYLINK_DRAIN_TIMEOUT_MS",
+    "PAYLINK_KAFKA_STALL_MS",
     "PAYLINK_CONFIG_REFRESH_S",
     "PAYLINK_INSTANCE",
     "PLTEST_SECRET",
@@ -150,6 +151,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.fetch_min_bytes, 1);
     assert_int_equal(c.slot_wait_record_ms, 1000);
     assert_int_equal(c.drain_timeout_ms, 30000);
+    assert_int_equal(c.fetch_stall_ms, 30000);
     assert_int_equal(c.refresh_s, 60);
     assert_int_equal(c.log_level, PL_LOG_INFO);
     assert_int_equal(c.log_mask, PL_MASK_LAST4);
@@ -183,6 +185,7 @@ static void test_overrides(void **state)
     setenv("PAYLINK_KAFKA_FETCH_MIN_BYTES", "65536", 1);
     setenv("PAYLINK_SLOT_WAIT_RECORD_MS", "0", 1);
     setenv("PAYLINK_DRAIN_TIMEOUT_MS", "0", 1);
+    setenv("PAYLINK_KAFKA_STALL_MS", "0", 1);
     setenv("PAYLINK_CONFIG_REFRESH_S", "86400", 1);
     setenv("PAYLINK_LOG_LEVEL", "debug", 1);
     setenv("PAYLINK_LOG_MASK", "removed", 1);
@@ -201,6 +204,7 @@ static void test_overrides(void **state)
     assert_int_equal(c.fetch_min_bytes, 65536);
     assert_int_equal(c.slot_wait_record_ms, 0);
     assert_int_equal(c.drain_timeout_ms, 0);
+    assert_int_equal(c.fetch_stall_ms, 0);
     assert_int_equal(c.refresh_s, 86400);
     assert_int_equal(c.log_level, PL_LOG_DEBUG);
     assert_int_equal(c.log_mask, PL_MASK_REMOVED);
@@ -227,6 +231,7 @@ static void test_bad_integers(void **state)
         {"PAYLINK_MAX_IN_FLIGHT", "99999999999999999999"},
         {"PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "999"},
         {"PAYLINK_DRAIN_TIMEOUT_MS", "600001"},
+        {"PAYLINK_KAFKA_STALL_MS", "3600001"},
         {"PAYLINK_CONFIG_REFRESH_S", "0"},
         {"PAYLINK_CONFIG_REFRESH_S", "1.5"},
     };

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -76,6 +77,89 @@ static void test_lag_edge_values(void **state)
                                         "\"1\":{\"consumer_lag\":4000000000}}}}}",
                                         "t"),
                      INT64_C(9000000000));
+}
+
+/* A statistics document for topic "t": partitions 0..2 in the given fetch states, the group
+ * in join_state js. */
+static void stalls_doc(char *out, size_t n, const char *s0, const char *s1, const char *s2,
+                       const char *js)
+{
+    snprintf(out, n,
+             "{\"topics\":{\"t\":{\"partitions\":{"
+             "\"0\":{\"partition\":0,\"fetch_state\":\"%s\"},"
+             "\"1\":{\"partition\":1,\"fetch_state\":\"%s\"},"
+             "\"2\":{\"partition\":2,\"fetch_state\":\"%s\"},"
+             "\"-1\":{\"partition\":-1,\"fetch_state\":\"none\"}}}},"
+             "\"cgrp\":{\"state\":\"up\",\"join_state\":\"%s\"}}",
+             s0, s1, s2, js);
+}
+
+/*
+ * pl_kafka_stalls: an assigned partition shown not started ("none", "stopped") is due once it
+ * has been so for the given time, counted from its first sighting; one shown fetching or
+ * looking up an offset, or not assigned, is not;
+ * nothing is due while the group rebalances; a partition assigned anew starts over.
+ */
+static void test_stalls(void **state)
+{
+    (void)state;
+    char doc[1024];
+    pl_kafka_stalls *s = pl_kafka_stalls_new();
+    assert_non_null(s);
+    rd_kafka_topic_partition_list_t *mine = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(mine, "t", 0);
+    rd_kafka_topic_partition_list_add(mine, "t", 1);
+
+    /* Partition 0 has no position, 1 fetches, 2 (not ours) is stopped. */
+    stalls_doc(doc, sizeof doc, "stopped", "active", "stopped", "steady");
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 100.0), 0);
+    assert_false(pl_kafka_stalls_due(s, 0, 129.0, 30.0));
+    /* Seen again later: still counted from the first sighting. */
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 125.0), 0);
+    assert_true(pl_kafka_stalls_due(s, 0, 130.0, 30.0));
+    assert_false(pl_kafka_stalls_due(s, 1, 130.0, 30.0));
+    assert_false(pl_kafka_stalls_due(s, 2, 130.0, 30.0));
+
+    /* While the group rebalances, nothing is due (an assignment would be taken for its own). */
+    stalls_doc(doc, sizeof doc, "none", "active", "stopped", "wait-assign-call");
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 131.0), 0);
+    assert_false(pl_kafka_stalls_due(s, 0, 131.0, 30.0));
+    stalls_doc(doc, sizeof doc, "stopped", "active", "stopped", "steady");
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 132.0), 0);
+    assert_true(pl_kafka_stalls_due(s, 0, 132.0, 30.0));
+
+    /* An unreadable document or another topic changes nothing. */
+    assert_int_equal(pl_kafka_stalls_observe(s, "{", "t", mine, 133.0), -1);
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "u", mine, 133.0), -1);
+    assert_true(pl_kafka_stalls_due(s, 0, 133.0, 30.0));
+
+    /* Looking up an offset (librdkafka retries that itself), then fetching: forgotten; a later
+     * stall counts from its own first sighting. */
+    stalls_doc(doc, sizeof doc, "offset-query", "active", "stopped", "steady");
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 135.0), 0);
+    assert_false(pl_kafka_stalls_due(s, 0, 1000.0, 30.0));
+    stalls_doc(doc, sizeof doc, "active", "active", "stopped", "steady");
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 140.0), 0);
+    assert_false(pl_kafka_stalls_due(s, 0, 1000.0, 30.0));
+    stalls_doc(doc, sizeof doc, "stopped", "none", "stopped", "steady");
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 150.0), 0);
+    assert_false(pl_kafka_stalls_due(s, 0, 179.0, 30.0));
+    assert_true(pl_kafka_stalls_due(s, 1, 180.0, 30.0));
+
+    /* Assigned anew (forgotten), or no longer assigned: not due. */
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, "t", 1);
+    pl_kafka_stalls_forget(s, one);
+    assert_false(pl_kafka_stalls_due(s, 1, 1000.0, 30.0));
+    assert_true(pl_kafka_stalls_due(s, 0, 1000.0, 30.0));
+    rd_kafka_topic_partition_list_del(mine, "t", 0);
+    assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 190.0), 0);
+    assert_false(pl_kafka_stalls_due(s, 0, 1000.0, 30.0));
+
+    rd_kafka_topic_partition_list_destroy(one);
+    rd_kafka_topic_partition_list_destroy(mine);
+    pl_kafka_stalls_free(s);
+    pl_kafka_stalls_free(NULL);
 }
 
 /* The value of a configuration property of a client, as a string. */
@@ -441,6 +525,125 @@ static void test_consumer_close_bounded(void **state)
     rd_kafka_destroy(host);
 }
 
+/* A consumer's view for test_reassign_stalled: its assignment, as the engine keeps it, and the
+ * partitions its statistics show not fetched. */
+typedef struct stall_watch {
+    rd_kafka_topic_partition_list_t *assigned;
+    pl_kafka_stalls *stalls;
+} stall_watch;
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void watch_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    stall_watch *w = opaque;
+    rd_kafka_error_t *er;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        pl_kafka_stalls_forget(w->stalls, parts);
+        er = rd_kafka_incremental_assign(rk, parts);
+        for (int i = 0; i < parts->cnt; i++)
+            rd_kafka_topic_partition_list_add(w->assigned, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+    } else {
+        er = rd_kafka_incremental_unassign(rk, parts);
+        for (int i = 0; i < parts->cnt; i++)
+            rd_kafka_topic_partition_list_del(w->assigned, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+    }
+    if (er)
+        rd_kafka_error_destroy(er);
+}
+
+static int watch_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    (void)len;
+    stall_watch *w = opaque;
+    pl_kafka_stalls_observe(w->stalls, json, "t", w->assigned, mono_s());
+    return 0;
+}
+
+/*
+ * The group coordinator answers the read of the committed offsets "Not coordinator" (as after a
+ * broker restart moved it): librdkafka 2.0.2 reports the error and leaves both partitions
+ * assigned without a position, fetching nothing, for good. The statistics show them not
+ * fetched; assigned again (pl_kafka_reassign), they are read and fetched: both messages come.
+ * Before, paylink-deposit consumed nothing until it was restarted.
+ */
+static void test_reassign_stalled(void **state)
+{
+    (void)state;
+    char err[256];
+    rd_kafka_t *host;
+    rd_kafka_mock_cluster_t *mc = mock_cluster(&host);
+    const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
+    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(producer);
+    for (int32_t p = 0; p < 2; p++)
+        assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("t"), RD_KAFKA_V_PARTITION(p),
+                                           RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_mock_push_request_errors(mc, 9 /* OffsetFetch (rdkafka_protocol.h, not public) */, 1,
+                                      RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+
+    stall_watch w = {.assigned = rd_kafka_topic_partition_list_new(2),
+                     .stalls = pl_kafka_stalls_new()};
+    pl_config c = test_config();
+    snprintf(c.brokers, sizeof c.brokers, "%s", brokers);
+    c.session_timeout_ms = 6000;
+    c.fetch_wait_ms = 100;
+    setenv("PAYLINK_RDKAFKA_STATISTICS_INTERVAL_MS", "100", 1);
+    rd_kafka_t *k =
+        pl_kafka_consumer_new(&c, "g-stall", &w, watch_rebalance, watch_stats, err, sizeof err);
+    unsetenv("PAYLINK_RDKAFKA_STATISTICS_INTERVAL_MS");
+    assert_non_null(k);
+    assert_int_equal(pl_kafka_subscribe(k, "t", err, sizeof err), 0);
+
+    int got = 0, offset_errors = 0, reassigned = 0;
+    double until = mono_s() + 120; /* a bound for a loaded machine, not a timing assertion */
+    while (got < 2 && mono_s() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k, 100);
+        if (m) {
+            if (!m->err)
+                got++;
+            else if (strstr(rd_kafka_message_errstr(m), "committed offset"))
+                offset_errors++;
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_topic_partition_list_t *due = rd_kafka_topic_partition_list_new(2);
+        for (int i = 0; i < w.assigned->cnt; i++)
+            if (pl_kafka_stalls_due(w.stalls, w.assigned->elems[i].partition, mono_s(), 1.0))
+                rd_kafka_topic_partition_list_add(due, "t", w.assigned->elems[i].partition);
+        if (due->cnt > 0) {
+            pl_kafka_stalls_forget(w.stalls, due);
+            assert_int_equal(pl_kafka_reassign(k, due, false), 0);
+            reassigned += due->cnt;
+        }
+        rd_kafka_topic_partition_list_destroy(due);
+    }
+    /* The fault happened, the partitions were assigned again, and both messages came. */
+    assert_true(offset_errors > 0);
+    assert_true(reassigned > 0);
+    assert_int_equal(got, 2);
+
+    rd_kafka_consumer_close(k);
+    rd_kafka_destroy(k);
+    rd_kafka_topic_partition_list_destroy(w.assigned);
+    pl_kafka_stalls_free(w.stalls);
+    rd_kafka_destroy(producer);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(host);
+}
+
 /*
  * pl_kafka_wait_deliveries returns only once every message has had its report — with a broker
  * slower than each of its flushes — so the array the reports write into may be freed after it
@@ -509,6 +712,8 @@ int main(void)
         cmocka_unit_test(test_lag_sums_partitions),
         cmocka_unit_test(test_lag_unknown),
         cmocka_unit_test(test_lag_edge_values),
+        cmocka_unit_test(test_stalls),
+        cmocka_unit_test(test_reassign_stalled),
         cmocka_unit_test(test_producer_settings),
         cmocka_unit_test(test_consumer_settings),
         cmocka_unit_test(test_classify_publish_errors),
