@@ -1023,6 +1023,14 @@ int pl_reversal_of_json(const pl_reversal_of *of, json_object *ref)
     return rc;
 }
 
+bool pl_job_held_amount(const pl_job *job, char *out, size_t outsz)
+{
+    const pl_bureau_result *res = job->res;
+    const pl_request *r = &job->req;
+    int64_t held = res && res->has_amount ? res->amount : r->has_amount ? r->amount : 0;
+    return held > 0 && pl_money_format(held, out, outsz) == 0;
+}
+
 int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *amount,
                             const char *currency, const pl_reversal_of *of)
 {

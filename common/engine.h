@@ -408,6 +408,15 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
                             const char *currency, const pl_reversal_of *of) PL_MUSTCHECK;
 
 /*
+ * What the issuer holds after an authorization the job made was refused by the bureau (a soft
+ * decline, a Decision Manager reject): the amount the answer says (a partial approval holds
+ * less than was asked), else the request's. Formatted into out (decimal text) and true when it
+ * is more than nothing; false when nothing is held (a card verification of 0.00, a request
+ * without an amount): a reversal of nothing is no request paylink-reversal takes.
+ */
+bool pl_job_held_amount(const pl_job *job, char *out, size_t outsz);
+
+/*
  * Adds to ref (a JSON object: a reversal request's auth_ref) what of names (pl_reversal_of):
  * request_id, or transaction_id, request_token, number (always, "" when none), date (its first
  * 10 characters) and amount, each when given. Returns 0 or PL_ERR_NOMEM.

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1837,6 +1838,21 @@ static bool opened_by_redelivery(PGconn *c, const char *sid)
     return is;
 }
 
+/* An operator's resolution refused: the lease given back, the reason in msg, the row freed. */
+static int refuse(pl_resolver *r, PGconn *c, const char *sid, row *w, int rc, char *msg,
+                  size_t msgsz, const char *fmt, ...) PL_PRINTF(8, 9);
+static int refuse(pl_resolver *r, PGconn *c, const char *sid, row *w, int rc, char *msg,
+                  size_t msgsz, const char *fmt, ...)
+{
+    release(c, sid, r->owner);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msgsz, fmt, ap);
+    va_end(ap);
+    row_free(w);
+    return rc;
+}
+
 int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o, const char *by,
                          const char *note, char *msg, size_t msgsz)
 {
@@ -1869,11 +1885,9 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         return rc;
     }
     if (strcmp(w.tstatus, "unknown") != 0) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz, "the transaction %s is %s, not unknown: nothing to resolve", w.rid,
-                 w.tstatus);
-        row_free(&w);
-        return PL_ERR_STATE;
+        return refuse(r, c, sid, &w, PL_ERR_STATE, msg, msgsz,
+                      "the transaction %s is %s, not unknown: nothing to resolve", w.rid,
+                      w.tstatus);
     }
     /* Review and rejected are Decision Manager's, of a CyberSource authorization: what the
      * operator read in its case management (a review's hold, or a reject the issuer had
@@ -1881,15 +1895,13 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
      * it needs the authorization's transaction id). */
     if (dm && (strcmp(w.worker, "auth") != 0 || strcmp(w.protocol, "CYB") != 0 ||
                !o->transaction_id[0])) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz, "%s",
-                 strcmp(w.worker, "auth") != 0 || strcmp(w.protocol, "CYB") != 0
-                     ? "review and rejected are Decision Manager outcomes of a CyberSource "
-                       "authorization"
-                     : "a review or a reject needs the authorization's transaction id (a capture "
-                       "and Decision Manager's decision name it; a reject's reversal too)");
-        row_free(&w);
-        return PL_ERR_INVALID;
+        return refuse(
+            r, c, sid, &w, PL_ERR_INVALID, msg, msgsz, "%s",
+            strcmp(w.worker, "auth") != 0 || strcmp(w.protocol, "CYB") != 0
+                ? "review and rejected are Decision Manager outcomes of a CyberSource "
+                  "authorization"
+                : "a review or a reject needs the authorization's transaction id (a capture "
+                  "and Decision Manager's decision name it; a reject's reversal too)");
     }
     /* A timeout reversal asked for this authorization releases it at the bureau, whatever the
      * operator learnt before: approving it (or holding it for review) while the reversal is in
@@ -1901,11 +1913,8 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
     char rs[16] = "", rv[16] = "";
     if (w.reversal_rid[0]) {
         if (reversal_state(c, w.reversal_rid, rs, rv) != 0) {
-            release(c, sid, r->owner);
-            snprintf(msg, msgsz, "the timeout reversal %s of %s cannot be read", w.reversal_rid,
-                     w.rid);
-            row_free(&w);
-            return PL_ERR_DB;
+            return refuse(r, c, sid, &w, PL_ERR_DB, msg, msgsz,
+                          "the timeout reversal %s of %s cannot be read", w.reversal_rid, w.rid);
         }
         settled_otherwise =
             (strcmp(rs, "declined") == 0 && strcmp(rv, "237") != 0 && strcmp(rv, "242") != 0) ||
@@ -1919,52 +1928,42 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
     }
     if ((o->status == PL_ST_APPROVED || o->status == PL_ST_REVIEW) && w.reversal_rid[0]) {
         if (!settled_otherwise) {
-            release(c, sid, r->owner);
-            snprintf(msg, msgsz,
-                     "the timeout reversal %s of %s is in flight or has released it: it cannot be "
-                     "approved (resolve it as error once that reversal has an outcome, or approve "
-                     "it after that reversal failed)",
-                     w.reversal_rid, w.rid);
-            row_free(&w);
-            return PL_ERR_STATE;
+            return refuse(
+                r, c, sid, &w, PL_ERR_STATE, msg, msgsz,
+                "the timeout reversal %s of %s is in flight or has released it: it cannot be "
+                "approved (resolve it as error once that reversal has an outcome, or approve "
+                "it after that reversal failed)",
+                w.reversal_rid, w.rid);
         }
     }
     /* A timeout reversal in flight (its row not final) is followed by the resolver, which tells
      * an operator when it fails: resolved now, nobody would, and the funds could stay held. */
     if (strcmp(rs, "received") == 0 || strcmp(rs, "sent") == 0 || strcmp(rs, "unknown") == 0) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz,
-                 "the timeout reversal %s of %s is in flight (%s): resolve it once that reversal "
-                 "has an outcome",
-                 w.reversal_rid, w.rid, rs);
-        row_free(&w);
-        return PL_ERR_STATE;
+        return refuse(
+            r, c, sid, &w, PL_ERR_STATE, msg, msgsz,
+            "the timeout reversal %s of %s is in flight (%s): resolve it once that reversal "
+            "has an outcome",
+            w.reversal_rid, w.rid, rs);
     }
     /* A J19 authorization whose only call was the balance inquiry (its preauthorization never
      * sent: the row says svc_inquiry) holds nothing: approved, the order would count on a hold
      * no deposit can draw on (it has no SVATransactionID). */
     if (o->status == PL_ST_APPROVED && strcmp(w.worker, "svc") == 0 &&
         strcmp(w.op, pl_bureau_op_name(PL_OP_SVC_INQUIRY)) == 0 && svc_is_auth(c, w.rid)) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz,
-                 "%s sent only its balance inquiry: nothing is held, it cannot be approved "
-                 "(resolve it as error)",
-                 w.rid);
-        row_free(&w);
-        return PL_ERR_STATE;
+        return refuse(r, c, sid, &w, PL_ERR_STATE, msg, msgsz,
+                      "%s sent only its balance inquiry: nothing is held, it cannot be approved "
+                      "(resolve it as error)",
+                      w.rid);
     }
     /* A generated card's number comes only in the bureau's answer, which paylink never had:
      * approved, the order system would be told of a card it cannot deliver, and paylink would
      * hold no row of it (its activation unchecked). Nothing is charged by a generation. */
     if (o->status == PL_ST_APPROVED && strcmp(w.worker, "svc") == 0 &&
         svc_is(c, w.rid, "generate")) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz,
-                 "%s generates a card, whose number paylink cannot take from an operator: it "
-                 "cannot be approved (resolve it as error; the order system generates anew)",
-                 w.rid);
-        row_free(&w);
-        return PL_ERR_STATE;
+        return refuse(r, c, sid, &w, PL_ERR_STATE, msg, msgsz,
+                      "%s generates a card, whose number paylink cannot take from an operator: it "
+                      "cannot be approved (resolve it as error; the order system generates anew)",
+                      w.rid);
     }
     pl_resolve_outcome out = *o;
     /* An amount is the request's (as sent) at most: one above it, or for a request that sent
@@ -1974,11 +1973,9 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
     int64_t sent = 0;
     bool has_sent = w.amount[0] && pl_money_parse_decimal(w.amount, &sent) == 0;
     if (holds && out.has_amount && (!has_sent || out.amount > sent)) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz, "the amount approved is above the %s the request sent",
-                 has_sent ? w.amount : "nothing");
-        row_free(&w);
-        return PL_ERR_INVALID;
+        return refuse(r, c, sid, &w, PL_ERR_INVALID, msg, msgsz,
+                      "the amount approved is above the %s the request sent",
+                      has_sent ? w.amount : "nothing");
     }
     /* A J19 authorization's PreauthorizationRequest goes for the card's balance, which may be
      * less than the request. The required response holds what the call sent when the worker
@@ -1987,13 +1984,10 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
      * or review without --amount would hold more than the bureau may have. */
     if (holds && !out.has_amount && strcmp(w.worker, "svc") == 0 &&
         strcmp(w.op, pl_bureau_op_name(PL_OP_SVC_PREAUTH)) == 0 && opened_by_redelivery(c, sid)) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz,
-                 "the amount the PreauthorizationRequest sent is not recorded (the required "
-                 "response was opened by a redelivery; a J19 authorization sends the card's "
-                 "balance): give the amount the bureau approved");
-        row_free(&w);
-        return PL_ERR_INVALID;
+        return refuse(r, c, sid, &w, PL_ERR_INVALID, msg, msgsz,
+                      "the amount the PreauthorizationRequest sent is not recorded (the required "
+                      "response was opened by a redelivery; a J19 authorization sends the card's "
+                      "balance): give the amount the bureau approved");
     }
     /* An approved authorization is what a capture, a deposit, a reversal or a void names later,
      * by the bureau's transaction id: approved without one, the order is told of a hold nothing
@@ -2004,25 +1998,20 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
           (!w.op[0] || strcmp(w.op, pl_bureau_op_name(PL_OP_AUTH)) == 0 ||
            strcmp(w.op, pl_bureau_op_name(PL_OP_TOKEN_AUTH)) == 0)) ||
          (strcmp(w.worker, "svc") == 0 && svc_is_auth(c, w.rid)))) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz,
-                 "an approved authorization needs the bureau's transaction id of it (a deposit, "
-                 "a reversal or a void names it)");
-        row_free(&w);
-        return PL_ERR_INVALID;
+        return refuse(
+            r, c, sid, &w, PL_ERR_INVALID, msg, msgsz,
+            "an approved authorization needs the bureau's transaction id of it (a deposit, "
+            "a reversal or a void names it)");
     }
     /* A CyberSource soft decline an operator gives (the issuer holds the amount) is reversed,
      * by the authorization's transaction id: without one, nothing could release it. */
     if (out.status == PL_ST_DECLINED && !out.transaction_id[0] && strcmp(w.protocol, "CYB") == 0 &&
         pl_cybersource_soft_decline(out.vendor_response) &&
         (strcmp(w.worker, "auth") == 0 || strcmp(w.worker, "deposit") == 0)) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz,
-                 "a soft decline (%s: the issuer holds the amount) needs the authorization's "
-                 "transaction id (its reversal names it)",
-                 out.vendor_response);
-        row_free(&w);
-        return PL_ERR_INVALID;
+        return refuse(r, c, sid, &w, PL_ERR_INVALID, msg, msgsz,
+                      "a soft decline (%s: the issuer holds the amount) needs the authorization's "
+                      "transaction id (its reversal names it)",
+                      out.vendor_response);
     }
     /* So is an approved debit (a capture, an auth+capture): a follow-on credit of it names it
      * (captureRequestID), and without one every refund of it would be refused by the bureau. */
@@ -2030,12 +2019,9 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         strcmp(w.worker, "deposit") == 0 &&
         (strcmp(w.op, pl_bureau_op_name(PL_OP_CAPTURE)) == 0 ||
          strcmp(w.op, pl_bureau_op_name(PL_OP_AUTH_CAPTURE)) == 0)) {
-        release(c, sid, r->owner);
-        snprintf(msg, msgsz,
-                 "an approved capture needs the bureau's transaction id of it (a follow-on "
-                 "credit names it)");
-        row_free(&w);
-        return PL_ERR_INVALID;
+        return refuse(r, c, sid, &w, PL_ERR_INVALID, msg, msgsz,
+                      "an approved capture needs the bureau's transaction id of it (a follow-on "
+                      "credit names it)");
     }
     if (holds && !out.has_amount && has_sent) {
         out.amount = sent;
@@ -2058,11 +2044,9 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         pl_resolve_outcome mapped = {0};
         map_answer(r, c, &w, &res, &mapped, message, sizeof message);
         if (mapped.status != out.status) {
-            release(c, sid, r->owner);
-            snprintf(msg, msgsz, "the outcome %s could not be mapped (service bureau %s)",
-                     pl_status_name(out.status), w.bureau);
-            row_free(&w);
-            return PL_ERR_STATE;
+            return refuse(r, c, sid, &w, PL_ERR_STATE, msg, msgsz,
+                          "the outcome %s could not be mapped (service bureau %s)",
+                          pl_status_name(out.status), w.bureau);
         }
         out = mapped;
     }

@@ -514,6 +514,14 @@ pl_sim_latency() {
         "$PAYLINK_SIM_URL/__sim/config?latency_ms=$1" || fail "cannot set the simulator latency"
 }
 
+# pl_sim_soft_decline REF REASON: the simulator answers the next CyberSource authorization of
+# merchantReferenceCode REF with a soft decline (REJECT REASON, 200, 230 or 520: the issuer
+# approved, CyberSource declined), leaving the contract's amount scenarios alone.
+pl_sim_soft_decline() {
+    curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
+        "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$1&reason=$2" || fail "cannot arm a soft decline"
+}
+
 # pl_sim_pause / pl_sim_resume: freeze the simulator (SIGSTOP) and thaw it. A test that must act
 # while a call is still at the bureau pauses it (before the call or once it is sent), acts, then
 # resumes it: an order, where a bureau delay alone is a time a loaded box can outrun. The kernel

@@ -158,8 +158,7 @@ assert_eq "$(pl_ledger_count "ac-$run" auth)|$(pl_ledger_count "ac-$run" capture
 # the order system is told `declined`, and the authorization it made is reversed ("<id>.sdr", by
 # its transaction id) so the cardholder's funds are not held until it expires.
 sd="acsd-$run"
-curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
-    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sd&reason=230" || fail "cannot arm a soft decline"
+pl_sim_soft_decline "$sd" 230
 pl_send deposit "$(pl_request debit "$sd" 43.00 'del(.mode)')"
 r=$(pl_wait_reply deposit "$sd" 60) || fail "no deposit reply for $sd"
 assert_json .status declined "$r"

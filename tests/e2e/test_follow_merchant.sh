@@ -40,8 +40,7 @@ assert_eq "$(col merchant_id auth_reversal "$a2.rev")" "$mw" "the reject's rever
 # publishes of the authorization it made (`.sdr`, a manual authorization by transaction id, no
 # entity) goes under the merchant ID the auth+capture was sent with.
 sd="fms-$run"
-curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
-    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sd&reason=230" || fail "cannot arm a soft decline"
+pl_sim_soft_decline "$sd" 230
 restart deposit
 pl_send deposit "$(pl_request debit "$sd" 44.00 "del(.mode) | .entity = \"$ent\"")"
 r=$(pl_wait_reply deposit "$sd" 60) || fail "no reply for $sd"

@@ -109,8 +109,7 @@ assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" 
 # scenarios are the contract's). The order system is told `declined`; paylink-auth publishes
 # "<id>.rev" (Send reversal is on for CYB) and paylink-reversal releases the funds the issuer holds.
 sd="rvsd-$run"
-curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
-    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sd&reason=230" || fail "cannot arm a soft decline"
+pl_sim_soft_decline "$sd" 230
 pl_send auth "$(pl_request auth "$sd" 77.00)"
 r=$(pl_wait_reply auth "$sd" 60) || fail "no auth reply for $sd"
 assert_json .status declined "$r"
@@ -127,8 +126,7 @@ assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" 
 # A partial approval (110.00: the issuer held 55.00) soft-declined: the reversal is for what is
 # held, not what was asked.
 sp="rvsp-$run"
-curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
-    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sp&reason=200" || fail "cannot arm a soft decline"
+pl_sim_soft_decline "$sp" 200
 pl_send auth "$(pl_request auth "$sp" 110.00)"
 r=$(pl_wait_reply auth "$sp" 60) || fail "no auth reply for $sp"
 assert_json .status declined "$r"
@@ -138,8 +136,7 @@ assert_json .amount_requested 55.00 "$r"
 # A card verification (0.00) soft-declined holds nothing: no reversal (one of nothing would be
 # refused as invalid, with a dead letter and an alert).
 sz="rvsz-$run"
-curl -sf -o /dev/null -X POST --cacert "$PAYLINK_SIM_CA" \
-    "$PAYLINK_SIM_URL/__sim/cyb/soft_decline?ref=$sz&reason=230" || fail "cannot arm a soft decline"
+pl_sim_soft_decline "$sz" 230
 pl_send auth "$(pl_request auth "$sz" 0.00)"
 r=$(pl_wait_reply auth "$sz" 60) || fail "no auth reply for $sz"
 assert_json .status declined "$r"

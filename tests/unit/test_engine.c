@@ -126,6 +126,38 @@ static void test_card_hash_for_a_rotated_key(void **state)
 
 /* A Decision Manager REVIEW is an approved authorization held for review: its amount is
  * recorded (the bureau's, else the one sent), so a capture can claim on it. */
+/* What the issuer holds after a refused authorization: the answer's amount (a partial
+ * approval), else the request's; nothing for 0.00 or no amount (no reversal of nothing). */
+static void test_held_amount(void **state)
+{
+    (void)state;
+    pl_job job;
+    pl_bureau_result res = {0};
+    memset(&job, 0, sizeof job);
+    char amount[24];
+    job.req.has_amount = true;
+    job.req.amount = 7400;
+    assert_true(pl_job_held_amount(&job, amount, sizeof amount)); /* no answer read */
+    assert_string_equal(amount, "74.00");
+    job.res = &res;
+    res.has_amount = true;
+    res.amount = 3700;
+    assert_true(pl_job_held_amount(&job, amount, sizeof amount));
+    assert_string_equal(amount, "37.00");
+    res.has_amount = false;
+    assert_true(pl_job_held_amount(&job, amount, sizeof amount));
+    assert_string_equal(amount, "74.00");
+    job.req.amount = 0;
+    assert_false(pl_job_held_amount(&job, amount, sizeof amount));
+    res.has_amount = true;
+    res.amount = 0;
+    job.req.amount = 7400;
+    assert_false(pl_job_held_amount(&job, amount, sizeof amount)); /* the answer says 0.00 */
+    job.res = NULL;
+    job.req.has_amount = false;
+    assert_false(pl_job_held_amount(&job, amount, sizeof amount));
+}
+
 static void test_review_amount(void **state)
 {
     (void)state;
@@ -824,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_lost_unit_checks_look_for_the_watchdogs_words),
         cmocka_unit_test(test_review_amount),
+        cmocka_unit_test(test_held_amount),
         cmocka_unit_test(test_approves_more_than_sent),
         cmocka_unit_test(test_own_reply),
     };

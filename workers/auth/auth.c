@@ -384,13 +384,8 @@ static int auth_followups(pl_job *job, json_object *reply)
     json_object *auth;
     if (!json_object_object_get_ex(reply, "auth", &auth) || !jstr(auth, "transaction_id"))
         return 0; /* no authorization to reverse */
-    /* What the issuer holds: the amount its authorization reply says (a partial approval holds
-     * less than was asked), else the one asked. A card verification (0.00) holds nothing, and
-     * a reversal of nothing is no request paylink-reversal takes. */
-    const pl_bureau_result *res = job->res;
-    int64_t held = res && res->has_amount ? res->amount : r->has_amount ? r->amount : 0;
     char amount[24];
-    if (held <= 0 || pl_money_format(held, amount, sizeof amount) != 0) {
+    if (!pl_job_held_amount(job, amount, sizeof amount)) {
         PL_INFO(r->request_id,
                 "refused after the issuer approved, but nothing is held: no reversal");
         return 0;

@@ -802,12 +802,8 @@ static int soft_decline_followup(pl_job *job, const dep_data *d, json_object *re
         !pl_cybersource_refused_but_held(jstr(reply, "status"), jstr(reply, "vendor_response")))
         return 0;
     const pl_request *r = &job->req;
-    /* What the issuer holds: the authorization reply's amount (a partial approval holds less
-     * than was asked), else the deposit's. */
-    const pl_bureau_result *res = job->res;
-    int64_t held = res && res->has_amount ? res->amount : r->has_amount ? r->amount : 0;
     char amount[24];
-    if (held <= 0 || pl_money_format(held, amount, sizeof amount) != 0)
+    if (!pl_job_held_amount(job, amount, sizeof amount))
         return 0;
     /* Its date: the answer's, else today's (UTC): the authorization was just made. */
     char today[16];

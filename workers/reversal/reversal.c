@@ -326,37 +326,35 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
     return false;
 }
 
+/* Whether request_id is the one paylink derives from `of` with `suffix`
+ * (pl_job_derived_request_id). */
+static bool is_derived(const char *request_id, const char *of, const char *suffix)
+{
+    if (!request_id || !of || !*of)
+        return false;
+    char id[64];
+    pl_job_derived_request_id(of, suffix, id, sizeof id);
+    return strcmp(request_id, id) == 0;
+}
+
 bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_id)
 {
-    if (!request_id || !auth_request_id || !*auth_request_id)
-        return false;
-    char tor[64];
-    pl_job_derived_request_id(auth_request_id, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
-    return strcmp(request_id, tor) == 0;
+    return is_derived(request_id, auth_request_id, PL_TIMEOUT_REVERSAL_SUFFIX);
 }
 
 bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id)
 {
     static const char *const suffixes[] = {PL_DM_REVERSAL_SUFFIX, PL_TIMEOUT_REVERSAL_SUFFIX,
                                            PL_DEPOSIT_REVERSAL_SUFFIX, "dmrev"};
-    if (!request_id || !auth_request_id || !*auth_request_id)
-        return false;
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        char id[64];
-        pl_job_derived_request_id(auth_request_id, suffixes[i], id, sizeof id);
-        if (strcmp(request_id, id) == 0)
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
+        if (is_derived(request_id, auth_request_id, suffixes[i]))
             return true;
-    }
     return false;
 }
 
 bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_request_id)
 {
-    if (!request_id || !deposit_request_id || !*deposit_request_id)
-        return false;
-    char id[64];
-    pl_job_derived_request_id(deposit_request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX, id, sizeof id);
-    return strcmp(request_id, id) == 0;
+    return is_derived(request_id, deposit_request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX);
 }
 
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
