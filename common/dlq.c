@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "card.h"
+
 /* The byte length of at most n bytes of s that ends on a UTF-8 character boundary. */
 static size_t utf8_cut(const char *s, size_t n)
 {
@@ -24,9 +26,16 @@ char *pl_dlq_envelope(const char *why, const pl_errors *errs, const char *topic,
         json_object_object_add(d, "error", json_object_new_string(why));
         json_object *arr = json_object_new_array();
         for (size_t i = 0; errs && i < errs->n; i++) {
+            /* Scrubbed again, as the reply's echo is (reply.c): they may quote the upstream
+             * system's text, and the dead-letter topic is read by people. */
+            char field[sizeof errs->e[i].field], error[sizeof errs->e[i].error];
+            pl_card_scrub_copy(field, sizeof field, errs->e[i].field, strlen(errs->e[i].field),
+                               PL_MASK_LAST4);
+            pl_card_scrub_copy(error, sizeof error, errs->e[i].error, strlen(errs->e[i].error),
+                               PL_MASK_LAST4);
             json_object *fe = json_object_new_object();
-            json_object_object_add(fe, "field", json_object_new_string(errs->e[i].field));
-            json_object_object_add(fe, "error", json_object_new_string(errs->e[i].error));
+            json_object_object_add(fe, "field", json_object_new_string(field));
+            json_object_object_add(fe, "error", json_object_new_string(error));
             json_object_array_add(arr, fe);
         }
         json_object_object_add(d, "errors", arr);

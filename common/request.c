@@ -38,16 +38,29 @@
  */
 enum { F_CARD = -2, F_BAD = -1, F_ABSENT = 0, F_OK = 1 };
 
+/* Room for a path or a message before it is cut to its pl_field_error field: the cut is
+ * pl_card_scrub_copy's, which drops what a card number cut there would leave in clear. */
+#define ERR_TEXT_MAX 512
+
 void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...)
 {
     if (!errs || errs->n >= PL_MAX_FIELD_ERRORS)
         return;
     pl_field_error *e = &errs->e[errs->n++];
-    snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+    /* Both may hold the upstream system's text (a member name, a value): a card number in
+     * either is masked, and one cut by the field's size loses its head too (15 digits of 16
+     * fail Luhn, so no scrub after the cut would find them; the last is the check digit). */
+    const char *f = field ? field : "";
+    (void)pl_card_scrub_copy(e->field, sizeof e->field, f, strlen(f), PL_MASK_LAST4);
+    char msg[ERR_TEXT_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->error, sizeof e->error, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+    if (n >= 0 && (size_t)n >= sizeof msg)
+        len = pl_card_cut_tail(msg, len); /* cut by msg itself */
+    (void)pl_card_scrub_copy(e->error, sizeof e->error, msg, len, PL_MASK_LAST4);
 }
 
 /* "prefix.key", or "key" at the top level. Paths longer than the buffer are truncated. */
@@ -63,8 +76,8 @@ static void add_err(pl_errors *errs, const char *prefix, const char *key, const 
     PL_PRINTF(4, 5);
 static void add_err(pl_errors *errs, const char *prefix, const char *key, const char *fmt, ...)
 {
-    char path[sizeof errs->e[0].field];
-    char msg[sizeof errs->e[0].error];
+    char path[ERR_TEXT_MAX]; /* cut to the field's size by pl_errors_add */
+    char msg[ERR_TEXT_MAX];
     join_path(path, sizeof path, prefix, key);
     va_list ap;
     va_start(ap, fmt);
@@ -814,8 +827,8 @@ typedef struct syn {
     const char *p, *end;
     syn_key *keys; /* the names of every object open on the path, innermost last */
     size_t nkeys, cap;
-    bool dup; /* a duplicate was found; dup_path is the first one's */
-    char dup_path[sizeof((pl_field_error *)0)->field];
+    bool dup;                    /* a duplicate was found; dup_path is the first one's */
+    char dup_path[ERR_TEXT_MAX]; /* cut to the field's size by pl_errors_add */
     /* The root's request_id members whose value is a string, for the echo. */
     const char *rid;
     size_t rid_len;
@@ -1174,7 +1187,7 @@ static bool syn_value(syn *s, int depth, const syn_seg *at)
  */
 typedef struct dup_member {
     bool found;
-    char path[sizeof((pl_field_error *)0)->field];
+    char path[ERR_TEXT_MAX];
     char request_id[sizeof((pl_request *)0)->request_id];
 } dup_member;
 

@@ -51,6 +51,23 @@ static void test_small_request_whole(void **state)
     free(e);
 }
 
+/* An error's field and text are scrubbed again (they may quote the upstream system's text),
+ * whoever filled them in. */
+static void test_errors_scrubbed(void **state)
+{
+    (void)state;
+    pl_errors errs = {0};
+    errs.n = 1;
+    strcpy(errs.e[0].field, "x.4111111111111111");
+    strcpy(errs.e[0].error, "4111 1111 1111 1111 is refused");
+    char *e = pl_dlq_envelope("invalid", &errs, "paylink.auth.request", 0, 1, "{}", 1000);
+    assert_non_null(e);
+    assert_null(strstr(e, "4111111111111111"));
+    assert_null(strstr(e, "4111 1111 1111 1111"));
+    assert_non_null(strstr(e, "is refused"));
+    free(e);
+}
+
 /* Control characters grow sixfold when escaped: 600 KB of them are 3.6 MB of JSON. */
 static void test_escaping_bloat_is_cut_to_fit(void **state)
 {
@@ -148,6 +165,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_request_whole),
+        cmocka_unit_test(test_errors_scrubbed),
         cmocka_unit_test(test_escaping_bloat_is_cut_to_fit),
         cmocka_unit_test(test_cut_keeps_characters_whole),
         cmocka_unit_test(test_tiny_limit_drops_the_request),

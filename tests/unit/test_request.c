@@ -1787,6 +1787,52 @@ static void assert_duplicate(const char *json, const char *worker, const char *f
     pl_request_free(&r);
 }
 
+/* Whether text holds a run of `len` or more ASCII digits. */
+static bool has_digit_run(const char *text, size_t len)
+{
+    size_t run = 0;
+    for (const char *p = text; *p; p++)
+        if ((run = *p >= '0' && *p <= '9' ? run + 1 : 0) >= len)
+            return true;
+    return false;
+}
+
+/*
+ * A duplicated member whose name ends in a card number past what an error's field holds (63
+ * characters): the path is cut, and the 15 digits of 16 the cut left passed no scrub (they
+ * fail Luhn; the missing one is the check digit) and reached the invalid reply and the
+ * dead-letter copy. Now no run of the number is left, cut or whole; nor in an error's text.
+ */
+static void test_cut_field_leaves_no_card_head(void **state)
+{
+    (void)state;
+    static const char *const cards[] = {"4111111111111111", "5500005555555559", "4012888888881881"};
+    for (size_t i = 0; i < sizeof cards / sizeof cards[0]; i++) {
+        char name[128], json[512];
+        snprintf(name, sizeof name, "%s%s", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                 cards[i]);
+        snprintf(json, sizeof json, "{\"request_id\":\"r-1\",\"%s\":1,\"%s\":2}", name, name);
+        pl_request r;
+        pl_errors e;
+        assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+        assert_int_equal(e.n, 1);
+        assert_string_equal(e.e[0].error, "appears more than once");
+        if (has_digit_run(e.e[0].field, 12))
+            fail_msg("%s: the field keeps a card number's head: %s", cards[i], e.e[0].field);
+        assert_true(strncmp(e.e[0].field, "aaaa", 4) == 0);
+        pl_request_free(&r);
+        /* Any caller's field or message, cut where a number sits. */
+        pl_errors mine = {0};
+        pl_errors_add(&mine, name, "value %s%s is refused",
+                      "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                      "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                      cards[i]);
+        assert_false(has_digit_run(mine.e[0].field, 12));
+        assert_false(has_digit_run(mine.e[0].error, 12));
+        assert_true(strncmp(mine.e[0].error, "value bbbb", 10) == 0);
+    }
+}
+
 /*
  * A member name twice in any object is refused (json-c kept the last value silently:
  * "10.00" then "1000.00" charged 1000.00), names compared decoded; the invalid reply still
@@ -2120,6 +2166,7 @@ int main(void)
         cmocka_unit_test(test_redact_glued_copy),
         cmocka_unit_test(test_redact_security_code_names),
         cmocka_unit_test(test_duplicate_members),
+        cmocka_unit_test(test_cut_field_leaves_no_card_head),
         cmocka_unit_test(test_lengths_in_characters),
         cmocka_unit_test(test_address_and_holder_in_characters),
         cmocka_unit_test(test_duplicate_members_large),
