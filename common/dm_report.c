@@ -77,10 +77,20 @@ static int put_value(const char *s, field_kind kind, char *out, size_t outsize, 
     return 0;
 }
 
-/* The value of libxml2's copy s into out (put_value), then s wiped and freed. */
+/*
+ * The value of libxml2's copy s into out (put_value), then s wiped and freed. Free text has
+ * its control characters and DEL made spaces first, as the order messages write them: the card
+ * scrub must see the text that is written, and DEL ("&#127;", legal XML) does not separate
+ * digit groups for it, so "4111<DEL>1111<DEL>1111<DEL>1111" would pass the scrub in clear and
+ * then become "4111 1111 1111 1111".
+ */
 static int take_value(xmlChar *s, field_kind kind, char *out, size_t outsize, const char *what,
                       char *errstr, size_t errstr_size)
 {
+    if (s && kind == KIND_FREE)
+        for (xmlChar *p = s; *p; p++)
+            if (*p < 0x20 || *p == 0x7f)
+                *p = ' ';
     int rc = put_value(s ? (const char *)s : "", kind, out, outsize, what, errstr, errstr_size);
     pl_xml_free_content(s);
     return rc;
@@ -439,6 +449,10 @@ static size_t add_messages(const char *text, char msgs[][513], size_t n, size_t 
                 ch = (unsigned char)(ch - 'a' + 'A');
             m[mlen++] = (char)ch;
         }
+        m[mlen] = '\0';
+        /* Scrubbed again as written: the text was scrubbed before this copy changed it
+         * (spaces, capitals, a cut), and a card number must not come back in the change. */
+        mlen = pl_card_scrub(m, sizeof m, PL_MASK_LAST4);
         while (mlen > 0 && m[mlen - 1] == ' ')
             mlen--;
         m[mlen] = '\0';

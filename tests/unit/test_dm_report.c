@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "card.h"
 #include "dm_report.h"
 #include "xml_test_helpers.h"
 
@@ -573,6 +574,65 @@ static void test_card_numbers_masked(void **state)
     pl_dm_report_free(&r);
 }
 
+/* Fails when one of msgs[0, n) holds a card number, in any form pl_card_find reads. */
+static void assert_no_card_in_messages(char msgs[][513], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pl_card_contains(msgs[i], strlen(msgs[i])))
+            fail_msg("message %zu holds a card number: [%s]", i, msgs[i]);
+        assert_null(strstr(msgs[i], "4111 1111 1111 1111"));
+        assert_null(strstr(msgs[i], PAN));
+    }
+}
+
+/*
+ * DEL is an XML 1.0 character (raw or "&#127;"), and the messages write it as a space: a card
+ * number whose groups DEL joins must be masked all the same, as must one whose groups a tab or
+ * a line feed joins.
+ */
+static void test_card_numbers_masked_del(void **state)
+{
+    (void)state;
+    const char *text = REPORT_OPEN CONV_OPEN(
+        "1") "<ReviewerComments>CARD 4111&#127;1111&#127;1111&#127;1111 VERIFIED</ReviewerComments>"
+             "<Notes><Note Comment=\"called on 4111\x7f"
+             "1111\x7f"
+             "1111\x7f"
+             "1111 today\"/>"
+             "<Note Comment=\"tab 4111&#9;1111&#9;1111&#9;1111 and line 4111&#10;1111&#10;1111&#10;"
+             "1111 end\"/></Notes></Conversion></Report>";
+    pl_dm_report r;
+    parse_ok(text, strlen(text), &r);
+    const pl_dm_conversion *c = &r.conversions[0];
+    /* The fields hold the number masked too (dm_report.h), not only the messages. */
+    assert_string_equal(c->reviewer_comments, "CARD **** **** **** 1111 VERIFIED");
+    assert_int_equal(c->nnotes, 2);
+    assert_string_equal(c->notes[0].comment, "called on **** **** **** 1111 today");
+    assert_string_equal(c->notes[1].comment,
+                        "tab **** **** **** 1111 and line **** **** **** 1111 end");
+    char msgs[8][513];
+    size_t n = pl_dm_messages(c, msgs, 8);
+    assert_int_equal(n, 3);
+    assert_no_card_in_messages(msgs, n);
+    assert_string_equal(msgs[0], "CARD **** **** **** 1111 VERIFIED");
+    assert_string_equal(msgs[1], "CALLED ON **** **** **** 1111 TODAY");
+    assert_string_equal(msgs[2], "TAB **** **** **** 1111 AND LINE **** **** **** 1111 END");
+    pl_dm_report_free(&r);
+
+    /* A conversion filled by other means: the messages are scrubbed as they are written. */
+    pl_dm_conversion raw;
+    memset(&raw, 0, sizeof raw);
+    snprintf(raw.reviewer_comments, sizeof raw.reviewer_comments,
+             "card 4111\x7f"
+             "1111\x7f"
+             "1111\x7f"
+             "1111 ok");
+    n = pl_dm_messages(&raw, msgs, 8);
+    assert_int_equal(n, 1);
+    assert_no_card_in_messages(msgs, n);
+    assert_string_equal(msgs[0], "CARD **** **** **** 1111 OK");
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Order messages */
 
@@ -970,6 +1030,7 @@ int main(void)
         cmocka_unit_test(test_classic_report),
         cmocka_unit_test(test_namespaces_and_order),
         cmocka_unit_test(test_card_numbers_masked),
+        cmocka_unit_test(test_card_numbers_masked_del),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_window_seed),
         cmocka_unit_test(test_window_calendar),
