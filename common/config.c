@@ -274,7 +274,7 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       errstr, errstr_size)) ||
         (rc = env_int("PAYLINK_DRAIN_TIMEOUT_MS", 30000, 0, 600000, &c->drain_timeout_ms, errstr,
                       errstr_size)) ||
-        (rc = env_int("PAYLINK_KAFKA_STALL_MS", 30000, 0, 3600000, &c->fetch_stall_ms, errstr,
+        (rc = env_int("PAYLINK_KAFKA_STALL_MS", 120000, 0, 3600000, &c->fetch_stall_ms, errstr,
                       errstr_size)) ||
         (rc = env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr,
                       errstr_size)) ||

@@ -79,8 +79,8 @@ typedef struct pl_config {
     int fetch_wait_ms;
     int fetch_min_bytes;
     int drain_timeout_ms;
-    /* An assigned partition not fetched this long is assigned again (kafka.h, pl_kafka_stalls);
-     * 0: never. */
+    /* An assigned partition not fetched this long makes the consumer join its group again
+     * (kafka.h, pl_kafka_stalls, pl_kafka_resubscribe); 0: never. */
     int fetch_stall_ms;
     int slot_wait_record_ms;
     int refresh_s;

@@ -209,6 +209,7 @@ struct pl_engine {
     rd_kafka_topic_partition_list_t *assigned;
     pl_kafka_stalls *stalls; /* assigned partitions the statistics show not fetched */
     bool stats_fresh;        /* statistics came since refetch_stalled last looked */
+    bool resubscribe;        /* refetch_stalled's subscribe failed: to be tried again */
     slot slots[MAX_SERVICES];
     size_t nslots;
     retry *retries;
@@ -3414,59 +3415,55 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0;
 }
 
-/* Whether anything of partition p is in the worker: a job, or a message in the backlog. */
-static bool partition_busy(const pl_engine *e, int32_t p)
-{
-    for (const job *j = e->live; j; j = j->next)
-        if (j->partition == p)
-            return true;
-    for (size_t i = 0; i < e->b_len; i++)
-        if (e->backlog[(e->b_head + i) % e->b_cap]->partition == p)
-            return true;
-    return false;
-}
-
 /*
- * Assigns again the partitions assigned and not fetched for PAYLINK_KAFKA_STALL_MS (kafka.h,
- * pl_kafka_stalls: librdkafka left them without a position after a failed read of their
- * committed offsets, and would never fetch them; a CI run's paylink-deposit consumed nothing
- * for four minutes after a broker restart, until it was restarted). Only a partition with
- * nothing of it in the worker: it starts over from its committed offset, as a new owner would.
+ * Joins the group again when an assigned partition has not been fetched for
+ * PAYLINK_KAFKA_STALL_MS (kafka.h, pl_kafka_stalls: librdkafka left it without a position
+ * after a failed read of its committed offset, and would never fetch it; a CI run's
+ * paylink-deposit consumed nothing for four minutes after a broker restart, until it was
+ * restarted). pl_kafka_resubscribe: every partition is revoked through on_rebalance (what is
+ * in flight is drained and committed, as at any rebalance), then assigned anew and read from
+ * its committed offset.
  */
 static void refetch_stalled(pl_engine *e)
 {
-    if (e->cfg.fetch_stall_ms <= 0 || !e->assigned || e->assigned->cnt == 0)
+    if (e->cfg.fetch_stall_ms <= 0)
+        return;
+    if (e->resubscribe) { /* the last subscribe failed: the consumer has no subscription */
+        char err[256];
+        if (pl_kafka_subscribe(e->consumer, e->t_request, err, sizeof err) == 0)
+            e->resubscribe = false;
+        else
+            PL_ERROR(NULL, "joining the group again failed: %s; trying again", err);
+        return;
+    }
+    if (!e->assigned || e->assigned->cnt == 0)
         return;
     double now = now_s();
-    rd_kafka_topic_partition_list_t *l = NULL;
     char names[256] = "";
     size_t at = 0;
+    int n = 0;
     for (int i = 0; i < e->assigned->cnt; i++) {
         int32_t p = e->assigned->elems[i].partition;
-        if (!pl_kafka_stalls_due(e->stalls, p, now, e->cfg.fetch_stall_ms / 1000.0) ||
-            partition_busy(e, p))
+        if (!pl_kafka_stalls_due(e->stalls, p, now, e->cfg.fetch_stall_ms / 1000.0))
             continue;
-        if (!l && !(l = rd_kafka_topic_partition_list_new(4)))
-            return;
-        rd_kafka_topic_partition_list_add(l, e->t_request, p);
+        n++;
         if (at < sizeof names) {
-            int n = snprintf(names + at, sizeof names - at, "%s%d", at ? ", " : "", (int)p);
-            at += n > 0 ? (size_t)n : 0;
+            int k = snprintf(names + at, sizeof names - at, "%s%d", at ? ", " : "", (int)p);
+            at += k > 0 ? (size_t)k : 0;
         }
     }
-    if (!l)
+    if (n == 0)
         return;
     PL_WARN(NULL,
-            "partition(s) %s of %s assigned and not fetched for %g s (librdkafka has no position "
-            "for them): assigning them again, from their committed offsets",
+            "partition(s) %s of %s assigned and not fetched for %g s (librdkafka has not "
+            "started fetching them): leaving the group and joining it again",
             names, e->t_request, e->cfg.fetch_stall_ms / 1000.0);
-    pl_kafka_stalls_forget(e->stalls, l);
-    if (pl_kafka_reassign(e->consumer, l, e->paused) == 0) {
-        for (int i = 0; i < l->cnt; i++) /* its offsets start over where it is fetched */
-            pl_offsets_forget(e->offsets, l->elems[i].partition);
-        pl_counter_add(e->m_refetches, (uint64_t)l->cnt);
-    }
-    rd_kafka_topic_partition_list_destroy(l);
+    pl_kafka_stalls_forget(e->stalls, e->assigned);
+    int rc = pl_kafka_resubscribe(e->consumer, e->t_request);
+    if (rc == -2)
+        e->resubscribe = true;
+    if (rc != -1)
+        pl_counter_add(e->m_refetches, 1);
 }
 
 /* How long the backlog may stay full, its partitions still fetched, before they are paused. */
@@ -3870,8 +3867,10 @@ static void register_metrics(pl_engine *e)
         "Times the request partitions were paused: the backlog stayed full, nothing starting.",
         NULL);
     e->m_refetches = pl_metrics_counter(
-        m, "paylink_consumer_reassigned_total",
-        "Partitions assigned again: assigned, and not fetched for PAYLINK_KAFKA_STALL_MS.", NULL);
+        m, "paylink_consumer_rejoins_total",
+        "Times the group was left and joined again: a partition assigned and not fetched for "
+        "PAYLINK_KAFKA_STALL_MS.",
+        NULL);
     e->m_conflicts = pl_metrics_counter(m, "paylink_idempotency_conflicts_total",
                                         "request_id reused with different content.", NULL);
     e->m_produce_fail = pl_metrics_counter(m, "paylink_publish_retries_total",

@@ -467,32 +467,18 @@ bool pl_kafka_stalls_due(const pl_kafka_stalls *s, int32_t p, double now, double
     return st && !s->unsettled && now - st->since >= after_s;
 }
 
-int pl_kafka_reassign(rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *parts,
-                      bool paused)
+int pl_kafka_resubscribe(rd_kafka_t *consumer, const char *topic)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
-    if (!l)
-        return -1;
-    rd_kafka_error_t *er = rd_kafka_incremental_unassign(consumer, l);
-    if (!er) {
-        /* From the committed offsets, as at an assignment. */
-        for (int i = 0; i < l->cnt; i++)
-            l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-        er = rd_kafka_incremental_assign(consumer, l);
-    }
-    if (er) {
-        pl_log(PL_LOG_ERROR, NULL,
-               "kafka: assigning %d partition(s) again failed: %s; restart the worker if its "
-               "consumer lag grows",
-               l->cnt, rd_kafka_error_string(er));
-        rd_kafka_error_destroy(er);
-        rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_resp_err_t err = rd_kafka_unsubscribe(consumer);
+    if (err) {
+        pl_log(PL_LOG_ERROR, NULL, "kafka: leaving the group to join it again failed: %s",
+               rd_kafka_err2str(err));
         return -1;
     }
-    if (paused)
-        rd_kafka_pause_partitions(consumer, l);
-    else
-        rd_kafka_resume_partitions(consumer, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    char e[256];
+    if (pl_kafka_subscribe(consumer, topic, e, sizeof e) != 0) {
+        pl_log(PL_LOG_ERROR, NULL, "kafka: joining the group again failed: %s", e);
+        return -2;
+    }
     return 0;
 }

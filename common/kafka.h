@@ -145,11 +145,17 @@ void pl_kafka_stalls_forget(pl_kafka_stalls *s, const rd_kafka_topic_partition_l
  * fetching, with the group settled (join_state "steady") in the last document. */
 bool pl_kafka_stalls_due(const pl_kafka_stalls *s, int32_t p, double now, double after_s);
 
-/* Assigns the partitions again, outside a rebalance (incremental unassign, then assign from the
- * committed offsets), so that librdkafka reads their committed offsets anew and fetches; each is
- * left paused or resumed as `paused` says (a pause outlives an unassignment). Returns 0, or -1
- * with the error logged. */
-int pl_kafka_reassign(rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *parts,
-                      bool paused);
+/*
+ * Leaves the group and joins it again (unsubscribe, then subscribe to `topic`), so that every
+ * partition goes through the rebalance callback — revoked (drained, committed), then assigned
+ * anew with its committed offset read again. Not an incremental unassign and assign of the
+ * stalled partitions from outside the callback: librdkafka takes those for the application's
+ * answer to a rebalance it has queued and not yet delivered, and the group could then give a
+ * partition to another member before this one's revoke drain (two owners), or forget that an
+ * assignment was lost. librdkafka postpones the subscribe until the revoke is done. Returns 0;
+ * -1 when the unsubscribe failed (nothing changed); -2 when the subscribe failed after it (the
+ * consumer is subscribed to nothing: call pl_kafka_subscribe again). Errors are logged.
+ */
+int pl_kafka_resubscribe(rd_kafka_t *consumer, const char *topic);
 
 #endif

@@ -151,7 +151,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.fetch_min_bytes, 1);
     assert_int_equal(c.slot_wait_record_ms, 1000);
     assert_int_equal(c.drain_timeout_ms, 30000);
-    assert_int_equal(c.fetch_stall_ms, 30000);
+    assert_int_equal(c.fetch_stall_ms, 120000);
     assert_int_equal(c.refresh_s, 60);
     assert_int_equal(c.log_level, PL_LOG_INFO);
     assert_int_equal(c.log_mask, PL_MASK_LAST4);
