@@ -124,8 +124,22 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
         }
         if (!r)
             r = reason;
+        /* A report without ReasonCodes (older versions) says a time-out only by its RFlag:
+         * RCode -1 and ETIMEOUT is 151 (received, then timed out: it cannot tell whether the
+         * request was processed, received_timeout), not the final 150 of a system error, which
+         * would free the order system to send it again while it may have been processed. */
+        for (size_t i = 0; !r && i < rec->napps; i++) {
+            const pl_cyb_app_reply *a = &rec->apps[i];
+            if (a != dm && a->has_rcode && a->rcode == -1 && strcmp(a->rflag, "ETIMEOUT") == 0)
+                r = "151";
+        }
         copy(res->decision, sizeof res->decision, declined ? "REJECT" : "ERROR");
         copy(res->reason_code, sizeof res->reason_code, r ? r : declined ? "" : "150");
+        /* The amount the record shows (a partial approval later refused holds it). */
+        if (rec->has_amount) {
+            res->has_amount = true;
+            res->amount = rec->amount;
+        }
     }
     copy(res->request_id, sizeof res->request_id, rec->request_id);
     copy(res->merchant_reference_code, sizeof res->merchant_reference_code,
@@ -888,6 +902,13 @@ static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_
     copy(o->hold_reason, sizeof o->hold_reason, rep->hold_reason);
     o->has_amount = rep->has_amount_approved;
     o->amount = rep->amount_approved;
+    /* A refused answer's amount is recorded nowhere (has_amount stays false), but it is what
+     * the issuer holds after a Decision Manager reject or a soft decline of a partial approval:
+     * the reversal is for it (held_amount), as paylink-auth's is (pl_job_held_amount). Before,
+     * such a reversal went for the amount asked, which CyberSource refuses above what it
+     * authorized, and the hold stayed. */
+    if (!o->has_amount && res->has_amount)
+        o->amount = res->amount;
     copy(o->auth_number, sizeof o->auth_number, rep->auth.number);
     copy(o->auth_date, sizeof o->auth_date, rep->auth.date);
     copy(o->transaction_id, sizeof o->transaction_id, rep->auth.transaction_id);
@@ -2037,7 +2058,8 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         memset(&res, 0, sizeof res);
         copy(res.decision, sizeof res.decision, out.status == PL_ST_REVIEW ? "REVIEW" : "REJECT");
         copy(res.reason_code, sizeof res.reason_code, out.status == PL_ST_REVIEW ? "480" : "481");
-        res.has_amount = out.has_amount;
+        /* A reject's amount, when given, is what the issuer holds (its reversal's). */
+        res.has_amount = out.has_amount || out.amount > 0;
         res.amount = out.amount;
         copy(res.auth_code, sizeof res.auth_code, out.auth_number);
         copy(res.request_id, sizeof res.request_id, out.transaction_id);

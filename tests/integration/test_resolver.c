@@ -998,6 +998,18 @@ static void test_operator_declines_and_errors(void **state)
     assert_string_equal(jstr(revj, "request_id"), rev);
     json_object_put(revj);
     assert_final_reply(&pub.msg[4], &rj, "rejected", "operator");
+    /* A reject of a partial approval (the issuer held 37.00 of 74.00): the reversal is for what
+     * is held. Mapped as Decision Manager's answer, the amount was dropped and the reversal
+     * went for 74.00, which CyberSource refuses above what it authorized (the hold stayed);
+     * the resolver's query path maps a record the same way. */
+    trow rp = mkrow("auth", "CYB", "auth", "74.00", "escalated");
+    pl_resolve_outcome rejp = rejected;
+    rejp.amount = 3700;
+    assert_int_equal(pl_resolver_operator(r, rp.id, &rejp, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, coalesce(amount_approved::text, '-'), "
+                 "(followups->0->>'payload')::jsonb->>'amount') FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 rp.rid, "rejected|-|37.00");
 
     /* Outcomes an operator cannot give, or without a name: nothing happens. */
     trow x = mkrow("auth", "CYB", "auth", "62.00", "escalated");
@@ -1017,7 +1029,8 @@ static void test_operator_declines_and_errors(void **state)
                      PL_ERR_INVALID);
     assert_value(RR_STATE, x.sid, "escalated|0|-|f|");
     assert_value(AUTH_STATUS, x.rid, "unknown");
-    assert_int_equal(pub.calls, 5); /* the review's reply, the reject's reversal and reply */
+    /* The review's reply; each reject's reversal and reply. */
+    assert_int_equal(pub.calls, 7);
 
     pl_resolver_destroy(r);
     pub_free(&pub);

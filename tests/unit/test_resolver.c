@@ -592,6 +592,15 @@ static void test_auth_error(void **state)
             assert_contains(d.why, "received, then a time-out");
         }
     }
+    /* Also when the report has no ReasonCode and says the time-out by its RFlag alone (it was
+     * applied as a final error 150: the order system would send it again, and charge twice
+     * if the first was processed). */
+    for (size_t k = 0; k < 2; k++) {
+        one(&res, strcmp(ops[k], "auth") == 0 ? "ics_auth" : "ics_bill", -1, "ETIMEOUT", "");
+        d = decide(ops[k], &res);
+        assert_int_equal(d.kind, PL_RESOLVE_RETRY);
+        assert_contains(d.why, "151");
+    }
 }
 
 /* A retried request: several records of one merchant reference; an approval wins whatever
