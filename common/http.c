@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "card.h"
+
 /*
  * Idle easy handles kept for reuse: as many as the engine keeps in flight by default
  * (PAYLINK_MAX_IN_FLIGHT, 512), so a steady load takes every handle from the pool; a client
@@ -77,7 +79,9 @@ typedef struct xfer {
     size_t own_cap;
     pl_http_cb cb;
     void *arg;
-    char *buf; /* kept with the handle across calls, up to KEEP_BUF */
+    /* Kept with the handle across calls, up to KEEP_BUF. Holds zeros past len: an answer is
+     * wiped when its call ends (answer_wipe), and a grown buffer starts zeroed (on_write). */
+    char *buf;
     size_t len, cap;
     bool too_big;
     bool request_sent;   /* this attempt's request went out on a connection (on_prereq) */
@@ -518,6 +522,19 @@ static int on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_
     return CURL_PREREQFUNC_OK;
 }
 
+/*
+ * Wipes the answer in x's buffer. A stored value card generation answer (EXT generateGift,
+ * Customer Engagement GenerateCard) carries a full new card number; the engine wipes every copy
+ * it parses, but without this the raw answer stayed in the pooled buffer or in freed heap
+ * memory until overwritten, and so in a core dump (card.h: the number lives only in memory for
+ * the bureau call). Only the len bytes an answer wrote: the rest of the buffer is zeros.
+ */
+static void answer_wipe(xfer *x)
+{
+    pl_card_wipe(x->buf, x->len);
+    x->len = 0;
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     xfer *x = userp;
@@ -530,9 +547,17 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
         size_t cap = x->cap ? x->cap : 4096;
         while (cap < x->len + n + 1)
             cap *= 2;
-        char *b = realloc(x->buf, cap);
+        /* Not realloc, which would leave the answer so far in the block it frees (see
+         * answer_wipe). Zeroed, so that the buffer past len never holds an earlier answer or
+         * bytes nobody wrote (pl_http_pool_find reads all of it); buffers grow rarely, as
+         * they are kept with their handles. */
+        char *b = calloc(1, cap);
         if (!b)
             return 0;
+        if (x->len)
+            memcpy(b, x->buf, x->len);
+        pl_card_wipe(x->buf, x->len);
+        free(x->buf);
         x->buf = b;
         x->cap = cap;
     }
@@ -578,9 +603,9 @@ static int xfer_start(xfer *x)
 {
     pl_http *h = x->h;
     const pl_http_call *c = &x->call;
-    x->len = 0;
-    if (x->buf)
-        x->buf[0] = '\0'; /* the pooled buffer may hold an earlier call's answer */
+    /* Empty after a call's end and a "not sent" attempt; the answer is "" until one arrives
+     * (the buffer holds zeros past len). */
+    answer_wipe(x);
     x->too_big = false;
     x->errbuf[0] = '\0';
     x->attempts++;
@@ -666,6 +691,7 @@ static void xfer_free(xfer *x)
 {
     curl_easy_cleanup(x->easy);
     free(x->own);
+    answer_wipe(x);
     free(x->buf);
     free(x);
 }
@@ -703,12 +729,12 @@ static void xfer_give(pl_http *h, xfer *x)
         return;
     }
     curl_easy_reset(x->easy);
+    answer_wipe(x);
     if (x->cap > KEEP_BUF) {
         free(x->buf);
         x->buf = NULL;
         x->cap = 0;
     }
-    x->len = 0;
     memset(&x->call, 0, sizeof x->call);
     x->cb = NULL;
     x->arg = NULL;
@@ -1008,6 +1034,15 @@ void pl_http_stats(const pl_http *h, pl_http_counts *out)
     out->pooled = h->n_pool;
     out->sockets = h->n_socks;
     out->parked = h->n_parked;
+}
+
+size_t pl_http_pool_find(const pl_http *h, const char *needle)
+{
+    size_t found = 0, n = strlen(needle);
+    for (const xfer *x = h->pool; x; x = x->next)
+        if (x->buf && n > 0 && memmem(x->buf, x->cap, needle, n))
+            found++;
+    return found;
 }
 
 void pl_http_destroy(pl_http *h)

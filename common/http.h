@@ -111,6 +111,12 @@ typedef struct pl_http_counts {
 /* Fills *out. h and out must not be NULL. */
 void pl_http_stats(const pl_http *h, pl_http_counts *out);
 
+/*
+ * Tests only: how many pooled handles' answer buffers hold needle anywhere in their capacity
+ * (a finished call's answer must have been wiped). h and needle must not be NULL.
+ */
+size_t pl_http_pool_find(const pl_http *h, const char *needle);
+
 /* Idle easy handles not needed during a whole interval of ms milliseconds (default 30 s) are
  * freed by pl_http_wait; 0 trims at every wait. The interval starts again now. */
 void pl_http_set_trim_interval(pl_http *h, int ms);

@@ -65,6 +65,13 @@ static struct {
 } last;
 
 static char big_body[BIG_BODY_SIZE];
+/*
+ * Stored value card generation answers, which carry a full new card number (CARD_MARKER): small
+ * (kept in a pooled buffer as it is), grown (past the first 4 KiB buffer, still pooled) and
+ * large (past KEEP_BUF, 16 KiB: the buffer is freed). Filled by group_setup.
+ */
+#define CARD_MARKER "9117230675152172"
+static char card_small[128], card_grown[10 * 1024], card_large[24 * 1024];
 static char g_dir[64];
 static char *cert_pem, *key_pem, *other_cert_pem, *other_key_pem;
 static char ca_path[128], other_ca_path[128];
@@ -120,6 +127,13 @@ static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, con
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
         return ret;
+    }
+    if (strncmp(url, "/card_", 6) == 0) {
+        const char *b = strcmp(url, "/card_small") == 0   ? card_small
+                        : strcmp(url, "/card_grown") == 0 ? card_grown
+                                                          : card_large;
+        atomic_fetch_add(&hits_other, 1);
+        return respond(c, MHD_HTTP_OK, b);
     }
     if (strcmp(url, "/big") == 0) {
         atomic_fetch_add(&hits_big, 1);
@@ -203,6 +217,19 @@ static int group_setup(void **state)
 {
     (void)state;
     memset(big_body, 'x', sizeof big_body);
+    snprintf(card_small, sizeof card_small, "{\"cardNumber\":\"%s\",\"balance\":\"25.00\"}",
+             CARD_MARKER);
+    char *pad[] = {card_grown, card_large};
+    size_t pad_size[] = {sizeof card_grown, sizeof card_large};
+    for (size_t i = 0; i < 2; i++) {
+        memset(pad[i], 'x', pad_size[i] - 1);
+        pad[i][pad_size[i] - 1] = '\0';
+        int n = snprintf(pad[i], pad_size[i],
+                         "<GenerateCardResponse><CardNumber>%s</CardNumber><Pad>", CARD_MARKER);
+        pad[i][n] = 'x'; /* snprintf's NUL: the padding goes on */
+        memcpy(pad[i] + pad_size[i] - 1 - strlen("</Pad></GenerateCardResponse>"),
+               "</Pad></GenerateCardResponse>", strlen("</Pad></GenerateCardResponse>"));
+    }
     if (https_test_dir_new(g_dir, sizeof g_dir, "test_http") != 0)
         return -1;
     if (https_test_make_cert(g_dir, "server", "localhost", "DNS:localhost,IP:127.0.0.1", &cert_pem,
@@ -1055,6 +1082,40 @@ static void test_large_body(void **state)
     drop_client(h);
 }
 
+/*
+ * A stored value card generation answer carries a full new card number (PCI): once its call has
+ * ended, no pooled answer buffer holds it, whether the answer fitted the first buffer, grew it
+ * (the old block is wiped too, which only the code shows), outgrew KEEP_BUF, or was cut off at
+ * the cap.
+ */
+static void test_answer_wiped(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {"/card_small", "/card_grown", "/card_large", "/card_small"};
+    pl_http *h = new_client(ca_path, 0);
+    rec x;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, paths[i]), CALL_MS);
+        call_once(h, &c, &x, DRIVE_MS);
+        assert_int_equal(x.outcome, PL_HTTP_OK);
+        assert_non_null(strstr(x.body, CARD_MARKER));
+        assert_int_equal(counts_of(h).pooled, 1);
+        if (pl_http_pool_find(h, CARD_MARKER) != 0)
+            fail_msg("the answer of %s is left in the pooled buffer", paths[i]);
+    }
+    /* An answer cut off at the cap (the buffer grew to hold what came). */
+    pl_http *capped = new_client(ca_path, sizeof card_grown / 2);
+    pl_http_call c = make_call(https_test_url(0, "127.0.0.1", srv.port, "/card_grown"), CALL_MS);
+    call_once(capped, &c, &x, DRIVE_MS);
+    assert_int_equal(x.outcome, PL_HTTP_CONN_LOST);
+    assert_true(x.too_big);
+    assert_int_equal(counts_of(capped).pooled, 1);
+    if (pl_http_pool_find(capped, CARD_MARKER) != 0)
+        fail_msg("the cut-off answer is left in the pooled buffer");
+    drop_client(capped);
+    drop_client(h);
+}
+
 /* Calls whose callbacks submit the next call (as the engine does after a 401, or for a next
  * step of the same job). */
 typedef struct chain {
@@ -1289,6 +1350,7 @@ int main(void)
         cmocka_unit_test_teardown(test_connections_counted, teardown),
         cmocka_unit_test_teardown(test_idle_age, teardown),
         cmocka_unit_test_teardown(test_large_body, teardown),
+        cmocka_unit_test_teardown(test_answer_wiped, teardown),
         cmocka_unit_test_teardown(test_submit_from_callback, teardown),
         cmocka_unit_test_teardown(test_destroy_cancels_all, teardown),
         cmocka_unit_test_teardown(test_extra_fds_with_calls_in_flight, teardown),
