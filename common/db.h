@@ -85,32 +85,37 @@ typedef struct pl_db_stmt {
 #define PL_DB_P16 PL_DB_P14 ", $15::text AS p15, $16::text AS p16"
 #define PL_DB_P18 PL_DB_P16 ", $17::text AS p17, $18::text AS p18"
 #define PL_DB_P19 PL_DB_P18 ", $19::text AS p19"
-#define PL_DB_P23                                                                                  \
-    PL_DB_P19 ", $20::text AS p20, $21::text AS p21, $22::text AS p22, $23::text AS p23"
+#define PL_DB_P20 PL_DB_P19 ", $20::text AS p20"
+#define PL_DB_P23 PL_DB_P20 ", $21::text AS p21, $22::text AS p22, $23::text AS p23"
 #define PL_DB_A7                                                                                   \
     "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]"
-#define PL_DB_A9 PL_DB_A7 ", $8::text[], $9::text[]"
+#define PL_DB_A8 PL_DB_A7 ", $8::text[]"
+#define PL_DB_A9 PL_DB_A8 ", $9::text[]"
 #define PL_DB_A10 PL_DB_A9 ", $10::text[]"
 #define PL_DB_A11 PL_DB_A10 ", $11::text[]"
 #define PL_DB_A14 PL_DB_A11 ", $12::text[], $13::text[], $14::text[]"
 #define PL_DB_A16 PL_DB_A14 ", $15::text[], $16::text[]"
 #define PL_DB_A18 PL_DB_A16 ", $17::text[], $18::text[]"
 #define PL_DB_A19 PL_DB_A18 ", $19::text[]"
-#define PL_DB_A23 PL_DB_A19 ", $20::text[], $21::text[], $22::text[], $23::text[]"
+#define PL_DB_A20 PL_DB_A19 ", $20::text[]"
+#define PL_DB_A23 PL_DB_A20 ", $21::text[], $22::text[], $23::text[]"
 #define PL_DB_N7 "p1, p2, p3, p4, p5, p6, p7"
-#define PL_DB_N9 PL_DB_N7 ", p8, p9"
+#define PL_DB_N8 PL_DB_N7 ", p8"
+#define PL_DB_N9 PL_DB_N8 ", p9"
 #define PL_DB_N10 PL_DB_N9 ", p10"
 #define PL_DB_N11 PL_DB_N10 ", p11"
 #define PL_DB_N14 PL_DB_N11 ", p12, p13, p14"
 #define PL_DB_N16 PL_DB_N14 ", p15, p16"
 #define PL_DB_N18 PL_DB_N16 ", p17, p18"
 #define PL_DB_N19 PL_DB_N18 ", p19"
-#define PL_DB_N23 PL_DB_N19 ", p20, p21, p22, p23"
+#define PL_DB_N20 PL_DB_N19 ", p20"
+#define PL_DB_N23 PL_DB_N20 ", p21, p22, p23"
 #define PL_DB_E_ONE(p) "e AS (SELECT " p ")"
 #define PL_DB_E_MANY(a, n) "e AS (SELECT * FROM unnest(" a ") AS e(" n "))"
 #define PL_DB_E_ONE_7 PL_DB_E_ONE(PL_DB_P7)
 #define PL_DB_E_MANY_7 PL_DB_E_MANY(PL_DB_A7, PL_DB_N7)
 #define PL_DB_E_ONE_8 PL_DB_E_ONE(PL_DB_P8)
+#define PL_DB_E_MANY_8 PL_DB_E_MANY(PL_DB_A8, PL_DB_N8)
 #define PL_DB_E_ONE_9 PL_DB_E_ONE(PL_DB_P9)
 #define PL_DB_E_MANY_9 PL_DB_E_MANY(PL_DB_A9, PL_DB_N9)
 #define PL_DB_E_ONE_10 PL_DB_E_ONE(PL_DB_P10)
@@ -125,6 +130,8 @@ typedef struct pl_db_stmt {
 #define PL_DB_E_MANY_18 PL_DB_E_MANY(PL_DB_A18, PL_DB_N18)
 #define PL_DB_E_ONE_19 PL_DB_E_ONE(PL_DB_P19)
 #define PL_DB_E_MANY_19 PL_DB_E_MANY(PL_DB_A19, PL_DB_N19)
+#define PL_DB_E_ONE_20 PL_DB_E_ONE(PL_DB_P20)
+#define PL_DB_E_MANY_20 PL_DB_E_MANY(PL_DB_A20, PL_DB_N20)
 #define PL_DB_E_ONE_23 PL_DB_E_ONE(PL_DB_P23)
 #define PL_DB_E_MANY_23 PL_DB_E_MANY(PL_DB_A23, PL_DB_N23)
 

@@ -475,8 +475,7 @@ static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, r
     if (!table)
         return PL_ERR_INVALID;
     char sql[2600];
-    snprintf(sql, sizeof sql, SQL_LOAD,
-             strcmp(worker, "svc") == 0 ? "''::text" : "coalesce(t.merchant_id, '')", table);
+    snprintf(sql, sizeof sql, SQL_LOAD, "coalesce(t.merchant_id, '')", table);
     const char *p[] = {id};
     PGresult *res = exec(c, sql, 1, p);
     int rc = 0;

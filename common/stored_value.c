@@ -129,6 +129,8 @@ void pl_stored_value_auth_read(const PGresult *r, int col, pl_stored_value_auth 
     copy(a->card_hash, sizeof a->card_hash, PQgetvalue(r, 0, col + 7));
     copy(a->request_id, sizeof a->request_id, PQgetvalue(r, 0, col + 8));
     a->returned = money_col(r, col + 9);
+    copy(a->auth_number, sizeof a->auth_number, PQgetvalue(r, 0, col + 10));
+    copy(a->merchant_id, sizeof a->merchant_id, PQgetvalue(r, 0, col + 11));
 }
 
 int64_t pl_stored_value_auth_remaining(const pl_stored_value_auth *a)

@@ -126,8 +126,8 @@ int pl_stored_value_card(const void *key, size_t keylen, const char *number, cha
 #define PL_STORED_VALUE_AUTH_COLUMNS                                                               \
     "request_type, status, amount_approved::text, amount_deposited::text, "                        \
     "amount_voided::text, amount_pending::text, svc_transaction_id, coalesce(card_hash, ''), "     \
-    "request_id, amount_returned::text"
-#define PL_STORED_VALUE_AUTH_NCOLUMNS 10
+    "request_id, amount_returned::text, auth_number, merchant_id"
+#define PL_STORED_VALUE_AUTH_NCOLUMNS 12
 
 typedef struct pl_stored_value_auth {
     bool found;
@@ -138,7 +138,9 @@ typedef struct pl_stored_value_auth {
     int64_t returned;        /* a deposit's: what returns naming it gave back (042) */
     char transaction_id[65]; /* SVATransactionID: svc_trans.svc_transaction_id, varchar(64) */
     char card_hash[65];
-    char request_id[51]; /* the authorization's own (a reference by SVATransactionID finds it) */
+    char request_id[51];  /* the authorization's own (a reference by SVATransactionID finds it) */
+    char auth_number[31]; /* AuthNumber of its answer ("" when none) */
+    char merchant_id[31]; /* the merchant ID it was sent under ("" when none or before 053) */
 } pl_stored_value_auth;
 
 /* Reads row 0 of a look-up (columns PL_STORED_VALUE_AUTH_COLUMNS from column col on) into *a;

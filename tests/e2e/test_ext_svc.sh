@@ -6,7 +6,8 @@
 #   balance 50.00; authorize 20.00; deposit 20.00; balance 30.00; authorize 100.00 → approved for
 #   30.00 with the insufficient-balance message; return 10.00; void the 30.00 authorization;
 #   balance 40.00; with Void auth at deposit (not J21, for EXT) a deposit of 4.00 of a 10.00
-#   authorization releases the other 6.00. Every call but generate names the card by its token: paylink asks getToken
+#   authorization releases the other 6.00; a deposit, a return and a void under the merchant ID
+#   of what they draw on. Every call but generate names the card by its token: paylink asks getToken
 #   first, so the number reaches the bureau in getToken only.
 #   Then: the bureau unreachable → error, SU, balance 0.00; a 905 (applied, no answer) →
 #   timeout with a required response, and the same request again changes nothing; no card
@@ -100,6 +101,57 @@ assert_eq "$(col "amount_deposited || '|' || amount_voided || '|' || amount_pend
     "4.00|6.00|0.00" "the authorization: 4.00 deposited, the other 6.00 released"
 r=$(svc "xsb4-$run" balance "" "$(with_card)")
 assert_json .svc.balance 36.00 "$r"
+
+# ---- a deposit, a return and a void go under the merchant ID of what they draw on (053) ----------
+# An authorization sent under its entity's merchant ID (merchant_id_override); its deposit and the
+# deposit's return name no entity (the contract makes it optional), nor does the void of another
+# of its authorizations (`paylinkctl svc reverse-unused` names none): each goes under the merchant
+# ID of the row it draws on, as a card's capture or reversal does; before, under the bureau's own,
+# where the bureau does not find the authorization. The return names the deposit it refunds by
+# its transactionID, and the deposit the authorization by its authorizationCode too.
+ent="XE$run" mx="pl_xm_$run" mdir="$PAYLINK_LOG_DIR/ext-messages-$run"
+mkdir -p "$mdir"
+pl_clone_ext EXTM "$(jq -nc --arg d "$mdir" '{message_log_enabled: true, message_log_dir: $d}')" '{}'
+# (Deleted with the clone: ON DELETE CASCADE.)
+pl_sql "INSERT INTO merchant_id_override (company, entity, service_bureau, merchant_id)
+    VALUES (1, :'e', 'EXTM', :'m')" e="$ent" m="$mx" >/dev/null
+for w in svc reversal; do pl_worker_stop $w && pl_worker_start $w; done
+pl_on_exit "for w in svc reversal; do pl_worker_stop \$w; pl_worker_start \$w; done"
+m() { with_card ".service = \"EXTM\"${1:+ | $1}"; }
+a4="xsm4-$run"
+r=$(svc "$a4" auth 6.00 "$(m ".entity = \"$ent\"")")
+assert_json .status approved "$r"
+assert_eq "$(col merchant_id "$a4")" "$mx" "the authorization went under its entity's merchant ID"
+d4="xsmd-$run"
+r=$(svc "$d4" deposit 3.00 "$(m ".auth_ref = {request_id: \"$a4\"}")")
+assert_json .status approved "$r"
+assert_eq "$(col merchant_id "$d4")" "$mx" "its deposit, without the entity, under the authorization's merchant ID"
+r4="xsmr-$run"
+r=$(svc "$r4" return 1.00 "$(m ".capture_ref = {request_id: \"$d4\"}")")
+assert_json .status approved "$r"
+assert_eq "$(col merchant_id "$r4")" "$mx" "the deposit's return under the deposit's merchant ID"
+a5="xsm5-$run"
+r=$(svc "$a5" auth 2.00 "$(m ".entity = \"$ent\"")")
+assert_json .status approved "$r"
+v5="xsmv-$run"
+pl_send reversal "$(jq -nc --arg id "$v5" --arg order "$order" --arg auth "$a5" --arg card "$card" '{v: 1,
+    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "EXTM",
+    amount: "2.00", currency: "USD", auth_ref: {request_id: $auth}, svc: {card_number: $card}}')"
+r=$(pl_wait_reply reversal "$v5" 60) || fail "no reply for the void $v5"
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT merchant_id FROM auth_reversal WHERE request_id = :'id'" id="$v5")" "$mx" \
+    "the void, without the entity, under the authorization's merchant ID"
+# What went to the bureau (the message log): each body under that merchant ID, the return with
+# the deposit's transactionID, the deposit with the authorization's code.
+body() { grep -h -A1 -- "$1 request" "$mdir"/paylink-"$2"-EXTM-*.log | tail -n 1; }
+for x in "$d4 svc" "$r4 svc" "$v5 reversal"; do
+    set -- $x
+    assert_contains "$(body "$1" "$2")" "\"merchantID\":\"$mx\"" "$1 sent with merchantID $mx"
+done
+assert_contains "$(body "$r4" svc)" "\"transactionID\":\"$(col svc_transaction_id "$d4")\"" \
+    "the return names the deposit it refunds"
+assert_contains "$(body "$d4" svc)" "\"authorizationCode\":\"$(col auth_number "$a4")\"" \
+    "the deposit names its authorization's code"
 
 # ---- the bureau unreachable: error, SU, balance 0.00 ------------------------------------------------
 pl_clone_ext EXTX '{"connect_attempts": 1}' \

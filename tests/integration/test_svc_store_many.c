@@ -463,14 +463,15 @@ static void submit_mark(void *ctx, int i, it_unit_rec *r)
     rid(req, sizeof req, x->set, "mark", i);
     rid(auth, sizeof auth, x->set, "auth", i);
     pl_svc_touch_key(c->claim ? auth : NULL, NULL, NULL, key, sizeof key);
-    const char *p[7] = {req,
+    const char *p[8] = {req,
                         strcmp(c->type, "auth") ? "svc_postauth" : "svc_preauth",
                         x->attempt,
                         c->claim,
                         c->claim ? auth : NULL,
                         c->next_call ? "it/1" : "",
-                        c->void_remainder ? "true" : "false"};
-    it_submit(g_db, "svc_mark_sent", 7, p, key, r);
+                        c->void_remainder ? "true" : "false",
+                        "it_merchant"};
+    it_submit(g_db, "svc_mark_sent", 8, p, key, r);
 }
 
 /* Every row the two sets' mark case i left alike: its own and its authorization's. */
@@ -555,8 +556,8 @@ static void test_two_deposits_on_one_authorization(void **state)
     for (int k = 0; k < 2; k++) {
         char key[128];
         pl_svc_touch_key(auth, NULL, NULL, key, sizeof key);
-        const char *p[7] = {req[k], "svc_postauth", "it/7", "20.00", auth, "", "false"};
-        it_submit(g_db, "svc_mark_sent", 7, p, key, &r[k]);
+        const char *p[8] = {req[k], "svc_postauth", "it/7", "20.00", auth, "", "false", ""};
+        it_submit(g_db, "svc_mark_sent", 8, p, key, &r[k]);
     }
     it_drive_apart(g_db, before, r, 2);
     assert_int_equal(r[0].ntuples, 1);
@@ -571,8 +572,8 @@ static int mark_one(const char *req, const char *op, const char *attempt, const 
 {
     it_unit_rec one;
     pl_db_counts before = pl_db_get_counts(g_db);
-    it_submit(g_db, "svc_mark_sent", 7,
-              (const char *[]){req, op, attempt, amount, ref, "", "false"}, key, &one);
+    it_submit(g_db, "svc_mark_sent", 8,
+              (const char *[]){req, op, attempt, amount, ref, "", "false", ""}, key, &one);
     it_drive_apart(g_db, before, &one, 1);
     return one.ntuples;
 }
@@ -618,8 +619,8 @@ static void test_returns_on_one_deposit(void **state)
     char key[128];
     pl_svc_touch_key(dep, NULL, NULL, key, sizeof key);
     for (int k = 0; k < 2; k++) {
-        const char *p[7] = {ret[k], "svc_return", "it/7", "15.00", dep, "", "false"};
-        it_submit(g_db, "svc_mark_sent", 7, p, key, &r[k]);
+        const char *p[8] = {ret[k], "svc_return", "it/7", "15.00", dep, "", "false", ""};
+        it_submit(g_db, "svc_mark_sent", 8, p, key, &r[k]);
     }
     it_drive_apart(g_db, before, r, 2);
     assert_int_equal(r[0].ntuples, 1);
@@ -704,9 +705,9 @@ static void test_activation_claims_its_card(void **state)
     pl_db_counts before = pl_db_get_counts(g_db);
     it_unit_rec r[2];
     for (int k = 0; k < 2; k++)
-        it_submit(g_db, "svc_mark_sent", 7,
-                  (const char *[]){act[k], "svc_recharge", "it/a", NULL, NULL, "", "false"}, key,
-                  &r[k]);
+        it_submit(g_db, "svc_mark_sent", 8,
+                  (const char *[]){act[k], "svc_recharge", "it/a", NULL, NULL, "", "false", ""},
+                  key, &r[k]);
     it_drive_apart(g_db, before, r, 2);
     assert_int_equal(r[0].ntuples, 1);
     assert_int_equal(r[1].ntuples, 0);

@@ -176,9 +176,9 @@ static void test_auth_read_long_transaction_id(void **state)
     assert_non_null(r);
     PGresAttDesc cols[PL_STORED_VALUE_AUTH_NCOLUMNS];
     static const char *const names[PL_STORED_VALUE_AUTH_NCOLUMNS] = {
-        "request_type",  "status",         "amount_approved",    "amount_deposited",
-        "amount_voided", "amount_pending", "svc_transaction_id", "card_hash",
-        "request_id",    "amount_returned"};
+        "request_type",  "status",          "amount_approved",    "amount_deposited",
+        "amount_voided", "amount_pending",  "svc_transaction_id", "card_hash",
+        "request_id",    "amount_returned", "auth_number",        "merchant_id"};
     memset(cols, 0, sizeof cols);
     for (int i = 0; i < PL_STORED_VALUE_AUTH_NCOLUMNS; i++) {
         cols[i].name = (char *)names[i];
@@ -192,7 +192,8 @@ static void test_auth_read_long_transaction_id(void **state)
     memset(id, '7', 64);
     id[64] = '\0';
     const char *values[PL_STORED_VALUE_AUTH_NCOLUMNS] = {
-        "auth", "approved", "30.00", "0.00", "0.00", "0.00", id, "", "sva-1", "12.50"};
+        "auth", "approved", "30.00", "0.00",  "0.00",   "0.00",
+        id,     "",         "sva-1", "12.50", "831004", "ext_merchant_e"};
     for (int i = 0; i < PL_STORED_VALUE_AUTH_NCOLUMNS; i++)
         assert_int_equal(PQsetvalue(r, 0, i, (char *)values[i], (int)strlen(values[i])), 1);
     pl_stored_value_auth a;
@@ -202,6 +203,9 @@ static void test_auth_read_long_transaction_id(void **state)
     assert_int_equal(a.approved, 3000);
     assert_string_equal(a.request_id, "sva-1");
     assert_int_equal(a.returned, 1250);
+    /* What a deposit names it by, and the merchant ID it was sent under (053). */
+    assert_string_equal(a.auth_number, "831004");
+    assert_string_equal(a.merchant_id, "ext_merchant_e");
     PQclear(r);
 }
 
@@ -1180,8 +1184,10 @@ static void test_spec_shape(void **state)
     assert_non_null(strstr(store->sql, "SELECT request_id FROM upd"));
     /* Recorded already sent: the row as marked, and only this attempt's own row taken back. */
     const pl_db_stmt *sent = spec_stmt(s, "svc_insert_sent");
-    assert_int_equal(sent->nparams, 19);
-    assert_non_null(strstr(sent->sql, "'sent', now(), p17, p18, p19::boolean FROM e"));
+    assert_int_equal(sent->nparams, 20);
+    assert_non_null(strstr(sent->sql, "'sent', now(), p17, p18, p19::boolean, p20 FROM e"));
+    /* The merchant ID each call went under is recorded, for the calls drawing on it (053). */
+    assert_non_null(strstr(spec_stmt(s, "svc_mark_sent")->sql, "merchant_id = me.p8"));
     assert_non_null(strstr(sent->sql, "WHERE svc_trans.status = 'sent' AND "
                                       "svc_trans.sent_by = excluded.sent_by"));
     assert_null(strstr(sent->sql, "claim_amount")); /* it claims nothing */
@@ -1200,7 +1206,7 @@ static void test_spec_shape(void **state)
     assert_non_null(strstr(mark->sql, "t.sent_by = e.p6"));
     /* ... and records whether a deposit went with voidRemainder (EXT, 018). */
     assert_non_null(strstr(mark->sql, "void_remainder = me.p7::boolean"));
-    assert_int_equal(mark->nparams, 7);
+    assert_int_equal(mark->nparams, 8);
     /* Each claim is found by its own authorization (that svc_mark_sent:many is this statement
      * over each execution's parameters is spec_assert_statements', above). */
     assert_non_null(strstr(mark->sql, "EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)"));

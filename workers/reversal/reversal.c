@@ -187,7 +187,7 @@ static const pl_db_stmt stmts[] = {
      * id ($1) or as the void's row records it ($2, the void's own request id: rev_svc_insert
      * resolved its SVATransactionID). */
     {"rev_svc_auth",
-     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS ", auth_number FROM svc_trans "
+     "SELECT " PL_STORED_VALUE_AUTH_COLUMNS " FROM svc_trans "
      "WHERE request_id = coalesce($1::varchar, "
      "(SELECT auth_request_id FROM auth_reversal WHERE request_id = $2::varchar))",
      2},
@@ -470,13 +470,16 @@ static int rev_svc_prepare(pl_job *job, const pl_db_unit *recorded, rev_data *d)
             return PL_ERR_INVALID;
         copy(d->auth_request_id, sizeof d->auth_request_id, a.request_id);
         copy(d->ref_id, sizeof d->ref_id, a.transaction_id);
-        copy(d->auth_number, sizeof d->auth_number,
-             PQgetvalue(res, 0, PL_STORED_VALUE_AUTH_NCOLUMNS));
+        copy(d->auth_number, sizeof d->auth_number, a.auth_number);
     } else {
         copy(d->ref_id, sizeof d->ref_id, r->auth_ref.transaction_id);
         copy(d->auth_number, sizeof d->auth_number, r->auth_ref.number);
     }
     pl_job_resolve_call(job, r->pay_type);
+    /* Under the merchant ID the authorization was sent with (053; "" leaves the configuration's:
+     * one paylink does not hold, or marked before 053). */
+    if (a.found)
+        pl_job_follow_merchant(job, a.merchant_id);
     c->ref_request_id = d->ref_id;
     c->svc_card_number = r->svc.card_number;
     c->order = r->order;

@@ -17,9 +17,10 @@
 #define SVC_INSERT_SENT                                                                            \
     "INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "        \
     "pay_seq, service_bureau, pay_type, auth_mode, amount, currency, card_masked, card_hash, "     \
-    "order_line, issue_amount, is_virtual, status, sent_at, operation, sent_by, void_remainder) "  \
+    "order_line, issue_amount, is_virtual, status, sent_at, operation, sent_by, void_remainder, "  \
+    "merchant_id) "                                                                                \
     "SELECT p1, p2, p3, p4::int, p5, p6::int, p7, p8, p9, p10::numeric, p11, p12, p13, p14::int, " \
-    "p15::numeric, p16::boolean, 'sent', now(), p17, p18, p19::boolean FROM e "                    \
+    "p15::numeric, p16::boolean, 'sent', now(), p17, p18, p19::boolean, p20 FROM e "               \
     "ON CONFLICT (request_id) DO UPDATE SET sent_by = excluded.sent_by, sent_at = now() "          \
     "WHERE svc_trans.status = 'sent' AND svc_trans.sent_by = excluded.sent_by "                    \
     "RETURNING request_id"
@@ -88,7 +89,7 @@
 
 /*
  * The mark of each row of e (svc_mark_sent, below; e is its parameters as one row or, merged,
- * one row per execution: db.h, PL_DB_E_ONE_7 / _MANY_7): me holds the row, locked, with its
+ * one row per execution: db.h, PL_DB_E_ONE_8 / _MANY_8): me holds the row, locked, with its
  * parameters; claim is the claim of its amount (p4) on the row it names (p5): a deposit's on
  * its authorization, a return's on the deposit it refunds (042); card is an activation's claim
  * on its card's row (043: not active, held by no other activation, issued for the activation's
@@ -98,7 +99,7 @@
  */
 #define SVC_MARK_SENT                                                                              \
     "me AS (SELECT t.request_id, t.status, t.request_type, t.service_bureau, t.card_hash, "        \
-    "t.amount, t.currency, e.p2, e.p3, e.p4, e.p5, e.p7 FROM e "                                   \
+    "t.amount, t.currency, e.p2, e.p3, e.p4, e.p5, e.p7, e.p8 FROM e "                             \
     "JOIN svc_trans t ON t.request_id = e.p1 WHERE t.status = 'received' "                         \
     "OR (t.status = 'sent' AND (t.sent_by = e.p3 OR t.sent_by = e.p6)) FOR UPDATE OF t), "         \
     "claim AS (UPDATE svc_trans a SET amount_pending = a.amount_pending + me.p4::numeric "         \
@@ -120,7 +121,7 @@
     "sent_by = me.p3, claim_amount = CASE WHEN me.status = 'received' THEN me.p4::numeric "        \
     "ELSE t.claim_amount END, ref_request_id = CASE WHEN me.status = 'received' "                  \
     "AND me.p4 IS NOT NULL THEN coalesce(t.ref_request_id, me.p5) ELSE t.ref_request_id END, "     \
-    "void_remainder = me.p7::boolean "                                                             \
+    "void_remainder = me.p7::boolean, merchant_id = me.p8 "                                        \
     "FROM me WHERE t.request_id = me.request_id AND (me.status = 'sent' OR me.p4 IS NULL "         \
     "OR EXISTS (SELECT 1 FROM claim c WHERE c.request_id = me.p5)) "                               \
     "AND (me.status = 'sent' OR me.request_type <> 'activate' "                                    \
@@ -181,7 +182,7 @@ static const pl_db_stmt stmts[] = {
      * sent_at, and claims nothing; a row another attempt marked, or one answered or made unknown
      * meanwhile, is not taken over (the engine answers from the row).
      */
-    {"svc_mark_sent", "WITH " PL_DB_E_ONE_7 ", " SVC_MARK_SENT, 7},
+    {"svc_mark_sent", "WITH " PL_DB_E_ONE_8 ", " SVC_MARK_SENT, 8},
     /*
      * svc_mark_sent for many requests at once (db.h): the same statement over each execution's
      * parameters. Each claim is on its own authorization (the units declare it,
@@ -190,7 +191,7 @@ static const pl_db_stmt stmts[] = {
      * execution's claim: a claim takes an approved authorization, a mark a row 'received' or
      * 'sent'.
      */
-    {"svc_mark_sent:many", "WITH " PL_DB_E_MANY_7 ", " SVC_MARK_SENT, 7},
+    {"svc_mark_sent:many", "WITH " PL_DB_E_MANY_8 ", " SVC_MARK_SENT, 8},
     /*
      * svc_insert and svc_mark_sent in one (engine.h, record_sent), for a request whose call
      * reads nothing recorded and whose mark claims nothing (svc_prepare_alone: every request but
@@ -200,10 +201,10 @@ static const pl_db_stmt stmts[] = {
      * a lost connection), otherwise nothing is written and nothing returned. No trigger of
      * svc_trans fires on an insert, and the re-sent case updates no status.
      */
-    {"svc_insert_sent", "WITH " PL_DB_E_ONE_19 " " SVC_INSERT_SENT, 19},
+    {"svc_insert_sent", "WITH " PL_DB_E_ONE_20 " " SVC_INSERT_SENT, 20},
     /* svc_insert_sent for many requests at once (db.h): the same statement over each request's
      * parameters; it touches only its own row. */
-    {"svc_insert_sent:many", "WITH " PL_DB_E_MANY_19 " " SVC_INSERT_SENT, 19},
+    {"svc_insert_sent:many", "WITH " PL_DB_E_MANY_20 " " SVC_INSERT_SENT, 20},
     /* After a hash key rotation: the card's row found under an earlier key ($3-$6) moved to its
      * current hash $2 (migration 040), in the unit that marks an activation or recharge sent,
      * so that its answer finds the card's row (PL_SVC_CARD_EFFECTS_SQL looks it up by the
@@ -233,9 +234,11 @@ static const char *const protocols[] = {"RLT", "EXT", NULL};
 
 /* What prepare learned; the call's references point here. */
 typedef struct svc_data {
-    bool claims;      /* a deposit of a paylink authorization: claims its amount */
-    char auth_id[51]; /* that authorization's request_id */
-    char ref_id[65];  /* SVATransactionID sent (PostAuth) */
+    bool claims;              /* a deposit of a paylink authorization: claims its amount */
+    char auth_id[51];         /* that authorization's request_id */
+    char ref_id[65];          /* SVATransactionID sent (PostAuth; EXT: a return's deposit) */
+    char ref_auth_number[31]; /* the authorization's AuthNumber (EXT deposit) */
+    char follow_merchant[31]; /* the merchant ID of the row drawn on (pl_job_follow_merchant) */
     char claim_amount[24];
     bool j19;           /* a batch authorization that asks for the balance first (J19) */
     char j19_note[160]; /* why it was answered after the inquiry alone (error_text); "" if not */
@@ -493,6 +496,8 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
     d->claims = true;
     copy(d->auth_id, sizeof d->auth_id, a.request_id);
     copy(d->ref_id, sizeof d->ref_id, a.transaction_id);
+    copy(d->ref_auth_number, sizeof d->ref_auth_number, a.auth_number);
+    copy(d->follow_merchant, sizeof d->follow_merchant, a.merchant_id);
     if (pl_money_format(r->amount, d->claim_amount, sizeof d->claim_amount) != 0)
         return PL_ERR_INVALID;
     return 0;
@@ -512,6 +517,10 @@ static int prepare_return(pl_job *job, const pl_db_unit *recorded, svc_data *d)
         return 1;
     d->claims = true;
     copy(d->auth_id, sizeof d->auth_id, dep.request_id);
+    /* The deposit refunded, by its transaction id (the External Payment Service's return names
+     * it; Customer Engagement's ReturnRequest sends none), under its merchant ID. */
+    copy(d->ref_id, sizeof d->ref_id, dep.transaction_id);
+    copy(d->follow_merchant, sizeof d->follow_merchant, dep.merchant_id);
     if (pl_money_format(r->amount, d->claim_amount, sizeof d->claim_amount) != 0)
         return PL_ERR_INVALID;
     return 0;
@@ -589,6 +598,7 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
             return rc;
         }
         c->ref_request_id = d->ref_id;
+        c->ref_auth_code = nz(d->ref_auth_number);
         /* seed (External Payment Service): Void auth at deposit, not J21, decides whether the
          * rest of a stored value authorization is released at deposit. */
         if (strcmp(job->svc->protocol, "EXT") == 0)
@@ -619,6 +629,7 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
                 PL_INFO(r->request_id, "stored value return refused: %s", job->reply->message);
             return rc;
         }
+        c->ref_request_id = nz(d->ref_id);
     }
     /* seed J19: "Customer Engagement will approve an authorization for an amount that is less
      * than the required authorization amount on the order": a batch authorization asks for the
@@ -628,6 +639,9 @@ static int svc_prepare(pl_job *job, const pl_db_unit *recorded)
         c->op = PL_OP_SVC_INQUIRY;
     }
     pl_job_resolve_call(job, r->pay_type);
+    /* A deposit or a return goes under the merchant ID of what it draws on (its authorization,
+     * its deposit): the bureau finds a transaction within its merchant only (053). */
+    pl_job_follow_merchant(job, d->follow_merchant);
     c->svc_card_number = nz(r->svc.card_number);
     c->order = r->order;
     c->now = time(NULL);
@@ -665,8 +679,9 @@ static int svc_mark_sent(pl_job *job, pl_db_unit *u)
                        claims ? d->claim_amount : NULL,
                        claims ? d->auth_id : NULL,
                        nz(job->prev_attempt),
-                       job->call.void_remainder ? "true" : "false"};
-    int rc = pl_db_unit_add(u, "svc_mark_sent", 7, p);
+                       job->call.void_remainder ? "true" : "false",
+                       job->merchant_id};
+    int rc = pl_db_unit_add(u, "svc_mark_sent", 8, p);
     return rc != 0 ? rc : svc_card_rekey(job, u);
 }
 
@@ -674,12 +689,13 @@ static int svc_record_sent(pl_job *job, pl_db_unit *u)
 {
     svc_row a;
     svc_row_params(job, &a);
-    const char *p[19];
+    const char *p[20];
     memcpy(p, a.p, sizeof a.p);
     p[16] = job->op_name;
     p[17] = job->attempt;
     p[18] = job->call.void_remainder ? "true" : "false";
-    int rc = pl_db_unit_add(u, "svc_insert_sent", 19, p);
+    p[19] = job->merchant_id;
+    int rc = pl_db_unit_add(u, "svc_insert_sent", 20, p);
     return rc != 0 ? rc : svc_card_rekey(job, u);
 }
 
