@@ -1578,8 +1578,8 @@ static int follow_reversal(pl_resolver *r, PGconn *c, row *w)
 bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount)
 {
     int64_t sent;
-    return strcmp(res->decision, "ACCEPT") == 0 && pl_money_parse_decimal(amount, &sent) == 0 &&
-           res->amount > sent;
+    return (strcmp(res->decision, "ACCEPT") == 0 || strcmp(res->decision, "REVIEW") == 0) &&
+           pl_money_parse_decimal(amount, &sent) == 0 && res->amount > sent;
 }
 
 /* One step on a row this resolver holds the lease of. */

@@ -191,9 +191,10 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
                          const char *note, char *msg, size_t msgsz);
 
 /*
- * True when res, a bureau's record read as an answer, approves (ACCEPT) more than amount, the
- * amount the request sent (decimal text): such a record is not applied but escalated (or the
- * authorization reversed), as the engine refuses such an answer in time.
+ * True when res, a bureau's record read as an answer, approves (ACCEPT) or holds for review
+ * (REVIEW, which holds its amount as an approval does) more than amount, the amount the request
+ * sent (decimal text): such a record is not applied but escalated (or the authorization
+ * reversed), as the engine refuses such an answer in time.
  */
 bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount);
 

@@ -553,6 +553,10 @@ static void test_record_approves_above_sent(void **state)
     res.amount = 5001;
     snprintf(res.decision, sizeof res.decision, "REJECT");
     assert_false(pl_resolver_approves_above(&res, "50.00"));
+    /* A review holds its amount as an approval does (the engine refuses one above what was
+     * sent in time; applied from a record, the order would count on a hold never asked for). */
+    snprintf(res.decision, sizeof res.decision, "REVIEW");
+    assert_true(pl_resolver_approves_above(&res, "50.00"));
     snprintf(res.decision, sizeof res.decision, "ACCEPT");
     assert_false(pl_resolver_approves_above(&res, "not an amount"));
 }
