@@ -144,6 +144,11 @@ refused "production with a blank production URL" set CYB --by "$who" send_to_pro
 assert_contains "$out" "production_url would be blank" "the refusal"
 refused "a CyberSource bureau without its secret" set CYB --by "$who" secret_ref=
 assert_contains "$out" "secret_ref would be blank" "the refusal"
+# A proxy port without its host: the calls would have gone direct, past the proxy meant.
+refused "a proxy port without a proxy host" set CYB --by "$who" proxy_port=3128
+assert_contains "$out" "proxy_port without proxy_host" "the refusal"
+assert_eq "$(pl_sql "SELECT coalesce(proxy_port::text, '-') FROM auth_service WHERE service_bureau = 'CYB'")" - \
+    "CYB has no proxy port"
 assert_eq "$(cyb_row)" "$cyb_before" "CYB unchanged"
 refused "an unknown bureau" set "Q${run: -7}" --by "$who" description=x
 refused "a change without --by" set EXT description=x

@@ -585,20 +585,30 @@ static bool write_step(PGconn *db, const char *sql, const char *code, const char
  * What the bureau's row must hold after the change, whatever fields it named: a CyberSource or
  * Customer Engagement bureau calls the URL of the server it sends to (production_url with
  * send_to_production, else test_url) and signs every call with its secret; blank, every call
- * fails (an outage one command would cause). True when it holds; else says why on stderr.
+ * fails (an outage one command would cause). A proxy port needs its host: the bureau's proxy is
+ * its proxy_host (a blank one is "no proxy of its own"), so a port alone was dropped and the
+ * calls went direct, past the proxy the operator meant. True when it holds; else says why on
+ * stderr.
  */
 static bool usable_after(PGconn *db, const char *code)
 {
     const char *p[] = {code};
     PGresult *r = PQexecParams(db,
                                "SELECT protocol, CASE WHEN send_to_production THEN production_url "
-                               "ELSE test_url END, send_to_production, secret_ref "
+                               "ELSE test_url END, send_to_production, secret_ref, "
+                               "proxy_port IS NOT NULL AND proxy_host = '' "
                                "FROM auth_service WHERE service_bureau = $1",
                                1, NULL, p, NULL, NULL, 0);
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
     if (!ok) {
         fprintf(stderr, "paylinkctl: bureau set %s: reading it back: %s", code,
                 PQresultErrorMessage(r));
+    } else if (PQgetvalue(r, 0, 4)[0] == 't') {
+        fprintf(stderr,
+                "paylinkctl: bureau set %s: proxy_port without proxy_host: the calls would go "
+                "direct, not through a proxy; set both (or clear the port); nothing changed\n",
+                code);
+        ok = false;
     } else if (strcmp(PQgetvalue(r, 0, 0), "CYB") == 0 || strcmp(PQgetvalue(r, 0, 0), "RLT") == 0) {
         bool prod = PQgetvalue(r, 0, 2)[0] == 't';
         if (!PQgetvalue(r, 0, 1)[0]) {
