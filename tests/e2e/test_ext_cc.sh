@@ -151,6 +151,18 @@ assert_json .status declined "$r"
 assert_json .vendor_response 204 "$r"
 assert_json .hold_reason AT "$r"
 
+# ---- an authorization whose outcome is unknown keeps the token it went with ----------------------
+# (905: the bureau applies it and never answers.) No answer is stored, so the token getToken made
+# is recorded when the authorization is marked sent: a capture or reversal of it, which names no
+# card (EXT takes tokens only), reads it there once the outcome is settled. Before, the token was
+# lost with the answer, and such a reversal ended `error`: the hold stayed until it expired.
+u="xu-$run"
+r=$(auth "$u" 905.00)
+assert_json .status timeout "$r"
+utok=$(col card_token "$u")
+[[ -n $utok && $utok != *4111* ]] || fail "no token recorded for $u: '$utok'"
+assert_json .card.token "$utok" "$(sent "$u" authorization)"
+
 # ---- the card number: only getToken carried it ------------------------------------------------
 gettoken_bodies=$(logs | grep -c " request getToken" || true)
 [ "$gettoken_bodies" -gt 0 ] || fail "no getToken in the message log"

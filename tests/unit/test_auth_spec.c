@@ -236,6 +236,54 @@ static void test_ext_refusals(void **state)
     assert_int_equal(job.reply->status, PL_ST_ERROR);
 }
 
+/* A `token` request that carried an amount holds nothing: no amount is approved (its history
+ * row then reads as no authorization a debit could capture). */
+static void test_token_approves_no_amount(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    memset(&cyb, 0, sizeof cyb);
+    snprintf(cyb.code, sizeof cyb.code, "CYB");
+    snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
+    pl_job job;
+    pl_bureau_result res = {0};
+    memset(&job, 0, sizeof job);
+    job.svc = &cyb;
+    job.res = &res;
+    job.reply = job_test_reply();
+    job.req.type = PL_REQ_TOKEN;
+    job.req.has_amount = true;
+    job.req.amount = 12000;
+    job.call.op = PL_OP_TOKEN;
+    snprintf(res.decision, sizeof res.decision, "ACCEPT");
+    snprintf(res.reason_code, sizeof res.reason_code, "100");
+    snprintf(res.token, sizeof res.token, "9911");
+    pl_auth_spec.map(&job);
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_false(job.reply->has_amount_approved);
+    /* An authorization of that amount approves it, as before. */
+    memset(job.reply, 0, sizeof *job.reply);
+    job.req.type = PL_REQ_AUTH;
+    job.call.op = PL_OP_AUTH;
+    pl_auth_spec.map(&job);
+    assert_true(job.reply->has_amount_approved);
+    assert_int_equal(job.reply->amount_approved, 12000);
+}
+
+/* The mark of an authorization records the token it goes with (EXT: getToken's), so that an
+ * outcome left unknown keeps it for the capture or reversal, which EXT takes by token only. */
+static void test_mark_records_the_token(void **state)
+{
+    (void)state;
+    const pl_db_stmt *mark = NULL;
+    for (size_t i = 0; i < pl_auth_spec.nstmts; i++)
+        if (strcmp(pl_auth_spec.stmts[i].name, "auth_mark_sent") == 0)
+            mark = &pl_auth_spec.stmts[i];
+    assert_non_null(mark);
+    assert_int_equal(mark->nparams, 8);
+    assert_non_null(strstr(mark->sql, "card_token = CASE WHEN card_token = '' THEN coalesce($8"));
+}
+
 static void test_spec_table(void **state)
 {
     (void)state;
@@ -261,10 +309,16 @@ static void test_spec_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_short_ids_get_suffix),  cmocka_unit_test(test_long_ids_get_digest),
-        cmocka_unit_test(test_ids_stay_distinct),     cmocka_unit_test(test_spec_table),
-        cmocka_unit_test(test_subsequent_cardholder), cmocka_unit_test(test_subsequent_reasons),
-        cmocka_unit_test(test_subsequent_cit),        cmocka_unit_test(test_ext_refusals),
+        cmocka_unit_test(test_short_ids_get_suffix),
+        cmocka_unit_test(test_long_ids_get_digest),
+        cmocka_unit_test(test_ids_stay_distinct),
+        cmocka_unit_test(test_spec_table),
+        cmocka_unit_test(test_subsequent_cardholder),
+        cmocka_unit_test(test_subsequent_reasons),
+        cmocka_unit_test(test_subsequent_cit),
+        cmocka_unit_test(test_ext_refusals),
+        cmocka_unit_test(test_token_approves_no_amount),
+        cmocka_unit_test(test_mark_records_the_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

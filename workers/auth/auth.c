@@ -65,12 +65,17 @@ static const pl_db_stmt stmts[] = {
      "CASE WHEN $4::text IS NULL THEN order_number = $2 AND pay_seq = $3::int "
      "ELSE transaction_id = $4 END ORDER BY created_at DESC LIMIT 1",
      4},
+    /* The token the authorization goes with ($8: the engine's getToken made it of the card
+     * number, EXT) is recorded before it leaves, as card_token: an outcome left unknown stores
+     * no answer, and a capture or reversal of the authorization, which EXT takes by token only,
+     * would have none (the order system sends no card number again). */
     {"auth_mark_sent",
      "UPDATE cc_auth_trans SET status = 'sent', sent_at = now(), operation = $2, merchant_id = $3, "
-     "sent_by = $4, initiator = $5, sub_auth_reason = $6, sub_auth_transaction_id = $7 "
+     "sent_by = $4, initiator = $5, sub_auth_reason = $6, sub_auth_transaction_id = $7, "
+     "card_token = CASE WHEN card_token = '' THEN coalesce($8, '') ELSE card_token END "
      "WHERE request_id = $1 AND (status = 'received' OR (status = 'sent' AND "
      "sent_by = $4)) RETURNING request_id",
-     7},
+     8},
     /* After the store of an approved cardholder-initiated EXT authorization: it becomes the CIT
      * of its order payment method (whoever stored the row's answer). */
     {"auth_cit_store",
@@ -123,23 +128,14 @@ static void auth_row_params(const pl_job *job, auth_row *a)
     snprintf(a->pay_seq, sizeof a->pay_seq, "%d", r->pay_seq);
     snprintf(a->em, sizeof a->em, "%d", r->card.exp_month);
     snprintf(a->ey, sizeof a->ey, "%d", r->card.exp_year);
-    const char *p[] = {r->request_id,
-                       job->fingerprint,
-                       pl_req_type_name(r->type),
-                       a->company,
-                       r->order,
-                       a->pay_seq,
-                       r->service,
-                       r->pay_type,
-                       r->online ? "online" : "batch",
-                       nz(job->amount),
-                       nz(r->currency),
-                       job->card_masked,
-                       nz(job->card_hash),
-                       r->card.token,
-                       job->card_type,
-                       r->card.exp_month ? a->em : NULL,
-                       r->card.exp_year ? a->ey : NULL};
+    const char *p[] = {r->request_id, job->fingerprint, pl_req_type_name(r->type), a->company,
+                       r->order, a->pay_seq, r->service, r->pay_type,
+                       r->online ? "online" : "batch", nz(job->amount), nz(r->currency),
+                       job->card_masked, nz(job->card_hash),
+                       /* The request's token, else the one getToken made of its card number
+                        * (EXT; recorded already sent only: auth_mark_sent otherwise). */
+                       r->card.token[0] ? r->card.token : job->card_token, job->card_type,
+                       r->card.exp_month ? a->em : NULL, r->card.exp_year ? a->ey : NULL};
     memcpy(a->p, p, sizeof p);
 }
 
@@ -282,8 +278,9 @@ static int auth_mark_sent(pl_job *job, pl_db_unit *u)
                        job->attempt,
                        d ? d->initiator : NULL,
                        d ? nz(d->reason) : NULL,
-                       d ? nz(d->transaction) : NULL};
-    return pl_db_unit_add(u, "auth_mark_sent", 7, p);
+                       d ? nz(d->transaction) : NULL,
+                       nz(job->card_token)};
+    return pl_db_unit_add(u, "auth_mark_sent", 8, p);
 }
 
 static int auth_record_sent(pl_job *job, pl_db_unit *u)
@@ -307,6 +304,13 @@ static void auth_map(pl_job *job)
     pl_job_map_answer(job); /* the shared rules (see auth.h), and: */
     pl_job_review_amount(job);
     pl_reply *rep = job->reply;
+    /* A `token` request holds nothing (only the subscription is created): an amount it carried
+     * is not approved. Before, the reply said amount_approved, and its history row read as an
+     * authorization of that amount, which a debit then tried to capture. */
+    if (job->call.op == PL_OP_TOKEN) {
+        rep->has_amount_approved = false;
+        rep->amount_approved = 0;
+    }
     /* EXT: the token the engine's getToken returned for the card number is the card's token
      * from now on (recorded with the authorization, returned to the upstream system). */
     if (!rep->token[0] && job->card_token[0])
