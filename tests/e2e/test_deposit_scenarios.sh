@@ -101,6 +101,28 @@ assert_eq "$(pl_ledger_count "d3-$run.vdr" reversal)" 1 "the bureau reversed the
 assert_eq "$(sql "SELECT status || '|' || amount_voided || '|' || void_reason || '|' || voided_by FROM auth_history WHERE request_id = :'id' AND transaction_type <> 'auth_capture'" id="a3-$run")" \
     "reversed|50.00|auth_capture|d3-$run" "old authorization voided by the deposit, then reversed"
 
+# 6b. The same while paylink-reversal's settings say Send reversal is off (each worker refreshes
+# its settings at its own moment; an operator changed it meanwhile): the `.vdr` paylink-deposit
+# requested under settings that had it still goes, found by the deposit that voided the
+# authorization. Before, it was taken for the order system's, refused under its fixed id, and
+# the replaced authorization stayed held.
+pl_sql "UPDATE auth_service SET send_reversal = false WHERE service_bureau = 'CYB'" >/dev/null
+pl_on_exit "pl_sql \"UPDATE auth_service SET send_reversal = true WHERE service_bureau = 'CYB'\" >/dev/null; pl_worker_stop reversal; pl_worker_start reversal"
+pl_worker_stop reversal
+pl_worker_start reversal PAYLINK_CONFIG_REFRESH_S=86400
+pl_sql "UPDATE auth_service SET send_reversal = true WHERE service_bureau = 'CYB'" >/dev/null
+ord="DV$run"
+auth "a6b-$run" 50.00 "$ord"
+pl_send deposit "$(debit "d6b-$run" 80.00 "$ord" "a6b-$run")"
+r=$(pl_wait_reply deposit "d6b-$run" 60)
+assert_json .status approved "$r"
+rr=$(pl_wait_reply reversal "d6b-$run.vdr" 60) || fail "the reversal of the replaced authorization was not answered"
+assert_json .status approved "$rr"
+assert_eq "$(sql "SELECT status FROM auth_history WHERE request_id = :'id' AND transaction_type <> 'auth_capture'" id="a6b-$run")" \
+    reversed "the replaced authorization reversed although this paylink-reversal reads Send reversal off"
+pl_worker_stop reversal
+pl_worker_start reversal
+
 # 7. Expired authorization (authorized 30 days ago; VI lives 7 days): auth+capture.
 ord="DD$run"
 auth "a4-$run" 30.00 "$ord"

@@ -388,7 +388,6 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     /* paylink's own reversals go whatever this worker's Send reversal says. */
     assert_true(pl_reversal_by_paylink("auth-77.rev", "auth-77"));
     assert_true(pl_reversal_by_paylink("auth-77.tor", "auth-77"));
-    assert_true(pl_reversal_by_paylink("auth-77.vdr", "auth-77"));
     assert_true(pl_reversal_by_paylink("auth-77.dmrev", "auth-77"));
     assert_false(pl_reversal_by_paylink("rev-1", "auth-77"));
     assert_false(pl_reversal_by_paylink("auth-78.rev", "auth-77"));
@@ -399,6 +398,17 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     assert_false(pl_reversal_of_soft_decline("d-9.sdr", "d-8"));
     assert_false(pl_reversal_of_soft_decline("d-9.vdr", "d-9"));
     assert_false(pl_reversal_of_soft_decline(NULL, "d-9"));
+    /* paylink's reversal of the authorization the auth+capture d-1 replaced: named after the
+     * deposit (as pl_deposit_reversal_request_id names it), which voided it
+     * (auth_history.voided_by). It was checked against the authorization's id, a shape nothing
+     * produces. */
+    char vdr[64];
+    pl_job_derived_request_id("d-1", PL_DEPOSIT_REVERSAL_SUFFIX, vdr, sizeof vdr);
+    assert_true(pl_reversal_of_replaced(vdr, "d-1"));
+    assert_false(pl_reversal_by_paylink(vdr, "auth-77"));
+    assert_false(pl_reversal_of_replaced(vdr, ""));
+    assert_false(pl_reversal_of_replaced(vdr, "d-2"));
+    assert_false(pl_reversal_of_replaced("d-1.sdr", "d-1"));
     assert_false(pl_reversal_is_timeout_of("auth-77.rev", "auth-77"));
     assert_false(pl_reversal_is_timeout_of("auth-77.tor", ""));
     assert_false(pl_reversal_is_timeout_of(NULL, "auth-77"));

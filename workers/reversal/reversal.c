@@ -53,7 +53,7 @@
 #define REV_AUTH_BY_ID(rid)                                                                        \
     "LEFT JOIN cc_auth_trans t ON t.request_id = " rid " "                                         \
     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "      \
-    "auth_number, request_id, amount_pending, amount_authorized, vendor_response "                 \
+    "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by "      \
     "FROM auth_history "                                                                           \
     "WHERE request_id = " rid " "                                                                  \
     "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "                       \
@@ -62,7 +62,8 @@
 /* The rows e's reversals inserted, each with its authorization as rev_auth finds it. */
 #define REV_RECORD                                                                                 \
     "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
-    ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, '') "        \
+    ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "   \
+    "coalesce(h.voided_by, '') "                                                                   \
     "FROM ins "                                                                                    \
     "JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
 
@@ -128,14 +129,15 @@ static const pl_db_stmt stmts[] = {
      */
     {"rev_auth",
      "SELECT " REV_AUTH_COLUMNS
-     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, '') "
-     "FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
+     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "
+     "coalesce(h.voided_by, '') FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
      1},
     {"rev_auth_tx",
      "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, d.merchant_id, ''), "
-     "coalesce(h.vendor_response, ''), coalesce(d.request_id, '') FROM (SELECT) one "
+     "coalesce(h.vendor_response, ''), coalesce(d.request_id, ''), coalesce(h.voided_by, '') "
+     "FROM (SELECT) one "
      "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
-     "auth_number, request_id, amount_pending, amount_authorized, vendor_response "
+     "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by "
      "FROM auth_history WHERE transaction_id = $1::varchar AND transaction_id <> '' "
      "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true "
      "LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
@@ -345,7 +347,7 @@ bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_
 bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id)
 {
     static const char *const suffixes[] = {PL_DM_REVERSAL_SUFFIX, PL_TIMEOUT_REVERSAL_SUFFIX,
-                                           PL_DEPOSIT_REVERSAL_SUFFIX, "dmrev"};
+                                           "dmrev"};
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
         if (is_derived(request_id, auth_request_id, suffixes[i]))
             return true;
@@ -355,6 +357,11 @@ bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id)
 bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_request_id)
 {
     return is_derived(request_id, deposit_request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX);
+}
+
+bool pl_reversal_of_replaced(const char *request_id, const char *deposit_request_id)
+{
+    return is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_SUFFIX);
 }
 
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
@@ -503,11 +510,16 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     }
     int b; /* where REV_AUTH_COLUMNS start */
     const PGresult *res = pl_job_lookup(recorded, &b);
-    /* The debit whose soft-declined auth+capture made the manual authorization named (15). */
+    /* The debit whose soft-declined auth+capture made the manual authorization named (15), and
+     * the deposit that voided the authorization (16: an auth+capture that replaced it, whose
+     * `.vdr` is named after that deposit, not after the authorization). */
     const char *made_by =
         res && PQntuples(res) == 1 && PQnfields(res) > b + 15 ? PQgetvalue(res, 0, b + 15) : "";
+    const char *voided_by =
+        res && PQntuples(res) == 1 && PQnfields(res) > b + 16 ? PQgetvalue(res, 0, b + 16) : "";
     if (!svc->send_reversal && (pl_reversal_by_paylink(r->request_id, r->auth_ref.request_id) ||
-                                pl_reversal_of_soft_decline(r->request_id, made_by))) {
+                                pl_reversal_of_soft_decline(r->request_id, made_by) ||
+                                pl_reversal_of_replaced(r->request_id, voided_by))) {
         /* Requested by paylink itself (a reject's, a timeout's, a replaced authorization's), whose
          * worker read Send reversal selected: this worker's settings are older (the workers
          * refresh apart) or newer; refused, its id fixed, it would never be asked again and the

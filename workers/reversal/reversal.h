@@ -87,8 +87,8 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
 
 /*
  * True when request_id is a reversal paylink requested itself of auth_request_id (a Decision
- * Manager reject's, .rev and .dmrev; the resolver's timeout reversal, .tor; that of an
- * authorization an auth+capture replaced, .vdr): the worker that requested it read the bureau's
+ * Manager reject's, .rev and .dmrev; the resolver's timeout reversal, .tor; each named after the
+ * authorization): the worker that requested it read the bureau's
  * Send reversal selected, and it goes even where this worker's settings (refreshed at another
  * moment) say otherwise.
  */
@@ -98,6 +98,13 @@ bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id)
  * authorization a soft-declined auth+capture, the debit deposit_request_id, made: it goes
  * whatever this worker's Send reversal says, as pl_reversal_by_paylink's do. */
 bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_request_id);
+
+/* True when request_id is paylink's reversal (`.vdr`, paylink-deposit's or the resolver's) of an
+ * authorization the auth+capture deposit_request_id replaced (auth_history.voided_by): named
+ * after that deposit, not the authorization; it goes whatever this worker's Send reversal says,
+ * as pl_reversal_by_paylink's do. (Checked against the authorization's id, as before, it never
+ * matched: refused under a fixed id, the replaced authorization stayed held.) */
+bool pl_reversal_of_replaced(const char *request_id, const char *deposit_request_id);
 
 /* True when request_id is the resolver's timeout reversal of auth_request_id (request id
  * pl_job_derived_request_id(auth, "tor")). */
