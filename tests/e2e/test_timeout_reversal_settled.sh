@@ -69,6 +69,34 @@ assert_eq "$(pl_ledger_count "$j1.tor" reversal)" 1 "$j1 reversed at the bureau"
 assert_eq "$(pl_sql "SELECT status FROM auth_history WHERE request_id = :'id' ORDER BY id DESC LIMIT 1" \
     id="$j1")" reversed "$j1 reversed"
 
+# ---- the order system's reversal of an authorization whose outcome is unknown ----------------
+# (k1: applied at once, answered 8 s late: unknown.) The order is cancelled: the order system's
+# reversal goes as CyberSource's timeout reversal, and becomes the reversal the authorization's
+# required response follows, as the resolver's `.tor` does: approving the authorization after it
+# is refused, as it is after the resolver's own (a late approval is held the same way, 049).
+# Before, nothing recorded it: the resolver or a late answer recorded the authorization approved
+# and capturable, and told the order system so, while the bureau had released it.
+k1="tsk-$run"
+k1req=$(pl_request auth "$k1" 60.30)
+pl_sim_latency 8000
+pl_send auth "$k1req"
+r=$(pl_wait_reply auth "$k1" 60) || fail "no reply for $k1"
+assert_json .status timeout "$r"
+pl_sim_latency 0
+c1="tsc-$run"
+pl_send reversal "$(jq -nc --arg id "$c1" --arg order "$(jq -r .order <<<"$k1req")" --arg auth "$k1" '{v: 1,
+    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "CYB",
+    amount: "60.30", currency: "USD", auth_ref: {request_id: $auth}}')"
+r=$(pl_wait_reply reversal "$c1" 60) || fail "no reply for $c1"
+assert_json .status approved "$r"
+assert_eq "$(rr reversal_request_id "$k1")" "$c1" "$k1's required response follows the order system's reversal"
+tx=$(pl_ledger | jq -r --arg ref "$k1" '[.[] | select(.ref == $ref and .op == "auth")][0].bureau_id')
+if out=$("$PL_CTL" wreq resolve "$(rr id "$k1")" --outcome approved --transaction-id "$tx" --by ops 2>&1); then
+    fail "$k1 approved after the bureau released it: $out"
+fi
+assert_contains "$out" "has released it" "the refusal"
+assert_eq "$(auth_col status "$k1")" unknown "$k1 not recorded approved"
+
 # ---- still refused once the outcome is approved ----------------------------------------------
 # (unit: test_reversal_spec test_timeout_reversal_after_settled_is_refused)
 pass "timeout reversals of authorizations an operator settled error or rejected release them"

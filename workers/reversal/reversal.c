@@ -73,7 +73,14 @@
  * 'received' or 'sent' by this very attempt (p10), locked, with its parameters; claim is the
  * claim of the whole authorization it reverses (p5), only while nothing of it is captured or
  * claimed; the row is marked when it claimed, names no paylink authorization, or is this
- * attempt's own mark sent again.
+ * attempt's own mark sent again. tor: a reversal of a paylink authorization whose outcome is
+ * unknown (no answer: p4 names it, no history row, p5 NULL; rev_prepare sends it as
+ * CyberSource's timeout reversal) becomes the one its required response follows, as the
+ * resolver's own `.tor` does when it has none yet: a late approval is then held and settled by
+ * this reversal's outcome (049, 051), and the resolver does not report the authorization
+ * approved while this reversal releases it. (Before, an order system's reversal of an unknown
+ * authorization released it at the bureau while the late answer or the resolver's query then
+ * recorded it approved, capturable, and told the order system so.)
  */
 #define REV_MARK_SENT                                                                              \
     "me AS (SELECT r.request_id, r.status, e.p2, e.p3, e.p4, e.p5, e.p6, e.p7, e.p8, e.p9, "       \
@@ -84,7 +91,12 @@
     "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "                \
     "AND (h.status IN ('approved', 'review', 'rejected', 'voided') OR (h.status = 'declined' "     \
     "AND h.vendor_response IN " PL_CYBERSOURCE_SOFT_DECLINE_SQL ")) "                              \
-    "RETURNING h.id, coalesce(h.amount_authorized, 0) AS amount) "                                 \
+    "RETURNING h.id, coalesce(h.amount_authorized, 0) AS amount), "                                \
+    "tor AS (UPDATE required_response q SET reversal_request_id = me.request_id, "                 \
+    "reversal_requested_at = coalesce(q.reversal_requested_at, now()) FROM me "                    \
+    "WHERE me.status = 'received' AND me.p5 IS NULL AND me.p4 IS NOT NULL "                        \
+    "AND q.worker = 'auth' AND q.request_id = me.p4 AND q.status IN ('open', 'escalated') "        \
+    "AND q.reversal_request_id IS NULL RETURNING q.id) "                                           \
     "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = me.p2, "             \
     "merchant_id = me.p3, auth_request_id = coalesce(me.p4, r.auth_request_id), "                  \
     "auth_history_id = me.p5::bigint, auth_transaction_id = me.p6, auth_request_token = "          \
