@@ -208,6 +208,20 @@ static void test_map_accept(void **state)
     assert_true(job.reply->has_amount_approved);
     assert_int_equal(job.reply->amount_approved, 12000); /* the amount sent, none answered */
     assert_string_equal(job.reply->vendor_response, "100");
+    /* A request naming less than the authorization it reversed whole (paylink sends the
+     * authorized amount): the amount sent, not the request's. */
+    memset(&job, 0, sizeof job);
+    memset(&g_res, 0, sizeof g_res);
+    job.res = &g_res;
+    job.reply = job_test_reply();
+    job.call.op = PL_OP_AUTH_REVERSAL;
+    job.call.amount = 10000;
+    job.req.has_amount = true;
+    job.req.amount = 3000;
+    snprintf(job.res->decision, sizeof job.res->decision, "ACCEPT");
+    pl_reversal_spec.map(&job);
+    assert_int_equal(job.reply->amount_approved, 10000);
+    map_answer(&job, "ACCEPT", "100");
     assert_string_equal(job.reply->decision, "ACCEPT");
     assert_string_equal(job.reply->auth.transaction_id, "7000000000000000000001");
     assert_string_equal(job.reply->auth.request_token, "Axj/tok");

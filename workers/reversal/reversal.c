@@ -716,9 +716,13 @@ static void rev_map(pl_job *job)
     /* A reversal is never fraud-screened: any REJECT is the bureau declining it. */
     if (rep->status == PL_ST_REJECTED)
         rep->status = PL_ST_DECLINED;
-    if (rep->status == PL_ST_APPROVED && !rep->has_amount_approved) {
+    /* What was reversed: the answer's amount, else what paylink sent (the whole authorization,
+     * which may be more than the request named). pl_job_map_answer falls back to the request's
+     * amount, so a request naming 30.00 of a 100.00 authorization it reversed whole was
+     * answered, and recorded, as 30.00 reversed. */
+    if (rep->status == PL_ST_APPROVED) {
         rep->has_amount_approved = true;
-        rep->amount_approved = job->call.amount;
+        rep->amount_approved = job->res->has_amount ? job->res->amount : job->call.amount;
     }
     if (rep->status == PL_ST_DECLINED && !job->res->fault_code[0]) {
         const char *text = pl_reversal_reason_text(job->res->reason_code);
