@@ -721,6 +721,7 @@ typedef enum item_kind {
     ITEM_AFS_REPLY,
     ITEM_FAULT_CODE,
     ITEM_FAULT_STRING,
+    ITEM_COUNT,
 } item_kind;
 
 static const struct {
@@ -790,8 +791,9 @@ typedef struct reader {
     int payload; /* PAYLOAD_* */
     bool in_payload;
     bool fault_code_seen, fault_string_seen;
-    item_kind item; /* the payload's child being read */
-    int svc_index;  /* its SVC_* when item is ITEM_SERVICE */
+    item_kind item;             /* the payload's child being read */
+    int svc_index;              /* its SVC_* when item is ITEM_SERVICE */
+    bool item_seen[ITEM_COUNT]; /* the replyMessage children met so far (not the services) */
     bool field_seen[FIELD_COUNT];
     bool item_failed[FAIL_COUNT];
     /* The text being gathered: of the item (field < 0) or of one of its fields. */
@@ -975,9 +977,23 @@ static void read_item_start(reader *r, const char *name)
             if (strcmp(name, service_names[i]) == 0) {
                 r->item = ITEM_SERVICE;
                 r->svc_index = i;
-                r->svc[i].present = true;
             }
         }
+        /* The XSD has one of each (missingField and invalidField excepted). Of two decisions,
+         * two requestIDs or two ccAuthReplys, which one CyberSource meant is not ours to guess
+         * (cyb_query.c's only_child refuses the same): read as the last, a REJECT followed by
+         * an ACCEPT would be an approval, and a second merchantReferenceCode would pass the
+         * echo check of finish_reply. */
+        bool once =
+            r->item != ITEM_OTHER && r->item != ITEM_MISSING_FIELD && r->item != ITEM_INVALID_FIELD;
+        bool *seen =
+            r->item == ITEM_SERVICE ? &r->svc[r->svc_index].present : &r->item_seen[r->item];
+        if (once && *seen) {
+            refuse(r, "replyMessage has a second %s", name);
+            r->item = ITEM_OTHER;
+            return;
+        }
+        *seen = true;
     }
     if (r->item != ITEM_OTHER && r->item != ITEM_SERVICE && r->item != ITEM_AFS_REPLY)
         begin_capture(r, -1);
@@ -1071,12 +1087,14 @@ static const pl_xml_stream reader_stream = {
 };
 
 /*
- * The service whose reply says what happened to the operation: the capture of an
- * auth+capture (the auth when the capture did not run), the only service otherwise.
+ * The services whose reply says what happened to the operation, in order of preference, into
+ * prefs (-1: none): the capture of an auth+capture, then its auth (when the capture did not
+ * run), the only service otherwise. No other service's reply stands in for them: the
+ * ccAuthReply of an answer to a capture says nothing about what was captured.
  */
-static const svc_reply *main_service(const pl_bureau_call *call, const svc_reply *svc)
+static void main_services(const pl_bureau_call *call, int prefs[2])
 {
-    int prefs[2] = {-1, -1};
+    prefs[0] = prefs[1] = -1;
     switch (call ? call->op : 0) {
     case PL_OP_TOKEN:
         prefs[0] = SVC_TOKEN;
@@ -1101,14 +1119,48 @@ static const svc_reply *main_service(const pl_bureau_call *call, const svc_reply
     default:
         break;
     }
+}
+
+/* The reply of the first of the operation's main services (main_services) present, or NULL. */
+static const svc_reply *main_service(const pl_bureau_call *call, const svc_reply *svc)
+{
+    int prefs[2];
+    main_services(call, prefs);
     for (int i = 0; i < 2; i++)
         if (prefs[i] >= 0 && svc[prefs[i]].present)
             return &svc[prefs[i]];
-    static const int fallback[] = {SVC_CAPTURE, SVC_CREDIT, SVC_REVERSAL, SVC_AUTH, SVC_TOKEN};
-    for (size_t i = 0; i < sizeof fallback / sizeof fallback[0]; i++)
-        if (svc[fallback[i]].present)
-            return &svc[fallback[i]];
     return NULL;
+}
+
+/*
+ * True when the answer is a partial approval CyberSource wrote as a refusal. CyberSource's own
+ * Simple Order test data answers a partial approval decision REJECT, reasonCode 110, with a
+ * ccAuthReply carrying the authorizationCode and the amount approved (the issuer holds it), as
+ * ../shared/reference/bureau-wire-formats.md §1.9 lists 110 "REJECT/partial" and
+ * tests/fixtures/cybersource/auth_partial_110.xml has it. README and CONTRACT.md §3 make 110 a
+ * partial approval: `approved` for that amount. Read as REJECT it would be `declined`, its
+ * amount dropped and the issuer's hold never reversed. Only an authorization's answer is one:
+ * an auth+capture's only when its capture succeeded for an amount (what was captured is then
+ * what happened); without that the capture did not happen and the answer stays a refusal.
+ */
+static bool partial_approval(const pl_bureau_call *call, const reader *r)
+{
+    const pl_bureau_result *res = r->res;
+    const svc_reply *auth = &r->svc[SVC_AUTH], *capture = &r->svc[SVC_CAPTURE];
+    if (!call || strcmp(res->reason_code, "110") != 0 || !auth->present || !auth->has_amount)
+        return false;
+    if (strcmp(auth->reason_code, "100") != 0 && strcmp(auth->reason_code, "110") != 0 &&
+        !res->auth_code[0])
+        return false;
+    switch (call->op) {
+    case PL_OP_AUTH:
+    case PL_OP_TOKEN_AUTH:
+        return true;
+    case PL_OP_AUTH_CAPTURE:
+        return capture->present && strcmp(capture->reason_code, "100") == 0 && capture->has_amount;
+    default:
+        return false;
+    }
 }
 
 /* What a replyMessage read without refusal gives beyond its fields. */
@@ -1127,6 +1179,9 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         refuse(r, "merchantReferenceCode is not the request_id of the request sent");
         return r->err;
     }
+    /* REJECT 110 becomes what ACCEPT 110 is, before the checks an approval must pass. */
+    if (strcmp(res->decision, "REJECT") == 0 && partial_approval(call, r))
+        snprintf(res->decision, sizeof res->decision, "ACCEPT");
     /* An approval the workers could not act on (the External Payment Service's rule too): an
      * authorization no capture or reversal could name, a token nobody could charge. */
     bool accepted = strcmp(res->decision, "ACCEPT") == 0;
@@ -1149,6 +1204,15 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         pl_cybersource_received_timeout(res->reason_code))
         res->outcome_unknown = true;
     const svc_reply *main = main_service(call, r->svc);
+    /* An approval without the reply of the service it approves: the engine would record the
+     * request's amount as approved (captured, credited, reversed) on the bureau's word for
+     * nothing. Its outcome is unknown, as any unreadable answer's. */
+    int prefs[2];
+    main_services(call, prefs);
+    if (accepted && !main && prefs[0] >= 0) {
+        refuse(r, "ACCEPT without the operation's %s", service_names[prefs[0]]);
+        return r->err;
+    }
     if (main) {
         snprintf(res->service_reason_code, sizeof res->service_reason_code, "%s",
                  main->reason_code);

@@ -61,11 +61,19 @@
  * the network (XML_PARSE_NONET) and never substitutes entities. amount and service_reason_code come
  * from the reply of the operation's main service whenever that reply is present (ccCaptureReply for
  * auth+capture, falling back to ccAuthReply when the capture did not run;
- * paySubscriptionCreateReply for a token), so service_reason_code may equal reason_code; auth_code,
- * avs, cvv and auth_date always come from ccAuthReply, token from
+ * paySubscriptionCreateReply for a token; for any other operation its own service's reply only,
+ * never another service's), so service_reason_code may equal reason_code; an ACCEPT without that
+ * reply is PL_ERR_PARSE (the engine would otherwise approve the request's amount on nothing).
+ * auth_code, avs, cvv and auth_date always come from ccAuthReply, token from
  * paySubscriptionCreateReply/subscriptionID, afs_score from afsReply/afsResult. An amount that is
  * not a decimal, or an ID or code too long for its field, is PL_ERR_PARSE rather than a silently
- * wrong value.
+ * wrong value; so is a second merchantReferenceCode, requestID, decision, reasonCode,
+ * requestToken, afsReply or service reply in the replyMessage (which one CyberSource meant is not
+ * ours to guess). A partial approval, which CyberSource answers decision REJECT with reasonCode
+ * 110 and ccAuthReply carrying the amount approved (and its reasonCode 100 or 110, or an
+ * authorizationCode), reads as ACCEPT 110 does: decision "ACCEPT", reason_code "110", amount the
+ * amount approved. That holds for an authorization (PL_OP_AUTH, PL_OP_TOKEN_AUTH), and for an
+ * auth+capture only when its ccCaptureReply succeeded (100) with an amount.
  *
  * redact: the message parsed again; accountNumber masked with pl_card_mask_log in the given
  * mode, cvNumber, Password, cavv, xid and authenticationData emptied; the result is then

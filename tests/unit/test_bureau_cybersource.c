@@ -10,6 +10,7 @@
  * PAYLINK_XSD_DIR and PAYLINK_SOURCE_DIR in the environment override the compiled-in paths
  * (CI clones the repository elsewhere, with shared/ beside it).
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1377,17 +1378,145 @@ static void test_parse_reject_481(void **state)
     assert_string_equal(res.afs_score, "99");
 }
 
+/* A copy of body (malloc'd) with its first from replaced by to; from must be there. */
+static char *replaced(const char *body, const char *from, const char *to)
+{
+    const char *at = strstr(body, from);
+    assert_non_null(at);
+    size_t head = (size_t)(at - body), flen = strlen(from), tlen = strlen(to);
+    size_t rest = strlen(at + flen);
+    char *out = malloc(head + tlen + rest + 1);
+    assert_non_null(out);
+    memcpy(out, body, head);
+    memcpy(out + head, to, tlen);
+    memcpy(out + head + tlen, at + flen, rest + 1);
+    return out;
+}
+
+/* A fixture with its first from replaced by to, parsed for op. */
+static int parse_fixture_with(const char *name, const char *from, const char *to, pl_bureau_op op,
+                              pl_bureau_result *res, char *err, size_t errsize)
+{
+    size_t len = 0;
+    char *body = read_fixture(name, &len);
+    assert_non_null(body);
+    char *changed = replaced(body, from, to);
+    int rc = parse_answer(op, 200, changed, strlen(changed), res, err, errsize);
+    free(changed);
+    free(body);
+    return rc;
+}
+
+/*
+ * CyberSource answers a partial approval REJECT 110 with the approved amount in ccAuthReply
+ * (its Simple Order test data; wire formats §1.9): it reads as the approval for that amount an
+ * ACCEPT 110 is (README, CONTRACT.md §3), not as a decline that drops the amount.
+ */
 static void test_parse_partial_110(void **state)
 {
     (void)state;
     pl_bureau_result res;
     assert_int_equal(parse_fixture("auth_partial_110.xml", PL_OP_AUTH, 200, &res), 0);
+    assert_string_equal(res.decision, "ACCEPT");
     assert_string_equal(res.reason_code, "110");
     assert_string_equal(res.service_reason_code, "110");
     assert_true(res.has_amount);
     assert_int_equal(res.amount, 5500);
     assert_true(res.amount < 11000);
     assert_string_equal(res.auth_code, "290114");
+    assert_string_equal(res.request_id, "7419658120426543204019");
+
+    /* ACCEPT 110 gives the very same result. */
+    pl_bureau_result accept;
+    char err[256] = "";
+    assert_int_equal(parse_fixture_with("auth_partial_110.xml", "<c:decision>REJECT",
+                                        "<c:decision>ACCEPT", PL_OP_AUTH, &accept, err, sizeof err),
+                     0);
+    assert_string_equal(accept.decision, "ACCEPT");
+    assert_int_equal(accept.amount, 5500);
+    assert_memory_equal(&accept, &res, sizeof res);
+
+    /* A token+auth likewise. */
+    assert_int_equal(parse_fixture("auth_partial_110.xml", PL_OP_TOKEN_AUTH, 200, &res), 0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_int_equal(res.amount, 5500);
+    /* The authorization's reasonCode may be 100; without it, its authorizationCode tells. */
+    assert_int_equal(parse_fixture_with("auth_partial_110.xml",
+                                        "<c:reasonCode>110</c:reasonCode>\n"
+                                        "<c:amount>",
+                                        "<c:reasonCode>100</c:reasonCode>\n<c:amount>", PL_OP_AUTH,
+                                        &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_int_equal(res.amount, 5500);
+    assert_int_equal(parse_fixture_with("auth_partial_110.xml",
+                                        "<c:reasonCode>110</c:reasonCode>\n"
+                                        "<c:amount>",
+                                        "<c:amount>", PL_OP_AUTH, &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_int_equal(res.amount, 5500);
+
+    /* An approved amount is what makes it an approval: without one it stays the refusal. */
+    assert_int_equal(parse_fixture_with("auth_partial_110.xml", "<c:amount>55.00</c:amount>", "",
+                                        PL_OP_AUTH, &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "REJECT");
+    /* Another reason is no partial approval, whatever ccAuthReply carries. */
+    assert_int_equal(parse_fixture_with("auth_partial_110.xml",
+                                        "<c:reasonCode>110</c:reasonCode>\n"
+                                        "<c:requestToken>",
+                                        "<c:reasonCode>204</c:reasonCode>\n<c:requestToken>",
+                                        PL_OP_AUTH, &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.reason_code, "204");
+    /* A partial approval with no requestID is refused as an ACCEPT without one is. */
+    assert_int_equal(parse_fixture_with("auth_partial_110.xml",
+                                        "<c:requestID>7419658120426543204019</c:requestID>", "",
+                                        PL_OP_AUTH, &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "answered ACCEPT without a requestID"));
+}
+
+/*
+ * An auth+capture answered REJECT 110 is an approval only when its capture succeeded (for the
+ * amount captured); without a capture, or with a failed one, it stays the refusal it says.
+ */
+static void test_parse_auth_capture_partial_110(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256] = "";
+    assert_int_equal(parse_fixture("auth_capture_partial_110.xml", PL_OP_AUTH_CAPTURE, 200, &res),
+                     0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_string_equal(res.reason_code, "110");
+    assert_string_equal(res.service_reason_code, "100");
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 5500);
+    assert_string_equal(res.auth_code, "290177");
+
+    /* The capture failed. */
+    assert_int_equal(parse_fixture_with("auth_capture_partial_110.xml",
+                                        "<c:ccCaptureReply>\n<c:reasonCode>100",
+                                        "<c:ccCaptureReply>\n<c:reasonCode>235", PL_OP_AUTH_CAPTURE,
+                                        &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.service_reason_code, "235");
+    /* No capture ran: the authorization's partial approval is no approval of the capture. */
+    size_t len = 0;
+    char *body = read_fixture("auth_partial_110.xml", &len);
+    assert_non_null(body);
+    assert_int_equal(parse_answer(PL_OP_AUTH_CAPTURE, 200, body, len, &res, err, sizeof err), 0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.reason_code, "110");
+    /* Nor of a capture, credit or reversal of its own. */
+    assert_int_equal(parse_answer(PL_OP_CAPTURE, 200, body, len, &res, err, sizeof err), 0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_false(res.has_amount);
+    free(body);
 }
 
 static void test_parse_declines(void **state)
@@ -1692,9 +1821,11 @@ static void test_parse_garbage(void **state)
  * Body's first element, the first child of a name in a service reply, an element's whole text,
  * and of several refusals in one service reply the one the walk met first.
  */
-#define ENV_OPEN                                                                                   \
+#define ENV_START                                                                                  \
     "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"          \
-    "<c:replyMessage xmlns:c=\"urn:schemas-cybersource-com:transaction-data-1.121\">"              \
+    "<c:replyMessage xmlns:c=\"urn:schemas-cybersource-com:transaction-data-1.121\">"
+#define ENV_OPEN                                                                                   \
+    ENV_START                                                                                      \
     "<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>100</c:reasonCode>"
 #define ENV_CLOSE "</c:replyMessage></soap:Body></soap:Envelope>"
 #define LONG40 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -1706,14 +1837,14 @@ static void test_parse_reads_as_tree_walk(void **state)
     char err[256];
     const char *body;
 
-    /* Text of descendants and CDATA; the first reasonCode and amount of a service reply; a
-     * second ccAuthReply updates what it carries. */
+    /* Text of descendants and CDATA; the first reasonCode and amount of a service reply. (A
+     * second ccAuthReply is refused: test_parse_duplicates.) */
     body = ENV_OPEN "<c:merchantReferenceCode>r-<c:b>1</c:b></c:merchantReferenceCode>"
                     "<c:missingField>a</c:missingField><c:missingField><![CDATA[b&c]]>"
                     "</c:missingField><c:ccAuthReply><c:reasonCode>100</c:reasonCode>"
                     "<c:reasonCode>999</c:reasonCode><c:amount> 12.00 </c:amount>"
-                    "<c:amount>13.00</c:amount><c:avsCode>Y</c:avsCode></c:ccAuthReply>"
-                    "<c:ccAuthReply><c:cvCode>M</c:cvCode></c:ccAuthReply>" ENV_CLOSE;
+                    "<c:amount>13.00</c:amount><c:avsCode>Y</c:avsCode><c:cvCode>M</c:cvCode>"
+                    "</c:ccAuthReply>" ENV_CLOSE;
     assert_int_equal(
         parse_answer_to("r-1", PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err), 0);
     assert_string_equal(res.merchant_reference_code, "r-1");
@@ -1737,15 +1868,15 @@ static void test_parse_reads_as_tree_walk(void **state)
                      PL_ERR_PARSE);
     assert_non_null(strstr(err, "ccAuthReply/amount is not an amount"));
     /* A negative amount authorized (or captured, reversed) means nothing. */
-    body = ENV_OPEN "<c:decision>ACCEPT</c:decision><c:reasonCode>100</c:reasonCode>"
-                    "<c:ccAuthReply><c:reasonCode>100</c:reasonCode><c:amount>-12.00</c:amount>"
+    body = ENV_OPEN "<c:ccAuthReply><c:reasonCode>100</c:reasonCode><c:amount>-12.00</c:amount>"
                     "</c:ccAuthReply>" ENV_CLOSE;
     assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
                      PL_ERR_PARSE);
     assert_non_null(strstr(err, "ccAuthReply/amount is not an amount"));
     /* Across the children of replyMessage, the first in the document. */
-    body = ENV_OPEN "<c:requestID>" LONG40 LONG40 "</c:requestID><c:ccAuthReply><c:amount>x"
-                    "</c:amount></c:ccAuthReply>" ENV_CLOSE;
+    body = ENV_START "<c:requestID>" LONG40 LONG40 "</c:requestID><c:decision>ACCEPT</c:decision>"
+                     "<c:reasonCode>100</c:reasonCode><c:ccAuthReply><c:amount>x</c:amount>"
+                     "</c:ccAuthReply>" ENV_CLOSE;
     assert_int_equal(parse_answer(PL_OP_AUTH, 200, body, strlen(body), &res, err, sizeof err),
                      PL_ERR_PARSE);
     assert_non_null(strstr(err, "requestID is too long"));
@@ -1779,6 +1910,140 @@ static void test_parse_reads_as_tree_walk(void **state)
     assert_string_equal(res.fault_code, "a");
     assert_non_null(strstr(res.fault_string, "************1111"));
     assert_no_card_digits(res.fault_string);
+}
+
+/*
+ * Two of an element the reply has once (a decision, a requestID, a ccAuthReply...): which one
+ * CyberSource meant is not ours to guess, so the answer is unreadable (its outcome unknown)
+ * rather than read as its last: REJECT then ACCEPT is no approval, and a second
+ * merchantReferenceCode does not get past the check that the answer is this request's.
+ */
+static void test_parse_duplicates(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *items; /* the replyMessage's children */
+        const char *why;
+    } cases[] = {
+        {"<c:requestID>1</c:requestID><c:decision>REJECT</c:decision><c:decision>ACCEPT"
+         "</c:decision><c:reasonCode>100</c:reasonCode>",
+         "a second decision"},
+        {"<c:requestID>1</c:requestID><c:requestID>2</c:requestID><c:decision>ACCEPT"
+         "</c:decision><c:reasonCode>100</c:reasonCode>",
+         "a second requestID"},
+        {"<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>204"
+         "</c:reasonCode><c:reasonCode>100</c:reasonCode>",
+         "a second reasonCode"},
+        {"<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>100"
+         "</c:reasonCode><c:requestToken>a</c:requestToken><c:requestToken>b</c:requestToken>",
+         "a second requestToken"},
+        /* The first names another request, the second this one. */
+        {"<c:merchantReferenceCode>r-auth-0009</c:merchantReferenceCode><c:merchantReferenceCode>"
+         "r-auth-0001</c:merchantReferenceCode><c:requestID>1</c:requestID><c:decision>ACCEPT"
+         "</c:decision><c:reasonCode>100</c:reasonCode>",
+         "a second merchantReferenceCode"},
+        {"<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>100"
+         "</c:reasonCode><c:ccAuthReply><c:reasonCode>204</c:reasonCode></c:ccAuthReply>"
+         "<c:ccAuthReply><c:reasonCode>100</c:reasonCode><c:amount>120.00</c:amount>"
+         "</c:ccAuthReply>",
+         "a second ccAuthReply"},
+        {"<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>100"
+         "</c:reasonCode><c:ccAuthReply><c:reasonCode>100</c:reasonCode><c:amount>120.00"
+         "</c:amount></c:ccAuthReply><c:afsReply><c:afsResult>10</c:afsResult></c:afsReply>"
+         "<c:afsReply><c:afsResult>99</c:afsResult></c:afsReply>",
+         "a second afsReply"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[1024];
+        int n = snprintf(body, sizeof body, "%s%s%s", ENV_START, cases[i].items, ENV_CLOSE);
+        assert_true(n > 0 && (size_t)n < sizeof body);
+        pl_bureau_result res;
+        char err[256] = "";
+        int rc = parse_answer_to("r-auth-0001", PL_OP_AUTH, 200, body, strlen(body), &res, err,
+                                 sizeof err);
+        if (rc != PL_ERR_PARSE || !strstr(err, cases[i].why))
+            fail_msg("case %zu: rc %d, \"%s\"", i, rc, err);
+        assert_string_equal(res.decision, "");
+    }
+
+    /* A second ccCaptureReply in a fixture; two missingFields are as the XSD has them. */
+    pl_bureau_result res;
+    char err[256] = "";
+    assert_int_equal(parse_fixture_with("capture.xml", "</c:replyMessage>",
+                                        "<c:ccCaptureReply><c:reasonCode>100</c:reasonCode>"
+                                        "<c:amount>1.00</c:amount></c:ccCaptureReply>"
+                                        "</c:replyMessage>",
+                                        PL_OP_CAPTURE, &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "a second ccCaptureReply"));
+    assert_int_equal(parse_fixture("missing_field_101.xml", PL_OP_AUTH, 200, &res), 0);
+}
+
+/*
+ * A capture, credit or reversal is read from its own service's reply only: an ACCEPT without
+ * it is no answer (the engine would record the request's amount on the bureau's word for
+ * nothing), and another service's reply (a ccAuthReply for 999.00) is never its amount.
+ */
+static void test_parse_own_service_reply(void **state)
+{
+    (void)state;
+    static const struct {
+        pl_bureau_op op;
+        const char *svc;
+    } cases[] = {
+        {PL_OP_CAPTURE, "ccCaptureReply"},
+        {PL_OP_CREDIT, "ccCreditReply"},
+        {PL_OP_AUTH_REVERSAL, "ccAuthReversalReply"},
+        {PL_OP_AUTH, "ccAuthReply"},
+    };
+    const char *items =
+        "<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>100"
+        "</c:reasonCode><c:ccAuthReply><c:reasonCode>100</c:reasonCode><c:amount>999.00"
+        "</c:amount></c:ccAuthReply>";
+    const char *other_items =
+        "<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>100"
+        "</c:reasonCode><c:ccCaptureReply><c:reasonCode>100</c:reasonCode><c:amount>999.00"
+        "</c:amount></c:ccCaptureReply>";
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[1024];
+        snprintf(body, sizeof body, "%s%s%s", ENV_START,
+                 cases[i].op == PL_OP_AUTH ? other_items : items, ENV_CLOSE);
+        pl_bureau_result res;
+        char err[256] = "";
+        int rc = parse_answer(cases[i].op, 200, body, strlen(body), &res, err, sizeof err);
+        if (rc != PL_ERR_PARSE || !strstr(err, cases[i].svc))
+            fail_msg("op %d: rc %d, amount %" PRId64 ", \"%s\"", (int)cases[i].op, rc, res.amount,
+                     err);
+        assert_false(res.has_amount);
+
+        /* Refused, it carries no amount of the other service either. */
+        char *rejected = replaced(body, "ACCEPT", "REJECT");
+        assert_int_equal(
+            parse_answer(cases[i].op, 200, rejected, strlen(rejected), &res, err, sizeof err), 0);
+        assert_string_equal(res.decision, "REJECT");
+        assert_false(res.has_amount);
+        assert_string_equal(res.service_reason_code, "");
+        free(rejected);
+    }
+
+    /* An auth+capture whose capture did not run is read from its authorization, as meant. */
+    char body[1024];
+    snprintf(body, sizeof body, "%s%s%s", ENV_START, items, ENV_CLOSE);
+    pl_bureau_result res;
+    char err[256] = "";
+    assert_int_equal(
+        parse_answer(PL_OP_AUTH_CAPTURE, 200, body, strlen(body), &res, err, sizeof err), 0);
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 99900);
+    /* With neither reply, its ACCEPT is no answer. */
+    snprintf(body, sizeof body,
+             "%s<c:requestID>1</c:requestID><c:decision>ACCEPT</c:decision><c:reasonCode>100"
+             "</c:reasonCode>%s",
+             ENV_START, ENV_CLOSE);
+    assert_int_equal(
+        parse_answer(PL_OP_AUTH_CAPTURE, 200, body, strlen(body), &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "ccCaptureReply"));
 }
 
 static void test_redact_reply(void **state)
@@ -1825,6 +2090,7 @@ int main(void)
         cmocka_unit_test(test_parse_review_480),
         cmocka_unit_test(test_parse_reject_481),
         cmocka_unit_test(test_parse_partial_110),
+        cmocka_unit_test(test_parse_auth_capture_partial_110),
         cmocka_unit_test(test_parse_declines),
         cmocka_unit_test(test_parse_missing_and_invalid_fields),
         cmocka_unit_test(test_parse_error_150),
@@ -1838,6 +2104,8 @@ int main(void)
         cmocka_unit_test(test_parse_garbage),
         cmocka_unit_test(test_redact_reply),
         cmocka_unit_test(test_parse_reads_as_tree_walk),
+        cmocka_unit_test(test_parse_duplicates),
+        cmocka_unit_test(test_parse_own_service_reply),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

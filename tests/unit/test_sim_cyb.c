@@ -384,21 +384,92 @@ static void test_avs_cvn_no_match(void **state)
     pl_sim_response_free(&resp);
 }
 
+static pl_sim_cyb_request query_record(pl_sim_ledger *l, const char *request_id);
+
+/* What paylink's adapter reads in the simulator's answer to the request ref (its request_id)
+ * for op. */
+static int adapter_reads(const pl_sim_response *resp, pl_bureau_op op, const char *ref,
+                         pl_bureau_result *res)
+{
+    pl_request req;
+    memset(&req, 0, sizeof req);
+    assert_true((size_t)snprintf(req.request_id, sizeof req.request_id, "%s", ref) <
+                sizeof req.request_id);
+    pl_bureau_call call;
+    memset(&call, 0, sizeof call);
+    call.op = op;
+    call.req = &req;
+    char err[256] = "";
+    return pl_bureau_cybersource.parse(NULL, &call, resp->status, resp->body, resp->body_len, res,
+                                       err, sizeof err);
+}
+
+/*
+ * A partial approval is answered as CyberSource answers it (its Simple Order test data): decision
+ * REJECT, reasonCode 110, ccAuthReply with the authorizationCode and the amount approved. The
+ * issuer holds that amount (ledger "auth"); an auth+capture captures it; paylink's adapter reads
+ * the answer as the approval it is.
+ */
 static void test_partial_approval(void **state)
 {
+    pl_sim_ledger *l = *state;
     pl_sim_response resp;
     req_opts o = auth_opts("110.01");
-    reply r = answer(*state, &o, &resp);
-    assert_string_equal(get(&r, "c:decision"), "ACCEPT");
+    reply r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
     assert_string_equal(get(&r, "c:reasonCode"), "110");
     assert_string_equal(get(&r, "c:ccAuthReply/c:reasonCode"), "110");
     assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "55.00");
     assert_string_equal(get(&r, "c:ccAuthReply/c:requestAmount"), "110.01");
+    assert_int_equal(strlen(get(&r, "c:ccAuthReply/c:authorizationCode")), 6);
     free_reply(&r);
+    pl_bureau_result res;
+    assert_int_equal(adapter_reads(&resp, PL_OP_AUTH, "r1", &res), 0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_string_equal(res.reason_code, "110");
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 5500);
     pl_sim_response_free(&resp);
-    json_object *j = sim_test_ledger_json(*state);
+    json_object *j = sim_test_ledger_json(l);
+    assert_string_equal(sim_test_row_field(j, 0, "op"), "auth");
     assert_string_equal(sim_test_row_field(j, 0, "amount"), "55.00");
     json_object_put(j);
+
+    /* Auth+capture, with Decision Manager: the approved part is captured, and Decision
+     * Manager's decision was to accept it. */
+    o = auth_opts("110.00");
+    o.ref = "r2";
+    o.capture = true;
+    o.dm = true;
+    r = answer(l, &o, &resp);
+    assert_string_equal(get(&r, "c:decision"), "REJECT");
+    assert_string_equal(get(&r, "c:reasonCode"), "110");
+    assert_string_equal(get(&r, "c:ccAuthReply/c:amount"), "55.00");
+    assert_string_equal(get(&r, "c:ccCaptureReply/c:reasonCode"), "100");
+    assert_string_equal(get(&r, "c:ccCaptureReply/c:amount"), "55.00");
+    char auth_id[32];
+    assert_true((size_t)snprintf(auth_id, sizeof auth_id, "%s", get(&r, "c:requestID")) <
+                sizeof auth_id);
+    free_reply(&r);
+    assert_int_equal(adapter_reads(&resp, PL_OP_AUTH_CAPTURE, "r2", &res), 0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_int_equal(res.amount, 5500);
+    pl_sim_response_free(&resp);
+    j = sim_test_ledger_json(l);
+    assert_int_equal(json_object_array_length(j), 3);
+    assert_string_equal(sim_test_row_field(j, 2, "op"), "capture");
+    assert_string_equal(sim_test_row_field(j, 2, "amount"), "55.00");
+    json_object_put(j);
+    pl_sim_cyb_request q = query_record(l, auth_id);
+    assert_string_equal(q.decision, "REJECT");
+    assert_int_equal(q.reason_code, 110);
+    assert_int_equal(q.napps, 4);
+    assert_string_equal(q.apps[0].name, "ics_auth");
+    assert_int_equal(q.apps[0].reason_code, 110);
+    assert_string_equal(q.apps[1].name, "ics_bill");
+    assert_int_equal(q.apps[1].reason_code, 100);
+    assert_string_equal(q.apps[3].name, "ics_decision");
+    assert_int_equal(q.apps[3].reason_code, 100);
 }
 
 static void test_error_150(void **state)

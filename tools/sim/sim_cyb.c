@@ -458,6 +458,15 @@ static int decide_auth(pl_sim_ledger *l, const cyb_req *r, cyb_reply *rep, pl_si
             return rc;
         svc_set(&rep->token, 100, false, 0);
     }
+    /*
+     * CyberSource answers a partial approval decision REJECT, reasonCode 110, with ccAuthReply
+     * carrying the authorizationCode and the amount approved (its Simple Order test data;
+     * ../shared/reference/bureau-wire-formats.md §1.9 lists 110 "REJECT/partial"). Up to here it
+     * was the approval it is (the soft decline, the capture and the token above treat it so);
+     * only the reply's decision says otherwise.
+     */
+    if (rep->partial && strcmp(rep->decision, "ACCEPT") == 0)
+        set_decision(rep, "REJECT", 110);
     return PL_OK;
 }
 
@@ -806,10 +815,13 @@ static int record_request(pl_sim_ledger *l, const cyb_req *r, const cyb_reply *r
     }
     if (rep->afs.present)
         add_app(q, "ics_score", rep->reason == 400 ? 400 : rep->afs.reason);
-    /* Decision Manager accepted a soft-declined order: the refusal came after it. */
+    /* Decision Manager accepted a soft-declined order (the refusal came after it) and a partial
+     * approval (REJECT 110 only in its decision). */
     if (rep->dm_ran)
         add_app(q, "ics_decision",
-                strcmp(rep->decision, "ACCEPT") == 0 || rep->soft_decline ? 100 : rep->reason);
+                strcmp(rep->decision, "ACCEPT") == 0 || rep->soft_decline || rep->partial
+                    ? 100
+                    : rep->reason);
 
     int rc = pl_sim_ledger_cyb_request(l, q);
     free(q);
