@@ -797,7 +797,20 @@ static const char *const APPLY_AUTH =
     "SELECT request_id, company, order_number, pay_seq, service_bureau, "
     "coalesce(nullif(operation, ''), 'auth'), status, "
     "amount_approved, currency, auth_number, auth_date, transaction_id, request_token, "
-    "vendor_response, avs_response, cvv_response FROM upd) "
+    "vendor_response, avs_response, cvv_response FROM upd), "
+    /* An approved cardholder-initiated EXT authorization becomes the CIT of its order payment
+     * method, as paylink-auth's store makes it (auth_cit_store): the split shipments and
+     * installments that follow name it. Settled by an operator, it was never recorded, and
+     * they named an older CIT, or none. */
+    "cit AS (INSERT INTO card_cit (company, order_number, pay_seq, service_bureau, "
+    "transaction_id, amount, currency, request_id) "
+    "SELECT company, order_number, pay_seq, service_bureau, transaction_id, amount_approved, "
+    "currency, request_id FROM upd WHERE status = 'approved' AND initiator = 'CARDHOLDER' "
+    "AND transaction_id <> '' AND amount_approved IS NOT NULL AND currency IS NOT NULL "
+    "ON CONFLICT (company, order_number, pay_seq) DO UPDATE SET "
+    "service_bureau = excluded.service_bureau, transaction_id = excluded.transaction_id, "
+    "amount = excluded.amount, currency = excluded.currency, request_id = excluded.request_id, "
+    "created_at = now()) "
     "SELECT request_id, $13::text, $14::text FROM upd";
 
 static const char *const APPLY_DEPOSIT =

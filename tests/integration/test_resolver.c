@@ -271,6 +271,7 @@ static void cleanup(bool strict)
         "DELETE FROM auth_history WHERE request_id LIKE $1 OR deposit_request_id LIKE $1",
         "DELETE FROM cc_deposit_history WHERE request_id LIKE $1",
         "DELETE FROM cc_deposit_trans WHERE request_id LIKE $1",
+        "DELETE FROM card_cit WHERE request_id LIKE $1",
         "DELETE FROM cc_auth_trans WHERE request_id LIKE $1",
     };
     const char *p[] = {g_like};
@@ -908,6 +909,20 @@ static void test_operator_approves_auth(void **state)
     assert_contains(text, "paylink_resolver_queries_total{worker=\"auth\",result=\"failed\"} 0\n");
     assert_null(strstr(text, "\\\""));
     free(text);
+
+    /* A cardholder-initiated EXT authorization approved by an operator becomes the CIT of its
+     * order payment method, as paylink-auth's store makes it: the split shipments and
+     * installments that follow name it (before, none was recorded). */
+    trow cit = mkrow("auth", "EXT", "auth", "75.00", "escalated");
+    run1("UPDATE cc_auth_trans SET initiator = 'CARDHOLDER' WHERE request_id = $1", cit.rid);
+    pl_resolve_outcome co = {.status = PL_ST_APPROVED};
+    snprintf(co.transaction_id, sizeof co.transaction_id, "ext-cit-%d", (int)getpid());
+    assert_int_equal(pl_resolver_operator(r, cit.id, &co, "alice", NULL, msg, sizeof msg), 0);
+    char want[160];
+    snprintf(want, sizeof want, "%s|75.00|%s", co.transaction_id, cit.rid);
+    assert_value("SELECT concat_ws('|', transaction_id, amount, request_id) FROM card_cit "
+                 "WHERE company = " COMPANY " AND order_number = $1 AND pay_seq = 1",
+                 cit.order, want);
 
     pl_resolver_destroy(r);
     pl_metrics_destroy(metrics);
