@@ -413,11 +413,14 @@ int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *to
         json_object_put(root);
         return -1;
     }
-    /* An assignment made during a rebalance would be taken for the rebalance's own. */
+    /* While the group rebalances, partitions wait for the rebalance, not for a position:
+     * nothing is due until it settles. */
     json_object *cgrp, *js;
-    s->unsettled = json_object_object_get_ex(root, "cgrp", &cgrp) &&
-                   json_object_object_get_ex(cgrp, "join_state", &js) &&
-                   strcmp(json_object_get_string(js), "steady") != 0;
+    const char *join = json_object_object_get_ex(root, "cgrp", &cgrp) &&
+                               json_object_object_get_ex(cgrp, "join_state", &js)
+                           ? json_object_get_string(js)
+                           : NULL;
+    s->unsettled = join && strcmp(join, "steady") != 0;
     json_object_object_foreach(parts, pid, p)
     {
         (void)pid;

@@ -1166,7 +1166,12 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
     }
     char lease[16];
     snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
-    const char *p1[] = {w->id, resolution, how, by, note, r->owner, lease};
+    /* Only while it follows the reversal it followed when loaded (none, or that one): an
+     * order system's reversal of the unknown authorization may have been sent meanwhile
+     * (paylink-reversal records it here at its mark, without the lease); the bureau has then
+     * released what this outcome would report held. Nothing is applied; the next step follows
+     * that reversal. */
+    const char *p1[] = {w->id, resolution, how, by, note, r->owner, lease, w->reversal_rid};
     res = exec(
         c,
         "UPDATE required_response SET status = 'resolved', resolution = $2, resolved_how = $3, "
@@ -1174,8 +1179,8 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         "reply_pending = true, lease_owner = $6, "
         "lease_until = now() + make_interval(secs => $7::int) "
         "WHERE id = $1::bigint AND status IN ('open', 'escalated') AND lease_owner = $6 "
-        "RETURNING id",
-        7, p1);
+        "AND reversal_request_id IS NOT DISTINCT FROM nullif($8, '') RETURNING id",
+        8, p1);
     mine = ok(res) && PQntuples(res) == 1;
     failed = !ok(res);
     if (failed)
@@ -1483,7 +1488,7 @@ static int safe_reverse(pl_resolver *r, PGconn *c, const row *w, bool queried, c
                         "reversal_requested_at = coalesce(reversal_requested_at, now()), "
                         "lease_until = now() + make_interval(secs => $4::int) "
                         "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2 "
-                        "RETURNING id",
+                        "AND reversal_request_id IS NULL RETURNING id",
                         4, pr);
     if (rc != 1) /* another actor has the row now (0), or the database failed */
         return rc;

@@ -384,6 +384,40 @@ static void test_record_same_either_way(void **state)
         it_long(g_admin, "SELECT count(*) FROM auth_reversal WHERE request_id = $1", refused), 0);
 }
 
+/*
+ * A reversal prepared as the timeout reversal of an authorization with no outcome (its request
+ * named, p4; no history row, p5 NULL) is not marked once the authorization has one since (the
+ * resolver applied it meanwhile): the engine decides again (a claim on it, or a refusal), so it
+ * is not sent as a timeout reversal the authorization's required response no longer follows,
+ * while the books say approved. One settled `error` (what a timeout reversal is still sent
+ * for) is marked.
+ */
+static void test_timeout_reversal_marked_only_without_outcome(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], req[96];
+    rid(auth_req, sizeof auth_req, "tmo", "auth", 0);
+    rid(req, sizeof req, "tmo", "rev", 0);
+    make_auth(auth_req, "IT-RM-TMO0", false, auth_id, sizeof auth_id);
+    record_reversal(req, "IT-RM-TMO0", auth_req);
+    const char *p[10] = {req, "reversal", "paylink_demo", auth_req, NULL, "", "", "", "CC", "it/t"};
+    it_unit_rec r;
+    submit("rev_mark_sent", 10, p, NULL, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 0); /* approved since: not marked */
+    char st[32];
+    it_value(g_admin, "SELECT status FROM auth_reversal WHERE request_id = $1", req, NULL, st,
+             sizeof st);
+    assert_string_equal(st, "received");
+    PQclear(PQexecParams(g_admin, "UPDATE auth_history SET status = 'error' WHERE id = $1::bigint",
+                         1, NULL, (const char *[]){auth_id}, NULL, NULL, 0));
+    submit("rev_mark_sent", 10, p, NULL, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 1); /* settled error: the timeout reversal goes */
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -405,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_same_rows_either_way),
         cmocka_unit_test(test_record_same_either_way),
         cmocka_unit_test(test_two_reversals_of_one_authorization),
+        cmocka_unit_test(test_timeout_reversal_marked_only_without_outcome),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -80,7 +80,11 @@
  * this reversal's outcome (049, 051), and the resolver does not report the authorization
  * approved while this reversal releases it. (Before, an order system's reversal of an unknown
  * authorization released it at the bureau while the late answer or the resolver's query then
- * recorded it approved, capturable, and told the order system so.)
+ * recorded it approved, capturable, and told the order system so.) Such a reversal (p4, no
+ * p5) is marked only while its authorization still has no outcome but an operator's `error`
+ * (the one timeout reversals are sent for, rev_prepare): one that became known since it was
+ * prepared is decided again (a claim, or a refusal), not sent as a timeout reversal of an
+ * authorization the resolver has just recorded.
  */
 #define REV_MARK_SENT                                                                              \
     "me AS (SELECT r.request_id, r.status, e.p2, e.p3, e.p4, e.p5, e.p6, e.p7, e.p8, e.p9, "       \
@@ -104,7 +108,11 @@
     "ELSE r.pay_type END, sent_by = me.p10, claim_amount = CASE WHEN me.status = 'received' "      \
     "THEN (SELECT c.amount FROM claim c WHERE c.id = me.p5::bigint) ELSE r.claim_amount END "      \
     "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' OR me.p5 IS NULL "         \
-    "OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) RETURNING r.request_id"
+    "OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) "                               \
+    "AND (me.status = 'sent' OR me.p5 IS NOT NULL OR me.p4 IS NULL OR NOT EXISTS "                 \
+    "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
+    "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
+    "AND h.status <> 'error')) RETURNING r.request_id"
 
 /* The answer of each row of e (p1-p9: one row, or one per answer merged; db.h). */
 #define REV_STORE                                                                                  \
