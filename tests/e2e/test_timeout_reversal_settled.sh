@@ -86,9 +86,14 @@ pl_sim_latency 0
 c1="tsc-$run"
 pl_send reversal "$(jq -nc --arg id "$c1" --arg order "$(jq -r .order <<<"$k1req")" --arg auth "$k1" '{v: 1,
     request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "CYB",
-    amount: "60.30", currency: "USD", auth_ref: {request_id: $auth}}')"
+    amount: "30.00", currency: "USD", auth_ref: {request_id: $auth}}')"
 r=$(pl_wait_reply reversal "$c1" 60) || fail "no reply for $c1"
 assert_json .status approved "$r"
+# For what the authorization was sent for, not the 30.00 the request named: it releases the
+# authorization whole, as the resolver's own `.tor` would (which the required response now
+# takes it for).
+assert_eq "$(pl_ledger | jq -r --arg ref "$c1" '[.[] | select(.ref == $ref and .op == "reversal")][0].amount')" \
+    60.30 "the timeout reversal went for the authorization's amount"
 assert_eq "$(rr reversal_request_id "$k1")" "$c1" "$k1's required response follows the order system's reversal"
 tx=$(pl_ledger | jq -r --arg ref "$k1" '[.[] | select(.ref == $ref and .op == "auth")][0].bureau_id')
 if out=$("$PL_CTL" wreq resolve "$(rr id "$k1")" --outcome approved --transaction-id "$tx" --by ops 2>&1); then

@@ -63,7 +63,7 @@
 #define REV_RECORD                                                                                 \
     "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "   \
-    "coalesce(h.voided_by, '') "                                                                   \
+    "coalesce(h.voided_by, ''), coalesce(t.amount::text, '') "                                     \
     "FROM ins "                                                                                    \
     "JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
 
@@ -150,11 +150,13 @@ static const pl_db_stmt stmts[] = {
     {"rev_auth",
      "SELECT " REV_AUTH_COLUMNS
      ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "
-     "coalesce(h.voided_by, '') FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
+     "coalesce(h.voided_by, ''), coalesce(t.amount::text, '') FROM (SELECT) one " REV_AUTH_BY_ID(
+         "$1::varchar"),
      1},
     {"rev_auth_tx",
      "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, d.merchant_id, ''), "
-     "coalesce(h.vendor_response, ''), coalesce(d.request_id, ''), coalesce(h.voided_by, '') "
+     "coalesce(h.vendor_response, ''), coalesce(d.request_id, ''), coalesce(h.voided_by, ''), "
+     "coalesce(t.amount::text, '') "
      "FROM (SELECT) one "
      "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
      "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by "
@@ -631,7 +633,16 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         c->op = PL_OP_AUTH_REVERSAL;
         pl_job_resolve_call(job, r->pay_type);
         pl_job_follow_merchant(job, auth_merchant);
-        c->amount = r->has_amount ? r->amount : 0;
+        /* For what paylink sent (column 17), as the resolver's own `.tor` goes: the bureau
+         * releases the authorization whole, and its required response now follows this
+         * reversal (rev_mark_sent) as releasing it; one for less than was authorized would
+         * leave the rest held with the authorization settled as released. */
+        int64_t sent = 0;
+        c->amount = row && PQnfields(res) > b + 17 &&
+                            pl_money_parse_decimal(PQgetvalue(res, 0, b + 17), &sent) == 0
+                        ? sent
+                    : r->has_amount ? r->amount
+                                    : 0;
         c->ref_request_id = d->ref_id; /* "": none is known */
         c->timeout_reversal_of = d->timeout_of;
         PL_INFO(r->request_id, "timeout authorization reversal of %s (its outcome is unknown)",

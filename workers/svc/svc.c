@@ -485,8 +485,9 @@ static int prepare_deposit(pl_job *job, const pl_db_unit *recorded, svc_data *d)
     pl_stored_value_auth_read(k, col, &a);
     if (!a.found && !r->auth_ref.request_id[0]) {
         /* An SVATransactionID no authorization of the order has: one paylink does not hold;
-         * the bureau knows what remains of it. */
+         * the bureau knows what remains of it. Its code is what the request says. */
         copy(d->ref_id, sizeof d->ref_id, r->auth_ref.transaction_id);
+        copy(d->ref_auth_number, sizeof d->ref_auth_number, r->auth_ref.number);
         return 0;
     }
     /* A paylink authorization, by request id or found by its SVATransactionID: the same checks
