@@ -148,9 +148,13 @@ static void test_deposit_references(void **state)
     job_of(&job, &svc, PL_REQ_SVC_DEPOSIT, 1107);
     job.req.auth_ref.present = true;
     snprintf(job.req.auth_ref.transaction_id, sizeof job.req.auth_ref.transaction_id, "9354");
+    snprintf(job.req.auth_ref.number, sizeof job.req.auth_ref.number, "A77");
     assert_int_equal(pl_svc_spec.prepare(&job, NULL), 0);
     assert_int_equal(job.call.op, PL_OP_SVC_POSTAUTH);
     assert_string_equal(job.call.ref_request_id, "9354");
+    /* ... with the code the request gives (the External Payment Service's authorizationCode) */
+    assert_non_null(job.call.ref_auth_code);
+    assert_string_equal(job.call.ref_auth_code, "A77");
     free(job.spec_data);
 
     /* A paylink authorization the look-up did not find: declined, no call. */
