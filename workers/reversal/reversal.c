@@ -143,8 +143,10 @@ static const pl_db_stmt stmts[] = {
      * ($1), when paylink knows it, always one row; when it does not, the debit of the order
      * ($2 company, $3 order number) whose auth+capture the bureau gave that transaction id — a
      * soft-declined one, whose authorization paylink-deposit asks to reverse (`.sdr`) — gives
-     * the merchant ID (13) and its request id (15). One statement per kind of reference, each
-     * probing its index (they were a UNION of both and a second look-up for the unknown
+     * the merchant ID (13) and its request id (15). Then, for each, the deposit that voided the
+     * authorization (16: an auth+capture that replaced it, whose `.vdr` is named after it) and
+     * the amount its request sent (17: a timeout reversal's). One statement per kind of reference,
+     * each probing its index (they were a UNION of both and a second look-up for the unknown
      * outcome).
      */
     {"rev_auth",
