@@ -732,6 +732,58 @@ static void test_void_deferred_for_another_claim(void **state)
 }
 
 /*
+ * A capture of a review Decision Manager rejected after the debit was prepared (it waited for a
+ * bureau slot): its claim fails, so it is decided again (and declined) instead of capturing an
+ * order fraud screening rejected. An ACCEPT (or no decision) leaves the claim as before.
+ */
+static void test_claim_refused_after_a_reject(void **state)
+{
+    (void)state;
+    char a[24], req[96], auth[96], tx[40];
+    make_auth("dmr", 0, "IT-DM-DMR", a, sizeof a);
+    rid(auth, sizeof auth, "dmr", "auth", 0);
+    rid(req, sizeof req, "dmr", "dep", 0);
+    snprintf(tx, sizeof tx, "71%018d", (int)getpid());
+    const char *pu[] = {a, tx};
+    PQclear(PQexecParams(g_admin,
+                         "UPDATE auth_history SET status = 'review', transaction_id = $2 "
+                         "WHERE id = $1::bigint",
+                         2, NULL, pu, NULL, NULL, 0));
+    record_debit("dmr", "dep", 0, "IT-DM-DMR", "30.00");
+    const char *pd[] = {tx, auth};
+    PGresult *ins = PQexecParams(
+        g_admin,
+        "INSERT INTO dm_decision (company, service_bureau, transaction_id, conversion_date, "
+        "original_decision, new_decision, auth_request_id, order_number, pay_seq, action, event) "
+        "VALUES (7, 'CYB', $1, '2026-12-06', 'REVIEW', 'REJECT', $2, 'IT-DM-DMR', 1, "
+        "'cancel_order', '{}') RETURNING id",
+        2, NULL, pd, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(ins), PGRES_TUPLES_OK);
+    PQclear(ins);
+    const char *p[10];
+    mark_params(req, a, "it/1", "30.00", false, p);
+    p[9] = "false";
+    it_unit_rec r;
+    submit("dep_mark_sent_auth", 10, p, a, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 0); /* not marked, nothing claimed */
+    char v[64];
+    it_value(g_admin, "SELECT amount_pending::text FROM auth_history WHERE id = $1::bigint", a,
+             NULL, v, sizeof v);
+    assert_string_equal(v, "0.00");
+    /* The decision changed to ACCEPT: the claim goes. */
+    PQclear(PQexecParams(g_admin,
+                         "UPDATE dm_decision SET new_decision = 'ACCEPT' WHERE transaction_id = $1",
+                         1, NULL, (const char *[]){tx}, NULL, NULL, 0));
+    submit("dep_mark_sent_auth", 10, p, a, &r);
+    it_drive(g_db);
+    assert_int_equal(r.ntuples, 1);
+    PQclear(PQexecParams(g_admin, "DELETE FROM dm_decision WHERE transaction_id = $1", 1, NULL,
+                         (const char *[]){tx}, NULL, NULL, 0));
+}
+
+/*
  * A capture whose answer brought another authorization code adds an authorization row for what
  * it captured (seed step 6, dep_store_new_auth: deposit_request_id set). The authorization it
  * drew on stays the one a later debit of the same auth_ref reads (dep_refs): 40.00 of 100.00
@@ -800,6 +852,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_code_keeps_the_authorization),
+        cmocka_unit_test(test_claim_refused_after_a_reject),
         cmocka_unit_test(test_touch_key),
         cmocka_unit_test(test_same_rows_either_way),
         cmocka_unit_test(test_record_same_either_way),

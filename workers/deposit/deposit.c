@@ -37,11 +37,17 @@
     "AND (me.status = 'sent' OR EXISTS (SELECT 1 FROM claim c WHERE " found ")) "                  \
     "RETURNING d.request_id"
 /* A capture's claim of its amount (p9) on its authorization (p5), and its mark (p10: whether it
- * voids the remainder). */
+ * voids the remainder). Not on a review Decision Manager has rejected since the debit was
+ * prepared (dep_refs read it then; paylink-dmupdate records the decision in dm_decision only):
+ * a debit waiting for a bureau slot meanwhile was captured on an order fraud screening
+ * rejected. The claim failing, the debit is decided again, and declined. */
 #define DEP_CLAIM_AUTH                                                                             \
     ", claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + me.p9::numeric "    \
     "FROM me WHERE me.status = 'received' AND h.id = me.p5::bigint "                               \
     "AND h.status IN ('approved', 'review') AND h.void_deferred_by IS NULL "                       \
+    "AND (h.status <> 'review' OR (SELECT dd.new_decision FROM dm_decision dd "                    \
+    "WHERE dd.company = h.company AND dd.transaction_id = h.transaction_id "                       \
+    "ORDER BY dd.id DESC LIMIT 1) IS DISTINCT FROM 'REJECT') "                                     \
     "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= me.p9::numeric "           \
     "RETURNING h.id) "
 #define DEP_MARK_AUTH                                                                              \
