@@ -3559,9 +3559,12 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
 {
     if (allow_consume && !e->draining && !e->fatal) {
         consume(e);
-        if (!e->stopping)
+        /* Nothing new once a stop is asked (g_stop), though the loop that sets `stopping` has
+         * not seen it yet: a SIGTERM during a revoke drain (in consume) left the stop's own
+         * drain no time, and what started here was cut at the bureau. */
+        if (!e->stopping && !g_stop)
             start_backlog(e);
-        if (e->stats_fresh && !e->stopping) {
+        if (e->stats_fresh && !e->stopping && !g_stop) {
             e->stats_fresh = false;
             refetch_stalled(e);
         }
