@@ -3409,8 +3409,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     (void)rk;
     (void)len;
     pl_engine *e = opaque;
-    e->lag = pl_kafka_stats_lag(json, e->t_request);
-    pl_kafka_stalls_observe(e->stalls, json, e->t_request, e->assigned, now_s());
+    e->lag = pl_kafka_stats_read(json, e->t_request, e->stalls, e->assigned, now_s());
     e->stats_fresh = true;
     return 0;
 }

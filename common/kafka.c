@@ -340,27 +340,38 @@ bool pl_kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms)
     return closed;
 }
 
+/* The statistics' partitions of `topic` (a borrowed object of root), or NULL. */
+static json_object *stats_partitions(json_object *root, const char *topic)
+{
+    json_object *topics, *t, *parts;
+    return root && json_object_object_get_ex(root, "topics", &topics) &&
+                   json_object_object_get_ex(topics, topic, &t) &&
+                   json_object_object_get_ex(t, "partitions", &parts)
+               ? parts
+               : NULL;
+}
+
+static int64_t stats_lag(json_object *parts)
+{
+    if (!parts)
+        return -1;
+    int64_t lag = 0;
+    json_object_object_foreach(parts, pid, p)
+    {
+        json_object *l;
+        if (strcmp(pid, "-1") == 0 || !json_object_object_get_ex(p, "consumer_lag", &l))
+            continue;
+        int64_t v = json_object_get_int64(l);
+        if (v > 0)
+            lag += v;
+    }
+    return lag;
+}
+
 int64_t pl_kafka_stats_lag(const char *json, const char *topic)
 {
     json_object *root = json_tokener_parse(json);
-    if (!root)
-        return -1;
-    int64_t lag = -1;
-    json_object *topics, *t, *parts;
-    if (json_object_object_get_ex(root, "topics", &topics) &&
-        json_object_object_get_ex(topics, topic, &t) &&
-        json_object_object_get_ex(t, "partitions", &parts)) {
-        lag = 0;
-        json_object_object_foreach(parts, pid, p)
-        {
-            json_object *l;
-            if (strcmp(pid, "-1") == 0 || !json_object_object_get_ex(p, "consumer_lag", &l))
-                continue;
-            int64_t v = json_object_get_int64(l);
-            if (v > 0)
-                lag += v;
-        }
-    }
+    int64_t lag = stats_lag(stats_partitions(root, topic));
     json_object_put(root);
     return lag;
 }
@@ -402,17 +413,12 @@ static void stall_drop(pl_kafka_stalls *s, int32_t p)
         *st = s->v[--s->n];
 }
 
-int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *topic,
-                            const rd_kafka_topic_partition_list_t *assigned, double now)
+static int stalls_observe(pl_kafka_stalls *s, json_object *root, const char *topic,
+                          const rd_kafka_topic_partition_list_t *assigned, double now)
 {
-    json_object *root = json_tokener_parse(json);
-    json_object *topics, *t, *parts;
-    if (!root || !json_object_object_get_ex(root, "topics", &topics) ||
-        !json_object_object_get_ex(topics, topic, &t) ||
-        !json_object_object_get_ex(t, "partitions", &parts)) {
-        json_object_put(root);
+    json_object *parts = stats_partitions(root, topic);
+    if (!parts)
         return -1;
-    }
     /* While the group rebalances, partitions wait for the rebalance, not for a position:
      * nothing is due until it settles. */
     json_object *cgrp, *js;
@@ -454,8 +460,26 @@ int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *to
         }
         s->v[s->n++] = (struct stall){.partition = partition, .since = now};
     }
-    json_object_put(root);
     return 0;
+}
+
+int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *topic,
+                            const rd_kafka_topic_partition_list_t *assigned, double now)
+{
+    json_object *root = json_tokener_parse(json);
+    int rc = stalls_observe(s, root, topic, assigned, now);
+    json_object_put(root);
+    return rc;
+}
+
+int64_t pl_kafka_stats_read(const char *json, const char *topic, pl_kafka_stalls *s,
+                            const rd_kafka_topic_partition_list_t *assigned, double now)
+{
+    json_object *root = json_tokener_parse(json);
+    int64_t lag = stats_lag(stats_partitions(root, topic));
+    (void)stalls_observe(s, root, topic, assigned, now);
+    json_object_put(root);
+    return lag;
 }
 
 void pl_kafka_stalls_forget(pl_kafka_stalls *s, const rd_kafka_topic_partition_list_t *parts)

@@ -138,6 +138,11 @@ void pl_kafka_stalls_free(pl_kafka_stalls *s);
 int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *topic,
                             const rd_kafka_topic_partition_list_t *assigned, double now);
 
+/* The statistics document read once: its consumer lag (pl_kafka_stats_lag) returned, and its
+ * partitions observed (pl_kafka_stalls_observe). */
+int64_t pl_kafka_stats_read(const char *json, const char *topic, pl_kafka_stalls *s,
+                            const rd_kafka_topic_partition_list_t *assigned, double now);
+
 /* Forgets the partitions (assigned anew: their fetch starts over). */
 void pl_kafka_stalls_forget(pl_kafka_stalls *s, const rd_kafka_topic_partition_list_t *parts);
 

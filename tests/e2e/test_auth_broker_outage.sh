@@ -52,8 +52,9 @@ done
 # check them. librdkafka 2.0.2 can leave an incremental assignment without fetch positions when
 # the committed-offset fetch after the broker's restart is answered "Not coordinator" (seen:
 # paylink-deposit consumed nothing until it was restarted, and the next test in this environment
-# waited for it in vain) — an open item of the engine's (issue 12's note). They are restarted,
-# so that the next test finds them consuming.
+# waited for it in vain). The engine now leaves its group and joins it again when an assigned
+# partition is not fetched for PAYLINK_KAFKA_STALL_MS (120 s); they are restarted here so that
+# the next test finds them consuming without waiting that long.
 if [ "${PAYLINK_DEV_BROKER:-kafka}" != mock ]; then
     for w in deposit reversal svc; do pl_worker_stop "$w" && pl_worker_start "$w"; done
 fi

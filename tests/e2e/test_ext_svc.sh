@@ -20,6 +20,14 @@ order="XS$run"
 svc() { pl_svc_reply "$1" "$2" "$order" "${3:-}" ".service = \"EXT\" | ${4:-.}"; }
 with_card() { echo ".svc = {card_number: \"$card\"} ${1:+| $1}"; }
 col() { pl_sql "SELECT $1 FROM svc_trans WHERE request_id = :'id'" id="$2"; }
+# void REQUEST_ID AUTH_REQUEST_ID AMOUNT SERVICE: the reversal of a stored value authorization of
+# the card, sent to paylink-reversal.
+void() {
+    pl_send reversal "$(jq -nc --arg id "$1" --arg order "$order" --arg auth "$2" --arg amount "$3" \
+        --arg service "$4" --arg card "$card" '{v: 1, request_id: $id, type: "reversal", company: 1,
+        order: $order, pay_seq: 1, service: $service, amount: $amount, currency: "USD",
+        auth_ref: {request_id: $auth}, svc: {card_number: $card}}')"
+}
 ledger_ops() { pl_ledger | jq -r --arg id "$1" '[.[] | select(.protocol == "EXT" and .ref == $id) | .op] | sort | join(",")'; }
 
 # ---- generate a virtual card ------------------------------------------------------------------
@@ -76,9 +84,7 @@ r=$(svc "xsr-$run" return 10.00 "$(with_card)")
 assert_json .status approved "$r"
 assert_json .amount_approved 10.00 "$r"
 v1="xsv-$run"
-pl_send reversal "$(jq -nc --arg id "$v1" --arg order "$order" --arg auth "$a2" --arg card "$card" '{v: 1,
-    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "EXT",
-    amount: "30.00", currency: "USD", auth_ref: {request_id: $auth}, svc: {card_number: $card}}')"
+void "$v1" "$a2" 30.00 EXT
 r=$(pl_wait_reply reversal "$v1" 60) || fail "no reversal reply for $v1"
 assert_json .status approved "$r"
 assert_json .amount_approved 30.00 "$r"
@@ -134,9 +140,7 @@ a5="xsm5-$run"
 r=$(svc "$a5" auth 2.00 "$(m ".entity = \"$ent\"")")
 assert_json .status approved "$r"
 v5="xsmv-$run"
-pl_send reversal "$(jq -nc --arg id "$v5" --arg order "$order" --arg auth "$a5" --arg card "$card" '{v: 1,
-    request_id: $id, type: "reversal", company: 1, order: $order, pay_seq: 1, service: "EXTM",
-    amount: "2.00", currency: "USD", auth_ref: {request_id: $auth}, svc: {card_number: $card}}')"
+void "$v5" "$a5" 2.00 EXTM
 r=$(pl_wait_reply reversal "$v5" 60) || fail "no reply for the void $v5"
 assert_json .status approved "$r"
 assert_eq "$(pl_sql "SELECT merchant_id FROM auth_reversal WHERE request_id = :'id'" id="$v5")" "$mx" \

@@ -156,6 +156,16 @@ static void test_stalls(void **state)
     assert_int_equal(pl_kafka_stalls_observe(s, doc, "t", mine, 190.0), 0);
     assert_false(pl_kafka_stalls_due(s, 0, 1000.0, 30.0));
 
+    /* Read once for both (the engine's statistics callback): the lag, and the partitions. */
+    pl_kafka_stalls *r = pl_kafka_stalls_new();
+    rd_kafka_topic_partition_list_add(mine, "t", 0);
+    assert_int_equal(pl_kafka_stats_read(stats_sample, "paylink.auth.request", r, mine, 1.0), 42);
+    stalls_doc(doc, sizeof doc, "stopped", "active", "active", "steady");
+    assert_int_equal(pl_kafka_stats_read(doc, "t", r, mine, 2.0), 0);
+    assert_true(pl_kafka_stalls_due(r, 0, 32.0, 30.0));
+    assert_int_equal(pl_kafka_stats_read("{", "t", r, mine, 3.0), -1);
+    pl_kafka_stalls_free(r);
+
     rd_kafka_topic_partition_list_destroy(one);
     rd_kafka_topic_partition_list_destroy(mine);
     pl_kafka_stalls_free(s);
@@ -493,6 +503,17 @@ static rd_kafka_mock_cluster_t *mock_cluster(rd_kafka_t **host)
     return mc;
 }
 
+/* A plain producer of the mock cluster at brokers. */
+static rd_kafka_t *mock_producer(const char *brokers)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
+    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(producer);
+    return producer;
+}
+
 /*
  * pl_kafka_consumer_close with a broker that does not answer (a round trip of a minute: paused,
  * or a black hole) gives up after its timeout instead of waiting for the broker (as
@@ -502,14 +523,10 @@ static rd_kafka_mock_cluster_t *mock_cluster(rd_kafka_t **host)
 static void test_consumer_close_bounded(void **state)
 {
     (void)state;
-    char err[256];
     rd_kafka_t *host;
     rd_kafka_mock_cluster_t *mc = mock_cluster(&host);
     const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
-    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    assert_non_null(producer);
+    rd_kafka_t *producer = mock_producer(brokers);
 
     int assigned = 0;
     rd_kafka_t *k = consumer_with_offset(brokers, producer, &assigned);
@@ -586,10 +603,7 @@ static void test_rejoin_when_stalled(void **state)
     rd_kafka_t *host;
     rd_kafka_mock_cluster_t *mc = mock_cluster(&host);
     const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
-    rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    assert_non_null(producer);
+    rd_kafka_t *producer = mock_producer(brokers);
     for (int32_t p = 0; p < 2; p++)
         assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("t"), RD_KAFKA_V_PARTITION(p),
                                            RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_END),
