@@ -1,4 +1,4 @@
-/* ext_rules.c: the External Payment Service's response-code rule (see ext_rules.h). */
+/* ext_rules.c: the External Payment Service's shared rules (see ext_rules.h). */
 #include "ext_rules.h"
 
 #include <stdio.h>
@@ -33,4 +33,38 @@ bool pl_ext_refusal(const pl_services *s, const pl_service *svc, const pl_bureau
         copy(rep->message, sizeof rep->message, res->error_text);
     copy(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
     return true;
+}
+
+void pl_ext_subsequent(const pl_request *r, const char *mit_reason, bool supports_resubmission,
+                       bool notify_installments, const char *cit_transaction, int64_t cit_amount,
+                       char *initiator, size_t isize, char *reason, size_t rsize, char *transaction,
+                       size_t tsize, int64_t *original)
+{
+    *original = -1;
+    reason[0] = transaction[0] = '\0';
+    if (!r->subsequent_auth.present && !mit_reason) {
+        /* The customer placing the order: a cardholder-initiated transaction. */
+        snprintf(initiator, isize, "CARDHOLDER");
+        return;
+    }
+    /* A subsequent authorization is merchant-initiated by definition (seed: "an authorization
+     * that the system initiates without the customer's active participation"), whatever the
+     * request's initiator says. */
+    snprintf(initiator, isize, "MERCHANT");
+    const char *why = r->subsequent_auth.present ? r->subsequent_auth.reason : mit_reason;
+    /* seed: RESUBMIT only where the bureau has Supports Auth Resubmission, INSTALLMENT only for
+     * a pay type with Notify of installments; REAUTH otherwise. */
+    if (strcmp(why, "RESUBMIT") == 0 && !supports_resubmission)
+        why = "REAUTH";
+    else if (strcmp(why, "INSTALLMENT") == 0 && !notify_installments)
+        why = "REAUTH";
+    else if (!*why)
+        why = "REAUTH";
+    snprintf(reason, rsize, "%s", why);
+    snprintf(transaction, tsize, "%s",
+             r->subsequent_auth.transaction_id[0] ? r->subsequent_auth.transaction_id
+             : cit_transaction                    ? cit_transaction
+                                                  : "");
+    if (cit_transaction && cit_amount >= 0)
+        *original = cit_amount;
 }

@@ -1,9 +1,12 @@
 /*
- * ext_rules.h: how an External Payment Service answer's refusal becomes a reply (seed
- * external-payment-service.txt, "Response codes"), the same for credit cards (the engine's
- * pl_job_map_answer) and stored value cards (pl_stored_value_map_answer).
+ * ext_rules.h: the External Payment Service's rules that more than one worker applies (seed
+ * external-payment-service.txt): how an answer's refusal becomes a reply ("Response codes"), the
+ * same for credit cards (the engine's pl_job_map_answer) and stored value cards
+ * (pl_stored_value_map_answer); and what an authorization says about who initiated it
+ * ("Subsequent Authorization Requests"), the same for paylink-auth's authorizations and
+ * paylink-deposit's auth+captures.
  *
- * Pure function; any thread.
+ * Pure functions; any thread.
  */
 #ifndef PL_EXT_RULES_H
 #define PL_EXT_RULES_H
@@ -23,5 +26,23 @@
  */
 bool pl_ext_refusal(const pl_services *s, const pl_service *svc, const pl_bureau_result *res,
                     pl_reply *rep);
+
+/*
+ * What an External Payment Service authorization says about who initiated it (seed
+ * "Subsequent Authorization Requests"). Without r->subsequent_auth and without mit_reason:
+ * initiator CARDHOLDER and no reason (a cardholder-initiated transaction, stored as the CIT when
+ * approved). With either: initiator MERCHANT (a subsequent authorization is merchant-initiated,
+ * whatever the request's initiator says), for the request's reason, else mit_reason (what the
+ * caller knows of an authorization the system makes on its own: paylink-deposit's auth+capture
+ * of an expired authorization is REAUTH, of an installment INSTALLMENT); RESUBMIT only when the
+ * bureau supports auth resubmission, INSTALLMENT only when the pay type notifies of
+ * installments, else REAUTH (also for no reason); transaction = the request's
+ * subsequent_auth.transaction_id, else cit_transaction (the stored CIT of the order payment
+ * method, NULL when none), else ""; *original = cit_amount when a CIT was found, else -1.
+ */
+void pl_ext_subsequent(const pl_request *r, const char *mit_reason, bool supports_resubmission,
+                       bool notify_installments, const char *cit_transaction, int64_t cit_amount,
+                       char *initiator, size_t isize, char *reason, size_t rsize, char *transaction,
+                       size_t tsize, int64_t *original);
 
 #endif

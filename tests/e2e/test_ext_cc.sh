@@ -5,6 +5,8 @@
 #     then the authorization with the token; the token comes back in the reply and is recorded;
 #   - a capture of it (deposit with the authorization's token and transaction id), a follow-on
 #     credit of part of the capture (return), and the reversal of a second authorization;
+#   - a debit over what remains of its authorization: an auth+capture sent as a merchant-initiated
+#     REAUTH naming the order payment method's CIT;
 #   - subsequent authorizations: a split-shipment REAUTH of the same order payment method carries
 #     the stored cardholder-initiated transaction (CIT) id; RESUBMIT becomes REAUTH on a bureau
 #     without Supports Auth Resubmission; a membership order names the CIT by its transaction id
@@ -96,6 +98,28 @@ pl_send deposit "$(jq -nc --arg id "$c2" --arg order "$order" --arg cap "$d2" '{
 r=$(pl_wait_reply deposit "$c2" 60) || fail "no deposit reply for $c2"
 assert_json .status approved "$r"
 assert_json .card.token "$tok2" "$(sent "$c2" return)"
+# A card never authorized on this order payment method (no CIT): no initiator is claimed.
+assert_json .initiator null "$(sent "$d2" authorization)"
+
+# ---- a debit over what remains of the authorization: a merchant-initiated auth+capture --------------
+# 40.00 remains of a1; a debit of 50.00 naming it and no card is authorized anew with a1's token, by
+# the system and not the customer (seed "Subsequent Authorization Requests"): subsequentAuth Y,
+# REAUTH, initiator MERCHANT, naming the order payment method's CIT and its amount. Before, it went
+# with none of these.
+d3="xd3-$run"
+pl_send deposit "$(pl_debit "$d3" 50.00 "$order" "$a1" '.service = "EXTC"')"
+r=$(pl_wait_reply deposit "$d3" 60) || fail "no deposit reply for $d3"
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="$d3")" \
+    "auth_capture|over_authorized" "the debit went as an auth+capture"
+body=$(sent "$d3" authorization)
+assert_json .card.token "$tok" "$body"
+assert_json .capture true "$body"
+assert_json .subsequentAuth Y "$body"
+assert_json .subsequentAuthReason REAUTH "$body"
+assert_json .subsequentAuthTransactionID "$tid1" "$body"
+assert_json .subsequentAuthOriginalAmount 100.00 "$body"
+assert_json .initiator MERCHANT "$body"
 
 # ---- a split shipment: REAUTH with the CIT transaction id -----------------------------------------
 a2="xa2-$run"

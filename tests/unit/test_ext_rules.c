@@ -81,11 +81,145 @@ static void test_other_answers_are_untouched(void **state)
     assert_memory_equal(&rep, &zero, sizeof rep);
 }
 
+/* ---- subsequent authorizations (seed external-payment-service.txt) ---- */
+
+typedef struct sub_out {
+    char initiator[12], reason[16], transaction[65];
+    int64_t original;
+} sub_out;
+
+static void subsequent_mit(const pl_request *r, const char *mit, bool resubmission,
+                           bool installments, const char *cit, int64_t cit_amount, sub_out *o)
+{
+    memset(o, 0x55, sizeof *o);
+    pl_ext_subsequent(r, mit, resubmission, installments, cit, cit_amount, o->initiator,
+                      sizeof o->initiator, o->reason, sizeof o->reason, o->transaction,
+                      sizeof o->transaction, &o->original);
+}
+
+static void subsequent(const pl_request *r, bool resubmission, bool installments, const char *cit,
+                       int64_t cit_amount, sub_out *o)
+{
+    subsequent_mit(r, NULL, resubmission, installments, cit, cit_amount, o);
+}
+
+static void test_subsequent_cardholder(void **state)
+{
+    (void)state;
+    pl_request r;
+    memset(&r, 0, sizeof r);
+    sub_out o;
+    /* No subsequent_auth: the customer placing the order, a CIT; nothing else is sent. */
+    subsequent(&r, true, true, "T-CIT", 10000, &o);
+    assert_string_equal(o.initiator, "CARDHOLDER");
+    assert_string_equal(o.reason, "");
+    assert_string_equal(o.transaction, "");
+    assert_int_equal(o.original, -1);
+}
+
+static void test_subsequent_reasons(void **state)
+{
+    (void)state;
+    pl_request r;
+    memset(&r, 0, sizeof r);
+    r.subsequent_auth.present = true;
+    sub_out o;
+    static const struct {
+        const char *asked;
+        bool resubmission, installments;
+        const char *sent;
+    } cases[] = {
+        {"RESUBMIT", true, false, "RESUBMIT"},       {"RESUBMIT", false, true, "REAUTH"},
+        {"INSTALLMENT", false, true, "INSTALLMENT"}, {"INSTALLMENT", true, false, "REAUTH"},
+        {"REAUTH", false, false, "REAUTH"},          {"", true, true, "REAUTH"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(r.subsequent_auth.reason, sizeof r.subsequent_auth.reason, "%s", cases[i].asked);
+        subsequent(&r, cases[i].resubmission, cases[i].installments, NULL, -1, &o);
+        assert_string_equal(o.reason, cases[i].sent);
+        /* Merchant-initiated, whatever the request says. */
+        assert_string_equal(o.initiator, "MERCHANT");
+        assert_string_equal(o.transaction, "");
+        assert_int_equal(o.original, -1);
+    }
+    snprintf(r.subsequent_auth.initiator, sizeof r.subsequent_auth.initiator, "cardholder");
+    subsequent(&r, false, false, NULL, -1, &o);
+    assert_string_equal(o.initiator, "MERCHANT");
+}
+
+static void test_subsequent_cit(void **state)
+{
+    (void)state;
+    pl_request r;
+    memset(&r, 0, sizeof r);
+    r.subsequent_auth.present = true;
+    snprintf(r.subsequent_auth.reason, sizeof r.subsequent_auth.reason, "REAUTH");
+    sub_out o;
+    /* Split shipment: the stored CIT of the order payment method, with its amount. */
+    subsequent(&r, false, false, "T-CIT-1", 10000, &o);
+    assert_string_equal(o.transaction, "T-CIT-1");
+    assert_int_equal(o.original, 10000);
+    /* The request names the CIT (a membership order): that id, the stored amount it found. */
+    snprintf(r.subsequent_auth.transaction_id, sizeof r.subsequent_auth.transaction_id, "T-MEM");
+    subsequent(&r, false, false, "T-MEM", 2500, &o);
+    assert_string_equal(o.transaction, "T-MEM");
+    assert_int_equal(o.original, 2500);
+    /* Named but not stored here: sent as named, no amount. */
+    subsequent(&r, false, false, NULL, -1, &o);
+    assert_string_equal(o.transaction, "T-MEM");
+    assert_int_equal(o.original, -1);
+}
+
+/* paylink-deposit's auth+capture: an authorization the system makes without the customer, for
+ * the reason the deposit knows when the request gives none (seed: "a subsequent authorization
+ * that is acquired by Order Administration when the initial authorization is expired"). */
+static void test_subsequent_merchant_initiated(void **state)
+{
+    (void)state;
+    pl_request r;
+    memset(&r, 0, sizeof r);
+    sub_out o;
+    static const struct {
+        const char *known;
+        bool resubmission, installments;
+        const char *sent;
+    } cases[] = {
+        {"REAUTH", true, true, "REAUTH"},
+        {"INSTALLMENT", false, true, "INSTALLMENT"},
+        {"INSTALLMENT", true, false, "REAUTH"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        subsequent_mit(&r, cases[i].known, cases[i].resubmission, cases[i].installments, "T-CIT-2",
+                       7500, &o);
+        assert_string_equal(o.initiator, "MERCHANT");
+        assert_string_equal(o.reason, cases[i].sent);
+        assert_string_equal(o.transaction, "T-CIT-2");
+        assert_int_equal(o.original, 7500);
+    }
+    /* No CIT stored: a merchant-initiated REAUTH naming none. */
+    subsequent_mit(&r, "REAUTH", false, false, NULL, -1, &o);
+    assert_string_equal(o.initiator, "MERCHANT");
+    assert_string_equal(o.reason, "REAUTH");
+    assert_string_equal(o.transaction, "");
+    assert_int_equal(o.original, -1);
+    /* What the request says wins over what the deposit knows (a RESUBMIT of a failed
+     * deposit, where the bureau supports it). */
+    r.subsequent_auth.present = true;
+    snprintf(r.subsequent_auth.reason, sizeof r.subsequent_auth.reason, "RESUBMIT");
+    subsequent_mit(&r, "INSTALLMENT", true, true, "T-CIT-2", 7500, &o);
+    assert_string_equal(o.reason, "RESUBMIT");
+    assert_string_equal(o.initiator, "MERCHANT");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusals_are_declined_on_hold),
         cmocka_unit_test(test_other_answers_are_untouched),
+        cmocka_unit_test(test_subsequent_cardholder),
+        cmocka_unit_test(test_subsequent_reasons),
+        cmocka_unit_test(test_subsequent_cit),
+        cmocka_unit_test(test_subsequent_merchant_initiated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

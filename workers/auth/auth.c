@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bureau_cybersource.h"
+#include "ext_rules.h"
 #include "log.h"
 #include "money.h"
 
@@ -158,40 +159,6 @@ static bool auth_prepare_alone(const pl_job *job)
     return !(is_ext(job) && job->req.type == PL_REQ_AUTH && job->req.subsequent_auth.present);
 }
 
-void pl_auth_subsequent(const pl_request *r, bool supports_resubmission, bool notify_installments,
-                        const char *cit_transaction, int64_t cit_amount, char *initiator,
-                        size_t isize, char *reason, size_t rsize, char *transaction, size_t tsize,
-                        int64_t *original)
-{
-    *original = -1;
-    reason[0] = transaction[0] = '\0';
-    if (!r->subsequent_auth.present) {
-        /* The customer placing the order: a cardholder-initiated transaction. */
-        snprintf(initiator, isize, "CARDHOLDER");
-        return;
-    }
-    /* A subsequent authorization is merchant-initiated by definition (seed: "an authorization
-     * that the system initiates without the customer's active participation"), whatever the
-     * request's initiator says. */
-    snprintf(initiator, isize, "MERCHANT");
-    const char *why = r->subsequent_auth.reason;
-    /* seed: RESUBMIT only where the bureau has Supports Auth Resubmission, INSTALLMENT only for
-     * a pay type with Notify of installments; REAUTH otherwise. */
-    if (strcmp(why, "RESUBMIT") == 0 && !supports_resubmission)
-        why = "REAUTH";
-    else if (strcmp(why, "INSTALLMENT") == 0 && !notify_installments)
-        why = "REAUTH";
-    else if (!*why)
-        why = "REAUTH";
-    snprintf(reason, rsize, "%s", why);
-    snprintf(transaction, tsize, "%s",
-             r->subsequent_auth.transaction_id[0] ? r->subsequent_auth.transaction_id
-             : cit_transaction                    ? cit_transaction
-                                                  : "");
-    if (cit_transaction && cit_amount >= 0)
-        *original = cit_amount;
-}
-
 /* The subsequent-authorization fields of an EXT authorization (auth_data in spec_data). */
 static int ext_subsequent(pl_job *job, const pl_db_unit *recorded)
 {
@@ -210,9 +177,9 @@ static int ext_subsequent(pl_job *job, const pl_db_unit *recorded)
     }
     bool notify = pl_services_notify_installments(job->services, r->company,
                                                   r->pay_type[0] ? r->pay_type : job->card_type);
-    pl_auth_subsequent(r, job->svc->supports_auth_resubmission, notify, cit, cit_amount,
-                       d->initiator, sizeof d->initiator, d->reason, sizeof d->reason,
-                       d->transaction, sizeof d->transaction, &d->original);
+    pl_ext_subsequent(r, NULL, job->svc->supports_auth_resubmission, notify, cit, cit_amount,
+                      d->initiator, sizeof d->initiator, d->reason, sizeof d->reason,
+                      d->transaction, sizeof d->transaction, &d->original);
     pl_bureau_call *c = &job->call;
     c->initiator = d->initiator;
     c->sub_auth_reason = nz(d->reason);

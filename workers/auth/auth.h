@@ -23,19 +23,4 @@ extern const pl_spec pl_auth_spec;
  * republish after a crash is de-duplicated by the reversal worker). out: at least 51 bytes. */
 void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsize);
 
-/*
- * What an External Payment Service authorization says about who initiated it (seed
- * "Subsequent Authorization Requests"): without r->subsequent_auth, initiator CARDHOLDER and no
- * reason (a cardholder-initiated transaction, stored as the CIT when approved). With it:
- * initiator MERCHANT (a subsequent authorization is merchant-initiated); reason RESUBMIT only when
- * the bureau supports auth resubmission, INSTALLMENT only when the pay type notifies of
- * installments, else REAUTH (also for no reason); transaction = the request's
- * subsequent_auth.transaction_id, else cit_transaction (the stored CIT of the order payment
- * method, NULL when none), else ""; *original = cit_amount when a CIT was found, else -1.
- */
-void pl_auth_subsequent(const pl_request *r, bool supports_resubmission, bool notify_installments,
-                        const char *cit_transaction, int64_t cit_amount, char *initiator,
-                        size_t isize, char *reason, size_t rsize, char *transaction, size_t tsize,
-                        int64_t *original);
-
 #endif

@@ -9,6 +9,7 @@
 
 #include "bureau_cybersource.h"
 #include "db.h"
+#include "ext_rules.h"
 #include "log.h"
 #include "money.h"
 
@@ -153,7 +154,10 @@
  * paylink-dmupdate) is REJECT; column 22 (REF_AUTH_RID), its request_id (DEP_AUTH_RID may find it
  * by transaction id); columns 23 and 24 (REF_AUTH_MERCHANT, REF_CAPTURE_MERCHANT), the merchant IDs
  * the authorization and the debit were sent under; column 25 (REF_AUTH_OPEN), the status of the
- * paylink authorization named when it has no answer yet (received, sent, unknown). NULLs where the
+ * paylink authorization named when it has no answer yet (received, sent, unknown); columns 26 and
+ * 27 (REF_CIT), the transaction id and amount of the cardholder-initiated transaction of the
+ * order payment method (card_cit), read for an EXT debit only (an auth+capture sends it as the
+ * CIT it follows). NULLs where the
  * request names nothing or nothing is found; "" rather than NULL for a reference the request lacks:
  * no request id is "", and a NULL made PostgreSQL plan the statement anew each time (it folded the
  * look-up away).
@@ -163,7 +167,7 @@
     "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "        \
     "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "        \
     "c.credited, c.card_token, c.currency, a.answered, a.request_id, a.merchant_id, "              \
-    "c.merchant_id, u.status"
+    "c.merchant_id, u.status, k.transaction_id, k.amount"
 /*
  * The authorization a debit draws on is the latest answer of its request that a deposit did not
  * add: a capture whose answer brought another authorization code adds a row (DEP_NEW_AUTH,
@@ -180,7 +184,7 @@
     "AND h2.transaction_id = " tx " AND h2.transaction_id <> '' "                                  \
     "AND h2.transaction_type <> 'auth_capture' AND h2.company = " company " "                      \
     "AND h2.order_number = " order " ORDER BY h2.id DESC LIMIT 1), '')"
-#define DEP_REFS_JOIN(auth_rid, capture_rid)                                                       \
+#define DEP_REFS_JOIN(auth_rid, capture_rid, cit_where)                                            \
     "LEFT JOIN LATERAL (SELECT h.id, CASE WHEN h.void_deferred_by IS NULL THEN h.status "          \
     "ELSE 'voided' END AS status, h.amount_authorized::text AS authorized, "                       \
     "h.amount_deposited::text AS deposited, h.auth_number, "                                       \
@@ -201,14 +205,21 @@
     "card_token, coalesce(currency, '') AS currency, merchant_id FROM cc_deposit_trans "           \
     "WHERE request_id = " capture_rid " AND request_type = 'debit') c ON true "                    \
     "LEFT JOIN LATERAL (SELECT status FROM cc_auth_trans WHERE request_id = " auth_rid " "         \
-    "AND status IN ('received', 'sent', 'unknown')) u ON true"
+    "AND status IN ('received', 'sent', 'unknown')) u ON true "                                    \
+    "LEFT JOIN LATERAL (SELECT transaction_id, amount::text AS amount FROM card_cit "              \
+    "WHERE " cit_where " LIMIT 1) k ON true"
+/* The CIT of an EXT debit's order payment method (card_cit: REF_CIT), by company, order and
+ * pay_seq; the gate first, so that no other deposit looks (LIMIT 1 keeps the sub-select apart,
+ * where the gate, a parameter, is a one-time filter). */
+#define DEP_CIT_WHERE(gate, company, order, pay_seq)                                               \
+    gate "::boolean AND company = " company " AND order_number = " order " AND pay_seq = " pay_seq
 
 /* The rows e's requests inserted, each with what it refers to (dep_record). */
 #define DEP_RECORD                                                                                 \
     "ins AS (" DEP_INSERT ") SELECT ins.request_id, " DEP_REFS_COLS                                \
     " FROM ins JOIN e ON e.p1 = ins.request_id " DEP_REFS_JOIN(                                    \
         DEP_AUTH_RID("e.p16::varchar", "e.p17::varchar", "e.p4::int", "e.p5::varchar"),            \
-        "e.p18::varchar")
+        "e.p18::varchar", DEP_CIT_WHERE("e.p19", "e.p4::int", "e.p5::varchar", "e.p6::int"))
 
 static const pl_db_stmt stmts[] = {
     /* Recorded only when its references belong to its own company and order and are in its
@@ -230,8 +241,8 @@ static const pl_db_stmt stmts[] = {
      * inserted: a redelivery or a refused request is recorded again with dep_insert and
      * dep_refs, and the row read back.
      */
-    {"dep_record", "WITH " PL_DB_E_ONE_18 ", " DEP_RECORD, 18},
-    {"dep_record:many", "WITH " PL_DB_E_MANY_18 ", " DEP_RECORD, 18},
+    {"dep_record", "WITH " PL_DB_E_ONE_19 ", " DEP_RECORD, 19},
+    {"dep_record:many", "WITH " PL_DB_E_MANY_19 ", " DEP_RECORD, 19},
     {"dep_insert", "WITH " PL_DB_E_ONE_18 " " DEP_INSERT, 18},
     /*
      * Result 1 of the record unit that reads the row back, always one row: what the request
@@ -239,8 +250,9 @@ static const pl_db_stmt stmts[] = {
      */
     {"dep_refs",
      "SELECT " DEP_REFS_COLS " FROM (SELECT) one " DEP_REFS_JOIN(
-         DEP_AUTH_RID("$1::varchar", "$3::varchar", "$4::int", "$5::varchar"), "$2::varchar"),
-     5},
+         DEP_AUTH_RID("$1::varchar", "$3::varchar", "$4::int", "$5::varchar"), "$2::varchar",
+         DEP_CIT_WHERE("$7", "$4::int", "$5::varchar", "$6::int")),
+     7},
     /*
      * Marks the deposit sent and, in the same statement, claims what it draws on: a capture
      * claims its amount ($9) on the authorization (dep_mark_sent_auth), a follow-on credit on
@@ -299,6 +311,8 @@ typedef struct dep_data {
     char token_used[65];       /* token taken from the authorization for an auth+capture */
     char auth_merchant[31];    /* the merchant ID the authorization was sent under */
     char capture_merchant[31]; /* the merchant ID the debit a credit refunds was sent under */
+    /* An EXT auth+capture's subsequent-authorization fields (pl_ext_subsequent). */
+    char initiator[12], sub_reason[16], sub_transaction[65];
 } dep_data;
 
 /* Reauthorization days when the pay type has no vendor_paytype row: the column's default, so a
@@ -401,6 +415,12 @@ pl_deposit_choice pl_deposit_decide(const pl_request *r, const pl_deposit_auth *
 
 /* ---- the spec ---- */
 
+/* An EXT debit: the one deposit whose record unit reads its order payment method's CIT. */
+static bool ext_debit(const pl_job *job)
+{
+    return job->req.type == PL_REQ_DEBIT && job->svc && strcmp(job->svc->protocol, "EXT") == 0;
+}
+
 static int dep_record(pl_job *job, pl_db_unit *u)
 {
     const pl_request *r = &job->req;
@@ -424,15 +444,21 @@ static int dep_record(pl_job *job, pl_db_unit *u)
                        job->card_type,
                        r->auth_ref.request_id,
                        r->auth_ref.transaction_id,
-                       r->capture_ref.request_id};
+                       r->capture_ref.request_id,
+                       ext_debit(job) ? "true" : "false"};
     if (!job->read_back)
-        return pl_db_unit_add(u, "dep_record", 18, p);
+        return pl_db_unit_add(u, "dep_record", 19, p);
     /* Recorded again (the row was there, or refused): the look-ups run for every delivery (a
      * replay ignores them), result 1. */
     int rc = pl_db_unit_add(u, "dep_insert", 18, p);
-    const char *q[] = {r->auth_ref.request_id, r->capture_ref.request_id,
-                       r->auth_ref.transaction_id, company, r->order};
-    return rc != 0 ? rc : pl_db_unit_add(u, "dep_refs", 5, q);
+    const char *q[] = {r->auth_ref.request_id,
+                       r->capture_ref.request_id,
+                       r->auth_ref.transaction_id,
+                       company,
+                       r->order,
+                       pay_seq,
+                       p[18]};
+    return rc != 0 ? rc : pl_db_unit_add(u, "dep_refs", 7, q);
 }
 
 /* Where the look-ups' columns of each reference start (DEP_REFS_COLS). */
@@ -443,7 +469,8 @@ enum {
     REF_AUTH_RID = 22,
     REF_AUTH_MERCHANT = 23,
     REF_CAPTURE_MERCHANT = 24,
-    REF_AUTH_OPEN = 25
+    REF_AUTH_OPEN = 25,
+    REF_CIT = 26
 };
 
 /* The record unit's look-up row (pl_job_lookup) when it found the reference whose columns
@@ -494,6 +521,58 @@ static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
         pl_errors_add(errs, "capture_ref.request_id", "names a debit in another currency");
     else
         pl_job_judge_auth_ref(r, errs);
+}
+
+/*
+ * An EXT auth+capture is an authorization paylink makes without the customer (seed "Subsequent
+ * Authorization Requests": "a subsequent authorization that is acquired by Order Administration
+ * when the initial authorization is expired"): merchant-initiated, naming the CIT of the order
+ * payment method (card_cit, REF_CIT) and its amount. The reason is the request's subsequent_auth
+ * when it has one (RESUBMIT of a failed deposit, a membership order's CIT), else INSTALLMENT for
+ * an installment and REAUTH for an expired or exceeded authorization, or for none where a CIT
+ * of the order payment method is known. A debit with neither (a card never authorized on this
+ * order) sends no initiator, as before.
+ */
+static void ext_merchant_initiated(pl_job *job, dep_data *d, const pl_db_unit *recorded,
+                                   const char *pay_type)
+{
+    const pl_request *r = &job->req;
+    int o = 0;
+    const PGresult *k = pl_job_lookup(recorded, &o);
+    const char *cit = NULL;
+    int64_t cit_amount = -1;
+    if (k && PQntuples(k) == 1 && PQnfields(k) > o + REF_CIT + 1 &&
+        !PQgetisnull(k, 0, o + REF_CIT)) {
+        cit = PQgetvalue(k, 0, o + REF_CIT);
+        if (pl_money_parse_decimal(PQgetvalue(k, 0, o + REF_CIT + 1), &cit_amount) != 0)
+            cit_amount = -1;
+        /* A CIT the request names otherwise (a membership order) is not this one. */
+        if (r->subsequent_auth.transaction_id[0] &&
+            strcmp(r->subsequent_auth.transaction_id, cit) != 0) {
+            cit = NULL;
+            cit_amount = -1;
+        }
+    }
+    const char *why = d->choice.reason;
+    const char *mit = NULL;
+    if (strcmp(why, "installment") == 0)
+        mit = "INSTALLMENT";
+    else if (strcmp(why, "expired") == 0 || strcmp(why, "over_authorized") == 0 || cit)
+        mit = "REAUTH";
+    if (!mit && !r->subsequent_auth.present)
+        return;
+    bool notify = pl_services_notify_installments(job->services, r->company, pay_type);
+    int64_t original = -1;
+    pl_ext_subsequent(r, mit, job->svc->supports_auth_resubmission, notify, cit, cit_amount,
+                      d->initiator, sizeof d->initiator, d->sub_reason, sizeof d->sub_reason,
+                      d->sub_transaction, sizeof d->sub_transaction, &original);
+    pl_bureau_call *c = &job->call;
+    c->initiator = d->initiator;
+    c->sub_auth_reason = nz(d->sub_reason);
+    c->sub_auth_transaction_id = nz(d->sub_transaction);
+    c->sub_auth_original_amount = original;
+    PL_INFO(r->request_id, "auth+capture: subsequent authorization %s (%s), CIT %s", d->sub_reason,
+            d->initiator, d->sub_transaction[0] ? d->sub_transaction : "unknown");
 }
 
 static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
@@ -628,6 +707,8 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         }
         /* The deposit follows an order already screened at authorization time. */
         c->ignore_avs_cvv = true;
+        if (ext)
+            ext_merchant_initiated(job, d, recorded, pay_type);
         break;
     case PL_DEP_CREDIT_FOLLOW_ON:
         c->op = PL_OP_CREDIT;
