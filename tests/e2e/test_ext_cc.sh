@@ -6,7 +6,8 @@
 #   - a capture of it (deposit with the authorization's token and transaction id), a follow-on
 #     credit of part of the capture (return), and the reversal of a second authorization;
 #   - a debit over what remains of its authorization: an auth+capture sent as a merchant-initiated
-#     REAUTH naming the order payment method's CIT;
+#     REAUTH naming the order payment method's CIT; a failed deposit an operator resubmits goes
+#     as a subsequent authorization (RESUBMIT, REAUTH where the bureau lacks resubmission);
 #   - subsequent authorizations: a split-shipment REAUTH of the same order payment method carries
 #     the stored cardholder-initiated transaction (CIT) id; RESUBMIT becomes REAUTH on a bureau
 #     without Supports Auth Resubmission; a membership order names the CIT by its transaction id
@@ -120,6 +121,26 @@ assert_json .subsequentAuthReason REAUTH "$body"
 assert_json .subsequentAuthTransactionID "$tid1" "$body"
 assert_json .subsequentAuthOriginalAmount 100.00 "$body"
 assert_json .initiator MERCHANT "$body"
+
+# ---- a failed deposit resubmitted by an operator: a subsequent authorization -------------------
+# A debit on the card's token, never authorized on its order payment method, declined (204): no
+# initiator. `paylinkctl deposits resubmit` sends it again as RESUBMIT (seed "Resubmission of a
+# failed deposit"), REAUTH on EXTC, which lacks Supports Auth Resubmission; merchant-initiated.
+d5="xd5-$run"
+pl_send deposit "$(jq -nc --arg id "$d5" --arg order "$order" --arg tok "$tok" '{v: 1,
+    request_id: $id, type: "debit", company: 1, order: $order, pay_seq: 3, service: "EXTC",
+    amount: "204.00", currency: "USD", card: {token: $tok}}')"
+r=$(pl_wait_reply deposit "$d5" 60) || fail "no deposit reply for $d5"
+assert_json .status declined "$r"
+assert_json .initiator null "$(sent "$d5" authorization)"
+"$PL_CTL" deposits resubmit --request-id "$d5" --by ops-xc >/dev/null
+r=$(pl_wait_reply deposit "$d5.r1" 60) || fail "no deposit reply for $d5.r1"
+assert_json .status declined "$r"
+body=$(sent "$d5.r1" authorization)
+assert_json .subsequentAuth Y "$body"
+assert_json .subsequentAuthReason REAUTH "$body"
+assert_json .initiator MERCHANT "$body"
+assert_json .card.token "$tok" "$body"
 
 # ---- a split shipment: REAUTH with the CIT transaction id -----------------------------------------
 a2="xa2-$run"

@@ -10,8 +10,8 @@
 #     the merchant ID is then taken off the pay type (every worker restarted with it): the
 #     capture of that authorization, and the credit of that capture, still go under the merchant
 #     ID the authorization was sent with, and so does an auth+capture of that authorization's
-#     token; an auth+capture with a card of its own (a new authorization) goes under the
-#     hierarchy's.
+#     token, also once an operator resubmitted it (`deposits resubmit`); an auth+capture with a
+#     card of its own (a new authorization) goes under the hierarchy's.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -86,6 +86,21 @@ deposit "$c1" "$(jq -nc --arg id "$c1" --arg o "$o1" --arg d "$d1" '{v: 1, reque
 d3="fmt-$run"
 deposit "$d3" "$(pl_debit "$d3" 30.00 "$o1" "$a1")" "auth_capture|$m" \
     "an auth+capture of the authorization's token under its merchant ID"
+# Declined, then resubmitted by an operator (`paylinkctl deposits resubmit`): the new request names
+# the authorization, not the token the debit borrowed from it, so it borrows it again and goes
+# under that authorization's merchant ID too. Before, it carried the token as its own and went
+# under the hierarchy's, where the bureau does not hold that token.
+d4="fmx-$run"
+pl_send deposit "$(pl_debit "$d4" 204.00 "$o1" "$a1")"
+r=$(pl_wait_reply deposit "$d4" 60) || fail "no reply for $d4"
+assert_json .status declined "$r"
+assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$d4")" "auth_capture|$m" \
+    "the declined auth+capture under the authorization's merchant ID"
+"$PL_CTL" deposits resubmit --request-id "$d4" --by ops-fm >/dev/null
+r=$(pl_wait_reply deposit "$d4.r1" 60) || fail "no reply for $d4.r1"
+assert_json .status declined "$r"
+assert_eq "$(col "operation || '|' || merchant_id" cc_deposit_trans "$d4.r1")" "auth_capture|$m" \
+    "the resubmitted auth+capture under the authorization's merchant ID"
 # A debit with a card of its own and no authorization: a new authorization, the hierarchy's.
 d2="fmn-$run"
 deposit "$d2" "$(pl_request debit "$d2" 20.00)" "auth_capture|$bureau_m" \

@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,12 +136,57 @@ static void test_passing_error_bounded(void **state)
     rd_kafka_mock_clear_request_errors(f->mc, API_LIST_OFFSETS);
 }
 
+/* Kafka's Produce request. */
+#define API_PRODUCE 0
+
+/* A publish whose every try timed out at the broker may have been written all the same: the
+ * caller is told it is uncertain (deposits resubmit then records the resubmission rather than
+ * leave the deposit open to be collected twice). */
+static void test_timed_out_publish_is_uncertain(void **state)
+{
+    fixture *f = *state;
+    rd_kafka_resp_err_t errs[256];
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
+        errs[i] = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT;
+    rd_kafka_mock_push_request_errors_array(f->mc, API_PRODUCE, sizeof errs / sizeof errs[0], errs);
+    char errstr[256] = "";
+    bool uncertain = false;
+    int rc = pl_ctlkafka_produce_uncertain(f->bootstraps, "r.one", "k", "x", 1, 5000, &uncertain,
+                                           errstr, sizeof errstr);
+    rd_kafka_mock_clear_request_errors(f->mc, API_PRODUCE);
+    assert_int_not_equal(rc, PL_OK);
+    assert_true(uncertain);
+    /* Once the broker answers again, a publish is certain. */
+    rc = pl_ctlkafka_produce_uncertain(f->bootstraps, "r.one", "k", "y", 1, DEADLINE_MS, &uncertain,
+                                       errstr, sizeof errstr);
+    assert_int_equal(rc, PL_OK);
+    assert_false(uncertain);
+}
+
+/* A message that never left (the producer refused it) is certainly not on the topic. */
+static void test_refused_publish_is_certain(void **state)
+{
+    fixture *f = *state;
+    size_t len = 2 * 1024 * 1024; /* over librdkafka's message.max.bytes (1,000,000) */
+    char *big = calloc(1, len);
+    assert_non_null(big);
+    char errstr[256] = "";
+    bool uncertain = true;
+    int rc = pl_ctlkafka_produce_uncertain(f->bootstraps, "r.one", "k", big, len, DEADLINE_MS,
+                                           &uncertain, errstr, sizeof errstr);
+    free(big);
+    assert_int_not_equal(rc, PL_OK);
+    assert_false(uncertain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_end_offsets_retried_while_leader_moves),
         cmocka_unit_test(test_lasting_error_reported),
         cmocka_unit_test(test_passing_error_bounded),
+        cmocka_unit_test(test_timed_out_publish_is_uncertain),
+        cmocka_unit_test(test_refused_publish_is_certain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,7 @@ struct pl_ctlkafka_reader {
 typedef struct delivery {
     bool done;
     rd_kafka_resp_err_t err;
+    rd_kafka_msg_status_t status;
     int32_t partition;
     int64_t offset;
 } delivery;
@@ -55,14 +56,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opa
     delivery *d = rkm->_private;
     d->done = true;
     d->err = rkm->err;
+    d->status = rd_kafka_message_status(rkm);
     d->partition = rkm->partition;
     d->offset = rkm->offset;
 }
 
-int pl_ctlkafka_produce(const char *brokers, const char *topic, const char *key,
-                        const void *payload, size_t len, int timeout_ms, int32_t *partition,
-                        int64_t *offset, char *errstr, size_t errstr_size)
+static int produce(const char *brokers, const char *topic, const char *key, const void *payload,
+                   size_t len, int timeout_ms, int32_t *partition, int64_t *offset, bool *uncertain,
+                   char *errstr, size_t errstr_size)
 {
+    *uncertain = false;
     int rc = PL_OK;
     rd_kafka_t *rk = NULL;
     delivery d = {0};
@@ -97,11 +100,13 @@ int pl_ctlkafka_produce(const char *brokers, const char *topic, const char *key,
     /* message.timeout.ms makes the report come by then; the flush waits a little longer. */
     rd_kafka_flush(rk, timeout_ms + 2000);
     if (!d.done) {
+        *uncertain = true;
         rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size,
                         "no delivery report from %s within %d ms", brokers, timeout_ms);
         goto out;
     }
     if (d.err) {
+        *uncertain = d.status != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
         rc = pl_err_set(PL_ERR_KAFKA, errstr, errstr_size, "delivery to %s failed: %s", topic,
                         rd_kafka_err2str(d.err));
         goto out;
@@ -115,6 +120,23 @@ out:
         rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+int pl_ctlkafka_produce(const char *brokers, const char *topic, const char *key,
+                        const void *payload, size_t len, int timeout_ms, int32_t *partition,
+                        int64_t *offset, char *errstr, size_t errstr_size)
+{
+    bool uncertain;
+    return produce(brokers, topic, key, payload, len, timeout_ms, partition, offset, &uncertain,
+                   errstr, errstr_size);
+}
+
+int pl_ctlkafka_produce_uncertain(const char *brokers, const char *topic, const char *key,
+                                  const void *payload, size_t len, int timeout_ms, bool *uncertain,
+                                  char *errstr, size_t errstr_size)
+{
+    return produce(brokers, topic, key, payload, len, timeout_ms, NULL, NULL, uncertain, errstr,
+                   errstr_size);
 }
 
 /* Partitions of topic, from the cluster's metadata. */

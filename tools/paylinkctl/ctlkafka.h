@@ -48,6 +48,17 @@ int pl_ctlkafka_produce(const char *brokers, const char *topic, const char *key,
                         const void *payload, size_t len, int timeout_ms, int32_t *partition,
                         int64_t *offset, char *errstr, size_t errstr_size) PL_MUSTCHECK;
 
+/*
+ * pl_ctlkafka_produce, and on failure *uncertain says whether the message may be on the topic
+ * all the same: it left for the broker and no answer said it was not written (no delivery
+ * report in time, or a report librdkafka calls possibly persisted — a request that timed out
+ * after the broker appended it). false when it never left or the broker refused it. A caller
+ * whose message must not go twice treats an uncertain failure as sent.
+ */
+int pl_ctlkafka_produce_uncertain(const char *brokers, const char *topic, const char *key,
+                                  const void *payload, size_t len, int timeout_ms, bool *uncertain,
+                                  char *errstr, size_t errstr_size) PL_MUSTCHECK;
+
 /* Where a reader starts (pl_ctlkafka_reader_open's `from`), besides a time. */
 #define PL_CTLKAFKA_FROM_END (-1)
 #define PL_CTLKAFKA_FROM_BEGINNING (-2)

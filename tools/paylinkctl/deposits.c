@@ -127,8 +127,15 @@ static const char *const SQL_RESUBMITTABLE =
     "amount::text, currency, installment, auth_ref_request_id, auth_ref_transaction_id, "
     "capture_ref_request_id, card_token, card_type, "
     "(SELECT count(*) FROM cc_deposit_history h WHERE h.request_id = t.request_id AND "
-    "h.event = 'resubmitted') FROM cc_deposit_trans t WHERE request_id = $1 AND " OPEN_REJECTED
-    " FOR UPDATE";
+    "h.event = 'resubmitted'), "
+    /* 15: the token of what the deposit names (its debit's, else its authorization's, as
+     * paylink-deposit reads them), 16: its bureau's protocol. */
+    "CASE WHEN t.capture_ref_request_id <> '' THEN (SELECT c.card_token FROM cc_deposit_trans c "
+    "WHERE c.request_id = t.capture_ref_request_id) WHEN t.auth_ref_request_id <> '' THEN "
+    "(SELECT coalesce(nullif(a.card_token, ''), a.token_created) FROM cc_auth_trans a "
+    "WHERE a.request_id = t.auth_ref_request_id) END, "
+    "(SELECT s.protocol FROM auth_service s WHERE s.service_bureau = t.service_bureau) "
+    "FROM cc_deposit_trans t WHERE request_id = $1 AND " OPEN_REJECTED " FOR UPDATE";
 
 /* Why a deposit is not one to confirm or resubmit: what its row says. */
 static const char *const SQL_WHY_NOT =
@@ -197,6 +204,13 @@ static char *resubmission(const PGresult *r, const char *new_id)
     const char *auth_rid = PQgetvalue(r, 0, 9), *auth_tid = PQgetvalue(r, 0, 10);
     const char *capture_rid = PQgetvalue(r, 0, 11);
     bool has_ref = *auth_rid || *auth_tid || *capture_rid;
+    /* The token the deposit took from what it names (paylink-deposit recorded it on the row) is
+     * not sent as the request's own: the worker takes it from there again, and with it the
+     * merchant ID that authorization or debit went under, where the bureau holds the token. A
+     * token sent as the request's own went under the configuration's merchant ID (an
+     * auth+capture of an expired authorization under an entity's merchant ID was refused). */
+    if (has_ref && *token && strcmp(token, PQgetvalue(r, 0, 15)) == 0)
+        token = "";
     if (!has_ref && !*token)
         return NULL; /* a stand-alone deposit on a card number: the number is not stored */
     if (!*auth_rid && *auth_tid)
@@ -229,6 +243,15 @@ static char *resubmission(const PGresult *r, const char *new_id)
         json_object *ref = json_object_new_object();
         json_object_object_add(ref, "request_id", json_object_new_string(capture_rid));
         json_object_object_add(m, "capture_ref", ref);
+    }
+    /* seed (External Payment Service): "Resubmission of a failed deposit ... A subsequent
+     * authorization and deposit request is generated, with ... subsequentAuthReason set to
+     * RESUBMIT" (REAUTH where the bureau lacks Supports Auth Resubmission: paylink-deposit
+     * decides). Only an auth+capture sends it. */
+    if (strcmp(type, "debit") == 0 && strcmp(PQgetvalue(r, 0, 16), "EXT") == 0) {
+        json_object *sub = json_object_new_object();
+        json_object_object_add(sub, "reason", json_object_new_string("RESUBMIT"));
+        json_object_object_add(m, "subsequent_auth", sub);
     }
     if (*token) {
         json_object *card = json_object_new_object();
@@ -292,11 +315,22 @@ static int cmd_resubmit(PGconn *db, const char *rid, const char *as, const char 
     char topic[160], key[64], err[256];
     snprintf(topic, sizeof topic, "%s.deposit.request", prefix);
     snprintf(key, sizeof key, "%s-%s", PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
-    /* The history row commits only once the request is on the topic. */
-    if (pl_ctlkafka_produce(brokers, topic, key, msg, strlen(msg), 30000, NULL, NULL, err,
-                            sizeof err) != 0) {
-        fprintf(stderr, "paylinkctl: publishing the resubmission failed: %s\n", err);
-        goto out;
+    /* The history row commits only once the request is on the topic, or may be: a publish
+     * that timed out after it left may have landed, and the deposit then open to confirm or
+     * resubmit again would be collected twice. It is recorded resubmitted, and the operator
+     * told to look for the new request. */
+    bool uncertain = false;
+    if (pl_ctlkafka_produce_uncertain(brokers, topic, key, msg, strlen(msg), 30000, &uncertain, err,
+                                      sizeof err) != 0) {
+        if (!uncertain) {
+            fprintf(stderr, "paylinkctl: publishing the resubmission failed: %s\n", err);
+            goto out;
+        }
+        fprintf(stderr,
+                "paylinkctl: the resubmission %s may be on %s or not (%s): %s is recorded as "
+                "resubmitted (*RESB) so that it is never collected twice; if no deposit %s "
+                "appears in cc_deposit_trans, the upstream system must send the deposit again\n",
+                new_id, topic, err, rid, new_id);
     }
     if (exec_ok(db, "COMMIT") != 0) {
         fprintf(stderr,
@@ -308,6 +342,11 @@ static int cmd_resubmit(PGconn *db, const char *rid, const char *as, const char 
         return 1;
     }
     printf("%s resubmitted as %s (*RESB) by %s\n", rid, new_id, by);
+    if (uncertain) { /* committed: nothing to roll back, but the operator has to look */
+        PQclear(r);
+        free(msg);
+        return 1;
+    }
     status = 0;
 out:
     PQclear(r);
