@@ -1194,6 +1194,72 @@ static void test_soft_decline_reversed(void **state)
     pub_free(&pub);
 }
 
+/*
+ * `paylinkctl wreq resolve --outcome rejected --amount 50.00` of an unknown 100.00 CyberSource
+ * authorization: the issuer partially approved 50.00, then Decision Manager rejected it (481),
+ * or CyberSource soft-declined it (230). The outcome is the one pl_opsctl_resolve_outcome hands
+ * to pl_resolver_operator: the amount the issuer holds, never an amount approved (has_amount
+ * false). paylinkctl refused --amount with a reject, and dropped it anyway, so the reversal went
+ * for 100.00, which CyberSource refuses above what it authorized: the hold stayed.
+ */
+static void test_operator_reject_of_partial_approval(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512], rev[80];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+
+    trow rj = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    pl_resolve_outcome rejected = {.status = PL_ST_REJECTED, .amount = 5000};
+    snprintf(rejected.transaction_id, sizeof rejected.transaction_id, "7419661750346782304093");
+    assert_int_equal(pl_resolver_operator(r, rj.id, &rejected, "bob", NULL, msg, sizeof msg), 0);
+    assert_contains(msg, "resolved rejected by bob");
+    snprintf(rev, sizeof rev, "%s.rev", rj.rid);
+    /* The reversal, for what is held; nothing reported approved. */
+    assert_value("SELECT concat_ws('|', status, coalesce(amount_approved::text, '-'), "
+                 "reply->>'status', reply ? 'amount_approved', jsonb_array_length(followups), "
+                 "followups->0->>'topic', (followups->0->>'payload')::jsonb->>'amount') "
+                 "FROM cc_auth_trans WHERE request_id = $1",
+                 rj.rid, "rejected|-|rejected|f|1|it.reversal.request|50.00");
+    assert_value("SELECT (followups->0->>'payload')::jsonb->>'request_id' FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 rj.rid, rev);
+    assert_int_equal(pub.calls, 2);
+    assert_string_equal(pub.msg[0].topic, "it.reversal.request");
+    json_object *revj = json_tokener_parse(pub.msg[0].payload);
+    assert_non_null(revj);
+    assert_string_equal(jstr(revj, "request_id"), rev);
+    assert_string_equal(jstr(revj, "amount"), "50.00");
+    json_object_put(revj);
+    assert_final_reply(&pub.msg[1], &rj, "rejected", "operator");
+
+    /* A soft decline (230: the issuer approved 50.00, CyberSource declined) likewise. */
+    trow sd = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    pl_resolve_outcome soft = {.status = PL_ST_DECLINED, .amount = 5000};
+    snprintf(soft.vendor_response, sizeof soft.vendor_response, "230");
+    snprintf(soft.transaction_id, sizeof soft.transaction_id, "7419661750346782304092");
+    assert_int_equal(pl_resolver_operator(r, sd.id, &soft, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, coalesce(amount_approved::text, '-'), "
+                 "reply ? 'amount_approved', jsonb_array_length(followups), "
+                 "(followups->0->>'payload')::jsonb->>'amount') FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 sd.rid, "declined|-|f|1|50.00");
+    assert_int_equal(pub.calls, 4);
+
+    /* On the External Payment Service a 230 is its own code and holds nothing: no reversal,
+     * whatever amount is given (paylinkctl cannot tell the protocol from its arguments). */
+    trow xd = mkrow("auth", "EXT", "auth", "100.00", "escalated");
+    assert_int_equal(pl_resolver_operator(r, xd.id, &soft, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, coalesce(amount_approved::text, '-'), "
+                 "coalesce(jsonb_array_length(followups), 0)) FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 xd.rid, "declined|-|0");
+    assert_int_equal(pub.calls, 5);
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 static void test_operator_approves_deposit(void **state)
 {
     (void)state;
@@ -1967,6 +2033,7 @@ int main(void)
         cmocka_unit_test_teardown(test_operator_declines_and_errors, test_teardown),
         cmocka_unit_test_teardown(test_reject_deactivates_as_the_table_says, test_teardown),
         cmocka_unit_test_teardown(test_soft_decline_reversed, test_teardown),
+        cmocka_unit_test_teardown(test_operator_reject_of_partial_approval, test_teardown),
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
         cmocka_unit_test_teardown(test_operator_refused, test_teardown),
         cmocka_unit_test_teardown(test_operator_svc_preauth_amount, test_teardown),

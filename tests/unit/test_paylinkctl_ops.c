@@ -180,8 +180,13 @@ static void test_wreq_resolve_options(void **state)
               "rejected", "--by", "bob");
     PARSE_BAD("--outcome review needs --transaction-id", "wreq", "resolve", "5", "--outcome",
               "review", "--by", "bob");
-    PARSE_BAD("--amount: only with --outcome approved or review", "wreq", "resolve", "5",
-              "--outcome", "rejected", "--by", "a", "--transaction-id", "T-1", "--amount", "5.00");
+    /* A reject of a partial approval: --amount is what the issuer holds (its reversal's).
+     * Refused before, the reversal went for the whole request, which CyberSource refuses above
+     * what it authorized: the hold stayed. */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "rejected", "--by", "a", "--transaction-id",
+             "T-1", "--amount", "50.00");
+    assert_true(o.has_amount);
+    assert_int_equal(o.amount, 5000);
     /* A decline's reason code: a CyberSource soft decline (the issuer holds the amount) is
      * reversed, by its transaction id. */
     PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob",
@@ -195,6 +200,16 @@ static void test_wreq_resolve_options(void **state)
     PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob",
              "--vendor-response", "204");
     assert_string_equal(o.vendor_response, "204");
+    /* A soft decline of a partial approval holds what the issuer approved: --amount says it.
+     * A hard decline, or a decline without its reason code, holds nothing. */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob",
+             "--vendor-response", "520", "--transaction-id", "7419661750346782304014", "--amount",
+             "50.00");
+    assert_int_equal(o.amount, 5000);
+    PARSE_BAD("--amount: only with --outcome approved, review or rejected, or declined with a "
+              "soft decline's --vendor-response",
+              "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob", "--vendor-response",
+              "203", "--amount", "50.00");
     PARSE_BAD("--vendor-response 520 (a soft decline: the issuer holds the amount) needs "
               "--transaction-id",
               "wreq", "resolve", "5", "--outcome", "declined", "--by", "bob", "--vendor-response",
@@ -241,8 +256,10 @@ static void test_wreq_resolve_options(void **state)
     for (size_t i = 0; i < sizeof bad_amounts / sizeof bad_amounts[0]; i++)
         PARSE_BAD("--amount: expected an amount above 0", "wreq", "resolve", "5", "--outcome",
                   "approved", "--by", "a", "--amount", bad_amounts[i]);
-    PARSE_BAD("--amount: only with --outcome approved or review", "wreq", "resolve", "5",
+    PARSE_BAD("--amount: only with --outcome approved, review or rejected", "wreq", "resolve", "5",
               "--outcome", "declined", "--by", "a", "--amount", "5.00");
+    PARSE_BAD("--amount: only with --outcome approved, review or rejected", "wreq", "resolve", "5",
+              "--outcome", "error", "--by", "a", "--amount", "5.00");
     PARSE_BAD("--auth-number: only with --outcome approved, review or rejected", "wreq", "resolve",
               "5", "--outcome", "error", "--by", "a", "--auth-number", "831000");
     PARSE_BAD("--transaction-id: expected 1 to 64 printable characters", "wreq", "resolve", "5",
@@ -403,6 +420,27 @@ static void test_resolve_outcome(void **state)
     assert_true(out.has_amount);
     assert_int_equal(out.amount, 300);
     assert_string_equal(out.auth_number, "A2");
+    /* A reject's or soft decline's amount is what the issuer holds, handed over as the resolver
+     * maps such an answer: the amount (its reversal's), never an amount approved. Dropped, the
+     * reversal went for the whole request. */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "rejected", "--by", "a", "--amount", "50.00",
+             "--transaction-id", "T-12");
+    pl_opsctl_resolve_outcome(&o, &out);
+    assert_int_equal(out.status, PL_ST_REJECTED);
+    assert_false(out.has_amount);
+    assert_int_equal(out.amount, 5000);
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "a", "--amount", "50.00",
+             "--vendor-response", "230", "--transaction-id", "T-13");
+    pl_opsctl_resolve_outcome(&o, &out);
+    assert_int_equal(out.status, PL_ST_DECLINED);
+    assert_false(out.has_amount);
+    assert_int_equal(out.amount, 5000);
+    assert_string_equal(out.vendor_response, "230");
+    /* Without --amount the resolver reverses what the request asked for. */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "rejected", "--by", "a", "--transaction-id",
+             "T-14");
+    pl_opsctl_resolve_outcome(&o, &out);
+    assert_int_equal(out.amount, 0);
 }
 
 static void test_wreq_state(void **state)

@@ -766,6 +766,20 @@ static bool outcome_holds(pl_status s)
     return s == PL_ST_APPROVED || s == PL_ST_REVIEW;
 }
 
+/*
+ * A refused outcome after which the issuer still holds what it approved: Decision Manager's
+ * reject (481 after the issuer approved), or a CyberSource soft decline (200, 230, 520) —
+ * pl_cybersource_refused_but_held, the rule paylink-auth and the resolver reverse by. Its
+ * reversal must ask for what the issuer holds: after a partial approval that is less than the
+ * request, and CyberSource refuses a reversal above what it authorized (the hold stays).
+ */
+static bool outcome_refused_but_held(const pl_opsctl_opts *o)
+{
+    /* A reject is given without a reason code: the resolver maps it as Decision Manager's 481. */
+    return pl_cybersource_refused_but_held(
+        pl_status_name(o->outcome), o->outcome == PL_ST_REJECTED ? "481" : o->vendor_response);
+}
+
 /* What `wreq resolve|retry` needs beside an ID; 0 or PL_ERR_INVALID with errstr. */
 static int check_resolve(const pl_opsctl_opts *o, char *errstr, size_t errstr_size)
 {
@@ -775,9 +789,12 @@ static int check_resolve(const pl_opsctl_opts *o, char *errstr, size_t errstr_si
     if (!o->by)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "wreq resolve needs --by NAME (who decided the outcome)");
-    if (!outcome_holds(o->outcome) && o->has_amount)
+    /* Any other refusal holds nothing: an amount there would mean nothing. */
+    if (o->has_amount && !outcome_holds(o->outcome) && !outcome_refused_but_held(o))
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                          "--amount: only with --outcome approved or review");
+                          "--amount: only with --outcome approved, review or rejected, or "
+                          "declined with a soft decline's --vendor-response (200, 230, 520: "
+                          "the issuer holds the amount)");
     if (!outcome_holds(o->outcome) && o->outcome != PL_ST_REJECTED && o->auth_number)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "--auth-number: only with --outcome approved, review or rejected");
@@ -1701,7 +1718,10 @@ void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out)
     memset(out, 0, sizeof *out);
     out->status = o->outcome;
     out->has_amount = o->has_amount && outcome_holds(o->outcome);
-    out->amount = out->has_amount ? o->amount : 0;
+    /* A reject's or soft decline's amount is what the issuer holds, which its reversal asks
+     * for, not an amount approved: has_amount stays false, as the resolver maps such an answer
+     * of the bureau. */
+    out->amount = o->has_amount && (out->has_amount || outcome_refused_but_held(o)) ? o->amount : 0;
     snprintf(out->transaction_id, sizeof out->transaction_id, "%s",
              o->transaction_id ? o->transaction_id : "");
     snprintf(out->auth_number, sizeof out->auth_number, "%s",
@@ -1907,7 +1927,7 @@ static int cmd_wreq_change(PGconn *db, const pl_opsctl_opts *o, const char *conn
     int status = resolve || o->now ? before_change(what, before, brokers, prefix) : 0;
     if (status != 0)
         goto out;
-    /* The row's amount, unless the operator says less was approved (never more). */
+    /* The row's amount, unless the operator says less was approved or is held (never more). */
     if (resolve && approved_amount(o, before, amount, sizeof amount) != PL_OK) {
         status = fail(what, "--amount is more than the amount of the request: nothing was changed");
         goto out;
@@ -2490,7 +2510,9 @@ void pl_opsctl_usage(FILE *out)
           "      learnt from the bureau: applied as the bureau's answer would have been, and\n"
           "      the final reply (resolved: true, resolution: operator) published on the\n"
           "      worker's reply topic. --amount: less than the request was approved or held\n"
-          "      for review (default: the request's amount). review / rejected: Decision\n"
+          "      for review (default: the request's amount); with rejected, or declined with\n"
+          "      a soft decline's --vendor-response: what the issuer holds (a partial\n"
+          "      approval), which the reversal asks for. review / rejected: Decision\n"
           "      Manager's 480 / 481 of a CyberSource authorization, with its\n"
           "      --transaction-id (a reject's reversal is published when the bureau sends\n"
           "      reversals). An approved authorization needs its --transaction-id too\n"

@@ -9,7 +9,7 @@
  *   paylinkctl wreq show ID [--json]
  *   paylinkctl wreq resolve ID --outcome approved|declined|error|review|rejected --by NAME
  *                        [--note TEXT] [--amount A] [--transaction-id T] [--auth-number N]
- *                        [--json]
+ *                        [--vendor-response CODE] [--json]
  *   paylinkctl wreq retry ID [--now] [--json]
  *   paylinkctl order show --company C --order O [--json]
  *   paylinkctl stats [--since DURATION|TIMESTAMP] [--bureau B] [--json]
@@ -46,9 +46,12 @@
  *   applied to the transaction row as the worker applies an answer, resolved_how 'operator',
  *   resolved_by NAME (1 to 60 characters, no control character, no card number), the note
  *   (at most PL_OPSCTL_NOTE_MAX bytes); the final reply ("resolved": true, "resolution":
- *   "operator") published on <prefix>.<worker>.reply with pl_ctlkafka_produce. --amount (only
- *   with approved; not more than the row's amount): the amount approved, else the row's.
- *   --auth-number only with approved. Kafka is checked first (the reply topic's metadata):
+ *   "operator") published on <prefix>.<worker>.reply with pl_ctlkafka_produce. --amount (not
+ *   more than the row's amount): with approved or review, the amount approved or held, else the
+ *   row's; with rejected, or declined with a soft decline's --vendor-response (200, 230, 520),
+ *   what the issuer holds after a partial approval, which the reversal asks for (else the
+ *   row's); refused with any other outcome, which holds nothing. --auth-number only with
+ *   approved, review or rejected. Kafka is checked first (the reply topic's metadata):
  *   unreachable, nothing is changed (exit 3); a publish that fails after the outcome was applied
  *   leaves the reply to the worker's resolver and says so (exit 0). One line, or with --json
  *   one object {"id", "request_id", "worker", "applied", "outcome", "amount", "by",
@@ -188,7 +191,7 @@ typedef struct pl_opsctl_opts {
     bool dry_run;                /* dlq replay */
     int64_t rr_id;               /* wreq resolve, retry: the required response id (> 0) */
     bool has_outcome;            /* wreq resolve: --outcome given */
-    pl_status outcome;           /* approved, declined or error */
+    pl_status outcome;           /* approved, declined, error, review or rejected */
     const char *by;              /* wreq resolve: who decided */
     const char *note;            /* wreq resolve: NULL when not given */
     bool has_amount;             /* wreq resolve --amount */
@@ -229,7 +232,9 @@ int pl_opsctl_check_name_max(const char *option, const char *name, int max, char
 int pl_opsctl_check_note(const char *option, const char *note, char *errstr,
                          size_t errstr_size) PL_MUSTCHECK;
 
-/* The outcome `wreq resolve` hands to pl_resolver_operator, from the parsed options. */
+/* The outcome `wreq resolve` hands to pl_resolver_operator, from the parsed options: --amount
+ * as the amount approved (has_amount) of approved or review, or as what the issuer holds
+ * (amount alone, has_amount false) of a reject or a soft decline. */
 void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out);
 
 /*
