@@ -1,5 +1,6 @@
 /* config.c: worker settings from the environment and secret references (see config.h). */
 #include "config.h"
+#include "request.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -276,6 +277,8 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       errstr_size)) ||
         (rc = env_int("PAYLINK_KAFKA_STALL_MS", 120000, 0, 3600000, &c->fetch_stall_ms, errstr,
                       errstr_size)) ||
+        (rc = env_int("PAYLINK_FINGERPRINT_VERSION", PL_FINGERPRINT_VERSION, 1,
+                      PL_FINGERPRINT_VERSION, &c->fingerprint_version, errstr, errstr_size)) ||
         (rc = env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr,
                       errstr_size)) ||
         (rc = pl_config_proxy_from_env(c->proxy, sizeof c->proxy, errstr, errstr_size)))

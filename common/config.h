@@ -82,6 +82,10 @@ typedef struct pl_config {
     /* An assigned partition not fetched this long makes the consumer join its group again
      * (kafka.h, pl_kafka_stalls, pl_kafka_resubscribe); 0: never. */
     int fetch_stall_ms;
+    /* The request fingerprint version written (request.h, pl_request_fingerprint_v): every
+     * version is compared against, only this one written (1 while replicas of a version before
+     * 2 still run: they compare version 1 only). */
+    int fingerprint_version;
     int slot_wait_record_ms;
     int refresh_s;
     unsigned char hash_key[128];

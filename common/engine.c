@@ -2350,18 +2350,25 @@ static bool read_row(const PGresult *r, row_view *v)
 }
 
 /* True when fp is this request's fingerprint under the current key or an earlier one (a key
- * rotation must not turn redeliveries into idempotency conflicts). */
+ * rotation must not turn redeliveries into idempotency conflicts), at any fingerprint version
+ * (a row written before version 2, or by a replica writing version 1 during an upgrade: each
+ * version's tag is hashed, so a fingerprint matches only its own version of the request). */
 static bool fingerprint_matches(job *j, const char *fp)
 {
     if (strcmp(fp, j->pub.fingerprint) == 0)
         return true;
     const pl_config *c = &j->pub.eng->cfg;
-    for (int i = 0; i < c->n_prev_keys; i++) {
-        char old[65];
-        if (pl_request_fingerprint(&j->pub.req, c->prev_keys[i], c->prev_key_len[i], old,
-                                   sizeof old) == 0 &&
-            strcmp(fp, old) == 0)
-            return true;
+    for (int v = 1; v <= PL_FINGERPRINT_VERSION; v++) {
+        for (int i = -1; i < c->n_prev_keys; i++) {
+            if (i < 0 && v == c->fingerprint_version)
+                continue; /* j->pub.fingerprint, compared above */
+            const void *key = i < 0 ? (const void *)c->hash_key : c->prev_keys[i];
+            size_t len = i < 0 ? c->hash_key_len : c->prev_key_len[i];
+            char other[65];
+            if (pl_request_fingerprint_v(&j->pub.req, v, key, len, other, sizeof other) == 0 &&
+                strcmp(fp, other) == 0)
+                return true;
+        }
     }
     return false;
 }
@@ -3085,8 +3092,9 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
     if (j->pub.req.has_amount &&
         pl_money_format(j->pub.req.amount, j->pub.amount, sizeof j->pub.amount) != 0)
         j->pub.amount[0] = '\0';
-    if (pl_request_fingerprint(&j->pub.req, e->cfg.hash_key, e->cfg.hash_key_len,
-                               j->pub.fingerprint, sizeof j->pub.fingerprint) != 0) {
+    if (pl_request_fingerprint_v(&j->pub.req, e->cfg.fingerprint_version, e->cfg.hash_key,
+                                 e->cfg.hash_key_len, j->pub.fingerprint,
+                                 sizeof j->pub.fingerprint) != 0) {
         PL_ERROR(j->pub.req.request_id, "fingerprint failed; exiting");
         exit(70);
     }

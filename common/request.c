@@ -2082,10 +2082,85 @@ static void fp_card(fp_writer *w, const char *name, const char *s)
     fp_value(w, name, s[0] ? s : NULL, true);
 }
 
+/* An address of version 2 (prefix "bill_to" or "ship_to"); absent as one field. */
+static void fp_address(fp_writer *w, const char *prefix, const pl_address *a)
+{
+    fp_field(w, prefix, a ? "" : NULL);
+    if (!a)
+        return;
+    const struct {
+        const char *name, *value;
+    } f[] = {{"first_name", a->first_name},
+             {"last_name", a->last_name},
+             {"street1", a->street1},
+             {"street2", a->street2},
+             {"city", a->city},
+             {"state", a->state},
+             {"postal_code", a->postal_code},
+             {"country", a->country},
+             {"email", a->email},
+             {"phone", a->phone},
+             {"ip", a->ip},
+             {"shipping_method", a->shipping_method}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        char name[40];
+        snprintf(name, sizeof name, "%s.%s", prefix, f[i].name);
+        fp_str(w, name, f[i].value);
+    }
+}
+
+/* What version 2 adds to version 1 (pl_request_fingerprint_v). */
+static void fp_v2(fp_writer *w, const pl_request *r)
+{
+    fp_str(w, "card.type", r->card.type);
+    fp_str(w, "card.holder", r->card.holder);
+    fp_str(w, "auth_ref.request_token", r->auth_ref.request_token);
+    fp_str(w, "auth_ref.date", r->auth_ref.date);
+    fp_int(w, "subsequent_auth", true, r->subsequent_auth.present);
+    fp_str(w, "subsequent_auth.reason", r->subsequent_auth.reason);
+    fp_str(w, "subsequent_auth.transaction_id", r->subsequent_auth.transaction_id);
+    fp_str(w, "subsequent_auth.initiator", r->subsequent_auth.initiator);
+    /* The 3-D Secure values are the cardholder's authentication: not buffered, as a card
+     * number is not (the buffer is wiped all the same). */
+    fp_int(w, "authentication", true, r->authentication.present);
+    fp_str(w, "authentication.commerce_indicator", r->authentication.commerce_indicator);
+    fp_card(w, "authentication.cavv", r->authentication.cavv);
+    fp_card(w, "authentication.xid", r->authentication.xid);
+    fp_str(w, "authentication.eci", r->authentication.eci);
+    fp_card(w, "authentication.ucaf_data", r->authentication.ucaf_data);
+    fp_address(w, "bill_to", r->bill_to);
+    fp_address(w, "ship_to", r->ship_to);
+    fp_int(w, "items", true, (int64_t)r->n_items);
+    for (size_t i = 0; i < r->n_items; i++) {
+        const pl_item *it = &r->items[i];
+        fp_str(w, "item.sku", it->sku);
+        fp_str(w, "item.product_code", it->product_code);
+        fp_str(w, "item.name", it->name);
+        fp_int(w, "item.unit_price", true, it->unit_price);
+        fp_int(w, "item.quantity", true, it->quantity);
+        fp_int(w, "item.tax_amount", it->has_tax_amount, it->tax_amount);
+        fp_str(w, "item.commodity_code", it->commodity_code);
+        fp_str(w, "item.unit_of_measure", it->unit_of_measure);
+    }
+    fp_int(w, "level23", true, r->level23.present);
+    fp_str(w, "level23.customer_po", r->level23.customer_po);
+    fp_int(w, "level23.tax_amount", r->level23.has_tax, r->level23.tax_amount);
+    fp_int(w, "level23.freight_amount", r->level23.has_freight, r->level23.freight_amount);
+    fp_int(w, "level23.duty_amount", r->level23.has_duty, r->level23.duty_amount);
+    fp_int(w, "level23.discount_amount", r->level23.has_discount, r->level23.discount_amount);
+    fp_int(w, "svc.order_line", r->svc.order_line != 0, r->svc.order_line);
+}
+
 int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, char *out,
                            size_t outsize)
 {
-    if (!r || !key || keylen == 0 || !out)
+    return pl_request_fingerprint_v(r, PL_FINGERPRINT_VERSION, key, keylen, out, outsize);
+}
+
+int pl_request_fingerprint_v(const pl_request *r, int version, const void *key, size_t keylen,
+                             char *out, size_t outsize)
+{
+    if (!r || !key || keylen == 0 || !out || version < 1 || version > PL_FINGERPRINT_VERSION)
         return PL_ERR_INVALID;
     if (outsize < 65)
         return PL_ERR_TOOBIG;
@@ -2097,7 +2172,7 @@ int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, 
 
     /* A version tag, so a future change of the field list never matches old fingerprints. */
     fp_writer w = {.ctx = ctx};
-    fp_field(&w, "paylink-fingerprint", "1");
+    fp_field(&w, "paylink-fingerprint", version == 1 ? "1" : "2");
     fp_field(&w, "type", pl_req_type_name(r->type));
     fp_int(&w, "company", true, r->company);
     fp_str(&w, "order", r->order);
@@ -2122,6 +2197,8 @@ int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, 
     fp_card(&w, "svc.card_number", r->svc.card_number);
     fp_int(&w, "svc.issue_amount", r->svc.has_issue_amount, r->svc.issue_amount);
     fp_int(&w, "svc.virtual", r->svc.present, r->svc.is_virtual);
+    if (version >= 2)
+        fp_v2(&w, r);
     fp_flush(&w);
     /* The buffer held the request's other fields (an order number, a token): wiped too. */
     pl_card_wipe(w.buf, sizeof w.buf);

@@ -236,10 +236,21 @@ bool pl_request_id_ok(const char *s);
 
 /*
  * Fingerprint of the request's content, to tell a redelivery (same fingerprint) from a
- * different request reusing a request_id (a conflict). HMAC-SHA256 with `key` over the
- * fields that define the operation (type, company, order, pay_seq, service, amount,
- * currency, card number or token, references); never the CVV. 64 hex chars + NUL.
+ * different request reusing a request_id (a conflict). HMAC-SHA256 with `key` over a canonical
+ * encoding of the request, never the CVV; 64 hex chars + NUL. Version 1: the fields that define
+ * the operation (type, company, order, pay_seq, service, entity, amount, currency, mode, card
+ * number or token and expiry, references, installment, stored value card and issue amount).
+ * Version 2 (PL_FINGERPRINT_VERSION): every field of the request but its `v` and the CVV — also
+ * the card's type and holder, the subsequent authorization, the 3-D Secure authentication, the
+ * addresses, the items, level II/III data, the manual authorization's date and token and the
+ * stored value order line — so that a redelivery differing only there is a conflict, not a
+ * replay of what was sent without it. The version is a tag inside what is hashed, so no two
+ * versions' fingerprints of a request match.
  */
+#define PL_FINGERPRINT_VERSION 2
+int pl_request_fingerprint_v(const pl_request *r, int version, const void *key, size_t keylen,
+                             char *out, size_t outsize) PL_MUSTCHECK;
+/* pl_request_fingerprint_v at PL_FINGERPRINT_VERSION. */
 int pl_request_fingerprint(const pl_request *r, const void *key, size_t keylen, char *out,
                            size_t outsize) PL_MUSTCHECK;
 

@@ -34,6 +34,7 @@ static const char *const all_vars[] = {
     "PAYLINK_KAFKA_SESSION_TIMEOUT_MS",
     "PAYLINK_DRAIN_TIMEOUT_MS",
     "PAYLINK_KAFKA_STALL_MS",
+    "PAYLINK_FINGERPRINT_VERSION",
     "PAYLINK_CONFIG_REFRESH_S",
     "PAYLINK_INSTANCE",
     "PLTEST_SECRET",
@@ -152,6 +153,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.slot_wait_record_ms, 1000);
     assert_int_equal(c.drain_timeout_ms, 30000);
     assert_int_equal(c.fetch_stall_ms, 120000);
+    assert_int_equal(c.fingerprint_version, 2);
     assert_int_equal(c.refresh_s, 60);
     assert_int_equal(c.log_level, PL_LOG_INFO);
     assert_int_equal(c.log_mask, PL_MASK_LAST4);
@@ -186,6 +188,7 @@ static void test_overrides(void **state)
     setenv("PAYLINK_SLOT_WAIT_RECORD_MS", "0", 1);
     setenv("PAYLINK_DRAIN_TIMEOUT_MS", "0", 1);
     setenv("PAYLINK_KAFKA_STALL_MS", "0", 1);
+    setenv("PAYLINK_FINGERPRINT_VERSION", "1", 1);
     setenv("PAYLINK_CONFIG_REFRESH_S", "86400", 1);
     setenv("PAYLINK_LOG_LEVEL", "debug", 1);
     setenv("PAYLINK_LOG_MASK", "removed", 1);
@@ -205,6 +208,7 @@ static void test_overrides(void **state)
     assert_int_equal(c.slot_wait_record_ms, 0);
     assert_int_equal(c.drain_timeout_ms, 0);
     assert_int_equal(c.fetch_stall_ms, 0);
+    assert_int_equal(c.fingerprint_version, 1);
     assert_int_equal(c.refresh_s, 86400);
     assert_int_equal(c.log_level, PL_LOG_DEBUG);
     assert_int_equal(c.log_mask, PL_MASK_REMOVED);
@@ -232,6 +236,8 @@ static void test_bad_integers(void **state)
         {"PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "999"},
         {"PAYLINK_DRAIN_TIMEOUT_MS", "600001"},
         {"PAYLINK_KAFKA_STALL_MS", "3600001"},
+        {"PAYLINK_FINGERPRINT_VERSION", "0"},
+        {"PAYLINK_FINGERPRINT_VERSION", "3"},
         {"PAYLINK_CONFIG_REFRESH_S", "0"},
         {"PAYLINK_CONFIG_REFRESH_S", "1.5"},
     };

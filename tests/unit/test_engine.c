@@ -122,6 +122,64 @@ static void test_card_hash_for_a_rotated_key(void **state)
     assert_ptr_equal(pl_job_card_hash_for(&job, stored), job.card_hash);
 }
 
+/* A redelivery is told from a reused request_id by its fingerprint at any version and under
+ * any key: a row written before version 2 (or by a replica still writing version 1 during an
+ * upgrade) replays; a request differing in a field only version 2 covers, or unknown to every
+ * key, is a conflict. */
+static void test_fingerprint_versions(void **state)
+{
+    (void)state;
+    pl_engine e;
+    memset(&e, 0, sizeof e);
+    memcpy(e.cfg.hash_key, "current-key", 11);
+    e.cfg.hash_key_len = 11;
+    memcpy(e.cfg.prev_keys[0], "earlier-key", 11);
+    e.cfg.prev_key_len[0] = 11;
+    e.cfg.n_prev_keys = 1;
+    e.cfg.fingerprint_version = PL_FINGERPRINT_VERSION;
+    job j;
+    memset(&j, 0, sizeof j);
+    j.pub.eng = &e;
+    pl_request *r = &j.pub.req;
+    r->type = PL_REQ_AUTH;
+    r->company = 1;
+    snprintf(r->order, sizeof r->order, "O1");
+    r->pay_seq = 1;
+    r->has_amount = true;
+    r->amount = 1000;
+    r->subsequent_auth.present = true;
+    snprintf(r->subsequent_auth.reason, sizeof r->subsequent_auth.reason, "REAUTH");
+    assert_int_equal(pl_request_fingerprint_v(r, e.cfg.fingerprint_version, e.cfg.hash_key,
+                                              e.cfg.hash_key_len, j.pub.fingerprint,
+                                              sizeof j.pub.fingerprint),
+                     0);
+    char stored_v1[65], stored_v1_old[65], stored_v2_old[65];
+    assert_int_equal(pl_request_fingerprint_v(r, 1, "current-key", 11, stored_v1, 65), 0);
+    assert_int_equal(pl_request_fingerprint_v(r, 1, "earlier-key", 11, stored_v1_old, 65), 0);
+    assert_int_equal(pl_request_fingerprint_v(r, 2, "earlier-key", 11, stored_v2_old, 65), 0);
+    assert_true(fingerprint_matches(&j, j.pub.fingerprint));
+    assert_true(fingerprint_matches(&j, stored_v1));
+    assert_true(fingerprint_matches(&j, stored_v1_old));
+    assert_true(fingerprint_matches(&j, stored_v2_old));
+    /* Another request's version 2 (it differs in the subsequent authorization only): a
+     * conflict, though both versions 1 are alike. */
+    char other_v2[65];
+    snprintf(r->subsequent_auth.reason, sizeof r->subsequent_auth.reason, "INSTALLMENT");
+    assert_int_equal(pl_request_fingerprint_v(r, 2, "current-key", 11, other_v2, 65), 0);
+    snprintf(r->subsequent_auth.reason, sizeof r->subsequent_auth.reason, "REAUTH");
+    assert_false(fingerprint_matches(&j, other_v2));
+    /* Under a key the worker does not have: a conflict. */
+    char unknown[65];
+    assert_int_equal(pl_request_fingerprint_v(r, 1, "another-key", 11, unknown, 65), 0);
+    assert_false(fingerprint_matches(&j, unknown));
+    /* A replica writing version 1 (PAYLINK_FINGERPRINT_VERSION=1) still recognises version 2. */
+    e.cfg.fingerprint_version = 1;
+    memcpy(j.pub.fingerprint, stored_v1, sizeof stored_v1);
+    char stored_v2[65];
+    assert_int_equal(pl_request_fingerprint_v(r, 2, "current-key", 11, stored_v2, 65), 0);
+    assert_true(fingerprint_matches(&j, stored_v2));
+}
+
 /* A Decision Manager REVIEW is an approved authorization held for review: its amount is
  * recorded (the bureau's, else the one sent), so a capture can claim on it. */
 /* What the issuer holds after a refused authorization: the answer's amount (a partial
@@ -834,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
+        cmocka_unit_test(test_fingerprint_versions),
         cmocka_unit_test(test_lost_unit_checks_look_for_the_watchdogs_words),
         cmocka_unit_test(test_review_amount),
         cmocka_unit_test(test_held_amount),

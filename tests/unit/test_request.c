@@ -1924,14 +1924,21 @@ static void test_duplicate_members_large(void **state)
 /* ---- fingerprint ------------------------------------------------------------------------ */
 
 static const char KEY[] = "test-fingerprint-key";
+/* test_fingerprint_known_answer's version 2 fingerprint. */
+#define V2_KNOWN "f7bafc22e8286df2c92ed125f5aa86136bf60060177843bba4665ec5ad2f6c0e"
 
-static void fingerprint_of(const char *json, const char *worker, char out[65])
+static void fingerprint_v(const char *json, const char *worker, int version, char out[65])
 {
     pl_request r;
     pl_errors e;
     assert_int_equal(decode(json, worker, &r, &e), 0);
-    assert_int_equal(pl_request_fingerprint(&r, KEY, sizeof KEY - 1, out, 65), 0);
+    assert_int_equal(pl_request_fingerprint_v(&r, version, KEY, sizeof KEY - 1, out, 65), 0);
     pl_request_free(&r);
+}
+
+static void fingerprint_of(const char *json, const char *worker, char out[65])
+{
+    fingerprint_v(json, worker, PL_FINGERPRINT_VERSION, out);
 }
 
 static void test_fingerprint(void **state)
@@ -1953,7 +1960,9 @@ static void test_fingerprint(void **state)
     fingerprint_of(reordered, "auth", other);
     assert_string_equal(base, other);
 
-    /* Not the CVV (never stored), nor the request_id, nor fields outside the operation. */
+    /* Not the CVV (never stored), nor the request_id; every other field (version 2: before,
+     * a redelivery differing only in its addresses, its subsequent authorization, its 3-D Secure
+     * data or its card's type was replayed as the same request). */
     static const struct {
         const char *path, *value;
         bool changes;
@@ -1961,7 +1970,13 @@ static void test_fingerprint(void **state)
         {"card.cvv", "\"123\"", false},
         {"card.cvv", NULL, false},
         {"request_id", "\"another-id\"", false},
-        {"bill_to", "{\"city\":\"Boston\"}", false},
+        {"bill_to", "{\"city\":\"Boston\"}", true},
+        {"ship_to", "{\"city\":\"Boston\"}", true},
+        {"card.type", "\"MC\"", true},
+        {"card.holder", "\"A N Other\"", true},
+        {"subsequent_auth", "{\"reason\":\"REAUTH\"}", true},
+        {"authentication", "{\"commerce_indicator\":\"vbv\",\"eci\":\"05\"}", true},
+        {"items", "[{\"sku\":\"S1\",\"unit_price\":\"120.00\",\"quantity\":1}]", true},
         {"amount", "\"120.01\"", true},
         {"currency", "\"EUR\"", true},
         {"card.number", "\"5555555555554444\"", true},
@@ -1981,6 +1996,28 @@ static void test_fingerprint(void **state)
         assert_int_equal(cases[i].changes, strcmp(base, other) != 0);
         free(json);
     }
+
+    /* Version 1 (the rows written before version 2, still accepted) covers the operation's
+     * fields only: an address is outside it. */
+    char base1[65];
+    fingerprint_v(BASE_AUTH, "auth", 1, base1);
+    assert_string_not_equal(base1, base);
+    char *j0 = with(BASE_AUTH, "bill_to", "{\"city\":\"Boston\"}");
+    fingerprint_v(j0, "auth", 1, other);
+    assert_string_equal(base1, other);
+    free(j0);
+    j0 = with(BASE_AUTH, "amount", "\"120.01\"");
+    fingerprint_v(j0, "auth", 1, other);
+    assert_string_not_equal(base1, other);
+    free(j0);
+    pl_request r0;
+    pl_errors e0;
+    assert_int_equal(decode(BASE_AUTH, "auth", &r0, &e0), 0);
+    assert_int_equal(pl_request_fingerprint_v(&r0, 0, KEY, 3, other, sizeof other), PL_ERR_INVALID);
+    assert_int_equal(
+        pl_request_fingerprint_v(&r0, PL_FINGERPRINT_VERSION + 1, KEY, 3, other, sizeof other),
+        PL_ERR_INVALID);
+    pl_request_free(&r0);
 
     /* A token instead of the number is a different card. */
     char *j1 = with(BASE_AUTH, "card", "{\"token\":\"7419661750346782304017\"}");
@@ -2087,10 +2124,42 @@ static void test_fingerprint_known_answer(void **state)
     char key[100];
     memset(key, 'k', sizeof key);
     char fp[65];
-    assert_int_equal(pl_request_fingerprint(&r, key, sizeof key, fp, sizeof fp), 0);
+    /* Version 1 is what every row written before version 2 holds: it never changes. */
+    assert_int_equal(pl_request_fingerprint_v(&r, 1, key, sizeof key, fp, sizeof fp), 0);
     assert_string_equal(fp, "cbe2fda298e170e997e308eb957576dd20811ef3c81129132ee8fa7679edeb99");
     /* Twice gives the same (the MAC made once per process is copied, never used itself). */
-    assert_int_equal(pl_request_fingerprint(&r, key, sizeof key, fp, sizeof fp), 0);
+    assert_int_equal(pl_request_fingerprint_v(&r, 1, key, sizeof key, fp, sizeof fp), 0);
+    assert_string_equal(fp, "cbe2fda298e170e997e308eb957576dd20811ef3c81129132ee8fa7679edeb99");
+    /* Version 2, with its own fields filled too. */
+    fill_field(r.card.type, sizeof r.card.type, 'T');
+    fill_field(r.card.holder, sizeof r.card.holder, 'h');
+    fill_field(r.auth_ref.request_token, sizeof r.auth_ref.request_token, 'q');
+    fill_field(r.auth_ref.date, sizeof r.auth_ref.date, 'd');
+    r.subsequent_auth.present = true;
+    fill_field(r.subsequent_auth.reason, sizeof r.subsequent_auth.reason, 'R');
+    fill_field(r.subsequent_auth.transaction_id, sizeof r.subsequent_auth.transaction_id, 'i');
+    fill_field(r.subsequent_auth.initiator, sizeof r.subsequent_auth.initiator, 'm');
+    r.authentication.present = true;
+    fill_field(r.authentication.cavv, sizeof r.authentication.cavv, 'v');
+    pl_address addr;
+    memset(&addr, 0, sizeof addr);
+    fill_field(addr.city, sizeof addr.city, 'b');
+    r.bill_to = &addr;
+    pl_item item;
+    memset(&item, 0, sizeof item);
+    fill_field(item.sku, sizeof item.sku, 'k');
+    item.unit_price = 12345;
+    item.quantity = 2;
+    r.items = &item;
+    r.n_items = 1;
+    r.level23.present = true;
+    r.level23.has_tax = true;
+    r.level23.tax_amount = 77;
+    r.svc.order_line = 3;
+    assert_int_equal(pl_request_fingerprint_v(&r, 2, key, sizeof key, fp, sizeof fp), 0);
+    assert_string_equal(fp, V2_KNOWN);
+    /* Version 1 ignores all of that. */
+    assert_int_equal(pl_request_fingerprint_v(&r, 1, key, sizeof key, fp, sizeof fp), 0);
     assert_string_equal(fp, "cbe2fda298e170e997e308eb957576dd20811ef3c81129132ee8fa7679edeb99");
 }
 
