@@ -5,6 +5,7 @@
  */
 #include "dm_report.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,11 +36,73 @@ static void drop_fraction(char *s)
     memmove(s + 19, s + j, len - j + 1);
 }
 
+/* True when s[0, n) are all decimal digits. */
+static bool digits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* The value of the n decimal digits at s. */
+static int number(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/*
+ * Writes a ConversionDate in s (NUL-terminated, trimmed, its fraction dropped: drop_fraction)
+ * in the one form "YYYY-MM-DD HH:MM:SS" GMT: the old report's "2018-04-01 10:15:42" stays, the
+ * new one's "2018-12-01T10:15:42Z" (and an offset, "+01:00" or "+0100", taken off) becomes
+ * "2018-12-01 10:15:42". dm_decision's unique key holds it as text: a window asked again once a
+ * merchant moved to the other report (or of a merchant ID on the other) recorded the same
+ * conversion a second time — a second cancel_order, release_hold or reversal. The old form is
+ * the one the rows recorded before 054 mostly have (and the seed shows); 054 rewrites the
+ * others so. Anything else stays as it is.
+ */
+static void canonical_gmt(char *s)
+{
+    if (strlen(s) < 19 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != ' ') || !digits(s + 11, 2) || s[13] != ':' ||
+        !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+        return;
+    const char *z = s + 19;
+    long east = 0; /* the offset's seconds east of GMT */
+    if (*z == '+' || *z == '-') {
+        bool colon = z[3] == ':';
+        if (!digits(z + 1, 2) || !digits(z + (colon ? 4 : 3), 2) || z[colon ? 6 : 5] != '\0')
+            return;
+        east = (number(z + 1, 2) * 60L + number(z + (colon ? 4 : 3), 2)) * 60L;
+        if (*z == '-')
+            east = -east;
+    } else if (!(*z == '\0' || (z[0] == 'Z' && z[1] == '\0'))) {
+        return;
+    }
+    s[10] = ' ';
+    s[19] = '\0';
+    if (east == 0)
+        return;
+    struct tm tm = {.tm_year = number(s, 4) - 1900,
+                    .tm_mon = number(s + 5, 2) - 1,
+                    .tm_mday = number(s + 8, 2),
+                    .tm_hour = number(s + 11, 2),
+                    .tm_min = number(s + 14, 2),
+                    .tm_sec = number(s + 17, 2)};
+    time_t t = timegm(&tm) - east;
+    if (gmtime_r(&t, &tm) && tm.tm_year + 1900 >= 1000 && tm.tm_year + 1900 <= 9999)
+        strftime(s, 20, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
 /* How a value is copied into its field. */
 typedef enum field_kind {
     KIND_EXACT, /* an identifier, code or name: as it is */
     KIND_FREE,  /* free text a reviewer typed: card numbers masked (same length) */
     KIND_DATE,  /* a date: drop_fraction */
+    KIND_GMT,   /* the ConversionDate of dm_decision's key: canonical_gmt */
 } field_kind;
 
 /*
@@ -53,11 +116,13 @@ static int put_value(const char *s, field_kind kind, char *out, size_t outsize, 
                      char *errstr, size_t errstr_size)
 {
     int rc;
-    if (kind == KIND_DATE) {
+    if (kind == KIND_DATE || kind == KIND_GMT) {
         char tmp[64];
         rc = pl_xml_copy_exact(s, tmp, sizeof tmp);
         if (rc == 0) {
             drop_fraction(tmp);
+            if (kind == KIND_GMT)
+                canonical_gmt(tmp);
             rc = pl_xml_copy_exact(tmp, out, outsize);
         }
     } else if (kind == KIND_FREE) {
@@ -179,7 +244,7 @@ static int read_conversion(xmlNodePtr el, size_t index, pl_dm_conversion *c, cha
     int rc;
     if ((rc = read_attr(el, "MerchantReferenceNumber", KIND_EXACT, c->merchant_reference,
                         sizeof c->merchant_reference, where, errstr, errstr_size)) != 0 ||
-        (rc = read_attr(el, "ConversionDate", KIND_DATE, c->conversion_date,
+        (rc = read_attr(el, "ConversionDate", KIND_GMT, c->conversion_date,
                         sizeof c->conversion_date, where, errstr, errstr_size)) != 0 ||
         (rc = read_attr(el, "RequestID", KIND_EXACT, c->request_id, sizeof c->request_id, where,
                         errstr, errstr_size)) != 0)

@@ -53,7 +53,7 @@ typedef struct pl_dm_note {
 /* One Conversion: an order whose decision a reviewer changed in Decision Manager. */
 typedef struct pl_dm_conversion {
     char merchant_reference[65]; /* MerchantReferenceNumber */
-    char conversion_date[24];    /* ConversionDate as given ("2014-06-24 17:03:03", GMT) */
+    char conversion_date[24];    /* ConversionDate, "2014-06-24 17:03:03" GMT (see below) */
     char request_id[65]; /* RequestID: the authorization's CyberSource requestID; never "" */
     char original_decision[16], new_decision[16]; /* REVIEW; ACCEPT / REJECT / "" when absent */
     char reviewer[65];
@@ -91,7 +91,11 @@ typedef struct pl_dm_report {
  *   PL_ERR_NOMEM: out of memory.
  * Dates are kept as given, except that an ISO 8601 time's fraction of a second is dropped
  * ("2018-12-01T10:00:00.000Z" → "2018-12-01T10:00:00Z": the "Classic" report's form, which
- * would not otherwise fit). Elements other than those of pl_dm_conversion are ignored.
+ * would not otherwise fit), and that a ConversionDate (part of dm_decision's unique key, as
+ * text) is written in the old report's form whichever report gave it: "YYYY-MM-DD HH:MM:SS"
+ * GMT ("2018-12-01T10:15:42.000Z" and "2018-12-01T11:15:42+01:00" → "2018-12-01 10:15:42"; a
+ * time without a zone is GMT, as both reports give it); one in neither form stays as given.
+ * Elements other than those of pl_dm_conversion are ignored.
  * On failure *out is zeroed. errstr may be NULL.
  */
 int pl_dm_report_parse(const char *body, size_t len, pl_dm_report *out, char *errstr,

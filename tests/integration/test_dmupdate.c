@@ -6,7 +6,13 @@
  * them; not those whose authorizations are not in review, nor another bureau's. The publishing
  * of pending decisions (pl_dmupdate_publish) on the environment's Kafka: every acknowledged
  * decision marked, however many. The window length limit a run starts with, from dm_run
- * (pl_dmupdate_limit_start). Everything runs in one transaction that is rolled back (the
+ * (pl_dmupdate_limit_start). A producer broken by a fatal error is made again before a publish
+ * (else nothing was ever published again). The steps of a run that ask the report service
+ * again, against an HTTPS server of the test's own (tests/unit/https_test_server.h) that
+ * answers HTTP 500 where the test says: the windows owed to merchant IDs first noted during a
+ * run (pl_dmupdate_ask_new_merchants) land in dm_recheck when their reports are not had, and a
+ * recheck that fails neither holds the later ones back nor stays for good
+ * (pl_dmupdate_rechecks). Everything runs in one transaction that is rolled back (the
  * published events stay on paylink.dm.decision, for an order of a company of the test's own).
  */
 #include <setjmp.h>
@@ -20,7 +26,9 @@
 
 #include <cmocka.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 
+#include "../unit/https_test_server.h"
 #include "config.h"
 #include "db.h"
 #include "dmupdate.h"
@@ -28,6 +36,143 @@
 #include "kafka.h"
 
 static PGconn *g_db;
+
+/* ---- the report service of the tests ---- */
+
+/* Started by the first test that needs it (report_service), stopped by the group teardown. */
+static https_test_server g_srv;
+static char g_dir[64], g_ca[128];
+static char *g_cert, *g_key;
+
+/* A request whose body holds one of these (say "merchantID=m&", "startDate=2014-06-20&") is
+ * answered HTTP 500; any other an empty report. Set while no request is in flight. */
+static const char *g_fail[4];
+
+/* What was asked: "<merchant> <startDate>" of each request, in order. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_asked[256][64];
+static int g_nasked;
+
+/* The form value of name in body ("" when absent), up to its '&'. */
+static void form_value(const char *body, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    const char *v = strstr(body, name);
+    if (!v)
+        return;
+    v += strlen(name);
+    size_t n = strcspn(v, "&");
+    snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), v);
+}
+
+static enum MHD_Result on_report(struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *body)
+{
+    (void)url;
+    (void)method;
+    char merchant[32], start[16];
+    form_value(body, "merchantID=", merchant, sizeof merchant);
+    form_value(body, "startDate=", start, sizeof start);
+    pthread_mutex_lock(&g_mu);
+    if (g_nasked < (int)(sizeof g_asked / sizeof g_asked[0]))
+        snprintf(g_asked[g_nasked++], sizeof g_asked[0], "%s %s", merchant, start);
+    pthread_mutex_unlock(&g_mu);
+    bool fail = false;
+    for (size_t i = 0; i < sizeof g_fail / sizeof g_fail[0] && !fail; i++)
+        fail = g_fail[i] && strstr(body, g_fail[i]);
+    static const char empty[] = "<Report MerchantID=\"mr\" Name=\"Conversion Detail Report\" "
+                                "Version=\"1.1\"/>";
+    static const char oops[] = "Internal Server Error";
+    const char *text = fail ? oops : empty;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret = MHD_queue_response(c, fail ? 500 : MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* How many requests asked "<merchant> <startDate>" (merchant "" or start "": any). */
+static int asked(const char *merchant, const char *start)
+{
+    int n = 0;
+    pthread_mutex_lock(&g_mu);
+    for (int i = 0; i < g_nasked; i++) {
+        char m[32] = "", s[16] = "";
+        sscanf(g_asked[i], "%31s %15s", m, s);
+        n += (!*merchant || strcmp(m, merchant) == 0) && (!*start || strcmp(s, start) == 0);
+    }
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
+/* Forgets what was asked and what fails. */
+static void report_reset(void)
+{
+    pthread_mutex_lock(&g_mu);
+    g_nasked = 0;
+    pthread_mutex_unlock(&g_mu);
+    memset(g_fail, 0, sizeof g_fail);
+}
+
+/* A paylink-dmupdate of the test's own on g_db, asking the test's report service (*cfg its
+ * configuration, for pl_config_free). */
+static pl_dmupdate *report_service(pl_config *cfg)
+{
+    if (!g_srv.d) {
+        if (https_test_dir_new(g_dir, sizeof g_dir, "it_dmupdate") != 0 ||
+            https_test_make_cert(g_dir, "server", "localhost", "DNS:localhost,IP:127.0.0.1",
+                                 &g_cert, &g_key, g_ca, sizeof g_ca) != 0 ||
+            https_test_server_start(&g_srv, g_cert, g_key, on_report) != 0)
+            fail_msg("the test's report service did not start");
+    }
+    report_reset();
+    char err[512] = "";
+    if (pl_config_from_env(cfg, "dmupdate", err, sizeof err) != 0)
+        fail_msg("configuration: %s", err);
+    snprintf(cfg->ca_file, sizeof cfg->ca_file, "%s", g_ca);
+    pl_dmupdate *d = pl_dmupdate_new(
+        cfg, g_db, https_test_url(0, "127.0.0.1", g_srv.port, "/ConversionDetailReportRequest.do"),
+        err, sizeof err);
+    if (!d)
+        fail_msg("pl_dmupdate_new: %s", err);
+    return d;
+}
+
+/* The window from start to end ("2014-06-21 00:00:00+00"), as a run asked it. */
+static pl_dm_window window(const char *start, const char *end)
+{
+    const char *p[] = {start, end};
+    PGresult *r = PQexecParams(g_db,
+                               "SELECT extract(epoch FROM $1::timestamptz)::bigint, "
+                               "extract(epoch FROM $2::timestamptz)::bigint",
+                               2, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    int64_t s = strtoll(PQgetvalue(r, 0, 0), NULL, 10), e = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    pl_dm_window w;
+    pl_dm_window_next(s, e, &w, NULL);
+    assert_int_equal(w.start, s);
+    assert_int_equal(w.end, e);
+    return w;
+}
+
+/* The dm_recheck rows of company on CYB: "<window_start date> <deferred>," each, oldest first. */
+static char *rechecks_of(int company, char *out, size_t size)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co};
+    PGresult *r =
+        PQexecParams(g_db,
+                     "SELECT coalesce(string_agg(to_char(window_start AT TIME ZONE 'UTC', "
+                     "'YYYY-MM-DD') || ' ' || deferred, ',' ORDER BY window_start), '') "
+                     "FROM dm_recheck WHERE company = $1::int AND service_bureau = 'CYB'",
+                     1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return out;
+}
 
 static int group_setup(void **state)
 {
@@ -39,6 +184,11 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
+    https_test_server_stop(&g_srv);
+    if (g_dir[0])
+        (void)https_test_dir_remove(g_dir);
+    free(g_cert);
+    free(g_key);
     PQfinish(g_db);
     return 0;
 }
@@ -211,7 +361,7 @@ static void test_publish_every_decision(void **state)
             2, p);
     assert_int_equal(unpublished(mine[0]), 1233);
 
-    int sent = pl_dmupdate_publish(g_db, producer, cfg.topic_prefix, mine[0], "CYB");
+    int sent = pl_dmupdate_publish(g_db, &producer, &cfg, mine[0], "CYB");
     assert_int_equal(sent, 1233);
     assert_int_equal(unpublished(mine[0]), 0);
     assert_int_equal(it_long(g_db,
@@ -220,7 +370,7 @@ static void test_publish_every_decision(void **state)
                              co),
                      1);
     /* The next run: nothing left to send. */
-    assert_int_equal(pl_dmupdate_publish(g_db, producer, cfg.topic_prefix, mine[0], "CYB"), 0);
+    assert_int_equal(pl_dmupdate_publish(g_db, &producer, &cfg, mine[0], "CYB"), 0);
     assert_int_equal(unpublished(mine[0]), 0);
     it_exec(g_db, "ROLLBACK", 0, NULL);
 
@@ -367,6 +517,227 @@ static void test_every_review_noted(void **state)
                      0);
 }
 
+/* One decision of company for the authorization auth_id, not published, named by tx. */
+static void decision(int company, const char *auth_id, const char *tx)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, auth_id, tx};
+    it_exec(g_db,
+            "INSERT INTO dm_decision (company, service_bureau, transaction_id, conversion_date, "
+            "merchant_reference, original_decision, new_decision, auth_request_id, order_number, "
+            "pay_seq, action, event) VALUES ($1::int, 'CYB', $3::text, '2014-06-24 17:03:03', $2, "
+            "'REVIEW', 'ACCEPT', $2, 'IT-DMU-PUB', 1, 'release_hold', jsonb_build_object('v', 1, "
+            "'company', $1::int, 'order', 'IT-DMU-PUB', 'transaction_id', $3::text, "
+            "'original_decision', 'REVIEW', 'new_decision', 'ACCEPT', 'action', 'release_hold', "
+            "'messages', '[]'::jsonb))",
+            3, p);
+}
+
+/*
+ * A producer that met a fatal error (librdkafka's idempotent producer after an out-of-order
+ * sequence: every produce fails at once, for good) is made again before the next publish: the
+ * decision recorded after it is published. Before, paylink-dmupdate kept the broken producer and
+ * never published a decision again (a REJECT's reversal never requested: the funds held) while
+ * its runs and health looked fine.
+ */
+static void test_publish_after_fatal_error(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    char err[512] = "";
+    if (pl_config_from_env(&cfg, "dmupdate", err, sizeof err) != 0)
+        fail_msg("configuration: %s", err);
+    rd_kafka_t *producer =
+        pl_kafka_producer_new(&cfg, NULL, pl_kafka_on_delivery, NULL, err, sizeof err);
+    if (!producer)
+        fail_msg("producer: %s", err);
+
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char auth_id[64], tx[80];
+    snprintf(auth_id, sizeof auth_id, "it-dmu-fatal-%ld", (long)getpid());
+    auth(auth_id, mine[0], "CYB", "review", false);
+    snprintf(tx, sizeof tx, "%s-1", auth_id);
+    decision(mine[0], auth_id, tx);
+    assert_int_equal(pl_dmupdate_publish(g_db, &producer, &cfg, mine[0], "CYB"), 1);
+
+    assert_int_equal(
+        rd_kafka_test_fatal_error(producer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "t"),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_not_equal(rd_kafka_fatal_error(producer, NULL, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    snprintf(tx, sizeof tx, "%s-2", auth_id);
+    decision(mine[0], auth_id, tx);
+    assert_int_equal(unpublished(mine[0]), 1);
+    assert_int_equal(pl_dmupdate_publish(g_db, &producer, &cfg, mine[0], "CYB"), 1);
+    assert_int_equal(unpublished(mine[0]), 0);
+    assert_int_equal(rd_kafka_fatal_error(producer, NULL, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+
+    rd_kafka_flush(producer, 10000);
+    rd_kafka_destroy(producer);
+    pl_config_free(&cfg);
+}
+
+/* Notes merchant ID id's first review on CYB for company at first ("2014-06-21 12:00:00+00"). */
+static void merchant(int company, const char *id, const char *first)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, id, first};
+    it_exec(g_db,
+            "INSERT INTO dm_review_merchant (service_bureau, company, merchant_id, "
+            "first_review_at) VALUES ('CYB', $1::int, $2, $3::timestamptz)",
+            3, p);
+}
+
+/*
+ * Two merchant IDs first noted while a run asked three windows: it_dmu_a on the second
+ * (2014-06-21 12:00), it_dmu_b on the third (06-22 12:00). Each is asked the windows that end
+ * after its first review; when a report call fails, every window still owed (to the merchant ID
+ * that failed and to the ones after it) is noted in dm_recheck (deferred 1: asked again of every
+ * merchant ID by the next run, which starts after those windows). Before, the failure was only
+ * logged as "asked again next run": no run ever asked those windows of those merchant IDs again,
+ * and a reviewer's REJECT or ACCEPT in them was never applied.
+ */
+static void test_new_merchants_failure_rechecked(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    const char known[1][31] = {"paylink_demo"};
+    pl_dm_window w[3] = {window("2014-06-20 00:00:00+00", "2014-06-21 00:00:00+00"),
+                         window("2014-06-21 00:00:00+00", "2014-06-22 00:00:00+00"),
+                         window("2014-06-22 00:00:00+00", "2014-06-23 00:00:00+00")};
+    char rows[256];
+
+    /* The first merchant ID's first report fails: it and the second owe the last two. */
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    merchant(mine[0], "it_dmu_a", "2014-06-21 12:00:00+00");
+    merchant(mine[0], "it_dmu_b", "2014-06-22 12:00:00+00");
+    g_fail[0] = "merchantID=it_dmu_a&";
+    assert_true(pl_dmupdate_ask_new_merchants(d, mine[0], "CYB", known, 1, w, 3) < 0);
+    assert_int_equal(asked("it_dmu_a", "2014-06-21"), 1);
+    assert_int_equal(asked("it_dmu_b", ""), 0); /* not asked after the failure */
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "2014-06-21 1,2014-06-22 1");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+
+    /* The second merchant ID's report fails: the first had both of its windows; the last owed. */
+    report_reset();
+    it_exec(g_db, "BEGIN", 0, NULL);
+    merchant(mine[0], "it_dmu_a", "2014-06-21 12:00:00+00");
+    merchant(mine[0], "it_dmu_b", "2014-06-22 12:00:00+00");
+    g_fail[0] = "merchantID=it_dmu_b&";
+    assert_true(pl_dmupdate_ask_new_merchants(d, mine[0], "CYB", known, 1, w, 3) < 0);
+    assert_int_equal(asked("it_dmu_a", "2014-06-20"), 0); /* before its first review */
+    assert_int_equal(asked("it_dmu_a", "2014-06-21"), 1);
+    assert_int_equal(asked("it_dmu_a", "2014-06-22"), 1);
+    assert_int_equal(asked("it_dmu_b", "2014-06-22"), 1);
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "2014-06-22 1");
+    /* A row there already (conversions deferred) keeps its count. */
+    char co[16];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    const char *p[] = {co};
+    it_exec(g_db,
+            "UPDATE dm_recheck SET deferred = 3 WHERE company = $1::int AND service_bureau = 'CYB'",
+            1, p);
+    assert_true(pl_dmupdate_ask_new_merchants(d, mine[0], "CYB", known, 1, w, 3) < 0);
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "2014-06-22 3");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+
+    /* Every report had: nothing owed. */
+    report_reset();
+    it_exec(g_db, "BEGIN", 0, NULL);
+    merchant(mine[0], "it_dmu_a", "2014-06-21 12:00:00+00");
+    merchant(mine[0], "it_dmu_b", "2014-06-22 12:00:00+00");
+    assert_int_equal(pl_dmupdate_ask_new_merchants(d, mine[0], "CYB", known, 1, w, 3), 0);
+    assert_int_equal(asked("", ""), 3);
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
+/*
+ * More merchant IDs first noted during a run than it asks the reports of (64): the windows the
+ * ones past the cap owe are noted in dm_recheck, and the run does not fail for it. Before, they
+ * were logged as "covered from the next run only", which starts after those windows.
+ */
+static void test_new_merchants_past_cap_rechecked(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    const char known[1][31] = {"paylink_demo"};
+    pl_dm_window w[2] = {window("2014-06-20 00:00:00+00", "2014-06-21 00:00:00+00"),
+                         window("2014-06-21 00:00:00+00", "2014-06-22 00:00:00+00")};
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    for (int i = 0; i < 66; i++) {
+        char id[31], first[40];
+        snprintf(id, sizeof id, "it_dmu_%02d", i);
+        snprintf(first, sizeof first, "2014-06-21 %02d:%02d:00+00", 10 + i / 60, i % 60);
+        merchant(mine[0], id, first);
+    }
+    assert_int_equal(pl_dmupdate_ask_new_merchants(d, mine[0], "CYB", known, 1, w, 2), 0);
+    assert_int_equal(asked("", "2014-06-21"), 64);
+    assert_int_equal(asked("it_dmu_64", ""), 0);
+    char rows[256];
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "2014-06-21 1");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
+/*
+ * Three recheck windows whose first and last reports fail: the oldest, noted four days ago, is
+ * given up (deleted, logged); the middle one is asked all the same and, none of its conversions
+ * deferred, done; the last, noted just now, stays for the next run. Before, the first failure
+ * stopped the rechecks (the others never asked) and a window always refused stayed for good:
+ * every later recheck held back for ever.
+ */
+static void test_recheck_failure_goes_on(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    const char merchants[1][31] = {"paylink_demo"};
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char co[16];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    const char *p[] = {co};
+    it_exec(g_db,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred, "
+            "created_at) VALUES "
+            "($1::int, 'CYB', '2014-06-20 00:00+00', '2014-06-21 00:00+00', 1, "
+            "now() - interval '4 days'), "
+            "($1::int, 'CYB', '2014-06-21 00:00+00', '2014-06-22 00:00+00', 1, now()), "
+            "($1::int, 'CYB', '2014-06-22 00:00+00', '2014-06-23 00:00+00', 2, now())",
+            1, p);
+    g_fail[0] = "startDate=2014-06-20&";
+    g_fail[1] = "startDate=2014-06-22&";
+    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_int_equal(asked("paylink_demo", "2014-06-20"), 1);
+    assert_int_equal(asked("paylink_demo", "2014-06-21"), 1);
+    assert_int_equal(asked("paylink_demo", "2014-06-22"), 1);
+    char rows[256];
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "2014-06-22 2");
+    /* All read: nothing left. */
+    report_reset();
+    assert_int_equal(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1), 0);
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +747,10 @@ int main(void)
         cmocka_unit_test(test_new_merchants),
         cmocka_unit_test(test_companies_all),
         cmocka_unit_test(test_publish_every_decision),
+        cmocka_unit_test(test_publish_after_fatal_error),
+        cmocka_unit_test(test_new_merchants_failure_rechecked),
+        cmocka_unit_test(test_new_merchants_past_cap_rechecked),
+        cmocka_unit_test(test_recheck_failure_goes_on),
         cmocka_unit_test(test_limit_start),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -158,7 +158,8 @@ typedef struct bureau {
     char fraud_cancel_reason[11];
 } bureau;
 
-typedef struct dm {
+/* The process's state (pl_dmupdate_new makes one for a test). */
+struct pl_dmupdate {
     pl_config cfg;
     PGconn *db;
     pl_http *http;
@@ -168,8 +169,11 @@ typedef struct dm {
     int companies[COMPANY_MAX]; /* the configured companies, each once */
     int ncompanies;
     char service[9]; /* --service, "" = every */
+    /* pl_dmupdate_new's: the report URL of every bureau instead of dm_settings' ("": none). */
+    char report_url[301];
     pl_counter *m_accept, *m_reject, *m_ok, *m_failed;
-} dm;
+};
+typedef struct pl_dmupdate dm;
 
 /* q with its n parameters p on db: the result, or NULL (logged) when it failed. */
 static PGresult *query(PGconn *db, const char *q, int n, const char *const *p)
@@ -598,13 +602,25 @@ static int publish_batch(PGconn *db, rd_kafka_t *producer, const char *topic_pre
     return rc < 0 ? rc : marked;
 }
 
-int pl_dmupdate_publish(PGconn *db, rd_kafka_t *producer, const char *topic_prefix, int company,
+int pl_dmupdate_publish(PGconn *db, rd_kafka_t **producer, const pl_config *cfg, int company,
                         const char *bureau)
 {
     char after[24] = "0";
     int total = 0, read = 0, rc;
     do {
-        rc = publish_batch(db, producer, topic_prefix, company, bureau, after, sizeof after, &read);
+        /* After a fatal error (the idempotent producer's sequence broken) every produce fails at
+         * once, for good: without a new producer no decision would be published again — a REJECT's
+         * reversal never requested, an ACCEPT's hold never released — while the process looks
+         * healthy. Each earlier message had its report (publish_batch waits for them all). */
+        char err[512];
+        if (pl_kafka_producer_renew_if_fatal(producer, cfg, rd_kafka_opaque(*producer),
+                                             pl_kafka_on_delivery, 0, err, sizeof err) != 0) {
+            PL_ERROR(NULL, "company %d, %s: %s", company, bureau, err);
+            rc = PL_ERR_KAFKA;
+            break;
+        }
+        rc = publish_batch(db, *producer, cfg->topic_prefix, company, bureau, after, sizeof after,
+                           &read);
         if (rc > 0)
             total += rc;
         /* (Stopping, the next batch's messages are purged unacknowledged: PL_ERR_KAFKA.) */
@@ -621,7 +637,7 @@ int pl_dmupdate_publish(PGconn *db, rd_kafka_t *producer, const char *topic_pref
  * acknowledged and marked published. */
 static int publish_pending(dm *d, int company, const bureau *b)
 {
-    int rc = pl_dmupdate_publish(d->db, d->producer, d->cfg.topic_prefix, company, b->code);
+    int rc = pl_dmupdate_publish(d->db, &d->producer, &d->cfg, company, b->code);
     return rc < 0 ? rc : 0;
 }
 
@@ -870,7 +886,9 @@ static int process_window(dm *d, int company, const bureau *b, const merchants *
 }
 
 /* Notes window w of company on b, in which counts[CONV_DEFERRED] conversions were deferred, to
- * be asked for again (dm_recheck; the first noting's time kept). */
+ * be asked for again (dm_recheck; the first noting's time kept). counts NULL: a window owed to
+ * a merchant ID whose report of it was not had (ask_new_merchants), noted as 047 notes one
+ * (deferred 1, "asked again"); a row there already keeps its count and checked_at. */
 static int recheck_add(dm *d, int company, const bureau *b, const pl_dm_window *w,
                        const int counts[3])
 {
@@ -878,15 +896,20 @@ static int recheck_add(dm *d, int company, const bureau *b, const pl_dm_window *
     snprintf(co, sizeof co, "%d", company);
     snprintf(ws, sizeof ws, "%lld", (long long)w->start);
     snprintf(we, sizeof we, "%lld", (long long)w->end);
-    snprintf(n, sizeof n, "%d", counts[CONV_DEFERRED]);
+    snprintf(n, sizeof n, "%d", counts ? counts[CONV_DEFERRED] : 1);
     const char *p[] = {co, b->code, ws, we, n};
     PGresult *r =
         sql(d,
-            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, "
-            "deferred) VALUES ($1::int, $2, to_timestamp($3::bigint), "
-            "to_timestamp($4::bigint), $5::int) ON CONFLICT (company, service_bureau, "
-            "window_start) DO UPDATE SET deferred = excluded.deferred, checked_at = now(), "
-            "window_end = greatest(dm_recheck.window_end, excluded.window_end)",
+            counts ? "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, "
+                     "deferred) VALUES ($1::int, $2, to_timestamp($3::bigint), "
+                     "to_timestamp($4::bigint), $5::int) ON CONFLICT (company, service_bureau, "
+                     "window_start) DO UPDATE SET deferred = excluded.deferred, checked_at = "
+                     "now(), window_end = greatest(dm_recheck.window_end, excluded.window_end)"
+                   : "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, "
+                     "deferred) VALUES ($1::int, $2, to_timestamp($3::bigint), "
+                     "to_timestamp($4::bigint), $5::int) ON CONFLICT (company, service_bureau, "
+                     "window_start) DO UPDATE SET "
+                     "window_end = greatest(dm_recheck.window_end, excluded.window_end)",
             5, p);
     if (!r)
         return PL_ERR_DB;
@@ -895,10 +918,14 @@ static int recheck_add(dm *d, int company, const bureau *b, const pl_dm_window *
 }
 
 /*
- * Asks again for every window of company on b with deferred conversions (dm_recheck): a window
- * none of whose conversions is deferred any more is done; one noted more than RECHECK_MAX_S ago
- * is given up, its conversions still deferred logged as errors for an operator. 0 when every
- * window was asked for.
+ * Asks again for every window of company on b noted in dm_recheck (deferred conversions, or
+ * owed to a merchant ID: ask_new_merchants, 047), of every merchant of merchant: a window none
+ * of whose conversions is deferred any more is done; one noted more than RECHECK_MAX_S ago is
+ * given up, its conversions still deferred logged as errors for an operator. A window whose
+ * report cannot be had stays for the next run (given up too once older than RECHECK_MAX_S) and
+ * the windows after it are asked all the same: stopping at it, one window the report service
+ * always refuses (older than it keeps reports) held every later one back for good. 0 when
+ * every window was asked for, else the first failure's pl_err.
  */
 static int rechecks(dm *d, int company, const bureau *b, const merchants *merchant)
 {
@@ -912,7 +939,7 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
     if (!r)
         return PL_ERR_DB;
     int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0 && !g_stop; i++) {
+    for (int i = 0; i < PQntuples(r) && !g_stop; i++) {
         int64_t start = atoll(PQgetvalue(r, i, 0)), end = atoll(PQgetvalue(r, i, 1));
         long long age = atoll(PQgetvalue(r, i, 2));
         pl_dm_window w;
@@ -921,25 +948,40 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
         size_t total = 0;
         pl_dm_asked asked;
         char why[400];
-        if ((rc = process_window(d, company, b, merchant, &w, counts, &total, &asked, why,
-                                 sizeof why)) != 0) {
-            if (why[0])
-                report_failed(company, b, &w, why);
-            break;
-        }
-        bool give_up = counts[CONV_DEFERRED] > 0 && age > RECHECK_MAX_S;
-        if (give_up)
+        int wrc =
+            process_window(d, company, b, merchant, &w, counts, &total, &asked, why, sizeof why);
+        bool give_up;
+        if (wrc != 0) {
+            if (rc == 0)
+                rc = wrc;
+            give_up = age > RECHECK_MAX_S;
+            if (!give_up) {
+                if (why[0])
+                    report_failed(company, b, &w, why);
+                continue;
+            }
             PL_ERROR(NULL,
-                     "company %d, %s: %d Decision Manager conversion(s) of %s %s to %s %s GMT "
-                     "still name authorizations whose outcome is unknown after %lld s: no longer "
-                     "asked for; an operator applies those decisions (see the deferred lines "
-                     "above)",
-                     company, b->code, counts[CONV_DEFERRED], w.start_date, w.start_time,
-                     w.end_date, w.end_time, age);
-        else
-            PL_INFO(NULL, "company %d, %s: window %s %s asked for again: %d applied, %d deferred",
-                    company, b->code, w.start_date, w.start_time, counts[CONV_RECORDED],
-                    counts[CONV_DEFERRED]);
+                     "company %d, %s: the window %s %s to %s %s GMT could not be asked for again "
+                     "for %lld s (%s): no longer asked for; an operator applies the decisions "
+                     "taken in it (Decision Manager's case management)",
+                     company, b->code, w.start_date, w.start_time, w.end_date, w.end_time, age,
+                     why[0] ? why : "a database error");
+        } else {
+            give_up = counts[CONV_DEFERRED] > 0 && age > RECHECK_MAX_S;
+            if (give_up)
+                PL_ERROR(NULL,
+                         "company %d, %s: %d Decision Manager conversion(s) of %s %s to %s %s GMT "
+                         "still name authorizations whose outcome is unknown after %lld s: no "
+                         "longer asked for; an operator applies those decisions (see the deferred "
+                         "lines above)",
+                         company, b->code, counts[CONV_DEFERRED], w.start_date, w.start_time,
+                         w.end_date, w.end_time, age);
+            else
+                PL_INFO(NULL,
+                        "company %d, %s: window %s %s asked for again: %d applied, %d deferred",
+                        company, b->code, w.start_date, w.start_time, counts[CONV_RECORDED],
+                        counts[CONV_DEFERRED]);
+        }
         char ws[24], n[16];
         snprintf(ws, sizeof ws, "%lld", (long long)start);
         snprintf(n, sizeof n, "%d", counts[CONV_DEFERRED]);
@@ -955,7 +997,7 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
                       "WHERE company = $1::int AND service_bureau = $2 "
                       "AND window_start = to_timestamp($3::bigint)",
                       4, q);
-        if (!u)
+        if (!u && rc == 0)
             rc = PL_ERR_DB;
         PQclear(u);
     }
@@ -987,35 +1029,64 @@ static int update_windows_run(dm *d, int company, const bureau *b, const merchan
 /* The most merchant IDs first noted during one run that it asks the reports of. */
 #define MAX_NEW_MERCHANTS 64
 
+/* True when window w may hold a decision of a merchant ID whose first review was noted at
+ * first. */
+static bool owes(const pl_dm_window *w, int64_t first)
+{
+    return w->end > first - NEW_MERCHANT_MARGIN_S;
+}
+
 /*
  * The reports of the merchant IDs first noted while this run asked its windows (their reviews
  * arrived meanwhile), for the windows it asked that end after those reviews: a reviewer's
  * decision taken in them would otherwise never be asked for, as the next run starts after
  * them. A merchant ID noted after this re-read has reviews only after every window asked.
+ * What is not had — a report call that failed (the merchant IDs after it are not asked then),
+ * a stop, the merchant IDs past MAX_NEW_MERCHANTS, the list unreadable — leaves each window
+ * still owed in dm_recheck, which the next run asks of every merchant ID (asking a merchant
+ * again changes nothing: dm_decision is unique per conversion). Before, that was only logged
+ * as "asked again next run", and those windows never were: a REJECT never applied, an ACCEPT
+ * never releasing its hold.
  */
 static int ask_new_merchants(dm *d, int company, const bureau *b, const merchants *ms,
                              const pl_dm_window *asked_windows, int nasked)
 {
-    if (b->merchant_override[0] || nasked == 0)
+    if (b->merchant_override[0] || nasked <= 0)
         return 0; /* the override is the one merchant asked */
-    char ids[MAX_NEW_MERCHANTS][31];
-    int64_t first[MAX_NEW_MERCHANTS];
+    if (nasked > MAX_WINDOWS)
+        nasked = MAX_WINDOWS;
+    /* One more than are asked: the first review of the first one past the cap (they come in
+     * that order) says which windows the ones cut owe. */
+    char ids[MAX_NEW_MERCHANTS + 1][31];
+    int64_t first[MAX_NEW_MERCHANTS + 1];
+    /* owed[k]: how many merchant IDs' reports of asked_windows[k] are still to be had. */
+    int owed[MAX_WINDOWS] = {0};
     int n = pl_dmupdate_new_merchants(d->db, company, b->code, (const char(*)[31])ms->id, ms->n,
-                                      ids, first, MAX_NEW_MERCHANTS);
-    if (n < 0)
-        return n;
-    if (n == MAX_NEW_MERCHANTS)
-        PL_WARN(NULL,
-                "company %d, %s: %d or more merchant IDs were first noted during this run; the "
-                "reports of the first %d are asked for its windows, the others' from the next "
-                "run only",
-                company, b->code, MAX_NEW_MERCHANTS, MAX_NEW_MERCHANTS);
-    for (int i = 0; i < n && !g_stop; i++) {
+                                      ids, first, MAX_NEW_MERCHANTS + 1);
+    int rc = n < 0 ? n : 0;
+    char failed[2560] = ""; /* sized for the longest window and reason the compiler sees */
+    bool cut = false;
+    if (n < 0) {
+        /* Which merchant IDs are new is not known: any window may owe one. */
+        for (int k = 0; k < nasked; k++)
+            owed[k]++;
+        snprintf(failed, sizeof failed, "the merchant IDs could not be read");
+        n = 0;
+    } else if (n > MAX_NEW_MERCHANTS) {
+        n = MAX_NEW_MERCHANTS;
+        cut = true;
+        for (int k = 0; k < nasked; k++)
+            owed[k] += owes(&asked_windows[k], first[MAX_NEW_MERCHANTS]);
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < nasked; k++)
+            owed[k] += owes(&asked_windows[k], first[i]);
+    for (int i = 0; i < n && rc == 0 && !g_stop; i++) {
         merchants one = {0};
-        int rc = merchants_add(&one, ids[i]);
+        rc = merchants_add(&one, ids[i]);
         for (int k = 0; rc == 0 && k < nasked && !g_stop; k++) {
             const pl_dm_window *w = &asked_windows[k];
-            if (w->end <= first[i] - NEW_MERCHANT_MARGIN_S)
+            if (!owes(w, first[i]))
                 continue;
             PL_INFO(NULL,
                     "company %d, %s: merchant ID %s was first noted during this run: its report "
@@ -1027,16 +1098,58 @@ static int ask_new_merchants(dm *d, int company, const bureau *b, const merchant
             pl_dm_asked asked;
             char why[400];
             rc = process_window(d, company, b, &one, w, counts, &total, &asked, why, sizeof why);
-            if (rc != 0 && why[0])
-                report_failed(company, b, w, why);
             if (rc == 0 && counts[CONV_DEFERRED] > 0)
                 rc = recheck_add(d, company, b, w, counts);
+            if (rc == 0)
+                owed[k]--;
+            else
+                snprintf(failed, sizeof failed, "merchant %s, %s %s to %s %s GMT: %s", ids[i],
+                         w->start_date, w->start_time, w->end_date, w->end_time,
+                         why[0] ? why : "a database error");
         }
         merchants_free(&one);
-        if (rc != 0)
-            return rc;
     }
-    return 0;
+    if (!failed[0])
+        snprintf(failed, sizeof failed, "%s",
+                 rc != 0  ? "out of memory"
+                 : g_stop ? "the run was stopped"
+                          : "");
+    int noted = 0, lost = 0;
+    for (int k = 0; k < nasked; k++) {
+        if (owed[k] <= 0)
+            continue;
+        const pl_dm_window *w = &asked_windows[k];
+        if (recheck_add(d, company, b, w, NULL) == 0) {
+            noted++;
+            continue;
+        }
+        lost++;
+        PL_ERROR(NULL,
+                 "company %d, %s: the window %s %s to %s %s GMT could not be noted in dm_recheck: "
+                 "the decisions taken in it under the merchant IDs first noted during this run "
+                 "are never asked for; an operator applies them (Decision Manager's case "
+                 "management)",
+                 company, b->code, w->start_date, w->start_time, w->end_date, w->end_time);
+        if (rc == 0)
+            rc = PL_ERR_DB;
+    }
+    if (noted == 0 && lost == 0)
+        return rc;
+    char cutmsg[64] = "", what[1024];
+    if (cut)
+        snprintf(cutmsg, sizeof cutmsg, "%smore than %d were first noted", failed[0] ? "; " : "",
+                 MAX_NEW_MERCHANTS);
+    snprintf(what, sizeof what,
+             "company %d, %s: the reports of the merchant IDs first noted during this run are not "
+             "all had (%s%s): %d window(s) noted in dm_recheck, asked again of every merchant ID "
+             "by the next run%s",
+             company, b->code, failed, cutmsg, noted,
+             lost ? "; the others could not be noted (see above)" : "");
+    if (rc != 0 || lost > 0)
+        PL_ERROR(NULL, "%s", what);
+    else
+        PL_WARN(NULL, "%s", what); /* only the merchant IDs past the cap: nothing failed */
+    return rc;
 }
 
 /* update_windows for the merchant IDs ms. */
@@ -1166,9 +1279,114 @@ static int load_bureaus(dm *d, bureau **out, int *n)
         copy(b->merchant_override, sizeof b->merchant_override, PQgetvalue(r, i, 4));
         b->send_reversal = strcmp(PQgetvalue(r, i, 5), "t") == 0;
         copy(b->fraud_cancel_reason, sizeof b->fraud_cancel_reason, PQgetvalue(r, i, 6));
+        if (d->report_url[0])
+            copy(b->url, sizeof b->url, d->report_url);
     }
     PQclear(r);
     return 0;
+}
+
+/* Bureau code of d (load_bureaus), into *out: 0, PL_ERR_INVALID (logged) when it is not a
+ * CyberSource bureau with Decision Manager and dm_settings, or a load_bureaus error. */
+static int bureau_of(dm *d, const char *code, bureau *out)
+{
+    char service[sizeof d->service];
+    memcpy(service, d->service, sizeof service);
+    copy(d->service, sizeof d->service, code);
+    bureau *bs = NULL;
+    int nb = 0;
+    int rc = load_bureaus(d, &bs, &nb);
+    memcpy(d->service, service, sizeof service);
+    if (rc == 0 && nb == 1)
+        *out = bs[0];
+    else if (rc == 0) {
+        PL_ERROR(NULL, "%s: no CyberSource service bureau with Decision Manager and dm_settings",
+                 code);
+        rc = PL_ERR_INVALID;
+    }
+    free(bs);
+    return rc;
+}
+
+pl_dmupdate *pl_dmupdate_new(const pl_config *cfg, PGconn *db, const char *report_url, char *errstr,
+                             size_t errstr_size)
+{
+    dm *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    d->cfg = *cfg;
+    d->db = db;
+    copy(d->report_url, sizeof d->report_url, report_url);
+    if (!(d->metrics = pl_metrics_new("dmupdate"))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        pl_dmupdate_destroy(d);
+        return NULL;
+    }
+    if (!(d->http = pl_http_new(cfg->ca_file[0] ? cfg->ca_file : NULL, REPORT_MAX_BODY, errstr,
+                                errstr_size)) ||
+        !(d->producer =
+              pl_kafka_producer_new(cfg, d, pl_kafka_on_delivery, NULL, errstr, errstr_size))) {
+        pl_dmupdate_destroy(d);
+        return NULL;
+    }
+    return d;
+}
+
+void pl_dmupdate_destroy(pl_dmupdate *d)
+{
+    if (!d)
+        return;
+    if (d->producer) {
+        rd_kafka_flush(d->producer, 10000);
+        rd_kafka_destroy(d->producer);
+    }
+    pl_http_destroy(d->http);
+    if (d->services)
+        pl_services_unref(d->services);
+    pl_metrics_destroy(d->metrics);
+    pl_config_free(&d->cfg);
+    free(d);
+}
+
+/* The merchants of ids[0, n) into *out (merchants_add). */
+static int merchants_of_ids(const char (*ids)[31], int n, merchants *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = merchants_add(out, ids[i]);
+    if (rc != 0)
+        merchants_free(out);
+    return rc;
+}
+
+int pl_dmupdate_rechecks(pl_dmupdate *d, int company, const char *bureau_code,
+                         const char (*merchant_ids)[31], int n)
+{
+    bureau b;
+    merchants ms;
+    int rc = bureau_of(d, bureau_code, &b);
+    if (rc == 0 && (rc = merchants_of_ids(merchant_ids, n, &ms)) == 0) {
+        rc = rechecks(d, company, &b, &ms);
+        merchants_free(&ms);
+    }
+    return rc;
+}
+
+int pl_dmupdate_ask_new_merchants(pl_dmupdate *d, int company, const char *bureau_code,
+                                  const char (*known)[31], int nknown,
+                                  const pl_dm_window *asked_windows, int nasked)
+{
+    bureau b;
+    merchants ms;
+    int rc = bureau_of(d, bureau_code, &b);
+    if (rc == 0 && (rc = merchants_of_ids(known, nknown, &ms)) == 0) {
+        rc = ask_new_merchants(d, company, &b, &ms, asked_windows, nasked);
+        merchants_free(&ms);
+    }
+    return rc;
 }
 
 int pl_dmupdate_companies(PGconn *db, const char *bureau, int **out)

@@ -53,6 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "dm_report.h"
 #include "err.h"
 
@@ -73,20 +74,24 @@ int pl_dmupdate_companies(PGconn *db, const char *bureau, int **out) PL_MUSTCHEC
 
 /*
  * Publishes every decision of company on bureau not published yet (dm_decision.published_at
- * NULL), in id order, on producer (its delivery reports served by pl_kafka_on_delivery): the
- * reversal request first (<topic_prefix>.reversal.request), when there is one, then the
- * decision event (<topic_prefix>.dm.decision), keyed <company>-<order>. In batches of
+ * NULL), in id order, on *producer (its delivery reports served by pl_kafka_on_delivery): the
+ * reversal request first (<cfg->topic_prefix>.reversal.request), when there is one, then the
+ * decision event (<cfg->topic_prefix>.dm.decision), keyed <company>-<order>. Before each batch,
+ * a producer that met a fatal error (every produce of it fails for good) is destroyed and made
+ * again from cfg (pl_kafka_producer_renew_if_fatal, the same opaque): *producer may change, and
+ * the caller destroys the one it holds after the call. In batches of
  * PL_DMUPDATE_PUBLISH_BATCH: once Kafka acknowledged a batch, each of its decisions whose
  * messages were all acknowledged is marked published (one statement, the ids as a bigint[]
  * parameter; a row another run marked already keeps its time), then the next batch is read,
  * until none is left. Returns how many decisions this call published and marked (>= 0), or a
  * negative pl_err (logged): PL_ERR_KAFKA when Kafka did not acknowledge a message (the
- * acknowledged ones of that batch are marked; the rest is published again by the next call),
- * PL_ERR_DB when a read or the marking failed (what was published but not marked is published
- * again by the next call: the order system reads the events at least once), PL_ERR_NOMEM.
- * Runs on the thread that serves the producer's reports; db and producer must not be NULL.
+ * acknowledged ones of that batch are marked; the rest is published again by the next call)
+ * or when a broken producer could not be made again (*producer left as it was), PL_ERR_DB when a
+ * read or the marking failed (what was published but not marked is published again by the next
+ * call: the order system reads the events at least once), PL_ERR_NOMEM. Runs on the thread that
+ * serves the producer's reports; db, producer, *producer and cfg must not be NULL.
  */
-int pl_dmupdate_publish(PGconn *db, rd_kafka_t *producer, const char *topic_prefix, int company,
+int pl_dmupdate_publish(PGconn *db, rd_kafka_t **producer, const pl_config *cfg, int company,
                         const char *bureau) PL_MUSTCHECK;
 
 /*
@@ -123,6 +128,49 @@ int pl_dmupdate_limit_start(PGconn *db, int company, const char *bureau,
  */
 int pl_dmupdate_new_merchants(PGconn *db, int company, const char *bureau, const char (*known)[31],
                               int n, char (*ids)[31], int64_t *first, int max);
+
+/*
+ * A paylink-dmupdate of its own on the caller's connection, for the integration tests of the
+ * steps of a run below (they then see, in their transaction, what a step wrote): db is borrowed
+ * (the caller closes it after pl_dmupdate_destroy); the HTTPS client (trusting cfg->ca_file, as
+ * the process does), the producer and the metrics are the handle's. report_url, when not NULL
+ * nor "", is asked instead of every bureau's dm_settings URL (a test's server). NULL with
+ * errstr when a part cannot be made. One thread.
+ */
+typedef struct pl_dmupdate pl_dmupdate;
+
+pl_dmupdate *pl_dmupdate_new(const pl_config *cfg, PGconn *db, const char *report_url, char *errstr,
+                             size_t errstr_size);
+
+/* Flushes and destroys what d made (not its connection); d may be NULL. */
+void pl_dmupdate_destroy(pl_dmupdate *d);
+
+/*
+ * The rechecks a run of company on bureau starts with, asking the report of each merchant of
+ * merchant_ids[0, n): every window of dm_recheck, oldest first, is asked again; one none of
+ * whose conversions is deferred any more is deleted, one still deferring is kept with the new
+ * count. One whose report cannot be had is kept, and the next ones are asked all the same;
+ * one older than three days (dm_recheck.created_at) is given up, deleted with an error that
+ * names it, whether it still defers conversions or its report cannot be had. Returns 0 when
+ * every window was asked, else the first failure's pl_err (logged).
+ */
+int pl_dmupdate_rechecks(pl_dmupdate *d, int company, const char *bureau,
+                         const char (*merchant_ids)[31], int n);
+
+/*
+ * The last step of a run of company on bureau that knew the merchant IDs known[0, nknown) when
+ * it started and asked the windows asked[0, nasked): the reports of those windows of every
+ * merchant ID first noted since (pl_dmupdate_new_merchants, at most 64 of them; a window that
+ * ends more than 5 minutes before a merchant ID's first review is not asked of it). A window
+ * whose report is still owed to any of them when a report call fails (the merchant IDs after
+ * it are then not asked), when the run stops, or that the merchant IDs past the 64 owe, is
+ * noted in dm_recheck (deferred 1), which the next run asks again of every merchant ID.
+ * Nothing when bureau has a Decision Manager merchant ID override. Returns 0, or the failure's
+ * pl_err (logged; the merchant IDs past the 64 are no failure).
+ */
+int pl_dmupdate_ask_new_merchants(pl_dmupdate *d, int company, const char *bureau,
+                                  const char (*known)[31], int nknown, const pl_dm_window *asked,
+                                  int nasked);
 
 /* What a conversion asks the order system to do (pure; see above). */
 typedef struct pl_dm_action {
