@@ -162,6 +162,11 @@ static void test_https(void **state)
     assert_true(pl_bureau_is_https("https://remote.auth.com:1234/ext/"));
     assert_true(pl_bureau_is_https("https://localhost:28443/ext/oauth2/token"));
     assert_false(pl_bureau_is_https("http://remote.auth.com"));
+    /* No user or password in the URL (stored and printed for good); an @ after the host is
+     * part of the path. */
+    assert_false(pl_bureau_is_https("https://user:secret@remote.auth.com/ext/"));
+    assert_false(pl_bureau_is_https("https://user@remote.auth.com"));
+    assert_true(pl_bureau_is_https("https://remote.auth.com/ext/a@b"));
     assert_false(pl_bureau_is_https("HTTPS://remote.auth.com"));
     assert_false(pl_bureau_is_https("https://"));
     assert_false(pl_bureau_is_https("https:///path"));
@@ -282,6 +287,16 @@ static void test_values(void **state)
     value_bad("card_prefix", "857-49", "letters and digits");
     value_bad("description", "two\nlines", "control character");
     value_bad("fraud_cancel_reason", "TOOLONG", "5 characters");
+    /* Kept for good in auth_service_audit and printed back: no card number, not echoed. */
+    is_null = false;
+    assert_int_equal(check("description", "card 4111 1111 1111 1111 test", out, &is_null, e),
+                     PL_ERR_INVALID);
+    assert_non_null(strstr(e, "must not contain a card number"));
+    assert_null(strstr(e, "1111"));
+    value_bad("location_id", "4111111111111111", "card number");
+    value_bad("test_url", "https://sim.test/4111111111111111", "card number");
+    value_bad("test_url", "https://user:pw@sim.test/", "no user or password");
+    value_ok("description", "Visa 2026 test bureau", "Visa 2026 test bureau");
 }
 
 /* ---- the password behind ext.auth_password_ref ------------------------------------------- */

@@ -145,6 +145,12 @@ bool pl_bureau_is_https(const char *url)
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= 0x20 || *p == 0x7f)
             return false;
+    /* No user or password before the host (https://user:pw@host): libcurl would send them, and
+     * the URL is stored in auth_service and its audit, kept for good and printed by `bureau
+     * show` and `bureau audit`. Credentials come from secret references. */
+    size_t authority = strcspn(host, "/?#");
+    if (memchr(host, '@', authority))
+        return false;
     return true;
 }
 
@@ -235,13 +241,16 @@ int pl_bureau_check_value(const pl_bureau_field *f, const char *value, char *out
         return PL_OK;
     case PL_BUREAU_URL:
     case PL_BUREAU_HTTPS:
-        /* The URL is not echoed: it may carry a user and password. */
+        /* The URL is not echoed: it may carry a user and password, or a card number. */
         if (len == 0 && f->kind == PL_BUREAU_URL)
             break;
+        if (pl_card_contains(value, len))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "%s: must not contain a card number", f->name);
         if (!pl_bureau_is_https(value))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                              "%s: must begin with https:// followed by a host (no space, at "
-                              "most 300 characters)%s",
+                              "%s: must begin with https:// followed by a host (no user or "
+                              "password, no space, at most 300 characters)%s",
                               f->name,
                               f->ext ? "; the seed requires https for the External Payment "
                                        "Service"
@@ -268,6 +277,11 @@ int pl_bureau_check_value(const pl_bureau_field *f, const char *value, char *out
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "%s: expected %s%ld characters at most, no control character",
                               f->name, f->min > 0 ? "text, not blank, " : "text of ", f->max);
+        /* Stored in auth_service and its audit (never updated) and printed back: a card number
+         * pasted into a description would be kept in clear for good. Not echoed. */
+        if (pl_card_contains(value, len))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "%s: must not contain a card number", f->name);
         if ((f->rules & PL_BUREAU_NO_COLON) && strchr(value, ':'))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "%s: must not contain ':' (an HTTP Basic user, RFC 7617)", f->name);
