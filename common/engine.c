@@ -126,6 +126,10 @@ struct job {
     /* the row's sent_by when owner_deadline was set */
     char owner_attempt[PL_ENGINE_ATTEMPT_MAX + 1];
     bool unknown_tried; /* finish_unknown was tried: a failure now gives the request up */
+    /* It publishes the `timeout` reply of a required response (written by finish_unknown, or
+     * replayed from a row left unknown): once Kafka has it, required_response.worker_replied_at
+     * is recorded before the offset is (mark_replied; 055), and rr_marked says it was tried. */
+    bool rr_reply, rr_marked;
     /* Its write changed no row: the re-read says whether the row holds this job's own reply (a
      * write that committed, re-sent after the connection was lost: own_reply), to publish it
      * as written (a generated card number after all, and not marked replayed). */
@@ -517,9 +521,13 @@ static void admit_waiters(pl_engine *e, job *w)
 
 /* The job is over (its effects durable and published, or given up on with an error): its offset
  * may be committed, and redeliveries parked behind it run. */
+static bool mark_replied(job *j);
+
 static void job_done(job *j)
 {
     pl_engine *e = j->pub.eng;
+    if (j->rr_reply && !j->rr_marked && mark_replied(j))
+        return; /* on_replied completes it */
     j->state = JS_DONE;
     if (j->tracked) {
         int64_t to;
@@ -1280,6 +1288,45 @@ static bool unit_failed(job *j, int err, const char *errmsg, const char *what)
     return true;
 }
 
+/* After mark_replied's unit: the job completes whatever came of it (a refused mark leaves the
+ * final reply to wait 10 minutes, 055), unless the database is going away (redelivered). */
+static void on_replied(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    (void)u;
+    job *j = arg;
+    if (err == PL_ERR_STATE) {
+        job_abandon(j);
+        return;
+    }
+    if (err)
+        PL_WARN(j->pub.req.request_id,
+                "recording that the timeout reply was published failed (%s): the final reply "
+                "waits 10 minutes",
+                errmsg);
+    job_done(j);
+}
+
+/*
+ * The `timeout` reply of a required response is on Kafka: recorded (worker_replied_at, 055)
+ * before the offset is, so that the final reply, which the resolver of any replica or an
+ * operator publishes with a producer of its own, never reaches the order system before it. A
+ * worker killed in between leaves the offset uncommitted: the redelivery replays the row's reply
+ * and records it then. False when no unit could be made (the job completes at once).
+ */
+static bool mark_replied(job *j)
+{
+    j->rr_marked = true;
+    pl_db_unit *u = pl_db_unit_new(on_replied, j);
+    const char *p[] = {j->pub.eng->spec->worker, j->pub.req.request_id};
+    if (!u || pl_db_unit_add(u, "pl_replied", 2, p) != 0) {
+        pl_db_unit_free(u);
+        return false;
+    }
+    j->state = JS_STORING;
+    pl_db_submit(j->pub.eng->db, u);
+    return true;
+}
+
 static void once_wipe(job *j)
 {
     pl_card_wipe(j->pub.reply_card_number_once, sizeof j->pub.reply_card_number_once);
@@ -1377,6 +1424,7 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     pl_histogram_observe(e->m_db, pl_db_last_batch_ms(e->db) / 1000.0);
     if (pl_db_unit_ntuples(u, 0) == 0) {
+        j->rr_reply = false; /* the row says what is answered (replay decides) */
         PL_INFO(j->pub.req.request_id,
                 "its row was written by another actor first; answering from the row");
         /* What the row says is answered, never this job's number, unless the row holds this
@@ -1461,6 +1509,7 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
                        reason};
     pl_db_unit *u = job_unit_new(j, on_written);
     j->outcome = status == PL_ST_TIMEOUT ? "timeout" : status_word(status);
+    j->rr_reply = true;
     pl_counter_add(e->m_required, 1);
     j->state = JS_STORING;
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unknown", 12, p) : PL_ERR_NOMEM);
@@ -2689,6 +2738,8 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
         once_wipe(j);
     }
     if (v->reply) {
+        /* A row left unknown holds the `timeout` reply of its required response. */
+        j->rr_reply = strcmp(v->status, "unknown") == 0;
         replay(j, v->reply, v->followups);
         return;
     }
@@ -3832,7 +3883,7 @@ static void build_statements(pl_engine *e)
              "$10::numeric, $11, $12, left($3, 300) "
              "FROM upd ON CONFLICT (worker, request_id) DO UPDATE SET status = 'open', "
              "resolution = NULL, resolved_by = NULL, resolution_note = NULL, resolved_at = NULL, "
-             "reason = excluded.reason, detail = excluded.detail) "
+             "reason = excluded.reason, detail = excluded.detail, worker_replied_at = NULL) "
              "SELECT request_id FROM upd",
              t);
     snprintf(e->sql_final, sizeof e->sql_final, PL_ENGINE_SQL_FINAL, t);
@@ -3842,6 +3893,7 @@ static void build_statements(pl_engine *e)
     e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 1};
     e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 7};
+    e->stmts[n++] = (pl_db_stmt){"pl_replied", PL_ENGINE_SQL_REPLIED, 2};
     for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0] - 1; i++)
         e->stmts[n++] = e->spec->stmts[i];
     e->stmts[n] = (pl_db_stmt){0};

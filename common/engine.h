@@ -109,6 +109,15 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
     "OR (status = 'sent' AND sent_by IN ($6, $7))) RETURNING request_id"
 
 /*
+ * The engine's statement "pl_replied": the `timeout` reply of the required response of worker
+ * $1's request $2 is on Kafka (055). The resolver and `wreq resolve` publish the final reply
+ * only after it (resolver.c, REPLIED_SQL), so it never reaches the order system first.
+ */
+#define PL_ENGINE_SQL_REPLIED                                                                      \
+    "UPDATE required_response SET worker_replied_at = now() WHERE worker = $1 "                    \
+    "AND request_id = $2 AND worker_replied_at IS NULL"
+
+/*
  * The engine's statement "pl_followups" (printf format: the spec's table): the follow-up
  * messages ($2) stored with the answer whose reply ($3) the same unit has just written — also
  * when that answer settled an unknown row late and migration 044's trigger then rewrote the

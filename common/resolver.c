@@ -1268,8 +1268,20 @@ static int publish_followups(pl_resolver *r, const char *followups, char *err, s
     return rc;
 }
 
+/*
+ * A final reply is published only once the worker's `timeout` reply is on Kafka (it records
+ * worker_replied_at, 055), or 10 minutes after the row opened (a worker that records nothing: a
+ * version before 055, a database error). A worker that could not reach the reply partition's
+ * leader kept its `timeout` reply queued (librdkafka's message timeout, then its retries) while
+ * this resolver, on another replica, published the final one: the order system got "unknown, a
+ * required response follows" after the request was settled. The outcome itself is applied at
+ * once; only its reply waits (reply_pending).
+ */
+#define REPLIED_SQL "(worker_replied_at IS NOT NULL OR created_at < now() - interval '10 minutes')"
+
 /* Publishes the final reply of resolved row id (its reply_pending) after its follow-ups, then
- * clears it. */
+ * clears it; a row whose worker's `timeout` reply is not known to be out yet (REPLIED_SQL) is
+ * given back for a later pass. */
 static int publish_one(pl_resolver *r, PGconn *c, const char *id, const char *worker,
                        const char *rid, const char *key, const char *reply, const char *followups)
 {
@@ -1283,12 +1295,20 @@ static int publish_one(pl_resolver *r, PGconn *c, const char *id, const char *wo
     PGresult *took = exec(c,
                           "UPDATE required_response SET lease_until = now() + "
                           "make_interval(secs => $3::int) WHERE id = $1::bigint "
-                          "AND lease_owner = $2 AND reply_pending RETURNING id",
+                          "AND lease_owner = $2 AND reply_pending AND " REPLIED_SQL " RETURNING id",
                           3, pl);
     bool mine = ok(took) && PQntuples(took) == 1, failed = !ok(took);
     PQclear(took);
-    if (!mine)
+    if (!mine) {
+        /* Still ours and pending, the worker's reply not out yet: given back now rather than
+         * at the end of the lease, so the next pass publishes it once it is. */
+        if (!failed)
+            PQclear(exec(c,
+                         "UPDATE required_response SET lease_owner = NULL, lease_until = NULL "
+                         "WHERE id = $1::bigint AND lease_owner = $2 AND reply_pending",
+                         2, pl));
         return failed ? PL_ERR_DB : 0;
+    }
     /* What was decided with the outcome goes first: a reply published is never taken up
      * again, a follow-up refused is (reply_pending stays). */
     if (publish_followups(r, followups, err, sizeof err) != 0 ||
@@ -1326,7 +1346,8 @@ static int publish_pending(pl_resolver *r, PGconn *c, int max_rows)
     char sql[1200];
     snprintf(sql, sizeof sql,
              "WITH due AS (SELECT id FROM required_response WHERE reply_pending AND worker = $1 "
-             "AND (lease_until IS NULL OR lease_until < now()) ORDER BY id LIMIT $3::int "
+             "AND (lease_until IS NULL OR lease_until < now()) AND " REPLIED_SQL " "
+             "ORDER BY id LIMIT $3::int "
              "FOR UPDATE SKIP LOCKED), "
              "took AS (UPDATE required_response r SET lease_owner = $2, "
              "lease_until = now() + make_interval(secs => $4::int) "
@@ -2102,15 +2123,21 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         count(r->m_by_operator);
         const char *p[] = {sid};
         publish_applied(r, c, &w);
-        PGresult *pend =
-            exec(c, "SELECT reply_pending FROM required_response WHERE id = $1::bigint", 1, p);
-        bool pending = ok(pend) && PQntuples(pend) == 1 && PQgetvalue(pend, 0, 0)[0] == 't';
+        PGresult *pend = exec(c,
+                              "SELECT reply_pending, NOT " REPLIED_SQL
+                              " FROM required_response WHERE id = $1::bigint",
+                              1, p);
+        bool got = ok(pend) && PQntuples(pend) == 1;
+        bool pending = got && PQgetvalue(pend, 0, 0)[0] == 't';
+        bool waits = pending && PQgetvalue(pend, 0, 1)[0] == 't';
         PQclear(pend);
         snprintf(msg, msgsz, "required response %s (%s %s) resolved %s by %s%s", sid, w.worker,
                  w.rid, pl_status_name(out.status), by,
-                 pending ? "; the final reply could not be published now: the worker's resolver "
-                           "publishes it"
-                         : "; final reply published");
+                 waits     ? "; the final reply is published by the worker's resolver once the "
+                             "worker's timeout reply is on Kafka"
+                 : pending ? "; the final reply could not be published now: the worker's "
+                             "resolver publishes it"
+                           : "; final reply published");
         rc = 0;
     } else if (rc == 0) {
         release(c, sid, r->owner);

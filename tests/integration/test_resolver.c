@@ -37,6 +37,7 @@
 #include <libpq-fe.h>
 #include <libxml/parser.h>
 
+#include "engine.h"
 #include "log.h"
 #include "resolver.h"
 
@@ -196,13 +197,15 @@ static trow mkrow_status(const char *worker, const char *bureau, const char *op,
     const char *p[] = {t.rid, type, op, t.order, bureau, amount, tstatus, vendor};
     run(q, 8, p);
     const char *p2[] = {t.rid, worker, t.order, bureau, op, amount, rr_status};
-    PGresult *r = sql("INSERT INTO required_response (request_id, worker, company, order_number, "
-                      "pay_seq, service_bureau, operation, amount, currency, reason, detail, "
-                      "status, escalated_at) VALUES ($1::text, $2::text, " COMPANY
-                      ", $3::text, 1, $4::text, $5::text, "
-                      "$6::numeric, 'USD', 'timeout', 'it: no answer within the response time', "
-                      "$7::text, CASE WHEN $7::text = 'escalated' THEN now() END) RETURNING id",
-                      7, p2);
+    PGresult *r =
+        sql("INSERT INTO required_response (request_id, worker, company, order_number, "
+            "pay_seq, service_bureau, operation, amount, currency, reason, detail, "
+            "status, escalated_at, worker_replied_at) VALUES ($1::text, $2::text, " COMPANY
+            ", $3::text, 1, $4::text, $5::text, "
+            "$6::numeric, 'USD', 'timeout', 'it: no answer within the response time', "
+            "$7::text, CASE WHEN $7::text = 'escalated' THEN now() END, now()) "
+            "RETURNING id",
+            7, p2);
     t.id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     snprintf(t.sid, sizeof t.sid, "%lld", (long long)t.id);
     PQclear(r);
@@ -1574,6 +1577,51 @@ static void test_publish_after_crash(void **state)
     two_free(&tp);
 }
 
+/*
+ * The final reply waits for the worker's `timeout` reply to be on Kafka (worker_replied_at,
+ * 055): a worker that could not reach the reply partition kept its `timeout` queued while a
+ * resolver elsewhere published the final reply, and the order system got them in the wrong
+ * order. The outcome is applied at once; its reply goes once the worker records it, or 10
+ * minutes after the row opened.
+ */
+static void test_final_reply_waits_for_worker_reply(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "order"), &pub);
+    trow t = mkrow("auth", "EXT", "auth", "45.00", "escalated");
+    run("UPDATE required_response SET worker_replied_at = NULL WHERE id = $1::bigint", 1,
+        (const char *[]){t.sid});
+    pl_resolve_outcome o = {.status = PL_ST_DECLINED};
+    assert_int_equal(pl_resolver_operator(r, t.id, &o, "fay", NULL, msg, sizeof msg), 0);
+    assert_contains(msg, "once the worker's timeout reply is on Kafka");
+    /* Applied, not published, given back (no lease) for a later pass. */
+    assert_int_equal(pub.calls, 0);
+    assert_value(RR_STATE, t.sid, "resolved|0|-|t|");
+    assert_value("SELECT status FROM cc_auth_trans WHERE request_id = $1", t.rid, "declined");
+    quiet("auth");
+    assert_int_equal(pl_resolver_pass(r, 10), 0);
+    assert_int_equal(pub.calls, 0);
+    /* The worker's `timeout` reply is out (the engine's pl_replied): the next pass publishes. */
+    run(PL_ENGINE_SQL_REPLIED, 2, (const char *[]){"auth", t.rid});
+    assert_int_equal(pl_resolver_pass(r, 10), 0);
+    assert_int_equal(pub.calls, 1);
+    assert_final_reply(&pub.msg[0], &t, "declined", "operator");
+    assert_value(RR_STATE, t.sid, "resolved|0|-|f|");
+    /* A worker that never records it (a version before 055): published 10 minutes on. */
+    trow u = mkrow("auth", "EXT", "auth", "46.00", "escalated");
+    run("UPDATE required_response SET worker_replied_at = NULL, "
+        "created_at = now() - interval '11 minutes' WHERE id = $1::bigint",
+        1, (const char *[]){u.sid});
+    assert_int_equal(pl_resolver_operator(r, u.id, &o, "fay", NULL, msg, sizeof msg), 0);
+    assert_int_equal(pub.calls, 2);
+    assert_final_reply(&pub.msg[1], &u, "declined", "operator");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 /* A late answer: another replica reported the request unknown, then its owner stored the
  * bureau's answer after all (044). The owner's plain reply is not the final one the upstream
  * system waits for: the resolver publishes the stored reply, made final by the trigger. */
@@ -2040,6 +2088,7 @@ int main(void)
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),
         cmocka_unit_test_teardown(test_followups_published, test_teardown),
         cmocka_unit_test_teardown(test_publish_after_crash, test_teardown),
+        cmocka_unit_test_teardown(test_final_reply_waits_for_worker_reply, test_teardown),
         cmocka_unit_test_teardown(test_late_answer_published_final, test_teardown),
         cmocka_unit_test_teardown(test_retry, test_teardown),
         cmocka_unit_test_teardown(test_query_not_settled, test_teardown),
