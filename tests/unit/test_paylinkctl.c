@@ -586,14 +586,14 @@ static void test_format_messages(void **state)
     /* A reply: compacted to one line, nothing else changed. */
     const char *reply =
         "{\n  \"request_id\": \"r1\",\n  \"card\": {\"masked\": \"411111******1111\"}\n}";
-    char *line = pl_ctlmsg_format(reply, strlen(reply), true);
+    char *line = pl_ctlmsg_format(reply, strlen(reply), true, false);
     assert_non_null(line);
     assert_string_equal(line, "{\"request_id\":\"r1\",\"card\":{\"masked\":\"411111******1111\"}}");
     free(line);
 
     /* A request (as on a request or dead-letter topic): no card number, no CVV. */
     const char *req = "{\"request_id\":\"r2\",\"card\":{\"number\":\"" PAN "\",\"cvv\":\"987\"}}";
-    line = pl_ctlmsg_format(req, strlen(req), false);
+    line = pl_ctlmsg_format(req, strlen(req), false, false);
     assert_non_null(line);
     assert_null(strstr(line, PAN));
     assert_null(strstr(line, "987"));
@@ -607,7 +607,7 @@ static void test_format_messages(void **state)
     /* Text that is not JSON: a JSON string, card numbers scrubbed, on any topic. */
     const char *text = "garbage " PAN " end\n";
     for (int masked = 0; masked <= 1; masked++) {
-        line = pl_ctlmsg_format(text, strlen(text), masked);
+        line = pl_ctlmsg_format(text, strlen(text), masked, false);
         assert_non_null(line);
         assert_null(strstr(line, PAN));
         assert_non_null(strstr(line, "garbage"));
@@ -618,8 +618,23 @@ static void test_format_messages(void **state)
         free(line);
     }
 
+    /* A generate's first reply carries the new stored value card number in full: `tail` masks
+     * it (before, printed as is into terminals and logs); `send --wait`, the reply to the
+     * operator's own request, shows it. */
+    const char *generated = "{\"request_id\":\"s1\",\"type\":\"generate\",\"svc\":{\"card_number\":"
+                            "\"8574906000000001\"}}";
+    line = pl_ctlmsg_format(generated, strlen(generated), true, false);
+    assert_non_null(line);
+    assert_null(strstr(line, "8574906000000001"));
+    assert_non_null(strstr(line, "0001"));
+    free(line);
+    line = pl_ctlmsg_format(generated, strlen(generated), true, true);
+    assert_non_null(line);
+    assert_non_null(strstr(line, "8574906000000001"));
+    free(line);
+
     /* An empty message is an empty JSON string. */
-    line = pl_ctlmsg_format("", 0, true);
+    line = pl_ctlmsg_format("", 0, true, false);
     assert_non_null(line);
     assert_string_equal(line, "\"\"");
     free(line);

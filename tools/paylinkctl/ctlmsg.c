@@ -101,7 +101,25 @@ static char *format_text(const char *payload, size_t len)
     return line;
 }
 
-char *pl_ctlmsg_format(const char *payload, size_t len, bool masked)
+/* A stored value card number a generate's first reply carries (svc.card_number), masked as the
+ * log masks a card number: the only copy of it is that reply, for the order system. */
+static void mask_generated(json_object *obj)
+{
+    json_object *svc = NULL, *num = NULL;
+    if (!json_object_is_type(obj, json_type_object) ||
+        !json_object_object_get_ex(obj, "svc", &svc) ||
+        !json_object_is_type(svc, json_type_object) ||
+        !json_object_object_get_ex(svc, "card_number", &num) ||
+        !json_object_is_type(num, json_type_string))
+        return;
+    char masked[64];
+    if (pl_card_mask_log(json_object_get_string(num), pl_log_mask_mode(), masked, sizeof masked) !=
+        0)
+        snprintf(masked, sizeof masked, "%s", "****");
+    json_object_object_add(svc, "card_number", json_object_new_string(masked));
+}
+
+char *pl_ctlmsg_format(const char *payload, size_t len, bool masked, bool reveal_generated)
 {
     json_object *obj = parse(payload, len);
     if (!obj)
@@ -109,6 +127,8 @@ char *pl_ctlmsg_format(const char *payload, size_t len, bool masked)
 
     char *line = NULL;
     if (masked) {
+        if (!reveal_generated)
+            mask_generated(obj);
         const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
                                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
         line = text ? strdup(text) : NULL;

@@ -425,9 +425,10 @@ static int remaining_ms(double deadline, int slice_ms)
     return left < slice_ms ? (int)left + 1 : slice_ms;
 }
 
-static void print_message(const char *payload, size_t len, bool masked)
+static void print_message(const char *payload, size_t len, bool masked, bool reveal_generated)
 {
-    char *line = pl_ctlmsg_format(payload ? payload : "", payload ? len : 0, masked);
+    char *line =
+        pl_ctlmsg_format(payload ? payload : "", payload ? len : 0, masked, reveal_generated);
     if (line) {
         printf("%s\n", line);
         fflush(stdout);
@@ -447,7 +448,8 @@ static int wait_reply(pl_ctlkafka_reader *reader, const char *request_id, long t
         size_t len = 0;
         if (pl_ctlkafka_reader_next(reader, ms, &payload, &len) == 1 && payload &&
             pl_ctlmsg_has_request_id(payload, len, request_id)) {
-            print_message(payload, len, true);
+            /* The reply to this very request: a generated card number is shown (README). */
+            print_message(payload, len, true, true);
             return EXIT_DONE;
         }
     }
@@ -606,7 +608,7 @@ static int cmd_tail(const opts *o)
             continue;
         if (o->filter_id && !(payload && pl_ctlmsg_has_request_id(payload, len, o->filter_id)))
             continue;
-        print_message(payload, len, masked);
+        print_message(payload, len, masked, false);
         printed++;
     }
     pl_ctlkafka_reader_destroy(reader);
