@@ -703,6 +703,11 @@ static int external_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, 
     if (rc) {
         pl_err_set(rc, errstr, errstr_size, "%s answer (HTTP 200): %s", what, why);
         pl_card_wipe(res, sizeof *res);
+    } else if (call) {
+        /* A stored value card may be shorter than SVC_MIN_DIGITS (the contract takes 1-20
+         * digits), which neither scrub above sees: one the bureau echoes in its message was
+         * stored, replied and logged in full (as Customer Engagement's adapter masks it). */
+        pl_card_mask_copies(res->error_text, call->svc_card_number, true);
     }
     /* cardNumber, and any card number the provider put elsewhere, are in json-c's strings. */
     wipe_strings(root);

@@ -1572,6 +1572,11 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
     char *safe = j->ops->redact(body, len, (int)pl_log_mask_mode());
     if (!safe)
         return;
+    /* A stored value card shorter than the redactions see (1 to 20 digits; they look for 10 or
+     * more, or a Luhn card number), echoed by the bureau in a message: masked here, where the
+     * request's number is known. */
+    pl_card_mask_copies(safe, j->pub.call.svc_card_number, true);
+    pl_card_mask_copies(safe, j->pub.req.svc.card_number, true);
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);

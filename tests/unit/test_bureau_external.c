@@ -1035,6 +1035,27 @@ static void test_redact_other(void **state)
 /* Every test with the fixture's setup and teardown. */
 #define EXT_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* A stored value card shorter than the scrubs see (the contract takes 1 to 20 digits), echoed
+ * in the bureau's message: masked, as Customer Engagement's adapter masks it (before, stored,
+ * replied and logged in full). A longer number that contains it is another number. */
+static void test_short_card_echo_masked(void **state)
+{
+    (void)state;
+    static const pl_bureau_op ops[] = {PL_OP_TOKEN, PL_OP_SVC_PREAUTH};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        make_call(ops[i]);
+        call.svc_card_number = "70012345";
+        const char *body = "{\"decision\":\"REJECT\",\"reasonCode\":\"204\","
+                           "\"message\":\"card 70012345 is not known (ref 170012345)\"}";
+        pl_bureau_result res;
+        char err[256] = "";
+        assert_int_equal(
+            pl_bureau_external.parse(NULL, &call, 200, body, strlen(body), &res, err, sizeof err),
+            0);
+        assert_string_equal(res.error_text, "card ****2345 is not known (ref 170012345)");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1049,6 +1070,7 @@ int main(void)
         EXT_TEST(test_build_subsequent_auth),
         EXT_TEST(test_parse_answers),
         EXT_TEST(test_parse_refusals),
+        EXT_TEST(test_short_card_echo_masked),
         EXT_TEST(test_redact_requests),
         EXT_TEST(test_redact_other),
     };
