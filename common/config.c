@@ -157,7 +157,7 @@ int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr, 
 
 /* A proxy host as curl reads it before ":port": a host name, an IPv4 address or an IPv6
  * address in brackets. A scheme, a user or a port in it would be misread, so they are refused. */
-static bool proxy_host_ok(const char *h)
+bool pl_config_proxy_host_ok(const char *h)
 {
     size_t n = strlen(h);
     if (n == 0 || n > 255)
@@ -191,7 +191,7 @@ int pl_config_proxy_from_env(char *out, size_t outsize, char *errstr, size_t err
                           "without its own) or neither (direct)",
                           has_host ? "PAYLINK_PROXY_HOST" : "PAYLINK_PROXY_PORT",
                           has_host ? "PAYLINK_PROXY_PORT" : "PAYLINK_PROXY_HOST");
-    if (!proxy_host_ok(host))
+    if (!pl_config_proxy_host_ok(host))
         return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
                           "PAYLINK_PROXY_HOST must be a host name, an IPv4 address or an IPv6 "
                           "address in brackets, without scheme, user, port or path");

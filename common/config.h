@@ -112,6 +112,11 @@ void pl_config_free(pl_config *c);
  * 9105). */
 int pl_config_default_metrics_port(const char *worker);
 
+/* A proxy host as libcurl reads it before ":port": a host name, an IPv4 address or an IPv6
+ * address in brackets; a scheme, a user and password or a port in it would be misread (or
+ * sent), so they are refused (PAYLINK_PROXY_HOST, and `paylinkctl bureau set proxy_host`). */
+bool pl_config_proxy_host_ok(const char *h);
+
 /*
  * The process-wide bureau proxy from PAYLINK_PROXY_HOST and PAYLINK_PROXY_PORT: writes
  * "host:port" to out, or "" when neither is set. The host is a host name, an IPv4 address or

@@ -461,6 +461,13 @@ static int read_answer(const pl_http_response *r, char *hdr, size_t hdr_size, do
     snprintf(hdr, hdr_size, BEARER_PREFIX "%s", tok);
     rc = 0;
 out:
+    /* The token's own copy in json-c's string (freed unwiped otherwise; the tokener's buffer is
+     * wiped by parse_object): every other copy of it is wiped where it is dropped. */
+    if (root) {
+        json_object *t = member(root, "access_token");
+        if (t && json_object_is_type(t, json_type_string))
+            pl_card_wipe((char *)json_object_get_string(t), (size_t)json_object_get_string_len(t));
+    }
     json_object_put(root);
     return rc;
 }

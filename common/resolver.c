@@ -552,9 +552,17 @@ static size_t on_body(char *d, size_t size, size_t nmemb, void *arg)
         b->too_big = true;
         return 0;
     }
-    char *np = realloc(b->p, b->n + n + 1);
+    /* Grown by copy, the old buffer wiped: a report record names the card (its last digits,
+     * its type) and the authorization, and realloc would leave the earlier bytes in freed
+     * memory (http.c's buffers do the same). */
+    char *np = malloc(b->n + n + 1);
     if (!np)
         return 0;
+    if (b->p) {
+        memcpy(np, b->p, b->n);
+        pl_card_wipe(b->p, b->n);
+        free(b->p);
+    }
     memcpy(np + b->n, d, n);
     b->p = np;
     b->n += n;
@@ -603,7 +611,13 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
 {
     const pl_services *all = services(r, db);
     const pl_service *svc = all ? pl_services_find(all, w->bureau) : NULL;
-    const char *proxy = svc ? svc->proxy : "";
+    if (!svc) {
+        /* Its proxy is not known: asked directly, the query would go round a proxy the bureau's
+         * calls go through (an egress control). Asked again later. */
+        snprintf(why, whysz, "the settings of service bureau %s could not be read", w->bureau);
+        return PL_ERR_CONFIG;
+    }
+    const char *proxy = svc->proxy;
     char password[256], err[180], auth[600];
     if (pl_secret_resolve(w->password_ref, password, sizeof password, err, sizeof err) != 0) {
         snprintf(why, whysz, "the report password cannot be read: %s", err);
@@ -624,12 +638,13 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
         return PL_ERR_INVALID;
     }
     CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL, *h2 = NULL;
+    /* The header list on the stack, pointing at auth (wiped below): curl_slist_append would
+     * copy the Basic credentials into memory freed unwiped. libcurl reads the list only while
+     * the transfer runs. */
+    struct curl_slist h[2] = {{(char *)PL_CYB_QUERY_CONTENT_TYPE, &h[1]}, {auth, NULL}};
     body b = {0};
     rc = PL_ERR_NOMEM;
-    if (c && (h = curl_slist_append(NULL, PL_CYB_QUERY_CONTENT_TYPE)) &&
-        (h2 = curl_slist_append(h, auth))) {
-        h = h2;
+    if (c) {
         curl_easy_setopt(c, CURLOPT_URL, w->query_url);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -641,8 +656,12 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (r->ca_file && *r->ca_file)
+        if (r->ca_file && *r->ca_file) {
             curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
+            /* Debian's libcurl also trusts /etc/ssl/certs unless told not to: the private CA
+             * replaces the system store, as for the bureau calls (http.c). */
+            curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+        }
         /* The bureau's proxy (its own, else PAYLINK_PROXY_HOST), as for its calls; "" is
          * direct (and keeps libcurl from reading proxy variables of its own). */
         curl_easy_setopt(c, CURLOPT_PROXY, proxy);
@@ -666,10 +685,11 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
     } else {
         snprintf(why, whysz, "out of memory");
     }
-    curl_slist_free_all(h);
     curl_easy_cleanup(c);
     pl_card_wipe(auth, sizeof auth);
     free(form);
+    if (b.p)
+        pl_card_wipe(b.p, b.n);
     free(b.p);
     return rc;
 }

@@ -297,6 +297,12 @@ static void test_values(void **state)
     value_bad("test_url", "https://sim.test/4111111111111111", "card number");
     value_bad("test_url", "https://user:pw@sim.test/", "no user or password");
     value_ok("description", "Visa 2026 test bureau", "Visa 2026 test bureau");
+    /* A proxy host is a host: no user and password for libcurl to send (and the audit to keep). */
+    value_bad("proxy_host", "u:pw@proxy.example", "without scheme, user, password or port");
+    value_bad("proxy_host", "http://proxy.example", "without scheme");
+    value_ok("proxy_host", "proxy.example", "proxy.example");
+    value_ok("proxy_host", "[::1]", "[::1]");
+    value_ok("proxy_host", "", "");
 }
 
 /* ---- the password behind ext.auth_password_ref ------------------------------------------- */

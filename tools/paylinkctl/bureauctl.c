@@ -36,7 +36,8 @@ static const pl_bureau_field fields[] = {
     {"supports_auth_resubmission", "supports_auth_resubmission", false, PL_BUREAU_BOOL, 0, 0, 0},
     {"max_concurrent", "max_concurrent", false, PL_BUREAU_INT, 1, 10000, 0},
     {"connection_idle_s", "connection_idle_s", false, PL_BUREAU_INT, 1, 3600, 0},
-    {"proxy_host", "proxy_host", false, PL_BUREAU_TEXT, 0, 200, PL_BUREAU_NO_SPACE},
+    {"proxy_host", "proxy_host", false, PL_BUREAU_TEXT, 0, 200,
+     PL_BUREAU_NO_SPACE | PL_BUREAU_HOST},
     {"proxy_port", "proxy_port", false, PL_BUREAU_PORT, 1, 65535, 0},
     {"message_log_enabled", "message_log_enabled", false, PL_BUREAU_BOOL, 0, 0, 0},
     {"message_log_dir", "message_log_dir", false, PL_BUREAU_TEXT, 0, 300, 0},
@@ -298,6 +299,13 @@ int pl_bureau_check_value(const pl_bureau_field *f, const char *value, char *out
                     return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                                       "%s: letters and digits only", f->name);
         }
+        /* No scheme, user and password or port: libcurl would send the credentials, and the
+         * value is kept for good in the audit and printed back. */
+        if ((f->rules & PL_BUREAU_HOST) && len > 0 && !pl_config_proxy_host_ok(value))
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "%s: a host name, an IPv4 address or an IPv6 address in brackets, "
+                              "without scheme, user, password or port",
+                              f->name);
         if (f->rules & PL_BUREAU_DOTTED) {
             const char *dot = strchr(value, '.');
             bool ok = dot && dot > value && dot[1] != '\0' && !strchr(dot + 1, '.');

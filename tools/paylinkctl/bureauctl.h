@@ -66,6 +66,7 @@ enum {
     PL_BUREAU_ALNUM = 2,    /* letters and digits only */
     PL_BUREAU_NO_SPACE = 4, /* a host name */
     PL_BUREAU_DOTTED = 8,   /* digits.digits (an API version) */
+    PL_BUREAU_HOST = 16,    /* a proxy host (pl_config_proxy_host_ok) */
 };
 
 typedef struct pl_bureau_field {
