@@ -102,6 +102,7 @@ struct job {
     int publish_retries;
     int operator_refusals; /* publishes refused until an operator acts (publish_failed) */
     bool dlq_cut;          /* the dead-letter copy was already cut to fit once */
+    bool reply_dropped;    /* its reply was refused for good: a dead-letter copy went instead */
     bool slot_held;        /* holds one of its bureau's concurrency slots */
     bool in_queue;         /* in its bureau's slot queue */
     /* JS_QUEUED with no row yet: recorded already marked sent when a slot frees, or as
@@ -679,6 +680,7 @@ static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *
 
 static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                      const char *payload, size_t len);
+static void send_dead_letter(job *j, const char *why, const pl_errors *errs);
 
 /* Refusals an operator must end (the topic missing, not authorized) a job's messages may take
  * before the worker stops (publish_failed; counted apart from transient failures; with
@@ -757,6 +759,18 @@ static void publish_failed(pl_engine *e, job *j, const char *topic, const char *
              "outcome stays in the database",
              len, topic, rd_kafka_err2str(err));
     pl_counter_add(e->m_publish_dropped, 1);
+    /* A reply the broker will never take (a topic's max.message.bytes set below a reply):
+     * the request goes where an operator looks, as a request given up does, rather than only
+     * into a log line and a counter. Once: the dead-letter copy itself is never dropped into
+     * another. */
+    if (strcmp(topic, e->t_reply) == 0 && !j->reply_dropped) {
+        j->reply_dropped = true;
+        char why[200];
+        snprintf(why, sizeof why,
+                 "its reply could not be published (%s): the outcome is in its row",
+                 rd_kafka_err2str(err));
+        send_dead_letter(j, why, NULL);
+    }
 }
 
 /* Produces one message for the job; failures go to publish_failed. */

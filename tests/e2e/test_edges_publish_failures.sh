@@ -4,8 +4,9 @@
 #      operator can end): retried, the reply published once it is allowed; a worker whose
 #      replies stay refused stops after about eight minutes (common/engine.c) to be restarted.
 #   1. The broker refuses the worker's reply as too large (MESSAGE_TOO_LARGE: a reply is never
-#      cut, so this cannot succeed): the reply is dropped with an error log and
-#      paylink_publish_dropped_total, the request's offset is released, and the next request on
+#      cut, so this cannot succeed): the reply is dropped with an error log,
+#      paylink_publish_dropped_total and a dead-letter copy of the request, the request's offset
+#      is released, and the next request on
 #      the same partition is answered.
 #   2. The broker fails it with OUT_OF_ORDER_SEQUENCE_NUMBER, fatal to an idempotent producer:
 #      the worker says so, stops by itself so it is restarted, and its request — whose offset
@@ -64,6 +65,10 @@ pass "the reply the broker refused for good was dropped, not retried forever"
 grep -q "can never succeed" "$pf_log" || fail "no error log for the dropped reply"
 assert_eq "$(pl_sql "SELECT status FROM cc_auth_trans WHERE request_id = :'id'" id="$id")" approved \
     "the outcome is in the database"
+# The request goes where an operator looks: a dead-letter copy saying why (before, only the log
+# line and the counter told of it).
+dlq=$(pl_dlq auth "$id" 60) || fail "no dead-letter copy of $id, whose reply was dropped"
+assert_contains "$dlq" "its reply could not be published" "the dead-letter copy"
 # The partition goes on: the next request of the order is answered, and the commit passes both.
 id2="perm2-$run"
 pl_send auth "$(pl_request auth "$id2" 72.00 ".order = \"$ord\" | .service = \"CYBP\"")"
