@@ -733,6 +733,24 @@ static void test_recheck_failure_goes_on(void **state)
     report_reset();
     assert_int_equal(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1), 0);
     assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "");
+    /* The service itself away (two windows in a row refused): the pass ends there, the third
+     * window is not asked (each failing call costs its timeout and connection attempts), and
+     * all three stay for the next run. */
+    it_exec(g_db,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred) "
+            "VALUES ($1::int, 'CYB', '2014-06-24 00:00+00', '2014-06-25 00:00+00', 1), "
+            "($1::int, 'CYB', '2014-06-25 00:00+00', '2014-06-26 00:00+00', 1), "
+            "($1::int, 'CYB', '2014-06-26 00:00+00', '2014-06-27 00:00+00', 1)",
+            1, p);
+    report_reset();
+    g_fail[0] = "startDate=2014-06-24&";
+    g_fail[1] = "startDate=2014-06-25&";
+    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_int_equal(asked("paylink_demo", "2014-06-24"), 1);
+    assert_int_equal(asked("paylink_demo", "2014-06-25"), 1);
+    assert_int_equal(asked("paylink_demo", "2014-06-26"), 0);
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows),
+                        "2014-06-24 1,2014-06-25 1,2014-06-26 1");
     it_exec(g_db, "ROLLBACK", 0, NULL);
     pl_dmupdate_destroy(d);
     pl_config_free(&cfg);

@@ -939,18 +939,29 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
     if (!r)
         return PL_ERR_DB;
     int rc = 0;
-    for (int i = 0; i < PQntuples(r) && !g_stop; i++) {
+    /* Windows in a row whose report failed for a reason that is not the window's own (not too
+     * big, not too slow): the service itself is away (refused, unreachable, HTTP errors). Two
+     * such end the pass, the rest left for the next run: each failing call costs up to its
+     * timeout and connection attempts, and a run asking every noted window of a dead service
+     * would outlast the CronJob's deadline without asking anything else. One such window alone
+     * (one the service always refuses) does not hold the others back. */
+    int service_failures = 0;
+    for (int i = 0; i < PQntuples(r) && !g_stop && service_failures < 2; i++) {
         int64_t start = atoll(PQgetvalue(r, i, 0)), end = atoll(PQgetvalue(r, i, 1));
         long long age = atoll(PQgetvalue(r, i, 2));
         pl_dm_window w;
         pl_dm_window_next(start, end, &w, NULL);
         int counts[3] = {0, 0, 0};
         size_t total = 0;
-        pl_dm_asked asked;
+        pl_dm_asked asked = PL_DM_ASKED_FAILED;
         char why[400];
         int wrc =
             process_window(d, company, b, merchant, &w, counts, &total, &asked, why, sizeof why);
         bool give_up;
+        if (wrc != 0 && asked != PL_DM_ASKED_TOO_BIG && asked != PL_DM_ASKED_TIMED_OUT)
+            service_failures++;
+        else
+            service_failures = 0;
         if (wrc != 0) {
             if (rc == 0)
                 rc = wrc;
