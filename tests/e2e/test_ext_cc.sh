@@ -4,7 +4,8 @@
 #   - an authorization with a card number: getToken first (the only message with the number),
 #     then the authorization with the token; the token comes back in the reply and is recorded;
 #   - a capture of it (deposit with the authorization's token and transaction id), a follow-on
-#     credit of part of the capture (return), and the reversal of a second authorization;
+#     credit of part of the capture (return), one naming another card (it goes to the debit's),
+#     and the reversal of a second authorization;
 #   - a debit over what remains of its authorization: an auth+capture sent as a merchant-initiated
 #     REAUTH naming the order payment method's CIT; a failed deposit an operator resubmits goes
 #     as a subsequent authorization (RESUBMIT, REAUTH where the bureau lacks resubmission);
@@ -79,6 +80,18 @@ assert_json .amount_approved 20.00 "$r"
 assert_eq "$(pl_ledger | jq --arg id "$c1" '[.[] | select(.ref == $id and .op == "credit")] | length')" 1 \
     "one credit in the ledger"
 assert_json .card.token "$tok" "$(sent "$c1" return)"
+# A follow-on credit that names another card goes back to the card the debit charged: the debit's
+# token, no getToken of the other card (before, that card's token went with the debit's
+# transactionID, and nothing compared the two: a refund to another card).
+c3="xc3-$run"
+pl_send deposit "$(jq -nc --arg id "$c3" --arg order "$order" --arg cap "$d1" '{v: 1,
+    request_id: $id, type: "credit", company: 1, order: $order, pay_seq: 1, service: "EXTC",
+    amount: "5.00", currency: "USD", capture_ref: {request_id: $cap},
+    card: {number: "5555555555554444", exp_month: 12, exp_year: 2030}}')"
+r=$(pl_wait_reply deposit "$c3" 60) || fail "no deposit reply for $c3"
+assert_json .status approved "$r"
+assert_json .card.token "$tok" "$(sent "$c3" return)"
+assert_eq "$(logs | grep -c "$c3 request getToken" || true)" 0 "no getToken of the other card"
 
 # ---- a debit with the card number (no authorization: an auth+capture), and a credit of it --------
 # getToken's token is recorded on the debit and returned: a follow-on credit names only the debit

@@ -714,8 +714,16 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         c->op = PL_OP_CREDIT;
         c->ref_request_id = d->ref_id;
         c->ref_request_token = nz(d->ref_token);
-        if (ext && !r->card.number[0] && !r->card.token[0]) {
-            copy(d->token_used, sizeof d->token_used, token); /* the debit's card token */
+        if (ext && token[0]) {
+            /* The debit's card token, whatever card the credit names: a refund of a capture
+             * goes back to the card it charged. Before, a card number or token in the request
+             * was sent instead (its getToken's token with the debit's transactionID), and
+             * nothing compared it with the debit's card: a refund to another card. */
+            if ((r->card.number[0] || r->card.token[0]) && strcmp(r->card.token, token) != 0)
+                PL_INFO(r->request_id,
+                        "follow-on credit: the card it names is not used; it goes to the card "
+                        "the debit charged");
+            copy(d->token_used, sizeof d->token_used, token);
             c->card_token = nz(d->token_used);
         }
         break;
