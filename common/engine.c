@@ -2748,6 +2748,9 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
             PL_INFO(j->pub.req.request_id,
                     "its own outcome was stored before the database connection was lost; "
                     "answered as stored");
+            /* Its own `timeout` reply, when its own write made the row unknown: recorded as
+             * published like any (on_written cleared the flag, seeing no row changed). */
+            j->rr_reply = strcmp(v->status, "unknown") == 0;
             if (j->pub.reply_card_number_once[0])
                 publish_once(j);
             else

@@ -66,7 +66,7 @@ static int group_teardown(void **state)
     pl_db_destroy(g_db);
     if (g_admin) {
         static const char *const tables[] = {"cc_deposit_history", "auth_history",
-                                             "cc_deposit_trans", "cc_auth_trans"};
+                                             "cc_deposit_trans", "card_cit", "cc_auth_trans"};
         it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
         PQfinish(g_admin);
     }
@@ -465,9 +465,11 @@ typedef struct refs {
  * authorization, 1 a debit of an inline transaction id paylink does not know, 2 a debit naming
  * another order's authorization (refused), 3 a follow-on credit of the approved debit, 4 a
  * stand-alone credit, 5 a debit like case 0 delivered again (recorded before: nothing inserted). */
-static void record_params(const refs *x, const char *req, int i, const char *p[18])
+/* Parameters of dep_record for case i (p19: an EXT debit, which reads its order payment
+ * method's CIT: case 0 only). */
+static void record_params(const refs *x, const char *req, int i, const char *p[19])
 {
-    const char *v[18] = {req,
+    const char *v[19] = {req,
                          "cafe000000000000000000000000000000000000000000000000000000000000",
                          i == 3 || i == 4 ? "credit" : "debit",
                          "7",
@@ -486,7 +488,8 @@ static void record_params(const refs *x, const char *req, int i, const char *p[1
                          : i == 2         ? x->foreign
                                           : "",
                          i == 1 ? "tx-rec-manual" : "",
-                         i == 3 ? x->debit : ""};
+                         i == 3 ? x->debit : "",
+                         i == 0 ? "true" : "false"};
     memcpy(p, v, sizeof v);
 }
 
@@ -500,11 +503,11 @@ static void submit_record(void *ctx, int i, it_unit_rec *r)
     const record_run *y = ctx;
     char req[96];
     rid(req, sizeof req, y->set, "rec", i);
-    const char *p[18];
+    const char *p[19];
     record_params(y->x, req, i, p);
     char key[96];
     pl_deposit_touch_key(PL_DEP_CREDIT_FOLLOW_ON, NULL, i == 3 ? y->x->debit : "", key, sizeof key);
-    it_submit(g_db, "dep_record", 18, p, key, r);
+    it_submit(g_db, "dep_record", 19, p, key, r);
 }
 
 /*
@@ -530,6 +533,12 @@ static void test_record_same_either_way(void **state)
             "'USD', '7000000000000000000009', 'approved', '*RCVD', 60.00, 'tx-rec-debit', "
             "'Axj/debit-token')",
             1, (const char *const[]){x.debit});
+    /* The order payment method's CIT (card_cit): read for an EXT debit only (case 0's gate). */
+    it_exec(g_admin,
+            "INSERT INTO card_cit (company, order_number, pay_seq, service_bureau, transaction_id, "
+            "amount, currency, request_id) VALUES (7, 'IT-DM-REC', 1, 'CYB', 'tx-rec-cit', 100.00, "
+            "'USD', $1)",
+            1, (const char *const[]){x.auth});
 
     it_unit_rec r1[N], rn[N];
     record_run one = {&x, "recone"}, many = {&x, "recmany"};
@@ -543,6 +552,17 @@ static void test_record_same_either_way(void **state)
     assert_true(strncmp(rn[1].rest, "\\N|", 3) == 0);
     assert_non_null(strstr(rn[3].rest, "|approved|tx-rec-debit|Axj/debit-token|7|IT-DM-REC|"));
     assert_true(strncmp(rn[4].rest, "\\N|", 3) == 0);
+    /* The CIT, for case 0 alone (an EXT debit: its gate; case 4, a credit of the same order
+     * payment method, reads none), either way. */
+    for (int k = 0; k < 2; k++) {
+        const it_unit_rec *rr = k ? rn : r1;
+        size_t n0 = strlen(rr[0].rest), n4 = strlen(rr[4].rest);
+        static const char cit[] = "|tx-rec-cit|100.00|", none[] = "|\\N|\\N|";
+        if (n0 < sizeof cit || strcmp(rr[0].rest + n0 - (sizeof cit - 1), cit) != 0)
+            fail_msg("case 0 did not read the CIT: %s", rr[0].rest);
+        if (n4 < sizeof none || strcmp(rr[4].rest + n4 - (sizeof none - 1), none) != 0)
+            fail_msg("case 4 read a CIT: %s", rr[4].rest);
+    }
     char refused[96];
     rid(refused, sizeof refused, "recmany", "rec", 2);
     assert_int_equal(
@@ -580,12 +600,12 @@ static void test_record_reads_no_debit_for_a_debit(void **state)
      * capture_ref) three times but the request id (p1). */
     refs none;
     memset(&none, 0, sizeof none);
-    const char *one[18];
+    const char *one[19];
     record_params(&none, NULL, 1, one);
     char sql[4096];
     int len = snprintf(sql, sizeof sql,
                        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE it_rec(");
-    for (int k = 0; k < 18; k++) {
+    for (int k = 0; k < 19; k++) {
         char arr[400];
         if (k == 0)
             snprintf(arr, sizeof arr, "%s", id_array);
@@ -607,7 +627,7 @@ static void test_record_reads_no_debit_for_a_debit(void **state)
     it_exec(g_admin, "BEGIN", 0, NULL);
     it_exec(g_admin, "SET LOCAL enable_nestloop = off", 0, NULL);
     it_exec(g_admin, "SET LOCAL plan_cache_mode = force_generic_plan", 0, NULL);
-    PGresult *r = PQprepare(g_admin, "it_rec", stmt_text("dep_record:many"), 18, NULL);
+    PGresult *r = PQprepare(g_admin, "it_rec", stmt_text("dep_record:many"), 19, NULL);
     bool prepared = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!prepared)
         snprintf(failure, sizeof failure, "PREPARE: %s", PQresultErrorMessage(r));
@@ -817,8 +837,8 @@ static void test_new_code_keeps_the_authorization(void **state)
              auth, NULL, n, sizeof n);
     assert_string_equal(n, "1"); /* the new code's row is there */
     /* dep_refs of a later debit naming the same authorization. */
-    const char *q[] = {auth, NULL, "", "7", order};
-    PGresult *res = PQexecParams(g_admin, stmt_text("dep_refs"), 5, NULL, q, NULL, NULL, 0);
+    const char *q[] = {auth, NULL, "", "7", order, "1", "false"};
+    PGresult *res = PQexecParams(g_admin, stmt_text("dep_refs"), 7, NULL, q, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(res), 1);
     char got[200];

@@ -180,6 +180,62 @@ static void test_fingerprint_versions(void **state)
     assert_true(fingerprint_matches(&j, stored_v2));
 }
 
+/* A job that publishes the `timeout` reply of a row left unknown records it once Kafka has it
+ * (rr_reply: mark_replied before its offset; 055): a redelivery replaying the row, and a job
+ * whose own write of that row committed though its result was lost with the connection (its
+ * write's re-send changed no row, so on_written cleared the flag; before, nothing recorded
+ * it, and the final reply waited 10 minutes). The engine is fatal here, so nothing is
+ * produced: the job is held publishing. */
+static void rr_job(pl_engine *e, job *j)
+{
+    memset(e, 0, sizeof *e);
+    e->fatal = true;
+    snprintf(e->t_reply, sizeof e->t_reply, "t.reply");
+    memset(j, 0, sizeof *j);
+    j->pub.eng = e;
+    snprintf(j->pub.req.request_id, sizeof j->pub.req.request_id, "rid-rr");
+    j->pub.req.company = 1;
+    snprintf(j->pub.req.order, sizeof j->pub.req.order, "O1");
+}
+
+static void test_timeout_reply_recorded(void **state)
+{
+    (void)state;
+    static const char timeout_reply[] =
+        "{\"v\": 1, \"status\": \"timeout\", \"required_response\": true}";
+    pl_engine e;
+    job j;
+    rr_job(&e, &j);
+    row_view v = {.status = "unknown",
+                  .fingerprint = "",
+                  .reply = timeout_reply,
+                  .sent_age_s = -1,
+                  .sent_by = ""};
+    answer_from_row(&j, &v, NULL); /* a replay */
+    assert_true(j.rr_reply);
+    outmsgs_free(j.out);
+
+    rr_job(&e, &j);
+    j.pub.reply_json = strdup(timeout_reply);
+    j.own_check = true; /* and rr_reply false, as on_written left it */
+    answer_from_row(&j, &v, NULL);
+    assert_int_equal(j.state, JS_PUBLISHING);
+    assert_true(j.rr_reply);
+    free(j.pub.reply_json);
+    outmsgs_free(j.out);
+
+    /* A row settled meanwhile: its final reply, nothing to record. */
+    rr_job(&e, &j);
+    row_view settled = {.status = "approved",
+                        .fingerprint = "",
+                        .reply = timeout_reply,
+                        .sent_age_s = -1,
+                        .sent_by = ""};
+    answer_from_row(&j, &settled, NULL);
+    assert_false(j.rr_reply);
+    outmsgs_free(j.out);
+}
+
 /* A Decision Manager REVIEW is an approved authorization held for review: its amount is
  * recorded (the bureau's, else the one sent), so a capture can claim on it. */
 /* What the issuer holds after a refused authorization: the answer's amount (a partial
@@ -893,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_overdue_requests_are_reported_once),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_fingerprint_versions),
+        cmocka_unit_test(test_timeout_reply_recorded),
         cmocka_unit_test(test_lost_unit_checks_look_for_the_watchdogs_words),
         cmocka_unit_test(test_review_amount),
         cmocka_unit_test(test_held_amount),
