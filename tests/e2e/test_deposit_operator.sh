@@ -84,6 +84,21 @@ assert_eq "$(pl_sql "SELECT count(*) FROM cc_deposit_trans WHERE request_id LIKE
 # An approved deposit cannot be confirmed or resubmitted.
 refused resubmit "$tok" "is not a deposit paylink has"
 
+# A stand-alone credit that names an authorization (auth_ref) and carries that authorization's own
+# token keeps its token when resubmitted: a credit never borrows one (a debit does), and without
+# it the resubmission was refused `invalid` ("card is required") with the original at *RESB.
+tok_order=$(pl_sql "SELECT order_number FROM cc_auth_trans WHERE request_id = :'id'" id="$tok")
+c3="opk-$run"
+pl_send deposit "$(jq -cn --arg id "$c3" --arg tok "$token" --arg ord "$tok_order" --arg a "$tok" '{v: 1,
+    request_id: $id, type: "credit", company: 1, order: $ord, pay_seq: 1, service: "CYB",
+    amount: "204.00", currency: "USD", auth_ref: {request_id: $a}, card: {token: $tok, type: "VI"}}')"
+assert_json .status declined "$(pl_wait_reply deposit "$c3" 60)"
+"$PL_CTL" deposits resubmit --request-id "$c3" --by ops-ben >/dev/null
+r=$(pl_wait_reply deposit "$c3.r1" 60)
+assert_json .status declined "$r"
+assert_eq "$(pl_sql "SELECT card_token FROM cc_deposit_trans WHERE request_id = :'id'" id="$c3.r1")" "$token" \
+    "the resubmitted credit keeps its own token"
+
 # A confirmed capture (here one the bureau failed, 150) was deposited outside paylink against its
 # authorization: its amount counts as deposited there, so the next debit of that authorization is not a capture collecting it
 # again (here, with the authorization's token, an auth+capture of its own).

@@ -293,9 +293,11 @@ static void test_values(void **state)
                      PL_ERR_INVALID);
     assert_non_null(strstr(e, "must not contain a card number"));
     assert_null(strstr(e, "1111"));
-    value_bad("location_id", "4111111111111111", "card number");
-    value_bad("test_url", "https://sim.test/4111111111111111", "card number");
     value_bad("test_url", "https://user:pw@sim.test/", "no user or password");
+    /* Identifiers are not free text: one that passes the Luhn check is a real configuration. */
+    value_ok("location_id", "800123456789017", "800123456789017");
+    value_ok("test_url", "https://api.example.com/v1/merchants/800123456789017/pay",
+             "https://api.example.com/v1/merchants/800123456789017/pay");
     value_ok("description", "Visa 2026 test bureau", "Visa 2026 test bureau");
     /* A proxy host is a host: no user and password for libcurl to send (and the audit to keep). */
     value_bad("proxy_host", "u:pw@proxy.example", "without scheme, user, password or port");

@@ -67,6 +67,7 @@ enum {
     PL_BUREAU_NO_SPACE = 4, /* a host name */
     PL_BUREAU_DOTTED = 8,   /* digits.digits (an API version) */
     PL_BUREAU_HOST = 16,    /* a proxy host (pl_config_proxy_host_ok) */
+    PL_BUREAU_PROSE = 32,   /* free text: no card number (identifiers may look like one) */
 };
 
 typedef struct pl_bureau_field {

@@ -128,10 +128,12 @@ static const char *const SQL_RESUBMITTABLE =
     "capture_ref_request_id, card_token, card_type, "
     "(SELECT count(*) FROM cc_deposit_history h WHERE h.request_id = t.request_id AND "
     "h.event = 'resubmitted'), "
-    /* 15: the token of what the deposit names (its debit's, else its authorization's, as
-     * paylink-deposit reads them), 16: its bureau's protocol. */
+    /* 15: the token of what the deposit names and paylink-deposit borrows a token from again
+     * (a follow-on credit's debit, a debit's authorization; a credit never borrows one from an
+     * authorization, so a stand-alone credit keeps its own), 16: its bureau's protocol. */
     "CASE WHEN t.capture_ref_request_id <> '' THEN (SELECT c.card_token FROM cc_deposit_trans c "
-    "WHERE c.request_id = t.capture_ref_request_id) WHEN t.auth_ref_request_id <> '' THEN "
+    "WHERE c.request_id = t.capture_ref_request_id) WHEN t.auth_ref_request_id <> '' "
+    "AND t.request_type = 'debit' THEN "
     "(SELECT coalesce(nullif(a.card_token, ''), a.token_created) FROM cc_auth_trans a "
     "WHERE a.request_id = t.auth_ref_request_id) END, "
     "(SELECT s.protocol FROM auth_service s WHERE s.service_bureau = t.service_bureau) "

@@ -940,11 +940,12 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
         return PL_ERR_DB;
     int rc = 0;
     /* Windows in a row whose report failed for a reason that is not the window's own (not too
-     * big, not too slow): the service itself is away (refused, unreachable, HTTP errors). Two
-     * such end the pass, the rest left for the next run: each failing call costs up to its
-     * timeout and connection attempts, and a run asking every noted window of a dead service
-     * would outlast the CronJob's deadline without asking anything else. One such window alone
-     * (one the service always refuses) does not hold the others back. */
+     * big): the service itself is away (refused, unreachable, HTTP errors, or hanging: a
+     * timeout). Two such end the pass, the rest left for the next run: each failing call costs
+     * up to its timeout (60 s) and connection attempts, and a run asking every noted window of
+     * a dead or hanging service would outlast the CronJob's deadline without asking anything
+     * else. One such window alone (one the service always refuses) does not hold the others
+     * back. */
     int service_failures = 0;
     for (int i = 0; i < PQntuples(r) && !g_stop && service_failures < 2; i++) {
         int64_t start = atoll(PQgetvalue(r, i, 0)), end = atoll(PQgetvalue(r, i, 1));
@@ -958,7 +959,7 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
         int wrc =
             process_window(d, company, b, merchant, &w, counts, &total, &asked, why, sizeof why);
         bool give_up;
-        if (wrc != 0 && asked != PL_DM_ASKED_TOO_BIG && asked != PL_DM_ASKED_TIMED_OUT)
+        if (wrc != 0 && asked != PL_DM_ASKED_TOO_BIG)
             service_failures++;
         else
             service_failures = 0;
@@ -1146,7 +1147,7 @@ static int ask_new_merchants(dm *d, int company, const bureau *b, const merchant
     }
     if (noted == 0 && lost == 0)
         return rc;
-    char cutmsg[64] = "", what[1024];
+    char cutmsg[64] = "", what[sizeof failed + 512];
     if (cut)
         snprintf(cutmsg, sizeof cutmsg, "%smore than %d were first noted", failed[0] ? "; " : "",
                  MAX_NEW_MERCHANTS);
