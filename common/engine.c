@@ -520,10 +520,10 @@ static void admit_waiters(pl_engine *e, job *w)
     }
 }
 
-/* The job is over (its effects durable and published, or given up on with an error): its offset
- * may be committed, and redeliveries parked behind it run. */
 static bool mark_replied(job *j);
 
+/* The job is over (its effects durable and published, or given up on with an error): its offset
+ * may be committed, and redeliveries parked behind it run. */
 static void job_done(job *j)
 {
     pl_engine *e = j->pub.eng;
@@ -1380,8 +1380,10 @@ static void job_fail(job *j, const char *why, bool unsent)
              "row (if any) is left for an operator",
              why, unsent ? "error" : "timeout");
     pl_counter_add(e->m_failed, 1);
-    /* What was decided with an answer that was not stored goes nowhere. */
+    /* What was decided with an answer that was not stored goes nowhere; nor is a required
+     * response's reply recorded (this job wrote none: finish_unknown's write failed). */
     followups_drop(j);
+    j->rr_reply = false;
     once_wipe(j);
     pl_reply *r = job_reply_clear(j);
     r->status = unsent ? PL_ST_ERROR : PL_ST_TIMEOUT;
