@@ -51,7 +51,8 @@ static int group_teardown(void **state)
     (void)state;
     pl_db_destroy(g_db);
     if (g_admin) {
-        static const char *const tables[] = {"auth_reversal", "auth_history", "cc_auth_trans"};
+        static const char *const tables[] = {"auth_reversal", "auth_history", "required_response",
+                                             "cc_auth_trans"};
         it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
         PQfinish(g_admin);
     }
@@ -418,6 +419,67 @@ static void test_timeout_reversal_marked_only_without_outcome(void **state)
     assert_int_equal(r.ntuples, 1); /* settled error: the timeout reversal goes */
 }
 
+/*
+ * The order system's reversal of an authorization whose outcome is unknown, marked while the
+ * bureau's late approval is being stored (its transaction holds the required response's row,
+ * resolving it, and adds the approved history row). The mark's outcome check reads a snapshot
+ * taken before that commit; its registration on the required response waits for the row and
+ * then finds it resolved. Not marked: decided again, it reverses the approved authorization
+ * by its claim. (Before, it was marked and sent as a timeout reversal, releasing at the bureau
+ * an authorization recorded approved and capturable.)
+ */
+static void test_timeout_reversal_not_marked_past_late_approval(void **state)
+{
+    (void)state;
+    char auth_req[96], req[96];
+    rid(auth_req, sizeof auth_req, "late", "auth", 0);
+    rid(req, sizeof req, "late", "rev", 0);
+    const char *a[] = {auth_req};
+    it_exec(g_admin,
+            "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
+            "order_number, pay_seq, service_bureau, status, amount, currency, card_token, "
+            "operation, sent_at, sent_by) VALUES ($1, repeat('a', 64), 'auth', 7, 'IT-RM-LATE', 1, "
+            "'CYB', 'unknown', 100.00, 'USD', 'tok-late', 'auth', now(), 'it/late')",
+            1, a);
+    it_exec(g_admin,
+            "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, amount, currency, reason) VALUES ($1, 'auth', 7, "
+            "'IT-RM-LATE', 1, 'CYB', 'auth', 100.00, 'USD', 'timeout')",
+            1, a);
+    record_reversal(req, "IT-RM-LATE", auth_req);
+
+    /* The late approval, in its own transaction, committing a second after the mark began. */
+    const char *conninfo = getenv("PAYLINK_DB");
+    PGconn *late = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(late), CONNECTION_OK);
+    it_exec(late, "BEGIN", 0, NULL);
+    it_exec(late,
+            "UPDATE required_response SET status = 'resolved', resolution = 'approved', "
+            "resolved_at = now() WHERE worker = 'auth' AND request_id = $1",
+            1, a);
+    it_exec(late,
+            "INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+            "service_bureau, transaction_type, status, amount_authorized, currency, "
+            "transaction_id) VALUES ($1, 7, 'IT-RM-LATE', 1, 'CYB', 'auth', 'approved', 100.00, "
+            "'USD', 'tx-late')",
+            1, a);
+    assert_int_equal(PQsendQuery(late, "SELECT pg_sleep(1); COMMIT"), 1);
+
+    const char *p[10] = {req, "reversal", "paylink_demo", auth_req, NULL, "", "", "", "CC", "it/l"};
+    it_unit_rec r;
+    submit("rev_mark_sent", 10, p, NULL, &r);
+    it_drive(g_db);
+    for (PGresult *res; (res = PQgetResult(late));)
+        PQclear(res);
+    PQfinish(late);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 0);
+    char st[32];
+    it_value(g_admin, "SELECT status FROM auth_reversal WHERE request_id = $1", req, NULL, st,
+             sizeof st);
+    assert_string_equal(st, "received");
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -440,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_record_same_either_way),
         cmocka_unit_test(test_two_reversals_of_one_authorization),
         cmocka_unit_test(test_timeout_reversal_marked_only_without_outcome),
+        cmocka_unit_test(test_timeout_reversal_not_marked_past_late_approval),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

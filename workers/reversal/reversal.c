@@ -84,7 +84,12 @@
  * p5) is marked only while its authorization still has no outcome but an operator's `error`
  * (the one timeout reversals are sent for, rev_prepare): one that became known since it was
  * prepared is decided again (a claim, or a refusal), not sent as a timeout reversal of an
- * authorization the resolver has just recorded.
+ * authorization the resolver has just recorded. And only while its required response follows a
+ * reversal: this one (tor registered it), another already (a late approval is held then), or
+ * none needed (settled `error`). The outcome check reads the statement's snapshot, which does
+ * not see a late approval committing while the statement waits for tor's row lock; tor's
+ * UPDATE sees it (the row re-read after the wait, resolved now, is not registered), so without
+ * this the reversal was sent and released an authorization recorded approved and capturable.
  */
 #define REV_MARK_SENT                                                                              \
     "me AS (SELECT r.request_id, r.status, e.p2, e.p3, e.p4, e.p5, e.p6, e.p7, e.p8, e.p9, "       \
@@ -109,10 +114,15 @@
     "THEN (SELECT c.amount FROM claim c WHERE c.id = me.p5::bigint) ELSE r.claim_amount END "      \
     "FROM me WHERE r.request_id = me.request_id AND (me.status = 'sent' OR me.p5 IS NULL "         \
     "OR EXISTS (SELECT 1 FROM claim c WHERE c.id = me.p5::bigint)) "                               \
-    "AND (me.status = 'sent' OR me.p5 IS NOT NULL OR me.p4 IS NULL OR NOT EXISTS "                 \
+    "AND (me.status = 'sent' OR me.p5 IS NOT NULL OR me.p4 IS NULL OR (NOT EXISTS "                \
     "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
     "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
-    "AND h.status <> 'error')) RETURNING r.request_id"
+    "AND h.status <> 'error') AND (EXISTS (SELECT 1 FROM tor) OR EXISTS "                          \
+    "(SELECT 1 FROM required_response q WHERE q.worker = 'auth' AND q.request_id = me.p4 "         \
+    "AND q.status IN ('open', 'escalated') AND q.reversal_request_id IS NOT NULL) OR EXISTS "      \
+    "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
+    "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
+    "AND h.status = 'error')))) RETURNING r.request_id"
 
 /* The answer of each row of e (p1-p9: one row, or one per answer merged; db.h). */
 #define REV_STORE                                                                                  \
