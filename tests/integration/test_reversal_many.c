@@ -301,6 +301,43 @@ static void test_two_reversals_of_one_authorization(void **state)
                      1);
 }
 
+/* Two reversals of a reject (481, no amount authorized recorded: the issuer holds it all the
+ * same): one is marked, its claim a marker, and the other refused while it is in flight (before,
+ * both claimed nothing and went to the bureau, which declined one). */
+static void test_two_reversals_of_a_reject(void **state)
+{
+    (void)state;
+    static setup s;
+    char order[] = "IT-RM-TWOR";
+    rid(s.auth_req[0], sizeof s.auth_req[0], "twor", "auth", 0);
+    make_auth(s.auth_req[0], order, false, s.auth_id[0], sizeof s.auth_id[0]);
+    PQclear(PQexecParams(g_admin,
+                         "UPDATE auth_history SET status = 'rejected', amount_authorized = NULL "
+                         "WHERE id = $1::bigint",
+                         1, NULL, (const char *[]){s.auth_id[0]}, NULL, NULL, 0));
+    for (int k = 0; k < 2; k++) {
+        rid(s.req[k], sizeof s.req[k], "twor", "rev", k);
+        record_reversal(s.req[k], order, s.auth_req[0]);
+        if (k > 0) {
+            memcpy(s.auth_req[k], s.auth_req[0], sizeof s.auth_req[k]);
+            memcpy(s.auth_id[k], s.auth_id[0], sizeof s.auth_id[k]);
+        }
+    }
+    it_unit_rec r[2];
+    for (int k = 0; k < 2; k++) {
+        const char *p[10];
+        mark_params(&s, k, "it/1", p);
+        submit("rev_mark_sent", 10, p, s.auth_id[k], &r[k]);
+        it_drive(g_db); /* one after the other: the second sees the first's claim */
+    }
+    assert_int_equal(r[0].ntuples + r[1].ntuples, 1);
+    assert_int_equal(it_long(g_admin,
+                             "SELECT (amount_pending * 100)::bigint FROM auth_history "
+                             "WHERE id = $1::bigint",
+                             s.auth_id[0]),
+                     1);
+}
+
 /* The authorizations the record cases name (test_record_same_either_way), shared by both
  * sets. */
 typedef struct refs {
@@ -501,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_same_rows_either_way),
         cmocka_unit_test(test_record_same_either_way),
         cmocka_unit_test(test_two_reversals_of_one_authorization),
+        cmocka_unit_test(test_two_reversals_of_a_reject),
         cmocka_unit_test(test_timeout_reversal_marked_only_without_outcome),
         cmocka_unit_test(test_timeout_reversal_not_marked_past_late_approval),
     };

@@ -73,9 +73,12 @@
  * 'received' or 'sent' by this very attempt (p10), locked, with its parameters; claim is the
  * claim of the whole authorization it reverses (p5), only while nothing of it is captured or
  * claimed; the row is marked when it claimed, names no paylink authorization, or is this
- * attempt's own mark sent again. tor: a reversal of a paylink authorization whose outcome is
- * unknown (no answer: p4 names it, no history row, p5 NULL; rev_prepare sends it as
- * CyberSource's timeout reversal) becomes the one its required response follows, as the
+ * attempt's own mark sent again. A reject or soft decline records no amount authorized: its
+ * claim is a marker of 0.01, so that a second reversal of it (the order system's beside
+ * paylink's `.rev`) is refused while the first is in flight, as for an approval (a claim of
+ * nothing let both go, and the bureau declined one). tor: a reversal of a paylink authorization
+ * whose outcome is unknown (no answer: p4 names it, no history row, p5 NULL; rev_prepare sends it
+ * as CyberSource's timeout reversal) becomes the one its required response follows, as the
  * resolver's own `.tor` does when it has none yet: a late approval is then held and settled by
  * this reversal's outcome (049, 051), and the resolver does not report the authorization
  * approved while this reversal releases it. (Before, an order system's reversal of an unknown
@@ -96,11 +99,11 @@
     "e.p10 FROM e JOIN auth_reversal r ON r.request_id = e.p1 WHERE r.status = 'received' "        \
     "OR (r.status = 'sent' AND r.sent_by = e.p10) FOR UPDATE OF r), "                              \
     "claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "                     \
-    "coalesce(h.amount_authorized, 0) FROM me WHERE me.status = 'received' "                       \
+    "coalesce(h.amount_authorized, 0.01) FROM me WHERE me.status = 'received' "                    \
     "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "                \
     "AND (h.status IN ('approved', 'review', 'rejected', 'voided') OR (h.status = 'declined' "     \
     "AND h.vendor_response IN " PL_CYBERSOURCE_SOFT_DECLINE_SQL ")) "                              \
-    "RETURNING h.id, coalesce(h.amount_authorized, 0) AS amount), "                                \
+    "RETURNING h.id, coalesce(h.amount_authorized, 0.01) AS amount), "                             \
     "tor AS (UPDATE required_response q SET reversal_request_id = me.request_id, "                 \
     "reversal_requested_at = coalesce(q.reversal_requested_at, now()) FROM me "                    \
     "WHERE me.status = 'received' AND me.p5 IS NULL AND me.p4 IS NOT NULL "                        \
