@@ -44,6 +44,10 @@ pass "the generate reply carries the new card number in full (${#card} digits)"
 mask=$(sed -E 's/[0-9]/*/g' <<<"${card:0:${#card}-4}")${card: -4}
 assert_json .card.masked "$mask" "$r"
 assert_json .vendor_response OK "$r"
+# Tailing the reply topic (no --request-id) masks it: an operator's terminal gets no new number.
+tailed=$("$PL_CTL" tail --worker svc --from-beginning --timeout 5 2>/dev/null || true)
+assert_contains "$tailed" "$gen" "the tail of the reply topic"
+assert_not_contains "$tailed" "$card" "the tail of the reply topic"
 assert_eq "$(pl_ledger | jq '[.[] | select(.protocol == "RLT" and .op == "generate")] | length')" \
     $((generated_before + 1)) "one GenerateCard in the simulator's ledger"
 assert_eq "$(col "status || '|' || card_masked || '|' || (card_hash ~ '^[0-9a-f]{64}$') || '|' || operation || '|' || (reply -> 'svc' ->> 'card_number')" "$gen")" \

@@ -608,7 +608,10 @@ static int cmd_tail(const opts *o)
             continue;
         if (o->filter_id && !(payload && pl_ctlmsg_has_request_id(payload, len, o->filter_id)))
             continue;
-        print_message(payload, len, masked, false);
+        /* A generated card number is shown for the reply of a request named (--request-id:
+         * the one reply asked for, as send --wait shows its own), masked when tailing a topic
+         * (--from-beginning would print every number still on it). */
+        print_message(payload, len, masked, o->filter_id != NULL);
         printed++;
     }
     pl_ctlkafka_reader_destroy(reader);
