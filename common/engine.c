@@ -1489,6 +1489,12 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     r->status = status;
     r->required_response = true;
     copy_str(r->vendor_response, sizeof r->vendor_response, unavailable_code(j->pub.svc));
+    /* The card's token the engine's getToken made of the request's card number (EXT): the
+     * card's token from now on, as an answered request's reply returns it, and what the
+     * authorization went with (its row keeps it). Before, the order system learned it only
+     * from the final reply. Not a stored value card's. */
+    if (j->pub.card_token[0] && !(j->pub.call.svc_card_number && *j->pub.call.svc_card_number))
+        copy_str(r->token, sizeof r->token, j->pub.card_token);
     /* How long paylink waited (the bureau's answer wait as configured), so the upstream system
      * and an operator can tell a slow bureau from a short setting. */
     if (strcmp(reason, "timeout") == 0 && j->pub.svc)

@@ -219,6 +219,7 @@ r=$(auth "$u" 905.00)
 assert_json .status timeout "$r"
 utok=$(col card_token "$u")
 [[ -n $utok && $utok != *4111* ]] || fail "no token recorded for $u: '$utok'"
+assert_json .token "$utok" "$r" # the timeout reply carries it too (before: only a later reply)
 assert_json .card.token "$utok" "$(sent "$u" authorization)"
 
 # ---- the card number: only getToken carried it ------------------------------------------------
