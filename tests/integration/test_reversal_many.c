@@ -261,21 +261,29 @@ static void test_same_rows_either_way(void **state)
     }
 }
 
+/* One approved authorization of order (then changed by `change`, SQL on its auth_history id
+ * when not NULL) and two reversals of it recorded, as setup s's cases 0 and 1. */
+static void two_reversals(setup *s, const char *tag, const char *order, const char *change)
+{
+    rid(s->auth_req[0], sizeof s->auth_req[0], tag, "auth", 0);
+    make_auth(s->auth_req[0], order, false, s->auth_id[0], sizeof s->auth_id[0]);
+    if (change)
+        it_exec(g_admin, change, 1, (const char *const[]){s->auth_id[0]});
+    for (int k = 0; k < 2; k++) {
+        rid(s->req[k], sizeof s->req[k], tag, "rev", k);
+        record_reversal(s->req[k], order, s->auth_req[0]);
+        if (k > 0) {
+            memcpy(s->auth_req[k], s->auth_req[0], sizeof s->auth_req[k]);
+            memcpy(s->auth_id[k], s->auth_id[0], sizeof s->auth_id[k]);
+        }
+    }
+}
+
 static void test_two_reversals_of_one_authorization(void **state)
 {
     (void)state;
     static setup s;
-    char order[] = "IT-RM-TWO";
-    rid(s.auth_req[0], sizeof s.auth_req[0], "two", "auth", 0);
-    make_auth(s.auth_req[0], order, false, s.auth_id[0], sizeof s.auth_id[0]);
-    for (int k = 0; k < 2; k++) {
-        rid(s.req[k], sizeof s.req[k], "two", "rev", k);
-        record_reversal(s.req[k], order, s.auth_req[0]);
-        if (k > 0) {
-            memcpy(s.auth_req[k], s.auth_req[0], sizeof s.auth_req[k]);
-            memcpy(s.auth_id[k], s.auth_id[0], sizeof s.auth_id[k]);
-        }
-    }
+    two_reversals(&s, "two", "IT-RM-TWO", NULL);
     pl_db_counts before = pl_db_get_counts(g_db);
     it_unit_rec r[2];
     for (int k = 0; k < 2; k++) {
@@ -308,21 +316,9 @@ static void test_two_reversals_of_a_reject(void **state)
 {
     (void)state;
     static setup s;
-    char order[] = "IT-RM-TWOR";
-    rid(s.auth_req[0], sizeof s.auth_req[0], "twor", "auth", 0);
-    make_auth(s.auth_req[0], order, false, s.auth_id[0], sizeof s.auth_id[0]);
-    PQclear(PQexecParams(g_admin,
-                         "UPDATE auth_history SET status = 'rejected', amount_authorized = NULL "
-                         "WHERE id = $1::bigint",
-                         1, NULL, (const char *[]){s.auth_id[0]}, NULL, NULL, 0));
-    for (int k = 0; k < 2; k++) {
-        rid(s.req[k], sizeof s.req[k], "twor", "rev", k);
-        record_reversal(s.req[k], order, s.auth_req[0]);
-        if (k > 0) {
-            memcpy(s.auth_req[k], s.auth_req[0], sizeof s.auth_req[k]);
-            memcpy(s.auth_id[k], s.auth_id[0], sizeof s.auth_id[k]);
-        }
-    }
+    two_reversals(&s, "twor", "IT-RM-TWOR",
+                  "UPDATE auth_history SET status = 'rejected', amount_authorized = NULL "
+                  "WHERE id = $1::bigint");
     it_unit_rec r[2];
     for (int k = 0; k < 2; k++) {
         const char *p[10];

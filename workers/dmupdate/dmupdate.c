@@ -1320,6 +1320,50 @@ static int bureau_of(dm *d, const char *code, bureau *out)
     return rc;
 }
 
+/* What a run needs beside its configuration and database connection (d->cfg, d->db): the
+ * metrics and their counters, the HTTP client and the producer. 0, or -1 with err. The process
+ * (main) and a test's handle (pl_dmupdate_new) both open it so; dm_close releases it. */
+static int dm_open(dm *d, char *err, size_t errsize)
+{
+    if (!(d->metrics = pl_metrics_new("dmupdate"))) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    if (!(d->http = pl_http_new(d->cfg.ca_file[0] ? d->cfg.ca_file : NULL, REPORT_MAX_BODY, err,
+                                errsize)) ||
+        !(d->producer =
+              pl_kafka_producer_new(&d->cfg, d, pl_kafka_on_delivery, NULL, err, errsize)))
+        return -1;
+    d->m_accept = pl_metrics_counter(d->metrics, "paylink_dm_conversions_applied_total",
+                                     "Decision Manager conversions applied, by new decision.",
+                                     "decision=ACCEPT");
+    d->m_reject = pl_metrics_counter(d->metrics, "paylink_dm_conversions_applied_total",
+                                     "Decision Manager conversions applied, by new decision.",
+                                     "decision=REJECT");
+    d->m_ok = pl_metrics_counter(d->metrics, "paylink_dm_runs_total",
+                                 "Decision Manager updates of a company and bureau, by result.",
+                                 "result=ok");
+    d->m_failed = pl_metrics_counter(d->metrics, "paylink_dm_runs_total",
+                                     "Decision Manager updates of a company and bureau, by result.",
+                                     "result=failed");
+    return 0;
+}
+
+/* Releases what dm_open made (whatever of it was made), and the configuration's secrets; not the
+ * database connection. */
+static void dm_close(dm *d)
+{
+    if (d->producer) {
+        rd_kafka_flush(d->producer, 10000);
+        rd_kafka_destroy(d->producer);
+    }
+    pl_http_destroy(d->http);
+    if (d->services)
+        pl_services_unref(d->services);
+    pl_metrics_destroy(d->metrics);
+    pl_config_free(&d->cfg);
+}
+
 pl_dmupdate *pl_dmupdate_new(const pl_config *cfg, PGconn *db, const char *report_url, char *errstr,
                              size_t errstr_size)
 {
@@ -1331,15 +1375,7 @@ pl_dmupdate *pl_dmupdate_new(const pl_config *cfg, PGconn *db, const char *repor
     d->cfg = *cfg;
     d->db = db;
     copy(d->report_url, sizeof d->report_url, report_url);
-    if (!(d->metrics = pl_metrics_new("dmupdate"))) {
-        snprintf(errstr, errstr_size, "out of memory");
-        pl_dmupdate_destroy(d);
-        return NULL;
-    }
-    if (!(d->http = pl_http_new(cfg->ca_file[0] ? cfg->ca_file : NULL, REPORT_MAX_BODY, errstr,
-                                errstr_size)) ||
-        !(d->producer =
-              pl_kafka_producer_new(cfg, d, pl_kafka_on_delivery, NULL, errstr, errstr_size))) {
+    if (dm_open(d, errstr, errstr_size) != 0) {
         pl_dmupdate_destroy(d);
         return NULL;
     }
@@ -1350,15 +1386,7 @@ void pl_dmupdate_destroy(pl_dmupdate *d)
 {
     if (!d)
         return;
-    if (d->producer) {
-        rd_kafka_flush(d->producer, 10000);
-        rd_kafka_destroy(d->producer);
-    }
-    pl_http_destroy(d->http);
-    if (d->services)
-        pl_services_unref(d->services);
-    pl_metrics_destroy(d->metrics);
-    pl_config_free(&d->cfg);
+    dm_close(d);
     free(d);
 }
 
@@ -1628,35 +1656,19 @@ int pl_dmupdate_main(int argc, char **argv)
      * by mistake does not end a cycle half done (its default action would). */
     signal(SIGUSR1, SIG_IGN);
     int status = 0;
-    d.metrics = pl_metrics_new("dmupdate");
     /* Named in pg_stat_activity as the consuming workers' connections are (paylink-<worker>);
      * PQreset keeps the name. */
     d.db = pl_db_connect_named(d.cfg.db, "paylink-dmupdate", 0);
-    if (!d.metrics || PQstatus(d.db) != CONNECTION_OK) {
+    if (PQstatus(d.db) != CONNECTION_OK) {
         PL_ERROR(NULL, "database: %s", d.db ? PQerrorMessage(d.db) : "out of memory");
         status = 1;
         goto out;
     }
-    if (!(d.http = pl_http_new(d.cfg.ca_file[0] ? d.cfg.ca_file : NULL, REPORT_MAX_BODY, err,
-                               sizeof err)) ||
-        !(d.producer =
-              pl_kafka_producer_new(&d.cfg, &d, pl_kafka_on_delivery, NULL, err, sizeof err))) {
+    if (dm_open(&d, err, sizeof err) != 0) {
         PL_ERROR(NULL, "%s", err);
         status = 1;
         goto out;
     }
-    d.m_accept = pl_metrics_counter(d.metrics, "paylink_dm_conversions_applied_total",
-                                    "Decision Manager conversions applied, by new decision.",
-                                    "decision=ACCEPT");
-    d.m_reject = pl_metrics_counter(d.metrics, "paylink_dm_conversions_applied_total",
-                                    "Decision Manager conversions applied, by new decision.",
-                                    "decision=REJECT");
-    d.m_ok = pl_metrics_counter(d.metrics, "paylink_dm_runs_total",
-                                "Decision Manager updates of a company and bureau, by result.",
-                                "result=ok");
-    d.m_failed = pl_metrics_counter(d.metrics, "paylink_dm_runs_total",
-                                    "Decision Manager updates of a company and bureau, by result.",
-                                    "result=failed");
     if (once) {
         status = cycle(&d) == 0 ? 0 : 1;
         const char *tf = getenv("PAYLINK_DM_TEXTFILE");
@@ -1680,16 +1692,8 @@ int pl_dmupdate_main(int argc, char **argv)
         }
     }
 out:
-    if (d.producer) {
-        rd_kafka_flush(d.producer, 10000);
-        rd_kafka_destroy(d.producer);
-    }
-    pl_http_destroy(d.http);
-    if (d.services)
-        pl_services_unref(d.services);
+    dm_close(&d);
     if (d.db)
         PQfinish(d.db);
-    pl_metrics_destroy(d.metrics);
-    pl_config_free(&d.cfg);
     return status;
 }
