@@ -91,6 +91,16 @@ static int read_secret_file(const char *ref, const char *path, char *out, size_t
                         ref, path);
         goto out;
     }
+    /* As ssh does: owned by the user reading it or by root. A file another account owns is
+     * one that account wrote, and may write again (chmod is the owner's), so it knows the
+     * secret whatever the mode says. */
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        rc = pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                        "secret %s: %s is owned by user %u, not by this user (%u) or root; "
+                        "refused: chown it",
+                        ref, path, (unsigned)st.st_uid, (unsigned)geteuid());
+        goto out;
+    }
     if (st.st_mode & 077) {
         rc = pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
                         "secret %s: %s has mode %04o, so its group or others may read it; "

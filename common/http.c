@@ -690,6 +690,7 @@ static void xfer_unlink(xfer *x)
 static void xfer_free(xfer *x)
 {
     curl_easy_cleanup(x->easy);
+    pl_card_wipe(x->own, x->own_cap); /* a proxy's or URL's credentials, were there any */
     free(x->own);
     answer_wipe(x);
     free(x->buf);
@@ -755,11 +756,14 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
     x->call = *call;
     size_t nu = strlen(call->url) + 1, np = call->proxy ? strlen(call->proxy) + 1 : 0;
     if (nu + np > x->own_cap) {
-        char *o = realloc(x->own, nu + np);
+        /* Not realloc: the old copy is wiped before it is freed. */
+        char *o = malloc(nu + np);
         if (!o) {
             xfer_give(h, x);
             return PL_ERR_NOMEM;
         }
+        pl_card_wipe(x->own, x->own_cap);
+        free(x->own);
         x->own = o;
         x->own_cap = nu + np;
     }

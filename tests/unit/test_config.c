@@ -554,6 +554,30 @@ static void test_secret_file_modes(void **state)
     pl_config_free(&c);
 }
 
+/* A file another account owns is refused whatever its mode (ssh's rule): that account wrote
+ * it and may rewrite it. Root's own files stay accepted for any reader. Making a file another
+ * account owns needs root (CI runs as root); as another user only our own file is checked. */
+static void test_secret_file_owner(void **state)
+{
+    (void)state;
+    char ref[256];
+    const char *path = write_file_mode("owned", "owned-secret\n", 13, 0600);
+    snprintf(ref, sizeof ref, "file:%s", path);
+    resolves_to(ref, "owned-secret");
+    if (geteuid() != 0) {
+        print_message("not root: a file of another owner cannot be made here\n");
+        return;
+    }
+    assert_int_equal(chown(path, 65534, (gid_t)-1), 0);
+    resolve_fails_saying(ref, path, "owned by user 65534", "chown", NULL);
+    char out[256], err[512];
+    assert_int_equal(pl_secret_resolve(ref, out, sizeof out, err, sizeof err), PL_ERR_CONFIG);
+    if (strstr(err, "owned-secret"))
+        fail_msg("errstr \"%s\" leaks the secret", err);
+    assert_int_equal(chown(path, 0, (gid_t)-1), 0);
+    resolves_to(ref, "owned-secret");
+}
+
 static void test_secret_file_kinds(void **state)
 {
     (void)state;
@@ -685,6 +709,7 @@ int main(void)
         cmocka_unit_test_setup(test_secret_env, setup),
         cmocka_unit_test_setup(test_secret_file, setup),
         cmocka_unit_test_setup(test_secret_file_modes, setup),
+        cmocka_unit_test_setup(test_secret_file_owner, setup),
         cmocka_unit_test_setup(test_secret_file_kinds, setup),
         cmocka_unit_test_setup(test_proxy, setup),
     };
