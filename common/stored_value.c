@@ -131,6 +131,7 @@ void pl_stored_value_auth_read(const PGresult *r, int col, pl_stored_value_auth 
     a->returned = money_col(r, col + 9);
     copy(a->auth_number, sizeof a->auth_number, PQgetvalue(r, 0, col + 10));
     copy(a->merchant_id, sizeof a->merchant_id, PQgetvalue(r, 0, col + 11));
+    copy(a->void_deferred_by, sizeof a->void_deferred_by, PQgetvalue(r, 0, col + 12));
 }
 
 int64_t pl_stored_value_auth_remaining(const pl_stored_value_auth *a)

@@ -126,8 +126,8 @@ int pl_stored_value_card(const void *key, size_t keylen, const char *number, cha
 #define PL_STORED_VALUE_AUTH_COLUMNS                                                               \
     "request_type, status, amount_approved::text, amount_deposited::text, "                        \
     "amount_voided::text, amount_pending::text, svc_transaction_id, coalesce(card_hash, ''), "     \
-    "request_id, amount_returned::text, auth_number, merchant_id"
-#define PL_STORED_VALUE_AUTH_NCOLUMNS 12
+    "request_id, amount_returned::text, auth_number, merchant_id, coalesce(void_deferred_by, '')"
+#define PL_STORED_VALUE_AUTH_NCOLUMNS 13
 
 typedef struct pl_stored_value_auth {
     bool found;
@@ -141,6 +141,9 @@ typedef struct pl_stored_value_auth {
     char request_id[51];  /* the authorization's own (a reference by SVATransactionID finds it) */
     char auth_number[31]; /* AuthNumber of its answer ("" when none) */
     char merchant_id[31]; /* the merchant ID it was sent under ("" when none or before 053) */
+    /* An authorization: the deposit sent voiding its remainder while another deposit had a
+     * claim on it, whose void waits for that claim to end (056); "" when none. */
+    char void_deferred_by[51];
 } pl_stored_value_auth;
 
 /* Reads row 0 of a look-up (columns PL_STORED_VALUE_AUTH_COLUMNS from column col on) into *a;

@@ -448,16 +448,16 @@ static void test_record_same_either_way(void **state)
                          rec_same, "svc_trans");
     /* What each found (PL_STORED_VALUE_AUTH_COLUMNS, then a deposit's five NULL card columns):
      * the authorization by either name (its AuthNumber, and no merchant ID: not sent by a
-     * worker), none for the unknown SVATransactionID. */
+     * worker; no deferred void), none for the unknown SVATransactionID. */
     char want[512];
     snprintf(want, sizeof want,
              "auth|approved|30.00|0.00|0.00|0.00|%s|" REC_HASH
-             "|%s|0.00|4471||\\N|\\N|\\N|\\N|\\N|",
+             "|%s|0.00|4471|||\\N|\\N|\\N|\\N|\\N|",
              x.tx, x.auth);
     assert_string_equal(rn[0].rest, want);
     assert_string_equal(rn[1].rest, want);
     assert_string_equal(rn[3].rest,
-                        "\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|");
+                        "\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|\\N|");
     char refused[96];
     rec_rid(refused, sizeof refused, "recmany", "rec", 2);
     char n[16];

@@ -565,6 +565,82 @@ static void test_two_deposits_on_one_authorization(void **state)
     expect_amounts(auth, "20.00|0.00|0.00");
 }
 
+/* The authorization's deferred void (056): whose it is, "(null)" when none. */
+static void expect_deferred(const char *req, const char *want)
+{
+    char v[128];
+    it_value(g_admin, "SELECT void_deferred_by FROM svc_trans WHERE request_id = $1", req, NULL, v,
+             sizeof v);
+    assert_string_equal(v, want);
+}
+
+/* Settles deposit req as a store (or the resolver, or an operator) does: `status`, approving
+ * `approved` (NULL: nothing). */
+static void settle(const char *req, const char *status, const char *approved)
+{
+    it_exec(g_admin,
+            "UPDATE svc_trans SET status = $2, amount_approved = $3::numeric, answered_at = now() "
+            "WHERE request_id = $1",
+            3, (const char *[]){req, status, approved});
+}
+
+/*
+ * A deposit sent with voidRemainder while another deposit of the same authorization is in
+ * flight (056): the bureau released whatever the first did not deposit, the other's claim too.
+ * Its approval voids what no claim holds, and the rest once the other claim ends, whichever
+ * way it ends: declined (the remainder gone at the bureau), or approved for part of it. Before,
+ * the other's claim came back as money left on the authorization: a next deposit was sent for
+ * it, and `svc reverse-unused` listed it. A voidRemainder deposit declined voids nothing, and
+ * one approved with no other claim voids the whole remainder at once, with no mark.
+ */
+static void test_void_remainder_beside_another_deposit(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *other, *other_approved, *after;
+    } ends[] = {
+        {"declined", NULL, "0.00|10.00|20.00"},
+        {"approved", "3.00", "0.00|13.00|17.00"},
+        {"error", NULL, "0.00|10.00|20.00"},
+    };
+    for (int k = 0; k < 3; k++) {
+        char auth[96], hash[65], vr[96], other[96], set[16];
+        snprintf(set, sizeof set, "dvr%d", k);
+        rid(auth, sizeof auth, set, "auth", 0);
+        rid(vr, sizeof vr, set, "dep", 0);
+        rid(other, sizeof other, set, "dep", 1);
+        hash_of(hash, sizeof hash, set, 0);
+        auth_row(auth, hash, "15.00"); /* 30.00 approved; the two claims below */
+        sent_row(vr, "deposit", "svc_postauth", "sent", hash, false, auth, "10.00", true);
+        sent_row(other, "deposit", "svc_postauth", "sent", hash, false, auth, "5.00", false);
+
+        settle(vr, "approved", "10.00");
+        /* 10.00 deposited; of 20.00 left, 15.00 voided now, 5.00 when the other ends. */
+        expect_amounts(auth, "5.00|10.00|15.00");
+        expect_deferred(auth, vr);
+
+        settle(other, ends[k].other, ends[k].other_approved);
+        expect_amounts(auth, ends[k].after);
+        expect_deferred(auth, "(null)");
+    }
+
+    /* Declined: nothing voided, no mark; approved alone: the whole remainder, no mark. */
+    char auth[96], hash[65], vr[96], other[96];
+    rid(auth, sizeof auth, "dvrx", "auth", 0);
+    rid(vr, sizeof vr, "dvrx", "dep", 0);
+    rid(other, sizeof other, "dvrx", "dep", 1);
+    hash_of(hash, sizeof hash, "dvrx", 0);
+    auth_row(auth, hash, "15.00");
+    sent_row(vr, "deposit", "svc_postauth", "sent", hash, false, auth, "10.00", true);
+    sent_row(other, "deposit", "svc_postauth", "sent", hash, false, auth, "5.00", true);
+    settle(vr, "declined", NULL);
+    expect_amounts(auth, "5.00|0.00|0.00");
+    expect_deferred(auth, "(null)");
+    settle(other, "approved", "5.00");
+    expect_amounts(auth, "0.00|5.00|25.00");
+    expect_deferred(auth, "(null)");
+}
+
 /* svc_mark_sent of request req (operation op) by attempt `attempt`, claiming `amount` on `ref`,
  * alone, its unit touching `key`: the rows it returned. */
 static int mark_one(const char *req, const char *op, const char *attempt, const char *amount,
@@ -789,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_one_row_two_answers),
         cmocka_unit_test(test_marks_same_either_way),
         cmocka_unit_test(test_two_deposits_on_one_authorization),
+        cmocka_unit_test(test_void_remainder_beside_another_deposit),
         cmocka_unit_test(test_returns_on_one_deposit),
         cmocka_unit_test(test_activation_claims_its_card),
     };

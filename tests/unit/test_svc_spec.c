@@ -180,9 +180,10 @@ static void test_auth_read_long_transaction_id(void **state)
     assert_non_null(r);
     PGresAttDesc cols[PL_STORED_VALUE_AUTH_NCOLUMNS];
     static const char *const names[PL_STORED_VALUE_AUTH_NCOLUMNS] = {
-        "request_type",  "status",          "amount_approved",    "amount_deposited",
-        "amount_voided", "amount_pending",  "svc_transaction_id", "card_hash",
-        "request_id",    "amount_returned", "auth_number",        "merchant_id"};
+        "request_type",    "status",          "amount_approved",    "amount_deposited",
+        "amount_voided",   "amount_pending",  "svc_transaction_id", "card_hash",
+        "request_id",      "amount_returned", "auth_number",        "merchant_id",
+        "void_deferred_by"};
     memset(cols, 0, sizeof cols);
     for (int i = 0; i < PL_STORED_VALUE_AUTH_NCOLUMNS; i++) {
         cols[i].name = (char *)names[i];
@@ -196,8 +197,8 @@ static void test_auth_read_long_transaction_id(void **state)
     memset(id, '7', 64);
     id[64] = '\0';
     const char *values[PL_STORED_VALUE_AUTH_NCOLUMNS] = {
-        "auth", "approved", "30.00", "0.00",  "0.00",   "0.00",
-        id,     "",         "sva-1", "12.50", "831004", "ext_merchant_e"};
+        "auth", "approved", "30.00", "0.00",   "0.00",           "0.00", id,
+        "",     "sva-1",    "12.50", "831004", "ext_merchant_e", "svd-2"};
     for (int i = 0; i < PL_STORED_VALUE_AUTH_NCOLUMNS; i++)
         assert_int_equal(PQsetvalue(r, 0, i, (char *)values[i], (int)strlen(values[i])), 1);
     pl_stored_value_auth a;
@@ -210,6 +211,8 @@ static void test_auth_read_long_transaction_id(void **state)
     /* What a deposit names it by, and the merchant ID it was sent under (053). */
     assert_string_equal(a.auth_number, "831004");
     assert_string_equal(a.merchant_id, "ext_merchant_e");
+    /* The deposit whose void of the remainder waits for another claim to end (056). */
+    assert_string_equal(a.void_deferred_by, "svd-2");
     PQclear(r);
 }
 
@@ -225,6 +228,24 @@ static pl_stored_value_auth auth_of(int64_t approved, int64_t deposited, int64_t
     snprintf(a.transaction_id, sizeof a.transaction_id, "9354");
     snprintf(a.card_hash, sizeof a.card_hash, "%064d", 7);
     return a;
+}
+
+/* A deposit sent with voidRemainder while another deposit was in flight had the bureau release
+ * the remainder; its void waits in the books for that deposit (056). Until then the
+ * authorization looks as if it had money left: a deposit of it is declined without a call. */
+static void test_deposit_of_a_deferred_void_is_declined(void **state)
+{
+    (void)state;
+    char hash[65];
+    snprintf(hash, sizeof hash, "%064d", 7);
+    pl_stored_value_auth a = auth_of(3000, 1000, 500);
+    pl_reply rep = {0};
+    assert_false(pl_svc_deposit_refused(&a, hash, 1000, &rep));
+    snprintf(a.void_deferred_by, sizeof a.void_deferred_by, "svd-void-1");
+    assert_true(pl_svc_deposit_refused(&a, hash, 1000, &rep));
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    assert_non_null(strstr(rep.message, "svd-void-1"));
+    assert_non_null(strstr(rep.message, "released"));
 }
 
 /* seed: a deposit greater than the authorization is rejected; paylink answers it itself. */
@@ -1225,6 +1246,7 @@ int main(void)
         cmocka_unit_test(test_activation_amount),
         cmocka_unit_test(test_deposit_references),
         cmocka_unit_test(test_deposit_above_the_authorization_is_declined),
+        cmocka_unit_test(test_deposit_of_a_deferred_void_is_declined),
         cmocka_unit_test(test_deposit_needs_an_approved_auth_of_the_card),
         cmocka_unit_test(test_return_limited_by_its_deposit),
         cmocka_unit_test(test_activation_once),

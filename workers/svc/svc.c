@@ -108,7 +108,7 @@
     "CASE me.request_type WHEN 'return' THEN 'deposit' ELSE 'auth' END "                           \
     "AND CASE a.request_type WHEN 'auth' THEN a.amount_deposited + a.amount_voided "               \
     "ELSE a.amount_returned END + a.amount_pending + me.p4::numeric <= a.amount_approved "         \
-    "RETURNING a.request_id), "                                                                    \
+    "AND a.void_deferred_by IS NULL RETURNING a.request_id), "                                     \
     "card AS (UPDATE stored_value_card c SET activation_pending = me.request_id FROM me "          \
     "WHERE me.status = 'received' AND me.request_type = 'activate' "                               \
     "AND c.service_bureau = me.service_bureau AND c.card_hash = me.card_hash "                     \
@@ -301,6 +301,15 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
 {
     if (pl_stored_value_auth_refused(a, card_hash, rep))
         return true;
+    /* A deposit sent voiding the remainder (voidRemainder) while another deposit was in flight
+     * had the bureau release whatever neither took; the books void it once the other ends
+     * (056). Nothing is left at the bureau to draw on. */
+    if (a->void_deferred_by[0])
+        return pl_stored_value_decline(
+            rep,
+            "The remainder of the authorization was released by deposit %s, sent voiding it "
+            "(Void auth at deposit): nothing is left to draw on.",
+            a->void_deferred_by);
     int64_t left = pl_stored_value_auth_remaining(a);
     if (amount <= left)
         return false;
