@@ -1017,9 +1017,11 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
  * approved it (paylink-auth's followups), or of
  * the authorization an approved auth+capture replaced while nothing of it was captured
  * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
- * what it voided) — both only when the service sends reversals. Fills the authorization, the
- * reversal's id and its amount ("" = the transaction's; for a reject or soft decline, what the
- * issuer holds when the answer says less: held_amount); returns false when there is none.
+ * what it voided) — both only when the service sends reversals; or the row's timeout reversal
+ * paylink-reversal never recorded (an operator's error, reject or soft decline). Fills the
+ * authorization, the reversal's id and its amount ("" = the transaction's; for a reject or soft
+ * decline, `.rev` or `.tor` alike, what the issuer holds when the answer or operator says less:
+ * held_amount); returns false when there is none.
  */
 static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
@@ -1036,6 +1038,14 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
          * other declined one holds nothing. */
         copy(auth, authsz, w->rid);
         copy(rev, revsz, w->reversal_rid);
+        /* A reject or soft decline is then reversed by its transaction id, for the amount this
+         * request names (a refused authorization records no amount authorized, rev_prepare):
+         * what the issuer holds, as its `.rev` would ask. For the whole request, CyberSource
+         * refuses it above a partial approval, and the hold stays. An error's goes for what the
+         * authorization was sent for, whatever this says (paylink-reversal reads it). */
+        int64_t asked = 0;
+        if (o->status != PL_ST_ERROR && pl_money_parse_decimal(w->amount, &asked) == 0)
+            held_amount(o, asked, amount, amountsz);
         return 1;
     }
     if (!w->send_reversal)
@@ -1105,7 +1115,8 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
         return rc;
     }
     char *payload = NULL;
-    /* A timeout reversal names the authorization by what it was sent with, amount included. */
+    /* A timeout reversal names the authorization by what it was sent with, its amount when
+     * followup_reversal gives none (an error's, or a reject's of the whole request). */
     rc = auth[0] ? reversal_message(c, auth, rev, amount, w->reversal_unrecorded, &payload, why,
                                     sizeof why)
                  : deposit_reversal_message(c, w->rid, rev, o, amount, &payload, why, sizeof why);

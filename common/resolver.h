@@ -185,10 +185,10 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool step, char *msg, size_t m
  * the resolver does, resolved_how 'operator', resolved_by `by`, note. o->status approved or
  * review (o's amount, else the amount of the row), declined, error or rejected (a CyberSource
  * authorization's reject or soft decline: o->amount, has_amount false, what the issuer holds
- * after a partial approval, which its reversal asks for; 0: the row's amount). Returns as
- * pl_resolver_retry; msg says
- * what was applied. A publish that fails leaves reply_pending for the worker's resolver and
- * still returns 0 (msg says so).
+ * after a partial approval, which its reversal asks for — its `.rev`, or its timeout reversal
+ * `.tor` published again when paylink-reversal never recorded it; 0: the row's amount).
+ * Returns as pl_resolver_retry; msg says what was applied. A publish that fails leaves
+ * reply_pending for the worker's resolver and still returns 0 (msg says so).
  */
 int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o, const char *by,
                          const char *note, char *msg, size_t msgsz);

@@ -1438,6 +1438,118 @@ static void test_operator_refused(void **state)
     pub_free(&pub);
 }
 
+/* The reversal an operator's reject (or soft decline) publishes, as paylink-reversal reads it:
+ * its request_id|amount. Fails unless msg is a reversal request naming authorization t. */
+static void assert_reversal_of(const published *m, const trow *t, const char *suffix,
+                               const char *amount)
+{
+    assert_string_equal(m->topic, "it.reversal.request");
+    assert_string_equal(m->key, t->key);
+    json_object *j = json_tokener_parse(m->payload);
+    if (!j)
+        fail_msg("the reversal request is not JSON: %s", m->payload);
+    char rev[80];
+    snprintf(rev, sizeof rev, "%s.%s", t->rid, suffix);
+    assert_string_equal(jstr(j, "request_id"), rev);
+    assert_string_equal(jstr(j, "amount"), amount);
+    json_object *ref;
+    assert_true(json_object_object_get_ex(j, "auth_ref", &ref));
+    assert_string_equal(jstr(ref, "request_id"), t->rid);
+    json_object_put(j);
+    /* What was published is what is stored (published again with the reply after a failure). */
+    char want[120];
+    snprintf(want, sizeof want, "%s|%s", rev, amount);
+    assert_value("SELECT concat_ws('|', (followups->0->>'payload')::jsonb->>'request_id', "
+                 "(followups->0->>'payload')::jsonb->>'amount') FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 t->rid, want);
+}
+
+/*
+ * `paylinkctl wreq resolve --outcome rejected --amount 50.00` (or a soft decline) of an unknown
+ * 100.00 CyberSource authorization whose timeout reversal was asked for: the issuer partially
+ * approved 50.00. When paylink-reversal never recorded that reversal (its publish failed, or it
+ * has not taken it up yet), the `.tor` is published again with the final reply, and
+ * paylink-reversal sends it by the authorization's transaction id for the amount it names (a
+ * reject records no amount authorized): it must name what the issuer holds. It named the whole
+ * request (100.00), which CyberSource refuses above what it authorized: the hold stayed. When
+ * that reversal ended otherwise (refused, failed), the reject's own `.rev` goes, for what is
+ * held, as without a timeout reversal; when it released the authorization, none goes.
+ */
+static void test_operator_partial_reject_timeout_reversal(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+
+    /* Not recorded by paylink-reversal: the `.tor` again, for what is held. */
+    trow rj = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&rj);
+    pl_resolve_outcome rejected = {.status = PL_ST_REJECTED, .amount = 5000};
+    snprintf(rejected.transaction_id, sizeof rejected.transaction_id, "7419661750346782304081");
+    assert_int_equal(pl_resolver_operator(r, rj.id, &rejected, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, coalesce(amount_approved::text, '-'), "
+                 "reply ? 'amount_approved', jsonb_array_length(followups)) FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 rj.rid, "rejected|-|f|1");
+    assert_int_equal(pub.calls, 2);
+    assert_reversal_of(&pub.msg[0], &rj, "tor", "50.00");
+    assert_final_reply(&pub.msg[1], &rj, "rejected", "operator");
+
+    /* A soft decline (230) of a partial approval likewise. */
+    trow sd = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&sd);
+    pl_resolve_outcome soft = {.status = PL_ST_DECLINED, .amount = 5000};
+    snprintf(soft.vendor_response, sizeof soft.vendor_response, "230");
+    snprintf(soft.transaction_id, sizeof soft.transaction_id, "7419661750346782304082");
+    assert_int_equal(pl_resolver_operator(r, sd.id, &soft, "bob", NULL, msg, sizeof msg), 0);
+    assert_value(AUTH_STATUS, sd.rid, "declined");
+    assert_int_equal(pub.calls, 4);
+    assert_reversal_of(&pub.msg[2], &sd, "tor", "50.00");
+    assert_final_reply(&pub.msg[3], &sd, "declined", "operator");
+
+    /* Without an amount (or with the whole request's): what the request asked for. */
+    trow whole = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&whole);
+    pl_resolve_outcome all = rejected;
+    all.amount = 0;
+    assert_int_equal(pl_resolver_operator(r, whole.id, &all, "bob", NULL, msg, sizeof msg), 0);
+    assert_int_equal(pub.calls, 6);
+    assert_reversal_of(&pub.msg[4], &whole, "tor", "100.00");
+
+    /* Recorded, and refused (declined, neither 237 nor 242): it released nothing, so the
+     * reject's own `.rev` goes, for what is held. */
+    trow rf = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    trow rf_rev = mkrow_status("reversal", "CYB", "reversal", "100.00", "open", "declined");
+    const char *rp[] = {rf.sid, rf_rev.rid};
+    run("UPDATE required_response SET reversal_request_id = $2, "
+        "reversal_requested_at = now() WHERE id = $1::bigint",
+        2, rp);
+    assert_int_equal(pl_resolver_operator(r, rf.id, &rejected, "bob", NULL, msg, sizeof msg), 0);
+    assert_int_equal(pub.calls, 8);
+    assert_reversal_of(&pub.msg[6], &rf, "rev", "50.00");
+    assert_final_reply(&pub.msg[7], &rf, "rejected", "operator");
+
+    /* Recorded and approved: the timeout reversal released it; no second reversal goes. */
+    trow rl = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    trow rl_rev = mkrow_status("reversal", "CYB", "reversal", "100.00", "open", "approved");
+    const char *lp[] = {rl.sid, rl_rev.rid};
+    run("UPDATE required_response SET reversal_request_id = $2, "
+        "reversal_requested_at = now() WHERE id = $1::bigint",
+        2, lp);
+    assert_int_equal(pl_resolver_operator(r, rl.id, &rejected, "bob", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, coalesce(jsonb_array_length(followups), 0)) "
+                 "FROM cc_auth_trans WHERE request_id = $1",
+                 rl.rid, "rejected|0");
+    assert_int_equal(pub.calls, 9);
+    assert_final_reply(&pub.msg[8], &rl, "rejected", "operator");
+
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 /* ---- (g) a final reply that cannot be published ------------------------------------------ */
 
 /* Two resolvers of the auth worker: A publishes through a broker that refuses everything
@@ -2084,6 +2196,7 @@ int main(void)
         cmocka_unit_test_teardown(test_operator_reject_of_partial_approval, test_teardown),
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
         cmocka_unit_test_teardown(test_operator_refused, test_teardown),
+        cmocka_unit_test_teardown(test_operator_partial_reject_timeout_reversal, test_teardown),
         cmocka_unit_test_teardown(test_operator_svc_preauth_amount, test_teardown),
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),
         cmocka_unit_test_teardown(test_followups_published, test_teardown),
