@@ -118,6 +118,65 @@ r=$(pl_wait_reply deposit "ope-$run" 60)
 assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="ope-$run")" \
     "auth_capture|over_authorized" "a debit beyond what the confirmed capture left is not a capture of it"
 
+# A capture confirmed after its authorization was voided (CYB voids the remainder at deposit) or
+# reversed: the bureau did capture, so it is recorded (*CONF) — left rejected it could be
+# resubmitted and collected again — but the books stay consistent and the operator is told
+# (stderr, exit 1). Voided: the void released only what was not captured, so the capture counts
+# deposited and the voided amount shrinks to what it left (before, 250 deposited and 200 voided
+# of 300: the same money captured and voided).
+confirmed_warns() { # ID EXPECTED_WARNING: confirm records ID, exits 1, warns EXPECTED_WARNING
+    local out err
+    err=$(mktemp)
+    if out=$("$PL_CTL" deposits confirm --request-id "$1" --by ops-anna --note "in the report" 2>"$err"); then
+        fail "deposits confirm of $1 exited 0 without a warning: $(cat "$err")"
+    fi
+    assert_contains "$out" "$1 confirmed (*CONF) by ops-anna" "confirm of $1 recorded"
+    assert_contains "$(cat "$err")" "$2" "confirm of $1 warns"
+    rm -f "$err"
+    assert_eq "$(pl_sql "SELECT deposit_status || '|' || (SELECT count(*) FROM cc_deposit_history h WHERE h.request_id = t.request_id AND h.event = 'confirmed') FROM cc_deposit_trans t WHERE request_id = :'id'" id="$1")"         '*CONF|1' "the capture of $1 is confirmed once"
+}
+ahist() { # AUTH_REQUEST_ID: status|deposited|voided|void_reason|voided_by of the authorization
+    pl_sql "SELECT status || '|' || amount_deposited || '|' || amount_voided || '|' || void_reason || '|' || voided_by
+        FROM auth_history WHERE request_id = :'id' AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL" id="$1"
+}
+ord="OPV$run"
+r=$(pl_auth_reply "opva-$run" 300.00 "$ord")
+assert_json .status approved "$r"
+pl_send deposit "$(pl_debit "opv1-$run" 150.00 "$ord" "opva-$run")"
+assert_json .status error "$(pl_wait_reply deposit "opv1-$run" 60)"
+pl_send deposit "$(pl_debit "opv2-$run" 100.00 "$ord" "opva-$run")"
+assert_json .status approved "$(pl_wait_reply deposit "opv2-$run" 60)"
+assert_eq "$(ahist "opva-$run")" "voided|100.00|200.00|void_at_deposit|opv2-$run" "the remainder voided at deposit"
+# While a reversal of the authorization is in flight (here one recorded unknown) the confirmation
+# is refused and nothing written: the reversal claims the whole authorization, the capture would
+# count for nothing, and the reversal refused (238) would leave it capturable whole again.
+pl_sql "INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, pay_seq,
+    service_bureau, amount, currency, auth_request_id, auth_history_id, status, sent_at)
+    SELECT :'rev', repeat('0', 64), 'reversal', 1, order_number, 1, 'CYB', 300.00, 'USD', request_id, id,
+    'unknown', now() FROM auth_history WHERE request_id = :'id' AND deposit_request_id IS NULL"     rev="opvr-$run" id="opva-$run" >/dev/null
+refused confirm "opv1-$run" "has the reversal opvr-$run (unknown) in flight"
+assert_eq "$(dstate "opv1-$run")|$(ahist "opva-$run")" "*RCVD|0|voided|100.00|200.00|void_at_deposit|opv2-$run"     "nothing written while the reversal is in flight"
+pl_sql "UPDATE auth_reversal SET status = 'declined', vendor_response = '238', answered_at = now() WHERE request_id = :'id'" id="opvr-$run" >/dev/null
+confirmed_warns "opv1-$run" "voided meanwhile (void_at_deposit by opv2-$run)"
+assert_eq "$(ahist "opva-$run")" "voided|250.00|50.00|void_at_deposit|opv2-$run" \
+    "counted deposited on the voided authorization, the void only what it left"
+# Reversed: an auth+capture replaced the authorization (over what it held) and its reversal
+# (.vdr) released all of it. A captured authorization is never reversed (CyberSource 238), so the
+# capture is not counted on it: its books stay as the reversal left them (before: reversed with
+# 150 deposited and 300 voided).
+ord="OPR$run"
+r=$(pl_auth_reply "opra-$run" 300.00 "$ord")
+assert_json .status approved "$r"
+pl_send deposit "$(pl_debit "opr1-$run" 150.00 "$ord" "opra-$run")"
+assert_json .status error "$(pl_wait_reply deposit "opr1-$run" 60)"
+pl_send deposit "$(pl_debit "opr2-$run" 320.00 "$ord" "opra-$run")"
+assert_json .status approved "$(pl_wait_reply deposit "opr2-$run" 60)"
+assert_json .status approved "$(pl_wait_reply reversal "opr2-$run.vdr" 60)"
+assert_eq "$(ahist "opra-$run")" "reversed|0.00|300.00|auth_capture|opr2-$run" "the replaced authorization reversed"
+confirmed_warns "opr1-$run" "its authorization opra-$run was reversed (opr2-$run.vdr"
+assert_eq "$(ahist "opra-$run")" "reversed|0.00|300.00|auth_capture|opr2-$run" \
+    "a reversed authorization's books stay as the reversal left them"
+
 # A confirmed follow-on credit (here one the bureau failed, 150) was refunded outside paylink: it
 # counts as credited on its debit, so the next credit of that debit cannot refund it again.
 ord="OPC$run"

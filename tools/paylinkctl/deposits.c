@@ -101,17 +101,29 @@ out:
  * most what the authorization has neither deposited nor claimed for a deposit in flight: the
  * books never hold more than was authorized) counts as deposited there, so that the next
  * capture of that authorization cannot collect it again (a debit without an amount: what its
- * call claimed). Likewise a confirmed follow-on credit was refunded outside paylink: its amount
+ * call claimed). An authorization voided meanwhile (a capture voiding the remainder, an
+ * auth+capture in its place, a void deferred until the claims end) voided only what was not
+ * captured: its voided amount shrinks to what the confirmed capture left, else the books said
+ * the same money captured and voided (deposited plus voided above the authorized amount). An
+ * authorization reversed meanwhile is not touched: the bureau released all of it (paylink sends
+ * a reversal only with nothing deposited, and CyberSource refuses one after a capture, 238), so
+ * the capture was not taken on that hold, and the books keep what the reversal did.
+ * Likewise a confirmed follow-on credit was refunded outside paylink: its amount
  * (at most what the debit has captured and not yet credited or claimed for a credit in flight)
- * counts as credited on its debit, so that the next credit of it cannot refund it again. */
+ * counts as credited on its debit, so that the next credit of it cannot refund it again.
+ * Run after SQL_CONFIRM_AUTH has locked both rows (cmd_confirm). */
+#define CONFIRM_COUNTED                                                                            \
+    "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(h.amount_authorized, 0) - "       \
+    "h.amount_deposited - h.amount_pending, 0))"
 static const char *const SQL_CONFIRM =
     "WITH upd AS (UPDATE cc_deposit_trans SET deposit_status = '*CONF' WHERE request_id = $1 "
     "AND " OPEN_REJECTED " RETURNING *), "
-    "auth AS (UPDATE auth_history h SET amount_deposited = h.amount_deposited + "
-    "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(h.amount_authorized, 0) - "
-    "h.amount_deposited - h.amount_pending, 0)) "
+    "auth AS (UPDATE auth_history h SET amount_deposited = h.amount_deposited + " CONFIRM_COUNTED
+    ", amount_voided = least(h.amount_voided, greatest(coalesce(h.amount_authorized, 0) - "
+    "h.amount_deposited - " CONFIRM_COUNTED ", 0)) "
     "FROM upd u WHERE u.request_type = 'debit' AND u.operation = 'capture' "
-    "AND h.id = u.auth_history_id AND coalesce(u.amount, u.claim_amount) > 0 RETURNING h.id), "
+    "AND h.id = u.auth_history_id AND h.status <> 'reversed' "
+    "AND coalesce(u.amount, u.claim_amount) > 0 RETURNING h.id), "
     "cred AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited + "
     "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(c.amount_deposited, 0) - "
     "c.amount_credited, 0)) FROM upd u WHERE u.request_type = 'credit' "
@@ -121,6 +133,32 @@ static const char *const SQL_CONFIRM =
     "amount, vendor_response, transaction_id, actor, note) SELECT request_id, 'confirmed', status, "
     "deposit_status, operation, amount, vendor_response, transaction_id, $2, left($3, 300) "
     "FROM upd RETURNING request_id";
+
+/* The deposit to confirm, locked, and the authorization a capture of it claimed on, locked
+ * before SQL_CONFIRM writes it: what it said then and what the confirmation makes of it (the
+ * same expressions as SQL_CONFIRM's, under the same locks), the reversal of it still in flight
+ * and the last one approved. No row: the deposit is not one to confirm (why_not); a row whose
+ * status (0) is NULL: no authorization of paylink's is touched. */
+static const char *const SQL_CONFIRM_AUTH =
+    "WITH u AS (SELECT * FROM cc_deposit_trans WHERE request_id = $1 AND " OPEN_REJECTED
+    " FOR UPDATE), "
+    "h AS (SELECT h.* FROM auth_history h JOIN u ON h.id = u.auth_history_id "
+    "WHERE u.request_type = 'debit' AND u.operation = 'capture' "
+    "AND coalesce(u.amount, u.claim_amount) > 0 FOR UPDATE OF h) "
+    "SELECT h.status, coalesce(h.request_id, h.deposit_request_id, ''), "
+    "coalesce(u.amount, u.claim_amount)::text, " CONFIRM_COUNTED "::text, "
+    "(coalesce(u.amount, u.claim_amount) - " CONFIRM_COUNTED ")::text, "
+    "(h.amount_deposited + " CONFIRM_COUNTED ")::text, coalesce(h.amount_authorized, 0)::text, "
+    "h.amount_voided::text, least(h.amount_voided, greatest(coalesce(h.amount_authorized, 0) - "
+    "h.amount_deposited - " CONFIRM_COUNTED ", 0))::text, "
+    "coalesce(nullif(h.void_reason, ''), h.void_deferred_reason, ''), "
+    "coalesce(nullif(h.voided_by, ''), h.void_deferred_by, ''), h.void_deferred_by IS NOT NULL, "
+    "(SELECT r.request_id || ' (' || r.status || ')' FROM auth_reversal r "
+    "WHERE r.auth_history_id = h.id AND r.status IN ('sent', 'unknown') LIMIT 1), "
+    "(SELECT r.request_id || coalesce(', ' || r.amount_reversed || ' released', '') "
+    "FROM auth_reversal r WHERE r.auth_history_id = h.id AND r.status = 'approved' "
+    "ORDER BY r.answered_at DESC NULLS LAST LIMIT 1) "
+    "FROM u LEFT JOIN h ON true";
 
 static const char *const SQL_RESUBMITTABLE =
     "SELECT request_type, company, order_number, pay_seq, service_bureau, pay_type, "
@@ -182,20 +220,126 @@ static void why_not(PGconn *db, const char *rid, const char *what)
     PQclear(r);
 }
 
+/* Tells the operator, on stderr, what a confirmed capture did to an authorization that was not
+ * intact any more (a of SQL_CONFIRM_AUTH). Returns whether it said anything: the confirmation is
+ * recorded all the same (the bureau did capture: left rejected, the deposit could be resubmitted
+ * and collected again), but the money needs a look that paylink cannot take. */
+static bool confirm_warn(const PGresult *a, const char *rid)
+{
+    const char *status = PQgetvalue(a, 0, 0), *auth = PQgetvalue(a, 0, 1);
+    const char *amount = PQgetvalue(a, 0, 2), *counted = PQgetvalue(a, 0, 3);
+    const char *excess = PQgetvalue(a, 0, 4), *deposited = PQgetvalue(a, 0, 5);
+    const char *authorized = PQgetvalue(a, 0, 6), *voided = PQgetvalue(a, 0, 7);
+    const char *voided_now = PQgetvalue(a, 0, 8), *reason = PQgetvalue(a, 0, 9);
+    const char *by = PQgetvalue(a, 0, 10);
+    bool deferred = PQgetvalue(a, 0, 11)[0] == 't';
+    char over[120] = "";
+    if (strcmp(excess, "0.00") != 0)
+        snprintf(over, sizeof over,
+                 "; %s of it is more than the authorization had left and is not counted", excess);
+    if (strcmp(status, "reversed") == 0) {
+        fprintf(stderr,
+                "paylinkctl: warning: %s was confirmed, but its authorization %s was reversed "
+                "(%s): the bureau released all of it, so the capture of %s is not counted on it "
+                "and its books stay as the reversal left them (nothing more can be captured "
+                "there). A bureau refuses to reverse a captured authorization (CyberSource 238): "
+                "check in the bureau's report that %s was captured, and against what; if the "
+                "order was collected again meanwhile (an auth+capture in the authorization's "
+                "place), refund the one collected twice with a credit\n",
+                rid, auth,
+                PQgetisnull(a, 0, 13) ? "no approved reversal recorded" : PQgetvalue(a, 0, 13),
+                amount, rid);
+        return true;
+    }
+    if (strcmp(status, "voided") == 0 || deferred) {
+        char left[160];
+        if (deferred)
+            snprintf(left, sizeof left,
+                     "; the void is recorded once the deposits in flight on it end, of what they "
+                     "and this capture leave");
+        else
+            snprintf(left, sizeof left, "; its voided amount is now %s (was %s)", voided_now,
+                     voided);
+        fprintf(stderr,
+                "paylinkctl: warning: %s was confirmed, but the remainder of its authorization %s "
+                "was voided meanwhile (%s by %s): the bureau released only what was not captured, "
+                "so %s is counted deposited on it (now %s of %s)%s%s. ",
+                rid, auth, reason, by, counted, deposited, authorized, over, left);
+        if (strcmp(reason, "auth_capture") == 0)
+            fprintf(stderr,
+                    "%s authorized and captured anew in its place: if it collected what %s "
+                    "collected, the order was collected twice; refund one with a credit "
+                    "(capture_ref %s)\n",
+                    by, rid, by);
+        else
+            fprintf(stderr,
+                    "%s's capture released the remainder at the bureau: check in the bureau's "
+                    "report that %s was captured before it (after it, the bureau captured "
+                    "without a hold)\n",
+                    by, rid);
+        return true;
+    }
+    if (strcmp(status, "approved") != 0 && strcmp(status, "review") != 0) {
+        fprintf(stderr,
+                "paylinkctl: warning: %s was confirmed, but its authorization %s is %s now: %s is "
+                "counted deposited on it (now %s of %s)%s; check in the bureau's report what was "
+                "captured\n",
+                rid, auth, status, counted, deposited, authorized, over);
+        return true;
+    }
+    return false;
+}
+
 static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *note)
 {
-    const char *p[] = {rid, by, note};
-    PGresult *r = PQexecParams(db, SQL_CONFIRM, 3, NULL, p, NULL, NULL, 0);
-    int status = 1;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    if (exec_ok(db, "BEGIN") != 0) {
         fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
-    else if (PQntuples(r) == 0)
-        why_not(db, rid, "confirmed");
-    else {
-        printf("%s confirmed (*CONF) by %s\n", rid, by);
-        status = 0;
+        return 1;
     }
+    const char *p[] = {rid, by, note};
+    PGresult *r = NULL, *a = PQexecParams(db, SQL_CONFIRM_AUTH, 1, NULL, p, NULL, NULL, 0);
+    int status = 1;
+    if (PQresultStatus(a) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+        goto out;
+    }
+    if (PQntuples(a) == 0) {
+        why_not(db, rid, "confirmed");
+        goto out;
+    }
+    bool auth = !PQgetisnull(a, 0, 0);
+    /* A reversal in flight claims the whole authorization: counted now, the capture would be
+     * capped to nothing, and the reversal then refused (238, the capture there) would leave the
+     * authorization capturable whole again. Its outcome decides what the capture was taken on. */
+    if (auth && !PQgetisnull(a, 0, 12)) {
+        fprintf(stderr,
+                "paylinkctl: %s's authorization %s has the reversal %s in flight: %s is not "
+                "confirmed until that reversal has an outcome (paylinkctl wreq list)\n",
+                rid, PQgetvalue(a, 0, 1), PQgetvalue(a, 0, 12), rid);
+        goto out;
+    }
+    r = PQexecParams(db, SQL_CONFIRM, 3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+        goto out;
+    }
+    if (exec_ok(db, "COMMIT") != 0) {
+        fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+        PQclear(a);
+        PQclear(r);
+        return 1;
+    }
+    printf("%s confirmed (*CONF) by %s\n", rid, by);
+    /* Committed: nothing to roll back, but the operator has to look (as a resubmission that may
+     * or may not be on the topic). */
+    status = auth && confirm_warn(a, rid) ? 1 : 0;
+    PQclear(a);
     PQclear(r);
+    return status;
+out:
+    PQclear(a);
+    PQclear(r);
+    exec_ok(db, "ROLLBACK");
     return status;
 }
 
@@ -367,7 +511,8 @@ static void usage(FILE *f)
           "  receive: ask the bureau now, through the resolver, about every deposit whose\n"
           "  outcome is unknown: settled from its record (final reply published), still open,\n"
           "  or escalated to an operator (never sends a deposit again).\n"
-          "  confirm: a rejected deposit was deposited outside paylink (*CONF, recorded).\n"
+          "  confirm: a rejected deposit was deposited outside paylink (*CONF, recorded); exit\n"
+          "  1 with a warning when its authorization was voided or reversed meanwhile.\n"
           "  resubmit: send a rejected deposit again as a new request (*RESB, recorded).\n",
           f);
 }

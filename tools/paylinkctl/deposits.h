@@ -32,7 +32,22 @@
  * deposit or resubmit it if the decline is for a reason that may pass in subsequent
  * processing"), for a deposit whose final status is declined, rejected or error:
  * confirm: the operator confirms it was deposited outside paylink: deposit_status *CONF and a
- *   'confirmed' history row (with --by and --note). Nothing is sent.
+ *   'confirmed' history row (with --by and --note). Nothing is sent. A confirmed capture counts
+ *   as deposited on the authorization it claimed (at most what that had neither deposited nor
+ *   claimed); a confirmed follow-on credit as credited on its debit. When that authorization is
+ *   no longer intact the capture is recorded all the same (the bureau did capture; left
+ *   rejected it could be resubmitted and collected again), the books kept consistent, and a
+ *   warning on stderr says what happened and what to check, with exit status 1:
+ *   - voided meanwhile (void_at_deposit, auth_capture, or a void deferred until the claims end):
+ *     counted deposited, and its amount_voided shrinks to what is left uncaptured (the bureau
+ *     released only that; else deposited + voided exceeded the authorized amount);
+ *   - reversed: not counted on it (the bureau released all of it, and a captured authorization
+ *     is never reversed: paylink does not send one, CyberSource refuses one with 238), its books
+ *     left as the reversal left them;
+ *   - another status than approved or review (rejected by Decision Manager): counted, warned.
+ *   Refused, nothing written (exit 1), while a reversal of that authorization is in flight
+ *   (sent or unknown): it claims the whole authorization, the capture would count for nothing,
+ *   and the reversal refused (238) would leave the authorization capturable whole again.
  * resubmit: the deposit is sent again as a NEW request (--as, default <ID>.r<n>) on
  *   <prefix>.deposit.request, rebuilt from the stored row (references, amount, token: never a
  *   card number, which is not stored — a stand-alone credit on a card number cannot be
