@@ -12,8 +12,10 @@
  * answers HTTP 500 where the test says: the windows owed to merchant IDs first noted during a
  * run (pl_dmupdate_ask_new_merchants) land in dm_recheck when their reports are not had, and a
  * recheck that fails neither holds the later ones back nor stays for good
- * (pl_dmupdate_rechecks). Everything runs in one transaction that is rolled back (the
- * published events stay on paylink.dm.decision, for an order of a company of the test's own).
+ * (pl_dmupdate_rechecks); one the service says is too large is split in its place, and windows
+ * refused for a reason of their own do not end the pass (pl_dmupdate_refusal). Everything runs in
+ * one transaction that is rolled back (the published events stay on paylink.dm.decision, for an
+ * order of a company of the test's own).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,6 +49,12 @@ static char *g_cert, *g_key;
 /* A request whose body holds one of these (say "merchantID=m&", "startDate=2014-06-20&") is
  * answered HTTP 500; any other an empty report. Set while no request is in flight. */
 static const char *g_fail[4];
+
+/* A request whose body holds match is answered text, HTTP 200: the service's plain-text
+ * refusal. Set while no request is in flight. */
+static struct {
+    const char *match, *text;
+} g_refuse[4];
 
 /* What was asked: "<merchant> <startDate>" of each request, in order. */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -84,6 +92,9 @@ static enum MHD_Result on_report(struct MHD_Connection *c, const char *url, cons
                                 "Version=\"1.1\"/>";
     static const char oops[] = "Internal Server Error";
     const char *text = fail ? oops : empty;
+    for (size_t i = 0; i < sizeof g_refuse / sizeof g_refuse[0] && !fail; i++)
+        if (g_refuse[i].match && strstr(body, g_refuse[i].match))
+            text = g_refuse[i].text;
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     enum MHD_Result ret = MHD_queue_response(c, fail ? 500 : MHD_HTTP_OK, r);
@@ -112,6 +123,7 @@ static void report_reset(void)
     g_nasked = 0;
     pthread_mutex_unlock(&g_mu);
     memset(g_fail, 0, sizeof g_fail);
+    memset(g_refuse, 0, sizeof g_refuse);
 }
 
 /* A paylink-dmupdate of the test's own on g_db, asking the test's report service (*cfg its
@@ -756,6 +768,220 @@ static void test_recheck_failure_goes_on(void **state)
     pl_config_free(&cfg);
 }
 
+/*
+ * A noted window whose start has a fraction of a second (047's backfill drew them from
+ * first_review_at) is written back by its start as stored: read, it is done and gone. Before,
+ * its delete named the whole second (to_timestamp of the epoch), matched nothing, and the window
+ * was asked again every run, and logged as given up every run after three days.
+ */
+static void test_recheck_fractional_start(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    const char merchants[1][31] = {"paylink_demo"};
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char co[16];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    const char *p[] = {co};
+    it_exec(g_db,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred) "
+            "VALUES ($1::int, 'CYB', '2014-06-20 00:00:00.4+00', '2014-06-21 00:00:00.4+00', 1), "
+            "($1::int, 'CYB', '2014-06-22 00:00:00.6+00', '2014-06-23 00:00:00.6+00', 1)",
+            1, p);
+    /* Asked from the whole second before it, its fraction included: not from the one after. */
+    g_fail[0] = "startDate=2014-06-22&startTime=00%3A00%3A01&";
+    assert_int_equal(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1), 0);
+    assert_int_equal(asked("paylink_demo", "2014-06-20"), 1);
+    assert_int_equal(asked("paylink_demo", "2014-06-22"), 1);
+    char rows[256];
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
+/* The dm_recheck rows of company on CYB with their times: "<start>-<end> <deferred> <created
+ * before the cut, t or f>," each ("2014-06-24 12:00-2014-06-25 00:00 1 t"), oldest first. */
+static char *recheck_rows(int company, const char *cut, char *out, size_t size)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, cut};
+    PGresult *r =
+        PQexecParams(g_db,
+                     "SELECT coalesce(string_agg(to_char(window_start AT TIME ZONE 'UTC', "
+                     "'YYYY-MM-DD HH24:MI') || '-' || to_char(window_end AT TIME ZONE 'UTC', "
+                     "'YYYY-MM-DD HH24:MI') || ' ' || deferred || ' ' || "
+                     "CASE WHEN created_at < $2::timestamptz THEN 't' ELSE 'f' END, ',' "
+                     "ORDER BY window_start), '') FROM dm_recheck WHERE company = $1::int "
+                     "AND service_bureau = 'CYB'",
+                     2, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return out;
+}
+
+/* The service's refusals, read: its own (every window alike), a window too large, a window's
+ * dates. */
+static void test_refusal(void **state)
+{
+    (void)state;
+    assert_int_equal(pl_dmupdate_refusal(NULL), PL_DM_REFUSED_SERVICE);
+    assert_int_equal(pl_dmupdate_refusal("the report service refused the request: Invalid login "
+                                         "credentials."),
+                     PL_DM_REFUSED_SERVICE);
+    assert_int_equal(pl_dmupdate_refusal("No merchant found for username."), PL_DM_REFUSED_SERVICE);
+    assert_int_equal(pl_dmupdate_refusal("Too many requests, try again later."),
+                     PL_DM_REFUSED_SERVICE);
+    assert_int_equal(pl_dmupdate_refusal("Maximum login attempts exceeded."),
+                     PL_DM_REFUSED_SERVICE);
+    assert_int_equal(pl_dmupdate_refusal("Something went wrong."), PL_DM_REFUSED_SERVICE);
+    assert_int_equal(pl_dmupdate_refusal("the report service refused the request: Report too "
+                                         "large. Please narrow the date range."),
+                     PL_DM_REFUSED_TOO_LARGE);
+    assert_int_equal(pl_dmupdate_refusal("The report exceeds the maximum number of records."),
+                     PL_DM_REFUSED_TOO_LARGE);
+    assert_int_equal(pl_dmupdate_refusal("Start date is before the first day reports are kept."),
+                     PL_DM_REFUSED_WINDOW);
+    assert_int_equal(pl_dmupdate_refusal("INVALID DATE RANGE"), PL_DM_REFUSED_WINDOW);
+}
+
+/*
+ * A noted window whose report the service says is too large is split in its place, into halves
+ * that keep its created_at (the three-day bound still counts from its noting), and they are
+ * asked in the same pass: read, the window is done. Before, it was asked again at its width
+ * every run, refused every time, and given up after three days: its REJECTs never applied. A
+ * half that then fails otherwise stays, narrower, with the window's created_at; a window of five
+ * minutes said too large is not split further (given up after three days as before).
+ */
+static void test_recheck_too_large_split(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    const char merchants[1][31] = {"paylink_demo"};
+    static const char too_large[] = "Report too large. Please narrow the date range.";
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char co[16];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    const char *p[] = {co};
+    it_exec(g_db,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred, "
+            "created_at) VALUES "
+            "($1::int, 'CYB', '2014-06-24 00:00+00', '2014-06-25 00:00+00', 2, "
+            "now() - interval '1 day'), "
+            "($1::int, 'CYB', '2014-06-26 00:00+00', '2014-06-26 00:05+00', 1, "
+            "now() - interval '1 day')",
+            1, p);
+    /* The whole day (not its halves) and the five minutes are too large. */
+    g_refuse[0].match = "startDate=2014-06-24&startTime=00%3A00%3A00&endDate=2014-06-25&";
+    g_refuse[0].text = too_large;
+    g_refuse[1].match = "startDate=2014-06-26&";
+    g_refuse[1].text = too_large;
+    /* The second half fails for a reason not its own. */
+    g_fail[0] = "startDate=2014-06-24&startTime=12%3A00%3A00&";
+    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_int_equal(asked("paylink_demo", "2014-06-24"), 3); /* the day, then its halves */
+    assert_int_equal(asked("paylink_demo", "2014-06-26"), 1);
+    char rows[512];
+    assert_string_equal(recheck_rows(mine[0], "now", rows, sizeof rows),
+                        "2014-06-24 12:00-2014-06-25 00:00 2 t,"
+                        "2014-06-26 00:00-2014-06-26 00:05 1 t");
+    /* The half read next: done. */
+    report_reset();
+    g_refuse[0].match = "startDate=2014-06-26&";
+    g_refuse[0].text = too_large;
+    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_int_equal(asked("paylink_demo", "2014-06-24"), 1);
+    assert_string_equal(recheck_rows(mine[0], "now", rows, sizeof rows),
+                        "2014-06-26 00:00-2014-06-26 00:05 1 t");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+
+    /* Every half said too large again: split again (quarters of the first half), each kept. */
+    report_reset();
+    it_exec(g_db, "BEGIN", 0, NULL);
+    it_exec(g_db,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred, "
+            "created_at) VALUES ($1::int, 'CYB', '2014-06-24 00:00+00', '2014-06-25 00:00+00', 1, "
+            "now() - interval '1 day')",
+            1, p);
+    g_refuse[0].match = "startTime=00%3A00%3A00&endDate=2014-06-25&";
+    g_refuse[0].text = too_large;
+    g_refuse[1].match = "startTime=00%3A00%3A00&endDate=2014-06-24&endTime=12";
+    g_refuse[1].text = too_large;
+    g_fail[0] = "startDate=2014-06-24&startTime=06%3A00%3A00&";
+    g_fail[1] = "startDate=2014-06-24&startTime=12%3A00%3A00&";
+    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    /* The day, its first half, that half's quarters, the second half. */
+    assert_int_equal(asked("paylink_demo", "2014-06-24"), 5);
+    assert_string_equal(recheck_rows(mine[0], "now", rows, sizeof rows),
+                        "2014-06-24 06:00-2014-06-24 12:00 1 t,"
+                        "2014-06-24 12:00-2014-06-25 00:00 1 t");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
+/*
+ * Noted windows the service refuses for a reason of their own — their dates, or too large at
+ * the narrowest — do not end the recheck pass: the window after them is asked. Before, two such
+ * in a row ended every pass, and the later windows waited until those were given up (three
+ * days). Two refused for the service's reason (the login) still end it.
+ */
+static void test_recheck_window_refusals_go_on(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    const char merchants[1][31] = {"paylink_demo"};
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char co[16];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    const char *p[] = {co};
+    it_exec(g_db,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred) "
+            "VALUES ($1::int, 'CYB', '2014-06-24 00:00+00', '2014-06-25 00:00+00', 1), "
+            "($1::int, 'CYB', '2014-06-25 00:00+00', '2014-06-25 00:05+00', 1), "
+            "($1::int, 'CYB', '2014-06-26 00:00+00', '2014-06-27 00:00+00', 1)",
+            1, p);
+    g_refuse[0].match = "startDate=2014-06-24&";
+    g_refuse[0].text = "Start date is before the first day reports are kept.";
+    g_refuse[1].match = "startDate=2014-06-25&";
+    g_refuse[1].text = "Report too large. Please narrow the date range.";
+    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_int_equal(asked("paylink_demo", "2014-06-24"), 1);
+    assert_int_equal(asked("paylink_demo", "2014-06-25"), 1);
+    assert_int_equal(asked("paylink_demo", "2014-06-26"), 1);
+    char rows[256];
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "2014-06-24 1,2014-06-25 1");
+
+    /* The login refused twice: the service's own; the third window waits for the next run. */
+    report_reset();
+    it_exec(g_db,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred) "
+            "VALUES ($1::int, 'CYB', '2014-06-26 00:00+00', '2014-06-27 00:00+00', 1)",
+            1, p);
+    g_refuse[0].match = "startDate=2014-06-24&";
+    g_refuse[0].text = "Invalid login credentials.";
+    g_refuse[1].match = "startDate=2014-06-25&";
+    g_refuse[1].text = "Invalid login credentials.";
+    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_int_equal(asked("paylink_demo", "2014-06-26"), 0);
+    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows),
+                        "2014-06-24 1,2014-06-25 1,2014-06-26 1");
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +995,10 @@ int main(void)
         cmocka_unit_test(test_new_merchants_failure_rechecked),
         cmocka_unit_test(test_new_merchants_past_cap_rechecked),
         cmocka_unit_test(test_recheck_failure_goes_on),
+        cmocka_unit_test(test_recheck_fractional_start),
+        cmocka_unit_test(test_refusal),
+        cmocka_unit_test(test_recheck_too_large_split),
+        cmocka_unit_test(test_recheck_window_refusals_go_on),
         cmocka_unit_test(test_limit_start),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

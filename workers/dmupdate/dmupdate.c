@@ -53,6 +53,42 @@ bool pl_dmupdate_unknown_merchant(const char *why)
     return why && strstr(why, "No merchant found for username") != NULL;
 }
 
+/* True when lower (lower case) holds any of words. */
+static bool mentions(const char *lower, const char *const *words, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strstr(lower, words[i]))
+            return true;
+    return false;
+}
+
+pl_dm_refusal pl_dmupdate_refusal(const char *why)
+{
+    if (!why)
+        return PL_DM_REFUSED_SERVICE;
+    char lower[512];
+    size_t n = 0;
+    for (; why[n] && n + 1 < sizeof lower; n++)
+        lower[n] = (char)(why[n] >= 'A' && why[n] <= 'Z' ? why[n] - 'A' + 'a' : why[n]);
+    lower[n] = '\0';
+    /* First the service's own refusals, whatever else they say ("Too many requests", "Maximum
+     * login attempts exceeded"): every window would be refused alike. */
+    static const char *const service[] = {
+        "login",        "credential",  "password",   "username",       "no merchant",
+        "merchant not", "requests",    "rate limit", "quota",          "daily limit",
+        "unavailable",  "maintenance", "attempt",    "not authorized", "permission"};
+    static const char *const too_large[] = {"too large", "too big", "too long", "too many",
+                                            "exceed",    "maximum", "narrow"};
+    static const char *const window[] = {"date", "time", "range", "period", "window"};
+    if (mentions(lower, service, sizeof service / sizeof service[0]))
+        return PL_DM_REFUSED_SERVICE;
+    if (mentions(lower, too_large, sizeof too_large / sizeof too_large[0]))
+        return PL_DM_REFUSED_TOO_LARGE;
+    if (mentions(lower, window, sizeof window / sizeof window[0]))
+        return PL_DM_REFUSED_WINDOW;
+    return PL_DM_REFUSED_SERVICE;
+}
+
 pl_dm_action pl_dm_decide(const char *new_decision, bool deposited, const char *fraud_cancel_reason,
                           bool send_reversal)
 {
@@ -288,7 +324,9 @@ static int fetch_report(dm *d, const bureau *b, const char *merchant, const pl_d
     free(a.body);
     if (rc == 0)
         *asked = PL_DM_ASKED_READ;
-    else
+    else if (rc == PL_ERR_AUTH && pl_dmupdate_refusal(err) == PL_DM_REFUSED_TOO_LARGE)
+        *asked = PL_DM_ASKED_TOO_BIG; /* said too large: narrowed as one over the body limit */
+    if (rc != 0)
         snprintf(why, whysize, "%s: %s",
                  rc == PL_ERR_AUTH ? "the report service refused the request"
                                    : "the report could not be read",
@@ -917,39 +955,150 @@ static int recheck_add(dm *d, int company, const bureau *b, const pl_dm_window *
     return 0;
 }
 
+/* The most windows recheck_split puts in the place of one (24 hours from 5 minutes, doubling,
+ * takes 9). */
+#define MAX_SPLIT 16
+
+/*
+ * Splits the dm_recheck window of company on b stored as starting at row_start (start, in whole
+ * seconds) and ending at end, whose report w (its first up to 24 hours) came out as asked (TOO_BIG:
+ * too big or said too large; TIMED_OUT), in its place: into the windows the first pass would ask
+ * from start after that failure — the first as long as pl_dm_limit_after makes the limit, each next
+ * one as long as a read makes it (twice, at most half of w: halves for a window too big) — each
+ * keeping the window's created_at and deferred count, in one statement (the first row keeps its
+ * start). Returns 1 when split, 0 when w is too short to be split (PL_DM_WINDOW_MIN_SECONDS) or the
+ * row is gone, PL_ERR_DB.
+ */
+static int recheck_split(dm *d, int company, const bureau *b, const char *row_start, int64_t start,
+                         int64_t end, const pl_dm_window *w, pl_dm_asked asked)
+{
+    pl_dm_limit l = {.limit = w->end - w->start, .ceiling = 0};
+    if (!pl_dm_limit_after(&l, w, asked))
+        return 0;
+    int64_t piece_start[MAX_SPLIT], piece_end[MAX_SPLIT];
+    int n = 0;
+    for (int64_t pos = start; pos < end;) {
+        pl_dm_window p;
+        bool done = false;
+        pl_dm_window_next_within(pos, end, l.limit, &p, &done);
+        if (n == MAX_SPLIT - 1 || done)
+            p.end = end; /* the rest in the last one */
+        piece_start[n] = p.start;
+        piece_end[n++] = p.end;
+        (void)pl_dm_limit_after(&l, &p, PL_DM_ASKED_READ);
+        pos = p.end;
+    }
+    if (n < 2)
+        return 0;
+    /* bigint[] literals of the pieces after the first. */
+    char starts[MAX_SPLIT * 24 + 3], ends[MAX_SPLIT * 24 + 3];
+    size_t ls = 0, le = 0;
+    starts[ls++] = ends[le++] = '{';
+    for (int i = 1; i < n; i++) {
+        ls += (size_t)snprintf(starts + ls, sizeof starts - ls, "%s%lld", i > 1 ? "," : "",
+                               (long long)piece_start[i]);
+        le += (size_t)snprintf(ends + le, sizeof ends - le, "%s%lld", i > 1 ? "," : "",
+                               (long long)piece_end[i]);
+    }
+    snprintf(starts + ls, sizeof starts - ls, "}");
+    snprintf(ends + le, sizeof ends - le, "}");
+    char co[16], fe[24];
+    snprintf(co, sizeof co, "%d", company);
+    snprintf(fe, sizeof fe, "%lld", (long long)piece_end[0]);
+    const char *q[] = {co, b->code, row_start, fe, starts, ends};
+    /* One statement: a split half done would lose the rest of the window. A piece whose start
+     * another row has already keeps the earlier created_at and the later end of both. */
+    PGresult *r =
+        sql(d,
+            "WITH first AS (UPDATE dm_recheck SET window_end = to_timestamp($4::bigint), "
+            "checked_at = now() WHERE company = $1::int AND service_bureau = $2 "
+            "AND window_start = $3::timestamptz RETURNING created_at, deferred) "
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred, "
+            "created_at, checked_at) SELECT $1::int, $2, to_timestamp(p.s), to_timestamp(p.e), "
+            "first.deferred, first.created_at, now() FROM first, "
+            "unnest($5::bigint[], $6::bigint[]) AS p(s, e) "
+            "ON CONFLICT (company, service_bureau, window_start) DO UPDATE SET "
+            "window_end = greatest(dm_recheck.window_end, excluded.window_end), "
+            "created_at = least(dm_recheck.created_at, excluded.created_at) RETURNING 1",
+            6, q);
+    if (!r)
+        return PL_ERR_DB;
+    int split = PQntuples(r) > 0;
+    PQclear(r);
+    return split;
+}
+
+/* True when the failure of a recheck window (rc, how it was asked, why) is not the window's own
+ * but the service's (refused for its own reason, unreachable, an HTTP error, hanging: a
+ * timeout) or the database's: two in a row end a recheck pass. */
+static bool service_failure(int rc, pl_dm_asked asked, const char *why)
+{
+    if (rc == 0 || asked == PL_DM_ASKED_TOO_BIG)
+        return false;
+    return !(rc == PL_ERR_AUTH && pl_dmupdate_refusal(why) == PL_DM_REFUSED_WINDOW);
+}
+
 /*
  * Asks again for every window of company on b noted in dm_recheck (deferred conversions, or
  * owed to a merchant ID: ask_new_merchants, 047), of every merchant of merchant: a window none
  * of whose conversions is deferred any more is done; one noted more than RECHECK_MAX_S ago is
  * given up, its conversions still deferred logged as errors for an operator. A window whose
- * report cannot be had stays for the next run (given up too once older than RECHECK_MAX_S) and
- * the windows after it are asked all the same: stopping at it, one window the report service
- * always refuses (older than it keeps reports) held every later one back for good. 0 when
- * every window was asked for, else the first failure's pl_err.
+ * report is too big, said too large or too slow is split in its place (recheck_split) and its
+ * parts asked next, in this pass: asked again at its width, it failed the same way each run and
+ * was given up after RECHECK_MAX_S, its REJECTs never applied. A window whose report cannot be
+ * had stays for the next run (given up too once older than RECHECK_MAX_S) and the windows after
+ * it are asked all the same: stopping at it, one window the report service always refuses
+ * (older than it keeps reports) held every later one back for good. 0 when every window was
+ * asked for, else the first failure's pl_err.
  */
 static int rechecks(dm *d, int company, const bureau *b, const merchants *merchant)
 {
     char co[16];
     snprintf(co, sizeof co, "%d", company);
-    PGresult *r = sql_of(d, company, b,
-                         "SELECT extract(epoch FROM window_start)::bigint, "
-                         "extract(epoch FROM window_end)::bigint, "
-                         "extract(epoch FROM now() - created_at)::bigint FROM dm_recheck "
-                         "WHERE company = $1::int AND service_bureau = $2 ORDER BY window_start");
-    if (!r)
-        return PL_ERR_DB;
     int rc = 0;
-    /* Windows in a row whose report failed for a reason that is not the window's own (not too
-     * big): the service itself is away (refused, unreachable, HTTP errors, or hanging: a
-     * timeout). Two such end the pass, the rest left for the next run: each failing call costs
-     * up to its timeout (60 s) and connection attempts, and a run asking every noted window of
-     * a dead or hanging service would outlast the CronJob's deadline without asking anything
-     * else. One such window alone (one the service always refuses) does not hold the others
-     * back. */
+    /* Windows in a row whose report failed for a reason that is not the window's own
+     * (service_failure): the service itself is away. Two such end the pass, the rest left for
+     * the next run: each failing call costs up to its timeout (60 s) and connection attempts,
+     * and a run asking every noted window of a dead or hanging service would outlast the
+     * CronJob's deadline without asking anything else. A window the service refuses for a
+     * reason of its own (too big, said too large, its dates) does not count: the service
+     * answered, and the windows after it are asked. A timeout may be either: it counts, but its
+     * window is split and the first, narrower part asked at once — read, the service is there
+     * and the count starts again; timed out too, that is the second and the pass ends (a dead
+     * service costs two timeouts, as before). */
     int service_failures = 0;
-    for (int i = 0; i < PQntuples(r) && !g_stop && service_failures < 2; i++) {
-        int64_t start = atoll(PQgetvalue(r, i, 0)), end = atoll(PQgetvalue(r, i, 1));
-        long long age = atoll(PQgetvalue(r, i, 2));
+    /* The windows are read one at a time from the table, so that the parts of a window split
+     * in this pass are asked in it: the next window is the first that starts at or after pos. */
+    int64_t pos = 0;
+    while (!g_stop && service_failures < 2) {
+        char from[24];
+        snprintf(from, sizeof from, "%lld", (long long)pos);
+        const char *sp[] = {co, b->code, from};
+        PGresult *r = sql(d,
+                          "SELECT floor(extract(epoch FROM window_start))::bigint, "
+                          "ceil(extract(epoch FROM window_end))::bigint, "
+                          "extract(epoch FROM now() - created_at)::bigint, window_start::text "
+                          "FROM dm_recheck "
+                          "WHERE company = $1::int AND service_bureau = $2 "
+                          "AND window_start >= to_timestamp($3::bigint) "
+                          "ORDER BY window_start LIMIT 1",
+                          3, sp);
+        if (!r)
+            return rc != 0 ? rc : PL_ERR_DB;
+        if (PQntuples(r) == 0) {
+            PQclear(r);
+            break;
+        }
+        int64_t start = atoll(PQgetvalue(r, 0, 0)), end = atoll(PQgetvalue(r, 0, 1));
+        long long age = atoll(PQgetvalue(r, 0, 2));
+        /* Asked in whole seconds, the fraction of one included; the row is written back by its
+         * start as stored: one noted with a fraction of a
+         * second (047's, from first_review_at) would match no whole second, and be asked, and
+         * given up, again every run. */
+        char row_start[64];
+        snprintf(row_start, sizeof row_start, "%s", PQgetvalue(r, 0, 3));
+        PQclear(r);
+        pos = start + 1;
         pl_dm_window w;
         pl_dm_window_next(start, end, &w, NULL);
         int counts[3] = {0, 0, 0};
@@ -959,14 +1108,32 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
         int wrc =
             process_window(d, company, b, merchant, &w, counts, &total, &asked, why, sizeof why);
         bool give_up;
-        if (wrc != 0 && asked != PL_DM_ASKED_TOO_BIG)
+        if (service_failure(wrc, asked, why))
             service_failures++;
         else
             service_failures = 0;
         if (wrc != 0) {
+            give_up = age > RECHECK_MAX_S;
+            /* Not a window that timed out second in a row: the service looks away, and its
+             * parts would only time out in turn (and multiply, pass after pass). */
+            if (!give_up && why[0] &&
+                (asked == PL_DM_ASKED_TOO_BIG ||
+                 (asked == PL_DM_ASKED_TIMED_OUT && service_failures < 2))) {
+                int split = recheck_split(d, company, b, row_start, start, end, &w, asked);
+                if (split > 0) {
+                    PL_WARN(NULL,
+                            "company %d, %s: %s; the window %s %s to %s %s GMT is split in "
+                            "narrower windows, asked for now",
+                            company, b->code, why, w.start_date, w.start_time, w.end_date,
+                            w.end_time);
+                    pos = start; /* its first part next */
+                    continue;
+                }
+                if (split < 0 && rc == 0)
+                    rc = split;
+            }
             if (rc == 0)
                 rc = wrc;
-            give_up = age > RECHECK_MAX_S;
             if (!give_up) {
                 if (why[0])
                     report_failed(company, b, &w, why);
@@ -994,26 +1161,24 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
                         company, b->code, w.start_date, w.start_time, counts[CONV_RECORDED],
                         counts[CONV_DEFERRED]);
         }
-        char ws[24], n[16];
-        snprintf(ws, sizeof ws, "%lld", (long long)start);
+        char n[16];
         snprintf(n, sizeof n, "%d", counts[CONV_DEFERRED]);
-        const char *q[] = {co, b->code, ws, n};
+        const char *q[] = {co, b->code, row_start, n};
         PGresult *u =
             counts[CONV_DEFERRED] == 0 || give_up
                 ? sql(d,
                       "DELETE FROM dm_recheck WHERE company = $1::int AND service_bureau = $2 "
-                      "AND window_start = to_timestamp($3::bigint)",
+                      "AND window_start = $3::timestamptz",
                       3, q)
                 : sql(d,
                       "UPDATE dm_recheck SET deferred = $4::int, checked_at = now() "
                       "WHERE company = $1::int AND service_bureau = $2 "
-                      "AND window_start = to_timestamp($3::bigint)",
+                      "AND window_start = $3::timestamptz",
                       4, q);
         if (!u && rc == 0)
             rc = PL_ERR_DB;
         PQclear(u);
     }
-    PQclear(r);
     return rc;
 }
 

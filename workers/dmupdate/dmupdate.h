@@ -7,9 +7,10 @@
  * For each company and each CyberSource service bureau with Decision Manager on and a
  * dm_settings row: asks the on-demand Conversion Detail Report for the window since the last
  * successful run (dm_run; first run: the last 24 hours; at most 24 hours a window, so a worker
- * that fell behind catches up window by window; a window whose answer is over the body limit or
- * does not come in time is narrowed and asked again at once, down to 5 minutes, and the windows
- * widen again as they are read: pl_dm_limit_after), with the report user and password
+ * that fell behind catches up window by window; a window whose answer is over the body limit,
+ * that the service says is too large (pl_dmupdate_refusal), or whose answer does not come in
+ * time is narrowed and asked again at once, down to 5 minutes, and the windows widen again as
+ * they are read: pl_dm_limit_after), with the report user and password
  * (dm_settings.password_ref, never logged) and the merchant ID (the override, else the seed's
  * hierarchy), from the test or production URL per send_to_production. Each Conversion whose
  * RequestID is the transaction id of an authorization of that company (auth_history) is
@@ -149,10 +150,18 @@ void pl_dmupdate_destroy(pl_dmupdate *d);
  * The rechecks a run of company on bureau starts with, asking the report of each merchant of
  * merchant_ids[0, n): every window of dm_recheck, oldest first, is asked again; one none of
  * whose conversions is deferred any more is deleted, one still deferring is kept with the new
- * count. One whose report cannot be had is kept, and the next ones are asked all the same;
- * one older than three days (dm_recheck.created_at) is given up, deleted with an error that
- * names it, whether it still defers conversions or its report cannot be had. Returns 0 when
- * every window was asked, else the first failure's pl_err (logged).
+ * count. One whose report is too big, said too large, or too slow (pl_dm_limit_after: TOO_BIG,
+ * TIMED_OUT) is split in its place into the windows a first pass would ask from its start after
+ * such a failure (the first of pl_dm_limit_after's new length, each next one twice as long, at
+ * most half the window: halves for one too big), each with the window's created_at and count,
+ * and those are asked in the same pass; one of PL_DM_WINDOW_MIN_SECONDS (or shorter) is not
+ * split. One whose report cannot be had otherwise is kept, and the next ones are asked all the
+ * same — but two in a row failing for a reason not their own (refused for the service's reason,
+ * unreachable, an HTTP error, a database error; a timeout counts too, unless the narrower window
+ * asked at once after it is read) end the pass, the rest kept for the next run. One older than
+ * three days (dm_recheck.created_at) is given up, deleted with an error that names it, whether
+ * it still defers conversions or its report cannot be had. Returns 0 when every window was
+ * asked, else the first failure's pl_err (logged).
  */
 int pl_dmupdate_rechecks(pl_dmupdate *d, int company, const char *bureau,
                          const char (*merchant_ids)[31], int n);
@@ -187,6 +196,27 @@ typedef struct pl_dm_action {
  * the next run: skipped, that merchant's decisions in it would never be asked for.
  */
 bool pl_dmupdate_unknown_merchant(const char *why);
+
+/* What a refusal of the report service (its plain-text error, PL_ERR_AUTH) says. */
+typedef enum pl_dm_refusal {
+    PL_DM_REFUSED_SERVICE = 0, /* the service refuses every window: credentials, merchant, rate */
+    PL_DM_REFUSED_TOO_LARGE,   /* the window asked is too large: asked again narrower */
+    PL_DM_REFUSED_WINDOW,      /* something else of the window asked (its dates): that one only */
+} pl_dm_refusal;
+
+/*
+ * What the refusal text why says (case-insensitive; NULL or unknown: PL_DM_REFUSED_SERVICE, the
+ * safe side: a recheck pass ends after two of those in a row). A text about the login, the
+ * password, the user, no such merchant, requests, a rate limit or quota, or the service
+ * unavailable is the service's, whatever else it says; else one that says the report is too
+ * large, too big, too long, too many, exceeds or is over a maximum, or to narrow the window, is
+ * PL_DM_REFUSED_TOO_LARGE (the report call then comes out PL_DM_ASKED_TOO_BIG: narrowed as an
+ * answer over the body limit is, by a run's first pass and by a recheck); else one about its
+ * dates, time, range, period or window ("Invalid report window: the end is before the start.")
+ * is PL_DM_REFUSED_WINDOW. The real service's words for a window too large are not documented:
+ * hence words, not one sentence.
+ */
+pl_dm_refusal pl_dmupdate_refusal(const char *why);
 
 /*
  * new_decision ACCEPT → release_hold; REJECT → cancel_order with fraud_cancel_reason, or
