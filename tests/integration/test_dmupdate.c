@@ -982,6 +982,53 @@ static void test_recheck_window_refusals_go_on(void **state)
     pl_config_free(&cfg);
 }
 
+/*
+ * A refusal worded as "too large" that stays so at the narrowest width (a limit on how far back
+ * reports go: "exceeds the maximum report history") is the service's: the window is split down
+ * to 5 minutes once, and two such refusals at that width end the pass. Before, it never
+ * counted: every noted day became 288 windows of 5 minutes, each asked, every run.
+ */
+static void test_recheck_too_large_forever_ends(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    const char merchants[1][31] = {"paylink_demo"};
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char co[16];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    const char *p[] = {co};
+    it_exec(g_db,
+            "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred) "
+            "VALUES ($1::int, 'CYB', '2014-06-24 00:00+00', '2014-06-25 00:00+00', 1), "
+            "($1::int, 'CYB', '2014-06-26 00:00+00', '2014-06-27 00:00+00', 1)",
+            1, p);
+    g_refuse[0].match = "merchantID=";
+    g_refuse[0].text = "The start date exceeds the maximum report history.";
+    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    /* 24 h halved down to 5 minutes (nine calls), then the next 5 minutes: the second refusal
+     * at the narrowest width ends the pass; the second noted day is not asked. */
+    assert_in_range(asked("paylink_demo", ""), 2, 12);
+    assert_int_equal(asked("paylink_demo", "2014-06-26"), 0);
+    /* Nothing lost: the day is still noted, in its pieces, and so is the other one. */
+    assert_int_equal(it_long(g_db,
+                             "SELECT count(*) FROM dm_recheck WHERE company = $1::int AND "
+                             "service_bureau = 'CYB' AND window_start >= '2014-06-24' AND "
+                             "window_end <= '2014-06-25' AND window_end > window_start",
+                             co) > 1,
+                     1);
+    assert_int_equal(it_long(g_db,
+                             "SELECT count(*) FROM dm_recheck WHERE company = $1::int AND "
+                             "service_bureau = 'CYB' AND window_start = '2014-06-26 00:00+00'",
+                             co),
+                     1);
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -999,6 +1046,7 @@ int main(void)
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_recheck_too_large_split),
         cmocka_unit_test(test_recheck_window_refusals_go_on),
+        cmocka_unit_test(test_recheck_too_large_forever_ends),
         cmocka_unit_test(test_limit_start),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1108,9 +1108,12 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
         int wrc =
             process_window(d, company, b, merchant, &w, counts, &total, &asked, why, sizeof why);
         bool give_up;
+        /* Said too large (not the body limit): counted only once it cannot be split further,
+         * below; until then it neither counts nor clears the count. */
+        bool said_too_large = wrc == PL_ERR_AUTH && asked == PL_DM_ASKED_TOO_BIG;
         if (service_failure(wrc, asked, why))
             service_failures++;
-        else
+        else if (!said_too_large)
             service_failures = 0;
         if (wrc != 0) {
             give_up = age > RECHECK_MAX_S;
@@ -1131,6 +1134,12 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
                 }
                 if (split < 0 && rc == 0)
                     rc = split;
+                /* Still "too large" at the narrowest width: not the window's size (a limit on
+                 * how far back reports go, worded "exceeds the maximum …"), so it counts as the
+                 * service's refusal. Else every noted window would be split to 5 minutes and
+                 * each piece asked, hundreds of refused calls a window, every run. */
+                if (split == 0 && said_too_large)
+                    service_failures++;
             }
             if (rc == 0)
                 rc = wrc;
