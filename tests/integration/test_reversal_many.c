@@ -26,8 +26,10 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "bureau.h"
 #include "db.h"
 #include "it_unit.h"
+#include "reply.h"
 #include "reversal.h"
 
 enum { N = 6 };
@@ -513,6 +515,122 @@ static void test_timeout_reversal_not_marked_past_late_approval(void **state)
     assert_string_equal(st, "received");
 }
 
+/* Reversal req of the authorization auth_req (auth_history auth_id) of order, recorded and
+ * marked sent (claiming the authorization): the rows after rev_insert and rev_mark_sent. */
+static void record_and_mark(const char *req, const char *order, const char *auth_req,
+                            const char *auth_id)
+{
+    record_reversal(req, order, auth_req);
+    const char *p[10] = {
+        req, "reversal", "paylink_demo", auth_req, auth_id, "7000000000000000000001",
+        "",  "123456",   "CC",           "it/p"};
+    it_unit_rec r;
+    submit("rev_mark_sent", 10, p, auth_id, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 1);
+}
+
+/* The External Payment Service's answer `body` to reversal req (sent for `sent`, minor units),
+ * read by the EXT adapter, mapped by the spec and stored by it (rev_store, its trigger), as
+ * the engine does; the reply as mapped. */
+static void answer_ext(const char *req, int64_t sent, const char *body, pl_reply *rep)
+{
+    static pl_bureau_result res;
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    memset(&res, 0, sizeof res);
+    memset(rep, 0, sizeof *rep);
+    snprintf(job.req.request_id, sizeof job.req.request_id, "%s", req);
+    job.call.req = &job.req;
+    job.call.op = PL_OP_AUTH_REVERSAL;
+    job.call.amount = sent;
+    job.call.ref_request_id = "7000000000000000000001";
+    job.res = &res;
+    job.reply = rep;
+    char err[256] = "";
+    if (pl_bureau_external.parse(NULL, &job.call, 200, body, strlen(body), &res, err, sizeof err))
+        fail_msg("%s", err);
+    pl_reversal_spec.map(&job);
+    char json[] = "{\"v\":1}";
+    job.reply_json = json;
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.store, &job), 1);
+}
+
+/* auth_history row auth_id: status|amount_authorized|amount_pending|amount_voided. */
+static void expect_auth(const char *auth_id, const char *want)
+{
+    char got[128];
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, amount_authorized, amount_pending, amount_voided) "
+             "FROM auth_history WHERE id = $1::bigint",
+             auth_id, NULL, got, sizeof got);
+    assert_string_equal(got, want);
+}
+
+/*
+ * An External Payment Service reversal ACCEPTed for less than was sent (its answer's amount,
+ * schema/ext §8.5): 30.00 of a 100.00 authorization. The reply and auth_reversal say 30.00
+ * reversed; the authorization stays approved for the 70.00 the issuer still holds, its claim
+ * released (capturable again), and the next reversal of it claims and sends that rest and, whole,
+ * marks it reversed (migration 058). Before, the first answer marked it reversed: the 70.00
+ * was lost from the books, and a reversal of it was refused (237). A voided authorization (an
+ * auth+capture replaced it) reversed in part keeps what is voided within what is held.
+ */
+static void test_partial_ext_reversal_keeps_the_rest(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], req[96], req2[96];
+    rid(auth_req, sizeof auth_req, "part", "auth", 0);
+    rid(req, sizeof req, "part", "rev", 0);
+    rid(req2, sizeof req2, "part", "rev", 1);
+    make_auth(auth_req, "IT-RM-PART", false, auth_id, sizeof auth_id);
+    record_and_mark(req, "IT-RM-PART", auth_req, auth_id);
+    expect_auth(auth_id, "approved|100.00|100.00|0.00");
+
+    pl_reply rep;
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"messageVersion\":\"3.0\",\"requestID\":\"%s\",\"decision\":\"ACCEPT\","
+             "\"transactionID\":\"ext-rev-1\",\"amount\":\"30.00\"}",
+             req);
+    answer_ext(req, 10000, body, &rep);
+    assert_int_equal(rep.status, PL_ST_APPROVED);
+    assert_int_equal(rep.amount_approved, 3000);
+    assert_non_null(strstr(rep.message, "still holds 70.00"));
+    char got[64];
+    it_value(g_admin,
+             "SELECT status || '|' || amount_reversed FROM auth_reversal WHERE request_id = $1",
+             req, NULL, got, sizeof got);
+    assert_string_equal(got, "approved|30.00");
+    expect_auth(auth_id, "approved|70.00|0.00|0.00");
+
+    /* The rest: claimed and reversed whole (an answer without an amount: what was sent). */
+    record_and_mark(req2, "IT-RM-PART", auth_req, auth_id);
+    expect_auth(auth_id, "approved|70.00|70.00|0.00");
+    snprintf(body, sizeof body, "{\"decision\":\"ACCEPT\",\"transactionID\":\"ext-rev-2\"}");
+    answer_ext(req2, 7000, body, &rep);
+    assert_int_equal(rep.amount_approved, 7000);
+    assert_string_equal(rep.message, "");
+    expect_auth(auth_id, "reversed|70.00|0.00|0.00");
+
+    /* Voided with nothing captured (all of it voided, still held): voided shrinks with it. */
+    char vauth_req[96], vauth_id[24], vreq[96];
+    rid(vauth_req, sizeof vauth_req, "partv", "auth", 0);
+    rid(vreq, sizeof vreq, "partv", "rev", 0);
+    make_auth(vauth_req, "IT-RM-PARTV", false, vauth_id, sizeof vauth_id);
+    it_exec(g_admin,
+            "UPDATE auth_history SET status = 'voided', amount_voided = 100.00, "
+            "void_reason = 'auth_capture' WHERE id = $1::bigint",
+            1, (const char *const[]){vauth_id});
+    record_and_mark(vreq, "IT-RM-PARTV", vauth_req, vauth_id);
+    snprintf(body, sizeof body,
+             "{\"decision\":\"ACCEPT\",\"transactionID\":\"ext-rev-3\","
+             "\"amount\":\"25.50\"}");
+    answer_ext(vreq, 10000, body, &rep);
+    expect_auth(vauth_id, "voided|74.50|0.00|74.50");
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -537,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_two_reversals_of_a_reject),
         cmocka_unit_test(test_timeout_reversal_marked_only_without_outcome),
         cmocka_unit_test(test_timeout_reversal_not_marked_past_late_approval),
+        cmocka_unit_test(test_partial_ext_reversal_keeps_the_rest),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

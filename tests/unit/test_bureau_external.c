@@ -732,6 +732,11 @@ static const struct {
      "\"cardStatus\":\"ACTIVE\"}",
      "has_balance=1|balance=4210|has_amount=0|svc_status=ACTIVE|reason_code="},
     {PL_OP_TOKEN, "{\"decision\":\"ACCEPT\",\"cardToken\":\"tok_new_1\"}", "token=tok_new_1"},
+    /* A reversal's amount is what it reversed (contract §8.5), less than sent included: the
+     * spec books the rest as still held (workers/reversal, migration 058). */
+    {PL_OP_AUTH_REVERSAL,
+     "{\"decision\":\"ACCEPT\",\"transactionID\":\"r-1\",\"amount\":\"30.00\"}",
+     "decision=ACCEPT|request_id=r-1|has_amount=1|amount=3000"},
     /* A deposit need not echo a transaction id. */
     {PL_OP_CAPTURE, "{\"decision\":\"ACCEPT\",\"amount\":\"120.00\"}", "request_id="},
     /* REJECT without reasonCode: reason_code "" (the vendor response tables make it SU). */

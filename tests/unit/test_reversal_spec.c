@@ -239,6 +239,40 @@ static void test_map_accept(void **state)
     assert_int_equal(job.reply->amount_approved, 11000);
 }
 
+/* An External Payment Service reversal ACCEPTed for less than was sent (its answer's amount,
+ * contract §8.5): approved for what was reversed, and the message says what is still held. */
+static void test_map_partial_reversal(void **state)
+{
+    (void)state;
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    memset(&g_res, 0, sizeof g_res);
+    job.res = &g_res;
+    job.reply = job_test_reply();
+    job.call.op = PL_OP_AUTH_REVERSAL;
+    job.call.amount = 10000;
+    snprintf(job.res->decision, sizeof job.res->decision, "ACCEPT");
+    job.res->has_amount = true;
+    job.res->amount = 3000;
+    pl_reversal_spec.map(&job);
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_true(job.reply->has_amount_approved);
+    assert_int_equal(job.reply->amount_approved, 3000);
+    assert_string_equal(job.reply->message,
+                        "Partially reversed: 30.00 of the 100.00 sent; the issuer still holds "
+                        "70.00.");
+
+    /* The whole amount, or none answered: no such message. */
+    map_answer(&job, "ACCEPT", "100");
+    assert_string_equal(job.reply->message, "");
+    job.res->has_amount = true;
+    job.res->amount = 12000;
+    memset(job.reply, 0, sizeof *job.reply);
+    pl_reversal_spec.map(&job);
+    assert_int_equal(job.reply->amount_approved, 12000);
+    assert_string_equal(job.reply->message, "");
+}
+
 static void test_map_reject_keeps_the_reason(void **state)
 {
     (void)state;
@@ -456,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_reason_texts),
         cmocka_unit_test(test_timeout_reversal_after_settled_is_refused),
         cmocka_unit_test(test_map_accept),
+        cmocka_unit_test(test_map_partial_reversal),
         cmocka_unit_test(test_map_reject_keeps_the_reason),
         cmocka_unit_test(test_map_error_and_fault),
         cmocka_unit_test(test_map_stored_value_void),

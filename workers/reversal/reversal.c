@@ -680,7 +680,8 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
      * stands in should it ever be absent. A paylink authorization is reversed whole (its
      * auth_history row becomes `reversed`, the claim is all of it; pl_reversal_check has refused
      * one with anything captured): its authorized amount goes, whatever the request says, as a
-     * stored value void's does. */
+     * stored value void's does. (After a reversal the bureau approved for less, that is what
+     * the issuer still holds: migration 058.) */
     c->amount = r->has_amount ? r->amount : r->auth_ref.has_amount ? r->auth_ref.amount : 0;
     if (d->authorized > 0) {
         if (c->amount != d->authorized)
@@ -738,6 +739,23 @@ static int rev_mark_sent(pl_job *job, pl_db_unit *u)
     return pl_db_unit_add(u, "rev_mark_sent", 10, p);
 }
 
+/*
+ * An approval that reversed less than was sent (an External Payment Service answer's amount,
+ * contract §8.5, below the call's): the rest is still held by the issuer, and the
+ * authorization stays capturable for it (migration 058). The order system is told so in
+ * words; the amount is in amount_approved.
+ */
+static void partial_reversal_message(pl_reply *rep, int64_t sent)
+{
+    char got[32], asked[32], held[32];
+    if (pl_money_format(rep->amount_approved, got, sizeof got) != 0 ||
+        pl_money_format(sent, asked, sizeof asked) != 0 ||
+        pl_money_format(sent - rep->amount_approved, held, sizeof held) != 0)
+        return;
+    snprintf(rep->message, sizeof rep->message,
+             "Partially reversed: %s of the %s sent; the issuer still holds %s.", got, asked, held);
+}
+
 static void rev_map(pl_job *job)
 {
     if (stored_value(job)) {
@@ -757,6 +775,8 @@ static void rev_map(pl_job *job)
     if (rep->status == PL_ST_APPROVED) {
         rep->has_amount_approved = true;
         rep->amount_approved = job->res->has_amount ? job->res->amount : job->call.amount;
+        if (rep->amount_approved < job->call.amount)
+            partial_reversal_message(rep, job->call.amount);
     }
     if (rep->status == PL_ST_DECLINED && !job->res->fault_code[0]) {
         const char *text = pl_reversal_reason_text(job->res->reason_code);
@@ -804,10 +824,13 @@ static int rev_store(pl_job *job, pl_db_unit *u)
                        job->reply_json};
     int rc = pl_db_unit_add(u, "rev_store", 9, p);
     if (rc == 0 && rep->status == PL_ST_APPROVED)
-        PL_INFO(job->req.request_id, "authorization %s reversed",
+        PL_INFO(job->req.request_id, "authorization %s %s",
                 job->call.timeout_reversal_of && *job->call.timeout_reversal_of
                     ? job->call.timeout_reversal_of
-                    : job->call.ref_request_id);
+                    : job->call.ref_request_id,
+                rep->amount_approved < job->call.amount
+                    ? "reversed in part (the rest is still held)"
+                    : "reversed");
     return rc;
 }
 

@@ -29,7 +29,10 @@
  *   - ccAuthReversalService with authRequestID / authRequestToken of the authorization, the
  *     request's amount and currency (CyberSource releases the whole authorization);
  *   - ACCEPT → approved (amount_approved = the amount reversed) and the auth_history row
- *     becomes `reversed` in the same database unit; REJECT → declined with the reason (237
+ *     becomes `reversed` in the same database unit; one reversing less than was sent (an
+ *     External Payment Service answer's amount) says so in its message, and the row keeps its
+ *     status with amount_authorized = what is still held, capturable or reversed later
+ *     (migration 058); REJECT → declined with the reason (237
  *     already reversed, 238 already captured, 102 unknown authorization, …); ERROR or a SOAP
  *     fault → error; an unknown decision falls back on the vendor_response table;
  *   - merchant ID hierarchy as for the authorization (the request's pay type, else the
