@@ -192,6 +192,15 @@ assert_eq "$(pl_ledger_count "tk-$run")" 0 "nothing sent to the bureau"
 pl_send auth "$(pl_request token "tk2-$run" 1.00)"
 r=$(pl_wait_reply auth "tk2-$run" 60)
 assert_json .status approved "$r"
+# A debit naming the token request: it authorized no amount, so the debit is authorized anew with
+# the capture on its token (before: a capture whose claim never fit, prepared again five times,
+# then `error`).
+tko=$(pl_sql "SELECT order_number FROM cc_auth_trans WHERE request_id = :'id'" id="tk2-$run")
+pl_send deposit "$(pl_debit "tkd-$run" 1.00 "$tko" "tk2-$run")"
+r=$(pl_wait_reply deposit "tkd-$run" 60)
+assert_json .status approved "$r"
+assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="tkd-$run")" \
+    "auth_capture|no_authorization" "a debit of a token request is an auth+capture"
 
 # ---- a debit naming an authorization whose outcome is not known yet ------------------------------
 # The bureau applied it, its answer was lost (905: timeout, required response): it may hold the

@@ -610,6 +610,11 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
             /* seed (Decision Manager): a REVIEW is an issuer approval held for fraud review;
              * settling it is a capture, not a second authorization. */
             d->auth.usable = strcmp(status, "approved") == 0 || strcmp(status, "review") == 0;
+            /* A `token` request is approved with no amount authorized: nothing to capture
+             * against (its claim could never fit, and the debit, prepared again each round,
+             * ended `error`); the debit is authorized anew with the capture, on its token. */
+            if (PQgetisnull(a, 0, b + 2))
+                d->auth.usable = false;
             /* What the bureau answered, whatever became of it since (a 481 is reversed at once
              * where the bureau has Send reversal). */
             d->auth.fraud_rejected = strcmp(PQgetvalue(a, 0, b + REF_ANSWERED), "rejected") == 0;
