@@ -160,6 +160,12 @@ static const char *const SQL_CONFIRM_AUTH =
     "ORDER BY r.answered_at DESC NULLS LAST LIMIT 1) "
     "FROM u LEFT JOIN h ON true";
 
+/* cmd_confirm's locks, in order, before SQL_CONFIRM_AUTH reads: the deposit, its authorization. */
+static const char *const SQL_CONFIRM_LOCK[] = {
+    "SELECT 1 FROM cc_deposit_trans WHERE request_id = $1 FOR UPDATE",
+    "SELECT 1 FROM auth_history h JOIN cc_deposit_trans u ON h.id = u.auth_history_id "
+    "WHERE u.request_id = $1 FOR UPDATE OF h"};
+
 static const char *const SQL_RESUBMITTABLE =
     "SELECT request_type, company, order_number, pay_seq, service_bureau, pay_type, "
     "amount::text, currency, installment, auth_ref_request_id, auth_ref_transaction_id, "
@@ -297,6 +303,21 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
         return 1;
     }
     const char *p[] = {rid, by, note};
+    /* The rows are locked first, each in a statement of its own (the deposit, then its
+     * authorization: the order paylink-deposit's statements take them), and read after: a
+     * statement that waited for a lock reads the rest (the reversal in flight) as of when it
+     * began, so one marked while this waited would be missed, and the capture counted for
+     * nothing beside it. */
+    for (size_t i = 0; i < sizeof SQL_CONFIRM_LOCK / sizeof SQL_CONFIRM_LOCK[0]; i++) {
+        PGresult *l = PQexecParams(db, SQL_CONFIRM_LOCK[i], 1, NULL, p, NULL, NULL, 0);
+        bool ok = PQresultStatus(l) == PGRES_TUPLES_OK;
+        PQclear(l);
+        if (!ok) {
+            fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+            exec_ok(db, "ROLLBACK");
+            return 1;
+        }
+    }
     PGresult *r = NULL, *a = PQexecParams(db, SQL_CONFIRM_AUTH, 1, NULL, p, NULL, NULL, 0);
     int status = 1;
     if (PQresultStatus(a) != PGRES_TUPLES_OK) {
