@@ -144,6 +144,13 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
     copy(res->request_id, sizeof res->request_id, rec->request_id);
     copy(res->merchant_reference_code, sizeof res->merchant_reference_code,
          rec->merchant_reference);
+    /* The main application's own reason, as an answer's service reply gives it: an
+     * authorization's ics_auth is its ccAuthReply (RCode 1 without a ReasonCode: 100), which
+     * tells whether the issuer holds the amount of a reject (followup_reversal). */
+    if (m && m->reason_code[0])
+        copy(res->service_reason_code, sizeof res->service_reason_code, m->reason_code);
+    else if (m && m->has_rcode && m->rcode == 1)
+        copy(res->service_reason_code, sizeof res->service_reason_code, "100");
 }
 
 /* True when a failed record's reason is 151, 152 or 250 (bureau_cybersource.c: the outcome is
@@ -467,6 +474,8 @@ typedef struct row {
     bool reversal_unrecorded; /* an operator's outcome: paylink-reversal has no row of that
                                  reversal (its publish may have failed): published again with
                                  the final reply */
+    char auth_reason[16];     /* the queried record's ics_auth reason (its ccAuthReply's), "" when
+                                 the outcome is not the bureau's record */
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -1014,7 +1023,8 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
  * The reversal the worker would have published with this outcome (1; 0 when none; negative
  * when the look-up failed): of an authorization
  * Decision Manager rejected (481) or CyberSource soft-declined (200, 230, 520) after the issuer
- * approved it (paylink-auth's followups), or of
+ * approved it, or rejected otherwise (400) while the queried record's ics_auth says 100
+ * (w->auth_reason: the issuer authorized it) — paylink-auth's followups, or of
  * the authorization an approved auth+capture replaced while nothing of it was captured
  * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
  * what it voided) — both only when the service sends reversals; or the row's timeout reversal
@@ -1056,7 +1066,8 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
          * nothing is a request paylink-reversal takes). */
         int64_t asked = 0;
         if (strcmp(w->protocol, "CYB") != 0 || strcmp(w->op, "token") == 0 ||
-            !pl_cybersource_refused_but_held(pl_status_name(o->status), o->vendor_response) ||
+            !pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
+                                                   w->auth_reason) ||
             !o->transaction_id[0] || w->released ||
             pl_money_parse_decimal(w->amount, &asked) != 0 || asked <= 0)
             return 0;
@@ -1431,6 +1442,105 @@ static void publish_applied(pl_resolver *r, PGconn *c, const row *w)
     PQclear(res);
 }
 
+/*
+ * The reversals `<deposit>.vdr` owed for an authorization an auth+capture replaced whose void
+ * waited for another claim to end (replaced_auth_reversal, migration 057): the trigger that
+ * carried the void out recorded the reversal, not being able to publish it; no worker decided it
+ * with an answer. paylink-deposit's resolver takes up to max_rows of them under a lease (FOR
+ * UPDATE SKIP LOCKED: two replicas never take one), publishes each on reversal.request as the
+ * resolver publishes the reversal of a replaced authorization it found itself (reversal_message:
+ * the authorization's order and service, for what was voided), and marks it published. A publish
+ * Kafka refuses gives it (and the rest) back for the next pass; a crash before the mark publishes
+ * it again once the lease has passed, under the same request_id with the same payload, which
+ * paylink-reversal answers from its row. Returns how many were published, or a negative pl_err.
+ */
+static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
+{
+    char lim[16], lease[16];
+    snprintf(lim, sizeof lim, "%d", max_rows > 0 ? max_rows : 1);
+    snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
+    const char *p[] = {r->owner, lim, lease};
+    PGresult *res =
+        exec(c,
+             "WITH due AS (SELECT deposit_request_id FROM replaced_auth_reversal "
+             "WHERE published_at IS NULL AND (lease_until IS NULL OR lease_until < now()) "
+             "ORDER BY owed_at LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+             "took AS (UPDATE replaced_auth_reversal o SET lease_owner = $1, "
+             "lease_until = now() + make_interval(secs => $3::int) FROM due "
+             "WHERE o.deposit_request_id = due.deposit_request_id "
+             "RETURNING o.deposit_request_id, o.auth_request_id, o.amount) "
+             "SELECT took.deposit_request_id, took.auth_request_id, took.amount::text, "
+             "coalesce(a.company::text || '-' || a.order_number, '') FROM took "
+             "LEFT JOIN cc_auth_trans a ON a.request_id = took.auth_request_id",
+             3, p);
+    if (!ok(res)) {
+        PL_WARN(NULL, "resolver: reading the reversals owed for replaced authorizations failed: %s",
+                PQerrorMessage(c));
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    char topic[200];
+    snprintf(topic, sizeof topic, "%s.reversal.request", r->prefix);
+    int n = PQntuples(res), published = 0;
+    bool refused = false;
+    for (int i = 0; i < n; i++) {
+        const char *deposit = PQgetvalue(res, i, 0), *auth = PQgetvalue(res, i, 1);
+        const char *mine[] = {deposit, r->owner};
+        if (refused) {
+            /* Kafka refused one: the rest are given back untried, for the next pass. */
+            PQclear(exec(c,
+                         "UPDATE replaced_auth_reversal SET lease_owner = NULL, lease_until = NULL "
+                         "WHERE deposit_request_id = $1 AND lease_owner = $2 "
+                         "AND published_at IS NULL",
+                         2, mine));
+            continue;
+        }
+        char rev[51], why[200] = "", err[256] = "";
+        pl_job_derived_request_id(deposit, PL_DEPOSIT_REVERSAL_SUFFIX, rev, sizeof rev);
+        char *payload = NULL;
+        if (reversal_message(c, auth, rev, PQgetvalue(res, i, 2), true, &payload, why,
+                             sizeof why) != 0) {
+            /* Kept under its lease: asked again once that has passed. */
+            PL_WARN(deposit, "resolver: the reversal %s of authorization %s cannot be made: %s",
+                    rev, auth, why);
+            continue;
+        }
+        if (r->publish(r->publish_arg, topic, PQgetvalue(res, i, 3), payload, err, sizeof err) !=
+            0) {
+            PL_WARN(deposit, "resolver: publishing the reversal %s failed (published later): %s",
+                    rev, err);
+            refused = true;
+            PQclear(exec(c,
+                         "UPDATE replaced_auth_reversal SET lease_owner = NULL, lease_until = NULL "
+                         "WHERE deposit_request_id = $1 AND lease_owner = $2 "
+                         "AND published_at IS NULL",
+                         2, mine));
+        } else {
+            /* Published, whoever holds the lease now (one that outlasted it may have been
+             * taken and published again: de-duplicated by paylink-reversal). */
+            PGresult *m = exec(c,
+                               "UPDATE replaced_auth_reversal SET published_at = now(), "
+                               "lease_owner = NULL, lease_until = NULL "
+                               "WHERE deposit_request_id = $1 AND published_at IS NULL",
+                               1, mine);
+            if (!ok(m))
+                PL_WARN(deposit,
+                        "resolver: the reversal %s was published but cannot be marked so "
+                        "(published again later): %s",
+                        rev, PQerrorMessage(c));
+            PQclear(m);
+            published++;
+            PL_INFO(deposit,
+                    "authorization %s replaced by an auth+capture, its void carried out once "
+                    "the other claims ended: reversal %s requested",
+                    auth, rev);
+        }
+        free(payload);
+    }
+    PQclear(res);
+    return published;
+}
+
 /* ---- one step ----------------------------------------------------------------------------- */
 
 static int reschedule(PGconn *c, const row *w, const char *owner, bool queried, int delay_s,
@@ -1715,9 +1825,10 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
     } else {
         pl_resolve_outcome o = x.d.outcome;
         char message[200] = "";
-        if (x.from_answer)
+        if (x.from_answer) {
             map_answer(r, c, &w, &x.res, &o, message, sizeof message);
-        else
+            copy(w.auth_reason, sizeof w.auth_reason, x.res.service_reason_code);
+        } else
             copy(message, sizeof message, "No record at the payment service: nothing was charged.");
         char by[160];
         resolver_name(r, &w, by, sizeof by);
@@ -1749,6 +1860,8 @@ int pl_resolver_pass(pl_resolver *r, int max_rows)
     if (!c)
         return PL_ERR_DB;
     publish_pending(r, c, max_rows);
+    if (strcmp(r->worker, "deposit") == 0)
+        publish_owed_reversals(r, c, max_rows);
     char lim[16];
     snprintf(lim, sizeof lim, "%d", max_rows > 0 ? max_rows : 1);
     const char *p[] = {r->worker, r->owner, lim};

@@ -167,9 +167,12 @@ pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t er
 void pl_resolver_destroy(pl_resolver *r);
 
 /*
- * One pass: publishes replies still pending, then takes up to max_rows due open rows of the
- * worker and takes one step on each. Returns the rows it took a step on (0: nothing due), or a
- * negative pl_err when the database could not be used.
+ * One pass: publishes replies still pending — and, for paylink-deposit's resolver, up to max_rows
+ * reversals `<deposit>.vdr` owed for an authorization an auth+capture replaced whose void waited
+ * for another claim to end (replaced_auth_reversal, migration 057; none is published twice while
+ * its lease holds) — then takes up to max_rows due open rows of the worker and takes one step on
+ * each. Returns the rows it took a step on (0: nothing due), or a negative pl_err when the
+ * database could not be used.
  */
 int pl_resolver_pass(pl_resolver *r, int max_rows);
 

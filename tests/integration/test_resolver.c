@@ -268,6 +268,7 @@ static void mark_resolved(const trow *t)
 static void cleanup(bool strict)
 {
     static const char *const deletes[] = {
+        "DELETE FROM replaced_auth_reversal WHERE deposit_request_id LIKE $1",
         "DELETE FROM required_response WHERE request_id LIKE $1",
         "DELETE FROM auth_reversal WHERE request_id LIKE $1",
         "DELETE FROM svc_trans WHERE request_id LIKE $1",
@@ -308,6 +309,22 @@ static void assert_nothing_else_due(const char *worker)
         fail_msg("required responses of others are due for the %s resolver (%s): this test "
                  "would take them",
                  worker, rows);
+    if (strcmp(worker, "deposit") != 0)
+        return;
+    /* paylink-deposit's resolver also publishes the reversals owed for replaced authorizations
+     * (057): those of others would go to this test's callback, never to Kafka. */
+    const char *q[] = {g_like};
+    r = sql("SELECT coalesce(string_agg(deposit_request_id, ', '), '') FROM replaced_auth_reversal "
+            "WHERE published_at IS NULL AND deposit_request_id NOT LIKE $1 "
+            "AND (lease_until IS NULL OR lease_until < now())",
+            1, q);
+    snprintf(rows, sizeof rows, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (rows[0])
+        fail_msg("reversals of others are owed (replaced_auth_reversal: %s): this test's deposit "
+                 "resolver would take them (the running paylink-deposit publishes them when it "
+                 "has migration 057's resolver)",
+                 rows);
 }
 
 /*
@@ -2182,6 +2199,190 @@ static void test_transaction_not_unknown(void **state)
     pub_free(&pub);
 }
 
+/* ---- the reversal of an authorization an auth+capture replaced, its void deferred (057) --- */
+
+/* An approved CyberSource authorization rid of 100.00 of order `order`, as paylink-auth leaves
+ * it; its auth_history id into hid. */
+static void mk_approved_auth(const char *rid, const char *order, char *hid, size_t n)
+{
+    const char *p[] = {rid, order};
+    run("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau, amount, currency, card_token, card_type, "
+        "merchant_id, status, amount_approved, sent_at, sent_by) VALUES ($1::text, " FINGERPRINT
+        ", 'auth', 'auth', " COMPANY ", $2::text, 1, 'CYB', 100.00, 'USD', 'tok-it-resolver', "
+        "'VI', 'paylink_demo', 'approved', 100.00, now(), 'it-resolver')",
+        2, p);
+    value_n(hid, n,
+            "INSERT INTO auth_history (request_id, company, order_number, pay_seq, service_bureau, "
+            "transaction_type, status, amount_authorized, currency, auth_number, transaction_id) "
+            "VALUES ($1::text, " COMPANY ", $2::text, 1, 'CYB', 'auth', 'approved', 100.00, 'USD', "
+            "'123456', '7419661750346782309999') RETURNING id::text",
+            2, p);
+}
+
+/* A debit rid of order `order` on authorization hid, marked sent as paylink-deposit marks it: a
+ * capture (op) claiming its amount on the authorization, an auth+capture claiming nothing. */
+static void mk_sent_debit(const char *rid, const char *order, const char *bureau, const char *op,
+                          const char *amount, const char *hid)
+{
+    const char *p[] = {rid, order, bureau, op, amount, hid};
+    run("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau, amount, currency, card_token, merchant_id, "
+        "status, deposit_status, auth_history_id, claim_amount, void_remainder, sent_at, "
+        "sent_by) VALUES ($1::text, " FINGERPRINT ", 'debit', $4::text, " COMPANY
+        ", $2::text, 1, $3::text, $5::numeric, 'USD', 'tok-it-resolver', 'paylink_demo', 'sent', "
+        "'*SENT', $6::bigint, CASE WHEN $4::text = 'capture' THEN $5::numeric END, "
+        "CASE WHEN $4::text = 'capture' THEN false END, now(), 'it-resolver')",
+        6, p);
+    if (strcmp(op, "capture") == 0)
+        run("UPDATE auth_history SET amount_pending = amount_pending + $2::numeric "
+            "WHERE id = $1::bigint",
+            2, (const char *const[]){hid, amount});
+}
+
+/* The debit's answer stored (status, and what it captured: NULL for none), as dep_store stores
+ * it: the settle trigger does the rest. */
+static void settle_debit(const char *rid, const char *status, const char *deposited)
+{
+    run("UPDATE cc_deposit_trans SET status = $2::text, deposit_status = '*RCVD', "
+        "amount_deposited = $3::numeric, answered_at = now() WHERE request_id = $1",
+        3, (const char *const[]){rid, status, deposited});
+}
+
+/* Holds (or gives back) the reversal owed for auth+capture `ac` under a lease of the test's
+ * own, which no resolver takes up while it lasts. */
+static void owed_hold(const char *ac, bool hold)
+{
+    run(hold ? "UPDATE replaced_auth_reversal SET lease_owner = 'it-hold', "
+               "lease_until = now() + interval '1 hour' WHERE deposit_request_id = $1"
+             : "UPDATE replaced_auth_reversal SET lease_owner = NULL, lease_until = NULL "
+               "WHERE deposit_request_id = $1 AND lease_owner = 'it-hold'",
+        1, (const char *const[]){ac});
+}
+
+/* The messages published with Kafka key `key`. */
+static int calls_for_key(const pubrec *pr, const char *key, const published **last)
+{
+    int n = pr->calls < 16 ? pr->calls : 16, found = 0;
+    for (int i = 0; i < n; i++)
+        if (strcmp(pr->msg[i].key, key) == 0) {
+            found++;
+            if (last)
+                *last = &pr->msg[i];
+        }
+    return found;
+}
+
+/*
+ * An auth+capture (150.00 over a 100.00 authorization) answered approved while another capture
+ * of that authorization still claims 30.00: the void of the authorization it replaced waits
+ * (050). Once that capture ends declined — nothing of the authorization captured — the void is
+ * carried out and the reversal `<auth+capture>.vdr` of the authorization is owed (057), and
+ * paylink-deposit's resolver publishes it once: a publish Kafka refuses leaves it owed for the
+ * next pass. None when the other capture was approved (CyberSource refuses to reverse a captured
+ * authorization, 238), on a bureau without Send reversal (the demo's EXT), or when the
+ * auth+capture's own follow-ups already hold it. Before, no reversal was ever published for a
+ * deferred void: the hold stayed on the card until it expired.
+ */
+static void test_deferred_auth_capture_void_reversed(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128];
+    pl_resolver *r = resolver("deposit", owner(own, sizeof own, "vdr"), &pub);
+    enum { CASES = 4 };
+    /* 0: the other capture declined; 1: approved; 2: the auth+capture on EXT (no Send
+     * reversal); 3: its follow-ups hold the reversal already. */
+    char auth[CASES][64], ac[CASES][64], vdr[CASES][64], key[CASES][32], hid[CASES][24];
+    for (int k = 0; k < CASES; k++) {
+        char order[21], cap[64], want[256];
+        int n = ++g_seq;
+        snprintf(order, sizeof order, "ITV%05d%04d", (int)(getpid() % 100000), n);
+        snprintf(key[k], sizeof key[k], "%s-%s", COMPANY, order);
+        snprintf(auth[k], sizeof auth[k], "%s%da", g_prefix, n);
+        snprintf(cap, sizeof cap, "%s%dc", g_prefix, n);
+        snprintf(ac[k], sizeof ac[k], "%s%dx", g_prefix, n);
+        pl_job_derived_request_id(ac[k], PL_DEPOSIT_REVERSAL_SUFFIX, vdr[k], sizeof vdr[k]);
+        mk_approved_auth(auth[k], order, hid[k], sizeof hid[k]);
+        mk_sent_debit(cap, order, "CYB", "capture", "30.00", hid[k]);
+        mk_sent_debit(ac[k], order, k == 2 ? "EXT" : "CYB", "auth_capture", "150.00", hid[k]);
+        if (k == 3)
+            run("UPDATE cc_deposit_trans SET followups = jsonb_build_array(jsonb_build_object("
+                "'topic', 'it.reversal.request', 'key', $2::text, 'payload', "
+                "jsonb_build_object('request_id', $3::text)::text)) WHERE request_id = $1",
+                3, (const char *const[]){ac[k], key[k], vdr[k]});
+        settle_debit(ac[k], "approved", "150.00");
+        snprintf(want, sizeof want, "approved|0.00|%s|auth_capture", ac[k]);
+        assert_value("SELECT concat_ws('|', status, amount_voided, void_deferred_by, "
+                     "void_deferred_reason) FROM auth_history WHERE id = $1::bigint",
+                     hid[k], want);
+        assert_value("SELECT count(*)::text FROM replaced_auth_reversal "
+                     "WHERE deposit_request_id = $1",
+                     ac[k], "0");
+        /* The owed row is held by the test from the moment it is written (one transaction): the
+         * running system's own paylink-deposit resolvers, every 2 s, would publish it first. */
+        run("BEGIN", 0, NULL);
+        settle_debit(cap, k == 1 ? "approved" : "declined", k == 1 ? "30.00" : NULL);
+        owed_hold(ac[k], true);
+        run("COMMIT", 0, NULL);
+        snprintf(want, sizeof want, "voided|%s|%s|auth_capture|-", k == 1 ? "70.00" : "100.00",
+                 ac[k]);
+        assert_value("SELECT concat_ws('|', status, amount_voided, voided_by, void_reason, "
+                     "coalesce(void_deferred_by, '-')) FROM auth_history WHERE id = $1::bigint",
+                     hid[k], want);
+        assert_value("SELECT count(*)::text FROM replaced_auth_reversal "
+                     "WHERE deposit_request_id = $1",
+                     ac[k], k == 0 ? "1" : "0");
+    }
+    char owed[200];
+    snprintf(owed, sizeof owed, "%s|%s|100.00|t", hid[0], auth[0]);
+    assert_value("SELECT concat_ws('|', auth_history_id, auth_request_id, amount, "
+                 "published_at IS NULL) FROM replaced_auth_reversal WHERE deposit_request_id = $1",
+                 ac[0], owed);
+
+    /* Kafka refuses it: still owed, given back for the next pass. */
+    quiet("deposit");
+    owed_hold(ac[0], false);
+    pub.fail = true;
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    assert_int_equal(calls_for_key(&pub, key[0], NULL), 1);
+    assert_value("SELECT concat_ws('|', published_at IS NULL, coalesce(lease_owner, '-')) "
+                 "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
+                 ac[0], "t|-");
+    owed_hold(ac[0], true);
+    pub.fail = false;
+    quiet("deposit");
+    owed_hold(ac[0], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    const published *m = NULL;
+    assert_int_equal(calls_for_key(&pub, key[0], &m), 2);
+    assert_false(m->failed);
+    assert_string_equal(m->topic, "it.reversal.request");
+    json_object *o = json_tokener_parse(m->payload);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "request_id"), vdr[0]);
+    assert_string_equal(jstr(o, "type"), "reversal");
+    assert_string_equal(jstr(o, "service"), "CYB");
+    assert_string_equal(jstr(o, "amount"), "100.00");
+    assert_string_equal(jstr(o, "currency"), "USD");
+    json_object *ref;
+    assert_true(json_object_object_get_ex(o, "auth_ref", &ref));
+    assert_string_equal(jstr(ref, "request_id"), auth[0]);
+    json_object_put(o);
+    assert_value("SELECT concat_ws('|', published_at IS NOT NULL, coalesce(lease_owner, '-')) "
+                 "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
+                 ac[0], "t|-");
+    /* Published once: the next pass has nothing of it. */
+    quiet("deposit");
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    assert_int_equal(calls_for_key(&pub, key[0], NULL), 2);
+    for (int k = 1; k < CASES; k++)
+        assert_int_equal(calls_for_key(&pub, key[k], NULL), 0);
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2208,6 +2409,7 @@ int main(void)
         cmocka_unit_test_teardown(test_timeout_reversal_recorded_first, test_teardown),
         cmocka_unit_test_teardown(test_apply_failure_escalates, test_teardown),
         cmocka_unit_test_teardown(test_transaction_not_unknown, test_teardown),
+        cmocka_unit_test_teardown(test_deferred_auth_capture_void_reversed, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

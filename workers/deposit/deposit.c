@@ -830,7 +830,9 @@ static int64_t unused_amount(const pl_job *job, const dep_data *d)
 
 /* The unused authorization is reversed at the bureau (seed "Send reversal") only after an
  * auth+capture replaced it, while nothing of it was captured and no other call has it in
- * flight: after any capture CyberSource refuses the reversal (238), so none is asked for. */
+ * flight: after any capture CyberSource refuses the reversal (238), so none is asked for. With
+ * a call in flight the void waits for it (050); the reversal is then owed when the void is
+ * carried out with nothing captured, and the resolver publishes it (057). */
 static bool reverses_old_auth(const pl_job *job, const dep_data *d)
 {
     return d && d->choice.kind == PL_DEP_AUTH_CAPTURE && job->svc->send_reversal &&

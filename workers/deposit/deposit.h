@@ -23,7 +23,10 @@
  *   - after an approved auth+capture, the old authorization is voided whatever Void auth at
  *     deposit says (seed step 6; void_reason auth_capture) and, when the bureau has Send
  *     reversal and nothing of it was captured, a reversal request for it is published on
- *     reversal.request (<request_id>.vdr), which the reversal worker carries out;
+ *     reversal.request (<request_id>.vdr), which the reversal worker carries out. While another
+ *     deposit claims on the authorization the void waits (050) and no reversal is decided with
+ *     the answer: the trigger that carries the void out records it as owed when nothing was
+ *     captured (replaced_auth_reversal, 057), and this worker's resolver publishes it;
  *   - a follow-on credit refunds at most what the debit captured less earlier credits (approved
  *     or open), claimed on the debit the same way;
  *   - references must belong to the request's own company and order, or it is invalid;
