@@ -138,6 +138,22 @@ bool pl_cybersource_soft_decline(const char *reason_code);
  */
 bool pl_cybersource_refused_but_held(const char *status, const char *vendor_response);
 
+/*
+ * pl_cybersource_refused_but_held, or an authorization `rejected` whatever its reasonCode (400:
+ * Decision Manager's fraud score over the threshold, a code the vendor response table holds for
+ * fraud) whose ccAuthReply says reasonCode 100: auth_reason_code, the
+ * pl_bureau_result.service_reason_code of an authorization's or token+auth's answer (its
+ * ccAuthReply's), or the resolver's ics_auth reason of a queried record; NULL or "" when
+ * unknown. The issuer authorized it and holds the amount while paylink answers it refused
+ * (../shared/reference/bureau-wire-formats.md §1.7: the top-level reasonCode can differ from
+ * the service's, REJECT with ccAuthReply 100 is "issuer approved, Decision Manager rejected"), so
+ * with Send reversal it is reversed as a 481 is. Not a `declined` one (a token+auth answered
+ * REJECT 102 for its token while its ccAuthReply says 100): paylink-reversal takes no reversal of
+ * a declined authorization but a soft decline's (its claim statement, migration 052's trigger).
+ */
+bool pl_cybersource_refused_but_authorized(const char *status, const char *vendor_response,
+                                           const char *auth_reason_code);
+
 /* Digits of a merchantTransactionIdentifier; out of pl_cybersource_merchant_txn_id needs one
  * more byte. */
 #define PL_CYBERSOURCE_MTI_DIGITS 15

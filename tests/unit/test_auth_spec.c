@@ -16,8 +16,10 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "bureau_cybersource.h"
 #include "job_test_helpers.h"
 #include "spec_test_helpers.h"
+#include "xml_test_helpers.h"
 
 /* A request id of n characters ("r-" then a repeating pattern). */
 static void make_id(char *out, size_t n, char fill)
@@ -201,6 +203,138 @@ static void test_mark_records_the_token(void **state)
     assert_non_null(strstr(mark->sql, "card_token = CASE WHEN card_token = '' THEN coalesce($8"));
 }
 
+/* body with its first from overwritten by to, of the same length. */
+static void overwrite(char *body, const char *from, const char *to)
+{
+    assert_int_equal(strlen(from), strlen(to));
+    char *at = strstr(body, from);
+    assert_non_null(at);
+    memcpy(at, to, strlen(to));
+}
+
+/* The bureau's answer (a fixture with its first from overwritten by to, then from2 by to2 when
+ * not NULL) parsed for job's call, mapped as paylink-auth maps it, and its reply as the
+ * follow-ups read it (status, vendor_response, auth.transaction_id), into *reply. */
+static void answer(pl_job *job, const char *fixture, const char *from, const char *to,
+                   const char *from2, const char *to2, json_object **reply)
+{
+    size_t len = 0;
+    char *body = xml_test_read_fixture("cybersource", fixture, &len);
+    assert_non_null(body);
+    overwrite(body, from, to);
+    if (from2)
+        overwrite(body, from2, to2);
+    pl_bureau_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    job->call.req = &job->req;
+    char err[256] = "";
+    assert_int_equal(
+        pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, sizeof err),
+        0);
+    free(body);
+    memset(job->reply, 0, sizeof *job->reply);
+    pl_auth_spec.map(job);
+    *reply = json_object_new_object();
+    json_object *auth = json_object_new_object();
+    json_object_object_add(*reply, "status",
+                           json_object_new_string(pl_status_name(job->reply->status)));
+    json_object_object_add(*reply, "vendor_response",
+                           json_object_new_string(job->reply->vendor_response));
+    json_object_object_add(auth, "transaction_id",
+                           json_object_new_string(job->reply->auth.transaction_id));
+    json_object_object_add(*reply, "auth", auth);
+}
+
+/*
+ * A CyberSource authorization answered REJECT at the request level while its ccAuthReply says
+ * 100 (the issuer authorized it; wire formats §1.7): `rejected` (400, a fraud score over the
+ * threshold) is reversed as a 481 is, <request_id>.rev for what ccAuthReply authorized, with
+ * Send reversal. Before, only 481 and the soft declines were: the hold of a 400 stayed until the
+ * authorization expired.
+ */
+static void test_reject_with_auth_100_reversed(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    memset(&cyb, 0, sizeof cyb);
+    snprintf(cyb.code, sizeof cyb.code, "CYB");
+    snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
+    cyb.send_reversal = true;
+    pl_job job;
+    pl_bureau_result res = {0};
+    memset(&job, 0, sizeof job);
+    job.svc = &cyb;
+    job.res = &res;
+    job.reply = job_test_reply();
+    job.req.type = PL_REQ_AUTH;
+    snprintf(job.req.request_id, sizeof job.req.request_id, "r-auth-0481");
+    job.req.has_amount = true;
+    job.req.amount = 50000;
+    job.call.op = PL_OP_AUTH;
+    json_object *reply = NULL;
+
+    /* REJECT 400, ccAuthReply 100 for 481.00: rejected, and reversed for what is held. */
+    answer(&job, "auth_reject_481.xml", "<c:reasonCode>481", "<c:reasonCode>400", NULL, NULL,
+           &reply);
+    assert_int_equal(job.reply->status, PL_ST_REJECTED);
+    assert_string_equal(job.reply->vendor_response, "400");
+    assert_false(job.reply->has_amount_approved); /* the reply still says rejected, no amount */
+    assert_true(pl_auth_reverses(&job, reply));
+    char held[24];
+    assert_true(pl_job_held_amount(&job, held, sizeof held));
+    assert_string_equal(held, "481.00");
+    /* Without Send reversal, or on another protocol, nothing. */
+    cyb.send_reversal = false;
+    assert_false(pl_auth_reverses(&job, reply));
+    cyb.send_reversal = true;
+    snprintf(cyb.protocol, sizeof cyb.protocol, "EXT");
+    assert_false(pl_auth_reverses(&job, reply));
+    snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
+    json_object_put(reply);
+
+    /* The 481 itself, as before. */
+    answer(&job, "auth_reject_481.xml", "<c:reasonCode>481", "<c:reasonCode>481", NULL, NULL,
+           &reply);
+    assert_int_equal(job.reply->status, PL_ST_REJECTED);
+    assert_true(pl_auth_reverses(&job, reply));
+    json_object_put(reply);
+
+    /* The issuer declined (ccAuthReply 203): a 400 holds nothing, no reversal. */
+    answer(&job, "auth_reject_481.xml", "<c:reasonCode>481", "<c:reasonCode>400",
+           "<c:reasonCode>100</c:reasonCode>\n<c:amount>",
+           "<c:reasonCode>203</c:reasonCode>\n<c:amount>", &reply);
+    assert_int_equal(job.reply->status, PL_ST_REJECTED);
+    assert_string_equal(job.res->service_reason_code, "203");
+    assert_false(pl_auth_reverses(&job, reply));
+    json_object_put(reply);
+
+    /* A token+auth refused for its token (102) with ccAuthReply 100 is `declined`: not reversed
+     * here (paylink-reversal takes no reversal of a declined authorization but a soft
+     * decline's). */
+    snprintf(job.req.request_id, sizeof job.req.request_id, "r-auth-0002");
+    job.call.op = PL_OP_TOKEN_AUTH;
+    answer(&job, "token_auth.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+           "<c:decision>REJECT</c:decision>\n<c:reasonCode>102", NULL, NULL, &reply);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_string_equal(job.res->service_reason_code, "100");
+    assert_false(pl_auth_reverses(&job, reply));
+    json_object_put(reply);
+    /* The same answer an operator holds for fraud would be `rejected`: reversed then. */
+    answer(&job, "token_auth.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+           "<c:decision>REJECT</c:decision>\n<c:reasonCode>400", NULL, NULL, &reply);
+    assert_int_equal(job.reply->status, PL_ST_REJECTED);
+    assert_true(pl_auth_reverses(&job, reply));
+    assert_true(pl_job_held_amount(&job, held, sizeof held));
+    assert_string_equal(held, "120.00");
+    json_object_put(reply);
+    /* An answer without a result (replayed before 008_followups.sql) reads no ccAuthReply. */
+    job.res = NULL;
+    reply = json_tokener_parse("{\"status\":\"rejected\",\"vendor_response\":\"400\","
+                               "\"auth\":{\"transaction_id\":\"64000\"}}");
+    assert_false(pl_auth_reverses(&job, reply));
+    json_object_put(reply);
+}
+
 static void test_spec_table(void **state)
 {
     (void)state;
@@ -233,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_ext_refusals),
         cmocka_unit_test(test_token_approves_no_amount),
         cmocka_unit_test(test_mark_records_the_token),
+        cmocka_unit_test(test_reject_with_auth_100_reversed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

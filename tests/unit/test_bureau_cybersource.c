@@ -1408,6 +1408,67 @@ static int parse_fixture_with(const char *name, const char *from, const char *to
 }
 
 /*
+ * A request-level REJECT whose ccAuthReply says 100 (wire formats §1.7: the issuer approved, the
+ * order was refused above it): a 400 fraud score, or a token+auth whose token failed (102). The
+ * answer gives ccAuthReply's reasonCode and amount (what the issuer holds), and
+ * pl_cybersource_refused_but_authorized takes a `rejected` one as held: with Send reversal it is
+ * reversed as a 481 is. A `declined` one is not (paylink-reversal takes no reversal of it).
+ */
+static void test_parse_reject_with_auth_100(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256] = "";
+    assert_int_equal(parse_fixture_with("auth_reject_481.xml", "<c:reasonCode>481",
+                                        "<c:reasonCode>400", PL_OP_AUTH, &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.reason_code, "400");
+    assert_string_equal(res.service_reason_code, "100");
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 48100);
+    assert_string_equal(res.request_id, "7419657200136712104018");
+    assert_true(pl_cybersource_refused_but_authorized("rejected", res.reason_code,
+                                                      res.service_reason_code));
+    /* 400 alone (Decision Manager scored it before any authorization, or the issuer
+     * declined): nothing held, as before. */
+    assert_false(pl_cybersource_refused_but_held("rejected", "400"));
+    assert_false(pl_cybersource_refused_but_authorized("rejected", "400", ""));
+    assert_false(pl_cybersource_refused_but_authorized("rejected", "400", NULL));
+    assert_false(pl_cybersource_refused_but_authorized("rejected", "400", "203"));
+    assert_false(pl_cybersource_refused_but_authorized("rejected", "400", "110"));
+    /* Another status: a review or approval is no refusal; a declined one is not reversible. */
+    assert_false(pl_cybersource_refused_but_authorized("declined", "102", "100"));
+    assert_false(pl_cybersource_refused_but_authorized("approved", "100", "100"));
+    assert_false(pl_cybersource_refused_but_authorized("review", "480", "100"));
+    assert_false(pl_cybersource_refused_but_authorized(NULL, "481", "100"));
+    /* What pl_cybersource_refused_but_held takes stays taken, whatever ccAuthReply says. */
+    assert_true(pl_cybersource_refused_but_authorized("rejected", "481", ""));
+    assert_true(pl_cybersource_refused_but_authorized("declined", "230", NULL));
+
+    /* A token+auth refused for its token (102) while its ccAuthReply says 100. */
+    assert_int_equal(parse_fixture_with("token_auth.xml",
+                                        "<c:decision>ACCEPT</c:decision>\n"
+                                        "<c:reasonCode>100",
+                                        "<c:decision>REJECT</c:decision>\n"
+                                        "<c:reasonCode>102",
+                                        PL_OP_TOKEN_AUTH, &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.reason_code, "102");
+    assert_string_equal(res.service_reason_code, "100");
+    assert_int_equal(res.amount, 12000);
+    /* A ccAuthReply without reasonCode 100 (the issuer declined) holds nothing. */
+    assert_int_equal(parse_fixture_with("auth_reject_481.xml",
+                                        "<c:reasonCode>100</c:reasonCode>\n<c:amount>",
+                                        "<c:reasonCode>203</c:reasonCode>\n<c:amount>", PL_OP_AUTH,
+                                        &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.service_reason_code, "203");
+    assert_false(pl_cybersource_refused_but_authorized("rejected", "400", res.service_reason_code));
+}
+
+/*
  * CyberSource answers a partial approval REJECT 110 with the approved amount in ccAuthReply
  * (its Simple Order test data; wire formats §1.9): it reads as the approval for that amount an
  * ACCEPT 110 is (README, CONTRACT.md §3), not as a decline that drops the amount.
@@ -2089,6 +2150,7 @@ int main(void)
         cmocka_unit_test(test_parse_approval_without_id),
         cmocka_unit_test(test_parse_review_480),
         cmocka_unit_test(test_parse_reject_481),
+        cmocka_unit_test(test_parse_reject_with_auth_100),
         cmocka_unit_test(test_parse_partial_110),
         cmocka_unit_test(test_parse_auth_capture_partial_110),
         cmocka_unit_test(test_parse_declines),

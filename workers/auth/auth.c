@@ -337,24 +337,41 @@ static const char *jstr(json_object *o, const char *k)
     return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
 }
 
+/* The ccAuthReply reasonCode of the job's answer ("" when there is none): the service reason of
+ * an authorization's or token+auth's answer (bureau_cybersource.h). */
+static const char *auth_reply_reason(const pl_job *job)
+{
+    return job->res && (job->call.op == PL_OP_AUTH || job->call.op == PL_OP_TOKEN_AUTH)
+               ? job->res->service_reason_code
+               : "";
+}
+
+bool pl_auth_reverses(const pl_job *job, json_object *reply)
+{
+    const pl_request *r = &job->req;
+    if (!job->svc || !job->svc->send_reversal || strcmp(job->svc->protocol, "CYB") != 0 ||
+        r->type != PL_REQ_AUTH ||
+        !pl_cybersource_refused_but_authorized(
+            jstr(reply, "status"), jstr(reply, "vendor_response"), auth_reply_reason(job)))
+        return false;
+    json_object *auth;
+    return json_object_object_get_ex(reply, "auth", &auth) && jstr(auth, "transaction_id");
+}
+
 /*
  * seed: a Decision Manager REJECT (481) of an authorization the issuer approved deactivates
  * the payment; with Send reversal the authorization is reversed so the hold on the
  * cardholder's funds is released. The same for a soft decline (200, 230, 520: the issuer
  * approved, CyberSource declined): the order system is told `declined` and will not capture it,
- * so nothing else would release what the issuer holds. The reversal worker does it; we publish
- * its request.
+ * so nothing else would release what the issuer holds; and for any other `rejected` answer whose
+ * ccAuthReply says 100 (a 400 fraud score: the issuer authorized it, CyberSource refused it).
+ * The reversal worker does it; we publish its request (pl_auth_reverses decides).
  */
 static int auth_followups(pl_job *job, json_object *reply)
 {
     const pl_request *r = &job->req;
-    if (!job->svc->send_reversal || strcmp(job->svc->protocol, "CYB") != 0 ||
-        r->type != PL_REQ_AUTH ||
-        !pl_cybersource_refused_but_held(jstr(reply, "status"), jstr(reply, "vendor_response")))
+    if (!pl_auth_reverses(job, reply))
         return 0;
-    json_object *auth;
-    if (!json_object_object_get_ex(reply, "auth", &auth) || !jstr(auth, "transaction_id"))
-        return 0; /* no authorization to reverse */
     char amount[24];
     if (!pl_job_held_amount(job, amount, sizeof amount)) {
         PL_INFO(r->request_id,
@@ -365,13 +382,16 @@ static int auth_followups(pl_job *job, json_object *reply)
     pl_auth_reversal_request_id(r->request_id, rid, sizeof rid);
     const pl_reversal_of of = {.auth_request_id = r->request_id};
     int rc = pl_job_publish_reversal(job, rid, amount, r->currency, &of);
-    if (rc == 0)
+    if (rc == 0) {
+        const char *status = jstr(reply, "status"), *vendor = jstr(reply, "vendor_response");
         PL_INFO(r->request_id, "%s: reversal %s requested",
-                strcmp(jstr(reply, "status"), "rejected") == 0 &&
-                        strcmp(jstr(reply, "vendor_response"), "481") == 0
-                    ? "Decision Manager reject"
-                    : "soft decline (the issuer approved, CyberSource declined)",
+                pl_cybersource_refused_but_held(status, vendor)
+                    ? strcmp(status, "rejected") == 0 && strcmp(vendor, "481") == 0
+                          ? "Decision Manager reject"
+                          : "soft decline (the issuer approved, CyberSource declined)"
+                    : "rejected after the issuer authorized it (ccAuthReply 100)",
                 rid);
+    }
     return rc;
 }
 

@@ -8,8 +8,9 @@
  *   - Decision Manager fields go only with online authorizations when it is enabled;
  *   - ACCEPT → approved (110: partial approval for a smaller amount); REVIEW 480 → review with
  *     the FS hold; REJECT 481 → rejected, payment deactivated, and a reversal request when Send
- *     reversal is set (the issuer did approve it); 400 → rejected; other REJECTs → declined with
- *     the vendor_response hold; ERROR / SOAP fault → error; unknown codes fall back on decision;
+ *     reversal is set (the issuer did approve it); 400 → rejected (reversed the same way when its
+ *     ccAuthReply says 100: the issuer authorized it); other REJECTs → declined with the
+ *     vendor_response hold; ERROR / SOAP fault → error; unknown codes fall back on decision;
  *   - merchant ID hierarchy, currency and country cross-references from the configuration.
  */
 #ifndef PL_AUTH_H
@@ -22,5 +23,16 @@ extern const pl_spec pl_auth_spec;
 /* The id of the reversal request published for a rejected authorization (deterministic, so a
  * republish after a crash is de-duplicated by the reversal worker). out: at least 51 bytes. */
 void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsize);
+
+/*
+ * Whether paylink-auth's follow-up of the answer reply (the reply as rendered: status,
+ * vendor_response, auth.transaction_id) of job is the reversal <request_id>.rev of what the
+ * issuer holds: a CyberSource `auth` on a service bureau with Send reversal, refused while the
+ * issuer holds its amount (pl_cybersource_refused_but_authorized with job->res's ccAuthReply
+ * reasonCode: a Decision Manager 481, a soft decline, any `rejected` one whose ccAuthReply says
+ * 100), with a transaction id to reverse. The follow-up is then published when something is held
+ * (pl_job_held_amount).
+ */
+bool pl_auth_reverses(const pl_job *job, json_object *reply);
 
 #endif
