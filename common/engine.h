@@ -392,6 +392,9 @@ void pl_job_derived_request_id(const char *request_id, const char *suffix, char 
 #define PL_TIMEOUT_REVERSAL_SUFFIX "tor"
 /* The reversal of the authorization an approved auth+capture (a deposit) replaced. */
 #define PL_DEPOSIT_REVERSAL_SUFFIX "vdr"
+/* The same reversal published again by paylink-deposit's resolver when the first, published with
+ * the auth+capture's answer, was refused while another deposit's claim held the void (057). */
+#define PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX "vdr2"
 /* The reversal of the authorization a soft-declined auth+capture (a deposit) made: the issuer
  * approved it, CyberSource declined it (pl_cybersource_soft_decline), nothing was captured. */
 #define PL_SOFT_DECLINE_REVERSAL_SUFFIX "sdr"

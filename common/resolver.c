@@ -1442,17 +1442,86 @@ static void publish_applied(pl_resolver *r, PGconn *c, const row *w)
     PQclear(res);
 }
 
+/* What became of an owed reversal's deposit's own `.vdr` (owed_vdr). */
+typedef enum {
+    VDR_NONE,    /* no row: not published, or not taken up yet */
+    VDR_PENDING, /* recorded, no outcome yet (received, sent, unknown) */
+    VDR_DONE,    /* approved, or sent and refused by the bureau: nothing more to ask */
+    VDR_REFUSED, /* refused by paylink-reversal without a call (a claim was still in flight) */
+    VDR_UNREADABLE
+} vdr_state;
+
+static vdr_state owed_vdr(PGconn *c, const char *rev)
+{
+    const char *p[] = {rev};
+    PGresult *res =
+        exec(c, "SELECT status::text, sent_at IS NOT NULL FROM auth_reversal WHERE request_id = $1",
+             1, p);
+    vdr_state st = VDR_UNREADABLE;
+    if (ok(res)) {
+        if (PQntuples(res) == 0)
+            st = VDR_NONE;
+        else {
+            const char *status = PQgetvalue(res, 0, 0);
+            bool sent = PQgetvalue(res, 0, 1)[0] == 't';
+            if (!strcmp(status, "received") || !strcmp(status, "sent") ||
+                !strcmp(status, "unknown"))
+                st = VDR_PENDING;
+            else if (!strcmp(status, "approved") || sent)
+                st = VDR_DONE;
+            else
+                st = VDR_REFUSED;
+        }
+    }
+    PQclear(res);
+    return st;
+}
+
+/* Gives an owed reversal's lease back (asked again at the next pass), or marks it published. */
+static void owed_release(PGconn *c, const char *deposit, const char *owner)
+{
+    const char *mine[] = {deposit, owner};
+    PQclear(exec(c,
+                 "UPDATE replaced_auth_reversal SET lease_owner = NULL, lease_until = NULL "
+                 "WHERE deposit_request_id = $1 AND lease_owner = $2 AND published_at IS NULL",
+                 2, mine));
+}
+
+static void owed_done(PGconn *c, const char *deposit, const char *rev)
+{
+    const char *p[] = {deposit};
+    PGresult *m = exec(c,
+                       "UPDATE replaced_auth_reversal SET published_at = now(), "
+                       "lease_owner = NULL, lease_until = NULL "
+                       "WHERE deposit_request_id = $1 AND published_at IS NULL",
+                       1, p);
+    if (!ok(m))
+        PL_WARN(deposit,
+                "resolver: the reversal %s was published but cannot be marked so (published "
+                "again later): %s",
+                rev, PQerrorMessage(c));
+    PQclear(m);
+}
+
 /*
- * The reversals `<deposit>.vdr` owed for an authorization an auth+capture replaced whose void
- * waited for another claim to end (replaced_auth_reversal, migration 057): the trigger that
- * carried the void out recorded the reversal, not being able to publish it; no worker decided it
- * with an answer. paylink-deposit's resolver takes up to max_rows of them under a lease (FOR
- * UPDATE SKIP LOCKED: two replicas never take one), publishes each on reversal.request as the
- * resolver publishes the reversal of a replaced authorization it found itself (reversal_message:
- * the authorization's order and service, for what was voided), and marks it published. A publish
- * Kafka refuses gives it (and the rest) back for the next pass; a crash before the mark publishes
- * it again once the lease has passed, under the same request_id with the same payload, which
- * paylink-reversal answers from its row. Returns how many were published, or a negative pl_err.
+ * The reversals owed for an authorization an auth+capture replaced whose void waited for another
+ * claim to end (replaced_auth_reversal, migration 057): the trigger that carried the void out
+ * recorded the reversal, not being able to publish it. paylink-deposit's resolver takes up to
+ * max_rows of them under a lease (FOR UPDATE SKIP LOCKED: two replicas never take one) and, by
+ * what became of the deposit's own `<deposit>.vdr` (published with its answer when it saw no
+ * claim, while another deposit claimed before the answer was stored):
+ *   - none recorded: published as `<deposit>.vdr`, as the resolver publishes the reversal of a
+ *     replaced authorization it found itself (reversal_message: the authorization's order and
+ *     service, for what was voided) — but while the deposit's follow-ups hold one (on its way to
+ *     paylink-reversal) only 10 minutes after the void, so as not to race it;
+ *   - recorded without an outcome yet: asked again at the next pass;
+ *   - approved, or sent and refused by the bureau: nothing more (marked published);
+ *   - refused without a call (paylink-reversal: "a deposit is in progress", the claim that held
+ *     the void): published again under `<deposit>.vdr2`, its fixed id being used up.
+ * A publish Kafka refuses gives it (and the rest) back for the next pass; a crash before the mark
+ * publishes it again once the lease has passed, under the same request_id with the same payload,
+ * which paylink-reversal answers from its row. Returns how many were published, or a negative
+ * pl_err.
  */
 static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
 {
@@ -1468,9 +1537,14 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
              "took AS (UPDATE replaced_auth_reversal o SET lease_owner = $1, "
              "lease_until = now() + make_interval(secs => $3::int) FROM due "
              "WHERE o.deposit_request_id = due.deposit_request_id "
-             "RETURNING o.deposit_request_id, o.auth_request_id, o.amount) "
+             "RETURNING o.deposit_request_id, o.auth_request_id, o.amount, o.owed_at) "
              "SELECT took.deposit_request_id, took.auth_request_id, took.amount::text, "
-             "coalesce(a.company::text || '-' || a.order_number, '') FROM took "
+             "coalesce(a.company::text || '-' || a.order_number, ''), "
+             "coalesce(took.owed_at < now() - interval '10 minutes', true), "
+             "EXISTS (SELECT 1 FROM cc_deposit_trans d, jsonb_array_elements(CASE WHEN "
+             "jsonb_typeof(d.followups) = 'array' THEN d.followups ELSE '[]'::jsonb END) f "
+             "WHERE d.request_id = took.deposit_request_id "
+             "AND f->>'topic' LIKE '%.reversal.request') FROM took "
              "LEFT JOIN cc_auth_trans a ON a.request_id = took.auth_request_id",
              3, p);
     if (!ok(res)) {
@@ -1485,18 +1559,36 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
     bool refused = false;
     for (int i = 0; i < n; i++) {
         const char *deposit = PQgetvalue(res, i, 0), *auth = PQgetvalue(res, i, 1);
-        const char *mine[] = {deposit, r->owner};
+        bool old = PQgetvalue(res, i, 4)[0] == 't', own = PQgetvalue(res, i, 5)[0] == 't';
         if (refused) {
             /* Kafka refused one: the rest are given back untried, for the next pass. */
-            PQclear(exec(c,
-                         "UPDATE replaced_auth_reversal SET lease_owner = NULL, lease_until = NULL "
-                         "WHERE deposit_request_id = $1 AND lease_owner = $2 "
-                         "AND published_at IS NULL",
-                         2, mine));
+            owed_release(c, deposit, r->owner);
             continue;
         }
         char rev[51], why[200] = "", err[256] = "";
         pl_job_derived_request_id(deposit, PL_DEPOSIT_REVERSAL_SUFFIX, rev, sizeof rev);
+        vdr_state st = owed_vdr(c, rev);
+        bool again = st == VDR_REFUSED;
+        if (again) {
+            pl_job_derived_request_id(deposit, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX, rev, sizeof rev);
+            st = owed_vdr(c, rev);
+            /* Published again before: whatever became of it, it is not asked a third time. */
+            if (st == VDR_PENDING || st == VDR_DONE || st == VDR_REFUSED)
+                st = VDR_DONE;
+        }
+        if (st == VDR_UNREADABLE || st == VDR_PENDING ||
+            (st == VDR_NONE && own && !old && !again)) {
+            owed_release(c, deposit, r->owner);
+            continue;
+        }
+        if (st == VDR_DONE) {
+            owed_done(c, deposit, rev);
+            PL_INFO(deposit,
+                    "authorization %s replaced by an auth+capture, its void carried out once the "
+                    "other claims ended: its reversal %s is already on its way or done",
+                    auth, rev);
+            continue;
+        }
         char *payload = NULL;
         if (reversal_message(c, auth, rev, PQgetvalue(res, i, 2), true, &payload, why,
                              sizeof why) != 0) {
@@ -1510,25 +1602,11 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
             PL_WARN(deposit, "resolver: publishing the reversal %s failed (published later): %s",
                     rev, err);
             refused = true;
-            PQclear(exec(c,
-                         "UPDATE replaced_auth_reversal SET lease_owner = NULL, lease_until = NULL "
-                         "WHERE deposit_request_id = $1 AND lease_owner = $2 "
-                         "AND published_at IS NULL",
-                         2, mine));
+            owed_release(c, deposit, r->owner);
         } else {
             /* Published, whoever holds the lease now (one that outlasted it may have been
              * taken and published again: de-duplicated by paylink-reversal). */
-            PGresult *m = exec(c,
-                               "UPDATE replaced_auth_reversal SET published_at = now(), "
-                               "lease_owner = NULL, lease_until = NULL "
-                               "WHERE deposit_request_id = $1 AND published_at IS NULL",
-                               1, mine);
-            if (!ok(m))
-                PL_WARN(deposit,
-                        "resolver: the reversal %s was published but cannot be marked so "
-                        "(published again later): %s",
-                        rev, PQerrorMessage(c));
-            PQclear(m);
+            owed_done(c, deposit, rev);
             published++;
             PL_INFO(deposit,
                     "authorization %s replaced by an auth+capture, its void carried out once "

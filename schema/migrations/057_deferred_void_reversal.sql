@@ -17,9 +17,12 @@
 -- last claim (paylink-deposit, paylink-reversal, the resolver, an operator). paylink-deposit's
 -- resolver (common/resolver.c, every pass) publishes each owed reversal under a lease and marks
 -- it published; one published twice (a crash before the mark) carries the same request_id and
--- payload, so paylink-reversal answers the second from its row. Not recorded when the
--- auth+capture's own follow-ups already hold its reversal (paylink-deposit published it, having
--- seen no claim when it decided): the same request_id would be refused as a duplicate.
+-- payload, so paylink-reversal answers the second from its row. Recorded also when the
+-- auth+capture's own follow-ups hold its reversal (paylink-deposit published it, having seen no
+-- claim when it decided, while another deposit claimed before the answer): paylink-reversal
+-- refused that one while the claim lasted ("a deposit is in progress") under its fixed id, and
+-- the resolver, which reads what became of it, publishes the reversal again under another
+-- (`<deposit>.vdr2`) — or nothing, when that one went through.
 --
 -- What it costs to apply: CREATE TABLE and a partial index (new, empty), CREATE OR REPLACE
 -- FUNCTION. At run time: nothing where no void was deferred; where one is carried out, one more
@@ -41,7 +44,7 @@ CREATE TABLE replaced_auth_reversal (
 CREATE INDEX replaced_auth_reversal_owed ON replaced_auth_reversal (owed_at)
     WHERE published_at IS NULL;
 COMMENT ON INDEX replaced_auth_reversal_owed IS 'The reversals still to publish, oldest first (the resolver''s probe each pass).';
-COMMENT ON TABLE replaced_auth_reversal IS 'Reversals `<deposit>.vdr` of an authorization an approved auth+capture replaced whose void was deferred (050) and carried out with nothing of it captured, on a service bureau with Send reversal (057): written by paylink_deferred_void, published on reversal.request by paylink-deposit''s resolver. A reversal decided with the auth+capture''s answer (no void deferred) is published with it (followups) and has no row here.';
+COMMENT ON TABLE replaced_auth_reversal IS 'Reversals `<deposit>.vdr` of an authorization an approved auth+capture replaced whose void was deferred (050) and carried out with nothing of it captured, on a service bureau with Send reversal (057): written by paylink_deferred_void, published on reversal.request by paylink-deposit''s resolver (`<deposit>.vdr`, or `<deposit>.vdr2` when the deposit''s own `.vdr`, published with its answer, was refused while the void waited; nothing when that one went through). A reversal decided with the auth+capture''s answer with no void deferred has no row here.';
 COMMENT ON COLUMN replaced_auth_reversal.deposit_request_id IS 'The auth+capture (cc_deposit_trans.request_id) that replaced the authorization; the reversal''s request_id is derived from it (`<request_id>.vdr`, pl_job_derived_request_id).';
 COMMENT ON COLUMN replaced_auth_reversal.auth_history_id IS 'The authorization voided (auth_history.id).';
 COMMENT ON COLUMN replaced_auth_reversal.auth_request_id IS 'Its request_id (cc_auth_trans): the reversal''s auth_ref.request_id.';
@@ -81,7 +84,7 @@ BEGIN
     -- The reversal paylink-deposit would have published with the auth+capture's answer had no
     -- claim stopped the void (reverses_old_auth): only with nothing captured (CyberSource refuses
     -- to reverse a captured authorization, 238), only where the deposit's service bureau has Send
-    -- reversal, and not when its follow-ups already hold it.
+    -- reversal. Whether its follow-ups held one already is the resolver's to read.
     IF h.status IN ('approved', 'review') AND h.void_deferred_reason = 'auth_capture'
        AND h.amount_deposited = 0 AND h.amount_authorized > 0
        AND coalesce(h.request_id, '') <> '' THEN
@@ -91,12 +94,8 @@ BEGIN
           FROM cc_deposit_trans d JOIN auth_service s ON s.service_bureau = d.service_bureau
          WHERE d.request_id = h.void_deferred_by AND d.status = 'approved'
            AND d.operation = 'auth_capture' AND s.send_reversal
-           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(
-                               CASE WHEN jsonb_typeof(d.followups) = 'array' THEN d.followups
-                                    ELSE '[]'::jsonb END) f
-                            WHERE f->>'topic' LIKE '%.reversal.request')
         ON CONFLICT (deposit_request_id) DO NOTHING;
     END IF;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION paylink_deferred_void() IS 'Trigger function (050): once the claims on an authorization whose remainder a capture voided at the bureau drop to none, voids that remainder (authorized less deposited) with the deferred reason, by the deferring deposit; an authorization no longer approved or review only loses the marks. For an auth+capture with nothing captured, on a service bureau with Send reversal, records its reversal as owed (replaced_auth_reversal, 057) unless the deposit''s follow-ups already hold it.';
+COMMENT ON FUNCTION paylink_deferred_void() IS 'Trigger function (050): once the claims on an authorization whose remainder a capture voided at the bureau drop to none, voids that remainder (authorized less deposited) with the deferred reason, by the deferring deposit; an authorization no longer approved or review only loses the marks. For an auth+capture with nothing captured, on a service bureau with Send reversal, records its reversal as owed (replaced_auth_reversal, 057): the resolver publishes it, or publishes it again when the deposit''s own (follow-ups) was refused while the void waited.';

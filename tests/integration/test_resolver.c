@@ -2293,7 +2293,8 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     pl_resolver *r = resolver("deposit", owner(own, sizeof own, "vdr"), &pub);
     enum { CASES = 4 };
     /* 0: the other capture declined; 1: approved; 2: the auth+capture on EXT (no Send
-     * reversal); 3: its follow-ups hold the reversal already. */
+     * reversal); 3: its follow-ups hold the reversal already (owed all the same: the resolver
+     * reads what became of that one). */
     char auth[CASES][64], ac[CASES][64], vdr[CASES][64], key[CASES][32], hid[CASES][24];
     for (int k = 0; k < CASES; k++) {
         char order[21], cap[64], want[256];
@@ -2333,7 +2334,7 @@ static void test_deferred_auth_capture_void_reversed(void **state)
                      hid[k], want);
         assert_value("SELECT count(*)::text FROM replaced_auth_reversal "
                      "WHERE deposit_request_id = $1",
-                     ac[k], k == 0 ? "1" : "0");
+                     ac[k], k == 0 || k == 3 ? "1" : "0");
     }
     char owed[200];
     snprintf(owed, sizeof owed, "%s|%s|100.00|t", hid[0], auth[0]);
@@ -2377,7 +2378,42 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     quiet("deposit");
     assert_true(pl_resolver_pass(r, 10) >= 0);
     assert_int_equal(calls_for_key(&pub, key[0], NULL), 2);
-    for (int k = 1; k < CASES; k++)
+
+    /* Case 3: the auth+capture's own `.vdr` went with its answer. paylink-reversal has not
+     * recorded it yet: the resolver leaves it to arrive, and publishes nothing. */
+    assert_int_equal(calls_for_key(&pub, key[3], NULL), 0);
+    quiet("deposit");
+    owed_hold(ac[3], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    owed_hold(ac[3], true);
+    assert_int_equal(calls_for_key(&pub, key[3], NULL), 0);
+    assert_value("SELECT (published_at IS NULL)::text FROM replaced_auth_reversal "
+                 "WHERE deposit_request_id = $1",
+                 ac[3], "true");
+    /* paylink-reversal refused it without a call while the other capture's claim held the void
+     * (its fixed id used up): published again, under `.vdr2`. Before, nothing released the hold. */
+    run("INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
+        "pay_seq, service_bureau, amount, currency, auth_request_id, auth_history_id, status) "
+        "SELECT $1::text, " FINGERPRINT ", 'reversal', company, order_number, 1, 'CYB', 100.00, "
+        "'USD', request_id, $3::bigint, 'declined' FROM cc_auth_trans WHERE request_id = $2",
+        3, (const char *const[]){vdr[3], auth[3], hid[3]});
+    quiet("deposit");
+    owed_hold(ac[3], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    const published *m3 = NULL;
+    assert_int_equal(calls_for_key(&pub, key[3], &m3), 1);
+    char vdr2[64];
+    pl_job_derived_request_id(ac[3], PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX, vdr2, sizeof vdr2);
+    o = json_tokener_parse(m3->payload);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "request_id"), vdr2);
+    assert_string_equal(jstr(o, "amount"), "100.00");
+    json_object_put(o);
+    /* Once: the next pass publishes nothing more of it. */
+    quiet("deposit");
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    assert_int_equal(calls_for_key(&pub, key[3], NULL), 1);
+    for (int k = 1; k < 3; k++)
         assert_int_equal(calls_for_key(&pub, key[k], NULL), 0);
     pl_resolver_destroy(r);
     pub_free(&pub);

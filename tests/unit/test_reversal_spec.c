@@ -457,6 +457,11 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     assert_false(pl_reversal_of_replaced(vdr, ""));
     assert_false(pl_reversal_of_replaced(vdr, "d-2"));
     assert_false(pl_reversal_of_replaced("d-1.sdr", "d-1"));
+    /* And the one its resolver publishes again when that was refused while the void waited
+     * (057). */
+    pl_job_derived_request_id("d-1", PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX, vdr, sizeof vdr);
+    assert_true(pl_reversal_of_replaced(vdr, "d-1"));
+    assert_false(pl_reversal_of_replaced(vdr, "d-2"));
     assert_false(pl_reversal_is_timeout_of("auth-77.rev", "auth-77"));
     assert_false(pl_reversal_is_timeout_of("auth-77.tor", ""));
     assert_false(pl_reversal_is_timeout_of(NULL, "auth-77"));

@@ -398,7 +398,9 @@ bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_req
 
 bool pl_reversal_of_replaced(const char *request_id, const char *deposit_request_id)
 {
-    return is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_SUFFIX);
+    /* The one published with its answer, or again by its resolver (057). */
+    return is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_SUFFIX) ||
+           is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX);
 }
 
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
