@@ -2105,6 +2105,21 @@ static bool svc_is_auth(PGconn *c, const char *rid)
     return svc_is(c, rid, "auth");
 }
 
+/* The whole-authorization claim of reversal rid (auth_reversal.claim_amount, on an authorization
+ * with an amount authorized: not the marker of a reject's), into out; out unchanged when none. */
+static void reversal_claim(PGconn *c, const char *rid, char *out, size_t outsize)
+{
+    const char *p[] = {rid};
+    PGresult *res = exec(c,
+                         "SELECT r.claim_amount::text FROM auth_reversal r JOIN auth_history h "
+                         "ON h.id = r.auth_history_id WHERE r.request_id = $1 "
+                         "AND r.claim_amount IS NOT NULL AND h.amount_authorized IS NOT NULL",
+                         1, p);
+    if (ok(res) && PQntuples(res) == 1)
+        copy(out, outsize, PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
 /* True when required response sid was opened by another attempt than the one that sent the
  * call (a redelivery that found the row sent): its amount is the request's, not the call's. */
 static bool opened_by_redelivery(PGconn *c, const char *sid)
@@ -2252,11 +2267,21 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
      * this is the rule for every caller). A review holds its amount as an approval does. */
     bool holds = out.status == PL_ST_APPROVED || out.status == PL_ST_REVIEW;
     int64_t sent = 0;
-    bool has_sent = w.amount[0] && pl_money_parse_decimal(w.amount, &sent) == 0;
+    char sent_text[32];
+    copy(sent_text, sizeof sent_text, w.amount);
+    /* A reversal of an authorization paylink holds goes for its whole authorized amount,
+     * whatever the request named, and claims it (rev_prepare, rev_mark_sent): that claim is what
+     * was sent. The required response holds the request's amount when a redelivery opened it
+     * (sent_not_answered), and an approval for that would book a whole reversal as a partial
+     * one (migration 058), leaving the rest capturable on an authorization the bureau
+     * released. */
+    if (strcmp(w.worker, "reversal") == 0)
+        reversal_claim(c, w.rid, sent_text, sizeof sent_text);
+    bool has_sent = sent_text[0] && pl_money_parse_decimal(sent_text, &sent) == 0;
     if (holds && out.has_amount && (!has_sent || out.amount > sent)) {
         return refuse(r, c, sid, &w, PL_ERR_INVALID, msg, msgsz,
                       "the amount approved is above the %s the request sent",
-                      has_sent ? w.amount : "nothing");
+                      has_sent ? sent_text : "nothing");
     }
     /* A J19 authorization's PreauthorizationRequest goes for the card's balance, which may be
      * less than the request. The required response holds what the call sent when the worker

@@ -2419,6 +2419,42 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     pub_free(&pub);
 }
 
+/*
+ * A reversal of an authorization paylink holds goes for all of it (100.00) whatever the request
+ * named (30.00), and claims it. A redelivery that found it sent, its owner gone, opened the
+ * required response with the request's amount; an operator's approval then reverses what was
+ * claimed, and the authorization is `reversed`. Before, 30.00 was booked, and since 058 that
+ * left the authorization `approved` with 70.00 capturable, which the bureau had released.
+ */
+static void test_operator_redelivered_reversal_whole(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512], auth[64], hid[24];
+    pl_resolver *r = resolver("reversal", owner(own, sizeof own, "rvw"), &pub);
+    trow t = mkrow("reversal", "CYB", "reversal", "30.00", "escalated");
+    snprintf(auth, sizeof auth, "%sw", t.rid);
+    mk_approved_auth(auth, t.order, hid, sizeof hid);
+    run("UPDATE auth_history SET amount_pending = 100.00 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid});
+    run("UPDATE auth_reversal SET auth_history_id = $2::bigint, auth_request_id = $3, "
+        "claim_amount = 100.00 WHERE request_id = $1",
+        3, (const char *const[]){t.rid, hid, auth});
+    run("UPDATE required_response SET reason = 'sent_not_answered' WHERE id = $1::bigint", 1,
+        (const char *const[]){t.sid});
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    assert_int_equal(pl_resolver_operator(r, t.id, &o, "alice", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, amount_reversed) FROM auth_reversal "
+                 "WHERE request_id = $1",
+                 t.rid, "approved|100.00");
+    assert_value("SELECT concat_ws('|', status, amount_authorized, amount_pending) FROM "
+                 "auth_history WHERE id = $1::bigint",
+                 hid, "reversed|100.00|0.00");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2433,6 +2469,7 @@ int main(void)
         cmocka_unit_test_teardown(test_operator_reject_of_partial_approval, test_teardown),
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
         cmocka_unit_test_teardown(test_operator_refused, test_teardown),
+        cmocka_unit_test_teardown(test_operator_redelivered_reversal_whole, test_teardown),
         cmocka_unit_test_teardown(test_operator_partial_reject_timeout_reversal, test_teardown),
         cmocka_unit_test_teardown(test_operator_svc_preauth_amount, test_teardown),
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),
