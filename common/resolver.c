@@ -1451,7 +1451,9 @@ typedef enum {
     VDR_UNREADABLE
 } vdr_state;
 
-static vdr_state owed_vdr(PGconn *c, const char *rev)
+/* What became of reversal rev; old: the void was carried out 10 minutes ago or more (a row still
+ * `received` then was never sent: given up, as refused). */
+static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
 {
     const char *p[] = {rev};
     PGresult *res =
@@ -1464,8 +1466,9 @@ static vdr_state owed_vdr(PGconn *c, const char *rev)
         else {
             const char *status = PQgetvalue(res, 0, 0);
             bool sent = PQgetvalue(res, 0, 1)[0] == 't';
-            if (!strcmp(status, "received") || !strcmp(status, "sent") ||
-                !strcmp(status, "unknown"))
+            if (!strcmp(status, "received"))
+                st = old && !sent ? VDR_REFUSED : VDR_PENDING;
+            else if (!strcmp(status, "sent") || !strcmp(status, "unknown"))
                 st = VDR_PENDING;
             else if (!strcmp(status, "approved") || sent)
                 st = VDR_DONE;
@@ -1483,6 +1486,17 @@ static void owed_release(PGconn *c, const char *deposit, const char *owner)
     const char *mine[] = {deposit, owner};
     PQclear(exec(c,
                  "UPDATE replaced_auth_reversal SET lease_owner = NULL, lease_until = NULL "
+                 "WHERE deposit_request_id = $1 AND lease_owner = $2 AND published_at IS NULL",
+                 2, mine));
+}
+
+/* Keeps an owed reversal that waits for its deposit's own `.vdr` under the lease 30 s more: the
+ * passes in between take the ones after it (a pass takes the oldest first). */
+static void owed_wait(PGconn *c, const char *deposit, const char *owner)
+{
+    const char *mine[] = {deposit, owner};
+    PQclear(exec(c,
+                 "UPDATE replaced_auth_reversal SET lease_until = now() + interval '30 seconds' "
                  "WHERE deposit_request_id = $1 AND lease_owner = $2 AND published_at IS NULL",
                  2, mine));
 }
@@ -1514,7 +1528,9 @@ static void owed_done(PGconn *c, const char *deposit, const char *rev)
  *     replaced authorization it found itself (reversal_message: the authorization's order and
  *     service, for what was voided) — but while the deposit's follow-ups hold one (on its way to
  *     paylink-reversal) only 10 minutes after the void, so as not to race it;
- *   - recorded without an outcome yet: asked again at the next pass;
+ *   - recorded without an outcome yet: asked again 30 s later (the rows after it are taken in
+ *     between); one still `received` 10 minutes after the void was never sent (given up) and
+ *     counts as refused;
  *   - approved, or sent and refused by the bureau: nothing more (marked published);
  *   - refused without a call (paylink-reversal: "a deposit is in progress", the claim that held
  *     the void): published again under `<deposit>.vdr2`, its fixed id being used up.
@@ -1567,18 +1583,21 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
         }
         char rev[51], why[200] = "", err[256] = "";
         pl_job_derived_request_id(deposit, PL_DEPOSIT_REVERSAL_SUFFIX, rev, sizeof rev);
-        vdr_state st = owed_vdr(c, rev);
+        vdr_state st = owed_vdr(c, rev, old);
         bool again = st == VDR_REFUSED;
         if (again) {
             pl_job_derived_request_id(deposit, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX, rev, sizeof rev);
-            st = owed_vdr(c, rev);
+            st = owed_vdr(c, rev, old);
             /* Published again before: whatever became of it, it is not asked a third time. */
             if (st == VDR_PENDING || st == VDR_DONE || st == VDR_REFUSED)
                 st = VDR_DONE;
         }
-        if (st == VDR_UNREADABLE || st == VDR_PENDING ||
-            (st == VDR_NONE && own && !old && !again)) {
+        if (st == VDR_UNREADABLE) {
             owed_release(c, deposit, r->owner);
+            continue;
+        }
+        if (st == VDR_PENDING || (st == VDR_NONE && own && !old && !again)) {
+            owed_wait(c, deposit, r->owner);
             continue;
         }
         if (st == VDR_DONE) {
