@@ -1446,8 +1446,10 @@ static void publish_applied(pl_resolver *r, PGconn *c, const row *w)
 typedef enum {
     VDR_NONE,    /* no row: not published, or not taken up yet */
     VDR_PENDING, /* recorded, no outcome yet (received, sent, unknown) */
-    VDR_DONE,    /* approved, or sent and refused by the bureau: nothing more to ask */
-    VDR_REFUSED, /* refused by paylink-reversal without a call (a claim was still in flight) */
+    VDR_DONE,    /* approved, or sent and declined by the bureau: nothing more to ask */
+    VDR_REFUSED, /* refused by paylink-reversal without a call (a claim was still in flight),
+                  * or ended `error` (the bureau unreachable, or no record of it there): not
+                  * acted on, so asked again (a second that finds it done gets 237) */
     VDR_UNREADABLE
 } vdr_state;
 
@@ -1470,7 +1472,7 @@ static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
                 st = old && !sent ? VDR_REFUSED : VDR_PENDING;
             else if (!strcmp(status, "sent") || !strcmp(status, "unknown"))
                 st = VDR_PENDING;
-            else if (!strcmp(status, "approved") || sent)
+            else if (!strcmp(status, "approved") || (sent && strcmp(status, "error") != 0))
                 st = VDR_DONE;
             else
                 st = VDR_REFUSED;
@@ -1531,9 +1533,10 @@ static void owed_done(PGconn *c, const char *deposit, const char *rev)
  *   - recorded without an outcome yet: asked again 30 s later (the rows after it are taken in
  *     between); one still `received` 10 minutes after the void was never sent (given up) and
  *     counts as refused;
- *   - approved, or sent and refused by the bureau: nothing more (marked published);
+ *   - approved, or sent and declined by the bureau: nothing more (marked published);
  *   - refused without a call (paylink-reversal: "a deposit is in progress", the claim that held
- *     the void): published again under `<deposit>.vdr2`, its fixed id being used up.
+ *     the void), or ended `error` (not acted on): published again under `<deposit>.vdr2`, its
+ *     fixed id being used up.
  * A publish Kafka refuses gives it (and the rest) back for the next pass; a crash before the mark
  * publishes it again once the lease has passed, under the same request_id with the same payload,
  * which paylink-reversal answers from its row. Returns how many were published, or a negative
@@ -2125,14 +2128,16 @@ static bool svc_is_auth(PGconn *c, const char *rid)
 }
 
 /* The whole-authorization claim of reversal rid (auth_reversal.claim_amount, on an authorization
- * with an amount authorized: not the marker of a reject's), into out; out unchanged when none. */
+ * with an amount authorized: not the marker of a reject's; or a stored value void's, what was
+ * left of its authorization), into out; out unchanged when none. */
 static void reversal_claim(PGconn *c, const char *rid, char *out, size_t outsize)
 {
     const char *p[] = {rid};
     PGresult *res = exec(c,
-                         "SELECT r.claim_amount::text FROM auth_reversal r JOIN auth_history h "
-                         "ON h.id = r.auth_history_id WHERE r.request_id = $1 "
-                         "AND r.claim_amount IS NOT NULL AND h.amount_authorized IS NOT NULL",
+                         "SELECT r.claim_amount::text FROM auth_reversal r LEFT JOIN auth_history "
+                         "h ON h.id = r.auth_history_id WHERE r.request_id = $1 "
+                         "AND r.claim_amount IS NOT NULL AND (h.amount_authorized IS NOT NULL "
+                         "OR (r.auth_history_id IS NULL AND r.operation = 'svc_void'))",
                          1, p);
     if (ok(res) && PQntuples(res) == 1)
         copy(out, outsize, PQgetvalue(res, 0, 0));

@@ -2291,10 +2291,10 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     pub_init(&pub);
     char own[128];
     pl_resolver *r = resolver("deposit", owner(own, sizeof own, "vdr"), &pub);
-    enum { CASES = 4 };
+    enum { CASES = 5 };
     /* 0: the other capture declined; 1: approved; 2: the auth+capture on EXT (no Send
-     * reversal); 3: its follow-ups hold the reversal already (owed all the same: the resolver
-     * reads what became of that one). */
+     * reversal); 3 and 4: its follow-ups hold the reversal already (owed all the same: the
+     * resolver reads what became of that one). */
     char auth[CASES][64], ac[CASES][64], vdr[CASES][64], key[CASES][32], hid[CASES][24];
     for (int k = 0; k < CASES; k++) {
         char order[21], cap[64], want[256];
@@ -2308,7 +2308,7 @@ static void test_deferred_auth_capture_void_reversed(void **state)
         mk_approved_auth(auth[k], order, hid[k], sizeof hid[k]);
         mk_sent_debit(cap, order, "CYB", "capture", "30.00", hid[k]);
         mk_sent_debit(ac[k], order, k == 2 ? "EXT" : "CYB", "auth_capture", "150.00", hid[k]);
-        if (k == 3)
+        if (k >= 3)
             run("UPDATE cc_deposit_trans SET followups = jsonb_build_array(jsonb_build_object("
                 "'topic', 'it.reversal.request', 'key', $2::text, 'payload', "
                 "jsonb_build_object('request_id', $3::text)::text)) WHERE request_id = $1",
@@ -2334,7 +2334,7 @@ static void test_deferred_auth_capture_void_reversed(void **state)
                      hid[k], want);
         assert_value("SELECT count(*)::text FROM replaced_auth_reversal "
                      "WHERE deposit_request_id = $1",
-                     ac[k], k == 0 || k == 3 ? "1" : "0");
+                     ac[k], k == 0 || k >= 3 ? "1" : "0");
     }
     char owed[200];
     snprintf(owed, sizeof owed, "%s|%s|100.00|t", hid[0], auth[0]);
@@ -2419,6 +2419,25 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     quiet("deposit");
     assert_true(pl_resolver_pass(r, 10) >= 0);
     assert_int_equal(calls_for_key(&pub, key[3], NULL), 1);
+
+    /* Case 4: its own `.vdr` was sent and ended `error` (the bureau unreachable, or no record of
+     * it there): not acted on, so published again under `.vdr2` as well. */
+    run("INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
+        "pay_seq, service_bureau, amount, currency, auth_request_id, auth_history_id, status, "
+        "sent_at) SELECT $1::text, " FINGERPRINT ", 'reversal', company, order_number, 1, 'CYB', "
+        "100.00, 'USD', request_id, $3::bigint, 'error', now() - interval '1 minute' "
+        "FROM cc_auth_trans WHERE request_id = $2",
+        3, (const char *const[]){vdr[4], auth[4], hid[4]});
+    quiet("deposit");
+    owed_hold(ac[4], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    const published *m4 = NULL;
+    assert_int_equal(calls_for_key(&pub, key[4], &m4), 1);
+    pl_job_derived_request_id(ac[4], PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX, vdr2, sizeof vdr2);
+    o = json_tokener_parse(m4->payload);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "request_id"), vdr2);
+    json_object_put(o);
     for (int k = 1; k < 3; k++)
         assert_int_equal(calls_for_key(&pub, key[k], NULL), 0);
     pl_resolver_destroy(r);
@@ -2457,6 +2476,28 @@ static void test_operator_redelivered_reversal_whole(void **state)
     assert_value("SELECT concat_ws('|', status, amount_authorized, amount_pending) FROM "
                  "auth_history WHERE id = $1::bigint",
                  hid, "reversed|100.00|0.00");
+
+    /* A stored value void the same way: it claimed what was left of its authorization (100.00)
+     * and voided that; the authorization keeps nothing to deposit. */
+    trow v = mkrow("reversal", "RLT", "svc_void", "30.00", "escalated");
+    char sva[64];
+    snprintf(sva, sizeof sva, "%sv", v.rid);
+    run("INSERT INTO svc_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau, pay_type, amount, currency, card_masked, "
+        "card_hash, status, amount_approved, amount_pending, svc_transaction_id, sent_at, "
+        "answered_at) VALUES ($1::text, " FINGERPRINT ", 'auth', 'svc_preauth', " COMPANY
+        ", $2::text, 1, 'RLT', 'SV', 100.00, 'USD', '************0001', repeat('e', 64), "
+        "'approved', 100.00, 100.00, 'sv-it-1', now(), now())",
+        2, (const char *const[]){sva, v.order});
+    run("UPDATE auth_reversal SET auth_request_id = $2, claim_amount = 100.00 "
+        "WHERE request_id = $1",
+        2, (const char *const[]){v.rid, sva});
+    run("UPDATE required_response SET reason = 'sent_not_answered' WHERE id = $1::bigint", 1,
+        (const char *const[]){v.sid});
+    assert_int_equal(pl_resolver_operator(r, v.id, &o, "alice", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', amount_pending, amount_voided) FROM svc_trans "
+                 "WHERE request_id = $1",
+                 sva, "0.00|100.00");
     pl_resolver_destroy(r);
     pub_free(&pub);
 }
