@@ -1092,9 +1092,9 @@ static int rechecks(dm *d, int company, const bureau *b, const merchants *mercha
         int64_t start = atoll(PQgetvalue(r, 0, 0)), end = atoll(PQgetvalue(r, 0, 1));
         long long age = atoll(PQgetvalue(r, 0, 2));
         /* Asked in whole seconds, the fraction of one included; the row is written back by its
-         * start as stored: one noted with a fraction of a
-         * second (047's, from first_review_at) would match no whole second, and be asked, and
-         * given up, again every run. */
+         * start as stored: one noted with a fraction of a second (047's, from
+         * first_review_at) would match no whole second, and be asked, and given up, again
+         * every run. */
         char row_start[64];
         snprintf(row_start, sizeof row_start, "%s", PQgetvalue(r, 0, 3));
         PQclear(r);
