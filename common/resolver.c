@@ -1482,7 +1482,7 @@ static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
     return st;
 }
 
-/* Gives an owed reversal's lease back (asked again at the next pass), or marks it published. */
+/* Gives an owed reversal's lease back: asked again at the next pass. */
 static void owed_release(PGconn *c, const char *deposit, const char *owner)
 {
     const char *mine[] = {deposit, owner};

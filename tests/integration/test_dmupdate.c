@@ -706,6 +706,38 @@ static void test_new_merchants_past_cap_rechecked(void **state)
     pl_config_free(&cfg);
 }
 
+/* A recheck test's own paylink-dmupdate (asking the test's report service for merchant
+ * paylink_demo), in a transaction recheck_end rolls back, with a company of its own (co: as text,
+ * for the windows the test notes in dm_recheck). */
+typedef struct {
+    pl_config cfg;
+    pl_dmupdate *d;
+    int company;
+    char co[16];
+} recheck_fx;
+
+static void recheck_begin(recheck_fx *f)
+{
+    f->d = report_service(&f->cfg);
+    it_exec(g_db, "BEGIN", 0, NULL);
+    free_companies(&f->company, 1);
+    snprintf(f->co, sizeof f->co, "%d", f->company);
+}
+
+/* One recheck pass of the company's noted windows: pl_dmupdate_rechecks's result. */
+static int recheck_run(recheck_fx *f)
+{
+    const char merchants[1][31] = {"paylink_demo"};
+    return pl_dmupdate_rechecks(f->d, f->company, "CYB", merchants, 1);
+}
+
+static void recheck_end(recheck_fx *f)
+{
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(f->d);
+    pl_config_free(&f->cfg);
+}
+
 /*
  * Three recheck windows whose first and last reports fail: the oldest, noted four days ago, is
  * given up (deleted, logged); the middle one is asked all the same and, none of its conversions
@@ -716,15 +748,9 @@ static void test_new_merchants_past_cap_rechecked(void **state)
 static void test_recheck_failure_goes_on(void **state)
 {
     (void)state;
-    pl_config cfg;
-    pl_dmupdate *d = report_service(&cfg);
-    const char merchants[1][31] = {"paylink_demo"};
-    it_exec(g_db, "BEGIN", 0, NULL);
-    int mine[1];
-    free_companies(mine, 1);
-    char co[16];
-    snprintf(co, sizeof co, "%d", mine[0]);
-    const char *p[] = {co};
+    recheck_fx f;
+    recheck_begin(&f);
+    const char *p[] = {f.co};
     it_exec(g_db,
             "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred, "
             "created_at) VALUES "
@@ -735,16 +761,16 @@ static void test_recheck_failure_goes_on(void **state)
             1, p);
     g_fail[0] = "startDate=2014-06-20&";
     g_fail[1] = "startDate=2014-06-22&";
-    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_true(recheck_run(&f) < 0);
     assert_int_equal(asked("paylink_demo", "2014-06-20"), 1);
     assert_int_equal(asked("paylink_demo", "2014-06-21"), 1);
     assert_int_equal(asked("paylink_demo", "2014-06-22"), 1);
     char rows[256];
-    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "2014-06-22 2");
+    assert_string_equal(rechecks_of(f.company, rows, sizeof rows), "2014-06-22 2");
     /* All read: nothing left. */
     report_reset();
-    assert_int_equal(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1), 0);
-    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "");
+    assert_int_equal(recheck_run(&f), 0);
+    assert_string_equal(rechecks_of(f.company, rows, sizeof rows), "");
     /* The service itself away (two windows in a row refused): the pass ends there, the third
      * window is not asked (each failing call costs its timeout and connection attempts), and
      * all three stay for the next run. */
@@ -757,15 +783,13 @@ static void test_recheck_failure_goes_on(void **state)
     report_reset();
     g_fail[0] = "startDate=2014-06-24&";
     g_fail[1] = "startDate=2014-06-25&";
-    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_true(recheck_run(&f) < 0);
     assert_int_equal(asked("paylink_demo", "2014-06-24"), 1);
     assert_int_equal(asked("paylink_demo", "2014-06-25"), 1);
     assert_int_equal(asked("paylink_demo", "2014-06-26"), 0);
-    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows),
+    assert_string_equal(rechecks_of(f.company, rows, sizeof rows),
                         "2014-06-24 1,2014-06-25 1,2014-06-26 1");
-    it_exec(g_db, "ROLLBACK", 0, NULL);
-    pl_dmupdate_destroy(d);
-    pl_config_free(&cfg);
+    recheck_end(&f);
 }
 
 /*
@@ -777,15 +801,9 @@ static void test_recheck_failure_goes_on(void **state)
 static void test_recheck_fractional_start(void **state)
 {
     (void)state;
-    pl_config cfg;
-    pl_dmupdate *d = report_service(&cfg);
-    const char merchants[1][31] = {"paylink_demo"};
-    it_exec(g_db, "BEGIN", 0, NULL);
-    int mine[1];
-    free_companies(mine, 1);
-    char co[16];
-    snprintf(co, sizeof co, "%d", mine[0]);
-    const char *p[] = {co};
+    recheck_fx f;
+    recheck_begin(&f);
+    const char *p[] = {f.co};
     it_exec(g_db,
             "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred) "
             "VALUES ($1::int, 'CYB', '2014-06-20 00:00:00.4+00', '2014-06-21 00:00:00.4+00', 1), "
@@ -793,14 +811,12 @@ static void test_recheck_fractional_start(void **state)
             1, p);
     /* Asked from the whole second before it, its fraction included: not from the one after. */
     g_fail[0] = "startDate=2014-06-22&startTime=00%3A00%3A01&";
-    assert_int_equal(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1), 0);
+    assert_int_equal(recheck_run(&f), 0);
     assert_int_equal(asked("paylink_demo", "2014-06-20"), 1);
     assert_int_equal(asked("paylink_demo", "2014-06-22"), 1);
     char rows[256];
-    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "");
-    it_exec(g_db, "ROLLBACK", 0, NULL);
-    pl_dmupdate_destroy(d);
-    pl_config_free(&cfg);
+    assert_string_equal(rechecks_of(f.company, rows, sizeof rows), "");
+    recheck_end(&f);
 }
 
 /* The dm_recheck rows of company on CYB with their times: "<start>-<end> <deferred> <created
@@ -861,16 +877,10 @@ static void test_refusal(void **state)
 static void test_recheck_too_large_split(void **state)
 {
     (void)state;
-    pl_config cfg;
-    pl_dmupdate *d = report_service(&cfg);
-    const char merchants[1][31] = {"paylink_demo"};
+    recheck_fx f;
+    recheck_begin(&f);
+    const char *p[] = {f.co};
     static const char too_large[] = "Report too large. Please narrow the date range.";
-    it_exec(g_db, "BEGIN", 0, NULL);
-    int mine[1];
-    free_companies(mine, 1);
-    char co[16];
-    snprintf(co, sizeof co, "%d", mine[0]);
-    const char *p[] = {co};
     it_exec(g_db,
             "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred, "
             "created_at) VALUES "
@@ -886,20 +896,20 @@ static void test_recheck_too_large_split(void **state)
     g_refuse[1].text = too_large;
     /* The second half fails for a reason not its own. */
     g_fail[0] = "startDate=2014-06-24&startTime=12%3A00%3A00&";
-    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_true(recheck_run(&f) < 0);
     assert_int_equal(asked("paylink_demo", "2014-06-24"), 3); /* the day, then its halves */
     assert_int_equal(asked("paylink_demo", "2014-06-26"), 1);
     char rows[512];
-    assert_string_equal(recheck_rows(mine[0], "now", rows, sizeof rows),
+    assert_string_equal(recheck_rows(f.company, "now", rows, sizeof rows),
                         "2014-06-24 12:00-2014-06-25 00:00 2 t,"
                         "2014-06-26 00:00-2014-06-26 00:05 1 t");
     /* The half read next: done. */
     report_reset();
     g_refuse[0].match = "startDate=2014-06-26&";
     g_refuse[0].text = too_large;
-    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_true(recheck_run(&f) < 0);
     assert_int_equal(asked("paylink_demo", "2014-06-24"), 1);
-    assert_string_equal(recheck_rows(mine[0], "now", rows, sizeof rows),
+    assert_string_equal(recheck_rows(f.company, "now", rows, sizeof rows),
                         "2014-06-26 00:00-2014-06-26 00:05 1 t");
     it_exec(g_db, "ROLLBACK", 0, NULL);
 
@@ -917,15 +927,13 @@ static void test_recheck_too_large_split(void **state)
     g_refuse[1].text = too_large;
     g_fail[0] = "startDate=2014-06-24&startTime=06%3A00%3A00&";
     g_fail[1] = "startDate=2014-06-24&startTime=12%3A00%3A00&";
-    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_true(recheck_run(&f) < 0);
     /* The day, its first half, that half's quarters, the second half. */
     assert_int_equal(asked("paylink_demo", "2014-06-24"), 5);
-    assert_string_equal(recheck_rows(mine[0], "now", rows, sizeof rows),
+    assert_string_equal(recheck_rows(f.company, "now", rows, sizeof rows),
                         "2014-06-24 06:00-2014-06-24 12:00 1 t,"
                         "2014-06-24 12:00-2014-06-25 00:00 1 t");
-    it_exec(g_db, "ROLLBACK", 0, NULL);
-    pl_dmupdate_destroy(d);
-    pl_config_free(&cfg);
+    recheck_end(&f);
 }
 
 /*
@@ -937,15 +945,9 @@ static void test_recheck_too_large_split(void **state)
 static void test_recheck_window_refusals_go_on(void **state)
 {
     (void)state;
-    pl_config cfg;
-    pl_dmupdate *d = report_service(&cfg);
-    const char merchants[1][31] = {"paylink_demo"};
-    it_exec(g_db, "BEGIN", 0, NULL);
-    int mine[1];
-    free_companies(mine, 1);
-    char co[16];
-    snprintf(co, sizeof co, "%d", mine[0]);
-    const char *p[] = {co};
+    recheck_fx f;
+    recheck_begin(&f);
+    const char *p[] = {f.co};
     it_exec(g_db,
             "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred) "
             "VALUES ($1::int, 'CYB', '2014-06-24 00:00+00', '2014-06-25 00:00+00', 1), "
@@ -956,12 +958,12 @@ static void test_recheck_window_refusals_go_on(void **state)
     g_refuse[0].text = "Start date is before the first day reports are kept.";
     g_refuse[1].match = "startDate=2014-06-25&";
     g_refuse[1].text = "Report too large. Please narrow the date range.";
-    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_true(recheck_run(&f) < 0);
     assert_int_equal(asked("paylink_demo", "2014-06-24"), 1);
     assert_int_equal(asked("paylink_demo", "2014-06-25"), 1);
     assert_int_equal(asked("paylink_demo", "2014-06-26"), 1);
     char rows[256];
-    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows), "2014-06-24 1,2014-06-25 1");
+    assert_string_equal(rechecks_of(f.company, rows, sizeof rows), "2014-06-24 1,2014-06-25 1");
 
     /* The login refused twice: the service's own; the third window waits for the next run. */
     report_reset();
@@ -973,13 +975,11 @@ static void test_recheck_window_refusals_go_on(void **state)
     g_refuse[0].text = "Invalid login credentials.";
     g_refuse[1].match = "startDate=2014-06-25&";
     g_refuse[1].text = "Invalid login credentials.";
-    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_true(recheck_run(&f) < 0);
     assert_int_equal(asked("paylink_demo", "2014-06-26"), 0);
-    assert_string_equal(rechecks_of(mine[0], rows, sizeof rows),
+    assert_string_equal(rechecks_of(f.company, rows, sizeof rows),
                         "2014-06-24 1,2014-06-25 1,2014-06-26 1");
-    it_exec(g_db, "ROLLBACK", 0, NULL);
-    pl_dmupdate_destroy(d);
-    pl_config_free(&cfg);
+    recheck_end(&f);
 }
 
 /*
@@ -991,15 +991,9 @@ static void test_recheck_window_refusals_go_on(void **state)
 static void test_recheck_too_large_forever_ends(void **state)
 {
     (void)state;
-    pl_config cfg;
-    pl_dmupdate *d = report_service(&cfg);
-    const char merchants[1][31] = {"paylink_demo"};
-    it_exec(g_db, "BEGIN", 0, NULL);
-    int mine[1];
-    free_companies(mine, 1);
-    char co[16];
-    snprintf(co, sizeof co, "%d", mine[0]);
-    const char *p[] = {co};
+    recheck_fx f;
+    recheck_begin(&f);
+    const char *p[] = {f.co};
     it_exec(g_db,
             "INSERT INTO dm_recheck (company, service_bureau, window_start, window_end, deferred) "
             "VALUES ($1::int, 'CYB', '2014-06-24 00:00+00', '2014-06-25 00:00+00', 1), "
@@ -1007,7 +1001,7 @@ static void test_recheck_too_large_forever_ends(void **state)
             1, p);
     g_refuse[0].match = "merchantID=";
     g_refuse[0].text = "The start date exceeds the maximum report history.";
-    assert_true(pl_dmupdate_rechecks(d, mine[0], "CYB", merchants, 1) < 0);
+    assert_true(recheck_run(&f) < 0);
     /* 24 h halved down to 5 minutes (nine calls), then the next 5 minutes: the second refusal
      * at the narrowest width ends the pass; the second noted day is not asked. */
     assert_in_range(asked("paylink_demo", ""), 2, 12);
@@ -1017,16 +1011,14 @@ static void test_recheck_too_large_forever_ends(void **state)
                              "SELECT count(*) FROM dm_recheck WHERE company = $1::int AND "
                              "service_bureau = 'CYB' AND window_start >= '2014-06-24' AND "
                              "window_end <= '2014-06-25' AND window_end > window_start",
-                             co) > 1,
+                             f.co) > 1,
                      1);
     assert_int_equal(it_long(g_db,
                              "SELECT count(*) FROM dm_recheck WHERE company = $1::int AND "
                              "service_bureau = 'CYB' AND window_start = '2014-06-26 00:00+00'",
-                             co),
+                             f.co),
                      1);
-    it_exec(g_db, "ROLLBACK", 0, NULL);
-    pl_dmupdate_destroy(d);
-    pl_config_free(&cfg);
+    recheck_end(&f);
 }
 
 int main(void)
