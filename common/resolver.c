@@ -2127,21 +2127,42 @@ static bool svc_is_auth(PGconn *c, const char *rid)
     return svc_is(c, rid, "auth");
 }
 
-/* The whole-authorization claim of reversal rid (auth_reversal.claim_amount, on an authorization
- * with an amount authorized: not the marker of a reject's; or a stored value void's, what was
- * left of its authorization), into out; out unchanged when none. */
-static void reversal_claim(PGconn *c, const char *rid, char *out, size_t outsize)
+/*
+ * What the call of a required response sent ($1: its id), the one rule of pl_resolver_amount_sent
+ * (resolver.h): the row's amount, but for a reversal what paylink-reversal sent whatever the
+ * request named, which the row holds only when the worker that sent the call opened it (a
+ * redelivery that found the row sent records the request's):
+ *   - its claim on the authorization (claim_amount): all of a paylink authorization with an
+ *     amount authorized (rev_prepare, rev_mark_sent; not the 0.01 marker of a reject's), or
+ *     what was left of a stored value authorization (a void's claim has no history row);
+ *   - a CyberSource timeout reversal (marked sent naming no history row and claiming nothing:
+ *     only an authorization without an answer, or settled `error`, is reversed so — a `.tor`,
+ *     or the order system's reversal of an unknown authorization): what the authorization was
+ *     sent for (its cc_auth_trans amount, as rev_prepare sends it; else the request's).
+ */
+static const char *const AMOUNT_SENT_SQL =
+    "SELECT coalesce((SELECT CASE WHEN r.claim_amount IS NOT NULL "
+    "AND (h.amount_authorized IS NOT NULL "
+    "OR (r.auth_history_id IS NULL AND r.operation = 'svc_void')) THEN r.claim_amount "
+    "WHEN r.claim_amount IS NULL AND r.auth_history_id IS NULL AND r.operation = 'reversal' "
+    "AND r.sent_at IS NOT NULL THEN t.amount END "
+    "FROM auth_reversal r LEFT JOIN auth_history h ON h.id = r.auth_history_id "
+    "LEFT JOIN cc_auth_trans t ON t.request_id = r.auth_request_id "
+    "WHERE q.worker = 'reversal' AND r.request_id = q.request_id), q.amount)::text "
+    "FROM required_response q WHERE q.id = $1::bigint";
+
+int pl_resolver_amount_sent(PGconn *c, int64_t id, char *out, size_t outsize)
 {
-    const char *p[] = {rid};
-    PGresult *res = exec(c,
-                         "SELECT r.claim_amount::text FROM auth_reversal r LEFT JOIN auth_history "
-                         "h ON h.id = r.auth_history_id WHERE r.request_id = $1 "
-                         "AND r.claim_amount IS NOT NULL AND (h.amount_authorized IS NOT NULL "
-                         "OR (r.auth_history_id IS NULL AND r.operation = 'svc_void'))",
-                         1, p);
-    if (ok(res) && PQntuples(res) == 1)
+    char sid[24];
+    snprintf(sid, sizeof sid, "%lld", (long long)id);
+    copy(out, outsize, "");
+    const char *p[] = {sid};
+    PGresult *res = exec(c, AMOUNT_SENT_SQL, 1, p);
+    int rc = !ok(res) ? PL_ERR_DB : PQntuples(res) != 1 ? PL_ERR_NOTFOUND : 0;
+    if (rc == 0)
         copy(out, outsize, PQgetvalue(res, 0, 0));
     PQclear(res);
+    return rc;
 }
 
 /* True when required response sid was opened by another attempt than the one that sent the
@@ -2292,15 +2313,17 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
     bool holds = out.status == PL_ST_APPROVED || out.status == PL_ST_REVIEW;
     int64_t sent = 0;
     char sent_text[32];
-    copy(sent_text, sizeof sent_text, w.amount);
-    /* A reversal of an authorization paylink holds goes for its whole authorized amount,
-     * whatever the request named, and claims it (rev_prepare, rev_mark_sent): that claim is what
-     * was sent. The required response holds the request's amount when a redelivery opened it
-     * (sent_not_answered), and an approval for that would book a whole reversal as a partial
-     * one (migration 058), leaving the rest capturable on an authorization the bureau
-     * released. */
-    if (strcmp(w.worker, "reversal") == 0)
-        reversal_claim(c, w.rid, sent_text, sizeof sent_text);
+    /* What the call sent, as paylinkctl reads it too (pl_resolver_amount_sent): a reversal's is
+     * what it claimed on the authorization, or a timeout reversal's what the authorization was
+     * sent for, whatever the request named. The required response holds the request's amount
+     * when a redelivery opened it (sent_not_answered): an approval for that would book a whole
+     * reversal as a partial one (migration 058), leaving the rest capturable on an
+     * authorization the bureau released, and would tell the order system of less reversed than
+     * was. */
+    if (pl_resolver_amount_sent(c, id, sent_text, sizeof sent_text) != 0) {
+        return refuse(r, c, sid, &w, PL_ERR_DB, msg, msgsz,
+                      "what required response %s sent cannot be read", sid);
+    }
     bool has_sent = sent_text[0] && pl_money_parse_decimal(sent_text, &sent) == 0;
     if (holds && out.has_amount && (!has_sent || out.amount > sent)) {
         return refuse(r, c, sid, &w, PL_ERR_INVALID, msg, msgsz,

@@ -186,7 +186,8 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool step, char *msg, size_t m
 /*
  * `wreq resolve`: an operator's outcome for an open or escalated row: applied and published as
  * the resolver does, resolved_how 'operator', resolved_by `by`, note. o->status approved or
- * review (o's amount, else the amount of the row), declined, error or rejected (a CyberSource
+ * review (o's amount, at most what the call sent and by default that: pl_resolver_amount_sent),
+ * declined, error or rejected (a CyberSource
  * authorization's reject or soft decline: o->amount, has_amount false, what the issuer holds
  * after a partial approval, which its reversal asks for — its `.rev`, or its timeout reversal
  * `.tor` published again when paylink-reversal never recorded it; 0: the row's amount).
@@ -195,6 +196,19 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool step, char *msg, size_t m
  */
 int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o, const char *by,
                          const char *note, char *msg, size_t msgsz);
+
+/*
+ * What the call of required response id sent, as decimal text in out ("" when it sent no
+ * amount): what an operator's approval or review may name at most, and names when the operator
+ * gives none — pl_resolver_operator's check, and paylinkctl's before it (its line names it).
+ * The row's amount, except for a reversal, which goes for what paylink-reversal decided whatever
+ * the request named (a redelivery that opened the row recorded the request's): its claim on the
+ * authorization (a paylink authorization's whole amount authorized, or what was left of a stored
+ * value one), or, sent as a CyberSource timeout reversal (`.tor`, or the order system's reversal
+ * of an authorization without an answer), what that authorization was sent for. c: any session
+ * (a read-only one does). Returns 0, PL_ERR_NOTFOUND (no such row) or PL_ERR_DB.
+ */
+int pl_resolver_amount_sent(PGconn *c, int64_t id, char *out, size_t outsize) PL_MUSTCHECK;
 
 /*
  * True when res, a bureau's record read as an answer, approves (ACCEPT) or holds for review

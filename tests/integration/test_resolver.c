@@ -2502,6 +2502,100 @@ static void test_operator_redelivered_reversal_whole(void **state)
     pub_free(&pub);
 }
 
+/* What the call of required response t sent, by the rule paylinkctl and the resolver share. */
+static void assert_amount_sent(const trow *t, const char *want)
+{
+    char sent[32];
+    assert_int_equal(pl_resolver_amount_sent(g_admin, t->id, sent, sizeof sent), 0);
+    assert_string_equal(sent, want);
+}
+
+/*
+ * What a reversal sent, read by the one rule paylinkctl's check and line and the resolver's
+ * check use (pl_resolver_amount_sent), for required responses a redelivery opened with the
+ * request's amount (30.00). A reversal of an approved 100.00 authorization claimed, and sent,
+ * all of it: paylinkctl refused an --amount above 30.00 and named 30.00 in its line, while the
+ * resolver approved 100.00. A timeout reversal (the order system's reversal of an authorization
+ * without an answer, sent as paylink's `.tor` is) went for what the authorization was sent for
+ * (100.00), claiming nothing: approved, 30.00 was recorded and told the order system, and an
+ * amount above it refused, although the bureau released 100.00. A reject's reversal (its claim
+ * the 0.01 marker, sent by transaction id for the amount it names: a `.tor` published again for
+ * the held amount) sent the request's; any other row sent its own amount.
+ */
+static void test_operator_amount_sent(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512], auth[64], hid[24];
+    pl_resolver *r = resolver("reversal", owner(own, sizeof own, "ams"), &pub);
+    pl_resolve_outcome above = {.status = PL_ST_APPROVED, .has_amount = true, .amount = 10001};
+
+    /* The whole reversal's claim; the resolver refuses above it, in its words. */
+    trow w = mkrow("reversal", "CYB", "reversal", "30.00", "escalated");
+    snprintf(auth, sizeof auth, "%sw", w.rid);
+    mk_approved_auth(auth, w.order, hid, sizeof hid);
+    run("UPDATE auth_history SET amount_pending = 100.00 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid});
+    run("UPDATE auth_reversal SET auth_history_id = $2::bigint, auth_request_id = $3, "
+        "claim_amount = 100.00 WHERE request_id = $1",
+        3, (const char *const[]){w.rid, hid, auth});
+    run("UPDATE required_response SET reason = 'sent_not_answered' WHERE id = $1::bigint", 1,
+        (const char *const[]){w.sid});
+    assert_amount_sent(&w, "100.00");
+    assert_int_equal(pl_resolver_operator(r, w.id, &above, "alice", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "above the 100.00 the request sent");
+
+    /* A timeout reversal of an authorization (100.00) without an answer: marked sent naming no
+     * history row, claiming nothing. Above what was sent is refused; approved, what was sent is
+     * reversed and said so; the authorization's books are untouched (its own required response
+     * follows the reversal's outcome, 049). */
+    trow u = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    trow tr = mkrow("reversal", "CYB", "reversal", "30.00", "escalated");
+    run("UPDATE auth_reversal SET auth_request_id = $2 WHERE request_id = $1", 2,
+        (const char *const[]){tr.rid, u.rid});
+    run("UPDATE required_response SET reason = 'sent_not_answered' WHERE id = $1::bigint", 1,
+        (const char *const[]){tr.sid});
+    assert_amount_sent(&tr, "100.00");
+    assert_int_equal(pl_resolver_operator(r, tr.id, &above, "alice", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "above the 100.00 the request sent");
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    assert_int_equal(pl_resolver_operator(r, tr.id, &o, "alice", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, amount_reversed, reply->>'amount_approved') "
+                 "FROM auth_reversal WHERE request_id = $1",
+                 tr.rid, "approved|100.00|100.00");
+    assert_value("SELECT count(*)::text FROM auth_history WHERE request_id = $1", u.rid, "0");
+    assert_value(AUTH_STATUS, u.rid, "unknown");
+
+    /* Not a timeout reversal: never marked sent (no call went), or a reject's by its marker. */
+    trow ns = mkrow("reversal", "CYB", "reversal", "30.00", "escalated");
+    run("UPDATE auth_reversal SET auth_request_id = $2, sent_at = NULL WHERE request_id = $1", 2,
+        (const char *const[]){ns.rid, u.rid});
+    assert_amount_sent(&ns, "30.00");
+    trow rj = mkrow("reversal", "CYB", "reversal", "50.00", "escalated");
+    char rja[64], rjh[24];
+    snprintf(rja, sizeof rja, "%sj", rj.rid);
+    mk_approved_auth(rja, rj.order, rjh, sizeof rjh);
+    run("UPDATE auth_history SET status = 'rejected', amount_authorized = NULL, "
+        "amount_pending = 0.01 WHERE id = $1::bigint",
+        1, (const char *const[]){rjh});
+    run("UPDATE auth_reversal SET auth_history_id = $2::bigint, auth_request_id = $3, "
+        "claim_amount = 0.01 WHERE request_id = $1",
+        3, (const char *const[]){rj.rid, rjh, rja});
+    assert_amount_sent(&rj, "50.00");
+    assert_amount_sent(&u, "100.00");
+    char none[32], sent[32] = "x";
+    value_n(none, sizeof none,
+            "SELECT (coalesce(max(id), 0) + 1000000)::text FROM required_response", 0, NULL);
+    assert_int_equal(pl_resolver_amount_sent(g_admin, strtoll(none, NULL, 10), sent, sizeof sent),
+                     PL_ERR_NOTFOUND);
+    assert_string_equal(sent, "");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2517,6 +2611,7 @@ int main(void)
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
         cmocka_unit_test_teardown(test_operator_refused, test_teardown),
         cmocka_unit_test_teardown(test_operator_redelivered_reversal_whole, test_teardown),
+        cmocka_unit_test_teardown(test_operator_amount_sent, test_teardown),
         cmocka_unit_test_teardown(test_operator_partial_reject_timeout_reversal, test_teardown),
         cmocka_unit_test_teardown(test_operator_svc_preauth_amount, test_teardown),
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),

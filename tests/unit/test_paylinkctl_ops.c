@@ -443,6 +443,43 @@ static void test_resolve_outcome(void **state)
     assert_int_equal(out.amount, 0);
 }
 
+/* `wreq resolve`'s check of --amount and the amount its line names, against what the call sent
+ * (pl_resolver_amount_sent: for a reversal a redelivery opened with the request's 30.00, its
+ * claim of the whole 100.00 authorization, which the resolver approves by default). */
+static void test_resolve_amount(void **state)
+{
+    (void)state;
+    pl_opsctl_opts o;
+    char amount[48];
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "approved", "--by", "a", "--amount", "80.00");
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "100.00", amount, sizeof amount), PL_OK);
+    assert_string_equal(amount, "80.00");
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "100.00", amount, 3), PL_OK); /* too small */
+    assert_string_equal(amount, "");
+    /* Above what was sent: refused, as the resolver would. */
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "79.99", amount, sizeof amount), PL_ERR_INVALID);
+    assert_string_equal(amount, "");
+    /* Nothing recorded as sent: the resolver decides (it refuses an approval above nothing). */
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "", amount, sizeof amount), PL_OK);
+    assert_string_equal(amount, "80.00");
+    /* Without --amount the line names what was sent, which the resolver approves. */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "review", "--by", "a", "--transaction-id",
+             "T-1");
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "100.00", amount, sizeof amount), PL_OK);
+    assert_string_equal(amount, "100.00");
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "", amount, sizeof amount), PL_OK);
+    assert_string_equal(amount, "");
+    /* An outcome that holds nothing names no amount; a reject's held amount is still checked. */
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "declined", "--by", "a");
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "100.00", amount, sizeof amount), PL_OK);
+    assert_string_equal(amount, "");
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "rejected", "--by", "a", "--amount", "50.00",
+             "--transaction-id", "T-2");
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "100.00", amount, sizeof amount), PL_OK);
+    assert_string_equal(amount, "");
+    assert_int_equal(pl_opsctl_resolve_amount(&o, "40.00", amount, sizeof amount), PL_ERR_INVALID);
+}
+
 static void test_wreq_state(void **state)
 {
     (void)state;
@@ -1100,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_owner),
         cmocka_unit_test(test_resolve_outcome),
+        cmocka_unit_test(test_resolve_amount),
         cmocka_unit_test(test_wreq_state),
         cmocka_unit_test(test_publisher_without_brokers),
         cmocka_unit_test(test_order_show_options),

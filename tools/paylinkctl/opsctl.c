@@ -1838,17 +1838,15 @@ static int before_change(const char *what, json_object *rr, const char *brokers,
     return 0;
 }
 
-/* The amount `wreq resolve` approves, as text ("" when none), after checking --amount against
- * the request's; 0, or PL_ERR_INVALID when --amount is more. */
-static int approved_amount(const pl_opsctl_opts *o, json_object *rr, char *out, size_t outsize)
+int pl_opsctl_resolve_amount(const pl_opsctl_opts *o, const char *sent, char *out, size_t outsize)
 {
-    int64_t requested = 0;
-    bool has_requested = pl_money_parse_decimal(jtext(rr, "amount"), &requested) == PL_OK;
+    int64_t amount = 0;
+    bool has_sent = sent && pl_money_parse_decimal(sent, &amount) == PL_OK;
     out[0] = '\0';
-    if (o->has_amount && has_requested && o->amount > requested)
+    if (o->has_amount && has_sent && o->amount > amount)
         return PL_ERR_INVALID;
-    if (outcome_holds(o->outcome) && (o->has_amount || has_requested) &&
-        pl_money_format(o->has_amount ? o->amount : requested, out, outsize) != PL_OK)
+    if (outcome_holds(o->outcome) && (o->has_amount || has_sent) &&
+        pl_money_format(o->has_amount ? o->amount : amount, out, outsize) != PL_OK)
         out[0] = '\0';
     return PL_OK;
 }
@@ -1916,7 +1914,7 @@ static int cmd_wreq_change(PGconn *db, const pl_opsctl_opts *o, const char *conn
 {
     bool resolve = o->cmd == PL_OPSCTL_WREQ_RESOLVE;
     const char *what = resolve ? "wreq resolve" : "wreq retry";
-    char err[512], msg[700] = "", topic[256] = "", amount[48] = "";
+    char err[512], msg[700] = "", topic[256] = "", amount[48] = "", sent[48] = "";
     bool failed;
     json_object *after = NULL, *before = pl_opsctl_wreq_read(db, o->rr_id, &failed);
     if (failed)
@@ -1927,10 +1925,28 @@ static int cmd_wreq_change(PGconn *db, const pl_opsctl_opts *o, const char *conn
     int status = resolve || o->now ? before_change(what, before, brokers, prefix) : 0;
     if (status != 0)
         goto out;
-    /* The row's amount, unless the operator says less was approved or is held (never more). */
-    if (resolve && approved_amount(o, before, amount, sizeof amount) != PL_OK) {
-        status = fail(what, "--amount is more than the amount of the request: nothing was changed");
-        goto out;
+    /* What the call sent, unless the operator says less was approved or is held (never more):
+     * read by the resolver's own rule, which its check applies too. The row's amount is the
+     * request's when a redelivery opened it, and a reversal went for more (its claim on the
+     * authorization, or a timeout reversal's authorization's amount): an --amount within what
+     * was sent was refused here, and the line named the request's amount. */
+    if (resolve) {
+        int src = pl_resolver_amount_sent(db, o->rr_id, sent, sizeof sent);
+        if (src == PL_ERR_NOTFOUND) {
+            status = fail(what, "no required response has that id");
+            goto out;
+        }
+        if (src != PL_OK) {
+            status = unavailable(what, "what the required response sent cannot be read");
+            goto out;
+        }
+        if (pl_opsctl_resolve_amount(o, sent, amount, sizeof amount) != PL_OK) {
+            char why[160];
+            snprintf(why, sizeof why, "--amount is more than the %s sent: nothing was changed",
+                     sent);
+            status = fail(what, why);
+            goto out;
+        }
     }
     pl_opsctl_publisher pub = {.brokers = brokers};
     pl_resolver *r = pl_opsctl_resolver_new(
@@ -2509,8 +2525,10 @@ void pl_opsctl_usage(FILE *out)
           "      Settle an open or escalated required response (ID: its id) with the outcome\n"
           "      learnt from the bureau: applied as the bureau's answer would have been, and\n"
           "      the final reply (resolved: true, resolution: operator) published on the\n"
-          "      worker's reply topic. --amount: less than the request was approved or held\n"
-          "      for review (default: the request's amount); with rejected, or declined with\n"
+          "      worker's reply topic. --amount: less than was sent was approved or held\n"
+          "      for review (default: what was sent: the request's amount; a reversal's,\n"
+          "      its claim on the authorization, or a timeout reversal's, what the\n"
+          "      authorization was sent for); with rejected, or declined with\n"
           "      a soft decline's --vendor-response: what the issuer holds (a partial\n"
           "      approval), which the reversal asks for. review / rejected: Decision\n"
           "      Manager's 480 / 481 of a CyberSource authorization, with its\n"

@@ -47,16 +47,17 @@
  *   resolved_by NAME (1 to 60 characters, no control character, no card number), the note
  *   (at most PL_OPSCTL_NOTE_MAX bytes); the final reply ("resolved": true, "resolution":
  *   "operator") published on <prefix>.<worker>.reply with pl_ctlkafka_produce. --amount (not
- *   more than the row's amount): with approved or review, the amount approved or held, else the
- *   row's; with rejected, or declined with a soft decline's --vendor-response (200, 230, 520),
- *   what the issuer holds after a partial approval, which the reversal asks for (else the
- *   row's); refused with any other outcome, which holds nothing. --auth-number only with
- *   approved, review or rejected. Kafka is checked first (the reply topic's metadata):
- *   unreachable, nothing is changed (exit 3); a publish that fails after the outcome was applied
- *   leaves the reply to the worker's resolver and says so (exit 0). One line, or with --json
- *   one object {"id", "request_id", "worker", "applied", "outcome", "amount", "by",
- *   "published", "reply_topic", "message" (the resolver's), "required_response" (the row
- *   after, as wreq list; null when unreadable)}.
+ *   more than what the call sent, pl_resolver_amount_sent: the row's amount, a reversal's claim
+ *   on its authorization or a timeout reversal's authorization's): with approved or review, the
+ *   amount approved or held, else what was sent; with rejected, or declined with a soft
+ *   decline's --vendor-response (200, 230, 520), what the issuer holds after a partial
+ *   approval, which the reversal asks for (else the row's); refused with any other outcome,
+ *   which holds nothing. --auth-number only with approved, review or rejected. Kafka is
+ *   checked first (the reply topic's metadata): unreachable, nothing is changed (exit 3); a
+ *   publish that fails after the outcome was applied leaves the reply to the worker's resolver
+ *   and says so (exit 0). One line, or with --json one object {"id", "request_id", "worker",
+ *   "applied", "outcome", "amount", "by", "published", "reply_topic", "message" (the
+ *   resolver's), "required_response" (the row after, as wreq list; null when unreadable)}.
  * wreq retry ID: pl_resolver_retry: an open or escalated row is opened again and due now (the
  *   worker's resolver takes it within its interval); --now takes the step here at once (the
  *   bureau's query where it can be asked, else it is escalated again) and prints what came of
@@ -236,6 +237,16 @@ int pl_opsctl_check_note(const char *option, const char *note, char *errstr,
  * as the amount approved (has_amount) of approved or review, or as what the issuer holds
  * (amount alone, has_amount false) of a reject or a soft decline. */
 void pl_opsctl_resolve_outcome(const pl_opsctl_opts *o, pl_resolve_outcome *out);
+
+/*
+ * The amount `wreq resolve` names in its line (and --json "amount"), as text into out ("" when
+ * none: an outcome that holds nothing, or nothing sent and no --amount), from sent, what the
+ * call sent as pl_resolver_amount_sent reads it (decimal text, "" when none): --amount, else
+ * sent, for approved or review. Returns 0, or PL_ERR_INVALID when --amount is more than sent
+ * (the resolver would refuse it; nothing is changed).
+ */
+int pl_opsctl_resolve_amount(const pl_opsctl_opts *o, const char *sent, char *out,
+                             size_t outsize) PL_MUSTCHECK;
 
 /*
  * The lease owner of paylinkctl's resolver: "paylinkctl:<name>@<host>", at most
