@@ -1522,10 +1522,12 @@ static void owed_done(PGconn *c, const char *deposit, const char *rev)
 /*
  * The reversals owed for an authorization an auth+capture replaced whose void waited for another
  * claim to end (replaced_auth_reversal, migration 057): the trigger that carried the void out
- * recorded the reversal, not being able to publish it. paylink-deposit's resolver takes up to
- * max_rows of them under a lease (FOR UPDATE SKIP LOCKED: two replicas never take one) and, by
- * what became of the deposit's own `<deposit>.vdr` (published with its answer when it saw no
- * claim, while another deposit claimed before the answer was stored):
+ * recorded the reversal, not being able to publish it; or whose void was carried out at once,
+ * a claim seen when the auth+capture was prepared having ended before its answer was stored
+ * (059): paylink-deposit's store recorded it, its follow-ups holding none. paylink-deposit's
+ * resolver takes up to max_rows of them under a lease (FOR UPDATE SKIP LOCKED: two replicas
+ * never take one) and, by what became of the deposit's own `<deposit>.vdr` (published with its
+ * answer when it saw no claim, while another deposit claimed before the answer was stored):
  *   - none recorded: published as `<deposit>.vdr`, as the resolver publishes the reversal of a
  *     replaced authorization it found itself (reversal_message: the authorization's order and
  *     service, for what was voided) — but while the deposit's follow-ups hold one (on its way to

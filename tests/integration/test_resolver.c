@@ -287,6 +287,13 @@ static void cleanup(bool strict)
     }
 }
 
+/* The reversals owed for replaced authorizations (replaced_auth_reversal) that are not this
+ * run's and that a pass of paylink-deposit's resolver would take now ($1 g_like): "" when none. */
+#define OWED_OF_OTHERS                                                                             \
+    "SELECT coalesce(string_agg(deposit_request_id, ', '), '') FROM replaced_auth_reversal "       \
+    "WHERE published_at IS NULL AND deposit_request_id NOT LIKE $1 "                               \
+    "AND (lease_until IS NULL OR lease_until < now())"
+
 /* Rows of others that a pass of a `worker` resolver would take now (due, or a final reply to
  * publish): the test's passes must never touch them. */
 static void assert_nothing_else_due(const char *worker)
@@ -314,10 +321,7 @@ static void assert_nothing_else_due(const char *worker)
     /* paylink-deposit's resolver also publishes the reversals owed for replaced authorizations
      * (057): those of others would go to this test's callback, never to Kafka. */
     const char *q[] = {g_like};
-    r = sql("SELECT coalesce(string_agg(deposit_request_id, ', '), '') FROM replaced_auth_reversal "
-            "WHERE published_at IS NULL AND deposit_request_id NOT LIKE $1 "
-            "AND (lease_until IS NULL OR lease_until < now())",
-            1, q);
+    r = sql(OWED_OF_OTHERS, 1, q);
     snprintf(rows, sizeof rows, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     if (rows[0])
@@ -327,8 +331,19 @@ static void assert_nothing_else_due(const char *worker)
                  rows);
 }
 
+/* Whether reversals owed that are not this run's are due now (OWED_OF_OTHERS). */
+static bool others_owed(void)
+{
+    const char *q[] = {g_like};
+    PGresult *r = sql(OWED_OF_OTHERS, 1, q);
+    bool some = PQgetvalue(r, 0, 0)[0] != '\0';
+    PQclear(r);
+    return some;
+}
+
 /*
- * Waits (at most 6 s) for a moment when every resolver of `worker` the running system has
+ * Waits (at most 6 s; a few times that while reversals the running system owes wait for its
+ * next pass) for a moment when every resolver of `worker` the running system has
  * (application_name paylink-<worker>-resolver, connected before this run) has just finished a
  * pass: it sleeps PAYLINK_RESOLVER_INTERVAL_MS before the next, and what the test does in the
  * next g_quiet_ms is the test's alone. Without such resolvers it returns at once.
@@ -340,17 +355,28 @@ static void quiet(const char *worker)
     snprintf(ms, sizeof ms, "%d", g_quiet_ms);
     const char *p[] = {app, g_t0, ms};
     bool found = false;
-    for (int i = 0; i < 1200 && !found; i++) {
-        PGresult *r = sql("SELECT count(*) = count(*) FILTER (WHERE state = 'idle' AND "
-                          "clock_timestamp() - state_change BETWEEN interval '15 milliseconds' "
-                          "AND make_interval(secs => $3::int / 1000.0)) "
-                          "FROM pg_stat_activity WHERE application_name = $1 "
-                          "AND backend_start < $2::timestamptz",
-                          3, p);
-        found = PQgetvalue(r, 0, 0)[0] == 't';
-        PQclear(r);
-        if (!found)
-            usleep(5000);
+    /* Reversals owed that are not this run's are the running system's own (its auth+captures
+     * write them, 057 and 059), which its paylink-deposit resolvers publish at their next pass:
+     * seen in a pause, the test waits for the pause after that pass (4 more at most) rather than
+     * failing; any still owed then fail it (assert_nothing_else_due), as before. */
+    for (int round = 0;
+         round < 5 && (round == 0 || (found && strcmp(worker, "deposit") == 0 && others_owed()));
+         round++) {
+        if (round > 0)
+            usleep((useconds_t)g_quiet_ms * 1000 + 20000); /* past this pause */
+        found = false;
+        for (int i = 0; i < 1200 && !found; i++) {
+            PGresult *r = sql("SELECT count(*) = count(*) FILTER (WHERE state = 'idle' AND "
+                              "clock_timestamp() - state_change BETWEEN interval '15 milliseconds' "
+                              "AND make_interval(secs => $3::int / 1000.0)) "
+                              "FROM pg_stat_activity WHERE application_name = $1 "
+                              "AND backend_start < $2::timestamptz",
+                              3, p);
+            found = PQgetvalue(r, 0, 0)[0] == 't';
+            PQclear(r);
+            if (!found)
+                usleep(5000);
+        }
     }
     if (!found)
         fprintf(stderr,

@@ -1,7 +1,8 @@
 /* test_deposit_spec.c: the statements of paylink-deposit's spec (deposit.c) that need no
- * database: every statement declares the parameters it uses, and the marks, which claim money,
- * share one text between a statement and its merged form. What they do to the rows is
- * tests/integration/test_deposit_many.c's. */
+ * database: every statement declares the parameters it uses, the marks, which claim money,
+ * share one text between a statement and its merged form, and the reversal a store owes keeps
+ * to what was voided for it. What they do to the rows is tests/integration/test_deposit_many.c's
+ * and test_deposit_vdr.c's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,11 +77,37 @@ static void test_marks_share_their_text(void **state)
     assert_memory_equal(set, capture_set, n);
 }
 
+/* The reversal an auth+capture's store owes (059) is what the settle trigger of the same unit
+ * has just voided for it: nothing of it captured, on a bureau with Send reversal, not one its
+ * row's follow-ups hold (another actor answered first), once. A statement of its own, never
+ * merged: it must run after the store whose trigger it reads. */
+static void test_owed_reversal(void **state)
+{
+    (void)state;
+    const pl_db_stmt *owe = stmt("dep_owe_reversal");
+    assert_int_equal(owe->nparams, 1);
+    assert_null(
+        spec_find(&pl_deposit_spec, "dep_owe_reversal:many", strlen("dep_owe_reversal:many")));
+    static const char *const guards[] = {
+        "INSERT INTO replaced_auth_reversal ",
+        "d.status = 'approved' AND d.operation = 'auth_capture'",
+        "s.send_reversal",
+        "h.status = 'voided' AND h.void_reason = 'auth_capture'",
+        "h.voided_by = $1 AND h.amount_deposited = 0 AND h.amount_voided > 0",
+        "f->>'topic' LIKE '%.reversal.request'",
+        "ON CONFLICT (deposit_request_id) DO NOTHING",
+    };
+    for (size_t i = 0; i < sizeof guards / sizeof guards[0]; i++)
+        if (!strstr(owe->sql, guards[i]))
+            fail_msg("dep_owe_reversal lacks %s", guards[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_statement_table),
         cmocka_unit_test(test_marks_share_their_text),
+        cmocka_unit_test(test_owed_reversal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

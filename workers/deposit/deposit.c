@@ -292,6 +292,32 @@ static const pl_db_stmt stmts[] = {
      "WITH " PL_DB_E_ONE_11 ", " DEP_STORE(DEP_NEW_AUTH_RETURNING) DEP_NEW_AUTH
      "SELECT request_id FROM upd",
      13},
+    /*
+     * After dep_store of an approved auth+capture $1 whose follow-ups hold no reversal of the
+     * authorization it replaced because another call claimed on it at prepare
+     * (owes_reversal_if_voided): that reversal, as owed (replaced_auth_reversal, 057; 059), when
+     * the settle trigger has just voided the authorization for this deposit with nothing of it
+     * captured, on a service bureau with Send reversal. A separate statement, in the store's
+     * unit, so that it reads what the trigger did: that transaction holds the authorization's
+     * row lock from the void on, so no claim can begin or end in between. A void that waits
+     * for a claim still there (050) is not `voided` yet, and 057 records it when it is carried
+     * out; a row another actor answered first, with its reversal in its follow-ups (the
+     * resolver's store_followups), or recorded once already, gets none (ON CONFLICT: a unit
+     * sent again).
+     */
+    {"dep_owe_reversal",
+     "INSERT INTO replaced_auth_reversal (deposit_request_id, auth_history_id, auth_request_id, "
+     "amount) SELECT d.request_id, h.id, h.request_id, h.amount_voided FROM cc_deposit_trans d "
+     "JOIN auth_history h ON h.id = d.auth_history_id "
+     "JOIN auth_service s ON s.service_bureau = d.service_bureau "
+     "WHERE d.request_id = $1 AND d.status = 'approved' AND d.operation = 'auth_capture' "
+     "AND s.send_reversal AND h.status = 'voided' AND h.void_reason = 'auth_capture' "
+     "AND h.voided_by = $1 AND h.amount_deposited = 0 AND h.amount_voided > 0 "
+     "AND coalesce(h.request_id, '') <> '' AND NOT EXISTS (SELECT 1 FROM "
+     "jsonb_array_elements(CASE WHEN jsonb_typeof(d.followups) = 'array' THEN d.followups "
+     "ELSE '[]'::jsonb END) f WHERE f->>'topic' LIKE '%.reversal.request') "
+     "ON CONFLICT (deposit_request_id) DO NOTHING",
+     1},
 };
 
 static const char *const protocols[] = {"CYB", "EXT", NULL};
@@ -831,12 +857,30 @@ static int64_t unused_amount(const pl_job *job, const dep_data *d)
 /* The unused authorization is reversed at the bureau (seed "Send reversal") only after an
  * auth+capture replaced it, while nothing of it was captured and no other call has it in
  * flight: after any capture CyberSource refuses the reversal (238), so none is asked for. With
- * a call in flight the void waits for it (050); the reversal is then owed when the void is
- * carried out with nothing captured, and the resolver publishes it (057). */
+ * a call in flight at prepare the follow-ups hold none: the reversal is owed once the void is
+ * carried out with nothing captured, and the resolver publishes it — recorded by the trigger
+ * that carries out a void that waited for that call (050, 057), or by the store when the call
+ * ended before the answer and the void was not deferred (owes_reversal_if_voided, 059). */
 static bool reverses_old_auth(const pl_job *job, const dep_data *d)
 {
     return d && d->choice.kind == PL_DEP_AUTH_CAPTURE && job->svc->send_reversal &&
            d->deposited == 0 && d->pending == 0 && unused_amount(job, d) > 0;
+}
+
+/*
+ * An auth+capture whose follow-ups hold no reversal of the authorization it replaces only
+ * because another call claimed on that authorization when it was prepared (reverses_old_auth
+ * read pending > 0). When that claim ends before the answer is stored (declined, say), the
+ * settle trigger voids the authorization at once, not deferred, so the deferred void's trigger
+ * (057) never records the reversal either: the store records it as owed (dep_owe_reversal),
+ * and this worker's resolver publishes it. Before, no reversal was sent and the hold stayed on
+ * the card until the authorization expired. Nothing is added for any other deposit.
+ */
+static bool owes_reversal_if_voided(const pl_job *job, const dep_data *d)
+{
+    return d && d->choice.kind == PL_DEP_AUTH_CAPTURE && job->svc->send_reversal && d->auth.found &&
+           d->auth.usable && d->has_auth_id && d->auth_request_id[0] && d->deposited == 0 &&
+           d->pending > 0;
 }
 
 static int dep_store(pl_job *job, pl_db_unit *u)
@@ -871,8 +915,11 @@ static int dep_store(pl_job *job, pl_db_unit *u)
                        job->reply_json,
                        d ? nz(d->auth_request_id) : NULL,
                        auth_capture ? "auth_capture" : "auth"};
-    return new_auth ? pl_db_unit_add(u, "dep_store_new_auth", 13, p)
-                    : pl_db_unit_add(u, "dep_store", 11, p);
+    int rc = new_auth ? pl_db_unit_add(u, "dep_store_new_auth", 13, p)
+                      : pl_db_unit_add(u, "dep_store", 11, p);
+    if (rc == 0 && rep->status == PL_ST_APPROVED && owes_reversal_if_voided(job, d))
+        rc = pl_db_unit_add(u, "dep_owe_reversal", 1, p);
+    return rc;
 }
 
 void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t outsize)

@@ -26,7 +26,10 @@
  *     reversal.request (<request_id>.vdr), which the reversal worker carries out. While another
  *     deposit claims on the authorization the void waits (050) and no reversal is decided with
  *     the answer: the trigger that carries the void out records it as owed when nothing was
- *     captured (replaced_auth_reversal, 057), and this worker's resolver publishes it;
+ *     captured (replaced_auth_reversal, 057), and this worker's resolver publishes it. A claim
+ *     seen when the auth+capture was prepared but ended before its answer was stored leaves the
+ *     void to be carried out at once with no reversal decided: the store records it as owed
+ *     then (059);
  *   - a follow-on credit refunds at most what the debit captured less earlier credits (approved
  *     or open), claimed on the debit the same way;
  *   - references must belong to the request's own company and order, or it is invalid;

@@ -1,0 +1,38 @@
+-- 059: the reversal of an authorization an auth+capture replaced is owed also when the void is
+-- carried out at once after a claim the auth+capture saw when it was prepared had ended.
+--
+-- Why: paylink-deposit decides the reversal `<deposit>.vdr` of the authorization an auth+capture
+-- replaces when it prepares the call (reverses_old_auth): only while no other deposit claims on
+-- that authorization. Seeing a claim, it publishes no reversal with the answer, and 057 owes it
+-- only for a void that waits for that claim (050) and that paylink_deferred_void carries out.
+-- When the claim ended before the auth+capture's answer was stored (the other capture declined,
+-- say), the settle trigger voided the authorization at once, nothing was deferred, and no
+-- reversal was ever published: the hold stayed on the cardholder's card until the authorization
+-- expired.
+--
+-- Now paylink-deposit's store of such an answer (an approved auth+capture that saw another claim
+-- when it was prepared, with nothing of the authorization captured then, on a service bureau
+-- with Send reversal) runs one more statement after it, in the same transaction
+-- (dep_owe_reversal, workers/deposit/deposit.c): when the settle trigger has just voided the
+-- authorization for this deposit with nothing of it captured, it records the reversal as owed
+-- here, and paylink-deposit's resolver publishes it as it does 057's (the deposit's follow-ups
+-- hold none: at its next pass, as `<deposit>.vdr`). That transaction holds the authorization's
+-- row from the void on, so a claim that ends while the answer is stored either ended first (the
+-- void at once: owed by the store) or waits for it (the void deferred: owed by 057's trigger
+-- when that claim ends): once either way. A row another actor answered first (the resolver,
+-- whose store_followups decides the reversal after the void and holds it in the follow-ups) gets
+-- none. The statement needs nothing new of the schema: this migration brings the comments of
+-- replaced_auth_reversal up to date.
+--
+-- Not recorded for answers stored before this version: those reversals would go for
+-- authorizations days or weeks old, many expired; an operator who wants them finds them as
+-- authorizations voided for an approved auth+capture (void_reason auth_capture, voided_by the
+-- deposit) with nothing deposited, on a bureau with Send reversal, with no `<deposit>.vdr` in
+-- auth_reversal and no reversal in the deposit's follow-ups.
+--
+-- What it costs to apply: COMMENT ON TABLE and COLUMN (catalog only). At run time: nothing for
+-- any deposit but such an auth+capture, whose store runs one more statement (index probes of
+-- cc_deposit_trans, auth_history and auth_service; one INSERT when a reversal is owed).
+
+COMMENT ON TABLE replaced_auth_reversal IS 'Reversals `<deposit>.vdr` of an authorization an approved auth+capture replaced, voided with nothing of it captured on a service bureau with Send reversal, that the answer''s follow-ups did not hold: written by paylink_deferred_void when the void was deferred (050, 057), or by paylink-deposit''s store when the void was carried out at once although the auth+capture had seen another deposit''s claim when it was prepared (059); published on reversal.request by paylink-deposit''s resolver (`<deposit>.vdr`, or `<deposit>.vdr2` when the deposit''s own `.vdr`, published with its answer, was refused while the void waited; nothing when that one went through). A reversal published with the auth+capture''s answer while no void was deferred (paylink-deposit''s or the resolver''s follow-ups) has no row here.';
+COMMENT ON COLUMN replaced_auth_reversal.owed_at IS 'When the void was carried out: the deferred void (057), or the auth+capture''s answer stored (059).';
