@@ -110,12 +110,18 @@ bool pl_cybersource_refused_but_held(const char *status, const char *vendor_resp
             pl_cybersource_soft_decline(vendor_response));
 }
 
+bool pl_cybersource_issuer_authorized(const char *auth_reason_code)
+{
+    return auth_reason_code &&
+           (strcmp(auth_reason_code, "100") == 0 || strcmp(auth_reason_code, "110") == 0);
+}
+
 bool pl_cybersource_refused_but_authorized(const char *status, const char *vendor_response,
                                            const char *auth_reason_code)
 {
     return pl_cybersource_refused_but_held(status, vendor_response) ||
-           (status && strcmp(status, "rejected") == 0 && auth_reason_code &&
-            strcmp(auth_reason_code, "100") == 0);
+           (status && (strcmp(status, "rejected") == 0 || strcmp(status, "declined") == 0) &&
+            pl_cybersource_issuer_authorized(auth_reason_code));
 }
 
 bool pl_cybersource_version_at_least(const char *version, int major, int minor)

@@ -139,17 +139,27 @@ bool pl_cybersource_soft_decline(const char *reason_code);
 bool pl_cybersource_refused_but_held(const char *status, const char *vendor_response);
 
 /*
- * pl_cybersource_refused_but_held, or an authorization `rejected` whatever its reasonCode (400:
- * Decision Manager's fraud score over the threshold, a code the vendor response table holds for
- * fraud) whose ccAuthReply says reasonCode 100: auth_reason_code, the
- * pl_bureau_result.service_reason_code of an authorization's or token+auth's answer (its
- * ccAuthReply's), or the resolver's ics_auth reason of a queried record; NULL or "" when
- * unknown. The issuer authorized it and holds the amount while paylink answers it refused
- * (../shared/reference/bureau-wire-formats.md §1.7: the top-level reasonCode can differ from
- * the service's, REJECT with ccAuthReply 100 is "issuer approved, Decision Manager rejected"), so
- * with Send reversal it is reversed as a 481 is. Not a `declined` one (a token+auth answered
- * REJECT 102 for its token while its ccAuthReply says 100): paylink-reversal takes no reversal of
- * a declined authorization but a soft decline's (its claim statement, migration 052's trigger).
+ * True when auth_reason_code, the reasonCode of an authorization's ccAuthReply (the
+ * pl_bureau_result.service_reason_code of an authorization's or token+auth's answer, or the
+ * resolver's ics_auth reason of a queried record; NULL or "" when unknown), says the issuer
+ * authorized it: 100, or 110 (a partial approval: the issuer authorized the ccAuthReply's
+ * amount, less than was asked). Whatever the answer's own decision and reasonCode: the
+ * top-level reasonCode can differ from the service's (../shared/reference/bureau-wire-formats.md
+ * §1.7), and a REJECT whose ccAuthReply says 100 or 110 leaves that amount held by the issuer.
+ */
+bool pl_cybersource_issuer_authorized(const char *auth_reason_code);
+
+/*
+ * pl_cybersource_refused_but_held, or an authorization `rejected` or `declined` whatever its
+ * reasonCode whose ccAuthReply says the issuer authorized it (pl_cybersource_issuer_authorized
+ * of auth_reason_code: 100, or 110 for part of the amount): a Decision Manager fraud score over
+ * the threshold (400) or a code the vendor response table holds for fraud (`rejected`), a
+ * token+auth answered REJECT 102 for its token (`declined`). The issuer holds the amount
+ * (110: ccAuthReply's, the answer's amount) while paylink answers it refused, so with Send
+ * reversal it is reversed as a 481 is. paylink-reversal takes the reversal of such a `declined`
+ * one because its history row records that the issuer authorized it
+ * (auth_history.issuer_authorized, migration 060): paylink-auth's store and the resolver's
+ * write it; a declined authorization without it (the issuer declined) is still not reversed.
  */
 bool pl_cybersource_refused_but_authorized(const char *status, const char *vendor_response,
                                            const char *auth_reason_code);

@@ -1023,8 +1023,9 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
  * The reversal the worker would have published with this outcome (1; 0 when none; negative
  * when the look-up failed): of an authorization
  * Decision Manager rejected (481) or CyberSource soft-declined (200, 230, 520) after the issuer
- * approved it, or rejected otherwise (400) while the queried record's ics_auth says 100
- * (w->auth_reason: the issuer authorized it) — paylink-auth's followups, or of
+ * approved it, or refused otherwise (rejected 400, declined 102 for a token+auth's token) while
+ * the queried record's ics_auth says 100, or 110 for part of it (w->auth_reason: the issuer
+ * authorized it, pl_cybersource_refused_but_authorized) — paylink-auth's followups, or of
  * the authorization an approved auth+capture replaced while nothing of it was captured
  * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
  * what it voided) — both only when the service sends reversals; or the row's timeout reversal
@@ -1111,15 +1112,56 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
     return rc;
 }
 
+/* An authorization (not a token request) the outcome refuses on CyberSource while the queried
+ * record's ics_auth says the issuer authorized it (w->auth_reason: 100, or 110 for part), with
+ * the transaction id a reversal names: what paylink-auth's store records for an answer in time
+ * (auth.c, issuer_authorized_refusal). */
+static bool issuer_authorized_outcome(const row *w, const pl_resolve_outcome *o)
+{
+    return strcmp(w->worker, "auth") == 0 && strcmp(w->protocol, "CYB") == 0 &&
+           strcmp(w->op, "token") != 0 &&
+           (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED) && o->transaction_id[0] &&
+           pl_cybersource_issuer_authorized(w->auth_reason);
+}
+
+/*
+ * Such an outcome's history row (APPLY_AUTH has just inserted it, in this transaction) says the
+ * issuer authorized it (auth_history.issuer_authorized, 060): paylink-reversal claims and
+ * reverses a `declined` one by it (a token+auth refused 102 for its token), the reversal this
+ * outcome's followups publish or the order system's. Returns 0 or PL_ERR_DB (last_error).
+ */
+static int note_issuer_authorized(pl_resolver *r, PGconn *c, const row *w,
+                                  const pl_resolve_outcome *o)
+{
+    if (!issuer_authorized_outcome(w, o))
+        return 0;
+    const char *p[] = {w->rid, o->transaction_id};
+    PGresult *res = exec(c,
+                         "UPDATE auth_history SET issuer_authorized = true WHERE request_id = $1 "
+                         "AND transaction_id = $2 AND transaction_id <> '' "
+                         "AND status IN ('declined', 'rejected') "
+                         "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL",
+                         2, p);
+    int rc = ok(res) ? 0 : PL_ERR_DB;
+    if (rc != 0)
+        apply_error(r, w, "recording that the issuer authorized it", c);
+    PQclear(res);
+    return rc;
+}
+
 /*
  * What the worker publishes with such an answer (followup_reversal), stored with it in the
- * row's followups, which publish_one publishes with the final reply (and a redelivery replays).
- * Returns 0 or a negative pl_err (last_error says why).
+ * row's followups, which publish_one publishes with the final reply (and a redelivery replays);
+ * and before it, what paylink-auth's store records with a refusal the issuer authorized
+ * (note_issuer_authorized). Returns 0 or a negative pl_err (last_error says why).
  */
 static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
 {
     char auth[51], rev[51], amount[24], why[200] = "";
-    int rc = followup_reversal(c, w, o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount);
+    int rc = note_issuer_authorized(r, c, w, o);
+    if (rc != 0)
+        return rc;
+    rc = followup_reversal(c, w, o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount);
     if (rc <= 0) {
         if (rc < 0)
             apply_error(r, w, "reading the authorization an auth+capture replaced", c);

@@ -10,6 +10,10 @@
  *
  * And the reason for pl_reversal_touch_key: two reversals of one authorization in one batch do
  * not share a merged statement, so only one claims it, exactly as one at a time.
+ *
+ * And a CyberSource authorization declined while its ccAuthReply said the issuer authorized it,
+ * stored by paylink-auth's store (its statements are prepared here too): claimed, reversed and
+ * marked reversed; one the issuer declined is not claimed (migration 060).
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -26,6 +30,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "auth.h"
 #include "bureau.h"
 #include "db.h"
 #include "it_unit.h"
@@ -45,7 +50,9 @@ static char g_prefix[48];
 static int group_setup(void **state)
 {
     (void)state;
-    return it_open_spec(&pl_reversal_spec, "revmany", &g_admin, &g_db, g_prefix, sizeof g_prefix);
+    /* paylink-auth's statements beside: its store writes what a reversal then claims. */
+    return it_open_spec_with(&pl_reversal_spec, pl_auth_spec.stmts, pl_auth_spec.nstmts, "revmany",
+                             &g_admin, &g_db, g_prefix, sizeof g_prefix);
 }
 
 static int group_teardown(void **state)
@@ -631,6 +638,122 @@ static void test_partial_ext_reversal_keeps_the_rest(void **state)
     expect_auth(vauth_id, "voided|74.50|0.00|74.50");
 }
 
+/*
+ * A token+auth of 120.00 (order `order`, request auth_req) answered REJECT 102 for its token
+ * while its ccAuthReply says auth_reason (100: the issuer authorized it; 203: it declined),
+ * stored as paylink-auth stores it (its store unit); its history row's id into auth_id.
+ */
+static void declined_token_auth(const char *auth_req, const char *order, const char *auth_reason,
+                                char *auth_id, size_t size)
+{
+    it_exec(g_admin,
+            "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
+            "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+            "card_type, status, sent_at, sent_by) VALUES ($1, repeat('a', 64), 'auth', "
+            "'token_auth', 7, $2, 1, 'CYB', 120.00, 'USD', 'tok-it', 'VI', 'sent', now(), 'it/a')",
+            2, (const char *const[]){auth_req, order});
+    static pl_service cyb;
+    memset(&cyb, 0, sizeof cyb);
+    snprintf(cyb.code, sizeof cyb.code, "CYB");
+    snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
+    static pl_bureau_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.decision, sizeof res.decision, "REJECT");
+    snprintf(res.reason_code, sizeof res.reason_code, "102");
+    snprintf(res.service_reason_code, sizeof res.service_reason_code, "%s", auth_reason);
+    res.has_amount = true;
+    res.amount = 12000;
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    snprintf(job.req.request_id, sizeof job.req.request_id, "%s", auth_req);
+    job.req.type = PL_REQ_AUTH;
+    job.svc = &cyb;
+    job.res = &res;
+    job.call.op = PL_OP_TOKEN_AUTH;
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_DECLINED;
+    snprintf(rep.decision, sizeof rep.decision, "REJECT");
+    snprintf(rep.vendor_response, sizeof rep.vendor_response, "102");
+    snprintf(rep.auth.transaction_id, sizeof rep.auth.transaction_id, "7000000000000000000001");
+    job.reply = &rep;
+    char json[] = "{\"v\":1}";
+    job.reply_json = json;
+    assert_int_equal(run_unit(g_db, pl_auth_spec.store, &job), 1);
+    it_value(g_admin, "SELECT id FROM auth_history WHERE request_id = $1", auth_req, NULL, auth_id,
+             size);
+}
+
+/* auth_history row auth_id: status|issuer_authorized|amount_pending. */
+static void expect_declined(const char *auth_id, const char *want)
+{
+    char got[128];
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, issuer_authorized, amount_pending) "
+             "FROM auth_history WHERE id = $1::bigint",
+             auth_id, NULL, got, sizeof got);
+    assert_string_equal(got, want);
+}
+
+/*
+ * A token+auth declined (102, its token refused) while its ccAuthReply said 100: the issuer
+ * holds the 120.00. paylink-auth's store records issuer_authorized on its history row (060);
+ * paylink-reversal's look-up gives it (column 18), its mark claims the authorization (a marker
+ * of 0.01, as for a reject, which records no amount authorized) and, the reversal approved, the
+ * trigger marks it reversed with the claim released. The same answer with ccAuthReply 203 (the
+ * issuer declined): nothing recorded, the mark claims nothing, the reversal is not sent. Before,
+ * neither was claimed: paylink-reversal took no reversal of a declined authorization but a soft
+ * decline's, and the issuer's hold stayed until it expired.
+ */
+static void test_declined_issuer_authorized_reversed(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], req[96];
+    rid(auth_req, sizeof auth_req, "dia", "auth", 0);
+    rid(req, sizeof req, "dia", "rev", 0);
+    declined_token_auth(auth_req, "IT-RM-DIA", "100", auth_id, sizeof auth_id);
+    expect_declined(auth_id, "declined|t|0.00");
+
+    /* The look-up (rev_auth) says so, last. */
+    it_unit_rec r;
+    submit("rev_auth", 1, (const char *const[]){auth_req}, NULL, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_string_equal(r.key, auth_id);
+    size_t len = strlen(r.rest);
+    assert_true(len >= 2 && strcmp(r.rest + len - 2, "t|") == 0);
+
+    record_and_mark(req, "IT-RM-DIA", auth_req, auth_id);
+    expect_declined(auth_id, "declined|t|0.01");
+    const char *p[9] = {req,     "approved", "ACCEPT", "100", "120.00", "7000000000000000000077",
+                        "token", "",         "{}"};
+    submit("rev_store", 9, p, auth_id, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 1);
+    expect_declined(auth_id, "reversed|t|0.00");
+
+    /* The issuer declined (ccAuthReply 203): not recorded, not claimed, not marked sent. */
+    char dauth_req[96], dauth_id[24], dreq[96];
+    rid(dauth_req, sizeof dauth_req, "did", "auth", 0);
+    rid(dreq, sizeof dreq, "did", "rev", 0);
+    declined_token_auth(dauth_req, "IT-RM-DID", "203", dauth_id, sizeof dauth_id);
+    expect_declined(dauth_id, "declined|f|0.00");
+    record_reversal(dreq, "IT-RM-DID", dauth_req);
+    const char *m[10] = {
+        dreq, "reversal", "paylink_demo", dauth_req, dauth_id, "7000000000000000000001",
+        "",   "123456",   "CC",           "it/d"};
+    submit("rev_mark_sent", 10, m, dauth_id, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 0);
+    expect_declined(dauth_id, "declined|f|0.00");
+    char st[32];
+    it_value(g_admin, "SELECT status FROM auth_reversal WHERE request_id = $1", dreq, NULL, st,
+             sizeof st);
+    assert_string_equal(st, "received");
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -656,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_timeout_reversal_marked_only_without_outcome),
         cmocka_unit_test(test_timeout_reversal_not_marked_past_late_approval),
         cmocka_unit_test(test_partial_ext_reversal_keeps_the_rest),
+        cmocka_unit_test(test_declined_issuer_authorized_reversed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -308,15 +308,27 @@ static void test_reject_with_auth_100_reversed(void **state)
     assert_false(pl_auth_reverses(&job, reply));
     json_object_put(reply);
 
-    /* A token+auth refused for its token (102) with ccAuthReply 100 is `declined`: not reversed
-     * here (paylink-reversal takes no reversal of a declined authorization but a soft
-     * decline's). */
+    /* A token+auth refused for its token (102) with ccAuthReply 100 is `declined`, and the
+     * issuer holds its amount: reversed too, for ccAuthReply's 120.00 (its history row records
+     * issuer_authorized, 060, so that paylink-reversal takes it; test_store_issuer_authorized).
+     * Before, it was not: paylink-reversal took no reversal of a declined authorization but a
+     * soft decline's. */
     snprintf(job.req.request_id, sizeof job.req.request_id, "r-auth-0002");
     job.call.op = PL_OP_TOKEN_AUTH;
     answer(&job, "token_auth.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
            "<c:decision>REJECT</c:decision>\n<c:reasonCode>102", NULL, NULL, &reply);
     assert_int_equal(job.reply->status, PL_ST_DECLINED);
     assert_string_equal(job.res->service_reason_code, "100");
+    assert_true(pl_auth_reverses(&job, reply));
+    assert_true(pl_job_held_amount(&job, held, sizeof held));
+    assert_string_equal(held, "120.00");
+    json_object_put(reply);
+    /* Declined where the issuer declined too (ccAuthReply 203): nothing held, no reversal. */
+    answer(&job, "token_auth.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+           "<c:decision>REJECT</c:decision>\n<c:reasonCode>102",
+           "<c:ccAuthReply>\n<c:reasonCode>100", "<c:ccAuthReply>\n<c:reasonCode>203", &reply);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_string_equal(job.res->service_reason_code, "203");
     assert_false(pl_auth_reverses(&job, reply));
     json_object_put(reply);
     /* The same answer an operator holds for fraud would be `rejected`: reversed then. */
@@ -333,6 +345,152 @@ static void test_reject_with_auth_100_reversed(void **state)
                                "\"auth\":{\"transaction_id\":\"64000\"}}");
     assert_false(pl_auth_reverses(&job, reply));
     json_object_put(reply);
+}
+
+/* A CYB service bureau with Send reversal and an `auth` job of request_id for amount, its
+ * answer to be given by answer(). */
+static void cyb_job(pl_service *cyb, pl_job *job, pl_bureau_result *res, const char *request_id,
+                    int64_t amount, pl_bureau_op op)
+{
+    memset(cyb, 0, sizeof *cyb);
+    snprintf(cyb->code, sizeof cyb->code, "CYB");
+    snprintf(cyb->protocol, sizeof cyb->protocol, "CYB");
+    cyb->send_reversal = true;
+    memset(job, 0, sizeof *job);
+    memset(res, 0, sizeof *res);
+    job->svc = cyb;
+    job->res = res;
+    job->reply = job_test_reply();
+    job->req.type = PL_REQ_AUTH;
+    snprintf(job->req.request_id, sizeof job->req.request_id, "%s", request_id);
+    job->req.has_amount = true;
+    job->req.amount = amount;
+    job->call.op = op;
+}
+
+/*
+ * A REJECT whose ccAuthReply says 110: the issuer approved 55.00 of the 110.00 asked (a partial
+ * approval) and Decision Manager (400) or another check (102: `declined`) refused the whole. The
+ * issuer holds the 55.00: reversed, <request_id>.rev for 55.00 (pl_job_held_amount gives the
+ * answer's amount, ccAuthReply's), not the 110.00 asked, which CyberSource would refuse above
+ * what it authorized. Before, only ccAuthReply 100 was taken: the 55.00 stayed held until the
+ * authorization expired. A 481 with ccAuthReply 110 was reversed already, for the 55.00 too.
+ */
+static void test_reject_with_auth_110_reversed_for_part(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    cyb_job(&cyb, &job, &res, "r-auth-0110", 11000, PL_OP_AUTH);
+    static const struct {
+        const char *top;
+        pl_status status;
+    } cases[] = {{"<c:reasonCode>400", PL_ST_REJECTED},
+                 {"<c:reasonCode>481", PL_ST_REJECTED},
+                 {"<c:reasonCode>102", PL_ST_DECLINED}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_object *reply = NULL;
+        /* The first reasonCode is the request's; ccAuthReply's 110 and 55.00 stay. */
+        answer(&job, "auth_partial_110.xml", "<c:reasonCode>110", cases[i].top, NULL, NULL, &reply);
+        assert_int_equal(job.reply->status, cases[i].status);
+        assert_false(job.reply->has_amount_approved); /* refused: nothing approved */
+        assert_string_equal(job.res->service_reason_code, "110");
+        assert_true(pl_auth_reverses(&job, reply));
+        char held[24];
+        assert_true(pl_job_held_amount(&job, held, sizeof held));
+        assert_string_equal(held, "55.00");
+        json_object_put(reply);
+    }
+    /* A REJECT 110 itself is the partial approval it always was: approved for 55.00, kept. */
+    json_object *reply = NULL;
+    answer(&job, "auth_partial_110.xml", "<c:reasonCode>110", "<c:reasonCode>110", NULL, NULL,
+           &reply);
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_int_equal(job.reply->amount_approved, 5500);
+    assert_false(pl_auth_reverses(&job, reply));
+    json_object_put(reply);
+}
+
+/* The statements paylink-auth's store adds for job's answer, each name into names (at most 4),
+ * and the parameters of "auth_issuer_authorized" when it is one into p1, p2. Returns how many. */
+static int stored(pl_job *job, const char *names[4], char *p1, char *p2, size_t psize)
+{
+    char json[] = "{}";
+    job->reply_json = json;
+    pl_db_unit *u = pl_db_unit_new(NULL, NULL);
+    assert_non_null(u);
+    assert_int_equal(pl_auth_spec.store(job, u), 0);
+    int n = pl_db_unit_count(u);
+    assert_true(n <= 4);
+    p1[0] = p2[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        static char keep[4][40];
+        snprintf(keep[i], sizeof keep[i], "%s", pl_db_unit_stmt(u, i));
+        names[i] = keep[i];
+        if (strcmp(keep[i], "auth_issuer_authorized") == 0) {
+            snprintf(p1, psize, "%s", pl_db_unit_param(u, i, 0));
+            snprintf(p2, psize, "%s", pl_db_unit_param(u, i, 1));
+        }
+    }
+    pl_db_unit_free(u);
+    return n;
+}
+
+/*
+ * The store of a CyberSource authorization refused while its ccAuthReply says the issuer
+ * authorized it (100, or 110 for part) records so on its history row (auth_issuer_authorized,
+ * migration 060, whatever Send reversal says): paylink-reversal claims and reverses a declined
+ * authorization only by it (or a soft decline's code). Nothing more for an approval, a refusal
+ * the issuer declined, or another protocol.
+ */
+static void test_store_issuer_authorized(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    cyb_job(&cyb, &job, &res, "r-auth-0002", 12000, PL_OP_TOKEN_AUTH);
+    cyb.send_reversal = false;
+    const char *names[4];
+    char p1[64], p2[64];
+    json_object *reply = NULL;
+
+    /* Declined 102 for the token, ccAuthReply 100: the history row says the issuer authorized. */
+    answer(&job, "token_auth.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+           "<c:decision>REJECT</c:decision>\n<c:reasonCode>102", NULL, NULL, &reply);
+    json_object_put(reply);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 2);
+    assert_string_equal(names[0], "auth_store");
+    assert_string_equal(names[1], "auth_issuer_authorized");
+    assert_string_equal(p1, "r-auth-0002");
+    assert_string_equal(p2, job.reply->auth.transaction_id);
+    assert_true(p2[0] != '\0');
+    /* Declined where the issuer declined (ccAuthReply 203): nothing more. */
+    answer(&job, "token_auth.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+           "<c:decision>REJECT</c:decision>\n<c:reasonCode>102",
+           "<c:ccAuthReply>\n<c:reasonCode>100", "<c:ccAuthReply>\n<c:reasonCode>203", &reply);
+    json_object_put(reply);
+    assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 1);
+    /* Approved: nothing more. */
+    answer(&job, "token_auth.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+           "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100", NULL, NULL, &reply);
+    json_object_put(reply);
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 1);
+
+    /* Rejected 400 with ccAuthReply 110 (part authorized): recorded as well. */
+    cyb_job(&cyb, &job, &res, "r-auth-0110", 11000, PL_OP_AUTH);
+    answer(&job, "auth_partial_110.xml", "<c:reasonCode>110", "<c:reasonCode>400", NULL, NULL,
+           &reply);
+    json_object_put(reply);
+    assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 2);
+    assert_string_equal(names[1], "auth_issuer_authorized");
+    assert_string_equal(p2, "7419658120426543204019");
+    /* On another protocol, nothing more. */
+    snprintf(cyb.protocol, sizeof cyb.protocol, "EXT");
+    assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 1);
 }
 
 static void test_spec_table(void **state)
@@ -368,6 +526,8 @@ int main(void)
         cmocka_unit_test(test_token_approves_no_amount),
         cmocka_unit_test(test_mark_records_the_token),
         cmocka_unit_test(test_reject_with_auth_100_reversed),
+        cmocka_unit_test(test_reject_with_auth_110_reversed_for_part),
+        cmocka_unit_test(test_store_issuer_authorized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1411,8 +1411,9 @@ static int parse_fixture_with(const char *name, const char *from, const char *to
  * A request-level REJECT whose ccAuthReply says 100 (wire formats §1.7: the issuer approved, the
  * order was refused above it): a 400 fraud score, or a token+auth whose token failed (102). The
  * answer gives ccAuthReply's reasonCode and amount (what the issuer holds), and
- * pl_cybersource_refused_but_authorized takes a `rejected` one as held: with Send reversal it is
- * reversed as a 481 is. A `declined` one is not (paylink-reversal takes no reversal of it).
+ * pl_cybersource_refused_but_authorized takes a `rejected` or `declined` one as held: with Send
+ * reversal it is reversed as a 481 is (a declined one's history row records issuer_authorized,
+ * 060, so that paylink-reversal takes it). Before, a declined one was not.
  */
 static void test_parse_reject_with_auth_100(void **state)
 {
@@ -1436,9 +1437,15 @@ static void test_parse_reject_with_auth_100(void **state)
     assert_false(pl_cybersource_refused_but_authorized("rejected", "400", ""));
     assert_false(pl_cybersource_refused_but_authorized("rejected", "400", NULL));
     assert_false(pl_cybersource_refused_but_authorized("rejected", "400", "203"));
-    assert_false(pl_cybersource_refused_but_authorized("rejected", "400", "110"));
-    /* Another status: a review or approval is no refusal; a declined one is not reversible. */
-    assert_false(pl_cybersource_refused_but_authorized("declined", "102", "100"));
+    /* Declined while the issuer authorized it (a token+auth refused 102 for its token): held,
+     * reversed. One the issuer declined (ccAuthReply 203, or none known) is not. */
+    assert_true(pl_cybersource_refused_but_authorized("declined", "102", "100"));
+    assert_true(pl_cybersource_refused_but_authorized("declined", "102", "110"));
+    assert_false(pl_cybersource_refused_but_authorized("declined", "102", "203"));
+    assert_false(pl_cybersource_refused_but_authorized("declined", "102", ""));
+    assert_false(pl_cybersource_refused_but_authorized("declined", "203", NULL));
+    /* Another status: a review or approval is no refusal, nor an error. */
+    assert_false(pl_cybersource_refused_but_authorized("error", "150", "100"));
     assert_false(pl_cybersource_refused_but_authorized("approved", "100", "100"));
     assert_false(pl_cybersource_refused_but_authorized("review", "480", "100"));
     assert_false(pl_cybersource_refused_but_authorized(NULL, "481", "100"));
@@ -1466,6 +1473,41 @@ static void test_parse_reject_with_auth_100(void **state)
                      0);
     assert_string_equal(res.service_reason_code, "203");
     assert_false(pl_cybersource_refused_but_authorized("rejected", "400", res.service_reason_code));
+}
+
+/*
+ * A request-level REJECT whose ccAuthReply says 110: the issuer approved part of the amount (a
+ * partial approval, ccAuthReply's amount) and Decision Manager (400, 481) or another check
+ * (102) refused the whole. Not read as the partial approval a REJECT 110 is; its ccAuthReply's
+ * reasonCode and amount are the answer's service reason and amount (55.00 of the 110.00 asked:
+ * what the issuer holds), and pl_cybersource_refused_but_authorized takes it, rejected or
+ * declined, as held. Before, a 110 was not (only 100): the partial amount stayed held.
+ */
+static void test_parse_reject_with_auth_110(void **state)
+{
+    (void)state;
+    static const char *const top[] = {"<c:reasonCode>400", "<c:reasonCode>481",
+                                      "<c:reasonCode>102"};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
+        pl_bureau_result res;
+        char err[256] = "";
+        /* The first reasonCode is the request's (the ccAuthReply's follows it). */
+        assert_int_equal(parse_fixture_with("auth_partial_110.xml", "<c:reasonCode>110", top[i],
+                                            PL_OP_AUTH, &res, err, sizeof err),
+                         0);
+        assert_string_equal(res.decision, "REJECT");
+        assert_string_equal(res.reason_code, top[i] + strlen("<c:reasonCode>"));
+        assert_string_equal(res.service_reason_code, "110");
+        assert_true(res.has_amount);
+        assert_int_equal(res.amount, 5500);
+        assert_true(pl_cybersource_issuer_authorized(res.service_reason_code));
+        assert_true(pl_cybersource_refused_but_authorized(
+            i == 2 ? "declined" : "rejected", res.reason_code, res.service_reason_code));
+    }
+    assert_true(pl_cybersource_issuer_authorized("100"));
+    assert_false(pl_cybersource_issuer_authorized("203"));
+    assert_false(pl_cybersource_issuer_authorized(""));
+    assert_false(pl_cybersource_issuer_authorized(NULL));
 }
 
 /*
@@ -2151,6 +2193,7 @@ int main(void)
         cmocka_unit_test(test_parse_review_480),
         cmocka_unit_test(test_parse_reject_481),
         cmocka_unit_test(test_parse_reject_with_auth_100),
+        cmocka_unit_test(test_parse_reject_with_auth_110),
         cmocka_unit_test(test_parse_partial_110),
         cmocka_unit_test(test_parse_auth_capture_partial_110),
         cmocka_unit_test(test_parse_declines),

@@ -54,22 +54,30 @@ static void one_record(pl_cyb_query_result *res, int auth_rcode, const char *aut
     }
 }
 
-/* What the query step does with the record of res for an `auth` row asking amount: the decision
- * with the record read as an answer, the outcome (as pl_resolver_decide maps it: 400 and 481
- * are `rejected` without a vendor response table), and the row's auth_reason. */
-static decision_ex query(const pl_cyb_query_result *res, row *w, pl_resolve_outcome *o)
+/* What the query step does with the record of res for a row of operation op asking amount: the
+ * decision with the record read as an answer, the outcome (as pl_resolver_decide maps it: 400 and
+ * 481 are `rejected`, 102 `declined`, without a vendor response table), and the row's
+ * auth_reason. */
+static decision_ex query_op(const char *op, const pl_cyb_query_result *res, row *w,
+                            pl_resolve_outcome *o)
 {
     pl_resolve_policy p = pl_resolve_policy_default();
     p.ask_bureau = true;
-    decision_ex x = decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0);
+    decision_ex x = decide(&p, op, REF, 0, NULL, res, 1, 3600.0);
     assert_int_equal(x.d.kind, PL_RESOLVE_APPLY);
     assert_true(x.from_answer);
-    *o = pl_resolver_decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0).outcome;
+    *o = pl_resolver_decide(&p, op, REF, 0, NULL, res, 1, 3600.0).outcome;
     /* map_answer keeps the record's amount for a refusal (held_amount). */
     if (!o->has_amount && x.res.has_amount)
         o->amount = x.res.amount;
     copy(w->auth_reason, sizeof w->auth_reason, x.res.service_reason_code);
     return x;
+}
+
+/* query_op for an `auth` row. */
+static decision_ex query(const pl_cyb_query_result *res, row *w, pl_resolve_outcome *o)
+{
+    return query_op("auth", res, w, o);
 }
 
 static void auth_row(row *w, bool send_reversal)
@@ -148,10 +156,109 @@ static void test_score_reject_after_auth_100_reversed(void **state)
     free(res);
 }
 
+/*
+ * The issuer authorized part of the amount (ics_auth 110, the record's amount 55.00 of the
+ * 110.00 asked) and Decision Manager rejected the whole (400): rejected, reversed for the 55.00
+ * the issuer holds, as paylink-auth's `.rev` of the same answer in time; its history row records
+ * issuer_authorized (issuer_authorized_outcome: note_issuer_authorized). Before, only ics_auth
+ * 100 was taken, and the part stayed held.
+ */
+static void test_score_reject_after_auth_110_reversed_for_part(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    row w;
+    pl_resolve_outcome o;
+    char rev[51], amount[24];
+    auth_row(&w, true);
+    copy(w.amount, sizeof w.amount, "110.00");
+    one_record(res, 1, "110", 0, "400", 5500);
+    decision_ex x = query(res, &w, &o);
+    assert_string_equal(x.res.service_reason_code, "110");
+    assert_int_equal(o.status, PL_ST_REJECTED);
+    assert_int_equal(reversal(&w, &o, rev, amount), 1);
+    assert_string_equal(rev, REF ".rev");
+    assert_string_equal(amount, "55.00");
+    assert_true(issuer_authorized_outcome(&w, &o));
+    /* The issuer authorized nothing (ics_auth 203 with a 400): none, nothing recorded. */
+    auth_row(&w, true);
+    one_record(res, 0, "203", 0, "400", 11000);
+    query(res, &w, &o);
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    assert_false(issuer_authorized_outcome(&w, &o));
+    free(res);
+}
+
+/*
+ * A token+auth the queried record shows authorized by the issuer (ics_auth 100, or 110 for
+ * part) while its token failed (ics_pay_subscription_create 102): `declined`, and the issuer
+ * holds the amount. The resolver publishes its reversal (`.rev`, for what is held) as
+ * paylink-auth does with the same answer in time, and records issuer_authorized on its history
+ * row (note_issuer_authorized) so that paylink-reversal claims it. Before, a declined one was
+ * not reversed: the hold stayed until the authorization expired.
+ */
+static void test_declined_token_auth_after_auth_100_reversed(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    row w;
+    pl_resolve_outcome o;
+    char rev[51], amount[24];
+    static const struct {
+        const char *reason;
+        int64_t amount;
+        const char *held;
+    } cases[] = {{"100", 50000, ""}, {"110", 25000, "250.00"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        auth_row(&w, true);
+        copy(w.op, sizeof w.op, "token_auth");
+        one_record(res, 1, cases[i].reason, -2, "", cases[i].amount);
+        pl_cyb_app_reply *t = &res->recs[0].apps[res->recs[0].napps++];
+        snprintf(t->name, sizeof t->name, "ics_pay_subscription_create");
+        t->has_rcode = true;
+        t->rcode = 0;
+        snprintf(t->reason_code, sizeof t->reason_code, "102");
+        decision_ex x = query_op("token_auth", res, &w, &o);
+        assert_string_equal(x.res.decision, "REJECT");
+        assert_string_equal(x.res.reason_code, "102");
+        assert_string_equal(x.res.service_reason_code, cases[i].reason);
+        assert_int_equal(o.status, PL_ST_DECLINED);
+        assert_string_equal(o.transaction_id, TXN);
+        assert_int_equal(reversal(&w, &o, rev, amount), 1);
+        assert_string_equal(rev, REF ".rev");
+        assert_string_equal(amount, cases[i].held); /* "": all of the 500.00 asked */
+        assert_true(issuer_authorized_outcome(&w, &o));
+        /* Without Send reversal no reversal, but the row still records the fact. */
+        w.send_reversal = false;
+        assert_int_equal(reversal(&w, &o, rev, amount), 0);
+        assert_true(issuer_authorized_outcome(&w, &o));
+    }
+    /* The issuer declined as well (ics_auth 203): declined, none, nothing recorded. */
+    auth_row(&w, true);
+    copy(w.op, sizeof w.op, "token_auth");
+    one_record(res, 0, "203", -2, "", 50000);
+    query_op("token_auth", res, &w, &o);
+    assert_int_equal(o.status, PL_ST_DECLINED);
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    assert_false(issuer_authorized_outcome(&w, &o));
+    /* A declined outcome an operator gives (no record: no ics_auth known): none. */
+    auth_row(&w, true);
+    o.status = PL_ST_DECLINED;
+    copy(o.vendor_response, sizeof o.vendor_response, "102");
+    copy(o.transaction_id, sizeof o.transaction_id, TXN);
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    assert_false(issuer_authorized_outcome(&w, &o));
+    free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_score_reject_after_auth_100_reversed),
+        cmocka_unit_test(test_score_reject_after_auth_110_reversed_for_part),
+        cmocka_unit_test(test_declined_token_auth_after_auth_100_reversed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

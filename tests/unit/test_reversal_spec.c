@@ -157,6 +157,79 @@ static void test_soft_decline_is_reversible(void **state)
     assert_non_null(strstr(rep.message, "not approved (error)"));
 }
 
+/*
+ * A CyberSource authorization declined while its ccAuthReply said the issuer authorized it (a
+ * token+auth refused 102 for its token: auth_history.issuer_authorized, migration 060): the
+ * issuer holds the amount, so its reversal (paylink-auth's `.rev`, the resolver's, or an order
+ * system's) goes to the bureau, as a soft decline's does. Before, it was refused "not approved
+ * (declined)" and the hold stayed. A declined one without it (the issuer declined) is still
+ * refused, and the flag says nothing of another status.
+ */
+static void test_declined_issuer_authorized_is_reversible(void **state)
+{
+    (void)state;
+    pl_reversal_auth a = auth_with("declined", 0, "6543210987654321");
+    a.issuer_authorized = true;
+    pl_reply rep = {0};
+    assert_false(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, 0);
+    /* Without it (nor a soft decline): refused, nothing to reverse. */
+    a.issuer_authorized = false;
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_non_null(strstr(rep.message, "not approved (declined)"));
+    /* Reversed since, captured or claimed: refused as any. */
+    a = auth_with("reversed", 0, "1");
+    a.issuer_authorized = true;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_string_equal(rep.vendor_response, "237");
+    a = auth_with("declined", 2500, "1");
+    a.issuer_authorized = true;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_string_equal(rep.vendor_response, "238");
+    a = auth_with("declined", 0, "1");
+    a.issuer_authorized = true;
+    a.pending = 1;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_non_null(strstr(rep.message, "in progress"));
+    a = auth_with("error", 0, "1");
+    a.issuer_authorized = true;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_non_null(strstr(rep.message, "not approved (error)"));
+    /* Without a transaction id: nothing to name at the bureau. */
+    a = auth_with("declined", 0, "");
+    a.issuer_authorized = true;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_non_null(strstr(rep.message, "no bureau transaction id"));
+}
+
+/* The claim (rev_mark_sent and its merged form) takes a declined authorization only when the
+ * issuer holds it: a soft decline's code, or issuer_authorized (060); and the look-ups give
+ * issuer_authorized as their column 18 (rev_prepare reads it). tests/integration/
+ * test_reversal_many.c runs them. */
+static void test_claim_takes_declined_issuer_authorized(void **state)
+{
+    (void)state;
+    static const char *const marks[] = {"rev_mark_sent", "rev_mark_sent:many"};
+    for (size_t i = 0; i < 2; i++) {
+        const pl_db_stmt *m = spec_stmt(&pl_reversal_spec, marks[i]);
+        assert_non_null(m);
+        assert_non_null(strstr(m->sql, "OR (h.status = 'declined' AND (h.vendor_response IN "
+                                       "('200', '230', '520') OR h.issuer_authorized)))"));
+    }
+    static const char *const looks[] = {"rev_record", "rev_record:many", "rev_auth", "rev_auth_tx"};
+    for (size_t i = 0; i < 4; i++) {
+        const pl_db_stmt *l = spec_stmt(&pl_reversal_spec, looks[i]);
+        assert_non_null(l);
+        assert_non_null(strstr(l->sql, "coalesce(t.amount::text, ''), "
+                                       "coalesce(h.issuer_authorized, false)"));
+    }
+}
+
 static void test_missing_transaction_id_is_refused(void **state)
 {
     (void)state;
@@ -485,6 +558,8 @@ int main(void)
         cmocka_unit_test(test_reversible_statuses_go_to_the_bureau),
         cmocka_unit_test(test_unknown_paylink_auth_is_refused),
         cmocka_unit_test(test_soft_decline_is_reversible),
+        cmocka_unit_test(test_declined_issuer_authorized_is_reversible),
+        cmocka_unit_test(test_claim_takes_declined_issuer_authorized),
         cmocka_unit_test(test_unknown_manual_auth_goes_to_the_bureau),
         cmocka_unit_test(test_already_reversed_is_237),
         cmocka_unit_test(test_captured_is_238),

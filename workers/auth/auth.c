@@ -94,6 +94,18 @@ static const pl_db_stmt stmts[] = {
     {"auth_store", "WITH " PL_DB_E_ONE_16 ", " AUTH_STORE, 16},
     /* auth_store for many answers at once (db.h): the same statement over each answer. */
     {"auth_store:many", "WITH " PL_DB_E_MANY_16 ", " AUTH_STORE, 16},
+    /* After the store of a CyberSource authorization refused while its ccAuthReply says the
+     * issuer authorized it (issuer_authorized_refusal): its history row says so (060), which is
+     * what lets paylink-reversal claim and reverse a `declined` one. Only the row of this
+     * request's answer with the transaction id answered ($2): whoever stored it (a late answer
+     * and the resolver's query give the same). One row, found by auth_history_request; run only
+     * for such an answer, never on the hot path. */
+    {"auth_issuer_authorized",
+     "UPDATE auth_history SET issuer_authorized = true WHERE request_id = $1 "
+     "AND transaction_id = $2 AND transaction_id <> '' AND status IN ('declined', 'rejected') "
+     "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "
+     "AND NOT issuer_authorized",
+     2},
 };
 
 static const char *const protocols[] = {"CYB", "EXT", NULL};
@@ -284,6 +296,25 @@ static void auth_map(pl_job *job)
         snprintf(rep->token, sizeof rep->token, "%s", job->card_token);
 }
 
+/* The ccAuthReply reasonCode of the job's answer ("" when there is none): the service reason of
+ * an authorization's or token+auth's answer (bureau_cybersource.h). */
+static const char *auth_reply_reason(const pl_job *job)
+{
+    return job->res && (job->call.op == PL_OP_AUTH || job->call.op == PL_OP_TOKEN_AUTH)
+               ? job->res->service_reason_code
+               : "";
+}
+
+/* A CyberSource authorization the reply refuses (declined, rejected) while its ccAuthReply says
+ * the issuer authorized it (100, or 110 for part): its history row records it (060). */
+static bool issuer_authorized_refusal(const pl_job *job)
+{
+    const pl_reply *rep = job->reply;
+    return job->svc && strcmp(job->svc->protocol, "CYB") == 0 &&
+           (rep->status == PL_ST_DECLINED || rep->status == PL_ST_REJECTED) &&
+           rep->auth.transaction_id[0] && pl_cybersource_issuer_authorized(auth_reply_reason(job));
+}
+
 static int auth_store(pl_job *job, pl_db_unit *u)
 {
     const pl_bureau_result *res = job->res;
@@ -323,6 +354,12 @@ static int auth_store(pl_job *job, pl_db_unit *u)
         const char *q[] = {job->req.request_id};
         rc = pl_db_unit_add(u, "auth_cit_store", 1, q);
     }
+    /* Whatever Send reversal says now: a reversal of it, the order system's or paylink's, is
+     * taken by what the row records (paylink-reversal's claim, migration 060's trigger). */
+    if (rc == 0 && issuer_authorized_refusal(job)) {
+        const char *q[] = {job->req.request_id, rep->auth.transaction_id};
+        rc = pl_db_unit_add(u, "auth_issuer_authorized", 2, q);
+    }
     return rc;
 }
 
@@ -335,15 +372,6 @@ static const char *jstr(json_object *o, const char *k)
 {
     json_object *v;
     return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
-/* The ccAuthReply reasonCode of the job's answer ("" when there is none): the service reason of
- * an authorization's or token+auth's answer (bureau_cybersource.h). */
-static const char *auth_reply_reason(const pl_job *job)
-{
-    return job->res && (job->call.op == PL_OP_AUTH || job->call.op == PL_OP_TOKEN_AUTH)
-               ? job->res->service_reason_code
-               : "";
 }
 
 bool pl_auth_reverses(const pl_job *job, json_object *reply)
@@ -363,9 +391,12 @@ bool pl_auth_reverses(const pl_job *job, json_object *reply)
  * the payment; with Send reversal the authorization is reversed so the hold on the
  * cardholder's funds is released. The same for a soft decline (200, 230, 520: the issuer
  * approved, CyberSource declined): the order system is told `declined` and will not capture it,
- * so nothing else would release what the issuer holds; and for any other `rejected` answer whose
- * ccAuthReply says 100 (a 400 fraud score: the issuer authorized it, CyberSource refused it).
- * The reversal worker does it; we publish its request (pl_auth_reverses decides).
+ * so nothing else would release what the issuer holds; and for any other `rejected` or
+ * `declined` answer whose ccAuthReply says 100 or 110 (a 400 fraud score, a token+auth refused
+ * 102 for its token: the issuer authorized it, all of it or the part ccAuthReply's amount says,
+ * and CyberSource refused it). The reversal is for what the issuer holds: the answer's amount,
+ * ccAuthReply's (pl_job_held_amount), so a partial approval's is for its part. The reversal
+ * worker does it; we publish its request (pl_auth_reverses decides).
  */
 static int auth_followups(pl_job *job, json_object *reply)
 {
@@ -384,13 +415,15 @@ static int auth_followups(pl_job *job, json_object *reply)
     int rc = pl_job_publish_reversal(job, rid, amount, r->currency, &of);
     if (rc == 0) {
         const char *status = jstr(reply, "status"), *vendor = jstr(reply, "vendor_response");
-        PL_INFO(r->request_id, "%s: reversal %s requested",
+        PL_INFO(r->request_id, "%s: reversal %s of %s requested",
                 pl_cybersource_refused_but_held(status, vendor)
                     ? strcmp(status, "rejected") == 0 && strcmp(vendor, "481") == 0
                           ? "Decision Manager reject"
                           : "soft decline (the issuer approved, CyberSource declined)"
-                    : "rejected after the issuer authorized it (ccAuthReply 100)",
-                rid);
+                : strcmp(auth_reply_reason(job), "110") == 0
+                    ? "refused after the issuer authorized part of it (ccAuthReply 110)"
+                    : "refused after the issuer authorized it (ccAuthReply 100)",
+                rid, amount);
     }
     return rc;
 }

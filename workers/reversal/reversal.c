@@ -53,8 +53,8 @@
 #define REV_AUTH_BY_ID(rid)                                                                        \
     "LEFT JOIN cc_auth_trans t ON t.request_id = " rid " "                                         \
     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "      \
-    "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by "      \
-    "FROM auth_history "                                                                           \
+    "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by, "     \
+    "issuer_authorized FROM auth_history "                                                         \
     "WHERE request_id = " rid " "                                                                  \
     "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "                       \
     "ORDER BY id DESC LIMIT 1) h ON true"
@@ -63,8 +63,8 @@
 #define REV_RECORD                                                                                 \
     "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "   \
-    "coalesce(h.voided_by, ''), coalesce(t.amount::text, '') "                                     \
-    "FROM ins "                                                                                    \
+    "coalesce(h.voided_by, ''), coalesce(t.amount::text, ''), "                                    \
+    "coalesce(h.issuer_authorized, false) FROM ins "                                               \
     "JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
 
 /*
@@ -73,8 +73,10 @@
  * 'received' or 'sent' by this very attempt (p10), locked, with its parameters; claim is the
  * claim of the whole authorization it reverses (p5), only while nothing of it is captured or
  * claimed; the row is marked when it claimed, names no paylink authorization, or is this
- * attempt's own mark sent again. A reject or soft decline records no amount authorized: its
- * claim is a marker of 0.01, so that a second reversal of it (the order system's beside
+ * attempt's own mark sent again. A declined authorization is claimed only when the issuer
+ * holds its amount: a soft decline, or one refused while its ccAuthReply said the issuer
+ * authorized it (issuer_authorized, 060). A reject or soft decline records no amount authorized:
+ * its claim is a marker of 0.01, so that a second reversal of it (the order system's beside
  * paylink's `.rev`) is refused while the first is in flight, as for an approval (a claim of
  * nothing let both go, and the bureau declined one). tor: a reversal of a paylink authorization
  * whose outcome is unknown (no answer: p4 names it, no history row, p5 NULL; rev_prepare sends it
@@ -102,7 +104,7 @@
     "coalesce(h.amount_authorized, 0.01) FROM me WHERE me.status = 'received' "                    \
     "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "                \
     "AND (h.status IN ('approved', 'review', 'rejected', 'voided') OR (h.status = 'declined' "     \
-    "AND h.vendor_response IN " PL_CYBERSOURCE_SOFT_DECLINE_SQL ")) "                              \
+    "AND (h.vendor_response IN " PL_CYBERSOURCE_SOFT_DECLINE_SQL " OR h.issuer_authorized))) "     \
     "RETURNING h.id, coalesce(h.amount_authorized, 0.01) AS amount), "                             \
     "tor AS (UPDATE required_response q SET reversal_request_id = me.request_id, "                 \
     "reversal_requested_at = coalesce(q.reversal_requested_at, now()) FROM me "                    \
@@ -158,25 +160,27 @@ static const pl_db_stmt stmts[] = {
      * soft-declined one, whose authorization paylink-deposit asks to reverse (`.sdr`) — gives
      * the merchant ID (13) and its request id (15). Then, for each, the deposit that voided the
      * authorization (16: an auth+capture that replaced it, whose `.vdr` is named after it) and
-     * the amount its request sent (17: a timeout reversal's). One statement per kind of reference,
-     * each probing its index (they were a UNION of both and a second look-up for the unknown
-     * outcome).
+     * the amount its request sent (17: a timeout reversal's), and whether the issuer authorized it
+     * while CyberSource refused it (18: auth_history.issuer_authorized, 060: a declined one is
+     * reversed then). One statement per kind of reference, each probing its index (they were a
+     * UNION of both and a second look-up for the unknown outcome).
      */
     {"rev_auth",
      "SELECT " REV_AUTH_COLUMNS
      ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "
-     "coalesce(h.voided_by, ''), coalesce(t.amount::text, '') FROM (SELECT) one " REV_AUTH_BY_ID(
-         "$1::varchar"),
+     "coalesce(h.voided_by, ''), coalesce(t.amount::text, ''), "
+     "coalesce(h.issuer_authorized, false) FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
      1},
     {"rev_auth_tx",
      "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, d.merchant_id, ''), "
      "coalesce(h.vendor_response, ''), coalesce(d.request_id, ''), coalesce(h.voided_by, ''), "
-     "coalesce(t.amount::text, '') "
+     "coalesce(t.amount::text, ''), coalesce(h.issuer_authorized, false) "
      "FROM (SELECT) one "
      "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
-     "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by "
-     "FROM auth_history WHERE transaction_id = $1::varchar AND transaction_id <> '' "
-     "AND transaction_type <> 'auth_capture' ORDER BY id DESC LIMIT 1) h ON true "
+     "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by, "
+     "issuer_authorized FROM auth_history WHERE transaction_id = $1::varchar "
+     "AND transaction_id <> '' AND transaction_type <> 'auth_capture' "
+     "ORDER BY id DESC LIMIT 1) h ON true "
      "LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
      "LEFT JOIN LATERAL (SELECT merchant_id, request_id FROM cc_deposit_trans "
      "WHERE company = $2::int AND order_number = $3::varchar AND transaction_id = $1::varchar "
@@ -328,7 +332,8 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
 {
     /* Statuses whose issuer approval still holds the cardholder's funds: review and a
      * Decision Manager reject (481) were approved by the issuer too, as was a CyberSource soft
-     * decline (soft_declined). */
+     * decline (soft_declined) or a declined answer whose ccAuthReply said the issuer authorized
+     * it (issuer_authorized). */
     static const char *const reversible[] = {"approved", "review", "rejected", "voided", NULL};
     if (!a->found) {
         if (!by_request_id)
@@ -353,7 +358,7 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
     /* A voided authorization with nothing captured (an auth+capture replaced it) still holds
      * the cardholder's funds at the bureau: reversing it is what releases them. */
     if (!is_one_of(a->status, reversible) &&
-        !(a->soft_declined && strcmp(a->status, "declined") == 0)) {
+        !((a->soft_declined || a->issuer_authorized) && strcmp(a->status, "declined") == 0)) {
         refuse(rep, "", "The authorization was not approved (%s): there is nothing to reverse.",
                a->status);
         return true;
@@ -618,8 +623,14 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     a.soft_declined = a.found && strcmp(svc->protocol, "CYB") == 0 &&
                       strcmp(a.status, "declined") == 0 && PQnfields(res) > b + 14 &&
                       pl_cybersource_soft_decline(PQgetvalue(res, 0, b + 14));
+    /* Column 18: declined while the issuer authorized it (060; its ccAuthReply said 100 or 110,
+     * a token+auth refused for its token): it holds the amount as a soft decline does. */
+    a.issuer_authorized = a.found && strcmp(svc->protocol, "CYB") == 0 &&
+                          strcmp(a.status, "declined") == 0 && PQnfields(res) > b + 18 &&
+                          strcmp(PQgetvalue(res, 0, b + 18), "t") == 0;
     if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
-                                           a.found ? a.status : "", a.soft_declined, job->reply)) {
+                                           a.found ? a.status : "",
+                                           a.soft_declined || a.issuer_authorized, job->reply)) {
         PL_WARN(r->request_id, "timeout reversal of %s refused: %s", r->auth_ref.request_id,
                 job->reply->message);
         return 1;

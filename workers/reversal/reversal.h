@@ -8,7 +8,9 @@
  * authorization (then, when paylink has an auth_history row with that transaction_id, that row
  * is the one reversed). Cancellations and deactivations of credit card payments arrive here
  * from upstream; paylink-auth publishes one for a Decision Manager reject (481) and, on
- * CyberSource, for a soft decline (200, 230, 520: the issuer approved, CyberSource declined).
+ * CyberSource, for a soft decline (200, 230, 520: the issuer approved, CyberSource declined) and
+ * for any rejected or declined answer whose ccAuthReply says the issuer authorized it (100, or
+ * 110 for part of the amount: auth_history.issuer_authorized, migration 060).
  *
  * Business rules (seed cybersource-point-to-point.txt "Authorization Reversal Process",
  * "Credit Card Authorization Reversal"):
@@ -18,7 +20,8 @@
  *   - refused before any bureau call, with status `declined` and a message saying why
  *     (pl_reversal_check): an auth_ref.request_id paylink does not know; an authorization
  *     that is not approved, in review or rejected after the issuer approved it (declined,
- *     but for a CyberSource soft decline; error); one already reversed in our records
+ *     but for a CyberSource soft decline or one the issuer authorized, issuer_authorized;
+ *     error); one already reversed in our records
  * (vendor_response "237", as the bureau would say); one captured in whole or in part
  * (vendor_response "238"); one a deposit or another reversal has in flight (amount_pending); one
  * without a bureau transaction id. An authorization a deposit voided while nothing of it was
@@ -77,6 +80,10 @@ typedef struct pl_reversal_auth {
     /* declined as a CyberSource soft decline (pl_cybersource_soft_decline, on a CYB bureau):
      * the issuer approved it and holds its amount */
     bool soft_declined;
+    /* declined by CyberSource while its ccAuthReply said the issuer authorized it (100, or 110
+     * for part: auth_history.issuer_authorized, migration 060; a token+auth refused 102 for its
+     * token, on a CYB bureau): the issuer holds its amount, as for a soft decline */
+    bool issuer_authorized;
 } pl_reversal_auth;
 
 /*
@@ -123,7 +130,8 @@ bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_
  * published upstream, and reversing it would take away an authorization the order system
  * holds. True, with rep refused, when request_id is such a timeout reversal of auth_request_id,
  * auth_unknown is false and auth_status is neither error nor rejected, nor the authorization
- * soft_declined (a late soft decline: the issuer holds its amount, as for a reject).
+ * soft_declined (a late soft decline, or a decline the issuer authorized: the issuer holds its
+ * amount, as for a reject).
  */
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
                                  bool auth_unknown, const char *auth_status, bool soft_declined,
