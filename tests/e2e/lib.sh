@@ -337,6 +337,31 @@ pl_card_forms() {
     done
 }
 
+# pl_test_card_forms: the test card numbers of test_card_in_fields and test_no_card_data, set in
+# the caller's globals: forms (each number every way pl_card_forms writes it), fw_forms (the
+# first's forms in full-width digits, U+FF10-U+FF19, as a CJK input method types them: digits to
+# a reader, so to paylink too), glued_forms (a card number with its security code typed straight
+# after it, no separator) and glued_tails (what of each may be left in clear: nothing of the
+# code). holds_card TEXT is true when TEXT holds one of forms or fw_forms.
+pl_test_card_forms() {
+    local pan
+    forms=()
+    for pan in 4111111111111111 5555555555554444 378282246310005; do
+        mapfile -t -O "${#forms[@]}" forms < <(pl_card_forms "$pan")
+    done
+    mapfile -t fw_forms < <(pl_card_forms 4111111111111111 |
+        sed 's/0/０/g; s/1/１/g; s/2/２/g; s/3/３/g; s/4/４/g; s/5/５/g; s/6/６/g; s/7/７/g; s/8/８/g; s/9/９/g')
+    glued_forms=(4111111111111111123 3782822463100051234)
+    glued_tails=(1111123 00051234)
+}
+holds_card() {
+    local f
+    for f in "${forms[@]}" "${fw_forms[@]}"; do
+        [[ $1 != *"$f"* ]] || return 0
+    done
+    return 1
+}
+
 # pl_wait_replies WORKER TIMEOUT_S REQUEST_ID...: waits until every REQUEST_ID has a reply on
 # WORKER's reply topic and prints the first reply of each, one a line, in the order given. One
 # read of the topic a round for all of them (pl_wait_reply starts a consumer per request: for
