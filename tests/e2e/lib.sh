@@ -773,9 +773,9 @@ assert_not_contains() {
 assert_logs_clean() {
     local texts=("${@:-4111111111111111}") args=() t hits
     for t in "${texts[@]}"; do args+=(-e "$t"); done
-    hits=$(grep -rlF "${args[@]}" "$PAYLINK_LOG_DIR" 2>/dev/null || true)
+    hits=$(grep -arlF "${args[@]}" "$PAYLINK_LOG_DIR" 2>/dev/null || true)
     # shellcheck disable=SC2086 # one file name a line, none with spaces (tools/dev names them)
-    [ -z "$hits" ] || fail "logs contain '$(grep -hoF "${args[@]}" $hits | sort -u | paste -sd '|' -)': $hits"
+    [ -z "$hits" ] || fail "logs contain '$(grep -ahoF "${args[@]}" $hits | sort -u | paste -sd '|' -)': $hits"
     if ((${#texts[@]} == 1)); then
         pass "no log contains '${texts[0]}'"
     else

@@ -22,9 +22,11 @@ assert_logs_clean "${sweep[@]}"
 sweep_e=()
 for f in "${sweep[@]}"; do sweep_e+=(-e "$f"); done
 # clean WHAT: standard input holds none of the sweep's numbers; the failure names those found.
+# Read as text whatever it holds (-a): a NUL byte (a Kafka key is copied from the upstream
+# request's) would make grep call the whole input binary and print no match.
 clean() {
     local found
-    found=$(grep -oF "${sweep_e[@]}" | sort -u | paste -sd '|' -) || true
+    found=$(grep -aoF "${sweep_e[@]}" | sort -u | paste -sd '|' -) || true
     [ -z "$found" ] || fail "$1 holds card number(s) '$found'"
     pass "no card number (${#sweep[@]} forms) in $1"
 }
