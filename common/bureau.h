@@ -135,6 +135,13 @@ typedef struct pl_bureau_result {
     char cvv[8];
     char token[65];               /* subscriptionID */
     char service_reason_code[16]; /* e.g. ccAuthReply/reasonCode when it differs */
+    /* CYB: ccAuthReply's own reasonCode and amount whatever the operation's main service, ""
+     * and false when the answer has none. An auth+capture's answer carries ccAuthReply and
+     * ccCaptureReply: service_reason_code and amount are the capture's, these say whether the
+     * issuer authorized it (100, or 110 for auth_amount) when the capture did not happen. */
+    char auth_reason_code[16];
+    bool has_auth_amount;
+    int64_t auth_amount;
     char afs_score[8];
     char fault_code[64]; /* SOAP fault */
     char fault_string[256];

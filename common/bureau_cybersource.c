@@ -1233,6 +1233,15 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         res->has_amount = main->has_amount;
         res->amount = main->amount;
     }
+    /* The authorization's own reply beside: an auth+capture refused while its ccAuthReply says
+     * the issuer authorized it (and its ccCaptureReply, the main one, says the capture failed)
+     * leaves that amount held, which paylink-deposit reverses. */
+    const svc_reply *auth = &r->svc[SVC_AUTH];
+    if (auth->present) {
+        snprintf(res->auth_reason_code, sizeof res->auth_reason_code, "%s", auth->reason_code);
+        res->has_auth_amount = auth->has_amount;
+        res->auth_amount = auth->amount;
+    }
     return 0;
 }
 

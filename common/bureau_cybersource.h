@@ -64,7 +64,8 @@
  * paySubscriptionCreateReply for a token; for any other operation its own service's reply only,
  * never another service's), so service_reason_code may equal reason_code; an ACCEPT without that
  * reply is PL_ERR_PARSE (the engine would otherwise approve the request's amount on nothing).
- * auth_code, avs, cvv and auth_date always come from ccAuthReply, token from
+ * auth_code, avs, cvv, auth_date, auth_reason_code and auth_amount always come from
+ * ccAuthReply (an auth+capture's too, whose capture failed or did not run), token from
  * paySubscriptionCreateReply/subscriptionID, afs_score from afsReply/afsResult. An amount that is
  * not a decimal, or an ID or code too long for its field, is PL_ERR_PARSE rather than a silently
  * wrong value; so is a second merchantReferenceCode, requestID, decision, reasonCode,

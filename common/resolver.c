@@ -1080,9 +1080,14 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
     if (strcmp(w->worker, "deposit") == 0 && strcmp(w->op, "auth_capture") == 0 &&
         strcmp(w->protocol, "CYB") == 0 &&
         (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED) &&
-        pl_cybersource_soft_decline(o->vendor_response) && o->transaction_id[0]) {
-        /* A soft-declined auth+capture: the authorization it made, by its transaction id
-         * (paylink-deposit's soft_decline_followup); auth is "" (no paylink authorization). */
+        pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
+                                              w->auth_reason) &&
+        o->transaction_id[0]) {
+        /* An auth+capture refused while the issuer holds the authorization it made (a soft
+         * decline, or the queried record's ics_auth says 100, or 110 for part: w->auth_reason is
+         * ics_auth's, not ics_bill's): that authorization, by its transaction id
+         * (paylink-deposit's refused_auth_capture_followup, pl_deposit_reverses_refusal); auth
+         * is "" (no paylink authorization). */
         auth[0] = '\0';
         pl_job_derived_request_id(w->rid, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rev, revsz);
         int64_t asked = 0;

@@ -1608,6 +1608,11 @@ static void test_parse_auth_capture_partial_110(void **state)
                      0);
     assert_string_equal(res.decision, "REJECT");
     assert_string_equal(res.service_reason_code, "235");
+    /* The authorization's own reply beside the capture's: the issuer holds 55.00 (which
+     * paylink-deposit reverses). */
+    assert_string_equal(res.auth_reason_code, "110");
+    assert_true(res.has_auth_amount);
+    assert_int_equal(res.auth_amount, 5500);
     /* No capture ran: the authorization's partial approval is no approval of the capture. */
     size_t len = 0;
     char *body = read_fixture("auth_partial_110.xml", &len);

@@ -2,17 +2,23 @@
  * database: every statement declares the parameters it uses, the marks, which claim money,
  * share one text between a statement and its merged form, and the reversal a store owes keeps
  * to what was voided for it. What they do to the rows is tests/integration/test_deposit_many.c's
- * and test_deposit_vdr.c's. */
+ * and test_deposit_vdr.c's. And the reversal a refused CyberSource auth+capture's answer asks
+ * for (pl_deposit_reverses_refusal), read from the answer as the adapter parses it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "bureau_cybersource.h"
 #include "deposit.h"
+#include "job_test_helpers.h"
 #include "spec_test_helpers.h"
+#include "xml_test_helpers.h"
 
 static const pl_db_stmt *stmt(const char *name)
 {
@@ -102,12 +108,243 @@ static void test_owed_reversal(void **state)
             fail_msg("dep_owe_reversal lacks %s", guards[i]);
 }
 
+/* ---- the reversal of a refused auth+capture ---- */
+
+/* A CYB service bureau with Send reversal and a debit job of 150.00 sent as an auth+capture,
+ * its answer to be given by answer(). */
+static void auth_capture_job(pl_service *cyb, pl_job *job, pl_bureau_result *res)
+{
+    memset(cyb, 0, sizeof *cyb);
+    snprintf(cyb->code, sizeof cyb->code, "CYB");
+    snprintf(cyb->protocol, sizeof cyb->protocol, "CYB");
+    cyb->send_reversal = true;
+    memset(job, 0, sizeof *job);
+    memset(res, 0, sizeof *res);
+    job->svc = cyb;
+    job->res = res;
+    job->reply = job_test_reply();
+    job->req.type = PL_REQ_DEBIT;
+    snprintf(job->req.request_id, sizeof job->req.request_id, "r-debit-0002");
+    job->req.has_amount = true;
+    job->req.amount = 15000;
+    job->call.op = PL_OP_AUTH_CAPTURE;
+}
+
+/* The bureau's answer: a fixture with each pair of subs (from, to of the same length; NULL ends
+ * them) overwritten in turn, parsed for job's call, mapped as paylink-deposit maps it, and its
+ * reply as the follow-ups read it (status, vendor_response, auth.transaction_id), which the
+ * caller puts. */
+static json_object *answer(pl_job *job, const char *fixture, const char *const *subs)
+{
+    size_t len = 0;
+    char *body = xml_test_read_fixture("cybersource", fixture, &len);
+    assert_non_null(body);
+    for (size_t i = 0; subs && subs[i]; i += 2) {
+        assert_int_equal(strlen(subs[i]), strlen(subs[i + 1]));
+        char *at = strstr(body, subs[i]);
+        if (!at)
+            fail_msg("%s has no %s", fixture, subs[i]);
+        memcpy(at, subs[i + 1], strlen(subs[i + 1]));
+    }
+    pl_bureau_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    job->call.req = &job->req;
+    char err[256] = "";
+    assert_int_equal(
+        pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, sizeof err),
+        0);
+    free(body);
+    memset(job->reply, 0, sizeof *job->reply);
+    pl_deposit_spec.map(job);
+    json_object *reply = json_object_new_object(), *auth = json_object_new_object();
+    json_object_object_add(reply, "status",
+                           json_object_new_string(pl_status_name(job->reply->status)));
+    json_object_object_add(reply, "vendor_response",
+                           json_object_new_string(job->reply->vendor_response));
+    json_object_object_add(auth, "transaction_id",
+                           json_object_new_string(job->reply->auth.transaction_id));
+    json_object_object_add(reply, "auth", auth);
+    return reply;
+}
+
+/* The ccAuthReply of auth_capture.xml (100, 150.00) stays; the request and its capture are
+ * refused with these. */
+#define TOP_ACCEPT_100 "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100"
+#define CAPTURE_100 "<c:ccCaptureReply>\n<c:reasonCode>100"
+
+/*
+ * A CyberSource auth+capture refused at the request level while its ccAuthReply says 100: the
+ * issuer authorized the 150.00 and holds it, CyberSource captured nothing (its ccCaptureReply
+ * failed, or there is none: the capture did not run). `rejected` (400, a fraud score) or
+ * `declined` (102, the capture's field refused), the order system never captures it: reversed,
+ * `.sdr`, for ccAuthReply's 150.00, not the 149.99 of the failed ccCaptureReply, whose
+ * reasonCode (service_reason_code) says nothing of the issuer. Before, only a soft decline or a
+ * 481 was: the hold stayed until the authorization expired.
+ */
+static void test_refused_auth_capture_after_auth_100_reversed(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    auth_capture_job(&cyb, &job, &res);
+    char held[24];
+    /* The capture that did not run has no ccCaptureReply: renamed (closing tag too, skip) to
+     * an element nobody reads. */
+    static const struct {
+        const char *top, *capture;
+        bool skip;
+        pl_status status;
+        const char *service_reason;
+    } cases[] = {
+        {"<c:decision>REJECT</c:decision>\n<c:reasonCode>400",
+         "<c:ccCaptureReply>\n<c:reasonCode>102", false, PL_ST_REJECTED, "102"},
+        {"<c:decision>REJECT</c:decision>\n<c:reasonCode>102",
+         "<c:ccCaptureReply>\n<c:reasonCode>102", false, PL_ST_DECLINED, "102"},
+        {"<c:decision>REJECT</c:decision>\n<c:reasonCode>400",
+         "<c:ccCaptureXeply>\n<c:reasonCode>100", true, PL_ST_REJECTED, "100"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *subs[] = {TOP_ACCEPT_100,
+                              cases[i].top,
+                              CAPTURE_100,
+                              cases[i].capture,
+                              cases[i].skip ? "</c:ccCaptureReply>" : NULL,
+                              "</c:ccCaptureXeply>",
+                              NULL};
+        json_object *reply = answer(&job, "auth_capture.xml", subs);
+        assert_int_equal(job.reply->status, cases[i].status);
+        assert_false(job.reply->has_amount_approved);
+        assert_string_equal(job.res->service_reason_code, cases[i].service_reason);
+        assert_string_equal(job.res->auth_reason_code, "100");
+        assert_true(job.res->has_auth_amount);
+        assert_int_equal(job.res->auth_amount, 15000);
+        memset(held, 0, sizeof held);
+        assert_true(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+        assert_string_equal(held, "150.00");
+        /* Without Send reversal, on another protocol, or for a capture (no authorization of
+         * its own), none. */
+        cyb.send_reversal = false;
+        assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+        cyb.send_reversal = true;
+        snprintf(cyb.protocol, sizeof cyb.protocol, "EXT");
+        assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+        snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
+        job.call.op = PL_OP_CAPTURE;
+        assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+        job.call.op = PL_OP_AUTH_CAPTURE;
+        json_object_put(reply);
+    }
+    /* The approved auth+capture: nothing of this kind (its own `.vdr` is another matter). */
+    json_object *reply = answer(&job, "auth_capture.xml", NULL);
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    json_object_put(reply);
+}
+
+/*
+ * The issuer authorized part of it (ccAuthReply 110 for 55.00 of the 110.00 asked) and the
+ * capture failed (235), or the request was refused (400): no partial approval (nothing was
+ * captured), `declined` or `rejected`, and the 55.00 the issuer holds is reversed, not the
+ * 110.00 asked, which CyberSource would refuse above what it authorized.
+ */
+static void test_refused_auth_capture_after_auth_110_reversed_for_part(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    auth_capture_job(&cyb, &job, &res);
+    snprintf(job.req.request_id, sizeof job.req.request_id, "r-debit-0110");
+    job.req.amount = 11000;
+    char held[24];
+    static const struct {
+        const char *top;
+        pl_status status;
+    } cases[] = {{"<c:reasonCode>110", PL_ST_DECLINED}, {"<c:reasonCode>400", PL_ST_REJECTED}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* The first reasonCode is the request's; ccAuthReply's 110 stays; the capture's 100
+         * becomes 235. */
+        const char *subs[] = {"<c:reasonCode>110", cases[i].top,
+                              "<c:ccCaptureReply>\n<c:reasonCode>100",
+                              "<c:ccCaptureReply>\n<c:reasonCode>235", NULL};
+        json_object *reply = answer(&job, "auth_capture_partial_110.xml", subs);
+        assert_string_equal(job.res->decision, "REJECT");
+        assert_int_equal(job.reply->status, cases[i].status);
+        assert_string_equal(job.res->service_reason_code, "235");
+        assert_string_equal(job.res->auth_reason_code, "110");
+        assert_true(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+        assert_string_equal(held, "55.00");
+        json_object_put(reply);
+    }
+    /* With its capture done, the REJECT 110 is the partial approval it always was. */
+    json_object *reply = answer(&job, "auth_capture_partial_110.xml", NULL);
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    json_object_put(reply);
+}
+
+/*
+ * What stays as it was: the issuer declined (ccAuthReply 203), so nothing is held and nothing
+ * is reversed, whatever the request's reasonCode; a soft decline is reversed as before (for
+ * ccAuthReply's amount); an `error` (ERROR 150, whose ccAuthReply says 100 while its capture
+ * failed) is not: a bureau failure is not a refusal (pl_cybersource_refused_but_authorized, as
+ * paylink-auth's); an answer without a result (a reply replayed from before
+ * 008_followups.sql) reads no ccAuthReply.
+ */
+static void test_refused_auth_capture_not_held(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    auth_capture_job(&cyb, &job, &res);
+    char held[24];
+    const char *declined[] = {TOP_ACCEPT_100,
+                              "<c:decision>REJECT</c:decision>\n<c:reasonCode>400",
+                              "<c:ccAuthReply>\n<c:reasonCode>100",
+                              "<c:ccAuthReply>\n<c:reasonCode>203",
+                              CAPTURE_100,
+                              "<c:ccCaptureReply>\n<c:reasonCode>102",
+                              NULL};
+    json_object *reply = answer(&job, "auth_capture.xml", declined);
+    assert_int_equal(job.reply->status, PL_ST_REJECTED);
+    assert_string_equal(job.res->auth_reason_code, "203");
+    assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    json_object_put(reply);
+
+    const char *soft[] = {TOP_ACCEPT_100, "<c:decision>REJECT</c:decision>\n<c:reasonCode>230",
+                          CAPTURE_100, "<c:ccCaptureReply>\n<c:reasonCode>230", NULL};
+    reply = answer(&job, "auth_capture.xml", soft);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_true(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    assert_string_equal(held, "150.00");
+    json_object_put(reply);
+
+    const char *error[] = {TOP_ACCEPT_100, "<c:decision>ERROR</c:decision>\n <c:reasonCode>150",
+                           CAPTURE_100, "<c:ccCaptureReply>\n<c:reasonCode>150", NULL};
+    reply = answer(&job, "auth_capture.xml", error);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
+    assert_string_equal(job.res->auth_reason_code, "100");
+    assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    json_object_put(reply);
+
+    job.res = NULL;
+    reply = json_tokener_parse("{\"status\":\"rejected\",\"vendor_response\":\"400\","
+                               "\"auth\":{\"transaction_id\":\"7420046020316782304023\"}}");
+    assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    json_object_put(reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_statement_table),
         cmocka_unit_test(test_marks_share_their_text),
         cmocka_unit_test(test_owed_reversal),
+        cmocka_unit_test(test_refused_auth_capture_after_auth_100_reversed),
+        cmocka_unit_test(test_refused_auth_capture_after_auth_110_reversed_for_part),
+        cmocka_unit_test(test_refused_auth_capture_not_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,8 +7,10 @@
  * (pl_cybersource_refused_but_authorized): `<request_id>.rev`, for what the issuer holds, with
  * Send reversal. The record read as an answer (record_to_result) carries ics_auth's reason as
  * the service reason an answer's ccAuthReply gives; followup_reversal reads it from the row the
- * query step fills. Nothing here touches a database or the network (followup_reversal reads the
- * database only for paylink-deposit's rows).
+ * query step fills. The same for an auth+capture (paylink-deposit's) refused while ics_auth says
+ * the issuer authorized it: `<deposit>.sdr`, as paylink-deposit's pl_deposit_reverses_refusal.
+ * Nothing here touches a database or the network (followup_reversal reads the database only for
+ * paylink-deposit's approved rows).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -253,12 +255,114 @@ static void test_declined_token_auth_after_auth_100_reversed(void **state)
     free(res);
 }
 
+/* A paylink-deposit row of an auth+capture of 150.00 (REF). */
+static void auth_capture_row(row *w, bool send_reversal)
+{
+    auth_row(w, send_reversal);
+    copy(w->worker, sizeof w->worker, "deposit");
+    copy(w->op, sizeof w->op, "auth_capture");
+    copy(w->amount, sizeof w->amount, "150.00");
+}
+
+/* Adds to res's record the application name (rcode, reason) ran. */
+static void add_app(pl_cyb_query_result *res, const char *name, int rcode, const char *reason)
+{
+    pl_cyb_query_record *r = &res->recs[0];
+    pl_cyb_app_reply *a = &r->apps[r->napps++];
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->has_rcode = true;
+    a->rcode = rcode;
+    snprintf(a->reason_code, sizeof a->reason_code, "%s", reason);
+}
+
+/*
+ * An auth+capture (paylink-deposit's) the queried record shows authorized by the issuer
+ * (ics_auth 100, or 110 for part) while the request was refused: its capture failed
+ * (ics_bill 102: `declined`) or Decision Manager rejected it with the capture skipped
+ * (ics_decision 400: `rejected`). Nothing was captured and the issuer holds the amount: the
+ * resolver publishes the reversal paylink-deposit does with the same answer in time,
+ * `<deposit>.sdr` of the authorization it made (by its transaction id; no paylink
+ * authorization), for what the issuer holds. w->auth_reason is ics_auth's, not ics_bill's.
+ * Before, only a soft decline was reversed: the hold stayed until the authorization expired.
+ */
+static void test_refused_auth_capture_after_auth_100_reversed(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    row w;
+    pl_resolve_outcome o;
+    char rev[51], amount[24], auth[51];
+    static const struct {
+        const char *reason;
+        int64_t amount;
+        bool dm; /* Decision Manager's 400, the capture skipped; else the capture failed 102 */
+        pl_status status;
+        const char *vendor, *held;
+    } cases[] = {{"100", 15000, false, PL_ST_DECLINED, "102", ""},
+                 {"100", 15000, true, PL_ST_REJECTED, "400", ""},
+                 {"110", 5500, false, PL_ST_DECLINED, "102", "55.00"},
+                 {"110", 5500, true, PL_ST_REJECTED, "400", "55.00"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        auth_capture_row(&w, true);
+        one_record(res, 1, cases[i].reason, cases[i].dm ? 0 : -2, "400", cases[i].amount);
+        if (!cases[i].dm)
+            add_app(res, "ics_bill", 0, "102");
+        decision_ex x = query_op("auth_capture", res, &w, &o);
+        assert_string_equal(x.res.decision, "REJECT");
+        assert_string_equal(x.res.service_reason_code, cases[i].reason);
+        assert_string_equal(w.auth_reason, cases[i].reason);
+        assert_int_equal(o.status, cases[i].status);
+        assert_string_equal(o.vendor_response, cases[i].vendor);
+        assert_string_equal(o.transaction_id, TXN);
+        auth[0] = 'x';
+        assert_int_equal(
+            followup_reversal(NULL, &w, &o, auth, sizeof auth, rev, sizeof rev, amount, 24), 1);
+        assert_string_equal(auth, ""); /* named by its transaction id, as a manual one */
+        assert_string_equal(rev, REF ".sdr");
+        assert_string_equal(amount, cases[i].held); /* "": all of the 150.00 asked */
+        /* Not an authorization's history row: nothing for note_issuer_authorized. */
+        assert_false(issuer_authorized_outcome(&w, &o));
+        /* Without Send reversal, none. */
+        w.send_reversal = false;
+        assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    }
+    /* The issuer declined (ics_auth 203): nothing held, none. */
+    auth_capture_row(&w, true);
+    one_record(res, 0, "203", -2, "", 15000);
+    query_op("auth_capture", res, &w, &o);
+    assert_int_equal(o.status, PL_ST_DECLINED);
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    /* The capture failed with an error (ics_bill -1): `error`, not a refusal, none (as
+     * paylink-deposit's for an ERROR answer). */
+    auth_capture_row(&w, true);
+    one_record(res, 1, "100", -2, "", 15000);
+    add_app(res, "ics_bill", -1, "150");
+    query_op("auth_capture", res, &w, &o);
+    assert_int_equal(o.status, PL_ST_ERROR);
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    /* A refusal an operator gives (no record: no ics_auth known): a 400 or 102, none; a soft
+     * decline as before. */
+    auth_capture_row(&w, true);
+    memset(&o, 0, sizeof o);
+    o.status = PL_ST_REJECTED;
+    copy(o.vendor_response, sizeof o.vendor_response, "400");
+    copy(o.transaction_id, sizeof o.transaction_id, TXN);
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    o.status = PL_ST_DECLINED;
+    copy(o.vendor_response, sizeof o.vendor_response, "230");
+    assert_int_equal(reversal(&w, &o, rev, amount), 1);
+    assert_string_equal(rev, REF ".sdr");
+    free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_score_reject_after_auth_100_reversed),
         cmocka_unit_test(test_score_reject_after_auth_110_reversed_for_part),
         cmocka_unit_test(test_declined_token_auth_after_auth_100_reversed),
+        cmocka_unit_test(test_refused_auth_capture_after_auth_100_reversed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -933,27 +933,58 @@ static const char *jstr(json_object *o, const char *k)
     return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
 }
 
-/*
- * A CyberSource auth+capture soft-declined (200, 230, 520): the issuer approved the new
- * authorization and holds its amount, CyberSource declined and captured nothing. The order
- * system is told `declined` (or `rejected`, where the vendor response table holds the code for
- * fraud); with Send reversal that authorization is reversed, named by its transaction id as a
- * manual authorization (paylink records no authorization of a declined auth+capture), for what
- * the issuer holds, as paylink-auth reverses a soft-declined authorization.
- */
-static int soft_decline_followup(pl_job *job, const dep_data *d, json_object *reply)
+/* The reasonCode of the ccAuthReply of an auth+capture's answer ("" when there is none): the
+ * authorization's own, not service_reason_code, which is the ccCaptureReply's when the capture
+ * ran (bureau_cybersource.h). */
+static const char *auth_capture_auth_reason(const pl_job *job)
+{
+    return job->res && job->call.op == PL_OP_AUTH_CAPTURE ? job->res->auth_reason_code : "";
+}
+
+/* What the issuer holds of the authorization a refused auth+capture made: ccAuthReply's amount
+ * (a 110's part), else what pl_job_held_amount says (the answer's, the request's). */
+static bool refused_held_amount(const pl_job *job, char *out, size_t outsz)
+{
+    const pl_bureau_result *res = job->res;
+    if (!res || !res->has_auth_amount)
+        return pl_job_held_amount(job, out, outsz);
+    return res->auth_amount > 0 && pl_money_format(res->auth_amount, out, outsz) == 0;
+}
+
+bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *amount,
+                                 size_t amountsz)
 {
     json_object *auth;
     const char *tid =
         json_object_object_get_ex(reply, "auth", &auth) ? jstr(auth, "transaction_id") : NULL;
-    if (d->choice.kind != PL_DEP_AUTH_CAPTURE || !job->svc->send_reversal ||
+    if (job->call.op != PL_OP_AUTH_CAPTURE || !job->svc || !job->svc->send_reversal ||
         strcmp(job->svc->protocol, "CYB") != 0 || !tid || !*tid ||
-        !pl_cybersource_refused_but_held(jstr(reply, "status"), jstr(reply, "vendor_response")))
+        !pl_cybersource_refused_but_authorized(
+            jstr(reply, "status"), jstr(reply, "vendor_response"), auth_capture_auth_reason(job)))
+        return false;
+    return refused_held_amount(job, amount, amountsz);
+}
+
+/*
+ * A CyberSource auth+capture refused while the issuer holds the amount of the authorization it
+ * made, CyberSource having captured nothing: soft-declined (200, 230, 520: the issuer approved,
+ * CyberSource declined), or refused otherwise (`rejected` 400, a fraud score; `declined` 102, a
+ * capture that failed, ...) while its ccAuthReply says 100, or 110 for part
+ * (pl_deposit_reverses_refusal). The order system is told `declined` or `rejected` and never
+ * captures it; with Send reversal that authorization is reversed, named by its transaction id
+ * as a manual authorization (paylink records no authorization of a refused auth+capture), for
+ * what the issuer holds (ccAuthReply's amount), as paylink-auth reverses such an authorization.
+ * One reversal, `<request_id>.sdr`, whichever it was: an auth+capture makes one authorization.
+ */
+static int refused_auth_capture_followup(pl_job *job, const dep_data *d, json_object *reply)
+{
+    char amount[24];
+    if (d->choice.kind != PL_DEP_AUTH_CAPTURE ||
+        !pl_deposit_reverses_refusal(job, reply, amount, sizeof amount))
         return 0;
     const pl_request *r = &job->req;
-    char amount[24];
-    if (!pl_job_held_amount(job, amount, sizeof amount))
-        return 0;
+    json_object *auth = NULL;
+    json_object_object_get_ex(reply, "auth", &auth);
     /* Its date: the answer's, else today's (UTC): the authorization was just made. */
     char today[16];
     time_t now = time(NULL);
@@ -965,17 +996,24 @@ static int soft_decline_followup(pl_job *job, const dep_data *d, json_object *re
     pl_job_derived_request_id(r->request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rid, sizeof rid);
     /* A manual authorization to paylink-reversal (it holds no request of it), which finds the
      * merchant ID by the deposit that made it. */
-    const pl_reversal_of of = {.transaction_id = tid,
+    const pl_reversal_of of = {.transaction_id = jstr(auth, "transaction_id"),
                                .request_token = jstr(auth, "request_token"),
                                .number = jstr(auth, "number"),
                                .date = date && strlen(date) >= 10 ? date : today,
                                .amount = amount};
     int rc = pl_job_publish_reversal(job, rid, amount, r->currency, &of);
-    if (rc == 0)
-        PL_INFO(r->request_id,
-                "auth+capture soft-declined (the issuer approved, CyberSource declined): "
-                "reversal %s requested",
-                rid);
+    if (rc == 0) {
+        const char *status = jstr(reply, "status"), *vendor = jstr(reply, "vendor_response");
+        PL_INFO(r->request_id, "auth+capture %s: reversal %s of %s requested",
+                pl_cybersource_soft_decline(vendor)
+                    ? "soft-declined (the issuer approved, CyberSource declined)"
+                : pl_cybersource_refused_but_held(status, vendor)
+                    ? "rejected by Decision Manager (481)"
+                : strcmp(auth_capture_auth_reason(job), "110") == 0
+                    ? "refused after the issuer authorized part of it (ccAuthReply 110)"
+                    : "refused after the issuer authorized it (ccAuthReply 100)",
+                rid, amount);
+    }
     return rc;
 }
 
@@ -986,7 +1024,7 @@ static int dep_followups(pl_job *job, json_object *reply)
     const dep_data *d = job->spec_data;
     const char *status = jstr(reply, "status");
     if (d && status && (strcmp(status, "declined") == 0 || strcmp(status, "rejected") == 0))
-        return soft_decline_followup(job, d, reply);
+        return refused_auth_capture_followup(job, d, reply);
     if (!d || !status || strcmp(status, "approved") != 0 || !reverses_old_auth(job, d))
         return 0;
     char amount[24];

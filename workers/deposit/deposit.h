@@ -30,6 +30,12 @@
  *     seen when the auth+capture was prepared but ended before its answer was stored leaves the
  *     void to be carried out at once with no reversal decided: the store records it as owed
  *     then (059);
+ *   - a CyberSource auth+capture refused while the issuer holds the authorization it made
+ *     (soft-declined 200, 230, 520; or `rejected`/`declined` with its ccAuthReply saying 100, or
+ *     110 for part: a fraud score 400, a capture refused 102) captured nothing and the order
+ *     system will not capture it: with Send reversal that authorization is reversed,
+ *     <request_id>.sdr by its transaction id as a manual authorization, for ccAuthReply's amount
+ *     (pl_deposit_reverses_refusal);
  *   - a follow-on credit refunds at most what the debit captured less earlier credits (approved
  *     or open), claimed on the debit the same way;
  *   - references must belong to the request's own company and order, or it is invalid;
@@ -112,5 +118,19 @@ void pl_deposit_touch_key(pl_deposit_kind kind, const char *auth_id, const char 
 /* The id of the reversal request published for the unused authorization of a deposit
  * (deterministic, so a republish is de-duplicated by the reversal worker). out: >= 51 bytes. */
 void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t outsize);
+
+/*
+ * Whether paylink-deposit's follow-up of the answer reply (as rendered: status,
+ * vendor_response, auth.transaction_id) of job is the reversal <request_id>.sdr of the
+ * authorization its auth+capture made: a CyberSource auth+capture (job->call.op) on a service
+ * bureau with Send reversal, refused while the issuer holds that authorization's amount and
+ * nothing was captured (pl_cybersource_refused_but_authorized with job->res's ccAuthReply
+ * reasonCode, auth_reason_code, never the ccCaptureReply's: a soft decline, a Decision Manager
+ * 481, any `rejected` or `declined` one whose ccAuthReply says 100 or 110), with a transaction
+ * id to reverse, and something held. True with amount (>= 24 bytes) what the issuer holds:
+ * ccAuthReply's amount (a 110's part), else the answer's or the request's.
+ */
+bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *amount,
+                                 size_t amountsz);
 
 #endif
