@@ -100,8 +100,11 @@ assert_eq "$(pl_sql "SELECT card_token FROM cc_deposit_trans WHERE request_id = 
     "the resubmitted credit keeps its own token"
 
 # A confirmed capture (here one the bureau failed, 150) was deposited outside paylink against its
-# authorization: its amount counts as deposited there, so the next debit of that authorization is not a capture collecting it
-# again (here, with the authorization's token, an auth+capture of its own).
+# authorization: its amount counts as deposited there, so the next debit of that authorization is
+# not a capture collecting it again. Sent voiding the remainder (CYB's Void auth at deposit), it
+# voids what it left, as its approved answer would have (062): the bureau released that, so the
+# next debit, even of no more than was left, is an auth+capture of its own (the authorization's
+# token). Before, it was a capture of the released remainder.
 ord="OPA$run"
 r=$(pl_auth_reply "opa-$run" 300.00 "$ord")
 assert_json .status approved "$r"
@@ -111,12 +114,13 @@ assert_json .status error "$r"
 assert_eq "$(pl_sql "SELECT operation FROM cc_deposit_trans WHERE request_id = :'id'" id="opd-$run")" capture \
     "the failed debit was a capture"
 "$PL_CTL" deposits confirm --request-id "opd-$run" --by ops-anna --note "captured by phone" >/dev/null
-assert_eq "$(pl_sql "SELECT amount_deposited FROM auth_history WHERE request_id = :'id'" id="opa-$run")" 150.00 \
-    "a confirmed capture counts as deposited on its authorization"
-pl_send deposit "$(pl_debit "ope-$run" 200.00 "$ord" "opa-$run")"
+assert_eq "$(pl_sql "SELECT concat_ws('|', amount_deposited, status, amount_voided, void_reason, voided_by)
+    FROM auth_history WHERE request_id = :'id'" id="opa-$run")" "150.00|voided|150.00|void_at_deposit|opd-$run" \
+    "a confirmed capture counts as deposited on its authorization, and voids the remainder it was sent voiding"
+pl_send deposit "$(pl_debit "ope-$run" 100.00 "$ord" "opa-$run")"
 r=$(pl_wait_reply deposit "ope-$run" 60)
 assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="ope-$run")" \
-    "auth_capture|over_authorized" "a debit beyond what the confirmed capture left is not a capture of it"
+    "auth_capture|no_authorization" "a debit of what the confirmed capture left is not a capture of it"
 
 # A capture confirmed after its authorization was voided (CYB voids the remainder at deposit) or
 # reversed: the bureau did capture, so it is recorded (*CONF) — left rejected it could be

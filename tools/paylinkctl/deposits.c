@@ -101,9 +101,15 @@ out:
  * most what the authorization has neither deposited nor claimed for a deposit in flight: the
  * books never hold more than was authorized) counts as deposited there, so that the next
  * capture of that authorization cannot collect it again (a debit without an amount: what its
- * call claimed). An authorization voided meanwhile (a capture voiding the remainder, an
- * auth+capture in its place, a void deferred until the claims end) voided only what was not
- * captured: its voided amount shrinks to what the confirmed capture left, else the books said
+ * call claimed). What it does to the rest of the authorization is what its answer would have
+ * done, by the same rule (paylink_settle_debit and paylink_debit_void_mode, migration 062, which
+ * the settle trigger calls): a capture sent voiding the remainder (cc_deposit_trans.
+ * void_remainder, Void auth at deposit) voids what it left, or defers that void while another
+ * deposit claims on the authorization; the bureau released it. Before, the remainder stayed
+ * capturable in the books, and its next capture was sent and declined.
+ * An authorization voided meanwhile (a capture voiding the remainder, an auth+capture in its
+ * place, a void deferred until the claims end) voided only what was not captured: its voided
+ * amount shrinks to what the confirmed capture left (SQL_CONFIRM_SHRINK), else the books said
  * the same money captured and voided (deposited plus voided above the authorized amount). An
  * authorization reversed meanwhile is not touched: the bureau released all of it (paylink sends
  * a reversal only with nothing deposited, and CyberSource refuses one after a capture, 238), so
@@ -111,19 +117,21 @@ out:
  * Likewise a confirmed follow-on credit was refunded outside paylink: its amount
  * (at most what the debit has captured and not yet credited or claimed for a credit in flight)
  * counts as credited on its debit, so that the next credit of it cannot refund it again.
- * Run after SQL_CONFIRM_AUTH has locked both rows (cmd_confirm). */
+ * Run after SQL_CONFIRM_LOCK has locked both rows (cmd_confirm), in this order: SQL_CONFIRM,
+ * SQL_CONFIRM_BOOK, SQL_CONFIRM_SHRINK, each a statement of its own (the functions update the
+ * authorization SQL_CONFIRM_BOOK reads; the shrink reads what they wrote). */
 #define CONFIRM_COUNTED                                                                            \
     "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(h.amount_authorized, 0) - "       \
     "h.amount_deposited - h.amount_pending, 0))"
+/* The capture confirmed (u) and the authorization it claimed on (h), when confirming it touches
+ * that authorization's books. */
+#define CONFIRM_BOOKED                                                                             \
+    "u.request_id = $1 AND h.id = u.auth_history_id AND u.request_type = 'debit' "                 \
+    "AND u.operation = 'capture' AND h.status <> 'reversed' "                                      \
+    "AND coalesce(u.amount, u.claim_amount) > 0"
 static const char *const SQL_CONFIRM =
     "WITH upd AS (UPDATE cc_deposit_trans SET deposit_status = '*CONF' WHERE request_id = $1 "
     "AND " OPEN_REJECTED " RETURNING *), "
-    "auth AS (UPDATE auth_history h SET amount_deposited = h.amount_deposited + " CONFIRM_COUNTED
-    ", amount_voided = least(h.amount_voided, greatest(coalesce(h.amount_authorized, 0) - "
-    "h.amount_deposited - " CONFIRM_COUNTED ", 0)) "
-    "FROM upd u WHERE u.request_type = 'debit' AND u.operation = 'capture' "
-    "AND h.id = u.auth_history_id AND h.status <> 'reversed' "
-    "AND coalesce(u.amount, u.claim_amount) > 0 RETURNING h.id), "
     "cred AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited + "
     "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(c.amount_deposited, 0) - "
     "c.amount_credited, 0)) FROM upd u WHERE u.request_type = 'credit' "
@@ -133,12 +141,27 @@ static const char *const SQL_CONFIRM =
     "amount, vendor_response, transaction_id, actor, note) SELECT request_id, 'confirmed', status, "
     "deposit_status, operation, amount, vendor_response, transaction_id, $2, left($3, 300) "
     "FROM upd RETURNING request_id";
+/* The confirmed capture's books on its authorization, as its answer's settle trigger keeps
+ * them: no claim to release (it ended with the deposit), what it counts deposited, and the
+ * remainder voided (or the void deferred) as it was sent. */
+static const char *const SQL_CONFIRM_BOOK =
+    "SELECT paylink_settle_debit(h.id, u.request_id, 0, " CONFIRM_COUNTED ", "
+    "paylink_debit_void_mode(u.operation, u.void_remainder, u.service_bureau)) "
+    "FROM cc_deposit_trans u, auth_history h WHERE " CONFIRM_BOOKED;
+/* What is voided never exceeds what is left uncaptured; the authorization as it is now. */
+static const char *const SQL_CONFIRM_SHRINK =
+    "UPDATE auth_history h SET amount_voided = least(h.amount_voided, "
+    "greatest(coalesce(h.amount_authorized, 0) - h.amount_deposited, 0)) "
+    "FROM cc_deposit_trans u WHERE " CONFIRM_BOOKED
+    " RETURNING h.status, h.amount_voided::text, coalesce(h.void_reason, ''), "
+    "coalesce(h.voided_by, ''), coalesce(h.void_deferred_by, '')";
 
-/* The deposit to confirm, locked, and the authorization a capture of it claimed on, locked
- * before SQL_CONFIRM writes it: what it said then and what the confirmation makes of it (the
- * same expressions as SQL_CONFIRM's, under the same locks), the reversal of it still in flight
- * and the last one approved. No row: the deposit is not one to confirm (why_not); a row whose
- * status (0) is NULL: no authorization of paylink's is touched. */
+/* The deposit to confirm and the authorization a capture of it claimed on (SQL_CONFIRM_LOCK
+ * has locked both): what it said then and what the confirmation makes of it (the same
+ * expressions as SQL_CONFIRM_BOOK's, under the same locks), the reversal of it still in flight
+ * and the last one approved, what deposits in flight claim on it (14), what it has left
+ * uncaptured (15) and what the capture voids of it (16). No row: the deposit is not one to
+ * confirm (why_not); a row whose status (0) is NULL: no authorization of paylink's is touched. */
 static const char *const SQL_CONFIRM_AUTH =
     "WITH u AS (SELECT * FROM cc_deposit_trans WHERE request_id = $1 AND " OPEN_REJECTED
     " FOR UPDATE), "
@@ -157,7 +180,10 @@ static const char *const SQL_CONFIRM_AUTH =
     "WHERE r.auth_history_id = h.id AND r.status IN ('sent', 'unknown') LIMIT 1), "
     "(SELECT r.request_id || coalesce(', ' || r.amount_reversed || ' released', '') "
     "FROM auth_reversal r WHERE r.auth_history_id = h.id AND r.status = 'approved' "
-    "ORDER BY r.answered_at DESC NULLS LAST LIMIT 1) "
+    "ORDER BY r.answered_at DESC NULLS LAST LIMIT 1), "
+    "h.amount_pending::text, "
+    "greatest(coalesce(h.amount_authorized, 0) - h.amount_deposited, 0)::text, "
+    "paylink_debit_void_mode(u.operation, u.void_remainder, u.service_bureau) "
     "FROM u LEFT JOIN h ON true";
 
 /* cmd_confirm's locks, in order, before SQL_CONFIRM_AUTH reads: the deposit, its authorization. */
@@ -293,7 +319,38 @@ static bool confirm_warn(const PGresult *a, const char *rid)
                 rid, auth, status, counted, deposited, authorized, over);
         return true;
     }
+    /* Intact, but the capture is more than it had left uncaptured (no deposit claims on it:
+     * cmd_confirm refuses then): the books count what it had left, the bureau may have
+     * captured more than it held, or another amount than the deposit says. */
+    if (*over) {
+        fprintf(stderr,
+                "paylinkctl: warning: %s was confirmed, but its authorization %s had only %s of "
+                "%s left uncaptured: %s is counted deposited on it (now %s of %s)%s; check in the "
+                "bureau's report what was captured, and against what\n",
+                rid, auth, PQgetvalue(a, 0, 15), authorized, counted, deposited, authorized, over);
+        return true;
+    }
     return false;
+}
+
+/* Says on stdout what the confirmed capture voided of its authorization, intact before it (a of
+ * SQL_CONFIRM_AUTH), as it was sent (void remainder): b is SQL_CONFIRM_SHRINK's row, the
+ * authorization now. Nothing for anything else: confirm_warn says it. */
+static void confirm_said_void(const PGresult *a, const PGresult *b, const char *rid)
+{
+    if (PQntuples(b) != 1 || PQgetvalue(a, 0, 11)[0] == 't' || !*PQgetvalue(a, 0, 16) ||
+        (strcmp(PQgetvalue(a, 0, 0), "approved") != 0 &&
+         strcmp(PQgetvalue(a, 0, 0), "review") != 0))
+        return;
+    const char *auth = PQgetvalue(a, 0, 1), *mode = PQgetvalue(a, 0, 16);
+    if (strcmp(PQgetvalue(b, 0, 0), "voided") == 0 && strcmp(PQgetvalue(b, 0, 3), rid) == 0)
+        printf("%s was sent voiding the remainder of its authorization %s: that remainder, %s, is "
+               "voided (%s)\n",
+               rid, auth, PQgetvalue(b, 0, 1), mode);
+    else if (strcmp(PQgetvalue(b, 0, 4), rid) == 0)
+        printf("%s was sent voiding the remainder of its authorization %s: that remainder is "
+               "voided (%s) once the deposits in flight on it (%s claimed) end\n",
+               rid, auth, mode, PQgetvalue(a, 0, 14));
 }
 
 static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *note)
@@ -339,8 +396,34 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
                 rid, PQgetvalue(a, 0, 1), PQgetvalue(a, 0, 12), rid);
         goto out;
     }
+    /* A capture that does not fit beside what deposits in flight claim on the authorization
+     * would be counted for less than was captured, and once they end (declined, say) the part
+     * not counted would look capturable: collected again by the next capture. What it is
+     * counted for is known once they have an outcome. */
+    if (auth && strcmp(PQgetvalue(a, 0, 0), "reversed") != 0 &&
+        strcmp(PQgetvalue(a, 0, 4), "0.00") != 0 && strcmp(PQgetvalue(a, 0, 14), "0.00") != 0) {
+        fprintf(stderr,
+                "paylinkctl: %s's authorization %s has %s claimed by deposits in flight, and "
+                "its %s does not fit beside them (%s authorized, %s left uncaptured): %s is not "
+                "confirmed until they have an outcome (paylinkctl wreq list)\n",
+                rid, PQgetvalue(a, 0, 1), PQgetvalue(a, 0, 14), PQgetvalue(a, 0, 2),
+                PQgetvalue(a, 0, 6), PQgetvalue(a, 0, 15), rid);
+        goto out;
+    }
     r = PQexecParams(db, SQL_CONFIRM, 3, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+        goto out;
+    }
+    PQclear(r);
+    r = PQexecParams(db, SQL_CONFIRM_BOOK, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+        goto out;
+    }
+    PQclear(r);
+    r = PQexecParams(db, SQL_CONFIRM_SHRINK, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
         goto out;
     }
@@ -351,6 +434,8 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
         return 1;
     }
     printf("%s confirmed (*CONF) by %s\n", rid, by);
+    if (auth)
+        confirm_said_void(a, r, rid);
     /* Committed: nothing to roll back, but the operator has to look (as a resubmission that may
      * or may not be on the topic). */
     status = auth && confirm_warn(a, rid) ? 1 : 0;
@@ -532,8 +617,10 @@ static void usage(FILE *f)
           "  receive: ask the bureau now, through the resolver, about every deposit whose\n"
           "  outcome is unknown: settled from its record (final reply published), still open,\n"
           "  or escalated to an operator (never sends a deposit again).\n"
-          "  confirm: a rejected deposit was deposited outside paylink (*CONF, recorded); exit\n"
-          "  1 with a warning when its authorization was voided or reversed meanwhile.\n"
+          "  confirm: a rejected deposit was deposited outside paylink (*CONF, recorded); a\n"
+          "  capture sent voiding the remainder voids it. Exit 1 with a warning when its\n"
+          "  authorization was voided or reversed meanwhile or had less left; refused while\n"
+          "  deposits in flight leave it too little.\n"
           "  resubmit: send a rejected deposit again as a new request (*RESB, recorded).\n",
           f);
 }

@@ -34,17 +34,26 @@
  * confirm: the operator confirms it was deposited outside paylink: deposit_status *CONF and a
  *   'confirmed' history row (with --by and --note). Nothing is sent. A confirmed capture counts
  *   as deposited on the authorization it claimed (at most what that had neither deposited nor
- *   claimed); a confirmed follow-on credit as credited on its debit. When that authorization is
- *   no longer intact the capture is recorded all the same (the bureau did capture; left
- *   rejected it could be resubmitted and collected again), the books kept consistent, and a
- *   warning on stderr says what happened and what to check, with exit status 1:
+ *   claimed); a confirmed follow-on credit as credited on its debit. A capture sent voiding the
+ *   remainder (cc_deposit_trans.void_remainder: Void auth at deposit) voids what it left of an
+ *   intact authorization, or defers that void while other deposits claim on it, as its
+ *   approved answer would have: the same database functions as the settle trigger
+ *   (paylink_settle_debit, paylink_debit_void_mode, migration 062); a line on stdout says so.
+ *   Refused, nothing written (exit 1), while deposits in flight claim so much of the
+ *   authorization that the capture does not fit beside them: counted for less, the rest would
+ *   look capturable once they ended. When that authorization is no longer intact, or the
+ *   capture is more than it had left uncaptured, the capture is recorded all the same (the
+ *   bureau did capture; left rejected it could be resubmitted and collected again), the books
+ *   kept consistent, and a warning on stderr says what happened and what to check, with exit
+ *   status 1:
  *   - voided meanwhile (void_at_deposit, auth_capture, or a void deferred until the claims end):
  *     counted deposited, and its amount_voided shrinks to what is left uncaptured (the bureau
  *     released only that; else deposited + voided exceeded the authorized amount);
  *   - reversed: not counted on it (the bureau released all of it, and a captured authorization
  *     is never reversed: paylink does not send one, CyberSource refuses one with 238), its books
  *     left as the reversal left them;
- *   - another status than approved or review (rejected by Decision Manager): counted, warned.
+ *   - another status than approved or review (rejected by Decision Manager): counted, warned;
+ *   - intact, but the capture above what it had left uncaptured: that much counted, warned.
  *   Refused, nothing written (exit 1), while a reversal of that authorization is in flight
  *   (sent or unknown): it claims the whole authorization, the capture would count for nothing,
  *   and the reversal refused (238) would leave the authorization capturable whole again.
