@@ -922,8 +922,16 @@ static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_
         return;
     job->services = services(r, c);
     job->svc = job->services ? pl_services_find(job->services, w->bureau) : NULL;
+    /* The amount an answer without one approves is what the call sent: a reversal's is its
+     * claim or its authorization's, not the request's that a redelivery recorded on the row
+     * (pl_resolver_amount_sent), or a whole reversal would be booked as a partial one. */
+    char sent[32];
+    copy(sent, sizeof sent, w->amount);
     int64_t amount;
-    if (w->amount[0] && pl_money_parse_decimal(w->amount, &amount) == 0) {
+    if (strcmp(w->worker, "reversal") == 0 &&
+        pl_resolver_amount_sent(c, strtoll(w->id, NULL, 10), sent, sizeof sent) != 0)
+        copy(sent, sizeof sent, w->amount);
+    if (sent[0] && pl_money_parse_decimal(sent, &amount) == 0) {
         job->req.has_amount = true;
         job->req.amount = amount;
     }
@@ -1655,8 +1663,8 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
         if (st == VDR_DONE) {
             owed_done(c, deposit, rev);
             PL_INFO(deposit,
-                    "authorization %s replaced by an auth+capture, its void carried out once the "
-                    "other claims ended: its reversal %s is already on its way or done",
+                    "authorization %s replaced by an auth+capture and voided with nothing of it "
+                    "captured: its reversal %s is already on its way or done",
                     auth, rev);
             continue;
         }
@@ -1680,8 +1688,8 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
             owed_done(c, deposit, rev);
             published++;
             PL_INFO(deposit,
-                    "authorization %s replaced by an auth+capture, its void carried out once "
-                    "the other claims ended: reversal %s requested",
+                    "authorization %s replaced by an auth+capture and voided with nothing of it "
+                    "captured, after a claim on it: reversal %s requested",
                     auth, rev);
         }
         free(payload);
