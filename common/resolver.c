@@ -1039,8 +1039,9 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
  * what it voided) — both only when the service sends reversals; or the row's timeout reversal
  * paylink-reversal never recorded (an operator's error, reject or soft decline). Fills the
  * authorization, the reversal's id and its amount ("" = the transaction's; for a reject or soft
- * decline, `.rev` or `.tor` alike, what the issuer holds when the answer or operator says less:
- * held_amount); returns false when there is none.
+ * decline's `.rev`, what the issuer holds when the answer or operator says less: held_amount; a
+ * `.tor` goes again as first published, for the whole request: paylink-reversal sends what the
+ * issuer holds, note_issuer_held); returns false when there is none.
  */
 static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
@@ -1057,14 +1058,14 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
          * other declined one holds nothing. */
         copy(auth, authsz, w->rid);
         copy(rev, revsz, w->reversal_rid);
-        /* A reject or soft decline is then reversed by its transaction id, for the amount this
-         * request names (a refused authorization records no amount authorized, rev_prepare):
-         * what the issuer holds, as its `.rev` would ask. For the whole request, CyberSource
-         * refuses it above a partial approval, and the hold stays. An error's goes for what the
-         * authorization was sent for, whatever this says (paylink-reversal reads it). */
-        int64_t asked = 0;
-        if (o->status != PL_ST_ERROR && pl_money_parse_decimal(w->amount, &asked) == 0)
-            held_amount(o, asked, amount, amountsz);
+        /* Exactly as safe_reverse published it (amount "": the authorization's request), not for
+         * what the issuer holds: the first copy may still be queued for paylink-reversal, not
+         * lost, and a copy for another amount is another request under the same request_id,
+         * which paylink-reversal refuses as an idempotency conflict once the first went (for
+         * the whole request, refused above a partial approval: the hold stayed). What the
+         * issuer holds is recorded on the history row instead (note_issuer_held,
+         * amount_issuer_held, 061), where paylink-reversal reads it for whichever copy comes
+         * first; the other is answered from its row. */
         return 1;
     }
     if (!w->send_reversal)
@@ -1163,15 +1164,58 @@ static int note_issuer_authorized(pl_resolver *r, PGconn *c, const row *w,
 }
 
 /*
+ * What the issuer holds of an authorization this outcome refuses after a partial approval (a
+ * reject, a soft decline, or a refusal whose queried record's ics_auth says 110: the outcome's
+ * amount, below what the request asked, held_amount) recorded on its history row (APPLY_AUTH
+ * has just inserted it, in this transaction: auth_history.amount_issuer_held, 061):
+ * paylink-reversal sends that amount for any reversal of it — its `.rev`, its timeout reversal
+ * `.tor` (published again with an operator's outcome exactly as first published, while the
+ * first copy may still be queued: followup_reversal), an order system's — as it sends an
+ * approval's amount authorized. Before, only the `.rev` (or a `.tor` published again) named
+ * it, and a `.tor` copy for the whole request was refused above the partial approval. Returns
+ * 0 or PL_ERR_DB (last_error).
+ */
+static int note_issuer_held(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
+{
+    int64_t asked = 0;
+    if (strcmp(w->worker, "auth") != 0 || strcmp(w->protocol, "CYB") != 0 ||
+        strcmp(w->op, "token") == 0 || !o->transaction_id[0] ||
+        (o->status != PL_ST_REJECTED && o->status != PL_ST_DECLINED) ||
+        !pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
+                                               w->auth_reason) ||
+        pl_money_parse_decimal(w->amount, &asked) != 0)
+        return 0;
+    char held[24];
+    held_amount(o, asked, held, sizeof held);
+    if (!held[0])
+        return 0;
+    const char *p[] = {w->rid, o->transaction_id, held};
+    PGresult *res = exec(c,
+                         "UPDATE auth_history SET amount_issuer_held = $3::numeric "
+                         "WHERE request_id = $1 AND transaction_id = $2 AND transaction_id <> '' "
+                         "AND status IN ('declined', 'rejected') AND amount_authorized IS NULL "
+                         "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL",
+                         3, p);
+    int rc = ok(res) ? 0 : PL_ERR_DB;
+    if (rc != 0)
+        apply_error(r, w, "recording what the issuer holds", c);
+    PQclear(res);
+    return rc;
+}
+
+/*
  * What the worker publishes with such an answer (followup_reversal), stored with it in the
  * row's followups, which publish_one publishes with the final reply (and a redelivery replays);
  * and before it, what paylink-auth's store records with a refusal the issuer authorized
- * (note_issuer_authorized). Returns 0 or a negative pl_err (last_error says why).
+ * (note_issuer_authorized) and what the issuer holds of one after a partial approval
+ * (note_issuer_held). Returns 0 or a negative pl_err (last_error says why).
  */
 static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
 {
     char auth[51], rev[51], amount[24], why[200] = "";
     int rc = note_issuer_authorized(r, c, w, o);
+    if (rc == 0)
+        rc = note_issuer_held(r, c, w, o);
     if (rc != 0)
         return rc;
     rc = followup_reversal(c, w, o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount);
@@ -1181,8 +1225,8 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
         return rc;
     }
     char *payload = NULL;
-    /* A timeout reversal names the authorization by what it was sent with, its amount when
-     * followup_reversal gives none (an error's, or a reject's of the whole request). */
+    /* A timeout reversal names the authorization by what it was sent with, its amount (as
+     * safe_reverse's publish_reversal: the same payload, so the same fingerprint). */
     rc = auth[0] ? reversal_message(c, auth, rev, amount, w->reversal_unrecorded, &payload, why,
                                     sizeof why)
                  : deposit_reversal_message(c, w->rid, rev, o, amount, &payload, why, sizeof why);
@@ -2192,6 +2236,9 @@ static bool svc_is_auth(PGconn *c, const char *rid)
  *   - its claim on the authorization (claim_amount): all of a paylink authorization with an
  *     amount authorized (rev_prepare, rev_mark_sent; not the 0.01 marker of a reject's), or
  *     what was left of a stored value authorization (a void's claim has no history row);
+ *   - of a refused authorization (claimed by its marker, no amount authorized) after a partial
+ *     approval: what the issuer holds of it (auth_history.amount_issuer_held, 061, as
+ *     rev_prepare sends it);
  *   - a CyberSource timeout reversal (marked sent naming no history row and claiming nothing:
  *     only an authorization without an answer, or settled `error`, is reversed so — a `.tor`,
  *     or the order system's reversal of an unknown authorization): what the authorization was
@@ -2201,6 +2248,8 @@ static const char *const AMOUNT_SENT_SQL =
     "SELECT coalesce((SELECT CASE WHEN r.claim_amount IS NOT NULL "
     "AND (h.amount_authorized IS NOT NULL "
     "OR (r.auth_history_id IS NULL AND r.operation = 'svc_void')) THEN r.claim_amount "
+    "WHEN r.claim_amount IS NOT NULL AND h.amount_authorized IS NULL "
+    "AND h.amount_issuer_held IS NOT NULL THEN h.amount_issuer_held "
     "WHEN r.claim_amount IS NULL AND r.auth_history_id IS NULL AND r.operation = 'reversal' "
     "AND r.sent_at IS NOT NULL THEN t.amount END "
     "FROM auth_reversal r LEFT JOIN auth_history h ON h.id = r.auth_history_id "

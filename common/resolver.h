@@ -189,8 +189,10 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool step, char *msg, size_t m
  * review (o's amount, at most what the call sent and by default that: pl_resolver_amount_sent),
  * declined, error or rejected (a CyberSource
  * authorization's reject or soft decline: o->amount, has_amount false, what the issuer holds
- * after a partial approval, which its reversal asks for — its `.rev`, or its timeout reversal
- * `.tor` published again when paylink-reversal never recorded it; 0: the row's amount).
+ * after a partial approval, which its `.rev` asks for and its history row records
+ * (amount_issuer_held, 061: paylink-reversal sends it for any reversal of it, a timeout reversal
+ * `.tor` published again as first published when paylink-reversal never recorded it among
+ * them); 0: the row's amount).
  * Returns as pl_resolver_retry; msg says what was applied. A publish that fails leaves
  * reply_pending for the worker's resolver and still returns 0 (msg says so).
  */
@@ -203,10 +205,11 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
  * gives none — pl_resolver_operator's check, and paylinkctl's before it (its line names it).
  * The row's amount, except for a reversal, which goes for what paylink-reversal decided whatever
  * the request named (a redelivery that opened the row recorded the request's): its claim on the
- * authorization (a paylink authorization's whole amount authorized, or what was left of a stored
- * value one), or, sent as a CyberSource timeout reversal (`.tor`, or the order system's reversal
- * of an authorization without an answer), what that authorization was sent for. c: any session
- * (a read-only one does). Returns 0, PL_ERR_NOTFOUND (no such row) or PL_ERR_DB.
+ * authorization (a paylink authorization's whole amount authorized, what the issuer holds of a
+ * refused one after a partial approval, or what was left of a stored value one), or, sent as a
+ * CyberSource timeout reversal (`.tor`, or the order system's reversal of an authorization
+ * without an answer), what that authorization was sent for. c: any session (a read-only one
+ * does). Returns 0, PL_ERR_NOTFOUND (no such row) or PL_ERR_DB.
  */
 int pl_resolver_amount_sent(PGconn *c, int64_t id, char *out, size_t outsize) PL_MUSTCHECK;
 

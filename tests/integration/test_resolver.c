@@ -1481,6 +1481,11 @@ static void test_operator_refused(void **state)
     pub_free(&pub);
 }
 
+/* An authorization's history row: status|amount_issuer_held ("-": none, the amount asked). */
+#define ISSUER_HELD                                                                                \
+    "SELECT concat_ws('|', status, coalesce(amount_issuer_held::text, '-')) FROM auth_history "    \
+    "WHERE request_id = $1"
+
 /* The reversal an operator's reject (or soft decline) publishes, as paylink-reversal reads it:
  * its request_id|amount. Fails unless msg is a reversal request naming authorization t. */
 static void assert_reversal_of(const published *m, const trow *t, const char *suffix,
@@ -1512,10 +1517,12 @@ static void assert_reversal_of(const published *m, const trow *t, const char *su
  * `paylinkctl wreq resolve --outcome rejected --amount 50.00` (or a soft decline) of an unknown
  * 100.00 CyberSource authorization whose timeout reversal was asked for: the issuer partially
  * approved 50.00. When paylink-reversal never recorded that reversal (its publish failed, or it
- * has not taken it up yet), the `.tor` is published again with the final reply, and
- * paylink-reversal sends it by the authorization's transaction id for the amount it names (a
- * reject records no amount authorized): it must name what the issuer holds. It named the whole
- * request (100.00), which CyberSource refuses above what it authorized: the hold stayed. When
+ * has not taken it up yet), the `.tor` is published again with the final reply, as first
+ * published (the whole request: the first copy may still be queued, and a copy for another
+ * amount is refused as an idempotency conflict, test_operator_reject_tor_again_as_first), and
+ * the history row records what the issuer holds (amount_issuer_held, 061), which
+ * paylink-reversal sends by the authorization's transaction id for whichever copy comes first
+ * (a reject records no amount authorized; test_reversal_many.c). When
  * that reversal ended otherwise (refused, failed), the reject's own `.rev` goes, for what is
  * held, as without a timeout reversal; when it released the authorization, none goes.
  */
@@ -1538,8 +1545,9 @@ static void test_operator_partial_reject_timeout_reversal(void **state)
                  "WHERE request_id = $1",
                  rj.rid, "rejected|-|f|1");
     assert_int_equal(pub.calls, 2);
-    assert_reversal_of(&pub.msg[0], &rj, "tor", "50.00");
+    assert_reversal_of(&pub.msg[0], &rj, "tor", "100.00");
     assert_final_reply(&pub.msg[1], &rj, "rejected", "operator");
+    assert_value(ISSUER_HELD, rj.rid, "rejected|50.00");
 
     /* A soft decline (230) of a partial approval likewise. */
     trow sd = mkrow("auth", "CYB", "auth", "100.00", "escalated");
@@ -1550,8 +1558,9 @@ static void test_operator_partial_reject_timeout_reversal(void **state)
     assert_int_equal(pl_resolver_operator(r, sd.id, &soft, "bob", NULL, msg, sizeof msg), 0);
     assert_value(AUTH_STATUS, sd.rid, "declined");
     assert_int_equal(pub.calls, 4);
-    assert_reversal_of(&pub.msg[2], &sd, "tor", "50.00");
+    assert_reversal_of(&pub.msg[2], &sd, "tor", "100.00");
     assert_final_reply(&pub.msg[3], &sd, "declined", "operator");
+    assert_value(ISSUER_HELD, sd.rid, "declined|50.00");
 
     /* Without an amount (or with the whole request's): what the request asked for. */
     trow whole = mkrow("auth", "CYB", "auth", "100.00", "escalated");
@@ -1561,6 +1570,7 @@ static void test_operator_partial_reject_timeout_reversal(void **state)
     assert_int_equal(pl_resolver_operator(r, whole.id, &all, "bob", NULL, msg, sizeof msg), 0);
     assert_int_equal(pub.calls, 6);
     assert_reversal_of(&pub.msg[4], &whole, "tor", "100.00");
+    assert_value(ISSUER_HELD, whole.rid, "rejected|-");
 
     /* Recorded, and refused (declined, neither 237 nor 242): it released nothing, so the
      * reject's own `.rev` goes, for what is held. */
@@ -1573,6 +1583,7 @@ static void test_operator_partial_reject_timeout_reversal(void **state)
     assert_int_equal(pl_resolver_operator(r, rf.id, &rejected, "bob", NULL, msg, sizeof msg), 0);
     assert_int_equal(pub.calls, 8);
     assert_reversal_of(&pub.msg[6], &rf, "rev", "50.00");
+    assert_value(ISSUER_HELD, rf.rid, "rejected|50.00");
     assert_final_reply(&pub.msg[7], &rf, "rejected", "operator");
 
     /* Recorded and approved: the timeout reversal released it; no second reversal goes. */
@@ -2622,6 +2633,108 @@ static void test_operator_amount_sent(void **state)
     pub_free(&pub);
 }
 
+/* m is the timeout reversal `.tor` of t for amount. */
+static void assert_tor(const published *m, const trow *t, const char *amount)
+{
+    assert_string_equal(m->topic, "it.reversal.request");
+    assert_string_equal(m->key, t->key);
+    json_object *j = json_tokener_parse(m->payload);
+    if (!j)
+        fail_msg("the reversal request is not JSON: %s", m->payload);
+    char rev[80];
+    snprintf(rev, sizeof rev, "%s.tor", t->rid);
+    assert_string_equal(jstr(j, "request_id"), rev);
+    assert_string_equal(jstr(j, "amount"), amount);
+    json_object_put(j);
+}
+
+/*
+ * The race a `.tor` published again for the held amount lost (061): the resolver publishes the
+ * timeout reversal of a 100.00 authorization it cannot confirm (safe_reverse); paylink-reversal
+ * is only behind, that copy still queued. An operator resolves it rejected, or soft-declined,
+ * with --amount 50.00 (the issuer approved part of it): paylink-reversal has no row of the
+ * `.tor`, so it goes again with the final reply. It went for 50.00: the same request_id with
+ * another fingerprint, which paylink-reversal refused as an idempotency conflict after the
+ * first copy (100.00) went and was refused above the partial approval — the hold stayed. Now
+ * the copy is the first one byte for byte (one fingerprint: whichever comes second is answered
+ * from the row), and the history row records the 50.00 paylink-reversal sends for it
+ * (test_reversal_many.c: test_tor_copies_reverse_what_the_issuer_holds). A reversal of such an
+ * authorization sent (by its marker) and opened again by a redelivery with the request's amount
+ * sent what the issuer holds, by the rule paylinkctl and the resolver share.
+ */
+static void test_operator_reject_tor_again_as_first(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512], pol[32], q[16];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+    value(pol, sizeof pol,
+          "SELECT max_queries::text FROM resolution_policy WHERE protocol = 'CYB' "
+          "AND worker = $1",
+          "auth");
+    snprintf(q, sizeof q, "%d", atoi(pol) - 1);
+    pl_resolve_outcome rejected = {.status = PL_ST_REJECTED, .amount = 5000};
+    snprintf(rejected.transaction_id, sizeof rejected.transaction_id, "7419661750346782304071");
+    pl_resolve_outcome soft = {.status = PL_ST_DECLINED, .amount = 5000};
+    snprintf(soft.vendor_response, sizeof soft.vendor_response, "520");
+    snprintf(soft.transaction_id, sizeof soft.transaction_id, "7419661750346782304072");
+    const pl_resolve_outcome *outcomes[] = {&rejected, &soft};
+    trow t[2];
+    for (int i = 0; i < 2; i++) {
+        /* The last query cannot be made (no merchant ID on the row): reversed. */
+        t[i] = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+        sent_long_ago(&t[i]);
+        run("UPDATE required_response SET queries = $2::int WHERE id = $1::bigint", 2,
+            (const char *const[]){t[i].sid, q});
+        run1("UPDATE cc_auth_trans SET merchant_id = '' WHERE request_id = $1", t[i].rid);
+        int before = pub.calls;
+        assert_int_equal(pl_resolver_retry(r, t[i].id, true, msg, sizeof msg), 0);
+        /* Held from the running system's resolvers meanwhile (an operator's take is ours). */
+        lease(&t[i], own, 600);
+        assert_int_equal(pub.calls, before + 1);
+        assert_tor(&pub.msg[before], &t[i], "100.00");
+
+        assert_int_equal(
+            pl_resolver_operator(r, t[i].id, outcomes[i], "bob", NULL, msg, sizeof msg), 0);
+        assert_int_equal(pub.calls, before + 3);
+        assert_string_equal(pub.msg[before + 1].topic, "it.reversal.request");
+        assert_string_equal(pub.msg[before + 1].key, pub.msg[before].key);
+        assert_string_equal(pub.msg[before + 1].payload, pub.msg[before].payload);
+        assert_final_reply(&pub.msg[before + 2], &t[i], i == 0 ? "rejected" : "declined",
+                           "operator");
+        assert_value(ISSUER_HELD, t[i].rid, i == 0 ? "rejected|50.00" : "declined|50.00");
+    }
+    pl_resolver_destroy(r);
+
+    /* The reject's reversal, sent by its marker for what the issuer holds, opened again by a
+     * redelivery with the request's 100.00: it sent 50.00. */
+    r = resolver("reversal", owner(own, sizeof own, "ish"), &pub);
+    trow rv = mkrow("reversal", "CYB", "reversal", "100.00", "escalated");
+    char hid[24];
+    value(hid, sizeof hid, "SELECT id::text FROM auth_history WHERE request_id = $1", t[0].rid);
+    run("UPDATE auth_history SET amount_pending = 0.01 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid});
+    run("UPDATE auth_reversal SET auth_history_id = $2::bigint, auth_request_id = $3, "
+        "claim_amount = 0.01 WHERE request_id = $1",
+        3, (const char *const[]){rv.rid, hid, t[0].rid});
+    run("UPDATE required_response SET reason = 'sent_not_answered' WHERE id = $1::bigint", 1,
+        (const char *const[]){rv.sid});
+    assert_amount_sent(&rv, "50.00");
+    pl_resolve_outcome above = {.status = PL_ST_APPROVED, .has_amount = true, .amount = 5001};
+    assert_int_equal(pl_resolver_operator(r, rv.id, &above, "alice", NULL, msg, sizeof msg),
+                     PL_ERR_INVALID);
+    assert_contains(msg, "above the 50.00 the request sent");
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED};
+    assert_int_equal(pl_resolver_operator(r, rv.id, &o, "alice", NULL, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, amount_reversed) FROM auth_reversal "
+                 "WHERE request_id = $1",
+                 rv.rid, "approved|50.00");
+    assert_value(ISSUER_HELD, t[0].rid, "reversed|50.00");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2639,6 +2752,7 @@ int main(void)
         cmocka_unit_test_teardown(test_operator_redelivered_reversal_whole, test_teardown),
         cmocka_unit_test_teardown(test_operator_amount_sent, test_teardown),
         cmocka_unit_test_teardown(test_operator_partial_reject_timeout_reversal, test_teardown),
+        cmocka_unit_test_teardown(test_operator_reject_tor_again_as_first, test_teardown),
         cmocka_unit_test_teardown(test_operator_svc_preauth_amount, test_teardown),
         cmocka_unit_test_teardown(test_publish_failure, test_teardown),
         cmocka_unit_test_teardown(test_followups_published, test_teardown),

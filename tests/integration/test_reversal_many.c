@@ -14,6 +14,11 @@
  * And a CyberSource authorization declined while its ccAuthReply said the issuer authorized it,
  * stored by paylink-auth's store (its statements are prepared here too): claimed, reversed and
  * marked reversed; one the issuer declined is not claimed (migration 060).
+ *
+ * And the two copies of a timeout reversal `.tor` an operator's reject of a partial approval
+ * leaves (the resolver's, still queued, and the one it publishes again with the final reply),
+ * processed in that order by paylink-reversal's record, prepare, mark and store: the first goes
+ * for what the issuer holds, the second is the same request (migration 061).
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -34,8 +39,13 @@
 #include "bureau.h"
 #include "db.h"
 #include "it_unit.h"
+#include "money.h"
 #include "reply.h"
+#include "request.h"
+#include "resolver.h"
 #include "reversal.h"
+#include "services.h"
+#include "../unit/job_test_helpers.h"
 
 enum { N = 6 };
 
@@ -714,14 +724,15 @@ static void test_declined_issuer_authorized_reversed(void **state)
     declined_token_auth(auth_req, "IT-RM-DIA", "100", auth_id, sizeof auth_id);
     expect_declined(auth_id, "declined|t|0.00");
 
-    /* The look-up (rev_auth) says so, last. */
+    /* The look-up (rev_auth) says so, in its column 18, before what the issuer holds after a
+     * partial approval (19, 061: none). */
     it_unit_rec r;
     submit("rev_auth", 1, (const char *const[]){auth_req}, NULL, &r);
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_string_equal(r.key, auth_id);
     size_t len = strlen(r.rest);
-    assert_true(len >= 2 && strcmp(r.rest + len - 2, "t|") == 0);
+    assert_true(len >= 3 && strcmp(r.rest + len - 3, "t||") == 0);
 
     record_and_mark(req, "IT-RM-DIA", auth_req, auth_id);
     expect_declined(auth_id, "declined|t|0.01");
@@ -754,6 +765,246 @@ static void test_declined_issuer_authorized_reversed(void **state)
     assert_string_equal(st, "received");
 }
 
+/* ---- a timeout reversal's two copies after an operator's reject (061) ---------------------- */
+
+/* What the resolver publishes (its publish callback): the messages, in order. */
+typedef struct sent_msgs {
+    int n;
+    char topic[4][64];
+    char payload[4][2048];
+} sent_msgs;
+
+static int on_publish(void *arg, const char *topic, const char *key, const char *payload, char *err,
+                      size_t errsz)
+{
+    (void)key;
+    (void)err;
+    (void)errsz;
+    sent_msgs *m = arg;
+    assert_true(m->n < 4);
+    snprintf(m->topic[m->n], sizeof m->topic[m->n], "%s", topic);
+    assert_true(strlen(payload) < sizeof m->payload[m->n]);
+    snprintf(m->payload[m->n], sizeof m->payload[m->n], "%s", payload);
+    m->n++;
+    return 0;
+}
+
+/* A message of the reversal request topic taken up as paylink-reversal's engine takes it up:
+ * decoded, fingerprinted, a job for the CyberSource bureau. */
+typedef struct tor_copy {
+    pl_job job;
+    char fingerprint[65];
+    int calls, err, inserted, prepared;
+    char msg[256];
+} tor_copy;
+
+static void tor_take(tor_copy *t, const char *payload, pl_services *services)
+{
+    memset(t, 0, sizeof *t);
+    pl_errors errs = {0};
+    assert_int_equal(
+        pl_request_decode(payload, strlen(payload), "reversal", time(NULL), &t->job.req, &errs), 0);
+    assert_int_equal(errs.n, 0);
+    static const char key[] = "it-revmany-fingerprint-key";
+    assert_int_equal(pl_request_fingerprint(&t->job.req, key, sizeof key - 1, t->fingerprint,
+                                            sizeof t->fingerprint),
+                     0);
+    memcpy(t->job.fingerprint, t->fingerprint, sizeof t->job.fingerprint);
+    if (t->job.req.has_amount)
+        assert_int_equal(pl_money_format(t->job.req.amount, t->job.amount, sizeof t->job.amount),
+                         0);
+    t->job.reply = job_test_reply();
+    t->job.services = services;
+    t->job.svc = pl_services_find(services, t->job.req.service);
+    assert_non_null(t->job.svc);
+}
+
+static void on_tor_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    tor_copy *t = arg;
+    t->calls++;
+    t->err = err;
+    snprintf(t->msg, sizeof t->msg, "%s", errmsg ? errmsg : "");
+    if (err)
+        return;
+    t->inserted = pl_db_unit_ntuples(u, 0);
+    /* A new row is prepared at once (the engine's on_recorded); a row found is read back. */
+    if (t->inserted == 1 && !t->job.read_back)
+        t->prepared = pl_reversal_spec.prepare(&t->job, u);
+}
+
+/* The record unit of the copy (read_back: the round that finds its row), run to its end. */
+static void tor_record(tor_copy *t, bool read_back)
+{
+    t->calls = 0;
+    t->job.read_back = read_back;
+    pl_db_unit *u = pl_db_unit_new(on_tor_recorded, t);
+    assert_non_null(u);
+    assert_int_equal(pl_reversal_spec.record(&t->job, u), 0);
+    pl_db_submit(g_db, u);
+    it_drive(g_db);
+    assert_int_equal(t->calls, 1);
+    if (t->err != 0)
+        fail_msg("%s: %s", t->job.req.request_id, t->msg);
+}
+
+/*
+ * An authorization of 100.00 whose answer never came: the resolver asked for its timeout
+ * reversal `.tor`, and paylink-reversal is only behind — the resolver's copy (whole request,
+ * 100.00) still queued. An operator learns that Decision Manager rejected it after the issuer
+ * approved 50.00 of it (`wreq resolve --outcome rejected --amount 50.00`): paylink-reversal has
+ * no row of the `.tor`, so the resolver publishes it again with the final reply. Then
+ * paylink-reversal takes the stale copy first and the re-sent one after. Before, the re-sent copy
+ * named 50.00 and the stale one went first by the authorization's transaction id for 100.00,
+ * which CyberSource refuses above the partial approval; the re-sent one, the same request_id with
+ * another fingerprint, was refused as an idempotency conflict, and the 50.00 stayed held until
+ * it expired. Now the copies are one request (one fingerprint), and the history row says what
+ * the issuer holds (amount_issuer_held): the stale copy goes for 50.00, is approved and marks
+ * the authorization reversed; the re-sent one finds its row, answered (the engine replays it).
+ */
+static void test_tor_copies_reverse_what_the_issuer_holds(void **state)
+{
+    (void)state;
+    char auth_req[96], tor[96], order[24], own[96], msg[512], hid[24], got[256];
+    rid(auth_req, sizeof auth_req, "tih", "auth", 0);
+    pl_job_derived_request_id(auth_req, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
+    snprintf(order, sizeof order, "IT-RM-TIH%ld", (long)getpid() % 100000);
+    snprintf(own, sizeof own, "%stih/resolver", g_prefix);
+    it_exec(
+        g_admin,
+        "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
+        "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+        "card_type, merchant_id, status, reply, sent_at, sent_by) VALUES ($1::text, "
+        "repeat('a', 64), 'auth', 'auth', 7, $2::text, 1, 'CYB', 100.00, 'USD', 'tok-it', 'VI', "
+        "'paylink_demo', 'unknown', jsonb_build_object('v', 1, 'request_id', $1::text, "
+        "'type', 'auth', 'company', 7, 'order', $2::text, 'pay_seq', 1, 'service', 'CYB', "
+        "'status', 'timeout', 'amount_requested', '100.00', 'currency', 'USD', "
+        "'vendor_response', '150', 'required_response', true), "
+        "now() - interval '1 hour', 'it/tih')",
+        2, (const char *const[]){auth_req, order});
+    /* Its required response, escalated (the running system's resolvers leave it to us), its
+     * timeout reversal asked for and not recorded by paylink-reversal. */
+    PGresult *res = PQexecParams(
+        g_admin,
+        "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+        "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
+        "worker_replied_at, reversal_request_id, reversal_requested_at) VALUES ($1, 'auth', 7, "
+        "$2, 1, 'CYB', 'auth', 100.00, 'USD', 'timeout', 'it: no answer', 'escalated', now(), "
+        "now(), $3, now()) RETURNING id",
+        3, NULL, (const char *const[]){auth_req, order, tor}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    int64_t rr = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+
+    sent_msgs sent = {0};
+    const char *conninfo = getenv("PAYLINK_DB");
+    pl_resolver_config cfg = {.conninfo = conninfo,
+                              .worker = "auth",
+                              .owner = own,
+                              .topic_prefix = "it",
+                              .publish = on_publish,
+                              .publish_arg = &sent};
+    char err[256] = "";
+    pl_resolver *r = pl_resolver_new(&cfg, err, sizeof err);
+    if (!r)
+        fail_msg("pl_resolver_new: %s", err);
+    /* The resolver's copy: following the reversal, it publishes it (paylink-reversal has no row
+     * of it); then the row is held for this test, away from the running system's resolvers. */
+    assert_int_equal(pl_resolver_retry(r, rr, true, msg, sizeof msg), 0);
+    assert_int_equal(sent.n, 1);
+    char rrs[24];
+    snprintf(rrs, sizeof rrs, "%lld", (long long)rr);
+    it_exec(g_admin,
+            "UPDATE required_response SET lease_owner = $2, lease_until = now() + interval "
+            "'10 minutes' WHERE id = $1::bigint",
+            2, (const char *const[]){rrs, own});
+    /* The operator's reject: the issuer holds 50.00. */
+    pl_resolve_outcome o = {.status = PL_ST_REJECTED, .amount = 5000};
+    snprintf(o.transaction_id, sizeof o.transaction_id, "7000000000000000000061");
+    assert_int_equal(pl_resolver_operator(r, rr, &o, "bob", NULL, msg, sizeof msg), 0);
+    pl_resolver_destroy(r);
+    assert_int_equal(sent.n, 3); /* the `.tor` again, the final reply */
+    assert_string_equal(sent.topic[0], "it.reversal.request");
+    assert_string_equal(sent.topic[1], "it.reversal.request");
+    it_value(g_admin,
+             "SELECT concat_ws('|', id, status, amount_authorized IS NULL, amount_issuer_held) "
+             "FROM auth_history WHERE request_id = $1",
+             auth_req, NULL, got, sizeof got);
+    char *bar = strchr(got, '|');
+    assert_non_null(bar);
+    snprintf(hid, sizeof hid, "%.*s", (int)(bar - got), got);
+    assert_string_equal(bar, "|rejected|t|50.00");
+
+    char err2[256] = "";
+    pl_services *services = pl_services_load(g_admin, err2, sizeof err2);
+    if (!services)
+        fail_msg("pl_services_load: %s", err2);
+    /* The stale copy first: by the authorization's transaction id, for what the issuer holds. */
+    static tor_copy stale, again;
+    tor_take(&stale, sent.payload[0], services);
+    assert_string_equal(stale.job.req.request_id, tor);
+    tor_record(&stale, false);
+    assert_int_equal(stale.inserted, 1);
+    assert_int_equal(stale.prepared, 0);
+    assert_int_equal(stale.job.call.op, PL_OP_AUTH_REVERSAL);
+    assert_string_equal(stale.job.call.ref_request_id, "7000000000000000000061");
+    assert_null(stale.job.call.timeout_reversal_of);
+    assert_int_equal(stale.job.call.amount, 5000);
+    snprintf(stale.job.op_name, sizeof stale.job.op_name, "%s",
+             pl_bureau_op_name(stale.job.call.op));
+    snprintf(stale.job.attempt, sizeof stale.job.attempt, "it/tih-1");
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.mark_sent, &stale.job), 1);
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, amount_pending) FROM auth_history "
+             "WHERE id = $1::bigint",
+             hid, NULL, got, sizeof got);
+    assert_string_equal(got, "rejected|0.01");
+    /* CyberSource approves it (its answer names no amount): what was sent was reversed, and the
+     * order system is told all of what was held is released. */
+    static pl_bureau_result answer;
+    memset(&answer, 0, sizeof answer);
+    snprintf(answer.decision, sizeof answer.decision, "ACCEPT");
+    snprintf(answer.reason_code, sizeof answer.reason_code, "100");
+    stale.job.res = &answer;
+    memset(stale.job.reply, 0, sizeof *stale.job.reply);
+    pl_reversal_spec.map(&stale.job);
+    assert_int_equal(stale.job.reply->status, PL_ST_APPROVED);
+    assert_int_equal(stale.job.reply->amount_approved, 5000);
+    assert_non_null(
+        strstr(stale.job.reply->message,
+               "all the issuer held, 50.00 (a partial approval), not the 100.00 asked"));
+    char json[] = "{\"v\":1}";
+    stale.job.reply_json = json;
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.store, &stale.job), 1);
+    stale.job.reply_json = NULL;
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, amount_pending, amount_issuer_held) FROM "
+             "auth_history WHERE id = $1::bigint",
+             hid, NULL, got, sizeof got);
+    assert_string_equal(got, "reversed|0.00|50.00");
+
+    /* The re-sent copy after: the same request (fingerprint), so the engine answers it from its
+     * row — approved, 50.00 — and no second reversal goes. */
+    tor_take(&again, sent.payload[1], services);
+    assert_string_equal(again.fingerprint, stale.fingerprint);
+    tor_record(&again, false);
+    assert_int_equal(again.inserted, 0);
+    tor_record(&again, true);
+    assert_int_equal(again.inserted, 0);
+    it_value(g_admin,
+             "SELECT concat_ws('|', count(*), min(fingerprint), min(status), "
+             "min(amount_reversed)) FROM auth_reversal WHERE request_id = $1",
+             tor, NULL, got, sizeof got);
+    char want[160];
+    snprintf(want, sizeof want, "1|%s|approved|50.00", stale.fingerprint);
+    assert_string_equal(got, want);
+    free(stale.job.spec_data);
+    free(again.job.spec_data);
+    pl_request_free(&stale.job.req);
+    pl_request_free(&again.job.req);
+    pl_services_unref(services);
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -780,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_timeout_reversal_not_marked_past_late_approval),
         cmocka_unit_test(test_partial_ext_reversal_keeps_the_rest),
         cmocka_unit_test(test_declined_issuer_authorized_reversed),
+        cmocka_unit_test(test_tor_copies_reverse_what_the_issuer_holds),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

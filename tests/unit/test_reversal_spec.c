@@ -230,6 +230,24 @@ static void test_claim_takes_declined_issuer_authorized(void **state)
     }
 }
 
+/* The look-ups give what the issuer holds of a refused authorization after a partial approval
+ * (auth_history.amount_issuer_held, 061) as their column 19, after issuer_authorized:
+ * rev_prepare sends it for a reversal of an authorization with no amount authorized.
+ * tests/integration/test_reversal_many.c (test_tor_copies_reverse_what_the_issuer_holds) runs
+ * them, two copies of a `.tor` in the order that lost the hold. */
+static void test_lookups_give_issuer_held(void **state)
+{
+    (void)state;
+    static const char *const looks[] = {"rev_record", "rev_record:many", "rev_auth", "rev_auth_tx"};
+    for (size_t i = 0; i < 4; i++) {
+        const pl_db_stmt *l = spec_stmt(&pl_reversal_spec, looks[i]);
+        assert_non_null(l);
+        assert_non_null(strstr(l->sql, "coalesce(h.issuer_authorized, false), "
+                                       "coalesce(h.amount_issuer_held::text, '')"));
+        assert_non_null(strstr(l->sql, "issuer_authorized, amount_issuer_held FROM auth_history"));
+    }
+}
+
 static void test_missing_transaction_id_is_refused(void **state)
 {
     (void)state;
@@ -560,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_soft_decline_is_reversible),
         cmocka_unit_test(test_declined_issuer_authorized_is_reversible),
         cmocka_unit_test(test_claim_takes_declined_issuer_authorized),
+        cmocka_unit_test(test_lookups_give_issuer_held),
         cmocka_unit_test(test_unknown_manual_auth_goes_to_the_bureau),
         cmocka_unit_test(test_already_reversed_is_237),
         cmocka_unit_test(test_captured_is_238),

@@ -54,7 +54,7 @@
     "LEFT JOIN cc_auth_trans t ON t.request_id = " rid " "                                         \
     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "      \
     "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by, "     \
-    "issuer_authorized FROM auth_history "                                                         \
+    "issuer_authorized, amount_issuer_held FROM auth_history "                                     \
     "WHERE request_id = " rid " "                                                                  \
     "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "                       \
     "ORDER BY id DESC LIMIT 1) h ON true"
@@ -64,7 +64,7 @@
     "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "   \
     "coalesce(h.voided_by, ''), coalesce(t.amount::text, ''), "                                    \
-    "coalesce(h.issuer_authorized, false) FROM ins "                                               \
+    "coalesce(h.issuer_authorized, false), coalesce(h.amount_issuer_held::text, '') FROM ins "     \
     "JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
 
 /*
@@ -162,23 +162,26 @@ static const pl_db_stmt stmts[] = {
      * authorization (16: an auth+capture that replaced it, whose `.vdr` is named after it) and
      * the amount its request sent (17: a timeout reversal's), and whether the issuer authorized it
      * while CyberSource refused it (18: auth_history.issuer_authorized, 060: a declined one is
-     * reversed then). One statement per kind of reference, each probing its index (they were a
-     * UNION of both and a second look-up for the unknown outcome).
+     * reversed then), and what the issuer holds of such a refused one after a partial approval
+     * (19: auth_history.amount_issuer_held, 061: what rev_prepare sends, "" when not known). One
+     * statement per kind of reference, each probing its index (they were a UNION of both and a
+     * second look-up for the unknown outcome).
      */
     {"rev_auth",
      "SELECT " REV_AUTH_COLUMNS
      ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "
      "coalesce(h.voided_by, ''), coalesce(t.amount::text, ''), "
-     "coalesce(h.issuer_authorized, false) FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
+     "coalesce(h.issuer_authorized, false), coalesce(h.amount_issuer_held::text, '') "
+     "FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
      1},
     {"rev_auth_tx",
      "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, d.merchant_id, ''), "
      "coalesce(h.vendor_response, ''), coalesce(d.request_id, ''), coalesce(h.voided_by, ''), "
-     "coalesce(t.amount::text, ''), coalesce(h.issuer_authorized, false) "
-     "FROM (SELECT) one "
+     "coalesce(t.amount::text, ''), coalesce(h.issuer_authorized, false), "
+     "coalesce(h.amount_issuer_held::text, '') FROM (SELECT) one "
      "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
      "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by, "
-     "issuer_authorized FROM auth_history WHERE transaction_id = $1::varchar "
+     "issuer_authorized, amount_issuer_held FROM auth_history WHERE transaction_id = $1::varchar "
      "AND transaction_id <> '' AND transaction_type <> 'auth_capture' "
      "ORDER BY id DESC LIMIT 1) h ON true "
      "LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
@@ -277,6 +280,10 @@ typedef struct rev_data {
     char card_token[65];   /* the authorization's card token (EXT sends it), or "" */
     char timeout_of[51];   /* a timeout reversal: the unknown authorization's request_id */
     int64_t authorized;    /* a paylink authorization's amount_authorized; 0 when not known */
+    /* What the issuer holds of a refused authorization that records no amount authorized
+     * (auth_history.amount_issuer_held, 061: a partial approval CyberSource refused); 0 when not
+     * known (the amount asked). */
+    int64_t issuer_held;
 } rev_data;
 
 static const char *nz(const char *s)
@@ -602,6 +609,11 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         copy(d->card_token, sizeof d->card_token, PQgetvalue(res, 0, b + 10));
         if (pl_money_parse_decimal(PQgetvalue(res, 0, b + 11), &d->authorized) != 0)
             d->authorized = 0;
+        /* Column 19 (061): what the issuer holds of it when it was refused after a partial
+         * approval. */
+        if (PQnfields(res) <= b + 19 ||
+            pl_money_parse_decimal(PQgetvalue(res, 0, b + 19), &d->issuer_held) != 0)
+            d->issuer_held = 0;
         /* The authorization's pay type, else its card type, for the merchant ID hierarchy. */
         copy(d->pay_type, sizeof d->pay_type,
              PQgetvalue(res, 0, b + 7)[0] ? PQgetvalue(res, 0, b + 7) : PQgetvalue(res, 0, b + 8));
@@ -650,6 +662,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         d->ref_id[0] = '\0';
         d->ref_token[0] = '\0';
         d->authorized = 0;
+        d->issuer_held = 0;
     }
     if (((!a.found && unknown) || settled_error) && r->auth_ref.request_id[0] &&
         strcmp(svc->protocol, "CYB") == 0) {
@@ -703,6 +716,22 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
                     "request's amount",
                     d->auth_request_id[0] ? d->auth_request_id : d->ref_id);
         c->amount = d->authorized;
+    } else if (d->issuer_held > 0) {
+        /* A refused authorization records no amount authorized; when the issuer approved only
+         * part of it (061: an operator's reject or soft decline with --amount, the resolver's
+         * query), that part is what it holds and what goes, whatever the request says: above it
+         * CyberSource refuses the reversal and the hold stays. The resolver's `.tor` names the
+         * whole request (it is published again with the operator's outcome exactly as first
+         * published, in case that copy was lost), so whichever copy of it comes first goes for
+         * this, and the other is answered from its row; before, a copy for the whole request
+         * still queued went first, was refused, and the copy for the held amount was refused as
+         * another request under the same request_id. */
+        if (c->amount != d->issuer_held)
+            PL_INFO(r->request_id,
+                    "reversal of what the issuer holds of the refused authorization %s (a partial "
+                    "approval), not the request's amount",
+                    d->auth_request_id[0] ? d->auth_request_id : d->ref_id);
+        c->amount = d->issuer_held;
     }
     c->ref_request_id = d->ref_id;
     c->ref_request_token = nz(d->ref_token);
@@ -769,6 +798,27 @@ static void partial_reversal_message(pl_reply *rep, int64_t sent)
              "Partially reversed: %s of the %s sent; the issuer still holds %s.", got, asked, held);
 }
 
+/*
+ * A reversal of a refused authorization sent for what the issuer holds of it, less than the
+ * request named (rev_prepare, 061): the order system, which reads amount_approved below
+ * amount_requested as a partial reversal, is told in words that nothing is left held.
+ */
+static void issuer_held_message(pl_job *job)
+{
+    const rev_data *d = job->spec_data;
+    pl_reply *rep = job->reply;
+    char held[32], asked[32];
+    if (!d || d->issuer_held <= 0 || job->call.amount != d->issuer_held || !job->req.has_amount ||
+        job->req.amount <= job->call.amount ||
+        pl_money_format(job->call.amount, held, sizeof held) != 0 ||
+        pl_money_format(job->req.amount, asked, sizeof asked) != 0)
+        return;
+    snprintf(rep->message, sizeof rep->message,
+             "Reversed all the issuer held, %s (a partial approval), not the %s asked: nothing "
+             "is left held.",
+             held, asked);
+}
+
 static void rev_map(pl_job *job)
 {
     if (stored_value(job)) {
@@ -790,6 +840,8 @@ static void rev_map(pl_job *job)
         rep->amount_approved = job->res->has_amount ? job->res->amount : job->call.amount;
         if (rep->amount_approved < job->call.amount)
             partial_reversal_message(rep, job->call.amount);
+        else
+            issuer_held_message(job);
     }
     if (rep->status == PL_ST_DECLINED && !job->res->fault_code[0]) {
         const char *text = pl_reversal_reason_text(job->res->reason_code);

@@ -30,7 +30,11 @@
  *   - the whole authorization is claimed (auth_history.amount_pending) in the statement that
  *     marks the reversal sent, so no capture can start against it meanwhile (009_claims.sql);
  *   - ccAuthReversalService with authRequestID / authRequestToken of the authorization, the
- *     request's amount and currency (CyberSource releases the whole authorization);
+ *     request's amount and currency (CyberSource releases the whole authorization) — a paylink
+ *     authorization's whole amount authorized, whatever the request names, and for a refused
+ *     one (no amount authorized) after a partial approval, what the issuer holds of it
+ *     (auth_history.amount_issuer_held, migration 061: above it CyberSource refuses the
+ *     reversal; the reply's message says all of it was released);
  *   - ACCEPT → approved (amount_approved = the amount reversed) and the auth_history row
  *     becomes `reversed` in the same database unit; one reversing less than was sent (an
  *     External Payment Service answer's amount) says so in its message, and the row keeps its
