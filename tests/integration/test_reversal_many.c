@@ -654,7 +654,7 @@ static void test_partial_ext_reversal_keeps_the_rest(void **state)
  * stored as paylink-auth stores it (its store unit); its history row's id into auth_id.
  */
 static void declined_token_auth(const char *auth_req, const char *order, const char *auth_reason,
-                                char *auth_id, size_t size)
+                                int64_t held, char *auth_id, size_t size)
 {
     it_exec(g_admin,
             "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
@@ -672,11 +672,13 @@ static void declined_token_auth(const char *auth_req, const char *order, const c
     snprintf(res.reason_code, sizeof res.reason_code, "102");
     snprintf(res.service_reason_code, sizeof res.service_reason_code, "%s", auth_reason);
     res.has_amount = true;
-    res.amount = 12000;
+    res.amount = held;
     pl_job job;
     memset(&job, 0, sizeof job);
     snprintf(job.req.request_id, sizeof job.req.request_id, "%s", auth_req);
     job.req.type = PL_REQ_AUTH;
+    job.req.has_amount = true;
+    job.req.amount = 12000;
     job.svc = &cyb;
     job.res = &res;
     job.call.op = PL_OP_TOKEN_AUTH;
@@ -721,7 +723,7 @@ static void test_declined_issuer_authorized_reversed(void **state)
     char auth_req[96], auth_id[24], req[96];
     rid(auth_req, sizeof auth_req, "dia", "auth", 0);
     rid(req, sizeof req, "dia", "rev", 0);
-    declined_token_auth(auth_req, "IT-RM-DIA", "100", auth_id, sizeof auth_id);
+    declined_token_auth(auth_req, "IT-RM-DIA", "100", 12000, auth_id, sizeof auth_id);
     expect_declined(auth_id, "declined|t|0.00");
 
     /* The look-up (rev_auth) says so, in its column 18, before what the issuer holds after a
@@ -748,7 +750,7 @@ static void test_declined_issuer_authorized_reversed(void **state)
     char dauth_req[96], dauth_id[24], dreq[96];
     rid(dauth_req, sizeof dauth_req, "did", "auth", 0);
     rid(dreq, sizeof dreq, "did", "rev", 0);
-    declined_token_auth(dauth_req, "IT-RM-DID", "203", dauth_id, sizeof dauth_id);
+    declined_token_auth(dauth_req, "IT-RM-DID", "203", 12000, dauth_id, sizeof dauth_id);
     expect_declined(dauth_id, "declined|f|0.00");
     record_reversal(dreq, "IT-RM-DID", dauth_req);
     const char *m[10] = {
@@ -763,6 +765,23 @@ static void test_declined_issuer_authorized_reversed(void **state)
     it_value(g_admin, "SELECT status FROM auth_reversal WHERE request_id = $1", dreq, NULL, st,
              sizeof st);
     assert_string_equal(st, "received");
+
+    /* ccAuthReply 110: the issuer authorized 55.00 of the 120.00. paylink-auth's store records
+     * that too (amount_issuer_held, 061), and the look-up gives it (column 19): a reversal that
+     * comes before the answer's own `.rev` (the order system's, a timeout reversal) goes for
+     * it, not for the 120.00 CyberSource would refuse above the partial approval. */
+    char pauth_req[96], pauth_id[24], held[32];
+    rid(pauth_req, sizeof pauth_req, "dip", "auth", 0);
+    declined_token_auth(pauth_req, "IT-RM-DIP", "110", 5500, pauth_id, sizeof pauth_id);
+    expect_declined(pauth_id, "declined|t|0.00");
+    it_value(g_admin, "SELECT amount_issuer_held FROM auth_history WHERE id = $1::bigint", pauth_id,
+             NULL, held, sizeof held);
+    assert_string_equal(held, "55.00");
+    submit("rev_auth", 1, (const char *const[]){pauth_req}, NULL, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    len = strlen(r.rest);
+    assert_true(len >= 8 && strcmp(r.rest + len - 8, "t|55.00|") == 0);
 }
 
 /* ---- a timeout reversal's two copies after an operator's reject (061) ---------------------- */

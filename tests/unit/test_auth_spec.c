@@ -412,8 +412,12 @@ static void test_reject_with_auth_110_reversed_for_part(void **state)
     json_object_put(reply);
 }
 
+/* What "auth_issuer_authorized" was given as what the issuer holds (its third parameter). */
+static char g_held[24];
+
 /* The statements paylink-auth's store adds for job's answer, each name into names (at most 4),
- * and the parameters of "auth_issuer_authorized" when it is one into p1, p2. Returns how many. */
+ * and the parameters of "auth_issuer_authorized" when it is one into p1, p2 (and g_held).
+ * Returns how many. */
 static int stored(pl_job *job, const char *names[4], char *p1, char *p2, size_t psize)
 {
     char json[] = "{}";
@@ -431,6 +435,7 @@ static int stored(pl_job *job, const char *names[4], char *p1, char *p2, size_t 
         if (strcmp(keep[i], "auth_issuer_authorized") == 0) {
             snprintf(p1, psize, "%s", pl_db_unit_param(u, i, 0));
             snprintf(p2, psize, "%s", pl_db_unit_param(u, i, 1));
+            snprintf(g_held, sizeof g_held, "%s", pl_db_unit_param(u, i, 2));
         }
     }
     pl_db_unit_free(u);
@@ -467,6 +472,7 @@ static void test_store_issuer_authorized(void **state)
     assert_string_equal(p1, "r-auth-0002");
     assert_string_equal(p2, job.reply->auth.transaction_id);
     assert_true(p2[0] != '\0');
+    assert_string_equal(g_held, ""); /* all of it: the amount asked */
     /* Declined where the issuer declined (ccAuthReply 203): nothing more. */
     answer(&job, "token_auth.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
            "<c:decision>REJECT</c:decision>\n<c:reasonCode>102",
@@ -488,6 +494,8 @@ static void test_store_issuer_authorized(void **state)
     assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 2);
     assert_string_equal(names[1], "auth_issuer_authorized");
     assert_string_equal(p2, "7419658120426543204019");
+    /* With what the issuer holds of the 110.00 asked (061): a reversal of it goes for that. */
+    assert_string_equal(g_held, "55.00");
     /* On another protocol, nothing more. */
     snprintf(cyb.protocol, sizeof cyb.protocol, "EXT");
     assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 1);

@@ -96,16 +96,21 @@ static const pl_db_stmt stmts[] = {
     {"auth_store:many", "WITH " PL_DB_E_MANY_16 ", " AUTH_STORE, 16},
     /* After the store of a CyberSource authorization refused while its ccAuthReply says the
      * issuer authorized it (issuer_authorized_refusal): its history row says so (060), which is
-     * what lets paylink-reversal claim and reverse a `declined` one. Only the row of this
-     * request's answer with the transaction id answered ($2): whoever stored it (a late answer
-     * and the resolver's query give the same). One row, found by auth_history_request; run only
-     * for such an answer, never on the hot path. */
+     * what lets paylink-reversal claim and reverse a `declined` one, and, after a partial
+     * approval (110), what the issuer holds ($3, "" when all it was asked: 061), which
+     * paylink-reversal sends for any reversal of it — the order system's, or a timeout reversal
+     * `.tor` that comes before this answer's `.rev` — not the amount that reversal names. Only the
+     * row of this request's answer with the transaction id answered ($2): whoever stored it (a late
+     * answer and the resolver's query give the same). One row, found by auth_history_request; run
+     * only for such an answer, never on the hot path. */
     {"auth_issuer_authorized",
-     "UPDATE auth_history SET issuer_authorized = true WHERE request_id = $1 "
+     "UPDATE auth_history SET issuer_authorized = true, amount_issuer_held = CASE WHEN "
+     "amount_authorized IS NULL AND $3 <> '' THEN $3::numeric ELSE amount_issuer_held END "
+     "WHERE request_id = $1 "
      "AND transaction_id = $2 AND transaction_id <> '' AND status IN ('declined', 'rejected') "
      "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "
      "AND NOT issuer_authorized",
-     2},
+     3},
 };
 
 static const char *const protocols[] = {"CYB", "EXT", NULL};
@@ -357,8 +362,12 @@ static int auth_store(pl_job *job, pl_db_unit *u)
     /* Whatever Send reversal says now: a reversal of it, the order system's or paylink's, is
      * taken by what the row records (paylink-reversal's claim, migration 060's trigger). */
     if (rc == 0 && issuer_authorized_refusal(job)) {
-        const char *q[] = {job->req.request_id, rep->auth.transaction_id};
-        rc = pl_db_unit_add(u, "auth_issuer_authorized", 2, q);
+        char held[24] = "";
+        if (res->has_amount && job->req.has_amount && res->amount > 0 &&
+            res->amount < job->req.amount && pl_money_format(res->amount, held, sizeof held) != 0)
+            held[0] = '\0';
+        const char *q[] = {job->req.request_id, rep->auth.transaction_id, held};
+        rc = pl_db_unit_add(u, "auth_issuer_authorized", 3, q);
     }
     return rc;
 }
