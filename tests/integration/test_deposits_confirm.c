@@ -12,11 +12,23 @@
  * above what an intact authorization had left is recorded with a warning (exit 1); before, both
  * passed silently, counted for less than was captured.
  *
+ * A confirmed auth+capture voids the authorization it replaced as its answer would have
+ * (auth_capture, or deferred beside another claim) and, with nothing of it captured on a bureau
+ * with Send reversal, owes its reversal `<deposit>.vdr` (replaced_auth_reversal; for a deferred
+ * void, 057's trigger once the claims end, 063); before, the authorization stayed approved and
+ * capturable, and its hold stayed on the card. One voided or reversed meanwhile is left as it is,
+ * with a warning (exit 1); a reversal of it in flight refuses the confirmation.
+ *
  * The rows are the test's own (request ids and orders starting with its prefix), written
- * directly as paylink-deposit leaves them: an authorization, a capture that ended `error` after
- * its call (its claim released), and another capture still in flight ('sent', its claim on the
- * authorization). Nothing here is an unknown outcome or an owed reversal, so the running
- * system's resolvers take none of them. Deleted at the end.
+ * directly as paylink-deposit leaves them: an authorization, a capture or auth+capture that ended
+ * `error` or `declined` after its call (its claim released), and another capture still in flight
+ * ('sent', its claim on the authorization). Nothing here is an unknown outcome. The running
+ * system's paylink-deposit resolvers publish any owed reversal they find unleased: the ones this
+ * test makes are held under a lease of its own (lease_owner 'it-hold') from the statement that
+ * writes them, in its transaction. The confirmation's connection (PGOPTIONS) resolves
+ * replaced_auth_reversal to a view of it in a schema of the test's own whose defaults are that
+ * lease (hold_schema); the claim the test ends itself is ended in a transaction that holds what
+ * 057's trigger writes before it commits (end_claim). Deleted at the end, the schema dropped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +52,12 @@ static PGconn *g_admin;
 static char g_p[32];     /* this run's prefix of request ids and orders */
 static int g_seq;        /* each case's rows carry a number of their own */
 static bool g_cyb_voids; /* CYB's Void auth at deposit (what a capture marked before 046 takes) */
+static char g_hold[48];  /* the test's schema: replaced_auth_reversal as a view under its lease */
+static bool g_held;      /* g_hold was made (dropped at the end) */
+
+/* The test's lease of an owed reversal: no resolver takes it while it lasts. */
+#define HOLD_OWNER "it-hold"
+#define HOLD_UNTIL "now() + interval '1 hour'"
 
 /* "<prefix><n><suffix>" in a static ring of buffers (a few are alive at once). */
 static const char *id(int n, const char *suffix)
@@ -84,6 +102,17 @@ static const char *auth_books(int n)
                  n, "a");
 }
 
+/* The reversal owed for deposit "<n>d": auth_request_id|amount|whether it names the
+ * authorization "<n>a" by id|still unpublished|lease_owner; "none" when none. */
+static const char *owed(int n)
+{
+    return value("SELECT coalesce((SELECT concat_ws('|', o.auth_request_id, o.amount, "
+                 "o.auth_history_id = (SELECT h.id FROM auth_history h "
+                 "WHERE h.request_id = o.auth_request_id), o.published_at IS NULL, o.lease_owner) "
+                 "FROM public.replaced_auth_reversal o WHERE o.deposit_request_id = $1), 'none')",
+                 n, "d");
+}
+
 /* Capture "<n>d" as it is now: deposit_status|its 'confirmed' history rows. */
 static const char *deposit_state(int n)
 {
@@ -98,10 +127,45 @@ static void delete_rows(void)
     char like[48];
     snprintf(like, sizeof like, "%s%%", g_p);
     const char *p[] = {like};
+    admin_ok("DELETE FROM public.replaced_auth_reversal WHERE deposit_request_id LIKE $1", 1, p);
+    admin_ok("DELETE FROM auth_reversal WHERE request_id LIKE $1", 1, p);
     admin_ok("DELETE FROM cc_deposit_history WHERE request_id LIKE $1", 1, p);
     admin_ok("DELETE FROM auth_history WHERE request_id LIKE $1", 1, p);
     admin_ok("DELETE FROM cc_deposit_trans WHERE request_id LIKE $1", 1, p);
     admin_ok("DELETE FROM cc_auth_trans WHERE request_id LIKE $1", 1, p);
+}
+
+/*
+ * The test's schema g_hold: replaced_auth_reversal as a view of public's, whose lease columns
+ * default to the test's lease. The confirmation's connection puts it first on its search_path
+ * (confirm: PGOPTIONS), so a reversal it owes is written leased by the test, in the
+ * confirmation's own transaction: no running resolver can take it between the commit and the
+ * test's look (the view inserts into the table, ON CONFLICT on its key as there). Returns 0, or
+ * -1 said on stderr.
+ */
+static int hold_schema(void)
+{
+    snprintf(g_hold, sizeof g_hold, "itdc_hold_%ld_%ld", (long)getpid() % 100000,
+             (long)time(NULL) % 100000);
+    const char *const steps[] = {
+        "CREATE SCHEMA %s",
+        "CREATE VIEW %s.replaced_auth_reversal AS SELECT * FROM public.replaced_auth_reversal",
+        "ALTER VIEW %s.replaced_auth_reversal ALTER COLUMN lease_owner SET DEFAULT '" HOLD_OWNER
+        "'",
+        "ALTER VIEW %s.replaced_auth_reversal ALTER COLUMN lease_until SET DEFAULT " HOLD_UNTIL};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, steps[i], g_hold);
+        PGresult *r = PQexec(g_admin, sql);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            fprintf(stderr, "test_deposits_confirm: %s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            return -1;
+        g_held = true;
+    }
+    return 0;
 }
 
 static int group_setup(void **state)
@@ -119,17 +183,55 @@ static int group_setup(void **state)
         return -1;
     }
     snprintf(g_p, sizeof g_p, "itdc%ld%ld-", (long)getpid() % 100000, (long)time(NULL) % 100000);
-    return 0;
+    r = PQexec(g_admin, "SELECT send_reversal FROM auth_service WHERE service_bureau = 'CYB'");
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!ok) {
+        fprintf(stderr, "test_deposits_confirm: the CYB service bureau must have Send reversal\n");
+        return -1;
+    }
+    return hold_schema();
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
     if (g_admin) {
+        /* A test that failed inside a transaction (end_claim) leaves nothing for the clean-up
+         * to wait on. */
+        if (PQtransactionStatus(g_admin) != PQTRANS_IDLE)
+            PQclear(PQexec(g_admin, "ROLLBACK"));
+        if (g_held) {
+            char sql[200];
+            snprintf(sql, sizeof sql,
+                     "DROP VIEW IF EXISTS %s.replaced_auth_reversal; DROP SCHEMA IF EXISTS %s",
+                     g_hold, g_hold);
+            PQclear(PQexec(g_admin, sql));
+        }
         delete_rows();
         PQfinish(g_admin);
     }
     return 0;
+}
+
+/* Case n's approved authorization "<n>a" of order "<n>o" on service bureau `bureau` for
+ * `authorized`, `deposited` of it captured already. */
+static void seed_auth(int n, const char *bureau, const char *authorized, const char *deposited)
+{
+    const char *pa[] = {id(n, "a"), id(n, "o"), authorized, bureau, deposited, id(n, "tx")};
+    admin_ok("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "card_type, status, amount_approved, sent_at) VALUES ($1, repeat('a', 64), 'auth', "
+             "'auth', 1, $2, 1, $4, $3::numeric, 'USD', '7030000000000001234', 'VI', "
+             "'approved', $3::numeric, now())",
+             4, pa);
+    admin_ok("INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+             "service_bureau, transaction_type, status, amount_authorized, amount_deposited, "
+             "currency, auth_number, auth_date, transaction_id, request_token) "
+             "VALUES ($1, 1, $2, 1, $4, 'auth', 'approved', $3::numeric, $5::numeric, 'USD', "
+             "'831000', to_char(now(), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), $6, "
+             "'Axj/auth-token')",
+             6, pa);
 }
 
 /* A new case: an approved CyberSource authorization "<n>a" of order "<n>o" for `authorized`,
@@ -140,20 +242,7 @@ static int seed(const char *authorized, const char *deposited, const char *amoun
                 const char *voids)
 {
     int n = ++g_seq;
-    const char *pa[] = {id(n, "a"), id(n, "o"), authorized, deposited, id(n, "tx")};
-    admin_ok("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
-             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
-             "card_type, status, amount_approved, sent_at) VALUES ($1, repeat('a', 64), 'auth', "
-             "'auth', 1, $2, 1, 'CYB', $3::numeric, 'USD', '7030000000000001234', 'VI', "
-             "'approved', $3::numeric, now())",
-             3, pa);
-    admin_ok("INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
-             "service_bureau, transaction_type, status, amount_authorized, amount_deposited, "
-             "currency, auth_number, auth_date, transaction_id, request_token) "
-             "VALUES ($1, 1, $2, 1, 'CYB', 'auth', 'approved', $3::numeric, $4::numeric, 'USD', "
-             "'831000', to_char(now(), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), $5, "
-             "'Axj/auth-token')",
-             5, pa);
+    seed_auth(n, "CYB", authorized, deposited);
     const char *pd[] = {id(n, "d"), id(n, "o"), id(n, "a"), amount, voids};
     admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
              "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
@@ -161,6 +250,29 @@ static int seed(const char *authorized, const char *deposited, const char *amoun
              "sent_by, answered_at) SELECT $1, repeat('b', 64), 'debit', 'capture', 1, $2, 1, "
              "'CYB', $4::numeric, 'USD', '7030000000000001234', 'error', '*RCVD', h.id, "
              "$4::numeric, $5::boolean, now(), 'it-deposit', now() "
+             "FROM auth_history h WHERE h.request_id = $3",
+             5, pd);
+    return n;
+}
+
+/* A new case: an approved authorization "<n>a" on service bureau `bureau` for 100.00,
+ * `deposited` of it captured already, and the auth+capture "<n>d" of 120.00 that replaced it
+ * (made in its place: more than it had left), declined as paylink-deposit stores a refusal (no
+ * claim on it; the settle trigger did nothing to it). manual: the auth+capture replaced a manual
+ * authorization instead (its transaction id inline; no auth_history row of it). Returns n. */
+static int seed_auth_capture(const char *bureau, const char *deposited, bool manual)
+{
+    int n = ++g_seq;
+    seed_auth(n, bureau, "100.00", deposited);
+    const char *pd[] = {id(n, "d"), id(n, "o"), id(n, "a"), bureau, manual ? "t" : "f"};
+    admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "status, deposit_status, auth_history_id, auth_ref_request_id, "
+             "auth_ref_transaction_id, vendor_response, sent_at, sent_by, answered_at) "
+             "SELECT $1, repeat('b', 64), 'debit', 'auth_capture', 1, $2, 1, $4, 120.00, 'USD', "
+             "'7030000000000001234', 'declined', '*RCVD', CASE WHEN $5::boolean THEN NULL "
+             "ELSE h.id END, CASE WHEN $5::boolean THEN '' ELSE $3 END, CASE WHEN $5::boolean "
+             "THEN 'manual-' || $3 ELSE '' END, '203', now(), 'it-deposit', now() "
              "FROM auth_history h WHERE h.request_id = $3",
              5, pd);
     return n;
@@ -192,6 +304,40 @@ static void decline_claim(int n)
              1, (const char *const[]){id(n, "c")});
 }
 
+/* sql in the transaction g_admin has begun: rolled back when it fails, so that the next tests
+ * and the clean-up run. */
+static void txn_ok(const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(g_admin, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        PQclear(PQexec(g_admin, "ROLLBACK"));
+        fail_msg("%s: %s", sql, m);
+    }
+    PQclear(r);
+}
+
+/* The other capture's answer, `status` ("declined"; "approved" for what it claimed), as its store
+ * leaves it (the settle trigger releases its claim), in a transaction that holds under the
+ * test's lease whatever reversal the void of the authorization then owes (057's trigger) before
+ * it commits. */
+static void end_claim(int n, const char *status)
+{
+    admin_ok("BEGIN", 0, NULL);
+    txn_ok("UPDATE cc_deposit_trans SET status = $2, deposit_status = '*RCVD', "
+           "amount_deposited = CASE WHEN $3::boolean THEN claim_amount END, answered_at = now() "
+           "WHERE request_id = $1",
+           3,
+           (const char *const[]){id(n, "c"), status, strcmp(status, "approved") == 0 ? "t" : "f"});
+    txn_ok("UPDATE public.replaced_auth_reversal SET lease_owner = '" HOLD_OWNER "', "
+           "lease_until = " HOLD_UNTIL " WHERE deposit_request_id = $1",
+           1, (const char *const[]){id(n, "d")});
+    txn_ok("COMMIT", 0, NULL);
+}
+
 typedef struct ran {
     int rc;
     char out[2048], err[2048];
@@ -221,7 +367,12 @@ static void confirm(int n, ran *o)
     int so = dup(STDOUT_FILENO), se = dup(STDERR_FILENO);
     assert_true(so >= 0 && se >= 0);
     assert_true(dup2(fileno(fo), STDOUT_FILENO) >= 0 && dup2(fileno(fe), STDERR_FILENO) >= 0);
+    /* Its connection writes an owed reversal through the test's view (hold_schema). */
+    char options[128];
+    snprintf(options, sizeof options, "-c search_path=%s,public", g_hold);
+    setenv("PGOPTIONS", options, 1);
     o->rc = pl_deposits_main(8, argv, g_conninfo, NULL, "paylink");
+    unsetenv("PGOPTIONS");
     fflush(stdout);
     fflush(stderr);
     dup2(so, STDOUT_FILENO);
@@ -350,6 +501,196 @@ static void test_confirm_over_what_was_left_warns(void **state)
     assert_string_equal(auth_books(n), "approved|0.00|100.00|0.00||||");
 }
 
+/* "<rid>.vdr" of deposit "<n>d", in a static buffer. */
+static const char *vdr(int n)
+{
+    static char v[80];
+    snprintf(v, sizeof v, "%s.vdr", id(n, "d"));
+    return v;
+}
+
+/*
+ * An auth+capture confirmed approved: the authorization it replaced, intact and claimed by no
+ * other deposit, is voided by it (auth_capture) as its answer's settle trigger would have, and,
+ * nothing of it captured on a bureau with Send reversal, its reversal `<deposit>.vdr` is owed for
+ * what was voided, for paylink-deposit's resolver to publish (its own `.vdr` never was); exit 0,
+ * stdout says both. Before, the authorization stayed approved (capturable again) and nothing was
+ * owed: the hold stayed on the card.
+ */
+static void test_confirm_auth_capture_voids_and_owes_the_reversal(void **state)
+{
+    (void)state;
+    int n = seed_auth_capture("CYB", "0.00", false);
+    ran o;
+    confirm(n, &o);
+    assert_rc(&o, 0);
+    assert_string_equal(o.err, "");
+    assert_string_equal(deposit_state(n), "*CONF|1");
+    char want[300];
+    snprintf(want, sizeof want, "voided|0.00|0.00|100.00|auth_capture|%s||", id(n, "d"));
+    assert_string_equal(auth_books(n), want);
+    snprintf(want, sizeof want, "%s|100.00|t|t|" HOLD_OWNER, id(n, "a"));
+    assert_string_equal(owed(n), want);
+    assert_has(o.out, "confirmed (*CONF) by it-ops");
+    assert_has(o.out, "what that had left, 100.00, is voided (auth_capture)");
+    snprintf(want, sizeof want, "its reversal %s of 100.00 is owed", vdr(n));
+    assert_has(o.out, want);
+    /* Confirmed once: a second confirmation is refused, nothing more owed or voided. */
+    confirm(n, &o);
+    assert_rc(&o, 1);
+    assert_has(o.err, "was confirmed already");
+    snprintf(want, sizeof want, "%s|100.00|t|t|" HOLD_OWNER, id(n, "a"));
+    assert_string_equal(owed(n), want);
+}
+
+/*
+ * Part of the replaced authorization captured already: what it left is voided, and no reversal
+ * is owed (a bureau refuses to reverse a captured authorization, CyberSource 238); on a bureau
+ * without Send reversal (EXT here), voided, nothing owed and nothing said of a reversal.
+ */
+static void test_confirm_auth_capture_owes_no_reversal_when_none_goes(void **state)
+{
+    (void)state;
+    int n = seed_auth_capture("CYB", "30.00", false);
+    ran o;
+    confirm(n, &o);
+    assert_rc(&o, 0);
+    assert_string_equal(o.err, "");
+    char want[300];
+    snprintf(want, sizeof want, "voided|0.00|30.00|70.00|auth_capture|%s||", id(n, "d"));
+    assert_string_equal(auth_books(n), want);
+    assert_string_equal(owed(n), "none");
+    assert_has(o.out, "what that had left, 70.00, is voided (auth_capture); it is not reversed: "
+                      "30.00 of it was captured");
+
+    n = seed_auth_capture("EXT", "0.00", false);
+    confirm(n, &o);
+    assert_rc(&o, 0);
+    assert_string_equal(o.err, "");
+    snprintf(want, sizeof want, "voided|0.00|0.00|100.00|auth_capture|%s||", id(n, "d"));
+    assert_string_equal(auth_books(n), want);
+    assert_string_equal(owed(n), "none");
+    assert_has(o.out, "what that had left, 100.00, is voided (auth_capture)\n");
+    assert_null(strstr(o.out, "reversal"));
+}
+
+/*
+ * While another capture claims on the replaced authorization, the void waits for that claim
+ * (050) and so does the reversal: owed by 057's trigger when the void is carried out with
+ * nothing captured (here the other capture declined: for the confirmed auth+capture, 063), not
+ * owed when the other capture took part of it. Before, nothing was deferred; and without 063 the
+ * trigger owed nothing for a deposit that is not `approved`.
+ */
+static void test_confirm_auth_capture_defers_beside_a_claim(void **state)
+{
+    (void)state;
+    const char *ends[] = {"declined", "approved"};
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        int n = seed_auth_capture("CYB", "0.00", false);
+        seed_claim(n, "30.00");
+        ran o;
+        confirm(n, &o);
+        assert_rc(&o, 0);
+        assert_string_equal(o.err, "");
+        char want[300];
+        snprintf(want, sizeof want, "approved|30.00|0.00|0.00|||%s|auth_capture", id(n, "d"));
+        assert_string_equal(auth_books(n), want);
+        assert_string_equal(owed(n), "none");
+        assert_has(o.out, "what that leaves is voided (auth_capture) once the deposits in flight "
+                          "on it (30.00 claimed) end");
+        snprintf(want, sizeof want, "if they capture nothing of it, its reversal %s is owed then",
+                 vdr(n));
+        assert_has(o.out, want);
+        end_claim(n, ends[i]);
+        bool captured = strcmp(ends[i], "approved") == 0;
+        snprintf(want, sizeof want, "voided|0.00|%s|%s|auth_capture|%s||",
+                 captured ? "30.00" : "0.00", captured ? "70.00" : "100.00", id(n, "d"));
+        assert_string_equal(auth_books(n), want);
+        if (captured)
+            assert_string_equal(owed(n), "none");
+        else {
+            snprintf(want, sizeof want, "%s|100.00|t|t|" HOLD_OWNER, id(n, "a"));
+            assert_string_equal(owed(n), want);
+        }
+    }
+}
+
+/*
+ * The replaced authorization voided meanwhile by another auth+capture, or reversed: left as it
+ * is, nothing owed; the confirmation recorded with a warning on stderr saying what to check
+ * (the order may have been collected twice), exit 1. Before, exit 0 and nothing said.
+ */
+static void test_confirm_auth_capture_warns_when_not_intact(void **state)
+{
+    (void)state;
+    int n = seed_auth_capture("CYB", "0.00", false);
+    admin_ok("UPDATE auth_history SET status = 'voided', amount_voided = 100.00, "
+             "void_reason = 'auth_capture', voided_by = $2 WHERE request_id = $1",
+             2, (const char *const[]){id(n, "a"), id(n, "x")});
+    ran o;
+    confirm(n, &o);
+    assert_rc(&o, 1);
+    assert_has(o.out, "confirmed (*CONF) by it-ops");
+    assert_null(strstr(o.out, "voided"));
+    char want[300];
+    snprintf(want, sizeof want, "was voided meanwhile (auth_capture by %s)", id(n, "x"));
+    assert_has(o.err, want);
+    assert_has(o.err, "the order was collected twice; refund one with a credit");
+    assert_string_equal(deposit_state(n), "*CONF|1");
+    snprintf(want, sizeof want, "voided|0.00|0.00|100.00|auth_capture|%s||", id(n, "x"));
+    assert_string_equal(auth_books(n), want);
+    assert_string_equal(owed(n), "none");
+
+    n = seed_auth_capture("CYB", "0.00", false);
+    admin_ok("UPDATE auth_history SET status = 'reversed' WHERE request_id = $1", 1,
+             (const char *const[]){id(n, "a")});
+    confirm(n, &o);
+    assert_rc(&o, 1);
+    assert_has(o.err, "was reversed meanwhile (no approved reversal recorded)");
+    assert_string_equal(deposit_state(n), "*CONF|1");
+    assert_string_equal(auth_books(n), "reversed|0.00|0.00|0.00||||");
+    assert_string_equal(owed(n), "none");
+}
+
+/*
+ * A reversal of the replaced authorization in flight (its claim on all of it): refused, nothing
+ * written (exit 1), until its outcome says what there is to void. A manual authorization replaced
+ * (no auth_history row): confirmed, nothing booked or owed, exit 0.
+ */
+static void test_confirm_auth_capture_refused_beside_a_reversal(void **state)
+{
+    (void)state;
+    int n = seed_auth_capture("CYB", "0.00", false);
+    admin_ok("INSERT INTO auth_reversal (request_id, fingerprint, operation, company, "
+             "order_number, pay_seq, service_bureau, amount, currency, auth_request_id, "
+             "auth_history_id, status, sent_at) SELECT $1, repeat('r', 64), 'reversal', 1, $2, 1, "
+             "'CYB', 100.00, 'USD', h.request_id, h.id, 'sent', now() FROM auth_history h "
+             "WHERE h.request_id = $3",
+             3, (const char *const[]){id(n, "r"), id(n, "o"), id(n, "a")});
+    admin_ok("UPDATE auth_history SET amount_pending = 100.00 WHERE request_id = $1", 1,
+             (const char *const[]){id(n, "a")});
+    ran o;
+    confirm(n, &o);
+    assert_rc(&o, 1);
+    char want[300];
+    snprintf(want, sizeof want, "has the reversal %s (sent) in flight", id(n, "r"));
+    assert_has(o.err, want);
+    assert_string_equal(o.out, "");
+    assert_string_equal(deposit_state(n), "*RCVD|0");
+    assert_string_equal(auth_books(n), "approved|100.00|0.00|0.00||||");
+    assert_string_equal(owed(n), "none");
+
+    n = seed_auth_capture("CYB", "0.00", true);
+    confirm(n, &o);
+    assert_rc(&o, 0);
+    assert_string_equal(o.err, "");
+    snprintf(want, sizeof want, "%s confirmed (*CONF) by it-ops\n", id(n, "d"));
+    assert_string_equal(o.out, want);
+    assert_string_equal(deposit_state(n), "*CONF|1");
+    assert_string_equal(auth_books(n), "approved|0.00|0.00|0.00||||");
+    assert_string_equal(owed(n), "none");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +698,11 @@ int main(void)
         cmocka_unit_test(test_confirm_defers_the_void_beside_a_claim),
         cmocka_unit_test(test_confirm_refused_beside_claims_it_does_not_fit),
         cmocka_unit_test(test_confirm_over_what_was_left_warns),
+        cmocka_unit_test(test_confirm_auth_capture_voids_and_owes_the_reversal),
+        cmocka_unit_test(test_confirm_auth_capture_owes_no_reversal_when_none_goes),
+        cmocka_unit_test(test_confirm_auth_capture_defers_beside_a_claim),
+        cmocka_unit_test(test_confirm_auth_capture_warns_when_not_intact),
+        cmocka_unit_test(test_confirm_auth_capture_refused_beside_a_reversal),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -4,6 +4,7 @@
 #include "card.h"
 #include "ctldb.h"
 #include "ctlkafka.h"
+#include "engine.h"
 #include "opsctl.h"
 #include "request.h"
 
@@ -186,6 +187,56 @@ static const char *const SQL_CONFIRM_AUTH =
     "paylink_debit_void_mode(u.operation, u.void_remainder, u.service_bureau) "
     "FROM u LEFT JOIN h ON true";
 
+/*
+ * A confirmed auth+capture (a new authorization and its capture in one call, made when the
+ * authorization the debit named could not be captured) replaced that authorization: what its
+ * approved answer's settle trigger does to it, confirming it does (paylink_debit_void_mode is
+ * auth_capture): the remainder voided (void_reason auth_capture), or the void deferred while
+ * another deposit claims on it (050), by the same function. Nothing of the new authorization's
+ * capture counts on it. And as paylink-deposit's store owes the reversal of a void carried out at
+ * once when its follow-ups hold none (dep_owe_reversal, 059), the confirmation owes it here
+ * (replaced_auth_reversal): only with nothing of that authorization captured (a bureau refuses to
+ * reverse a captured one, CyberSource 238), only where the deposit's service bureau has Send
+ * reversal, for what was voided; paylink-deposit's resolver publishes it as `<deposit>.vdr`, so
+ * that the issuer releases the hold. A refused deposit's follow-ups never hold that reversal
+ * (paylink-deposit publishes it only with an approval; one refused after the issuer authorized
+ * holds the `.sdr` of the authorization it made, another one), so they are not asked. A void
+ * deferred owes it when it is carried out (paylink_deferred_void, 057, 063). Before, the
+ * authorization stayed approved in the books, capturable again, and its hold stayed on the card.
+ * A manual authorization (no auth_history row) has nothing booked. Run after SQL_CONFIRM_LOCK.
+ */
+#define CONFIRM_REPLACED                                                                           \
+    "FROM cc_deposit_trans u JOIN auth_history h ON h.id = u.auth_history_id "                     \
+    "WHERE u.request_id = $1 AND u.request_type = 'debit' AND u.operation = 'auth_capture'"
+/* That authorization as it is (before and after the confirmation): status, its request id,
+ * authorized, deposited, pending, voided, the reason and deposit of a void (or a deferred one),
+ * whether one is deferred, the reversal of it in flight (9), the last one approved, and whether
+ * the deposit's service bureau has Send reversal (11). No row: nothing of paylink's replaced. */
+static const char *const SQL_CONFIRM_REPLACED =
+    "SELECT h.status, coalesce(h.request_id, h.deposit_request_id, ''), "
+    "coalesce(h.amount_authorized, 0)::text, h.amount_deposited::text, h.amount_pending::text, "
+    "h.amount_voided::text, coalesce(nullif(h.void_reason, ''), h.void_deferred_reason, ''), "
+    "coalesce(nullif(h.voided_by, ''), h.void_deferred_by, ''), h.void_deferred_by IS NOT NULL, "
+    "(SELECT r.request_id || ' (' || r.status || ')' FROM auth_reversal r "
+    "WHERE r.auth_history_id = h.id AND r.status IN ('sent', 'unknown') LIMIT 1), "
+    "(SELECT r.request_id || coalesce(', ' || r.amount_reversed || ' released', '') "
+    "FROM auth_reversal r WHERE r.auth_history_id = h.id AND r.status = 'approved' "
+    "ORDER BY r.answered_at DESC NULLS LAST LIMIT 1), "
+    "coalesce((SELECT s.send_reversal FROM auth_service s "
+    "WHERE s.service_bureau = u.service_bureau), false) " CONFIRM_REPLACED;
+static const char *const SQL_CONFIRM_VOID =
+    "SELECT paylink_settle_debit(h.id, u.request_id, 0, 0, "
+    "paylink_debit_void_mode(u.operation, u.void_remainder, u.service_bureau)) " CONFIRM_REPLACED;
+/* dep_owe_reversal's rule, for the deposit confirmed (*CONF) rather than approved. */
+static const char *const SQL_CONFIRM_OWE =
+    "INSERT INTO replaced_auth_reversal (deposit_request_id, auth_history_id, auth_request_id, "
+    "amount) SELECT u.request_id, h.id, h.request_id, h.amount_voided " CONFIRM_REPLACED
+    " AND u.deposit_status = '*CONF' AND h.status = 'voided' AND h.void_reason = 'auth_capture' "
+    "AND h.voided_by = $1 AND h.amount_deposited = 0 AND h.amount_voided > 0 "
+    "AND coalesce(h.request_id, '') <> '' AND EXISTS (SELECT 1 FROM auth_service s "
+    "WHERE s.service_bureau = u.service_bureau AND s.send_reversal) "
+    "ON CONFLICT (deposit_request_id) DO NOTHING RETURNING amount::text";
+
 /* cmd_confirm's locks, in order, before SQL_CONFIRM_AUTH reads: the deposit, its authorization. */
 static const char *const SQL_CONFIRM_LOCK[] = {
     "SELECT 1 FROM cc_deposit_trans WHERE request_id = $1 FOR UPDATE",
@@ -353,6 +404,109 @@ static void confirm_said_void(const PGresult *a, const PGresult *b, const char *
                rid, auth, mode, PQgetvalue(a, 0, 14));
 }
 
+/* Tells the operator, on stderr, that the authorization a confirmed auth+capture replaced was not
+ * intact any more (x: SQL_CONFIRM_REPLACED before the confirmation), so the confirmation voided
+ * and reversed nothing of it. Returns whether it said anything: whoever voided or reversed it
+ * may have collected the order too, which paylink cannot tell. */
+static bool replaced_warn(const PGresult *x, const char *rid)
+{
+    const char *status = PQgetvalue(x, 0, 0), *auth = PQgetvalue(x, 0, 1);
+    const char *reason = PQgetvalue(x, 0, 6), *by = PQgetvalue(x, 0, 7);
+    bool deferred = PQgetvalue(x, 0, 8)[0] == 't';
+    if (strcmp(status, "reversed") == 0) {
+        fprintf(stderr,
+                "paylinkctl: warning: %s was confirmed, but the authorization %s it replaced (an "
+                "auth+capture in its place) was reversed meanwhile (%s): the bureau released it, "
+                "and nothing more of it is voided or reversed. Check why it was reversed: if the "
+                "order was cancelled, or collected otherwise, %s collected it all the same; refund "
+                "what was collected twice with a credit (capture_ref %s)\n",
+                rid, auth,
+                PQgetisnull(x, 0, 10) ? "no approved reversal recorded" : PQgetvalue(x, 0, 10), rid,
+                rid);
+        return true;
+    }
+    if (strcmp(status, "voided") != 0 && !deferred)
+        return false;
+    fprintf(stderr,
+            "paylinkctl: warning: %s was confirmed, but the authorization %s it replaced (an "
+            "auth+capture in its place) %s (%s by %s): nothing more of it is voided or reversed "
+            "by this confirmation. ",
+            rid, auth,
+            deferred ? "is voided once the deposits in flight on it end" : "was voided meanwhile",
+            reason, by);
+    if (strcmp(reason, "auth_capture") == 0)
+        fprintf(stderr,
+                "%s authorized and captured anew in its place too: if it collected what %s "
+                "collected, the order was collected twice; refund one with a credit (capture_ref "
+                "%s)\n",
+                by, rid, by);
+    else
+        fprintf(stderr,
+                "%s captured on it: check in the bureau's report that it and %s did not collect "
+                "the same shipment; if they did, refund one with a credit (capture_ref %s)\n",
+                by, rid, rid);
+    return true;
+}
+
+/* Says on stdout what the confirmed auth+capture voided of the authorization it replaced, intact
+ * before it (x, SQL_CONFIRM_REPLACED then; y, now), and whether its reversal is owed (o:
+ * SQL_CONFIRM_OWE's row). Nothing for anything else: replaced_warn says it. */
+static void replaced_said(const PGresult *x, const PGresult *y, const PGresult *o, const char *rid)
+{
+    if (PQntuples(y) != 1 || PQgetvalue(x, 0, 8)[0] == 't' ||
+        (strcmp(PQgetvalue(x, 0, 0), "approved") != 0 &&
+         strcmp(PQgetvalue(x, 0, 0), "review") != 0))
+        return;
+    const char *auth = PQgetvalue(x, 0, 1), *deposited = PQgetvalue(x, 0, 3);
+    bool send_reversal = PQgetvalue(x, 0, 11)[0] == 't';
+    char rev[64];
+    pl_job_derived_request_id(rid, PL_DEPOSIT_REVERSAL_SUFFIX, rev, sizeof rev);
+    if (strcmp(PQgetvalue(y, 0, 0), "voided") == 0 && strcmp(PQgetvalue(y, 0, 7), rid) == 0) {
+        printf("%s was an auth+capture in place of the authorization %s: what that had left, %s, "
+               "is voided (auth_capture)",
+               rid, auth, PQgetvalue(y, 0, 5));
+        if (PQntuples(o) == 1)
+            printf("; its reversal %s of %s is owed: paylink-deposit's resolver publishes it, so "
+                   "that the issuer releases the hold\n",
+                   rev, PQgetvalue(o, 0, 0));
+        else if (send_reversal && strcmp(deposited, "0.00") != 0)
+            printf("; it is not reversed: %s of it was captured (a bureau refuses to reverse a "
+                   "captured authorization)\n",
+                   deposited);
+        else
+            printf("\n");
+    } else if (PQgetvalue(y, 0, 8)[0] == 't' && strcmp(PQgetvalue(y, 0, 7), rid) == 0) {
+        printf("%s was an auth+capture in place of the authorization %s: what that leaves is "
+               "voided (auth_capture) once the deposits in flight on it (%s claimed) end%s%s%s\n",
+               rid, auth, PQgetvalue(x, 0, 4),
+               send_reversal && strcmp(deposited, "0.00") == 0
+                   ? "; if they capture nothing of it, its reversal "
+                   : "",
+               send_reversal && strcmp(deposited, "0.00") == 0 ? rev : "",
+               send_reversal && strcmp(deposited, "0.00") == 0
+                   ? " is owed then, and paylink-deposit's resolver publishes it"
+                   : "");
+    }
+}
+
+/* The confirmed auth+capture's books on the authorization it replaced (SQL_CONFIRM_VOID, then
+ * SQL_CONFIRM_OWE: each a statement of its own, the second reads what the first wrote), and
+ * that authorization now (*y). *o and *y are set, to be cleared by the caller, whatever it
+ * returns. Returns 0, or -1 said on stderr. */
+static int confirm_replaced(PGconn *db, const char *const *p, PGresult **o, PGresult **y)
+{
+    PGresult *v = PQexecParams(db, SQL_CONFIRM_VOID, 1, NULL, p, NULL, NULL, 0);
+    bool ok = PQresultStatus(v) == PGRES_TUPLES_OK;
+    PQclear(v);
+    *o = ok ? PQexecParams(db, SQL_CONFIRM_OWE, 1, NULL, p, NULL, NULL, 0) : NULL;
+    ok = ok && PQresultStatus(*o) == PGRES_TUPLES_OK;
+    *y = ok ? PQexecParams(db, SQL_CONFIRM_REPLACED, 1, NULL, p, NULL, NULL, 0) : NULL;
+    ok = ok && PQresultStatus(*y) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+    return ok ? 0 : -1;
+}
+
 static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *note)
 {
     if (exec_ok(db, "BEGIN") != 0) {
@@ -375,7 +529,8 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
             return 1;
         }
     }
-    PGresult *r = NULL, *a = PQexecParams(db, SQL_CONFIRM_AUTH, 1, NULL, p, NULL, NULL, 0);
+    PGresult *r = NULL, *x = NULL, *o = NULL, *y = NULL;
+    PGresult *a = PQexecParams(db, SQL_CONFIRM_AUTH, 1, NULL, p, NULL, NULL, 0);
     int status = 1;
     if (PQresultStatus(a) != PGRES_TUPLES_OK) {
         fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
@@ -386,14 +541,30 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
         goto out;
     }
     bool auth = !PQgetisnull(a, 0, 0);
+    x = PQexecParams(db, SQL_CONFIRM_REPLACED, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(x) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+        goto out;
+    }
+    bool replaced = PQntuples(x) == 1;
     /* A reversal in flight claims the whole authorization: counted now, the capture would be
      * capped to nothing, and the reversal then refused (238, the capture there) would leave the
-     * authorization capturable whole again. Its outcome decides what the capture was taken on. */
+     * authorization capturable whole again. Its outcome decides what the capture was taken on.
+     * Of the authorization an auth+capture replaced, it decides what there is to void and
+     * reverse (reversed: nothing; refused: all of it). */
     if (auth && !PQgetisnull(a, 0, 12)) {
         fprintf(stderr,
                 "paylinkctl: %s's authorization %s has the reversal %s in flight: %s is not "
                 "confirmed until that reversal has an outcome (paylinkctl wreq list)\n",
                 rid, PQgetvalue(a, 0, 1), PQgetvalue(a, 0, 12), rid);
+        goto out;
+    }
+    if (replaced && !PQgetisnull(x, 0, 9)) {
+        fprintf(stderr,
+                "paylinkctl: the authorization %s that %s (an auth+capture) replaced has the "
+                "reversal %s in flight: %s is not confirmed until that reversal has an outcome, "
+                "which decides what is left of it to void (paylinkctl wreq list)\n",
+                PQgetvalue(x, 0, 1), rid, PQgetvalue(x, 0, 9), rid);
         goto out;
     }
     /* A capture that does not fit beside what deposits in flight claim on the authorization
@@ -427,25 +598,29 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
         fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
         goto out;
     }
+    if (replaced && confirm_replaced(db, p, &o, &y) != 0)
+        goto out;
     if (exec_ok(db, "COMMIT") != 0) {
         fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
-        PQclear(a);
-        PQclear(r);
-        return 1;
+        goto done;
     }
     printf("%s confirmed (*CONF) by %s\n", rid, by);
     if (auth)
         confirm_said_void(a, r, rid);
+    if (replaced)
+        replaced_said(x, y, o, rid);
     /* Committed: nothing to roll back, but the operator has to look (as a resubmission that may
      * or may not be on the topic). */
-    status = auth && confirm_warn(a, rid) ? 1 : 0;
-    PQclear(a);
-    PQclear(r);
-    return status;
+    status = (auth && confirm_warn(a, rid)) || (replaced && replaced_warn(x, rid)) ? 1 : 0;
+    goto done;
 out:
+    exec_ok(db, "ROLLBACK");
+done:
     PQclear(a);
     PQclear(r);
-    exec_ok(db, "ROLLBACK");
+    PQclear(x);
+    PQclear(o);
+    PQclear(y);
     return status;
 }
 
@@ -618,8 +793,9 @@ static void usage(FILE *f)
           "  outcome is unknown: settled from its record (final reply published), still open,\n"
           "  or escalated to an operator (never sends a deposit again).\n"
           "  confirm: a rejected deposit was deposited outside paylink (*CONF, recorded); a\n"
-          "  capture sent voiding the remainder voids it. Exit 1 with a warning when its\n"
-          "  authorization was voided or reversed meanwhile or had less left; refused while\n"
+          "  capture sent voiding the remainder voids it; an auth+capture voids the\n"
+          "  authorization it replaced and owes its reversal (.vdr). Exit 1 with a warning when\n"
+          "  its authorization was voided or reversed meanwhile or had less left; refused while\n"
           "  deposits in flight leave it too little.\n"
           "  resubmit: send a rejected deposit again as a new request (*RESB, recorded).\n",
           f);

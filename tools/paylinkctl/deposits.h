@@ -57,6 +57,18 @@
  *   Refused, nothing written (exit 1), while a reversal of that authorization is in flight
  *   (sent or unknown): it claims the whole authorization, the capture would count for nothing,
  *   and the reversal refused (238) would leave the authorization capturable whole again.
+ *   A confirmed auth+capture (operation auth_capture: a new authorization and its capture, made
+ *   in place of the authorization the debit named, cc_deposit_trans.auth_history_id) books on
+ *   that authorization what its approved answer would have, by the same functions: voided
+ *   (void_reason auth_capture, by the deposit), or the void deferred while other deposits claim
+ *   on it; and, with nothing of it captured, on a service bureau with Send reversal, its
+ *   reversal `<ID>.vdr` owed for what was voided (replaced_auth_reversal, as paylink-deposit's
+ *   store owes it, 059; for a deferred void, 057's trigger when the claims end, 063), which
+ *   paylink-deposit's resolver publishes. A line on stdout says what was voided and owed. Nothing
+ *   is booked for a manual authorization (no auth_history row). Voided or reversed meanwhile:
+ *   left as it is, and a warning on stderr says what to check (whoever voided or reversed it may
+ *   have collected the order too), exit 1; refused, nothing written (exit 1), while a reversal
+ *   of it is in flight: its outcome decides what is left to void.
  * resubmit: the deposit is sent again as a NEW request (--as, default <ID>.r<n>) on
  *   <prefix>.deposit.request, rebuilt from the stored row (references, amount, token: never a
  *   card number, which is not stored — a stand-alone credit on a card number cannot be
