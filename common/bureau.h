@@ -142,6 +142,9 @@ typedef struct pl_bureau_result {
     char auth_reason_code[16];
     bool has_auth_amount;
     int64_t auth_amount;
+    /* CYB: the answer holds a ccCaptureReply with reasonCode 100 (an auth+capture's capture
+     * happened, whatever the decision says): nothing of its authorization is left to reverse. */
+    bool capture_approved;
     char afs_score[8];
     char fault_code[64]; /* SOAP fault */
     char fault_string[256];

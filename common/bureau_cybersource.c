@@ -1236,7 +1236,8 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
     /* The authorization's own reply beside: an auth+capture refused while its ccAuthReply says
      * the issuer authorized it (and its ccCaptureReply, the main one, says the capture failed)
      * leaves that amount held, which paylink-deposit reverses. */
-    const svc_reply *auth = &r->svc[SVC_AUTH];
+    const svc_reply *auth = &r->svc[SVC_AUTH], *capture = &r->svc[SVC_CAPTURE];
+    res->capture_approved = capture->present && strcmp(capture->reason_code, "100") == 0;
     if (auth->present) {
         snprintf(res->auth_reason_code, sizeof res->auth_reason_code, "%s", auth->reason_code);
         res->has_auth_amount = auth->has_amount;

@@ -144,6 +144,11 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
     copy(res->request_id, sizeof res->request_id, rec->request_id);
     copy(res->merchant_reference_code, sizeof res->merchant_reference_code,
          rec->merchant_reference);
+    /* An auth+capture whose capture succeeded, whatever Decision Manager says (its ccCaptureReply
+     * 100, bureau_cybersource.c). */
+    const pl_cyb_app_reply *bill = app_named(rec, "ics_bill");
+    res->capture_approved =
+        strcmp(op, "auth_capture") == 0 && bill && bill->has_rcode && bill->rcode == 1;
     /* The main application's own reason, as an answer's service reply gives it: an
      * authorization's ics_auth is its ccAuthReply (RCode 1 without a ReasonCode: 100), which
      * tells whether the issuer holds the amount of a reject (followup_reversal). */
@@ -476,6 +481,8 @@ typedef struct row {
                                  the final reply */
     char auth_reason[16];     /* the queried record's ics_auth reason (its ccAuthReply's), "" when
                                  the outcome is not the bureau's record */
+    bool captured;            /* the queried record's capture (an auth+capture's ics_bill)
+                                 succeeded: nothing of its authorization is left to reverse */
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -1091,7 +1098,7 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
         (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED) &&
         pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
                                               w->auth_reason) &&
-        o->transaction_id[0]) {
+        !w->captured && o->transaction_id[0]) {
         /* An auth+capture refused while the issuer holds the authorization it made (a soft
          * decline, or the queried record's ics_auth says 100, or 110 for part: w->auth_reason is
          * ics_auth's, not ics_bill's): that authorization, by its transaction id
@@ -2029,6 +2036,7 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         if (x.from_answer) {
             map_answer(r, c, &w, &x.res, &o, message, sizeof message);
             copy(w.auth_reason, sizeof w.auth_reason, x.res.service_reason_code);
+            w.captured = x.res.capture_approved;
         } else
             copy(message, sizeof message, "No record at the payment service: nothing was charged.");
         char by[160];

@@ -102,9 +102,10 @@ assert_eq "$(pl_sql "SELECT card_token FROM cc_deposit_trans WHERE request_id = 
 # A confirmed capture (here one the bureau failed, 150) was deposited outside paylink against its
 # authorization: its amount counts as deposited there, so the next debit of that authorization is
 # not a capture collecting it again. Sent voiding the remainder (CYB's Void auth at deposit), it
-# voids what it left, as its approved answer would have (062): the bureau released that, so the
-# next debit, even of no more than was left, is an auth+capture of its own (the authorization's
-# token). Before, it was a capture of the released remainder.
+# voids what it left, as its approved answer would have (062; on CyberSource paylink's rule, not
+# the bureau, keeps the remainder from being captured), so the next debit, even of no more than
+# was left, is an auth+capture of its own (the authorization's token). Before, it was a capture
+# of that remainder.
 ord="OPA$run"
 r=$(pl_auth_reply "opa-$run" 300.00 "$ord")
 assert_json .status approved "$r"

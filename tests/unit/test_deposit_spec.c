@@ -150,9 +150,10 @@ static json_object *answer(pl_job *job, const char *fixture, const char *const *
     memset(&cfg, 0, sizeof cfg);
     job->call.req = &job->req;
     char err[256] = "";
-    assert_int_equal(
-        pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, sizeof err),
-        0);
+    int prc =
+        pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, sizeof err);
+    if (prc != 0)
+        fail_msg("%s: %s", fixture, err);
     free(body);
     memset(job->reply, 0, sizeof *job->reply);
     pl_deposit_spec.map(job);
@@ -336,6 +337,62 @@ static void test_refused_auth_capture_not_held(void **state)
     json_object_put(reply);
 }
 
+/*
+ * The edges of what a refused auth+capture reverses. A REJECT 110 whose capture was answered 100
+ * without an amount: CyberSource captured (it is no partial approval paylink can book, having no
+ * amount), so nothing of the authorization is left to reverse: no `.sdr` (it would be refused,
+ * 238). A ccAuthReply 100 without an amount beside a failed capture that carries one: the
+ * reversal goes for the amount asked (150.00), never the failed capture's (149.99); a 110
+ * without an amount: none (the part held is not known, and CyberSource refuses a reversal above
+ * it).
+ */
+static void test_refused_auth_capture_edges(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    auth_capture_job(&cyb, &job, &res);
+    char held[24], rid[sizeof job.req.request_id];
+    memcpy(rid, job.req.request_id, sizeof rid);
+    snprintf(job.req.request_id, sizeof job.req.request_id, "r-debit-0110");
+    job.req.amount = 11000;
+    const char *captured[] = {"</c:requestDateTime>\n<c:amount>55.00</c:amount>",
+                              "</c:requestDateTime>\n<!-- no amount here -->   ", NULL};
+    json_object *reply = answer(&job, "auth_capture_partial_110.xml", captured);
+    assert_string_equal(job.res->auth_reason_code, "110");
+    assert_true(job.res->capture_approved);
+    assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    json_object_put(reply);
+
+    job.req.amount = 15000;
+    memcpy(job.req.request_id, rid, sizeof rid);
+    for (int part = 0; part < 2; part++) {
+        const char *no_amount[] = {TOP_ACCEPT_100,
+                                   "<c:decision>REJECT</c:decision>\n<c:reasonCode>102",
+                                   "<c:ccAuthReply>\n<c:reasonCode>100",
+                                   part ? "<c:ccAuthReply>\n<c:reasonCode>110"
+                                        : "<c:ccAuthReply>\n<c:reasonCode>100",
+                                   "<c:amount>150.00</c:amount>",
+                                   "<!-- no amount here -->    ",
+                                   CAPTURE_100,
+                                   "<c:ccCaptureReply>\n<c:reasonCode>102",
+                                   NULL};
+        reply = answer(&job, "auth_capture.xml", no_amount);
+        assert_int_equal(job.reply->status, PL_ST_DECLINED);
+        assert_false(job.res->has_auth_amount);
+        assert_false(job.res->capture_approved);
+        memset(held, 0, sizeof held);
+        if (part) {
+            assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+        } else {
+            assert_true(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+            assert_string_equal(held, "150.00");
+        }
+        json_object_put(reply);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_refused_auth_capture_after_auth_100_reversed),
         cmocka_unit_test(test_refused_auth_capture_after_auth_110_reversed_for_part),
         cmocka_unit_test(test_refused_auth_capture_not_held),
+        cmocka_unit_test(test_refused_auth_capture_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,7 @@ static decision_ex query_op(const char *op, const pl_cyb_query_result *res, row 
     if (!o->has_amount && x.res.has_amount)
         o->amount = x.res.amount;
     copy(w->auth_reason, sizeof w->auth_reason, x.res.service_reason_code);
+    w->captured = x.res.capture_approved;
     return x;
 }
 
@@ -340,6 +341,16 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     add_app(res, "ics_bill", -1, "150");
     query_op("auth_capture", res, &w, &o);
     assert_int_equal(o.status, PL_ST_ERROR);
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    /* Decision Manager's reject (481) of a record whose capture succeeded (ics_bill 1): the
+     * money was captured, nothing of the authorization is left to reverse, none (CyberSource
+     * would refuse it, 238). */
+    auth_capture_row(&w, true);
+    one_record(res, 1, "100", 0, "481", 15000);
+    add_app(res, "ics_bill", 1, "100");
+    query_op("auth_capture", res, &w, &o);
+    assert_int_equal(o.status, PL_ST_REJECTED);
+    assert_true(w.captured);
     assert_int_equal(reversal(&w, &o, rev, amount), 0);
     /* A refusal an operator gives (no record: no ics_auth known): a 400 or 102, none; a soft
      * decline as before. */

@@ -106,8 +106,9 @@ out:
  * done, by the same rule (paylink_settle_debit and paylink_debit_void_mode, migration 062, which
  * the settle trigger calls): a capture sent voiding the remainder (cc_deposit_trans.
  * void_remainder, Void auth at deposit) voids what it left, or defers that void while another
- * deposit claims on the authorization; the bureau released it. Before, the remainder stayed
- * capturable in the books, and its next capture was sent and declined.
+ * deposit claims on the authorization (on the External Payment Service the bureau released it;
+ * on CyberSource paylink's rule no longer captures it). Before, the remainder stayed capturable
+ * in the books.
  * An authorization voided meanwhile (a capture voiding the remainder, an auth+capture in its
  * place, a void deferred until the claims end) voided only what was not captured: its voided
  * amount shrinks to what the confirmed capture left (SQL_CONFIRM_SHRINK), else the books said

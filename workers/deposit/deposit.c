@@ -946,9 +946,16 @@ static const char *auth_capture_auth_reason(const pl_job *job)
 static bool refused_held_amount(const pl_job *job, char *out, size_t outsz)
 {
     const pl_bureau_result *res = job->res;
-    if (!res || !res->has_auth_amount)
+    if (!res)
         return pl_job_held_amount(job, out, outsz);
-    return res->auth_amount > 0 && pl_money_format(res->auth_amount, out, outsz) == 0;
+    if (res->has_auth_amount)
+        return res->auth_amount > 0 && pl_money_format(res->auth_amount, out, outsz) == 0;
+    /* No amount in ccAuthReply: all of it is the amount asked, never the answer's own amount
+     * (an auth+capture's is the failed capture's). Of a part (110) nothing is known, and above
+     * it CyberSource refuses the reversal: none is sent (an operator reverses it). */
+    if (strcmp(res->auth_reason_code, "110") == 0 || !job->req.has_amount)
+        return false;
+    return job->req.amount > 0 && pl_money_format(job->req.amount, out, outsz) == 0;
 }
 
 bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *amount,
@@ -957,8 +964,11 @@ bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *am
     json_object *auth;
     const char *tid =
         json_object_object_get_ex(reply, "auth", &auth) ? jstr(auth, "transaction_id") : NULL;
+    /* A capture answered 100 happened, whatever the decision: nothing of the authorization is
+     * left to reverse (CyberSource refuses, 238). */
     if (job->call.op != PL_OP_AUTH_CAPTURE || !job->svc || !job->svc->send_reversal ||
         strcmp(job->svc->protocol, "CYB") != 0 || !tid || !*tid ||
+        (job->res && job->res->capture_approved) ||
         !pl_cybersource_refused_but_authorized(
             jstr(reply, "status"), jstr(reply, "vendor_response"), auth_capture_auth_reason(job)))
         return false;
