@@ -99,13 +99,16 @@ static const pl_db_stmt stmts[] = {
      * what lets paylink-reversal claim and reverse a `declined` one, and, after a partial
      * approval (110), what the issuer holds ($3, "" when all it was asked: 061), which
      * paylink-reversal sends for any reversal of it — the order system's, or a timeout reversal
-     * `.tor` that comes before this answer's `.rev` — not the amount that reversal names. Only the
+     * `.tor` that comes before this answer's `.rev` — not the amount that reversal names. A
+     * held amount already there (an operator's, the resolver's, for a row settled before this
+     * late answer came) is kept: a reversal may have gone for it already. Only the
      * row of this request's answer with the transaction id answered ($2): whoever stored it (a late
      * answer and the resolver's query give the same). One row, found by auth_history_request; run
      * only for such an answer, never on the hot path. */
     {"auth_issuer_authorized",
      "UPDATE auth_history SET issuer_authorized = true, amount_issuer_held = CASE WHEN "
-     "amount_authorized IS NULL AND $3 <> '' THEN $3::numeric ELSE amount_issuer_held END "
+     "amount_authorized IS NULL AND amount_issuer_held IS NULL AND $3 <> '' THEN $3::numeric "
+     "ELSE amount_issuer_held END "
      "WHERE request_id = $1 "
      "AND transaction_id = $2 AND transaction_id <> '' AND status IN ('declined', 'rejected') "
      "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "
