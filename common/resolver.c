@@ -1671,7 +1671,9 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
              "EXISTS (SELECT 1 FROM cc_deposit_trans d, jsonb_array_elements(CASE WHEN "
              "jsonb_typeof(d.followups) = 'array' THEN d.followups ELSE '[]'::jsonb END) f "
              "WHERE d.request_id = took.deposit_request_id "
-             "AND f->>'topic' LIKE '%.reversal.request') FROM took "
+             "AND f->>'topic' LIKE '%.reversal.request' "
+             "AND strpos(f->>'payload', '\"' || took.deposit_request_id || '.vdr\"') > 0) "
+             "FROM took "
              "LEFT JOIN cc_auth_trans a ON a.request_id = took.auth_request_id",
              3, p);
     if (!ok(res)) {

@@ -2328,10 +2328,11 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     pub_init(&pub);
     char own[128];
     pl_resolver *r = resolver("deposit", owner(own, sizeof own, "vdr"), &pub);
-    enum { CASES = 5 };
+    enum { CASES = 6 };
     /* 0: the other capture declined; 1: approved; 2: the auth+capture on EXT (no Send
      * reversal); 3 and 4: its follow-ups hold the reversal already (owed all the same: the
-     * resolver reads what became of that one). */
+     * resolver reads what became of that one); 5: its follow-ups hold another reversal only
+     * (an `.sdr`, say: not its `.vdr`), which the resolver does not wait for. */
     char auth[CASES][64], ac[CASES][64], vdr[CASES][64], key[CASES][32], hid[CASES][24];
     for (int k = 0; k < CASES; k++) {
         char order[21], cap[64], want[256];
@@ -2345,11 +2346,14 @@ static void test_deferred_auth_capture_void_reversed(void **state)
         mk_approved_auth(auth[k], order, hid[k], sizeof hid[k]);
         mk_sent_debit(cap, order, "CYB", "capture", "30.00", hid[k]);
         mk_sent_debit(ac[k], order, k == 2 ? "EXT" : "CYB", "auth_capture", "150.00", hid[k]);
-        if (k >= 3)
+        if (k >= 3) {
+            char other[64];
+            pl_job_derived_request_id(ac[k], PL_SOFT_DECLINE_REVERSAL_SUFFIX, other, sizeof other);
             run("UPDATE cc_deposit_trans SET followups = jsonb_build_array(jsonb_build_object("
                 "'topic', 'it.reversal.request', 'key', $2::text, 'payload', "
                 "jsonb_build_object('request_id', $3::text)::text)) WHERE request_id = $1",
-                3, (const char *const[]){ac[k], key[k], vdr[k]});
+                3, (const char *const[]){ac[k], key[k], k == 5 ? other : vdr[k]});
+        }
         settle_debit(ac[k], "approved", "150.00");
         snprintf(want, sizeof want, "approved|0.00|%s|auth_capture", ac[k]);
         assert_value("SELECT concat_ws('|', status, amount_voided, void_deferred_by, "
@@ -2477,6 +2481,18 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     json_object_put(o);
     for (int k = 1; k < 3; k++)
         assert_int_equal(calls_for_key(&pub, key[k], NULL), 0);
+
+    /* Case 5: another reversal in its follow-ups is not its `.vdr`: published at once, not
+     * after ten minutes of waiting for a `.vdr` that never went. */
+    quiet("deposit");
+    owed_hold(ac[5], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    const published *m5 = NULL;
+    assert_int_equal(calls_for_key(&pub, key[5], &m5), 1);
+    o = json_tokener_parse(m5->payload);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "request_id"), vdr[5]);
+    json_object_put(o);
     pl_resolver_destroy(r);
     pub_free(&pub);
 }
