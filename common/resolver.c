@@ -1048,7 +1048,7 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
  * authorization, the reversal's id and its amount ("" = the transaction's; for a reject or soft
  * decline's `.rev`, what the issuer holds when the answer or operator says less: held_amount; a
  * `.tor` goes again as first published, for the whole request: paylink-reversal sends what the
- * issuer holds, note_issuer_held); returns false when there is none.
+ * issuer holds, note_issuer_holds); returns false when there is none.
  */
 static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
@@ -1070,7 +1070,7 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
          * lost, and a copy for another amount is another request under the same request_id,
          * which paylink-reversal refuses as an idempotency conflict once the first went (for
          * the whole request, refused above a partial approval: the hold stayed). What the
-         * issuer holds is recorded on the history row instead (note_issuer_held,
+         * issuer holds is recorded on the history row instead (note_issuer_holds,
          * amount_issuer_held, 061), where paylink-reversal reads it for whichever copy comes
          * first; the other is answered from its row. */
         return 1;
@@ -1146,63 +1146,47 @@ static bool issuer_authorized_outcome(const row *w, const pl_resolve_outcome *o)
 }
 
 /*
- * Such an outcome's history row (APPLY_AUTH has just inserted it, in this transaction) says the
- * issuer authorized it (auth_history.issuer_authorized, 060): paylink-reversal claims and
- * reverses a `declined` one by it (a token+auth refused 102 for its token), the reversal this
- * outcome's followups publish or the order system's. Returns 0 or PL_ERR_DB (last_error).
+ * What such an outcome's history row (APPLY_AUTH has just inserted it, in this transaction)
+ * records of what the issuer holds, as paylink-auth's store records it for an answer in time
+ * (auth.c, auth_issuer_authorized):
+ *   - that the issuer authorized it (auth_history.issuer_authorized, 060: issuer_authorized_
+ *     outcome): paylink-reversal claims and reverses a `declined` one by it (a token+auth
+ *     refused 102 for its token), the reversal this outcome's followups publish or the order
+ *     system's;
+ *   - what the issuer holds of it after a partial approval (a reject, a soft decline, or a
+ *     refusal whose queried record's ics_auth says 110: the outcome's amount, below what the
+ *     request asked, held_amount; auth_history.amount_issuer_held, 061): paylink-reversal
+ *     sends that amount for any reversal of it — its `.rev`, its timeout reversal `.tor`
+ *     (published again with an operator's outcome exactly as first published, while the first
+ *     copy may still be queued: followup_reversal), an order system's — as it sends an
+ *     approval's amount authorized. Before, only the `.rev` (or a `.tor` published again) named
+ *     it, and a `.tor` copy for the whole request was refused above the partial approval.
+ * One UPDATE of the row, none when neither applies. Returns 0 or PL_ERR_DB (last_error).
  */
-static int note_issuer_authorized(pl_resolver *r, PGconn *c, const row *w,
-                                  const pl_resolve_outcome *o)
+static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
 {
-    if (!issuer_authorized_outcome(w, o))
-        return 0;
-    const char *p[] = {w->rid, o->transaction_id};
-    PGresult *res = exec(c,
-                         "UPDATE auth_history SET issuer_authorized = true WHERE request_id = $1 "
-                         "AND transaction_id = $2 AND transaction_id <> '' "
-                         "AND status IN ('declined', 'rejected') "
-                         "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL",
-                         2, p);
-    int rc = ok(res) ? 0 : PL_ERR_DB;
-    if (rc != 0)
-        apply_error(r, w, "recording that the issuer authorized it", c);
-    PQclear(res);
-    return rc;
-}
-
-/*
- * What the issuer holds of an authorization this outcome refuses after a partial approval (a
- * reject, a soft decline, or a refusal whose queried record's ics_auth says 110: the outcome's
- * amount, below what the request asked, held_amount) recorded on its history row (APPLY_AUTH
- * has just inserted it, in this transaction: auth_history.amount_issuer_held, 061):
- * paylink-reversal sends that amount for any reversal of it — its `.rev`, its timeout reversal
- * `.tor` (published again with an operator's outcome exactly as first published, while the
- * first copy may still be queued: followup_reversal), an order system's — as it sends an
- * approval's amount authorized. Before, only the `.rev` (or a `.tor` published again) named
- * it, and a `.tor` copy for the whole request was refused above the partial approval. Returns
- * 0 or PL_ERR_DB (last_error).
- */
-static int note_issuer_held(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
-{
+    bool authorized = issuer_authorized_outcome(w, o);
+    char held[24] = "";
     int64_t asked = 0;
-    if (strcmp(w->worker, "auth") != 0 || strcmp(w->protocol, "CYB") != 0 ||
-        strcmp(w->op, "token") == 0 || !o->transaction_id[0] ||
-        (o->status != PL_ST_REJECTED && o->status != PL_ST_DECLINED) ||
-        !pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
-                                               w->auth_reason) ||
-        pl_money_parse_decimal(w->amount, &asked) != 0)
+    if (strcmp(w->worker, "auth") == 0 && strcmp(w->protocol, "CYB") == 0 &&
+        strcmp(w->op, "token") != 0 && o->transaction_id[0] &&
+        (o->status == PL_ST_REJECTED || o->status == PL_ST_DECLINED) &&
+        pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
+                                              w->auth_reason) &&
+        pl_money_parse_decimal(w->amount, &asked) == 0)
+        held_amount(o, asked, held, sizeof held);
+    if (!authorized && !held[0])
         return 0;
-    char held[24];
-    held_amount(o, asked, held, sizeof held);
-    if (!held[0])
-        return 0;
-    const char *p[] = {w->rid, o->transaction_id, held};
-    PGresult *res = exec(c,
-                         "UPDATE auth_history SET amount_issuer_held = $3::numeric "
-                         "WHERE request_id = $1 AND transaction_id = $2 AND transaction_id <> '' "
-                         "AND status IN ('declined', 'rejected') AND amount_authorized IS NULL "
-                         "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL",
-                         3, p);
+    const char *p[] = {w->rid, o->transaction_id, authorized ? "true" : "false", held};
+    PGresult *res =
+        exec(c,
+             "UPDATE auth_history SET issuer_authorized = issuer_authorized OR $3::boolean, "
+             "amount_issuer_held = CASE WHEN $4::text <> '' AND amount_authorized IS NULL "
+             "THEN $4::numeric ELSE amount_issuer_held END "
+             "WHERE request_id = $1 AND transaction_id = $2 AND transaction_id <> '' "
+             "AND status IN ('declined', 'rejected') "
+             "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL",
+             4, p);
     int rc = ok(res) ? 0 : PL_ERR_DB;
     if (rc != 0)
         apply_error(r, w, "recording what the issuer holds", c);
@@ -1213,16 +1197,14 @@ static int note_issuer_held(pl_resolver *r, PGconn *c, const row *w, const pl_re
 /*
  * What the worker publishes with such an answer (followup_reversal), stored with it in the
  * row's followups, which publish_one publishes with the final reply (and a redelivery replays);
- * and before it, what paylink-auth's store records with a refusal the issuer authorized
- * (note_issuer_authorized) and what the issuer holds of one after a partial approval
- * (note_issuer_held). Returns 0 or a negative pl_err (last_error says why).
+ * and before it, what paylink-auth's store records with a refusal the issuer authorized, and
+ * what the issuer holds of one after a partial approval (note_issuer_holds). Returns 0 or a
+ * negative pl_err (last_error says why).
  */
 static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
 {
     char auth[51], rev[51], amount[24], why[200] = "";
-    int rc = note_issuer_authorized(r, c, w, o);
-    if (rc == 0)
-        rc = note_issuer_held(r, c, w, o);
+    int rc = note_issuer_holds(r, c, w, o);
     if (rc != 0)
         return rc;
     rc = followup_reversal(c, w, o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount);

@@ -163,7 +163,7 @@ static void test_score_reject_after_auth_100_reversed(void **state)
  * The issuer authorized part of the amount (ics_auth 110, the record's amount 55.00 of the
  * 110.00 asked) and Decision Manager rejected the whole (400): rejected, reversed for the 55.00
  * the issuer holds, as paylink-auth's `.rev` of the same answer in time; its history row records
- * issuer_authorized (issuer_authorized_outcome: note_issuer_authorized). Before, only ics_auth
+ * issuer_authorized (issuer_authorized_outcome: note_issuer_holds). Before, only ics_auth
  * 100 was taken, and the part stayed held.
  */
 static void test_score_reject_after_auth_110_reversed_for_part(void **state)
@@ -198,7 +198,7 @@ static void test_score_reject_after_auth_110_reversed_for_part(void **state)
  * part) while its token failed (ics_pay_subscription_create 102): `declined`, and the issuer
  * holds the amount. The resolver publishes its reversal (`.rev`, for what is held) as
  * paylink-auth does with the same answer in time, and records issuer_authorized on its history
- * row (note_issuer_authorized) so that paylink-reversal claims it. Before, a declined one was
+ * row (note_issuer_holds) so that paylink-reversal claims it. Before, a declined one was
  * not reversed: the hold stayed until the authorization expired.
  */
 static void test_declined_token_auth_after_auth_100_reversed(void **state)
@@ -322,7 +322,7 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
         assert_string_equal(auth, ""); /* named by its transaction id, as a manual one */
         assert_string_equal(rev, REF ".sdr");
         assert_string_equal(amount, cases[i].held); /* "": all of the 150.00 asked */
-        /* Not an authorization's history row: nothing for note_issuer_authorized. */
+        /* Not an authorization's history row: nothing for note_issuer_holds. */
         assert_false(issuer_authorized_outcome(&w, &o));
         /* Without Send reversal, none. */
         w.send_reversal = false;
