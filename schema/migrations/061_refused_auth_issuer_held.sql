@@ -21,12 +21,14 @@
 -- held amount, and the other is answered from its row.
 --
 -- What it costs to apply: ADD COLUMN without a default (catalogue only: no table rewrite, a
--- brief ACCESS EXCLUSIVE lock of auth_history), SET STATISTICS, a comment. At run time: nothing
--- on the hot path (paylink-reversal's look-ups read one more column of the row they already
--- read; the resolver adds one UPDATE of the history row it has just inserted, only for such an
--- outcome).
+-- brief ACCESS EXCLUSIVE lock of auth_history), its CHECK added NOT VALID (every existing row
+-- holds NULL, which passes it: an inline CHECK would have read the whole table under that
+-- lock, holding up every store and claim for as long), SET STATISTICS, a comment. At run time:
+-- nothing on the hot path (paylink-reversal's look-ups read one more column of the row they
+-- already read; the resolver adds one UPDATE of the history row it has just inserted, only for
+-- such an outcome).
 
-ALTER TABLE auth_history ADD COLUMN amount_issuer_held numeric(15,2)
-    CHECK (amount_issuer_held > 0);
+ALTER TABLE auth_history ADD COLUMN amount_issuer_held numeric(15,2),
+    ADD CONSTRAINT auth_history_amount_issuer_held_check CHECK (amount_issuer_held > 0) NOT VALID;
 ALTER TABLE auth_history ALTER COLUMN amount_issuer_held SET STATISTICS 25;
 COMMENT ON COLUMN auth_history.amount_issuer_held IS 'Of a CyberSource authorization refused (rejected, or declined as a soft decline or while the issuer authorized it) which records no amount authorized: what the issuer holds when it is less than the amount asked (a partial approval, 110), as an operator''s resolution (wreq resolve --amount) or the resolver''s query learnt it (061). paylink-reversal reverses this amount, whatever the reversal request names (above it CyberSource refuses the reversal and the hold stays). NULL: the amount asked, or not known.';
