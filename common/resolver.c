@@ -1607,6 +1607,25 @@ static void owed_done(PGconn *c, const char *deposit, const char *rev)
     PQclear(m);
 }
 
+/* Whether deposit's stored follow-ups hold the reversal request rev (its own `.vdr`, published
+ * with its answer: the id as pl_job_derived_request_id makes it, `vdr.<hash>` for a long
+ * deposit id), not another reversal such as an `.sdr`. A failed read says yes: the resolver
+ * then waits for it, at most until the owed row is ten minutes old. */
+static bool followups_hold(PGconn *c, const char *deposit, const char *rev)
+{
+    const char *p[] = {deposit, rev};
+    PGresult *res = exec(c,
+                         "SELECT EXISTS (SELECT 1 FROM cc_deposit_trans d, "
+                         "jsonb_array_elements(CASE WHEN jsonb_typeof(d.followups) = 'array' "
+                         "THEN d.followups ELSE '[]'::jsonb END) f WHERE d.request_id = $1 "
+                         "AND f->>'topic' LIKE '%.reversal.request' "
+                         "AND strpos(f->>'payload', '\"' || $2::text || '\"') > 0)",
+                         2, p);
+    bool held = !ok(res) || PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return held;
+}
+
 /*
  * The reversals owed for an authorization an auth+capture replaced whose void waited for another
  * claim to end (replaced_auth_reversal, migration 057): the trigger that carried the void out
@@ -1649,12 +1668,7 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
              "RETURNING o.deposit_request_id, o.auth_request_id, o.amount, o.owed_at) "
              "SELECT took.deposit_request_id, took.auth_request_id, took.amount::text, "
              "coalesce(a.company::text || '-' || a.order_number, ''), "
-             "coalesce(took.owed_at < now() - interval '10 minutes', true), "
-             "EXISTS (SELECT 1 FROM cc_deposit_trans d, jsonb_array_elements(CASE WHEN "
-             "jsonb_typeof(d.followups) = 'array' THEN d.followups ELSE '[]'::jsonb END) f "
-             "WHERE d.request_id = took.deposit_request_id "
-             "AND f->>'topic' LIKE '%.reversal.request' "
-             "AND strpos(f->>'payload', '\"' || took.deposit_request_id || '.vdr\"') > 0) "
+             "coalesce(took.owed_at < now() - interval '10 minutes', true) "
              "FROM took "
              "LEFT JOIN cc_auth_trans a ON a.request_id = took.auth_request_id",
              3, p);
@@ -1670,7 +1684,7 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
     bool refused = false;
     for (int i = 0; i < n; i++) {
         const char *deposit = PQgetvalue(res, i, 0), *auth = PQgetvalue(res, i, 1);
-        bool old = PQgetvalue(res, i, 4)[0] == 't', own = PQgetvalue(res, i, 5)[0] == 't';
+        bool old = PQgetvalue(res, i, 4)[0] == 't';
         if (refused) {
             /* Kafka refused one: the rest are given back untried, for the next pass. */
             owed_release(c, deposit, r->owner);
@@ -1678,6 +1692,7 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
         }
         char rev[51], why[200] = "", err[256] = "";
         pl_job_derived_request_id(deposit, PL_DEPOSIT_REVERSAL_SUFFIX, rev, sizeof rev);
+        bool own = followups_hold(c, deposit, rev);
         vdr_state st = owed_vdr(c, rev, old);
         bool again = st == VDR_REFUSED;
         if (again) {

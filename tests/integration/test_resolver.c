@@ -2328,11 +2328,12 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     pub_init(&pub);
     char own[128];
     pl_resolver *r = resolver("deposit", owner(own, sizeof own, "vdr"), &pub);
-    enum { CASES = 6 };
+    enum { CASES = 7 };
     /* 0: the other capture declined; 1: approved; 2: the auth+capture on EXT (no Send
      * reversal); 3 and 4: its follow-ups hold the reversal already (owed all the same: the
      * resolver reads what became of that one); 5: its follow-ups hold another reversal only
-     * (an `.sdr`, say: not its `.vdr`), which the resolver does not wait for. */
+     * (an `.sdr`, say: not its `.vdr`), which the resolver does not wait for; 6: as 3, its id
+     * 50 characters long (its `.vdr` is `vdr.<hash>`, pl_job_derived_request_id). */
     char auth[CASES][64], ac[CASES][64], vdr[CASES][64], key[CASES][32], hid[CASES][24];
     for (int k = 0; k < CASES; k++) {
         char order[21], cap[64], want[256];
@@ -2342,6 +2343,8 @@ static void test_deferred_auth_capture_void_reversed(void **state)
         snprintf(auth[k], sizeof auth[k], "%s%da", g_prefix, n);
         snprintf(cap, sizeof cap, "%s%dc", g_prefix, n);
         snprintf(ac[k], sizeof ac[k], "%s%dx", g_prefix, n);
+        while (k == 6 && strlen(ac[k]) < 50)
+            strcat(ac[k], "L");
         pl_job_derived_request_id(ac[k], PL_DEPOSIT_REVERSAL_SUFFIX, vdr[k], sizeof vdr[k]);
         mk_approved_auth(auth[k], order, hid[k], sizeof hid[k]);
         mk_sent_debit(cap, order, "CYB", "capture", "30.00", hid[k]);
@@ -2481,6 +2484,19 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     json_object_put(o);
     for (int k = 1; k < 3; k++)
         assert_int_equal(calls_for_key(&pub, key[k], NULL), 0);
+
+    /* Case 6: its own `.vdr` under a long id (`vdr.<hash>`) is found in its follow-ups all the
+     * same: the resolver waits for it, publishes nothing, and keeps the row under its lease. */
+    assert_true(strncmp(vdr[6], "vdr.", 4) == 0);
+    quiet("deposit");
+    owed_hold(ac[6], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    assert_int_equal(calls_for_key(&pub, key[6], NULL), 0);
+    assert_value_n(
+        "SELECT (lease_owner = $2 AND lease_until > now() + interval '20 seconds')::text "
+        "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
+        2, (const char *const[]){ac[6], own}, "true");
+    owed_hold(ac[6], true);
 
     /* Case 5: another reversal in its follow-ups is not its `.vdr`: published at once, not
      * after ten minutes of waiting for a `.vdr` that never went. */
