@@ -124,6 +124,14 @@ bool pl_cybersource_refused_but_authorized(const char *status, const char *vendo
             pl_cybersource_issuer_authorized(auth_reason_code));
 }
 
+bool pl_cybersource_auth_capture_holds(const char *status, const char *vendor_response,
+                                       const char *auth_reason_code)
+{
+    return pl_cybersource_refused_but_authorized(status, vendor_response, auth_reason_code) ||
+           (status && strcmp(status, "error") == 0 &&
+            pl_cybersource_issuer_authorized(auth_reason_code));
+}
+
 bool pl_cybersource_version_at_least(const char *version, int major, int minor)
 {
     long ma, mi;

@@ -165,6 +165,18 @@ bool pl_cybersource_issuer_authorized(const char *auth_reason_code);
 bool pl_cybersource_refused_but_authorized(const char *status, const char *vendor_response,
                                            const char *auth_reason_code);
 
+/*
+ * An auth+capture whose new authorization the issuer holds while CyberSource captured nothing:
+ * refused as pl_cybersource_refused_but_authorized says, or failed (`error`: a 150 system
+ * failure of its capture) while its ccAuthReply says 100 or 110. The order system, told
+ * `declined`, `rejected` or `error`, does not capture it (a debit sent again is an auth+capture
+ * of its own, a second hold), so with Send reversal it is reversed (`.sdr`). The caller checks
+ * that the capture was not answered 100 (pl_bureau_result.capture_approved): a captured
+ * authorization is never reversed (238).
+ */
+bool pl_cybersource_auth_capture_holds(const char *status, const char *vendor_response,
+                                       const char *auth_reason_code);
+
 /* Digits of a merchantTransactionIdentifier; out of pl_cybersource_merchant_txn_id needs one
  * more byte. */
 #define PL_CYBERSOURCE_MTI_DIGITS 15

@@ -1095,9 +1095,9 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
     }
     if (strcmp(w->worker, "deposit") == 0 && strcmp(w->op, "auth_capture") == 0 &&
         strcmp(w->protocol, "CYB") == 0 &&
-        (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED) &&
-        pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
-                                              w->auth_reason) &&
+        (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED || o->status == PL_ST_ERROR) &&
+        pl_cybersource_auth_capture_holds(pl_status_name(o->status), o->vendor_response,
+                                          w->auth_reason) &&
         !w->captured && o->transaction_id[0]) {
         /* An auth+capture refused while the issuer holds the authorization it made (a soft
          * decline, or the queried record's ics_auth says 100, or 110 for part: w->auth_reason is

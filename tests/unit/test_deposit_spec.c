@@ -288,9 +288,10 @@ static void test_refused_auth_capture_after_auth_110_reversed_for_part(void **st
 /*
  * What stays as it was: the issuer declined (ccAuthReply 203), so nothing is held and nothing
  * is reversed, whatever the request's reasonCode; a soft decline is reversed as before (for
- * ccAuthReply's amount); an `error` (ERROR 150, whose ccAuthReply says 100 while its capture
- * failed) is not: a bureau failure is not a refusal (pl_cybersource_refused_but_authorized, as
- * paylink-auth's); an answer without a result (a reply replayed from before
+ * ccAuthReply's amount); so is an `error` (ERROR 150, whose ccAuthReply says 100 while its
+ * capture failed: the issuer holds it, and the order system, told `error`, sends the debit
+ * again as an auth+capture of its own; pl_cybersource_auth_capture_holds), as long as its
+ * capture was not answered 100; an answer without a result (a reply replayed from before
  * 008_followups.sql) reads no ccAuthReply.
  */
 static void test_refused_auth_capture_not_held(void **state)
@@ -327,6 +328,15 @@ static void test_refused_auth_capture_not_held(void **state)
     reply = answer(&job, "auth_capture.xml", error);
     assert_int_equal(job.reply->status, PL_ST_ERROR);
     assert_string_equal(job.res->auth_reason_code, "100");
+    assert_true(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    assert_string_equal(held, "150.00");
+    json_object_put(reply);
+    /* The same ERROR with its capture answered 100: captured, nothing to reverse. */
+    const char *error_captured[] = {TOP_ACCEPT_100,
+                                    "<c:decision>ERROR</c:decision>\n <c:reasonCode>150", NULL};
+    reply = answer(&job, "auth_capture.xml", error_captured);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
+    assert_true(job.res->capture_approved);
     assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
     json_object_put(reply);
 

@@ -334,14 +334,17 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     query_op("auth_capture", res, &w, &o);
     assert_int_equal(o.status, PL_ST_DECLINED);
     assert_int_equal(reversal(&w, &o, rev, amount), 0);
-    /* The capture failed with an error (ics_bill -1): `error`, not a refusal, none (as
-     * paylink-deposit's for an ERROR answer). */
+    /* The capture failed with an error (ics_bill -1) while ics_auth says 100: `error`, the
+     * issuer holding the authorization, reversed as paylink-deposit reverses an ERROR answer
+     * (pl_cybersource_auth_capture_holds). */
     auth_capture_row(&w, true);
     one_record(res, 1, "100", -2, "", 15000);
     add_app(res, "ics_bill", -1, "150");
     query_op("auth_capture", res, &w, &o);
     assert_int_equal(o.status, PL_ST_ERROR);
-    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    assert_false(w.captured);
+    assert_int_equal(reversal(&w, &o, rev, amount), 1);
+    assert_string_equal(rev, REF ".sdr");
     /* Decision Manager's reject (481) of a record whose capture succeeded (ics_bill 1): the
      * money was captured, nothing of the authorization is left to reverse, none (CyberSource
      * would refuse it, 238). */

@@ -969,8 +969,8 @@ bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *am
     if (job->call.op != PL_OP_AUTH_CAPTURE || !job->svc || !job->svc->send_reversal ||
         strcmp(job->svc->protocol, "CYB") != 0 || !tid || !*tid ||
         (job->res && job->res->capture_approved) ||
-        !pl_cybersource_refused_but_authorized(
-            jstr(reply, "status"), jstr(reply, "vendor_response"), auth_capture_auth_reason(job)))
+        !pl_cybersource_auth_capture_holds(jstr(reply, "status"), jstr(reply, "vendor_response"),
+                                           auth_capture_auth_reason(job)))
         return false;
     return refused_held_amount(job, amount, amountsz);
 }
@@ -979,12 +979,13 @@ bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *am
  * A CyberSource auth+capture refused while the issuer holds the amount of the authorization it
  * made, CyberSource having captured nothing: soft-declined (200, 230, 520: the issuer approved,
  * CyberSource declined), or refused otherwise (`rejected` 400, a fraud score; `declined` 102, a
- * capture that failed, ...) while its ccAuthReply says 100, or 110 for part
- * (pl_deposit_reverses_refusal). The order system is told `declined` or `rejected` and never
- * captures it; with Send reversal that authorization is reversed, named by its transaction id
- * as a manual authorization (paylink records no authorization of a refused auth+capture), for
- * what the issuer holds (ccAuthReply's amount), as paylink-auth reverses such an authorization.
- * One reversal, `<request_id>.sdr`, whichever it was: an auth+capture makes one authorization.
+ * capture that failed, ...), or failed (`error` 150 of its capture), while its ccAuthReply says
+ * 100, or 110 for part (pl_deposit_reverses_refusal). The order system is told `declined`,
+ * `rejected` or `error` and never captures it; with Send reversal that authorization is reversed,
+ * named by its transaction id as a manual authorization (paylink records no authorization of a
+ * refused auth+capture), for what the issuer holds (ccAuthReply's amount), as paylink-auth reverses
+ * such an authorization. One reversal, `<request_id>.sdr`, whichever it was: an auth+capture makes
+ * one authorization.
  */
 static int refused_auth_capture_followup(pl_job *job, const dep_data *d, json_object *reply)
 {
@@ -1033,7 +1034,9 @@ static int dep_followups(pl_job *job, json_object *reply)
 {
     const dep_data *d = job->spec_data;
     const char *status = jstr(reply, "status");
-    if (d && status && (strcmp(status, "declined") == 0 || strcmp(status, "rejected") == 0))
+    if (d && status &&
+        (strcmp(status, "declined") == 0 || strcmp(status, "rejected") == 0 ||
+         strcmp(status, "error") == 0))
         return refused_auth_capture_followup(job, d, reply);
     if (!d || !status || strcmp(status, "approved") != 0 || !reverses_old_auth(job, d))
         return 0;

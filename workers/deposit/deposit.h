@@ -31,8 +31,9 @@
  *     void to be carried out at once with no reversal decided: the store records it as owed
  *     then (059);
  *   - a CyberSource auth+capture refused while the issuer holds the authorization it made
- *     (soft-declined 200, 230, 520; or `rejected`/`declined` with its ccAuthReply saying 100, or
- *     110 for part: a fraud score 400, a capture refused 102) captured nothing and the order
+ *     (soft-declined 200, 230, 520; or `rejected`/`declined`/`error` with its ccAuthReply saying
+ *     100, or 110 for part: a fraud score 400, a capture refused 102 or failed 150) captured
+ *     nothing (its capture not answered 100) and the order
  *     system will not capture it: with Send reversal that authorization is reversed,
  *     <request_id>.sdr by its transaction id as a manual authorization, for ccAuthReply's amount
  *     (pl_deposit_reverses_refusal);
@@ -124,11 +125,12 @@ void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t ou
  * vendor_response, auth.transaction_id) of job is the reversal <request_id>.sdr of the
  * authorization its auth+capture made: a CyberSource auth+capture (job->call.op) on a service
  * bureau with Send reversal, refused while the issuer holds that authorization's amount and
- * nothing was captured (pl_cybersource_refused_but_authorized with job->res's ccAuthReply
+ * nothing was captured (pl_cybersource_auth_capture_holds with job->res's ccAuthReply
  * reasonCode, auth_reason_code, never the ccCaptureReply's: a soft decline, a Decision Manager
- * 481, any `rejected` or `declined` one whose ccAuthReply says 100 or 110), with a transaction
- * id to reverse, and something held. True with amount (>= 24 bytes) what the issuer holds:
- * ccAuthReply's amount (a 110's part), else the answer's or the request's.
+ * 481, any `rejected`, `declined` or `error` one whose ccAuthReply says 100 or 110; not when its
+ * capture was answered 100, capture_approved), with a transaction id to reverse, and something
+ * held. True with amount (>= 24 bytes) what the issuer holds: ccAuthReply's amount (a 110's
+ * part); without one, the amount asked (none for a 110: the part is not known).
  */
 bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *amount,
                                  size_t amountsz);
