@@ -120,15 +120,9 @@ bool pl_cybersource_refused_but_authorized(const char *status, const char *vendo
                                            const char *auth_reason_code)
 {
     return pl_cybersource_refused_but_held(status, vendor_response) ||
-           (status && (strcmp(status, "rejected") == 0 || strcmp(status, "declined") == 0) &&
-            pl_cybersource_issuer_authorized(auth_reason_code));
-}
-
-bool pl_cybersource_auth_capture_holds(const char *status, const char *vendor_response,
-                                       const char *auth_reason_code)
-{
-    return pl_cybersource_refused_but_authorized(status, vendor_response, auth_reason_code) ||
-           (status && strcmp(status, "error") == 0 &&
+           (status &&
+            (strcmp(status, "rejected") == 0 || strcmp(status, "declined") == 0 ||
+             strcmp(status, "error") == 0) &&
             pl_cybersource_issuer_authorized(auth_reason_code));
 }
 

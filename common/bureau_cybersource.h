@@ -151,31 +151,24 @@ bool pl_cybersource_refused_but_held(const char *status, const char *vendor_resp
 bool pl_cybersource_issuer_authorized(const char *auth_reason_code);
 
 /*
- * pl_cybersource_refused_but_held, or an authorization `rejected` or `declined` whatever its
- * reasonCode whose ccAuthReply says the issuer authorized it (pl_cybersource_issuer_authorized
- * of auth_reason_code: 100, or 110 for part of the amount): a Decision Manager fraud score over
- * the threshold (400) or a code the vendor response table holds for fraud (`rejected`), a
- * token+auth answered REJECT 102 for its token (`declined`). The issuer holds the amount
- * (110: ccAuthReply's, the answer's amount) while paylink answers it refused, so with Send
- * reversal it is reversed as a 481 is. paylink-reversal takes the reversal of such a `declined`
- * one because its history row records that the issuer authorized it
- * (auth_history.issuer_authorized, migration 060): paylink-auth's store and the resolver's
- * write it; a declined authorization without it (the issuer declined) is still not reversed.
+ * pl_cybersource_refused_but_held, or an authorization `rejected`, `declined` or `error`
+ * whatever its reasonCode whose ccAuthReply says the issuer authorized it
+ * (pl_cybersource_issuer_authorized of auth_reason_code: 100, or 110 for part of the amount): a
+ * Decision Manager fraud score over the threshold (400) or a code the vendor response table
+ * holds for fraud (`rejected`), a token+auth answered REJECT 102 for its token (`declined`), an
+ * ERROR (150, a system failure: `error`) after the issuer authorized it, or an auth+capture whose
+ * capture failed so. The issuer holds the amount (110: ccAuthReply's, the answer's amount) while
+ * paylink answers it refused or failed, and the order system, told so, authorizes again (an
+ * `error` is sent again) or never captures it: with Send reversal it is reversed as a 481 is
+ * (`.rev`; an auth+capture's `.sdr`, whose caller also checks that the capture was not answered
+ * 100, pl_bureau_result.capture_approved: a captured authorization is never reversed, 238).
+ * paylink-reversal takes the reversal of such a `declined` or `error` one because its history
+ * row records that the issuer authorized it (auth_history.issuer_authorized, migrations 060,
+ * 064): paylink-auth's store and the resolver's write it; a declined or error authorization
+ * without it (the issuer declined, or nothing says it authorized) is still not reversed.
  */
 bool pl_cybersource_refused_but_authorized(const char *status, const char *vendor_response,
                                            const char *auth_reason_code);
-
-/*
- * An auth+capture whose new authorization the issuer holds while CyberSource captured nothing:
- * refused as pl_cybersource_refused_but_authorized says, or failed (`error`: a 150 system
- * failure of its capture) while its ccAuthReply says 100 or 110. The order system, told
- * `declined`, `rejected` or `error`, does not capture it (a debit sent again is an auth+capture
- * of its own, a second hold), so with Send reversal it is reversed (`.sdr`). The caller checks
- * that the capture was not answered 100 (pl_bureau_result.capture_approved): a captured
- * authorization is never reversed (238).
- */
-bool pl_cybersource_auth_capture_holds(const char *status, const char *vendor_response,
-                                       const char *auth_reason_code);
 
 /* Digits of a merchantTransactionIdentifier; out of pl_cybersource_merchant_txn_id needs one
  * more byte. */

@@ -1038,9 +1038,10 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
  * The reversal the worker would have published with this outcome (1; 0 when none; negative
  * when the look-up failed): of an authorization
  * Decision Manager rejected (481) or CyberSource soft-declined (200, 230, 520) after the issuer
- * approved it, or refused otherwise (rejected 400, declined 102 for a token+auth's token) while
- * the queried record's ics_auth says 100, or 110 for part of it (w->auth_reason: the issuer
- * authorized it, pl_cybersource_refused_but_authorized) — paylink-auth's followups, or of
+ * approved it, or refused otherwise (rejected 400, declined 102 for a token+auth's token) or
+ * failed (error 150) while the queried record's ics_auth says 100, or 110 for part of it
+ * (w->auth_reason: the issuer authorized it, pl_cybersource_refused_but_authorized) —
+ * paylink-auth's followups, or of
  * the authorization an approved auth+capture replaced while nothing of it was captured
  * (paylink-deposit's: the settle trigger has just voided it for this deposit, so the amount is
  * what it voided) — both only when the service sends reversals; or the row's timeout reversal
@@ -1096,8 +1097,8 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
     if (strcmp(w->worker, "deposit") == 0 && strcmp(w->op, "auth_capture") == 0 &&
         strcmp(w->protocol, "CYB") == 0 &&
         (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED || o->status == PL_ST_ERROR) &&
-        pl_cybersource_auth_capture_holds(pl_status_name(o->status), o->vendor_response,
-                                          w->auth_reason) &&
+        pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
+                                              w->auth_reason) &&
         !w->captured && o->transaction_id[0]) {
         /* An auth+capture refused while the issuer holds the authorization it made (a soft
          * decline, or the queried record's ics_auth says 100, or 110 for part: w->auth_reason is
@@ -1133,16 +1134,18 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
     return rc;
 }
 
-/* An authorization (not a token request) the outcome refuses on CyberSource while the queried
- * record's ics_auth says the issuer authorized it (w->auth_reason: 100, or 110 for part), with
- * the transaction id a reversal names: what paylink-auth's store records for an answer in time
- * (auth.c, issuer_authorized_refusal). */
+/* An authorization (not a token request) the outcome refuses (declined, rejected) or fails
+ * (error: a 150 system failure) on CyberSource while the queried record's ics_auth says the
+ * issuer authorized it (w->auth_reason: 100, or 110 for part), with the transaction id a
+ * reversal names: what paylink-auth's store records for an answer in time (auth.c,
+ * issuer_authorized_refusal). */
 static bool issuer_authorized_outcome(const row *w, const pl_resolve_outcome *o)
 {
     return strcmp(w->worker, "auth") == 0 && strcmp(w->protocol, "CYB") == 0 &&
            strcmp(w->op, "token") != 0 &&
-           (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED) && o->transaction_id[0] &&
-           pl_cybersource_issuer_authorized(w->auth_reason);
+           (o->status == PL_ST_DECLINED || o->status == PL_ST_REJECTED ||
+            o->status == PL_ST_ERROR) &&
+           o->transaction_id[0] && pl_cybersource_issuer_authorized(w->auth_reason);
 }
 
 /*
@@ -1150,9 +1153,9 @@ static bool issuer_authorized_outcome(const row *w, const pl_resolve_outcome *o)
  * records of what the issuer holds, as paylink-auth's store records it for an answer in time
  * (auth.c, auth_issuer_authorized):
  *   - that the issuer authorized it (auth_history.issuer_authorized, 060: issuer_authorized_
- *     outcome): paylink-reversal claims and reverses a `declined` one by it (a token+auth
- *     refused 102 for its token), the reversal this outcome's followups publish or the order
- *     system's;
+ *     outcome): paylink-reversal claims and reverses a `declined` or `error` one by it (a
+ *     token+auth refused 102 for its token, a 150 system failure; 064), the reversal this
+ *     outcome's followups publish or the order system's;
  *   - what the issuer holds of it after a partial approval (a reject, a soft decline, or a
  *     refusal whose queried record's ics_auth says 110: the outcome's amount, below what the
  *     request asked, held_amount; auth_history.amount_issuer_held, 061): paylink-reversal
@@ -1170,7 +1173,7 @@ static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_r
     int64_t asked = 0;
     if (strcmp(w->worker, "auth") == 0 && strcmp(w->protocol, "CYB") == 0 &&
         strcmp(w->op, "token") != 0 && o->transaction_id[0] &&
-        (o->status == PL_ST_REJECTED || o->status == PL_ST_DECLINED) &&
+        (o->status == PL_ST_REJECTED || o->status == PL_ST_DECLINED || o->status == PL_ST_ERROR) &&
         pl_cybersource_refused_but_authorized(pl_status_name(o->status), o->vendor_response,
                                               w->auth_reason) &&
         pl_money_parse_decimal(w->amount, &asked) == 0)
@@ -1184,7 +1187,7 @@ static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_r
              "amount_issuer_held = CASE WHEN $4::text <> '' AND amount_authorized IS NULL "
              "THEN $4::numeric ELSE amount_issuer_held END "
              "WHERE request_id = $1 AND transaction_id = $2 AND transaction_id <> '' "
-             "AND status IN ('declined', 'rejected') "
+             "AND status IN ('declined', 'rejected', 'error') "
              "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL",
              4, p);
     int rc = ok(res) ? 0 : PL_ERR_DB;

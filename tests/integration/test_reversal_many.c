@@ -13,7 +13,8 @@
  *
  * And a CyberSource authorization declined while its ccAuthReply said the issuer authorized it,
  * stored by paylink-auth's store (its statements are prepared here too): claimed, reversed and
- * marked reversed; one the issuer declined is not claimed (migration 060).
+ * marked reversed; one the issuer declined is not claimed (migration 060). The same for one
+ * answered ERROR 150 while its ccAuthReply said the issuer authorized it (064).
  *
  * And the two copies of a timeout reversal `.tor` an operator's reject of a partial approval
  * leaves (the resolver's, still queued, and the one it publishes again with the final reply),
@@ -650,11 +651,12 @@ static void test_partial_ext_reversal_keeps_the_rest(void **state)
 
 /*
  * A token+auth of 120.00 (order `order`, request auth_req) answered REJECT 102 for its token
- * while its ccAuthReply says auth_reason (100: the issuer authorized it; 203: it declined),
- * stored as paylink-auth stores it (its store unit); its history row's id into auth_id.
+ * (or, error, ERROR 150: a system failure) while its ccAuthReply says auth_reason (100: the
+ * issuer authorized it; 203: it declined), stored as paylink-auth stores it (its store unit);
+ * its history row's id into auth_id.
  */
-static void declined_token_auth(const char *auth_req, const char *order, const char *auth_reason,
-                                int64_t held, char *auth_id, size_t size)
+static void refused_token_auth(const char *auth_req, const char *order, bool error,
+                               const char *auth_reason, int64_t held, char *auth_id, size_t size)
 {
     it_exec(g_admin,
             "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, "
@@ -668,8 +670,8 @@ static void declined_token_auth(const char *auth_req, const char *order, const c
     snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
     static pl_bureau_result res;
     memset(&res, 0, sizeof res);
-    snprintf(res.decision, sizeof res.decision, "REJECT");
-    snprintf(res.reason_code, sizeof res.reason_code, "102");
+    snprintf(res.decision, sizeof res.decision, "%s", error ? "ERROR" : "REJECT");
+    snprintf(res.reason_code, sizeof res.reason_code, "%s", error ? "150" : "102");
     snprintf(res.service_reason_code, sizeof res.service_reason_code, "%s", auth_reason);
     res.has_amount = true;
     res.amount = held;
@@ -684,9 +686,9 @@ static void declined_token_auth(const char *auth_req, const char *order, const c
     job.call.op = PL_OP_TOKEN_AUTH;
     pl_reply rep;
     memset(&rep, 0, sizeof rep);
-    rep.status = PL_ST_DECLINED;
-    snprintf(rep.decision, sizeof rep.decision, "REJECT");
-    snprintf(rep.vendor_response, sizeof rep.vendor_response, "102");
+    rep.status = error ? PL_ST_ERROR : PL_ST_DECLINED;
+    snprintf(rep.decision, sizeof rep.decision, "%s", res.decision);
+    snprintf(rep.vendor_response, sizeof rep.vendor_response, "%s", res.reason_code);
     snprintf(rep.auth.transaction_id, sizeof rep.auth.transaction_id, "7000000000000000000001");
     job.reply = &rep;
     char json[] = "{\"v\":1}";
@@ -694,6 +696,12 @@ static void declined_token_auth(const char *auth_req, const char *order, const c
     assert_int_equal(run_unit(g_db, pl_auth_spec.store, &job), 1);
     it_value(g_admin, "SELECT id FROM auth_history WHERE request_id = $1", auth_req, NULL, auth_id,
              size);
+}
+
+static void declined_token_auth(const char *auth_req, const char *order, const char *auth_reason,
+                                int64_t held, char *auth_id, size_t size)
+{
+    refused_token_auth(auth_req, order, false, auth_reason, held, auth_id, size);
 }
 
 /* auth_history row auth_id: status|issuer_authorized|amount_pending. */
@@ -782,6 +790,57 @@ static void test_declined_issuer_authorized_reversed(void **state)
     assert_int_equal(r.err, 0);
     len = strlen(r.rest);
     assert_true(len >= 8 && strcmp(r.rest + len - 8, "t|55.00|") == 0);
+}
+
+/*
+ * The same token+auth answered ERROR 150 (a system failure) while its ccAuthReply said 100: the
+ * order system, told `error`, authorizes again, and the issuer holds the first 120.00.
+ * paylink-auth's store records issuer_authorized on its `error` history row, paylink-reversal's
+ * mark claims it (a marker of 0.01, as for a declined one) and, the reversal approved, the
+ * trigger (064) marks it reversed with the claim released: a second reversal of it is then
+ * refused (237) rather than sent. The same answer with ccAuthReply 203: nothing recorded,
+ * nothing claimed, the reversal not marked sent. Before, neither was recorded nor claimed, and
+ * the first hold stayed until it expired.
+ */
+static void test_error_issuer_authorized_reversed(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], req[96];
+    rid(auth_req, sizeof auth_req, "eia", "auth", 0);
+    rid(req, sizeof req, "eia", "rev", 0);
+    refused_token_auth(auth_req, "IT-RM-EIA", true, "100", 12000, auth_id, sizeof auth_id);
+    expect_declined(auth_id, "error|t|0.00");
+
+    record_and_mark(req, "IT-RM-EIA", auth_req, auth_id);
+    expect_declined(auth_id, "error|t|0.01");
+    it_unit_rec r;
+    const char *p[9] = {req,     "approved", "ACCEPT", "100", "120.00", "7000000000000000000078",
+                        "token", "",         "{}"};
+    submit("rev_store", 9, p, auth_id, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 1);
+    expect_declined(auth_id, "reversed|t|0.00");
+
+    /* The issuer declined (ccAuthReply 203): not recorded, not claimed, not marked sent. */
+    char dauth_req[96], dauth_id[24], dreq[96];
+    rid(dauth_req, sizeof dauth_req, "eid", "auth", 0);
+    rid(dreq, sizeof dreq, "eid", "rev", 0);
+    refused_token_auth(dauth_req, "IT-RM-EID", true, "203", 12000, dauth_id, sizeof dauth_id);
+    expect_declined(dauth_id, "error|f|0.00");
+    record_reversal(dreq, "IT-RM-EID", dauth_req);
+    const char *m[10] = {
+        dreq, "reversal", "paylink_demo", dauth_req, dauth_id, "7000000000000000000001",
+        "",   "123456",   "CC",           "it/e"};
+    submit("rev_mark_sent", 10, m, dauth_id, &r);
+    it_drive(g_db);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.ntuples, 0);
+    expect_declined(dauth_id, "error|f|0.00");
+    char st[32];
+    it_value(g_admin, "SELECT status FROM auth_reversal WHERE request_id = $1", dreq, NULL, st,
+             sizeof st);
+    assert_string_equal(st, "received");
 }
 
 /* ---- a timeout reversal's two copies after an operator's reject (061) ---------------------- */
@@ -1050,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_timeout_reversal_not_marked_past_late_approval),
         cmocka_unit_test(test_partial_ext_reversal_keeps_the_rest),
         cmocka_unit_test(test_declined_issuer_authorized_reversed),
+        cmocka_unit_test(test_error_issuer_authorized_reversed),
         cmocka_unit_test(test_tor_copies_reverse_what_the_issuer_holds),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

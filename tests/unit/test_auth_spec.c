@@ -228,9 +228,11 @@ static void answer(pl_job *job, const char *fixture, const char *from, const cha
     memset(&cfg, 0, sizeof cfg);
     job->call.req = &job->req;
     char err[256] = "";
-    assert_int_equal(
-        pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, sizeof err),
-        0);
+    int rc =
+        pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, sizeof err);
+    if (rc != 0)
+        print_message("parse: %s\n", err);
+    assert_int_equal(rc, 0);
     free(body);
     memset(job->reply, 0, sizeof *job->reply);
     pl_auth_spec.map(job);
@@ -501,6 +503,59 @@ static void test_store_issuer_authorized(void **state)
     assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 1);
 }
 
+/*
+ * A CyberSource authorization answered ERROR (150, a system failure) while its ccAuthReply says
+ * 100 (the issuer authorized 481.00 of it; wire formats §1.7): `error`, which the order system
+ * meets by authorizing again, a second hold. The issuer holds the first: with Send reversal it is
+ * reversed, <request_id>.rev for ccAuthReply's amount, and the store records issuer_authorized
+ * on its history row (auth_issuer_authorized, whatever Send reversal says) so that
+ * paylink-reversal takes the reversal of an `error` one (064). Before, neither: the first hold
+ * stayed until it expired. An ERROR whose ccAuthReply says 203 (the issuer declined): nothing.
+ */
+/* auth_reject_481.xml's decision and reasonCode, and an ERROR 150 of the same length. */
+#define ERROR_150_FROM "<c:decision>REJECT</c:decision>\n<c:reasonCode>481"
+#define ERROR_150_TO "<c:decision>ERROR</c:decision> \n<c:reasonCode>150"
+
+static void test_error_with_auth_100_reversed(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    cyb_job(&cyb, &job, &res, "r-auth-0481", 50000, PL_OP_AUTH);
+    const char *names[4];
+    char p1[64], p2[64], held[24];
+    json_object *reply = NULL;
+
+    answer(&job, "auth_reject_481.xml", ERROR_150_FROM, ERROR_150_TO, NULL, NULL, &reply);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
+    assert_string_equal(job.reply->vendor_response, "150");
+    assert_string_equal(job.res->service_reason_code, "100");
+    assert_true(pl_auth_reverses(&job, reply));
+    assert_true(pl_job_held_amount(&job, held, sizeof held));
+    assert_string_equal(held, "481.00");
+    cyb.send_reversal = false;
+    assert_false(pl_auth_reverses(&job, reply));
+    assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 2);
+    assert_string_equal(names[0], "auth_store");
+    assert_string_equal(names[1], "auth_issuer_authorized");
+    assert_string_equal(p1, "r-auth-0481");
+    assert_string_equal(p2, "7419657200136712104018");
+    assert_string_equal(g_held, "481.00"); /* less than the 500.00 asked */
+    cyb.send_reversal = true;
+    json_object_put(reply);
+
+    /* The issuer declined (ccAuthReply 203): an error that holds nothing. */
+    answer(&job, "auth_reject_481.xml", ERROR_150_FROM, ERROR_150_TO,
+           "<c:reasonCode>100</c:reasonCode>\n<c:amount>",
+           "<c:reasonCode>203</c:reasonCode>\n<c:amount>", &reply);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
+    assert_string_equal(job.res->service_reason_code, "203");
+    assert_false(pl_auth_reverses(&job, reply));
+    assert_int_equal(stored(&job, names, p1, p2, sizeof p1), 1);
+    json_object_put(reply);
+}
+
 static void test_spec_table(void **state)
 {
     (void)state;
@@ -536,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_reject_with_auth_100_reversed),
         cmocka_unit_test(test_reject_with_auth_110_reversed_for_part),
         cmocka_unit_test(test_store_issuer_authorized),
+        cmocka_unit_test(test_error_with_auth_100_reversed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1444,8 +1444,16 @@ static void test_parse_reject_with_auth_100(void **state)
     assert_false(pl_cybersource_refused_but_authorized("declined", "102", "203"));
     assert_false(pl_cybersource_refused_but_authorized("declined", "102", ""));
     assert_false(pl_cybersource_refused_but_authorized("declined", "203", NULL));
-    /* Another status: a review or approval is no refusal, nor an error. */
-    assert_false(pl_cybersource_refused_but_authorized("error", "150", "100"));
+    /* An ERROR (150, a system failure) while the issuer authorized it: held, reversed (the
+     * order system, told `error`, authorizes again; 064). Before, it was not, and the first
+     * hold stayed until it expired. Without ccAuthReply's 100 or 110, an error holds nothing. */
+    assert_true(pl_cybersource_refused_but_authorized("error", "150", "100"));
+    assert_true(pl_cybersource_refused_but_authorized("error", "150", "110"));
+    assert_false(pl_cybersource_refused_but_authorized("error", "150", "203"));
+    assert_false(pl_cybersource_refused_but_authorized("error", "150", ""));
+    assert_false(pl_cybersource_refused_but_authorized("error", "150", NULL));
+    assert_false(pl_cybersource_refused_but_authorized("error", "200", NULL));
+    /* Another status: a review or approval is no refusal. */
     assert_false(pl_cybersource_refused_but_authorized("approved", "100", "100"));
     assert_false(pl_cybersource_refused_but_authorized("review", "480", "100"));
     assert_false(pl_cybersource_refused_but_authorized(NULL, "481", "100"));

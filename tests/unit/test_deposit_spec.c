@@ -290,7 +290,7 @@ static void test_refused_auth_capture_after_auth_110_reversed_for_part(void **st
  * is reversed, whatever the request's reasonCode; a soft decline is reversed as before (for
  * ccAuthReply's amount); so is an `error` (ERROR 150, whose ccAuthReply says 100 while its
  * capture failed: the issuer holds it, and the order system, told `error`, sends the debit
- * again as an auth+capture of its own; pl_cybersource_auth_capture_holds), as long as its
+ * again as an auth+capture of its own; pl_cybersource_refused_but_authorized), as long as its
  * capture was not answered 100; an answer without a result (a reply replayed from before
  * 008_followups.sql) reads no ccAuthReply.
  */

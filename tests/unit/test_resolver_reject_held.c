@@ -256,6 +256,40 @@ static void test_declined_token_auth_after_auth_100_reversed(void **state)
     free(res);
 }
 
+/*
+ * An authorization's outcome `error` (an ERROR 150) while the queried record's ics_auth says 100,
+ * or 110 for part: the issuer holds the amount while the order system, told `error`, authorizes
+ * again. Reversed (`.rev`, for what is held) as paylink-auth does with the same answer in time,
+ * and its history row records issuer_authorized (issuer_authorized_outcome: note_issuer_holds,
+ * 064) so that paylink-reversal claims it. Before, neither. Without ics_auth 100 or 110 (an
+ * operator's error, ics_auth 203): none, nothing recorded.
+ */
+static void test_error_after_auth_100_reversed(void **state)
+{
+    (void)state;
+    row w;
+    pl_resolve_outcome o;
+    char rev[51], amount[24];
+    static const char *const reasons[] = {"100", "110"};
+    for (size_t i = 0; i < 2; i++) {
+        auth_row(&w, true);
+        copy(w.auth_reason, sizeof w.auth_reason, reasons[i]);
+        memset(&o, 0, sizeof o);
+        o.status = PL_ST_ERROR;
+        copy(o.vendor_response, sizeof o.vendor_response, "150");
+        copy(o.transaction_id, sizeof o.transaction_id, TXN);
+        assert_int_equal(reversal(&w, &o, rev, amount), 1);
+        assert_string_equal(rev, REF ".rev");
+        assert_true(issuer_authorized_outcome(&w, &o));
+    }
+    copy(w.auth_reason, sizeof w.auth_reason, "203");
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    assert_false(issuer_authorized_outcome(&w, &o));
+    copy(w.auth_reason, sizeof w.auth_reason, "");
+    assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    assert_false(issuer_authorized_outcome(&w, &o));
+}
+
 /* A paylink-deposit row of an auth+capture of 150.00 (REF). */
 static void auth_capture_row(row *w, bool send_reversal)
 {
@@ -336,7 +370,7 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     assert_int_equal(reversal(&w, &o, rev, amount), 0);
     /* The capture failed with an error (ics_bill -1) while ics_auth says 100: `error`, the
      * issuer holding the authorization, reversed as paylink-deposit reverses an ERROR answer
-     * (pl_cybersource_auth_capture_holds). */
+     * (pl_cybersource_refused_but_authorized). */
     auth_capture_row(&w, true);
     one_record(res, 1, "100", -2, "", 15000);
     add_app(res, "ics_bill", -1, "150");
@@ -376,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_score_reject_after_auth_100_reversed),
         cmocka_unit_test(test_score_reject_after_auth_110_reversed_for_part),
         cmocka_unit_test(test_declined_token_auth_after_auth_100_reversed),
+        cmocka_unit_test(test_error_after_auth_100_reversed),
         cmocka_unit_test(test_refused_auth_capture_after_auth_100_reversed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -163,7 +163,8 @@ static void test_soft_decline_is_reversible(void **state)
  * issuer holds the amount, so its reversal (paylink-auth's `.rev`, the resolver's, or an order
  * system's) goes to the bureau, as a soft decline's does. Before, it was refused "not approved
  * (declined)" and the hold stayed. A declined one without it (the issuer declined) is still
- * refused, and the flag says nothing of another status.
+ * refused, and the flag says nothing of another status but `error` (an ERROR 150 whose
+ * ccAuthReply said 100 or 110, 064: reversible as such a declined one is).
  */
 static void test_declined_issuer_authorized_is_reversible(void **state)
 {
@@ -194,11 +195,28 @@ static void test_declined_issuer_authorized_is_reversible(void **state)
     memset(&rep, 0, sizeof rep);
     assert_true(pl_reversal_check(&a, true, &rep));
     assert_non_null(strstr(rep.message, "in progress"));
+    /* An ERROR 150 whose ccAuthReply said the issuer authorized it (064): reversible, as a
+     * declined one is; an error without it (an operator's, one the issuer did not authorize) is
+     * not. */
     a = auth_with("error", 0, "1");
     a.issuer_authorized = true;
     memset(&rep, 0, sizeof rep);
+    assert_false(pl_reversal_check(&a, true, &rep));
+    assert_int_equal(rep.status, 0);
+    a.issuer_authorized = false;
     assert_true(pl_reversal_check(&a, true, &rep));
     assert_non_null(strstr(rep.message, "not approved (error)"));
+    a = auth_with("error", 0, "1");
+    a.issuer_authorized = true;
+    a.pending = 1;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_non_null(strstr(rep.message, "in progress"));
+    a = auth_with("error", 0, "");
+    a.issuer_authorized = true;
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_reversal_check(&a, true, &rep));
+    assert_non_null(strstr(rep.message, "no bureau transaction id"));
     /* Without a transaction id: nothing to name at the bureau. */
     a = auth_with("declined", 0, "");
     a.issuer_authorized = true;
@@ -208,7 +226,8 @@ static void test_declined_issuer_authorized_is_reversible(void **state)
 }
 
 /* The claim (rev_mark_sent and its merged form) takes a declined authorization only when the
- * issuer holds it: a soft decline's code, or issuer_authorized (060); and the look-ups give
+ * issuer holds it: a soft decline's code, or issuer_authorized (060); an error one only with
+ * issuer_authorized, for a marker of 0.01 (064); and the look-ups give
  * issuer_authorized as their column 18 (rev_prepare reads it). tests/integration/
  * test_reversal_many.c runs them. */
 static void test_claim_takes_declined_issuer_authorized(void **state)
@@ -219,7 +238,13 @@ static void test_claim_takes_declined_issuer_authorized(void **state)
         const pl_db_stmt *m = spec_stmt(&pl_reversal_spec, marks[i]);
         assert_non_null(m);
         assert_non_null(strstr(m->sql, "OR (h.status = 'declined' AND (h.vendor_response IN "
-                                       "('200', '230', '520') OR h.issuer_authorized)))"));
+                                       "('200', '230', '520') OR h.issuer_authorized)) "
+                                       "OR (h.status = 'error' AND h.issuer_authorized)) "
+                                       "RETURNING h.id, coalesce(h.amount_authorized, 0.01)"));
+        /* A timeout reversal prepared while the outcome was unknown is not marked unclaimed
+         * once an error answer the issuer authorized came: decided again, it claims (064). */
+        assert_non_null(strstr(m->sql, "AND (h.status <> 'error' OR h.issuer_authorized))"));
+        assert_non_null(strstr(m->sql, "AND h.status = 'error' AND NOT h.issuer_authorized)"));
     }
     static const char *const looks[] = {"rev_record", "rev_record:many", "rev_auth", "rev_auth_tx"};
     for (size_t i = 0; i < 4; i++) {

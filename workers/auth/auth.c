@@ -95,8 +95,9 @@ static const pl_db_stmt stmts[] = {
     /* auth_store for many answers at once (db.h): the same statement over each answer. */
     {"auth_store:many", "WITH " PL_DB_E_MANY_16 ", " AUTH_STORE, 16},
     /* After the store of a CyberSource authorization refused while its ccAuthReply says the
-     * issuer authorized it (issuer_authorized_refusal): its history row says so (060), which is
-     * what lets paylink-reversal claim and reverse a `declined` one, and, after a partial
+     * issuer authorized it, or failed so (`error`, 150: issuer_authorized_refusal): its history
+     * row says so (060), which is what lets paylink-reversal claim and reverse a `declined` or
+     * `error` one (064), and, after a partial
      * approval (110), what the issuer holds ($3, "" when all it was asked: 061), which
      * paylink-reversal sends for any reversal of it — the order system's, or a timeout reversal
      * `.tor` that comes before this answer's `.rev` — not the amount that reversal names. A
@@ -110,7 +111,8 @@ static const pl_db_stmt stmts[] = {
      "amount_authorized IS NULL AND amount_issuer_held IS NULL AND $3 <> '' THEN $3::numeric "
      "ELSE amount_issuer_held END "
      "WHERE request_id = $1 "
-     "AND transaction_id = $2 AND transaction_id <> '' AND status IN ('declined', 'rejected') "
+     "AND transaction_id = $2 AND transaction_id <> '' "
+     "AND status IN ('declined', 'rejected', 'error') "
      "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "
      "AND NOT issuer_authorized",
      3},
@@ -313,13 +315,15 @@ static const char *auth_reply_reason(const pl_job *job)
                : "";
 }
 
-/* A CyberSource authorization the reply refuses (declined, rejected) while its ccAuthReply says
- * the issuer authorized it (100, or 110 for part): its history row records it (060). */
+/* A CyberSource authorization the reply refuses (declined, rejected) or fails (error: an ERROR
+ * 150, a system failure) while its ccAuthReply says the issuer authorized it (100, or 110 for
+ * part): its history row records it (060; an error one since 064). */
 static bool issuer_authorized_refusal(const pl_job *job)
 {
     const pl_reply *rep = job->reply;
     return job->svc && strcmp(job->svc->protocol, "CYB") == 0 &&
-           (rep->status == PL_ST_DECLINED || rep->status == PL_ST_REJECTED) &&
+           (rep->status == PL_ST_DECLINED || rep->status == PL_ST_REJECTED ||
+            rep->status == PL_ST_ERROR) &&
            rep->auth.transaction_id[0] && pl_cybersource_issuer_authorized(auth_reply_reason(job));
 }
 
@@ -403,12 +407,13 @@ bool pl_auth_reverses(const pl_job *job, json_object *reply)
  * the payment; with Send reversal the authorization is reversed so the hold on the
  * cardholder's funds is released. The same for a soft decline (200, 230, 520: the issuer
  * approved, CyberSource declined): the order system is told `declined` and will not capture it,
- * so nothing else would release what the issuer holds; and for any other `rejected` or
- * `declined` answer whose ccAuthReply says 100 or 110 (a 400 fraud score, a token+auth refused
- * 102 for its token: the issuer authorized it, all of it or the part ccAuthReply's amount says,
- * and CyberSource refused it). The reversal is for what the issuer holds: the answer's amount,
- * ccAuthReply's (pl_job_held_amount), so a partial approval's is for its part. The reversal
- * worker does it; we publish its request (pl_auth_reverses decides).
+ * so nothing else would release what the issuer holds; and for any other `rejected`,
+ * `declined` or `error` answer whose ccAuthReply says 100 or 110 (a 400 fraud score, a
+ * token+auth refused 102 for its token, an ERROR 150 system failure: the issuer authorized it,
+ * all of it or the part ccAuthReply's amount says, and CyberSource refused it or failed; the
+ * order system, told `error`, authorizes again, a second hold). The reversal is for what the issuer
+ * holds: the answer's amount, ccAuthReply's (pl_job_held_amount), so a partial approval's is for
+ * its part. The reversal worker does it; we publish its request (pl_auth_reverses decides).
  */
 static int auth_followups(pl_job *job, json_object *reply)
 {
@@ -418,7 +423,7 @@ static int auth_followups(pl_job *job, json_object *reply)
     char amount[24];
     if (!pl_job_held_amount(job, amount, sizeof amount)) {
         PL_INFO(r->request_id,
-                "refused after the issuer approved, but nothing is held: no reversal");
+                "refused or failed after the issuer approved, but nothing is held: no reversal");
         return 0;
     }
     char rid[64];
@@ -433,7 +438,11 @@ static int auth_followups(pl_job *job, json_object *reply)
                           ? "Decision Manager reject"
                           : "soft decline (the issuer approved, CyberSource declined)"
                 : strcmp(auth_reply_reason(job), "110") == 0
-                    ? "refused after the issuer authorized part of it (ccAuthReply 110)"
+                    ? strcmp(status, "error") == 0
+                          ? "failed after the issuer authorized part of it (ccAuthReply 110)"
+                          : "refused after the issuer authorized part of it (ccAuthReply 110)"
+                : strcmp(status, "error") == 0
+                    ? "failed after the issuer authorized it (ccAuthReply 100)"
                     : "refused after the issuer authorized it (ccAuthReply 100)",
                 rid, amount);
     }

@@ -9,10 +9,11 @@
  *   - ACCEPT → approved (110: partial approval for a smaller amount); REVIEW 480 → review with
  *     the FS hold; REJECT 481 → rejected, payment deactivated, and a reversal request when Send
  *     reversal is set (the issuer did approve it); 400 → rejected; other REJECTs → declined with
- *     the vendor_response hold; a rejected or declined one whose ccAuthReply says 100 (or 110,
- *     for the part it approved) was authorized by the issuer: reversed the same way, for
- *     ccAuthReply's amount, and its auth_history row records issuer_authorized (060) so that
- *     paylink-reversal takes the reversal of a declined one; ERROR / SOAP fault → error;
+ *     the vendor_response hold; ERROR / SOAP fault → error; a rejected, declined or error one
+ *     (an ERROR 150) whose ccAuthReply says 100 (or 110, for the part it approved) was
+ *     authorized by the issuer: reversed the same way, for ccAuthReply's amount, and its
+ *     auth_history row records issuer_authorized (060, 064) so that paylink-reversal takes the
+ *     reversal of a declined or error one;
  *     unknown codes fall back on decision;
  *   - merchant ID hierarchy, currency and country cross-references from the configuration.
  */
@@ -32,8 +33,8 @@ void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsi
  * vendor_response, auth.transaction_id) of job is the reversal <request_id>.rev of what the
  * issuer holds: a CyberSource `auth` on a service bureau with Send reversal, refused while the
  * issuer holds its amount (pl_cybersource_refused_but_authorized with job->res's ccAuthReply
- * reasonCode: a Decision Manager 481, a soft decline, any `rejected` or `declined` one whose
- * ccAuthReply says 100 or 110), with a transaction id to reverse. The follow-up is then
+ * reasonCode: a Decision Manager 481, a soft decline, any `rejected`, `declined` or `error` one
+ * whose ccAuthReply says 100 or 110), with a transaction id to reverse. The follow-up is then
  * published when something is held (pl_job_held_amount: the answer's amount, ccAuthReply's,
  * which for a 110 is the part the issuer approved; the request's when the answer gives none).
  */

@@ -969,8 +969,8 @@ bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *am
     if (job->call.op != PL_OP_AUTH_CAPTURE || !job->svc || !job->svc->send_reversal ||
         strcmp(job->svc->protocol, "CYB") != 0 || !tid || !*tid ||
         (job->res && job->res->capture_approved) ||
-        !pl_cybersource_auth_capture_holds(jstr(reply, "status"), jstr(reply, "vendor_response"),
-                                           auth_capture_auth_reason(job)))
+        !pl_cybersource_refused_but_authorized(
+            jstr(reply, "status"), jstr(reply, "vendor_response"), auth_capture_auth_reason(job)))
         return false;
     return refused_held_amount(job, amount, amountsz);
 }

@@ -125,7 +125,7 @@ void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t ou
  * vendor_response, auth.transaction_id) of job is the reversal <request_id>.sdr of the
  * authorization its auth+capture made: a CyberSource auth+capture (job->call.op) on a service
  * bureau with Send reversal, refused while the issuer holds that authorization's amount and
- * nothing was captured (pl_cybersource_auth_capture_holds with job->res's ccAuthReply
+ * nothing was captured (pl_cybersource_refused_but_authorized with job->res's ccAuthReply
  * reasonCode, auth_reason_code, never the ccCaptureReply's: a soft decline, a Decision Manager
  * 481, any `rejected`, `declined` or `error` one whose ccAuthReply says 100 or 110; not when its
  * capture was answered 100, capture_approved), with a transaction id to reverse, and something

@@ -75,21 +75,24 @@
  * claimed; the row is marked when it claimed, names no paylink authorization, or is this
  * attempt's own mark sent again. A declined authorization is claimed only when the issuer
  * holds its amount: a soft decline, or one refused while its ccAuthReply said the issuer
- * authorized it (issuer_authorized, 060). A reject or soft decline records no amount authorized:
- * its claim is a marker of 0.01, so that a second reversal of it (the order system's beside
- * paylink's `.rev`) is refused while the first is in flight, as for an approval (a claim of
- * nothing let both go, and the bureau declined one). tor: a reversal of a paylink authorization
- * whose outcome is unknown (no answer: p4 names it, no history row, p5 NULL; rev_prepare sends it
- * as CyberSource's timeout reversal) becomes the one its required response follows, as the
- * resolver's own `.tor` does when it has none yet: a late approval is then held and settled by
- * this reversal's outcome (049, 051), and the resolver does not report the authorization
+ * authorized it (issuer_authorized, 060); an `error` one only in that last case (an ERROR 150
+ * after the issuer authorized it, 064). A reject, a soft decline or such an error records no
+ * amount authorized: its claim is a marker of 0.01, so that a second reversal of it (the order
+ * system's beside paylink's `.rev`) is refused while the first is in flight, as for an approval (a
+ * claim of nothing let both go, and the bureau declined one). tor: a reversal of a paylink
+ * authorization whose outcome is unknown (no answer: p4 names it, no history row, p5 NULL;
+ * rev_prepare sends it as CyberSource's timeout reversal) becomes the one its required response
+ * follows, as the resolver's own `.tor` does when it has none yet: a late approval is then held and
+ * settled by this reversal's outcome (049, 051), and the resolver does not report the authorization
  * approved while this reversal releases it. (Before, an order system's reversal of an unknown
  * authorization released it at the bureau while the late answer or the resolver's query then
  * recorded it approved, capturable, and told the order system so.) Such a reversal (p4, no
  * p5) is marked only while its authorization still has no outcome but an operator's `error`
  * (the one timeout reversals are sent for, rev_prepare): one that became known since it was
  * prepared is decided again (a claim, or a refusal), not sent as a timeout reversal of an
- * authorization the resolver has just recorded. And only while its required response follows a
+ * authorization the resolver has just recorded; so is one whose `error` answer says the issuer
+ * authorized it (issuer_authorized, 064): that one is claimed by its transaction id, so that it
+ * and the answer's own `.rev` never both go. And only while its required response follows a
  * reversal: this one (tor registered it), another already (a late approval is held then), or
  * none needed (settled `error`). The outcome check reads the statement's snapshot, which does
  * not see a late approval committing while the statement waits for tor's row lock; tor's
@@ -104,7 +107,8 @@
     "coalesce(h.amount_authorized, 0.01) FROM me WHERE me.status = 'received' "                    \
     "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "                \
     "AND (h.status IN ('approved', 'review', 'rejected', 'voided') OR (h.status = 'declined' "     \
-    "AND (h.vendor_response IN " PL_CYBERSOURCE_SOFT_DECLINE_SQL " OR h.issuer_authorized))) "     \
+    "AND (h.vendor_response IN " PL_CYBERSOURCE_SOFT_DECLINE_SQL " OR h.issuer_authorized)) "      \
+    "OR (h.status = 'error' AND h.issuer_authorized)) "                                            \
     "RETURNING h.id, coalesce(h.amount_authorized, 0.01) AS amount), "                             \
     "tor AS (UPDATE required_response q SET reversal_request_id = me.request_id, "                 \
     "reversal_requested_at = coalesce(q.reversal_requested_at, now()) FROM me "                    \
@@ -122,12 +126,12 @@
     "AND (me.status = 'sent' OR me.p5 IS NOT NULL OR me.p4 IS NULL OR (NOT EXISTS "                \
     "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
     "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
-    "AND h.status <> 'error') AND (EXISTS (SELECT 1 FROM tor) OR EXISTS "                          \
+    "AND (h.status <> 'error' OR h.issuer_authorized)) AND (EXISTS (SELECT 1 FROM tor) OR EXISTS " \
     "(SELECT 1 FROM required_response q WHERE q.worker = 'auth' AND q.request_id = me.p4 "         \
     "AND q.status IN ('open', 'escalated') AND q.reversal_request_id IS NOT NULL) OR EXISTS "      \
     "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
     "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
-    "AND h.status = 'error')))) RETURNING r.request_id"
+    "AND h.status = 'error' AND NOT h.issuer_authorized)))) RETURNING r.request_id"
 
 /* The answer of each row of e (p1-p9: one row, or one per answer merged; db.h). */
 #define REV_STORE                                                                                  \
@@ -339,8 +343,8 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
 {
     /* Statuses whose issuer approval still holds the cardholder's funds: review and a
      * Decision Manager reject (481) were approved by the issuer too, as was a CyberSource soft
-     * decline (soft_declined) or a declined answer whose ccAuthReply said the issuer authorized
-     * it (issuer_authorized). */
+     * decline (soft_declined) or a declined or error answer whose ccAuthReply said the issuer
+     * authorized it (issuer_authorized). */
     static const char *const reversible[] = {"approved", "review", "rejected", "voided", NULL};
     if (!a->found) {
         if (!by_request_id)
@@ -365,7 +369,8 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
     /* A voided authorization with nothing captured (an auth+capture replaced it) still holds
      * the cardholder's funds at the bureau: reversing it is what releases them. */
     if (!is_one_of(a->status, reversible) &&
-        !((a->soft_declined || a->issuer_authorized) && strcmp(a->status, "declined") == 0)) {
+        !((a->soft_declined || a->issuer_authorized) && strcmp(a->status, "declined") == 0) &&
+        !(a->issuer_authorized && strcmp(a->status, "error") == 0)) {
         refuse(rep, "", "The authorization was not approved (%s): there is nothing to reverse.",
                a->status);
         return true;
@@ -635,11 +640,12 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     a.soft_declined = a.found && strcmp(svc->protocol, "CYB") == 0 &&
                       strcmp(a.status, "declined") == 0 && PQnfields(res) > b + 14 &&
                       pl_cybersource_soft_decline(PQgetvalue(res, 0, b + 14));
-    /* Column 18: declined while the issuer authorized it (060; its ccAuthReply said 100 or 110,
-     * a token+auth refused for its token): it holds the amount as a soft decline does. */
+    /* Column 18: declined or failed while the issuer authorized it (060, 064; its ccAuthReply
+     * said 100 or 110: a token+auth refused for its token, an ERROR 150): it holds the amount as
+     * a soft decline does. */
     a.issuer_authorized = a.found && strcmp(svc->protocol, "CYB") == 0 &&
-                          strcmp(a.status, "declined") == 0 && PQnfields(res) > b + 18 &&
-                          strcmp(PQgetvalue(res, 0, b + 18), "t") == 0;
+                          (strcmp(a.status, "declined") == 0 || strcmp(a.status, "error") == 0) &&
+                          PQnfields(res) > b + 18 && strcmp(PQgetvalue(res, 0, b + 18), "t") == 0;
     if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
                                            a.found ? a.status : "",
                                            a.soft_declined || a.issuer_authorized, job->reply)) {
@@ -653,9 +659,12 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
      * is in flight): the bureau may still hold the funds, and this reversal is what releases
      * them. It goes as for an unknown outcome, by the identifier the authorization was sent
      * with, claiming nothing (an error holds nothing here). One settled `rejected` goes below,
-     * by its transaction id, as any reversal of a reject.
+     * by its transaction id, as any reversal of a reject; so does an `error` answer whose
+     * ccAuthReply said the issuer authorized it (issuer_authorized, 064): its `.rev` claims it
+     * (a marker of 0.01), and this one claims it too, so the two never both go (unclaimed, this
+     * one went beside the `.rev`).
      */
-    bool settled_error = row && a.found && strcmp(a.status, "error") == 0 &&
+    bool settled_error = row && a.found && strcmp(a.status, "error") == 0 && !a.issuer_authorized &&
                          pl_reversal_is_timeout_of(r->request_id, r->auth_ref.request_id);
     if (settled_error) {
         d->auth_id[0] = '\0';

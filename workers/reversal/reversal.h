@@ -9,8 +9,8 @@
  * is the one reversed). Cancellations and deactivations of credit card payments arrive here
  * from upstream; paylink-auth publishes one for a Decision Manager reject (481) and, on
  * CyberSource, for a soft decline (200, 230, 520: the issuer approved, CyberSource declined) and
- * for any rejected or declined answer whose ccAuthReply says the issuer authorized it (100, or
- * 110 for part of the amount: auth_history.issuer_authorized, migration 060).
+ * for any rejected, declined or error answer whose ccAuthReply says the issuer authorized it
+ * (100, or 110 for part of the amount: auth_history.issuer_authorized, migrations 060, 064).
  *
  * Business rules (seed cybersource-point-to-point.txt "Authorization Reversal Process",
  * "Credit Card Authorization Reversal"):
@@ -21,7 +21,8 @@
  *     (pl_reversal_check): an auth_ref.request_id paylink does not know; an authorization
  *     that is not approved, in review or rejected after the issuer approved it (declined,
  *     but for a CyberSource soft decline or one the issuer authorized, issuer_authorized;
- *     error); one already reversed in our records
+ *     error, but for one the issuer authorized, issuer_authorized); one already reversed in our
+ *     records
  * (vendor_response "237", as the bureau would say); one captured in whole or in part
  * (vendor_response "238"); one a deposit or another reversal has in flight (amount_pending); one
  * without a bureau transaction id. An authorization a deposit voided while nothing of it was
@@ -84,9 +85,10 @@ typedef struct pl_reversal_auth {
     /* declined as a CyberSource soft decline (pl_cybersource_soft_decline, on a CYB bureau):
      * the issuer approved it and holds its amount */
     bool soft_declined;
-    /* declined by CyberSource while its ccAuthReply said the issuer authorized it (100, or 110
-     * for part: auth_history.issuer_authorized, migration 060; a token+auth refused 102 for its
-     * token, on a CYB bureau): the issuer holds its amount, as for a soft decline */
+    /* declined (or error) by CyberSource while its ccAuthReply said the issuer authorized it
+     * (100, or 110 for part: auth_history.issuer_authorized, migrations 060, 064; a token+auth
+     * refused 102 for its token, an ERROR 150, on a CYB bureau): the issuer holds its amount, as
+     * for a soft decline */
     bool issuer_authorized;
 } pl_reversal_auth;
 
