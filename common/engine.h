@@ -392,6 +392,23 @@ void pl_job_derived_request_id(const char *request_id, const char *suffix, char 
 #define PL_TIMEOUT_REVERSAL_SUFFIX "tor"
 /* The reversal of the authorization an approved auth+capture (a deposit) replaced. */
 #define PL_DEPOSIT_REVERSAL_SUFFIX "vdr"
+/*
+ * The statement that records the `.vdr` of the authorization auth+capture $1 replaced as owed
+ * (replaced_auth_reversal, 057, 059): when that authorization was voided for it with nothing of
+ * it captured, on the deposit's service bureau with Send reversal, for what was voided; a row
+ * already owed is kept. deposit_ok says which state of the deposit d owes it (paylink-deposit's
+ * store: approved, its follow-ups holding no reversal; paylinkctl deposits confirm: `*CONF`).
+ * Deferred voids owe theirs in their trigger (paylink_deferred_void).
+ */
+#define PL_SQL_OWE_REPLACED_REVERSAL(deposit_ok)                                                   \
+    "INSERT INTO replaced_auth_reversal (deposit_request_id, auth_history_id, auth_request_id, "   \
+    "amount) SELECT d.request_id, h.id, h.request_id, h.amount_voided FROM cc_deposit_trans d "    \
+    "JOIN auth_history h ON h.id = d.auth_history_id "                                             \
+    "JOIN auth_service s ON s.service_bureau = d.service_bureau "                                  \
+    "WHERE d.request_id = $1 AND d.operation = 'auth_capture' AND " deposit_ok " "                 \
+    "AND s.send_reversal AND h.status = 'voided' AND h.void_reason = 'auth_capture' "              \
+    "AND h.voided_by = $1 AND h.amount_deposited = 0 AND h.amount_voided > 0 "                     \
+    "AND coalesce(h.request_id, '') <> '' ON CONFLICT (deposit_request_id) DO NOTHING"
 /* The same reversal published again by paylink-deposit's resolver when the first, published with
  * the auth+capture's answer, was refused while another deposit's claim held the void (057). */
 #define PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX "vdr2"

@@ -96,7 +96,7 @@ static void test_owed_reversal(void **state)
         spec_find(&pl_deposit_spec, "dep_owe_reversal:many", strlen("dep_owe_reversal:many")));
     static const char *const guards[] = {
         "INSERT INTO replaced_auth_reversal ",
-        "d.status = 'approved' AND d.operation = 'auth_capture'",
+        "d.operation = 'auth_capture' AND d.status = 'approved'",
         "s.send_reversal",
         "h.status = 'voided' AND h.void_reason = 'auth_capture'",
         "h.voided_by = $1 AND h.amount_deposited = 0 AND h.amount_voided > 0",

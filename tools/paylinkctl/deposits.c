@@ -158,6 +158,15 @@ static const char *const SQL_CONFIRM_SHRINK =
     " RETURNING h.status, h.amount_voided::text, coalesce(h.void_reason, ''), "
     "coalesce(h.voided_by, ''), coalesce(h.void_deferred_by, '')";
 
+/* Of an authorization h: the reversal of it still in flight ("<request_id> (<status>)", NULL
+ * when none) and the last one approved (with what it released). */
+#define CONFIRM_REVERSALS                                                                          \
+    "(SELECT r.request_id || ' (' || r.status || ')' FROM auth_reversal r "                        \
+    "WHERE r.auth_history_id = h.id AND r.status IN ('sent', 'unknown') LIMIT 1), "                \
+    "(SELECT r.request_id || coalesce(', ' || r.amount_reversed || ' released', '') "              \
+    "FROM auth_reversal r WHERE r.auth_history_id = h.id AND r.status = 'approved' "               \
+    "ORDER BY r.answered_at DESC NULLS LAST LIMIT 1), "
+
 /* The deposit to confirm and the authorization a capture of it claimed on (SQL_CONFIRM_LOCK
  * has locked both): what it said then and what the confirmation makes of it (the same
  * expressions as SQL_CONFIRM_BOOK's, under the same locks), the reversal of it still in flight
@@ -177,13 +186,8 @@ static const char *const SQL_CONFIRM_AUTH =
     "h.amount_voided::text, least(h.amount_voided, greatest(coalesce(h.amount_authorized, 0) - "
     "h.amount_deposited - " CONFIRM_COUNTED ", 0))::text, "
     "coalesce(nullif(h.void_reason, ''), h.void_deferred_reason, ''), "
-    "coalesce(nullif(h.voided_by, ''), h.void_deferred_by, ''), h.void_deferred_by IS NOT NULL, "
-    "(SELECT r.request_id || ' (' || r.status || ')' FROM auth_reversal r "
-    "WHERE r.auth_history_id = h.id AND r.status IN ('sent', 'unknown') LIMIT 1), "
-    "(SELECT r.request_id || coalesce(', ' || r.amount_reversed || ' released', '') "
-    "FROM auth_reversal r WHERE r.auth_history_id = h.id AND r.status = 'approved' "
-    "ORDER BY r.answered_at DESC NULLS LAST LIMIT 1), "
-    "h.amount_pending::text, "
+    "coalesce(nullif(h.voided_by, ''), h.void_deferred_by, ''), h.void_deferred_by IS NOT "
+    "NULL, " CONFIRM_REVERSALS "h.amount_pending::text, "
     "greatest(coalesce(h.amount_authorized, 0) - h.amount_deposited, 0)::text, "
     "paylink_debit_void_mode(u.operation, u.void_remainder, u.service_bureau) "
     "FROM u LEFT JOIN h ON true";
@@ -217,26 +221,16 @@ static const char *const SQL_CONFIRM_REPLACED =
     "SELECT h.status, coalesce(h.request_id, h.deposit_request_id, ''), "
     "coalesce(h.amount_authorized, 0)::text, h.amount_deposited::text, h.amount_pending::text, "
     "h.amount_voided::text, coalesce(nullif(h.void_reason, ''), h.void_deferred_reason, ''), "
-    "coalesce(nullif(h.voided_by, ''), h.void_deferred_by, ''), h.void_deferred_by IS NOT NULL, "
-    "(SELECT r.request_id || ' (' || r.status || ')' FROM auth_reversal r "
-    "WHERE r.auth_history_id = h.id AND r.status IN ('sent', 'unknown') LIMIT 1), "
-    "(SELECT r.request_id || coalesce(', ' || r.amount_reversed || ' released', '') "
-    "FROM auth_reversal r WHERE r.auth_history_id = h.id AND r.status = 'approved' "
-    "ORDER BY r.answered_at DESC NULLS LAST LIMIT 1), "
-    "coalesce((SELECT s.send_reversal FROM auth_service s "
+    "coalesce(nullif(h.voided_by, ''), h.void_deferred_by, ''), h.void_deferred_by IS NOT "
+    "NULL, " CONFIRM_REVERSALS "coalesce((SELECT s.send_reversal FROM auth_service s "
     "WHERE s.service_bureau = u.service_bureau), false) " CONFIRM_REPLACED;
 static const char *const SQL_CONFIRM_VOID =
     "SELECT paylink_settle_debit(h.id, u.request_id, 0, 0, "
     "paylink_debit_void_mode(u.operation, u.void_remainder, u.service_bureau)) " CONFIRM_REPLACED;
-/* dep_owe_reversal's rule, for the deposit confirmed (*CONF) rather than approved. */
+/* paylink-deposit's rule (dep_owe_reversal), for the deposit confirmed (*CONF) rather than
+ * approved. */
 static const char *const SQL_CONFIRM_OWE =
-    "INSERT INTO replaced_auth_reversal (deposit_request_id, auth_history_id, auth_request_id, "
-    "amount) SELECT u.request_id, h.id, h.request_id, h.amount_voided " CONFIRM_REPLACED
-    " AND u.deposit_status = '*CONF' AND h.status = 'voided' AND h.void_reason = 'auth_capture' "
-    "AND h.voided_by = $1 AND h.amount_deposited = 0 AND h.amount_voided > 0 "
-    "AND coalesce(h.request_id, '') <> '' AND EXISTS (SELECT 1 FROM auth_service s "
-    "WHERE s.service_bureau = u.service_bureau AND s.send_reversal) "
-    "ON CONFLICT (deposit_request_id) DO NOTHING RETURNING amount::text";
+    PL_SQL_OWE_REPLACED_REVERSAL("d.deposit_status = '*CONF'") " RETURNING amount::text";
 
 /* cmd_confirm's locks, in order, before SQL_CONFIRM_AUTH reads: the deposit, its authorization. */
 static const char *const SQL_CONFIRM_LOCK[] = {

@@ -306,17 +306,10 @@ static const pl_db_stmt stmts[] = {
      * sent again).
      */
     {"dep_owe_reversal",
-     "INSERT INTO replaced_auth_reversal (deposit_request_id, auth_history_id, auth_request_id, "
-     "amount) SELECT d.request_id, h.id, h.request_id, h.amount_voided FROM cc_deposit_trans d "
-     "JOIN auth_history h ON h.id = d.auth_history_id "
-     "JOIN auth_service s ON s.service_bureau = d.service_bureau "
-     "WHERE d.request_id = $1 AND d.status = 'approved' AND d.operation = 'auth_capture' "
-     "AND s.send_reversal AND h.status = 'voided' AND h.void_reason = 'auth_capture' "
-     "AND h.voided_by = $1 AND h.amount_deposited = 0 AND h.amount_voided > 0 "
-     "AND coalesce(h.request_id, '') <> '' AND NOT EXISTS (SELECT 1 FROM "
-     "jsonb_array_elements(CASE WHEN jsonb_typeof(d.followups) = 'array' THEN d.followups "
-     "ELSE '[]'::jsonb END) f WHERE f->>'topic' LIKE '%.reversal.request') "
-     "ON CONFLICT (deposit_request_id) DO NOTHING",
+     PL_SQL_OWE_REPLACED_REVERSAL(
+         "d.status = 'approved' AND NOT EXISTS (SELECT 1 FROM "
+         "jsonb_array_elements(CASE WHEN jsonb_typeof(d.followups) = 'array' THEN d.followups "
+         "ELSE '[]'::jsonb END) f WHERE f->>'topic' LIKE '%.reversal.request')"),
      1},
 };
 
