@@ -933,9 +933,8 @@ static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_
      * claim or its authorization's, not the request's that a redelivery recorded on the row
      * (pl_resolver_amount_sent), or a whole reversal would be booked as a partial one. */
     char sent[32];
-    copy(sent, sizeof sent, w->amount);
     int64_t amount;
-    if (strcmp(w->worker, "reversal") == 0 &&
+    if (strcmp(w->worker, "reversal") != 0 ||
         pl_resolver_amount_sent(c, strtoll(w->id, NULL, 10), sent, sizeof sent) != 0)
         copy(sent, sizeof sent, w->amount);
     if (sent[0] && pl_money_parse_decimal(sent, &amount) == 0) {
@@ -1695,7 +1694,6 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
         }
         char rev[51], why[200] = "", err[256] = "";
         pl_job_derived_request_id(deposit, PL_DEPOSIT_REVERSAL_SUFFIX, rev, sizeof rev);
-        bool own = followups_hold(c, deposit, rev);
         vdr_state st = owed_vdr(c, rev, old);
         bool again = st == VDR_REFUSED;
         if (again) {
@@ -1709,7 +1707,10 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
             owed_release(c, deposit, r->owner);
             continue;
         }
-        if (st == VDR_PENDING || (st == VDR_NONE && own && !old && !again)) {
+        /* None recorded while its follow-ups hold it (on its way): waited for, 10 minutes at
+         * most. */
+        if (st == VDR_PENDING ||
+            (st == VDR_NONE && !old && !again && followups_hold(c, deposit, rev))) {
             owed_wait(c, deposit, r->owner);
             continue;
         }
