@@ -1148,6 +1148,22 @@ static const svc_reply *main_service(const pl_bureau_call *call, const svc_reply
     return NULL;
 }
 
+/* True when ccAuthReply says the issuer authorized (reasonCode 100, or 110 for part of the
+ * amount, or at least an authorizationCode): its amount is then what the issuer approved. */
+static bool auth_approved(const reader *r)
+{
+    const svc_reply *auth = &r->svc[SVC_AUTH];
+    return auth->present && (strcmp(auth->reason_code, "100") == 0 ||
+                             strcmp(auth->reason_code, "110") == 0 || r->res->auth_code[0]);
+}
+
+/* True when the answer holds a ccCaptureReply with reasonCode 100: the capture happened. */
+static bool capture_done(const reader *r)
+{
+    const svc_reply *capture = &r->svc[SVC_CAPTURE];
+    return capture->present && strcmp(capture->reason_code, "100") == 0;
+}
+
 /*
  * True when the answer is a partial approval CyberSource wrote as a refusal. CyberSource's own
  * Simple Order test data answers a partial approval decision REJECT, reasonCode 110, with a
@@ -1155,28 +1171,42 @@ static const svc_reply *main_service(const pl_bureau_call *call, const svc_reply
  * ../shared/reference/bureau-wire-formats.md §1.9 lists 110 "REJECT/partial" and
  * tests/fixtures/cybersource/auth_partial_110.xml has it. README and CONTRACT.md §3 make 110 a
  * partial approval: `approved` for that amount. Read as REJECT it would be `declined`, its
- * amount dropped and the issuer's hold never reversed. Only an authorization's answer is one:
- * an auth+capture's only when its capture succeeded for an amount (what was captured is then
- * what happened); without that the capture did not happen and the answer stays a refusal.
+ * amount dropped and the issuer's hold never reversed. An authorization's answer is one when
+ * ccAuthReply carries the amount approved. An auth+capture's is one whenever its
+ * ccCaptureReply says 100, with an amount or without: the money was taken, and an order system
+ * told `declined` would send the debit again and charge the card twice (what it captured is
+ * capture_amount's). Without a successful capture nothing was taken and the answer stays a
+ * refusal (whose authorization paylink-deposit reverses).
  */
 static bool partial_approval(const pl_bureau_call *call, const reader *r)
 {
-    const pl_bureau_result *res = r->res;
-    const svc_reply *auth = &r->svc[SVC_AUTH], *capture = &r->svc[SVC_CAPTURE];
-    if (!call || strcmp(res->reason_code, "110") != 0 || !auth->present || !auth->has_amount)
-        return false;
-    if (strcmp(auth->reason_code, "100") != 0 && strcmp(auth->reason_code, "110") != 0 &&
-        !res->auth_code[0])
+    if (!call || strcmp(r->res->reason_code, "110") != 0)
         return false;
     switch (call->op) {
     case PL_OP_AUTH:
     case PL_OP_TOKEN_AUTH:
-        return true;
+        return auth_approved(r) && r->svc[SVC_AUTH].has_amount;
     case PL_OP_AUTH_CAPTURE:
-        return capture->present && strcmp(capture->reason_code, "100") == 0 && capture->has_amount;
+        return capture_done(r);
     default:
         return false;
     }
+}
+
+/*
+ * What an approved auth+capture whose ccCaptureReply says 100 without an amount captured, into
+ * amount; false when the answer does not say. For a partial approval CyberSource captures what
+ * the issuer authorized, ccAuthReply's amount (no more can be captured than was authorized, and
+ * for a 100 it is the amount asked). Before, such an answer was approved for the request's
+ * amount, which for a 110 is more than was taken: the order would be booked as paid in full.
+ */
+static bool capture_amount(const reader *r, int64_t *amount)
+{
+    const svc_reply *auth = &r->svc[SVC_AUTH];
+    if (!auth_approved(r) || !auth->has_amount)
+        return false;
+    *amount = auth->amount;
+    return true;
 }
 
 /* What a replyMessage read without refusal gives beyond its fields. */
@@ -1234,6 +1264,20 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
                  main->reason_code);
         res->has_amount = main->has_amount;
         res->amount = main->amount;
+    }
+    /* An approved auth+capture captured, its ccCaptureReply without the amount: the amount is
+     * ccAuthReply's (capture_amount). A partial one (110) without that either is unreadable,
+     * its outcome unknown for the resolver to ask the bureau: it must not be `declined` (the
+     * money was taken), and approved for the request's amount it would book as paid what was
+     * only partly captured. A 100 is the whole amount asked, which the engine then takes. */
+    if (call && accepted && call->op == PL_OP_AUTH_CAPTURE && main == &r->svc[SVC_CAPTURE] &&
+        capture_done(r) && !main->has_amount) {
+        res->has_amount = capture_amount(r, &res->amount);
+        if (!res->has_amount && strcmp(res->reason_code, "110") == 0) {
+            refuse(r, "a partial approval (110) of an auth+capture captured without the amount "
+                      "captured or authorized");
+            return r->err;
+        }
     }
     /* The authorization's own reply beside: an auth+capture refused while its ccAuthReply says
      * the issuer authorized it (and its ccCaptureReply, the main one, says the capture failed)

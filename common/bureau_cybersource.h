@@ -73,8 +73,12 @@
  * ours to guess). A partial approval, which CyberSource answers decision REJECT with reasonCode
  * 110 and ccAuthReply carrying the amount approved (and its reasonCode 100 or 110, or an
  * authorizationCode), reads as ACCEPT 110 does: decision "ACCEPT", reason_code "110", amount the
- * amount approved. That holds for an authorization (PL_OP_AUTH, PL_OP_TOKEN_AUTH), and for an
- * auth+capture only when its ccCaptureReply succeeded (100) with an amount.
+ * amount approved. That holds for an authorization (PL_OP_AUTH, PL_OP_TOKEN_AUTH) whose
+ * ccAuthReply carries that amount, and for an auth+capture whenever its ccCaptureReply succeeded
+ * (100): it was captured. An approved auth+capture whose ccCaptureReply (100) carries no amount
+ * has ccAuthReply's amount (what the issuer authorized, which is what was captured); a 110 of
+ * which neither reply carries an amount is PL_ERR_PARSE (the outcome is unknown: neither
+ * `declined` nor the request's whole amount would be true).
  *
  * redact: the message parsed again; accountNumber masked with pl_card_mask_log in the given
  * mode, cvNumber, Password, cavv, xid and authenticationData emptied; the result is then

@@ -1635,6 +1635,102 @@ static void test_parse_auth_capture_partial_110(void **state)
     free(body);
 }
 
+/*
+ * An auth+capture answered 110 whose ccCaptureReply says 100 without an amount: CyberSource
+ * captured, for a partial approval what the issuer authorized (ccAuthReply's 55.00 of the 110.00
+ * asked). Approved for that amount, REJECT or ACCEPT alike. Before, the REJECT was read as the
+ * refusal it says (`declined`: the order system sends the debit again and the card is charged
+ * twice), and the ACCEPT approved the request's whole 110.00. Without an amount in either reply
+ * it is unreadable (the outcome unknown, for the resolver): neither `declined` nor the whole
+ * amount would be true. A capture's own amount still comes first, ccAuthReply's or not.
+ */
+static void test_parse_auth_capture_partial_110_captured_without_amount(void **state)
+{
+    (void)state;
+    pl_bureau_result res, accept;
+    char err[256] = "";
+    const char *fixture = "auth_capture_partial_110_no_capture_amount.xml";
+    assert_int_equal(parse_fixture(fixture, PL_OP_AUTH_CAPTURE, 200, &res), 0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_string_equal(res.reason_code, "110");
+    assert_string_equal(res.service_reason_code, "100");
+    assert_true(res.capture_approved);
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 5500);
+    assert_string_equal(res.auth_code, "290177");
+    assert_string_equal(res.request_id, "7420047600316782304027");
+    assert_int_equal(parse_fixture_with(fixture, "<c:decision>REJECT", "<c:decision>ACCEPT",
+                                        PL_OP_AUTH_CAPTURE, &accept, err, sizeof err),
+                     0);
+    assert_memory_equal(&accept, &res, sizeof res);
+    /* ccAuthReply's reasonCode 100 (the request's 110 says the part) reads the same. */
+    assert_int_equal(parse_fixture_with(fixture, "<c:ccAuthReply>\n<c:reasonCode>110",
+                                        "<c:ccAuthReply>\n<c:reasonCode>100", PL_OP_AUTH_CAPTURE,
+                                        &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_int_equal(res.amount, 5500);
+
+    /* No amount in either reply, REJECT or ACCEPT: unreadable, never a decline. */
+    size_t len = 0;
+    char *body = read_fixture(fixture, &len);
+    assert_non_null(body);
+    char *no_amount = replaced(body, "<c:amount>55.00</c:amount>", "");
+    char *accepted = replaced(no_amount, "<c:decision>REJECT", "<c:decision>ACCEPT");
+    const char *bodies[] = {no_amount, accepted};
+    for (size_t i = 0; i < 2; i++) {
+        err[0] = '\0';
+        assert_int_equal(parse_answer(PL_OP_AUTH_CAPTURE, 200, bodies[i], strlen(bodies[i]), &res,
+                                      err, sizeof err),
+                         PL_ERR_PARSE);
+        assert_non_null(strstr(err, "without the amount captured or authorized"));
+    }
+    free(accepted);
+    free(no_amount);
+    free(body);
+
+    /* The capture's amount without ccAuthReply's: approved for what was captured (before, a
+     * REJECT 110 without ccAuthReply's amount was `declined` whatever was captured). */
+    assert_int_equal(parse_fixture_with("auth_capture_partial_110.xml",
+                                        "<c:amount>55.00</c:amount>", "", PL_OP_AUTH_CAPTURE, &res,
+                                        err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_false(res.has_auth_amount);
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 5500);
+
+    /* A whole approval (ACCEPT 100) captured without an amount: ccAuthReply's 150.00, the amount
+     * asked; without that either, the engine approves the request's amount, as before. */
+    assert_int_equal(parse_fixture_with("auth_capture.xml", "<c:amount>149.99</c:amount>", "",
+                                        PL_OP_AUTH_CAPTURE, &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_string_equal(res.reason_code, "100");
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 15000);
+    body = read_fixture("auth_capture.xml", &len);
+    assert_non_null(body);
+    no_amount = replaced(body, "<c:amount>149.99</c:amount>", "");
+    char *neither = replaced(no_amount, "<c:amount>150.00</c:amount>", "");
+    assert_int_equal(
+        parse_answer(PL_OP_AUTH_CAPTURE, 200, neither, strlen(neither), &res, err, sizeof err), 0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_false(res.has_amount);
+    free(neither);
+    free(no_amount);
+    free(body);
+
+    /* A capture refused (235) without an amount stays the refusal: nothing was taken. */
+    assert_int_equal(parse_fixture_with(fixture, "<c:ccCaptureReply>\n<c:reasonCode>100",
+                                        "<c:ccCaptureReply>\n<c:reasonCode>235", PL_OP_AUTH_CAPTURE,
+                                        &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_false(res.capture_approved);
+    assert_false(res.has_amount);
+}
+
 static void test_parse_declines(void **state)
 {
     (void)state;
@@ -2209,6 +2305,7 @@ int main(void)
         cmocka_unit_test(test_parse_reject_with_auth_110),
         cmocka_unit_test(test_parse_partial_110),
         cmocka_unit_test(test_parse_auth_capture_partial_110),
+        cmocka_unit_test(test_parse_auth_capture_partial_110_captured_without_amount),
         cmocka_unit_test(test_parse_declines),
         cmocka_unit_test(test_parse_missing_and_invalid_fields),
         cmocka_unit_test(test_parse_error_150),

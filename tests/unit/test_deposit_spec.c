@@ -349,9 +349,11 @@ static void test_refused_auth_capture_not_held(void **state)
 
 /*
  * The edges of what a refused auth+capture reverses. A REJECT 110 whose capture was answered 100
- * without an amount: CyberSource captured (it is no partial approval paylink can book, having no
- * amount), so nothing of the authorization is left to reverse: no `.sdr` (it would be refused,
- * 238). A ccAuthReply 100 without an amount beside a failed capture that carries one: the
+ * without an amount: CyberSource captured what the issuer authorized, so it is the partial
+ * approval, `approved` for ccAuthReply's 55.00 (before, `declined`: the order system sent the
+ * debit again and the card was charged twice), and nothing of the authorization is left to
+ * reverse: no `.sdr` (it would be refused, 238). A ccAuthReply 100 without an amount beside a
+ * failed capture that carries one: the
  * reversal goes for the amount asked (150.00), never the failed capture's (149.99); a 110
  * without an amount: none (the part held is not known, and CyberSource refuses a reversal above
  * it).
@@ -370,8 +372,17 @@ static void test_refused_auth_capture_edges(void **state)
     const char *captured[] = {"</c:requestDateTime>\n<c:amount>55.00</c:amount>",
                               "</c:requestDateTime>\n<!-- no amount here -->   ", NULL};
     json_object *reply = answer(&job, "auth_capture_partial_110.xml", captured);
+    assert_string_equal(job.res->decision, "ACCEPT");
+    assert_int_equal(job.reply->status, PL_ST_APPROVED);
+    assert_true(job.reply->has_amount_approved);
+    assert_int_equal(job.reply->amount_approved, 5500);
     assert_string_equal(job.res->auth_reason_code, "110");
     assert_true(job.res->capture_approved);
+    assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    json_object_put(reply);
+    /* Read as the refusal it is written as, it is still captured: no `.sdr` either. */
+    reply = json_tokener_parse("{\"status\":\"declined\",\"vendor_response\":\"110\","
+                               "\"auth\":{\"transaction_id\":\"7420047600316782304027\"}}");
     assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
     json_object_put(reply);
 
