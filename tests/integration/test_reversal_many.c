@@ -20,6 +20,10 @@
  * leaves (the resolver's, still queued, and the one it publishes again with the final reply),
  * processed in that order by paylink-reversal's record, prepare, mark and store: the first goes
  * for what the issuer holds, the second is the same request (migration 061).
+ *
+ * And a reversal of such a refused authorization approved for less than the issuer held: the
+ * authorization keeps its status and what is still held, which the next reversal claims and
+ * goes for (migration 065).
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -1083,6 +1087,123 @@ static void test_tor_copies_reverse_what_the_issuer_holds(void **state)
     pl_services_unref(services);
 }
 
+/* ---- a reversal of a refused authorization approved for less than the issuer held (065) ---- */
+
+/* Reversal req (120.00, the whole request) of the authorization auth_req of order, as an order
+ * system sends it, taken up by paylink-reversal (tor_take), recorded and prepared; `services`:
+ * the bureaus' settings. */
+static void held_reversal(tor_copy *t, const char *req, const char *order, const char *auth_req,
+                          pl_services *services)
+{
+    char payload[512];
+    snprintf(payload, sizeof payload,
+             "{\"v\":1,\"request_id\":\"%s\",\"type\":\"reversal\",\"company\":7,\"order\":\"%s\","
+             "\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"120.00\",\"currency\":\"USD\","
+             "\"auth_ref\":{\"request_id\":\"%s\"}}",
+             req, order, auth_req);
+    tor_take(t, payload, services);
+    tor_record(t, false);
+    assert_int_equal(t->inserted, 1);
+}
+
+/* The prepared reversal t marked sent (attempt; its one row says it claimed the authorization,
+ * rev_mark_sent marking nothing otherwise), CyberSource's ACCEPT to it (reversing `amount`,
+ * minor units; 0: the answer names none) mapped and stored as the engine does; the reply. */
+static const pl_reply *held_reversal_answered(tor_copy *t, const char *attempt, int64_t amount)
+{
+    snprintf(t->job.op_name, sizeof t->job.op_name, "%s", pl_bureau_op_name(t->job.call.op));
+    snprintf(t->job.attempt, sizeof t->job.attempt, "%s", attempt);
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.mark_sent, &t->job), 1);
+    static pl_bureau_result answer;
+    memset(&answer, 0, sizeof answer);
+    snprintf(answer.decision, sizeof answer.decision, "ACCEPT");
+    snprintf(answer.reason_code, sizeof answer.reason_code, "100");
+    answer.has_amount = amount > 0;
+    answer.amount = amount;
+    t->job.res = &answer;
+    memset(t->job.reply, 0, sizeof *t->job.reply);
+    pl_reversal_spec.map(&t->job);
+    assert_int_equal(t->job.reply->status, PL_ST_APPROVED);
+    char json[] = "{\"v\":1}";
+    t->job.reply_json = json;
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.store, &t->job), 1);
+    t->job.reply_json = NULL;
+    return t->job.reply;
+}
+
+/* auth_history row auth_id: status|amount_pending|amount_authorized|amount_issuer_held. */
+static void expect_held(const char *auth_id, const char *want)
+{
+    char got[128];
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, amount_pending, coalesce(amount_authorized::text, "
+             "'-'), coalesce(amount_issuer_held::text, '-')) FROM auth_history "
+             "WHERE id = $1::bigint",
+             auth_id, NULL, got, sizeof got);
+    assert_string_equal(got, want);
+}
+
+/*
+ * A token+auth of 120.00 refused (REJECT 102 for its token) while its ccAuthReply said 110: the
+ * issuer holds 55.00 of it (amount_issuer_held, 061; no amount authorized recorded). An order
+ * system's reversal goes for the 55.00 (its claim the marker 0.01), and CyberSource approves it
+ * for 20.00 only: the reply says the issuer still holds 35.00, and so does the history row now
+ * (065): still `declined`, amount_issuer_held 35.00, the claim released. The next reversal
+ * (another order system request for the 120.00) is claimable, goes for those 35.00 and,
+ * approved whole, marks the authorization reversed; a third is refused 237. Before, the
+ * trigger compared the 20.00 with the NULL amount authorized and marked the authorization
+ * `reversed` at once: the 35.00 stayed held until it expired, and a reversal of it was refused
+ * (237). CyberSource's answer is made here (the simulator approves a reversal whole); the
+ * worker's record, prepare, mark, map and store run as the engine runs them.
+ */
+static void test_partial_reversal_of_issuer_held_keeps_the_rest(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], req[3][96], order[24];
+    rid(auth_req, sizeof auth_req, "pih", "auth", 0);
+    for (int i = 0; i < 3; i++)
+        rid(req[i], sizeof req[i], "pih", "rev", i);
+    snprintf(order, sizeof order, "IT-RM-PIH%ld", (long)getpid() % 100000);
+    declined_token_auth(auth_req, order, "110", 5500, auth_id, sizeof auth_id);
+    expect_held(auth_id, "declined|0.00|-|55.00");
+
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    static tor_copy first, second, third;
+
+    /* The first: for what the issuer holds, approved for 20.00 of it. */
+    held_reversal(&first, req[0], order, auth_req, services);
+    assert_int_equal(first.prepared, 0);
+    assert_int_equal(first.job.call.amount, 5500);
+    const pl_reply *rep = held_reversal_answered(&first, "it/pih-1", 2000);
+    assert_int_equal(rep->amount_approved, 2000);
+    assert_non_null(strstr(rep->message, "the issuer still holds 35.00"));
+    expect_held(auth_id, "declined|0.00|-|35.00");
+
+    /* The next: claimable, for the 35.00 still held; approved (its answer names no amount:
+     * what was sent), all of it reversed. */
+    held_reversal(&second, req[1], order, auth_req, services);
+    assert_int_equal(second.prepared, 0);
+    assert_int_equal(second.job.call.amount, 3500);
+    rep = held_reversal_answered(&second, "it/pih-2", 0);
+    assert_int_equal(rep->amount_approved, 3500);
+    expect_held(auth_id, "reversed|0.00|-|35.00");
+
+    /* Nothing is left: refused as already reversed, without a bureau call. */
+    held_reversal(&third, req[2], order, auth_req, services);
+    assert_int_equal(third.prepared, 1);
+    assert_string_equal(third.job.reply->vendor_response, "237");
+
+    tor_copy *const copies[] = {&first, &second, &third};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -1111,6 +1232,7 @@ int main(void)
         cmocka_unit_test(test_declined_issuer_authorized_reversed),
         cmocka_unit_test(test_error_issuer_authorized_reversed),
         cmocka_unit_test(test_tor_copies_reverse_what_the_issuer_holds),
+        cmocka_unit_test(test_partial_reversal_of_issuer_held_keeps_the_rest),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -651,6 +651,128 @@ static void test_reversal_settles_in_one_update(void **state)
     assert_claimed_auth("declined|0.00");
 }
 
+/* Runs sql with n text parameters; fails the test when it fails. */
+static void exec_params_ok(const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(g_db, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%s\n  failed: %s", sql, m);
+    }
+    PQclear(r);
+}
+
+/* Authorization `rid` (CyberSource) with its history row: status, vendor response,
+ * issuer_authorized ("t"/"f"), amount_authorized and amount_issuer_held (NULL: none), claimed
+ * as paylink-reversal claims it (all of amount_authorized, else the marker 0.01). */
+static void insert_reversible(const char *rid, const char *status, const char *vendor_response,
+                              const char *issuer_authorized, const char *authorized,
+                              const char *held)
+{
+    exec_params_ok("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
+                   "order_number, pay_seq, service_bureau, card_token, status) VALUES ($1, "
+                   "repeat('a', 64), 'auth', 1, 'O1', 1, 'CYB', '7030000000000001234', $2)",
+                   2, (const char *const[]){rid, status});
+    exec_params_ok(
+        "INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+        "service_bureau, transaction_type, status, vendor_response, issuer_authorized, "
+        "amount_authorized, amount_issuer_held) VALUES ($1, 1, 'O1', 1, 'CYB', 'auth', "
+        "$2, $3, $4::boolean, $5::numeric, $6::numeric)",
+        6,
+        (const char *const[]){rid, status, vendor_response, issuer_authorized, authorized, held});
+}
+
+/* Reversal `rev` of authorization `rid` claimed (as rev_mark_sent claims), sent and approved
+ * for `reversed` (NULL: its answer named no amount), which fires the release trigger. */
+static void reverse(const char *rev, const char *rid, const char *reversed)
+{
+    exec_params_ok("WITH claim AS (UPDATE auth_history SET amount_pending = amount_pending + "
+                   "coalesce(amount_authorized, 0.01) WHERE request_id = $2 "
+                   "RETURNING id, coalesce(amount_authorized, 0.01) AS amount) "
+                   "INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, "
+                   "pay_seq, service_bureau, auth_request_id, auth_history_id, claim_amount) "
+                   "SELECT $1, repeat('a', 64), 1, 'O1', 1, 'CYB', $2, id, amount FROM claim",
+                   2, (const char *const[]){rev, rid});
+    exec_params_ok("UPDATE auth_reversal SET status = 'sent' WHERE request_id = $1", 1,
+                   (const char *const[]){rev});
+    exec_params_ok("UPDATE auth_reversal SET status = 'approved', amount_reversed = $2::numeric "
+                   "WHERE request_id = $1",
+                   2, (const char *const[]){rev, reversed});
+}
+
+/* History row of authorization rid: status|amount_pending|amount_authorized|amount_issuer_held
+ * ("-": NULL). */
+static void assert_reversible(const char *rid, const char *want)
+{
+    PGresult *r = PQexecParams(g_db,
+                               "SELECT concat_ws('|', status, amount_pending, "
+                               "coalesce(amount_authorized::text, '-'), "
+                               "coalesce(amount_issuer_held::text, '-')) FROM auth_history "
+                               "WHERE request_id = $1",
+                               1, NULL, (const char *const[]){rid}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    char got[128];
+    snprintf(got, sizeof got, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s: %s, want %s", rid, got, want);
+}
+
+/*
+ * Migration 065: a reversal approved for less than what the issuer holds of a refused
+ * CyberSource authorization (amount_issuer_held, 061: no amount authorized recorded) leaves its
+ * status as it is and amount_issuer_held at what is still held — declined while the issuer
+ * authorized it (060), a soft decline, an error the issuer authorized (064), a reject — as 058
+ * does for amount_authorized; one for all of it, or naming no amount, marks it reversed. Before,
+ * the trigger compared the amount reversed with the NULL amount authorized and marked each of
+ * them reversed, the rest still held at the issuer. Unchanged: an approved authorization
+ * reversed in part (058) or whole, one with neither amount (reversed, whatever was reversed),
+ * and a declined one a reversal does not apply to.
+ */
+static void test_partial_reversal_of_issuer_held(void **state)
+{
+    (void)state;
+    insert_reversible("it-schema-h-dia", "declined", "102", "t", NULL, "55.00");
+    reverse("it-schema-h-dia-r1", "it-schema-h-dia", "20.00");
+    assert_reversible("it-schema-h-dia", "declined|0.00|-|35.00");
+    reverse("it-schema-h-dia-r2", "it-schema-h-dia", "35.00");
+    assert_reversible("it-schema-h-dia", "reversed|0.00|-|35.00");
+
+    insert_reversible("it-schema-h-soft", "declined", "230", "f", NULL, "40.00");
+    reverse("it-schema-h-soft-r", "it-schema-h-soft", "10.00");
+    assert_reversible("it-schema-h-soft", "declined|0.00|-|30.00");
+
+    insert_reversible("it-schema-h-err", "error", "150", "t", NULL, "55.00");
+    reverse("it-schema-h-err-r", "it-schema-h-err", "54.99");
+    assert_reversible("it-schema-h-err", "error|0.00|-|0.01");
+
+    insert_reversible("it-schema-h-rej", "rejected", "481", "f", NULL, "50.00");
+    reverse("it-schema-h-rej-r", "it-schema-h-rej", "50.00");
+    assert_reversible("it-schema-h-rej", "reversed|0.00|-|50.00");
+
+    insert_reversible("it-schema-h-none", "declined", "102", "t", NULL, "55.00");
+    reverse("it-schema-h-none-r", "it-schema-h-none", NULL);
+    assert_reversible("it-schema-h-none", "reversed|0.00|-|55.00");
+
+    insert_reversible("it-schema-h-appr", "approved", "100", "f", "100.00", NULL);
+    reverse("it-schema-h-appr-r1", "it-schema-h-appr", "30.00");
+    assert_reversible("it-schema-h-appr", "approved|0.00|70.00|-");
+    reverse("it-schema-h-appr-r2", "it-schema-h-appr", "70.00");
+    assert_reversible("it-schema-h-appr", "reversed|0.00|70.00|-");
+
+    insert_reversible("it-schema-h-all", "declined", "102", "t", NULL, NULL);
+    reverse("it-schema-h-all-r", "it-schema-h-all", "20.00");
+    assert_reversible("it-schema-h-all", "reversed|0.00|-|-");
+
+    insert_reversible("it-schema-h-refused", "declined", "203", "f", NULL, "55.00");
+    reverse("it-schema-h-refused-r", "it-schema-h-refused", "20.00");
+    assert_reversible("it-schema-h-refused", "declined|0.00|-|55.00");
+}
+
 /*
  * Forty rows of `table`'s shape and its fillfactor (a temporary table LIKE it), inserted by
  * `insert` (into hot_t, over generate_series(1, 40) i) and then updated by `update` (an answer
@@ -1042,6 +1164,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claims_settle_on_final_only, begin, rollback),
         cmocka_unit_test_setup_teardown(test_deposits_settle, begin, rollback),
         cmocka_unit_test_setup_teardown(test_reversal_settles_in_one_update, begin, rollback),
+        cmocka_unit_test_setup_teardown(test_partial_reversal_of_issuer_held, begin, rollback),
         cmocka_unit_test_setup_teardown(test_answers_update_in_place, begin, rollback),
         cmocka_unit_test_setup_teardown(test_history_updates_in_place, begin, rollback),
         cmocka_unit_test_setup_teardown(test_hot_tables_sample_less, begin, rollback),
