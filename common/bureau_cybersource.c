@@ -1228,6 +1228,21 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
     /* REJECT 110 becomes what ACCEPT 110 is, before the checks an approval must pass. */
     if (strcmp(res->decision, "REJECT") == 0 && partial_approval(call, r))
         snprintf(res->decision, sizeof res->decision, "ACCEPT");
+    /* An auth+capture whose ccCaptureReply says 100 was captured: the money was taken. Answered
+     * anything but ACCEPT (a REJECT for another reason than the 110 above: Decision Manager's
+     * 481, a score's 400, a soft decline; a REVIEW; an ERROR) the answer contradicts itself, and
+     * neither reading is safe: `declined`, `rejected` or `error` frees the order system to send
+     * the debit again (a second charge) and leaves what was taken with nobody refunding it;
+     * `approved` would fulfil an order Decision Manager refused. Unreadable, its outcome is
+     * unknown (no `.sdr` reversal goes: nothing of the authorization is left once captured), and
+     * the resolver asks the bureau; a record that says the same goes to an operator
+     * (resolver.c). */
+    if (call && call->op == PL_OP_AUTH_CAPTURE && capture_done(r) &&
+        strcmp(res->decision, "ACCEPT") != 0) {
+        refuse(r, "an auth+capture answered %s %s while its ccCaptureReply says 100 (captured)",
+               res->decision, res->reason_code);
+        return r->err;
+    }
     /* An approval the workers could not act on (the External Payment Service's rule too): an
      * authorization no capture or reversal could name, a token nobody could charge. */
     bool accepted = strcmp(res->decision, "ACCEPT") == 0;

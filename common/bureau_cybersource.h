@@ -78,7 +78,10 @@
  * (100): it was captured. An approved auth+capture whose ccCaptureReply (100) carries no amount
  * has ccAuthReply's amount (what the issuer authorized, which is what was captured); a 110 of
  * which neither reply carries an amount is PL_ERR_PARSE (the outcome is unknown: neither
- * `declined` nor the request's whole amount would be true).
+ * `declined` nor the request's whole amount would be true). An auth+capture whose
+ * ccCaptureReply says 100 answered anything but ACCEPT (after the 110 above: REJECT for another
+ * reason, REVIEW, ERROR) is PL_ERR_PARSE too: it was captured while refused, and neither a
+ * refusal (the order system would charge again) nor an approval (of an order refused) is safe.
  *
  * redact: the message parsed again; accountNumber masked with pl_card_mask_log in the given
  * mode, cvNumber, Password, cavv, xid and authenticationData emptied; the result is then

@@ -522,6 +522,45 @@ static const pl_cyb_app_reply *app_of(const pl_cyb_query_record *r, const char *
     return NULL;
 }
 
+/* True when o runs the application name. */
+static bool runs(const op_apps *o, const char *name)
+{
+    for (size_t j = 0; j < 2 && o->apps[j]; j++)
+        if (strcmp(o->apps[j], name) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * True when a, an application reply of r for the operation o, is the issuer's partial approval
+ * that CyberSource writes as a refusal: ics_auth RCode 0 with ReasonCode 110, as its answer
+ * writes decision REJECT 110 (bureau_cybersource.c partial_approval, which this mirrors). For an
+ * auth+capture when its ics_bill says RCode 1: the capture happened, the money was taken, and
+ * read as declined the order system would send the debit again (a second charge); for an
+ * authorization when the record carries the amount approved (PaymentData/Amount). Otherwise it
+ * stays the refusal it says: nothing was captured, and what the issuer holds of it is reversed.
+ */
+static bool partial_auth(const pl_cyb_query_record *r, const op_apps *o, const pl_cyb_app_reply *a)
+{
+    if (strcmp(a->name, "ics_auth") != 0 || !a->has_rcode || a->rcode != 0 ||
+        strcmp(a->reason_code, "110") != 0)
+        return false;
+    if (runs(o, "ics_bill")) {
+        const pl_cyb_app_reply *bill = app_of(r, "ics_bill");
+        return bill && bill->has_rcode && bill->rcode == 1;
+    }
+    return r->has_amount;
+}
+
+/* The RCode a (of r, for o) counts as: 1 for a partial approval (partial_auth), else its own;
+ * false when it has none. */
+static bool rcode_of(const pl_cyb_query_record *r, const op_apps *o, const pl_cyb_app_reply *a,
+                     int *rcode)
+{
+    *rcode = partial_auth(r, o, a) ? 1 : a->rcode;
+    return a->has_rcode;
+}
+
 /*
  * True when o authorizes, the authorization succeeded and Decision Manager then held or refused
  * the order (ics_decision RCode 0): the services asked after the authorization (the token of a
@@ -532,13 +571,10 @@ static const pl_cyb_app_reply *app_of(const pl_cyb_query_record *r, const char *
  */
 static bool dm_decided_auth(const pl_cyb_query_record *r, const op_apps *o)
 {
-    bool authorizes = false;
-    for (size_t j = 0; j < 2 && o->apps[j]; j++)
-        if (strcmp(o->apps[j], "ics_auth") == 0)
-            authorizes = true;
     const pl_cyb_app_reply *auth = app_of(r, "ics_auth"), *dm = app_of(r, "ics_decision");
-    return authorizes && auth && auth->has_rcode && auth->rcode == 1 && dm && dm->has_rcode &&
-           dm->rcode == 0;
+    int rcode;
+    return runs(o, "ics_auth") && auth && rcode_of(r, o, auth, &rcode) && rcode == 1 && dm &&
+           dm->has_rcode && dm->rcode == 0;
 }
 
 /* The verdict of record r for the operation o; PL_CYB_NOT_THERE when r has no app of o. */
@@ -552,9 +588,11 @@ static pl_cyb_found record_outcome(const pl_cyb_query_record *r, const op_apps *
             if (strcmp(a->name, o->apps[j]) != 0)
                 continue;
             seen = any = true;
-            if (a->has_rcode && a->rcode == 0)
+            int rcode;
+            bool has_rcode = rcode_of(r, o, a, &rcode);
+            if (has_rcode && rcode == 0)
                 declined = true;
-            if (!a->has_rcode || a->rcode != 1)
+            if (!has_rcode || rcode != 1)
                 all_ok = false;
         }
         if (!seen)

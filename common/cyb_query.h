@@ -210,6 +210,13 @@ typedef struct pl_cyb_query_result {
 int pl_cyb_query_parse(const char *body, size_t len, pl_cyb_query_result *res, char *errstr,
                        size_t errsz) PL_MUSTCHECK;
 
+/*
+ * A partial approval, which CyberSource may write as ics_auth RCode 0 with ReasonCode 110 (as its
+ * answer writes decision REJECT 110), counts as RCode 1 where the adapter reads the answer as an
+ * approval (bureau_cybersource.h): for "auth_capture" when its ics_bill says RCode 1 (captured),
+ * for "auth" and "token_auth" when the record carries PaymentData/Amount. Otherwise it is the
+ * refusal it says.
+ */
 typedef enum {
     PL_CYB_NOT_THERE = 0,  /* no record of that merchant reference with an app of the op */
     PL_CYB_FOUND_OK,       /* every app of the op RCode 1 */

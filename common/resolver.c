@@ -167,6 +167,37 @@ static bool received_timeout(const char *op, pl_cyb_found f, const pl_cyb_query_
     return pl_cybersource_received_timeout(res->reason_code);
 }
 
+/*
+ * True when the record of an auth+capture says it was captured (ics_bill RCode 1) yet cannot be
+ * applied as it reads, with why: refused, held for review or failed beside the capture (the
+ * adapter refuses such an answer in time as unreadable, bureau_cybersource.h), or a partial
+ * approval (110) that does not say the amount captured. `declined`, `rejected` or `error` would
+ * free the order system to charge the card again and leave what was taken with nobody refunding
+ * it; `approved` would fulfil an order Decision Manager refused, or book the whole amount as
+ * paid. Asking again tells nothing more: an operator decides (escalated at once, as a record
+ * approving more than was sent). res receives the record read as an answer.
+ */
+static bool captured_unappliable(const char *op, pl_cyb_found f, const pl_cyb_query_record *rec,
+                                 pl_bureau_result *res, int queries, char *why, size_t whysz)
+{
+    record_to_result(op, f, rec, res);
+    if (!res->capture_approved)
+        return false;
+    if (strcmp(res->decision, "ACCEPT") != 0)
+        snprintf(why, whysz,
+                 "query %d: the bureau's record says the auth+capture was captured (ics_bill) "
+                 "and %s %s: neither outcome is safe to apply",
+                 queries, res->decision, res->reason_code);
+    else if (strcmp(res->reason_code, "110") == 0 && !res->has_amount)
+        snprintf(why, whysz,
+                 "query %d: the bureau's record says a partial approval (110) was captured "
+                 "without the amount: not applied",
+                 queries);
+    else
+        return false;
+    return true;
+}
+
 /* The decision also carries the record read as an answer; resolver.c keeps it beside. */
 typedef struct decision_ex {
     pl_resolve_decision d;
@@ -193,6 +224,11 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
              * settle as nothing charged), never applied. */
             snprintf(d->why, sizeof d->why, "query %d: the report cannot tell about \"%s\"",
                      queries, op ? op : "");
+        } else if (f != PL_CYB_NOT_THERE &&
+                   captured_unappliable(op, f, rec, &x.res, queries, d->why, sizeof d->why)) {
+            d->kind = PL_RESOLVE_ESCALATE;
+            memset(&x.res, 0, sizeof x.res);
+            return x;
         } else if (f == PL_CYB_FOUND_ERROR && received_timeout(op, f, rec, &x.res)) {
             /* The record says only what the answer said: 151/152, received and then a time-out
              * at the bureau. Applied as an error it would free the order system to send it

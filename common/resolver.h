@@ -121,7 +121,10 @@ typedef struct pl_resolve_decision {
  * pl_err, with why_failed saying what); res its result when query_rc is 0; queries the number of
  * this query (1 = first); sent_age_s how long ago the request was sent. An approved auth whose
  * ics_decision says review (480, DREVIEW) is `review` with hold FS; a Decision Manager reject
- * (481) is `rejected` with hold FS.
+ * (481) is `rejected` with hold FS. An auth_capture whose record says it was captured (ics_bill
+ * RCode 1) while refused, held or failed otherwise (ics_decision or ics_auth RCode 0 but a
+ * partial approval's 110, an RCode -1), or captured as a partial approval (110) without an
+ * amount, is PL_RESOLVE_ESCALATE at once: neither a refusal nor an approval is safe to apply.
  */
 pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
                                        const char *merchant_reference, int query_rc,

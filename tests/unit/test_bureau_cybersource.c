@@ -1731,6 +1731,75 @@ static void test_parse_auth_capture_partial_110_captured_without_amount(void **s
     assert_false(res.has_amount);
 }
 
+/*
+ * An auth+capture whose ccCaptureReply says 100 (captured: the money was taken) answered
+ * anything but an approval — REJECT for another reason than a partial approval's 110
+ * (Decision Manager's 481, a score's 400, a soft decline's 230, 102), REVIEW 480, ERROR 150 —
+ * contradicts itself: unreadable, its outcome unknown (for the resolver), never `declined`,
+ * `rejected`, `review` or `error` (the order system would send the debit again and charge the
+ * card twice, and what was taken would not be refunded) nor `approved` (an order Decision
+ * Manager refused would be fulfilled). Before, it was read as the refusal it says. A REJECT 110
+ * is still the partial approval, and a failed capture still the refusal.
+ */
+static void test_parse_auth_capture_captured_while_refused(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256];
+    static const char *const tops[] = {
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>481",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>400",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>230",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>102",
+        "<c:decision>REVIEW</c:decision>\n<c:reasonCode>480",
+        "<c:decision>ERROR</c:decision>\n<c:reasonCode>150",
+    };
+    for (size_t i = 0; i < sizeof tops / sizeof tops[0]; i++) {
+        err[0] = '\0';
+        memset(&res, 0x5a, sizeof res);
+        assert_int_equal(parse_fixture_with("auth_capture.xml",
+                                            "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+                                            tops[i], PL_OP_AUTH_CAPTURE, &res, err, sizeof err),
+                         PL_ERR_PARSE);
+        if (!strstr(err, "while its ccCaptureReply says 100 (captured)"))
+            fail_msg("%s: %s", tops[i], err);
+        /* Nothing of it is kept (no decision a worker could map, no transaction id a `.sdr`
+         * would name). */
+        assert_string_equal(res.decision, "");
+        assert_string_equal(res.request_id, "");
+        assert_false(res.capture_approved);
+    }
+    /* The same with the capture refused (235): the refusal it says, nothing was taken. */
+    assert_int_equal(parse_fixture_with("auth_capture.xml", "<c:ccCaptureReply>\n<c:reasonCode>100",
+                                        "<c:ccCaptureReply>\n<c:reasonCode>235", PL_OP_AUTH_CAPTURE,
+                                        &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "ACCEPT"); /* (the fixture's top is ACCEPT 100) */
+    size_t len = 0;
+    char *body = read_fixture("auth_capture.xml", &len);
+    assert_non_null(body);
+    char *refused = replaced(body, "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+                             "<c:decision>REJECT</c:decision>\n<c:reasonCode>481");
+    char *failed = replaced(refused, "<c:ccCaptureReply>\n<c:reasonCode>100",
+                            "<c:ccCaptureReply>\n<c:reasonCode>235");
+    assert_int_equal(
+        parse_answer(PL_OP_AUTH_CAPTURE, 200, failed, strlen(failed), &res, err, sizeof err), 0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.reason_code, "481");
+    assert_false(res.capture_approved);
+    /* An authorization's answer with a stray ccCaptureReply is not an auth+capture's. */
+    assert_int_equal(parse_answer(PL_OP_AUTH, 200, refused, strlen(refused), &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.decision, "REJECT");
+    free(failed);
+    free(refused);
+    free(body);
+    /* A REJECT 110 captured is the partial approval (test_parse_auth_capture_partial_110). */
+    assert_int_equal(parse_fixture("auth_capture_partial_110.xml", PL_OP_AUTH_CAPTURE, 200, &res),
+                     0);
+    assert_string_equal(res.decision, "ACCEPT");
+}
+
 static void test_parse_declines(void **state)
 {
     (void)state;
@@ -2306,6 +2375,7 @@ int main(void)
         cmocka_unit_test(test_parse_partial_110),
         cmocka_unit_test(test_parse_auth_capture_partial_110),
         cmocka_unit_test(test_parse_auth_capture_partial_110_captured_without_amount),
+        cmocka_unit_test(test_parse_auth_capture_captured_while_refused),
         cmocka_unit_test(test_parse_declines),
         cmocka_unit_test(test_parse_missing_and_invalid_fields),
         cmocka_unit_test(test_parse_error_150),

@@ -458,6 +458,80 @@ static void test_token_ops(void **state)
     assert_int_equal(pl_cyb_query_outcome(&res, "R", "auth", NULL), PL_CYB_FOUND_ERROR);
 }
 
+/* An ApplicationReply with its ReasonCode. */
+#define REPLY_RC(name, rcode, rflag, reason)                                                       \
+    "<ApplicationReply Name=\"" name "\"><RCode>" rcode "</RCode><RFlag>" rflag                    \
+    "</RFlag><RMsg>msg</RMsg><ReasonCode>" reason "</ReasonCode></ApplicationReply>"
+/* A report of one Request with the given ApplicationReplies content and PaymentData/Amount. */
+#define ONE_PAID(ref, replies, amount)                                                             \
+    HEAD "<Requests>" REQ_OPEN(                                                                    \
+        ref, "1") "<ApplicationReplies>" replies                                                   \
+                  "</ApplicationReplies><PaymentData><Amount>" amount "</Amount>"                  \
+                  "<CurrencyCode>USD</CurrencyCode></PaymentData></Request></Requests>" TAIL
+
+/*
+ * A partial approval CyberSource writes as a refusal: ics_auth RCode 0 with ReasonCode 110, as
+ * its answer writes decision REJECT 110. An auth+capture whose ics_bill says RCode 1 was
+ * captured: the verdict is OK (the resolver reads it ACCEPT 110 for the record's amount), as the
+ * adapter reads the answer (bureau_cybersource.h). Before, it was DECLINED: the order system,
+ * told `declined`, sent the debit again and the card was charged twice. Without the capture
+ * (failed, or not run) it stays the refusal: nothing was captured. An authorization's is OK when
+ * the record carries the amount approved, as the adapter's needs ccAuthReply's amount; Decision
+ * Manager's reject after it is then an authorization it decided on, not a failure.
+ */
+static void test_partial_approval_written_as_decline(void **state)
+{
+    (void)state;
+    pl_cyb_query_result res;
+    const pl_cyb_query_record *rec = NULL;
+    parse_text(ONE_PAID("P1",
+                        REPLY_RC("ics_auth", "0", "DPARTIAL", "110")
+                            REPLY_RC("ics_bill", "1", "SOK", "100"),
+                        "55.00"),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "P1", "auth_capture", &rec), PL_CYB_FOUND_OK);
+    assert_ptr_equal(rec, &res.recs[0]);
+    assert_int_equal(rec->amount, 5500);
+    /* The record's own RCode is kept as read (the resolver reads the reason, 110). */
+    assert_int_equal(rec->apps[0].rcode, 0);
+    assert_string_equal(rec->apps[0].reason_code, "110");
+    /* Without an amount the capture still happened: OK (the resolver escalates it, as it
+     * cannot tell how much was captured). */
+    parse_text(ONE("P2", REPLY_RC("ics_auth", "0", "DPARTIAL", "110")
+                             REPLY_RC("ics_bill", "1", "SOK", "100")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "P2", "auth_capture", NULL), PL_CYB_FOUND_OK);
+    /* The capture failed, or did not run: nothing was taken, the refusal it says. */
+    parse_text(ONE_PAID("P3",
+                        REPLY_RC("ics_auth", "0", "DPARTIAL", "110")
+                            REPLY_RC("ics_bill", "0", "DINVALIDDATA", "235"),
+                        "55.00"),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "P3", "auth_capture", NULL), PL_CYB_FOUND_DECLINED);
+    parse_text(ONE_PAID("P4", REPLY_RC("ics_auth", "0", "DPARTIAL", "110"), "55.00"), &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "P4", "auth_capture", NULL), PL_CYB_FOUND_DECLINED);
+    /* An authorization's, with the amount approved: OK; without it, the refusal. */
+    assert_int_equal(pl_cyb_query_outcome(&res, "P4", "auth", NULL), PL_CYB_FOUND_OK);
+    parse_text(ONE("P5", REPLY_RC("ics_auth", "0", "DPARTIAL", "110")), &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "P5", "auth", NULL), PL_CYB_FOUND_DECLINED);
+    /* Decision Manager's reject after it, the token skipped: the authorization it decided on. */
+    parse_text(ONE_PAID("P6",
+                        REPLY_RC("ics_auth", "0", "DPARTIAL", "110")
+                            REPLY_RC("ics_decision", "0", "DREJECT", "481"),
+                        "55.00"),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "P6", "token_auth", NULL), PL_CYB_FOUND_OK);
+    /* Another reason beside a capture is a refusal the report says (the resolver escalates a
+     * captured one); a capture is judged on its own. */
+    parse_text(ONE_PAID("P7",
+                        REPLY_RC("ics_auth", "0", "DCARDREFUSED", "203")
+                            REPLY_RC("ics_bill", "1", "SOK", "100"),
+                        "55.00"),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "P7", "auth_capture", NULL), PL_CYB_FOUND_DECLINED);
+    assert_int_equal(pl_cyb_query_outcome(&res, "P7", "capture", NULL), PL_CYB_FOUND_OK);
+}
+
 static void test_outcome_caller_mistakes(void **state)
 {
     (void)state;
@@ -707,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_retried_auth),
         cmocka_unit_test(test_empty_report),
         cmocka_unit_test(test_token_ops),
+        cmocka_unit_test(test_partial_approval_written_as_decline),
         cmocka_unit_test(test_outcome_caller_mistakes),
         cmocka_unit_test(test_namespaces_and_order),
         cmocka_unit_test(test_many_replies),

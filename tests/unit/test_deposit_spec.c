@@ -134,7 +134,8 @@ static void auth_capture_job(pl_service *cyb, pl_job *job, pl_bureau_result *res
  * them) overwritten in turn, parsed for job's call, mapped as paylink-deposit maps it, and its
  * reply as the follow-ups read it (status, vendor_response, auth.transaction_id), which the
  * caller puts. */
-static json_object *answer(pl_job *job, const char *fixture, const char *const *subs)
+static int parse_for(pl_job *job, const char *fixture, const char *const *subs, char *err,
+                     size_t errsz)
 {
     size_t len = 0;
     char *body = xml_test_read_fixture("cybersource", fixture, &len);
@@ -149,12 +150,17 @@ static json_object *answer(pl_job *job, const char *fixture, const char *const *
     pl_bureau_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     job->call.req = &job->req;
-    char err[256] = "";
-    int prc =
-        pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, sizeof err);
-    if (prc != 0)
-        fail_msg("%s: %s", fixture, err);
+    err[0] = '\0';
+    int prc = pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, errsz);
     free(body);
+    return prc;
+}
+
+static json_object *answer(pl_job *job, const char *fixture, const char *const *subs)
+{
+    char err[256];
+    if (parse_for(job, fixture, subs, err, sizeof err) != 0)
+        fail_msg("%s: %s", fixture, err);
     memset(job->reply, 0, sizeof *job->reply);
     pl_deposit_spec.map(job);
     json_object *reply = json_object_new_object(), *auth = json_object_new_object();
@@ -331,14 +337,8 @@ static void test_refused_auth_capture_not_held(void **state)
     assert_true(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
     assert_string_equal(held, "150.00");
     json_object_put(reply);
-    /* The same ERROR with its capture answered 100: captured, nothing to reverse. */
-    const char *error_captured[] = {TOP_ACCEPT_100,
-                                    "<c:decision>ERROR</c:decision>\n <c:reasonCode>150", NULL};
-    reply = answer(&job, "auth_capture.xml", error_captured);
-    assert_int_equal(job.reply->status, PL_ST_ERROR);
-    assert_true(job.res->capture_approved);
-    assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
-    json_object_put(reply);
+    /* The same ERROR with its capture answered 100 is captured while failed: no answer at all
+     * (test_captured_auth_capture_never_refused). */
 
     job.res = NULL;
     reply = json_tokener_parse("{\"status\":\"rejected\",\"vendor_response\":\"400\","
@@ -414,6 +414,54 @@ static void test_refused_auth_capture_edges(void **state)
     }
 }
 
+/*
+ * An auth+capture whose ccCaptureReply says 100 — captured, the money taken — answered REJECT
+ * for another reason than a partial approval's 110 (481, 400, a soft decline's 230), REVIEW 480
+ * or ERROR 150: the adapter refuses the answer as unreadable. The engine then answers `error`
+ * with a required response (finish_unknown: its outcome unknown, no transaction id, no
+ * follow-up), the resolver asks the bureau, and no `.sdr` goes for what was captured. Before, it
+ * was `rejected`, `declined`, `review` or `error`: the order system sent the debit again and the
+ * card was charged twice, and nobody refunded what was taken. A REJECT 110 captured is the
+ * partial approval (test_refused_auth_capture_edges).
+ */
+static void test_captured_auth_capture_never_refused(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    auth_capture_job(&cyb, &job, &res);
+    char held[24], err[256];
+    static const char *const tops[] = {
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>481",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>400",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>230",
+        "<c:decision>REVIEW</c:decision>\n<c:reasonCode>480",
+        "<c:decision>ERROR</c:decision>\n <c:reasonCode>150",
+    };
+    for (size_t i = 0; i < sizeof tops / sizeof tops[0]; i++) {
+        const char *subs[] = {TOP_ACCEPT_100, tops[i], NULL};
+        assert_int_equal(parse_for(&job, "auth_capture.xml", subs, err, sizeof err), PL_ERR_PARSE);
+        if (!strstr(err, "while its ccCaptureReply says 100 (captured)"))
+            fail_msg("%s: %s", tops[i], err);
+        assert_false(job.res->capture_approved);
+        /* What the engine answers then (finish_unknown): no transaction id, nothing to name. */
+        json_object *reply = json_tokener_parse(
+            "{\"status\":\"error\",\"vendor_response\":\"150\",\"required_response\":true}");
+        assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+        json_object_put(reply);
+    }
+    /* The same refusals with the capture refused (102): nothing was taken, the refusal it says,
+     * and the 150.00 the issuer holds is reversed. */
+    const char *failed[] = {TOP_ACCEPT_100, tops[0], CAPTURE_100,
+                            "<c:ccCaptureReply>\n<c:reasonCode>102", NULL};
+    json_object *reply = answer(&job, "auth_capture.xml", failed);
+    assert_int_equal(job.reply->status, PL_ST_REJECTED);
+    assert_true(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    assert_string_equal(held, "150.00");
+    json_object_put(reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_refused_auth_capture_after_auth_110_reversed_for_part),
         cmocka_unit_test(test_refused_auth_capture_not_held),
         cmocka_unit_test(test_refused_auth_capture_edges),
+        cmocka_unit_test(test_captured_auth_capture_never_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -379,15 +379,16 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     assert_false(w.captured);
     assert_int_equal(reversal(&w, &o, rev, amount), 1);
     assert_string_equal(rev, REF ".sdr");
-    /* Decision Manager's reject (481) of a record whose capture succeeded (ics_bill 1): the
-     * money was captured, nothing of the authorization is left to reverse, none (CyberSource
-     * would refuse it, 238). */
+    /* Decision Manager's reject (481) of a record whose capture succeeded (ics_bill 1): not
+     * applied at all (test_captured_auth_capture_escalated); an outcome applied with the capture
+     * recorded gives no reversal either (CyberSource would refuse it, 238). */
     auth_capture_row(&w, true);
-    one_record(res, 1, "100", 0, "481", 15000);
-    add_app(res, "ics_bill", 1, "100");
-    query_op("auth_capture", res, &w, &o);
-    assert_int_equal(o.status, PL_ST_REJECTED);
-    assert_true(w.captured);
+    w.captured = true;
+    memset(&o, 0, sizeof o);
+    o.status = PL_ST_REJECTED;
+    copy(o.vendor_response, sizeof o.vendor_response, "481");
+    copy(o.transaction_id, sizeof o.transaction_id, TXN);
+    copy(w.auth_reason, sizeof w.auth_reason, "100");
     assert_int_equal(reversal(&w, &o, rev, amount), 0);
     /* A refusal an operator gives (no record: no ics_auth known): a 400 or 102, none; a soft
      * decline as before. */
@@ -404,6 +405,116 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     free(res);
 }
 
+/*
+ * An auth+capture whose queried record says it was captured (ics_bill RCode 1) beside a refusal,
+ * a review or a failure — Decision Manager's 481, 480 or 400 (ics_decision RCode 0), an ics_auth
+ * declined (203) or failed (-1) — is not applied: `rejected`, `declined`, `review` or `error`
+ * would free the order system to charge the card again while what was taken is not refunded,
+ * and `approved` would fulfil an order Decision Manager refused. It is escalated at once, with
+ * the reason (decide: PL_RESOLVE_ESCALATE, which step hands to escalate for a deposit row, never
+ * a timeout reversal), as a record approving more than was sent is; so is a partial approval
+ * (110) captured without the amount. Before, the 481 was applied `rejected`. A record whose
+ * ics_auth says RCode 0 with ReasonCode 110 beside ics_bill RCode 1 is the partial approval the
+ * adapter reads in time (ACCEPT 110, for the record's amount): before, `declined`, and the order
+ * system charged the card again.
+ */
+static void test_captured_auth_capture_escalated(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+    row w;
+    pl_resolve_outcome o;
+    static const struct {
+        int auth_rcode;
+        const char *auth_reason;
+        int dm_rcode; /* < -1: none */
+        const char *dm_reason;
+        const char *says; /* in why */
+    } cases[] = {
+        {1, "100", 0, "481", "REJECT 481"}, {1, "100", 0, "480", "REVIEW 480"},
+        {1, "100", 0, "400", "REJECT 400"}, {1, "110", 0, "481", "REJECT 481"},
+        {0, "203", -2, "", "REJECT 203"},   {-1, "150", -2, "", "ERROR 150"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        auth_capture_row(&w, true);
+        one_record(res, cases[i].auth_rcode, cases[i].auth_reason, cases[i].dm_rcode,
+                   cases[i].dm_reason, 15000);
+        if (strcmp(cases[i].dm_reason, "480") == 0)
+            snprintf(res->recs[0].apps[1].rflag, sizeof res->recs[0].apps[1].rflag, "DREVIEW");
+        add_app(res, "ics_bill", 1, "100");
+        /* Whichever query it is, the first or the last: at once, and never applied. */
+        for (int q = 1; q <= p.max_queries; q += p.max_queries - 1) {
+            decision_ex x = decide(&p, "auth_capture", REF, 0, NULL, res, q, 3600.0);
+            if (x.d.kind != PL_RESOLVE_ESCALATE)
+                fail_msg("case %zu, query %d: kind %d (%s)", i, q, (int)x.d.kind, x.d.why);
+            assert_false(x.from_answer);
+            assert_non_null(strstr(x.d.why, "captured (ics_bill)"));
+            assert_non_null(strstr(x.d.why, cases[i].says));
+            assert_non_null(strstr(x.d.why, "neither outcome is safe to apply"));
+            assert_null(strstr(x.d.why, "escalated after"));
+            assert_int_equal(
+                pl_resolver_decide(&p, "auth_capture", REF, 0, NULL, res, q, 3600.0).kind,
+                PL_RESOLVE_ESCALATE);
+        }
+        /* A deposit row is escalated, not reversed (step: can_reverse). */
+        assert_false(can_reverse(&w));
+        /* The same record for a capture alone (ics_bill) is the capture it says. */
+        decision_ex x = decide(&p, "capture", REF, 0, NULL, res, 1, 3600.0);
+        assert_int_equal(x.d.kind, PL_RESOLVE_APPLY);
+    }
+
+    /* ics_auth RCode 0 with 110 beside ics_bill 1: the partial approval, for the record's 55.00
+     * of the 150.00 asked, captured; no `.sdr`. */
+    auth_capture_row(&w, true);
+    one_record(res, 0, "110", -2, "", 5500);
+    add_app(res, "ics_bill", 1, "100");
+    decision_ex x = query_op("auth_capture", res, &w, &o);
+    assert_string_equal(x.res.decision, "ACCEPT");
+    assert_string_equal(x.res.reason_code, "110");
+    assert_true(x.res.has_amount);
+    assert_int_equal(x.res.amount, 5500);
+    assert_string_equal(x.res.service_reason_code, "110");
+    assert_int_equal(o.status, PL_ST_APPROVED);
+    assert_true(o.has_amount);
+    assert_int_equal(o.amount, 5500);
+    assert_string_equal(o.vendor_response, "110");
+    assert_true(w.captured);
+    /* Without an amount (RCode 0 or 1), how much was captured is not known: escalated. */
+    for (int rcode = 0; rcode <= 1; rcode++) {
+        one_record(res, rcode, "110", -2, "", 0);
+        res->recs[0].has_amount = false;
+        add_app(res, "ics_bill", 1, "100");
+        x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0);
+        assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+        assert_non_null(strstr(x.d.why, "partial approval (110) was captured without the amount"));
+    }
+    /* Its capture failed (235): nothing taken, `declined`, and the 55.00 the issuer holds is
+     * reversed, `.sdr`, as before. */
+    auth_capture_row(&w, true);
+    one_record(res, 0, "110", -2, "", 5500);
+    add_app(res, "ics_bill", 0, "235");
+    query_op("auth_capture", res, &w, &o);
+    assert_int_equal(o.status, PL_ST_DECLINED);
+    assert_false(w.captured);
+    char rev[51], amount[24];
+    assert_int_equal(reversal(&w, &o, rev, amount), 1);
+    assert_string_equal(rev, REF ".sdr");
+    assert_string_equal(amount, "55.00");
+
+    /* An authorization's record written so, with the amount approved: the partial approval the
+     * adapter reads (ACCEPT 110), as ics_auth RCode 1 with 110 is. */
+    auth_row(&w, true);
+    one_record(res, 0, "110", -2, "", 25000);
+    x = query(res, &w, &o);
+    assert_string_equal(x.res.decision, "ACCEPT");
+    assert_int_equal(o.status, PL_ST_APPROVED);
+    assert_int_equal(o.amount, 25000);
+    free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_declined_token_auth_after_auth_100_reversed),
         cmocka_unit_test(test_error_after_auth_100_reversed),
         cmocka_unit_test(test_refused_auth_capture_after_auth_100_reversed),
+        cmocka_unit_test(test_captured_auth_capture_escalated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
