@@ -129,8 +129,12 @@ struct job {
     bool unknown_tried; /* finish_unknown was tried: a failure now gives the request up */
     /* It publishes the `timeout` reply of a required response (written by finish_unknown, or
      * replayed from a row left unknown): once Kafka has it, required_response.worker_replied_at
-     * is recorded before the offset is (mark_replied; 055), and rr_marked says it was tried. */
-    bool rr_reply, rr_marked;
+     * is recorded before the offset is (mark_replied; 055), and rr_marked says it was tried.
+     * rr_hold: a replay, recorded with the hold for the owner's copy (pl_replayed; 066).
+     * rr_reread: that reply failed to publish and is not produced again as it was: the row is
+     * read again at `due` (job_done). rr_since: when finish_unknown sent the row's write. */
+    bool rr_reply, rr_marked, rr_hold, rr_reread;
+    double rr_since;
     /* Its write changed no row: the re-read says whether the row holds this job's own reply (a
      * write that committed, re-sent after the connection was lost: own_reply), to publish it
      * as written (a generated card number after all, and not marked replayed). */
@@ -220,7 +224,11 @@ struct pl_engine {
     retry *retries;
     job *timers;    /* JS_WAITING jobs */
     size_t max_msg; /* the producer's message.max.bytes */
-    bool fatal;     /* the producer hit a fatal error: nothing can be published any more */
+    /* How long after a row left unknown opened its owner's `timeout` reply may still reach Kafka
+     * (the producer's message.timeout.ms and RR_HOLD_MARGIN_S): what a replay of that reply
+     * makes the final reply wait for (pl_replayed; 066). */
+    char rr_hold_s[16];
+    bool fatal; /* the producer hit a fatal error: nothing can be published any more */
     int exit_status;
     bool ready;
     int rpipe[2]; /* the refresher wakes the loop */
@@ -521,12 +529,54 @@ static void admit_waiters(pl_engine *e, job *w)
 }
 
 static bool mark_replied(job *j);
+static void park(job *j, double due);
+
+/*
+ * A required response's `timeout` reply and the final reply that settles it (066). The owner,
+ * the job that made the row unknown, produces that reply at most RR_OWNER_WINDOW_S after it sent
+ * the write (the row's created_at is later still); later (a database slow to answer, a process
+ * stalled in between) it reads the row again instead, as a redelivery would (on_written). Its
+ * producer delivers or gives up a message within message.timeout.ms of producing it (librdkafka
+ * fails a message still queued once that has passed, before sending it), and a copy that failed
+ * is never produced again (retry_publish reads the row again). A replay by another job, on
+ * another replica perhaps while the owner is stalled with its copy queued, therefore makes the
+ * final reply wait until message.timeout.ms + RR_HOLD_MARGIN_S after the row opened: the window,
+ * librdkafka's once-a-second timeout scan, and a request already on the wire when the producer
+ * gave up on it (socket.timeout.ms, 10 s) fit in the margin.
+ */
+#define RR_OWNER_WINDOW_S 15.0
+#define RR_HOLD_MARGIN_S 30
+/* The resolver publishes a final reply 10 minutes after its row opened whatever was recorded
+ * (resolver.c, REPLIED_SQL): a longer hold would change nothing. */
+#define RR_HOLD_MAX_S 600
+
+/* The hold of pl_replayed (engine.rr_hold_s) for the producer's message.timeout.ms. */
+static void set_rr_hold(pl_engine *e, int message_timeout_ms)
+{
+    long hold = message_timeout_ms > 0 ? (message_timeout_ms + 999L) / 1000 + RR_HOLD_MARGIN_S
+                                       : RR_HOLD_MAX_S + 1L;
+    if (hold > RR_HOLD_MAX_S) {
+        PL_WARN(NULL,
+                "kafka message.timeout.ms is %d: a `timeout` reply may reach the order system up "
+                "to that long after it was produced, but a final reply waits 10 minutes at most",
+                message_timeout_ms);
+        hold = RR_HOLD_MAX_S;
+    }
+    snprintf(e->rr_hold_s, sizeof e->rr_hold_s, "%ld", hold);
+}
 
 /* The job is over (its effects durable and published, or given up on with an error): its offset
  * may be committed, and redeliveries parked behind it run. */
 static void job_done(job *j)
 {
     pl_engine *e = j->pub.eng;
+    if (j->rr_reread) {
+        /* Its `timeout` reply was refused (retry_publish): the row is read again, not re-sent. */
+        j->rr_reread = false;
+        j->rr_reply = false;
+        park(j, j->due);
+        return;
+    }
     if (j->rr_reply && !j->rr_marked && mark_replied(j))
         return; /* on_replied completes it */
     j->state = JS_DONE;
@@ -648,6 +698,15 @@ static rd_kafka_resp_err_t produce(pl_engine *e, job *j, const char *topic, cons
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+/* The job's next publish back-off: 0.5 s doubling to 30 s while the broker stays away. */
+static double publish_backoff(job *j)
+{
+    int n = j->publish_retries < 6 ? j->publish_retries : 6;
+    double delay = 0.5 * (double)(1 << n);
+    j->publish_retries++;
+    return delay < 30.0 ? delay : 30.0;
+}
+
 static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                            const char *payload, size_t len)
 {
@@ -667,11 +726,7 @@ static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *
     r->key_len = key_len;
     r->payload_len = len;
     r->j = j;
-    /* Back off while the broker stays away: 0.5 s doubling to 30 s. */
-    int n = j->publish_retries < 6 ? j->publish_retries : 6;
-    double delay = 0.5 * (double)(1 << n);
-    r->due = now_s() + (delay < 30.0 ? delay : 30.0);
-    j->publish_retries++;
+    r->due = now_s() + publish_backoff(j);
     r->next = e->retries;
     e->retries = r;
     j->pending_dr++; /* the retry holds the job open */
@@ -681,6 +736,27 @@ static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *
 static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                      const char *payload, size_t len);
 static void send_dead_letter(job *j, const char *why, const pl_errors *errs);
+
+/*
+ * A publish to be tried again. Not the `timeout` reply of a required response: after the same
+ * back-off the job reads its row again and answers from it (job_done, as a redelivery does): the
+ * final reply when the row was settled meanwhile, else the `timeout` reply replayed (pl_replayed).
+ * Produced again as it was, long after the row opened, that reply could reach the order system
+ * after the final one, which a resolver publishes once a replay elsewhere (this process stalled,
+ * its partition gone) has waited for the copy produced first (066); so only that copy is ever
+ * produced by the owner.
+ */
+static void retry_publish(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
+                          const char *payload, size_t len)
+{
+    if (j->rr_reply && strcmp(topic, e->t_reply) == 0) {
+        j->rr_reread = true;
+        j->due = now_s() + publish_backoff(j);
+        pl_counter_add(e->m_produce_fail, 1);
+        return;
+    }
+    schedule_retry(e, j, topic, key, key_len, payload, len);
+}
 
 /* Refusals an operator must end (the topic missing, not authorized) a job's messages may take
  * before the worker stops (publish_failed; counted apart from transient failures; with
@@ -727,12 +803,12 @@ static void publish_failed(pl_engine *e, job *j, const char *topic, const char *
                  "publish to %s failed (%s): the topic is missing or not writable by this "
                  "worker; retrying",
                  topic, rd_kafka_err2str(err));
-        schedule_retry(e, j, topic, key, key_len, payload, len);
+        retry_publish(e, j, topic, key, key_len, payload, len);
         return;
     case PL_KAFKA_RETRY:
         PL_WARN(j->pub.req.request_id, "publish to %s failed (%s); retrying", topic,
                 rd_kafka_err2str(err));
-        schedule_retry(e, j, topic, key, key_len, payload, len);
+        retry_publish(e, j, topic, key, key_len, payload, len);
         return;
     case PL_KAFKA_TOO_LARGE:
         if (strcmp(topic, e->t_dlq) == 0 && !j->dlq_cut) {
@@ -1325,14 +1401,16 @@ static void on_replied(void *arg, int err, const char *errmsg, pl_db_unit *u)
  * before the offset is, so that the final reply, which the resolver of any replica or an
  * operator publishes with a producer of its own, never reaches the order system before it. A
  * worker killed in between leaves the offset uncommitted: the redelivery replays the row's reply
- * and records it then. False when no unit could be made (the job completes at once).
+ * and records it then, with the hold for the owner's copy that may still be queued (pl_replayed;
+ * 066). False when no unit could be made (the job completes at once).
  */
 static bool mark_replied(job *j)
 {
     j->rr_marked = true;
     pl_db_unit *u = pl_db_unit_new(on_replied, j);
-    const char *p[] = {j->pub.eng->spec->worker, j->pub.req.request_id};
-    if (!u || pl_db_unit_add(u, "pl_replied", 2, p) != 0) {
+    const char *p[] = {j->pub.eng->spec->worker, j->pub.req.request_id, j->pub.eng->rr_hold_s};
+    if (!u ||
+        pl_db_unit_add(u, j->rr_hold ? "pl_replayed" : "pl_replied", j->rr_hold ? 3 : 2, p) != 0) {
         pl_db_unit_free(u);
         return false;
     }
@@ -1441,6 +1519,7 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
     pl_histogram_observe(e->m_db, pl_db_last_batch_ms(e->db) / 1000.0);
     if (pl_db_unit_ntuples(u, 0) == 0) {
         j->rr_reply = false; /* the row says what is answered (replay decides) */
+        j->rr_hold = false;
         PL_INFO(j->pub.req.request_id,
                 "its row was written by another actor first; answering from the row");
         /* What the row says is answered, never this job's number, unless the row holds this
@@ -1448,6 +1527,18 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
         j->own_check = j->pub.reply_json != NULL;
         if (!j->own_check)
             once_wipe(j);
+        start_check(j);
+        return;
+    }
+    if (j->rr_reply && now_s() - j->rr_since > RR_OWNER_WINDOW_S) {
+        /* The row it made unknown took that long to write (or the process stalled): its own
+         * `timeout` reply, produced now, might outlast what a replay elsewhere waits for
+         * (RR_OWNER_WINDOW_S). Answered from the row instead: settled meanwhile, or replayed. */
+        PL_WARN(j->pub.req.request_id,
+                "its outcome became unknown %.0f s ago: answered from its row again",
+                now_s() - j->rr_since);
+        j->rr_reply = false;
+        j->owner_recheck = true;
         start_check(j);
         return;
     }
@@ -1532,6 +1623,8 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     pl_db_unit *u = job_unit_new(j, on_written);
     j->outcome = status == PL_ST_TIMEOUT ? "timeout" : status_word(status);
     j->rr_reply = true;
+    j->rr_hold = false; /* its own reply: the owner's (pl_replied) */
+    j->rr_since = now_s();
     pl_counter_add(e->m_required, 1);
     j->state = JS_STORING;
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unknown", 12, p) : PL_ERR_NOMEM);
@@ -2759,6 +2852,7 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
             /* Its own `timeout` reply, when its own write made the row unknown: recorded as
              * published like any (on_written cleared the flag, seeing no row changed). */
             j->rr_reply = strcmp(v->status, "unknown") == 0;
+            j->rr_hold = false; /* the owner's, its only copy */
             if (j->pub.reply_card_number_once[0])
                 publish_once(j);
             else
@@ -2768,8 +2862,10 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
         once_wipe(j);
     }
     if (v->reply) {
-        /* A row left unknown holds the `timeout` reply of its required response. */
+        /* A row left unknown holds the `timeout` reply of its required response: replayed, it is
+         * recorded with the hold for its owner's copy (pl_replayed). */
         j->rr_reply = strcmp(v->status, "unknown") == 0;
+        j->rr_hold = j->rr_reply;
         replay(j, v->reply, v->followups);
         return;
     }
@@ -3924,6 +4020,7 @@ static void build_statements(pl_engine *e)
     e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 7};
     e->stmts[n++] = (pl_db_stmt){"pl_replied", PL_ENGINE_SQL_REPLIED, 2};
+    e->stmts[n++] = (pl_db_stmt){"pl_replayed", PL_ENGINE_SQL_REPLAYED, 3};
     for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0] - 1; i++)
         e->stmts[n++] = e->spec->stmts[i];
     e->stmts[n] = (pl_db_stmt){0};
@@ -4082,6 +4179,7 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     if (!(e->producer = pl_kafka_producer_new(c, e, on_delivery, on_kafka_error, err, errsz)))
         return PL_ERR_KAFKA;
     e->max_msg = pl_kafka_message_max_bytes(e->producer);
+    set_rr_hold(e, pl_kafka_message_timeout_ms(e->producer));
     if (!(e->consumer = pl_kafka_consumer_new(c, c->group, e, on_rebalance, on_stats, err, errsz)))
         return PL_ERR_KAFKA;
     if (make_pipe(e->cpipe) || make_pipe(e->ppipe) || make_pipe(e->rpipe))

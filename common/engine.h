@@ -110,12 +110,29 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
 
 /*
  * The engine's statement "pl_replied": the `timeout` reply of the required response of worker
- * $1's request $2 is on Kafka (055). The resolver and `wreq resolve` publish the final reply
- * only after it (resolver.c, REPLIED_SQL), so it never reaches the order system first.
+ * $1's request $2 is on Kafka (055), published by the job that made the row unknown (its
+ * owner). The resolver and `wreq resolve` publish the final reply only once worker_replied_at
+ * has passed (resolver.c, REPLIED_SQL), so it never reaches the order system first. The owner's
+ * own reply out, a later time a replay set (PL_ENGINE_SQL_REPLAYED: waiting for this very reply)
+ * is brought back to now.
  */
 #define PL_ENGINE_SQL_REPLIED                                                                      \
     "UPDATE required_response SET worker_replied_at = now() WHERE worker = $1 "                    \
-    "AND request_id = $2 AND worker_replied_at IS NULL"
+    "AND request_id = $2 AND (worker_replied_at IS NULL OR worker_replied_at > now())"
+
+/*
+ * The engine's statement "pl_replayed": a redelivery replayed the `timeout` reply of worker $1's
+ * row $2 left unknown, and Kafka has that copy (066). The row's owner may still hold its own copy
+ * queued (a process stalled, cut off from the reply partition's leader) while its partition went
+ * to this replica: its producer delivers or drops it within message.timeout.ms of producing it,
+ * which it does at most seconds after the row opened (engine.c, RR_OWNER_WINDOW_S; a copy that
+ * failed is never produced again, the row is read again instead). So the final reply waits
+ * until $3 seconds (that timeout and a margin) after the row opened, never less than now.
+ */
+#define PL_ENGINE_SQL_REPLAYED                                                                     \
+    "UPDATE required_response SET worker_replied_at = greatest(now(), created_at + "               \
+    "make_interval(secs => $3::float8)) WHERE worker = $1 AND request_id = $2 "                    \
+    "AND worker_replied_at IS NULL"
 
 /*
  * The engine's statement "pl_followups" (printf format: the spec's table): the follow-up

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,19 @@ size_t pl_kafka_message_max_bytes(rd_kafka_t *rk)
         return 1000000;
     long long x = strtoll(v, NULL, 10);
     return x > 0 ? (size_t)x : 1000000;
+}
+
+int pl_kafka_message_timeout_ms(rd_kafka_t *rk)
+{
+    char v[32];
+    size_t n = sizeof v;
+    const rd_kafka_conf_t *conf = rk ? rd_kafka_conf(rk) : NULL;
+    /* A topic property: unknown to the global configuration until it is set (then it lives in
+     * the default topic configuration, where rd_kafka_conf_get finds it). */
+    if (!conf || rd_kafka_conf_get(conf, "message.timeout.ms", v, &n) != RD_KAFKA_CONF_OK)
+        return 300000;
+    long long x = strtoll(v, NULL, 10);
+    return x >= 0 && x <= INT_MAX ? (int)x : 300000;
 }
 
 static rd_kafka_conf_t *base_conf(const pl_config *c, const char *role, char *errstr,

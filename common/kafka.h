@@ -111,6 +111,11 @@ pl_kafka_failure pl_kafka_classify(rd_kafka_resp_err_t err);
 /* The client's message.max.bytes (what producev accepts), 1000000 when unreadable. */
 size_t pl_kafka_message_max_bytes(rd_kafka_t *rk);
 
+/* A producer's message.timeout.ms (delivery.timeout.ms): how long after it was produced a
+ * message is delivered or reported failed at most; librdkafka's default (300000) when not set,
+ * 0 for no limit. */
+int pl_kafka_message_timeout_ms(rd_kafka_t *rk);
+
 /* Sum of consumer_lag over the partitions of `topic` in a librdkafka statistics JSON
  * document; -1 when unknown. */
 int64_t pl_kafka_stats_lag(const char *json, const char *topic);

@@ -213,6 +213,8 @@ static void test_timeout_reply_recorded(void **state)
                   .sent_by = ""};
     answer_from_row(&j, &v, NULL); /* a replay */
     assert_true(j.rr_reply);
+    /* Recorded with the hold for the owner's copy, which may still be queued (066). */
+    assert_true(j.rr_hold);
     outmsgs_free(j.out);
 
     rr_job(&e, &j);
@@ -221,6 +223,7 @@ static void test_timeout_reply_recorded(void **state)
     answer_from_row(&j, &v, NULL);
     assert_int_equal(j.state, JS_PUBLISHING);
     assert_true(j.rr_reply);
+    assert_false(j.rr_hold); /* the owner's own and only copy: recorded as out now */
     free(j.pub.reply_json);
     outmsgs_free(j.out);
 
@@ -234,6 +237,91 @@ static void test_timeout_reply_recorded(void **state)
     answer_from_row(&j, &settled, NULL);
     assert_false(j.rr_reply);
     outmsgs_free(j.out);
+}
+
+/*
+ * The `timeout` reply of a required response that Kafka refused or timed out is never produced
+ * again as it was (066): a replica that replayed the row while this process was stalled made the
+ * final reply wait only for the copy produced first, and a copy produced again minutes later
+ * reached the order system after the final one. After the usual back-off the job reads its row
+ * again (parked, as while it waits for an owner) and answers from it: the final reply when the
+ * row was settled meanwhile, else the `timeout` reply replayed. Any other message is retried as
+ * before.
+ */
+static void test_refused_timeout_reply_is_read_again(void **state)
+{
+    (void)state;
+    static const char reply[] = "{\"v\": 1, \"status\": \"timeout\", \"required_response\": true}";
+    pl_engine e;
+    job j;
+    rr_job(&e, &j);
+    e.fatal = false;
+    j.rr_reply = true; /* as finish_unknown left it */
+    j.state = JS_PUBLISHING;
+    j.pending_dr = 1;
+    publish_failed(&e, &j, e.t_reply, "1-O1", 4, reply, strlen(reply),
+                   RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+    assert_null(e.retries); /* not produced again */
+    assert_true(j.rr_reread);
+    assert_int_equal(j.publish_retries, 1);
+    j.pending_dr--; /* its delivery report is over: the job completes, as on_delivery does */
+    job_done(&j);
+    assert_int_equal(j.state, JS_WAITING);
+    assert_true(j.in_timers);
+    assert_ptr_equal(e.timers, &j);
+    assert_false(j.rr_reply); /* what the row says next decides (answer_from_row) */
+    assert_false(j.rr_reread);
+    assert_false(j.rr_marked); /* nothing recorded: that copy never reached Kafka */
+
+    /* A reply that is not a required response's `timeout`: retried as it was. */
+    rr_job(&e, &j);
+    e.fatal = false;
+    j.state = JS_PUBLISHING;
+    j.pending_dr = 1;
+    static const char approved[] = "{\"v\": 1, \"status\": \"approved\"}";
+    publish_failed(&e, &j, e.t_reply, "1-O1", 4, approved, strlen(approved),
+                   RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+    assert_non_null(e.retries);
+    assert_ptr_equal(e.retries->j, &j);
+    assert_false(j.rr_reread);
+    retry *r = e.retries;
+    free(r->topic);
+    free(r->key);
+    free(r->payload);
+    free(r);
+}
+
+/* How long a replay makes the final reply wait after its row opened (pl_replayed's $3): the
+ * producer's message.timeout.ms (rounded up to the second) and the margin; never past the
+ * resolver's 10 minutes, which also stand for a timeout without limit (0). */
+static void test_replay_hold_follows_message_timeout(void **state)
+{
+    (void)state;
+    pl_engine e;
+    memset(&e, 0, sizeof e);
+    set_rr_hold(&e, 300000); /* librdkafka's default */
+    assert_string_equal(e.rr_hold_s, "330");
+    set_rr_hold(&e, 44500);
+    assert_string_equal(e.rr_hold_s, "75");
+    set_rr_hold(&e, 0);
+    assert_string_equal(e.rr_hold_s, "600");
+    set_rr_hold(&e, 900000);
+    assert_string_equal(e.rr_hold_s, "600");
+    /* The producer's setting as librdkafka holds it: its default until one is set (a topic
+     * property, which the global configuration does not know until then), under either name. */
+    static const char *const names[] = {NULL, "message.timeout.ms", "delivery.timeout.ms"};
+    static const int want[] = {300000, 45000, 45000};
+    for (size_t i = 0; i < 3; i++) {
+        char err[256];
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        if (names[i])
+            assert_int_equal(rd_kafka_conf_set(conf, names[i], "45000", err, sizeof err),
+                             RD_KAFKA_CONF_OK);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+        assert_non_null(rk);
+        assert_int_equal(pl_kafka_message_timeout_ms(rk), want[i]);
+        rd_kafka_destroy(rk);
+    }
 }
 
 /* A Decision Manager REVIEW is an approved authorization held for review: its amount is
@@ -950,6 +1038,8 @@ int main(void)
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_fingerprint_versions),
         cmocka_unit_test(test_timeout_reply_recorded),
+        cmocka_unit_test(test_refused_timeout_reply_is_read_again),
+        cmocka_unit_test(test_replay_hold_follows_message_timeout),
         cmocka_unit_test(test_lost_unit_checks_look_for_the_watchdogs_words),
         cmocka_unit_test(test_review_amount),
         cmocka_unit_test(test_held_amount),
