@@ -515,6 +515,9 @@ typedef struct row {
     bool reversal_unrecorded; /* an operator's outcome: paylink-reversal has no row of that
                                  reversal (its publish may have failed): published again with
                                  the final reply */
+    char reversal_now[16];    /* apply_as: that reversal's status when it was read again under
+                                 the required response's lock, recorded meanwhile ("" when it
+                                 still has no row: nothing was applied otherwise) */
     char auth_reason[16];     /* the queried record's ics_auth reason (its ccAuthReply's), "" when
                                  the outcome is not the bureau's record */
     bool captured;            /* the queried record's capture (an auth+capture's ics_bill)
@@ -1280,6 +1283,8 @@ static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_res
     return rc;
 }
 
+static int reversal_state(PGconn *c, const char *rid, char status[16], char vendor[16]);
+
 /* As apply, with required_response.resolution given (a timeout reversal: cancelled). */
 static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o, const char *how,
                     const char *resolution, const char *by, const char *note, const char *message)
@@ -1354,6 +1359,26 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
     if (failed)
         apply_error(r, w, "closing the required response", c);
     PQclear(res);
+    /*
+     * An outcome decided on the timeout reversal having no row at paylink-reversal (an
+     * operator's, which publishes it again) is decided again now that the required response is
+     * locked: paylink-reversal's mark of that reversal reads the row under a share lock
+     * (reversal.c, REV_MARK_SENT's follows), so one that took it before has committed by now and
+     * is seen here, and one after waits for this transaction and then finds the row resolved (not
+     * sent). Read before the transaction only, the `.tor` marked in between went as a timeout
+     * reversal for the whole request while an operator's reject of a partial approval recorded
+     * what the issuer holds for a copy that was then answered from its row: the hold stayed.
+     */
+    w->reversal_now[0] = '\0';
+    if (mine && w->reversal_unrecorded) {
+        char vendor[16];
+        if (reversal_state(c, w->reversal_rid, w->reversal_now, vendor) != 0) {
+            apply_error(r, w, "reading the timeout reversal again", c);
+            failed = true;
+        } else if (w->reversal_now[0]) {
+            mine = false;
+        }
+    }
     if (mine) {
         const char *p2[] = {w->rid,
                             pl_status_name(o->status),
@@ -2418,7 +2443,8 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         /* Never recorded by paylink-reversal: its publish may have failed (the row escalated so),
          * or paylink-reversal has not taken it up yet. Resolved, the row is no longer followed:
          * the reversal goes again with the final reply (the same request_id, a duplicate is
-         * replayed). */
+         * replayed). Read again under the required response's lock (apply_as): one recorded
+         * meanwhile is in flight, and refused as below. */
         w.reversal_unrecorded = !rs[0];
     }
     if ((o->status == PL_ST_APPROVED || o->status == PL_ST_REVIEW) && w.reversal_rid[0]) {
@@ -2587,6 +2613,13 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
                              "resolver publishes it"
                            : "; final reply published");
         rc = 0;
+    } else if (rc == 0 && w.reversal_now[0]) {
+        release(c, sid, r->owner);
+        snprintf(msg, msgsz,
+                 "the timeout reversal %s of %s was taken up by paylink-reversal meanwhile (%s): "
+                 "resolve it once that reversal has an outcome",
+                 w.reversal_rid, w.rid, w.reversal_now);
+        rc = PL_ERR_STATE;
     } else if (rc == 0) {
         release(c, sid, r->owner);
         snprintf(msg, msgsz, "required response %s was settled by another actor meanwhile", sid);

@@ -37,9 +37,11 @@
 #include <libpq-fe.h>
 #include <libxml/parser.h>
 
+#include "auth.h"
 #include "engine.h"
 #include "log.h"
 #include "resolver.h"
+#include "reversal.h"
 
 #define COMPANY "7"
 #define POLICY_WHY "the bureau cannot be asked what happened (policy)"
@@ -51,6 +53,10 @@ static char g_like[48];   /* g_prefix% */
 static char g_t0[64];     /* when the run started (server clock) */
 static int g_seq;
 static int g_quiet_ms; /* how recently the worker's resolver must have finished a pass */
+/* The connections other_conn opened and side_close has not closed: a test that fails while one
+ * holds a transaction open leaves it to test_teardown, which closes it (its locks with it)
+ * before it deletes the rows. */
+static PGconn *g_side[4];
 
 /* ---- the test's own connection ---------------------------------------------------------- */
 
@@ -640,6 +646,10 @@ static int group_teardown(void **state)
 static int test_teardown(void **state)
 {
     (void)state;
+    for (size_t i = 0; i < sizeof g_side / sizeof g_side[0]; i++) {
+        PQfinish(g_side[i]);
+        g_side[i] = NULL;
+    }
     cleanup(true);
     return 0;
 }
@@ -2767,6 +2777,450 @@ static void test_operator_reject_tor_again_as_first(void **state)
     pub_free(&pub);
 }
 
+/* ---- (k) a timeout reversal marked while its authorization is settled ----------------------- */
+
+/* The text of the worker statement `name` of spec (what the worker prepares). */
+static const char *spec_sql(const pl_spec *spec, const char *name)
+{
+    for (size_t i = 0; i < spec->nstmts; i++)
+        if (strcmp(spec->stmts[i].name, name) == 0)
+            return spec->stmts[i].sql;
+    fail_msg("the %s spec has no statement %s", spec->worker, name);
+    return NULL;
+}
+
+/* Another connection to PAYLINK_DB: a worker's, or an operator's, with a transaction of its
+ * own; closed with side_close. */
+static PGconn *other_conn(void)
+{
+    PGconn *c = PQconnectdb(g_conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to PAYLINK_DB: %s", PQerrorMessage(c));
+    for (size_t i = 0; i < sizeof g_side / sizeof g_side[0]; i++) {
+        if (!g_side[i]) {
+            g_side[i] = c;
+            return c;
+        }
+    }
+    PQfinish(c);
+    fail_msg("more than %zu other connections", sizeof g_side / sizeof g_side[0]);
+    return NULL;
+}
+
+/* Closes c (the server rolls back what it left open). */
+static void side_close(PGconn *c)
+{
+    for (size_t i = 0; i < sizeof g_side / sizeof g_side[0]; i++)
+        if (g_side[i] == c)
+            g_side[i] = NULL;
+    PQfinish(c);
+}
+
+/* Runs q on connection c; fails the test when it fails. Returns its rows. */
+static int on(PGconn *c, const char *q, int n, const char *const *p)
+{
+    PGresult *r = PQexecParams(c, q, n, NULL, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%.200s\n  failed: %s", q, m);
+    }
+    int rows = PQntuples(r);
+    PQclear(r);
+    return rows;
+}
+
+/* The rows of the one statement sent with PQsendQueryParams on c (failing the test when it
+ * failed). */
+static int sent_rows(PGconn *c)
+{
+    int rows = -1;
+    for (PGresult *r; (r = PQgetResult(c)) != NULL;) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            char m[512];
+            snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+            PQclear(r);
+            fail_msg("the statement sent failed: %s", m);
+        }
+        rows = PQntuples(r);
+        PQclear(r);
+    }
+    return rows;
+}
+
+/* Whether the statement sent on c has finished. */
+static bool sent_done(void *arg)
+{
+    PGconn *c = arg;
+    return PQconsumeInput(c) && !PQisBusy(c);
+}
+
+/*
+ * Waits until a backend waits for a lock that the backend `pid` holds (true), or done(arg) says
+ * the other party finished without waiting (false). What it waits for is a state, never a time:
+ * the bound (a minute, then false) only keeps a broken build from hanging; the caller closes
+ * its connections before it asserts.
+ */
+static bool wait_blocked_by(int pid, bool (*done)(void *), void *arg)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", pid);
+    const char *q[] = {p};
+    for (int i = 0; i < 6000; i++) {
+        PGresult *r = sql("SELECT count(*) > 0 FROM pg_stat_activity "
+                          "WHERE $1::int = ANY (pg_blocking_pids(pid))",
+                          1, q);
+        bool blocked = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (blocked)
+            return true;
+        if (done(arg))
+            return false;
+        usleep(10000);
+    }
+    fprintf(stderr, "note: nothing waited for backend %d, and the other party never finished\n",
+            pid);
+    return false;
+}
+
+/* The timeout reversal <t>.tor as paylink-reversal records it (rev_insert: `received`), or
+ * marked and answered (status, its vendor response): on connection c. */
+static void tor_row(PGconn *c, const trow *t, const char *status, const char *vendor)
+{
+    char rev[64];
+    snprintf(rev, sizeof rev, "%s.tor", t->rid);
+    const char *p[] = {rev, t->order, t->rid, status, vendor};
+    on(c,
+       "INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
+       "pay_seq, service_bureau, amount, currency, auth_request_id, merchant_id, status, "
+       "vendor_response, sent_at, sent_by) VALUES ($1::text, " FINGERPRINT ", CASE WHEN "
+       "$4::text = 'received' THEN '' ELSE 'reversal' END, " COMPANY ", $2::text, 1, 'CYB', "
+       "100.00, 'USD', $3::text, 'paylink_demo', $4::text, $5::text, CASE WHEN $4::text <> "
+       "'received' THEN now() END, CASE WHEN $4::text <> 'received' THEN 'it/tor' ELSE '' END)",
+       5, p);
+}
+
+/* paylink-reversal's mark (rev_mark_sent) of t's `.tor` prepared as the timeout reversal of
+ * its unknown authorization (rev_prepare: no history row to claim, p5 NULL), as rev_mark_sent
+ * passes its parameters; sent on c (async: PQsendQueryParams) or run there (returns its rows). */
+static int tor_mark(PGconn *c, const trow *t, bool async)
+{
+    char rev[64];
+    snprintf(rev, sizeof rev, "%s.tor", t->rid);
+    const char *p[] = {rev, "reversal", "paylink_demo", t->rid, NULL, "", "", "", "", "it/mark"};
+    const char *q = spec_sql(&pl_reversal_spec, "rev_mark_sent");
+    if (!async)
+        return on(c, q, 10, p);
+    assert_int_equal(PQsendQueryParams(c, q, 10, NULL, p, NULL, NULL, 0), 1);
+    return -1;
+}
+
+/* paylink-auth's store (auth_store) of an answer to authorization t that comes after its outcome
+ * was reported unknown: status, reasonCode, the bureau's transaction id; on c (async, or run
+ * there: returns its rows, 0 when nothing was written). */
+static int late_answer(PGconn *c, const trow *t, const char *status, const char *vendor,
+                       const char *txid, bool async)
+{
+    char reply[400];
+    snprintf(reply, sizeof reply,
+             "{\"v\": 1, \"request_id\": \"%s\", \"type\": \"auth\", \"company\": " COMPANY
+             ", \"order\": \"%s\", \"pay_seq\": 1, \"service\": \"CYB\", \"status\": \"%s\", "
+             "\"vendor_response\": \"%s\", \"auth\": {\"transaction_id\": \"%s\"}}",
+             t->rid, t->order, status, vendor, txid);
+    const char *decision = strcmp(status, "error") == 0 ? "ERROR" : "REJECT";
+    /* auth_store's $1-$16 (auth.c, auth_store): no amount approved, no authorization code. */
+    const char *p[] = {
+        t->rid, status, decision, vendor, NULL, "",      "", txid,
+        "",     "",     "",       "",     "",   "false", "", reply,
+    };
+    const char *q = spec_sql(&pl_auth_spec, "auth_store");
+    if (!async)
+        return on(c, q, 16, p);
+    assert_int_equal(PQsendQueryParams(c, q, 16, NULL, p, NULL, NULL, 0), 1);
+    return -1;
+}
+
+typedef struct op_call {
+    pl_resolver *r;
+    int64_t id;
+    pl_resolve_outcome o;
+    char msg[512];
+    int rc;
+    pthread_mutex_t mu;
+    bool done;
+} op_call;
+
+/* `paylinkctl wreq resolve`, on a thread of its own (it may wait for a row lock). */
+static void *operate(void *arg)
+{
+    op_call *x = arg;
+    int rc = pl_resolver_operator(x->r, x->id, &x->o, "bob", NULL, x->msg, sizeof x->msg);
+    pthread_mutex_lock(&x->mu);
+    x->rc = rc;
+    x->done = true;
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+static bool operated(void *arg)
+{
+    op_call *x = arg;
+    pthread_mutex_lock(&x->mu);
+    bool done = x->done;
+    pthread_mutex_unlock(&x->mu);
+    return done;
+}
+
+/*
+ * `wreq resolve --outcome rejected --amount 50.00` of a 100.00 authorization whose timeout
+ * reversal `.tor` paylink-reversal had not recorded when the operator's call read it, and
+ * recorded and marked sent (as a timeout reversal, for the whole request) before the
+ * operator's transaction committed. Before, the reject was applied on that first read: the
+ * `.tor` went for 100.00 (refused above the partial approval), its copy published with the reply
+ * was answered from its row, and nothing released the 50.00 the issuer held — nobody followed the
+ * `.tor` any more. Now the mark reads the required response under a share lock, which the
+ * operator's update waits for, and the operator reads the `.tor` again once it holds the row:
+ * refused (in flight), nothing applied or published. Once the `.tor` has an outcome (refused),
+ * the reject goes through with its own `.rev` for the 50.00: the hold is released once.
+ * Deterministic: the operator's transaction is held at its first lock (the authorization's row,
+ * which another connection holds) until paylink-reversal's mark has run in a transaction of a
+ * third connection, which is kept open until the operator's update is seen waiting for it.
+ */
+static void test_operator_reject_while_tor_marked(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+    trow t = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&t);
+
+    /* The operator has read the `.tor` (not recorded) and waits for the authorization's row. */
+    PGconn *hold = other_conn(), *rev = other_conn();
+    on(hold, "BEGIN", 0, NULL);
+    const char *pa[] = {t.rid};
+    on(hold, "SELECT 1 FROM cc_auth_trans WHERE request_id = $1 FOR UPDATE", 1, pa);
+    op_call x = {.r = r, .id = t.id, .o = {.status = PL_ST_REJECTED, .amount = 5000}};
+    snprintf(x.o.transaction_id, sizeof x.o.transaction_id, "7419661750346782304091");
+    pthread_mutex_init(&x.mu, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, operate, &x), 0);
+    bool at_auth = wait_blocked_by(PQbackendPID(hold), operated, &x);
+    /* paylink-reversal records the `.tor` and marks it sent, in a transaction kept open. */
+    on(rev, "BEGIN", 0, NULL);
+    tor_row(rev, &t, "received", "");
+    int marked = tor_mark(rev, &t, false);
+    on(hold, "COMMIT", 0, NULL);
+    bool at_rr = wait_blocked_by(PQbackendPID(rev), operated, &x);
+    on(rev, "COMMIT", 0, NULL);
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&x.mu);
+    side_close(hold);
+    side_close(rev);
+    assert_true(at_auth);
+    assert_int_equal(marked, 1);
+    assert_true(at_rr);
+    assert_int_equal(x.rc, PL_ERR_STATE);
+    assert_contains(x.msg, "was taken up by paylink-reversal meanwhile (sent)");
+    assert_value(AUTH_STATUS, t.rid, "unknown");
+    assert_value(AUTH_HISTORY, t.rid, "0|-|-|-");
+    assert_value(RR_STATE, t.sid, "escalated|0|-|f|");
+    assert_int_equal(pub.calls, 0);
+
+    /* The `.tor` refused (above the partial approval): it released nothing, so the reject's own
+     * `.rev` goes, for what the issuer holds. */
+    char tor[64];
+    snprintf(tor, sizeof tor, "%s.tor", t.rid);
+    run1("UPDATE auth_reversal SET status = 'declined', vendor_response = '102', "
+         "answered_at = now() WHERE request_id = $1",
+         tor);
+    assert_int_equal(pl_resolver_operator(r, t.id, &x.o, "bob", NULL, x.msg, sizeof x.msg), 0);
+    assert_int_equal(pub.calls, 2);
+    assert_reversal_of(&pub.msg[0], &t, "rev", "50.00");
+    assert_final_reply(&pub.msg[1], &t, "rejected", "operator");
+    assert_value(ISSUER_HELD, t.rid, "rejected|50.00");
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
+/*
+ * The other order: the operator's transaction holds the required response (its update, the
+ * outcome written) when paylink-reversal marks the `.tor` it had prepared as a timeout
+ * reversal. The mark waits for it, and the required response read again after the wait
+ * (resolved) does not let the `.tor` go as a timeout reversal: it is decided again (by the
+ * authorization's transaction id, for what the issuer holds). Before, the mark read the
+ * required response of its snapshot, open, and marked the `.tor` sent for the whole request.
+ */
+static void test_tor_mark_waits_for_operator(void **state)
+{
+    (void)state;
+    trow t = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&t);
+    tor_row(g_admin, &t, "received", "");
+
+    PGconn *op = other_conn(), *rev = other_conn();
+    on(op, "BEGIN", 0, NULL);
+    const char *p[] = {t.sid};
+    on(op,
+       "UPDATE required_response SET status = 'resolved', resolution = 'declined', "
+       "resolved_how = 'operator', resolved_by = 'it', resolved_at = now() "
+       "WHERE id = $1::bigint",
+       1, p);
+    const char *pa[] = {t.rid};
+    on(op,
+       "UPDATE cc_auth_trans SET status = 'rejected', vendor_response = '481', "
+       "transaction_id = '7419661750346782304092' WHERE request_id = $1",
+       1, pa);
+    tor_mark(rev, &t, true);
+    bool waited = wait_blocked_by(PQbackendPID(op), sent_done, rev);
+    on(op, "COMMIT", 0, NULL);
+    int marked = sent_rows(rev);
+    side_close(op);
+    side_close(rev);
+    assert_true(waited);
+    assert_int_equal(marked, 0);
+    char tor[64];
+    snprintf(tor, sizeof tor, "%s.tor", t.rid);
+    assert_value("SELECT status FROM auth_reversal WHERE request_id = $1", tor, "received");
+}
+
+/* The required response's status|whether it is resolved|its detail up to ": not recorded". */
+#define RR_HELD                                                                                    \
+    "SELECT concat_ws('|', status, resolved_how IS NULL, split_part(detail, ': not recorded', "    \
+    "1)) FROM required_response WHERE id = $1::bigint"
+
+/* A late refusal held back (migration 067): the row unknown, no history row, the required
+ * response still open (status rr) with what the answer said. */
+static void assert_held(const trow *t, const char *rr, const char *said, const char *went)
+{
+    assert_value(AUTH_STATUS, t->rid, "unknown");
+    assert_value(AUTH_HISTORY, t->rid, "0|-|-|-");
+    char want[400];
+    snprintf(want, sizeof want,
+             "%s|t|the bureau's late answer %s came after the timeout reversal %s.tor went (%s)",
+             rr, said, t->rid, went);
+    assert_value(RR_HELD, t->sid, want);
+}
+
+/*
+ * A Decision Manager reject (481) — or a soft decline, or an ERROR 150 whose ccAuthReply said
+ * the issuer authorized it — that comes after the authorization's timeout reversal `.tor` was
+ * marked sent while the authorization was unknown (it claimed nothing: there was no history
+ * row). Before, paylink-auth recorded it, resolved the required response and published its
+ * `.rev`, which paylink-reversal claimed and sent beside the `.tor` (the bureau refused the
+ * second as already reversed at best), and nobody followed the `.tor`. Now (migration 067) it
+ * is held back as a late approval is while the `.tor` is sent, unknown, approved or declined 237:
+ * the row stays unknown, no `.rev` is published, and the `.tor`'s outcome settles it
+ * (cancelled when it released the authorization; when it failed, escalated, and the operator's
+ * reject publishes the `.rev` then). A late refusal while the `.tor` has not gone (recorded
+ * only, or not at all) or after it failed is recorded as before: the `.tor` prepared as a timeout
+ * reversal is then decided again at its mark (not marked), and goes, if at all, by the
+ * transaction id, claiming the authorization as the `.rev` does, so only one of them goes.
+ */
+static void test_late_refusal_after_tor_sent(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "late"), &pub);
+    const char *tx = "7419661750346782304093";
+
+    /* Sent: a late reject is held back; the `.tor` then refused (above a partial approval), an
+     * operator's reject publishes the `.rev` for what the issuer holds. */
+    trow s = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&s);
+    tor_row(g_admin, &s, "sent", "");
+    assert_int_equal(late_answer(g_admin, &s, "rejected", "481", tx, false), 0);
+    assert_held(&s, "escalated", "rejected 481 (transaction id 7419661750346782304093)", "sent");
+    char tor[64];
+    snprintf(tor, sizeof tor, "%s.tor", s.rid);
+    run1("UPDATE auth_reversal SET status = 'declined', vendor_response = '102', "
+         "answered_at = now() WHERE request_id = $1",
+         tor);
+    pl_resolve_outcome rj = {.status = PL_ST_REJECTED, .amount = 5000};
+    snprintf(rj.transaction_id, sizeof rj.transaction_id, "%s", tx);
+    assert_int_equal(pl_resolver_operator(r, s.id, &rj, "bob", NULL, msg, sizeof msg), 0);
+    assert_int_equal(pub.calls, 2);
+    assert_reversal_of(&pub.msg[0], &s, "rev", "50.00");
+    assert_final_reply(&pub.msg[1], &s, "rejected", "operator");
+
+    /* Approved: a late ERROR 150 (the issuer authorized it) is held back, and the `.tor`'s
+     * approval settles the authorization, cancelled, with no reversal beside it. */
+    trow a = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&a);
+    tor_row(g_admin, &a, "approved", "100");
+    assert_int_equal(late_answer(g_admin, &a, "error", "150", tx, false), 0);
+    assert_held(&a, "escalated", "error 150 (transaction id 7419661750346782304093)",
+                "approved 100");
+    assert_int_equal(pl_resolver_retry(r, a.id, true, msg, sizeof msg), 0);
+    assert_int_equal(pub.calls, 3);
+    assert_final_reply(&pub.msg[2], &a, "error", "timeout_reversal");
+    assert_value("SELECT concat_ws('|', status, followups IS NULL) FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 a.rid, "error|t");
+
+    /* Unknown, or declined 237 (already reversed): held back too. */
+    trow u = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&u);
+    tor_row(g_admin, &u, "unknown", "");
+    assert_int_equal(late_answer(g_admin, &u, "declined", "230", tx, false), 0);
+    assert_held(&u, "escalated", "declined 230 (transaction id 7419661750346782304093)", "unknown");
+    trow d = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&d);
+    tor_row(g_admin, &d, "declined", "237");
+    assert_int_equal(late_answer(g_admin, &d, "rejected", "481", tx, false), 0);
+    assert_held(&d, "escalated", "rejected 481 (transaction id 7419661750346782304093)",
+                "declined 237");
+
+    /* Failed (declined otherwise): it released nothing, so the refusal is the outcome (and its
+     * `.rev` goes). */
+    trow f = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&f);
+    tor_row(g_admin, &f, "declined", "102");
+    assert_int_equal(late_answer(g_admin, &f, "rejected", "481", tx, false), 1);
+    assert_value(AUTH_STATUS, f.rid, "rejected");
+    assert_value("SELECT resolved_how FROM required_response WHERE id = $1::bigint", f.sid,
+                 "late_answer");
+
+    /* Recorded but not marked: the refusal is the outcome, and the `.tor`, prepared as a timeout
+     * reversal, is not marked as one (decided again: by the transaction id, claiming the
+     * authorization, so it and the `.rev` never both go). */
+    trow n = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&n);
+    tor_row(g_admin, &n, "received", "");
+    assert_int_equal(late_answer(g_admin, &n, "rejected", "481", tx, false), 1);
+    assert_value(AUTH_STATUS, n.rid, "rejected");
+    assert_int_equal(tor_mark(g_admin, &n, false), 0);
+
+    /* Marked at the moment the late reject is stored: the store waits for the mark's
+     * transaction (its share lock of the required response), then reads the `.tor` sent, and
+     * holds the reject back. Before, it read the `.tor` `received` and recorded the reject. */
+    trow m = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&m);
+    tor_row(g_admin, &m, "received", "");
+    PGconn *rev = other_conn(), *auth = other_conn();
+    on(rev, "BEGIN", 0, NULL);
+    int marked = tor_mark(rev, &m, false);
+    late_answer(auth, &m, "rejected", "481", tx, true);
+    bool waited = wait_blocked_by(PQbackendPID(rev), sent_done, auth);
+    on(rev, "COMMIT", 0, NULL);
+    int stored = sent_rows(auth);
+    side_close(rev);
+    side_close(auth);
+    assert_int_equal(marked, 1);
+    assert_true(waited);
+    assert_int_equal(stored, 0);
+    assert_held(&m, "escalated", "rejected 481 (transaction id 7419661750346782304093)", "sent");
+
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2797,6 +3251,9 @@ int main(void)
         cmocka_unit_test_teardown(test_apply_failure_escalates, test_teardown),
         cmocka_unit_test_teardown(test_transaction_not_unknown, test_teardown),
         cmocka_unit_test_teardown(test_deferred_auth_capture_void_reversed, test_teardown),
+        cmocka_unit_test_teardown(test_operator_reject_while_tor_marked, test_teardown),
+        cmocka_unit_test_teardown(test_tor_mark_waits_for_operator, test_teardown),
+        cmocka_unit_test_teardown(test_late_refusal_after_tor_sent, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -98,6 +98,14 @@
  * not see a late approval committing while the statement waits for tor's row lock; tor's
  * UPDATE sees it (the row re-read after the wait, resolved now, is not registered), so without
  * this the reversal was sent and released an authorization recorded approved and capturable.
+ * follows reads a required response that follows a reversal already (the resolver's own `.tor`)
+ * under a share lock for the same reason: an operator's outcome (common/resolver.c apply_as)
+ * or a late refusal (paylink-auth's store, migration 067's trigger) that updates the row at
+ * that moment is waited for, and the row re-read after the wait, resolved now, does not let the
+ * timeout reversal go; and one locked first makes them wait until this mark is committed, then
+ * see the reversal sent. Read without a lock, the `.tor` was sent as a timeout reversal for the
+ * whole request while an operator's reject of a partial approval committed (test_resolver.c,
+ * test_operator_reject_while_tor_marked).
  */
 #define REV_MARK_SENT                                                                              \
     "me AS (SELECT r.request_id, r.status, e.p2, e.p3, e.p4, e.p5, e.p6, e.p7, e.p8, e.p9, "       \
@@ -114,7 +122,11 @@
     "reversal_requested_at = coalesce(q.reversal_requested_at, now()) FROM me "                    \
     "WHERE me.status = 'received' AND me.p5 IS NULL AND me.p4 IS NOT NULL "                        \
     "AND q.worker = 'auth' AND q.request_id = me.p4 AND q.status IN ('open', 'escalated') "        \
-    "AND q.reversal_request_id IS NULL RETURNING q.id) "                                           \
+    "AND q.reversal_request_id IS NULL RETURNING q.id), "                                          \
+    "follows AS (SELECT q.request_id FROM me JOIN required_response q ON q.worker = 'auth' "       \
+    "AND q.request_id = me.p4 WHERE me.status = 'received' AND me.p5 IS NULL "                     \
+    "AND q.status IN ('open', 'escalated') AND q.reversal_request_id IS NOT NULL "                 \
+    "FOR SHARE OF q) "                                                                             \
     "UPDATE auth_reversal r SET status = 'sent', sent_at = now(), operation = me.p2, "             \
     "merchant_id = me.p3, auth_request_id = coalesce(me.p4, r.auth_request_id), "                  \
     "auth_history_id = me.p5::bigint, auth_transaction_id = me.p6, auth_request_token = "          \
@@ -127,8 +139,7 @@
     "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
     "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
     "AND (h.status <> 'error' OR h.issuer_authorized)) AND (EXISTS (SELECT 1 FROM tor) OR EXISTS " \
-    "(SELECT 1 FROM required_response q WHERE q.worker = 'auth' AND q.request_id = me.p4 "         \
-    "AND q.status IN ('open', 'escalated') AND q.reversal_request_id IS NOT NULL) OR EXISTS "      \
+    "(SELECT 1 FROM follows f WHERE f.request_id = me.p4) OR EXISTS "                              \
     "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
     "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
     "AND h.status = 'error' AND NOT h.issuer_authorized)))) RETURNING r.request_id"
