@@ -330,6 +330,21 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
         return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
                           "card hash key must be at least 16 characters");
     }
+    /*
+     * A key file's trailing line ends are dropped (echo writes one), the variable's value is
+     * taken byte for byte, and both have been so since the first release: a variable that ends
+     * in a line end (a Kubernetes secretKeyRef of a Secret made from such a file) is a key of
+     * its own. It stays one: dropping the line end now would re-key that deployment's every
+     * card_hash and request fingerprint without a rotation. It is said, though, at every start:
+     * moved to PAYLINK_HASH_KEY_FILE, or listed in PAYLINK_HASH_KEY_PREVIOUS_FILES at a
+     * rotation, the same text would become another key.
+     */
+    if (strncmp(ref, "env:", 4) == 0 && (key[klen - 1] == '\n' || key[klen - 1] == '\r'))
+        PL_WARN(NULL,
+                "PAYLINK_HASH_KEY ends in a line end, which is part of the key; a key file drops "
+                "its line ends, so this key must stay in the variable as it is: written to "
+                "PAYLINK_HASH_KEY_FILE or PAYLINK_HASH_KEY_PREVIOUS_FILES it would be another "
+                "key (README \"Configuration\")");
     memcpy(c->hash_key, key, klen);
     c->hash_key_len = klen;
     pl_card_wipe(key, sizeof key);

@@ -42,8 +42,13 @@
  *                                     unset = direct
  *   PAYLINK_INSTANCE                  client id suffix, default the host name and pid
  *
- * Secret files (PAYLINK_HASH_KEY_FILE, file: and file-env: references) must be readable by
- * their owner only: a file whose mode gives its group or others any access is refused.
+ * Secret files (PAYLINK_HASH_KEY_FILE, PAYLINK_HASH_KEY_PREVIOUS_FILES, file: and file-env:
+ * references) must be readable by their owner only and owned by the effective user or root: a
+ * file whose mode gives its group or others any access, or that another user owns, is refused.
+ * A symbolic link is followed, and the file it names is judged (Kubernetes' `..data` links).
+ * A file's trailing line ends are not part of the secret; a variable's value is taken byte for
+ * byte, so PAYLINK_HASH_KEY ending in a line end is another key than the same text in a file
+ * (kept, as hashes were made with it, and warned about at start-up).
  * Secrets never pass through the logger, and the hash key is wiped on pl_config_free.
  * Start-up, and the proxy at each service bureau load (services.h); one thread.
  */
@@ -101,7 +106,8 @@ typedef struct pl_config {
     char proxy[320]; /* PAYLINK_PROXY_HOST:PAYLINK_PROXY_PORT, or "" (direct) */
 } pl_config;
 
-/* Reads the environment for `worker` ("auth", ...). Returns 0 or PL_ERR_CONFIG with errstr. */
+/* Reads the environment for `worker` ("auth", ...). Returns 0 or PL_ERR_CONFIG with errstr.
+ * Logs a warning (pl_log, never the key) when PAYLINK_HASH_KEY ends in a line end (above). */
 int pl_config_from_env(pl_config *c, const char *worker, char *errstr,
                        size_t errstr_size) PL_MUSTCHECK;
 
@@ -129,10 +135,11 @@ int pl_config_proxy_from_env(char *out, size_t outsize, char *errstr,
 
 /*
  * Resolves a secret reference: "env:NAME" (the variable's value), "file:/path" (the file's
- * content, trailing newline removed), "file-env:NAME" (the file named by the variable), or ""
- * (no secret: out = ""). A file must be regular, not empty, fit in out, and grant no access
- * to its group or others (mode 0600 or 0400, checked on the opened file): otherwise it is
- * refused with an errstr that names the path, its mode and the chmod to run. Returns 0, or
+ * content, trailing line ends removed), "file-env:NAME" (the file named by the variable), or ""
+ * (no secret: out = ""). A file must be regular, not empty, fit in out, be owned by the
+ * effective user or root, and grant no access to its group or others (mode 0600 or 0400),
+ * all checked on the opened file (a symbolic link is followed): otherwise it is refused with
+ * an errstr that names the path and its mode and the chmod to run, or its owner. Returns 0, or
  * PL_ERR_CONFIG / PL_ERR_TOOBIG with errstr naming the reference, never the secret.
  */
 int pl_secret_resolve(const char *ref, char *out, size_t outsize, char *errstr,

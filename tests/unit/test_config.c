@@ -320,6 +320,83 @@ static void test_hash_key(void **state)
     config_fails("card hash key");
 }
 
+/* Starts capturing the log into a memory stream (config.c warns through it). */
+static FILE *log_capture(char **buf, size_t *size)
+{
+    FILE *f = open_memstream(buf, size);
+    assert_non_null(f);
+    pl_log_init("auth", f);
+    return f;
+}
+
+/* What was logged since log_capture; the logger goes back to stderr. */
+static const char *log_captured(FILE *f, char **buf)
+{
+    pl_log_init("auth", NULL);
+    assert_int_equal(fflush(f), 0);
+    return *buf;
+}
+
+/*
+ * The same text as PAYLINK_HASH_KEY or in PAYLINK_HASH_KEY_FILE is the same key, but for a
+ * trailing line end: a file's is dropped (echo "key" > file), the variable's is part of the
+ * key (taken byte for byte, as since the first release: every card_hash and fingerprint of a
+ * deployment whose variable ends in one was made with it, so it is kept). Moved into a file,
+ * as the current or an earlier key, it would silently be another key: the worker says so at
+ * start-up, naming the variable, never the key.
+ */
+static void test_hash_key_line_end(void **state)
+{
+    (void)state;
+    set_required();
+    pl_config c;
+    char err[256];
+    static const struct {
+        const char *value, *why;
+        size_t len;
+    } ended[] = {{KEY16 "\n", "LF", 17}, {KEY16 "\r\n", "CRLF", 18}, {KEY16 "\r", "CR", 17}};
+    for (size_t i = 0; i < sizeof ended / sizeof ended[0]; i++) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = log_capture(&buf, &size);
+        setenv("PAYLINK_HASH_KEY", ended[i].value, 1);
+        assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+        assert_int_equal(c.hash_key_len, ended[i].len);
+        assert_memory_equal(c.hash_key, ended[i].value, ended[i].len);
+        pl_config_free(&c);
+        const char *logged = log_captured(f, &buf);
+        if (!strstr(logged, "\"level\":\"warn\"") ||
+            !strstr(logged, "PAYLINK_HASH_KEY ends in a line end") ||
+            !strstr(logged, "PAYLINK_HASH_KEY_FILE"))
+            fail_msg("%s: no warning of the line end in \"%s\"", ended[i].why, logged);
+        if (strstr(logged, KEY16))
+            fail_msg("%s: the warning shows the key: \"%s\"", ended[i].why, logged);
+        fclose(f);
+        free(buf);
+    }
+
+    /* No warning for a variable without one, a file with one (dropped), or a variable ending
+     * in one that the file overrides. */
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = log_capture(&buf, &size);
+    setenv("PAYLINK_HASH_KEY", KEY16, 1);
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_int_equal(c.hash_key_len, 16);
+    pl_config_free(&c);
+    setenv("PAYLINK_HASH_KEY", KEY16 "\n", 1);
+    setenv("PAYLINK_HASH_KEY_FILE", write_file("hashkey-lf", KEY16 "\n", 17), 1);
+    assert_int_equal(pl_config_from_env(&c, "auth", err, sizeof err), 0);
+    assert_int_equal(c.hash_key_len, 16);
+    assert_memory_equal(c.hash_key, KEY16, 16);
+    pl_config_free(&c);
+    const char *logged = log_captured(f, &buf);
+    if (logged && *logged)
+        fail_msg("unexpected log: \"%s\"", logged);
+    fclose(f);
+    free(buf);
+}
+
 /* Issue 6 A.1: earlier hash keys, for comparing fingerprints across a key rotation. */
 static void test_previous_hash_keys(void **state)
 {
@@ -578,6 +655,55 @@ static void test_secret_file_owner(void **state)
     resolves_to(ref, "owned-secret");
 }
 
+/*
+ * Kubernetes mounts a Secret as links: NAME -> ..data/NAME, ..data -> ..<timestamp>/. A link is
+ * followed and the file it names is judged, never the link (whose own mode is 0777): the layout
+ * is accepted when that file is private, and refused, naming the path given, when it is not (a
+ * Secret volume's default 0644, or the 0440 that fsGroup makes of defaultMode 0400; deploy/
+ * copies the Secret into 0400 files instead) or another user owns it.
+ */
+static void test_secret_file_symlinks(void **state)
+{
+    (void)state;
+    char dir[192], ts[224], link[224], data[224], ref[256];
+    snprintf(dir, sizeof dir, "%s/k8s", g_dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(ts, sizeof ts, "%s/..2026_12_07_01_35_08.1234", dir);
+    assert_int_equal(mkdir(ts, 0755), 0);
+    char target[232];
+    snprintf(
+        target, sizeof target, "%s",
+        write_file_mode("k8s/..2026_12_07_01_35_08.1234/hash.key", "k8s-mounted-key\n", 16, 0400));
+    snprintf(data, sizeof data, "%s/..data", dir);
+    assert_int_equal(symlink("..2026_12_07_01_35_08.1234", data), 0);
+    snprintf(link, sizeof link, "%s/hash.key", dir);
+    assert_int_equal(symlink("..data/hash.key", link), 0);
+    snprintf(ref, sizeof ref, "file:%s", link);
+    resolves_to(ref, "k8s-mounted-key");
+    setenv("PLTEST_SECRET_FILE", link, 1);
+    resolves_to("file-env:PLTEST_SECRET_FILE", "k8s-mounted-key");
+
+    static const struct {
+        mode_t mode;
+        const char *shown;
+    } bad[] = {{0644, "0644"}, {0440, "0440"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(chmod(target, bad[i].mode), 0);
+        resolve_fails_saying(ref, link, bad[i].shown, "group or others", NULL);
+    }
+    assert_int_equal(chmod(target, 0400), 0);
+    resolves_to(ref, "k8s-mounted-key");
+    if (geteuid() != 0) {
+        print_message("not root: a file of another owner cannot be made here\n");
+        return;
+    }
+    /* The links stay root's; the file they name is another user's. */
+    assert_int_equal(chown(target, 65534, (gid_t)-1), 0);
+    resolve_fails_saying(ref, link, "owned by user 65534", NULL);
+    assert_int_equal(chown(target, 0, (gid_t)-1), 0);
+    resolves_to(ref, "k8s-mounted-key");
+}
+
 static void test_secret_file_kinds(void **state)
 {
     (void)state;
@@ -703,6 +829,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_words, setup),
         cmocka_unit_test_setup(test_too_long, setup),
         cmocka_unit_test_setup(test_hash_key, setup),
+        cmocka_unit_test_setup(test_hash_key_line_end, setup),
         cmocka_unit_test_setup(test_previous_hash_keys, setup),
         cmocka_unit_test_setup(test_instance_and_group, setup),
         cmocka_unit_test(test_default_metrics_ports),
@@ -710,6 +837,7 @@ int main(void)
         cmocka_unit_test_setup(test_secret_file, setup),
         cmocka_unit_test_setup(test_secret_file_modes, setup),
         cmocka_unit_test_setup(test_secret_file_owner, setup),
+        cmocka_unit_test_setup(test_secret_file_symlinks, setup),
         cmocka_unit_test_setup(test_secret_file_kinds, setup),
         cmocka_unit_test_setup(test_proxy, setup),
     };

@@ -9,6 +9,7 @@
  * re-sent" and "nothing was sent" are checked.
  */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -1116,6 +1117,128 @@ static void test_answer_wiped(void **state)
     drop_client(h);
 }
 
+/*
+ * The blocks this executable's own code frees (http.c's among them, not libcurl's): the link
+ * wraps free (CMakeLists.txt, -Wl,--wrap=free for test_http), so each passes here first. While
+ * a test watches, on its own thread (the server's threads free too), every block freed is
+ * searched for the needle, and the blocks of at least zeroed_min bytes that begin with as many
+ * zeros are counted: a copy that was wiped. Only blocks all of whose bytes were written are
+ * freed while a test watches, so the search reads no uninitialised memory under valgrind.
+ */
+void __real_free(void *p);
+static _Thread_local const char *watch_needle;
+static _Thread_local size_t watch_zeroed_min;
+static _Thread_local int watch_found, watch_zeroed;
+
+void __wrap_free(void *p);
+void __wrap_free(void *p)
+{
+    if (p && watch_needle) {
+        size_t n = malloc_usable_size(p);
+        if (memmem(p, n, watch_needle, strlen(watch_needle)))
+            watch_found++;
+        if (watch_zeroed_min > 0 && n >= watch_zeroed_min) {
+            size_t z = 0;
+            while (z < watch_zeroed_min && ((const unsigned char *)p)[z] == 0)
+                z++;
+            if (z == watch_zeroed_min)
+                watch_zeroed++;
+        }
+    }
+    __real_free(p);
+}
+
+static void watch_frees(const char *needle, size_t zeroed_min)
+{
+    watch_needle = needle;
+    watch_zeroed_min = zeroed_min;
+    watch_found = watch_zeroed = 0;
+}
+
+static void watch_stop(void)
+{
+    watch_needle = NULL;
+    watch_zeroed_min = 0;
+}
+
+/*
+ * A call's URL and proxy may carry credentials ("https://user:password@..."): pl_http_submit
+ * copies both into the handle (the caller's strings may be gone before a retry), and that copy
+ * is wiped before its block is freed — when the client is destroyed with the call in flight
+ * (and so when a pooled handle is freed: the same xfer_free), and when a longer URL and proxy
+ * replace it on a pooled handle (before, realloc moved it and left the old block as it was).
+ */
+static void test_url_and_proxy_wiped(void **state)
+{
+    (void)state;
+    /* The watch itself: a block holding the needle, freed while watching, is seen. */
+    /* Through a pointer the compiler cannot see through: a direct free is a built-in that it
+     * knows reads no global, so the watch's stores around it could be dropped (-O3). */
+    void (*volatile release)(void *) = free;
+    char *probe = strdup("probe NEEDLE-0 probe");
+    assert_non_null(probe);
+    watch_frees("NEEDLE-0", 0);
+    release(probe);
+    watch_stop();
+    assert_int_equal(watch_found, 1);
+
+    /* Destroyed in flight: the call is cancelled and its copy freed. It never ran (no
+     * pl_http_wait), so no socket record is freed with it. */
+    char url[200], proxy[200];
+    snprintf(url, sizeof url, "%s",
+             https_test_url(0, "127.0.0.1", https_test_closed_port(), "/ok?u=NEEDLE-1"));
+    snprintf(proxy, sizeof proxy, "http://paylink:NEEDLE-1-pw@127.0.0.1:%d",
+             https_test_closed_port());
+    pl_http *h = new_client(ca_path, 0);
+    pl_http_call c = make_call(url, 5000);
+    c.proxy = proxy;
+    rec x;
+    memset(&x, 0, sizeof x);
+    assert_int_equal(pl_http_submit(h, &c, on_done, &x), 0);
+    watch_frees("NEEDLE-1", strlen(url) + 1 + strlen(proxy) + 1);
+    drop_client(h);
+    watch_stop();
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(x.outcome, PL_HTTP_CANCELLED);
+    if (watch_found != 0)
+        fail_msg("the URL and proxy of a cancelled call were freed unwiped (%d block(s))",
+                 watch_found);
+    assert_true(watch_zeroed >= 1);
+
+    /* A pooled handle's copy replaced by a longer one: the old block is wiped, then freed. The
+     * first call goes nowhere (its proxy's port is closed). */
+    h = new_client(ca_path, 0);
+    snprintf(url, sizeof url, "%s",
+             https_test_url(0, "127.0.0.1", https_test_closed_port(), "/ok?u=NEEDLE-2"));
+    snprintf(proxy, sizeof proxy, "http://paylink:NEEDLE-2-pw@127.0.0.1:%d",
+             https_test_closed_port());
+    c = make_call(url, 5000);
+    c.proxy = proxy;
+    c.connect_attempts = 1;
+    call_once(h, &c, &x, DRIVE_MS);
+    assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(counts_of(h).pooled, 1);
+    size_t old_len = strlen(url) + 1 + strlen(proxy) + 1;
+    char longer[400];
+    snprintf(longer, sizeof longer, "%s",
+             https_test_url(0, "127.0.0.1", srv.port,
+                            "/ok?padding=a-longer-address-than-the-first-call-had-so-that-the-"
+                            "pooled-copy-is-replaced"));
+    c = make_call(longer, CALL_MS);
+    memset(&x, 0, sizeof x);
+    watch_frees("NEEDLE-2", old_len);
+    int rc = pl_http_submit(h, &c, on_done, &x);
+    watch_stop();
+    assert_int_equal(rc, 0);
+    if (watch_found != 0)
+        fail_msg("the replaced URL and proxy were freed unwiped (%d block(s))", watch_found);
+    assert_true(watch_zeroed >= 1);
+    https_test_drive_idle(h, DRIVE_MS);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(x.outcome, PL_HTTP_OK);
+    drop_client(h);
+}
+
 /* Calls whose callbacks submit the next call (as the engine does after a 401, or for a next
  * step of the same job). */
 typedef struct chain {
@@ -1351,6 +1474,7 @@ int main(void)
         cmocka_unit_test_teardown(test_idle_age, teardown),
         cmocka_unit_test_teardown(test_large_body, teardown),
         cmocka_unit_test_teardown(test_answer_wiped, teardown),
+        cmocka_unit_test_teardown(test_url_and_proxy_wiped, teardown),
         cmocka_unit_test_teardown(test_submit_from_callback, teardown),
         cmocka_unit_test_teardown(test_destroy_cancels_all, teardown),
         cmocka_unit_test_teardown(test_extra_fds_with_calls_in_flight, teardown),
