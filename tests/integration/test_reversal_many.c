@@ -24,6 +24,9 @@
  * And a reversal of such a refused authorization approved for less than the issuer held: the
  * authorization keeps its status and what is still held, which the next reversal claims and
  * goes for (migration 065).
+ *
+ * And paylink's own reversal approved for less: it asks for the rest (`.rest`), which
+ * paylink-reversal takes as its own, at most PL_REVERSAL_MAX_RESTS times.
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -1204,6 +1207,198 @@ static void test_partial_reversal_of_issuer_held_keeps_the_rest(void **state)
     pl_services_unref(services);
 }
 
+/* ---- paylink's own reversal approved for less asks for the rest ----------------------------- */
+
+/* The reversal request paylink publishes (pl_job_publish_reversal's message) as `req` for
+ * `amount`, of the authorization `of` of order, into out. */
+static void own_payload(char *out, size_t outsz, const char *req, const char *order,
+                        const char *amount, const pl_reversal_of *of)
+{
+    json_object *ref = json_object_new_object();
+    assert_non_null(ref);
+    assert_int_equal(pl_reversal_of_json(of, ref), 0);
+    int n =
+        snprintf(out, outsz,
+                 "{\"v\":1,\"request_id\":\"%s\",\"type\":\"reversal\",\"company\":7,"
+                 "\"order\":\"%s\",\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"%s\","
+                 "\"currency\":\"USD\",\"auth_ref\":%s}",
+                 req, order, amount, json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN));
+    assert_true(n > 0 && (size_t)n < outsz);
+    json_object_put(ref);
+}
+
+/* Message `payload` taken up by paylink-reversal (tor_take) whose settings say Send reversal is
+ * not selected for the bureau (*off), recorded and prepared. */
+static void own_reversal(tor_copy *t, const char *payload, pl_services *services,
+                         const pl_service *off)
+{
+    tor_take(t, payload, services);
+    t->job.svc = off;
+    tor_record(t, false);
+    assert_int_equal(t->inserted, 1);
+}
+
+/* The rest t's spec asks for with its reply as the engine renders it (rev_followups). */
+static int rest_of(tor_copy *t, pl_reversal_rest_request *rest)
+{
+    json_object *obj = NULL;
+    char *text = pl_reply_to_json_obj(&t->job.req, t->job.reply, &obj);
+    assert_non_null(text);
+    int k = pl_reversal_rest_of(&t->job, obj, rest);
+    json_object_put(obj);
+    free(text);
+    return k;
+}
+
+/*
+ * An authorization of 100.00 an auth+capture replaced (voided, nothing captured): its `.vdr`,
+ * paylink's own reversal, goes for the 100.00 and the bureau approves it for 30.00 only (the
+ * External Payment Service's answer amount, made here: the simulator approves a reversal
+ * whole). The authorization keeps 70.00 held (058), and nobody reads the `.vdr`'s reply: its
+ * follow-up asks for the rest, `<.vdr>.rest` of the same authorization for 70.00, which
+ * paylink-reversal takes as its own (sent although its settings say Send reversal is off), for
+ * what is still held. Each rest approved for less asks for the next, smaller each time, until the
+ * third: then none (an operator is told), the 35.00 left held. The rest named again (a
+ * redelivery of the `.vdr`'s follow-ups) is the same request, answered from its row. The order
+ * system's reversal approved for less asks for nothing (it read the reply). And a rest taken
+ * while a capture of the authorization is in flight is refused without a bureau call. Before,
+ * the `.vdr`'s reply asked for nothing and the 70.00 stayed held until the authorization expired.
+ */
+static void test_own_reversal_approved_for_less_asks_the_rest(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], dep[96], vdr[64], order[24], payload[1024];
+    rid(auth_req, sizeof auth_req, "own", "auth", 0);
+    rid(dep, sizeof dep, "own", "d", 0);
+    snprintf(order, sizeof order, "IT-RM-OWN%ld", (long)getpid() % 100000);
+    make_auth(auth_req, order, false, auth_id, sizeof auth_id);
+    it_exec(g_admin,
+            "UPDATE auth_history SET status = 'voided', amount_voided = 100.00, "
+            "void_reason = 'auth_capture', voided_by = $2 WHERE id = $1::bigint",
+            2, (const char *const[]){auth_id, dep});
+    pl_job_derived_request_id(dep, PL_DEPOSIT_REVERSAL_SUFFIX, vdr, sizeof vdr);
+
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    /* This worker's settings: Send reversal off (paylink-deposit read it on). */
+    const pl_service *cyb = pl_services_find(services, "CYB");
+    assert_non_null(cyb);
+    pl_service off = *cyb;
+    off.send_reversal = false;
+
+    static tor_copy steps[4], again;
+    const pl_reversal_of of = {.auth_request_id = auth_req};
+    own_payload(payload, sizeof payload, vdr, order, "100.00", &of);
+    own_reversal(&steps[0], payload, services, &off);
+    assert_int_equal(steps[0].prepared, 0);
+    assert_int_equal(steps[0].job.call.amount, 10000);
+    const pl_reply *rep = held_reversal_answered(&steps[0], "it/own-0", 3000);
+    assert_int_equal(rep->amount_approved, 3000);
+    expect_auth(auth_id, "voided|70.00|0.00|70.00");
+
+    /* Each answer approved for less: the rest asked, taken, sent for what is still held. */
+    static const int64_t approves[] = {2000, 1000, 500};
+    static const char *const held[] = {"voided|50.00|0.00|50.00", "voided|40.00|0.00|40.00",
+                                       "voided|35.00|0.00|35.00"};
+    static const char *const rests[] = {"70.00", "50.00", "40.00"};
+    char first_rest[51] = "";
+    for (int i = 0; i < 3; i++) {
+        pl_reversal_rest_request rest;
+        assert_int_equal(rest_of(&steps[i], &rest), 1);
+        char want[64];
+        pl_job_derived_request_id(steps[i].job.req.request_id, PL_REVERSAL_REST_SUFFIX, want,
+                                  sizeof want);
+        assert_string_equal(rest.request_id, want);
+        assert_int_equal(rest.rests, i);
+        assert_string_equal(rest.amount, rests[i]);
+        assert_string_equal(rest.of.auth_request_id, auth_req);
+        if (i == 0)
+            snprintf(first_rest, sizeof first_rest, "%s", rest.request_id);
+        own_payload(payload, sizeof payload, rest.request_id, order, rest.amount, &rest.of);
+        own_reversal(&steps[i + 1], payload, services, &off);
+        assert_int_equal(steps[i + 1].prepared, 0); /* paylink's own: sent */
+        int64_t still = 0;
+        assert_int_equal(pl_money_parse_decimal(rests[i], &still), 0);
+        assert_int_equal(steps[i + 1].job.call.amount, still);
+        char attempt[32];
+        snprintf(attempt, sizeof attempt, "it/own-%d", i + 1);
+        rep = held_reversal_answered(&steps[i + 1], attempt, approves[i]);
+        assert_int_equal(rep->amount_approved, approves[i]);
+        expect_auth(auth_id, held[i]);
+    }
+    /* The third rest approved for less: none asked; what is held is an operator's. */
+    pl_reversal_rest_request last;
+    assert_int_equal(rest_of(&steps[3], &last), -1);
+    assert_int_equal(last.rests, PL_REVERSAL_MAX_RESTS);
+    assert_string_equal(last.amount, "35.00");
+    assert_string_equal(last.request_id, "");
+    char got[160];
+    it_value(g_admin,
+             "SELECT concat_ws('|', count(*), sum(amount_reversed)) FROM auth_reversal "
+             "WHERE auth_history_id = $1::bigint AND status = 'approved'",
+             auth_id, NULL, got, sizeof got);
+    assert_string_equal(got, "4|65.00");
+
+    /* The first rest named again (the `.vdr`'s follow-ups published again on a redelivery): the
+     * same request, its row there, answered from it. */
+    pl_reversal_rest_request rest;
+    assert_int_equal(rest_of(&steps[0], &rest), 1);
+    assert_string_equal(rest.request_id, first_rest);
+    own_payload(payload, sizeof payload, rest.request_id, order, rest.amount, &rest.of);
+    tor_take(&again, payload, services);
+    assert_string_equal(again.fingerprint, steps[1].fingerprint);
+    tor_record(&again, false);
+    assert_int_equal(again.inserted, 0);
+
+    /* The order system's reversal approved for less asks for nothing: it got amount_approved
+     * and a message saying what the issuer still holds. */
+    static tor_copy upstream, during;
+    char auth2[96], auth2_id[24], req[96];
+    rid(auth2, sizeof auth2, "own", "auth", 1);
+    rid(req, sizeof req, "own", "rev", 1);
+    make_auth(auth2, order, false, auth2_id, sizeof auth2_id);
+    held_reversal(&upstream, req, order, auth2, services);
+    assert_int_equal(upstream.job.call.amount, 10000);
+    held_reversal_answered(&upstream, "it/own-up", 4000);
+    assert_int_equal(rest_of(&upstream, &rest), 0);
+    expect_auth(auth2_id, "approved|60.00|0.00|0.00");
+
+    /* A rest taken while a capture of the authorization is in flight (its claim): refused
+     * without a bureau call, as any reversal. */
+    char auth3[96], auth3_id[24], dep3[96], vdr3[64];
+    rid(auth3, sizeof auth3, "own", "auth", 2);
+    rid(dep3, sizeof dep3, "own", "d", 2);
+    make_auth(auth3, order, false, auth3_id, sizeof auth3_id);
+    pl_job_derived_request_id(dep3, PL_DEPOSIT_REVERSAL_SUFFIX, vdr3, sizeof vdr3);
+    it_exec(g_admin,
+            "UPDATE auth_history SET status = 'voided', amount_voided = 100.00, "
+            "void_reason = 'auth_capture', voided_by = $2 WHERE id = $1::bigint",
+            2, (const char *const[]){auth3_id, dep3});
+    static tor_copy vdr3_copy;
+    const pl_reversal_of of3 = {.auth_request_id = auth3};
+    own_payload(payload, sizeof payload, vdr3, order, "100.00", &of3);
+    own_reversal(&vdr3_copy, payload, services, &off);
+    held_reversal_answered(&vdr3_copy, "it/own-v3", 9000);
+    assert_int_equal(rest_of(&vdr3_copy, &rest), 1);
+    assert_string_equal(rest.amount, "10.00");
+    it_exec(g_admin, "UPDATE auth_history SET amount_pending = 10.00 WHERE id = $1::bigint", 1,
+            (const char *const[]){auth3_id});
+    own_payload(payload, sizeof payload, rest.request_id, order, rest.amount, &rest.of);
+    own_reversal(&during, payload, services, &off);
+    assert_int_equal(during.prepared, 1);
+    assert_non_null(strstr(during.job.reply->message, "in progress"));
+
+    tor_copy *const copies[] = {&steps[0], &steps[1], &steps[2], &steps[3],
+                                &again,    &upstream, &during,   &vdr3_copy};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -1233,6 +1428,7 @@ int main(void)
         cmocka_unit_test(test_error_issuer_authorized_reversed),
         cmocka_unit_test(test_tor_copies_reverse_what_the_issuer_holds),
         cmocka_unit_test(test_partial_reversal_of_issuer_held_keeps_the_rest),
+        cmocka_unit_test(test_own_reversal_approved_for_less_asks_the_rest),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

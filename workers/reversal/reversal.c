@@ -294,7 +294,12 @@ typedef struct rev_data {
     char claim_amount[24]; /* a stored value void: what it claims on the authorization, or "" */
     char card_token[65];   /* the authorization's card token (EXT sends it), or "" */
     char timeout_of[51];   /* a timeout reversal: the unknown authorization's request_id */
-    int64_t authorized;    /* a paylink authorization's amount_authorized; 0 when not known */
+    /* The deposit that voided the authorization (an auth+capture that replaced it: its `.vdr`
+     * is named after it) and the debit whose refused auth+capture made a manual one (its
+     * `.sdr`), "" when none: what tells paylink's own reversals (pl_reversal_own). */
+    char voided_by[51];
+    char made_by[51];
+    int64_t authorized; /* a paylink authorization's amount_authorized; 0 when not known */
     /* What the issuer holds of a refused authorization that records no amount authorized
      * (auth_history.amount_issuer_held, 061: a partial approval CyberSource refused); 0 when not
      * known (the amount asked). */
@@ -429,6 +434,117 @@ bool pl_reversal_of_replaced(const char *request_id, const char *deposit_request
     /* The one published with its answer, or again by its resolver (057). */
     return is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_SUFFIX) ||
            is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX);
+}
+
+/* Whether request_id can be a rest (pl_job_derived_request_id(..., "rest"): "<id>.rest", or
+ * "rest.<digits>" when that was too long), before any is derived to compare with. */
+static bool rest_shaped(const char *request_id)
+{
+    static const char suffix[] = "." PL_REVERSAL_REST_SUFFIX,
+                      prefix[] = PL_REVERSAL_REST_SUFFIX ".";
+    size_t n = strlen(request_id);
+    return strncmp(request_id, prefix, sizeof prefix - 1) == 0 ||
+           (n >= sizeof suffix - 1 && strcmp(request_id + n - (sizeof suffix - 1), suffix) == 0);
+}
+
+int pl_reversal_own(const char *request_id, const char *auth_request_id, const char *voided_by,
+                    const char *made_by)
+{
+    if (!request_id || !*request_id)
+        return -1;
+    if (pl_reversal_by_paylink(request_id, auth_request_id) ||
+        pl_reversal_of_replaced(request_id, voided_by) ||
+        pl_reversal_of_soft_decline(request_id, made_by))
+        return 0;
+    if (!rest_shaped(request_id))
+        return -1;
+    /* Each of paylink's own reversals of this authorization, then its rests one after another
+     * (each named after the one before, so the chain's length is in the name, hashed or not). */
+    static const struct {
+        int of; /* 0 the authorization, 1 the deposit that voided it, 2 the debit that made it */
+        const char *suffix;
+    } own[] = {{0, PL_DM_REVERSAL_SUFFIX},
+               {0, PL_TIMEOUT_REVERSAL_SUFFIX},
+               {0, "dmrev"},
+               {1, PL_DEPOSIT_REVERSAL_SUFFIX},
+               {1, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX},
+               {2, PL_SOFT_DECLINE_REVERSAL_SUFFIX}};
+    const char *const refs[] = {auth_request_id, voided_by, made_by};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        const char *ref = refs[own[i].of];
+        if (!ref || !*ref)
+            continue;
+        char id[64], next[64];
+        pl_job_derived_request_id(ref, own[i].suffix, id, sizeof id);
+        for (int n = 1; n <= PL_REVERSAL_MAX_RESTS; n++) {
+            pl_job_derived_request_id(id, PL_REVERSAL_REST_SUFFIX, next, sizeof next);
+            if (strcmp(request_id, next) == 0)
+                return n;
+            memcpy(id, next, sizeof id);
+        }
+    }
+    return -1;
+}
+
+int pl_reversal_rest(int own, bool approved, int64_t sent, int64_t reversed, int64_t *rest)
+{
+    *rest = 0;
+    if (own < 0 || !approved || reversed >= sent)
+        return 0;
+    *rest = sent - reversed;
+    /* A rest no smaller than what was just sent (nothing reversed) would be answered alike. */
+    return own < PL_REVERSAL_MAX_RESTS && reversed > 0 ? 1 : -1;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_request *out)
+{
+    memset(out, 0, sizeof *out);
+    const rev_data *d = job->spec_data;
+    const pl_request *r = &job->req;
+    const char *status = jstr(reply, "status");
+    /* Prepared and sent by this spec as a card authorization reversal: not a replay (no
+     * spec_data), a stored value void, nor CyberSource's timeout reversal of an authorization
+     * without an answer (it releases the authorization whole, by the identifier it was sent
+     * with; no history row records a rest). */
+    if (!d || !job->svc || stored_value(job) || job->call.op != PL_OP_AUTH_REVERSAL ||
+        d->timeout_of[0] || !status || strcmp(status, "approved") != 0)
+        return 0;
+    const char *approved = jstr(reply, "amount_approved");
+    int64_t reversed = job->call.amount; /* none said: what was sent */
+    if (approved && pl_money_parse_decimal(approved, &reversed) != 0)
+        return 0;
+    if (reversed >= job->call.amount)
+        return 0;
+    out->rests = pl_reversal_own(r->request_id, r->auth_ref.request_id, d->voided_by, d->made_by);
+    int64_t rest = 0;
+    int k = pl_reversal_rest(out->rests, true, job->call.amount, reversed, &rest);
+    if (k == 0 || pl_money_format(rest, out->amount, sizeof out->amount) != 0)
+        return 0;
+    if (k < 0)
+        return -1;
+    pl_job_derived_request_id(r->request_id, PL_REVERSAL_REST_SUFFIX, out->request_id,
+                              sizeof out->request_id);
+    /* The same authorization, named as this reversal named it: paylink-reversal finds it as it
+     * found it for this one, and sends what its history row says is still held (rev_prepare). */
+    if (r->auth_ref.request_id[0]) {
+        out->of.auth_request_id = r->auth_ref.request_id;
+    } else {
+        if (r->auth_ref.has_amount &&
+            pl_money_format(r->auth_ref.amount, out->auth_amount, sizeof out->auth_amount) != 0)
+            out->auth_amount[0] = '\0';
+        out->of.transaction_id = r->auth_ref.transaction_id;
+        out->of.request_token = r->auth_ref.request_token;
+        out->of.number = r->auth_ref.number;
+        out->of.date = r->auth_ref.date;
+        out->of.amount = out->auth_amount[0] ? out->auth_amount : NULL;
+    }
+    return 1;
 }
 
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
@@ -584,13 +700,13 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         res && PQntuples(res) == 1 && PQnfields(res) > b + 15 ? PQgetvalue(res, 0, b + 15) : "";
     const char *voided_by =
         res && PQntuples(res) == 1 && PQnfields(res) > b + 16 ? PQgetvalue(res, 0, b + 16) : "";
-    if (!svc->send_reversal && (pl_reversal_by_paylink(r->request_id, r->auth_ref.request_id) ||
-                                pl_reversal_of_soft_decline(r->request_id, made_by) ||
-                                pl_reversal_of_replaced(r->request_id, voided_by))) {
-        /* Requested by paylink itself (a reject's, a timeout's, a replaced authorization's), whose
-         * worker read Send reversal selected: this worker's settings are older (the workers
-         * refresh apart) or newer; refused, its id fixed, it would never be asked again and the
-         * funds would stay held. A bureau that takes no reversals answers so. */
+    if (!svc->send_reversal &&
+        pl_reversal_own(r->request_id, r->auth_ref.request_id, voided_by, made_by) >= 0) {
+        /* Requested by paylink itself (a reject's, a timeout's, a replaced authorization's, or
+         * the rest of one of those approved for less), whose worker read Send reversal
+         * selected: this worker's settings are older (the workers refresh apart) or newer;
+         * refused, its id fixed, it would never be asked again and the funds would stay held. A
+         * bureau that takes no reversals answers so. */
         PL_WARN(r->request_id,
                 "Send reversal is not selected for %s in this worker's settings, but paylink "
                 "requested this reversal under settings that had it: sent",
@@ -606,6 +722,8 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
     if (!d)
         return PL_ERR_NOMEM;
     job->spec_data = d;
+    copy(d->voided_by, sizeof d->voided_by, voided_by);
+    copy(d->made_by, sizeof d->made_by, made_by);
 
     pl_reversal_auth a = {0};
     bool row = res && PQntuples(res) == 1 && PQnfields(res) > b + 12;
@@ -919,6 +1037,43 @@ static int rev_store(pl_job *job, pl_db_unit *u)
     return rc;
 }
 
+/*
+ * A reversal paylink requested itself (pl_reversal_own) approved for less than was sent: nobody
+ * reads its reply (the order system's own reversal gets amount_approved and a message, and its
+ * sender decides), so the rest it leaves held on the card is asked for here, with the reply and
+ * stored with the row (the engine's follow-ups: published again on a redelivery), as
+ * `<request_id>.rest` of the same authorization (pl_reversal_rest_of), which this worker takes
+ * as paylink's own. Its claim is refused while a capture of the authorization is in flight or
+ * after one (rev_mark_sent, pl_reversal_check), as any reversal's. After PL_REVERSAL_MAX_RESTS
+ * rests an operator is told instead.
+ */
+static int rev_followups(pl_job *job, json_object *reply)
+{
+    pl_reversal_rest_request rest;
+    int k = pl_reversal_rest_of(job, reply, &rest);
+    if (k == 0)
+        return 0;
+    const rev_data *d = job->spec_data;
+    const pl_request *r = &job->req;
+    const char *auth = d->auth_request_id[0] ? d->auth_request_id : d->ref_id;
+    if (k < 0) {
+        PL_ERROR(r->request_id,
+                 "paylink's reversal of authorization %s was approved for less than sent: %s is "
+                 "still held and is not asked for again (%s); an operator must reverse it",
+                 auth, rest.amount,
+                 rest.rests >= PL_REVERSAL_MAX_RESTS ? "the rests asked already reached the limit"
+                                                     : "nothing was reversed");
+        return 0;
+    }
+    int rc = pl_job_publish_reversal(job, rest.request_id, rest.amount, r->currency, &rest.of);
+    if (rc == 0)
+        PL_INFO(r->request_id,
+                "approved for less than sent: reversal %s requested for the %s authorization %s "
+                "still holds (rest %d of at most %d)",
+                rest.request_id, rest.amount, auth, rest.rests + 1, PL_REVERSAL_MAX_RESTS);
+    return rc;
+}
+
 const pl_spec pl_reversal_spec = {
     .worker = "reversal",
     .table = "auth_reversal",
@@ -932,4 +1087,5 @@ const pl_spec pl_reversal_spec = {
     .touch_key = rev_touch_key,
     .map = rev_map,
     .store = rev_store,
+    .followups = rev_followups,
 };
