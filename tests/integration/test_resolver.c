@@ -37,7 +37,6 @@
 #include <libpq-fe.h>
 #include <libxml/parser.h>
 
-#include "auth.h"
 #include "engine.h"
 #include "log.h"
 #include "resolver.h"
@@ -2886,12 +2885,13 @@ static bool wait_blocked_by(int pid, bool (*done)(void *), void *arg)
     return false;
 }
 
-/* The timeout reversal <t>.tor as paylink-reversal records it (rev_insert: `received`), or
- * marked and answered (status, its vendor response): on connection c. */
-static void tor_row(PGconn *c, const trow *t, const char *status, const char *vendor)
+/* The reversal <t>.<suffix> of authorization t as paylink-reversal records it (rev_insert:
+ * `received`), or marked and answered (status, its vendor response): on connection c. */
+static void rev_row(PGconn *c, const trow *t, const char *suffix, const char *status,
+                    const char *vendor)
 {
     char rev[64];
-    snprintf(rev, sizeof rev, "%s.tor", t->rid);
+    snprintf(rev, sizeof rev, "%s.%s", t->rid, suffix);
     const char *p[] = {rev, t->order, t->rid, status, vendor};
     on(c,
        "INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
@@ -2901,6 +2901,12 @@ static void tor_row(PGconn *c, const trow *t, const char *status, const char *ve
        "100.00, 'USD', $3::text, 'paylink_demo', $4::text, $5::text, CASE WHEN $4::text <> "
        "'received' THEN now() END, CASE WHEN $4::text <> 'received' THEN 'it/tor' ELSE '' END)",
        5, p);
+}
+
+/* The timeout reversal <t>.tor (rev_row). */
+static void tor_row(PGconn *c, const trow *t, const char *status, const char *vendor)
+{
+    rev_row(c, t, "tor", status, vendor);
 }
 
 /* paylink-reversal's mark (rev_mark_sent) of t's `.tor` prepared as the timeout reversal of
@@ -2918,29 +2924,48 @@ static int tor_mark(PGconn *c, const trow *t, bool async)
     return -1;
 }
 
-/* paylink-auth's store (auth_store) of an answer to authorization t that comes after its outcome
- * was reported unknown: status, reasonCode, the bureau's transaction id; on c (async, or run
- * there: returns its rows, 0 when nothing was written). */
-static int late_answer(PGconn *c, const trow *t, const char *status, const char *vendor,
-                       const char *txid, bool async)
+/* The text[] literal of v[0..n-1] (NULL elements for NULL), written to out. */
+static void array_literal(char *out, size_t outsize, const char *const *v, int n)
 {
-    char reply[400];
-    snprintf(reply, sizeof reply,
-             "{\"v\": 1, \"request_id\": \"%s\", \"type\": \"auth\", \"company\": " COMPANY
-             ", \"order\": \"%s\", \"pay_seq\": 1, \"service\": \"CYB\", \"status\": \"%s\", "
-             "\"vendor_response\": \"%s\", \"auth\": {\"transaction_id\": \"%s\"}}",
-             t->rid, t->order, status, vendor, txid);
-    const char *decision = strcmp(status, "error") == 0 ? "ERROR" : "REJECT";
-    /* auth_store's $1-$16 (auth.c, auth_store): no amount approved, no authorization code. */
-    const char *p[] = {
-        t->rid, status, decision, vendor, NULL, "",      "", txid,
-        "",     "",     "",       "",     "",   "false", "", reply,
-    };
-    const char *q = spec_sql(&pl_auth_spec, "auth_store");
-    if (!async)
-        return on(c, q, 16, p);
-    assert_int_equal(PQsendQueryParams(c, q, 16, NULL, p, NULL, NULL, 0), 1);
-    return -1;
+    size_t w = (size_t)snprintf(out, outsize, "{");
+    for (int i = 0; i < n && w < outsize; i++) {
+        const char *sep = i ? "," : "";
+        if (!v[i])
+            w += (size_t)snprintf(out + w, outsize - w, "%sNULL", sep);
+        else /* request ids, names and "": nothing to escape */
+            w += (size_t)snprintf(out + w, outsize - w, "%s\"%s\"", sep, v[i]);
+    }
+    if (w < outsize)
+        snprintf(out + w, outsize - w, "}");
+    assert_true(w + 1 < outsize);
+}
+
+/*
+ * paylink-reversal's merged mark (rev_mark_sent:many, as pl_db sends the marks of consecutive
+ * units of a batch: db.h, send_batch) of the reversals <ts[i]>.<suffix[i]>, each prepared as
+ * the timeout reversal of its unknown authorization (as tor_mark), sent on c (async).
+ */
+static void many_mark(PGconn *c, const trow *const *ts, const char *const *suffix, int n)
+{
+    enum { MAX = 4 };
+    assert_true(n <= MAX);
+    char rev[MAX][64];
+    const char *col[10][MAX];
+    for (int i = 0; i < n; i++) {
+        snprintf(rev[i], sizeof rev[i], "%s.%s", ts[i]->rid, suffix[i]);
+        const char *p[] = {rev[i], "reversal", "paylink_demo", ts[i]->rid, NULL, "", "",
+                           "",     "",         "it/mark"};
+        for (int k = 0; k < 10; k++)
+            col[k][i] = p[k];
+    }
+    char arrays[10][MAX * 72];
+    const char *p[10];
+    for (int k = 0; k < 10; k++) {
+        array_literal(arrays[k], sizeof arrays[k], col[k], n);
+        p[k] = arrays[k];
+    }
+    const char *q = spec_sql(&pl_reversal_spec, "rev_mark_sent:many");
+    assert_int_equal(PQsendQueryParams(c, q, 10, NULL, p, NULL, NULL, 0), 1);
 }
 
 typedef struct op_call {
@@ -3088,137 +3113,54 @@ static void test_tor_mark_waits_for_operator(void **state)
     assert_value("SELECT status FROM auth_reversal WHERE request_id = $1", tor, "received");
 }
 
-/* The required response's status|whether it is resolved|its detail up to ": not recorded". */
-#define RR_HELD                                                                                    \
-    "SELECT concat_ws('|', status, resolved_how IS NULL, split_part(detail, ': not recorded', "    \
-    "1)) FROM required_response WHERE id = $1::bigint"
-
-/* A late refusal held back (migration 067): the row unknown, no history row, the required
- * response still open (status rr) with what the answer said. */
-static void assert_held(const trow *t, const char *rr, const char *said, const char *went)
-{
-    assert_value(AUTH_STATUS, t->rid, "unknown");
-    assert_value(AUTH_HISTORY, t->rid, "0|-|-|-");
-    char want[400];
-    snprintf(want, sizeof want,
-             "%s|t|the bureau's late answer %s came after the timeout reversal %s.tor went (%s)",
-             rr, said, t->rid, went);
-    assert_value(RR_HELD, t->sid, want);
-}
-
 /*
- * A Decision Manager reject (481) — or a soft decline, or an ERROR 150 whose ccAuthReply said
- * the issuer authorized it — that comes after the authorization's timeout reversal `.tor` was
- * marked sent while the authorization was unknown (it claimed nothing: there was no history
- * row). Before, paylink-auth recorded it, resolved the required response and published its
- * `.rev`, which paylink-reversal claimed and sent beside the `.tor` (the bureau refused the
- * second as already reversed at best), and nobody followed the `.tor`. Now (migration 067) it
- * is held back as a late approval is while the `.tor` is sent, unknown, approved or declined 237:
- * the row stays unknown, no `.rev` is published, and the `.tor`'s outcome settles it
- * (cancelled when it released the authorization; when it failed, escalated, and the operator's
- * reject publishes the `.rev` then). A late refusal while the `.tor` has not gone (recorded
- * only, or not at all) or after it failed is recorded as before: the `.tor` prepared as a timeout
- * reversal is then decided again at its mark (not marked), and goes, if at all, by the
- * transaction id, claiming the authorization as the `.rev` does, so only one of them goes.
+ * The same in paylink-reversal's merged mark (rev_mark_sent:many) of two reversals: another
+ * unknown authorization's, whose required response follows no reversal yet (tor registers it:
+ * marked), and the `.tor`, whose required response the operator's transaction holds. The
+ * `.tor` waits for it as when marked alone and, the row resolved, is not marked. Before, tor's
+ * registration of the other one passed for every reversal of the statement (`EXISTS (SELECT 1
+ * FROM tor)`): the `.tor` was marked sent without follows' share lock, beside the operator's
+ * outcome (or a late answer's), as though it had been marked first.
  */
-static void test_late_refusal_after_tor_sent(void **state)
+static void test_tor_mark_many_waits_for_operator(void **state)
 {
     (void)state;
-    pubrec pub;
-    pub_init(&pub);
-    char own[128], msg[512];
-    pl_resolver *r = resolver("auth", owner(own, sizeof own, "late"), &pub);
-    const char *tx = "7419661750346782304093";
-
-    /* Sent: a late reject is held back; the `.tor` then refused (above a partial approval), an
-     * operator's reject publishes the `.rev` for what the issuer holds. */
-    trow s = mkrow("auth", "CYB", "auth", "100.00", "escalated");
-    timeout_reversal_asked(&s);
-    tor_row(g_admin, &s, "sent", "");
-    assert_int_equal(late_answer(g_admin, &s, "rejected", "481", tx, false), 0);
-    assert_held(&s, "escalated", "rejected 481 (transaction id 7419661750346782304093)", "sent");
-    char tor[64];
-    snprintf(tor, sizeof tor, "%s.tor", s.rid);
-    run1("UPDATE auth_reversal SET status = 'declined', vendor_response = '102', "
-         "answered_at = now() WHERE request_id = $1",
-         tor);
-    pl_resolve_outcome rj = {.status = PL_ST_REJECTED, .amount = 5000};
-    snprintf(rj.transaction_id, sizeof rj.transaction_id, "%s", tx);
-    assert_int_equal(pl_resolver_operator(r, s.id, &rj, "bob", NULL, msg, sizeof msg), 0);
-    assert_int_equal(pub.calls, 2);
-    assert_reversal_of(&pub.msg[0], &s, "rev", "50.00");
-    assert_final_reply(&pub.msg[1], &s, "rejected", "operator");
-
-    /* Approved: a late ERROR 150 (the issuer authorized it) is held back, and the `.tor`'s
-     * approval settles the authorization, cancelled, with no reversal beside it. */
     trow a = mkrow("auth", "CYB", "auth", "100.00", "escalated");
-    timeout_reversal_asked(&a);
-    tor_row(g_admin, &a, "approved", "100");
-    assert_int_equal(late_answer(g_admin, &a, "error", "150", tx, false), 0);
-    assert_held(&a, "escalated", "error 150 (transaction id 7419661750346782304093)",
-                "approved 100");
-    assert_int_equal(pl_resolver_retry(r, a.id, true, msg, sizeof msg), 0);
-    assert_int_equal(pub.calls, 3);
-    assert_final_reply(&pub.msg[2], &a, "error", "timeout_reversal");
-    assert_value("SELECT concat_ws('|', status, followups IS NULL) FROM cc_auth_trans "
-                 "WHERE request_id = $1",
-                 a.rid, "error|t");
+    rev_row(g_admin, &a, "rv", "received", "");
+    trow t = mkrow("auth", "CYB", "auth", "100.00", "escalated");
+    timeout_reversal_asked(&t);
+    tor_row(g_admin, &t, "received", "");
 
-    /* Unknown, or declined 237 (already reversed): held back too. */
-    trow u = mkrow("auth", "CYB", "auth", "100.00", "escalated");
-    timeout_reversal_asked(&u);
-    tor_row(g_admin, &u, "unknown", "");
-    assert_int_equal(late_answer(g_admin, &u, "declined", "230", tx, false), 0);
-    assert_held(&u, "escalated", "declined 230 (transaction id 7419661750346782304093)", "unknown");
-    trow d = mkrow("auth", "CYB", "auth", "100.00", "escalated");
-    timeout_reversal_asked(&d);
-    tor_row(g_admin, &d, "declined", "237");
-    assert_int_equal(late_answer(g_admin, &d, "rejected", "481", tx, false), 0);
-    assert_held(&d, "escalated", "rejected 481 (transaction id 7419661750346782304093)",
-                "declined 237");
-
-    /* Failed (declined otherwise): it released nothing, so the refusal is the outcome (and its
-     * `.rev` goes). */
-    trow f = mkrow("auth", "CYB", "auth", "100.00", "escalated");
-    timeout_reversal_asked(&f);
-    tor_row(g_admin, &f, "declined", "102");
-    assert_int_equal(late_answer(g_admin, &f, "rejected", "481", tx, false), 1);
-    assert_value(AUTH_STATUS, f.rid, "rejected");
-    assert_value("SELECT resolved_how FROM required_response WHERE id = $1::bigint", f.sid,
-                 "late_answer");
-
-    /* Recorded but not marked: the refusal is the outcome, and the `.tor`, prepared as a timeout
-     * reversal, is not marked as one (decided again: by the transaction id, claiming the
-     * authorization, so it and the `.rev` never both go). */
-    trow n = mkrow("auth", "CYB", "auth", "100.00", "escalated");
-    timeout_reversal_asked(&n);
-    tor_row(g_admin, &n, "received", "");
-    assert_int_equal(late_answer(g_admin, &n, "rejected", "481", tx, false), 1);
-    assert_value(AUTH_STATUS, n.rid, "rejected");
-    assert_int_equal(tor_mark(g_admin, &n, false), 0);
-
-    /* Marked at the moment the late reject is stored: the store waits for the mark's
-     * transaction (its share lock of the required response), then reads the `.tor` sent, and
-     * holds the reject back. Before, it read the `.tor` `received` and recorded the reject. */
-    trow m = mkrow("auth", "CYB", "auth", "100.00", "escalated");
-    timeout_reversal_asked(&m);
-    tor_row(g_admin, &m, "received", "");
-    PGconn *rev = other_conn(), *auth = other_conn();
-    on(rev, "BEGIN", 0, NULL);
-    int marked = tor_mark(rev, &m, false);
-    late_answer(auth, &m, "rejected", "481", tx, true);
-    bool waited = wait_blocked_by(PQbackendPID(rev), sent_done, auth);
-    on(rev, "COMMIT", 0, NULL);
-    int stored = sent_rows(auth);
+    PGconn *op = other_conn(), *rev = other_conn();
+    on(op, "BEGIN", 0, NULL);
+    const char *p[] = {t.sid};
+    on(op,
+       "UPDATE required_response SET status = 'resolved', resolution = 'declined', "
+       "resolved_how = 'operator', resolved_by = 'it', resolved_at = now() "
+       "WHERE id = $1::bigint",
+       1, p);
+    const char *pa[] = {t.rid};
+    on(op,
+       "UPDATE cc_auth_trans SET status = 'rejected', vendor_response = '481', "
+       "transaction_id = '7419661750346782304094' WHERE request_id = $1",
+       1, pa);
+    const trow *batch[] = {&a, &t};
+    const char *suffix[] = {"rv", "tor"};
+    many_mark(rev, batch, suffix, 2);
+    bool waited = wait_blocked_by(PQbackendPID(op), sent_done, rev);
+    on(op, "COMMIT", 0, NULL);
+    int marked = sent_rows(rev);
+    side_close(op);
     side_close(rev);
-    side_close(auth);
-    assert_int_equal(marked, 1);
     assert_true(waited);
-    assert_int_equal(stored, 0);
-    assert_held(&m, "escalated", "rejected 481 (transaction id 7419661750346782304093)", "sent");
-
-    pl_resolver_destroy(r);
-    pub_free(&pub);
+    assert_int_equal(marked, 1);
+    char rv[64], tor[64];
+    snprintf(rv, sizeof rv, "%s.rv", a.rid);
+    snprintf(tor, sizeof tor, "%s.tor", t.rid);
+    assert_value("SELECT status FROM auth_reversal WHERE request_id = $1", rv, "sent");
+    assert_value("SELECT reversal_request_id FROM required_response WHERE id = $1::bigint", a.sid,
+                 rv);
+    assert_value("SELECT status FROM auth_reversal WHERE request_id = $1", tor, "received");
 }
 
 int main(void)
@@ -3253,7 +3195,7 @@ int main(void)
         cmocka_unit_test_teardown(test_deferred_auth_capture_void_reversed, test_teardown),
         cmocka_unit_test_teardown(test_operator_reject_while_tor_marked, test_teardown),
         cmocka_unit_test_teardown(test_tor_mark_waits_for_operator, test_teardown),
-        cmocka_unit_test_teardown(test_late_refusal_after_tor_sent, test_teardown),
+        cmocka_unit_test_teardown(test_tor_mark_many_waits_for_operator, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -100,12 +100,16 @@
  * this the reversal was sent and released an authorization recorded approved and capturable.
  * follows reads a required response that follows a reversal already (the resolver's own `.tor`)
  * under a share lock for the same reason: an operator's outcome (common/resolver.c apply_as)
- * or a late refusal (paylink-auth's store, migration 067's trigger) that updates the row at
- * that moment is waited for, and the row re-read after the wait, resolved now, does not let the
- * timeout reversal go; and one locked first makes them wait until this mark is committed, then
- * see the reversal sent. Read without a lock, the `.tor` was sent as a timeout reversal for the
- * whole request while an operator's reject of a partial approval committed (test_resolver.c,
- * test_operator_reject_while_tor_marked).
+ * or a late answer (paylink-auth's store: 044's trigger resolves the row, 051's notes a held
+ * approval in it) that updates the row at that moment is waited for, and the row re-read after
+ * the wait, resolved now, does not let the timeout reversal go; and one locked first makes an
+ * operator's outcome wait until this mark is committed, then see the reversal sent. Read without
+ * a lock, the `.tor` was sent as a timeout reversal for the whole request while an operator's
+ * reject of a partial approval committed (test_resolver.c,
+ * test_operator_reject_while_tor_marked). tor and follows count for the reversal whose
+ * authorization (p4) they found only: in the merged form (rev_mark_sent:many), a registration
+ * by tor for another reversal of the batch let every timeout reversal in it go without follows'
+ * lock, past an operator's outcome or a late answer (test_tor_mark_many_waits_for_operator).
  */
 #define REV_MARK_SENT                                                                              \
     "me AS (SELECT r.request_id, r.status, e.p2, e.p3, e.p4, e.p5, e.p6, e.p7, e.p8, e.p9, "       \
@@ -122,7 +126,7 @@
     "reversal_requested_at = coalesce(q.reversal_requested_at, now()) FROM me "                    \
     "WHERE me.status = 'received' AND me.p5 IS NULL AND me.p4 IS NOT NULL "                        \
     "AND q.worker = 'auth' AND q.request_id = me.p4 AND q.status IN ('open', 'escalated') "        \
-    "AND q.reversal_request_id IS NULL RETURNING q.id), "                                          \
+    "AND q.reversal_request_id IS NULL RETURNING q.request_id), "                                  \
     "follows AS (SELECT q.request_id FROM me JOIN required_response q ON q.worker = 'auth' "       \
     "AND q.request_id = me.p4 WHERE me.status = 'received' AND me.p5 IS NULL "                     \
     "AND q.status IN ('open', 'escalated') AND q.reversal_request_id IS NOT NULL "                 \
@@ -138,7 +142,8 @@
     "AND (me.status = 'sent' OR me.p5 IS NOT NULL OR me.p4 IS NULL OR (NOT EXISTS "                \
     "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
     "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
-    "AND (h.status <> 'error' OR h.issuer_authorized)) AND (EXISTS (SELECT 1 FROM tor) OR EXISTS " \
+    "AND (h.status <> 'error' OR h.issuer_authorized)) AND (EXISTS (SELECT 1 FROM tor t "          \
+    "WHERE t.request_id = me.p4) OR EXISTS "                                                       \
     "(SELECT 1 FROM follows f WHERE f.request_id = me.p4) OR EXISTS "                              \
     "(SELECT 1 FROM auth_history h WHERE h.request_id = me.p4 "                                    \
     "AND h.transaction_type <> 'auth_capture' AND h.deposit_request_id IS NULL "                   \
