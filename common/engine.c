@@ -61,6 +61,7 @@ typedef enum job_state {
     JS_QUEUED, /* waiting for a bureau concurrency slot; its row is still 'received', or not
                 * written yet (job.unrecorded) */
     JS_MARKING,
+    JS_UNMARKING, /* no next call at a stop or for a partition left: its row back to 'received' */
     JS_CALLING,
     JS_STORING,
     JS_CHECKING, /* a guarded write changed nothing: re-reading the row */
@@ -132,8 +133,9 @@ struct job {
      * is recorded before the offset is (mark_replied; 055), and rr_marked says it was tried.
      * rr_hold: a replay, recorded with the hold for the owner's copy (pl_replayed; 066).
      * rr_reread: that reply failed to publish and is not produced again as it was: the row is
-     * read again at `due` (job_done). rr_since: when finish_unknown sent the row's write. */
-    bool rr_reply, rr_marked, rr_hold, rr_reread;
+     * read again at `due` (job_done), and rr_parked says it waits for that (overdue_detail).
+     * rr_since: when finish_unknown sent the row's write. */
+    bool rr_reply, rr_marked, rr_hold, rr_reread, rr_parked;
     double rr_since;
     /* Its write changed no row: the re-read says whether the row holds this job's own reply (a
      * write that committed, re-sent after the connection was lost: own_reply), to publish it
@@ -195,7 +197,7 @@ struct pl_engine {
     int cpipe[2], ppipe[2];
     pl_db *db;
     pl_db_stmt stmts[32];
-    char sql_lookup[512], sql_unknown[2048], sql_final[512], sql_followups[512];
+    char sql_lookup[512], sql_unknown[2048], sql_final[512], sql_followups[512], sql_unmark[256];
     pl_http *http;
     pl_oauth *oauth; /* bearer tokens of the bureaus that need them (oauth.h) */
     uint64_t oauth_ok_seen, oauth_failed_seen; /* its counters already in the metrics */
@@ -535,10 +537,12 @@ static void park(job *j, double due);
  * A required response's `timeout` reply and the final reply that settles it (066). The owner,
  * the job that made the row unknown, produces that reply at most RR_OWNER_WINDOW_S after it sent
  * the write (the row's created_at is later still); later (a database slow to answer, a process
- * stalled in between) it reads the row again instead, as a redelivery would (on_written). Its
- * producer delivers or gives up a message within message.timeout.ms of producing it (librdkafka
- * fails a message still queued once that has passed, before sending it), and a copy that failed
- * is never produced again (retry_publish reads the row again). A replay by another job, on
+ * stalled in between, the write's result lost and the write sent again) it reads the row again
+ * instead and answers as a redelivery would (on_written, answer_from_row): replayed, or nothing
+ * while its partition is being left (partition_leaving). Its producer delivers or gives up a
+ * message within message.timeout.ms of producing it (librdkafka fails a message still queued
+ * once that has passed, before sending it), and a copy that failed is never produced again
+ * (retry_publish reads the row again). A replay by another job, on
  * another replica perhaps while the owner is stalled with its copy queued, therefore makes the
  * final reply wait until message.timeout.ms + RR_HOLD_MARGIN_S after the row opened: the window,
  * librdkafka's once-a-second timeout scan, and a request already on the wire when the producer
@@ -574,6 +578,7 @@ static void job_done(job *j)
         /* Its `timeout` reply was refused (retry_publish): the row is read again, not re-sent. */
         j->rr_reread = false;
         j->rr_reply = false;
+        j->rr_parked = true;
         park(j, j->due);
         return;
     }
@@ -653,6 +658,21 @@ static void job_leave(job *j)
         j->waiters = NULL;
     job_abandon(j);
     admit_waiters(e, w);
+}
+
+/*
+ * Whether the job's partition is going to another consumer: revoked (leave_partitions), or the
+ * assignment lost with its revoke not served yet (a session that timed out while the process
+ * stalled). Such a job replays no `timeout` reply (answer_from_row), and an owner past its window
+ * does not read its row again for one (on_written): the partition's next owner may replay that
+ * reply and have Kafka acknowledge it first, and the final reply then waits only for the owner's
+ * copy produced within the window (066), not for one this process produced later and still holds
+ * queued. The next owner answers instead.
+ */
+static bool partition_leaving(const job *j)
+{
+    const pl_engine *e = j->pub.eng;
+    return j->leaving || (e->consumer && rd_kafka_assignment_lost(e->consumer));
 }
 
 static void job_fail(job *j, const char *why, bool unsent);
@@ -1534,10 +1554,19 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
         /* The row it made unknown took that long to write (or the process stalled): its own
          * `timeout` reply, produced now, might outlast what a replay elsewhere waits for
          * (RR_OWNER_WINDOW_S). Answered from the row instead: settled meanwhile, or replayed. */
+        j->rr_reply = false;
+        if (partition_leaving(j)) {
+            /* Nor replayed: its partition's next owner answers (answer_from_row). */
+            PL_WARN(j->pub.req.request_id,
+                    "its outcome became unknown %.0f s ago and its partition is being left: "
+                    "given up for the partition's next owner",
+                    now_s() - j->rr_since);
+            job_leave(j);
+            return;
+        }
         PL_WARN(j->pub.req.request_id,
                 "its outcome became unknown %.0f s ago: answered from its row again",
                 now_s() - j->rr_since);
-        j->rr_reply = false;
         j->owner_recheck = true;
         start_check(j);
         return;
@@ -2232,14 +2261,58 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     build_and_send(j);
 }
 
+/* After give_back's unit: the job is given up whatever came of it (job_leave). */
+static void on_given_back(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    job *j = arg;
+    const char *id = j->pub.req.request_id;
+    if (err && err != PL_ERR_STATE)
+        PL_WARN(id,
+                "its row could not be put back to 'received' (%s): left 'sent', a redelivery "
+                "makes it a required response once this owner is presumed gone",
+                errmsg);
+    else if (!err && pl_db_unit_ntuples(u, 0) == 0)
+        PL_INFO(id, "its row was no longer this attempt's 'sent' row: answered from the row by "
+                    "the redelivery");
+    job_leave(j);
+}
+
+/*
+ * No next call while the worker stops or gives up the job's partition (engine.h, next_call):
+ * sent now, the drain's deadline could cut it short, leaving an outcome unknown (a hold no row
+ * knows of) where there need be none. The calls made so far have no effect, so the job is given
+ * up as one waiting for its first call is (slot_take), its offset left for redelivery — but its
+ * row is 'sent' (by the previous call), which a redelivery would wait on and then make a
+ * required response: it is put back to 'received' first (PL_ENGINE_SQL_UNMARK, this attempt's
+ * own mark only), durably, and the redelivery runs the request again from its first call.
+ */
+static void give_back(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    PL_INFO(j->pub.req.request_id,
+            "%s: next call %s not sent: %s; its row goes back to 'received' for the redelivery",
+            j->pub.svc->code, pl_bureau_op_name(j->pub.call.op),
+            e->stopping ? "stopping" : "its partition was revoked");
+    slot_release(j);
+    const char *p[] = {j->pub.req.request_id, j->pub.attempt};
+    pl_db_unit *u = job_unit_new(j, on_given_back);
+    j->state = JS_UNMARKING;
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unmark", 2, p) : PL_ERR_NOMEM);
+}
+
 /*
  * The job's next bureau call (spec->next_call asked for it after an answer). The job keeps its
  * bureau slot: its row is 'sent' (by the previous call) and must not wait in the slot queue,
  * where a redelivery would see it idle. The row is marked sent again under a fresh attempt that
  * takes over only this job's own mark (job->prev_attempt), durably, before the bytes leave.
+ * None starts during a stop or for a partition being left (give_back).
  */
 static void next_call(job *j)
 {
+    if (j->pub.eng->stopping || j->leaving) {
+        give_back(j);
+        return;
+    }
     char err[256] = "";
     int rc = j->calls < PL_ENGINE_MAX_CALLS ? 0 : PL_ERR_INVALID;
     if (rc != 0)
@@ -2503,6 +2576,9 @@ typedef struct row_view {
     const char *status, *fingerprint, *reply, *followups;
     double sent_age_s;   /* seconds since it was (last) marked sent; < 0 when never */
     const char *sent_by; /* the send attempt that marked it */
+    /* Its reply is the final one of a required response, still held for the resolver to publish
+     * (PL_ENGINE_SQL_LOOKUP: reply_pending). */
+    bool reply_pending;
 } row_view;
 
 static bool read_row(const PGresult *r, row_view *v)
@@ -2515,6 +2591,7 @@ static bool read_row(const PGresult *r, row_view *v)
     v->followups = PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3);
     v->sent_age_s = PQgetisnull(r, 0, 4) ? -1.0 : strtod(PQgetvalue(r, 0, 4), NULL);
     v->sent_by = PQgetvalue(r, 0, 5);
+    v->reply_pending = PQnfields(r) > 6 && PQgetvalue(r, 0, 6)[0] == 't';
     return true;
 }
 
@@ -2712,6 +2789,7 @@ static const char *const db_work[] = {
     [JS_LOOKING] = "looking its row up (refused by validation)",
     [JS_RECORDING] = "recording it",
     [JS_MARKING] = "marking it sent",
+    [JS_UNMARKING] = "putting its row back to 'received' (no next call: stopping or revoked)",
     [JS_STORING] = "storing its outcome",
     [JS_CHECKING] = "re-reading its row",
 };
@@ -2727,6 +2805,7 @@ static void overdue_detail(job *j, double now, char *buf, size_t size)
     case JS_LOOKING:
     case JS_RECORDING:
     case JS_MARKING:
+    case JS_UNMARKING:
     case JS_STORING:
     case JS_CHECKING:
         overdue_db(j, db_work[j->state], buf, size);
@@ -2746,6 +2825,13 @@ static void overdue_detail(job *j, double now, char *buf, size_t size)
                      e->http ? pl_http_in_flight(e->http) : (size_t)0);
         return;
     case JS_WAITING:
+        if (j->rr_parked) {
+            snprintf(buf, size,
+                     "waiting to read its row again in %.0f s: its timeout reply failed to publish "
+                     "(failures so far: %d) and is answered from the row, never produced again",
+                     j->due > now ? j->due - now : 0.0, j->publish_retries);
+            return;
+        }
         snprintf(buf, size, "waiting for another owner's answer (presumed gone in %.0f s)",
                  j->owner_deadline > now ? j->owner_deadline - now : 0.0);
         return;
@@ -2842,7 +2928,19 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
 {
     if (j->own_check) {
         j->own_check = false;
-        if (v->reply && own_reply(j, v->reply)) {
+        bool own = v->reply && own_reply(j, v->reply);
+        bool unknown = strcmp(v->status, "unknown") == 0;
+        if (own && unknown && now_s() - j->rr_since > RR_OWNER_WINDOW_S) {
+            /* Its own write made the row unknown, but the unit was sent again past the owner's
+             * window (a connection lost that long): its `timeout` reply, produced now as the
+             * owner's, might outlast what a replay elsewhere waits for, as in on_written. It is
+             * answered from the row as a redelivery is (below): replayed with the hold, or left
+             * to the partition's next owner. */
+            PL_WARN(j->pub.req.request_id,
+                    "its outcome became unknown %.0f s ago, stored before the database "
+                    "connection was lost: answered from its row as a redelivery",
+                    now_s() - j->rr_since);
+        } else if (own) {
             /* The job's own write had committed, its result lost with the connection and the
              * unit sent again (db.c): its first reply, not a replay (and a generated card
              * number, in no row, goes out now or never). */
@@ -2851,7 +2949,7 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
                     "answered as stored");
             /* Its own `timeout` reply, when its own write made the row unknown: recorded as
              * published like any (on_written cleared the flag, seeing no row changed). */
-            j->rr_reply = strcmp(v->status, "unknown") == 0;
+            j->rr_reply = unknown;
             j->rr_hold = false; /* the owner's, its only copy */
             if (j->pub.reply_card_number_once[0])
                 publish_once(j);
@@ -2860,6 +2958,31 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
             return;
         }
         once_wipe(j);
+    }
+    if (v->reply && v->reply_pending) {
+        /* Settled from unknown, and its final reply held until the `timeout` reply it settles
+         * is out (055, 066): the resolver publishes it then, to this request_id (the order
+         * system de-duplicates by it), with its follow-ups. Published here, it could reach the
+         * order system before a `timeout` copy still queued by the row's owner. */
+        PL_INFO(j->pub.req.request_id,
+                "its row was settled and its final reply is held for the resolver to publish: "
+                "nothing published for this copy");
+        followups_drop(j);
+        j->rr_reply = false;
+        j->outcome = "replayed";
+        job_done(j);
+        return;
+    }
+    if (v->reply && strcmp(v->status, "unknown") == 0 && partition_leaving(j)) {
+        /* Its `timeout` reply, produced now while the partition goes to another consumer, may
+         * still be queued here when that consumer's replay is acknowledged; the final reply then
+         * waits only until message.timeout.ms and a margin after the row opened (pl_replayed),
+         * which a copy produced this late can outlast. The partition's next owner answers. */
+        PL_INFO(j->pub.req.request_id,
+                "its row is still unknown and its partition is being left: its timeout reply is "
+                "left to the partition's next owner");
+        job_leave(j);
+        return;
     }
     if (v->reply) {
         /* A row left unknown holds the `timeout` reply of its required response: replayed, it is
@@ -2934,6 +3057,7 @@ static void on_checked(void *arg, int err, const char *errmsg, pl_db_unit *u)
 static void start_check(job *j)
 {
     pl_engine *e = j->pub.eng;
+    j->rr_parked = false;
     if (j->owner_recheck)
         j->owner_recheck = false;
     else if (++j->checks > MAX_CHECKS) {
@@ -2941,10 +3065,10 @@ static void start_check(job *j)
         return;
     }
     pl_counter_add(e->m_rechecks, 1);
-    const char *p[] = {j->pub.req.request_id};
+    const char *p[] = {j->pub.req.request_id, e->spec->worker};
     pl_db_unit *u = job_unit_new(j, on_checked);
     j->state = JS_CHECKING;
-    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_lookup", 1, p) : PL_ERR_NOMEM);
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_lookup", 2, p) : PL_ERR_NOMEM);
 }
 
 /* ---- recording ---- */
@@ -2973,10 +3097,10 @@ static void on_looked_up(void *arg, int err, const char *errmsg, pl_db_unit *u)
 static void start_lookup(job *j)
 {
     pl_engine *e = j->pub.eng;
-    const char *p[] = {j->pub.req.request_id};
+    const char *p[] = {j->pub.req.request_id, e->spec->worker};
     pl_db_unit *u = job_unit_new(j, on_looked_up);
     j->state = JS_LOOKING;
-    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_lookup", 1, p) : PL_ERR_NOMEM);
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_lookup", 2, p) : PL_ERR_NOMEM);
 }
 
 static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
@@ -3037,9 +3161,9 @@ static void start_record(job *j)
     pl_db_unit *u = job_unit_new(j, on_recorded);
     j->pub.read_back = j->read_back;
     int rc = u ? e->spec->record(&j->pub, u) : PL_ERR_NOMEM;
-    const char *p[] = {j->pub.req.request_id};
+    const char *p[] = {j->pub.req.request_id, e->spec->worker};
     if (rc == 0 && j->read_back)
-        rc = pl_db_unit_add(u, "pl_lookup", 1, p);
+        rc = pl_db_unit_add(u, "pl_lookup", 2, p);
     j->state = JS_RECORDING;
     submit_or_die(e, u, rc);
 }
@@ -3990,10 +4114,7 @@ static int make_pipe(int p[2])
 static void build_statements(pl_engine *e)
 {
     const char *t = e->spec->table;
-    snprintf(e->sql_lookup, sizeof e->sql_lookup,
-             "SELECT status, fingerprint, reply::text, followups::text, "
-             "extract(epoch FROM now() - sent_at)::float8, sent_by FROM %s WHERE request_id = $1",
-             t);
+    snprintf(e->sql_lookup, sizeof e->sql_lookup, PL_ENGINE_SQL_LOOKUP, t);
     /* Guarded: only a row still open becomes unknown, and only then does a required response
      * open; the SELECT says whether it did (nothing: another actor answered first). */
     snprintf(e->sql_unknown, sizeof e->sql_unknown,
@@ -4014,13 +4135,15 @@ static void build_statements(pl_engine *e)
              t);
     snprintf(e->sql_final, sizeof e->sql_final, PL_ENGINE_SQL_FINAL, t);
     snprintf(e->sql_followups, sizeof e->sql_followups, PL_ENGINE_SQL_FOLLOWUPS, t);
+    snprintf(e->sql_unmark, sizeof e->sql_unmark, PL_ENGINE_SQL_UNMARK, t);
     size_t n = 0;
     e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 3};
-    e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 1};
+    e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 2};
     e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 7};
     e->stmts[n++] = (pl_db_stmt){"pl_replied", PL_ENGINE_SQL_REPLIED, 2};
     e->stmts[n++] = (pl_db_stmt){"pl_replayed", PL_ENGINE_SQL_REPLAYED, 3};
+    e->stmts[n++] = (pl_db_stmt){"pl_unmark", e->sql_unmark, 2};
     for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0] - 1; i++)
         e->stmts[n++] = e->spec->stmts[i];
     e->stmts[n] = (pl_db_stmt){0};

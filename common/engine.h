@@ -27,6 +27,8 @@
  *   answer → spec->map → spec->next_call asks for another call on the same job? → mark sent
  *            again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
  *            PL_ENGINE_MAX_CALLS calls; the row stays "sent" throughout)
+ *            stopping, or its partition being left → no next call: the row back to
+ *            "received" (PL_ENGINE_SQL_UNMARK), the request given up for redelivery
  *   answer that is the outcome → spec writes the final row + history in one unit → reply
  *                          (+ follow-up messages)
  *   timeout / connection lost after sending → `unknown` row + required_response + `timeout` reply
@@ -93,6 +95,24 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
                          size_t outsize);
 
 /*
+ * The engine's statement "pl_lookup" (printf format: the spec's table): what request $1's row
+ * says, read back by a redelivery, a duplicate, a request validation refused, and a job that
+ * reads its row again (never by a fresh request: its insert returns what it wrote). Its status,
+ * fingerprint, reply, follow-ups, seconds since it was marked sent, sent_by, and whether the
+ * final reply of its required response (worker $2's) is still held for the resolver to publish
+ * (required_response.reply_pending: until the `timeout` reply it settles is out, 055, 066): the
+ * engine then publishes nothing, or the final reply could overtake that `timeout` reply. Only a
+ * row whose reply is a final one (`resolved`) is looked for in required_response (one index
+ * scan): every other look-up costs what it did.
+ */
+#define PL_ENGINE_SQL_LOOKUP                                                                       \
+    "SELECT t.status, t.fingerprint, t.reply::text, t.followups::text, "                           \
+    "extract(epoch FROM now() - t.sent_at)::float8, t.sent_by, "                                   \
+    "CASE WHEN t.reply ? 'resolved' THEN EXISTS (SELECT 1 FROM required_response r "               \
+    "WHERE r.worker = $2 AND r.request_id = t.request_id AND r.reply_pending) ELSE false END "     \
+    "FROM %s t WHERE t.request_id = $1"
+
+/*
  * The engine's statement "pl_final" (printf format: the spec's table): a final answer that did
  * not come from the bureau — an `error` nothing was sent for, or a refusal before sending —
  * stored on a row still 'received', or 'sent' by this job ($6 its attempt, $7 its previous
@@ -107,6 +127,22 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
     "reply = $5::jsonb, answered_at = now() "                                                      \
     "WHERE request_id = $1 AND (status = 'received' "                                              \
     "OR (status = 'sent' AND sent_by IN ($6, $7))) RETURNING request_id"
+
+/*
+ * The engine's statement "pl_unmark" (printf format: the spec's table): a row 'sent' by send
+ * attempt $2 (pl_job.attempt) back to 'received', as recorded and never sent, RETURNING a row
+ * when it changed it. For a job with a next call to make (spec->next_call) while the worker
+ * stops or gives up the job's partition: the calls it made so far have no effect (engine.h,
+ * next_call), and the next one, sent now, could be cut short by the drain's deadline and leave
+ * an unknown outcome (a hold no row knows of). The redelivery then runs the request again from
+ * its first call instead of waiting for this owner and making the row a required response, as
+ * it does with a row left 'sent'. Only this attempt's own mark: a row another actor made
+ * unknown or answered, or marked meanwhile, stays as it is. The operation the row says was sent
+ * last is kept (the mark of the next run sets it anew).
+ */
+#define PL_ENGINE_SQL_UNMARK                                                                       \
+    "UPDATE %s SET status = 'received', sent_at = NULL, sent_by = '' "                             \
+    "WHERE request_id = $1 AND status = 'sent' AND sent_by = $2 RETURNING request_id"
 
 /*
  * The engine's statement "pl_replied": the `timeout` reply of the required response of worker
@@ -315,14 +351,24 @@ typedef struct pl_spec {
      * without an effect such an answer would hide (an inquiry). NULL = every request is one
      * call.
      *
+     * While the worker stops, or gives up the job's partition (a rebalance), no next call
+     * starts: the drain's deadline could cut it short and leave its outcome unknown. The engine
+     * puts the row back to 'received' (PL_ENGINE_SQL_UNMARK: only its own mark) and gives the
+     * job up, its offset uncommitted, as it gives up a job waiting for its first call; the
+     * redelivery runs the request again from its first call. This too relies on the calls
+     * before a next call having no effect (made again, they change nothing at the bureau),
+     * which is why no spec flag selects it: a spec whose first call held something at the
+     * bureau (an authorization) must not use next_call for what follows.
+     *
      * Each call is a call like any other: timed (paylink_bureau_call_seconds), retried on
      * connection failures, logged with its operation, written to the bureau message log. A
      * timeout, a lost connection or an unreadable answer of any call makes the outcome unknown
      * (required response, its operation the call's); a bureau never reached answers `error`
-     * (spec->unreachable). The row stays 'sent' from the first mark to the outcome, so a
-     * redelivery meanwhile waits for the owner (its wait starts again when the row is marked
-     * for the next call) and, once the owner is presumed gone, becomes a required response as
-     * for any row left 'sent': the engine never sends a multi-call request again from the row.
+     * (spec->unreachable). The row stays 'sent' from the first mark to the outcome (unless its
+     * owner puts it back, above), so a redelivery meanwhile waits for the owner (its wait starts
+     * again when the row is marked for the next call) and, once the owner is presumed gone,
+     * becomes a required response as for any row left 'sent': the engine never sends a
+     * multi-call request again from a row another attempt left 'sent'.
      * At most PL_ENGINE_MAX_CALLS calls per job; asking for more answers `error`.
      */
     int (*next_call)(pl_job *job);

@@ -1,10 +1,15 @@
 /*
- * test_replay_hold.c: the final reply of a required response waits for every `timeout` reply
- * that may still reach the order system (066), against the real PostgreSQL of PAYLINK_DB: the
- * engine's statements that record a `timeout` reply as on Kafka (engine.h PL_ENGINE_SQL_REPLIED,
- * by the job that made the row unknown; PL_ENGINE_SQL_REPLAYED, by a redelivery that replayed
- * it) and the resolver's test of them (resolver.c REPLIED_SQL), through an operator's outcome
- * (`wreq resolve`), which publishes the final reply at once when it may.
+ * test_replay_hold.c: the final reply of a required response waits for the `timeout` replies the
+ * workers record (066), against the real PostgreSQL of PAYLINK_DB: the engine's statements that
+ * record a `timeout` reply as on Kafka (engine.h PL_ENGINE_SQL_REPLIED, by the job that made the
+ * row unknown, whose copy produced within RR_OWNER_WINDOW_S is the one a replay's hold waits
+ * for; PL_ENGINE_SQL_REPLAYED, by a redelivery that replayed it) and the resolver's test of them
+ * (resolver.c REPLIED_SQL), through an operator's outcome (`wreq resolve`), which publishes the
+ * final reply at once when it may; and the engine's look-up of a row (PL_ENGINE_SQL_LOOKUP),
+ * which says when a settled row's final reply is still held, so that a redelivery publishes
+ * nothing then. Not every copy is covered: one a replay produced on a replica that then stalled
+ * with it queued for minutes, or one the network delivers late, is bounded only by the 10
+ * minutes after the row opened (README, "A final reply never overtakes").
  *
  * Times are the database's and set in the rows (created_at), never measured: a hold of minutes is
  * asserted as "later than now + most of it", a replay long after its row opened by moving
@@ -148,6 +153,28 @@ static void owner_replied(const trow *t)
 static void replayed(const trow *t, const char *hold_s)
 {
     run(PL_ENGINE_SQL_REPLAYED, 3, (const char *[]){"auth", t->rid, hold_s});
+}
+
+/* What the engine's look-up of row t (PL_ENGINE_SQL_LOOKUP, the auth worker's) says: "<status>
+ * <final reply held: t or f>", or how many rows and columns it returned instead of 1 of 7. */
+static void looked_up(const trow *t, char *out, size_t outsz)
+{
+    char q[1024];
+    snprintf(q, sizeof q, PL_ENGINE_SQL_LOOKUP, "cc_auth_trans");
+    PGresult *r = sql(q, 2, (const char *[]){t->rid, "auth"});
+    if (PQntuples(r) == 1 && PQnfields(r) == 7)
+        snprintf(out, outsz, "%s %s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 6));
+    else
+        snprintf(out, outsz, "%d rows of %d columns", PQntuples(r), PQnfields(r));
+    PQclear(r);
+}
+
+static void assert_looked_up(const trow *t, const char *want)
+{
+    char got[64];
+    looked_up(t, got, sizeof got);
+    if (strcmp(got, want) != 0)
+        fail_msg("the look-up of %s\n  is   %s\n  want %s", t->rid, got, want);
 }
 
 static void cleanup(bool strict)
@@ -332,6 +359,49 @@ static void test_late_replay_is_prompt(void **state)
     pl_resolver_destroy(r);
 }
 
+/*
+ * What the engine's look-up says of a row (PL_ENGINE_SQL_LOOKUP): a settled row's final reply
+ * held for the `timeout` reply it settles (reply_pending) is the resolver's to publish, and a
+ * redelivery, a duplicate or the owner reading its row again publishes nothing then (engine.c
+ * answer_from_row); before, it published the final reply it found at once, ahead of a `timeout`
+ * copy the owner may still have queued. Once published, or when nothing held it, it says so,
+ * and the row's final reply is replayed as before.
+ */
+static void test_lookup_says_the_final_reply_is_held(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char msg[512];
+    trow t = mkrow("2 seconds");
+    replayed(&t, "330");
+    assert_looked_up(&t, "unknown f");
+    pl_resolve_outcome o = {.status = PL_ST_DECLINED};
+    quiet();
+    int rc = pl_resolver_operator(r, t.id, &o, "it", NULL, msg, sizeof msg);
+    /* Read at once, then the row is taken out of the resolvers' reach (none may publish its
+     * final reply yet, held as it is, but a failure below must not leave it to them). */
+    char held[64];
+    looked_up(&t, held, sizeof held);
+    run("UPDATE required_response SET reply_pending = false WHERE id = $1::bigint", 1,
+        (const char *[]){t.sid});
+    assert_int_equal(rc, 0);
+    assert_contains(msg, WAITS);
+    assert_int_equal(pub.calls, 0);
+    assert_string_equal(held, "declined t");
+    /* Published (as a resolver does once it may): replayed from the row. */
+    assert_looked_up(&t, "declined f");
+
+    /* Nothing held it (the owner's copy acknowledged): published at once, replayed after. */
+    trow u = mkrow("2 seconds");
+    owner_replied(&u);
+    decline(r, &u, msg, sizeof msg);
+    assert_contains(msg, "final reply published");
+    assert_int_equal(pub.calls, 1);
+    assert_looked_up(&u, "declined f");
+    pl_resolver_destroy(r);
+}
+
 /* ---- setup ------------------------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -392,6 +462,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_replay_holds_the_final_reply, test_teardown),
         cmocka_unit_test_teardown(test_late_replay_is_prompt, test_teardown),
+        cmocka_unit_test_teardown(test_lookup_says_the_final_reply_is_held, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

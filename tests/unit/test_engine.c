@@ -18,8 +18,56 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "db.h"
 #include "job_test_helpers.h"
+
+/*
+ * The database units the engine submits, caught while g_catch is set (a test of what a job
+ * writes: there is no database here) and handed to pl_db otherwise, as in the workers. The
+ * engine's source below calls this in place of pl_db_submit.
+ */
+#define CAUGHT_MAX 4
+static bool g_catch;
+static pl_db_unit *g_caught[CAUGHT_MAX];
+static int g_ncaught;
+static void caught_submit(pl_db *db, pl_db_unit *u)
+{
+    if (!g_catch) {
+        pl_db_submit(db, u);
+        return;
+    }
+    assert_true(g_ncaught < CAUGHT_MAX);
+    g_caught[g_ncaught++] = u;
+}
+
+/*
+ * What the statements of a unit returned, as a test gives them (g_result, for any unit; NULL:
+ * the unit's own): the engine's callbacks read a row read back (pl_lookup) or a write's
+ * RETURNING with no database here. And the batch time of a connection there is none of.
+ */
+static PGresult *g_result;
+static const PGresult *given_result(const pl_db_unit *u, int i)
+{
+    return g_result ? g_result : pl_db_unit_result(u, i);
+}
+static int given_ntuples(const pl_db_unit *u, int i)
+{
+    return g_result ? PQntuples(g_result) : pl_db_unit_ntuples(u, i);
+}
+static double given_batch_ms(const pl_db *db)
+{
+    return db ? pl_db_last_batch_ms(db) : 0.0;
+}
+
+#define pl_db_submit caught_submit
+#define pl_db_unit_result given_result
+#define pl_db_unit_ntuples given_ntuples
+#define pl_db_last_batch_ms given_batch_ms
 #include "engine.c" /* white box: job_abandon, the live list, the request id hash */
+#undef pl_db_submit
+#undef pl_db_unit_result
+#undef pl_db_unit_ntuples
+#undef pl_db_last_batch_ms
 
 static void test_attempt_id_form(void **state)
 {
@@ -219,7 +267,8 @@ static void test_timeout_reply_recorded(void **state)
 
     rr_job(&e, &j);
     j.pub.reply_json = strdup(timeout_reply);
-    j.own_check = true; /* and rr_reply false, as on_written left it */
+    j.own_check = true;   /* and rr_reply false, as on_written left it */
+    j.rr_since = now_s(); /* its write of the row sent just now (finish_unknown) */
     answer_from_row(&j, &v, NULL);
     assert_int_equal(j.state, JS_PUBLISHING);
     assert_true(j.rr_reply);
@@ -245,8 +294,8 @@ static void test_timeout_reply_recorded(void **state)
  * final reply wait only for the copy produced first, and a copy produced again minutes later
  * reached the order system after the final one. After the usual back-off the job reads its row
  * again (parked, as while it waits for an owner) and answers from it: the final reply when the
- * row was settled meanwhile, else the `timeout` reply replayed. Any other message is retried as
- * before.
+ * row was settled meanwhile (nothing while the resolver still holds it), else the `timeout`
+ * reply replayed. Any other message is retried as before. The watchdog says what it waits for.
  */
 static void test_refused_timeout_reply_is_read_again(void **state)
 {
@@ -272,6 +321,13 @@ static void test_refused_timeout_reply_is_read_again(void **state)
     assert_false(j.rr_reply); /* what the row says next decides (answer_from_row) */
     assert_false(j.rr_reread);
     assert_false(j.rr_marked); /* nothing recorded: that copy never reached Kafka */
+    /* What the watchdog's line and a SIGUSR1 dump say it waits for: its own row's next read,
+     * not another owner (before: "another owner's answer (presumed gone in 0 s)"). */
+    char what[256];
+    overdue_detail(&j, now_s(), what, sizeof what);
+    assert_non_null(strstr(what, "waiting to read its row again"));
+    assert_non_null(strstr(what, "timeout reply failed to publish (failures so far: 1)"));
+    assert_null(strstr(what, "another owner"));
 
     /* A reply that is not a required response's `timeout`: retried as it was. */
     rr_job(&e, &j);
@@ -289,6 +345,215 @@ static void test_refused_timeout_reply_is_read_again(void **state)
     free(r->key);
     free(r->payload);
     free(r);
+}
+
+/* A row as pl_lookup reads it back (PL_ENGINE_SQL_LOOKUP's columns); reply NULL for none. */
+static PGresult *looked_up(const char *status, const char *reply, bool reply_pending)
+{
+    static const char *const names[] = {"status",   "fingerprint", "reply",        "followups",
+                                        "sent_age", "sent_by",     "reply_pending"};
+    PGresAttDesc att[7];
+    memset(att, 0, sizeof att);
+    for (int i = 0; i < 7; i++) {
+        att[i].name = (char *)names[i];
+        att[i].typlen = -1;
+        att[i].atttypmod = -1;
+    }
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    assert_non_null(r);
+    assert_int_equal(PQsetResultAttrs(r, 7, att), 1);
+    const char *v[] = {status, "", reply, NULL, NULL, "", reply_pending ? "t" : "f"};
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(PQsetvalue(r, 0, i, (char *)v[i], v[i] ? (int)strlen(v[i]) : -1), 1);
+    return r;
+}
+
+/* What a guarded write that changed its row returns (RETURNING request_id). */
+static PGresult *written_row(void)
+{
+    PGresAttDesc att = {.name = "request_id", .typlen = -1, .atttypmod = -1};
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    assert_non_null(r);
+    assert_int_equal(PQsetResultAttrs(r, 1, &att), 1);
+    assert_int_equal(PQsetvalue(r, 0, 0, "R", 1), 1);
+    return r;
+}
+
+/* An engine of the auth worker whose producer is gone (fatal): a job that publishes is held
+ * publishing, and one that completes leaves the live list. Its units are caught. */
+static pl_engine *held_engine(pl_spec *spec)
+{
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    *spec = (pl_spec){.worker = "auth", .table = "cc_auth_trans"};
+    e->spec = spec;
+    e->fatal = true;
+    snprintf(e->t_reply, sizeof e->t_reply, "t.reply");
+    g_catch = true;
+    g_ncaught = 0;
+    return e;
+}
+
+static job *live_job(pl_engine *e, const char *rid);
+
+static job *held_job(pl_engine *e, const char *rid)
+{
+    job *j = live_job(e, rid);
+    j->pub.req.company = 1;
+    snprintf(j->pub.req.order, sizeof j->pub.req.order, "O1");
+    return j;
+}
+
+static void held_engine_free(pl_engine *e)
+{
+    for (int i = 0; i < g_ncaught; i++)
+        pl_db_unit_free(g_caught[i]);
+    g_ncaught = 0;
+    g_catch = false;
+    while (e->live)
+        job_abandon(e->live);
+    free(e);
+}
+
+/*
+ * A row the resolver settled from unknown holds its final reply at once, but the resolver
+ * publishes it only once the `timeout` reply it settles is out (required_response.reply_pending
+ * until then; 055, 066). A look-up of the row (a duplicate, a redelivery, the owner reading its
+ * row again after its `timeout` reply failed to publish) that finds it so publishes nothing:
+ * the job completes and the resolver's publication answers the request_id. Before, the engine
+ * replayed the final reply at once, and the owner's `timeout` copy, still queued, could reach
+ * the order system after it. Once the resolver has published it, a look-up replays it as
+ * before. The look-up asks for the worker's required response.
+ */
+static void test_held_final_reply_left_to_the_resolver(void **state)
+{
+    (void)state;
+    static const char final_reply[] =
+        "{\"v\": 1, \"request_id\": \"H-1\", \"status\": "
+        "\"approved\", \"resolved\": true, \"resolution\": \"query\"}";
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    job *j = held_job(e, "H-1");
+    start_check(j);
+    assert_int_equal(g_ncaught, 1);
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 0), "pl_lookup");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 0), "H-1");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 1), "auth");
+    g_result = looked_up("approved", final_reply, true);
+    on_checked(j, 0, NULL, g_caught[0]);
+    PQclear(g_result);
+    g_result = NULL;
+    assert_int_equal(e->n_live, 0); /* completed, nothing held publishing */
+    assert_int_equal(g_ncaught, 1); /* and nothing recorded */
+
+    /* Published by the resolver: the final reply replayed. */
+    j = held_job(e, "H-1");
+    g_result = looked_up("approved", final_reply, false);
+    on_checked(j, 0, NULL, NULL);
+    PQclear(g_result);
+    g_result = NULL;
+    assert_int_equal(j->state, JS_PUBLISHING);
+    assert_false(j->rr_reply);
+    assert_string_equal(j->outcome, "replayed");
+    held_engine_free(e);
+}
+
+/*
+ * The owner of a row it made unknown produces its `timeout` reply only within RR_OWNER_WINDOW_S
+ * of sending that write (066); later it reads its row again and answers as a redelivery does.
+ * But not while its partition is being left: the partition's next owner may replay that reply
+ * and have it acknowledged first, and the final reply then waits only for a copy produced within
+ * the window, not for one produced now and still queued here. Such a job is given up for the
+ * next owner (its offset uncommitted), whether the partition goes as its late write completes
+ * or while it reads its row again. Kept, the row is read and its reply replayed with the hold.
+ * (Before, the re-read replayed the `timeout` reply whatever became of the partition.)
+ */
+static void test_late_timeout_reply_not_produced_when_leaving(void **state)
+{
+    (void)state;
+    static const char timeout_reply[] =
+        "{\"v\": 1, \"request_id\": \"L-1\", \"status\": \"timeout\", \"required_response\": true}";
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    for (int leave = 0; leave < 3; leave++) {
+        job *j = held_job(e, "L-1");
+        j->pub.reply_json = strdup(timeout_reply);
+        j->rr_reply = true; /* as finish_unknown left it */
+        j->rr_since = now_s() - RR_OWNER_WINDOW_S - 1.0;
+        j->state = JS_STORING;
+        j->leaving = leave == 0; /* 0: left as its write completes; 1: while it reads again */
+        size_t live = e->n_live;
+        g_ncaught = 0;
+        g_result = written_row();
+        on_written(j, 0, NULL, NULL);
+        PQclear(g_result);
+        g_result = NULL;
+        if (leave == 0) {
+            assert_int_equal(e->n_live, live - 1); /* given up: not read again, nothing out */
+            assert_int_equal(g_ncaught, 0);
+            continue;
+        }
+        assert_int_equal(j->state, JS_CHECKING);
+        assert_int_equal(g_ncaught, 1);
+        assert_string_equal(pl_db_unit_stmt(g_caught[0], 0), "pl_lookup");
+        j->leaving = leave == 1;
+        g_result = looked_up("unknown", timeout_reply, false);
+        on_checked(j, 0, NULL, g_caught[0]);
+        PQclear(g_result);
+        g_result = NULL;
+        pl_db_unit_free(g_caught[0]);
+        g_ncaught = 0;
+        if (leave == 1) {
+            assert_int_equal(e->n_live, live - 1);
+            continue;
+        }
+        /* Its partition kept: replayed, recorded with the hold for the copy it may be. */
+        assert_int_equal(j->state, JS_PUBLISHING);
+        assert_true(j->rr_reply);
+        assert_true(j->rr_hold);
+    }
+    held_engine_free(e);
+}
+
+/*
+ * The owner's own write of the unknown row committed, its result lost with the connection, and
+ * the unit sent again (db.c) — possibly a minute later: the re-read finds the row holding its
+ * own `timeout` reply. Within RR_OWNER_WINDOW_S of sending the write it publishes it as the
+ * owner (recorded with pl_replied); past that, as a redelivery would: replayed, recorded with the
+ * hold (pl_replayed), or given up while its partition is being left. (Before, it published it
+ * as the owner however late, and its acknowledgement let the final reply go at once.)
+ */
+static void test_own_timeout_reply_past_the_window(void **state)
+{
+    (void)state;
+    static const char timeout_reply[] =
+        "{\"v\": 1, \"request_id\": \"W-1\", \"status\": \"timeout\", \"required_response\": true}";
+    row_view v = {.status = "unknown",
+                  .fingerprint = "",
+                  .reply = timeout_reply,
+                  .sent_age_s = -1,
+                  .sent_by = ""};
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    for (int late = 0; late < 3; late++) {
+        job *j = held_job(e, "W-1");
+        j->pub.reply_json = strdup(timeout_reply);
+        j->own_check = true; /* its write changed no row (on_written) */
+        j->rr_since = now_s() - (late ? RR_OWNER_WINDOW_S + 60.0 : 0.0);
+        j->leaving = late == 2;
+        size_t live = e->n_live;
+        answer_from_row(j, &v, NULL);
+        if (late == 2) {
+            assert_int_equal(e->n_live, live - 1);
+            continue;
+        }
+        assert_int_equal(j->state, JS_PUBLISHING);
+        assert_true(j->rr_reply);
+        assert_int_equal(j->rr_hold, late == 1);
+        assert_true(late ? strcmp(j->outcome, "replayed") == 0 : j->outcome == NULL);
+    }
+    assert_int_equal(g_ncaught, 0);
+    held_engine_free(e);
 }
 
 /* How long a replay makes the final reply wait after its row opened (pl_replayed's $3): the
@@ -622,6 +887,166 @@ static void test_revoked_partition_sends_nothing_more(void **state)
     /* R-5, of a partition still owned, queues as before. */
     slot_take(other);
     assert_ptr_equal(s->qtail, other);
+    while (e->live)
+        job_abandon(e->live);
+    free(e);
+}
+
+/* A spec of two calls, as J19's (workers/svc: the balance inquiry, then the
+ * PreauthorizationRequest), counting the marks it adds; its bureau answers every call ACCEPT. */
+static int g_marks;
+static void two_map(pl_job *job)
+{
+    job->reply->status = PL_ST_APPROVED;
+}
+
+static int two_next_call(pl_job *job)
+{
+    if (job->call.op != PL_OP_SVC_INQUIRY)
+        return 0;
+    job->call.op = PL_OP_SVC_PREAUTH;
+    return 1;
+}
+
+static int two_mark_sent(pl_job *job, pl_db_unit *u)
+{
+    g_marks++;
+    const char *p[] = {job->req.request_id, job->attempt, job->prev_attempt};
+    return pl_db_unit_add(u, "two_mark_sent", 3, p);
+}
+
+static int two_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl_bureau_msg *msg,
+                     char *errstr, size_t errstr_size)
+{
+    (void)cfg;
+    (void)call;
+    (void)errstr;
+    (void)errstr_size;
+    msg->body = strdup("<InquiryRequest/>");
+    msg->body_len = msg->body ? strlen(msg->body) : 0;
+    return msg->body ? 0 : PL_ERR_NOMEM;
+}
+
+static int two_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long http_status,
+                     const char *body, size_t body_len, pl_bureau_result *res, char *errstr,
+                     size_t errstr_size)
+{
+    (void)cfg;
+    (void)call;
+    (void)http_status;
+    (void)body;
+    (void)body_len;
+    (void)errstr;
+    (void)errstr_size;
+    snprintf(res->decision, sizeof res->decision, "ACCEPT");
+    return 0;
+}
+
+static const pl_bureau_ops two_ops = {.protocol = "RLT", .build = two_build, .parse = two_parse};
+
+/* A job of the two-call spec whose first call (the inquiry, marked sent by attempt "t/1") is at
+ * the bureau, holding the bureau's one slot: its partition p. */
+static job *first_call_out(pl_engine *e, const pl_service *svc, const char *rid, int32_t p)
+{
+    job *j = partition_job(e, rid, p, svc, false);
+    j->ops = &two_ops;
+    j->pub.call.op = PL_OP_SVC_INQUIRY;
+    snprintf(j->pub.attempt, sizeof j->pub.attempt, "t/1");
+    slot_for(e, svc->code)->active++;
+    j->slot_held = true;
+    j->calls = 1;
+    j->state = JS_CALLING;
+    return j;
+}
+
+/* The inquiry's answer comes (on_http, as the bureau's answer is read). */
+static void inquiry_answered(job *j)
+{
+    pl_http_response r = {.outcome = PL_HTTP_OK,
+                          .status = 200,
+                          .body = "<ok/>",
+                          .body_len = 5,
+                          .error = "",
+                          .attempts = 1};
+    on_http(j, &r);
+}
+
+/*
+ * J19's PreauthorizationRequest (a spec's next call, spec->next_call) is not started while the
+ * worker stops or gives up the request's partition: the drain's deadline could cut it short and
+ * leave its outcome unknown (a hold no row knows of), where the inquiry before it holds nothing.
+ * The job's row, 'sent' by the inquiry's attempt, goes back to 'received' (pl_unmark, that
+ * attempt's own mark only: a redelivery then runs the request again from its inquiry, rather
+ * than waiting for this owner and making the row a required response), its slot is given back,
+ * and once that write is done (whatever came of it) the job is given up, its offset left for
+ * redelivery. Without a stop or a revoke the next call is marked as before. (The old code marked
+ * and sent the PreauthorizationRequest during the drain.)
+ */
+static void test_no_next_call_while_stopping_or_revoked(void **state)
+{
+    (void)state;
+    pl_spec spec = {.worker = "svc",
+                    .table = "svc_trans",
+                    .map = two_map,
+                    .next_call = two_next_call,
+                    .mark_sent = two_mark_sent};
+    pl_service rlt = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    slot *s = slot_for(e, "RLT");
+    g_catch = true;
+
+    for (int stopping = 1; stopping >= 0; stopping--) {
+        e->stopping = stopping;
+        job *j = first_call_out(e, &rlt, stopping ? "J19-stop" : "J19-revoked", 1);
+        j->leaving = !stopping;
+        g_marks = g_ncaught = 0;
+        inquiry_answered(j);
+        assert_int_equal(g_marks, 0);
+        assert_int_equal(g_ncaught, 1);
+        pl_db_unit *u = g_caught[0];
+        assert_int_equal(pl_db_unit_count(u), 1);
+        assert_string_equal(pl_db_unit_stmt(u, 0), "pl_unmark");
+        assert_string_equal(pl_db_unit_param(u, 0, 0), j->pub.req.request_id);
+        assert_string_equal(pl_db_unit_param(u, 0, 1), "t/1");
+        assert_int_equal(j->state, JS_UNMARKING);
+        assert_false(j->slot_held);
+        assert_int_equal(s->active, 0);
+        /* Live until the write is done: a drain waits for it. */
+        assert_int_equal(e->n_live, 1);
+        on_given_back(j, 0, NULL, u); /* (no row changed: given up all the same) */
+        pl_db_unit_free(u);
+        assert_int_equal(e->n_live, 0);
+        assert_null(e->live);
+    }
+
+    /* A write that failed, or the database going away at the stop's end: given up too. */
+    e->stopping = true;
+    job *j = first_call_out(e, &rlt, "J19-failed", 1);
+    g_ncaught = 0;
+    inquiry_answered(j);
+    assert_int_equal(g_ncaught, 1);
+    on_given_back(j, PL_ERR_DB, "permission denied for table svc_trans", g_caught[0]);
+    pl_db_unit_free(g_caught[0]);
+    assert_int_equal(e->n_live, 0);
+    assert_int_equal(s->active, 0);
+
+    /* Neither: the next call is marked sent (a fresh attempt taking over "t/1"), its slot kept. */
+    e->stopping = false;
+    j = first_call_out(e, &rlt, "J19-on", 1);
+    g_marks = g_ncaught = 0;
+    inquiry_answered(j);
+    assert_int_equal(g_marks, 1);
+    assert_int_equal(g_ncaught, 1);
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 0), "two_mark_sent");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 2), "t/1");
+    assert_string_not_equal(pl_db_unit_param(g_caught[0], 0, 1), "t/1");
+    assert_int_equal(j->state, JS_MARKING);
+    assert_true(j->slot_held);
+    assert_int_equal(s->active, 1);
+    pl_db_unit_free(g_caught[0]);
+    g_catch = false;
     while (e->live)
         job_abandon(e->live);
     free(e);
@@ -1028,6 +1453,7 @@ int main(void)
         cmocka_unit_test(test_attempt_id_fits_sent_by),
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
         cmocka_unit_test(test_revoked_partition_sends_nothing_more),
+        cmocka_unit_test(test_no_next_call_while_stopping_or_revoked),
         cmocka_unit_test(test_stalled_partition_rejoins),
         cmocka_unit_test(test_queued_request_holds_no_message),
         cmocka_unit_test(test_revoke_drain_within_the_stop),
@@ -1039,6 +1465,9 @@ int main(void)
         cmocka_unit_test(test_fingerprint_versions),
         cmocka_unit_test(test_timeout_reply_recorded),
         cmocka_unit_test(test_refused_timeout_reply_is_read_again),
+        cmocka_unit_test(test_held_final_reply_left_to_the_resolver),
+        cmocka_unit_test(test_late_timeout_reply_not_produced_when_leaving),
+        cmocka_unit_test(test_own_timeout_reply_past_the_window),
         cmocka_unit_test(test_replay_hold_follows_message_timeout),
         cmocka_unit_test(test_lost_unit_checks_look_for_the_watchdogs_words),
         cmocka_unit_test(test_review_amount),
