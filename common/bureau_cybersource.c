@@ -1194,11 +1194,17 @@ static bool partial_approval(const pl_bureau_call *call, const reader *r)
 }
 
 /*
- * What an approved auth+capture whose ccCaptureReply says 100 without an amount captured, into
- * amount; false when the answer does not say. For a partial approval CyberSource captures what
- * the issuer authorized, ccAuthReply's amount (no more can be captured than was authorized, and
- * for a 100 it is the amount asked). Before, such an answer was approved for the request's
- * amount, which for a 110 is more than was taken: the order would be booked as paid in full.
+ * What an approved partial approval (110) of an auth+capture whose ccCaptureReply says 100
+ * without an amount captured, into amount: ccAuthReply's amount, what the issuer authorized;
+ * false when the answer does not say. CyberSource's guide says a partially approved
+ * auth+capture is not captured (its answer is REJECT 110 without a ccCaptureReply, which stays
+ * `declined`, its authorization reversed with a `.sdr`), so this answer should not come; when it
+ * does it is read defensively: the ccCaptureReply says the money was taken, and no more can be
+ * captured than was authorized. `declined` would free the order system to charge the card again,
+ * and the request's whole amount would book as paid what was only partly authorized. Only for a
+ * 110: a whole approval (100) was captured for the amount asked, which the engine takes when the
+ * answer has none, and ccAuthReply's amount would only add a way to be wrong (one above what was
+ * sent makes the answer unreadable).
  */
 static bool capture_amount(const reader *r, int64_t *amount)
 {
@@ -1207,6 +1213,13 @@ static bool capture_amount(const reader *r, int64_t *amount)
         return false;
     *amount = auth->amount;
     return true;
+}
+
+/* True when the answer says a partial approval: its reasonCode 110, or ccAuthReply's. */
+static bool says_partial(const reader *r)
+{
+    return strcmp(r->res->reason_code, "110") == 0 ||
+           (r->svc[SVC_AUTH].present && strcmp(r->svc[SVC_AUTH].reason_code, "110") == 0);
 }
 
 /* What a replyMessage read without refusal gives beyond its fields. */
@@ -1236,7 +1249,8 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
      * `approved` would fulfil an order Decision Manager refused. Unreadable, its outcome is
      * unknown (no `.sdr` reversal goes: nothing of the authorization is left once captured), and
      * the resolver asks the bureau; a record that says the same goes to an operator
-     * (resolver.c). */
+     * (resolver.c, which also knows this text in the required response's detail:
+     * escalated_captured). */
     if (call && call->op == PL_OP_AUTH_CAPTURE && capture_done(r) &&
         strcmp(res->decision, "ACCEPT") != 0) {
         refuse(r, "an auth+capture answered %s %s while its ccCaptureReply says 100 (captured)",
@@ -1280,15 +1294,16 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         res->has_amount = main->has_amount;
         res->amount = main->amount;
     }
-    /* An approved auth+capture captured, its ccCaptureReply without the amount: the amount is
-     * ccAuthReply's (capture_amount). A partial one (110) without that either is unreadable,
-     * its outcome unknown for the resolver to ask the bureau: it must not be `declined` (the
-     * money was taken), and approved for the request's amount it would book as paid what was
-     * only partly captured. A 100 is the whole amount asked, which the engine then takes. */
+    /* A partial approval (110) of an auth+capture captured, its ccCaptureReply without the
+     * amount: read defensively as captured for ccAuthReply's amount (capture_amount). Without
+     * that either it is unreadable, its outcome unknown for the resolver to ask the bureau: it
+     * must not be `declined` (the money was taken), and approved for the request's amount it
+     * would book as paid what was only partly authorized. A 100 without a capture amount keeps
+     * none: the engine takes the request's amount, the whole amount asked. */
     if (call && accepted && call->op == PL_OP_AUTH_CAPTURE && main == &r->svc[SVC_CAPTURE] &&
-        capture_done(r) && !main->has_amount) {
+        capture_done(r) && !main->has_amount && says_partial(r)) {
         res->has_amount = capture_amount(r, &res->amount);
-        if (!res->has_amount && strcmp(res->reason_code, "110") == 0) {
+        if (!res->has_amount) {
             refuse(r, "a partial approval (110) of an auth+capture captured without the amount "
                       "captured or authorized");
             return r->err;

@@ -75,10 +75,13 @@
  * authorizationCode), reads as ACCEPT 110 does: decision "ACCEPT", reason_code "110", amount the
  * amount approved. That holds for an authorization (PL_OP_AUTH, PL_OP_TOKEN_AUTH) whose
  * ccAuthReply carries that amount, and for an auth+capture whenever its ccCaptureReply succeeded
- * (100): it was captured. An approved auth+capture whose ccCaptureReply (100) carries no amount
- * has ccAuthReply's amount (what the issuer authorized, which is what was captured); a 110 of
- * which neither reply carries an amount is PL_ERR_PARSE (the outcome is unknown: neither
- * `declined` nor the request's whole amount would be true). An auth+capture whose
+ * (100): it was captured. A partial approval (110: the answer's reasonCode or ccAuthReply's) of
+ * an auth+capture whose ccCaptureReply (100) carries no amount has ccAuthReply's amount, read
+ * defensively as what was captured (CyberSource's guide says such a capture is not processed, so
+ * the answer should not come; no more can be captured than was authorized); one of which neither
+ * reply carries an amount is PL_ERR_PARSE (the outcome is unknown: neither `declined` nor the
+ * request's whole amount would be true). A whole approval (100) whose ccCaptureReply carries no
+ * amount has none (the engine takes the request's, the amount asked). An auth+capture whose
  * ccCaptureReply says 100 answered anything but ACCEPT (after the 110 above: REJECT for another
  * reason, REVIEW, ERROR) is PL_ERR_PARSE too: it was captured while refused, and neither a
  * refusal (the order system would charge again) nor an approval (of an order refused) is safe.

@@ -577,6 +577,27 @@ static bool dm_decided_auth(const pl_cyb_query_record *r, const op_apps *o)
            dm->has_rcode && dm->rcode == 0;
 }
 
+/*
+ * True when o is a token+auth whose authorization is a partial approval (ics_auth ReasonCode 110
+ * counting as RCode 1: rcode_of) and whose token was never attempted (no
+ * ics_pay_subscription_create at all): CyberSource skips paySubscriptionCreate after the partial
+ * approval it writes as a refusal, and its answer in time (REJECT 110, ccAuthReply with the
+ * amount, no paySubscriptionCreateReply) reads as the approval without a token
+ * (bureau_cybersource.h). Read so too, rather than as a request that did not complete: the
+ * resolver then applies the partial approval (when the record's amount is below what the request
+ * sent, resolver.c) and the order system holds an authorization it captures or reverses by its
+ * transaction id, as with the answer in time. A token that was attempted and refused (RCode 0) or
+ * failed keeps its own verdict.
+ */
+static bool partial_token_skipped(const pl_cyb_query_record *r, const op_apps *o)
+{
+    const pl_cyb_app_reply *auth = app_of(r, "ics_auth");
+    int rcode;
+    return runs(o, "ics_pay_subscription_create") && runs(o, "ics_auth") &&
+           !app_of(r, "ics_pay_subscription_create") && auth && rcode_of(r, o, auth, &rcode) &&
+           rcode == 1 && strcmp(auth->reason_code, "110") == 0;
+}
+
 /* The verdict of record r for the operation o; PL_CYB_NOT_THERE when r has no app of o. */
 static pl_cyb_found record_outcome(const pl_cyb_query_record *r, const op_apps *o)
 {
@@ -602,7 +623,7 @@ static pl_cyb_found record_outcome(const pl_cyb_query_record *r, const op_apps *
         return PL_CYB_NOT_THERE;
     if (declined)
         return PL_CYB_FOUND_DECLINED;
-    if (!all_ok && dm_decided_auth(r, o))
+    if (!all_ok && (dm_decided_auth(r, o) || partial_token_skipped(r, o)))
         return PL_CYB_FOUND_OK;
     return all_ok ? PL_CYB_FOUND_OK : PL_CYB_FOUND_ERROR;
 }

@@ -215,7 +215,11 @@ int pl_cyb_query_parse(const char *body, size_t len, pl_cyb_query_result *res, c
  * answer writes decision REJECT 110), counts as RCode 1 where the adapter reads the answer as an
  * approval (bureau_cybersource.h): for "auth_capture" when its ics_bill says RCode 1 (captured),
  * for "auth" and "token_auth" when the record carries PaymentData/Amount. Otherwise it is the
- * refusal it says.
+ * refusal it says. A "token_auth" whose partial approval (ReasonCode 110 counting RCode 1) has no
+ * ics_pay_subscription_create at all (CyberSource skips the token after it) is FOUND_OK, as the
+ * answer in time is the approval without a token; before, FOUND_ERROR. PaymentData/Amount is not
+ * necessarily the amount approved (the report may give the amount asked): a caller applying a
+ * partial approval compares it with what the request sent (resolver.c does).
  */
 typedef enum {
     PL_CYB_NOT_THERE = 0,  /* no record of that merchant reference with an app of the op */

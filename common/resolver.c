@@ -168,33 +168,80 @@ static bool received_timeout(const char *op, pl_cyb_found f, const pl_cyb_query_
 }
 
 /*
- * True when the record of an auth+capture says it was captured (ics_bill RCode 1) yet cannot be
- * applied as it reads, with why: refused, held for review or failed beside the capture (the
- * adapter refuses such an answer in time as unreadable, bureau_cybersource.h), or a partial
- * approval (110) that does not say the amount captured. `declined`, `rejected` or `error` would
+ * What the escalation of an auth+capture whose record says it was captured (ics_bill RCode 1)
+ * writes in its reason (last_query_result), and how an operator's refusal of it is recognised
+ * (followup_reversal: no `.sdr` for a captured authorization); then what the operator is to do.
+ */
+#define CAPTURED_ESCALATION "captured (ics_bill)"
+#define CAPTURED_TODO                                                                              \
+    "; wreq resolve --outcome approved --amount <captured>, credit it if the order is not "        \
+    "fulfilled"
+
+/*
+ * True when the record of an auth+capture says it was captured (ics_bill RCode 1) yet is
+ * refused, held for review or failed beside the capture (the adapter refuses such an answer in
+ * time as unreadable, bureau_cybersource.h), with why. `declined`, `rejected` or `error` would
  * free the order system to charge the card again and leave what was taken with nobody refunding
- * it; `approved` would fulfil an order Decision Manager refused, or book the whole amount as
- * paid. Asking again tells nothing more: an operator decides (escalated at once, as a record
- * approving more than was sent). res receives the record read as an answer.
+ * it; `approved` would fulfil an order Decision Manager refused. Asking again tells nothing more:
+ * an operator decides (escalated at once, as a record approving more than was sent), told to
+ * resolve it approved for what was captured and to credit that when the order is not to be
+ * fulfilled (a refusal of it would publish no `.sdr` either: followup_reversal). res receives
+ * the record read as an answer. A captured partial approval is partial_unreadable's.
  */
 static bool captured_unappliable(const char *op, pl_cyb_found f, const pl_cyb_query_record *rec,
                                  pl_bureau_result *res, int queries, char *why, size_t whysz)
 {
     record_to_result(op, f, rec, res);
-    if (!res->capture_approved)
+    if (!res->capture_approved || strcmp(res->decision, "ACCEPT") == 0)
         return false;
-    if (strcmp(res->decision, "ACCEPT") != 0)
-        snprintf(why, whysz,
-                 "query %d: the bureau's record says the auth+capture was captured (ics_bill) "
-                 "and %s %s: neither outcome is safe to apply",
-                 queries, res->decision, res->reason_code);
-    else if (strcmp(res->reason_code, "110") == 0 && !res->has_amount)
-        snprintf(why, whysz,
-                 "query %d: the bureau's record says a partial approval (110) was captured "
-                 "without the amount: not applied",
-                 queries);
+    snprintf(why, whysz,
+             "query %d: " CAPTURED_ESCALATION " while the record says %s %s" CAPTURED_TODO, queries,
+             res->decision, res->reason_code);
+    return true;
+}
+
+/*
+ * True when res, a record of an authorization or auth+capture read as an answer (verdict f), is
+ * a partial approval — ics_auth ReasonCode 110 (RCode 1, or 0 as CyberSource writes it:
+ * cyb_query.h) read approved, or held or refused by Decision Manager after it — whose amount is
+ * not below what the request sent (sent, a decimal: the required response's amount; NULL when
+ * the caller compares none, pl_resolver_decide), or that carries none; with why. The record's
+ * PaymentData/Amount is not necessarily the amount approved: a report may give the amount asked
+ * (the simulator gives "what was approved, else what was asked"). Applied, such a record would be
+ * `approved` for the whole amount asked while the issuer approved a part: the order booked as
+ * paid in full (an auth+capture's), or an authorization captured for more than it holds, and a
+ * reject's reversal sent for more than the issuer holds (refused, the hold staying). Only an
+ * amount below what was sent is the part (the answer in time has ccAuthReply's own amount,
+ * which the adapter reads). Asking again tells nothing more: escalated at once. The step then
+ * escalates an auth+capture (captured: an operator resolves it for what was captured) and, for
+ * an authorization, takes the safe step where the policy has one (can_reverse: a timeout
+ * reversal releases whatever the issuer holds, and a refused one is escalated), as for a record
+ * approving more than was sent; otherwise an operator decides.
+ */
+static bool partial_unreadable(const char *op, pl_cyb_found f, const pl_bureau_result *res,
+                               const char *sent, int queries, char *why, size_t whysz)
+{
+    if (f != PL_CYB_FOUND_OK || strcmp(res->service_reason_code, "110") != 0 ||
+        (strcmp(op, "auth") != 0 && strcmp(op, "token_auth") != 0 &&
+         strcmp(op, "auth_capture") != 0))
+        return false;
+    int64_t asked = 0;
+    bool known = sent && pl_money_parse_decimal(sent, &asked) == 0;
+    if (res->has_amount && res->amount > 0 && (!sent || (known && res->amount < asked)))
+        return false;
+    char amount[40]; /* what fits the escalation's reason (why) beside the operator's step */
+    if (!res->has_amount)
+        copy(amount, sizeof amount, "without an amount");
+    else if (!known)
+        copy(amount, sizeof amount, "the amount sent not recorded");
     else
-        return false;
+        snprintf(amount, sizeof amount, "no amount below the %s sent", sent);
+    if (res->capture_approved)
+        snprintf(why, whysz, "query %d: 110 " CAPTURED_ESCALATION ", %s: not applied" CAPTURED_TODO,
+                 queries, amount);
+    else
+        snprintf(why, whysz, "query %d: the record's partial approval (110), %s: not applied",
+                 queries, amount);
     return true;
 }
 
@@ -205,9 +252,12 @@ typedef struct decision_ex {
     pl_bureau_result res; /* when from_answer */
 } decision_ex;
 
+/* decide, as pl_resolver_decide (resolver.h); sent is what the request sent (the required
+ * response's amount, a decimal; "" when it has none), which a partial approval's amount must be
+ * below to be believed (partial_unreadable), or NULL when the caller compares none. */
 static decision_ex decide(const pl_resolve_policy *p, const char *op, const char *ref, int query_rc,
                           const char *why_failed, const pl_cyb_query_result *qres, int queries,
-                          double sent_age_s)
+                          double sent_age_s, const char *sent)
 {
     decision_ex x;
     memset(&x, 0, sizeof x);
@@ -225,7 +275,8 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
             snprintf(d->why, sizeof d->why, "query %d: the report cannot tell about \"%s\"",
                      queries, op ? op : "");
         } else if (f != PL_CYB_NOT_THERE &&
-                   captured_unappliable(op, f, rec, &x.res, queries, d->why, sizeof d->why)) {
+                   (captured_unappliable(op, f, rec, &x.res, queries, d->why, sizeof d->why) ||
+                    partial_unreadable(op, f, &x.res, sent, queries, d->why, sizeof d->why))) {
             d->kind = PL_RESOLVE_ESCALATE;
             memset(&x.res, 0, sizeof x.res);
             return x;
@@ -284,8 +335,10 @@ pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *o
                                        const char *why_failed, const pl_cyb_query_result *res,
                                        int queries, double sent_age_s)
 {
+    /* What the request sent is not known here: a partial approval's amount is compared with it
+     * by the resolver's step (decide's sent), not by this function. */
     decision_ex x =
-        decide(p, op, merchant_reference, query_rc, why_failed, res, queries, sent_age_s);
+        decide(p, op, merchant_reference, query_rc, why_failed, res, queries, sent_age_s, NULL);
     if (x.from_answer) {
         /* The outcome as the answer says, before the worker's vendor response table: the
          * resolver itself maps it with pl_job_map_answer. */
@@ -1073,6 +1126,29 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
 }
 
 /*
+ * 1 when w, an escalated required response (only an operator resolves one: the step takes open
+ * rows), was escalated as an auth+capture that was captured: the resolver's reason says so
+ * (CAPTURED_ESCALATION, captured_unappliable, partial_unreadable), or the answer in time did (the
+ * adapter's refusal of one captured while refused, required_response.detail) when the queries
+ * then failed. 0 otherwise (an open row: the step's own outcome, whose record says whether it was
+ * captured, w->captured); negative when the look-up failed.
+ */
+static int escalated_captured(PGconn *c, const row *w)
+{
+    if (strcmp(w->status, "escalated") != 0 || strcmp(w->op, "auth_capture") != 0)
+        return 0;
+    const char *p[] = {w->id, CAPTURED_ESCALATION, "ccCaptureReply says 100 (captured)"};
+    PGresult *res = exec(c,
+                         "SELECT 1 FROM required_response WHERE id = $1::bigint AND "
+                         "(strpos(coalesce(last_query_result, ''), $2) > 0 OR "
+                         "strpos(coalesce(detail, ''), $3) > 0)",
+                         3, p);
+    int rc = !ok(res) ? PL_ERR_DB : PQntuples(res) == 1 ? 1 : 0;
+    PQclear(res);
+    return rc;
+}
+
+/*
  * The reversal the worker would have published with this outcome (1; 0 when none; negative
  * when the look-up failed): of an authorization
  * Decision Manager rejected (481) or CyberSource soft-declined (200, 230, 520) after the issuer
@@ -1087,7 +1163,8 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
  * authorization, the reversal's id and its amount ("" = the transaction's; for a reject or soft
  * decline's `.rev`, what the issuer holds when the answer or operator says less: held_amount; a
  * `.tor` goes again as first published, for the whole request: paylink-reversal sends what the
- * issuer holds, note_issuer_holds); returns false when there is none.
+ * issuer holds, note_issuer_holds); returns false when there is none — so for an auth+capture an
+ * operator refuses after its escalation for being captured (escalated_captured).
  */
 static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *o, char *auth,
                              size_t authsz, char *rev, size_t revsz, char *amount, size_t amountsz)
@@ -1142,7 +1219,14 @@ static int followup_reversal(PGconn *c, const row *w, const pl_resolve_outcome *
          * decline, or the queried record's ics_auth says 100, or 110 for part: w->auth_reason is
          * ics_auth's, not ics_bill's): that authorization, by its transaction id
          * (paylink-deposit's refused_auth_capture_followup, pl_deposit_reverses_refusal); auth
-         * is "" (no paylink authorization). */
+         * is "" (no paylink authorization). None when an operator refuses one escalated for
+         * being captured (a soft decline with its transaction id, the natural reading of a
+         * record that says 230 beside the capture): nothing of a captured authorization is left
+         * to reverse (CyberSource refuses, 238), and what was taken is the operator's to credit
+         * (the escalation says so: CAPTURED_TODO). */
+        int captured = escalated_captured(c, w);
+        if (captured != 0)
+            return captured < 0 ? captured : 0;
         auth[0] = '\0';
         pl_job_derived_request_id(w->rid, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rev, revsz);
         int64_t asked = 0;
@@ -2077,7 +2161,8 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
     char why[256] = "";
     int qrc = query_cyb(r, c, &w, qres, why, sizeof why);
     count(qrc == 0 ? r->m_query_ok : r->m_query_failed);
-    decision_ex x = decide(&w.policy, w.op, w.rid, qrc, why, qres, w.queries + 1, w.sent_age_s);
+    decision_ex x =
+        decide(&w.policy, w.op, w.rid, qrc, why, qres, w.queries + 1, w.sent_age_s, w.amount);
     free(qres);
     if (x.d.kind == PL_RESOLVE_RETRY) {
         PL_INFO(w.rid, "required response %s: %s; asking again in %d s", w.id, x.d.why,

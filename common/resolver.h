@@ -124,7 +124,10 @@ typedef struct pl_resolve_decision {
  * (481) is `rejected` with hold FS. An auth_capture whose record says it was captured (ics_bill
  * RCode 1) while refused, held or failed otherwise (ics_decision or ics_auth RCode 0 but a
  * partial approval's 110, an RCode -1), or captured as a partial approval (110) without an
- * amount, is PL_RESOLVE_ESCALATE at once: neither a refusal nor an approval is safe to apply.
+ * amount, is PL_RESOLVE_ESCALATE at once: neither a refusal nor an approval is safe to apply. So
+ * is any partial approval (110) of an auth, token_auth or auth_capture without an amount; this
+ * function knows no amount sent, and the resolver's step also escalates one whose amount is not
+ * below what the request sent (the record's amount may be the amount asked).
  */
 pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
                                        const char *merchant_reference, int query_rc,

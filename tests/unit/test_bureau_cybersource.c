@@ -1636,9 +1636,10 @@ static void test_parse_auth_capture_partial_110(void **state)
 }
 
 /*
- * An auth+capture answered 110 whose ccCaptureReply says 100 without an amount: CyberSource
- * captured, for a partial approval what the issuer authorized (ccAuthReply's 55.00 of the 110.00
- * asked). Approved for that amount, REJECT or ACCEPT alike. Before, the REJECT was read as the
+ * An auth+capture answered 110 whose ccCaptureReply says 100 without an amount: read
+ * defensively as captured for what the issuer authorized (ccAuthReply's 55.00 of the 110.00
+ * asked; CyberSource's guide says such a capture is not processed, but this answer says the money
+ * was taken). Approved for that amount, REJECT or ACCEPT alike. Before, the REJECT was read as the
  * refusal it says (`declined`: the order system sends the debit again and the card is charged
  * twice), and the ACCEPT approved the request's whole 110.00. Without an amount in either reply
  * it is unreadable (the outcome unknown, for the resolver): neither `declined` nor the whole
@@ -1700,15 +1701,19 @@ static void test_parse_auth_capture_partial_110_captured_without_amount(void **s
     assert_true(res.has_amount);
     assert_int_equal(res.amount, 5500);
 
-    /* A whole approval (ACCEPT 100) captured without an amount: ccAuthReply's 150.00, the amount
-     * asked; without that either, the engine approves the request's amount, as before. */
+    /* A whole approval (ACCEPT 100) captured without an amount has none, ccAuthReply's 150.00
+     * or not: the engine approves the request's amount, the whole amount asked. Taking
+     * ccAuthReply's gains nothing for a 100 and can hurt (one above what was sent makes the
+     * answer unreadable); before, it was taken. */
     assert_int_equal(parse_fixture_with("auth_capture.xml", "<c:amount>149.99</c:amount>", "",
                                         PL_OP_AUTH_CAPTURE, &res, err, sizeof err),
                      0);
     assert_string_equal(res.decision, "ACCEPT");
     assert_string_equal(res.reason_code, "100");
-    assert_true(res.has_amount);
-    assert_int_equal(res.amount, 15000);
+    assert_true(res.capture_approved);
+    assert_false(res.has_amount);
+    assert_true(res.has_auth_amount);
+    assert_int_equal(res.auth_amount, 15000);
     body = read_fixture("auth_capture.xml", &len);
     assert_non_null(body);
     no_amount = replaced(body, "<c:amount>149.99</c:amount>", "");
@@ -1717,6 +1722,23 @@ static void test_parse_auth_capture_partial_110_captured_without_amount(void **s
         parse_answer(PL_OP_AUTH_CAPTURE, 200, neither, strlen(neither), &res, err, sizeof err), 0);
     assert_string_equal(res.decision, "ACCEPT");
     assert_false(res.has_amount);
+    /* The same ACCEPT 100 whose ccAuthReply says 110 (a part): ccAuthReply's amount, as for the
+     * answer's own 110; without it, unreadable. */
+    char *auth_110 = replaced(no_amount, "<c:ccAuthReply>\n<c:reasonCode>100",
+                              "<c:ccAuthReply>\n<c:reasonCode>110");
+    assert_int_equal(
+        parse_answer(PL_OP_AUTH_CAPTURE, 200, auth_110, strlen(auth_110), &res, err, sizeof err),
+        0);
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 15000);
+    char *auth_110_neither = replaced(auth_110, "<c:amount>150.00</c:amount>", "");
+    assert_int_equal(parse_answer(PL_OP_AUTH_CAPTURE, 200, auth_110_neither,
+                                  strlen(auth_110_neither), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "without the amount captured or authorized"));
+    free(auth_110_neither);
+    free(auth_110);
     free(neither);
     free(no_amount);
     free(body);

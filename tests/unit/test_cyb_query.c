@@ -532,6 +532,48 @@ static void test_partial_approval_written_as_decline(void **state)
     assert_int_equal(pl_cyb_query_outcome(&res, "P7", "capture", NULL), PL_CYB_FOUND_OK);
 }
 
+/*
+ * A token+auth's partial approval CyberSource writes as a refusal (ics_auth RCode 0, ReasonCode
+ * 110, the record carrying the amount) without a token app: CyberSource skips
+ * paySubscriptionCreate after it, and its answer in time (REJECT 110, ccAuthReply with the
+ * amount, no paySubscriptionCreateReply) reads as the approval without a token. OK, as the answer
+ * in time; before, ERROR (a request that did not complete; older still, DECLINED). So is RCode 1
+ * with 110 (the resolver then judges the record's amount against what was sent). Without the
+ * amount, 0/110 stays the refusal; a token attempted and refused is the refusal it says; a 100
+ * without its token did not complete.
+ */
+static void test_token_auth_partial_without_token(void **state)
+{
+    (void)state;
+    pl_cyb_query_result res;
+    const pl_cyb_query_record *rec = NULL;
+    parse_text(ONE_PAID("K1", REPLY_RC("ics_auth", "0", "DPARTIAL", "110"), "55.00"), &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "K1", "token_auth", &rec), PL_CYB_FOUND_OK);
+    assert_ptr_equal(rec, &res.recs[0]);
+    assert_int_equal(rec->amount, 5500);
+    parse_text(ONE_PAID("K2", REPLY_RC("ics_auth", "1", "SOK", "110"), "55.00"), &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "K2", "token_auth", NULL), PL_CYB_FOUND_OK);
+    parse_text(ONE("K3", REPLY_RC("ics_auth", "0", "DPARTIAL", "110")), &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "K3", "token_auth", NULL), PL_CYB_FOUND_DECLINED);
+    parse_text(ONE_PAID("K4",
+                        REPLY_RC("ics_auth", "0", "DPARTIAL", "110")
+                            REPLY_RC("ics_pay_subscription_create", "0", "DINVALIDDATA", "102"),
+                        "55.00"),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "K4", "token_auth", NULL), PL_CYB_FOUND_DECLINED);
+    parse_text(ONE_PAID("K5",
+                        REPLY_RC("ics_auth", "0", "DPARTIAL", "110")
+                            REPLY_RC("ics_pay_subscription_create", "-1", "ESYSTEM", "150"),
+                        "55.00"),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "K5", "token_auth", NULL), PL_CYB_FOUND_ERROR);
+    parse_text(ONE_PAID("K6", REPLY_RC("ics_auth", "1", "SOK", "100"), "55.00"), &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "K6", "token_auth", NULL), PL_CYB_FOUND_ERROR);
+    /* A token alone is judged on its own app: none here. */
+    parse_text(ONE_PAID("K7", REPLY_RC("ics_auth", "0", "DPARTIAL", "110"), "55.00"), &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "K7", "token", NULL), PL_CYB_NOT_THERE);
+}
+
 static void test_outcome_caller_mistakes(void **state)
 {
     (void)state;
@@ -782,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_empty_report),
         cmocka_unit_test(test_token_ops),
         cmocka_unit_test(test_partial_approval_written_as_decline),
+        cmocka_unit_test(test_token_auth_partial_without_token),
         cmocka_unit_test(test_outcome_caller_mistakes),
         cmocka_unit_test(test_namespaces_and_order),
         cmocka_unit_test(test_many_replies),

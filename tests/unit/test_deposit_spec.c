@@ -445,9 +445,14 @@ static void test_captured_auth_capture_never_refused(void **state)
         if (!strstr(err, "while its ccCaptureReply says 100 (captured)"))
             fail_msg("%s: %s", tops[i], err);
         assert_false(job.res->capture_approved);
-        /* What the engine answers then (finish_unknown): no transaction id, nothing to name. */
+        /* What the engine answers then (finish_unknown) names no transaction; even an `error`
+         * that named the authorization (as a resolution might) reverses nothing: the refused
+         * answer leaves no ccAuthReply 100 behind (job.res is wiped), which would make an
+         * `error` one the issuer holds (pl_cybersource_refused_but_authorized). */
         json_object *reply = json_tokener_parse(
-            "{\"status\":\"error\",\"vendor_response\":\"150\",\"required_response\":true}");
+            "{\"status\":\"error\",\"vendor_response\":\"150\",\"required_response\":true,"
+            "\"auth\":{\"transaction_id\":\"7420046020316782304023\"}}");
+        assert_string_equal(job.res->auth_reason_code, "");
         assert_false(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
         json_object_put(reply);
     }

@@ -57,16 +57,17 @@ static void one_record(pl_cyb_query_result *res, int auth_rcode, const char *aut
 }
 
 /* What the query step does with the record of res for a row of operation op asking amount: the
- * decision with the record read as an answer, the outcome (as pl_resolver_decide maps it: 400 and
- * 481 are `rejected`, 102 `declined`, without a vendor response table), and the row's
- * auth_reason. */
+ * decision with the record read as an answer (what the row sent compared, as step does), the
+ * outcome (as pl_resolver_decide maps it: 400 and 481 are `rejected`, 102 `declined`, without a
+ * vendor response table), and the row's auth_reason. */
 static decision_ex query_op(const char *op, const pl_cyb_query_result *res, row *w,
                             pl_resolve_outcome *o)
 {
     pl_resolve_policy p = pl_resolve_policy_default();
     p.ask_bureau = true;
-    decision_ex x = decide(&p, op, REF, 0, NULL, res, 1, 3600.0);
-    assert_int_equal(x.d.kind, PL_RESOLVE_APPLY);
+    decision_ex x = decide(&p, op, REF, 0, NULL, res, 1, 3600.0, w->amount);
+    if (x.d.kind != PL_RESOLVE_APPLY)
+        fail_msg("kind %d (%s)", (int)x.d.kind, x.d.why);
     assert_true(x.from_answer);
     *o = pl_resolver_decide(&p, op, REF, 0, NULL, res, 1, 3600.0).outcome;
     /* map_answer keeps the record's amount for a refusal (held_amount). */
@@ -405,6 +406,15 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     free(res);
 }
 
+/* An escalation of a captured auth+capture tells the operator what to do, whole (not cut). */
+static void assert_operator_told(const char *why)
+{
+    const char *todo = strstr(why, "; wreq resolve --outcome approved --amount <captured>, credit "
+                                   "it if the order is not fulfilled");
+    if (!todo)
+        fail_msg("the operator is not told what to do: %s", why);
+}
+
 /*
  * An auth+capture whose queried record says it was captured (ics_bill RCode 1) beside a refusal,
  * a review or a failure — Decision Manager's 481, 480 or 400 (ics_decision RCode 0), an ics_auth
@@ -447,14 +457,15 @@ static void test_captured_auth_capture_escalated(void **state)
         add_app(res, "ics_bill", 1, "100");
         /* Whichever query it is, the first or the last: at once, and never applied. */
         for (int q = 1; q <= p.max_queries; q += p.max_queries - 1) {
-            decision_ex x = decide(&p, "auth_capture", REF, 0, NULL, res, q, 3600.0);
+            decision_ex x = decide(&p, "auth_capture", REF, 0, NULL, res, q, 3600.0, w.amount);
             if (x.d.kind != PL_RESOLVE_ESCALATE)
                 fail_msg("case %zu, query %d: kind %d (%s)", i, q, (int)x.d.kind, x.d.why);
             assert_false(x.from_answer);
             assert_non_null(strstr(x.d.why, "captured (ics_bill)"));
             assert_non_null(strstr(x.d.why, cases[i].says));
-            assert_non_null(strstr(x.d.why, "neither outcome is safe to apply"));
+            assert_non_null(strstr(x.d.why, "while the record says"));
             assert_null(strstr(x.d.why, "escalated after"));
+            assert_operator_told(x.d.why);
             assert_int_equal(
                 pl_resolver_decide(&p, "auth_capture", REF, 0, NULL, res, q, 3600.0).kind,
                 PL_RESOLVE_ESCALATE);
@@ -462,7 +473,7 @@ static void test_captured_auth_capture_escalated(void **state)
         /* A deposit row is escalated, not reversed (step: can_reverse). */
         assert_false(can_reverse(&w));
         /* The same record for a capture alone (ics_bill) is the capture it says. */
-        decision_ex x = decide(&p, "capture", REF, 0, NULL, res, 1, 3600.0);
+        decision_ex x = decide(&p, "capture", REF, 0, NULL, res, 1, 3600.0, w.amount);
         assert_int_equal(x.d.kind, PL_RESOLVE_APPLY);
     }
 
@@ -487,9 +498,10 @@ static void test_captured_auth_capture_escalated(void **state)
         one_record(res, rcode, "110", -2, "", 0);
         res->recs[0].has_amount = false;
         add_app(res, "ics_bill", 1, "100");
-        x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0);
+        x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0, w.amount);
         assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
-        assert_non_null(strstr(x.d.why, "partial approval (110) was captured without the amount"));
+        assert_non_null(strstr(x.d.why, "110 captured (ics_bill), without an amount"));
+        assert_operator_told(x.d.why);
     }
     /* Its capture failed (235): nothing taken, `declined`, and the 55.00 the issuer holds is
      * reversed, `.sdr`, as before. */
@@ -515,6 +527,163 @@ static void test_captured_auth_capture_escalated(void **state)
     free(res);
 }
 
+/*
+ * A record read as a partial approval (ics_auth ReasonCode 110, RCode 1 or 0) whose amount is not
+ * below what the request sent (the required response's amount), or that has none, is not
+ * believed: the record's PaymentData/Amount may be the amount asked (the simulator reports "what
+ * was approved, else what was asked"). Escalated at once (decide: PL_RESOLVE_ESCALATE): an
+ * auth+capture (captured) goes to an operator, told what to do; an authorization takes the safe
+ * step where the policy has one (can_reverse: a timeout reversal), as a record approving more
+ * than was sent. Before, an auth+capture of 150.00 whose record said ics_auth 0/110, ics_bill 1,
+ * Amount 150.00 was applied `approved` for 150.00 (vendor 110), and so was an authorization's
+ * 1/110 (or 0/110) of the whole amount, or 1/110 without an amount (the row's whole amount).
+ * Below what was sent it is the part, applied as before.
+ */
+static void test_partial_approval_not_below_sent(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+    row w;
+    pl_resolve_outcome o;
+    /* The review's scenario, and one above what was sent, RCode 0 or 1: escalated at once. */
+    static const int64_t amounts[] = {15000, 15001};
+    for (int rcode = 0; rcode <= 1; rcode++) {
+        for (size_t i = 0; i < 2; i++) {
+            auth_capture_row(&w, true);
+            one_record(res, rcode, "110", -2, "", amounts[i]);
+            add_app(res, "ics_bill", 1, "100");
+            for (int q = 1; q <= p.max_queries; q += p.max_queries - 1) {
+                decision_ex x = decide(&p, "auth_capture", REF, 0, NULL, res, q, 3600.0, w.amount);
+                if (x.d.kind != PL_RESOLVE_ESCALATE)
+                    fail_msg("rcode %d, amount %lld, query %d: kind %d (%s)", rcode,
+                             (long long)amounts[i], q, (int)x.d.kind, x.d.why);
+                assert_false(x.from_answer);
+                assert_non_null(strstr(x.d.why, "110 captured (ics_bill), no amount below the "
+                                                "150.00 sent: not applied"));
+                assert_null(strstr(x.d.why, "escalated after"));
+                assert_operator_told(x.d.why);
+            }
+            assert_false(can_reverse(&w));
+        }
+        /* 149.99: the part, approved for it and captured. */
+        auth_capture_row(&w, true);
+        one_record(res, rcode, "110", -2, "", 14999);
+        add_app(res, "ics_bill", 1, "100");
+        query_op("auth_capture", res, &w, &o);
+        assert_int_equal(o.status, PL_ST_APPROVED);
+        assert_int_equal(o.amount, 14999);
+        assert_true(w.captured);
+    }
+    /* The amount sent not recorded (""): no part can be told. */
+    auth_capture_row(&w, true);
+    w.amount[0] = '\0';
+    one_record(res, 0, "110", -2, "", 5500);
+    add_app(res, "ics_bill", 1, "100");
+    decision_ex x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0, w.amount);
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_non_null(strstr(x.d.why, "the amount sent not recorded"));
+
+    /* An authorization's (auth, token_auth) of the 500.00 sent, or above it, RCode 0 or 1, or
+     * RCode 1 without an amount, approved, held or refused by Decision Manager after: not
+     * applied; the step's safe step is the timeout reversal (can_reverse). */
+    static const struct {
+        const char *op;
+        int rcode;
+        bool has_amount;
+        int64_t amount;
+        int dm_rcode;
+        const char *dm_reason;
+    } cases[] = {
+        {"auth", 1, true, 50000, -2, ""},       {"auth", 0, true, 50000, -2, ""},
+        {"auth", 1, true, 60000, -2, ""},       {"auth", 1, false, 0, -2, ""},
+        {"token_auth", 0, true, 50000, -2, ""}, {"token_auth", 1, false, 0, -2, ""},
+        {"auth", 1, true, 50000, 0, "481"},     {"auth", 1, true, 50000, 0, "480"},
+        {"auth", 1, true, 0, -2, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        auth_row(&w, true);
+        w.reverse_unconfirmed = true;
+        copy(w.op, sizeof w.op, cases[i].op);
+        one_record(res, cases[i].rcode, "110", cases[i].dm_rcode, cases[i].dm_reason,
+                   cases[i].amount);
+        res->recs[0].has_amount = cases[i].has_amount;
+        x = decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0, w.amount);
+        if (x.d.kind != PL_RESOLVE_ESCALATE)
+            fail_msg("case %zu: kind %d (%s)", i, (int)x.d.kind, x.d.why);
+        assert_non_null(strstr(x.d.why, "the record's partial approval (110), "));
+        assert_non_null(strstr(x.d.why, cases[i].has_amount && cases[i].amount > 0
+                                            ? "no amount below the 500.00 sent: not applied"
+                                            : "not applied"));
+        assert_null(strstr(x.d.why, "wreq resolve")); /* nothing was captured */
+        assert_true(can_reverse(&w));
+    }
+    /* Below it: the part, as before (and Decision Manager's reject of it, reversed for it). */
+    auth_row(&w, true);
+    one_record(res, 1, "110", -2, "", 49999);
+    query(res, &w, &o);
+    assert_int_equal(o.status, PL_ST_APPROVED);
+    assert_int_equal(o.amount, 49999);
+    auth_row(&w, true);
+    one_record(res, 1, "110", 0, "481", 25000);
+    query(res, &w, &o);
+    assert_int_equal(o.status, PL_ST_REJECTED);
+    char rev[51], amount[24];
+    assert_int_equal(reversal(&w, &o, rev, amount), 1);
+    assert_string_equal(amount, "250.00");
+    /* A 100 is not a part: the step's own check (more than sent) judges its amount. */
+    auth_row(&w, true);
+    one_record(res, 1, "100", -2, "", 50000);
+    query(res, &w, &o);
+    assert_int_equal(o.status, PL_ST_APPROVED);
+    /* pl_resolver_decide knows no amount sent (its caller compares it): a 110 with an amount is
+     * applied, one without is not. */
+    one_record(res, 1, "110", -2, "", 50000);
+    assert_int_equal(pl_resolver_decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0).kind,
+                     PL_RESOLVE_APPLY);
+    res->recs[0].has_amount = false;
+    assert_int_equal(pl_resolver_decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0).kind,
+                     PL_RESOLVE_ESCALATE);
+    free(res);
+}
+
+/*
+ * A token+auth whose queried record says ics_auth RCode 0 with ReasonCode 110 and the amount
+ * approved, and no ics_pay_subscription_create (CyberSource skips the token after a partial
+ * approval it writes as a refusal): the partial approval without a token, as the answer in time
+ * reads (REJECT 110 with ccAuthReply's amount: ACCEPT 110, no token). `approved` for the record's
+ * 250.00 of the 500.00 sent, with its transaction id: the order system captures or reverses that
+ * authorization, and nothing else reverses it (no `.rev`, no issuer_authorized record). Before,
+ * FOUND_ERROR: applied `error` (the order system authorizing again beside the hold).
+ */
+static void test_token_auth_partial_without_token(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    row w;
+    pl_resolve_outcome o;
+    char rev[51], amount[24];
+    for (int rcode = 0; rcode <= 1; rcode++) {
+        auth_row(&w, true);
+        copy(w.op, sizeof w.op, "token_auth");
+        one_record(res, rcode, "110", -2, "", 25000);
+        decision_ex x = query_op("token_auth", res, &w, &o);
+        assert_string_equal(x.res.decision, "ACCEPT");
+        assert_string_equal(x.res.reason_code, "110");
+        assert_int_equal(o.status, PL_ST_APPROVED);
+        assert_true(o.has_amount);
+        assert_int_equal(o.amount, 25000);
+        assert_string_equal(o.vendor_response, "110");
+        assert_string_equal(o.transaction_id, TXN);
+        assert_int_equal(reversal(&w, &o, rev, amount), 0);
+        assert_false(issuer_authorized_outcome(&w, &o));
+    }
+    free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +693,8 @@ int main(void)
         cmocka_unit_test(test_error_after_auth_100_reversed),
         cmocka_unit_test(test_refused_auth_capture_after_auth_100_reversed),
         cmocka_unit_test(test_captured_auth_capture_escalated),
+        cmocka_unit_test(test_partial_approval_not_below_sent),
+        cmocka_unit_test(test_token_auth_partial_without_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
