@@ -4111,7 +4111,10 @@ static int make_pipe(int p[2])
     return 0;
 }
 
-static void build_statements(pl_engine *e)
+/* The engine's statements and the spec's (e->stmts, NULL-terminated); PL_ERR_INVALID with err
+ * filled when the spec has more than e->stmts holds: dropped, each would fail only when first
+ * used, on some rare path, as a statement the database does not know. */
+static int build_statements(pl_engine *e, char *err, size_t errsz)
 {
     const char *t = e->spec->table;
     snprintf(e->sql_lookup, sizeof e->sql_lookup, PL_ENGINE_SQL_LOOKUP, t);
@@ -4144,9 +4147,15 @@ static void build_statements(pl_engine *e)
     e->stmts[n++] = (pl_db_stmt){"pl_replied", PL_ENGINE_SQL_REPLIED, 2};
     e->stmts[n++] = (pl_db_stmt){"pl_replayed", PL_ENGINE_SQL_REPLAYED, 3};
     e->stmts[n++] = (pl_db_stmt){"pl_unmark", e->sql_unmark, 2};
-    for (size_t i = 0; i < e->spec->nstmts && n < sizeof e->stmts / sizeof e->stmts[0] - 1; i++)
+    if (e->spec->nstmts > sizeof e->stmts / sizeof e->stmts[0] - 1 - n)
+        return pl_err_set(PL_ERR_INVALID, err, errsz,
+                          "paylink-%s has %zu statements of its own, more than the engine's %zu",
+                          e->spec->worker, e->spec->nstmts,
+                          sizeof e->stmts / sizeof e->stmts[0] - 1 - n);
+    for (size_t i = 0; i < e->spec->nstmts; i++)
         e->stmts[n++] = e->spec->stmts[i];
     e->stmts[n] = (pl_db_stmt){0};
+    return 0;
 }
 
 static size_t nstatements(const pl_engine *e)
@@ -4284,7 +4293,8 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     if ((rc = pl_metrics_serve(e->metrics, c->metrics_bind, (uint16_t)c->metrics_port, err, errsz)))
         return rc;
 
-    build_statements(e);
+    if ((rc = build_statements(e, err, errsz)))
+        return rc;
     /* Named as its resolver's (paylink-<worker>-resolver) and refresh's connections are. */
     char db_name[64];
     snprintf(db_name, sizeof db_name, "paylink-%s", e->spec->worker);

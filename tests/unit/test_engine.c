@@ -1329,6 +1329,39 @@ static void test_a_waiting_request_goes_by_the_current_settings(void **state)
 }
 
 /*
+ * A spec with more statements than the engine holds is refused when the engine is set up, naming
+ * the worker; before, the ones past the table were dropped silently, and each failed only when a
+ * rare path first used it. Every statement of a spec that fits is kept, in order, after the
+ * engine's own.
+ */
+static void test_statements_beyond_the_table_refused(void **state)
+{
+    (void)state;
+    static pl_db_stmt many[40];
+    static char names[40][16];
+    for (size_t i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof names[i], "s%zu", i);
+        many[i] = (pl_db_stmt){names[i], "SELECT 1", 0};
+    }
+    pl_spec spec = {.worker = "auth", .table = "cc_auth_trans", .stmts = many, .nstmts = 40};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    char err[256] = "";
+    assert_int_equal(build_statements(e, err, sizeof err), PL_ERR_INVALID);
+    assert_non_null(strstr(err, "paylink-auth has 40 statements"));
+    size_t own = nstatements(e);
+    spec.nstmts = sizeof e->stmts / sizeof e->stmts[0] - 1 - own;
+    assert_int_equal(build_statements(e, err, sizeof err), 0);
+    assert_int_equal(nstatements(e), own + spec.nstmts);
+    assert_string_equal(e->stmts[own].name, "s0");
+    assert_string_equal(e->stmts[own + spec.nstmts - 1].name, names[spec.nstmts - 1]);
+    spec.nstmts++;
+    assert_int_equal(build_statements(e, err, sizeof err), PL_ERR_INVALID);
+    free(e);
+}
+
+/*
  * The watchdog: a request in the worker longer than all its bureau calls may take plus a minute
  * (CYB at 5 s, one connection attempt: 4 × 5 + 60 = 80 s; a request whose bureau is gone: 60 s)
  * is counted and logged once, with what it waits for; the sweep looks every OVERDUE_SWEEP_S,
@@ -1461,6 +1494,7 @@ int main(void)
         cmocka_unit_test(test_owner_wait_covers_connection_attempts),
         cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
+        cmocka_unit_test(test_statements_beyond_the_table_refused),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_fingerprint_versions),
         cmocka_unit_test(test_timeout_reply_recorded),
