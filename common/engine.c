@@ -197,7 +197,7 @@ struct pl_engine {
     int cpipe[2], ppipe[2];
     pl_db *db;
     pl_db_stmt stmts[32];
-    char sql_lookup[512], sql_unknown[2048], sql_final[512], sql_followups[512], sql_unmark[256];
+    char sql_lookup[768], sql_unknown[2048], sql_final[512], sql_followups[512], sql_unmark[256];
     pl_http *http;
     pl_oauth *oauth; /* bearer tokens of the bureaus that need them (oauth.h) */
     uint64_t oauth_ok_seen, oauth_failed_seen; /* its counters already in the metrics */
@@ -2292,7 +2292,9 @@ static void give_back(job *j)
     PL_INFO(j->pub.req.request_id,
             "%s: next call %s not sent: %s; its row goes back to 'received' for the redelivery",
             j->pub.svc->code, pl_bureau_op_name(j->pub.call.op),
-            e->stopping ? "stopping" : "its partition was revoked");
+            e->stopping  ? "stopping"
+            : j->leaving ? "its partition was revoked"
+                         : "its partition's assignment was lost");
     slot_release(j);
     const char *p[] = {j->pub.req.request_id, j->pub.attempt};
     pl_db_unit *u = job_unit_new(j, on_given_back);
@@ -2305,11 +2307,13 @@ static void give_back(job *j)
  * bureau slot: its row is 'sent' (by the previous call) and must not wait in the slot queue,
  * where a redelivery would see it idle. The row is marked sent again under a fresh attempt that
  * takes over only this job's own mark (job->prev_attempt), durably, before the bytes leave.
- * None starts during a stop or for a partition being left (give_back).
+ * None starts during a stop or for a partition being left (give_back): revoked, or its
+ * assignment lost with the revoke not served yet (partition_leaving; the next owner may be
+ * running the request already).
  */
 static void next_call(job *j)
 {
-    if (j->pub.eng->stopping || j->leaving) {
+    if (j->pub.eng->stopping || partition_leaving(j)) {
         give_back(j);
         return;
     }
@@ -2577,7 +2581,7 @@ typedef struct row_view {
     double sent_age_s;   /* seconds since it was (last) marked sent; < 0 when never */
     const char *sent_by; /* the send attempt that marked it */
     /* Its reply is the final one of a required response, still held for the resolver to publish
-     * (PL_ENGINE_SQL_LOOKUP: reply_pending). */
+     * (PL_ENGINE_SQL_LOOKUP: reply_pending, while the `timeout` reply it settles is not out). */
     bool reply_pending;
 } row_view;
 
@@ -2963,7 +2967,10 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
         /* Settled from unknown, and its final reply held until the `timeout` reply it settles
          * is out (055, 066): the resolver publishes it then, to this request_id (the order
          * system de-duplicates by it), with its follow-ups. Published here, it could reach the
-         * order system before a `timeout` copy still queued by the row's owner. */
+         * order system before a `timeout` copy still queued by the row's owner. Once that reply
+         * is out (or 10 minutes passed) the look-up says nothing is held, and the final reply is
+         * replayed below even while reply_pending is set: no resolver may run to publish it
+         * (PAYLINK_RESOLVER_INTERVAL_MS=0), and nothing is left to overtake. */
         PL_INFO(j->pub.req.request_id,
                 "its row was settled and its final reply is held for the resolver to publish: "
                 "nothing published for this copy");

@@ -1554,8 +1554,7 @@ static int publish_followups(pl_resolver *r, const char *followups, char *err, s
  * required response follows" after the request was settled. The outcome itself is applied at
  * once; only its reply waits (reply_pending).
  */
-#define REPLIED_SQL                                                                                \
-    "(coalesce(worker_replied_at <= now(), false) OR created_at < now() - interval '10 minutes')"
+#define REPLIED_SQL PL_ENGINE_SQL_TIMEOUT_REPLY_OUT /* engine.h: shared with pl_lookup */
 
 /* Publishes the final reply of resolved row id (its reply_pending) after its follow-ups, then
  * clears it; a row whose worker's `timeout` reply is not known to be out yet (REPLIED_SQL) is

@@ -364,8 +364,12 @@ static void test_late_replay_is_prompt(void **state)
  * held for the `timeout` reply it settles (reply_pending) is the resolver's to publish, and a
  * redelivery, a duplicate or the owner reading its row again publishes nothing then (engine.c
  * answer_from_row); before, it published the final reply it found at once, ahead of a `timeout`
- * copy the owner may still have queued. Once published, or when nothing held it, it says so,
- * and the row's final reply is replayed as before.
+ * copy the owner may still have queued. Held only while the resolver holds it too
+ * (PL_ENGINE_SQL_TIMEOUT_REPLY_OUT): once the `timeout` reply is recorded out, or 10 minutes
+ * after the row opened, nothing can be overtaken and the final reply is replayed although
+ * reply_pending is still set (no resolver may run to publish it: PAYLINK_RESOLVER_INTERVAL_MS=0;
+ * before, every copy was dropped for as long as reply_pending stayed). Once published, or when
+ * nothing held it, it says so, and the row's final reply is replayed as before.
  */
 static void test_lookup_says_the_final_reply_is_held(void **state)
 {
@@ -380,16 +384,37 @@ static void test_lookup_says_the_final_reply_is_held(void **state)
     quiet();
     int rc = pl_resolver_operator(r, t.id, &o, "it", NULL, msg, sizeof msg);
     /* Read at once, then the row is taken out of the resolvers' reach (none may publish its
-     * final reply yet, held as it is, but a failure below must not leave it to them). */
+     * final reply yet, held as it is, but neither the changes below nor a failure may leave it
+     * to them): under a lease of the test's own, which no resolver takes over for an hour. */
     char held[64];
     looked_up(&t, held, sizeof held);
-    run("UPDATE required_response SET reply_pending = false WHERE id = $1::bigint", 1,
-        (const char *[]){t.sid});
+    run("UPDATE required_response SET lease_owner = $2, lease_until = now() + interval '1 hour' "
+        "WHERE id = $1::bigint",
+        2, (const char *[]){t.sid, g_prefix});
     assert_int_equal(rc, 0);
     assert_contains(msg, WAITS);
     assert_int_equal(pub.calls, 0);
     assert_string_equal(held, "declined t");
+    /* Its `timeout` reply recorded out since (the replay's hold passed, or the owner's copy
+     * acknowledged): nothing left to overtake, replayed with reply_pending still set. */
+    run("UPDATE required_response SET worker_replied_at = now() - interval '1 second' "
+        "WHERE id = $1::bigint",
+        1, (const char *[]){t.sid});
+    assert_looked_up(&t, "declined f");
+    /* Nothing recorded, the row opened 11 minutes ago: the 10 minutes end every hold. */
+    run("UPDATE required_response SET worker_replied_at = NULL, "
+        "created_at = now() - interval '11 minutes' WHERE id = $1::bigint",
+        1, (const char *[]){t.sid});
+    assert_looked_up(&t, "declined f");
+    /* Nothing recorded and the row 2 seconds old: held, as the resolver holds it. */
+    run("UPDATE required_response SET created_at = now() - interval '2 seconds' "
+        "WHERE id = $1::bigint",
+        1, (const char *[]){t.sid});
+    assert_looked_up(&t, "declined t");
     /* Published (as a resolver does once it may): replayed from the row. */
+    run("UPDATE required_response SET reply_pending = false, lease_owner = NULL, "
+        "lease_until = NULL WHERE id = $1::bigint",
+        1, (const char *[]){t.sid});
     assert_looked_up(&t, "declined f");
 
     /* Nothing held it (the owner's copy acknowledged): published at once, replayed after. */

@@ -47,6 +47,7 @@
 #include "bureau.h"
 #include "db.h"
 #include "it_unit.h"
+#include "log.h"
 #include "money.h"
 #include "reply.h"
 #include "request.h"
@@ -79,7 +80,7 @@ static int group_teardown(void **state)
     pl_db_destroy(g_db);
     if (g_admin) {
         static const char *const tables[] = {"auth_reversal", "auth_history", "required_response",
-                                             "cc_auth_trans"};
+                                             "cc_auth_trans", "cc_deposit_trans"};
         it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
         PQfinish(g_admin);
     }
@@ -1238,6 +1239,46 @@ static void own_reversal(tor_copy *t, const char *payload, pl_services *services
     assert_int_equal(t->inserted, 1);
 }
 
+/* The log lines made between log_capture() and log_captured(): written to a temporary file
+ * (pl_log_init), then back on stderr. */
+static FILE *g_log_file;
+static char g_log_text[16384];
+
+static void log_capture(void)
+{
+    g_log_file = tmpfile();
+    assert_non_null(g_log_file);
+    pl_log_init("it_test_reversal_many", g_log_file);
+}
+
+static const char *log_captured(void)
+{
+    pl_log_init("it_test_reversal_many", NULL);
+    assert_non_null(g_log_file);
+    fflush(g_log_file);
+    rewind(g_log_file);
+    size_t n = fread(g_log_text, 1, sizeof g_log_text - 1, g_log_file);
+    g_log_text[n] = '\0';
+    fclose(g_log_file);
+    g_log_file = NULL;
+    return g_log_text;
+}
+
+/* Whether log (log_captured) has an error line holding both a and b. */
+static bool error_logged(const char *log, const char *a, const char *b)
+{
+    for (const char *line = log; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char one[2048];
+        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), line);
+        if (strstr(one, "\"level\":\"error\"") && strstr(one, a) && strstr(one, b))
+            return true;
+        line = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 /* The rest t's spec asks for with its reply as the engine renders it (rev_followups). */
 static int rest_of(tor_copy *t, pl_reversal_rest_request *rest)
 {
@@ -1386,12 +1427,115 @@ static void test_own_reversal_approved_for_less_asks_the_rest(void **state)
     it_exec(g_admin, "UPDATE auth_history SET amount_pending = 10.00 WHERE id = $1::bigint", 1,
             (const char *const[]){auth3_id});
     own_payload(payload, sizeof payload, rest.request_id, order, rest.amount, &rest.of);
+    log_capture();
     own_reversal(&during, payload, services, &off);
+    const char *log = log_captured();
     assert_int_equal(during.prepared, 1);
     assert_non_null(strstr(during.job.reply->message, "in progress"));
+    /* Refused under its fixed id, the rest is never asked again: an operator is told, by an
+     * error naming the authorization and what is still held (before, an info line only). */
+    if (!error_logged(log, auth3, "10.00")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line names %s and 10.00 in the log above", auth3);
+    }
 
     tor_copy *const copies[] = {&steps[0], &steps[1], &steps[2], &steps[3],
                                 &again,    &upstream, &during,   &vdr3_copy};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
+/*
+ * paylink's own reversal of an authorization whose history row records no amount held (a
+ * Decision Manager reject, 481: neither amount_authorized nor amount_issuer_held) approved for
+ * less than it sent: the approval books the authorization `reversed` (migration 065 compares
+ * the amount reversed with the amounts it does not have), so a rest would be refused as already
+ * reversed (237) without a bureau call, and nobody would be told. None is asked; an error names
+ * the authorization and what is left, for an operator. (Before, the `.rest` was published and
+ * refused.) A rest of an authorization paylink holds no history row of (a manual one, the
+ * `.sdr` of the debit whose soft-declined auth+capture made it: the bureau decides) is still
+ * asked.
+ */
+static void test_own_reversal_of_an_unrecorded_hold_asks_no_rest(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], rev[64], order[24], payload[1024];
+    rid(auth_req, sizeof auth_req, "unrec", "auth", 0);
+    snprintf(order, sizeof order, "IT-RM-UNR%ld", (long)getpid() % 100000);
+    make_auth(auth_req, order, false, auth_id, sizeof auth_id);
+    it_exec(g_admin,
+            "UPDATE auth_history SET status = 'rejected', vendor_response = '481', "
+            "amount_authorized = NULL WHERE id = $1::bigint",
+            1, (const char *const[]){auth_id});
+    pl_job_derived_request_id(auth_req, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(services, "CYB");
+    assert_non_null(cyb);
+
+    static tor_copy dm, sdr;
+    const pl_reversal_of of = {.auth_request_id = auth_req};
+    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_reversal(&dm, payload, services, cyb);
+    assert_int_equal(dm.prepared, 0);
+    assert_int_equal(dm.job.call.amount, 10000);
+    held_reversal_answered(&dm, "it/unrec-0", 3000);
+    expect_held(auth_id, "reversed|0.00|-|-");
+
+    pl_reversal_rest_request rest;
+    assert_int_equal(rest_of(&dm, &rest), -1);
+    assert_true(rest.unrecorded);
+    assert_string_equal(rest.amount, "70.00");
+    assert_string_equal(rest.request_id, "");
+    /* The follow-ups publish nothing (the job has no producer here: a publish would fail) and
+     * an operator is told. */
+    json_object *obj = NULL;
+    char *text = pl_reply_to_json_obj(&dm.job.req, dm.job.reply, &obj);
+    assert_non_null(text);
+    log_capture();
+    int rc = pl_reversal_spec.followups(&dm.job, obj);
+    const char *log = log_captured();
+    json_object_put(obj);
+    free(text);
+    assert_int_equal(rc, 0);
+    if (!error_logged(log, auth_req, "70.00")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line names %s and 70.00 in the log above", auth_req);
+    }
+
+    /* A manual authorization (no history row): its `.sdr` approved for less asks the rest. */
+    char debit[96], sdr_id[64], tx[64];
+    rid(debit, sizeof debit, "unrec", "debit", 0);
+    snprintf(tx, sizeof tx, "%stx", g_prefix);
+    it_exec(g_admin,
+            "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+            "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+            "status, transaction_id) VALUES ($1, repeat('b', 64), 'debit', 'auth_capture', 7, "
+            "$2, 1, 'CYB', 100.00, 'USD', '7000000000000000000009', 'declined', $3)",
+            3, (const char *const[]){debit, order, tx});
+    pl_job_derived_request_id(debit, PL_SOFT_DECLINE_REVERSAL_SUFFIX, sdr_id, sizeof sdr_id);
+    const pl_reversal_of manual = {.transaction_id = tx,
+                                   .request_token = "Axj/manual-token",
+                                   .number = "123456",
+                                   .date = "2026-12-01",
+                                   .amount = "100.00"};
+    own_payload(payload, sizeof payload, sdr_id, order, "100.00", &manual);
+    own_reversal(&sdr, payload, services, cyb);
+    assert_int_equal(sdr.prepared, 0);
+    assert_int_equal(sdr.job.call.amount, 10000);
+    held_reversal_answered(&sdr, "it/unrec-1", 4000);
+    assert_int_equal(rest_of(&sdr, &rest), 1);
+    assert_false(rest.unrecorded);
+    assert_string_equal(rest.amount, "60.00");
+    assert_string_equal(rest.of.transaction_id, tx);
+
+    tor_copy *const copies[] = {&dm, &sdr};
     for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
         free(copies[i]->job.spec_data);
         pl_request_free(&copies[i]->job.req);
@@ -1429,6 +1573,7 @@ int main(void)
         cmocka_unit_test(test_tor_copies_reverse_what_the_issuer_holds),
         cmocka_unit_test(test_partial_reversal_of_issuer_held_keeps_the_rest),
         cmocka_unit_test(test_own_reversal_approved_for_less_asks_the_rest),
+        cmocka_unit_test(test_own_reversal_of_an_unrecorded_hold_asks_no_rest),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -533,6 +533,17 @@ int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_
         return 0;
     if (k < 0)
         return -1;
+    /* A history row that records no amount held (neither amount_authorized nor
+     * amount_issuer_held: a Decision Manager reject, a soft decline, a refusal while the issuer
+     * authorized it, the issuer holding the amount asked): 065's trigger compares the amount
+     * reversed with those NULLs and books any approval `reversed`, so the rest would be refused
+     * as already reversed (pl_reversal_check, 237) without a bureau call and the funds left held
+     * with nobody told. An operator is told instead (rev_followups). No history row (a manual
+     * authorization): nothing is booked here, the bureau decides. */
+    if (d->auth_id[0] && d->authorized <= 0 && d->issuer_held <= 0) {
+        out->unrecorded = true;
+        return -1;
+    }
     pl_job_derived_request_id(r->request_id, PL_REVERSAL_REST_SUFFIX, out->request_id,
                               sizeof out->request_id);
     /* The same authorization, named as this reversal named it: paylink-reversal finds it as it
@@ -834,7 +845,28 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         return 0;
     }
     if (pl_reversal_check(&a, r->auth_ref.request_id[0] != '\0', job->reply)) {
-        PL_INFO(r->request_id, "reversal refused: %s", job->reply->message);
+        /* A rest paylink asked for itself (rev_followups) is refused under its fixed id and never
+         * asked again, nobody reading its reply: what it went for may stay held on the card (a
+         * capture or another reversal of the authorization in flight, or a capture since), and
+         * an operator is told, as when the chain of rests ends. One refused as already reversed
+         * (237) leaves nothing held: another reversal released it all. */
+        if (pl_reversal_own(r->request_id, r->auth_ref.request_id, voided_by, made_by) > 0 &&
+            strcmp(job->reply->vendor_response, "237") != 0) {
+            char amount[32] = "";
+            if (!r->has_amount || pl_money_format(r->amount, amount, sizeof amount) != 0)
+                snprintf(amount, sizeof amount, "%s", "what is left");
+            PL_ERROR(r->request_id,
+                     "paylink's reversal of the %s still held of authorization %s was refused "
+                     "and is not asked for again; an operator must see that it is released "
+                     "(refused: %s)",
+                     amount,
+                     r->auth_ref.request_id[0] ? r->auth_ref.request_id
+                     : d->ref_id[0]            ? d->ref_id
+                                               : "(unnamed)",
+                     job->reply->message);
+        } else {
+            PL_INFO(r->request_id, "reversal refused: %s", job->reply->message);
+        }
         return 1;
     }
 
@@ -1066,8 +1098,10 @@ static int rev_followups(pl_job *job, json_object *reply)
                  "paylink's reversal of authorization %s was approved for less than sent: %s is "
                  "still held and is not asked for again (%s); an operator must reverse it",
                  auth, rest.amount,
-                 rest.rests >= PL_REVERSAL_MAX_RESTS ? "the rests asked already reached the limit"
-                                                     : "nothing was reversed");
+                 rest.unrecorded ? "its history row records no amount held, so the approval "
+                                   "booked it reversed and a rest would be refused"
+                 : rest.rests >= PL_REVERSAL_MAX_RESTS ? "the rests asked already reached the limit"
+                                                       : "nothing was reversed");
         return 0;
     }
     int rc = pl_job_publish_reversal(job, rest.request_id, rest.amount, r->currency, &rest.of);

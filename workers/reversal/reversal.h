@@ -175,6 +175,11 @@ typedef struct pl_reversal_rest_request {
      * fields (pointing into the job's request, and auth_amount). */
     pl_reversal_of of;
     int rests; /* pl_reversal_own's word on the reversal answered (0 .. MAX) */
+    /* -1 because the authorization's history row records no amount held (neither
+     * amount_authorized nor amount_issuer_held: a Decision Manager reject, a soft decline, a
+     * refusal while the issuer authorized it): the approval for less booked it `reversed`
+     * (migration 065), so a rest would be refused (237) without a bureau call. */
+    bool unrecorded;
 } pl_reversal_rest_request;
 
 /*
@@ -183,7 +188,11 @@ typedef struct pl_reversal_rest_request {
  * amount_approved): 1 with out filled to publish, -1 when it is left to an operator (out's
  * amount says what is still held), 0 when none (not approved for less, not paylink's own, a
  * stored value void, CyberSource's timeout reversal — it releases the authorization whole —, a
- * job not prepared here: a replay).
+ * job not prepared here: a replay). A rest is asked only of an authorization paylink holds no
+ * history row of (a manual one: the bureau decides) or whose row records what is held
+ * (amount_authorized, else amount_issuer_held): of one recording neither, the approval booked
+ * the authorization `reversed` (migration 065) and the rest would be refused as already
+ * reversed without a bureau call, the funds still held; -1 then, out->unrecorded set.
  */
 int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_request *out);
 

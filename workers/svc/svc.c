@@ -819,7 +819,12 @@ static void j19_decline(pl_job *job, const char *code, const char *message, cons
  * a paused process) and still write its own outcome: the store's guard (status 'sent') would
  * then close a row whose new owner has a PreauthorizationRequest in flight, leaving a hold no
  * row knows of. The required response, whose svc_trans row says svc_inquiry, tells an
- * operator that nothing was held (README "Stored value rules").
+ * operator that nothing was held (README "Stored value rules"). The one way the request is run
+ * again from the start is its owner giving it back: while the worker stops or gives up the
+ * request's partition, the engine sends no PreauthorizationRequest and puts the row it marked
+ * back to 'received' (engine.c give_back, PL_ENGINE_SQL_UNMARK: only while the row is still
+ * that attempt's 'sent', so no other owner can be writing it), its offset left uncommitted;
+ * the redelivery then runs the inquiry again, as for a request never sent.
  */
 static int svc_next_call(pl_job *job)
 {
