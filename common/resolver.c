@@ -201,47 +201,72 @@ static bool captured_unappliable(const char *op, pl_cyb_found f, const pl_cyb_qu
 }
 
 /*
+ * What an operator told of a partial approval whose part the record cannot tell
+ * (partial_unreadable) is to do, by what the request was: an authorization is approved for the
+ * part, or rejected with it (its `.rev` then goes for the part: pl_resolver_operator, held_amount);
+ * an auth+capture that was not captured is a soft decline with it (its `.sdr` for the part). A
+ * refusal without the part would reverse the whole amount asked, which CyberSource refuses above
+ * what it authorized: the hold would stay.
+ */
+#define PART_TODO_AUTH                                                                             \
+    "; wreq resolve --outcome approved, or rejected (.rev for the part), --amount <part>"
+#define PART_TODO_AUTH_CAPTURE                                                                     \
+    "; wreq resolve --outcome declined --vendor-response 230 --amount <part> (.sdr for the part)"
+
+/*
  * True when res, a record of an authorization or auth+capture read as an answer (verdict f), is
  * a partial approval — ics_auth ReasonCode 110 (RCode 1, or 0 as CyberSource writes it:
- * cyb_query.h) read approved, or held or refused by Decision Manager after it — whose amount is
+ * cyb_query.h) — read approved, held or refused by Decision Manager after it, or refused or
+ * failed after it (an auth+capture's capture refused or not run, a token+auth's token refused,
+ * an authorization's 0/110 without an amount, which cyb_query.c reads declined), whose amount is
  * not below what the request sent (sent, a decimal: the required response's amount; NULL when
  * the caller compares none, pl_resolver_decide), or that carries none; with why. The record's
  * PaymentData/Amount is not necessarily the amount approved: a report may give the amount asked
- * (the simulator gives "what was approved, else what was asked"). Applied, such a record would be
- * `approved` for the whole amount asked while the issuer approved a part: the order booked as
- * paid in full (an auth+capture's), or an authorization captured for more than it holds, and a
- * reject's reversal sent for more than the issuer holds (refused, the hold staying). Only an
- * amount below what was sent is the part (the answer in time has ccAuthReply's own amount,
- * which the adapter reads). Asking again tells nothing more: escalated at once. The step then
- * escalates an auth+capture (captured: an operator resolves it for what was captured) and, for
- * an authorization, takes the safe step where the policy has one (can_reverse: a timeout
- * reversal releases whatever the issuer holds, and a refused one is escalated), as for a record
- * approving more than was sent; otherwise an operator decides.
+ * (the simulator gives "what was approved, else what was asked"). Applied, such a record would
+ * be `approved` for the whole amount asked while the issuer approved a part (the order booked as
+ * paid in full, an authorization captured for more than it holds), and a refusal's reversal (a
+ * reject's or token+auth's `.rev`, an auth+capture's `.sdr`) would go for the whole amount:
+ * CyberSource refuses a reversal above what it authorized, nobody reads that reply, and the
+ * issuer's hold stays on the card. Only an amount below what was sent is the part (the answer in
+ * time has ccAuthReply's own amount, which the adapter reads). A refusal the record says only
+ * 151, 152 or 250 of stays received_timeout's (asked again: it may still tell whether the capture
+ * happened). Asking again tells nothing more: escalated at once, with the operator's step
+ * (CAPTURED_TODO for a captured one, PART_TODO_* otherwise) — never the timeout reversal, which
+ * goes for the whole amount sent and is refused above the part (step: decision_ex.part_unknown).
  */
 static bool partial_unreadable(const char *op, pl_cyb_found f, const pl_bureau_result *res,
                                const char *sent, int queries, char *why, size_t whysz)
 {
-    if (f != PL_CYB_FOUND_OK || strcmp(res->service_reason_code, "110") != 0 ||
-        (strcmp(op, "auth") != 0 && strcmp(op, "token_auth") != 0 &&
-         strcmp(op, "auth_capture") != 0))
+    bool auth_capture = strcmp(op, "auth_capture") == 0;
+    if (f == PL_CYB_NOT_THERE || strcmp(res->service_reason_code, "110") != 0 ||
+        (strcmp(op, "auth") != 0 && strcmp(op, "token_auth") != 0 && !auth_capture) ||
+        (f != PL_CYB_FOUND_OK && pl_cybersource_received_timeout(res->reason_code)))
         return false;
     int64_t asked = 0;
     bool known = sent && pl_money_parse_decimal(sent, &asked) == 0;
     if (res->has_amount && res->amount > 0 && (!sent || (known && res->amount < asked)))
         return false;
-    char amount[40]; /* what fits the escalation's reason (why) beside the operator's step */
+    /* What fits the escalation's reason (why, 200 bytes) beside the operator's step, whole: the
+     * decision and reason a refusal shows are CyberSource's (at most 6 and 3 characters). */
+    char amount[36], state[48];
     if (!res->has_amount)
         copy(amount, sizeof amount, "without an amount");
     else if (!known)
         copy(amount, sizeof amount, "the amount sent not recorded");
     else
         snprintf(amount, sizeof amount, "no amount below the %s sent", sent);
+    if (f == PL_CYB_FOUND_OK)
+        copy(state, sizeof state, "partial approval (110)");
+    else
+        snprintf(state, sizeof state, "%.6s %.3s after a partial approval (110)", res->decision,
+                 res->reason_code);
     if (res->capture_approved)
         snprintf(why, whysz, "query %d: 110 " CAPTURED_ESCALATION ", %s: not applied" CAPTURED_TODO,
                  queries, amount);
+    else if (auth_capture)
+        snprintf(why, whysz, "query %d: %s, %s" PART_TODO_AUTH_CAPTURE, queries, state, amount);
     else
-        snprintf(why, whysz, "query %d: the record's partial approval (110), %s: not applied",
-                 queries, amount);
+        snprintf(why, whysz, "query %d: %s, %s" PART_TODO_AUTH, queries, state, amount);
     return true;
 }
 
@@ -250,6 +275,12 @@ typedef struct decision_ex {
     pl_resolve_decision d;
     bool from_answer;     /* res holds the bureau's answer (map it as the worker would) */
     pl_bureau_result res; /* when from_answer */
+    /* ESCALATE: a partial approval (110) whose part the record cannot tell
+     * (partial_unreadable). The step escalates it even where the policy reverses an
+     * authorization that cannot be confirmed: the timeout reversal goes for the whole amount
+     * the request sent, which CyberSource refuses above the part, and the escalation of that
+     * refusal would replace the reason that tells the operator what to do. */
+    bool part_unknown;
 } decision_ex;
 
 /* decide, as pl_resolver_decide (resolver.h); sent is what the request sent (the required
@@ -275,9 +306,15 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
             snprintf(d->why, sizeof d->why, "query %d: the report cannot tell about \"%s\"",
                      queries, op ? op : "");
         } else if (f != PL_CYB_NOT_THERE &&
-                   (captured_unappliable(op, f, rec, &x.res, queries, d->why, sizeof d->why) ||
-                    partial_unreadable(op, f, &x.res, sent, queries, d->why, sizeof d->why))) {
+                   captured_unappliable(op, f, rec, &x.res, queries, d->why, sizeof d->why)) {
             d->kind = PL_RESOLVE_ESCALATE;
+            memset(&x.res, 0, sizeof x.res);
+            return x;
+        } else if (f != PL_CYB_NOT_THERE &&
+                   partial_unreadable(op, f, &x.res, sent, queries, d->why, sizeof d->why)) {
+            /* x.res: the record as captured_unappliable read it just above. */
+            d->kind = PL_RESOLVE_ESCALATE;
+            x.part_unknown = true;
             memset(&x.res, 0, sizeof x.res);
             return x;
         } else if (f == PL_CYB_FOUND_ERROR && received_timeout(op, f, rec, &x.res)) {
@@ -575,6 +612,9 @@ typedef struct row {
                                  the outcome is not the bureau's record */
     bool captured;            /* the queried record's capture (an auth+capture's ics_bill)
                                  succeeded: nothing of its authorization is left to reverse */
+    bool queried;             /* the outcome is the step's, from its query (the record's, or
+                                 "no record"), not an operator's: captured says whether the
+                                 record was captured (escalated_captured) */
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -1126,16 +1166,22 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
 }
 
 /*
- * 1 when w, an escalated required response (only an operator resolves one: the step takes open
- * rows), was escalated as an auth+capture that was captured: the resolver's reason says so
- * (CAPTURED_ESCALATION, captured_unappliable, partial_unreadable), or the answer in time did (the
- * adapter's refusal of one captured while refused, required_response.detail) when the queries
- * then failed. 0 otherwise (an open row: the step's own outcome, whose record says whether it was
- * captured, w->captured); negative when the look-up failed.
+ * 1 when w, an auth+capture whose outcome an operator gives, was escalated as one that was
+ * captured: the resolver's reason says so (last_query_result: CAPTURED_ESCALATION, which only
+ * captured_unappliable and partial_unreadable write, for a record whose ics_bill says RCode 1),
+ * or the answer in time did (required_response.detail: the adapter's refusal of one captured
+ * while refused, "ccCaptureReply says 100 (captured)", which only bureau_cybersource.c writes)
+ * when the queries then failed. Whatever the row's status: an operator may resolve it after
+ * `wreq retry` opened it again (the reason stays until the next query), or while it is open
+ * and still being queried (the detail is there from the start); before, only an escalated row
+ * was looked at, and the `.sdr` of such a row went (refused, 238). 0 for the step's own outcome
+ * (w->queried): its record says whether it was captured (w->captured), and a refusal it reads
+ * without the capture is reversed, as the answer in time would be (a stale text must not keep a
+ * hold on the card). Negative when the look-up failed.
  */
 static int escalated_captured(PGconn *c, const row *w)
 {
-    if (strcmp(w->status, "escalated") != 0 || strcmp(w->op, "auth_capture") != 0)
+    if (w->queried || strcmp(w->op, "auth_capture") != 0)
         return 0;
     const char *p[] = {w->id, CAPTURED_ESCALATION, "ccCaptureReply says 100 (captured)"};
     PGresult *res = exec(c,
@@ -2118,6 +2164,21 @@ bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount)
            pl_money_parse_decimal(amount, &sent) == 0 && res->amount > sent;
 }
 
+/*
+ * Whether the step takes the safe step (safe_reverse: the timeout reversal) for decide's
+ * escalation x of row w, rather than escalating it: where the policy reverses an authorization
+ * that cannot be confirmed (can_reverse), but not for a partial approval whose part the record
+ * cannot tell (x->part_unknown). Its timeout reversal would go for the whole amount sent
+ * (paylink-reversal sends the request's amount for a `.tor` of an authorization without a
+ * history row), which CyberSource refuses above the part: the hold would stay, and
+ * follow_reversal's escalation of that refusal would replace the reason that tells the operator
+ * what to do (approve it for the part, or reject it with the part, whose `.rev` goes for it).
+ */
+static bool escalation_reverses(const row *w, const decision_ex *x)
+{
+    return can_reverse(w) && !x->part_unknown;
+}
+
 /* One step on a row this resolver holds the lease of. */
 static int step(pl_resolver *r, PGconn *c, const char *id)
 {
@@ -2168,8 +2229,8 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
                 x.d.delay_s);
         rc = reschedule(c, &w, r->owner, true, x.d.delay_s, x.d.why);
     } else if (x.d.kind == PL_RESOLVE_ESCALATE) {
-        rc = can_reverse(&w) ? safe_reverse(r, c, &w, true, x.d.why)
-                             : escalate(r, c, &w, true, x.d.why);
+        rc = escalation_reverses(&w, &x) ? safe_reverse(r, c, &w, true, x.d.why)
+                                         : escalate(r, c, &w, true, x.d.why);
     } else if (x.from_answer && x.res.has_amount && w.amount[0] && strcmp(w.op, "reversal") != 0 &&
                pl_resolver_approves_above(&x.res, w.amount)) {
         /* The record approves more than the request sent (engine.c approves_more_than_sent, for
@@ -2182,6 +2243,7 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
     } else {
         pl_resolve_outcome o = x.d.outcome;
         char message[200] = "";
+        w.queried = true;
         if (x.from_answer) {
             map_answer(r, c, &w, &x.res, &o, message, sizeof message);
             copy(w.auth_reason, sizeof w.auth_reason, x.res.service_reason_code);

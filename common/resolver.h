@@ -125,9 +125,13 @@ typedef struct pl_resolve_decision {
  * RCode 1) while refused, held or failed otherwise (ics_decision or ics_auth RCode 0 but a
  * partial approval's 110, an RCode -1), or captured as a partial approval (110) without an
  * amount, is PL_RESOLVE_ESCALATE at once: neither a refusal nor an approval is safe to apply. So
- * is any partial approval (110) of an auth, token_auth or auth_capture without an amount; this
- * function knows no amount sent, and the resolver's step also escalates one whose amount is not
- * below what the request sent (the record's amount may be the amount asked).
+ * is any partial approval (110) of an auth, token_auth or auth_capture without an amount —
+ * approved, or refused or failed after it (a capture or token refused or not run: its reversal
+ * would go for the whole amount asked, refused above the part) — unless the record says only
+ * 151, 152 or 250; this function knows no amount sent, and the resolver's step also escalates
+ * one whose amount is not below what the request sent (the record's amount may be the amount
+ * asked), without the timeout reversal (it goes for the whole amount sent), its reason telling
+ * the operator the `wreq resolve` for the part.
  */
 pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
                                        const char *merchant_reference, int query_rc,

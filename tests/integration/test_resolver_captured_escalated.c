@@ -1,7 +1,14 @@
 /*
- * test_resolver_captured_escalated.c: an operator's refusal of a paylink-deposit auth+capture
- * that was escalated for having been captured (common/resolver.c escalated_captured) publishes
- * no `.sdr`, against the real PostgreSQL of PAYLINK_DB.
+ * test_resolver_captured_escalated.c: what the resolver does with a CyberSource record or an
+ * escalation that says a captured or partial authorization, against the real PostgreSQL of
+ * PAYLINK_DB (and, for the step, the bureau simulator its dm_settings name):
+ *   - an operator's refusal of a paylink-deposit auth+capture that was escalated for having been
+ *     captured (common/resolver.c escalated_captured) publishes no `.sdr`, whatever the row's
+ *     status when the operator gives it;
+ *   - the step (pl_resolver_retry, which takes one) escalates an authorization whose record is a
+ *     partial approval not below the amount its row sent, with the operator's step, instead of
+ *     publishing a timeout reversal, and applies one below it: the amount the row sent reaches
+ *     the decision.
  *
  * An auth+capture whose answer (ccCaptureReply 100) or queried record (ics_bill RCode 1) says it
  * was captured while it was refused is never applied: the adapter refuses the answer as
@@ -14,8 +21,10 @@
  * row escalated otherwise still gets its `.sdr` (tests/integration/test_resolver.c
  * test_soft_decline_reversed).
  *
- * Every row is the test's own (request ids starting with g_prefix) and escalated, which the
- * running system's resolvers never take; they are deleted after each test.
+ * Every row is the test's own (request ids starting with g_prefix), escalated (which the running
+ * system's resolvers never take) or held under the test's own lease (which they skip) whenever
+ * it is open; the step takes its row as `wreq retry --now` does, under the lease, and leaves it
+ * escalated or resolved. They are deleted after each test.
  */
 #include <json-c/json.h>
 #include <setjmp.h>
@@ -30,8 +39,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <libxml/parser.h>
+#include <libxml/tree.h>
 
 #include "bureau.h"
 #include "log.h"
@@ -82,6 +93,12 @@ typedef struct trow {
     char order[21];
 } trow;
 
+/* The owner of the test's resolvers' leases: no running resolver takes a row it holds. */
+static void test_owner(char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%sop/resolver", g_prefix);
+}
+
 /*
  * A CyberSource auth+capture of 150.00 whose answer never came (cc_deposit_trans unknown, the
  * timeout reply stored) and its required response, escalated with last_query_result and detail
@@ -124,12 +141,33 @@ static trow mkrow(const char *last_query_result, const char *detail)
     return t;
 }
 
+/*
+ * Row t opened again and held under the test's own lease for ten minutes: as `wreq retry` opens
+ * an escalated one (its take: status open, due now; a step, or its release, follows), or as an
+ * open row is while it is still being queried. The lease keeps the running system's resolvers
+ * from querying it meanwhile (which would rewrite last_query_result); the test's operator holds
+ * the same lease owner, so its resolution takes the row.
+ */
+static void open_held(const trow *t)
+{
+    char own[96];
+    test_owner(own, sizeof own);
+    const char *p[] = {t->sid, own};
+    PQclear(sql("UPDATE required_response SET status = 'open', escalated_at = NULL, "
+                "next_query_at = now(), lease_owner = $2, "
+                "lease_until = now() + interval '10 minutes' WHERE id = $1::bigint",
+                2, p));
+}
+
 static void cleanup(bool strict)
 {
     static const char *const deletes[] = {
         "DELETE FROM required_response WHERE request_id LIKE $1",
         "DELETE FROM cc_deposit_history WHERE request_id LIKE $1",
         "DELETE FROM cc_deposit_trans WHERE request_id LIKE $1",
+        "DELETE FROM auth_history WHERE request_id LIKE $1",
+        "DELETE FROM card_cit WHERE request_id LIKE $1",
+        "DELETE FROM cc_auth_trans WHERE request_id LIKE $1",
     };
     const char *p[] = {g_like};
     for (size_t i = 0; i < sizeof deletes / sizeof deletes[0]; i++) {
@@ -157,14 +195,17 @@ static int on_publish(void *arg, const char *topic, const char *key, const char 
     return 0;
 }
 
-static pl_resolver *deposit_resolver(pubrec *pr)
+/* A resolver of worker's rows, publishing to pr, trusting the bureaus' CA (PAYLINK_CA_FILE: the
+ * simulator's) for its queries. */
+static pl_resolver *worker_resolver(const char *worker, pubrec *pr)
 {
     char own[96];
-    snprintf(own, sizeof own, "%sop/resolver", g_prefix);
+    test_owner(own, sizeof own);
     pl_resolver_config cfg = {.conninfo = g_conninfo,
-                              .worker = "deposit",
+                              .worker = worker,
                               .owner = own,
                               .topic_prefix = "it",
+                              .ca_file = getenv("PAYLINK_CA_FILE"),
                               .publish = on_publish,
                               .publish_arg = pr};
     char err[256] = "";
@@ -172,6 +213,11 @@ static pl_resolver *deposit_resolver(pubrec *pr)
     if (!r)
         fail_msg("pl_resolver_new: %s", err);
     return r;
+}
+
+static pl_resolver *deposit_resolver(pubrec *pr)
+{
+    return worker_resolver("deposit", pr);
 }
 
 /* What the resolver escalates an auth+capture for whose record says it was captured (ics_bill
@@ -296,6 +342,274 @@ static void test_refusal_of_captured_publishes_no_sdr(void **state)
     pl_resolver_destroy(r);
 }
 
+/*
+ * The same refusal given while the row is open: (a) after `wreq retry` opened an escalated one
+ * again (the resolver's reason stays in last_query_result until the next query), (b) while it is
+ * still being queried (the answer in time's detail says it was captured from the start). No
+ * `.sdr` either. Before, only an escalated row's texts were read, and the `.sdr` of a captured
+ * authorization went (CyberSource refuses it, 238). An open row with neither text still has its
+ * `.sdr`.
+ */
+static void test_refusal_of_captured_open_publishes_no_sdr(void **state)
+{
+    (void)state;
+    pubrec pub;
+    memset(&pub, 0, sizeof pub);
+    pl_resolver *r = deposit_resolver(&pub);
+    char why[300], detail[400];
+    escalation_why(why, sizeof why);
+    adapter_detail(detail, sizeof detail);
+    trow reopened = mkrow(why, "it: no answer within the response time");
+    open_held(&reopened);
+    static const char not_yet[] =
+        "query 1: no record at the bureau yet (sent 5 s ago; believed after 120 s)";
+    trow queried = mkrow(not_yet, detail);
+    open_held(&queried);
+
+    pl_resolve_outcome soft = {.status = PL_ST_DECLINED};
+    snprintf(soft.decision, sizeof soft.decision, "REJECT");
+    snprintf(soft.vendor_response, sizeof soft.vendor_response, "230");
+    snprintf(soft.transaction_id, sizeof soft.transaction_id, TXN);
+    char msg[512];
+    const trow *rows[] = {&reopened, &queried};
+    for (int i = 0; i < 2; i++) {
+        int before = pub.calls;
+        if (pl_resolver_operator(r, rows[i]->id, &soft, "bob", NULL, msg, sizeof msg) != 0)
+            fail_msg("%s", msg);
+        assert_value(DEPOSIT_STATE, rows[i]->rid, "declined|230|declined|0");
+        assert_int_equal(pub.calls, before + 1);
+        assert_string_equal(pub.topics[before], "it.deposit.reply");
+    }
+
+    trow other = mkrow(not_yet, "it: no answer within the response time");
+    open_held(&other);
+    int before = pub.calls;
+    if (pl_resolver_operator(r, other.id, &soft, "bob", NULL, msg, sizeof msg) != 0)
+        fail_msg("%s", msg);
+    assert_value(DEPOSIT_STATE, other.rid, "declined|230|declined|1");
+    assert_int_equal(pub.calls, before + 2);
+    pl_resolver_destroy(r);
+}
+
+/* ---- the step, against the simulator ----------------------------------------------------- */
+
+#define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
+#define WSSE_NS "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+#define CYB_NS "urn:schemas-cybersource-com:transaction-data-1.121"
+
+typedef struct answer {
+    char body[16384];
+    size_t n;
+} answer;
+
+static size_t on_answer(char *d, size_t size, size_t nmemb, void *arg)
+{
+    answer *a = arg;
+    size_t n = size * nmemb;
+    if (n > sizeof a->body - 1 - a->n)
+        return 0; /* longer than any answer of one authorization: the transfer fails */
+    memcpy(a->body + a->n, d, n);
+    a->n += n;
+    a->body[a->n] = '\0';
+    return n;
+}
+
+static void child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *text)
+{
+    assert_non_null(xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST text));
+}
+
+/*
+ * Sends the CyberSource bureau (auth_service CYB's test URL: the simulator) an authorization of
+ * amount for merchant reference ref, of merchant paylink_demo (the rows' merchant ID) with the
+ * simulator's test card, and reads its answer as paylink-auth would (the adapter) into res. The
+ * simulator then lists the request in its Single Transaction Query, which the resolver asks.
+ */
+static void sim_authorize(const char *ref, const char *amount, pl_bureau_result *res)
+{
+    char url[512];
+    const char *p[] = {"CYB"};
+    PGresult *q = sql("SELECT test_url FROM auth_service WHERE service_bureau = $1", 1, p);
+    assert_int_equal(PQntuples(q), 1);
+    snprintf(url, sizeof url, "%s", PQgetvalue(q, 0, 0));
+    PQclear(q);
+
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr env = xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL);
+    xmlDocSetRootElement(doc, env);
+    xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_NS, BAD_CAST "soap");
+    xmlSetNs(env, soap);
+    xmlNodePtr hdr = xmlNewChild(env, soap, BAD_CAST "Header", NULL);
+    xmlNodePtr sec = xmlNewChild(hdr, NULL, BAD_CAST "Security", NULL);
+    xmlNsPtr wsse = xmlNewNs(sec, BAD_CAST WSSE_NS, BAD_CAST "wsse");
+    xmlSetNs(sec, wsse);
+    xmlNodePtr tok = xmlNewChild(sec, wsse, BAD_CAST "UsernameToken", NULL);
+    child(tok, wsse, "Username", "paylink_demo");
+    child(tok, wsse, "Password", "it-transaction-key");
+    xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
+    xmlNodePtr msg = xmlNewChild(body, NULL, BAD_CAST "requestMessage", NULL);
+    xmlNsPtr ns = xmlNewNs(msg, BAD_CAST CYB_NS, NULL);
+    xmlSetNs(msg, ns);
+    child(msg, ns, "merchantID", "paylink_demo");
+    child(msg, ns, "merchantReferenceCode", ref);
+    xmlNodePtr totals = xmlNewChild(msg, ns, BAD_CAST "purchaseTotals", NULL);
+    child(totals, ns, "currency", "USD");
+    child(totals, ns, "grandTotalAmount", amount);
+    xmlNodePtr card = xmlNewChild(msg, ns, BAD_CAST "card", NULL);
+    child(card, ns, "accountNumber", "4111111111111111");
+    child(card, ns, "expirationMonth", "12");
+    child(card, ns, "expirationYear", "2039");
+    xmlNodePtr auth = xmlNewChild(msg, ns, BAD_CAST "ccAuthService", NULL);
+    xmlNewProp(auth, BAD_CAST "run", BAD_CAST "true");
+    xmlChar *xml = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &xml, &len);
+    xmlFreeDoc(doc);
+    assert_non_null(xml);
+
+    answer *a = calloc(1, sizeof *a);
+    assert_non_null(a);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)xml);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_answer);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    const char *ca = getenv("PAYLINK_CA_FILE");
+    if (ca && *ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    /* The card number is not left in freed memory. */
+    memset(xml, 0, (size_t)len);
+    xmlFree(xml);
+    if (cc != CURLE_OK || status != 200) {
+        free(a);
+        fail_msg("the simulator's authorization of %s: %s, HTTP %ld", ref, curl_easy_strerror(cc),
+                 status);
+    }
+    pl_bureau_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    pl_bureau_call call;
+    memset(&call, 0, sizeof call);
+    call.op = PL_OP_AUTH;
+    char err[256] = "";
+    int rc = pl_bureau_cybersource.parse(&cfg, &call, status, a->body, a->n, res, err, sizeof err);
+    free(a);
+    if (rc != 0)
+        fail_msg("the simulator's answer to %s is unreadable: %s", ref, err);
+}
+
+/*
+ * A CyberSource authorization of the row's amount whose answer never came (cc_auth_trans
+ * unknown, sent two minutes ago: past the policy's reverse_after_s, so a timeout reversal would
+ * go at once) and its required response, escalated (the test takes it as `wreq retry --now`).
+ */
+static trow mkauth(const char *amount)
+{
+    trow t;
+    memset(&t, 0, sizeof t);
+    int n = ++g_seq;
+    snprintf(t.rid, sizeof t.rid, "%s%d", g_prefix, n);
+    snprintf(t.order, sizeof t.order, "ITC%05d%04d", (int)(getpid() % 100000), n);
+    const char *p[] = {t.rid, t.order, amount};
+    PQclear(
+        sql("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, company, "
+            "order_number, pay_seq, service_bureau, amount, currency, card_token, card_type, "
+            "merchant_id, status, reply, sent_at, sent_by) VALUES ($1::text, "
+            "encode(sha256(convert_to($1, 'UTF8')), 'hex'), 'auth', 'auth', " COMPANY
+            ", $2::text, 1, 'CYB', $3::numeric, 'USD', 'tok-it-captured', 'VI', 'paylink_demo', "
+            "'unknown', jsonb_build_object('v', 1, 'request_id', $1::text, 'type', 'auth', "
+            "'company', " COMPANY ", 'order', $2::text, 'pay_seq', 1, 'service', 'CYB', "
+            "'status', 'timeout', 'amount_requested', $3::text, 'currency', 'USD', "
+            "'vendor_response', '150', 'message', 'The outcome is unknown.', "
+            "'required_response', true, 'processed_at', "
+            "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')), "
+            "now() - interval '2 minutes', 'it-captured')",
+            3, p));
+    PGresult *r =
+        sql("INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
+            "worker_replied_at) VALUES ($1::text, 'auth', " COMPANY ", $2::text, 1, 'CYB', "
+            "'auth', $3::numeric, 'USD', 'timeout', 'it: no answer within the response time', "
+            "'escalated', now(), now()) RETURNING id",
+            3, p);
+    t.id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    snprintf(t.sid, sizeof t.sid, "%lld", (long long)t.id);
+    PQclear(r);
+    return t;
+}
+
+#define RR_STATE                                                                                   \
+    "SELECT concat_ws('|', status, coalesce(resolved_how, '-'), queries, "                         \
+    "coalesce(reversal_request_id, '-'), last_query_result) FROM required_response "               \
+    "WHERE id = $1::bigint"
+#define AUTH_STATE                                                                                 \
+    "SELECT concat_ws('|', status, vendor_response, coalesce(amount_approved::text, '-')) "        \
+    "FROM cc_auth_trans WHERE request_id = $1"
+
+/*
+ * The step (pl_resolver_retry with a step, as `wreq retry --now`) queries the simulator about an
+ * authorization it partially approved (110.00 asked: ReasonCode 110, 55.00 approved, the
+ * record's Amount 55.00):
+ *   - its row says 55.00 was sent, so the record's amount is not below it: the amount asked, as
+ *     a report may give it, rather than a part. Escalated at once with the operator's step — no
+ *     timeout reversal although the policy reverses an authorization it cannot confirm (CYB auth:
+ *     reverse_unconfirmed): that reversal goes for the whole amount sent, which CyberSource
+ *     refuses above the part, and its refusal's escalation replaced the reason. Before, the
+ *     `.tor` was published and the row left open following it.
+ *   - its row says 110.00 was sent: 55.00 is the part, approved for it.
+ * Both only as the row's amount reaches the decision (a step that compared nothing would approve
+ * the first for 55.00 as well).
+ */
+static void test_step_partial_approval_not_below_sent(void **state)
+{
+    (void)state;
+    pubrec pub;
+    memset(&pub, 0, sizeof pub);
+    pl_resolver *r = worker_resolver("auth", &pub);
+    pl_bureau_result res;
+    char msg[512];
+
+    trow whole = mkauth("55.00");
+    sim_authorize(whole.rid, "110.00", &res);
+    assert_string_equal(res.reason_code, "110");
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 5500);
+    if (pl_resolver_retry(r, whole.id, true, msg, sizeof msg) != 0)
+        fail_msg("%s", msg);
+    assert_value(RR_STATE, whole.sid,
+                 "escalated|-|1|-|query 1: partial approval (110), no amount below the 55.00 sent; "
+                 "wreq resolve --outcome approved, or rejected (.rev for the part), --amount "
+                 "<part>");
+    assert_value(AUTH_STATE, whole.rid, "unknown||-");
+    assert_int_equal(pub.calls, 0); /* no `.tor`, no reply */
+
+    trow part = mkauth("110.00");
+    sim_authorize(part.rid, "110.00", &res);
+    if (pl_resolver_retry(r, part.id, true, msg, sizeof msg) != 0)
+        fail_msg("%s", msg);
+    char v[400];
+    const char *p[] = {part.sid};
+    PGresult *q = sql(RR_STATE, 1, p);
+    snprintf(v, sizeof v, "%s", PQntuples(q) == 1 ? PQgetvalue(q, 0, 0) : "");
+    PQclear(q);
+    if (strncmp(v, "resolved|query|1|-|", 19) != 0)
+        fail_msg("the row below what was sent: %s", v);
+    assert_value(AUTH_STATE, part.rid, "approved|110|55.00");
+    assert_int_equal(pub.calls, 1);
+    assert_string_equal(pub.topics[0], "it.auth.reply");
+    pl_resolver_destroy(r);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -309,6 +623,7 @@ static int group_setup(void **state)
         fprintf(stderr, "cannot connect to PAYLINK_DB: %s", PQerrorMessage(g_admin));
         return -1;
     }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     xmlInitParser();
     pl_log_init("it_test_resolver_captured_escalated", NULL);
     pl_log_set_level(PL_LOG_WARN);
@@ -325,6 +640,7 @@ static int group_teardown(void **state)
         cleanup(false);
         PQfinish(g_admin);
     }
+    curl_global_cleanup();
     return 0;
 }
 
@@ -339,6 +655,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_refusal_of_captured_publishes_no_sdr, test_teardown),
+        cmocka_unit_test_teardown(test_refusal_of_captured_open_publishes_no_sdr, test_teardown),
+        cmocka_unit_test_teardown(test_step_partial_approval_not_below_sent, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

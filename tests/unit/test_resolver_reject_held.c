@@ -59,7 +59,8 @@ static void one_record(pl_cyb_query_result *res, int auth_rcode, const char *aut
 /* What the query step does with the record of res for a row of operation op asking amount: the
  * decision with the record read as an answer (what the row sent compared, as step does), the
  * outcome (as pl_resolver_decide maps it: 400 and 481 are `rejected`, 102 `declined`, without a
- * vendor response table), and the row's auth_reason. */
+ * vendor response table), and the row's auth_reason, captured and queried (the outcome is the
+ * step's: followup_reversal reads no escalation text for it, so no database here). */
 static decision_ex query_op(const char *op, const pl_cyb_query_result *res, row *w,
                             pl_resolve_outcome *o)
 {
@@ -75,6 +76,7 @@ static decision_ex query_op(const char *op, const pl_cyb_query_result *res, row 
         o->amount = x.res.amount;
     copy(w->auth_reason, sizeof w->auth_reason, x.res.service_reason_code);
     w->captured = x.res.capture_approved;
+    w->queried = true;
     return x;
 }
 
@@ -391,14 +393,18 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     copy(o.transaction_id, sizeof o.transaction_id, TXN);
     copy(w.auth_reason, sizeof w.auth_reason, "100");
     assert_int_equal(reversal(&w, &o, rev, amount), 0);
-    /* A refusal an operator gives (no record: no ics_auth known): a 400 or 102, none; a soft
-     * decline as before. */
+    /* A refusal an operator gives (no record: no ics_auth known): a 400 or 102, none. Its soft
+     * decline is reversed unless the row was escalated for being captured, which the database
+     * tells (escalated_captured: tests/integration/test_resolver_captured_escalated.c). */
     auth_capture_row(&w, true);
     memset(&o, 0, sizeof o);
     o.status = PL_ST_REJECTED;
     copy(o.vendor_response, sizeof o.vendor_response, "400");
     copy(o.transaction_id, sizeof o.transaction_id, TXN);
     assert_int_equal(reversal(&w, &o, rev, amount), 0);
+    /* The step's own soft decline (230, its record without the capture): reversed, `.sdr`,
+     * whatever an earlier escalation's text said (not read for it). */
+    w.queried = true;
     o.status = PL_ST_DECLINED;
     copy(o.vendor_response, sizeof o.vendor_response, "230");
     assert_int_equal(reversal(&w, &o, rev, amount), 1);
@@ -413,6 +419,21 @@ static void assert_operator_told(const char *why)
                                    "it if the order is not fulfilled");
     if (!todo)
         fail_msg("the operator is not told what to do: %s", why);
+}
+
+/* An escalation of a partial approval whose part the record cannot tell tells the operator the
+ * `wreq resolve` for the part, whole (not cut: it ends the reason): an authorization's approved
+ * or rejected (its `.rev`), an auth+capture's soft decline (its `.sdr`). */
+static void assert_part_todo(const char *why, bool auth_capture)
+{
+    const char *todo =
+        auth_capture
+            ? "; wreq resolve --outcome declined --vendor-response 230 --amount <part> (.sdr for "
+              "the part)"
+            : "; wreq resolve --outcome approved, or rejected (.rev for the part), --amount <part>";
+    size_t n = strlen(why), t = strlen(todo);
+    if (n < t || strcmp(why + n - t, todo) != 0)
+        fail_msg("the operator is not told what to do, whole: %s", why);
 }
 
 /*
@@ -531,13 +552,15 @@ static void test_captured_auth_capture_escalated(void **state)
  * A record read as a partial approval (ics_auth ReasonCode 110, RCode 1 or 0) whose amount is not
  * below what the request sent (the required response's amount), or that has none, is not
  * believed: the record's PaymentData/Amount may be the amount asked (the simulator reports "what
- * was approved, else what was asked"). Escalated at once (decide: PL_RESOLVE_ESCALATE): an
- * auth+capture (captured) goes to an operator, told what to do; an authorization takes the safe
- * step where the policy has one (can_reverse: a timeout reversal), as a record approving more
- * than was sent. Before, an auth+capture of 150.00 whose record said ics_auth 0/110, ics_bill 1,
- * Amount 150.00 was applied `approved` for 150.00 (vendor 110), and so was an authorization's
- * 1/110 (or 0/110) of the whole amount, or 1/110 without an amount (the row's whole amount).
- * Below what was sent it is the part, applied as before.
+ * was approved, else what was asked"). Escalated at once (decide: PL_RESOLVE_ESCALATE), to an
+ * operator told what to do: an auth+capture (captured) resolved for what was captured; an
+ * authorization approved for the part or rejected with it — never the timeout reversal where the
+ * policy has one (escalation_reverses: x.part_unknown), which goes for the whole amount sent and
+ * is refused above the part (before, it went, and its refusal's escalation replaced the reason).
+ * Before fbe96e8, an auth+capture of 150.00 whose record said ics_auth 0/110, ics_bill 1, Amount
+ * 150.00 was applied `approved` for 150.00 (vendor 110), and so was an authorization's 1/110 (or
+ * 0/110) of the whole amount, or 1/110 without an amount (the row's whole amount). Below what was
+ * sent it is the part, applied as before.
  */
 static void test_partial_approval_not_below_sent(void **state)
 {
@@ -588,7 +611,8 @@ static void test_partial_approval_not_below_sent(void **state)
 
     /* An authorization's (auth, token_auth) of the 500.00 sent, or above it, RCode 0 or 1, or
      * RCode 1 without an amount, approved, held or refused by Decision Manager after: not
-     * applied; the step's safe step is the timeout reversal (can_reverse). */
+     * applied, and not reversed by the step though its policy reverses (can_reverse): escalated
+     * with the operator's step. */
     static const struct {
         const char *op;
         int rcode;
@@ -613,13 +637,24 @@ static void test_partial_approval_not_below_sent(void **state)
         x = decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0, w.amount);
         if (x.d.kind != PL_RESOLVE_ESCALATE)
             fail_msg("case %zu: kind %d (%s)", i, (int)x.d.kind, x.d.why);
-        assert_non_null(strstr(x.d.why, "the record's partial approval (110), "));
-        assert_non_null(strstr(x.d.why, cases[i].has_amount && cases[i].amount > 0
-                                            ? "no amount below the 500.00 sent: not applied"
-                                            : "not applied"));
-        assert_null(strstr(x.d.why, "wreq resolve")); /* nothing was captured */
+        assert_non_null(strstr(x.d.why, "query 1: partial approval (110), "));
+        assert_non_null(strstr(x.d.why, cases[i].has_amount ? "no amount below the 500.00 sent"
+                                                            : "without an amount"));
+        assert_part_todo(x.d.why, false);
+        assert_null(strstr(x.d.why, "captured")); /* nothing was captured */
+        assert_true(x.part_unknown);
         assert_true(can_reverse(&w));
+        assert_false(escalation_reverses(&w, &x));
     }
+    /* Any other escalation of such a row takes the safe step, as before: a record that says
+     * only a time-out, at the last query. */
+    auth_row(&w, true);
+    w.reverse_unconfirmed = true;
+    one_record(res, -1, "151", -2, "", 50000);
+    x = decide(&p, "auth", REF, 0, NULL, res, p.max_queries, 3600.0, w.amount);
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_false(x.part_unknown);
+    assert_true(escalation_reverses(&w, &x));
     /* Below it: the part, as before (and Decision Manager's reject of it, reversed for it). */
     auth_row(&w, true);
     one_record(res, 1, "110", -2, "", 49999);
@@ -646,6 +681,128 @@ static void test_partial_approval_not_below_sent(void **state)
     res->recs[0].has_amount = false;
     assert_int_equal(pl_resolver_decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0).kind,
                      PL_RESOLVE_ESCALATE);
+    free(res);
+}
+
+/*
+ * A record of a partial approval (ics_auth ReasonCode 110, RCode 1 or 0) refused or failed after
+ * it — an auth+capture's capture refused (ics_bill 0/102) or not run (no ics_bill: ERROR 110), a
+ * token+auth's token refused (0/102), an authorization's 0/110 without an amount (which
+ * cyb_query.c reads declined) — whose amount is not below what the request sent, or that has
+ * none, is escalated at once (x.part_unknown: no timeout reversal either), its reason telling
+ * the operator the `wreq resolve` with the part. Before, it was applied as the refusal it reads,
+ * the issuer authorizing it (auth_reason 110), and its reversal went for the whole amount asked
+ * (held_amount: the record's 150.00 is not below the 150.00 asked), which CyberSource refuses
+ * above the part: the issuer's hold stayed on the card, and nobody read that refusal. Below
+ * what was sent the record's amount is the part, reversed for it as before; a refusal the record
+ * says only 151 of is asked again, as before.
+ */
+static void test_refused_partial_not_below_sent(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+    row w;
+    pl_resolve_outcome o;
+    char rev[51], amount[24], auth[51];
+    static const struct {
+        const char *op;
+        int auth_rcode;
+        bool has_amount;
+        int64_t amount;
+        const char *app; /* the application refused after it (RCode 0, 102), NULL: none */
+        const char *state;
+        const char *amount_text;
+    } cases[] = {
+        {"auth_capture", 1, true, 15000, "ics_bill", "REJECT 102", "no amount below the 150.00"},
+        {"auth_capture", 0, true, 15000, "ics_bill", "REJECT 110", "no amount below the 150.00"},
+        {"auth_capture", 1, true, 15001, "ics_bill", "REJECT 102", "no amount below the 150.00"},
+        {"auth_capture", 1, true, 15000, NULL, "ERROR 110", "no amount below the 150.00"},
+        {"auth_capture", 1, false, 0, "ics_bill", "REJECT 102", "without an amount"},
+        {"auth", 0, false, 0, NULL, "REJECT 110", "without an amount"},
+        {"token_auth", 1, true, 15000, "ics_pay_subscription_create", "REJECT 102",
+         "no amount below the 150.00"},
+        {"token_auth", 0, false, 0, "ics_pay_subscription_create", "REJECT 110",
+         "without an amount"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool ac = strcmp(cases[i].op, "auth_capture") == 0;
+        if (ac)
+            auth_capture_row(&w, true);
+        else
+            auth_row(&w, true);
+        w.reverse_unconfirmed = true;
+        copy(w.op, sizeof w.op, cases[i].op);
+        copy(w.amount, sizeof w.amount, "150.00");
+        one_record(res, cases[i].auth_rcode, "110", -2, "", cases[i].amount);
+        res->recs[0].has_amount = cases[i].has_amount;
+        if (cases[i].app)
+            add_app(res, cases[i].app, 0, "102");
+        for (int q = 1; q <= p.max_queries; q += p.max_queries - 1) {
+            decision_ex x = decide(&p, cases[i].op, REF, 0, NULL, res, q, 3600.0, w.amount);
+            if (x.d.kind != PL_RESOLVE_ESCALATE)
+                fail_msg("case %zu, query %d: kind %d (%s)", i, q, (int)x.d.kind, x.d.why);
+            assert_false(x.from_answer);
+            char want[120];
+            snprintf(want, sizeof want, "query %d: %s after a partial approval (110), %s", q,
+                     cases[i].state, cases[i].amount_text);
+            if (!strstr(x.d.why, want))
+                fail_msg("case %zu: %s\n  does not say %s", i, x.d.why, want);
+            assert_null(strstr(x.d.why, "escalated after"));
+            assert_part_todo(x.d.why, ac);
+            /* Not an escalation for being captured: an operator's soft decline of it has its
+             * `.sdr` (escalated_captured reads this text). */
+            assert_null(strstr(x.d.why, CAPTURED_ESCALATION));
+            assert_true(x.part_unknown);
+            assert_false(escalation_reverses(&w, &x));
+        }
+        /* pl_resolver_decide, which compares no amount sent: applied when the record has an
+         * amount, escalated when it has none. */
+        assert_int_equal(pl_resolver_decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0).kind,
+                         cases[i].has_amount ? PL_RESOLVE_APPLY : PL_RESOLVE_ESCALATE);
+    }
+
+    /* The reason is never cut, whatever the amount sent: the operator's step ends it. */
+    auth_capture_row(&w, true);
+    copy(w.amount, sizeof w.amount, "99999999999.99");
+    one_record(res, 1, "110", -2, "", 9999999999999);
+    add_app(res, "ics_bill", 0, "102");
+    decision_ex x = decide(&p, "auth_capture", REF, 0, NULL, res, 12, 3600.0, w.amount);
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_part_todo(x.d.why, true);
+
+    /* Below what was sent: the part the issuer holds, reversed for it (`.sdr` of an
+     * auth+capture's, `.rev` of a token+auth's), as before. */
+    auth_capture_row(&w, true);
+    one_record(res, 1, "110", -2, "", 5500);
+    add_app(res, "ics_bill", 0, "102");
+    query_op("auth_capture", res, &w, &o);
+    assert_int_equal(o.status, PL_ST_DECLINED);
+    assert_int_equal(
+        followup_reversal(NULL, &w, &o, auth, sizeof auth, rev, sizeof rev, amount, sizeof amount),
+        1);
+    assert_string_equal(rev, REF ".sdr");
+    assert_string_equal(amount, "55.00");
+    auth_row(&w, true);
+    copy(w.op, sizeof w.op, "token_auth");
+    one_record(res, 1, "110", -2, "", 25000);
+    add_app(res, "ics_pay_subscription_create", 0, "102");
+    query_op("token_auth", res, &w, &o);
+    assert_int_equal(o.status, PL_ST_DECLINED);
+    assert_int_equal(reversal(&w, &o, rev, amount), 1);
+    assert_string_equal(rev, REF ".rev");
+    assert_string_equal(amount, "250.00");
+
+    /* A refusal the record says only 151 of (the capture timed out at the bureau: it may yet
+     * say whether it happened): asked again, as before, not escalated at once. */
+    auth_capture_row(&w, true);
+    one_record(res, 1, "110", -2, "", 15000);
+    add_app(res, "ics_bill", -1, "151");
+    x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0, w.amount);
+    assert_int_equal(x.d.kind, PL_RESOLVE_RETRY);
+    assert_false(x.part_unknown);
     free(res);
 }
 
@@ -694,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_refused_auth_capture_after_auth_100_reversed),
         cmocka_unit_test(test_captured_auth_capture_escalated),
         cmocka_unit_test(test_partial_approval_not_below_sent),
+        cmocka_unit_test(test_refused_partial_not_below_sent),
         cmocka_unit_test(test_token_auth_partial_without_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
