@@ -168,14 +168,51 @@ static bool received_timeout(const char *op, pl_cyb_found f, const pl_cyb_query_
 }
 
 /*
+ * The operator's steps an escalation's reason ends with are the essential `wreq resolve` command,
+ * with every flag paylinkctl or pl_resolver_operator refuses it without but the two every
+ * resolve has (the required response's ID and `--by NAME`): an approved authorization or
+ * auth+capture, a review, a reject and a soft decline are refused without the transaction id.
+ * That is the record's RequestID, which the operator reads in the Business Center beside the
+ * amount the record cannot tell (the part approved, or what was captured). The reason is at most
+ * 200 bytes (pl_resolve_decision.why) and must never be cut: the whole recipe is in README.md
+ * (Unknown outcomes settle themselves), which TODO_SEE points to.
+ */
+#define TODO_TXN " --transaction-id <RequestID>"
+#define TODO_SEE " (README)"
+
+/*
+ * An escalation's reason into why (whysz bytes): fmt's text, then the operator's step todo,
+ * whole. What is cut when both do not fit is fmt's text (the amounts and codes it shows), never
+ * the step: the operator reads it to know what to do.
+ */
+static void escalation_why(char *why, size_t whysz, const char *todo, const char *fmt, ...)
+    PL_PRINTF(4, 5);
+static void escalation_why(char *why, size_t whysz, const char *todo, const char *fmt, ...)
+{
+    size_t t = strlen(todo);
+    if (whysz == 0)
+        return;
+    if (t >= whysz) { /* never so with the steps here; cut as any text would be */
+        copy(why, whysz, todo);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(why, whysz - t, fmt, ap);
+    va_end(ap);
+    size_t at = n < 0 ? 0 : (size_t)n < whysz - t ? (size_t)n : whysz - t - 1;
+    memcpy(why + at, todo, t + 1);
+}
+
+/*
  * What the escalation of an auth+capture whose record says it was captured (ics_bill RCode 1)
  * writes in its reason (last_query_result), and how an operator's refusal of it is recognised
  * (followup_reversal: no `.sdr` for a captured authorization); then what the operator is to do.
  */
 #define CAPTURED_ESCALATION "captured (ics_bill)"
 #define CAPTURED_TODO                                                                              \
-    "; wreq resolve --outcome approved --amount <captured>, credit it if the order is not "        \
-    "fulfilled"
+    "; wreq resolve --outcome approved --amount <captured>" TODO_TXN                               \
+    ", credit it if not fulfilled" TODO_SEE
 
 /*
  * True when the record of an auth+capture says it was captured (ics_bill RCode 1) yet is
@@ -194,24 +231,41 @@ static bool captured_unappliable(const char *op, pl_cyb_found f, const pl_cyb_qu
     record_to_result(op, f, rec, res);
     if (!res->capture_approved || strcmp(res->decision, "ACCEPT") == 0)
         return false;
-    snprintf(why, whysz,
-             "query %d: " CAPTURED_ESCALATION " while the record says %s %s" CAPTURED_TODO, queries,
-             res->decision, res->reason_code);
+    escalation_why(why, whysz, CAPTURED_TODO,
+                   "query %d: " CAPTURED_ESCALATION " while the record says %s %s", queries,
+                   res->decision, res->reason_code);
     return true;
 }
 
 /*
  * What an operator told of a partial approval whose part the record cannot tell
- * (partial_unreadable) is to do, by what the request was: an authorization is approved for the
- * part, or rejected with it (its `.rev` then goes for the part: pl_resolver_operator, held_amount);
- * an auth+capture that was not captured is a soft decline with it (its `.sdr` for the part). A
- * refusal without the part would reverse the whole amount asked, which CyberSource refuses above
- * what it authorized: the hold would stay.
+ * (partial_unreadable) is to do, by what the request was and what the record says of it: an
+ * authorization approved is approved for the part, or rejected with it (its `.rev` then goes for
+ * the part: pl_resolver_operator, held_amount), and so is one refused or failed after it (a
+ * token+auth's token refused); one Decision Manager rejected (481, 400) is rejected with the
+ * part, one it held for review (480) is a review of the part; an auth+capture that was not
+ * captured is a soft decline with it (its `.sdr` for the part), whatever Decision Manager said
+ * (review and rejected are only an authorization's). A refusal without the part would reverse
+ * the whole amount asked, which CyberSource refuses above what it authorized: the hold would
+ * stay. PART_TODO_CAPTURE_UNKNOWN: an auth+capture whose capture timed out at the bureau after
+ * the partial approval (received_timeout), captured or not as the Business Center tells.
  */
-#define PART_TODO_AUTH                                                                             \
-    "; wreq resolve --outcome approved, or rejected (.rev for the part), --amount <part>"
-#define PART_TODO_AUTH_CAPTURE                                                                     \
-    "; wreq resolve --outcome declined --vendor-response 230 --amount <part> (.sdr for the part)"
+#define PART_TODO(outcome) "; wreq resolve --outcome " outcome " --amount <part>" TODO_TXN TODO_SEE
+#define PART_TODO_AUTH PART_TODO("approved|rejected")
+#define PART_TODO_REJECTED PART_TODO("rejected")
+#define PART_TODO_REVIEW PART_TODO("review")
+#define PART_TODO_AUTH_CAPTURE PART_TODO("declined --vendor-response 230")
+#define PART_TODO_CAPTURE_UNKNOWN                                                                  \
+    "; wreq resolve" TODO_TXN ": approved --amount <captured> if captured, else the soft "         \
+    "decline" TODO_SEE
+
+/* An operation whose ics_auth may approve a part (ReasonCode 110): an authorization, a
+ * token+auth or an auth+capture. */
+static bool partial_op(const char *op)
+{
+    return strcmp(op, "auth") == 0 || strcmp(op, "token_auth") == 0 ||
+           strcmp(op, "auth_capture") == 0;
+}
 
 /*
  * True when res, a record of an authorization or auth+capture read as an answer (verdict f), is
@@ -233,13 +287,16 @@ static bool captured_unappliable(const char *op, pl_cyb_found f, const pl_cyb_qu
  * happened). Asking again tells nothing more: escalated at once, with the operator's step
  * (CAPTURED_TODO for a captured one, PART_TODO_* otherwise) — never the timeout reversal, which
  * goes for the whole amount sent and is refused above the part (step: decision_ex.part_unknown).
+ * The reason says "partial approval (110)" only of an approval (ACCEPT); Decision Manager's
+ * reject or review of it, and a refusal or failure after it, are "<decision> <reason> after a
+ * partial approval (110)", each with its own step (before, a 481 or 480 read as a partial
+ * approval, and the operator was told to approve an order Decision Manager refused or held).
  */
 static bool partial_unreadable(const char *op, pl_cyb_found f, const pl_bureau_result *res,
                                const char *sent, int queries, char *why, size_t whysz)
 {
     bool auth_capture = strcmp(op, "auth_capture") == 0;
-    if (f == PL_CYB_NOT_THERE || strcmp(res->service_reason_code, "110") != 0 ||
-        (strcmp(op, "auth") != 0 && strcmp(op, "token_auth") != 0 && !auth_capture) ||
+    if (f == PL_CYB_NOT_THERE || strcmp(res->service_reason_code, "110") != 0 || !partial_op(op) ||
         (f != PL_CYB_FOUND_OK && pl_cybersource_received_timeout(res->reason_code)))
         return false;
     int64_t asked = 0;
@@ -255,18 +312,24 @@ static bool partial_unreadable(const char *op, pl_cyb_found f, const pl_bureau_r
         copy(amount, sizeof amount, "the amount sent not recorded");
     else
         snprintf(amount, sizeof amount, "no amount below the %s sent", sent);
-    if (f == PL_CYB_FOUND_OK)
+    /* Decision Manager's reject or review of an approval (ics_decision RCode 0, record_to_result)
+     * is what the row is resolved as, for the part: shown as such, never as an approval. */
+    bool accept = f == PL_CYB_FOUND_OK && strcmp(res->decision, "ACCEPT") == 0;
+    if (accept)
         copy(state, sizeof state, "partial approval (110)");
     else
         snprintf(state, sizeof state, "%.6s %.3s after a partial approval (110)", res->decision,
                  res->reason_code);
+    const char *todo =
+        auth_capture                                                   ? PART_TODO_AUTH_CAPTURE
+        : f == PL_CYB_FOUND_OK && strcmp(res->decision, "REVIEW") == 0 ? PART_TODO_REVIEW
+        : f == PL_CYB_FOUND_OK && strcmp(res->decision, "REJECT") == 0 ? PART_TODO_REJECTED
+                                                                       : PART_TODO_AUTH;
     if (res->capture_approved)
-        snprintf(why, whysz, "query %d: 110 " CAPTURED_ESCALATION ", %s: not applied" CAPTURED_TODO,
-                 queries, amount);
-    else if (auth_capture)
-        snprintf(why, whysz, "query %d: %s, %s" PART_TODO_AUTH_CAPTURE, queries, state, amount);
+        escalation_why(why, whysz, CAPTURED_TODO, "query %d: 110 " CAPTURED_ESCALATION ", %s",
+                       queries, amount);
     else
-        snprintf(why, whysz, "query %d: %s, %s" PART_TODO_AUTH, queries, state, amount);
+        escalation_why(why, whysz, todo, "query %d: %s, %s", queries, state, amount);
     return true;
 }
 
@@ -276,12 +339,16 @@ typedef struct decision_ex {
     bool from_answer;     /* res holds the bureau's answer (map it as the worker would) */
     pl_bureau_result res; /* when from_answer */
     /* ESCALATE: a partial approval (110) whose part the record cannot tell
-     * (partial_unreadable). The step escalates it even where the policy reverses an
-     * authorization that cannot be confirmed: the timeout reversal goes for the whole amount
-     * the request sent, which CyberSource refuses above the part, and the escalation of that
-     * refusal would replace the reason that tells the operator what to do. */
+     * (partial_unreadable), or after which the record says only 151, 152 or 250 (decide's
+     * received_timeout branch, at the last query). The step escalates it even where the policy
+     * reverses an authorization that cannot be confirmed: the timeout reversal goes for the
+     * whole amount the request sent, which CyberSource refuses above the part, and the
+     * escalation of that refusal would replace the reason that tells the operator what to do. */
     bool part_unknown;
 } decision_ex;
+
+/* What an escalation at the last query starts its reason with (decide). */
+#define ESCALATED_AFTER "escalated after %d queries; "
 
 /* decide, as pl_resolver_decide (resolver.h); sent is what the request sent (the required
  * response's amount, a decimal; "" when it has none), which a partial approval's amount must be
@@ -321,11 +388,26 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
             /* The record says only what the answer said: 151/152, received and then a time-out
              * at the bureau. Applied as an error it would free the order system to send it
              * again (the worker left it unknown for that reason): asked again, then escalated
-             * (or, for an authorization, reversed). */
-            snprintf(d->why, sizeof d->why,
-                     "query %d: the bureau's record says %s (received, then a time-out): it "
-                     "cannot tell whether the request was processed",
-                     queries, x.res.reason_code);
+             * (or, for an authorization, reversed). After a partial approval (ics_auth 110,
+             * which partial_unreadable leaves to this branch: a token or a capture that timed
+             * out may yet be told) the part is not the record's to tell either: escalated at the
+             * last query without the timeout reversal, which goes for the whole amount sent and
+             * is refused above the part (before, it went, and the hold stayed), its reason
+             * ending with the operator's step, short enough for the "escalated after" prefix
+             * below never to cut it. */
+            x.part_unknown = partial_op(op) && strcmp(x.res.service_reason_code, "110") == 0;
+            int prefix = snprintf(NULL, 0, ESCALATED_AFTER, queries);
+            if (x.part_unknown && last && prefix > 0 && (size_t)prefix < sizeof d->why / 2)
+                escalation_why(d->why, sizeof d->why - (size_t)prefix,
+                               strcmp(op, "auth_capture") == 0 ? PART_TODO_CAPTURE_UNKNOWN
+                                                               : PART_TODO_AUTH,
+                               "query %d: %.6s %.3s after a partial approval (110)", queries,
+                               x.res.decision, x.res.reason_code);
+            else
+                snprintf(d->why, sizeof d->why,
+                         "query %d: the bureau's record says %s (received, then a time-out): it "
+                         "cannot tell whether the request was processed",
+                         queries, x.res.reason_code);
             memset(&x.res, 0, sizeof x.res);
         } else if (f != PL_CYB_NOT_THERE) {
             d->kind = PL_RESOLVE_APPLY;
@@ -356,7 +438,7 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
         /* What decides comes first: a long failure text is cut, never the escalation. */
         char why[sizeof d->why];
         memcpy(why, d->why, sizeof why);
-        int n = snprintf(d->why, sizeof d->why, "escalated after %d queries; ", queries);
+        int n = snprintf(d->why, sizeof d->why, ESCALATED_AFTER, queries);
         if (n > 0 && (size_t)n < sizeof d->why)
             snprintf(d->why + n, sizeof d->why - (size_t)n, "%.*s", (int)(sizeof d->why) - n - 1,
                      why);
@@ -2073,6 +2155,14 @@ static int safe_reverse(pl_resolver *r, PGconn *c, const row *w, bool queried, c
     return rc;
 }
 
+/* True when a timeout reversal whose auth_reversal row says status (reversal_state) has a row
+ * and no outcome yet: received, sent, or unknown (its own required response being settled). */
+static bool reversal_in_flight(const char *status)
+{
+    return strcmp(status, "received") == 0 || strcmp(status, "sent") == 0 ||
+           strcmp(status, "unknown") == 0;
+}
+
 /* A timeout reversal was requested: settle the authorization from its outcome. */
 /* The timeout reversal rid's row as paylink-reversal recorded it: its status and vendor response
  * ("" and "" before it is recorded). Returns 0 or PL_ERR_DB. */
@@ -2605,7 +2695,7 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
     }
     /* A timeout reversal in flight (its row not final) is followed by the resolver, which tells
      * an operator when it fails: resolved now, nobody would, and the funds could stay held. */
-    if (strcmp(rs, "received") == 0 || strcmp(rs, "sent") == 0 || strcmp(rs, "unknown") == 0) {
+    if (reversal_in_flight(rs)) {
         return refuse(
             r, c, sid, &w, PL_ERR_STATE, msg, msgsz,
             "the timeout reversal %s of %s is in flight (%s): resolve it once that reversal "
@@ -2761,10 +2851,18 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
         rc = 0;
     } else if (rc == 0 && w.reversal_now[0]) {
         release(c, sid, r->owner);
-        snprintf(msg, msgsz,
-                 "the timeout reversal %s of %s was taken up by paylink-reversal meanwhile (%s): "
-                 "resolve it once that reversal has an outcome",
-                 w.reversal_rid, w.rid, w.reversal_now);
+        /* Recorded meanwhile, it may have its outcome already (answered between the two
+         * reads): then the operator resolves it again now, against that outcome. */
+        if (reversal_in_flight(w.reversal_now))
+            snprintf(msg, msgsz,
+                     "the timeout reversal %s of %s was taken up by paylink-reversal meanwhile "
+                     "(%s): resolve it once that reversal has an outcome",
+                     w.reversal_rid, w.rid, w.reversal_now);
+        else
+            snprintf(msg, msgsz,
+                     "the timeout reversal %s of %s was taken up by paylink-reversal meanwhile and "
+                     "has an outcome now (%s): resolve it again",
+                     w.reversal_rid, w.rid, w.reversal_now);
         rc = PL_ERR_STATE;
     } else if (rc == 0) {
         release(c, sid, r->owner);

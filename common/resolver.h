@@ -131,7 +131,11 @@ typedef struct pl_resolve_decision {
  * 151, 152 or 250; this function knows no amount sent, and the resolver's step also escalates
  * one whose amount is not below what the request sent (the record's amount may be the amount
  * asked), without the timeout reversal (it goes for the whole amount sent), its reason telling
- * the operator the `wreq resolve` for the part.
+ * the operator the `wreq resolve` for the part (with `--transaction-id <RequestID>`; the whole
+ * recipe, `--by` too, in README.md). One the record says only 151, 152 or 250 of after the
+ * partial approval is asked again, and at the last query escalated with that step, without the
+ * timeout reversal either. An escalation's reason is never cut where it gives the operator's
+ * step: the record's own text is, when both do not fit why.
  */
 pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
                                        const char *merchant_reference, int query_rc,

@@ -588,8 +588,8 @@ static void test_step_partial_approval_not_below_sent(void **state)
         fail_msg("%s", msg);
     assert_value(RR_STATE, whole.sid,
                  "escalated|-|1|-|query 1: partial approval (110), no amount below the 55.00 sent; "
-                 "wreq resolve --outcome approved, or rejected (.rev for the part), --amount "
-                 "<part>");
+                 "wreq resolve --outcome approved|rejected --amount <part> --transaction-id "
+                 "<RequestID> (README)");
     assert_value(AUTH_STATE, whole.rid, "unknown||-");
     assert_int_equal(pub.calls, 0); /* no `.tor`, no reply */
 

@@ -412,28 +412,44 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     free(res);
 }
 
-/* An escalation of a captured auth+capture tells the operator what to do, whole (not cut). */
+/* why ends with todo, whole (not cut), and fits the reason (pl_resolve_decision.why). */
+static void assert_ends_with(const char *why, const char *todo)
+{
+    size_t n = strlen(why), t = strlen(todo);
+    if (n >= sizeof((pl_resolve_decision *)0)->why || n < t || strcmp(why + n - t, todo) != 0)
+        fail_msg("the operator is not told what to do, whole: %s\n  (expected it to end with %s)",
+                 why, todo);
+}
+
+/* An escalation of a captured auth+capture tells the operator what to do, whole (not cut): the
+ * approval for what was captured with the record's RequestID as --transaction-id, which an
+ * approved auth+capture is refused without (pl_resolver_operator). */
 static void assert_operator_told(const char *why)
 {
-    const char *todo = strstr(why, "; wreq resolve --outcome approved --amount <captured>, credit "
-                                   "it if the order is not fulfilled");
-    if (!todo)
-        fail_msg("the operator is not told what to do: %s", why);
+    assert_ends_with(why, "; wreq resolve --outcome approved --amount <captured> --transaction-id "
+                          "<RequestID>, credit it if not fulfilled (README)");
 }
 
 /* An escalation of a partial approval whose part the record cannot tell tells the operator the
- * `wreq resolve` for the part, whole (not cut: it ends the reason): an authorization's approved
- * or rejected (its `.rev`), an auth+capture's soft decline (its `.sdr`). */
+ * `wreq resolve` for the part, whole (not cut: it ends the reason), with the record's RequestID
+ * as --transaction-id (an approval, a review, a reject and a soft decline are refused without
+ * one): outcome is "approved|rejected" for an authorization approved or refused after it,
+ * "rejected" or "review" for Decision Manager's reject or review of it, "declined
+ * --vendor-response 230" (the soft decline) for an auth+capture not captured. */
+static void assert_part_todo_as(const char *why, const char *outcome)
+{
+    char todo[160];
+    snprintf(todo, sizeof todo,
+             "; wreq resolve --outcome %s --amount <part> --transaction-id <RequestID> (README)",
+             outcome);
+    assert_ends_with(why, todo);
+}
+
+/* assert_part_todo_as for an authorization approved or refused after it (auth_capture false), or
+ * an auth+capture not captured. */
 static void assert_part_todo(const char *why, bool auth_capture)
 {
-    const char *todo =
-        auth_capture
-            ? "; wreq resolve --outcome declined --vendor-response 230 --amount <part> (.sdr for "
-              "the part)"
-            : "; wreq resolve --outcome approved, or rejected (.rev for the part), --amount <part>";
-    size_t n = strlen(why), t = strlen(todo);
-    if (n < t || strcmp(why + n - t, todo) != 0)
-        fail_msg("the operator is not told what to do, whole: %s", why);
+    assert_part_todo_as(why, auth_capture ? "declined --vendor-response 230" : "approved|rejected");
 }
 
 /*
@@ -584,8 +600,8 @@ static void test_partial_approval_not_below_sent(void **state)
                     fail_msg("rcode %d, amount %lld, query %d: kind %d (%s)", rcode,
                              (long long)amounts[i], q, (int)x.d.kind, x.d.why);
                 assert_false(x.from_answer);
-                assert_non_null(strstr(x.d.why, "110 captured (ics_bill), no amount below the "
-                                                "150.00 sent: not applied"));
+                assert_non_null(
+                    strstr(x.d.why, "110 captured (ics_bill), no amount below the 150.00 sent; "));
                 assert_null(strstr(x.d.why, "escalated after"));
                 assert_operator_told(x.d.why);
             }
@@ -612,7 +628,9 @@ static void test_partial_approval_not_below_sent(void **state)
     /* An authorization's (auth, token_auth) of the 500.00 sent, or above it, RCode 0 or 1, or
      * RCode 1 without an amount, approved, held or refused by Decision Manager after: not
      * applied, and not reversed by the step though its policy reverses (can_reverse): escalated
-     * with the operator's step. */
+     * with the operator's step. Decision Manager's reject or review of it is said as such, and
+     * the step is the reject or review for the part: before, its reason said "partial approval
+     * (110)" and told the operator to approve an order Decision Manager refused or held. */
     static const struct {
         const char *op;
         int rcode;
@@ -620,12 +638,21 @@ static void test_partial_approval_not_below_sent(void **state)
         int64_t amount;
         int dm_rcode;
         const char *dm_reason;
+        const char *state; /* what the reason says the record is */
+        const char *todo;  /* the outcome the operator is told to give (assert_part_todo_as) */
     } cases[] = {
-        {"auth", 1, true, 50000, -2, ""},       {"auth", 0, true, 50000, -2, ""},
-        {"auth", 1, true, 60000, -2, ""},       {"auth", 1, false, 0, -2, ""},
-        {"token_auth", 0, true, 50000, -2, ""}, {"token_auth", 1, false, 0, -2, ""},
-        {"auth", 1, true, 50000, 0, "481"},     {"auth", 1, true, 50000, 0, "480"},
-        {"auth", 1, true, 0, -2, ""},
+        {"auth", 1, true, 50000, -2, "", "partial approval (110)", "approved|rejected"},
+        {"auth", 0, true, 50000, -2, "", "partial approval (110)", "approved|rejected"},
+        {"auth", 1, true, 60000, -2, "", "partial approval (110)", "approved|rejected"},
+        {"auth", 1, false, 0, -2, "", "partial approval (110)", "approved|rejected"},
+        {"token_auth", 0, true, 50000, -2, "", "partial approval (110)", "approved|rejected"},
+        {"token_auth", 1, false, 0, -2, "", "partial approval (110)", "approved|rejected"},
+        {"auth", 1, true, 50000, 0, "481", "REJECT 481 after a partial approval (110)", "rejected"},
+        {"auth", 1, true, 50000, 0, "480", "REVIEW 480 after a partial approval (110)", "review"},
+        {"auth", 0, true, 50000, 0, "400", "REJECT 400 after a partial approval (110)", "rejected"},
+        {"token_auth", 1, false, 0, 0, "480", "REVIEW 480 after a partial approval (110)",
+         "review"},
+        {"auth", 1, true, 0, -2, "", "partial approval (110)", "approved|rejected"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         auth_row(&w, true);
@@ -637,10 +664,12 @@ static void test_partial_approval_not_below_sent(void **state)
         x = decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0, w.amount);
         if (x.d.kind != PL_RESOLVE_ESCALATE)
             fail_msg("case %zu: kind %d (%s)", i, (int)x.d.kind, x.d.why);
-        assert_non_null(strstr(x.d.why, "query 1: partial approval (110), "));
-        assert_non_null(strstr(x.d.why, cases[i].has_amount ? "no amount below the 500.00 sent"
-                                                            : "without an amount"));
-        assert_part_todo(x.d.why, false);
+        char want[120];
+        snprintf(want, sizeof want, "query 1: %s, %s", cases[i].state,
+                 cases[i].has_amount ? "no amount below the 500.00 sent" : "without an amount");
+        if (strncmp(x.d.why, want, strlen(want)) != 0)
+            fail_msg("case %zu: %s\n  does not start with %s", i, x.d.why, want);
+        assert_part_todo_as(x.d.why, cases[i].todo);
         assert_null(strstr(x.d.why, "captured")); /* nothing was captured */
         assert_true(x.part_unknown);
         assert_true(can_reverse(&w));
@@ -772,6 +801,19 @@ static void test_refused_partial_not_below_sent(void **state)
     decision_ex x = decide(&p, "auth_capture", REF, 0, NULL, res, 12, 3600.0, w.amount);
     assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
     assert_part_todo(x.d.why, true);
+    /* Nor are the others': captured, and an authorization Decision Manager rejected or held. */
+    res->recs[0].apps[1].rcode = 1;
+    x = decide(&p, "auth_capture", REF, 0, NULL, res, 12, 3600.0, w.amount);
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_operator_told(x.d.why);
+    for (int review = 0; review <= 1; review++) {
+        auth_row(&w, true);
+        copy(w.amount, sizeof w.amount, "99999999999.99");
+        one_record(res, 1, "110", 0, review ? "480" : "481", 9999999999999);
+        x = decide(&p, "auth", REF, 0, NULL, res, 12, 3600.0, w.amount);
+        assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+        assert_part_todo_as(x.d.why, review ? "review" : "rejected");
+    }
 
     /* Below what was sent: the part the issuer holds, reversed for it (`.sdr` of an
      * auth+capture's, `.rev` of a token+auth's), as before. */
@@ -796,13 +838,101 @@ static void test_refused_partial_not_below_sent(void **state)
     assert_string_equal(amount, "250.00");
 
     /* A refusal the record says only 151 of (the capture timed out at the bureau: it may yet
-     * say whether it happened): asked again, as before, not escalated at once. */
+     * say whether it happened): asked again, as before, not escalated at once
+     * (test_partial_then_timeout_escalated: its last query). */
     auth_capture_row(&w, true);
     one_record(res, 1, "110", -2, "", 15000);
     add_app(res, "ics_bill", -1, "151");
     x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0, w.amount);
     assert_int_equal(x.d.kind, PL_RESOLVE_RETRY);
+    free(res);
+}
+
+/*
+ * A partial approval (ics_auth ReasonCode 110) after which the record says only 151, 152 or 250
+ * (a token+auth's token, or an auth+capture's capture, received and then timed out at the
+ * bureau: FOUND_ERROR, which partial_unreadable leaves to be asked again) is asked again; at the
+ * last query it is escalated as a partial approval whose part the record cannot tell
+ * (x.part_unknown): never with the timeout reversal where the policy has one
+ * (escalation_reverses), which goes for the whole amount sent and is refused above the part, and
+ * its reason ends with the operator's step, whole, whatever the number of queries. Before, it
+ * was escalated with part_unknown false: the step took the timeout reversal for the whole 500.00
+ * (refused above the part, the hold staying), and the reason told the operator nothing to do.
+ * A time-out without a partial approval takes the safe step, as before.
+ */
+static void test_partial_then_timeout_escalated(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+    row w;
+    static const struct {
+        const char *op;
+        int auth_rcode;
+        const char *app;    /* the application that timed out after it */
+        const char *reason; /* its reason */
+        const char *todo;   /* how the reason ends */
+    } cases[] = {
+        {"token_auth", 1, "ics_pay_subscription_create", "151",
+         "; wreq resolve --outcome approved|rejected --amount <part> --transaction-id <RequestID> "
+         "(README)"},
+        {"token_auth", 1, "ics_pay_subscription_create", "250",
+         "; wreq resolve --outcome approved|rejected --amount <part> --transaction-id <RequestID> "
+         "(README)"},
+        {"auth_capture", 1, "ics_bill", "152",
+         "; wreq resolve --transaction-id <RequestID>: approved --amount <captured> if captured, "
+         "else the soft decline (README)"},
+    };
+    /* With a number of queries no policy has, the record's text is cut, never the step. */
+    static const int max_queries[] = {12, 999, 999999};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t m = 0; m < sizeof max_queries / sizeof max_queries[0]; m++) {
+            p.max_queries = max_queries[m];
+            bool ac = strcmp(cases[i].op, "auth_capture") == 0;
+            if (ac)
+                auth_capture_row(&w, true);
+            else
+                auth_row(&w, true);
+            w.reverse_unconfirmed = true;
+            copy(w.op, sizeof w.op, cases[i].op);
+            one_record(res, cases[i].auth_rcode, "110", -2, "", 50000);
+            add_app(res, cases[i].app, -1, cases[i].reason);
+            /* Asked again before the last query. */
+            decision_ex x = decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0, w.amount);
+            if (x.d.kind != PL_RESOLVE_RETRY)
+                fail_msg("case %zu: kind %d (%s)", i, (int)x.d.kind, x.d.why);
+            x = decide(&p, cases[i].op, REF, 0, NULL, res, p.max_queries, 3600.0, w.amount);
+            assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+            assert_false(x.from_answer);
+            assert_true(x.part_unknown);
+            assert_false(escalation_reverses(&w, &x));
+            char want[120];
+            snprintf(want, sizeof want,
+                     "escalated after %d queries; query %d: ERROR %s after a partial approval%s",
+                     p.max_queries, p.max_queries, cases[i].reason,
+                     p.max_queries < 1000 ? " (110); " : "");
+            if (strncmp(x.d.why, want, strlen(want)) != 0)
+                fail_msg("case %zu: %s\n  does not start with %s", i, x.d.why, want);
+            assert_ends_with(x.d.why, cases[i].todo);
+            /* Not an escalation for being captured: an operator's soft decline of it has its
+             * `.sdr` (escalated_captured reads this text). */
+            assert_null(strstr(x.d.why, CAPTURED_ESCALATION));
+        }
+    }
+    /* A time-out without a partial approval (ics_auth 100): the safe step, as before. */
+    p.max_queries = 12;
+    auth_row(&w, true);
+    w.reverse_unconfirmed = true;
+    copy(w.op, sizeof w.op, "token_auth");
+    one_record(res, 1, "100", -2, "", 50000);
+    add_app(res, "ics_pay_subscription_create", -1, "151");
+    decision_ex x = decide(&p, "token_auth", REF, 0, NULL, res, 12, 3600.0, w.amount);
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
     assert_false(x.part_unknown);
+    assert_true(escalation_reverses(&w, &x));
+    assert_non_null(strstr(x.d.why, "the bureau's record says 151 (received, then a time-out)"));
     free(res);
 }
 
@@ -852,6 +982,7 @@ int main(void)
         cmocka_unit_test(test_captured_auth_capture_escalated),
         cmocka_unit_test(test_partial_approval_not_below_sent),
         cmocka_unit_test(test_refused_partial_not_below_sent),
+        cmocka_unit_test(test_partial_then_timeout_escalated),
         cmocka_unit_test(test_token_auth_partial_without_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
