@@ -54,6 +54,22 @@ static void on_dump_signal(int sig)
     g_dump = 1;
 }
 
+/*
+ * What the owner of a row it made unknown, reading that row again instead of publishing its
+ * `timeout` reply, has produced of that reply (job.rr_own): what it records should the row have
+ * been settled meanwhile, its final reply held for the resolver (answer_from_row). A redelivery
+ * or a duplicate that finds the row so records nothing: the final reply waits for the owner (or
+ * a replay's hold for the owner's copy), and only the owner knows what of its own may still be
+ * queued. Without its record, nobody's comes, and the final reply waits the 10 minutes.
+ */
+enum {
+    RR_OWN_NOT,         /* no such owner (or it has replayed the reply since: answer_from_row) */
+    RR_OWN_COPY_FAILED, /* its copy, produced within the window, failed (retry_publish): it may
+                         * still have been persisted in flight, so the hold (pl_replayed) */
+    RR_OWN_NO_COPY,     /* past the window it produced none (on_written): nothing of its own
+                         * can be queued (pl_replied, now) */
+};
+
 typedef enum job_state {
     JS_NEW,
     JS_LOOKING, /* refused by validation: is there a row for its request_id after all? */
@@ -137,6 +153,9 @@ struct job {
      * rr_since: when finish_unknown sent the row's write. */
     bool rr_reply, rr_marked, rr_hold, rr_reread, rr_parked;
     double rr_since;
+    /* The owner reading its row again instead of publishing its `timeout` reply: what of it it
+     * produced (RR_OWN_*), recorded should it find the final reply held (answer_from_row). */
+    uint8_t rr_own;
     /* Its write changed no row: the re-read says whether the row holds this job's own reply (a
      * write that committed, re-sent after the connection was lost: own_reply), to publish it
      * as written (a generated card number after all, and not marked replayed). */
@@ -675,6 +694,19 @@ static bool partition_leaving(const job *j)
     return j->leaving || (e->consumer && rd_kafka_assignment_lost(e->consumer));
 }
 
+/*
+ * Whether a stop is asked: the worker is stopping, or a SIGTERM (or a fatal producer error) set
+ * g_stop while the loop that sets `stopping` is not running — during a revoke drain, whose
+ * loop_once runs inside on_rebalance. No bureau call starts then (slot_take, slot_start_queued,
+ * record_sent, next_call): the stop's drain that follows is bounded by the revoke drain's start
+ * (stop_drain_deadline), and a call started now could be cut short and leave its outcome
+ * unknown where there need be none.
+ */
+static bool stop_asked(const pl_engine *e)
+{
+    return e->stopping || g_stop;
+}
+
 static void job_fail(job *j, const char *why, bool unsent);
 
 /* ---- publishing ---- */
@@ -771,6 +803,9 @@ static void retry_publish(pl_engine *e, job *j, const char *topic, const char *k
 {
     if (j->rr_reply && strcmp(topic, e->t_reply) == 0) {
         j->rr_reread = true;
+        /* The owner's own copy (a replay's is recorded with the hold): answer_from_row. */
+        if (!j->rr_hold)
+            j->rr_own = RR_OWN_COPY_FAILED;
         j->due = now_s() + publish_backoff(j);
         pl_counter_add(e->m_produce_fail, 1);
         return;
@@ -1567,6 +1602,7 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
         PL_WARN(j->pub.req.request_id,
                 "its outcome became unknown %.0f s ago: answered from its row again",
                 now_s() - j->rr_since);
+        j->rr_own = RR_OWN_NO_COPY;
         j->owner_recheck = true;
         start_check(j);
         return;
@@ -1865,8 +1901,9 @@ static int slot_cap(const job *j)
 static void slot_take(job *j)
 {
     pl_engine *e = j->pub.eng;
-    if (e->stopping) {
-        /* Not sent, and no call starts during a stop: redelivered (abandon_queued). */
+    if (stop_asked(e)) {
+        /* Not sent, and no call starts during a stop, nor once one is asked during a revoke
+         * drain (stop_asked): redelivered (abandon_queued). */
         job_abandon(j);
         return;
     }
@@ -1915,8 +1952,9 @@ static void start_record(job *j);
 /* Lets the requests waiting for slot s go while it has room. */
 static void slot_start_queued(pl_engine *e, slot *s)
 {
-    /* Stopping: a waiting request is not started now (abandon_queued gives it up). */
-    while (!e->stopping && s->qhead && s->active < slot_cap(s->qhead)) {
+    /* Stopping, or a stop asked (stop_asked): a waiting request is not started now
+     * (abandon_queued gives it up). */
+    while (!stop_asked(e) && s->qhead && s->active < slot_cap(s->qhead)) {
         job *n = s->qhead;
         s->qhead = n->qnext;
         if (!s->qhead)
@@ -2292,9 +2330,9 @@ static void give_back(job *j)
     PL_INFO(j->pub.req.request_id,
             "%s: next call %s not sent: %s; its row goes back to 'received' for the redelivery",
             j->pub.svc->code, pl_bureau_op_name(j->pub.call.op),
-            e->stopping  ? "stopping"
-            : j->leaving ? "its partition was revoked"
-                         : "its partition's assignment was lost");
+            stop_asked(e) ? "stopping"
+            : j->leaving  ? "its partition was revoked"
+                          : "its partition's assignment was lost");
     slot_release(j);
     const char *p[] = {j->pub.req.request_id, j->pub.attempt};
     pl_db_unit *u = job_unit_new(j, on_given_back);
@@ -2307,13 +2345,13 @@ static void give_back(job *j)
  * bureau slot: its row is 'sent' (by the previous call) and must not wait in the slot queue,
  * where a redelivery would see it idle. The row is marked sent again under a fresh attempt that
  * takes over only this job's own mark (job->prev_attempt), durably, before the bytes leave.
- * None starts during a stop or for a partition being left (give_back): revoked, or its
- * assignment lost with the revoke not served yet (partition_leaving; the next owner may be
- * running the request already).
+ * None starts during a stop, a stop asked during a revoke drain (stop_asked), or for a
+ * partition being left (give_back): revoked, or its assignment lost with the revoke not served
+ * yet (partition_leaving; the next owner may be running the request already).
  */
 static void next_call(job *j)
 {
-    if (j->pub.eng->stopping || partition_leaving(j)) {
+    if (stop_asked(j->pub.eng) || partition_leaving(j)) {
         give_back(j);
         return;
     }
@@ -2975,8 +3013,24 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
                 "its row was settled and its final reply is held for the resolver to publish: "
                 "nothing published for this copy");
         followups_drop(j);
-        j->rr_reply = false;
         j->outcome = "replayed";
+        /* The row's owner reading it again after its own `timeout` copy failed, or past its
+         * window without producing one: nobody else records what the final reply waits for (a
+         * redelivery finding the row so records nothing), and without a record it waits the 10
+         * minutes. A copy that failed may still have been persisted, as a request on the wire
+         * when the producer gave up: the hold (pl_replayed), as for a replay; none produced:
+         * out now (pl_replied, which also ends a replay's hold waiting for this owner's copy).
+         * The job completes once that is recorded (job_done, mark_replied), not before, as
+         * after a `timeout` reply. */
+        j->rr_reply = j->rr_own != RR_OWN_NOT;
+        j->rr_hold = j->rr_own == RR_OWN_COPY_FAILED;
+        if (j->rr_reply)
+            PL_INFO(j->pub.req.request_id, "it made the row unknown and %s: %s",
+                    j->rr_hold ? "its timeout reply failed to publish"
+                               : "produced no timeout reply of its own",
+                    j->rr_hold ? "the final reply held until that copy can no longer arrive "
+                                 "(recorded as a replay)"
+                               : "the final reply free to go now (recorded as out)");
         job_done(j);
         return;
     }
@@ -2996,6 +3050,11 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
          * recorded with the hold for its owner's copy (pl_replayed). */
         j->rr_reply = strcmp(v->status, "unknown") == 0;
         j->rr_hold = j->rr_reply;
+        /* The owner replaying it too: a copy produced now, past its window, which a record of
+         * its first copy (pl_replayed) or of none (pl_replied) would not cover. This replay
+         * records its own once Kafka has it; should it fail, nothing is recorded (the 10
+         * minutes), as for a redelivery's. */
+        j->rr_own = RR_OWN_NOT;
         replay(j, v->reply, v->followups);
         return;
     }
@@ -3244,9 +3303,9 @@ static bool record_sent(job *j)
     if (!sp->record_sent || !sp->prepare_alone || !j->pub.svc || !j->ops || j->read_back ||
         !sp->prepare_alone(&j->pub))
         return false;
-    if (e->stopping || j->leaving) {
-        /* A redelivery admitted behind a finished owner: no call starts during a stop or for a
-         * partition given up (leave_partitions). */
+    if (stop_asked(e) || j->leaving) {
+        /* A redelivery admitted behind a finished owner: no call starts during a stop, a stop
+         * asked (stop_asked), or for a partition given up (leave_partitions). */
         job_leave(j);
         return true;
     }

@@ -157,7 +157,8 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
  * its first call instead of waiting for this owner and making the row a required response, as
  * it does with a row left 'sent'. Only this attempt's own mark: a row another actor made
  * unknown or answered, or marked meanwhile, stays as it is. The operation the row says was sent
- * last is kept (the mark of the next run sets it anew).
+ * last is kept (the mark of the next run sets it anew), and so is whatever the spec's mark
+ * claimed: a spec whose mark claims asks for no next call (pl_spec.next_call).
  */
 #define PL_ENGINE_SQL_UNMARK                                                                       \
     "UPDATE %s SET status = 'received', sent_at = NULL, sent_by = '' "                             \
@@ -377,7 +378,15 @@ typedef struct pl_spec {
      * redelivery runs the request again from its first call. This too relies on the calls
      * before a next call having no effect (made again, they change nothing at the bureau),
      * which is why no spec flag selects it: a spec whose first call held something at the
-     * bureau (an authorization) must not use next_call for what follows.
+     * bureau (an authorization) must not use next_call for what follows. Nor may a spec whose
+     * mark claims something in the database (spec->mark_sent) ask for a next call, unless that
+     * claim is undone when the row is put back, which nothing does today: PL_ENGINE_SQL_UNMARK
+     * resets the row's status, sent_at and sent_by only, not what the mark claimed (svc's
+     * claim_amount and the claimed row's amount_pending, a card's activation_pending), and the
+     * triggers release a claim only when its row reaches a final status. The redelivery's mark,
+     * from 'received', would claim again what is still claimed (amount_pending counted twice,
+     * and released once). J19 (an authorization: an inquiry, then the PreauthorizationRequest)
+     * claims nothing.
      *
      * Each call is a call like any other: timed (paylink_bureau_call_seconds), retried on
      * connection failures, logged with its operation, written to the bureau message log. A

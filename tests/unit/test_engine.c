@@ -476,6 +476,118 @@ static void test_held_final_reply_left_to_the_resolver(void **state)
     held_engine_free(e);
 }
 
+/* Job j's `timeout` reply (`reply`, on e's reply topic) fails to publish: after the back-off it
+ * reads its row again (retry_publish, job_done, run_timers), its look-up caught. */
+static void timeout_copy_fails(pl_engine *e, job *j, const char *reply)
+{
+    j->state = JS_PUBLISHING;
+    j->pending_dr = 1;
+    e->fatal = false;
+    publish_failed(e, j, e->t_reply, "1-O1", 4, reply, strlen(reply),
+                   RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+    e->fatal = true;
+    assert_true(j->rr_reread);
+    j->pending_dr--; /* its delivery report is over (on_delivery) */
+    job_done(j);
+    assert_int_equal(j->state, JS_WAITING);
+    j->due = 0; /* its back-off is over */
+    run_timers(e);
+}
+
+/* The look-up job j has caught (g_caught[0], the only one) reads a row of `status` and `reply`,
+ * its final reply held or not; the look-up's unit is freed, what the job did next is caught. */
+static void reread_finds(job *j, const char *status, const char *reply, bool held)
+{
+    assert_int_equal(j->state, JS_CHECKING);
+    assert_int_equal(g_ncaught, 1);
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 0), "pl_lookup");
+    pl_db_unit *lookup = g_caught[0];
+    g_ncaught = 0;
+    g_result = looked_up(status, reply, held);
+    on_checked(j, 0, NULL, lookup);
+    PQclear(g_result);
+    g_result = NULL;
+    pl_db_unit_free(lookup);
+}
+
+/*
+ * The owner of a row it made unknown reads that row again instead of publishing its `timeout`
+ * reply — after its copy failed to publish (retry_publish), or past its window without producing
+ * one (on_written) — and finds it settled meanwhile, its final reply held for the resolver until
+ * that `timeout` reply is recorded out. Nobody else records it, so the owner does before it
+ * completes (mark_replied; on_replied completes it): its failed copy may still have been
+ * persisted in flight, so with the hold a replay records (pl_replayed); none produced, as out
+ * now (pl_replied). A replay whose copy failed, like a duplicate or a redelivery, records nothing
+ * (test_held_final_reply_left_to_the_resolver); so does an owner whose copy failed and that then
+ * replayed the row still unknown, that replay's copy failing too: a copy produced that late is
+ * one no record of the owner's first copy covers. (Before, the owner completed without a record
+ * and the final reply waited 10 minutes after the row opened.)
+ */
+static void test_owner_records_a_held_final_reply(void **state)
+{
+    (void)state;
+    static const char timeout_reply[] =
+        "{\"v\": 1, \"request_id\": \"O-1\", \"status\": \"timeout\", \"required_response\": true}";
+    static const char final_reply[] =
+        "{\"v\": 1, \"request_id\": \"O-1\", \"status\": "
+        "\"approved\", \"resolved\": true, \"resolution\": \"query\"}";
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    set_rr_hold(e, 300000);
+    /* 0: the owner's copy failed; 1: a replay's copy failed; 2: the owner past its window;
+     * 3: the owner's copy failed, then its replay's. */
+    for (int how = 0; how < 4; how++) {
+        job *j = held_job(e, "O-1");
+        j->pub.reply_json = strdup(timeout_reply);
+        j->rr_reply = true; /* as finish_unknown (or a replay) left it */
+        j->rr_hold = how == 1;
+        size_t live = e->n_live;
+        if (how == 2) {
+            j->rr_since = now_s() - RR_OWNER_WINDOW_S - 1.0;
+            j->state = JS_STORING;
+            g_ncaught = 0;
+            g_result = written_row();
+            on_written(j, 0, NULL, NULL);
+            PQclear(g_result);
+            g_result = NULL;
+        } else {
+            j->rr_since = now_s();
+            timeout_copy_fails(e, j, timeout_reply);
+        }
+        if (how == 3) {
+            reread_finds(j, "unknown", timeout_reply, false); /* replayed, held publishing */
+            assert_int_equal(j->state, JS_PUBLISHING);
+            assert_true(j->rr_reply);
+            assert_true(j->rr_hold);
+            assert_int_equal(g_ncaught, 0);
+            timeout_copy_fails(e, j, timeout_reply);
+        }
+        reread_finds(j, "approved", final_reply, true);
+        if (how == 1 || how == 3) {
+            assert_int_equal(e->n_live, live - 1); /* completed, nothing recorded */
+            assert_int_equal(g_ncaught, 0);
+            continue;
+        }
+        /* Live until its record's unit answers, nothing published. */
+        assert_int_equal(e->n_live, live);
+        assert_int_equal(j->state, JS_STORING);
+        assert_null(j->out);
+        assert_int_equal(g_ncaught, 1);
+        pl_db_unit *u = g_caught[0];
+        assert_string_equal(pl_db_unit_stmt(u, 0), how == 0 ? "pl_replayed" : "pl_replied");
+        assert_string_equal(pl_db_unit_param(u, 0, 0), "auth");
+        assert_string_equal(pl_db_unit_param(u, 0, 1), "O-1");
+        if (how == 0)
+            assert_string_equal(pl_db_unit_param(u, 0, 2), "330");
+        g_ncaught = 0;
+        on_replied(j, 0, NULL, u);
+        pl_db_unit_free(u);
+        assert_int_equal(e->n_live, live - 1); /* completed now */
+        assert_int_equal(g_ncaught, 0);
+    }
+    held_engine_free(e);
+}
+
 /*
  * The owner of a row it made unknown produces its `timeout` reply only within RR_OWNER_WINDOW_S
  * of sending that write (066); later it reads its row again and answers as a redelivery does.
@@ -999,9 +1111,11 @@ static void inquiry_answered(job *j)
  * and once that write is done (whatever came of it) the job is given up, its offset left for
  * redelivery. So too when the consumer's assignment is lost (a session timed out) before its
  * revoke is served: the partition's next owner may be running the request already (before, the
- * call went then, as only a revoke served counted). Without a stop or a revoke the next call is
- * marked as before. (The old code marked and sent the PreauthorizationRequest during the
- * drain.)
+ * call went then, as only a revoke served counted). And when a stop is asked (g_stop: a SIGTERM)
+ * during a revoke drain, before the loop that sets `stopping` has seen it: the stop's drain that
+ * follows ends when the revoke drain would have (before, the call went then, as only `stopping`
+ * counted). Without a stop or a revoke the next call is marked as before. (The old code marked
+ * and sent the PreauthorizationRequest during the drain.)
  */
 static void test_no_next_call_while_stopping_or_revoked(void **state)
 {
@@ -1018,9 +1132,11 @@ static void test_no_next_call_while_stopping_or_revoked(void **state)
     slot *s = slot_for(e, "RLT");
     g_catch = true;
 
-    /* 2: stopping; 1: its partition revoked; 0: the assignment lost, the revoke not served. */
-    for (int why = 2; why >= 0; why--) {
-        static const char *const ids[] = {"J19-lost", "J19-revoked", "J19-stop"};
+    /* 3: a stop asked during a revoke drain (g_stop, `stopping` not set yet); 2: stopping; 1: its
+     * partition revoked; 0: the assignment lost, the revoke not served. */
+    for (int why = 3; why >= 0; why--) {
+        static const char *const ids[] = {"J19-lost", "J19-revoked", "J19-stop", "J19-asked"};
+        g_stop = why == 3;
         e->stopping = why == 2;
         e->consumer = why == 0 ? g_lost_consumer : NULL;
         g_assignment_lost = why == 0;
@@ -1047,6 +1163,7 @@ static void test_no_next_call_while_stopping_or_revoked(void **state)
     }
     e->consumer = NULL;
     g_assignment_lost = false;
+    g_stop = 0;
 
     /* A write that failed, or the database going away at the stop's end: given up too. */
     e->stopping = true;
@@ -1076,6 +1193,96 @@ static void test_no_next_call_while_stopping_or_revoked(void **state)
     assert_int_equal(s->active, 1);
     pl_db_unit_free(g_caught[0]);
     e->consumer = NULL;
+    g_catch = false;
+    while (e->live)
+        job_abandon(e->live);
+    free(e);
+}
+
+/* A spec whose call is decided from the request alone (prepare_alone): record_sent records it
+ * already marked sent and sends it (its unit's statement "rs_mark"). */
+static int rs_prepare(pl_job *job, const pl_db_unit *recorded)
+{
+    (void)recorded;
+    job->call.op = PL_OP_SVC_INQUIRY;
+    return 0;
+}
+
+static int rs_record_sent(pl_job *job, pl_db_unit *u)
+{
+    const char *p[] = {job->req.request_id};
+    return pl_db_unit_add(u, "rs_mark", 1, p);
+}
+
+/*
+ * A stop asked during a revoke drain (g_stop: a SIGTERM while loop_once runs inside
+ * on_rebalance, before the loop that sets `stopping` has seen it) starts no bureau call: a
+ * request reaching its slot is given up for redelivery (slot_take), one waiting in the slot
+ * queue stays there when a slot frees (slot_start_queued; the stop's abandon_queued gives it up),
+ * and a redelivery admitted behind a finished owner is not recorded as sent (record_sent). The
+ * stop's drain that follows ends when the revoke drain would have, and could cut those calls
+ * short, leaving their outcomes unknown. (Before, all three went, as only `stopping` counted.)
+ */
+static void test_no_call_starts_once_a_stop_is_asked(void **state)
+{
+    (void)state;
+    pl_spec spec = {.worker = "svc",
+                    .table = "svc_trans",
+                    .prepare = rs_prepare,
+                    .prepare_alone = counting_prepare_alone,
+                    .record_sent = rs_record_sent,
+                    .mark_sent = two_mark_sent};
+    pl_service rlt = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1, .secret_ok = true};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    slot *s = slot_for(e, "RLT");
+    g_catch = true;
+    g_ncaught = 0;
+    g_marks = 0;
+    g_stop = 1;
+
+    /* Reaching its slot, the slot free: given up, not marked. */
+    job *j = partition_job(e, "A-1", 0, &rlt, false);
+    j->ops = &two_ops;
+    slot_take(j);
+    assert_int_equal(g_marks, 0);
+    assert_int_equal(e->n_live, 0);
+    assert_int_equal(s->active, 0);
+    assert_int_equal(g_ncaught, 0);
+
+    /* Waiting in the queue when the slot frees: stays there, not marked. */
+    job *holder = partition_job(e, "A-2", 0, &rlt, false);
+    s->active = 1;
+    holder->slot_held = true;
+    job *queued = partition_job(e, "A-3", 0, &rlt, true);
+    queued->ops = &two_ops;
+    slot_release(holder);
+    assert_int_equal(g_marks, 0);
+    assert_int_equal(s->active, 0);
+    assert_ptr_equal(s->qhead, queued);
+    assert_int_equal(queued->state, JS_QUEUED);
+    assert_int_equal(g_ncaught, 0);
+
+    /* A redelivery that would be recorded already marked sent: given up, nothing written. */
+    job *r = partition_job(e, "A-4", 0, &rlt, false);
+    r->ops = &two_ops;
+    size_t live = e->n_live;
+    assert_true(record_sent(r));
+    assert_int_equal(e->n_live, live - 1);
+    assert_int_equal(s->active, 0);
+    assert_int_equal(g_ncaught, 0);
+
+    /* No stop asked: the same redelivery is recorded marked sent, its slot taken. */
+    g_stop = 0;
+    r = partition_job(e, "A-5", 0, &rlt, false);
+    r->ops = &two_ops;
+    assert_true(record_sent(r));
+    assert_int_equal(s->active, 1);
+    assert_int_equal(g_ncaught, 1);
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 0), "rs_mark");
+    pl_db_unit_free(g_caught[0]);
+    g_ncaught = 0;
     g_catch = false;
     while (e->live)
         job_abandon(e->live);
@@ -1507,6 +1714,16 @@ static void test_reversal_of_json(void **state)
     json_object_put(ref);
 }
 
+/* After a test that asks for a stop (g_stop): not asked for the tests after it, whatever
+ * became of it. */
+static int stop_unasked(void **state)
+{
+    (void)state;
+    g_stop = 0;
+    g_catch = false;
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1516,7 +1733,8 @@ int main(void)
         cmocka_unit_test(test_attempt_id_fits_sent_by),
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
         cmocka_unit_test(test_revoked_partition_sends_nothing_more),
-        cmocka_unit_test(test_no_next_call_while_stopping_or_revoked),
+        cmocka_unit_test_teardown(test_no_next_call_while_stopping_or_revoked, stop_unasked),
+        cmocka_unit_test_teardown(test_no_call_starts_once_a_stop_is_asked, stop_unasked),
         cmocka_unit_test(test_stalled_partition_rejoins),
         cmocka_unit_test(test_queued_request_holds_no_message),
         cmocka_unit_test(test_revoke_drain_within_the_stop),
@@ -1530,6 +1748,7 @@ int main(void)
         cmocka_unit_test(test_timeout_reply_recorded),
         cmocka_unit_test(test_refused_timeout_reply_is_read_again),
         cmocka_unit_test(test_held_final_reply_left_to_the_resolver),
+        cmocka_unit_test(test_owner_records_a_held_final_reply),
         cmocka_unit_test(test_late_timeout_reply_not_produced_when_leaving),
         cmocka_unit_test(test_own_timeout_reply_past_the_window),
         cmocka_unit_test(test_replay_hold_follows_message_timeout),
