@@ -66,8 +66,8 @@ enum {
     RR_OWN_NOT,         /* no such owner (or it has replayed the reply since: answer_from_row) */
     RR_OWN_COPY_FAILED, /* its copy, produced within the window, failed (retry_publish): it may
                          * still have been persisted in flight, so the hold (pl_replayed) */
-    RR_OWN_NO_COPY,     /* past the window it produced none (on_written): nothing of its own
-                         * can be queued (pl_replied, now) */
+    RR_OWN_NO_COPY,     /* it produced none (on_written: past the window, or its write's result
+                         * lost): nothing of its own can be queued (pl_replied_none, now) */
 };
 
 typedef enum job_state {
@@ -698,9 +698,9 @@ static bool partition_leaving(const job *j)
  * Whether a stop is asked: the worker is stopping, or a SIGTERM (or a fatal producer error) set
  * g_stop while the loop that sets `stopping` is not running — during a revoke drain, whose
  * loop_once runs inside on_rebalance. No bureau call starts then (slot_take, slot_start_queued,
- * record_sent, next_call): the stop's drain that follows is bounded by the revoke drain's start
- * (stop_drain_deadline), and a call started now could be cut short and leave its outcome
- * unknown where there need be none.
+ * record_sent, next_call, send_request's getToken): the stop's drain that follows is bounded by
+ * the revoke drain's start (stop_drain_deadline), and a call started now could be cut short and
+ * leave its outcome unknown where there need be none.
  */
 static bool stop_asked(const pl_engine *e)
 {
@@ -1464,8 +1464,12 @@ static bool mark_replied(job *j)
     j->rr_marked = true;
     pl_db_unit *u = pl_db_unit_new(on_replied, j);
     const char *p[] = {j->pub.eng->spec->worker, j->pub.req.request_id, j->pub.eng->rr_hold_s};
-    if (!u ||
-        pl_db_unit_add(u, j->rr_hold ? "pl_replayed" : "pl_replied", j->rr_hold ? 3 : 2, p) != 0) {
+    /* The owner that produced no copy of its own (answer_from_row) records "out now" only where
+     * nothing is recorded: a replay's later time waits for another replica's copy, not its. */
+    const char *stmt = j->rr_hold                    ? "pl_replayed"
+                       : j->rr_own == RR_OWN_NO_COPY ? "pl_replied_none"
+                                                     : "pl_replied";
+    if (!u || pl_db_unit_add(u, stmt, j->rr_hold ? 3 : 2, p) != 0) {
         pl_db_unit_free(u);
         return false;
     }
@@ -1573,6 +1577,12 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     pl_histogram_observe(e->m_db, pl_db_last_batch_ms(e->db) / 1000.0);
     if (pl_db_unit_ntuples(u, 0) == 0) {
+        /* Its own write making the row unknown (finish_unknown) may have committed, its result
+         * lost with the connection and the unit sent again (db.c) — or another actor (another
+         * replica, whose `timeout` copy may still be queued) made the row unknown first: this
+         * cannot tell which. So it records nothing should the re-read find the row settled and
+         * its final reply held (rr_own stays RR_OWN_NOT): the final reply then waits for that
+         * other copy's record, or the 10 minutes, rather than risk overtaking it. */
         j->rr_reply = false; /* the row says what is answered (replay decides) */
         j->rr_hold = false;
         PL_INFO(j->pub.req.request_id,
@@ -1689,6 +1699,7 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     j->outcome = status == PL_ST_TIMEOUT ? "timeout" : status_word(status);
     j->rr_reply = true;
     j->rr_hold = false; /* its own reply: the owner's (pl_replied) */
+    j->rr_own = RR_OWN_NOT;
     j->rr_since = now_s();
     pl_counter_add(e->m_required, 1);
     j->state = JS_STORING;
@@ -2600,8 +2611,14 @@ static void send_request(job *j, const pl_db_unit *recorded)
         return;
     }
     if (needs_tokenizing(j)) {
-        if (j->leaving && !j->pub.eng->stopping) {
-            /* Its partition is being left: not even the getToken call (slot_take's rule). */
+        /* Not even the getToken call during a stop, once one is asked during a revoke drain
+         * (stop_asked), or for a partition being left: slot_take's rules. Before, a stop asked
+         * let it start, to be cut short by the drain. */
+        if (stop_asked(j->pub.eng)) {
+            job_abandon(j); /* redelivered */
+            return;
+        }
+        if (j->leaving) {
             job_leave(j);
             return;
         }
@@ -2992,7 +3009,8 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
             /* Its own `timeout` reply, when its own write made the row unknown: recorded as
              * published like any (on_written cleared the flag, seeing no row changed). */
             j->rr_reply = unknown;
-            j->rr_hold = false; /* the owner's, its only copy */
+            j->rr_hold = false;     /* the owner's, its only copy */
+            j->rr_own = RR_OWN_NOT; /* a copy of its own: "pl_replied" (mark_replied) */
             if (j->pub.reply_card_number_once[0])
                 publish_once(j);
             else
@@ -3019,7 +3037,8 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
          * redelivery finding the row so records nothing), and without a record it waits the 10
          * minutes. A copy that failed may still have been persisted, as a request on the wire
          * when the producer gave up: the hold (pl_replayed), as for a replay; none produced:
-         * out now (pl_replied, which also ends a replay's hold waiting for this owner's copy).
+         * out now (pl_replied_none, which never lowers a replay's later time: that waits for
+         * another replica's copy, which may still be queued).
          * The job completes once that is recorded (job_done, mark_replied), not before, as
          * after a `timeout` reply. */
         j->rr_reply = j->rr_own != RR_OWN_NOT;
@@ -3051,7 +3070,7 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
         j->rr_reply = strcmp(v->status, "unknown") == 0;
         j->rr_hold = j->rr_reply;
         /* The owner replaying it too: a copy produced now, past its window, which a record of
-         * its first copy (pl_replayed) or of none (pl_replied) would not cover. This replay
+         * its first copy (pl_replayed) or of none (pl_replied_none) would not cover. This replay
          * records its own once Kafka has it; should it fail, nothing is recorded (the 10
          * minutes), as for a redelivery's. */
         j->rr_own = RR_OWN_NOT;
@@ -4211,6 +4230,7 @@ static int build_statements(pl_engine *e, char *err, size_t errsz)
     e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 7};
     e->stmts[n++] = (pl_db_stmt){"pl_replied", PL_ENGINE_SQL_REPLIED, 2};
+    e->stmts[n++] = (pl_db_stmt){"pl_replied_none", PL_ENGINE_SQL_REPLIED_NONE, 2};
     e->stmts[n++] = (pl_db_stmt){"pl_replayed", PL_ENGINE_SQL_REPLAYED, 3};
     e->stmts[n++] = (pl_db_stmt){"pl_unmark", e->sql_unmark, 2};
     if (e->spec->nstmts > sizeof e->stmts / sizeof e->stmts[0] - 1 - n)

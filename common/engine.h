@@ -177,6 +177,18 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
     "AND request_id = $2 AND (worker_replied_at IS NULL OR worker_replied_at > now())"
 
 /*
+ * The engine's statement "pl_replied_none": the owner of worker $1's row $2, which it made
+ * unknown, produced no `timeout` reply of its own (engine.c, RR_OWN_NO_COPY) and found the row
+ * settled, its final reply held: nothing of the owner's can be queued, so the final reply may go
+ * now. Only when nothing is recorded yet: unlike "pl_replied", it never lowers the later time a
+ * replay set (PL_ENGINE_SQL_REPLAYED), which waits for a copy another replica replayed and may
+ * still hold queued, not for this owner's.
+ */
+#define PL_ENGINE_SQL_REPLIED_NONE                                                                 \
+    "UPDATE required_response SET worker_replied_at = now() WHERE worker = $1 "                    \
+    "AND request_id = $2 AND worker_replied_at IS NULL"
+
+/*
  * The engine's statement "pl_replayed": a redelivery replayed the `timeout` reply of worker $1's
  * row $2 left unknown, and Kafka has that copy (066). The row's owner may still hold its own copy
  * queued (a process stalled, cut off from the reply partition's leader) while its partition went

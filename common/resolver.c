@@ -248,7 +248,10 @@ static bool captured_unappliable(const char *op, pl_cyb_found f, const pl_cyb_qu
  * (review and rejected are only an authorization's). A refusal without the part would reverse
  * the whole amount asked, which CyberSource refuses above what it authorized: the hold would
  * stay. PART_TODO_CAPTURE_UNKNOWN: an auth+capture whose capture timed out at the bureau after
- * the partial approval (received_timeout), captured or not as the Business Center tells.
+ * the partial approval (received_timeout), captured or not as the Business Center tells: both
+ * commands in full (before, the decline's was "the soft decline", and an operator's
+ * `--outcome declined` without `--vendor-response 230` and the part had no `.sdr`:
+ * followup_reversal, and the hold stayed).
  */
 #define PART_TODO(outcome) "; wreq resolve --outcome " outcome " --amount <part>" TODO_TXN TODO_SEE
 #define PART_TODO_AUTH PART_TODO("approved|rejected")
@@ -256,8 +259,8 @@ static bool captured_unappliable(const char *op, pl_cyb_found f, const pl_cyb_qu
 #define PART_TODO_REVIEW PART_TODO("review")
 #define PART_TODO_AUTH_CAPTURE PART_TODO("declined --vendor-response 230")
 #define PART_TODO_CAPTURE_UNKNOWN                                                                  \
-    "; wreq resolve" TODO_TXN ": approved --amount <captured> if captured, else the soft "         \
-    "decline" TODO_SEE
+    "; wreq resolve" TODO_TXN " --outcome approved --amount <captured> if captured, else "         \
+    "declined --vendor-response 230 --amount <part>" TODO_SEE
 
 /* An operation whose ics_auth may approve a part (ReasonCode 110): an authorization, a
  * token+auth or an auth+capture. */
@@ -397,10 +400,15 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
              * below never to cut it. */
             x.part_unknown = partial_op(op) && strcmp(x.res.service_reason_code, "110") == 0;
             int prefix = snprintf(NULL, 0, ESCALATED_AFTER, queries);
-            if (x.part_unknown && last && prefix > 0 && (size_t)prefix < sizeof d->why / 2)
-                escalation_why(d->why, sizeof d->why - (size_t)prefix,
-                               strcmp(op, "auth_capture") == 0 ? PART_TODO_CAPTURE_UNKNOWN
-                                                               : PART_TODO_AUTH,
+            bool whole = x.part_unknown && last && prefix > 0 && (size_t)prefix < sizeof d->why / 2;
+            /* An auth+capture's step gives both commands in full (PART_TODO_CAPTURE_UNKNOWN):
+             * its text is only the code after the 110, the number of queries being in the
+             * prefix, so that with up to 999 queries nothing of it is cut. */
+            if (whole && strcmp(op, "auth_capture") == 0)
+                escalation_why(d->why, sizeof d->why - (size_t)prefix, PART_TODO_CAPTURE_UNKNOWN,
+                               "%.3s after 110", x.res.reason_code);
+            else if (whole)
+                escalation_why(d->why, sizeof d->why - (size_t)prefix, PART_TODO_AUTH,
                                "query %d: %.6s %.3s after a partial approval (110)", queries,
                                x.res.decision, x.res.reason_code);
             else

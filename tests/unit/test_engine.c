@@ -397,6 +397,17 @@ static PGresult *written_row(void)
     return r;
 }
 
+/* What a guarded write that changed no row returns (another actor first, or its own write
+ * committed and sent again after the connection was lost). */
+static PGresult *no_row_written(void)
+{
+    PGresAttDesc att = {.name = "request_id", .typlen = -1, .atttypmod = -1};
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    assert_non_null(r);
+    assert_int_equal(PQsetResultAttrs(r, 1, &att), 1);
+    return r;
+}
+
 /* An engine of the auth worker whose producer is gone (fatal): a job that publishes is held
  * publishing, and one that completes leaves the live list. Its units are caught. */
 static pl_engine *held_engine(pl_spec *spec)
@@ -517,7 +528,14 @@ static void reread_finds(job *j, const char *status, const char *reply, bool hel
  * that `timeout` reply is recorded out. Nobody else records it, so the owner does before it
  * completes (mark_replied; on_replied completes it): its failed copy may still have been
  * persisted in flight, so with the hold a replay records (pl_replayed); none produced, as out
- * now (pl_replied). A replay whose copy failed, like a duplicate or a redelivery, records nothing
+ * now, only where nothing is recorded (pl_replied_none: never lowering the later time a replay
+ * of another replica's set, whose copy may still be queued; before, pl_replied lowered it). Not
+ * when its write making the row unknown changed no row (on_written: its own committed with the
+ * result lost, or another replica's first, which it cannot tell apart) and the row was settled
+ * before the re-read: nothing is recorded, lest the final reply overtake that other replica's
+ * copy; should the re-read find its own `timeout` reply still there, it publishes that,
+ * recorded as its own (pl_replied).
+ * A replay whose copy failed, like a duplicate or a redelivery, records nothing
  * (test_held_final_reply_left_to_the_resolver); so does an owner whose copy failed and that then
  * replayed the row still unknown, that replay's copy failing too: a copy produced that late is
  * one no record of the owner's first copy covers. (Before, the owner completed without a record
@@ -535,8 +553,10 @@ static void test_owner_records_a_held_final_reply(void **state)
     pl_engine *e = held_engine(&spec);
     set_rr_hold(e, 300000);
     /* 0: the owner's copy failed; 1: a replay's copy failed; 2: the owner past its window;
-     * 3: the owner's copy failed, then its replay's. */
-    for (int how = 0; how < 4; how++) {
+     * 3: the owner's copy failed, then its replay's; 4: the owner's write's result lost, the
+     * row settled before the re-read; 5: the same, its own reply still there (last: it stays
+     * publishing). */
+    for (int how = 0; how < 6; how++) {
         job *j = held_job(e, "O-1");
         j->pub.reply_json = strdup(timeout_reply);
         j->rr_reply = true; /* as finish_unknown (or a replay) left it */
@@ -550,6 +570,24 @@ static void test_owner_records_a_held_final_reply(void **state)
             on_written(j, 0, NULL, NULL);
             PQclear(g_result);
             g_result = NULL;
+        } else if (how >= 4) {
+            j->rr_since = now_s();
+            j->state = JS_STORING;
+            g_ncaught = 0;
+            g_result = no_row_written();
+            on_written(j, 0, NULL, NULL);
+            PQclear(g_result);
+            g_result = NULL;
+            if (how == 5) {
+                reread_finds(j, "unknown", timeout_reply, false);
+                assert_int_equal(j->state, JS_PUBLISHING); /* its own, held publishing */
+                assert_true(j->rr_reply);
+                assert_false(j->rr_hold);
+                assert_int_equal(j->rr_own, RR_OWN_NOT); /* recorded with "pl_replied" */
+                assert_int_equal(g_ncaught, 0);
+                job_abandon(j);
+                continue;
+            }
         } else {
             j->rr_since = now_s();
             timeout_copy_fails(e, j, timeout_reply);
@@ -563,7 +601,7 @@ static void test_owner_records_a_held_final_reply(void **state)
             timeout_copy_fails(e, j, timeout_reply);
         }
         reread_finds(j, "approved", final_reply, true);
-        if (how == 1 || how == 3) {
+        if (how == 1 || how == 3 || how == 4) {
             assert_int_equal(e->n_live, live - 1); /* completed, nothing recorded */
             assert_int_equal(g_ncaught, 0);
             continue;
@@ -574,7 +612,7 @@ static void test_owner_records_a_held_final_reply(void **state)
         assert_null(j->out);
         assert_int_equal(g_ncaught, 1);
         pl_db_unit *u = g_caught[0];
-        assert_string_equal(pl_db_unit_stmt(u, 0), how == 0 ? "pl_replayed" : "pl_replied");
+        assert_string_equal(pl_db_unit_stmt(u, 0), how == 0 ? "pl_replayed" : "pl_replied_none");
         assert_string_equal(pl_db_unit_param(u, 0, 0), "auth");
         assert_string_equal(pl_db_unit_param(u, 0, 1), "O-1");
         if (how == 0)
@@ -1208,6 +1246,31 @@ static int rs_prepare(pl_job *job, const pl_db_unit *recorded)
     return 0;
 }
 
+/* prepare of a spec whose call carries a card number to a bureau that takes tokens only: the
+ * getToken call comes first (send_request, needs_tokenizing). */
+static int tok_prepare(pl_job *job, const pl_db_unit *recorded)
+{
+    (void)recorded;
+    job->call.op = PL_OP_SVC_INQUIRY;
+    job->call.svc_card_number = "6006491234567890";
+    return 0;
+}
+
+/* build of a bureau that takes tokens only: counts the calls built (a getToken starting). */
+static int g_tok_builds;
+static int tok_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl_bureau_msg *msg,
+                     char *errstr, size_t errstr_size)
+{
+    (void)cfg;
+    (void)call;
+    (void)msg;
+    g_tok_builds++;
+    snprintf(errstr, errstr_size, "not built here");
+    return PL_ERR_INVALID;
+}
+static const pl_bureau_ops tok_ops = {
+    .protocol = "RLT", .flags = PL_BUREAU_TOKENS_ONLY, .build = tok_build, .parse = two_parse};
+
 static int rs_record_sent(pl_job *job, pl_db_unit *u)
 {
     const char *p[] = {job->req.request_id};
@@ -1219,9 +1282,11 @@ static int rs_record_sent(pl_job *job, pl_db_unit *u)
  * on_rebalance, before the loop that sets `stopping` has seen it) starts no bureau call: a
  * request reaching its slot is given up for redelivery (slot_take), one waiting in the slot
  * queue stays there when a slot frees (slot_start_queued; the stop's abandon_queued gives it up),
- * and a redelivery admitted behind a finished owner is not recorded as sent (record_sent). The
- * stop's drain that follows ends when the revoke drain would have, and could cut those calls
- * short, leaving their outcomes unknown. (Before, all three went, as only `stopping` counted.)
+ * a redelivery admitted behind a finished owner is not recorded as sent (record_sent), and a
+ * request whose call needs a getToken first does not start it (send_request), during a stop
+ * too, its partition being left or not. The stop's drain that follows ends when the revoke
+ * drain would have, and could cut those calls short, leaving their outcomes unknown. (Before,
+ * all went, as only `stopping` counted, and the getToken went even while stopping.)
  */
 static void test_no_call_starts_once_a_stop_is_asked(void **state)
 {
@@ -1272,6 +1337,27 @@ static void test_no_call_starts_once_a_stop_is_asked(void **state)
     assert_int_equal(e->n_live, live - 1);
     assert_int_equal(s->active, 0);
     assert_int_equal(g_ncaught, 0);
+
+    /* A request whose call needs a getToken first: given up for redelivery, nothing built or
+     * written; so while stopping, its partition being left or not. */
+    pl_spec tok_spec = spec;
+    tok_spec.prepare = tok_prepare;
+    e->spec = &tok_spec;
+    g_tok_builds = 0;
+    for (int how = 0; how < 3; how++) {
+        g_stop = how == 0;
+        e->stopping = how > 0;
+        job *t = partition_job(e, how == 0 ? "T-1" : how == 1 ? "T-2" : "T-3", 0, &rlt, false);
+        t->ops = &tok_ops;
+        t->leaving = how == 2;
+        live = e->n_live;
+        send_request(t, NULL);
+        assert_int_equal(g_tok_builds, 0);
+        assert_int_equal(e->n_live, live - 1);
+        assert_int_equal(g_ncaught, 0);
+    }
+    e->stopping = false;
+    e->spec = &spec;
 
     /* No stop asked: the same redelivery is recorded marked sent, its slot taken. */
     g_stop = 0;
