@@ -39,6 +39,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "it_resolver.h"
 #include "resolver.h"
 #include "reversal.h"
 
@@ -598,37 +599,8 @@ static void assert_resolved_not_found(const trow *t)
 static int group_setup(void **state)
 {
     (void)state;
-    g_conninfo = getenv("PAYLINK_DB");
-    if (!g_conninfo || !*g_conninfo) {
-        fprintf(stderr, "PAYLINK_DB is not set: integration tests need a migrated database\n");
-        return -1;
-    }
-    g_admin = PQconnectdb(g_conninfo);
-    if (PQstatus(g_admin) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect to PAYLINK_DB: %s", PQerrorMessage(g_admin));
-        return -1;
-    }
-    /* Resolvers query the bureau from two threads at once (test_two_resolvers). */
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    xmlInitParser();
-    pl_log_init("it_test_resolver", NULL);
-    pl_log_set_level(PL_LOG_WARN);
-    snprintf(g_prefix, sizeof g_prefix, "it-rsv-%ld-%ld-", (long)getpid(),
-             (long)time(NULL) % 1000000);
-    snprintf(g_like, sizeof g_like, "%s%%", g_prefix);
-    PGresult *r = PQexec(g_admin, "SELECT now()::text");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        return -1;
-    }
-    snprintf(g_t0, sizeof g_t0, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    /* The workers' resolvers pass every PAYLINK_RESOLVER_INTERVAL_MS (default 2000): the test
-     * acts within the first third of the pause after a pass. */
-    const char *iv = getenv("PAYLINK_RESOLVER_INTERVAL_MS");
-    long interval = iv && *iv ? strtol(iv, NULL, 10) : 2000;
-    g_quiet_ms = interval > 0 && interval <= 3600000 ? (int)(interval / 3) : 1000;
-    return 0;
+    return it_resolver_open("it_test_resolver", "rsv", &g_conninfo, &g_admin, g_prefix,
+                            sizeof g_prefix, g_like, sizeof g_like, g_t0, sizeof g_t0, &g_quiet_ms);
 }
 
 static int group_teardown(void **state)

@@ -46,6 +46,7 @@
 
 #include "bureau.h"
 #include "log.h"
+#include "it_resolver.h"
 #include "resolver.h"
 
 #define COMPANY "7"
@@ -613,24 +614,8 @@ static void test_step_partial_approval_not_below_sent(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    g_conninfo = getenv("PAYLINK_DB");
-    if (!g_conninfo || !*g_conninfo) {
-        fprintf(stderr, "PAYLINK_DB is not set: integration tests need a migrated database\n");
-        return -1;
-    }
-    g_admin = PQconnectdb(g_conninfo);
-    if (PQstatus(g_admin) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect to PAYLINK_DB: %s", PQerrorMessage(g_admin));
-        return -1;
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    xmlInitParser();
-    pl_log_init("it_test_resolver_captured_escalated", NULL);
-    pl_log_set_level(PL_LOG_WARN);
-    snprintf(g_prefix, sizeof g_prefix, "it-rce-%ld-%ld-", (long)getpid(),
-             (long)time(NULL) % 1000000);
-    snprintf(g_like, sizeof g_like, "%s%%", g_prefix);
-    return 0;
+    return it_resolver_open("it_test_resolver_captured_escalated", "rce", &g_conninfo, &g_admin,
+                            g_prefix, sizeof g_prefix, g_like, sizeof g_like, NULL, 0, NULL);
 }
 
 static int group_teardown(void **state)
