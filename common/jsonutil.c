@@ -34,3 +34,9 @@ json_object *pl_json_parse_whole(const char *text, size_t len, int depth, unsign
     }
     return root;
 }
+
+const char *pl_json_str(json_object *o, const char *key)
+{
+    json_object *v;
+    return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}

@@ -31,4 +31,8 @@ bool pl_json_space(char c);
  */
 json_object *pl_json_parse_whole(const char *text, size_t len, int depth, unsigned flags);
 
+/* Member key of object o as a string (json-c's rendering of a number or boolean), or NULL when o
+ * is NULL or has no such member (also a JSON null). Owned by o. */
+const char *pl_json_str(json_object *o, const char *key);
+
 #endif

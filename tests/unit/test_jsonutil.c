@@ -76,12 +76,30 @@ static void test_depth_strict_and_utf8(void **state)
     assert_false(reads("\"\xff\"", 0, 0, PL_JSON_STRICT | PL_JSON_UTF8));
 }
 
+/* A member as a string: json-c's rendering of a scalar, NULL for none, a JSON null, or no object
+ * (the three workers' reply readers share it). */
+static void test_member_string(void **state)
+{
+    (void)state;
+    json_object *o =
+        json_tokener_parse("{\"status\": \"approved\", \"n\": 7, \"ok\": true, \"none\": null}");
+    assert_non_null(o);
+    assert_string_equal(pl_json_str(o, "status"), "approved");
+    assert_string_equal(pl_json_str(o, "n"), "7");
+    assert_string_equal(pl_json_str(o, "ok"), "true");
+    assert_null(pl_json_str(o, "none"));
+    assert_null(pl_json_str(o, "missing"));
+    assert_null(pl_json_str(NULL, "status"));
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space),
         cmocka_unit_test(test_one_value_and_white_space),
         cmocka_unit_test(test_depth_strict_and_utf8),
+        cmocka_unit_test(test_member_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

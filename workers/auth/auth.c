@@ -7,6 +7,7 @@
 
 #include "bureau_cybersource.h"
 #include "ext_rules.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "money.h"
 
@@ -384,22 +385,17 @@ void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsi
     pl_job_derived_request_id(request_id, PL_DM_REVERSAL_SUFFIX, out, outsize);
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
 bool pl_auth_reverses(const pl_job *job, json_object *reply)
 {
     const pl_request *r = &job->req;
     if (!job->svc || !job->svc->send_reversal || strcmp(job->svc->protocol, "CYB") != 0 ||
         r->type != PL_REQ_AUTH ||
-        !pl_cybersource_refused_but_authorized(
-            jstr(reply, "status"), jstr(reply, "vendor_response"), auth_reply_reason(job)))
+        !pl_cybersource_refused_but_authorized(pl_json_str(reply, "status"),
+                                               pl_json_str(reply, "vendor_response"),
+                                               auth_reply_reason(job)))
         return false;
     json_object *auth;
-    return json_object_object_get_ex(reply, "auth", &auth) && jstr(auth, "transaction_id");
+    return json_object_object_get_ex(reply, "auth", &auth) && pl_json_str(auth, "transaction_id");
 }
 
 /*
@@ -431,7 +427,8 @@ static int auth_followups(pl_job *job, json_object *reply)
     const pl_reversal_of of = {.auth_request_id = r->request_id};
     int rc = pl_job_publish_reversal(job, rid, amount, r->currency, &of);
     if (rc == 0) {
-        const char *status = jstr(reply, "status"), *vendor = jstr(reply, "vendor_response");
+        const char *status = pl_json_str(reply, "status"),
+                   *vendor = pl_json_str(reply, "vendor_response");
         PL_INFO(r->request_id, "%s: reversal %s of %s requested",
                 pl_cybersource_refused_but_held(status, vendor)
                     ? strcmp(status, "rejected") == 0 && strcmp(vendor, "481") == 0

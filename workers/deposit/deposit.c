@@ -10,6 +10,7 @@
 #include "bureau_cybersource.h"
 #include "db.h"
 #include "ext_rules.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "money.h"
 
@@ -920,12 +921,6 @@ void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t ou
     pl_job_derived_request_id(request_id, PL_DEPOSIT_REVERSAL_SUFFIX, out, outsize);
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
 /* The reasonCode of the ccAuthReply of an auth+capture's answer ("" when there is none): the
  * authorization's own, not service_reason_code, which is the ccCaptureReply's when the capture
  * ran (bureau_cybersource.h). */
@@ -955,15 +950,17 @@ bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *am
                                  size_t amountsz)
 {
     json_object *auth;
-    const char *tid =
-        json_object_object_get_ex(reply, "auth", &auth) ? jstr(auth, "transaction_id") : NULL;
+    const char *tid = json_object_object_get_ex(reply, "auth", &auth)
+                          ? pl_json_str(auth, "transaction_id")
+                          : NULL;
     /* A capture answered 100 happened, whatever the decision: nothing of the authorization is
      * left to reverse (CyberSource refuses, 238). */
     if (job->call.op != PL_OP_AUTH_CAPTURE || !job->svc || !job->svc->send_reversal ||
         strcmp(job->svc->protocol, "CYB") != 0 || !tid || !*tid ||
         (job->res && job->res->capture_approved) ||
-        !pl_cybersource_refused_but_authorized(
-            jstr(reply, "status"), jstr(reply, "vendor_response"), auth_capture_auth_reason(job)))
+        !pl_cybersource_refused_but_authorized(pl_json_str(reply, "status"),
+                                               pl_json_str(reply, "vendor_response"),
+                                               auth_capture_auth_reason(job)))
         return false;
     return refused_held_amount(job, amount, amountsz);
 }
@@ -995,19 +992,20 @@ static int refused_auth_capture_followup(pl_job *job, const dep_data *d, json_ob
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(today, sizeof today, "%Y-%m-%d", &tm);
-    const char *date = jstr(auth, "date");
+    const char *date = pl_json_str(auth, "date");
     char rid[64];
     pl_job_derived_request_id(r->request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rid, sizeof rid);
     /* A manual authorization to paylink-reversal (it holds no request of it), which finds the
      * merchant ID by the deposit that made it. */
-    const pl_reversal_of of = {.transaction_id = jstr(auth, "transaction_id"),
-                               .request_token = jstr(auth, "request_token"),
-                               .number = jstr(auth, "number"),
+    const pl_reversal_of of = {.transaction_id = pl_json_str(auth, "transaction_id"),
+                               .request_token = pl_json_str(auth, "request_token"),
+                               .number = pl_json_str(auth, "number"),
                                .date = date && strlen(date) >= 10 ? date : today,
                                .amount = amount};
     int rc = pl_job_publish_reversal(job, rid, amount, r->currency, &of);
     if (rc == 0) {
-        const char *status = jstr(reply, "status"), *vendor = jstr(reply, "vendor_response");
+        const char *status = pl_json_str(reply, "status"),
+                   *vendor = pl_json_str(reply, "vendor_response");
         PL_INFO(r->request_id, "auth+capture %s: reversal %s of %s requested",
                 pl_cybersource_soft_decline(vendor)
                     ? "soft-declined (the issuer approved, CyberSource declined)"
@@ -1026,7 +1024,7 @@ static int refused_auth_capture_followup(pl_job *job, const dep_data *d, json_ob
 static int dep_followups(pl_job *job, json_object *reply)
 {
     const dep_data *d = job->spec_data;
-    const char *status = jstr(reply, "status");
+    const char *status = pl_json_str(reply, "status");
     if (d && status &&
         (strcmp(status, "declined") == 0 || strcmp(status, "rejected") == 0 ||
          strcmp(status, "error") == 0))

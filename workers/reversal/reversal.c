@@ -9,6 +9,7 @@
 
 #include "bureau_cybersource.h"
 #include "db.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "money.h"
 #include "stored_value.h"
@@ -501,18 +502,12 @@ int pl_reversal_rest(int own, bool approved, int64_t sent, int64_t reversed, int
     return own < PL_REVERSAL_MAX_RESTS && reversed > 0 ? 1 : -1;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
 int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_request *out)
 {
     memset(out, 0, sizeof *out);
     const rev_data *d = job->spec_data;
     const pl_request *r = &job->req;
-    const char *status = jstr(reply, "status");
+    const char *status = pl_json_str(reply, "status");
     /* Prepared and sent by this spec as a card authorization reversal: not a replay (no
      * spec_data), a stored value void, nor CyberSource's timeout reversal of an authorization
      * without an answer (it releases the authorization whole, by the identifier it was sent
@@ -520,7 +515,7 @@ int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_
     if (!d || !job->svc || stored_value(job) || job->call.op != PL_OP_AUTH_REVERSAL ||
         d->timeout_of[0] || !status || strcmp(status, "approved") != 0)
         return 0;
-    const char *approved = jstr(reply, "amount_approved");
+    const char *approved = pl_json_str(reply, "amount_approved");
     int64_t reversed = job->call.amount; /* none said: what was sent */
     if (approved && pl_money_parse_decimal(approved, &reversed) != 0)
         return 0;
