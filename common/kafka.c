@@ -140,27 +140,28 @@ pl_kafka_failure pl_kafka_classify(rd_kafka_resp_err_t err)
     }
 }
 
-size_t pl_kafka_message_max_bytes(rd_kafka_t *rk)
+/* The client's setting name as a number, -1 when it cannot be read. A topic property (such as
+ * message.timeout.ms) is unknown to the global configuration until it is set; then it lives in
+ * the default topic configuration, where rd_kafka_conf_get finds it. */
+static long long conf_number(rd_kafka_t *rk, const char *name)
 {
     char v[32];
     size_t n = sizeof v;
     const rd_kafka_conf_t *conf = rk ? rd_kafka_conf(rk) : NULL;
-    if (!conf || rd_kafka_conf_get(conf, "message.max.bytes", v, &n) != RD_KAFKA_CONF_OK)
-        return 1000000;
-    long long x = strtoll(v, NULL, 10);
+    if (!conf || rd_kafka_conf_get(conf, name, v, &n) != RD_KAFKA_CONF_OK)
+        return -1;
+    return strtoll(v, NULL, 10);
+}
+
+size_t pl_kafka_message_max_bytes(rd_kafka_t *rk)
+{
+    long long x = conf_number(rk, "message.max.bytes");
     return x > 0 ? (size_t)x : 1000000;
 }
 
 int pl_kafka_message_timeout_ms(rd_kafka_t *rk)
 {
-    char v[32];
-    size_t n = sizeof v;
-    const rd_kafka_conf_t *conf = rk ? rd_kafka_conf(rk) : NULL;
-    /* A topic property: unknown to the global configuration until it is set (then it lives in
-     * the default topic configuration, where rd_kafka_conf_get finds it). */
-    if (!conf || rd_kafka_conf_get(conf, "message.timeout.ms", v, &n) != RD_KAFKA_CONF_OK)
-        return 300000;
-    long long x = strtoll(v, NULL, 10);
+    long long x = conf_number(rk, "message.timeout.ms");
     return x >= 0 && x <= INT_MAX ? (int)x : 300000;
 }
 
