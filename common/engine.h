@@ -107,28 +107,33 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
 #define PL_ENGINE_SQL_TIMEOUT_REPLY_OUT                                                            \
     "(coalesce(worker_replied_at <= now(), false) OR created_at < now() - interval '10 minutes')"
 
+/* A replay's hold for the owner's `timeout` copy that has not passed (066: a later time than
+ * now recorded by pl_replayed), within the 10 minutes that end every hold. */
+#define PL_ENGINE_SQL_REPLY_HELD                                                                   \
+    "(coalesce(worker_replied_at > now(), false) AND created_at >= now() - interval '10 minutes')"
+
 /*
  * The engine's statement "pl_lookup" (printf format: the spec's table): what request $1's row
  * says, read back by a redelivery, a duplicate, a request validation refused, and a job that
  * reads its row again (never by a fresh request: its insert returns what it wrote). Its status,
  * fingerprint, reply, follow-ups, seconds since it was marked sent, sent_by, and whether the
- * final reply of its required response (worker $2's) is still held for the resolver to publish
- * (required_response.reply_pending while the `timeout` reply it settles is not out,
- * PL_ENGINE_SQL_TIMEOUT_REPLY_OUT; 055, 066): the engine then publishes nothing, or the final
- * reply could overtake that `timeout` reply. Once it is out (or 10 minutes passed), nothing can
- * be overtaken: the final reply is replayed as any, whether or not a resolver runs
- * (PAYLINK_RESOLVER_INTERVAL_MS=0: reply_pending is set all the same, by 044's trigger for a
- * late answer) or has published it yet; held as long as reply_pending, a redelivery or a
- * duplicate went unanswered where no resolver publishes. Only a row whose reply is a final one
- * (`resolved`) is looked for in required_response (one index scan): every other look-up costs
- * what it did.
+ * final reply of its required response (worker $2's) is still held for the resolver to publish:
+ * reply_pending while a replay's hold for the owner's `timeout` copy has not passed
+ * (PL_ENGINE_SQL_REPLY_HELD; 066). The engine then publishes nothing: that copy may still be
+ * queued by a stalled owner, and the final reply would overtake it. Nothing recorded
+ * (worker_replied_at NULL) holds nothing here, although the resolver's own publication waits for
+ * it (PL_ENGINE_SQL_TIMEOUT_REPLY_OUT): the owner most likely died with its copy unsent (a
+ * redelivery after a crash), and the order system would otherwise have no answer at all for up
+ * to 10 minutes — as the chaos test found when every such redelivery was held. Only a row whose
+ * reply is a final one (`resolved`) is looked for in required_response (one index scan): every
+ * other look-up costs what it did.
  */
 #define PL_ENGINE_SQL_LOOKUP                                                                       \
     "SELECT t.status, t.fingerprint, t.reply::text, t.followups::text, "                           \
     "extract(epoch FROM now() - t.sent_at)::float8, t.sent_by, "                                   \
     "CASE WHEN t.reply ? 'resolved' THEN EXISTS (SELECT 1 FROM required_response r "               \
     "WHERE r.worker = $2 AND r.request_id = t.request_id AND r.reply_pending "                     \
-    "AND NOT " PL_ENGINE_SQL_TIMEOUT_REPLY_OUT ") ELSE false END "                                 \
+    "AND " PL_ENGINE_SQL_REPLY_HELD ") ELSE false END "                                            \
     "FROM %s t WHERE t.request_id = $1"
 
 /*

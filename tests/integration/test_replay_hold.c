@@ -365,12 +365,12 @@ static void test_late_replay_is_prompt(void **state)
  * held for the `timeout` reply it settles (reply_pending) is the resolver's to publish, and a
  * redelivery, a duplicate or the owner reading its row again publishes nothing then (engine.c
  * answer_from_row); before, it published the final reply it found at once, ahead of a `timeout`
- * copy the owner may still have queued. Held only while the resolver holds it too
- * (PL_ENGINE_SQL_TIMEOUT_REPLY_OUT): once the `timeout` reply is recorded out, or 10 minutes
- * after the row opened, nothing can be overtaken and the final reply is replayed although
- * reply_pending is still set (no resolver may run to publish it: PAYLINK_RESOLVER_INTERVAL_MS=0;
- * before, every copy was dropped for as long as reply_pending stayed). Once published, or when
- * nothing held it, it says so, and the row's final reply is replayed as before.
+ * copy the owner may still have queued. Held
+ * only while a replay's hold for the owner's copy stands (PL_ENGINE_SQL_REPLY_HELD): once the
+ * `timeout` reply is recorded out, 10 minutes after the row opened, or when nothing is recorded
+ * (the owner most likely died with its copy unsent), the final reply is replayed although
+ * reply_pending is still set. Once published, or when nothing held it, it says so, and the
+ * row's final reply is replayed as before.
  */
 static void test_lookup_says_the_final_reply_is_held(void **state)
 {
@@ -407,8 +407,14 @@ static void test_lookup_says_the_final_reply_is_held(void **state)
         "created_at = now() - interval '11 minutes' WHERE id = $1::bigint",
         1, (const char *[]){t.sid});
     assert_looked_up(&t, "declined f");
-    /* Nothing recorded and the row 2 seconds old: held, as the resolver holds it. */
+    /* Nothing recorded and the row 2 seconds old: not held here (the owner most likely died
+     * with its copy unsent; the resolver's own publication still waits for a record). */
     run("UPDATE required_response SET created_at = now() - interval '2 seconds' "
+        "WHERE id = $1::bigint",
+        1, (const char *[]){t.sid});
+    assert_looked_up(&t, "declined f");
+    /* A replay's hold again (its copy's time not passed): held. */
+    run("UPDATE required_response SET worker_replied_at = now() + interval '5 minutes' "
         "WHERE id = $1::bigint",
         1, (const char *[]){t.sid});
     assert_looked_up(&t, "declined t");
