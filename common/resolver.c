@@ -16,6 +16,7 @@
 #include "bureau_cybersource.h"
 #include "log.h"
 #include "money.h"
+#include "reversal_own.h"
 #include "services.h"
 #include "stored_value.h"
 
@@ -705,6 +706,10 @@ typedef struct row {
     bool queried;             /* the outcome is the step's, from its query (the record's, or
                                  "no record"), not an operator's: captured says whether the
                                  record was captured (escalated_captured) */
+    bool has_sent;            /* pl_resolver_operator: sent is what the call sent
+                                 (pl_resolver_amount_sent, read before the outcome is applied) */
+    int64_t sent;             /* (minor units): a reversal approved for less asks for the rest
+                                 (store_rest) */
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -1456,14 +1461,163 @@ static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_r
 }
 
 /*
+ * What an approved reversal w (auth_reversal, APPLY_REVERSAL has just applied o in this
+ * transaction) says of paylink's own rest rules (reversal_own.h), read as paylink-reversal read
+ * them for its call: 0 company, 1 order, 2 pay_seq, 3 service, 4 currency, 5 the authorization's
+ * request id (the mark records the one the request named, or the history row found by the
+ * transaction id it named: never one else for paylink's own reversals, which name a paylink
+ * authorization by request id), 6 whether it names a history row, 7-10 the authorization as
+ * named inline (transaction id, request token, number, date: recorded from the request when no
+ * history row was found), 11 the operation sent, 12 voided_by of that row, 13 whether the row
+ * records what is held (after 058 / 065's trigger booked this reversal: what is still held, or
+ * NULL when it booked it `reversed`), 14 the debit whose refused auth+capture made a manual
+ * authorization (rev_auth_tx's look-up, for a `.sdr`), 15 whether it was marked sent.
+ */
+#define REST_FACTS_SQL                                                                             \
+    "SELECT v.company, v.order_number, v.pay_seq, v.service_bureau, coalesce(v.currency, ''), "    \
+    "coalesce(v.auth_request_id, ''), v.auth_history_id IS NOT NULL, v.auth_transaction_id, "      \
+    "v.auth_request_token, v.auth_number, v.auth_date, v.operation, coalesce(h.voided_by, ''), "   \
+    "coalesce(h.amount_authorized > 0 OR h.amount_issuer_held > 0, false), "                       \
+    "coalesce((SELECT d.request_id FROM cc_deposit_trans d WHERE v.auth_history_id IS NULL "       \
+    "AND coalesce(v.auth_request_id, '') = '' AND d.company = v.company "                          \
+    "AND d.order_number = v.order_number AND d.transaction_id = v.auth_transaction_id "            \
+    "AND d.transaction_id <> '' AND d.request_type = 'debit' ORDER BY d.received_at DESC "         \
+    "LIMIT 1), ''), v.sent_at IS NOT NULL "                                                        \
+    "FROM auth_reversal v LEFT JOIN auth_history h ON h.id = v.auth_history_id "                   \
+    "WHERE v.request_id = $1"
+
+/*
+ * An operator's outcome approving paylink's own reversal (pl_reversal_own: `.rev`, `.tor`,
+ * `.dmrev`, `.vdr`, `.sdr`, or a `.rest`) for less than its call sent (w->sent: the amount
+ * `wreq resolve --amount` may name at most): the rest paylink-reversal would have asked for with
+ * that answer in time (rev_followups), by the same rule (pl_reversal_rest_for: the same id,
+ * amount, limits and refusals) and the same message bytes (pl_reversal_request_json), stored in
+ * the row's followups in this transaction, so that publish_one publishes it before the final
+ * reply — after a crash too, with the reply still pending — and a redelivery of the reversal
+ * replays it. Where none is asked although something is still held (the limit, nothing
+ * reversed, a history row recording no amount held) the same error is logged for an operator.
+ * Before, an operator's resolve of such a reversal for less asked for nothing, and the rest
+ * stayed held on the card until the authorization expired. Nothing for any other outcome or row
+ * (the step's own outcomes: only CyberSource's records are queried, and it reverses whole).
+ * Returns 0 or a negative pl_err (last_error).
+ */
+static int store_rest(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
+{
+    int64_t reversed = o->has_amount ? o->amount : w->sent;
+    if (o->status != PL_ST_APPROVED || !w->has_sent || reversed >= w->sent)
+        return 0;
+    const char *p[] = {w->rid};
+    PGresult *res = exec(c, REST_FACTS_SQL, 1, p);
+    if (!ok(res) || PQntuples(res) != 1) {
+        apply_error(r, w, "reading the reversal to ask for its rest", c);
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    const char *auth_rid = PQgetvalue(res, 0, 5), *voided_by = PQgetvalue(res, 0, 12),
+               *made_by = PQgetvalue(res, 0, 14);
+    bool history = PQgetvalue(res, 0, 6)[0] == 't';
+    /* A card authorization reversal that went (not a stored value void, not one refused before
+     * any call). */
+    if (strcmp(PQgetvalue(res, 0, 11), pl_bureau_op_name(PL_OP_AUTH_REVERSAL)) != 0 ||
+        PQgetvalue(res, 0, 15)[0] != 't') {
+        PQclear(res);
+        return 0;
+    }
+    /* A manual authorization named inline: its amount, which paylink records nowhere but in the
+     * request, is the one the reversal the chain started from named (a `.sdr`'s, the amount it
+     * went for: paylink-deposit and the resolver publish it so), as each rest names it again. */
+    bool has_auth_amount = false;
+    int64_t auth_amount = 0;
+    char root[64];
+    if (!auth_rid[0] &&
+        pl_reversal_own_root(w->rid, "", voided_by, made_by, root, sizeof root) >= 0) {
+        const char *q[] = {root};
+        PGresult *ra = exec(
+            c, "SELECT coalesce(amount::text, '') FROM auth_reversal WHERE request_id = $1", 1, q);
+        if (!ok(ra)) {
+            apply_error(r, w, "reading the reversal its rests started from", c);
+            PQclear(ra);
+            PQclear(res);
+            return PL_ERR_DB;
+        }
+        has_auth_amount =
+            PQntuples(ra) == 1 && pl_money_parse_decimal(PQgetvalue(ra, 0, 0), &auth_amount) == 0;
+        PQclear(ra);
+    }
+    const pl_reversal_answered a = {
+        .request_id = w->rid,
+        .auth_request_id = auth_rid,
+        .transaction_id = PQgetvalue(res, 0, 7),
+        .request_token = PQgetvalue(res, 0, 8),
+        .number = PQgetvalue(res, 0, 9),
+        .date = PQgetvalue(res, 0, 10),
+        .has_auth_amount = has_auth_amount,
+        .auth_amount = auth_amount,
+        .voided_by = voided_by,
+        .made_by = made_by,
+        /* CyberSource's timeout reversal: marked sent naming no history row while it names a
+         * paylink authorization (one without an answer, or settled `error`: rev_prepare). */
+        .timeout = !history && auth_rid[0],
+        .history = history,
+        .held_recorded = PQgetvalue(res, 0, 13)[0] == 't',
+        .approved = true,
+        .sent = w->sent,
+        .reversed = reversed,
+    };
+    pl_reversal_rest_request rest;
+    int k = pl_reversal_rest_for(&a, &rest);
+    const char *auth = auth_rid[0] ? auth_rid : PQgetvalue(res, 0, 7);
+    if (k <= 0) {
+        pl_reversal_rest_log(w->rid, auth, k, &rest);
+        PQclear(res);
+        return 0;
+    }
+    const pl_reversal_message m = {.request_id = rest.request_id,
+                                   .company = atoi(PQgetvalue(res, 0, 0)),
+                                   .order = PQgetvalue(res, 0, 1),
+                                   .pay_seq = atoi(PQgetvalue(res, 0, 2)),
+                                   .service = PQgetvalue(res, 0, 3),
+                                   .amount = rest.amount,
+                                   .currency = PQgetvalue(res, 0, 4),
+                                   .of = &rest.of};
+    char key[64], topic[200];
+    pl_reversal_request_key(m.company, m.order, key, sizeof key);
+    snprintf(topic, sizeof topic, "%s.reversal.request", r->prefix);
+    char *payload = pl_reversal_request_json(&m);
+    int rc = PL_ERR_NOMEM;
+    if (!payload) {
+        copy(r->last_error, sizeof r->last_error, "the rest's reversal request cannot be made");
+    } else {
+        const char *q[] = {w->rid, topic, key, payload};
+        PGresult *u = exec(c,
+                           "UPDATE auth_reversal SET followups = jsonb_build_array("
+                           "jsonb_build_object('topic', $2::text, 'key', $3::text, "
+                           "'payload', $4::text)) WHERE request_id = $1",
+                           4, q);
+        rc = ok(u) && PQcmdTuples(u)[0] == '1' ? 0 : PL_ERR_DB;
+        if (rc != 0)
+            apply_error(r, w, "storing the rest's reversal to publish", c);
+        else
+            pl_reversal_rest_log(w->rid, auth, k, &rest);
+        PQclear(u);
+    }
+    free(payload);
+    PQclear(res);
+    return rc;
+}
+
+/*
  * What the worker publishes with such an answer (followup_reversal), stored with it in the
  * row's followups, which publish_one publishes with the final reply (and a redelivery replays);
  * and before it, what paylink-auth's store records with a refusal the issuer authorized, and
- * what the issuer holds of one after a partial approval (note_issuer_holds). Returns 0 or a
- * negative pl_err (last_error says why).
+ * what the issuer holds of one after a partial approval (note_issuer_holds). For a reversal, the
+ * rest of paylink's own approved for less (store_rest). Returns 0 or a negative pl_err
+ * (last_error says why).
  */
 static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
 {
+    if (strcmp(w->worker, "reversal") == 0)
+        return store_rest(r, c, w, o);
     char auth[51], rev[51], amount[24], why[200] = "";
     int rc = note_issuer_holds(r, c, w, o);
     if (rc != 0)
@@ -2749,6 +2903,8 @@ int pl_resolver_operator(pl_resolver *r, int64_t id, const pl_resolve_outcome *o
                       "what required response %s sent cannot be read", sid);
     }
     bool has_sent = sent_text[0] && pl_money_parse_decimal(sent_text, &sent) == 0;
+    w.has_sent = has_sent;
+    w.sent = sent;
     if (holds && out.has_amount && (!has_sent || out.amount > sent)) {
         return refuse(r, c, sid, &w, PL_ERR_INVALID, msg, msgsz,
                       "the amount approved is above the %s the request sent",

@@ -206,7 +206,9 @@ int pl_resolver_retry(pl_resolver *r, int64_t id, bool step, char *msg, size_t m
  * after a partial approval, which its `.rev` asks for and its history row records
  * (amount_issuer_held, 061: paylink-reversal sends it for any reversal of it, a timeout reversal
  * `.tor` published again as first published when paylink-reversal never recorded it among
- * them); 0: the row's amount).
+ * them); 0: the row's amount). An approval of paylink's own reversal (reversal_own.h) for less
+ * than its call sent asks for the rest as paylink-reversal asks for it with such an answer in
+ * time: the same `.rest` request, stored with the outcome and published before the final reply.
  * Returns as pl_resolver_retry; msg says what was applied. A publish that fails leaves
  * reply_pending for the worker's resolver and still returns 0 (msg says so).
  */

@@ -26,7 +26,10 @@
  * goes for (migration 065).
  *
  * And paylink's own reversal approved for less: it asks for the rest (`.rest`), which
- * paylink-reversal takes as its own, at most PL_REVERSAL_MAX_RESTS times.
+ * paylink-reversal takes as its own, at most PL_REVERSAL_MAX_RESTS times. The same when its
+ * answer never came and an operator resolves it approved for less (`wreq resolve --amount`):
+ * the resolver asks for the same rest, the same message (common/reversal_own.h), or tells an
+ * operator why none is asked, as paylink-reversal does.
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -65,6 +68,9 @@ enum { N = 6 };
 static PGconn *g_admin;
 static pl_db *g_db;
 static char g_prefix[48];
+/* The order of test_operator_approval_asks_no_rest, whose third rest's request id is too long
+ * for its suffix (hashed: `rest.<digits>`, without the prefix): its rows are deleted by it. */
+static char g_hashed_order[24];
 
 static int group_setup(void **state)
 {
@@ -81,6 +87,16 @@ static int group_teardown(void **state)
     if (g_admin) {
         static const char *const tables[] = {"auth_reversal", "auth_history", "required_response",
                                              "cc_auth_trans", "cc_deposit_trans"};
+        /* First: they name this run's authorizations. */
+        if (g_hashed_order[0]) {
+            static const char *const hashed[] = {
+                "DELETE FROM required_response WHERE order_number = $1 AND request_id LIKE "
+                "'rest.%'",
+                "DELETE FROM auth_reversal WHERE order_number = $1 AND request_id LIKE 'rest.%'"};
+            for (size_t i = 0; i < sizeof hashed / sizeof hashed[0]; i++)
+                PQclear(PQexecParams(g_admin, hashed[i], 1, NULL,
+                                     (const char *const[]){g_hashed_order}, NULL, NULL, 0));
+        }
         it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
         PQfinish(g_admin);
     }
@@ -857,18 +873,19 @@ static void test_error_issuer_authorized_reversed(void **state)
 typedef struct sent_msgs {
     int n;
     char topic[4][64];
+    char key[4][64];
     char payload[4][2048];
 } sent_msgs;
 
 static int on_publish(void *arg, const char *topic, const char *key, const char *payload, char *err,
                       size_t errsz)
 {
-    (void)key;
     (void)err;
     (void)errsz;
     sent_msgs *m = arg;
     assert_true(m->n < 4);
     snprintf(m->topic[m->n], sizeof m->topic[m->n], "%s", topic);
+    snprintf(m->key[m->n], sizeof m->key[m->n], "%s", key);
     assert_true(strlen(payload) < sizeof m->payload[m->n]);
     snprintf(m->payload[m->n], sizeof m->payload[m->n], "%s", payload);
     m->n++;
@@ -1543,6 +1560,400 @@ static void test_own_reversal_of_an_unrecorded_hold_asks_no_rest(void **state)
     pl_services_unref(services);
 }
 
+/* ---- an operator's approval for less of paylink's own reversal left unknown ---------------- */
+
+/*
+ * Reversal t (taken up, recorded and prepared by paylink-reversal's spec) marked sent by
+ * attempt, then left unknown as the engine leaves one whose answer never came (pl_unknown: its
+ * `timeout` reply stored, a required response for what the call sent). The required response is
+ * escalated and held by `own` for ten minutes, its worker's `timeout` reply recorded out: the
+ * running system's resolvers take only open rows that are due and pending replies nobody holds,
+ * so the row is this test's alone, and an operator's outcome publishes its final reply (and
+ * follow-ups) at once, to the test's callback. Returns the required response's id.
+ */
+static int64_t left_unknown(tor_copy *t, const char *attempt, const char *own)
+{
+    snprintf(t->job.op_name, sizeof t->job.op_name, "%s", pl_bureau_op_name(t->job.call.op));
+    snprintf(t->job.attempt, sizeof t->job.attempt, "%s", attempt);
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.mark_sent, &t->job), 1);
+    const pl_request *r = &t->job.req;
+    char amount[24];
+    assert_int_equal(pl_money_format(t->job.call.amount, amount, sizeof amount), 0);
+    it_exec(g_admin,
+            "UPDATE auth_reversal SET status = 'unknown', answered_at = now(), "
+            "reply = jsonb_build_object('v', 1, 'request_id', $1::text, 'type', 'reversal', "
+            "'company', 7, 'order', $2::text, 'pay_seq', 1, 'service', 'CYB', 'status', "
+            "'timeout', 'amount_requested', $3::text, 'currency', 'USD', 'vendor_response', "
+            "'150', 'required_response', true) WHERE request_id = $1 AND status = 'sent'",
+            3, (const char *const[]){r->request_id, r->order, amount});
+    PGresult *res = PQexecParams(
+        g_admin,
+        "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+        "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
+        "worker_replied_at, lease_owner, lease_until) VALUES ($1, 'reversal', 7, $2, 1, 'CYB', "
+        "'reversal', $3::numeric, 'USD', 'timeout', 'it: no answer', 'escalated', now(), now(), "
+        "$4, now() + interval '10 minutes') RETURNING id",
+        4, NULL, (const char *const[]){r->request_id, r->order, amount, own}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return id;
+}
+
+/* paylinkctl's resolver of paylink-reversal's rows, named own, publishing to sent. */
+static pl_resolver *operator_resolver(const char *own, sent_msgs *sent)
+{
+    pl_resolver_config cfg = {.conninfo = getenv("PAYLINK_DB"),
+                              .worker = "reversal",
+                              .owner = own,
+                              .topic_prefix = "it",
+                              .publish = on_publish,
+                              .publish_arg = sent};
+    char err[256] = "";
+    pl_resolver *r = pl_resolver_new(&cfg, err, sizeof err);
+    if (!r)
+        fail_msg("pl_resolver_new: %s", err);
+    return r;
+}
+
+/* `wreq resolve <rr> --outcome approved --amount <amount>` (minor units; < 0: none) by alice,
+ * its log lines kept (log_captured). */
+static const char *resolve_approved(pl_resolver *r, int64_t rr, int64_t amount)
+{
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED, .has_amount = amount >= 0, .amount = amount};
+    char msg[512] = "";
+    log_capture();
+    int rc = pl_resolver_operator(r, rr, &o, "alice", NULL, msg, sizeof msg);
+    const char *log = log_captured();
+    if (rc != 0)
+        fail_msg("wreq resolve %lld: %d %s", (long long)rr, rc, msg);
+    return log;
+}
+
+/* The request's stored follow-ups' payloads (auth_reversal.followups), "" when none. */
+static void stored_followup(const char *req, char *out, size_t outsz)
+{
+    it_value(g_admin,
+             "SELECT coalesce(string_agg(f->>'payload', ' '), '') FROM auth_reversal "
+             "LEFT JOIN LATERAL jsonb_array_elements(followups) f ON true WHERE request_id = $1",
+             req, NULL, out, outsz);
+}
+
+/*
+ * paylink's own `.rev` of an approved authorization of 100.00 is sent for all of it, and its
+ * answer never comes. An operator learns that the bureau reversed 30.00 of it and resolves it so
+ * (`wreq resolve --outcome approved --amount 30.00`): the authorization keeps 70.00 held (058),
+ * and nobody reads the `.rev`'s reply. The resolver asks for the rest as paylink-reversal would
+ * have with that answer in time: `<.rev>.rest` of the same authorization for 70.00, the same
+ * bytes as paylink-reversal's message (own_payload, pl_job_publish_reversal's; and what its
+ * follow-ups ask with the same answer), stored with the row (published again if the publish
+ * fails or the resolver dies before it, and replayed on a redelivery) and published before the
+ * final reply, keyed as every message of the order; the same info line. paylink-reversal takes
+ * it as its own (sent although its settings say Send reversal is off) for the 70.00 still held;
+ * a second copy of it is the same request. A second resolve finds nothing to resolve and
+ * publishes nothing. The same for a `.tor` of an authorization Decision Manager rejected after
+ * the issuer approved 50.00 of it (its history row records what the issuer holds, 061, 065):
+ * sent for 50.00, approved for 20.00, the rest asked for 30.00. And for the `.sdr` of a manual
+ * authorization (no history row; named inline, its amount the `.sdr`'s): its rest named inline
+ * again, as paylink-reversal names it. Before, an operator's resolve asked for no rest, and it
+ * stayed held on the card until the authorization expired.
+ */
+static void test_operator_approval_for_less_asks_the_rest(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], rev[64], rest_id[64], order[24], own[96];
+    char payload[1024], want[1024], got[2048];
+    rid(auth_req, sizeof auth_req, "opr", "auth", 0);
+    snprintf(order, sizeof order, "IT-RM-OPR%ld", (long)getpid() % 100000);
+    snprintf(own, sizeof own, "%sopr/resolver", g_prefix);
+    make_auth(auth_req, order, false, auth_id, sizeof auth_id);
+    pl_job_derived_request_id(auth_req, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    pl_job_derived_request_id(rev, PL_REVERSAL_REST_SUFFIX, rest_id, sizeof rest_id);
+
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(services, "CYB");
+    assert_non_null(cyb);
+    pl_service off = *cyb;
+    off.send_reversal = false;
+
+    static tor_copy revc, restc, again, torc, tor_rest, sdrc, sdr_rest;
+    const pl_reversal_of of = {.auth_request_id = auth_req};
+    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_reversal(&revc, payload, services, cyb);
+    assert_int_equal(revc.prepared, 0);
+    assert_int_equal(revc.job.call.amount, 10000);
+    int64_t rr = left_unknown(&revc, "it/opr-0", own);
+    expect_auth(auth_id, "approved|100.00|100.00|0.00");
+
+    sent_msgs sent = {0};
+    pl_resolver *r = operator_resolver(own, &sent);
+    const char *log = resolve_approved(r, rr, 3000);
+    assert_int_equal(sent.n, 2);
+    assert_string_equal(sent.topic[0], "it.reversal.request");
+    char key[64];
+    snprintf(key, sizeof key, "7-%s", order);
+    assert_string_equal(sent.key[0], key);
+    own_payload(want, sizeof want, rest_id, order, "70.00", &of);
+    assert_string_equal(sent.payload[0], want);
+    assert_string_equal(sent.topic[1], "it.reversal.reply");
+    expect_auth(auth_id, "approved|70.00|0.00|0.00");
+    stored_followup(rev, got, sizeof got);
+    assert_string_equal(got, want);
+    char line[256];
+    snprintf(line, sizeof line,
+             "reversal %s requested for the 70.00 authorization %s still holds (rest 1 of at "
+             "most 3)",
+             rest_id, auth_req);
+    if (!strstr(log, line)) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no line says \"%s\" in the log above", line);
+    }
+    /* paylink-reversal with that answer in time: the same rest, the same message. */
+    revc.job.reply->status = PL_ST_APPROVED;
+    revc.job.reply->has_amount_approved = true;
+    revc.job.reply->amount_approved = 3000;
+    pl_reversal_rest_request worker;
+    assert_int_equal(rest_of(&revc, &worker), 1);
+    own_payload(payload, sizeof payload, worker.request_id, order, worker.amount, &worker.of);
+    assert_string_equal(payload, want);
+
+    /* Resolved: a second resolve finds nothing to resolve, and publishes nothing. */
+    pl_resolve_outcome o = {.status = PL_ST_APPROVED, .has_amount = true, .amount = 1000};
+    char msg[512];
+    assert_int_not_equal(pl_resolver_operator(r, rr, &o, "bob", NULL, msg, sizeof msg), 0);
+    assert_int_equal(sent.n, 2);
+
+    /* paylink-reversal takes the rest as its own, for what is still held; a second copy is the
+     * same request, answered from its row. */
+    own_reversal(&restc, sent.payload[0], services, &off);
+    assert_int_equal(restc.prepared, 0);
+    assert_int_equal(restc.job.call.amount, 7000);
+    tor_take(&again, sent.payload[0], services);
+    assert_string_equal(again.fingerprint, restc.fingerprint);
+    tor_record(&again, false);
+    assert_int_equal(again.inserted, 0);
+
+    /* A `.tor` of an authorization rejected after the issuer approved 50.00 of it. */
+    char auth2[96], auth2_id[24], tor[64], tor_rest_id[64];
+    rid(auth2, sizeof auth2, "opr", "auth", 1);
+    make_auth(auth2, order, false, auth2_id, sizeof auth2_id);
+    it_exec(g_admin,
+            "UPDATE auth_history SET status = 'rejected', vendor_response = '481', "
+            "amount_authorized = NULL, amount_issuer_held = 50.00 WHERE id = $1::bigint",
+            1, (const char *const[]){auth2_id});
+    pl_job_derived_request_id(auth2, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
+    pl_job_derived_request_id(tor, PL_REVERSAL_REST_SUFFIX, tor_rest_id, sizeof tor_rest_id);
+    const pl_reversal_of of2 = {.auth_request_id = auth2};
+    own_payload(payload, sizeof payload, tor, order, "100.00", &of2);
+    own_reversal(&torc, payload, services, cyb);
+    assert_int_equal(torc.prepared, 0);
+    assert_int_equal(torc.job.call.amount, 5000);
+    rr = left_unknown(&torc, "it/opr-1", own);
+    sent.n = 0;
+    resolve_approved(r, rr, 2000);
+    assert_int_equal(sent.n, 2);
+    own_payload(want, sizeof want, tor_rest_id, order, "30.00", &of2);
+    assert_string_equal(sent.payload[0], want);
+    expect_held(auth2_id, "rejected|0.00|-|30.00");
+    own_reversal(&tor_rest, sent.payload[0], services, &off);
+    assert_int_equal(tor_rest.prepared, 0);
+    assert_int_equal(tor_rest.job.call.amount, 3000);
+
+    /* The `.sdr` of a manual authorization, named inline. */
+    char debit[96], sdr[64], sdr_rest_id[64], tx[64];
+    rid(debit, sizeof debit, "opr", "debit", 0);
+    snprintf(tx, sizeof tx, "%soprtx", g_prefix);
+    it_exec(g_admin,
+            "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+            "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+            "status, transaction_id) VALUES ($1, repeat('b', 64), 'debit', 'auth_capture', 7, "
+            "$2, 1, 'CYB', 100.00, 'USD', '7000000000000000000009', 'declined', $3)",
+            3, (const char *const[]){debit, order, tx});
+    pl_job_derived_request_id(debit, PL_SOFT_DECLINE_REVERSAL_SUFFIX, sdr, sizeof sdr);
+    pl_job_derived_request_id(sdr, PL_REVERSAL_REST_SUFFIX, sdr_rest_id, sizeof sdr_rest_id);
+    const pl_reversal_of manual = {.transaction_id = tx,
+                                   .request_token = "Axj/manual-token",
+                                   .number = "123456",
+                                   .date = "2026-12-01",
+                                   .amount = "100.00"};
+    own_payload(payload, sizeof payload, sdr, order, "100.00", &manual);
+    own_reversal(&sdrc, payload, services, cyb);
+    assert_int_equal(sdrc.prepared, 0);
+    rr = left_unknown(&sdrc, "it/opr-2", own);
+    sent.n = 0;
+    resolve_approved(r, rr, 4000);
+    assert_int_equal(sent.n, 2);
+    own_payload(want, sizeof want, sdr_rest_id, order, "60.00", &manual);
+    assert_string_equal(sent.payload[0], want);
+    own_reversal(&sdr_rest, sent.payload[0], services, &off);
+    assert_int_equal(sdr_rest.prepared, 0);
+    assert_int_equal(sdr_rest.job.call.amount, 6000);
+    pl_resolver_destroy(r);
+
+    tor_copy *const copies[] = {&revc, &restc, &again, &torc, &tor_rest, &sdrc, &sdr_rest};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
+/*
+ * An operator's approval that asks for no rest: of paylink's own `.rev` whose authorization's
+ * history row records no amount held (a Decision Manager reject: the approval for less books it
+ * `reversed`, and a rest would be refused 237), or of the third rest already (the limit):
+ * nothing but the final reply is published, nothing is stored to publish, and an error names
+ * the authorization and what is still held for an operator, in paylink-reversal's words (before,
+ * nothing was said). Nor, without a word, for the order system's own reversal approved for less
+ * (it reads amount_approved), one approved whole, or CyberSource's timeout reversal of an
+ * authorization without an answer (it released the authorization whole).
+ */
+static void test_operator_approval_asks_no_rest(void **state)
+{
+    (void)state;
+    char order[24], own[96], got[2048];
+    snprintf(order, sizeof order, "IT-RM-ONR%ld", (long)getpid() % 100000);
+    snprintf(g_hashed_order, sizeof g_hashed_order, "%s", order);
+    snprintf(own, sizeof own, "%sonr/resolver", g_prefix);
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(services, "CYB");
+    assert_non_null(cyb);
+    sent_msgs sent = {0};
+    pl_resolver *r = operator_resolver(own, &sent);
+    static tor_copy dm, third, upstream, whole;
+    char payload[1024];
+
+    /* The `.rev` of a reject recording no amount held. */
+    char auth[96], auth_id[24], rev[64];
+    rid(auth, sizeof auth, "onr", "auth", 0);
+    make_auth(auth, order, false, auth_id, sizeof auth_id);
+    it_exec(g_admin,
+            "UPDATE auth_history SET status = 'rejected', vendor_response = '481', "
+            "amount_authorized = NULL WHERE id = $1::bigint",
+            1, (const char *const[]){auth_id});
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    const pl_reversal_of of = {.auth_request_id = auth};
+    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_reversal(&dm, payload, services, cyb);
+    assert_int_equal(dm.prepared, 0);
+    int64_t rr = left_unknown(&dm, "it/onr-0", own);
+    const char *log = resolve_approved(r, rr, 3000);
+    assert_int_equal(sent.n, 1);
+    assert_string_equal(sent.topic[0], "it.reversal.reply");
+    stored_followup(rev, got, sizeof got);
+    assert_string_equal(got, "");
+    expect_held(auth_id, "reversed|0.00|-|-");
+    if (!error_logged(log, auth, "70.00") || !strstr(log, "records no amount held")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line names %s and 70.00 (no amount held) in the log above", auth);
+    }
+
+    /* The third rest of an approved authorization. */
+    char auth2[96], auth2_id[24], id[64], next[64];
+    rid(auth2, sizeof auth2, "onr", "auth", 1);
+    make_auth(auth2, order, false, auth2_id, sizeof auth2_id);
+    pl_job_derived_request_id(auth2, PL_DM_REVERSAL_SUFFIX, id, sizeof id);
+    for (int n = 0; n < PL_REVERSAL_MAX_RESTS; n++) {
+        pl_job_derived_request_id(id, PL_REVERSAL_REST_SUFFIX, next, sizeof next);
+        memcpy(id, next, sizeof id);
+    }
+    const pl_reversal_of of2 = {.auth_request_id = auth2};
+    own_payload(payload, sizeof payload, id, order, "40.00", &of2);
+    own_reversal(&third, payload, services, cyb);
+    assert_int_equal(third.prepared, 0);
+    assert_int_equal(third.job.call.amount, 10000);
+    rr = left_unknown(&third, "it/onr-1", own);
+    sent.n = 0;
+    log = resolve_approved(r, rr, 2500);
+    assert_int_equal(sent.n, 1);
+    stored_followup(id, got, sizeof got);
+    assert_string_equal(got, "");
+    expect_auth(auth2_id, "approved|75.00|0.00|0.00");
+    if (!error_logged(log, auth2, "75.00") || !strstr(log, "reached the limit")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line names %s and 75.00 (the limit) in the log above", auth2);
+    }
+
+    /* The order system's reversal approved for less; paylink's own approved whole. */
+    char auth3[96], auth3_id[24], req[96];
+    rid(auth3, sizeof auth3, "onr", "auth", 2);
+    rid(req, sizeof req, "onr", "rev", 2);
+    make_auth(auth3, order, false, auth3_id, sizeof auth3_id);
+    held_reversal(&upstream, req, order, auth3, services);
+    rr = left_unknown(&upstream, "it/onr-2", own);
+    sent.n = 0;
+    log = resolve_approved(r, rr, 3000);
+    assert_int_equal(sent.n, 1);
+    assert_null(strstr(log, "\"level\":\"error\""));
+    expect_auth(auth3_id, "approved|70.00|0.00|0.00");
+    char auth4[96], auth4_id[24], rev4[64];
+    rid(auth4, sizeof auth4, "onr", "auth", 3);
+    make_auth(auth4, order, false, auth4_id, sizeof auth4_id);
+    pl_job_derived_request_id(auth4, PL_DM_REVERSAL_SUFFIX, rev4, sizeof rev4);
+    const pl_reversal_of of4 = {.auth_request_id = auth4};
+    own_payload(payload, sizeof payload, rev4, order, "100.00", &of4);
+    own_reversal(&whole, payload, services, cyb);
+    rr = left_unknown(&whole, "it/onr-3", own);
+    sent.n = 0;
+    log = resolve_approved(r, rr, -1);
+    assert_int_equal(sent.n, 1);
+    assert_null(strstr(log, "\"level\":\"error\""));
+    expect_auth(auth4_id, "reversed|100.00|0.00|0.00");
+
+    /* CyberSource's timeout reversal of an authorization without an answer, as paylink-reversal
+     * marks one sent (naming no history row, claiming nothing), left unknown. */
+    char auth5[96], tor[64];
+    rid(auth5, sizeof auth5, "onr", "auth", 4);
+    pl_job_derived_request_id(auth5, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
+    it_exec(g_admin,
+            "INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
+            "order_number, pay_seq, service_bureau, status, amount, currency, card_token) "
+            "VALUES ($1, repeat('a', 64), 'auth', 7, $2, 1, 'CYB', 'unknown', 100.00, 'USD', "
+            "'7000000000000000000009')",
+            2, (const char *const[]){auth5, order});
+    it_exec(g_admin,
+            "INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
+            "pay_seq, service_bureau, amount, currency, auth_request_id, merchant_id, status, "
+            "reply, sent_at, sent_by) VALUES ($1::text, repeat('c', 64), 'reversal', 7, "
+            "$2::text, 1, 'CYB', 100.00, 'USD', $3, 'paylink_demo', 'unknown', "
+            "jsonb_build_object('v', 1, "
+            "'request_id', $1::text, 'type', 'reversal', 'company', 7, 'order', $2::text, "
+            "'pay_seq', 1, 'service', 'CYB', 'status', 'timeout', 'amount_requested', '100.00', "
+            "'currency', 'USD', 'required_response', true), now(), 'it/onr-4')",
+            3, (const char *const[]){tor, order, auth5});
+    PGresult *res = PQexecParams(
+        g_admin,
+        "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+        "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
+        "worker_replied_at, lease_owner, lease_until) VALUES ($1, 'reversal', 7, $2, 1, 'CYB', "
+        "'reversal', 100.00, 'USD', 'timeout', 'it: no answer', 'escalated', now(), now(), $3, "
+        "now() + interval '10 minutes') RETURNING id",
+        3, NULL, (const char *const[]){tor, order, own}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    rr = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    sent.n = 0;
+    log = resolve_approved(r, rr, 3000);
+    assert_int_equal(sent.n, 1);
+    assert_null(strstr(log, "\"level\":\"error\""));
+    stored_followup(tor, got, sizeof got);
+    assert_string_equal(got, "");
+    pl_resolver_destroy(r);
+
+    tor_copy *const copies[] = {&dm, &third, &upstream, &whole};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -1574,6 +1985,8 @@ int main(void)
         cmocka_unit_test(test_partial_reversal_of_issuer_held_keeps_the_rest),
         cmocka_unit_test(test_own_reversal_approved_for_less_asks_the_rest),
         cmocka_unit_test(test_own_reversal_of_an_unrecorded_hold_asks_no_rest),
+        cmocka_unit_test(test_operator_approval_for_less_asks_the_rest),
+        cmocka_unit_test(test_operator_approval_asks_no_rest),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -596,109 +596,6 @@ static void test_timeout_reversal_after_settled_is_refused(void **state)
     assert_true(pl_reversal_timeout_settled(tor, longid, false, "approved", false, &rep));
 }
 
-/*
- * paylink's own reversals (`.rev`, `.tor`, `.dmrev` of the authorization, `.vdr`/`.vdr2` of the
- * deposit that replaced it, `.sdr` of the debit that made it) and the rests asked after one of
- * them approved for less (`.rest`, each named after the one before): which of the chain a
- * request id is. Before, a rest was no reversal paylink took as its own (refused where this
- * worker's Send reversal is off).
- */
-static void test_own_reversals_and_their_rests(void **state)
-{
-    (void)state;
-    assert_int_equal(pl_reversal_own("auth-77.rev", "auth-77", "", ""), 0);
-    assert_int_equal(pl_reversal_own("auth-77.tor", "auth-77", NULL, NULL), 0);
-    assert_int_equal(pl_reversal_own("auth-77.dmrev", "auth-77", "", ""), 0);
-    assert_int_equal(pl_reversal_own("d-1.vdr", "auth-77", "d-1", ""), 0);
-    assert_int_equal(pl_reversal_own("d-1.vdr2", "auth-77", "d-1", ""), 0);
-    assert_int_equal(pl_reversal_own("d-9.sdr", "", "", "d-9"), 0);
-    /* The rests, each derived from the one before (pl_job_derived_request_id). */
-    char rest[64];
-    pl_job_derived_request_id("auth-77.rev", PL_REVERSAL_REST_SUFFIX, rest, sizeof rest);
-    assert_string_equal(rest, "auth-77.rev.rest");
-    assert_int_equal(pl_reversal_own("auth-77.rev.rest", "auth-77", "", ""), 1);
-    assert_int_equal(pl_reversal_own("auth-77.tor.rest.rest", "auth-77", "", ""), 2);
-    assert_int_equal(pl_reversal_own("auth-77.dmrev.rest.rest.rest", "auth-77", "", ""), 3);
-    /* Past the last rest paylink asks, nothing of its own. */
-    assert_int_equal(pl_reversal_own("auth-77.rev.rest.rest.rest.rest", "auth-77", "", ""), -1);
-    assert_int_equal(pl_reversal_own("d-1.vdr.rest", "auth-77", "d-1", ""), 1);
-    assert_int_equal(pl_reversal_own("d-1.vdr2.rest.rest", "", "d-1", ""), 2);
-    assert_int_equal(pl_reversal_own("d-9.sdr.rest", "", "", "d-9"), 1);
-    /* Not paylink's: the order system's, of another authorization or deposit, or with nothing
-     * to derive it from. */
-    assert_int_equal(pl_reversal_own("rev-1", "auth-77", "d-1", "d-9"), -1);
-    assert_int_equal(pl_reversal_own("rev-1.rest", "auth-77", "d-1", "d-9"), -1);
-    assert_int_equal(pl_reversal_own("auth-78.rev.rest", "auth-77", "", ""), -1);
-    assert_int_equal(pl_reversal_own("d-1.vdr.rest", "auth-77", "d-2", ""), -1);
-    assert_int_equal(pl_reversal_own("d-1.vdr.rest", "auth-77", "", ""), -1);
-    assert_int_equal(pl_reversal_own("auth-77.rev.rest", NULL, NULL, NULL), -1);
-    assert_int_equal(pl_reversal_own(NULL, "auth-77", "", ""), -1);
-    assert_int_equal(pl_reversal_own("", "auth-77", "", ""), -1);
-
-    /* Too long for a suffix: hashed, as pl_job_derived_request_id hashes, at every step. */
-    char longid[51], base[64], ids[4][64];
-    memset(longid, 'a', 44);
-    longid[44] = '\0';
-    pl_job_derived_request_id(longid, PL_DM_REVERSAL_SUFFIX, base, sizeof base);
-    assert_int_equal(strlen(base), 48); /* "<id>.rev" still fits */
-    snprintf(ids[0], sizeof ids[0], "%s", base);
-    for (int n = 1; n <= 3; n++) {
-        pl_job_derived_request_id(ids[n - 1], PL_REVERSAL_REST_SUFFIX, ids[n], sizeof ids[n]);
-        assert_true(strlen(ids[n]) <= 50);
-        assert_int_equal(strncmp(ids[n], "rest.", 5), 0);
-        assert_int_equal(pl_reversal_own(ids[n], longid, "", ""), n);
-    }
-    assert_string_not_equal(ids[1], ids[2]);
-    assert_int_equal(pl_reversal_own(ids[1], "auth-77", "", ""), -1);
-}
-
-/* The decision on the rest: asked for by paylink's own reversal approved for more than nothing
- * and less than sent, for what is still held, smaller each time, at most PL_REVERSAL_MAX_RESTS
- * times; then (or when nothing was reversed) an operator's. Never for the order system's
- * reversal (it read the reply), nor one approved whole or refused. */
-static void test_rest_decision(void **state)
-{
-    (void)state;
-    int64_t rest = -5;
-    assert_int_equal(pl_reversal_rest(0, true, 10000, 3000, &rest), 1);
-    assert_int_equal(rest, 7000);
-    assert_int_equal(pl_reversal_rest(2, true, 7000, 1, &rest), 1);
-    assert_int_equal(rest, 6999);
-    /* Not paylink's own: the order system got amount_approved and a message. */
-    assert_int_equal(pl_reversal_rest(-1, true, 10000, 3000, &rest), 0);
-    assert_int_equal(rest, 0);
-    /* Whole (or more), or not approved: nothing is left held by it. */
-    assert_int_equal(pl_reversal_rest(0, true, 10000, 10000, &rest), 0);
-    assert_int_equal(pl_reversal_rest(0, true, 10000, 12000, &rest), 0);
-    assert_int_equal(pl_reversal_rest(0, false, 10000, 0, &rest), 0);
-    assert_int_equal(rest, 0);
-    /* The last rest approved for less: an operator's, with what is still held. */
-    assert_int_equal(pl_reversal_rest(PL_REVERSAL_MAX_RESTS, true, 5000, 1000, &rest), -1);
-    assert_int_equal(rest, 4000);
-    /* Approved for nothing: a rest would be no smaller than what was just sent. */
-    assert_int_equal(pl_reversal_rest(0, true, 5000, 0, &rest), -1);
-    assert_int_equal(rest, 5000);
-
-    /* A bureau that approves a cent each time: the chain ends after PL_REVERSAL_MAX_RESTS rests,
-     * each smaller than the one before. */
-    int asked = 0, own = 0;
-    int64_t sent = 10000;
-    for (;;) {
-        int k = pl_reversal_rest(own, true, sent, 1, &rest);
-        if (k != 1) {
-            assert_int_equal(k, -1);
-            break;
-        }
-        assert_true(rest < sent);
-        sent = rest;
-        own++;
-        asked++;
-        assert_true(asked <= PL_REVERSAL_MAX_RESTS);
-    }
-    assert_int_equal(asked, PL_REVERSAL_MAX_RESTS);
-    assert_int_equal(sent, 9997);
-}
-
 /* A job this spec did not prepare (a replay: the engine decides its follow-ups again from the
  * stored reply) asks for nothing, whatever the reply says. */
 static void test_rest_of_an_unprepared_job(void **state)
@@ -743,8 +640,6 @@ int main(void)
         cmocka_unit_test(test_map_error_and_fault),
         cmocka_unit_test(test_map_stored_value_void),
         cmocka_unit_test(test_spec_shape),
-        cmocka_unit_test(test_own_reversals_and_their_rests),
-        cmocka_unit_test(test_rest_decision),
         cmocka_unit_test(test_rest_of_an_unprepared_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -404,104 +404,6 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
     return false;
 }
 
-/* Whether request_id is the one paylink derives from `of` with `suffix`
- * (pl_job_derived_request_id). */
-static bool is_derived(const char *request_id, const char *of, const char *suffix)
-{
-    if (!request_id || !of || !*of)
-        return false;
-    char id[64];
-    pl_job_derived_request_id(of, suffix, id, sizeof id);
-    return strcmp(request_id, id) == 0;
-}
-
-bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_id)
-{
-    return is_derived(request_id, auth_request_id, PL_TIMEOUT_REVERSAL_SUFFIX);
-}
-
-bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id)
-{
-    static const char *const suffixes[] = {PL_DM_REVERSAL_SUFFIX, PL_TIMEOUT_REVERSAL_SUFFIX,
-                                           "dmrev"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
-        if (is_derived(request_id, auth_request_id, suffixes[i]))
-            return true;
-    return false;
-}
-
-bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_request_id)
-{
-    return is_derived(request_id, deposit_request_id, PL_SOFT_DECLINE_REVERSAL_SUFFIX);
-}
-
-bool pl_reversal_of_replaced(const char *request_id, const char *deposit_request_id)
-{
-    /* The one published with its answer, or again by its resolver (057). */
-    return is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_SUFFIX) ||
-           is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX);
-}
-
-/* Whether request_id can be a rest (pl_job_derived_request_id(..., "rest"): "<id>.rest", or
- * "rest.<digits>" when that was too long), before any is derived to compare with. */
-static bool rest_shaped(const char *request_id)
-{
-    static const char suffix[] = "." PL_REVERSAL_REST_SUFFIX,
-                      prefix[] = PL_REVERSAL_REST_SUFFIX ".";
-    size_t n = strlen(request_id);
-    return strncmp(request_id, prefix, sizeof prefix - 1) == 0 ||
-           (n >= sizeof suffix - 1 && strcmp(request_id + n - (sizeof suffix - 1), suffix) == 0);
-}
-
-int pl_reversal_own(const char *request_id, const char *auth_request_id, const char *voided_by,
-                    const char *made_by)
-{
-    if (!request_id || !*request_id)
-        return -1;
-    if (pl_reversal_by_paylink(request_id, auth_request_id) ||
-        pl_reversal_of_replaced(request_id, voided_by) ||
-        pl_reversal_of_soft_decline(request_id, made_by))
-        return 0;
-    if (!rest_shaped(request_id))
-        return -1;
-    /* Each of paylink's own reversals of this authorization, then its rests one after another
-     * (each named after the one before, so the chain's length is in the name, hashed or not). */
-    static const struct {
-        int of; /* 0 the authorization, 1 the deposit that voided it, 2 the debit that made it */
-        const char *suffix;
-    } own[] = {{0, PL_DM_REVERSAL_SUFFIX},
-               {0, PL_TIMEOUT_REVERSAL_SUFFIX},
-               {0, "dmrev"},
-               {1, PL_DEPOSIT_REVERSAL_SUFFIX},
-               {1, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX},
-               {2, PL_SOFT_DECLINE_REVERSAL_SUFFIX}};
-    const char *const refs[] = {auth_request_id, voided_by, made_by};
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
-        const char *ref = refs[own[i].of];
-        if (!ref || !*ref)
-            continue;
-        char id[64], next[64];
-        pl_job_derived_request_id(ref, own[i].suffix, id, sizeof id);
-        for (int n = 1; n <= PL_REVERSAL_MAX_RESTS; n++) {
-            pl_job_derived_request_id(id, PL_REVERSAL_REST_SUFFIX, next, sizeof next);
-            if (strcmp(request_id, next) == 0)
-                return n;
-            memcpy(id, next, sizeof id);
-        }
-    }
-    return -1;
-}
-
-int pl_reversal_rest(int own, bool approved, int64_t sent, int64_t reversed, int64_t *rest)
-{
-    *rest = 0;
-    if (own < 0 || !approved || reversed >= sent)
-        return 0;
-    *rest = sent - reversed;
-    /* A rest no smaller than what was just sent (nothing reversed) would be answered alike. */
-    return own < PL_REVERSAL_MAX_RESTS && reversed > 0 ? 1 : -1;
-}
-
 int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_request *out)
 {
     memset(out, 0, sizeof *out);
@@ -509,53 +411,33 @@ int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_
     const pl_request *r = &job->req;
     const char *status = pl_json_str(reply, "status");
     /* Prepared and sent by this spec as a card authorization reversal: not a replay (no
-     * spec_data), a stored value void, nor CyberSource's timeout reversal of an authorization
-     * without an answer (it releases the authorization whole, by the identifier it was sent
-     * with; no history row records a rest). */
-    if (!d || !job->svc || stored_value(job) || job->call.op != PL_OP_AUTH_REVERSAL ||
-        d->timeout_of[0] || !status || strcmp(status, "approved") != 0)
+     * spec_data), nor a stored value void. */
+    if (!d || !job->svc || stored_value(job) || job->call.op != PL_OP_AUTH_REVERSAL || !status)
         return 0;
     const char *approved = pl_json_str(reply, "amount_approved");
     int64_t reversed = job->call.amount; /* none said: what was sent */
     if (approved && pl_money_parse_decimal(approved, &reversed) != 0)
         return 0;
-    if (reversed >= job->call.amount)
-        return 0;
-    out->rests = pl_reversal_own(r->request_id, r->auth_ref.request_id, d->voided_by, d->made_by);
-    int64_t rest = 0;
-    int k = pl_reversal_rest(out->rests, true, job->call.amount, reversed, &rest);
-    if (k == 0 || pl_money_format(rest, out->amount, sizeof out->amount) != 0)
-        return 0;
-    if (k < 0)
-        return -1;
-    /* A history row that records no amount held (neither amount_authorized nor
-     * amount_issuer_held: a Decision Manager reject, a soft decline, a refusal while the issuer
-     * authorized it, the issuer holding the amount asked): 065's trigger compares the amount
-     * reversed with those NULLs and books any approval `reversed`, so the rest would be refused
-     * as already reversed (pl_reversal_check, 237) without a bureau call and the funds left held
-     * with nobody told. An operator is told instead (rev_followups). No history row (a manual
-     * authorization): nothing is booked here, the bureau decides. */
-    if (d->auth_id[0] && d->authorized <= 0 && d->issuer_held <= 0) {
-        out->unrecorded = true;
-        return -1;
-    }
-    pl_job_derived_request_id(r->request_id, PL_REVERSAL_REST_SUFFIX, out->request_id,
-                              sizeof out->request_id);
-    /* The same authorization, named as this reversal named it: paylink-reversal finds it as it
-     * found it for this one, and sends what its history row says is still held (rev_prepare). */
-    if (r->auth_ref.request_id[0]) {
-        out->of.auth_request_id = r->auth_ref.request_id;
-    } else {
-        if (r->auth_ref.has_amount &&
-            pl_money_format(r->auth_ref.amount, out->auth_amount, sizeof out->auth_amount) != 0)
-            out->auth_amount[0] = '\0';
-        out->of.transaction_id = r->auth_ref.transaction_id;
-        out->of.request_token = r->auth_ref.request_token;
-        out->of.number = r->auth_ref.number;
-        out->of.date = r->auth_ref.date;
-        out->of.amount = out->auth_amount[0] ? out->auth_amount : NULL;
-    }
-    return 1;
+    const pl_reversal_answered a = {
+        .request_id = r->request_id,
+        .auth_request_id = r->auth_ref.request_id,
+        .transaction_id = r->auth_ref.transaction_id,
+        .request_token = r->auth_ref.request_token,
+        .number = r->auth_ref.number,
+        .date = r->auth_ref.date,
+        .has_auth_amount = r->auth_ref.has_amount,
+        .auth_amount = r->auth_ref.amount,
+        .voided_by = d->voided_by,
+        .made_by = d->made_by,
+        /* CyberSource's timeout reversal of an authorization without an answer. */
+        .timeout = d->timeout_of[0] != '\0',
+        .history = d->auth_id[0] != '\0',
+        .held_recorded = d->authorized > 0 || d->issuer_held > 0,
+        .approved = strcmp(status, "approved") == 0,
+        .sent = job->call.amount,
+        .reversed = reversed,
+    };
+    return pl_reversal_rest_for(&a, out);
 }
 
 bool pl_reversal_timeout_settled(const char *request_id, const char *auth_request_id,
@@ -1089,22 +971,26 @@ static int rev_followups(pl_job *job, json_object *reply)
     const pl_request *r = &job->req;
     const char *auth = d->auth_request_id[0] ? d->auth_request_id : d->ref_id;
     if (k < 0) {
-        PL_ERROR(r->request_id,
-                 "paylink's reversal of authorization %s was approved for less than sent: %s is "
-                 "still held and is not asked for again (%s); an operator must reverse it",
-                 auth, rest.amount,
-                 rest.unrecorded ? "its history row records no amount held, so the approval "
-                                   "booked it reversed and a rest would be refused"
-                 : rest.rests >= PL_REVERSAL_MAX_RESTS ? "the rests asked already reached the limit"
-                                                       : "nothing was reversed");
+        pl_reversal_rest_log(r->request_id, auth, k, &rest);
         return 0;
     }
-    int rc = pl_job_publish_reversal(job, rest.request_id, rest.amount, r->currency, &rest.of);
+    /* The message the resolver publishes for the same rest after an operator's outcome
+     * (reversal_own.h): one builder, the same bytes. */
+    const pl_reversal_message m = {.request_id = rest.request_id,
+                                   .company = r->company,
+                                   .order = r->order,
+                                   .pay_seq = r->pay_seq,
+                                   .service = r->service,
+                                   .amount = rest.amount,
+                                   .currency = r->currency,
+                                   .of = &rest.of};
+    char key[64];
+    pl_reversal_request_key(r->company, r->order, key, sizeof key);
+    char *payload = pl_reversal_request_json(&m);
+    int rc = payload ? pl_job_publish(job, "reversal.request", key, payload) : PL_ERR_NOMEM;
+    free(payload);
     if (rc == 0)
-        PL_INFO(r->request_id,
-                "approved for less than sent: reversal %s requested for the %s authorization %s "
-                "still holds (rest %d of at most %d)",
-                rest.request_id, rest.amount, auth, rest.rests + 1, PL_REVERSAL_MAX_RESTS);
+        pl_reversal_rest_log(r->request_id, auth, k, &rest);
     return rc;
 }
 

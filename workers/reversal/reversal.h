@@ -74,6 +74,7 @@
 
 #include "engine.h"
 #include "reply.h"
+#include "reversal_own.h"
 
 extern const pl_spec pl_reversal_spec;
 
@@ -104,95 +105,19 @@ typedef struct pl_reversal_auth {
 bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *rep);
 
 /*
- * True when request_id is a reversal paylink requested itself of auth_request_id (a Decision
- * Manager reject's, .rev and .dmrev; the resolver's timeout reversal, .tor; each named after the
- * authorization): the worker that requested it read the bureau's
- * Send reversal selected, and it goes even where this worker's settings (refreshed at another
- * moment) say otherwise.
+ * paylink's own reversals (`.rev`, `.tor`, `.dmrev`, `.vdr`, `.sdr`, and the `.rest` asked after
+ * one: pl_reversal_own, pl_reversal_by_paylink, ...) and the rest of one approved for less
+ * (pl_reversal_rest_for) are common/reversal_own.h's: the resolver asks for that rest too, after
+ * an operator's outcome of one whose outcome was unknown, by the same rule.
  */
-bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id);
-
-/* True when request_id is paylink's reversal (`.sdr`, paylink-deposit's or the resolver's) of the
- * authorization a soft-declined auth+capture, the debit deposit_request_id, made: it goes
- * whatever this worker's Send reversal says, as pl_reversal_by_paylink's do. */
-bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_request_id);
-
-/* True when request_id is paylink's reversal (`.vdr`, paylink-deposit's or the resolver's) of an
- * authorization the auth+capture deposit_request_id replaced (auth_history.voided_by): named
- * after that deposit, not the authorization; it goes whatever this worker's Send reversal says,
- * as pl_reversal_by_paylink's do. (Checked against the authorization's id, as before, it never
- * matched: refused under a fixed id, the replaced authorization stayed held.) */
-bool pl_reversal_of_replaced(const char *request_id, const char *deposit_request_id);
-
-/* True when request_id is the resolver's timeout reversal of auth_request_id (request id
- * pl_job_derived_request_id(auth, "tor")). */
-bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_id);
-
-/*
- * The rest of paylink's own reversal approved for less. A bureau may approve a reversal for less
- * than was sent (an External Payment Service answer's amount): the authorization keeps the rest
- * held (migrations 058, 065). The order system's reversal is answered so (amount_approved, a
- * message) and its sender decides; nobody reads the reply of a reversal paylink requested
- * itself, so paylink-reversal asks for the rest of such a one itself (spec->followups): a
- * reversal request of the same authorization named pl_job_derived_request_id(<its request_id>,
- * PL_REVERSAL_REST_SUFFIX), `<request_id>.rest`, itself paylink's own. Each rest is smaller than
- * the reversal before it; after PL_REVERSAL_MAX_RESTS of them, one still approved for less is
- * left to an operator (an error in the log naming the authorization), so a bureau that keeps
- * approving a cent less never keeps paylink asking.
- */
-#define PL_REVERSAL_REST_SUFFIX "rest"
-#define PL_REVERSAL_MAX_RESTS 3
-
-/*
- * Whether request_id is a reversal paylink requested itself, and which: 0 for `.rev`, `.tor`
- * and `.dmrev` of auth_request_id (pl_reversal_by_paylink), `.vdr` and `.vdr2` of the deposit
- * voided_by that replaced the authorization (pl_reversal_of_replaced), `.sdr` of the debit
- * made_by whose refused auth+capture made it (pl_reversal_of_soft_decline); n (1 ..
- * PL_REVERSAL_MAX_RESTS) for the n-th rest asked after one of those (`.rest` n times over, each
- * derived from the one before); -1 for any other (the order system's). NULL or "" references
- * match nothing.
- */
-int pl_reversal_own(const char *request_id, const char *auth_request_id, const char *voided_by,
-                    const char *made_by);
-
-/*
- * The decision on the rest after a reversal sent for `sent` and answered (approved: whether it
- * was; reversed: its amount_approved, minor units), `own` being pl_reversal_own's word on it.
- * Returns 1 when a rest is asked for (*rest = sent - reversed: not approved for all, approved
- * for more than nothing, paylink's own and fewer than PL_REVERSAL_MAX_RESTS rests before it);
- * -1 when paylink's own was approved for less but none is asked (the chain is at its end, or it
- * reversed nothing: a rest would be no smaller), *rest what is still held, for an operator; 0
- * otherwise (*rest 0).
- */
-int pl_reversal_rest(int own, bool approved, int64_t sent, int64_t reversed, int64_t *rest);
-
-/* What paylink-reversal publishes to ask for the rest (pl_job_publish_reversal's arguments). */
-typedef struct pl_reversal_rest_request {
-    char request_id[51];  /* pl_job_derived_request_id(<the reversal's>, "rest") */
-    char amount[24];      /* what is still held, decimal text */
-    char auth_amount[24]; /* of.amount's text (a manual authorization's amount), "" when none */
-    /* The authorization, as the reversal named it: its request id, or the manual authorization's
-     * fields (pointing into the job's request, and auth_amount). */
-    pl_reversal_of of;
-    int rests; /* pl_reversal_own's word on the reversal answered (0 .. MAX) */
-    /* -1 because the authorization's history row records no amount held (neither
-     * amount_authorized nor amount_issuer_held: a Decision Manager reject, a soft decline, a
-     * refusal while the issuer authorized it): the approval for less booked it `reversed`
-     * (migration 065), so a rest would be refused (237) without a bureau call. */
-    bool unrecorded;
-} pl_reversal_rest_request;
 
 /*
  * The rest paylink-reversal asks for with the reply of the job (prepared by this spec, answered:
  * job->call.amount sent) to a reversal of its own, reply being that reply (its status and
- * amount_approved): 1 with out filled to publish, -1 when it is left to an operator (out's
- * amount says what is still held), 0 when none (not approved for less, not paylink's own, a
- * stored value void, CyberSource's timeout reversal — it releases the authorization whole —, a
- * job not prepared here: a replay). A rest is asked only of an authorization paylink holds no
- * history row of (a manual one: the bureau decides) or whose row records what is held
- * (amount_authorized, else amount_issuer_held): of one recording neither, the approval booked
- * the authorization `reversed` (migration 065) and the rest would be refused as already
- * reversed without a bureau call, the funds still held; -1 then, out->unrecorded set.
+ * amount_approved): pl_reversal_rest_for of what the job knows (1 with out filled to publish, -1
+ * when it is left to an operator, out's amount saying what is still held), and 0 too for a
+ * stored value void or a job not prepared here (a replay). out->of points into the job's
+ * request.
  */
 int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_request *out);
 

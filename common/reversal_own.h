@@ -1,0 +1,189 @@
+/*
+ * reversal_own.h: paylink's own reversals — the reversal requests paylink publishes itself —
+ * and the rest it asks for when one of them is approved for less than it sent.
+ *
+ * paylink publishes reversals nobody upstream reads the reply of: a Decision Manager reject's
+ * `<auth>.rev` (paylink-auth, or the resolver that found the reject) and `<auth>.dmrev`
+ * (paylink-dmupdate), the resolver's timeout reversal `<auth>.tor`, the reversal of an
+ * authorization an auth+capture replaced `<deposit>.vdr` (`.vdr2` when published again), and of
+ * the one a soft-declined auth+capture made `<debit>.sdr`, each id made by
+ * pl_job_derived_request_id (engine.h). A bureau may approve a reversal for less than was sent
+ * (an External Payment Service answer's amount; or an operator's `wreq resolve --outcome
+ * approved --amount` of one whose outcome was unknown): the authorization keeps the rest held
+ * (migrations 058, 065). The order system's own reversal is answered so and its sender decides;
+ * for paylink's own, paylink asks for the rest itself: a reversal of the same authorization
+ * named pl_job_derived_request_id(<its request_id>, PL_REVERSAL_REST_SUFFIX),
+ * `<request_id>.rest`, itself paylink's own. Each rest is smaller than the reversal before it;
+ * after PL_REVERSAL_MAX_RESTS of them, one still approved for less is left to an operator (an
+ * error in the log naming the authorization), so a bureau that keeps approving a cent less
+ * never keeps paylink asking.
+ *
+ * Two actors ask, by this one module, so that they ask alike (the same id, amount, limits,
+ * refusals, message bytes and log lines): paylink-reversal with the answer in time
+ * (workers/reversal, rev_followups) and the resolver with an operator's outcome of one left
+ * unknown (common/resolver.c). Only one of them ever settles a reversal (its row goes from sent
+ * or unknown to a final status once), and what it asked is stored with the row and published
+ * again as stored on a redelivery.
+ *
+ * Pure functions but pl_reversal_rest_log (log.h); any thread. Nothing is allocated but the text
+ * pl_reversal_request_json returns, which the caller frees.
+ */
+#ifndef PL_REVERSAL_OWN_H
+#define PL_REVERSAL_OWN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+#define PL_REVERSAL_REST_SUFFIX "rest"
+#define PL_REVERSAL_MAX_RESTS 3
+
+/*
+ * True when request_id is a reversal paylink requested itself of auth_request_id (a Decision
+ * Manager reject's, .rev and .dmrev; the resolver's timeout reversal, .tor; each named after the
+ * authorization): the worker that requested it read the bureau's Send reversal selected, and it
+ * goes even where paylink-reversal's settings (refreshed at another moment) say otherwise.
+ */
+bool pl_reversal_by_paylink(const char *request_id, const char *auth_request_id);
+
+/* True when request_id is paylink's reversal (`.sdr`, paylink-deposit's or the resolver's) of the
+ * authorization a soft-declined auth+capture, the debit deposit_request_id, made: it goes
+ * whatever paylink-reversal's Send reversal says, as pl_reversal_by_paylink's do. */
+bool pl_reversal_of_soft_decline(const char *request_id, const char *deposit_request_id);
+
+/* True when request_id is paylink's reversal (`.vdr`, paylink-deposit's or the resolver's) of an
+ * authorization the auth+capture deposit_request_id replaced (auth_history.voided_by): named
+ * after that deposit, not the authorization; it goes whatever paylink-reversal's Send reversal
+ * says, as pl_reversal_by_paylink's do. (Checked against the authorization's id, as before, it
+ * never matched: refused under a fixed id, the replaced authorization stayed held.) */
+bool pl_reversal_of_replaced(const char *request_id, const char *deposit_request_id);
+
+/* True when request_id is the resolver's timeout reversal of auth_request_id (request id
+ * pl_job_derived_request_id(auth, "tor")). */
+bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_id);
+
+/*
+ * Whether request_id is a reversal paylink requested itself, and which: 0 for `.rev`, `.tor`
+ * and `.dmrev` of auth_request_id (pl_reversal_by_paylink), `.vdr` and `.vdr2` of the deposit
+ * voided_by that replaced the authorization (pl_reversal_of_replaced), `.sdr` of the debit
+ * made_by whose refused auth+capture made it (pl_reversal_of_soft_decline); n (1 ..
+ * PL_REVERSAL_MAX_RESTS) for the n-th rest asked after one of those (`.rest` n times over, each
+ * derived from the one before); -1 for any other (the order system's). NULL or "" references
+ * match nothing.
+ */
+int pl_reversal_own(const char *request_id, const char *auth_request_id, const char *voided_by,
+                    const char *made_by);
+
+/*
+ * As pl_reversal_own, and root (rootsz bytes, at least 51; NULL when not wanted) gets the
+ * request id of paylink's own reversal the chain of rests started from (request_id itself for
+ * 0; "" for -1): what a rest of an authorization named inline names again of it (the manual
+ * authorization's amount, which paylink records with no reversal but in its request).
+ */
+int pl_reversal_own_root(const char *request_id, const char *auth_request_id, const char *voided_by,
+                         const char *made_by, char *root, size_t rootsz);
+
+/*
+ * The decision on the rest after a reversal sent for `sent` and answered (approved: whether it
+ * was; reversed: its amount approved, minor units), `own` being pl_reversal_own's word on it.
+ * Returns 1 when a rest is asked for (*rest = sent - reversed: not approved for all, approved
+ * for more than nothing, paylink's own and fewer than PL_REVERSAL_MAX_RESTS rests before it);
+ * -1 when paylink's own was approved for less but none is asked (the chain is at its end, or it
+ * reversed nothing: a rest would be no smaller), *rest what is still held, for an operator; 0
+ * otherwise (*rest 0).
+ */
+int pl_reversal_rest(int own, bool approved, int64_t sent, int64_t reversed, int64_t *rest);
+
+/*
+ * A card authorization reversal answered, as its settler knows it: paylink-reversal from its job
+ * (pl_reversal_rest_of), the resolver from the reversal's row (auth_reversal) after an
+ * operator's outcome. Strings may be NULL (as "").
+ */
+typedef struct pl_reversal_answered {
+    const char *request_id; /* the reversal's */
+    /* The authorization as the reversal request named it: auth_ref.request_id (a paylink
+     * authorization), else inline (a manual one): its transaction_id, request_token, number,
+     * date and, when the request gave it, amount. */
+    const char *auth_request_id;
+    const char *transaction_id, *request_token, *number, *date;
+    bool has_auth_amount;
+    int64_t auth_amount;
+    /* pl_reversal_own's other references: the deposit that voided the authorization
+     * (auth_history.voided_by) and the debit whose refused auth+capture made a manual one. */
+    const char *voided_by, *made_by;
+    /* Sent as CyberSource's timeout reversal of an authorization without an answer (or settled
+     * `error`): it releases the authorization whole, by the identifier it was sent with, and no
+     * history row records a rest. */
+    bool timeout;
+    /* paylink holds a history row of the authorization (auth_history), and whether that row
+     * records what is held (amount_authorized, else amount_issuer_held). */
+    bool history, held_recorded;
+    bool approved;
+    int64_t sent;     /* what the call sent (minor units) */
+    int64_t reversed; /* what the answer (or the operator) says was reversed */
+} pl_reversal_answered;
+
+/* The rest asked for (pl_reversal_rest_for): the reversal request to publish. */
+typedef struct pl_reversal_rest_request {
+    char request_id[51];  /* pl_job_derived_request_id(<the reversal's>, "rest") */
+    char amount[24];      /* what is still held, decimal text */
+    char auth_amount[24]; /* of.amount's text (a manual authorization's amount), "" when none */
+    /* The authorization, as the reversal named it: its request id, or the manual authorization's
+     * fields (pointing into the pl_reversal_answered's strings, and auth_amount). */
+    pl_reversal_of of;
+    int rests; /* pl_reversal_own's word on the reversal answered (-1 .. MAX) */
+    /* -1 because the authorization's history row records no amount held (neither
+     * amount_authorized nor amount_issuer_held: a Decision Manager reject, a soft decline, a
+     * refusal while the issuer authorized it): the approval for less booked it `reversed`
+     * (migration 065), so a rest would be refused (237) without a bureau call. */
+    bool unrecorded;
+} pl_reversal_rest_request;
+
+/*
+ * The rest paylink asks for after reversal a: 1 with out filled to publish; -1 when it is left
+ * to an operator (out->amount says what is still held; out->unrecorded, out->rests say why:
+ * pl_reversal_rest_log); 0 when none (not approved for less, not paylink's own, a timeout
+ * reversal). A rest is asked only of an authorization paylink holds no history row of (a manual
+ * one: the bureau decides) or whose row records what is held: of one recording neither, the
+ * approval booked the authorization `reversed` (migration 065) and the rest would be refused as
+ * already reversed without a bureau call, the funds still held; -1 then, out->unrecorded set.
+ * out->of points into a's strings: a must outlive it.
+ */
+int pl_reversal_rest_for(const pl_reversal_answered *a, pl_reversal_rest_request *out);
+
+/*
+ * The log line of pl_reversal_rest_for's word k on reversal request_id of the authorization
+ * `auth` (its request id, else its transaction id): for 1, an info line naming the rest asked
+ * (once it is published, or stored to be); for -1, an error telling an operator to reverse what
+ * is still held, and why none is asked; nothing for 0.
+ */
+void pl_reversal_rest_log(const char *request_id, const char *auth, int k,
+                          const pl_reversal_rest_request *rest);
+
+/* A reversal request paylink publishes (CONTRACT.md type `reversal`). */
+typedef struct pl_reversal_message {
+    const char *request_id;
+    int company;
+    const char *order;
+    int pay_seq;
+    const char *service;
+    const char *amount;   /* decimal text; NULL or "": none (nor currency) */
+    const char *currency; /* NULL: "" */
+    const pl_reversal_of *of;
+} pl_reversal_message;
+
+/*
+ * m as the JSON text paylink publishes (compact; fields v, request_id, type, company, order,
+ * pay_seq, service, amount and currency when there is an amount, auth_ref as
+ * pl_reversal_of_json makes it: the bytes of pl_job_publish_reversal's message): malloc'd, the
+ * caller frees it; NULL when out of memory.
+ */
+char *pl_reversal_request_json(const pl_reversal_message *m);
+
+/* The Kafka key of a reversal request of order `order` of `company`: "<company>-<order>", as
+ * every message of an order is keyed (outsize >= 64 holds any). */
+void pl_reversal_request_key(int company, const char *order, char *out, size_t outsize);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * test_reversal_own.c: paylink's own reversals and the rest of one approved for less
+ * (common/reversal_own.h), which paylink-reversal and the resolver share: which request ids are
+ * paylink's own and how far along a chain of rests, the decision on the rest from what the
+ * settler of a reversal knows, the message asked (the bytes pl_job_publish_reversal writes) and
+ * the log lines.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "reversal_own.h"
+
+/*
+ * paylink's own reversals (`.rev`, `.tor`, `.dmrev` of the authorization, `.vdr`/`.vdr2` of the
+ * deposit that replaced it, `.sdr` of the debit that made it) and the rests asked after one of
+ * them approved for less (`.rest`, each named after the one before): which of the chain a
+ * request id is. Before, a rest was no reversal paylink took as its own (refused where this
+ * worker's Send reversal is off).
+ */
+static void test_own_reversals_and_their_rests(void **state)
+{
+    (void)state;
+    assert_int_equal(pl_reversal_own("auth-77.rev", "auth-77", "", ""), 0);
+    assert_int_equal(pl_reversal_own("auth-77.tor", "auth-77", NULL, NULL), 0);
+    assert_int_equal(pl_reversal_own("auth-77.dmrev", "auth-77", "", ""), 0);
+    assert_int_equal(pl_reversal_own("d-1.vdr", "auth-77", "d-1", ""), 0);
+    assert_int_equal(pl_reversal_own("d-1.vdr2", "auth-77", "d-1", ""), 0);
+    assert_int_equal(pl_reversal_own("d-9.sdr", "", "", "d-9"), 0);
+    /* The rests, each derived from the one before (pl_job_derived_request_id). */
+    char rest[64];
+    pl_job_derived_request_id("auth-77.rev", PL_REVERSAL_REST_SUFFIX, rest, sizeof rest);
+    assert_string_equal(rest, "auth-77.rev.rest");
+    assert_int_equal(pl_reversal_own("auth-77.rev.rest", "auth-77", "", ""), 1);
+    assert_int_equal(pl_reversal_own("auth-77.tor.rest.rest", "auth-77", "", ""), 2);
+    assert_int_equal(pl_reversal_own("auth-77.dmrev.rest.rest.rest", "auth-77", "", ""), 3);
+    /* Past the last rest paylink asks, nothing of its own. */
+    assert_int_equal(pl_reversal_own("auth-77.rev.rest.rest.rest.rest", "auth-77", "", ""), -1);
+    assert_int_equal(pl_reversal_own("d-1.vdr.rest", "auth-77", "d-1", ""), 1);
+    assert_int_equal(pl_reversal_own("d-1.vdr2.rest.rest", "", "d-1", ""), 2);
+    assert_int_equal(pl_reversal_own("d-9.sdr.rest", "", "", "d-9"), 1);
+    /* Not paylink's: the order system's, of another authorization or deposit, or with nothing
+     * to derive it from. */
+    assert_int_equal(pl_reversal_own("rev-1", "auth-77", "d-1", "d-9"), -1);
+    assert_int_equal(pl_reversal_own("rev-1.rest", "auth-77", "d-1", "d-9"), -1);
+    assert_int_equal(pl_reversal_own("auth-78.rev.rest", "auth-77", "", ""), -1);
+    assert_int_equal(pl_reversal_own("d-1.vdr.rest", "auth-77", "d-2", ""), -1);
+    assert_int_equal(pl_reversal_own("d-1.vdr.rest", "auth-77", "", ""), -1);
+    assert_int_equal(pl_reversal_own("auth-77.rev.rest", NULL, NULL, NULL), -1);
+    assert_int_equal(pl_reversal_own(NULL, "auth-77", "", ""), -1);
+    assert_int_equal(pl_reversal_own("", "auth-77", "", ""), -1);
+
+    /* Too long for a suffix: hashed, as pl_job_derived_request_id hashes, at every step. */
+    char longid[51], base[64], ids[4][64];
+    memset(longid, 'a', 44);
+    longid[44] = '\0';
+    pl_job_derived_request_id(longid, PL_DM_REVERSAL_SUFFIX, base, sizeof base);
+    assert_int_equal(strlen(base), 48); /* "<id>.rev" still fits */
+    snprintf(ids[0], sizeof ids[0], "%s", base);
+    for (int n = 1; n <= 3; n++) {
+        pl_job_derived_request_id(ids[n - 1], PL_REVERSAL_REST_SUFFIX, ids[n], sizeof ids[n]);
+        assert_true(strlen(ids[n]) <= 50);
+        assert_int_equal(strncmp(ids[n], "rest.", 5), 0);
+        assert_int_equal(pl_reversal_own(ids[n], longid, "", ""), n);
+    }
+    assert_string_not_equal(ids[1], ids[2]);
+    assert_int_equal(pl_reversal_own(ids[1], "auth-77", "", ""), -1);
+}
+
+/* The decision on the rest: asked for by paylink's own reversal approved for more than nothing
+ * and less than sent, for what is still held, smaller each time, at most PL_REVERSAL_MAX_RESTS
+ * times; then (or when nothing was reversed) an operator's. Never for the order system's
+ * reversal (it read the reply), nor one approved whole or refused. */
+static void test_rest_decision(void **state)
+{
+    (void)state;
+    int64_t rest = -5;
+    assert_int_equal(pl_reversal_rest(0, true, 10000, 3000, &rest), 1);
+    assert_int_equal(rest, 7000);
+    assert_int_equal(pl_reversal_rest(2, true, 7000, 1, &rest), 1);
+    assert_int_equal(rest, 6999);
+    /* Not paylink's own: the order system got amount_approved and a message. */
+    assert_int_equal(pl_reversal_rest(-1, true, 10000, 3000, &rest), 0);
+    assert_int_equal(rest, 0);
+    /* Whole (or more), or not approved: nothing is left held by it. */
+    assert_int_equal(pl_reversal_rest(0, true, 10000, 10000, &rest), 0);
+    assert_int_equal(pl_reversal_rest(0, true, 10000, 12000, &rest), 0);
+    assert_int_equal(pl_reversal_rest(0, false, 10000, 0, &rest), 0);
+    assert_int_equal(rest, 0);
+    /* The last rest approved for less: an operator's, with what is still held. */
+    assert_int_equal(pl_reversal_rest(PL_REVERSAL_MAX_RESTS, true, 5000, 1000, &rest), -1);
+    assert_int_equal(rest, 4000);
+    /* Approved for nothing: a rest would be no smaller than what was just sent. */
+    assert_int_equal(pl_reversal_rest(0, true, 5000, 0, &rest), -1);
+    assert_int_equal(rest, 5000);
+
+    /* A bureau that approves a cent each time: the chain ends after PL_REVERSAL_MAX_RESTS rests,
+     * each smaller than the one before. */
+    int asked = 0, own = 0;
+    int64_t sent = 10000;
+    for (;;) {
+        int k = pl_reversal_rest(own, true, sent, 1, &rest);
+        if (k != 1) {
+            assert_int_equal(k, -1);
+            break;
+        }
+        assert_true(rest < sent);
+        sent = rest;
+        own++;
+        asked++;
+        assert_true(asked <= PL_REVERSAL_MAX_RESTS);
+    }
+    assert_int_equal(asked, PL_REVERSAL_MAX_RESTS);
+    assert_int_equal(sent, 9997);
+}
+
+/* The chain a rest belongs to starts at paylink's own reversal it was asked after: the one a
+ * rest of a manual authorization names the amount of again. */
+static void test_own_root(void **state)
+{
+    (void)state;
+    char root[64] = "x";
+    assert_int_equal(pl_reversal_own_root("auth-77.rev", "auth-77", "", "", root, sizeof root), 0);
+    assert_string_equal(root, "auth-77.rev");
+    assert_int_equal(pl_reversal_own_root("d-9.sdr.rest.rest", "", "", "d-9", root, sizeof root),
+                     2);
+    assert_string_equal(root, "d-9.sdr");
+    assert_int_equal(pl_reversal_own_root("d-1.vdr2.rest", "", "d-1", "", root, sizeof root), 1);
+    assert_string_equal(root, "d-1.vdr2");
+    assert_int_equal(pl_reversal_own_root("rev-1.rest", "auth-77", "", "", root, sizeof root), -1);
+    assert_string_equal(root, "");
+    assert_int_equal(pl_reversal_own_root(NULL, "auth-77", "", "", root, sizeof root), -1);
+    assert_string_equal(root, "");
+    /* Hashed ids: the root is the unhashed reversal the chain started from. */
+    char longid[51], base[64], r1[64];
+    memset(longid, 'b', 44);
+    longid[44] = '\0';
+    pl_job_derived_request_id(longid, PL_TIMEOUT_REVERSAL_SUFFIX, base, sizeof base);
+    pl_job_derived_request_id(base, PL_REVERSAL_REST_SUFFIX, r1, sizeof r1);
+    assert_int_equal(pl_reversal_own_root(r1, longid, NULL, NULL, root, sizeof root), 1);
+    assert_string_equal(root, base);
+    /* No room asked for: the word alone, as pl_reversal_own. */
+    assert_int_equal(pl_reversal_own_root(r1, longid, NULL, NULL, NULL, 0), 1);
+}
+
+/* paylink's `.rev` of a paylink authorization, sent for 100.00, approved for `reversed`. */
+static pl_reversal_answered rev_of_auth(int64_t reversed)
+{
+    return (pl_reversal_answered){.request_id = "auth-77.rev",
+                                  .auth_request_id = "auth-77",
+                                  .history = true,
+                                  .held_recorded = true,
+                                  .approved = true,
+                                  .sent = 10000,
+                                  .reversed = reversed};
+}
+
+/* The rest asked of what a reversal's settler knows: the same id, amount and authorization,
+ * named as the reversal named it. */
+static void test_rest_for_asks_the_rest(void **state)
+{
+    (void)state;
+    pl_reversal_rest_request rest;
+    pl_reversal_answered a = rev_of_auth(3000);
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 1);
+    assert_string_equal(rest.request_id, "auth-77.rev.rest");
+    assert_string_equal(rest.amount, "70.00");
+    assert_int_equal(rest.rests, 0);
+    assert_false(rest.unrecorded);
+    assert_string_equal(rest.of.auth_request_id, "auth-77");
+    assert_null(rest.of.transaction_id);
+    assert_null(rest.of.amount);
+
+    /* The second rest of a chain, named after the first. */
+    a.request_id = "auth-77.rev.rest";
+    a.sent = 7000;
+    a.reversed = 2000;
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 1);
+    assert_string_equal(rest.request_id, "auth-77.rev.rest.rest");
+    assert_string_equal(rest.amount, "50.00");
+    assert_int_equal(rest.rests, 1);
+
+    /* A manual authorization named inline (the `.sdr` of a refused auth+capture, no history
+     * row): named inline again, with its amount. */
+    pl_reversal_answered m = {.request_id = "d-9.sdr",
+                              .transaction_id = "7000000000000000000009",
+                              .request_token = "Axj/tok",
+                              .number = "123456",
+                              .date = "2026-12-01",
+                              .has_auth_amount = true,
+                              .auth_amount = 10000,
+                              .made_by = "d-9",
+                              .approved = true,
+                              .sent = 10000,
+                              .reversed = 4000};
+    assert_int_equal(pl_reversal_rest_for(&m, &rest), 1);
+    assert_string_equal(rest.request_id, "d-9.sdr.rest");
+    assert_string_equal(rest.amount, "60.00");
+    assert_null(rest.of.auth_request_id);
+    assert_string_equal(rest.of.transaction_id, "7000000000000000000009");
+    assert_string_equal(rest.of.request_token, "Axj/tok");
+    assert_string_equal(rest.of.number, "123456");
+    assert_string_equal(rest.of.date, "2026-12-01");
+    assert_string_equal(rest.of.amount, "100.00");
+    /* Without its amount (none in the request): none named. */
+    m.has_auth_amount = false;
+    assert_int_equal(pl_reversal_rest_for(&m, &rest), 1);
+    assert_null(rest.of.amount);
+}
+
+/* None asked: not approved for less, not paylink's own, CyberSource's timeout reversal (it
+ * releases the authorization whole); left to an operator (-1) at the end of the chain, when
+ * nothing was reversed, and when the history row records no amount held. */
+static void test_rest_for_asks_none(void **state)
+{
+    (void)state;
+    pl_reversal_rest_request rest;
+    pl_reversal_answered a = rev_of_auth(10000);
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 0);
+    a.reversed = 12000;
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 0);
+    a = rev_of_auth(3000);
+    a.approved = false;
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 0);
+    a = rev_of_auth(3000);
+    a.request_id = "rev-1"; /* the order system's: it read the reply */
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 0);
+    assert_string_equal(rest.request_id, "");
+    a = rev_of_auth(3000);
+    a.request_id = "auth-77.tor";
+    a.timeout = true;
+    a.history = false;
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 0);
+
+    a = rev_of_auth(3000);
+    a.request_id = "auth-77.rev.rest.rest.rest";
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), -1);
+    assert_int_equal(rest.rests, PL_REVERSAL_MAX_RESTS);
+    assert_string_equal(rest.amount, "70.00");
+    assert_string_equal(rest.request_id, "");
+    assert_false(rest.unrecorded);
+
+    a = rev_of_auth(0);
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), -1);
+    assert_string_equal(rest.amount, "100.00");
+    assert_false(rest.unrecorded);
+
+    /* A Decision Manager reject's history row records no amount held: the approval booked the
+     * authorization reversed, and a rest would be refused 237. */
+    a = rev_of_auth(3000);
+    a.held_recorded = false;
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), -1);
+    assert_true(rest.unrecorded);
+    assert_string_equal(rest.amount, "70.00");
+    assert_string_equal(rest.request_id, "");
+    /* No history row at all (a manual authorization): the bureau decides, the rest is asked. */
+    a.history = false;
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 1);
+}
+
+/* The message: the bytes paylink-reversal published for a rest before (pl_job_publish_reversal's
+ * fields, in its order), by request id or inline; no amount, no currency. */
+static void test_request_json(void **state)
+{
+    (void)state;
+    const pl_reversal_of by_id = {.auth_request_id = "auth-77"};
+    pl_reversal_message m = {.request_id = "auth-77.rev.rest",
+                             .company = 7,
+                             .order = "ORD-1",
+                             .pay_seq = 2,
+                             .service = "EXT",
+                             .amount = "70.00",
+                             .currency = "USD",
+                             .of = &by_id};
+    char *j = pl_reversal_request_json(&m);
+    assert_non_null(j);
+    assert_string_equal(
+        j, "{\"v\":1,\"request_id\":\"auth-77.rev.rest\",\"type\":\"reversal\",\"company\":7,"
+           "\"order\":\"ORD-1\",\"pay_seq\":2,\"service\":\"EXT\",\"amount\":\"70.00\","
+           "\"currency\":\"USD\",\"auth_ref\":{\"request_id\":\"auth-77\"}}");
+    free(j);
+
+    const pl_reversal_of manual = {.transaction_id = "7000000000000000000009",
+                                   .request_token = "",
+                                   .number = "123456",
+                                   .date = "2026-12-01T10:00:00Z",
+                                   .amount = "100.00"};
+    m.of = &manual;
+    m.amount = NULL;
+    j = pl_reversal_request_json(&m);
+    assert_non_null(j);
+    assert_string_equal(
+        j, "{\"v\":1,\"request_id\":\"auth-77.rev.rest\",\"type\":\"reversal\",\"company\":7,"
+           "\"order\":\"ORD-1\",\"pay_seq\":2,\"service\":\"EXT\",\"auth_ref\":{"
+           "\"transaction_id\":\"7000000000000000000009\",\"number\":\"123456\","
+           "\"date\":\"2026-12-01\",\"amount\":\"100.00\"}}");
+    free(j);
+
+    char key[64];
+    pl_reversal_request_key(7, "ORD-1", key, sizeof key);
+    assert_string_equal(key, "7-ORD-1");
+}
+
+/* The log lines of (a capture of) pl_reversal_rest_log. */
+static char g_log[4096];
+
+static const char *logged(const char *rid, const char *auth, int k,
+                          const pl_reversal_rest_request *rest)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    pl_log_init("test_reversal_own", f);
+    pl_log_set_level(PL_LOG_INFO);
+    pl_reversal_rest_log(rid, auth, k, rest);
+    pl_log_init("test_reversal_own", NULL);
+    fflush(f);
+    rewind(f);
+    size_t n = fread(g_log, 1, sizeof g_log - 1, f);
+    g_log[n] = '\0';
+    fclose(f);
+    return g_log;
+}
+
+/* An operator is told, in an error naming the authorization and what is still held, why no rest
+ * is asked; the rest asked is an info line; nothing for no rest at all. */
+static void test_rest_log(void **state)
+{
+    (void)state;
+    pl_reversal_rest_request rest;
+    pl_reversal_answered a = rev_of_auth(3000);
+    a.held_recorded = false;
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), -1);
+    const char *log = logged("auth-77.rev", "auth-77", -1, &rest);
+    assert_non_null(strstr(log, "\"level\":\"error\""));
+    assert_non_null(strstr(log, "authorization auth-77 was approved for less than sent: 70.00 is "
+                                "still held"));
+    assert_non_null(strstr(log, "records no amount held"));
+    a = rev_of_auth(3000);
+    a.request_id = "auth-77.rev.rest.rest.rest";
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), -1);
+    assert_non_null(strstr(logged(a.request_id, "auth-77", -1, &rest), "reached the limit"));
+    a = rev_of_auth(0);
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), -1);
+    assert_non_null(strstr(logged(a.request_id, "auth-77", -1, &rest), "nothing was reversed"));
+
+    a = rev_of_auth(3000);
+    assert_int_equal(pl_reversal_rest_for(&a, &rest), 1);
+    log = logged("auth-77.rev", "auth-77", 1, &rest);
+    assert_non_null(strstr(log, "\"level\":\"info\""));
+    assert_non_null(strstr(log, "reversal auth-77.rev.rest requested for the 70.00 authorization "
+                                "auth-77 still holds (rest 1 of at most 3)"));
+    assert_string_equal(logged("auth-77.rev", "auth-77", 0, &rest), "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_own_reversals_and_their_rests),
+        cmocka_unit_test(test_own_root),
+        cmocka_unit_test(test_rest_decision),
+        cmocka_unit_test(test_rest_for_asks_the_rest),
+        cmocka_unit_test(test_rest_for_asks_none),
+        cmocka_unit_test(test_request_json),
+        cmocka_unit_test(test_rest_log),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
