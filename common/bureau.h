@@ -196,7 +196,10 @@ typedef struct pl_bureau_ops {
     /*
      * Reads an answer (HTTP status + body). Returns 0 with *res filled when the body is a
      * well-formed answer, including business declines and SOAP faults (fault_* set);
-     * PL_ERR_PARSE when the body is unreadable (the engine then replies `error`).
+     * PL_ERR_PARSE when the body is unreadable (the engine then replies `error`),
+     * *res zeroed but for capture_approved, which says an answer refused although it says an
+     * auth+capture's capture happened (bureau_cybersource.h): the engine records it on the
+     * required response it opens (required_response.captured).
      */
     int (*parse)(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long http_status,
                  const char *body, size_t body_len, pl_bureau_result *res, char *errstr,

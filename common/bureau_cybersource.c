@@ -820,6 +820,9 @@ typedef struct reader {
     svc_reply svc[SVC_COUNT];
     int err; /* the first refusal, with its reason in why */
     char why[200];
+    /* That refusal is of an auth+capture whose ccCaptureReply says 100: cyb_parse leaves
+     * res->capture_approved set (bureau_cybersource.h). */
+    bool refused_captured;
 } reader;
 
 /* Records the first refusal (the walk stopped there; later ones are not reported). */
@@ -1249,12 +1252,14 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
      * `approved` would fulfil an order Decision Manager refused. Unreadable, its outcome is
      * unknown (no `.sdr` reversal goes: nothing of the authorization is left once captured), and
      * the resolver asks the bureau; a record that says the same goes to an operator
-     * (resolver.c, which also knows this text in the required response's detail:
-     * escalated_captured). */
+     * (resolver.c). capture_approved is left set (cyb_parse): the engine records the required
+     * response as captured, and an operator's refusal of it publishes no `.sdr` either
+     * (resolver.c escalated_captured; before, it looked for this text in the detail). */
     if (call && call->op == PL_OP_AUTH_CAPTURE && capture_done(r) &&
         strcmp(res->decision, "ACCEPT") != 0) {
         refuse(r, "an auth+capture answered %s %s while its ccCaptureReply says 100 (captured)",
                res->decision, res->reason_code);
+        r->refused_captured = true;
         return r->err;
     }
     /* An approval the workers could not act on (the External Payment Service's rule too): an
@@ -1306,6 +1311,7 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         if (!res->has_amount) {
             refuse(r, "a partial approval (110) of an auth+capture captured without the amount "
                       "captured or authorized");
+            r->refused_captured = true;
             return r->err;
         }
     }
@@ -1357,8 +1363,12 @@ static int cyb_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long 
                         "CyberSource answer (HTTP %ld) is not a SOAP replyMessage or Fault",
                         http_status);
     }
-    if (rc)
+    if (rc) {
         memset(res, 0, sizeof *res);
+        /* What the worker records of the unknown outcome beside the refusal: the money was
+         * taken, so an operator's refusal of it reverses nothing (required_response.captured). */
+        res->capture_approved = r->refused_captured;
+    }
     pl_xml_gather_release(&r->text);
     pl_card_wipe(r, sizeof *r);
     return rc;

@@ -85,6 +85,10 @@
  * ccCaptureReply says 100 answered anything but ACCEPT (after the 110 above: REJECT for another
  * reason, REVIEW, ERROR) is PL_ERR_PARSE too: it was captured while refused, and neither a
  * refusal (the order system would charge again) nor an approval (of an order refused) is safe.
+ * Of these two refusals of an answer that says the capture happened (and of no other
+ * PL_ERR_PARSE) res is left zeroed but for capture_approved, true: the engine records the
+ * required response it opens as captured (required_response.captured, migration 067), and an
+ * operator's refusal of it then publishes no `.sdr` (resolver.c escalated_captured).
  *
  * redact: the message parsed again; accountNumber masked with pl_card_mask_log in the given
  * mode, cvNumber, Password, cavv, xid and authenticationData emptied; the result is then

@@ -1644,8 +1644,12 @@ static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
     on_written(arg, err, errmsg, u);
 }
 
-/* Outcome unknown: the row becomes 'unknown', a required_response row opens, reply timeout. */
-static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status)
+/* Outcome unknown: the row becomes 'unknown', a required_response row opens, reply timeout.
+ * captured: the answer, unreadable, says an auth+capture's capture happened (the adapter's
+ * pl_bureau_result.capture_approved beside PL_ERR_PARSE, bureau.h): the required response
+ * records it (required_response.captured), and an operator's refusal of it reverses nothing. */
+static void finish_unknown_as(job *j, const char *reason, const char *detail, pl_status status,
+                              bool captured)
 {
     pl_engine *e = j->pub.eng;
     pl_reply *r = job_reply_clear(j);
@@ -1694,7 +1698,8 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
                        j->pub.op_name[0] ? j->pub.op_name : j->pub.req.type_name,
                        amount,
                        j->pub.req.currency[0] ? j->pub.req.currency : NULL,
-                       reason};
+                       reason,
+                       captured ? "t" : "f"};
     pl_db_unit *u = job_unit_new(j, on_written);
     j->outcome = status == PL_ST_TIMEOUT ? "timeout" : status_word(status);
     j->rr_reply = true;
@@ -1703,7 +1708,12 @@ static void finish_unknown(job *j, const char *reason, const char *detail, pl_st
     j->rr_since = now_s();
     pl_counter_add(e->m_required, 1);
     j->state = JS_STORING;
-    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unknown", 12, p) : PL_ERR_NOMEM);
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unknown", 13, p) : PL_ERR_NOMEM);
+}
+
+static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status)
+{
+    finish_unknown_as(j, reason, detail, status, false);
 }
 
 /* A final answer that did not come from the bureau (never sent, or refused before sending). */
@@ -2477,7 +2487,8 @@ static void on_http(void *arg, const pl_http_response *r)
         slot_release(j);
         char detail[320];
         snprintf(detail, sizeof detail, "HTTP %ld: %s", r->status, err);
-        finish_unknown(j, "unreadable_answer", detail, PL_ST_ERROR);
+        finish_unknown_as(j, "unreadable_answer", detail, PL_ST_ERROR,
+                          j->pub.res->capture_approved);
         return;
     }
     if (j->pub.res->outcome_unknown) {
@@ -4213,12 +4224,13 @@ static int build_statements(pl_engine *e, char *err, size_t errsz)
              /* The operation is the row's, what was sent (a redelivery that finds the row
               * left 'sent' knows no call of its own: $9 is its request type then). */
              "rr AS (INSERT INTO required_response (request_id, worker, company, order_number, "
-             "pay_seq, service_bureau, operation, amount, currency, reason, detail) "
+             "pay_seq, service_bureau, operation, amount, currency, reason, detail, captured) "
              "SELECT $1, $4, $5::int, $6, $7::int, $8, coalesce(nullif(upd.operation, ''), $9), "
-             "$10::numeric, $11, $12, left($3, 300) "
+             "$10::numeric, $11, $12, left($3, 300), $13::boolean "
              "FROM upd ON CONFLICT (worker, request_id) DO UPDATE SET status = 'open', "
              "resolution = NULL, resolved_by = NULL, resolution_note = NULL, resolved_at = NULL, "
-             "reason = excluded.reason, detail = excluded.detail, worker_replied_at = NULL) "
+             "reason = excluded.reason, detail = excluded.detail, worker_replied_at = NULL, "
+             "captured = required_response.captured OR excluded.captured) "
              "SELECT request_id FROM upd",
              t);
     snprintf(e->sql_final, sizeof e->sql_final, PL_ENGINE_SQL_FINAL, t);
@@ -4227,7 +4239,7 @@ static int build_statements(pl_engine *e, char *err, size_t errsz)
     size_t n = 0;
     e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 3};
     e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 2};
-    e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 12};
+    e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 13};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 7};
     e->stmts[n++] = (pl_db_stmt){"pl_replied", PL_ENGINE_SQL_REPLIED, 2};
     e->stmts[n++] = (pl_db_stmt){"pl_replied_none", PL_ENGINE_SQL_REPLIED_NONE, 2};

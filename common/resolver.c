@@ -173,42 +173,81 @@ static bool received_timeout(const char *op, pl_cyb_found f, const pl_cyb_query_
  * with every flag paylinkctl or pl_resolver_operator refuses it without but the two every
  * resolve has (the required response's ID and `--by NAME`): an approved authorization or
  * auth+capture, a review, a reject and a soft decline are refused without the transaction id.
- * That is the record's RequestID, which the operator reads in the Business Center beside the
- * amount the record cannot tell (the part approved, or what was captured). The reason is at most
- * 200 bytes (pl_resolve_decision.why) and must never be cut: the whole recipe is in README.md
- * (Unknown outcomes settle themselves), which TODO_SEE points to.
+ * That is the record's RequestID: the step names it in place of TODO_RID when the reason holds
+ * it (escalation_why), and the row keeps it (required_response.record_request_id, 067, which
+ * `wreq show` prints); the operator reads in the Business Center the amount the record cannot
+ * tell (the part approved, or what was captured). The reason is at most 200 bytes
+ * (pl_resolve_decision.why) and must never be cut: the whole recipe is in README.md (Unknown
+ * outcomes settle themselves), which TODO_SEE points to.
  */
-#define TODO_TXN " --transaction-id <RequestID>"
+#define TODO_RID "<RequestID>"
+#define TODO_TXN " --transaction-id " TODO_RID
 #define TODO_SEE " (README)"
+
+/*
+ * True when id, a record's RequestID, is one `wreq resolve --transaction-id` takes as it is
+ * (paylinkctl's reference_ok: 1 to 64 printable characters without spaces, no card number):
+ * only such an id is named in a step or kept on the row. A report is the bureau's text, read
+ * from the network: anything else in its place is not written into an operator's command.
+ */
+static bool record_rid_usable(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n < 1 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)id[i] <= ' ' || (unsigned char)id[i] >= 0x7f)
+            return false;
+    return !pl_card_contains(id, n);
+}
 
 /*
  * An escalation's reason into why (whysz bytes): fmt's text, then the operator's step todo,
  * whole. What is cut when both do not fit is fmt's text (the amounts and codes it shows), never
- * the step: the operator reads it to know what to do.
+ * the step: the operator reads it to know what to do. rid, the record's RequestID (NULL or ""
+ * when none, or when it is not record_rid_usable), takes the place of the step's TODO_RID only
+ * when the text and that step fit whole: the text is only in the reason, while the id is also
+ * on the row (`wreq show`), so a longer id never cuts the text; the placeholder stays then.
  */
-static void escalation_why(char *why, size_t whysz, const char *todo, const char *fmt, ...)
-    PL_PRINTF(4, 5);
-static void escalation_why(char *why, size_t whysz, const char *todo, const char *fmt, ...)
+static void escalation_why(char *why, size_t whysz, const char *todo, const char *rid,
+                           const char *fmt, ...) PL_PRINTF(5, 6);
+static void escalation_why(char *why, size_t whysz, const char *todo, const char *rid,
+                           const char *fmt, ...)
 {
-    size_t t = strlen(todo);
     if (whysz == 0)
         return;
+    va_list ap;
+    va_start(ap, fmt);
+    va_list again;
+    va_copy(again, ap);
+    int text = vsnprintf(NULL, 0, fmt, again);
+    va_end(again);
+    char named[sizeof(((pl_resolve_decision *)0)->why)];
+    const char *at = strstr(todo, TODO_RID);
+    if (at && text >= 0 && record_rid_usable(rid)) {
+        int n = snprintf(named, sizeof named, "%.*s%s%s", (int)(at - todo), todo, rid,
+                         at + strlen(TODO_RID));
+        if (n > 0 && (size_t)n < sizeof named && (size_t)text + (size_t)n < whysz)
+            todo = named;
+    }
+    size_t t = strlen(todo);
     if (t >= whysz) { /* never so with the steps here; cut as any text would be */
+        va_end(ap);
         copy(why, whysz, todo);
         return;
     }
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(why, whysz - t, fmt, ap);
     va_end(ap);
-    size_t at = n < 0 ? 0 : (size_t)n < whysz - t ? (size_t)n : whysz - t - 1;
-    memcpy(why + at, todo, t + 1);
+    size_t end = n < 0 ? 0 : (size_t)n < whysz - t ? (size_t)n : whysz - t - 1;
+    memmove(why + end, todo, t + 1);
 }
 
 /*
  * What the escalation of an auth+capture whose record says it was captured (ics_bill RCode 1)
- * writes in its reason (last_query_result), and how an operator's refusal of it is recognised
- * (followup_reversal: no `.sdr` for a captured authorization); then what the operator is to do.
+ * writes in its reason (last_query_result); then what the operator is to do. The row records it
+ * (required_response.captured, decision_ex.captured), which is how an operator's refusal of it is
+ * recognised (escalated_captured: no `.sdr` for a captured authorization), not by this text: a
+ * query after `wreq retry` replaces the reason.
  */
 #define CAPTURED_ESCALATION "captured (ics_bill)"
 #define CAPTURED_TODO                                                                              \
@@ -232,7 +271,7 @@ static bool captured_unappliable(const char *op, pl_cyb_found f, const pl_cyb_qu
     record_to_result(op, f, rec, res);
     if (!res->capture_approved || strcmp(res->decision, "ACCEPT") == 0)
         return false;
-    escalation_why(why, whysz, CAPTURED_TODO,
+    escalation_why(why, whysz, CAPTURED_TODO, rec->request_id,
                    "query %d: " CAPTURED_ESCALATION " while the record says %s %s", queries,
                    res->decision, res->reason_code);
     return true;
@@ -330,10 +369,11 @@ static bool partial_unreadable(const char *op, pl_cyb_found f, const pl_bureau_r
         : f == PL_CYB_FOUND_OK && strcmp(res->decision, "REJECT") == 0 ? PART_TODO_REJECTED
                                                                        : PART_TODO_AUTH;
     if (res->capture_approved)
-        escalation_why(why, whysz, CAPTURED_TODO, "query %d: 110 " CAPTURED_ESCALATION ", %s",
-                       queries, amount);
+        escalation_why(why, whysz, CAPTURED_TODO, res->request_id,
+                       "query %d: 110 " CAPTURED_ESCALATION ", %s", queries, amount);
     else
-        escalation_why(why, whysz, todo, "query %d: %s, %s", queries, state, amount);
+        escalation_why(why, whysz, todo, res->request_id, "query %d: %s, %s", queries, state,
+                       amount);
     return true;
 }
 
@@ -349,7 +389,22 @@ typedef struct decision_ex {
      * whole amount the request sent, which CyberSource refuses above the part, and the
      * escalation of that refusal would replace the reason that tells the operator what to do. */
     bool part_unknown;
+    /* ESCALATE: the record says the auth+capture was captured (res.capture_approved, in
+     * captured_unappliable or partial_unreadable's captured branch): the row records it
+     * (required_response.captured), and an operator's refusal of it publishes no `.sdr`
+     * (escalated_captured). */
+    bool captured;
+    /* ESCALATE from a record: its RequestID when record_rid_usable, else "" (the row keeps it in
+     * required_response.record_request_id; the step names it when it fits: escalation_why). */
+    char record_rid[65];
 } decision_ex;
+
+/* x's record_rid: rec's RequestID, when `wreq resolve --transaction-id` takes it as it is. */
+static void keep_record_rid(decision_ex *x, const pl_cyb_query_record *rec)
+{
+    copy(x->record_rid, sizeof x->record_rid,
+         rec && record_rid_usable(rec->request_id) ? rec->request_id : "");
+}
 
 /* What an escalation at the last query starts its reason with (decide). */
 #define ESCALATED_AFTER "escalated after %d queries; "
@@ -379,6 +434,8 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
         } else if (f != PL_CYB_NOT_THERE &&
                    captured_unappliable(op, f, rec, &x.res, queries, d->why, sizeof d->why)) {
             d->kind = PL_RESOLVE_ESCALATE;
+            x.captured = true;
+            keep_record_rid(&x, rec);
             memset(&x.res, 0, sizeof x.res);
             return x;
         } else if (f != PL_CYB_NOT_THERE &&
@@ -386,6 +443,8 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
             /* x.res: the record as captured_unappliable read it just above. */
             d->kind = PL_RESOLVE_ESCALATE;
             x.part_unknown = true;
+            x.captured = x.res.capture_approved;
+            keep_record_rid(&x, rec);
             memset(&x.res, 0, sizeof x.res);
             return x;
         } else if (f == PL_CYB_FOUND_ERROR && received_timeout(op, f, rec, &x.res)) {
@@ -400,6 +459,7 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
              * ending with the operator's step, short enough for the "escalated after" prefix
              * below never to cut it. */
             x.part_unknown = partial_op(op) && strcmp(x.res.service_reason_code, "110") == 0;
+            keep_record_rid(&x, rec); /* for the escalation at the last query */
             int prefix = snprintf(NULL, 0, ESCALATED_AFTER, queries);
             bool whole = x.part_unknown && last && prefix > 0 && (size_t)prefix < sizeof d->why / 2;
             /* An auth+capture's step gives both commands in full (PART_TODO_CAPTURE_UNKNOWN):
@@ -407,9 +467,9 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
              * prefix, so that with up to 999 queries nothing of it is cut. */
             if (whole && strcmp(op, "auth_capture") == 0)
                 escalation_why(d->why, sizeof d->why - (size_t)prefix, PART_TODO_CAPTURE_UNKNOWN,
-                               "%.3s after 110", x.res.reason_code);
+                               x.record_rid, "%.3s after 110", x.res.reason_code);
             else if (whole)
-                escalation_why(d->why, sizeof d->why - (size_t)prefix, PART_TODO_AUTH,
+                escalation_why(d->why, sizeof d->why - (size_t)prefix, PART_TODO_AUTH, x.record_rid,
                                "query %d: %.6s %.3s after a partial approval (110)", queries,
                                x.res.decision, x.res.reason_code);
             else
@@ -1262,28 +1322,27 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
 
 /*
  * 1 when w, an auth+capture whose outcome an operator gives, was escalated as one that was
- * captured: the resolver's reason says so (last_query_result: CAPTURED_ESCALATION, which only
- * captured_unappliable and partial_unreadable write, for a record whose ics_bill says RCode 1),
- * or the answer in time did (required_response.detail: the adapter's refusal of one captured
- * while refused, "ccCaptureReply says 100 (captured)", which only bureau_cybersource.c writes)
- * when the queries then failed. Whatever the row's status: an operator may resolve it after
- * `wreq retry` opened it again (the reason stays until the next query), or while it is open
- * and still being queried (the detail is there from the start); before, only an escalated row
- * was looked at, and the `.sdr` of such a row went (refused, 238). 0 for the step's own outcome
- * (w->queried): its record says whether it was captured (w->captured), and a refusal it reads
- * without the capture is reversed, as the answer in time would be (a stale text must not keep a
- * hold on the card). Negative when the look-up failed.
+ * captured: the row records it (required_response.captured, 067), set when the resolver
+ * escalated a record whose ics_bill says RCode 1 (captured_unappliable, partial_unreadable's
+ * captured branch: escalate_as) or when the worker left unknown the answer in time the adapter
+ * refused as captured while refused (ccCaptureReply 100: bureau_cybersource.c, engine.c's
+ * pl_unknown), and never cleared. Whatever the row's status: an operator may resolve it after
+ * `wreq retry` opened it again, or while it is open and still being queried; before, only an
+ * escalated row was looked at, and the `.sdr` of such a row went (refused, 238). Before 067 it
+ * was read from the texts (the reason's CAPTURED_ESCALATION, the detail's "ccCaptureReply says
+ * 100 (captured)"), and a query that failed after `wreq retry` replaced the reason: the `.sdr`
+ * of a captured authorization went again (067 sets the column from those texts once). 0 for the
+ * step's own outcome (w->queried): its record says whether it was captured (w->captured), and a
+ * refusal it reads without the capture is reversed, as the answer in time would be (an earlier
+ * record must not keep a hold on the card). Negative when the look-up failed.
  */
 static int escalated_captured(PGconn *c, const row *w)
 {
     if (w->queried || strcmp(w->op, "auth_capture") != 0)
         return 0;
-    const char *p[] = {w->id, CAPTURED_ESCALATION, "ccCaptureReply says 100 (captured)"};
-    PGresult *res = exec(c,
-                         "SELECT 1 FROM required_response WHERE id = $1::bigint AND "
-                         "(strpos(coalesce(last_query_result, ''), $2) > 0 OR "
-                         "strpos(coalesce(detail, ''), $3) > 0)",
-                         3, p);
+    const char *p[] = {w->id};
+    PGresult *res =
+        exec(c, "SELECT 1 FROM required_response WHERE id = $1::bigint AND captured", 1, p);
     int rc = !ok(res) ? PL_ERR_DB : PQntuples(res) == 1 ? 1 : 0;
     PQclear(res);
     return rc;
@@ -2208,18 +2267,34 @@ static int reschedule(PGconn *c, const row *w, const char *owner, bool queried, 
     return rc;
 }
 
-static int escalate(pl_resolver *r, PGconn *c, const row *w, bool queried, const char *why)
+/*
+ * Escalates w to an operator with why (last_query_result). From a record (decide), also what it
+ * said beside the reason, kept on the row: captured (the auth+capture was captured: an
+ * operator's refusal of it then publishes no `.sdr`, escalated_captured; set, never cleared, so
+ * a query that fails after `wreq retry` and replaces the reason forgets nothing of it) and
+ * record_rid, its RequestID ("" or NULL when none: the one kept stays), which `wreq show` prints
+ * for the operator's `--transaction-id`.
+ */
+static int escalate_as(pl_resolver *r, PGconn *c, const row *w, bool queried, const char *why,
+                       bool captured, const char *record_rid)
 {
-    const char *p[] = {w->id, r->owner, queried ? "t" : "f", why};
+    const char *p[] = {w->id,
+                       r->owner,
+                       queried ? "t" : "f",
+                       why,
+                       captured ? "t" : "f",
+                       record_rid && *record_rid ? record_rid : NULL};
     int done = update_one(c,
                           "UPDATE required_response SET status = 'escalated', "
                           "escalated_at = now(), queries = queries + $3::boolean::int, "
                           "last_query_at = CASE WHEN $3::boolean THEN now() ELSE last_query_at "
                           "END, last_query_result = left($4, 300), next_query_at = NULL, "
-                          "lease_owner = NULL, lease_until = NULL "
+                          "lease_owner = NULL, lease_until = NULL, "
+                          "captured = captured OR $5::boolean, "
+                          "record_request_id = coalesce($6::text, record_request_id) "
                           "WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2 "
                           "RETURNING id",
-                          4, p);
+                          6, p);
     int rc = done < 0 ? done : 0;
     if (done == 1) {
         count(r->m_escalated);
@@ -2227,6 +2302,11 @@ static int escalate(pl_resolver *r, PGconn *c, const row *w, bool queried, const
                 w->worker, w->op, w->bureau, why);
     }
     return rc;
+}
+
+static int escalate(pl_resolver *r, PGconn *c, const row *w, bool queried, const char *why)
+{
+    return escalate_as(r, c, w, queried, why, false, NULL);
 }
 
 /* Who settles a row: a worker's resolver, or (paylinkctl's, which serves every worker) the
@@ -2481,8 +2561,9 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
                 x.d.delay_s);
         rc = reschedule(c, &w, r->owner, true, x.d.delay_s, x.d.why);
     } else if (x.d.kind == PL_RESOLVE_ESCALATE) {
-        rc = escalation_reverses(&w, &x) ? safe_reverse(r, c, &w, true, x.d.why)
-                                         : escalate(r, c, &w, true, x.d.why);
+        rc = escalation_reverses(&w, &x)
+                 ? safe_reverse(r, c, &w, true, x.d.why)
+                 : escalate_as(r, c, &w, true, x.d.why, x.captured, x.record_rid);
     } else if (x.from_answer && x.res.has_amount && w.amount[0] && strcmp(w.op, "reversal") != 0 &&
                pl_resolver_approves_above(&x.res, w.amount)) {
         /* The record approves more than the request sent (engine.c approves_more_than_sent, for
@@ -2491,7 +2572,10 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         snprintf(why, sizeof why,
                  "the bureau's record approves more than the %s the request sent: not applied",
                  w.amount);
-        rc = can_reverse(&w) ? safe_reverse(r, c, &w, true, why) : escalate(r, c, &w, true, why);
+        rc = can_reverse(&w)
+                 ? safe_reverse(r, c, &w, true, why)
+                 : escalate_as(r, c, &w, true, why, false,
+                               record_rid_usable(x.res.request_id) ? x.res.request_id : NULL);
     } else {
         pl_resolve_outcome o = x.d.outcome;
         char message[200] = "";

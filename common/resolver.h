@@ -135,7 +135,11 @@ typedef struct pl_resolve_decision {
  * recipe, `--by` too, in README.md). One the record says only 151, 152 or 250 of after the
  * partial approval is asked again, and at the last query escalated with that step, without the
  * timeout reversal either. An escalation's reason is never cut where it gives the operator's
- * step: the record's own text is, when both do not fit why.
+ * step: the record's own text is, when both do not fit why. The step names the record's
+ * RequestID in place of <RequestID> when the reason holds it whole beside that text (never
+ * cutting it for the id; an id `wreq resolve --transaction-id` would refuse is never named); the
+ * resolver's step also keeps it on the row (required_response.record_request_id, which `wreq
+ * show` prints) and records a captured one as captured (required_response.captured).
  */
 pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
                                        const char *merchant_reference, int query_rc,

@@ -8,7 +8,12 @@
  *   - the step (pl_resolver_retry, which takes one) escalates an authorization whose record is a
  *     partial approval not below the amount its row sent, with the operator's step, instead of
  *     publishing a timeout reversal, and applies one below it: the amount the row sent reaches
- *     the decision.
+ *     the decision;
+ *   - the step's escalation of an auth+capture whose record says it was captured records it on
+ *     the row (required_response.captured, 067) and keeps the record's RequestID
+ *     (record_request_id, which the step names and `wreq show` prints); a query that fails after
+ *     `wreq retry` replaces the reason but not those, and the operator's refusal publishes no
+ *     `.sdr`.
  *
  * An auth+capture whose answer (ccCaptureReply 100) or queried record (ics_bill RCode 1) says it
  * was captured while it was refused is never applied: the adapter refuses the answer as
@@ -16,10 +21,11 @@
  * what was captured and to credit it. An operator who resolves it as the refusal the bureau
  * wrote instead — a soft decline (230) with the authorization's transaction id, which the
  * operator path requires for one — used to publish the `.sdr` reversal of that authorization,
- * which CyberSource refuses once it was captured (238). Now none goes when the escalation reason
- * (last_query_result) or the answer in time (required_response.detail) says it was captured; a
- * row escalated otherwise still gets its `.sdr` (tests/integration/test_resolver.c
- * test_soft_decline_reversed).
+ * which CyberSource refuses once it was captured (238). Now none goes when the row is recorded
+ * captured (required_response.captured: by the resolver's escalation, or by the worker for the
+ * answer in time; before 067, read from the reason's and the detail's texts, which a failed query
+ * after `wreq retry` overwrote); a row escalated otherwise still gets its `.sdr`
+ * (tests/integration/test_resolver.c test_soft_decline_reversed).
  *
  * Every row is the test's own (request ids starting with g_prefix), escalated (which the running
  * system's resolvers never take) or held under the test's own lease (which they skip) whenever
@@ -47,6 +53,7 @@
 #include "bureau.h"
 #include "log.h"
 #include "it_resolver.h"
+#include "opsctl.h"
 #include "resolver.h"
 
 #define COMPANY "7"
@@ -101,45 +108,52 @@ static void test_owner(char *out, size_t outsz)
 }
 
 /*
- * A CyberSource auth+capture of 150.00 whose answer never came (cc_deposit_trans unknown, the
- * timeout reply stored) and its required response, escalated with last_query_result and detail
- * as given, the worker's timeout reply already out (the final reply goes at once).
+ * A CyberSource auth+capture of amount whose answer never came (cc_deposit_trans unknown, the
+ * timeout reply stored) and its required response, escalated with last_query_result, detail and
+ * captured as given, the worker's timeout reply already out (the final reply goes at once).
  */
-static trow mkrow(const char *last_query_result, const char *detail)
+static trow mkrow_of(const char *amount, const char *last_query_result, const char *detail,
+                     bool captured)
 {
     trow t;
     memset(&t, 0, sizeof t);
     int n = ++g_seq;
     snprintf(t.rid, sizeof t.rid, "%s%d", g_prefix, n);
     snprintf(t.order, sizeof t.order, "ITC%05d%04d", (int)(getpid() % 100000), n);
-    const char *p[] = {t.rid, t.order};
-    PQclear(
-        sql("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
-            "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
-            "merchant_id, status, deposit_status, reply, sent_at, sent_by) VALUES ($1::text, "
-            "encode(sha256(convert_to($1, 'UTF8')), 'hex'), 'debit', 'auth_capture', " COMPANY
-            ", $2::text, 1, 'CYB', 150.00, 'USD', 'tok-it-captured', 'paylink_demo', 'unknown', "
-            "'*SENT', jsonb_build_object('v', 1, 'request_id', $1::text, 'type', 'debit', "
-            "'company', " COMPANY ", 'order', $2::text, 'pay_seq', 1, 'service', 'CYB', "
-            "'status', 'error', 'amount_requested', '150.00', 'currency', 'USD', "
-            "'vendor_response', '150', 'message', 'The outcome is unknown.', "
-            "'required_response', true, 'processed_at', "
-            "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')), "
-            "now() - interval '5 seconds', 'it-captured')",
-            2, p));
-    const char *p2[] = {t.rid, t.order, last_query_result, detail};
+    const char *p[] = {t.rid, t.order, amount};
+    PQclear(sql("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+                "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+                "merchant_id, status, deposit_status, reply, sent_at, sent_by) VALUES ($1::text, "
+                "encode(sha256(convert_to($1, 'UTF8')), 'hex'), 'debit', 'auth_capture', " COMPANY
+                ", $2::text, 1, 'CYB', $3::numeric, 'USD', 'tok-it-captured', 'paylink_demo', "
+                "'unknown', '*SENT', jsonb_build_object('v', 1, 'request_id', $1::text, 'type', "
+                "'debit', 'company', " COMPANY
+                ", 'order', $2::text, 'pay_seq', 1, 'service', 'CYB', "
+                "'status', 'error', 'amount_requested', $3::text, 'currency', 'USD', "
+                "'vendor_response', '150', 'message', 'The outcome is unknown.', "
+                "'required_response', true, 'processed_at', "
+                "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')), "
+                "now() - interval '5 seconds', 'it-captured')",
+                3, p));
+    const char *p2[] = {t.rid, t.order, last_query_result, detail, captured ? "t" : "f", amount};
     PGresult *r =
         sql("INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
             "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
-            "worker_replied_at, queries, last_query_at, last_query_result) VALUES ($1::text, "
-            "'deposit', " COMPANY ", $2::text, 1, 'CYB', 'auth_capture', 150.00, 'USD', "
-            "'unreadable_answer', $4::text, 'escalated', now(), now(), 1, now(), $3::text) "
-            "RETURNING id",
-            4, p2);
+            "worker_replied_at, queries, last_query_at, last_query_result, captured) VALUES "
+            "($1::text, 'deposit', " COMPANY ", $2::text, 1, 'CYB', 'auth_capture', $6::numeric, "
+            "'USD', 'unreadable_answer', $4::text, 'escalated', now(), now(), 1, now(), $3::text, "
+            "$5::boolean) RETURNING id",
+            6, p2);
     t.id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     snprintf(t.sid, sizeof t.sid, "%lld", (long long)t.id);
     PQclear(r);
     return t;
+}
+
+/* mkrow_of for 150.00. */
+static trow mkrow(const char *last_query_result, const char *detail, bool captured)
+{
+    return mkrow_of("150.00", last_query_result, detail, captured);
 }
 
 /*
@@ -295,8 +309,9 @@ static void adapter_detail(char *out, size_t outsz)
 /*
  * The operator's soft decline (230, with the authorization's transaction id) of an auth+capture
  * escalated for being captured — by the resolver's query (its reason), or by the answer in time
- * when the queries then failed (its detail) — is applied `declined` with no `.sdr`: only the
- * final reply is published. Before, the `.sdr` went with it (followups 1, two messages).
+ * when the queries then failed (its detail), each recorded on the row (captured) — is applied
+ * `declined` with no `.sdr`: only the final reply is published. Before, the `.sdr` went with it
+ * (followups 1, two messages).
  */
 static void test_refusal_of_captured_publishes_no_sdr(void **state)
 {
@@ -306,10 +321,10 @@ static void test_refusal_of_captured_publishes_no_sdr(void **state)
     pl_resolver *r = deposit_resolver(&pub);
     char why[300], detail[400];
     escalation_why(why, sizeof why);
-    trow first = mkrow(why, "it: no answer within the response time");
+    trow first = mkrow(why, "it: no answer within the response time", true);
     adapter_detail(detail, sizeof detail);
-    trow in_time =
-        mkrow("escalated after 12 queries; query 12 failed: the report is unavailable", detail);
+    trow in_time = mkrow("escalated after 12 queries; query 12 failed: the report is unavailable",
+                         detail, true);
 
     pl_resolve_outcome soft = {.status = PL_ST_DECLINED};
     snprintf(soft.decision, sizeof soft.decision, "REJECT");
@@ -329,7 +344,7 @@ static void test_refusal_of_captured_publishes_no_sdr(void **state)
     /* Escalated otherwise (a query that failed, an answer that said nothing of a capture): the
      * authorization the soft decline leaves held is reversed, `.sdr`, as before. */
     trow other = mkrow("escalated after 12 queries; query 12 failed: the report is unavailable",
-                       "it: no answer within the response time");
+                       "it: no answer within the response time", false);
     int before = pub.calls;
     if (pl_resolver_operator(r, other.id, &soft, "bob", NULL, msg, sizeof msg) != 0)
         fail_msg("%s", msg);
@@ -345,11 +360,10 @@ static void test_refusal_of_captured_publishes_no_sdr(void **state)
 
 /*
  * The same refusal given while the row is open: (a) after `wreq retry` opened an escalated one
- * again (the resolver's reason stays in last_query_result until the next query), (b) while it is
- * still being queried (the answer in time's detail says it was captured from the start). No
- * `.sdr` either. Before, only an escalated row's texts were read, and the `.sdr` of a captured
- * authorization went (CyberSource refuses it, 238). An open row with neither text still has its
- * `.sdr`.
+ * again, (b) while it is still being queried (the worker recorded the answer in time captured
+ * from the start). No `.sdr` either. Before, only an escalated row was looked at, and the `.sdr`
+ * of a captured authorization went (CyberSource refuses it, 238). An open row not recorded
+ * captured still has its `.sdr`.
  */
 static void test_refusal_of_captured_open_publishes_no_sdr(void **state)
 {
@@ -360,11 +374,11 @@ static void test_refusal_of_captured_open_publishes_no_sdr(void **state)
     char why[300], detail[400];
     escalation_why(why, sizeof why);
     adapter_detail(detail, sizeof detail);
-    trow reopened = mkrow(why, "it: no answer within the response time");
+    trow reopened = mkrow(why, "it: no answer within the response time", true);
     open_held(&reopened);
     static const char not_yet[] =
         "query 1: no record at the bureau yet (sent 5 s ago; believed after 120 s)";
-    trow queried = mkrow(not_yet, detail);
+    trow queried = mkrow(not_yet, detail, true);
     open_held(&queried);
 
     pl_resolve_outcome soft = {.status = PL_ST_DECLINED};
@@ -382,7 +396,7 @@ static void test_refusal_of_captured_open_publishes_no_sdr(void **state)
         assert_string_equal(pub.topics[before], "it.deposit.reply");
     }
 
-    trow other = mkrow(not_yet, "it: no answer within the response time");
+    trow other = mkrow(not_yet, "it: no answer within the response time", false);
     open_held(&other);
     int before = pub.calls;
     if (pl_resolver_operator(r, other.id, &soft, "bob", NULL, msg, sizeof msg) != 0)
@@ -423,10 +437,11 @@ static void child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *
 /*
  * Sends the CyberSource bureau (auth_service CYB's test URL: the simulator) an authorization of
  * amount for merchant reference ref, of merchant paylink_demo (the rows' merchant ID) with the
- * simulator's test card, and reads its answer as paylink-auth would (the adapter) into res. The
+ * simulator's test card — with its capture when capture (an auth+capture, paylink-deposit's) —
+ * and reads its answer as paylink-auth (paylink-deposit) would (the adapter) into res. The
  * simulator then lists the request in its Single Transaction Query, which the resolver asks.
  */
-static void sim_authorize(const char *ref, const char *amount, pl_bureau_result *res)
+static void sim_request(const char *ref, const char *amount, bool capture, pl_bureau_result *res)
 {
     char url[512];
     const char *p[] = {"CYB"};
@@ -462,6 +477,10 @@ static void sim_authorize(const char *ref, const char *amount, pl_bureau_result 
     child(card, ns, "expirationYear", "2039");
     xmlNodePtr auth = xmlNewChild(msg, ns, BAD_CAST "ccAuthService", NULL);
     xmlNewProp(auth, BAD_CAST "run", BAD_CAST "true");
+    if (capture) {
+        xmlNodePtr cap = xmlNewChild(msg, ns, BAD_CAST "ccCaptureService", NULL);
+        xmlNewProp(cap, BAD_CAST "run", BAD_CAST "true");
+    }
     xmlChar *xml = NULL;
     int len = 0;
     xmlDocDumpMemory(doc, &xml, &len);
@@ -501,12 +520,17 @@ static void sim_authorize(const char *ref, const char *amount, pl_bureau_result 
     memset(&cfg, 0, sizeof cfg);
     pl_bureau_call call;
     memset(&call, 0, sizeof call);
-    call.op = PL_OP_AUTH;
+    call.op = capture ? PL_OP_AUTH_CAPTURE : PL_OP_AUTH;
     char err[256] = "";
     int rc = pl_bureau_cybersource.parse(&cfg, &call, status, a->body, a->n, res, err, sizeof err);
     free(a);
     if (rc != 0)
         fail_msg("the simulator's answer to %s is unreadable: %s", ref, err);
+}
+
+static void sim_authorize(const char *ref, const char *amount, pl_bureau_result *res)
+{
+    sim_request(ref, amount, false, res);
 }
 
 /*
@@ -587,10 +611,18 @@ static void test_step_partial_approval_not_below_sent(void **state)
     assert_int_equal(res.amount, 5500);
     if (pl_resolver_retry(r, whole.id, true, msg, sizeof msg) != 0)
         fail_msg("%s", msg);
-    assert_value(RR_STATE, whole.sid,
-                 "escalated|-|1|-|query 1: partial approval (110), no amount below the 55.00 sent; "
-                 "wreq resolve --outcome approved|rejected --amount <part> --transaction-id "
-                 "<RequestID> (README)");
+    /* The step names the record's RequestID (record_request_id) for --transaction-id. */
+    char want[400];
+    snprintf(want, sizeof want,
+             "escalated|-|1|-|query 1: partial approval (110), no amount below the 55.00 sent; "
+             "wreq resolve --outcome approved|rejected --amount <part> --transaction-id %s "
+             "(README)",
+             res.request_id);
+    assert_value(RR_STATE, whole.sid, want);
+    snprintf(want, sizeof want, "f|%s", res.request_id);
+    assert_value("SELECT concat_ws('|', captured, record_request_id) FROM required_response "
+                 "WHERE id = $1::bigint",
+                 whole.sid, want);
     assert_value(AUTH_STATE, whole.rid, "unknown||-");
     assert_int_equal(pub.calls, 0); /* no `.tor`, no reply */
 
@@ -608,6 +640,176 @@ static void test_step_partial_approval_not_below_sent(void **state)
     assert_value(AUTH_STATE, part.rid, "approved|110|55.00");
     assert_int_equal(pub.calls, 1);
     assert_string_equal(pub.topics[0], "it.auth.reply");
+    pl_resolver_destroy(r);
+}
+
+/* `paylinkctl wreq show ID` (pl_opsctl_main, as main.c runs it): its exit status and stdout into
+ * out. */
+static int wreq_show(const char *id, char *out, size_t outsz)
+{
+    char cmd[] = "wreq", sub[] = "show", arg[24];
+    snprintf(arg, sizeof arg, "%s", id);
+    char *argv[] = {cmd, sub, arg, NULL};
+    FILE *fo = tmpfile();
+    assert_non_null(fo);
+    fflush(stdout);
+    int so = dup(STDOUT_FILENO);
+    assert_true(so >= 0);
+    assert_true(dup2(fileno(fo), STDOUT_FILENO) >= 0);
+    int rc = pl_opsctl_main(3, argv, g_conninfo, NULL, "it");
+    fflush(stdout);
+    dup2(so, STDOUT_FILENO);
+    close(so);
+    rewind(fo);
+    size_t got = fread(out, 1, outsz - 1, fo);
+    out[got] = '\0';
+    fclose(fo);
+    return rc;
+}
+
+/* The line of `wreq show` output that starts (after its indent) with field, or fails. */
+static void show_field(const char *out, const char *field, char *line, size_t linesz)
+{
+    for (const char *at = out; at && *at;) {
+        const char *end = strchr(at, '\n');
+        size_t n = end ? (size_t)(end - at) : strlen(at);
+        const char *f = at;
+        while (f < at + n && *f == ' ')
+            f++;
+        size_t k = strlen(field);
+        if ((size_t)(at + n - f) > k && strncmp(f, field, k) == 0 && f[k] == ' ') {
+            snprintf(line, linesz, "%.*s", (int)n, at);
+            return;
+        }
+        at = end ? end + 1 : NULL;
+    }
+    fail_msg("wreq show prints no %s:\n%s", field, out);
+}
+
+#define CAPTURED_STATE                                                                             \
+    "SELECT concat_ws('|', status, captured, coalesce(record_request_id, '-'), queries) "          \
+    "FROM required_response WHERE id = $1::bigint"
+
+/*
+ * The step (pl_resolver_retry with a step, as `wreq retry --now`) queries the simulator about an
+ * auth+capture it partially approved and captured (110.00 asked: ReasonCode 110, 55.00 approved
+ * and captured, the record's Amount 55.00, ics_bill RCode 1) whose row says 55.00 was sent:
+ * escalated for being captured, and now
+ *   (a) recorded on the row: required_response.captured (before, only the reason's text said
+ *       it);
+ *   (c) with the record's RequestID kept (record_request_id), named in the operator's step in
+ *       place of <RequestID>, printed by `wreq show`, and taken as it is by `wreq resolve
+ *       --transaction-id`;
+ *   (b) `wreq retry --now` again, at the last query, whose query fails (this resolver trusts
+ *       no CA: the simulator's TLS is refused): the reason is replaced by the failure's, the
+ *       row stays captured with its RequestID, and the operator's soft decline (230, with that
+ *       transaction id) publishes no `.sdr`. Before, escalated_captured read the reason's text,
+ *       which the failed query had replaced: the `.sdr` of a captured authorization went
+ *       (CyberSource refuses it, 238; nothing of it is left to reverse).
+ */
+static void test_step_captured_recorded_through_failed_retry(void **state)
+{
+    (void)state;
+    pubrec pub;
+    memset(&pub, 0, sizeof pub);
+    pl_resolver *r = deposit_resolver(&pub);
+    pl_bureau_result res;
+    char msg[512];
+
+    trow t = mkrow_of("55.00", "", "it: no answer within the response time", false);
+    PQclear(sql("UPDATE required_response SET queries = 0, last_query_at = NULL "
+                "WHERE id = $1::bigint",
+                1, (const char *const[]){t.sid}));
+    sim_request(t.rid, "110.00", true, &res);
+    assert_string_equal(res.reason_code, "110");
+    assert_true(res.capture_approved);
+    assert_int_equal(res.amount, 5500);
+    assert_true(res.request_id[0]);
+    if (pl_resolver_retry(r, t.id, true, msg, sizeof msg) != 0)
+        fail_msg("%s", msg);
+
+    /* (a), (c): escalated, captured, its RequestID kept and named. */
+    char want[400];
+    snprintf(want, sizeof want, "escalated|t|%s|1", res.request_id);
+    assert_value(CAPTURED_STATE, t.sid, want);
+    snprintf(want, sizeof want,
+             "query 1: 110 captured (ics_bill), no amount below the 55.00 sent; wreq resolve "
+             "--outcome approved --amount <captured> --transaction-id %s, credit it if not "
+             "fulfilled (README)",
+             res.request_id);
+    assert_value("SELECT last_query_result FROM required_response WHERE id = $1::bigint", t.sid,
+                 want);
+    assert_value(DEPOSIT_STATE, t.rid, "unknown||error|0");
+    assert_int_equal(pub.calls, 0);
+
+    /* `wreq show` prints them. */
+    char out[16384], line[256];
+    assert_int_equal(wreq_show(t.sid, out, sizeof out), PL_OPSCTL_EXIT_OK);
+    show_field(out, "record_request_id", line, sizeof line);
+    if (!strstr(line, res.request_id))
+        fail_msg("wreq show: %s (want %s)", line, res.request_id);
+    show_field(out, "captured", line, sizeof line);
+    if (!strstr(line, "true"))
+        fail_msg("wreq show: %s", line);
+
+    /* `wreq resolve` takes that id as it is. */
+    char c0[] = "wreq", c1[] = "resolve", c3[] = "--outcome", c4[] = "declined",
+         c5[] = "--vendor-response", c6[] = "230", c7[] = "--transaction-id", c9[] = "--by",
+         c10[] = "bob", id[24], txn[65];
+    snprintf(id, sizeof id, "%s", t.sid);
+    snprintf(txn, sizeof txn, "%s", res.request_id);
+    char *argv[] = {c0, c1, id, c3, c4, c5, c6, c7, txn, c9, c10, NULL};
+    pl_opsctl_opts o;
+    char err[256] = "";
+    if (pl_opsctl_parse(11, argv, &o, err, sizeof err) != 0)
+        fail_msg("wreq resolve --transaction-id %s: %s", txn, err);
+    assert_string_equal(o.transaction_id, res.request_id);
+
+    /* (b) At the last query (the policy's), a query that fails. */
+    const char *pw[] = {t.sid};
+    PGresult *q = sql("SELECT coalesce(p.max_queries, 12) - 1 FROM required_response r "
+                      "LEFT JOIN resolution_policy p ON p.worker = r.worker AND p.protocol = 'CYB' "
+                      "WHERE r.id = $1::bigint",
+                      1, pw);
+    char before_last[16];
+    snprintf(before_last, sizeof before_last, "%s", PQgetvalue(q, 0, 0));
+    PQclear(q);
+    const char *pq[] = {t.sid, before_last};
+    PQclear(sql("UPDATE required_response SET queries = $2::int WHERE id = $1::bigint", 2, pq));
+    char own[96];
+    test_owner(own, sizeof own);
+    pl_resolver_config cfg = {.conninfo = g_conninfo,
+                              .worker = "deposit",
+                              .owner = own,
+                              .topic_prefix = "it",
+                              .ca_file = "/nonexistent/it-no-ca.pem",
+                              .publish = on_publish,
+                              .publish_arg = &pub};
+    pl_resolver *blind = pl_resolver_new(&cfg, err, sizeof err);
+    if (!blind)
+        fail_msg("pl_resolver_new: %s", err);
+    if (pl_resolver_retry(blind, t.id, true, msg, sizeof msg) != 0)
+        fail_msg("%s", msg);
+    pl_resolver_destroy(blind);
+    q = sql("SELECT last_query_result FROM required_response WHERE id = $1::bigint", 1, pw);
+    char last[320];
+    snprintf(last, sizeof last, "%s", PQgetvalue(q, 0, 0));
+    PQclear(q);
+    if (!strstr(last, "failed") || strstr(last, "captured (ics_bill)"))
+        fail_msg("the reason after the failed query: %s", last);
+    snprintf(want, sizeof want, "escalated|t|%s|%d", res.request_id, atoi(before_last) + 1);
+    assert_value(CAPTURED_STATE, t.sid, want);
+
+    /* The operator's soft decline with the id shown: `declined`, no `.sdr`, the reply only. */
+    pl_resolve_outcome soft;
+    pl_opsctl_resolve_outcome(&o, &soft);
+    assert_int_equal(soft.status, PL_ST_DECLINED);
+    assert_string_equal(soft.transaction_id, res.request_id);
+    if (pl_resolver_operator(r, t.id, &soft, "bob", NULL, msg, sizeof msg) != 0)
+        fail_msg("%s", msg);
+    assert_value(DEPOSIT_STATE, t.rid, "declined|230|declined|0");
+    assert_int_equal(pub.calls, 1);
+    assert_string_equal(pub.topics[0], "it.deposit.reply");
     pl_resolver_destroy(r);
 }
 
@@ -642,6 +844,7 @@ int main(void)
         cmocka_unit_test_teardown(test_refusal_of_captured_publishes_no_sdr, test_teardown),
         cmocka_unit_test_teardown(test_refusal_of_captured_open_publishes_no_sdr, test_teardown),
         cmocka_unit_test_teardown(test_step_partial_approval_not_below_sent, test_teardown),
+        cmocka_unit_test_teardown(test_step_captured_recorded_through_failed_retry, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1685,6 +1685,9 @@ static void test_parse_auth_capture_partial_110_captured_without_amount(void **s
                                       err, sizeof err),
                          PL_ERR_PARSE);
         assert_non_null(strstr(err, "without the amount captured or authorized"));
+        /* Captured all the same: the worker records it so (required_response.captured). */
+        assert_true(res.capture_approved);
+        assert_string_equal(res.decision, "");
     }
     free(accepted);
     free(no_amount);
@@ -1761,7 +1764,11 @@ static void test_parse_auth_capture_partial_110_captured_without_amount(void **s
  * `rejected`, `review` or `error` (the order system would send the debit again and charge the
  * card twice, and what was taken would not be refunded) nor `approved` (an order Decision
  * Manager refused would be fulfilled). Before, it was read as the refusal it says. A REJECT 110
- * is still the partial approval, and a failed capture still the refusal.
+ * is still the partial approval, and a failed capture still the refusal. Of the refusal only
+ * capture_approved is kept, true: the worker records the required response as captured
+ * (required_response.captured), so that an operator's refusal of it publishes no `.sdr` (before,
+ * nothing was kept, and the resolver read the capture from the detail's text). No other
+ * refusal keeps it: not that of a captured answer to another request.
  */
 static void test_parse_auth_capture_captured_while_refused(void **state)
 {
@@ -1785,12 +1792,27 @@ static void test_parse_auth_capture_captured_while_refused(void **state)
                          PL_ERR_PARSE);
         if (!strstr(err, "while its ccCaptureReply says 100 (captured)"))
             fail_msg("%s: %s", tops[i], err);
-        /* Nothing of it is kept (no decision a worker could map, no transaction id a `.sdr`
-         * would name). */
+        /* Nothing else of it is kept (no decision a worker could map, no transaction id a
+         * `.sdr` would name). */
         assert_string_equal(res.decision, "");
         assert_string_equal(res.request_id, "");
-        assert_false(res.capture_approved);
+        assert_true(res.capture_approved);
     }
+    /* A captured answer to another request (refused first: its merchantReferenceCode is not the
+     * request_id sent) says nothing of this one's capture. */
+    size_t olen = 0;
+    char *other = read_fixture("auth_capture.xml", &olen);
+    assert_non_null(other);
+    char *captured = replaced(other, "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+                              "<c:decision>REJECT</c:decision>\n<c:reasonCode>230");
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_answer_to("it-another-request", PL_OP_AUTH_CAPTURE, 200, captured,
+                                     strlen(captured), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "merchantReferenceCode is not the request_id"));
+    assert_false(res.capture_approved);
+    free(captured);
+    free(other);
     /* The same with the capture refused (235): the refusal it says, nothing was taken. */
     assert_int_equal(parse_fixture_with("auth_capture.xml", "<c:ccCaptureReply>\n<c:reasonCode>100",
                                         "<c:ccCaptureReply>\n<c:reasonCode>235", PL_OP_AUTH_CAPTURE,

@@ -1237,6 +1237,98 @@ static void test_no_next_call_while_stopping_or_revoked(void **state)
     free(e);
 }
 
+/* A CyberSource answer fixture (tests/fixtures/cybersource, PAYLINK_SOURCE_DIR) with its first
+ * `from` replaced by `to`; malloc'd. */
+static char *cyb_fixture_with(const char *name, const char *from, const char *to)
+{
+    const char *dir = getenv("PAYLINK_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/cybersource/%s", dir && *dir ? dir : ".", name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot read %s (PAYLINK_SOURCE_DIR)", path);
+    char buf[16384];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *at = strstr(buf, from);
+    assert_non_null(at);
+    size_t head = (size_t)(at - buf), nf = strlen(from), nt = strlen(to);
+    char *out = malloc(len - nf + nt + 1);
+    assert_non_null(out);
+    memcpy(out, buf, head);
+    memcpy(out + head, to, nt);
+    memcpy(out + head + nt, at + nf, len - head - nf + 1);
+    return out;
+}
+
+/*
+ * An auth+capture's answer the CyberSource adapter refuses although its ccCaptureReply says 100
+ * (captured while refused: REJECT 230 beside the capture, bureau_cybersource.h) leaves the
+ * outcome unknown with its required response recorded as captured (pl_unknown's 13th
+ * parameter, required_response.captured): an operator's refusal of the row then publishes no
+ * `.sdr` of an authorization nothing is left of (resolver.c escalated_captured). Before, the
+ * row said it only in its detail's text. Another unreadable answer is not recorded so.
+ */
+static void test_unknown_outcome_records_capture(void **state)
+{
+    (void)state;
+    pl_spec spec = {.worker = "deposit", .table = "cc_deposit_trans"};
+    pl_service cyb = {.code = "CYB", .protocol = "CYB", .max_concurrent = 2};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    g_catch = true;
+    char *captured =
+        cyb_fixture_with("auth_capture.xml", "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+                         "<c:decision>REJECT</c:decision>\n<c:reasonCode>230");
+    char *unreadable = cyb_fixture_with("auth_capture.xml", "<c:decision>ACCEPT</c:decision>", "");
+    /* r-debit-0002: the fixture's merchantReferenceCode, the request's request_id. */
+    static const struct {
+        const char *rid, *want;
+        bool captured;
+    } cases[] = {{"r-debit-0002", "t", true}, {"r-debit-0002", "f", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        job *j = partition_job(e, cases[i].rid, 1, &cyb, false);
+        j->ops = &pl_bureau_cybersource;
+        j->pub.call.op = PL_OP_AUTH_CAPTURE;
+        j->pub.call.req = &j->pub.req;
+        slot_for(e, "CYB")->active++;
+        j->slot_held = true;
+        j->calls = 1;
+        j->state = JS_CALLING;
+        const char *body = cases[i].captured ? captured : unreadable;
+        pl_http_response r = {.outcome = PL_HTTP_OK,
+                              .status = 200,
+                              .body = body,
+                              .body_len = strlen(body),
+                              .error = "",
+                              .attempts = 1};
+        g_ncaught = 0;
+        on_http(j, &r);
+        assert_int_equal(g_ncaught, 1);
+        pl_db_unit *u = g_caught[0];
+        assert_int_equal(pl_db_unit_count(u), 1);
+        assert_string_equal(pl_db_unit_stmt(u, 0), "pl_unknown");
+        assert_string_equal(pl_db_unit_param(u, 0, 11), "unreadable_answer");
+        if (cases[i].captured && !strstr(pl_db_unit_param(u, 0, 2), "(captured)"))
+            fail_msg("the detail: %s", pl_db_unit_param(u, 0, 2));
+        const char *captured_param = pl_db_unit_param(u, 0, 12);
+        assert_non_null(captured_param); /* before, 12 parameters */
+        assert_string_equal(captured_param, cases[i].want);
+        assert_int_equal(j->state, JS_STORING);
+        assert_false(j->slot_held);
+        pl_db_unit_free(u);
+        g_ncaught = 0;
+        job_abandon(j);
+    }
+    free(captured);
+    free(unreadable);
+    g_catch = false;
+    assert_int_equal(e->n_live, 0);
+    free(e);
+}
+
 /* A spec whose call is decided from the request alone (prepare_alone): record_sent records it
  * already marked sent and sends it (its unit's statement "rs_mark"). */
 static int rs_prepare(pl_job *job, const pl_db_unit *recorded)
@@ -1820,6 +1912,7 @@ int main(void)
         cmocka_unit_test(test_teardown_frees_parked_duplicates),
         cmocka_unit_test(test_revoked_partition_sends_nothing_more),
         cmocka_unit_test_teardown(test_no_next_call_while_stopping_or_revoked, stop_unasked),
+        cmocka_unit_test(test_unknown_outcome_records_capture),
         cmocka_unit_test_teardown(test_no_call_starts_once_a_stop_is_asked, stop_unasked),
         cmocka_unit_test(test_stalled_partition_rejoins),
         cmocka_unit_test(test_queued_request_holds_no_message),

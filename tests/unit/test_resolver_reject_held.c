@@ -412,18 +412,39 @@ static void test_refused_auth_capture_after_auth_100_reversed(void **state)
     free(res);
 }
 
-/* why ends with todo, whole (not cut), and fits the reason (pl_resolve_decision.why). */
+/* todo with the record's RequestID (TXN) in place of its placeholder, into out. */
+static void named_step(const char *todo, char *out, size_t outsz)
+{
+    const char *at = strstr(todo, "<RequestID>");
+    assert_non_null(at);
+    snprintf(out, outsz, "%.*s%s%s", (int)(at - todo), todo, TXN, at + strlen("<RequestID>"));
+}
+
+/*
+ * why ends with todo (written with the placeholder <RequestID>), whole (not cut), and fits the
+ * reason (pl_resolve_decision.why): naming the record's RequestID (TXN) in its place where the
+ * reason holds it whole beside the text before it, else with the placeholder — only when the
+ * id would not fit (escalation_why: the id, kept on the row, never cuts the text).
+ */
 static void assert_ends_with(const char *why, const char *todo)
 {
-    size_t n = strlen(why), t = strlen(todo);
-    if (n >= sizeof((pl_resolve_decision *)0)->why || n < t || strcmp(why + n - t, todo) != 0)
-        fail_msg("the operator is not told what to do, whole: %s\n  (expected it to end with %s)",
-                 why, todo);
+    char named[300];
+    named_step(todo, named, sizeof named);
+    size_t n = strlen(why), t = strlen(named), ph = strlen(todo);
+    size_t max = sizeof((pl_resolve_decision *)0)->why;
+    if (n < max && n >= t && strcmp(why + n - t, named) == 0)
+        return;
+    if (n < max && n >= ph && strcmp(why + n - ph, todo) == 0 && n - ph + t >= max)
+        return;
+    fail_msg("the operator is not told what to do, whole: %s\n  (expected it to end with %s, "
+             "or with %s if that does not fit)",
+             why, named, todo);
 }
 
 /* An escalation of a captured auth+capture tells the operator what to do, whole (not cut): the
  * approval for what was captured with the record's RequestID as --transaction-id, which an
- * approved auth+capture is refused without (pl_resolver_operator). */
+ * approved auth+capture is refused without (pl_resolver_operator): the record's own (TXN) where
+ * the reason holds it whole (assert_ends_with). */
 static void assert_operator_told(const char *why)
 {
     assert_ends_with(why, "; wreq resolve --outcome approved --amount <captured> --transaction-id "
@@ -432,9 +453,9 @@ static void assert_operator_told(const char *why)
 
 /* An escalation of a partial approval whose part the record cannot tell tells the operator the
  * `wreq resolve` for the part, whole (not cut: it ends the reason), with the record's RequestID
- * as --transaction-id (an approval, a review, a reject and a soft decline are refused without
- * one): outcome is "approved|rejected" for an authorization approved or refused after it,
- * "rejected" or "review" for Decision Manager's reject or review of it, "declined
+ * (TXN) as --transaction-id (an approval, a review, a reject and a soft decline are refused
+ * without one): outcome is "approved|rejected" for an authorization approved or refused after
+ * it, "rejected" or "review" for Decision Manager's reject or review of it, "declined
  * --vendor-response 230" (the soft decline) for an auth+capture not captured. */
 static void assert_part_todo_as(const char *why, const char *outcome)
 {
@@ -782,8 +803,10 @@ static void test_refused_partial_not_below_sent(void **state)
             assert_null(strstr(x.d.why, "escalated after"));
             assert_part_todo(x.d.why, ac);
             /* Not an escalation for being captured: an operator's soft decline of it has its
-             * `.sdr` (escalated_captured reads this text). */
+             * `.sdr` (the row is not recorded captured, which escalated_captured reads). */
             assert_null(strstr(x.d.why, CAPTURED_ESCALATION));
+            assert_false(x.captured);
+            assert_string_equal(x.record_rid, TXN);
             assert_true(x.part_unknown);
             assert_false(escalation_reverses(&w, &x));
         }
@@ -928,8 +951,10 @@ static void test_partial_then_timeout_escalated(void **state)
             }
             assert_ends_with(x.d.why, cases[i].todo);
             /* Not an escalation for being captured: an operator's soft decline of it has its
-             * `.sdr` (escalated_captured reads this text). */
+             * `.sdr` (the row is not recorded captured, which escalated_captured reads). */
             assert_null(strstr(x.d.why, CAPTURED_ESCALATION));
+            assert_false(x.captured);
+            assert_string_equal(x.record_rid, TXN);
         }
     }
     /* A time-out without a partial approval (ics_auth 100): the safe step, as before. */
@@ -982,6 +1007,102 @@ static void test_token_auth_partial_without_token(void **state)
     free(res);
 }
 
+/*
+ * The operator's step in an escalation from a record names the record's RequestID as
+ * --transaction-id (before, always the placeholder <RequestID>, which the operator looked up in
+ * the Business Center while the resolver had the record in hand), where the reason holds it
+ * whole beside the text; else it keeps the placeholder and the text stays whole (the id is on
+ * the row: decision_ex.record_rid, required_response.record_request_id, `wreq show`). The
+ * decision says too whether the row is to be recorded captured (decision_ex.captured:
+ * captured_unappliable, partial_unreadable's captured branch). A RequestID `wreq resolve
+ * --transaction-id` would refuse (a space, a card number) is neither named nor kept.
+ */
+static void test_step_names_record_request_id(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+
+    /* Captured while Decision Manager rejected it (captured_unappliable). */
+    one_record(res, 1, "100", 0, "481", 15000);
+    add_app(res, "ics_bill", 1, "100");
+    decision_ex x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0, "150.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_string_equal(x.d.why, "query 1: captured (ics_bill) while the record says REJECT 481; "
+                                 "wreq resolve --outcome approved --amount <captured> "
+                                 "--transaction-id " TXN ", credit it if not fulfilled (README)");
+    assert_true(x.captured);
+    assert_string_equal(x.record_rid, TXN);
+    assert_string_equal(pl_resolver_decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0).why,
+                        x.d.why);
+
+    /* A partial approval captured, no amount below what was sent (partial_unreadable's captured
+     * branch). */
+    one_record(res, 1, "110", -2, "", 15000);
+    add_app(res, "ics_bill", 1, "100");
+    x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0, "150.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_string_equal(x.d.why, "query 1: 110 captured (ics_bill), no amount below the 150.00 "
+                                 "sent; wreq resolve --outcome approved --amount <captured> "
+                                 "--transaction-id " TXN ", credit it if not fulfilled (README)");
+    assert_true(x.captured);
+    assert_string_equal(x.record_rid, TXN);
+
+    /* An authorization's partial approval: not captured. */
+    one_record(res, 1, "110", -2, "", 50000);
+    x = decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0, "500.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_string_equal(x.d.why, "query 1: partial approval (110), no amount below the 500.00 "
+                                 "sent; wreq resolve --outcome approved|rejected --amount <part> "
+                                 "--transaction-id " TXN " (README)");
+    assert_false(x.captured);
+    assert_string_equal(x.record_rid, TXN);
+
+    /* A token+auth whose token timed out after the 110, at the last query (decide's
+     * received_timeout branch). */
+    one_record(res, 1, "110", -2, "", 50000);
+    add_app(res, "ics_pay_subscription_create", -1, "151");
+    x = decide(&p, "token_auth", REF, 0, NULL, res, p.max_queries, 3600.0, "500.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_string_equal(x.d.why,
+                        "escalated after 12 queries; query 12: ERROR 151 after a partial approval "
+                        "(110); wreq resolve --outcome approved|rejected --amount <part> "
+                        "--transaction-id " TXN " (README)");
+    assert_false(x.captured);
+    assert_string_equal(x.record_rid, TXN);
+
+    /* Where the id does not fit beside the text, the placeholder, and the text whole. */
+    one_record(res, 1, "110", -2, "", 15000);
+    add_app(res, "ics_bill", 0, "102");
+    x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0, "150.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_string_equal(x.d.why, "query 1: REJECT 102 after a partial approval (110), no amount "
+                                 "below the 150.00 sent; wreq resolve --outcome declined "
+                                 "--vendor-response 230 --amount <part> --transaction-id "
+                                 "<RequestID> (README)");
+    assert_false(x.captured);
+    assert_string_equal(x.record_rid, TXN); /* kept on the row all the same */
+
+    /* A RequestID `wreq resolve --transaction-id` refuses: neither named nor kept. */
+    static const char *const unusable[] = {"40362 89939370176056470", "4111111111111111"};
+    for (size_t i = 0; i < sizeof unusable / sizeof unusable[0]; i++) {
+        one_record(res, 1, "100", 0, "481", 15000);
+        add_app(res, "ics_bill", 1, "100");
+        snprintf(res->recs[0].request_id, sizeof res->recs[0].request_id, "%s", unusable[i]);
+        x = decide(&p, "auth_capture", REF, 0, NULL, res, 1, 3600.0, "150.00");
+        assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+        assert_string_equal(x.d.why,
+                            "query 1: captured (ics_bill) while the record says REJECT 481; wreq "
+                            "resolve --outcome approved --amount <captured> --transaction-id "
+                            "<RequestID>, credit it if not fulfilled (README)");
+        assert_true(x.captured);
+        assert_string_equal(x.record_rid, "");
+    }
+    free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -995,6 +1116,7 @@ int main(void)
         cmocka_unit_test(test_refused_partial_not_below_sent),
         cmocka_unit_test(test_partial_then_timeout_escalated),
         cmocka_unit_test(test_token_auth_partial_without_token),
+        cmocka_unit_test(test_step_names_record_request_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,7 +33,9 @@
  * A required_response row, with the resolver's progress (migration 022): the next step of an
  * open row comes from the view required_response_work (the policy's first_query_after_s before
  * the first step), the lease only while it holds. The status is compared as text whatever it
- * is.
+ * is. record_request_id: the RequestID of the bureau's record the resolver escalated the row from
+ * (067), what `wreq resolve --transaction-id` takes; captured: the bureau said the auth+capture
+ * was captured (an operator's refusal of it reverses nothing).
  */
 #define RR_JSON                                                                                    \
     "json_build_object('id', r.id, 'request_id', r.request_id, 'worker', r.worker, "               \
@@ -44,7 +46,8 @@
     "'age_s', floor(extract(epoch FROM now() - r.created_at))::bigint, "                           \
     "'queries', r.queries, 'last_query_at', to_char(r.last_query_at, "                             \
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "                                                          \
-    "'last_query_result', r.last_query_result, "                                                   \
+    "'last_query_result', r.last_query_result, 'record_request_id', r.record_request_id, "         \
+    "'captured', r.captured, "                                                                     \
     "'next_step_at', CASE WHEN r.status = 'open' THEN to_char(w.next_step_at, "                    \
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END, "                                                      \
     "'next_step_in_s', CASE WHEN r.status = 'open' "                                               \
@@ -1364,9 +1367,11 @@ static void table_done(pl_opsctl_table *t, const char *none)
 
 /* ---- wreq ---------------------------------------------------------------------------------- */
 
+/* TRANSACTION_ID: the record's RequestID an escalation kept (record_request_id), which the
+ * reason's step may not show whole in its cell. */
 static const char *const WREQ_HEADERS[] = {
-    "ID",     "AGE",    "WORKER", "BUREAU",  "OPERATION", "REQUEST_ID",  "ORDER",
-    "AMOUNT", "REASON", "STATUS", "QUERIES", "NEXT_STEP", "LAST_RESULT", "DETAIL"};
+    "ID",     "AGE",    "WORKER",  "BUREAU",    "OPERATION",      "REQUEST_ID",  "ORDER", "AMOUNT",
+    "REASON", "STATUS", "QUERIES", "NEXT_STEP", "TRANSACTION_ID", "LAST_RESULT", "DETAIL"};
 
 /* "resolved approved (operator)", or the status as it is. */
 static void status_cell(json_object *o, char *out, size_t outsize)
@@ -1417,6 +1422,7 @@ static int wreq_row(pl_opsctl_table *t, json_object *o)
                            status,
                            jtext(o, "queries"),
                            next,
+                           jtext(o, "record_request_id"),
                            jtext(o, "last_query_result"),
                            jtext(o, "detail")};
     return pl_opsctl_table_add(t, cells);

@@ -27,12 +27,16 @@
  *   not know are listed as they are (with all). JSON:
  *   {"id", "request_id", "worker", "status", "company", "order", "pay_seq", "service",
  *   "operation", "amount", "currency", "reason", "detail", "created_at", "age_s", "queries",
- *   "last_query_at", "last_query_result", "next_step_at", "next_step_in_s" (an open row's next
- *   step, from the view required_response_work; null otherwise), "escalated_at",
- *   "lease_owner", "lease_until" (while a resolver holds the row, else null), "resolution",
- *   "resolved_how", "resolved_by", "resolution_note", "resolved_at", "reply_pending"}. The
- *   table shows the status (with the resolution and how), the queries, the next step ("due",
- *   "in 5m00s", "operator" for an escalated row, "taken" while leased) and the last result.
+ *   "last_query_at", "last_query_result", "record_request_id" (the RequestID of the bureau's
+ *   record the resolver escalated the row from, what --transaction-id takes; null when none
+ *   or escalated before migration 067), "captured" (the bureau said the auth+capture was
+ *   captured: an operator's refusal reverses nothing), "next_step_at", "next_step_in_s" (an
+ *   open row's next step, from the view required_response_work; null otherwise),
+ *   "escalated_at", "lease_owner", "lease_until" (while a resolver holds the row, else null),
+ *   "resolution", "resolved_how", "resolved_by", "resolution_note", "resolved_at",
+ *   "reply_pending"}. The table shows the status (with the resolution and how), the queries,
+ *   the next step ("due", "in 5m00s", "operator" for an escalated row, "taken" while leased),
+ *   the record's RequestID (TRANSACTION_ID) and the last result.
  * wreq show ID: ID is a required_response id (digits) or a request_id; an id wins, and a
  *   request_id with required responses of several workers is refused (give the id). One JSON
  *   object {"required_response": {as list}, "transaction": {the row of the worker's table:
