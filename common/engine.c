@@ -33,6 +33,7 @@
 #include "oauth.h"
 #include "offsets.h"
 #include "resolver_run.h"
+#include "reversal_own.h"
 #include "stored_value.h"
 
 #define MAX_SERVICES 64
@@ -1189,30 +1190,19 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
                             const char *currency, const pl_reversal_of *of)
 {
     const pl_request *r = &job->req;
+    const pl_reversal_message m = {.request_id = reversal_id,
+                                   .company = r->company,
+                                   .order = r->order,
+                                   .pay_seq = r->pay_seq,
+                                   .service = r->service,
+                                   .amount = amount,
+                                   .currency = currency,
+                                   .of = of};
     char key[64];
-    snprintf(key, sizeof key, "%d-%s", r->company, r->order);
-    json_object *m = json_object_new_object(), *ref = json_object_new_object();
-    if (!m || !ref) {
-        json_object_put(m);
-        json_object_put(ref);
-        return PL_ERR_NOMEM;
-    }
-    json_object_object_add(m, "v", json_object_new_int(1));
-    json_object_object_add(m, "request_id", json_object_new_string(reversal_id));
-    json_object_object_add(m, "type", json_object_new_string("reversal"));
-    json_object_object_add(m, "company", json_object_new_int(r->company));
-    json_object_object_add(m, "order", json_object_new_string(r->order));
-    json_object_object_add(m, "pay_seq", json_object_new_int(r->pay_seq));
-    json_object_object_add(m, "service", json_object_new_string(r->service));
-    if (amount && *amount) {
-        json_object_object_add(m, "amount", json_object_new_string(amount));
-        json_object_object_add(m, "currency", json_object_new_string(currency ? currency : ""));
-    }
-    int rc = pl_reversal_of_json(of, ref);
-    json_object_object_add(m, "auth_ref", ref);
-    const char *text = rc == 0 ? json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN) : NULL;
-    rc = text ? pl_job_publish(job, "reversal.request", key, text) : PL_ERR_NOMEM;
-    json_object_put(m);
+    pl_reversal_request_key(r->company, r->order, key, sizeof key);
+    char *text = pl_reversal_request_json(&m);
+    int rc = text ? pl_job_publish(job, "reversal.request", key, text) : PL_ERR_NOMEM;
+    free(text);
     return rc;
 }
 

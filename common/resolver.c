@@ -1000,12 +1000,6 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
 /* ---- applying an outcome ------------------------------------------------------------------ */
 
 /*
- * The reversal request rev_rid of authorization auth_rid (its order, service, amount and
- * currency as recorded; `amount`, decimal text, instead when not NULL; none when neither is
- * there, unless amount_required), as paylink-reversal reads it: *payload malloc'd. Returns 0,
- * or a negative pl_err with why.
- */
-/*
  * The reversal request rev_rid (a JSON text in *payload, malloc'd) for the order, pay type and
  * service bureau of the transaction request_id in table (cc_auth_trans or cc_deposit_trans),
  * of amount (decimal text; NULL or "": the transaction's own, which must exist when
@@ -1032,44 +1026,29 @@ static int reversal_request(PGconn *c, const char *table, const char *request_id
         PQclear(res);
         return PL_ERR_DB;
     }
-    json_object *m = json_object_new_object(), *ref = json_object_new_object();
-    int rc = PL_ERR_NOMEM;
-    if (m && ref) {
-        json_object_object_add(m, "v", json_object_new_int(1));
-        json_object_object_add(m, "request_id", json_object_new_string(rev_rid));
-        json_object_object_add(m, "type", json_object_new_string("reversal"));
-        json_object_object_add(m, "company", json_object_new_int(atoi(PQgetvalue(res, 0, 0))));
-        json_object_object_add(m, "order", json_object_new_string(PQgetvalue(res, 0, 1)));
-        json_object_object_add(m, "pay_seq", json_object_new_int(atoi(PQgetvalue(res, 0, 2))));
-        json_object_object_add(m, "service", json_object_new_string(PQgetvalue(res, 0, 3)));
-        /* Without an amount (none recorded) paylink-reversal reverses what was authorized, as
-         * for paylink-auth's own reversal of a reject (pl_job_publish_reversal). */
-        const char *amt = amount && *amount ? amount : PQgetvalue(res, 0, 4);
-        if (*amt) {
-            json_object_object_add(m, "amount", json_object_new_string(amt));
-            json_object_object_add(m, "currency", json_object_new_string(PQgetvalue(res, 0, 5)));
-        }
-        if (PQgetvalue(res, 0, 6)[0])
-            json_object_object_add(m, "pay_type", json_object_new_string(PQgetvalue(res, 0, 6)));
-        pl_reversal_of inline_of = *of;
-        /* A manual authorization's amount, when of has none: what it authorized; its date, when
-         * the answer gave none: the day the request was sent (UTC). */
-        if (!inline_of.auth_request_id && !inline_of.amount)
-            inline_of.amount = amt;
-        if (!inline_of.auth_request_id && !(inline_of.date && *inline_of.date))
-            inline_of.date = PQgetvalue(res, 0, 7);
-        int jrc = pl_reversal_of_json(&inline_of, ref);
-        json_object_object_add(m, "auth_ref", ref);
-        ref = NULL;
-        const char *text =
-            jrc == 0 ? json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN) : NULL;
-        if (text && (*payload = strdup(text)) != NULL)
-            rc = 0;
-    }
+    /* Without an amount (none recorded) paylink-reversal reverses what was authorized, as for
+     * paylink-auth's own reversal of a reject (pl_job_publish_reversal). */
+    const char *amt = amount && *amount ? amount : PQgetvalue(res, 0, 4);
+    pl_reversal_of inline_of = *of;
+    /* A manual authorization's amount, when of has none: what it authorized; its date, when the
+     * answer gave none: the day the request was sent (UTC). */
+    if (!inline_of.auth_request_id && !inline_of.amount)
+        inline_of.amount = amt;
+    if (!inline_of.auth_request_id && !(inline_of.date && *inline_of.date))
+        inline_of.date = PQgetvalue(res, 0, 7);
+    const pl_reversal_message m = {.request_id = rev_rid,
+                                   .company = atoi(PQgetvalue(res, 0, 0)),
+                                   .order = PQgetvalue(res, 0, 1),
+                                   .pay_seq = atoi(PQgetvalue(res, 0, 2)),
+                                   .service = PQgetvalue(res, 0, 3),
+                                   .amount = amt,
+                                   .currency = PQgetvalue(res, 0, 5),
+                                   .pay_type = PQgetvalue(res, 0, 6),
+                                   .of = &inline_of};
+    *payload = pl_reversal_request_json(&m);
+    int rc = *payload ? 0 : PL_ERR_NOMEM;
     if (rc != 0)
         snprintf(why, whysz, "out of memory");
-    json_object_put(ref);
-    json_object_put(m);
     PQclear(res);
     return rc;
 }

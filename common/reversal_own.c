@@ -207,8 +207,8 @@ char *pl_reversal_request_json(const pl_reversal_message *m)
 {
     json_object *o = json_object_new_object(), *ref = json_object_new_object();
     bool good = o && ref;
-    /* The field order of pl_job_publish_reversal's message (engine.c), so that the same
-     * reversal is the same bytes whoever publishes it. */
+    /* One field order for every publisher, so that the same reversal is the same bytes
+     * whoever publishes it. */
     good = good && add(o, "v", json_object_new_int(1)) &&
            add(o, "request_id", json_object_new_string(nn(m->request_id))) &&
            add(o, "type", json_object_new_string("reversal")) &&
@@ -219,6 +219,8 @@ char *pl_reversal_request_json(const pl_reversal_message *m)
     if (good && m->amount && *m->amount)
         good = add(o, "amount", json_object_new_string(m->amount)) &&
                add(o, "currency", json_object_new_string(nn(m->currency)));
+    if (good && m->pay_type && *m->pay_type)
+        good = add(o, "pay_type", json_object_new_string(m->pay_type));
     if (good) {
         const pl_reversal_of none = {0};
         good = pl_reversal_of_json(m->of ? m->of : &none, ref) == 0;

@@ -171,14 +171,16 @@ typedef struct pl_reversal_message {
     const char *service;
     const char *amount;   /* decimal text; NULL or "": none (nor currency) */
     const char *currency; /* NULL: "" */
+    const char *pay_type; /* NULL or "": none (the resolver names the transaction's) */
     const pl_reversal_of *of;
 } pl_reversal_message;
 
 /*
  * m as the JSON text paylink publishes (compact; fields v, request_id, type, company, order,
- * pay_seq, service, amount and currency when there is an amount, auth_ref as
- * pl_reversal_of_json makes it: the bytes of pl_job_publish_reversal's message): malloc'd, the
- * caller frees it; NULL when out of memory.
+ * pay_seq, service, amount and currency when there is an amount, pay_type when there is one,
+ * auth_ref as pl_reversal_of_json makes it): malloc'd, the caller frees it; NULL when out of
+ * memory. Every reversal request paylink publishes is made here (pl_job_publish_reversal, the
+ * resolver's, the rests), so that the same reversal is the same bytes whoever publishes it.
  */
 char *pl_reversal_request_json(const pl_reversal_message *m);
 

@@ -304,6 +304,19 @@ static void test_request_json(void **state)
            "\"date\":\"2026-12-01\",\"amount\":\"100.00\"}}");
     free(j);
 
+    /* The resolver's reversal requests name the transaction's pay type, after the amount and
+     * currency, before auth_ref (as its own builder did before it used this one). */
+    m.of = &by_id;
+    m.amount = "70.00";
+    m.pay_type = "CC";
+    j = pl_reversal_request_json(&m);
+    assert_non_null(j);
+    assert_string_equal(
+        j, "{\"v\":1,\"request_id\":\"auth-77.rev.rest\",\"type\":\"reversal\",\"company\":7,"
+           "\"order\":\"ORD-1\",\"pay_seq\":2,\"service\":\"EXT\",\"amount\":\"70.00\","
+           "\"currency\":\"USD\",\"pay_type\":\"CC\",\"auth_ref\":{\"request_id\":\"auth-77\"}}");
+    free(j);
+
     char key[64];
     pl_reversal_request_key(7, "ORD-1", key, sizeof key);
     assert_string_equal(key, "7-ORD-1");
