@@ -186,9 +186,11 @@ static bool received_timeout(const char *op, pl_cyb_found f, const pl_cyb_query_
 
 /*
  * True when id, a record's RequestID, is one `wreq resolve --transaction-id` takes as it is
- * (paylinkctl's reference_ok: 1 to 64 printable characters without spaces, no card number):
- * only such an id is named in a step or kept on the row. A report is the bureau's text, read
- * from the network: anything else in its place is not written into an operator's command.
+ * (paylinkctl's reference_ok: 1 to 64 printable characters without spaces, no card number) and
+ * an operator can paste into a shell as it is (letters and digits only: CyberSource's are 22
+ * digits): only such an id is named in a step or kept on the row. A report is the bureau's
+ * text, read from the network: anything else in its place (`;`, `$(`, quotes) is not written
+ * into an operator's command.
  */
 static bool record_rid_usable(const char *id)
 {
@@ -196,7 +198,8 @@ static bool record_rid_usable(const char *id)
     if (n < 1 || n > 64)
         return false;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)id[i] <= ' ' || (unsigned char)id[i] >= 0x7f)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'Z') ||
+              (id[i] >= 'a' && id[i] <= 'z')))
             return false;
     return !pl_card_contains(id, n);
 }
@@ -1310,18 +1313,26 @@ static void held_amount(const pl_resolve_outcome *o, int64_t asked, char *out, s
  * escalated row was looked at, and the `.sdr` of such a row went (refused, 238). Before 067 it
  * was read from the texts (the reason's CAPTURED_ESCALATION, the detail's "ccCaptureReply says
  * 100 (captured)"), and a query that failed after `wreq retry` replaced the reason: the `.sdr`
- * of a captured authorization went again (067 sets the column from those texts once). 0 for the
+ * of a captured authorization went again (068 sets the column from those texts once). 0 for the
  * step's own outcome (w->queried): its record says whether it was captured (w->captured), and a
  * refusal it reads without the capture is reversed, as the answer in time would be (an earlier
- * record must not keep a hold on the card). Negative when the look-up failed.
+ * record must not keep a hold on the card). Negative when the look-up failed. The texts are
+ * still read beside the column, for the rows a worker or resolver of a release before 067 wrote
+ * after the migration (a rolling deploy runs the old binaries against the new schema, and 068's
+ * backfill ran before they stopped): their column says nothing.
  */
 static int escalated_captured(PGconn *c, const row *w)
 {
     if (w->queried || strcmp(w->op, "auth_capture") != 0)
         return 0;
-    const char *p[] = {w->id};
-    PGresult *res =
-        exec(c, "SELECT 1 FROM required_response WHERE id = $1::bigint AND captured", 1, p);
+    const char *p[] = {w->id, CAPTURED_ESCALATION, "ccCaptureReply says 100 (captured)",
+                       "captured without the amount captured"};
+    PGresult *res = exec(c,
+                         "SELECT 1 FROM required_response WHERE id = $1::bigint AND (captured OR "
+                         "strpos(coalesce(last_query_result, ''), $2) > 0 OR "
+                         "strpos(coalesce(detail, ''), $3) > 0 OR "
+                         "strpos(coalesce(detail, ''), $4) > 0)",
+                         4, p);
     int rc = !ok(res) ? PL_ERR_DB : PQntuples(res) == 1 ? 1 : 0;
     PQclear(res);
     return rc;

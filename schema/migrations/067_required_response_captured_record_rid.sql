@@ -17,20 +17,18 @@
 -- the resolver had the record in hand. Now the resolver keeps it (and names it in the step when
 -- the reason holds it whole); `paylinkctl wreq show` prints it.
 --
--- The backfill: every row whose texts say it was captured, as the resolver read them before (an
--- auth+capture only; those texts are written of nothing else), whatever its status. Only an open
--- or escalated row is ever read for it (an operator's outcome), but the statement scans the whole
--- table either way (no index serves `escalated`), and the rows it writes are the rare captured
--- ones: resolved rows are included so that the column means the same on every row `wreq show`
--- prints. record_request_id is not backfilled: the RequestID was never stored (the Business
--- Center stays the way to it for rows escalated before 067).
+-- The backfill of rows written before 067 is 068's, in a transaction of its own: here, inside
+-- this file's transaction, the ALTER's ACCESS EXCLUSIVE lock would be held through a scan of
+-- the whole table, and every statement naming required_response (paylink-reversal's mark of
+-- each reversal among them) would wait for it. record_request_id is not backfilled: the
+-- RequestID was never stored (the Business Center stays the way to it for rows escalated
+-- before 067).
 --
 -- What it costs to apply: ADD COLUMN with a constant default and ADD COLUMN without one change
--- the catalog only on PostgreSQL 11+ (no rewrite; an ACCESS EXCLUSIVE lock held for that
--- moment), SET STATISTICS (036's rule for the hot tables) and comments; then one UPDATE that
--- reads required_response once and writes the few captured rows. At run time: one more boolean
--- parameter to the worker's unknown-outcome statement (rare), and two more columns written by
--- an escalation (rare).
+-- the catalog only on PostgreSQL 11+ (no rewrite; an ACCESS EXCLUSIVE lock, held to this file's
+-- commit, which follows at once), SET STATISTICS (036's rule for the hot tables) and comments.
+-- At run time: one more boolean parameter to the worker's unknown-outcome statement (rare), and
+-- two more columns written by an escalation (rare).
 
 ALTER TABLE required_response
     ADD COLUMN captured boolean NOT NULL DEFAULT false,
@@ -38,10 +36,5 @@ ALTER TABLE required_response
 ALTER TABLE required_response ALTER COLUMN captured SET STATISTICS 25,
                               ALTER COLUMN record_request_id SET STATISTICS 25;
 
-UPDATE required_response SET captured = true
-WHERE operation = 'auth_capture' AND NOT captured
-  AND (strpos(last_query_result, 'captured (ics_bill)') > 0
-       OR strpos(detail, 'ccCaptureReply says 100 (captured)') > 0);
-
-COMMENT ON COLUMN required_response.captured IS 'The bureau said this CyberSource auth+capture was captured (ccCaptureReply 100, a record''s ics_bill RCode 1) while it refused, held or failed it (067). Set by the worker when it left unknown the answer the adapter refused for that (bureau_cybersource.c), and by the resolver when it escalated a record saying so; never cleared. Read by the resolver when an operator resolves the row: a refusal then publishes no .sdr reversal (nothing of a captured authorization is left to reverse). Rows before 067: from their last_query_result and detail texts.';
+COMMENT ON COLUMN required_response.captured IS 'The bureau said this CyberSource auth+capture was captured (ccCaptureReply 100, a record''s ics_bill RCode 1) while it refused, held or failed it (067). Set by the worker when it left unknown the answer the adapter refused for that (bureau_cybersource.c), and by the resolver when it escalated a record saying so; never cleared. Read by the resolver when an operator resolves the row: a refusal then publishes no .sdr reversal (nothing of a captured authorization is left to reverse). Rows before 067: from their last_query_result and detail texts (068), which the resolver also still reads.';
 COMMENT ON COLUMN required_response.record_request_id IS 'The bureau''s transaction id (CyberSource RequestID) of the record the resolver''s transaction query found when it escalated the row from it (067): what wreq resolve --transaction-id takes. NULL when no record led to an escalation, or for rows escalated before 067 (read it in the Business Center).';

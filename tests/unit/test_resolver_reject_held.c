@@ -1085,8 +1085,10 @@ static void test_step_names_record_request_id(void **state)
     assert_false(x.captured);
     assert_string_equal(x.record_rid, TXN); /* kept on the row all the same */
 
-    /* A RequestID `wreq resolve --transaction-id` refuses: neither named nor kept. */
-    static const char *const unusable[] = {"40362 89939370176056470", "4111111111111111"};
+    /* A RequestID `wreq resolve --transaction-id` refuses, or one a shell would read as more
+     * than an id: neither named nor kept. */
+    static const char *const unusable[] = {"40362 89939370176056470", "4111111111111111",
+                                           "4036289939$(id)", "40362899;id", "4036'x"};
     for (size_t i = 0; i < sizeof unusable / sizeof unusable[0]; i++) {
         one_record(res, 1, "100", 0, "481", 15000);
         add_app(res, "ics_bill", 1, "100");
