@@ -83,6 +83,29 @@ static const char *main_app(const char *op)
     return "ics_auth"; /* auth, token_auth, auth_capture */
 }
 
+/* True when name is an application op runs (cyb_query.c's OPS): main_app's, and an
+ * auth+capture's ics_bill or a token+auth's ics_pay_subscription_create. */
+static bool runs_app(const char *op, const char *name)
+{
+    return strcmp(name, main_app(op)) == 0 ||
+           (strcmp(op, "auth_capture") == 0 && strcmp(name, "ics_bill") == 0) ||
+           (strcmp(op, "token_auth") == 0 && strcmp(name, "ics_pay_subscription_create") == 0);
+}
+
+/* The reason a, an application reply that did not succeed (RCode other than 1), gives for a
+ * request received and then timed out: its ReasonCode 151, 152 or 250, or 151 for RCode -1 with
+ * RFlag ETIMEOUT and no ReasonCode (older reports); NULL when it says no time-out. */
+static const char *timeout_reason(const pl_cyb_app_reply *a)
+{
+    if (a->has_rcode && a->rcode == 1)
+        return NULL;
+    if (pl_cybersource_received_timeout(a->reason_code))
+        return a->reason_code;
+    if (!a->reason_code[0] && a->has_rcode && a->rcode == -1 && strcmp(a->rflag, "ETIMEOUT") == 0)
+        return "151";
+    return NULL;
+}
+
 /* The record, read as the bureau's answer would have been (the fields pl_job_map_answer
  * reads). */
 static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_record *rec,
@@ -113,10 +136,22 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
         copy(res->avs, sizeof res->avs, rec->avs);
         copy(res->cvv, sizeof res->cvv, rec->cvv);
     } else {
-        /* The reason of the application that failed (the capture of an auth+capture whose
-         * authorization succeeded), else the operation's own. */
+        /* A time-out of an application of the operation (151, 152, 250: received, then timed
+         * out) is the reason, whatever its RCode (-1, or 0 as a refusal) and wherever it stands
+         * (after an ics_auth 0/110, the partial approval CyberSource writes as a refusal, too):
+         * the record cannot tell whether the request, or the capture or token after the
+         * authorization, was processed, no more than the answer in time, ERROR with that reason,
+         * which the adapter leaves unknown (bureau_cybersource.c). decide asks again
+         * (received_timeout) rather than apply it as the refusal it reads as (before, `declined`,
+         * its reversal for the whole amount sent). Another application's time-out (ics_score)
+         * does not outweigh the operation's own reply. Else the reason of the application that
+         * failed (the capture of an auth+capture whose authorization succeeded), else the
+         * operation's own. */
         bool declined = f == PL_CYB_FOUND_DECLINED;
         const char *r = NULL;
+        for (size_t i = 0; !r && i < rec->napps; i++)
+            if (runs_app(op, rec->apps[i].name))
+                r = timeout_reason(&rec->apps[i]);
         for (size_t i = 0; !r && i < rec->napps; i++) {
             const pl_cyb_app_reply *a = &rec->apps[i];
             if (a != dm && a->reason_code[0] && (!a->has_rcode || a->rcode != 1) &&
@@ -134,7 +169,9 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
             if (a != dm && a->has_rcode && a->rcode == -1 && strcmp(a->rflag, "ETIMEOUT") == 0)
                 r = "151";
         }
-        copy(res->decision, sizeof res->decision, declined ? "REJECT" : "ERROR");
+        /* CyberSource answers 151, 152 and 250 only as ERROR. */
+        copy(res->decision, sizeof res->decision,
+             declined && !pl_cybersource_received_timeout(r) ? "REJECT" : "ERROR");
         copy(res->reason_code, sizeof res->reason_code, r ? r : declined ? "" : "150");
         /* The amount the record shows (a partial approval later refused holds it). */
         if (rec->has_amount) {
@@ -159,8 +196,9 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
         copy(res->service_reason_code, sizeof res->service_reason_code, "100");
 }
 
-/* True when a failed record's reason is 151, 152 or 250 (bureau_cybersource.c: the outcome is
- * unknown, not an error); res receives the record read as an answer. */
+/* True when a failed or refused record's reason is 151, 152 or 250 (bureau_cybersource.c: the
+ * outcome is unknown, not an error; record_to_result gives it first); res receives the record
+ * read as an answer. */
 static bool received_timeout(const char *op, pl_cyb_found f, const pl_cyb_query_record *rec,
                              pl_bureau_result *res)
 {
@@ -450,11 +488,15 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
             keep_record_rid(&x, rec);
             memset(&x.res, 0, sizeof x.res);
             return x;
-        } else if (f == PL_CYB_FOUND_ERROR && received_timeout(op, f, rec, &x.res)) {
-            /* The record says only what the answer said: 151/152, received and then a time-out
-             * at the bureau. Applied as an error it would free the order system to send it
-             * again (the worker left it unknown for that reason): asked again, then escalated
-             * (or, for an authorization, reversed). After a partial approval (ics_auth 110,
+        } else if ((f == PL_CYB_FOUND_ERROR || f == PL_CYB_FOUND_DECLINED) &&
+                   received_timeout(op, f, rec, &x.res)) {
+            /* The record says only what the answer said: 151/152/250, received and then a
+             * time-out at the bureau. Applied as an error it would free the order system to send
+             * it again (the worker left it unknown for that reason): asked again, then escalated
+             * (or, for an authorization, reversed). So too a record read as a refusal (an
+             * application RCode 0) whose reason is one (record_to_result): before, it was
+             * applied `declined`, and its reversal (an auth+capture's `.sdr`, a `.rev`) went for
+             * the whole amount sent. After a partial approval (ics_auth 110,
              * which partial_unreadable leaves to this branch: a token or a capture that timed
              * out may yet be told) the part is not the record's to tell either: escalated at the
              * last query without the timeout reversal, which goes for the whole amount sent and

@@ -140,6 +140,9 @@ typedef struct pl_resolve_decision {
  * cutting it for the id; an id `wreq resolve --transaction-id` would refuse is never named); the
  * resolver's step also keeps it on the row (required_response.record_request_id, which `wreq
  * show` prints) and records a captured one as captured (required_response.captured).
+ * A record in which an application of op says only 151, 152 or 250 (received, then a time-out),
+ * with RCode -1 or 0 (read as a refusal), is never applied: PL_RESOLVE_RETRY, and
+ * PL_RESOLVE_ESCALATE at the last query.
  */
 pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
                                        const char *merchant_reference, int query_rc,

@@ -972,6 +972,227 @@ static void test_partial_then_timeout_escalated(void **state)
     free(res);
 }
 
+/* One application reply of a record built by record_of: rflag "" unless given. */
+typedef struct app_spec {
+    const char *name;
+    int rcode;
+    const char *reason;
+    const char *rflag;
+} app_spec;
+
+/* One record of REF authorizing amount whose replies are apps (NULL-name terminated, at most
+ * 3), in that order; the app timed (its index, or -1) is given RCode -1 instead (its "ERROR
+ * twin") and ics_auth RCode 1 when twin is set. */
+static void record_of(pl_cyb_query_result *res, int64_t amount, const app_spec *apps, int timed,
+                      bool twin)
+{
+    one_record(res, 1, "", -2, "", amount);
+    pl_cyb_query_record *r = &res->recs[0];
+    memset(r->apps, 0, sizeof r->apps);
+    r->napps = 0;
+    for (int i = 0; i < 3 && apps[i].name; i++) {
+        int rcode = apps[i].rcode;
+        if (twin && i == timed)
+            rcode = -1;
+        else if (twin && strcmp(apps[i].name, "ics_auth") == 0)
+            rcode = 1;
+        add_app(res, apps[i].name, rcode, apps[i].reason);
+        snprintf(r->apps[i].rflag, sizeof r->apps[i].rflag, "%s",
+                 apps[i].rflag ? apps[i].rflag : "");
+    }
+}
+
+/*
+ * A record read as a refusal (FOUND_DECLINED: an application of the operation RCode 0) that says
+ * the request was received and then timed out at the bureau (151, 152, 250) after a partial
+ * approval (ics_auth ReasonCode 110, RCode 1 or 0) — an auth+capture's capture, a token+auth's
+ * token — is treated as its ERROR twin (the timed-out application RCode -1, ics_auth RCode 1:
+ * FOUND_ERROR) is: asked again (it may yet tell whether the capture or the token happened), and
+ * at the last query escalated as a partial approval whose part the record cannot tell
+ * (x.part_unknown: never the timeout reversal for the whole amount sent, which CyberSource
+ * refuses above the part), with the same reason and the operator's step, whatever the document
+ * order and whether the amount is below what was sent. The answer in time is ERROR 151/152/250,
+ * an unknown outcome the resolver asks about (bureau_cybersource.c). Before, it was applied
+ * `declined` (or escalated at once as a refusal after the 110 and the soft decline's step):
+ * where the record's reason was the 151/152/250, for the whole amount sent (its `.sdr` or `.rev`
+ * refused above the part, the hold staying), and the capture may have happened (the order
+ * system, told `declined`, charged again).
+ */
+static void test_refused_timeout_after_partial_escalated(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+    row w;
+    static const struct {
+        const char *op;
+        app_spec apps[3];
+        int timed;          /* the index of the application that timed out */
+        const char *reason; /* what it says */
+    } cases[] = {
+        {"auth_capture", {{"ics_auth", 1, "110", NULL}, {"ics_bill", 0, "152", NULL}}, 1, "152"},
+        {"auth_capture", {{"ics_bill", 0, "250", NULL}, {"ics_auth", 0, "110", NULL}}, 0, "250"},
+        {"auth_capture", {{"ics_auth", 0, "110", NULL}, {"ics_bill", 0, "250", NULL}}, 1, "250"},
+        {"auth_capture", {{"ics_auth", 0, "110", NULL}, {"ics_bill", -1, "151", NULL}}, 1, "151"},
+        {"auth_capture",
+         {{"ics_auth", 0, "110", NULL}, {"ics_bill", -1, "", "ETIMEOUT"}},
+         1,
+         "151"},
+        {"token_auth",
+         {{"ics_auth", 1, "110", NULL}, {"ics_pay_subscription_create", 0, "151", NULL}},
+         1,
+         "151"},
+        {"token_auth",
+         {{"ics_pay_subscription_create", 0, "250", NULL}, {"ics_auth", 0, "110", NULL}},
+         0,
+         "250"},
+        {"token_auth",
+         {{"ics_auth", 0, "110", NULL}, {"ics_pay_subscription_create", 0, "152", NULL}},
+         1,
+         "152"},
+        {"token_auth",
+         {{"ics_auth", 0, "110", NULL}, {"ics_pay_subscription_create", -1, "151", NULL}},
+         1,
+         "151"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool ac = strcmp(cases[i].op, "auth_capture") == 0;
+        const char *todo = ac ? PART_TODO_CAPTURE_UNKNOWN : PART_TODO_AUTH;
+        /* The amount sent, then a part below it. */
+        for (int below = 0; below <= 1; below++) {
+            if (ac)
+                auth_capture_row(&w, true);
+            else
+                auth_row(&w, true);
+            w.reverse_unconfirmed = true;
+            copy(w.op, sizeof w.op, cases[i].op);
+            int64_t amount = ac ? (below ? 5500 : 15000) : (below ? 25000 : 50000);
+            decision_ex want[2];
+            for (int twin = 1; twin >= 0; twin--) {
+                record_of(res, amount, cases[i].apps, cases[i].timed, twin);
+                decision_ex x = decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0, w.amount);
+                if (x.d.kind != PL_RESOLVE_RETRY)
+                    fail_msg("case %zu, below %d, twin %d: kind %d (%s)", i, below, twin,
+                             (int)x.d.kind, x.d.why);
+                assert_false(x.from_answer);
+                char says[64];
+                snprintf(says, sizeof says, "the bureau's record says %s (received, then",
+                         cases[i].reason);
+                if (!strstr(x.d.why, says))
+                    fail_msg("case %zu: %s\n  does not say %s", i, x.d.why, says);
+                assert_int_equal(
+                    pl_resolver_decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0).kind,
+                    PL_RESOLVE_RETRY);
+                x = decide(&p, cases[i].op, REF, 0, NULL, res, p.max_queries, 3600.0, w.amount);
+                assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+                assert_false(x.from_answer);
+                assert_true(x.part_unknown);
+                assert_false(escalation_reverses(&w, &x));
+                assert_false(x.captured);
+                assert_string_equal(x.record_rid, TXN);
+                assert_ends_with(x.d.why, todo);
+                char start[120];
+                if (ac)
+                    snprintf(start, sizeof start, "escalated after 12 queries; %s after 110; ",
+                             cases[i].reason);
+                else
+                    snprintf(start, sizeof start,
+                             "escalated after 12 queries; query 12: ERROR %s after a partial "
+                             "approval (110); ",
+                             cases[i].reason);
+                if (strncmp(x.d.why, start, strlen(start)) != 0)
+                    fail_msg("case %zu, twin %d: %s\n  does not start with %s", i, twin, x.d.why,
+                             start);
+                want[twin] = x;
+            }
+            /* As its ERROR twin, word for word. */
+            assert_string_equal(want[0].d.why, want[1].d.why);
+        }
+    }
+    free(res);
+}
+
+/*
+ * A record read as a refusal (FOUND_DECLINED) whose reason is 151, 152 or 250 without a partial
+ * approval — the operation's own application RCode 0 with it, an auth+capture's capture or a
+ * token+auth's token after ics_auth 100 — cannot tell whether the request was processed either:
+ * treated as its ERROR twin (RCode -1) is, asked again, then escalated at the last query (an
+ * authorization the policy reverses when it cannot be confirmed: its timeout reversal, for the
+ * whole amount, nothing partial being held). Before, it was applied `declined`: the order system
+ * sent the capture, credit or charge again while the first may have been processed, and an
+ * auth+capture's `.sdr` went for an authorization perhaps captured. A time-out of an application
+ * that is not the operation's (ics_score) beside the issuer's decline leaves that decline, as
+ * before.
+ */
+static void test_refused_timeout_asked_again(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+    row w;
+    static const struct {
+        const char *op;
+        app_spec apps[3];
+        int timed;
+        const char *reason;
+    } cases[] = {
+        {"auth", {{"ics_auth", 0, "151", NULL}}, 0, "151"},
+        {"auth", {{"ics_auth", 0, "152", NULL}}, 0, "152"},
+        {"auth", {{"ics_auth", 0, "250", NULL}}, 0, "250"},
+        {"capture", {{"ics_bill", 0, "250", NULL}}, 0, "250"},
+        {"credit", {{"ics_credit", 0, "151", NULL}}, 0, "151"},
+        {"reversal", {{"ics_auth_reversal", 0, "152", NULL}}, 0, "152"},
+        {"token", {{"ics_pay_subscription_create", 0, "151", NULL}}, 0, "151"},
+        {"auth_capture", {{"ics_auth", 1, "100", NULL}, {"ics_bill", 0, "250", NULL}}, 1, "250"},
+        {"token_auth",
+         {{"ics_auth", 1, "100", NULL}, {"ics_pay_subscription_create", 0, "151", NULL}},
+         1,
+         "151"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (strcmp(cases[i].op, "auth_capture") == 0)
+            auth_capture_row(&w, true);
+        else
+            auth_row(&w, true);
+        w.reverse_unconfirmed = true;
+        copy(w.op, sizeof w.op, cases[i].op);
+        char want[2][sizeof w.amount + 200];
+        for (int twin = 1; twin >= 0; twin--) {
+            record_of(res, 50000, cases[i].apps, cases[i].timed, twin);
+            decision_ex x = decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0, w.amount);
+            if (x.d.kind != PL_RESOLVE_RETRY)
+                fail_msg("case %zu, twin %d: kind %d (%s)", i, twin, (int)x.d.kind, x.d.why);
+            assert_false(x.from_answer);
+            assert_int_equal(pl_resolver_decide(&p, cases[i].op, REF, 0, NULL, res, 1, 3600.0).kind,
+                             PL_RESOLVE_RETRY);
+            x = decide(&p, cases[i].op, REF, 0, NULL, res, p.max_queries, 3600.0, w.amount);
+            assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+            assert_false(x.from_answer);
+            assert_false(x.part_unknown);
+            assert_int_equal(escalation_reverses(&w, &x), can_reverse(&w));
+            snprintf(want[twin], sizeof want[twin],
+                     "escalated after 12 queries; query 12: the bureau's record says %s "
+                     "(received, then a time-out): it cannot tell whether the request was "
+                     "processed",
+                     cases[i].reason);
+            assert_string_equal(x.d.why, want[twin]);
+        }
+    }
+    /* The issuer's decline beside another application's time-out: declined, as before. */
+    static const app_spec score[] = {
+        {"ics_auth", 0, "203", NULL}, {"ics_score", -1, "151", NULL}, {NULL, 0, NULL, NULL}};
+    record_of(res, 50000, score, -1, false);
+    pl_resolve_decision d = pl_resolver_decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0);
+    assert_int_equal(d.kind, PL_RESOLVE_APPLY);
+    assert_int_equal(d.outcome.status, PL_ST_DECLINED);
+    assert_string_equal(d.outcome.vendor_response, "203");
+    free(res);
+}
+
 /*
  * A token+auth whose queried record says ics_auth RCode 0 with ReasonCode 110 and the amount
  * approved, and no ics_pay_subscription_create (CyberSource skips the token after a partial
@@ -1117,6 +1338,8 @@ int main(void)
         cmocka_unit_test(test_partial_approval_not_below_sent),
         cmocka_unit_test(test_refused_partial_not_below_sent),
         cmocka_unit_test(test_partial_then_timeout_escalated),
+        cmocka_unit_test(test_refused_timeout_after_partial_escalated),
+        cmocka_unit_test(test_refused_timeout_asked_again),
         cmocka_unit_test(test_token_auth_partial_without_token),
         cmocka_unit_test(test_step_names_record_request_id),
     };
