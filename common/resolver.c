@@ -811,10 +811,15 @@ typedef struct row {
     bool queried;             /* the outcome is the step's, from its query (the record's, or
                                  "no record"), not an operator's: captured says whether the
                                  record was captured (escalated_captured) */
-    bool has_sent;            /* pl_resolver_operator: sent is what the call sent
-                                 (pl_resolver_amount_sent, read before the outcome is applied) */
+    bool has_sent;            /* sent is what the call sent (pl_resolver_amount_sent, read
+                                 before the outcome is applied: pl_resolver_operator's, and the
+                                 step's of a reversal row, read_sent) */
     int64_t sent;             /* (minor units): a reversal approved for less asks for the rest
                                  (store_rest) */
+    int rest_k;               /* store_rest: pl_reversal_rest_for's word on the rest (0: nothing
+                                 to log), logged by apply_as only once the outcome committed */
+    pl_reversal_rest_request rest; /* its rest (rest.of cleared: the log reads none of it) */
+    char rest_auth[65];            /* the authorization the log names */
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -1230,6 +1235,23 @@ static const pl_services *services(pl_resolver *r, PGconn *c)
     return r->services;
 }
 
+/*
+ * What the call of row w sent (pl_resolver_amount_sent: for a reversal its claim or its
+ * authorization's amount, not the request's that a redelivery recorded on the row) into
+ * w->has_sent and w->sent, as pl_resolver_operator reads it: the amount an answer without one
+ * approves (map_answer), and what is left held when one approves less (store_rest). Returns 0,
+ * or a negative pl_err when it cannot be read.
+ */
+static int read_sent(PGconn *c, row *w)
+{
+    char text[32];
+    int rc = pl_resolver_amount_sent(c, strtoll(w->id, NULL, 10), text, sizeof text);
+    if (rc != 0)
+        return rc;
+    w->has_sent = text[0] && pl_money_parse_decimal(text, &w->sent) == 0;
+    return 0;
+}
+
 /* The bureau's answer mapped exactly as the worker maps an answer in time (vendor response
  * table: hold reasons, AVS/CVV holds, Siebel messages). */
 static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_result *res,
@@ -1242,15 +1264,21 @@ static void map_answer(pl_resolver *r, PGconn *c, const row *w, const pl_bureau_
     job->svc = job->services ? pl_services_find(job->services, w->bureau) : NULL;
     /* The amount an answer without one approves is what the call sent: a reversal's is its
      * claim or its authorization's, not the request's that a redelivery recorded on the row
-     * (pl_resolver_amount_sent), or a whole reversal would be booked as a partial one. */
+     * (pl_resolver_amount_sent), or a whole reversal would be booked as a partial one. The
+     * step reads it before (read_sent), and store_rest compares with the same. */
     char sent[32];
     int64_t amount;
-    if (strcmp(w->worker, "reversal") != 0 ||
-        pl_resolver_amount_sent(c, strtoll(w->id, NULL, 10), sent, sizeof sent) != 0)
-        copy(sent, sizeof sent, w->amount);
-    if (sent[0] && pl_money_parse_decimal(sent, &amount) == 0) {
+    if (strcmp(w->worker, "reversal") == 0 && w->has_sent) {
         job->req.has_amount = true;
-        job->req.amount = amount;
+        job->req.amount = w->sent;
+    } else {
+        if (strcmp(w->worker, "reversal") != 0 ||
+            pl_resolver_amount_sent(c, strtoll(w->id, NULL, 10), sent, sizeof sent) != 0)
+            copy(sent, sizeof sent, w->amount);
+        if (sent[0] && pl_money_parse_decimal(sent, &amount) == 0) {
+            job->req.has_amount = true;
+            job->req.amount = amount;
+        }
     }
     pl_bureau_result answer = *res; /* the job's answer: its own copy, as the engine's jobs */
     job->res = &answer;
@@ -1578,22 +1606,29 @@ static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_r
     "WHERE v.request_id = $1"
 
 /*
- * An operator's outcome approving paylink's own reversal (pl_reversal_own: `.rev`, `.tor`,
- * `.dmrev`, `.vdr`, `.sdr`, or a `.rest`) for less than its call sent (w->sent: the amount
- * `wreq resolve --amount` may name at most): the rest paylink-reversal would have asked for with
- * that answer in time (rev_followups), by the same rule (pl_reversal_rest_for: the same id,
- * amount, limits and refusals) and the same message bytes (pl_reversal_request_json), stored in
- * the row's followups in this transaction, so that publish_one publishes it before the final
- * reply — after a crash too, with the reply still pending — and a redelivery of the reversal
- * replays it. Where none is asked although something is still held (the limit, nothing
- * reversed, a history row recording no amount held) the same error is logged for an operator.
- * Before, an operator's resolve of such a reversal for less asked for nothing, and the rest
- * stayed held on the card until the authorization expired. Nothing for any other outcome or row
- * (the step's own outcomes: only CyberSource's records are queried, and it reverses whole).
- * Returns 0 or a negative pl_err (last_error).
+ * An outcome approving paylink's own reversal (pl_reversal_own: `.rev`, `.tor`, `.dmrev`,
+ * `.vdr`, `.sdr`, or a `.rest`) for less than its call sent (w->sent): an operator's (`wreq
+ * resolve --amount`, which may name that at most), or the step's from the bureau's record of it
+ * (CyberSource's transaction query, whose PaymentData/Amount map_answer reads as the amount
+ * reversed, as the adapter reads ccAuthReversalReply's amount in time). The rest paylink-reversal
+ * would have asked for with that answer in time (rev_followups), by the same rule
+ * (pl_reversal_rest_for: the same id, amount, limits and refusals) and the same message bytes
+ * (pl_reversal_request_json), stored in the row's followups in this transaction, so that
+ * publish_one publishes it before the final reply — after a crash too, with the reply still
+ * pending — and a redelivery of the reversal replays it. Where none is asked although something
+ * is still held (the limit, nothing reversed, a history row recording no amount held) the same
+ * error is logged for an operator. The log line (pl_reversal_rest_log) is left in w (rest_k,
+ * rest, rest_auth) for apply_as to write once the outcome is committed: written here, a commit
+ * that then failed would leave a line naming a rest never stored. Before, an operator's resolve
+ * of such a reversal for less asked for nothing, nor did the step's record of one approved for
+ * less (w->sent was read only for an operator's), and the rest stayed held on the card until the
+ * authorization expired. Nothing for any other outcome or row (a whole reversal: no amount, or
+ * the amount sent; the order system's reversal, whose sender reads amount_approved). Returns 0
+ * or a negative pl_err (last_error).
  */
-static int store_rest(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
+static int store_rest(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o)
 {
+    w->rest_k = 0;
     int64_t reversed = o->has_amount ? o->amount : w->sent;
     if (o->status != PL_ST_APPROVED || !w->has_sent || reversed >= w->sent)
         return 0;
@@ -1658,8 +1693,12 @@ static int store_rest(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_
     pl_reversal_rest_request rest;
     int k = pl_reversal_rest_for(&a, &rest);
     const char *auth = auth_rid[0] ? auth_rid : PQgetvalue(res, 0, 7);
+    /* What apply_as logs once committed: rest.of points into res, which the log never reads. */
+    w->rest = rest;
+    memset(&w->rest.of, 0, sizeof w->rest.of);
+    copy(w->rest_auth, sizeof w->rest_auth, auth);
     if (k <= 0) {
-        pl_reversal_rest_log(w->rid, auth, k, &rest);
+        w->rest_k = k;
         PQclear(res);
         return 0;
     }
@@ -1689,7 +1728,7 @@ static int store_rest(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_
         if (rc != 0)
             apply_error(r, w, "storing the rest's reversal to publish", c);
         else
-            pl_reversal_rest_log(w->rid, auth, k, &rest);
+            w->rest_k = k;
         PQclear(u);
     }
     free(payload);
@@ -1705,7 +1744,7 @@ static int store_rest(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_
  * rest of paylink's own approved for less (store_rest). Returns 0 or a negative pl_err
  * (last_error says why).
  */
-static int store_followups(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
+static int store_followups(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o)
 {
     if (strcmp(w->worker, "reversal") == 0)
         return store_rest(r, c, w, o);
@@ -1767,6 +1806,7 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         .auth_date = o->auth_date[0] ? o->auth_date : NULL,
         .message = message && *message ? message : pl_status_message_for(o->status, w->protocol)};
     r->last_error[0] = '\0';
+    w->rest_k = 0;
     char *reply = pl_reply_resolve(w->reply, &rs);
     if (!reply) {
         PL_ERROR(w->rid, "resolver: the final reply cannot be made from the stored one");
@@ -1877,6 +1917,9 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
          * (an operator among them) must hear so. */
         if (commit(c)) {
             rc = 1;
+            /* store_rest's word on the rest, now that what it says is stored. */
+            if (w->rest_k != 0)
+                pl_reversal_rest_log(w->rid, w->rest_auth, w->rest_k, &w->rest);
         } else {
             apply_error(r, w, "committing the outcome", c);
             simple(c, "ROLLBACK");
@@ -2612,6 +2655,18 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         pl_resolve_outcome o = x.d.outcome;
         char message[200] = "";
         w.queried = true;
+        /* What a reversal's call sent, read once for the mapping (the amount a record without
+         * one approves) and for store_rest: a record of paylink's own reversal approved for less
+         * asks for the rest, as paylink-reversal asks with that answer in time and as an
+         * operator's outcome does. Before, only an operator's outcome read it, and the step's
+         * asked for none: the rest stayed held on the card. A read that fails leaves the row to
+         * its lease, as load's does. */
+        if (x.from_answer && strcmp(w.worker, "reversal") == 0 && (rc = read_sent(c, &w)) != 0) {
+            PL_WARN(w.rid, "resolver: what required response %s sent cannot be read: %s", w.id,
+                    pl_err_str(rc));
+            row_free(&w);
+            return rc;
+        }
         if (x.from_answer) {
             map_answer(r, c, &w, &x.res, &o, message, sizeof message);
             copy(w.auth_reason, sizeof w.auth_reason, x.res.service_reason_code);

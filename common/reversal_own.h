@@ -8,22 +8,23 @@
  * authorization an auth+capture replaced `<deposit>.vdr` (`.vdr2` when published again), and of
  * the one a soft-declined auth+capture made `<debit>.sdr`, each id made by
  * pl_job_derived_request_id (engine.h). A bureau may approve a reversal for less than was sent
- * (an External Payment Service answer's amount; or an operator's `wreq resolve --outcome
- * approved --amount` of one whose outcome was unknown): the authorization keeps the rest held
- * (migrations 058, 065). The order system's own reversal is answered so and its sender decides;
- * for paylink's own, paylink asks for the rest itself: a reversal of the same authorization
- * named pl_job_derived_request_id(<its request_id>, PL_REVERSAL_REST_SUFFIX),
- * `<request_id>.rest`, itself paylink's own. Each rest is smaller than the reversal before it;
+ * (an External Payment Service answer's amount; for one whose outcome was unknown, an
+ * operator's `wreq resolve --outcome approved --amount`, or the CyberSource record the resolver's
+ * query finds of it): the authorization keeps the rest held (migrations 058, 065). The order
+ * system's own reversal is answered so and its sender decides; for paylink's own, paylink asks
+ * for the rest itself: a reversal of the same authorization named
+ * pl_job_derived_request_id(<its request_id>, PL_REVERSAL_REST_SUFFIX), `<request_id>.rest`,
+ * itself paylink's own. Each rest is smaller than the reversal before it;
  * after PL_REVERSAL_MAX_RESTS of them, one still approved for less is left to an operator (an
  * error in the log naming the authorization), so a bureau that keeps approving a cent less
  * never keeps paylink asking.
  *
  * Two actors ask, by this one module, so that they ask alike (the same id, amount, limits,
  * refusals, message bytes and log lines): paylink-reversal with the answer in time
- * (workers/reversal, rev_followups) and the resolver with an operator's outcome of one left
- * unknown (common/resolver.c). Only one of them ever settles a reversal (its row goes from sent
- * or unknown to a final status once), and what it asked is stored with the row and published
- * again as stored on a redelivery.
+ * (workers/reversal, rev_followups) and the resolver with the outcome of one left unknown, an
+ * operator's or its query's (common/resolver.c). Only one of them ever settles a reversal (its row
+ * goes from sent or unknown to a final status once), and what it asked is stored with the row and
+ * published again as stored on a redelivery.
  *
  * Pure functions but pl_reversal_rest_log (log.h); any thread. Nothing is allocated but the text
  * pl_reversal_request_json returns, which the caller frees.
@@ -99,7 +100,7 @@ int pl_reversal_rest(int own, bool approved, int64_t sent, int64_t reversed, int
 /*
  * A card authorization reversal answered, as its settler knows it: paylink-reversal from its job
  * (pl_reversal_rest_of), the resolver from the reversal's row (auth_reversal) after an
- * operator's outcome. Strings may be NULL (as "").
+ * operator's outcome or its query's. Strings may be NULL (as "").
  */
 typedef struct pl_reversal_answered {
     const char *request_id; /* the reversal's */

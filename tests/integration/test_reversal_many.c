@@ -29,7 +29,9 @@
  * paylink-reversal takes as its own, at most PL_REVERSAL_MAX_RESTS times. The same when its
  * answer never came and an operator resolves it approved for less (`wreq resolve --amount`):
  * the resolver asks for the same rest, the same message (common/reversal_own.h), or tells an
- * operator why none is asked, as paylink-reversal does.
+ * operator why none is asked, as paylink-reversal does. And when the resolver's own query (its
+ * step, against the bureau simulator that dm_settings names) finds the bureau's record of one
+ * approved for less than its call sent.
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -44,7 +46,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <libpq-fe.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 
 #include "auth.h"
 #include "bureau.h"
@@ -75,6 +80,9 @@ static char g_hashed_order[24];
 static int group_setup(void **state)
 {
     (void)state;
+    /* The step's query and the test's calls to the bureau simulator. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    xmlInitParser();
     /* paylink-auth's statements beside: its store writes what a reversal then claims. */
     return it_open_spec_with(&pl_reversal_spec, pl_auth_spec.stmts, pl_auth_spec.nstmts, "revmany",
                              &g_admin, &g_db, g_prefix, sizeof g_prefix);
@@ -100,6 +108,7 @@ static int group_teardown(void **state)
         it_delete_prefixed(g_admin, g_prefix, tables, sizeof tables / sizeof tables[0]);
         PQfinish(g_admin);
     }
+    curl_global_cleanup();
     return 0;
 }
 
@@ -1600,13 +1609,16 @@ static int64_t left_unknown(tor_copy *t, const char *attempt, const char *own)
     return id;
 }
 
-/* paylinkctl's resolver of paylink-reversal's rows, named own, publishing to sent. */
+/* paylinkctl's resolver of paylink-reversal's rows, named own, publishing to sent (its step
+ * queries the bureau simulator, trusting its CA: PAYLINK_CA_FILE). */
 static pl_resolver *operator_resolver(const char *own, sent_msgs *sent)
 {
     pl_resolver_config cfg = {.conninfo = getenv("PAYLINK_DB"),
                               .worker = "reversal",
                               .owner = own,
                               .topic_prefix = "it",
+                              /* The simulator's CA, for a step's query. */
+                              .ca_file = getenv("PAYLINK_CA_FILE"),
                               .publish = on_publish,
                               .publish_arg = sent};
     char err[256] = "";
@@ -1625,8 +1637,10 @@ static const char *resolve_approved(pl_resolver *r, int64_t rr, int64_t amount)
     log_capture();
     int rc = pl_resolver_operator(r, rr, &o, "alice", NULL, msg, sizeof msg);
     const char *log = log_captured();
-    if (rc != 0)
-        fail_msg("wreq resolve %lld: %d %s", (long long)rr, rc, msg);
+    if (rc != 0) {
+        fprintf(stderr, "%s", log);
+        fail_msg("wreq resolve %lld: %d %s (log above)", (long long)rr, rc, msg);
+    }
     return log;
 }
 
@@ -1954,6 +1968,336 @@ static void test_operator_approval_asks_no_rest(void **state)
     pl_services_unref(services);
 }
 
+/* ---- the step's query finds paylink's own reversal approved for less --------------------------
+ */
+
+#define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
+#define WSSE_NS "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+#define CYB_NS "urn:schemas-cybersource-com:transaction-data-1.121"
+
+typedef struct sim_answer {
+    char body[16384];
+    size_t n;
+} sim_answer;
+
+static size_t on_sim_answer(char *d, size_t size, size_t nmemb, void *arg)
+{
+    sim_answer *a = arg;
+    size_t n = size * nmemb;
+    if (n > sizeof a->body - 1 - a->n)
+        return 0; /* longer than any answer of one call: the transfer fails */
+    memcpy(a->body + a->n, d, n);
+    a->n += n;
+    a->body[a->n] = '\0';
+    return n;
+}
+
+static void soap_child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *text)
+{
+    assert_non_null(xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST text));
+}
+
+/*
+ * Sends the CyberSource bureau (auth_service CYB's test URL: the simulator), as merchant
+ * paylink_demo under merchant reference ref, an authorization of amount with the simulator's test
+ * card (auth_id NULL), or a reversal of its authorization auth_id for amount (NULL: the request
+ * names none), and reads the answer as paylink would (the adapter) into res. The simulator then
+ * lists the request in its Single Transaction Query, which the resolver's step asks.
+ */
+static void sim_call(const char *ref, const char *amount, const char *auth_id,
+                     pl_bureau_result *res)
+{
+    char url[512];
+    it_value(g_admin, "SELECT test_url FROM auth_service WHERE service_bureau = $1", "CYB", NULL,
+             url, sizeof url);
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr env = xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL);
+    xmlDocSetRootElement(doc, env);
+    xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_NS, BAD_CAST "soap");
+    xmlSetNs(env, soap);
+    xmlNodePtr hdr = xmlNewChild(env, soap, BAD_CAST "Header", NULL);
+    xmlNodePtr sec = xmlNewChild(hdr, NULL, BAD_CAST "Security", NULL);
+    xmlNsPtr wsse = xmlNewNs(sec, BAD_CAST WSSE_NS, BAD_CAST "wsse");
+    xmlSetNs(sec, wsse);
+    xmlNodePtr tok = xmlNewChild(sec, wsse, BAD_CAST "UsernameToken", NULL);
+    soap_child(tok, wsse, "Username", "paylink_demo");
+    soap_child(tok, wsse, "Password", "it-transaction-key");
+    xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
+    xmlNodePtr msg = xmlNewChild(body, NULL, BAD_CAST "requestMessage", NULL);
+    xmlNsPtr ns = xmlNewNs(msg, BAD_CAST CYB_NS, NULL);
+    xmlSetNs(msg, ns);
+    soap_child(msg, ns, "merchantID", "paylink_demo");
+    soap_child(msg, ns, "merchantReferenceCode", ref);
+    if (amount) {
+        xmlNodePtr totals = xmlNewChild(msg, ns, BAD_CAST "purchaseTotals", NULL);
+        soap_child(totals, ns, "currency", "USD");
+        soap_child(totals, ns, "grandTotalAmount", amount);
+    }
+    if (!auth_id) {
+        xmlNodePtr card = xmlNewChild(msg, ns, BAD_CAST "card", NULL);
+        soap_child(card, ns, "accountNumber", "4111111111111111");
+        soap_child(card, ns, "expirationMonth", "12");
+        soap_child(card, ns, "expirationYear", "2039");
+        xmlNodePtr svc = xmlNewChild(msg, ns, BAD_CAST "ccAuthService", NULL);
+        xmlNewProp(svc, BAD_CAST "run", BAD_CAST "true");
+    } else {
+        xmlNodePtr svc = xmlNewChild(msg, ns, BAD_CAST "ccAuthReversalService", NULL);
+        xmlNewProp(svc, BAD_CAST "run", BAD_CAST "true");
+        soap_child(svc, ns, "authRequestID", auth_id);
+    }
+    xmlChar *xml = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &xml, &len);
+    xmlFreeDoc(doc);
+    assert_non_null(xml);
+
+    sim_answer *a = calloc(1, sizeof *a);
+    assert_non_null(a);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)xml);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sim_answer);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    const char *ca = getenv("PAYLINK_CA_FILE");
+    if (ca && *ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    /* The card number is not left in freed memory. */
+    memset(xml, 0, (size_t)len);
+    xmlFree(xml);
+    if (cc != CURLE_OK || status != 200) {
+        free(a);
+        fail_msg("the simulator's answer to %s: %s, HTTP %ld", ref, curl_easy_strerror(cc), status);
+    }
+    pl_bureau_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    pl_bureau_call call;
+    memset(&call, 0, sizeof call);
+    call.op = auth_id ? PL_OP_AUTH_REVERSAL : PL_OP_AUTH;
+    char err[256] = "";
+    int rc = pl_bureau_cybersource.parse(&cfg, &call, status, a->body, a->n, res, err, sizeof err);
+    free(a);
+    if (rc != 0)
+        fail_msg("the simulator's answer to %s is unreadable: %s", ref, err);
+    assert_string_equal(res->decision, "ACCEPT");
+}
+
+/*
+ * An authorization approved for 100.00 (it_approved_auth) that the simulator authorized for
+ * `held` (decimal text) under its merchant reference auth_req: its history row names the
+ * simulator's transaction id, so that a reversal paylink-reversal prepares of it names that one.
+ * The simulator approves a reversal for all the authorization it holds
+ * (ccAuthReversalReply/amount, and its record's PaymentData/Amount): a reversal of this one sent
+ * for the 100.00 paylink booked is approved for `held`, as a bureau may approve one for less.
+ * *auth_id gets the history row's id.
+ */
+static void sim_held_auth(const char *auth_req, const char *order, const char *held, char *auth_id,
+                          size_t size)
+{
+    make_auth(auth_req, order, false, auth_id, size);
+    static pl_bureau_result res;
+    sim_call(auth_req, held, NULL, &res);
+    assert_true(res.request_id[0]);
+    it_exec(g_admin, "UPDATE auth_history SET transaction_id = $2 WHERE id = $1::bigint", 2,
+            (const char *const[]){auth_id, res.request_id});
+}
+
+/*
+ * Reversal t, left unknown (left_unknown: marked sent, its answer never came; its required
+ * response held by own), as it went to the bureau (the simulator) under its request id: its
+ * answer read and dropped (the one that never came); it must have reversed `reversed` (minor
+ * units). The simulator's record of it then says so. Returns the required response's id.
+ */
+static int64_t sent_and_lost(tor_copy *t, const char *attempt, const char *own, const char *amount,
+                             int64_t reversed)
+{
+    int64_t rr = left_unknown(t, attempt, own);
+    char merchant[64];
+    it_value(g_admin, "SELECT merchant_id FROM auth_reversal WHERE request_id = $1",
+             t->job.req.request_id, NULL, merchant, sizeof merchant);
+    assert_string_equal(merchant, "paylink_demo"); /* the query asks as that merchant */
+    assert_non_null(t->job.call.ref_request_id);
+    static pl_bureau_result res;
+    sim_call(t->job.req.request_id, amount, t->job.call.ref_request_id, &res);
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, reversed);
+    return rr;
+}
+
+/* `wreq retry <rr> --now`: the resolver's step on the row (its query of the simulator), by r,
+ * its log lines kept (log_captured). */
+static const char *step_now(pl_resolver *r, int64_t rr)
+{
+    char msg[512] = "";
+    log_capture();
+    int rc = pl_resolver_retry(r, rr, true, msg, sizeof msg);
+    const char *log = log_captured();
+    if (rc != 0)
+        fail_msg("wreq retry %lld --now: %d %s", (long long)rr, rc, msg);
+    if (!strstr(msg, "resolved approved")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("wreq retry %lld --now: %s", (long long)rr, msg);
+    }
+    return log;
+}
+
+/*
+ * paylink's own `.rev` of an authorization of 100.00 goes for all of it and its answer never
+ * comes; the resolver's step asks CyberSource (the simulator) and its record says the reversal
+ * was approved for 30.00 (PaymentData/Amount): applied approved for 30.00, the authorization
+ * keeps 70.00 held (058), and nobody reads the `.rev`'s reply. The step asks for the rest as
+ * paylink-reversal would have with that answer in time, and as an operator's outcome does:
+ * `<.rev>.rest` for 70.00, the same message bytes, stored with the row and published before the
+ * final reply, the same info line. Before, the step read nothing of what the call sent (only an
+ * operator's outcome did), asked for no rest, and the 70.00 stayed held on the card until the
+ * authorization expired. Nothing is asked, and no error said, for a whole reversal (the record's
+ * amount the one sent, or no amount: what was sent) nor for the order system's reversal approved
+ * for less (it reads amount_approved).
+ */
+static void test_step_record_approved_for_less_asks_the_rest(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], rev[64], rest_id[64], order[24], own[96];
+    char payload[1024], want[1024], got[2048], line[256];
+    rid(auth_req, sizeof auth_req, "sqr", "auth", 0);
+    snprintf(order, sizeof order, "IT-RM-SQR%ld", (long)getpid() % 100000);
+    snprintf(own, sizeof own, "%ssqr/resolver", g_prefix);
+    sim_held_auth(auth_req, order, "30.00", auth_id, sizeof auth_id);
+    pl_job_derived_request_id(auth_req, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    pl_job_derived_request_id(rev, PL_REVERSAL_REST_SUFFIX, rest_id, sizeof rest_id);
+
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(services, "CYB");
+    assert_non_null(cyb);
+    static tor_copy revc, whole, bare, upstream;
+    const pl_reversal_of of = {.auth_request_id = auth_req};
+    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_reversal(&revc, payload, services, cyb);
+    assert_int_equal(revc.prepared, 0);
+    assert_int_equal(revc.job.call.amount, 10000);
+    int64_t rr = sent_and_lost(&revc, "it/sqr-0", own, "100.00", 3000);
+
+    sent_msgs sent = {0};
+    pl_resolver *r = operator_resolver(own, &sent);
+    const char *log = step_now(r, rr);
+    char rrs[24];
+    snprintf(rrs, sizeof rrs, "%lld", (long long)rr);
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, resolved_how) FROM required_response "
+             "WHERE id = $1::bigint",
+             rrs, NULL, got, sizeof got);
+    assert_string_equal(got, "resolved|query");
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, amount_reversed) FROM auth_reversal "
+             "WHERE request_id = $1",
+             rev, NULL, got, sizeof got);
+    assert_string_equal(got, "approved|30.00");
+    assert_int_equal(sent.n, 2);
+    assert_string_equal(sent.topic[0], "it.reversal.request");
+    char key[64];
+    snprintf(key, sizeof key, "7-%s", order);
+    assert_string_equal(sent.key[0], key);
+    own_payload(want, sizeof want, rest_id, order, "70.00", &of);
+    assert_string_equal(sent.payload[0], want);
+    assert_string_equal(sent.topic[1], "it.reversal.reply");
+    expect_auth(auth_id, "approved|70.00|0.00|0.00");
+    stored_followup(rev, got, sizeof got);
+    assert_string_equal(got, want);
+    snprintf(line, sizeof line,
+             "reversal %s requested for the 70.00 authorization %s still holds (rest 1 of at "
+             "most 3)",
+             rest_id, auth_req);
+    if (!strstr(log, line)) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no line says \"%s\" in the log above", line);
+    }
+    /* paylink-reversal with that answer in time: the same rest, the same message. */
+    revc.job.reply->status = PL_ST_APPROVED;
+    revc.job.reply->has_amount_approved = true;
+    revc.job.reply->amount_approved = 3000;
+    pl_reversal_rest_request worker;
+    assert_int_equal(rest_of(&revc, &worker), 1);
+    own_payload(payload, sizeof payload, worker.request_id, order, worker.amount, &worker.of);
+    assert_string_equal(payload, want);
+
+    /* Whole: the record's amount is the one sent. */
+    char auth2[96], auth2_id[24], rev2[64];
+    rid(auth2, sizeof auth2, "sqr", "auth", 1);
+    sim_held_auth(auth2, order, "100.00", auth2_id, sizeof auth2_id);
+    pl_job_derived_request_id(auth2, PL_DM_REVERSAL_SUFFIX, rev2, sizeof rev2);
+    const pl_reversal_of of2 = {.auth_request_id = auth2};
+    own_payload(payload, sizeof payload, rev2, order, "100.00", &of2);
+    own_reversal(&whole, payload, services, cyb);
+    rr = sent_and_lost(&whole, "it/sqr-1", own, "100.00", 10000);
+    sent.n = 0;
+    log = step_now(r, rr);
+    assert_int_equal(sent.n, 1);
+    assert_string_equal(sent.topic[0], "it.reversal.reply");
+    assert_null(strstr(log, "\"level\":\"error\""));
+    stored_followup(rev2, got, sizeof got);
+    assert_string_equal(got, "");
+    expect_auth(auth2_id, "reversed|100.00|0.00|0.00");
+
+    /* Whole: the record has no amount (the reversal request named none, nor does its record),
+     * so it approved what was sent, although the simulator reversed only the 30.00 it held. */
+    char auth3[96], auth3_id[24], rev3[64];
+    rid(auth3, sizeof auth3, "sqr", "auth", 2);
+    sim_held_auth(auth3, order, "30.00", auth3_id, sizeof auth3_id);
+    pl_job_derived_request_id(auth3, PL_DM_REVERSAL_SUFFIX, rev3, sizeof rev3);
+    const pl_reversal_of of3 = {.auth_request_id = auth3};
+    own_payload(payload, sizeof payload, rev3, order, "100.00", &of3);
+    own_reversal(&bare, payload, services, cyb);
+    rr = sent_and_lost(&bare, "it/sqr-2", own, NULL, 3000);
+    sent.n = 0;
+    log = step_now(r, rr);
+    assert_int_equal(sent.n, 1);
+    assert_null(strstr(log, "\"level\":\"error\""));
+    stored_followup(rev3, got, sizeof got);
+    assert_string_equal(got, "");
+    it_value(g_admin, "SELECT amount_reversed FROM auth_reversal WHERE request_id = $1", rev3, NULL,
+             got, sizeof got);
+    assert_string_equal(got, "100.00");
+    expect_auth(auth3_id, "reversed|100.00|0.00|0.00");
+
+    /* The order system's reversal, approved for less: its sender reads amount_approved. */
+    char auth4[96], auth4_id[24], req4[96];
+    rid(auth4, sizeof auth4, "sqr", "auth", 3);
+    rid(req4, sizeof req4, "sqr", "rev", 3);
+    sim_held_auth(auth4, order, "30.00", auth4_id, sizeof auth4_id);
+    held_reversal(&upstream, req4, order, auth4, services);
+    assert_int_equal(upstream.prepared, 0);
+    assert_int_equal(upstream.job.call.amount, 10000);
+    rr = sent_and_lost(&upstream, "it/sqr-3", own, "100.00", 3000);
+    sent.n = 0;
+    log = step_now(r, rr);
+    assert_int_equal(sent.n, 1);
+    assert_null(strstr(log, "\"level\":\"error\""));
+    stored_followup(req4, got, sizeof got);
+    assert_string_equal(got, "");
+    expect_auth(auth4_id, "approved|70.00|0.00|0.00");
+    pl_resolver_destroy(r);
+
+    tor_copy *const copies[] = {&revc, &whole, &bare, &upstream};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
 static void test_touch_key(void **state)
 {
     (void)state;
@@ -1987,6 +2331,7 @@ int main(void)
         cmocka_unit_test(test_own_reversal_of_an_unrecorded_hold_asks_no_rest),
         cmocka_unit_test(test_operator_approval_for_less_asks_the_rest),
         cmocka_unit_test(test_operator_approval_asks_no_rest),
+        cmocka_unit_test(test_step_record_approved_for_less_asks_the_rest),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
