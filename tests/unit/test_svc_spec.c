@@ -275,12 +275,84 @@ static void test_deposit_above_the_authorization_is_declined(void **state)
     assert_null(strstr(rep.message, "Confirm the deposit manually"));
     assert_non_null(strstr(rep.message, "outcome is unknown"));
     assert_non_null(strstr(rep.message, "do not confirm it manually"));
-    /* Over what the bureau holds even without the one in flight: the seed's case. */
+    /* Over what the bureau holds even without the one in flight: not the seed's case either
+     * (20.00 of the authorization was deposited already), see the test below. */
     memset(&rep, 0, sizeof rep);
     assert_true(pl_svc_deposit_refused(&a, hash, 1001, &rep));
-    assert_non_null(strstr(rep.message, "Confirm the deposit manually"));
+    assert_null(strstr(rep.message, "Confirm the deposit manually"));
+    assert_non_null(strstr(rep.message, "Authorize again"));
     a.voided = 500;
     assert_int_equal(pl_stored_value_auth_remaining(&a), 0);
+}
+
+/* The refusal of a deposit over what remains of an authorization something already drew on
+ * (deposits, voids, claims in flight), with amounts in minor units. */
+static void refused_drawn(int64_t approved, int64_t deposited, int64_t voided, int64_t pending,
+                          int64_t amount, pl_reply *rep)
+{
+    char hash[65];
+    snprintf(hash, sizeof hash, "%064d", 7);
+    pl_stored_value_auth a = auth_of(approved, deposited, pending);
+    a.voided = voided;
+    memset(rep, 0, sizeof *rep);
+    assert_true(pl_svc_deposit_refused(&a, hash, amount, rep));
+    assert_int_equal(rep->status, PL_ST_DECLINED);
+    assert_string_equal(rep->vendor_response, ""); /* paylink's refusal: no bureau code */
+    /* Never the seed's advice: the money is no longer held by this authorization, and
+     * confirming the deposit by hand would book it anyway (or redeem the card twice). */
+    assert_null(strstr(rep->message, "Confirm the deposit manually"));
+    assert_non_null(strstr(rep->message, "greater than what remains of the authorization"));
+    assert_non_null(strstr(rep->message, "Authorize again"));
+    assert_non_null(strstr(rep->message, "do not confirm it manually"));
+    /* Whole, not cut short by the reply's message size. */
+    size_t n = strlen(rep->message);
+    assert_true(n < sizeof rep->message - 1);
+    assert_string_equal(rep->message + n - strlen("manually."), "manually.");
+}
+
+/*
+ * seed: "If the deposit amount is greater than any single authorization amount ... You will need
+ * to manually confirm the deposit": only for a deposit greater than the authorization itself,
+ * nothing of it deposited, voided or claimed. A deposit over what remains of an authorization
+ * earlier deposits or voids used up is declined saying what they took and what remains, and
+ * asks for a new authorization.
+ */
+static void test_deposit_after_the_authorization_was_drawn_on(void **state)
+{
+    (void)state;
+    pl_reply rep;
+    /* RLT: auth 20.00, deposit d-1 20.00 approved, the order system resends it as d-2. */
+    refused_drawn(2000, 2000, 0, 0, 2000, &rep);
+    assert_non_null(strstr(rep.message, "(0.00 of 20.00:"));
+    assert_non_null(strstr(rep.message, "20.00 deposited"));
+    assert_non_null(strstr(rep.message, "0.00 voided"));
+    /* EXT split shipment with Void auth at deposit: 60.00 of 100.00 deposited, 40.00 voided. */
+    refused_drawn(10000, 6000, 4000, 0, 4000, &rep);
+    assert_non_null(strstr(rep.message, "The deposit (40.00)"));
+    assert_non_null(strstr(rep.message, "0.00 of 100.00:"));
+    assert_non_null(strstr(rep.message, "60.00 deposited"));
+    assert_non_null(strstr(rep.message, "40.00 voided"));
+    /* After the `.unused` void of the rest (30.00 deposited, 20.00 voided), and a void alone. */
+    refused_drawn(5000, 3000, 2000, 0, 1000, &rep);
+    assert_non_null(strstr(rep.message, "20.00 voided"));
+    refused_drawn(3000, 0, 3000, 0, 1000, &rep);
+    assert_non_null(strstr(rep.message, "30.00 voided"));
+    /* Over the authorization itself while a deposit of it is in flight or unknown: the claim
+     * may be money taken already; it is said, and no manual confirmation offered. */
+    refused_drawn(3000, 0, 0, 500, 3001, &rep);
+    assert_non_null(strstr(rep.message, "5.00 in flight"));
+    /* The longest amounts a realistic authorization has. */
+    refused_drawn(9999999, 5000000, 2999999, 1000000, 2000001, &rep);
+    assert_non_null(strstr(rep.message, "99999.99"));
+    assert_non_null(strstr(rep.message, "10000.00 in flight"));
+    /* Nothing drawn on it: the seed's case, its advice. */
+    char hash[65];
+    snprintf(hash, sizeof hash, "%064d", 7);
+    pl_stored_value_auth a = auth_of(2000, 0, 0);
+    memset(&rep, 0, sizeof rep);
+    assert_true(pl_svc_deposit_refused(&a, hash, 2001, &rep));
+    assert_non_null(strstr(rep.message, "Confirm the deposit manually"));
+    assert_null(strstr(rep.message, "Authorize again"));
 }
 
 /* A return naming the deposit it refunds (capture_ref, 042): at most what the deposit took less
@@ -939,6 +1011,81 @@ static void test_j19_inactive_card_is_declined_without_an_authorization(void **s
     free(job.spec_data);
 }
 
+/* What svc_store writes for the job's answer (one execution of svc_store): parameter k. */
+static const char *stored(pl_job *job, pl_db_unit **u, int k)
+{
+    if (!*u) {
+        *u = pl_db_unit_new(NULL, NULL);
+        assert_non_null(*u);
+        assert_int_equal(pl_svc_spec.store(job, *u), 0);
+        assert_string_equal(pl_db_unit_stmt(*u, 0), "svc_store");
+    }
+    const char *v = pl_db_unit_param(*u, 0, k);
+    return v ? v : "(null)";
+}
+
+/*
+ * A J19 authorization declined after its balance inquiry stores no authorization fields: the
+ * answer at hand is the inquiry's, whose SVATransactionID names no authorization. On the
+ * declined `auth` row it would be found by paylink_svc_auth_by_transaction, so a deposit or
+ * void naming that id would draw on this row. The PreauthorizationRequest's answer stores its
+ * own.
+ */
+static void test_j19_decline_stores_no_inquiry_transaction(void **state)
+{
+    (void)state;
+    pl_service svc = rlt();
+    static const struct {
+        const char *status;
+        int64_t balance;
+    } cases[] = {{"Active", 0}, {"Inactive", 2500}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pl_job job;
+        j19_job(&job, &svc, true, false, 10000);
+        pl_bureau_result inq = inquiry_answer(cases[i].status, cases[i].balance);
+        assert_string_equal(inq.request_id, "9354"); /* the inquiry's SVATransactionID */
+        assert_int_equal(answered(&job, inq), 0);
+        assert_int_equal(job.reply->status, PL_ST_DECLINED);
+        pl_db_unit *u = NULL;
+        assert_string_equal(stored(&job, &u, 1), "declined");
+        assert_string_equal(stored(&job, &u, 3), ""); /* error_code */
+        assert_string_equal(stored(&job, &u, 4), ""); /* reason_code */
+        assert_string_equal(stored(&job, &u, 6), ""); /* svc_transaction_id */
+        assert_string_equal(stored(&job, &u, 7), ""); /* auth_number */
+        assert_string_equal(stored(&job, &u, 8), ""); /* auth_date */
+        assert_non_null(strstr(stored(&job, &u, 12), "J19 balance inquiry"));
+        pl_db_unit_free(u);
+        free(job.spec_data);
+    }
+    /* The inquiry refused (an unknown card; the External Payment Service gives a refused
+     * inquiry a transactionID too): its answer is the authorization's, its code kept, no id. */
+    pl_job job;
+    j19_job(&job, &svc, true, false, 10000);
+    pl_bureau_result refused = answer("NF", -1, -1);
+    snprintf(refused.error_code, sizeof refused.error_code, "CARD_NOT_FOUND");
+    assert_int_equal(answered(&job, refused), 0);
+    assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    pl_db_unit *u = NULL;
+    assert_string_equal(stored(&job, &u, 3), "CARD_NOT_FOUND");
+    assert_string_equal(stored(&job, &u, 4), "NF");
+    assert_string_equal(stored(&job, &u, 6), "");
+    pl_db_unit_free(u);
+    free(job.spec_data);
+    /* The PreauthorizationRequest sent after the inquiry: its answer's id and reason. */
+    j19_job(&job, &svc, true, false, 10000);
+    assert_int_equal(answered(&job, inquiry_answer("Active", 3000)), 1);
+    pl_bureau_result pre = answer("24", 3000, 0);
+    snprintf(pre.request_id, sizeof pre.request_id, "9355");
+    assert_int_equal(answered(&job, pre), 0);
+    u = NULL;
+    assert_string_equal(stored(&job, &u, 1), "approved");
+    assert_string_equal(stored(&job, &u, 4), "24");
+    assert_string_equal(stored(&job, &u, 6), "9355");
+    assert_string_equal(stored(&job, &u, 12), "");
+    pl_db_unit_free(u);
+    free(job.spec_data);
+}
+
 /* The inquiry itself declined or failed: that answer is the authorization's, nothing more sent. */
 static void test_j19_inquiry_declined_or_failed(void **state)
 {
@@ -1246,6 +1393,7 @@ int main(void)
         cmocka_unit_test(test_activation_amount),
         cmocka_unit_test(test_deposit_references),
         cmocka_unit_test(test_deposit_above_the_authorization_is_declined),
+        cmocka_unit_test(test_deposit_after_the_authorization_was_drawn_on),
         cmocka_unit_test(test_deposit_of_a_deferred_void_is_declined),
         cmocka_unit_test(test_deposit_needs_an_approved_auth_of_the_card),
         cmocka_unit_test(test_return_limited_by_its_deposit),
@@ -1266,6 +1414,7 @@ int main(void)
         cmocka_unit_test(test_j19_zero_balance_is_declined_without_an_authorization),
         cmocka_unit_test(test_j19_inactive_card_is_declined_without_an_authorization),
         cmocka_unit_test(test_j19_inquiry_declined_or_failed),
+        cmocka_unit_test(test_j19_decline_stores_no_inquiry_transaction),
         cmocka_unit_test(test_prepare_alone_by_type),
         cmocka_unit_test(test_record_sent_is_one_statement),
         cmocka_unit_test(test_spec_shape),

@@ -296,6 +296,40 @@ static bool decline_amount(pl_reply *rep, int64_t amount, int64_t left, bool in_
     return true;
 }
 
+/* pl_money_format into out, "" when it cannot (never for the amounts of a row). */
+static void money(int64_t amount, char *out, size_t outsize)
+{
+    if (pl_money_format(amount, out, outsize) != 0)
+        out[0] = '\0';
+}
+
+/* Declines `amount` (minor units), above what remains of the authorization a (`left`) that
+ * deposits, voids or claims already drew on, saying what each took. Returns true. */
+static bool decline_drawn(pl_reply *rep, const pl_stored_value_auth *a, int64_t amount,
+                          int64_t left)
+{
+    char want[24], have[24], of[24], deposited[24], voided[24], pending[24], claims[48] = "";
+    money(amount, want, sizeof want);
+    money(left, have, sizeof have);
+    money(a->approved, of, sizeof of);
+    money(a->deposited, deposited, sizeof deposited);
+    money(a->voided, voided, sizeof voided);
+    if (a->pending > 0) {
+        money(a->pending, pending, sizeof pending);
+        snprintf(claims, sizeof claims, ", %s in flight", pending);
+    }
+    /* Whole for any amount a row has (tests/unit/test_svc_spec.c), cut to the reply's size
+     * past that. */
+    int n = snprintf(rep->message, sizeof rep->message,
+                     "The deposit (%s) is greater than what remains of the authorization (%s of "
+                     "%s: %s deposited, %s voided%s). Authorize again; do not confirm it manually.",
+                     want, have, of, deposited, voided, claims);
+    if (n < 0)
+        rep->message[0] = '\0';
+    rep->status = PL_ST_DECLINED;
+    return true;
+}
+
 bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash, int64_t amount,
                             pl_reply *rep)
 {
@@ -323,6 +357,13 @@ bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash
     bool in_flight =
         amount <= pl_stored_value_auth_remaining(&(pl_stored_value_auth){
                       .approved = a->approved, .deposited = a->deposited, .voided = a->voided});
+    /* The seed's case is a deposit greater than the authorization itself. One that earlier
+     * deposits or voids (the `.unused` void, Void auth at deposit's remainder) or claims left
+     * too little for is not: the bureau no longer holds that money for this authorization, and
+     * confirmed by hand the deposit would be booked with money nobody holds (a resent deposit:
+     * the card redeemed twice once its settlement is corrected). It needs a new authorization. */
+    if (!in_flight && (a->deposited > 0 || a->voided > 0 || a->pending > 0))
+        return decline_drawn(rep, a, amount, left);
     return decline_amount(rep, amount, left, in_flight,
                           "The deposit (%s) exceeds what remains (%s): a deposit or void of the "
                           "authorization is in progress or its outcome is unknown; do not "
@@ -885,16 +926,22 @@ static int svc_store(pl_job *job, pl_db_unit *u)
     else if (res->error_code[0] || res->error_text[0])
         snprintf(error_text, sizeof error_text, "%s: %s", res->error_code, res->error_text);
     bool generated = job->call.op == PL_OP_SVC_GENERATE && job->card_hash[0];
+    /* An `auth` answered after its J19 balance inquiry alone: res is the inquiry's answer,
+     * whose SVATransactionID (the External Payment Service gives one to a refused inquiry too)
+     * names no authorization. On the `auth` row it would be taken for the authorization's: a
+     * deposit or void naming it by auth_ref.transaction_id would find the row by it (030). The
+     * reason code of an inquiry J19 declined after (j19_decline) is its approval's, not why. */
+    bool inquiry = job->req.type == PL_REQ_SVC_AUTH && job->call.op == PL_OP_SVC_INQUIRY;
     char error_code[41], reason_code[17];
     copy(error_code, sizeof error_code, res->error_code);
-    copy(reason_code, sizeof reason_code, res->reason_code);
+    copy(reason_code, sizeof reason_code, d && d->j19_note[0] ? "" : res->reason_code);
     const char *p[] = {job->req.request_id,
                        pl_status_name(rep->status),
                        rep->vendor_response,
                        error_code,
                        reason_code,
                        nz(approved),
-                       res->request_id,
+                       inquiry ? "" : res->request_id,
                        rep->auth.number,
                        rep->auth.date,
                        res->account_id,

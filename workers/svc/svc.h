@@ -22,8 +22,10 @@
  *     order's authorization the bureau gave it, treated as if named by request id, or, when the
  *     order has none, one paylink does not hold (the bureau decides). A paylink authorization must
  * be an approved `auth` of the same card; a deposit greater than what remains of it (approved −
- *     deposited − voided − claimed) is `declined` without a bureau call (seed: "a deposit greater
- *     than any single authorization is rejected … confirm the deposit manually"). The deposit
+ *     deposited − voided − claimed) is `declined` without a bureau call: with the seed's advice
+ *     ("a deposit greater than any single authorization is rejected … confirm the deposit
+ *     manually") only when nothing of the authorization was deposited, voided or claimed; else
+ *     saying what was and to authorize again (never to confirm it by hand). The deposit
  *     claims its amount on the authorization when it is marked sent (svc_trans.amount_pending),
  *     and a trigger settles the claim when the deposit's outcome is final (014);
  *   - a return naming the deposit it refunds (capture_ref.request_id: a paylink stored value
@@ -60,7 +62,8 @@
  *     balance) with a PreauthorizationRequest, so the hold never exceeds the balance and a short
  *     card is a partial approval as always; a card the inquiry finds inactive or with nothing on
  *     it is `declined` without a PreauthorizationRequest (no hold), and an inquiry answered with
- *     an error or a decline is the authorization's answer. An online auth, and every auth of a
+ *     an error or a decline is the authorization's answer. The `auth` row of either keeps no
+ *     SVATransactionID (the inquiry's names no authorization). An online auth, and every auth of a
  *     bureau without J19, is one PreauthorizationRequest.
  */
 #ifndef PL_SVC_H
@@ -81,7 +84,8 @@ pl_bureau_op pl_svc_operation(const pl_request *r);
 /*
  * May a deposit of `amount` (minor units) on the card card_hash draw on the authorization a?
  * Returns false when it may; true when it is refused, with rep's status (`declined`) and
- * message filled (pl_stored_value_auth_refused, then the amount against what remains).
+ * message filled (pl_stored_value_auth_refused, then the amount against what remains: the
+ * seed's "Confirm the deposit manually" only for an authorization nothing drew on yet).
  */
 bool pl_svc_deposit_refused(const pl_stored_value_auth *a, const char *card_hash, int64_t amount,
                             pl_reply *rep);
