@@ -19,6 +19,11 @@
  * capturable, and its hold stayed on the card. One voided or reversed meanwhile is left as it is,
  * with a warning (exit 1); a reversal of it in flight refuses the confirmation.
  *
+ * A confirmed follow-on credit is held to its debit likewise: refused while credits of that debit
+ * in flight claim so much of it that it does not fit beside them, recorded with a warning (exit
+ * 1) when counted for less than its amount; before, both silently, and the same refund could go
+ * out twice.
+ *
  * The rows are the test's own (request ids and orders starting with its prefix), written
  * directly as paylink-deposit leaves them: an authorization, a capture or auth+capture that ended
  * `error` or `declined` after its call (its claim released), and another capture still in flight
@@ -355,13 +360,13 @@ static void slurp(FILE *f, char *buf, size_t size)
     fclose(f);
 }
 
-/* `paylinkctl deposits confirm --request-id <n>d --by it-ops --note ...`, its stdout and stderr
- * kept in o. */
-static void confirm(int n, ran *o)
+/* `paylinkctl deposits confirm --request-id <rid_of> --by it-ops --note ...`, its stdout and
+ * stderr kept in o. */
+static void confirm_rid(const char *rid_of, ran *o)
 {
     char rid[64], cmd[] = "deposits", sub[] = "confirm", o_rid[] = "--request-id", o_by[] = "--by",
                   by[] = "it-ops", o_note[] = "--note", note[] = "in the report";
-    snprintf(rid, sizeof rid, "%s", id(n, "d"));
+    snprintf(rid, sizeof rid, "%s", rid_of);
     char *argv[] = {cmd, sub, o_rid, rid, o_by, by, o_note, note, NULL};
     FILE *fo = tmpfile(), *fe = tmpfile();
     assert_non_null(fo);
@@ -385,6 +390,12 @@ static void confirm(int n, ran *o)
     close(se);
     slurp(fo, o->out, sizeof o->out);
     slurp(fe, o->err, sizeof o->err);
+}
+
+/* `paylinkctl deposits confirm` of case n's deposit "<n>d". */
+static void confirm(int n, ran *o)
+{
+    confirm_rid(id(n, "d"), o);
 }
 
 /* The exit status of o is want; else the test fails saying what the command said. */
@@ -695,6 +706,186 @@ static void test_confirm_auth_capture_refused_beside_a_reversal(void **state)
     assert_string_equal(owed(n), "none");
 }
 
+/* Case n's debit "<n>b": `status`, `captured` (NULL: nothing, as a debit confirmed by hand keeps
+ * it), `credited` counted credited on it. */
+static void seed_debit_status(int n, const char *status, const char *captured, const char *credited)
+{
+    const char *p[] = {id(n, "b"), id(n, "o"), status, captured, credited};
+    admin_ok(
+        "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+        "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+        "status, deposit_status, amount_deposited, amount_credited, transaction_id, sent_at, "
+        "sent_by, answered_at) VALUES ($1::varchar, repeat('b', 64), 'debit', 'capture', 1, $2, "
+        "1, 'CYB', 150.00, 'USD', '7030000000000001234', $3::varchar, CASE WHEN "
+        "$3::varchar = 'approved' THEN '*RCVD' ELSE '*CONF' END, $4::numeric, $5::numeric, "
+        "'tx-' || $1::varchar, now(), 'it-deposit', now())",
+        5, p);
+}
+
+/*
+ * A new case of a follow-on credit: the debit "<n>b" of order "<n>o" approved for `captured`,
+ * `credited` of it counted credited already (by credits that ended), and the credit "<n>k" of
+ * `amount` naming it (capture_ref) that ended `status` — `error` after its call, its claim
+ * released (the bureau answered ERROR, or no answer came), as paylink-deposit's store leaves
+ * it; or `declined` before any call (no claim: refused by paylink). Returns n.
+ */
+static int seed_credit(const char *captured, const char *credited, const char *amount,
+                       const char *status)
+{
+    int n = ++g_seq;
+    seed_debit_status(n, "approved", captured, credited);
+    const char *p[] = {id(n, "k"), id(n, "o"), id(n, "b"), amount, status};
+    admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "capture_ref_request_id, status, deposit_status, claim_amount, sent_at, sent_by, "
+             "answered_at) VALUES ($1, repeat('k', 64), 'credit', 'credit', 1, $2, 1, 'CYB', "
+             "$4::numeric, 'USD', '7030000000000001234', $3, $5::varchar, '*RCVD', CASE WHEN "
+             "$5::varchar = 'error' THEN $4::numeric END, CASE WHEN $5::varchar = 'error' "
+             "THEN now() END, 'it-deposit', now())",
+             5, p);
+    return n;
+}
+
+/* Another credit "<n><suffix>" of case n's debit in flight (`status` sent or unknown) for
+ * `amount`: its claim on the debit's amount_credited, as paylink-deposit's mark leaves it. */
+static void seed_credit_claim(int n, const char *suffix, const char *status, const char *amount)
+{
+    const char *p[] = {id(n, suffix), id(n, "o"), id(n, "b"), amount, status};
+    admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "capture_ref_request_id, status, deposit_status, claim_amount, sent_at, sent_by) "
+             "VALUES ($1, repeat('j', 64), 'credit', 'credit', 1, $2, 1, 'CYB', $4::numeric, "
+             "'USD', '7030000000000001234', $3, $5, '*SENT', $4::numeric, now(), 'it-other')",
+             5, p);
+    admin_ok("UPDATE cc_deposit_trans SET amount_credited = amount_credited + $2::numeric "
+             "WHERE request_id = $1",
+             2, (const char *const[]){id(n, "b"), amount});
+}
+
+/* That credit's answer, `status` (approved: what it claimed), as its store leaves it: the settle
+ * trigger keeps on the debit only what it credited. */
+static void end_credit_claim(int n, const char *suffix, const char *status)
+{
+    admin_ok("UPDATE cc_deposit_trans SET status = $2::varchar, deposit_status = '*RCVD', "
+             "amount_deposited = CASE WHEN $2::varchar = 'approved' THEN claim_amount "
+             "END, answered_at = now() WHERE request_id = $1",
+             2, (const char *const[]){id(n, suffix), status});
+}
+
+/* Case n's debit "<n>b" and credit "<n>k" as they are now: the debit's amount_deposited|
+ * amount_credited, then the credit's deposit_status|its 'confirmed' history rows. */
+static const char *credit_books(int n)
+{
+    return value("SELECT concat_ws('|', coalesce(b.amount_deposited::text, '-'), "
+                 "b.amount_credited, k.deposit_status, (SELECT count(*) FROM cc_deposit_history h "
+                 "WHERE h.request_id = k.request_id AND h.event = 'confirmed')) "
+                 "FROM cc_deposit_trans k JOIN cc_deposit_trans b "
+                 "ON b.request_id = k.capture_ref_request_id WHERE k.request_id = $1",
+                 n, "k");
+}
+
+/*
+ * A follow-on credit that does not fit beside what credits in flight claim on its debit is
+ * refused, nothing written (exit 1), as a capture beside the claims on its authorization: the
+ * debit's amount_credited holds those claims, so it would be counted for only what they leave,
+ * and once they ended (declined) the part not counted would look refundable again: the same
+ * refund sent twice. Before, it was recorded silently, exit 0, counted for nothing: the debit
+ * D captured 150.00; its credit C1 of 150.00 answered ERROR (refunded all the same); the order
+ * system's retry C2 of 150.00 in flight (unknown); C1 confirmed booked 0.00, and once C2 was
+ * declined a third credit of 150.00 fitted. Once the credits in flight end, it is confirmed
+ * in whole; one that fits beside them is confirmed at once.
+ */
+static void test_confirm_credit_refused_beside_credits_in_flight(void **state)
+{
+    (void)state;
+    int n = seed_credit("150.00", "0.00", "150.00", "error");
+    seed_credit_claim(n, "j", "unknown", "150.00");
+    ran o;
+    confirm_rid(id(n, "k"), &o);
+    assert_rc(&o, 1);
+    char want[300];
+    snprintf(want, sizeof want,
+             "%s's debit %s has 150.00 claimed by credits in flight, and its 150.00 does not fit "
+             "beside them (150.00 captured, 150.00 credited or claimed)",
+             id(n, "k"), id(n, "b"));
+    assert_has(o.err, want);
+    assert_has(o.err, "is not confirmed until they have an outcome");
+    assert_string_equal(o.out, "");
+    assert_string_equal(credit_books(n), "150.00|150.00|*RCVD|0");
+    /* Declined: its claim released; the confirmation then counts all of it. */
+    end_credit_claim(n, "j", "declined");
+    assert_string_equal(credit_books(n), "150.00|0.00|*RCVD|0");
+    confirm_rid(id(n, "k"), &o);
+    assert_rc(&o, 0);
+    assert_string_equal(o.err, "");
+    assert_has(o.out, "confirmed (*CONF) by it-ops");
+    assert_string_equal(credit_books(n), "150.00|150.00|*CONF|1");
+
+    /* Beside a credit in flight that leaves it room: confirmed at once, in whole. */
+    n = seed_credit("150.00", "0.00", "100.00", "error");
+    seed_credit_claim(n, "j", "sent", "50.00");
+    confirm_rid(id(n, "k"), &o);
+    assert_rc(&o, 0);
+    assert_string_equal(o.err, "");
+    assert_string_equal(credit_books(n), "150.00|150.00|*CONF|1");
+}
+
+/*
+ * A follow-on credit above what its debit had left to refund (no credit in flight): recorded
+ * (the bureau did refund; left rejected it could be resubmitted and refunded again), counted for
+ * what was left, and the operator warned with exit 1, as for a capture above what its
+ * authorization had left: the money was refunded twice, or against something else. Before,
+ * exit 0 and nothing said. A credit of a debit that captured nothing in paylink's books (a debit
+ * confirmed by hand keeps its refused status and no amount deposited) counts nothing: warned.
+ */
+static void test_confirm_credit_over_what_was_left_warns(void **state)
+{
+    (void)state;
+    int n = seed_credit("150.00", "100.00", "80.00", "error");
+    ran o;
+    confirm_rid(id(n, "k"), &o);
+    assert_rc(&o, 1);
+    assert_has(o.out, "confirmed (*CONF) by it-ops");
+    char want[400];
+    snprintf(want, sizeof want,
+             "paylinkctl: warning: %s was confirmed, but its debit %s had only 50.00 of 150.00 "
+             "left to refund: 50.00 is counted credited on it (now 150.00 of 150.00); 30.00 of "
+             "it is more than",
+             id(n, "k"), id(n, "b"));
+    assert_has(o.err, want);
+    assert_string_equal(credit_books(n), "150.00|150.00|*CONF|1");
+
+    /* Nothing left at all: the same refund went out twice (C2 approved meanwhile). */
+    n = seed_credit("150.00", "0.00", "150.00", "error");
+    seed_credit_claim(n, "j", "unknown", "150.00");
+    end_credit_claim(n, "j", "approved");
+    confirm_rid(id(n, "k"), &o);
+    assert_rc(&o, 1);
+    assert_has(o.err, "had only 0.00 of 150.00 left to refund: 0.00 is counted credited on it "
+                      "(now 150.00 of 150.00); 150.00 of it is more than");
+    assert_string_equal(credit_books(n), "150.00|150.00|*CONF|1");
+
+    /* A debit confirmed by hand (*CONF, its status `error`, nothing deposited): its credit was
+     * declined without a call (capture_not_approved); confirmed, nothing is counted on it. */
+    n = ++g_seq;
+    seed_debit_status(n, "error", NULL, "0.00");
+    admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "capture_ref_request_id, status, deposit_status, answered_at) VALUES ($1, "
+             "repeat('k', 64), 'credit', '', 1, $2, 1, 'CYB', 40.00, 'USD', "
+             "'7030000000000001234', $3, 'declined', '*RCVD', now())",
+             3, (const char *const[]){id(n, "k"), id(n, "o"), id(n, "b")});
+    confirm_rid(id(n, "k"), &o);
+    assert_rc(&o, 1);
+    assert_has(o.out, "confirmed (*CONF) by it-ops");
+    snprintf(want, sizeof want,
+             "paylinkctl: warning: %s was confirmed, but its debit %s is error in paylink's "
+             "books, with nothing captured to refund: nothing of its 40.00 is counted credited",
+             id(n, "k"), id(n, "b"));
+    assert_has(o.err, want);
+    assert_string_equal(credit_books(n), "-|0.00|*CONF|1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +898,8 @@ int main(void)
         cmocka_unit_test(test_confirm_auth_capture_defers_beside_a_claim),
         cmocka_unit_test(test_confirm_auth_capture_warns_when_not_intact),
         cmocka_unit_test(test_confirm_auth_capture_refused_beside_a_reversal),
+        cmocka_unit_test(test_confirm_credit_refused_beside_credits_in_flight),
+        cmocka_unit_test(test_confirm_credit_over_what_was_left_warns),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -679,6 +679,39 @@ static void test_deposit_refs(void **state)
     };
     assert_refused(db, &pl_deposit_spec, dep_cases, sizeof dep_cases / sizeof dep_cases[0]);
 
+    /* A capture_ref naming a CREDIT (approved, stand-alone: "cr1" of order B, "cr2" of order A
+     * in USD) is no debit to refund, whatever its order or currency: recorded and declined
+     * without a call (capture_not_found), as one naming a credit of its own order and currency
+     * always was. Before, the insert's check refused one of another order or currency, and the
+     * judge, whose look-up reads debits only, found nothing to name: `error` ("neither recorded
+     * nor found") instead of the contract's decline. */
+    seed_row("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "status, deposit_status, amount_deposited, transaction_id) VALUES ($1, "
+             "repeat('b', 64), 'credit', 'credit', 1, $2, 1, 'CYB', 20.00, 'USD', "
+             "'7030000000000005678', 'approved', '*RCVD', 20.00, $3)",
+             "cr1", "B", "tx");
+    seed_row("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "status, deposit_status, amount_deposited, transaction_id) VALUES ($1, "
+             "repeat('b', 64), 'credit', 'credit', 1, $2, 1, 'CYB', 20.00, 'USD', "
+             "'7030000000000005678', 'approved', '*RCVD', 20.00, $3)",
+             "cr2", "A", "tx");
+    static const struct {
+        const char *rid, *cur, *capture_rid;
+    } credit_refs[] = {{"dep17", "USD", "cr1"}, {"dep18", "EUR", "cr2"}, {"dep19", "USD", "cr2"}};
+    for (size_t i = 0; i < sizeof credit_refs / sizeof credit_refs[0]; i++) {
+        job_init(&j, PL_REQ_CREDIT, credit_refs[i].rid, "A", "10.00", 1000);
+        snprintf(j.req.currency, sizeof j.req.currency, "%s", credit_refs[i].cur);
+        refer(&j, NULL, NULL, credit_refs[i].capture_rid);
+        record(db, &pl_deposit_spec, &j, false, &r);
+        if (r.inserted != 1 || r.prepared != 1 || r.errs.n != 0 ||
+            j.reply->status != PL_ST_DECLINED)
+            fail_msg("%s: inserted %d, prepared %d, %zu errors, status %d", credit_refs[i].rid,
+                     r.inserted, r.prepared, r.errs.n, (int)j.reply->status);
+        release(&j);
+    }
+
     /* A request without a currency is not compared; nor is a token, which authorized no
      * amount in any currency. */
     job_init(&j, PL_REQ_DEBIT, "dep15", "A", "10.00", 1000);

@@ -117,11 +117,16 @@ out:
  * a reversal only with nothing deposited, and CyberSource refuses one after a capture, 238), so
  * the capture was not taken on that hold, and the books keep what the reversal did.
  * Likewise a confirmed follow-on credit was refunded outside paylink: its amount
- * (at most what the debit has captured and not yet credited or claimed for a credit in flight)
- * counts as credited on its debit, so that the next credit of it cannot refund it again.
- * Run after SQL_CONFIRM_LOCK has locked both rows (cmd_confirm), in this order: SQL_CONFIRM,
+ * (at most what the debit has captured and not yet credited or claimed for a credit in flight:
+ * CREDIT_COUNTED) counts as credited on its debit, so that the next credit of it cannot refund
+ * it again.
+ * Run after SQL_CONFIRM_LOCK has locked the rows (cmd_confirm), in this order: SQL_CONFIRM,
  * SQL_CONFIRM_BOOK, SQL_CONFIRM_SHRINK, each a statement of its own (the functions update the
  * authorization SQL_CONFIRM_BOOK reads; the shrink reads what they wrote). */
+/* What a confirmed follow-on credit (u) counts as credited on its approved debit (c). */
+#define CREDIT_COUNTED                                                                             \
+    "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(c.amount_deposited, 0) - "        \
+    "c.amount_credited, 0))"
 #define CONFIRM_COUNTED                                                                            \
     "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(h.amount_authorized, 0) - "       \
     "h.amount_deposited - h.amount_pending, 0))"
@@ -134,11 +139,11 @@ out:
 static const char *const SQL_CONFIRM =
     "WITH upd AS (UPDATE cc_deposit_trans SET deposit_status = '*CONF' WHERE request_id = $1 "
     "AND " OPEN_REJECTED " RETURNING *), "
-    "cred AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited + "
-    "least(coalesce(u.amount, u.claim_amount), greatest(coalesce(c.amount_deposited, 0) - "
-    "c.amount_credited, 0)) FROM upd u WHERE u.request_type = 'credit' "
+    "cred AS (UPDATE cc_deposit_trans c SET amount_credited = c.amount_credited + " CREDIT_COUNTED
+    " FROM upd u WHERE u.request_type = 'credit' "
     "AND coalesce(u.capture_ref_request_id, '') <> '' AND c.request_id = u.capture_ref_request_id "
-    "AND c.status = 'approved' AND coalesce(u.amount, u.claim_amount) > 0 RETURNING c.request_id) "
+    "AND c.request_type = 'debit' AND c.status = 'approved' "
+    "AND coalesce(u.amount, u.claim_amount) > 0 RETURNING c.request_id) "
     "INSERT INTO cc_deposit_history (request_id, event, status, deposit_status, operation, "
     "amount, vendor_response, transaction_id, actor, note) SELECT request_id, 'confirmed', status, "
     "deposit_status, operation, amount, vendor_response, transaction_id, $2, left($3, 300) "
@@ -232,11 +237,45 @@ static const char *const SQL_CONFIRM_VOID =
 static const char *const SQL_CONFIRM_OWE =
     PL_SQL_OWE_REPLACED_REVERSAL("d.deposit_status = '*CONF'") " RETURNING amount::text";
 
-/* cmd_confirm's locks, in order, before SQL_CONFIRM_AUTH reads: the deposit, its authorization. */
+/* cmd_confirm's locks, in order, before SQL_CONFIRM_AUTH and SQL_CONFIRM_CREDIT read: the
+ * deposit, its authorization, and the debit a follow-on credit names (a credit's claim and its
+ * settle trigger lock the credit, then that debit: the same order). */
 static const char *const SQL_CONFIRM_LOCK[] = {
     "SELECT 1 FROM cc_deposit_trans WHERE request_id = $1 FOR UPDATE",
     "SELECT 1 FROM auth_history h JOIN cc_deposit_trans u ON h.id = u.auth_history_id "
-    "WHERE u.request_id = $1 FOR UPDATE OF h"};
+    "WHERE u.request_id = $1 FOR UPDATE OF h",
+    "SELECT 1 FROM cc_deposit_trans c JOIN cc_deposit_trans u "
+    "ON c.request_id = u.capture_ref_request_id WHERE u.request_id = $1 "
+    "AND u.request_type = 'credit' AND c.request_type = 'debit' FOR UPDATE OF c"};
+
+/*
+ * The follow-on credit to confirm (u) and the debit it names (c), both locked (SQL_CONFIRM_LOCK):
+ * the debit's request id (0) and status (1), the credit's amount (2), what the confirmation
+ * counts credited of it (3: the same expression as SQL_CONFIRM's, under the same locks) and
+ * what not (4), what the debit captured (5), credited or claimed before (6) and after (7), what
+ * other credits of it still in flight (sent, unknown) claim (8: amount_credited holds those
+ * claims; they are of the debit's company and order, whose index finds them), what it had left
+ * to refund (9), whether the credit does not fit beside those claims (10) and whether it is
+ * counted for less than its amount (11). No row: not a follow-on credit with an amount naming a
+ * debit paylink has.
+ */
+static const char *const SQL_CONFIRM_CREDIT =
+    "SELECT c.request_id, c.status, x.amount::text, x.counted::text, "
+    "(x.amount - x.counted)::text, coalesce(c.amount_deposited, 0)::numeric(15,2)::text, "
+    "c.amount_credited::text, (c.amount_credited + x.counted)::text, x.in_flight::text, "
+    "greatest(coalesce(c.amount_deposited, 0) - c.amount_credited, 0)::numeric(15,2)::text, "
+    "x.in_flight > 0 AND x.counted < x.amount, x.counted < x.amount "
+    "FROM (SELECT * FROM cc_deposit_trans WHERE request_id = $1 AND request_type = 'credit' "
+    "AND coalesce(amount, claim_amount) > 0 AND " OPEN_REJECTED ") u "
+    "JOIN cc_deposit_trans c ON c.request_id = u.capture_ref_request_id "
+    "AND c.request_type = 'debit' CROSS JOIN LATERAL (SELECT "
+    "coalesce(u.amount, u.claim_amount)::numeric(15,2) AS amount, "
+    "(CASE WHEN c.status = 'approved' THEN " CREDIT_COUNTED " ELSE 0 END)::numeric(15,2) "
+    "AS counted, (SELECT coalesce(sum(f.claim_amount), 0) FROM cc_deposit_trans f "
+    "WHERE f.company = c.company AND f.order_number = c.order_number "
+    "AND f.capture_ref_request_id = c.request_id AND f.request_type = 'credit' "
+    "AND f.status IN ('sent', 'unknown') AND f.request_id <> u.request_id)::numeric(15,2) "
+    "AS in_flight) x";
 
 static const char *const SQL_RESUBMITTABLE =
     "SELECT request_type, company, order_number, pay_seq, service_bureau, pay_type, "
@@ -377,6 +416,39 @@ static bool confirm_warn(const PGresult *a, const char *rid)
         return true;
     }
     return false;
+}
+
+/* Tells the operator, on stderr, that a confirmed follow-on credit is counted credited on its
+ * debit for less than its amount (k of SQL_CONFIRM_CREDIT; no credit in flight claims on the
+ * debit: cmd_confirm refuses then). Returns whether it said anything: the confirmation is
+ * recorded all the same (the bureau did refund; left rejected, the credit could be resubmitted
+ * and refunded again), but the bureau refunded more than paylink's books let it, or against
+ * something else, which paylink cannot tell. */
+static bool credit_warn(const PGresult *k, const char *rid)
+{
+    if (PQgetvalue(k, 0, 11)[0] != 't')
+        return false;
+    const char *debit = PQgetvalue(k, 0, 0), *status = PQgetvalue(k, 0, 1);
+    const char *amount = PQgetvalue(k, 0, 2), *counted = PQgetvalue(k, 0, 3);
+    const char *excess = PQgetvalue(k, 0, 4), *captured = PQgetvalue(k, 0, 5);
+    const char *credited = PQgetvalue(k, 0, 7), *left = PQgetvalue(k, 0, 9);
+    /* A debit confirmed by hand keeps its refused status and nothing deposited: a follow-on
+     * credit of it is declined without a call (capture_not_approved). */
+    if (strcmp(status, "approved") != 0)
+        fprintf(stderr,
+                "paylinkctl: warning: %s was confirmed, but its debit %s is %s in paylink's "
+                "books, with nothing captured to refund: nothing of its %s is counted credited "
+                "on it; check in the bureau's report what was refunded, and against what\n",
+                rid, debit, status, amount);
+    else
+        fprintf(stderr,
+                "paylinkctl: warning: %s was confirmed, but its debit %s had only %s of %s left "
+                "to refund: %s is counted credited on it (now %s of %s); %s of it is more than "
+                "the debit had left and is not counted. Check in the bureau's report what was "
+                "refunded, and against what: the bureau refunded more than the debit had left "
+                "(the same refund twice, say)\n",
+                rid, debit, left, captured, counted, credited, captured, excess);
+    return true;
 }
 
 /* Says on stdout what the confirmed capture voided of its authorization, intact before it (a of
@@ -524,7 +596,7 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
             return 1;
         }
     }
-    PGresult *r = NULL, *x = NULL, *o = NULL, *y = NULL;
+    PGresult *r = NULL, *x = NULL, *o = NULL, *y = NULL, *k = NULL;
     PGresult *a = PQexecParams(db, SQL_CONFIRM_AUTH, 1, NULL, p, NULL, NULL, 0);
     int status = 1;
     if (PQresultStatus(a) != PGRES_TUPLES_OK) {
@@ -542,6 +614,12 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
         goto out;
     }
     bool replaced = PQntuples(x) == 1;
+    k = PQexecParams(db, SQL_CONFIRM_CREDIT, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(k) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
+        goto out;
+    }
+    bool credit = PQntuples(k) == 1;
     /* A reversal in flight claims the whole authorization: counted now, the capture would be
      * capped to nothing, and the reversal then refused (238, the capture there) would leave the
      * authorization capturable whole again. Its outcome decides what the capture was taken on.
@@ -576,6 +654,19 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
                 PQgetvalue(a, 0, 6), PQgetvalue(a, 0, 15), rid);
         goto out;
     }
+    /* Likewise a follow-on credit that does not fit beside what credits of its debit in flight
+     * claim (the debit's amount_credited holds their claims): counted for less than was
+     * refunded, and once they end (declined, say) the part not counted would look refundable,
+     * and the next credit would refund the same money again. */
+    if (credit && PQgetvalue(k, 0, 10)[0] == 't') {
+        fprintf(stderr,
+                "paylinkctl: %s's debit %s has %s claimed by credits in flight, and its %s does "
+                "not fit beside them (%s captured, %s credited or claimed): %s is not confirmed "
+                "until they have an outcome (paylinkctl wreq list)\n",
+                rid, PQgetvalue(k, 0, 0), PQgetvalue(k, 0, 8), PQgetvalue(k, 0, 2),
+                PQgetvalue(k, 0, 5), PQgetvalue(k, 0, 6), rid);
+        goto out;
+    }
     r = PQexecParams(db, SQL_CONFIRM, 3, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
@@ -606,7 +697,10 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
         replaced_said(x, y, o, rid);
     /* Committed: nothing to roll back, but the operator has to look (as a resubmission that may
      * or may not be on the topic). */
-    status = (auth && confirm_warn(a, rid)) || (replaced && replaced_warn(x, rid)) ? 1 : 0;
+    status = (auth && confirm_warn(a, rid)) || (replaced && replaced_warn(x, rid)) ||
+                     (credit && credit_warn(k, rid))
+                 ? 1
+                 : 0;
     goto done;
 out:
     exec_ok(db, "ROLLBACK");
@@ -616,6 +710,7 @@ done:
     PQclear(x);
     PQclear(o);
     PQclear(y);
+    PQclear(k);
     return status;
 }
 
@@ -791,7 +886,9 @@ static void usage(FILE *f)
           "  capture sent voiding the remainder voids it; an auth+capture voids the\n"
           "  authorization it replaced and owes its reversal (.vdr). Exit 1 with a warning when\n"
           "  its authorization was voided or reversed meanwhile or had less left; refused while\n"
-          "  deposits in flight leave it too little.\n"
+          "  deposits in flight leave it too little. A follow-on credit counts as credited on\n"
+          "  its debit: exit 1 with a warning when the debit had less left to refund; refused\n"
+          "  while credits of it in flight leave it too little.\n"
           "  resubmit: send a rejected deposit again as a new request (*RESB, recorded).\n",
           f);
 }

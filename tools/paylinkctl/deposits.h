@@ -34,7 +34,8 @@
  * confirm: the operator confirms it was deposited outside paylink: deposit_status *CONF and a
  *   'confirmed' history row (with --by and --note). Nothing is sent. A confirmed capture counts
  *   as deposited on the authorization it claimed (at most what that had neither deposited nor
- *   claimed); a confirmed follow-on credit as credited on its debit. A capture sent voiding the
+ *   claimed); a confirmed follow-on credit as credited on its debit (at most what that had
+ *   captured and neither credited nor claimed for a credit in flight). A capture sent voiding the
  *   remainder (cc_deposit_trans.void_remainder: Void auth at deposit) voids what it left of an
  *   intact authorization, or defers that void while other deposits claim on it, as its
  *   approved answer would have: the same database functions as the settle trigger
@@ -69,6 +70,13 @@
  *   left as it is, and a warning on stderr says what to check (whoever voided or reversed it may
  *   have collected the order too), exit 1; refused, nothing written (exit 1), while a reversal
  *   of it is in flight: its outcome decides what is left to void.
+ *   A follow-on credit is held to its debit as a capture to its authorization: refused, nothing
+ *   written (exit 1), while other credits of that debit in flight (sent, unknown) claim so much
+ *   of it that the credit does not fit beside them (counted for less, the rest would look
+ *   refundable once they ended, and the next credit would refund it again); recorded for what
+ *   the debit had left, with a warning on stderr and exit 1, when it is more than that (the
+ *   bureau refunded more than paylink's books let it) or the debit is not approved (a debit
+ *   confirmed by hand keeps its refused status and nothing deposited: nothing is counted).
  * resubmit: the deposit is sent again as a NEW request (--as, default <ID>.r<n>) on
  *   <prefix>.deposit.request, rebuilt from the stored row (references, amount, token: never a
  *   card number, which is not stored — a stand-alone credit on a card number cannot be

@@ -120,6 +120,11 @@
  * CPU a deposit 397 us against ~235 (docs/perf/ROUNDS.md, twenty-fourth round). Behind the OR it is
  * a sub-plan evaluated only for a request that names a debit (test_deposit_many
  * test_record_reads_no_debit_for_a_debit).
+ *
+ * Only a debit is checked, as dep_refs looks up only a debit: a capture_ref naming a credit (of
+ * any order or currency) is no debit to refund, so the request is recorded and declined
+ * capture_not_found. Refused here, it left the judge (dep_judge reads that look-up) nothing to
+ * name, and the engine answered `error` instead.
  */
 #define DEP_INSERT                                                                                 \
     "INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, company, "               \
@@ -138,8 +143,9 @@
     "AND (h.company <> e.p4::int OR h.order_number <> e.p5::varchar "                              \
     "OR (h.currency <> e.p10::char(3) AND h.amount_authorized IS NOT NULL))) "                     \
     "AND (e.p18::varchar = '' OR NOT EXISTS (SELECT 1 FROM cc_deposit_trans d "                    \
-    "WHERE d.request_id = e.p18::varchar AND (d.company <> e.p4::int "                             \
-    "OR d.order_number <> e.p5::varchar OR d.currency <> e.p10::char(3)))) "                       \
+    "WHERE d.request_id = e.p18::varchar AND d.request_type = 'debit' "                            \
+    "AND (d.company <> e.p4::int OR d.order_number <> e.p5::varchar "                              \
+    "OR d.currency <> e.p10::char(3)))) "                                                          \
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
 /*
