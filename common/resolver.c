@@ -144,18 +144,28 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
          * which the adapter leaves unknown (bureau_cybersource.c). decide asks again
          * (received_timeout) rather than apply it as the refusal it reads as (before, `declined`,
          * its reversal for the whole amount sent). Another application's time-out (ics_score)
-         * does not outweigh the operation's own reply. Else the reason of the application that
-         * failed (the capture of an auth+capture whose authorization succeeded), else the
-         * operation's own. */
+         * does not outweigh the operation's own reply, wherever it stands. Nor does a capture's
+         * or token's time-out outweigh an authorization refused outright (ics_auth RCode 0 with
+         * a reason other than 110 or a time-out: nothing is captured or tokenised after it, and
+         * its refusal — a soft decline's 230 among them, whose `.sdr` or `.rev` releases what
+         * the issuer holds — is the reason, as in the answer in time). Else the reason of the
+         * application that failed (the capture of an auth+capture whose authorization
+         * succeeded), else the operation's own. */
         bool declined = f == PL_CYB_FOUND_DECLINED;
         const char *r = NULL;
+        const pl_cyb_app_reply *au =
+            strcmp(main_app(op), "ics_auth") == 0 ? app_named(rec, "ics_auth") : NULL;
+        if (au && au->has_rcode && au->rcode == 0 && au->reason_code[0] &&
+            strcmp(au->reason_code, "110") != 0 && !timeout_reason(au))
+            r = au->reason_code;
         for (size_t i = 0; !r && i < rec->napps; i++)
             if (runs_app(op, rec->apps[i].name))
                 r = timeout_reason(&rec->apps[i]);
         for (size_t i = 0; !r && i < rec->napps; i++) {
             const pl_cyb_app_reply *a = &rec->apps[i];
             if (a != dm && a->reason_code[0] && (!a->has_rcode || a->rcode != 1) &&
-                (!declined || (a->has_rcode && a->rcode == 0)))
+                (!declined || (a->has_rcode && a->rcode == 0)) &&
+                !(timeout_reason(a) && !runs_app(op, a->name)))
                 r = a->reason_code;
         }
         if (!r)

@@ -1190,6 +1190,33 @@ static void test_refused_timeout_asked_again(void **state)
     assert_int_equal(d.kind, PL_RESOLVE_APPLY);
     assert_int_equal(d.outcome.status, PL_ST_DECLINED);
     assert_string_equal(d.outcome.vendor_response, "203");
+    /* An authorization refused outright keeps its refusal beside a time-out of another
+     * application, wherever that stands and whatever its RCode: the fraud score's before it, an
+     * auth+capture's capture or a token+auth's token after the refusal (nothing is captured or
+     * tokenised after it). Applied `declined` with its reason — a soft decline's 230, whose
+     * `.sdr`/`.rev` releases the issuer's hold, among them. (A first reading of the time-out
+     * rule asked these again for 12 queries and escalated them without the step.) */
+    static const struct {
+        const char *op;
+        app_spec apps[3];
+        const char *reason;
+    } refused[] = {
+        {"auth", {{"ics_score", 0, "151", NULL}, {"ics_auth", 0, "203", NULL}}, "203"},
+        {"auth_capture", {{"ics_auth", 0, "203", NULL}, {"ics_bill", -1, "", "ETIMEOUT"}}, "203"},
+        {"auth_capture", {{"ics_bill", 0, "151", NULL}, {"ics_auth", 0, "230", NULL}}, "230"},
+        {"auth_capture", {{"ics_auth", 0, "230", NULL}, {"ics_bill", 0, "250", NULL}}, "230"},
+        {"token_auth",
+         {{"ics_auth", 0, "230", NULL}, {"ics_pay_subscription_create", -1, "", "ETIMEOUT"}},
+         "230"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        record_of(res, 50000, refused[i].apps, -1, false);
+        d = pl_resolver_decide(&p, refused[i].op, REF, 0, NULL, res, 1, 3600.0);
+        if (d.kind != PL_RESOLVE_APPLY || d.outcome.status != PL_ST_DECLINED)
+            fail_msg("refused case %zu: kind %d status %d (%s)", i, (int)d.kind,
+                     (int)d.outcome.status, d.why);
+        assert_string_equal(d.outcome.vendor_response, refused[i].reason);
+    }
     free(res);
 }
 
