@@ -826,8 +826,8 @@ typedef struct row {
                                  step's of a reversal row, read_sent) */
     int64_t sent;             /* (minor units): a reversal approved for less asks for the rest
                                  (store_rest) */
-    int rest_k;               /* store_rest: pl_reversal_rest_for's word on the rest (0: nothing
-                                 to log), logged by apply_as only once the outcome committed */
+    int rest_k;               /* store_rest: 1 when a rest was asked (0: nothing to log),
+                                 logged by apply_as only once the outcome committed */
     pl_reversal_rest_request rest; /* its rest (rest.of cleared: the log reads none of it) */
     char rest_auth[65];            /* the authorization the log names */
 } row;
@@ -1627,9 +1627,10 @@ static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_r
  * publish_one publishes it before the final reply — after a crash too, with the reply still
  * pending — and a redelivery of the reversal replays it. Where none is asked although something
  * is still held (the limit, nothing reversed, a history row recording no amount held) the same
- * error is logged for an operator. The log line (pl_reversal_rest_log) is left in w (rest_k,
- * rest, rest_auth) for apply_as to write once the outcome is committed: written here, a commit
- * that then failed would leave a line naming a rest never stored. Before, an operator's resolve
+ * error is logged for an operator, at once (the only trace of that hold: never lost with a
+ * commit's answer). The line of a rest asked (pl_reversal_rest_log) is left in w (rest_k, rest,
+ * rest_auth) for apply_as to write once the outcome is committed: written here, a commit that
+ * then failed would leave a line naming a rest never stored. Before, an operator's resolve
  * of such a reversal for less asked for nothing, nor did the step's record of one approved for
  * less (w->sent was read only for an operator's), and the rest stayed held on the card until the
  * authorization expired. Nothing for any other outcome or row (a whole reversal: no amount, or
@@ -1703,12 +1704,17 @@ static int store_rest(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcom
     pl_reversal_rest_request rest;
     int k = pl_reversal_rest_for(&a, &rest);
     const char *auth = auth_rid[0] ? auth_rid : PQgetvalue(res, 0, 7);
-    /* What apply_as logs once committed: rest.of points into res, which the log never reads. */
+    /* What apply_as logs once committed (a rest asked): rest.of points into res, which the log
+     * never reads. */
     w->rest = rest;
     memset(&w->rest.of, 0, sizeof w->rest.of);
     copy(w->rest_auth, sizeof w->rest_auth, auth);
     if (k <= 0) {
-        w->rest_k = k;
+        /* None asked while something is still held: that error is the only trace of the hold
+         * an operator must reverse, so it is written now, not after the commit — whose answer,
+         * lost with the connection, would leave it unwritten although the outcome committed
+         * (a resolve that then failed writes it again when retried: twice, never not at all). */
+        pl_reversal_rest_log(w->rid, auth, k, &rest);
         PQclear(res);
         return 0;
     }

@@ -181,7 +181,8 @@ typedef struct pl_reversal_message {
  * pay_seq, service, amount and currency when there is an amount, pay_type when there is one,
  * auth_ref as pl_reversal_of_json makes it): malloc'd, the caller frees it; NULL when out of
  * memory. Every reversal request paylink publishes is made here (pl_job_publish_reversal, the
- * resolver's, the rests), so that the same reversal is the same bytes whoever publishes it.
+ * resolver's, the rests, paylink-dmupdate's `.dmrev`), so that the same reversal is the same
+ * bytes whoever publishes it.
  */
 char *pl_reversal_request_json(const pl_reversal_message *m);
 

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
+#include "reversal_own.h"
 #include "services.h"
 
 /* Company numbers are 1..999 (dm_run.company CHECK). */
@@ -439,33 +440,27 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
     char msgs[MAX_MESSAGES][513];
     size_t n = pl_dm_messages(cv, msgs, MAX_MESSAGES);
     char rev_id[64] = "";
-    json_object *rev = NULL;
+    char *rev = NULL;
     if (a.reverse) {
         pl_job_derived_request_id(auth_id, "dmrev", rev_id, sizeof rev_id);
-        rev = json_object_new_object();
-        json_object *ref = json_object_new_object();
-        if (!rev || !ref) {
-            json_object_put(rev);
-            json_object_put(ref);
+        /* The one builder of paylink's reversal requests (reversal_own.h). */
+        const pl_reversal_of of = {.auth_request_id = auth_id};
+        const pl_reversal_message m = {.request_id = rev_id,
+                                       .company = company,
+                                       .order = order,
+                                       .pay_seq = atoi(pay_seq),
+                                       .service = b->code,
+                                       .amount = amount,
+                                       .currency = currency,
+                                       .of = &of};
+        if (!(rev = pl_reversal_request_json(&m)))
             return PL_ERR_NOMEM;
-        }
-        json_object_object_add(rev, "v", json_object_new_int(1));
-        json_object_object_add(rev, "request_id", json_object_new_string(rev_id));
-        json_object_object_add(rev, "type", json_object_new_string("reversal"));
-        json_object_object_add(rev, "company", json_object_new_int(company));
-        json_object_object_add(rev, "order", json_object_new_string(order));
-        json_object_object_add(rev, "pay_seq", json_object_new_int(atoi(pay_seq)));
-        json_object_object_add(rev, "service", json_object_new_string(b->code));
-        json_object_object_add(rev, "amount", json_object_new_string(amount));
-        json_object_object_add(rev, "currency", json_object_new_string(currency));
-        json_object_object_add(ref, "request_id", json_object_new_string(auth_id));
-        json_object_object_add(rev, "auth_ref", ref);
     }
     json_object *ev =
         pl_dm_event(company, order, cv->request_id, cv->original_decision, cv->new_decision, &a,
                     (const char(*)[513])msgs, n, a.reverse ? rev_id : NULL);
     if (!ev) {
-        json_object_put(rev);
+        free(rev);
         return PL_ERR_NOMEM;
     }
     /* text[] literal of the messages, built by the database from a JSON array. */
@@ -486,7 +481,7 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
                        a.action,
                        a.cancel_reason,
                        a.reverse ? rev_id : NULL,
-                       rev ? json_object_to_json_string_ext(rev, JSON_C_TO_STRING_PLAIN) : NULL,
+                       rev,
                        json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN)};
     r = sql(d,
             "INSERT INTO dm_decision (company, service_bureau, transaction_id, conversion_date, "
@@ -499,7 +494,7 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
             "RETURNING id",
             17, q);
     json_object_put(ev);
-    json_object_put(rev);
+    free(rev);
     if (!r)
         return PL_ERR_DB;
     int added = PQntuples(r);
