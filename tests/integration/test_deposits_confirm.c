@@ -22,12 +22,14 @@
  * A confirmed follow-on credit is held to its debit likewise: refused while credits of that debit
  * in flight claim so much of it that it does not fit beside them, recorded with a warning (exit
  * 1) when counted for less than its amount; before, both silently, and the same refund could go
- * out twice.
+ * out twice. One of a debit without an outcome yet is refused too; before, it was recorded,
+ * counted for nothing.
  *
  * The rows are the test's own (request ids and orders starting with its prefix), written
  * directly as paylink-deposit leaves them: an authorization, a capture or auth+capture that ended
  * `error` or `declined` after its call (its claim released), and another capture still in flight
- * ('sent', its claim on the authorization). Nothing here is an unknown outcome. The running
+ * ('sent', its claim on the authorization). Nothing here opens a required response (the unknown
+ * debits and credits it writes have none: the resolvers never see them). The running
  * system's paylink-deposit resolvers publish any owed reversal they find unleased: the ones this
  * test makes are held under a lease of its own (lease_owner 'it-hold') from the statement that
  * writes them, in its transaction. The confirmation's connection (PGOPTIONS) resolves
@@ -707,7 +709,9 @@ static void test_confirm_auth_capture_refused_beside_a_reversal(void **state)
 }
 
 /* Case n's debit "<n>b": `status`, `captured` (NULL: nothing, as a debit confirmed by hand keeps
- * it), `credited` counted credited on it. */
+ * it, or one without an outcome yet), `credited` counted credited on it. One without an outcome
+ * (received, sent, unknown) is as paylink-deposit leaves it, answered never; an unknown one opens
+ * no required response here, which is what the running system's resolvers read. */
 static void seed_debit_status(int n, const char *status, const char *captured, const char *credited)
 {
     const char *p[] = {id(n, "b"), id(n, "o"), status, captured, credited};
@@ -716,10 +720,25 @@ static void seed_debit_status(int n, const char *status, const char *captured, c
         "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
         "status, deposit_status, amount_deposited, amount_credited, transaction_id, sent_at, "
         "sent_by, answered_at) VALUES ($1::varchar, repeat('b', 64), 'debit', 'capture', 1, $2, "
-        "1, 'CYB', 150.00, 'USD', '7030000000000001234', $3::varchar, CASE WHEN "
-        "$3::varchar = 'approved' THEN '*RCVD' ELSE '*CONF' END, $4::numeric, $5::numeric, "
-        "'tx-' || $1::varchar, now(), 'it-deposit', now())",
+        "1, 'CYB', 150.00, 'USD', '7030000000000001234', $3::varchar, CASE $3::varchar "
+        "WHEN 'approved' THEN '*RCVD' WHEN 'received' THEN '' WHEN 'sent' THEN '*SENT' "
+        "WHEN 'unknown' THEN '*SENT' ELSE '*CONF' END, $4::numeric, $5::numeric, "
+        "'tx-' || $1::varchar, CASE WHEN $3::varchar <> 'received' THEN now() END, "
+        "'it-deposit', CASE WHEN $3::varchar NOT IN ('received', 'sent', 'unknown') "
+        "THEN now() END)",
         5, p);
+}
+
+/* Case n's credit "<n>k" of `amount` naming the debit "<n>b", declined without a call
+ * (capture_not_approved: the debit was not approved), as paylink-deposit's store leaves it. */
+static void seed_credit_declined(int n, const char *amount)
+{
+    admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "capture_ref_request_id, status, deposit_status, answered_at) VALUES ($1, "
+             "repeat('k', 64), 'credit', '', 1, $2, 1, 'CYB', $4::numeric, 'USD', "
+             "'7030000000000001234', $3, 'declined', '*RCVD', now())",
+             4, (const char *const[]){id(n, "k"), id(n, "o"), id(n, "b"), amount});
 }
 
 /*
@@ -869,12 +888,7 @@ static void test_confirm_credit_over_what_was_left_warns(void **state)
      * declined without a call (capture_not_approved); confirmed, nothing is counted on it. */
     n = ++g_seq;
     seed_debit_status(n, "error", NULL, "0.00");
-    admin_ok("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
-             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
-             "capture_ref_request_id, status, deposit_status, answered_at) VALUES ($1, "
-             "repeat('k', 64), 'credit', '', 1, $2, 1, 'CYB', 40.00, 'USD', "
-             "'7030000000000001234', $3, 'declined', '*RCVD', now())",
-             3, (const char *const[]){id(n, "k"), id(n, "o"), id(n, "b")});
+    seed_credit_declined(n, "40.00");
     confirm_rid(id(n, "k"), &o);
     assert_rc(&o, 1);
     assert_has(o.out, "confirmed (*CONF) by it-ops");
@@ -884,6 +898,51 @@ static void test_confirm_credit_over_what_was_left_warns(void **state)
              id(n, "k"), id(n, "b"));
     assert_has(o.err, want);
     assert_string_equal(credit_books(n), "-|0.00|*CONF|1");
+}
+
+/*
+ * A follow-on credit of a debit without an outcome yet (received, sent, unknown) is refused,
+ * nothing written (exit 1), as a capture beside a reversal in flight: the debit may well have
+ * captured, and counted for nothing now, the credit would leave all of it refundable once the
+ * debit is resolved approved. Before, it was recorded, counted for nothing, with a warning that
+ * the debit had nothing captured to refund: the debit D of 150.00 timed out (unknown), its
+ * credit C declined capture_not_approved, the operator refunded in the bureau's console and
+ * confirmed C; the resolver then made D approved with 150.00 deposited, and a new credit of
+ * 150.00 fitted: the card refunded twice. Once the debit is approved, C is confirmed in whole.
+ */
+static void test_confirm_credit_refused_while_its_debit_has_no_outcome(void **state)
+{
+    (void)state;
+    static const char *const pending[] = {"unknown", "sent", "received"};
+    for (size_t i = 0; i < sizeof pending / sizeof pending[0]; i++) {
+        int n = ++g_seq;
+        seed_debit_status(n, pending[i], NULL, "0.00");
+        seed_credit_declined(n, "150.00");
+        ran o;
+        confirm_rid(id(n, "k"), &o);
+        assert_rc(&o, 1);
+        char want[300];
+        snprintf(want, sizeof want,
+                 "paylinkctl: %s's debit %s is %s, with no outcome yet (it may have captured): "
+                 "%s is not confirmed until the debit has an outcome (paylinkctl wreq list; "
+                 "paylinkctl wreq show %s)",
+                 id(n, "k"), id(n, "b"), pending[i], id(n, "k"), id(n, "b"));
+        assert_has(o.err, want);
+        assert_string_equal(o.out, "");
+        assert_string_equal(credit_books(n), "-|0.00|*RCVD|0");
+        if (i > 0)
+            continue;
+        /* Resolved approved (the resolver, or `wreq resolve`): the confirmation counts all of
+         * it, so that no credit of the debit can refund it again. */
+        admin_ok("UPDATE cc_deposit_trans SET status = 'approved', deposit_status = '*RCVD', "
+                 "amount_deposited = 150.00, answered_at = now() WHERE request_id = $1",
+                 1, (const char *const[]){id(n, "b")});
+        confirm_rid(id(n, "k"), &o);
+        assert_rc(&o, 0);
+        assert_string_equal(o.err, "");
+        assert_has(o.out, "confirmed (*CONF) by it-ops");
+        assert_string_equal(credit_books(n), "150.00|150.00|*CONF|1");
+    }
 }
 
 int main(void)
@@ -900,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_confirm_auth_capture_refused_beside_a_reversal),
         cmocka_unit_test(test_confirm_credit_refused_beside_credits_in_flight),
         cmocka_unit_test(test_confirm_credit_over_what_was_left_warns),
+        cmocka_unit_test(test_confirm_credit_refused_while_its_debit_has_no_outcome),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -28,6 +28,8 @@
 #include <libpq-fe.h>
 
 #include "deposit.h"
+#include "log.h"
+#include "reply.h"
 #include "reversal.h"
 #include "services.h"
 #include "svc.h"
@@ -438,6 +440,17 @@ static void assert_call(const pl_job *j, const rec *r, pl_bureau_op op, const ch
         assert_string_equal(j->call.ref_auth_code, code);
 }
 
+/* Whether a line of the log written to f (pl_log_init) names request rid and says what. */
+static bool log_says(FILE *f, const char *rid, const char *what)
+{
+    char line[2048];
+    bool found = false;
+    rewind(f);
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, rid) && strstr(line, what);
+    return found;
+}
+
 static void release(pl_job *j)
 {
     free(j->spec_data);
@@ -684,7 +697,10 @@ static void test_deposit_refs(void **state)
      * without a call (capture_not_found), as one naming a credit of its own order and currency
      * always was. Before, the insert's check refused one of another order or currency, and the
      * judge, whose look-up reads debits only, found nothing to name: `error` ("neither recorded
-     * nor found") instead of the contract's decline. */
+     * nor found") instead of the contract's decline. The reason is paylink's, not a bureau's:
+     * the reply carries no vendor_response, only the seed's Siebel message 16 (as for every
+     * credit refused without a call), and the worker's log line says which (an operator reads
+     * capture_not_found there, not capture_not_approved or exceeds_refundable). */
     seed_row("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
              "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
              "status, deposit_status, amount_deposited, transaction_id) VALUES ($1, "
@@ -704,11 +720,20 @@ static void test_deposit_refs(void **state)
         job_init(&j, PL_REQ_CREDIT, credit_refs[i].rid, "A", "10.00", 1000);
         snprintf(j.req.currency, sizeof j.req.currency, "%s", credit_refs[i].cur);
         refer(&j, NULL, NULL, credit_refs[i].capture_rid);
+        FILE *log = tmpfile();
+        assert_non_null(log);
+        pl_log_init("it_test_refs", log);
         record(db, &pl_deposit_spec, &j, false, &r);
+        pl_log_init("it_test_refs", NULL);
         if (r.inserted != 1 || r.prepared != 1 || r.errs.n != 0 ||
             j.reply->status != PL_ST_DECLINED)
             fail_msg("%s: inserted %d, prepared %d, %zu errors, status %d", credit_refs[i].rid,
                      r.inserted, r.prepared, r.errs.n, (int)j.reply->status);
+        assert_string_equal(j.reply->vendor_response, "");
+        assert_string_equal(j.reply->message, pl_siebel_message(16));
+        if (!log_says(log, id(credit_refs[i].rid), "deposit refused: capture_not_found"))
+            fail_msg("%s: no log line says it was refused capture_not_found", credit_refs[i].rid);
+        fclose(log);
         release(&j);
     }
 

@@ -21,6 +21,7 @@
 
 #include "card.h"
 #include "db.h"
+#include "money.h"
 #include "svc.h"
 #include "job_test_helpers.h"
 #include "spec_test_helpers.h"
@@ -285,10 +286,15 @@ static void test_deposit_above_the_authorization_is_declined(void **state)
     assert_int_equal(pl_stored_value_auth_remaining(&a), 0);
 }
 
+/* The advice of a refusal of a deposit over what remains of an authorization something drew on:
+ * first, so that it is whole whatever the amounts after it (the reply's message is 200 bytes). */
+#define DRAWN_ADVICE "Authorize again; do not confirm the deposit manually: it ("
+
 /* The refusal of a deposit over what remains of an authorization something already drew on
- * (deposits, voids, claims in flight), with amounts in minor units. */
+ * (deposits, voids, claims in flight), with amounts in minor units; `whole`: the message is not
+ * cut (amounts below a million), else cut to the reply's size past its advice. */
 static void refused_drawn(int64_t approved, int64_t deposited, int64_t voided, int64_t pending,
-                          int64_t amount, pl_reply *rep)
+                          int64_t amount, bool whole, pl_reply *rep)
 {
     char hash[65];
     snprintf(hash, sizeof hash, "%064d", 7);
@@ -301,13 +307,15 @@ static void refused_drawn(int64_t approved, int64_t deposited, int64_t voided, i
     /* Never the seed's advice: the money is no longer held by this authorization, and
      * confirming the deposit by hand would book it anyway (or redeem the card twice). */
     assert_null(strstr(rep->message, "Confirm the deposit manually"));
+    assert_memory_equal(rep->message, DRAWN_ADVICE, strlen(DRAWN_ADVICE));
     assert_non_null(strstr(rep->message, "greater than what remains of the authorization"));
-    assert_non_null(strstr(rep->message, "Authorize again"));
-    assert_non_null(strstr(rep->message, "do not confirm it manually"));
-    /* Whole, not cut short by the reply's message size. */
     size_t n = strlen(rep->message);
-    assert_true(n < sizeof rep->message - 1);
-    assert_string_equal(rep->message + n - strlen("manually."), "manually.");
+    if (whole) {
+        assert_true(n < sizeof rep->message - 1);
+        assert_string_equal(rep->message + n - 2, ").");
+    } else {
+        assert_int_equal(n, sizeof rep->message - 1);
+    }
 }
 
 /*
@@ -322,29 +330,41 @@ static void test_deposit_after_the_authorization_was_drawn_on(void **state)
     (void)state;
     pl_reply rep;
     /* RLT: auth 20.00, deposit d-1 20.00 approved, the order system resends it as d-2. */
-    refused_drawn(2000, 2000, 0, 0, 2000, &rep);
+    refused_drawn(2000, 2000, 0, 0, 2000, true, &rep);
     assert_non_null(strstr(rep.message, "(0.00 of 20.00:"));
     assert_non_null(strstr(rep.message, "20.00 deposited"));
     assert_non_null(strstr(rep.message, "0.00 voided"));
     /* EXT split shipment with Void auth at deposit: 60.00 of 100.00 deposited, 40.00 voided. */
-    refused_drawn(10000, 6000, 4000, 0, 4000, &rep);
-    assert_non_null(strstr(rep.message, "The deposit (40.00)"));
+    refused_drawn(10000, 6000, 4000, 0, 4000, true, &rep);
+    assert_non_null(strstr(rep.message, DRAWN_ADVICE "40.00) is greater"));
     assert_non_null(strstr(rep.message, "0.00 of 100.00:"));
     assert_non_null(strstr(rep.message, "60.00 deposited"));
     assert_non_null(strstr(rep.message, "40.00 voided"));
     /* After the `.unused` void of the rest (30.00 deposited, 20.00 voided), and a void alone. */
-    refused_drawn(5000, 3000, 2000, 0, 1000, &rep);
+    refused_drawn(5000, 3000, 2000, 0, 1000, true, &rep);
     assert_non_null(strstr(rep.message, "20.00 voided"));
-    refused_drawn(3000, 0, 3000, 0, 1000, &rep);
+    refused_drawn(3000, 0, 3000, 0, 1000, true, &rep);
     assert_non_null(strstr(rep.message, "30.00 voided"));
     /* Over the authorization itself while a deposit of it is in flight or unknown: the claim
      * may be money taken already; it is said, and no manual confirmation offered. */
-    refused_drawn(3000, 0, 0, 500, 3001, &rep);
+    refused_drawn(3000, 0, 0, 500, 3001, true, &rep);
     assert_non_null(strstr(rep.message, "5.00 in flight"));
-    /* The longest amounts a realistic authorization has. */
-    refused_drawn(9999999, 5000000, 2999999, 1000000, 2000001, &rep);
+    /* The longest amounts whose message is whole (198 bytes). */
+    refused_drawn(9999999, 5000000, 2999999, 1000000, 2000001, true, &rep);
     assert_non_null(strstr(rep.message, "99999.99"));
     assert_non_null(strstr(rep.message, "10000.00 in flight"));
+    /* The widest amounts: numeric(15,2) rows (9999999999999.99) and a request up to
+     * PL_MONEY_MAX, each 16 characters. The figures no longer fit the reply's message and are
+     * cut; the advice, first, is whole (before, it came last and was what was cut). */
+    refused_drawn(PL_MONEY_MAX, 100000000000000, 100000000000000, 100000000000000, PL_MONEY_MAX,
+                  false, &rep);
+    assert_non_null(strstr(rep.message,
+                           DRAWN_ADVICE "9999999999999.99) is greater than what "
+                                        "remains of the authorization (6999999999999.99 of "
+                                        "9999999999999.99: 1000000000000.00 deposited"));
+    /* Cut from a million up: 1,000,000.00 authorized, 500,000.00 deposited, 300,000.00
+     * voided, 100,000.00 in flight, a deposit of 200,000.01. */
+    refused_drawn(100000000, 50000000, 30000000, 10000000, 20000001, false, &rep);
     /* Nothing drawn on it: the seed's case, its advice. */
     char hash[65];
     snprintf(hash, sizeof hash, "%064d", 7);
@@ -1046,6 +1066,7 @@ static void test_j19_decline_stores_no_inquiry_transaction(void **state)
         assert_string_equal(inq.request_id, "9354"); /* the inquiry's SVATransactionID */
         assert_int_equal(answered(&job, inq), 0);
         assert_int_equal(job.reply->status, PL_ST_DECLINED);
+        assert_string_equal(job.reply->auth.transaction_id, "");
         pl_db_unit *u = NULL;
         assert_string_equal(stored(&job, &u, 1), "declined");
         assert_string_equal(stored(&job, &u, 3), ""); /* error_code */
@@ -1058,17 +1079,40 @@ static void test_j19_decline_stores_no_inquiry_transaction(void **state)
         free(job.spec_data);
     }
     /* The inquiry refused (an unknown card; the External Payment Service gives a refused
-     * inquiry a transactionID too): its answer is the authorization's, its code kept, no id. */
+     * inquiry a transactionID, and the answer may carry a number and date, too): its answer is
+     * the authorization's, its code and vendor response kept, no authorization fields, neither
+     * in the reply nor on the row (before, the reply published the inquiry's id, number and
+     * date as the authorization's, and the row stored the number and date). */
     pl_job job;
     j19_job(&job, &svc, true, false, 10000);
     pl_bureau_result refused = answer("NF", -1, -1);
     snprintf(refused.error_code, sizeof refused.error_code, "CARD_NOT_FOUND");
     assert_int_equal(answered(&job, refused), 0);
     assert_int_equal(job.reply->status, PL_ST_DECLINED);
+    assert_string_equal(job.reply->vendor_response, "CARD_NOT_F");
+    assert_string_equal(job.reply->auth.transaction_id, "");
+    assert_string_equal(job.reply->auth.number, "");
+    assert_string_equal(job.reply->auth.date, "");
     pl_db_unit *u = NULL;
+    assert_string_equal(stored(&job, &u, 2), "CARD_NOT_F"); /* vendor_response */
     assert_string_equal(stored(&job, &u, 3), "CARD_NOT_FOUND");
     assert_string_equal(stored(&job, &u, 4), "NF");
     assert_string_equal(stored(&job, &u, 6), "");
+    assert_string_equal(stored(&job, &u, 7), ""); /* auth_number */
+    assert_string_equal(stored(&job, &u, 8), ""); /* auth_date */
+    pl_db_unit_free(u);
+    free(job.spec_data);
+    /* The inquiry failed at the bureau (SYSTEM_ERROR): no authorization fields either. */
+    j19_job(&job, &svc, true, false, 10000);
+    refused = answer("", -1, -1);
+    snprintf(refused.error_code, sizeof refused.error_code, "SYSTEM_ERROR");
+    assert_int_equal(answered(&job, refused), 0);
+    assert_int_equal(job.reply->status, PL_ST_ERROR);
+    assert_string_equal(job.reply->auth.transaction_id, "");
+    assert_string_equal(job.reply->auth.number, "");
+    u = NULL;
+    assert_string_equal(stored(&job, &u, 7), "");
+    assert_string_equal(stored(&job, &u, 8), "");
     pl_db_unit_free(u);
     free(job.spec_data);
     /* The PreauthorizationRequest sent after the inquiry: its answer's id and reason. */
@@ -1077,10 +1121,13 @@ static void test_j19_decline_stores_no_inquiry_transaction(void **state)
     pl_bureau_result pre = answer("24", 3000, 0);
     snprintf(pre.request_id, sizeof pre.request_id, "9355");
     assert_int_equal(answered(&job, pre), 0);
+    assert_string_equal(job.reply->auth.transaction_id, "9355");
+    assert_string_equal(job.reply->auth.number, "0000009354000389");
     u = NULL;
     assert_string_equal(stored(&job, &u, 1), "approved");
     assert_string_equal(stored(&job, &u, 4), "24");
     assert_string_equal(stored(&job, &u, 6), "9355");
+    assert_string_equal(stored(&job, &u, 7), "0000009354000389");
     assert_string_equal(stored(&job, &u, 12), "");
     pl_db_unit_free(u);
     free(job.spec_data);

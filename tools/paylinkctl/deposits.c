@@ -255,16 +255,17 @@ static const char *const SQL_CONFIRM_LOCK[] = {
  * what not (4), what the debit captured (5), credited or claimed before (6) and after (7), what
  * other credits of it still in flight (sent, unknown) claim (8: amount_credited holds those
  * claims; they are of the debit's company and order, whose index finds them), what it had left
- * to refund (9), whether the credit does not fit beside those claims (10) and whether it is
- * counted for less than its amount (11). No row: not a follow-on credit with an amount naming a
- * debit paylink has.
+ * to refund (9), whether the credit does not fit beside those claims (10), whether it is
+ * counted for less than its amount (11) and whether the debit has no outcome yet (12: received,
+ * sent, unknown). No row: not a follow-on credit with an amount naming a debit paylink has.
  */
 static const char *const SQL_CONFIRM_CREDIT =
     "SELECT c.request_id, c.status, x.amount::text, x.counted::text, "
     "(x.amount - x.counted)::text, coalesce(c.amount_deposited, 0)::numeric(15,2)::text, "
     "c.amount_credited::text, (c.amount_credited + x.counted)::text, x.in_flight::text, "
     "greatest(coalesce(c.amount_deposited, 0) - c.amount_credited, 0)::numeric(15,2)::text, "
-    "x.in_flight > 0 AND x.counted < x.amount, x.counted < x.amount "
+    "x.in_flight > 0 AND x.counted < x.amount, x.counted < x.amount, "
+    "c.status IN ('received', 'sent', 'unknown') "
     "FROM (SELECT * FROM cc_deposit_trans WHERE request_id = $1 AND request_type = 'credit' "
     "AND coalesce(amount, claim_amount) > 0 AND " OPEN_REJECTED ") u "
     "JOIN cc_deposit_trans c ON c.request_id = u.capture_ref_request_id "
@@ -433,7 +434,8 @@ static bool credit_warn(const PGresult *k, const char *rid)
     const char *excess = PQgetvalue(k, 0, 4), *captured = PQgetvalue(k, 0, 5);
     const char *credited = PQgetvalue(k, 0, 7), *left = PQgetvalue(k, 0, 9);
     /* A debit confirmed by hand keeps its refused status and nothing deposited: a follow-on
-     * credit of it is declined without a call (capture_not_approved). */
+     * credit of it is declined without a call (capture_not_approved). (One without an outcome
+     * yet never gets here: cmd_confirm refuses then.) */
     if (strcmp(status, "approved") != 0)
         fprintf(stderr,
                 "paylinkctl: warning: %s was confirmed, but its debit %s is %s in paylink's "
@@ -667,6 +669,19 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
                 PQgetvalue(k, 0, 5), PQgetvalue(k, 0, 6), rid);
         goto out;
     }
+    /* A follow-on credit of a debit without an outcome yet (received, sent, unknown): counted
+     * now, it would count nothing (only an approved debit has anything to refund), and once the
+     * debit is resolved approved (the resolver, wreq resolve) all it captured would look
+     * refundable: the next credit would refund the same money again. Its outcome decides what
+     * the credit refunded. */
+    if (credit && PQgetvalue(k, 0, 12)[0] == 't') {
+        fprintf(stderr,
+                "paylinkctl: %s's debit %s is %s, with no outcome yet (it may have captured): %s "
+                "is not confirmed until the debit has an outcome (paylinkctl wreq list; "
+                "paylinkctl wreq show %s)\n",
+                rid, PQgetvalue(k, 0, 0), PQgetvalue(k, 0, 1), rid, PQgetvalue(k, 0, 0));
+        goto out;
+    }
     r = PQexecParams(db, SQL_CONFIRM, 3, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         fprintf(stderr, "paylinkctl: confirm failed: %s", PQerrorMessage(db));
@@ -888,7 +903,8 @@ static void usage(FILE *f)
           "  its authorization was voided or reversed meanwhile or had less left; refused while\n"
           "  deposits in flight leave it too little. A follow-on credit counts as credited on\n"
           "  its debit: exit 1 with a warning when the debit had less left to refund; refused\n"
-          "  while credits of it in flight leave it too little.\n"
+          "  while credits of it in flight leave it too little, or while the debit has no\n"
+          "  outcome yet.\n"
           "  resubmit: send a rejected deposit again as a new request (*RESB, recorded).\n",
           f);
 }

@@ -73,10 +73,13 @@
  *   A follow-on credit is held to its debit as a capture to its authorization: refused, nothing
  *   written (exit 1), while other credits of that debit in flight (sent, unknown) claim so much
  *   of it that the credit does not fit beside them (counted for less, the rest would look
- *   refundable once they ended, and the next credit would refund it again); recorded for what
- *   the debit had left, with a warning on stderr and exit 1, when it is more than that (the
- *   bureau refunded more than paylink's books let it) or the debit is not approved (a debit
- *   confirmed by hand keeps its refused status and nothing deposited: nothing is counted).
+ *   refundable once they ended, and the next credit would refund it again), and while the
+ *   debit itself has no outcome yet (received, sent, unknown: it may have captured, and counted
+ *   for nothing now, the credit would leave all of it refundable once the debit is resolved
+ *   approved); recorded for what the debit had left, with a warning on stderr and exit 1, when
+ *   it is more than that (the bureau refunded more than paylink's books let it) or the debit
+ *   ended not approved (a debit confirmed by hand keeps its refused status and nothing
+ *   deposited: nothing is counted).
  * resubmit: the deposit is sent again as a NEW request (--as, default <ID>.r<n>) on
  *   <prefix>.deposit.request, rebuilt from the stored row (references, amount, token: never a
  *   card number, which is not stored — a stand-alone credit on a card number cannot be

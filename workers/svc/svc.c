@@ -318,11 +318,13 @@ static bool decline_drawn(pl_reply *rep, const pl_stored_value_auth *a, int64_t 
         money(a->pending, pending, sizeof pending);
         snprintf(claims, sizeof claims, ", %s in flight", pending);
     }
-    /* Whole for any amount a row has (tests/unit/test_svc_spec.c), cut to the reply's size
-     * past that. */
+    /* The advice first: with amounts of a million and up the figures no longer fit the
+     * reply's message (200 bytes; numeric(15,2) amounts, 16 characters each), and what is cut
+     * is its end (tests/unit/test_svc_spec.c, refused_drawn). */
     int n = snprintf(rep->message, sizeof rep->message,
-                     "The deposit (%s) is greater than what remains of the authorization (%s of "
-                     "%s: %s deposited, %s voided%s). Authorize again; do not confirm it manually.",
+                     "Authorize again; do not confirm the deposit manually: it (%s) is greater "
+                     "than what remains of the authorization (%s of %s: %s deposited, %s "
+                     "voided%s).",
                      want, have, of, deposited, voided, claims);
     if (n < 0)
         rep->message[0] = '\0';
@@ -773,6 +775,14 @@ static void svc_map(pl_job *job)
 {
     pl_stored_value_map_answer(job->services, job->svc, job->res, job->call.op, job->call.amount,
                                job->reply);
+    /* An `auth` answered by its J19 balance inquiry (refused, failed, or the card inactive or
+     * empty): the inquiry's SVATransactionID, authorization number and date name no
+     * authorization, and published as the authorization's, an order system would deposit or
+     * void by that id (auth_ref.transaction_id) something that holds nothing; svc_store stores
+     * what the reply says. The refusal's reason and vendor response stay. The
+     * PreauthorizationRequest sent after an approved inquiry is mapped anew. */
+    if (job->req.type == PL_REQ_SVC_AUTH && job->call.op == PL_OP_SVC_INQUIRY)
+        memset(&job->reply->auth, 0, sizeof job->reply->auth);
     /* J19 sends no more than the balance: an authorization is partial against the amount the
      * request asked for, not the one sent. */
     const pl_reply *rep = job->reply;

@@ -62,9 +62,10 @@
  *     balance) with a PreauthorizationRequest, so the hold never exceeds the balance and a short
  *     card is a partial approval as always; a card the inquiry finds inactive or with nothing on
  *     it is `declined` without a PreauthorizationRequest (no hold), and an inquiry answered with
- *     an error or a decline is the authorization's answer. The `auth` row of either keeps no
- *     SVATransactionID (the inquiry's names no authorization). An online auth, and every auth of a
- *     bureau without J19, is one PreauthorizationRequest.
+ *     an error or a decline is the authorization's answer. The reply and `auth` row of either
+ *     carry no SVATransactionID, authorization number or date (the inquiry's name no
+ *     authorization). An online auth, and every auth of a bureau without J19, is one
+ *     PreauthorizationRequest.
  */
 #ifndef PL_SVC_H
 #define PL_SVC_H
