@@ -53,6 +53,7 @@
 #include "bureau.h"
 #include "log.h"
 #include "it_resolver.h"
+#include "it_sim_cyb.h"
 #include "opsctl.h"
 #include "resolver.h"
 
@@ -413,32 +414,6 @@ static void test_refusal_of_captured_open_publishes_no_sdr(void **state)
 
 /* ---- the step, against the simulator ----------------------------------------------------- */
 
-#define SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
-#define WSSE_NS "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-#define CYB_NS "urn:schemas-cybersource-com:transaction-data-1.121"
-
-typedef struct answer {
-    char body[16384];
-    size_t n;
-} answer;
-
-static size_t on_answer(char *d, size_t size, size_t nmemb, void *arg)
-{
-    answer *a = arg;
-    size_t n = size * nmemb;
-    if (n > sizeof a->body - 1 - a->n)
-        return 0; /* longer than any answer of one authorization: the transfer fails */
-    memcpy(a->body + a->n, d, n);
-    a->n += n;
-    a->body[a->n] = '\0';
-    return n;
-}
-
-static void child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *text)
-{
-    assert_non_null(xmlNewTextChild(parent, ns, BAD_CAST name, BAD_CAST text));
-}
-
 /*
  * Sends the CyberSource bureau (auth_service CYB's test URL: the simulator) an authorization of
  * amount for merchant reference ref, of merchant paylink_demo (the rows' merchant ID) with the
@@ -455,82 +430,23 @@ static void sim_request(const char *ref, const char *amount, bool capture, pl_bu
     snprintf(url, sizeof url, "%s", PQgetvalue(q, 0, 0));
     PQclear(q);
 
-    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
-    xmlNodePtr env = xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL);
-    xmlDocSetRootElement(doc, env);
-    xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_NS, BAD_CAST "soap");
-    xmlSetNs(env, soap);
-    xmlNodePtr hdr = xmlNewChild(env, soap, BAD_CAST "Header", NULL);
-    xmlNodePtr sec = xmlNewChild(hdr, NULL, BAD_CAST "Security", NULL);
-    xmlNsPtr wsse = xmlNewNs(sec, BAD_CAST WSSE_NS, BAD_CAST "wsse");
-    xmlSetNs(sec, wsse);
-    xmlNodePtr tok = xmlNewChild(sec, wsse, BAD_CAST "UsernameToken", NULL);
-    child(tok, wsse, "Username", "paylink_demo");
-    child(tok, wsse, "Password", "it-transaction-key");
-    xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
-    xmlNodePtr msg = xmlNewChild(body, NULL, BAD_CAST "requestMessage", NULL);
-    xmlNsPtr ns = xmlNewNs(msg, BAD_CAST CYB_NS, NULL);
-    xmlSetNs(msg, ns);
-    child(msg, ns, "merchantID", "paylink_demo");
-    child(msg, ns, "merchantReferenceCode", ref);
+    xmlDocPtr doc;
+    xmlNsPtr ns;
+    xmlNodePtr msg = it_sim_cyb_message(&doc, ref, &ns);
     xmlNodePtr totals = xmlNewChild(msg, ns, BAD_CAST "purchaseTotals", NULL);
-    child(totals, ns, "currency", "USD");
-    child(totals, ns, "grandTotalAmount", amount);
+    it_sim_child(totals, ns, "currency", "USD");
+    it_sim_child(totals, ns, "grandTotalAmount", amount);
     xmlNodePtr card = xmlNewChild(msg, ns, BAD_CAST "card", NULL);
-    child(card, ns, "accountNumber", "4111111111111111");
-    child(card, ns, "expirationMonth", "12");
-    child(card, ns, "expirationYear", "2039");
+    it_sim_child(card, ns, "accountNumber", "4111111111111111");
+    it_sim_child(card, ns, "expirationMonth", "12");
+    it_sim_child(card, ns, "expirationYear", "2039");
     xmlNodePtr auth = xmlNewChild(msg, ns, BAD_CAST "ccAuthService", NULL);
     xmlNewProp(auth, BAD_CAST "run", BAD_CAST "true");
     if (capture) {
         xmlNodePtr cap = xmlNewChild(msg, ns, BAD_CAST "ccCaptureService", NULL);
         xmlNewProp(cap, BAD_CAST "run", BAD_CAST "true");
     }
-    xmlChar *xml = NULL;
-    int len = 0;
-    xmlDocDumpMemory(doc, &xml, &len);
-    xmlFreeDoc(doc);
-    assert_non_null(xml);
-
-    answer *a = calloc(1, sizeof *a);
-    assert_non_null(a);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)xml);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_answer);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    const char *ca = getenv("PAYLINK_CA_FILE");
-    if (ca && *ca)
-        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-    CURLcode cc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    /* The card number is not left in freed memory. */
-    memset(xml, 0, (size_t)len);
-    xmlFree(xml);
-    if (cc != CURLE_OK || status != 200) {
-        free(a);
-        fail_msg("the simulator's authorization of %s: %s, HTTP %ld", ref, curl_easy_strerror(cc),
-                 status);
-    }
-    pl_bureau_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    pl_bureau_call call;
-    memset(&call, 0, sizeof call);
-    call.op = capture ? PL_OP_AUTH_CAPTURE : PL_OP_AUTH;
-    char err[256] = "";
-    int rc = pl_bureau_cybersource.parse(&cfg, &call, status, a->body, a->n, res, err, sizeof err);
-    free(a);
-    if (rc != 0)
-        fail_msg("the simulator's answer to %s is unreadable: %s", ref, err);
+    it_sim_cyb_send(url, doc, ref, "authorization", capture ? PL_OP_AUTH_CAPTURE : PL_OP_AUTH, res);
 }
 
 static void sim_authorize(const char *ref, const char *amount, pl_bureau_result *res)
