@@ -1257,7 +1257,7 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
      * (resolver.c escalated_captured; before, it looked for this text in the detail). */
     if (call && call->op == PL_OP_AUTH_CAPTURE && capture_done(r) &&
         strcmp(res->decision, "ACCEPT") != 0) {
-        refuse(r, "an auth+capture answered %s %s while its ccCaptureReply says 100 (captured)",
+        refuse(r, "an auth+capture answered %s %s while its " PL_CYBERSOURCE_REFUSED_CAPTURED,
                res->decision, res->reason_code);
         r->refused_captured = true;
         return r->err;
@@ -1309,8 +1309,8 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         capture_done(r) && !main->has_amount && says_partial(r)) {
         res->has_amount = capture_amount(r, &res->amount);
         if (!res->has_amount) {
-            refuse(r, "a partial approval (110) of an auth+capture captured without the amount "
-                      "captured or authorized");
+            refuse(r, "a partial approval (110) of an "
+                      "auth+capture " PL_CYBERSOURCE_REFUSED_CAPTURED_NO_AMOUNT " or authorized");
             r->refused_captured = true;
             return r->err;
         }

@@ -113,6 +113,13 @@
 /* Largest reply body parse and redact accept (1 MiB); real replies are a few KiB. */
 #define PL_CYBERSOURCE_MAX_BODY (1024 * 1024)
 
+/* What the adapter's two refusals of an auth+capture answered as captured (above) say in their
+ * text, which the engine records as the required response's detail: the resolver also reads it
+ * there (escalated_captured), for rows a release before migration 067 wrote, whose
+ * required_response.captured says nothing. */
+#define PL_CYBERSOURCE_REFUSED_CAPTURED "ccCaptureReply says 100 (captured)"
+#define PL_CYBERSOURCE_REFUSED_CAPTURED_NO_AMOUNT "captured without the amount captured"
+
 /*
  * Writes the data namespace for a version ("1.121" →
  * "urn:schemas-cybersource-com:transaction-data-1.121") into out; version NULL or "" means

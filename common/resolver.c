@@ -1405,8 +1405,8 @@ static int escalated_captured(PGconn *c, const row *w)
 {
     if (w->queried || strcmp(w->op, "auth_capture") != 0)
         return 0;
-    const char *p[] = {w->id, CAPTURED_ESCALATION, "ccCaptureReply says 100 (captured)",
-                       "captured without the amount captured"};
+    const char *p[] = {w->id, CAPTURED_ESCALATION, PL_CYBERSOURCE_REFUSED_CAPTURED,
+                       PL_CYBERSOURCE_REFUSED_CAPTURED_NO_AMOUNT};
     PGresult *res = exec(c,
                          "SELECT 1 FROM required_response WHERE id = $1::bigint AND (captured OR "
                          "strpos(coalesce(last_query_result, ''), $2) > 0 OR "

@@ -411,8 +411,11 @@ int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_
     const pl_request *r = &job->req;
     const char *status = pl_json_str(reply, "status");
     /* Prepared and sent by this spec as a card authorization reversal: not a replay (no
-     * spec_data), nor a stored value void. */
-    if (!d || !job->svc || stored_value(job) || job->call.op != PL_OP_AUTH_REVERSAL || !status)
+     * spec_data), nor a stored value void; approved, and not CyberSource's timeout reversal
+     * (pl_reversal_rest_for says none then too: tested first here, before the reply's amount is
+     * read, for every answer). */
+    if (!d || !job->svc || stored_value(job) || job->call.op != PL_OP_AUTH_REVERSAL || !status ||
+        strcmp(status, "approved") != 0 || d->timeout_of[0])
         return 0;
     const char *approved = pl_json_str(reply, "amount_approved");
     int64_t reversed = job->call.amount; /* none said: what was sent */
