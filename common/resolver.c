@@ -830,6 +830,11 @@ typedef struct row {
                                  logged by apply_as only once the outcome committed */
     pl_reversal_rest_request rest; /* its rest (rest.of cleared: the log reads none of it) */
     char rest_auth[65];            /* the authorization the log names */
+    /* store_followups: the reversal of an auth or deposit row stored to go with its final reply
+     * ("" none), and the authorization it names, logged by apply_as once the outcome committed
+     * (written before, a commit that failed left a line naming a reversal never stored). */
+    char rev_stored[51];
+    char rev_auth[65];
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -1793,11 +1798,12 @@ static int store_followups(pl_resolver *r, PGconn *c, row *w, const pl_resolve_o
     const char *p[] = {w->rid, topic, w->key, payload};
     PGresult *res = exec(c, sql, 4, p);
     rc = ok(res) && PQcmdTuples(res)[0] == '1' ? 0 : PL_ERR_DB;
-    if (rc != 0)
+    if (rc != 0) {
         apply_error(r, w, "storing the reversal to publish", c);
-    else
-        PL_INFO(w->rid, "reversal %s of authorization %s to be published with the final reply", rev,
-                auth[0] ? auth : o->transaction_id);
+    } else {
+        copy(w->rev_stored, sizeof w->rev_stored, rev);
+        copy(w->rev_auth, sizeof w->rev_auth, auth[0] ? auth : o->transaction_id);
+    }
     PQclear(res);
     free(payload);
     return rc;
@@ -1823,6 +1829,7 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
         .message = message && *message ? message : pl_status_message_for(o->status, w->protocol)};
     r->last_error[0] = '\0';
     w->rest_k = 0;
+    w->rev_stored[0] = '\0';
     char *reply = pl_reply_resolve(w->reply, &rs);
     if (!reply) {
         PL_ERROR(w->rid, "resolver: the final reply cannot be made from the stored one");
@@ -1933,9 +1940,14 @@ static int apply_as(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome 
          * (an operator among them) must hear so. */
         if (commit(c)) {
             rc = 1;
-            /* store_rest's word on the rest, now that what it says is stored. */
+            /* store_rest's word on the rest and store_followups' on the reversal, now that
+             * what they say is stored. */
             if (w->rest_k != 0)
                 pl_reversal_rest_log(w->rid, w->rest_auth, w->rest_k, &w->rest);
+            if (w->rev_stored[0])
+                PL_INFO(w->rid,
+                        "reversal %s of authorization %s to be published with the final reply",
+                        w->rev_stored, w->rev_auth);
         } else {
             apply_error(r, w, "committing the outcome", c);
             simple(c, "ROLLBACK");

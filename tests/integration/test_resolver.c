@@ -1104,6 +1104,75 @@ static void test_reject_deactivates_as_the_table_says(void **state)
     pub_free(&pub);
 }
 
+/* The resolver's line naming the reversal it stored to go with an auth row's final reply is
+ * written only once the outcome committed. Before, it was written when the follow-up was stored,
+ * so a commit that failed (here a deferred constraint trigger refusing it) left a line naming a
+ * reversal that was never stored, nor ever published. */
+static void test_reversal_line_after_commit(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+    trow t = mkrow("auth", "CYB", "auth", "67.00", "escalated");
+    pl_resolve_outcome o = {.status = PL_ST_REJECTED};
+    snprintf(o.transaction_id, sizeof o.transaction_id, "7419661750346782304097");
+    char fn[96], fdef[300], tdef[400], tdrop[200], fdrop[160];
+    snprintf(fn, sizeof fn, "it_refuse_commit_%s", g_prefix);
+    for (char *q = fn; *q; q++)
+        if (*q == '-' || *q == '.')
+            *q = '_';
+    snprintf(fdef, sizeof fdef,
+             "CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS "
+             "$f$BEGIN RAISE EXCEPTION 'commit refused by the test'; END$f$",
+             fn);
+    snprintf(tdef, sizeof tdef,
+             "CREATE CONSTRAINT TRIGGER %s AFTER UPDATE ON cc_auth_trans "
+             "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+             "WHEN (NEW.request_id = '%s') EXECUTE FUNCTION %s()",
+             fn, t.rid, fn);
+    snprintf(tdrop, sizeof tdrop, "DROP TRIGGER IF EXISTS %s ON cc_auth_trans", fn);
+    snprintf(fdrop, sizeof fdrop, "DROP FUNCTION IF EXISTS %s()", fn);
+    run(fdef, 0, NULL);
+    run(tdef, 0, NULL);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    pl_log_set_level(PL_LOG_INFO);
+    pl_log_init("it_test_resolver", log);
+    int rc = pl_resolver_operator(r, t.id, &o, "erin", NULL, msg, sizeof msg);
+    pl_log_init("it_test_resolver", NULL);
+    run(tdrop, 0, NULL);
+    run(fdrop, 0, NULL);
+    assert_true(rc < 0);
+    assert_value(AUTH_STATUS, t.rid, "unknown");
+    assert_int_equal(pub.calls, 0);
+    char text[8192];
+    size_t n = (rewind(log), fread(text, 1, sizeof text - 1, log));
+    text[n] = '\0';
+    assert_null(strstr(text, "to be published with the final reply"));
+    assert_non_null(strstr(text, "committing the outcome"));
+
+    /* The same outcome, the commit allowed: stored, published, and its line written. */
+    rewind(log);
+    assert_int_equal(ftruncate(fileno(log), 0), 0);
+    pl_log_init("it_test_resolver", log);
+    rc = pl_resolver_operator(r, t.id, &o, "erin", NULL, msg, sizeof msg);
+    pl_log_init("it_test_resolver", NULL);
+    assert_int_equal(rc, 0);
+    assert_value(AUTH_STATUS, t.rid, "rejected");
+    pl_log_set_level(PL_LOG_WARN);
+    n = (rewind(log), fread(text, 1, sizeof text - 1, log));
+    text[n] = '\0';
+    char want[160];
+    snprintf(want, sizeof want, "reversal %s.rev of authorization", t.rid);
+    assert_non_null(strstr(text, want));
+    assert_non_null(strstr(text, "to be published with the final reply"));
+    fclose(log);
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
 /* A CyberSource soft decline (200, 230, 520: the issuer approved, CyberSource declined) found
  * for an unknown authorization holds the cardholder's funds: its reversal goes with the final
  * reply, as a reject's does (Send reversal is on for CYB). Any other decline holds nothing. */
@@ -3145,6 +3214,7 @@ int main(void)
         cmocka_unit_test_teardown(test_operator_approves_auth, test_teardown),
         cmocka_unit_test_teardown(test_operator_declines_and_errors, test_teardown),
         cmocka_unit_test_teardown(test_reject_deactivates_as_the_table_says, test_teardown),
+        cmocka_unit_test_teardown(test_reversal_line_after_commit, test_teardown),
         cmocka_unit_test_teardown(test_soft_decline_reversed, test_teardown),
         cmocka_unit_test_teardown(test_operator_reject_of_partial_approval, test_teardown),
         cmocka_unit_test_teardown(test_operator_approves_deposit, test_teardown),
