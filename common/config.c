@@ -283,6 +283,8 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       &c->fetch_min_bytes, errstr, errstr_size)) ||
         (rc = env_int("PAYLINK_SLOT_WAIT_RECORD_MS", 1000, 0, 600000, &c->slot_wait_record_ms,
                       errstr, errstr_size)) ||
+        (rc = env_int("PAYLINK_SLOT_WAIT_MAX_MS", 10000, 0, 600000, &c->slot_wait_max_ms, errstr,
+                      errstr_size)) ||
         (rc = env_int("PAYLINK_DRAIN_TIMEOUT_MS", 30000, 0, 600000, &c->drain_timeout_ms, errstr,
                       errstr_size)) ||
         (rc = env_int("PAYLINK_KAFKA_STALL_MS", 120000, 0, 3600000, &c->fetch_stall_ms, errstr,

@@ -33,6 +33,13 @@
  *                                     slot sooner is recorded already marked sent, in one
  *                                     statement. 0: recorded at once (a backlog is visible
  *                                     immediately, for two statements more per request)
+ *   PAYLINK_SLOT_WAIT_MAX_MS          how long requests may wait for a bureau slot while the
+ *                                     bureau answers none of its calls, default 10000: then
+ *                                     the bureau is stalled, the requests waiting for its slots
+ *                                     are answered `error` without being sent, and so is every
+ *                                     new one that finds its slots all taken, until one of its
+ *                                     calls gets an answer (engine.c, slot_stall). 0: they wait
+ *                                     for ever
  *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work,
  *                                     default 30000
  *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
@@ -92,6 +99,7 @@ typedef struct pl_config {
      * 2 still run: they compare version 1 only). */
     int fingerprint_version;
     int slot_wait_record_ms;
+    int slot_wait_max_ms; /* PAYLINK_SLOT_WAIT_MAX_MS; 0: no bound */
     int refresh_s;
     unsigned char hash_key[128];
     size_t hash_key_len;

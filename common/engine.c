@@ -123,6 +123,9 @@ struct job {
     bool reply_dropped;    /* its reply was refused for good: a dead-letter copy went instead */
     bool slot_held;        /* holds one of its bureau's concurrency slots */
     bool in_queue;         /* in its bureau's slot queue */
+    /* When it began to wait for a slot (slot_enqueue): kept while record_overdue records it (it
+     * still has none), 0 once it takes one. What slot_check_stalls judges its bureau by. */
+    double t_queued;
     /* JS_QUEUED with no row yet: recorded already marked sent when a slot frees, or as
      * 'received' once it has waited PAYLINK_SLOT_WAIT_RECORD_MS (record_overdue) */
     bool unrecorded;
@@ -177,6 +180,16 @@ typedef struct slot {
     char code[9];
     int active;
     job *qhead, *qtail;
+    /* The breaker on the queue (slot_check_stalls). answered_at: when a call of the bureau last
+     * got an answer its adapter read, kept only while some queue waits (slot_answered). While
+     * `stalled`, a request that finds the slots all taken is answered at once, not queued;
+     * busy_since is since when none was to be had, refused how many were answered so since. */
+    double answered_at;
+    bool stalled;
+    double busy_since;
+    uint64_t refused;
+    pl_counter *m_refused; /* paylink_slot_wait_refused_total{bureau} */
+    pl_gauge *m_stalled;   /* paylink_bureau_stalled{bureau} */
 } slot;
 
 typedef struct retry {
@@ -229,6 +242,8 @@ struct pl_engine {
     job *live;
     size_t n_live;
     size_t n_unrecorded;  /* JS_QUEUED jobs without a row (job.unrecorded) */
+    size_t n_queued;      /* jobs in the slot queues, all bureaus together */
+    size_t n_stalled;     /* bureaus stalled (slot.stalled) */
     double overdue_check; /* when record_overdue looks again */
     double overdue_sweep; /* when sweep_overdue looks again */
     size_t n_overdue;     /* what it found last time */
@@ -353,6 +368,7 @@ static void slot_unqueue(pl_engine *e, job *j)
             s->qhead = q->qnext;
         if (s->qtail == q)
             s->qtail = prev;
+        e->n_queued--;
         break;
     }
     j->qnext = NULL;
@@ -1750,6 +1766,17 @@ static slot *slot_for(pl_engine *e, const char *code)
         return &e->slots[MAX_SERVICES - 1];
     slot *s = &e->slots[e->nslots++];
     copy_str(s->code, sizeof s->code, code);
+    char labels[32];
+    snprintf(labels, sizeof labels, "bureau=%s", s->code);
+    s->m_refused = pl_metrics_counter(
+        e->metrics, "paylink_slot_wait_refused_total",
+        "Requests answered error without being sent: their bureau stalled, no slot free and no "
+        "call answered for PAYLINK_SLOT_WAIT_MAX_MS.",
+        labels);
+    s->m_stalled = pl_metrics_gauge(e->metrics, "paylink_bureau_stalled",
+                                    "1 while the bureau is stalled (PAYLINK_SLOT_WAIT_MAX_MS): a "
+                                    "request that finds its slots all taken is answered error.",
+                                    labels);
     return s;
 }
 
@@ -1865,6 +1892,9 @@ static void slot_enqueue(slot *s, job *j)
     j->state = JS_QUEUED;
     j->qnext = NULL;
     j->in_queue = true;
+    if (!j->t_queued)
+        j->t_queued = now_s();
+    j->pub.eng->n_queued++;
     if (s->qtail)
         s->qtail->qnext = j;
     else
@@ -1905,9 +1935,46 @@ static int slot_cap(const job *j)
 }
 
 /*
+ * Answers a request of stalled bureau s (slot_stall) that has no slot: a final `error`, nothing
+ * sent, by the way every request that never left is answered (finish_error's: its row, written
+ * before it queued, settled by pl_final; vendor_response the bureau's outage code, 150 for
+ * CyberSource and SU otherwise, and what the spec adds for an unreachable bureau), with words
+ * of its own. A request_id has one answer: sent again under the same one, it is replayed.
+ */
+static void slot_refuse(job *j, slot *s, double now)
+{
+    pl_engine *e = j->pub.eng;
+    double secs = now > s->busy_since ? now - s->busy_since : 0.0;
+    pl_reply *r = job_reply_clear(j);
+    r->status = PL_ST_ERROR;
+    copy_str(r->vendor_response, sizeof r->vendor_response, unavailable_code(j->pub.svc));
+    if (e->spec->unreachable)
+        e->spec->unreachable(&j->pub);
+    char calls[64];
+    if (s->active == 1)
+        snprintf(calls, sizeof calls, "its call in flight has not answered");
+    else
+        snprintf(calls, sizeof calls, "its %d calls in flight have not answered", s->active);
+    snprintf(r->message, sizeof r->message,
+             "Not sent: bureau %s has had no free connection slot for %.0f s (%s); send it again "
+             "under a new request_id.",
+             s->code, secs, calls);
+    char why[160];
+    snprintf(why, sizeof why,
+             "not sent: bureau %s stalled, no free connection slot for %.0f s "
+             "(PAYLINK_SLOT_WAIT_MAX_MS)",
+             s->code, secs);
+    PL_INFO(j->pub.req.request_id, "%s", why);
+    s->refused++;
+    pl_counter_add(s->m_refused, 1);
+    finish_final(j, why);
+}
+
+/*
  * Takes one of the bureau's concurrency slots (auth_service.max_concurrent) and marks the
  * request sent, or queues it with its row still 'received': a request waiting for a slot has
- * not left, so a drain or a crash leaves it re-sendable, not unknown.
+ * not left, so a drain or a crash leaves it re-sendable, not unknown. While the bureau is
+ * stalled (slot_stall) a request that finds no slot is answered at once instead.
  */
 static void slot_take(job *j)
 {
@@ -1930,11 +1997,15 @@ static void slot_take(job *j)
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
         job_msg_drop(j);
-        slot_enqueue(s, j);
+        if (s->stalled)
+            slot_refuse(j, s, now_s());
+        else
+            slot_enqueue(s, j);
         return;
     }
     s->active++;
     j->slot_held = true;
+    j->t_queued = 0;
     mark_sent(j);
 }
 
@@ -1960,18 +2031,27 @@ static void abandon_queued(pl_engine *e)
 static bool send_unrecorded(job *j);
 static void start_record(job *j);
 
+/* Takes the first request waiting for slot s out of its queue. */
+static job *slot_pop(pl_engine *e, slot *s)
+{
+    job *n = s->qhead;
+    s->qhead = n->qnext;
+    if (!s->qhead)
+        s->qtail = NULL;
+    n->qnext = NULL;
+    n->in_queue = false;
+    e->n_queued--;
+    return n;
+}
+
 /* Lets the requests waiting for slot s go while it has room. */
 static void slot_start_queued(pl_engine *e, slot *s)
 {
     /* Stopping, or a stop asked (stop_asked): a waiting request is not started now
      * (abandon_queued gives it up). */
     while (!stop_asked(e) && s->qhead && s->active < slot_cap(s->qhead)) {
-        job *n = s->qhead;
-        s->qhead = n->qnext;
-        if (!s->qhead)
-            s->qtail = NULL;
-        n->qnext = NULL;
-        n->in_queue = false;
+        job *n = slot_pop(e, s);
+        n->t_queued = 0;
         if (n->leaving) {
             /* Of a partition being left (leave_partitions gives these up first; this one only if
              * it could not): not sent from here. */
@@ -2009,6 +2089,117 @@ static void slot_release(job *j)
     slot *s = slot_for(e, j->pub.svc->code);
     s->active--;
     slot_start_queued(e, s);
+}
+
+/*
+ * The breaker on a bureau's slot queue. A request waits for a slot of its bureau; when one of
+ * the bureau's calls hangs (the External Payment Service answering nothing until each call's
+ * 50 s answer wait), the requests waiting behind its calls count among the worker's requests in
+ * flight (PAYLINK_MAX_IN_FLIGHT) and soon are all of them: every other bureau's requests of the
+ * worker (paylink-auth calls CyberSource and the External Payment Service) then waited in the
+ * backlog behind them, and one bureau's outage was the worker's, for as long as it lasted.
+ *
+ * So when the first request in a bureau's queue has waited PAYLINK_SLOT_WAIT_MAX_MS and none of
+ * the bureau's calls has had an answer meanwhile (a call that ends in a time-out or a failed
+ * connection frees its slot without one: a hung bureau whose calls time out one after another
+ * is still hung), the bureau is stalled: the requests in its queue are answered `error` at once,
+ * nothing sent (slot_refuse; one not recorded yet is recorded first, as record_overdue does, and
+ * answered when it reaches its slot again, so that its answer is in its row like any other's),
+ * and until one of its calls gets an answer (slot_answered), a new request that finds its slots
+ * all taken is answered so too instead of queued. A request that finds a slot free still takes
+ * it. A hung bureau so costs the others PAYLINK_SLOT_WAIT_MAX_MS once, not its whole outage;
+ * a slow bureau that still answers keeps its queue, as before. Requests of a partition being
+ * left are given up for its next owner (job_leave), and nothing is judged while a stop is asked:
+ * abandon_queued leaves the queue for redelivery, as before.
+ */
+static void slot_stall(pl_engine *e, slot *s, double since, double now)
+{
+    bool was = s->stalled;
+    if (!was) {
+        s->stalled = true;
+        s->busy_since = since;
+        s->refused = 0;
+        e->n_stalled++;
+        pl_gauge_set(s->m_stalled, 1);
+    }
+    size_t refused = 0, recording = 0;
+    while (s->qhead) {
+        job *n = slot_pop(e, s);
+        if (n->leaving) {
+            job_leave(n);
+            continue;
+        }
+        if (n->unrecorded) {
+            /* Answered on its row, like every request (a redelivery then replays the answer):
+             * recorded now, and refused at its slot (slot_take) unless one is free by then. */
+            n->unrecorded = false;
+            e->n_unrecorded--;
+            n->t_queued = 0;
+            recording++;
+            start_record(n);
+            continue;
+        }
+        slot_refuse(n, s, now);
+        refused++;
+    }
+    if (!was)
+        PL_WARN(NULL,
+                "bureau %s stalled: no free connection slot for %.0f s and none of its %d call(s) "
+                "in flight answered (PAYLINK_SLOT_WAIT_MAX_MS): %zu request(s) waiting for a slot "
+                "answered error, not sent (%zu more once recorded); until it answers, a request "
+                "for it that finds no free slot is answered so",
+                s->code, now - since, s->active, refused, recording);
+}
+
+/*
+ * Once a loop turn, and only while some request waits for a slot: stalls each bureau whose
+ * first waiting request has waited PAYLINK_SLOT_WAIT_MAX_MS with no answer from the bureau
+ * meanwhile (slot_stall). The first has waited longest: the queue is in the order requests came
+ * to it, bar one recorded by record_overdue meanwhile, which comes back behind, keeping when it
+ * began to wait (so it may wait up to PAYLINK_SLOT_WAIT_RECORD_MS longer).
+ */
+static void slot_check_stalls(pl_engine *e, double now)
+{
+    if (e->n_queued == 0 || e->cfg.slot_wait_max_ms <= 0 || stop_asked(e))
+        return;
+    double wait_s = e->cfg.slot_wait_max_ms / 1000.0;
+    for (size_t i = 0; i < e->nslots; i++) {
+        slot *s = &e->slots[i];
+        if (!s->qhead)
+            continue;
+        double since = s->qhead->t_queued > s->answered_at ? s->qhead->t_queued : s->answered_at;
+        if (now - since < wait_s)
+            continue;
+        if (s->active < slot_cap(s->qhead)) {
+            /* A slot to be had (a cap raised: refresh_take lets them go at once): not stalled. */
+            slot_start_queued(e, s);
+            continue;
+        }
+        slot_stall(e, s, since, now);
+    }
+}
+
+/*
+ * A call of job j's bureau got an answer its adapter read: the bureau answers. Kept (when some
+ * request waits for a slot: otherwise nothing reads it, and the loop's common path pays
+ * nothing), and the bureau's stall, if any, is over.
+ */
+static void slot_answered(job *j)
+{
+    pl_engine *e = j->pub.eng;
+    if (e->n_queued == 0 && e->n_stalled == 0)
+        return;
+    slot *s = slot_for(e, j->pub.svc->code);
+    s->answered_at = now_s();
+    if (!s->stalled)
+        return;
+    s->stalled = false;
+    e->n_stalled--;
+    pl_gauge_set(s->m_stalled, 0);
+    PL_WARN(NULL,
+            "bureau %s answers again: no longer stalled after %.0f s without a free connection "
+            "slot; %" PRIu64 " request(s) were answered error, not sent, meanwhile",
+            s->code, s->answered_at - s->busy_since, s->refused);
 }
 
 /* The answer wait of one call: Response time, × Response check frequency for the External
@@ -2290,6 +2481,7 @@ static void on_tokenized(void *arg, const pl_http_response *r)
         finish_error(j, detail, false);
         return;
     }
+    slot_answered(j);
     if (strcmp(j->pub.res->decision, "ACCEPT") != 0 || !j->pub.res->token[0]) {
         /* The bureau refused the card: the request's answer, nothing charged. */
         pl_reply *rep = job_reply_clear(j);
@@ -2481,6 +2673,7 @@ static void on_http(void *arg, const pl_http_response *r)
                           j->pub.res->capture_approved);
         return;
     }
+    slot_answered(j); /* (before a next call or the release lets a waiting request go) */
     if (j->pub.res->outcome_unknown) {
         /* An answer that cannot say whether the bureau acted (bureau.h): as unreadable. */
         slot_release(j);
@@ -2803,6 +2996,7 @@ static void record_overdue(pl_engine *e)
                 s->qtail = prev;
             q->qnext = NULL;
             q->in_queue = false;
+            e->n_queued--;
             q->unrecorded = false;
             e->n_unrecorded--;
             start_record(q);
@@ -3332,8 +3526,9 @@ static bool record_sent(job *j)
     slot *s = slot_for(e, j->pub.svc->code);
     bool full = s->active >= slot_cap(j);
     /* With the slots all taken and no wait allowed, it waits recorded, as 'received', and its
-     * call is decided once, when it gets one: nothing to prepare now. */
-    if (full && e->cfg.slot_wait_record_ms <= 0)
+     * call is decided once, when it gets one: nothing to prepare now. Its bureau stalled, it is
+     * recorded and answered at its slot (slot_take), never queued. */
+    if (full && (e->cfg.slot_wait_record_ms <= 0 || s->stalled))
         return false;
     char err[256];
     if (prepare_call(j, NULL, err, sizeof err) != 0 || needs_tokenizing(j))
@@ -4010,6 +4205,7 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     run_timers(e);
     record_overdue(e);
     double now = now_s();
+    slot_check_stalls(e, now);
     sweep_overdue(e, now);
     pl_gauge_set(e->m_config_age, now - e->config_at);
     if (g_dump) {
@@ -4391,6 +4587,13 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     e->services = pl_services_load_conninfo(c->db, err, errsz);
     if (!e->services)
         return PL_ERR_DB;
+    /* The slots of the bureaus this worker calls, with their series (slot_for) from the start,
+     * at 0 (a bureau added later gets its own at its first request). */
+    for (size_t i = 0; i < pl_services_count(e->services); i++) {
+        const pl_service *b = pl_services_at(e->services, i);
+        if (protocol_ok(e->spec, b->protocol))
+            slot_for(e, b->code);
+    }
     e->config_at = now_s();
     if (!(e->http = pl_http_new(c->ca_file[0] ? c->ca_file : NULL, 1024 * 1024, err, errsz)))
         return PL_ERR_HTTP;

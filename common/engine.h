@@ -24,6 +24,9 @@
  *                          and a `timeout` reply
  *     new or "received"  → prepare → wait for a bureau slot (still "received") → mark sent
  *                          (durably, just before the bytes leave) → bureau call
+ *                          no slot while the bureau is stalled (PAYLINK_SLOT_WAIT_MAX_MS with
+ *                          requests waiting and none of its calls answered) → final `error`
+ *                          150 (SU for stored value), nothing sent
  *   answer → spec->map → spec->next_call asks for another call on the same job? → mark sent
  *            again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
  *            PL_ENGINE_MAX_CALLS calls; the row stays "sent" throughout)

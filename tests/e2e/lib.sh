@@ -641,7 +641,10 @@ pl_replica_stop() {
 }
 
 # pl_one_cyb_slot [NAME=VALUE ...]: one bureau slot for CYB (auth_service.max_concurrent 1) and
-# a 60 s response time, paylink-auth restarted with the given environment; the settings, the
+# a 60 s response time, paylink-auth restarted with the given environment (and requests let
+# wait for the slot however long a held call answers nothing, PAYLINK_SLOT_WAIT_MAX_MS=0, unless
+# the environment given says otherwise: a test holding the call decides when it answers); the
+# settings, the
 # simulator's latency and a plain paylink-auth come back when the test ends. paylink-deposit and
 # -reversal call CYB too and may have read the 60 s in a configuration refresh meanwhile: they
 # are restarted as well, so that the next test in this environment never meets it (a deposit
@@ -653,7 +656,7 @@ pl_one_cyb_slot() {
     pl_on_exit "pl_sql \"UPDATE auth_service SET max_concurrent = ${cap%,*}, response_time_ms = ${cap#*,} WHERE service_bureau = 'CYB'\" >/dev/null; for w in auth deposit reversal; do pl_worker_stop \$w; pl_worker_start \$w; done"
     pl_sql "UPDATE auth_service SET max_concurrent = 1, response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
     pl_worker_stop auth
-    pl_worker_start auth "$@"
+    pl_worker_start auth PAYLINK_SLOT_WAIT_MAX_MS=0 "$@"
 }
 
 # pl_warm_auth ID: one authorization ID answered (approved), so that paylink-auth's connection to

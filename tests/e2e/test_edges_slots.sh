@@ -12,6 +12,9 @@ run=$(pl_uid)
 # A long response time and bureau delay: the moment with one request at the bureau and three
 # waiting lasts, however slow the machine.
 cap=$(pl_sql "SELECT response_time_ms FROM auth_service WHERE service_bureau = 'CYB'")
+# (Every start of paylink-auth here lets requests wait for the slot however long its call is
+# held, PAYLINK_SLOT_WAIT_MAX_MS=0, as pl_one_cyb_slot does: a held call answers nothing, and a
+# loaded box could otherwise reach the bound first. test_edges_bureau_stall tests the bound.)
 pl_one_cyb_slot
 
 # sent|received of this run's requests named PREFIX<n>-<run>.
@@ -52,7 +55,7 @@ pl_sim_latency 0
 # Back to the demo's response time: the request left at the bureau is presumed abandoned that
 # long (+ 10 s) after it was marked sent.
 pl_sql "UPDATE auth_service SET response_time_ms = $cap WHERE service_bureau = 'CYB'" >/dev/null
-pl_worker_start auth
+pl_worker_start auth PAYLINK_SLOT_WAIT_MAX_MS=0
 
 approved=0 timeouts=0
 for id in "${ids[@]}"; do
@@ -81,7 +84,7 @@ pass "requests waiting for a bureau slot stay re-sendable"
 # alone once ran out while a loaded box was still getting to the stop.)
 pl_sql "UPDATE auth_service SET response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
 pl_worker_stop auth
-pl_worker_start auth PAYLINK_DRAIN_TIMEOUT_MS=30000
+pl_worker_start auth PAYLINK_SLOT_WAIT_MAX_MS=0 PAYLINK_DRAIN_TIMEOUT_MS=30000
 pl_sim_latency 10000
 send_four stop 5
 pl_sim_pause
@@ -108,7 +111,7 @@ assert_contains "$(cat "$PAYLINK_LOG_DIR/paylink-auth.log")" "3 request(s) waiti
     "the stop says so"
 pl_sim_latency 0
 pl_sql "UPDATE auth_service SET response_time_ms = $cap WHERE service_bureau = 'CYB'" >/dev/null
-pl_worker_start auth
+pl_worker_start auth PAYLINK_SLOT_WAIT_MAX_MS=0
 pl_expect_approved_once 90 "${ids[@]}"
 pass "a graceful stop leaves requests waiting for a bureau slot to be redelivered"
 
@@ -119,7 +122,7 @@ pass "a graceful stop leaves requests waiting for a bureau slot to be redelivere
 # the bureau 2 s a call, one call at a time in each process.
 pl_sql "UPDATE auth_service SET response_time_ms = 60000 WHERE service_bureau = 'CYB'" >/dev/null
 pl_worker_stop auth
-pl_worker_start auth
+pl_worker_start auth PAYLINK_SLOT_WAIT_MAX_MS=0
 pl_sim_latency 2000
 n=24
 ids=()
@@ -178,7 +181,7 @@ pass "a revoked partition's requests waiting for a bureau slot go to its next ow
 # once it has it), so without the new cap nothing could move: once the worker has read the cap
 # of 4 (a configuration refresh a second here), none of the four is left 'received'.
 pl_worker_stop auth
-pl_worker_start auth PAYLINK_CONFIG_REFRESH_S=1
+pl_worker_start auth PAYLINK_SLOT_WAIT_MAX_MS=0 PAYLINK_CONFIG_REFRESH_S=1
 pl_warm_auth "warm-raise-$run"
 pl_sim_latency 10000
 send_four raise 8

@@ -46,6 +46,7 @@ static const char *const all_vars[] = {
     "PAYLINK_KAFKA_FETCH_WAIT_MS",
     "PAYLINK_KAFKA_FETCH_MIN_BYTES",
     "PAYLINK_SLOT_WAIT_RECORD_MS",
+    "PAYLINK_SLOT_WAIT_MAX_MS",
 };
 
 #define KEY16 "0123456789abcdef"
@@ -151,6 +152,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.fetch_wait_ms, 500);
     assert_int_equal(c.fetch_min_bytes, 1);
     assert_int_equal(c.slot_wait_record_ms, 1000);
+    assert_int_equal(c.slot_wait_max_ms, 10000);
     assert_int_equal(c.drain_timeout_ms, 30000);
     assert_int_equal(c.fetch_stall_ms, 120000);
     assert_int_equal(c.fingerprint_version, 2);
@@ -186,6 +188,7 @@ static void test_overrides(void **state)
     setenv("PAYLINK_KAFKA_FETCH_WAIT_MS", "20", 1);
     setenv("PAYLINK_KAFKA_FETCH_MIN_BYTES", "65536", 1);
     setenv("PAYLINK_SLOT_WAIT_RECORD_MS", "0", 1);
+    setenv("PAYLINK_SLOT_WAIT_MAX_MS", "0", 1);
     setenv("PAYLINK_DRAIN_TIMEOUT_MS", "0", 1);
     setenv("PAYLINK_KAFKA_STALL_MS", "0", 1);
     setenv("PAYLINK_FINGERPRINT_VERSION", "1", 1);
@@ -206,6 +209,7 @@ static void test_overrides(void **state)
     assert_int_equal(c.fetch_wait_ms, 20);
     assert_int_equal(c.fetch_min_bytes, 65536);
     assert_int_equal(c.slot_wait_record_ms, 0);
+    assert_int_equal(c.slot_wait_max_ms, 0);
     assert_int_equal(c.drain_timeout_ms, 0);
     assert_int_equal(c.fetch_stall_ms, 0);
     assert_int_equal(c.fingerprint_version, 1);
@@ -231,6 +235,8 @@ static void test_bad_integers(void **state)
         {"PAYLINK_KAFKA_FETCH_MIN_BYTES", "1048577"},
         {"PAYLINK_SLOT_WAIT_RECORD_MS", "-1"},
         {"PAYLINK_SLOT_WAIT_RECORD_MS", "600001"},
+        {"PAYLINK_SLOT_WAIT_MAX_MS", "-1"},
+        {"PAYLINK_SLOT_WAIT_MAX_MS", "600001"},
         {"PAYLINK_MAX_IN_FLIGHT", "100001"},
         {"PAYLINK_MAX_IN_FLIGHT", "99999999999999999999"},
         {"PAYLINK_KAFKA_SESSION_TIMEOUT_MS", "999"},

@@ -27,7 +27,7 @@
  * writes: there is no database here) and handed to pl_db otherwise, as in the workers. The
  * engine's source below calls this in place of pl_db_submit.
  */
-#define CAUGHT_MAX 4
+#define CAUGHT_MAX 8
 static bool g_catch;
 static pl_db_unit *g_caught[CAUGHT_MAX];
 static int g_ncaught;
@@ -1861,6 +1861,291 @@ static void test_overdue_requests_are_reported_once(void **state)
     free(e);
 }
 
+/* The record and store of the spec below: one statement each, caught. */
+static int st_record(pl_job *job, pl_db_unit *u)
+{
+    const char *p[] = {job->req.request_id};
+    return pl_db_unit_add(u, "st_record", 1, p);
+}
+
+static int st_store(pl_job *job, pl_db_unit *u)
+{
+    const char *p[] = {job->req.request_id};
+    return pl_db_unit_add(u, "st_store", 1, p);
+}
+
+/* Caught unit i: its first statement is `stmt`, for request `rid`. */
+static void caught_is(int i, const char *stmt, const char *rid)
+{
+    assert_true(i < g_ncaught);
+    assert_string_equal(pl_db_unit_stmt(g_caught[i], 0), stmt);
+    assert_string_equal(pl_db_unit_param(g_caught[i], 0, 0), rid);
+}
+
+/* Frees the units caught so far. */
+static void caught_free(void)
+{
+    for (int i = 0; i < g_ncaught; i++)
+        pl_db_unit_free(g_caught[i]);
+    g_ncaught = 0;
+}
+
+/* How many lines of the log file hold `what`. */
+static int log_lines_with(FILE *log, const char *what)
+{
+    char line[2048];
+    int n = 0;
+    rewind(log);
+    while (fgets(line, sizeof line, log))
+        n += strstr(line, what) != NULL;
+    fseek(log, 0, SEEK_END);
+    return n;
+}
+
+/*
+ * One bureau that answers nothing must not hold the worker's other bureaus: the requests
+ * waiting for its slots count among those in flight (PAYLINK_MAX_IN_FLIGHT), and behind them
+ * every other bureau's requests waited in the backlog. When the first request in a bureau's
+ * queue has waited PAYLINK_SLOT_WAIT_MAX_MS and none of the bureau's calls has had an answer
+ * meanwhile, the bureau is stalled (slot_check_stalls, slot_stall): its queue is answered at
+ * once, final `error` with its outage code (SU here, not CyberSource), nothing sent — on the
+ * request's row (pl_final), and one that waited unrecorded is recorded first (its answer is
+ * given on its row when it reaches its slot, as any other's) — a request of a partition being
+ * left is given up for its next owner instead, and a redelivery parked behind a refused request
+ * replays its answer. While it is stalled, a new request that finds a slot free takes it, and
+ * one that finds none is answered so at once (slot_take; record_sent records it first), never
+ * queued. A call that times out does not end the stall; an answer the adapter reads does
+ * (slot_answered), and requests queue again. A bureau whose calls do answer keeps its queue
+ * however long its first request waits (a slow bureau, not a hung one), and nothing is judged
+ * while a stop is asked (abandon_queued leaves the queue for redelivery) or with the bound off
+ * (0). One warning when the bureau stalls, one when it answers again; a counter of the
+ * requests so answered. (Before, the queue waited for as long as the bureau's outage lasted.)
+ */
+static void test_stalled_bureau_answers_its_queue(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    spec.map = two_map;
+    spec.mark_sent = two_mark_sent;
+    spec.record = st_record;
+    spec.store = st_store;
+    spec.prepare = rs_prepare;
+    spec.prepare_alone = counting_prepare_alone;
+    spec.record_sent = rs_record_sent;
+    pl_metrics *m = pl_metrics_new("auth");
+    assert_non_null(m);
+    e->metrics = m;
+    e->cfg.slot_wait_max_ms = 10000;
+    e->cfg.slot_wait_record_ms = 1000;
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    pl_log_init("auth", log);
+    pl_service hung = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1, .secret_ok = true};
+    pl_service other = {.code = "CYB", .protocol = "CYB", .max_concurrent = 1, .secret_ok = true};
+    slot *s = slot_for(e, "RLT"), *o = slot_for(e, "CYB");
+
+    /* RLT: its one slot held by a call that does not answer; behind it, two requests recorded
+     * (the first with a redelivery parked behind it), one not recorded yet, one of a partition
+     * being left. */
+    job *held = first_call_out(e, &hung, "H-0", 0);
+    job *q1 = partition_job(e, "H-1", 0, &hung, true);
+    q1->pub.req.company = 1;
+    snprintf(q1->pub.req.order, sizeof q1->pub.req.order, "O1");
+    admit(e, q1);
+    job *dup = partition_job(e, "H-1", 0, &hung, false);
+    dup->ops = &two_ops;
+    q1->waiters = dup;
+    job *q2 = partition_job(e, "H-2", 1, &hung, true);
+    admit(e, q2);
+    job *q3 = partition_job(e, "H-3", 0, &hung, false);
+    q3->ops = &two_ops;
+    q3->unrecorded = true;
+    e->n_unrecorded++;
+    q3->due = 1e12;
+    slot_enqueue(s, q3);
+    admit(e, q3);
+    job *ql = partition_job(e, "H-4", 2, &hung, true);
+    ql->leaving = true;
+    admit(e, ql);
+    /* CYB: its slot held too, a request waiting, but the bureau answered a second ago. */
+    first_call_out(e, &other, "C-0", 0);
+    job *cq = partition_job(e, "C-1", 0, &other, true);
+    admit(e, cq);
+    double now = now_s();
+    q1->t_queued = now - 11;
+    cq->t_queued = now - 60;
+    o->answered_at = now - 1;
+    assert_int_equal(e->n_queued, 5);
+
+    /* Not yet: the first has waited less than the bound. */
+    slot_check_stalls(e, now - 1.5);
+    assert_false(s->stalled);
+    assert_int_equal(g_ncaught, 0);
+    assert_int_equal(e->n_queued, 5);
+
+    slot_check_stalls(e, now);
+    assert_true(s->stalled);
+    assert_false(o->stalled);
+    assert_int_equal(e->n_stalled, 1);
+    assert_null(s->qhead);
+    assert_null(s->qtail);
+    assert_ptr_equal(o->qhead, cq); /* (the bureau that answers keeps its queue) */
+    assert_int_equal(e->n_queued, 1);
+    assert_int_equal(g_ncaught, 3);
+    caught_is(0, "pl_final", "H-1");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 1), "error");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 2), "SU");
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3),
+                           "not sent: bureau RLT stalled, no free connection slot for 11 s"));
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 4),
+                           "\"Not sent: bureau RLT has had no free connection slot for 11 s (its "
+                           "call in flight has not answered); send it again under a new "
+                           "request_id.\""));
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 4), "\"status\":\"error\""));
+    assert_int_equal(q1->state, JS_STORING);
+    caught_is(1, "pl_final", "H-2");
+    assert_int_equal(q2->state, JS_STORING);
+    caught_is(2, "st_record", "H-3"); /* recorded first */
+    assert_int_equal(q3->state, JS_RECORDING);
+    assert_false(q3->unrecorded);
+    assert_int_equal(e->n_unrecorded, 0);
+    assert_null(hash_find(e, "H-4")); /* left for the partition's next owner */
+    assert_int_equal(held->state, JS_CALLING);
+    assert_true(held->slot_held);
+    assert_int_equal(s->active, 1);
+    assert_int_equal(pl_counter_value(s->m_refused), 2);
+    assert_int_equal(pl_counter_value(o->m_refused), 0);
+    assert_true(pl_gauge_value(s->m_stalled) == 1.0);
+    assert_true(pl_gauge_value(o->m_stalled) == 0.0);
+
+    /* H-1's answer written and published: the redelivery parked behind it is admitted, is
+     * recorded (not queued: its bureau is stalled), finds H-1's row and replays its answer. */
+    pl_db_unit *w = g_caught[0];
+    g_caught[0] = NULL;
+    caught_free();
+    g_result = written_row();
+    on_written(q1, 0, NULL, w);
+    PQclear(g_result);
+    g_result = NULL;
+    pl_db_unit_free(w);
+    assert_int_equal(q1->state, JS_PUBLISHING);
+    char *reply = strdup(q1->pub.reply_json);
+    assert_non_null(reply);
+    q1->pending_dr--; /* its delivery report (on_delivery) */
+    job_done(q1);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "st_record", "H-1");
+    assert_int_equal(dup->state, JS_RECORDING);
+    assert_false(dup->in_queue);
+    w = g_caught[0];
+    g_ncaught = 0;
+    g_result = no_row_written(); /* the row is there */
+    on_recorded(dup, 0, NULL, w);
+    PQclear(g_result);
+    pl_db_unit_free(w);
+    assert_int_equal(g_ncaught, 1);
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 1), "pl_lookup");
+    w = g_caught[0];
+    g_ncaught = 0;
+    g_result = looked_up("error", reply, false);
+    on_recorded(dup, 0, NULL, w);
+    PQclear(g_result);
+    g_result = NULL;
+    pl_db_unit_free(w);
+    free(reply);
+    assert_int_equal(dup->state, JS_PUBLISHING);
+    assert_string_equal(dup->outcome, "replayed");
+    assert_int_equal(g_ncaught, 0);
+
+    /* While it is stalled: the one recorded first reaches its slot and is answered; a new
+     * request finding the slot taken too, at once; one that would be recorded already marked
+     * sent is recorded the usual way (no statement yet, not queued). */
+    slot_take(q3);
+    caught_is(0, "pl_final", "H-3");
+    job *n1 = partition_job(e, "N-1", 0, &hung, false);
+    n1->ops = &two_ops;
+    slot_take(n1);
+    caught_is(1, "pl_final", "N-1");
+    assert_false(n1->in_queue);
+    job *n2 = partition_job(e, "N-2", 0, &hung, false);
+    n2->ops = &two_ops;
+    assert_false(record_sent(n2));
+    assert_false(n2->in_queue);
+    assert_int_equal(g_ncaught, 2);
+    job_abandon(n2);
+    assert_int_equal(pl_counter_value(s->m_refused), 4);
+    caught_free();
+
+    /* The held call times out: its slot is free, the bureau still stalled. A new request takes
+     * the free slot; the next one finds none and is answered. */
+    pl_http_response timeout = {.outcome = PL_HTTP_TIMEOUT, .error = "timed out", .attempts = 1};
+    on_http(held, &timeout);
+    caught_is(0, "pl_unknown", "H-0");
+    assert_int_equal(s->active, 0);
+    assert_true(s->stalled);
+    job *n3 = partition_job(e, "N-3", 0, &hung, false);
+    n3->ops = &two_ops;
+    n3->pub.call.op = PL_OP_SVC_INQUIRY;
+    slot_take(n3);
+    caught_is(1, "two_mark_sent", "N-3");
+    assert_true(n3->slot_held);
+    job *n4 = partition_job(e, "N-4", 0, &hung, false);
+    slot_take(n4);
+    caught_is(2, "pl_final", "N-4");
+    assert_int_equal(pl_counter_value(s->m_refused), 5);
+    caught_free();
+
+    /* Its answer comes: the stall is over, and a request finding the slot taken queues again. */
+    n3->state = JS_CALLING;
+    n3->calls = 1;
+    inquiry_answered(n3);
+    assert_false(s->stalled);
+    assert_int_equal(e->n_stalled, 0);
+    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
+    caught_is(0, "st_store", "N-3");
+    caught_free();
+    s->active = 1; /* another call out */
+    job *n5 = partition_job(e, "N-5", 0, &hung, false);
+    slot_take(n5);
+    assert_ptr_equal(s->qhead, n5);
+    assert_int_equal(g_ncaught, 0);
+
+    /* Waited past the bound, but a stop is asked (abandon_queued's), or the bound is off:
+     * nothing is judged. */
+    n5->t_queued = now - 60;
+    s->answered_at = 0;
+    g_stop = 1;
+    slot_check_stalls(e, now);
+    g_stop = 0;
+    e->cfg.slot_wait_max_ms = 0;
+    slot_check_stalls(e, now);
+    assert_false(s->stalled);
+    assert_ptr_equal(s->qhead, n5);
+    assert_int_equal(g_ncaught, 0);
+
+    /* An operator raised the cap (a configuration refresh, which starts the queue at once:
+     * refresh_take): a request that can have a slot is started, not refused. */
+    e->cfg.slot_wait_max_ms = 10000;
+    hung.max_concurrent = 2;
+    n5->ops = &two_ops;
+    slot_check_stalls(e, now);
+    assert_false(s->stalled);
+    assert_null(s->qhead);
+    assert_int_equal(s->active, 2);
+    caught_is(0, "two_mark_sent", "N-5");
+    caught_free();
+
+    /* One warning each way, whatever was answered in between. */
+    assert_int_equal(log_lines_with(log, "bureau RLT stalled:"), 1);
+    assert_int_equal(log_lines_with(log, "bureau RLT answers again"), 1);
+    assert_int_equal(log_lines_with(log, "bureau CYB"), 0);
+    pl_log_init("auth", NULL);
+    fclose(log);
+    held_engine_free(e);
+    pl_metrics_destroy(m);
+}
+
 /* The authorization a reversal paylink publishes names: a paylink one by request id alone; any
  * other as the contract's manual authorization, with the number (always, "" when unknown), the
  * date of an ISO 8601 time and the amount paylink-reversal requires of one. */
@@ -1921,6 +2206,7 @@ int main(void)
         cmocka_unit_test(test_owner_wait_covers_connection_attempts),
         cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
+        cmocka_unit_test(test_stalled_bureau_answers_its_queue),
         cmocka_unit_test(test_statements_beyond_the_table_refused),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_fingerprint_versions),
