@@ -112,7 +112,8 @@ assert_json .status approved "$r"
 pl_send deposit "$(credit "oc2-$run" 20.01 "$own" "owd-$run")"
 r=$(pl_wait_reply deposit "oc2-$run" 60)
 assert_json .status declined "$r"
-assert_json .message "A credit or refund is only allowed when there is a corresponding settlement transaction referenced." "$r"
+# Siebel message 16 first, unchanged, then why and how much the debit has left to refund.
+assert_json .message "A credit or refund is only allowed when there is a corresponding settlement transaction referenced. Only 20.00 USD of the debit is left to refund now: credit at most that." "$r"
 assert_eq "$(pl_ledger_count "oc2-$run")" 0 "an over-refund is never sent"
 pl_send deposit "$(credit "oc3-$run" 20.00 "$own" "owd-$run")"
 r=$(pl_wait_reply deposit "oc3-$run" 60)

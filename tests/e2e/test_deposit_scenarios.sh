@@ -162,8 +162,8 @@ assert_eq "$(sql "SELECT auth_transaction_id || '|' || auth_number || '|' || amo
 pl_send deposit "$(debit "d6-$run" 10.00 "DF$run" "no-such-auth-$run")"
 r=$(pl_wait_reply deposit "d6-$run" 60)
 assert_json .status declined "$r"
-# Siebel message 15 (issue 6 B.7): no corresponding, unused authorization record.
-assert_json .message "There is no corresponding, unused authorization record. Please authorize for this amount prior to settling." "$r"
+# Siebel message 15 (issue 6 B.7): no corresponding, unused authorization record; then why.
+assert_json .message "There is no corresponding, unused authorization record. Please authorize for this amount prior to settling. auth_ref names no authorization paylink has: send the card or token to authorize anew." "$r"
 assert_eq "$(pl_ledger_count "d6-$run")" 0 "nothing sent to the bureau"
 
 assert_logs_clean

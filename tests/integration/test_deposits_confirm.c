@@ -22,8 +22,9 @@
  * A confirmed follow-on credit is held to its debit likewise: refused while credits of that debit
  * in flight claim so much of it that it does not fit beside them, recorded with a warning (exit
  * 1) when counted for less than its amount; before, both silently, and the same refund could go
- * out twice. One of a debit without an outcome yet is refused too; before, it was recorded,
- * counted for nothing.
+ * out twice. One of a debit without an outcome yet is refused too, and one of a debit held for
+ * review by Decision Manager (it captured nothing); before, both were recorded, counted for
+ * nothing.
  *
  * The rows are the test's own (request ids and orders starting with its prefix), written
  * directly as paylink-deposit leaves them: an authorization, a capture or auth+capture that ended
@@ -709,9 +710,10 @@ static void test_confirm_auth_capture_refused_beside_a_reversal(void **state)
 }
 
 /* Case n's debit "<n>b": `status`, `captured` (NULL: nothing, as a debit confirmed by hand keeps
- * it, or one without an outcome yet), `credited` counted credited on it. One without an outcome
- * (received, sent, unknown) is as paylink-deposit leaves it, answered never; an unknown one opens
- * no required response here, which is what the running system's resolvers read. */
+ * it, or one without an outcome yet, or held for review), `credited` counted credited on it. One
+ * without an outcome (received, sent, unknown) is as paylink-deposit leaves it, answered never; an
+ * unknown one opens no required response here, which is what the running system's resolvers
+ * read. */
 static void seed_debit_status(int n, const char *status, const char *captured, const char *credited)
 {
     const char *p[] = {id(n, "b"), id(n, "o"), status, captured, credited};
@@ -721,7 +723,8 @@ static void seed_debit_status(int n, const char *status, const char *captured, c
         "status, deposit_status, amount_deposited, amount_credited, transaction_id, sent_at, "
         "sent_by, answered_at) VALUES ($1::varchar, repeat('b', 64), 'debit', 'capture', 1, $2, "
         "1, 'CYB', 150.00, 'USD', '7030000000000001234', $3::varchar, CASE $3::varchar "
-        "WHEN 'approved' THEN '*RCVD' WHEN 'received' THEN '' WHEN 'sent' THEN '*SENT' "
+        "WHEN 'approved' THEN '*RCVD' WHEN 'review' THEN '*RCVD' WHEN 'received' THEN '' "
+        "WHEN 'sent' THEN '*SENT' "
         "WHEN 'unknown' THEN '*SENT' ELSE '*CONF' END, $4::numeric, $5::numeric, "
         "'tx-' || $1::varchar, CASE WHEN $3::varchar <> 'received' THEN now() END, "
         "'it-deposit', CASE WHEN $3::varchar NOT IN ('received', 'sent', 'unknown') "
@@ -945,6 +948,39 @@ static void test_confirm_credit_refused_while_its_debit_has_no_outcome(void **st
     }
 }
 
+/*
+ * A follow-on credit of a debit Decision Manager held for review (480) is refused, nothing
+ * written (exit 1): CyberSource runs no capture with an order it holds for review (seed
+ * cybersource-point-to-point.txt, Decision Manager Process; deposits.c says more), and paylink
+ * never records `review` for a debit its answer says was captured, so the debit captured nothing
+ * and the credit refunded nothing of it; nor can that debit be confirmed as captured outside
+ * paylink, or become approved. paylink-deposit declined the credit (capture_not_approved) the
+ * same way. Before, the confirmation was recorded (*CONF), counted for nothing, with a warning
+ * that the debit had nothing captured "in paylink's books". A credit of a declined or failed
+ * debit is still confirmed with a warning (test_confirm_credit_over_what_was_left_warns): such a
+ * debit may have been confirmed by hand, captured outside paylink.
+ */
+static void test_confirm_credit_refused_while_its_debit_is_in_review(void **state)
+{
+    (void)state;
+    int n = ++g_seq;
+    seed_debit_status(n, "review", NULL, "0.00");
+    seed_credit_declined(n, "150.00");
+    ran o;
+    confirm_rid(id(n, "k"), &o);
+    assert_rc(&o, 1);
+    char want[400];
+    snprintf(want, sizeof want,
+             "paylinkctl: %s's debit %s was held for review by Decision Manager (480), and "
+             "CyberSource runs no capture with an order it holds for review: %s captured "
+             "nothing, so %s refunded nothing of it and is not confirmed.",
+             id(n, "k"), id(n, "b"), id(n, "b"), id(n, "k"));
+    assert_has(o.err, want);
+    assert_has(o.err, "do not credit it again");
+    assert_string_equal(o.out, "");
+    assert_string_equal(credit_books(n), "-|0.00|*RCVD|0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -960,6 +996,7 @@ int main(void)
         cmocka_unit_test(test_confirm_credit_refused_beside_credits_in_flight),
         cmocka_unit_test(test_confirm_credit_over_what_was_left_warns),
         cmocka_unit_test(test_confirm_credit_refused_while_its_debit_has_no_outcome),
+        cmocka_unit_test(test_confirm_credit_refused_while_its_debit_is_in_review),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

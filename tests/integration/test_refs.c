@@ -451,6 +451,15 @@ static bool log_says(FILE *f, const char *rid, const char *what)
     return found;
 }
 
+/* The reply message of a deposit refused without a call: the Siebel message n, then why
+ * (pl_deposit_refusal_message). */
+static const char *refusal_text(int n, const char *why)
+{
+    static char text[400];
+    snprintf(text, sizeof text, "%s %s", pl_siebel_message(n), why);
+    return text;
+}
+
 static void release(pl_job *j)
 {
     free(j->spec_data);
@@ -639,13 +648,16 @@ static void test_deposit_refs(void **state)
     assert_string_equal(j.req.card.token, "7030000000000001234");
     release(&j);
 
-    /* An authorization paylink does not know, no card: refused (seed message 15). */
+    /* An authorization paylink does not know, no card: refused (seed message 15, and why). */
     job_init(&j, PL_REQ_DEBIT, "dep3", "A", "10.00", 1000);
     refer(&j, "none", NULL, NULL);
     record(db, &pl_deposit_spec, &j, false, &r);
     assert_int_equal(r.inserted, 1);
     assert_int_equal(r.prepared, 1);
     assert_int_equal(j.reply->status, PL_ST_DECLINED);
+    assert_string_equal(j.reply->message,
+                        refusal_text(15, "auth_ref names no authorization paylink has: send the "
+                                         "card or token to authorize anew."));
     release(&j);
 
     /* A follow-on credit of order A's debit: what it captured less earlier credits remains. */
@@ -661,7 +673,49 @@ static void test_deposit_refs(void **state)
     refer(&j, NULL, NULL, "d1");
     record(db, &pl_deposit_spec, &j, false, &r);
     assert_int_equal(r.prepared, 1); /* exceeds what is refundable */
+    /* The reply says so, and how much the debit has left to refund: before, message 16 alone,
+     * as for a debit not found. */
+    assert_int_equal(j.reply->status, PL_ST_DECLINED);
+    assert_string_equal(j.reply->message,
+                        refusal_text(16, "Only 60.00 USD of the debit is left to refund now: "
+                                         "credit at most that."));
     release(&j);
+
+    /* A debit of its own order that captured nothing (held for review by Decision Manager: no
+     * capture runs with it, README) or has no outcome yet: capture_not_approved, and the reply
+     * tells the two apart. */
+    seed_row("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "status, deposit_status, decision, vendor_response, transaction_id) VALUES ($1, "
+             "repeat('b', 64), 'debit', 'auth_capture', 1, $2, 1, 'CYB', 60.00, 'USD', "
+             "'7030000000000005678', 'review', '*RCVD', 'REVIEW', '480', $3)",
+             "dr1", "A", "tx");
+    seed_row("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
+             "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
+             "status, deposit_status, sent_at, sent_by) VALUES ($1, repeat('b', 64), 'debit', "
+             "'capture', 1, $2, 1, 'CYB', 60.00, 'USD', '7030000000000005678', 'unknown', "
+             "'*SENT', now(), $3)",
+             "du1", "A", "it");
+    static const struct {
+        const char *rid, *capture_rid, *why;
+    } not_approved[] = {
+        {"dep20", "dr1",
+         "The debit capture_ref names captured nothing: name one that did, or send a "
+         "stand-alone credit."},
+        {"dep21", "du1",
+         "The debit capture_ref names has no outcome yet: send a new credit once it is "
+         "approved."},
+    };
+    for (size_t i = 0; i < sizeof not_approved / sizeof not_approved[0]; i++) {
+        job_init(&j, PL_REQ_CREDIT, not_approved[i].rid, "A", "10.00", 1000);
+        refer(&j, NULL, NULL, not_approved[i].capture_rid);
+        record(db, &pl_deposit_spec, &j, false, &r);
+        if (r.inserted != 1 || r.prepared != 1 || j.reply->status != PL_ST_DECLINED)
+            fail_msg("%s: inserted %d, prepared %d, status %d", not_approved[i].rid, r.inserted,
+                     r.prepared, (int)j.reply->status);
+        assert_string_equal(j.reply->message, refusal_text(16, not_approved[i].why));
+        release(&j);
+    }
 
     /* A stand-alone credit looks nothing up. */
     job_init(&j, PL_REQ_CREDIT, "dep6", "A", "5.00", 500);
@@ -698,9 +752,9 @@ static void test_deposit_refs(void **state)
      * always was. Before, the insert's check refused one of another order or currency, and the
      * judge, whose look-up reads debits only, found nothing to name: `error` ("neither recorded
      * nor found") instead of the contract's decline. The reason is paylink's, not a bureau's:
-     * the reply carries no vendor_response, only the seed's Siebel message 16 (as for every
-     * credit refused without a call), and the worker's log line says which (an operator reads
-     * capture_not_found there, not capture_not_approved or exceeds_refundable). */
+     * the reply carries no vendor_response, the seed's Siebel message 16 (as every credit
+     * refused without a call) and then why, and the worker's log line says which (an operator
+     * reads capture_not_found there, not capture_not_approved or exceeds_refundable). */
     seed_row("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, "
              "company, order_number, pay_seq, service_bureau, amount, currency, card_token, "
              "status, deposit_status, amount_deposited, transaction_id) VALUES ($1, "
@@ -730,7 +784,9 @@ static void test_deposit_refs(void **state)
             fail_msg("%s: inserted %d, prepared %d, %zu errors, status %d", credit_refs[i].rid,
                      r.inserted, r.prepared, r.errs.n, (int)j.reply->status);
         assert_string_equal(j.reply->vendor_response, "");
-        assert_string_equal(j.reply->message, pl_siebel_message(16));
+        assert_string_equal(j.reply->message,
+                            refusal_text(16, "capture_ref names no debit paylink has: check it, "
+                                             "or send a stand-alone credit with the card."));
         if (!log_says(log, id(credit_refs[i].rid), "deposit refused: capture_not_found"))
             fail_msg("%s: no log line says it was refused capture_not_found", credit_refs[i].rid);
         fclose(log);

@@ -1,8 +1,10 @@
-/* test_deposit_decide.c: the deposit-type decision of paylink-deposit (deposit.h). */
+/* test_deposit_decide.c: the deposit-type decision of paylink-deposit (deposit.h), and the reply
+ * message of a deposit it refuses without a bureau call. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -167,6 +169,111 @@ static void test_credits(void **state)
     assert_string_equal(pl_deposit_decide(&r, NULL, &k, true, 7, NOW).reason, "capture_not_found");
 }
 
+/* The reply message of a refusal (pl_deposit_refusal_message) for the request r and what the
+ * decision saw: the Siebel message n first and unchanged, then `sentence`, in the reply's 199
+ * bytes. */
+static void assert_refusal(const pl_request *r, const char *reason, const pl_deposit_auth *a,
+                           const pl_deposit_capture *k, int n, const char *sentence)
+{
+    char out[sizeof(((pl_reply *)0)->message)];
+    memset(out, 'x', sizeof out);
+    pl_deposit_choice c = {PL_DEP_REFUSE, reason};
+    pl_deposit_refusal_message(r, c, a, k, out, sizeof out);
+    char want[400];
+    snprintf(want, sizeof want, "%s%s%s", pl_siebel_message(n), *sentence ? " " : "", sentence);
+    if (strcmp(out, want) != 0)
+        fail_msg("%s: got \"%s\", want \"%s\"", reason, out, want);
+    assert_true(strlen(out) <= 199); /* the schema's maxLength */
+}
+
+/*
+ * A deposit refused without a bureau call says why after the seed's Siebel message (16 for a
+ * credit, 15 for a debit), which stays first and unchanged: before, every credit refusal was
+ * message 16 alone, and the order system could not tell a capture_ref naming nothing from a
+ * debit not approved or a credit above what is left to refund (how much is, it could not learn:
+ * it could have sent a smaller credit). Each reason has its sentence; an amount the code knows
+ * is given, and the largest amounts still fit whole.
+ */
+static void test_refusal_messages(void **state)
+{
+    (void)state;
+    pl_request cr = debit(6001);
+    cr.type = PL_REQ_CREDIT;
+    cr.capture_ref.present = true;
+    snprintf(cr.currency, sizeof cr.currency, "USD");
+    pl_deposit_capture none = {0};
+    assert_string_equal(pl_deposit_decide(&cr, NULL, &none, false, 7, NOW).reason,
+                        "capture_not_found");
+    assert_refusal(&cr, "capture_not_found", NULL, &none, 16,
+                   "capture_ref names no debit paylink has: check it, or send a stand-alone "
+                   "credit with the card.");
+    pl_deposit_capture k = {.found = true, .refundable = 6000};
+    assert_refusal(&cr, "capture_not_approved", NULL, &k, 16,
+                   "The debit capture_ref names captured nothing: name one that did, or send a "
+                   "stand-alone credit.");
+    k.pending = true;
+    assert_refusal(&cr, "capture_not_approved", NULL, &k, 16,
+                   "The debit capture_ref names has no outcome yet: send a new credit once it is "
+                   "approved.");
+    k = (pl_deposit_capture){.found = true, .approved = true, .refundable = 6000};
+    assert_string_equal(pl_deposit_decide(&cr, NULL, &k, false, 7, NOW).reason,
+                        "exceeds_refundable");
+    assert_refusal(&cr, "exceeds_refundable", NULL, &k, 16,
+                   "Only 60.00 USD of the debit is left to refund now: credit at most that.");
+    k.refundable = 0;
+    assert_refusal(&cr, "exceeds_refundable", NULL, &k, 16,
+                   "Nothing of the debit is left to refund now: credits approved or in flight "
+                   "took all it captured.");
+    /* The largest amount (numeric(15,2)) still fits whole; without a currency, the amount. */
+    k.refundable = INT64_C(999999999999999);
+    assert_refusal(&cr, "exceeds_refundable", NULL, &k, 16,
+                   "Only 9999999999999.99 USD of the debit is left to refund now: credit at most "
+                   "that.");
+    cr.currency[0] = '\0';
+    k.refundable = 1;
+    assert_refusal(&cr, "exceeds_refundable", NULL, &k, 16,
+                   "Only 0.01 of the debit is left to refund now: credit at most that.");
+    /* A reason this function does not know: the Siebel message alone, as before. */
+    assert_refusal(&cr, "something_new", NULL, &k, 16, "");
+
+    pl_request r = debit(12001);
+    snprintf(r.currency, sizeof r.currency, "EUR");
+    pl_deposit_auth a = auth(12000, "2026-11-25");
+    assert_string_equal(pl_deposit_decide(&r, &a, NULL, false, 7, NOW).reason,
+                        "over_authorized_no_card");
+    assert_refusal(&r, "over_authorized_no_card", &a, NULL, 15,
+                   "The authorization has 120.00 EUR left: debit at most that, or send the card.");
+    a.remaining = INT64_C(999999999999999);
+    assert_refusal(&r, "over_authorized_no_card", &a, NULL, 15,
+                   "The authorization has 9999999999999.99 EUR left: debit at most that, or send "
+                   "the card.");
+    a.remaining = 0;
+    assert_refusal(&r, "over_authorized_no_card", &a, NULL, 15,
+                   "Nothing of the authorization is left: send the card or token to authorize "
+                   "anew.");
+    static const struct {
+        const char *reason, *sentence;
+    } debits[] = {
+        {"authorization_rejected",
+         "Fraud screening rejected the authorization auth_ref names: take another form of "
+         "payment."},
+        {"authorization_not_found",
+         "auth_ref names no authorization paylink has: send the card or token to authorize "
+         "anew."},
+        {"authorization_not_usable",
+         "The authorization auth_ref names is declined, voided or reversed: send the card or "
+         "token."},
+        {"installment_no_card",
+         "An installment is authorized anew with its capture: send the card or token."},
+        {"expired_no_card",
+         "The authorization auth_ref names has expired: send the card or token to authorize "
+         "anew."},
+        {"not_a_deposit", "Only a debit or a credit is a deposit."},
+    };
+    for (size_t i = 0; i < sizeof debits / sizeof debits[0]; i++)
+        assert_refusal(&r, debits[i].reason, &a, NULL, 15, debits[i].sentence);
+}
+
 static void test_reversal_request_id(void **state)
 {
     (void)state;
@@ -194,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_installment_and_missing_auth),
         cmocka_unit_test(test_fraud_rejected_auth),
         cmocka_unit_test(test_credits),
+        cmocka_unit_test(test_refusal_messages),
         cmocka_unit_test(test_reversal_request_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -435,7 +435,7 @@ static bool credit_warn(const PGresult *k, const char *rid)
     const char *credited = PQgetvalue(k, 0, 7), *left = PQgetvalue(k, 0, 9);
     /* A debit confirmed by hand keeps its refused status and nothing deposited: a follow-on
      * credit of it is declined without a call (capture_not_approved). (One without an outcome
-     * yet never gets here: cmd_confirm refuses then.) */
+     * yet, or held for review, never gets here: cmd_confirm refuses then.) */
     if (strcmp(status, "approved") != 0)
         fprintf(stderr,
                 "paylinkctl: warning: %s was confirmed, but its debit %s is %s in paylink's "
@@ -680,6 +680,36 @@ static int cmd_confirm(PGconn *db, const char *rid, const char *by, const char *
                 "is not confirmed until the debit has an outcome (paylinkctl wreq list; "
                 "paylinkctl wreq show %s)\n",
                 rid, PQgetvalue(k, 0, 0), PQgetvalue(k, 0, 1), rid, PQgetvalue(k, 0, 0));
+        goto out;
+    }
+    /*
+     * A follow-on credit of a debit Decision Manager held for review (480) refunded nothing of
+     * it: that debit captured nothing. With REVIEW the authorization stands and the capture asked
+     * with it is not run (seed cybersource-point-to-point.txt, Decision Manager Process, step 4:
+     * "The credit card authorization remains approved and valid, but the order may or may not be
+     * processed at a later time"; CyberSource's Simple Order client guide, "Handling Decision
+     * Manager Reviews", developer.cybersource.com/docs/cybs/en-us/client-sdk/developer/all/so/
+     * client-sdk-so/NET_4_or_Later_Client/c_Using_Name-Value_Pairs1/c_Interpreting_the_Reply/
+     * cybs_Adv_Merchs_Handling_DM_Reviews.html: an order authorized and captured at once and
+     * marked REVIEW is handled as a REJECT; once accepted, its capture is requested without a new
+     * authorization). And paylink never records `review` for a debit its answer or record says
+     * was captured: a REVIEW beside a ccCaptureReply 100 is unreadable, its outcome unknown
+     * (bureau_cybersource.c finish_reply; the resolver escalates such a record,
+     * captured_unappliable). Unlike a declined, rejected or failed debit, one in review can
+     * neither be confirmed as captured outside paylink (OPEN_REJECTED) nor become approved (a
+     * final outcome): nothing makes this credit's refund one of it. Refused, nothing written, as
+     * paylink-deposit declines such a credit (capture_not_approved). Before, it was confirmed,
+     * counted for nothing, with a warning that the debit had nothing captured "in paylink's
+     * books", as if the bureau might have captured it.
+     */
+    if (credit && strcmp(PQgetvalue(k, 0, 1), "review") == 0) {
+        fprintf(stderr,
+                "paylinkctl: %s's debit %s was held for review by Decision Manager (480), and "
+                "CyberSource runs no capture with an order it holds for review: %s captured "
+                "nothing, so %s refunded nothing of it and is not confirmed. If the order was "
+                "captured since (a debit sent once the review was accepted) and refunded outside "
+                "paylink, that debit's books do not count the refund: do not credit it again\n",
+                rid, PQgetvalue(k, 0, 0), PQgetvalue(k, 0, 0), rid);
         goto out;
     }
     r = PQexecParams(db, SQL_CONFIRM, 3, NULL, p, NULL, NULL, 0);

@@ -439,6 +439,99 @@ pl_deposit_choice pl_deposit_decide(const pl_request *r, const pl_deposit_auth *
     return (pl_deposit_choice){PL_DEP_AUTH_CAPTURE, why};
 }
 
+/* ---- why a deposit is refused without a call ---- */
+
+/* "<amount> <currency>" of minor units v (never below 0), or the amount alone when the request
+ * has no currency; false when it cannot be written (never for an amount of a row). */
+static bool amount_text(int64_t v, const char *currency, char *out, size_t outsize)
+{
+    char a[24];
+    if (pl_money_format(v > 0 ? v : 0, a, sizeof a) != 0)
+        return false;
+    int n = snprintf(out, outsize, "%s%s%s", a, currency && *currency ? " " : "",
+                     currency ? currency : "");
+    return n > 0 && (size_t)n < outsize;
+}
+
+void pl_deposit_refusal_message(const pl_request *r, pl_deposit_choice choice,
+                                const pl_deposit_auth *auth, const pl_deposit_capture *cap,
+                                char *out, size_t outsize)
+{
+    if (!out || outsize == 0)
+        return;
+    /* seed (Siebel): message 16 for a credit without an approved debit to refund (or beyond
+     * what it captured), 15 for a debit without an unused authorization. */
+    const char *siebel = pl_siebel_message(r->type == PL_REQ_CREDIT ? 16 : 15);
+    const char *why = choice.reason ? choice.reason : "";
+    char amount[48] = "", sentence[160] = "";
+    /* Each sentence fits beside its Siebel message (99 and 107 bytes) in the reply's 199 with
+     * amounts of 16 characters (numeric(15,2)) and a currency: tests/unit/test_deposit_decide.c
+     * checks every one at the largest amount. */
+    if (strcmp(why, "capture_not_found") == 0)
+        /* The look-up reads debits only: an unknown request id, an authorization's or a
+         * credit's (one of another order or currency is answered `invalid` before this). */
+        snprintf(sentence, sizeof sentence, "%s",
+                 "capture_ref names no debit paylink has: check it, or send a stand-alone credit "
+                 "with the card.");
+    else if (strcmp(why, "capture_not_approved") == 0)
+        /* A new credit, not this one again: this request's refusal is final, and a redelivery
+         * of it is answered from its row. */
+        snprintf(sentence, sizeof sentence, "%s",
+                 cap && cap->pending
+                     ? "The debit capture_ref names has no outcome yet: send a new credit once it "
+                       "is approved."
+                     : "The debit capture_ref names captured nothing: name one that did, or send a "
+                       "stand-alone credit.");
+    else if (strcmp(why, "exceeds_refundable") == 0) {
+        /* What the debit captured less its credits approved or in flight (their claims), as
+         * the decision compared it. */
+        if (cap && cap->refundable > 0 &&
+            amount_text(cap->refundable, r->currency, amount, sizeof amount))
+            snprintf(sentence, sizeof sentence,
+                     "Only %s of the debit is left to refund now: credit at most that.", amount);
+        else
+            snprintf(sentence, sizeof sentence, "%s",
+                     "Nothing of the debit is left to refund now: credits approved or in flight "
+                     "took all it captured.");
+    } else if (strcmp(why, "authorization_rejected") == 0)
+        /* seed (481): the payment method is deactivated; another form of payment is needed. */
+        snprintf(sentence, sizeof sentence, "%s",
+                 "Fraud screening rejected the authorization auth_ref names: take another form of "
+                 "payment.");
+    else if (strcmp(why, "authorization_not_found") == 0)
+        snprintf(sentence, sizeof sentence, "%s",
+                 "auth_ref names no authorization paylink has: send the card or token to "
+                 "authorize anew.");
+    else if (strcmp(why, "authorization_not_usable") == 0)
+        snprintf(sentence, sizeof sentence, "%s",
+                 "The authorization auth_ref names is declined, voided or reversed: send the card "
+                 "or token.");
+    else if (strcmp(why, "installment_no_card") == 0)
+        snprintf(sentence, sizeof sentence, "%s",
+                 "An installment is authorized anew with its capture: send the card or token.");
+    else if (strcmp(why, "expired_no_card") == 0)
+        snprintf(sentence, sizeof sentence, "%s",
+                 "The authorization auth_ref names has expired: send the card or token to "
+                 "authorize anew.");
+    else if (strcmp(why, "over_authorized_no_card") == 0) {
+        /* What it has neither captured nor claimed for deposits in flight. */
+        if (auth && auth->has_remaining && auth->remaining > 0 &&
+            amount_text(auth->remaining, r->currency, amount, sizeof amount))
+            snprintf(sentence, sizeof sentence,
+                     "The authorization has %s left: debit at most that, or send the card.",
+                     amount);
+        else
+            snprintf(sentence, sizeof sentence, "%s",
+                     "Nothing of the authorization is left: send the card or token to authorize "
+                     "anew.");
+    } else if (strcmp(why, "not_a_deposit") == 0)
+        snprintf(sentence, sizeof sentence, "%s", "Only a debit or a credit is a deposit.");
+    /* Never a cut text: the Siebel message alone rather than a sentence that does not fit. */
+    int n = snprintf(out, outsize, "%s%s%s", siebel, sentence[0] ? " " : "", sentence);
+    if (n < 0 || (size_t)n >= outsize)
+        snprintf(out, outsize, "%s", siebel);
+}
+
 /* ---- the spec ---- */
 
 /* An EXT debit: the one deposit whose record unit reads its order payment method's CIT. */
@@ -682,7 +775,10 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
         const PGresult *k = found_ref(recorded, REF_CAPTURE, &c);
         if (k) {
             cap.found = true;
-            cap.approved = strcmp(PQgetvalue(k, 0, c), "approved") == 0;
+            const char *debit_status = PQgetvalue(k, 0, c);
+            cap.approved = strcmp(debit_status, "approved") == 0;
+            cap.pending = strcmp(debit_status, "received") == 0 ||
+                          strcmp(debit_status, "sent") == 0 || strcmp(debit_status, "unknown") == 0;
             cap.refundable = money(PQgetvalue(k, 0, c + 5)) - money(PQgetvalue(k, 0, c + 6));
             copy(d->ref_id, sizeof d->ref_id, PQgetvalue(k, 0, c + 1));
             copy(d->ref_token, sizeof d->ref_token, PQgetvalue(k, 0, c + 2));
@@ -703,16 +799,18 @@ static int dep_prepare(pl_job *job, const pl_db_unit *recorded)
 
     switch (d->choice.kind) {
     case PL_DEP_REFUSE:
-        /* seed (Siebel): message 16 for a credit without an approved debit to refund (or beyond
-         * what it captured), 15 for a debit without an unused authorization. */
         PL_INFO(r->request_id, "deposit refused: %s", d->choice.reason);
         if (strcmp(d->choice.reason, "authorization_unknown") == 0)
             return refuse(job, PL_ST_ERROR, "%s",
                           "The authorization's outcome is not known yet: the deposit is not sent "
                           "(it may still hold the funds); send it again once the authorization "
                           "is settled.");
-        return refuse(job, PL_ST_DECLINED, "%s",
-                      pl_siebel_message(r->type == PL_REQ_CREDIT ? 16 : 15));
+        /* The Siebel message and why (the order system cannot tell the reasons apart by the
+         * message alone): stored with the reply, so a redelivery replays the same text. */
+        job->reply->status = PL_ST_DECLINED;
+        pl_deposit_refusal_message(r, d->choice, &d->auth, &cap, job->reply->message,
+                                   sizeof job->reply->message);
+        return 1;
     case PL_DEP_CAPTURE:
         c->op = PL_OP_CAPTURE;
         c->ref_request_id = d->ref_id;

@@ -83,6 +83,7 @@ typedef struct pl_deposit_auth {
 typedef struct pl_deposit_capture {
     bool found;
     bool approved;
+    bool pending;       /* no outcome yet (received, sent, unknown): it may still be approved */
     int64_t refundable; /* captured − credited so far (approved or open), minor units */
 } pl_deposit_capture;
 
@@ -101,6 +102,23 @@ typedef struct pl_deposit_choice {
 pl_deposit_choice pl_deposit_decide(const pl_request *r, const pl_deposit_auth *auth,
                                     const pl_deposit_capture *cap, bool has_card, int reauth_days,
                                     time_t now);
+
+/*
+ * The reply message of a deposit refused without a bureau call (choice.kind PL_DEP_REFUSE; not
+ * authorization_unknown, an `error` whose text dep_prepare writes itself): the seed's Siebel
+ * response message of the category first and unchanged (16 for a credit, 15 for a debit: order
+ * systems may match its start), then one sentence saying why the deposit was refused and what
+ * the order system can do (before, only the worker's log said why): capture_ref naming
+ * no debit, a debit not approved (or without an outcome yet), more than the debit has left to
+ * refund (how much it has), an authorization rejected by fraud screening, not usable, expired or
+ * exceeded (how much is left) with no card to authorize anew. An unknown reason gets the Siebel
+ * message alone. r: the request; auth / cap: what the decision saw (either may be NULL). out
+ * (>= 200 bytes, pl_reply.message) always receives the whole text, never a cut one: every
+ * sentence fits beside its Siebel message in 199 bytes, whatever the amounts.
+ */
+void pl_deposit_refusal_message(const pl_request *r, pl_deposit_choice choice,
+                                const pl_deposit_auth *auth, const pl_deposit_capture *cap,
+                                char *out, size_t outsize);
 
 /* True when an authorization dated date (YYYY-MM-DD) has expired at now: today (UTC) is later
  * than date + reauth_days. An empty or malformed date never expires. */
