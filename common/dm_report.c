@@ -97,20 +97,32 @@ static void canonical_gmt(char *s)
         strftime(s, 20, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-/* How a value is copied into its field. */
+/*
+ * How a value is copied into its field. Only the values a decision depends on refuse to be
+ * cut (dm_report.h): the report covers every order of the merchant, other systems' included,
+ * and anything that refuses it — or one Conversion of it — refuses it again every time it is
+ * asked, so a value that decides nothing must never do so.
+ */
 typedef enum field_kind {
-    KIND_EXACT, /* an identifier, code or name: as it is */
-    KIND_FREE,  /* free text a reviewer typed: card numbers masked (same length) */
-    KIND_DATE,  /* a date: drop_fraction */
-    KIND_GMT,   /* the ConversionDate of dm_decision's key: canonical_gmt */
+    KIND_EXACT, /* an identifier or code a decision depends on: as it is, else PL_ERR_PARSE */
+    KIND_GMT,   /* the ConversionDate of dm_decision's key: canonical_gmt, else PL_ERR_PARSE */
+    KIND_FREE,  /* text that decides nothing: card numbers masked, cut to fit */
+    KIND_DATE,  /* a date that decides nothing: drop_fraction; "" when it does not fit */
+    KIND_CODE,  /* a code that decides nothing: as it is; "" when it does not fit */
 } field_kind;
 
+/* True for the kinds a decision depends on: too long, or twice, they refuse the Conversion. */
+static bool decides(field_kind kind)
+{
+    return kind == KIND_EXACT || kind == KIND_GMT;
+}
+
 /*
- * Copies the value s (trimmed) into out, outsize bytes: PL_ERR_PARSE when it does not fit,
- * except free text, which is cut to fit (never mid-character, never leaving the head of a card
- * number: pl_card_scrub_copy): the report covers every order of the merchant, other systems'
- * included, and one long note refusing it would hold back every decision for good. what names
- * the value in errstr ("Conversion 2: RequestID").
+ * Copies the value s (trimmed) into out, outsize bytes. A value that does not fit is
+ * PL_ERR_PARSE for KIND_EXACT and KIND_GMT ("<what> is longer than its field (N characters)";
+ * what names the value: "Conversion 2: RequestID"); else it never fails: free text is cut to
+ * fit (never mid-character, never leaving the head of a card number: pl_card_scrub_copy), and
+ * a date or code becomes "" (cut, it would be a value nobody sent).
  */
 static int put_value(const char *s, field_kind kind, char *out, size_t outsize, const char *what,
                      char *errstr, size_t errstr_size)
@@ -136,10 +148,13 @@ static int put_value(const char *s, field_kind kind, char *out, size_t outsize, 
     } else {
         rc = pl_xml_copy_exact(s, out, outsize);
     }
-    if (rc != 0)
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                          "%s is longer than its field (%zu characters)", what, outsize - 1);
-    return 0;
+    if (rc == 0)
+        return 0;
+    out[0] = '\0';
+    if (!decides(kind))
+        return 0;
+    return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                      "%s is longer than its field (%zu characters)", what, outsize - 1);
 }
 
 /*
@@ -161,17 +176,29 @@ static int take_value(xmlChar *s, field_kind kind, char *out, size_t outsize, co
     return rc;
 }
 
-/* The attribute local_name (pl_xml_only_attr) of el into out; "" when el has none. */
+/*
+ * The attribute local_name of el into out; "" when el has none. One a decision depends on is
+ * read from el itself only and refused when el has it twice (pl_xml_only_attr); of another,
+ * the first is taken (still from el itself: an ATTLIST default is a value nobody sent).
+ */
 static int read_attr(xmlNodePtr el, const char *local_name, field_kind kind, char *out,
                      size_t outsize, const char *where, char *errstr, size_t errstr_size)
 {
     char what[96];
     snprintf(what, sizeof what, "%s%s%s", where, *where ? ": " : "", local_name);
     out[0] = '\0';
-    xmlAttrPtr found;
-    int rc = pl_xml_only_attr(el, local_name, &found, what, errstr, errstr_size);
-    if (rc != 0 || !found)
-        return rc;
+    xmlAttrPtr found = NULL;
+    if (decides(kind)) {
+        int rc = pl_xml_only_attr(el, local_name, &found, what, errstr, errstr_size);
+        if (rc != 0)
+            return rc;
+    } else {
+        for (xmlAttrPtr a = el->properties; a && !found; a = a->next)
+            if (a->type == XML_ATTRIBUTE_NODE && strcmp((const char *)a->name, local_name) == 0)
+                found = a;
+    }
+    if (!found)
+        return 0;
     return take_value(xmlNodeGetContent((xmlNodePtr)found), kind, out, outsize, what, errstr,
                       errstr_size);
 }
@@ -193,12 +220,13 @@ typedef struct conv_field {
 
 /* The CMOS Update order (§1.11; the report's own order is not confirmed, so any order goes). */
 static const conv_field CONV_FIELDS[] = {
-    CONV_FIELD("OriginalDecision", original_decision, KIND_EXACT),
+    /* Recorded and published, but it decides nothing; dm_decision holds 10 characters. */
+    CONV_FIELD("OriginalDecision", original_decision, KIND_CODE),
     CONV_FIELD("NewDecision", new_decision, KIND_EXACT),
-    CONV_FIELD("Reviewer", reviewer, KIND_EXACT),
+    CONV_FIELD("Reviewer", reviewer, KIND_FREE),
     CONV_FIELD("ReviewerComments", reviewer_comments, KIND_FREE),
-    CONV_FIELD("Queue", queue, KIND_EXACT),
-    CONV_FIELD("Profile", profile, KIND_EXACT),
+    CONV_FIELD("Queue", queue, KIND_FREE),
+    CONV_FIELD("Profile", profile, KIND_FREE),
 };
 #define NFIELDS (sizeof CONV_FIELDS / sizeof CONV_FIELDS[0])
 
@@ -222,7 +250,7 @@ static int walk_notes(xmlNodePtr conv, pl_dm_note *notes, size_t *count, const c
                 int rc;
                 if ((rc = read_attr(e, "Date", KIND_DATE, t->date, sizeof t->date, note_where,
                                     errstr, errstr_size)) != 0 ||
-                    (rc = read_attr(e, "AddedBy", KIND_EXACT, t->added_by, sizeof t->added_by,
+                    (rc = read_attr(e, "AddedBy", KIND_FREE, t->added_by, sizeof t->added_by,
                                     note_where, errstr, errstr_size)) != 0 ||
                     (rc = read_attr(e, "Comment", KIND_FREE, t->comment, sizeof t->comment,
                                     note_where, errstr, errstr_size)) != 0)
@@ -235,25 +263,36 @@ static int walk_notes(xmlNodePtr conv, pl_dm_note *notes, size_t *count, const c
     return 0;
 }
 
-/* Reads the index-th Conversion (1-based, for errstr) el into c (zeroed). */
+/*
+ * Reads the index-th Conversion (1-based, for errstr) el into c (zeroed). PL_ERR_PARSE: it
+ * cannot be read (dm_report.h); c->request_id and c->merchant_reference then hold what of them
+ * was read, for the caller's pl_dm_unreadable. PL_ERR_NOMEM.
+ */
 static int read_conversion(xmlNodePtr el, size_t index, pl_dm_conversion *c, char *errstr,
                            size_t errstr_size)
 {
     char where[40];
     snprintf(where, sizeof where, "Conversion %zu", index);
-    int rc;
-    if ((rc = read_attr(el, "MerchantReferenceNumber", KIND_EXACT, c->merchant_reference,
-                        sizeof c->merchant_reference, where, errstr, errstr_size)) != 0 ||
-        (rc = read_attr(el, "ConversionDate", KIND_GMT, c->conversion_date,
-                        sizeof c->conversion_date, where, errstr, errstr_size)) != 0 ||
-        (rc = read_attr(el, "RequestID", KIND_EXACT, c->request_id, sizeof c->request_id, where,
-                        errstr, errstr_size)) != 0)
+    /* All three, whichever fails: the RequestID and MerchantReferenceNumber name the
+     * Conversion in the log when something else of it is wrong. The first failure is told. */
+    char later[8];
+    int rc = read_attr(el, "RequestID", KIND_EXACT, c->request_id, sizeof c->request_id, where,
+                       errstr, errstr_size);
+    int rc2 = read_attr(el, "MerchantReferenceNumber", KIND_EXACT, c->merchant_reference,
+                        sizeof c->merchant_reference, where, rc ? later : errstr,
+                        rc ? sizeof later : errstr_size);
+    if (rc == 0)
+        rc = rc2;
+    rc2 = read_attr(el, "ConversionDate", KIND_GMT, c->conversion_date, sizeof c->conversion_date,
+                    where, rc ? later : errstr, rc ? sizeof later : errstr_size);
+    if (rc == 0)
+        rc = rc2;
+    if (rc != 0)
         return rc;
     /*
      * The RequestID is what finds the authorization (seed: "uses the RequestID ... and the
      * TransactionID in the Authorization History table"). A Conversion without one cannot be
-     * applied, and skipping it would record the window as done with its decision lost; the
-     * report is refused instead, so the worker asks for the same window again.
+     * applied.
      */
     if (c->request_id[0] == '\0')
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s has no RequestID", where);
@@ -266,9 +305,13 @@ static int read_conversion(xmlNodePtr el, size_t index, pl_dm_conversion *c, cha
                 continue;
             char what[96];
             snprintf(what, sizeof what, "%s: %s", where, f->name);
-            /* Two decisions for one order: which one the reviewer meant is not ours to guess. */
-            if (seen[i])
-                return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s appears twice", what);
+            if (seen[i]) {
+                /* Two decisions for one order: which one the reviewer meant is not ours to
+                 * guess. Of a value that decides nothing, the first is kept. */
+                if (decides(f->kind))
+                    return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s appears twice", what);
+                continue;
+            }
             seen[i] = true;
             if ((rc = take_value(xmlNodeGetContent(e), f->kind, (char *)c + f->offset, f->size,
                                  what, errstr, errstr_size)) != 0)
@@ -286,20 +329,31 @@ static int read_conversion(xmlNodePtr el, size_t index, pl_dm_conversion *c, cha
     return walk_notes(el, c->notes, &nnotes, where, errstr, errstr_size);
 }
 
+/* Wipes and frees what c owns, and zeroes it. */
+static void conversion_clear(pl_dm_conversion *c)
+{
+    if (c->notes) {
+        pl_card_wipe(c->notes, c->nnotes * sizeof *c->notes);
+        free(c->notes);
+    }
+    pl_card_wipe(c, sizeof *c);
+}
+
 /* Reads the Report element root into the pl_dm_report arg (zeroed); CDR's read. */
 static int read_report(xmlNodePtr root, void *arg, char *errstr, size_t errstr_size)
 {
     pl_dm_report *out = arg;
     int rc;
-    if ((rc = read_attr(root, "MerchantID", KIND_EXACT, out->merchant_id, sizeof out->merchant_id,
+    /* None of these decides anything (none refuses: put_value). */
+    if ((rc = read_attr(root, "MerchantID", KIND_FREE, out->merchant_id, sizeof out->merchant_id,
                         "Report", errstr, errstr_size)) != 0 ||
-        (rc = read_attr(root, "Name", KIND_EXACT, out->name, sizeof out->name, "Report", errstr,
+        (rc = read_attr(root, "Name", KIND_FREE, out->name, sizeof out->name, "Report", errstr,
                         errstr_size)) != 0 ||
         (rc = read_attr(root, "ReportStartDate", KIND_DATE, out->start, sizeof out->start, "Report",
                         errstr, errstr_size)) != 0 ||
         (rc = read_attr(root, "ReportEndDate", KIND_DATE, out->end, sizeof out->end, "Report",
                         errstr, errstr_size)) != 0 ||
-        (rc = read_attr(root, "Version", KIND_EXACT, out->version, sizeof out->version, "Report",
+        (rc = read_attr(root, "Version", KIND_FREE, out->version, sizeof out->version, "Report",
                         errstr, errstr_size)) != 0)
         return rc;
 
@@ -312,14 +366,43 @@ static int read_report(xmlNodePtr root, void *arg, char *errstr, size_t errstr_s
     out->conversions = calloc(n, sizeof *out->conversions);
     if (!out->conversions)
         return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    out->nconversions = n;
-    size_t i = 0;
-    for (xmlNodePtr e = pl_xml_first_element(root->children); e; e = pl_xml_first_element(e->next))
-        if (pl_xml_is(e, "Conversion")) {
-            if ((rc = read_conversion(e, i + 1, &out->conversions[i], errstr, errstr_size)) != 0)
-                return rc;
-            i++;
+    size_t index = 0;
+    for (xmlNodePtr e = pl_xml_first_element(root->children); e;
+         e = pl_xml_first_element(e->next)) {
+        if (!pl_xml_is(e, "Conversion"))
+            continue;
+        index++;
+        pl_dm_conversion *c = &out->conversions[out->nconversions];
+        char why[sizeof out->unreadable->why];
+        rc = read_conversion(e, index, c, why, sizeof why);
+        if (rc == 0) {
+            out->nconversions++;
+            continue;
         }
+        if (rc != PL_ERR_PARSE) {
+            conversion_clear(c);
+            return pl_err_set(rc, errstr, errstr_size, "%s", why);
+        }
+        /*
+         * One Conversion that cannot be read is left out, not the report: asked again, the
+         * report would be refused again, every run, and every later decision of the company
+         * held back for good. Its decision is the caller's to report for an operator.
+         */
+        if (!out->unreadable && !(out->unreadable = calloc(n, sizeof *out->unreadable))) {
+            conversion_clear(c);
+            return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        }
+        pl_dm_unreadable *u = &out->unreadable[out->nunreadable++];
+        u->index = index;
+        snprintf(u->request_id, sizeof u->request_id, "%s", c->request_id);
+        snprintf(u->merchant_reference, sizeof u->merchant_reference, "%s", c->merchant_reference);
+        snprintf(u->why, sizeof u->why, "%s", why);
+        conversion_clear(c);
+    }
+    if (out->nconversions == 0) {
+        free(out->conversions);
+        out->conversions = NULL;
+    }
     return 0;
 }
 
@@ -352,16 +435,12 @@ void pl_dm_report_free(pl_dm_report *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->nconversions; i++) {
-        pl_dm_conversion *c = &r->conversions[i];
-        if (c->notes) {
-            pl_card_wipe(c->notes, c->nnotes * sizeof *c->notes);
-            free(c->notes);
-        }
-    }
-    if (r->conversions) {
-        pl_card_wipe(r->conversions, r->nconversions * sizeof *r->conversions);
-        free(r->conversions);
+    for (size_t i = 0; i < r->nconversions; i++)
+        conversion_clear(&r->conversions[i]);
+    free(r->conversions);
+    if (r->unreadable) {
+        pl_card_wipe(r->unreadable, r->nunreadable * sizeof *r->unreadable);
+        free(r->unreadable);
     }
     memset(r, 0, sizeof *r);
 }
@@ -412,6 +491,30 @@ void pl_dm_window_next_within(int64_t last_end, int64_t now, int64_t limit, pl_d
         end = start + limit;
     else
         end = now;
+    memset(w, 0, sizeof *w);
+    w->start = start;
+    w->end = end;
+    format_gmt(start, w->start_date, w->start_time);
+    format_gmt(end, w->end_date, w->end_time);
+    if (done)
+        *done = end >= now;
+}
+
+void pl_dm_window_next_overlap(int64_t last_end, int64_t now, int64_t limit, int64_t overlap,
+                               pl_dm_window *w, bool *done)
+{
+    if (last_end < 0 || last_end >= now) {
+        pl_dm_window_next_within(last_end, now, limit, w, done);
+        return;
+    }
+    limit = clamp_limit(limit);
+    int64_t margin = overlap < 0 ? 0 : overlap;
+    /* At most half the window old: a margin as long as the limit would ask the same window
+     * again and again, and one added to it would make a window narrowing cannot shorten. */
+    if (margin > limit / 2)
+        margin = limit / 2;
+    int64_t start = last_end - margin;
+    int64_t end = now - start > limit ? start + limit : now;
     memset(w, 0, sizeof *w);
     w->start = start;
     w->end = end;

@@ -45,56 +45,82 @@
 
 /* One Note of a Conversion (Notes/Note, attributes Date, AddedBy, Comment). */
 typedef struct pl_dm_note {
-    char date[24];     /* Date as given ("2014-06-24 17:03:03", GMT) */
-    char added_by[65]; /* AddedBy */
-    char comment[513]; /* Comment, card numbers masked to their last four */
+    char date[33];     /* Date as given ("2014-06-24 17:03:03", GMT); "" when it did not fit */
+    char added_by[65]; /* AddedBy, cut to fit */
+    char comment[513]; /* Comment, card numbers masked to their last four, cut to fit */
 } pl_dm_note;
 
 /* One Conversion: an order whose decision a reviewer changed in Decision Manager. */
 typedef struct pl_dm_conversion {
     char merchant_reference[65]; /* MerchantReferenceNumber */
-    char conversion_date[24];    /* ConversionDate, "2014-06-24 17:03:03" GMT (see below) */
-    char request_id[65]; /* RequestID: the authorization's CyberSource requestID; never "" */
-    char original_decision[16], new_decision[16]; /* REVIEW; ACCEPT / REJECT / "" when absent */
-    char reviewer[65];
+    char conversion_date[33];    /* ConversionDate, "2014-06-24 17:03:03" GMT (see below) */
+    char request_id[65];        /* RequestID: the authorization's CyberSource requestID; never "" */
+    char original_decision[11]; /* REVIEW; "" when absent or longer than dm_decision holds */
+    char new_decision[16];      /* ACCEPT / REJECT / "" when absent */
+    char reviewer[65];          /* cut to fit */
     char reviewer_comments[1025]; /* card numbers masked to their last four; "" when absent */
     pl_dm_note *notes;            /* nnotes notes in document order; NULL when there are none */
     size_t nnotes;
-    char queue[65], profile[65];
+    char queue[65], profile[65]; /* cut to fit */
 } pl_dm_conversion;
+
+/*
+ * A Conversion pl_dm_report_parse could not read (see there): left out of the conversions, so
+ * that its decision is not applied from a half-read value, and named here for the caller's log.
+ */
+typedef struct pl_dm_unreadable {
+    size_t index;                /* its place among the report's Conversion elements, from 1 */
+    char request_id[65];         /* its RequestID when that was read, else "" */
+    char merchant_reference[65]; /* its MerchantReferenceNumber when that was read, else "" */
+    char why[160]; /* "Conversion 2: NewDecision is longer than its field (15 characters)" */
+} pl_dm_unreadable;
 
 /* A Conversion Detail Report. */
 typedef struct pl_dm_report {
-    char merchant_id[65], name[65], start[32], end[32], version[16]; /* Report attributes */
+    char merchant_id[65], name[65], start[33], end[33], version[16]; /* Report attributes */
     pl_dm_conversion *conversions; /* in document order; NULL when there are none */
     size_t nconversions;
+    pl_dm_unreadable *unreadable; /* in document order; NULL when there are none */
+    size_t nunreadable;
 } pl_dm_report;
 
 /*
  * Parses an answer body (body[0, len), need not be NUL-terminated). Returns:
  *   0: *out is the report (the caller frees it with pl_dm_report_free); a report without
- *      Conversion elements has nconversions 0.
+ *      Conversion elements has nconversions 0. Conversions that could not be read are in
+ *      out->unreadable, not in out->conversions (below).
  *   PL_ERR_AUTH: the body is not XML (its first character, after white space and a byte order
  *      mark, is not '<') and at most PL_DM_PLAIN_TEXT_MAX bytes long: the service's plain-text
  *      error, such as "Invalid login credentials." or "No merchant found for username.".
  *      errstr is that text, sanitised: printable ASCII only (line ends and tabs become one
  *      space), trimmed, at most PL_DM_ERROR_TEXT_MAX characters, card numbers and other runs
  *      of 10 or more digits masked to their last four.
- *   PL_ERR_PARSE: anything else that is not a usable report, the reason in errstr (which
- *      quotes at most a short sanitised excerpt of the body): an empty or blank body, a body
- *      over PL_DM_REPORT_MAX_BODY, a longer text that is not XML, XML that is not well-formed,
- *      an internal DTD subset that declares an entity or a reference to an entity that is not
- *      predefined, a root element other than Report, a Conversion without a RequestID, a
- *      field that appears twice in one Conversion, or a value longer than its field (values
- *      are trimmed of surrounding white space, never cut). The whole report is refused then,
- *      so that nothing of it is half applied.
+ *   PL_ERR_PARSE: a body that is not a usable document, the reason in errstr (which quotes at
+ *      most a short sanitised excerpt of the body): an empty or blank body, a body over
+ *      PL_DM_REPORT_MAX_BODY, a longer text that is not XML, XML that is not well-formed, an
+ *      internal DTD subset that declares an entity or a reference to an entity that is not
+ *      predefined, a root element other than Report.
  *   PL_ERR_NOMEM: out of memory.
+ * Values are trimmed of surrounding white space. The values a decision depends on are kept
+ * exactly or not at all: a Conversion whose RequestID is missing, or whose RequestID,
+ * MerchantReferenceNumber, ConversionDate or NewDecision is longer than its field or appears
+ * twice, cannot be read; it goes to out->unreadable (its index, the RequestID and
+ * MerchantReferenceNumber when those were read, and why), and the other Conversions are read
+ * as usual. (The report covers every order of the merchant, and refusing it whole for one
+ * such Conversion failed the same way every time it was asked again: every later decision of
+ * the company was held back for good.) Every other value decides nothing and never makes a
+ * Conversion or the report unreadable: text (Reviewer, ReviewerComments, Queue, Profile, a
+ * Note's AddedBy and Comment, the Report's MerchantID, Name and Version) longer than its field
+ * is cut to fit, never inside a UTF-8 character and never leaving the head of a card number,
+ * with card numbers masked to their last four; a date (a Note's Date, ReportStartDate,
+ * ReportEndDate) or an OriginalDecision that does not fit is "" (a cut one would be a value
+ * nobody sent); of one that appears twice, the first is kept.
  * Dates are kept as given, except that an ISO 8601 time's fraction of a second is dropped
- * ("2018-12-01T10:00:00.000Z" → "2018-12-01T10:00:00Z": the "Classic" report's form, which
- * would not otherwise fit), and that a ConversionDate (part of dm_decision's unique key, as
- * text) is written in the old report's form whichever report gave it: "YYYY-MM-DD HH:MM:SS"
- * GMT ("2018-12-01T10:15:42.000Z" and "2018-12-01T11:15:42+01:00" → "2018-12-01 10:15:42"; a
- * time without a zone is GMT, as both reports give it); one in neither form stays as given.
+ * ("2018-12-01T10:00:00.000Z" → "2018-12-01T10:00:00Z"), and that a ConversionDate (part of
+ * dm_decision's unique key, as text) is written in the old report's form whichever report gave
+ * it: "YYYY-MM-DD HH:MM:SS" GMT ("2018-12-01T10:15:42.000Z" and "2018-12-01T11:15:42+01:00" →
+ * "2018-12-01 10:15:42"; a time without a zone is GMT, as both reports give it); one in neither
+ * form stays as given.
  * Elements other than those of pl_dm_conversion are ignored.
  * On failure *out is zeroed. errstr may be NULL.
  */
@@ -129,6 +155,29 @@ void pl_dm_window_next(int64_t last_end, int64_t now, pl_dm_window *w, bool *don
  */
 void pl_dm_window_next_within(int64_t last_end, int64_t now, int64_t limit, pl_dm_window *w,
                               bool *done);
+
+/*
+ * How far before the end of the last window read the next one starts, by default
+ * (paylink-dmupdate's PAYLINK_DM_OVERLAP_S). A conversion shows in the report some time after
+ * its ConversionDate (the report's lag), and the worker's clock may run ahead of CyberSource's:
+ * a window that ends at the worker's "now" can miss a conversion dated just before its end, and
+ * the next window, starting exactly there, never asked for it again. Asking again is free:
+ * dm_decision records each conversion once.
+ */
+#define PL_DM_OVERLAP_SECONDS 300
+
+/*
+ * pl_dm_window_next_within for a worker whose last window read ended at last_end: the window
+ * starts overlap seconds before last_end (overlap < 0 counts as 0), but at most half the limit
+ * before it, so that it is still at most limit long (what the service may answer, and what
+ * pl_dm_limit_after narrows) and at least half of it is new: a worker catching up moves on at
+ * every window, also at PL_DM_WINDOW_MIN_SECONDS. It ends at min(start + limit, now); *done
+ * (done may be NULL) is true when it reaches now. When last_end >= now there is nothing new to
+ * ask: start == end == last_end and *done is true. last_end < 0 (no window read yet) is
+ * pl_dm_window_next_within's: the last 24 hours, without overlap.
+ */
+void pl_dm_window_next_overlap(int64_t last_end, int64_t now, int64_t limit, int64_t overlap,
+                               pl_dm_window *w, bool *done);
 
 /*
  * The length of the windows asked. A report of a busy merchant can be too big for one answer

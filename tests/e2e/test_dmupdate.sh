@@ -233,8 +233,9 @@ grep -q "Invalid login credentials." "$PAYLINK_LOG_DIR/test_dmupdate.log" ||
 pass "the log says Invalid login credentials."
 assert_not_contains "$(cat "$PAYLINK_LOG_DIR/test_dmupdate.log")" "not-the-password-$run" "the log"
 dmupdate || fail "paylink-dmupdate --once failed after the bad password"
-assert_eq "$(pl_sql "SELECT count(*) FROM dm_run WHERE company = 1 AND service_bureau = 'CYB' AND window_start = :'e'" e="$last_end")" 1 \
-    "the next good run asks for the window from where the last success ended"
+# (From PAYLINK_DM_OVERLAP_S, 5 minutes, before it: a conversion shows in the report after its date.)
+assert_eq "$(pl_sql "SELECT count(*) FROM dm_run WHERE company = 1 AND service_bureau = 'CYB' AND window_start = :'e'::timestamptz - interval '5 minutes'" e="$last_end")" 1 \
+    "the next good run asks for the window from 5 minutes before where the last success ended"
 
 # ---- another run holds the company: this one skips it (advisory lock) -------------------------
 before=$(runs)

@@ -13,9 +13,11 @@
  * run (pl_dmupdate_ask_new_merchants) land in dm_recheck when their reports are not had, and a
  * recheck that fails neither holds the later ones back nor stays for good
  * (pl_dmupdate_rechecks); one the service says is too large is split in its place, and windows
- * refused for a reason of their own do not end the pass (pl_dmupdate_refusal). Everything runs in
- * one transaction that is rolled back (the published events stay on paylink.dm.decision, for an
- * order of a company of the test's own).
+ * refused for a reason of their own do not end the pass (pl_dmupdate_refusal). A whole run
+ * (pl_dmupdate_run): its window starts PAYLINK_DM_OVERLAP_S before the last one's end, and a
+ * report with a conversion that cannot be read is applied all the same, that one skipped.
+ * Everything runs in one transaction that is rolled back (the published events stay on
+ * paylink.dm.decision, for an order of a company of the test's own).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,7 +58,12 @@ static struct {
     const char *match, *text;
 } g_refuse[4];
 
-/* What was asked: "<merchant> <startDate>" of each request, in order. */
+/* A request neither failed nor refused is answered this report; NULL: an empty one. Set while
+ * no request is in flight. */
+static const char *g_body;
+
+/* What was asked: "<merchant> <startDate> <startTime>" of each request, in order (the time as
+ * the form has it: "16%3A55%3A00"). */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static char g_asked[256][64];
 static int g_nasked;
@@ -78,12 +85,13 @@ static enum MHD_Result on_report(struct MHD_Connection *c, const char *url, cons
 {
     (void)url;
     (void)method;
-    char merchant[32], start[16];
+    char merchant[32], start[16], start_time[16];
     form_value(body, "merchantID=", merchant, sizeof merchant);
     form_value(body, "startDate=", start, sizeof start);
+    form_value(body, "startTime=", start_time, sizeof start_time);
     pthread_mutex_lock(&g_mu);
     if (g_nasked < (int)(sizeof g_asked / sizeof g_asked[0]))
-        snprintf(g_asked[g_nasked++], sizeof g_asked[0], "%s %s", merchant, start);
+        snprintf(g_asked[g_nasked++], sizeof g_asked[0], "%s %s %s", merchant, start, start_time);
     pthread_mutex_unlock(&g_mu);
     bool fail = false;
     for (size_t i = 0; i < sizeof g_fail / sizeof g_fail[0] && !fail; i++)
@@ -91,7 +99,7 @@ static enum MHD_Result on_report(struct MHD_Connection *c, const char *url, cons
     static const char empty[] = "<Report MerchantID=\"mr\" Name=\"Conversion Detail Report\" "
                                 "Version=\"1.1\"/>";
     static const char oops[] = "Internal Server Error";
-    const char *text = fail ? oops : empty;
+    const char *text = fail ? oops : g_body ? g_body : empty;
     for (size_t i = 0; i < sizeof g_refuse / sizeof g_refuse[0] && !fail; i++)
         if (g_refuse[i].match && strstr(body, g_refuse[i].match))
             text = g_refuse[i].text;
@@ -116,12 +124,26 @@ static int asked(const char *merchant, const char *start)
     return n;
 }
 
-/* Forgets what was asked and what fails. */
+/* How many requests asked from "<startDate> <startTime>" (the time as the form has it). */
+static int asked_from(const char *start)
+{
+    int n = 0;
+    pthread_mutex_lock(&g_mu);
+    for (int i = 0; i < g_nasked; i++) {
+        const char *from = strchr(g_asked[i], ' ');
+        n += from && strcmp(from + 1, start) == 0;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
+/* Forgets what was asked, what fails and the report answered. */
 static void report_reset(void)
 {
     pthread_mutex_lock(&g_mu);
     g_nasked = 0;
     pthread_mutex_unlock(&g_mu);
+    g_body = NULL;
     memset(g_fail, 0, sizeof g_fail);
     memset(g_refuse, 0, sizeof g_refuse);
 }
@@ -1021,6 +1043,178 @@ static void test_recheck_too_large_forever_ends(void **state)
     recheck_end(&f);
 }
 
+/* Notes a successful window of company on CYB that ended an hour ago, 16:00 to 17:00 say (it
+ * reached the time it was asked at, so the next run asks windows of up to 24 hours). */
+static void last_run_an_hour_ago(int company)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co};
+    it_exec(g_db,
+            "INSERT INTO dm_run (company, service_bureau, merchant_id, window_start, window_end, "
+            "conversions, applied, skipped, started_at, run_by) VALUES ($1::int, 'CYB', "
+            "'paylink_demo', date_trunc('second', now()) - interval '2 hours', "
+            "date_trunc('second', now()) - interval '1 hour', 0, 0, 0, "
+            "date_trunc('second', now()) - interval '1 hour', 'test')",
+            1, p);
+}
+
+/* How many dm_run rows of company on CYB start `back` before the end of the one
+ * last_run_an_hour_ago noted and end after it. */
+static long runs_from(int company, const char *back)
+{
+    char co[16];
+    snprintf(co, sizeof co, "%d", company);
+    const char *p[] = {co, back};
+    PGresult *r = PQexecParams(g_db,
+                               "SELECT count(*) FROM dm_run WHERE company = $1::int AND "
+                               "service_bureau = 'CYB' AND window_start = date_trunc('second', "
+                               "now()) - interval '1 hour' - $2::interval AND window_end > "
+                               "date_trunc('second', now()) - interval '1 hour'",
+                               2, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* "<startDate> <startTime>" as the form has it, of `back` before the end last_run_an_hour_ago
+ * noted. */
+static void form_start(const char *back, char *out, size_t size)
+{
+    it_value(g_db,
+             "SELECT to_char((date_trunc('second', now()) - interval '1 hour' - $1::interval) "
+             "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24\"%3A\"MI\"%3A\"SS')",
+             back, NULL, out, size);
+}
+
+/*
+ * A run's window starts PAYLINK_DM_OVERLAP_S (300 s unless set) before the end of the last one
+ * read, so that a conversion dated just before that end but shown in the report only later
+ * (its lag, the worker's clock ahead of CyberSource's) is asked for again. Before, each window
+ * started exactly at the last end: such a conversion was never asked for, its REJECT never
+ * applied. The setting is read as the process reads it; a bad value refuses to start.
+ */
+static void test_run_overlap(void **state)
+{
+    (void)state;
+    unsetenv("PAYLINK_DM_OVERLAP_S"); /* the default first */
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    last_run_an_hour_ago(mine[0]);
+    assert_int_equal(pl_dmupdate_run(d, mine[0], "CYB"), 0);
+    char from[40];
+    form_start("5 minutes", from, sizeof from);
+    assert_true(asked_from(from) >= 1);
+    assert_int_equal(asked_from(from), asked("", ""));
+    assert_int_equal(runs_from(mine[0], "5 minutes"), 1);
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+
+    /* Set to a minute. */
+    setenv("PAYLINK_DM_OVERLAP_S", "60", 1);
+    d = report_service(&cfg);
+    it_exec(g_db, "BEGIN", 0, NULL);
+    last_run_an_hour_ago(mine[0]);
+    assert_int_equal(pl_dmupdate_run(d, mine[0], "CYB"), 0);
+    form_start("1 minute", from, sizeof from);
+    assert_true(asked_from(from) >= 1);
+    assert_int_equal(runs_from(mine[0], "1 minute"), 1);
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+
+    /* Out of range or not a number: no handle, and the setting named. */
+    static const char *const bad[] = {"3601", "-1", "5m", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("PAYLINK_DM_OVERLAP_S", bad[i], 1);
+        char err[512] = "";
+        assert_int_equal(pl_config_from_env(&cfg, "dmupdate", err, sizeof err), 0);
+        assert_null(pl_dmupdate_new(&cfg, g_db, NULL, err, sizeof err));
+        assert_non_null(strstr(err, "PAYLINK_DM_OVERLAP_S"));
+        pl_config_free(&cfg);
+    }
+    unsetenv("PAYLINK_DM_OVERLAP_S");
+}
+
+/*
+ * A report whose one conversion cannot be read (a RequestID longer than any CyberSource gives)
+ * is applied all the same: that conversion is skipped (an error line), the others recorded, and
+ * the run recorded, so the next run moves on. The one applied carries the values that refused
+ * whole reports before — a Note's Date with an offset, in both forms, and a Queue and Profile
+ * of 70 characters — and is read whole. Before, the run failed, recorded nothing, and the next
+ * asked the same window and failed the same way, every run: the company's decisions held back
+ * for good (FS holds never released, REJECTs never cancelled nor reversed).
+ */
+static void test_run_unreadable_conversion(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char co[16], auth_id[64], tx[64];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    snprintf(auth_id, sizeof auth_id, "it-dmu-unread-%ld", (long)getpid());
+    snprintf(tx, sizeof tx, "77%020ld", (long)getpid());
+    auth(auth_id, mine[0], "CYB", "review", false);
+    const char *h[] = {auth_id, co, tx};
+    it_exec(g_db,
+            "INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+            "service_bureau, transaction_type, status, amount_authorized, currency, "
+            "transaction_id) VALUES ($1, $2::int, 'IT-DMU', 1, 'CYB', 'auth', 'review', 10.00, "
+            "'USD', $3)",
+            3, h);
+    last_run_an_hour_ago(mine[0]);
+    char queue[71];
+    memset(queue, 'q', 70);
+    queue[70] = '\0';
+    static char body[2048];
+    snprintf(
+        body, sizeof body,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<Report MerchantID=\"mr\" Name=\"Conversion Detail Report\" Version=\"1.1\">"
+        "<Conversion MerchantReferenceNumber=\"it-dmu-other\" ConversionDate=\"2018-12-01 "
+        "10:15:42\" RequestID=\"%s%s%s\"><NewDecision>REJECT</NewDecision></Conversion>"
+        "<Conversion MerchantReferenceNumber=\"%s\" ConversionDate=\"2018-12-01T11:15:42+01:00\" "
+        "RequestID=\"%s\"><OriginalDecision>REVIEW</OriginalDecision>"
+        "<NewDecision>ACCEPT</NewDecision><Reviewer>rev</Reviewer>"
+        "<ReviewerComments>Verified with cardholder.</ReviewerComments>"
+        "<Notes><Note Date=\"2018-12-01T11:15:42+01:00\" AddedBy=\"rev\" Comment=\"Took "
+        "ownership.\"/><Note Date=\"2018-12-01T11:15:42.000+01:00\" AddedBy=\"rev\" "
+        "Comment=\"Called.\"/></Notes><Queue>%s</Queue><Profile>%s</Profile></Conversion>"
+        "</Report>",
+        tx, tx, tx, auth_id, tx, queue, queue); /* 66 characters: unreadable */
+    g_body = body;
+    assert_int_equal(pl_dmupdate_run(d, mine[0], "CYB"), 0);
+    g_body = NULL;
+    /* The run is recorded, both conversions counted, the unreadable one among the skipped. */
+    assert_int_equal(it_long(g_db,
+                             "SELECT count(*) FROM dm_run WHERE company = $1::int AND "
+                             "service_bureau = 'CYB' AND window_end > now() - interval '1 hour' "
+                             "AND conversions = 2 AND applied = 1 AND skipped = 1",
+                             co),
+                     1);
+    char got[256];
+    it_value(g_db,
+             "SELECT action || ' ' || conversion_date || ' ' || reviewer || ' ' || "
+             "array_to_string(messages, '|') || ' ' || (published_at IS NOT NULL) "
+             "FROM dm_decision WHERE company = $1::int AND transaction_id = $2",
+             co, tx, got, sizeof got);
+    assert_string_equal(got, "release_hold 2018-12-01 10:15:42 rev VERIFIED WITH "
+                             "CARDHOLDER|TOOK OWNERSHIP|CALLED true");
+    assert_int_equal(it_long(g_db, "SELECT count(*) FROM dm_decision WHERE company = $1::int", co),
+                     1);
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1040,6 +1234,8 @@ int main(void)
         cmocka_unit_test(test_recheck_window_refusals_go_on),
         cmocka_unit_test(test_recheck_too_large_forever_ends),
         cmocka_unit_test(test_limit_start),
+        cmocka_unit_test(test_run_overlap),
+        cmocka_unit_test(test_run_unreadable_conversion),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

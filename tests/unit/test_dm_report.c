@@ -2,9 +2,11 @@
  * test_dm_report.c: the Decision Manager Conversion Detail Report (common/dm_report.h): the
  * seed's sample report read field by field and its order messages as the seed shows them, the
  * service's plain-text errors, the refusals (malformed XML, another root, entity declarations
- * and references, over-long values, a Conversion without a RequestID), the empty report, the
- * "Classic" variant, and the report window across midnight, month and year ends, catching up
- * and with a clock that stepped back. Fixtures: tests/fixtures/dm/.
+ * and references), the Conversions that cannot be read and are left out alone (a decision's
+ * value over-long or twice, no RequestID), the values that decide nothing and never refuse
+ * (cut, or dropped), the empty report, the "Classic" variant, and the report window across
+ * midnight, month and year ends, catching up, overlapping the last one and with a clock that
+ * stepped back. Fixtures: tests/fixtures/dm/.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -327,11 +329,15 @@ static void test_entities_refused(void **state)
 
     /* An internal subset without entities is accepted, but its attribute defaults are not
      * values anyone sent. */
-    refused("<!DOCTYPE Report [<!ATTLIST Conversion RequestID CDATA \"999\">]>"
-            "<Report><Conversion/></Report>",
-            PL_ERR_PARSE, err, sizeof err);
-    assert_string_equal(err, "Conversion 1 has no RequestID");
     pl_dm_report r;
+    const char *attlist = "<!DOCTYPE Report [<!ATTLIST Conversion RequestID CDATA \"999\">]>"
+                          "<Report><Conversion/></Report>";
+    parse_ok(attlist, strlen(attlist), &r);
+    assert_int_equal(r.nconversions, 0);
+    assert_int_equal(r.nunreadable, 1);
+    assert_string_equal(r.unreadable[0].why, "Conversion 1 has no RequestID");
+    assert_string_equal(r.unreadable[0].request_id, "");
+    pl_dm_report_free(&r);
     const char *ok = "<!DOCTYPE Report [<!ELEMENT Report ANY>]><Report MerchantID=\"mr\"/>";
     parse_ok(ok, strlen(ok), &r);
     assert_string_equal(r.merchant_id, "mr");
@@ -348,20 +354,52 @@ static void test_entities_refused(void **state)
     pl_dm_report_free(&r);
 }
 
+/* The one unreadable Conversion of r, at index, for why. */
+static const pl_dm_unreadable *unreadable_one(const pl_dm_report *r, size_t index)
+{
+    assert_int_equal(r->nunreadable, 1);
+    assert_non_null(r->unreadable);
+    assert_int_equal(r->unreadable[0].index, index);
+    return &r->unreadable[0];
+}
+
+/*
+ * A Conversion without a RequestID cannot be applied: it is left out, named for the log, and
+ * the others are read. Before, the whole report was refused, and asked again it was refused
+ * again, every run: every later decision of the company held back for good.
+ */
 static void test_missing_request_id(void **state)
 {
     (void)state;
-    char err[256];
-    /* The second Conversion has none: the whole report is refused, the first included. */
-    refused(REPORT_OPEN CONV_OPEN("4036289939370176056470") "<NewDecision>ACCEPT</NewDecision>"
-                                                            "</Conversion><Conversion "
-                                                            "MerchantReferenceNumber=\"7\">"
-                                                            "<NewDecision>REJECT</NewDecision>"
-                                                            "</Conversion></Report>",
-            PL_ERR_PARSE, err, sizeof err);
-    assert_string_equal(err, "Conversion 2 has no RequestID");
-    refused(REPORT_OPEN CONV_OPEN("  \n ") "</Conversion></Report>", PL_ERR_PARSE, err, sizeof err);
-    assert_string_equal(err, "Conversion 1 has no RequestID");
+    pl_dm_report r;
+    const char *text = REPORT_OPEN CONV_OPEN(
+        "4036289939370176056470") "<NewDecision>ACCEPT</NewDecision></Conversion><Conversion "
+                                  "MerchantReferenceNumber=\"7\"><NewDecision>REJECT</NewDecision>"
+                                  "</Conversion>" CONV_OPEN(
+                                      "4036303746210176056470") "<NewDecision>REJECT</"
+                                                                "NewDecision></Conversion></"
+                                                                "Report>";
+    parse_ok(text, strlen(text), &r);
+    assert_int_equal(r.nconversions, 2);
+    assert_string_equal(r.conversions[0].request_id, "4036289939370176056470");
+    assert_string_equal(r.conversions[0].new_decision, "ACCEPT");
+    assert_string_equal(r.conversions[1].request_id, "4036303746210176056470");
+    assert_string_equal(r.conversions[1].new_decision, "REJECT");
+    const pl_dm_unreadable *u = unreadable_one(&r, 2);
+    assert_string_equal(u->why, "Conversion 2 has no RequestID");
+    assert_string_equal(u->request_id, "");
+    assert_string_equal(u->merchant_reference, "7");
+    pl_dm_report_free(&r);
+    assert_null(r.unreadable);
+    assert_int_equal(r.nunreadable, 0);
+
+    /* Blank is none; the only Conversion unreadable leaves none read. */
+    text = REPORT_OPEN CONV_OPEN("  \n ") "</Conversion></Report>";
+    parse_ok(text, strlen(text), &r);
+    assert_int_equal(r.nconversions, 0);
+    assert_null(r.conversions);
+    assert_string_equal(unreadable_one(&r, 1)->why, "Conversion 1 has no RequestID");
+    pl_dm_report_free(&r);
 }
 
 /* A report with one Conversion whose `name` element holds `len` copies of c. */
@@ -380,11 +418,10 @@ static char *report_with(const char *name, size_t len, char c)
 static void test_too_long(void **state)
 {
     (void)state;
-    char err[256];
     pl_dm_report r;
 
-    /* Exactly the field's size - 1 fits; an identifier one longer is refused, never cut. Free
-     * text is cut to fit instead (one long comment must not refuse the merchant's report). */
+    /* Exactly the field's size - 1 fits; free text one longer is cut to fit (one long comment
+     * must not refuse the merchant's report). */
     char *s = report_with("ReviewerComments", 1024, 'c');
     parse_ok(s, strlen(s), &r);
     assert_int_equal(strlen(r.conversions[0].reviewer_comments), 1024);
@@ -403,22 +440,33 @@ static void test_too_long(void **state)
     parse_ok(body, strlen(body), &r);
     assert_string_equal(r.conversions[0].new_decision, "ACCEPTACCEPTACC");
     pl_dm_report_free(&r);
+    /* A decision one longer is never cut: that Conversion cannot be read, the report can. */
     s = report_with("NewDecision", 16, 'A');
-    refused(s, PL_ERR_PARSE, err, sizeof err);
-    assert_non_null(strstr(err, "NewDecision"));
-    free(s);
-    s = report_with("Queue", 65, 'q');
-    refused(s, PL_ERR_PARSE, err, sizeof err);
+    parse_ok(s, strlen(s), &r);
+    assert_int_equal(r.nconversions, 0);
+    const pl_dm_unreadable *u = unreadable_one(&r, 1);
+    assert_string_equal(u->why,
+                        "Conversion 1: NewDecision is longer than its field (15 characters)");
+    assert_string_equal(u->request_id, "4036289939370176056470");
+    assert_string_equal(u->merchant_reference, "0070000491701000");
+    pl_dm_report_free(&r);
     free(s);
 
     /* Attributes: a RequestID of 65 characters, a Note's Comment of 513. */
     char id[66];
     memset(id, '1', 65);
     id[65] = '\0';
-    snprintf(body, sizeof body, "%s<Conversion RequestID=\"%s\"/></Report>", REPORT_OPEN, id);
-    refused(body, PL_ERR_PARSE, err, sizeof err);
-    assert_string_equal(err, "Conversion 1: RequestID is longer than its field (64 characters)");
-    assert_null(strstr(err, id));
+    snprintf(body, sizeof body,
+             "%s<Conversion RequestID=\"%s\" MerchantReferenceNumber=\"ord-1\"/></Report>",
+             REPORT_OPEN, id);
+    parse_ok(body, strlen(body), &r);
+    assert_int_equal(r.nconversions, 0);
+    u = unreadable_one(&r, 1);
+    assert_string_equal(u->why, "Conversion 1: RequestID is longer than its field (64 characters)");
+    assert_null(strstr(u->why, id));
+    assert_string_equal(u->request_id, "");
+    assert_string_equal(u->merchant_reference, "ord-1");
+    pl_dm_report_free(&r);
 
     char comment[514];
     memset(comment, 'n', 513);
@@ -448,25 +496,206 @@ static void test_too_long(void **state)
     parse_ok(note, strlen(note), &r);
     assert_int_equal(strlen(r.conversions[0].notes[1].comment), 512);
     pl_dm_report_free(&r);
+}
 
-    /* Report attributes too. */
-    refused("<Report Version=\"1.1.1.1.1.1.1.1.1\"/>", PL_ERR_PARSE, err, sizeof err);
-    assert_string_equal(err, "Report: Version is longer than its field (15 characters)");
+/* A report with one ACCEPT Conversion, RequestID 1, with extra (a Note, Queue...) in it. */
+static void parse_with(const char *extra, pl_dm_report *r)
+{
+    char body[4096];
+    int n =
+        snprintf(body, sizeof body, "%s<NewDecision>ACCEPT</NewDecision>%s</Conversion></Report>",
+                 REPORT_OPEN CONV_OPEN("1"), extra);
+    assert_true(n > 0 && (size_t)n < sizeof body);
+    parse_ok(body, strlen(body), r);
+    /* The Conversion and its decision are read, whatever else is in it. */
+    assert_int_equal(r->nconversions, 1);
+    assert_int_equal(r->nunreadable, 0);
+    assert_string_equal(r->conversions[0].request_id, "1");
+    assert_string_equal(r->conversions[0].new_decision, "ACCEPT");
+}
+
+/* n copies of c, NUL-terminated, in buf (n + 1 bytes). */
+static char *repeat(char *buf, size_t n, char c)
+{
+    memset(buf, c, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/*
+ * A value that decides nothing never refuses the report nor its Conversion: before, a Note's
+ * Date with an offset (the form ConversionDate takes), or a Queue, Profile, Reviewer or AddedBy
+ * of 70 characters, refused the whole report ("Note 1: Date is longer than its field (23
+ * characters)"), every time it was asked again: the company's window never moved on, its FS
+ * holds were never released and its REJECTs never cancelled nor reversed.
+ */
+static void test_side_fields_never_refuse(void **state)
+{
+    (void)state;
+    pl_dm_report r;
+    char extra[1024], long_value[128];
+
+    /* A Note's Date with an offset, with and without a fraction of a second: as given. */
+    parse_with("<Notes><Note Date=\"2018-12-01T11:15:42+01:00\" Comment=\"x\"/>"
+               "<Note Date=\"2018-12-01T11:15:42.000+01:00\" Comment=\"y\"/></Notes>",
+               &r);
+    assert_int_equal(r.conversions[0].nnotes, 2);
+    assert_string_equal(r.conversions[0].notes[0].date, "2018-12-01T11:15:42+01:00");
+    assert_string_equal(r.conversions[0].notes[1].date, "2018-12-01T11:15:42+01:00");
+    char msgs[4][513];
+    assert_int_equal(pl_dm_messages(&r.conversions[0], msgs, 4), 2);
+    pl_dm_report_free(&r);
+    /* A Date that still does not fit is dropped, not cut; the Note stays. */
+    snprintf(extra, sizeof extra, "<Notes><Note Date=\"%s\" Comment=\"kept\"/></Notes>",
+             repeat(long_value, 40, '9'));
+    parse_with(extra, &r);
+    assert_string_equal(r.conversions[0].notes[0].date, "");
+    assert_string_equal(r.conversions[0].notes[0].comment, "kept");
+    pl_dm_report_free(&r);
+
+    /* Queue, Profile, Reviewer, AddedBy of 70 characters: cut to their 64. */
+    snprintf(extra, sizeof extra,
+             "<Queue>%1$s</Queue><Profile>%1$s</Profile><Reviewer>%1$s</Reviewer>"
+             "<Notes><Note AddedBy=\"%1$s\" Comment=\"c\"/></Notes>",
+             repeat(long_value, 70, 'q'));
+    parse_with(extra, &r);
+    const pl_dm_conversion *c = &r.conversions[0];
+    assert_string_equal(c->queue, repeat(long_value, 64, 'q'));
+    assert_string_equal(c->profile, long_value);
+    assert_string_equal(c->reviewer, long_value);
+    assert_string_equal(c->notes[0].added_by, long_value);
+    pl_dm_report_free(&r);
+
+    /* Never inside a character: 40 two-byte characters (80 bytes) leave 32 whole ones. */
+    char wide[100] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(wide, "\xc3\xa9");
+    snprintf(extra, sizeof extra, "<Reviewer>%s</Reviewer>", wide);
+    parse_with(extra, &r);
+    assert_int_equal(strlen(r.conversions[0].reviewer), 64);
+    assert_memory_equal(r.conversions[0].reviewer, wide, 64);
+    pl_dm_report_free(&r);
+    snprintf(extra, sizeof extra, "<Queue>q%s</Queue>", wide); /* odd: 63 bytes */
+    parse_with(extra, &r);
+    assert_int_equal(strlen(r.conversions[0].queue), 63);
+    pl_dm_report_free(&r);
+
+    /* An OriginalDecision longer than dm_decision holds (10) is dropped; 10 fit. */
+    parse_with("<OriginalDecision>REVIEWREVIEW</OriginalDecision>", &r);
+    assert_string_equal(r.conversions[0].original_decision, "");
+    pl_dm_report_free(&r);
+    parse_with("<OriginalDecision>REVIEW1234</OriginalDecision>", &r);
+    assert_string_equal(r.conversions[0].original_decision, "REVIEW1234");
+    pl_dm_report_free(&r);
+
+    /* Twice: the first is kept (two decisions are refused: test_duplicates_refused). */
+    parse_with("<Queue>first</Queue><Queue>second</Queue>"
+               "<OriginalDecision>REVIEW</OriginalDecision><OriginalDecision>X</OriginalDecision>",
+               &r);
+    assert_string_equal(r.conversions[0].queue, "first");
+    assert_string_equal(r.conversions[0].original_decision, "REVIEW");
+    pl_dm_report_free(&r);
+    const char *twice = "<Report xmlns:a=\"urn:a\" xmlns:b=\"urn:b\" a:Version=\"1.1\" "
+                        "b:Version=\"9\"><Conversion RequestID=\"1\"><Notes><Note "
+                        "a:Date=\"2014-06-24 17:03:03\" b:Date=\"x\"/></Notes></Conversion>"
+                        "</Report>";
+    parse_ok(twice, strlen(twice), &r);
+    assert_string_equal(r.version, "1.1");
+    assert_int_equal(r.nconversions, 1);
+    assert_string_equal(r.conversions[0].notes[0].date, "2014-06-24 17:03:03");
+    pl_dm_report_free(&r);
+
+    /* The Report's attributes decide nothing either. */
+    snprintf(extra, sizeof extra,
+             "<Report Version=\"v1.1-build-abcdefgh\" Name=\"%s\" ReportStartDate=\"%s\">"
+             "<Conversion RequestID=\"1\"/></Report>",
+             repeat(long_value, 70, 'n'), "2014-06-24T00:00:00.000+01:00 (Central European Time)");
+    parse_ok(extra, strlen(extra), &r);
+    assert_string_equal(r.version, "v1.1-build-abcd");
+    assert_int_equal(strlen(r.name), 64);
+    assert_string_equal(r.start, "");
+    assert_int_equal(r.nconversions, 1);
+    pl_dm_report_free(&r);
+
+    /* A ConversionDate of a form canonical_gmt does not know is kept as given when it fits
+     * dm_decision (32 characters); longer, it cannot be read (it is part of the key). */
+    const char *odd =
+        REPORT_OPEN "<Conversion RequestID=\"1\" ConversionDate=\"2014-06-24T17:03:03 "
+                    "GMT+01:00\"/></Report>";
+    parse_ok(odd, strlen(odd), &r);
+    assert_string_equal(r.conversions[0].conversion_date, "2014-06-24T17:03:03 GMT+01:00");
+    pl_dm_report_free(&r);
+    odd = REPORT_OPEN "<Conversion RequestID=\"1\" ConversionDate=\"2014-06-24T17:03:03 Central "
+                      "European Time\"/></Report>";
+    parse_ok(odd, strlen(odd), &r);
+    assert_int_equal(r.nconversions, 0);
+    assert_string_equal(unreadable_one(&r, 1)->why,
+                        "Conversion 1: ConversionDate is longer than its field (32 characters)");
+    assert_string_equal(r.unreadable[0].request_id, "1");
+    pl_dm_report_free(&r);
+}
+
+/*
+ * Conversions that cannot be read, among others that can: each is left out and named (its
+ * index, RequestID and merchant reference when read, why); the others are read in order.
+ */
+static void test_unreadable_among_others(void **state)
+{
+    (void)state;
+    char id[80];
+    char text[2048];
+    snprintf(text, sizeof text,
+             "%s"
+             "%s<NewDecision>ACCEPT</NewDecision></Conversion>"
+             "<Conversion RequestID=\"%s\" MerchantReferenceNumber=\"ord-2\">"
+             "<NewDecision>REJECT</NewDecision></Conversion>"
+             "<Conversion RequestID=\"333\" MerchantReferenceNumber=\"ord-3\">"
+             "<NewDecision>ACCEPT</NewDecision><NewDecision>REJECT</NewDecision></Conversion>"
+             "<Conversion RequestID=\"444\"><NewDecision>REJECT</NewDecision>"
+             "<ReviewerComments>Card " PAN "</ReviewerComments></Conversion>"
+             "</Report>",
+             REPORT_OPEN, CONV_OPEN("111"), repeat(id, 70, '2'));
+    pl_dm_report r;
+    parse_ok(text, strlen(text), &r);
+    assert_int_equal(r.nconversions, 2);
+    assert_string_equal(r.conversions[0].request_id, "111");
+    assert_string_equal(r.conversions[0].new_decision, "ACCEPT");
+    assert_string_equal(r.conversions[1].request_id, "444");
+    assert_string_equal(r.conversions[1].new_decision, "REJECT");
+    assert_string_equal(r.conversions[1].reviewer_comments, "Card ************1111");
+    assert_int_equal(r.nunreadable, 2);
+    assert_int_equal(r.unreadable[0].index, 2);
+    assert_string_equal(r.unreadable[0].request_id, "");
+    assert_string_equal(r.unreadable[0].merchant_reference, "ord-2");
+    assert_string_equal(r.unreadable[0].why,
+                        "Conversion 2: RequestID is longer than its field (64 characters)");
+    assert_int_equal(r.unreadable[1].index, 3);
+    assert_string_equal(r.unreadable[1].request_id, "333");
+    assert_string_equal(r.unreadable[1].merchant_reference, "ord-3");
+    assert_string_equal(r.unreadable[1].why, "Conversion 3: NewDecision appears twice");
+    pl_dm_report_free(&r);
+    assert_null(r.conversions);
+    assert_null(r.unreadable);
 }
 
 static void test_duplicates_refused(void **state)
 {
     (void)state;
-    char err[256];
-    refused(REPORT_OPEN CONV_OPEN("1") "<NewDecision>ACCEPT</NewDecision>"
-                                       "<NewDecision>REJECT</NewDecision></Conversion></Report>",
-            PL_ERR_PARSE, err, sizeof err);
-    assert_string_equal(err, "Conversion 1: NewDecision appears twice");
+    pl_dm_report r;
+    const char *text = REPORT_OPEN CONV_OPEN("1") "<NewDecision>ACCEPT</NewDecision>"
+                                                  "<NewDecision>REJECT</NewDecision></Conversion>"
+                                                  "</Report>";
+    parse_ok(text, strlen(text), &r);
+    assert_int_equal(r.nconversions, 0);
+    assert_string_equal(unreadable_one(&r, 1)->why, "Conversion 1: NewDecision appears twice");
+    pl_dm_report_free(&r);
     /* The same attribute in two namespaces is two values for one field. */
-    refused("<Report xmlns:a=\"urn:a\" xmlns:b=\"urn:b\"><Conversion a:RequestID=\"1\" "
-            "b:RequestID=\"2\"/></Report>",
-            PL_ERR_PARSE, err, sizeof err);
-    assert_string_equal(err, "Conversion 1: RequestID appears twice");
+    text = "<Report xmlns:a=\"urn:a\" xmlns:b=\"urn:b\"><Conversion a:RequestID=\"1\" "
+           "b:RequestID=\"2\"/></Report>";
+    parse_ok(text, strlen(text), &r);
+    assert_int_equal(r.nconversions, 0);
+    assert_string_equal(unreadable_one(&r, 1)->why, "Conversion 1: RequestID appears twice");
+    pl_dm_report_free(&r);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -524,8 +753,10 @@ static void test_classic_report(void **state)
 static void conversion_date(const char *date, char *out, size_t size)
 {
     char body[512];
-    snprintf(body, sizeof body, "%s<Conversion ConversionDate=\"%s\" RequestID=\"1\"/></Report>",
-             REPORT_OPEN, date);
+    int n = snprintf(body, sizeof body,
+                     "%s<Conversion ConversionDate=\"%s\" RequestID=\"1\"/></Report>", REPORT_OPEN,
+                     date);
+    assert_true(n > 0 && (size_t)n < sizeof body);
     pl_dm_report r;
     parse_ok(body, strlen(body), &r);
     assert_int_equal(r.nconversions, 1);
@@ -549,7 +780,7 @@ static void test_conversion_date_gmt(void **state)
         "2014-06-24T17:03:03.123-0000", "2014-06-24T19:03:03+02:00", "2014-06-24T12:03:03-0500",
         " 2014-06-24T17:03:03.000Z ",
     };
-    char got[32];
+    char got[64];
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         conversion_date(same[i], got, sizeof got);
         if (strcmp(got, "2014-06-24 17:03:03") != 0)
@@ -939,6 +1170,92 @@ static void test_window_within(void **state)
     assert_memory_equal(&v, &w, sizeof v);
 }
 
+/*
+ * Each window after the first starts PL_DM_OVERLAP_SECONDS before the last one's end: a
+ * conversion dated just before that end that showed in the report only later (its lag, or the
+ * worker's clock ahead of CyberSource's) is asked for again. Before, the next window started
+ * exactly at the last end, and such a conversion was never asked for. The window is still at
+ * most the limit long, and at least half of it new.
+ */
+static void test_window_overlap(void **state)
+{
+    (void)state;
+    const int64_t m = PL_DM_OVERLAP_SECONDS;
+    int64_t last = utc(2014, 6, 24, 17, 0, 0), now = utc(2014, 6, 24, 17, 15, 0);
+    pl_dm_window w;
+    bool done = false;
+    /* A cycle 15 minutes on: from 5 minutes before the last end, up to now. */
+    pl_dm_window_next_overlap(last, now, PL_DM_WINDOW_SECONDS, m, &w, &done);
+    assert_int_equal(w.start, last - m);
+    assert_int_equal(w.end, now);
+    assert_string_equal(w.start_time, "16:55:00");
+    assert_string_equal(w.end_time, "17:15:00");
+    assert_true(done);
+    /* No overlap asked: pl_dm_window_next_within. */
+    pl_dm_window v;
+    pl_dm_window_next_overlap(last, now, 3600, 0, &w, &done);
+    pl_dm_window_next_within(last, now, 3600, &v, NULL);
+    assert_memory_equal(&v, &w, sizeof v);
+    pl_dm_window_next_overlap(last, now, 3600, -5, &w, &done);
+    assert_memory_equal(&v, &w, sizeof v);
+    /* Nothing new (run again in the same second, or a clock that stepped back): nothing to
+     * ask, the mark never moves back. Never ran: the last 24 hours, no overlap. */
+    pl_dm_window_next_overlap(now, now, PL_DM_WINDOW_SECONDS, m, &w, &done);
+    assert_int_equal(w.start, now);
+    assert_int_equal(w.end, now);
+    assert_true(done);
+    pl_dm_window_next_overlap(now + 60, now, PL_DM_WINDOW_SECONDS, m, &w, &done);
+    assert_int_equal(w.start, now + 60);
+    assert_int_equal(w.end, now + 60);
+    pl_dm_window_next_overlap(-1, now, PL_DM_WINDOW_SECONDS, m, &w, &done);
+    assert_int_equal(w.start, now - 86400);
+    assert_int_equal(w.end, now);
+
+    /* Three days behind: windows of 24 hours each (the report's most), each starting 5
+     * minutes before the last end, moving on 23 h 55 min a window, the fourth reaching now. */
+    last = utc(2014, 6, 21, 10, 0, 0);
+    now = utc(2014, 6, 24, 10, 0, 0);
+    int windows = 0;
+    for (done = false; !done; windows++) {
+        assert_true(windows < 4);
+        pl_dm_window_next_overlap(last, now, PL_DM_WINDOW_SECONDS, m, &w, &done);
+        assert_int_equal(w.start, last - m);
+        assert_true(w.end - w.start <= PL_DM_WINDOW_SECONDS);
+        assert_true(w.end > last);
+        last = w.end;
+    }
+    assert_int_equal(windows, 4);
+    assert_int_equal(last, now);
+
+    /* At the narrowest window the overlap is half of it: each still moves on. */
+    last = utc(2014, 6, 21, 10, 0, 0);
+    pl_dm_window_next_overlap(last, now, PL_DM_WINDOW_MIN_SECONDS, m, &w, &done);
+    assert_int_equal(w.start, last - PL_DM_WINDOW_MIN_SECONDS / 2);
+    assert_int_equal(w.end - w.start, PL_DM_WINDOW_MIN_SECONDS);
+    assert_false(done);
+    pl_dm_window_next_overlap(last, now, 3600, 86400, &w, &done);
+    assert_int_equal(w.start, last - 1800);
+    assert_int_equal(w.end, last + 1800);
+
+    /* Narrowing still narrows what is asked: 24 hours too big, then 12, then down to the
+     * floor, where it stops (the run fails) rather than asking one window for ever. */
+    pl_dm_limit l = pl_dm_limit_start(-1, -1, 0);
+    int asked = 0;
+    for (;;) {
+        pl_dm_window_next_overlap(last, now, l.limit, m, &w, &done);
+        assert_true(w.end - w.start <= l.limit);
+        asked++;
+        assert_true(asked <= 12);
+        if (!pl_dm_limit_after(&l, &w, PL_DM_ASKED_TOO_BIG))
+            break;
+        assert_true(l.limit < w.end - w.start);
+    }
+    assert_int_equal(w.end - w.start, PL_DM_WINDOW_MIN_SECONDS);
+    /* Read there, it stays below what failed in this run, as before. */
+    assert_false(pl_dm_limit_after(&l, &w, PL_DM_ASKED_READ));
+    assert_int_equal(l.limit, PL_DM_WINDOW_MIN_SECONDS);
+}
+
 static pl_dm_window span(int64_t start, int64_t len)
 {
     pl_dm_window w;
@@ -1085,6 +1402,8 @@ int main(void)
         cmocka_unit_test(test_entities_refused),
         cmocka_unit_test(test_missing_request_id),
         cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_side_fields_never_refuse),
+        cmocka_unit_test(test_unreadable_among_others),
         cmocka_unit_test(test_duplicates_refused),
         cmocka_unit_test(test_empty_report),
         cmocka_unit_test(test_classic_report),
@@ -1098,6 +1417,7 @@ int main(void)
         cmocka_unit_test(test_window_catch_up),
         cmocka_unit_test(test_window_nothing_to_ask),
         cmocka_unit_test(test_window_within),
+        cmocka_unit_test(test_window_overlap),
         cmocka_unit_test(test_limit_too_big),
         cmocka_unit_test(test_limit_floor),
         cmocka_unit_test(test_limit_timed_out),

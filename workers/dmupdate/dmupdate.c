@@ -33,6 +33,8 @@
 #define MAX_WINDOWS 31
 #define REPORT_TIMEOUT_MS 60000L
 #define REPORT_MAX_BODY (16u * 1024u * 1024u)
+/* The most PAYLINK_DM_OVERLAP_S may be: an hour (the windows are asked every 15 minutes). */
+#define OVERLAP_MAX_S 3600
 
 static volatile sig_atomic_t g_stop;
 
@@ -208,7 +210,9 @@ struct pl_dmupdate {
     char service[9]; /* --service, "" = every */
     /* pl_dmupdate_new's: the report URL of every bureau instead of dm_settings' ("": none). */
     char report_url[301];
-    pl_counter *m_accept, *m_reject, *m_ok, *m_failed;
+    /* How far before the last window's end the next one starts (PAYLINK_DM_OVERLAP_S). */
+    int64_t overlap;
+    pl_counter *m_accept, *m_reject, *m_ok, *m_failed, *m_unreadable;
 };
 typedef struct pl_dmupdate dm;
 
@@ -901,6 +905,25 @@ static int process_window(dm *d, int company, const bureau *b, const merchants *
                         company, b->code);
             return rc;
         }
+        /*
+         * A conversion the report holds but that cannot be read (a RequestID or decision
+         * malformed: dm_report.h) is skipped and the rest applied: refusing the report for it
+         * refused it again at every run, the company's window never moved on and every later
+         * decision was held back. Its decision is the operator's now, as said.
+         */
+        for (size_t i = 0; i < rep.nunreadable; i++) {
+            const pl_dm_unreadable *u = &rep.unreadable[i];
+            PL_ERROR(u->merchant_reference[0] ? u->merchant_reference : NULL,
+                     "company %d, %s: conversion %zu of the Conversion Detail Report for merchant "
+                     "%s, %s %s to %s %s GMT, cannot be read (%s; RequestID %s, merchant "
+                     "reference %s): skipped, the rest of the report applied; an operator "
+                     "applies its decision (Decision Manager's case management)",
+                     company, b->code, u->index, merchant, w->start_date, w->start_time,
+                     w->end_date, w->end_time, u->why, u->request_id[0] ? u->request_id : "unread",
+                     u->merchant_reference[0] ? u->merchant_reference : "unread");
+            counts[CONV_SKIPPED]++;
+        }
+        pl_counter_add(d->m_unreadable, (uint64_t)rep.nunreadable);
         for (size_t i = 0; i < rep.nconversions && rc >= 0; i++) {
             rc = record_conversion(d, company, b, &rep.conversions[i]);
             if (rc >= 0)
@@ -910,7 +933,7 @@ static int process_window(dm *d, int company, const bureau *b, const merchants *
                                                                                       : d->m_reject,
                                1);
         }
-        *total += rep.nconversions;
+        *total += rep.nconversions + rep.nunreadable;
         pl_dm_report_free(&rep);
     }
     /* What was recorded before a database error goes out too. */
@@ -1366,13 +1389,17 @@ static int update_windows_run(dm *d, int company, const bureau *b, const merchan
         int64_t now = (int64_t)time(NULL);
         /* No run yet: from its first review, and the gauge says how far behind that is (an
          * alert on it fires for a first run that keeps failing too). */
-        if (last == -1 && (last = pl_dmupdate_first_start(d->db, company, b->code, now)) < -1)
+        bool first = last == -1;
+        if (first && (last = pl_dmupdate_first_start(d->db, company, b->code, now)) < -1)
             return PL_ERR_DB;
         if (last >= 0)
             set_last_success(d, company, b, last);
         pl_dm_window w;
         bool done = false;
-        pl_dm_window_next_within(last, now, limit.limit, &w, &done);
+        /* After a window read, from a margin before its end (PL_DM_OVERLAP_SECONDS): a
+         * conversion dated just before that end may show in the report only later, and was
+         * never asked for again. (The first start has a minute's margin of its own.) */
+        pl_dm_window_next_overlap(last, now, limit.limit, first ? 0 : d->overlap, &w, &done);
         if (w.end <= w.start) {
             /* Nothing to ask (a run in the same second): what is pending goes all the same. */
             rc = publish_pending(d, company, b);
@@ -1494,6 +1521,19 @@ static int bureau_of(dm *d, const char *code, bureau *out)
  * (main) and a test's handle (pl_dmupdate_new) both open it so; dm_close releases it. */
 static int dm_open(dm *d, char *err, size_t errsize)
 {
+    d->overlap = PL_DM_OVERLAP_SECONDS;
+    const char *ov = getenv("PAYLINK_DM_OVERLAP_S");
+    if (ov && *ov) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(ov, &end, 10);
+        if (*end || errno || v < 0 || v > OVERLAP_MAX_S) {
+            snprintf(err, errsize, "PAYLINK_DM_OVERLAP_S must be 0 to %d seconds, not '%s'",
+                     OVERLAP_MAX_S, ov);
+            return -1;
+        }
+        d->overlap = v;
+    }
     if (!(d->metrics = pl_metrics_new("dmupdate"))) {
         snprintf(err, errsize, "out of memory");
         return -1;
@@ -1515,6 +1555,11 @@ static int dm_open(dm *d, char *err, size_t errsize)
     d->m_failed = pl_metrics_counter(d->metrics, "paylink_dm_runs_total",
                                      "Decision Manager updates of a company and bureau, by result.",
                                      "result=failed");
+    d->m_unreadable = pl_metrics_counter(
+        d->metrics, "paylink_dm_conversions_unreadable_total",
+        "Decision Manager conversions skipped because the report's values could not be read "
+        "(each logged as an error; an operator applies its decision).",
+        NULL);
     return 0;
 }
 
@@ -1657,6 +1702,30 @@ static int companies_of(dm *d, const bureau *b, int **out)
     return pl_dmupdate_companies(d->db, b->code, out);
 }
 
+/* (Re)loads the service bureau settings into d->services: 0, or PL_ERR_DB (logged). */
+static int load_services(dm *d)
+{
+    char err[256];
+    pl_services *s = pl_services_load(d->db, err, sizeof err);
+    if (!s) {
+        PL_ERROR(NULL, "service bureau settings: %s", err);
+        return PL_ERR_DB;
+    }
+    if (d->services)
+        pl_services_unref(d->services);
+    d->services = s;
+    return 0;
+}
+
+int pl_dmupdate_run(pl_dmupdate *d, int company, const char *bureau_code)
+{
+    bureau b;
+    int rc = load_services(d);
+    if (rc == 0 && (rc = bureau_of(d, bureau_code, &b)) == 0)
+        rc = update(d, company, &b);
+    return rc;
+}
+
 /* One cycle; 0 when every company and bureau succeeded. */
 static int cycle(dm *d)
 {
@@ -1667,16 +1736,10 @@ static int cycle(dm *d)
         pl_counter_add(d->m_failed, 1);
         return PL_ERR_DB;
     }
-    char err[256];
-    pl_services *s = pl_services_load(d->db, err, sizeof err);
-    if (!s) {
-        PL_ERROR(NULL, "service bureau settings: %s", err);
+    if (load_services(d) != 0) {
         pl_counter_add(d->m_failed, 1);
         return PL_ERR_DB;
     }
-    if (d->services)
-        pl_services_unref(d->services);
-    d->services = s;
     bureau *bs = NULL;
     int nb = 0, failed = 0;
     if (load_bureaus(d, &bs, &nb) != 0) {

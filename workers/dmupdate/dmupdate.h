@@ -6,7 +6,10 @@
  *
  * For each company and each CyberSource service bureau with Decision Manager on and a
  * dm_settings row: asks the on-demand Conversion Detail Report for the window since the last
- * successful run (dm_run; first run: the last 24 hours; at most 24 hours a window, so a worker
+ * successful run (dm_run), from PAYLINK_DM_OVERLAP_S seconds (default PL_DM_OVERLAP_SECONDS, 300;
+ * 0 to 3600) before its end — a conversion can show in the report after its ConversionDate, and
+ * asking it again changes nothing (pl_dm_window_next_overlap) — (first run: the last 24 hours,
+ * or from its first review; at most 24 hours a window, so a worker
  * that fell behind catches up window by window; a window whose answer is over the body limit,
  * that the service says is too large (pl_dmupdate_refusal), or whose answer does not come in
  * time is narrowed and asked again at once, down to 5 minutes, and the windows widen again as
@@ -24,14 +27,16 @@
  *            plus a reversal request on paylink.reversal.request (id <auth request_id>.dmrev)
  *            when the bureau has Send reversal.
  * Conversions of other companies, of authorizations paylink does not hold, and REVIEWs without
- * a new decision are skipped. The events (and reversal requests) of every decision not yet
- * published are then published (pl_dmupdate_publish) — also when the report call failed, so
- * that an outage of the report service does not hold back decisions paylink recorded already —
- * and, once Kafka acknowledged them all, the run is recorded in dm_run. Any failure — the report
- * service's plain-text error ("Invalid login credentials."), an HTTP failure, a malformed
- * report, a database or Kafka error — records no run, so the next cycle asks for the same
- * window again; recorded decisions are never applied twice (unique per conversion) and
- * unpublished ones are published by the next run.
+ * a new decision are skipped; so is a conversion the report holds but that cannot be read (its
+ * RequestID or decision malformed: pl_dm_report_parse's unreadable), with an error line each
+ * (paylink_dm_conversions_unreadable_total), the rest of the report applied. The events (and
+ * reversal requests) of every decision not yet published are then published (pl_dmupdate_publish) —
+ * also when the report call failed, so that an outage of the report service does not hold back
+ * decisions paylink recorded already — and, once Kafka acknowledged them all, the run is recorded
+ * in dm_run. Any failure — the report service's plain-text error ("Invalid login credentials."), an
+ * HTTP failure, a malformed report, a database or Kafka error — records no run, so the next cycle
+ * asks for the same window again; recorded decisions are never applied twice (unique per
+ * conversion) and unpublished ones are published by the next run.
  *
  * Companies: the --company options, else PAYLINK_DM_COMPANIES (comma-separated), else every
  * company that has a REVIEW authorization on the bureau or an earlier run (all of them: no
@@ -42,7 +47,7 @@
  * default 900) until SIGTERM, with /metrics, /healthz and /readyz on its metrics port.
  * Metrics: paylink_dm_last_success_timestamp_seconds{company,service} (the end of the last
  * successful window), paylink_dm_conversions_applied_total{decision},
- * paylink_dm_runs_total{result}.
+ * paylink_dm_runs_total{result}, paylink_dm_conversions_unreadable_total.
  */
 #ifndef PL_DMUPDATE_H
 #define PL_DMUPDATE_H
@@ -145,6 +150,15 @@ pl_dmupdate *pl_dmupdate_new(const pl_config *cfg, PGconn *db, const char *repor
 
 /* Flushes and destroys what d made (not its connection); d may be NULL. */
 void pl_dmupdate_destroy(pl_dmupdate *d);
+
+/*
+ * One run of company on bureau, as a cycle makes it (the service bureau settings read again,
+ * under the run's advisory lock; 0 also when another run holds it): the rechecks, every window
+ * up to now, the reports of merchant IDs first noted meanwhile, and the publishing. Returns 0
+ * when all of it succeeded, else the first failure's pl_err (logged). For the integration
+ * tests, on pl_dmupdate_new's handle.
+ */
+int pl_dmupdate_run(pl_dmupdate *d, int company, const char *bureau);
 
 /*
  * The rechecks a run of company on bureau starts with, asking the report of each merchant of
