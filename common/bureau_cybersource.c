@@ -126,6 +126,24 @@ bool pl_cybersource_refused_but_authorized(const char *status, const char *vendo
             pl_cybersource_issuer_authorized(auth_reason_code));
 }
 
+bool pl_cybersource_answer_held(const char *status, const char *vendor_response,
+                                const char *auth_reason_code)
+{
+    if (!status || !vendor_response ||
+        !pl_cybersource_refused_but_authorized(status, vendor_response, auth_reason_code))
+        return false;
+    const char *auth = auth_reason_code ? auth_reason_code : "";
+    /* A Decision Manager reject: without a ccAuthReply it refused the order before the
+     * authorization ran; with one that says another reason the issuer declined. */
+    if (strcmp(vendor_response, "481") == 0 && strcmp(status, "rejected") == 0)
+        return pl_cybersource_issuer_authorized(auth);
+    /* A soft decline: its own code says the issuer approved, which ccAuthReply may repeat
+     * (the simulator does) or give as 100; only another reason says the issuer declined. */
+    if (pl_cybersource_soft_decline(vendor_response) && !pl_cybersource_issuer_authorized(auth))
+        return !*auth || pl_cybersource_soft_decline(auth);
+    return true;
+}
+
 bool pl_cybersource_version_at_least(const char *version, int major, int minor)
 {
     long ma, mi;
@@ -1225,6 +1243,62 @@ static bool says_partial(const reader *r)
            (r->svc[SVC_AUTH].present && strcmp(r->svc[SVC_AUTH].reason_code, "110") == 0);
 }
 
+/*
+ * True when the answer to an authorizing operation says a partial approval (says_partial: its
+ * reasonCode 110, or ccAuthReply's) without a part to believe: the amount approved is missing,
+ * or is not below the amount the call sent (a part is less than was asked). That amount is
+ * ccAuthReply's, or for an auth+capture that was captured the answer's (the capture's, else
+ * ccAuthReply's: capture_amount). Read as it stands, such an answer is approved or held for
+ * review for the whole amount asked (the engine takes the request's amount when the answer has
+ * none), which books as authorized or paid what the issuer approved only in part (a debit then
+ * captures more than is held, refused 235); refused, its reversal (the `.rev`, an
+ * auth+capture's `.sdr`) goes for the whole amount or more, which CyberSource refuses above
+ * what it authorized, and the hold stays on the card. Unreadable instead, its outcome is
+ * unknown: the resolver asks the bureau, and a record that says the same (ics_auth 110
+ * without an amount below what was sent) is escalated at once to an operator, who resolves it
+ * with the part (resolver.c partial_unreadable). One exception keeps the refusal it is: an
+ * auth+capture not captured, refused (or held for review), whose ccAuthReply says 110 without
+ * an amount. Nothing was taken or booked, and paylink-deposit reverses no part it does not
+ * know (deposit.c refused_held_amount).
+ */
+static bool partial_without_part(const pl_bureau_call *call, const reader *r, char *why,
+                                 size_t whysz)
+{
+    const pl_bureau_result *res = r->res;
+    const svc_reply *auth = &r->svc[SVC_AUTH];
+    if (!call || !says_partial(r) || res->outcome_unknown)
+        return false;
+    bool has = auth->has_amount;
+    int64_t part = auth->amount;
+    switch (call->op) {
+    case PL_OP_AUTH:
+    case PL_OP_TOKEN_AUTH:
+        break;
+    case PL_OP_AUTH_CAPTURE:
+        if (capture_done(r)) {
+            has = res->has_amount;
+            part = res->amount;
+        } else if (!has && strcmp(res->decision, "ACCEPT") != 0 &&
+                   strcmp(auth->reason_code, "110") == 0)
+            return false;
+        break;
+    default:
+        return false;
+    }
+    if (has && part > 0 && part < call->amount)
+        return false;
+    char approved[24], sent[24];
+    if (pl_money_format(call->amount, sent, sizeof sent) != 0)
+        snprintf(sent, sizeof sent, "?");
+    if (!has)
+        snprintf(why, whysz, "without the amount approved (%s sent)", sent);
+    else if (pl_money_format(part, approved, sizeof approved) == 0)
+        snprintf(why, whysz, "for %s, not below the %s sent", approved, sent);
+    else
+        snprintf(why, whysz, "for no amount below the %s sent", sent);
+    return true;
+}
+
 /* What a replyMessage read without refusal gives beyond its fields. */
 static int finish_reply(const pl_bureau_call *call, reader *r)
 {
@@ -1241,7 +1315,10 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         refuse(r, "merchantReferenceCode is not the request_id of the request sent");
         return r->err;
     }
-    /* REJECT 110 becomes what ACCEPT 110 is, before the checks an approval must pass. */
+    /* REJECT 110 becomes what ACCEPT 110 is, before the checks an approval must pass (a
+     * refusal's text still says what the answer said). */
+    char said[sizeof res->decision];
+    snprintf(said, sizeof said, "%s", res->decision);
     if (strcmp(res->decision, "REJECT") == 0 && partial_approval(call, r))
         snprintf(res->decision, sizeof res->decision, "ACCEPT");
     /* An auth+capture whose ccCaptureReply says 100 was captured: the money was taken. Answered
@@ -1314,6 +1391,16 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
             r->refused_captured = true;
             return r->err;
         }
+    }
+    /* A partial approval without a part below the amount sent is unreadable
+     * (partial_without_part); an auth+capture's captured one stays recorded as captured. */
+    char part_why[120];
+    if (partial_without_part(call, r, part_why, sizeof part_why)) {
+        bool captured = call->op == PL_OP_AUTH_CAPTURE && capture_done(r);
+        refuse(r, "a partial approval (110) answered %s %s%s %s", said, res->reason_code,
+               captured ? ", " PL_CYBERSOURCE_REFUSED_CAPTURED "," : "", part_why);
+        r->refused_captured = captured;
+        return r->err;
     }
     /* The authorization's own reply beside: an auth+capture refused while its ccAuthReply says
      * the issuer authorized it (and its ccCaptureReply, the main one, says the capture failed)

@@ -80,12 +80,21 @@
  * defensively as what was captured (CyberSource's guide says such a capture is not processed, so
  * the answer should not come; no more can be captured than was authorized); one of which neither
  * reply carries an amount is PL_ERR_PARSE (the outcome is unknown: neither `declined` nor the
- * request's whole amount would be true). A whole approval (100) whose ccCaptureReply carries no
+ * request's whole amount would be true). Any other partial approval (110: the answer's
+ * reasonCode or ccAuthReply's) of an authorization, token+auth or auth+capture without a part —
+ * the amount approved (ccAuthReply's; a captured auth+capture's, the capture's else
+ * ccAuthReply's) missing, or not below call->amount, the amount sent — is PL_ERR_PARSE too,
+ * whatever its decision (ACCEPT, REVIEW, REJECT, ERROR): read, it would be approved or held for
+ * the whole amount asked, or its reversal would go for it, which CyberSource refuses above the
+ * part; unknown, the resolver escalates the record that says the same. Only an auth+capture
+ * neither captured nor ACCEPTed whose ccAuthReply says 110 without an amount stays the refusal it
+ * is (nothing taken or booked; paylink-deposit reverses no unknown part). A whole approval (100)
+ * whose ccCaptureReply carries no
  * amount has none (the engine takes the request's, the amount asked). An auth+capture whose
  * ccCaptureReply says 100 answered anything but ACCEPT (after the 110 above: REJECT for another
  * reason, REVIEW, ERROR) is PL_ERR_PARSE too: it was captured while refused, and neither a
  * refusal (the order system would charge again) nor an approval (of an order refused) is safe.
- * Of these two refusals of an answer that says the capture happened (and of no other
+ * Of these refusals of an answer that says the capture happened (and of no other
  * PL_ERR_PARSE) res is left zeroed but for capture_approved, true: the engine records the
  * required response it opens as captured (required_response.captured, migration 067), and an
  * operator's refusal of it then publishes no `.sdr` (resolver.c escalated_captured).
@@ -113,7 +122,7 @@
 /* Largest reply body parse and redact accept (1 MiB); real replies are a few KiB. */
 #define PL_CYBERSOURCE_MAX_BODY (1024 * 1024)
 
-/* What the adapter's two refusals of an auth+capture answered as captured (above) say in their
+/* What the adapter's refusals of an auth+capture answered as captured (above) say in their
  * text, which the engine records as the required response's detail: the resolver also reads it
  * there (escalated_captured), for rows a release before migration 067 wrote, whose
  * required_response.captured says nothing. */
@@ -190,6 +199,24 @@ bool pl_cybersource_issuer_authorized(const char *auth_reason_code);
  */
 bool pl_cybersource_refused_but_authorized(const char *status, const char *vendor_response,
                                            const char *auth_reason_code);
+
+/*
+ * pl_cybersource_refused_but_authorized of an answer in time, which tells itself whether the
+ * issuer authorized: auth_reason_code is the reasonCode of the answer's ccAuthReply, NULL or ""
+ * when the answer has none (not "unknown", as for the functions above). A Decision Manager
+ * reject (481) holds something only when that ccAuthReply says 100 or 110: without one,
+ * Decision Manager refused the order before the authorization ran, and with another reason the
+ * issuer declined it. A soft decline (200, 230, 520) holds unless its ccAuthReply says another
+ * reason than 100, 110 or a soft decline's (its own code, which CyberSource's ccAuthReply may
+ * repeat, says the issuer approved; 203 there says the issuer declined). Either way a reversal
+ * would only be refused by CyberSource, its declined reply unasked for by the order system.
+ * paylink-auth's follow-up of its answer uses it. The resolver's outcomes keep
+ * pl_cybersource_refused_but_authorized: an operator's `wreq resolve --outcome rejected` has no
+ * ccAuthReply and says the issuer approved, and a queried record read as a 481 always has an
+ * ics_auth that succeeded. NULL status or vendor_response: false.
+ */
+bool pl_cybersource_answer_held(const char *status, const char *vendor_response,
+                                const char *auth_reason_code);
 
 /* Digits of a merchantTransactionIdentifier; out of pl_cybersource_merchant_txn_id needs one
  * more byte. */

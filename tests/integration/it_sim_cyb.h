@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bureau.h"
+#include "money.h"
 
 #define IT_SOAP_NS "http://schemas.xmlsoap.org/soap/envelope/"
 #define IT_WSSE_NS                                                                                 \
@@ -73,6 +74,28 @@ static inline size_t it_sim_on_answer(char *d, size_t size, size_t nmemb, void *
     return n;
 }
 
+/* The amount a request sends: its purchaseTotals/grandTotalAmount under n (minor units; 0 when
+ * it names none), which the adapter compares a partial approval's part with. */
+static inline int64_t it_sim_cyb_sent(xmlNodePtr n)
+{
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (xmlStrcmp(n->name, BAD_CAST "grandTotalAmount") == 0) {
+            xmlChar *text = xmlNodeGetContent(n);
+            int64_t minor = 0;
+            if (!text || pl_money_parse_decimal((const char *)text, &minor) != 0)
+                minor = 0;
+            xmlFree(text);
+            return minor;
+        }
+        int64_t minor = it_sim_cyb_sent(n->children);
+        if (minor)
+            return minor;
+    }
+    return 0;
+}
+
 /*
  * Posts doc (freed, and its text wiped: it may hold the test card's number) to url (the CYB
  * service's test URL: the simulator, trusted by PAYLINK_CA_FILE when set) and reads the answer
@@ -84,6 +107,7 @@ static inline void it_sim_cyb_send(const char *url, xmlDocPtr doc, const char *r
 {
     xmlChar *xml = NULL;
     int len = 0;
+    int64_t sent = it_sim_cyb_sent(xmlDocGetRootElement(doc));
     xmlDocDumpMemory(doc, &xml, &len);
     xmlFreeDoc(doc);
     assert_non_null(xml);
@@ -122,6 +146,7 @@ static inline void it_sim_cyb_send(const char *url, xmlDocPtr doc, const char *r
     pl_bureau_call call;
     memset(&call, 0, sizeof call);
     call.op = op;
+    call.amount = sent;
     char err[256] = "";
     int rc = pl_bureau_cybersource.parse(&cfg, &call, status, a->body, a->n, res, err, sizeof err);
     free(a);

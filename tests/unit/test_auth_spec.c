@@ -368,6 +368,7 @@ static void cyb_job(pl_service *cyb, pl_job *job, pl_bureau_result *res, const c
     job->req.has_amount = true;
     job->req.amount = amount;
     job->call.op = op;
+    job->call.amount = amount; /* what auth_prepare sends: the request's amount */
 }
 
 /*
@@ -556,6 +557,235 @@ static void test_error_with_auth_100_reversed(void **state)
     json_object_put(reply);
 }
 
+/* fixture as read with each of subs (from, to, ..., NULL) applied in turn: its first from
+ * replaced by to, of any length; a to of NULL cuts from its from up to and including the end
+ * that follows it in subs (from, NULL, end, ...). Returns the text (malloc'd, NUL-terminated)
+ * and its length in *len. */
+static char *substituted(const char *fixture, const char *const *subs, size_t *len)
+{
+    size_t n = 0;
+    char *body = xml_test_read_fixture("cybersource", fixture, &n);
+    assert_non_null(body);
+    char *text = strndup(body, n);
+    assert_non_null(text);
+    free(body);
+    for (size_t i = 0; subs && subs[i];) {
+        const char *from = subs[i], *to = subs[i + 1], *end = to ? NULL : subs[i + 2];
+        i += to ? 2 : 3;
+        char *at = strstr(text, from);
+        assert_non_null(at);
+        size_t head = (size_t)(at - text), cut = strlen(from);
+        if (end) {
+            const char *e = strstr(at, end);
+            assert_non_null(e);
+            cut = (size_t)(e - at) + strlen(end);
+        }
+        if (!to)
+            to = "";
+        size_t tlen = strlen(to), rest = strlen(at + cut);
+        char *out = malloc(head + tlen + rest + 1);
+        assert_non_null(out);
+        memcpy(out, text, head);
+        memcpy(out + head, to, tlen);
+        memcpy(out + head + tlen, at + cut, rest + 1);
+        free(text);
+        text = out;
+    }
+    *len = strlen(text);
+    return text;
+}
+
+/* The bureau's answer (fixture with subs, as substituted) parsed for job's call as the engine
+ * parses it: 0, the answer mapped as paylink-auth maps it and its reply as the follow-ups read it
+ * into *reply (as answer()); or the adapter's refusal, its text into err and *reply NULL. */
+static int answer_subs(pl_job *job, const char *fixture, const char *const *subs, char *err,
+                       size_t errsize, json_object **reply)
+{
+    size_t len = 0;
+    char *body = substituted(fixture, subs, &len);
+    pl_bureau_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    job->call.req = &job->req;
+    err[0] = '\0';
+    int rc = pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, errsize);
+    free(body);
+    *reply = NULL;
+    if (rc != 0)
+        return rc;
+    memset(job->reply, 0, sizeof *job->reply);
+    pl_auth_spec.map(job);
+    *reply = json_object_new_object();
+    json_object *auth = json_object_new_object();
+    json_object_object_add(*reply, "status",
+                           json_object_new_string(pl_status_name(job->reply->status)));
+    json_object_object_add(*reply, "vendor_response",
+                           json_object_new_string(job->reply->vendor_response));
+    json_object_object_add(auth, "transaction_id",
+                           json_object_new_string(job->reply->auth.transaction_id));
+    json_object_object_add(*reply, "auth", auth);
+    return 0;
+}
+
+/* auth_partial_110.xml's decision and reasonCode, and its ccAuthReply's amount. */
+#define PARTIAL_TOP "<c:decision>REJECT</c:decision>\n<c:reasonCode>110"
+#define PARTIAL_AMOUNT "<c:amount>55.00</c:amount>"
+
+/*
+ * A partial approval (110: the answer's reasonCode or ccAuthReply's) of an authorization or
+ * token+auth of 110.00 whose ccAuthReply gives no amount approved, or one not below the 110.00
+ * sent, is unreadable whatever its decision: its outcome is unknown (the engine opens a required
+ * response; the resolver escalates the record that says the same, partial_unreadable), and
+ * nothing is booked or reversed. Before, ACCEPT 100 with ccAuthReply 110 was `approved` for
+ * 110.00, REVIEW 480 a `review` of 110.00 authorized (a debit then captured more than is held,
+ * refused 235), REJECT 110 `declined` and REJECT 481 `rejected` with a `.rev` for 110.00 (which
+ * CyberSource refuses above the part: the hold stayed). With the part (55.00) each reads as
+ * before.
+ */
+static void test_partial_without_part_unreadable(void **state)
+{
+    (void)state;
+    static const char *const tops[] = {
+        "<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100",
+        "<c:decision>REVIEW</c:decision>\n<c:reasonCode>480",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>110",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>481",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>400",
+        "<c:decision>REJECT</c:decision>\n<c:reasonCode>203",
+        "<c:decision>ERROR</c:decision>\n<c:reasonCode>150",
+    };
+    static const char *const amounts[] = {"", "<c:amount>110.00</c:amount>",
+                                          "<c:amount>130.00</c:amount>",
+                                          "<c:amount>0.00</c:amount>"};
+    static const pl_bureau_op ops[] = {PL_OP_AUTH, PL_OP_TOKEN_AUTH};
+    for (size_t o = 0; o < 2; o++)
+        for (size_t t = 0; t < sizeof tops / sizeof tops[0]; t++)
+            for (size_t a = 0; a < sizeof amounts / sizeof amounts[0]; a++) {
+                pl_service cyb;
+                pl_job job;
+                pl_bureau_result res;
+                cyb_job(&cyb, &job, &res, "r-auth-0110", 11000, ops[o]);
+                const char *subs[] = {PARTIAL_TOP, tops[t], PARTIAL_AMOUNT, amounts[a], NULL};
+                char err[256];
+                json_object *reply = NULL;
+                int rc = answer_subs(&job, "auth_partial_110.xml", subs, err, sizeof err, &reply);
+                if (rc == 0)
+                    print_message("read: %s, op %d, amount %s: %s %s\n", tops[t], (int)ops[o],
+                                  amounts[a], pl_status_name(job.reply->status),
+                                  pl_auth_reverses(&job, reply) ? "reversed" : "");
+                assert_int_equal(rc, PL_ERR_PARSE);
+                assert_non_null(strstr(err, "partial approval (110)"));
+                assert_null(reply);
+                /* Nothing read: not captured, no decision, nothing to reverse. */
+                assert_string_equal(res.decision, "");
+                assert_false(res.capture_approved);
+            }
+
+    /* The answer's 110 beside a ccAuthReply that says 100 without an amount: the same. */
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    cyb_job(&cyb, &job, &res, "r-auth-0110", 11000, PL_OP_AUTH);
+    char err[256];
+    json_object *reply = NULL;
+    const char *all[] = {"<c:reasonCode>110</c:reasonCode>\n<c:amount>55.00</c:amount>",
+                         "<c:reasonCode>100</c:reasonCode>", NULL};
+    assert_int_equal(answer_subs(&job, "auth_partial_110.xml", all, err, sizeof err, &reply),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "without the amount approved (110.00 sent)"));
+    /* A 110 without a ccAuthReply at all: no part either. */
+    const char *none[] = {"<c:ccAuthReply>", NULL, "</c:ccAuthReply>\n", NULL};
+    assert_int_equal(answer_subs(&job, "auth_partial_110.xml", none, err, sizeof err, &reply),
+                     PL_ERR_PARSE);
+
+    /* With the part, 55.00 of the 110.00, each reads as it did. */
+    static const struct {
+        const char *top;
+        pl_status status;
+        bool reversed;
+    } part[] = {{"<c:decision>ACCEPT</c:decision>\n<c:reasonCode>100", PL_ST_APPROVED, false},
+                {"<c:decision>REVIEW</c:decision>\n<c:reasonCode>480", PL_ST_REVIEW, false},
+                {"<c:decision>REJECT</c:decision>\n<c:reasonCode>110", PL_ST_APPROVED, false},
+                {"<c:decision>REJECT</c:decision>\n<c:reasonCode>481", PL_ST_REJECTED, true}};
+    for (size_t i = 0; i < sizeof part / sizeof part[0]; i++) {
+        const char *subs[] = {PARTIAL_TOP, part[i].top, NULL};
+        assert_int_equal(answer_subs(&job, "auth_partial_110.xml", subs, err, sizeof err, &reply),
+                         0);
+        assert_int_equal(job.reply->status, part[i].status);
+        if (part[i].status != PL_ST_REJECTED) {
+            assert_true(job.reply->has_amount_approved);
+            assert_int_equal(job.reply->amount_approved, 5500);
+        }
+        assert_true(pl_auth_reverses(&job, reply) == part[i].reversed);
+        if (part[i].reversed) {
+            char held[24];
+            assert_true(pl_job_held_amount(&job, held, sizeof held));
+            assert_string_equal(held, "55.00");
+        }
+        json_object_put(reply);
+    }
+}
+
+/* auth_reject_481.xml's reasonCode, and its ccAuthReply's. */
+#define REJECT_TOP "<c:reasonCode>481"
+#define AUTH_REPLY_100 "<c:ccAuthReply>\n<c:reasonCode>100"
+
+/*
+ * A Decision Manager reject (481) or a soft decline (200, 230, 520) is reversed only when its
+ * answer does not say the issuer never authorized it: a 481 whose ccAuthReply says 100 (or 110)
+ * is, one whose ccAuthReply says 203 (the issuer declined) or that has no ccAuthReply (Decision
+ * Manager refused it before the authorization ran) holds nothing: no `.rev`. A soft decline is
+ * reversed when its ccAuthReply says 100 or repeats the soft decline's code, or when it has none
+ * (its code says the issuer approved), not when ccAuthReply says 203. Before, every 481 and soft
+ * decline was reversed: a reversal CyberSource refuses, a declined reply nobody asked for. A
+ * reply replayed without its answer keeps the rule: a 481 is reversed.
+ */
+static void test_reject_reversed_only_when_authorized(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    cyb_job(&cyb, &job, &res, "r-auth-0481", 50000, PL_OP_AUTH);
+    char err[256];
+    json_object *reply = NULL;
+    static const char *const tops[] = {"<c:reasonCode>481", "<c:reasonCode>200",
+                                       "<c:reasonCode>230", "<c:reasonCode>520"};
+    for (size_t i = 0; i < sizeof tops / sizeof tops[0]; i++) {
+        bool dm = i == 0;
+        const char *code = tops[i] + strlen("<c:reasonCode>");
+        char repeated[64];
+        snprintf(repeated, sizeof repeated, "<c:ccAuthReply>\n<c:reasonCode>%s", code);
+        const struct {
+            const char *from, *to, *end; /* to NULL: cut from .. end */
+            bool reversed;
+        } cases[] = {
+            {AUTH_REPLY_100, AUTH_REPLY_100, NULL, true},
+            {AUTH_REPLY_100, "<c:ccAuthReply>\n<c:reasonCode>203", NULL, false},
+            {"<c:ccAuthReply>", NULL, "</c:ccAuthReply>\n", !dm},
+            {AUTH_REPLY_100, repeated, NULL, !dm},
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            const char *subs[] = {REJECT_TOP,  tops[i],      cases[k].from,
+                                  cases[k].to, cases[k].end, NULL};
+            assert_int_equal(
+                answer_subs(&job, "auth_reject_481.xml", subs, err, sizeof err, &reply), 0);
+            assert_int_equal(job.reply->status, dm ? PL_ST_REJECTED : PL_ST_DECLINED);
+            assert_string_equal(job.reply->vendor_response, code);
+            if (pl_auth_reverses(&job, reply) != cases[k].reversed)
+                print_message("%s, case %zu: reversed %d\n", code, k, !cases[k].reversed);
+            assert_true(pl_auth_reverses(&job, reply) == cases[k].reversed);
+            json_object_put(reply);
+        }
+    }
+    /* Replayed without its answer (before 008_followups.sql): nothing says the issuer did not
+     * authorize it, and a 481 is reversed as it always was. */
+    job.res = NULL;
+    reply = json_tokener_parse("{\"status\":\"rejected\",\"vendor_response\":\"481\","
+                               "\"auth\":{\"transaction_id\":\"64000\"}}");
+    assert_true(pl_auth_reverses(&job, reply));
+    json_object_put(reply);
+}
+
 static void test_spec_table(void **state)
 {
     (void)state;
@@ -592,6 +822,8 @@ int main(void)
         cmocka_unit_test(test_reject_with_auth_110_reversed_for_part),
         cmocka_unit_test(test_store_issuer_authorized),
         cmocka_unit_test(test_error_with_auth_100_reversed),
+        cmocka_unit_test(test_partial_without_part_unreadable),
+        cmocka_unit_test(test_reject_reversed_only_when_authorized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

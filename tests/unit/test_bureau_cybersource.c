@@ -1568,11 +1568,33 @@ static void test_parse_partial_110(void **state)
     assert_string_equal(res.decision, "ACCEPT");
     assert_int_equal(res.amount, 5500);
 
-    /* An approved amount is what makes it an approval: without one it stays the refusal. */
-    assert_int_equal(parse_fixture_with("auth_partial_110.xml", "<c:amount>55.00</c:amount>", "",
-                                        PL_OP_AUTH, &res, err, sizeof err),
+    /* An approved amount below the amount sent (120.00) is what makes it the partial approval.
+     * Without one, or with one not below, it is unreadable, for an authorization or a
+     * token+auth alike: its outcome is unknown (before, the REJECT stayed `declined`, its
+     * reversal for the whole amount asked; an ACCEPT was approved for that). */
+    static const char *const no_part[] = {"", "<c:amount>120.00</c:amount>",
+                                          "<c:amount>120.01</c:amount>",
+                                          "<c:amount>0.00</c:amount>"};
+    for (size_t i = 0; i < sizeof no_part / sizeof no_part[0]; i++)
+        for (int token = 0; token < 2; token++) {
+            err[0] = '\0';
+            assert_int_equal(
+                parse_fixture_with("auth_partial_110.xml", "<c:amount>55.00</c:amount>", no_part[i],
+                                   token ? PL_OP_TOKEN_AUTH : PL_OP_AUTH, &res, err, sizeof err),
+                PL_ERR_PARSE);
+            assert_non_null(strstr(err, "a partial approval (110) answered REJECT 110"));
+            assert_non_null(strstr(err, i == 0 ? "without the amount approved (120.00 sent)"
+                                               : "not below the 120.00 sent"));
+            assert_string_equal(res.decision, "");
+            assert_false(res.capture_approved);
+        }
+    /* 119.99 is a part. */
+    assert_int_equal(parse_fixture_with("auth_partial_110.xml", "<c:amount>55.00</c:amount>",
+                                        "<c:amount>119.99</c:amount>", PL_OP_AUTH, &res, err,
+                                        sizeof err),
                      0);
-    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.decision, "ACCEPT");
+    assert_int_equal(res.amount, 11999);
     /* Another reason is no partial approval, whatever ccAuthReply carries. */
     assert_int_equal(parse_fixture_with("auth_partial_110.xml",
                                         "<c:reasonCode>110</c:reasonCode>\n"
@@ -1726,15 +1748,25 @@ static void test_parse_auth_capture_partial_110_captured_without_amount(void **s
     assert_string_equal(res.decision, "ACCEPT");
     assert_false(res.has_amount);
     /* The same ACCEPT 100 whose ccAuthReply says 110 (a part): ccAuthReply's amount, as for the
-     * answer's own 110; without it, unreadable. */
+     * answer's own 110, when it is below the 120.00 sent; not below it (150.00) or without it,
+     * unreadable, captured (before, 150.00 was taken as what was captured). */
     char *auth_110 = replaced(no_amount, "<c:ccAuthReply>\n<c:reasonCode>100",
                               "<c:ccAuthReply>\n<c:reasonCode>110");
     assert_int_equal(
         parse_answer(PL_OP_AUTH_CAPTURE, 200, auth_110, strlen(auth_110), &res, err, sizeof err),
-        0);
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "ACCEPT 100, " PL_CYBERSOURCE_REFUSED_CAPTURED
+                                ", for 150.00, not below the 120.00 sent"));
+    assert_true(res.capture_approved);
+    char *auth_110_part =
+        replaced(auth_110, "<c:amount>150.00</c:amount>", "<c:amount>60.00</c:amount>");
+    assert_int_equal(parse_answer(PL_OP_AUTH_CAPTURE, 200, auth_110_part, strlen(auth_110_part),
+                                  &res, err, sizeof err),
+                     0);
     assert_string_equal(res.decision, "ACCEPT");
     assert_true(res.has_amount);
-    assert_int_equal(res.amount, 15000);
+    assert_int_equal(res.amount, 6000);
+    free(auth_110_part);
     char *auth_110_neither = replaced(auth_110, "<c:amount>150.00</c:amount>", "");
     assert_int_equal(parse_answer(PL_OP_AUTH_CAPTURE, 200, auth_110_neither,
                                   strlen(auth_110_neither), &res, err, sizeof err),
@@ -1754,6 +1786,168 @@ static void test_parse_auth_capture_partial_110_captured_without_amount(void **s
     assert_string_equal(res.decision, "REJECT");
     assert_false(res.capture_approved);
     assert_false(res.has_amount);
+}
+
+/* A fixture with each pair of subs (from, to, ..., NULL) replaced in turn, parsed for op. */
+static int parse_fixture_subs(const char *name, const char *const *subs, pl_bureau_op op,
+                              pl_bureau_result *res, char *err, size_t errsize)
+{
+    size_t len = 0;
+    char *body = read_fixture(name, &len);
+    assert_non_null(body);
+    char *text = strndup(body, len);
+    assert_non_null(text);
+    free(body);
+    for (size_t i = 0; subs[i]; i += 2) {
+        char *next = replaced(text, subs[i], subs[i + 1]);
+        free(text);
+        text = next;
+    }
+    err[0] = '\0';
+    int rc = parse_answer(op, 200, text, strlen(text), res, err, errsize);
+    free(text);
+    return rc;
+}
+
+/* auth_capture_partial_110.xml's parts (the capture's amount follows its requestDateTime). */
+#define AC_CAPTURE_AMOUNT "</c:requestDateTime>\n<c:amount>55.00</c:amount>"
+#define AC_AUTH_AMOUNT "<c:reasonCode>110</c:reasonCode>\n<c:amount>55.00</c:amount>"
+#define AC_CAPTURE_REPLY                                                                           \
+    "<c:ccCaptureReply>\n<c:reasonCode>100</"                                                      \
+    "c:reasonCode>\n<c:requestDateTime>2025-03-15T02:12:40Z"                                       \
+    "</c:requestDateTime>\n<c:amount>55.00</c:amount>\n<c:reconciliationID>"                       \
+    "7420047600316782304027</c:reconciliationID>\n</c:ccCaptureReply>\n"
+
+/*
+ * A partial approval (110) of an auth+capture without a part below the amount sent (120.00):
+ * unreadable, as an authorization's (its outcome unknown, for the resolver, which escalates the
+ * record that says the same), so that nothing is booked or reversed for the whole amount asked
+ * or more. Captured for 120.00, or with ccAuthReply's 130.00 and no capture amount: refused as
+ * captured (required_response.captured: an operator's refusal publishes no `.sdr`); before,
+ * approved for that. Not captured, ccAuthReply's 120.00: before `declined` with a `.sdr` for
+ * 120.00, which CyberSource refuses above the part. ACCEPTed without a capture and without an
+ * amount: before approved for the whole amount. A REJECT 110 whose ccAuthReply says 100 without an
+ * amount: before `declined` with a `.sdr` for the whole amount asked. Only a refusal not captured
+ * whose ccAuthReply says 110 without an amount stays the refusal it is (nothing taken; no `.sdr`
+ * of an unknown part, paylink-deposit).
+ */
+static void test_parse_auth_capture_partial_without_part(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256];
+    const char *name = "auth_capture_partial_110.xml";
+    const char *captured_all[] = {AC_CAPTURE_AMOUNT,
+                                  "</c:requestDateTime>\n<c:amount>120.00</c:amount>", NULL};
+    assert_int_equal(
+        parse_fixture_subs(name, captured_all, PL_OP_AUTH_CAPTURE, &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(
+        strstr(err, "a partial approval (110) answered REJECT 110, " PL_CYBERSOURCE_REFUSED_CAPTURED
+                    ", for 120.00, not below"));
+    assert_true(res.capture_approved);
+    assert_string_equal(res.decision, "");
+    const char *auth_above[] = {AC_CAPTURE_AMOUNT, "</c:requestDateTime>", AC_AUTH_AMOUNT,
+                                "<c:reasonCode>110</c:reasonCode>\n<c:amount>130.00</c:amount>",
+                                NULL};
+    assert_int_equal(
+        parse_fixture_subs(name, auth_above, PL_OP_AUTH_CAPTURE, &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "for 130.00, not below the 120.00 sent"));
+    assert_true(res.capture_approved);
+
+    /* Not captured (no ccCaptureReply). */
+    const char *not_captured_all[] = {
+        AC_CAPTURE_REPLY, "", AC_AUTH_AMOUNT,
+        "<c:reasonCode>110</c:reasonCode>\n<c:amount>120.00</c:amount>", NULL};
+    assert_int_equal(
+        parse_fixture_subs(name, not_captured_all, PL_OP_AUTH_CAPTURE, &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "answered REJECT 110 for 120.00, not below the 120.00 sent"));
+    assert_false(res.capture_approved);
+    const char *accepted_no_amount[] = {AC_CAPTURE_REPLY,
+                                        "",
+                                        AC_AUTH_AMOUNT,
+                                        "<c:reasonCode>110</c:reasonCode>",
+                                        "<c:decision>REJECT",
+                                        "<c:decision>ACCEPT",
+                                        NULL};
+    assert_int_equal(
+        parse_fixture_subs(name, accepted_no_amount, PL_OP_AUTH_CAPTURE, &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "answered ACCEPT 110 without the amount approved"));
+    const char *auth_100_no_amount[] = {AC_CAPTURE_REPLY, "", AC_AUTH_AMOUNT,
+                                        "<c:reasonCode>100</c:reasonCode>", NULL};
+    assert_int_equal(
+        parse_fixture_subs(name, auth_100_no_amount, PL_OP_AUTH_CAPTURE, &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_false(res.capture_approved);
+    /* The refusal not captured whose ccAuthReply says 110 without an amount: as it was. */
+    const char *refused_no_amount[] = {AC_CAPTURE_REPLY, "", AC_AUTH_AMOUNT,
+                                       "<c:reasonCode>110</c:reasonCode>", NULL};
+    assert_int_equal(
+        parse_fixture_subs(name, refused_no_amount, PL_OP_AUTH_CAPTURE, &res, err, sizeof err), 0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.reason_code, "110");
+    assert_string_equal(res.auth_reason_code, "110");
+    assert_false(res.has_auth_amount);
+    assert_false(res.capture_approved);
+    /* With its part (55.00) not captured: the refusal, its `.sdr` for the part. */
+    const char *refused_part[] = {AC_CAPTURE_REPLY, "", NULL};
+    assert_int_equal(
+        parse_fixture_subs(name, refused_part, PL_OP_AUTH_CAPTURE, &res, err, sizeof err), 0);
+    assert_string_equal(res.decision, "REJECT");
+    assert_true(res.has_auth_amount);
+    assert_int_equal(res.auth_amount, 5500);
+}
+
+/*
+ * pl_cybersource_answer_held: what an answer in time holds, by its ccAuthReply (auth_reason_code,
+ * "" or NULL when it has none). A Decision Manager reject (481) only when ccAuthReply says the
+ * issuer authorized (100, 110); a soft decline unless ccAuthReply says another reason than 100,
+ * 110 or a soft decline's (the issuer declined); any other refusal as
+ * pl_cybersource_refused_but_authorized. Before, paylink-auth reversed every 481 and soft
+ * decline (pl_cybersource_refused_but_held), which pl_cybersource_refused_but_authorized keeps
+ * for the resolver's and an operator's outcomes (no ccAuthReply there means nothing known).
+ */
+static void test_answer_held(void **state)
+{
+    (void)state;
+    assert_true(pl_cybersource_answer_held("rejected", "481", "100"));
+    assert_true(pl_cybersource_answer_held("rejected", "481", "110"));
+    assert_false(pl_cybersource_answer_held("rejected", "481", "203"));
+    assert_false(pl_cybersource_answer_held("rejected", "481", "481"));
+    assert_false(pl_cybersource_answer_held("rejected", "481", ""));
+    assert_false(pl_cybersource_answer_held("rejected", "481", NULL));
+    assert_true(pl_cybersource_refused_but_authorized("rejected", "481", "")); /* unchanged */
+    static const char *const soft[] = {"200", "230", "520"};
+    for (size_t i = 0; i < sizeof soft / sizeof soft[0]; i++) {
+        static const char *const statuses[] = {"declined", "rejected"};
+        for (size_t k = 0; k < 2; k++) {
+            const char *st = statuses[k];
+            assert_true(pl_cybersource_answer_held(st, soft[i], "100"));
+            assert_true(pl_cybersource_answer_held(st, soft[i], "110"));
+            assert_true(pl_cybersource_answer_held(st, soft[i], soft[i]));
+            assert_true(pl_cybersource_answer_held(st, soft[i], "230"));
+            assert_true(pl_cybersource_answer_held(st, soft[i], ""));
+            assert_true(pl_cybersource_answer_held(st, soft[i], NULL));
+            assert_false(pl_cybersource_answer_held(st, soft[i], "203"));
+            assert_false(pl_cybersource_answer_held(st, soft[i], "481"));
+            assert_true(pl_cybersource_refused_but_authorized(st, soft[i], "203")); /* unchanged */
+        }
+        assert_false(pl_cybersource_answer_held("approved", soft[i], "100"));
+        assert_false(pl_cybersource_answer_held("error", soft[i], ""));
+    }
+    /* Other refusals and failures: as pl_cybersource_refused_but_authorized. */
+    assert_true(pl_cybersource_answer_held("rejected", "400", "100"));
+    assert_true(pl_cybersource_answer_held("declined", "102", "110"));
+    assert_true(pl_cybersource_answer_held("error", "150", "100"));
+    assert_false(pl_cybersource_answer_held("rejected", "400", "203"));
+    assert_false(pl_cybersource_answer_held("rejected", "400", ""));
+    assert_false(pl_cybersource_answer_held("declined", "203", "203"));
+    assert_false(pl_cybersource_answer_held("review", "480", "100"));
+    assert_false(pl_cybersource_answer_held(NULL, "481", "100"));
+    assert_false(pl_cybersource_answer_held("rejected", NULL, "100"));
 }
 
 /*
@@ -2419,6 +2613,8 @@ int main(void)
         cmocka_unit_test(test_parse_partial_110),
         cmocka_unit_test(test_parse_auth_capture_partial_110),
         cmocka_unit_test(test_parse_auth_capture_partial_110_captured_without_amount),
+        cmocka_unit_test(test_parse_auth_capture_partial_without_part),
+        cmocka_unit_test(test_answer_held),
         cmocka_unit_test(test_parse_auth_capture_captured_while_refused),
         cmocka_unit_test(test_parse_declines),
         cmocka_unit_test(test_parse_missing_and_invalid_fields),

@@ -150,6 +150,9 @@ static int parse_for(pl_job *job, const char *fixture, const char *const *subs, 
     pl_bureau_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     job->call.req = &job->req;
+    /* The amount the call sent, as paylink-deposit's prepare sets it (a partial approval's
+     * part must be below it: bureau_cybersource.h). */
+    job->call.amount = job->req.has_amount ? job->req.amount : 0;
     err[0] = '\0';
     int prc = pl_bureau_cybersource.parse(&cfg, &job->call, 200, body, len, job->res, err, errsz);
     free(body);

@@ -387,9 +387,9 @@ static void test_avs_cvn_no_match(void **state)
 static pl_sim_cyb_request query_record(pl_sim_ledger *l, const char *request_id);
 
 /* What paylink's adapter reads in the simulator's answer to the request ref (its request_id)
- * for op. */
+ * for op, which sent the amount sent (minor units). */
 static int adapter_reads(const pl_sim_response *resp, pl_bureau_op op, const char *ref,
-                         pl_bureau_result *res)
+                         int64_t sent, pl_bureau_result *res)
 {
     pl_request req;
     memset(&req, 0, sizeof req);
@@ -399,6 +399,7 @@ static int adapter_reads(const pl_sim_response *resp, pl_bureau_op op, const cha
     memset(&call, 0, sizeof call);
     call.op = op;
     call.req = &req;
+    call.amount = sent; /* what the request sent (a partial approval's part is below it) */
     char err[256] = "";
     return pl_bureau_cybersource.parse(NULL, &call, resp->status, resp->body, resp->body_len, res,
                                        err, sizeof err);
@@ -424,7 +425,7 @@ static void test_partial_approval(void **state)
     assert_int_equal(strlen(get(&r, "c:ccAuthReply/c:authorizationCode")), 6);
     free_reply(&r);
     pl_bureau_result res;
-    assert_int_equal(adapter_reads(&resp, PL_OP_AUTH, "r1", &res), 0);
+    assert_int_equal(adapter_reads(&resp, PL_OP_AUTH, "r1", 11001, &res), 0);
     assert_string_equal(res.decision, "ACCEPT");
     assert_string_equal(res.reason_code, "110");
     assert_true(res.has_amount);
@@ -451,7 +452,7 @@ static void test_partial_approval(void **state)
     assert_true((size_t)snprintf(auth_id, sizeof auth_id, "%s", get(&r, "c:requestID")) <
                 sizeof auth_id);
     free_reply(&r);
-    assert_int_equal(adapter_reads(&resp, PL_OP_AUTH_CAPTURE, "r2", &res), 0);
+    assert_int_equal(adapter_reads(&resp, PL_OP_AUTH_CAPTURE, "r2", 11000, &res), 0);
     assert_string_equal(res.decision, "ACCEPT");
     assert_int_equal(res.amount, 5500);
     pl_sim_response_free(&resp);

@@ -385,14 +385,30 @@ void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsi
     pl_job_derived_request_id(request_id, PL_DM_REVERSAL_SUFFIX, out, outsize);
 }
 
+/*
+ * Whether the reply (status, vendor_response) of job's CyberSource authorization leaves its
+ * amount held by the issuer. The answer read (job->res, with a decision) tells itself whether
+ * the issuer authorized (pl_cybersource_answer_held): a Decision Manager reject whose answer
+ * has no ccAuthReply (refused before the authorization ran), or one whose ccAuthReply says the
+ * issuer declined (203), holds nothing, nor does a soft decline the issuer declined; before, a
+ * `.rev` went for them all, which CyberSource refuses, its declined reply unasked for. A reply
+ * replayed without its answer (stored before 008_followups.sql) keeps the rule that reverses
+ * such a reject: nothing read says otherwise.
+ */
+static bool auth_held(const pl_job *job, json_object *reply)
+{
+    const char *status = pl_json_str(reply, "status"),
+               *vendor = pl_json_str(reply, "vendor_response");
+    return job->res && job->res->decision[0]
+               ? pl_cybersource_answer_held(status, vendor, auth_reply_reason(job))
+               : pl_cybersource_refused_but_authorized(status, vendor, "");
+}
+
 bool pl_auth_reverses(const pl_job *job, json_object *reply)
 {
     const pl_request *r = &job->req;
     if (!job->svc || !job->svc->send_reversal || strcmp(job->svc->protocol, "CYB") != 0 ||
-        r->type != PL_REQ_AUTH ||
-        !pl_cybersource_refused_but_authorized(pl_json_str(reply, "status"),
-                                               pl_json_str(reply, "vendor_response"),
-                                               auth_reply_reason(job)))
+        r->type != PL_REQ_AUTH || !auth_held(job, reply))
         return false;
     json_object *auth;
     return json_object_object_get_ex(reply, "auth", &auth) && pl_json_str(auth, "transaction_id");
@@ -409,7 +425,11 @@ bool pl_auth_reverses(const pl_job *job, json_object *reply)
  * all of it or the part ccAuthReply's amount says, and CyberSource refused it or failed; the
  * order system, told `error`, authorizes again, a second hold). The reversal is for what the issuer
  * holds: the answer's amount, ccAuthReply's (pl_job_held_amount), so a partial approval's is for
- * its part. The reversal worker does it; we publish its request (pl_auth_reverses decides).
+ * its part. The reversal worker does it; we publish its request (pl_auth_reverses decides: not
+ * for a reject or soft decline whose answer says the issuer never authorized it, auth_held). A
+ * partial approval without an amount approved below the amount sent never gets here: the
+ * adapter refuses it, its outcome unknown (bureau_cybersource.h), so nothing is reversed for the
+ * amount asked, which CyberSource refuses above the part.
  */
 static int auth_followups(pl_job *job, json_object *reply)
 {

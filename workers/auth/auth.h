@@ -8,7 +8,9 @@
  *   - Decision Manager fields go only with online authorizations when it is enabled;
  *   - ACCEPT → approved (110: partial approval for a smaller amount); REVIEW 480 → review with
  *     the FS hold; REJECT 481 → rejected, payment deactivated, and a reversal request when Send
- *     reversal is set (the issuer did approve it); 400 → rejected; other REJECTs → declined with
+ *     reversal is set (when its ccAuthReply says the issuer approved it); 400 → rejected; a
+ *     110 without an amount approved below the amount sent is unreadable (the adapter's
+ *     refusal: the outcome is unknown, for the resolver); other REJECTs → declined with
  *     the vendor_response hold; ERROR / SOAP fault → error; a rejected, declined or error one
  *     (an ERROR 150) whose ccAuthReply says 100 (or 110, for the part it approved) was
  *     authorized by the issuer: reversed the same way, for ccAuthReply's amount, and its
@@ -32,9 +34,11 @@ void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsi
  * Whether paylink-auth's follow-up of the answer reply (the reply as rendered: status,
  * vendor_response, auth.transaction_id) of job is the reversal <request_id>.rev of what the
  * issuer holds: a CyberSource `auth` on a service bureau with Send reversal, refused while the
- * issuer holds its amount (pl_cybersource_refused_but_authorized with job->res's ccAuthReply
- * reasonCode: a Decision Manager 481, a soft decline, any `rejected`, `declined` or `error` one
- * whose ccAuthReply says 100 or 110), with a transaction id to reverse. The follow-up is then
+ * issuer holds its amount (pl_cybersource_answer_held with job->res's ccAuthReply reasonCode: a
+ * Decision Manager 481 whose ccAuthReply says 100 or 110, a soft decline the ccAuthReply does not
+ * say the issuer declined, any `rejected`, `declined` or `error` one whose ccAuthReply says 100 or
+ * 110; pl_cybersource_refused_but_authorized when job->res holds no answer, a reply replayed
+ * without it), with a transaction id to reverse. The follow-up is then
  * published when something is held (pl_job_held_amount: the answer's amount, ccAuthReply's,
  * which for a 110 is the part the issuer approved; the request's when the answer gives none).
  */
