@@ -2957,11 +2957,12 @@ static int tor_mark(PGconn *c, const trow *t, bool async)
 {
     char rev[64];
     snprintf(rev, sizeof rev, "%s.tor", t->rid);
-    const char *p[] = {rev, "reversal", "paylink_demo", t->rid, NULL, "", "", "", "", "it/mark"};
+    const char *p[] = {rev, "reversal", "paylink_demo", t->rid,  NULL, "", "",
+                       "",  "",         "it/mark",      "100.00"};
     const char *q = spec_sql(&pl_reversal_spec, "rev_mark_sent");
     if (!async)
-        return on(c, q, 10, p);
-    assert_int_equal(PQsendQueryParams(c, q, 10, NULL, p, NULL, NULL, 0), 1);
+        return on(c, q, 11, p);
+    assert_int_equal(PQsendQueryParams(c, q, 11, NULL, p, NULL, NULL, 0), 1);
     return -1;
 }
 
@@ -2991,22 +2992,22 @@ static void many_mark(PGconn *c, const trow *const *ts, const char *const *suffi
     enum { MAX = 4 };
     assert_true(n <= MAX);
     char rev[MAX][64];
-    const char *col[10][MAX];
+    const char *col[11][MAX];
     for (int i = 0; i < n; i++) {
         snprintf(rev[i], sizeof rev[i], "%s.%s", ts[i]->rid, suffix[i]);
         const char *p[] = {rev[i], "reversal", "paylink_demo", ts[i]->rid, NULL, "", "",
-                           "",     "",         "it/mark"};
-        for (int k = 0; k < 10; k++)
+                           "",     "",         "it/mark",      "100.00"};
+        for (int k = 0; k < 11; k++)
             col[k][i] = p[k];
     }
-    char arrays[10][MAX * 72];
-    const char *p[10];
-    for (int k = 0; k < 10; k++) {
+    char arrays[11][MAX * 72];
+    const char *p[11];
+    for (int k = 0; k < 11; k++) {
         array_literal(arrays[k], sizeof arrays[k], col[k], n);
         p[k] = arrays[k];
     }
     const char *q = spec_sql(&pl_reversal_spec, "rev_mark_sent:many");
-    assert_int_equal(PQsendQueryParams(c, q, 10, NULL, p, NULL, NULL, 0), 1);
+    assert_int_equal(PQsendQueryParams(c, q, 11, NULL, p, NULL, NULL, 0), 1);
 }
 
 typedef struct op_call {

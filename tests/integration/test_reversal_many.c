@@ -23,7 +23,11 @@
  *
  * And a reversal of such a refused authorization approved for less than the issuer held: the
  * authorization keeps its status and what is still held, which the next reversal claims and
- * goes for (migration 065).
+ * goes for (migration 065); of one recording no amount held, what its claim records (the amount
+ * asked, when the reversal goes for it). A reversal prepared before another one of the same
+ * authorization was approved for less claims nothing for the amount it was prepared with, and
+ * goes for what is left once decided again; none is claimed while a timeout reversal of the
+ * authorization is in flight.
  *
  * And paylink's own reversal approved for less: it asks for the rest (`.rest`), which
  * paylink-reversal takes as its own, at most PL_REVERSAL_MAX_RESTS times. The same when its
@@ -182,10 +186,10 @@ static void prepare(const char *set, setup *s)
     }
 }
 
-/* rev_mark_sent's 10 parameters. */
-static void mark_params(const setup *s, int i, const char *sent_by, const char *p[10])
+/* rev_mark_sent's 11 parameters (the whole 100.00 sent). */
+static void mark_params(const setup *s, int i, const char *sent_by, const char *p[11])
 {
-    const char *v[10] = {s->req[i],
+    const char *v[11] = {s->req[i],
                          "reversal",
                          "paylink_demo",
                          i == MANUAL ? NULL : s->auth_req[i],
@@ -194,7 +198,8 @@ static void mark_params(const setup *s, int i, const char *sent_by, const char *
                          i == 4 ? "tok\"en\\" : "",
                          "123456",
                          i == 3 ? "VI" : "CC",
-                         sent_by};
+                         sent_by,
+                         "100.00"};
     memcpy(p, v, sizeof v);
 }
 
@@ -223,10 +228,10 @@ typedef struct run {
 static void submit_case(void *ctx, int i, it_unit_rec *r)
 {
     const run *x = ctx;
-    const char *p[10];
+    const char *p[11];
     if (strcmp(x->stmt, "rev_mark_sent") == 0) {
         mark_params(x->s, i, x->sent_by, p);
-        submit(x->stmt, 10, p, x->s->auth_id[i], r);
+        submit(x->stmt, 11, p, x->s->auth_id[i], r);
     } else {
         store_params(x->s, i, p);
         submit(x->stmt, 9, p, x->s->auth_id[i], r);
@@ -341,9 +346,9 @@ static void test_two_reversals_of_one_authorization(void **state)
     pl_db_counts before = pl_db_get_counts(g_db);
     it_unit_rec r[2];
     for (int k = 0; k < 2; k++) {
-        const char *p[10];
+        const char *p[11];
         mark_params(&s, k, "it/1", p);
-        submit("rev_mark_sent", 10, p, s.auth_id[k], &r[k]);
+        submit("rev_mark_sent", 11, p, s.auth_id[k], &r[k]);
     }
     it_drive(g_db);
     pl_db_counts after = pl_db_get_counts(g_db);
@@ -375,9 +380,9 @@ static void test_two_reversals_of_a_reject(void **state)
                   "WHERE id = $1::bigint");
     it_unit_rec r[2];
     for (int k = 0; k < 2; k++) {
-        const char *p[10];
+        const char *p[11];
         mark_params(&s, k, "it/1", p);
-        submit("rev_mark_sent", 10, p, s.auth_id[k], &r[k]);
+        submit("rev_mark_sent", 11, p, s.auth_id[k], &r[k]);
         it_drive(g_db); /* one after the other: the second sees the first's claim */
     }
     assert_int_equal(r[0].ntuples + r[1].ntuples, 1);
@@ -488,9 +493,10 @@ static void test_timeout_reversal_marked_only_without_outcome(void **state)
     rid(req, sizeof req, "tmo", "rev", 0);
     make_auth(auth_req, "IT-RM-TMO0", false, auth_id, sizeof auth_id);
     record_reversal(req, "IT-RM-TMO0", auth_req);
-    const char *p[10] = {req, "reversal", "paylink_demo", auth_req, NULL, "", "", "", "CC", "it/t"};
+    const char *p[11] = {req, "reversal", "paylink_demo", auth_req, NULL,    "",
+                         "",  "",         "CC",           "it/t",   "100.00"};
     it_unit_rec r;
-    submit("rev_mark_sent", 10, p, NULL, &r);
+    submit("rev_mark_sent", 11, p, NULL, &r);
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.ntuples, 0); /* approved since: not marked */
@@ -500,7 +506,7 @@ static void test_timeout_reversal_marked_only_without_outcome(void **state)
     assert_string_equal(st, "received");
     PQclear(PQexecParams(g_admin, "UPDATE auth_history SET status = 'error' WHERE id = $1::bigint",
                          1, NULL, (const char *[]){auth_id}, NULL, NULL, 0));
-    submit("rev_mark_sent", 10, p, NULL, &r);
+    submit("rev_mark_sent", 11, p, NULL, &r);
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.ntuples, 1); /* settled error: the timeout reversal goes */
@@ -552,9 +558,10 @@ static void test_timeout_reversal_not_marked_past_late_approval(void **state)
             1, a);
     assert_int_equal(PQsendQuery(late, "SELECT pg_sleep(1); COMMIT"), 1);
 
-    const char *p[10] = {req, "reversal", "paylink_demo", auth_req, NULL, "", "", "", "CC", "it/l"};
+    const char *p[11] = {req, "reversal", "paylink_demo", auth_req, NULL,    "",
+                         "",  "",         "CC",           "it/l",   "100.00"};
     it_unit_rec r;
-    submit("rev_mark_sent", 10, p, NULL, &r);
+    submit("rev_mark_sent", 11, p, NULL, &r);
     it_drive(g_db);
     for (PGresult *res; (res = PQgetResult(late));)
         PQclear(res);
@@ -568,16 +575,17 @@ static void test_timeout_reversal_not_marked_past_late_approval(void **state)
 }
 
 /* Reversal req of the authorization auth_req (auth_history auth_id) of order, recorded and
- * marked sent (claiming the authorization): the rows after rev_insert and rev_mark_sent. */
+ * marked sent for `sent` (claiming the authorization): the rows after rev_insert and
+ * rev_mark_sent. */
 static void record_and_mark(const char *req, const char *order, const char *auth_req,
-                            const char *auth_id)
+                            const char *auth_id, const char *sent)
 {
     record_reversal(req, order, auth_req);
-    const char *p[10] = {
+    const char *p[11] = {
         req, "reversal", "paylink_demo", auth_req, auth_id, "7000000000000000000001",
-        "",  "123456",   "CC",           "it/p"};
+        "",  "123456",   "CC",           "it/p",   sent};
     it_unit_rec r;
-    submit("rev_mark_sent", 10, p, auth_id, &r);
+    submit("rev_mark_sent", 11, p, auth_id, &r);
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.ntuples, 1);
@@ -637,7 +645,7 @@ static void test_partial_ext_reversal_keeps_the_rest(void **state)
     rid(req, sizeof req, "part", "rev", 0);
     rid(req2, sizeof req2, "part", "rev", 1);
     make_auth(auth_req, "IT-RM-PART", false, auth_id, sizeof auth_id);
-    record_and_mark(req, "IT-RM-PART", auth_req, auth_id);
+    record_and_mark(req, "IT-RM-PART", auth_req, auth_id, "100.00");
     expect_auth(auth_id, "approved|100.00|100.00|0.00");
 
     pl_reply rep;
@@ -658,7 +666,7 @@ static void test_partial_ext_reversal_keeps_the_rest(void **state)
     expect_auth(auth_id, "approved|70.00|0.00|0.00");
 
     /* The rest: claimed and reversed whole (an answer without an amount: what was sent). */
-    record_and_mark(req2, "IT-RM-PART", auth_req, auth_id);
+    record_and_mark(req2, "IT-RM-PART", auth_req, auth_id, "70.00");
     expect_auth(auth_id, "approved|70.00|70.00|0.00");
     snprintf(body, sizeof body, "{\"decision\":\"ACCEPT\",\"transactionID\":\"ext-rev-2\"}");
     answer_ext(req2, 7000, body, &rep);
@@ -675,7 +683,7 @@ static void test_partial_ext_reversal_keeps_the_rest(void **state)
             "UPDATE auth_history SET status = 'voided', amount_voided = 100.00, "
             "void_reason = 'auth_capture' WHERE id = $1::bigint",
             1, (const char *const[]){vauth_id});
-    record_and_mark(vreq, "IT-RM-PARTV", vauth_req, vauth_id);
+    record_and_mark(vreq, "IT-RM-PARTV", vauth_req, vauth_id, "100.00");
     snprintf(body, sizeof body,
              "{\"decision\":\"ACCEPT\",\"transactionID\":\"ext-rev-3\","
              "\"amount\":\"25.50\"}");
@@ -769,16 +777,17 @@ static void test_declined_issuer_authorized_reversed(void **state)
     expect_declined(auth_id, "declined|t|0.00");
 
     /* The look-up (rev_auth) says so, in its column 18, before what the issuer holds after a
-     * partial approval (19, 061: none). */
+     * partial approval (19, 061: none) and whether a timeout reversal of it is in flight (20:
+     * none). */
     it_unit_rec r;
     submit("rev_auth", 1, (const char *const[]){auth_req}, NULL, &r);
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_string_equal(r.key, auth_id);
     size_t len = strlen(r.rest);
-    assert_true(len >= 3 && strcmp(r.rest + len - 3, "t||") == 0);
+    assert_true(len >= 5 && strcmp(r.rest + len - 5, "t||f|") == 0);
 
-    record_and_mark(req, "IT-RM-DIA", auth_req, auth_id);
+    record_and_mark(req, "IT-RM-DIA", auth_req, auth_id, "120.00");
     expect_declined(auth_id, "declined|t|0.01");
     const char *p[9] = {req,     "approved", "ACCEPT", "100", "120.00", "7000000000000000000077",
                         "token", "",         "{}"};
@@ -795,10 +804,10 @@ static void test_declined_issuer_authorized_reversed(void **state)
     declined_token_auth(dauth_req, "IT-RM-DID", "203", 12000, dauth_id, sizeof dauth_id);
     expect_declined(dauth_id, "declined|f|0.00");
     record_reversal(dreq, "IT-RM-DID", dauth_req);
-    const char *m[10] = {
+    const char *m[11] = {
         dreq, "reversal", "paylink_demo", dauth_req, dauth_id, "7000000000000000000001",
-        "",   "123456",   "CC",           "it/d"};
-    submit("rev_mark_sent", 10, m, dauth_id, &r);
+        "",   "123456",   "CC",           "it/d",    "120.00"};
+    submit("rev_mark_sent", 11, m, dauth_id, &r);
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.ntuples, 0);
@@ -823,7 +832,7 @@ static void test_declined_issuer_authorized_reversed(void **state)
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     len = strlen(r.rest);
-    assert_true(len >= 8 && strcmp(r.rest + len - 8, "t|55.00|") == 0);
+    assert_true(len >= 10 && strcmp(r.rest + len - 10, "t|55.00|f|") == 0);
 }
 
 /*
@@ -845,7 +854,7 @@ static void test_error_issuer_authorized_reversed(void **state)
     refused_token_auth(auth_req, "IT-RM-EIA", true, "100", 12000, auth_id, sizeof auth_id);
     expect_declined(auth_id, "error|t|0.00");
 
-    record_and_mark(req, "IT-RM-EIA", auth_req, auth_id);
+    record_and_mark(req, "IT-RM-EIA", auth_req, auth_id, "120.00");
     expect_declined(auth_id, "error|t|0.01");
     it_unit_rec r;
     const char *p[9] = {req,     "approved", "ACCEPT", "100", "120.00", "7000000000000000000078",
@@ -863,10 +872,10 @@ static void test_error_issuer_authorized_reversed(void **state)
     refused_token_auth(dauth_req, "IT-RM-EID", true, "203", 12000, dauth_id, sizeof dauth_id);
     expect_declined(dauth_id, "error|f|0.00");
     record_reversal(dreq, "IT-RM-EID", dauth_req);
-    const char *m[10] = {
+    const char *m[11] = {
         dreq, "reversal", "paylink_demo", dauth_req, dauth_id, "7000000000000000000001",
-        "",   "123456",   "CC",           "it/e"};
-    submit("rev_mark_sent", 10, m, dauth_id, &r);
+        "",   "123456",   "CC",           "it/e",    "120.00"};
+    submit("rev_mark_sent", 11, m, dauth_id, &r);
     it_drive(g_db);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.ntuples, 0);
@@ -1120,21 +1129,61 @@ static void test_tor_copies_reverse_what_the_issuer_holds(void **state)
 
 /* ---- a reversal of a refused authorization approved for less than the issuer held (065) ---- */
 
-/* Reversal req (120.00, the whole request) of the authorization auth_req of order, as an order
- * system sends it, taken up by paylink-reversal (tor_take), recorded and prepared; `services`:
- * the bureaus' settings. */
-static void held_reversal(tor_copy *t, const char *req, const char *order, const char *auth_req,
-                          pl_services *services)
+/* Reversal req (for `amount`) of the authorization auth_req of order, as an order system sends
+ * it, taken up by paylink-reversal (tor_take), recorded and prepared; `services`: the bureaus'
+ * settings. */
+static void order_reversal(tor_copy *t, const char *req, const char *order, const char *auth_req,
+                           const char *amount, pl_services *services)
 {
     char payload[512];
     snprintf(payload, sizeof payload,
              "{\"v\":1,\"request_id\":\"%s\",\"type\":\"reversal\",\"company\":7,\"order\":\"%s\","
-             "\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"120.00\",\"currency\":\"USD\","
+             "\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"%s\",\"currency\":\"USD\","
              "\"auth_ref\":{\"request_id\":\"%s\"}}",
-             req, order, auth_req);
+             req, order, amount, auth_req);
     tor_take(t, payload, services);
     tor_record(t, false);
     assert_int_equal(t->inserted, 1);
+}
+
+/* The same for 120.00, the whole request. */
+static void held_reversal(tor_copy *t, const char *req, const char *order, const char *auth_req,
+                          pl_services *services)
+{
+    order_reversal(t, req, order, auth_req, "120.00", services);
+}
+
+/* The prepared reversal t's mark by attempt (rev_mark_sent): its rows, 1 when it was marked sent
+ * (claiming the authorization it names by a history row), 0 when nothing was marked. */
+static int mark(tor_copy *t, const char *attempt)
+{
+    snprintf(t->job.op_name, sizeof t->job.op_name, "%s", pl_bureau_op_name(t->job.call.op));
+    snprintf(t->job.attempt, sizeof t->job.attempt, "%s", attempt);
+    return run_unit(g_db, pl_reversal_spec.mark_sent, &t->job);
+}
+
+/* CyberSource's answer to the reversal t marked sent, `decision` (ACCEPT reversing `amount`,
+ * minor units, 0: the answer names none; REJECT 102), mapped and stored as the engine does; the
+ * reply. */
+static const pl_reply *answered(tor_copy *t, const char *decision, int64_t amount)
+{
+    static pl_bureau_result answer;
+    memset(&answer, 0, sizeof answer);
+    snprintf(answer.decision, sizeof answer.decision, "%s", decision);
+    snprintf(answer.reason_code, sizeof answer.reason_code, "%s",
+             strcmp(decision, "ACCEPT") == 0 ? "100" : "102");
+    answer.has_amount = amount > 0;
+    answer.amount = amount;
+    t->job.res = &answer;
+    memset(t->job.reply, 0, sizeof *t->job.reply);
+    pl_reversal_spec.map(&t->job);
+    assert_int_equal(t->job.reply->status,
+                     strcmp(decision, "ACCEPT") == 0 ? PL_ST_APPROVED : PL_ST_DECLINED);
+    char json[] = "{\"v\":1}";
+    t->job.reply_json = json;
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.store, &t->job), 1);
+    t->job.reply_json = NULL;
+    return t->job.reply;
 }
 
 /* The prepared reversal t marked sent (attempt; its one row says it claimed the authorization,
@@ -1142,24 +1191,38 @@ static void held_reversal(tor_copy *t, const char *req, const char *order, const
  * minor units; 0: the answer names none) mapped and stored as the engine does; the reply. */
 static const pl_reply *held_reversal_answered(tor_copy *t, const char *attempt, int64_t amount)
 {
-    snprintf(t->job.op_name, sizeof t->job.op_name, "%s", pl_bureau_op_name(t->job.call.op));
-    snprintf(t->job.attempt, sizeof t->job.attempt, "%s", attempt);
-    assert_int_equal(run_unit(g_db, pl_reversal_spec.mark_sent, &t->job), 1);
-    static pl_bureau_result answer;
-    memset(&answer, 0, sizeof answer);
-    snprintf(answer.decision, sizeof answer.decision, "ACCEPT");
-    snprintf(answer.reason_code, sizeof answer.reason_code, "100");
-    answer.has_amount = amount > 0;
-    answer.amount = amount;
-    t->job.res = &answer;
+    assert_int_equal(mark(t, attempt), 1);
+    return answered(t, "ACCEPT", amount);
+}
+
+static void on_decided_again(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    tor_copy *t = arg;
+    t->calls++;
+    t->err = err;
+    snprintf(t->msg, sizeof t->msg, "%s", errmsg ? errmsg : "");
+    if (!err)
+        t->prepared = pl_reversal_spec.prepare(&t->job, u);
+}
+
+/* Reversal t (its row still `received`) decided again, as the engine decides after a mark that
+ * marked nothing (on_marked, start_check): its row recorded again and read back (rev_insert and
+ * the look-up) and the call prepared anew (t->prepared: 0 to call the bureau, 1 refused). */
+static void decide_again(tor_copy *t)
+{
+    free(t->job.spec_data);
+    t->job.spec_data = NULL;
     memset(t->job.reply, 0, sizeof *t->job.reply);
-    pl_reversal_spec.map(&t->job);
-    assert_int_equal(t->job.reply->status, PL_ST_APPROVED);
-    char json[] = "{\"v\":1}";
-    t->job.reply_json = json;
-    assert_int_equal(run_unit(g_db, pl_reversal_spec.store, &t->job), 1);
-    t->job.reply_json = NULL;
-    return t->job.reply;
+    t->calls = 0;
+    t->job.read_back = true;
+    pl_db_unit *u = pl_db_unit_new(on_decided_again, t);
+    assert_non_null(u);
+    assert_int_equal(pl_reversal_spec.record(&t->job, u), 0);
+    pl_db_submit(g_db, u);
+    it_drive(g_db);
+    assert_int_equal(t->calls, 1);
+    if (t->err != 0)
+        fail_msg("%s: %s", t->job.req.request_id, t->msg);
 }
 
 /* auth_history row auth_id: status|amount_pending|amount_authorized|amount_issuer_held. */
@@ -1172,6 +1235,18 @@ static void expect_held(const char *auth_id, const char *want)
              "WHERE id = $1::bigint",
              auth_id, NULL, got, sizeof got);
     assert_string_equal(got, want);
+}
+
+/* A Decision Manager reject (481) of 100.00 the issuer approved whole, as paylink-auth stores
+ * one (its amount asked in cc_auth_trans; no amount authorized nor held recorded: the issuer
+ * holds the amount asked), authorization auth_req of order; its history row's id into auth_id. */
+static void dm_reject(const char *auth_req, const char *order, char *auth_id, size_t size)
+{
+    make_auth(auth_req, order, false, auth_id, size);
+    it_exec(g_admin,
+            "UPDATE auth_history SET status = 'rejected', vendor_response = '481', "
+            "amount_authorized = NULL WHERE id = $1::bigint",
+            1, (const char *const[]){auth_id});
 }
 
 /*
@@ -1228,6 +1303,73 @@ static void test_partial_reversal_of_issuer_held_keeps_the_rest(void **state)
     assert_string_equal(third.job.reply->vendor_response, "237");
 
     tor_copy *const copies[] = {&first, &second, &third};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
+/*
+ * Two order system reversals of one authorization of 100.00, both prepared for all of it (the
+ * second's job then waits for a bureau slot, or a token call: rev_prepare has fixed its amount
+ * and built its message). The first is approved for 30.00 only (an External Payment Service
+ * answer's amount), which leaves 70.00 held (058) and releases the claim. The second's mark, for
+ * the 100.00 its call sends, claims nothing and marks nothing; decided again, as the engine
+ * decides after a mark that changed nothing, it goes for the 70.00, its claim the same, and
+ * approved whole books the authorization reversed. Before, the mark claimed the 70.00 the row
+ * said while the call sent 100.00: a reversal of more than was held, refused by the bureau,
+ * while the resolver's amount sent said 70.00.
+ */
+static void test_queued_reversal_goes_for_what_is_left(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], req[2][96], order[24], got[64];
+    rid(auth_req, sizeof auth_req, "qd", "auth", 0);
+    for (int i = 0; i < 2; i++)
+        rid(req[i], sizeof req[i], "qd", "rev", i);
+    snprintf(order, sizeof order, "IT-RM-QD%ld", (long)getpid() % 100000);
+    make_auth(auth_req, order, false, auth_id, sizeof auth_id);
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+
+    static tor_copy first, second;
+    order_reversal(&first, req[0], order, auth_req, "100.00", services);
+    order_reversal(&second, req[1], order, auth_req, "100.00", services);
+    assert_int_equal(first.prepared, 0);
+    assert_int_equal(second.prepared, 0);
+    assert_int_equal(first.job.call.amount, 10000);
+    assert_int_equal(second.job.call.amount, 10000);
+    const pl_reply *rep = held_reversal_answered(&first, "it/qd-1", 3000);
+    assert_int_equal(rep->amount_approved, 3000);
+    expect_auth(auth_id, "approved|70.00|0.00|0.00");
+
+    /* The second, for the 100.00 it was prepared with: nothing claimed, nothing marked. */
+    assert_int_equal(mark(&second, "it/qd-2"), 0);
+    expect_auth(auth_id, "approved|70.00|0.00|0.00");
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, coalesce(claim_amount::text, '-')) FROM auth_reversal "
+             "WHERE request_id = $1",
+             req[1], NULL, got, sizeof got);
+    assert_string_equal(got, "received|-");
+
+    /* Decided again: for what is left, claimed and marked, reversed whole. */
+    decide_again(&second);
+    assert_int_equal(second.prepared, 0);
+    assert_int_equal(second.job.call.amount, 7000);
+    assert_int_equal(mark(&second, "it/qd-3"), 1);
+    expect_auth(auth_id, "approved|70.00|70.00|0.00");
+    it_value(g_admin,
+             "SELECT concat_ws('|', status, claim_amount) FROM auth_reversal WHERE request_id = $1",
+             req[1], NULL, got, sizeof got);
+    assert_string_equal(got, "sent|70.00");
+    rep = answered(&second, "ACCEPT", 0);
+    assert_int_equal(rep->amount_approved, 7000);
+    expect_auth(auth_id, "reversed|70.00|0.00|0.00");
+
+    tor_copy *const copies[] = {&first, &second};
     for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
         free(copies[i]->job.spec_data);
         pl_request_free(&copies[i]->job.req);
@@ -1476,15 +1618,91 @@ static void test_own_reversal_approved_for_less_asks_the_rest(void **state)
 }
 
 /*
+ * paylink's own `.rev` of a Decision Manager reject of 100.00 (no amount held recorded: the
+ * issuer holds the amount asked) goes for the 100.00; its claim records that as what the issuer
+ * holds (auth_history.amount_issuer_held), so an approval for 30.00 keeps the reject with 70.00
+ * held (065) and the `.rev` asks for the rest, which goes for the 70.00 and, approved whole,
+ * books the authorization reversed. Before, the approval booked it `reversed` at once (065
+ * compared the amount reversed with no amount) and no rest was asked, the 70.00 held on the
+ * card (an operator was told). A reversal of such a reject the bureau refuses leaves the amount
+ * asked recorded, which is what the issuer still holds: the next reversal claims it and goes
+ * for it, as before.
+ */
+static void test_own_reversal_of_a_reject_asks_the_rest(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], rev[64], order[24], payload[1024];
+    rid(auth_req, sizeof auth_req, "rjr", "auth", 0);
+    snprintf(order, sizeof order, "IT-RM-RJR%ld", (long)getpid() % 100000);
+    dm_reject(auth_req, order, auth_id, sizeof auth_id);
+    pl_job_derived_request_id(auth_req, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(services, "CYB");
+    assert_non_null(cyb);
+
+    static tor_copy dm, rest_copy, refused, next;
+    const pl_reversal_of of = {.auth_request_id = auth_req};
+    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_reversal(&dm, payload, services, cyb);
+    assert_int_equal(dm.prepared, 0);
+    assert_int_equal(dm.job.call.amount, 10000);
+    assert_int_equal(mark(&dm, "it/rjr-0"), 1);
+    expect_held(auth_id, "rejected|0.01|-|100.00");
+    answered(&dm, "ACCEPT", 3000);
+    expect_held(auth_id, "rejected|0.00|-|70.00");
+
+    pl_reversal_rest_request rest;
+    assert_int_equal(rest_of(&dm, &rest), 1);
+    assert_false(rest.unrecorded);
+    assert_string_equal(rest.amount, "70.00");
+    char want[64];
+    pl_job_derived_request_id(rev, PL_REVERSAL_REST_SUFFIX, want, sizeof want);
+    assert_string_equal(rest.request_id, want);
+    own_payload(payload, sizeof payload, rest.request_id, order, rest.amount, &rest.of);
+    own_reversal(&rest_copy, payload, services, cyb);
+    assert_int_equal(rest_copy.prepared, 0);
+    assert_int_equal(rest_copy.job.call.amount, 7000);
+    held_reversal_answered(&rest_copy, "it/rjr-1", 0);
+    expect_held(auth_id, "reversed|0.00|-|70.00");
+
+    /* Refused by the bureau: what the issuer holds stays recorded, and the next goes for it. */
+    char auth2[96], auth2_id[24], req[2][96];
+    rid(auth2, sizeof auth2, "rjr", "auth", 1);
+    for (int i = 0; i < 2; i++)
+        rid(req[i], sizeof req[i], "rjr", "rev", i);
+    dm_reject(auth2, order, auth2_id, sizeof auth2_id);
+    order_reversal(&refused, req[0], order, auth2, "100.00", services);
+    assert_int_equal(mark(&refused, "it/rjr-2"), 1);
+    answered(&refused, "REJECT", 0);
+    expect_held(auth2_id, "rejected|0.00|-|100.00");
+    order_reversal(&next, req[1], order, auth2, "100.00", services);
+    assert_int_equal(next.prepared, 0);
+    assert_int_equal(next.job.call.amount, 10000);
+    assert_int_equal(mark(&next, "it/rjr-3"), 1);
+    expect_held(auth2_id, "rejected|0.01|-|100.00");
+
+    tor_copy *const copies[] = {&dm, &rest_copy, &refused, &next};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
+/*
  * paylink's own reversal of an authorization whose history row records no amount held (a
- * Decision Manager reject, 481: neither amount_authorized nor amount_issuer_held) approved for
- * less than it sent: the approval books the authorization `reversed` (migration 065 compares
- * the amount reversed with the amounts it does not have), so a rest would be refused as already
- * reversed (237) without a bureau call, and nobody would be told. None is asked; an error names
- * the authorization and what is left, for an operator. (Before, the `.rest` was published and
- * refused.) A rest of an authorization paylink holds no history row of (a manual one, the
- * `.sdr` of the debit whose soft-declined auth+capture made it: the bureau decides) is still
- * asked.
+ * Decision Manager reject, 481: neither amount_authorized nor amount_issuer_held) sent for
+ * another amount than the authorization asked (80.00 of 100.00: its claim records nothing, not
+ * knowing what the issuer holds) approved for less than it sent: the approval books the
+ * authorization `reversed` (migration 065 compares the amount reversed with the amounts it does
+ * not have), so a rest would be refused as already reversed (237) without a bureau call, and
+ * nobody would be told. None is asked; an error names the authorization and what is left, for
+ * an operator. (Before, the `.rest` was published and refused.) A rest of an authorization
+ * paylink holds no history row of (a manual one, the `.sdr` of the debit whose soft-declined
+ * auth+capture made it: the bureau decides) is still asked.
  */
 static void test_own_reversal_of_an_unrecorded_hold_asks_no_rest(void **state)
 {
@@ -1492,11 +1710,7 @@ static void test_own_reversal_of_an_unrecorded_hold_asks_no_rest(void **state)
     char auth_req[96], auth_id[24], rev[64], order[24], payload[1024];
     rid(auth_req, sizeof auth_req, "unrec", "auth", 0);
     snprintf(order, sizeof order, "IT-RM-UNR%ld", (long)getpid() % 100000);
-    make_auth(auth_req, order, false, auth_id, sizeof auth_id);
-    it_exec(g_admin,
-            "UPDATE auth_history SET status = 'rejected', vendor_response = '481', "
-            "amount_authorized = NULL WHERE id = $1::bigint",
-            1, (const char *const[]){auth_id});
+    dm_reject(auth_req, order, auth_id, sizeof auth_id);
     pl_job_derived_request_id(auth_req, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
 
     char err[256] = "";
@@ -1508,17 +1722,19 @@ static void test_own_reversal_of_an_unrecorded_hold_asks_no_rest(void **state)
 
     static tor_copy dm, sdr;
     const pl_reversal_of of = {.auth_request_id = auth_req};
-    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_payload(payload, sizeof payload, rev, order, "80.00", &of);
     own_reversal(&dm, payload, services, cyb);
     assert_int_equal(dm.prepared, 0);
-    assert_int_equal(dm.job.call.amount, 10000);
-    held_reversal_answered(&dm, "it/unrec-0", 3000);
+    assert_int_equal(dm.job.call.amount, 8000);
+    assert_int_equal(mark(&dm, "it/unrec-0"), 1);
+    expect_held(auth_id, "rejected|0.01|-|-");
+    answered(&dm, "ACCEPT", 3000);
     expect_held(auth_id, "reversed|0.00|-|-");
 
     pl_reversal_rest_request rest;
     assert_int_equal(rest_of(&dm, &rest), -1);
     assert_true(rest.unrecorded);
-    assert_string_equal(rest.amount, "70.00");
+    assert_string_equal(rest.amount, "50.00");
     assert_string_equal(rest.request_id, "");
     /* The follow-ups publish nothing (the job has no producer here: a publish would fail) and
      * an operator is told. */
@@ -1531,9 +1747,9 @@ static void test_own_reversal_of_an_unrecorded_hold_asks_no_rest(void **state)
     json_object_put(obj);
     free(text);
     assert_int_equal(rc, 0);
-    if (!error_logged(log, auth_req, "70.00")) {
+    if (!error_logged(log, auth_req, "50.00")) {
         fprintf(stderr, "%s", log);
-        fail_msg("no error line names %s and 70.00 in the log above", auth_req);
+        fail_msg("no error line names %s and 50.00 in the log above", auth_req);
     }
 
     /* A manual authorization (no history row): its `.sdr` approved for less asks the rest. */
@@ -1567,6 +1783,71 @@ static void test_own_reversal_of_an_unrecorded_hold_asks_no_rest(void **state)
         free(copies[i]->job.spec_data);
         pl_request_free(&copies[i]->job.req);
     }
+    pl_services_unref(services);
+}
+
+/*
+ * CyberSource's timeout reversal `.tor` of an authorization whose answer never came is in flight
+ * (marked sent naming no history row: it releases the authorization whole) when the late answer
+ * comes, a Decision Manager reject (481) the issuer approved, whose `.rev` paylink-auth
+ * publishes. A `.rev` prepared before the `.tor` was marked claims nothing at its mark and is not
+ * marked; decided again (the look-up now says a timeout reversal of it is in flight) it is
+ * refused without a bureau call. Once the `.tor` has failed (declined otherwise than as already
+ * reversed), a reversal of it claims it and goes. Before, the `.rev` went beside the `.tor` and
+ * the bureau refused one of them as already reversed.
+ */
+static void test_no_reversal_beside_a_timeout_reversal(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], rev[64], tor[64], order[24], payload[1024];
+    rid(auth_req, sizeof auth_req, "btr", "auth", 0);
+    snprintf(order, sizeof order, "IT-RM-BTR%ld", (long)getpid() % 100000);
+    dm_reject(auth_req, order, auth_id, sizeof auth_id);
+    pl_job_derived_request_id(auth_req, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    pl_job_derived_request_id(auth_req, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(services, "CYB");
+    assert_non_null(cyb);
+
+    static tor_copy dm;
+    const pl_reversal_of of = {.auth_request_id = auth_req};
+    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_reversal(&dm, payload, services, cyb);
+    assert_int_equal(dm.prepared, 0);
+    /* The `.tor`, as rev_mark_sent marks a timeout reversal sent. */
+    it_exec(g_admin,
+            "INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
+            "pay_seq, service_bureau, amount, currency, auth_request_id, merchant_id, status, "
+            "sent_at, sent_by) VALUES ($1, repeat('c', 64), 'reversal', 7, $2, 1, 'CYB', 100.00, "
+            "'USD', $3, 'paylink_demo', 'sent', now(), 'it/btr')",
+            3, (const char *const[]){tor, order, auth_req});
+
+    assert_int_equal(mark(&dm, "it/btr-1"), 0);
+    expect_held(auth_id, "rejected|0.00|-|-");
+    decide_again(&dm);
+    assert_int_equal(dm.prepared, 1);
+    assert_int_equal(dm.job.reply->status, PL_ST_DECLINED);
+    assert_non_null(strstr(dm.job.reply->message, "timeout reversal"));
+
+    /* Unknown, still in flight; then failed: the `.rev` claims and goes. */
+    it_exec(g_admin, "UPDATE auth_reversal SET status = 'unknown' WHERE request_id = $1", 1,
+            (const char *const[]){tor});
+    decide_again(&dm);
+    assert_int_equal(dm.prepared, 1);
+    it_exec(g_admin,
+            "UPDATE auth_reversal SET status = 'declined', vendor_response = '150' "
+            "WHERE request_id = $1",
+            1, (const char *const[]){tor});
+    decide_again(&dm);
+    assert_int_equal(dm.prepared, 0);
+    assert_int_equal(mark(&dm, "it/btr-2"), 1);
+    expect_held(auth_id, "rejected|0.01|-|100.00");
+
+    free(dm.job.spec_data);
+    pl_request_free(&dm.job.req);
     pl_services_unref(services);
 }
 
@@ -1817,8 +2098,70 @@ static void test_operator_approval_for_less_asks_the_rest(void **state)
 }
 
 /*
+ * paylink's own `.rev` of a Decision Manager reject of 100.00 (no amount held recorded: the
+ * issuer holds the amount asked) is sent for the 100.00 and its answer never comes; an operator
+ * learns the bureau reversed 30.00 of it (`wreq resolve --outcome approved --amount 30.00`). Its
+ * claim recorded the 100.00 as what the issuer holds, so the approval keeps the reject with
+ * 70.00 held (065) and the resolver asks for the rest, as paylink-reversal would have with that
+ * answer in time: `<.rev>.rest` for 70.00, which paylink-reversal takes and sends for the 70.00.
+ * Before, the approval booked the reject `reversed` and no rest was asked (an error told an
+ * operator), the 70.00 held on the card until it expired.
+ */
+static void test_operator_approval_of_a_reject_asks_the_rest(void **state)
+{
+    (void)state;
+    char auth[96], auth_id[24], rev[64], rest_id[64], order[24], own[96];
+    char payload[1024], want[1024];
+    rid(auth, sizeof auth, "orj", "auth", 0);
+    snprintf(order, sizeof order, "IT-RM-ORJ%ld", (long)getpid() % 100000);
+    snprintf(own, sizeof own, "%sorj/resolver", g_prefix);
+    dm_reject(auth, order, auth_id, sizeof auth_id);
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    pl_job_derived_request_id(rev, PL_REVERSAL_REST_SUFFIX, rest_id, sizeof rest_id);
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(services, "CYB");
+    assert_non_null(cyb);
+
+    static tor_copy dm, restc;
+    const pl_reversal_of of = {.auth_request_id = auth};
+    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_reversal(&dm, payload, services, cyb);
+    assert_int_equal(dm.prepared, 0);
+    assert_int_equal(dm.job.call.amount, 10000);
+    int64_t rr = left_unknown(&dm, "it/orj-0", own);
+    expect_held(auth_id, "rejected|0.01|-|100.00");
+
+    sent_msgs sent = {0};
+    pl_resolver *r = operator_resolver(own, &sent);
+    const char *log = resolve_approved(r, rr, 3000);
+    assert_int_equal(sent.n, 2);
+    assert_string_equal(sent.topic[0], "it.reversal.request");
+    own_payload(want, sizeof want, rest_id, order, "70.00", &of);
+    assert_string_equal(sent.payload[0], want);
+    assert_string_equal(sent.topic[1], "it.reversal.reply");
+    assert_null(strstr(log, "\"level\":\"error\""));
+    expect_held(auth_id, "rejected|0.00|-|70.00");
+    pl_resolver_destroy(r);
+
+    own_reversal(&restc, sent.payload[0], services, cyb);
+    assert_int_equal(restc.prepared, 0);
+    assert_int_equal(restc.job.call.amount, 7000);
+
+    tor_copy *const copies[] = {&dm, &restc};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
+/*
  * An operator's approval that asks for no rest: of paylink's own `.rev` whose authorization's
- * history row records no amount held (a Decision Manager reject: the approval for less books it
+ * history row records no amount held (a Decision Manager reject, the `.rev` sent for another
+ * amount than it asked, so that its claim recorded none: the approval for less books it
  * `reversed`, and a rest would be refused 237), or of the third rest already (the limit):
  * nothing but the final reply is published, nothing is stored to publish, and an error names
  * the authorization and what is still held for an operator, in paylink-reversal's words (before,
@@ -1847,14 +2190,10 @@ static void test_operator_approval_asks_no_rest(void **state)
     /* The `.rev` of a reject recording no amount held. */
     char auth[96], auth_id[24], rev[64];
     rid(auth, sizeof auth, "onr", "auth", 0);
-    make_auth(auth, order, false, auth_id, sizeof auth_id);
-    it_exec(g_admin,
-            "UPDATE auth_history SET status = 'rejected', vendor_response = '481', "
-            "amount_authorized = NULL WHERE id = $1::bigint",
-            1, (const char *const[]){auth_id});
+    dm_reject(auth, order, auth_id, sizeof auth_id);
     pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
     const pl_reversal_of of = {.auth_request_id = auth};
-    own_payload(payload, sizeof payload, rev, order, "100.00", &of);
+    own_payload(payload, sizeof payload, rev, order, "80.00", &of);
     own_reversal(&dm, payload, services, cyb);
     assert_int_equal(dm.prepared, 0);
     int64_t rr = left_unknown(&dm, "it/onr-0", own);
@@ -1864,9 +2203,9 @@ static void test_operator_approval_asks_no_rest(void **state)
     stored_followup(rev, got, sizeof got);
     assert_string_equal(got, "");
     expect_held(auth_id, "reversed|0.00|-|-");
-    if (!error_logged(log, auth, "70.00") || !strstr(log, "records no amount held")) {
+    if (!error_logged(log, auth, "50.00") || !strstr(log, "records no amount held")) {
         fprintf(stderr, "%s", log);
-        fail_msg("no error line names %s and 70.00 (no amount held) in the log above", auth);
+        fail_msg("no error line names %s and 50.00 (no amount held) in the log above", auth);
     }
 
     /* The third rest of an approved authorization. */
@@ -2245,9 +2584,13 @@ int main(void)
         cmocka_unit_test(test_error_issuer_authorized_reversed),
         cmocka_unit_test(test_tor_copies_reverse_what_the_issuer_holds),
         cmocka_unit_test(test_partial_reversal_of_issuer_held_keeps_the_rest),
+        cmocka_unit_test(test_queued_reversal_goes_for_what_is_left),
+        cmocka_unit_test(test_no_reversal_beside_a_timeout_reversal),
         cmocka_unit_test(test_own_reversal_approved_for_less_asks_the_rest),
+        cmocka_unit_test(test_own_reversal_of_a_reject_asks_the_rest),
         cmocka_unit_test(test_own_reversal_of_an_unrecorded_hold_asks_no_rest),
         cmocka_unit_test(test_operator_approval_for_less_asks_the_rest),
+        cmocka_unit_test(test_operator_approval_of_a_reject_asks_the_rest),
         cmocka_unit_test(test_operator_approval_asks_no_rest),
         cmocka_unit_test(test_step_record_approved_for_less_asks_the_rest),
     };

@@ -113,6 +113,66 @@ static void test_pending_is_refused(void **state)
     assert_non_null(strstr(rep.message, "in progress"));
 }
 
+/* A timeout reversal of the authorization in flight (sent or unknown: it releases all of it):
+ * no other reversal of it goes beside it, of any status the claim takes (before, a late
+ * refusal's `.rev` went beside the `.tor` and the bureau refused one as already reversed). */
+static void test_timeout_reversal_in_flight_is_refused(void **state)
+{
+    (void)state;
+    const char *statuses[] = {"approved", "rejected", "voided"};
+    for (size_t i = 0; i < 3; i++) {
+        pl_reversal_auth a = auth_with(statuses[i], 0, "1");
+        a.timeout_in_flight = true;
+        pl_reply rep = {0};
+        assert_true(pl_reversal_check(&a, true, &rep));
+        assert_int_equal(rep.status, PL_ST_DECLINED);
+        assert_string_equal(rep.vendor_response, "");
+        assert_non_null(strstr(rep.message, "timeout reversal"));
+        a.timeout_in_flight = false;
+        memset(&rep, 0, sizeof rep);
+        assert_false(pl_reversal_check(&a, true, &rep));
+    }
+}
+
+/* The mark (rev_mark_sent and its merged form) claims only while the amount its call sends
+ * ($11, p11) is what the history row holds (amount_authorized, else amount_issuer_held: one
+ * reversed in part since is decided again), and not beside a timeout reversal of the
+ * authorization in flight; its claim of one recording neither amount, by a reversal for the
+ * amount the authorization asked, records that as amount_issuer_held (065 then keeps the rest of
+ * an approval for less). The look-ups give whether a timeout reversal is in flight as their
+ * column 20. tests/integration/test_reversal_many.c runs them. */
+static void test_claim_holds_to_what_is_sent(void **state)
+{
+    (void)state;
+    static const char *const marks[] = {"rev_mark_sent", "rev_mark_sent:many"};
+    for (size_t i = 0; i < 2; i++) {
+        const pl_db_stmt *m = spec_stmt(&pl_reversal_spec, marks[i]);
+        assert_non_null(m);
+        assert_int_equal(m->nparams, 11);
+        assert_non_null(strstr(m->sql, "e.p10, e.p11 FROM e"));
+        assert_non_null(strstr(m->sql, "AND coalesce(nullif(h.amount_authorized, 0), "
+                                       "h.amount_issuer_held, me.p11::numeric) = me.p11::numeric "
+                                       "AND NOT EXISTS (SELECT 1 FROM auth_reversal o "
+                                       "WHERE o.auth_request_id = h.request_id "
+                                       "AND o.auth_history_id IS NULL"));
+        assert_non_null(strstr(m->sql, "amount_issuer_held = CASE WHEN h.amount_authorized IS "
+                                       "NULL AND h.amount_issuer_held IS NULL AND "
+                                       "me.p11::numeric > 0 AND me.p11::numeric = (SELECT "
+                                       "t.amount FROM cc_auth_trans t WHERE t.request_id = "
+                                       "h.request_id) THEN me.p11::numeric"));
+    }
+    static const char *const looks[] = {"rev_record", "rev_record:many", "rev_auth", "rev_auth_tx"};
+    for (size_t i = 0; i < 4; i++) {
+        const pl_db_stmt *l = spec_stmt(&pl_reversal_spec, looks[i]);
+        assert_non_null(l);
+        assert_non_null(strstr(l->sql, "coalesce(h.amount_issuer_held::text, ''), EXISTS (SELECT 1 "
+                                       "FROM auth_reversal o WHERE o.auth_request_id = "
+                                       "h.request_id AND o.auth_history_id IS NULL AND "
+                                       "o.operation = 'reversal' AND o.status IN ('sent', "
+                                       "'unknown'))"));
+    }
+}
+
 static void test_not_approved_is_refused(void **state)
 {
     (void)state;
@@ -630,6 +690,8 @@ int main(void)
         cmocka_unit_test(test_captured_is_238),
         cmocka_unit_test(test_voided_unused_is_reversible),
         cmocka_unit_test(test_pending_is_refused),
+        cmocka_unit_test(test_timeout_reversal_in_flight_is_refused),
+        cmocka_unit_test(test_claim_holds_to_what_is_sent),
         cmocka_unit_test(test_not_approved_is_refused),
         cmocka_unit_test(test_missing_transaction_id_is_refused),
         cmocka_unit_test(test_reason_texts),

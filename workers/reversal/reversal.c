@@ -49,6 +49,20 @@
     "OR (h.currency <> e.p9::char(3) AND h.amount_authorized IS NOT NULL))) "                      \
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
+/*
+ * Whether a timeout reversal of the paylink authorization h (its request id) is in flight: a
+ * reversal marked sent naming that authorization but no history row of it (rev_prepare's
+ * timeout reversal, which releases the authorization whole by the identifier it was sent with:
+ * the resolver's `.tor`, or an order system's reversal of an authorization whose outcome was
+ * unknown), its outcome not final. Another reversal of the authorization is not claimed beside
+ * it (rev_mark_sent; pl_reversal_check refuses it, the look-ups' column 20): the late answer's
+ * `.rev` went beside the `.tor`, and the bureau refused one of them as already reversed.
+ */
+#define REV_TIMEOUT_IN_FLIGHT                                                                      \
+    "EXISTS (SELECT 1 FROM auth_reversal o WHERE o.auth_request_id = h.request_id "                \
+    "AND o.auth_history_id IS NULL AND o.operation = 'reversal' "                                  \
+    "AND o.status IN ('sent', 'unknown'))"
+
 /* The paylink authorization of request id rid: its request t and its latest answer h (not a row
  * a deposit added for another authorization code: deposit.c, DEP_REFS_JOIN). */
 #define REV_AUTH_BY_ID(rid)                                                                        \
@@ -65,12 +79,13 @@
     "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "   \
     "coalesce(h.voided_by, ''), coalesce(t.amount::text, ''), "                                    \
-    "coalesce(h.issuer_authorized, false), coalesce(h.amount_issuer_held::text, '') FROM ins "     \
-    "JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
+    "coalesce(h.issuer_authorized, false), coalesce(h.amount_issuer_held::text, "                  \
+    "''), " REV_TIMEOUT_IN_FLIGHT                                                                  \
+    " FROM ins JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
 
 /*
  * The mark of each row of e (rev_mark_sent, below; e is its parameters as one row or, merged,
- * one row per execution: db.h, PL_DB_E_ONE_10 / _MANY_10): me holds the reversal's row, still
+ * one row per execution: db.h, PL_DB_E_ONE_11 / _MANY_11): me holds the reversal's row, still
  * 'received' or 'sent' by this very attempt (p10), locked, with its parameters; claim is the
  * claim of the whole authorization it reverses (p5), only while nothing of it is captured or
  * claimed; the row is marked when it claimed, names no paylink authorization, or is this
@@ -80,18 +95,32 @@
  * after the issuer authorized it, 064). A reject, a soft decline or such an error records no
  * amount authorized: its claim is a marker of 0.01, so that a second reversal of it (the order
  * system's beside paylink's `.rev`) is refused while the first is in flight, as for an approval (a
- * claim of nothing let both go, and the bureau declined one). tor: a reversal of a paylink
- * authorization whose outcome is unknown (no answer: p4 names it, no history row, p5 NULL;
- * rev_prepare sends it as CyberSource's timeout reversal) becomes the one its required response
- * follows, as the resolver's own `.tor` does when it has none yet: a late approval is then held and
- * settled by this reversal's outcome (049, 051), and the resolver does not report the authorization
- * approved while this reversal releases it. (Before, an order system's reversal of an unknown
- * authorization released it at the bureau while the late answer or the resolver's query then
- * recorded it approved, capturable, and told the order system so.) Such a reversal (p4, no
- * p5) is marked only while its authorization still has no outcome but an operator's `error`
- * (the one timeout reversals are sent for, rev_prepare): one that became known since it was
- * prepared is decided again (a claim, or a refusal), not sent as a timeout reversal of an
- * authorization the resolver has just recorded; so is one whose `error` answer says the issuer
+ * claim of nothing let both go, and the bureau declined one).
+ * The claim holds only while what the call sends (p11) is still what the row says is held
+ * (amount_authorized, else amount_issuer_held: what rev_prepare sent), as a stored value void's
+ * mark checks: a reversal prepared before another one was approved for less (its job waited for
+ * a bureau slot or a token call meanwhile) is decided again, for what is left. Before, it claimed
+ * the rest while its call sent the whole, which the bureau refused as more than held (and the
+ * resolver's amount sent said the rest). Nor beside a timeout reversal of the authorization in
+ * flight (REV_TIMEOUT_IN_FLIGHT). Of an authorization recording neither amount (the issuer holds
+ * the amount asked: a reject, a soft decline, a refusal the issuer authorized whole), a claim by
+ * a reversal for the amount asked (cc_auth_trans.amount) records it as amount_issuer_held, so
+ * that 065's trigger books an approval for less as leaving the rest held and reversible, and
+ * paylink's own reversal asks for it (pl_reversal_rest_of); before, the approval booked it
+ * `reversed`, the rest held on the card. That is what the issuer holds whatever comes of the
+ * reversal: a refusal leaves it, and the next reversal goes for it as before. One for another
+ * amount records nothing.
+ * tor: a reversal of a paylink authorization whose outcome is unknown (no answer: p4 names it,
+ * no history row, p5 NULL; rev_prepare sends it as CyberSource's timeout reversal) becomes the one
+ * its required response follows, as the resolver's own `.tor` does when it has none yet: a late
+ * approval is then held and settled by this reversal's outcome (049, 051), and the resolver does
+ * not report the authorization approved while this reversal releases it. (Before, an order system's
+ * reversal of an unknown authorization released it at the bureau while the late answer or the
+ * resolver's query then recorded it approved, capturable, and told the order system so.) Such a
+ * reversal (p4, no p5) is marked only while its authorization still has no outcome but an
+ * operator's `error` (the one timeout reversals are sent for, rev_prepare): one that became known
+ * since it was prepared is decided again (a claim, or a refusal), not sent as a timeout reversal of
+ * an authorization the resolver has just recorded; so is one whose `error` answer says the issuer
  * authorized it (issuer_authorized, 064): that one is claimed by its transaction id, so that it
  * and the answer's own `.rev` never both go. And only while its required response follows a
  * reversal: this one (tor registered it), another already (a late approval is held then), or
@@ -114,11 +143,17 @@
  */
 #define REV_MARK_SENT                                                                              \
     "me AS (SELECT r.request_id, r.status, e.p2, e.p3, e.p4, e.p5, e.p6, e.p7, e.p8, e.p9, "       \
-    "e.p10 FROM e JOIN auth_reversal r ON r.request_id = e.p1 WHERE r.status = 'received' "        \
+    "e.p10, e.p11 FROM e JOIN auth_reversal r ON r.request_id = e.p1 WHERE r.status = 'received' " \
     "OR (r.status = 'sent' AND r.sent_by = e.p10) FOR UPDATE OF r), "                              \
     "claim AS (UPDATE auth_history h SET amount_pending = h.amount_pending + "                     \
-    "coalesce(h.amount_authorized, 0.01) FROM me WHERE me.status = 'received' "                    \
+    "coalesce(h.amount_authorized, 0.01), amount_issuer_held = CASE "                              \
+    "WHEN h.amount_authorized IS NULL AND h.amount_issuer_held IS NULL "                           \
+    "AND me.p11::numeric > 0 AND me.p11::numeric = "                                               \
+    "(SELECT t.amount FROM cc_auth_trans t WHERE t.request_id = h.request_id) "                    \
+    "THEN me.p11::numeric ELSE h.amount_issuer_held END FROM me WHERE me.status = 'received' "     \
     "AND h.id = me.p5::bigint AND h.amount_deposited = 0 AND h.amount_pending = 0 "                \
+    "AND coalesce(nullif(h.amount_authorized, 0), h.amount_issuer_held, me.p11::numeric) = "       \
+    "me.p11::numeric AND NOT " REV_TIMEOUT_IN_FLIGHT " "                                           \
     "AND (h.status IN ('approved', 'review', 'rejected', 'voided') OR (h.status = 'declined' "     \
     "AND (h.vendor_response IN " PL_CYBERSOURCE_SOFT_DECLINE_SQL " OR h.issuer_authorized)) "      \
     "OR (h.status = 'error' AND h.issuer_authorized)) "                                            \
@@ -184,7 +219,8 @@ static const pl_db_stmt stmts[] = {
      * the amount its request sent (17: a timeout reversal's), and whether the issuer authorized it
      * while CyberSource refused it (18: auth_history.issuer_authorized, 060: a declined one is
      * reversed then), and what the issuer holds of such a refused one after a partial approval
-     * (19: auth_history.amount_issuer_held, 061: what rev_prepare sends, "" when not known). One
+     * (19: auth_history.amount_issuer_held, 061: what rev_prepare sends, "" when not known), and
+     * whether a timeout reversal of it is in flight (20: REV_TIMEOUT_IN_FLIGHT, "t" or "f"). One
      * statement per kind of reference, each probing its index (they were a UNION of both and a
      * second look-up for the unknown outcome).
      */
@@ -192,14 +228,14 @@ static const pl_db_stmt stmts[] = {
      "SELECT " REV_AUTH_COLUMNS
      ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "
      "coalesce(h.voided_by, ''), coalesce(t.amount::text, ''), "
-     "coalesce(h.issuer_authorized, false), coalesce(h.amount_issuer_held::text, '') "
-     "FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
+     "coalesce(h.issuer_authorized, false), coalesce(h.amount_issuer_held::text, "
+     "''), " REV_TIMEOUT_IN_FLIGHT " FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
      1},
     {"rev_auth_tx",
      "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, d.merchant_id, ''), "
      "coalesce(h.vendor_response, ''), coalesce(d.request_id, ''), coalesce(h.voided_by, ''), "
      "coalesce(t.amount::text, ''), coalesce(h.issuer_authorized, false), "
-     "coalesce(h.amount_issuer_held::text, '') FROM (SELECT) one "
+     "coalesce(h.amount_issuer_held::text, ''), " REV_TIMEOUT_IN_FLIGHT " FROM (SELECT) one "
      "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
      "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by, "
      "issuer_authorized, amount_issuer_held FROM auth_history WHERE transaction_id = $1::varchar "
@@ -212,16 +248,17 @@ static const pl_db_stmt stmts[] = {
      "ON h.id IS NULL",
      3},
     /* Marks the reversal sent and claims the whole authorization in the same statement, only
-     * while nothing of it is captured or claimed: a capture and a reversal in flight together
-     * can never both proceed. When the claim fails nothing is marked and the engine decides
-     * again (pl_reversal_check then refuses). A mark re-sent by the same attempt claims
-     * nothing twice. */
-    {"rev_mark_sent", "WITH " PL_DB_E_ONE_10 ", " REV_MARK_SENT, 10},
+     * while nothing of it is captured or claimed, and the amount sent ($11) is still what it
+     * holds: a capture and a reversal in flight together can never both proceed. When the claim
+     * fails nothing is marked and the engine decides again (pl_reversal_check then refuses, or
+     * rev_prepare sends what is held now). A mark re-sent by the same attempt claims nothing
+     * twice. */
+    {"rev_mark_sent", "WITH " PL_DB_E_ONE_11 ", " REV_MARK_SENT, 11},
     /* rev_mark_sent for many reversals at once (db.h): the same statement over each
      * execution's parameters. Each execution claims its own authorization (the units declare
      * it, pl_reversal_touch_key, so no two executions of one statement claim on the same row),
      * which tells whether that execution claimed. */
-    {"rev_mark_sent:many", "WITH " PL_DB_E_MANY_10 ", " REV_MARK_SENT, 10},
+    {"rev_mark_sent:many", "WITH " PL_DB_E_MANY_11 ", " REV_MARK_SENT, 11},
     /* The answer stored; the auth_reversal_release_claim trigger then releases the claim and,
      * for an approved reversal, marks the authorization reversed, in one update (032). */
     {"rev_store", "WITH " PL_DB_E_ONE_9 " " REV_STORE, 9},
@@ -310,6 +347,10 @@ typedef struct rev_data {
      * (auth_history.amount_issuer_held, 061: a partial approval CyberSource refused); 0 when not
      * known (the amount asked). */
     int64_t issuer_held;
+    /* What the authorization asked (cc_auth_trans.amount, the look-up's column 17), 0 when not
+     * known: what the issuer holds of one refused with neither amount recorded, which the claim
+     * records (rev_mark_sent) when the reversal goes for it. */
+    int64_t asked;
 } rev_data;
 
 static const char *nz(const char *s)
@@ -388,6 +429,12 @@ bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *
                "is unknown; it cannot be reversed now.");
         return true;
     }
+    if (a->timeout_in_flight) {
+        refuse(rep, "", "%s",
+               "A timeout reversal of the authorization is in progress or its outcome is unknown "
+               "(it releases all of it); it is not reversed beside it.");
+        return true;
+    }
     /* A voided authorization with nothing captured (an auth+capture replaced it) still holds
      * the cardholder's funds at the bureau: reversing it is what releases them. */
     if (!is_one_of(a->status, reversible) &&
@@ -435,7 +482,10 @@ int pl_reversal_rest_of(const pl_job *job, json_object *reply, pl_reversal_rest_
         /* CyberSource's timeout reversal of an authorization without an answer. */
         .timeout = d->timeout_of[0] != '\0',
         .history = d->auth_id[0] != '\0',
-        .held_recorded = d->authorized > 0 || d->issuer_held > 0,
+        /* Or the claim recorded it: a reversal for the amount the authorization asked of one
+         * with neither amount recorded (rev_mark_sent). */
+        .held_recorded = d->authorized > 0 || d->issuer_held > 0 ||
+                         (d->asked > 0 && job->call.amount == d->asked),
         .approved = strcmp(status, "approved") == 0,
         .sent = job->call.amount,
         .reversed = reversed,
@@ -644,6 +694,13 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         if (PQnfields(res) <= b + 19 ||
             pl_money_parse_decimal(PQgetvalue(res, 0, b + 19), &d->issuer_held) != 0)
             d->issuer_held = 0;
+        /* Column 17: what it asked. */
+        if (PQnfields(res) <= b + 17 ||
+            pl_money_parse_decimal(PQgetvalue(res, 0, b + 17), &d->asked) != 0)
+            d->asked = 0;
+        /* Column 20: a timeout reversal of it in flight. */
+        a.timeout_in_flight =
+            PQnfields(res) > b + 20 && strcmp(PQgetvalue(res, 0, b + 20), "t") == 0;
         /* The authorization's pay type, else its card type, for the merchant ID hierarchy. */
         copy(d->pay_type, sizeof d->pay_type,
              PQgetvalue(res, 0, b + 7)[0] ? PQgetvalue(res, 0, b + 7) : PQgetvalue(res, 0, b + 8));
@@ -697,6 +754,7 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         d->ref_token[0] = '\0';
         d->authorized = 0;
         d->issuer_held = 0;
+        d->asked = 0;
     }
     if (((!a.found && unknown) || settled_error) && r->auth_ref.request_id[0] &&
         strcmp(svc->protocol, "CYB") == 0) {
@@ -830,10 +888,22 @@ static int rev_mark_sent(pl_job *job, pl_db_unit *u)
                            job->attempt,           nz(d->claim_amount)};
         return pl_db_unit_add(u, "rev_svc_mark_sent", 8, p);
     }
-    const char *p[] = {job->req.request_id, job->op_name, job->merchant_id, nz(d->auth_request_id),
-                       nz(d->auth_id),      d->ref_id,    d->ref_token,     d->auth_number,
-                       d->pay_type,         job->attempt};
-    return pl_db_unit_add(u, "rev_mark_sent", 10, p);
+    /* What the call sends: the claim holds only while it is what the authorization holds. */
+    char sent[24];
+    if (pl_money_format(job->call.amount, sent, sizeof sent) != 0)
+        return PL_ERR_INVALID;
+    const char *p[] = {job->req.request_id,
+                       job->op_name,
+                       job->merchant_id,
+                       nz(d->auth_request_id),
+                       nz(d->auth_id),
+                       d->ref_id,
+                       d->ref_token,
+                       d->auth_number,
+                       d->pay_type,
+                       job->attempt,
+                       sent};
+    return pl_db_unit_add(u, "rev_mark_sent", 11, p);
 }
 
 /*

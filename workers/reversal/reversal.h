@@ -24,9 +24,10 @@
  *     error, but for one the issuer authorized, issuer_authorized); one already reversed in our
  *     records
  * (vendor_response "237", as the bureau would say); one captured in whole or in part
- * (vendor_response "238"); one a deposit or another reversal has in flight (amount_pending); one
- * without a bureau transaction id. An authorization a deposit voided while nothing of it was
- * captured (an auth+capture replaced it) is still held at the bureau and is reversed;
+ * (vendor_response "238"); one a deposit or another reversal has in flight (amount_pending), or
+ * a timeout reversal (timeout_in_flight); one without a bureau transaction id. An authorization a
+ * deposit voided while nothing of it was captured (an auth+capture replaced it) is still held at
+ * the bureau and is reversed;
  *   - references must belong to the request's own company and order, or it is invalid;
  *   - the whole authorization is claimed (auth_history.amount_pending) in the statement that
  *     marks the reversal sent, so no capture can start against it meanwhile (009_claims.sql);
@@ -93,6 +94,9 @@ typedef struct pl_reversal_auth {
      * refused 102 for its token, an ERROR 150, on a CYB bureau): the issuer holds its amount, as
      * for a soft decline */
     bool issuer_authorized;
+    /* a timeout reversal of it is in flight (sent, or its outcome unknown): it releases the
+     * authorization whole, and no other reversal of it goes beside it */
+    bool timeout_in_flight;
 } pl_reversal_auth;
 
 /*
