@@ -1621,6 +1621,29 @@ static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_r
     "WHERE v.request_id = $1"
 
 /*
+ * The amount reversal root named (*has false when it has no row or none): for the one a chain
+ * of paylink's own reversals of a manual authorization named inline started from, what that
+ * authorization holds, which paylink records nowhere but in that request (a `.sdr`'s, the amount
+ * it went for: paylink-deposit and the resolver publish it so), and each step after it names
+ * again. Returns 0, or PL_ERR_DB.
+ */
+static int root_amount(PGconn *c, const char *root, bool *has, int64_t *amount)
+{
+    *has = false;
+    *amount = 0;
+    const char *q[] = {root};
+    PGresult *ra =
+        exec(c, "SELECT coalesce(amount::text, '') FROM auth_reversal WHERE request_id = $1", 1, q);
+    if (!ok(ra)) {
+        PQclear(ra);
+        return PL_ERR_DB;
+    }
+    *has = PQntuples(ra) == 1 && pl_money_parse_decimal(PQgetvalue(ra, 0, 0), amount) == 0;
+    PQclear(ra);
+    return 0;
+}
+
+/*
  * An outcome approving paylink's own reversal (pl_reversal_own: `.rev`, `.tor`, `.dmrev`,
  * `.vdr`, `.sdr`, or a `.rest`) for less than its call sent (w->sent): an operator's (`wreq
  * resolve --amount`, which may name that at most), or the step's from the bureau's record of it
@@ -1672,19 +1695,11 @@ static int store_rest(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcom
     int64_t auth_amount = 0;
     char root[64];
     if (!auth_rid[0] &&
-        pl_reversal_own_root(w->rid, "", voided_by, made_by, root, sizeof root) >= 0) {
-        const char *q[] = {root};
-        PGresult *ra = exec(
-            c, "SELECT coalesce(amount::text, '') FROM auth_reversal WHERE request_id = $1", 1, q);
-        if (!ok(ra)) {
-            apply_error(r, w, "reading the reversal its rests started from", c);
-            PQclear(ra);
-            PQclear(res);
-            return PL_ERR_DB;
-        }
-        has_auth_amount =
-            PQntuples(ra) == 1 && pl_money_parse_decimal(PQgetvalue(ra, 0, 0), &auth_amount) == 0;
-        PQclear(ra);
+        pl_reversal_own_root(w->rid, "", voided_by, made_by, root, sizeof root) >= 0 &&
+        root_amount(c, root, &has_auth_amount, &auth_amount) != 0) {
+        apply_error(r, w, "reading the reversal its rests started from", c);
+        PQclear(res);
+        return PL_ERR_DB;
     }
     const pl_reversal_answered a = {
         .request_id = w->rid,
@@ -2133,21 +2148,29 @@ static void publish_applied(pl_resolver *r, PGconn *c, const row *w)
 typedef enum {
     VDR_NONE,    /* no row: not published, or not taken up yet */
     VDR_PENDING, /* recorded, no outcome yet (received, sent, unknown) */
-    VDR_DONE,    /* approved, or sent and declined by the bureau: nothing more to ask */
+    VDR_DONE,    /* approved, or sent and declined by the bureau: nothing more to ask; or ended
+                  * `error` and recorded for paylink-reversal's resolver, which asks it again
+                  * itself (`.again`, reversal_reask, 069) */
     VDR_REFUSED, /* refused by paylink-reversal without a call (a claim was still in flight),
-                  * or ended `error` (the bureau unreachable, or no record of it there): not
-                  * acted on, so asked again (a second that finds it done gets 237) */
+                  * or ended `error` (the bureau unreachable, or no record of it there) before
+                  * 069 recorded such: not acted on, so asked again (a second that finds it done
+                  * gets 237) */
     VDR_UNREADABLE
 } vdr_state;
 
 /* What became of reversal rev; old: the void was carried out 10 minutes ago or more (a row still
- * `received` then was never sent: given up, as refused). */
+ * `received` then was never sent: given up, as refused). One that ended `error` is in
+ * reversal_reask (its trigger wrote it with the error, 069) and asked again by paylink-reversal's
+ * resolver, under its own id: not published again here too, as two reversals of one
+ * authorization, one of which paylink-reversal refuses (a claim in flight) or the bureau (237). */
 static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
 {
     const char *p[] = {rev};
-    PGresult *res =
-        exec(c, "SELECT status::text, sent_at IS NOT NULL FROM auth_reversal WHERE request_id = $1",
-             1, p);
+    PGresult *res = exec(c,
+                         "SELECT status::text, sent_at IS NOT NULL, EXISTS (SELECT 1 FROM "
+                         "reversal_reask k WHERE k.request_id = $1) "
+                         "FROM auth_reversal WHERE request_id = $1",
+                         1, p);
     vdr_state st = VDR_UNREADABLE;
     if (ok(res)) {
         if (PQntuples(res) == 0)
@@ -2160,6 +2183,8 @@ static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
             else if (!strcmp(status, "sent") || !strcmp(status, "unknown"))
                 st = VDR_PENDING;
             else if (!strcmp(status, "approved") || (sent && strcmp(status, "error") != 0))
+                st = VDR_DONE;
+            else if (!strcmp(status, "error") && PQgetvalue(res, 0, 2)[0] == 't')
                 st = VDR_DONE;
             else
                 st = VDR_REFUSED;
@@ -2244,7 +2269,8 @@ static bool followups_hold(PGconn *c, const char *deposit, const char *rev)
  *   - approved, or sent and declined by the bureau: nothing more (marked published);
  *   - refused without a call (paylink-reversal: "a deposit is in progress", the claim that held
  *     the void), or ended `error` (not acted on): published again under `<deposit>.vdr2`, its
- *     fixed id being used up.
+ *     fixed id being used up — but an `error` recorded in reversal_reask (069) is asked again by
+ *     paylink-reversal's resolver (`.again`, pl_resolver_reask_pass), and counts as done here.
  * A publish Kafka refuses gives it (and the rest) back for the next pass; a crash before the mark
  * publishes it again once the lease has passed, under the same request_id with the same payload,
  * which paylink-reversal answers from its row. Returns how many were published, or a negative
@@ -2344,6 +2370,310 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
                     auth, rev);
         }
         free(payload);
+    }
+    PQclear(res);
+    return published;
+}
+
+/* ---- paylink's own reversals asked again after `error` (069) ----------------------------- */
+
+/* How long a reversal to be asked again waits for another claim on its authorization to end (a
+ * capture, another reversal, or one whose outcome is unknown), counted past its delay, before an
+ * operator is told instead: such a claim ends in seconds, or with its own required response. */
+#define REASK_CLAIM_WAIT_MAX_S 3600
+/* How often it looks again meanwhile. */
+#define REASK_CLAIM_RETRY_S 60
+
+/*
+ * What a reversal recorded in reversal_reask ($1; $2 the one it would be asked again as) says,
+ * for reask_one: 0 status, 1 decision, 2 vendor_response, 3 company, 4 order, 5 pay_seq, 6
+ * service, 7 currency, 8 its amount, 9 the authorization's request id (as REST_FACTS_SQL), 10-13
+ * the authorization as named inline (transaction id, request token, number, date), 14 voided_by
+ * and 15 the debit that made a manual one (pl_reversal_own's references, found as
+ * paylink-reversal finds them: rev_auth, rev_auth_tx), 16 whether the authorization has a
+ * history row, h, now — its latest answer by the request id named, else the row the reversal
+ * named, else the latest of the transaction id named — 17 its status, 18 amount_deposited, 19
+ * amount_pending, 20 amount_authorized and 21 amount_issuer_held ("" NULL), 22 the service
+ * bureau's protocol, 23 whether it names a card authorization paylink holds (or none by request
+ * id), 24 why it ended (its reply's message, else its error text), 25 whether $2 has a row.
+ */
+#define REASK_HISTORY_COLUMNS                                                                      \
+    "x.id, x.status, x.amount_deposited, x.amount_pending, x.amount_authorized, "                  \
+    "x.amount_issuer_held, x.voided_by"
+#define REASK_FACTS_SQL                                                                            \
+    "SELECT v.status, v.decision, v.vendor_response, v.company::text, v.order_number, "            \
+    "v.pay_seq::text, v.service_bureau, coalesce(v.currency, ''), coalesce(v.amount::text, ''), "  \
+    "coalesce(v.auth_request_id, ''), v.auth_transaction_id, v.auth_request_token, "               \
+    "v.auth_number, v.auth_date, coalesce(h.voided_by, ''), "                                      \
+    "coalesce((SELECT d.request_id FROM cc_deposit_trans d WHERE h.id IS NULL "                    \
+    "AND coalesce(v.auth_request_id, '') = '' AND d.company = v.company "                          \
+    "AND d.order_number = v.order_number AND d.transaction_id = v.auth_transaction_id "            \
+    "AND d.transaction_id <> '' AND d.request_type = 'debit' ORDER BY d.received_at DESC "         \
+    "LIMIT 1), ''), h.id IS NOT NULL, coalesce(h.status, ''), "                                    \
+    "coalesce(h.amount_deposited, 0)::text, coalesce(h.amount_pending, 0)::text, "                 \
+    "coalesce(h.amount_authorized::text, ''), coalesce(h.amount_issuer_held::text, ''), "          \
+    "coalesce(s.protocol, ''), coalesce(v.auth_request_id, '') = '' OR EXISTS "                    \
+    "(SELECT 1 FROM cc_auth_trans t WHERE t.request_id = v.auth_request_id), "                     \
+    "left(coalesce(nullif(v.reply->>'message', ''), v.error_text), 200), "                         \
+    "EXISTS (SELECT 1 FROM auth_reversal n WHERE n.request_id = $2) "                              \
+    "FROM auth_reversal v LEFT JOIN auth_service s ON s.service_bureau = v.service_bureau "        \
+    "LEFT JOIN LATERAL (SELECT * FROM ((SELECT 1 AS k, " REASK_HISTORY_COLUMNS                     \
+    " FROM auth_history x WHERE x.request_id = v.auth_request_id "                                 \
+    "AND x.transaction_type <> 'auth_capture' AND x.deposit_request_id IS NULL "                   \
+    "ORDER BY x.id DESC LIMIT 1) UNION ALL (SELECT 2, " REASK_HISTORY_COLUMNS                      \
+    " FROM auth_history x WHERE x.id = v.auth_history_id) UNION ALL (SELECT "                      \
+    "3, " REASK_HISTORY_COLUMNS " FROM auth_history x WHERE coalesce(v.auth_request_id, '') = '' " \
+    "AND v.auth_transaction_id <> '' AND x.transaction_id = v.auth_transaction_id "                \
+    "AND x.transaction_type <> 'auth_capture' ORDER BY x.id DESC LIMIT 1)) u "                     \
+    "ORDER BY k LIMIT 1) h ON true WHERE v.request_id = $1"
+
+/* Marks the row decided for good (done says what), whoever holds its lease now. */
+static void reask_done(PGconn *c, const char *rid, const char *done)
+{
+    const char *p[] = {rid, done};
+    PGresult *res = exec(c,
+                         "UPDATE reversal_reask SET done_at = now(), done = left($2, 300), "
+                         "lease_owner = NULL, lease_until = NULL "
+                         "WHERE request_id = $1 AND done_at IS NULL",
+                         2, p);
+    if (!ok(res))
+        PL_WARN(rid,
+                "resolver: what was decided on the reversal (%s) cannot be recorded (decided "
+                "again later): %s",
+                done, PQerrorMessage(c));
+    PQclear(res);
+}
+
+/* Gives the row's lease back, to be looked at again in `after` seconds (0: at the next pass). */
+static void reask_later(PGconn *c, const char *rid, const char *owner, int after)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", after > 0 ? after : 0);
+    const char *p[] = {rid, owner, secs};
+    PQclear(exec(c,
+                 "UPDATE reversal_reask SET due_at = now() + make_interval(secs => $3::int), "
+                 "lease_owner = NULL, lease_until = NULL "
+                 "WHERE request_id = $1 AND lease_owner = $2 AND done_at IS NULL",
+                 3, p));
+}
+
+/*
+ * Decides on reversal rid recorded in reversal_reask (its outcome stored owed_s seconds ago),
+ * whose lease this resolver holds (pl_resolver_reask_pass), and publishes it again to topic when it
+ * is to be asked again. Returns 1 when published, 0 when decided or left for later, PL_ERR_KAFKA
+ * when Kafka refused it (given back), or PL_ERR_DB.
+ */
+static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, const char *topic)
+{
+    char next[51];
+    pl_job_derived_request_id(rid, PL_REVERSAL_AGAIN_SUFFIX, next, sizeof next);
+    const char *p[] = {rid, next};
+    PGresult *res = exec(c, REASK_FACTS_SQL, 2, p);
+    if (!ok(res)) {
+        PL_WARN(rid, "resolver: the reversal to ask again cannot be read: %s", PQerrorMessage(c));
+        PQclear(res);
+        reask_later(c, rid, r->owner, 0);
+        return PL_ERR_DB;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        reask_done(c, rid, "no such reversal");
+        return 0;
+    }
+#define F(i) PQgetvalue(res, 0, (i))
+    const char *status = F(0), *vendor = F(2), *auth_rid = F(9), *ended = F(24);
+    bool history = F(16)[0] == 't';
+    /* A card authorization reversal (not a stored value void) of an authorization paylink holds,
+     * or of a manual one named inline. */
+    bool card = strcmp(F(22), "RLT") != 0 && F(23)[0] == 't';
+    int again = 0;
+    char root[64] = "";
+    int own =
+        card ? pl_reversal_own_chain(rid, auth_rid, F(14), F(15), root, sizeof root, &again) : -1;
+    bool refused = strcmp(status, "declined") == 0;
+    if (own < 0 || (refused && again == 0)) {
+        /* The order system's: its sender reads the reply. */
+        PQclear(res);
+        reask_done(c, rid, "not paylink's own reversal: its sender reads its reply");
+        return 0;
+    }
+    const char *auth = auth_rid[0] ? auth_rid : F(10);
+    /* What paylink-reversal sends for it now (rev_prepare reads it anew): the amount authorized,
+     * else what the issuer holds of a refused one, else what the request named (a reject's, a
+     * manual authorization's). */
+    int64_t held = 0, v = 0;
+    if (pl_money_parse_decimal(F(8), &held) != 0)
+        held = 0;
+    if (history && pl_money_parse_decimal(F(20), &v) == 0 && v > 0)
+        held = v;
+    else if (history && pl_money_parse_decimal(F(21), &v) == 0 && v > 0)
+        held = v;
+    char amount[24] = "";
+    if (held <= 0 || pl_money_format(held, amount, sizeof amount) != 0)
+        amount[0] = '\0';
+    int64_t deposited = 0, pending = 0;
+    if (history && pl_money_parse_decimal(F(18), &deposited) != 0)
+        deposited = 0;
+    if (history && pl_money_parse_decimal(F(19), &pending) != 0)
+        pending = 0;
+    int delay = pl_reversal_again_delay_s(again);
+    char why[200] = "";
+    if (!refused && !pl_reversal_error_unacted(F(1), vendor))
+        snprintf(why, sizeof why, "its answer (%s %s) may have reversed it", F(1), vendor);
+    else if (pl_reversal_is_timeout_of(rid, auth_rid))
+        snprintf(why, sizeof why,
+                 "a timeout reversal: its authorization's required response is escalated");
+    else if (history && strcmp(F(17), "reversed") == 0) {
+        PL_INFO(rid,
+                "paylink's reversal of authorization %s ended %s %s: not asked again, the "
+                "authorization is reversed since",
+                auth, status, vendor);
+        PQclear(res);
+        reask_done(c, rid, "the authorization is reversed");
+        return 0;
+    } else if (deposited > 0)
+        snprintf(why, sizeof why, "its authorization was captured since");
+    else if (auth_rid[0] && !history)
+        snprintf(why, sizeof why, "its authorization has no answer recorded");
+    else if (F(25)[0] == 't') {
+        /* Published before (a crash, or a failed mark, after the publish): that one's outcome
+         * is its own (recorded here again when it ends `error`). */
+        PQclear(res);
+        reask_done(c, rid, next);
+        return 0;
+    } else if (delay < 0)
+        snprintf(why, sizeof why, "it was asked again %d times already", again);
+    else if (owed_s < delay) {
+        PQclear(res);
+        reask_later(c, rid, r->owner, (int)(delay - owed_s) + 1);
+        return 0;
+    } else if (pending > 0) {
+        if (owed_s < delay + REASK_CLAIM_WAIT_MAX_S) {
+            /* Another claim on the authorization (a capture, another reversal): paylink-reversal
+             * would refuse this one now. Looked at again once it may have ended. */
+            PQclear(res);
+            reask_later(c, rid, r->owner, REASK_CLAIM_RETRY_S);
+            return 0;
+        }
+        snprintf(why, sizeof why, "another claim on its authorization lasted over %d s",
+                 REASK_CLAIM_WAIT_MAX_S);
+    }
+    if (why[0]) {
+        PL_ERROR(rid,
+                 "paylink's reversal of authorization %s ended %s %s (%s) and is not asked again: "
+                 "%s; the %s it was to release may still be held, and an operator must see that "
+                 "it is released",
+                 auth, status, vendor, ended, why, amount[0] ? amount : "amount");
+        PQclear(res);
+        reask_done(c, rid, why);
+        return 0;
+    }
+    /* The same authorization, named as this reversal named it (as its rests are: a manual one
+     * inline, with the amount the chain's first reversal named). */
+    pl_reversal_of of = {0};
+    bool has_auth_amount = false;
+    int64_t auth_amount = 0;
+    char auth_amount_text[24] = "";
+    if (auth_rid[0]) {
+        of.auth_request_id = auth_rid;
+    } else {
+        if (root_amount(c, root, &has_auth_amount, &auth_amount) != 0) {
+            PL_WARN(rid, "resolver: the reversal its chain started from cannot be read: %s",
+                    PQerrorMessage(c));
+            PQclear(res);
+            reask_later(c, rid, r->owner, 0);
+            return PL_ERR_DB;
+        }
+        if (has_auth_amount &&
+            pl_money_format(auth_amount, auth_amount_text, sizeof auth_amount_text) != 0)
+            auth_amount_text[0] = '\0';
+        of.transaction_id = F(10);
+        of.request_token = F(11);
+        of.number = F(12);
+        of.date = F(13);
+        of.amount = auth_amount_text[0] ? auth_amount_text : amount[0] ? amount : NULL;
+    }
+    const pl_reversal_message m = {.request_id = next,
+                                   .company = atoi(F(3)),
+                                   .order = F(4),
+                                   .pay_seq = atoi(F(5)),
+                                   .service = F(6),
+                                   .amount = amount,
+                                   .currency = F(7),
+                                   .of = &of};
+    char key[64], err[256] = "";
+    pl_reversal_request_key(m.company, m.order, key, sizeof key);
+    char *payload = pl_reversal_request_json(&m);
+    int rc = 0;
+    if (!payload) {
+        PL_WARN(rid, "resolver: out of memory for the reversal %s (asked again later)", next);
+        reask_later(c, rid, r->owner, 0);
+        rc = PL_ERR_NOMEM;
+    } else if (r->publish(r->publish_arg, topic, key, payload, err, sizeof err) != 0) {
+        PL_WARN(rid, "resolver: publishing the reversal %s failed (published later): %s", next,
+                err);
+        reask_later(c, rid, r->owner, 0);
+        rc = PL_ERR_KAFKA;
+    } else {
+        /* Published, whoever holds the lease now (one that outlasted it may have been taken
+         * and published again: the same request_id and bytes, answered from its row). */
+        reask_done(c, rid, next);
+        PL_INFO(rid,
+                "paylink's reversal of authorization %s ended %s %s with nothing reversed: "
+                "reversal %s requested for the %s still held (asked again %d of at most %d)",
+                auth, status, vendor, next, amount[0] ? amount : "amount", again + 1,
+                PL_REVERSAL_MAX_AGAIN);
+        rc = 1;
+    }
+#undef F
+    free(payload);
+    PQclear(res);
+    return rc;
+}
+
+int pl_resolver_reask_pass(pl_resolver *r, int max_rows)
+{
+    PGconn *c = conn(r);
+    if (!c)
+        return PL_ERR_DB;
+    char lim[16], lease[16];
+    snprintf(lim, sizeof lim, "%d", max_rows > 0 ? max_rows : 1);
+    snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
+    const char *p[] = {r->owner, lim, lease};
+    /* Its own lease too: one a pass of this resolver left (a mark that failed after the publish)
+     * or, under an instance name that a restart keeps, one it held when it died. */
+    PGresult *res = exec(c,
+                         "WITH due AS (SELECT request_id FROM reversal_reask "
+                         "WHERE done_at IS NULL AND due_at <= now() AND (lease_until IS NULL "
+                         "OR lease_until < now() OR lease_owner = $1) "
+                         "ORDER BY due_at LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+                         "took AS (UPDATE reversal_reask o SET lease_owner = $1, "
+                         "lease_until = now() + make_interval(secs => $3::int) FROM due "
+                         "WHERE o.request_id = due.request_id RETURNING o.request_id, o.owed_at) "
+                         "SELECT request_id, extract(epoch FROM now() - owed_at)::float8 "
+                         "FROM took ORDER BY owed_at",
+                         3, p);
+    if (!ok(res)) {
+        PL_WARN(NULL, "resolver: reading the reversals to ask again failed: %s", PQerrorMessage(c));
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    char topic[200];
+    snprintf(topic, sizeof topic, "%s.reversal.request", r->prefix);
+    int n = PQntuples(res), published = 0;
+    bool stop = false;
+    for (int i = 0; i < n; i++) {
+        const char *rid = PQgetvalue(res, i, 0);
+        if (stop) {
+            /* Kafka refused one, or the database failed: the rest are given back untried. */
+            reask_later(c, rid, r->owner, 0);
+            continue;
+        }
+        int rc = reask_one(r, c, rid, strtod(PQgetvalue(res, i, 1), NULL), topic);
+        if (rc == 1)
+            published++;
+        else if (rc == PL_ERR_KAFKA || (rc == PL_ERR_DB && PQstatus(c) != CONNECTION_OK))
+            stop = true;
     }
     PQclear(res);
     return published;
@@ -2659,6 +2989,28 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
     decision_ex x =
         decide(&w.policy, w.op, w.rid, qrc, why, qres, w.queries + 1, w.sent_age_s, w.amount);
     free(qres);
+    /* What a reversal's call sent, read once, before the record is judged: the most it may
+     * approve (a reversal goes for what the authorization holds, not what the request named,
+     * which is what a redelivery that opened the row recorded), the amount a record without one
+     * approves (map_answer) and what store_rest asks the rest of: a record of paylink's own
+     * reversal approved for less asks for the rest, as paylink-reversal asks with that answer in
+     * time and as an operator's outcome does. Before, a reversal's record was never compared
+     * with what was sent (the request's amount could be below it): one approving more was
+     * applied as it read. A read that fails leaves the row to its lease, as load's does. */
+    bool reversal = strcmp(w.worker, "reversal") == 0;
+    char most[24];
+    copy(most, sizeof most, w.amount);
+    if (x.d.kind != PL_RESOLVE_RETRY && x.d.kind != PL_RESOLVE_ESCALATE && x.from_answer &&
+        reversal) {
+        if ((rc = read_sent(c, &w)) != 0) {
+            PL_WARN(w.rid, "resolver: what required response %s sent cannot be read: %s", w.id,
+                    pl_err_str(rc));
+            row_free(&w);
+            return rc;
+        }
+        if (w.has_sent && pl_money_format(w.sent, most, sizeof most) != 0)
+            copy(most, sizeof most, w.amount);
+    }
     if (x.d.kind == PL_RESOLVE_RETRY) {
         PL_INFO(w.rid, "required response %s: %s; asking again in %d s", w.id, x.d.why,
                 x.d.delay_s);
@@ -2667,14 +3019,15 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         rc = escalation_reverses(&w, &x)
                  ? safe_reverse(r, c, &w, true, x.d.why)
                  : escalate_as(r, c, &w, true, x.d.why, x.captured, x.record_rid);
-    } else if (x.from_answer && x.res.has_amount && w.amount[0] && strcmp(w.op, "reversal") != 0 &&
-               pl_resolver_approves_above(&x.res, w.amount)) {
+    } else if (x.from_answer && x.res.has_amount && most[0] &&
+               pl_resolver_approves_above(&x.res, most)) {
         /* The record approves more than the request sent (engine.c approves_more_than_sent, for
-         * an answer in time): not believed; an operator decides. */
+         * an answer in time), or a reversal's more than its call sent: not believed; an
+         * operator decides. */
         char why[200];
         snprintf(why, sizeof why,
-                 "the bureau's record approves more than the %s the request sent: not applied",
-                 w.amount);
+                 "the bureau's record approves more than the %s the %s sent: not applied", most,
+                 reversal ? "call" : "request");
         rc = can_reverse(&w)
                  ? safe_reverse(r, c, &w, true, why)
                  : escalate_as(r, c, &w, true, why, false,
@@ -2683,18 +3036,6 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         pl_resolve_outcome o = x.d.outcome;
         char message[200] = "";
         w.queried = true;
-        /* What a reversal's call sent, read once for the mapping (the amount a record without
-         * one approves) and for store_rest: a record of paylink's own reversal approved for less
-         * asks for the rest, as paylink-reversal asks with that answer in time and as an
-         * operator's outcome does. Before, only an operator's outcome read it, and the step's
-         * asked for none: the rest stayed held on the card. A read that fails leaves the row to
-         * its lease, as load's does. */
-        if (x.from_answer && strcmp(w.worker, "reversal") == 0 && (rc = read_sent(c, &w)) != 0) {
-            PL_WARN(w.rid, "resolver: what required response %s sent cannot be read: %s", w.id,
-                    pl_err_str(rc));
-            row_free(&w);
-            return rc;
-        }
         if (x.from_answer) {
             map_answer(r, c, &w, &x.res, &o, message, sizeof message);
             copy(w.auth_reason, sizeof w.auth_reason, x.res.service_reason_code);
@@ -2733,6 +3074,8 @@ int pl_resolver_pass(pl_resolver *r, int max_rows)
     publish_pending(r, c, max_rows);
     if (strcmp(r->worker, "deposit") == 0)
         publish_owed_reversals(r, c, max_rows);
+    if (strcmp(r->worker, "reversal") == 0)
+        pl_resolver_reask_pass(r, max_rows);
     char lim[16];
     snprintf(lim, sizeof lim, "%d", max_rows > 0 ? max_rows : 1);
     const char *p[] = {r->worker, r->owner, lim};

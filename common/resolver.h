@@ -191,11 +191,28 @@ void pl_resolver_destroy(pl_resolver *r);
  * One pass: publishes replies still pending — and, for paylink-deposit's resolver, up to max_rows
  * reversals `<deposit>.vdr` owed for an authorization an auth+capture replaced whose void waited
  * for another claim to end (replaced_auth_reversal, migration 057; none is published twice while
- * its lease holds) — then takes up to max_rows due open rows of the worker and takes one step on
- * each. Returns the rows it took a step on (0: nothing due), or a negative pl_err when the
- * database could not be used.
+ * its lease holds); for paylink-reversal's, pl_resolver_reask_pass — then takes up to max_rows
+ * due open rows of the worker and takes one step on each. Returns the rows it took a step on (0:
+ * nothing due), or a negative pl_err when the database could not be used.
  */
 int pl_resolver_pass(pl_resolver *r, int max_rows);
+
+/*
+ * paylink-reversal's resolver's part of a pass (pl_resolver_pass runs it for worker "reversal"):
+ * takes up to max_rows due rows of reversal_reask (migration 069: reversals that ended `error`,
+ * and paylink's own asked again that were refused without a call) under a lease — free, passed,
+ * or its own — and decides on each. paylink's own (pl_reversal_own_chain) with nothing done at
+ * the bureau (pl_reversal_error_unacted) is published again to <prefix>.reversal.request as
+ * `<request_id>.again` of the same authorization for what is still held, once
+ * pl_reversal_again_delay_s has passed since its outcome and no other claim on the authorization
+ * is in flight (waited for an hour at most); one that cannot be asked again (a `.tor`, whose
+ * required response is escalated; an answer that may have acted; the authorization captured
+ * since; PL_REVERSAL_MAX_AGAIN asks already) is logged as an error for an operator, naming the
+ * authorization and the amount; one whose authorization is reversed since, or the order system's,
+ * is left. A publish Kafka refuses gives the row (and the rest taken) back for the next pass.
+ * Returns how many were published, or a negative pl_err.
+ */
+int pl_resolver_reask_pass(pl_resolver *r, int max_rows);
 
 /*
  * `wreq retry`: the row (open or escalated) is opened again and due now; with step, a step is

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bureau_cybersource.h"
 #include "log.h"
 #include "money.h"
 
@@ -48,22 +49,82 @@ bool pl_reversal_of_replaced(const char *request_id, const char *deposit_request
            is_derived(request_id, deposit_request_id, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX);
 }
 
-/* Whether request_id can be a rest (pl_job_derived_request_id(..., "rest"): "<id>.rest", or
- * "rest.<digits>" when that was too long), before any is derived to compare with. */
-static bool rest_shaped(const char *request_id)
+/* Whether request_id is id with suffix, as pl_job_derived_request_id derives it: "<id>.<suffix>",
+ * or "<suffix>.<digits>" when that was too long. */
+static bool suffix_shaped(const char *request_id, const char *suffix)
 {
-    static const char suffix[] = "." PL_REVERSAL_REST_SUFFIX,
-                      prefix[] = PL_REVERSAL_REST_SUFFIX ".";
-    size_t n = strlen(request_id);
-    return strncmp(request_id, prefix, sizeof prefix - 1) == 0 ||
-           (n >= sizeof suffix - 1 && strcmp(request_id + n - (sizeof suffix - 1), suffix) == 0);
+    size_t n = strlen(request_id), k = strlen(suffix);
+    return (n > k && strncmp(request_id, suffix, k) == 0 && request_id[k] == '.') ||
+           (n > k && request_id[n - k - 1] == '.' && strcmp(request_id + n - k, suffix) == 0);
 }
 
-int pl_reversal_own_root(const char *request_id, const char *auth_request_id, const char *voided_by,
-                         const char *made_by, char *root, size_t rootsz)
+/* Whether request_id can be a step of a chain after one of paylink's own reversals (a rest, or
+ * one asked again), before any is derived to compare with. */
+static bool chain_shaped(const char *request_id)
+{
+    return suffix_shaped(request_id, PL_REVERSAL_REST_SUFFIX) ||
+           suffix_shaped(request_id, PL_REVERSAL_AGAIN_SUFFIX);
+}
+
+/* Whether id is one pl_job_derived_request_id hashed ("<suffix>.<digits>"): a step after it is
+ * hashed too, and none is a prefix of the next. */
+static bool hashed_shaped(const char *id)
+{
+    static const char *const steps[] = {PL_REVERSAL_REST_SUFFIX, PL_REVERSAL_AGAIN_SUFFIX};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        size_t k = strlen(steps[i]);
+        if (strncmp(id, steps[i], k) == 0 && id[k] == '.')
+            return true;
+    }
+    return false;
+}
+
+/* The search of a chain's steps (walk). */
+typedef struct chain_walk {
+    const char *request_id;
+    bool hashed; /* request_id is a hashed step: any unhashed step may lead to it */
+    int rests, again;
+} chain_walk;
+
+/* Whether w->request_id is a step after id, which `rests` rests and `again` asks again led to
+ * (each step derived from the one before); w->rests and w->again then say its own counts. A step
+ * that is not a prefix of a request_id that is not hashed leads nowhere (an unhashed id is its
+ * chain's ids one after another; a hashed step's next ones are hashed too): not walked. */
+static bool walk(chain_walk *w, const char *id, int rests, int again)
+{
+    static const struct {
+        const char *suffix;
+        int max;
+        bool rest;
+    } steps[] = {{PL_REVERSAL_REST_SUFFIX, PL_REVERSAL_MAX_RESTS, true},
+                 {PL_REVERSAL_AGAIN_SUFFIX, PL_REVERSAL_MAX_AGAIN, false}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        int r = rests + (steps[i].rest ? 1 : 0), a = again + (steps[i].rest ? 0 : 1);
+        if ((steps[i].rest ? r : a) > steps[i].max)
+            continue;
+        char next[64];
+        pl_job_derived_request_id(id, steps[i].suffix, next, sizeof next);
+        if (strcmp(w->request_id, next) == 0) {
+            w->rests = r;
+            w->again = a;
+            return true;
+        }
+        if (!w->hashed && strncmp(w->request_id, next, strlen(next)) != 0)
+            continue;
+        if (walk(w, next, r, a))
+            return true;
+    }
+    return false;
+}
+
+int pl_reversal_own_chain(const char *request_id, const char *auth_request_id,
+                          const char *voided_by, const char *made_by, char *root, size_t rootsz,
+                          int *again)
 {
     if (root && rootsz > 0)
         root[0] = '\0';
+    if (again)
+        *again = 0;
     if (!request_id || !*request_id)
         return -1;
     if (pl_reversal_by_paylink(request_id, auth_request_id) ||
@@ -73,10 +134,11 @@ int pl_reversal_own_root(const char *request_id, const char *auth_request_id, co
             snprintf(root, rootsz, "%s", request_id);
         return 0;
     }
-    if (!rest_shaped(request_id))
+    if (!chain_shaped(request_id))
         return -1;
-    /* Each of paylink's own reversals of this authorization, then its rests one after another
-     * (each named after the one before, so the chain's length is in the name, hashed or not). */
+    /* Each of paylink's own reversals of this authorization, then the steps after it one after
+     * another (each named after the one before, so the chain's length is in the name, hashed or
+     * not). */
     static const struct {
         int of; /* 0 the authorization, 1 the deposit that voided it, 2 the debit that made it */
         const char *suffix;
@@ -87,30 +149,53 @@ int pl_reversal_own_root(const char *request_id, const char *auth_request_id, co
                {1, PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX},
                {2, PL_SOFT_DECLINE_REVERSAL_SUFFIX}};
     const char *const refs[] = {auth_request_id, voided_by, made_by};
+    chain_walk w = {.request_id = request_id, .hashed = hashed_shaped(request_id)};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
         const char *ref = refs[own[i].of];
         if (!ref || !*ref)
             continue;
-        char first[64], id[64], next[64];
+        char first[64];
         pl_job_derived_request_id(ref, own[i].suffix, first, sizeof first);
-        memcpy(id, first, sizeof id);
-        for (int n = 1; n <= PL_REVERSAL_MAX_RESTS; n++) {
-            pl_job_derived_request_id(id, PL_REVERSAL_REST_SUFFIX, next, sizeof next);
-            if (strcmp(request_id, next) == 0) {
-                if (root && rootsz > 0)
-                    snprintf(root, rootsz, "%s", first);
-                return n;
-            }
-            memcpy(id, next, sizeof id);
-        }
+        if (!walk(&w, first, 0, 0))
+            continue;
+        if (root && rootsz > 0)
+            snprintf(root, rootsz, "%s", first);
+        if (again)
+            *again = w.again;
+        return w.rests;
     }
     return -1;
+}
+
+int pl_reversal_own_root(const char *request_id, const char *auth_request_id, const char *voided_by,
+                         const char *made_by, char *root, size_t rootsz)
+{
+    return pl_reversal_own_chain(request_id, auth_request_id, voided_by, made_by, root, rootsz,
+                                 NULL);
 }
 
 int pl_reversal_own(const char *request_id, const char *auth_request_id, const char *voided_by,
                     const char *made_by)
 {
     return pl_reversal_own_root(request_id, auth_request_id, voided_by, made_by, NULL, 0);
+}
+
+bool pl_reversal_error_unacted(const char *decision, const char *vendor_response)
+{
+    decision = decision ? decision : "";
+    /* No answer from a bureau: whatever failed, it failed before the bureau could act. */
+    if (!*decision)
+        return true;
+    /* CyberSource's general failure refuses the request before any business processing; 151,
+     * 152 and 250 say it was received and may have been processed. */
+    return strcmp(decision, "ERROR") == 0 &&
+           !pl_cybersource_received_timeout(vendor_response ? vendor_response : "");
+}
+
+int pl_reversal_again_delay_s(int asked)
+{
+    static const int delays[PL_REVERSAL_MAX_AGAIN] = {60, 300, 1800};
+    return asked >= 0 && asked < PL_REVERSAL_MAX_AGAIN ? delays[asked] : -1;
 }
 
 int pl_reversal_rest(int own, bool approved, int64_t sent, int64_t reversed, int64_t *rest)

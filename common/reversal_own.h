@@ -26,6 +26,15 @@
  * goes from sent or unknown to a final status once), and what it asked is stored with the row and
  * published again as stored on a redelivery.
  *
+ * One of paylink's own that ends `error` with nothing done at the bureau (it never left, the
+ * bureau was unreachable, or answered a general failure: pl_reversal_error_unacted) leaves the
+ * whole hold on the card, and nobody reads its reply either: paylink-reversal's resolver asks for
+ * it again (migration 069's reversal_reask, common/resolver.c), a reversal of the same
+ * authorization named pl_job_derived_request_id(<its request_id>, PL_REVERSAL_AGAIN_SUFFIX),
+ * `<request_id>.again`, itself paylink's own, after pl_reversal_again_delay_s; at most
+ * PL_REVERSAL_MAX_AGAIN times in a chain, then an operator is told (an error in the log). A chain
+ * may mix both: the rest of a reversal asked again, or a rest asked again.
+ *
  * Pure functions but pl_reversal_rest_log (log.h); any thread. Nothing is allocated but the text
  * pl_reversal_request_json returns, which the caller frees.
  */
@@ -40,6 +49,8 @@
 
 #define PL_REVERSAL_REST_SUFFIX "rest"
 #define PL_REVERSAL_MAX_RESTS 3
+#define PL_REVERSAL_AGAIN_SUFFIX "again"
+#define PL_REVERSAL_MAX_AGAIN 3
 
 /*
  * True when request_id is a reversal paylink requested itself of auth_request_id (a Decision
@@ -71,8 +82,10 @@ bool pl_reversal_is_timeout_of(const char *request_id, const char *auth_request_
  * voided_by that replaced the authorization (pl_reversal_of_replaced), `.sdr` of the debit
  * made_by whose refused auth+capture made it (pl_reversal_of_soft_decline); n (1 ..
  * PL_REVERSAL_MAX_RESTS) for the n-th rest asked after one of those (`.rest` n times over, each
- * derived from the one before); -1 for any other (the order system's). NULL or "" references
- * match nothing.
+ * derived from the one before); -1 for any other (the order system's). One of those asked again
+ * after it ended `error` (`.again`, up to PL_REVERSAL_MAX_AGAIN times in its chain, before or
+ * after its rests) is paylink's own too, and counts its rests only (pl_reversal_own_chain says
+ * how often it was asked again). NULL or "" references match nothing.
  */
 int pl_reversal_own(const char *request_id, const char *auth_request_id, const char *voided_by,
                     const char *made_by);
@@ -85,6 +98,38 @@ int pl_reversal_own(const char *request_id, const char *auth_request_id, const c
  */
 int pl_reversal_own_root(const char *request_id, const char *auth_request_id, const char *voided_by,
                          const char *made_by, char *root, size_t rootsz);
+
+/*
+ * As pl_reversal_own_root, and *again (NULL when not wanted) gets how many times the chain that
+ * ends at request_id was asked again after an `error` (`.again` steps: 0 .. PL_REVERSAL_MAX_AGAIN;
+ * 0 for -1). A long id is hashed at each step (`again.<digits>`, `rest.<digits>`), so the chain
+ * is walked from each of paylink's own reversals of the references, every mix of at most
+ * PL_REVERSAL_MAX_RESTS rests and PL_REVERSAL_MAX_AGAIN asks, to find it.
+ */
+int pl_reversal_own_chain(const char *request_id, const char *auth_request_id,
+                          const char *voided_by, const char *made_by, char *root, size_t rootsz,
+                          int *again);
+
+/*
+ * True when a card authorization reversal that ended `error`, its row's decision and
+ * vendor_response saying so, reversed nothing at the bureau, so that asking for it again can
+ * only release what it was to release: no decision (no bureau answer: it was never sent — not
+ * built, its bureau's secret unavailable, the bureau stalled —, the connection attempts ran out,
+ * or a query or an operator found no record of it) or CyberSource's decision ERROR, a general
+ * failure (150, or a SOAP fault, which the adapter reads as 150) — but for 151, 152 and 250,
+ * received and perhaps processed (pl_cybersource_received_timeout), which leave the outcome
+ * unknown rather than `error`. Anything else (a decision the worker could not read, mapped to
+ * `error` by the vendor response table) may have been acted on. NULL reads as "".
+ */
+bool pl_reversal_error_unacted(const char *decision, const char *vendor_response);
+
+/*
+ * How long after the `error` of a reversal whose chain was asked again `asked` times before it
+ * (pl_reversal_own_chain's *again) it is asked again, in seconds: 60, then 300, then 1800 (a
+ * bureau's outage is usually over in minutes; a longer one is an operator's). -1 when asked is
+ * PL_REVERSAL_MAX_AGAIN or more (or negative): it is not asked again.
+ */
+int pl_reversal_again_delay_s(int asked);
 
 /*
  * The decision on the rest after a reversal sent for `sent` and answered (approved: whether it

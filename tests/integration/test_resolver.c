@@ -275,6 +275,7 @@ static void cleanup(bool strict)
 {
     static const char *const deletes[] = {
         "DELETE FROM replaced_auth_reversal WHERE deposit_request_id LIKE $1",
+        "DELETE FROM reversal_reask WHERE request_id LIKE $1",
         "DELETE FROM required_response WHERE request_id LIKE $1",
         "DELETE FROM auth_reversal WHERE request_id LIKE $1",
         "DELETE FROM svc_trans WHERE request_id LIKE $1",
@@ -335,6 +336,24 @@ static void assert_nothing_else_due(const char *worker)
                  "resolver would take them (the running paylink-deposit publishes them when it "
                  "has migration 057's resolver)",
                  rows);
+}
+
+/*
+ * A pass of a `reversal` resolver also decides on the reversals recorded for being asked again
+ * (reversal_reask, 069; test_resolver_reask.c): those of others it could take now are held under
+ * a lease of the test's while it passes (hold), and given back after (!hold), so that it
+ * publishes none of theirs to the test's callback, and takes none from the running system for
+ * longer than a moment.
+ */
+static void reask_park(bool hold)
+{
+    const char *p[] = {g_prefix};
+    run(hold ? "UPDATE reversal_reask SET lease_owner = $1 || 'park', "
+               "lease_until = now() + interval '2 minutes' WHERE done_at IS NULL "
+               "AND (lease_until IS NULL OR lease_until < now())"
+             : "UPDATE reversal_reask SET lease_owner = NULL, lease_until = NULL "
+               "WHERE lease_owner = $1 || 'park'",
+        1, p);
 }
 
 /* Whether reversals owed that are not this run's are due now (OWED_OF_OTHERS). */
@@ -834,9 +853,15 @@ static void test_escalated_when_bureau_cannot_be_asked(void **state)
         char own[128];
         pl_resolver *r = resolver(cases[i].worker, owner(own, sizeof own, "d"), &pub);
         trow t = mkrow(cases[i].worker, cases[i].bureau, cases[i].op, "41.00", "open");
+        bool reversal = strcmp(cases[i].worker, "reversal") == 0;
         quiet(cases[i].worker);
+        if (reversal)
+            reask_park(true);
         due(&t);
-        assert_int_equal(pl_resolver_pass(r, 10), 1);
+        int n = pl_resolver_pass(r, 10);
+        if (reversal)
+            reask_park(false);
+        assert_int_equal(n, 1);
         assert_escalated_by_policy(&t);
         assert_int_equal(pub.calls, 0);
         pl_resolver_destroy(r);
@@ -2378,9 +2403,9 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     pub_init(&pub);
     char own[128];
     pl_resolver *r = resolver("deposit", owner(own, sizeof own, "vdr"), &pub);
-    enum { CASES = 7 };
+    enum { CASES = 8 };
     /* 0: the other capture declined; 1: approved; 2: the auth+capture on EXT (no Send
-     * reversal); 3 and 4: its follow-ups hold the reversal already (owed all the same: the
+     * reversal); 3, 4 and 7: its follow-ups hold the reversal already (owed all the same: the
      * resolver reads what became of that one); 5: its follow-ups hold another reversal only
      * (an `.sdr`, say: not its `.vdr`), which the resolver does not wait for; 6: as 3, its id
      * 50 characters long (its `.vdr` is `vdr.<hash>`, pl_job_derived_request_id). */
@@ -2534,6 +2559,38 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     json_object_put(o);
     for (int k = 1; k < 3; k++)
         assert_int_equal(calls_for_key(&pub, key[k], NULL), 0);
+
+    /* Case 7: as 4, its `.vdr` ended `error` as paylink-reversal stores it (marked sent, then
+     * its outcome): migration 069's trigger records it in reversal_reask with the error, and
+     * paylink-reversal's resolver asks it again itself (`.again`, test_resolver_reask.c). This
+     * resolver publishes no `.vdr2` beside it (two reversals of one authorization, one refused
+     * while the other's claim is in flight, or by the bureau as 237) and counts it done. The
+     * recorded row is held by the test in the same transaction: the running system's
+     * paylink-reversal resolvers would ask it again. */
+    run("INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
+        "pay_seq, service_bureau, amount, currency, auth_request_id, auth_history_id, status, "
+        "sent_at) SELECT $1::text, " FINGERPRINT ", 'reversal', company, order_number, 1, 'CYB', "
+        "100.00, 'USD', request_id, $3::bigint, 'sent', now() - interval '1 minute' "
+        "FROM cc_auth_trans WHERE request_id = $2",
+        3, (const char *const[]){vdr[7], auth[7], hid[7]});
+    run("BEGIN", 0, NULL);
+    run1("UPDATE auth_reversal SET status = 'error', vendor_response = '150', "
+         "answered_at = now() WHERE request_id = $1",
+         vdr[7]);
+    run1("UPDATE reversal_reask SET lease_owner = 'it-hold', "
+         "lease_until = now() + interval '1 hour' WHERE request_id = $1",
+         vdr[7]);
+    run("COMMIT", 0, NULL);
+    assert_value("SELECT concat_ws('|', outcome, lease_owner) FROM reversal_reask "
+                 "WHERE request_id = $1",
+                 vdr[7], "error|it-hold");
+    quiet("deposit");
+    owed_hold(ac[7], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    assert_int_equal(calls_for_key(&pub, key[7], NULL), 0);
+    assert_value("SELECT concat_ws('|', published_at IS NOT NULL, coalesce(lease_owner, '-')) "
+                 "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
+                 ac[7], "t|-");
 
     /* Case 6: its own `.vdr` under a long id (`vdr.<hash>`) is found in its follow-ups all the
      * same: the resolver waits for it, publishes nothing, and keeps the row under its lease. */

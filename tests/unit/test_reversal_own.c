@@ -151,6 +151,129 @@ static void test_own_root(void **state)
     assert_int_equal(pl_reversal_own_root(r1, longid, NULL, NULL, NULL, 0), 1);
 }
 
+/*
+ * paylink's own reversal asked again after it ended `error` with nothing done at the bureau
+ * (`.again`, the resolver's, migration 069): paylink's own too (paylink-reversal sends it whatever
+ * its Send reversal says), at most PL_REVERSAL_MAX_AGAIN times in its chain, before or after its
+ * rests, which it does not count as rests; the chain's root and how often it was asked again.
+ * Before, `<id>.again` was the order system's: refused where Send reversal is off, and nothing
+ * knew how often it had been asked.
+ */
+static void test_own_reversals_asked_again(void **state)
+{
+    (void)state;
+    char again[64], root[64];
+    int n = -1;
+    pl_job_derived_request_id("auth-77.rev", PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    assert_string_equal(again, "auth-77.rev.again");
+    assert_int_equal(pl_reversal_own("auth-77.rev.again", "auth-77", "", ""), 0);
+    assert_int_equal(
+        pl_reversal_own_chain("auth-77.rev.again", "auth-77", "", "", root, sizeof root, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(root, "auth-77.rev");
+    assert_int_equal(pl_reversal_own_chain("auth-77.dmrev.again.again.again", "auth-77", NULL, NULL,
+                                           NULL, 0, &n),
+                     0);
+    assert_int_equal(n, 3);
+    /* Past the last ask, nothing of its own. */
+    assert_int_equal(pl_reversal_own_chain("auth-77.rev.again.again.again.again", "auth-77", "", "",
+                                           root, sizeof root, &n),
+                     -1);
+    assert_int_equal(n, 0);
+    assert_string_equal(root, "");
+    /* Mixed with rests, either way round: the rests are counted as rests, the asks apart. */
+    assert_int_equal(
+        pl_reversal_own_chain("auth-77.rev.rest.again", "auth-77", "", "", root, sizeof root, &n),
+        1);
+    assert_int_equal(n, 1);
+    assert_string_equal(root, "auth-77.rev");
+    assert_int_equal(
+        pl_reversal_own_chain("auth-77.tor.again.rest.rest", "auth-77", "", "", NULL, 0, &n), 2);
+    assert_int_equal(n, 1);
+    assert_int_equal(pl_reversal_own_chain("auth-77.rev.rest.again.rest.again.rest.again",
+                                           "auth-77", "", "", NULL, 0, &n),
+                     3);
+    assert_int_equal(n, 3);
+    assert_int_equal(pl_reversal_own("auth-77.rev.again.rest.rest.rest.rest", "auth-77", "", ""),
+                     -1);
+    /* Of the deposit that replaced the authorization, and of the debit that made it. */
+    assert_int_equal(
+        pl_reversal_own_chain("d-1.vdr2.again", "auth-77", "d-1", "", root, sizeof root, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(root, "d-1.vdr2");
+    assert_int_equal(
+        pl_reversal_own_chain("d-9.sdr.again.again", "", "", "d-9", root, sizeof root, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(root, "d-9.sdr");
+    /* Not paylink's: the order system's (`.again` of its own id), of another authorization, with
+     * nothing to derive it from. */
+    assert_int_equal(pl_reversal_own_chain("rev-1.again", "auth-77", "d-1", "d-9", NULL, 0, &n),
+                     -1);
+    assert_int_equal(n, 0);
+    assert_int_equal(pl_reversal_own("auth-78.rev.again", "auth-77", "", ""), -1);
+    assert_int_equal(pl_reversal_own("d-1.vdr.again", "auth-77", "d-2", ""), -1);
+    assert_int_equal(pl_reversal_own("auth-77.rev.again", NULL, NULL, NULL), -1);
+    assert_int_equal(pl_reversal_own("auth-77.rev.agai", "auth-77", "", ""), -1);
+
+    /* Too long for a suffix: hashed at every step (`again.<digits>`, `rest.<digits>`), found by
+     * walking the chain from the authorization's own reversals. */
+    char longid[51], base[64], ids[4][64];
+    memset(longid, 'c', 44);
+    longid[44] = '\0';
+    pl_job_derived_request_id(longid, PL_DM_REVERSAL_SUFFIX, base, sizeof base);
+    assert_int_equal(strlen(base), 48);
+    static const char *const steps[] = {PL_REVERSAL_AGAIN_SUFFIX, PL_REVERSAL_REST_SUFFIX,
+                                        PL_REVERSAL_AGAIN_SUFFIX};
+    static const int rests[] = {0, 1, 1}, asks[] = {1, 1, 2};
+    snprintf(ids[0], sizeof ids[0], "%s", base);
+    for (int i = 1; i <= 3; i++) {
+        pl_job_derived_request_id(ids[i - 1], steps[i - 1], ids[i], sizeof ids[i]);
+        assert_true(strlen(ids[i]) <= 50);
+        assert_int_equal(strncmp(ids[i], steps[i - 1], strlen(steps[i - 1])), 0);
+        assert_int_equal(pl_reversal_own_chain(ids[i], longid, "", "", root, sizeof root, &n),
+                         rests[i - 1]);
+        assert_int_equal(n, asks[i - 1]);
+        assert_string_equal(root, base);
+    }
+    assert_int_equal(pl_reversal_own(ids[3], "auth-77", "", ""), -1);
+    /* An id of 46 characters: its `.rev` fits, its `.rev.again` is hashed. */
+    char mid[51], rev[64], again2[64];
+    memset(mid, 'd', 46);
+    mid[46] = '\0';
+    pl_job_derived_request_id(mid, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    pl_job_derived_request_id(rev, PL_REVERSAL_AGAIN_SUFFIX, again2, sizeof again2);
+    assert_int_equal(strncmp(again2, "again.", 6), 0);
+    assert_int_equal(pl_reversal_own_chain(again2, mid, "", "", NULL, 0, &n), 0);
+    assert_int_equal(n, 1);
+}
+
+/* Which `error` reversals reversed nothing (asked again), and when. */
+static void test_error_unacted_and_delays(void **state)
+{
+    (void)state;
+    /* No bureau answer: never sent, unreachable, no record of it. */
+    assert_true(pl_reversal_error_unacted("", "150"));
+    assert_true(pl_reversal_error_unacted(NULL, NULL));
+    assert_true(pl_reversal_error_unacted("", "SU"));
+    /* CyberSource's general failure (and a SOAP fault, read as it). */
+    assert_true(pl_reversal_error_unacted("ERROR", "150"));
+    /* Received, perhaps processed: not `error` (unknown), and never taken for nothing done. */
+    assert_false(pl_reversal_error_unacted("ERROR", "151"));
+    assert_false(pl_reversal_error_unacted("ERROR", "152"));
+    assert_false(pl_reversal_error_unacted("ERROR", "250"));
+    /* An answer the worker read otherwise (a decision the vendor response table mapped). */
+    assert_false(pl_reversal_error_unacted("ACCEPT", "100"));
+    assert_false(pl_reversal_error_unacted("REJECT", "237"));
+    assert_false(pl_reversal_error_unacted("SOMETHING", "999"));
+
+    /* 1, 5 and 30 minutes, then none. */
+    assert_int_equal(pl_reversal_again_delay_s(0), 60);
+    assert_int_equal(pl_reversal_again_delay_s(1), 300);
+    assert_int_equal(pl_reversal_again_delay_s(2), 1800);
+    assert_int_equal(pl_reversal_again_delay_s(PL_REVERSAL_MAX_AGAIN), -1);
+    assert_int_equal(pl_reversal_again_delay_s(-1), -1);
+}
+
 /* paylink's `.rev` of a paylink authorization, sent for 100.00, approved for `reversed`. */
 static pl_reversal_answered rev_of_auth(int64_t reversed)
 {
@@ -378,6 +501,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_reversals_and_their_rests),
         cmocka_unit_test(test_own_root),
+        cmocka_unit_test(test_own_reversals_asked_again),
+        cmocka_unit_test(test_error_unacted_and_delays),
         cmocka_unit_test(test_rest_decision),
         cmocka_unit_test(test_rest_for_asks_the_rest),
         cmocka_unit_test(test_rest_for_asks_none),

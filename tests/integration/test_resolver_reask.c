@@ -1,0 +1,908 @@
+/*
+ * test_resolver_reask.c: paylink's own reversals asked again after they ended `error` with
+ * nothing done at the bureau (migration 069, common/resolver.h pl_resolver_reask_pass), against
+ * the real PostgreSQL of PAYLINK_DB; and the resolver's step, against the bureau simulator
+ * dm_settings names, escalating a reversal whose CyberSource record approves more than its call
+ * sent.
+ *
+ * The rows are the test's own (request ids starting with g_prefix), written as paylink-reversal
+ * leaves them (a reversal marked sent, then its outcome stored) and deleted after each test. The
+ * row the auth_reversal_reask_owed trigger writes with an outcome is held by the test's resolver
+ * (its lease, written in the same transaction as the outcome): the running system's
+ * paylink-reversal resolvers, which take free or passed leases only, never take it, while the
+ * test's resolver takes it as one of its own. While the test's resolver passes, the rows of
+ * others it could take are held (park) and given back after, so it decides on none of theirs; the
+ * one row a refused publish gives back free is given back in a quiet moment (quiet()).
+ */
+#include <json-c/json.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "engine.h"
+#include "it_resolver.h"
+#include "it_sim_cyb.h"
+#include "log.h"
+#include "resolver.h"
+#include "reversal_own.h"
+
+#define COMPANY "7"
+#define FINGERPRINT "encode(sha256(convert_to($1, 'UTF8')), 'hex')"
+
+static const char *g_conninfo;
+static PGconn *g_admin;
+static char g_prefix[40]; /* every request id of this run starts with it */
+static char g_like[48];   /* g_prefix% */
+static char g_t0[64];
+static int g_seq;
+static int g_quiet_ms;
+static char g_own[96];  /* the test's resolver, and the lease its rows are held under */
+static char g_park[96]; /* the lease others' rows are held under while the test passes */
+
+/* ---- the test's own connection ---------------------------------------------------------- */
+
+static PGresult *sql(const char *q, int n, const char *const *p)
+{
+    PGresult *r = PQexecParams(g_admin, q, n, NULL, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%s\n  failed: %s", q, m);
+    }
+    return r;
+}
+
+static void run(const char *q, int n, const char *const *p)
+{
+    PQclear(sql(q, n, p));
+}
+
+/* The first column of the only row of q, "" when NULL; fails unless there is exactly one. */
+static void value_n(char *out, size_t outsize, const char *q, int n, const char *const *p)
+{
+    PGresult *r = sql(q, n, p);
+    if (PQntuples(r) != 1) {
+        int rows = PQntuples(r);
+        PQclear(r);
+        fail_msg("%s ($1 = %s): %d rows, want 1", q, n > 0 ? p[0] : "", rows);
+    }
+    snprintf(out, outsize, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+static void assert_value(const char *q, const char *param, const char *want)
+{
+    char v[1024];
+    const char *p[] = {param};
+    value_n(v, sizeof v, q, 1, p);
+    if (strcmp(v, want) != 0)
+        fail_msg("%s ($1 = %s)\n  is   %s\n  want %s", q, param, v, want);
+}
+
+static void cleanup(bool strict)
+{
+    static const char *const deletes[] = {
+        "DELETE FROM reversal_reask WHERE request_id LIKE $1",
+        "DELETE FROM required_response WHERE request_id LIKE $1",
+        "DELETE FROM auth_reversal WHERE request_id LIKE $1",
+        "DELETE FROM auth_history WHERE request_id LIKE $1",
+        "DELETE FROM cc_deposit_trans WHERE request_id LIKE $1",
+        "DELETE FROM cc_auth_trans WHERE request_id LIKE $1",
+    };
+    const char *p[] = {g_like};
+    for (size_t i = 0; i < sizeof deletes / sizeof deletes[0]; i++) {
+        if (strict)
+            run(deletes[i], 1, p);
+        else
+            PQclear(PQexecParams(g_admin, deletes[i], 1, NULL, p, NULL, NULL, 0));
+    }
+}
+
+/* ---- what the resolver publishes and logs ------------------------------------------------ */
+
+typedef struct pubrec {
+    bool fail; /* refuse every message */
+    int calls;
+    char topic[8][64];
+    char key[8][64];
+    char payload[8][2048];
+} pubrec;
+
+static int on_publish(void *arg, const char *topic, const char *key, const char *payload, char *err,
+                      size_t errsz)
+{
+    pubrec *pr = arg;
+    int i = pr->calls++;
+    assert_true(i < 8);
+    snprintf(pr->topic[i], sizeof pr->topic[i], "%s", topic);
+    snprintf(pr->key[i], sizeof pr->key[i], "%s", key);
+    assert_true(strlen(payload) < sizeof pr->payload[i]);
+    snprintf(pr->payload[i], sizeof pr->payload[i], "%s", payload);
+    if (pr->fail) {
+        snprintf(err, errsz, "it: the broker refused the message");
+        return -1;
+    }
+    return 0;
+}
+
+static pl_resolver *resolver(pubrec *pr)
+{
+    pl_resolver_config cfg = {.conninfo = g_conninfo,
+                              .worker = "reversal",
+                              .owner = g_own,
+                              .topic_prefix = "it",
+                              .ca_file = getenv("PAYLINK_CA_FILE"),
+                              .publish = on_publish,
+                              .publish_arg = pr};
+    char err[256] = "";
+    pl_resolver *r = pl_resolver_new(&cfg, err, sizeof err);
+    if (!r)
+        fail_msg("pl_resolver_new: %s", err);
+    return r;
+}
+
+static FILE *g_log_file;
+static char g_log_text[32768];
+
+static void log_capture(void)
+{
+    g_log_file = tmpfile();
+    assert_non_null(g_log_file);
+    pl_log_init("it_test_resolver_reask", g_log_file);
+    pl_log_set_level(PL_LOG_INFO);
+}
+
+static const char *log_captured(void)
+{
+    pl_log_init("it_test_resolver_reask", NULL);
+    pl_log_set_level(PL_LOG_WARN);
+    fflush(g_log_file);
+    rewind(g_log_file);
+    size_t n = fread(g_log_text, 1, sizeof g_log_text - 1, g_log_file);
+    g_log_text[n] = '\0';
+    fclose(g_log_file);
+    g_log_file = NULL;
+    return g_log_text;
+}
+
+/* Whether log has a line of level (`"level":"error"`...) holding a and b (b may be NULL). */
+static bool logged(const char *log, const char *level, const char *a, const char *b)
+{
+    char lv[32];
+    snprintf(lv, sizeof lv, "\"level\":\"%s\"", level);
+    for (const char *line = log; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char one[4096];
+        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), line);
+        if (strstr(one, lv) && strstr(one, a) && (!b || strstr(one, b)))
+            return true;
+        line = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/*
+ * One pass of the test's resolver over reversal_reask (pl_resolver_reask_pass), its log lines
+ * into *log: the rows of others it could take (free, or their lease passed) are held meanwhile
+ * under g_park and given back after, so that it takes the test's rows only (held by g_own, or
+ * one whose lease a test let pass).
+ */
+static int pass(pl_resolver *r, const char **log)
+{
+    const char *p[] = {g_park, g_like};
+    run("UPDATE reversal_reask SET lease_owner = $1, lease_until = now() + interval '2 minutes' "
+        "WHERE done_at IS NULL AND (lease_until IS NULL OR lease_until < now()) "
+        "AND request_id NOT LIKE $2",
+        2, p);
+    log_capture();
+    int n = pl_resolver_reask_pass(r, 50);
+    const char *text = log_captured();
+    run("UPDATE reversal_reask SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        1, p);
+    if (log)
+        *log = text;
+    return n;
+}
+
+/*
+ * Waits (at most 6 s) for a moment when every paylink-reversal resolver of the running system
+ * has just finished a pass: what the test does in the next g_quiet_ms is unseen by them (as
+ * test_resolver.c's quiet()). Without such resolvers it returns at once.
+ */
+static void quiet(void)
+{
+    char ms[16];
+    snprintf(ms, sizeof ms, "%d", g_quiet_ms);
+    const char *p[] = {"paylink-reversal-resolver", g_t0, ms};
+    for (int i = 0; i < 1200; i++) {
+        PGresult *r = sql("SELECT count(*) = count(*) FILTER (WHERE state = 'idle' AND "
+                          "clock_timestamp() - state_change BETWEEN interval '15 milliseconds' "
+                          "AND make_interval(secs => $3::int / 1000.0)) "
+                          "FROM pg_stat_activity WHERE application_name = $1 "
+                          "AND backend_start < $2::timestamptz",
+                          3, p);
+        bool found = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (found)
+            return;
+        usleep(5000);
+    }
+    fprintf(stderr, "note: the reversal resolvers of the running system never paused together\n");
+}
+
+/* ---- rows ------------------------------------------------------------------------------- */
+
+/* A new order number and request id base of this run. */
+static void fresh(char *order, size_t on, char *base, size_t bn)
+{
+    int n = ++g_seq;
+    int k = snprintf(order, on, "ITQ%05d%04d", (int)(getpid() % 100000), n % 10000);
+    assert_true(k > 0 && (size_t)k < on);
+    k = snprintf(base, bn, "%s%d", g_prefix, n);
+    assert_true(k > 0 && (size_t)k < bn);
+}
+
+/* A CyberSource authorization rid of order (its request, and its answer in auth_history with
+ * status and amount_authorized: NULL text for none, as a reject records), its history row's id
+ * into hid; transaction id tx. */
+static void mk_auth(const char *rid, const char *order, const char *status, const char *authorized,
+                    const char *tx, char *hid, size_t n)
+{
+    const char *p[] = {rid, order, status, authorized, tx};
+    run("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau, amount, currency, card_token, card_type, "
+        "merchant_id, status, sent_at, sent_by) VALUES ($1::text, " FINGERPRINT
+        ", 'auth', 'auth', " COMPANY ", $2::text, 1, 'CYB', 120.00, 'USD', 'tok-it-reask', 'VI', "
+        "'paylink_demo', CASE WHEN $3::text = 'voided' THEN 'approved' ELSE $3::text END, now(), "
+        "'it-reask')",
+        3, p);
+    value_n(hid, n,
+            "INSERT INTO auth_history (request_id, company, order_number, pay_seq, service_bureau, "
+            "transaction_type, status, amount_authorized, currency, auth_number, transaction_id) "
+            "VALUES ($1::text, " COMPANY ", $2::text, 1, 'CYB', 'auth', $3::text, $4::numeric, "
+            "'USD', '123456', $5::text) RETURNING id::text",
+            5, p);
+}
+
+/* Reversal rid of authorization auth (NULL: a manual one, named inline by tx) of order for
+ * amount, as paylink-reversal leaves it marked sent (sent: else still `received`). */
+static void mk_reversal(const char *rid, const char *order, const char *auth, const char *hid,
+                        const char *tx, const char *amount, bool sent)
+{
+    const char *p[] = {rid, order, auth, hid, tx, amount, sent ? "t" : "f"};
+    run("INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
+        "pay_seq, service_bureau, amount, currency, auth_request_id, auth_history_id, "
+        "auth_transaction_id, auth_number, auth_date, merchant_id, status, sent_at, sent_by) "
+        "VALUES ($1::text, " FINGERPRINT
+        ", CASE WHEN $7::boolean THEN 'reversal' ELSE '' END, " COMPANY
+        ", $2::text, 1, 'CYB', $6::numeric, 'USD', $3::text, $4::bigint, $5::text, "
+        "'654321', '2026-01-02', 'paylink_demo', CASE WHEN $7::boolean THEN 'sent' "
+        "ELSE 'received' END, CASE WHEN $7::boolean THEN now() END, 'it-reask')",
+        7, p);
+}
+
+/* The outcome of reversal rid stored as paylink-reversal stores it (status, decision, vendor
+ * response), and the row the trigger writes with it held by the test's resolver in the same
+ * transaction. */
+static void settle(const char *rid, const char *status, const char *decision, const char *vendor)
+{
+    const char *p[] = {rid, status, decision, vendor, g_own};
+    run("BEGIN", 0, NULL);
+    run("UPDATE auth_reversal SET status = $2::text, decision = $3::text, "
+        "vendor_response = $4::text, error_text = 'it: no connection after 3 attempts', "
+        "reply = jsonb_build_object('request_id', $1::text, 'status', $2::text, 'message', "
+        "'it: the payment service failed'), answered_at = now() WHERE request_id = $1",
+        4, p);
+    run("UPDATE reversal_reask SET lease_owner = $2, lease_until = now() + interval '1 hour' "
+        "WHERE request_id = $1",
+        2, (const char *const[]){rid, g_own});
+    run("COMMIT", 0, NULL);
+}
+
+/* Its outcome stored secs ago, due now, held by the test's resolver. */
+static void owed_ago(const char *rid, int secs)
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", secs);
+    run("UPDATE reversal_reask SET owed_at = now() - make_interval(secs => $2::int), "
+        "due_at = now(), lease_owner = $3, lease_until = now() + interval '1 hour' "
+        "WHERE request_id = $1",
+        3, (const char *const[]){rid, s, g_own});
+}
+
+/* The message paylink publishes to ask reversal `id` of the authorization `of` of order for
+ * amount: the bytes every publisher of paylink's reversals writes (pl_reversal_request_json). */
+static void want_message(char *out, size_t n, const char *id, const char *order, const char *amount,
+                         const pl_reversal_of *of)
+{
+    const pl_reversal_message m = {.request_id = id,
+                                   .company = 7,
+                                   .order = order,
+                                   .pay_seq = 1,
+                                   .service = "CYB",
+                                   .amount = amount,
+                                   .currency = "USD",
+                                   .of = of};
+    char *text = pl_reversal_request_json(&m);
+    assert_non_null(text);
+    snprintf(out, n, "%s", text);
+    free(text);
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+/* Message i of pr is the reversal `id` of authorization auth (by request id) for amount. */
+static void assert_asked(const pubrec *pr, int i, const char *id, const char *order,
+                         const char *auth, const char *amount)
+{
+    assert_true(i < pr->calls);
+    assert_string_equal(pr->topic[i], "it.reversal.request");
+    char key[64];
+    snprintf(key, sizeof key, "%s-%s", COMPANY, order);
+    assert_string_equal(pr->key[i], key);
+    json_object *o = json_tokener_parse(pr->payload[i]);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "request_id"), id);
+    assert_string_equal(jstr(o, "type"), "reversal");
+    assert_string_equal(jstr(o, "amount"), amount);
+    json_object *ref;
+    assert_true(json_object_object_get_ex(o, "auth_ref", &ref));
+    if (auth)
+        assert_string_equal(jstr(ref, "request_id"), auth);
+    json_object_put(o);
+    if (auth) {
+        char want[2048];
+        const pl_reversal_of of = {.auth_request_id = auth};
+        want_message(want, sizeof want, id, order, amount, &of);
+        assert_string_equal(pr->payload[i], want);
+    }
+}
+
+static void assert_done(const char *rid, const char *done)
+{
+    assert_value("SELECT concat_ws('|', done_at IS NOT NULL, coalesce(done, '-'), "
+                 "coalesce(lease_owner, '-')) FROM reversal_reask WHERE request_id = $1",
+                 rid, done);
+}
+
+/* ---- group ------------------------------------------------------------------------------ */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (it_resolver_open("it_test_resolver_reask", "rrk", &g_conninfo, &g_admin, g_prefix,
+                         sizeof g_prefix, g_like, sizeof g_like, g_t0, sizeof g_t0,
+                         &g_quiet_ms) != 0)
+        return -1;
+    snprintf(g_own, sizeof g_own, "%sreask/resolver", g_prefix);
+    snprintf(g_park, sizeof g_park, "%spark", g_prefix);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g_admin) {
+        cleanup(false);
+        PQfinish(g_admin);
+    }
+    curl_global_cleanup();
+    return 0;
+}
+
+static int test_teardown(void **state)
+{
+    (void)state;
+    cleanup(true);
+    return 0;
+}
+
+/* ---- the tests -------------------------------------------------------------------------- */
+
+/*
+ * A Decision Manager reject's `.rev` (its authorization records no amount authorized: the
+ * request's 120.00 goes) ends `error` 150 without an answer (its connection attempts ran out):
+ * the decision to ask it again is recorded with the outcome, in the same transaction. Looked at
+ * at once it is not due yet (a minute after the error); once due it is asked again as
+ * `<auth>.rev.again` of the same authorization for 120.00, the message every publisher of
+ * paylink's reversals writes, keyed by its order, and an info line says so; once. The same for a
+ * `.dmrev` of an authorization in review answered CyberSource ERROR 150, whose amount authorized
+ * the order system's reversal approved for less brought from 100.00 to 70.00 since: it goes for
+ * 70.00, what is held then. The same for a `.rev` of an authorization whose id is too long for
+ * `.rev.again` (`again.<digits>`), for the `.vdr` of an authorization an auth+capture replaced
+ * (named after the deposit, paylink-reversal's voided_by), and for the `.sdr` of a manual
+ * authorization a soft-declined auth+capture made (named inline again, with the amount the `.sdr`
+ * named). Before, nothing asked any of them again: only a warning was logged, and the hold stayed
+ * on the card until the authorization expired.
+ */
+static void test_own_reversal_error_asked_again(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[5][21], auth[5][64], hid[5][24], rev[5][64], again[5][64];
+    const char *log = NULL;
+    /* 0: `.rev` of a reject, error without an answer. */
+    char base[48];
+    fresh(order[0], sizeof order[0], base, sizeof base);
+    snprintf(auth[0], sizeof auth[0], "%sa", base);
+    mk_auth(auth[0], order[0], "rejected", NULL, "7419661750346782300001", hid[0], sizeof hid[0]);
+    pl_job_derived_request_id(auth[0], PL_DM_REVERSAL_SUFFIX, rev[0], sizeof rev[0]);
+    mk_reversal(rev[0], order[0], auth[0], hid[0], "7419661750346782300001", "120.00", true);
+    settle(rev[0], "error", "", "150");
+    /* Recorded with the outcome, nothing decided yet. */
+    assert_value("SELECT concat_ws('|', outcome, done_at IS NULL, owed_at = (SELECT answered_at "
+                 "FROM auth_reversal WHERE request_id = $1)) FROM reversal_reask "
+                 "WHERE request_id = $1",
+                 rev[0], "error|t|t");
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_value(
+        "SELECT concat_ws('|', done_at IS NULL, due_at >= owed_at + interval '60 seconds', "
+        "coalesce(lease_owner, '-')) FROM reversal_reask WHERE request_id = $1",
+        rev[0], "t|t|-");
+    owed_ago(rev[0], 61);
+    assert_int_equal(pass(r, &log), 1);
+    assert_int_equal(pub.calls, 1);
+    pl_job_derived_request_id(rev[0], PL_REVERSAL_AGAIN_SUFFIX, again[0], sizeof again[0]);
+    char want_id[80], done0[128];
+    snprintf(want_id, sizeof want_id, "%s.again", rev[0]);
+    assert_string_equal(again[0], want_id);
+    assert_asked(&pub, 0, again[0], order[0], auth[0], "120.00");
+    snprintf(done0, sizeof done0, "t|%s|-", again[0]);
+    assert_done(rev[0], done0);
+    if (!logged(log, "info", again[0],
+                "requested for the 120.00 still held (asked again 1 of at "
+                "most 3)")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no info line names the reversal asked again");
+    }
+    /* Once: decided for good. */
+    owed_ago(rev[0], 61);
+    assert_int_equal(pass(r, NULL), 0);
+    assert_int_equal(pub.calls, 1);
+
+    /* 1: `.dmrev` of an authorization in review, answered ERROR 150; held 70.00 since. */
+    fresh(order[1], sizeof order[1], base, sizeof base);
+    snprintf(auth[1], sizeof auth[1], "%sa", base);
+    mk_auth(auth[1], order[1], "review", "100.00", "7419661750346782300002", hid[1], sizeof hid[1]);
+    pl_job_derived_request_id(auth[1], "dmrev", rev[1], sizeof rev[1]);
+    mk_reversal(rev[1], order[1], auth[1], hid[1], "7419661750346782300002", "100.00", true);
+    settle(rev[1], "error", "ERROR", "150");
+    run("UPDATE auth_history SET amount_authorized = 70.00 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid[1]});
+    owed_ago(rev[1], 61);
+
+    /* 2: an authorization id of 46 characters: `.rev` fits, `.rev.again` is hashed. */
+    fresh(order[2], sizeof order[2], base, sizeof base);
+    snprintf(auth[2], sizeof auth[2], "%sa", base);
+    while (strlen(auth[2]) < 46)
+        strcat(auth[2], "L");
+    mk_auth(auth[2], order[2], "rejected", NULL, "7419661750346782300003", hid[2], sizeof hid[2]);
+    pl_job_derived_request_id(auth[2], PL_DM_REVERSAL_SUFFIX, rev[2], sizeof rev[2]);
+    assert_int_equal(strlen(rev[2]), 50);
+    mk_reversal(rev[2], order[2], auth[2], hid[2], "7419661750346782300003", "45.00", true);
+    settle(rev[2], "error", "", "150");
+    owed_ago(rev[2], 61);
+
+    /* 3: the `.vdr` of an authorization an auth+capture replaced (voided, nothing captured). */
+    char dep[64];
+    fresh(order[3], sizeof order[3], base, sizeof base);
+    snprintf(auth[3], sizeof auth[3], "%sa", base);
+    snprintf(dep, sizeof dep, "%sx", base);
+    mk_auth(auth[3], order[3], "voided", "100.00", "7419661750346782300004", hid[3], sizeof hid[3]);
+    run("UPDATE auth_history SET voided_by = $2, void_reason = 'auth_capture', "
+        "amount_voided = 100.00 WHERE id = $1::bigint",
+        2, (const char *const[]){hid[3], dep});
+    pl_job_derived_request_id(dep, PL_DEPOSIT_REVERSAL_SUFFIX, rev[3], sizeof rev[3]);
+    mk_reversal(rev[3], order[3], auth[3], hid[3], "7419661750346782300004", "100.00", true);
+    settle(rev[3], "error", "", "150");
+    owed_ago(rev[3], 61);
+
+    /* 4: the `.sdr` of a manual authorization a soft-declined auth+capture made: no history
+     * row, named inline by the transaction id the bureau gave the auth+capture. */
+    char debit[64];
+    fresh(order[4], sizeof order[4], base, sizeof base);
+    snprintf(debit, sizeof debit, "%sd", base);
+    run("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau, amount, currency, card_token, merchant_id, "
+        "status, deposit_status, transaction_id, sent_at, sent_by) VALUES ($1::text, " FINGERPRINT
+        ", 'debit', 'auth_capture', " COMPANY ", $2::text, 1, 'CYB', 80.00, 'USD', "
+        "'tok-it-reask', 'paylink_demo', 'declined', '*RCVD', '7419661750346782300005', now(), "
+        "'it-reask')",
+        2, (const char *const[]){debit, order[4]});
+    pl_job_derived_request_id(debit, PL_SOFT_DECLINE_REVERSAL_SUFFIX, rev[4], sizeof rev[4]);
+    mk_reversal(rev[4], order[4], NULL, NULL, "7419661750346782300005", "80.00", true);
+    settle(rev[4], "error", "ERROR", "150");
+    owed_ago(rev[4], 61);
+
+    pub.calls = 0;
+    assert_int_equal(pass(r, &log), 4);
+    assert_int_equal(pub.calls, 4);
+    for (int k = 1; k < 5; k++)
+        pl_job_derived_request_id(rev[k], PL_REVERSAL_AGAIN_SUFFIX, again[k], sizeof again[k]);
+    assert_int_equal(strncmp(again[2], "again.", 6), 0);
+    /* Published oldest first. */
+    assert_asked(&pub, 0, again[1], order[1], auth[1], "70.00");
+    assert_asked(&pub, 1, again[2], order[2], auth[2], "45.00");
+    assert_asked(&pub, 2, again[3], order[3], auth[3], "100.00");
+    assert_asked(&pub, 3, again[4], order[4], NULL, "80.00");
+    const pl_reversal_of inline_of = {.transaction_id = "7419661750346782300005",
+                                      .request_token = "",
+                                      .number = "654321",
+                                      .date = "2026-01-02",
+                                      .amount = "80.00"};
+    char want[2048];
+    want_message(want, sizeof want, again[4], order[4], "80.00", &inline_of);
+    assert_string_equal(pub.payload[3], want);
+    /* paylink-reversal takes each as its own (sent whatever its Send reversal says). */
+    assert_int_equal(pl_reversal_own(again[1], auth[1], "", ""), 0);
+    assert_int_equal(pl_reversal_own(again[2], auth[2], "", ""), 0);
+    assert_int_equal(pl_reversal_own(again[3], auth[3], dep, ""), 0);
+    assert_int_equal(pl_reversal_own(again[4], "", "", debit), 0);
+    for (int k = 1; k < 5; k++) {
+        char done[128];
+        snprintf(done, sizeof done, "t|%s|-", again[k]);
+        assert_done(rev[k], done);
+    }
+    assert_null(strstr(log, "\"level\":\"error\""));
+    pl_resolver_destroy(r);
+}
+
+/*
+ * Where paylink's own reversal that ended `error` is not asked again, an error in the log names
+ * the authorization and the amount for an operator, once: the third ask of its chain ended
+ * `error` too (`.rev.again.again.again`); an answer that may have reversed it (one the worker
+ * read otherwise than no answer or ERROR 150); a `.tor` (its required response is escalated);
+ * an authorization captured since. Nothing is asked, and nothing said, for the order system's
+ * reversal (it reads its reply; an id without a dot is not even recorded), nor for one whose
+ * authorization is reversed since. Before, each of these was a warning at most, and the chain
+ * had no end to reach.
+ */
+static void test_not_asked_again(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    enum { N = 7 };
+    char order[N][21], auth[N][64], hid[N][24], rev[N][80], base[48];
+    for (int k = 0; k < N; k++) {
+        fresh(order[k], sizeof order[k], base, sizeof base);
+        snprintf(auth[k], sizeof auth[k], "%sa", base);
+        mk_auth(auth[k], order[k], "approved", "100.00", "7419661750346782300010", hid[k],
+                sizeof hid[k]);
+    }
+    /* 0: the third ask, ended `error` again. */
+    char id[80];
+    pl_job_derived_request_id(auth[0], PL_DM_REVERSAL_SUFFIX, id, sizeof id);
+    for (int i = 0; i < PL_REVERSAL_MAX_AGAIN; i++) {
+        pl_job_derived_request_id(id, PL_REVERSAL_AGAIN_SUFFIX, rev[0], sizeof rev[0]);
+        snprintf(id, sizeof id, "%s", rev[0]);
+    }
+    /* 1: an answer that may have acted. 2: a `.tor`. 3: captured since. 4: reversed since.
+     * 5: the order system's (a dot in its id). */
+    pl_job_derived_request_id(auth[1], PL_DM_REVERSAL_SUFFIX, rev[1], sizeof rev[1]);
+    pl_job_derived_request_id(auth[2], PL_TIMEOUT_REVERSAL_SUFFIX, rev[2], sizeof rev[2]);
+    pl_job_derived_request_id(auth[3], PL_DM_REVERSAL_SUFFIX, rev[3], sizeof rev[3]);
+    pl_job_derived_request_id(auth[4], PL_DM_REVERSAL_SUFFIX, rev[4], sizeof rev[4]);
+    snprintf(rev[5], sizeof rev[5], "%s.cancel", auth[5]);
+    /* 6: the order system's, without a dot in its id. */
+    snprintf(rev[6], sizeof rev[6], "%sc", auth[6]);
+    for (int k = 0; k < N; k++) {
+        mk_reversal(rev[k], order[k], auth[k], hid[k], "7419661750346782300010", "100.00", true);
+        settle(rev[k], "error", k == 1 ? "SOMETHING" : "", k == 1 ? "999" : "150");
+        if (k < 6)
+            owed_ago(rev[k], 3600);
+    }
+    assert_value("SELECT count(*)::text FROM reversal_reask WHERE request_id = $1", rev[6], "0");
+    run("UPDATE auth_history SET amount_deposited = 30.00 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid[3]});
+    run("UPDATE auth_history SET status = 'reversed' WHERE id = $1::bigint", 1,
+        (const char *const[]){hid[4]});
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    static const char *const why[] = {"it was asked again 3 times already",
+                                      "its answer (SOMETHING 999) may have reversed it",
+                                      "a timeout reversal", "its authorization was captured since"};
+    for (int k = 0; k < 4; k++) {
+        if (!logged(log, "error", auth[k], why[k]) ||
+            !logged(log, "error", auth[k],
+                    "the 100.00 it was to release may still be held, and "
+                    "an operator must see that it is released")) {
+            fprintf(stderr, "%s", log);
+            fail_msg("no error line names authorization %s and why (%s)", auth[k], why[k]);
+        }
+        char done[128];
+        snprintf(done, sizeof done, "t|%s|-", why[k]);
+        if (k == 2)
+            assert_value("SELECT concat_ws('|', done_at IS NOT NULL, done LIKE 'a timeout "
+                         "reversal%') FROM reversal_reask WHERE request_id = $1",
+                         rev[k], "t|t");
+        else
+            assert_done(rev[k], done);
+    }
+    assert_done(rev[4], "t|the authorization is reversed|-");
+    assert_done(rev[5], "t|not paylink's own reversal: its sender reads its reply|-");
+    assert_false(logged(log, "error", auth[4], NULL));
+    assert_false(logged(log, "error", auth[5], NULL));
+    /* Once: decided for good. */
+    assert_int_equal(pass(r, &log), 0);
+    assert_false(logged(log, "error", "", NULL));
+    pl_resolver_destroy(r);
+}
+
+/*
+ * While another claim on the authorization is in flight (a capture, or another reversal),
+ * paylink-reversal would refuse the reversal asked again: it waits, and goes once the claim has
+ * ended. One asked again that paylink-reversal refused without a call all the same (the claim
+ * began in between) is recorded as one that ended `error` is (069's trigger: `.again`, declined,
+ * never sent) and asked again in turn, after the next delay (5 minutes) — unless its
+ * authorization is reversed since (a refusal as already reversed: nothing held, nothing said).
+ * The order system's reversal refused is not recorded.
+ */
+static void test_claim_in_flight(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], base[48], auth[64], hid[24], rev[64], again[64], again2[64];
+    fresh(order, sizeof order, base, sizeof base);
+    snprintf(auth, sizeof auth, "%sa", base);
+    mk_auth(auth, order, "approved", "100.00", "7419661750346782300020", hid, sizeof hid);
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    mk_reversal(rev, order, auth, hid, "7419661750346782300020", "100.00", true);
+    settle(rev, "error", "", "150");
+    owed_ago(rev, 61);
+    run("UPDATE auth_history SET amount_pending = 40.00 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid});
+    assert_int_equal(pass(r, NULL), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_value("SELECT concat_ws('|', done_at IS NULL, due_at >= owed_at + interval '121 "
+                 "seconds') FROM reversal_reask WHERE request_id = $1",
+                 rev, "t|t");
+    /* The claim ended (declined: nothing captured). */
+    run("UPDATE auth_history SET amount_pending = 0 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid});
+    owed_ago(rev, 120);
+    assert_int_equal(pass(r, NULL), 1);
+    pl_job_derived_request_id(rev, PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    assert_asked(&pub, 0, again, order, auth, "100.00");
+
+    /* paylink-reversal refused it without a call (a claim began in between). */
+    mk_reversal(again, order, auth, hid, "7419661750346782300020", "100.00", false);
+    settle(again, "declined", "", "");
+    assert_value("SELECT outcome FROM reversal_reask WHERE request_id = $1", again, "declined");
+    owed_ago(again, 290);
+    assert_int_equal(pass(r, NULL), 0); /* 5 minutes after the refusal */
+    owed_ago(again, 301);
+    assert_int_equal(pass(r, NULL), 1);
+    pl_job_derived_request_id(again, PL_REVERSAL_AGAIN_SUFFIX, again2, sizeof again2);
+    assert_asked(&pub, 1, again2, order, auth, "100.00");
+    /* The next refused as already reversed: nothing held. */
+    mk_reversal(again2, order, auth, hid, "7419661750346782300020", "100.00", false);
+    run("UPDATE auth_history SET status = 'reversed' WHERE id = $1::bigint", 1,
+        (const char *const[]){hid});
+    settle(again2, "declined", "", "237");
+    owed_ago(again2, 3600);
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 2);
+    assert_done(again2, "t|the authorization is reversed|-");
+    assert_false(logged(log, "error", auth, NULL));
+    /* The order system's reversal refused: not recorded. */
+    char upstream[64];
+    snprintf(upstream, sizeof upstream, "%s.cancel", base);
+    mk_reversal(upstream, order, auth, hid, "7419661750346782300020", "100.00", false);
+    settle(upstream, "declined", "", "237");
+    assert_value("SELECT count(*)::text FROM reversal_reask WHERE request_id = $1", upstream, "0");
+    pl_resolver_destroy(r);
+}
+
+/*
+ * The decision survives whoever made it: the row written with the outcome is taken up by a
+ * resolver after one that took it died before publishing (its lease passed), and a publish
+ * Kafka refuses gives it back, still owed, for the next pass; the one asked again found recorded
+ * by paylink-reversal already (published before a crash kept the resolver from marking it) is
+ * not published a second time.
+ */
+static void test_decision_survives(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], base[48], auth[64], hid[24], rev[64], again[64];
+    fresh(order, sizeof order, base, sizeof base);
+    snprintf(auth, sizeof auth, "%sa", base);
+    mk_auth(auth, order, "rejected", NULL, "7419661750346782300030", hid, sizeof hid);
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    pl_job_derived_request_id(rev, PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    mk_reversal(rev, order, auth, hid, "7419661750346782300030", "120.00", true);
+    settle(rev, "error", "", "150");
+    /* A resolver took it and died: its lease passes (in a quiet moment of the running system's
+     * resolvers, which would take it up too). Kafka refuses it: given back, owed, and held by
+     * the test again at once. */
+    pub.fail = true;
+    quiet();
+    run("UPDATE reversal_reask SET owed_at = now() - interval '2 minutes', due_at = now(), "
+        "lease_owner = 'it-dead/resolver', lease_until = now() - interval '1 second' "
+        "WHERE request_id = $1",
+        1, (const char *const[]){rev});
+    assert_int_equal(pass(r, NULL), 0);
+    owed_ago(rev, 120);
+    assert_int_equal(pub.calls, 1);
+    assert_value("SELECT (done_at IS NULL)::text FROM reversal_reask WHERE request_id = $1", rev,
+                 "true");
+    pub.fail = false;
+    assert_int_equal(pass(r, NULL), 1);
+    assert_int_equal(pub.calls, 2);
+    assert_asked(&pub, 1, again, order, auth, "120.00");
+    assert_string_equal(pub.payload[0], pub.payload[1]);
+    char done[128];
+    snprintf(done, sizeof done, "t|%s|-", again);
+    assert_done(rev, done);
+
+    /* Published, then the resolver died before the mark; paylink-reversal recorded it. */
+    run("UPDATE reversal_reask SET done_at = NULL, done = NULL WHERE request_id = $1", 1,
+        (const char *const[]){rev});
+    owed_ago(rev, 120);
+    mk_reversal(again, order, auth, hid, "7419661750346782300030", "120.00", true);
+    assert_int_equal(pass(r, NULL), 0);
+    assert_int_equal(pub.calls, 2);
+    assert_done(rev, done);
+    pl_resolver_destroy(r);
+}
+
+/* ---- the step: a reversal's record approving more than its call sent --------------------- */
+
+/* A CyberSource call to the simulator under merchant reference ref (as test_reversal_many.c's
+ * sim_call): an authorization of amount with its test card (auth_id NULL), or a reversal of
+ * auth_id for amount. */
+static void sim_call(const char *ref, const char *amount, const char *auth_id,
+                     pl_bureau_result *res)
+{
+    char url[512];
+    value_n(url, sizeof url, "SELECT test_url FROM auth_service WHERE service_bureau = 'CYB'", 0,
+            NULL);
+    xmlDocPtr doc;
+    xmlNsPtr ns;
+    xmlNodePtr msg = it_sim_cyb_message(&doc, ref, &ns);
+    xmlNodePtr totals = xmlNewChild(msg, ns, BAD_CAST "purchaseTotals", NULL);
+    it_sim_child(totals, ns, "currency", "USD");
+    it_sim_child(totals, ns, "grandTotalAmount", amount);
+    if (!auth_id) {
+        xmlNodePtr card = xmlNewChild(msg, ns, BAD_CAST "card", NULL);
+        it_sim_child(card, ns, "accountNumber", "4111111111111111");
+        it_sim_child(card, ns, "expirationMonth", "12");
+        it_sim_child(card, ns, "expirationYear", "2039");
+        xmlNodePtr svc = xmlNewChild(msg, ns, BAD_CAST "ccAuthService", NULL);
+        xmlNewProp(svc, BAD_CAST "run", BAD_CAST "true");
+    } else {
+        xmlNodePtr svc = xmlNewChild(msg, ns, BAD_CAST "ccAuthReversalService", NULL);
+        xmlNewProp(svc, BAD_CAST "run", BAD_CAST "true");
+        it_sim_child(svc, ns, "authRequestID", auth_id);
+    }
+    it_sim_cyb_send(url, doc, ref, auth_id ? "reversal" : "authorization",
+                    auth_id ? PL_OP_AUTH_REVERSAL : PL_OP_AUTH, res);
+    assert_string_equal(res->decision, "ACCEPT");
+}
+
+/*
+ * A reversal whose answer never came, of an authorization the simulator holds for `held` while
+ * paylink's history row says 30.00 (claimed whole: its call went for 30.00), its required
+ * response opened with the 10.00 the request named (a redelivery found it sent): the simulator
+ * reverses all it holds and its record says so. Returns the required response's id.
+ */
+static int64_t lost_reversal(const char *held, char *rev, size_t revsz, char *hid, size_t hidsz)
+{
+    char order[21], base[48], auth[64];
+    fresh(order, sizeof order, base, sizeof base);
+    snprintf(auth, sizeof auth, "%sa", base);
+    snprintf(rev, revsz, "%s.cancel", base);
+    static pl_bureau_result res;
+    sim_call(auth, held, NULL, &res);
+    assert_true(res.request_id[0]);
+    char tx[80];
+    snprintf(tx, sizeof tx, "%s", res.request_id);
+    mk_auth(auth, order, "approved", "30.00", tx, hid, hidsz);
+    run("UPDATE auth_history SET amount_pending = 30.00 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid});
+    mk_reversal(rev, order, auth, hid, tx, "10.00", true);
+    run("UPDATE auth_reversal SET status = 'unknown', claim_amount = 30.00, "
+        "sent_at = now() - interval '5 seconds', reply = jsonb_build_object('v', 1, "
+        "'request_id', $1::text, 'type', 'reversal', 'company', 7, 'order', $2::text, "
+        "'pay_seq', 1, 'service', 'CYB', 'status', 'timeout', 'amount_requested', '10.00', "
+        "'currency', 'USD', 'vendor_response', '150', 'required_response', true) "
+        "WHERE request_id = $1",
+        2, (const char *const[]){rev, order});
+    char id[24];
+    value_n(id, sizeof id,
+            "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
+            "worker_replied_at, lease_owner, lease_until) VALUES ($1, 'reversal', " COMPANY
+            ", $2, 1, 'CYB', 'reversal', 10.00, 'USD', 'timeout', 'it: no answer', 'escalated', "
+            "now(), now(), $3, now() + interval '10 minutes') RETURNING id::text",
+            3, (const char *const[]){rev, order, g_own});
+    sim_call(rev, "30.00", tx, &res);
+    return strtoll(id, NULL, 10);
+}
+
+/*
+ * The resolver's step asks CyberSource (the simulator) about a reversal whose answer never came:
+ * a record approving it for more than its call sent (100.00, all the simulator held, where paylink
+ * sent the 30.00 its history row holds) is not applied but escalated, as the engine refuses such
+ * an answer of any other operation, the reversal left unknown and the authorization claimed; one
+ * approving what the call sent (30.00, more than the 10.00 the request named and the required
+ * response recorded) is applied. Before, a reversal's record was applied as it read, whatever it
+ * approved: the 100.00 was booked reversed.
+ */
+static void test_step_reversal_record_above_sent(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char rev[64], hid[24], id[24], msg[512] = "";
+    int64_t rr = lost_reversal("100.00", rev, sizeof rev, hid, sizeof hid);
+    snprintf(id, sizeof id, "%lld", (long long)rr);
+    int rc = pl_resolver_retry(r, rr, true, msg, sizeof msg);
+    if (rc != 0)
+        fail_msg("wreq retry %s --now: %d %s", id, rc, msg);
+    assert_value("SELECT concat_ws('|', status, last_query_result LIKE '%approves more than the "
+                 "30.00 the call sent: not applied%') FROM required_response "
+                 "WHERE id = $1::bigint",
+                 id, "escalated|t");
+    assert_value("SELECT concat_ws('|', status, coalesce(amount_reversed::text, '-')) "
+                 "FROM auth_reversal WHERE request_id = $1",
+                 rev, "unknown|-");
+    assert_value("SELECT concat_ws('|', status, amount_authorized, amount_pending) "
+                 "FROM auth_history WHERE id = $1::bigint",
+                 hid, "approved|30.00|30.00");
+    assert_int_equal(pub.calls, 0);
+
+    /* What the call sent, approved: applied. */
+    char rev2[64], hid2[24];
+    rr = lost_reversal("30.00", rev2, sizeof rev2, hid2, sizeof hid2);
+    snprintf(id, sizeof id, "%lld", (long long)rr);
+    rc = pl_resolver_retry(r, rr, true, msg, sizeof msg);
+    if (rc != 0 || !strstr(msg, "resolved approved"))
+        fail_msg("wreq retry %s --now: %d %s", id, rc, msg);
+    assert_value("SELECT concat_ws('|', status, amount_reversed) FROM auth_reversal "
+                 "WHERE request_id = $1",
+                 rev2, "approved|30.00");
+    assert_value("SELECT concat_ws('|', status, amount_pending) FROM auth_history "
+                 "WHERE id = $1::bigint",
+                 hid2, "reversed|0.00");
+    pl_resolver_destroy(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_own_reversal_error_asked_again, test_teardown),
+        cmocka_unit_test_teardown(test_not_asked_again, test_teardown),
+        cmocka_unit_test_teardown(test_claim_in_flight, test_teardown),
+        cmocka_unit_test_teardown(test_decision_survives, test_teardown),
+        cmocka_unit_test_teardown(test_step_reversal_record_above_sent, test_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
