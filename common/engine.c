@@ -3580,6 +3580,25 @@ static bool protocol_ok(const pl_spec *s, const char *protocol)
     return false;
 }
 
+/*
+ * The job's card hash under each earlier key (cfg's PAYLINK_HASH_KEY_PREVIOUS_FILES) of number,
+ * the number its card_hash is of (a card number, else a stored value card's; none when
+ * card_hash is ""): the card check of a deposit or void against an authorization recorded
+ * before the key was rotated, or of an EXT merchant-initiated authorization against its CIT's
+ * (pl_job_card_hash_for). Before, only a stored value card's was made: a credit card's CIT
+ * recorded under the old key was of no card.
+ */
+static void card_hash_prev(const pl_config *cfg, const char *number, pl_job *pub)
+{
+    pub->n_card_hash_prev = 0;
+    for (int k = 0; pub->card_hash[0] && number[0] && k < cfg->n_prev_keys; k++) {
+        if (pl_card_hmac(cfg->prev_keys[k], cfg->prev_key_len[k], number,
+                         pub->card_hash_prev[pub->n_card_hash_prev],
+                         sizeof pub->card_hash_prev[0]) == 0)
+            pub->n_card_hash_prev++;
+    }
+}
+
 static void start_message(pl_engine *e, rd_kafka_message_t *m)
 {
     job *j = calloc(1, sizeof *j);
@@ -3660,15 +3679,7 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
         if (errs.n == 0)
             pl_errors_add(&errs, "svc.card_number", "cannot be processed");
     }
-    /* Under the earlier keys too: the card check of a deposit or void against an authorization
-     * recorded before the key was rotated (pl_job_card_hash_for). */
-    j->pub.n_card_hash_prev = 0;
-    for (int k = 0; !c->number[0] && svc_number[0] && k < e->cfg.n_prev_keys; k++) {
-        if (pl_card_hmac(e->cfg.prev_keys[k], e->cfg.prev_key_len[k], svc_number,
-                         j->pub.card_hash_prev[j->pub.n_card_hash_prev],
-                         sizeof j->pub.card_hash_prev[0]) == 0)
-            j->pub.n_card_hash_prev++;
-    }
+    card_hash_prev(&e->cfg, c->number[0] ? c->number : svc_number, &j->pub);
     const char *t = c->type[0] ? c->type : pl_card_type_guess(c->number);
     copy_str(j->pub.card_type, sizeof j->pub.card_type, t);
     if (j->pub.req.has_amount &&

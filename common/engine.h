@@ -231,8 +231,9 @@ struct pl_job {
     const pl_services *services; /* the configuration snapshot the job started with */
     char fingerprint[65];
     char card_hash[65]; /* HMAC of the card number, "" for a token */
-    /* A stored value card's HMAC under each earlier hash key (PAYLINK_HASH_KEY_PREVIOUS_FILES):
-     * an authorization recorded before a key rotation holds one of these. */
+    /* The HMAC of the number card_hash is of (a card number, else a stored value card's) under
+     * each earlier hash key (PAYLINK_HASH_KEY_PREVIOUS_FILES): an authorization recorded before
+     * a key rotation holds one of these. */
     char card_hash_prev[PL_CONFIG_MAX_PREV_KEYS][65];
     int n_card_hash_prev;
     char card_masked[24]; /* stored mask, "" for a token */

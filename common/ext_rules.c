@@ -68,3 +68,14 @@ void pl_ext_subsequent(const pl_request *r, const char *mit_reason, bool support
     if (cit_transaction && cit_amount >= 0)
         *original = cit_amount;
 }
+
+static bool both_equal(const char *a, const char *b)
+{
+    return a && b && *a && *b && strcmp(a, b) == 0;
+}
+
+bool pl_ext_cit_of_card(const char *cit_hash, const char *cit_token, const char *card_hash,
+                        const char *card_token)
+{
+    return both_equal(cit_hash, card_hash) || both_equal(cit_token, card_token);
+}

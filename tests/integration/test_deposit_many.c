@@ -553,11 +553,13 @@ static void test_record_same_either_way(void **state)
     assert_non_null(strstr(rn[3].rest, "|approved|tx-rec-debit|Axj/debit-token|7|IT-DM-REC|"));
     assert_true(strncmp(rn[4].rest, "\\N|", 3) == 0);
     /* The CIT, for case 0 alone (an EXT debit: its gate; case 4, a credit of the same order
-     * payment method, reads none), either way. */
+     * payment method, reads none), either way, with the card of the authorization it came from
+     * (no hash: it went with its token). */
     for (int k = 0; k < 2; k++) {
         const it_unit_rec *rr = k ? rn : r1;
         size_t n0 = strlen(rr[0].rest), n4 = strlen(rr[4].rest);
-        static const char cit[] = "|tx-rec-cit|100.00|", none[] = "|\\N|\\N|";
+        static const char cit[] = "|tx-rec-cit|100.00||7000000000000000000009|",
+                          none[] = "|\\N|\\N|\\N|\\N|";
         if (n0 < sizeof cit || strcmp(rr[0].rest + n0 - (sizeof cit - 1), cit) != 0)
             fail_msg("case 0 did not read the CIT: %s", rr[0].rest);
         if (n4 < sizeof none || strcmp(rr[4].rest + n4 - (sizeof none - 1), none) != 0)

@@ -472,6 +472,79 @@ static void test_captured_auth_capture_never_refused(void **state)
     json_object_put(reply);
 }
 
+/*
+ * A Decision Manager reject (481) or a soft decline (200, 230, 520) of an auth+capture whose
+ * capture did not happen is reversed (`.sdr`) only when its answer does not say the issuer never
+ * authorized it, as paylink-auth reverses an authorization (pl_cybersource_answer_held): a 481
+ * whose ccAuthReply says 100 is, one whose ccAuthReply says 203 (the issuer declined) or that has
+ * no ccAuthReply (Decision Manager refused it before the authorization ran) holds nothing. A soft
+ * decline is reversed when its ccAuthReply says 100 or repeats the soft decline's code, or when it
+ * has none (its code says the issuer approved), not when ccAuthReply says 203. Before, every 481
+ * and soft decline was: a reversal CyberSource refuses, a declined reply nobody asked for. A reply
+ * replayed without its answer keeps the old rule: a 481 is reversed, for the amount asked.
+ */
+static void test_refused_auth_capture_reversed_only_when_authorized(void **state)
+{
+    (void)state;
+    pl_service cyb;
+    pl_job job;
+    pl_bureau_result res;
+    auth_capture_job(&cyb, &job, &res);
+    char held[24];
+    static const char *const tops[] = {"<c:decision>REJECT</c:decision>\n<c:reasonCode>481",
+                                       "<c:decision>REJECT</c:decision>\n<c:reasonCode>200",
+                                       "<c:decision>REJECT</c:decision>\n<c:reasonCode>230",
+                                       "<c:decision>REJECT</c:decision>\n<c:reasonCode>520"};
+    /* The capture did not run: its reply renamed (closing tag too) to an element nobody
+     * reads. */
+    static const char *const no_capture[] = {CAPTURE_100, "<c:ccCaptureXeply>\n<c:reasonCode>100",
+                                             "</c:ccCaptureReply>", "</c:ccCaptureXeply>"};
+    for (size_t i = 0; i < sizeof tops / sizeof tops[0]; i++) {
+        bool dm = i == 0;
+        const char *code = tops[i] + strlen(tops[i]) - 3;
+        char repeated[64];
+        snprintf(repeated, sizeof repeated, "<c:ccAuthReply>\n<c:reasonCode>%s", code);
+        const struct {
+            const char *from, *to, *from2, *to2; /* ccAuthReply as the answer gives it */
+            const char *auth_reason;
+            bool reversed;
+        } cases[] = {
+            {"<c:ccAuthReply>\n<c:reasonCode>100", "<c:ccAuthReply>\n<c:reasonCode>100", NULL, NULL,
+             "100", true},
+            {"<c:ccAuthReply>\n<c:reasonCode>100", "<c:ccAuthReply>\n<c:reasonCode>203", NULL, NULL,
+             "203", false},
+            {"<c:ccAuthReply>", "<c:ccAuthXeply>", "</c:ccAuthReply>", "</c:ccAuthXeply>", "", !dm},
+            {"<c:ccAuthReply>\n<c:reasonCode>100", repeated, NULL, NULL, code, !dm},
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            const char *subs[] = {TOP_ACCEPT_100, tops[i],       no_capture[0], no_capture[1],
+                                  no_capture[2],  no_capture[3], cases[k].from, cases[k].to,
+                                  cases[k].from2, cases[k].to2,  NULL};
+            json_object *reply = answer(&job, "auth_capture.xml", subs);
+            assert_int_equal(job.reply->status, dm ? PL_ST_REJECTED : PL_ST_DECLINED);
+            assert_string_equal(job.reply->vendor_response, code);
+            assert_string_equal(job.res->auth_reason_code, cases[k].auth_reason);
+            assert_false(job.res->capture_approved);
+            memset(held, 0, sizeof held);
+            bool reversed = pl_deposit_reverses_refusal(&job, reply, held, sizeof held);
+            if (reversed != cases[k].reversed)
+                fail_msg("%s, case %zu: reversed %d", code, k, reversed);
+            if (reversed)
+                assert_string_equal(held, "150.00");
+            json_object_put(reply);
+        }
+    }
+    /* Replayed without its answer: nothing says the issuer did not authorize it, and a 481 is
+     * reversed as it always was, for the amount asked. */
+    job.res = NULL;
+    json_object *reply =
+        json_tokener_parse("{\"status\":\"rejected\",\"vendor_response\":\"481\","
+                           "\"auth\":{\"transaction_id\":\"7420046020316782304023\"}}");
+    assert_true(pl_deposit_reverses_refusal(&job, reply, held, sizeof held));
+    assert_string_equal(held, "150.00");
+    json_object_put(reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_refused_auth_capture_not_held),
         cmocka_unit_test(test_refused_auth_capture_edges),
         cmocka_unit_test(test_captured_auth_capture_never_refused),
+        cmocka_unit_test(test_refused_auth_capture_reversed_only_when_authorized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,6 +211,31 @@ static void test_subsequent_merchant_initiated(void **state)
     assert_string_equal(o.initiator, "MERCHANT");
 }
 
+/* A stored CIT is of the card an authorization goes with only when both name the card the same
+ * way and agree: the same hash (under the key the CIT's was made with) or the same token. A CIT
+ * of another card, or one that cannot be compared (a request by number beside a CIT recorded by
+ * token only, a CIT whose authorization recorded no card), is not. */
+static void test_cit_of_card(void **state)
+{
+    (void)state;
+    static const char h_a[] = "aa00000000000000000000000000000000000000000000000000000000000000",
+                      h_b[] = "bb00000000000000000000000000000000000000000000000000000000000000";
+    /* The same card by number, or by token. */
+    assert_true(pl_ext_cit_of_card(h_a, "tok_a", h_a, ""));
+    assert_true(pl_ext_cit_of_card(h_a, "tok_a", "", "tok_a"));
+    assert_true(pl_ext_cit_of_card("", "tok_a", NULL, "tok_a"));
+    assert_true(pl_ext_cit_of_card(h_a, "", h_a, NULL));
+    /* Another card. */
+    assert_false(pl_ext_cit_of_card(h_a, "tok_a", h_b, ""));
+    assert_false(pl_ext_cit_of_card(h_a, "tok_a", "", "tok_b"));
+    /* Nothing to compare. */
+    assert_false(pl_ext_cit_of_card("", "tok_a", h_a, ""));
+    assert_false(pl_ext_cit_of_card(h_a, "", "", "tok_a"));
+    assert_false(pl_ext_cit_of_card("", "", "", ""));
+    assert_false(pl_ext_cit_of_card(NULL, NULL, h_a, "tok_a"));
+    assert_false(pl_ext_cit_of_card(h_a, "tok_a", NULL, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_subsequent_reasons),
         cmocka_unit_test(test_subsequent_cit),
         cmocka_unit_test(test_subsequent_merchant_initiated),
+        cmocka_unit_test(test_cit_of_card),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,11 +61,18 @@ static const pl_db_stmt stmts[] = {
     {"auth_insert_sent:many", "WITH " PL_DB_E_MANY_23 " " AUTH_INSERT_SENT, 23},
     /* Result 1 of an EXT authorization's record unit: the cardholder-initiated transaction it
      * follows — the one named by transaction id ($4, membership orders), else the one of the
-     * same order payment method (split shipments, installments). */
+     * same order payment method (split shipments, installments) — and the card it is of: its
+     * authorization's (card_cit.request_id) card_hash and token, which ext_subsequent compares
+     * with the request's card (a CIT of another card is not named). Read through the
+     * authorization, never copied: every CIT has one, whoever wrote it (this spec's store, the
+     * resolver's, an older release's). */
     {"auth_cit",
-     "SELECT transaction_id, amount::text FROM card_cit WHERE company = $1::int AND "
-     "CASE WHEN $4::text IS NULL THEN order_number = $2 AND pay_seq = $3::int "
-     "ELSE transaction_id = $4 END ORDER BY created_at DESC LIMIT 1",
+     "SELECT k.transaction_id, k.amount::text, coalesce(t.card_hash, ''), "
+     "coalesce(nullif(t.card_token, ''), t.token_created, '') "
+     "FROM card_cit k LEFT JOIN cc_auth_trans t ON t.request_id = k.request_id "
+     "WHERE k.company = $1::int AND "
+     "CASE WHEN $4::text IS NULL THEN k.order_number = $2 AND k.pay_seq = $3::int "
+     "ELSE k.transaction_id = $4 END ORDER BY k.created_at DESC LIMIT 1",
      4},
     /* The token the authorization goes with ($8: the engine's getToken made it of the card
      * number, EXT) is recorded before it leaves, as card_token: an outcome left unknown stores
@@ -193,10 +200,29 @@ static int ext_subsequent(pl_job *job, const pl_db_unit *recorded)
     const char *cit = NULL;
     int64_t cit_amount = -1;
     const PGresult *k = r->subsequent_auth.present ? pl_db_unit_result(recorded, 1) : NULL;
-    if (k && PQntuples(k) == 1) {
-        cit = PQgetvalue(k, 0, 0);
-        if (pl_money_parse_decimal(PQgetvalue(k, 0, 1), &cit_amount) != 0)
-            cit_amount = -1;
+    if (k && PQntuples(k) == 1 && PQnfields(k) >= 4) {
+        /* Only a CIT of the card this authorization goes with: the order payment method may
+         * name another card since (the cardholder changed it), and a stored-credential claim on
+         * the wrong card is one the issuer may decline or dispute. */
+        const char *cit_hash = PQgetvalue(k, 0, 2);
+        if (pl_ext_cit_of_card(cit_hash, PQgetvalue(k, 0, 3), pl_job_card_hash_for(job, cit_hash),
+                               r->card.token[0] ? r->card.token : job->card_token)) {
+            cit = PQgetvalue(k, 0, 0);
+            if (pl_money_parse_decimal(PQgetvalue(k, 0, 1), &cit_amount) != 0)
+                cit_amount = -1;
+        } else if (r->subsequent_auth.transaction_id[0]) {
+            /* The order system's own word goes (its transaction id); what paylink recorded of
+             * another card (its amount) does not. */
+            PL_INFO(r->request_id,
+                    "the CIT %s the request names was recorded for another card (or one paylink "
+                    "cannot compare): its original amount is not sent",
+                    PQgetvalue(k, 0, 0));
+        } else {
+            PL_INFO(r->request_id,
+                    "the order payment method's CIT %s was recorded for another card (or one "
+                    "paylink cannot compare): not named",
+                    PQgetvalue(k, 0, 0));
+        }
     }
     bool notify = pl_services_notify_installments(job->services, r->company,
                                                   r->pay_type[0] ? r->pay_type : job->card_type);

@@ -164,7 +164,8 @@
  * paylink authorization named when it has no answer yet (received, sent, unknown); columns 26 and
  * 27 (REF_CIT), the transaction id and amount of the cardholder-initiated transaction of the
  * order payment method (card_cit), read for an EXT debit only (an auth+capture sends it as the
- * CIT it follows). NULLs where the
+ * CIT it follows, when it is of the card charged), and columns 28 and 29 the card_hash and
+ * token of the authorization it came from ("" when it has none). NULLs where the
  * request names nothing or nothing is found; "" rather than NULL for a reference the request lacks:
  * no request id is "", and a NULL made PostgreSQL plan the statement anew each time (it folded the
  * look-up away).
@@ -174,7 +175,7 @@
     "a.transaction_id, a.request_token, a.card_token, a.pay_type, a.card_type, a.pending, "        \
     "c.status, c.transaction_id, c.request_token, c.company, c.order_number, c.deposited, "        \
     "c.credited, c.card_token, c.currency, a.answered, a.request_id, a.merchant_id, "              \
-    "c.merchant_id, u.status, k.transaction_id, k.amount"
+    "c.merchant_id, u.status, k.transaction_id, k.amount, k.card_hash, k.card_token"
 /*
  * The authorization a debit draws on is the latest answer of its request that a deposit did not
  * add: a capture whose answer brought another authorization code adds a row (DEP_NEW_AUTH,
@@ -213,13 +214,19 @@
     "WHERE request_id = " capture_rid " AND request_type = 'debit') c ON true "                    \
     "LEFT JOIN LATERAL (SELECT status FROM cc_auth_trans WHERE request_id = " auth_rid " "         \
     "AND status IN ('received', 'sent', 'unknown')) u ON true "                                    \
-    "LEFT JOIN LATERAL (SELECT transaction_id, amount::text AS amount FROM card_cit "              \
+    "LEFT JOIN LATERAL (SELECT k0.transaction_id, k0.amount::text AS amount, "                     \
+    "coalesce(t0.card_hash, '') AS card_hash, "                                                    \
+    "coalesce(nullif(t0.card_token, ''), t0.token_created, '') AS card_token "                     \
+    "FROM card_cit k0 LEFT JOIN cc_auth_trans t0 ON t0.request_id = k0.request_id "                \
     "WHERE " cit_where " LIMIT 1) k ON true"
-/* The CIT of an EXT debit's order payment method (card_cit: REF_CIT), by company, order and
- * pay_seq; the gate first, so that no other deposit looks (LIMIT 1 keeps the sub-select apart,
- * where the gate, a parameter, is a one-time filter). */
+/* The CIT of an EXT debit's order payment method (card_cit k0: REF_CIT), by company, order and
+ * pay_seq, and the card of the authorization it came from (t0: its card_hash and token, read
+ * through card_cit.request_id, whoever wrote the CIT); the gate first, so that no other deposit
+ * looks (LIMIT 1 keeps the sub-select apart, where the gate, a parameter, is a one-time
+ * filter). */
 #define DEP_CIT_WHERE(gate, company, order, pay_seq)                                               \
-    gate "::boolean AND company = " company " AND order_number = " order " AND pay_seq = " pay_seq
+    gate "::boolean AND k0.company = " company " AND k0.order_number = " order                     \
+         " AND k0.pay_seq = " pay_seq
 
 /* The rows e's requests inserted, each with what it refers to (dep_record). */
 #define DEP_RECORD                                                                                 \
@@ -646,11 +653,14 @@ static void dep_judge(pl_job *job, const pl_db_unit *recorded, pl_errors *errs)
  * An EXT auth+capture is an authorization paylink makes without the customer (seed "Subsequent
  * Authorization Requests": "a subsequent authorization that is acquired by Order Administration
  * when the initial authorization is expired"): merchant-initiated, naming the CIT of the order
- * payment method (card_cit, REF_CIT) and its amount. The reason is the request's subsequent_auth
- * when it has one (RESUBMIT of a failed deposit, a membership order's CIT), else INSTALLMENT for
- * an installment and REAUTH for an expired or exceeded authorization, or for none where a CIT
- * of the order payment method is known. A debit with neither (a card never authorized on this
- * order) sends no initiator, as before.
+ * payment method (card_cit, REF_CIT) and its amount when that CIT is of the card charged
+ * (pl_ext_cit_of_card: its authorization's card hash or token; before, a CIT of the card the
+ * payment method named earlier went with another card's token). The reason is the request's
+ * subsequent_auth when it has one (RESUBMIT of a failed deposit, a membership order's CIT), else
+ * INSTALLMENT for an installment and REAUTH for an expired or exceeded authorization (without a
+ * CIT of that card, then, no subsequentAuthTransactionID), or for none where a CIT of the card is
+ * known. A debit with neither (a card never authorized by its cardholder on this order payment
+ * method) sends no initiator, as before.
  */
 static void ext_merchant_initiated(pl_job *job, dep_data *d, const pl_db_unit *recorded,
                                    const char *pay_type)
@@ -660,13 +670,28 @@ static void ext_merchant_initiated(pl_job *job, dep_data *d, const pl_db_unit *r
     const PGresult *k = pl_job_lookup(recorded, &o);
     const char *cit = NULL;
     int64_t cit_amount = -1;
-    if (k && PQntuples(k) == 1 && PQnfields(k) > o + REF_CIT + 1 &&
+    if (k && PQntuples(k) == 1 && PQnfields(k) > o + REF_CIT + 3 &&
         !PQgetisnull(k, 0, o + REF_CIT)) {
         cit = PQgetvalue(k, 0, o + REF_CIT);
         if (pl_money_parse_decimal(PQgetvalue(k, 0, o + REF_CIT + 1), &cit_amount) != 0)
             cit_amount = -1;
+        /* Only a CIT of the card charged (the request's number, else its token or the one
+         * borrowed from the authorization): the order payment method may name another card
+         * since, and a stored-credential claim on the wrong card is one the issuer may decline
+         * or dispute. */
+        const char *cit_hash = PQgetvalue(k, 0, o + REF_CIT + 2);
+        const char *token = r->card.token[0] ? r->card.token : job->card_token;
+        if (!pl_ext_cit_of_card(cit_hash, PQgetvalue(k, 0, o + REF_CIT + 3),
+                                pl_job_card_hash_for(job, cit_hash), token)) {
+            PL_INFO(r->request_id,
+                    "auth+capture: the order payment method's CIT %s was recorded for another "
+                    "card (or one paylink cannot compare): not named",
+                    cit);
+            cit = NULL;
+            cit_amount = -1;
+        }
         /* A CIT the request names otherwise (a membership order) is not this one. */
-        if (r->subsequent_auth.transaction_id[0] &&
+        if (cit && r->subsequent_auth.transaction_id[0] &&
             strcmp(r->subsequent_auth.transaction_id, cit) != 0) {
             cit = NULL;
             cit_amount = -1;
@@ -1050,6 +1075,26 @@ static bool refused_held_amount(const pl_job *job, char *out, size_t outsz)
     return job->req.amount > 0 && pl_money_format(job->req.amount, out, outsz) == 0;
 }
 
+/*
+ * Whether the reply (status, vendor_response) of job's CyberSource auth+capture leaves the
+ * authorization it made held by the issuer. The answer read (job->res, with a decision) tells
+ * itself whether the issuer authorized (pl_cybersource_answer_held with its ccAuthReply's
+ * reasonCode): a Decision Manager reject (481) whose answer has no ccAuthReply (refused before
+ * the authorization ran), or whose ccAuthReply says the issuer declined (203), holds nothing,
+ * nor does a soft decline the issuer declined; before, an `.sdr` went for them all, which
+ * CyberSource refuses, its declined reply unasked for. A reply replayed without its answer
+ * keeps the rule that reverses such a reject: nothing read says otherwise (paylink-auth's
+ * auth_held, the same).
+ */
+static bool auth_capture_held(const pl_job *job, json_object *reply)
+{
+    const char *status = pl_json_str(reply, "status"),
+               *vendor = pl_json_str(reply, "vendor_response");
+    return job->res && job->res->decision[0]
+               ? pl_cybersource_answer_held(status, vendor, auth_capture_auth_reason(job))
+               : pl_cybersource_refused_but_authorized(status, vendor, "");
+}
+
 bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *amount,
                                  size_t amountsz)
 {
@@ -1061,10 +1106,7 @@ bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *am
      * left to reverse (CyberSource refuses, 238). */
     if (job->call.op != PL_OP_AUTH_CAPTURE || !job->svc || !job->svc->send_reversal ||
         strcmp(job->svc->protocol, "CYB") != 0 || !tid || !*tid ||
-        (job->res && job->res->capture_approved) ||
-        !pl_cybersource_refused_but_authorized(pl_json_str(reply, "status"),
-                                               pl_json_str(reply, "vendor_response"),
-                                               auth_capture_auth_reason(job)))
+        (job->res && job->res->capture_approved) || !auth_capture_held(job, reply))
         return false;
     return refused_held_amount(job, amount, amountsz);
 }

@@ -36,7 +36,8 @@
  *     nothing (its capture not answered 100) and the order
  *     system will not capture it: with Send reversal that authorization is reversed,
  *     <request_id>.sdr by its transaction id as a manual authorization, for ccAuthReply's amount
- *     (pl_deposit_reverses_refusal);
+ *     (pl_deposit_reverses_refusal); not a 481 or soft decline whose answer says the issuer
+ *     never authorized it (no ccAuthReply for a 481, or one that says 203), as paylink-auth;
  *   - a follow-on credit refunds at most what the debit captured less earlier credits (approved
  *     or open), claimed on the debit the same way;
  *   - references must belong to the request's own company and order, or it is invalid;
@@ -143,12 +144,14 @@ void pl_deposit_reversal_request_id(const char *request_id, char *out, size_t ou
  * vendor_response, auth.transaction_id) of job is the reversal <request_id>.sdr of the
  * authorization its auth+capture made: a CyberSource auth+capture (job->call.op) on a service
  * bureau with Send reversal, refused while the issuer holds that authorization's amount and
- * nothing was captured (pl_cybersource_refused_but_authorized with job->res's ccAuthReply
- * reasonCode, auth_reason_code, never the ccCaptureReply's: a soft decline, a Decision Manager
- * 481, any `rejected`, `declined` or `error` one whose ccAuthReply says 100 or 110; not when its
- * capture was answered 100, capture_approved), with a transaction id to reverse, and something
- * held. True with amount (>= 24 bytes) what the issuer holds: ccAuthReply's amount (a 110's
- * part); without one, the amount asked (none for a 110: the part is not known).
+ * nothing was captured (pl_cybersource_answer_held with job->res's ccAuthReply reasonCode,
+ * auth_reason_code, never the ccCaptureReply's: a Decision Manager 481 whose ccAuthReply says
+ * 100 or 110, a soft decline the ccAuthReply does not say the issuer declined, any `rejected`,
+ * `declined` or `error` one whose ccAuthReply says 100 or 110;
+ * pl_cybersource_refused_but_authorized when job->res holds no answer, a reply replayed without it;
+ * not when its capture was answered 100, capture_approved), with a transaction id to reverse, and
+ * something held. True with amount (>= 24 bytes) what the issuer holds: ccAuthReply's amount (a
+ * 110's part); without one, the amount asked (none for a 110: the part is not known).
  */
 bool pl_deposit_reverses_refusal(const pl_job *job, json_object *reply, char *amount,
                                  size_t amountsz);

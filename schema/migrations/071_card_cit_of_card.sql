@@ -1,0 +1,31 @@
+-- 071: an External Payment Service merchant-initiated authorization names a stored CIT only
+-- for the card that CIT is of.
+--
+-- Why: card_cit (017) holds the cardholder-initiated transaction of an order payment method,
+-- looked up by company, order and pay_seq (or by transaction id, membership orders), and nothing
+-- compared its card with the one a later merchant-initiated authorization goes with. When the
+-- order payment method named another card since (the cardholder changed it), paylink-auth's
+-- `subsequent_auth` authorization and paylink-deposit's auth+capture of an expired or exceeded
+-- authorization went with the new card's token, `subsequentAuthTransactionID` the old card's
+-- CIT and its amount: a stored-credential claim on the wrong card, which the issuer may decline
+-- or dispute later. Now the CIT is named only when the card of the authorization it came from
+-- (card_cit.request_id: cc_auth_trans.card_hash, under the current hash key or an earlier one of
+-- PAYLINK_HASH_KEY_PREVIOUS_FILES, or its token) is the request's card, by the same hash or the
+-- same token; otherwise, or when the two cannot be compared (a request by number beside a CIT
+-- whose authorization came by token only), no CIT transaction id or original amount is sent (an
+-- auth+capture naming no usable authorization then sends no initiator, as for a card never
+-- authorized on that payment method; README "External Payment Service").
+--
+-- The card is read through request_id, not copied here: every CIT already has its
+-- authorization (a foreign key), so rows written before this release are compared like new
+-- ones, and no writer changes (paylink-auth's store, the resolver's, an older release's during a
+-- rolling deploy, whose upsert would have left a copied card of the previous CIT beside a new
+-- transaction id).
+--
+-- What it costs to apply: comments only; nothing is rewritten or locked beyond the moment
+-- COMMENT takes (card_cit is small: one row per order payment method authorized by its
+-- cardholder through EXT, read by primary key or card_cit_transaction, and its authorization by
+-- cc_auth_trans's primary key).
+
+COMMENT ON TABLE card_cit IS 'The cardholder-initiated transaction (CIT) of an order payment method: written when a cardholder-initiated authorization through the External Payment Service is approved (the newest one wins), read by later merchant-initiated authorizations of the same payment (split shipment REAUTH, installments, an auth+capture of an expired authorization) and, by transaction id, by membership orders (seed: "The CIT Transaction ID and the original authorization amount are stored"). Named only for the card it is of: the card of its authorization (request_id), by card_hash or token (071).';
+COMMENT ON COLUMN card_cit.request_id IS 'The paylink authorization (cc_auth_trans) it came from; its card_hash (a number''s, under the hash key of its day) and card_token are the card this CIT is of: a merchant-initiated authorization of another card does not name it (071).';
