@@ -38,8 +38,9 @@
  *                                     the bureau is stalled, the requests waiting for its slots
  *                                     are answered `error` without being sent, and so is every
  *                                     new one that finds its slots all taken, until one of its
- *                                     calls gets an answer (engine.c, slot_stall). 0: they wait
- *                                     for ever
+ *                                     calls gets an answer or none is in flight and none waits
+ *                                     (engine.c, slot_stall; paylink's own reversals are never
+ *                                     refused so: they wait). 0: they wait for ever
  *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work,
  *                                     default 30000
  *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60

@@ -123,8 +123,10 @@ struct job {
     bool reply_dropped;    /* its reply was refused for good: a dead-letter copy went instead */
     bool slot_held;        /* holds one of its bureau's concurrency slots */
     bool in_queue;         /* in its bureau's slot queue */
-    /* When it began to wait for a slot (slot_enqueue): kept while record_overdue records it (it
-     * still has none), 0 once it takes one. What slot_check_stalls judges its bureau by. */
+    /* When it last joined its bureau's slot queue (slot_enqueue; read only while in_queue):
+     * what slot_check_stalls judges its bureau by. One that comes back to the queue (recorded by
+     * record_overdue, or after waiting for another owner's row) counts from then, behind the
+     * others, so the queue stays in the order of these times. */
     double t_queued;
     /* JS_QUEUED with no row yet: recorded already marked sent when a slot frees, or as
      * 'received' once it has waited PAYLINK_SLOT_WAIT_RECORD_MS (record_overdue) */
@@ -180,10 +182,12 @@ typedef struct slot {
     char code[9];
     int active;
     job *qhead, *qtail;
-    /* The breaker on the queue (slot_check_stalls). answered_at: when a call of the bureau last
-     * got an answer its adapter read, kept only while some queue waits (slot_answered). While
-     * `stalled`, a request that finds the slots all taken is answered at once, not queued;
-     * busy_since is since when none was to be had, refused how many were answered so since. */
+    /* The breaker on the queue (slot_check_stalls). answered_at: when a call of the bureau that
+     * holds a slot last got an answer its adapter read (slot_answered), kept only while some
+     * queue waits or a bureau is stalled, and set when its queue forms (slot_enqueue). While
+     * `stalled`, a request that finds the slots all taken is answered at once, not queued (but
+     * for the spec's breaker_exempt); busy_since is since when none was to be had, refused how
+     * many were answered so since. */
     double answered_at;
     bool stalled;
     double busy_since;
@@ -1885,20 +1889,26 @@ static void mark_sent(job *j)
     submit_or_die(e, u, u ? e->spec->mark_sent(&j->pub, u) : PL_ERR_NOMEM);
 }
 
-/* Queues the job for a slot of its bureau; its reply, while empty, goes meanwhile. */
+/*
+ * Queues the job for a slot of its bureau; its reply, while empty, goes meanwhile. A queue that
+ * forms starts the breaker's clock afresh (answered_at: slot_answered keeps it only while a
+ * queue waits, so what it held was of an earlier queue): judged from an answer of a minute ago,
+ * a healthy bureau whose slots were all busy for a moment was stalled at the next turn.
+ */
 static void slot_enqueue(slot *s, job *j)
 {
     job_reply_park(j);
     j->state = JS_QUEUED;
     j->qnext = NULL;
     j->in_queue = true;
-    if (!j->t_queued)
-        j->t_queued = now_s();
+    j->t_queued = now_s();
     j->pub.eng->n_queued++;
-    if (s->qtail)
+    if (s->qtail) {
         s->qtail->qnext = j;
-    else
+    } else {
         s->qhead = j;
+        s->answered_at = j->t_queued;
+    }
     s->qtail = j;
 }
 
@@ -1970,11 +1980,20 @@ static void slot_refuse(job *j, slot *s, double now)
     finish_final(j, why);
 }
 
+/* Whether the spec keeps job j out of the breaker's reach (spec->breaker_exempt): it waits for
+ * a slot of its stalled bureau, never answered unsent. Asked only of a stalled bureau's. */
+static bool breaker_exempt(const job *j)
+{
+    const pl_spec *sp = j->pub.eng->spec;
+    return sp->breaker_exempt && sp->breaker_exempt(&j->pub);
+}
+
 /*
  * Takes one of the bureau's concurrency slots (auth_service.max_concurrent) and marks the
  * request sent, or queues it with its row still 'received': a request waiting for a slot has
  * not left, so a drain or a crash leaves it re-sendable, not unknown. While the bureau is
- * stalled (slot_stall) a request that finds no slot is answered at once instead.
+ * stalled (slot_stall) a request that finds no slot is answered at once instead, unless the
+ * spec exempts it (breaker_exempt): that one queues as ever.
  */
 static void slot_take(job *j)
 {
@@ -1997,7 +2016,7 @@ static void slot_take(job *j)
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
         job_msg_drop(j);
-        if (s->stalled)
+        if (s->stalled && !breaker_exempt(j))
             slot_refuse(j, s, now_s());
         else
             slot_enqueue(s, j);
@@ -2005,7 +2024,6 @@ static void slot_take(job *j)
     }
     s->active++;
     j->slot_held = true;
-    j->t_queued = 0;
     mark_sent(j);
 }
 
@@ -2044,14 +2062,33 @@ static job *slot_pop(pl_engine *e, slot *s)
     return n;
 }
 
-/* Lets the requests waiting for slot s go while it has room. */
+/*
+ * Ends bureau s's stall (slot_stall), logged once as the stall was: one of its calls that holds
+ * a slot got an answer (slot_answered), or it has no call in flight and nothing waits for its
+ * slots (slot_start_queued): every call that hung has ended, so nothing is known to hang now,
+ * and the next requests take free slots as any would (should they hang, the breaker judges them
+ * anew). Without the second, a bureau that got nothing more to do after its outage stayed
+ * stalled (paylink_bureau_stalled 1, its alert firing) until traffic came back.
+ */
+static void slot_unstall(pl_engine *e, slot *s, double now, const char *why)
+{
+    s->stalled = false;
+    e->n_stalled--;
+    pl_gauge_set(s->m_stalled, 0);
+    PL_WARN(NULL,
+            "bureau %s %s: no longer stalled after %.0f s; %" PRIu64 " request(s) were answered "
+            "error, not sent, meanwhile",
+            s->code, why, now > s->busy_since ? now - s->busy_since : 0.0, s->refused);
+}
+
+/* Lets the requests waiting for slot s go while it has room; ends a stall that has nothing
+ * left in flight or waiting (slot_unstall). */
 static void slot_start_queued(pl_engine *e, slot *s)
 {
     /* Stopping, or a stop asked (stop_asked): a waiting request is not started now
      * (abandon_queued gives it up). */
     while (!stop_asked(e) && s->qhead && s->active < slot_cap(s->qhead)) {
         job *n = slot_pop(e, s);
-        n->t_queued = 0;
         if (n->leaving) {
             /* Of a partition being left (leave_partitions gives these up first; this one only if
              * it could not): not sent from here. */
@@ -2077,6 +2114,8 @@ static void slot_start_queued(pl_engine *e, slot *s)
             start_record(n);
         }
     }
+    if (s->stalled && s->active == 0 && !s->qhead)
+        slot_unstall(e, s, now_s(), "has no call in flight and none waiting");
 }
 
 /* Gives the job's slot back and lets the next queued request of that bureau go. */
@@ -2105,12 +2144,22 @@ static void slot_release(job *j)
  * is still hung), the bureau is stalled: the requests in its queue are answered `error` at once,
  * nothing sent (slot_refuse; one not recorded yet is recorded first, as record_overdue does, and
  * answered when it reaches its slot again, so that its answer is in its row like any other's),
- * and until one of its calls gets an answer (slot_answered), a new request that finds its slots
- * all taken is answered so too instead of queued. A request that finds a slot free still takes
- * it. A hung bureau so costs the others PAYLINK_SLOT_WAIT_MAX_MS once, not its whole outage;
- * a slow bureau that still answers keeps its queue, as before. Requests of a partition being
- * left are given up for its next owner (job_leave), and nothing is judged while a stop is asked:
- * abandon_queued leaves the queue for redelivery, as before.
+ * and until one of its calls gets an answer (slot_answered) or none is in flight and none
+ * waits (slot_unstall), a new request that finds its slots all taken is answered so too instead
+ * of queued. A request that finds a slot free still takes it. A hung bureau so costs the others
+ * PAYLINK_SLOT_WAIT_MAX_MS once, not its whole outage. A request the spec exempts
+ * (spec->breaker_exempt: paylink's own reversals, whose `error` nobody reads and which would
+ * leave a hold on the card) is never answered so: it stays in the queue, in its place, and
+ * waits as before. Requests of a partition being left are given up for its next owner
+ * (job_leave), and nothing is judged while a stop is asked: abandon_queued leaves the queue for
+ * redelivery, as before.
+ *
+ * Only an answer tells a bureau that answers from one that hangs: a slow one whose answers
+ * come less often than every PAYLINK_SLOT_WAIT_MAX_MS while its queue waits (few slots, long
+ * answers, a burst) is judged stalled too. Nothing cheaper tells them apart: a call is cut at
+ * its answer wait, so none is ever seen in flight longer than that, and waiting for the answer
+ * wait (50 s for the External Payment Service) is the cost the breaker is there to cut. The
+ * bound is to be set above the slowest normal answer of a bureau with few slots (README).
  */
 static void slot_stall(pl_engine *e, slot *s, double since, double now)
 {
@@ -2122,41 +2171,58 @@ static void slot_stall(pl_engine *e, slot *s, double since, double now)
         e->n_stalled++;
         pl_gauge_set(s->m_stalled, 1);
     }
-    size_t refused = 0, recording = 0;
-    while (s->qhead) {
-        job *n = slot_pop(e, s);
-        if (n->leaving) {
-            job_leave(n);
+    size_t refused = 0, recording = 0, kept = 0;
+    job *prev = NULL;
+    for (job *n = s->qhead; n;) {
+        job *next = n->qnext;
+        if (!n->leaving && breaker_exempt(n)) {
+            /* Waits on, in its place (an unrecorded one is recorded in time by record_overdue
+             * and queues again, as any). */
+            kept++;
+            prev = n;
+            n = next;
             continue;
         }
-        if (n->unrecorded) {
+        if (prev)
+            prev->qnext = next;
+        else
+            s->qhead = next;
+        if (s->qtail == n)
+            s->qtail = prev;
+        n->qnext = NULL;
+        n->in_queue = false;
+        e->n_queued--;
+        if (n->leaving) {
+            job_leave(n);
+        } else if (n->unrecorded) {
             /* Answered on its row, like every request (a redelivery then replays the answer):
              * recorded now, and refused at its slot (slot_take) unless one is free by then. */
             n->unrecorded = false;
             e->n_unrecorded--;
-            n->t_queued = 0;
             recording++;
             start_record(n);
-            continue;
+        } else {
+            slot_refuse(n, s, now);
+            refused++;
         }
-        slot_refuse(n, s, now);
-        refused++;
+        n = next;
     }
     if (!was)
         PL_WARN(NULL,
                 "bureau %s stalled: no free connection slot for %.0f s and none of its %d call(s) "
                 "in flight answered (PAYLINK_SLOT_WAIT_MAX_MS): %zu request(s) waiting for a slot "
-                "answered error, not sent (%zu more once recorded); until it answers, a request "
-                "for it that finds no free slot is answered so",
-                s->code, now - since, s->active, refused, recording);
+                "answered error, not sent (%zu more once recorded; %zu exempt left waiting); until "
+                "it answers, a request for it that finds no free slot is answered so",
+                s->code, now - since, s->active, refused, recording, kept);
 }
 
 /*
  * Once a loop turn, and only while some request waits for a slot: stalls each bureau whose
  * first waiting request has waited PAYLINK_SLOT_WAIT_MAX_MS with no answer from the bureau
- * meanwhile (slot_stall). The first has waited longest: the queue is in the order requests came
- * to it, bar one recorded by record_overdue meanwhile, which comes back behind, keeping when it
- * began to wait (so it may wait up to PAYLINK_SLOT_WAIT_RECORD_MS longer).
+ * meanwhile (slot_stall), the clock started afresh when its queue formed (slot_enqueue). The
+ * first has waited longest: the queue is in the order requests joined it (one recorded by
+ * record_overdue comes back behind, counting from then). A bureau already stalled is not judged
+ * again: what waits for it then is exempt (spec->breaker_exempt), and waits.
  */
 static void slot_check_stalls(pl_engine *e, double now)
 {
@@ -2165,7 +2231,7 @@ static void slot_check_stalls(pl_engine *e, double now)
     double wait_s = e->cfg.slot_wait_max_ms / 1000.0;
     for (size_t i = 0; i < e->nslots; i++) {
         slot *s = &e->slots[i];
-        if (!s->qhead)
+        if (!s->qhead || s->stalled)
             continue;
         double since = s->qhead->t_queued > s->answered_at ? s->qhead->t_queued : s->answered_at;
         if (now - since < wait_s)
@@ -2180,26 +2246,22 @@ static void slot_check_stalls(pl_engine *e, double now)
 }
 
 /*
- * A call of job j's bureau got an answer its adapter read: the bureau answers. Kept (when some
- * request waits for a slot: otherwise nothing reads it, and the loop's common path pays
- * nothing), and the bureau's stall, if any, is over.
+ * A call of job j's bureau that holds a slot got an answer its adapter read: the bureau answers.
+ * Kept (when some request waits for a slot or a bureau is stalled: otherwise nothing reads it,
+ * and the loop's common path pays nothing), and the bureau's stall, if any, is over. A call
+ * that holds none (the getToken before a request's call: tokenize) does not count: when only
+ * the bureau's payment calls hang, its getToken answers refreshed the clock and ended the
+ * stall, and the breaker never held.
  */
 static void slot_answered(job *j)
 {
     pl_engine *e = j->pub.eng;
-    if (e->n_queued == 0 && e->n_stalled == 0)
+    if ((e->n_queued == 0 && e->n_stalled == 0) || !j->slot_held)
         return;
     slot *s = slot_for(e, j->pub.svc->code);
     s->answered_at = now_s();
-    if (!s->stalled)
-        return;
-    s->stalled = false;
-    e->n_stalled--;
-    pl_gauge_set(s->m_stalled, 0);
-    PL_WARN(NULL,
-            "bureau %s answers again: no longer stalled after %.0f s without a free connection "
-            "slot; %" PRIu64 " request(s) were answered error, not sent, meanwhile",
-            s->code, s->answered_at - s->busy_since, s->refused);
+    if (s->stalled)
+        slot_unstall(e, s, s->answered_at, "answers again");
 }
 
 /* The answer wait of one call: Response time, × Response check frequency for the External
@@ -2481,7 +2543,7 @@ static void on_tokenized(void *arg, const pl_http_response *r)
         finish_error(j, detail, false);
         return;
     }
-    slot_answered(j);
+    /* (No slot_answered: a getToken holds no slot, and says nothing of the calls that do.) */
     if (strcmp(j->pub.res->decision, "ACCEPT") != 0 || !j->pub.res->token[0]) {
         /* The bureau refused the card: the request's answer, nothing charged. */
         pl_reply *rep = job_reply_clear(j);
@@ -2815,6 +2877,17 @@ static void send_request(job *j, const pl_db_unit *recorded)
         if (j->leaving) {
             job_leave(j);
             return;
+        }
+        pl_engine *e = j->pub.eng;
+        if (e->n_stalled > 0) {
+            /* Its bureau stalled and its slots all taken: answered as at its slot (slot_take;
+             * its row is 'received'), not after a getToken that holds no slot and would hang as
+             * the bureau's calls do, in flight meanwhile (PAYLINK_MAX_IN_FLIGHT). */
+            slot *s = slot_for(e, j->pub.svc->code);
+            if (s->stalled && s->active >= slot_cap(j) && !breaker_exempt(j)) {
+                slot_refuse(j, s, now_s());
+                return;
+            }
         }
         tokenize(j);
     } else {

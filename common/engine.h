@@ -26,7 +26,8 @@
  *                          (durably, just before the bytes leave) → bureau call
  *                          no slot while the bureau is stalled (PAYLINK_SLOT_WAIT_MAX_MS with
  *                          requests waiting and none of its calls answered) → final `error`
- *                          150 (SU for stored value), nothing sent
+ *                          150 (SU for stored value), nothing sent (but for a request the spec
+ *                          exempts: spec->breaker_exempt; it waits)
  *   answer → spec->map → spec->next_call asks for another call on the same job? → mark sent
  *            again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
  *            PL_ENGINE_MAX_CALLS calls; the row stays "sent" throughout)
@@ -461,6 +462,17 @@ typedef struct pl_spec {
      * published. NULL = none.
      */
     void (*unreachable)(pl_job *job);
+
+    /*
+     * Optional. True when the job's request must never be answered unsent by the breaker on a
+     * stalled bureau's slot queue (PAYLINK_SLOT_WAIT_MAX_MS, engine.c slot_stall): it waits for
+     * a slot as before however long the bureau hangs, in its place in the queue. For requests
+     * whose `error` nobody would act on and that undo something: paylink's own reversals
+     * (paylink-reversal; reversal_own.h), refused, left the whole hold on the card. Called after
+     * spec->prepare decided the call (job->spec_data as it left it), only for a request of a
+     * stalled bureau that finds no free slot, never on the common path. NULL = none is.
+     */
+    bool (*breaker_exempt)(const pl_job *job);
 } pl_spec;
 
 /*

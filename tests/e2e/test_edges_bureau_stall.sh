@@ -9,8 +9,10 @@
 # behind them until one CYBH call after another had timed out (minutes). Now, once the first of
 # them has waited PAYLINK_SLOT_WAIT_MAX_MS (2 s here) with no CYBH call answered, CYBH is
 # stalled: the waiting requests, and those that come after and find its slot taken, are
-# answered `error` without being sent, and the CYB requests are approved. A call that times out
-# does not end the stall; one that gets an answer does. Counts and states only, no times.
+# answered `error` without being sent, and the CYB requests are approved. The stall ends when
+# the hung call times out, CYBH then having nothing in flight and nothing waiting (nothing is
+# known to hang: slot_unstall), and requests take its slot again. (A time-out while another call
+# still hangs, and an answer ending the stall: test_engine.) Counts and states only, no times.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -87,19 +89,21 @@ assert_json .status error "$r"
 assert_json .replayed true "$r"
 assert_eq "$(pl_ledger_count "${hung[0]}")" 0 "still nothing at the bureau"
 
-# The hung call times out: its outcome is unknown (a required response), its slot free. That is
-# no answer: CYBH stays stalled.
+# The hung call times out: its outcome is unknown (a required response), its slot free. CYBH has
+# nothing in flight and nothing waiting: the stall is over (its gauge back to 0 with no traffic).
 r=$(pl_wait_reply auth "$h0" 120) || fail "no reply for $h0"
 assert_json .status timeout "$r"
 assert_json .required_response true "$r"
 assert_eq "$(status_of "$h0")" unknown "the hung call's row unknown"
-assert_eq "$(stalled)" 1 "a time-out does not end the stall"
+assert_eq "$(stalled)|$(refused)" "0|6" "nothing in flight or waiting: no longer stalled"
+assert_eq "$(since '"bureau CYBH has no call in flight and none waiting: no longer stalled')" 1 \
+    "one warning when the stall ended"
 
-# A request that finds the slot free takes it while CYBH is stalled; its answer ends the stall.
+# A request takes the free slot as any, and is answered.
 h7=bsh7-$run
 pl_send auth "$(pl_request auth "$h7" 32.00 '.service = "CYBH"')" >/dev/null
 pl_expect_approved_once 90 "$h7"
-assert_eq "$(stalled)|$(refused)" "0|6" "CYBH answered: no longer stalled"
-assert_eq "$(since '"bureau CYBH answers again')" 1 "one warning when it answered again"
+assert_eq "$(stalled)|$(refused)" "0|6" "CYBH answers: not stalled"
+assert_eq "$(since 'no longer stalled')" 1 "the stall ended once"
 assert_eq "$(since '"bureau CYBH stalled:')" 1 "and one only when it stalled"
 pass "a bureau that answers nothing costs the others PAYLINK_SLOT_WAIT_MAX_MS once"

@@ -188,6 +188,40 @@ static void test_card_hash_for_a_rotated_key(void **state)
     assert_ptr_equal(pl_job_card_hash_for(&job, stored), job.card_hash);
 }
 
+/* A credit card number is hashed under the earlier keys too (card_hash_prev), as a stored value
+ * card's is: an EXT merchant-initiated authorization names a CIT recorded under the old key for
+ * the same card (pl_job_card_hash_for finds it), not one of another card. */
+static void test_card_number_hashed_under_earlier_keys(void **state)
+{
+    (void)state;
+    pl_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    memcpy(cfg.hash_key, "current-key-0001", 16);
+    cfg.hash_key_len = 16;
+    memcpy(cfg.prev_keys[0], "earlier-key-0001", 16);
+    cfg.prev_key_len[0] = 16;
+    cfg.n_prev_keys = 1;
+    static const char number[] = "4111111111111111", other[] = "5555555555554444";
+    pl_job pub;
+    memset(&pub, 0, sizeof pub);
+    assert_int_equal(
+        pl_card_hmac(cfg.hash_key, cfg.hash_key_len, number, pub.card_hash, sizeof pub.card_hash),
+        0);
+    card_hash_prev(&cfg, number, &pub);
+    assert_int_equal(pub.n_card_hash_prev, 1);
+    char old[65], old_other[65];
+    assert_int_equal(pl_card_hmac(cfg.prev_keys[0], 16, number, old, sizeof old), 0);
+    assert_int_equal(pl_card_hmac(cfg.prev_keys[0], 16, other, old_other, sizeof old_other), 0);
+    assert_string_equal(pub.card_hash_prev[0], old);
+    assert_string_not_equal(old, pub.card_hash);
+    assert_string_equal(pl_job_card_hash_for(&pub, old), old);
+    assert_string_equal(pl_job_card_hash_for(&pub, old_other), pub.card_hash);
+    /* A request with a token has no hash, and none under the earlier keys either. */
+    pub.card_hash[0] = '\0';
+    card_hash_prev(&cfg, "", &pub);
+    assert_int_equal(pub.n_card_hash_prev, 0);
+}
+
 /* A redelivery is told from a reused request_id by its fingerprint at any version and under
  * any key: a row written before version 2 (or by a replica still writing version 1 during an
  * upgrade) replays; a request differing in a field only version 2 covers, or unknown to every
@@ -1914,11 +1948,11 @@ static int log_lines_with(FILE *log, const char *what)
  * left is given up for its next owner instead, and a redelivery parked behind a refused request
  * replays its answer. While it is stalled, a new request that finds a slot free takes it, and
  * one that finds none is answered so at once (slot_take; record_sent records it first), never
- * queued. A call that times out does not end the stall; an answer the adapter reads does
- * (slot_answered), and requests queue again. A bureau whose calls do answer keeps its queue
- * however long its first request waits (a slow bureau, not a hung one), and nothing is judged
- * while a stop is asked (abandon_queued leaves the queue for redelivery) or with the bound off
- * (0). One warning when the bureau stalls, one when it answers again; a counter of the
+ * queued. A call that times out does not end the stall while another still hangs; an answer
+ * the adapter reads does (slot_answered), and requests queue again. A bureau whose calls do answer
+ * keeps its queue however long its first request waits (a slow bureau, not a hung one), and nothing
+ * is judged while a stop is asked (abandon_queued leaves the queue for redelivery) or with the
+ * bound off (0). One warning when the bureau stalls, one when it answers again; a counter of the
  * requests so answered. (Before, the queue waited for as long as the bureau's outage lasted.)
  */
 static void test_stalled_bureau_answers_its_queue(void **state)
@@ -1941,14 +1975,15 @@ static void test_stalled_bureau_answers_its_queue(void **state)
     FILE *log = tmpfile();
     assert_non_null(log);
     pl_log_init("auth", log);
-    pl_service hung = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1, .secret_ok = true};
+    pl_service hung = {.code = "RLT", .protocol = "RLT", .max_concurrent = 2, .secret_ok = true};
     pl_service other = {.code = "CYB", .protocol = "CYB", .max_concurrent = 1, .secret_ok = true};
     slot *s = slot_for(e, "RLT"), *o = slot_for(e, "CYB");
 
-    /* RLT: its one slot held by a call that does not answer; behind it, two requests recorded
+    /* RLT: its two slots held by calls that do not answer; behind them, two requests recorded
      * (the first with a redelivery parked behind it), one not recorded yet, one of a partition
      * being left. */
     job *held = first_call_out(e, &hung, "H-0", 0);
+    first_call_out(e, &hung, "H-00", 0);
     job *q1 = partition_job(e, "H-1", 0, &hung, true);
     q1->pub.req.company = 1;
     snprintf(q1->pub.req.order, sizeof q1->pub.req.order, "O1");
@@ -1974,6 +2009,7 @@ static void test_stalled_bureau_answers_its_queue(void **state)
     admit(e, cq);
     double now = now_s();
     q1->t_queued = now - 11;
+    s->answered_at = now - 11; /* (its queue formed then: slot_enqueue) */
     cq->t_queued = now - 60;
     o->answered_at = now - 1;
     assert_int_equal(e->n_queued, 5);
@@ -2000,7 +2036,7 @@ static void test_stalled_bureau_answers_its_queue(void **state)
                            "not sent: bureau RLT stalled, no free connection slot for 11 s"));
     assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 4),
                            "\"Not sent: bureau RLT has had no free connection slot for 11 s (its "
-                           "call in flight has not answered); send it again under a new "
+                           "2 calls in flight have not answered); send it again under a new "
                            "request_id.\""));
     assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 4), "\"status\":\"error\""));
     assert_int_equal(q1->state, JS_STORING);
@@ -2013,7 +2049,7 @@ static void test_stalled_bureau_answers_its_queue(void **state)
     assert_null(hash_find(e, "H-4")); /* left for the partition's next owner */
     assert_int_equal(held->state, JS_CALLING);
     assert_true(held->slot_held);
-    assert_int_equal(s->active, 1);
+    assert_int_equal(s->active, 2);
     assert_int_equal(pl_counter_value(s->m_refused), 2);
     assert_int_equal(pl_counter_value(o->m_refused), 0);
     assert_true(pl_gauge_value(s->m_stalled) == 1.0);
@@ -2077,12 +2113,12 @@ static void test_stalled_bureau_answers_its_queue(void **state)
     assert_int_equal(pl_counter_value(s->m_refused), 4);
     caught_free();
 
-    /* The held call times out: its slot is free, the bureau still stalled. A new request takes
-     * the free slot; the next one finds none and is answered. */
+    /* A held call times out: its slot is free, the bureau still stalled (its other call still
+     * hangs). A new request takes the free slot; the next one finds none and is answered. */
     pl_http_response timeout = {.outcome = PL_HTTP_TIMEOUT, .error = "timed out", .attempts = 1};
     on_http(held, &timeout);
     caught_is(0, "pl_unknown", "H-0");
-    assert_int_equal(s->active, 0);
+    assert_int_equal(s->active, 1);
     assert_true(s->stalled);
     job *n3 = partition_job(e, "N-3", 0, &hung, false);
     n3->ops = &two_ops;
@@ -2105,7 +2141,7 @@ static void test_stalled_bureau_answers_its_queue(void **state)
     assert_true(pl_gauge_value(s->m_stalled) == 0.0);
     caught_is(0, "st_store", "N-3");
     caught_free();
-    s->active = 1; /* another call out */
+    s->active = 2; /* another call out */
     job *n5 = partition_job(e, "N-5", 0, &hung, false);
     slot_take(n5);
     assert_ptr_equal(s->qhead, n5);
@@ -2127,12 +2163,12 @@ static void test_stalled_bureau_answers_its_queue(void **state)
     /* An operator raised the cap (a configuration refresh, which starts the queue at once:
      * refresh_take): a request that can have a slot is started, not refused. */
     e->cfg.slot_wait_max_ms = 10000;
-    hung.max_concurrent = 2;
+    hung.max_concurrent = 3;
     n5->ops = &two_ops;
     slot_check_stalls(e, now);
     assert_false(s->stalled);
     assert_null(s->qhead);
-    assert_int_equal(s->active, 2);
+    assert_int_equal(s->active, 3);
     caught_is(0, "two_mark_sent", "N-5");
     caught_free();
 
@@ -2144,6 +2180,349 @@ static void test_stalled_bureau_answers_its_queue(void **state)
     fclose(log);
     held_engine_free(e);
     pl_metrics_destroy(m);
+}
+
+/* An engine of held_engine's for the breaker's tests (slot_check_stalls): its spec records,
+ * marks and stores with one caught statement each; PAYLINK_SLOT_WAIT_MAX_MS 10 s; its log in
+ * *log, its metrics in *m. */
+static pl_engine *breaker_engine(pl_spec *spec, pl_metrics **m, FILE **log)
+{
+    pl_engine *e = held_engine(spec);
+    spec->map = two_map;
+    spec->mark_sent = two_mark_sent;
+    spec->record = st_record;
+    spec->store = st_store;
+    spec->prepare = rs_prepare;
+    *m = pl_metrics_new("auth");
+    assert_non_null(*m);
+    e->metrics = *m;
+    e->cfg.slot_wait_max_ms = 10000;
+    e->cfg.slot_wait_record_ms = 1000;
+    *log = tmpfile();
+    assert_non_null(*log);
+    pl_log_init("auth", *log);
+    return e;
+}
+
+static void breaker_engine_free(pl_engine *e, pl_metrics *m, FILE *log)
+{
+    pl_log_init("auth", NULL);
+    fclose(log);
+    held_engine_free(e);
+    pl_metrics_destroy(m);
+}
+
+/* A recorded request of svc waiting for its slot (two_ops builds its call when it gets one). */
+static job *waiting_job(pl_engine *e, const char *rid, const pl_service *svc)
+{
+    job *j = partition_job(e, rid, 0, svc, true);
+    j->ops = &two_ops;
+    j->pub.call.op = PL_OP_SVC_INQUIRY;
+    admit(e, j);
+    return j;
+}
+
+/* Whether a unit caught has `stmt` first, for request `rid` (in whatever order they came). */
+static bool caught_has(const char *stmt, const char *rid)
+{
+    for (int i = 0; i < g_ncaught; i++)
+        if (strcmp(pl_db_unit_stmt(g_caught[i], 0), stmt) == 0 &&
+            strcmp(pl_db_unit_param(g_caught[i], 0, 0), rid) == 0)
+            return true;
+    return false;
+}
+
+/* spec->breaker_exempt of the tests below: a request id with ".rev" stands for paylink's own
+ * reversals (paylink-reversal's hook, pl_reversal_own: test_reversal_spec). */
+static bool rev_exempt(const pl_job *job)
+{
+    return strstr(job->req.request_id, ".rev") != NULL;
+}
+
+static const pl_http_response timed_out = {
+    .outcome = PL_HTTP_TIMEOUT, .error = "timed out", .attempts = 1};
+
+/*
+ * A request the spec exempts from the breaker (spec->breaker_exempt: paylink's own reversals,
+ * whose `error` nobody reads and which, answered unsent, left the whole hold on the card) is
+ * never answered unsent by a stalled bureau: the stall answers the others waiting and leaves it
+ * in the queue, in its place; one that comes while the bureau is stalled and finds no slot
+ * queues behind it, where another is answered at once; judged again at the next turns, the
+ * bureau refuses nothing more and warns no more; when a slot frees, the first of them is sent.
+ * (Before, every request in the queue was answered `error 150`, the reversals with them.)
+ */
+static void test_stall_spares_exempt_requests(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    spec.breaker_exempt = rev_exempt;
+    pl_service hung = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1, .secret_ok = true};
+    slot *s = slot_for(e, "RLT");
+    job *held = first_call_out(e, &hung, "H-0", 0);
+    job *x1 = waiting_job(e, "X-1", &hung);
+    job *r1 = waiting_job(e, "A-1.rev", &hung);
+    job *x2 = waiting_job(e, "X-2", &hung);
+    job *r2 = waiting_job(e, "A-2.rev", &hung);
+    double now = now_s();
+    x1->t_queued = now - 11;
+    s->answered_at = now - 11;
+
+    slot_check_stalls(e, now);
+    assert_true(s->stalled);
+    assert_int_equal(g_ncaught, 2);
+    caught_is(0, "pl_final", "X-1");
+    caught_is(1, "pl_final", "X-2");
+    assert_int_equal(x1->state, JS_STORING);
+    assert_int_equal(x2->state, JS_STORING);
+    assert_ptr_equal(s->qhead, r1);
+    assert_ptr_equal(r1->qnext, r2);
+    assert_ptr_equal(s->qtail, r2);
+    assert_true(r1->in_queue && r2->in_queue);
+    assert_int_equal(r1->state, JS_QUEUED);
+    assert_int_equal(e->n_queued, 2);
+    assert_int_equal(pl_counter_value(s->m_refused), 2);
+    assert_int_equal(log_lines_with(log, "(0 more once recorded; 2 exempt left waiting)"), 1);
+    caught_free();
+
+    /* The next turns: nothing more is refused, no second warning. */
+    slot_check_stalls(e, now + 30);
+    assert_int_equal(g_ncaught, 0);
+    assert_ptr_equal(s->qhead, r1);
+    assert_int_equal(e->n_queued, 2);
+
+    /* While stalled: an exempt request finding no slot queues behind; another is answered. */
+    job *r3 = partition_job(e, "A-3.rev", 0, &hung, false);
+    r3->ops = &two_ops;
+    slot_take(r3);
+    assert_ptr_equal(s->qtail, r3);
+    assert_ptr_equal(r2->qnext, r3);
+    assert_int_equal(g_ncaught, 0);
+    job *x3 = partition_job(e, "X-3", 0, &hung, false);
+    x3->ops = &two_ops;
+    slot_take(x3);
+    caught_is(0, "pl_final", "X-3");
+    assert_false(x3->in_queue);
+    caught_free();
+
+    /* The hung call times out: the first of them takes its slot and is sent; the others wait,
+     * the bureau still stalled (that call may hang too). */
+    on_http(held, &timed_out);
+    assert_int_equal(g_ncaught, 2);
+    assert_true(caught_has("pl_unknown", "H-0"));
+    assert_true(caught_has("two_mark_sent", "A-1.rev"));
+    assert_true(r1->slot_held);
+    assert_ptr_equal(s->qhead, r2);
+    assert_true(s->stalled);
+    assert_int_equal(pl_counter_value(s->m_refused), 3);
+    assert_int_equal(log_lines_with(log, "bureau RLT stalled:"), 1);
+    breaker_engine_free(e, m, log);
+}
+
+/* parse of a bureau that takes tokens only: its getToken answers ACCEPT with a token. */
+static int token_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, long http_status,
+                       const char *body, size_t body_len, pl_bureau_result *res, char *errstr,
+                       size_t errstr_size)
+{
+    two_parse(cfg, call, http_status, body, body_len, res, errstr, errstr_size);
+    snprintf(res->token, sizeof res->token, "tok-1");
+    return 0;
+}
+static const pl_bureau_ops token_ops = {
+    .protocol = "RLT", .flags = PL_BUREAU_TOKENS_ONLY, .build = two_build, .parse = token_parse};
+
+/* A request of svc whose getToken (no slot held) is at the bureau. */
+static job *tokenizing_job(pl_engine *e, const char *rid, const pl_service *svc)
+{
+    job *j = partition_job(e, rid, 0, svc, false);
+    j->ops = &token_ops;
+    j->pub.call.op = PL_OP_SVC_INQUIRY;
+    j->tokenizing = true;
+    j->state = JS_CALLING;
+    j->t_call = now_s();
+    admit(e, j);
+    return j;
+}
+
+/*
+ * Only an answer to a call that holds a bureau slot tells the breaker the bureau answers
+ * (slot_answered). A getToken holds none: its answer neither restarts the clock of a bureau
+ * whose payment calls hang (it is judged stalled all the same) nor ends a stall (the request
+ * then finds no slot and is answered). And a request whose call needs a getToken first, for a
+ * stalled bureau whose slots are all taken, is answered at once, no getToken built (send_request;
+ * its row is 'received'), unless exempt; with a slot free it goes. (Before, each getToken answer
+ * refreshed the clock and ended the stall, so the breaker never held while EXT's getToken
+ * answered and its payment calls hung; and getTokens to a hung EXT, holding no slot, filled
+ * PAYLINK_MAX_IN_FLIGHT, the breaker unaware.)
+ */
+static void test_get_token_is_no_answer_of_the_bureau(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    spec.breaker_exempt = rev_exempt;
+    pl_service hung = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1, .secret_ok = true};
+    slot *s = slot_for(e, "RLT");
+    first_call_out(e, &hung, "H-0", 0);
+    job *x1 = waiting_job(e, "X-1", &hung);
+    double now = now_s();
+    x1->t_queued = now - 11;
+    s->answered_at = now - 11;
+    pl_http_response ok = {.outcome = PL_HTTP_OK,
+                           .status = 200,
+                           .body = "<ok/>",
+                           .body_len = 5,
+                           .error = "",
+                           .attempts = 1};
+
+    /* A getToken answers while the queue waits: no answer of the bureau's. */
+    job *t0 = tokenizing_job(e, "T-0", &hung);
+    on_tokenized(t0, &ok);
+    assert_ptr_equal(s->qtail, t0); /* (its call waits for the slot) */
+    slot_check_stalls(e, now);
+    assert_true(s->stalled);
+    assert_true(s->answered_at == now - 11);
+    assert_true(caught_has("pl_final", "X-1"));
+    assert_true(caught_has("pl_final", "T-0"));
+    caught_free();
+
+    /* One answers while the bureau is stalled: the stall goes on, and its request, finding no
+     * slot, is answered. */
+    job *t1 = tokenizing_job(e, "T-1", &hung);
+    on_tokenized(t1, &ok);
+    assert_true(s->stalled);
+    assert_int_equal(e->n_stalled, 1);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_final", "T-1");
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3), "not sent: bureau RLT stalled"));
+    caught_free();
+
+    /* A request that needs a getToken first: answered at once, nothing built; an exempt one
+     * starts its getToken (tok_build: "not built here"), as does one that finds a slot free. */
+    spec.prepare = tok_prepare;
+    g_tok_builds = 0;
+    job *t2 = partition_job(e, "T-2", 0, &hung, false);
+    t2->ops = &tok_ops;
+    send_request(t2, NULL);
+    assert_int_equal(g_tok_builds, 0);
+    caught_is(0, "pl_final", "T-2");
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3), "not sent: bureau RLT stalled"));
+    assert_int_equal(pl_counter_value(s->m_refused), 4);
+    caught_free();
+    job *t3 = partition_job(e, "A-3.rev", 0, &hung, false);
+    t3->ops = &tok_ops;
+    send_request(t3, NULL);
+    assert_int_equal(g_tok_builds, 1);
+    caught_free();
+    hung.max_concurrent = 2;
+    job *t4 = partition_job(e, "T-4", 0, &hung, false);
+    t4->ops = &tok_ops;
+    send_request(t4, NULL);
+    assert_int_equal(g_tok_builds, 2);
+    assert_int_equal(pl_counter_value(s->m_refused), 4);
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * The breaker's clock starts when a bureau's queue forms (slot_enqueue): a request that waited
+ * for a slot a minute ago, and comes back to an empty queue (recorded by record_overdue, or
+ * after waiting on another owner's row), counts from now, and so does the answer the bureau
+ * gave last, kept from an earlier queue. Its slots busy on calls that answer, it is not judged
+ * stalled at the next turn; it is once it has waited the bound with no answer. (Before, its old
+ * t_queued and the stale answered_at stalled a healthy bureau at once.)
+ */
+static void test_stale_answer_does_not_stall_a_healthy_bureau(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service busy = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1, .secret_ok = true};
+    slot *s = slot_for(e, "RLT");
+    first_call_out(e, &busy, "B-0", 0);
+    double before = now_s();
+    s->answered_at = before - 120;
+    job *p = partition_job(e, "P-1", 0, &busy, false);
+    p->ops = &two_ops;
+    p->t_queued = before - 60;
+    admit(e, p);
+    slot_take(p);
+    assert_ptr_equal(s->qhead, p);
+    slot_check_stalls(e, now_s());
+    assert_false(s->stalled);
+    assert_ptr_equal(s->qhead, p);
+    assert_int_equal(g_ncaught, 0);
+    assert_true(p->t_queued >= before);
+    assert_true(s->answered_at == p->t_queued);
+
+    /* The bound passes with no answer: stalled. */
+    slot_check_stalls(e, p->t_queued + 10.5);
+    assert_true(s->stalled);
+    caught_is(0, "pl_final", "P-1");
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * A stall also ends when the bureau has no call in flight and nothing waits for its slots:
+ * every call that hung has ended, nothing is known to hang (slot_unstall). Its gauge goes back
+ * to 0 (the PaylinkBureauStalled alert clears with no traffic after the outage), logged once;
+ * requests then queue for its slots as any, and are judged anew. While one of its calls is
+ * still in flight, a time-out does not end it. (Before, it stayed stalled until traffic came
+ * back and one of its calls answered.)
+ */
+static void test_stall_ends_with_nothing_in_flight(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service hung = {.code = "RLT", .protocol = "RLT", .max_concurrent = 2, .secret_ok = true};
+    slot *s = slot_for(e, "RLT");
+    job *h0 = first_call_out(e, &hung, "H-0", 0);
+    job *h1 = first_call_out(e, &hung, "H-1", 0);
+    job *x1 = waiting_job(e, "X-1", &hung);
+    double now = now_s();
+    x1->t_queued = now - 11;
+    s->answered_at = now - 11;
+    slot_check_stalls(e, now);
+    assert_true(s->stalled);
+    caught_free();
+
+    on_http(h0, &timed_out);
+    assert_true(s->stalled);
+    assert_true(pl_gauge_value(s->m_stalled) == 1.0);
+    caught_free();
+    on_http(h1, &timed_out);
+    assert_false(s->stalled);
+    assert_int_equal(e->n_stalled, 0);
+    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
+    assert_int_equal(s->active, 0);
+    assert_int_equal(
+        log_lines_with(log, "bureau RLT has no call in flight and none waiting: no longer stalled"),
+        1);
+    caught_free();
+
+    /* Requests take its slots again, and the next queues, not answered. */
+    for (int i = 0; i < 3; i++) {
+        char rid[8];
+        snprintf(rid, sizeof rid, "N-%d", i);
+        job *n = partition_job(e, rid, 0, &hung, false);
+        n->ops = &two_ops;
+        slot_take(n);
+        if (i < 2)
+            assert_true(n->slot_held);
+        else
+            assert_ptr_equal(s->qhead, n);
+    }
+    assert_int_equal(pl_counter_value(s->m_refused), 1);
+    assert_int_equal(log_lines_with(log, "no longer stalled"), 1);
+    breaker_engine_free(e, m, log);
 }
 
 /* The authorization a reversal paylink publishes names: a paylink one by request id alone; any
@@ -2207,8 +2586,13 @@ int main(void)
         cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
         cmocka_unit_test(test_stalled_bureau_answers_its_queue),
+        cmocka_unit_test(test_stall_spares_exempt_requests),
+        cmocka_unit_test(test_get_token_is_no_answer_of_the_bureau),
+        cmocka_unit_test(test_stale_answer_does_not_stall_a_healthy_bureau),
+        cmocka_unit_test(test_stall_ends_with_nothing_in_flight),
         cmocka_unit_test(test_statements_beyond_the_table_refused),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
+        cmocka_unit_test(test_card_number_hashed_under_earlier_keys),
         cmocka_unit_test(test_fingerprint_versions),
         cmocka_unit_test(test_timeout_reply_recorded),
         cmocka_unit_test(test_refused_timeout_reply_is_read_again),

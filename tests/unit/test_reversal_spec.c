@@ -570,6 +570,20 @@ static void test_spec_shape(void **state)
     assert_null(s->release); /* spec_data is a plain struct: the engine frees it */
     /* The rest of paylink's own reversal approved for less (rev_followups). */
     assert_non_null(s->followups);
+    /* paylink's own reversals are never answered unsent by a stalled bureau's breaker (engine.c
+     * slot_stall): they wait for its slot. The order system's are answered as any request. */
+    assert_non_null(s->breaker_exempt);
+    pl_job job;
+    memset(&job, 0, sizeof job);
+    snprintf(job.req.auth_ref.request_id, sizeof job.req.auth_ref.request_id, "auth-9");
+    const char *own[] = {"auth-9.rev", "auth-9.tor", "auth-9.dmrev", "auth-9.rev.rest",
+                         "auth-9.tor.again"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        snprintf(job.req.request_id, sizeof job.req.request_id, "%s", own[i]);
+        assert_true(s->breaker_exempt(&job));
+    }
+    snprintf(job.req.request_id, sizeof job.req.request_id, "order-77-rev");
+    assert_false(s->breaker_exempt(&job));
 }
 
 /* The resolver's timeout reversal of an authorization is refused once that authorization's

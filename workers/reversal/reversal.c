@@ -879,6 +879,16 @@ static void rev_touch_key(const pl_job *job, char *out, size_t outsize)
     pl_reversal_touch_key(stored_value(job), d->auth_id, d->auth_request_id, out, outsize);
 }
 
+/* spec->breaker_exempt: paylink's own reversals (pl_reversal_own) wait for a stalled bureau's
+ * slot however long it hangs: nobody reads their reply, and one answered unsent left the whole
+ * hold on the card. The order system's are answered as any request. */
+static bool rev_breaker_exempt(const pl_job *job)
+{
+    const rev_data *d = job->spec_data;
+    return pl_reversal_own(job->req.request_id, job->req.auth_ref.request_id, d ? d->voided_by : "",
+                           d ? d->made_by : "") >= 0;
+}
+
 static int rev_mark_sent(pl_job *job, pl_db_unit *u)
 {
     const rev_data *d = job->spec_data;
@@ -1081,4 +1091,5 @@ const pl_spec pl_reversal_spec = {
     .map = rev_map,
     .store = rev_store,
     .followups = rev_followups,
+    .breaker_exempt = rev_breaker_exempt,
 };
