@@ -6,8 +6,9 @@
 # requests (dead letters). Then `wreq list|show`, `order show`, `stats`, `dlq list` read them
 # back (--json, and the tables once), and `dlq replay` sends a dead letter again: with the dead
 # letter's key onto the request topic, answered invalid with the same errors; a keyless one gets
-# <company>-<order> from the request and is approved; a truncated one and a bad command line are
-# refused.
+# <company>-<order> from the request and is approved; a truncated one, a card request's masked
+# copy, one the worker gave up (without --force), one whose request_id has a row since (a false
+# `invalid` after its real reply, before) and a bad command line are refused.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -243,11 +244,13 @@ two_dead_letters() {
 pl_eventually 30 two_dead_letters || fail "the replayed request has no second dead letter"
 pass "the replayed request has a second dead letter"
 
-# A card request's copy is masked: the replay warns it will be refused again.
-out=$(ctl dlq replay --worker auth --offset "$at_card" --dry-run --json 2>"$errf")
-assert_json .card_masked true "$out"
-assert_not_contains "$out" 4111111111111111 "replay output"
-assert_contains "$(cat "$errf")" "masked" "the warning"
+# A card request's copy is masked: it could never succeed, so it is refused (a dry run too).
+rc=0
+out=$(ctl dlq replay --worker auth --offset "$at_card" --dry-run --json 2>"$errf") || rc=$?
+assert_eq "$rc" 1 "a masked copy is refused"
+assert_eq "$out" "" "nothing listed to replay"
+assert_contains "$(cat "$errf")" "card number in the dead-letter copy is masked" "the refusal"
+assert_not_contains "$(cat "$errf")" 4111111111111111 "replay refusal"
 
 # Dead letters written by someone else: no key (derived from the request and said so), and one
 # cut to fit (refused).
@@ -255,8 +258,9 @@ dlq_topic=$(pl_topic auth request.dlq)
 req=$(jq -nc --arg id "h-$run" --arg ord "$ord" --arg tok "$token" '{v: 1, request_id: $id,
     type: "auth", company: 1, order: $ord, pay_seq: 4, service: "CYB", amount: "33.00",
     currency: "USD", mode: "batch", card: {token: $tok, type: "VI"}}')
-jq -nc --arg r "$req" --arg t "$(pl_topic auth)" '{error: "e2e keyless", errors: [], topic: $t,
-    partition: 0, offset: 0, request: $r}' >"$tmp"
+jq -nc --arg r "$req" --arg t "$(pl_topic auth)" '{error: "e2e keyless",
+    errors: [{field: "service", error: "e2e keyless"}], topic: $t, partition: 0, offset: 0,
+    request: $r}' >"$tmp"
 kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$dlq_topic" -p 0 "$tmp"
 jq -nc --arg t "$(pl_topic auth)" --arg e "e2e cut $run" '{error: $e, errors: [], topic: $t,
     partition: 0, offset: 1, request: "{\"v\":1,\"requ", truncated: true,
@@ -286,6 +290,29 @@ assert_contains "$err" "truncated" "the refusal is said"
 r=$(pl_wait_reply auth "h-$run" 60)
 assert_json .status approved "$r"
 assert_eq "$(pl_messages_keyed "$(pl_topic auth)" | grep -F "\"h-$run\"" | cut -f 1)" "1-$ord" "sent with the derived key"
+
+# h-$run has a row now: its dead letter is refused, naming the row, and nothing is published
+# (before, the copy went again and could draw a false `invalid` after the real reply).
+rc=0
+ctl dlq replay --worker auth --offset "$at_keyless" >/dev/null 2>"$errf" || rc=$?
+assert_eq "$rc" 1 "a request with a row is refused"
+assert_contains "$(cat "$errf")" "already has a row in cc_auth_trans (status approved)" "the refusal names the row"
+sleep 2
+assert_eq "$(pl_replies auth "h-$run" | wc -l)" 1 "nothing more published for h-$run"
+
+# A request the worker gave up (no field errors: job_fail's copy) is refused without --force:
+# an upstream system that sent it again under another request_id would be charged twice.
+req=$(jq -c --arg id "g-$run" '.request_id = $id' <<<"$req")
+jq -nc --arg r "$req" --arg t "$(pl_topic auth)" '{error: "its row never settled", errors: [],
+    topic: $t, partition: 0, offset: 2, request: $r}' >"$tmp"
+kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$dlq_topic" -p 0 "$tmp"
+at_given_up=$(ctl dlq list --worker auth --since 30m --json |
+    jq -r --arg id "g-$run" 'select(.request_id == $id) | "\(.partition):\(.offset)"')
+rc=0
+ctl dlq replay --worker auth --offset "$at_given_up" >/dev/null 2>"$errf" || rc=$?
+assert_eq "$rc" 1 "a request given up is refused"
+assert_contains "$(cat "$errf")" "gave request g-$run up" "the refusal says why"
+assert_contains "$(cat "$errf")" "--force" "the refusal names --force"
 
 # ---- the command line ---------------------------------------------------------------------------
 

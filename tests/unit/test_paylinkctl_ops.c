@@ -4,8 +4,10 @@
  * references, the id), the resolver's lease owner, the outcome handed to the resolver, the
  * state line after a step, durations, timestamps and offsets, the tables and labelled
  * blocks printed for people, dead-letter envelopes read back (built by the engine's own
- * pl_dlq_envelope) and how one is replayed (key, refusals, masked cards). The database and Kafka
- * side runs end to end (tests/e2e/test_paylinkctl_ops.sh).
+ * pl_dlq_envelope) and how one is replayed (key, refusals: masked cards and removed values,
+ * the dead letters that are no refusal of an unrecorded request, --force). The row a replay
+ * looks for is tests/integration/test_dlq_replay_row.c's; the database and Kafka side runs end
+ * to end (tests/e2e/test_paylinkctl_ops.sh).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -592,7 +594,9 @@ static void test_dlq_options(void **state)
     assert_int_equal(o.offsets[0].offset, 17);
     assert_int_equal(o.offsets[1].partition, 0);
     assert_true(o.dry_run);
-    PARSE_OK(&o, "dlq", "replay", "--worker", "deposit", "--all-since", "2h");
+    assert_false(o.force);
+    PARSE_OK(&o, "dlq", "replay", "--worker", "deposit", "--all-since", "2h", "--force");
+    assert_true(o.force);
     assert_int_equal(o.noffsets, 0);
     assert_true(o.since.given);
     assert_int_equal(o.since.seconds, 7200);
@@ -613,6 +617,7 @@ static void test_dlq_options(void **state)
     PARSE_BAD("--all-since: expected a duration", "dlq", "replay", "--worker", "auth",
               "--all-since", "2026-01-01");
     PARSE_BAD("unknown option", "dlq", "list", "--worker", "auth", "--dry-run");
+    PARSE_BAD("unknown option", "dlq", "list", "--worker", "auth", "--force");
     PARSE_BAD("unknown option", "dlq", "replay", "--worker", "auth", "--offset", "1:1", "--limit",
               "3");
     PARSE_BAD("expected wreq list|show", "dlq", "show");
@@ -1052,37 +1057,39 @@ static void test_replay_plan(void **state)
 
     /* The dead letter's own key first (only key_len bytes of it). */
     assert_int_equal(
-        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1zz", 4, &p, e, sizeof e), PL_OK);
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1zz", 4, false, &p, e, sizeof e),
+        PL_OK);
     assert_string_equal(p.key, "1-O1");
     assert_string_equal(p.key_source, "dead_letter");
     assert_false(p.card_masked);
 
     /* No key: <company>-<order> of the request, as paylinkctl send derives it. */
-    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", NULL, 0, &p, e, sizeof e),
-                     PL_OK);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", NULL, 0, false, &p, e, sizeof e), PL_OK);
     assert_string_equal(p.key, "1-O1");
     assert_string_equal(p.key_source, "request");
-    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "", 0, &p, e, sizeof e),
-                     PL_OK);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "", 0, false, &p, e, sizeof e), PL_OK);
     assert_string_equal(p.key_source, "request");
 
     /* Another topic's dead letter is refused. */
-    assert_int_equal(pl_opsctl_replay_plan(&d, "other.auth.request", "1-O1", 4, &p, e, sizeof e),
-                     PL_ERR_INVALID);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "other.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+        PL_ERR_INVALID);
     assert_non_null(strstr(e, "another topic"));
     char longkey[200];
     memset(longkey, 'k', sizeof longkey);
-    assert_int_equal(
-        pl_opsctl_replay_plan(&d, "paylink.auth.request", longkey, sizeof longkey, &p, e, sizeof e),
-        PL_ERR_INVALID);
+    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", longkey, sizeof longkey,
+                                           false, &p, e, sizeof e),
+                     PL_ERR_INVALID);
     pl_opsctl_dlq_free(&d);
     free(env);
 
     /* A request without company and order, and no key: sent without one. */
     env = envelope("{\"request_id\":\"x\"}", 100000);
     assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
-    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", NULL, 0, &p, e, sizeof e),
-                     PL_OK);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", NULL, 0, false, &p, e, sizeof e), PL_OK);
     assert_string_equal(p.key, "");
     assert_string_equal(p.key_source, "none");
     pl_opsctl_dlq_free(&d);
@@ -1093,37 +1100,187 @@ static void test_replay_plan(void **state)
     snprintf(big, sizeof big, "{\"request_id\":\"big-1\",\"pad\":\"%2000d\"}", 7);
     env = envelope(big, 600);
     assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
-    assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, &p, e, sizeof e),
-                     PL_ERR_INVALID);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+        PL_ERR_INVALID);
     assert_non_null(strstr(e, "truncated"));
     pl_opsctl_dlq_free(&d);
     free(env);
 }
 
+/*
+ * The engine redacts before it writes the copy: the card number becomes its mask, 3-D Secure
+ * values and unknown card fields ***REMOVED***. Such a copy is never the request that was sent:
+ * the worker refuses it again, or, when its request_id has a row, takes it for another request
+ * and publishes a false `invalid` under that request_id. Refused, --force or not (before, it
+ * was sent with a warning).
+ */
 static void test_replay_plan_masked_cards(void **state)
 {
     (void)state;
-    /* The engine redacts before it writes the copy: the card number becomes its mask. */
-    static const char *const requests[] = {
-        "{\"request_id\":\"c-1\",\"company\":1,\"order\":\"O1\",\"currency\":\"usd\","
-        "\"card\":{\"number\":\"" PAN "\",\"cvv\":\"123\"}}",
-        "{\"request_id\":\"s-1\",\"company\":1,\"order\":\"O1\",\"type\":\"auth\","
-        "\"svc\":{\"card_number\":\"8574906000000001\"}}",
+    static const struct {
+        const char *request;
+        const char *says;
+        bool masked;
+    } cases[] = {
+        {"{\"request_id\":\"c-1\",\"company\":1,\"order\":\"O1\",\"currency\":\"usd\","
+         "\"card\":{\"number\":\"" PAN "\",\"cvv\":\"123\"}}",
+         "card number in the dead-letter copy is masked", true},
+        {"{\"request_id\":\"s-1\",\"company\":1,\"order\":\"O1\",\"type\":\"auth\","
+         "\"svc\":{\"card_number\":\"8574906000000001\"}}",
+         "card number in the dead-letter copy is masked", true},
+        /* A token (nothing masked) with 3-D Secure results: their values are removed. */
+        {"{\"request_id\":\"a-1\",\"company\":1,\"order\":\"O1\",\"type\":\"auth\","
+         "\"card\":{\"token\":\"T1\"},\"authentication\":{\"cavv\":\"AAAB\",\"eci\":\"05\"}}",
+         "values removed", false},
+        /* A card field the contract does not know may hold a number: removed. */
+        {"{\"request_id\":\"a-2\",\"company\":1,\"order\":\"O1\",\"type\":\"auth\","
+         "\"card\":{\"token\":\"T1\",\"pan\":\"x\"}}",
+         "values removed", false},
     };
-    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
-        char *redacted = pl_request_redact(requests[i], strlen(requests[i]));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *redacted = pl_request_redact(cases[i].request, strlen(cases[i].request));
         assert_null(strstr(redacted, PAN));
-        char *env = envelope(redacted, 100000), e[300];
+        char *env = envelope(redacted, 100000), e[400];
         pl_opsctl_dead_letter d;
         pl_opsctl_replay p;
         assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
-        assert_int_equal(
-            pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, &p, e, sizeof e), PL_OK);
-        assert_true(p.card_masked);
+        for (int force = 0; force < 2; force++) {
+            e[0] = '\0';
+            assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4,
+                                                   force == 1, &p, e, sizeof e),
+                             PL_ERR_INVALID);
+            if (!strstr(e, cases[i].says))
+                fail_msg("case %zu: \"%s\" does not say \"%s\"", i, e, cases[i].says);
+            assert_int_equal(p.card_masked, cases[i].masked);
+        }
         pl_opsctl_dlq_free(&d);
         free(env);
         free(redacted);
     }
+}
+
+/* An envelope as the engine writes it for why and errs (NULL: none, as job_fail and an
+ * unpublished reply write it). */
+static char *envelope_why(const char *why, const pl_errors *errs, const char *request)
+{
+    return pl_dlq_envelope(why, errs, "paylink.auth.request", 0, 7, request, 100000);
+}
+
+/*
+ * The dead letters that are no refusal of an unrecorded request (engine.c): an idempotency
+ * conflict's copy (its request_id has the other request's row: sent again, one more false
+ * `invalid`), an unpublished reply's (recorded and answered), and a request the worker gave up
+ * (answered `error` or `timeout`: sent again, a second charge when the upstream system sent it
+ * under another request_id). Refused; --force sends only the last. Before, every one was sent.
+ */
+static void test_replay_plan_kinds(void **state)
+{
+    (void)state;
+    char e[500];
+    pl_opsctl_dead_letter d;
+    pl_opsctl_replay p;
+
+    /* Refused as invalid (field errors, or none with "invalid request"): replayed. */
+    char *env = envelope(REQUEST, 100000);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_INVALID);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+        PL_OK);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+    env = envelope_why("invalid request", NULL, REQUEST);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_INVALID);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+        PL_OK);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* The engine's conflict(): refused, --force or not. */
+    pl_errors conflict = {0};
+    pl_errors_add(&conflict, "request_id",
+                  "was already used for a different request (idempotency key conflict)");
+    env = envelope_why("request_id reused with different content", &conflict, REQUEST);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_CONFLICT);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, force == 1,
+                                               &p, e, sizeof e),
+                         PL_ERR_INVALID);
+        assert_non_null(strstr(e, "idempotency conflict"));
+        assert_non_null(strstr(e, "inv-1"));
+    }
+    pl_opsctl_dlq_free(&d);
+    free(env);
+    /* Its field error alone is enough (the envelope's error worded otherwise). */
+    env = envelope_why("request_id clash", &conflict, REQUEST);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_CONFLICT);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* publish_failed(): the reply the broker would not take; refused, --force or not. */
+    env = envelope_why("its reply could not be published (Broker: Message size too large): the "
+                       "outcome is in its row",
+                       NULL, REQUEST);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_UNPUBLISHED);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, force == 1,
+                                               &p, e, sizeof e),
+                         PL_ERR_INVALID);
+        assert_non_null(strstr(e, "its reply could not be published"));
+    }
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* job_fail(): the failure as why, no field errors. Refused; --force sends it. */
+    static const char *const given_up[] = {"it was neither recorded nor found",
+                                           "its row never settled", "its row is gone",
+                                           "ERROR: could not serialize access", ""};
+    for (size_t i = 0; i < sizeof given_up / sizeof given_up[0]; i++) {
+        env = envelope_why(given_up[i], NULL, REQUEST);
+        assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+        assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_GIVEN_UP);
+        assert_int_equal(
+            pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+            PL_ERR_INVALID);
+        assert_non_null(strstr(e, "gave request inv-1 up"));
+        assert_non_null(strstr(e, "--force"));
+        assert_int_equal(
+            pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, true, &p, e, sizeof e),
+            PL_OK);
+        assert_string_equal(p.key, "1-O1");
+        pl_opsctl_dlq_free(&d);
+        free(env);
+    }
+
+    /* No request_id the contract accepts, or no JSON object: the worker refuses it again, and
+     * its row cannot be looked for. */
+    static const char *const no_id[] = {"{\"type\":\"auth\",\"company\":1,\"order\":\"O1\"}",
+                                        "{\"request_id\":\"a b\",\"company\":1,\"order\":\"O1\"}",
+                                        "{\"request_id\":7,\"company\":1,\"order\":\"O1\"}"};
+    for (size_t i = 0; i < sizeof no_id / sizeof no_id[0]; i++) {
+        env = envelope(no_id[i], 100000);
+        assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+        assert_int_equal(
+            pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, true, &p, e, sizeof e),
+            PL_ERR_INVALID);
+        assert_non_null(strstr(e, "no request_id"));
+        pl_opsctl_dlq_free(&d);
+        free(env);
+    }
+    env = envelope("this is not json", 100000);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, true, &p, e, sizeof e),
+        PL_ERR_INVALID);
+    assert_non_null(strstr(e, "not a JSON object"));
+    pl_opsctl_dlq_free(&d);
+    free(env);
 }
 
 int main(void)
@@ -1155,6 +1312,7 @@ int main(void)
         cmocka_unit_test(test_dlq_json),
         cmocka_unit_test(test_replay_plan),
         cmocka_unit_test(test_replay_plan_masked_cards),
+        cmocka_unit_test(test_replay_plan_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -457,6 +457,7 @@ enum {
     OPT_OFFSET,
     OPT_ALL_SINCE,
     OPT_DRY_RUN,
+    OPT_FORCE,
     OPT_OUTCOME,
     OPT_BY,
     OPT_NOTE,
@@ -481,6 +482,7 @@ static const pl_ctl_option options[] = {
     [OPT_OFFSET] = {"--offset", CMD(PL_OPSCTL_DLQ_REPLAY), true},
     [OPT_ALL_SINCE] = {"--all-since", CMD(PL_OPSCTL_DLQ_REPLAY), true},
     [OPT_DRY_RUN] = {"--dry-run", CMD(PL_OPSCTL_DLQ_REPLAY), false},
+    [OPT_FORCE] = {"--force", CMD(PL_OPSCTL_DLQ_REPLAY), false},
     [OPT_OUTCOME] = {"--outcome", RESOLVE, true},
     [OPT_BY] = {"--by", RESOLVE, true},
     [OPT_NOTE] = {"--note", RESOLVE, true},
@@ -690,6 +692,9 @@ static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, si
         break;
     case OPT_DRY_RUN:
         o->dry_run = true;
+        break;
+    case OPT_FORCE:
+        o->force = true;
         break;
     case OPT_OUTCOME:
         o->has_outcome = true;
@@ -1265,9 +1270,63 @@ static bool masked_card(json_object *obj, const char *key, const char *number_ke
     return number && strchr(number, '*');
 }
 
+/* The value pl_request_redact puts where it removed one (request.c). */
+#define REDACTED_VALUE "***REMOVED***"
+
+/* True when a string value at any depth below v is REDACTED_VALUE. The depth is bounded by
+ * the parser's. */
+static bool holds_removed(json_object *v)
+{
+    if (json_object_is_type(v, json_type_string))
+        return strcmp(json_object_get_string(v), REDACTED_VALUE) == 0;
+    if (json_object_is_type(v, json_type_object)) {
+        json_object_object_foreach(v, key, val)
+        {
+            (void)key;
+            if (holds_removed(val))
+                return true;
+        }
+        return false;
+    }
+    size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (holds_removed(json_object_array_get_idx(v, i)))
+            return true;
+    return false;
+}
+
+/*
+ * The texts the engine writes in the envelope (common/engine.c: conflict(), publish_failed(),
+ * publish_invalid()). Should they change, a conflict still has its field error (an `invalid`
+ * kind, whose row the look-up finds) and an unpublished reply no field errors (a request given
+ * up, refused without --force, and its row found as well): the row check is what never lets
+ * either through.
+ */
+#define ENGINE_CONFLICT "request_id reused with different content"
+#define ENGINE_CONFLICT_FIELD "idempotency key conflict"
+#define ENGINE_UNPUBLISHED "its reply could not be published"
+#define ENGINE_INVALID "invalid request"
+
+pl_opsctl_dlq_kind pl_opsctl_dlq_kind_of(const pl_opsctl_dead_letter *d)
+{
+    if (strcmp(d->error, ENGINE_CONFLICT) == 0)
+        return PL_OPSCTL_DLQ_CONFLICT;
+    if (strncmp(d->error, ENGINE_UNPUBLISHED, strlen(ENGINE_UNPUBLISHED)) == 0)
+        return PL_OPSCTL_DLQ_UNPUBLISHED;
+    size_t n = d->errors ? json_object_array_length(d->errors) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(d->errors, i);
+        const char *msg = json_object_is_type(e, json_type_object) ? str_member(e, "error") : NULL;
+        if (msg && strstr(msg, ENGINE_CONFLICT_FIELD))
+            return PL_OPSCTL_DLQ_CONFLICT;
+    }
+    return n > 0 || strcmp(d->error, ENGINE_INVALID) == 0 ? PL_OPSCTL_DLQ_INVALID
+                                                          : PL_OPSCTL_DLQ_GIVEN_UP;
+}
+
 int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_topic,
-                          const char *key, size_t key_len, pl_opsctl_replay *p, char *errstr,
-                          size_t errstr_size)
+                          const char *key, size_t key_len, bool force, pl_opsctl_replay *p,
+                          char *errstr, size_t errstr_size)
 {
     memset(p, 0, sizeof *p);
     if (d->truncated)
@@ -1293,6 +1352,53 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
     }
     p->card_masked =
         masked_card(d->req, "card", "number") || masked_card(d->req, "svc", "card_number");
+    /* Without a request_id its row cannot be looked for, and the worker refuses it again. */
+    if (!d->req)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "its request is not a JSON object (the copy of such a text has every "
+                          "digit masked): the worker would refuse it again");
+    if (!pl_request_id_ok(d->request_id ? d->request_id : ""))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "its request has no request_id the contract accepts: the worker would "
+                          "refuse it again");
+    switch (pl_opsctl_dlq_kind_of(d)) {
+    case PL_OPSCTL_DLQ_CONFLICT:
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "it is the copy of an idempotency conflict: request_id %s was already "
+                          "used for another request, whose row stands; sent again it would only "
+                          "publish another `invalid` reply under that request_id",
+                          d->request_id);
+    case PL_OPSCTL_DLQ_UNPUBLISHED:
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "request %s was recorded and answered, only its reply could not be "
+                          "published: the outcome is in its row (paylinkctl order show), which a "
+                          "copy sent again could not change",
+                          d->request_id);
+    case PL_OPSCTL_DLQ_GIVEN_UP:
+        if (force)
+            break;
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "the worker gave request %s up (it was not refused as invalid): it was "
+                          "answered `error` (not sent to the bureau) or `timeout` (outcome "
+                          "unknown), and an upstream system that has sent it again under another "
+                          "request_id would be charged twice, which paylink cannot see; ask the "
+                          "upstream system first, then --force sends it",
+                          d->request_id);
+    case PL_OPSCTL_DLQ_INVALID:
+        break;
+    }
+    if (p->card_masked)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "the card number in the dead-letter copy is masked (and any CVV "
+                          "removed): the worker would refuse it again, or take it for another "
+                          "request under request_id %s; the upstream system must send it anew "
+                          "with the card",
+                          d->request_id);
+    if (holds_removed(d->req))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "the dead-letter copy has values removed (" REDACTED_VALUE
+                          ": 3-D Secure results or card fields): sent again it would not be the "
+                          "request the upstream system sent; it must send it anew");
     return PL_OK;
 }
 
@@ -2375,9 +2481,41 @@ static int on_one(const pl_ctlkafka_msg *m, void *arg)
     return on_dead_letter(m, arg);
 }
 
+int pl_opsctl_replay_check_row(PGconn *db, const char *worker, const char *request_id, char *errstr,
+                               size_t errstr_size)
+{
+    const char *sql = trans_sql(worker);
+    if (!sql)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "no worker %s", worker);
+    /* The row as wreq show reads it: status and table from the same object. */
+    const char *p[] = {request_id};
+    PGresult *r = PQexecParams(db, sql, 1, NULL, p, NULL, NULL, 0);
+    int rc = PL_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+        msg[strcspn(msg, "\n")] = '\0';
+        rc = pl_err_set(PL_ERR_DB, errstr, errstr_size,
+                        "looking for its row failed (%s): nothing is sent unchecked", msg);
+    } else if (PQntuples(r) > 0) {
+        json_object *row = row_json(r, 0, 0);
+        rc = pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                        "request_id %s already has a row in %s (status %s): the request was "
+                        "recorded since (sent again by the upstream system) and is answered "
+                        "from that row; this copy, its card data removed, would be taken for "
+                        "another request under the same request_id, and a false `invalid` "
+                        "reply published after the real one",
+                        request_id, *jtext(row, "table") ? jtext(row, "table") : "its table",
+                        *jtext(row, "status") ? jtext(row, "status") : "unreadable");
+        json_object_put(row);
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* Replays (or, dry, shows) one dead letter; 0, or -1 after saying why it was not. */
-static int replay_one(const pl_opsctl_opts *o, const char *brokers, const char *request_topic,
-                      const held *h)
+static int replay_one(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
+                      const char *request_topic, const held *h)
 {
     char errstr[512], what[64];
     snprintf(what, sizeof what, "dlq replay %d:%lld", (int)h->partition, (long long)h->offset);
@@ -2389,8 +2527,9 @@ static int replay_one(const pl_opsctl_opts *o, const char *brokers, const char *
     int ret = -1;
     pl_opsctl_replay plan;
     char *shown = NULL;
-    if (pl_opsctl_replay_plan(&d, request_topic, h->key, h->key_len, &plan, errstr,
-                              sizeof errstr) != PL_OK) {
+    if (pl_opsctl_replay_plan(&d, request_topic, h->key, h->key_len, o->force, &plan, errstr,
+                              sizeof errstr) != PL_OK ||
+        pl_opsctl_replay_check_row(db, o->worker, d.request_id, errstr, sizeof errstr) != PL_OK) {
         fprintf(stderr, "paylinkctl: %s: refused: %s\n", what, errstr);
         goto out;
     }
@@ -2406,12 +2545,11 @@ static int replay_one(const pl_opsctl_opts *o, const char *brokers, const char *
                 "paylinkctl: %s: the dead letter has no key and the request no company and "
                 "order: sent without a key\n",
                 what);
-    if (plan.card_masked)
+    if (o->force && pl_opsctl_dlq_kind_of(&d) == PL_OPSCTL_DLQ_GIVEN_UP)
         fprintf(stderr,
-                "paylinkctl: %s: warning: the card number in the dead-letter copy is masked "
-                "(and any CVV removed): the worker will refuse it again; the upstream system "
-                "must send this request anew with the card\n",
-                what);
+                "paylinkctl: %s: warning: request %s was given up by the worker, not refused "
+                "as invalid; sent all the same (--force)\n",
+                what, d.request_id);
     int32_t partition = -1;
     int64_t offset = -1;
     if (!o->dry_run && pl_ctlkafka_produce(brokers, request_topic, plan.key[0] ? plan.key : NULL,
@@ -2468,8 +2606,8 @@ out:
     return ret;
 }
 
-static int cmd_dlq_replay(const pl_opsctl_opts *o, const char *brokers, const char *topic,
-                          const char *request_topic)
+static int cmd_dlq_replay(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
+                          const char *topic, const char *request_topic)
 {
     char errstr[512];
     held_list l = {.since_ms = -1};
@@ -2499,7 +2637,7 @@ static int cmd_dlq_replay(const pl_opsctl_opts *o, const char *brokers, const ch
         goto out;
     }
     for (size_t i = 0; i < l.n; i++)
-        if (replay_one(o, brokers, request_topic, &l.v[i]) != 0)
+        if (replay_one(o, db, brokers, request_topic, &l.v[i]) != 0)
             failed++;
     if (!o->json)
         fprintf(stderr, "paylinkctl: %zu dead letter(s) %s, %d refused or failed\n",
@@ -2565,14 +2703,18 @@ void pl_opsctl_usage(FILE *out)
           "      without a consumer group: partition:offset, time, key, request_id, type,\n"
           "      error and field errors.\n"
           "  dlq replay --worker W (--offset P:O [--offset P:O ...] | --all-since DURATION)\n"
-          "             [--dry-run] [--json]\n"
+          "             [--dry-run] [--force] [--json]\n"
           "      Sends each dead letter's request text again to <prefix>.W.request, with the\n"
           "      dead letter's key (else <company>-<order> of the request, said on stderr), and\n"
           "      prints what was sent. P:O are the dead letter's own, as dlq list prints them.\n"
-          "      Refused: a request the envelope marks truncated. The copy is redacted: a card\n"
-          "      number in it is masked and a CVV removed, so a card request is refused again\n"
-          "      (a warning says so) and must come anew from the upstream system; replay is for\n"
-          "      requests whose fault was elsewhere or has been fixed (a bureau added).\n"
+          "      For requests refused as invalid whose fault was elsewhere or has been fixed\n"
+          "      (a bureau added). Refused, with the reason (exit 1): a request whose\n"
+          "      request_id has a row in the worker's table (needs PAYLINK_DB); a truncated\n"
+          "      request; an idempotency conflict's copy; a request whose reply could not be\n"
+          "      published; one the worker gave up (answered error or timeout: --force sends\n"
+          "      it, once the upstream system says it did not send it again under another\n"
+          "      request_id); a copy whose card number is masked or whose 3-D Secure values\n"
+          "      were removed (the upstream system must send those anew).\n"
           "      DURATION: 90s, 30m, 2h, 1d, 1w, 1h30m. TIMESTAMP: YYYY-MM-DD[THH:MM[:SS]]\n"
           "      [Z|+HH:MM] (UTC without a zone). Tables by default; --json: one JSON object\n"
           "      per line. Exit 2: the command line was not accepted.\n",
@@ -2605,8 +2747,19 @@ int pl_opsctl_main(int argc, char **argv, const char *conninfo, const char *brok
             pl_reqbuild_topic(prefix, o.worker, PL_TOPIC_REQUEST, request_topic,
                               sizeof request_topic) != PL_OK)
             return fail("dlq", "topic prefix too long");
-        return o.cmd == PL_OPSCTL_DLQ_LIST ? cmd_dlq_list(&o, brokers, topic)
-                                           : cmd_dlq_replay(&o, brokers, topic, request_topic);
+        if (o.cmd == PL_OPSCTL_DLQ_LIST)
+            return cmd_dlq_list(&o, brokers, topic);
+        /* A replay looks for each request's row first: nothing is sent unchecked. */
+        PGconn *db = pl_ctldb_connect(conninfo, stderr);
+        if (!db)
+            return PL_OPSCTL_EXIT_ERROR;
+        int status = PL_OPSCTL_EXIT_ERROR;
+        if (pl_ctldb_exec(db, "SET default_transaction_read_only = on"))
+            status = cmd_dlq_replay(&o, db, brokers, topic, request_topic);
+        else
+            fprintf(stderr, "paylinkctl: %s", PQerrorMessage(db));
+        PQfinish(db);
+        return status;
     }
     bool writes = o.cmd == PL_OPSCTL_WREQ_RESOLVE || o.cmd == PL_OPSCTL_WREQ_RETRY;
     int status = writes ? PL_OPSCTL_EXIT_UNAVAILABLE : PL_OPSCTL_EXIT_ERROR;

@@ -15,7 +15,7 @@
  *   paylinkctl stats [--since DURATION|TIMESTAMP] [--bureau B] [--json]
  *   paylinkctl dlq list --worker W [--since DURATION] [--limit N] [--json]
  *   paylinkctl dlq replay --worker W (--offset P:O [--offset P:O ...] | --all-since DURATION)
- *                         [--dry-run] [--json]
+ *                         [--dry-run] [--force] [--json]
  *
  * Output: a table (or, for wreq show, labelled blocks) for people by default; with --json one
  * JSON object per line, the fields named below. Times are RFC 3339 UTC ("2024-05-01T10:00:00Z"),
@@ -94,14 +94,22 @@
  *   dlq list prints them) or of every one since --all-since, to <prefix>.<worker>.request, with
  *   the dead letter's own Kafka key (paylink writes it as the request's <company>-<order>); a
  *   dead letter without a key gets <company>-<order> from the request JSON, as paylinkctl send
- *   does, and a note on stderr says so. Refused (the others are still sent, exit 1): a message
- *   that is no envelope, a request the envelope marks truncated, an envelope from another topic.
- *   The copy is redacted: a card number in it is masked and a CVV removed, so a card request is
- *   refused again (a warning says so: the upstream system must send it anew); replay suits
- *   requests whose fault was elsewhere and survives in the copy, or is fixed meanwhile (a
- *   service bureau added). One line per dead letter: {"dlq_partition", "dlq_offset", "topic",
- *   "partition", "offset" (null in a dry run), "key", "key_source" ("dead_letter", "request",
- *   "none"), "request_id", "type", "card_masked", "dry_run", "request"}.
+ *   does, and a note on stderr says so. Replay suits requests validation refused before they
+ *   were recorded, whose fault was elsewhere and survives in the copy or is fixed meanwhile (a
+ *   service bureau added); the dead-letter topic holds more than those (pl_opsctl_dlq_kind_of).
+ *   Refused, each with its reason on stderr (the others are still sent, exit 1; a dry run
+ *   refuses the same): a message that is no envelope; pl_opsctl_replay_plan's refusals (a
+ *   truncated request, another topic's envelope, a request without a valid request_id, an
+ *   idempotency conflict's copy, a request whose reply could not be published, a request the
+ *   worker gave up unless --force, a copy whose card number is masked or whose values were
+ *   removed); and a request whose request_id has a row in the worker's table
+ *   (pl_opsctl_replay_check_row; --force never overrides it): the worker answers such a
+ *   request from its row, or, the copy being redacted, takes it for another request under the
+ *   same request_id and publishes a false `invalid` reply after the real one. The database is
+ *   needed (PAYLINK_DB), also for a dry run. One line per dead letter sent: {"dlq_partition",
+ *   "dlq_offset", "topic", "partition", "offset" (null in a dry run), "key", "key_source"
+ *   ("dead_letter", "request", "none"), "request_id", "type", "card_masked" (false: a masked
+ *   copy is refused), "dry_run", "request"}.
  *
  * DURATION: whole numbers with units w, d, h, m, s, largest first, each unit once ("90s", "30m",
  * "2h", "1d", "1h30m"), at most PL_OPSCTL_MAX_DURATION_S. TIMESTAMP: YYYY-MM-DD, optionally
@@ -194,6 +202,7 @@ typedef struct pl_opsctl_opts {
     pl_opsctl_offset offsets[PL_OPSCTL_MAX_OFFSETS]; /* dlq replay */
     size_t noffsets;
     bool dry_run;                /* dlq replay */
+    bool force;                  /* dlq replay: send requests the worker gave up as well */
     int64_t rr_id;               /* wreq resolve, retry: the required response id (> 0) */
     bool has_outcome;            /* wreq resolve: --outcome given */
     pl_status outcome;           /* approved, declined, error, review or rejected */
@@ -349,6 +358,30 @@ char *pl_opsctl_dlq_errors_text(const pl_opsctl_dead_letter *d);
  */
 json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_letter *d);
 
+/*
+ * Why the engine (common/engine.c) put a request on the dead-letter topic, read from its
+ * envelope: the refusals carry field errors ("errors"), the other paths none.
+ */
+typedef enum pl_opsctl_dlq_kind {
+    /* Validation refused it before it was recorded (an `invalid` reply): the one kind a
+     * replay is for. Field errors, or the error "invalid request". */
+    PL_OPSCTL_DLQ_INVALID = 1,
+    /* Its request_id had been used for another request (the error "request_id reused with
+     * different content", or a field error naming an idempotency key conflict): that
+     * request's row stands, and this one was never recorded. */
+    PL_OPSCTL_DLQ_CONFLICT,
+    /* Recorded and answered, but its reply could not be published (the error "its reply
+     * could not be published ..."): the outcome is in its row. */
+    PL_OPSCTL_DLQ_UNPUBLISHED,
+    /* Anything else: the worker gave the request up (a database failure, a row that never
+     * settled) and answered `error` (not sent to the bureau) or `timeout` (the outcome left
+     * unknown). The envelope's error is the failure, which does not say which. */
+    PL_OPSCTL_DLQ_GIVEN_UP,
+} pl_opsctl_dlq_kind;
+
+/* The kind of dead letter d (see above). */
+pl_opsctl_dlq_kind pl_opsctl_dlq_kind_of(const pl_opsctl_dead_letter *d);
+
 /* How one dead letter is replayed. */
 typedef struct pl_opsctl_replay {
     char key[128];          /* the message key; "" when none */
@@ -357,14 +390,34 @@ typedef struct pl_opsctl_replay {
 } pl_opsctl_replay;
 
 /*
- * Decides how envelope d, read from a dead letter whose Kafka key was key[0, key_len) (key may
- * be NULL), is replayed onto request_topic. Returns 0 with *p filled, or PL_ERR_INVALID with
- * the reason in errstr: the request was truncated, the envelope came from another topic, the
- * key is longer than the buffer.
+ * Decides whether and how envelope d, read from a dead letter whose Kafka key was
+ * key[0, key_len) (key may be NULL), is replayed onto request_topic, from the envelope alone
+ * (the row is pl_opsctl_replay_check_row's). Returns 0 with *p filled, or PL_ERR_INVALID with
+ * the reason in errstr (*p is filled as far as it was read): the request was truncated; the
+ * envelope came from another topic; the key is longer than the buffer; the request is not a
+ * JSON object with a request_id the contract accepts (the worker would refuse it again, and
+ * its row cannot be looked for); the dead letter is an idempotency conflict's or an
+ * unpublished reply's (pl_opsctl_dlq_kind_of: its request_id has a row, and sent again the
+ * copy can only repeat that row's reply or draw a false `invalid`); one the worker gave up,
+ * unless force (it was answered `error` or `timeout`, and an upstream system that sent it
+ * again under another request_id would be charged twice); a copy whose card.number or
+ * svc.card_number is masked, or with a value ***REMOVED*** anywhere (3-D Secure results,
+ * unknown card fields): it can never be the request that was sent, so force does not
+ * override it.
  */
 int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_topic,
-                          const char *key, size_t key_len, pl_opsctl_replay *p, char *errstr,
-                          size_t errstr_size) PL_MUSTCHECK;
+                          const char *key, size_t key_len, bool force, pl_opsctl_replay *p,
+                          char *errstr, size_t errstr_size) PL_MUSTCHECK;
+
+/*
+ * Looks request_id up in the table of worker ("auth": cc_auth_trans, "deposit":
+ * cc_deposit_trans, "reversal": auth_reversal, "svc": svc_trans) on db. Returns 0 when it has
+ * no row there; PL_ERR_INVALID when it has one, with errstr saying so (the table and the row's
+ * status): a replay of it must be refused; PL_ERR_DB (the look-up failed) or PL_ERR_INVALID
+ * (an unknown worker) with errstr set, which refuse it as well.
+ */
+int pl_opsctl_replay_check_row(PGconn *db, const char *worker, const char *request_id, char *errstr,
+                               size_t errstr_size) PL_MUSTCHECK;
 
 /* ---- paylinkctl's resolver ------------------------------------------------------------------
  */

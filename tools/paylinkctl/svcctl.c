@@ -36,6 +36,12 @@ static const char *const SQL_CLOSE =
  * service bureau: a credit card reversal may name the same request id in cc_auth_trans):
  * refused, or approved for less than was left (a settlement corrected by hand at the bureau,
  * an operator's resolve with --amount), whose request id is spent all the same.
+ *
+ * Each void goes to the authorization's own bureau, which may no longer be the pay type's (a
+ * pay type moved): the seed's conditions on the pay type's bureau (SQL_PAY_TYPE) hold for that
+ * bureau too, so the last column says whether it can take one now: protocol RLT, or EXT with
+ * External Service Settings whose flag is on. Rows where it cannot are counted, not listed: a
+ * void asked there would send no message and only raise the attempt of every later run.
  */
 static const char *const SQL_UNUSED =
     "SELECT a.request_id, a.company, a.order_number, a.pay_seq, a.service_bureau, a.pay_type, "
@@ -46,11 +52,13 @@ static const char *const SQL_UNUSED =
     "to_char(a.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "1 + (SELECT count(*) FROM auth_reversal r WHERE r.auth_request_id = a.request_id "
     "AND r.service_bureau = a.service_bureau "
-    "AND r.status IN ('approved', 'declined', 'rejected', 'error')) "
+    "AND r.status IN ('approved', 'declined', 'rejected', 'error')), "
+    "s.protocol = 'RLT' OR coalesce(e.enabled, false) "
     "FROM order_closed c "
     "JOIN svc_trans a ON a.company = c.company AND a.order_number = c.order_number "
     "JOIN auth_service s ON s.service_bureau = a.service_bureau "
     "AND s.protocol IN ('RLT', 'EXT') "
+    "LEFT JOIN external_service e ON e.service_bureau = a.service_bureau "
     "WHERE c.company = $1::int AND c.closed_at <= now() - make_interval(days => $3::int) "
     "AND a.pay_type = $2::varchar AND a.request_type = 'auth' AND a.status = 'approved' "
     "AND a.svc_transaction_id <> '' AND a.amount_pending = 0 "
@@ -424,6 +432,7 @@ static int check_pay_type(PGconn *db, const pl_svcctl_opts *o, const char *compa
 
 static int cmd_reverse_unused(PGconn *db, const pl_svcctl_opts *o, const char *prefix)
 {
+    int unsendable = 0;
     char company[16], days[16];
     snprintf(company, sizeof company, "%d", o->company);
     snprintf(days, sizeof days, "%d", o->older_than_days);
@@ -442,10 +451,15 @@ static int cmd_reverse_unused(PGconn *db, const pl_svcctl_opts *o, const char *p
                 PQerrorMessage(db));
         goto out;
     }
-    n = PQntuples(r);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (PQgetvalue(r, i, 14)[0] != 't') {
+            unsendable++;
+            continue;
+        }
         if (list_one(db, r, i, o, prefix) != 0)
             goto out;
+        n++;
+    }
     if (!o->dry_run && !pl_ctldb_exec(db, "COMMIT")) {
         fprintf(stderr,
                 "paylinkctl: the voids were listed but not recorded (the same request ids "
@@ -459,6 +473,13 @@ static int cmd_reverse_unused(PGconn *db, const pl_svcctl_opts *o, const char *p
             "paylinkctl: %d stored value authorization(s) of company %d on closed or cancelled "
             "orders hold money; the order system sends each reversal with its card%s\n",
             n, o->company, o->dry_run ? " (dry run: nothing recorded)" : "");
+    if (unsendable > 0)
+        fprintf(stderr,
+                "paylinkctl: %d more of pay type %s hold money on an External Payment Service "
+                "bureau that cannot be sent a void now (its External Service flag off, or no "
+                "External Service Settings): not listed; they are once the bureau is switched on "
+                "(paylinkctl bureau set)\n",
+                unsendable, o->pay_type);
 out:
     PQclear(r);
     if (status != 0 && !o->dry_run)
@@ -478,7 +499,8 @@ static void usage(FILE *f)
           "  (pay_type) assigned to an RLT bureau or to the External Payment Service (EXT, its\n"
           "  External Service flag on), and not C's M25 netting pay type; otherwise refused.\n"
           "  It lists the approved stored value authorizations of pay type P on orders\n"
-          "  marked at least N days ago (default 0) that still hold money, one JSON line each\n"
+          "  marked at least N days ago (default 0) that still hold money, on a bureau that\n"
+          "  can be sent their void now (RLT, or EXT with its flag on), one JSON line each\n"
           "  with the reversal request the order system sends once it has added the card\n"
           "  (svc.card_number: paylink does not keep card numbers). The reversal request ids\n"
           "  are the same on every run until the void is done. --dry-run: nothing recorded in\n"
@@ -507,8 +529,13 @@ int pl_svcctl_main(int argc, char **argv, const char *conninfo, const char *pref
     PGconn *db = pl_ctldb_connect(conninfo, stderr);
     if (!db)
         return 1;
-    int status = o.cmd == PL_SVCCTL_CLOSE_ORDER ? cmd_close_order(db, &o)
-                                                : cmd_reverse_unused(db, &o, prefix);
+    int status = pl_svcctl_run(db, &o, prefix);
     PQfinish(db);
     return status;
+}
+
+int pl_svcctl_run(PGconn *db, const pl_svcctl_opts *o, const char *prefix)
+{
+    return o->cmd == PL_SVCCTL_CLOSE_ORDER ? cmd_close_order(db, o)
+                                           : cmd_reverse_unused(db, o, prefix);
 }

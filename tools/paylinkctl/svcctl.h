@@ -21,8 +21,11 @@
  * Netting (company_setting.m25_netting_pay_type); otherwise it is refused (exit 1) with the
  * condition that failed. Then every approved stored value authorization (svc_trans,
  * request_type auth, on a service bureau of protocol RLT or EXT: paylink-svc keeps both alike;
- * each void goes to the authorization's own bureau, also one taken before P moved to another)
- * of company C and pay type P on an order marked at least N days
+ * each void goes to the authorization's own bureau, also one taken before P moved to another,
+ * so the same conditions hold for that bureau: RLT, or EXT with External Service Settings whose
+ * flag is on; those on any other are counted on stderr, not listed: a void asked there would
+ * send no message and only raise the attempt) of company C and pay type P on an order marked
+ * at least N days
  * ago (default 0) that still holds money (approved - deposited - voided > 0) and has no deposit
  * or void in flight (nothing claimed: such a void would be refused) is printed as one JSON line
  * (pl_svcctl_unused_json). paylink cannot send those voids: the Void names the card
@@ -44,6 +47,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <libpq-fe.h>
 
 #include "err.h"
 
@@ -149,5 +154,13 @@ char *pl_svcctl_unused_json(const pl_svcctl_unused *u, const char *prefix);
  * process exit status (0 done, 1 error).
  */
 int pl_svcctl_main(int argc, char **argv, const char *conninfo, const char *prefix);
+
+/*
+ * Runs the parsed command o on db (pl_svcctl_main after connecting), printing as it does.
+ * reverse-unused without --dry-run runs in a transaction of its own (BEGIN ... COMMIT), so db
+ * must be outside one; a dry run writes nothing and may run inside the caller's. Returns the
+ * process exit status (0 done, 1 error).
+ */
+int pl_svcctl_run(PGconn *db, const pl_svcctl_opts *o, const char *prefix);
 
 #endif
