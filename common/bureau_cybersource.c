@@ -134,9 +134,11 @@ bool pl_cybersource_answer_held(const char *status, const char *vendor_response,
         return false;
     const char *auth = auth_reason_code ? auth_reason_code : "";
     /* A Decision Manager reject: without a ccAuthReply it refused the order before the
-     * authorization ran; with one that says another reason the issuer declined. */
+     * authorization ran; with one that says another reason the issuer declined. A soft decline
+     * there (200, 230, 520: the issuer approved, CyberSource declined) holds the amount as the
+     * soft decline below does. */
     if (strcmp(vendor_response, "481") == 0 && strcmp(status, "rejected") == 0)
-        return pl_cybersource_issuer_authorized(auth);
+        return pl_cybersource_issuer_authorized(auth) || pl_cybersource_soft_decline(auth);
     /* A soft decline: its own code says the issuer approved, which ccAuthReply may repeat
      * (the simulator does) or give as 100; only another reason says the issuer declined. */
     if (pl_cybersource_soft_decline(vendor_response) && !pl_cybersource_issuer_authorized(auth))
@@ -1256,10 +1258,11 @@ static bool says_partial(const reader *r)
  * what it authorized, and the hold stays on the card. Unreadable instead, its outcome is
  * unknown: the resolver asks the bureau, and a record that says the same (ics_auth 110
  * without an amount below what was sent) is escalated at once to an operator, who resolves it
- * with the part (resolver.c partial_unreadable). One exception keeps the refusal it is: an
- * auth+capture not captured, refused (or held for review), whose ccAuthReply says 110 without
- * an amount. Nothing was taken or booked, and paylink-deposit reverses no part it does not
- * know (deposit.c refused_held_amount).
+ * with the part (resolver.c partial_unreadable). So is an auth+capture not captured, refused
+ * (or held for review), whose ccAuthReply says 110 without an amount: nothing was taken, but
+ * the issuer holds a part nobody knows, which paylink-deposit cannot reverse (deposit.c
+ * refused_held_amount); read as the refusal it is written as, it was `declined` with nobody
+ * told, and the order system, authorizing again, left that part held until it expired.
  */
 static bool partial_without_part(const pl_bureau_call *call, const reader *r, char *why,
                                  size_t whysz)
@@ -1278,9 +1281,7 @@ static bool partial_without_part(const pl_bureau_call *call, const reader *r, ch
         if (capture_done(r)) {
             has = res->has_amount;
             part = res->amount;
-        } else if (!has && strcmp(res->decision, "ACCEPT") != 0 &&
-                   strcmp(auth->reason_code, "110") == 0)
-            return false;
+        }
         break;
     default:
         return false;

@@ -204,16 +204,16 @@ bool pl_cybersource_refused_but_authorized(const char *status, const char *vendo
  * pl_cybersource_refused_but_authorized of an answer in time, which tells itself whether the
  * issuer authorized: auth_reason_code is the reasonCode of the answer's ccAuthReply, NULL or ""
  * when the answer has none (not "unknown", as for the functions above). A Decision Manager
- * reject (481) holds something only when that ccAuthReply says 100 or 110: without one,
- * Decision Manager refused the order before the authorization ran, and with another reason the
- * issuer declined it. A soft decline (200, 230, 520) holds unless its ccAuthReply says another
- * reason than 100, 110 or a soft decline's (its own code, which CyberSource's ccAuthReply may
- * repeat, says the issuer approved; 203 there says the issuer declined). Either way a reversal
- * would only be refused by CyberSource, its declined reply unasked for by the order system.
- * paylink-auth's follow-up of its answer uses it. The resolver's outcomes keep
- * pl_cybersource_refused_but_authorized: an operator's `wreq resolve --outcome rejected` has no
- * ccAuthReply and says the issuer approved, and a queried record read as a 481 always has an
- * ics_auth that succeeded. NULL status or vendor_response: false.
+ * reject (481) holds something only when that ccAuthReply says 100 or 110, or a soft decline's
+ * reason (200, 230, 520: the issuer approved): without one, Decision Manager refused the order
+ * before the authorization ran, and with another reason the issuer declined it. A soft decline
+ * (200, 230, 520) holds unless its ccAuthReply says another reason than 100, 110 or a soft
+ * decline's (its own code, which CyberSource's ccAuthReply may repeat, says the issuer approved;
+ * 203 there says the issuer declined). Either way a reversal would only be refused by CyberSource,
+ * its declined reply unasked for by the order system. paylink-auth's follow-up of its answer uses
+ * it. The resolver's outcomes keep pl_cybersource_refused_but_authorized: an operator's `wreq
+ * resolve --outcome rejected` has no ccAuthReply and says the issuer approved, and a queried record
+ * read as a 481 always has an ics_auth that succeeded. NULL status or vendor_response: false.
  */
 bool pl_cybersource_answer_held(const char *status, const char *vendor_response,
                                 const char *auth_reason_code);

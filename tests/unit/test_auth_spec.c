@@ -731,13 +731,14 @@ static void test_partial_without_part_unreadable(void **state)
 
 /*
  * A Decision Manager reject (481) or a soft decline (200, 230, 520) is reversed only when its
- * answer does not say the issuer never authorized it: a 481 whose ccAuthReply says 100 (or 110)
- * is, one whose ccAuthReply says 203 (the issuer declined) or that has no ccAuthReply (Decision
- * Manager refused it before the authorization ran) holds nothing: no `.rev`. A soft decline is
- * reversed when its ccAuthReply says 100 or repeats the soft decline's code, or when it has none
- * (its code says the issuer approved), not when ccAuthReply says 203. Before, every 481 and soft
- * decline was reversed: a reversal CyberSource refuses, a declined reply nobody asked for. A
- * reply replayed without its answer keeps the rule: a 481 is reversed.
+ * answer does not say the issuer never authorized it: a 481 whose ccAuthReply says 100 (or 110,
+ * or a soft decline's reason: the issuer approved) is, one whose ccAuthReply says 203 (the issuer
+ * declined) or that has no ccAuthReply (Decision Manager refused it before the authorization ran)
+ * holds nothing: no `.rev`. A soft decline is reversed when its ccAuthReply says 100 or repeats the
+ * soft decline's code, or when it has none (its code says the issuer approved), not when
+ * ccAuthReply says 203. Before, every 481 and soft decline was reversed: a reversal CyberSource
+ * refuses, a declined reply nobody asked for. A reply replayed without its answer keeps the rule: a
+ * 481 is reversed.
  */
 static void test_reject_reversed_only_when_authorized(void **state)
 {
@@ -763,6 +764,8 @@ static void test_reject_reversed_only_when_authorized(void **state)
             {AUTH_REPLY_100, "<c:ccAuthReply>\n<c:reasonCode>203", NULL, false},
             {"<c:ccAuthReply>", NULL, "</c:ccAuthReply>\n", !dm},
             {AUTH_REPLY_100, repeated, NULL, !dm},
+            /* A soft decline's reason in ccAuthReply: the issuer approved, a 481 too. */
+            {AUTH_REPLY_100, "<c:ccAuthReply>\n<c:reasonCode>230", NULL, true},
         };
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             const char *subs[] = {REJECT_TOP,  tops[i],      cases[k].from,
