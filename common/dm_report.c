@@ -220,8 +220,10 @@ typedef struct conv_field {
 
 /* The CMOS Update order (§1.11; the report's own order is not confirmed, so any order goes). */
 static const conv_field CONV_FIELDS[] = {
-    /* Recorded and published, but it decides nothing; dm_decision holds 10 characters. */
+    /* Recorded and published, but it decides nothing. Read twice: exactly (a value that does
+     * not fit is "", then replaced: original_decision_check) and as text for the log. */
     CONV_FIELD("OriginalDecision", original_decision, KIND_CODE),
+    CONV_FIELD("OriginalDecision", original_given, KIND_FREE),
     CONV_FIELD("NewDecision", new_decision, KIND_EXACT),
     CONV_FIELD("Reviewer", reviewer, KIND_FREE),
     CONV_FIELD("ReviewerComments", reviewer_comments, KIND_FREE),
@@ -229,6 +231,25 @@ static const conv_field CONV_FIELDS[] = {
     CONV_FIELD("Profile", profile, KIND_FREE),
 };
 #define NFIELDS (sizeof CONV_FIELDS / sizeof CONV_FIELDS[0])
+
+/*
+ * Makes c's OriginalDecision one of the decision event's four (dm-decision.schema.json): one
+ * absent, empty, cut or unknown is REVIEW, what a conversion starts from (dm_report.h), with
+ * original_replaced set for the caller's log. Published as given, "" or "review1" failed the
+ * schema: a consumer that validates it drops the event, and with it a REJECT.
+ */
+static void original_decision_check(pl_dm_conversion *c)
+{
+    static const char *const known[] = {"ACCEPT", "REVIEW", "REJECT", "ERROR"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(c->original_decision, known[i]) == 0) {
+            c->original_given[0] = '\0';
+            return;
+        }
+    }
+    snprintf(c->original_decision, sizeof c->original_decision, "REVIEW");
+    c->original_replaced = true;
+}
 
 /* The Note elements of every Notes child of conv: counted when notes is NULL, else read. */
 static int walk_notes(xmlNodePtr conv, pl_dm_note *notes, size_t *count, const char *where,
@@ -318,6 +339,7 @@ static int read_conversion(xmlNodePtr el, size_t index, pl_dm_conversion *c, cha
                 return rc;
         }
     }
+    original_decision_check(c);
 
     size_t nnotes = 0;
     if ((rc = walk_notes(el, NULL, &nnotes, where, errstr, errstr_size)) != 0 || nnotes == 0)

@@ -54,14 +54,22 @@ typedef struct pl_dm_note {
 typedef struct pl_dm_conversion {
     char merchant_reference[65]; /* MerchantReferenceNumber */
     char conversion_date[33];    /* ConversionDate, "2014-06-24 17:03:03" GMT (see below) */
-    char request_id[65];        /* RequestID: the authorization's CyberSource requestID; never "" */
-    char original_decision[11]; /* REVIEW; "" when absent or longer than dm_decision holds */
-    char new_decision[16];      /* ACCEPT / REJECT / "" when absent */
-    char reviewer[65];          /* cut to fit */
+    char request_id[65]; /* RequestID: the authorization's CyberSource requestID; never "" */
+    /* ACCEPT, REVIEW, REJECT or ERROR (the decision event's enum): as given when it is one of
+     * them, else REVIEW (original_replaced). */
+    char original_decision[11];
+    char new_decision[16];        /* ACCEPT / REJECT / "" when absent */
+    char reviewer[65];            /* cut to fit */
     char reviewer_comments[1025]; /* card numbers masked to their last four; "" when absent */
     pl_dm_note *notes;            /* nnotes notes in document order; NULL when there are none */
     size_t nnotes;
     char queue[65], profile[65]; /* cut to fit */
+    /* True when original_decision is REVIEW in place of what the report gave: no
+     * OriginalDecision, an empty one, or one that is not ACCEPT, REVIEW, REJECT or ERROR. */
+    bool original_replaced;
+    /* What the report gave then, for the caller's log: cut to fit, card numbers masked to their
+     * last four; "" when absent or empty, and when original_replaced is false. */
+    char original_given[41];
 } pl_dm_conversion;
 
 /*
@@ -113,8 +121,14 @@ typedef struct pl_dm_report {
  * Note's AddedBy and Comment, the Report's MerchantID, Name and Version) longer than its field
  * is cut to fit, never inside a UTF-8 character and never leaving the head of a card number,
  * with card numbers masked to their last four; a date (a Note's Date, ReportStartDate,
- * ReportEndDate) or an OriginalDecision that does not fit is "" (a cut one would be a value
- * nobody sent); of one that appears twice, the first is kept.
+ * ReportEndDate) that does not fit is "" (a cut one would be a value nobody sent); of one that
+ * appears twice, the first is kept. An OriginalDecision that is absent, empty, or not exactly
+ * ACCEPT, REVIEW, REJECT or ERROR (longer than that, lower case, anything else) is REVIEW, with
+ * original_replaced set and the value given in original_given: the decision event publishes it
+ * and its schema allows those four only (a consumer that validates it would drop the event, a
+ * REJECT with it), and a conversion is a reviewer's new decision on an order Decision Manager
+ * held for review (seed cybersource-point-to-point.txt: "Orders that receive a REVIEW decision
+ * are assigned to a case management work queue ... decide whether to accept or reject it").
  * Dates are kept as given, except that an ISO 8601 time's fraction of a second is dropped
  * ("2018-12-01T10:00:00.000Z" → "2018-12-01T10:00:00Z"), and that a ConversionDate (part of
  * dm_decision's unique key, as text) is written in the old report's form whichever report gave

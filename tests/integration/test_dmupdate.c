@@ -14,8 +14,10 @@
  * recheck that fails neither holds the later ones back nor stays for good
  * (pl_dmupdate_rechecks); one the service says is too large is split in its place, and windows
  * refused for a reason of their own do not end the pass (pl_dmupdate_refusal). A whole run
- * (pl_dmupdate_run): its window starts PAYLINK_DM_OVERLAP_S before the last one's end, and a
- * report with a conversion that cannot be read is applied all the same, that one skipped.
+ * (pl_dmupdate_run): its window starts PAYLINK_DM_OVERLAP_S before the last one's end, a
+ * report with a conversion that cannot be read is applied all the same, that one skipped, and a
+ * conversion older than a decision recorded already for its authorization is recorded but not
+ * acted on, paylink-deposit's look-ups reading the newer one.
  * Everything runs in one transaction that is rolled back (the published events stay on
  * paylink.dm.decision, for an order of a company of the test's own).
  */
@@ -35,6 +37,7 @@
 #include "../unit/https_test_server.h"
 #include "config.h"
 #include "db.h"
+#include "deposit.h"
 #include "dmupdate.h"
 #include "it_unit.h"
 #include "kafka.h"
@@ -1215,6 +1218,186 @@ static void test_run_unreadable_conversion(void **state)
     pl_config_free(&cfg);
 }
 
+/* The SQL of paylink-deposit's statement name (pl_deposit_spec), to run on g_db, in the test's
+ * transaction. */
+static const char *deposit_sql(const char *name)
+{
+    for (size_t i = 0; i < pl_deposit_spec.nstmts; i++)
+        if (strcmp(pl_deposit_spec.stmts[i].name, name) == 0)
+            return pl_deposit_spec.stmts[i].sql;
+    fail_msg("no deposit statement %s", name);
+    return NULL;
+}
+
+/* A report of conversions of the authorization auth_id (transaction tx): each of convs is
+ * "<ConversionDate>|<NewDecision>", in document order; "<ConversionDate>|<NewDecision>|" one
+ * without an OriginalDecision (else REVIEW). */
+static const char *report_of(const char *auth_id, const char *tx, const char *const *convs,
+                             size_t n)
+{
+    static char body[4096];
+    size_t len = (size_t)snprintf(body, sizeof body,
+                                  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Report "
+                                  "MerchantID=\"mr\" Name=\"Conversion Detail Report\" "
+                                  "Version=\"1.1\">");
+    for (size_t i = 0; i < n; i++) {
+        const char *bar = strchr(convs[i], '|');
+        assert_non_null(bar);
+        const char *end = strchr(bar + 1, '|');
+        int dlen = end ? (int)(end - bar - 1) : (int)strlen(bar + 1);
+        len += (size_t)snprintf(
+            body + len, sizeof body - len,
+            "<Conversion MerchantReferenceNumber=\"%s\" ConversionDate=\"%.*s\" "
+            "RequestID=\"%s\">%s<NewDecision>%.*s</NewDecision><Reviewer>rev"
+            "</Reviewer></Conversion>",
+            auth_id, (int)(bar - convs[i]), convs[i], tx,
+            end ? "" : "<OriginalDecision>REVIEW</OriginalDecision>", dlen, bar + 1);
+        assert_true(len < sizeof body);
+    }
+    len += (size_t)snprintf(body + len, sizeof body - len, "</Report>");
+    assert_true(len < sizeof body);
+    return body;
+}
+
+/*
+ * A conversion older than a decision recorded already for its authorization is recorded but not
+ * acted on. C1 (REJECT, 09:59:40) shows in the report later than C2 (ACCEPT, 09:59:55): the
+ * window that ends at 10:00 reads C2 only and publishes its release_hold; the next one, starting
+ * 5 minutes earlier (PAYLINK_DM_OVERLAP_S), reads C1 too. Before, C1 was recorded with a higher
+ * id and acted on: cancel_order and the reversal request (<auth>.dmrev) went out after the
+ * release, and paylink-deposit, reading the decision of the highest id, took the order as
+ * rejected (dep_refs answered `rejected`, a capture's claim refused). Now C1 is recorded for the
+ * audit (superseded_by names C2), published_at set so that no run publishes it (a CHECK keeps
+ * it so), no reversal request, and the run counts it skipped; deposits read C2, the latest by
+ * ConversionDate. Events go to a topic prefix of the test's own: before the fix, C1's reversal
+ * request would otherwise reach the environment's paylink-reversal.
+ */
+static void test_run_older_conversion_not_acted(void **state)
+{
+    (void)state;
+    const char *prefix = getenv("PAYLINK_TOPIC_PREFIX");
+    char saved[64] = "";
+    if (prefix)
+        snprintf(saved, sizeof saved, "%s", prefix);
+    setenv("PAYLINK_TOPIC_PREFIX", "it_dmupdate", 1);
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    if (saved[0])
+        setenv("PAYLINK_TOPIC_PREFIX", saved, 1);
+    else
+        unsetenv("PAYLINK_TOPIC_PREFIX");
+    assert_string_equal(cfg.topic_prefix, "it_dmupdate");
+
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    char co[16], auth_id[64], tx[64];
+    snprintf(co, sizeof co, "%d", mine[0]);
+    snprintf(auth_id, sizeof auth_id, "it-dmu-older-%ld", (long)getpid());
+    snprintf(tx, sizeof tx, "78%020ld", (long)getpid());
+    auth(auth_id, mine[0], "CYB", "review", false);
+    const char *h[] = {auth_id, co, tx};
+    it_exec(g_db,
+            "INSERT INTO auth_history (request_id, company, order_number, pay_seq, "
+            "service_bureau, transaction_type, status, amount_authorized, currency, "
+            "transaction_id) VALUES ($1, $2::int, 'IT-DMU', 1, 'CYB', 'auth', 'review', 10.00, "
+            "'USD', $3)",
+            3, h);
+    last_run_an_hour_ago(mine[0]);
+
+    /* The window that ends at 10:00: C2 only (without an OriginalDecision: its event says
+     * REVIEW, one of the four its schema allows, not ""). */
+    const char *first[] = {"2026-12-07 09:59:55|ACCEPT|"};
+    g_body = report_of(auth_id, tx, first, 1);
+    assert_int_equal(pl_dmupdate_run(d, mine[0], "CYB"), 0);
+    char got[512];
+    it_value(g_db,
+             "SELECT original_decision || ' ' || (event->>'original_decision') FROM dm_decision "
+             "WHERE company = $1::int AND transaction_id = $2",
+             co, tx, got, sizeof got);
+    assert_string_equal(got, "REVIEW REVIEW");
+    const char *rows_sql =
+        "SELECT string_agg(conversion_date || ' ' || new_decision || ' ' || action || ' ' || "
+        "coalesce(reversal_request_id, '-') || ' ' || (reversal_request IS NULL) || ' ' || "
+        "(published_at IS NOT NULL) || ' ' || coalesce((superseded_by = (SELECT min(id) FROM "
+        "dm_decision WHERE company = $1::int AND transaction_id = $2))::text, '-'), ',' "
+        "ORDER BY id) FROM dm_decision WHERE company = $1::int AND transaction_id = $2";
+    it_value(g_db, rows_sql, co, tx, got, sizeof got);
+    assert_string_equal(got, "2026-12-07 09:59:55 ACCEPT release_hold - true true -");
+
+    /* The next window asks the last 5 minutes again (here: the run's dm_run row taken back, so
+     * that its whole window is asked again, whatever the clock says); C1 shows now, before C2
+     * in the report. */
+    it_exec(g_db,
+            "DELETE FROM dm_run WHERE company = $1::int AND service_bureau = 'CYB' AND "
+            "window_end > date_trunc('second', now()) - interval '1 hour'",
+            1, (const char *[]){co});
+    const char *second[] = {"2026-12-07T09:59:40Z|REJECT", "2026-12-07 09:59:55|ACCEPT"};
+    g_body = report_of(auth_id, tx, second, 2);
+    assert_int_equal(pl_dmupdate_run(d, mine[0], "CYB"), 0);
+    g_body = NULL;
+    it_value(g_db, rows_sql, co, tx, got, sizeof got);
+    assert_string_equal(got, "2026-12-07 09:59:55 ACCEPT release_hold - true true -,"
+                             "2026-12-07 09:59:40 REJECT cancel_order - true true true");
+    /* Neither applied (C2 recorded before, C1 not acted on). */
+    assert_int_equal(it_long(g_db,
+                             "SELECT count(*) FROM dm_run WHERE company = $1::int AND "
+                             "service_bureau = 'CYB' AND window_end > date_trunc('second', now()) "
+                             "- interval '1 hour' AND conversions = 2 AND applied = 0 AND "
+                             "skipped = 2",
+                             co),
+                     1);
+    /* Nothing left to publish, and a superseded row cannot be put back for publishing. */
+    assert_int_equal(unpublished(mine[0]), 0);
+    it_exec(g_db, "SAVEPOINT requeue", 0, NULL);
+    PGresult *r = PQexecParams(g_db,
+                               "UPDATE dm_decision SET published_at = NULL WHERE company = $1::int "
+                               "AND superseded_by IS NOT NULL",
+                               1, NULL, (const char *[]){co}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23514");
+    PQclear(r);
+    it_exec(g_db, "ROLLBACK TO SAVEPOINT requeue", 0, NULL);
+
+    /* paylink-deposit reads C2, the latest by ConversionDate: the authorization is a review
+     * (not `rejected`) to a debit's look-up (dep_refs, column 21: REF_ANSWERED), ... */
+    const char *refs[] = {auth_id, "", "", co, "IT-DMU", "1", "false"};
+    r = PQexecParams(g_db, deposit_sql("dep_refs"), 7, NULL, refs, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    assert_string_equal(PQgetvalue(r, 0, 21), "review");
+    char hid[24];
+    snprintf(hid, sizeof hid, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    /* ... and a capture's claim on it is taken (dep_mark_sent_auth). */
+    char dep_id[80];
+    snprintf(dep_id, sizeof dep_id, "%s.dep", auth_id);
+    const char *ins[18] = {
+        dep_id,   "cafe000000000000000000000000000000000000000000000000000000000000",
+        "debit",  co,
+        "IT-DMU", "1",
+        "CYB",    "CC",
+        "5.00",   "USD",
+        "false",  "411111******1111",
+        NULL,     "7000000000000000000009",
+        "VI",     auth_id,
+        "",       ""};
+    r = PQexecParams(g_db, deposit_sql("dep_insert"), 18, NULL, ins, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+    const char *mark[10] = {dep_id, "capture", "paylink_demo", "capture", hid,
+                            tx,     "",        "it/1",         "5.00",    "false"};
+    r = PQexecParams(g_db, deposit_sql("dep_mark_sent_auth"), 10, NULL, mark, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1236,6 +1419,7 @@ int main(void)
         cmocka_unit_test(test_limit_start),
         cmocka_unit_test(test_run_overlap),
         cmocka_unit_test(test_run_unreadable_conversion),
+        cmocka_unit_test(test_run_older_conversion_not_acted),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

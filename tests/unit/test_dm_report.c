@@ -580,20 +580,19 @@ static void test_side_fields_never_refuse(void **state)
     assert_int_equal(strlen(r.conversions[0].queue), 63);
     pl_dm_report_free(&r);
 
-    /* An OriginalDecision longer than dm_decision holds (10) is dropped; 10 fit. */
+    /* An OriginalDecision longer than dm_decision holds (10) does not refuse either
+     * (test_original_decision_in_enum says what is published). */
     parse_with("<OriginalDecision>REVIEWREVIEW</OriginalDecision>", &r);
-    assert_string_equal(r.conversions[0].original_decision, "");
-    pl_dm_report_free(&r);
-    parse_with("<OriginalDecision>REVIEW1234</OriginalDecision>", &r);
-    assert_string_equal(r.conversions[0].original_decision, "REVIEW1234");
+    assert_string_equal(r.conversions[0].original_decision, "REVIEW");
     pl_dm_report_free(&r);
 
     /* Twice: the first is kept (two decisions are refused: test_duplicates_refused). */
     parse_with("<Queue>first</Queue><Queue>second</Queue>"
-               "<OriginalDecision>REVIEW</OriginalDecision><OriginalDecision>X</OriginalDecision>",
+               "<OriginalDecision>REJECT</OriginalDecision><OriginalDecision>X</OriginalDecision>",
                &r);
     assert_string_equal(r.conversions[0].queue, "first");
-    assert_string_equal(r.conversions[0].original_decision, "REVIEW");
+    assert_string_equal(r.conversions[0].original_decision, "REJECT");
+    assert_false(r.conversions[0].original_replaced);
     pl_dm_report_free(&r);
     const char *twice = "<Report xmlns:a=\"urn:a\" xmlns:b=\"urn:b\" a:Version=\"1.1\" "
                         "b:Version=\"9\"><Conversion RequestID=\"1\"><Notes><Note "
@@ -632,6 +631,67 @@ static void test_side_fields_never_refuse(void **state)
     assert_string_equal(unreadable_one(&r, 1)->why,
                         "Conversion 1: ConversionDate is longer than its field (32 characters)");
     assert_string_equal(r.unreadable[0].request_id, "1");
+    pl_dm_report_free(&r);
+}
+
+/* Parses a report whose one Conversion has OriginalDecision element (none when NULL), and
+ * checks what it was read as: decision, whether replaced, and the value given for the log. */
+static void original_is(const char *element, const char *decision, bool replaced, const char *given)
+{
+    char extra[512] = "";
+    if (element)
+        snprintf(extra, sizeof extra, "<OriginalDecision>%s</OriginalDecision>", element);
+    pl_dm_report r;
+    parse_with(extra, &r);
+    const pl_dm_conversion *c = &r.conversions[0];
+    assert_string_equal(c->original_decision, decision);
+    assert_int_equal(c->original_replaced, replaced);
+    assert_string_equal(c->original_given, given);
+    pl_dm_report_free(&r);
+}
+
+/*
+ * The decision event publishes the OriginalDecision, and dm-decision.schema.json allows ACCEPT,
+ * REVIEW, REJECT and ERROR only: one absent, empty, too long for its field or anything else is
+ * REVIEW (a conversion is a new decision on an order held for review: the seed), marked
+ * replaced, with the value given for the log (cut to fit, card numbers masked). Before, one
+ * too long or absent was published as "" and one that fit as given ("REVIEW1234", "review"): a
+ * consumer validating the schema dropped the event, and with it a REJECT.
+ */
+static void test_original_decision_in_enum(void **state)
+{
+    (void)state;
+    original_is("REVIEW", "REVIEW", false, "");
+    original_is("ACCEPT", "ACCEPT", false, "");
+    original_is("REJECT", "REJECT", false, "");
+    original_is(" ERROR ", "ERROR", false, "");
+    original_is(NULL, "REVIEW", true, "");
+    original_is("", "REVIEW", true, "");
+    original_is("  ", "REVIEW", true, "");
+    original_is("REVIEWREVIEW", "REVIEW", true, "REVIEWREVIEW"); /* longer than its field */
+    original_is("REVIEW1234", "REVIEW", true, "REVIEW1234");     /* fits, but no decision */
+    original_is("review", "REVIEW", true, "review");
+    original_is("REJECTED", "REVIEW", true, "REJECTED");
+    /* Told in the log cut to fit, a card number masked. */
+    char long_value[128];
+    snprintf(long_value, sizeof long_value, "%s %s", "REVIEW", PAN);
+    original_is(long_value, "REVIEW", true, "REVIEW ************1111");
+    memset(long_value, 'x', 100);
+    long_value[100] = '\0';
+    char cut[41];
+    memset(cut, 'x', 40);
+    cut[40] = '\0';
+    original_is(long_value, "REVIEW", true, cut);
+    /* The seed's sample: as given. */
+    size_t len;
+    char *body = fixture("seed_report.xml", &len);
+    pl_dm_report r;
+    parse_ok(body, len, &r);
+    free(body);
+    for (size_t i = 0; i < r.nconversions; i++) {
+        assert_string_equal(r.conversions[i].original_decision, "REVIEW");
+        assert_false(r.conversions[i].original_replaced);
+    }
     pl_dm_report_free(&r);
 }
 
@@ -810,6 +870,32 @@ static void test_conversion_date_gmt(void **state)
     pl_dm_report_free(&r);
 }
 
+/*
+ * ConversionDates read, in whichever form, sort as text in the order of their times:
+ * paylink-dmupdate acts on a conversion only when no later one of its authorization is recorded,
+ * and paylink-deposit takes the latest by it (ORDER BY conversion_date), both comparing the text
+ * dm_decision holds. The instants below are in time order, each given in another form.
+ */
+static void test_conversion_date_sorts(void **state)
+{
+    (void)state;
+    static const char *const in_order[] = {
+        "2014-12-31T22:59:59Z",      "2015-01-01T00:30:00+01:00", "2014-12-31 23:30:01",
+        "2014-12-31T18:45:00-05:00", "2015-01-01 00:00:00",       "2015-01-01T00:00:00.999Z",
+        "2015-01-01T00:00:01+00:00", "2015-01-01T09:59:40Z",      "2015-01-01 09:59:55",
+        "2015-01-01T10:00:00.000Z",  "2015-02-01T00:00:00",       "2015-10-01T00:00:00Z",
+        "2016-02-29T23:59:59-00:00",
+    };
+    char prev[64] = "", got[64];
+    for (size_t i = 0; i < sizeof in_order / sizeof in_order[0]; i++) {
+        conversion_date(in_order[i], got, sizeof got);
+        assert_int_equal(strlen(got), 19);
+        if (strcmp(prev, got) > 0) /* the same second twice is equal (its fraction dropped) */
+            fail_msg("%s (%s) sorts before %s", in_order[i], got, prev);
+        snprintf(prev, sizeof prev, "%s", got);
+    }
+}
+
 static void test_namespaces_and_order(void **state)
 {
     (void)state;
@@ -835,7 +921,9 @@ static void test_namespaces_and_order(void **state)
     assert_string_equal(c->request_id, "77");
     assert_string_equal(c->merchant_reference, "ord-1");
     assert_string_equal(c->new_decision, "REJECT");
-    assert_string_equal(c->original_decision, "");
+    assert_string_equal(c->original_decision,
+                        "REVIEW"); /* absent: test_original_decision_in_enum */
+    assert_true(c->original_replaced);
     assert_string_equal(c->queue, "Q");
     assert_string_equal(c->profile, "P");
     assert_int_equal(c->nnotes, 2);
@@ -1403,11 +1491,13 @@ int main(void)
         cmocka_unit_test(test_missing_request_id),
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_side_fields_never_refuse),
+        cmocka_unit_test(test_original_decision_in_enum),
         cmocka_unit_test(test_unreadable_among_others),
         cmocka_unit_test(test_duplicates_refused),
         cmocka_unit_test(test_empty_report),
         cmocka_unit_test(test_classic_report),
         cmocka_unit_test(test_conversion_date_gmt),
+        cmocka_unit_test(test_conversion_date_sorts),
         cmocka_unit_test(test_namespaces_and_order),
         cmocka_unit_test(test_card_numbers_masked),
         cmocka_unit_test(test_card_numbers_masked_del),

@@ -49,7 +49,7 @@
     "AND h.status IN ('approved', 'review') AND h.void_deferred_by IS NULL "                       \
     "AND (h.status <> 'review' OR (SELECT dd.new_decision FROM dm_decision dd "                    \
     "WHERE dd.company = h.company AND dd.transaction_id = h.transaction_id "                       \
-    "ORDER BY dd.id DESC LIMIT 1) IS DISTINCT FROM 'REJECT') "                                     \
+    "ORDER BY dd.conversion_date DESC, dd.id DESC LIMIT 1) IS DISTINCT FROM 'REJECT') "            \
     "AND h.amount_authorized - h.amount_deposited - h.amount_pending >= me.p9::numeric "           \
     "RETURNING h.id) "
 #define DEP_MARK_AUTH                                                                              \
@@ -158,8 +158,9 @@
  * what remains to refund and its currency; column 21 (REF_ANSWERED), the authorization's status
  * as the bureau answered it (cc_auth_trans.status: `rejected` by fraud screening stays so after
  * its reversal), or `rejected` for a review whose latest Decision Manager decision (dm_decision,
- * paylink-dmupdate) is REJECT; column 22 (REF_AUTH_RID), its request_id (DEP_AUTH_RID may find it
- * by transaction id); columns 23 and 24 (REF_AUTH_MERCHANT, REF_CAPTURE_MERCHANT), the merchant IDs
+ * paylink-dmupdate; latest by ConversionDate, then id: the one it acted on last, 072) is
+ * REJECT; column 22 (REF_AUTH_RID), its request_id (DEP_AUTH_RID may find it by transaction
+ * id); columns 23 and 24 (REF_AUTH_MERCHANT, REF_CAPTURE_MERCHANT), the merchant IDs
  * the authorization and the debit were sent under; column 25 (REF_AUTH_OPEN), the status of the
  * paylink authorization named when it has no answer yet (received, sent, unknown); columns 26 and
  * 27 (REF_CIT), the transaction id and amount of the cardholder-initiated transaction of the
@@ -202,7 +203,8 @@
     "coalesce(nullif(t.card_token, ''), t.token_created) AS card_token, t.pay_type, "              \
     "t.card_type, h.amount_pending::text AS pending, CASE WHEN t.status = 'review' AND "           \
     "(SELECT dd.new_decision FROM dm_decision dd WHERE dd.company = h.company "                    \
-    "AND dd.transaction_id = h.transaction_id ORDER BY dd.id DESC LIMIT 1) = 'REJECT' "            \
+    "AND dd.transaction_id = h.transaction_id "                                                    \
+    "ORDER BY dd.conversion_date DESC, dd.id DESC LIMIT 1) = 'REJECT' "                            \
     "THEN 'rejected' ELSE t.status END AS answered, h.request_id, "                                \
     "t.merchant_id "                                                                               \
     "FROM auth_history h JOIN cc_auth_trans t ON t.request_id = h.request_id "                     \

@@ -378,9 +378,41 @@ static int outcome_pending(dm *d, int company, const bureau *b, const pl_dm_conv
     return CONV_DEFERRED;
 }
 
-/* Records a conversion (once) with the event it calls for; returns CONV_RECORDED when recorded
+/*
+ * The newest decision recorded for transaction_id of company whose ConversionDate is later than
+ * date: its id, date and new decision into id, newer_date and decision ("" when there is none).
+ * 0, or PL_ERR_DB (logged). Later by the text, as paylink-deposit orders the decisions when it
+ * reads the latest (deposit.c: ORDER BY conversion_date DESC, id DESC): dm_report.c writes every
+ * ConversionDate in one form, "YYYY-MM-DD HH:MM:SS" GMT, whose text sorts as its time does.
+ */
+static int newer_decision(dm *d, const char *co, const char *transaction_id, const char *date,
+                          char id[24], char newer_date[33], char decision[11])
+{
+    id[0] = newer_date[0] = decision[0] = '\0';
+    const char *p[] = {co, transaction_id, date};
+    PGresult *r = sql(d,
+                      "SELECT id::text, conversion_date, new_decision FROM dm_decision "
+                      "WHERE company = $1::int AND transaction_id = $2 AND conversion_date > $3 "
+                      "ORDER BY conversion_date DESC, id DESC LIMIT 1",
+                      3, p);
+    if (!r)
+        return PL_ERR_DB;
+    if (PQntuples(r) == 1) {
+        copy(id, 24, PQgetvalue(r, 0, 0));
+        copy(newer_date, 33, PQgetvalue(r, 0, 1));
+        copy(decision, 11, PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    return 0;
+}
+
+/*
+ * Records a conversion (once) with the event it calls for; returns CONV_RECORDED when recorded
  * now, CONV_SKIPPED when skipped or already there, CONV_DEFERRED (outcome_pending), negative on
- * a database error. */
+ * a database error. A conversion older than a decision recorded already for its authorization
+ * (newer_decision) is recorded with superseded_by and published_at set (072) and returns
+ * CONV_SKIPPED: it is not acted on.
+ */
 static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_conversion *cv)
 {
     if (!cv->request_id[0])
@@ -441,6 +473,22 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
         pl_dm_decide(cv->new_decision, deposited, b->fraud_cancel_reason, b->send_reversal);
     if (!a.action)
         return 0; /* still under review: the FS hold stays */
+    /*
+     * A conversion shows in the report some time after its ConversionDate, and the windows
+     * overlap (PAYLINK_DM_OVERLAP_S), so an older decision of the order can be read after a newer
+     * one was recorded — and published: acted on, its cancel_order (and reversal) went out after
+     * the newer ACCEPT's release_hold, and deposits took the order as rejected. The newer one
+     * stands: this one is recorded for the audit only, with nothing to publish (no event, no
+     * .dmrev), marked published so that no run (an older release's neither) publishes it.
+     */
+    char newer_id[24], newer_date[33], newer_new[11];
+    int nrc =
+        newer_decision(d, co, cv->request_id, cv->conversion_date, newer_id, newer_date, newer_new);
+    if (nrc != 0)
+        return nrc;
+    bool superseded = newer_id[0] != '\0';
+    if (superseded)
+        a.reverse = false;
     char msgs[MAX_MESSAGES][513];
     size_t n = pl_dm_messages(cv, msgs, MAX_MESSAGES);
     char rev_id[64] = "";
@@ -486,27 +534,44 @@ static int record_conversion(dm *d, int company, const bureau *b, const pl_dm_co
                        a.cancel_reason,
                        a.reverse ? rev_id : NULL,
                        rev,
-                       json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN)};
+                       json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN),
+                       superseded ? newer_id : NULL};
     r = sql(d,
             "INSERT INTO dm_decision (company, service_bureau, transaction_id, conversion_date, "
             "merchant_reference, original_decision, new_decision, reviewer, messages, "
             "auth_request_id, order_number, pay_seq, action, cancel_reason, reversal_request_id, "
-            "reversal_request, event) VALUES ($1::int, $2, $3, $4, $5, $6, $7, $8, "
-            "ARRAY(SELECT jsonb_array_elements_text($9::jsonb)), $10, $11, $12::int, $13, $14, "
-            "$15, $16::jsonb, $17::jsonb) "
+            "reversal_request, event, superseded_by, published_at) VALUES ($1::int, $2, $3, $4, "
+            "$5, $6, $7, $8, ARRAY(SELECT jsonb_array_elements_text($9::jsonb)), $10, $11, "
+            "$12::int, $13, $14, $15, $16::jsonb, $17::jsonb, $18::bigint, "
+            "CASE WHEN $18::bigint IS NULL THEN NULL ELSE now() END) "
             "ON CONFLICT (company, transaction_id, conversion_date, new_decision) DO NOTHING "
             "RETURNING id",
-            17, q);
+            18, q);
     json_object_put(ev);
     free(rev);
     if (!r)
         return PL_ERR_DB;
     int added = PQntuples(r);
     PQclear(r);
-    if (added)
+    if (added && cv->original_replaced)
+        PL_WARN(auth_id,
+                "company %d order %s: Decision Manager conversion of %s: OriginalDecision %s%s%s; "
+                "REVIEW recorded and published in its place (a conversion decides on a review; "
+                "the event allows ACCEPT, REVIEW, REJECT or ERROR only)",
+                company, order, cv->request_id, cv->original_given[0] ? "'" : "",
+                cv->original_given[0] ? cv->original_given : "absent or empty",
+                cv->original_given[0] ? "' is not one of the four" : "");
+    if (added && superseded)
+        PL_WARN(auth_id,
+                "company %d order %s: Decision Manager conversion of %s dated %s (%s) is older "
+                "than the decision dated %s (%s) recorded for it already (dm_decision %s): "
+                "recorded, not acted on (no event, no reversal); the newer decision stands",
+                company, order, cv->request_id, cv->conversion_date, cv->new_decision, newer_date,
+                newer_new, newer_id);
+    else if (added)
         PL_INFO(NULL, "company %d order %s: Decision Manager %s → %s%s%s", company, order,
                 cv->new_decision, a.action, a.reverse ? ", reversal " : "", rev_id);
-    return added;
+    return superseded ? CONV_SKIPPED : added;
 }
 
 static int produce(rd_kafka_t *producer, const char *topic_prefix, const char *topic_suffix,

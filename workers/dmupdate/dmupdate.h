@@ -26,6 +26,14 @@
  *            the order system tells paylink by depositing), or when no cancel reason is set —
  *            plus a reversal request on paylink.reversal.request (id <auth request_id>.dmrev)
  *            when the bureau has Send reversal.
+ * The event's original_decision is the conversion's OriginalDecision, REVIEW when the report gave
+ * none or another value than the event's four (pl_dm_report_parse; a warning line). A
+ * conversion older (by its ConversionDate, as text: dm_report.h's one form sorts as its time)
+ * than a decision recorded already for the same company and transaction id — read later, as
+ * overlapping windows do — is recorded with dm_decision.superseded_by naming that decision and
+ * published_at set, and not acted on: no event, no reversal request, a warning line (072). So
+ * the decision acted on last is always the latest by ConversionDate, then id: the one
+ * paylink-deposit reads.
  * Conversions of other companies, of authorizations paylink does not hold, and REVIEWs without
  * a new decision are skipped; so is a conversion the report holds but that cannot be read (its
  * RequestID or decision malformed: pl_dm_report_parse's unreadable), with an error line each
