@@ -16,7 +16,7 @@ static size_t utf8_cut(const char *s, size_t n)
 }
 
 char *pl_dlq_envelope(const char *why, const pl_errors *errs, const char *topic, int32_t partition,
-                      int64_t offset, const char *request, size_t limit)
+                      int64_t offset, const char *request, bool redacted, size_t limit)
 {
     size_t full = strlen(request), keep = full;
     for (int round = 0;; round++) {
@@ -43,6 +43,7 @@ char *pl_dlq_envelope(const char *why, const pl_errors *errs, const char *topic,
         json_object_object_add(d, "partition", json_object_new_int(partition));
         json_object_object_add(d, "offset", json_object_new_int64(offset));
         json_object_object_add(d, "request", json_object_new_string_len(request, (int)keep));
+        json_object_object_add(d, "redacted", json_object_new_boolean(redacted));
         if (keep < full) {
             json_object_object_add(d, "truncated", json_object_new_boolean(1));
             json_object_object_add(d, "request_bytes", json_object_new_int64((int64_t)full));
@@ -88,13 +89,15 @@ char *pl_dlq_cut(const char *envelope, size_t len, size_t limit)
             }
         const char *why = json_object_object_get_ex(d, "error", &t) ? json_object_get_string(t)
                                                                     : "invalid request";
-        json_object *tp, *pp, *op;
+        json_object *tp, *pp, *op, *rp;
         json_object_object_get_ex(d, "topic", &tp);
         json_object_object_get_ex(d, "partition", &pp);
         json_object_object_get_ex(d, "offset", &op);
+        bool redacted =
+            json_object_object_get_ex(d, "redacted", &rp) && json_object_get_boolean(rp);
         out = pl_dlq_envelope(
             why, &errs, tp ? json_object_get_string(tp) : "", pp ? json_object_get_int(pp) : -1,
-            op ? json_object_get_int64(op) : -1, json_object_get_string(v), limit);
+            op ? json_object_get_int64(op) : -1, json_object_get_string(v), redacted, limit);
     }
     json_object_put(d);
     return out;

@@ -184,12 +184,16 @@ typedef struct slot {
     job *qhead, *qtail;
     /* The breaker on the queue (slot_check_stalls). answered_at: when a call of the bureau that
      * holds a slot last got an answer its adapter read (slot_answered), kept only while some
-     * queue waits or a bureau is stalled, and set when its queue forms (slot_enqueue). While
-     * `stalled`, a request that finds the slots all taken is answered at once, not queued (but
-     * for the spec's breaker_exempt); busy_since is since when none was to be had, refused how
-     * many were answered so since. */
+     * queue waits or a bureau has not answered since it stalled, and set when its queue forms
+     * (slot_enqueue) unless `unanswered`. While `stalled`, a request that finds the slots all
+     * taken is answered at once, not queued (but for the spec's breaker_exempt); busy_since is
+     * since when none was to be had, refused how many were answered so since. `unanswered`:
+     * none of its calls has had an answer since it last stalled (set by slot_stall, cleared
+     * by slot_answered alone; the stall's idle end, slot_start_queued, leaves it): its next
+     * queue is judged from its last answer, and paylink_bureau_stalled stays 1. */
     double answered_at;
     bool stalled;
+    bool unanswered;
     double busy_since;
     uint64_t refused;
     pl_counter *m_refused; /* paylink_slot_wait_refused_total{bureau} */
@@ -248,6 +252,7 @@ struct pl_engine {
     size_t n_unrecorded;  /* JS_QUEUED jobs without a row (job.unrecorded) */
     size_t n_queued;      /* jobs in the slot queues, all bureaus together */
     size_t n_stalled;     /* bureaus stalled (slot.stalled) */
+    size_t n_unanswered;  /* bureaus unanswered since they stalled (slot.unanswered) */
     double overdue_check; /* when record_overdue looks again */
     double overdue_sweep; /* when sweep_overdue looks again */
     size_t n_overdue;     /* what it found last time */
@@ -1294,11 +1299,15 @@ static void followups_restore(job *j, const char *stored)
 static void send_dead_letter(job *j, const char *why, const pl_errors *errs)
 {
     pl_engine *e = j->pub.eng;
-    char *redacted = pl_request_redact(j->payload ? j->payload : "", j->payload_len);
+    /* Marked when the redaction changed the request (a card number masked in any field, a CVV
+     * removed): such a copy is not what the upstream system sent, and is never sent again. */
+    bool changed = false;
+    char *redacted =
+        pl_request_redact_report(j->payload ? j->payload : "", j->payload_len, &changed);
     /* Room for the key, headers and the record's framing. */
     size_t limit = e->max_msg > 4096 ? e->max_msg - 2048 : e->max_msg / 2;
     char *dlq = pl_dlq_envelope(why, errs, e->t_request, j->partition, j->offset,
-                                redacted ? redacted : "", limit);
+                                redacted ? redacted : "", changed || !redacted, limit);
     free(redacted);
     if (!dlq) {
         PL_ERROR(j->pub.req.request_id, "out of memory building a dead-letter copy; exiting");
@@ -1778,8 +1787,9 @@ static slot *slot_for(pl_engine *e, const char *code)
         "call answered for PAYLINK_SLOT_WAIT_MAX_MS.",
         labels);
     s->m_stalled = pl_metrics_gauge(e->metrics, "paylink_bureau_stalled",
-                                    "1 while the bureau is stalled (PAYLINK_SLOT_WAIT_MAX_MS): a "
-                                    "request that finds its slots all taken is answered error.",
+                                    "1 from the bureau's stall (PAYLINK_SLOT_WAIT_MAX_MS: a "
+                                    "request that finds its slots all taken is answered error) "
+                                    "until one of its calls answers.",
                                     labels);
     return s;
 }
@@ -1893,7 +1903,12 @@ static void mark_sent(job *j)
  * Queues the job for a slot of its bureau; its reply, while empty, goes meanwhile. A queue that
  * forms starts the breaker's clock afresh (answered_at: slot_answered keeps it only while a
  * queue waits, so what it held was of an earlier queue): judged from an answer of a minute ago,
- * a healthy bureau whose slots were all busy for a moment was stalled at the next turn.
+ * a healthy bureau whose slots were all busy for a moment was stalled at the next turn. Not
+ * while the bureau has not answered since it stalled (s->unanswered): the stall ended only
+ * because its hung calls had timed out, the next took the free slot and hangs as they did, and
+ * a queue judged afresh held PAYLINK_SLOT_WAIT_MAX_MS of the worker's requests in flight again
+ * at every answer wait (50 s for the External Payment Service), the gauge and its alert
+ * flapping; judged from its last answer, it stalls again at the next turn.
  */
 static void slot_enqueue(slot *s, job *j)
 {
@@ -1907,7 +1922,8 @@ static void slot_enqueue(slot *s, job *j)
         s->qtail->qnext = j;
     } else {
         s->qhead = j;
-        s->answered_at = j->t_queued;
+        if (!s->unanswered)
+            s->answered_at = j->t_queued;
     }
     s->qtail = j;
 }
@@ -2063,26 +2079,31 @@ static job *slot_pop(pl_engine *e, slot *s)
 }
 
 /*
- * Ends bureau s's stall (slot_stall), logged once as the stall was: one of its calls that holds
- * a slot got an answer (slot_answered), or it has no call in flight and nothing waits for its
- * slots (slot_start_queued): every call that hung has ended, so nothing is known to hang now,
- * and the next requests take free slots as any would (should they hang, the breaker judges them
- * anew). Without the second, a bureau that got nothing more to do after its outage stayed
- * stalled (paylink_bureau_stalled 1, its alert firing) until traffic came back.
+ * Ends bureau s's stall (slot_stall): one of its calls that holds a slot got an answer
+ * (slot_answered: logged at warn, once, as the stall was, and paylink_bureau_stalled back to 0),
+ * or it has no call in flight and nothing waits for its slots (slot_start_queued: every call
+ * that hung has ended, so nothing is known to hang now, and the next requests take free slots as
+ * any would). The second is no answer: the bureau stays `unanswered`, its gauge 1 (the alert
+ * means "has not answered since it stalled", and does not resolve and fire again at each answer
+ * wait of a bureau still hung), and its next queue is judged from its last answer
+ * (slot_enqueue), so the request after one that took a free slot and hangs is answered at the
+ * next turn; logged at info.
  */
 static void slot_unstall(pl_engine *e, slot *s, double now, const char *why)
 {
     s->stalled = false;
     e->n_stalled--;
-    pl_gauge_set(s->m_stalled, 0);
-    PL_WARN(NULL,
-            "bureau %s %s: no longer stalled after %.0f s; %" PRIu64 " request(s) were answered "
-            "error, not sent, meanwhile",
-            s->code, why, now > s->busy_since ? now - s->busy_since : 0.0, s->refused);
+    pl_log(s->unanswered ? PL_LOG_INFO : PL_LOG_WARN, NULL,
+           "bureau %s %s: no longer stalled after %.0f s; %" PRIu64 " request(s) were answered "
+           "error, not sent, meanwhile%s",
+           s->code, why, now > s->busy_since ? now - s->busy_since : 0.0, s->refused,
+           s->unanswered ? " (no answer yet: paylink_bureau_stalled stays 1, and requests that "
+                           "find its slots taken are answered so again)"
+                         : "");
 }
 
 /* Lets the requests waiting for slot s go while it has room; ends a stall that has nothing
- * left in flight or waiting (slot_unstall). */
+ * left in flight or waiting (slot_unstall; the bureau stays unanswered). */
 static void slot_start_queued(pl_engine *e, slot *s)
 {
     /* Stopping, or a stop asked (stop_asked): a waiting request is not started now
@@ -2146,8 +2167,11 @@ static void slot_release(job *j)
  * answered when it reaches its slot again, so that its answer is in its row like any other's),
  * and until one of its calls gets an answer (slot_answered) or none is in flight and none
  * waits (slot_unstall), a new request that finds its slots all taken is answered so too instead
- * of queued. A request that finds a slot free still takes it. A hung bureau so costs the others
- * PAYLINK_SLOT_WAIT_MAX_MS once, not its whole outage. A request the spec exempts
+ * of queued. A request that finds a slot free still takes it. Until one of its calls answers
+ * the bureau stays `unanswered` (paylink_bureau_stalled 1), also past such an idle end: its
+ * next queue is judged from its last answer and stalls it again at once. A hung bureau so
+ * costs the others PAYLINK_SLOT_WAIT_MAX_MS once, not its whole outage, nor that bound again at
+ * each of its calls' answer waits. A request the spec exempts
  * (spec->breaker_exempt: paylink's own reversals, whose `error` nobody reads and which would
  * leave a hold on the card) is never answered so: it stays in the queue, in its place, and
  * waits as before. Requests of a partition being left are given up for its next owner
@@ -2163,12 +2187,16 @@ static void slot_release(job *j)
  */
 static void slot_stall(pl_engine *e, slot *s, double since, double now)
 {
-    bool was = s->stalled;
+    bool was = s->stalled, again = s->unanswered;
     if (!was) {
         s->stalled = true;
         s->busy_since = since;
         s->refused = 0;
         e->n_stalled++;
+    }
+    if (!again) {
+        s->unanswered = true;
+        e->n_unanswered++;
         pl_gauge_set(s->m_stalled, 1);
     }
     size_t refused = 0, recording = 0, kept = 0;
@@ -2207,13 +2235,19 @@ static void slot_stall(pl_engine *e, slot *s, double since, double now)
         }
         n = next;
     }
-    if (!was)
+    if (!was && !again)
         PL_WARN(NULL,
                 "bureau %s stalled: no free connection slot for %.0f s and none of its %d call(s) "
                 "in flight answered (PAYLINK_SLOT_WAIT_MAX_MS): %zu request(s) waiting for a slot "
                 "answered error, not sent (%zu more once recorded; %zu exempt left waiting); until "
                 "it answers, a request for it that finds no free slot is answered so",
                 s->code, now - since, s->active, refused, recording, kept);
+    else if (!was)
+        PL_INFO(NULL,
+                "bureau %s stalled again, with no answer since it last stalled: %zu request(s) "
+                "waiting for a slot answered error, not sent (%zu more once recorded; %zu exempt "
+                "left waiting)",
+                s->code, refused, recording, kept);
 }
 
 /*
@@ -2233,7 +2267,10 @@ static void slot_check_stalls(pl_engine *e, double now)
         slot *s = &e->slots[i];
         if (!s->qhead || s->stalled)
             continue;
-        double since = s->qhead->t_queued > s->answered_at ? s->qhead->t_queued : s->answered_at;
+        /* Unanswered since it last stalled: judged from its last answer, not from when this
+         * queue formed (slot_enqueue). */
+        double since = !s->unanswered && s->qhead->t_queued > s->answered_at ? s->qhead->t_queued
+                                                                             : s->answered_at;
         if (now - since < wait_s)
             continue;
         if (s->active < slot_cap(s->qhead)) {
@@ -2256,12 +2293,19 @@ static void slot_check_stalls(pl_engine *e, double now)
 static void slot_answered(job *j)
 {
     pl_engine *e = j->pub.eng;
-    if ((e->n_queued == 0 && e->n_stalled == 0) || !j->slot_held)
+    if ((e->n_queued == 0 && e->n_unanswered == 0) || !j->slot_held)
         return;
     slot *s = slot_for(e, j->pub.svc->code);
     s->answered_at = now_s();
+    if (!s->unanswered)
+        return;
+    s->unanswered = false;
+    e->n_unanswered--;
+    pl_gauge_set(s->m_stalled, 0);
     if (s->stalled)
         slot_unstall(e, s, s->answered_at, "answers again");
+    else
+        PL_WARN(NULL, "bureau %s answers again: its first answer since it stalled", s->code);
 }
 
 /* The answer wait of one call: Response time, × Response check frequency for the External
@@ -2879,12 +2923,15 @@ static void send_request(job *j, const pl_db_unit *recorded)
             return;
         }
         pl_engine *e = j->pub.eng;
-        if (e->n_stalled > 0) {
+        if (e->n_unanswered > 0) {
             /* Its bureau stalled and its slots all taken: answered as at its slot (slot_take;
              * its row is 'received'), not after a getToken that holds no slot and would hang as
-             * the bureau's calls do, in flight meanwhile (PAYLINK_MAX_IN_FLIGHT). */
+             * the bureau's calls do, in flight meanwhile (PAYLINK_MAX_IN_FLIGHT). So too when
+             * the stall ended only for want of calls (`unanswered`, which every stalled bureau
+             * is: its slots taken again by calls that have not answered), where its call, queued
+             * after the getToken, would be answered so at the next turn (slot_check_stalls). */
             slot *s = slot_for(e, j->pub.svc->code);
-            if (s->stalled && s->active >= slot_cap(j) && !breaker_exempt(j)) {
+            if (s->unanswered && s->active >= slot_cap(j) && !breaker_exempt(j)) {
                 slot_refuse(j, s, now_s());
                 return;
             }

@@ -143,8 +143,8 @@ static int get_raw(pl_errors *errs, json_object *obj, const char *prefix, const 
         /* A token that is a card number is the classic mix-up of an upstream system. */
         bool token = strcmp(prefix, "card") == 0 && strcmp(key, "token") == 0;
         add_err(errs, prefix, key, "%s",
-                token && pl_card_is_number(*s, *len) ? "is a card number, not a token"
-                                                     : "must not contain a card number");
+                token && pl_card_is_number(*s, *len) ? PL_REQUEST_ERR_CARD_NOT_TOKEN
+                                                     : PL_REQUEST_ERR_CARD_NUMBER);
         return F_CARD;
     }
     return F_OK;
@@ -1914,21 +1914,57 @@ static int mask_keys(json_object *obj)
     return rc;
 }
 
+/* Wipes every string value and member name below o (the depth is bounded by the parser's),
+ * before o is freed: o is a copy of a request that may hold a card number anywhere. Names are
+ * wiped in place, which leaves their objects fit only to be freed. */
+static void wipe_tree(json_object *o)
+{
+    if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, key, val)
+        {
+            wipe_tree(val);
+            pl_card_wipe(key, strlen(key));
+        }
+        return;
+    }
+    size_t n = json_object_is_type(o, json_type_array) ? json_object_array_length(o) : 0;
+    for (size_t i = 0; i < n; i++)
+        wipe_tree(json_object_array_get_idx(o, i));
+    (void)wipe_string(NULL, NULL, 0, o);
+}
+
 char *pl_request_redact(const char *json, size_t len)
+{
+    return pl_request_redact_report(json, len, NULL);
+}
+
+char *pl_request_redact_report(const char *json, size_t len, bool *changed)
 {
     if (!json)
         len = 0;
+    if (changed)
+        *changed = false;
     /* A text with a member name twice is not parsed (parse_json): every digit is masked. */
     json_object *root = parse_json(json, len, NULL);
     if (!root || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
-        return scrub_copy(json ? json : "", len, true);
+        char *copy = scrub_copy(json ? json : "", len, true);
+        if (copy && changed)
+            *changed = strlen(copy) != len || memcmp(copy, json ? json : "", len) != 0;
+        return copy;
     }
 
     char *result = NULL;
+    /* Whether the redaction changed anything: the tree is compared with a copy of it taken
+     * first (never serialized: json-c's print buffer is not wiped when freed), the text with
+     * what its last scrub left. The sender's spacing and escapes are never kept, and are no
+     * change. Only the dead-letter copy asks (one copy more, off the common path). */
+    json_object *before = NULL;
     /* The card numbers themselves, to mask every other copy of them in the output too (a PAN
      * pasted into a note, glued to other digits where the Luhn-based scrub cannot see it). */
     char pans[2][20] = {"", ""};
+    if (changed && json_object_deep_copy(root, &before, NULL) != 0)
+        goto out;
     json_object *card = object_member(root, "card");
     json_object *svc = object_member(root, "svc");
     remember_digits(card, "number", pans[0], sizeof pans[0]);
@@ -1980,7 +2016,14 @@ char *pl_request_redact(const char *json, size_t len)
         result = scrub_copy(text, outlen, false);
     for (size_t i = 0; result && i < 2; i++)
         pl_card_mask_copies(result, pans[i], false); /* 12-19 digits, or "" */
+    if (result && changed)
+        *changed = !json_object_equal(before, root) || strlen(result) != outlen ||
+                   memcmp(result, text, outlen) != 0;
 out:
+    if (before) {
+        wipe_tree(before);
+        json_object_put(before);
+    }
     pl_card_wipe(pans, sizeof pans);
     json_object_put(root);
     return result;

@@ -185,6 +185,11 @@ typedef struct pl_errors {
 /* Adds an error (silently ignored past PL_MAX_FIELD_ERRORS). */
 void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...) PL_PRINTF(3, 4);
 
+/* The field errors of a card number found where none belongs (pl_request_decode, below):
+ * paylinkctl reads them back from dead letters, whose copy then has that value masked. */
+#define PL_REQUEST_ERR_CARD_NUMBER "must not contain a card number"
+#define PL_REQUEST_ERR_CARD_NOT_TOKEN "is a card number, not a token"
+
 /*
  * Decodes and validates one request for the worker named `worker` ("auth", "deposit",
  * "reversal", "svc"); a `type` the worker does not take is an error on field "type".
@@ -229,6 +234,16 @@ const char *pl_req_type_name(pl_req_type t);
  * string the caller frees, or NULL on allocation failure.
  */
 char *pl_request_redact(const char *json, size_t len);
+
+/*
+ * pl_request_redact, saying in *changed (not NULL) whether the copy differs from the request
+ * other than in the form of its JSON text (spacing, escapes, member order): true when any value
+ * or key was masked, blanked, removed or scrubbed, or the text was no JSON object and had a
+ * digit or byte masked. A changed copy is not the request that was sent: the dead-letter
+ * envelope marks it (dlq.h, "redacted"), and paylinkctl never sends it again. *changed is false
+ * when NULL is returned.
+ */
+char *pl_request_redact_report(const char *json, size_t len, bool *changed);
 
 /* True when s is a request_id the contract accepts (1-50 characters of [A-Za-z0-9._:-]) and
  * holds no card number: what paylinkctl checks before it publishes a request of its own. */

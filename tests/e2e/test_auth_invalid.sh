@@ -31,6 +31,7 @@ assert_contains "$(jq -r '.errors[] | select(.field == "card.number") | .error' 
 dlq=$(pl_dlq auth "$id" 30)
 assert_not_contains "$dlq" 4111111111111112 "card number masked in the DLQ"
 assert_not_contains "$dlq" 99999 "cvv removed from the DLQ"
+assert_json .redacted true "$dlq" # (the copy is not what was sent: paylinkctl never replays it)
 assert_eq "$(pl_sql "SELECT count(*) FROM cc_auth_trans WHERE request_id = '$id'")" 0 "invalid requests are not recorded"
 
 # An unknown service bureau is invalid too.
@@ -49,5 +50,6 @@ pl_send auth "$(jq -cn --arg id "$id3" '{request_id: $id, type: "debit", company
 r=$(pl_wait_reply auth "$id3" 60)
 assert_json .status invalid "$r"
 assert_json '.errors[0].field' type "$r"
+assert_json .redacted false "$(pl_dlq auth "$id3" 30)" # (nothing in it to redact)
 
 pass "invalid requests"

@@ -152,12 +152,14 @@ static void test_refused_once_recorded(void **state)
              "\"pay_seq\":1,\"service\":\"CYB2\",\"amount\":\"5.00\",\"currency\":\"USD\","
              "\"card\":{\"token\":\"TOK-ITDR1\",\"type\":\"VI\"}}",
              rid("a"));
-    char *redacted = pl_request_redact(request, strlen(request));
+    bool changed = true;
+    char *redacted = pl_request_redact_report(request, strlen(request), &changed);
     assert_non_null(redacted);
+    assert_false(changed);
     pl_errors errs = {0};
     pl_errors_add(&errs, "service", "unknown service bureau");
     char *env = pl_dlq_envelope("unknown service bureau", &errs, "paylink.auth.request", 0, 1,
-                                redacted, 100000);
+                                redacted, changed, 100000);
     assert_non_null(env);
     pl_opsctl_dead_letter d;
     pl_opsctl_replay p;

@@ -1,6 +1,7 @@
 /*
  * test_dlq.c: the dead-letter envelope (dlq.h). Issue 6 A.3: a request too large for its own
- * dead-letter copy is cut to fit instead of making the publish fail forever.
+ * dead-letter copy is cut to fit instead of making the publish fail forever. The envelope says
+ * whether the redaction changed the request ("redacted"), also once cut again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,7 +35,7 @@ static void test_small_request_whole(void **state)
     pl_errors errs = {0};
     pl_errors_add(&errs, "card.number", "fails the Luhn check");
     char *e = pl_dlq_envelope("fails the Luhn check", &errs, "paylink.auth.request", 3, 42,
-                              "{\"request_id\":\"r-1\"}", 1000);
+                              "{\"request_id\":\"r-1\"}", false, 1000);
     assert_non_null(e);
     json_object *o = parse(e), *v;
     assert_string_equal(str(o, "error"), "fails the Luhn check");
@@ -47,6 +48,9 @@ static void test_small_request_whole(void **state)
     assert_true(json_object_object_get_ex(o, "errors", &v));
     assert_int_equal(json_object_array_length(v), 1);
     assert_false(json_object_object_get_ex(o, "truncated", &v));
+    assert_true(json_object_object_get_ex(o, "redacted", &v));
+    assert_true(json_object_is_type(v, json_type_boolean));
+    assert_false(json_object_get_boolean(v));
     json_object_put(o);
     free(e);
 }
@@ -60,7 +64,7 @@ static void test_errors_scrubbed(void **state)
     errs.n = 1;
     strcpy(errs.e[0].field, "x.4111111111111111");
     strcpy(errs.e[0].error, "4111 1111 1111 1111 is refused");
-    char *e = pl_dlq_envelope("invalid", &errs, "paylink.auth.request", 0, 1, "{}", 1000);
+    char *e = pl_dlq_envelope("invalid", &errs, "paylink.auth.request", 0, 1, "{}", false, 1000);
     assert_non_null(e);
     assert_null(strstr(e, "4111111111111111"));
     assert_null(strstr(e, "4111 1111 1111 1111"));
@@ -78,7 +82,8 @@ static void test_escaping_bloat_is_cut_to_fit(void **state)
     memset(big, 1, n);
     big[n] = '\0';
     size_t limit = 1000000 - 2048;
-    char *e = pl_dlq_envelope("not a JSON object", NULL, "paylink.auth.request", 0, 7, big, limit);
+    char *e =
+        pl_dlq_envelope("not a JSON object", NULL, "paylink.auth.request", 0, 7, big, false, limit);
     assert_non_null(e);
     assert_true(strlen(e) <= limit);
     json_object *o = parse(e), *v;
@@ -105,7 +110,7 @@ static void test_cut_keeps_characters_whole(void **state)
         big[2 * i + 1] = (char)0xA9;
     }
     big[2 * n] = '\0';
-    char *e = pl_dlq_envelope("x", NULL, "t", 0, 0, big, 1500);
+    char *e = pl_dlq_envelope("x", NULL, "t", 0, 0, big, false, 1500);
     assert_non_null(e);
     assert_true(strlen(e) <= 1500);
     json_object *o = parse(e);
@@ -123,7 +128,7 @@ static void test_cut_keeps_characters_whole(void **state)
 static void test_tiny_limit_drops_the_request(void **state)
 {
     (void)state;
-    char *e = pl_dlq_envelope("why", NULL, "t", 0, 0, "0123456789012345678901234567890", 10);
+    char *e = pl_dlq_envelope("why", NULL, "t", 0, 0, "0123456789012345678901234567890", false, 10);
     assert_non_null(e);
     json_object *o = parse(e);
     assert_string_equal(str(o, "request"), "");
@@ -140,7 +145,7 @@ static void test_cut_again(void **state)
     req[5000] = '\0';
     pl_errors errs = {0};
     pl_errors_add(&errs, "", "not a JSON object");
-    char *e = pl_dlq_envelope("not a JSON object", &errs, "t", 1, 2, req, 100000);
+    char *e = pl_dlq_envelope("not a JSON object", &errs, "t", 1, 2, req, true, 100000);
     assert_non_null(e);
     size_t len = strlen(e);
     char *copy = malloc(len);
@@ -154,6 +159,9 @@ static void test_cut_again(void **state)
     assert_int_equal(json_object_array_length(v), 1);
     assert_true(json_object_object_get_ex(o, "request_bytes", &v));
     assert_int_equal(json_object_get_int64(v), 5000);
+    /* What the redaction did is kept: a changed copy stays marked so (paylinkctl). */
+    assert_true(json_object_object_get_ex(o, "redacted", &v));
+    assert_true(json_object_get_boolean(v));
     json_object_put(o);
     assert_null(pl_dlq_cut("not json", 8, 100));
     free(cut);

@@ -2469,10 +2469,11 @@ static void test_stale_answer_does_not_stall_a_healthy_bureau(void **state)
 
 /*
  * A stall also ends when the bureau has no call in flight and nothing waits for its slots:
- * every call that hung has ended, nothing is known to hang (slot_unstall). Its gauge goes back
- * to 0 (the PaylinkBureauStalled alert clears with no traffic after the outage), logged once;
- * requests then queue for its slots as any, and are judged anew. While one of its calls is
- * still in flight, a time-out does not end it. (Before, it stayed stalled until traffic came
+ * every call that hung has ended, nothing is known to hang (slot_unstall), logged once; requests
+ * then take its free slots, and the next finding them taken queues. That is no answer: its
+ * gauge stays 1 (PaylinkBureauStalled: "has not answered since it stalled") until one of its
+ * calls answers (test_hung_bureau_stalls_again_at_once). While one of its calls is still in
+ * flight, a time-out does not end it. (Before b92ad09, it stayed stalled until traffic came
  * back and one of its calls answered.)
  */
 static void test_stall_ends_with_nothing_in_flight(void **state)
@@ -2501,7 +2502,8 @@ static void test_stall_ends_with_nothing_in_flight(void **state)
     on_http(h1, &timed_out);
     assert_false(s->stalled);
     assert_int_equal(e->n_stalled, 0);
-    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
+    assert_true(s->unanswered);
+    assert_true(pl_gauge_value(s->m_stalled) == 1.0);
     assert_int_equal(s->active, 0);
     assert_int_equal(
         log_lines_with(log, "bureau RLT has no call in flight and none waiting: no longer stalled"),
@@ -2522,6 +2524,118 @@ static void test_stall_ends_with_nothing_in_flight(void **state)
     }
     assert_int_equal(pl_counter_value(s->m_refused), 1);
     assert_int_equal(log_lines_with(log, "no longer stalled"), 1);
+    breaker_engine_free(e, m, log);
+}
+
+/* A request of svc that asks for a slot now (slot_take). */
+static job *taking_job(pl_engine *e, const char *rid, const pl_service *svc)
+{
+    job *j = partition_job(e, rid, 0, svc, false);
+    j->ops = &two_ops;
+    j->pub.call.op = PL_OP_SVC_INQUIRY;
+    slot_take(j);
+    return j;
+}
+
+/*
+ * A bureau still hung after its stall's idle end (every hung call timed out, nothing waiting):
+ * the next request takes the free slot and hangs, the one after it queues. That queue is judged
+ * from the bureau's last answer, not from when it formed: it stalls again at the next turn,
+ * the waiting request answered at once; and paylink_bureau_stalled stays 1 all along, cleared
+ * (with one warning) only by an answer of a call that holds a slot, after which a queue is
+ * judged afresh again. A request needing a getToken first, its slots taken, is answered before
+ * it then too. (Before, the queue's clock restarted at each idle end: every answer wait — 50 s
+ * for the External Payment Service — the bureau's requests held PAYLINK_MAX_IN_FLIGHT for
+ * PAYLINK_SLOT_WAIT_MAX_MS again, and the gauge went 0 and 1, the alert resolving and firing.)
+ */
+static void test_hung_bureau_stalls_again_at_once(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service hung = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1, .secret_ok = true};
+    slot *s = slot_for(e, "RLT");
+    job *h0 = first_call_out(e, &hung, "H-0", 0);
+    job *x1 = waiting_job(e, "X-1", &hung);
+    double now = now_s();
+    x1->t_queued = now - 11;
+    s->answered_at = now - 11;
+    slot_check_stalls(e, now);
+    assert_true(s->stalled);
+    caught_is(0, "pl_final", "X-1");
+    caught_free();
+
+    for (int cycle = 0; cycle < 2; cycle++) {
+        /* Its hung call times out: nothing in flight, nothing waiting; the stall ends, but the
+         * bureau has not answered. */
+        on_http(h0, &timed_out);
+        assert_true(caught_has("pl_unknown", cycle == 0 ? "H-0" : "C-0"));
+        caught_free();
+        assert_false(s->stalled);
+        assert_true(s->unanswered);
+        assert_true(pl_gauge_value(s->m_stalled) == 1.0);
+
+        /* The next takes the free slot (and hangs); the one after queues... */
+        char rid[8];
+        snprintf(rid, sizeof rid, "C-%d", cycle);
+        h0 = taking_job(e, rid, &hung);
+        assert_true(h0->slot_held);
+        caught_is(0, "two_mark_sent", rid);
+        caught_free();
+        h0->state = JS_CALLING;
+        h0->calls = 1;
+        snprintf(rid, sizeof rid, "D-%d", cycle);
+        job *d = taking_job(e, rid, &hung);
+        assert_ptr_equal(s->qhead, d);
+        assert_int_equal(g_ncaught, 0);
+
+        /* ... and is answered at the next turn, not PAYLINK_SLOT_WAIT_MAX_MS later. */
+        slot_check_stalls(e, now_s());
+        assert_true(s->stalled);
+        assert_null(s->qhead);
+        caught_is(0, "pl_final", rid);
+        caught_free();
+        assert_true(pl_gauge_value(s->m_stalled) == 1.0);
+    }
+    assert_int_equal(pl_counter_value(s->m_refused), 3);
+    assert_int_equal(log_lines_with(log, "bureau RLT stalled:"), 1);
+    assert_int_equal(log_lines_with(log, "bureau RLT stalled again"), 2);
+
+    /* Its call times out once more; a request needing a getToken while the next hangs in the
+     * slot is answered before its getToken. */
+    on_http(h0, &timed_out);
+    caught_free();
+    assert_false(s->stalled);
+    job *c2 = taking_job(e, "C-2", &hung);
+    caught_free();
+    c2->state = JS_CALLING;
+    c2->calls = 1;
+    spec.prepare = tok_prepare;
+    g_tok_builds = 0;
+    job *t = partition_job(e, "T-1", 0, &hung, false);
+    t->ops = &tok_ops;
+    send_request(t, NULL);
+    assert_int_equal(g_tok_builds, 0);
+    caught_is(0, "pl_final", "T-1");
+    caught_free();
+    spec.prepare = rs_prepare;
+
+    /* It answers: the gauge goes to 0, one warning; a queue is judged afresh again. */
+    inquiry_answered(c2);
+    caught_free();
+    assert_false(s->unanswered);
+    assert_int_equal(e->n_unanswered, 0);
+    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
+    assert_int_equal(log_lines_with(log, "bureau RLT answers again"), 1);
+    s->active = 1; /* another call out */
+    job *f = taking_job(e, "F-1", &hung);
+    assert_ptr_equal(s->qhead, f);
+    slot_check_stalls(e, now_s());
+    assert_false(s->stalled);
+    assert_ptr_equal(s->qhead, f);
+    assert_int_equal(g_ncaught, 0);
     breaker_engine_free(e, m, log);
 }
 
@@ -2590,6 +2704,7 @@ int main(void)
         cmocka_unit_test(test_get_token_is_no_answer_of_the_bureau),
         cmocka_unit_test(test_stale_answer_does_not_stall_a_healthy_bureau),
         cmocka_unit_test(test_stall_ends_with_nothing_in_flight),
+        cmocka_unit_test(test_hung_bureau_stalls_again_at_once),
         cmocka_unit_test(test_statements_beyond_the_table_refused),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_card_number_hashed_under_earlier_keys),

@@ -930,7 +930,7 @@ static char *envelope(const char *request, size_t limit)
     pl_errors_add(&errs, "currency", "must be an ISO 4217 alpha-3 code");
     pl_errors_add(&errs, "amount", "too small");
     return pl_dlq_envelope("must be an ISO 4217 alpha-3 code", &errs, "paylink.auth.request", 3, 42,
-                           request, limit);
+                           request, false, limit);
 }
 
 static void test_dlq_parse(void **state)
@@ -1139,23 +1139,36 @@ static void test_replay_plan_masked_cards(void **state)
          "values removed", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *redacted = pl_request_redact(cases[i].request, strlen(cases[i].request));
+        bool changed = false;
+        char *redacted =
+            pl_request_redact_report(cases[i].request, strlen(cases[i].request), &changed);
         assert_null(strstr(redacted, PAN));
-        char *env = envelope(redacted, 100000), e[400];
-        pl_opsctl_dead_letter d;
-        pl_opsctl_replay p;
-        assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
-        for (int force = 0; force < 2; force++) {
-            e[0] = '\0';
-            assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4,
-                                                   force == 1, &p, e, sizeof e),
-                             PL_ERR_INVALID);
-            if (!strstr(e, cases[i].says))
-                fail_msg("case %zu: \"%s\" does not say \"%s\"", i, e, cases[i].says);
-            assert_int_equal(p.card_masked, cases[i].masked);
+        assert_true(changed);
+        /* As written before the envelope said "redacted" (false here), and as now. */
+        for (int marked = 0; marked < 2; marked++) {
+            pl_errors errs = {0};
+            pl_errors_add(&errs, "currency", "must be an ISO 4217 alpha-3 code");
+            char e[400];
+            char *env =
+                pl_dlq_envelope("must be an ISO 4217 alpha-3 code", &errs, "paylink.auth.request",
+                                3, 42, redacted, marked == 1, 100000);
+            pl_opsctl_dead_letter d;
+            pl_opsctl_replay p;
+            assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+            assert_int_equal(d.redacted, marked == 1);
+            for (int force = 0; force < 2; force++) {
+                e[0] = '\0';
+                assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4,
+                                                       force == 1, &p, e, sizeof e),
+                                 PL_ERR_INVALID);
+                if (!strstr(e, cases[i].says))
+                    fail_msg("case %zu: \"%s\" does not say \"%s\"", i, e, cases[i].says);
+                assert_int_equal(p.card_masked, cases[i].masked);
+                assert_false(p.needs_force);
+            }
+            pl_opsctl_dlq_free(&d);
+            free(env);
         }
-        pl_opsctl_dlq_free(&d);
-        free(env);
         free(redacted);
     }
 }
@@ -1164,7 +1177,149 @@ static void test_replay_plan_masked_cards(void **state)
  * unpublished reply write it). */
 static char *envelope_why(const char *why, const pl_errors *errs, const char *request)
 {
-    return pl_dlq_envelope(why, errs, "paylink.auth.request", 0, 7, request, 100000);
+    return pl_dlq_envelope(why, errs, "paylink.auth.request", 0, 7, request, false, 100000);
+}
+
+/* env without its "redacted" member: an envelope as written before there was one. Frees env. */
+static char *unmarked(char *env)
+{
+    json_object *o = json_tokener_parse(env);
+    assert_non_null(o);
+    free(env);
+    json_object_object_del(o, "redacted");
+    char *out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    assert_non_null(out);
+    json_object_put(o);
+    return out;
+}
+
+/*
+ * The redaction changes more than card.number and svc.card_number: it masks a card number in
+ * any field and removes a CVV. A token authorization whose order number held a card number is
+ * refused by the decoder ("must not contain a card number"); its copy has the order masked,
+ * decodes with no error, and, sent again, would be approved for an order that is no one's, its
+ * hold left on the card. One with a CVV would go without it. The engine marks such a copy
+ * "redacted": refused, --force or not, also when the worker gave it up. A dead letter written
+ * before the mark came is refused by its field error instead. (Before, both were replayed.)
+ */
+static void test_replay_plan_refuses_what_redaction_changed(void **state)
+{
+    (void)state;
+    static const char *const order_pan =
+        "{\"v\":1,\"request_id\":\"oc-1\",\"type\":\"auth\",\"company\":1,"
+        "\"order\":\"4000123412341234\",\"pay_seq\":1,\"service\":\"CYB\",\"amount\":\"5.00\","
+        "\"currency\":\"USD\",\"card\":{\"token\":\"T1\",\"exp_month\":12,\"exp_year\":2030,"
+        "\"type\":\"VI\"}}";
+    static const char *const with_cvv =
+        "{\"v\":1,\"request_id\":\"cv-1\",\"type\":\"auth\",\"company\":1,\"order\":\"O1\","
+        "\"pay_seq\":1,\"service\":\"NOPE\",\"amount\":\"5.00\",\"currency\":\"USD\","
+        "\"card\":{\"token\":\"T1\",\"cvv\":\"123\",\"exp_month\":12,\"exp_year\":2030,"
+        "\"type\":\"VI\"}}";
+    char e[600];
+    pl_opsctl_dead_letter d;
+    pl_opsctl_replay p;
+
+    /* The order's card number: refused by the decoder, the copy as the engine builds it. */
+    pl_request req;
+    pl_errors errs = {0};
+    assert_int_equal(
+        pl_request_decode(order_pan, strlen(order_pan), "auth", time(NULL), &req, &errs),
+        PL_ERR_INVALID);
+    pl_request_free(&req);
+    assert_int_equal(errs.n, 1);
+    assert_string_equal(errs.e[0].field, "order");
+    assert_string_equal(errs.e[0].error, PL_REQUEST_ERR_CARD_NUMBER);
+    bool changed = false;
+    char *copy = pl_request_redact_report(order_pan, strlen(order_pan), &changed);
+    assert_true(changed);
+    assert_non_null(strstr(copy, "\"order\":\"************1234\""));
+    /* The copy itself passes the decoder: only the envelope tells. */
+    pl_errors none = {0};
+    assert_int_equal(pl_request_decode(copy, strlen(copy), "auth", time(NULL), &req, &none), PL_OK);
+    pl_request_free(&req);
+    char *env = pl_dlq_envelope(errs.e[0].error, &errs, "paylink.auth.request", 0, 7, copy, changed,
+                                100000);
+    for (int old = 0; old < 2; old++) {
+        if (old)
+            env = unmarked(env);
+        assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+        assert_int_equal(d.redacted, !old);
+        assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_INVALID);
+        for (int force = 0; force < 2; force++) {
+            assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4,
+                                                   force == 1, &p, e, sizeof e),
+                             PL_ERR_INVALID);
+            assert_non_null(strstr(e, "oc-1"));
+            assert_non_null(strstr(e, "it must send it anew"));
+            assert_false(p.needs_force);
+        }
+        pl_opsctl_dlq_free(&d);
+    }
+    free(env);
+    free(copy);
+
+    /* "is a card number, not a token", in an old envelope. */
+    pl_errors tok = {0};
+    pl_errors_add(&tok, "card.token", "%s", PL_REQUEST_ERR_CARD_NOT_TOKEN);
+    env = unmarked(envelope_why(PL_REQUEST_ERR_CARD_NOT_TOKEN, &tok, REQUEST));
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, true, &p, e, sizeof e),
+        PL_ERR_INVALID);
+    assert_non_null(strstr(e, "card number in a field that holds none"));
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* A token authorization with a CVV, refused for another reason (its bureau): the copy has
+     * no CVV, nothing masked and nothing ***REMOVED***; only the mark tells. */
+    changed = false;
+    copy = pl_request_redact_report(with_cvv, strlen(with_cvv), &changed);
+    assert_true(changed);
+    assert_null(strstr(copy, "cvv"));
+    pl_errors bureau = {0};
+    pl_errors_add(&bureau, "service", "unknown service bureau");
+    env = pl_dlq_envelope("unknown service bureau", &bureau, "paylink.auth.request", 0, 7, copy,
+                          changed, 100000);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, force == 1,
+                                               &p, e, sizeof e),
+                         PL_ERR_INVALID);
+        assert_non_null(strstr(e, "changed by its redaction"));
+        assert_false(p.card_masked);
+    }
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* Given up (job_fail: no field errors), its copy changed: --force does not send it. */
+    env = pl_dlq_envelope("its row never settled", NULL, "paylink.auth.request", 0, 7, copy, true,
+                          100000);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_GIVEN_UP);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, force == 1,
+                                               &p, e, sizeof e),
+                         PL_ERR_INVALID);
+        assert_non_null(strstr(e, "changed by its redaction"));
+        assert_false(p.needs_force);
+    }
+    pl_opsctl_dlq_free(&d);
+    free(env);
+    free(copy);
+
+    /* The copy the redaction left as it was: replayed. */
+    changed = true;
+    copy = pl_request_redact_report(REQUEST, strlen(REQUEST), &changed);
+    assert_false(changed);
+    env = pl_dlq_envelope("unknown service bureau", &bureau, "paylink.auth.request", 0, 7, copy,
+                          changed, 100000);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+        PL_OK);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+    free(copy);
 }
 
 /*
@@ -1250,6 +1405,9 @@ static void test_replay_plan_kinds(void **state)
             PL_ERR_INVALID);
         assert_non_null(strstr(e, "gave request inv-1 up"));
         assert_non_null(strstr(e, "--force"));
+        /* Not "--force sends it" alone: a `timeout` has a row, which refuses it all the same. */
+        assert_non_null(strstr(e, "provided its request_id has no row"));
+        assert_true(p.needs_force);
         assert_int_equal(
             pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, true, &p, e, sizeof e),
             PL_OK);
@@ -1313,6 +1471,7 @@ int main(void)
         cmocka_unit_test(test_replay_plan),
         cmocka_unit_test(test_replay_plan_masked_cards),
         cmocka_unit_test(test_replay_plan_kinds),
+        cmocka_unit_test(test_replay_plan_refuses_what_redaction_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1427,6 +1427,63 @@ static void test_redact_glued_copy(void **state)
 }
 
 /*
+ * pl_request_redact_report says whether the copy differs from the request (the dead-letter
+ * envelope's "redacted"): a token authorization whose order number held a card number (refused
+ * by the decoder) has it masked in the copy, which would decode cleanly and be approved for an
+ * order that is no one's; one with a CVV loses it. Such copies, and every other the redaction
+ * changed, are reported changed; one it left as it was (other spacing, escapes, key order and
+ * number forms are not changes) is not, and the copy is the same as pl_request_redact's.
+ * (Before, nothing said so, and paylinkctl replayed them.)
+ */
+static void test_redact_reports_changes(void **state)
+{
+    (void)state;
+    static const char *const changed[] = {
+        "{\"request_id\":\"r-1\",\"type\":\"auth\",\"order\":\"" PAN "\","
+        "\"card\":{\"token\":\"T1\"}}",
+        "{\"request_id\":\"r-1\",\"order\":\"O1\",\"card\":{\"token\":\"T1\",\"cvv\":\"123\"}}",
+        "{\"request_id\":\"r-1\",\"card\":{\"number\":\"" PAN "\"}}",
+        "{\"request_id\":\"r-1\",\"svc\":{\"card_number\":\"8574906000000001\"}}",
+        "{\"request_id\":\"r-1\",\"card\":{\"token\":\"T1\",\"pan\":\"x\"}}",
+        "{\"request_id\":\"r-1\",\"authentication\":{\"eci\":\"05\"}}",
+        "{\"request_id\":\"r-1\",\"card_cvv\":\"123\"}",
+        "{\"request_id\":\"r-1\",\"items\":[{\"sku\":4111111111111111}]}",
+        "{\"request_id\":\"r-1\",\"notes\":{\"" PAN "\":1}}",
+        "{\"request_id\":\"r-1\",\"note\":\"4111 1111 1111 1111\"}",
+        "{\"request_id\":\"r-1\",\"note\":\"cvv=123\"}", /* the text scrub's alone */
+        "{\"a\":\"1\",\"a\":\"2\"}",                     /* not parsed: digits masked */
+        "not json, order 12",
+    };
+    for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++) {
+        bool c = false;
+        char *out = pl_request_redact_report(changed[i], strlen(changed[i]), &c);
+        assert_non_null(out);
+        if (!c)
+            fail_msg("case %zu: \"%s\" -> \"%s\" not reported changed", i, changed[i], out);
+        char *plain = pl_request_redact(changed[i], strlen(changed[i]));
+        assert_string_equal(out, plain);
+        free(plain);
+        free(out);
+    }
+    static const char *const same[] = {
+        "{ \"request_id\" : \"r-1\", \"type\":\"auth\", \"company\": 1, \"order\":\"O\\/1\","
+        "\"amount\":\"5.00\", \"x\": 1.50, \"y\": [true, null, 1e2],"
+        "\"card\":{\"token\":\"T1\",\"exp_month\":12,\"exp_year\":2030,\"type\":\"VI\"},"
+        "\"bill_to\":{\"street1\":\"1 Main St\",\"phone\":\"555-1234\"}}",
+        "{}",
+        "not json at all",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        bool c = true;
+        char *out = pl_request_redact_report(same[i], strlen(same[i]), &c);
+        assert_non_null(out);
+        if (c)
+            fail_msg("case %zu: \"%s\" -> \"%s\" reported changed", i, same[i], out);
+        free(out);
+    }
+}
+
+/*
  * Card numbers anywhere else in the request: string values, numbers and keys, in nested
  * objects and arrays, with every separator, also where JSON escapes would hide them in the
  * text ("\t" between the groups, "\u0034" for the first digit).
@@ -2240,6 +2297,7 @@ int main(void)
         cmocka_unit_test(test_address_and_holder_in_characters),
         cmocka_unit_test(test_duplicate_members_large),
         cmocka_unit_test(test_redact_card_numbers_anywhere),
+        cmocka_unit_test(test_redact_reports_changes),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_fingerprint_known_answer),
         cmocka_unit_test(test_decode_after_refused_and_large),

@@ -1156,6 +1156,7 @@ int pl_opsctl_dlq_parse(const char *payload, size_t len, pl_opsctl_dead_letter *
     if (json_object_object_get_ex(root, "offset", &v) && json_object_is_type(v, json_type_int))
         d->offset = json_object_get_int64(v);
     d->truncated = json_object_object_get_ex(root, "truncated", &v) && json_object_get_boolean(v);
+    d->redacted = json_object_object_get_ex(root, "redacted", &v) && json_object_get_boolean(v);
     if (d->truncated && json_object_object_get_ex(root, "request_bytes", &v) &&
         json_object_is_type(v, json_type_int))
         d->request_bytes = json_object_get_int64(v);
@@ -1296,6 +1297,26 @@ static bool holds_removed(json_object *v)
 }
 
 /*
+ * True when a field error of d says validation found a card number where none belongs
+ * (pl_request_decode): the copy has that value masked (pl_request_redact), and sent again it
+ * would pass validation under the mask — a token authorization approved for an order number
+ * that is no order's, its hold left on the card. Read for envelopes written before the engine
+ * marked a changed copy "redacted".
+ */
+static bool card_number_refused(const pl_opsctl_dead_letter *d)
+{
+    size_t n = d->errors ? json_object_array_length(d->errors) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(d->errors, i);
+        const char *msg = json_object_is_type(e, json_type_object) ? str_member(e, "error") : NULL;
+        if (msg &&
+            (strstr(msg, PL_REQUEST_ERR_CARD_NUMBER) || strstr(msg, PL_REQUEST_ERR_CARD_NOT_TOKEN)))
+            return true;
+    }
+    return false;
+}
+
+/*
  * The texts the engine writes in the envelope (common/engine.c: conflict(), publish_failed(),
  * publish_invalid()). Should they change, a conflict still has its field error (an `invalid`
  * kind, whose row the look-up finds) and an unpublished reply no field errors (a request given
@@ -1375,18 +1396,11 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
                           "copy sent again could not change",
                           d->request_id);
     case PL_OPSCTL_DLQ_GIVEN_UP:
-        if (force)
-            break;
-        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                          "the worker gave request %s up (it was not refused as invalid): it was "
-                          "answered `error` (not sent to the bureau) or `timeout` (outcome "
-                          "unknown), and an upstream system that has sent it again under another "
-                          "request_id would be charged twice, which paylink cannot see; ask the "
-                          "upstream system first, then --force sends it",
-                          d->request_id);
     case PL_OPSCTL_DLQ_INVALID:
         break;
     }
+    /* A copy the redaction changed is never the request that was sent, whatever the kind, and
+     * --force does not override it: the most telling reason first. */
     if (p->card_masked)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "the card number in the dead-letter copy is masked (and any CVV "
@@ -1399,6 +1413,33 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
                           "the dead-letter copy has values removed (" REDACTED_VALUE
                           ": 3-D Secure results or card fields): sent again it would not be the "
                           "request the upstream system sent; it must send it anew");
+    if (card_number_refused(d))
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "request %s was refused for a card number in a field that holds none, "
+                          "which the dead-letter copy has masked: sent again it would pass as a "
+                          "request the upstream system never sent (a masked order number, an "
+                          "authorization approved for no order and its hold left on the card); "
+                          "it must send it anew",
+                          d->request_id);
+    if (d->redacted)
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "the dead-letter copy of request %s was changed by its redaction (a "
+                          "card number masked or a security code removed, in some field): sent "
+                          "again it would not be the request the upstream system sent (an "
+                          "authorization without its CVV, or approved for a masked order "
+                          "number); it must send it anew",
+                          d->request_id);
+    if (pl_opsctl_dlq_kind_of(d) == PL_OPSCTL_DLQ_GIVEN_UP && !force) {
+        p->needs_force = true;
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "the worker gave request %s up (it was not refused as invalid): it was "
+                          "answered `error` (not sent to the bureau) or `timeout` (outcome "
+                          "unknown), and an upstream system that has sent it again under another "
+                          "request_id would be charged twice, which paylink cannot see; ask the "
+                          "upstream system first, then --force sends it, provided its request_id "
+                          "has no row (a `timeout` always has one, which nothing overrides)",
+                          d->request_id);
+    }
     return PL_OK;
 }
 
@@ -2500,11 +2541,12 @@ int pl_opsctl_replay_check_row(PGconn *db, const char *worker, const char *reque
     } else if (PQntuples(r) > 0) {
         json_object *row = row_json(r, 0, 0);
         rc = pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                        "request_id %s already has a row in %s (status %s): the request was "
-                        "recorded since (sent again by the upstream system) and is answered "
-                        "from that row; this copy, its card data removed, would be taken for "
-                        "another request under the same request_id, and a false `invalid` "
-                        "reply published after the real one",
+                        "request_id %s already has a row in %s (status %s): a request with a "
+                        "row is answered from it (the upstream system sent it again, or the "
+                        "worker recorded it before it gave it up), so sent again this copy "
+                        "would only repeat that reply, or, where its redaction changed it, be "
+                        "taken for another request under the same request_id and draw a false "
+                        "`invalid` reply after the real one; --force does not override this",
                         request_id, *jtext(row, "table") ? jtext(row, "table") : "its table",
                         *jtext(row, "status") ? jtext(row, "status") : "unreadable");
         json_object_put(row);
@@ -2528,8 +2570,18 @@ static int replay_one(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
     pl_opsctl_replay plan;
     char *shown = NULL;
     if (pl_opsctl_replay_plan(&d, request_topic, h->key, h->key_len, o->force, &plan, errstr,
-                              sizeof errstr) != PL_OK ||
-        pl_opsctl_replay_check_row(db, o->worker, d.request_id, errstr, sizeof errstr) != PL_OK) {
+                              sizeof errstr) != PL_OK) {
+        /* Refused for want of --force only: its row, when it has one, refuses it whatever is
+         * forced, and that is what the operator is told (a given-up `timeout` always has one;
+         * "--force sends it" would not be true). */
+        char rowerr[512];
+        bool row = plan.needs_force &&
+                   pl_opsctl_replay_check_row(db, o->worker, d.request_id, rowerr, sizeof rowerr) ==
+                       PL_ERR_INVALID;
+        fprintf(stderr, "paylinkctl: %s: refused: %s\n", what, row ? rowerr : errstr);
+        goto out;
+    }
+    if (pl_opsctl_replay_check_row(db, o->worker, d.request_id, errstr, sizeof errstr) != PL_OK) {
         fprintf(stderr, "paylinkctl: %s: refused: %s\n", what, errstr);
         goto out;
     }
@@ -2713,8 +2765,9 @@ void pl_opsctl_usage(FILE *out)
           "      request; an idempotency conflict's copy; a request whose reply could not be\n"
           "      published; one the worker gave up (answered error or timeout: --force sends\n"
           "      it, once the upstream system says it did not send it again under another\n"
-          "      request_id); a copy whose card number is masked or whose 3-D Secure values\n"
-          "      were removed (the upstream system must send those anew).\n"
+          "      request_id, unless it has a row, as a timeout always has); a copy its\n"
+          "      redaction changed: a card number masked in any field, a CVV or 3-D Secure\n"
+          "      values removed (the upstream system must send those anew).\n"
           "      DURATION: 90s, 30m, 2h, 1d, 1w, 1h30m. TIMESTAMP: YYYY-MM-DD[THH:MM[:SS]]\n"
           "      [Z|+HH:MM] (UTC without a zone). Tables by default; --json: one JSON object\n"
           "      per line. Exit 2: the command line was not accepted.\n",

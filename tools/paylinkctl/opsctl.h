@@ -100,10 +100,12 @@
  *   Refused, each with its reason on stderr (the others are still sent, exit 1; a dry run
  *   refuses the same): a message that is no envelope; pl_opsctl_replay_plan's refusals (a
  *   truncated request, another topic's envelope, a request without a valid request_id, an
- *   idempotency conflict's copy, a request whose reply could not be published, a request the
- *   worker gave up unless --force, a copy whose card number is masked or whose values were
- *   removed); and a request whose request_id has a row in the worker's table
- *   (pl_opsctl_replay_check_row; --force never overrides it): the worker answers such a
+ *   idempotency conflict's copy, a request whose reply could not be published, a copy the
+ *   redaction changed — marked "redacted", its card number masked, values removed, or refused
+ *   for a card number in another field — and a request the worker gave up unless --force);
+ *   and a request whose request_id has a row in the worker's table
+ *   (pl_opsctl_replay_check_row; --force never overrides it, and a given-up request refused
+ *   for want of --force is told its row instead, when it has one): the worker answers such a
  *   request from its row, or, the copy being redacted, takes it for another request under the
  *   same request_id and publishes a false `invalid` reply after the real one. The database is
  *   needed (PAYLINK_DB), also for a dry run. One line per dead letter sent: {"dlq_partition",
@@ -331,6 +333,7 @@ typedef struct pl_opsctl_dead_letter {
     const char *request;    /* the redacted request text */
     size_t request_len;     /* its length */
     bool truncated;         /* the request was cut to fit */
+    bool redacted;          /* the envelope says the redaction changed the request */
     int64_t request_bytes;  /* its size before, when truncated; else -1 */
     json_object *req;       /* the request when its text is a JSON object (owned), else NULL */
     const char *request_id; /* from req; NULL when none */
@@ -387,6 +390,8 @@ typedef struct pl_opsctl_replay {
     char key[128];          /* the message key; "" when none */
     const char *key_source; /* "dead_letter", "request" (derived <company>-<order>), "none" */
     bool card_masked;       /* the request names a card whose number the copy masked */
+    bool needs_force;       /* refused only as one the worker gave up: --force would send it,
+                               unless its request_id has a row (pl_opsctl_replay_check_row) */
 } pl_opsctl_replay;
 
 /*
@@ -400,10 +405,14 @@ typedef struct pl_opsctl_replay {
  * unpublished reply's (pl_opsctl_dlq_kind_of: its request_id has a row, and sent again the
  * copy can only repeat that row's reply or draw a false `invalid`); one the worker gave up,
  * unless force (it was answered `error` or `timeout`, and an upstream system that sent it
- * again under another request_id would be charged twice); a copy whose card.number or
- * svc.card_number is masked, or with a value ***REMOVED*** anywhere (3-D Secure results,
- * unknown card fields): it can never be the request that was sent, so force does not
- * override it.
+ * again under another request_id would be charged twice; p->needs_force is then set, and
+ * this refusal comes after every other); a copy the redaction changed (common/request.h,
+ * pl_request_redact_report): the envelope's "redacted" is true, card.number or
+ * svc.card_number is masked, a value is ***REMOVED*** anywhere (3-D Secure results, unknown
+ * card fields), or a field error says a card number was found where none belongs
+ * (PL_REQUEST_ERR_CARD_NUMBER, PL_REQUEST_ERR_CARD_NOT_TOKEN: its value is masked in the copy,
+ * and envelopes written before "redacted" came do not say so) — it can never be the request
+ * that was sent, so force does not override it.
  */
 int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_topic,
                           const char *key, size_t key_len, bool force, pl_opsctl_replay *p,
