@@ -2149,20 +2149,22 @@ typedef enum {
     VDR_NONE,    /* no row: not published, or not taken up yet */
     VDR_PENDING, /* recorded, no outcome yet (received, sent, unknown) */
     VDR_DONE,    /* approved, or sent and declined by the bureau: nothing more to ask; or ended
-                  * `error` and recorded for paylink-reversal's resolver, which asks it again
-                  * itself (`.again`, reversal_reask, 069) */
+                  * `error`, or refused by paylink-reversal without a call, and recorded for
+                  * paylink-reversal's resolver, which asks it again itself (`.again`,
+                  * reversal_reask, 069 and 070) */
     VDR_REFUSED, /* refused by paylink-reversal without a call (a claim was still in flight),
-                  * or ended `error` (the bureau unreachable, or no record of it there) before
-                  * 069 recorded such: not acted on, so asked again (a second that finds it done
-                  * gets 237) */
+                  * or ended `error` (the bureau unreachable, or no record of it there), before
+                  * 069 and 070 recorded such: not acted on, so asked again (a second that finds
+                  * it done gets 237) */
     VDR_UNREADABLE
 } vdr_state;
 
 /* What became of reversal rev; old: the void was carried out 10 minutes ago or more (a row still
  * `received` then was never sent: given up, as refused). One that ended `error` is in
- * reversal_reask (its trigger wrote it with the error, 069) and asked again by paylink-reversal's
- * resolver, under its own id: not published again here too, as two reversals of one
- * authorization, one of which paylink-reversal refuses (a claim in flight) or the bureau (237). */
+ * reversal_reask (its trigger wrote it with the error, 069), as is one refused without a call
+ * (070), and asked again by paylink-reversal's resolver, under its own id: not published again
+ * here too, as two reversals of one authorization, one of which paylink-reversal refuses (a claim
+ * in flight) or the bureau (237). */
 static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
 {
     const char *p[] = {rev};
@@ -2184,8 +2186,8 @@ static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
                 st = VDR_PENDING;
             else if (!strcmp(status, "approved") || (sent && strcmp(status, "error") != 0))
                 st = VDR_DONE;
-            else if (!strcmp(status, "error") && PQgetvalue(res, 0, 2)[0] == 't')
-                st = VDR_DONE;
+            else if (PQgetvalue(res, 0, 2)[0] == 't')
+                st = VDR_DONE; /* ended `error`, or refused unsent: reversal_reask's (069, 070) */
             else
                 st = VDR_REFUSED;
         }
@@ -2269,8 +2271,9 @@ static bool followups_hold(PGconn *c, const char *deposit, const char *rev)
  *   - approved, or sent and declined by the bureau: nothing more (marked published);
  *   - refused without a call (paylink-reversal: "a deposit is in progress", the claim that held
  *     the void), or ended `error` (not acted on): published again under `<deposit>.vdr2`, its
- *     fixed id being used up — but an `error` recorded in reversal_reask (069) is asked again by
- *     paylink-reversal's resolver (`.again`, pl_resolver_reask_pass), and counts as done here.
+ *     fixed id being used up — but one recorded in reversal_reask (an `error`, 069; a refusal,
+ *     070) is asked again by paylink-reversal's resolver (`.again`, pl_resolver_reask_pass), and
+ *     counts as done here.
  * A publish Kafka refuses gives it (and the rest) back for the next pass; a crash before the mark
  * publishes it again once the lease has passed, under the same request_id with the same payload,
  * which paylink-reversal answers from its row. Returns how many were published, or a negative
@@ -2375,11 +2378,12 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
     return published;
 }
 
-/* ---- paylink's own reversals asked again after `error` (069) ----------------------------- */
+/* ---- paylink's own reversals asked again after `error` (069) or a refusal (070) ------------ */
 
 /* How long a reversal to be asked again waits for another claim on its authorization to end (a
- * capture, another reversal, or one whose outcome is unknown), counted past its delay, before an
- * operator is told instead: such a claim ends in seconds, or with its own required response. */
+ * capture, another reversal, or one whose outcome is unknown) or a timeout reversal of it,
+ * counted past its delay, before an operator is told instead: such a claim ends in seconds, or
+ * with its own required response. */
 #define REASK_CLAIM_WAIT_MAX_S 3600
 /* How often it looks again meanwhile. */
 #define REASK_CLAIM_RETRY_S 60
@@ -2395,11 +2399,18 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
  * named, else the latest of the transaction id named — 17 its status, 18 amount_deposited, 19
  * amount_pending, 20 amount_authorized and 21 amount_issuer_held ("" NULL), 22 the service
  * bureau's protocol, 23 whether it names a card authorization paylink holds (or none by request
- * id), 24 why it ended (its reply's message, else its error text), 25 whether $2 has a row.
+ * id), 24 why it ended (its reply's message, else its error text), 25 whether $2 has a row, 26
+ * whether a timeout reversal of the authorization is in flight (paylink-reversal's own test,
+ * PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL: it refuses any other reversal of it meanwhile), 27 how its
+ * outcome was settled when its own answer did not settle it (its required response's
+ * resolved_how: query, operator; "" none).
  */
 #define REASK_HISTORY_COLUMNS                                                                      \
     "x.id, x.status, x.amount_deposited, x.amount_pending, x.amount_authorized, "                  \
     "x.amount_issuer_held, x.voided_by"
+/* Column 26: the test of paylink-reversal's look-ups and mark, of the authorization the reversal
+ * names (none for a manual one). */
+#define REASK_TIMEOUT_IN_FLIGHT PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL("v.auth_request_id")
 #define REASK_FACTS_SQL                                                                            \
     "SELECT v.status, v.decision, v.vendor_response, v.company::text, v.order_number, "            \
     "v.pay_seq::text, v.service_bureau, coalesce(v.currency, ''), coalesce(v.amount::text, ''), "  \
@@ -2415,7 +2426,9 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
     "coalesce(s.protocol, ''), coalesce(v.auth_request_id, '') = '' OR EXISTS "                    \
     "(SELECT 1 FROM cc_auth_trans t WHERE t.request_id = v.auth_request_id), "                     \
     "left(coalesce(nullif(v.reply->>'message', ''), v.error_text), 200), "                         \
-    "EXISTS (SELECT 1 FROM auth_reversal n WHERE n.request_id = $2) "                              \
+    "EXISTS (SELECT 1 FROM auth_reversal n WHERE n.request_id = $2), " REASK_TIMEOUT_IN_FLIGHT     \
+    ", coalesce((SELECT q.resolved_how FROM required_response q WHERE q.worker = 'reversal' "      \
+    "AND q.request_id = v.request_id AND q.status = 'resolved'), '') "                             \
     "FROM auth_reversal v LEFT JOIN auth_service s ON s.service_bureau = v.service_bureau "        \
     "LEFT JOIN LATERAL (SELECT * FROM ((SELECT 1 AS k, " REASK_HISTORY_COLUMNS                     \
     " FROM auth_history x WHERE x.request_id = v.auth_request_id "                                 \
@@ -2490,14 +2503,32 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
     char root[64] = "";
     int own =
         card ? pl_reversal_own_chain(rid, auth_rid, F(14), F(15), root, sizeof root, &again) : -1;
+    /* Refused by paylink-reversal without a bureau call (the trigger records a `declined` one
+     * only then, 070): nothing was done at the bureau, whatever the refusal said. */
     bool refused = strcmp(status, "declined") == 0;
-    if (own < 0 || (refused && again == 0)) {
+    if (own < 0) {
         /* The order system's: its sender reads the reply. */
         PQclear(res);
         reask_done(c, rid, "not paylink's own reversal: its sender reads its reply");
         return 0;
     }
     const char *auth = auth_rid[0] ? auth_rid : F(10);
+    if (refused && pl_reversal_is_timeout_of(rid, auth_rid)) {
+        /* The timeout reversal refused (its authorization's outcome known since, or another
+         * reversal of it in flight, which releases it): its authorization's required response
+         * follows it and escalates it while that still has no outcome (follow_reversal). */
+        PQclear(res);
+        reask_done(c, rid,
+                   "a timeout reversal refused: its authorization's required response "
+                   "follows it");
+        return 0;
+    }
+    /* How it ended, for the log. */
+    char outcome[64];
+    if (refused)
+        snprintf(outcome, sizeof outcome, "was refused without a bureau call");
+    else
+        snprintf(outcome, sizeof outcome, "ended %s %s", status, vendor);
     /* What paylink-reversal sends for it now (rev_prepare reads it anew): the amount authorized,
      * else what the issuer holds of a refused one, else what the request named (a reject's, a
      * manual authorization's). */
@@ -2516,18 +2547,23 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
         deposited = 0;
     if (history && pl_money_parse_decimal(F(19), &pending) != 0)
         pending = 0;
+    /* A timeout reversal of the authorization in flight claims nothing, but paylink-reversal
+     * refuses every other reversal of it meanwhile (as while a claim lasts): one asked again
+     * then is refused, and the asks were spent while it stayed sent or unknown. */
+    bool in_flight = pending > 0 || F(26)[0] == 't';
     int delay = pl_reversal_again_delay_s(again);
     char why[200] = "";
-    if (!refused && !pl_reversal_error_unacted(F(1), vendor))
-        snprintf(why, sizeof why, "its answer (%s %s) may have reversed it", F(1), vendor);
+    if (!refused && !pl_reversal_error_unacted(F(22), F(1), vendor, F(27)))
+        snprintf(why, sizeof why, "its answer (%s%s%s%s%s) may have reversed it", F(1),
+                 F(1)[0] ? " " : "", vendor, F(27)[0] ? ", settled by " : "", F(27));
     else if (pl_reversal_is_timeout_of(rid, auth_rid))
         snprintf(why, sizeof why,
                  "a timeout reversal: its authorization's required response is escalated");
     else if (history && strcmp(F(17), "reversed") == 0) {
         PL_INFO(rid,
-                "paylink's reversal of authorization %s ended %s %s: not asked again, the "
-                "authorization is reversed since",
-                auth, status, vendor);
+                "paylink's reversal of authorization %s %s: not asked again, the authorization "
+                "is reversed since",
+                auth, outcome);
         PQclear(res);
         reask_done(c, rid, "the authorization is reversed");
         return 0;
@@ -2537,7 +2573,7 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
         snprintf(why, sizeof why, "its authorization has no answer recorded");
     else if (F(25)[0] == 't') {
         /* Published before (a crash, or a failed mark, after the publish): that one's outcome
-         * is its own (recorded here again when it ends `error`). */
+         * is its own (recorded here again when it ends `error` or is refused). */
         PQclear(res);
         reask_done(c, rid, next);
         return 0;
@@ -2547,23 +2583,25 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
         PQclear(res);
         reask_later(c, rid, r->owner, (int)(delay - owed_s) + 1);
         return 0;
-    } else if (pending > 0) {
+    } else if (in_flight) {
         if (owed_s < delay + REASK_CLAIM_WAIT_MAX_S) {
-            /* Another claim on the authorization (a capture, another reversal): paylink-reversal
-             * would refuse this one now. Looked at again once it may have ended. */
+            /* Another claim on the authorization (a capture, another reversal), or a timeout
+             * reversal of it: paylink-reversal would refuse this one now. Looked at again once
+             * it may have ended. */
             PQclear(res);
             reask_later(c, rid, r->owner, REASK_CLAIM_RETRY_S);
             return 0;
         }
-        snprintf(why, sizeof why, "another claim on its authorization lasted over %d s",
+        snprintf(why, sizeof why,
+                 "another claim or a timeout reversal of its authorization lasted over %d s",
                  REASK_CLAIM_WAIT_MAX_S);
     }
     if (why[0]) {
         PL_ERROR(rid,
-                 "paylink's reversal of authorization %s ended %s %s (%s) and is not asked again: "
-                 "%s; the %s it was to release may still be held, and an operator must see that "
-                 "it is released",
-                 auth, status, vendor, ended, why, amount[0] ? amount : "amount");
+                 "paylink's reversal of authorization %s %s (%s) and is not asked again: %s; the "
+                 "%s it was to release may still be held, and an operator must see that it is "
+                 "released",
+                 auth, outcome, ended, why, amount[0] ? amount : "amount");
         PQclear(res);
         reask_done(c, rid, why);
         return 0;
@@ -2619,9 +2657,9 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
          * and published again: the same request_id and bytes, answered from its row). */
         reask_done(c, rid, next);
         PL_INFO(rid,
-                "paylink's reversal of authorization %s ended %s %s with nothing reversed: "
-                "reversal %s requested for the %s still held (asked again %d of at most %d)",
-                auth, status, vendor, next, amount[0] ? amount : "amount", again + 1,
+                "paylink's reversal of authorization %s %s with nothing reversed: reversal %s "
+                "requested for the %s still held (asked again %d of at most %d)",
+                auth, outcome, next, amount[0] ? amount : "amount", again + 1,
                 PL_REVERSAL_MAX_AGAIN);
         rc = 1;
     }

@@ -199,13 +199,14 @@ int pl_resolver_pass(pl_resolver *r, int max_rows);
 
 /*
  * paylink-reversal's resolver's part of a pass (pl_resolver_pass runs it for worker "reversal"):
- * takes up to max_rows due rows of reversal_reask (migration 069: reversals that ended `error`,
- * and paylink's own asked again that were refused without a call) under a lease — free, passed,
- * or its own — and decides on each. paylink's own (pl_reversal_own_chain) with nothing done at
- * the bureau (pl_reversal_error_unacted) is published again to <prefix>.reversal.request as
+ * takes up to max_rows due rows of reversal_reask (migration 069: reversals that ended `error`;
+ * 070: and those refused without a call) under a lease — free, passed, or its own — and decides
+ * on each. paylink's own (pl_reversal_own_chain) refused, or with nothing done at the bureau
+ * (pl_reversal_error_unacted), is published again to <prefix>.reversal.request as
  * `<request_id>.again` of the same authorization for what is still held, once
  * pl_reversal_again_delay_s has passed since its outcome and no other claim on the authorization
- * is in flight (waited for an hour at most); one that cannot be asked again (a `.tor`, whose
+ * nor timeout reversal of it is in flight (waited for an hour at most; a `.tor` refused is left
+ * to its authorization's required response); one that cannot be asked again (a `.tor`, whose
  * required response is escalated; an answer that may have acted; the authorization captured
  * since; PL_REVERSAL_MAX_AGAIN asks already) is logged as an error for an operator, naming the
  * authorization and the amount; one whose authorization is reversed since, or the order system's,

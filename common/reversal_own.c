@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bureau_cybersource.h"
 #include "log.h"
 #include "money.h"
 
@@ -180,16 +179,29 @@ int pl_reversal_own(const char *request_id, const char *auth_request_id, const c
     return pl_reversal_own_root(request_id, auth_request_id, voided_by, made_by, NULL, 0);
 }
 
-bool pl_reversal_error_unacted(const char *decision, const char *vendor_response)
+bool pl_reversal_error_unacted(const char *protocol, const char *decision,
+                               const char *vendor_response, const char *settled_by)
 {
+    protocol = protocol ? protocol : "";
     decision = decision ? decision : "";
-    /* No answer from a bureau: whatever failed, it failed before the bureau could act. */
+    settled_by = settled_by ? settled_by : "";
+    /* An operator's outcome says what they decided, not what the bureau did: an `error` may be
+     * one whose outcome could not be learnt at all. */
+    if (strcmp(settled_by, PL_REVERSAL_SETTLED_BY_OPERATOR) == 0)
+        return false;
+    /* No answer from a bureau: whatever failed, it failed before the bureau could act; so too
+     * the resolver's query that found no record of it (it writes no decision then). */
     if (!*decision)
         return true;
-    /* CyberSource's general failure refuses the request before any business processing; 151,
-     * 152 and 250 say it was received and may have been processed. */
-    return strcmp(decision, "ERROR") == 0 &&
-           !pl_cybersource_received_timeout(vendor_response ? vendor_response : "");
+    /* A decision the resolver read from the bureau's record of it (record_to_result writes
+     * ERROR 150 for any record that failed without a reason it can read) is no live answer. */
+    if (strcmp(settled_by, PL_REVERSAL_SETTLED_BY_QUERY) == 0)
+        return false;
+    /* CyberSource's general failure refuses the request before any business processing; its
+     * other ERROR reasons (151, 152, 250: received and perhaps processed; 236, a processor
+     * failure) and every other bureau's decisions may have acted. */
+    return strcmp(protocol, "CYB") == 0 && strcmp(decision, "ERROR") == 0 &&
+           strcmp(vendor_response ? vendor_response : "", "150") == 0;
 }
 
 int pl_reversal_again_delay_s(int asked)

@@ -27,13 +27,16 @@
  * published again as stored on a redelivery.
  *
  * One of paylink's own that ends `error` with nothing done at the bureau (it never left, the
- * bureau was unreachable, or answered a general failure: pl_reversal_error_unacted) leaves the
- * whole hold on the card, and nobody reads its reply either: paylink-reversal's resolver asks for
- * it again (migration 069's reversal_reask, common/resolver.c), a reversal of the same
- * authorization named pl_job_derived_request_id(<its request_id>, PL_REVERSAL_AGAIN_SUFFIX),
- * `<request_id>.again`, itself paylink's own, after pl_reversal_again_delay_s; at most
- * PL_REVERSAL_MAX_AGAIN times in a chain, then an operator is told (an error in the log). A chain
- * may mix both: the rest of a reversal asked again, or a rest asked again.
+ * bureau was unreachable, or CyberSource answered its general failure: pl_reversal_error_unacted),
+ * or that paylink-reversal refused without a bureau call (a capture, another reversal or a
+ * timeout reversal of the authorization in flight), leaves the whole hold on the card, and nobody
+ * reads its reply either: paylink-reversal's resolver asks for it again (migrations 069 and 070,
+ * reversal_reask, common/resolver.c), a reversal of the same authorization named
+ * pl_job_derived_request_id(<its request_id>, PL_REVERSAL_AGAIN_SUFFIX), `<request_id>.again`,
+ * itself paylink's own, after pl_reversal_again_delay_s and once no claim or timeout reversal of
+ * the authorization is in flight; at most PL_REVERSAL_MAX_AGAIN times in a chain, then an
+ * operator is told (an error in the log). A chain may mix both: the rest of a reversal asked
+ * again, or a rest asked again.
  *
  * Pure functions but pl_reversal_rest_log (log.h); any thread. Nothing is allocated but the text
  * pl_reversal_request_json returns, which the caller frees.
@@ -111,17 +114,48 @@ int pl_reversal_own_chain(const char *request_id, const char *auth_request_id,
                           int *again);
 
 /*
- * True when a card authorization reversal that ended `error`, its row's decision and
- * vendor_response saying so, reversed nothing at the bureau, so that asking for it again can
- * only release what it was to release: no decision (no bureau answer: it was never sent — not
- * built, its bureau's secret unavailable, the bureau stalled —, the connection attempts ran out,
- * or a query or an operator found no record of it) or CyberSource's decision ERROR, a general
- * failure (150, or a SOAP fault, which the adapter reads as 150) — but for 151, 152 and 250,
- * received and perhaps processed (pl_cybersource_received_timeout), which leave the outcome
- * unknown rather than `error`. Anything else (a decision the worker could not read, mapped to
- * `error` by the vendor response table) may have been acted on. NULL reads as "".
+ * How a card authorization reversal's outcome was settled, as its required response says
+ * (required_response.resolved_how of worker "reversal"; pl_reversal_error_unacted): by its own
+ * answer (none: it never went unknown, or a late answer), by the resolver's query, or by an
+ * operator.
  */
-bool pl_reversal_error_unacted(const char *decision, const char *vendor_response);
+#define PL_REVERSAL_SETTLED_BY_QUERY "query"
+#define PL_REVERSAL_SETTLED_BY_OPERATOR "operator"
+
+/*
+ * True when a card authorization reversal that ended `error` reversed nothing at the bureau, so
+ * that asking for it again can only release what it was to release: protocol is its service
+ * bureau's (auth_service.protocol), decision and vendor_response its row's, settled_by how its
+ * outcome was settled (required_response.resolved_how: "" for its own answer or none,
+ * PL_REVERSAL_SETTLED_BY_QUERY, PL_REVERSAL_SETTLED_BY_OPERATOR). Nothing was done when there
+ * was no answer at all (no decision: it was never sent — not built, its bureau's secret
+ * unavailable, the bureau stalled —, its connection attempts ran out, or the resolver's query
+ * found no record of it at the bureau), or when CyberSource itself answered ERROR with reason
+ * 150, its general failure (a SOAP fault reads so), refused before any business processing.
+ * Anything else may have been acted on, and is not asked again blind: CyberSource's other ERROR
+ * reasons (151, 152 and 250 were received and perhaps processed; 236, a processor failure), any
+ * decision of another bureau (the External Payment Service's ERROR codes say nothing of what
+ * its processor did), an outcome the resolver read from a record the bureau holds of it (its
+ * ERROR 150 is the reader's default for a record that failed, not an answer), and an
+ * operator's (an `error` says only that the outcome could not be learnt). NULL reads as "".
+ */
+bool pl_reversal_error_unacted(const char *protocol, const char *decision,
+                               const char *vendor_response, const char *settled_by);
+
+/*
+ * The SQL of whether a timeout reversal of the paylink authorization whose request id is the SQL
+ * expression `auth` is in flight: a reversal marked sent naming that authorization but no
+ * history row of it (CyberSource's timeout reversal, which releases the authorization whole by
+ * the identifier it was sent with: the resolver's `.tor`, or an order system's reversal of an
+ * authorization whose outcome was unknown), its outcome not final. No other reversal of the
+ * authorization is claimed beside it (paylink-reversal's look-ups and mark, REV_TIMEOUT_IN_FLIGHT),
+ * and paylink-reversal's resolver waits for it before it asks one of paylink's own again
+ * (common/resolver.c): one text for both, so that they judge alike.
+ */
+#define PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL(auth)                                                    \
+    "EXISTS (SELECT 1 FROM auth_reversal o WHERE o.auth_request_id = " auth " "                    \
+    "AND o.auth_history_id IS NULL AND o.operation = 'reversal' "                                  \
+    "AND o.status IN ('sent', 'unknown'))"
 
 /*
  * How long after the `error` of a reversal whose chain was asked again `asked` times before it

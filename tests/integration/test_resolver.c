@@ -2403,9 +2403,9 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     pub_init(&pub);
     char own[128];
     pl_resolver *r = resolver("deposit", owner(own, sizeof own, "vdr"), &pub);
-    enum { CASES = 8 };
+    enum { CASES = 9 };
     /* 0: the other capture declined; 1: approved; 2: the auth+capture on EXT (no Send
-     * reversal); 3, 4 and 7: its follow-ups hold the reversal already (owed all the same: the
+     * reversal); 3, 4, 7 and 8: its follow-ups hold the reversal already (owed all the same: the
      * resolver reads what became of that one); 5: its follow-ups hold another reversal only
      * (an `.sdr`, say: not its `.vdr`), which the resolver does not wait for; 6: as 3, its id
      * 50 characters long (its `.vdr` is `vdr.<hash>`, pl_job_derived_request_id). */
@@ -2591,6 +2591,32 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     assert_value("SELECT concat_ws('|', published_at IS NOT NULL, coalesce(lease_owner, '-')) "
                  "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
                  ac[7], "t|-");
+
+    /* Case 8: as 3, its `.vdr` refused without a call as the engine stores a refusal (from
+     * `received`): migration 070's trigger records it in reversal_reask, and paylink-reversal's
+     * resolver asks it again itself, as for case 7. No `.vdr2` beside it. */
+    run("INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
+        "service_bureau, amount, currency, auth_request_id) SELECT $1::text, " FINGERPRINT
+        ", company, order_number, 1, 'CYB', 100.00, 'USD', request_id FROM cc_auth_trans "
+        "WHERE request_id = $2",
+        2, (const char *const[]){vdr[8], auth[8]});
+    run("BEGIN", 0, NULL);
+    run1("UPDATE auth_reversal SET status = 'declined', answered_at = now() WHERE request_id = $1",
+         vdr[8]);
+    run1("UPDATE reversal_reask SET lease_owner = 'it-hold', "
+         "lease_until = now() + interval '1 hour' WHERE request_id = $1",
+         vdr[8]);
+    run("COMMIT", 0, NULL);
+    assert_value("SELECT concat_ws('|', outcome, lease_owner) FROM reversal_reask "
+                 "WHERE request_id = $1",
+                 vdr[8], "declined|it-hold");
+    quiet("deposit");
+    owed_hold(ac[8], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    assert_int_equal(calls_for_key(&pub, key[8], NULL), 0);
+    assert_value("SELECT concat_ws('|', published_at IS NOT NULL, coalesce(lease_owner, '-')) "
+                 "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
+                 ac[8], "t|-");
 
     /* Case 6: its own `.vdr` under a long id (`vdr.<hash>`) is found in its follow-ups all the
      * same: the resolver waits for it, publishes nothing, and keeps the row under its lease. */

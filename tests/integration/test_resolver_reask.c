@@ -1,12 +1,14 @@
 /*
  * test_resolver_reask.c: paylink's own reversals asked again after they ended `error` with
- * nothing done at the bureau (migration 069, common/resolver.h pl_resolver_reask_pass), against
- * the real PostgreSQL of PAYLINK_DB; and the resolver's step, against the bureau simulator
- * dm_settings names, escalating a reversal whose CyberSource record approves more than its call
- * sent.
+ * nothing done at the bureau (migration 069, common/resolver.h pl_resolver_reask_pass), or after
+ * paylink-reversal refused them without a call (070), against the real PostgreSQL of PAYLINK_DB;
+ * and the resolver's step, against the bureau simulator dm_settings names, escalating a reversal
+ * whose CyberSource record approves more than its call sent.
  *
  * The rows are the test's own (request ids starting with g_prefix), written as paylink-reversal
- * leaves them (a reversal marked sent, then its outcome stored) and deleted after each test. The
+ * leaves them (a reversal marked sent, then its outcome stored) and deleted after each test; one
+ * test drives paylink-auth's store and paylink-reversal's record, prepare and mark themselves
+ * (their statements, prepared on g_db), and the engine's statement storing a refusal. The
  * row the auth_reversal_reask_owed trigger writes with an outcome is held by the test's resolver
  * (its lease, written in the same transaction as the outcome): the running system's
  * paylink-reversal resolvers, which take free or passed leases only, never take it, while the
@@ -32,12 +34,21 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "auth.h"
+#include "db.h"
 #include "engine.h"
 #include "it_resolver.h"
 #include "it_sim_cyb.h"
+#include "it_unit.h"
 #include "log.h"
+#include "money.h"
+#include "reply.h"
+#include "request.h"
 #include "resolver.h"
+#include "reversal.h"
 #include "reversal_own.h"
+#include "services.h"
+#include "../unit/job_test_helpers.h"
 
 #define COMPANY "7"
 #define FINGERPRINT "encode(sha256(convert_to($1, 'UTF8')), 'hex')"
@@ -49,8 +60,11 @@ static char g_like[48];   /* g_prefix% */
 static char g_t0[64];
 static int g_seq;
 static int g_quiet_ms;
-static char g_own[96];  /* the test's resolver, and the lease its rows are held under */
-static char g_park[96]; /* the lease others' rows are held under while the test passes */
+static char g_own[96];          /* the test's resolver, and the lease its rows are held under */
+static char g_park[96];         /* the lease others' rows are held under while the test passes */
+static pl_db *g_db;             /* paylink-reversal's statements and paylink-auth's */
+static pl_services *g_services; /* the bureaus, as paylink-reversal reads them */
+static char g_sql_final[512];   /* the engine's pl_final of auth_reversal */
 
 /* ---- the test's own connection ---------------------------------------------------------- */
 
@@ -248,13 +262,16 @@ static void quiet(void)
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
-/* A new order number and request id base of this run. */
+/* A new order number and request id base of this run. The number is set off from the prefix's
+ * (pid and time: 11 digits and a dash) by a letter: run together, from the tenth on they made 13
+ * digits, which pass Luhn one time in ten, and then the log masked the id as a card number and
+ * the request decoder refused a request naming it. */
 static void fresh(char *order, size_t on, char *base, size_t bn)
 {
     int n = ++g_seq;
     int k = snprintf(order, on, "ITQ%05d%04d", (int)(getpid() % 100000), n % 10000);
     assert_true(k > 0 && (size_t)k < on);
-    k = snprintf(base, bn, "%s%d", g_prefix, n);
+    k = snprintf(base, bn, "%sn%d", g_prefix, n);
     assert_true(k > 0 && (size_t)k < bn);
 }
 
@@ -385,6 +402,95 @@ static void assert_done(const char *rid, const char *done)
                  rid, done);
 }
 
+/* ---- paylink-reversal's own paths ------------------------------------------------------- */
+
+/* A reversal request paylink-reversal took up (as its engine takes one up: decoded,
+ * fingerprinted, a job for its bureau), recorded and prepared by its spec. */
+typedef struct taken {
+    pl_job job;
+    int calls, err, inserted, prepared;
+    char msg[256];
+} taken;
+
+static void on_taken(void *arg, int err, const char *errmsg, pl_db_unit *u)
+{
+    taken *t = arg;
+    t->calls++;
+    t->err = err;
+    snprintf(t->msg, sizeof t->msg, "%s", errmsg ? errmsg : "");
+    if (err)
+        return;
+    t->inserted = pl_db_unit_ntuples(u, 0);
+    /* A new row is prepared at once (the engine's on_recorded). */
+    if (t->inserted == 1)
+        t->prepared = pl_reversal_spec.prepare(&t->job, u);
+}
+
+/* The request `payload` taken up by paylink-reversal, recorded (a new row) and prepared:
+ * t->prepared 0 to call the bureau, 1 refused (t->job.reply says why). */
+static void take(taken *t, const char *payload)
+{
+    memset(t, 0, sizeof *t);
+    pl_errors errs = {0};
+    assert_int_equal(
+        pl_request_decode(payload, strlen(payload), "reversal", time(NULL), &t->job.req, &errs), 0);
+    assert_int_equal(errs.n, 0);
+    static const char key[] = "it-reask-fingerprint-key";
+    assert_int_equal(pl_request_fingerprint(&t->job.req, key, sizeof key - 1, t->job.fingerprint,
+                                            sizeof t->job.fingerprint),
+                     0);
+    if (t->job.req.has_amount)
+        assert_int_equal(pl_money_format(t->job.req.amount, t->job.amount, sizeof t->job.amount),
+                         0);
+    t->job.reply = job_test_reply();
+    t->job.services = g_services;
+    t->job.svc = pl_services_find(g_services, t->job.req.service);
+    assert_non_null(t->job.svc);
+    pl_db_unit *u = pl_db_unit_new(on_taken, t);
+    assert_non_null(u);
+    assert_int_equal(pl_reversal_spec.record(&t->job, u), 0);
+    pl_db_submit(g_db, u);
+    it_drive(g_db);
+    assert_int_equal(t->calls, 1);
+    if (t->err != 0)
+        fail_msg("%s: %s", t->job.req.request_id, t->msg);
+    assert_int_equal(t->inserted, 1);
+}
+
+static void taken_free(taken *t)
+{
+    free(t->job.spec_data);
+    t->job.spec_data = NULL;
+    pl_request_free(&t->job.req);
+}
+
+/* The refusal prepare wrote to t's reply stored as the engine stores a final answer that did not
+ * come from the bureau (its statement pl_final: finish_final), and the row 070's trigger writes
+ * with it held by the test's resolver in the same transaction (the running system's resolvers
+ * would decide on it). */
+static void store_refusal(taken *t)
+{
+    char *reply = pl_reply_to_json(&t->job.req, t->job.reply);
+    assert_non_null(reply);
+    const char *p[] = {t->job.req.request_id,
+                       pl_status_name(t->job.reply->status),
+                       t->job.reply->vendor_response,
+                       "",
+                       reply,
+                       "",
+                       ""};
+    run("BEGIN", 0, NULL);
+    PGresult *res = sql(g_sql_final, 7, p);
+    int n = PQntuples(res);
+    PQclear(res);
+    run("UPDATE reversal_reask SET lease_owner = $2, lease_until = now() + interval '1 hour' "
+        "WHERE request_id = $1",
+        2, (const char *const[]){t->job.req.request_id, g_own});
+    run("COMMIT", 0, NULL);
+    free(reply);
+    assert_int_equal(n, 1);
+}
+
 /* ---- group ------------------------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -396,12 +502,33 @@ static int group_setup(void **state)
         return -1;
     snprintf(g_own, sizeof g_own, "%sreask/resolver", g_prefix);
     snprintf(g_park, sizeof g_park, "%spark", g_prefix);
+    static pl_db_stmt all[64]; /* pl_db keeps the array */
+    if (pl_reversal_spec.nstmts + pl_auth_spec.nstmts > sizeof all / sizeof all[0])
+        return -1;
+    memcpy(all, pl_reversal_spec.stmts, pl_reversal_spec.nstmts * sizeof all[0]);
+    memcpy(all + pl_reversal_spec.nstmts, pl_auth_spec.stmts, pl_auth_spec.nstmts * sizeof all[0]);
+    char err[512] = "";
+    g_db =
+        pl_db_new(g_conninfo, all, pl_reversal_spec.nstmts + pl_auth_spec.nstmts, err, sizeof err);
+    if (!g_db) {
+        fprintf(stderr, "pl_db_new: %s\n", err);
+        return -1;
+    }
+    g_services = pl_services_load(g_admin, err, sizeof err);
+    if (!g_services) {
+        fprintf(stderr, "pl_services_load: %s\n", err);
+        return -1;
+    }
+    snprintf(g_sql_final, sizeof g_sql_final, PL_ENGINE_SQL_FINAL, pl_reversal_spec.table);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
+    pl_db_destroy(g_db);
+    if (g_services)
+        pl_services_unref(g_services);
     if (g_admin) {
         cleanup(false);
         PQfinish(g_admin);
@@ -659,7 +786,7 @@ static void test_not_asked_again(void **state)
  * began in between) is recorded as one that ended `error` is (069's trigger: `.again`, declined,
  * never sent) and asked again in turn, after the next delay (5 minutes) — unless its
  * authorization is reversed since (a refusal as already reversed: nothing held, nothing said).
- * The order system's reversal refused is not recorded.
+ * The order system's reversal refused is left to its sender.
  */
 static void test_claim_in_flight(void **state)
 {
@@ -710,12 +837,17 @@ static void test_claim_in_flight(void **state)
     assert_int_equal(pub.calls, 2);
     assert_done(again2, "t|the authorization is reversed|-");
     assert_false(logged(log, "error", auth, NULL));
-    /* The order system's reversal refused: not recorded. */
+    /* The order system's reversal refused: recorded (the trigger tells paylink's own by the dot
+     * in its id only, 070), and left to its sender. */
     char upstream[64];
     snprintf(upstream, sizeof upstream, "%s.cancel", base);
     mk_reversal(upstream, order, auth, hid, "7419661750346782300020", "100.00", false);
     settle(upstream, "declined", "", "237");
-    assert_value("SELECT count(*)::text FROM reversal_reask WHERE request_id = $1", upstream, "0");
+    owed_ago(upstream, 3600);
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 2);
+    assert_done(upstream, "t|not paylink's own reversal: its sender reads its reply|-");
+    assert_false(logged(log, "error", auth, NULL));
     pl_resolver_destroy(r);
 }
 
@@ -770,6 +902,275 @@ static void test_decision_survives(void **state)
     assert_int_equal(pass(r, NULL), 0);
     assert_int_equal(pub.calls, 2);
     assert_done(rev, done);
+    pl_resolver_destroy(r);
+}
+
+/*
+ * Authorization A of 100.00 had no answer; its timeout reversal (as paylink-reversal marks one:
+ * sent, naming A, no history row) is in flight when A's late answer comes, a Decision Manager
+ * reject of a partial approval (ccAuthReply 110 for 60.00), which paylink-auth's store records
+ * (the issuer holds 60.00). The reject's `A.rev` for the 60.00, taken up by paylink-reversal, is
+ * refused without a call (a timeout reversal is in flight), its log saying it is asked again, and
+ * the engine's store of the refusal records it (070's trigger). The resolver waits while the
+ * timeout reversal is sent or unknown; once CyberSource has refused that one (above the 60.00
+ * held), it asks `A.rev.again` for the 60.00, which paylink-reversal takes as paylink's own, sends
+ * for what the issuer holds, and claims. Before, the `.rev`'s refusal was final (069 recorded a
+ * `.again`'s only) and the 60.00 stayed held until the authorization expired; and the resolver
+ * waited on claims only, so a `.again` refused beside a timeout reversal was asked again at once,
+ * refused each time, its three asks spent while the timeout reversal lasted.
+ */
+static void test_refused_beside_a_timeout_reversal(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], base[48], auth[64], tor[64], rev[64], again[64], got[128];
+    static const char tx[] = "7419661750346782300040";
+    fresh(order, sizeof order, base, sizeof base);
+    snprintf(auth, sizeof auth, "%sa", base);
+    run("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau, amount, currency, card_token, card_type, "
+        "merchant_id, status, sent_at, sent_by) VALUES ($1::text, " FINGERPRINT
+        ", 'auth', 'auth', " COMPANY ", $2::text, 1, 'CYB', 100.00, 'USD', 'tok-it-reask', 'VI', "
+        "'paylink_demo', 'unknown', now() - interval '1 hour', 'it-reask')",
+        2, (const char *const[]){auth, order});
+    pl_job_derived_request_id(auth, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
+    run("INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
+        "pay_seq, service_bureau, amount, currency, auth_request_id, merchant_id, status, "
+        "sent_at, sent_by) VALUES ($1::text, " FINGERPRINT ", 'reversal', " COMPANY
+        ", $2::text, 1, 'CYB', 100.00, 'USD', $3::text, 'paylink_demo', 'sent', now(), "
+        "'it-reask')",
+        3, (const char *const[]){tor, order, auth});
+
+    /* The late answer, as paylink-auth stores it. */
+    static pl_bureau_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.decision, sizeof res.decision, "REJECT");
+    snprintf(res.reason_code, sizeof res.reason_code, "481");
+    snprintf(res.service_reason_code, sizeof res.service_reason_code, "110");
+    res.has_amount = true;
+    res.amount = 6000;
+    static pl_job late;
+    memset(&late, 0, sizeof late);
+    snprintf(late.req.request_id, sizeof late.req.request_id, "%.50s", auth);
+    late.req.type = PL_REQ_AUTH;
+    late.req.has_amount = true;
+    late.req.amount = 10000;
+    late.services = g_services;
+    late.svc = pl_services_find(g_services, "CYB");
+    assert_non_null(late.svc);
+    late.res = &res;
+    late.call.op = PL_OP_AUTH;
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_REJECTED;
+    snprintf(rep.decision, sizeof rep.decision, "REJECT");
+    snprintf(rep.vendor_response, sizeof rep.vendor_response, "481");
+    snprintf(rep.auth.transaction_id, sizeof rep.auth.transaction_id, "%s", tx);
+    late.reply = &rep;
+    char json[] = "{\"v\":1}";
+    late.reply_json = json;
+    assert_int_equal(run_unit(g_db, pl_auth_spec.store, &late), 1);
+    assert_value("SELECT concat_ws('|', status, issuer_authorized, amount_issuer_held, "
+                 "amount_pending) FROM auth_history WHERE request_id = $1",
+                 auth, "rejected|t|60.00|0.00");
+
+    /* The reject's `.rev`, as paylink-auth publishes it (for ccAuthReply's amount). */
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    char payload[2048];
+    const pl_reversal_of of = {.auth_request_id = auth};
+    want_message(payload, sizeof payload, rev, order, "60.00", &of);
+    static taken t, t2;
+    log_capture();
+    take(&t, payload);
+    const char *log = log_captured();
+    assert_int_equal(t.prepared, 1);
+    assert_int_equal(t.job.reply->status, PL_ST_DECLINED);
+    assert_non_null(strstr(t.job.reply->message, "timeout reversal"));
+    if (!logged(log, "warn", auth, "resolver asks for it again once it can go")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no line says the refused %s is asked again", rev);
+    }
+    assert_false(logged(log, "error", auth, NULL));
+    store_refusal(&t);
+    assert_value("SELECT concat_ws('|', r.status, r.sent_at IS NULL, k.outcome, "
+                 "k.done_at IS NULL) FROM auth_reversal r JOIN reversal_reask k "
+                 "ON k.request_id = r.request_id WHERE r.request_id = $1",
+                 rev, "declined|t|declined|t");
+
+    /* Not due yet; then due, while the timeout reversal is sent, and unknown: it waits. */
+    assert_int_equal(pass(r, NULL), 0);
+    owed_ago(rev, 61);
+    assert_int_equal(pass(r, NULL), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_value("SELECT concat_ws('|', done_at IS NULL, due_at > now() + interval '30 seconds') "
+                 "FROM reversal_reask WHERE request_id = $1",
+                 rev, "t|t");
+    run("UPDATE auth_reversal SET status = 'unknown' WHERE request_id = $1", 1,
+        (const char *const[]){tor});
+    owed_ago(rev, 61);
+    assert_int_equal(pass(r, NULL), 0);
+    assert_int_equal(pub.calls, 0);
+
+    /* CyberSource refuses the timeout reversal above the 60.00 held, as paylink-reversal stores
+     * its answer. */
+    it_unit_rec u;
+    it_submit(g_db, "rev_store", 9,
+              (const char *const[]){tor, "declined", "REJECT", "102", NULL, "", "", "", "{}"}, NULL,
+              &u);
+    it_drive(g_db);
+    assert_int_equal(u.err, 0);
+    assert_int_equal(u.ntuples, 1);
+    owed_ago(rev, 121);
+    assert_int_equal(pass(r, &log), 1);
+    assert_int_equal(pub.calls, 1);
+    pl_job_derived_request_id(rev, PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    assert_asked(&pub, 0, again, order, auth, "60.00");
+    snprintf(got, sizeof got, "t|%s|-", again);
+    assert_done(rev, got);
+    assert_false(logged(log, "error", auth, NULL));
+
+    /* paylink-reversal takes it as paylink's own, for what the issuer holds, and claims. */
+    take(&t2, pub.payload[0]);
+    assert_int_equal(t2.prepared, 0);
+    assert_int_equal(t2.job.call.op, PL_OP_AUTH_REVERSAL);
+    assert_int_equal(t2.job.call.amount, 6000);
+    assert_string_equal(t2.job.call.ref_request_id, tx);
+    snprintf(t2.job.op_name, sizeof t2.job.op_name, "%s", pl_bureau_op_name(t2.job.call.op));
+    snprintf(t2.job.attempt, sizeof t2.job.attempt, "it-reask/1");
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.mark_sent, &t2.job), 1);
+    assert_value("SELECT concat_ws('|', status, amount_pending, amount_issuer_held) "
+                 "FROM auth_history WHERE request_id = $1",
+                 auth, "rejected|0.01|60.00");
+    taken_free(&t);
+    taken_free(&t2);
+    pl_resolver_destroy(r);
+}
+
+/*
+ * paylink's own reversals refused without a call otherwise, as the engine leaves them (declined,
+ * never sent): one refused while a capture of its authorization was in flight waits for it and,
+ * that capture approved, is told to an operator (captured since); one refused for a reason that
+ * never changes (its authorization declined: nothing to reverse) is asked again 1, 5 and 30
+ * minutes after each refusal, three times, and then told to an operator: it never loops. Before,
+ * the first refusal of each was final (an info line, the hold left on the card).
+ */
+static void test_refused_asked_at_most_three_times(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    const char *log = NULL;
+    /* Refused while a capture of 40.00 was in flight. */
+    char order[21], base[48], auth[64], hid[24], rev[64];
+    fresh(order, sizeof order, base, sizeof base);
+    snprintf(auth, sizeof auth, "%sa", base);
+    mk_auth(auth, order, "approved", "100.00", "7419661750346782300050", hid, sizeof hid);
+    run("UPDATE auth_history SET amount_pending = 40.00 WHERE id = $1::bigint", 1,
+        (const char *const[]){hid});
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    mk_reversal(rev, order, auth, NULL, "7419661750346782300050", "100.00", false);
+    settle(rev, "declined", "", "");
+    owed_ago(rev, 61);
+    assert_int_equal(pass(r, NULL), 0);
+    assert_value("SELECT (done_at IS NULL)::text FROM reversal_reask WHERE request_id = $1", rev,
+                 "true");
+    run("UPDATE auth_history SET amount_pending = 0, amount_deposited = 40.00 "
+        "WHERE id = $1::bigint",
+        1, (const char *const[]){hid});
+    owed_ago(rev, 121);
+    assert_int_equal(pass(r, &log), 0);
+    if (!logged(log, "error", auth, "was refused without a bureau call") ||
+        !logged(log, "error", auth, "its authorization was captured since")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line names authorization %s captured since", auth);
+    }
+    assert_done(rev, "t|its authorization was captured since|-");
+
+    /* Refused as not reversible, each time. */
+    char order2[21], auth2[64], hid2[24], id[PL_REVERSAL_MAX_AGAIN + 1][64];
+    fresh(order2, sizeof order2, base, sizeof base);
+    snprintf(auth2, sizeof auth2, "%sa", base);
+    mk_auth(auth2, order2, "declined", NULL, "7419661750346782300051", hid2, sizeof hid2);
+    pl_job_derived_request_id(auth2, PL_DM_REVERSAL_SUFFIX, id[0], sizeof id[0]);
+    for (int i = 0; i < PL_REVERSAL_MAX_AGAIN; i++)
+        pl_job_derived_request_id(id[i], PL_REVERSAL_AGAIN_SUFFIX, id[i + 1], sizeof id[i + 1]);
+    static const int delays[PL_REVERSAL_MAX_AGAIN] = {60, 300, 1800};
+    for (int i = 0; i <= PL_REVERSAL_MAX_AGAIN; i++) {
+        mk_reversal(id[i], order2, auth2, NULL, "7419661750346782300051", "100.00", false);
+        settle(id[i], "declined", "", "");
+        if (i < PL_REVERSAL_MAX_AGAIN) {
+            owed_ago(id[i], delays[i] - 10);
+            assert_int_equal(pass(r, NULL), 0);
+            owed_ago(id[i], delays[i] + 1);
+            assert_int_equal(pass(r, &log), 1);
+            assert_int_equal(pub.calls, i + 1);
+            assert_asked(&pub, i, id[i + 1], order2, auth2, "100.00");
+            assert_false(logged(log, "error", auth2, NULL));
+        } else {
+            owed_ago(id[i], 3600);
+            assert_int_equal(pass(r, &log), 0);
+            if (!logged(log, "error", auth2, "it was asked again 3 times already")) {
+                fprintf(stderr, "%s", log);
+                fail_msg("no error line says %s was asked again 3 times", auth2);
+            }
+            assert_done(id[i], "t|it was asked again 3 times already|-");
+        }
+    }
+    assert_int_equal(pub.calls, PL_REVERSAL_MAX_AGAIN);
+    pl_resolver_destroy(r);
+}
+
+/*
+ * paylink's own reversal that ended `error` without a live answer of CyberSource's general
+ * failure may have been acted on, and is told to an operator rather than asked again: one the
+ * resolver settled from the bureau's record (ERROR 150, its reader's default for a record that
+ * failed), one an operator settled `error` (no decision), one another bureau answered ERROR
+ * (150 too, here: the External Payment Service's codes say nothing of its processor). Before,
+ * each was asked again as if nothing had been done.
+ */
+static void test_settled_otherwise_not_asked_again(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    enum { M = 3 };
+    static const char *const how[M] = {"query", "operator", ""};
+    static const char *const decision[M] = {"ERROR", "", "ERROR"};
+    char order[M][21], auth[M][64], hid[M][24], rev[M][64], base[48];
+    for (int k = 0; k < M; k++) {
+        fresh(order[k], sizeof order[k], base, sizeof base);
+        snprintf(auth[k], sizeof auth[k], "%sa", base);
+        mk_auth(auth[k], order[k], "approved", "100.00", "7419661750346782300060", hid[k],
+                sizeof hid[k]);
+        pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
+        mk_reversal(rev[k], order[k], auth[k], hid[k], "7419661750346782300060", "100.00", true);
+        if (k == 2)
+            run("UPDATE auth_reversal SET service_bureau = 'EXT' WHERE request_id = $1", 1,
+                (const char *const[]){rev[k]});
+        settle(rev[k], "error", decision[k], "150");
+        if (how[k][0])
+            run("INSERT INTO required_response (request_id, worker, company, order_number, "
+                "pay_seq, service_bureau, operation, amount, currency, reason, status, "
+                "resolution, resolved_how, resolved_by, resolved_at) VALUES ($1, "
+                "'reversal', " COMPANY
+                ", $2, 1, 'CYB', 'reversal', 100.00, 'USD', 'timeout', 'resolved', 'error', $3, "
+                "'it', now())",
+                3, (const char *const[]){rev[k], order[k], how[k]});
+        owed_ago(rev[k], 3600);
+    }
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    for (int k = 0; k < M; k++) {
+        if (!logged(log, "error", auth[k], "may have reversed it")) {
+            fprintf(stderr, "%s", log);
+            fail_msg("no error line says the reversal of %s may have acted", auth[k]);
+        }
+        assert_value("SELECT (done LIKE 'its answer (%) may have reversed it')::text "
+                     "FROM reversal_reask WHERE request_id = $1",
+                     rev[k], "true");
+    }
     pl_resolver_destroy(r);
 }
 
@@ -902,6 +1303,9 @@ int main(void)
         cmocka_unit_test_teardown(test_not_asked_again, test_teardown),
         cmocka_unit_test_teardown(test_claim_in_flight, test_teardown),
         cmocka_unit_test_teardown(test_decision_survives, test_teardown),
+        cmocka_unit_test_teardown(test_refused_beside_a_timeout_reversal, test_teardown),
+        cmocka_unit_test_teardown(test_refused_asked_at_most_three_times, test_teardown),
+        cmocka_unit_test_teardown(test_settled_otherwise_not_asked_again, test_teardown),
         cmocka_unit_test_teardown(test_step_reversal_record_above_sent, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

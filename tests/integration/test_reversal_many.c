@@ -27,7 +27,8 @@
  * asked, when the reversal goes for it). A reversal prepared before another one of the same
  * authorization was approved for less claims nothing for the amount it was prepared with, and
  * goes for what is left once decided again; none is claimed while a timeout reversal of the
- * authorization is in flight.
+ * authorization is in flight. A late answer's partial approval replaces the amount asked such a
+ * claim recorded.
  *
  * And paylink's own reversal approved for less: it asks for the rest (`.rest`), which
  * paylink-reversal takes as its own, at most PL_REVERSAL_MAX_RESTS times. The same when its
@@ -1310,6 +1311,107 @@ static void test_partial_reversal_of_issuer_held_keeps_the_rest(void **state)
     pl_services_unref(services);
 }
 
+/* The late answer of authorization auth_req (asked 100.00), a Decision Manager reject whose
+ * ccAuthReply says 110 for `held` (minor units), stored by paylink-auth's store unit (its
+ * auth_store, which finds the row settled already and changes nothing, then
+ * auth_issuer_authorized): the rows of its auth_store. */
+static int late_partial_reject(const char *auth_req, int64_t held)
+{
+    static pl_service cyb;
+    memset(&cyb, 0, sizeof cyb);
+    snprintf(cyb.code, sizeof cyb.code, "CYB");
+    snprintf(cyb.protocol, sizeof cyb.protocol, "CYB");
+    static pl_bureau_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.decision, sizeof res.decision, "REJECT");
+    snprintf(res.reason_code, sizeof res.reason_code, "481");
+    snprintf(res.service_reason_code, sizeof res.service_reason_code, "110");
+    res.has_amount = true;
+    res.amount = held;
+    static pl_job job;
+    memset(&job, 0, sizeof job);
+    snprintf(job.req.request_id, sizeof job.req.request_id, "%s", auth_req);
+    job.req.type = PL_REQ_AUTH;
+    job.req.has_amount = true;
+    job.req.amount = 10000;
+    job.svc = &cyb;
+    job.res = &res;
+    job.call.op = PL_OP_AUTH;
+    static pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_REJECTED;
+    snprintf(rep.decision, sizeof rep.decision, "REJECT");
+    snprintf(rep.vendor_response, sizeof rep.vendor_response, "481");
+    snprintf(rep.auth.transaction_id, sizeof rep.auth.transaction_id, "7000000000000000000001");
+    job.reply = &rep;
+    char json[] = "{\"v\":1}";
+    job.reply_json = json;
+    return run_unit(g_db, pl_auth_spec.store, &job);
+}
+
+/*
+ * A Decision Manager reject of 100.00 settled with no amount held known (the resolver's record,
+ * an operator's reject without --amount: neither amount_authorized nor amount_issuer_held), and
+ * a reversal of it for the amount asked: its claim records the 100.00 as what the issuer holds
+ * (amount_issuer_held, for 065's rest rules). CyberSource refuses that reversal, the 100.00 still
+ * recorded. Then the authorization's late answer comes, its ccAuthReply 110 for 60.00: paylink-
+ * auth's store (auth_issuer_authorized) records the 60.00 in place of the amount asked, and the
+ * next reversal goes for it. Before, it wrote only where nothing was recorded: the 100.00 stayed,
+ * and every later reversal went for it, refused above the 60.00 the issuer held, the 60.00 held
+ * until the authorization expired. A held amount other than the amount asked (the rest a partial
+ * reversal left, 065) is kept: a reversal may have gone for it.
+ */
+static void test_late_partial_approval_replaces_the_amount_asked(void **state)
+{
+    (void)state;
+    char auth_req[96], auth_id[24], req[2][96], order[24];
+    rid(auth_req, sizeof auth_req, "lpa", "auth", 0);
+    for (int i = 0; i < 2; i++)
+        rid(req[i], sizeof req[i], "lpa", "rev", i);
+    snprintf(order, sizeof order, "IT-RM-LPA%ld", (long)getpid() % 100000);
+    dm_reject(auth_req, order, auth_id, sizeof auth_id);
+    expect_held(auth_id, "rejected|0.00|-|-");
+    char err[256] = "";
+    pl_services *services = pl_services_load(g_admin, err, sizeof err);
+    if (!services)
+        fail_msg("pl_services_load: %s", err);
+
+    static tor_copy first, second;
+    order_reversal(&first, req[0], order, auth_req, "100.00", services);
+    assert_int_equal(first.prepared, 0);
+    assert_int_equal(first.job.call.amount, 10000);
+    assert_int_equal(mark(&first, "it/lpa-1"), 1);
+    expect_held(auth_id, "rejected|0.01|-|100.00");
+    answered(&first, "REJECT", 0);
+    expect_held(auth_id, "rejected|0.00|-|100.00");
+
+    assert_int_equal(late_partial_reject(auth_req, 6000), 0);
+    expect_held(auth_id, "rejected|0.00|-|60.00");
+    char got[32];
+    it_value(g_admin, "SELECT issuer_authorized::text FROM auth_history WHERE id = $1::bigint",
+             auth_id, NULL, got, sizeof got);
+    assert_string_equal(got, "true");
+    order_reversal(&second, req[1], order, auth_req, "100.00", services);
+    assert_int_equal(second.prepared, 0);
+    assert_int_equal(second.job.call.amount, 6000);
+
+    /* What is held after a partial reversal (not the amount asked): kept. */
+    char auth2[96], auth2_id[24];
+    rid(auth2, sizeof auth2, "lpa", "auth", 1);
+    dm_reject(auth2, order, auth2_id, sizeof auth2_id);
+    it_exec(g_admin, "UPDATE auth_history SET amount_issuer_held = 70.00 WHERE id = $1::bigint", 1,
+            (const char *const[]){auth2_id});
+    assert_int_equal(late_partial_reject(auth2, 6000), 0);
+    expect_held(auth2_id, "rejected|0.00|-|70.00");
+
+    tor_copy *const copies[] = {&first, &second};
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        free(copies[i]->job.spec_data);
+        pl_request_free(&copies[i]->job.req);
+    }
+    pl_services_unref(services);
+}
+
 /*
  * Two order system reversals of one authorization of 100.00, both prepared for all of it (the
  * second's job then waits for a bureau slot, or a token call: rev_prepare has fixed its amount
@@ -1433,19 +1535,27 @@ static const char *log_captured(void)
     return g_log_text;
 }
 
-/* Whether log (log_captured) has an error line holding both a and b. */
-static bool error_logged(const char *log, const char *a, const char *b)
+/* Whether log (log_captured) has a line of level ("error", "warn"...) holding both a and b. */
+static bool level_logged(const char *log, const char *level, const char *a, const char *b)
 {
+    char lv[32];
+    snprintf(lv, sizeof lv, "\"level\":\"%s\"", level);
     for (const char *line = log; line && *line;) {
         const char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) : strlen(line);
         char one[2048];
         snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), line);
-        if (strstr(one, "\"level\":\"error\"") && strstr(one, a) && strstr(one, b))
+        if (strstr(one, lv) && strstr(one, a) && strstr(one, b))
             return true;
         line = end ? end + 1 : NULL;
     }
     return false;
+}
+
+/* Whether log (log_captured) has an error line holding both a and b. */
+static bool error_logged(const char *log, const char *a, const char *b)
+{
+    return level_logged(log, "error", a, b);
 }
 
 /* The rest t's spec asks for with its reply as the engine renders it (rev_followups). */
@@ -1471,7 +1581,8 @@ static int rest_of(tor_copy *t, pl_reversal_rest_request *rest)
  * third: then none (an operator is told), the 35.00 left held. The rest named again (a
  * redelivery of the `.vdr`'s follow-ups) is the same request, answered from its row. The order
  * system's reversal approved for less asks for nothing (it read the reply). And a rest taken
- * while a capture of the authorization is in flight is refused without a bureau call. Before,
+ * while a capture of the authorization is in flight is refused without a bureau call, to be
+ * asked again by paylink-reversal's resolver. Before,
  * the `.vdr`'s reply asked for nothing and the 70.00 stayed held until the authorization expired.
  */
 static void test_own_reversal_approved_for_less_asks_the_rest(void **state)
@@ -1601,12 +1712,16 @@ static void test_own_reversal_approved_for_less_asks_the_rest(void **state)
     const char *log = log_captured();
     assert_int_equal(during.prepared, 1);
     assert_non_null(strstr(during.job.reply->message, "in progress"));
-    /* Refused under its fixed id, the rest is never asked again: an operator is told, by an
-     * error naming the authorization and what is still held (before, an info line only). */
-    if (!error_logged(log, auth3, "10.00")) {
+    /* Refused under its fixed id, the rest is recorded with its refusal (070) and asked again
+     * by paylink-reversal's resolver (test_resolver_reask.c): the line says so, naming the
+     * authorization and what is still held, and tells nobody it is never asked again (before,
+     * an error did, an operator's to release; an info line only before that). */
+    if (!level_logged(log, "warn", auth3, "10.00") ||
+        !level_logged(log, "warn", auth3, "resolver asks for it again")) {
         fprintf(stderr, "%s", log);
-        fail_msg("no error line names %s and 10.00 in the log above", auth3);
+        fail_msg("no line says the rest of %s (10.00) is asked again in the log above", auth3);
     }
+    assert_false(error_logged(log, auth3, "not asked for again"));
 
     tor_copy *const copies[] = {&steps[0], &steps[1], &steps[2], &steps[3],
                                 &again,    &upstream, &during,   &vdr3_copy};
@@ -2585,6 +2700,7 @@ int main(void)
         cmocka_unit_test(test_tor_copies_reverse_what_the_issuer_holds),
         cmocka_unit_test(test_partial_reversal_of_issuer_held_keeps_the_rest),
         cmocka_unit_test(test_queued_reversal_goes_for_what_is_left),
+        cmocka_unit_test(test_late_partial_approval_replaces_the_amount_asked),
         cmocka_unit_test(test_no_reversal_beside_a_timeout_reversal),
         cmocka_unit_test(test_own_reversal_approved_for_less_asks_the_rest),
         cmocka_unit_test(test_own_reversal_of_a_reject_asks_the_rest),

@@ -251,20 +251,35 @@ static void test_own_reversals_asked_again(void **state)
 static void test_error_unacted_and_delays(void **state)
 {
     (void)state;
-    /* No bureau answer: never sent, unreachable, no record of it. */
-    assert_true(pl_reversal_error_unacted("", "150"));
-    assert_true(pl_reversal_error_unacted(NULL, NULL));
-    assert_true(pl_reversal_error_unacted("", "SU"));
-    /* CyberSource's general failure (and a SOAP fault, read as it). */
-    assert_true(pl_reversal_error_unacted("ERROR", "150"));
+    /* No bureau answer: never sent, unreachable, the breaker; any bureau. And the resolver's
+     * query that found no record of it (no decision). */
+    assert_true(pl_reversal_error_unacted("CYB", "", "150", ""));
+    assert_true(pl_reversal_error_unacted(NULL, NULL, NULL, NULL));
+    assert_true(pl_reversal_error_unacted("EXT", "", "SU", ""));
+    assert_true(pl_reversal_error_unacted("CYB", "", "150", PL_REVERSAL_SETTLED_BY_QUERY));
+    /* CyberSource's general failure in its own answer (and a SOAP fault, read as it), also
+     * when that answer came late (its required response closed by it). */
+    assert_true(pl_reversal_error_unacted("CYB", "ERROR", "150", ""));
+    assert_true(pl_reversal_error_unacted("CYB", "ERROR", "150", "late_answer"));
     /* Received, perhaps processed: not `error` (unknown), and never taken for nothing done. */
-    assert_false(pl_reversal_error_unacted("ERROR", "151"));
-    assert_false(pl_reversal_error_unacted("ERROR", "152"));
-    assert_false(pl_reversal_error_unacted("ERROR", "250"));
+    assert_false(pl_reversal_error_unacted("CYB", "ERROR", "151", ""));
+    assert_false(pl_reversal_error_unacted("CYB", "ERROR", "152", ""));
+    assert_false(pl_reversal_error_unacted("CYB", "ERROR", "250", ""));
+    /* CyberSource's processor failure: the processor may have acted. */
+    assert_false(pl_reversal_error_unacted("CYB", "ERROR", "236", ""));
+    /* Another bureau's ERROR (the External Payment Service's codes), whatever its code. */
+    assert_false(pl_reversal_error_unacted("EXT", "ERROR", "150", ""));
+    assert_false(pl_reversal_error_unacted("EXT", "ERROR", "E500", ""));
+    assert_false(pl_reversal_error_unacted("", "ERROR", "150", ""));
+    /* An outcome the resolver read from the bureau's record of it (its reader's default for a
+     * record that failed: ERROR 150), or an operator's `error`, decision or none. */
+    assert_false(pl_reversal_error_unacted("CYB", "ERROR", "150", PL_REVERSAL_SETTLED_BY_QUERY));
+    assert_false(pl_reversal_error_unacted("CYB", "", "", PL_REVERSAL_SETTLED_BY_OPERATOR));
+    assert_false(pl_reversal_error_unacted("CYB", "ERROR", "150", PL_REVERSAL_SETTLED_BY_OPERATOR));
     /* An answer the worker read otherwise (a decision the vendor response table mapped). */
-    assert_false(pl_reversal_error_unacted("ACCEPT", "100"));
-    assert_false(pl_reversal_error_unacted("REJECT", "237"));
-    assert_false(pl_reversal_error_unacted("SOMETHING", "999"));
+    assert_false(pl_reversal_error_unacted("CYB", "ACCEPT", "100", ""));
+    assert_false(pl_reversal_error_unacted("CYB", "REJECT", "237", ""));
+    assert_false(pl_reversal_error_unacted("CYB", "SOMETHING", "999", ""));
 
     /* 1, 5 and 30 minutes, then none. */
     assert_int_equal(pl_reversal_again_delay_s(0), 60);

@@ -110,13 +110,19 @@ static const pl_db_stmt stmts[] = {
      * paylink-reversal sends for any reversal of it — the order system's, or a timeout reversal
      * `.tor` that comes before this answer's `.rev` — not the amount that reversal names. A
      * held amount already there (an operator's, the resolver's, for a row settled before this
-     * late answer came) is kept: a reversal may have gone for it already. Only the
+     * late answer came) is kept: a reversal may have gone for it already. But not the amount
+     * the authorization asked (cc_auth_trans.amount) when this answer's part is less: that is
+     * what paylink-reversal's claim records of a row recording no amount held (065's rest
+     * rules), a guess this answer corrects; kept, every later reversal went for the whole
+     * amount, which CyberSource refuses above the part, and the part stayed held. Only the
      * row of this request's answer with the transaction id answered ($2): whoever stored it (a late
      * answer and the resolver's query give the same). One row, found by auth_history_request; run
      * only for such an answer, never on the hot path. */
     {"auth_issuer_authorized",
      "UPDATE auth_history SET issuer_authorized = true, amount_issuer_held = CASE WHEN "
-     "amount_authorized IS NULL AND amount_issuer_held IS NULL AND $3 <> '' THEN $3::numeric "
+     "amount_authorized IS NULL AND $3 <> '' AND (amount_issuer_held IS NULL OR "
+     "(amount_issuer_held > $3::numeric AND amount_issuer_held = (SELECT t.amount FROM "
+     "cc_auth_trans t WHERE t.request_id = auth_history.request_id))) THEN $3::numeric "
      "ELSE amount_issuer_held END "
      "WHERE request_id = $1 "
      "AND transaction_id = $2 AND transaction_id <> '' "

@@ -56,12 +56,11 @@
  * the resolver's `.tor`, or an order system's reversal of an authorization whose outcome was
  * unknown), its outcome not final. Another reversal of the authorization is not claimed beside
  * it (rev_mark_sent; pl_reversal_check refuses it, the look-ups' column 20): the late answer's
- * `.rev` went beside the `.tor`, and the bureau refused one of them as already reversed.
+ * `.rev` went beside the `.tor`, and the bureau refused one of them as already reversed. The text
+ * is reversal_own.h's, which paylink-reversal's resolver waits on too before it asks one of
+ * paylink's own refused so again.
  */
-#define REV_TIMEOUT_IN_FLIGHT                                                                      \
-    "EXISTS (SELECT 1 FROM auth_reversal o WHERE o.auth_request_id = h.request_id "                \
-    "AND o.auth_history_id IS NULL AND o.operation = 'reversal' "                                  \
-    "AND o.status IN ('sent', 'unknown'))"
+#define REV_TIMEOUT_IN_FLIGHT PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL("h.request_id")
 
 /* The paylink authorization of request id rid: its request t and its latest answer h (not a row
  * a deposit added for another authorization code: deposit.c, DEP_REFS_JOIN). */
@@ -783,25 +782,37 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
         return 0;
     }
     if (pl_reversal_check(&a, r->auth_ref.request_id[0] != '\0', job->reply)) {
-        /* A rest paylink asked for itself (rev_followups) is refused under its fixed id and never
-         * asked again, nobody reading its reply: what it went for may stay held on the card (a
-         * capture or another reversal of the authorization in flight, or a capture since), and
-         * an operator is told, as when the chain of rests ends. One refused as already reversed
-         * (237) leaves nothing held: another reversal released it all. */
-        if (pl_reversal_own(r->request_id, r->auth_ref.request_id, voided_by, made_by) > 0 &&
+        /* One of paylink's own (a `.rev`, a `.vdr`, a rest, one asked again...): nobody reads
+         * its reply, and what it went for may stay held on the card (a capture, another reversal
+         * or a timeout reversal of the authorization in flight). Its refusal is recorded with it
+         * (migration 070's trigger: declined without a call) and paylink-reversal's resolver
+         * asks for it again once that can succeed, at most PL_REVERSAL_MAX_AGAIN times in its
+         * chain, or tells an operator (a capture since, the asks spent): the line says so. Not
+         * for one refused as already reversed (237: another reversal released it all), nor for
+         * the timeout reversal `.tor`, which its authorization's required response follows (the
+         * resolver leaves its refusal to that). Before, the root reversal's refusal was final
+         * and logged as information only (the issuer kept the hold), and a rest's told an
+         * operator it would not be asked again. */
+        int asked = 0;
+        if (pl_reversal_own_chain(r->request_id, r->auth_ref.request_id, voided_by, made_by, NULL,
+                                  0, &asked) >= 0 &&
+            !pl_reversal_is_timeout_of(r->request_id, r->auth_ref.request_id) &&
             strcmp(job->reply->vendor_response, "237") != 0) {
             char amount[32] = "";
             if (!r->has_amount || pl_money_format(r->amount, amount, sizeof amount) != 0)
-                snprintf(amount, sizeof amount, "%s", "what is left");
-            PL_ERROR(r->request_id,
-                     "paylink's reversal of the %s still held of authorization %s was refused "
-                     "and is not asked for again; an operator must see that it is released "
-                     "(refused: %s)",
-                     amount,
-                     r->auth_ref.request_id[0] ? r->auth_ref.request_id
-                     : d->ref_id[0]            ? d->ref_id
-                                               : "(unnamed)",
-                     job->reply->message);
+                snprintf(amount, sizeof amount, "%s", "amount");
+            PL_WARN(r->request_id,
+                    "paylink's reversal of the %s held of authorization %s was refused (%s): %s",
+                    amount,
+                    r->auth_ref.request_id[0] ? r->auth_ref.request_id
+                    : d->ref_id[0]            ? d->ref_id
+                                              : "(unnamed)",
+                    job->reply->message,
+                    asked < PL_REVERSAL_MAX_AGAIN
+                        ? "paylink-reversal's resolver asks for it again once it can go, or "
+                          "tells an operator"
+                        : "it was asked again as often as it is, and paylink-reversal's resolver "
+                          "tells an operator");
         } else {
             PL_INFO(r->request_id, "reversal refused: %s", job->reply->message);
         }
