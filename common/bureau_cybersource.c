@@ -1387,8 +1387,9 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
         capture_done(r) && !main->has_amount && says_partial(r)) {
         res->has_amount = capture_amount(r, &res->amount);
         if (!res->has_amount) {
-            refuse(r, "a partial approval (110) of an "
-                      "auth+capture " PL_CYBERSOURCE_REFUSED_CAPTURED_NO_AMOUNT " or authorized");
+            refuse(r, PL_CYBERSOURCE_REFUSED_PARTIAL
+                   " of an auth+capture " PL_CYBERSOURCE_REFUSED_CAPTURED_NO_AMOUNT
+                   " or authorized");
             r->refused_captured = true;
             return r->err;
         }
@@ -1398,7 +1399,7 @@ static int finish_reply(const pl_bureau_call *call, reader *r)
     char part_why[120];
     if (partial_without_part(call, r, part_why, sizeof part_why)) {
         bool captured = call->op == PL_OP_AUTH_CAPTURE && capture_done(r);
-        refuse(r, "a partial approval (110) answered %s %s%s %s", said, res->reason_code,
+        refuse(r, PL_CYBERSOURCE_REFUSED_PARTIAL " answered %s %s%s %s", said, res->reason_code,
                captured ? ", " PL_CYBERSOURCE_REFUSED_CAPTURED "," : "", part_why);
         r->refused_captured = captured;
         return r->err;

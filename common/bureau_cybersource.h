@@ -129,6 +129,12 @@
 #define PL_CYBERSOURCE_REFUSED_CAPTURED "ccCaptureReply says 100 (captured)"
 #define PL_CYBERSOURCE_REFUSED_CAPTURED_NO_AMOUNT "captured without the amount captured"
 
+/* What the adapter's refusals of a partial approval (110) without a part to believe start with
+ * (the required response's detail, as above): the resolver reads it there, so that an outcome it
+ * cannot confirm is never reversed for the whole amount sent (CyberSource refuses a reversal
+ * above the part, and the hold stays) but goes to an operator with the part's step. */
+#define PL_CYBERSOURCE_REFUSED_PARTIAL "a partial approval (110)"
+
 /*
  * Writes the data namespace for a version ("1.121" →
  * "urn:schemas-cybersource-com:transaction-data-1.121") into out; version NULL or "" means

@@ -460,12 +460,29 @@ static void keep_record_rid(decision_ex *x, const pl_cyb_query_record *rec)
 /* What an escalation at the last query starts its reason with (decide). */
 #define ESCALATED_AFTER "escalated after %d queries; "
 
-/* decide, as pl_resolver_decide (resolver.h); sent is what the request sent (the required
- * response's amount, a decimal; "" when it has none), which a partial approval's amount must be
- * below to be believed (partial_unreadable), or NULL when the caller compares none. */
-static decision_ex decide(const pl_resolve_policy *p, const char *op, const char *ref, int query_rc,
-                          const char *why_failed, const pl_cyb_query_result *qres, int queries,
-                          double sent_age_s, const char *sent)
+/*
+ * What an operator told of a request the bureau answered but whose record its report does not
+ * show (decide's answered_todo) is to do: read the request in the Business Center and resolve it
+ * as it says there.
+ */
+#define ANSWERED_TODO                                                                              \
+    "; wreq resolve" TODO_TXN " --outcome <as the Business Center shows it>" TODO_SEE
+
+/*
+ * decide_answered, as pl_resolver_decide (resolver.h); sent is what the request sent (the
+ * required response's amount, a decimal; "" when it has none), which a partial approval's amount
+ * must be below to be believed (partial_unreadable), or NULL when the caller compares none.
+ * answered_todo, when not NULL, says the bureau answered the request (step's answered_todo): a
+ * query that finds no record of it is never believed, however long ago it was sent (the bureau
+ * processed it; only its report lags), and is asked again, then escalated at the last query with
+ * that operator's step. Before, such a row was settled `error`, "nothing was charged", after
+ * not_found_after_s: the order system authorized again beside the hold of a partial approval,
+ * or sent again the debit of an auth+capture the bureau had captured.
+ */
+static decision_ex decide_answered(const pl_resolve_policy *p, const char *op, const char *ref,
+                                   int query_rc, const char *why_failed,
+                                   const pl_cyb_query_result *qres, int queries, double sent_age_s,
+                                   const char *sent, const char *answered_todo)
 {
     decision_ex x;
     memset(&x, 0, sizeof x);
@@ -543,6 +560,20 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
                      : f == PL_CYB_FOUND_DECLINED ? "declined"
                                                   : "failed");
             return x;
+        } else if (answered_todo) {
+            /* The step, whole, beside the "escalated after" prefix at the last query. */
+            int prefix = snprintf(NULL, 0, ESCALATED_AFTER, queries);
+            size_t room = prefix > 0 && (size_t)prefix < sizeof d->why / 2
+                              ? sizeof d->why - (size_t)prefix
+                              : sizeof d->why;
+            if (last)
+                escalation_why(d->why, room, answered_todo, NULL,
+                               "query %d: no record yet, though the bureau answered", queries);
+            else
+                snprintf(d->why, sizeof d->why,
+                         "query %d: no record at the bureau yet, though it answered the request "
+                         "(sent %.0f s ago): its report may lag",
+                         queries, sent_age_s);
         } else if (sent_age_s >= p->not_found_after_s) {
             d->kind = PL_RESOLVE_APPLY;
             d->outcome.status = PL_ST_ERROR;
@@ -571,6 +602,14 @@ static decision_ex decide(const pl_resolve_policy *p, const char *op, const char
         d->delay_s = pl_resolve_retry_delay_s(p, queries);
     }
     return x;
+}
+
+/* decide_answered for a row whose worker had no answer (answered_todo NULL). */
+static decision_ex decide(const pl_resolve_policy *p, const char *op, const char *ref, int query_rc,
+                          const char *why_failed, const pl_cyb_query_result *qres, int queries,
+                          double sent_age_s, const char *sent)
+{
+    return decide_answered(p, op, ref, query_rc, why_failed, qres, queries, sent_age_s, sent, NULL);
 }
 
 pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
@@ -780,7 +819,8 @@ static const char *table_of(const char *worker)
     "r.lease_owner, r.lease_until > now(), coalesce(p.reverse_unconfirmed, false), "               \
     "coalesce(p.reverse_after_s, 60), coalesce(s.send_reversal, false), "                          \
     "coalesce(r.reversal_request_id, ''), "                                                        \
-    "coalesce(extract(epoch FROM now() - r.reversal_requested_at), -1) "                           \
+    "coalesce(extract(epoch FROM now() - r.reversal_requested_at), -1), r.reason, r.captured, "    \
+    "strpos(r.detail, $2) > 0 "                                                                    \
     "FROM required_response r JOIN %s t ON t.request_id = r.request_id "                           \
     "LEFT JOIN auth_service s ON s.service_bureau = r.service_bureau "                             \
     "LEFT JOIN resolution_policy p ON p.protocol = s.protocol AND p.worker = r.worker "            \
@@ -835,6 +875,13 @@ typedef struct row {
      * (written before, a commit that failed left a line naming a reversal never stored). */
     char rev_stored[51];
     char rev_auth[65];
+    /* What the worker recorded when it left the outcome unknown: why (required_response.reason),
+     * whether the answer said the auth+capture was captured (required_response.captured) and
+     * whether it was a partial approval without a part (the adapter's refusal in the detail,
+     * PL_CYBERSOURCE_REFUSED_PARTIAL): answered_todo and whole_reversal_refused read them. */
+    char reason[24];
+    bool row_captured;
+    bool partial_answer;
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -844,8 +891,8 @@ static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, r
         return PL_ERR_INVALID;
     char sql[2600];
     snprintf(sql, sizeof sql, SQL_LOAD, "coalesce(t.merchant_id, '')", table);
-    const char *p[] = {id};
-    PGresult *res = exec(c, sql, 1, p);
+    const char *p[] = {id, PL_CYBERSOURCE_REFUSED_PARTIAL};
+    PGresult *res = exec(c, sql, 2, p);
     int rc = 0;
     if (!ok(res)) {
         PL_WARN(NULL, "resolver: reading required response %s failed: %s", id, PQerrorMessage(c));
@@ -890,6 +937,9 @@ static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, r
         w->send_reversal = PQgetvalue(res, 0, 30)[0] == 't';
         copy(w->reversal_rid, sizeof w->reversal_rid, PQgetvalue(res, 0, 31));
         w->reversal_age_s = strtod(PQgetvalue(res, 0, 32), NULL);
+        copy(w->reason, sizeof w->reason, PQgetvalue(res, 0, 33));
+        w->row_captured = PQgetvalue(res, 0, 34)[0] == 't';
+        w->partial_answer = PQgetvalue(res, 0, 35)[0] == 't';
         if (!w->reply)
             rc = PL_ERR_NOMEM;
     }
@@ -2968,6 +3018,41 @@ bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount)
 }
 
 /*
+ * True when the answer the worker left unknown says the timeout reversal, which goes for the
+ * whole amount sent, would be refused: a partial approval without its part (the reversal is
+ * refused above the part, and the hold stays; the operator resolves it with the part), or an
+ * auth+capture that was captured (nothing of it is left to reverse). Such a row goes to an
+ * operator rather than to the timeout reversal, whether or not the bureau can be asked.
+ */
+static bool whole_reversal_refused(const row *w)
+{
+    return w->partial_answer || w->row_captured;
+}
+
+/*
+ * The operator's step for a row whose worker had the bureau's answer (unreadable, a fault that
+ * does not say whether it acted, or one it could not store), or one captured: decide believes
+ * no "no record" of it (its answered_todo). NULL for any other row (no answer came), whose
+ * "no record" is believed after not_found_after_s. The reasons that mean an answer are 028's and
+ * 038's: unreadable_answer (a body that is no reply: a 5xx may come from a gateway the request
+ * never passed, but the README tells an operator to confirm those), bureau_fault (CyberSource's
+ * 151/152: received) and answer_not_stored (an answer read, then lost to the database).
+ */
+static const char *answered_todo(const row *w)
+{
+    bool answered = strcmp(w->reason, "unreadable_answer") == 0 ||
+                    strcmp(w->reason, "bureau_fault") == 0 ||
+                    strcmp(w->reason, "answer_not_stored") == 0;
+    if (!answered && !w->row_captured && !w->partial_answer)
+        return NULL;
+    if (w->row_captured)
+        return CAPTURED_TODO;
+    if (w->partial_answer)
+        return strcmp(w->op, "auth_capture") == 0 ? PART_TODO_CAPTURE_UNKNOWN : PART_TODO_AUTH;
+    return ANSWERED_TODO;
+}
+
+/*
  * Whether the step takes the safe step (safe_reverse: the timeout reversal) for decide's
  * escalation x of row w, rather than escalating it: where the policy reverses an authorization
  * that cannot be confirmed (can_reverse), but not for a partial approval whose part the record
@@ -2979,7 +3064,7 @@ bool pl_resolver_approves_above(const pl_bureau_result *res, const char *amount)
  */
 static bool escalation_reverses(const row *w, const decision_ex *x)
 {
-    return can_reverse(w) && !x->part_unknown;
+    return can_reverse(w) && !x->part_unknown && !whole_reversal_refused(w);
 }
 
 /* One step on a row this resolver holds the lease of. */
@@ -3012,7 +3097,17 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         snprintf(why, sizeof why, "%s",
                  !w.policy.ask_bureau ? "the bureau cannot be asked what happened (policy)"
                                       : "no report user to ask the bureau with (dm_settings)");
-        rc = can_reverse(&w) ? safe_reverse(r, c, &w, false, why) : escalate(r, c, &w, false, why);
+        if (can_reverse(&w) && !whole_reversal_refused(&w)) {
+            rc = safe_reverse(r, c, &w, false, why);
+        } else if (w.partial_answer) {
+            /* The operator's step for the part, whole (answered_todo). */
+            char step_why[sizeof why];
+            escalation_why(step_why, sizeof step_why, answered_todo(&w), NULL,
+                           "%s; the answer: a partial approval (110) without its part", why);
+            rc = escalate_as(r, c, &w, false, step_why, w.row_captured, NULL);
+        } else {
+            rc = escalate(r, c, &w, false, why);
+        }
         row_free(&w);
         return rc;
     }
@@ -3024,8 +3119,8 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
     char why[256] = "";
     int qrc = query_cyb(r, c, &w, qres, why, sizeof why);
     count(qrc == 0 ? r->m_query_ok : r->m_query_failed);
-    decision_ex x =
-        decide(&w.policy, w.op, w.rid, qrc, why, qres, w.queries + 1, w.sent_age_s, w.amount);
+    decision_ex x = decide_answered(&w.policy, w.op, w.rid, qrc, why, qres, w.queries + 1,
+                                    w.sent_age_s, w.amount, answered_todo(&w));
     free(qres);
     /* What a reversal's call sent, read once, before the record is judged: the most it may
      * approve (a reversal goes for what the authorization holds, not what the request named,

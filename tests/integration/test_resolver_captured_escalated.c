@@ -14,6 +14,9 @@
  *     (record_request_id, which the step names and `wreq show` prints); a query that fails after
  *     `wreq retry` replaces the reason but not those, and the operator's refusal publishes no
  *     `.sdr`.
+ *   - the step never believes "no record" of a request the bureau answered (reason
+ *     unreadable_answer, or recorded captured): asked again, then escalated at the last query,
+ *     never given a timeout reversal when the answer was a partial approval without its part.
  *
  * An auth+capture whose answer (ccCaptureReply 100) or queried record (ics_bill RCode 1) says it
  * was captured while it was refused is never applied: the adapter refuses the answer as
@@ -51,6 +54,7 @@
 #include <libxml/tree.h>
 
 #include "bureau.h"
+#include "bureau_cybersource.h"
 #include "log.h"
 #include "it_resolver.h"
 #include "it_sim_cyb.h"
@@ -734,6 +738,171 @@ static void test_step_captured_recorded_through_failed_retry(void **state)
     pl_resolver_destroy(r);
 }
 
+/* The policy's last query for worker's CyberSource rows, as text. */
+static void last_query(const char *worker, char *out, size_t outsz)
+{
+    const char *p[] = {worker};
+    PGresult *q = sql("SELECT coalesce((SELECT max_queries FROM resolution_policy "
+                      "WHERE protocol = 'CYB' AND worker = $1), 12)",
+                      1, p);
+    snprintf(out, outsz, "%s", PQgetvalue(q, 0, 0));
+    PQclear(q);
+}
+
+/* Row t sent two days ago (longer than any not_found_after_s), open at query `queries`: the
+ * step (pl_resolver_retry with a step) takes it under its lease. */
+static void answered_long_ago(const trow *t, const char *table, const char *queries)
+{
+    char q[200];
+    snprintf(q, sizeof q, "UPDATE %s SET sent_at = now() - interval '2 days' WHERE request_id = $1",
+             table);
+    PQclear(sql(q, 1, (const char *const[]){t->rid}));
+    const char *p[] = {t->sid, queries};
+    PQclear(sql("UPDATE required_response SET status = 'open', escalated_at = NULL, "
+                "queries = $2::int, lease_owner = NULL, lease_until = NULL, "
+                "next_query_at = now() + interval '1 hour' WHERE id = $1::bigint",
+                2, p));
+}
+
+/* The step on t, which must succeed; the row's status|queries|reversal|last_query_result. */
+static void step_on(pl_resolver *r, const trow *t, char *out, size_t outsz)
+{
+    char msg[512];
+    if (pl_resolver_retry(r, t->id, true, msg, sizeof msg) != 0)
+        fail_msg("%s", msg);
+    PGresult *q = sql("SELECT concat_ws('|', status, queries, coalesce(reversal_request_id, '-'), "
+                      "last_query_result) FROM required_response WHERE id = $1::bigint",
+                      1, (const char *const[]){t->sid});
+    snprintf(out, outsz, "%s", PQgetvalue(q, 0, 0));
+    PQclear(q);
+}
+
+/*
+ * A request the bureau answered (the worker left it unknown for an unreadable answer: reason
+ * unreadable_answer) whose record the bureau's report does not show (the simulator never saw
+ * these request ids), sent two days ago — long past not_found_after_s:
+ *   (a) an auth+capture: "no record" is not believed: asked again (open, no reply), and at the
+ *       policy's last query escalated with the step that says the bureau answered;
+ *   (b) one the answer said was captured (required_response.captured): escalated at the last
+ *       query with the captured step;
+ *   (c) an authorization answered REJECT 481 with ccAuthReply 110 and no amount (the adapter's
+ *       refusal in its detail): asked again, then escalated with the part's step — no timeout
+ *       reversal although the policy reverses an authorization it cannot confirm;
+ *   (d) the same at the last query when the query fails (this resolver trusts no CA): escalated,
+ *       no timeout reversal, which would go for the whole amount sent and be refused above the
+ *       part.
+ * Before, (a)-(c) were settled `error` at their first step ("No record at the payment service:
+ * nothing was charged"): the order system authorized again beside the partial hold, or sent
+ * the captured debit again; and (d) published the `.tor` for the whole amount.
+ */
+static void test_step_answered_no_record_not_believed(void **state)
+{
+    (void)state;
+    pubrec pub;
+    memset(&pub, 0, sizeof pub);
+    pl_resolver *rd = deposit_resolver(&pub);
+    pl_resolver *ra = worker_resolver("auth", &pub);
+    char dl[16], al[16], before[16], v[512], want[400];
+    last_query("deposit", dl, sizeof dl);
+    last_query("auth", al, sizeof al);
+
+    /* (a) */
+    trow a = mkrow_of("70.00", "",
+                      "HTTP 502: CyberSource answer (HTTP 502) is not a SOAP "
+                      "replyMessage or Fault",
+                      false);
+    answered_long_ago(&a, "cc_deposit_trans", "0");
+    step_on(rd, &a, v, sizeof v);
+    if (strncmp(v,
+                "open|1|-|query 1: no record at the bureau yet, though it answered the "
+                "request",
+                76) != 0)
+        fail_msg("(a) after the first query: %s", v);
+    assert_value(DEPOSIT_STATE, a.rid, "unknown||error|0");
+    snprintf(before, sizeof before, "%d", atoi(dl) - 1);
+    answered_long_ago(&a, "cc_deposit_trans", before);
+    step_on(rd, &a, v, sizeof v);
+    snprintf(want, sizeof want,
+             "escalated|%s|-|escalated after %s queries; query %s: no record yet, though the "
+             "bureau answered; wreq resolve --transaction-id <RequestID> --outcome <as the "
+             "Business Center shows it> (README)",
+             dl, dl, dl);
+    if (strcmp(v, want) != 0)
+        fail_msg("(a) at the last query\n  is   %s\n  want %s", v, want);
+    assert_value(DEPOSIT_STATE, a.rid, "unknown||error|0");
+
+    /* (b) */
+    trow b = mkrow_of("71.00", "", "it: captured while refused", true);
+    answered_long_ago(&b, "cc_deposit_trans", before);
+    step_on(rd, &b, v, sizeof v);
+    snprintf(want, sizeof want,
+             "escalated|%s|-|escalated after %s queries; query %s: no record yet, though the "
+             "bureau answered; wreq resolve --outcome approved --amount <captured> "
+             "--transaction-id <RequestID>, credit it if not fulfilled (README)",
+             dl, dl, dl);
+    if (strcmp(v, want) != 0)
+        fail_msg("(b) at the last query\n  is   %s\n  want %s", v, want);
+    assert_value(DEPOSIT_STATE, b.rid, "unknown||error|0");
+
+    /* (c) */
+    static const char partial_detail[] =
+        "HTTP 200: CyberSource answer (HTTP 200): " PL_CYBERSOURCE_REFUSED_PARTIAL
+        " answered REJECT 481 without the amount approved (60.00 sent)";
+    trow c = mkauth("60.00");
+    PQclear(sql("UPDATE required_response SET reason = 'unreadable_answer', detail = $2 "
+                "WHERE id = $1::bigint",
+                2, (const char *const[]){c.sid, partial_detail}));
+    answered_long_ago(&c, "cc_auth_trans", "0");
+    step_on(ra, &c, v, sizeof v);
+    if (strncmp(v,
+                "open|1|-|query 1: no record at the bureau yet, though it answered the "
+                "request",
+                76) != 0)
+        fail_msg("(c) after the first query: %s", v);
+    assert_value(AUTH_STATE, c.rid, "unknown||-");
+    snprintf(before, sizeof before, "%d", atoi(al) - 1);
+    answered_long_ago(&c, "cc_auth_trans", before);
+    step_on(ra, &c, v, sizeof v);
+    snprintf(want, sizeof want,
+             "escalated|%s|-|escalated after %s queries; query %s: no record yet, though the "
+             "bureau answered; wreq resolve --outcome approved|rejected --amount <part> "
+             "--transaction-id <RequestID> (README)",
+             al, al, al);
+    if (strcmp(v, want) != 0)
+        fail_msg("(c) at the last query\n  is   %s\n  want %s", v, want);
+    assert_value(AUTH_STATE, c.rid, "unknown||-");
+
+    /* (d) */
+    trow d = mkauth("60.00");
+    PQclear(sql("UPDATE required_response SET reason = 'unreadable_answer', detail = $2 "
+                "WHERE id = $1::bigint",
+                2, (const char *const[]){d.sid, partial_detail}));
+    answered_long_ago(&d, "cc_auth_trans", before);
+    char own[96], err[256] = "";
+    test_owner(own, sizeof own);
+    pl_resolver_config cfg = {.conninfo = g_conninfo,
+                              .worker = "auth",
+                              .owner = own,
+                              .topic_prefix = "it",
+                              .ca_file = "/nonexistent/it-no-ca.pem",
+                              .publish = on_publish,
+                              .publish_arg = &pub};
+    pl_resolver *blind = pl_resolver_new(&cfg, err, sizeof err);
+    if (!blind)
+        fail_msg("pl_resolver_new: %s", err);
+    step_on(blind, &d, v, sizeof v);
+    pl_resolver_destroy(blind);
+    snprintf(want, sizeof want, "escalated|%s|-|escalated after %s queries; query %s failed", al,
+             al, al);
+    if (strncmp(v, want, strlen(want)) != 0)
+        fail_msg("(d) at the last query, its query failed\n  is   %s\n  want %s...", v, want);
+    assert_value(AUTH_STATE, d.rid, "unknown||-");
+
+    assert_int_equal(pub.calls, 0); /* no reply, no `.tor` */
+    pl_resolver_destroy(ra);
+    pl_resolver_destroy(rd);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -766,6 +935,7 @@ int main(void)
         cmocka_unit_test_teardown(test_refusal_of_captured_open_publishes_no_sdr, test_teardown),
         cmocka_unit_test_teardown(test_step_partial_approval_not_below_sent, test_teardown),
         cmocka_unit_test_teardown(test_step_captured_recorded_through_failed_retry, test_teardown),
+        cmocka_unit_test_teardown(test_step_answered_no_record_not_believed, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
