@@ -498,6 +498,18 @@ void pl_dm_window_next(int64_t last_end, int64_t now, pl_dm_window *w, bool *don
     pl_dm_window_next_within(last_end, now, PL_DM_WINDOW_SECONDS, w, done);
 }
 
+/* Window w from start to end (its report dates); *done (when not NULL): it reaches now. */
+static void fill_window(pl_dm_window *w, int64_t start, int64_t end, int64_t now, bool *done)
+{
+    memset(w, 0, sizeof *w);
+    w->start = start;
+    w->end = end;
+    format_gmt(start, w->start_date, w->start_time);
+    format_gmt(end, w->end_date, w->end_time);
+    if (done)
+        *done = end >= now;
+}
+
 void pl_dm_window_next_within(int64_t last_end, int64_t now, int64_t limit, pl_dm_window *w,
                               bool *done)
 {
@@ -513,13 +525,7 @@ void pl_dm_window_next_within(int64_t last_end, int64_t now, int64_t limit, pl_d
         end = start + limit;
     else
         end = now;
-    memset(w, 0, sizeof *w);
-    w->start = start;
-    w->end = end;
-    format_gmt(start, w->start_date, w->start_time);
-    format_gmt(end, w->end_date, w->end_time);
-    if (done)
-        *done = end >= now;
+    fill_window(w, start, end, now, done);
 }
 
 void pl_dm_window_next_overlap(int64_t last_end, int64_t now, int64_t limit, int64_t overlap,
@@ -537,13 +543,7 @@ void pl_dm_window_next_overlap(int64_t last_end, int64_t now, int64_t limit, int
         margin = limit / 2;
     int64_t start = last_end - margin;
     int64_t end = now - start > limit ? start + limit : now;
-    memset(w, 0, sizeof *w);
-    w->start = start;
-    w->end = end;
-    format_gmt(start, w->start_date, w->start_time);
-    format_gmt(end, w->end_date, w->end_time);
-    if (done)
-        *done = end >= now;
+    fill_window(w, start, end, now, done);
 }
 
 pl_dm_limit pl_dm_limit_start(int64_t start, int64_t end, int64_t asked_at)
