@@ -1644,6 +1644,13 @@ static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_r
     return rc;
 }
 
+/* The deposit that voided authorization h, as paylink-reversal's look-ups read it (its
+ * REV_VOIDED_BY): voided_by, or while the void waits for another claim on it to end (050) the
+ * deposit it waits for. An auth+capture's `.vdr` is refused exactly then ("a deposit is in
+ * progress"): read as voided_by alone it was not paylink's own, and its re-ask was closed as the
+ * order system's (070 against 057). */
+#define RESOLVER_VOIDED_BY "coalesce(nullif(h.voided_by, ''), h.void_deferred_by, '')"
+
 /*
  * What an approved reversal w (auth_reversal, APPLY_REVERSAL has just applied o in this
  * transaction) says of paylink's own rest rules (reversal_own.h), read as paylink-reversal read
@@ -1652,15 +1659,16 @@ static int note_issuer_holds(pl_resolver *r, PGconn *c, const row *w, const pl_r
  * transaction id it named: never one else for paylink's own reversals, which name a paylink
  * authorization by request id), 6 whether it names a history row, 7-10 the authorization as
  * named inline (transaction id, request token, number, date: recorded from the request when no
- * history row was found), 11 the operation sent, 12 voided_by of that row, 13 whether the row
- * records what is held (after 058 / 065's trigger booked this reversal: what is still held, or
- * NULL when it booked it `reversed`), 14 the debit whose refused auth+capture made a manual
- * authorization (rev_auth_tx's look-up, for a `.sdr`), 15 whether it was marked sent.
+ * history row was found), 11 the operation sent, 12 voided_by of that row (RESOLVER_VOIDED_BY),
+ * 13 whether the row records what is held (after 058 / 065's trigger booked this reversal: what
+ * is still held, or NULL when it booked it `reversed`), 14 the debit whose refused auth+capture
+ * made a manual authorization (rev_auth_tx's look-up, for a `.sdr`), 15 whether it was marked
+ * sent.
  */
 #define REST_FACTS_SQL                                                                             \
     "SELECT v.company, v.order_number, v.pay_seq, v.service_bureau, coalesce(v.currency, ''), "    \
     "coalesce(v.auth_request_id, ''), v.auth_history_id IS NOT NULL, v.auth_transaction_id, "      \
-    "v.auth_request_token, v.auth_number, v.auth_date, v.operation, coalesce(h.voided_by, ''), "   \
+    "v.auth_request_token, v.auth_number, v.auth_date, v.operation, " RESOLVER_VOIDED_BY ", "      \
     "coalesce(h.amount_authorized > 0 OR h.amount_issuer_held > 0, false), "                       \
     "coalesce((SELECT d.request_id FROM cc_deposit_trans d WHERE v.auth_history_id IS NULL "       \
     "AND coalesce(v.auth_request_id, '') = '' AND d.company = v.company "                          \
@@ -2201,28 +2209,42 @@ typedef enum {
     VDR_DONE,    /* approved, or sent and declined by the bureau: nothing more to ask; or ended
                   * `error`, or refused by paylink-reversal without a call, and recorded for
                   * paylink-reversal's resolver, which asks it again itself (`.again`,
-                  * reversal_reask, 069 and 070) */
+                  * reversal_reask, 069 and 070): still to be decided there, or decided by
+                  * asking `.again`, or its authorization found reversed */
     VDR_REFUSED, /* refused by paylink-reversal without a call (a claim was still in flight),
-                  * or ended `error` (the bureau unreachable, or no record of it there), before
-                  * 069 and 070 recorded such: not acted on, so asked again (a second that finds
-                  * it done gets 237) */
+                  * or ended `error` (the bureau unreachable, or no record of it there), not
+                  * recorded in reversal_reask (before 069 and 070), or closed there without
+                  * asking it again (taken for the order system's, or told to an operator): not
+                  * acted on, so asked again (a second that finds it done gets 237) */
     VDR_UNREADABLE
 } vdr_state;
+
+/* What reask_one records when it finds a reversal's authorization reversed since. */
+#define REASK_DONE_REVERSED "the authorization is reversed"
 
 /* What became of reversal rev; old: the void was carried out 10 minutes ago or more (a row still
  * `received` then was never sent: given up, as refused). One that ended `error` is in
  * reversal_reask (its trigger wrote it with the error, 069), as is one refused without a call
  * (070), and asked again by paylink-reversal's resolver, under its own id: not published again
- * here too, as two reversals of one authorization, one of which paylink-reversal refuses (a claim
- * in flight) or the bureau (237). */
+ * here too while that row is still to be decided (paylink-reversal's resolver acts on it) or was
+ * decided by asking `<rev>.again` (it went), as two reversals of one authorization, one of which
+ * paylink-reversal refuses (a claim in flight) or the bureau (237); nor when its authorization
+ * was found reversed. One closed there otherwise asked nothing: taken for the order system's
+ * (before paylink-reversal and that resolver read the deposit a deferred void waits for as the
+ * one that voided it, RESOLVER_VOIDED_BY, a `.vdr` refused while its void waited was closed so),
+ * or told to an operator. That counts as refused, and is published again as `.vdr2`, as before
+ * 069 and 070: the row is closed, so its resolver never asks a `.again` beside it. */
 static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
 {
-    const char *p[] = {rev};
+    char again[51];
+    pl_job_derived_request_id(rev, PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    const char *p[] = {rev, again, REASK_DONE_REVERSED};
     PGresult *res = exec(c,
                          "SELECT status::text, sent_at IS NOT NULL, EXISTS (SELECT 1 FROM "
-                         "reversal_reask k WHERE k.request_id = $1) "
+                         "reversal_reask k WHERE k.request_id = $1 AND (k.done_at IS NULL "
+                         "OR k.done IN ($2, $3))) "
                          "FROM auth_reversal WHERE request_id = $1",
-                         1, p);
+                         3, p);
     vdr_state st = VDR_UNREADABLE;
     if (ok(res)) {
         if (PQntuples(res) == 0)
@@ -2237,7 +2259,8 @@ static vdr_state owed_vdr(PGconn *c, const char *rev, bool old)
             else if (!strcmp(status, "approved") || (sent && strcmp(status, "error") != 0))
                 st = VDR_DONE;
             else if (PQgetvalue(res, 0, 2)[0] == 't')
-                st = VDR_DONE; /* ended `error`, or refused unsent: reversal_reask's (069, 070) */
+                st = VDR_DONE; /* ended `error`, or refused unsent: reversal_reask's (069, 070),
+                                * still owed there or asked again */
             else
                 st = VDR_REFUSED;
         }
@@ -2323,7 +2346,9 @@ static bool followups_hold(PGconn *c, const char *deposit, const char *rev)
  *     the void), or ended `error` (not acted on): published again under `<deposit>.vdr2`, its
  *     fixed id being used up — but one recorded in reversal_reask (an `error`, 069; a refusal,
  *     070) is asked again by paylink-reversal's resolver (`.again`, pl_resolver_reask_pass), and
- *     counts as done here.
+ *     counts as done here while that row is still to be decided or was decided by asking it
+ *     again (one closed there without an ask, as the order system's or told to an operator, is
+ *     published again as `.vdr2`: owed_vdr).
  * A publish Kafka refuses gives it (and the rest) back for the next pass; a crash before the mark
  * publishes it again once the lease has passed, under the same request_id with the same payload,
  * which paylink-reversal answers from its row. Returns how many were published, or a negative
@@ -2443,21 +2468,21 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
  * for reask_one: 0 status, 1 decision, 2 vendor_response, 3 company, 4 order, 5 pay_seq, 6
  * service, 7 currency, 8 its amount, 9 the authorization's request id (as REST_FACTS_SQL), 10-13
  * the authorization as named inline (transaction id, request token, number, date), 14 voided_by
- * and 15 the debit that made a manual one (pl_reversal_own's references, found as
- * paylink-reversal finds them: rev_auth, rev_auth_tx), 16 whether the authorization has a
- * history row, h, now — its latest answer by the request id named, else the row the reversal
- * named, else the latest of the transaction id named — 17 its status, 18 amount_deposited, 19
- * amount_pending, 20 amount_authorized and 21 amount_issuer_held ("" NULL), 22 the service
- * bureau's protocol, 23 whether it names a card authorization paylink holds (or none by request
- * id), 24 why it ended (its reply's message, else its error text), 25 whether $2 has a row, 26
- * whether a timeout reversal of the authorization is in flight (paylink-reversal's own test,
- * PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL: it refuses any other reversal of it meanwhile), 27 how its
- * outcome was settled when its own answer did not settle it (its required response's
- * resolved_how: query, operator; "" none).
+ * (RESOLVER_VOIDED_BY: the deposit a deferred void waits for too) and 15 the debit that made a
+ * manual one (pl_reversal_own's references, found as paylink-reversal finds them: rev_auth,
+ * rev_auth_tx), 16 whether the authorization has a history row, h, now — its latest answer by the
+ * request id named, else the row the reversal named, else the latest of the transaction id named —
+ * 17 its status, 18 amount_deposited, 19 amount_pending, 20 amount_authorized and 21
+ * amount_issuer_held ("" NULL), 22 the service bureau's protocol, 23 whether it names a card
+ * authorization paylink holds (or none by request id), 24 why it ended (its reply's message, else
+ * its error text), 25 whether $2 has a row, 26 whether a timeout reversal of the authorization is
+ * in flight (paylink-reversal's own test, PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL: it refuses any other
+ * reversal of it meanwhile), 27 how its outcome was settled when its own answer did not settle it
+ * (its required response's resolved_how: query, operator; "" none).
  */
 #define REASK_HISTORY_COLUMNS                                                                      \
     "x.id, x.status, x.amount_deposited, x.amount_pending, x.amount_authorized, "                  \
-    "x.amount_issuer_held, x.voided_by"
+    "x.amount_issuer_held, x.voided_by, x.void_deferred_by"
 /* Column 26: the test of paylink-reversal's look-ups and mark, of the authorization the reversal
  * names (none for a manual one). */
 #define REASK_TIMEOUT_IN_FLIGHT PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL("v.auth_request_id")
@@ -2465,7 +2490,7 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
     "SELECT v.status, v.decision, v.vendor_response, v.company::text, v.order_number, "            \
     "v.pay_seq::text, v.service_bureau, coalesce(v.currency, ''), coalesce(v.amount::text, ''), "  \
     "coalesce(v.auth_request_id, ''), v.auth_transaction_id, v.auth_request_token, "               \
-    "v.auth_number, v.auth_date, coalesce(h.voided_by, ''), "                                      \
+    "v.auth_number, v.auth_date, " RESOLVER_VOIDED_BY ", "                                         \
     "coalesce((SELECT d.request_id FROM cc_deposit_trans d WHERE h.id IS NULL "                    \
     "AND coalesce(v.auth_request_id, '') = '' AND d.company = v.company "                          \
     "AND d.order_number = v.order_number AND d.transaction_id = v.auth_transaction_id "            \
@@ -2615,7 +2640,7 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
                 "is reversed since",
                 auth, outcome);
         PQclear(res);
-        reask_done(c, rid, "the authorization is reversed");
+        reask_done(c, rid, REASK_DONE_REVERSED);
         return 0;
     } else if (deposited > 0)
         snprintf(why, sizeof why, "its authorization was captured since");
@@ -3207,8 +3232,14 @@ int pl_resolver_pass(pl_resolver *r, int max_rows)
     publish_pending(r, c, max_rows);
     if (strcmp(r->worker, "deposit") == 0)
         publish_owed_reversals(r, c, max_rows);
-    if (strcmp(r->worker, "reversal") == 0)
+    if (strcmp(r->worker, "reversal") == 0) {
         pl_resolver_reask_pass(r, max_rows);
+        /* It takes the connection itself (conn), which finishes a broken one and connects
+         * anew: c may be freed. Before, the statement below went to the freed connection after
+         * a database restart (a use after free, caught by the chaos test's LeakSanitizer). */
+        if (!(c = conn(r)))
+            return PL_ERR_DB;
+    }
     char lim[16];
     snprintf(lim, sizeof lim, "%d", max_rows > 0 ? max_rows : 1);
     const char *p[] = {r->worker, r->owner, lim};

@@ -42,6 +42,7 @@
 #include "it_resolver.h"
 #include "resolver.h"
 #include "reversal.h"
+#include "reversal_own.h"
 
 #define COMPANY "7"
 #define POLICY_WHY "the bureau cannot be asked what happened (policy)"
@@ -2403,10 +2404,10 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     pub_init(&pub);
     char own[128];
     pl_resolver *r = resolver("deposit", owner(own, sizeof own, "vdr"), &pub);
-    enum { CASES = 9 };
+    enum { CASES = 10 };
     /* 0: the other capture declined; 1: approved; 2: the auth+capture on EXT (no Send
-     * reversal); 3, 4, 7 and 8: its follow-ups hold the reversal already (owed all the same: the
-     * resolver reads what became of that one); 5: its follow-ups hold another reversal only
+     * reversal); 3, 4, 7, 8 and 9: its follow-ups hold the reversal already (owed all the same:
+     * the resolver reads what became of that one); 5: its follow-ups hold another reversal only
      * (an `.sdr`, say: not its `.vdr`), which the resolver does not wait for; 6: as 3, its id
      * 50 characters long (its `.vdr` is `vdr.<hash>`, pl_job_derived_request_id). */
     char auth[CASES][64], ac[CASES][64], vdr[CASES][64], key[CASES][32], hid[CASES][24];
@@ -2440,6 +2441,30 @@ static void test_deferred_auth_capture_void_reversed(void **state)
         assert_value("SELECT count(*)::text FROM replaced_auth_reversal "
                      "WHERE deposit_request_id = $1",
                      ac[k], "0");
+        if (k >= 8) {
+            /* Cases 8 and 9: paylink-reversal refuses its `.vdr` while the other capture's claim
+             * holds the void ("a deposit is in progress"; voided_by still NULL, void_deferred_by
+             * set), as the engine stores a refusal (from `received`): migration 070's trigger
+             * records it in reversal_reask, held by the test in the same transaction (the
+             * running system's paylink-reversal resolvers would decide on it). */
+            run("INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, "
+                "pay_seq, service_bureau, amount, currency, auth_request_id) SELECT "
+                "$1::text, " FINGERPRINT
+                ", company, order_number, 1, 'CYB', 100.00, 'USD', request_id FROM cc_auth_trans "
+                "WHERE request_id = $2",
+                2, (const char *const[]){vdr[k], auth[k]});
+            run("BEGIN", 0, NULL);
+            run1("UPDATE auth_reversal SET status = 'declined', answered_at = now() "
+                 "WHERE request_id = $1",
+                 vdr[k]);
+            run1("UPDATE reversal_reask SET lease_owner = 'it-hold', "
+                 "lease_until = now() + interval '1 hour' WHERE request_id = $1",
+                 vdr[k]);
+            run("COMMIT", 0, NULL);
+            assert_value("SELECT concat_ws('|', outcome, lease_owner) FROM reversal_reask "
+                         "WHERE request_id = $1",
+                         vdr[k], "declined|it-hold");
+        }
         /* The owed row is held by the test from the moment it is written (one transaction): the
          * running system's own paylink-deposit resolvers, every 2 s, would publish it first. */
         run("BEGIN", 0, NULL);
@@ -2592,24 +2617,9 @@ static void test_deferred_auth_capture_void_reversed(void **state)
                  "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
                  ac[7], "t|-");
 
-    /* Case 8: as 3, its `.vdr` refused without a call as the engine stores a refusal (from
-     * `received`): migration 070's trigger records it in reversal_reask, and paylink-reversal's
-     * resolver asks it again itself, as for case 7. No `.vdr2` beside it. */
-    run("INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
-        "service_bureau, amount, currency, auth_request_id) SELECT $1::text, " FINGERPRINT
-        ", company, order_number, 1, 'CYB', 100.00, 'USD', request_id FROM cc_auth_trans "
-        "WHERE request_id = $2",
-        2, (const char *const[]){vdr[8], auth[8]});
-    run("BEGIN", 0, NULL);
-    run1("UPDATE auth_reversal SET status = 'declined', answered_at = now() WHERE request_id = $1",
-         vdr[8]);
-    run1("UPDATE reversal_reask SET lease_owner = 'it-hold', "
-         "lease_until = now() + interval '1 hour' WHERE request_id = $1",
-         vdr[8]);
-    run("COMMIT", 0, NULL);
-    assert_value("SELECT concat_ws('|', outcome, lease_owner) FROM reversal_reask "
-                 "WHERE request_id = $1",
-                 vdr[8], "declined|it-hold");
+    /* Case 8: its `.vdr` refused while the void waited (in the loop), its row in
+     * reversal_reask still to be decided: paylink-reversal's resolver acts on it (asks it again
+     * as `.vdr.again`, or tells an operator), as for case 7. No `.vdr2` beside it. */
     quiet("deposit");
     owed_hold(ac[8], false);
     assert_true(pl_resolver_pass(r, 10) >= 0);
@@ -2617,6 +2627,28 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     assert_value("SELECT concat_ws('|', published_at IS NOT NULL, coalesce(lease_owner, '-')) "
                  "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
                  ac[8], "t|-");
+
+    /* Case 9: as 8, but its row in reversal_reask closed without asking it again, as 070's
+     * resolver closed it while it read voided_by alone (still NULL while the void waited): "not
+     * paylink's own". Nothing else will ask for it: published again as `.vdr2`, once. Before,
+     * it counted as done here too, and the 100.00 stayed held until the authorization expired. */
+    run1("UPDATE reversal_reask SET done_at = now(), done = 'not paylink''s own reversal: its "
+         "sender reads its reply', lease_owner = NULL, lease_until = NULL WHERE request_id = $1",
+         vdr[9]);
+    quiet("deposit");
+    owed_hold(ac[9], false);
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    const published *m9 = NULL;
+    assert_int_equal(calls_for_key(&pub, key[9], &m9), 1);
+    pl_job_derived_request_id(ac[9], PL_DEPOSIT_REVERSAL_AGAIN_SUFFIX, vdr2, sizeof vdr2);
+    o = json_tokener_parse(m9->payload);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "request_id"), vdr2);
+    assert_string_equal(jstr(o, "amount"), "100.00");
+    json_object_put(o);
+    quiet("deposit");
+    assert_true(pl_resolver_pass(r, 10) >= 0);
+    assert_int_equal(calls_for_key(&pub, key[9], NULL), 1);
 
     /* Case 6: its own `.vdr` under a long id (`vdr.<hash>`) is found in its follow-ups all the
      * same: the resolver waits for it, publishes nothing, and keeps the row under its lease. */
@@ -2644,6 +2676,181 @@ static void test_deferred_auth_capture_void_reversed(void **state)
     json_object_put(o);
     pl_resolver_destroy(r);
     pub_free(&pub);
+}
+
+/* Holds reversal_reask's row of reversal rid under the lease of the test's paylink-reversal
+ * resolver `own` (which takes its own lease up as it takes a free one; the running system's
+ * resolvers take free or passed ones only); with `ago` >= 0, its outcome stored `ago` seconds
+ * ago and due now. */
+static void reask_hold(const char *rid, const char *own, int ago)
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", ago);
+    run("UPDATE reversal_reask SET lease_owner = $2, lease_until = now() + interval '1 hour', "
+        "owed_at = CASE WHEN $3::int >= 0 THEN now() - make_interval(secs => $3::int) "
+        "ELSE owed_at END, due_at = CASE WHEN $3::int >= 0 THEN now() ELSE due_at END "
+        "WHERE request_id = $1 AND done_at IS NULL",
+        3, (const char *const[]){rid, own, s});
+}
+
+/* One pass of paylink-reversal's resolver rr over reversal_reask, the rows of others it could
+ * take held meanwhile (reask_park). */
+static int reask_pass(pl_resolver *rr)
+{
+    reask_park(true);
+    int n = pl_resolver_reask_pass(rr, 50);
+    reask_park(false);
+    return n;
+}
+
+/*
+ * As test_deferred_auth_capture_void_reversed, from start to end with both resolvers deciding:
+ * the auth+capture's own `.vdr` (in its follow-ups) is refused by paylink-reversal while the other
+ * capture's claim holds the void — the authorization's voided_by still NULL, void_deferred_by
+ * naming the auth+capture — and paylink-reversal's look-up reads that auth+capture as the deposit
+ * that voided it, so the `.vdr` is paylink's own. paylink-reversal's resolver keeps the refusal
+ * while the claim lasts; the claim declined (nothing captured), the void is carried out and the
+ * reversal owed (057). Exactly one reversal of the authorization goes for the 100.00 held:
+ * `.vdr.again`, from paylink-reversal's resolver, and no `.vdr2` from paylink-deposit's. Before,
+ * the look-ups read voided_by alone: the `.vdr` was not paylink's own, its row was closed as the
+ * order system's ("not paylink's own"), paylink-deposit's resolver counted the row as handled,
+ * and nothing asked for the 100.00 (info lines only) until the authorization expired.
+ */
+static void test_deferred_void_vdr_refused_asked_once(void **state)
+{
+    (void)state;
+    pubrec dpub, rpub;
+    pub_init(&dpub);
+    pub_init(&rpub);
+    char down[128], rown[128];
+    pl_resolver *dr = resolver("deposit", owner(down, sizeof down, "vdrd"), &dpub);
+    pl_resolver *rr = resolver("reversal", owner(rown, sizeof rown, "vdrr"), &rpub);
+    char order[21], key[32], auth[64], cap[64], ac[64], vdr[64], again[64], hid[24], want[256];
+    int n = ++g_seq;
+    snprintf(order, sizeof order, "ITW%05d%04d", (int)(getpid() % 100000), n);
+    snprintf(key, sizeof key, "%s-%s", COMPANY, order);
+    snprintf(auth, sizeof auth, "%s%da", g_prefix, n);
+    snprintf(cap, sizeof cap, "%s%dc", g_prefix, n);
+    snprintf(ac, sizeof ac, "%s%dx", g_prefix, n);
+    pl_job_derived_request_id(ac, PL_DEPOSIT_REVERSAL_SUFFIX, vdr, sizeof vdr);
+    pl_job_derived_request_id(vdr, PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    mk_approved_auth(auth, order, hid, sizeof hid);
+    mk_sent_debit(cap, order, "CYB", "capture", "30.00", hid);
+    mk_sent_debit(ac, order, "CYB", "auth_capture", "150.00", hid);
+    run("UPDATE cc_deposit_trans SET followups = jsonb_build_array(jsonb_build_object("
+        "'topic', 'it.reversal.request', 'key', $2::text, 'payload', "
+        "jsonb_build_object('request_id', $3::text)::text)) WHERE request_id = $1",
+        3, (const char *const[]){ac, key, vdr});
+    settle_debit(ac, "approved", "150.00");
+    snprintf(want, sizeof want, "approved|-|%s|30.00", ac);
+    assert_value(
+        "SELECT concat_ws('|', status, coalesce(nullif(voided_by, ''), '-'), void_deferred_by, "
+        "amount_pending) FROM auth_history WHERE id = $1::bigint",
+        hid, want);
+
+    /* paylink-reversal's look-up of the authorization (rev_auth, as its record and prepare read
+     * it) names the auth+capture as the deposit that voided it (column 16): the `.vdr` is
+     * paylink's own. */
+    const char *look = NULL;
+    for (size_t i = 0; i < pl_reversal_spec.nstmts; i++)
+        if (strcmp(pl_reversal_spec.stmts[i].name, "rev_auth") == 0)
+            look = pl_reversal_spec.stmts[i].sql;
+    assert_non_null(look);
+    PGresult *lr = sql(look, 1, (const char *const[]){auth});
+    assert_int_equal(PQntuples(lr), 1);
+    assert_true(PQnfields(lr) > 16);
+    char voided_by[64];
+    snprintf(voided_by, sizeof voided_by, "%s", PQgetvalue(lr, 0, 16));
+    PQclear(lr);
+    assert_string_equal(voided_by, ac);
+    assert_int_equal(pl_reversal_own(vdr, auth, voided_by, ""), 0);
+
+    /* Refused without a call ("a deposit is in progress"), stored as the engine stores a
+     * refusal (from `received`); 070's trigger records it, held by the test's paylink-reversal
+     * resolver in the same transaction. */
+    run("INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
+        "service_bureau, amount, currency, auth_request_id) SELECT $1::text, " FINGERPRINT
+        ", company, order_number, 1, 'CYB', 100.00, 'USD', request_id FROM cc_auth_trans "
+        "WHERE request_id = $2",
+        2, (const char *const[]){vdr, auth});
+    run("BEGIN", 0, NULL);
+    run1("UPDATE auth_reversal SET status = 'declined', answered_at = now(), reply = "
+         "jsonb_build_object('status', 'declined', 'message', 'A deposit or another reversal of "
+         "the authorization is in progress or its outcome is unknown; it cannot be reversed "
+         "now.') WHERE request_id = $1",
+         vdr);
+    reask_hold(vdr, rown, -1);
+    run("COMMIT", 0, NULL);
+    assert_value("SELECT concat_ws('|', outcome, done_at IS NULL) FROM reversal_reask "
+                 "WHERE request_id = $1",
+                 vdr, "declined|t");
+
+    /* paylink-reversal's resolver decides on it: not due yet; then due while the claim lasts:
+     * it waits, still to be decided (before: closed at once as the order system's). */
+    assert_true(reask_pass(rr) >= 0);
+    reask_hold(vdr, rown, -1);
+    assert_value("SELECT concat_ws('|', done_at IS NULL, coalesce(done, '-')) FROM "
+                 "reversal_reask WHERE request_id = $1",
+                 vdr, "t|-");
+    reask_hold(vdr, rown, 61);
+    assert_true(reask_pass(rr) >= 0);
+    reask_hold(vdr, rown, -1);
+    assert_value("SELECT concat_ws('|', done_at IS NULL, due_at > now() + interval '30 seconds') "
+                 "FROM reversal_reask WHERE request_id = $1",
+                 vdr, "t|t");
+    assert_int_equal(rpub.calls, 0);
+
+    /* The other capture declined: the void is carried out and the reversal owed (held by the
+     * test from the moment it is written). */
+    run("BEGIN", 0, NULL);
+    settle_debit(cap, "declined", NULL);
+    owed_hold(ac, true);
+    run("COMMIT", 0, NULL);
+    snprintf(want, sizeof want, "voided|%s|-|100.00", ac);
+    assert_value("SELECT concat_ws('|', status, voided_by, coalesce(void_deferred_by, '-'), "
+                 "amount_voided) FROM auth_history WHERE id = $1::bigint",
+                 hid, want);
+    assert_value("SELECT concat_ws('|', amount, published_at IS NULL) FROM "
+                 "replaced_auth_reversal WHERE deposit_request_id = $1",
+                 ac, "100.00|t");
+
+    /* paylink-reversal's resolver asks it again, for the 100.00 held. */
+    reask_hold(vdr, rown, 121);
+    assert_int_equal(reask_pass(rr), 1);
+    assert_int_equal(rpub.calls, 1);
+    assert_string_equal(rpub.msg[0].topic, "it.reversal.request");
+    assert_string_equal(rpub.msg[0].key, key);
+    json_object *o = json_tokener_parse(rpub.msg[0].payload);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "request_id"), again);
+    assert_string_equal(jstr(o, "amount"), "100.00");
+    json_object *ref;
+    assert_true(json_object_object_get_ex(o, "auth_ref", &ref));
+    assert_string_equal(jstr(ref, "request_id"), auth);
+    json_object_put(o);
+    snprintf(want, sizeof want, "t|%s", again);
+    assert_value("SELECT concat_ws('|', done_at IS NOT NULL, done) FROM reversal_reask "
+                 "WHERE request_id = $1",
+                 vdr, want);
+
+    /* paylink-deposit's resolver counts the owed reversal done: no `.vdr2` beside the `.again`. */
+    quiet("deposit");
+    owed_hold(ac, false);
+    assert_true(pl_resolver_pass(dr, 10) >= 0);
+    assert_int_equal(calls_for_key(&dpub, key, NULL), 0);
+    assert_value("SELECT concat_ws('|', published_at IS NOT NULL, coalesce(lease_owner, '-')) "
+                 "FROM replaced_auth_reversal WHERE deposit_request_id = $1",
+                 ac, "t|-");
+    /* Nothing more from either. */
+    assert_int_equal(reask_pass(rr), 0);
+    assert_int_equal(rpub.calls, 1);
+    quiet("deposit");
+    assert_true(pl_resolver_pass(dr, 10) >= 0);
+    assert_int_equal(calls_for_key(&dpub, key, NULL), 0);
+    pl_resolver_destroy(rr);
+    pl_resolver_destroy(dr);
+    pub_free(&rpub);
+    pub_free(&dpub);
 }
 
 /*
@@ -3319,6 +3526,7 @@ int main(void)
         cmocka_unit_test_teardown(test_apply_failure_escalates, test_teardown),
         cmocka_unit_test_teardown(test_transaction_not_unknown, test_teardown),
         cmocka_unit_test_teardown(test_deferred_auth_capture_void_reversed, test_teardown),
+        cmocka_unit_test_teardown(test_deferred_void_vdr_refused_asked_once, test_teardown),
         cmocka_unit_test_teardown(test_operator_reject_while_tor_marked, test_teardown),
         cmocka_unit_test_teardown(test_tor_mark_waits_for_operator, test_teardown),
         cmocka_unit_test_teardown(test_tor_mark_many_waits_for_operator, test_teardown),

@@ -62,13 +62,21 @@
  */
 #define REV_TIMEOUT_IN_FLIGHT PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL("h.request_id")
 
+/* The deposit that voided the authorization h (the look-ups' column 16): its voided_by, or,
+ * while that void waits for another claim on it to end (050), the deposit it waits for
+ * (void_deferred_by). An auth+capture's `.vdr` is refused exactly then ("a deposit is in
+ * progress"): read as voided_by alone (still NULL), it was not paylink's own, its refusal was
+ * logged as information only and its re-ask closed as the order system's, and once the other
+ * capture was declined no reversal released the hold (070 against 057). */
+#define REV_VOIDED_BY "coalesce(nullif(h.voided_by, ''), h.void_deferred_by, '')"
+
 /* The paylink authorization of request id rid: its request t and its latest answer h (not a row
  * a deposit added for another authorization code: deposit.c, DEP_REFS_JOIN). */
 #define REV_AUTH_BY_ID(rid)                                                                        \
     "LEFT JOIN cc_auth_trans t ON t.request_id = " rid " "                                         \
     "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "      \
     "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by, "     \
-    "issuer_authorized, amount_issuer_held FROM auth_history "                                     \
+    "void_deferred_by, issuer_authorized, amount_issuer_held FROM auth_history "                   \
     "WHERE request_id = " rid " "                                                                  \
     "AND transaction_type <> 'auth_capture' AND deposit_request_id IS NULL "                       \
     "ORDER BY id DESC LIMIT 1) h ON true"
@@ -76,8 +84,8 @@
 /* The rows e's reversals inserted, each with its authorization as rev_auth finds it. */
 #define REV_RECORD                                                                                 \
     "ins AS (" REV_INSERT ") SELECT ins.request_id, " REV_AUTH_COLUMNS                             \
-    ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "   \
-    "coalesce(h.voided_by, ''), coalesce(t.amount::text, ''), "                                    \
+    ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), "       \
+    "'', " REV_VOIDED_BY ", coalesce(t.amount::text, ''), "                                        \
     "coalesce(h.issuer_authorized, false), coalesce(h.amount_issuer_held::text, "                  \
     "''), " REV_TIMEOUT_IN_FLIGHT                                                                  \
     " FROM ins JOIN e ON e.p1 = ins.request_id " REV_AUTH_BY_ID("e.p10::varchar")
@@ -214,30 +222,31 @@ static const pl_db_stmt stmts[] = {
      * ($2 company, $3 order number) whose auth+capture the bureau gave that transaction id — a
      * soft-declined one, whose authorization paylink-deposit asks to reverse (`.sdr`) — gives
      * the merchant ID (13) and its request id (15). Then, for each, the deposit that voided the
-     * authorization (16: an auth+capture that replaced it, whose `.vdr` is named after it) and
-     * the amount its request sent (17: a timeout reversal's), and whether the issuer authorized it
-     * while CyberSource refused it (18: auth_history.issuer_authorized, 060: a declined one is
-     * reversed then), and what the issuer holds of such a refused one after a partial approval
-     * (19: auth_history.amount_issuer_held, 061: what rev_prepare sends, "" when not known), and
-     * whether a timeout reversal of it is in flight (20: REV_TIMEOUT_IN_FLIGHT, "t" or "f"). One
-     * statement per kind of reference, each probing its index (they were a UNION of both and a
-     * second look-up for the unknown outcome).
+     * authorization (16: an auth+capture that replaced it, whose `.vdr` is named after it, or
+     * the one its void waits for, REV_VOIDED_BY) and the amount its request sent (17: a timeout
+     * reversal's), and whether the issuer authorized it while CyberSource refused it (18:
+     * auth_history.issuer_authorized, 060: a declined one is reversed then), and what the issuer
+     * holds of such a refused one after a partial approval (19: auth_history.amount_issuer_held,
+     * 061: what rev_prepare sends, "" when not known), and whether a timeout reversal of it is in
+     * flight (20: REV_TIMEOUT_IN_FLIGHT, "t" or "f"). One statement per kind of reference, each
+     * probing its index (they were a UNION of both and a second look-up for the unknown outcome).
      */
     {"rev_auth",
      "SELECT " REV_AUTH_COLUMNS
-     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), '', "
-     "coalesce(h.voided_by, ''), coalesce(t.amount::text, ''), "
+     ", t.status = 'unknown', coalesce(t.merchant_id, ''), coalesce(h.vendor_response, ''), "
+     "'', " REV_VOIDED_BY ", coalesce(t.amount::text, ''), "
      "coalesce(h.issuer_authorized, false), coalesce(h.amount_issuer_held::text, "
      "''), " REV_TIMEOUT_IN_FLIGHT " FROM (SELECT) one " REV_AUTH_BY_ID("$1::varchar"),
      1},
     {"rev_auth_tx",
      "SELECT " REV_AUTH_COLUMNS ", NULL::boolean, coalesce(t.merchant_id, d.merchant_id, ''), "
-     "coalesce(h.vendor_response, ''), coalesce(d.request_id, ''), coalesce(h.voided_by, ''), "
+     "coalesce(h.vendor_response, ''), coalesce(d.request_id, ''), " REV_VOIDED_BY ", "
      "coalesce(t.amount::text, ''), coalesce(h.issuer_authorized, false), "
      "coalesce(h.amount_issuer_held::text, ''), " REV_TIMEOUT_IN_FLIGHT " FROM (SELECT) one "
      "LEFT JOIN LATERAL (SELECT id, status, amount_deposited, transaction_id, request_token, "
      "auth_number, request_id, amount_pending, amount_authorized, vendor_response, voided_by, "
-     "issuer_authorized, amount_issuer_held FROM auth_history WHERE transaction_id = $1::varchar "
+     "void_deferred_by, issuer_authorized, amount_issuer_held FROM auth_history "
+     "WHERE transaction_id = $1::varchar "
      "AND transaction_id <> '' AND transaction_type <> 'auth_capture' "
      "ORDER BY id DESC LIMIT 1) h ON true "
      "LEFT JOIN cc_auth_trans t ON t.request_id = h.request_id "
