@@ -39,11 +39,12 @@
  *                                     are answered `error` without being sent, and so is every
  *                                     new one that finds its slots all taken, until one of its
  *                                     calls gets an answer (once none is in flight and none
- *                                     waits, requests take its free slots again, but until it
- *                                     answers, a queue that forms is judged from its last
- *                                     answer: answered so at once; paylink_bureau_stalled stays
- *                                     1) (engine.c, slot_stall; paylink's own reversals are
- *                                     never refused so: they wait). 0: they wait for ever
+ *                                     waits, the stall ends, paylink_bureau_stalled back to 0,
+ *                                     and requests take its free slots again; until it answers,
+ *                                     a queue is judged from the first request for it after
+ *                                     that end, however long it was idle) (engine.c,
+ *                                     slot_stall; paylink's own reversals are never refused so:
+ *                                     they wait). 0: they wait for ever
  *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work,
  *                                     default 30000
  *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60

@@ -190,8 +190,12 @@ typedef struct slot {
      * since when none was to be had, refused how many were answered so since. `unanswered`:
      * none of its calls has had an answer since it last stalled (set by slot_stall, cleared
      * by slot_answered alone; the stall's idle end, slot_start_queued, leaves it): its next
-     * queue is judged from its last answer, and paylink_bureau_stalled stays 1. */
+     * queue is judged from probe_at (slot_judged_at), when the first request after that idle
+     * end asked for a slot (slot_take; 0 until one has), so the bureau has
+     * PAYLINK_SLOT_WAIT_MAX_MS from its first new call to answer, however long it was idle.
+     * paylink_bureau_stalled is 1 while `stalled`. */
     double answered_at;
+    double probe_at;
     bool stalled;
     bool unanswered;
     double busy_since;
@@ -1904,11 +1908,10 @@ static void mark_sent(job *j)
  * forms starts the breaker's clock afresh (answered_at: slot_answered keeps it only while a
  * queue waits, so what it held was of an earlier queue): judged from an answer of a minute ago,
  * a healthy bureau whose slots were all busy for a moment was stalled at the next turn. Not
- * while the bureau has not answered since it stalled (s->unanswered): the stall ended only
- * because its hung calls had timed out, the next took the free slot and hangs as they did, and
- * a queue judged afresh held PAYLINK_SLOT_WAIT_MAX_MS of the worker's requests in flight again
- * at every answer wait (50 s for the External Payment Service), the gauge and its alert
- * flapping; judged from its last answer, it stalls again at the next turn.
+ * while the bureau has not answered since it stalled (s->unanswered): its queue is judged from
+ * its first new call then (slot_judged_at), not from each queue that forms, so a bureau still
+ * hung holds the worker's requests PAYLINK_SLOT_WAIT_MAX_MS from that call, not that long
+ * again each time a queue forms behind a call that hangs.
  */
 static void slot_enqueue(slot *s, job *j)
 {
@@ -1961,6 +1964,19 @@ static int slot_cap(const job *j)
 }
 
 /*
+ * Since when bureau s's queue is judged (slot_check_stalls, send_request): the later of its
+ * last answer and, while it has not answered since it last stalled (`unanswered`), the first
+ * request that asked for a slot after the stall's idle end (probe_at). Judged from its last
+ * answer alone, a bureau that had recovered during a quiet period (stalled at night, its calls
+ * timed out, idle until the morning) had its first queue refused at the next loop turn, before
+ * it could answer the calls ahead, and so on until one of them answered.
+ */
+static double slot_judged_at(const slot *s)
+{
+    return s->probe_at > s->answered_at ? s->probe_at : s->answered_at;
+}
+
+/*
  * Answers a request of stalled bureau s (slot_stall) that has no slot: a final `error`, nothing
  * sent, by the way every request that never left is answered (finish_error's: its row, written
  * before it queued, settled by pl_final; vendor_response the bureau's outage code, 150 for
@@ -1970,7 +1986,10 @@ static int slot_cap(const job *j)
 static void slot_refuse(job *j, slot *s, double now)
 {
     pl_engine *e = j->pub.eng;
-    double secs = now > s->busy_since ? now - s->busy_since : 0.0;
+    /* Not stalled (send_request, before a getToken): since when it is judged, not since a stall
+     * that ended. */
+    double since = s->stalled ? s->busy_since : slot_judged_at(s);
+    double secs = now > since ? now - since : 0.0;
     pl_reply *r = job_reply_clear(j);
     r->status = PL_ST_ERROR;
     copy_str(r->vendor_response, sizeof r->vendor_response, unavailable_code(j->pub.svc));
@@ -2028,6 +2047,8 @@ static void slot_take(job *j)
         return;
     }
     slot *s = slot_for(e, j->pub.svc->code);
+    if (s->unanswered && !s->stalled && s->probe_at <= 0)
+        s->probe_at = now_s(); /* the first call since the stall's idle end (slot_judged_at) */
     if (s->active >= slot_cap(j)) {
         /* Its bytes are built again when it gets a slot (slot_release): a backlog of requests
          * waiting for one does not hold a message each. */
@@ -2079,26 +2100,30 @@ static job *slot_pop(pl_engine *e, slot *s)
 }
 
 /*
- * Ends bureau s's stall (slot_stall): one of its calls that holds a slot got an answer
- * (slot_answered: logged at warn, once, as the stall was, and paylink_bureau_stalled back to 0),
- * or it has no call in flight and nothing waits for its slots (slot_start_queued: every call
- * that hung has ended, so nothing is known to hang now, and the next requests take free slots as
- * any would). The second is no answer: the bureau stays `unanswered`, its gauge 1 (the alert
- * means "has not answered since it stalled", and does not resolve and fire again at each answer
- * wait of a bureau still hung), and its next queue is judged from its last answer
- * (slot_enqueue), so the request after one that took a free slot and hangs is answered at the
- * next turn; logged at info.
+ * Ends bureau s's stall (slot_stall), paylink_bureau_stalled back to 0: one of its calls that
+ * holds a slot got an answer (slot_answered: logged at warn, once, as the stall was), or it has
+ * no call in flight and nothing waits for its slots (slot_start_queued: every call that hung
+ * has ended, so nothing is known to hang now, and the next requests take free slots as any
+ * would; logged at info). The second is no answer: the bureau stays `unanswered`, and its next
+ * queue is judged from the first request that asks for a slot after now (probe_at,
+ * slot_judged_at): a bureau still hung stalls again PAYLINK_SLOT_WAIT_MAX_MS after its first
+ * new call, one that recovered meanwhile has that long to answer it. The gauge is not kept at 1
+ * past this end: with no traffic after an outage it stayed 1, its alert firing, for as long as
+ * the bureau was idle, recovered or not.
  */
 static void slot_unstall(pl_engine *e, slot *s, double now, const char *why)
 {
     s->stalled = false;
     e->n_stalled--;
+    s->probe_at = 0;
+    pl_gauge_set(s->m_stalled, 0);
     pl_log(s->unanswered ? PL_LOG_INFO : PL_LOG_WARN, NULL,
            "bureau %s %s: no longer stalled after %.0f s; %" PRIu64 " request(s) were answered "
            "error, not sent, meanwhile%s",
            s->code, why, now > s->busy_since ? now - s->busy_since : 0.0, s->refused,
-           s->unanswered ? " (no answer yet: paylink_bureau_stalled stays 1, and requests that "
-                           "find its slots taken are answered so again)"
+           s->unanswered ? " (no answer yet: requests take its free slots again, and if none "
+                           "of its calls answers within PAYLINK_SLOT_WAIT_MAX_MS of the first "
+                           "of them, those that find its slots taken are answered so again)"
                          : "");
 }
 
@@ -2167,11 +2192,14 @@ static void slot_release(job *j)
  * answered when it reaches its slot again, so that its answer is in its row like any other's),
  * and until one of its calls gets an answer (slot_answered) or none is in flight and none
  * waits (slot_unstall), a new request that finds its slots all taken is answered so too instead
- * of queued. A request that finds a slot free still takes it. Until one of its calls answers
- * the bureau stays `unanswered` (paylink_bureau_stalled 1), also past such an idle end: its
- * next queue is judged from its last answer and stalls it again at once. A hung bureau so
- * costs the others PAYLINK_SLOT_WAIT_MAX_MS once, not its whole outage, nor that bound again at
- * each of its calls' answer waits. A request the spec exempts
+ * of queued. A request that finds a slot free still takes it. paylink_bureau_stalled is 1
+ * while it is stalled. Until one of its calls answers the bureau stays `unanswered`, also past
+ * such an idle end: its next queue is judged from the first request that asked for a slot
+ * after that end (slot_judged_at), however long it was idle, and stalls it again
+ * PAYLINK_SLOT_WAIT_MAX_MS after that call if none answers. A hung bureau so costs the others
+ * PAYLINK_SLOT_WAIT_MAX_MS, not its whole outage, once and again after each idle end of its
+ * stall (when its hung calls have all timed out), not each time a queue forms. A request the
+ * spec exempts
  * (spec->breaker_exempt: paylink's own reversals, whose `error` nobody reads and which would
  * leave a hold on the card) is never answered so: it stays in the queue, in its place, and
  * waits as before. Requests of a partition being left are given up for its next owner
@@ -2190,14 +2218,16 @@ static void slot_stall(pl_engine *e, slot *s, double since, double now)
     bool was = s->stalled, again = s->unanswered;
     if (!was) {
         s->stalled = true;
+        /* The clock it was judged by (slot_judged_at): its last answer, or its first call
+         * since the last idle end, not an answer from before a quiet period. */
         s->busy_since = since;
         s->refused = 0;
         e->n_stalled++;
+        pl_gauge_set(s->m_stalled, 1);
     }
     if (!again) {
         s->unanswered = true;
         e->n_unanswered++;
-        pl_gauge_set(s->m_stalled, 1);
     }
     size_t refused = 0, recording = 0, kept = 0;
     job *prev = NULL;
@@ -2244,16 +2274,17 @@ static void slot_stall(pl_engine *e, slot *s, double since, double now)
                 s->code, now - since, s->active, refused, recording, kept);
     else if (!was)
         PL_INFO(NULL,
-                "bureau %s stalled again, with no answer since it last stalled: %zu request(s) "
-                "waiting for a slot answered error, not sent (%zu more once recorded; %zu exempt "
-                "left waiting)",
-                s->code, refused, recording, kept);
+                "bureau %s stalled again, with no answer since it last stalled nor for %.0f s "
+                "since its first call after: %zu request(s) waiting for a slot answered error, "
+                "not sent (%zu more once recorded; %zu exempt left waiting)",
+                s->code, now - since, refused, recording, kept);
 }
 
 /*
  * Once a loop turn, and only while some request waits for a slot: stalls each bureau whose
  * first waiting request has waited PAYLINK_SLOT_WAIT_MAX_MS with no answer from the bureau
- * meanwhile (slot_stall), the clock started afresh when its queue formed (slot_enqueue). The
+ * meanwhile (slot_stall), the clock started afresh when its queue formed (slot_enqueue), or,
+ * while it has not answered since it last stalled, at its first call since (slot_judged_at). The
  * first has waited longest: the queue is in the order requests joined it (one recorded by
  * record_overdue comes back behind, counting from then). A bureau already stalled is not judged
  * again: what waits for it then is exempt (spec->breaker_exempt), and waits.
@@ -2267,10 +2298,11 @@ static void slot_check_stalls(pl_engine *e, double now)
         slot *s = &e->slots[i];
         if (!s->qhead || s->stalled)
             continue;
-        /* Unanswered since it last stalled: judged from its last answer, not from when this
-         * queue formed (slot_enqueue). */
-        double since = !s->unanswered && s->qhead->t_queued > s->answered_at ? s->qhead->t_queued
-                                                                             : s->answered_at;
+        /* Unanswered since it last stalled: judged from its first call since (slot_judged_at),
+         * not from when this queue formed (slot_enqueue). */
+        double since = s->unanswered                         ? slot_judged_at(s)
+                       : s->qhead->t_queued > s->answered_at ? s->qhead->t_queued
+                                                             : s->answered_at;
         if (now - since < wait_s)
             continue;
         if (s->active < slot_cap(s->qhead)) {
@@ -2300,8 +2332,8 @@ static void slot_answered(job *j)
     if (!s->unanswered)
         return;
     s->unanswered = false;
+    s->probe_at = 0;
     e->n_unanswered--;
-    pl_gauge_set(s->m_stalled, 0);
     if (s->stalled)
         slot_unstall(e, s, s->answered_at, "answers again");
     else
@@ -2928,11 +2960,17 @@ static void send_request(job *j, const pl_db_unit *recorded)
              * its row is 'received'), not after a getToken that holds no slot and would hang as
              * the bureau's calls do, in flight meanwhile (PAYLINK_MAX_IN_FLIGHT). So too when
              * the stall ended only for want of calls (`unanswered`, which every stalled bureau
-             * is: its slots taken again by calls that have not answered), where its call, queued
-             * after the getToken, would be answered so at the next turn (slot_check_stalls). */
+             * is), its slots taken again and none of its calls answered for
+             * PAYLINK_SLOT_WAIT_MAX_MS since the first of them (slot_judged_at): its call,
+             * queued after the getToken, would be answered so at the next turn
+             * (slot_check_stalls). Not sooner: a bureau that recovered while idle has that long
+             * to answer its first calls, as its queue has. */
             slot *s = slot_for(e, j->pub.svc->code);
-            if (s->unanswered && s->active >= slot_cap(j) && !breaker_exempt(j)) {
-                slot_refuse(j, s, now_s());
+            double now = now_s();
+            if (s->unanswered && s->active >= slot_cap(j) && !breaker_exempt(j) &&
+                (s->stalled || (e->cfg.slot_wait_max_ms > 0 &&
+                                now - slot_judged_at(s) >= e->cfg.slot_wait_max_ms / 1000.0))) {
+                slot_refuse(j, s, now);
                 return;
             }
         }

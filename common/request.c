@@ -1933,6 +1933,23 @@ static void wipe_tree(json_object *o)
     (void)wipe_string(NULL, NULL, 0, o);
 }
 
+/*
+ * json_object_deep_copy's shallow copy for pl_request_redact_report's copy of a request: a
+ * decimal as its value alone. json-c keeps the text a parsed decimal was written as
+ * (json_object_new_double_s) and the default copy duplicates it, where wipe_tree cannot reach
+ * it: a card number sent as a number ("pin": 4111111111111111.0) was left in freed memory.
+ * Returns 2 for one (json-c then copies no user data: the text would come back), else the
+ * default's result. The comparison reads values, not texts.
+ */
+static int copy_without_text(json_object *src, json_object *parent, const char *key, size_t index,
+                             json_object **dst)
+{
+    if (!json_object_is_type(src, json_type_double))
+        return json_c_shallow_copy_default(src, parent, key, index, dst);
+    *dst = json_object_new_double(json_object_get_double(src));
+    return *dst ? 2 : -1;
+}
+
 char *pl_request_redact(const char *json, size_t len)
 {
     return pl_request_redact_report(json, len, NULL);
@@ -1963,7 +1980,7 @@ char *pl_request_redact_report(const char *json, size_t len, bool *changed)
     /* The card numbers themselves, to mask every other copy of them in the output too (a PAN
      * pasted into a note, glued to other digits where the Luhn-based scrub cannot see it). */
     char pans[2][20] = {"", ""};
-    if (changed && json_object_deep_copy(root, &before, NULL) != 0)
+    if (changed && json_object_deep_copy(root, &before, copy_without_text) != 0)
         goto out;
     json_object *card = object_member(root, "card");
     json_object *svc = object_member(root, "svc");

@@ -2469,12 +2469,13 @@ static void test_stale_answer_does_not_stall_a_healthy_bureau(void **state)
 
 /*
  * A stall also ends when the bureau has no call in flight and nothing waits for its slots:
- * every call that hung has ended, nothing is known to hang (slot_unstall), logged once; requests
- * then take its free slots, and the next finding them taken queues. That is no answer: its
- * gauge stays 1 (PaylinkBureauStalled: "has not answered since it stalled") until one of its
- * calls answers (test_hung_bureau_stalls_again_at_once). While one of its calls is still in
+ * every call that hung has ended, nothing is known to hang (slot_unstall), logged once, its
+ * gauge back to 0; requests then take its free slots, and the next finding them taken queues.
+ * That is no answer: the bureau stays `unanswered` (test_hung_bureau_stalls_again_after_its_
+ * first_call, test_quiet_bureau_has_its_wait_again). While one of its calls is still in
  * flight, a time-out does not end it. (Before b92ad09, it stayed stalled until traffic came
- * back and one of its calls answered.)
+ * back and one of its calls answered; before 623d028's review, its gauge stayed 1, the alert
+ * firing, for as long as the bureau was idle.)
  */
 static void test_stall_ends_with_nothing_in_flight(void **state)
 {
@@ -2503,7 +2504,7 @@ static void test_stall_ends_with_nothing_in_flight(void **state)
     assert_false(s->stalled);
     assert_int_equal(e->n_stalled, 0);
     assert_true(s->unanswered);
-    assert_true(pl_gauge_value(s->m_stalled) == 1.0);
+    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
     assert_int_equal(s->active, 0);
     assert_int_equal(
         log_lines_with(log, "bureau RLT has no call in flight and none waiting: no longer stalled"),
@@ -2538,17 +2539,19 @@ static job *taking_job(pl_engine *e, const char *rid, const pl_service *svc)
 }
 
 /*
- * A bureau still hung after its stall's idle end (every hung call timed out, nothing waiting):
- * the next request takes the free slot and hangs, the one after it queues. That queue is judged
- * from the bureau's last answer, not from when it formed: it stalls again at the next turn,
- * the waiting request answered at once; and paylink_bureau_stalled stays 1 all along, cleared
- * (with one warning) only by an answer of a call that holds a slot, after which a queue is
- * judged afresh again. A request needing a getToken first, its slots taken, is answered before
- * it then too. (Before, the queue's clock restarted at each idle end: every answer wait — 50 s
- * for the External Payment Service — the bureau's requests held PAYLINK_MAX_IN_FLIGHT for
- * PAYLINK_SLOT_WAIT_MAX_MS again, and the gauge went 0 and 1, the alert resolving and firing.)
+ * A bureau still hung after its stall's idle end (every hung call timed out, nothing waiting,
+ * paylink_bureau_stalled back to 0): the next request takes the free slot and hangs, the one
+ * after it queues. That queue is judged from that first new call, not from when it formed nor
+ * from the bureau's last answer: stalled once PAYLINK_SLOT_WAIT_MAX_MS has passed since the
+ * first call with no answer (a queue that forms later in that time stalls it at the next turn),
+ * its message counting from that call, the gauge 1 again. A request needing a getToken first,
+ * its slots taken, is answered before it then too, but not while the first call still has
+ * time to answer. An answer of a call that holds a slot (one warning) makes a queue judged
+ * afresh again. (Before 623d028, the queue's clock restarted at each queue that formed; before
+ * its review, it was the bureau's last answer, however long before, and a bureau that had
+ * recovered while idle was refused at once: test_quiet_bureau_has_its_wait_again.)
  */
-static void test_hung_bureau_stalls_again_at_once(void **state)
+static void test_hung_bureau_stalls_again_after_its_first_call(void **state)
 {
     (void)state;
     pl_spec spec;
@@ -2564,6 +2567,7 @@ static void test_hung_bureau_stalls_again_at_once(void **state)
     s->answered_at = now - 11;
     slot_check_stalls(e, now);
     assert_true(s->stalled);
+    assert_true(pl_gauge_value(s->m_stalled) == 1.0);
     caught_is(0, "pl_final", "X-1");
     caught_free();
 
@@ -2575,13 +2579,15 @@ static void test_hung_bureau_stalls_again_at_once(void **state)
         caught_free();
         assert_false(s->stalled);
         assert_true(s->unanswered);
-        assert_true(pl_gauge_value(s->m_stalled) == 1.0);
+        assert_true(pl_gauge_value(s->m_stalled) == 0.0);
 
         /* The next takes the free slot (and hangs); the one after queues... */
         char rid[8];
         snprintf(rid, sizeof rid, "C-%d", cycle);
+        double before = now_s();
         h0 = taking_job(e, rid, &hung);
         assert_true(h0->slot_held);
+        assert_true(s->probe_at >= before);
         caught_is(0, "two_mark_sent", rid);
         caught_free();
         h0->state = JS_CALLING;
@@ -2591,11 +2597,22 @@ static void test_hung_bureau_stalls_again_at_once(void **state)
         assert_ptr_equal(s->qhead, d);
         assert_int_equal(g_ncaught, 0);
 
-        /* ... and is answered at the next turn, not PAYLINK_SLOT_WAIT_MAX_MS later. */
+        /* ... and waits while the first call has time to answer ... */
+        slot_check_stalls(e, s->probe_at + 9.5);
+        assert_false(s->stalled);
+        assert_ptr_equal(s->qhead, d);
+        assert_int_equal(g_ncaught, 0);
+
+        /* ... and is answered once it has had PAYLINK_SLOT_WAIT_MAX_MS, counted from that call
+         * (here the queue formed 10.2 s after it: at the next turn). */
+        s->probe_at -= 10.2;
+        d->t_queued = s->probe_at + 10.2;
         slot_check_stalls(e, now_s());
         assert_true(s->stalled);
         assert_null(s->qhead);
         caught_is(0, "pl_final", rid);
+        assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3),
+                               "not sent: bureau RLT stalled, no free connection slot for 10 s"));
         caught_free();
         assert_true(pl_gauge_value(s->m_stalled) == 1.0);
     }
@@ -2604,7 +2621,8 @@ static void test_hung_bureau_stalls_again_at_once(void **state)
     assert_int_equal(log_lines_with(log, "bureau RLT stalled again"), 2);
 
     /* Its call times out once more; a request needing a getToken while the next hangs in the
-     * slot is answered before its getToken. */
+     * slot goes on to its getToken while that call has time to answer, and is answered before
+     * it once it has not. */
     on_http(h0, &timed_out);
     caught_free();
     assert_false(s->stalled);
@@ -2614,15 +2632,24 @@ static void test_hung_bureau_stalls_again_at_once(void **state)
     c2->calls = 1;
     spec.prepare = tok_prepare;
     g_tok_builds = 0;
+    job *t0 = partition_job(e, "T-0", 0, &hung, false);
+    t0->ops = &tok_ops;
+    send_request(t0, NULL);
+    assert_int_equal(g_tok_builds, 1); /* (its build fails here: "not built here") */
+    assert_int_equal(pl_counter_value(s->m_refused), 3);
+    caught_free();
+    s->probe_at -= 10.2;
     job *t = partition_job(e, "T-1", 0, &hung, false);
     t->ops = &tok_ops;
     send_request(t, NULL);
-    assert_int_equal(g_tok_builds, 0);
+    assert_int_equal(g_tok_builds, 1);
     caught_is(0, "pl_final", "T-1");
+    assert_non_null(
+        strstr(pl_db_unit_param(g_caught[0], 0, 3), "no free connection slot for 10 s"));
     caught_free();
     spec.prepare = rs_prepare;
 
-    /* It answers: the gauge goes to 0, one warning; a queue is judged afresh again. */
+    /* It answers: one warning; a queue is judged afresh again. */
     inquiry_answered(c2);
     caught_free();
     assert_false(s->unanswered);
@@ -2636,6 +2663,83 @@ static void test_hung_bureau_stalls_again_at_once(void **state)
     assert_false(s->stalled);
     assert_ptr_equal(s->qhead, f);
     assert_int_equal(g_ncaught, 0);
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * The review's scenario: a bureau stalls at night, its hung calls time out, the stall ends with
+ * no traffic (gauge 0), the bureau recovers while idle, and hours later the morning burst
+ * comes: the first requests take its free slots, the next queue. They are not refused at the
+ * next turn, nor is one needing a getToken refused at once: the bureau has
+ * PAYLINK_SLOT_WAIT_MAX_MS from its first new call to answer, and once one answers the queue
+ * goes on as for any bureau. (Before, the queue was judged from the bureau's last answer before
+ * the outage and refused microseconds after the calls ahead were sent, "no free connection slot
+ * for 21600 s", until one of them answered.)
+ */
+static void test_quiet_bureau_has_its_wait_again(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service ext = {.code = "RLT", .protocol = "RLT", .max_concurrent = 2, .secret_ok = true};
+    slot *s = slot_for(e, "RLT");
+    job *h0 = first_call_out(e, &ext, "H-0", 0);
+    job *h1 = first_call_out(e, &ext, "H-1", 0);
+    job *x1 = waiting_job(e, "X-1", &ext);
+    double now = now_s();
+    x1->t_queued = now - 11;
+    s->answered_at = now - 11;
+    slot_check_stalls(e, now);
+    assert_true(s->stalled);
+    caught_free();
+    on_http(h0, &timed_out);
+    on_http(h1, &timed_out);
+    caught_free();
+    assert_false(s->stalled);
+    assert_true(s->unanswered);
+    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
+
+    /* Six hours of nothing. */
+    s->answered_at -= 21600;
+    s->busy_since -= 21600;
+
+    /* The morning burst: two take the slots, the third queues and waits. */
+    job *n0 = taking_job(e, "N-0", &ext);
+    job *n1 = taking_job(e, "N-1", &ext);
+    assert_true(n0->slot_held);
+    assert_true(n1->slot_held);
+    caught_free();
+    n0->state = n1->state = JS_CALLING;
+    n0->calls = n1->calls = 1;
+    job *n2 = taking_job(e, "N-2", &ext);
+    assert_ptr_equal(s->qhead, n2);
+    slot_check_stalls(e, now_s());
+    assert_false(s->stalled);
+    assert_ptr_equal(s->qhead, n2);
+    assert_int_equal(g_ncaught, 0);
+
+    /* One needing a getToken goes on to it. */
+    spec.prepare = tok_prepare;
+    g_tok_builds = 0;
+    job *t = partition_job(e, "T-1", 0, &ext, false);
+    t->ops = &tok_ops;
+    send_request(t, NULL);
+    assert_int_equal(g_tok_builds, 1); /* (its build fails here: "not built here") */
+    assert_int_equal(pl_counter_value(s->m_refused), 1);
+    caught_free();
+    spec.prepare = rs_prepare;
+
+    /* The bureau answers: the queued request takes the slot; nothing was refused. */
+    inquiry_answered(n0);
+    assert_false(s->unanswered);
+    assert_int_equal(e->n_unanswered, 0);
+    assert_null(s->qhead);
+    assert_true(n2->slot_held);
+    assert_int_equal(pl_counter_value(s->m_refused), 1); /* X-1, at night */
+    assert_int_equal(log_lines_with(log, "stalled again"), 0);
+    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
     breaker_engine_free(e, m, log);
 }
 
@@ -2704,7 +2808,8 @@ int main(void)
         cmocka_unit_test(test_get_token_is_no_answer_of_the_bureau),
         cmocka_unit_test(test_stale_answer_does_not_stall_a_healthy_bureau),
         cmocka_unit_test(test_stall_ends_with_nothing_in_flight),
-        cmocka_unit_test(test_hung_bureau_stalls_again_at_once),
+        cmocka_unit_test(test_hung_bureau_stalls_again_after_its_first_call),
+        cmocka_unit_test(test_quiet_bureau_has_its_wait_again),
         cmocka_unit_test(test_statements_beyond_the_table_refused),
         cmocka_unit_test(test_card_hash_for_a_rotated_key),
         cmocka_unit_test(test_card_number_hashed_under_earlier_keys),

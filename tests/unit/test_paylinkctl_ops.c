@@ -1323,6 +1323,78 @@ static void test_replay_plan_refuses_what_redaction_changed(void **state)
 }
 
 /*
+ * A dead letter written before the envelope had "redacted": its copy lost any CVV (card.cvv
+ * deleted, a security code blanked), which none of the other checks sees — nothing masked,
+ * nothing ***REMOVED***, no field error about a card number. Sent again, the authorization
+ * would go without its CVV. Refused unless --force (needs_force: its row is still checked), and
+ * said why; so too when the worker also gave it up. One with the member, false, is sent as
+ * ever. (Before, the old copy was replayed without a word.)
+ */
+static void test_replay_plan_old_envelope_needs_force(void **state)
+{
+    (void)state;
+    static const char *const with_cvv =
+        "{\"v\":1,\"request_id\":\"cv-2\",\"type\":\"auth\",\"company\":1,\"order\":\"O1\","
+        "\"pay_seq\":1,\"service\":\"NOPE\",\"amount\":\"5.00\",\"currency\":\"USD\","
+        "\"card\":{\"token\":\"T1\",\"cvv\":\"123\",\"exp_month\":12,\"exp_year\":2030,"
+        "\"type\":\"VI\"}}";
+    char e[600];
+    pl_opsctl_dead_letter d;
+    pl_opsctl_replay p;
+    bool changed = false;
+    char *copy = pl_request_redact_report(with_cvv, strlen(with_cvv), &changed);
+    assert_true(changed);
+    assert_null(strstr(copy, "cvv"));
+    pl_errors bureau = {0};
+    pl_errors_add(&bureau, "service", "unknown service bureau");
+    char *env = unmarked(envelope_why("unknown service bureau", &bureau, copy));
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_false(d.redacted_known);
+    assert_false(d.redacted);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_INVALID);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+        PL_ERR_INVALID);
+    assert_true(p.needs_force);
+    assert_non_null(strstr(e, "cv-2"));
+    assert_non_null(strstr(e, "predates the \"redacted\" mark"));
+    assert_non_null(strstr(e, "CVV"));
+    assert_non_null(strstr(e, "--force"));
+    assert_null(strstr(e, "gave it up"));
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, true, &p, e, sizeof e), PL_OK);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* Given up as well: both said; --force sends it. */
+    env = unmarked(envelope_why("its row never settled", NULL, copy));
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_GIVEN_UP);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+        PL_ERR_INVALID);
+    assert_true(p.needs_force);
+    assert_non_null(strstr(e, "predates the \"redacted\" mark"));
+    assert_non_null(strstr(e, "gave it up"));
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, true, &p, e, sizeof e), PL_OK);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+    free(copy);
+
+    /* The member there, false: sent without --force. */
+    env = envelope_why("unknown service bureau", &bureau, REQUEST);
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_true(d.redacted_known);
+    assert_int_equal(
+        pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, false, &p, e, sizeof e),
+        PL_OK);
+    assert_false(p.needs_force);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+}
+
+/*
  * The dead letters that are no refusal of an unrecorded request (engine.c): an idempotency
  * conflict's copy (its request_id has the other request's row: sent again, one more false
  * `invalid`), an unpublished reply's (recorded and answered), and a request the worker gave up
@@ -1472,6 +1544,7 @@ int main(void)
         cmocka_unit_test(test_replay_plan_masked_cards),
         cmocka_unit_test(test_replay_plan_kinds),
         cmocka_unit_test(test_replay_plan_refuses_what_redaction_changed),
+        cmocka_unit_test(test_replay_plan_old_envelope_needs_force),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

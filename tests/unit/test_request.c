@@ -1448,6 +1448,11 @@ static void test_redact_reports_changes(void **state)
         "{\"request_id\":\"r-1\",\"authentication\":{\"eci\":\"05\"}}",
         "{\"request_id\":\"r-1\",\"card_cvv\":\"123\"}",
         "{\"request_id\":\"r-1\",\"items\":[{\"sku\":4111111111111111}]}",
+        /* Decimals in card fields: the copy compared keeps their values, not their texts
+         * (copy_without_text), and still tells them changed. */
+        "{\"request_id\":\"r-1\",\"card\":{\"token\":\"T1\",\"pin\":4111111111111111.0}}",
+        "{\"request_id\":\"r-1\",\"card\":{\"token\":\"T1\",\"cvv\":123.0}}",
+        "{\"request_id\":\"r-1\",\"card\":{\"number\":4111111111111111.0}}",
         "{\"request_id\":\"r-1\",\"notes\":{\"" PAN "\":1}}",
         "{\"request_id\":\"r-1\",\"note\":\"4111 1111 1111 1111\"}",
         "{\"request_id\":\"r-1\",\"note\":\"cvv=123\"}", /* the text scrub's alone */
@@ -1467,7 +1472,7 @@ static void test_redact_reports_changes(void **state)
     }
     static const char *const same[] = {
         "{ \"request_id\" : \"r-1\", \"type\":\"auth\", \"company\": 1, \"order\":\"O\\/1\","
-        "\"amount\":\"5.00\", \"x\": 1.50, \"y\": [true, null, 1e2],"
+        "\"amount\":\"5.00\", \"x\": 1.50, \"y\": [true, null, 1e2, 0.1, -2.5e-3],"
         "\"card\":{\"token\":\"T1\",\"exp_month\":12,\"exp_year\":2030,\"type\":\"VI\"},"
         "\"bill_to\":{\"street1\":\"1 Main St\",\"phone\":\"555-1234\"}}",
         "{}",

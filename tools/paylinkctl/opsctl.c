@@ -258,7 +258,8 @@ static const char *const SQL_ORDER =
     "'transaction_id', m.transaction_id, 'detail', concat_ws('; ', "
     "m.original_decision || ' -> ' || m.new_decision, "
     "nullif('reviewer ' || m.reviewer, 'reviewer '), 'cancel ' || m.cancel_reason, "
-    "'reversal ' || m.reversal_request_id)) "
+    "'reversal ' || m.reversal_request_id, "
+    "'superseded by ' || m.superseded_by || ', not acted on')) "
     "FROM dm_decision m WHERE m.company = $1::int AND m.order_number = $2::text"
     ") x ORDER BY at, k, rid";
 
@@ -1156,7 +1157,8 @@ int pl_opsctl_dlq_parse(const char *payload, size_t len, pl_opsctl_dead_letter *
     if (json_object_object_get_ex(root, "offset", &v) && json_object_is_type(v, json_type_int))
         d->offset = json_object_get_int64(v);
     d->truncated = json_object_object_get_ex(root, "truncated", &v) && json_object_get_boolean(v);
-    d->redacted = json_object_object_get_ex(root, "redacted", &v) && json_object_get_boolean(v);
+    d->redacted_known = json_object_object_get_ex(root, "redacted", &v);
+    d->redacted = d->redacted_known && json_object_get_boolean(v);
     if (d->truncated && json_object_object_get_ex(root, "request_bytes", &v) &&
         json_object_is_type(v, json_type_int))
         d->request_bytes = json_object_get_int64(v);
@@ -1429,6 +1431,25 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
                           "authorization without its CVV, or approved for a masked order "
                           "number); it must send it anew",
                           d->request_id);
+    /* Written before the envelope said "redacted": a removed CVV (card.cvv deleted, a security
+     * code blanked) leaves no trace the checks above could see, and sent again the request
+     * would go without it. Only whoever compares it with what the upstream system sent can tell
+     * (one refused for anything else, a given-up one too, is asked about here). */
+    if (!d->redacted_known && !force) {
+        p->needs_force = true;
+        return pl_err_set(
+            PL_ERR_INVALID, errstr, errstr_size,
+            "the dead-letter envelope of request %s predates the \"redacted\" mark: its copy may "
+            "have had a CVV or another security code removed, which nothing in it shows, and "
+            "sent again it would go without it%s; compare it with what the upstream system sent "
+            "(or have it sent anew), then --force sends it, provided its request_id has no row",
+            d->request_id,
+            pl_opsctl_dlq_kind_of(d) == PL_OPSCTL_DLQ_GIVEN_UP
+                ? "; the worker also gave it up (answered `error` or `timeout`): an upstream "
+                  "system that sent it again under another request_id would be charged twice, "
+                  "so ask it first"
+                : "");
+    }
     if (pl_opsctl_dlq_kind_of(d) == PL_OPSCTL_DLQ_GIVEN_UP && !force) {
         p->needs_force = true;
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
@@ -2601,6 +2622,11 @@ static int replay_one(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
         fprintf(stderr,
                 "paylinkctl: %s: warning: request %s was given up by the worker, not refused "
                 "as invalid; sent all the same (--force)\n",
+                what, d.request_id);
+    if (o->force && !d.redacted_known)
+        fprintf(stderr,
+                "paylinkctl: %s: warning: the envelope of request %s predates the \"redacted\" "
+                "mark (a removed CVV would not show); sent all the same (--force)\n",
                 what, d.request_id);
     int32_t partition = -1;
     int64_t offset = -1;

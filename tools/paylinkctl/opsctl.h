@@ -334,6 +334,7 @@ typedef struct pl_opsctl_dead_letter {
     size_t request_len;     /* its length */
     bool truncated;         /* the request was cut to fit */
     bool redacted;          /* the envelope says the redaction changed the request */
+    bool redacted_known;    /* the envelope has "redacted" (those written before do not) */
     int64_t request_bytes;  /* its size before, when truncated; else -1 */
     json_object *req;       /* the request when its text is a JSON object (owned), else NULL */
     const char *request_id; /* from req; NULL when none */
@@ -406,8 +407,10 @@ typedef struct pl_opsctl_replay {
  * copy can only repeat that row's reply or draw a false `invalid`); one the worker gave up,
  * unless force (it was answered `error` or `timeout`, and an upstream system that sent it
  * again under another request_id would be charged twice; p->needs_force is then set, and
- * this refusal comes after every other); a copy the redaction changed (common/request.h,
- * pl_request_redact_report): the envelope's "redacted" is true, card.number or
+ * this refusal comes after every other); one whose envelope has no "redacted" member, unless
+ * force (written before there was one: a CVV removed from its copy shows nowhere, and sent
+ * again the request would go without it; p->needs_force is set too); a copy the redaction changed
+ * (common/request.h, pl_request_redact_report): the envelope's "redacted" is true, card.number or
  * svc.card_number is masked, a value is ***REMOVED*** anywhere (3-D Secure results, unknown
  * card fields), or a field error says a card number was found where none belongs
  * (PL_REQUEST_ERR_CARD_NUMBER, PL_REQUEST_ERR_CARD_NOT_TOKEN: its value is masked in the copy,
