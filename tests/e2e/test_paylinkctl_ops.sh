@@ -252,15 +252,15 @@ assert_eq "$out" "" "nothing listed to replay"
 assert_contains "$(cat "$errf")" "card number in the dead-letter copy is masked" "the refusal"
 assert_not_contains "$(cat "$errf")" 4111111111111111 "replay refusal"
 
-# Dead letters written by someone else: no key (derived from the request and said so), and one
-# cut to fit (refused).
+# Dead letters written by someone else (as this release writes them, `redacted` false): no key
+# (derived from the request and said so), and one cut to fit (refused).
 dlq_topic=$(pl_topic auth request.dlq)
 req=$(jq -nc --arg id "h-$run" --arg ord "$ord" --arg tok "$token" '{v: 1, request_id: $id,
     type: "auth", company: 1, order: $ord, pay_seq: 4, service: "CYB", amount: "33.00",
     currency: "USD", mode: "batch", card: {token: $tok, type: "VI"}}')
 jq -nc --arg r "$req" --arg t "$(pl_topic auth)" '{error: "e2e keyless",
     errors: [{field: "service", error: "e2e keyless"}], topic: $t, partition: 0, offset: 0,
-    request: $r}' >"$tmp"
+    request: $r, redacted: false}' >"$tmp"
 kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$dlq_topic" -p 0 "$tmp"
 jq -nc --arg t "$(pl_topic auth)" --arg e "e2e cut $run" '{error: $e, errors: [], topic: $t,
     partition: 0, offset: 1, request: "{\"v\":1,\"requ", truncated: true,
