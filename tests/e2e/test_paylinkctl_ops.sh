@@ -304,7 +304,7 @@ assert_eq "$(pl_replies auth "h-$run" | wc -l)" 1 "nothing more published for h-
 # an upstream system that sent it again under another request_id would be charged twice.
 req=$(jq -c --arg id "g-$run" '.request_id = $id' <<<"$req")
 jq -nc --arg r "$req" --arg t "$(pl_topic auth)" '{error: "its row never settled", errors: [],
-    topic: $t, partition: 0, offset: 2, request: $r}' >"$tmp"
+    topic: $t, partition: 0, offset: 2, request: $r, redacted: false}' >"$tmp"
 kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$dlq_topic" -p 0 "$tmp"
 at_given_up=$(ctl dlq list --worker auth --since 30m --json |
     jq -r --arg id "g-$run" 'select(.request_id == $id) | "\(.partition):\(.offset)"')
