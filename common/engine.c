@@ -368,21 +368,29 @@ static void timer_remove(pl_engine *e, job *j)
 }
 
 /* Takes a job out of its bureau's slot queue (a queued job that ends for another reason). */
+/* Takes job q out of slot s's queue, prev being the job before it there (NULL: q is first). */
+static void slot_unlink(pl_engine *e, slot *s, job *prev, job *q)
+{
+    if (prev)
+        prev->qnext = q->qnext;
+    else
+        s->qhead = q->qnext;
+    if (s->qtail == q)
+        s->qtail = prev;
+    q->qnext = NULL;
+    q->in_queue = false;
+    e->n_queued--;
+}
+
 static void slot_unqueue(pl_engine *e, job *j)
 {
     slot *s = slot_for(e, j->pub.svc->code);
     job *prev = NULL;
     for (job *q = s->qhead; q; prev = q, q = q->qnext) {
-        if (q != j)
-            continue;
-        if (prev)
-            prev->qnext = q->qnext;
-        else
-            s->qhead = q->qnext;
-        if (s->qtail == q)
-            s->qtail = prev;
-        e->n_queued--;
-        break;
+        if (q == j) {
+            slot_unlink(e, s, prev, q);
+            return;
+        }
     }
     j->qnext = NULL;
     j->in_queue = false;
@@ -2090,12 +2098,7 @@ static void start_record(job *j);
 static job *slot_pop(pl_engine *e, slot *s)
 {
     job *n = s->qhead;
-    s->qhead = n->qnext;
-    if (!s->qhead)
-        s->qtail = NULL;
-    n->qnext = NULL;
-    n->in_queue = false;
-    e->n_queued--;
+    slot_unlink(e, s, NULL, n);
     return n;
 }
 
@@ -2241,15 +2244,7 @@ static void slot_stall(pl_engine *e, slot *s, double since, double now)
             n = next;
             continue;
         }
-        if (prev)
-            prev->qnext = next;
-        else
-            s->qhead = next;
-        if (s->qtail == n)
-            s->qtail = prev;
-        n->qnext = NULL;
-        n->in_queue = false;
-        e->n_queued--;
+        slot_unlink(e, s, prev, n);
         if (n->leaving) {
             job_leave(n);
         } else if (n->unrecorded) {
@@ -3146,15 +3141,7 @@ static void record_overdue(pl_engine *e)
             }
             if (q->due > now)
                 break;
-            if (prev)
-                prev->qnext = next;
-            else
-                s->qhead = next;
-            if (s->qtail == q)
-                s->qtail = prev;
-            q->qnext = NULL;
-            q->in_queue = false;
-            e->n_queued--;
+            slot_unlink(e, s, prev, q);
             q->unrecorded = false;
             e->n_unrecorded--;
             start_record(q);
