@@ -121,7 +121,7 @@ struct job {
     int operator_refusals; /* publishes refused until an operator acts (publish_failed) */
     bool dlq_cut;          /* the dead-letter copy was already cut to fit once */
     bool reply_dropped;    /* its reply was refused for good: a dead-letter copy went instead */
-    bool slot_held;        /* holds one of its bureau's concurrency slots */
+    bool slot_held;        /* holds one of its bureau's concurrency slots (a getToken too) */
     bool in_queue;         /* in its bureau's slot queue */
     /* When it last joined its bureau's slot queue (slot_enqueue; read only while in_queue):
      * what slot_check_stalls judges its bureau by. One that comes back to the queue (recorded by
@@ -183,21 +183,25 @@ typedef struct slot {
     int active;
     job *qhead, *qtail;
     /* The breaker on the queue (slot_check_stalls). answered_at: when a call of the bureau that
-     * holds a slot last got an answer its adapter read (slot_answered), kept only while some
-     * queue waits or a bureau has not answered since it stalled, and set when its queue forms
-     * (slot_enqueue) unless `unanswered`. While `stalled`, a request that finds the slots all
-     * taken is answered at once, not queued (but for the spec's breaker_exempt); busy_since is
-     * since when none was to be had, refused how many were answered so since. `unanswered`:
-     * none of its calls has had an answer since it last stalled (set by slot_stall, cleared
-     * by slot_answered alone; the stall's idle end, slot_start_queued, leaves it): its next
+     * holds a slot, other than a getToken, last got an answer its adapter read (slot_answered;
+     * a getToken holds one too, on_tokenized, but says nothing of the payment calls), kept only
+     * while some queue waits or a bureau has not answered since it stalled, and set when its
+     * queue forms (slot_enqueue) unless `unanswered`. While `stalled`, a request that finds the
+     * slots all taken is answered at once, not queued (but for the spec's breaker_exempt);
+     * busy_since is since when none was to be had, refused how many were answered so since.
+     * `unanswered`: none of its calls has had an answer since it last stalled (set by slot_stall,
+     * cleared by slot_answered alone; the stall's idle end, slot_start_queued, leaves it): its next
      * queue is judged from probe_at (slot_judged_at), when the first request after that idle
      * end asked for a slot (slot_take; 0 until one has), so the bureau has
      * PAYLINK_SLOT_WAIT_MAX_MS from its first new call to answer, however long it was idle.
-     * paylink_bureau_stalled is 1 while `stalled`. */
+     * paylink_bureau_stalled is 1 while `stalled`. `starting`: slot_start_queued is handing
+     * out its free slots (a slot given back meanwhile, by a getToken that could not start, is
+     * handed out by that same loop: slot_release). */
     double answered_at;
     double probe_at;
     bool stalled;
     bool unanswered;
+    bool starting;
     double busy_since;
     uint64_t refused;
     pl_counter *m_refused; /* paylink_slot_wait_refused_total{bureau} */
@@ -735,8 +739,8 @@ static bool partition_leaving(const job *j)
 /*
  * Whether a stop is asked: the worker is stopping, or a SIGTERM (or a fatal producer error) set
  * g_stop while the loop that sets `stopping` is not running — during a revoke drain, whose
- * loop_once runs inside on_rebalance. No bureau call starts then (slot_take, slot_start_queued,
- * record_sent, next_call, send_request's getToken): the stop's drain that follows is bounded by
+ * loop_once runs inside on_rebalance. No bureau call starts then (slot_take, also for a getToken,
+ * slot_start_queued, record_sent, next_call): the stop's drain that follows is bounded by
  * the revoke drain's start (stop_drain_deadline), and a call started now could be cut short and
  * leave its outcome unknown where there need be none.
  */
@@ -1972,12 +1976,12 @@ static int slot_cap(const job *j)
 }
 
 /*
- * Since when bureau s's queue is judged (slot_check_stalls, send_request): the later of its
- * last answer and, while it has not answered since it last stalled (`unanswered`), the first
- * request that asked for a slot after the stall's idle end (probe_at). Judged from its last
- * answer alone, a bureau that had recovered during a quiet period (stalled at night, its calls
- * timed out, idle until the morning) had its first queue refused at the next loop turn, before
- * it could answer the calls ahead, and so on until one of them answered.
+ * Since when bureau s's queue is judged (slot_check_stalls): the later of its last answer and,
+ * while it has not answered since it last stalled (`unanswered`), the first request that asked
+ * for a slot after the stall's idle end (probe_at). Judged from its last answer alone, a bureau
+ * that had recovered during a quiet period (stalled at night, its calls timed out, idle until
+ * the morning) had its first queue refused at the next loop turn, before it could answer the
+ * calls ahead, and so on until one of them answered.
  */
 static double slot_judged_at(const slot *s)
 {
@@ -1994,9 +1998,7 @@ static double slot_judged_at(const slot *s)
 static void slot_refuse(job *j, slot *s, double now)
 {
     pl_engine *e = j->pub.eng;
-    /* Not stalled (send_request, before a getToken): since when it is judged, not since a stall
-     * that ended. */
-    double since = s->stalled ? s->busy_since : slot_judged_at(s);
+    double since = s->busy_since;
     double secs = now > since ? now - since : 0.0;
     pl_reply *r = job_reply_clear(j);
     r->status = PL_ST_ERROR;
@@ -2031,12 +2033,28 @@ static bool breaker_exempt(const job *j)
     return sp->breaker_exempt && sp->breaker_exempt(&j->pub);
 }
 
+static bool needs_tokenizing(const job *j);
+static void tokenize(job *j);
+static void slot_release(job *j);
+
+/* Job j has a slot of its bureau: its getToken goes first when its call needs one (tokenize),
+ * else its row is marked sent and its call goes. */
+static void slot_go(job *j)
+{
+    if (needs_tokenizing(j))
+        tokenize(j);
+    else
+        mark_sent(j);
+}
+
 /*
  * Takes one of the bureau's concurrency slots (auth_service.max_concurrent) and marks the
- * request sent, or queues it with its row still 'received': a request waiting for a slot has
- * not left, so a drain or a crash leaves it re-sendable, not unknown. While the bureau is
- * stalled (slot_stall) a request that finds no slot is answered at once instead, unless the
- * spec exempts it (breaker_exempt): that one queues as ever.
+ * request sent (or first makes its getToken on it: slot_go), or queues it with its row still
+ * 'received': a request waiting for a slot has not left, so a drain or a crash leaves it
+ * re-sendable, not unknown. While the bureau is stalled (slot_stall) a request that finds no
+ * slot is answered at once instead, unless the spec exempts it (breaker_exempt): that one
+ * queues as ever. A request that holds a slot already, the one its getToken was made on
+ * (on_tokenized), keeps it for its own call: it neither waits again nor is refused.
  */
 static void slot_take(job *j)
 {
@@ -2044,6 +2062,7 @@ static void slot_take(job *j)
     if (stop_asked(e)) {
         /* Not sent, and no call starts during a stop, nor once one is asked during a revoke
          * drain (stop_asked): redelivered (abandon_queued). */
+        slot_release(j); /* (its getToken's, if it holds one) */
         job_abandon(j);
         return;
     }
@@ -2051,7 +2070,12 @@ static void slot_take(job *j)
         /* Nor for a partition given up (leave_partitions). */
         PL_INFO(j->pub.req.request_id,
                 "not sent: its partition was revoked; left for the partition's next owner");
+        slot_release(j);
         job_leave(j);
+        return;
+    }
+    if (j->slot_held) {
+        mark_sent(j);
         return;
     }
     slot *s = slot_for(e, j->pub.svc->code);
@@ -2069,7 +2093,7 @@ static void slot_take(job *j)
     }
     s->active++;
     j->slot_held = true;
-    mark_sent(j);
+    slot_go(j);
 }
 
 /*
@@ -2130,10 +2154,14 @@ static void slot_unstall(pl_engine *e, slot *s, double now, const char *why)
                          : "");
 }
 
-/* Lets the requests waiting for slot s go while it has room; ends a stall that has nothing
- * left in flight or waiting (slot_unstall; the bureau stays unanswered). */
+/* Lets the requests waiting for slot s go while it has room (a getToken first for one whose
+ * call needs it: slot_go); ends a stall that has nothing left in flight or waiting
+ * (slot_unstall; the bureau stays unanswered). */
 static void slot_start_queued(pl_engine *e, slot *s)
 {
+    if (s->starting)
+        return; /* (a slot given back from within the loop below: the loop hands it out) */
+    s->starting = true;
     /* Stopping, or a stop asked (stop_asked): a waiting request is not started now
      * (abandon_queued gives it up). */
     while (!stop_asked(e) && s->qhead && s->active < slot_cap(s->qhead)) {
@@ -2146,7 +2174,11 @@ static void slot_start_queued(pl_engine *e, slot *s)
         }
         s->active++;
         n->slot_held = true;
-        if (!n->unrecorded) {
+        if (!n->unrecorded && needs_tokenizing(n)) {
+            /* Its getToken, on this slot; one that cannot start gives the slot back
+             * (slot_release), to this loop. */
+            tokenize(n);
+        } else if (!n->unrecorded) {
             char err[256] = "";
             if (!build_msg(n, err, sizeof err)) {
                 /* Built once before it queued: only out of memory fails here. Not sent. */
@@ -2163,6 +2195,7 @@ static void slot_start_queued(pl_engine *e, slot *s)
             start_record(n);
         }
     }
+    s->starting = false;
     if (s->stalled && s->active == 0 && !s->qhead)
         slot_unstall(e, s, now_s(), "has no call in flight and none waiting");
 }
@@ -2182,10 +2215,13 @@ static void slot_release(job *j)
 /*
  * The breaker on a bureau's slot queue. A request waits for a slot of its bureau; when one of
  * the bureau's calls hangs (the External Payment Service answering nothing until each call's
- * 50 s answer wait), the requests waiting behind its calls count among the worker's requests in
- * flight (PAYLINK_MAX_IN_FLIGHT) and soon are all of them: every other bureau's requests of the
- * worker (paylink-auth calls CyberSource and the External Payment Service) then waited in the
- * backlog behind them, and one bureau's outage was the worker's, for as long as it lasted.
+ * 50 s answer wait; a getToken too, which takes a slot as any call does: tokenize, so getTokens
+ * that hang form the queue, where they once held no slot and filled PAYLINK_MAX_IN_FLIGHT with
+ * no queue for the breaker to see), the requests waiting behind its calls count among the
+ * worker's requests in flight (PAYLINK_MAX_IN_FLIGHT) and soon are all of them: every other
+ * bureau's requests of the worker (paylink-auth calls CyberSource and the External Payment
+ * Service) then waited in the backlog behind them, and one bureau's outage was the worker's, for
+ * as long as it lasted.
  *
  * So when the first request in a bureau's queue has waited PAYLINK_SLOT_WAIT_MAX_MS and none of
  * the bureau's calls has had an answer meanwhile (a call that ends in a time-out or a failed
@@ -2312,10 +2348,10 @@ static void slot_check_stalls(pl_engine *e, double now)
 /*
  * A call of job j's bureau that holds a slot got an answer its adapter read: the bureau answers.
  * Kept (when some request waits for a slot or a bureau is stalled: otherwise nothing reads it,
- * and the loop's common path pays nothing), and the bureau's stall, if any, is over. A call
- * that holds none (the getToken before a request's call: tokenize) does not count: when only
- * the bureau's payment calls hang, its getToken answers refreshed the clock and ended the
- * stall, and the breaker never held.
+ * and the loop's common path pays nothing), and the bureau's stall, if any, is over. The
+ * getToken before a request's call (tokenize), which holds a slot too, does not count
+ * (on_tokenized never calls this): when only the bureau's payment calls hang, its getToken
+ * answers refreshed the clock and ended the stall, and the breaker never held.
  */
 static void slot_answered(job *j)
 {
@@ -2530,12 +2566,14 @@ static bool needs_tokenizing(const job *j)
 
 static void on_tokenized(void *arg, const pl_http_response *r);
 
-/* Builds the bytes of the job's call (j->pub.call) and sends it on its way: a bureau slot, the
- * mark, the call. A message that cannot be built is an `error`; nothing was sent. */
+/* Builds the bytes of the job's call (j->pub.call) and sends it on its way: a bureau slot (the
+ * one its getToken held, if it made one), the mark, the call. A message that cannot be built is
+ * an `error`; nothing was sent. */
 static void build_and_send(job *j)
 {
     char err[256] = "";
     if (!build_msg(j, err, sizeof err)) {
+        slot_release(j);
         finish_error(j, UNBUILT(err), true);
         return;
     }
@@ -2544,14 +2582,21 @@ static void build_and_send(job *j)
 
 static void tokenize_go(job *j)
 {
-    if (submit_msg(j, on_tokenized) != 0)
+    if (submit_msg(j, on_tokenized) != 0) {
+        slot_release(j);
         finish_error(j, "could not start the getToken call", true);
+    }
 }
 
 /*
  * The getToken call a bureau that takes tokens only needs before a request that carries a card
- * number. It moves no money, so it is made before the row is marked sent and needs no bureau
- * slot; whatever becomes of it, nothing has been charged.
+ * number, made on the bureau slot the request has taken (slot_go): it is a call to the bureau
+ * like any, within its max_concurrent, and one that hangs holds that slot as a payment call
+ * would, so getTokens that hang form the bureau's queue and stall it (slot_stall) instead of
+ * holding the worker's requests in flight unseen until each answer wait passes. Its answer is
+ * still no answer of the bureau's (on_tokenized: no slot_answered). The request keeps the slot
+ * for its own call (slot_take): it never waits twice nor loses its place. It moves no money, so
+ * it is made before the row is marked sent; whatever becomes of it, nothing has been charged.
  */
 static void tokenize(job *j)
 {
@@ -2565,6 +2610,7 @@ static void tokenize(job *j)
     if (rc != 0) {
         PL_ERROR(j->pub.req.request_id, "cannot build the getToken request: %s",
                  err[0] ? err : pl_err_str(rc));
+        slot_release(j);
         finish_error(j, err[0] ? err : "the getToken request could not be built", true);
         return;
     }
@@ -2583,6 +2629,7 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     pl_engine *e = j->pub.eng;
     pl_histogram_observe(e->m_bureau, now_s() - j->t_call);
     if (r->outcome == PL_HTTP_CANCELLED) {
+        slot_release(j);
         job_abandon(j);
         return;
     }
@@ -2591,6 +2638,8 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     j->tokenizing = false;
     char detail[320];
     if (r->outcome != PL_HTTP_OK) {
+        /* (A getToken that timed out frees its slot without an answer, as a call does.) */
+        slot_release(j);
         snprintf(detail, sizeof detail, "getToken: %s", r->error);
         PL_WARN(j->pub.req.request_id, "bureau %s: %s", j->pub.svc->code, detail);
         finish_error(j, detail, false);
@@ -2598,6 +2647,7 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     }
     message_log(j, "response", r->body, r->body_len);
     if (r->status == 401) {
+        slot_release(j);
         finish_error(j, "getToken: the bureau refused paylink's access token twice (HTTP 401)",
                      false);
         return;
@@ -2609,13 +2659,17 @@ static void on_tokenized(void *arg, const pl_http_response *r)
     int rc =
         j->ops->parse(&j->cfg, &c, r->status, r->body, r->body_len, j->pub.res, err, sizeof err);
     if (rc != 0) {
+        slot_release(j);
         snprintf(detail, sizeof detail, "getToken: HTTP %ld: %s", r->status, err);
         PL_WARN(j->pub.req.request_id, "bureau %s: %s", j->pub.svc->code, detail);
         finish_error(j, detail, false);
         return;
     }
-    /* (No slot_answered: a getToken holds no slot, and says nothing of the calls that do.) */
+    /* No slot_answered: a getToken's answer says nothing of the bureau's payment calls. When
+     * only those hang, getToken answers refreshed the breaker's clock and ended the stall, and
+     * it never held (slot_answered). */
     if (strcmp(j->pub.res->decision, "ACCEPT") != 0 || !j->pub.res->token[0]) {
+        slot_release(j);
         /* The bureau refused the card: the request's answer, nothing charged. */
         pl_reply *rep = job_reply_clear(j);
         pl_job_map_answer(&j->pub);
@@ -2627,8 +2681,8 @@ static void on_tokenized(void *arg, const pl_http_response *r)
         return;
     }
     copy_str(j->pub.card_token, sizeof j->pub.card_token, j->pub.res->token);
-    /* The request's own answer is still to come; until then the job carries none (it may wait
-     * for a bureau slot now). */
+    /* The request's own answer is still to come; until then the job carries none. Its call
+     * goes on the slot its getToken held (build_and_send, slot_take). */
     job_res_drop(j);
     j->pub.call.card_token = j->pub.card_token;
     copy_str(j->pub.op_name, sizeof j->pub.op_name, pl_bureau_op_name(j->pub.call.op));
@@ -2938,38 +2992,10 @@ static void send_request(job *j, const pl_db_unit *recorded)
         return;
     }
     if (needs_tokenizing(j)) {
-        /* Not even the getToken call during a stop, once one is asked during a revoke drain
-         * (stop_asked), or for a partition being left: slot_take's rules. Before, a stop asked
-         * let it start, to be cut short by the drain. */
-        if (stop_asked(j->pub.eng)) {
-            job_abandon(j); /* redelivered */
-            return;
-        }
-        if (j->leaving) {
-            job_leave(j);
-            return;
-        }
-        pl_engine *e = j->pub.eng;
-        if (e->n_unanswered > 0) {
-            /* Its bureau stalled and its slots all taken: answered as at its slot (slot_take;
-             * its row is 'received'), not after a getToken that holds no slot and would hang as
-             * the bureau's calls do, in flight meanwhile (PAYLINK_MAX_IN_FLIGHT). So too when
-             * the stall ended only for want of calls (`unanswered`, which every stalled bureau
-             * is), its slots taken again and none of its calls answered for
-             * PAYLINK_SLOT_WAIT_MAX_MS since the first of them (slot_judged_at): its call,
-             * queued after the getToken, would be answered so at the next turn
-             * (slot_check_stalls). Not sooner: a bureau that recovered while idle has that long
-             * to answer its first calls, as its queue has. */
-            slot *s = slot_for(e, j->pub.svc->code);
-            double now = now_s();
-            if (s->unanswered && s->active >= slot_cap(j) && !breaker_exempt(j) &&
-                (s->stalled || (e->cfg.slot_wait_max_ms > 0 &&
-                                now - slot_judged_at(s) >= e->cfg.slot_wait_max_ms / 1000.0))) {
-                slot_refuse(j, s, now);
-                return;
-            }
-        }
-        tokenize(j);
+        /* Its getToken first, on a bureau slot like any call (tokenize): it waits for one, is
+         * refused while the bureau is stalled and its slots all taken, and is given up during a
+         * stop or for a partition being left (slot_take), nothing built before it has one. */
+        slot_take(j);
     } else {
         build_and_send(j);
     }

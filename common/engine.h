@@ -22,12 +22,15 @@
  *                          (its connection attempts, then the answer wait) since it was last
  *                          marked has passed, then required response (never re-sent blindly)
  *                          and a `timeout` reply
- *     new or "received"  → prepare → wait for a bureau slot (still "received") → mark sent
- *                          (durably, just before the bytes leave) → bureau call
+ *     new or "received"  → prepare → wait for a bureau slot (still "received") → [getToken on
+ *                          that slot, for a card number to a bureau that takes tokens only;
+ *                          the slot kept for the call] → mark sent (durably, just before the
+ *                          bytes leave) → bureau call
  *                          no slot while the bureau is stalled (PAYLINK_SLOT_WAIT_MAX_MS with
- *                          requests waiting and none of its calls answered) → final `error`
- *                          150 (SU for stored value), nothing sent (but for a request the spec
- *                          exempts: spec->breaker_exempt; it waits)
+ *                          requests waiting and none of its calls answered, a getToken's
+ *                          answer being none) → final `error` 150 (SU for stored value),
+ *                          nothing sent (but for a request the spec exempts:
+ *                          spec->breaker_exempt; it waits)
  *   answer → spec->map → spec->next_call asks for another call on the same job? → mark sent
  *            again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
  *            PL_ENGINE_MAX_CALLS calls; the row stays "sent" throughout)

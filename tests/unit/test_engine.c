@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "http.h"
 #include "job_test_helpers.h"
 
 /*
@@ -75,13 +76,31 @@ static int given_assignment_lost(rd_kafka_t *rk)
     return g_assignment_lost;
 }
 
+/*
+ * The bureau calls the engine starts, caught while g_http_catch is set (there is no bureau here:
+ * a call caught is at the bureau, and stays there until a test gives its answer to the engine's
+ * callback itself, as pl_http would) and handed to pl_http otherwise. The engine's source below
+ * calls this in place of pl_http_submit.
+ */
+static bool g_http_catch;
+static int g_http_calls;
+static int caught_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *arg)
+{
+    if (!g_http_catch)
+        return pl_http_submit(h, call, cb, arg);
+    g_http_calls++;
+    return 0;
+}
+
 #define pl_db_submit caught_submit
+#define pl_http_submit caught_http_submit
 #define pl_db_unit_result given_result
 #define pl_db_unit_ntuples given_ntuples
 #define pl_db_last_batch_ms given_batch_ms
 #define rd_kafka_assignment_lost given_assignment_lost
 #include "engine.c" /* white box: job_abandon, the live list, the request id hash */
 #undef pl_db_submit
+#undef pl_http_submit
 #undef pl_db_unit_result
 #undef pl_db_unit_ntuples
 #undef pl_db_last_batch_ms
@@ -2206,6 +2225,7 @@ static pl_engine *breaker_engine(pl_spec *spec, pl_metrics **m, FILE **log)
 
 static void breaker_engine_free(pl_engine *e, pl_metrics *m, FILE *log)
 {
+    g_http_catch = false;
     pl_log_init("auth", NULL);
     fclose(log);
     held_engine_free(e);
@@ -2333,29 +2353,139 @@ static int token_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lon
 static const pl_bureau_ops token_ops = {
     .protocol = "RLT", .flags = PL_BUREAU_TOKENS_ONLY, .build = two_build, .parse = token_parse};
 
-/* A request of svc whose getToken (no slot held) is at the bureau. */
-static job *tokenizing_job(pl_engine *e, const char *rid, const pl_service *svc)
+/* A request of svc whose call carries a card number (the spec's prepare: tok_prepare) to a bureau
+ * that takes tokens only (token_ops: its getToken answers ACCEPT with a token), sent on its way
+ * (send_request): its getToken starts on a slot of its bureau (caught: g_http_catch), or it
+ * waits for one, or it is answered. */
+static job *token_request(pl_engine *e, const char *rid, const pl_service *svc)
 {
     job *j = partition_job(e, rid, 0, svc, false);
     j->ops = &token_ops;
-    j->pub.call.op = PL_OP_SVC_INQUIRY;
-    j->tokenizing = true;
-    j->state = JS_CALLING;
-    j->t_call = now_s();
     admit(e, j);
+    send_request(j, NULL);
     return j;
 }
 
+static const pl_http_response answered_ok = {.outcome = PL_HTTP_OK,
+                                             .status = 200,
+                                             .body = "<ok/>",
+                                             .body_len = 5,
+                                             .error = "",
+                                             .attempts = 1};
+
 /*
- * Only an answer to a call that holds a bureau slot tells the breaker the bureau answers
- * (slot_answered). A getToken holds none: its answer neither restarts the clock of a bureau
- * whose payment calls hang (it is judged stalled all the same) nor ends a stall (the request
- * then finds no slot and is answered). And a request whose call needs a getToken first, for a
- * stalled bureau whose slots are all taken, is answered at once, no getToken built (send_request;
- * its row is 'received'), unless exempt; with a slot free it goes. (Before, each getToken answer
+ * A getToken (a bureau that takes tokens only, before a request that carries a card number) is a
+ * call like any: it takes one of the bureau's slots while it is at the bureau (tokenize). So
+ * getTokens that hang fill the slots, the next requests wait for one, and once the first has
+ * waited PAYLINK_SLOT_WAIT_MAX_MS with none of the bureau's calls answered the bureau is
+ * stalled as for hung payment calls: the waiting request answered `error`, nothing sent; a new
+ * request for it answered so at once, no getToken made; another bureau's request served. The
+ * getTokens timing out free their slots without an answer: the stall ends with the last of
+ * them (nothing in flight, nothing waiting), the bureau still unanswered. (Before, a getToken
+ * held no slot: getTokens to a hung External Payment Service formed no queue, each request sat
+ * in flight until its getToken's answer wait, PAYLINK_MAX_IN_FLIGHT filled, and every other
+ * bureau's requests of the worker waited behind them, the breaker blind.)
+ */
+static void test_hung_get_tokens_stall_their_bureau(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    spec.prepare = tok_prepare;
+    pl_service ext = {.code = "RLT", .protocol = "RLT", .max_concurrent = 2, .secret_ok = true};
+    pl_service cyb = {.code = "CYB", .protocol = "CYB", .max_concurrent = 1, .secret_ok = true};
+    slot *s = slot_for(e, "RLT"), *o = slot_for(e, "CYB");
+    g_http_catch = true;
+    g_http_calls = 0;
+
+    /* Two getTokens at the bureau, each on a slot, nothing written (they go before the mark);
+     * the third request waits for a slot, its getToken not made. */
+    job *t1 = token_request(e, "T-1", &ext);
+    job *t2 = token_request(e, "T-2", &ext);
+    assert_true(t1->tokenizing && t1->slot_held);
+    assert_true(t2->tokenizing && t2->slot_held);
+    assert_int_equal(s->active, 2);
+    assert_int_equal(g_http_calls, 2);
+    job *t3 = token_request(e, "T-3", &ext);
+    assert_ptr_equal(s->qhead, t3);
+    assert_int_equal(t3->state, JS_QUEUED);
+    assert_int_equal(g_http_calls, 2);
+    assert_int_equal(g_ncaught, 0);
+
+    /* It waits while the getTokens have time to answer; then the bureau is stalled. */
+    double formed = t3->t_queued;
+    slot_check_stalls(e, formed + 9.5);
+    assert_false(s->stalled);
+    assert_ptr_equal(s->qhead, t3);
+    slot_check_stalls(e, formed + 11);
+    assert_true(s->stalled);
+    assert_null(s->qhead);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_final", "T-3");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 1), "error");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 2), "SU");
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3),
+                           "not sent: bureau RLT stalled, no free connection slot for 11 s"));
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 4),
+                           "\"Not sent: bureau RLT has had no free connection slot for 11 s (its "
+                           "2 calls in flight have not answered); send it again under a new "
+                           "request_id.\""));
+    caught_free();
+    assert_true(pl_gauge_value(s->m_stalled) == 1.0);
+    assert_int_equal(log_lines_with(log, "bureau RLT stalled:"), 1);
+
+    /* A new request for it: answered at once, no getToken made; another bureau's is served. */
+    job *t4 = token_request(e, "T-4", &ext);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_final", "T-4");
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3), "not sent: bureau RLT stalled"));
+    assert_false(t4->in_queue);
+    assert_int_equal(g_http_calls, 2);
+    caught_free();
+    job *c1 = partition_job(e, "C-1", 0, &cyb, false);
+    c1->ops = &two_ops;
+    admit(e, c1);
+    send_request(c1, NULL);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "two_mark_sent", "C-1");
+    assert_true(c1->slot_held);
+    caught_free();
+    assert_false(o->stalled);
+    assert_int_equal(pl_counter_value(s->m_refused), 2);
+    assert_int_equal(pl_counter_value(o->m_refused), 0);
+
+    /* The getTokens time out: `error` (nothing was sent), their slots free without an answer;
+     * the stall ends with the last of them, the bureau still unanswered. */
+    on_tokenized(t1, &timed_out);
+    caught_is(0, "pl_final", "T-1");
+    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3), "getToken: timed out"));
+    caught_free();
+    assert_int_equal(s->active, 1);
+    assert_true(s->stalled);
+    on_tokenized(t2, &timed_out);
+    caught_is(0, "pl_final", "T-2");
+    caught_free();
+    assert_int_equal(s->active, 0);
+    assert_false(s->stalled);
+    assert_true(s->unanswered);
+    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
+    assert_int_equal(pl_counter_value(s->m_refused), 2);
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * A getToken holds a slot while it is at the bureau, but its answer is no answer of the
+ * bureau's (on_tokenized calls no slot_answered): when only the bureau's payment calls hang,
+ * getTokens that answer neither restart the breaker's clock (the bureau is judged stalled all
+ * the same) nor end a stall. The request whose getToken answered keeps that slot for its own
+ * call (marked sent at once, never back in the queue), stalled or not. While the bureau is
+ * stalled, a request needing a getToken that finds the slots all taken is answered at once, no
+ * getToken made, unless exempt (it waits, in its place); with a slot free, it takes it and its
+ * getToken starts. An answer to a payment call ends the stall. (Before, each getToken answer
  * refreshed the clock and ended the stall, so the breaker never held while EXT's getToken
- * answered and its payment calls hung; and getTokens to a hung EXT, holding no slot, filled
- * PAYLINK_MAX_IN_FLIGHT, the breaker unaware.)
+ * answered and its payment calls hung.)
  */
 static void test_get_token_is_no_answer_of_the_bureau(void **state)
 {
@@ -2364,66 +2494,88 @@ static void test_get_token_is_no_answer_of_the_bureau(void **state)
     pl_metrics *m;
     FILE *log;
     pl_engine *e = breaker_engine(&spec, &m, &log);
+    spec.prepare = tok_prepare;
     spec.breaker_exempt = rev_exempt;
-    pl_service hung = {.code = "RLT", .protocol = "RLT", .max_concurrent = 1, .secret_ok = true};
+    pl_service ext = {.code = "RLT", .protocol = "RLT", .max_concurrent = 3, .secret_ok = true};
     slot *s = slot_for(e, "RLT");
-    first_call_out(e, &hung, "H-0", 0);
-    job *x1 = waiting_job(e, "X-1", &hung);
+    g_http_catch = true;
+    g_http_calls = 0;
+
+    /* T-1's getToken answers: its call goes on the same slot, marked sent, and hangs. */
+    job *t1 = token_request(e, "T-1", &ext);
+    on_tokenized(t1, &answered_ok);
+    assert_string_equal(t1->pub.card_token, "tok-1");
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "two_mark_sent", "T-1");
+    caught_free();
+    assert_true(t1->slot_held);
+    assert_int_equal(s->active, 1);
+    call_start(t1); /* (its mark written: on_marked) */
+    assert_int_equal(g_http_calls, 2);
+
+    /* Two more getTokens on the other slots; the next request waits for one. */
+    job *t2 = token_request(e, "T-2", &ext);
+    job *t3 = token_request(e, "T-3", &ext);
+    job *x1 = token_request(e, "X-1", &ext);
+    assert_ptr_equal(s->qhead, x1);
+    assert_int_equal(g_http_calls, 4);
     double now = now_s();
     x1->t_queued = now - 11;
-    s->answered_at = now - 11;
-    pl_http_response ok = {.outcome = PL_HTTP_OK,
-                           .status = 200,
-                           .body = "<ok/>",
-                           .body_len = 5,
-                           .error = "",
-                           .attempts = 1};
+    s->answered_at = now - 11; /* (its queue formed then: slot_enqueue) */
 
-    /* A getToken answers while the queue waits: no answer of the bureau's. */
-    job *t0 = tokenizing_job(e, "T-0", &hung);
-    on_tokenized(t0, &ok);
-    assert_ptr_equal(s->qtail, t0); /* (its call waits for the slot) */
+    /* T-2's getToken answers while the queue waits: no answer of the bureau's. Its call goes
+     * on its slot; X-1 still waits, and the bureau is judged stalled all the same. */
+    on_tokenized(t2, &answered_ok);
+    assert_true(s->answered_at == now - 11);
+    caught_is(0, "two_mark_sent", "T-2");
+    caught_free();
+    assert_ptr_equal(s->qhead, x1);
+    call_start(t2);
     slot_check_stalls(e, now);
     assert_true(s->stalled);
-    assert_true(s->answered_at == now - 11);
-    assert_true(caught_has("pl_final", "X-1"));
-    assert_true(caught_has("pl_final", "T-0"));
-    caught_free();
-
-    /* One answers while the bureau is stalled: the stall goes on, and its request, finding no
-     * slot, is answered. */
-    job *t1 = tokenizing_job(e, "T-1", &hung);
-    on_tokenized(t1, &ok);
-    assert_true(s->stalled);
-    assert_int_equal(e->n_stalled, 1);
     assert_int_equal(g_ncaught, 1);
-    caught_is(0, "pl_final", "T-1");
-    assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3), "not sent: bureau RLT stalled"));
+    caught_is(0, "pl_final", "X-1");
     caught_free();
 
-    /* A request that needs a getToken first: answered at once, nothing built; an exempt one
-     * starts its getToken (tok_build: "not built here"), as does one that finds a slot free. */
-    spec.prepare = tok_prepare;
-    g_tok_builds = 0;
-    job *t2 = partition_job(e, "T-2", 0, &hung, false);
-    t2->ops = &tok_ops;
-    send_request(t2, NULL);
-    assert_int_equal(g_tok_builds, 0);
-    caught_is(0, "pl_final", "T-2");
+    /* T-3's answers while the bureau is stalled: the stall goes on; its call goes on its slot. */
+    on_tokenized(t3, &answered_ok);
+    assert_true(s->stalled);
+    assert_true(s->unanswered);
+    assert_int_equal(e->n_stalled, 1);
+    assert_true(pl_gauge_value(s->m_stalled) == 1.0);
+    caught_is(0, "two_mark_sent", "T-3");
+    caught_free();
+    assert_int_equal(s->active, 3);
+    call_start(t3);
+
+    /* A request needing a getToken, the slots all taken: answered at once, no getToken made;
+     * an exempt one waits. */
+    int calls = g_http_calls;
+    token_request(e, "T-4", &ext);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_final", "T-4");
     assert_non_null(strstr(pl_db_unit_param(g_caught[0], 0, 3), "not sent: bureau RLT stalled"));
-    assert_int_equal(pl_counter_value(s->m_refused), 4);
     caught_free();
-    job *t3 = partition_job(e, "A-3.rev", 0, &hung, false);
-    t3->ops = &tok_ops;
-    send_request(t3, NULL);
-    assert_int_equal(g_tok_builds, 1);
-    caught_free();
-    hung.max_concurrent = 2;
-    job *t4 = partition_job(e, "T-4", 0, &hung, false);
-    t4->ops = &tok_ops;
-    send_request(t4, NULL);
-    assert_int_equal(g_tok_builds, 2);
-    assert_int_equal(pl_counter_value(s->m_refused), 4);
+    job *r1 = token_request(e, "A-1.rev", &ext);
+    assert_ptr_equal(s->qhead, r1);
+    assert_int_equal(g_ncaught, 0);
+    assert_int_equal(g_http_calls, calls);
+    assert_int_equal(pl_counter_value(s->m_refused), 2);
+
+    /* A payment call answers: the stall is over, and the exempt request takes the slot it
+     * frees, its getToken made. */
+    on_http(t1, &answered_ok);
+    assert_false(s->stalled);
+    assert_false(s->unanswered);
+    assert_int_equal(e->n_stalled, 0);
+    assert_true(pl_gauge_value(s->m_stalled) == 0.0);
+    assert_true(caught_has("st_store", "T-1"));
+    assert_true(r1->slot_held && r1->tokenizing);
+    assert_null(s->qhead);
+    assert_int_equal(s->active, 3);
+    assert_int_equal(g_http_calls, calls + 1);
+    assert_int_equal(pl_counter_value(s->m_refused), 2);
+    assert_int_equal(log_lines_with(log, "bureau RLT answers again"), 1);
     breaker_engine_free(e, m, log);
 }
 
@@ -2620,9 +2772,9 @@ static void test_hung_bureau_stalls_again_after_its_first_call(void **state)
     assert_int_equal(log_lines_with(log, "bureau RLT stalled:"), 1);
     assert_int_equal(log_lines_with(log, "bureau RLT stalled again"), 2);
 
-    /* Its call times out once more; a request needing a getToken while the next hangs in the
-     * slot goes on to its getToken while that call has time to answer, and is answered before
-     * it once it has not. */
+    /* Its call times out once more; requests needing a getToken while the next hangs in the
+     * slot wait for it (a getToken takes a slot as any call: tokenize) while that call has time
+     * to answer, and are answered, their getTokens never made, once it has not. */
     on_http(h0, &timed_out);
     caught_free();
     assert_false(s->stalled);
@@ -2635,18 +2787,25 @@ static void test_hung_bureau_stalls_again_after_its_first_call(void **state)
     job *t0 = partition_job(e, "T-0", 0, &hung, false);
     t0->ops = &tok_ops;
     send_request(t0, NULL);
-    assert_int_equal(g_tok_builds, 1); /* (its build fails here: "not built here") */
-    assert_int_equal(pl_counter_value(s->m_refused), 3);
-    caught_free();
-    s->probe_at -= 10.2;
     job *t = partition_job(e, "T-1", 0, &hung, false);
     t->ops = &tok_ops;
     send_request(t, NULL);
-    assert_int_equal(g_tok_builds, 1);
-    caught_is(0, "pl_final", "T-1");
+    assert_ptr_equal(s->qhead, t0);
+    assert_ptr_equal(s->qtail, t);
+    slot_check_stalls(e, s->probe_at + 9.5);
+    assert_false(s->stalled);
+    assert_int_equal(g_ncaught, 0);
+    s->probe_at -= 10.2;
+    slot_check_stalls(e, now_s());
+    assert_true(s->stalled);
+    assert_int_equal(g_tok_builds, 0);
+    caught_is(0, "pl_final", "T-0");
+    caught_is(1, "pl_final", "T-1");
     assert_non_null(
-        strstr(pl_db_unit_param(g_caught[0], 0, 3), "no free connection slot for 10 s"));
+        strstr(pl_db_unit_param(g_caught[1], 0, 3), "no free connection slot for 10 s"));
     caught_free();
+    assert_int_equal(pl_counter_value(s->m_refused), 5);
+    assert_int_equal(log_lines_with(log, "bureau RLT stalled again"), 3);
     spec.prepare = rs_prepare;
 
     /* It answers: one warning; a queue is judged afresh again. */
@@ -2720,23 +2879,32 @@ static void test_quiet_bureau_has_its_wait_again(void **state)
     assert_ptr_equal(s->qhead, n2);
     assert_int_equal(g_ncaught, 0);
 
-    /* One needing a getToken goes on to it. */
+    /* One needing a getToken waits for a slot behind it, not refused either. */
     spec.prepare = tok_prepare;
     g_tok_builds = 0;
     job *t = partition_job(e, "T-1", 0, &ext, false);
     t->ops = &tok_ops;
     send_request(t, NULL);
-    assert_int_equal(g_tok_builds, 1); /* (its build fails here: "not built here") */
-    assert_int_equal(pl_counter_value(s->m_refused), 1);
-    caught_free();
+    assert_ptr_equal(s->qtail, t);
+    assert_int_equal(g_tok_builds, 0);
+    assert_int_equal(g_ncaught, 0);
     spec.prepare = rs_prepare;
 
-    /* The bureau answers: the queued request takes the slot; nothing was refused. */
+    /* The bureau answers: the queued requests take the slots as they free, the one needing a
+     * getToken making it on its slot (its build fails here, "not built here": `error`, its
+     * slot given back); nothing was refused. */
     inquiry_answered(n0);
     assert_false(s->unanswered);
     assert_int_equal(e->n_unanswered, 0);
-    assert_null(s->qhead);
+    assert_ptr_equal(s->qhead, t);
     assert_true(n2->slot_held);
+    caught_free();
+    inquiry_answered(n1);
+    assert_null(s->qhead);
+    assert_int_equal(g_tok_builds, 1);
+    assert_true(caught_has("pl_final", "T-1"));
+    assert_int_equal(s->active, 1);
+    caught_free();
     assert_int_equal(pl_counter_value(s->m_refused), 1); /* X-1, at night */
     assert_int_equal(log_lines_with(log, "stalled again"), 0);
     assert_true(pl_gauge_value(s->m_stalled) == 0.0);
@@ -2806,6 +2974,7 @@ int main(void)
         cmocka_unit_test(test_stalled_bureau_answers_its_queue),
         cmocka_unit_test(test_stall_spares_exempt_requests),
         cmocka_unit_test(test_get_token_is_no_answer_of_the_bureau),
+        cmocka_unit_test(test_hung_get_tokens_stall_their_bureau),
         cmocka_unit_test(test_stale_answer_does_not_stall_a_healthy_bureau),
         cmocka_unit_test(test_stall_ends_with_nothing_in_flight),
         cmocka_unit_test(test_hung_bureau_stalls_again_after_its_first_call),
