@@ -1023,7 +1023,8 @@ static void test_dlq_json(void **state)
         "\"error\":\"must be an ISO 4217 alpha-3 code\",\"errors\":[{\"field\":\"currency\","
         "\"error\":\"must be an ISO 4217 alpha-3 code\"},{\"field\":\"amount\",\"error\":\"too "
         "small\"}],\"request_topic\":\"paylink.auth.request\",\"request_partition\":3,"
-        "\"request_offset\":42,\"request_id\":\"inv-1\",\"type\":\"auth\",\"truncated\":false}");
+        "\"request_offset\":42,\"request_id\":\"inv-1\",\"type\":\"auth\",\"truncated\":false,"
+        "\"redacted\":false}");
     json_object_put(j);
 
     /* No key, no timestamp, no envelope. */
@@ -1191,6 +1192,70 @@ static char *unmarked(char *env)
     assert_non_null(out);
     json_object_put(o);
     return out;
+}
+
+/* The dlq list line (JSON and the table's NOTE) of envelope env, read from partition 0
+ * offset 1. Frees env. */
+static json_object *list_line(char *env, char *note, size_t note_size)
+{
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    pl_ctlkafka_msg m = {.offset = 1, .timestamp_ms = -1, .payload = env, .len = strlen(env)};
+    json_object *j = pl_opsctl_dlq_json(&m, &d);
+    assert_non_null(j);
+    pl_opsctl_dlq_note(j, note, note_size);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+    return j;
+}
+
+/*
+ * dlq list shows the envelope's "redacted", so that an operator sees before a replay why it
+ * would be refused: true (refused, --force or not), false, or null for an envelope written
+ * before the mark (sent only with --force); the table's NOTE says it, beside "truncated". Before,
+ * the line had no such member and the NOTE said nothing of it.
+ */
+static void test_dlq_list_shows_redacted(void **state)
+{
+    (void)state;
+    char note[128];
+    json_object *v;
+    json_object *j = list_line(pl_dlq_envelope("must not contain a card number", NULL,
+                                               "paylink.auth.request", 0, 7, REQUEST, true, 100000),
+                               note, sizeof note);
+    assert_true(json_object_object_get_ex(j, "redacted", &v));
+    assert_true(json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v));
+    assert_string_equal(note, "redacted (replay refused)");
+    json_object_put(j);
+
+    j = list_line(envelope(REQUEST, 100000), note, sizeof note);
+    assert_true(json_object_object_get_ex(j, "redacted", &v));
+    assert_true(json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v));
+    assert_string_equal(note, "");
+    json_object_put(j);
+
+    j = list_line(unmarked(envelope(REQUEST, 100000)), note, sizeof note);
+    assert_true(json_object_object_get_ex(j, "redacted", &v));
+    assert_null(v);
+    assert_string_equal(note, "no redacted mark (replay needs --force)");
+    json_object_put(j);
+
+    /* Cut to fit and redacted: both said. */
+    static const char big[] = "{\"v\":1,\"request_id\":\"cut-1\",\"type\":\"auth\",\"order\":"
+                              "\"0123456789012345678901234567890123456789\"}";
+    j = list_line(
+        pl_dlq_envelope("invalid request", NULL, "paylink.auth.request", 0, 7, big, true, 200),
+        note, sizeof note);
+    char want[80];
+    snprintf(want, sizeof want, "truncated (%zu bytes); redacted (replay refused)", strlen(big));
+    assert_string_equal(note, want);
+    json_object_put(j);
+
+    /* Cut short, the NOTE stays a string. */
+    j = json_tokener_parse("{\"redacted\":true}");
+    pl_opsctl_dlq_note(j, note, 5);
+    assert_string_equal(note, "reda");
+    json_object_put(j);
 }
 
 /*
@@ -1540,6 +1605,7 @@ int main(void)
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_dlq_parse),
         cmocka_unit_test(test_dlq_json),
+        cmocka_unit_test(test_dlq_list_shows_redacted),
         cmocka_unit_test(test_replay_plan),
         cmocka_unit_test(test_replay_plan_masked_cards),
         cmocka_unit_test(test_replay_plan_kinds),

@@ -278,6 +278,27 @@ static const char *const SQL_CONFIRM_CREDIT =
     "AND f.status IN ('sent', 'unknown') AND f.request_id <> u.request_id)::numeric(15,2) "
     "AS in_flight) x";
 
+/*
+ * A request names no merchant ID: its `entity` (merchant_id_override) or pay type
+ * (vendor_paytype) chooses one, else its service bureau's (pl_services_merchant_id), and the
+ * entity is not stored on the row (only the merchant ID it chose, cc_deposit_trans.
+ * merchant_id). Resubmitted without it, a stand-alone credit or an auth+capture on its own token
+ * went under the bureau's merchant ID: refunded from, or charged into, another merchant's
+ * account than the original's. RESUBMIT_ENTITY is an entity whose override names the merchant ID
+ * the deposit went under (NULL when none does): named in the resubmission, it chooses that
+ * merchant ID again (several naming it choose the same one). RESUBMIT_PAYTYPE_MERCHANT is the
+ * merchant ID its pay type chooses before any entity (NULL when none), with the pay type the
+ * worker uses: the request's, else its card type, else its authorization's.
+ */
+#define RESUBMIT_ENTITY                                                                            \
+    "(SELECT o.entity FROM merchant_id_override o WHERE o.company = t.company "                    \
+    "AND o.service_bureau = t.service_bureau AND o.merchant_id = t.merchant_id "                   \
+    "AND t.merchant_id <> '' ORDER BY o.entity LIMIT 1)"
+#define RESUBMIT_PAYTYPE_MERCHANT                                                                  \
+    "(SELECT nullif(x.merchant_id, '') FROM vendor_paytype x "                                     \
+    "WHERE x.service_bureau = t.service_bureau AND x.pay_type = coalesce(nullif(t.pay_type, ''), " \
+    "nullif(t.card_type, ''), (SELECT coalesce(nullif(a.pay_type, ''), a.card_type) "              \
+    "FROM cc_auth_trans a WHERE a.request_id = t.auth_ref_request_id)))"
 static const char *const SQL_RESUBMITTABLE =
     "SELECT request_type, company, order_number, pay_seq, service_bureau, pay_type, "
     "amount::text, currency, installment, auth_ref_request_id, auth_ref_transaction_id, "
@@ -292,7 +313,17 @@ static const char *const SQL_RESUBMITTABLE =
     "AND t.request_type = 'debit' THEN "
     "(SELECT coalesce(nullif(a.card_token, ''), a.token_created) FROM cc_auth_trans a "
     "WHERE a.request_id = t.auth_ref_request_id) END, "
-    "(SELECT s.protocol FROM auth_service s WHERE s.service_bureau = t.service_bureau) "
+    "(SELECT s.protocol FROM auth_service s WHERE s.service_bureau = t.service_bureau), "
+    /* 17-22: where the deposit went (RESUBMIT_ENTITY, RESUBMIT_PAYTYPE_MERCHANT): 17 the
+     * merchant ID it was sent under, 18 the entity to name ("" when none), 19 the merchant ID
+     * the hierarchy gives the resubmission with that entity, 20 whether it was sent, 21 its
+     * operation, 22 whether, never sent, an entity it named might have chosen the merchant. */
+    "t.merchant_id, coalesce(" RESUBMIT_ENTITY ", ''), coalesce(" RESUBMIT_PAYTYPE_MERCHANT
+    ", CASE WHEN " RESUBMIT_ENTITY " IS NOT NULL THEN t.merchant_id END, "
+    "(SELECT s.merchant_id FROM auth_service s WHERE s.service_bureau = t.service_bureau)), "
+    "t.sent_at IS NOT NULL, t.operation, " RESUBMIT_PAYTYPE_MERCHANT " IS NULL AND EXISTS "
+    "(SELECT 1 FROM merchant_id_override o WHERE o.company = t.company "
+    "AND o.service_bureau = t.service_bureau) "
     "FROM cc_deposit_trans t WHERE request_id = $1 AND " OPEN_REJECTED " FOR UPDATE";
 
 /* Why a deposit is not one to confirm or resubmit: what its row says. */
@@ -759,8 +790,48 @@ done:
     return status;
 }
 
-/* Builds the new request from the stored row r (SQL_RESUBMITTABLE). NULL when impossible. */
-static char *resubmission(const PGresult *r, const char *new_id)
+/*
+ * Whether the resubmission built from r (SQL_RESUBMITTABLE) can go under the merchant ID the
+ * deposit went under (says on stderr why not). Only one the worker sends under the merchant ID
+ * hierarchy is asked: a stand-alone credit, or a debit on a token of its own that was no
+ * capture (an auth+capture; a capture, a follow-on credit and an auth+capture on the token of
+ * its authorization go under the merchant ID of what they name, pl_job_follow_merchant).
+ * `token` is the token the resubmission sends.
+ */
+static bool same_merchant(const PGresult *r, const char *rid, const char *token)
+{
+    const char *type = PQgetvalue(r, 0, 0), *went = PQgetvalue(r, 0, 17);
+    const char *now = PQgetvalue(r, 0, 19);
+    if (!*token || *PQgetvalue(r, 0, 11) ||
+        (strcmp(type, "debit") == 0 && *PQgetvalue(r, 0, 9) &&
+         strcmp(PQgetvalue(r, 0, 21), "capture") == 0))
+        return true;
+    if (PQgetvalue(r, 0, 20)[0] == 't') {
+        if (strcmp(went, now) == 0)
+            return true;
+        /* The configuration changed since (an override or pay type merchant ID removed or
+         * changed), or the entity's override names another merchant ID now. */
+        fprintf(stderr,
+                "paylinkctl: %s went under merchant ID \"%s\", and its resubmission would go under "
+                "\"%s\": no entity's merchant ID override, pay type or service bureau %s names "
+                "\"%s\" now, so the money would move in another merchant's account; restore that "
+                "merchant ID in the configuration, or the upstream system must send it again\n",
+                rid, went, now, PQgetvalue(r, 0, 4), went);
+        return false;
+    }
+    if (PQgetvalue(r, 0, 22)[0] != 't')
+        return true;
+    fprintf(stderr,
+            "paylinkctl: %s was never sent, and the entity it named is not stored: company %s "
+            "has merchant ID overrides at service bureau %s, so its resubmission could go under "
+            "another merchant ID than the one it named; the upstream system must send it again\n",
+            rid, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 4));
+    return false;
+}
+
+/* Builds the new request from the stored row r (SQL_RESUBMITTABLE). NULL, said on stderr, when
+ * it cannot be rebuilt as the original went. */
+static char *resubmission(const PGresult *r, const char *rid, const char *new_id)
 {
     const char *type = PQgetvalue(r, 0, 0), *token = PQgetvalue(r, 0, 12);
     const char *auth_rid = PQgetvalue(r, 0, 9), *auth_tid = PQgetvalue(r, 0, 10);
@@ -773,10 +844,18 @@ static char *resubmission(const PGresult *r, const char *new_id)
      * auth+capture of an expired authorization under an entity's merchant ID was refused). */
     if (has_ref && *token && strcmp(token, PQgetvalue(r, 0, 15)) == 0)
         token = "";
-    if (!has_ref && !*token)
-        return NULL; /* a stand-alone deposit on a card number: the number is not stored */
-    if (!*auth_rid && *auth_tid)
-        return NULL; /* a manual authorization: its number, date and amount are not stored */
+    if ((!has_ref && !*token) || (!*auth_rid && *auth_tid)) {
+        /* A stand-alone deposit on a card number, or a manual authorization (its number, date
+         * and amount): not stored. */
+        fprintf(stderr,
+                "paylinkctl: %s refers to no authorization, capture or token, or to a manual "
+                "authorization; its card number, or the manual authorization's number, date and "
+                "amount, are not stored, so the upstream system must send it again\n",
+                rid);
+        return NULL;
+    }
+    if (!same_merchant(r, rid, token))
+        return NULL;
     json_object *m = json_object_new_object();
     json_object_object_add(m, "v", json_object_new_int(1));
     json_object_object_add(m, "request_id", json_object_new_string(new_id));
@@ -789,16 +868,19 @@ static char *resubmission(const PGresult *r, const char *new_id)
     json_object_object_add(m, "service", json_object_new_string(PQgetvalue(r, 0, 4)));
     if (*PQgetvalue(r, 0, 5))
         json_object_object_add(m, "pay_type", json_object_new_string(PQgetvalue(r, 0, 5)));
-    if (!PQgetisnull(r, 0, 6)) {
+    /* The merchant ID the deposit went under, through the entity whose override names it
+     * (SQL_RESUBMITTABLE, RESUBMIT_ENTITY). */
+    if (*PQgetvalue(r, 0, 18))
+        json_object_object_add(m, "entity", json_object_new_string(PQgetvalue(r, 0, 18)));
+    if (!PQgetisnull(r, 0, 6))
         json_object_object_add(m, "amount", json_object_new_string(PQgetvalue(r, 0, 6)));
+    if (!PQgetisnull(r, 0, 7) && *PQgetvalue(r, 0, 7))
         json_object_object_add(m, "currency", json_object_new_string(PQgetvalue(r, 0, 7)));
-    }
     if (PQgetvalue(r, 0, 8)[0] == 't')
         json_object_object_add(m, "installment", json_object_new_boolean(1));
-    if (*auth_rid || *auth_tid) {
+    if (*auth_rid) {
         json_object *ref = json_object_new_object();
-        json_object_object_add(ref, *auth_rid ? "request_id" : "transaction_id",
-                               json_object_new_string(*auth_rid ? auth_rid : auth_tid));
+        json_object_object_add(ref, "request_id", json_object_new_string(auth_rid));
         json_object_object_add(m, "auth_ref", ref);
     }
     if (*capture_rid) {
@@ -827,6 +909,30 @@ static char *resubmission(const PGresult *r, const char *new_id)
     return out;
 }
 
+/* rid's row read for a resubmission (SQL_RESUBMITTABLE, locked), or NULL said on stderr. */
+static PGresult *resubmittable(PGconn *db, const char *rid)
+{
+    const char *p[] = {rid};
+    PGresult *r = PQexecParams(db, SQL_RESUBMITTABLE, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "paylinkctl: reading %s failed: %s", rid, PQerrorMessage(db));
+    } else if (PQntuples(r) != 1) {
+        why_not(db, rid, "resubmitted");
+    } else {
+        return r;
+    }
+    PQclear(r);
+    return NULL;
+}
+
+char *pl_deposits_resubmission(PGconn *db, const char *rid, const char *new_id)
+{
+    PGresult *r = resubmittable(db, rid);
+    char *msg = r ? resubmission(r, rid, new_id) : NULL;
+    PQclear(r);
+    return msg;
+}
+
 static int cmd_resubmit(PGconn *db, const char *rid, const char *as, const char *by,
                         const char *note, const char *brokers, const char *prefix)
 {
@@ -839,16 +945,9 @@ static int cmd_resubmit(PGconn *db, const char *rid, const char *as, const char 
         return 1;
     int status = 1;
     char *msg = NULL;
-    const char *p[] = {rid};
-    PGresult *r = PQexecParams(db, SQL_RESUBMITTABLE, 1, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "paylinkctl: reading %s failed: %s", rid, PQerrorMessage(db));
+    PGresult *r = resubmittable(db, rid);
+    if (!r)
         goto out;
-    }
-    if (PQntuples(r) != 1) {
-        why_not(db, rid, "resubmitted");
-        goto out;
-    }
     char new_id[64];
     if (as)
         snprintf(new_id, sizeof new_id, "%s", as);
@@ -858,14 +957,8 @@ static int cmd_resubmit(PGconn *db, const char *rid, const char *as, const char 
         fprintf(stderr, "paylinkctl: %s is longer than 50 characters: give --as NEW_ID\n", new_id);
         goto out;
     }
-    if (!(msg = resubmission(r, new_id))) {
-        fprintf(stderr,
-                "paylinkctl: %s refers to no authorization, capture or token, or to a manual "
-                "authorization; its card number, or the manual authorization's number, date and "
-                "amount, are not stored, so the upstream system must send it again\n",
-                rid);
+    if (!(msg = resubmission(r, rid, new_id)))
         goto out;
-    }
     const char *q[] = {rid, by, new_id, note};
     PGresult *w = PQexecParams(db, SQL_RESUBMITTED, 4, NULL, q, NULL, NULL, 0);
     bool recorded = PQresultStatus(w) == PGRES_COMMAND_OK;

@@ -81,17 +81,39 @@
  *   ended not approved (a debit confirmed by hand keeps its refused status and nothing
  *   deposited: nothing is counted).
  * resubmit: the deposit is sent again as a NEW request (--as, default <ID>.r<n>) on
- *   <prefix>.deposit.request, rebuilt from the stored row (references, amount, token: never a
- *   card number, which is not stored — a stand-alone credit on a card number cannot be
- *   resubmitted, upstream must send it again); deposit_status *RESB and a 'resubmitted' history
- *   row naming the new request_id, committed only once the message is on the topic. The old
- *   row stays final: the new request has its own idempotency key and outcome.
+ *   <prefix>.deposit.request, rebuilt from the stored row (references, amount, currency, pay
+ *   type, token: never a card number, which is not stored — a stand-alone credit on a card
+ *   number cannot be resubmitted, upstream must send it again); deposit_status *RESB and a
+ *   'resubmitted' history row naming the new request_id, committed only once the message is on
+ *   the topic. The old row stays final: the new request has its own idempotency key and
+ *   outcome. The request's `entity` is not stored, only the merchant ID it chose
+ *   (cc_deposit_trans.merchant_id): the resubmission names an entity whose merchant ID
+ *   override names that merchant ID, when one does, so that it goes under the merchant ID the
+ *   deposit went under. One the worker sends under the merchant ID hierarchy (a stand-alone
+ *   credit, an auth+capture on a token of its own; the others go under the merchant ID of the
+ *   authorization or debit they name) is refused, nothing written (exit 1), when the
+ *   configuration no longer leads it there (the override, pay type or bureau merchant ID
+ *   changed since), or, never sent, when its company has merchant ID overrides at that bureau
+ *   (the entity it named is not known): money refunded from, or charged into, another merchant
+ *   account than the original's.
  */
 #ifndef PL_DEPOSITS_H
 #define PL_DEPOSITS_H
 
+#include <libpq-fe.h>
+
 /* Runs `deposits`; argv[0] is "deposits". Returns the process exit status. */
 int pl_deposits_main(int argc, char **argv, const char *conninfo, const char *brokers,
                      const char *prefix);
+
+/*
+ * The request `deposits resubmit` publishes for the deposit rid under the new request_id
+ * new_id: its row read and locked on db (FOR UPDATE: in the caller's transaction, if any) and
+ * rebuilt as above. Returns the JSON text (malloc'd; the caller frees it), or NULL with the
+ * reason on stderr: rid is no rejected deposit open to resubmit, it cannot be rebuilt (a card
+ * number or manual authorization not stored), it would go under another merchant ID, or the
+ * database failed (or out of memory).
+ */
+char *pl_deposits_resubmission(PGconn *db, const char *rid, const char *new_id);
 
 #endif

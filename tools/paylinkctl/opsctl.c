@@ -1259,6 +1259,10 @@ json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_l
     json_object_object_add(o, "truncated", json_object_new_boolean(d->truncated));
     if (d->truncated)
         json_object_object_add(o, "request_bytes", json_object_new_int64(d->request_bytes));
+    /* Whether the redaction changed the copy (replay refuses it, --force or not); null for an
+     * envelope written before the mark (replay needs --force). Before, only replay said so. */
+    json_object_object_add(o, "redacted",
+                           d->redacted_known ? json_object_new_boolean(d->redacted) : NULL);
     return o;
 }
 
@@ -2465,9 +2469,31 @@ static int64_t now_ms(void)
 static const char *const DLQ_HEADERS[] = {"P:OFFSET", "TIME",  "KEY",    "REQUEST_ID",
                                           "TYPE",     "ERROR", "ERRORS", "NOTE"};
 
+void pl_opsctl_dlq_note(json_object *line, char *out, size_t outsize)
+{
+    json_object *v;
+    size_t n = 0;
+    if (outsize == 0)
+        return;
+    out[0] = '\0';
+    if (json_object_object_get_ex(line, "envelope", &v)) {
+        snprintf(out, outsize, "not an envelope");
+        return;
+    }
+    if (json_object_object_get_ex(line, "truncated", &v) && json_object_get_boolean(v))
+        n = (size_t)snprintf(out, outsize, "truncated (%s bytes)", jtext(line, "request_bytes"));
+    if (n >= outsize)
+        return;
+    bool known = json_object_object_get_ex(line, "redacted", &v) && v;
+    if (known && json_object_get_boolean(v))
+        snprintf(out + n, outsize - n, "%sredacted (replay refused)", n ? "; " : "");
+    else if (!known)
+        snprintf(out + n, outsize - n, "%sno redacted mark (replay needs --force)", n ? "; " : "");
+}
+
 static int dlq_row(pl_opsctl_table *t, json_object *e)
 {
-    char where[48], note[64] = "";
+    char where[48], note[128];
     snprintf(where, sizeof where, "%s:%s", jtext(e, "partition"), jtext(e, "offset"));
     json_object *v;
     char *errors = NULL;
@@ -2484,10 +2510,7 @@ static int dlq_row(pl_opsctl_table *t, json_object *e)
         free(errors);
         return PL_ERR_NOMEM;
     }
-    if (json_object_object_get_ex(e, "envelope", &v))
-        snprintf(note, sizeof note, "not an envelope");
-    else if (json_object_object_get_ex(e, "truncated", &v) && json_object_get_boolean(v))
-        snprintf(note, sizeof note, "truncated (%s bytes)", jtext(e, "request_bytes"));
+    pl_opsctl_dlq_note(e, note, sizeof note);
     const char *cells[] = {where,
                            jtext(e, "timestamp"),
                            jtext(e, "key"),

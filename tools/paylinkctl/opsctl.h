@@ -88,7 +88,10 @@
  *   (ctlkafka.h: pl_ctlkafka_scan): {"partition", "offset", "timestamp", "key", "error",
  *   "errors": [{"field", "error"}], "request_topic", "request_partition", "request_offset",
  *   "request_id", "type" (when the request text is a readable JSON object), "truncated",
- *   "request_bytes" (when truncated), "envelope" (false for a message that is no envelope)}.
+ *   "request_bytes" (when truncated), "redacted" (the envelope's: true when the redaction
+ *   changed the copy, which replay refuses; null when the envelope predates the mark, which
+ *   replay sends only with --force), "envelope" (false for a message that is no envelope)}. The
+ *   table's NOTE says the same (pl_opsctl_dlq_note).
  * dlq replay: sends the envelope's "request" (the redacted original text, byte for byte) of
  *   each dead letter named by --offset (its own partition:offset on the dead-letter topic, as
  *   dlq list prints them) or of every one since --all-since, to <prefix>.<worker>.request, with
@@ -361,6 +364,15 @@ char *pl_opsctl_dlq_errors_text(const pl_opsctl_dead_letter *d);
  * memory.
  */
 json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_letter *d);
+
+/*
+ * The NOTE cell of dlq list's table for line (a pl_opsctl_dlq_json object), into out (cut to
+ * outsize, NUL-terminated; nothing written when outsize is 0): "not an envelope"; else "truncated
+ * (N bytes)", and "redacted (replay refused)" when the envelope says the redaction changed the
+ * copy, or "no redacted mark (replay needs --force)" when it predates the mark, joined by "; "; ""
+ * when none applies.
+ */
+void pl_opsctl_dlq_note(json_object *line, char *out, size_t outsize);
 
 /*
  * Why the engine (common/engine.c) put a request on the dead-letter topic, read from its
