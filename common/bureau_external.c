@@ -669,6 +669,18 @@ static int read_answer(const pl_bureau_call *call, json_object *root, pl_bureau_
         if (spec->ep == EP_AUTH && !res->request_id[0])
             return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                               "authorization is accepted but has no transactionID");
+        /* An approval of nothing for a call of more (schema/ext §10): booked as it reads, an
+         * authorization would stand approved for 0.00 (and become the CIT later merchant-
+         * initiated authorizations name, with amount 0), a deposit, return or load would be
+         * reported done with nothing moved, and a reversal would be a partial one of nothing,
+         * the hold left in place. Which of these the provider meant cannot be told, so it is
+         * no readable answer: the outcome unknown, for an operator to settle. A provider that
+         * approves nothing answers REJECT. A call for 0.00 (a card verification) may be
+         * approved for 0.00. */
+        if (ep_moves_money(spec->ep) && res->has_amount && res->amount == 0 && call->amount > 0)
+            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                              "%s is accepted for an amount of 0.00 (an approval of nothing)",
+                              spec->name);
     }
     return 0;
 }
@@ -718,28 +730,40 @@ static int external_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, 
 /* ---------------------------------------------------------------------------------------- */
 /* Redaction */
 
-/* The card numbers the redaction masked, so every other copy of them is masked too. */
+/* The longest card number or token the redaction masks by its last four; a longer value (the
+ * contract's tokens are at most 64 characters) is removed whole. */
+#define MASK_MAX 127
+/* The shortest token whose other copies in the text are masked too: a shorter one could be
+ * any word of the text. Real tokens are 16 characters or more. */
+#define TOKEN_COPY_MIN 8
+
+/* The card numbers and tokens the redaction masked, so every other copy of them is masked
+ * too. */
 typedef struct seen {
-    char pans[4][24];
+    char values[8][MASK_MAX + 1];
     size_t n;
 } seen;
 
-static void remember(seen *s, const char *number, size_t len)
+static void remember(seen *s, const char *value, size_t len, bool token)
 {
-    if (s->n < sizeof s->pans / sizeof s->pans[0] && len >= SVC_MIN_DIGITS &&
-        len < sizeof s->pans[0] && all_digits(number, len)) {
-        memcpy(s->pans[s->n], number, len);
-        s->pans[s->n][len] = '\0';
+    bool worth = token ? len >= TOKEN_COPY_MIN : len >= SVC_MIN_DIGITS && all_digits(value, len);
+    if (worth && s->n < sizeof s->values / sizeof s->values[0] && len <= MASK_MAX) {
+        memcpy(s->values[s->n], value, len);
+        s->values[s->n][len] = '\0';
         s->n++;
     }
 }
 
-/* Replaces obj[key] by its mask in mode; anything that is not a plain string or integer
- * becomes ***REMOVED***. */
-static int mask_number(json_object *obj, const char *key, json_object *val, pl_mask_mode mode,
-                       seen *s)
+/*
+ * Replaces obj[key] (a card number, or a card token: token) by its mask in mode, the last four
+ * characters kept in PL_MASK_LAST4; anything that is not a plain string or integer becomes
+ * ***REMOVED***. A card token is masked as a card number is: under the merchant's account it
+ * charges the card as the number would.
+ */
+static int mask_value(json_object *obj, const char *key, json_object *val, pl_mask_mode mode,
+                      seen *s, bool token)
 {
-    char text[64] = "", masked[80];
+    char text[MASK_MAX + 1] = "", masked[MASK_MAX + 16];
     bool ok = false;
     if (json_object_is_type(val, json_type_string)) {
         const char *v = json_object_get_string(val);
@@ -754,7 +778,7 @@ static int mask_number(json_object *obj, const char *key, json_object *val, pl_m
     }
     if (!ok || pl_card_mask_log(text, mode, masked, sizeof masked) != 0)
         snprintf(masked, sizeof masked, "***REMOVED***");
-    remember(s, text, strlen(text));
+    remember(s, text, strlen(text), token);
     pl_card_wipe(text, sizeof text);
     json_object *nv = json_object_new_string(masked);
     if (!nv || json_object_object_add(obj, key, nv) != 0) {
@@ -765,8 +789,9 @@ static int mask_number(json_object *obj, const char *key, json_object *val, pl_m
 }
 
 /*
- * Masks the card data of one object and its descendants: card.number, cardNumber, the free
- * text of message; removes cvv / cvNumber. in_card: obj is a "card" member.
+ * Masks the card data of one object and its descendants: card.number, cardNumber, the card
+ * tokens card.token and cardToken, the free text of message; removes cvv / cvNumber. in_card:
+ * obj is a "card" member.
  */
 static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *s, int depth)
 {
@@ -792,11 +817,19 @@ static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *
             json_object_object_del(obj, drop[i]);
         }
     }
-    const char *numbers[] = {"cardNumber", in_card ? "number" : NULL};
-    for (size_t i = 0; i < 2; i++) {
+    const struct {
+        const char *key;
+        bool token;
+    } masked[] = {
+        {"cardNumber", false},
+        {in_card ? "number" : NULL, false},
+        {"cardToken", true},
+        {in_card ? "token" : NULL, true},
+    };
+    for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
         json_object *val;
-        if (numbers[i] && json_object_object_get_ex(obj, numbers[i], &val) && val) {
-            int rc = mask_number(obj, numbers[i], val, mode, s);
+        if (masked[i].key && json_object_object_get_ex(obj, masked[i].key, &val) && val) {
+            int rc = mask_value(obj, masked[i].key, val, mode, s, masked[i].token);
             if (rc)
                 return rc;
         }
@@ -826,15 +859,16 @@ static char *scrub_dup(const char *text, size_t len, pl_mask_mode mode, bool unp
     return copy;
 }
 
-/* Masks every other copy of a masked number in text (a number echoed in a free text, glued to
- * other digits where neither the Luhn scrub nor the run masking would see it). */
-static void mask_copies(char *text, const char *pan, pl_mask_mode mode)
+/* Masks every other copy of a masked number or token in text (one echoed in a free text, a
+ * number glued to other digits where neither the Luhn scrub nor the run masking would see it).
+ * remember() kept only values long enough to be told from other text. */
+static void mask_copies(char *text, const char *value, pl_mask_mode mode)
 {
-    size_t n = strlen(pan);
-    if (n < SVC_MIN_DIGITS)
+    size_t n = strlen(value);
+    if (n == 0)
         return;
-    size_t keep = mode == PL_MASK_LAST4 ? 4 : 0;
-    for (char *p = strstr(text, pan); p; p = strstr(p + n, pan))
+    size_t keep = mode == PL_MASK_LAST4 && n > 4 ? 4 : 0;
+    for (char *p = strstr(text, value); p; p = strstr(p + n, value))
         memset(p, '*', n - keep);
 }
 
@@ -861,7 +895,7 @@ static char *external_redact(const char *body, size_t body_len, int mode)
             pl_card_wipe((char *)text, len);
         }
         for (size_t i = 0; copy && i < s.n; i++)
-            mask_copies(copy, s.pans[i], m);
+            mask_copies(copy, s.values[i], m);
     }
     pl_card_wipe(&s, sizeof s);
     wipe_strings(root);

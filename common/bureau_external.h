@@ -91,14 +91,22 @@
  * transactionID would make a deposit refer to another transaction), an amount or balance that
  * is not a non-negative decimal, a cardNumber that is not 10-20 digits; an ACCEPT without
  * what its operation must yield: getToken's cardToken, generateGift's cardNumber, an
- * authorization's transactionID. The error text names the field, never quotes the body.
+ * authorization's transactionID; an ACCEPT whose amount is 0.00 on an endpoint that moves money
+ * (authorization, deposit, return, reversal, activateGift, rechargeGift) when call->amount is
+ * above 0 (an approval of nothing: approved, it would book an authorization of nothing, a
+ * deposit, return or load that moved nothing, a reversal that released nothing). The error text
+ * names the field, never quotes the body.
  *
  * redact: the message-log copy. A JSON object is parsed and written back with card.number
  * and every cardNumber (any depth) masked with pl_card_mask_log in `mode`
- * ("************1111" or "***REMOVED***"), every "cvv" / "cvNumber" member removed, runs of
- * 10+ digits masked in "message", every other copy of a masked number masked as well, and
- * the whole text scrubbed with pl_card_scrub as a second net. Text that is not a JSON object
- * is scrubbed and has every run of 10 or more digits masked (all stars in the removed mode).
+ * ("************1111" or "***REMOVED***"), and the card tokens card.token and every cardToken
+ * masked the same way ("****************4d0c": a token charges the card through the merchant's
+ * account as its number would; one over 127 characters is "***REMOVED***"), every "cvv" /
+ * "cvNumber" member removed, runs of 10+ digits masked in "message", every other copy of a
+ * masked number (10+ digits) or token (8+ characters) masked as well, and the whole text
+ * scrubbed with pl_card_scrub as a second net. Only this copy is masked: build sends the token
+ * and parse returns it in full. Text that is not a JSON object is scrubbed and has every run
+ * of 10 or more digits masked (all stars in the removed mode); a token in it is not recognised.
  * Returns malloc'd text the caller frees, or NULL (body NULL, out of memory).
  *
  * Memory and threads: as bureau.h. Build, parse and redact keep no state; any thread.

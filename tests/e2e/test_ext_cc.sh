@@ -35,6 +35,9 @@ sent() { # REQUEST_ID ENDPOINT: the (masked) body paylink sent for it to that en
     logs | awk -v h="$1 request $2" 'found { print; exit } index($0, h) { found = 1 }'
 }
 col() { pl_sql "SELECT $1 FROM cc_auth_trans WHERE request_id = :'id'" id="$2"; }
+# A card token as the message log shows it: masked but for its last four characters (it charges
+# the card under the merchant's account as the number would).
+masked() { local t=$1 stars; printf -v stars '%*s' $((${#t} - 4)) ''; printf '%s%s' "${stars// /*}" "${t: -4}"; }
 
 # ---- authorization: getToken, then the authorization with the token ------------------------------
 a1="xa1-$run"
@@ -54,7 +57,8 @@ assert_eq "$(pl_ledger | jq --arg id "$a1" '[.[] | select(.protocol == "EXT" and
     '"auth,token"' "the ledger: one getToken and one authorization"
 body=$(sent "$a1" authorization)
 [ -n "$body" ] || fail "no authorization in the bureau message log"
-assert_json .card.token "$tok" "$body"
+assert_json .card.token "$(masked "$tok")" "$body"
+assert_not_contains "$(logs)" "$tok" "the bureau message log (the card token masked)"
 assert_json .initiator CARDHOLDER "$body"
 assert_not_contains "$body" "4111" "the authorization message"
 
@@ -66,7 +70,7 @@ assert_json .status approved "$r"
 assert_json .amount_approved 60.00 "$r"
 body=$(sent "$d1" deposit)
 assert_json .transactionID "$tid1" "$body"
-assert_json .card.token "$tok" "$body"
+assert_json .card.token "$(masked "$tok")" "$body"
 assert_eq "$(pl_ledger | jq --arg id "$d1" '[.[] | select(.ref == $id and .op == "capture")] | length')" 1 \
     "one capture in the ledger"
 
@@ -79,7 +83,7 @@ assert_json .status approved "$r"
 assert_json .amount_approved 20.00 "$r"
 assert_eq "$(pl_ledger | jq --arg id "$c1" '[.[] | select(.ref == $id and .op == "credit")] | length')" 1 \
     "one credit in the ledger"
-assert_json .card.token "$tok" "$(sent "$c1" return)"
+assert_json .card.token "$(masked "$tok")" "$(sent "$c1" return)"
 # A follow-on credit that names another card goes back to the card the debit charged: the debit's
 # token, no getToken of the other card (before, that card's token went with the debit's
 # transactionID, and nothing compared the two: a refund to another card).
@@ -90,7 +94,7 @@ pl_send deposit "$(jq -nc --arg id "$c3" --arg order "$order" --arg cap "$d1" '{
     card: {number: "5555555555554444", exp_month: 12, exp_year: 2030}}')"
 r=$(pl_wait_reply deposit "$c3" 60) || fail "no deposit reply for $c3"
 assert_json .status approved "$r"
-assert_json .card.token "$tok" "$(sent "$c3" return)"
+assert_json .card.token "$(masked "$tok")" "$(sent "$c3" return)"
 assert_eq "$(logs | grep -c "$c3 request getToken" || true)" 0 "no getToken of the other card"
 
 # ---- a debit with the card number (no authorization: an auth+capture), and a credit of it --------
@@ -111,7 +115,7 @@ pl_send deposit "$(jq -nc --arg id "$c2" --arg order "$order" --arg cap "$d2" '{
     amount: "20.00", currency: "USD", capture_ref: {request_id: $cap}}')"
 r=$(pl_wait_reply deposit "$c2" 60) || fail "no deposit reply for $c2"
 assert_json .status approved "$r"
-assert_json .card.token "$tok2" "$(sent "$c2" return)"
+assert_json .card.token "$(masked "$tok2")" "$(sent "$c2" return)"
 # A card never authorized on this order payment method (no CIT): no initiator is claimed.
 assert_json .initiator null "$(sent "$d2" authorization)"
 
@@ -127,7 +131,7 @@ assert_json .status approved "$r"
 assert_eq "$(pl_sql "SELECT operation || '|' || deposit_reason FROM cc_deposit_trans WHERE request_id = :'id'" id="$d3")" \
     "auth_capture|over_authorized" "the debit went as an auth+capture"
 body=$(sent "$d3" authorization)
-assert_json .card.token "$tok" "$body"
+assert_json .card.token "$(masked "$tok")" "$body"
 assert_json .capture true "$body"
 assert_json .subsequentAuth Y "$body"
 assert_json .subsequentAuthReason REAUTH "$body"
@@ -153,7 +157,7 @@ body=$(sent "$d5.r1" authorization)
 assert_json .subsequentAuth Y "$body"
 assert_json .subsequentAuthReason REAUTH "$body"
 assert_json .initiator MERCHANT "$body"
-assert_json .card.token "$tok" "$body"
+assert_json .card.token "$(masked "$tok")" "$body"
 
 # ---- a split shipment: REAUTH with the CIT transaction id -----------------------------------------
 a2="xa2-$run"
@@ -220,7 +224,7 @@ assert_json .status timeout "$r"
 utok=$(col card_token "$u")
 [[ -n $utok && $utok != *4111* ]] || fail "no token recorded for $u: '$utok'"
 assert_json .token "$utok" "$r" # the timeout reply carries it too (before: only a later reply)
-assert_json .card.token "$utok" "$(sent "$u" authorization)"
+assert_json .card.token "$(masked "$utok")" "$(sent "$u" authorization)"
 
 # ---- the card number: only getToken carried it ------------------------------------------------
 gettoken_bodies=$(logs | grep -c " request getToken" || true)

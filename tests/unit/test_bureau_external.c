@@ -964,14 +964,34 @@ static void test_redact_requests(void **state)
     assert_non_null(strstr(red, "\"************2172\""));
     free(red);
 
-    /* A token message is logged as it is. */
-    make_call(PL_OP_AUTH);
-    build();
-    red = redact_msg(PL_MASK_LAST4);
-    logged = json_tokener_parse(red);
-    assert_true(json_object_equal(root, logged));
-    json_object_put(logged);
-    free(red);
+    /* A token message is logged with its card token masked as a card number is (the last
+     * four kept), and nothing else changed; the message sent keeps the token whole. Before, the
+     * token, which charges the card through the merchant's account, was logged as it is. */
+    static const pl_bureau_op token_ops[] = {PL_OP_AUTH,        PL_OP_CAPTURE,
+                                             PL_OP_CREDIT,      PL_OP_AUTH_REVERSAL,
+                                             PL_OP_SVC_PREAUTH, PL_OP_SVC_INQUIRY};
+    for (size_t i = 0; i < sizeof token_ops / sizeof token_ops[0]; i++) {
+        make_call(token_ops[i]);
+        build();
+        red = redact_msg(PL_MASK_LAST4);
+        assert_null(strstr(red, ENGINE_TOKEN));
+        logged = json_tokener_parse(red);
+        assert_non_null(logged);
+        assert_str_at(logged, "card.token", "****************n_01");
+        json_object_object_add(at(logged, "card"), "token", json_object_new_string(ENGINE_TOKEN));
+        assert_true(json_object_equal(root, logged));
+        json_object_put(logged);
+        free(red);
+        assert_non_null(strstr(msg.body, "\"token\":\"" ENGINE_TOKEN "\""));
+
+        red = redact_msg(PL_MASK_REMOVED);
+        assert_null(strstr(red, ENGINE_TOKEN));
+        assert_null(strstr(red, "n_01"));
+        logged = json_tokener_parse(red);
+        assert_str_at(logged, "card.token", "***REMOVED***");
+        json_object_put(logged);
+        free(red);
+    }
 }
 
 static void test_redact_other(void **state)
@@ -1030,11 +1050,99 @@ static void test_redact_other(void **state)
     assert_string_equal(red, "oops.************1111");
     free(red);
 
+    /* An answer's cardToken is masked, and so is the token echoed in a free text; the result
+     * parse gives the engine keeps it whole. A short token is masked whole in its field only. */
+    static const char tokens[] =
+        "{\"decision\":\"ACCEPT\",\"cardToken\":\"tok_9f8c2a71e4b34d0c\","
+        "\"message\":\"token tok_9f8c2a71e4b34d0c issued\",\"other\":{\"token\":\"abc\"},"
+        "\"card\":{\"token\":\"t12\"},\"nested\":[{\"cardToken\":123456789}]}";
+    red = pl_bureau_external.redact(tokens, sizeof tokens - 1, PL_MASK_LAST4);
+    assert_non_null(red);
+    assert_null(strstr(red, "tok_9f8c2a71e4b34d0c"));
+    logged = json_tokener_parse(red);
+    assert_non_null(logged);
+    assert_str_at(logged, "cardToken", "****************4d0c");
+    assert_str_at(logged, "message", "token ****************4d0c issued");
+    assert_str_at(logged, "card.token", "***");
+    /* A member named token outside card is no card's token. */
+    assert_str_at(logged, "other.token", "abc");
+    assert_str_at(json_object_array_get_idx(at(logged, "nested"), 0), "cardToken", "*****6789");
+    json_object_put(logged);
+    free(red);
+    red = pl_bureau_external.redact(tokens, sizeof tokens - 1, PL_MASK_REMOVED);
+    assert_non_null(red);
+    assert_null(strstr(red, "4d0c"));
+    assert_null(strstr(red, "6789"));
+    free(red);
+    {
+        pl_bureau_result res;
+        char err[256];
+        assert_int_equal(parse(PL_OP_TOKEN, 200, tokens, &res, err, sizeof err), 0);
+        assert_string_equal(res.token, "tok_9f8c2a71e4b34d0c");
+    }
+
     assert_null(pl_bureau_external.redact(NULL, 0, PL_MASK_LAST4));
     red = pl_bureau_external.redact("", 0, PL_MASK_LAST4);
     assert_non_null(red);
     assert_string_equal(red, "");
     free(red);
+}
+
+/*
+ * An ACCEPT for 0.00 of a call for more approves nothing: no readable answer, the outcome left
+ * unknown (before, an authorization of 120.00 was recorded approved for 0.00, and its CIT
+ * saved with amount 0). Every endpoint that moves money; a refusal naming 0.00, an answer
+ * without an amount, a call for 0.00 and the endpoints that move none read as before.
+ */
+static void test_parse_zero_approval(void **state)
+{
+    (void)state;
+    static const pl_bureau_op money[] = {
+        PL_OP_AUTH,          PL_OP_AUTH_CAPTURE, PL_OP_CAPTURE,      PL_OP_CREDIT,
+        PL_OP_AUTH_REVERSAL, PL_OP_SVC_PREAUTH,  PL_OP_SVC_POSTAUTH, PL_OP_SVC_RETURN,
+        PL_OP_SVC_VOID,      PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE,
+    };
+    static const char zero[] =
+        "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-0\",\"amount\":\"0.00\","
+        "\"balance\":\"0.00\"}";
+    for (size_t i = 0; i < sizeof money / sizeof money[0]; i++) {
+        parse_bad(money[i], 200, zero, "accepted for an amount of 0.00");
+        parse_bad(money[i], 200,
+                  "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-0\",\"amount\":\"0\"}",
+                  "accepted for an amount of 0.00");
+
+        char err[256];
+        pl_bureau_result res;
+        /* A refusal may say 0.00. */
+        assert_int_equal(parse(money[i], 200, "{\"decision\":\"REJECT\",\"amount\":\"0.00\"}", &res,
+                               err, sizeof err),
+                         0);
+        /* A cent is a partial approval (or reversal): the spec's to judge. */
+        assert_int_equal(
+            parse(money[i], 200,
+                  "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-0\",\"amount\":\"0.01\"}", &res,
+                  err, sizeof err),
+            0);
+        assert_int_equal(res.amount, 1);
+        /* A call for 0.00 (a card verification) approved for 0.00. */
+        make_call(money[i]);
+        call.amount = 0;
+        assert_int_equal(pl_bureau_external.parse(NULL, &call, 200, zero, sizeof zero - 1, &res,
+                                                  err, sizeof err),
+                         0);
+        assert_true(res.has_amount);
+        assert_int_equal(res.amount, 0);
+    }
+    /* Endpoints that move no money: a balance of 0.00, a card generated for 0.00. */
+    char err[256];
+    pl_bureau_result res;
+    assert_int_equal(parse(PL_OP_SVC_INQUIRY, 200, zero, &res, err, sizeof err), 0);
+    assert_int_equal(parse(PL_OP_SVC_GENERATE, 200,
+                           "{\"decision\":\"ACCEPT\",\"cardNumber\":\"" SVC_PAN
+                           "\",\"cardToken\":\"svt_1\",\"amount\":\"0.00\"}",
+                           &res, err, sizeof err),
+                     0);
+    pl_card_wipe(&res, sizeof res);
 }
 
 /* Every test with the fixture's setup and teardown. */
@@ -1075,6 +1183,7 @@ int main(void)
         EXT_TEST(test_build_subsequent_auth),
         EXT_TEST(test_parse_answers),
         EXT_TEST(test_parse_refusals),
+        EXT_TEST(test_parse_zero_approval),
         EXT_TEST(test_short_card_echo_masked),
         EXT_TEST(test_redact_requests),
         EXT_TEST(test_redact_other),
