@@ -2478,11 +2478,14 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
  * its error text), 25 whether $2 has a row, 26 whether a timeout reversal of the authorization is
  * in flight (paylink-reversal's own test, PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL: it refuses any other
  * reversal of it meanwhile), 27 how its outcome was settled when its own answer did not settle it
- * (its required response's resolved_how: query, operator; "" none).
+ * (its required response's resolved_how: query, operator; "" none), and of h 28 its transaction
+ * id, 29 its vendor_response and 30 issuer_authorized (what paylink-reversal's refusals read:
+ * pl_reversal_refusal_lasting).
  */
 #define REASK_HISTORY_COLUMNS                                                                      \
     "x.id, x.status, x.amount_deposited, x.amount_pending, x.amount_authorized, "                  \
-    "x.amount_issuer_held, x.voided_by, x.void_deferred_by"
+    "x.amount_issuer_held, x.voided_by, x.void_deferred_by, x.transaction_id, "                    \
+    "x.vendor_response, x.issuer_authorized"
 /* Column 26: the test of paylink-reversal's look-ups and mark, of the authorization the reversal
  * names (none for a manual one). */
 #define REASK_TIMEOUT_IN_FLIGHT PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL("v.auth_request_id")
@@ -2503,7 +2506,9 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
     "left(coalesce(nullif(v.reply->>'message', ''), v.error_text), 200), "                         \
     "EXISTS (SELECT 1 FROM auth_reversal n WHERE n.request_id = $2), " REASK_TIMEOUT_IN_FLIGHT     \
     ", coalesce((SELECT q.resolved_how FROM required_response q WHERE q.worker = 'reversal' "      \
-    "AND q.request_id = v.request_id AND q.status = 'resolved'), '') "                             \
+    "AND q.request_id = v.request_id AND q.status = 'resolved'), ''), "                            \
+    "coalesce(h.transaction_id, ''), coalesce(h.vendor_response, ''), "                            \
+    "coalesce(h.issuer_authorized, false) "                                                        \
     "FROM auth_reversal v LEFT JOIN auth_service s ON s.service_bureau = v.service_bureau "        \
     "LEFT JOIN LATERAL (SELECT * FROM ((SELECT 1 AS k, " REASK_HISTORY_COLUMNS                     \
     " FROM auth_history x WHERE x.request_id = v.auth_request_id "                                 \
@@ -2626,6 +2631,18 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
      * refuses every other reversal of it meanwhile (as while a claim lasts): one asked again
      * then is refused, and the asks were spent while it stayed sent or unknown. */
     bool in_flight = pending > 0 || F(26)[0] == 't';
+    /* What paylink-reversal would refuse it for whatever it is asked (reversal_own.h): an
+     * authorization never approved, or without a bureau transaction id, stays so; a claim or a
+     * timeout reversal in flight ends, and is waited for below. Judged by the same rule on the
+     * same history row it reads, not from the text of the refusal. */
+    pl_reversal_auth_facts facts = {.found = history,
+                                    .status = F(17),
+                                    .deposited = deposited,
+                                    .pending = pending,
+                                    .transaction_id = F(28),
+                                    .timeout_in_flight = F(26)[0] == 't'};
+    pl_reversal_auth_facts_issuer(&facts, F(22), F(29), F(30)[0] == 't');
+    pl_reversal_refusal lasting = pl_reversal_refusal_lasting(&facts, auth_rid[0] != '\0');
     int delay = pl_reversal_again_delay_s(again);
     char why[200] = "";
     if (!refused && !pl_reversal_error_unacted(F(22), F(1), vendor, F(27)))
@@ -2652,7 +2669,17 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
         PQclear(res);
         reask_done(c, rid, next);
         return 0;
-    } else if (delay < 0)
+    } else if (lasting == PL_REVERSAL_REFUSED_NOT_APPROVED)
+        /* At once, not after three asks (~36 minutes) refused alike. */
+        snprintf(why, sizeof why,
+                 "its authorization was not approved (%s): paylink-reversal refuses it however "
+                 "often it is asked",
+                 F(17));
+    else if (lasting == PL_REVERSAL_REFUSED_NO_TRANSACTION_ID)
+        snprintf(why, sizeof why,
+                 "its authorization has no bureau transaction id: paylink-reversal refuses it "
+                 "however often it is asked");
+    else if (delay < 0)
         snprintf(why, sizeof why, "it was asked again %d times already", again);
     else if (owed_s < delay) {
         PQclear(res);

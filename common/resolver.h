@@ -208,10 +208,12 @@ int pl_resolver_pass(pl_resolver *r, int max_rows);
  * nor timeout reversal of it is in flight (waited for an hour at most; a `.tor` refused is left
  * to its authorization's required response); one that cannot be asked again (a `.tor`, whose
  * required response is escalated; an answer that may have acted; the authorization captured
- * since; PL_REVERSAL_MAX_AGAIN asks already) is logged as an error for an operator, naming the
- * authorization and the amount; one whose authorization is reversed since, or the order system's,
- * is left. A publish Kafka refuses gives the row (and the rest taken) back for the next pass.
- * Returns how many were published, or a negative pl_err.
+ * since, or refused for good by paylink-reversal's rules, never approved or without a bureau
+ * transaction id, at once: pl_reversal_refusal_lasting; PL_REVERSAL_MAX_AGAIN asks already) is
+ * logged as an error for an operator, naming the authorization and the amount; one whose
+ * authorization is reversed since, or the order system's, is left. A publish Kafka refuses gives
+ * the row (and the rest taken) back for the next pass. Returns how many were published, or a
+ * negative pl_err.
  */
 int pl_resolver_reask_pass(pl_resolver *r, int max_rows);
 

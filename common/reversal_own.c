@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bureau_cybersource.h"
 #include "log.h"
 #include "money.h"
 
@@ -202,6 +203,65 @@ bool pl_reversal_error_unacted(const char *protocol, const char *decision,
      * failure) and every other bureau's decisions may have acted. */
     return strcmp(protocol, "CYB") == 0 && strcmp(decision, "ERROR") == 0 &&
            strcmp(vendor_response ? vendor_response : "", "150") == 0;
+}
+
+void pl_reversal_auth_facts_issuer(pl_reversal_auth_facts *a, const char *protocol,
+                                   const char *vendor_response, bool issuer_authorized)
+{
+    const char *status = a->status ? a->status : "";
+    bool cyb = a->found && protocol && strcmp(protocol, "CYB") == 0;
+    bool declined = strcmp(status, "declined") == 0;
+    a->soft_declined =
+        cyb && declined && pl_cybersource_soft_decline(vendor_response ? vendor_response : "");
+    a->issuer_authorized = cyb && issuer_authorized && (declined || strcmp(status, "error") == 0);
+}
+
+/* Whether the issuer holds what the authorization a approved: review and a Decision Manager
+ * reject (481) were approved by the issuer too, and a voided one with nothing captured (an
+ * auth+capture replaced it) still holds the funds at the bureau; so do a CyberSource soft decline
+ * and a decline or error whose ccAuthReply said the issuer authorized it. */
+static bool issuer_holds(const pl_reversal_auth_facts *a)
+{
+    static const char *const reversible[] = {"approved", "review", "rejected", "voided"};
+    const char *status = a->status ? a->status : "";
+    for (size_t i = 0; i < sizeof reversible / sizeof reversible[0]; i++)
+        if (strcmp(status, reversible[i]) == 0)
+            return true;
+    if (strcmp(status, "declined") == 0)
+        return a->soft_declined || a->issuer_authorized;
+    return strcmp(status, "error") == 0 && a->issuer_authorized;
+}
+
+/* Both orders of the same checks (pl_reversal_refusal_of, pl_reversal_refusal_lasting): lasting
+ * passes over the refusals that end by themselves. */
+static pl_reversal_refusal refusal(const pl_reversal_auth_facts *a, bool by_request_id,
+                                   bool lasting)
+{
+    if (!a->found)
+        return by_request_id ? PL_REVERSAL_REFUSED_UNKNOWN : PL_REVERSAL_GOES;
+    if (a->status && strcmp(a->status, "reversed") == 0)
+        return PL_REVERSAL_REFUSED_REVERSED;
+    if (a->deposited > 0)
+        return PL_REVERSAL_REFUSED_CAPTURED;
+    if (!lasting && a->pending > 0)
+        return PL_REVERSAL_REFUSED_CLAIMED;
+    if (!lasting && a->timeout_in_flight)
+        return PL_REVERSAL_REFUSED_TIMEOUT_IN_FLIGHT;
+    if (!issuer_holds(a))
+        return PL_REVERSAL_REFUSED_NOT_APPROVED;
+    if (!a->transaction_id || !*a->transaction_id)
+        return PL_REVERSAL_REFUSED_NO_TRANSACTION_ID;
+    return PL_REVERSAL_GOES;
+}
+
+pl_reversal_refusal pl_reversal_refusal_of(const pl_reversal_auth_facts *a, bool by_request_id)
+{
+    return refusal(a, by_request_id, false);
+}
+
+pl_reversal_refusal pl_reversal_refusal_lasting(const pl_reversal_auth_facts *a, bool by_request_id)
+{
+    return refusal(a, by_request_id, true);
 }
 
 int pl_reversal_again_delay_s(int asked)

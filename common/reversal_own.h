@@ -35,7 +35,8 @@
  * pl_job_derived_request_id(<its request_id>, PL_REVERSAL_AGAIN_SUFFIX), `<request_id>.again`,
  * itself paylink's own, after pl_reversal_again_delay_s and once no claim or timeout reversal of
  * the authorization is in flight; at most PL_REVERSAL_MAX_AGAIN times in a chain, then an
- * operator is told (an error in the log). A chain may mix both: the rest of a reversal asked
+ * operator is told (an error in the log; at once for a refusal that never changes,
+ * pl_reversal_refusal_lasting). A chain may mix both: the rest of a reversal asked
  * again, or a rest asked again.
  *
  * Pure functions but pl_reversal_rest_log (log.h); any thread. Nothing is allocated but the text
@@ -156,6 +157,74 @@ bool pl_reversal_error_unacted(const char *protocol, const char *decision,
     "EXISTS (SELECT 1 FROM auth_reversal o WHERE o.auth_request_id = " auth " "                    \
     "AND o.auth_history_id IS NULL AND o.operation = 'reversal' "                                  \
     "AND o.status IN ('sent', 'unknown'))"
+
+/*
+ * What paylink records of the authorization a card authorization reversal names, as
+ * paylink-reversal reads it before the call (its look-ups) and its resolver before it asks one
+ * of paylink's own again (reversal_reask): the latest answer of the authorization in
+ * auth_history. Strings may be NULL (as "").
+ */
+typedef struct pl_reversal_auth_facts {
+    bool found;         /* an auth_history row of it */
+    const char *status; /* approved, review, rejected, voided, declined, error, reversed */
+    int64_t deposited;  /* amount_deposited (minor units) */
+    int64_t pending;    /* amount_pending: a capture or another reversal in flight on it */
+    const char *transaction_id;
+    /* The issuer holds the amount of a refused one (pl_reversal_auth_facts_issuer): a
+     * CyberSource soft decline, or a decline or error whose ccAuthReply said the issuer
+     * authorized it. */
+    bool soft_declined, issuer_authorized;
+    bool timeout_in_flight; /* PL_REVERSAL_TIMEOUT_IN_FLIGHT_SQL */
+} pl_reversal_auth_facts;
+
+/*
+ * Sets a->soft_declined and a->issuer_authorized from the history row as paylink-reversal reads
+ * them, a->status set: only on a CyberSource service bureau (protocol "CYB"), a declined answer
+ * whose reasonCode is a soft decline (vendor_response, pl_cybersource_soft_decline), and a
+ * declined or error one whose ccAuthReply said the issuer authorized it (issuer_authorized:
+ * auth_history.issuer_authorized, migrations 060 and 064). NULL strings read as "".
+ */
+void pl_reversal_auth_facts_issuer(pl_reversal_auth_facts *a, const char *protocol,
+                                   const char *vendor_response, bool issuer_authorized);
+
+/*
+ * Why paylink-reversal refuses a card authorization reversal without a bureau call, by what it
+ * records of the authorization (pl_reversal_refusal_of; the text of each is pl_reversal_check's,
+ * workers/reversal). Each says whether it can change: a claim or a timeout reversal in flight
+ * ends (the reversal asked again then goes); the others never change for that reversal: an
+ * authorization reversed, captured, never approved (nothing held: a hard decline, an error the
+ * issuer did not authorize) or without a bureau transaction id is refused so however often it is
+ * asked. One named by request id that has no answer recorded is refused until an answer comes.
+ */
+typedef enum pl_reversal_refusal {
+    PL_REVERSAL_GOES = 0,                  /* not refused: it goes to the bureau */
+    PL_REVERSAL_REFUSED_UNKNOWN,           /* no answer of the authorization recorded */
+    PL_REVERSAL_REFUSED_REVERSED,          /* reversed already (237) */
+    PL_REVERSAL_REFUSED_CAPTURED,          /* something of it captured (238) */
+    PL_REVERSAL_REFUSED_CLAIMED,           /* a capture or another reversal in flight: ends */
+    PL_REVERSAL_REFUSED_TIMEOUT_IN_FLIGHT, /* a timeout reversal of it in flight: ends */
+    PL_REVERSAL_REFUSED_NOT_APPROVED,      /* the issuer holds nothing of it */
+    PL_REVERSAL_REFUSED_NO_TRANSACTION_ID  /* nothing the bureau could find it by */
+} pl_reversal_refusal;
+
+/*
+ * paylink-reversal's refusal of a reversal of the authorization a (by_request_id: the request
+ * named a paylink authorization, auth_ref.request_id; false for one named inline, which goes to
+ * the bureau when paylink holds no row of it), the first reason in the order it checks them;
+ * PL_REVERSAL_GOES when it goes.
+ */
+pl_reversal_refusal pl_reversal_refusal_of(const pl_reversal_auth_facts *a, bool by_request_id);
+
+/*
+ * The refusal of such a reversal that asking it again can never change: as pl_reversal_refusal_of,
+ * but passing over the refusals that end by themselves (PL_REVERSAL_REFUSED_CLAIMED,
+ * PL_REVERSAL_REFUSED_TIMEOUT_IN_FLIGHT), so that an authorization never approved is seen as such
+ * while a claim on it lasts; PL_REVERSAL_GOES when nothing lasting refuses it.
+ * PL_REVERSAL_REFUSED_UNKNOWN counts as lasting (an answer paylink did not record by now is an
+ * operator's to find).
+ */
+pl_reversal_refusal pl_reversal_refusal_lasting(const pl_reversal_auth_facts *a,
+                                                bool by_request_id);
 
 /*
  * How long after the `error` of a reversal whose chain was asked again `asked` times before it

@@ -906,35 +906,27 @@ static void test_decision_survives(void **state)
 }
 
 /*
- * Authorization A of 100.00 had no answer; its timeout reversal (as paylink-reversal marks one:
- * sent, naming A, no history row) is in flight when A's late answer comes, a Decision Manager
- * reject of a partial approval (ccAuthReply 110 for 60.00), which paylink-auth's store records
- * (the issuer holds 60.00). The reject's `A.rev` for the 60.00, taken up by paylink-reversal, is
- * refused without a call (a timeout reversal is in flight), its log saying it is asked again, and
- * the engine's store of the refusal records it (070's trigger). The resolver waits while the
- * timeout reversal is sent or unknown; once CyberSource has refused that one (above the 60.00
- * held), it asks `A.rev.again` for the 60.00, which paylink-reversal takes as paylink's own, sends
- * for what the issuer holds, and claims. Before, the `.rev`'s refusal was final (069 recorded a
- * `.again`'s only) and the 60.00 stayed held until the authorization expired; and the resolver
- * waited on claims only, so a `.again` refused beside a timeout reversal was asked again at once,
- * refused each time, its three asks spent while the timeout reversal lasted.
+ * Authorization auth (fresh, of order) of 100.00 had no answer; its timeout reversal tor (as
+ * paylink-reversal marks one: sent, naming auth, no history row) is in flight when its late answer
+ * comes, a Decision Manager reject of a partial approval (ccAuthReply 110 for 60.00, transaction
+ * id tx), which paylink-auth's store records (the issuer holds 60.00). The reject's `.rev` (rev)
+ * for the 60.00, taken up by paylink-reversal (t), is refused without a call (a timeout reversal
+ * is in flight), its log saying it is asked again, and the engine's store of the refusal records
+ * it in reversal_reask (070's trigger), held by the test's resolver.
  */
-static void test_refused_beside_a_timeout_reversal(void **state)
+static void rev_beside_tor(const char *tx, char *order, size_t on, char *auth, char *tor, char *rev,
+                           taken *t)
 {
-    (void)state;
-    pubrec pub = {0};
-    pl_resolver *r = resolver(&pub);
-    char order[21], base[48], auth[64], tor[64], rev[64], again[64], got[128];
-    static const char tx[] = "7419661750346782300040";
-    fresh(order, sizeof order, base, sizeof base);
-    snprintf(auth, sizeof auth, "%sa", base);
+    char base[48];
+    fresh(order, on, base, sizeof base);
+    snprintf(auth, 64, "%sa", base);
     run("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, company, "
         "order_number, pay_seq, service_bureau, amount, currency, card_token, card_type, "
         "merchant_id, status, sent_at, sent_by) VALUES ($1::text, " FINGERPRINT
         ", 'auth', 'auth', " COMPANY ", $2::text, 1, 'CYB', 100.00, 'USD', 'tok-it-reask', 'VI', "
         "'paylink_demo', 'unknown', now() - interval '1 hour', 'it-reask')",
         2, (const char *const[]){auth, order});
-    pl_job_derived_request_id(auth, PL_TIMEOUT_REVERSAL_SUFFIX, tor, sizeof tor);
+    pl_job_derived_request_id(auth, PL_TIMEOUT_REVERSAL_SUFFIX, tor, 64);
     run("INSERT INTO auth_reversal (request_id, fingerprint, operation, company, order_number, "
         "pay_seq, service_bureau, amount, currency, auth_request_id, merchant_id, status, "
         "sent_at, sent_by) VALUES ($1::text, " FINGERPRINT ", 'reversal', " COMPANY
@@ -961,14 +953,14 @@ static void test_refused_beside_a_timeout_reversal(void **state)
     assert_non_null(late.svc);
     late.res = &res;
     late.call.op = PL_OP_AUTH;
-    pl_reply rep;
+    static pl_reply rep;
     memset(&rep, 0, sizeof rep);
     rep.status = PL_ST_REJECTED;
     snprintf(rep.decision, sizeof rep.decision, "REJECT");
     snprintf(rep.vendor_response, sizeof rep.vendor_response, "481");
     snprintf(rep.auth.transaction_id, sizeof rep.auth.transaction_id, "%s", tx);
     late.reply = &rep;
-    char json[] = "{\"v\":1}";
+    static char json[] = "{\"v\":1}";
     late.reply_json = json;
     assert_int_equal(run_unit(g_db, pl_auth_spec.store, &late), 1);
     assert_value("SELECT concat_ws('|', status, issuer_authorized, amount_issuer_held, "
@@ -976,27 +968,48 @@ static void test_refused_beside_a_timeout_reversal(void **state)
                  auth, "rejected|t|60.00|0.00");
 
     /* The reject's `.rev`, as paylink-auth publishes it (for ccAuthReply's amount). */
-    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, 64);
     char payload[2048];
     const pl_reversal_of of = {.auth_request_id = auth};
     want_message(payload, sizeof payload, rev, order, "60.00", &of);
-    static taken t, t2;
     log_capture();
-    take(&t, payload);
+    take(t, payload);
     const char *log = log_captured();
-    assert_int_equal(t.prepared, 1);
-    assert_int_equal(t.job.reply->status, PL_ST_DECLINED);
-    assert_non_null(strstr(t.job.reply->message, "timeout reversal"));
+    assert_int_equal(t->prepared, 1);
+    assert_int_equal(t->job.reply->status, PL_ST_DECLINED);
+    assert_non_null(strstr(t->job.reply->message, "timeout reversal"));
     if (!logged(log, "warn", auth, "resolver asks for it again once it can go")) {
         fprintf(stderr, "%s", log);
         fail_msg("no line says the refused %s is asked again", rev);
     }
     assert_false(logged(log, "error", auth, NULL));
-    store_refusal(&t);
+    store_refusal(t);
     assert_value("SELECT concat_ws('|', r.status, r.sent_at IS NULL, k.outcome, "
                  "k.done_at IS NULL) FROM auth_reversal r JOIN reversal_reask k "
                  "ON k.request_id = r.request_id WHERE r.request_id = $1",
                  rev, "declined|t|declined|t");
+}
+
+/*
+ * Authorization A's `A.rev` for the 60.00 the issuer holds, refused beside A's timeout reversal
+ * (rev_beside_tor). The resolver waits while the timeout reversal is sent or unknown; once
+ * CyberSource has refused that one (above the 60.00 held), it asks `A.rev.again` for the 60.00,
+ * which paylink-reversal takes as paylink's own, sends for what the issuer holds, and claims.
+ * Before, the `.rev`'s refusal was final (069 recorded a
+ * `.again`'s only) and the 60.00 stayed held until the authorization expired; and the resolver
+ * waited on claims only, so a `.again` refused beside a timeout reversal was asked again at once,
+ * refused each time, its three asks spent while the timeout reversal lasted.
+ */
+static void test_refused_beside_a_timeout_reversal(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], auth[64], tor[64], rev[64], again[64], got[128];
+    static const char tx[] = "7419661750346782300040";
+    static taken t, t2;
+    rev_beside_tor(tx, order, sizeof order, auth, tor, rev, &t);
+    const char *log = NULL;
 
     /* Not due yet; then due, while the timeout reversal is sent, and unknown: it waits. */
     assert_int_equal(pass(r, NULL), 0);
@@ -1048,12 +1061,62 @@ static void test_refused_beside_a_timeout_reversal(void **state)
 }
 
 /*
+ * A's `A.rev` refused beside A's timeout reversal (rev_beside_tor), and CyberSource approves the
+ * timeout reversal, as paylink-reversal stores its answer: it released A whole, and A's history
+ * row (the late reject, the issuer holding 60.00) is booked `reversed`, as every approved reversal
+ * books its authorization (migration 073). The resolver then finds A reversed and asks nothing,
+ * says nothing; a reversal of A taken up by paylink-reversal now is refused as already reversed
+ * (237) without a call. Before, a timeout reversal (which claims no history row) booked nothing:
+ * the row stayed `rejected`, and `A.rev.again` was asked and sent, for CyberSource to refuse it as
+ * already reversed (237), the books saying held what was released.
+ */
+static void test_timeout_reversal_approved_books_reversed(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], auth[64], tor[64], rev[64], again[64];
+    static taken t, t2;
+    rev_beside_tor("7419661750346782300045", order, sizeof order, auth, tor, rev, &t);
+    it_unit_rec u;
+    it_submit(g_db, "rev_store", 9,
+              (const char *const[]){tor, "approved", "ACCEPT", "100", "100.00",
+                                    "7419661750346782399045", "", "", "{}"},
+              NULL, &u);
+    it_drive(g_db);
+    assert_int_equal(u.err, 0);
+    assert_int_equal(u.ntuples, 1);
+    assert_value("SELECT concat_ws('|', status, amount_pending, amount_issuer_held) "
+                 "FROM auth_history WHERE request_id = $1",
+                 auth, "reversed|0.00|60.00");
+    owed_ago(rev, 121);
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_done(rev, "t|the authorization is reversed|-");
+    assert_false(logged(log, "error", auth, NULL));
+    /* Asked all the same (a copy published before), it goes nowhere. */
+    pl_job_derived_request_id(rev, PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    char payload[2048];
+    const pl_reversal_of of = {.auth_request_id = auth};
+    want_message(payload, sizeof payload, again, order, "60.00", &of);
+    take(&t2, payload);
+    assert_int_equal(t2.prepared, 1);
+    assert_string_equal(t2.job.reply->vendor_response, "237");
+    taken_free(&t);
+    taken_free(&t2);
+    pl_resolver_destroy(r);
+}
+
+/*
  * paylink's own reversals refused without a call otherwise, as the engine leaves them (declined,
  * never sent): one refused while a capture of its authorization was in flight waits for it and,
- * that capture approved, is told to an operator (captured since); one refused for a reason that
- * never changes (its authorization declined: nothing to reverse) is asked again 1, 5 and 30
- * minutes after each refusal, three times, and then told to an operator: it never loops. Before,
- * the first refusal of each was final (an info line, the hold left on the card).
+ * that capture approved, is told to an operator (captured since); one refused each time for a
+ * claim in flight that has ended by the time it is decided on (another one began in between, each
+ * time) is asked again 1, 5 and 30 minutes after each refusal, three times, and then told to an
+ * operator: it never loops. Before, the first refusal of each was final (an info line, the hold
+ * left on the card). (One refused for a reason that never changes is told at once:
+ * test_refused_for_good_told_at_once.)
  */
 static void test_refused_asked_at_most_three_times(void **state)
 {
@@ -1087,11 +1150,11 @@ static void test_refused_asked_at_most_three_times(void **state)
     }
     assert_done(rev, "t|its authorization was captured since|-");
 
-    /* Refused as not reversible, each time. */
+    /* Refused each time for a claim that has ended when it is decided on. */
     char order2[21], auth2[64], hid2[24], id[PL_REVERSAL_MAX_AGAIN + 1][64];
     fresh(order2, sizeof order2, base, sizeof base);
     snprintf(auth2, sizeof auth2, "%sa", base);
-    mk_auth(auth2, order2, "declined", NULL, "7419661750346782300051", hid2, sizeof hid2);
+    mk_auth(auth2, order2, "approved", "100.00", "7419661750346782300051", hid2, sizeof hid2);
     pl_job_derived_request_id(auth2, PL_DM_REVERSAL_SUFFIX, id[0], sizeof id[0]);
     for (int i = 0; i < PL_REVERSAL_MAX_AGAIN; i++)
         pl_job_derived_request_id(id[i], PL_REVERSAL_AGAIN_SUFFIX, id[i + 1], sizeof id[i + 1]);
@@ -1118,6 +1181,125 @@ static void test_refused_asked_at_most_three_times(void **state)
         }
     }
     assert_int_equal(pub.calls, PL_REVERSAL_MAX_AGAIN);
+    pl_resolver_destroy(r);
+}
+
+/*
+ * paylink's own reversals that paylink-reversal refuses for a reason that can never change are
+ * told to an operator at once, with the same error line (naming the authorization, what it was to
+ * release, and why), and not asked again: a `.rev` of an authorization declined outright (nothing
+ * to reverse), or of one without a bureau transaction id. Those refused for a reason that ends
+ * are kept to be asked again once due, as before, nothing said: another claim in flight on an
+ * approved authorization, on a CyberSource soft decline (200: the issuer holds the amount) and on
+ * a decline whose ccAuthReply said the issuer authorized it. Each refusal is paylink-reversal's
+ * own (its record and prepare), stored as the engine stores it. Before, the first two were asked
+ * again 1, 5 and 30 minutes after each refusal (~36 minutes), refused alike each time, before an
+ * operator was told.
+ */
+static void test_refused_for_good_told_at_once(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    enum { N = 5 };
+    static const struct {
+        const char *status, *authorized, *tx, *refusal;
+    } cases[N] = {
+        {"declined", NULL, "7419661750346782300070", "was not approved (declined)"},
+        {"approved", "100.00", "", "no bureau transaction id"},
+        {"approved", "100.00", "7419661750346782300072", "is in progress"},
+        {"declined", NULL, "7419661750346782300073", "is in progress"},
+        {"declined", NULL, "7419661750346782300074", "is in progress"},
+    };
+    static const char *const why[2] = {
+        "its authorization was not approved (declined): paylink-reversal refuses it however "
+        "often it is asked",
+        "its authorization has no bureau transaction id: paylink-reversal refuses it however "
+        "often it is asked"};
+    static const char *const held[2] = {"120.00", "100.00"};
+    char order[N][21], auth[N][64], hid[N][24], rev[N][64], base[48];
+    static taken t[N];
+    for (int k = 0; k < N; k++) {
+        fresh(order[k], sizeof order[k], base, sizeof base);
+        snprintf(auth[k], sizeof auth[k], "%sa", base);
+        mk_auth(auth[k], order[k], cases[k].status, cases[k].authorized, cases[k].tx, hid[k],
+                sizeof hid[k]);
+        /* 2: a capture in flight. 3: a soft decline, another reversal of it in flight (the
+         * marker). 4: declined while the issuer authorized it, likewise. */
+        if (k == 2)
+            run("UPDATE auth_history SET amount_pending = 40.00 WHERE id = $1::bigint", 1,
+                (const char *const[]){hid[k]});
+        if (k == 3)
+            run("UPDATE auth_history SET vendor_response = '200', amount_pending = 0.01 "
+                "WHERE id = $1::bigint",
+                1, (const char *const[]){hid[k]});
+        if (k == 4)
+            run("UPDATE auth_history SET vendor_response = '102', issuer_authorized = true, "
+                "amount_pending = 0.01 WHERE id = $1::bigint",
+                1, (const char *const[]){hid[k]});
+        pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
+        char payload[2048];
+        const pl_reversal_of of = {.auth_request_id = auth[k]};
+        want_message(payload, sizeof payload, rev[k], order[k], "120.00", &of);
+        log_capture();
+        take(&t[k], payload);
+        const char *taken_log = log_captured();
+        assert_int_equal(t[k].prepared, 1);
+        assert_int_equal(t[k].job.reply->status, PL_ST_DECLINED);
+        if (!strstr(t[k].job.reply->message, cases[k].refusal))
+            fail_msg("%s refused: %s, want %s", rev[k], t[k].job.reply->message, cases[k].refusal);
+        /* paylink-reversal's line says what comes of it. */
+        if (!logged(taken_log, "warn", auth[k],
+                    k < 2 ? "it is refused so however often it is asked, and paylink-reversal's "
+                            "resolver tells an operator"
+                          : "resolver asks for it again once it can go")) {
+            fprintf(stderr, "%s", taken_log);
+            fail_msg("paylink-reversal's line on %s does not say what comes of it", rev[k]);
+        }
+        store_refusal(&t[k]);
+    }
+    /* At once: the refusals were just stored, a minute before the first ask would be due. */
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    for (int k = 0; k < 2; k++) {
+        char amount[96];
+        snprintf(amount, sizeof amount, "the %s it was to release may still be held", held[k]);
+        if (!logged(log, "error", auth[k], "was refused without a bureau call") ||
+            !logged(log, "error", auth[k], why[k]) || !logged(log, "error", auth[k], amount) ||
+            !logged(log, "error", auth[k], "an operator must see that it is released")) {
+            fprintf(stderr, "%s", log);
+            fail_msg("no error line tells an operator of %s at once (%s)", auth[k], why[k]);
+        }
+        char done[256];
+        snprintf(done, sizeof done, "t|%s|-", why[k]);
+        assert_done(rev[k], done);
+    }
+    for (int k = 2; k < N; k++) {
+        assert_false(logged(log, "error", auth[k], NULL));
+        assert_value("SELECT concat_ws('|', done_at IS NULL, due_at > now()) "
+                     "FROM reversal_reask WHERE request_id = $1",
+                     rev[k], "t|t");
+    }
+    /* Once due, with the claims ended, those are asked again. */
+    for (int k = 2; k < N; k++) {
+        run("UPDATE auth_history SET amount_pending = 0 WHERE id = $1::bigint", 1,
+            (const char *const[]){hid[k]});
+        owed_ago(rev[k], 61);
+    }
+    assert_int_equal(pass(r, &log), N - 2);
+    assert_int_equal(pub.calls, N - 2);
+    for (int k = 2; k < N; k++) {
+        char again[64];
+        pl_job_derived_request_id(rev[k], PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+        assert_asked(&pub, k - 2, again, order[k], auth[k], k == 2 ? "100.00" : "120.00");
+    }
+    assert_null(strstr(log, "\"level\":\"error\""));
+    /* The first two, decided for good, are not looked at again. */
+    assert_int_equal(pass(r, &log), 0);
+    assert_false(logged(log, "error", auth[0], NULL));
+    for (int k = 0; k < N; k++)
+        taken_free(&t[k]);
     pl_resolver_destroy(r);
 }
 
@@ -1296,6 +1478,64 @@ static void test_step_reversal_record_above_sent(void **state)
     pl_resolver_destroy(r);
 }
 
+/*
+ * A's `A.rev` refused beside A's timeout reversal (rev_beside_tor), whose answer never came (its
+ * required response open); the resolver's step asks CyberSource (the simulator, which holds A
+ * under transaction id tx and has reversed it under the timeout reversal's reference) and applies
+ * the approval it finds. A's history row (the late reject) is booked `reversed`, as when
+ * paylink-reversal stores the approval itself (migration 073's trigger, for every writer of the
+ * outcome), and the resolver's re-ask pass then asks nothing of the `.rev`. Before, the row stayed
+ * `rejected` and `A.rev.again` was asked, for CyberSource to refuse (237).
+ */
+static void test_timeout_reversal_approved_by_query_books_reversed(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], auth[64], tor[64], rev[64], simref[64], tx[80], id[24], msg[512] = "";
+    static taken t;
+    static pl_bureau_result res;
+    snprintf(simref, sizeof simref, "%ssim%d", g_prefix, ++g_seq);
+    sim_call(simref, "100.00", NULL, &res);
+    assert_true(res.request_id[0]);
+    snprintf(tx, sizeof tx, "%s", res.request_id);
+    rev_beside_tor(tx, order, sizeof order, auth, tor, rev, &t);
+    run("UPDATE auth_reversal SET status = 'unknown', sent_at = now() - interval '5 seconds', "
+        "reply = jsonb_build_object('v', 1, 'request_id', $1::text, 'type', 'reversal', "
+        "'company', 7, 'order', $2::text, 'pay_seq', 1, 'service', 'CYB', 'status', 'timeout', "
+        "'amount_requested', '100.00', 'currency', 'USD', 'vendor_response', '150', "
+        "'required_response', true) WHERE request_id = $1",
+        2, (const char *const[]){tor, order});
+    value_n(id, sizeof id,
+            "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
+            "worker_replied_at, lease_owner, lease_until) VALUES ($1, 'reversal', " COMPANY
+            ", $2, 1, 'CYB', 'reversal', 100.00, 'USD', 'timeout', 'it: no answer', 'escalated', "
+            "now(), now(), $3, now() + interval '10 minutes') RETURNING id::text",
+            3, (const char *const[]){tor, order, g_own});
+    sim_call(tor, "100.00", tx, &res);
+    int rc = pl_resolver_retry(r, strtoll(id, NULL, 10), true, msg, sizeof msg);
+    if (rc != 0 || !strstr(msg, "resolved approved"))
+        fail_msg("wreq retry %s --now: %d %s", id, rc, msg);
+    assert_value("SELECT concat_ws('|', status, amount_reversed) FROM auth_reversal "
+                 "WHERE request_id = $1",
+                 tor, "approved|100.00");
+    assert_value("SELECT concat_ws('|', status, amount_pending) FROM auth_history "
+                 "WHERE request_id = $1",
+                 auth, "reversed|0.00");
+    int published = pub.calls; /* the timeout reversal's final reply */
+    owed_ago(rev, 121);
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, published);
+    for (int i = 0; i < pub.calls; i++)
+        assert_string_not_equal(pub.topic[i], "it.reversal.request");
+    assert_done(rev, "t|the authorization is reversed|-");
+    assert_false(logged(log, "error", auth, NULL));
+    taken_free(&t);
+    pl_resolver_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1304,9 +1544,13 @@ int main(void)
         cmocka_unit_test_teardown(test_claim_in_flight, test_teardown),
         cmocka_unit_test_teardown(test_decision_survives, test_teardown),
         cmocka_unit_test_teardown(test_refused_beside_a_timeout_reversal, test_teardown),
+        cmocka_unit_test_teardown(test_timeout_reversal_approved_books_reversed, test_teardown),
         cmocka_unit_test_teardown(test_refused_asked_at_most_three_times, test_teardown),
+        cmocka_unit_test_teardown(test_refused_for_good_told_at_once, test_teardown),
         cmocka_unit_test_teardown(test_settled_otherwise_not_asked_again, test_teardown),
         cmocka_unit_test_teardown(test_step_reversal_record_above_sent, test_teardown),
+        cmocka_unit_test_teardown(test_timeout_reversal_approved_by_query_books_reversed,
+                                  test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

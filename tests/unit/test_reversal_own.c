@@ -3,7 +3,7 @@
  * (common/reversal_own.h), which paylink-reversal and the resolver share: which request ids are
  * paylink's own and how far along a chain of rests, the decision on the rest from what the
  * settler of a reversal knows, the message asked (the bytes pl_job_publish_reversal writes) and
- * the log lines.
+ * the log lines; which refusals of paylink-reversal last (asked again or told at once).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -289,6 +289,118 @@ static void test_error_unacted_and_delays(void **state)
     assert_int_equal(pl_reversal_again_delay_s(-1), -1);
 }
 
+/* An authorization paylink holds a history row of, approved with a transaction id, nothing
+ * claimed. */
+static pl_reversal_auth_facts held_auth(const char *status)
+{
+    return (pl_reversal_auth_facts){.found = true, .status = status, .transaction_id = "741966"};
+}
+
+/*
+ * Why paylink-reversal refuses a reversal, and which refusals last: one for a claim or a timeout
+ * reversal in flight ends (asked again then), one of an authorization never approved (a hard
+ * decline, an error the issuer did not authorize) or without a bureau transaction id never does
+ * (its resolver tells an operator at once), even while a claim on it lasts. Before, the resolver
+ * could not tell them apart and asked each three times.
+ */
+static void test_refusals_that_last(void **state)
+{
+    (void)state;
+    static const char *const holds[] = {"approved", "review", "rejected", "voided"};
+    for (size_t i = 0; i < sizeof holds / sizeof holds[0]; i++) {
+        pl_reversal_auth_facts a = held_auth(holds[i]);
+        assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_GOES);
+        assert_int_equal(pl_reversal_refusal_lasting(&a, true), PL_REVERSAL_GOES);
+        /* A claim in flight, then a timeout reversal: refused now, not for good. */
+        a.pending = 1;
+        assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_REFUSED_CLAIMED);
+        assert_int_equal(pl_reversal_refusal_lasting(&a, true), PL_REVERSAL_GOES);
+        a.pending = 0;
+        a.timeout_in_flight = true;
+        assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_REFUSED_TIMEOUT_IN_FLIGHT);
+        assert_int_equal(pl_reversal_refusal_lasting(&a, true), PL_REVERSAL_GOES);
+    }
+    /* Never approved: a hard decline, an error, whatever is in flight on it. */
+    pl_reversal_auth_facts a = held_auth("declined");
+    assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_REFUSED_NOT_APPROVED);
+    a.pending = 1;
+    assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_REFUSED_CLAIMED);
+    assert_int_equal(pl_reversal_refusal_lasting(&a, true), PL_REVERSAL_REFUSED_NOT_APPROVED);
+    a = held_auth("error");
+    a.timeout_in_flight = true;
+    assert_int_equal(pl_reversal_refusal_lasting(&a, false), PL_REVERSAL_REFUSED_NOT_APPROVED);
+    /* Unless the issuer holds it: a soft decline, a decline or error it authorized. */
+    a = held_auth("declined");
+    a.soft_declined = true;
+    assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_GOES);
+    a = held_auth("declined");
+    a.issuer_authorized = true;
+    assert_int_equal(pl_reversal_refusal_lasting(&a, true), PL_REVERSAL_GOES);
+    a = held_auth("error");
+    a.issuer_authorized = true;
+    assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_GOES);
+    /* No bureau transaction id, NULL or "". */
+    a = held_auth("approved");
+    a.transaction_id = "";
+    a.pending = 1;
+    assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_REFUSED_CLAIMED);
+    assert_int_equal(pl_reversal_refusal_lasting(&a, true), PL_REVERSAL_REFUSED_NO_TRANSACTION_ID);
+    a.transaction_id = NULL;
+    a.pending = 0;
+    assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_REFUSED_NO_TRANSACTION_ID);
+    /* Reversed and captured come first, and last. */
+    a = held_auth("reversed");
+    a.pending = 1;
+    assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_REFUSED_REVERSED);
+    assert_int_equal(pl_reversal_refusal_lasting(&a, true), PL_REVERSAL_REFUSED_REVERSED);
+    a = held_auth("approved");
+    a.deposited = 1;
+    a.timeout_in_flight = true;
+    assert_int_equal(pl_reversal_refusal_of(&a, true), PL_REVERSAL_REFUSED_CAPTURED);
+    assert_int_equal(pl_reversal_refusal_lasting(&a, true), PL_REVERSAL_REFUSED_CAPTURED);
+    /* No row: refused when named by request id; a manual authorization goes (the bureau
+     * decides). */
+    const pl_reversal_auth_facts none = {0};
+    assert_int_equal(pl_reversal_refusal_of(&none, true), PL_REVERSAL_REFUSED_UNKNOWN);
+    assert_int_equal(pl_reversal_refusal_lasting(&none, true), PL_REVERSAL_REFUSED_UNKNOWN);
+    assert_int_equal(pl_reversal_refusal_of(&none, false), PL_REVERSAL_GOES);
+    assert_int_equal(pl_reversal_refusal_lasting(&none, false), PL_REVERSAL_GOES);
+}
+
+/* The issuer's hold on a refused authorization, read from its history row as paylink-reversal
+ * reads it: on CyberSource only, a soft decline's reasonCode or the issuer_authorized flag of a
+ * decline or an error. */
+static void test_facts_issuer(void **state)
+{
+    (void)state;
+    pl_reversal_auth_facts a = held_auth("declined");
+    pl_reversal_auth_facts_issuer(&a, "CYB", "200", false);
+    assert_true(a.soft_declined);
+    assert_false(a.issuer_authorized);
+    pl_reversal_auth_facts_issuer(&a, "CYB", "102", true);
+    assert_false(a.soft_declined);
+    assert_true(a.issuer_authorized);
+    pl_reversal_auth_facts_issuer(&a, "CYB", "203", false);
+    assert_false(a.soft_declined || a.issuer_authorized);
+    /* Another bureau's codes say nothing of it. */
+    pl_reversal_auth_facts_issuer(&a, "EXT", "200", true);
+    assert_false(a.soft_declined || a.issuer_authorized);
+    pl_reversal_auth_facts_issuer(&a, NULL, NULL, true);
+    assert_false(a.soft_declined || a.issuer_authorized);
+    /* An error the issuer authorized (064); an approval needs neither. */
+    a = held_auth("error");
+    pl_reversal_auth_facts_issuer(&a, "CYB", "150", true);
+    assert_true(a.issuer_authorized);
+    assert_false(a.soft_declined);
+    a = held_auth("approved");
+    pl_reversal_auth_facts_issuer(&a, "CYB", "200", true);
+    assert_false(a.soft_declined || a.issuer_authorized);
+    /* No row, no status. */
+    pl_reversal_auth_facts none = {0};
+    pl_reversal_auth_facts_issuer(&none, "CYB", "200", true);
+    assert_false(none.soft_declined || none.issuer_authorized);
+}
+
 /* paylink's `.rev` of a paylink authorization, sent for 100.00, approved for `reversed`. */
 static pl_reversal_answered rev_of_auth(int64_t reversed)
 {
@@ -518,6 +630,8 @@ int main(void)
         cmocka_unit_test(test_own_root),
         cmocka_unit_test(test_own_reversals_asked_again),
         cmocka_unit_test(test_error_unacted_and_delays),
+        cmocka_unit_test(test_refusals_that_last),
+        cmocka_unit_test(test_facts_issuer),
         cmocka_unit_test(test_rest_decision),
         cmocka_unit_test(test_rest_for_asks_the_rest),
         cmocka_unit_test(test_rest_for_asks_none),

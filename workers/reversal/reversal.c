@@ -410,49 +410,52 @@ static void refuse(pl_reply *rep, const char *code, const char *fmt, const char 
     snprintf(rep->message, sizeof rep->message, fmt, arg);
 }
 
+/* a as reversal_own.h's rules read it (pointing into a). */
+static pl_reversal_auth_facts auth_facts(const pl_reversal_auth *a)
+{
+    return (pl_reversal_auth_facts){.found = a->found,
+                                    .status = a->status,
+                                    .deposited = a->deposited,
+                                    .pending = a->pending,
+                                    .transaction_id = a->transaction_id,
+                                    .soft_declined = a->soft_declined,
+                                    .issuer_authorized = a->issuer_authorized,
+                                    .timeout_in_flight = a->timeout_in_flight};
+}
+
 bool pl_reversal_check(const pl_reversal_auth *a, bool by_request_id, pl_reply *rep)
 {
-    /* Statuses whose issuer approval still holds the cardholder's funds: review and a
-     * Decision Manager reject (481) were approved by the issuer too, as was a CyberSource soft
-     * decline (soft_declined) or a declined or error answer whose ccAuthReply said the issuer
-     * authorized it (issuer_authorized). */
-    static const char *const reversible[] = {"approved", "review", "rejected", "voided", NULL};
-    if (!a->found) {
-        if (!by_request_id)
-            return false; /* a manual authorization paylink never saw: the bureau decides */
+    /* The rules are reversal_own.h's (pl_reversal_refusal_of), which paylink-reversal's
+     * resolver reads too before it asks one of paylink's own again: a refusal that can never
+     * change is told to an operator at once there, rather than asked three times. */
+    const pl_reversal_auth_facts f = auth_facts(a);
+    switch (pl_reversal_refusal_of(&f, by_request_id)) {
+    case PL_REVERSAL_GOES:
+        return false; /* a manual authorization paylink never saw goes too: the bureau decides */
+    case PL_REVERSAL_REFUSED_UNKNOWN:
         refuse(rep, "", "%s", "The referenced authorization is not known to paylink.");
         return true;
-    }
-    if (strcmp(a->status, "reversed") == 0) {
+    case PL_REVERSAL_REFUSED_REVERSED:
         refuse(rep, "237", "%s", pl_reversal_reason_text("237"));
         return true;
-    }
-    if (a->deposited > 0) {
+    case PL_REVERSAL_REFUSED_CAPTURED:
         refuse(rep, "238", "%s", pl_reversal_reason_text("238"));
         return true;
-    }
-    if (a->pending > 0) {
+    case PL_REVERSAL_REFUSED_CLAIMED:
         refuse(rep, "", "%s",
                "A deposit or another reversal of the authorization is in progress or its outcome "
                "is unknown; it cannot be reversed now.");
         return true;
-    }
-    if (a->timeout_in_flight) {
+    case PL_REVERSAL_REFUSED_TIMEOUT_IN_FLIGHT:
         refuse(rep, "", "%s",
                "A timeout reversal of the authorization is in progress or its outcome is unknown "
                "(it releases all of it); it is not reversed beside it.");
         return true;
-    }
-    /* A voided authorization with nothing captured (an auth+capture replaced it) still holds
-     * the cardholder's funds at the bureau: reversing it is what releases them. */
-    if (!is_one_of(a->status, reversible) &&
-        !((a->soft_declined || a->issuer_authorized) && strcmp(a->status, "declined") == 0) &&
-        !(a->issuer_authorized && strcmp(a->status, "error") == 0)) {
+    case PL_REVERSAL_REFUSED_NOT_APPROVED:
         refuse(rep, "", "The authorization was not approved (%s): there is nothing to reverse.",
                a->status);
         return true;
-    }
-    if (!a->transaction_id[0]) {
+    case PL_REVERSAL_REFUSED_NO_TRANSACTION_ID:
         refuse(rep, "", "%s", "The authorization has no bureau transaction id to reverse.");
         return true;
     }
@@ -726,16 +729,16 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
      * "" for a manual authorization paylink never sent). */
     const char *auth_merchant = row && PQnfields(res) > b + 13 ? PQgetvalue(res, 0, b + 13) : "";
     /* Its answer's reasonCode (column 14): a soft decline on CyberSource still holds the
-     * cardholder's funds, and is reversed as a reject is. */
-    a.soft_declined = a.found && strcmp(svc->protocol, "CYB") == 0 &&
-                      strcmp(a.status, "declined") == 0 && PQnfields(res) > b + 14 &&
-                      pl_cybersource_soft_decline(PQgetvalue(res, 0, b + 14));
-    /* Column 18: declined or failed while the issuer authorized it (060, 064; its ccAuthReply
-     * said 100 or 110: a token+auth refused for its token, an ERROR 150): it holds the amount as
-     * a soft decline does. */
-    a.issuer_authorized = a.found && strcmp(svc->protocol, "CYB") == 0 &&
-                          (strcmp(a.status, "declined") == 0 || strcmp(a.status, "error") == 0) &&
-                          PQnfields(res) > b + 18 && strcmp(PQgetvalue(res, 0, b + 18), "t") == 0;
+     * cardholder's funds, and is reversed as a reject is. Column 18: declined or failed while
+     * the issuer authorized it (060, 064; its ccAuthReply said 100 or 110: a token+auth refused
+     * for its token, an ERROR 150): it holds the amount as a soft decline does. Read as
+     * paylink-reversal's resolver reads them before it asks a reversal again (reversal_own.h). */
+    pl_reversal_auth_facts holds = {.found = a.found, .status = a.status};
+    pl_reversal_auth_facts_issuer(
+        &holds, svc->protocol, a.found && PQnfields(res) > b + 14 ? PQgetvalue(res, 0, b + 14) : "",
+        a.found && PQnfields(res) > b + 18 && strcmp(PQgetvalue(res, 0, b + 18), "t") == 0);
+    a.soft_declined = holds.soft_declined;
+    a.issuer_authorized = holds.issuer_authorized;
     if (row && pl_reversal_timeout_settled(r->request_id, r->auth_ref.request_id, unknown,
                                            a.found ? a.status : "",
                                            a.soft_declined || a.issuer_authorized, job->reply)) {
@@ -796,13 +799,17 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
          * or a timeout reversal of the authorization in flight). Its refusal is recorded with it
          * (migration 070's trigger: declined without a call) and paylink-reversal's resolver
          * asks for it again once that can succeed, at most PL_REVERSAL_MAX_AGAIN times in its
-         * chain, or tells an operator (a capture since, the asks spent): the line says so. Not
-         * for one refused as already reversed (237: another reversal released it all), nor for
-         * the timeout reversal `.tor`, which its authorization's required response follows (the
+         * chain, or tells an operator (a capture since, the asks spent; at once for a refusal
+         * that never changes, pl_reversal_refusal_lasting): the line says so. Not for one
+         * refused as already reversed (237: another reversal released it all), nor for the
+         * timeout reversal `.tor`, which its authorization's required response follows (the
          * resolver leaves its refusal to that). Before, the root reversal's refusal was final
          * and logged as information only (the issuer kept the hold), and a rest's told an
          * operator it would not be asked again. */
         int asked = 0;
+        const pl_reversal_auth_facts f = auth_facts(&a);
+        bool lasting =
+            pl_reversal_refusal_lasting(&f, r->auth_ref.request_id[0] != '\0') != PL_REVERSAL_GOES;
         if (pl_reversal_own_chain(r->request_id, r->auth_ref.request_id, voided_by, made_by, NULL,
                                   0, &asked) >= 0 &&
             !pl_reversal_is_timeout_of(r->request_id, r->auth_ref.request_id) &&
@@ -817,7 +824,9 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
                     : d->ref_id[0]            ? d->ref_id
                                               : "(unnamed)",
                     job->reply->message,
-                    asked < PL_REVERSAL_MAX_AGAIN
+                    lasting ? "it is refused so however often it is asked, and paylink-reversal's "
+                              "resolver tells an operator"
+                    : asked < PL_REVERSAL_MAX_AGAIN
                         ? "paylink-reversal's resolver asks for it again once it can go, or "
                           "tells an operator"
                         : "it was asked again as often as it is, and paylink-reversal's resolver "
