@@ -2,8 +2,10 @@
  * test_resolver_reask.c: paylink's own reversals asked again after they ended `error` with
  * nothing done at the bureau (migration 069, common/resolver.h pl_resolver_reask_pass), or after
  * paylink-reversal refused them without a call (070), against the real PostgreSQL of PAYLINK_DB;
- * and the resolver's step, against the bureau simulator dm_settings names, escalating a reversal
- * whose CyberSource record approves more than its call sent.
+ * the resolver's step, against the bureau simulator dm_settings names, escalating a reversal
+ * whose CyberSource record approves more than its call sent; and an authorization the bureau
+ * released booked `reversed` whatever came first, its timeout reversal's approval or its late
+ * answer, and when CyberSource refuses a reversal of it as already reversed (073, 075).
  *
  * The rows are the test's own (request ids starting with g_prefix), written as paylink-reversal
  * leaves them (a reversal marked sent, then its outcome stored) and deleted after each test; one
@@ -154,10 +156,11 @@ static int on_publish(void *arg, const char *topic, const char *key, const char 
     return 0;
 }
 
-static pl_resolver *resolver(pubrec *pr)
+/* A resolver of worker's rows (paylink-auth's: an operator's outcome of an authorization). */
+static pl_resolver *resolver_of(const char *worker, pubrec *pr)
 {
     pl_resolver_config cfg = {.conninfo = g_conninfo,
-                              .worker = "reversal",
+                              .worker = worker,
                               .owner = g_own,
                               .topic_prefix = "it",
                               .ca_file = getenv("PAYLINK_CA_FILE"),
@@ -168,6 +171,11 @@ static pl_resolver *resolver(pubrec *pr)
     if (!r)
         fail_msg("pl_resolver_new: %s", err);
     return r;
+}
+
+static pl_resolver *resolver(pubrec *pr)
+{
+    return resolver_of("reversal", pr);
 }
 
 static FILE *g_log_file;
@@ -906,16 +914,10 @@ static void test_decision_survives(void **state)
 }
 
 /*
- * Authorization auth (fresh, of order) of 100.00 had no answer; its timeout reversal tor (as
- * paylink-reversal marks one: sent, naming auth, no history row) is in flight when its late answer
- * comes, a Decision Manager reject of a partial approval (ccAuthReply 110 for 60.00, transaction
- * id tx), which paylink-auth's store records (the issuer holds 60.00). The reject's `.rev` (rev)
- * for the 60.00, taken up by paylink-reversal (t), is refused without a call (a timeout reversal
- * is in flight), its log saying it is asked again, and the engine's store of the refusal records
- * it in reversal_reask (070's trigger), held by the test's resolver.
+ * Authorization auth (fresh, of order) of 100.00 with no answer (its row `unknown`), and its
+ * timeout reversal tor as paylink-reversal marks one: sent, naming auth, no history row.
  */
-static void rev_beside_tor(const char *tx, char *order, size_t on, char *auth, char *tor, char *rev,
-                           taken *t)
+static void unknown_auth_with_tor(char *order, size_t on, char *auth, char *tor)
 {
     char base[48];
     fresh(order, on, base, sizeof base);
@@ -933,15 +935,24 @@ static void rev_beside_tor(const char *tx, char *order, size_t on, char *auth, c
         ", $2::text, 1, 'CYB', 100.00, 'USD', $3::text, 'paylink_demo', 'sent', now(), "
         "'it-reask')",
         3, (const char *const[]){tor, order, auth});
+}
 
-    /* The late answer, as paylink-auth stores it. */
+/*
+ * The late answer of CyberSource authorization auth (asked 100.00), as paylink-auth's store
+ * records it (its statements, in one unit): status with decision, reasonCode vendor and
+ * ccAuthReply's reasonCode auth_reason (with its amount held, 0 for none), transaction id tx.
+ */
+static void store_late_answer(const char *auth, const char *tx, pl_status status,
+                              const char *decision, const char *vendor, const char *auth_reason,
+                              int64_t held)
+{
     static pl_bureau_result res;
     memset(&res, 0, sizeof res);
-    snprintf(res.decision, sizeof res.decision, "REJECT");
-    snprintf(res.reason_code, sizeof res.reason_code, "481");
-    snprintf(res.service_reason_code, sizeof res.service_reason_code, "110");
-    res.has_amount = true;
-    res.amount = 6000;
+    snprintf(res.decision, sizeof res.decision, "%s", decision);
+    snprintf(res.reason_code, sizeof res.reason_code, "%s", vendor);
+    snprintf(res.service_reason_code, sizeof res.service_reason_code, "%s", auth_reason);
+    res.has_amount = held > 0;
+    res.amount = held;
     static pl_job late;
     memset(&late, 0, sizeof late);
     snprintf(late.req.request_id, sizeof late.req.request_id, "%.50s", auth);
@@ -955,14 +966,31 @@ static void rev_beside_tor(const char *tx, char *order, size_t on, char *auth, c
     late.call.op = PL_OP_AUTH;
     static pl_reply rep;
     memset(&rep, 0, sizeof rep);
-    rep.status = PL_ST_REJECTED;
-    snprintf(rep.decision, sizeof rep.decision, "REJECT");
-    snprintf(rep.vendor_response, sizeof rep.vendor_response, "481");
+    rep.status = status;
+    snprintf(rep.decision, sizeof rep.decision, "%s", decision);
+    snprintf(rep.vendor_response, sizeof rep.vendor_response, "%s", vendor);
     snprintf(rep.auth.transaction_id, sizeof rep.auth.transaction_id, "%s", tx);
     late.reply = &rep;
     static char json[] = "{\"v\":1}";
     late.reply_json = json;
     assert_int_equal(run_unit(g_db, pl_auth_spec.store, &late), 1);
+}
+
+/*
+ * Authorization auth (fresh, of order) of 100.00 had no answer; its timeout reversal tor (as
+ * paylink-reversal marks one: sent, naming auth, no history row) is in flight when its late answer
+ * comes, a Decision Manager reject of a partial approval (ccAuthReply 110 for 60.00, transaction
+ * id tx), which paylink-auth's store records (the issuer holds 60.00). The reject's `.rev` (rev)
+ * for the 60.00, taken up by paylink-reversal (t), is refused without a call (a timeout reversal
+ * is in flight), its log saying it is asked again, and the engine's store of the refusal records
+ * it in reversal_reask (070's trigger), held by the test's resolver.
+ */
+static void rev_beside_tor(const char *tx, char *order, size_t on, char *auth, char *tor, char *rev,
+                           taken *t)
+{
+    unknown_auth_with_tor(order, on, auth, tor);
+    /* The late answer, as paylink-auth stores it. */
+    store_late_answer(auth, tx, PL_ST_REJECTED, "REJECT", "481", "110", 6000);
     assert_value("SELECT concat_ws('|', status, issuer_authorized, amount_issuer_held, "
                  "amount_pending) FROM auth_history WHERE request_id = $1",
                  auth, "rejected|t|60.00|0.00");
@@ -1536,6 +1564,325 @@ static void test_timeout_reversal_approved_by_query_books_reversed(void **state)
     pl_resolver_destroy(r);
 }
 
+/* The answer of reversal rid stored as paylink-reversal stores it (rev_store): status, decision,
+ * reasonCode vendor and the amount reversed (NULL: none named). */
+static void store_reversal_answer(const char *rid, const char *status, const char *decision,
+                                  const char *vendor, const char *amount)
+{
+    it_unit_rec u;
+    it_submit(g_db, "rev_store", 9,
+              (const char *const[]){rid, status, decision, vendor, amount, "", "", "", "{}"}, NULL,
+              &u);
+    it_drive(g_db);
+    assert_int_equal(u.err, 0);
+    assert_int_equal(u.ntuples, 1);
+}
+
+/*
+ * The other order of 073's: A's timeout reversal is approved first (A has no answer yet: nothing
+ * to book), then A's late answer comes, a Decision Manager reject of a partial approval
+ * (ccAuthReply 110 for 60.00), which paylink-auth's store records. The bureau released A whole:
+ * A's history row is booked `reversed` when the store commits (migration 075), with what the
+ * answer says the issuer authorized (recorded after the store, in the same unit). The reject's
+ * `.rev`, which paylink-auth publishes with its reply, is refused by paylink-reversal as already
+ * reversed (237) without a call, and paylink-reversal's resolver closes it as done: nothing asked
+ * again, nothing told. Before, the row said `rejected` (the issuer holding 60.00) and the `.rev`
+ * went to CyberSource, which refused it as already reversed.
+ */
+static void test_late_reject_after_timeout_reversal_approved(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], auth[64], tor[64], rev[64];
+    static taken t;
+    unknown_auth_with_tor(order, sizeof order, auth, tor);
+    store_reversal_answer(tor, "approved", "ACCEPT", "100", "100.00");
+    assert_value("SELECT count(*)::text FROM auth_history WHERE request_id = $1", auth, "0");
+    store_late_answer(auth, "7419661750346782300050", PL_ST_REJECTED, "REJECT", "481", "110", 6000);
+    assert_value("SELECT concat_ws('|', h.status, h.issuer_authorized, h.amount_issuer_held, "
+                 "h.amount_pending, t.status) FROM auth_history h JOIN cc_auth_trans t "
+                 "ON t.request_id = h.request_id WHERE h.request_id = $1",
+                 auth, "reversed|t|60.00|0.00|rejected");
+
+    /* The reject's `.rev`, as paylink-auth publishes it (for ccAuthReply's amount). */
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    char payload[2048];
+    const pl_reversal_of of = {.auth_request_id = auth};
+    want_message(payload, sizeof payload, rev, order, "60.00", &of);
+    log_capture();
+    take(&t, payload);
+    const char *log = log_captured();
+    assert_int_equal(t.prepared, 1);
+    assert_int_equal(t.job.reply->status, PL_ST_DECLINED);
+    assert_string_equal(t.job.reply->vendor_response, "237");
+    assert_false(logged(log, "warn", auth, NULL));
+    assert_false(logged(log, "error", auth, NULL));
+    store_refusal(&t);
+    owed_ago(rev, 3600);
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_done(rev, "t|the authorization is reversed|-");
+    assert_false(logged(log, "error", auth, NULL));
+    taken_free(&t);
+    pl_resolver_destroy(r);
+}
+
+/*
+ * Which late answers a timeout reversal that released the authorization books `reversed` (075):
+ * those 065's rule says a reversal applies to — a soft decline, a decline or an error whose
+ * ccAuthReply said the issuer authorized it (recorded after the store: the booking waits for the
+ * commit), an approval (not held back: no required response names the timeout reversal) — not a
+ * hard decline, which holds nothing. A timeout reversal CyberSource refused as already reversed
+ * (237) released it as an approved one did; one refused otherwise (102) did not.
+ */
+static void test_late_answers_after_timeout_reversal(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *tor_status, *tor_decision, *tor_vendor;
+        pl_status status;
+        const char *decision, *vendor, *auth_reason;
+        int64_t held;
+        const char *want; /* the history row: status|issuer_authorized */
+    } cases[] = {
+        {"approved", "ACCEPT", "100", PL_ST_DECLINED, "REJECT", "200", "", 0, "reversed|f"},
+        {"approved", "ACCEPT", "100", PL_ST_DECLINED, "REJECT", "102", "100", 0, "reversed|t"},
+        {"approved", "ACCEPT", "100", PL_ST_ERROR, "ERROR", "150", "100", 0, "reversed|t"},
+        {"approved", "ACCEPT", "100", PL_ST_DECLINED, "REJECT", "203", "203", 0, "declined|f"},
+        {"approved", "ACCEPT", "100", PL_ST_APPROVED, "ACCEPT", "100", "100", 0, "reversed|f"},
+        {"declined", "REJECT", "237", PL_ST_REJECTED, "REJECT", "481", "110", 6000, "reversed|t"},
+        {"declined", "REJECT", "102", PL_ST_REJECTED, "REJECT", "481", "110", 6000, "rejected|t"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char order[21], auth[64], tor[64], tx[32];
+        snprintf(tx, sizeof tx, "74196617503467823001%02d", (int)k);
+        unknown_auth_with_tor(order, sizeof order, auth, tor);
+        store_reversal_answer(tor, cases[k].tor_status, cases[k].tor_decision, cases[k].tor_vendor,
+                              strcmp(cases[k].tor_status, "approved") == 0 ? "100.00" : NULL);
+        store_late_answer(auth, tx, cases[k].status, cases[k].decision, cases[k].vendor,
+                          cases[k].auth_reason, cases[k].held);
+        char got[128];
+        const char *p[] = {auth};
+        value_n(got, sizeof got,
+                "SELECT concat_ws('|', status, issuer_authorized) FROM auth_history "
+                "WHERE request_id = $1",
+                1, p);
+        if (strcmp(got, cases[k].want) != 0)
+            fail_msg("case %zu (timeout reversal %s %s, late answer %s %s): %s, want %s", k,
+                     cases[k].tor_status, cases[k].tor_vendor, pl_status_name(cases[k].status),
+                     cases[k].vendor, got, cases[k].want);
+    }
+}
+
+/*
+ * An operator records a Decision Manager reject of A (read in case management) after A's timeout
+ * reversal was approved: the resolver applies it (no `.rev`: that reversal released A), and A's
+ * history row is booked `reversed` at the commit (075), as paylink-auth's late answer is. Before,
+ * it said `rejected`, the issuer holding the amount the bureau released. The required response is
+ * held by the test's resolver throughout: the running system's resolvers never take it.
+ */
+static void test_operator_reject_after_timeout_reversal_approved(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver_of("auth", &pub);
+    char order[21], auth[64], tor[64], id[24], msg[512] = "";
+    unknown_auth_with_tor(order, sizeof order, auth, tor);
+    run("UPDATE cc_auth_trans SET reply = jsonb_build_object('v', 1, 'request_id', $1::text, "
+        "'type', 'auth', 'company', " COMPANY ", 'order', $2::text, 'pay_seq', 1, 'service', "
+        "'CYB', 'status', 'timeout', 'amount_requested', '100.00', 'currency', 'USD', "
+        "'vendor_response', '150', 'required_response', true) WHERE request_id = $1",
+        2, (const char *const[]){auth, order});
+    value_n(id, sizeof id,
+            "INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+            "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
+            "worker_replied_at, reversal_request_id, reversal_requested_at, lease_owner, "
+            "lease_until) VALUES ($1, 'auth', " COMPANY ", $2, 1, 'CYB', 'auth', 100.00, 'USD', "
+            "'timeout', 'it: no answer', 'escalated', now(), now(), $3, now(), $4, "
+            "now() + interval '10 minutes') RETURNING id::text",
+            4, (const char *const[]){auth, order, tor, g_own});
+    store_reversal_answer(tor, "approved", "ACCEPT", "100", "100.00");
+    pl_resolve_outcome o = {.status = PL_ST_REJECTED};
+    snprintf(o.transaction_id, sizeof o.transaction_id, "7419661750346782300060");
+    int rc = pl_resolver_operator(r, strtoll(id, NULL, 10), &o, "it", "rejected in case management",
+                                  msg, sizeof msg);
+    if (rc != 0)
+        fail_msg("wreq resolve %s --status rejected: %d %s", id, rc, msg);
+    assert_value("SELECT concat_ws('|', t.status, h.status, q.status) FROM cc_auth_trans t "
+                 "JOIN auth_history h ON h.request_id = t.request_id JOIN required_response q "
+                 "ON q.request_id = t.request_id AND q.worker = 'auth' WHERE t.request_id = $1",
+                 auth, "rejected|reversed|resolved");
+    for (int i = 0; i < pub.calls; i++)
+        assert_string_not_equal(pub.topic[i], "it.reversal.request");
+    pl_resolver_destroy(r);
+}
+
+/*
+ * CyberSource refusing a reversal as already reversed (237) is its word that the authorization is
+ * released: the history row the reversal claimed is booked `reversed` (075) as an approval of all
+ * of it books it, its amounts as they were, the claim released — a reject's `.rev` (the marker
+ * 0.01), an approval's (100.00). Not another bureau's 237 (the External Payment Service's codes
+ * are its own), nor CyberSource's 238 (captured). A reversal the bureau answered is not one to ask
+ * again: reversal_reask records none, and a pass asks nothing. Before, the rows stayed `rejected`
+ * and `approved`, held in the books.
+ */
+static void test_reversal_refused_237_books_reversed(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    static const struct {
+        const char *bureau, *auth_status, *authorized, *vendor;
+        const char *want; /* status|amount_pending|amount_authorized */
+    } cases[] = {
+        {"CYB", "rejected", NULL, "237", "reversed|0.00|-"},
+        {"CYB", "approved", "100.00", "237", "reversed|0.00|100.00"},
+        {"EXT", "approved", "100.00", "237", "approved|0.00|100.00"},
+        {"CYB", "approved", "100.00", "238", "approved|0.00|100.00"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char order[21], base[48], auth[64], hid[24], rev[64], tx[32];
+        fresh(order, sizeof order, base, sizeof base);
+        snprintf(auth, sizeof auth, "%sa", base);
+        snprintf(tx, sizeof tx, "74196617503467823002%02d", (int)k);
+        mk_auth(auth, order, cases[k].auth_status, cases[k].authorized, tx, hid, sizeof hid);
+        pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+        mk_reversal(rev, order, auth, hid, tx, cases[k].authorized ? cases[k].authorized : "120.00",
+                    true);
+        /* Claimed as paylink-reversal's mark claims (all of amount_authorized, else the marker
+         * 0.01), of the bureau the case names. */
+        const char *p[] = {rev, hid, cases[k].bureau};
+        run("WITH claim AS (UPDATE auth_history SET amount_pending = coalesce(amount_authorized, "
+            "0.01), service_bureau = $3 WHERE id = $2::bigint RETURNING amount_pending) "
+            "UPDATE auth_reversal SET claim_amount = (SELECT amount_pending FROM claim), "
+            "service_bureau = $3 WHERE request_id = $1",
+            3, p);
+        run("UPDATE cc_auth_trans SET service_bureau = $2 WHERE request_id = $1", 2,
+            (const char *const[]){auth, cases[k].bureau});
+        store_reversal_answer(rev, "declined", "REJECT", cases[k].vendor, NULL);
+        char got[128];
+        const char *q[] = {hid};
+        value_n(got, sizeof got,
+                "SELECT concat_ws('|', status, amount_pending, "
+                "coalesce(amount_authorized::text, '-')) FROM auth_history WHERE id = $1::bigint",
+                1, q);
+        if (strcmp(got, cases[k].want) != 0)
+            fail_msg("case %zu (%s %s answered %s): %s, want %s", k, cases[k].bureau,
+                     cases[k].auth_status, cases[k].vendor, got, cases[k].want);
+        assert_value("SELECT count(*)::text FROM reversal_reask WHERE request_id = $1", rev, "0");
+    }
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    pl_resolver_destroy(r);
+}
+
+/*
+ * A's `A.rev` refused beside A's timeout reversal (rev_beside_tor), and CyberSource refuses the
+ * timeout reversal as already reversed (237: something released A before it). The bureau's word
+ * books A's latest answer (the late reject) `reversed` (075, as an approval does, 073), and
+ * paylink-reversal's resolver then closes the `.rev` as done: nothing asked again, nothing told.
+ * Before, A stayed `rejected` and `A.rev.again` was asked, for CyberSource to refuse it as already
+ * reversed once more.
+ */
+static void test_timeout_reversal_refused_237_books_reversed(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], auth[64], tor[64], rev[64];
+    static taken t;
+    rev_beside_tor("7419661750346782300080", order, sizeof order, auth, tor, rev, &t);
+    store_reversal_answer(tor, "declined", "REJECT", "237", NULL);
+    assert_value("SELECT concat_ws('|', status, amount_pending, amount_issuer_held) "
+                 "FROM auth_history WHERE request_id = $1",
+                 auth, "reversed|0.00|60.00");
+    owed_ago(rev, 121);
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_done(rev, "t|the authorization is reversed|-");
+    assert_false(logged(log, "error", auth, NULL));
+    taken_free(&t);
+    pl_resolver_destroy(r);
+}
+
+/* The text of a spec's statement name (its one-execution form). */
+static const char *stmt_sql(const pl_spec *spec, const char *name)
+{
+    for (size_t i = 0; i < spec->nstmts; i++)
+        if (strcmp(spec->stmts[i].name, name) == 0)
+            return spec->stmts[i].sql;
+    fail_msg("no statement %s", name);
+    return NULL;
+}
+
+/*
+ * A's timeout reversal approved at the moment A's late answer is being stored, neither
+ * committed, the answer committing first: each alone would find nothing to book (the answer's
+ * check at its commit does not see the approval, not committed yet; the approval does not see
+ * the answer). The approval's trigger takes a share lock of A's row first, so its store waits for
+ * the answer's commit, then sees the answer and books it `reversed` (075). Without the lock both
+ * committed and A's reject stayed `rejected`. The answer is stored with paylink-auth's statement
+ * in an open transaction on the test's connection, the approval with paylink-reversal's in one
+ * on another; the test waits until the approval's backend waits for a lock
+ * (pg_blocking_pids: the lock manager's word, not the statistics snapshot a transaction keeps) or
+ * has finished before it commits the answer.
+ */
+static void test_timeout_reversal_approved_while_late_answer_stored(void **state)
+{
+    (void)state;
+    char order[21], auth[64], tor[64];
+    unknown_auth_with_tor(order, sizeof order, auth, tor);
+    PGconn *other = PQconnectdb(g_conninfo);
+    assert_int_equal(PQstatus(other), CONNECTION_OK);
+
+    run("BEGIN", 0, NULL);
+    const char *a[] = {
+        auth, "rejected", "REJECT", "481", NULL, "",      "", "7419661750346782300090",
+        "",   "",         "",       "",    "",   "false", "", "{}"};
+    PGresult *res = sql(stmt_sql(&pl_auth_spec, "auth_store"), 16, a);
+    assert_int_equal(PQntuples(res), 1);
+    PQclear(res);
+
+    PQclear(PQexec(other, "BEGIN"));
+    const char *v[] = {tor, "approved", "ACCEPT", "100", "100.00", "", "", "", "{}"};
+    assert_int_equal(PQsendQueryParams(other, stmt_sql(&pl_reversal_spec, "rev_store"), 9, NULL, v,
+                                       NULL, NULL, 0),
+                     1);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(other));
+    bool waits = false, done = false;
+    for (int i = 0; i < 3000 && !waits && !done; i++) {
+        char w[8];
+        value_n(w, sizeof w, "SELECT (cardinality(pg_blocking_pids($1::int)) > 0)::text", 1,
+                (const char *const[]){pid});
+        waits = strcmp(w, "true") == 0;
+        assert_int_equal(PQconsumeInput(other), 1);
+        done = !PQisBusy(other);
+        if (!waits && !done)
+            usleep(10000);
+    }
+    assert_true(waits || done);
+    run("COMMIT", 0, NULL);
+    int rows = -1;
+    while ((res = PQgetResult(other)) != NULL) {
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            fail_msg("rev_store: %s", PQresultErrorMessage(res));
+        rows = PQntuples(res);
+        PQclear(res);
+    }
+    res = PQexec(other, "COMMIT");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    PQfinish(other);
+    assert_int_equal(rows, 1);
+    assert_value("SELECT concat_ws('|', h.status, t.status) FROM auth_history h "
+                 "JOIN cc_auth_trans t ON t.request_id = h.request_id WHERE h.request_id = $1",
+                 auth, "reversed|rejected");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1550,6 +1897,14 @@ int main(void)
         cmocka_unit_test_teardown(test_settled_otherwise_not_asked_again, test_teardown),
         cmocka_unit_test_teardown(test_step_reversal_record_above_sent, test_teardown),
         cmocka_unit_test_teardown(test_timeout_reversal_approved_by_query_books_reversed,
+                                  test_teardown),
+        cmocka_unit_test_teardown(test_late_reject_after_timeout_reversal_approved, test_teardown),
+        cmocka_unit_test_teardown(test_late_answers_after_timeout_reversal, test_teardown),
+        cmocka_unit_test_teardown(test_operator_reject_after_timeout_reversal_approved,
+                                  test_teardown),
+        cmocka_unit_test_teardown(test_reversal_refused_237_books_reversed, test_teardown),
+        cmocka_unit_test_teardown(test_timeout_reversal_refused_237_books_reversed, test_teardown),
+        cmocka_unit_test_teardown(test_timeout_reversal_approved_while_late_answer_stored,
                                   test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
