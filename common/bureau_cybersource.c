@@ -210,11 +210,12 @@ void pl_cybersource_merchant_txn_id(const char *request_id, char *out, size_t ou
 
 /*
  * The tree is built with a sticky error so the element list below reads like the message
- * layout: once a call fails (only allocation can), every later call does nothing and the
- * first error is reported at the end.
+ * layout: once a call fails (allocation, or a value refused for the card number it holds),
+ * every later call does nothing and the first error is reported at the end.
  */
 typedef struct builder {
     int err;
+    const char *refused; /* the element whose value held a card number (PL_ERR_INVALID) */
 } builder;
 
 static xmlNodePtr add_el(builder *b, xmlNodePtr parent, const char *name)
@@ -228,8 +229,13 @@ static xmlNodePtr add_el(builder *b, xmlNodePtr parent, const char *name)
     return n;
 }
 
-/* A text element; left out when value is NULL or empty once cleaned. */
-static xmlNodePtr add_text(builder *b, xmlNodePtr parent, const char *name, const char *value)
+/*
+ * A text element; left out when value is NULL or empty once cleaned. checked: a value that
+ * holds a card number once cleaned is refused (pl_xml_add_clean_text), as in every element
+ * but the few meant for one (add_card_text).
+ */
+static xmlNodePtr add_text_as(builder *b, xmlNodePtr parent, const char *name, const char *value,
+                              bool checked)
 {
     if (!value || !*value)
         return NULL;
@@ -237,15 +243,30 @@ static xmlNodePtr add_text(builder *b, xmlNodePtr parent, const char *name, cons
     if (!n)
         return NULL;
     /* seed: non-standard keyboard characters are removed from the XML sent to CyberSource. */
-    int rc = pl_xml_add_clean_text(n, value);
+    int rc = checked ? pl_xml_add_clean_text(n, value) : pl_xml_add_clean_text_unchecked(n, value);
     if (rc > 0)
         return n;
-    /* Nothing was left of the value (or no memory): no element at all. */
+    /* Nothing was left of the value (or it was refused, or no memory): no element at all. */
     xmlUnlinkNode(n);
     xmlFreeNode(n);
-    if (rc < 0)
-        b->err = PL_ERR_NOMEM;
+    if (rc < 0) {
+        b->err = rc;
+        if (rc == PL_ERR_INVALID)
+            b->refused = name;
+    }
     return NULL;
+}
+
+static xmlNodePtr add_text(builder *b, xmlNodePtr parent, const char *name, const char *value)
+{
+    return add_text_as(b, parent, name, value, true);
+}
+
+/* add_text for the card number, the 3-D Secure cryptograms and the merchantTransactionIdentifier
+ * (pl_xml_add_clean_text_unchecked says why). */
+static xmlNodePtr add_card_text(builder *b, xmlNodePtr parent, const char *name, const char *value)
+{
+    return add_text_as(b, parent, name, value, false);
 }
 
 static void add_money(builder *b, xmlNodePtr parent, const char *name, int64_t minor)
@@ -473,7 +494,7 @@ static void add_card(builder *b, xmlNodePtr rm, const pl_bureau_call *call)
     const pl_card_data *c = &call->req->card;
     xmlNodePtr n = add_el(b, rm, "card");
     add_text(b, n, "fullName", c->holder);
-    add_text(b, n, "accountNumber", c->number);
+    add_card_text(b, n, "accountNumber", c->number);
     if (c->exp_month >= 1 && c->exp_month <= 12)
         add_int(b, n, "expirationMonth", c->exp_month, 2);
     if (c->exp_year > 0)
@@ -502,7 +523,7 @@ static void add_auth_service(builder *b, xmlNodePtr rm, const pl_bureau_call *ca
     xmlNodePtr n = add_service(b, rm, "ccAuthService");
     const char *indicator = NULL;
     if (req->authentication.present) {
-        add_text(b, n, "cavv", req->authentication.cavv);
+        add_card_text(b, n, "cavv", req->authentication.cavv);
         indicator = req->authentication.commerce_indicator;
     }
     /* An installment payment must be flagged as such to the networks; 3-D Secure results,
@@ -512,7 +533,7 @@ static void add_auth_service(builder *b, xmlNodePtr rm, const pl_bureau_call *ca
     add_text(b, n, "commerceIndicator", indicator);
     if (req->authentication.present) {
         add_text(b, n, "eciRaw", req->authentication.eci);
-        add_text(b, n, "xid", req->authentication.xid);
+        add_card_text(b, n, "xid", req->authentication.xid);
     }
 }
 
@@ -557,7 +578,7 @@ static void add_request_message(builder *b, xmlNodePtr rm, const pl_bureau_cfg *
 
     if (op_authorizes(op) && req->authentication.present && has(req->authentication.ucaf_data)) {
         xmlNodePtr u = add_el(b, rm, "ucaf");
-        add_text(b, u, "authenticationData", req->authentication.ucaf_data);
+        add_card_text(b, u, "authenticationData", req->authentication.ucaf_data);
         add_text(b, u, "collectionIndicator", ucaf_collection_indicator(req->authentication.eci));
     }
 
@@ -626,7 +647,7 @@ static void add_request_message(builder *b, xmlNodePtr rm, const pl_bureau_cfg *
         if (merchant_txn_id(mti_of, mti) != 0)
             b->err = PL_ERR_NOMEM;
         else
-            add_text(b, rm, "merchantTransactionIdentifier", mti);
+            add_card_text(b, rm, "merchantTransactionIdentifier", mti);
     }
 
     /* Stored credentials: the elements exist from 1.201 on (not in 1.121), see the header. */
@@ -697,6 +718,12 @@ static int cyb_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl_bu
             b.err = PL_ERR_NOMEM;
     }
     add_request_message(&b, rm, cfg, call);
+    if (b.err == PL_ERR_INVALID && b.refused) {
+        rc = pl_err_set(b.err, errstr, errstr_size,
+                        "building the CyberSource %s request: %s would carry a card number",
+                        pl_bureau_op_name(call->op), b.refused);
+        goto out;
+    }
     if (b.err) {
         rc = pl_err_set(b.err, errstr, errstr_size, "building the CyberSource %s request: %s",
                         pl_bureau_op_name(call->op), pl_err_str(b.err));

@@ -137,12 +137,13 @@ static const pl_xml_profile RELATE_XML = {
 
 /*
  * The tree is built with a sticky error so the element list below reads like the sample:
- * once a call fails (only allocation can), every later call does nothing and the first error
- * is reported at the end.
+ * once a call fails (allocation, or a value refused for the card number it holds), every
+ * later call does nothing and the first error is reported at the end.
  */
 typedef struct builder {
     xmlDocPtr doc;
     int err;
+    const char *refused; /* the element whose value held a card number (PL_ERR_INVALID) */
 } builder;
 
 /*
@@ -162,9 +163,13 @@ static xmlNodePtr add_el(builder *b, xmlNodePtr parent, xmlNsPtr ns, const char 
         return NULL;
     }
     xmlAddChild(parent, n);
-    /* The same rule as for CyberSource (seed): only standard keyboard characters. */
-    if (pl_xml_add_clean_text(n, value) < 0)
-        b->err = PL_ERR_NOMEM;
+    /* The same rule as for CyberSource (seed): only standard keyboard characters; a value that
+     * holds a card number once cleaned is refused (PL_ERR_INVALID), but the card's own. */
+    int rc = pl_xml_add_clean_text(n, value);
+    if (rc < 0)
+        b->err = rc;
+    if (rc == PL_ERR_INVALID)
+        b->refused = name;
     return n;
 }
 
@@ -330,7 +335,9 @@ static void add_sva_message(builder *b, xmlNodePtr data, const pl_bureau_cfg *cf
     add_el(b, inst, NULL, "InstrumentID", NULL);
     add_el(b, inst, NULL, "AuthenticationData", NULL);
     /* In full: the bureau needs it. The message log gets the masked copy of redact. */
-    add_el(b, inst, NULL, "CardNumber", call->svc_card_number);
+    xmlNodePtr number = add_el(b, inst, NULL, "CardNumber", NULL);
+    if (number && pl_xml_add_clean_text_unchecked(number, call->svc_card_number) < 0)
+        b->err = PL_ERR_NOMEM;
     add_el(b, inst, NULL, "CardSwiped", "False");
 
     if (spec->rtp) {
@@ -346,8 +353,14 @@ static void add_sva_message(builder *b, xmlNodePtr data, const pl_bureau_cfg *cf
     }
     if (spec->sva != SVA_NONE) {
         xmlNodePtr sva = add_el(b, m, NULL, "SVATransaction", NULL);
-        add_el(b, sva, NULL, "SVATransactionID",
-               spec->sva == SVA_REF ? call->ref_request_id : NULL);
+        /* The service's own identifier of the authorization (its answer's SVATransactionID),
+         * never upstream text: unchecked, as the card number is. A service numbering its
+         * transactions with 13-19 digits would have one in ten of them pass Luhn, and the
+         * redemption, void or return of such an authorization could never be built. */
+        xmlNodePtr id = add_el(b, sva, NULL, "SVATransactionID", NULL);
+        if (id && spec->sva == SVA_REF &&
+            pl_xml_add_clean_text_unchecked(id, call->ref_request_id) < 0)
+            b->err = PL_ERR_NOMEM;
     }
     add_el(b, m, NULL, "Comments", spec->comments);
 }
@@ -423,7 +436,11 @@ static int relate_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl
     } else
         add_sva_message(&b, data, cfg, call, spec, when, day);
 
-    if (b.err) {
+    if (b.err == PL_ERR_INVALID && b.refused) {
+        rc = pl_err_set(b.err, errstr, errstr_size,
+                        "building the Customer Engagement %s: %s would carry a card number",
+                        spec->action, b.refused);
+    } else if (b.err) {
         rc = pl_err_set(b.err, errstr, errstr_size, "building the Customer Engagement %s: %s",
                         spec->action, pl_err_str(b.err));
     } else if (pl_xml_serialize(b.doc, RELATE_XML.declaration, &msg->body, &msg->body_len) != 0) {

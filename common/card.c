@@ -335,11 +335,13 @@ static bool ascii_sep(unsigned char c)
      * ':' nor '+': a date and clock time ("2026-12-06 04:09:00.867+00") would be 13-19 digits,
      * one in ten of them passing Luhn. (A card number in its brand's groups is found with
      * those too: grouped_from.) A table: it is asked after every digit run of every log line
-     * and request field. */
+     * and request field. DEL is one too: nobody sees it, and a bureau message drops it
+     * (pl_card_keyboard_clean), sending the digits on either side as one number. */
     static const bool seps[128] = {
-        [' '] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true, ['\v'] = true, ['\f'] = true,
-        ['-'] = true, ['.'] = true,  ['_'] = true,  ['/'] = true,  ['\\'] = true, [','] = true,
-        [';'] = true, ['|'] = true,  ['#'] = true,  ['~'] = true,  ['='] = true,  ['\''] = true,
+        [' '] = true,  ['\t'] = true, ['\n'] = true, ['\r'] = true, ['\v'] = true,
+        ['\f'] = true, ['-'] = true,  ['.'] = true,  ['_'] = true,  ['/'] = true,
+        ['\\'] = true, [','] = true,  [';'] = true,  ['|'] = true,  ['#'] = true,
+        ['~'] = true,  ['='] = true,  ['\''] = true, [0x7f] = true,
     };
     return c < 128 && seps[c];
 }
@@ -370,20 +372,56 @@ static const char *const utf8_separators[] = {
     "\xef\xbc\x8f", /* U+FF0F fullwidth solidus */
 };
 
+/*
+ * The other Unicode format characters (U+200B, U+2060 and U+FEFF are above), separators too:
+ * nobody sees them, and a bureau message drops them with every other character off the
+ * keyboard (pl_card_keyboard_clean), so "4111<U+200D>1111..." shows as nothing on a screen
+ * and reaches the bureau as the number.
+ */
+static const char *const utf8_format_chars[] = {
+    "\xe1\xa0\x8e", /* U+180E Mongolian vowel separator */
+    "\xe2\x80\x8c", /* U+200C zero-width non-joiner */
+    "\xe2\x80\x8d", /* U+200D zero-width joiner */
+    "\xe2\x80\x8e", /* U+200E left-to-right mark */
+    "\xe2\x80\x8f", /* U+200F right-to-left mark */
+    "\xe2\x80\xaa", /* U+202A left-to-right embedding */
+    "\xe2\x80\xab", /* U+202B right-to-left embedding */
+    "\xe2\x80\xac", /* U+202C pop directional formatting */
+    "\xe2\x80\xad", /* U+202D left-to-right override */
+    "\xe2\x80\xae", /* U+202E right-to-left override */
+    "\xe2\x81\xa1", /* U+2061 function application */
+    "\xe2\x81\xa2", /* U+2062 invisible times */
+    "\xe2\x81\xa3", /* U+2063 invisible separator */
+    "\xe2\x81\xa4", /* U+2064 invisible plus */
+};
+
+/* True when p[0, n) (n is 2 or 3) is one of the UTF-8 separators of the two lists above. */
+static bool utf8_sep_is(const char *p, size_t n)
+{
+    static const struct {
+        const char *const *list;
+        size_t len;
+    } lists[] = {
+        {utf8_separators, sizeof utf8_separators / sizeof utf8_separators[0]},
+        {utf8_format_chars, sizeof utf8_format_chars / sizeof utf8_format_chars[0]},
+    };
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
+        for (size_t k = 0; k < lists[l].len; k++) {
+            const char *sep = lists[l].list[k];
+            if ((sep[0] == '\xc2' ? 2u : 3u) == n && memcmp(p, sep, n) == 0)
+                return true;
+        }
+    return false;
+}
+
 /* Length of the separator starting at t[i] (t has len bytes), or 0. */
 static size_t sep_at(const char *t, size_t len, size_t i)
 {
     unsigned char c = (unsigned char)t[i];
     if (c < 0x80)
         return ascii_sep(c) ? 1 : 0;
-    if (c != 0xc2 && c != 0xe2 && c != 0xe3 && c != 0xef)
-        return 0;
-    for (size_t k = 0; k < sizeof utf8_separators / sizeof utf8_separators[0]; k++) {
-        size_t n = utf8_separators[k][0] == '\xc2' ? 2 : 3;
-        if (n <= len - i && memcmp(t + i, utf8_separators[k], n) == 0)
-            return n;
-    }
-    return 0;
+    size_t n = c == 0xc2 ? 2 : c == 0xe1 || c == 0xe2 || c == 0xe3 || c == 0xef ? 3 : 0;
+    return n > 0 && n <= len - i && utf8_sep_is(t + i, n) ? n : 0;
 }
 
 /* Length of the separator ending just before t[end], or 0. */
@@ -393,11 +431,9 @@ static size_t sep_before(const char *t, size_t end)
         return 0;
     if ((unsigned char)t[end - 1] < 0x80)
         return ascii_sep((unsigned char)t[end - 1]) ? 1 : 0;
-    for (size_t k = 0; k < sizeof utf8_separators / sizeof utf8_separators[0]; k++) {
-        size_t n = utf8_separators[k][0] == '\xc2' ? 2 : 3;
-        if (n <= end && memcmp(t + end - n, utf8_separators[k], n) == 0)
+    for (size_t n = 2; n <= 3; n++)
+        if (n <= end && utf8_sep_is(t + end - n, n))
             return n;
-    }
     return 0;
 }
 
@@ -633,8 +669,9 @@ static bool colon_ok(const char *t, size_t len, size_t s, size_t e)
  * (besides the UTF-8 separators sep_at knows). */
 static bool grouped_ascii_sep(unsigned char c)
 {
+    /* DEL too, as for ascii_sep: scrub_join_at must join what pl_card_find joins. */
     return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) ||
-           (c >= 0x7b && c <= 0x7e) || c == ' ' || (c >= '\t' && c <= '\r');
+           (c >= 0x7b && c <= 0x7f) || c == ' ' || (c >= '\t' && c <= '\r');
 }
 
 /* Length of the separator at t[i] that may join brand groups, or 0. */
@@ -822,6 +859,50 @@ bool pl_card_contains(const char *text, size_t len)
     size_t pos = 0;
     pl_card_match m;
     return pl_card_find(text, len, &pos, &m);
+}
+
+/* The digits of an expiry date glued to a card number (pl_card_contains_with_expiry). */
+#define EXPIRY_DIGITS 4
+
+/* True when the four ASCII digits d read as MMYY or as YYMM: a month 01-12 at either end. */
+static bool expiry_like(const char *d)
+{
+    int head = (d[0] - '0') * 10 + (d[1] - '0');
+    int tail = (d[2] - '0') * 10 + (d[3] - '0');
+    return (head >= 1 && head <= 12) || (tail >= 1 && tail <= 12);
+}
+
+bool pl_card_contains_with_expiry(const char *text, size_t len)
+{
+    if (pl_card_contains(text, len))
+        return true;
+    if (!text)
+        return false;
+    /* Only a run of 20 or 21 digits: a shorter one with a card number in it pl_card_find
+     * finds (glued digits), and from 22 on a run is an identifier's length (a CyberSource
+     * request ID has 22), refused here too often (a 19-digit number and its date, 23 digits,
+     * is let go for that). */
+    char d[SCRUB_MAX_DIGITS + EXPIRY_DIGITS];
+    bool found = false;
+    for (size_t i = 0; i < len && !found;) {
+        size_t kind = digit_at(text, len, i);
+        if (!kind) {
+            i++;
+            continue;
+        }
+        size_t nd = 0;
+        for (; i < len && digit_at(text, len, i) == kind; i += kind) {
+            if (nd < sizeof d)
+                d[nd] = digit_value(text, i);
+            nd++;
+        }
+        if (nd < SCRUB_MAX_DIGITS + 1 || nd > SCRUB_MAX_DIGITS + 2)
+            continue;
+        size_t n = nd - EXPIRY_DIGITS;
+        found = brand_number(d, n) && luhn_digits(d, n) && expiry_like(d + n);
+    }
+    pl_card_wipe(d, sizeof d);
+    return found;
 }
 
 bool pl_card_is_number(const char *text, size_t len)
@@ -1134,6 +1215,11 @@ static const struct {
     CVV_NAME("cardSecurityCode"),
     CVV_NAME("card_verification_value"),
     CVV_NAME("cardVerificationValue"),
+    /* the names some gateways and schemas give it: "CV2", "verificationValue" */
+    CVV_NAME("cv2"),
+    CVV_NAME("verification"),
+    CVV_NAME("verificationValue"),
+    CVV_NAME("verification_value"),
 };
 #undef CVV_NAME
 
@@ -1154,9 +1240,9 @@ static size_t cvv_name_at(const char *t, size_t k, size_t len)
         return 0;
     if (k + 3 > len)
         return 0; /* every name has three letters at least */
-    /* Every name begins with c or s (either case): other words go at once. */
+    /* Every name begins with c, s or v (either case): other words go at once. */
     char f = (char)(t[k] | 0x20);
-    if (f != 'c' && f != 's')
+    if (f != 'c' && f != 's' && f != 'v')
         return 0;
     for (size_t m = 0; m < sizeof(cvv_names) / sizeof(cvv_names[0]); m++) {
         /* The first two letters, either case, before the rest: this runs at the start of every
@@ -1372,8 +1458,7 @@ size_t pl_card_keyboard_clean(char *s)
         return 0;
     size_t w = 0;
     for (size_t r = 0; s[r]; r++) {
-        unsigned char c = (unsigned char)s[r];
-        if (c >= 0x20 && c <= 0x7e)
+        if (pl_card_is_keyboard_char(s[r]))
             s[w++] = s[r];
     }
     s[w] = '\0';

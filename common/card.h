@@ -95,9 +95,13 @@ typedef struct pl_card_match {
  * word processors, web pages and other scripts put between the groups of a pasted number
  * (no-break, figure, thin and ideographic spaces, U+2000-U+200B, soft hyphen, U+2010-U+2015,
  * minus sign, bullets and middle dots, word joiners, full-width comma, hyphen, stop and
- * solidus: card.c lists them). Four of them in a row, or any other character, end a group
- * for this reading. A match begins at the start of a digit group and ends at the end of one, so
- * a number glued to letters ("ord4111111111111111") is found.
+ * solidus: card.c lists them), and the characters nobody sees: DEL and the Unicode format
+ * characters (zero-width joiners and non-joiners, direction marks and embeddings U+200C-U+200F
+ * and U+202A-U+202E, U+2060-U+2064, U+FEFF, the Mongolian vowel separator U+180E), which a
+ * bureau message drops (pl_card_keyboard_clean) and so would send the digits around them as
+ * one number. Four of them in a row, or any other character, end a group for this reading. A match
+ * begins at the start of a digit group and ends at the end of one, so a number glued to letters
+ * ("ord4111111111111111") is found.
  *
  * A card number written in its brand's groups is found whatever joins them, when the same
  * bytes join every two: groups of 4-4-4-4 or 4-4-4-4-3 digits, 4-6-5 or 4-6-4, each a whole
@@ -136,6 +140,19 @@ bool pl_card_find(const char *text, size_t len, size_t *pos, pl_card_match *m);
 
 /* True when text[0, len) contains a card number as pl_card_find defines it. */
 bool pl_card_contains(const char *text, size_t len);
+
+/*
+ * pl_card_contains, or text[0, len) holds a run of 20 or 21 digits (ASCII, or full-width, of
+ * one kind) that is a card number with its expiry date glued to its end: its first 16 or 17
+ * digits pass Luhn and are a card brand's number of a length that brand issues (as for the
+ * glued digits of pl_card_find), and its last four read as MMYY or YYMM with a month 01-12
+ * ("41111111111111111225"). pl_card_find takes a run of more than 19 digits for an identifier
+ * (a CyberSource request ID has 22), which is right for scrubbing text whose identifiers must
+ * stay readable; a field of a request that holds such a run is refused instead (request.c),
+ * where refusing an identifier that looks so (one in about 45 of the 20-21-digit numbers that
+ * begin as a brand's do, one in about 160 of all) costs less than sending a card number on.
+ */
+bool pl_card_contains_with_expiry(const char *text, size_t len);
 
 /*
  * True when all of text[0, len) is one card number: 13-19 digits passing Luhn, separators
@@ -203,8 +220,20 @@ char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t 
 void pl_card_mask_digit_runs(char *text, size_t len, size_t min_digits, pl_mask_mode mode);
 
 /*
- * Removes characters that are not on a standard keyboard (keeps printable ASCII 0x20-0x7E)
- * in place, as the seed requires for bureau XML. Returns the new length.
+ * True when the byte c is on a standard keyboard: printable ASCII, 0x20-0x7E. The one rule of
+ * what bureau XML may carry (seed): pl_card_keyboard_clean keeps only these, and the request
+ * decoder looks for card numbers in what is left once the others are gone, as the bureau
+ * would receive it.
+ */
+static inline bool pl_card_is_keyboard_char(char c)
+{
+    return (unsigned char)c >= 0x20 && (unsigned char)c <= 0x7e;
+}
+
+/*
+ * Removes characters that are not on a standard keyboard (keeps the bytes
+ * pl_card_is_keyboard_char keeps) in place, as the seed requires for bureau XML. Returns the
+ * new length.
  */
 size_t pl_card_keyboard_clean(char *s);
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "card.h"
 #include "jsonutil.h"
@@ -99,23 +100,64 @@ static bool member(json_object *obj, const char *key, json_object **val)
 
 /*
  * The string fields meant to carry a card number (card.number, svc.card_number), and the 3-D
- * Secure results. Those are cryptograms (CAVV, XID, UCAF: base64 or hex of random bytes)
- * that are never stored, echoed or logged and lose their values in the dead-letter copy, so
- * searching them would only refuse a genuine authentication now and then (a hex cryptogram
- * holds a Luhn-valid run of 13+ digits about once in two hundred) and protect nothing.
+ * Secure cryptograms (CAVV, XID, UCAF: base64 or hex of random bytes) that are never stored,
+ * echoed or logged and lose their values in the dead-letter copy, so searching them would only
+ * refuse a genuine authentication now and then (a hex cryptogram holds a Luhn-valid run of 13+
+ * digits about once in two hundred) and protect nothing. The bureau adapters write these
+ * unchecked (pl_xml_add_clean_text_unchecked) and check every other value as this does: the
+ * other results (commerce_indicator, eci: short words and codes) are searched, so that what
+ * passes here is never refused there.
  */
 static bool may_hold_card_number(const char *prefix, const char *key)
 {
     return (strcmp(prefix, "card") == 0 && strcmp(key, "number") == 0) ||
            (strcmp(prefix, "svc") == 0 && strcmp(key, "card_number") == 0) ||
-           strcmp(prefix, "authentication") == 0;
+           (strcmp(prefix, "authentication") == 0 &&
+            (strcmp(key, "cavv") == 0 || strcmp(key, "xid") == 0 || strcmp(key, "ucaf_data") == 0));
+}
+
+/* Values up to this long are cleaned on the stack by holds_card_number. */
+#define CLEAN_SMALL 512
+
+/*
+ * True when s[0, len) holds a card number a field of a request must not carry: one
+ * pl_card_find finds or one with its expiry date glued to it (pl_card_contains_with_expiry),
+ * in the value as it came or in what is left of it once the characters off the keyboard are
+ * gone (pl_card_is_keyboard_char, the rule pl_xml_add_clean_text applies): the bureau gets
+ * that, so "5555é5555é5555é4444" or digits with a control character between them would reach
+ * it as a clean card number. The cleaned copy is wiped. Out of memory, a value that needs one
+ * counts as holding a card number: refusing it is the safe mistake.
+ */
+static bool holds_card_number(const char *s, size_t len)
+{
+    if (pl_card_contains_with_expiry(s, len))
+        return true;
+    size_t k = 0;
+    while (k < len && pl_card_is_keyboard_char(s[k]))
+        k++;
+    if (k == len)
+        return false; /* all of it is on the keyboard: the bureau gets it as it is */
+    char small[CLEAN_SMALL];
+    char *clean = len < sizeof small ? small : malloc(len);
+    if (!clean)
+        return true;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (pl_card_is_keyboard_char(s[i]))
+            clean[n++] = s[i];
+    bool found = pl_card_contains_with_expiry(clean, n);
+    pl_card_wipe(clean, n);
+    if (clean != small)
+        free(clean);
+    return found;
 }
 
 /*
  * Reads a string member without copying it. Returns F_OK with *s and *len set, F_ABSENT, or
  * F_BAD / F_CARD after recording the error. Embedded NUL characters are refused because every
  * consumer of these values (C strings, XML, SQL parameters) would silently cut the value at
- * the NUL. A card number (pl_card_find: 13-19 digits passing Luhn, separators allowed) is
+ * the NUL. A card number (holds_card_number: 13-19 digits passing Luhn, separators allowed,
+ * also once the characters bureau XML drops are gone, or with its expiry date glued to it) is
  * refused in every field but the few meant for one (PCI DSS 3.3, 3.4): whatever the upstream
  * system put in an order number, a name or a request_id would otherwise be echoed in the
  * reply, stored, logged and passed to the bureau. The value is not quoted in the error.
@@ -139,7 +181,7 @@ static int get_raw(pl_errors *errs, json_object *obj, const char *prefix, const 
         add_err(errs, prefix, key, "must not contain NUL characters");
         return F_BAD;
     }
-    if (!may_hold_card_number(prefix, key) && pl_card_contains(*s, *len)) {
+    if (!may_hold_card_number(prefix, key) && holds_card_number(*s, *len)) {
         /* A token that is a card number is the classic mix-up of an upstream system. */
         bool token = strcmp(prefix, "card") == 0 && strcmp(key, "token") == 0;
         add_err(errs, prefix, key, "%s",
@@ -366,7 +408,7 @@ static int wipe_if_card(json_object *parent, const char *key, size_t idx, json_o
     if (json_object_is_type(val, json_type_string)) {
         char *s = (char *)json_object_get_string(val);
         size_t len = (size_t)json_object_get_string_len(val);
-        if (pl_card_contains(s, len))
+        if (holds_card_number(s, len))
             pl_card_wipe(s, len);
     }
     return 0;
@@ -435,7 +477,7 @@ static bool request_id_ok(const char *s, size_t len);
 
 bool pl_request_id_ok(const char *s)
 {
-    return s && request_id_ok(s, strlen(s)) && !pl_card_contains(s, strlen(s));
+    return s && request_id_ok(s, strlen(s)) && !holds_card_number(s, strlen(s));
 }
 
 static bool request_id_ok(const char *s, size_t len)
@@ -1234,12 +1276,16 @@ static bool json_syntax_ok(const char *json, size_t len, dup_member *dup)
     return ok;
 }
 
+static void mask_digits(char *s, size_t len);
+
 /*
  * For the echo of an invalid request: a request_id or order refused because it holds a card
  * number is kept masked (stars for its digits but the card number's last four, the same
  * length), so the upstream system can still match the invalid reply to what it sent, and the
  * reply's Kafka key (<company>-<order>) carries no card number either. Kept only when it
- * fits and, with a rule, when the value obeys it otherwise.
+ * fits and, with a rule, when the value obeys it otherwise. A card number the scrub does not
+ * see (holds_card_number: across characters off the keyboard, or with its expiry glued) has
+ * every digit of the value masked instead.
  */
 static void echo_masked(json_object *obj, const char *key, bool (*rule)(const char *, size_t),
                         char *buf, size_t bufsize)
@@ -1252,7 +1298,9 @@ static void echo_masked(json_object *obj, const char *key, bool (*rule)(const ch
     if (len >= bufsize || (rule && !rule(s, len)))
         return;
     memcpy(buf, s, len + 1);
-    (void)pl_card_scrub(buf, bufsize, PL_MASK_LAST4);
+    len = pl_card_scrub(buf, bufsize, PL_MASK_LAST4);
+    if (holds_card_number(buf, len))
+        mask_digits(buf, len);
 }
 
 /*
@@ -1582,13 +1630,17 @@ static bool is_upper(char c)
  * scrub of card.c finds such names only on word boundaries ("cvv", "cid", "cvv_code"), and `_`
  * is a word character there, so "card_cvv", "cvvNumber", "payment_cvv2" or "CVV2Code" kept their
  * values in the dead-letter copy. Lower-cased with `_`, `-` and spaces removed, the name holds
- * cvv, cvc, cvn, csc, cvd or securitycode. "cid" is a word in too many names ("acid", "decide")
- * to be searched so: it counts only as the whole name or as its last part after a separator or
- * a lower-to-upper case change ("card_cid", "cardCid", "CARD-CID").
+ * cvv, cvc, cvn, csc, cvd, cv2 ("CV2", as some gateways name it), securitycode or verification
+ * ("verificationValue", "card_verification_value"; a name that holds it for something else,
+ * "address_verification", loses a value that was no card data: a copy marked changed, which
+ * costs a replay, not a leak). "cid" is a word in too many names ("acid", "decide") to be
+ * searched so: it counts only as the whole name or as its last part after a separator or a
+ * lower-to-upper case change ("card_cid", "cardCid", "CARD-CID").
  */
 static bool security_code_name(const char *key)
 {
-    static const char *const parts[] = {"cvv", "cvc", "cvn", "csc", "cvd", "securitycode"};
+    static const char *const parts[] = {"cvv", "cvc", "cvn",          "csc",
+                                        "cvd", "cv2", "securitycode", "verification"};
     char norm[64];
     size_t n = 0;
     for (size_t i = 0; key[i] && n < sizeof norm - 1; i++)
@@ -1693,24 +1745,94 @@ static int mask_member(json_object *obj, const char *key, bool last4)
     return json_object_object_add(obj, key, nv) == 0 ? 0 : PL_ERR_NOMEM;
 }
 
+/* Replaces obj[key] (a member the caller's loop may be on) with ***REMOVED***, every string
+ * below its old value wiped. Returns 0 or PL_ERR_NOMEM. */
+static int remove_member(json_object *obj, const char *key, json_object *val)
+{
+    wipe_value(val);
+    json_object *nv = json_object_new_string(REMOVED);
+    if (!nv || json_object_object_add(obj, key, nv) != 0)
+        return PL_ERR_NOMEM;
+    return 0;
+}
+
 /*
  * Any member of a card object (card, svc) but the contract's harmless ones is where a mistyped
- * number key ("cardNumber", "pan") would put the card number: its value becomes ***REMOVED***.
- * keep is NULL-terminated.
+ * number key ("cardNumber", "pan") would put the card number, or a security code a name of the
+ * sender's own ("code"): its value becomes ***REMOVED***. keep is NULL-terminated.
  */
 static int keep_only(json_object *obj, const char *const *keep)
 {
     json_object_object_foreach(obj, key, val)
     {
-        (void)val;
         bool known = false;
         for (size_t i = 0; keep[i]; i++)
             known = known || strcmp(key, keep[i]) == 0;
-        if (known)
+        if (!known && remove_member(obj, key, val) != 0)
+            return PL_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* A card object's redaction: its number masked as stored, its CVV dropped, and only the
+ * contract's other members kept. Returns 0 or PL_ERR_NOMEM. */
+static int redact_card(json_object *card)
+{
+    if (mask_member(card, "number", false) != 0)
+        return PL_ERR_NOMEM;
+    wipe_member(card, "cvv");
+    json_object_object_del(card, "cvv");
+    static const char *const keep[] = {"number", "token",  "exp_month", "exp_year",
+                                       "type",   "holder", NULL};
+    return keep_only(card, keep);
+}
+
+/* A stored value card object's: its number masked to its last four, only the contract's other
+ * members kept. Returns 0 or PL_ERR_NOMEM. */
+static int redact_svc(json_object *svc)
+{
+    if (mask_member(svc, "card_number", true) != 0)
+        return PL_ERR_NOMEM;
+    static const char *const keep[] = {"card_number", "order_line", "issue_amount", "virtual",
+                                       NULL};
+    return keep_only(svc, keep);
+}
+
+/*
+ * Every member named card or svc (any case) below o, at any depth, is redacted as the
+ * contract's are (redact_card, redact_svc): an upstream system that nests its card
+ * ("payment": {"card": {...}}) puts there what the root's would hold, a security code under a
+ * name of its own ("code") too. One that is not an object (a string "4111111111111111 12/25
+ * 123", an array of the number, expiry and code, a number) is replaced whole by
+ * ***REMOVED***: nothing in it can be told from the card data it holds. A null or a boolean
+ * holds nothing and stays. Returns 0 or PL_ERR_NOMEM. The depth is bounded by the parser
+ * (JSON_DEPTH).
+ */
+static int redact_cards(json_object *o)
+{
+    if (json_object_is_type(o, json_type_array)) {
+        size_t n = json_object_array_length(o);
+        for (size_t i = 0; i < n; i++)
+            if (redact_cards(json_object_array_get_idx(o, i)) != 0)
+                return PL_ERR_NOMEM;
+        return 0;
+    }
+    if (!json_object_is_type(o, json_type_object))
+        return 0;
+    json_object_object_foreach(o, key, val)
+    {
+        if (redact_cards(val) != 0)
+            return PL_ERR_NOMEM;
+        bool card = strcasecmp(key, "card") == 0, svc = strcasecmp(key, "svc") == 0;
+        if (!card && !svc)
             continue;
-        wipe_member(obj, key);
-        json_object *nv = json_object_new_string(REMOVED);
-        if (!nv || json_object_object_add(obj, key, nv) != 0)
+        int rc = 0;
+        if (json_object_is_type(val, json_type_object))
+            rc = card ? redact_card(val) : redact_svc(val);
+        else if (!json_object_is_type(val, json_type_null) &&
+                 !json_object_is_type(val, json_type_boolean))
+            rc = remove_member(o, key, val); /* safe on the member the loop is on, as above */
+        if (rc != 0)
             return PL_ERR_NOMEM;
     }
     return 0;
@@ -1807,10 +1929,52 @@ static void remember_digits(json_object *o, const char *name, char *out, size_t 
     memcpy(out, s, n + 1);
 }
 
-/* A JSON string of text[0, len) with every card number masked (scrub_copy), or NULL. */
+/*
+ * Where a value that holds track data is cut: just after the '=' (track 2) or '^' (track 1)
+ * that follows the digits of a card number ("4111111111111111=2512101...",
+ * "B4111111111111111^JONES/MARY^2512101..."), since the expiry date, service code and
+ * discretionary data after it (where the card's verification value is) mean nothing without
+ * the number, and digits the scrub would leave. The separator is looked for from the number's
+ * first digit to just past its glued digits, once 13 digits have gone by: '=' joins digit
+ * groups too, so the number the scrub reads may run past it. len when there is none.
+ */
+static size_t track_data_cut(const char *text, size_t len)
+{
+    size_t pos = 0;
+    pl_card_match m;
+    while (pl_card_find(text, len, &pos, &m)) {
+        size_t digits = 0;
+        for (size_t i = m.start; i <= m.tail_end && i < len; i++) {
+            if (text[i] >= '0' && text[i] <= '9')
+                digits++;
+            else if ((text[i] == '=' || text[i] == '^') && digits >= 13)
+                return i + 1;
+        }
+    }
+    return len;
+}
+
+/*
+ * scrub_copy of a value or key of a JSON object that holds a card number (holds_card_number):
+ * track data cut after its card number (track_data_cut), and every digit masked when what is
+ * left still holds one the scrub does not see (across characters off the keyboard, or with its
+ * expiry date glued), so the copy never holds what the decoder refused. NULL out of memory.
+ */
+static char *scrub_member_copy(const char *text, size_t len)
+{
+    char *copy = scrub_copy(text, track_data_cut(text, len), false);
+    if (!copy)
+        return NULL;
+    size_t n = strlen(copy);
+    if (holds_card_number(copy, n))
+        mask_digits(copy, n);
+    return copy;
+}
+
+/* A JSON string of text[0, len) with every card number masked (scrub_member_copy), or NULL. */
 static json_object *masked_string(const char *text, size_t len)
 {
-    char *copy = scrub_copy(text, len, false);
+    char *copy = scrub_member_copy(text, len);
     if (!copy)
         return NULL;
     size_t n = strlen(copy);
@@ -1840,7 +2004,7 @@ static int mask_scalar(json_object *parent, const char *key, size_t idx, json_ob
     } else {
         return 0;
     }
-    if (!text || !pl_card_contains(text, len))
+    if (!text || !holds_card_number(text, len))
         return 0;
     json_object *nv = masked_string(text, len);
     if (!nv)
@@ -1871,7 +2035,7 @@ static int mask_keys(json_object *obj)
     json_object_object_foreach(obj, key, val)
     {
         (void)val;
-        if (!pl_card_contains(key, strlen(key)))
+        if (!holds_card_number(key, strlen(key)))
             continue;
         if (n == cap) {
             size_t ncap = cap ? 2 * cap : 8;
@@ -1893,7 +2057,7 @@ static int mask_keys(json_object *obj)
         json_object *kept = NULL;
         if (!json_object_object_get_ex(obj, keys[i], &kept))
             continue;
-        char *masked = scrub_copy(keys[i], strlen(keys[i]), false);
+        char *masked = scrub_member_copy(keys[i], strlen(keys[i]));
         if (!masked) {
             rc = PL_ERR_NOMEM;
             break;
@@ -1990,16 +2154,9 @@ char *pl_request_redact_report(const char *json, size_t len, bool *changed)
      * lose theirs below as well, by key). */
     if (blank_security_codes(root, true) != 0)
         goto out;
-    if (card) {
-        if (mask_member(card, "number", false) != 0)
-            goto out;
-        wipe_member(card, "cvv");
-        json_object_object_del(card, "cvv");
-        static const char *const keep[] = {"number", "token",  "exp_month", "exp_year",
-                                           "type",   "holder", NULL};
-        if (keep_only(card, keep) != 0)
-            goto out;
-    }
+    /* card and svc, the root's and any nested one. */
+    if (redact_cards(root) != 0)
+        goto out;
     json_object *authn = object_member(root, "authentication");
     if (authn) {
         /* Keep the keys (which results came) but none of the values (CAVV, XID, ...). */
@@ -2011,14 +2168,6 @@ char *pl_request_redact_report(const char *json, size_t len, bool *changed)
             if (!nv || json_object_object_add(authn, key, nv) != 0)
                 goto out;
         }
-    }
-    if (svc) {
-        if (mask_member(svc, "card_number", true) != 0)
-            goto out;
-        static const char *const keep[] = {"card_number", "order_line", "issue_amount", "virtual",
-                                           NULL};
-        if (keep_only(svc, keep) != 0)
-            goto out;
     }
     /* Card numbers in every other value and key, at any depth, with any separators. */
     static const walker card_numbers = {.scalar = mask_scalar, .object = mask_keys};

@@ -205,12 +205,16 @@ void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...) PL_
  * Card numbers (PCI DSS 3.3, 3.4): a card number as pl_card_find defines it, with or without
  * separators, in any string field but card.number and svc.card_number is an error on that
  * field ("must not contain a card number"; for card.token that is one, "is a card number,
- * not a token"), and the value is not kept in *out. Only a request_id or order refused so is
- * kept masked for the echo (stars and the last four digits, e.g. "oms-************1111"), so
- * the upstream system can correlate the invalid reply; a masked request_id is never valid,
- * so it can only appear in an invalid reply. The 3-D Secure values of `authentication` are
- * not searched (request.c says why). Values in json-c's buffers that held a card number are
- * wiped before the parse tree is freed.
+ * not a token"), and the value is not kept in *out. So is one that only shows once the
+ * characters bureau XML drops are removed (pl_card_is_keyboard_char: "5555é5555é5555é4444"
+ * would reach the bureau as 5555555555554444), and a card number with its expiry date glued
+ * to it (pl_card_contains_with_expiry: "41111111111111111225"). Only a request_id or order
+ * refused so is kept masked for the echo (stars and the last four digits, e.g.
+ * "oms-************1111"; every digit of it, for one the scrub cannot see), so the upstream
+ * system can correlate the invalid reply; a masked request_id is never valid, so it can only
+ * appear in an invalid reply. The 3-D Secure cryptograms of `authentication` (cavv,
+ * xid, ucaf_data) are not searched (request.c says why). Values in json-c's buffers that held a
+ * card number are wiped before the parse tree is freed.
  */
 int pl_request_decode(const char *json, size_t len, const char *worker, time_t now, pl_request *out,
                       pl_errors *errs) PL_MUSTCHECK;
@@ -225,10 +229,16 @@ const char *pl_req_type_name(pl_req_type t);
 /*
  * A redacted copy of a request's JSON text for the dead-letter topic and logs: when the text
  * is a JSON object, card.number becomes its stored mask, card.cvv and authentication values
- * are removed, svc.card_number is masked, and every other string value, number and object
- * key, at any depth (nested objects and arrays), that holds a card number (pl_card_find: any
- * separators) is masked to stars and its last four digits (a number becomes a string); every
- * other copy of card.number / svc.card_number is masked too, glued to other digits or not.
+ * are removed, svc.card_number is masked, and the other members of card and svc lose their
+ * values but those the contract names; so does every member named card or svc (any case) at
+ * any depth, and one that is not an object becomes "***REMOVED***" whole. A member named as a
+ * security code anywhere is blanked. Every other string value, number and object key, at any
+ * depth (nested objects and arrays), that holds a card number (as pl_request_decode refuses
+ * one: any separators, characters off the keyboard between the digits, an expiry glued) is
+ * masked to stars and its last four digits (a number becomes a string; every digit, where the
+ * scrub cannot see the number), and a value with track data (a card number followed by '=' or
+ * '^') loses what follows it; every other copy of card.number / svc.card_number is masked too,
+ * glued to other digits or not.
  * When the text is not a JSON object, it is scrubbed (pl_card_scrub, any separators) and
  * every run of 12 or more digits is masked, Luhn or not. Returns a malloc'd NUL-terminated
  * string the caller frees, or NULL on allocation failure.

@@ -534,7 +534,8 @@ void pl_xml_read_fault(xmlNodePtr fault, char *code, size_t code_size, char *str
         pl_xml_text_free(n, string, string_size, p);
 }
 
-int pl_xml_add_clean_text(xmlNodePtr el, const char *value)
+/* pl_xml_add_clean_text, its card number check made when check is set. */
+static int add_clean_text(xmlNodePtr el, const char *value, bool check)
 {
     if (!value || !*value)
         return 0;
@@ -546,7 +547,10 @@ int pl_xml_add_clean_text(xmlNodePtr el, const char *value)
         return PL_ERR_NOMEM;
     memcpy(clean, value, len + 1);
     int rc = 0;
-    if (pl_card_keyboard_clean(clean) > 0) {
+    size_t n = pl_card_keyboard_clean(clean);
+    if (n > 0 && check && pl_card_contains(clean, n)) {
+        rc = PL_ERR_INVALID;
+    } else if (n > 0) {
         /* xmlNewDocText keeps the text as it is; it is escaped on output. */
         xmlNodePtr t = xmlNewDocText(el->doc, BAD_CAST clean);
         if (t) {
@@ -562,12 +566,24 @@ int pl_xml_add_clean_text(xmlNodePtr el, const char *value)
     return rc;
 }
 
+int pl_xml_add_clean_text(xmlNodePtr el, const char *value)
+{
+    return add_clean_text(el, value, true);
+}
+
+int pl_xml_add_clean_text_unchecked(xmlNodePtr el, const char *value)
+{
+    return add_clean_text(el, value, false);
+}
+
 int pl_xml_add_money(xmlNodePtr el, int64_t minor)
 {
     char buf[24];
     if (pl_money_format(minor, buf, sizeof buf) != 0)
         return PL_ERR_INVALID;
-    return pl_xml_add_clean_text(el, buf) < 0 ? PL_ERR_NOMEM : 0;
+    /* Unchecked: an amount of paylink's own formatting is no card number, even one of 13
+     * digits and its cents that passes Luhn. */
+    return add_clean_text(el, buf, false) < 0 ? PL_ERR_NOMEM : 0;
 }
 
 void pl_xml_set_text(xmlNodePtr el, const char *text)

@@ -285,10 +285,23 @@ void pl_xml_read_fault(xmlNodePtr fault, char *code, size_t code_size, char *str
  * Appends value to el as its text, with the characters that are not on a standard keyboard
  * removed (pl_card_keyboard_clean; seed: bureau XML carries only those). The text is stored as
  * it is and escaped when serialised; the cleaned copy is wiped (the value may be a card
- * number). Returns 1 when a text was added, 0 when value is NULL or nothing is left of it once
- * cleaned, or PL_ERR_NOMEM.
+ * number). What is left is what the bureau gets, so that is what is looked at: when it holds
+ * a card number (pl_card_contains), nothing is added and PL_ERR_INVALID is returned, whatever
+ * hid it before the cleaning ("5555é5555é5555é4444" cleans to 5555555555554444). The request
+ * decoder refuses such a value first; this is the net for one it did not see. Returns 1 when
+ * a text was added, 0 when value is NULL or nothing is left of it once cleaned,
+ * PL_ERR_INVALID, or PL_ERR_NOMEM.
  */
 int pl_xml_add_clean_text(xmlNodePtr el, const char *value) PL_MUSTCHECK;
+
+/*
+ * pl_xml_add_clean_text without the card number check, for the few values that may hold one
+ * by design: the card number itself (CyberSource accountNumber, Relate CardNumber), the 3-D
+ * Secure cryptograms the decoder does not search (request.c says why), and a digit identifier
+ * of paylink's own (the merchantTransactionIdentifier, 15 digits, a tenth of which pass Luhn).
+ * Returns 1, 0 or PL_ERR_NOMEM as pl_xml_add_clean_text does.
+ */
+int pl_xml_add_clean_text_unchecked(xmlNodePtr el, const char *value) PL_MUSTCHECK;
 
 /*
  * Appends an amount in minor units to el as its text, "1234.56" (pl_money_format), as both

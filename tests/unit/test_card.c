@@ -656,6 +656,55 @@ static void test_scrub_separators(void **state)
         scrub_is(cases[k].in, cases[k].mode, cases[k].want);
 }
 
+/*
+ * The characters nobody sees join digit groups as a space does: DEL and the Unicode format
+ * characters (zero-width joiners, direction marks and embeddings, invisible operators, the byte
+ * order mark, the Mongolian vowel separator). A bureau message drops them
+ * (pl_card_keyboard_clean), so the digits around them would go out as one card number.
+ */
+static void test_find_invisible_separators(void **state)
+{
+    (void)state;
+    static const char *const invisible[] = {
+        "\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x80\x8e", /* U+200B-U+200E */
+        "\xe2\x80\x8f", "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", /* U+200F, U+202A-C */
+        "\xe2\x80\xad", "\xe2\x80\xae", "\xe2\x81\xa0", "\xe2\x81\xa1", /* U+202D-E, U+2060-1 */
+        "\xe2\x81\xa2", "\xe2\x81\xa3", "\xe2\x81\xa4", "\xef\xbb\xbf", /* U+2062-4, U+FEFF */
+        "\xe1\xa0\x8e", "\x7f",                                         /* U+180E, DEL */
+    };
+    for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++) {
+        const char *x = invisible[i];
+        char in[128], want[128];
+        /* 8 + 8 digits, as pasted with a joiner between them. */
+        snprintf(in, sizeof in, "41111111%s11111111", x);
+        assert_true(pl_card_contains(in, strlen(in)));
+        assert_true(pl_card_is_number(in, strlen(in)));
+        snprintf(want, sizeof want, "********%s****1111", x);
+        scrub_is(in, PL_MASK_LAST4, want);
+        /* What the scrub reads as one number is what the bureau would get. */
+        char clean[128];
+        snprintf(clean, sizeof clean, "%s", in);
+        pl_card_keyboard_clean(clean);
+        assert_string_equal(clean, "4111111111111111");
+
+        /* 4-4-4-4 in a sentence, both modes. */
+        snprintf(in, sizeof in, "card 4111%s1111%s1111%s1111 ok", x, x, x);
+        assert_true(pl_card_contains(in, strlen(in)));
+        snprintf(want, sizeof want, "card ****%s****%s****%s1111 ok", x, x, x);
+        scrub_is(in, PL_MASK_LAST4, want);
+        scrub_is(in, PL_MASK_REMOVED, "card ***REMOVED*** ok");
+
+        /* A cut text loses the digits and the invisible separator at its end. */
+        snprintf(in, sizeof in, "ab:4111%s", x);
+        assert_int_equal(pl_card_cut_tail(in, strlen(in)), 3);
+        assert_string_equal(in, "ab:");
+
+        /* Four in a row end a group, as four spaces do. */
+        snprintf(in, sizeof in, "41111111%s%s%s%s11111111", x, x, x, x);
+        assert_false(pl_card_contains(in, strlen(in)));
+    }
+}
+
 /* "4111111111111111" and "4111 1111 1111 1111" in full-width digits (U+FF10-U+FF19), as a CJK
  * input method types them, and the full-width asterisk (U+FF0A) the mask writes. */
 #define FW4 "\xef\xbc\x94"
@@ -889,7 +938,11 @@ static void test_scrub_cvv(void **state)
                                         "card_security_code",
                                         "cardSecurityCode",
                                         "card_verification_value",
-                                        "cardVerificationValue"};
+                                        "cardVerificationValue",
+                                        "cv2",
+                                        "verification",
+                                        "verificationValue",
+                                        "verification_value"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char in[96], want[96];
         snprintf(in, sizeof in, "{\"%s\":\"123\"}", names[i]);
@@ -903,6 +956,10 @@ static void test_scrub_cvv(void **state)
     }
     /* Words that only begin like one are not. */
     scrub_is("{\"cidr\":\"10\",\"cvvx\":\"1\"}", PL_MASK_LAST4, "{\"cidr\":\"10\",\"cvvx\":\"1\"}");
+    scrub_is("{\"value\":\"123\",\"verified\":\"1\",\"cv20\":\"2\"}", PL_MASK_LAST4,
+             "{\"value\":\"123\",\"verified\":\"1\",\"cv20\":\"2\"}");
+    /* "CV2", as some gateways name the code, in a key=value text. */
+    scrub_is("CV2: 123 ok", PL_MASK_LAST4, "CV2:  ok");
     scrub_is("cvv=123&a=b", PL_MASK_LAST4, "cvv=&a=b");
     scrub_is("{'cvv': '555'}", PL_MASK_LAST4, "{'cvv': ''}");
     scrub_is("\"securityCode\":\"321\"", PL_MASK_LAST4, "\"securityCode\":\"\"");
@@ -1039,9 +1096,66 @@ static void test_scrub_bounds(void **state)
     assert_int_equal(buf[13], 'Z');
 }
 
+/*
+ * A card number with its expiry date glued to it, 20-21 digits: refused in a request
+ * (pl_card_contains_with_expiry), while pl_card_find (and so the log scrub) still takes every
+ * run of more than 19 digits for an identifier.
+ */
+static void test_contains_with_expiry(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        bool found;
+    } cases[] = {
+        {"41111111111111111225", true},         /* Visa and MMYY */
+        {"55555555555544441229", true},         /* Mastercard and MMYY */
+        {"41111111111111112512", true},         /* YYMM */
+        {"order 41111111111111110130 x", true}, /* in text, MMYY 01/30 */
+        {"ord41111111111111111225", true},      /* glued to letters */
+        {"601100000000000011225", true},        /* 21 digits: Discover's 17 and MMYY */
+        {"4111111111111111", true},             /* a card number as pl_card_find reads it */
+        /* Not: no month at either end, a number that fails Luhn, no brand of that length. */
+        {"41111111111111111399", false},
+        {"41111111111111110000", false},
+        {"41111111111111121225", false},
+        {"12345678901234567890", false},
+        {"411111111111111111225", false}, /* Visa of 17 digits: none issued */
+        {"37828224631000512250", false},  /* American Express 15 + 5 */
+        /* 22 digits and more: an identifier (a CyberSource request ID). */
+        {"7419661750346782304017", false},
+        {"4111111111111111122500", false},
+        {"1234567890123456789", false},
+        {"", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *t = cases[i].text;
+        if (pl_card_contains_with_expiry(t, strlen(t)) != cases[i].found)
+            fprintf(stderr, "\"%s\": expected %d\n", t, cases[i].found);
+        assert_int_equal(pl_card_contains_with_expiry(t, strlen(t)), cases[i].found);
+    }
+    /* Full-width digits of one kind are a run too. */
+    const char *fw =
+        FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 FW1 "\xef\xbc\x92\xef\xbc\x92\xef\xbc\x95";
+    assert_true(pl_card_contains_with_expiry(fw, strlen(fw)));
+    /* Only for requests: the log scrub leaves such a run (an identifier's length) alone. */
+    assert_false(pl_card_contains("41111111111111111225", 20));
+    scrub_is("id 41111111111111111225", PL_MASK_LAST4, "id 41111111111111111225");
+    assert_false(pl_card_contains_with_expiry(NULL, 0));
+}
+
 static void test_keyboard_clean(void **state)
 {
     (void)state;
+    /* The one rule: printable ASCII. */
+    assert_true(pl_card_is_keyboard_char(' '));
+    assert_true(pl_card_is_keyboard_char('~'));
+    assert_true(pl_card_is_keyboard_char('7'));
+    assert_false(pl_card_is_keyboard_char('\t'));
+    assert_false(pl_card_is_keyboard_char('\x1f'));
+    assert_false(pl_card_is_keyboard_char('\x7f'));
+    assert_false(pl_card_is_keyboard_char('\xc3'));
+    assert_false(pl_card_is_keyboard_char('\0'));
     char s[] = "ab\tc\x01 d\x7f\xc3\xa9"
                "e~\n";
     assert_int_equal(pl_card_keyboard_clean(s), 7);
@@ -1130,6 +1244,8 @@ int main(void)
         cmocka_unit_test(test_scrub_cvv_unclosed),
         cmocka_unit_test(test_scrub_many_groups),
         cmocka_unit_test(test_scrub_bounds),
+        cmocka_unit_test(test_find_invisible_separators),
+        cmocka_unit_test(test_contains_with_expiry),
         cmocka_unit_test(test_keyboard_clean),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_mask_copies),

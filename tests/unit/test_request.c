@@ -941,6 +941,8 @@ static const struct {
     {"subsequent_auth.reason", "%s", "subsequent_auth.reason"},
     {"subsequent_auth.transaction_id", "%s", "subsequent_auth.transaction_id"},
     {"subsequent_auth.initiator", "%s", "subsequent_auth.initiator"},
+    {"authentication.commerce_indicator", "%s", "authentication.commerce_indicator"},
+    {"authentication.eci", "%s", "authentication.eci"},
     {"level23.customer_po", "%s", "level23.customer_po"},
     {"level23.tax_amount", "%s", "level23.tax_amount"},
     {"svc.issue_amount", "%s", "svc.issue_amount"},
@@ -968,6 +970,18 @@ static const char *const CARD_FORMS[] = {
     /* The security code typed straight after the number. */
     "4111111111111111123",
     "Pat 3782822463100051234",
+    /* Characters the bureau XML drops (pl_card_keyboard_clean) between the digits: é, zero-width
+     * joiners, a direction mark, DEL, control characters, a combining accent, four tabs. */
+    "5555\\u00e95555\\u00e95555\\u00e94444",
+    "Shirt 4012\\u200d8888\\u200d8888\\u200d1881",
+    "37828224\\u200e6310005",
+    "41111111\\u007f11111111",
+    "4111\\u00011111\\u00011111\\u00011111",
+    "41111111\\u030111111111",
+    "4111\\t\\t\\t\\t1111 1111 1111",
+    /* The expiry date typed straight after the number, MMYY or YYMM. */
+    "41111111111111111225",
+    "ord55555555555544442512",
 };
 
 /* True when the bytes of r (and its items and addresses) hold needle anywhere. */
@@ -1038,6 +1052,8 @@ static void test_request_id_ok(void **state)
     assert_false(pl_request_id_ok("retry 1"));
     assert_false(pl_request_id_ok("r-4111111111111111"));
     assert_false(pl_request_id_ok("r-4111111111111111123"));
+    assert_false(pl_request_id_ok("r-41111111111111111225")); /* its expiry glued, as decode */
+    assert_true(pl_request_id_ok("7419661750346782304017"));  /* a CyberSource request ID */
     assert_false(pl_request_id_ok(""));
     assert_false(pl_request_id_ok(NULL));
     char longid[52];
@@ -1212,6 +1228,91 @@ static void test_card_number_echo_masked(void **state)
     free(j3);
     free(j4);
     free(j5);
+}
+
+/*
+ * A card number that shows only once the bureau message drops what is off the keyboard, or
+ * with its expiry glued to it: refused (above, CARD_FORMS), and a refused order echoed with no
+ * digit of it in clear, in the reply and its Kafka key. Values that merely hold such
+ * characters, and long identifiers, are taken as before.
+ */
+static void test_card_number_hidden_echo(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    static const struct {
+        const char *order, *echo;
+    } cases[] = {
+        /* A zero-width joiner is a separator to the scrub: masked as any. */
+        {"\"41111111\\u200d11111111\"", "********\xe2\x80\x8d****1111"},
+        /* What the scrub does not see has every digit masked. */
+        {"\"41111111111111111225\"", "********************"},
+        {"\"4111\\u00011111\\u00011111\\u00011111\"", "****\x01****\x01****\x01****"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *json = with(BASE_AUTH, "order", cases[i].order);
+        assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+        assert_int_equal(e.n, 1);
+        assert_string_equal(e.e[0].field, "order");
+        assert_string_equal(e.e[0].error, "must not contain a card number");
+        assert_string_equal(r.order, cases[i].echo);
+        pl_request_free(&r);
+        free(json);
+    }
+
+    /* The reviewer's request: four fields, each sent clean to the bureau before. */
+    char *j1 = with(BASE_FULL, "bill_to.first_name", "\"5555\\u00e95555\\u00e95555\\u00e94444\"");
+    char *j2 = with(j1, "items",
+                    "[{\"unit_price\":\"1.00\",\"name\":"
+                    "\"Shirt 4012\\u200d8888\\u200d8888\\u200d1881\"}]");
+    char *j3 = with(j2, "ship_to.street1", "\"37828224\\u200e6310005\"");
+    char *j4 = with(j3, "order", "\"41111111\\u200d11111111\"");
+    assert_int_equal(decode(j4, "auth", &r, &e), PL_ERR_INVALID);
+    assert_int_equal(e.n, 4);
+    static const char *const fields[] = {"order", "bill_to.first_name", "ship_to.street1",
+                                         "items[0].name"};
+    for (size_t i = 0; i < 4; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < e.n; k++)
+            seen = seen || (strcmp(e.e[k].field, fields[i]) == 0 &&
+                            strcmp(e.e[k].error, "must not contain a card number") == 0);
+        if (!seen)
+            fail_msg("no card number error on %s", fields[i]);
+    }
+    assert_false(request_holds(&r, "5555"));
+    assert_false(request_holds(&r, "4012"));
+    assert_false(request_holds(&r, "37828224"));
+    assert_false(request_holds(&r, "41111111"));
+    pl_request_free(&r);
+    free(j1);
+    free(j2);
+    free(j3);
+    free(j4);
+
+    /* Taken as before: accents and other scripts between or beside digits that make no card
+     * number, identifiers of 20 digits and more, the invisible characters elsewhere. */
+    static const struct {
+        const char *path, *value;
+    } fine[] = {
+        {"order", "\"12345678901234567890\""},
+        {"order", "\"41111111111111110000\""}, /* no month in its last four */
+        {"request_id", "\"7419661750346782304017\""},
+        {"bill_to.street1", "\"Caf\\u00e9 12, 4111 Rue 1111\""},
+        {"bill_to.street1",
+         "\"\\u5343\\u4ee3\\u7530\\u533a\\u4e38\\u306e\\u51851\\u4e01\\u76ee9\\u756a1\\u53f7\""},
+        {"bill_to.first_name", "\"Zo\\u200de\\u0301\""},
+        {"card.holder", "\"Cr\\u00e8me 2 x 250g\""},
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        char *json = with(BASE_FULL, fine[i].path, fine[i].value);
+        int rc = decode(json, "auth", &r, &e);
+        if (rc != 0)
+            fail_msg("%s = %s: %s: %s", fine[i].path, fine[i].value, e.n ? e.e[0].field : "",
+                     e.n ? e.e[0].error : "");
+        pl_request_free(&r);
+        free(json);
+    }
 }
 
 static void test_free_wipes(void **state)
@@ -1403,6 +1504,134 @@ static void test_redact_security_code_names(void **state)
     static const char *const gone[] = {"4567", "5678", "6789", "7890", "8901", "9012"};
     for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
         assert_null(strstr(out, gone[i]));
+    json_object_put(red);
+    free(out);
+}
+
+/* The redacted copy of in (pl_request_redact_report), parsed; *changed says whether it was. */
+static json_object *redact_parsed(const char *in, bool *changed, char **text)
+{
+    char *out = pl_request_redact_report(in, strlen(in), changed);
+    assert_non_null(out);
+    json_object *red = json_tokener_parse(out);
+    if (!red)
+        fail_msg("not JSON: %s", out);
+    *text = out;
+    return red;
+}
+
+/*
+ * Card data the dead-letter copy kept before: a card or svc member that is nested or not an
+ * object, security codes named CV2 or verification..., track data after the card number.
+ * Each copy is marked changed (its "redacted" flag), so it is never replayed.
+ */
+static void test_redact_card_data_anywhere(void **state)
+{
+    (void)state;
+    bool changed;
+    char *out;
+
+    /* A card that is not an object is replaced whole; null stays. */
+    static const char *const whole[] = {
+        "\"4111111111111111 12/25 123\"", "[\"4111111111111111\",\"12\",\"2030\",\"123\"]",
+        "4111111111111111", "{\"a\":[\"x 987\"]}", /* an object: its unknown member goes */
+    };
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+        char *in = with("{\"request_id\":\"x\"}", "card", whole[i]);
+        json_object *red = redact_parsed(in, &changed, &out);
+        assert_true(changed);
+        assert_null(strstr(out, "123"));
+        assert_null(strstr(out, "987"));
+        assert_null(strstr(out, "12/25"));
+        if (i < 3)
+            assert_string_equal(get_path(red, "card", NULL), "***REMOVED***");
+        else
+            assert_string_equal(get_path(red, "card", "a"), "***REMOVED***");
+        json_object_put(red);
+        free(out);
+        free(in);
+    }
+    const char *nul = "{\"request_id\":\"x\",\"card\":null,\"svc\":false}";
+    out = pl_request_redact_report(nul, strlen(nul), &changed);
+    assert_non_null(out);
+    assert_false(changed);
+    free(out);
+
+    /* card and svc at any depth, in objects and arrays, any case: the contract's rules. */
+    const char *nested =
+        "{\"request_id\":\"x\",\"payment\":{\"card\":{\"number\":\"4111111111111111\","
+        "\"code\":\"123\",\"exp_month\":12}},\"items\":[{\"Card\":\"5555555555554444 456\"}],"
+        "\"gift\":{\"svc\":{\"card_number\":\"7000000000000001\",\"pin\":\"7890\"}},"
+        "\"list\":[{\"SVC\":\"7000000000000001 7890\"}]}";
+    json_object *red = redact_parsed(nested, &changed, &out);
+    assert_true(changed);
+    static const char *const gone[] = {"123",        "456",        "7890",
+                                       "4111111111", "5555555555", "7000000000000001"};
+    assert_none_left(out, gone, sizeof gone / sizeof gone[0]);
+    json_object *payment = json_object_object_get(red, "payment");
+    assert_string_equal(get_path(payment, "card", "number"), "411111******1111");
+    assert_string_equal(get_path(payment, "card", "code"), "***REMOVED***");
+    assert_string_equal(get_path(payment, "card", "exp_month"), "12");
+    json_object *gift = json_object_object_get(red, "gift");
+    assert_string_equal(get_path(gift, "svc", "card_number"), "************0001");
+    assert_string_equal(get_path(gift, "svc", "pin"), "***REMOVED***");
+    json_object *item = json_object_array_get_idx(json_object_object_get(red, "items"), 0);
+    assert_string_equal(get_path(item, "Card", NULL), "***REMOVED***");
+    json_object_put(red);
+    free(out);
+
+    /* Security codes named CV2 or verification..., any case, at any depth. */
+    static const char *const codes[] = {
+        "{\"request_id\":\"x\",\"payment\":{\"cv2\":\"123\"}}",
+        "{\"request_id\":\"x\",\"payment\":{\"CV2\":123}}",
+        "{\"request_id\":\"x\",\"verificationValue\":\"123\"}",
+        "{\"request_id\":\"x\",\"x\":[{\"card_verification\":\"123\"}]}",
+        "{\"request_id\":\"x\",\"CARD-CV2\":\"123\"}",
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        out = pl_request_redact_report(codes[i], strlen(codes[i]), &changed);
+        assert_non_null(out);
+        if (!changed || strstr(out, "123"))
+            fail_msg("case %zu: %s -> %s (changed %d)", i, codes[i], out, changed);
+        free(out);
+    }
+
+    /* Track data: what follows the card number's '=' (track 2) or '^' (track 1) goes. */
+    const char *track =
+        "{\"request_id\":\"x\",\"track2\":\";4111111111111111=25121010000012300000?\","
+        "\"track1\":\"%B4111111111111111^JONES/MARY^2512101123?\","
+        "\"t\":\"4111111111111111123=2512101\"}";
+    red = redact_parsed(track, &changed, &out);
+    assert_true(changed);
+    assert_string_equal(get_path(red, "track2", NULL), ";************1111=");
+    assert_string_equal(get_path(red, "track1", NULL), "%B************1111^");
+    assert_string_equal(get_path(red, "t", NULL), "************1111***=");
+    assert_null(strstr(out, "2512"));
+    assert_null(strstr(out, "JONES"));
+    json_object_put(red);
+    free(out);
+    /* An '=' that only joins groups is no track data: the number is masked as any. */
+    const char *eq = "{\"request_id\":\"x\",\"n\":\"4111=1111=1111=1111 x\"}";
+    red = redact_parsed(eq, &changed, &out);
+    assert_string_equal(get_path(red, "n", NULL), "****=****=****=1111 x");
+    json_object_put(red);
+    free(out);
+
+    /* A card number the decoder refuses where the scrub does not see it: every digit masked,
+     * in values and keys (the copy of a request refused so holds none of it). */
+    const char *hidden =
+        "{\"request_id\":\"x\",\"bill_to\":{\"first_name\":"
+        "\"5555\\u00e95555\\u00e95555\\u00e94444\"},"
+        "\"order\":\"41111111111111111225\",\"note\":\"4111\\u00011111\\u00011111\\u00011111 ok\","
+        "\"k\":{\"ref 41111111111111111225\":1}}";
+    red = redact_parsed(hidden, &changed, &out);
+    assert_true(changed);
+    assert_string_equal(get_path(red, "bill_to", "first_name"),
+                        "****\xc3\xa9****\xc3\xa9****\xc3\xa9****");
+    assert_string_equal(get_path(red, "order", NULL), "********************");
+    assert_string_equal(get_path(red, "note", NULL), "****\x01****\x01****\x01**** ok");
+    assert_string_equal(get_path(red, "k", "ref ********************"), "1");
+    assert_null(strstr(out, "1225"));
     json_object_put(red);
     free(out);
 }
@@ -2290,10 +2519,12 @@ int main(void)
         cmocka_unit_test(test_card_number_grouped),
         cmocka_unit_test(test_card_number_echo_masked),
         cmocka_unit_test(test_byte_order_mark),
+        cmocka_unit_test(test_card_number_hidden_echo),
         cmocka_unit_test(test_free_wipes),
         cmocka_unit_test(test_redact_json),
         cmocka_unit_test(test_redact_not_json),
         cmocka_unit_test(test_redact_many_card_keys),
+        cmocka_unit_test(test_redact_card_data_anywhere),
         cmocka_unit_test(test_redact_glued_copy),
         cmocka_unit_test(test_redact_security_code_names),
         cmocka_unit_test(test_duplicate_members),

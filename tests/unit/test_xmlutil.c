@@ -284,6 +284,71 @@ static void test_building(void **state)
     pl_xml_free_doc(doc);
 }
 
+/*
+ * What the bureau gets is what is checked: a value that holds a card number once the
+ * characters off the keyboard are gone is refused (no text added), whatever hid it; the
+ * unchecked form, for the card number's own elements, adds it.
+ */
+static void test_building_refuses_card_numbers(void **state)
+{
+    (void)state;
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr r = xmlNewDocNode(doc, NULL, BAD_CAST "r", NULL);
+    xmlDocSetRootElement(doc, r);
+    static const char *const hidden[] = {
+        "5555\xc3\xa9"
+        "5555\xc3\xa9"
+        "5555\xc3\xa9"
+        "4444", /* é between groups */
+        "Shirt 4012\xe2\x80\x8d"
+        "8888\xe2\x80\x8d"
+        "8888\xe2\x80\x8d"
+        "1881", /* zero-width joiners */
+        "37828224\xe2\x80\x8e"
+        "6310005", /* left-to-right mark */
+        "4111\x01"
+        "1111\x01"
+        "1111\x01"
+        "1111",                       /* control characters */
+        "4111\t\t\t\t1111 1111 1111", /* four tabs */
+        "41111111\xcc\x81"
+        "11111111", /* a combining accent */
+        PAN,        /* and in clear */
+    };
+    for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+        xmlNodePtr el = xmlNewChild(r, NULL, BAD_CAST "firstName", NULL);
+        assert_int_equal(pl_xml_add_clean_text(el, hidden[i]), PL_ERR_INVALID);
+        assert_null(el->children);
+    }
+    /* The card number's own element, the 3-D Secure values and paylink's digit identifiers. */
+    xmlNodePtr acct = xmlNewChild(r, NULL, BAD_CAST "accountNumber", NULL);
+    assert_int_equal(pl_xml_add_clean_text_unchecked(acct, PAN), 1);
+    xmlNodePtr mti = xmlNewChild(r, NULL, BAD_CAST "mti", NULL);
+    assert_int_equal(pl_xml_add_clean_text_unchecked(mti, "4111\xe2\x80\x8d"
+                                                          "111111111111"),
+                     1);
+    assert_int_equal(pl_xml_add_clean_text_unchecked(mti, NULL), 0);
+    /* Text that is no card number once cleaned is added as before. */
+    xmlNodePtr ok = xmlNewChild(r, NULL, BAD_CAST "street1", NULL);
+    assert_int_equal(pl_xml_add_clean_text(ok, "Caf\xc3\xa9 12, 4111 Road 1111"), 1);
+    /* An amount is paylink's own: 4111111111111.08 is 15 digits that pass Luhn. */
+    xmlNodePtr m = xmlNewChild(r, NULL, BAD_CAST "m", NULL);
+    assert_true(pl_card_contains("4111111111111.08", 16));
+    assert_int_equal(pl_xml_add_money(m, INT64_C(411111111111108)), 0);
+    char *out = serialized(doc);
+    assert_non_null(strstr(out, "<accountNumber>" PAN "</accountNumber>"));
+    assert_non_null(strstr(out, "<mti>4111111111111111</mti>"));
+    assert_non_null(strstr(out, "<street1>Caf 12, 4111 Road 1111</street1>"));
+    assert_non_null(strstr(out, "<m>4111111111111.08</m>"));
+    /* Nothing of the refused values was written. */
+    assert_null(strstr(out, "5555555555554444"));
+    assert_null(strstr(out, "4012888888881881"));
+    assert_null(strstr(out, "378282246310005"));
+    assert_null(strstr(out, "Shirt"));
+    free(out);
+    pl_xml_free_doc(doc);
+}
+
 static void test_wipe(void **state)
 {
     (void)state;
@@ -990,6 +1055,7 @@ int main(void)
         cmocka_unit_test(test_text_free),
         cmocka_unit_test(test_read_fault),
         cmocka_unit_test(test_building),
+        cmocka_unit_test(test_building_refuses_card_numbers),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_sanitize_text),
