@@ -470,9 +470,10 @@ static int relate_build(const pl_bureau_cfg *cfg, const pl_bureau_call *call, pl
  * name at any depth below the answer. A refusal is the one the walk met first, in the order of
  * NODES below, whatever the order of the document.
  *
- * A document with no answer element (an RPC wrapper's escaped string, a SOAP Fault, something
- * else) is read again into a tree, where the escaped answer is found (and read as a stream in
- * its turn) or the fault is read.
+ * A document with no answer element (an RPC wrapper's escaped string, something else), or with
+ * a SOAP Fault in its Envelope's Body (which wins over any answer, relate_start), is read again
+ * into a tree, where the fault is read, or else the escaped answer is found (and read as a
+ * stream in its turn).
  */
 
 /* What is read below the answer (N_ANSWER). */
@@ -500,6 +501,7 @@ enum {
     N_AUTH_NUMBER,
     N_TRANSACTION_DATE,
     N_SVA_AMOUNT,
+    N_SVA_CURRENCY,
     N_SVA_AMOUNT_VALUE,
     N_SVA_PREAUTH_ID,
     N_COUNT
@@ -508,10 +510,12 @@ enum {
 #define ANYWHERE (-1) /* parent: any element below the answer */
 
 typedef enum value_kind {
-    V_NONE,   /* an element on the way to values */
-    V_EXACT,  /* an identifier or code: "<path> is too long" when it does not fit */
-    V_FREE,   /* free text: cleaned and cut (pl_xml_copy_free) */
-    V_AMOUNT, /* an amount: "<path> is not an amount" when it is not a non-negative one */
+    V_NONE,     /* an element on the way to values */
+    V_EXACT,    /* an identifier or code: "<path> is too long" when it does not fit */
+    V_FREE,     /* free text: cleaned and cut (pl_xml_copy_free) */
+    V_AMOUNT,   /* an amount: "<path> is not an amount" when it is not a non-negative one */
+    V_CURRENCY, /* SVAAmount's CurrencyID, into the reader (the result has no field for it):
+                 * "<path> is too long" when it does not fit */
 } value_kind;
 
 /* Where a value goes in the result: a string field (offset, size), or an amount and its flag. */
@@ -561,6 +565,8 @@ static const struct {
                        TO_TEXT(auth_code)},
     [N_TRANSACTION_DATE] = {"TransactionDateTime", N_SVA, V_FREE, NULL, TO_TEXT(auth_date)},
     [N_SVA_AMOUNT] = {"SVAAmount", N_SVA, V_NONE, NULL, NOWHERE},
+    [N_SVA_CURRENCY] = {"CurrencyID", N_SVA_AMOUNT, V_CURRENCY,
+                        "SVATransaction/SVAAmount/CurrencyID", NOWHERE},
     [N_SVA_AMOUNT_VALUE] = {"Amount", N_SVA_AMOUNT, V_AMOUNT, "SVATransaction/SVAAmount/Amount",
                             TO_AMOUNT(amount, has_amount)},
     [N_SVA_PREAUTH_ID] = {"PreAuthSVATransactionID", N_SVA, V_EXACT,
@@ -582,6 +588,10 @@ typedef struct relate_reader {
     size_t from[N_COUNT];     /* where its text begins in text */
     bool card_series_began;   /* the element just begun is the answer's first CardSeries */
     int capturing;            /* value elements open */
+    bool envelope;            /* the root is a SOAP Envelope */
+    int soap_body;            /* 2 while a Body child of the Envelope is open, else 0 */
+    bool fault;               /* a Fault child of Envelope/Body began: it wins over any answer */
+    char currency[16];        /* SVATransaction/SVAAmount/CurrencyID, "" when none */
     /* The text of the open value elements, one run: an element's text is a range of it. */
     pl_xml_gather text;
 } relate_reader;
@@ -597,6 +607,10 @@ static void read_value(relate_reader *r, int n, const char *text)
         break;
     case V_FREE:
         pl_xml_copy_free(text, res + NODES[n].field, NODES[n].size, &RELATE_XML);
+        break;
+    case V_CURRENCY:
+        if (pl_xml_copy_exact(text, r->currency, sizeof r->currency) != 0)
+            r->failed[n] = true;
         break;
     case V_AMOUNT: {
         char digits[32];
@@ -642,6 +656,17 @@ static void relate_start(void *ctx, const char *name)
     relate_reader *r = ctx;
     r->depth++;
     r->card_series_began = false;
+    /* SOAP 1.1 §4.4: a Fault in the Body says the message failed, whatever else the Body (the
+     * Fault's detail, say) holds. A service that failed after it applied the message may well
+     * quote its answer there (a PostauthorizationResponse with an ErrorCode): read as the
+     * answer, a redemption applied before the fault would be a decline, and the order system
+     * would send it again. So a Fault is looked for first, and wins (read_stream). */
+    if (r->depth == 1)
+        r->envelope = strcmp(name, "Envelope") == 0;
+    else if (r->depth == 2 && r->envelope && strcmp(name, "Body") == 0)
+        r->soap_body = 2;
+    else if (r->depth == 3 && r->soap_body == 2 && strcmp(name, "Fault") == 0)
+        r->fault = true;
     if (!r->answer) {
         if ((r->answer = answer_spec(name))) {
             r->seen[N_ANSWER] = true;
@@ -698,6 +723,8 @@ static void relate_end(void *ctx)
             break;
         }
     }
+    if (r->soap_body == r->depth)
+        r->soap_body = 0;
     r->depth--;
 }
 
@@ -707,6 +734,52 @@ static const pl_xml_stream relate_stream = {
     .text = relate_text,
     .attr = relate_attr,
 };
+
+/*
+ * What an approval of the operation asked (spec's answer, neither a decline nor the
+ * CardSeriesMaintenance form) says of money, checked against the call: the currency of its
+ * SVAAmount, and an approval of nothing. A decline moves no money: what it says of money is not
+ * checked. Returns 0 or PL_ERR_PARSE with why in errstr.
+ */
+static int check_approval_money(const pl_bureau_call *call, const op_spec *spec,
+                                const relate_reader *r, char *errstr, size_t errstr_size)
+{
+    const pl_bureau_result *res = r->res;
+    /* Only the messages that send an amount (RTPAmount) are answered with one. */
+    if (!spec->rtp)
+        return 0;
+    /* The amount is booked in the request's currency: one in another (an EUR answer to a USD
+     * authorization) would be booked as USD. The seed's requests send an empty CurrencyID
+     * (the service's default currency applies) and its answers name that currency: a request
+     * that named none is not compared. */
+    if (r->currency[0] && has(call->currency) && strcasecmp(r->currency, call->currency) != 0) {
+        int rc = pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                            "SVATransaction/SVAAmount/CurrencyID %s is not the request's "
+                            "currency %s",
+                            r->currency, call->currency);
+        mask_digit_runs(errstr, strlen(errstr), PL_MASK_LAST4);
+        return rc;
+    }
+    /* An approval of 0.00 for a non-zero amount. An authorization's is the card holding
+     * nothing, which the stored value rules decline (stored_value.h: as J19 does). A load
+     * (activation, recharge), a redemption or a return approved for nothing of what it asked
+     * says the operation went through and that it moved nothing: booked as approved the order
+     * would count money nobody moved (a deposit paid, a refund or a gift card's value given),
+     * booked as declined the order system would send it again, and if the service did move the
+     * money after all, the card would be redeemed or credited twice. Its outcome is left unknown
+     * for an operator, as every answer that cannot be what it claims. A void releases what
+     * the authorization still holds, which may be nothing: read. */
+    if (res->has_amount && res->amount == 0 && call->amount > 0 &&
+        (spec->op == PL_OP_SVC_ACTIVATE || spec->op == PL_OP_SVC_RECHARGE ||
+         spec->op == PL_OP_SVC_POSTAUTH || spec->op == PL_OP_SVC_RETURN)) {
+        char sent[32];
+        if (pl_money_format(call->amount, sent, sizeof sent) != 0)
+            snprintf(sent, sizeof sent, "amount");
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s approves 0.00 of the %s sent",
+                          spec->answer, sent);
+    }
+    return 0;
+}
 
 /* The answer read (r->answer set), checked: its first refusal in the walk's order, or what the
  * answer cannot mean. */
@@ -737,27 +810,26 @@ static int check_answer(const pl_bureau_call *call, const relate_reader *r, char
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "%s carries no outcome (no Reason/Code, ErrorCode or ResponseCode)",
                           name);
+    /* seed ("Error mapping"): an ErrorCode, or ResponseCode "Rejected", declines. */
+    bool declines = res->error_code[0] || strcasecmp(res->response_code, "Rejected") == 0;
     /* seed: the CardSeriesMaintenance form answers any other operation only to decline it
      * ("the information returned ... if a transaction is declined is the same"). One that does
      * not decline (a GenerateCard's "OK", say) says nothing of the operation asked: read as
      * approved, a PostAuth would count as money taken that nobody took. */
-    if (card_series && spec && spec->op != PL_OP_SVC_GENERATE && !res->error_code[0] &&
-        strcasecmp(res->response_code, "Rejected") != 0)
+    if (card_series && spec && spec->op != PL_OP_SVC_GENERATE && !declines)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "a CardSeriesMaintenance that declines nothing does not answer a %s",
                           spec->action);
     /* An authorization no deposit or void could name: the hold would stay on the card until
      * it expires, the order told it was approved (the External Payment Service's rule too). */
-    if (spec && spec->op == PL_OP_SVC_PREAUTH && !card_series && !res->error_code[0] &&
-        strcasecmp(res->response_code, "Rejected") != 0 && !res->request_id[0])
+    if (spec && spec->op == PL_OP_SVC_PREAUTH && !card_series && !declines && !res->request_id[0])
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "PreauthorizationResponse approves but has no "
                           "SVATransaction/SVATransactionID");
     /* seed: Customer Engagement approves an authorization for what the card holds when that is
      * less than asked. An approval that does not say how much it holds would be read as all of
      * it: the order told it is paid, its deposit then declined. */
-    if (spec && spec->op == PL_OP_SVC_PREAUTH && !card_series && !res->error_code[0] &&
-        strcasecmp(res->response_code, "Rejected") != 0 && !res->has_amount)
+    if (spec && spec->op == PL_OP_SVC_PREAUTH && !card_series && !declines && !res->has_amount)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "PreauthorizationResponse approves but has no SVAAmount/Amount");
     /* A PostauthorizationResponse names the authorization it drew on: another one than the
@@ -768,6 +840,11 @@ static int check_answer(const pl_bureau_call *call, const relate_reader *r, char
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
                           "PostauthorizationResponse draws on another authorization "
                           "(PreAuthSVATransactionID) than the request named");
+    if (spec && !card_series && !declines) {
+        int rc = check_approval_money(call, spec, r, errstr, errstr_size);
+        if (rc)
+            return rc;
+    }
     /* A generated card the engine could not record would be lost to the customer. */
     if (spec && spec->op == PL_OP_SVC_GENERATE && strcasecmp(res->response_code, "OK") == 0 &&
         !res->svc_card_number[0])
@@ -779,10 +856,13 @@ static int check_answer(const pl_bureau_call *call, const relate_reader *r, char
 /*
  * Reads body as a stream into res. Returns 0 with *found telling whether it had an answer
  * element (read and checked), or the refusal of a document that is not XML or of an answer
- * that cannot be read, its reason in why.
+ * that cannot be read, its reason in why. *began says whether an answer element or a SOAP
+ * Fault began, even in a document refused later. A document whose Envelope/Body holds a Fault
+ * has no answer here, whatever the Fault holds: res is wiped, *found false (the Fault is read
+ * from the tree, read_document).
  */
 static int read_stream(const pl_bureau_call *call, const char *body, size_t body_len,
-                       pl_bureau_result *res, bool *found, char *why, size_t why_size)
+                       pl_bureau_result *res, bool *found, bool *began, char *why, size_t why_size)
 {
     relate_reader rd;
     relate_reader *r = &rd;
@@ -790,9 +870,12 @@ static int read_stream(const pl_bureau_call *call, const char *body, size_t body
     r->res = res;
     pl_xml_gather_init(&r->text);
     int rc = pl_xml_read_stream(body, body_len, &RELATE_XML, &relate_stream, r, why, why_size);
-    *found = rc == 0 && r->answer;
+    *began = r->answer || r->fault;
+    *found = rc == 0 && r->answer && !r->fault;
     if (*found)
         rc = check_answer(call, r, why, why_size);
+    else if (r->fault)
+        pl_card_wipe(res, sizeof *res); /* what an answer below the Fault left there */
     pl_xml_gather_release(&r->text);
     pl_card_wipe(r, offsetof(relate_reader, text));
     return rc;
@@ -834,30 +917,36 @@ bool pl_relate_fault_before_processing(const char *code)
     return false;
 }
 
+/* The Fault of a SOAP Envelope: a Fault child of a Body child of the root (the elements the
+ * stream looks at, relate_start), or NULL. */
+static xmlNodePtr soap_fault(xmlNodePtr root)
+{
+    if (!pl_xml_is(root, "Envelope"))
+        return NULL;
+    for (xmlNodePtr b = pl_xml_first_element(root->children); b;
+         b = pl_xml_first_element(b->next)) {
+        xmlNodePtr f = pl_xml_is(b, "Body") ? pl_xml_child(b, "Fault") : NULL;
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
 /*
- * A document without an answer element, read as a tree: the answer in the escaped document an
- * RPC wrapper carries, or the SOAP Fault. A refusal's reason goes into why.
+ * A document without an answer element, read as a tree: the SOAP Fault, or else the answer in
+ * the escaped document an RPC wrapper carries. *answered says whether it had either. A
+ * refusal's reason goes into why.
  */
 static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_result *res,
-                         char *why, size_t why_size)
+                         bool *answered, char *why, size_t why_size)
 {
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    /* An RPC wrapper may carry the answer as an escaped string: read it once more. */
-    xmlNodePtr t = find_markup_text(root);
-    if (t) {
-        const char *text = (const char *)t->content;
-        bool found = false;
-        int rc = read_stream(call, text, strlen(text), res, &found, why, why_size);
-        if (found)
-            return rc;
-        /* Not a readable answer after all (why is written again below): what a refused parse
-         * may have read before it stopped is not kept. */
-        pl_card_wipe(res, sizeof *res);
-    }
-
-    xmlNodePtr soap_body = pl_xml_is(root, "Envelope") ? pl_xml_child(root, "Body") : NULL;
-    xmlNodePtr fault = soap_body ? pl_xml_first_element(soap_body->children) : NULL;
-    if (pl_xml_is(fault, "Fault")) {
+    *answered = false;
+    /* The Fault first: escaped markup in its faultstring or detail (an answer the failing
+     * service quoted) is no answer (relate_start). */
+    xmlNodePtr fault = soap_fault(root);
+    if (fault) {
+        *answered = true;
         pl_xml_read_fault(fault, res->fault_code, sizeof res->fault_code, res->fault_string,
                           sizeof res->fault_string, &RELATE_XML);
         /* A fault is never an answer of its own: one without a code still is one. */
@@ -867,6 +956,19 @@ static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_re
         res->outcome_unknown =
             (!spec || spec->changes) && !pl_relate_fault_before_processing(res->fault_code);
         return 0;
+    }
+    /* An RPC wrapper may carry the answer as an escaped string: read it once more. */
+    xmlNodePtr t = find_markup_text(root);
+    if (t) {
+        const char *text = (const char *)t->content;
+        bool found = false, began = false;
+        int rc = read_stream(call, text, strlen(text), res, &found, &began, why, why_size);
+        *answered = began;
+        if (found)
+            return rc;
+        /* Not a readable answer after all (why is written again below): what a refused parse
+         * may have read before it stopped is not kept. */
+        pl_card_wipe(res, sizeof *res);
     }
     int rc = pl_err_set(PL_ERR_PARSE, why, why_size,
                         "no Customer Engagement answer (CardSeriesMaintenance or a *Response) "
@@ -902,14 +1004,31 @@ static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lo
 
     /* One report for every refusal, an unreadable document's as much as a wrong answer's. */
     char why[200];
-    bool found = false;
-    int rc = read_stream(call, body, body_len, res, &found, why, sizeof why);
+    bool found = false, answered = false;
+    int rc = read_stream(call, body, body_len, res, &found, &answered, why, sizeof why);
     if (rc == 0 && !found) {
         xmlDocPtr doc = NULL;
         rc = pl_xml_read(body, body_len, &RELATE_XML, &doc, why, sizeof why);
         if (rc == 0)
-            rc = read_document(call, doc, res, why, sizeof why);
+            rc = read_document(call, doc, res, &answered, why, sizeof why);
         pl_xml_free_doc(doc);
+    }
+    /* seed: the web service user and password go in the HTTP header; a service that refuses
+     * them answers 401 (or 403) from its HTTP layer, with an HTML page or nothing, before the
+     * message is read. Nothing was processed: a final error (as a Client fault), not an
+     * unreadable answer, whose required response would make every request an operator's case
+     * until the password is fixed. A 401 or 403 that does carry an answer or a Fault is read as
+     * that. */
+    if (rc != 0 && !answered && (http_status == 401 || http_status == 403)) {
+        pl_card_wipe(res, sizeof *res);
+        snprintf(res->fault_code, sizeof res->fault_code, "HTTP %ld", http_status);
+        snprintf(res->fault_string, sizeof res->fault_string, "%s",
+                 http_status == 401 ? "the web service refused paylink's user and password "
+                                      "(ws_user and the secret of secret_ref)"
+                                    : "the web service refused the request (forbidden) before "
+                                      "reading it");
+        res->outcome_unknown = false;
+        return 0;
     }
     /* An approval comes with 200 (a SOAP fault with 500, SOAP 1.1 §6.2), read directly or
      * from an RPC wrapper's escaped string. One with any other status is not believed:

@@ -55,6 +55,10 @@
  * SOAP envelope / ProcessXMLResponse: the first element in document order with one of these
  * local names is the answer. A wrapper that carries the answer as escaped text (an RPC string
  * result) is read too: the first text that is itself an XML document is parsed once more.
+ * A SOAP Fault in the Envelope's Body (a Fault child of a Body child of the root) wins over
+ * any answer: one in its detail, beside it, or escaped in its faultstring is not read (a
+ * service that failed after it applied the message may quote an answer there; read as the
+ * answer, a redemption applied before the fault was a decline, sent again).
  * Fields: response_code = CardSeries@ResponseCode; error_code / error_text = the first
  * ErrorCode / ResponseDescription anywhere in the answer (seed: a declined transaction of any
  * kind is answered the same way, the CardSeriesMaintenance "Rejected" sample); svc_status =
@@ -63,21 +67,33 @@
  * later refers to), reason_code = Reason/Code (the ORCE response), auth_code = AuthNumber,
  * auth_date = TransactionDateTime (as sent, with its offset), amount (has_amount) =
  * SVAAmount/Amount; svc_instrument_id and svc_card_number from CardSeries/Instrument
- * (GenerateCard). decision is left "": the vendor response tables decide.
+ * (GenerateCard). SVAAmount/CurrencyID is compared with call->currency (below), not kept.
+ * decision is left "": the vendor response tables decide.
  * Returns 0 for any readable answer, whatever the HTTP status, including declines. A SOAP Fault
- * without an answer inside gives fault_code / fault_string ("(no faultcode)" when it has none)
- * and returns 0, as bureau.h says; on an operation that changes a card (all but GenerateCard and
- * InquiryRequest) a fault that does not say the message was refused before processing
+ * gives fault_code / fault_string ("(no faultcode)" when it has none) and returns 0, as
+ * bureau.h says; on an operation that changes a card (all but GenerateCard and InquiryRequest)
+ * a fault that does not say the message was refused before processing
  * (pl_relate_fault_before_processing) sets outcome_unknown: the service may have applied it.
+ * HTTP 401 or 403 without an answer or a Fault (an HTML page, nothing: the web service refused
+ * the user and password before reading the message; RLT has no OAuth to renew) returns 0 as a
+ * fault of its own, fault_code "HTTP 401" / "HTTP 403", outcome_unknown false on every
+ * operation: a final `error` (stored_value.h), nothing processed.
  * PL_ERR_PARSE: not XML, empty, over PL_RELATE_MAX_BODY, a DTD (never legitimate here; refusing
  * it closes XXE and entity bombs), no answer element, an answer with no outcome (neither
  * Reason/Code, ErrorCode nor ResponseCode), the answer of another operation than call->op (a
  * CardSeriesMaintenance is accepted for any operation: it is the declined form), a GenerateCard
  * "OK" without a CardNumber, an amount that is not a decimal, an identifier or code too long
- * for its field. Error texts never hold a card number: text of the document quoted in them,
- * and the free texts error_text / fault_*, have card numbers masked, Luhn or not (a stored
- * value card number is 10 to 16 digits without a check digit, seed), any run of 10 or more
- * digits keeping only its last four.
+ * for its field; and, of an approval of a message that sends an amount (RTPAmount: not
+ * GenerateCard or InquiryRequest), an SVAAmount/CurrencyID other than a non-empty
+ * call->currency (any case; the seed's requests send an empty one, and its answers the
+ * service's currency), or an SVAAmount of 0.00 for a non-zero call->amount on an activation, a
+ * recharge, a PostAuth or a Return (it says it went through and moved nothing: neither an
+ * approval nor a decline can be booked; a PreauthorizationResponse's 0.00 is read, and
+ * declined by stored_value.h; a VoidResponse's is what was left to release). A decline is
+ * not checked for either: it moves no money. Error texts never hold a card number: text of the
+ * document quoted in them, and the free texts error_text / fault_*, have card numbers masked, Luhn
+ * or not (a stored value card number is 10 to 16 digits without a check digit, seed), any run of 10
+ * or more digits keeping only its last four.
  *
  * redact: the message parsed again; every CardNumber masked with pl_card_mask_log in the given
  * mode ("************4793" or "***REMOVED***"), AuthenticationData emptied, runs of 10+ digits

@@ -38,8 +38,47 @@ void pl_stored_value_code(const pl_bureau_result *res, char *out, size_t outsize
     snprintf(out, outsize, "%.*s", PL_STORED_VALUE_CODE_MAX, code);
 }
 
-void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *vr, pl_bureau_op op,
-                         int64_t amount_sent, pl_reply *rep)
+const pl_vendor_response *pl_stored_value_refusal_row(const pl_services *s, const pl_service *svc,
+                                                      const char *code)
+{
+    return svc ? pl_services_vendor_response_svc(s, svc->code, code, NULL) : NULL;
+}
+
+void pl_stored_value_refuse(const pl_vendor_response *vr, const char *code, const char *message,
+                            pl_reply *rep)
+{
+    bool has_balance = rep->svc.has_balance;
+    int64_t balance = rep->svc.balance;
+    memset(rep, 0, sizeof *rep);
+    rep->status = PL_ST_DECLINED;
+    if (vr) {
+        copy(rep->vendor_response, sizeof rep->vendor_response, vr->code);
+        copy(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
+    } else {
+        /* As for a bureau's ErrorCode no row maps (pl_stored_value_code). */
+        snprintf(rep->vendor_response, sizeof rep->vendor_response, "%.*s",
+                 PL_STORED_VALUE_CODE_MAX, code);
+    }
+    copy(rep->message, sizeof rep->message, message);
+    rep->svc.has_balance = has_balance;
+    rep->svc.balance = balance;
+}
+
+void pl_stored_value_no_balance(const pl_services *s, const pl_service *svc, pl_reply *rep)
+{
+    pl_stored_value_refuse(pl_stored_value_refusal_row(s, svc, PL_STORED_VALUE_NO_BALANCE_CODE),
+                           PL_STORED_VALUE_NO_BALANCE_CODE, PL_STORED_VALUE_PARTIAL_MESSAGE, rep);
+}
+
+/*
+ * The rules of pl_stored_value_map (stored_value.h). row_decides: vr's `approved` decides
+ * between approved and declined for an answer without an ErrorCode (Customer Engagement's
+ * vendor responses; the External Payment Service's answers follow pl_ext_refusal instead).
+ * no_balance: the vendor_response row of PL_STORED_VALUE_NO_BALANCE_CODE, or NULL.
+ */
+static void map(const pl_bureau_result *res, const pl_vendor_response *vr, bool row_decides,
+                const pl_vendor_response *no_balance, pl_bureau_op op, int64_t amount_sent,
+                pl_reply *rep)
 {
     if (vr)
         copy(rep->vendor_response, sizeof rep->vendor_response, vr->code);
@@ -56,6 +95,11 @@ void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *
         copy(rep->message, sizeof rep->message, res->error_text);
     } else if (res->error_code[0] || strcasecmp(res->response_code, "Rejected") == 0) {
         /* seed: "if an error code is returned" the transaction is declined, whatever it was. */
+        rep->status = PL_ST_DECLINED;
+        copy(rep->message, sizeof rep->message, res->error_text);
+    } else if (row_decides && vr && !vr->approved) {
+        /* seed ("Response codes"): the ORCE response field of a vendor response identifies
+         * "whether the stored value card transaction was approved or declined". */
         rep->status = PL_ST_DECLINED;
         copy(rep->message, sizeof rep->message, res->error_text);
     } else {
@@ -86,6 +130,21 @@ void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *
     copy(rep->auth.number, sizeof rep->auth.number, res->auth_code);
     copy(rep->auth.date, sizeof rep->auth.date, res->auth_date);
     copy(rep->auth.transaction_id, sizeof rep->auth.transaction_id, res->request_id);
+
+    /* An authorization approved for 0.00 of a non-zero amount: the card holds nothing. As
+     * `approved` the order would be told it is paid for nothing (and a deposit could only be
+     * declined); it is the decline a J19 batch authorization gets for a balance of 0.00, with
+     * no authorization fields (nothing is held). */
+    if (rep->status == PL_ST_APPROVED && op == PL_OP_SVC_PREAUTH && rep->amount_approved == 0 &&
+        amount_sent > 0)
+        pl_stored_value_refuse(no_balance, PL_STORED_VALUE_NO_BALANCE_CODE,
+                               PL_STORED_VALUE_PARTIAL_MESSAGE, rep);
+}
+
+void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *vr, pl_bureau_op op,
+                         int64_t amount_sent, pl_reply *rep)
+{
+    map(res, vr, true, NULL, op, amount_sent, rep);
 }
 
 int pl_stored_value_card(const void *key, size_t keylen, const char *number, char *hash,
@@ -178,10 +237,12 @@ void pl_stored_value_map_answer(const pl_services *s, const pl_service *svc,
     if (pl_ext_refusal(s, svc, res, rep))
         return;
     const pl_vendor_response *vr = NULL;
-    if (svc && strcmp(svc->protocol, "EXT") == 0)
+    bool ext = svc && strcmp(svc->protocol, "EXT") == 0;
+    if (ext)
         vr = res->reason_code[0] ? pl_services_vendor_response(s, svc->code, res->reason_code)
                                  : NULL;
     else if (svc)
         vr = pl_services_vendor_response_svc(s, svc->code, res->error_code, res->reason_code);
-    pl_stored_value_map(res, vr, op, amount_sent, rep);
+    map(res, vr, !ext, pl_stored_value_refusal_row(s, svc, PL_STORED_VALUE_NO_BALANCE_CODE), op,
+        amount_sent, rep);
 }

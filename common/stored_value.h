@@ -9,7 +9,12 @@
  *   - ErrorCode SYSTEM_ERROR → `error` (the bureau failed, not the card: CONTRACT.md §3's 150);
  *   - any other ErrorCode, or ResponseCode "Rejected" → `declined`, message the bureau's
  *     ResponseDescription when it gave one;
- *   - else (a readable answer with an outcome: the adapter refuses one without) → `approved`;
+ *   - else, when a vendor_response row maps the answer (by its reason code, as there is no
+ *     ErrorCode), that row's `approved` decides (seed "Response codes": the ORCE response
+ *     "identif[ies] whether the stored value card transaction was approved or declined"): not
+ *     approved → `declined`, with the row's hold reason;
+ *   - else (no row, or an approving one; a readable answer with an outcome: the adapter refuses
+ *     one without) → `approved`;
  *   - vendor_response: the response_code of the vendor_response row the answer maps to (seed:
  *     the ErrorCode by relate_response, else the reason code by orce_code;
  *     pl_services_vendor_response_svc); when no row maps it, the ErrorCode itself, else the
@@ -23,7 +28,14 @@
  *   - auth.number = AuthNumber, auth.transaction_id = SVATransactionID, auth.date =
  *     TransactionDateTime; svc.balance = AccountState/Balance when the answer has one;
  *   - an inquiry of a card the bureau reports Inactive (InstrumentState/Status or
- *     AccountStatus): still `approved` with its balance, message PL_STORED_VALUE_INACTIVE_MESSAGE.
+ *     AccountStatus): still `approved` with its balance, message PL_STORED_VALUE_INACTIVE_MESSAGE;
+ *   - a preauthorization approved for 0.00 of a non-zero amount (the card holds nothing) is the
+ *     decline of pl_stored_value_no_balance, the one a J19 batch authorization gets for a
+ *     balance of 0.00 (paylink-svc): vendor response and hold reason of the row
+ *     PL_STORED_VALUE_NO_BALANCE_CODE maps to, message PL_STORED_VALUE_PARTIAL_MESSAGE, no
+ *     amount_approved and no auth fields, the balance kept. (Customer Engagement answers that
+ *     approve 0.00 of a load, a redemption or a return never get here: the adapter leaves their
+ *     outcome unknown, bureau_relate.h. A void's 0.00 is what it released: approved.)
  * The generated card number of a GenerateCard answer is not touched here (see paylink-svc).
  *
  * Pure functions; any thread.
@@ -48,6 +60,11 @@
 #define PL_STORED_VALUE_INACTIVE_MESSAGE "The card is inactive"
 /* The longest vendor response paylink writes (vendor_response.response_code). */
 #define PL_STORED_VALUE_CODE_MAX 10
+/* The ErrorCode Customer Engagement declines an authorization of a card without funds with
+ * (the simulator's too): the code of paylink's own decline of an authorization the card holds
+ * nothing for (pl_stored_value_no_balance), mapped by the vendor_response row whose
+ * relate_response it is (the demo's NOFUNDS, hold AT). */
+#define PL_STORED_VALUE_NO_BALANCE_CODE "INSUFFICIENT_FUNDS"
 
 /*
  * What an outcome stored in svc_trans does to the Stored Value Card table, as two CTEs over
@@ -84,7 +101,9 @@
 /*
  * Maps a parsed answer onto rep (which the caller zeroed): the rules above. op is the operation
  * sent; amount_sent the amount it carried (minor units; ignored for generate and inquiry); vr
- * the vendor_response row the answer maps to, or NULL when none does.
+ * the vendor_response row the answer maps to, or NULL when none does. Without a snapshot, the
+ * decline of a preauthorization approved for 0.00 has no row (vendor response
+ * "INSUFFICIE", no hold reason; pl_stored_value_map_answer gives the row's).
  */
 void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *vr, pl_bureau_op op,
                          int64_t amount_sent, pl_reply *rep);
@@ -92,12 +111,41 @@ void pl_stored_value_map(const pl_bureau_result *res, const pl_vendor_response *
 /*
  * A stored value answer of service bureau svc onto rep (zeroed by the caller), whichever bureau
  * answered: an External Payment Service REJECT / ERROR by pl_ext_refusal (ext_rules.h),
- * anything else by pl_stored_value_map with the vendor_response row of s the answer maps to
- * (Customer Engagement: pl_services_vendor_response_svc; EXT: its reasonCode).
+ * anything else by pl_stored_value_map's rules with the vendor_response row of s the answer
+ * maps to (Customer Engagement: pl_services_vendor_response_svc; EXT: its reasonCode, whose
+ * `approved` does not decide: EXT's decision does) and, for a preauthorization approved for
+ * 0.00, the row of PL_STORED_VALUE_NO_BALANCE_CODE (pl_stored_value_no_balance). s and svc may
+ * be NULL (no rows).
  */
 void pl_stored_value_map_answer(const pl_services *s, const pl_service *svc,
                                 const pl_bureau_result *res, pl_bureau_op op, int64_t amount_sent,
                                 pl_reply *rep);
+
+/*
+ * A stored value request paylink declines itself on what the bureau told it (J19: a card the
+ * balance inquiry found inactive or empty; an authorization approved for 0.00), as the bureau
+ * would decline it with the ErrorCode code: rep (whatever it held) becomes `declined` with the
+ * vendor response and hold reason of vr, the row code maps to (pl_stored_value_refusal_row),
+ * or, with vr NULL, code itself cut to PL_STORED_VALUE_CODE_MAX characters and no hold reason;
+ * message message; everything else emptied (nothing is authorized: no amount_approved, no
+ * auth fields) but the balance (svc.has_balance, svc.balance), which is kept.
+ */
+void pl_stored_value_refuse(const pl_vendor_response *vr, const char *code, const char *message,
+                            pl_reply *rep);
+
+/* The vendor_response row of s that the ErrorCode code maps to for service bureau svc
+ * (pl_services_vendor_response_svc, by relate_response), or NULL (none, or s or svc NULL). */
+const pl_vendor_response *pl_stored_value_refusal_row(const pl_services *s, const pl_service *svc,
+                                                      const char *code);
+
+/*
+ * The decline of an authorization of a card that holds nothing, the one rule for J19's balance
+ * of 0.00 (paylink-svc) and an online authorization approved for 0.00 (the rules above):
+ * pl_stored_value_refuse with PL_STORED_VALUE_NO_BALANCE_CODE, its row of s for svc, and
+ * PL_STORED_VALUE_PARTIAL_MESSAGE (seed, PreAuthorization Response: the card cannot pay for
+ * the order).
+ */
+void pl_stored_value_no_balance(const pl_services *s, const pl_service *svc, pl_reply *rep);
 
 /*
  * The vendor response written for an answer that no vendor_response row maps: the ErrorCode

@@ -1195,6 +1195,40 @@ static void fault_body(char *body, size_t size, const char *code)
                                  code_el) < size);
 }
 
+/* The answer parse_fixture reads from fixture name for a PostAuth of the seed's authorization
+ * 9354 (the request the samples' answers are to). */
+static int parse_postauth_fixture(const char *name, long status, pl_bureau_result *res)
+{
+    size_t len = 0;
+    char *body = read_fixture(name, &len);
+    assert_non_null(body);
+    pl_bureau_cfg cfg;
+    pl_bureau_call call;
+    make_cfg(&cfg);
+    make_call(&call, PL_OP_SVC_POSTAUTH, PCARD, "3242", 1107, utc(2010, 8, 25, 9, 44, 37), "9354");
+    char err[256] = "";
+    int rc = pl_bureau_relate.parse(&cfg, &call, status, body, len, res, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "parse %s: %s\n", name, err);
+    free(body);
+    return rc;
+}
+
+/* A fault read as it is: its code, nothing of any answer it quotes, its outcome by its code. */
+static void assert_fault_only(const pl_bureau_result *res, const char *code, bool unknown)
+{
+    assert_string_equal(res->fault_code, code);
+    assert_string_equal(res->error_code, "");
+    assert_string_equal(res->error_text, "");
+    assert_string_equal(res->reason_code, "");
+    assert_string_equal(res->request_id, "");
+    assert_string_equal(res->auth_code, "");
+    assert_false(res->has_amount);
+    assert_false(res->has_balance);
+    if (res->outcome_unknown != unknown)
+        fail_msg("fault %s: outcome_unknown %d", code, res->outcome_unknown);
+}
+
 /*
  * Which faults leave the outcome unknown: those that do not say the message was refused before
  * processing, on an operation that changes a card. GenerateCard and InquiryRequest change none.
@@ -1269,6 +1303,321 @@ static void test_fault_outcome(void **state)
     assert_int_equal(
         pl_bureau_relate.parse(NULL, NULL, 500, body, strlen(body), &res, err, sizeof err), 0);
     assert_true(res.outcome_unknown);
+
+    /* A Fault wins over an answer it quotes (more: test_fault_wins_over_an_answer). HTTP 500, a
+     * Server fault whose detail holds a PostauthorizationResponse with an ErrorCode. */
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_postauth_fixture("fault_server_detail_declined.xml", 500, &res), 0);
+    assert_fault_only(&res, "soap:Server", true);
+    assert_string_equal(res.fault_string, "Transaction could not be committed");
+    /* The same answer as escaped text in the faultstring. */
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_postauth_fixture("fault_server_escaped_declined.xml", 500, &res), 0);
+    assert_fault_only(&res, "soap:Server", true);
+    assert_non_null(strstr(res.fault_string, "TX_ROLLBACK")); /* the text, as text */
+    /* HTTP 200, a Server fault quoting the seed's approving PostauthorizationResponse. */
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_postauth_fixture("fault_server_detail_approved.xml", 200, &res), 0);
+    assert_fault_only(&res, "SOAP-ENV:Server", true);
+}
+
+/*
+ * A SOAP Fault in Envelope/Body wins over any answer element below it or beside it, and over
+ * an answer quoted as escaped text in its faultstring: the service failed, perhaps after it
+ * applied the message (a PostAuth redeemed, then the commit failed). Read as the answer, the
+ * quoted ErrorCode was a final decline (the order system sends the deposit again: the card
+ * redeemed twice), the quoted approval an approval (test_fault_outcome has the fixtures). The
+ * fault's outcome follows its code, as any fault's.
+ */
+static void test_fault_wins_over_an_answer(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256];
+    char body[2048];
+    static const char *const shapes[] = {
+        /* An answer in the detail of a Client fault: refused before processing, final. */
+        "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+        "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>x</faultstring><detail>"
+        "<ReturnResponse><SVATransaction><ErrorCode>BAD</ErrorCode></SVATransaction>"
+        "</ReturnResponse></detail></soap:Fault></soap:Body></soap:Envelope>",
+        /* An answer beside the Fault, before it. */
+        "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+        "<ReturnResponse><SVATransaction><SVATransactionID>1</SVATransactionID><Reason><Code>18"
+        "</Code></Reason></SVATransaction></ReturnResponse><soap:Fault><faultcode>soap:Client"
+        "</faultcode></soap:Fault></soap:Body></soap:Envelope>",
+        /* In a second Body. */
+        "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Header/>"
+        "<soap:Body><ReturnResponse><SVATransaction><ErrorCode>BAD</ErrorCode></SVATransaction>"
+        "</ReturnResponse></soap:Body><soap:Body><soap:Fault><faultcode>soap:Client</faultcode>"
+        "</soap:Fault></soap:Body></soap:Envelope>",
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        memset(&res, 0x5a, sizeof res);
+        assert_int_equal(parse_answer(PL_OP_SVC_RETURN, 500, shapes[i], strlen(shapes[i]), &res,
+                                      err, sizeof err),
+                         0);
+        assert_fault_only(&res, "soap:Client", false);
+    }
+    /* A Server fault quoting an answer, on an operation that changes no card: final. */
+    size_t len = 0;
+    char *fixture = read_fixture("fault_server_detail_declined.xml", &len);
+    assert_non_null(fixture);
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_answer(PL_OP_SVC_INQUIRY, 500, fixture, len, &res, err, sizeof err), 0);
+    assert_fault_only(&res, "soap:Server", false);
+    free(fixture);
+
+    /* A Fault elsewhere than in Envelope/Body is no SOAP fault: the answer is read. */
+    snprintf(body, sizeof body,
+             "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+             "<ProcessXMLResponse><Fault/><ReturnResponse><SVATransaction><ErrorCode>BAD"
+             "</ErrorCode></SVATransaction></ReturnResponse></ProcessXMLResponse></soap:Body>"
+             "</soap:Envelope>");
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_answer(PL_OP_SVC_RETURN, 500, body, strlen(body), &res, err, sizeof err),
+                     0);
+    assert_string_equal(res.fault_code, "");
+    assert_string_equal(res.error_code, "BAD");
+}
+
+/* parse_answer with the call's currency (RTPAmount/CurrencyID) and amount. */
+static int parse_in(pl_bureau_op op, const char *currency, int64_t amount, long status,
+                    const char *body, pl_bureau_result *res, char *err, size_t errsize)
+{
+    pl_bureau_cfg cfg;
+    pl_bureau_call call;
+    make_cfg(&cfg);
+    make_call(&call, op, PCARD, "3242", amount, utc(2010, 8, 25, 9, 20, 56),
+              op == PL_OP_SVC_POSTAUTH || op == PL_OP_SVC_VOID ? "9354" : NULL);
+    call.currency = currency;
+    err[0] = '\0';
+    return pl_bureau_relate.parse(&cfg, &call, status, body, strlen(body), res, err, errsize);
+}
+
+/* An answer to op (its root element name) with SVAAmount currency and amount (either NULL:
+ * left out) and an ErrorCode when error is not NULL. */
+static void sva_answer(char *body, size_t size, pl_bureau_op op, const char *currency,
+                       const char *amount, const char *error)
+{
+    char cur[64] = "", amt[64] = "", ec[64] = "";
+    if (currency)
+        snprintf(cur, sizeof cur, "<CurrencyID>%s</CurrencyID>", currency);
+    if (amount)
+        snprintf(amt, sizeof amt, "<Amount>%s</Amount>", amount);
+    if (error)
+        snprintf(ec, sizeof ec, "<ErrorCode>%s</ErrorCode>", error);
+    const char *name = pl_relate_answer_name(op);
+    assert_true((size_t)snprintf(body, size,
+                                 "<%s xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+                                 "<SVATransaction><SVATransactionID>9357</SVATransactionID>%s"
+                                 "<Reason><Code>24</Code></Reason><SVAAmount>%s%s</SVAAmount>"
+                                 "</SVATransaction></%s>",
+                                 name, ec, cur, amt, name) < size);
+}
+
+/*
+ * The answer's SVAAmount/CurrencyID: an approval in another currency than the request sent is
+ * unreadable (an EUR answer to a USD authorization was booked as USD). The same currency in
+ * another case, none in the answer, or none in the request (the seed's requests send an empty
+ * CurrencyID, its answers the service's currency) are read; a decline moves no money and is
+ * read whatever its currency.
+ */
+static void test_currency(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256], body[1024];
+    static const pl_bureau_op ops[] = {PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE, PL_OP_SVC_PREAUTH,
+                                       PL_OP_SVC_POSTAUTH, PL_OP_SVC_RETURN,   PL_OP_SVC_VOID};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        sva_answer(body, sizeof body, ops[i], "EUR", "11.07", NULL);
+        memset(&res, 0x5a, sizeof res);
+        if (parse_in(ops[i], "USD", 1107, 200, body, &res, err, sizeof err) != PL_ERR_PARSE)
+            fail_msg("%s: an EUR answer to USD is read", pl_bureau_op_name(ops[i]));
+        assert_non_null(strstr(err, "SVATransaction/SVAAmount/CurrencyID EUR is not the "
+                                    "request's currency USD"));
+        assert_false(res.has_amount);
+        assert_string_equal(res.request_id, "");
+        /* The request's own currency, in any case. */
+        sva_answer(body, sizeof body, ops[i], " usd ", "11.07", NULL);
+        assert_int_equal(parse_in(ops[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
+        assert_int_equal(res.amount, 1107);
+        /* A request without a currency: the service's default, whatever it is called. */
+        sva_answer(body, sizeof body, ops[i], "EUR", "11.07", NULL);
+        assert_int_equal(parse_in(ops[i], NULL, 1107, 200, body, &res, err, sizeof err), 0);
+        assert_int_equal(parse_in(ops[i], "", 1107, 200, body, &res, err, sizeof err), 0);
+        /* An answer without one. */
+        sva_answer(body, sizeof body, ops[i], NULL, "11.07", NULL);
+        assert_int_equal(parse_in(ops[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
+        sva_answer(body, sizeof body, ops[i], "", "11.07", NULL);
+        assert_int_equal(parse_in(ops[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
+        /* A decline in another currency. */
+        sva_answer(body, sizeof body, ops[i], "EUR", "0.00", "INSUFFICIENT_FUNDS");
+        assert_int_equal(parse_in(ops[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
+        assert_string_equal(res.error_code, "INSUFFICIENT_FUNDS");
+    }
+    /* The seed's samples: USD answers to requests with an empty CurrencyID, and to USD ones. */
+    for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+        size_t len = 0;
+        char *text = read_fixture(answers[i].fixture, &len);
+        assert_non_null(text);
+        const char *ref = answers[i].op == PL_OP_SVC_POSTAUTH ? "9354" : NULL;
+        pl_bureau_cfg cfg;
+        pl_bureau_call call;
+        make_cfg(&cfg);
+        make_call(&call, answers[i].op, PCARD, "3242", answers[i].amount,
+                  utc(2010, 8, 25, 9, 20, 56), ref);
+        call.currency = "USD";
+        assert_int_equal(pl_bureau_relate.parse(&cfg, &call, 200, text, len, &res, err, sizeof err),
+                         0);
+        assert_answer(&res, &answers[i]);
+        call.currency = "CAD";
+        int rc = pl_bureau_relate.parse(&cfg, &call, 200, text, len, &res, err, sizeof err);
+        /* An inquiry sends no amount: the currency of its answer is not compared. */
+        assert_int_equal(rc, answers[i].op == PL_OP_SVC_INQUIRY ? 0 : PL_ERR_PARSE);
+        free(text);
+    }
+    /* A CurrencyID too long for any currency code. */
+    sva_answer(body, sizeof body, PL_OP_SVC_PREAUTH, "EURO-DOLLAR-YEN-X", "11.07", NULL);
+    assert_int_equal(parse_in(PL_OP_SVC_PREAUTH, "USD", 1107, 200, body, &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "CurrencyID is too long"));
+}
+
+/*
+ * An approval of 0.00 for a non-zero amount. A PreauthorizationResponse's is read (the stored
+ * value rules decline it: the card holds nothing, test_stored_value). An activation, a
+ * recharge, a PostAuth or a Return that says it went through and moved nothing is unreadable:
+ * neither approved (money nobody moved) nor declined (sent again: twice, if the service did
+ * move it). A void's 0.00 is what was left to release; 0.00 of 0.00 is an answer in full; a
+ * decline says nothing of money.
+ */
+static void test_zero_approvals(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256], body[1024];
+    static const pl_bureau_op moves[] = {PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE, PL_OP_SVC_POSTAUTH,
+                                         PL_OP_SVC_RETURN};
+    for (size_t i = 0; i < sizeof moves / sizeof moves[0]; i++) {
+        sva_answer(body, sizeof body, moves[i], "USD", "0.00", NULL);
+        memset(&res, 0x5a, sizeof res);
+        if (parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err) != PL_ERR_PARSE)
+            fail_msg("%s: an approval of 0.00 of 11.07 is read", pl_bureau_op_name(moves[i]));
+        assert_non_null(strstr(err, "approves 0.00 of the 11.07 sent"));
+        assert_false(res.has_amount);
+        /* 0.00 asked, 0.00 approved (an activation of a card without value). */
+        assert_int_equal(parse_in(moves[i], "USD", 0, 200, body, &res, err, sizeof err), 0);
+        assert_true(res.has_amount);
+        assert_int_equal(res.amount, 0);
+        /* A decline of 0.00. */
+        sva_answer(body, sizeof body, moves[i], "USD", "0.00", "INSUFFICIENT_FUNDS");
+        assert_int_equal(parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
+        /* A cent is an answer (a partial one). */
+        sva_answer(body, sizeof body, moves[i], "USD", "0.01", NULL);
+        assert_int_equal(parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
+        assert_int_equal(res.amount, 1);
+    }
+    sva_answer(body, sizeof body, PL_OP_SVC_PREAUTH, "USD", "0.00", NULL);
+    assert_int_equal(parse_in(PL_OP_SVC_PREAUTH, "USD", 1107, 200, body, &res, err, sizeof err), 0);
+    assert_true(res.has_amount);
+    assert_int_equal(res.amount, 0);
+    sva_answer(body, sizeof body, PL_OP_SVC_VOID, "USD", "0.00", NULL);
+    assert_int_equal(parse_in(PL_OP_SVC_VOID, "USD", 4520, 200, body, &res, err, sizeof err), 0);
+    assert_int_equal(res.amount, 0);
+}
+
+/*
+ * HTTP 401 or 403 without an answer or a Fault (an HTML page, nothing): the web service refused
+ * the credentials before it read the message. A fault (fault_code "HTTP 401"), final on every
+ * operation (outcome known: nothing processed), not an unreadable answer, whose required
+ * response would make every request an operator's case until the password is fixed. A 401 or
+ * 403 that carries an answer or a Fault is read as that; other statuses are unreadable as
+ * before.
+ */
+static void test_http_refusal(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256];
+    size_t len = 0;
+    char *html = read_fixture("http_401.html", &len);
+    assert_non_null(html);
+    static const pl_bureau_op ops[] = {PL_OP_SVC_GENERATE, PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE,
+                                       PL_OP_SVC_PREAUTH,  PL_OP_SVC_POSTAUTH, PL_OP_SVC_RETURN,
+                                       PL_OP_SVC_INQUIRY,  PL_OP_SVC_VOID};
+    static const struct {
+        long status;
+        const char *body;
+    } refusals[] = {
+        {401, NULL}, /* the fixture */
+        {401, ""},
+        {403, "<html><body>Forbidden</body></html>"},
+        {403, "Forbidden"},
+        {401, "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+              "<soap:Body/></soap:Envelope>"},
+    };
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        const char *body = refusals[i].body ? refusals[i].body : html;
+        size_t blen = refusals[i].body ? strlen(body) : len;
+        for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+            memset(&res, 0x5a, sizeof res);
+            int rc = parse_answer(ops[k], refusals[i].status, body, blen, &res, err, sizeof err);
+            if (rc != 0)
+                fail_msg("HTTP %ld case %zu on %s: %d (%s)", refusals[i].status, i,
+                         pl_bureau_op_name(ops[k]), rc, err);
+            char code[16];
+            snprintf(code, sizeof code, "HTTP %ld", refusals[i].status);
+            assert_string_equal(res.fault_code, code);
+            assert_true(res.fault_string[0] != '\0');
+            assert_false(res.outcome_unknown);
+            assert_string_equal(res.error_code, "");
+            assert_string_equal(res.reason_code, "");
+            assert_false(res.has_amount);
+        }
+    }
+    /* Without a call. */
+    assert_int_equal(pl_bureau_relate.parse(NULL, NULL, 401, html, len, &res, err, sizeof err), 0);
+    assert_string_equal(res.fault_code, "HTTP 401");
+    assert_false(res.outcome_unknown);
+    /* Other statuses: unreadable, as every answer that is none. */
+    assert_unreadable(PL_OP_SVC_PREAUTH, 500, html, len, &res, "not XML");
+    assert_unreadable(PL_OP_SVC_PREAUTH, 407, "<html>Proxy</html>", 18, &res,
+                      "no Customer Engagement answer");
+    free(html);
+
+    /* A fault with 401: that fault, its outcome by its code. */
+    char body[512];
+    fault_body(body, sizeof body, "SOAP-ENV:Server");
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_POSTAUTH, 401, body, strlen(body), &res, err, sizeof err), 0);
+    assert_string_equal(res.fault_code, "SOAP-ENV:Server");
+    assert_true(res.outcome_unknown);
+    fault_body(body, sizeof body, "SOAP-ENV:Client.Authentication");
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_POSTAUTH, 403, body, strlen(body), &res, err, sizeof err), 0);
+    assert_string_equal(res.fault_code, "SOAP-ENV:Client.Authentication");
+    assert_false(res.outcome_unknown);
+    /* A decline with 401: that decline. An approval with 401 is not believed (not 200). */
+    assert_int_equal(parse_fixture("declined.xml", PL_OP_SVC_PREAUTH, 401, &res), 0);
+    assert_string_equal(res.error_code, "ALL_CARDS_GENERATED");
+    assert_string_equal(res.fault_code, "");
+    char *ok = read_fixture("recharge_response.xml", &len);
+    assert_non_null(ok);
+    assert_unreadable(PL_OP_SVC_RECHARGE, 401, ok, len, &res, "HTTP status 401");
+    free(ok);
+    /* An answer that began and broke off (a truncated one): unreadable, whatever the status. */
+    const char *cut = "<RechargeResponse><SVATransaction><Reason><Code>8</Code>";
+    assert_unreadable(PL_OP_SVC_RECHARGE, 401, cut, strlen(cut), &res, "not XML");
+    /* The same inside an RPC string. */
+    const char *cut_wrapped =
+        "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+        "<ProcessXMLResponse><ProcessXMLResult>&lt;RechargeResponse&gt;&lt;SVATransaction&gt;"
+        "</ProcessXMLResult></ProcessXMLResponse></soap:Body></soap:Envelope>";
+    assert_unreadable(PL_OP_SVC_RECHARGE, 401, cut_wrapped, strlen(cut_wrapped), &res,
+                      "no Customer Engagement answer");
 }
 
 /*
@@ -1448,8 +1797,11 @@ static void test_parse_garbage(void **state)
     static const xml_test_answer more[] = {
         {500, "<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body>"
               "<h1>Internal Server Error</h1><p>Card " VCARD "</p></body></html>"},
-        {401, "<html><body><h1>401 Unauthorized</h1></body></html>"},
+        {502, "<html><body><h1>502 Bad Gateway</h1></body></html>"},
         {502, "Bad Gateway"},
+        /* 401 and 403 are refusals before processing only without an answer
+         * (test_http_refusal); a truncated one is unreadable. */
+        {401, "<RechargeResponse><SVATransaction><Reason><Code>8</Code>"},
         {200, "<RechargeResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"},
         {200, "<CardSeriesMaintenance><CardSeries><Instrument><CardNumber>" VCARD},
         {200, "<a>&#9117230675152172;</a>"},
@@ -1593,6 +1945,10 @@ int main(void)
         cmocka_unit_test(test_parse_sva_answers),
         cmocka_unit_test(test_parse_wrapped),
         cmocka_unit_test(test_fault_outcome),
+        cmocka_unit_test(test_fault_wins_over_an_answer),
+        cmocka_unit_test(test_currency),
+        cmocka_unit_test(test_zero_approvals),
+        cmocka_unit_test(test_http_refusal),
         cmocka_unit_test(test_preauth_needs_transaction_id),
         cmocka_unit_test(test_short_card_echo_masked),
         cmocka_unit_test(test_postauth_names_its_authorization),

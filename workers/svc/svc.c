@@ -826,31 +826,11 @@ pl_svc_j19 pl_svc_j19_decide(const pl_bureau_result *res, pl_status inquiry, int
     return PL_SVC_J19_PREAUTH;
 }
 
-/* A J19 authorization refused after its inquiry: `declined` as the bureau's decline of the
- * PreauthorizationRequest would be (vendor response and hold reason of `code`), the inquiry's
- * balance kept, no authorization fields (nothing was authorized). */
-static void j19_decline(pl_job *job, const char *code, const char *message, const char *why)
+/* A J19 authorization refused after its inquiry (the reply already made so by
+ * pl_stored_value_refuse): the note svc_store records, and the log line. */
+static void j19_declined(pl_job *job, const char *why)
 {
     svc_data *d = job->spec_data;
-    pl_reply *rep = job->reply;
-    bool has_balance = rep->svc.has_balance;
-    int64_t balance = rep->svc.balance;
-    memset(rep, 0, sizeof *rep);
-    rep->status = PL_ST_DECLINED;
-    const pl_vendor_response *vr =
-        job->svc ? pl_services_vendor_response_svc(job->services, job->svc->code, code, NULL)
-                 : NULL;
-    if (vr) {
-        copy(rep->vendor_response, sizeof rep->vendor_response, vr->code);
-        copy(rep->hold_reason, sizeof rep->hold_reason, vr->hold_reason);
-    } else {
-        /* As for a bureau's ErrorCode no row maps (stored_value.h). */
-        snprintf(rep->vendor_response, sizeof rep->vendor_response, "%.*s",
-                 PL_STORED_VALUE_CODE_MAX, code);
-    }
-    copy(rep->message, sizeof rep->message, message);
-    rep->svc.has_balance = has_balance;
-    rep->svc.balance = balance;
     snprintf(d->j19_note, sizeof d->j19_note,
              "J19 balance inquiry: %s; no PreauthorizationRequest sent", why);
     PL_INFO(job->req.request_id, "%s: declined", d->j19_note);
@@ -898,14 +878,18 @@ static int svc_next_call(pl_job *job)
         job->call.now = time(NULL);
         return 1;
     case PL_SVC_J19_INACTIVE:
-        j19_decline(job, PL_SVC_J19_INACTIVE_CODE, PL_STORED_VALUE_INACTIVE_MESSAGE,
-                    "the card is inactive");
+        /* `declined` as the bureau's decline of the PreauthorizationRequest would be. */
+        pl_stored_value_refuse(
+            pl_stored_value_refusal_row(job->services, job->svc, PL_SVC_J19_INACTIVE_CODE),
+            PL_SVC_J19_INACTIVE_CODE, PL_STORED_VALUE_INACTIVE_MESSAGE, job->reply);
+        j19_declined(job, "the card is inactive");
         return 0;
     case PL_SVC_J19_NO_BALANCE: {
         char why[64];
         snprintf(why, sizeof why, "balance %s", balance);
-        /* seed (PreAuthorization Response): the card cannot pay for the order. */
-        j19_decline(job, PL_SVC_J19_NO_BALANCE_CODE, PL_STORED_VALUE_PARTIAL_MESSAGE, why);
+        /* The rule of an online authorization approved for 0.00 too (stored_value.h). */
+        pl_stored_value_no_balance(job->services, job->svc, job->reply);
+        j19_declined(job, why);
         return 0;
     }
     case PL_SVC_J19_ANSWERED:
