@@ -248,6 +248,51 @@ static int previous_keys(pl_config *c, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* Whether environment entry `entry` ("NAME=value") sets librdkafka property `prop` the way
+ * kafka.c reads PAYLINK_RDKAFKA_<PROPERTY> (each '_' a '.', any case); its value in *value. */
+static bool rdkafka_env_sets(const char *entry, const char *prop, const char **value)
+{
+    static const char prefix[] = "PAYLINK_RDKAFKA_";
+    if (strncmp(entry, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *n = entry + sizeof prefix - 1;
+    size_t i = 0;
+    for (; prop[i]; i++) {
+        char c = n[i] == '_' ? '.' : (char)tolower((unsigned char)n[i]);
+        if (!n[i] || n[i] == '=' || c != prop[i])
+            return false;
+    }
+    if (n[i] != '=')
+        return false;
+    *value = n + i + 1;
+    return true;
+}
+
+/*
+ * The consumer's max.poll.interval.ms as librdkafka will have it: PAYLINK_RDKAFKA_MAX_POLL_
+ * INTERVAL_MS (the last entry that sets it, as kafka.c applies them in order), else librdkafka's
+ * default. The worker sets none of its own.
+ */
+static int max_poll_interval(int *out, char *errstr, size_t errstr_size)
+{
+    extern char **environ;
+    const char *v = NULL, *at;
+    for (char **e = environ; e && *e; e++)
+        if (rdkafka_env_sets(*e, "max.poll.interval.ms", &at))
+            v = at;
+    *out = PL_CONFIG_MAX_POLL_INTERVAL_MS;
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > 86400000)
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                          "PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS must be an integer 1..86400000");
+    *out = (int)n;
+    return 0;
+}
+
 int pl_config_default_metrics_port(const char *worker)
 {
     static const char *const names[] = {"auth", "deposit", "reversal", "svc", "dmupdate"};
@@ -293,8 +338,30 @@ int pl_config_from_env(pl_config *c, const char *worker, char *errstr, size_t er
                       PL_FINGERPRINT_VERSION, &c->fingerprint_version, errstr, errstr_size)) ||
         (rc = env_int("PAYLINK_CONFIG_REFRESH_S", 60, 1, 86400, &c->refresh_s, errstr,
                       errstr_size)) ||
-        (rc = pl_config_proxy_from_env(c->proxy, sizeof c->proxy, errstr, errstr_size)))
+        (rc = pl_config_proxy_from_env(c->proxy, sizeof c->proxy, errstr, errstr_size)) ||
+        (rc = max_poll_interval(&c->max_poll_interval_ms, errstr, errstr_size)))
         return rc;
+    /* A revoke drain runs inside the rebalance callback (engine.c on_rebalance), which does not
+     * poll the consumer: one longer than max.poll.interval.ms gets this member evicted from its
+     * group while it still works on the partitions being revoked, their next owner already at
+     * them (two owners: both send, both reply). The margin covers the synchronous commit after
+     * the drain (socket.timeout.ms, 10 s, twice) and the loop turn before it. */
+    int drain_max = c->max_poll_interval_ms - PL_CONFIG_DRAIN_POLL_MARGIN_MS;
+    if (drain_max < 0)
+        drain_max = 0;
+    if (c->drain_timeout_ms > drain_max)
+        return pl_err_set(PL_ERR_CONFIG, errstr, errstr_size,
+                          "PAYLINK_DRAIN_TIMEOUT_MS (%d) must be at most %d: the consumer's "
+                          "max.poll.interval.ms (%d%s) less %d, for a partition revocation "
+                          "drains without polling the consumer, and past max.poll.interval.ms "
+                          "the member is evicted from its group while it still works on the "
+                          "partitions (two owners); lower the drain or raise "
+                          "PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS",
+                          c->drain_timeout_ms, drain_max, c->max_poll_interval_ms,
+                          c->max_poll_interval_ms == PL_CONFIG_MAX_POLL_INTERVAL_MS
+                              ? ", librdkafka's default"
+                              : "",
+                          PL_CONFIG_DRAIN_POLL_MARGIN_MS);
 
     char level[16], mask[16];
     if ((rc = env_str("PAYLINK_LOG_LEVEL", "info", level, sizeof level, false, errstr,

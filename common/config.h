@@ -46,7 +46,12 @@
  *                                     slot_stall; paylink's own reversals are never refused so:
  *                                     they wait). 0: they wait for ever
  *   PAYLINK_DRAIN_TIMEOUT_MS          how long shutdown/revoke waits for in-flight work,
- *                                     default 30000
+ *                                     default 30000; at most the consumer's max.poll.interval.ms
+ *                                     (PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS, else librdkafka's
+ *                                     300000) less PL_CONFIG_DRAIN_POLL_MARGIN_MS: a revoke
+ *                                     drain does not poll the consumer, and a member that does
+ *                                     not poll that long is evicted from its group while it
+ *                                     still works on the partitions (two owners)
  *   PAYLINK_CONFIG_REFRESH_S          how often service bureau settings are re-read, default 60
  *   PAYLINK_PROXY_HOST, PAYLINK_PROXY_PORT   the seed's PROXY_HOST / PROXY_PORT: the proxy of
  *                                     every service bureau whose auth_service.proxy_host is
@@ -82,6 +87,10 @@
  * paylinkctl bench gives its reply consumer the same. */
 #define PL_CONFIG_FETCH_WAIT_MS 500
 #define PL_CONFIG_FETCH_MIN_BYTES 1
+/* librdkafka's max.poll.interval.ms when PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS does not set it,
+ * and how far below it PAYLINK_DRAIN_TIMEOUT_MS must stay (pl_config_from_env). */
+#define PL_CONFIG_MAX_POLL_INTERVAL_MS 300000
+#define PL_CONFIG_DRAIN_POLL_MARGIN_MS 30000
 
 typedef struct pl_config {
     char worker[16];
@@ -96,6 +105,9 @@ typedef struct pl_config {
     int fetch_wait_ms;
     int fetch_min_bytes;
     int drain_timeout_ms;
+    /* The consumer's max.poll.interval.ms as librdkafka will have it (the worker sets none):
+     * PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS, else PL_CONFIG_MAX_POLL_INTERVAL_MS. */
+    int max_poll_interval_ms;
     /* An assigned partition not fetched this long makes the consumer join its group again
      * (kafka.h, pl_kafka_stalls, pl_kafka_resubscribe); 0: never. */
     int fetch_stall_ms;

@@ -18,12 +18,24 @@ static size_t utf8_cut(const char *s, size_t n)
 char *pl_dlq_envelope(const char *why, const pl_errors *errs, const char *topic, int32_t partition,
                       int64_t offset, const char *request, bool redacted, size_t limit)
 {
+    return pl_dlq_envelope_kind(NULL, NULL, why, errs, topic, partition, offset, request, redacted,
+                                limit);
+}
+
+char *pl_dlq_envelope_kind(const char *kind, const char *answered, const char *why,
+                           const pl_errors *errs, const char *topic, int32_t partition,
+                           int64_t offset, const char *request, bool redacted, size_t limit)
+{
     size_t full = strlen(request), keep = full;
     for (int round = 0;; round++) {
         json_object *d = json_object_new_object();
         if (!d)
             return NULL;
         json_object_object_add(d, "error", json_object_new_string(why));
+        if (kind)
+            json_object_object_add(d, "kind", json_object_new_string(kind));
+        if (answered)
+            json_object_object_add(d, "answered", json_object_new_string(answered));
         json_object *arr = json_object_new_array();
         for (size_t i = 0; errs && i < errs->n; i++) {
             /* Scrubbed again, as the reply's echo is (reply.c): they may quote the upstream
@@ -89,15 +101,22 @@ char *pl_dlq_cut(const char *envelope, size_t len, size_t limit)
             }
         const char *why = json_object_object_get_ex(d, "error", &t) ? json_object_get_string(t)
                                                                     : "invalid request";
-        json_object *tp, *pp, *op, *rp;
+        json_object *tp, *pp, *op, *rp, *kp, *ap;
         json_object_object_get_ex(d, "topic", &tp);
         json_object_object_get_ex(d, "partition", &pp);
         json_object_object_get_ex(d, "offset", &op);
         bool redacted =
             json_object_object_get_ex(d, "redacted", &rp) && json_object_get_boolean(rp);
-        out = pl_dlq_envelope(
-            why, &errs, tp ? json_object_get_string(tp) : "", pp ? json_object_get_int(pp) : -1,
-            op ? json_object_get_int64(op) : -1, json_object_get_string(v), redacted, limit);
+        const char *kind = json_object_object_get_ex(d, "kind", &kp) && kp
+                               ? json_object_get_string(kp)
+                               : NULL,
+                   *answered = json_object_object_get_ex(d, "answered", &ap) && ap
+                                   ? json_object_get_string(ap)
+                                   : NULL;
+        out = pl_dlq_envelope_kind(kind, answered, why, &errs, tp ? json_object_get_string(tp) : "",
+                                   pp ? json_object_get_int(pp) : -1,
+                                   op ? json_object_get_int64(op) : -1, json_object_get_string(v),
+                                   redacted, limit);
     }
     json_object_put(d);
     return out;

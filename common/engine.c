@@ -235,6 +235,10 @@ typedef struct refresher {
     const char *worker;
     int interval_s;
     int wake_fd; /* write end of a pipe the loop polls */
+    /* refresher_ask_stop: when the stop was asked (CLOCK_REALTIME, pthread_timedjoin_np's), and
+     * the join's bound from then (refresher_stop) */
+    bool stop_asked;
+    struct timespec join_by;
 } refresher;
 
 struct pl_engine {
@@ -300,7 +304,7 @@ struct pl_engine {
     pl_counter *m_db_statements, *m_db_merged;
     pl_counter *m_conn_full, *m_conn_resumed;
     pl_counter *m_retries, *m_required, *m_dlq, *m_replayed, *m_conflicts, *m_produce_fail,
-        *m_publish_dropped, *m_failed, *m_rechecks, *m_pauses, *m_refetches;
+        *m_publish_dropped, *m_failed, *m_rechecks, *m_pauses, *m_refetches, *m_unreadable;
     pl_gauge *m_in_flight, *m_lag, *m_rr_open, *m_rr_oldest, *m_backlog, *m_overdue;
     /* How old the bureau settings are (loaded at the start or by the last good refresh, at
      * config_at), and how often they are refreshed: a replica that cannot refresh them goes on
@@ -740,7 +744,8 @@ static bool partition_leaving(const job *j)
  * Whether a stop is asked: the worker is stopping, or a SIGTERM (or a fatal producer error) set
  * g_stop while the loop that sets `stopping` is not running — during a revoke drain, whose
  * loop_once runs inside on_rebalance. No bureau call starts then (slot_take, also for a getToken,
- * slot_start_queued, record_sent, next_call): the stop's drain that follows is bounded by
+ * slot_start_queued, record_sent, next_call, and a call once its access token comes or after a
+ * 401: held_back): the stop's drain that follows is bounded by
  * the revoke drain's start (stop_drain_deadline), and a call started now could be cut short and
  * leave its outcome unknown where there need be none.
  */
@@ -829,7 +834,7 @@ static void schedule_retry(pl_engine *e, job *j, const char *topic, const char *
 
 static void send_msg(pl_engine *e, job *j, const char *topic, const char *key, size_t key_len,
                      const char *payload, size_t len);
-static void send_dead_letter(job *j, const char *why, const pl_errors *errs);
+static void send_dead_letter(job *j, const char *kind, const char *why, const pl_errors *errs);
 
 /*
  * A publish to be tried again. Not the `timeout` reply of a required response: after the same
@@ -942,7 +947,7 @@ static void publish_failed(pl_engine *e, job *j, const char *topic, const char *
         snprintf(why, sizeof why,
                  "its reply could not be published (%s): the outcome is in its row",
                  rd_kafka_err2str(err));
-        send_dead_letter(j, why, NULL);
+        send_dead_letter(j, PL_DLQ_KIND_UNPUBLISHED, why, NULL);
     }
 }
 
@@ -1247,19 +1252,22 @@ int pl_job_publish_reversal(pl_job *job, const char *reversal_id, const char *am
     return rc;
 }
 
-/* Runs the spec's follow-ups for a reply about to be published: reply is that reply as an
- * object, or NULL for reply_json (its text) parsed. */
-static void followups(job *j, json_object *reply, const char *reply_json)
+/* Runs the spec's follow-ups for the reply of the bureau's answer the job holds (job->res),
+ * about to be stored and published: reply is that reply as an object. Never for a replay. */
+static void followups(job *j, json_object *reply)
 {
     const pl_spec *s = j->pub.eng->spec;
-    if (!s->followups || !j->pub.svc)
+    if (!s->followups || !j->pub.svc || !reply)
         return;
-    json_object *o = reply ? json_object_get(reply) : json_tokener_parse(reply_json);
-    if (o) {
-        if (s->followups(&j->pub, o) != 0)
-            PL_ERROR(j->pub.req.request_id, "follow-up messages could not be built");
-        json_object_put(o);
+    int rc = s->followups(&j->pub, reply);
+    if (rc == PL_ERR_NOMEM) {
+        /* Stored without them, the row would say none were decided (replay): nothing is
+         * stored instead, and the redelivery finds the row as the process left it. */
+        PL_ERROR(j->pub.req.request_id, "out of memory building follow-up messages; exiting");
+        exit(70);
     }
+    if (rc != 0)
+        PL_ERROR(j->pub.req.request_id, "follow-up messages could not be built");
 }
 
 /* The job's follow-up messages as a JSON array [{topic, key, payload}] (malloc'd), or NULL when
@@ -1279,6 +1287,11 @@ static char *followups_json(const job *j)
     const char *s = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN);
     char *copy = s ? strdup(s) : NULL;
     json_object_put(arr);
+    if (!copy) {
+        /* NULL would store them as none (on_http). */
+        PL_ERROR(j->pub.req.request_id, "out of memory storing follow-up messages; exiting");
+        exit(70);
+    }
     return copy;
 }
 
@@ -1309,26 +1322,42 @@ static void followups_restore(job *j, const char *stored)
 /* ---- invalid requests ---- */
 
 /*
- * Sends the dead-letter copy of the job's request (card data removed, with why and errs) and
- * leaves the job publishing: its reply is to follow with publish().
+ * The dead-letter copy of the job's request (card data removed, with why and errs; kind, a
+ * PL_DLQ_KIND_*, says what it is, and for a request given up "answered" how: `error` or
+ * `timeout`, as its reply), sent by send_dead_letter, which leaves the job publishing: its reply
+ * is to follow with publish(). paylinkctl dlq reads the kind rather than the words of why
+ * (which it went by before, and still does for envelopes without one).
  */
-static void send_dead_letter(job *j, const char *why, const pl_errors *errs)
+static char *dead_letter_text(job *j, const char *kind, const char *why, const pl_errors *errs)
 {
     pl_engine *e = j->pub.eng;
     /* Marked when the redaction changed the request (a card number masked in any field, a CVV
-     * removed): such a copy is not what the upstream system sent, and is never sent again. */
+     * removed): such a copy is not what the upstream system sent, and is never sent again. A
+     * job without a payload (a record that could not be read, start_unreadable) has "" for its
+     * request: nothing to redact, nothing paylinkctl could send again. */
     bool changed = false;
     char *redacted =
-        pl_request_redact_report(j->payload ? j->payload : "", j->payload_len, &changed);
+        j->payload ? pl_request_redact_report(j->payload, j->payload_len, &changed) : strdup("");
     /* Room for the key, headers and the record's framing. */
     size_t limit = e->max_msg > 4096 ? e->max_msg - 2048 : e->max_msg / 2;
-    char *dlq = pl_dlq_envelope(why, errs, e->t_request, j->partition, j->offset,
-                                redacted ? redacted : "", changed || !redacted, limit);
+    const char *answered = NULL;
+    if (strcmp(kind, PL_DLQ_KIND_GIVEN_UP) == 0)
+        answered = j->pub.reply && j->pub.reply->status == PL_ST_ERROR ? "error" : "timeout";
+    char *dlq =
+        pl_dlq_envelope_kind(kind, answered, why, errs, e->t_request, j->partition, j->offset,
+                             redacted ? redacted : "", changed || !redacted, limit);
     free(redacted);
     if (!dlq) {
         PL_ERROR(j->pub.req.request_id, "out of memory building a dead-letter copy; exiting");
         exit(70);
     }
+    return dlq;
+}
+
+static void send_dead_letter(job *j, const char *kind, const char *why, const pl_errors *errs)
+{
+    pl_engine *e = j->pub.eng;
+    char *dlq = dead_letter_text(j, kind, why, errs);
     char key[64];
     size_t klen;
     reply_key(j, key, sizeof key, &klen);
@@ -1340,7 +1369,8 @@ static void send_dead_letter(job *j, const char *why, const pl_errors *errs)
     j->pending_dr--;
 }
 
-static void publish_invalid(job *j, const pl_errors *errs, const char *why)
+/* kind: PL_DLQ_KIND_INVALID, or PL_DLQ_KIND_CONFLICT (conflict). */
+static void publish_invalid(job *j, const pl_errors *errs, const char *why, const char *kind)
 {
     pl_reply rep = {.status = PL_ST_INVALID, .errors = errs};
     char *reply = pl_reply_to_json(&j->pub.req, &rep);
@@ -1349,7 +1379,7 @@ static void publish_invalid(job *j, const pl_errors *errs, const char *why)
         exit(70);
     }
     j->outcome = "invalid";
-    send_dead_letter(j, why, errs);
+    send_dead_letter(j, kind, why, errs);
     PL_INFO(j->pub.req.request_id[0] ? j->pub.req.request_id : NULL, "invalid request: %s", why);
     publish(j, reply);
     free(reply);
@@ -1572,7 +1602,7 @@ static void job_fail(job *j, const char *why, bool unsent)
     /* A database error may quote the values of a row: scrubbed as log lines are. */
     char safe_why[512];
     pl_card_scrub_copy(safe_why, sizeof safe_why, why, strlen(why), e->cfg.log_mask);
-    send_dead_letter(j, safe_why, NULL);
+    send_dead_letter(j, PL_DLQ_KIND_GIVEN_UP, safe_why, NULL);
     publish(j, j->pub.reply_json);
 }
 
@@ -2442,6 +2472,61 @@ static int submit_msg(job *j, pl_http_cb cb)
     return pl_http_submit(e->http, &c, cb, j);
 }
 
+static void give_back(job *j, const char *what);
+
+/* Whether the spec's mark of job j may have claimed something besides its own row (an amount
+ * on the authorization a capture or reversal draws on, a stored value card's): the row it
+ * names for the job's units (spec->touch_key), which every such claim has. */
+static bool mark_may_claim(const job *j)
+{
+    const pl_spec *sp = j->pub.eng->spec;
+    if (!sp->touch_key)
+        return false;
+    char key[128] = "";
+    sp->touch_key(&j->pub, key, sizeof key);
+    return key[0] != '\0';
+}
+
+/*
+ * A bureau call about to start after a wait of its own — for its bureau's access token
+ * (on_token), or to be sent again with a new one after a 401 (resend_after_401) — while a stop
+ * is asked (stop_asked) or its partition is being left (partition_leaving): as for every other
+ * place a call starts (slot_take, slot_start_queued, record_sent, next_call), it does not
+ * start, for the drain's deadline could cut it short and leave its outcome unknown (a hold no
+ * row knows of: its row 'sent', a required response for an operator) where nothing has been
+ * done yet (a 401 says the bureau did not process the request). The request is given back for
+ * redelivery instead: a getToken, made before the mark, is simply not made (its row is still
+ * 'received'); a call's row, marked 'sent' by this attempt, is put back to 'received' first
+ * (give_back, PL_ENGINE_SQL_UNMARK: its own mark only), so the redelivery sends it from the
+ * start rather than wait for this owner and make it a required response. Not a row whose mark
+ * may have claimed something (mark_may_claim): the unmark would leave the claim, and the
+ * redelivery's mark claim it twice (engine.h, next_call); that call goes as before. Returns
+ * true when the job was given back. Before, these two waits were the only ones that sent
+ * whatever: a 401 at a SIGTERM, its new token fetched, was sent again with its whole answer
+ * wait ahead of it, and the drain gave up on it with its row 'sent'.
+ */
+static bool held_back(job *j, const char *what)
+{
+    pl_engine *e = j->pub.eng;
+    if (!stop_asked(e) && !partition_leaving(j))
+        return false;
+    if (j->tokenizing) {
+        PL_INFO(j->pub.req.request_id, "%s: getToken not sent: %s; left for redelivery",
+                j->pub.svc->code, stop_asked(e) ? "stopping" : "its partition is being left");
+        j->tokenizing = false;
+        slot_release(j);
+        if (stop_asked(e))
+            job_abandon(j);
+        else
+            job_leave(j);
+        return true;
+    }
+    if (mark_may_claim(j))
+        return false;
+    give_back(j, what);
+    return true;
+}
+
 static void on_token(void *arg, const char *header, unsigned gen, const char *error, bool cancelled)
 {
     job *j = arg;
@@ -2450,6 +2535,8 @@ static void on_token(void *arg, const char *header, unsigned gen, const char *er
         job_abandon(j);
         return;
     }
+    if (header && held_back(j, "the call (its access token just came)"))
+        return;
     if (!header) {
         /* Nothing was sent to the bureau: as if it could not be reached. */
         PL_WARN(j->pub.req.request_id, "bureau %s: no access token: %s", j->pub.svc->code, error);
@@ -2533,11 +2620,14 @@ static bool resend_after_401(job *j, const pl_http_response *r, void (*go)(job *
     if (!(j->ops->flags & PL_BUREAU_OAUTH) || r->outcome != PL_HTTP_OK || r->status != 401 ||
         j->reauthed)
         return false;
-    PL_INFO(j->pub.req.request_id, "bureau %s answered 401: new access token, sending again",
-            j->pub.svc->code);
     pl_oauth_invalidate(j->pub.eng->oauth, j->pub.svc->code, j->token_gen);
     if (j->bearer)
         pl_card_wipe(j->bearer, BEARER_MAX);
+    /* (Not processed: given back when no call may start now, held_back.) */
+    if (held_back(j, "the call again after a 401 (not processed)"))
+        return true;
+    PL_INFO(j->pub.req.request_id, "bureau %s answered 401: new access token, sending again",
+            j->pub.svc->code);
     j->reauthed = true;
     with_token(j, go);
     return true;
@@ -2712,14 +2802,16 @@ static void on_given_back(void *arg, int err, const char *errmsg, pl_db_unit *u)
  * up as one waiting for its first call is (slot_take), its offset left for redelivery — but its
  * row is 'sent' (by the previous call), which a redelivery would wait on and then make a
  * required response: it is put back to 'received' first (PL_ENGINE_SQL_UNMARK, this attempt's
- * own mark only), durably, and the redelivery runs the request again from its first call.
+ * own mark only), durably, and the redelivery runs the request again from its first call. So too
+ * a call that waited for its access token, or was answered 401, when no call may start any
+ * more (held_back). what: which call, for the log.
  */
-static void give_back(job *j)
+static void give_back(job *j, const char *what)
 {
     pl_engine *e = j->pub.eng;
     PL_INFO(j->pub.req.request_id,
-            "%s: next call %s not sent: %s; its row goes back to 'received' for the redelivery",
-            j->pub.svc->code, pl_bureau_op_name(j->pub.call.op),
+            "%s %s: %s not sent: %s; its row goes back to 'received' for the redelivery",
+            j->pub.svc->code, pl_bureau_op_name(j->pub.call.op), what,
             stop_asked(e) ? "stopping"
             : j->leaving  ? "its partition was revoked"
                           : "its partition's assignment was lost");
@@ -2742,7 +2834,7 @@ static void give_back(job *j)
 static void next_call(job *j)
 {
     if (stop_asked(j->pub.eng) || partition_leaving(j)) {
-        give_back(j);
+        give_back(j, "next call");
         return;
     }
     char err[256] = "";
@@ -2908,14 +3000,17 @@ static void on_http(void *arg, const pl_http_response *r)
     }
     /* The follow-up messages are decided now and stored with the answer (008_followups.sql),
      * from the reply as rendered (not parsed back from its text). */
-    followups(j, reply, j->pub.reply_json);
+    followups(j, reply);
     json_object_put(reply);
     char *fu = followups_json(j);
     pl_db_unit *u = job_unit_new(j, on_stored);
     j->outcome = pl_status_name(job_reply(j)->status);
     j->state = JS_STORING;
     rc = u ? e->spec->store(&j->pub, u) : PL_ERR_NOMEM;
-    /* Only with the reply this job stored: a row another actor answered keeps its own. */
+    /* Only with the reply this job stored: a row another actor answered keeps its own. None
+     * decided adds nothing here: a statement more would keep the unit from being merged with
+     * others (db.h, "NAME:many"); the spec's store may record that none were ('[]', as
+     * paylink-auth's does), and a row without follow-ups is replayed with none (replay). */
     if (rc == 0 && fu) {
         const char *p[] = {j->pub.req.request_id, fu, j->pub.reply_json};
         rc = pl_db_unit_add(u, "pl_followups", 3, p);
@@ -3064,12 +3159,24 @@ static void replay(job *j, const char *stored, const char *stored_followups)
     pl_counter_add(e->m_replayed, 1);
     j->outcome = "replayed";
     /* What was decided with the answer goes out again (consumers de-duplicate by request_id);
-     * only that: not what this job decided with an answer of its own the row does not hold. */
+     * only that: not what this job decided with an answer of its own the row does not hold.
+     * Never decided again here: the replay has the reply, not the bureau's answer, and the
+     * reply alone cannot say whether the issuer holds anything (a Decision Manager 481 without
+     * a ccAuthReply, or with 203, holds nothing; paylink-auth's store looks at the answer). A
+     * row without follow-ups (NULL) is read as "none", which is what its first answer
+     * published: follow-ups are stored whenever some were decided (on_http; the resolver and
+     * an operator store theirs), and '[]' where a store says none were (paylink-auth's,
+     * PL_ENGINE_SQL_FINAL), so a NULL row answered since 008_followups.sql decided none. Only a
+     * row answered before 008 (years ago) may have published one it no longer holds. Before, a NULL
+     * row was decided again from its reply: a 481 the original had rightly not reversed (no
+     * ccAuthReply, or 203: nothing held) got a `.rev` for the whole amount on its redelivery, which
+     * CyberSource refuses, and the order system got a reply to a reversal it never asked for. A
+     * replay is no place to start a reversal: a hold the reply does not prove is left to the paths
+     * made for it (the resolver's reversal of what it cannot confirm, paylink-reversal's claim of
+     * what the row records, the order system's own reversal). */
     followups_drop(j);
     if (stored_followups)
         followups_restore(j, stored_followups);
-    else if (j->pub.svc)
-        followups(j, NULL, again); /* answered before 008_followups.sql: decide them again */
     publish(j, again);
     free(again);
 }
@@ -3080,7 +3187,7 @@ static void conflict(job *j)
     pl_errors errs = {0};
     pl_errors_add(&errs, "request_id",
                   "was already used for a different request (idempotency key conflict)");
-    publish_invalid(j, &errs, "request_id reused with different content");
+    publish_invalid(j, &errs, "request_id reused with different content", PL_DLQ_KIND_CONFLICT);
 }
 
 /* How long a request may take at its bureau: its call wait (call_wait_ms: the connection
@@ -3532,7 +3639,8 @@ static void on_looked_up(void *arg, int err, const char *errmsg, pl_db_unit *u)
         return;
     row_view v;
     if (!read_row(pl_db_unit_result(u, 0), &v)) {
-        publish_invalid(j, j->errs, j->errs->n ? j->errs->e[0].error : "invalid request");
+        publish_invalid(j, j->errs, j->errs->n ? j->errs->e[0].error : "invalid request",
+                        PL_DLQ_KIND_INVALID);
         return;
     }
     if (!fingerprint_matches(j, v.fingerprint)) {
@@ -3589,7 +3697,7 @@ static void on_recorded(void *arg, int err, const char *errmsg, pl_db_unit *u)
             job_fail(j, "it was neither recorded nor found", true);
             return;
         }
-        publish_invalid(j, &errs, errs.e[0].error);
+        publish_invalid(j, &errs, errs.e[0].error, PL_DLQ_KIND_INVALID);
         return;
     }
     if (!inserted && !fingerprint_matches(j, v.fingerprint)) {
@@ -3770,8 +3878,170 @@ static void card_hash_prev(const pl_config *cfg, const char *number, pl_job *pub
     }
 }
 
+/*
+ * Adds the offset of job j to the tracker, so that no commit of its partition passes it before
+ * it is done (job_done). Returns false when j is a record read again that must not run: the
+ * caller drops it. Out of memory: the worker exits, as for any allocation a request needs
+ * (untracked, the job's offset could be committed past before it is done, and the request lost
+ * on a restart).
+ *
+ * An offset not after the last one taken from its partition (pl_offsets_add's PL_ERR_INVALID)
+ * within one assignment (a rebalance forgets a partition's offsets: forget_partitions): the
+ * consumer was taken back. Run untracked, as before, a later request's completion committed
+ * past it. Two cases, told apart by the requests of the partition still in flight:
+ *  - none of them is below it: the partition's log started again below where this consumer was
+ *    (the topic deleted and created anew, or its log truncated by an unclean leader election,
+ *    and auto.offset.reset took the consumer back), or the same log is read again from an
+ *    earlier offset. The tracker cannot order the two numberings, so the partition is tracked
+ *    afresh from this offset (pl_offsets_forget), as after a rebalance: the requests still in
+ *    flight finish without moving its commit (tracked false; on the same log each of them read
+ *    again is a redelivery parked behind it, done only after it), and the old numbering stores
+ *    no offset far ahead of the new log's.
+ *  - one of them is below it: this offset was taken already and its first reading is in flight
+ *    or done (a record read twice; nothing but a re-read lands between offsets taken). Forgetting
+ *    would let this copy's completion commit past the unfinished one below it, so this copy is
+ *    dropped (false), said in a warning.
+ * A negative offset, or a partition beyond the tracker's range, has no position to protect: its
+ * job runs untracked, said in an error line.
+ */
+static bool job_track(pl_engine *e, job *j)
+{
+    int rc = pl_offsets_add(e->offsets, j->partition, j->offset);
+    if (rc == PL_ERR_INVALID && j->offset >= 0 && j->partition >= 0 &&
+        j->partition <= PL_OFFSETS_MAX_PARTITION) {
+        size_t older = 0;
+        int64_t below = -1;
+        for (const job *o = e->live; o; o = o->next) {
+            if (o == j || !o->tracked || o->partition != j->partition)
+                continue;
+            older++;
+            if (o->offset < j->offset && (below < 0 || o->offset < below))
+                below = o->offset;
+        }
+        if (below >= 0) {
+            PL_WARN(NULL,
+                    "partition %d of %s: offset %" PRId64 " read again while offset %" PRId64
+                    " below it is still in flight: this copy is dropped (its first reading "
+                    "answers it)",
+                    (int)j->partition, e->t_request, j->offset, below);
+            return false;
+        }
+        for (job *o = e->live; o; o = o->next)
+            if (o != j && o->partition == j->partition)
+                o->tracked = false;
+        PL_ERROR(NULL,
+                 "partition %d of %s: offset %" PRId64 " is not after the last one taken from it "
+                 "(the consumer was taken back: the topic recreated or its log truncated, and the "
+                 "offset reset): its offsets are tracked afresh from here; %zu request(s) still "
+                 "in flight from before finish without moving its commit",
+                 (int)j->partition, e->t_request, j->offset, older);
+        pl_offsets_forget(e->offsets, j->partition);
+        rc = pl_offsets_add(e->offsets, j->partition, j->offset);
+    }
+    if (rc == PL_ERR_NOMEM) {
+        PL_ERROR(NULL, "out of memory tracking an offset; exiting");
+        exit(70);
+    }
+    if (rc != 0) {
+        PL_ERROR(NULL,
+                 "partition %d of %s: offset %" PRId64 " cannot be tracked (%s): its request "
+                 "runs without a position a commit could pass",
+                 (int)j->partition, e->t_request, j->offset, pl_err_str(rc));
+        return true;
+    }
+    j->tracked = true;
+    return true;
+}
+
+static void drop_message(rd_kafka_message_t *m);
+
+/*
+ * Whether consumer event m is a record of the request topic that librdkafka could not read and
+ * skips (rdkafka_msgset_reader.c): a CRC mismatch (_BAD_MSG; a batch's, its records with it), a
+ * record format it does not implement (_NOT_IMPLEMENTED), or a batch it could not decompress
+ * (_BAD_COMPRESSION: read again at each fetch, the partition going no further). Each comes
+ * with the offset it was at. Logged as a warning and destroyed, as before, such a record was
+ * skipped in silence: nothing had tracked its offset, the next request's completion committed
+ * past it, and the order system never got an answer. Not _MSG_SIZE_TOO_LARGE: that record is
+ * not skipped but fetched again (with more room), and nothing after it is read meanwhile.
+ */
+static bool unreadable_record(const pl_engine *e, const rd_kafka_message_t *m)
+{
+    switch (m->err) {
+    case RD_KAFKA_RESP_ERR__BAD_MSG:
+    case RD_KAFKA_RESP_ERR__BAD_COMPRESSION:
+    case RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED:
+        break;
+    default:
+        return false;
+    }
+    return m->offset >= 0 && m->partition >= 0 && m->rkt &&
+           strcmp(rd_kafka_topic_name(m->rkt), e->t_request) == 0;
+}
+
+/*
+ * A record of the request topic that could not be read (unreadable_record), in its place among
+ * the requests (it went through the backlog as they do): an error line, a count
+ * (paylink_consumer_unreadable_records_total, which also alerts through
+ * paylink_dead_letters_total) and a dead-letter copy where an operator looks, with where it was
+ * (partition, offset), why (librdkafka's words: they name the batch), and no payload (there is
+ * none to give). Its offset is tracked as a request's, so nothing of its partition is committed
+ * past it before that copy is delivered (job_done, on its delivery report), as for any dead
+ * letter. The same offset read again (librdkafka fetches a batch it could not decompress again
+ * and again) is not dead-lettered again: the tracker refuses an offset already taken, and the
+ * copy is only logged.
+ */
+static void start_unreadable(pl_engine *e, rd_kafka_message_t *m)
+{
+    char why[512], detail[400];
+    const char *text = rd_kafka_message_errstr(m);
+    pl_card_scrub_copy(detail, sizeof detail, text, strlen(text), e->cfg.log_mask);
+    snprintf(why, sizeof why, "the record could not be read (%s): %s", rd_kafka_err2name(m->err),
+             detail);
+    job *j = calloc(1, sizeof *j);
+    if (!j || !(j->key = calloc(1, 1))) {
+        PL_ERROR(NULL, "out of memory accepting a message; exiting");
+        exit(70);
+    }
+    j->pub.eng = e;
+    j->t_start = now_s();
+    j->partition = m->partition;
+    j->offset = m->offset;
+    drop_message(m);
+    int rc = pl_offsets_add(e->offsets, j->partition, j->offset);
+    if (rc == PL_ERR_NOMEM) {
+        PL_ERROR(NULL, "out of memory tracking an offset; exiting");
+        exit(70);
+    }
+    if (rc != 0) {
+        PL_WARN(NULL, "partition %d of %s, offset %" PRId64 ": %s (read again: dead-lettered once)",
+                (int)j->partition, e->t_request, j->offset, why);
+        free(j->key);
+        free(j);
+        return;
+    }
+    j->tracked = true;
+    j->next = e->live;
+    if (e->live)
+        e->live->prev = j;
+    e->live = j;
+    e->n_live++;
+    PL_ERROR(NULL,
+             "partition %d of %s, offset %" PRId64 ": %s; its dead-letter copy has no payload, "
+             "and the offset is committed once that copy is delivered",
+             (int)j->partition, e->t_request, j->offset, why);
+    pl_counter_add(e->m_unreadable, 1);
+    send_dead_letter(j, PL_DLQ_KIND_UNREADABLE, why, NULL);
+    if (j->pending_dr == 0) /* (nothing produced: publish_failed said why) */
+        job_done(j);
+}
+
 static void start_message(pl_engine *e, rd_kafka_message_t *m)
 {
+    if (m->err) {
+        start_unreadable(e, m);
+        return;
+    }
     job *j = calloc(1, sizeof *j);
     if (!j) {
         PL_ERROR(NULL, "out of memory accepting a message; exiting");
@@ -3800,13 +4070,18 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
         pl_card_wipe(m->payload, m->len);
     rd_kafka_message_destroy(m);
 
+    if (!job_track(e, j)) {
+        pl_card_wipe(j->payload, j->payload_len);
+        free(j->payload);
+        free(j->key);
+        free(j);
+        return;
+    }
     j->next = e->live;
     if (e->live)
         e->live->prev = j;
     e->live = j;
     e->n_live++;
-    if (pl_offsets_add(e->offsets, j->partition, j->offset) == 0)
-        j->tracked = true;
 
     pl_errors errs = {0};
     int rc = pl_request_decode(j->payload, j->payload_len, e->spec->worker, time(NULL), &j->pub.req,
@@ -3876,7 +4151,8 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
     if (errs.n > 0 || rc != 0) {
         if (!j->pub.req.request_id[0]) {
             /* Without a usable request_id there is no row to look for. */
-            publish_invalid(j, &errs, errs.n ? errs.e[0].error : "invalid request");
+            publish_invalid(j, &errs, errs.n ? errs.e[0].error : "invalid request",
+                            PL_DLQ_KIND_INVALID);
             return;
         }
         j->errs = malloc(sizeof *j->errs);
@@ -4237,6 +4513,27 @@ static void refetch_stalled(pl_engine *e)
         pl_counter_add(e->m_refetches, 1);
 }
 
+/*
+ * What the consumer returned: a request, or a record that could not be read (unreadable_record,
+ * dead-lettered in its turn), goes to the backlog, in Kafka order with the others (their offsets
+ * are tracked in that order); one taken while stopping is dropped, to be delivered again after
+ * the restart; any other consumer event is logged (but the end of a partition) and destroyed.
+ */
+static void consumed(pl_engine *e, rd_kafka_message_t *m)
+{
+    if (m->err && !unreadable_record(e, m)) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            PL_WARN(NULL, "consumer: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    if (e->stopping) {
+        drop_message(m); /* not started: redelivered after restart */
+        return;
+    }
+    backlog_push(e, m);
+}
+
 /* How long the backlog may stay full, its partitions still fetched, before they are paused. */
 #define BACKLOG_FULL_PAUSE_S 2.0
 
@@ -4265,17 +4562,7 @@ static void consume(pl_engine *e)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 0);
         if (!m)
             break;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                PL_WARN(NULL, "consumer: %s", rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        if (e->stopping) {
-            drop_message(m); /* not started: redelivered after restart */
-            continue;
-        }
-        backlog_push(e, m);
+        consumed(e, m);
     }
     if (e->b_len < cap) {
         e->full_since = 0;
@@ -4299,12 +4586,8 @@ static void consume(pl_engine *e)
     if (e->paused) {
         /* Rebalance events must still be served while paused. */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 0);
-        if (m) {
-            if (m->err || e->stopping)
-                drop_message(m);
-            else
-                backlog_push(e, m);
-        }
+        if (m)
+            consumed(e, m);
     }
 }
 
@@ -4535,21 +4818,38 @@ static int refresher_start(pl_engine *e)
     return 0;
 }
 
-static void refresher_stop(pl_engine *e)
+/* How long the stop waits for a configuration refresh to end (refresher_stop). */
+#define REFRESHER_JOIN_S 5
+
+/*
+ * Asks the configuration refresh to stop, without waiting (refresher_stop waits, up to
+ * REFRESHER_JOIN_S from here): teardown asks it before it waits for the resolver's pass (up to
+ * 5 s too, resolver_run.h), so that with a frozen database the two waits overlap rather than
+ * add up within the stop's time (README "Shutdown and rebalances").
+ */
+static void refresher_ask_stop(pl_engine *e)
 {
     refresher *r = &e->ref;
-    if (!r->started)
+    if (!r->started || r->stop_asked)
         return;
     pthread_mutex_lock(&r->mu);
     r->stop = true;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    r->stop_asked = true;
+    clock_gettime(CLOCK_REALTIME, &r->join_by);
+    r->join_by.tv_sec += REFRESHER_JOIN_S;
+}
+
+static void refresher_stop(pl_engine *e)
+{
+    refresher *r = &e->ref;
+    if (!r->started)
+        return;
+    refresher_ask_stop(e);
     /* A refresh stuck on a frozen database must not hold up the shutdown: give it a few
      * seconds, then leave it to the process exit. */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 5;
-    if (pthread_timedjoin_np(r->thread, NULL, &until) != 0) {
+    if (pthread_timedjoin_np(r->thread, NULL, &r->join_by) != 0) {
         PL_WARN(NULL, "configuration refresh still waiting for the database; not joined");
         pthread_detach(r->thread);
         return;
@@ -4657,6 +4957,11 @@ static void register_metrics(pl_engine *e)
         m, "paylink_consumer_rejoins_total",
         "Times the group was left and joined again: a partition assigned and not fetched for "
         "PAYLINK_KAFKA_STALL_MS.",
+        NULL);
+    e->m_unreadable = pl_metrics_counter(
+        m, "paylink_consumer_unreadable_records_total",
+        "Request records the consumer could not read (corrupt, or compressed or formatted in a "
+        "way librdkafka cannot decode), each dead-lettered without its payload.",
         NULL);
     e->m_conflicts = pl_metrics_counter(m, "paylink_idempotency_conflicts_total",
                                         "request_id reused with different content.", NULL);
@@ -4806,14 +5111,22 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     return 0;
 }
 
-/* How long stopping waits for Kafka: the consumer's close, then the producer's flush. */
+/*
+ * How long stopping waits for Kafka: the consumer's close, then the producer's flush. With the
+ * stop's drain (PAYLINK_DRAIN_TIMEOUT_MS) and the 5 s the resolver's pass and the configuration
+ * refresh may take together (refresher_ask_stop), a stop takes at most the drain + 25 s (Kafka
+ * unreachable, the database frozen): what TimeoutStopSec and terminationGracePeriodSeconds in
+ * deploy/ allow for, with a margin (README "Shutdown and rebalances").
+ */
 #define CLOSE_MS 10000
 
 static void teardown(pl_engine *e)
 {
     bool consumer_closed = true;
     /* A resolver pass left running (a bureau query or a publish past the stop's wait) still
-     * counts in the metrics: they are then left to the process exit, not freed under it. */
+     * counts in the metrics: they are then left to the process exit, not freed under it. The
+     * refresh is asked to stop first: its wait and the resolver's overlap. */
+    refresher_ask_stop(e);
     bool resolver_joined = pl_resolver_runner_stop(e->resolver);
     e->resolver = NULL;
     refresher_stop(e);

@@ -35,7 +35,9 @@
  *            again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
  *            PL_ENGINE_MAX_CALLS calls; the row stays "sent" throughout)
  *            stopping, or its partition being left → no next call: the row back to
- *            "received" (PL_ENGINE_SQL_UNMARK), the request given up for redelivery
+ *            "received" (PL_ENGINE_SQL_UNMARK), the request given up for redelivery; so too
+ *            a call that waited for its access token (OAuth) or was answered 401, unless
+ *            its mark may have claimed something (spec->touch_key names a row): that one goes
  *   answer that is the outcome → spec writes the final row + history in one unit → reply
  *                          (+ follow-up messages)
  *   timeout / connection lost after sending → `unknown` row + required_response + `timeout` reply
@@ -151,11 +153,13 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
  * sent: a second replica or a redelivery that failed before its own mark (a getToken that
  * timed out, a refusal while preparing) would otherwise record `error` over a call the first
  * has at the bureau, release its claim, and answer `error` for what may be a charge. A row that
- * was 'sent' may hold a claim the table's triggers then release (spec->touch_key).
+ * was 'sent' may hold a claim the table's triggers then release (spec->touch_key). Its follow-ups
+ * are recorded as decided: none ('[]'; such an answer publishes none), so that a redelivery
+ * replays exactly that (engine.c, replay).
  */
 #define PL_ENGINE_SQL_FINAL                                                                        \
     "UPDATE %s SET status = $2, vendor_response = $3, error_text = left($4, 300), "                \
-    "reply = $5::jsonb, answered_at = now() "                                                      \
+    "reply = $5::jsonb, answered_at = now(), followups = coalesce(followups, '[]'::jsonb) "        \
     "WHERE request_id = $1 AND (status = 'received' "                                              \
     "OR (status = 'sent' AND sent_by IN ($6, $7))) RETURNING request_id"
 
@@ -216,14 +220,17 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
 
 /*
  * The engine's statement "pl_followups" (printf format: the spec's table): the follow-up
- * messages ($2) stored with the answer whose reply ($3) the same unit has just written — also
- * when that answer settled an unknown row late and migration 044's trigger then rewrote the
- * reply as the final one (without `required_response` and `replayed`, with `resolved` and
- * `resolution`): matched as it was rewritten. Before, a late answer's follow-ups (a reject's or
- * soft decline's reversal) were not stored, and a crash before they were published lost them.
+ * messages ($2, a JSON array) stored with the answer whose reply ($3) the same unit has just
+ * written — also when that answer settled an unknown row late and
+ * migration 044's trigger then rewrote the reply as the final one (without `required_response`
+ * and `replayed`, with `resolved` and `resolution`): matched as it was rewritten. Before, a late
+ * answer's follow-ups (a reject's or soft decline's reversal) were not stored, and a crash before
+ * they were published lost them. It replaces the '[]' (none decided) a spec's store may have
+ * written in the same unit (paylink-auth's does), never follow-ups another actor stored.
  */
 #define PL_ENGINE_SQL_FOLLOWUPS                                                                    \
-    "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 AND followups IS NULL "             \
+    "UPDATE %s SET followups = $2::jsonb WHERE request_id = $1 "                                   \
+    "AND (followups IS NULL OR followups = '[]'::jsonb) "                                          \
     "AND (reply = $3::jsonb OR reply - 'resolved' - 'resolution' = $3::jsonb - "                   \
     "'required_response' - 'replayed' - 'resolved' - 'resolution')"
 
@@ -438,6 +445,9 @@ typedef struct pl_spec {
      * ever runs ahead of one of them (db.h): a capture's claim released by its error answer comes
      * before a later capture of the same authorization settles, as the two came. Called with
      * what the job knows when the unit is built (job->spec_data may be NULL: before prepare).
+     * Every claim of the spec's mark is on the row it names: the engine takes a job without
+     * one for a job whose mark claimed nothing, which it may put back to 'received' when its
+     * call must not start (PL_ENGINE_SQL_UNMARK; engine.c, held_back).
      */
     void (*touch_key)(const pl_job *job, char *out, size_t outsize);
 
@@ -449,8 +459,16 @@ typedef struct pl_spec {
 
     /*
      * Follow-up messages to publish with the reply (e.g. the reversal request a Decision
-     * Manager reject calls for), given the reply that is being published — also when it is a
-     * replay, so a crash between the commit and the publish loses nothing. NULL = none.
+     * Manager reject calls for), given the reply of the bureau's answer job->res (an answer in
+     * time, or a late one). Decided once, with the answer, and stored with it in the row's
+     * followups when there are some (PL_ENGINE_SQL_FOLLOWUPS, in the store's unit), which a
+     * redelivery publishes again as stored, so a crash between the commit and the publish loses
+     * nothing. Never called for a replay: a replay has no answer to decide from, and what the
+     * reply alone says (a 481, a soft decline) is no proof the issuer holds anything; a row
+     * without follow-ups is replayed with none (engine.c, replay). spec->store may record that
+     * none were decided by setting followups to '[]' where NULL in its own update (one
+     * statement still, so its units still merge: paylink-auth's does); the engine's statement,
+     * when there are some, replaces that '[]'. NULL = none.
      */
     int (*followups)(pl_job *job, json_object *reply);
 

@@ -141,14 +141,14 @@ pl_send auth "$(pl_request auth "$sz" 0.00)"
 r=$(pl_wait_reply auth "$sz" 60) || fail "no auth reply for $sz"
 assert_json .status declined "$r"
 assert_json .vendor_response 230 "$r"
-assert_eq "$(pl_sql "SELECT coalesce(followups::text, 'none') FROM cc_auth_trans WHERE request_id = :'id'" id="$sz")" \
+assert_eq "$(pl_sql "SELECT coalesce(nullif(followups::text, '[]'), 'none') FROM cc_auth_trans WHERE request_id = :'id'" id="$sz")" \
     none "no reversal follows a soft-declined verification"
 # A hard decline (203) holds nothing: no reversal is asked for.
 hd="rvhd-$run"
 pl_send auth "$(pl_request auth "$hd" 203.00)"
 r=$(pl_wait_reply auth "$hd" 60) || fail "no auth reply for $hd"
 assert_json .status declined "$r"
-assert_eq "$(pl_sql "SELECT coalesce(followups::text, 'none') FROM cc_auth_trans WHERE request_id = :'id'" id="$hd")" \
+assert_eq "$(pl_sql "SELECT coalesce(nullif(followups::text, '[]'), 'none') FROM cc_auth_trans WHERE request_id = :'id'" id="$hd")" \
     none "no reversal follows a hard decline"
 
 # ---- a manual authorization given inline: found by its transaction id ---------------------------

@@ -737,8 +737,11 @@ static void test_partial_without_part_unreadable(void **state)
  * holds nothing: no `.rev`. A soft decline is reversed when its ccAuthReply says 100 or repeats the
  * soft decline's code, or when it has none (its code says the issuer approved), not when
  * ccAuthReply says 203. Before, every 481 and soft decline was reversed: a reversal CyberSource
- * refuses, a declined reply nobody asked for. A reply replayed without its answer keeps the rule: a
- * 481 is reversed.
+ * refuses, a declined reply nobody asked for. Without its answer (job->res NULL: what a replay of
+ * a row stored without follow-ups decided with, before the engine stopped deciding them again)
+ * nothing is reversed, a 481 or a soft decline alike: the reply alone says nothing of a hold.
+ * Before, such a replay reversed it, and paylink-reversal sent an authReversal CyberSource
+ * refuses for an authorization the original answer said was never made.
  */
 static void test_reject_reversed_only_when_authorized(void **state)
 {
@@ -780,13 +783,28 @@ static void test_reject_reversed_only_when_authorized(void **state)
             json_object_put(reply);
         }
     }
-    /* Replayed without its answer (before 008_followups.sql): nothing says the issuer did not
-     * authorize it, and a 481 is reversed as it always was. */
-    job.res = NULL;
-    reply = json_tokener_parse("{\"status\":\"rejected\",\"vendor_response\":\"481\","
-                               "\"auth\":{\"transaction_id\":\"64000\"}}");
-    assert_true(pl_auth_reverses(&job, reply));
-    json_object_put(reply);
+    /* Without its answer: nothing says the issuer holds anything, so no reversal (before: a
+     * 481 or soft decline was reversed on its vendor response alone). */
+    static const char *const bare[] = {
+        "{\"status\":\"rejected\",\"vendor_response\":\"481\",\"auth\":{\"transaction_id\":"
+        "\"64000\"}}",
+        "{\"status\":\"declined\",\"vendor_response\":\"230\",\"auth\":{\"transaction_id\":"
+        "\"64000\"}}",
+        "{\"status\":\"error\",\"vendor_response\":\"150\",\"auth\":{\"transaction_id\":"
+        "\"64000\"}}",
+    };
+    pl_bureau_result *kept = job.res;
+    for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++) {
+        reply = json_tokener_parse(bare[i]);
+        assert_non_null(reply);
+        job.res = NULL;
+        assert_false(pl_auth_reverses(&job, reply));
+        /* nor with an answer that has no decision (nothing read) */
+        job.res = kept;
+        job.res->decision[0] = '\0';
+        assert_false(pl_auth_reverses(&job, reply));
+        json_object_put(reply);
+    }
 }
 
 static void test_spec_table(void **state)
@@ -805,6 +823,11 @@ static void test_spec_table(void **state)
     assert_non_null(s->map);
     assert_non_null(s->store);
     assert_non_null(s->followups);
+    /* Its store records the follow-ups decided as none ('[]'), in the answer's own update: the
+     * engine adds pl_followups only for a reversal (engine.c on_http), which replaces it. */
+    for (size_t i = 0; i < s->nstmts; i++)
+        if (strncmp(s->stmts[i].name, "auth_store", 10) == 0)
+            assert_non_null(strstr(s->stmts[i].sql, "followups = coalesce(t.followups, '[]'"));
 
     /* Every statement declares as many parameters as its SQL uses, and names are unique. */
     assert_true(s->nstmts >= 3);

@@ -47,6 +47,9 @@ static const char *const all_vars[] = {
     "PAYLINK_KAFKA_FETCH_MIN_BYTES",
     "PAYLINK_SLOT_WAIT_RECORD_MS",
     "PAYLINK_SLOT_WAIT_MAX_MS",
+    "PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS",
+    "PAYLINK_RDKAFKA_max_poll_interval_ms",
+    "PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MSX",
 };
 
 #define KEY16 "0123456789abcdef"
@@ -154,6 +157,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.slot_wait_record_ms, 1000);
     assert_int_equal(c.slot_wait_max_ms, 10000);
     assert_int_equal(c.drain_timeout_ms, 30000);
+    assert_int_equal(c.max_poll_interval_ms, 300000);
     assert_int_equal(c.fetch_stall_ms, 120000);
     assert_int_equal(c.fingerprint_version, 2);
     assert_int_equal(c.refresh_s, 60);
@@ -252,6 +256,70 @@ static void test_bad_integers(void **state)
         set_required();
         setenv(cases[i].var, cases[i].value, 1);
         config_fails(cases[i].var);
+    }
+}
+
+/* Whether the configuration is taken (its drain and max.poll.interval.ms as wanted). */
+static void drain_taken(int drain_ms, int max_poll_ms)
+{
+    pl_config c;
+    char err[256] = "";
+    if (pl_config_from_env(&c, "auth", err, sizeof err) != 0)
+        fail_msg("refused: %s", err);
+    assert_int_equal(c.drain_timeout_ms, drain_ms);
+    assert_int_equal(c.max_poll_interval_ms, max_poll_ms);
+    pl_config_free(&c);
+}
+
+/*
+ * PAYLINK_DRAIN_TIMEOUT_MS stays below the consumer's max.poll.interval.ms by 30 s: a partition
+ * revocation drains inside the rebalance callback without polling the consumer, and a member
+ * that does not poll for max.poll.interval.ms is evicted from its group while it still works on
+ * the partitions (two owners). librdkafka's default (300000) unless
+ * PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS sets it, in any case, as kafka.c reads it (the last one
+ * set wins); a value librdkafka would refuse is refused. Before, any drain up to 600000 was
+ * taken.
+ */
+static void test_drain_below_max_poll_interval(void **state)
+{
+    (void)state;
+    set_required();
+    setenv("PAYLINK_DRAIN_TIMEOUT_MS", "270000", 1);
+    drain_taken(270000, 300000);
+    setenv("PAYLINK_DRAIN_TIMEOUT_MS", "270001", 1);
+    config_fails("PAYLINK_DRAIN_TIMEOUT_MS (270001) must be at most 270000");
+    setenv("PAYLINK_DRAIN_TIMEOUT_MS", "600000", 1);
+    config_fails("max.poll.interval.ms (300000, librdkafka's default)");
+
+    /* Raised: a longer drain is taken. */
+    setenv("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS", "900000", 1);
+    drain_taken(600000, 900000);
+    /* Lowered: the default drain still fits 60 s, not 30 s. */
+    unsetenv("PAYLINK_DRAIN_TIMEOUT_MS");
+    setenv("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS", "60000", 1);
+    drain_taken(30000, 60000);
+    setenv("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS", "59999", 1);
+    config_fails("PAYLINK_DRAIN_TIMEOUT_MS (30000) must be at most 29999");
+    setenv("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS", "20000", 1);
+    config_fails("must be at most 0");
+    setenv("PAYLINK_DRAIN_TIMEOUT_MS", "0", 1);
+    drain_taken(0, 20000);
+    unsetenv("PAYLINK_DRAIN_TIMEOUT_MS");
+
+    /* Written in lower case, as kafka.c takes it too. */
+    unsetenv("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS");
+    setenv("PAYLINK_RDKAFKA_max_poll_interval_ms", "40000", 1);
+    config_fails("PAYLINK_DRAIN_TIMEOUT_MS (30000) must be at most 10000");
+    unsetenv("PAYLINK_RDKAFKA_max_poll_interval_ms");
+    /* Another property is not it. */
+    setenv("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MSX", "1000", 1);
+    drain_taken(30000, 300000);
+    unsetenv("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MSX");
+
+    static const char *const bad[] = {"", "x", "0", "-5", "86400001", "1.5", "99999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS", bad[i], 1);
+        config_fails("PAYLINK_RDKAFKA_MAX_POLL_INTERVAL_MS must be an integer 1..86400000");
     }
 }
 
@@ -833,6 +901,7 @@ int main(void)
         cmocka_unit_test_setup(test_overrides, setup),
         cmocka_unit_test_setup(test_bad_integers, setup),
         cmocka_unit_test_setup(test_bad_words, setup),
+        cmocka_unit_test_setup(test_drain_below_max_poll_interval, setup),
         cmocka_unit_test_setup(test_too_long, setup),
         cmocka_unit_test_setup(test_hash_key, setup),
         cmocka_unit_test_setup(test_hash_key_line_end, setup),

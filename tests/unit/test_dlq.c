@@ -1,7 +1,8 @@
 /*
  * test_dlq.c: the dead-letter envelope (dlq.h). Issue 6 A.3: a request too large for its own
  * dead-letter copy is cut to fit instead of making the publish fail forever. The envelope says
- * whether the redaction changed the request ("redacted"), also once cut again.
+ * whether the redaction changed the request ("redacted"), and what the dead letter is ("kind",
+ * "answered"), also once cut again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,6 +170,54 @@ static void test_cut_again(void **state)
     free(e);
 }
 
+/* An envelope says its kind, and a given-up one how it was answered; a cut keeps both. One
+ * without a kind (pl_dlq_envelope, as before) has neither. */
+static void test_kind_kept(void **state)
+{
+    (void)state;
+    char req[3001];
+    memset(req, 'b', 3000);
+    req[3000] = '\0';
+    char *e = pl_dlq_envelope_kind(PL_DLQ_KIND_GIVEN_UP, "timeout", "its row never settled", NULL,
+                                   "paylink.auth.request", 1, 9, req, false, 100000);
+    assert_non_null(e);
+    json_object *o = parse(e), *v;
+    assert_string_equal(str(o, "kind"), "given_up");
+    assert_string_equal(str(o, "answered"), "timeout");
+    assert_string_equal(str(o, "error"), "its row never settled");
+    json_object_put(o);
+    size_t len = strlen(e);
+    char *cut = pl_dlq_cut(e, len, len / 4);
+    assert_non_null(cut);
+    o = parse(cut);
+    assert_string_equal(str(o, "kind"), "given_up");
+    assert_string_equal(str(o, "answered"), "timeout");
+    assert_true(json_object_object_get_ex(o, "truncated", &v));
+    json_object_put(o);
+    free(cut);
+    free(e);
+
+    e = pl_dlq_envelope_kind(PL_DLQ_KIND_UNREADABLE, NULL, "the record could not be read", NULL,
+                             "paylink.auth.request", 1, 10, "", false, 100000);
+    o = parse(e);
+    assert_string_equal(str(o, "kind"), "unreadable");
+    assert_false(json_object_object_get_ex(o, "answered", &v));
+    json_object_put(o);
+    free(e);
+
+    e = pl_dlq_envelope("invalid request", NULL, "t", 0, 0, "{}", false, 1000);
+    o = parse(e);
+    assert_false(json_object_object_get_ex(o, "kind", &v));
+    assert_false(json_object_object_get_ex(o, "answered", &v));
+    json_object_put(o);
+    cut = pl_dlq_cut(e, strlen(e), 1000);
+    o = parse(cut);
+    assert_false(json_object_object_get_ex(o, "kind", &v));
+    json_object_put(o);
+    free(cut);
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_cut_keeps_characters_whole),
         cmocka_unit_test(test_tiny_limit_drops_the_request),
         cmocka_unit_test(test_cut_again),
+        cmocka_unit_test(test_kind_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,8 +92,105 @@ static int caught_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb c
     return 0;
 }
 
+/*
+ * Consumer events a test makes (a record librdkafka could not read: rd_kafka_message_t values of
+ * its own, whose topic is g_given_rkt's), destroyed by counting them, and the offsets the engine
+ * stores when it has no consumer (g_stored_*): there is no Kafka here. Anything else goes to
+ * librdkafka. The engine's source below calls these in place of librdkafka's.
+ */
+static char g_given_rkt_token;
+#define g_given_rkt ((rd_kafka_topic_t *)(void *)&g_given_rkt_token)
+static const char *g_given_topic = "paylink.auth.request";
+static int g_given_destroyed;
+static int32_t g_stored_partition = -1;
+static int64_t g_stored_offset = -1;
+static void given_message_destroy(rd_kafka_message_t *m)
+{
+    if (m->rkt == g_given_rkt || !m->rkt) {
+        g_given_destroyed++;
+        return;
+    }
+    rd_kafka_message_destroy(m);
+}
+static const char *given_topic_name(const rd_kafka_topic_t *rkt)
+{
+    return rkt == g_given_rkt ? g_given_topic : rd_kafka_topic_name(rkt);
+}
+static rd_kafka_resp_err_t given_offsets_store(rd_kafka_t *rk,
+                                               rd_kafka_topic_partition_list_t *offsets)
+{
+    if (rk)
+        return rd_kafka_offsets_store(rk, offsets);
+    g_stored_partition = offsets->elems[0].partition;
+    g_stored_offset = offsets->elems[0].offset;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/*
+ * The messages an engine without a producer (e->producer NULL, not fatal) produces, caught:
+ * their topic and value (copied), g_nproduced of them. The engine's source below calls this in
+ * place of rd_kafka_producev (only with no producer: anything else fails the test).
+ */
+#define PRODUCED_MAX 8
+static struct {
+    char topic[160];
+    char *value;
+} g_produced[PRODUCED_MAX];
+static int g_nproduced;
+static rd_kafka_resp_err_t given_producev(rd_kafka_t *rk, ...)
+{
+    assert_null(rk);
+    assert_true(g_nproduced < PRODUCED_MAX);
+    va_list ap;
+    va_start(ap, rk);
+    const char *topic = "";
+    const char *value = "";
+    size_t len = 0;
+    for (int vt; (vt = va_arg(ap, int)) != RD_KAFKA_VTYPE_END;) {
+        switch (vt) {
+        case RD_KAFKA_VTYPE_TOPIC:
+            topic = va_arg(ap, const char *);
+            break;
+        case RD_KAFKA_VTYPE_KEY:
+            (void)va_arg(ap, void *);
+            (void)va_arg(ap, size_t);
+            break;
+        case RD_KAFKA_VTYPE_VALUE:
+            value = va_arg(ap, void *);
+            len = va_arg(ap, size_t);
+            break;
+        case RD_KAFKA_VTYPE_MSGFLAGS:
+            (void)va_arg(ap, int);
+            break;
+        case RD_KAFKA_VTYPE_OPAQUE:
+            (void)va_arg(ap, void *);
+            break;
+        default:
+            fail_msg("rd_kafka_producev: argument type %d", vt);
+        }
+    }
+    va_end(ap);
+    snprintf(g_produced[g_nproduced].topic, sizeof g_produced[0].topic, "%s", topic);
+    g_produced[g_nproduced].value = strndup(value, len);
+    assert_non_null(g_produced[g_nproduced].value);
+    g_nproduced++;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Forgets the messages produced so far. */
+static void produced_free(void)
+{
+    for (int i = 0; i < g_nproduced; i++)
+        free(g_produced[i].value);
+    g_nproduced = 0;
+}
+
 #define pl_db_submit caught_submit
 #define pl_http_submit caught_http_submit
+#define rd_kafka_producev given_producev
+#define rd_kafka_message_destroy given_message_destroy
+#define rd_kafka_topic_name given_topic_name
+#define rd_kafka_offsets_store given_offsets_store
 #define pl_db_unit_result given_result
 #define pl_db_unit_ntuples given_ntuples
 #define pl_db_last_batch_ms given_batch_ms
@@ -105,6 +202,10 @@ static int caught_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb c
 #undef pl_db_unit_ntuples
 #undef pl_db_last_batch_ms
 #undef rd_kafka_assignment_lost
+#undef rd_kafka_producev
+#undef rd_kafka_message_destroy
+#undef rd_kafka_topic_name
+#undef rd_kafka_offsets_store
 
 static void test_attempt_id_form(void **state)
 {
@@ -2942,6 +3043,576 @@ static void test_reversal_of_json(void **state)
     json_object_put(ref);
 }
 
+/* A job of live_job's at offset off of partition p, its offset tracked (job_track, which
+ * says to run it). */
+static job *tracked_job(pl_engine *e, const char *rid, int32_t p, int64_t off)
+{
+    job *j = live_job(e, rid);
+    j->partition = p;
+    j->offset = off;
+    assert_true(job_track(e, j));
+    return j;
+}
+
+/*
+ * A request whose offset is not after the last one taken from its partition (the topic
+ * recreated, or its log truncated, and auto.offset.reset took the consumer back, within one
+ * assignment) is tracked, the partition's offsets afresh from it, when no request of the
+ * partition in flight is below it: those still in flight finish without moving its commit, and
+ * the new ones commit from the new numbering. Before, the tracker refused the offset and the
+ * request ran untracked: a later request's completion committed past it (lost on a restart),
+ * and the old ones stored offsets far ahead of the new log's. A copy of an offset taken already
+ * while one below it is in flight (a record read twice) is dropped: tracked afresh, its
+ * completion would commit past that one. Another partition is not touched. A negative offset
+ * has no position to protect: its request runs untracked.
+ */
+static void test_offset_going_back_is_tracked_afresh(void **state)
+{
+    (void)state;
+    pl_spec spec = {.worker = "auth", .table = "cc_auth_trans"};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    snprintf(e->t_request, sizeof e->t_request, "paylink.auth.request");
+    assert_non_null(e->offsets = pl_offsets_new());
+    job *old1 = tracked_job(e, "B-100", 3, 100);
+    job *old2 = tracked_job(e, "B-101", 3, 101);
+    job *other = tracked_job(e, "B-other", 4, 200);
+    assert_true(old1->tracked && old2->tracked && other->tracked);
+    assert_int_equal(pl_offsets_pending(e->offsets, 3), 2);
+
+    job *reset = tracked_job(e, "B-5", 3, 5);
+    assert_true(reset->tracked);
+    assert_false(old1->tracked);
+    assert_false(old2->tracked);
+    assert_true(other->tracked);
+    assert_int_equal(pl_offsets_pending(e->offsets, 3), 1);
+    assert_int_equal(pl_offsets_pending(e->offsets, 4), 1);
+    job *next = tracked_job(e, "B-6", 3, 6);
+    assert_true(next->tracked);
+    /* The new numbering commits: 5 done → 6; nothing of the old offsets moves it. */
+    int64_t to = -1;
+    assert_int_equal(pl_offsets_done(e->offsets, 3, 101, &to), PL_ERR_NOTFOUND);
+    assert_int_equal(pl_offsets_done(e->offsets, 3, 5, &to), 1);
+    assert_true(to == 6);
+
+    /* Offset 6 read again while 5 is still in flight: dropped, the tracking as it was. */
+    job *dup = live_job(e, "B-6b");
+    dup->partition = 3;
+    dup->offset = 6;
+    assert_false(job_track(e, dup));
+    assert_false(dup->tracked);
+    assert_true(reset->tracked && next->tracked);
+    job_abandon(dup);
+    /* 5 finished: offset 6 read again, only its first reading in flight: tracked afresh (its
+     * copy, a redelivery, waits behind that reading). */
+    job_abandon(reset);
+    job *again = tracked_job(e, "B-6c", 3, 6);
+    assert_true(again->tracked);
+    assert_false(next->tracked);
+
+    /* A negative offset: untracked, the partition's tracking as it was. */
+    job *neg = tracked_job(e, "B-neg", 3, -1);
+    assert_false(neg->tracked);
+    assert_true(again->tracked);
+    assert_int_equal(pl_offsets_pending(e->offsets, 3), 1);
+    while (e->live)
+        job_abandon(e->live);
+    pl_offsets_destroy(e->offsets);
+    free(e);
+}
+
+/* A consumer event as librdkafka returns for a record it could not read (err, at partition p,
+ * offset off, its words in text, which the engine may wipe), of g_given_rkt's topic. */
+static rd_kafka_message_t unreadable_event(rd_kafka_resp_err_t err, int32_t p, int64_t off,
+                                           char *text)
+{
+    rd_kafka_message_t m;
+    memset(&m, 0, sizeof m);
+    m.err = err;
+    m.rkt = g_given_rkt;
+    m.partition = p;
+    m.offset = off;
+    m.payload = text;
+    m.len = strlen(text);
+    return m;
+}
+
+/*
+ * A record of the request topic librdkafka could not read (a batch it could not decompress, a
+ * CRC mismatch, a record format it does not implement: a consumer error with the offset it was
+ * at) is no longer skipped in silence: it takes its turn with the requests (the backlog), is
+ * logged as an error and counted (paylink_consumer_unreadable_records_total, and
+ * paylink_dead_letters_total), and a dead-letter copy goes with where it was, why, and no
+ * payload. Its offset is tracked: a later request done before that copy is delivered commits
+ * nothing past it; once delivered, both are committed. The same offset read again (librdkafka
+ * fetches a batch it could not decompress again and again) is not dead-lettered twice. Any
+ * other consumer event (a record too large to fetch, which is fetched again; another topic's)
+ * is logged and destroyed as before, and one taken while stopping is dropped. (Before, every
+ * such record was logged as a warning and destroyed; the next request's completion committed
+ * past it: no reply, no dead letter, no metric.)
+ */
+static void test_unreadable_record_dead_lettered(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    e->fatal = false; /* what it produces is caught (given_producev) */
+    snprintf(e->t_request, sizeof e->t_request, "paylink.auth.request");
+    snprintf(e->t_dlq, sizeof e->t_dlq, "paylink.auth.request.dlq");
+    e->cfg.max_in_flight = 8;
+    e->max_msg = 1000000;
+    g_nproduced = 0;
+    assert_non_null(e->offsets = pl_offsets_new());
+    pl_metrics *m = pl_metrics_new("auth");
+    assert_non_null(m);
+    e->m_unreadable = pl_metrics_counter(m, "u_total", "u", NULL);
+    e->m_dlq = pl_metrics_counter(m, "d_total", "d", NULL);
+    g_given_destroyed = 0;
+    g_stored_offset = -1;
+
+    char words[] = "Decompression (codec 0x4) of message at 40 of 120 bytes failed: Local: Invalid "
+                   "compressed data";
+    rd_kafka_message_t bad = unreadable_event(RD_KAFKA_RESP_ERR__BAD_COMPRESSION, 2, 40, words);
+    consumed(e, &bad);
+    assert_int_equal(e->b_len, 1); /* in its turn */
+    start_backlog(e);
+    assert_int_equal(g_given_destroyed, 1);
+    assert_int_equal(e->n_live, 1);
+    job *j = e->live;
+    assert_true(j->tracked);
+    assert_int_equal(j->state, JS_PUBLISHING);
+    assert_int_equal(j->pending_dr, 1);
+    assert_int_equal(pl_counter_value(e->m_unreadable), 1);
+    assert_int_equal(pl_counter_value(e->m_dlq), 1);
+    /* Its dead letter, and nothing else: where it was, why, no payload. */
+    assert_int_equal(g_nproduced, 1);
+    assert_string_equal(g_produced[0].topic, "paylink.auth.request.dlq");
+    json_object *env = json_tokener_parse(g_produced[0].value), *v;
+    assert_non_null(env);
+    assert_true(json_object_object_get_ex(env, "kind", &v));
+    assert_string_equal(json_object_get_string(v), "unreadable");
+    assert_false(json_object_object_get_ex(env, "answered", &v));
+    assert_true(json_object_object_get_ex(env, "topic", &v));
+    assert_string_equal(json_object_get_string(v), "paylink.auth.request");
+    assert_true(json_object_object_get_ex(env, "partition", &v));
+    assert_int_equal(json_object_get_int(v), 2);
+    assert_true(json_object_object_get_ex(env, "offset", &v));
+    assert_int_equal(json_object_get_int64(v), 40);
+    assert_true(json_object_object_get_ex(env, "error", &v));
+    assert_non_null(strstr(json_object_get_string(v), "_BAD_COMPRESSION"));
+    assert_non_null(strstr(json_object_get_string(v), "Decompression (codec 0x4)"));
+    assert_true(json_object_object_get_ex(env, "request", &v));
+    assert_string_equal(json_object_get_string(v), "");
+    assert_true(json_object_object_get_ex(env, "redacted", &v));
+    assert_false(json_object_get_boolean(v));
+    json_object_put(env);
+    produced_free();
+
+    /* A later request done first: nothing committed past the record. */
+    job *later = live_job(e, "G-41");
+    later->partition = 2;
+    later->offset = 41;
+    assert_true(job_track(e, later));
+    job_done(later);
+    assert_true(g_stored_offset == -1);
+    /* The same offset read again: logged, not dead-lettered again. */
+    char again_words[] = "Decompression (codec 0x4) of message at 40 failed";
+    rd_kafka_message_t again =
+        unreadable_event(RD_KAFKA_RESP_ERR__BAD_COMPRESSION, 2, 40, again_words);
+    consumed(e, &again);
+    start_backlog(e);
+    assert_int_equal(g_given_destroyed, 2);
+    assert_int_equal(g_nproduced, 0);
+    assert_int_equal(e->n_live, 1);
+    assert_int_equal(pl_counter_value(e->m_unreadable), 1);
+    assert_int_equal(pl_counter_value(e->m_dlq), 1);
+    /* Its dead letter delivered (on_delivery): both offsets committed. */
+    j->pending_dr--;
+    job_done(j);
+    assert_int_equal(g_stored_partition, 2);
+    assert_true(g_stored_offset == 42);
+    assert_int_equal(e->n_live, 0);
+
+    /* A CRC mismatch and an unknown record format are such records too. */
+    char crc_words[] = "MessageSet at offset 50 (80 bytes) failed CRC32C check";
+    rd_kafka_message_t crc = unreadable_event(RD_KAFKA_RESP_ERR__BAD_MSG, 2, 50, crc_words);
+    char magic_words[] = "Unsupported Message(Set) MagicByte 7 at offset 51";
+    rd_kafka_message_t magic =
+        unreadable_event(RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED, 2, 51, magic_words);
+    consumed(e, &crc);
+    consumed(e, &magic);
+    start_backlog(e);
+    assert_int_equal(e->n_live, 2);
+    assert_int_equal(pl_counter_value(e->m_unreadable), 3);
+    assert_int_equal(g_nproduced, 2);
+    produced_free();
+
+    /* Other events: destroyed, nothing started. */
+    int destroyed = g_given_destroyed;
+    char big_words[] = "Message at offset 60 might be too large to fetch";
+    rd_kafka_message_t big =
+        unreadable_event(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 2, 60, big_words);
+    consumed(e, &big);
+    char other_words[] = "failed CRC32C check";
+    rd_kafka_message_t other = unreadable_event(RD_KAFKA_RESP_ERR__BAD_MSG, 2, 61, other_words);
+    g_given_topic = "another.topic";
+    consumed(e, &other);
+    g_given_topic = "paylink.auth.request";
+    char none_words[] = "at 62";
+    rd_kafka_message_t none = unreadable_event(RD_KAFKA_RESP_ERR__BAD_MSG, 2, -1, none_words);
+    consumed(e, &none);
+    /* Stopping: dropped, to be read again after the restart. */
+    e->stopping = true;
+    char late_words[] = "failed CRC32C check";
+    rd_kafka_message_t late = unreadable_event(RD_KAFKA_RESP_ERR__BAD_MSG, 2, 63, late_words);
+    consumed(e, &late);
+    e->stopping = false;
+    assert_int_equal(g_given_destroyed, destroyed + 4);
+    assert_int_equal(e->b_len, 0);
+    assert_int_equal(pl_counter_value(e->m_unreadable), 3);
+    assert_int_equal(g_nproduced, 0);
+    pl_offsets_destroy(e->offsets);
+    free(e->backlog);
+    held_engine_free(e);
+    pl_metrics_destroy(m);
+}
+
+/* The dead letter job j produced (the first message produced to the dead-letter topic), as an
+ * object the caller puts; its kind and answered (NULL when none) checked. */
+static void dead_letter_is(const char *kind, const char *answered)
+{
+    json_object *env = NULL, *v;
+    for (int i = 0; i < g_nproduced && !env; i++)
+        if (strcmp(g_produced[i].topic, "t.dlq") == 0)
+            env = json_tokener_parse(g_produced[i].value);
+    assert_non_null(env);
+    assert_true(json_object_object_get_ex(env, "kind", &v));
+    assert_string_equal(json_object_get_string(v), kind);
+    if (answered) {
+        assert_true(json_object_object_get_ex(env, "answered", &v));
+        assert_string_equal(json_object_get_string(v), answered);
+    } else {
+        assert_false(json_object_object_get_ex(env, "answered", &v));
+    }
+    json_object_put(env);
+    produced_free();
+}
+
+/*
+ * Every dead letter says what it is ("kind") and a request given up how it was answered
+ * ("answered": `error`, nothing can have reached the bureau; `timeout`, its outcome unknown),
+ * for paylinkctl dlq to read instead of the words of its "error", which may change: refused by
+ * validation (invalid), a request_id reused (conflict), a reply that could never be published
+ * (unpublished), a request given up (given_up), a record that could not be read (unreadable,
+ * test_unreadable_record_dead_lettered).
+ */
+static void test_dead_letters_say_their_kind(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    e->fatal = false;
+    snprintf(e->t_dlq, sizeof e->t_dlq, "t.dlq");
+    e->max_msg = 1000000;
+    g_nproduced = 0;
+
+    job *j = held_job(e, "K-1");
+    pl_errors errs = {0};
+    pl_errors_add(&errs, "currency", "must be an ISO 4217 alpha-3 code");
+    publish_invalid(j, &errs, errs.e[0].error, PL_DLQ_KIND_INVALID);
+    dead_letter_is("invalid", NULL);
+
+    j = held_job(e, "K-2");
+    conflict(j);
+    dead_letter_is("conflict", NULL);
+
+    j = held_job(e, "K-3");
+    j->state = JS_PUBLISHING;
+    j->pending_dr = 1;
+    static const char reply[] = "{\"v\": 1, \"status\": \"approved\"}";
+    publish_failed(e, j, e->t_reply, "1-O1", 4, reply, strlen(reply),
+                   RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    dead_letter_is("unpublished", NULL);
+
+    /* Given up: `error` when nothing can have reached the bureau, else `timeout`. */
+    j = held_job(e, "K-4");
+    j->state = JS_RECORDING;
+    job_fail(j, "the database refused it", true);
+    dead_letter_is("given_up", "error");
+    j = held_job(e, "K-5");
+    j->state = JS_CALLING;
+    j->unknown_tried = true; /* (finish_unknown's write failed too) */
+    job_fail(j, "its row never settled", false);
+    dead_letter_is("given_up", "timeout");
+    held_engine_free(e);
+}
+
+/* A bureau with OAuth (as the External Payment Service): its calls go with a bearer token. */
+static const pl_bureau_ops oauth_ops = {
+    .protocol = "RLT", .flags = PL_BUREAU_OAUTH, .build = two_build, .parse = two_parse};
+
+/* A job of first_call_out's to a bureau with OAuth whose row is marked sent (attempt "t/1") and
+ * whose call waits for the bureau's access token (call_start, with_token), holding its slot. */
+static job *token_wait_job(pl_engine *e, const pl_service *svc, const char *rid)
+{
+    job *j = first_call_out(e, svc, rid, 0);
+    j->ops = &oauth_ops;
+    j->calls = 0;
+    assert_int_equal(two_build(NULL, &j->pub.call, job_msg(j), NULL, 0), 0);
+    j->bearer = calloc(1, BEARER_MAX);
+    assert_non_null(j->bearer);
+    j->after_token = call_go;
+    j->oauth_waiting = true;
+    return j;
+}
+
+/* touch_key of a spec whose mark claims on another row (a capture's authorization). */
+static void claiming_touch_key(const pl_job *job, char *out, size_t outsize)
+{
+    (void)job;
+    snprintf(out, outsize, "auth:A-1");
+}
+
+static const pl_http_response answered_401 = {
+    .outcome = PL_HTTP_OK, .status = 401, .body = "", .body_len = 0, .error = "", .attempts = 1};
+
+/* The unit caught last is the job's pl_unmark of attempt "t/1", the job unmarking, its slot
+ * free; its write done, the job is given up. */
+static void given_back_unsent(pl_engine *e, job *j, const slot *s, int calls_before)
+{
+    assert_int_equal(g_http_calls, calls_before); /* nothing sent */
+    assert_int_equal(g_ncaught, 1);
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 0), "pl_unmark");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 0), j->pub.req.request_id);
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 1), "t/1");
+    assert_int_equal(j->state, JS_UNMARKING);
+    assert_false(j->slot_held);
+    assert_int_equal(s->active, 0);
+    size_t live = e->n_live;
+    on_given_back(j, 0, NULL, g_caught[0]);
+    pl_db_unit_free(g_caught[0]);
+    g_ncaught = 0;
+    assert_int_equal(e->n_live, live - 1);
+}
+
+/*
+ * A call that waited for its bureau's access token (OAuth, the External Payment Service), or
+ * that the bureau answered 401 (not processed) and that would go again with a new token, does not
+ * start once a stop is asked (a SIGTERM, also during a revoke drain) or its partition is being
+ * left (revoked, or the assignment lost), as no other call does then: its row, marked 'sent' by
+ * the job's attempt, goes back to 'received' (pl_unmark) and the request is given up for
+ * redelivery, nothing sent. A getToken waiting so is not made (its row is 'received' still): the
+ * request is given up, nothing written. Before, both went, with their whole answer wait ahead:
+ * the drain gave up on them, the row left 'sent', a required response for an operator and a hold
+ * nobody knew of. A call whose mark may have claimed something (spec->touch_key names a row) is
+ * sent as before: put back, its claim would stay and the redelivery's mark claim it twice.
+ * Without a stop or a revoke, the call goes once its token comes.
+ */
+static void test_no_call_after_a_token_wait_once_stopping(void **state)
+{
+    (void)state;
+    pl_spec spec = {
+        .worker = "svc", .table = "svc_trans", .map = two_map, .mark_sent = two_mark_sent};
+    pl_service ext = {.code = "RLT", .protocol = "RLT", .max_concurrent = 4, .secret_ok = true};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    slot *s = slot_for(e, "RLT");
+    g_catch = true;
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_ncaught = 0;
+    static const char bearer[] = "Authorization: Bearer tok";
+
+    /* 2: a stop asked (g_stop, during a revoke drain); 1: stopping; 0: its partition revoked. */
+    for (int why = 2; why >= 0; why--) {
+        g_stop = why == 2;
+        e->stopping = why == 1;
+        /* Its token comes. */
+        job *j = token_wait_job(e, &ext, "O-token");
+        j->leaving = why == 0;
+        on_token(j, bearer, 1, NULL, false);
+        given_back_unsent(e, j, s, 0);
+        /* Its call was answered 401: not sent again. */
+        j = token_wait_job(e, &ext, "O-401");
+        j->leaving = why == 0;
+        j->calls = 1;
+        j->state = JS_CALLING;
+        on_http(j, &answered_401);
+        given_back_unsent(e, j, s, 0);
+        /* A getToken waiting for its token: not made, nothing written. */
+        j = token_wait_job(e, &ext, "O-gettoken");
+        j->leaving = why == 0;
+        j->tokenizing = true;
+        j->after_token = tokenize_go;
+        size_t live = e->n_live;
+        on_token(j, bearer, 1, NULL, false);
+        assert_int_equal(e->n_live, live - 1);
+        assert_int_equal(g_ncaught, 0);
+        assert_int_equal(g_http_calls, 0);
+        assert_int_equal(s->active, 0);
+    }
+    g_stop = 0;
+
+    /* The assignment lost, its revoke not served yet: given back too. */
+    e->stopping = false;
+    e->consumer = g_lost_consumer;
+    g_assignment_lost = true;
+    job *j = token_wait_job(e, &ext, "O-lost");
+    on_token(j, bearer, 1, NULL, false);
+    given_back_unsent(e, j, s, 0);
+    g_assignment_lost = false;
+    e->consumer = NULL;
+
+    /* A mark that may have claimed something: sent as before, stop or not. */
+    e->stopping = true;
+    spec.touch_key = claiming_touch_key;
+    j = token_wait_job(e, &ext, "O-claim");
+    on_token(j, bearer, 1, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_int_equal(j->state, JS_CALLING);
+    assert_int_equal(g_ncaught, 0);
+    spec.touch_key = NULL;
+    e->stopping = false;
+
+    /* Neither: the call goes with its token. */
+    j = token_wait_job(e, &ext, "O-on");
+    on_token(j, bearer, 1, NULL, false);
+    assert_int_equal(g_http_calls, 2);
+    assert_int_equal(j->state, JS_CALLING);
+    assert_true(j->slot_held);
+    assert_string_equal(j->bearer, bearer);
+    assert_int_equal(g_ncaught, 0);
+    g_http_catch = false;
+    g_catch = false;
+    while (e->live)
+        job_abandon(e->live);
+    free(e);
+}
+
+/* spec->followups of the tests below: a reversal for every `rejected` reply (as paylink-auth's
+ * did for a 481 when it had no answer to look at), counted. */
+static int g_followups_calls;
+static int reversing_followups(pl_job *job, json_object *reply)
+{
+    g_followups_calls++;
+    json_object *st;
+    if (!json_object_object_get_ex(reply, "status", &st) ||
+        strcmp(json_object_get_string(st), "rejected") != 0)
+        return 0;
+    char rid[64];
+    pl_job_derived_request_id(job->req.request_id, PL_DM_REVERSAL_SUFFIX, rid, sizeof rid);
+    return pl_job_publish(job, "reversal.request", "1-O1", rid);
+}
+
+/*
+ * A redelivered request is answered from its row with the follow-ups its answer stored, never
+ * with follow-ups decided again from the reply: a row that stored none (NULL, as every answer
+ * that decided none was stored before '[]' was written; or '[]') publishes none. Before, a NULL
+ * row was decided again without the bureau's answer, and a Decision Manager 481 the original
+ * rightly did not reverse (no ccAuthReply, or 203: nothing held) got a `.rev` for the whole
+ * amount on its redelivery, which CyberSource refuses, and the order system a reply to a
+ * reversal it never asked for. Stored follow-ups are published again as stored.
+ */
+static void test_replay_decides_no_followups(void **state)
+{
+    (void)state;
+    static const char rejected[] =
+        "{\"v\": 1, \"request_id\": \"D-481\", \"status\": \"rejected\", \"vendor_response\": "
+        "\"481\", \"decision\": \"REJECT\", \"auth\": {\"transaction_id\": \"64000\"}}";
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    spec.followups = reversing_followups;
+    snprintf(e->cfg.topic_prefix, sizeof e->cfg.topic_prefix, "paylink");
+    pl_service cyb = {.code = "CYB", .protocol = "CYB", .send_reversal = true};
+    g_followups_calls = 0;
+    static const char *const none[] = {NULL, "[]"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        job *j = held_job(e, "D-481");
+        j->pub.svc = &cyb;
+        replay(j, rejected, none[i]);
+        assert_int_equal(j->state, JS_PUBLISHING);
+        assert_string_equal(j->outcome, "replayed");
+        assert_null(j->out); /* no `.rev` */
+    }
+    assert_int_equal(g_followups_calls, 0);
+
+    /* Stored: published again, as stored (and nothing decided anew). */
+    job *j = held_job(e, "D-481");
+    j->pub.svc = &cyb;
+    replay(j, rejected,
+           "[{\"topic\": \"paylink.reversal.request\", \"key\": \"1-O1\", \"payload\": "
+           "\"D-481.rev\"}]");
+    assert_non_null(j->out);
+    assert_string_equal(j->out->topic, "paylink.reversal.request");
+    assert_string_equal(j->out->payload, "D-481.rev");
+    assert_null(j->out->next);
+    assert_int_equal(g_followups_calls, 0);
+    held_engine_free(e);
+}
+
+/* The answer of job j (first_call_out's, its call at the bureau) comes, mapped `rejected`: its
+ * store's unit is caught and returned. */
+static void rejecting_map(pl_job *job)
+{
+    job->reply->status = PL_ST_REJECTED;
+}
+
+static pl_db_unit *answer_stored(job *j)
+{
+    g_ncaught = 0;
+    inquiry_answered(j);
+    assert_int_equal(g_ncaught, 1);
+    assert_int_equal(j->state, JS_STORING);
+    g_ncaught = 0;
+    return g_caught[0];
+}
+
+/*
+ * The follow-ups decided with an answer are stored in the store's unit (pl_followups, for the
+ * reply stored); none decided adds no statement (a unit of one statement merges with others,
+ * db.h), the row left as the spec's store wrote it ('[]' for paylink-auth's). The engine's own
+ * final answers (pl_final) record none ('[]'), and pl_followups replaces a '[]' (the store's, in
+ * the same unit) but never follow-ups stored already. (A row left NULL is replayed with none:
+ * test_replay_decides_no_followups.)
+ */
+static void test_answer_stores_its_followups_decision(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    spec.map = two_map;
+    spec.store = st_store;
+    spec.followups = reversing_followups;
+    snprintf(e->cfg.topic_prefix, sizeof e->cfg.topic_prefix, "paylink");
+    pl_service rlt = {.code = "RLT", .protocol = "RLT", .max_concurrent = 8, .secret_ok = true};
+
+    /* None decided: the store alone. */
+    pl_db_unit *u = answer_stored(first_call_out(e, &rlt, "F-1", 0));
+    assert_int_equal(pl_db_unit_count(u), 1);
+    assert_string_equal(pl_db_unit_stmt(u, 0), "st_store");
+    pl_db_unit_free(u);
+
+    /* A reversal decided: stored with the reply. */
+    spec.map = rejecting_map;
+    job *j = first_call_out(e, &rlt, "F-2", 0);
+    u = answer_stored(j);
+    assert_int_equal(pl_db_unit_count(u), 2);
+    assert_string_equal(pl_db_unit_stmt(u, 1), "pl_followups");
+    assert_string_equal(pl_db_unit_param(u, 1, 0), "F-2");
+    assert_non_null(strstr(pl_db_unit_param(u, 1, 1), "\"payload\":\"F-2.rev\""));
+    assert_string_equal(pl_db_unit_param(u, 1, 2), j->pub.reply_json);
+    pl_db_unit_free(u);
+
+    char sql[1024];
+    snprintf(sql, sizeof sql, PL_ENGINE_SQL_FINAL, "t");
+    assert_non_null(strstr(sql, "followups = coalesce(followups, '[]'::jsonb)"));
+    snprintf(sql, sizeof sql, PL_ENGINE_SQL_FOLLOWUPS, "t");
+    assert_non_null(strstr(sql, "(followups IS NULL OR followups = '[]'::jsonb)"));
+    held_engine_free(e);
+}
+
 /* After a test that asks for a stop (g_stop): not asked for the tests after it, whatever
  * became of it. */
 static int stop_unasked(void **state)
@@ -2995,6 +3666,12 @@ int main(void)
         cmocka_unit_test(test_held_amount),
         cmocka_unit_test(test_approves_more_than_sent),
         cmocka_unit_test(test_own_reply),
+        cmocka_unit_test(test_replay_decides_no_followups),
+        cmocka_unit_test(test_offset_going_back_is_tracked_afresh),
+        cmocka_unit_test(test_unreadable_record_dead_lettered),
+        cmocka_unit_test(test_dead_letters_say_their_kind),
+        cmocka_unit_test_teardown(test_no_call_after_a_token_wait_once_stopping, stop_unasked),
+        cmocka_unit_test(test_answer_stores_its_followups_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

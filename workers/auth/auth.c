@@ -24,14 +24,21 @@
     "RETURNING request_id"
 /* auth_store over e: the answer, and the columns the answered row gives its history row (upd
  * returns only what hist reads: RETURNING * built the whole row a second time, ~29,000
- * instructions of the backend per authorization, 2.7 %), and the history row. */
+ * instructions of the backend per authorization, 2.7 %), and the history row. The answer's
+ * follow-ups are recorded as none ('[]') in the same update (engine.h, followups): the engine's
+ * pl_followups, in the same unit, replaces that with a reversal when one was decided, so the row
+ * always says what was decided, and a redelivery replays it (a NULL was taken for "never
+ * decided", and decided again from the reply alone). Not a statement of its own for the common
+ * answer: that would write every authorization's row once more, and keep its unit from being
+ * merged with others (auth_store:many). */
 #define AUTH_STORE                                                                                 \
     "upd AS (UPDATE cc_auth_trans t SET status = e.p2, decision = e.p3, "                          \
     "vendor_response = e.p4, amount_approved = e.p5::numeric, auth_number = e.p6, "                \
     "auth_date = e.p7, transaction_id = e.p8, request_token = e.p9, avs_response = e.p10, "        \
     "cvv_response = e.p11, token_created = e.p12, hold_reason = e.p13, "                           \
     "payment_deactivated = e.p14::boolean, error_text = left(e.p15, 300), "                        \
-    "reply = e.p16::jsonb, answered_at = now() FROM e "                                            \
+    "reply = e.p16::jsonb, answered_at = now(), followups = coalesce(t.followups, '[]'::jsonb) "   \
+    "FROM e "                                                                                      \
     "WHERE t.request_id = e.p1 AND t.status IN ('sent', 'unknown') "                               \
     "RETURNING t.request_id, t.company, t.order_number, t.pay_seq, t.service_bureau, "             \
     "t.operation, t.status, t.amount_approved, t.currency, t.auth_number, t.auth_date, "           \
@@ -423,17 +430,19 @@ void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsi
  * the issuer authorized (pl_cybersource_answer_held): a Decision Manager reject whose answer
  * has no ccAuthReply (refused before the authorization ran), or one whose ccAuthReply says the
  * issuer declined (203), holds nothing, nor does a soft decline the issuer declined; before, a
- * `.rev` went for them all, which CyberSource refuses, its declined reply unasked for. A reply
- * replayed without its answer (stored before 008_followups.sql) keeps the rule that reverses
- * such a reject: nothing read says otherwise.
+ * `.rev` went for them all, which CyberSource refuses, its declined reply unasked for. Without an
+ * answer (job->res NULL, or one without a decision) nothing says the issuer holds anything: no
+ * reversal. The engine decides follow-ups only with an answer (never on a replay, engine.h
+ * followups); before, a replay of a row stored without follow-ups came here without one, and
+ * reversed any 481 or soft decline on the strength of its vendor response
+ * (pl_cybersource_refused_but_authorized with no ccAuthReply), held or not.
  */
 static bool auth_held(const pl_job *job, json_object *reply)
 {
     const char *status = pl_json_str(reply, "status"),
                *vendor = pl_json_str(reply, "vendor_response");
-    return job->res && job->res->decision[0]
-               ? pl_cybersource_answer_held(status, vendor, auth_reply_reason(job))
-               : pl_cybersource_refused_but_authorized(status, vendor, "");
+    return job->res && job->res->decision[0] &&
+           pl_cybersource_answer_held(status, vendor, auth_reply_reason(job));
 }
 
 bool pl_auth_reverses(const pl_job *job, json_object *reply)

@@ -37,8 +37,8 @@ void pl_auth_reversal_request_id(const char *request_id, char *out, size_t outsi
  * issuer holds its amount (pl_cybersource_answer_held with job->res's ccAuthReply reasonCode: a
  * Decision Manager 481 whose ccAuthReply says 100 or 110, a soft decline the ccAuthReply does not
  * say the issuer declined, any `rejected`, `declined` or `error` one whose ccAuthReply says 100 or
- * 110; pl_cybersource_refused_but_authorized when job->res holds no answer, a reply replayed
- * without it), with a transaction id to reverse. The follow-up is then
+ * 110; never when job->res holds no answer, which then says nothing of a hold), with a
+ * transaction id to reverse. The follow-up is then
  * published when something is held (pl_job_held_amount: the answer's amount, ccAuthReply's,
  * which for a 110 is the part the issuer approved; the request's when the answer gives none).
  */
