@@ -4787,6 +4787,11 @@ static void refresh_take(pl_engine *e)
     double rr = r->rr_open, oldest = r->rr_oldest_s;
     pthread_mutex_unlock(&r->mu);
     if (fresh) {
+        /* A secret reference unchanged but no longer readable keeps the secret read before, and
+         * a bureau left unusable is said at warn (pl_services_carry): only here are both the
+         * old and the new settings at hand (the refresher thread sees the new only). fresh is
+         * this thread's alone until it replaces e->services. */
+        pl_services_carry(fresh, e->services);
         log_changes(e->services, fresh);
         pl_services_unref(e->services);
         e->services = fresh;
@@ -5074,6 +5079,7 @@ static int setup(pl_engine *e, char *err, size_t errsz)
     e->services = pl_services_load_conninfo(c->db, err, errsz);
     if (!e->services)
         return PL_ERR_DB;
+    pl_services_carry(e->services, NULL); /* a bureau unusable from the start, said at warn */
     /* The slots of the bureaus this worker calls, with their series (slot_for) from the start,
      * at 0 (a bureau added later gets its own at its first request). */
     for (size_t i = 0; i < pl_services_count(e->services); i++) {

@@ -10,6 +10,7 @@
 
 #include "card.h"
 #include "config.h"
+#include "log.h"
 
 typedef struct xref {
     char service[9], from[5], to[11];
@@ -72,16 +73,19 @@ static PGresult *query(PGconn *c, const char *sql, char *errstr, size_t errstr_s
     return r;
 }
 
-/* Resolves ref into v->secret; on failure the bureau is unusable (secret_ok false) and
- * secret_error says why, naming the reference, never the secret. */
+/* Resolves ref into v->secret; on failure the bureau is unusable (secret_ok false, and
+ * secret_unread, which pl_services_carry reads) and secret_error says why, naming the
+ * reference, never the secret. */
 static void resolve_secret(pl_service *v, const char *ref)
 {
     char err[sizeof v->secret_error];
+    copy(v->secret_ref, sizeof v->secret_ref, ref);
     if (pl_secret_resolve(ref, v->secret, sizeof v->secret, err, sizeof err) == 0) {
         v->secret_ok = true;
     } else {
         pl_card_wipe(v->secret, sizeof v->secret);
         copy(v->secret_error, sizeof v->secret_error, err);
+        v->secret_unread = true;
     }
 }
 
@@ -115,6 +119,7 @@ static void load_external(pl_service *v, const PGresult *r, int i)
     copy(v->ext_message_version, sizeof v->ext_message_version, PQgetvalue(r, i, 29));
     copy(v->ext_auth_user, sizeof v->ext_auth_user, PQgetvalue(r, i, 30));
     const char *password_ref = PQgetvalue(r, i, 31);
+    copy(v->secret_ref, sizeof v->secret_ref, password_ref);
     copy(v->ext_token_url, sizeof v->ext_token_url, PQgetvalue(r, i, 32));
     copy(v->url, sizeof v->url, prefix);
     v->secret_ok = false;
@@ -228,19 +233,14 @@ static void *alloc_rows(int n, size_t size)
     return calloc(n > 0 ? (size_t)n : 1, size);
 }
 
-pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
+/*
+ * Reads every table of the configuration into s (whose arrays are empty) through c: 0, or a
+ * negative pl_err with errstr set (s then holds what was read so far; the caller frees it).
+ */
+static int read_tables(PGconn *c, pl_services *s, const char *proxy, char *errstr,
+                       size_t errstr_size)
 {
-    PGconn *c = pgconn;
     PGresult *r = NULL;
-    pl_services *s = calloc(1, sizeof *s);
-    if (!s)
-        goto nomem;
-    s->refs = 1;
-    /* Read at every load, like the rows: the default for bureaus without a proxy of their own. */
-    char proxy[sizeof s->svc->proxy];
-    if (pl_config_proxy_from_env(proxy, sizeof proxy, errstr, errstr_size) != 0)
-        goto fail;
-
     r = query(c,
               "SELECT service_bureau, protocol, description, merchant_id, secret_ref, "
               "CASE WHEN send_to_production THEN production_url ELSE test_url END, api_version, "
@@ -401,14 +401,70 @@ pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
         p->notify_installments = is_true(PQgetvalue(r, i, 2));
     }
     PQclear(r);
-    return s;
+    return 0;
 
 nomem:
-    pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    PQclear(r);
+    return pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
 fail:
     PQclear(r);
-    pl_services_unref(s);
-    return NULL;
+    return PL_ERR_DB;
+}
+
+/* Runs a statement that returns no rows (BEGIN, COMMIT): 0, or PL_ERR_DB with errstr set. */
+static int command(PGconn *c, const char *sql, char *errstr, size_t errstr_size)
+{
+    PGresult *r = PQexec(c, sql);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        rc = pl_err_set(PL_ERR_DB, errstr, errstr_size, "loading service bureaus: %s: %s", sql,
+                        PQresultErrorMessage(r));
+    PQclear(r);
+    return rc;
+}
+
+pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size)
+{
+    PGconn *c = pgconn;
+    pl_services *s = calloc(1, sizeof *s);
+    if (!s) {
+        pl_err_set(PL_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    s->refs = 1;
+    /* Read at every load, like the rows: the default for bureaus without a proxy of their own. */
+    char proxy[sizeof s->svc->proxy];
+    if (pl_config_proxy_from_env(proxy, sizeof proxy, errstr, errstr_size) != 0) {
+        pl_services_unref(s);
+        return NULL;
+    }
+    /*
+     * One snapshot for every table: read one by one, each in a transaction of its own, a change
+     * a DBA commits in one transaction between two of the reads would be half seen. Moving an
+     * entity's merchant ID from merchant_id_override to vendor_paytype, committed after the
+     * vendor_paytype read and before the override's, loads neither, and until the next refresh
+     * that entity's authorizations (their deposits and reversals with them) go to the bureau's
+     * default merchant account. Read only: a load never writes. A caller that has a transaction
+     * open (a test reading its own uncommitted rows) is read in that one, and the caller ends it.
+     */
+    bool own = PQtransactionStatus(c) == PQTRANS_IDLE;
+    int rc =
+        own ? command(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errstr, errstr_size)
+            : 0;
+    if (rc == 0)
+        rc = read_tables(c, s, proxy, errstr, errstr_size);
+    if (rc == 0 && own)
+        rc = command(c, "COMMIT", errstr, errstr_size);
+    if (rc != 0) {
+        /* Ended, so that the connection serves the next refresh (one in a failed transaction
+         * would refuse every statement); the caller keeps the configuration it has. A COMMIT
+         * that failed has ended it already. */
+        if (own && PQtransactionStatus(c) != PQTRANS_IDLE)
+            PQclear(PQexec(c, "ROLLBACK"));
+        pl_services_unref(s);
+        return NULL;
+    }
+    return s;
 }
 
 void pl_services_choose_proxy(const char *host, const char *port, const char *fallback, char *out,
@@ -477,6 +533,41 @@ const pl_service *pl_services_find(const pl_services *s, const char *code)
         if (strcmp(s->svc[i].code, code) == 0)
             return &s->svc[i];
     return NULL;
+}
+
+void pl_services_carry(pl_services *now, const pl_services *was)
+{
+    for (size_t i = 0; now && i < now->nsvc; i++) {
+        pl_service *b = &now->svc[i];
+        const pl_service *a = pl_services_find(was, b->code);
+        /*
+         * A reference that worked and is still the one configured, unreadable now: a file gone
+         * from this host or left at mode 0644 after a copy. Dropping the secret would refuse
+         * every request of the bureau until someone noticed; the operator did not change it,
+         * so the secret read before stays, and the warning says a restart would lose it. A
+         * changed reference is the operator's new choice: it is not overruled.
+         */
+        if (!b->secret_ok && b->secret_unread && a && a->secret_ok &&
+            strcmp(a->protocol, b->protocol) == 0 && strcmp(a->secret_ref, b->secret_ref) == 0) {
+            memcpy(b->secret, a->secret, sizeof b->secret);
+            b->secret_ok = true;
+            /* Once per error, not at every refresh while it lasts. */
+            if (!a->secret_unread || strcmp(a->secret_error, b->secret_error) != 0)
+                PL_WARN(NULL,
+                        "configuration: bureau %s: %s; the secret read before is kept while "
+                        "the reference is unchanged (a restart would leave the bureau unusable)",
+                        b->code, b->secret_error);
+            continue;
+        }
+        /* Said at start-up, then when it becomes unusable or why changes: requests say it
+         * too, one by one, but only when there are any. */
+        if (!b->secret_ok && (!a || a->secret_ok || strcmp(a->secret_error, b->secret_error) != 0))
+            PL_WARN(NULL, "configuration: bureau %s is unusable, its requests are refused: %s",
+                    b->code, b->secret_error);
+        else if (b->secret_ok && !b->secret_unread && a && a->secret_ok && a->secret_unread)
+            PL_INFO(NULL, "configuration: bureau %s: its secret reference can be read again",
+                    b->code);
+    }
 }
 
 /* A setting of pl_service as pl_services_diff compares it. */

@@ -6,7 +6,9 @@
  * in flight keeps the settings it started with (the engine holds a reference). Secrets named
  * by auth_service.secret_ref (for an EXT bureau: external_service.auth_password_ref) are
  * resolved at load time and wiped when the snapshot is freed.
- * Loading is synchronous (small tables); one thread.
+ * Loading is synchronous (small tables) and reads every table in one transaction (one
+ * snapshot); one thread per connection. A worker passes each snapshot it loads through
+ * pl_services_carry, with the one it replaces, before using it.
  */
 #ifndef PL_SERVICES_H
 #define PL_SERVICES_H
@@ -35,7 +37,12 @@ typedef struct pl_service {
     char fraud_cancel_reason[6];
     char secret[256]; /* resolved; wiped on free */
     bool secret_ok;   /* false when secret_ref could not be resolved (calls are refused) */
+    /* Why the bureau is unusable (secret_ok false); with secret_unread and secret_ok, why the
+     * reference could not be read when pl_services_carry kept the secret read before. Names
+     * the reference, never the secret. */
     char secret_error[200];
+    char secret_ref[201]; /* where secret is read from (an EXT bureau: auth_password_ref) */
+    bool secret_unread;   /* secret_ref could not be read at this load (secret_error says why) */
     /* Customer Engagement (RLT) setup of seed customer-engagement-stored-value-card.txt
      * (013_stored_value.sql); blank / false for other bureaus. */
     char card_prefix[21];       /* Presenter's ID → CardPrefix of GenerateCard */
@@ -74,8 +81,14 @@ typedef struct pl_vendor_response {
 typedef struct pl_services pl_services;
 
 /*
- * Loads a snapshot through an open connection (blocking). Returns NULL with errstr set (also
- * when PAYLINK_PROXY_HOST / PAYLINK_PROXY_PORT are malformed: config.h).
+ * Loads a snapshot through an open connection (blocking). On a connection with no transaction
+ * open, every table is read in one REPEATABLE READ READ ONLY transaction, so that a change
+ * committed during the load is seen whole or not at all, and the connection is left with no
+ * transaction open also when the load fails (it was rolled back). In a transaction the caller
+ * has open (a test reading rows of its own), it reads there and leaves it open: the caller's
+ * isolation level decides what it sees. Returns NULL with errstr set (also when
+ * PAYLINK_PROXY_HOST / PAYLINK_PROXY_PORT are malformed: config.h); the caller keeps the
+ * snapshot it has. Logs nothing: pl_services_carry says what a worker should know.
  */
 pl_services *pl_services_load(void *pgconn, char *errstr, size_t errstr_size);
 /* Same, connecting with conninfo for the duration of the load. */
@@ -107,6 +120,22 @@ bool pl_services_ext_password_ok(const char *pw, char *why, size_t why_size);
  * as a refresh would have loaded them: for tests of what holds a snapshot. NULL out of memory.
  */
 pl_services *pl_services_of(const pl_service *rows, size_t n);
+
+/*
+ * Carries into now, a snapshot just loaded that nobody else holds yet, what it must not lose
+ * of was, the snapshot it replaces (NULL at start-up), and says at WARN what an operator must
+ * know (the bureau's code and secret_error, never a secret):
+ *  - a bureau whose secret reference (secret_ref) is the same as in was, could be read then
+ *    and cannot be read now (a file missing on this host, or left readable by others) keeps
+ *    the secret of was: secret_ok true, secret_unread still set, secret_error says why; said
+ *    once per error, and at info when the reference can be read again;
+ *  - a bureau that is unusable in now (secret_ok false: its reference changed and cannot be
+ *    read, or its settings break a rule) is said at start-up, and after when it becomes
+ *    unusable or its secret_error changes — not at every refresh while it stays so.
+ * Called at start-up (was NULL) and on each refresh, before the snapshot is used, by the
+ * thread that holds was; now may be NULL (nothing is done).
+ */
+void pl_services_carry(pl_services *now, const pl_services *was);
 
 /* Reference counting: a snapshot lives while someone holds it. new → 1 reference. */
 pl_services *pl_services_ref(pl_services *s);

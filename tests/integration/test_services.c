@@ -7,9 +7,11 @@
  * transaction on the test's own connection, loaded through that connection with
  * pl_services_load, and rolled back: the shared database is never changed. The last test runs
  * the spec's statements through pl_db against the real schema (record → mark sent → store)
- * under request ids of its own, deleted at the end.
+ * under request ids of its own, deleted at the end. The snapshot test commits, as a DBA would:
+ * rows of a pay type and an entity of its own, which no request names, removed at the end.
  */
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,6 +31,7 @@
 #include "card.h"
 #include "ext_rules.h"
 #include "it_unit.h"
+#include "log.h"
 #include "services.h"
 #include "../unit/job_test_helpers.h"
 
@@ -722,6 +725,239 @@ static void test_load_errors(void **state)
     assert_non_null(strstr(err, "loading service bureaus"));
 }
 
+/* ---- one snapshot ---------------------------------------------------------------------- */
+
+/* A plain connection of the test's own (autocommit). */
+static PGconn *connect_own(void)
+{
+    PGconn *c = PQconnectdb(g_conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect: %s", PQerrorMessage(c));
+    return c;
+}
+
+/* Runs sql with params on c: whether it worked (said on stderr when not). */
+static bool exec_ok(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+/* Runs sql with params on c; fails the test when it fails. */
+static void run_ok(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        fail_msg("%s: %s", sql, m);
+    }
+    PQclear(r);
+}
+
+typedef struct loading {
+    PGconn *c;
+    pl_services *s;
+    char err[512];
+} loading;
+
+static void *load_thread(void *arg)
+{
+    loading *l = arg;
+    l->s = pl_services_load(l->c, l->err, sizeof l->err);
+    return NULL;
+}
+
+/*
+ * A DBA moves an entity's merchant ID from merchant_id_override to its pay type's
+ * vendor_paytype row in one transaction, committed while a load is between the two reads (the
+ * load waits for the table lock the DBA's transaction holds on merchant_id_override, after it
+ * has read vendor_paytype). The load sees the configuration before the change or after it —
+ * here before, as its snapshot was taken at its first read — never the half with neither,
+ * which sent the entity's authorizations to the bureau's default merchant account.
+ *
+ * The rows are of a pay type and an entity of this run on CYB, which no request names. The
+ * lock holds off other readers of merchant_id_override (the workers' refreshes) until the
+ * change is committed, a moment.
+ */
+static void test_load_reads_one_snapshot(void **state)
+{
+    (void)state;
+    char pay_type[8], entity[24];
+    snprintf(pay_type, sizeof pay_type, "X%03ld", (long)getpid() % 1000);
+    snprintf(entity, sizeof entity, "IT-SNAP-%ld", (long)getpid() % 1000000);
+    const char *pt[] = {pay_type}, *en[] = {entity};
+    PGconn *dba = connect_own();
+    const char *cleanup_pt = "DELETE FROM vendor_paytype WHERE service_bureau = 'CYB' AND "
+                             "pay_type = $1";
+    const char *cleanup_en = "DELETE FROM merchant_id_override WHERE company = 1 AND "
+                             "service_bureau = 'CYB' AND entity = $1";
+    run_ok(dba, cleanup_pt, 1, pt);
+    run_ok(dba, cleanup_en, 1, en);
+    run_ok(dba,
+           "INSERT INTO vendor_paytype (service_bureau, pay_type, vendor_paytype, merchant_id) "
+           "VALUES ('CYB', $1, '', '')",
+           1, pt);
+    run_ok(dba,
+           "INSERT INTO merchant_id_override (company, entity, service_bureau, merchant_id) "
+           "VALUES (1, $1, 'CYB', 'it_snap_entity')",
+           1, en);
+
+    /* Before, as a load sees it whole. */
+    pl_services *s = load_with(NULL);
+    const pl_service *cyb = pl_services_find(s, "CYB");
+    assert_string_equal(pl_services_merchant_id(s, cyb, 1, entity, pay_type), "it_snap_entity");
+    pl_services_unref(s);
+
+    run_ok(dba, "BEGIN", 0, NULL);
+    run_ok(dba, "LOCK TABLE merchant_id_override IN ACCESS EXCLUSIVE MODE", 0, NULL);
+    loading l = {.c = connect_own()};
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(l.c));
+    const char *pp[] = {pid};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, load_thread, &l), 0);
+    /* Until the load waits for the lock: it has read the tables before merchant_id_override. A
+     * bound on the wait only, never an assertion of time. */
+    bool waiting = false;
+    for (int k = 0; k < 1200 && !waiting; k++) {
+        PGresult *r = PQexecParams(dba,
+                                   "SELECT 1 FROM pg_locks WHERE pid = $1::int AND NOT granted "
+                                   "AND relation = 'merchant_id_override'::regclass",
+                                   1, NULL, pp, NULL, NULL, 0);
+        waiting = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        PQclear(r);
+        if (!waiting)
+            poll(NULL, 0, 50);
+    }
+    /* The change, in one transaction: the pay type gets the merchant ID, the override goes.
+     * Nothing here may fail the test before the load is let go and joined. */
+    bool changed = waiting &&
+                   exec_ok(dba,
+                           "UPDATE vendor_paytype SET merchant_id = 'it_snap_paytype' "
+                           "WHERE service_bureau = 'CYB' AND pay_type = $1",
+                           1, pt) &&
+                   exec_ok(dba, cleanup_en, 1, en);
+    bool committed = exec_ok(dba, changed ? "COMMIT" : "ROLLBACK", 0, NULL) && changed;
+    pthread_join(t, NULL);
+
+    /* After, as a load sees it whole. */
+    pl_services *after = load_with(NULL);
+    cyb = pl_services_find(after, "CYB");
+    char after_mid[32];
+    snprintf(after_mid, sizeof after_mid, "%s",
+             pl_services_merchant_id(after, cyb, 1, entity, pay_type));
+    pl_services_unref(after);
+    run_ok(dba, cleanup_pt, 1, pt);
+    run_ok(dba, cleanup_en, 1, en);
+    PQfinish(dba);
+    assert_true(waiting);
+    assert_true(committed);
+    assert_int_equal(PQtransactionStatus(l.c), PQTRANS_IDLE);
+    PQfinish(l.c);
+    if (!l.s)
+        fail_msg("pl_services_load: %s", l.err);
+    cyb = pl_services_find(l.s, "CYB");
+    char mid[32];
+    snprintf(mid, sizeof mid, "%s", pl_services_merchant_id(l.s, cyb, 1, entity, pay_type));
+    pl_services_unref(l.s);
+    assert_string_equal(after_mid, "it_snap_paytype");
+    assert_string_not_equal(mid, "paylink_demo");
+    assert_string_equal(mid, "it_snap_entity");
+}
+
+/*
+ * A load that fails part-way (here at its last read: a temporary table named pay_type, which
+ * hides the real one, lacks its columns) leaves its connection with no transaction open, so
+ * that the next refresh on it works; a load in a transaction of the caller's leaves that open.
+ */
+static void test_failed_load_leaves_the_connection_usable(void **state)
+{
+    (void)state;
+    PGconn *c = connect_own();
+    run_ok(c, "CREATE TEMPORARY TABLE pay_type (x integer)", 0, NULL);
+    char err[512] = "";
+    assert_null(pl_services_load(c, err, sizeof err));
+    assert_non_null(strstr(err, "loading service bureaus"));
+    assert_non_null(strstr(err, "notify_installments"));
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+
+    run_ok(c, "DROP TABLE pg_temp.pay_type", 0, NULL);
+    pl_services *s = pl_services_load(c, err, sizeof err);
+    if (!s)
+        fail_msg("pl_services_load after a failed one: %s", err);
+    assert_non_null(pl_services_find(s, "CYB"));
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
+    pl_services_unref(s);
+
+    /* The caller's transaction is the caller's: neither committed nor ended. */
+    run_ok(c, "BEGIN", 0, NULL);
+    run_ok(c, "CREATE TEMPORARY TABLE it_mark (x integer)", 0, NULL);
+    assert_non_null(s = pl_services_load(c, err, sizeof err));
+    pl_services_unref(s);
+    assert_int_equal(PQtransactionStatus(c), PQTRANS_INTRANS);
+    run_ok(c, "ROLLBACK", 0, NULL);
+    PGresult *r = PQexec(c, "SELECT to_regclass('pg_temp.it_mark') IS NULL");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    PQfinish(c);
+}
+
+/*
+ * The key file of CYB left readable by others (mode 0644) after a refresh that read it: the
+ * load finds the reference unreadable, and pl_services_carry keeps the key read before, says
+ * so at warn (without the key) and the bureau stays usable.
+ */
+static void test_refresh_keeps_a_key_it_can_no_longer_read(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    pl_services *was = pl_services_load(g_admin, err, sizeof err);
+    if (!was)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(was, "CYB");
+    assert_true(cyb->secret_ok);
+    assert_false(cyb->secret_unread);
+    assert_string_equal(cyb->secret_ref, "file-env:PAYLINK_CYB_TRANSACTION_KEY_FILE");
+
+    assert_int_equal(chmod(g_keyfile, 0644), 0);
+    pl_services *now = pl_services_load(g_admin, err, sizeof err);
+    assert_int_equal(chmod(g_keyfile, 0600), 0);
+    if (!now)
+        fail_msg("pl_services_load: %s", err);
+    cyb = pl_services_find(now, "CYB");
+    assert_false(cyb->secret_ok);
+    assert_true(cyb->secret_unread);
+    assert_string_equal(cyb->secret, "");
+
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    assert_non_null(f);
+    pl_log_init("auth", f);
+    pl_services_carry(now, was);
+    pl_log_init("auth", NULL);
+    fclose(f);
+    cyb = pl_services_find(now, "CYB");
+    assert_true(cyb->secret_ok);
+    assert_string_equal(cyb->secret, CYB_KEY);
+    assert_non_null(strstr(buf, "\"level\":\"warn\""));
+    assert_non_null(strstr(buf, "bureau CYB: secret file-env:PAYLINK_CYB_TRANSACTION_KEY_FILE"));
+    assert_non_null(strstr(buf, "the secret read before is kept"));
+    assert_null(strstr(buf, CYB_KEY));
+    free(buf);
+    pl_services_unref(was);
+    pl_services_unref(now);
+}
+
 /* ---- the auth spec on this configuration --------------------------------------------- */
 
 /* The bureau's answer of the test's job (the engine allocates one per job; one job at a time
@@ -1221,6 +1457,9 @@ int main(void)
         cmocka_unit_test(test_ext_refusal),
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load_reads_one_snapshot),
+        cmocka_unit_test(test_failed_load_leaves_the_connection_usable),
+        cmocka_unit_test(test_refresh_keeps_a_key_it_can_no_longer_read),
         cmocka_unit_test(test_prepare_operation),
         cmocka_unit_test(test_prepare_configuration),
         cmocka_unit_test(test_map_answers),

@@ -6,17 +6,22 @@
  * default (PAYLINK_PROXY_HOST / PAYLINK_PROXY_PORT), overridden by the bureau's own
  * auth_service.proxy_host / proxy_port. The External Payment Service's password rule (seed
  * external-payment-service.txt, "Authentication Password"), and that its refusals never show
- * the password.
+ * the password. What a refresh carries over from the configuration it replaces
+ * (pl_services_carry): a secret whose unchanged reference can no longer be read, and the
+ * warnings that say which bureaus a load leaves unusable, once per change.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "log.h"
 #include "services.h"
 
 /* Asserts pl_services_choose_proxy(host, port, fallback) is want. */
@@ -211,6 +216,283 @@ static void test_diff_names_a_secret_never_shows_it(void **state)
     assert_int_equal(none[0], '\0');
 }
 
+/* ---- pl_services_carry --------------------------------------------------------------- */
+
+/* The log, captured in memory while a test runs (pl_services_carry logs through it). */
+static FILE *g_log;
+static char *g_log_buf;
+static size_t g_log_size;
+
+static void log_start(void)
+{
+    g_log = open_memstream(&g_log_buf, &g_log_size);
+    assert_non_null(g_log);
+    pl_log_init("auth", g_log);
+}
+
+/* What was logged since the last call (or log_start); the capture goes on. */
+static const char *log_since(size_t *from)
+{
+    assert_int_equal(fflush(g_log), 0);
+    const char *since = g_log_buf + *from;
+    *from = g_log_size;
+    return since;
+}
+
+static void log_stop(void)
+{
+    pl_log_init("auth", NULL);
+    fclose(g_log);
+    free(g_log_buf);
+    g_log_buf = NULL;
+    g_log_size = 0;
+}
+
+/* How many lines of level ("warn", "info") text holds. */
+static int lines_of(const char *text, const char *level)
+{
+    char tag[32];
+    snprintf(tag, sizeof tag, "\"level\":\"%s\"", level);
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, tag)); p++)
+        n++;
+    return n;
+}
+
+#define CYB_REF "file:/etc/paylink/cyb.key"
+#define CYB_UNREAD "secret file:/etc/paylink/cyb.key: cannot open: No such file or directory"
+
+/* demo_bureau as a load makes it when its reference ref could be read. */
+static void read_bureau(pl_service *s, const char *ref)
+{
+    demo_bureau(s);
+    strcpy(s->secret_ref, ref);
+}
+
+/* demo_bureau as a load makes it when its reference ref could not be read (error why). */
+static void unread_bureau(pl_service *s, const char *ref, const char *why)
+{
+    demo_bureau(s);
+    strcpy(s->secret_ref, ref);
+    memset(s->secret, 0, sizeof s->secret);
+    s->secret_ok = false;
+    s->secret_unread = true;
+    strcpy(s->secret_error, why);
+}
+
+/* Carries was (may be NULL) into a snapshot of row now; the snapshot. */
+static pl_services *carried(const pl_service *now, const pl_services *was)
+{
+    pl_services *s = pl_services_of(now, 1);
+    assert_non_null(s);
+    pl_services_carry(s, was);
+    return s;
+}
+
+/*
+ * The key file of a bureau went missing (or was left at mode 0644) on this host, its reference
+ * unchanged: a refresh keeps the key that worked, says so at warn (the reference and why,
+ * never the key), once while it lasts, and at info when the file can be read again.
+ */
+static void test_carry_keeps_the_secret_of_an_unchanged_reference(void **state)
+{
+    (void)state;
+    size_t at = 0;
+    log_start();
+    pl_service row;
+    read_bureau(&row, CYB_REF);
+    pl_services *was = carried(&row, NULL);
+    assert_string_equal(log_since(&at), "");
+
+    unread_bureau(&row, CYB_REF, CYB_UNREAD);
+    pl_services *now = carried(&row, was);
+    const pl_service *cyb = pl_services_find(now, "CYB");
+    assert_true(cyb->secret_ok);
+    assert_string_equal(cyb->secret, "old-password-1234");
+    assert_true(cyb->secret_unread);
+    assert_string_equal(cyb->secret_error, CYB_UNREAD);
+    /* As the engine's refresh reports it: nothing it uses changed. */
+    char what[200];
+    assert_int_equal(pl_services_diff(pl_services_find(was, "CYB"), cyb, what, sizeof what), 0);
+    const char *log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau CYB: " CYB_UNREAD));
+    assert_non_null(strstr(log, "the secret read before is kept"));
+    assert_null(strstr(log, "old-password"));
+    pl_services_unref(was);
+    was = now;
+
+    /* The next refreshes, the file still missing: kept, and not said again. */
+    for (int k = 0; k < 3; k++) {
+        now = carried(&row, was);
+        assert_true(pl_services_find(now, "CYB")->secret_ok);
+        assert_string_equal(pl_services_find(now, "CYB")->secret, "old-password-1234");
+        pl_services_unref(was);
+        was = now;
+    }
+    assert_string_equal(log_since(&at), "");
+
+    /* Another reason (the file is back, at mode 0644): kept, said once more. */
+    unread_bureau(&row, CYB_REF,
+                  "secret file:/etc/paylink/cyb.key: mode 0644 grants access to others");
+    now = carried(&row, was);
+    assert_string_equal(pl_services_find(now, "CYB")->secret, "old-password-1234");
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "mode 0644"));
+    pl_services_unref(was);
+    was = now;
+
+    /* Readable again: the secret it reads, and the operator is told. */
+    read_bureau(&row, CYB_REF);
+    strcpy(row.secret, "new-password-5678");
+    now = carried(&row, was);
+    cyb = pl_services_find(now, "CYB");
+    assert_true(cyb->secret_ok);
+    assert_false(cyb->secret_unread);
+    assert_string_equal(cyb->secret, "new-password-5678");
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 0);
+    assert_int_equal(lines_of(log, "info"), 1);
+    assert_non_null(strstr(log, "bureau CYB: its secret reference can be read again"));
+    assert_null(strstr(log, "password"));
+    pl_services_unref(was);
+    pl_services_unref(now);
+    log_stop();
+}
+
+/* A reference the operator changed, unreadable, is theirs: the bureau is unusable. So is one
+ * that a start-up could not read (nothing was read before), or one whose settings break a rule
+ * (its secret was read: nothing to keep from). */
+static void test_carry_keeps_nothing_else(void **state)
+{
+    (void)state;
+    size_t at = 0;
+    log_start();
+    pl_service row;
+    read_bureau(&row, CYB_REF);
+    pl_services *was = pl_services_of(&row, 1);
+
+    unread_bureau(&row, "file:/etc/paylink/cyb-2.key",
+                  "secret file:/etc/paylink/cyb-2.key: cannot open: No such file or directory");
+    pl_services *now = carried(&row, was);
+    assert_false(pl_services_find(now, "CYB")->secret_ok);
+    assert_string_equal(pl_services_find(now, "CYB")->secret, "");
+    pl_services_unref(now);
+
+    /* Start-up: nothing to keep. */
+    unread_bureau(&row, CYB_REF, CYB_UNREAD);
+    now = carried(&row, NULL);
+    assert_false(pl_services_find(now, "CYB")->secret_ok);
+    assert_string_equal(pl_services_find(now, "CYB")->secret, "");
+    pl_services_unref(now);
+
+    /* Refused for its settings, not its secret (an EXT bureau's flag switched off). */
+    pl_service ext;
+    read_bureau(&ext, "env:PAYLINK_EXT_PASSWORD");
+    strcpy(ext.code, "EXT");
+    strcpy(ext.protocol, "EXT");
+    pl_services_unref(was);
+    was = pl_services_of(&ext, 1);
+    memset(ext.secret, 0, sizeof ext.secret);
+    ext.secret_ok = false;
+    strcpy(ext.secret_error, "EXT: the External Service flag is off (external_service.enabled)");
+    now = carried(&ext, was);
+    assert_false(pl_services_find(now, "EXT")->secret_ok);
+    assert_string_equal(pl_services_find(now, "EXT")->secret, "");
+    pl_services_unref(now);
+
+    /* The same reference on another protocol is another secret. */
+    pl_services_unref(was);
+    read_bureau(&row, CYB_REF);
+    was = pl_services_of(&row, 1);
+    unread_bureau(&row, CYB_REF, CYB_UNREAD);
+    strcpy(row.protocol, "RLT");
+    now = carried(&row, was);
+    assert_false(pl_services_find(now, "CYB")->secret_ok);
+    pl_services_unref(now);
+    pl_services_unref(was);
+    assert_null(strstr(log_since(&at), "password-1234"));
+    pl_services_carry(NULL, NULL);
+    log_stop();
+}
+
+/*
+ * A load that leaves a bureau unusable says so at warn with its code and why — at start-up,
+ * then once each time it becomes unusable or the reason changes; not at every refresh while it
+ * stays so, nor for a usable bureau.
+ */
+static void test_carry_warns_of_unusable_bureaus(void **state)
+{
+    (void)state;
+    size_t at = 0;
+    log_start();
+    pl_service rows[2];
+    read_bureau(&rows[0], CYB_REF);
+    unread_bureau(&rows[1], "file-env:PAYLINK_RLT_PASSWORD_FILE",
+                  "secret file-env:PAYLINK_RLT_PASSWORD_FILE: variable not set");
+    strcpy(rows[1].code, "RLT");
+    strcpy(rows[1].protocol, "RLT");
+
+    /* Start-up. */
+    pl_services *was = pl_services_of(rows, 2);
+    pl_services_carry(was, NULL);
+    const char *log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau RLT is unusable, its requests are refused: secret "
+                                "file-env:PAYLINK_RLT_PASSWORD_FILE: variable not set"));
+    assert_null(strstr(log, "CYB"));
+
+    /* Refreshes that change nothing: silent. */
+    for (int k = 0; k < 3; k++) {
+        pl_services *now = pl_services_of(rows, 2);
+        pl_services_carry(now, was);
+        pl_services_unref(was);
+        was = now;
+    }
+    assert_string_equal(log_since(&at), "");
+
+    /* Another reason: said. */
+    strcpy(rows[1].secret_error, "secret file-env:PAYLINK_RLT_PASSWORD_FILE: cannot open "
+                                 "/run/secrets/rlt: No such file or directory");
+    pl_services *now = pl_services_of(rows, 2);
+    pl_services_carry(now, was);
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau RLT is unusable"));
+    assert_non_null(strstr(log, "/run/secrets/rlt"));
+    pl_services_unref(was);
+    was = now;
+
+    /* CYB becomes unusable (its reference changed to one that cannot be read). */
+    unread_bureau(&rows[0], "env:PAYLINK_CYB_KEY", "secret env:PAYLINK_CYB_KEY: variable not set");
+    now = pl_services_of(rows, 2);
+    pl_services_carry(now, was);
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau CYB is unusable, its requests are refused: secret "
+                                "env:PAYLINK_CYB_KEY: variable not set"));
+    assert_null(strstr(log, "password-1234"));
+    pl_services_unref(was);
+    was = now;
+
+    /* A bureau added by a refresh, unusable: said. */
+    pl_service three[3];
+    memcpy(three, rows, sizeof rows);
+    unread_bureau(&three[2], "env:PAYLINK_EXT_PASSWORD",
+                  "secret env:PAYLINK_EXT_PASSWORD: variable not set");
+    strcpy(three[2].code, "EXT");
+    strcpy(three[2].protocol, "EXT");
+    now = pl_services_of(three, 3);
+    pl_services_carry(now, was);
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau EXT is unusable"));
+    pl_services_unref(was);
+    pl_services_unref(now);
+    log_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +505,9 @@ int main(void)
         cmocka_unit_test(test_notify_installments_without_snapshot),
         cmocka_unit_test(test_diff_names_what_changed),
         cmocka_unit_test(test_diff_names_a_secret_never_shows_it),
+        cmocka_unit_test(test_carry_keeps_the_secret_of_an_unchanged_reference),
+        cmocka_unit_test(test_carry_keeps_nothing_else),
+        cmocka_unit_test(test_carry_warns_of_unusable_bureaus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
