@@ -239,17 +239,20 @@ static int child_exact(xmlNodePtr parent, const char *local_name, char *out, siz
 typedef struct op_apps {
     const char *op;
     const char *apps[2]; /* the ICS applications the operation runs; NULL-padded */
+    /* Applied twice it takes (or refunds) the money twice: several records of it applied are
+     * PL_CYB_FOUND_SEVERAL, never one of them. */
+    bool once;
 } op_apps;
 
 /* bureau-wire-formats.md §4 (ICS application ↔ Simple Order service), bureau.h's ops. */
 static const op_apps OPS[] = {
-    {"auth", {"ics_auth", NULL}},
-    {"capture", {"ics_bill", NULL}},
-    {"credit", {"ics_credit", NULL}},
-    {"reversal", {"ics_auth_reversal", NULL}},
-    {"auth_capture", {"ics_auth", "ics_bill"}},
-    {"token", {"ics_pay_subscription_create", NULL}},
-    {"token_auth", {"ics_pay_subscription_create", "ics_auth"}},
+    {"auth", {"ics_auth", NULL}, false},
+    {"capture", {"ics_bill", NULL}, true},
+    {"credit", {"ics_credit", NULL}, true},
+    {"reversal", {"ics_auth_reversal", NULL}, false},
+    {"auth_capture", {"ics_auth", "ics_bill"}, true},
+    {"token", {"ics_pay_subscription_create", NULL}, false},
+    {"token_auth", {"ics_pay_subscription_create", "ics_auth"}, false},
 };
 #define NOPS (sizeof OPS / sizeof OPS[0])
 
@@ -598,10 +601,20 @@ static bool partial_token_skipped(const pl_cyb_query_record *r, const op_apps *o
            rcode == 1 && strcmp(auth->reason_code, "110") == 0;
 }
 
+/*
+ * True when a says what became of its application: RCode 1, 0 or -1 (the report's DTD knows no
+ * other). RFlag and ReasonCode are not read in its place: SOK or 100 beside a missing RCode says
+ * no more than the RCode would, and a report that leaves it out is not one this reads.
+ */
+static bool rcode_readable(const pl_cyb_app_reply *a)
+{
+    return a->has_rcode && (a->rcode == 1 || a->rcode == 0 || a->rcode == -1);
+}
+
 /* The verdict of record r for the operation o; PL_CYB_NOT_THERE when r has no app of o. */
 static pl_cyb_found record_outcome(const pl_cyb_query_record *r, const op_apps *o)
 {
-    bool any = false, declined = false, all_ok = true;
+    bool any = false, declined = false, all_ok = true, unreadable = false;
     for (size_t j = 0; j < 2 && o->apps[j]; j++) {
         bool seen = false;
         for (size_t k = 0; k < r->napps; k++) {
@@ -609,6 +622,8 @@ static pl_cyb_found record_outcome(const pl_cyb_query_record *r, const op_apps *
             if (strcmp(a->name, o->apps[j]) != 0)
                 continue;
             seen = any = true;
+            if (!rcode_readable(a))
+                unreadable = true;
             int rcode;
             bool has_rcode = rcode_of(r, o, a, &rcode);
             if (has_rcode && rcode == 0)
@@ -621,6 +636,14 @@ static pl_cyb_found record_outcome(const pl_cyb_query_record *r, const op_apps *
     }
     if (!any)
         return PL_CYB_NOT_THERE;
+    /*
+     * Whatever the other app says: an auth+capture's ics_bill without an RCode beside an
+     * ics_auth refused may follow a partial approval (0/110) that was captured, and one beside
+     * an ics_auth approved may have captured. Before, such a record was FOUND_ERROR, applied as
+     * "failed, nothing charged", and the order system sent the debit again.
+     */
+    if (unreadable)
+        return PL_CYB_FOUND_UNREADABLE;
     if (declined)
         return PL_CYB_FOUND_DECLINED;
     if (!all_ok && (dm_decided_auth(r, o) || partial_token_skipped(r, o)))
@@ -633,6 +656,8 @@ static int rank(pl_cyb_found f)
 {
     switch (f) {
     case PL_CYB_FOUND_OK:
+        return 4;
+    case PL_CYB_FOUND_UNREADABLE:
         return 3;
     case PL_CYB_FOUND_DECLINED:
         return 2;
@@ -643,29 +668,59 @@ static int rank(pl_cyb_found f)
     }
 }
 
+/* The operation named op, or NULL. */
+static const op_apps *op_named(const char *op)
+{
+    for (size_t i = 0; op && i < NOPS; i++)
+        if (strcmp(OPS[i].op, op) == 0)
+            return &OPS[i];
+    return NULL;
+}
+
 pl_cyb_found pl_cyb_query_outcome(const pl_cyb_query_result *res, const char *merchant_reference,
                                   const char *op, const pl_cyb_query_record **rec)
 {
     if (rec)
         *rec = NULL;
-    const op_apps *o = NULL;
-    for (size_t i = 0; op && i < NOPS; i++)
-        if (strcmp(OPS[i].op, op) == 0)
-            o = &OPS[i];
+    const op_apps *o = op_named(op);
     if (!res || !o)
         return PL_CYB_FOUND_ERROR;
     pl_cyb_found best = PL_CYB_NOT_THERE;
+    const pl_cyb_query_record *best_rec = NULL, *first_ok = NULL;
+    size_t ok = 0, unreadable = 0;
     size_t n = res->nrecs < PL_CYB_QUERY_MAX_RECORDS ? res->nrecs : PL_CYB_QUERY_MAX_RECORDS;
     for (size_t i = 0; i < n; i++) {
         const pl_cyb_query_record *r = &res->recs[i];
         if (merchant_reference && strcmp(r->merchant_reference, merchant_reference) != 0)
             continue;
         pl_cyb_found f = record_outcome(r, o);
+        if (f == PL_CYB_FOUND_OK && ok++ == 0)
+            first_ok = r;
+        if (f == PL_CYB_FOUND_UNREADABLE)
+            unreadable++;
         if (rank(f) > rank(best)) {
             best = f;
-            if (rec)
-                *rec = r;
+            best_rec = r;
         }
     }
+    /*
+     * A capture or credit the bureau applied twice under one merchant reference (a retry it
+     * did receive) took the money twice: before, the first record was applied and nobody was
+     * told of the other.
+     */
+    if (o->once && ok > 0 && ok + unreadable > 1) {
+        best = PL_CYB_FOUND_SEVERAL;
+        best_rec = first_ok;
+    }
+    if (rec)
+        *rec = best_rec;
     return best;
+}
+
+pl_cyb_found pl_cyb_query_record_outcome(const pl_cyb_query_record *r, const char *op)
+{
+    const op_apps *o = op_named(op);
+    if (!r || !o)
+        return PL_CYB_FOUND_ERROR;
+    return record_outcome(r, o);
 }

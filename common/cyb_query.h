@@ -225,8 +225,23 @@ typedef enum {
     PL_CYB_NOT_THERE = 0,  /* no record of that merchant reference with an app of the op */
     PL_CYB_FOUND_OK,       /* every app of the op RCode 1 */
     PL_CYB_FOUND_DECLINED, /* an app of the op RCode 0 */
-    PL_CYB_FOUND_ERROR,    /* otherwise: RCode -1, absent or unknown, or an app of the op
-                              missing beside another (the request did not complete) */
+    PL_CYB_FOUND_ERROR,    /* otherwise: an app of the op RCode -1, or an app of the op missing
+                              beside another (the request did not complete) */
+    /* An app of the op without an RCode, or with one other than 1, 0 or -1: the record does not
+     * say what became of the request (an RFlag SOK or a ReasonCode 100 beside it is no RCode
+     * 1), so it is neither a success nor a failure. Read as "failed, nothing charged" (before,
+     * FOUND_ERROR), it freed the order system to send a capture or credit the bureau may have
+     * applied again; a caller asks again, and gives it to an operator when the report keeps
+     * saying so (resolver.c). */
+    PL_CYB_FOUND_UNREADABLE,
+    /* Only of an op applied at most once per request ("capture", "credit", "auth_capture"):
+     * more than one record of the merchant reference says it was applied (FOUND_OK), or one
+     * does and another is FOUND_UNREADABLE (it may have been applied too): the bureau took the
+     * money (or refunded it) more than once under one request — a retry it did receive — and
+     * no record says which one paylink's request was. Applying one would leave the other
+     * charge (refund) unseen; a caller tells an operator, naming them
+     * (pl_cyb_query_record_outcome lists them). */
+    PL_CYB_FOUND_SEVERAL,
 } pl_cyb_found;
 
 /*
@@ -235,15 +250,27 @@ typedef enum {
  * and ics_bill in one Request), "token" (ics_pay_subscription_create), "token_auth"
  * (ics_pay_subscription_create and ics_auth in one Request). Only records whose
  * merchant_reference equals merchant_reference (NULL: any record, for a requestID query) and
- * that hold at least one app of op count; each gets the verdict of pl_cyb_found above, and the
- * best wins: OK, then DECLINED, then ERROR (a retried auth approved once has moved money
- * whatever its other attempts say), the first in document order among equals. *rec (rec may
- * be NULL) is that record, NULL when PL_CYB_NOT_THERE. Other apps (ics_decision's DREVIEW,
- * ics_score) are not judged: they are in (*rec)->apps for the caller. res or op NULL, or an
- * unknown op, gives PL_CYB_FOUND_ERROR with *rec NULL: a caller's mistake must never read as
- * "CyberSource does not have it", which would invite a second charge.
+ * that hold at least one app of op count; each gets the verdict of pl_cyb_found above
+ * (pl_cyb_query_record_outcome). For "capture", "credit" and "auth_capture", more than one
+ * record that is OK, or OK beside UNREADABLE, gives PL_CYB_FOUND_SEVERAL, *rec the first OK one.
+ * Otherwise the best wins: OK, then UNREADABLE, then DECLINED, then ERROR (a retried auth
+ * approved once has moved money whatever its other attempts say; an attempt that may have been
+ * approved outweighs one refused), the first in document order among equals. Several approved
+ * authorizations, reversals or tokens of one merchant reference stay FOUND_OK (the first): a
+ * second authorization is a hold that expires, not a charge, and a reversal or token twice
+ * takes nothing more. *rec (rec may be NULL) is that record, NULL when PL_CYB_NOT_THERE. Other
+ * apps (ics_decision's DREVIEW, ics_score) are not judged: they are in (*rec)->apps for the
+ * caller. res or op NULL, or an unknown op, gives PL_CYB_FOUND_ERROR with *rec NULL: a caller's
+ * mistake must never read as "CyberSource does not have it", which would invite a second charge.
  */
 pl_cyb_found pl_cyb_query_outcome(const pl_cyb_query_result *res, const char *merchant_reference,
                                   const char *op, const pl_cyb_query_record **rec);
+
+/*
+ * The verdict of the one record r for op (as pl_cyb_query_outcome judges each record, whatever
+ * its merchant reference): PL_CYB_NOT_THERE when r holds no app of op, never
+ * PL_CYB_FOUND_SEVERAL. r or op NULL, or an unknown op, gives PL_CYB_FOUND_ERROR.
+ */
+pl_cyb_found pl_cyb_query_record_outcome(const pl_cyb_query_record *r, const char *op);
 
 #endif

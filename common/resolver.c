@@ -107,7 +107,8 @@ static const char *timeout_reason(const pl_cyb_app_reply *a)
 }
 
 /* The record, read as the bureau's answer would have been (the fields pl_job_map_answer
- * reads). */
+ * reads). A record FOUND_UNREADABLE or FOUND_SEVERAL is never applied: decide reads only its
+ * capture_approved and service_reason_code. */
 static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_record *rec,
                              pl_bureau_result *res)
 {
@@ -161,11 +162,13 @@ static void record_to_result(const char *op, pl_cyb_found f, const pl_cyb_query_
         for (size_t i = 0; !r && i < rec->napps; i++)
             if (runs_app(op, rec->apps[i].name))
                 r = timeout_reason(&rec->apps[i]);
+        /* An application without an RCode says no failure (cyb_query.h FOUND_UNREADABLE): its
+         * ReasonCode, often 100, is no reason for one (before, a capture's SOK/100 without an
+         * RCode was booked ERROR 100). */
         for (size_t i = 0; !r && i < rec->napps; i++) {
             const pl_cyb_app_reply *a = &rec->apps[i];
-            if (a != dm && a->reason_code[0] && (!a->has_rcode || a->rcode != 1) &&
-                (!declined || (a->has_rcode && a->rcode == 0)) &&
-                !(timeout_reason(a) && !runs_app(op, a->name)))
+            if (a != dm && a->reason_code[0] && a->has_rcode && a->rcode != 1 &&
+                (!declined || a->rcode == 0) && !(timeout_reason(a) && !runs_app(op, a->name)))
                 r = a->reason_code;
         }
         if (!r)
@@ -469,6 +472,76 @@ static void keep_record_rid(decision_ex *x, const pl_cyb_query_record *rec)
     "; wreq resolve" TODO_TXN " --outcome <as the Business Center shows it>" TODO_SEE
 
 /*
+ * What an operator told of a capture, credit or auth+capture that the bureau's records say was
+ * applied more than once under one request (FOUND_SEVERAL) is to do: settle the request as
+ * applied (one of them is paylink's), then undo the others in the Business Center (a credit of
+ * an extra capture, a capture of an extra credit).
+ */
+#define SEVERAL_TODO "; wreq resolve --outcome approved" TODO_TXN ", undo the others" TODO_SEE
+
+/* Which application of op makes rec FOUND_UNREADABLE, into out: "ics_bill: no RCode",
+ * "ics_bill: RCode 2". The name is one of op's (runs_app), never the report's free text. */
+static void unreadable_app(const char *op, const pl_cyb_query_record *rec, char *out, size_t n)
+{
+    copy(out, n, "an application: no RCode");
+    for (size_t i = 0; i < rec->napps; i++) {
+        const pl_cyb_app_reply *a = &rec->apps[i];
+        if (!runs_app(op, a->name) ||
+            (a->has_rcode && (a->rcode == 1 || a->rcode == 0 || a->rcode == -1)))
+            continue;
+        if (a->has_rcode)
+            snprintf(out, n, "%s: RCode %d", a->name, a->rcode);
+        else
+            snprintf(out, n, "%s: no RCode", a->name);
+        return;
+    }
+}
+
+/*
+ * The escalation's reason of a FOUND_SEVERAL answer (the records of ref that say op was applied,
+ * or may have been: FOUND_OK or FOUND_UNREADABLE) into why: how many, and their RequestIDs as
+ * far as they fit (an id an operator could not paste as it is shows as "?": record_rid_usable),
+ * then the operator's step, whole; rid is the one the step names (the first applied). Returns
+ * true when one of them says an auth+capture was captured (ics_bill RCode 1): the row records
+ * it, so an operator's refusal publishes no `.sdr` (escalated_captured).
+ */
+static bool several_why(const char *op, const char *ref, const pl_cyb_query_result *qres,
+                        const char *rid, int queries, char *why, size_t whysz)
+{
+    char ids[PL_CYB_QUERY_MAX_RECORDS * 24 + 1] = "";
+    size_t len = 0, n = 0, unreadable = 0;
+    bool captured = false;
+    size_t nrecs = qres->nrecs < PL_CYB_QUERY_MAX_RECORDS ? qres->nrecs : PL_CYB_QUERY_MAX_RECORDS;
+    for (size_t i = 0; i < nrecs; i++) {
+        const pl_cyb_query_record *r = &qres->recs[i];
+        if (ref && strcmp(r->merchant_reference, ref) != 0)
+            continue;
+        pl_cyb_found f = pl_cyb_query_record_outcome(r, op);
+        if (f != PL_CYB_FOUND_OK && f != PL_CYB_FOUND_UNREADABLE)
+            continue;
+        n++;
+        if (f == PL_CYB_FOUND_UNREADABLE)
+            unreadable++;
+        const pl_cyb_app_reply *bill = app_named(r, "ics_bill");
+        if (strcmp(op, "auth_capture") == 0 && bill && bill->has_rcode && bill->rcode == 1)
+            captured = true;
+        int k = snprintf(ids + len, sizeof ids - len, "%s%s", len ? ", " : "",
+                         record_rid_usable(r->request_id) ? r->request_id : "?");
+        if (k > 0 && (size_t)k < sizeof ids - len)
+            len += (size_t)k;
+    }
+    char unread[40] = "";
+    if (unreadable)
+        snprintf(unread, sizeof unread, " (%zu unreadable)", unreadable);
+    /* What it is comes first: the ids are cut when all do not fit (the Business Center lists
+     * them by the merchant reference code, paylink's request_id). */
+    escalation_why(why, whysz, SEVERAL_TODO, rid,
+                   "query %d: %s more than once? %zu %s records%s: %s", queries,
+                   strcmp(op, "credit") == 0 ? "refunded" : "charged", n, op, unread, ids);
+    return captured;
+}
+
+/*
  * decide_answered, as pl_resolver_decide (resolver.h); sent is what the request sent (the
  * required response's amount, a decimal; "" when it has none), which a partial approval's amount
  * must be below to be believed (partial_unreadable), or NULL when the caller compares none.
@@ -499,6 +572,53 @@ static decision_ex decide_answered(const pl_resolve_policy *p, const char *op, c
              * settle as nothing charged), never applied. */
             snprintf(d->why, sizeof d->why, "query %d: the report cannot tell about \"%s\"",
                      queries, op ? op : "");
+        } else if (f == PL_CYB_FOUND_SEVERAL) {
+            /* The bureau applied the capture or credit (or may have) more than once under this
+             * request: applying one record would leave the other charge or refund unseen.
+             * Asking again tells nothing more: escalated at once. */
+            d->kind = PL_RESOLVE_ESCALATE;
+            keep_record_rid(&x, rec);
+            x.captured = several_why(op, ref, qres, x.record_rid, queries, d->why, sizeof d->why);
+            return x;
+        } else if (f == PL_CYB_FOUND_UNREADABLE) {
+            /*
+             * An application of the operation without an RCode, or with one other than 1, 0 or
+             * -1: the record does not say whether the request was processed. Before, it was
+             * applied as a failure (ERROR with its ReasonCode, or 150): the order system sent the
+             * capture or credit again, charging twice. Treated as received_timeout's record:
+             * asked again, then escalated at the last query (an authorization reversed where the
+             * policy says so, but not after a partial approval: its timeout reversal goes for
+             * the whole amount sent). One that says the auth+capture was captured (ics_bill
+             * RCode 1) is escalated at once as captured, as captured_unappliable escalates one
+             * refused or failed beside the capture.
+             */
+            char app[64];
+            unreadable_app(op, rec, app, sizeof app);
+            record_to_result(op, f, rec, &x.res);
+            keep_record_rid(&x, rec);
+            if (x.res.capture_approved) {
+                d->kind = PL_RESOLVE_ESCALATE;
+                x.captured = true;
+                escalation_why(d->why, sizeof d->why, CAPTURED_TODO, x.record_rid,
+                               "query %d: " CAPTURED_ESCALATION ", %s", queries, app);
+                memset(&x.res, 0, sizeof x.res);
+                return x;
+            }
+            x.part_unknown = partial_op(op) && strcmp(x.res.service_reason_code, "110") == 0;
+            int prefix = snprintf(NULL, 0, ESCALATED_AFTER, queries);
+            bool whole = x.part_unknown && last && prefix > 0 && (size_t)prefix < sizeof d->why / 2;
+            if (whole && strcmp(op, "auth_capture") == 0)
+                escalation_why(d->why, sizeof d->why - (size_t)prefix, PART_TODO_CAPTURE_UNKNOWN,
+                               x.record_rid, "110 unreadable");
+            else if (whole)
+                escalation_why(d->why, sizeof d->why - (size_t)prefix, PART_TODO_AUTH, x.record_rid,
+                               "query %d: 110, then %s", queries, app);
+            else
+                snprintf(d->why, sizeof d->why,
+                         "query %d: the bureau's record is unreadable (%s): it cannot tell "
+                         "whether the request was processed",
+                         queries, app);
+            memset(&x.res, 0, sizeof x.res);
         } else if (f != PL_CYB_NOT_THERE &&
                    captured_unappliable(op, f, rec, &x.res, queries, d->why, sizeof d->why)) {
             d->kind = PL_RESOLVE_ESCALATE;
@@ -3119,6 +3239,91 @@ static bool escalation_reverses(const row *w, const decision_ex *x)
     return can_reverse(w) && !x->part_unknown && !whole_reversal_refused(w);
 }
 
+/* True when a transaction row's status s is final (migration 002's, which 044's trigger closes
+ * a required response on). */
+static bool final_status(const char *s)
+{
+    return strcmp(s, "approved") == 0 || strcmp(s, "declined") == 0 || strcmp(s, "review") == 0 ||
+           strcmp(s, "rejected") == 0 || strcmp(s, "error") == 0;
+}
+
+/*
+ * Closes w, whose transaction is final, as the late-answer trigger (migration 044) closes an open
+ * or escalated row when its transaction leaves `unknown` for a final status: resolved
+ * (`resolved_how` late_answer, the resolution from the transaction's status), its stored reply
+ * made the final one ("resolved": true, "resolution": "query") and published (reply_pending,
+ * under the lease, as after an outcome the resolver applied). The trigger fires only on a row
+ * leaving `unknown`; one that reached its final status otherwise with a required response still
+ * open is settled all the same, or it would be looked at for ever (an operator cannot resolve
+ * it either: pl_resolver_operator refuses a transaction that is not unknown) and the order
+ * system, told `timeout`, would never get its final reply. The transaction row is locked first,
+ * in apply_as's order. Returns 1 closed, 0 nothing done (another actor, or the transaction no
+ * longer final: looked at again), negative on failure.
+ */
+static int close_late_answer(pl_resolver *r, PGconn *c, const row *w)
+{
+    const char *table = table_of(w->worker);
+    if (!table)
+        return PL_ERR_INVALID;
+    if (!simple(c, "BEGIN"))
+        return PL_ERR_DB;
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT status, reply IS NOT NULL FROM %s WHERE request_id = $1 FOR UPDATE", table);
+    const char *p0[] = {w->rid};
+    PGresult *res = exec(c, sql, 1, p0);
+    if (!ok(res) || PQntuples(res) != 1 || !final_status(PQgetvalue(res, 0, 0))) {
+        int rc = ok(res) ? 0 : PL_ERR_DB;
+        PQclear(res);
+        simple(c, "ROLLBACK");
+        return rc;
+    }
+    char tstatus[12], lease[16];
+    copy(tstatus, sizeof tstatus, PQgetvalue(res, 0, 0));
+    bool has_reply = PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    snprintf(lease, sizeof lease, "%d", PUBLISH_LEASE_S);
+    const char *p1[] = {w->id, r->owner, tstatus, has_reply ? "t" : "f", lease};
+    res = exec(c,
+               "UPDATE required_response SET status = 'resolved', "
+               "resolution = CASE $3 WHEN 'approved' THEN 'approved' WHEN 'error' THEN 'error' "
+               "ELSE 'declined' END, resolved_how = 'late_answer', "
+               "resolved_by = 'paylink-' || worker, "
+               "resolution_note = 'the bureau''s answer arrived after the outcome was reported "
+               "unknown', resolved_at = now(), reply_pending = $4::boolean, "
+               "lease_owner = CASE WHEN $4::boolean THEN $2 END, "
+               "lease_until = CASE WHEN $4::boolean THEN now() + make_interval(secs => $5::int) "
+               "END WHERE id = $1::bigint AND status = 'open' AND lease_owner = $2 RETURNING id",
+               5, p1);
+    bool mine = ok(res) && PQntuples(res) == 1, failed = !ok(res);
+    PQclear(res);
+    if (mine && has_reply) {
+        snprintf(sql, sizeof sql,
+                 "UPDATE %s SET reply = (reply - 'required_response' - 'replayed') || "
+                 "jsonb_build_object('resolved', true, 'resolution', 'query') "
+                 "WHERE request_id = $1",
+                 table);
+        res = exec(c, sql, 1, p0);
+        failed = !ok(res);
+        PQclear(res);
+    }
+    if (!mine || failed) {
+        simple(c, "ROLLBACK");
+        return failed ? PL_ERR_DB : 0;
+    }
+    if (!commit(c)) {
+        simple(c, "ROLLBACK");
+        return PL_ERR_DB;
+    }
+    PL_INFO(w->rid,
+            "required response %s closed: its transaction is %s (an answer stored without the "
+            "late-answer trigger)",
+            w->id, tstatus);
+    if (has_reply)
+        publish_applied(r, c, w);
+    return 1;
+}
+
 /* One step on a row this resolver holds the lease of. */
 static int step(pl_resolver *r, PGconn *c, const char *id)
 {
@@ -3131,10 +3336,45 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
         return 0;
     }
     if (strcmp(w.tstatus, "unknown") != 0) {
-        /* Not the resolver's to settle: the transaction row says something else (a row left
-         * 'sent' is made unknown by the engine first). Look again later. */
-        rc = reschedule(c, &w, r->owner, false, w.policy.retry_after_s,
-                        "the transaction is not in status unknown");
+        /*
+         * Not the resolver's to settle by a query: the transaction row says something else.
+         * Final, it has its outcome (an answer stored without the late-answer trigger): closed
+         * as that trigger closes it (044), its reply published. Otherwise (received or sent:
+         * the engine opens a required response only as it makes the row unknown, so only a
+         * hand's edit leaves one so) it is looked at again, each look counted as a query, and
+         * escalated at the last (max_queries): before, it was looked at every retry_after_s for
+         * ever, never counted, never seen by an operator.
+         */
+        char why[200];
+        if (w.reversal_rid[0] &&
+            (strcmp(w.tstatus, "approved") == 0 || strcmp(w.tstatus, "review") == 0)) {
+            /* What migration 049 keeps from happening (the timeout reversal releases what this
+             * outcome says is held): never published as the final reply; an operator looks. */
+            snprintf(why, sizeof why,
+                     "the transaction is %s while its timeout reversal %s was asked for: not "
+                     "published as the final reply",
+                     w.tstatus, w.reversal_rid);
+            rc = escalate(r, c, &w, false, why);
+            row_free(&w);
+            return rc;
+        }
+        if (final_status(w.tstatus)) {
+            rc = close_late_answer(r, c, &w);
+            row_free(&w);
+            return rc < 0 ? rc : 0;
+        }
+        int looks = w.queries + 1;
+        if (looks >= w.policy.max_queries) {
+            snprintf(why, sizeof why,
+                     "the transaction is still %s, not unknown, after %d looks: its row needs "
+                     "an operator (wreq resolve refuses it)",
+                     w.tstatus, looks);
+            rc = escalate(r, c, &w, true, why);
+        } else {
+            snprintf(why, sizeof why, "the transaction is %s, not unknown (look %d of %d)",
+                     w.tstatus, looks, w.policy.max_queries);
+            rc = reschedule(c, &w, r->owner, true, pl_resolve_retry_delay_s(&w.policy, looks), why);
+        }
         row_free(&w);
         return rc;
     }

@@ -142,7 +142,12 @@ typedef struct pl_resolve_decision {
  * show` prints) and records a captured one as captured (required_response.captured).
  * A record in which an application of op says only 151, 152 or 250 (received, then a time-out),
  * with RCode -1 or 0 (read as a refusal), is never applied: PL_RESOLVE_RETRY, and
- * PL_RESOLVE_ESCALATE at the last query.
+ * PL_RESOLVE_ESCALATE at the last query. So too a record in which an application of op has no
+ * RCode, or one other than 1, 0 or -1 (cyb_query.h PL_CYB_FOUND_UNREADABLE: before, applied
+ * `error`), with the partial approval's step after a 110; one that says an auth_capture was
+ * captured beside it is PL_RESOLVE_ESCALATE at once. A capture, credit or auth_capture that
+ * more than one record says was applied (PL_CYB_FOUND_SEVERAL: charged or refunded twice) is
+ * PL_RESOLVE_ESCALATE at once, its reason naming how many and their RequestIDs.
  */
 pl_resolve_decision pl_resolver_decide(const pl_resolve_policy *p, const char *op,
                                        const char *merchant_reference, int query_rc,

@@ -2289,7 +2289,14 @@ static void test_timeout_reversal_recorded_first(void **state)
     pub_free(&pub);
 }
 
-/* A row whose transaction is not unknown is not the resolver's to settle: looked at later. */
+/*
+ * A row whose transaction is not unknown is not the resolver's to settle by a query. One whose
+ * transaction is final (an answer stored without the late-answer trigger, which fires only on a
+ * row leaving unknown) is closed as that trigger closes it (044): resolved late_answer, its reply
+ * made the final one and published. Before, it was looked at again every retry_after_s for ever,
+ * never counted nor escalated, and `wreq resolve` refuses it (not unknown): the order system,
+ * told `timeout`, never got its final reply.
+ */
 static void test_transaction_not_unknown(void **state)
 {
     (void)state;
@@ -2298,15 +2305,86 @@ static void test_transaction_not_unknown(void **state)
     char own[128], msg[512];
     pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
     trow a = mkrow_status("auth", "CYB", "auth", "96.00", "escalated", "approved");
+    /* The reply the worker stored with its answer (mkrow_status stores a timeout one). */
+    run1("UPDATE cc_auth_trans SET reply = (reply - 'required_response') || "
+         "'{\"status\": \"approved\", \"amount_approved\": \"96.00\"}' WHERE request_id = $1",
+         a.rid);
     assert_int_equal(pl_resolver_retry(r, a.id, true, msg, sizeof msg), 0);
+    assert_value("SELECT concat_ws('|', status, resolution, resolved_how, resolved_by, queries, "
+                 "coalesce(lease_owner, '-'), reply_pending) "
+                 "FROM required_response WHERE id = $1::bigint",
+                 a.sid, "resolved|approved|late_answer|paylink-auth|0|-|f");
+    assert_value("SELECT concat_ws('|', status, reply->>'status', reply->>'resolved', "
+                 "reply->>'resolution', reply ? 'required_response') FROM cc_auth_trans "
+                 "WHERE request_id = $1",
+                 a.rid, "approved|approved|true|query|f");
+    assert_value(AUTH_HISTORY, a.rid, "0|-|-|-");
+    assert_int_equal(pub.calls, 1);
+    assert_final_reply(&pub.msg[0], &a, "approved", "query");
+
+    /* Approved while a timeout reversal was asked for (what 049 keeps from happening: that
+     * reversal releases it): never published as the final reply; escalated. */
+    trow b = mkrow_status("auth", "CYB", "auth", "95.00", "escalated", "approved");
+    run1("UPDATE required_response SET reversal_request_id = request_id || '.tor', "
+         "reversal_requested_at = now() WHERE id = $1::bigint",
+         b.sid);
+    assert_int_equal(pl_resolver_retry(r, b.id, true, msg, sizeof msg), 0);
+    char want[300];
+    snprintf(want, sizeof want,
+             "escalated|0|-|f|the transaction is approved while its timeout reversal %s.tor was "
+             "asked for: not published as the final reply",
+             b.rid);
+    assert_value(RR_STATE, b.sid, want);
+    assert_value("SELECT reply->>'status' FROM cc_auth_trans WHERE request_id = $1", b.rid,
+                 "timeout");
+    assert_int_equal(pub.calls, 1);
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+}
+
+/*
+ * A row whose transaction is neither unknown nor final (received or sent: the engine opens a
+ * required response only as it makes the row unknown, so only a hand's edit leaves one so) is
+ * looked at again, each look counted as a query, and escalated at the last (max_queries):
+ * before, it was looked at for ever, never counted, never seen by an operator.
+ */
+static void test_transaction_not_unknown_bounded(void **state)
+{
+    (void)state;
+    pubrec pub;
+    pub_init(&pub);
+    char own[128], msg[512], pol[32], q[16], want[256];
+    pl_resolver *r = resolver("auth", owner(own, sizeof own, "op"), &pub);
+    value(pol, sizeof pol,
+          "SELECT max_queries::text FROM resolution_policy WHERE protocol = 'CYB' "
+          "AND worker = $1",
+          "auth");
+    int max = atoi(pol);
+    assert_true(max > 1);
+    trow a = mkrow_status("auth", "CYB", "auth", "96.00", "open", "sent");
+    assert_int_equal(pl_resolver_retry(r, a.id, true, msg, sizeof msg), 0);
+    snprintf(want, sizeof want, "open|1|-|t|the transaction is sent, not unknown (look 1 of %d)",
+             max);
     assert_value("SELECT concat_ws('|', status, queries, coalesce(lease_owner, '-'), "
                  "next_query_at > now(), last_query_result) "
                  "FROM required_response WHERE id = $1::bigint",
-                 a.sid, "open|0|-|t|the transaction is not in status unknown");
+                 a.sid, want);
+    /* The last look: escalated. */
+    snprintf(q, sizeof q, "%d", max - 1);
+    const char *pq[] = {a.sid, q};
+    run("UPDATE required_response SET queries = $2::int WHERE id = $1::bigint", 2, pq);
+    assert_int_equal(pl_resolver_retry(r, a.id, true, msg, sizeof msg), 0);
+    snprintf(want, sizeof want,
+             "escalated|%d|-|t|t|the transaction is still sent, not unknown, after %d looks: its "
+             "row needs an operator (wreq resolve refuses it)",
+             max, max);
+    assert_value("SELECT concat_ws('|', status, queries, coalesce(lease_owner, '-'), "
+                 "next_query_at IS NULL, escalated_at IS NOT NULL, last_query_result) "
+                 "FROM required_response WHERE id = $1::bigint",
+                 a.sid, want);
     assert_value("SELECT concat_ws('|', status, reply->>'status') FROM cc_auth_trans "
                  "WHERE request_id = $1",
-                 a.rid, "approved|timeout");
-    assert_value(AUTH_HISTORY, a.rid, "0|-|-|-");
+                 a.rid, "sent|timeout");
     assert_int_equal(pub.calls, 0);
     pl_resolver_destroy(r);
     pub_free(&pub);
@@ -3525,6 +3603,7 @@ int main(void)
         cmocka_unit_test_teardown(test_timeout_reversal_recorded_first, test_teardown),
         cmocka_unit_test_teardown(test_apply_failure_escalates, test_teardown),
         cmocka_unit_test_teardown(test_transaction_not_unknown, test_teardown),
+        cmocka_unit_test_teardown(test_transaction_not_unknown_bounded, test_teardown),
         cmocka_unit_test_teardown(test_deferred_auth_capture_void_reversed, test_teardown),
         cmocka_unit_test_teardown(test_deferred_void_vdr_refused_asked_once, test_teardown),
         cmocka_unit_test_teardown(test_operator_reject_while_tor_marked, test_teardown),

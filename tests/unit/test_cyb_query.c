@@ -447,21 +447,228 @@ static void test_token_ops(void **state)
     assert_int_equal(pl_cyb_query_outcome(&res, "AC", "auth_capture", NULL), PL_CYB_FOUND_DECLINED);
     assert_int_equal(pl_cyb_query_outcome(&res, "AC", "capture", NULL), PL_CYB_FOUND_ERROR);
 
-    /* An RCode absent or unknown is no success. */
+    /* An RCode absent or unknown is no success, nor a failure: the record cannot be read
+     * (test_unreadable_rcode). */
     parse_text(ONE("R", "<ApplicationReply Name=\"ics_auth\"><RFlag>SOK</RFlag>"
                         "</ApplicationReply>"),
                &res);
     assert_false(res.recs[0].apps[0].has_rcode);
-    assert_int_equal(pl_cyb_query_outcome(&res, "R", "auth", NULL), PL_CYB_FOUND_ERROR);
+    assert_int_equal(pl_cyb_query_outcome(&res, "R", "auth", NULL), PL_CYB_FOUND_UNREADABLE);
     parse_text(ONE("R", REPLY("ics_auth", " 2 ", "SOK")), &res);
     assert_int_equal(res.recs[0].apps[0].rcode, 2);
-    assert_int_equal(pl_cyb_query_outcome(&res, "R", "auth", NULL), PL_CYB_FOUND_ERROR);
+    assert_int_equal(pl_cyb_query_outcome(&res, "R", "auth", NULL), PL_CYB_FOUND_UNREADABLE);
 }
 
 /* An ApplicationReply with its ReasonCode. */
 #define REPLY_RC(name, rcode, rflag, reason)                                                       \
     "<ApplicationReply Name=\"" name "\"><RCode>" rcode "</RCode><RFlag>" rflag                    \
     "</RFlag><RMsg>msg</RMsg><ReasonCode>" reason "</ReasonCode></ApplicationReply>"
+/* An ApplicationReply without an RCode (rcode_elem "" leaves it out; "<RCode/>" is empty). */
+#define REPLY_NO_RCODE(name, rcode_elem, rflag, reason)                                            \
+    "<ApplicationReply Name=\"" name "\">" rcode_elem "<RFlag>" rflag "</RFlag><RMsg>msg</RMsg>"   \
+    "<ReasonCode>" reason "</ReasonCode></ApplicationReply>"
+/* A report of two Requests, each with its ApplicationReplies content, in that order. */
+#define TWO(ref1, id1, replies1, ref2, id2, replies2)                                              \
+    HEAD "<Requests>" REQ_OPEN(                                                                    \
+        ref1, id1) "<ApplicationReplies>" replies1                                                 \
+                   "</ApplicationReplies></Request>" REQ_OPEN(                                     \
+                       ref2, id2) "<ApplicationReplies>" replies2                                  \
+                                  "</ApplicationReplies></Request></Requests>" TAIL
+
+/*
+ * An application of the operation without an RCode, or with one other than 1, 0 or -1, is
+ * FOUND_UNREADABLE whatever its RFlag and ReasonCode say, for every operation (before,
+ * FOUND_ERROR: a capture whose record said SOK/100 without an RCode was booked failed, and the
+ * order system sent it again). A record that says failure (RCode -1, with or without a reason)
+ * or a refusal (RCode 0) keeps its verdict.
+ */
+static void test_unreadable_rcode(void **state)
+{
+    (void)state;
+    pl_cyb_query_result res;
+    static const struct {
+        const char *app, *op;
+    } ops[] = {{"ics_bill", "capture"},
+               {"ics_credit", "credit"},
+               {"ics_auth_reversal", "reversal"},
+               {"ics_auth", "auth"},
+               {"ics_pay_subscription_create", "token"}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        char body[2048];
+        /* No RCode, SOK 100; an empty RCode; no RCode, no reason; RCode 2. */
+        snprintf(body, sizeof body,
+                 ONE("U1", "<ApplicationReply Name=\"%s\"><RFlag>SOK</RFlag><RMsg>msg</RMsg>"
+                           "<ReasonCode>100</ReasonCode></ApplicationReply>"),
+                 ops[i].app);
+        parse_text(body, &res);
+        assert_false(res.recs[0].apps[0].has_rcode);
+        const pl_cyb_query_record *rec = NULL;
+        assert_int_equal(pl_cyb_query_outcome(&res, "U1", ops[i].op, &rec),
+                         PL_CYB_FOUND_UNREADABLE);
+        assert_ptr_equal(rec, &res.recs[0]);
+        assert_int_equal(pl_cyb_query_record_outcome(&res.recs[0], ops[i].op),
+                         PL_CYB_FOUND_UNREADABLE);
+        snprintf(body, sizeof body,
+                 ONE("U2", "<ApplicationReply Name=\"%s\"><RCode/><RFlag>SOK</RFlag>"
+                           "<ReasonCode>100</ReasonCode></ApplicationReply>"),
+                 ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "U2", ops[i].op, NULL),
+                         PL_CYB_FOUND_UNREADABLE);
+        snprintf(body, sizeof body, ONE("U3", "<ApplicationReply Name=\"%s\"></ApplicationReply>"),
+                 ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "U3", ops[i].op, NULL),
+                         PL_CYB_FOUND_UNREADABLE);
+        snprintf(body, sizeof body,
+                 ONE("U4", "<ApplicationReply Name=\"%s\"><RCode>2</RCode><RFlag>SOK</RFlag>"
+                           "</ApplicationReply>"),
+                 ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "U4", ops[i].op, NULL),
+                         PL_CYB_FOUND_UNREADABLE);
+        /* What clearly says failure or refusal stays so. */
+        snprintf(body, sizeof body, ONE("U5", REPLY("%s", "-1", "ESYSTEM")), ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "U5", ops[i].op, NULL), PL_CYB_FOUND_ERROR);
+        snprintf(body, sizeof body, ONE("U6", REPLY("%s", "0", "DINVALIDDATA")), ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "U6", ops[i].op, NULL), PL_CYB_FOUND_DECLINED);
+    }
+
+    /* An auth+capture whose authorization succeeded and whose capture has no RCode may have
+     * captured; one whose authorization has none beside a capture may have authorized. */
+    parse_text(
+        ONE("AC1", REPLY("ics_auth", "1", "SOK") REPLY_NO_RCODE("ics_bill", "", "SOK", "100")),
+        &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "AC1", "auth_capture", NULL),
+                     PL_CYB_FOUND_UNREADABLE);
+    assert_int_equal(pl_cyb_query_outcome(&res, "AC1", "auth", NULL), PL_CYB_FOUND_OK);
+    parse_text(ONE("AC2", REPLY_NO_RCODE("ics_auth", "<RCode/>", "SOK", "100")
+                              REPLY("ics_bill", "1", "SOK")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "AC2", "auth_capture", NULL),
+                     PL_CYB_FOUND_UNREADABLE);
+    /* Whatever the other says: a refusal beside it may be a partial approval (0/110) that was
+     * captured. */
+    parse_text(ONE("AC3", REPLY_RC("ics_auth", "0", "DCARDREFUSED", "110")
+                              REPLY_NO_RCODE("ics_bill", "", "SOK", "100")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "AC3", "auth_capture", NULL),
+                     PL_CYB_FOUND_UNREADABLE);
+    /* A token+auth whose token has no RCode. */
+    parse_text(ONE("TA", REPLY("ics_auth", "1", "SOK")
+                             REPLY_NO_RCODE("ics_pay_subscription_create", "", "SOK", "100")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "TA", "token_auth", NULL), PL_CYB_FOUND_UNREADABLE);
+    /* An application the operation does not run is not judged: ics_score without an RCode
+     * beside a capture that succeeded. */
+    parse_text(
+        ONE("SC", REPLY("ics_bill", "1", "SOK") REPLY_NO_RCODE("ics_score", "", "SOK", "100")),
+        &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "SC", "capture", NULL), PL_CYB_FOUND_OK);
+
+    /* Across records it outranks a refusal or failure (that attempt may have been approved),
+     * never an approval of an authorization. */
+    parse_text(TWO("X", "1", REPLY("ics_auth", "0", "DCARDREFUSED"), "X", "2",
+                   REPLY_NO_RCODE("ics_auth", "", "SOK", "100")),
+               &res);
+    const pl_cyb_query_record *rec = NULL;
+    assert_int_equal(pl_cyb_query_outcome(&res, "X", "auth", &rec), PL_CYB_FOUND_UNREADABLE);
+    assert_ptr_equal(rec, &res.recs[1]);
+    parse_text(TWO("X", "1", REPLY("ics_bill", "-1", "ESYSTEM"), "X", "2",
+                   REPLY_NO_RCODE("ics_bill", "", "SOK", "100")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "X", "capture", &rec), PL_CYB_FOUND_UNREADABLE);
+    assert_ptr_equal(rec, &res.recs[1]);
+    parse_text(TWO("X", "1", REPLY_NO_RCODE("ics_auth", "", "SOK", "100"), "X", "2",
+                   REPLY("ics_auth", "1", "SOK")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "X", "auth", &rec), PL_CYB_FOUND_OK);
+    assert_ptr_equal(rec, &res.recs[1]);
+}
+
+/*
+ * A capture, credit or auth+capture that more than one record of the merchant reference says
+ * was applied (or one does and another is unreadable) is FOUND_SEVERAL, *rec the first applied:
+ * before, the first was taken and nobody was told the card was charged (or refunded) twice.
+ * Authorizations, reversals and tokens keep the first approval. Records of other references,
+ * refusals and failures do not count.
+ */
+static void test_several_applied(void **state)
+{
+    (void)state;
+    pl_cyb_query_result res;
+    const pl_cyb_query_record *rec = NULL;
+    static const struct {
+        const char *app, *op;
+        pl_cyb_found two_ok;
+    } ops[] = {{"ics_bill", "capture", PL_CYB_FOUND_SEVERAL},
+               {"ics_credit", "credit", PL_CYB_FOUND_SEVERAL},
+               {"ics_auth", "auth", PL_CYB_FOUND_OK},
+               {"ics_auth_reversal", "reversal", PL_CYB_FOUND_OK},
+               {"ics_pay_subscription_create", "token", PL_CYB_FOUND_OK}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        char body[2048];
+        snprintf(body, sizeof body,
+                 TWO("S", "11", REPLY("%s", "1", "SOK"), "S", "22", REPLY("%s", "1", "SOK")),
+                 ops[i].app, ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "S", ops[i].op, &rec), ops[i].two_ok);
+        assert_ptr_equal(rec, &res.recs[0]);
+        /* A requestID query (no merchant reference) likewise. */
+        assert_int_equal(pl_cyb_query_outcome(&res, NULL, ops[i].op, NULL), ops[i].two_ok);
+        /* One of another merchant reference does not count. */
+        snprintf(body, sizeof body,
+                 TWO("S", "11", REPLY("%s", "1", "SOK"), "S2", "22", REPLY("%s", "1", "SOK")),
+                 ops[i].app, ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "S", ops[i].op, &rec), PL_CYB_FOUND_OK);
+        assert_ptr_equal(rec, &res.recs[0]);
+        /* Nor a refusal or a failure beside the one applied. */
+        snprintf(body, sizeof body,
+                 TWO("S", "11", REPLY("%s", "-1", "ESYSTEM"), "S", "22", REPLY("%s", "1", "SOK")),
+                 ops[i].app, ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "S", ops[i].op, &rec), PL_CYB_FOUND_OK);
+        assert_ptr_equal(rec, &res.recs[1]);
+        snprintf(
+            body, sizeof body,
+            TWO("S", "11", REPLY("%s", "1", "SOK"), "S", "22", REPLY("%s", "0", "DINVALIDDATA")),
+            ops[i].app, ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "S", ops[i].op, &rec), PL_CYB_FOUND_OK);
+        assert_ptr_equal(rec, &res.recs[0]);
+        /* An unreadable one beside the one applied may be a second: SEVERAL where two are. */
+        snprintf(body, sizeof body,
+                 TWO("S", "11", REPLY_NO_RCODE("%s", "", "SOK", "100"), "S", "22",
+                     REPLY("%s", "1", "SOK")),
+                 ops[i].app, ops[i].app);
+        parse_text(body, &res);
+        assert_int_equal(pl_cyb_query_outcome(&res, "S", ops[i].op, &rec), ops[i].two_ok);
+        assert_ptr_equal(rec, &res.recs[1]);
+        /* Each record's own verdict, for the caller that names them. */
+        assert_int_equal(pl_cyb_query_record_outcome(&res.recs[0], ops[i].op),
+                         PL_CYB_FOUND_UNREADABLE);
+        assert_int_equal(pl_cyb_query_record_outcome(&res.recs[1], ops[i].op), PL_CYB_FOUND_OK);
+    }
+
+    /* An auth+capture captured twice; and once beside an authorization alone (its capture
+     * not run: a record of "auth", not of "auth_capture" applied). */
+    parse_text(TWO("AC", "11", REPLY("ics_auth", "1", "SOK") REPLY("ics_bill", "1", "SOK"), "AC",
+                   "22", REPLY("ics_auth", "1", "SOK") REPLY("ics_bill", "1", "SOK")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "AC", "auth_capture", &rec), PL_CYB_FOUND_SEVERAL);
+    assert_ptr_equal(rec, &res.recs[0]);
+    assert_int_equal(pl_cyb_query_outcome(&res, "AC", "capture", NULL), PL_CYB_FOUND_SEVERAL);
+    assert_int_equal(pl_cyb_query_outcome(&res, "AC", "auth", NULL), PL_CYB_FOUND_OK);
+    parse_text(TWO("AC", "11", REPLY("ics_auth", "1", "SOK"), "AC", "22",
+                   REPLY("ics_auth", "1", "SOK") REPLY("ics_bill", "1", "SOK")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome(&res, "AC", "auth_capture", &rec), PL_CYB_FOUND_OK);
+    assert_ptr_equal(rec, &res.recs[1]);
+}
+
 /* A report of one Request with the given ApplicationReplies content and PaymentData/Amount. */
 #define ONE_PAID(ref, replies, amount)                                                             \
     HEAD "<Requests>" REQ_OPEN(                                                                    \
@@ -589,6 +796,12 @@ static void test_outcome_caller_mistakes(void **state)
     assert_null(rec);
     assert_int_equal(pl_cyb_query_outcome(NULL, "0070000359700000", "auth", NULL),
                      PL_CYB_FOUND_ERROR);
+    /* One record's verdict: never "not there" for a mistake either. */
+    assert_int_equal(pl_cyb_query_record_outcome(&res.recs[0], "auth"), PL_CYB_FOUND_OK);
+    assert_int_equal(pl_cyb_query_record_outcome(&res.recs[0], "capture"), PL_CYB_NOT_THERE);
+    assert_int_equal(pl_cyb_query_record_outcome(&res.recs[0], "sale"), PL_CYB_FOUND_ERROR);
+    assert_int_equal(pl_cyb_query_record_outcome(&res.recs[0], NULL), PL_CYB_FOUND_ERROR);
+    assert_int_equal(pl_cyb_query_record_outcome(NULL, "auth"), PL_CYB_FOUND_ERROR);
 }
 
 static void test_namespaces_and_order(void **state)
@@ -823,6 +1036,8 @@ int main(void)
         cmocka_unit_test(test_retried_auth),
         cmocka_unit_test(test_empty_report),
         cmocka_unit_test(test_token_ops),
+        cmocka_unit_test(test_unreadable_rcode),
+        cmocka_unit_test(test_several_applied),
         cmocka_unit_test(test_partial_approval_written_as_decline),
         cmocka_unit_test(test_token_auth_partial_without_token),
         cmocka_unit_test(test_outcome_caller_mistakes),

@@ -639,6 +639,230 @@ static void test_retried_request_best_record(void **state)
     assert_string_equal(d.outcome.transaction_id, "3333333333333333333333");
 }
 
+/* ---- records that cannot be read, and several applied ------------------------------------- */
+
+/* An ApplicationReply without an RCode (as <RCode/> or none at all reads). */
+static void add_app_no_rcode(pl_cyb_query_record *r, const char *name, const char *rflag,
+                             const char *reason)
+{
+    add_app(r, name, 0, rflag, reason);
+    r->apps[r->napps - 1].has_rcode = false;
+}
+
+/* A result holding one record of REF/RID with one application reply without an RCode. */
+static pl_cyb_query_record *one_no_rcode(pl_cyb_query_result *res, const char *app,
+                                         const char *rflag, const char *reason)
+{
+    memset(res, 0, sizeof *res);
+    pl_cyb_query_record *r = add_record(res, REF, RID);
+    add_app_no_rcode(r, app, rflag, reason);
+    return r;
+}
+
+/* The decision at query `queries` of a request sent long ago. */
+static pl_resolve_decision decide_at(const char *op, const pl_cyb_query_result *res, int queries)
+{
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+    return pl_resolver_decide(&p, op, REF, 0, NULL, res, queries, 3600.0);
+}
+
+/* Fails unless d asks again: never applied. */
+static void assert_asked_again(const pl_resolve_decision *d, const char *why)
+{
+    if (d->kind != PL_RESOLVE_RETRY)
+        fail_msg("kind %d (why: %s; outcome %d %s %s), want RETRY", (int)d->kind, d->why,
+                 (int)d->outcome.status, d->outcome.decision, d->outcome.vendor_response);
+    assert_contains(d->why, why);
+}
+
+/*
+ * A record in which an application of the operation has no RCode, or one other than 1, 0 or
+ * -1, does not say what became of the request: asked again, escalated at the last query, never
+ * applied. Before, a capture's ics_bill SOK/100 without an RCode was applied `error` 100 (150
+ * without a reason, or with RCode 2), its claim released, and the order system sent the debit
+ * again: charged twice. So for every operation.
+ */
+static void test_unreadable_record_asked_again(void **state)
+{
+    (void)state;
+    pl_cyb_query_result res;
+    static const struct {
+        const char *app, *op;
+    } ops[] = {{"ics_bill", "capture"},
+               {"ics_credit", "credit"},
+               {"ics_auth_reversal", "reversal"},
+               {"ics_auth", "auth"},
+               {"ics_pay_subscription_create", "token"}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        pl_cyb_query_record *r = one_no_rcode(&res, ops[i].app, "SOK", "100");
+        set_payment(r, 7550, "", "", "");
+        pl_resolve_decision d = decide(ops[i].op, &res);
+        assert_asked_again(&d, "unreadable");
+        char want[64];
+        snprintf(want, sizeof want, "%s: no RCode", ops[i].app);
+        assert_contains(d.why, want);
+        /* At the last query (and past it): escalated. */
+        d = decide_at(ops[i].op, &res, 12);
+        assert_int_equal(d.kind, PL_RESOLVE_ESCALATE);
+        assert_contains(d.why, "escalated after 12 queries");
+        assert_contains(d.why, want);
+        d = decide_at(ops[i].op, &res, 13);
+        assert_int_equal(d.kind, PL_RESOLVE_ESCALATE);
+
+        /* Without a reason, or with an RCode outside 1, 0, -1, likewise. */
+        one_no_rcode(&res, ops[i].app, "", "");
+        d = decide(ops[i].op, &res);
+        assert_asked_again(&d, "unreadable");
+        one(&res, ops[i].app, 2, "SOK", "100");
+        d = decide(ops[i].op, &res);
+        assert_asked_again(&d, "unreadable");
+        snprintf(want, sizeof want, "%s: RCode 2", ops[i].app);
+        assert_contains(d.why, want);
+        one(&res, ops[i].app, -2, "ESYSTEM", "150");
+        d = decide(ops[i].op, &res);
+        assert_asked_again(&d, ": RCode -2");
+
+        /* What says failure clearly is applied as before. */
+        one(&res, ops[i].app, -1, "ESYSTEM", "");
+        d = decide(ops[i].op, &res);
+        assert_applied(&d, PL_ST_ERROR, "ERROR", "150");
+    }
+
+    /* An auth+capture whose authorization succeeded and whose capture has no RCode may have
+     * captured (before: `error` 100, and an `.sdr`, refused 238 if it had). */
+    pl_cyb_query_record *r = one(&res, "ics_auth", 1, "SOK", "100");
+    add_app_no_rcode(r, "ics_bill", "SOK", "100");
+    set_payment(r, 20000, "777777", "Y", "M");
+    pl_resolve_decision d = decide("auth_capture", &res);
+    assert_asked_again(&d, "ics_bill: no RCode");
+    d = decide_at("auth_capture", &res, 12);
+    assert_int_equal(d.kind, PL_RESOLVE_ESCALATE);
+
+    /* One whose capture says it was captured beside an authorization without an RCode:
+     * escalated at once as captured, with the operator's step. */
+    r = one_no_rcode(&res, "ics_auth", "SOK", "100");
+    add_app(r, "ics_bill", 1, "SOK", "100");
+    set_payment(r, 20000, "777777", "Y", "M");
+    d = decide("auth_capture", &res);
+    assert_int_equal(d.kind, PL_RESOLVE_ESCALATE);
+    assert_contains(d.why, "query 1: captured (ics_bill), ics_auth: no RCode; ");
+    assert_contains(d.why, "--outcome approved --amount <captured> --transaction-id " RID);
+
+    /* After a partial approval (110) whose capture cannot be read: asked again, and at the last
+     * query the operator's step for both cases, whole. */
+    r = one(&res, "ics_auth", 1, "SOK", "110");
+    add_app_no_rcode(r, "ics_bill", "SOK", "100");
+    set_payment(r, 5000, "777777", "Y", "M");
+    d = decide("auth_capture", &res);
+    assert_asked_again(&d, "unreadable");
+    d = decide_at("auth_capture", &res, 12);
+    assert_int_equal(d.kind, PL_RESOLVE_ESCALATE);
+    assert_contains(d.why, "escalated after 12 queries; 110 unreadable; wreq resolve");
+    assert_contains(d.why, "--outcome approved --amount <captured> if captured, else declined "
+                           "--vendor-response 230 --amount <part> (README)");
+    /* A token+auth's token likewise: the authorization's step for the part. */
+    r = one(&res, "ics_auth", 1, "SOK", "110");
+    add_app_no_rcode(r, "ics_pay_subscription_create", "SOK", "100");
+    set_payment(r, 5000, "777777", "Y", "M");
+    d = decide("token_auth", &res);
+    assert_asked_again(&d, "ics_pay_subscription_create: no RCode");
+    d = decide_at("token_auth", &res, 12);
+    assert_int_equal(d.kind, PL_RESOLVE_ESCALATE);
+    assert_contains(d.why, "escalated after 12 queries; query 12: 110, then "
+                           "ics_pay_subscription_create: no RCode; wreq resolve --outcome "
+                           "approved|rejected --amount <part> --transaction-id " RID " (README)");
+
+    /* Another application without an RCode (ics_score) is not the operation's: the capture's
+     * failure is applied with its own reason, not the score's 100. */
+    r = one(&res, "ics_bill", -1, "ESYSTEM", "");
+    add_app_no_rcode(r, "ics_score", "SOK", "100");
+    d = decide("capture", &res);
+    assert_applied(&d, PL_ST_ERROR, "ERROR", "150");
+}
+
+/*
+ * A capture, credit or auth+capture that more than one record of the merchant reference says
+ * was applied (a retry the bureau received) is escalated at once, its reason naming how many and
+ * their RequestIDs: before, the first was applied and nobody was told of the second charge.
+ * One applied beside one that cannot be read likewise (it may be a second). Authorizations keep
+ * the first approval.
+ */
+static void test_several_applied_escalated(void **state)
+{
+    (void)state;
+    pl_cyb_query_result res;
+    static const struct {
+        const char *app, *op, *what;
+    } ops[] = {{"ics_bill", "capture", "charged"}, {"ics_credit", "credit", "refunded"}};
+    for (size_t i = 0; i < 2; i++) {
+        memset(&res, 0, sizeof res);
+        pl_cyb_query_record *r = add_record(&res, REF, "1111111111111111111111");
+        add_app(r, ops[i].app, 1, "SOK", "100");
+        set_payment(r, 7550, "", "", "");
+        r = add_record(&res, REF, "2222222222222222222222");
+        add_app(r, ops[i].app, 1, "SOK", "100");
+        set_payment(r, 7550, "", "", "");
+        pl_resolve_decision d = decide(ops[i].op, &res);
+        if (d.kind != PL_RESOLVE_ESCALATE)
+            fail_msg("%s: kind %d (%s), want ESCALATE", ops[i].op, (int)d.kind, d.why);
+        char want[120];
+        snprintf(want, sizeof want, "query 1: %s more than once? 2 %s records: ", ops[i].what,
+                 ops[i].op);
+        assert_contains(d.why, want);
+        assert_contains(d.why, "1111111111111111111111, 2222222222222222222222");
+        assert_contains(d.why, "; wreq resolve --outcome approved --transaction-id "
+                               "1111111111111111111111, undo the others (README)");
+
+        /* Beside one that cannot be read. */
+        r->apps[0].has_rcode = false;
+        d = decide(ops[i].op, &res);
+        assert_int_equal(d.kind, PL_RESOLVE_ESCALATE);
+        assert_contains(d.why, "2 ");
+        assert_contains(d.why, "records (1 unreadable): ");
+
+        /* Beside a refusal or a failure: the one applied is applied. */
+        r->apps[0].has_rcode = true;
+        r->apps[0].rcode = -1;
+        snprintf(r->apps[0].reason_code, sizeof r->apps[0].reason_code, "150");
+        d = decide(ops[i].op, &res);
+        assert_applied(&d, PL_ST_APPROVED, "ACCEPT", "100");
+        assert_string_equal(d.outcome.transaction_id, "1111111111111111111111");
+    }
+
+    /* An auth+capture captured twice, of four records, one of another reference: the count is
+     * the merchant reference's; an id that is not one to paste shows as "?". */
+    memset(&res, 0, sizeof res);
+    for (int k = 0; k < 4; k++) {
+        char id[32];
+        snprintf(id, sizeof id, k == 2 ? "bad id;%d" : "%d%d%d%d%d%d%d%d%d%d", k, k, k, k, k, k, k,
+                 k, k, k);
+        pl_cyb_query_record *r = add_record(&res, k == 3 ? "another-reference" : REF, id);
+        add_app(r, "ics_auth", 1, "SOK", "100");
+        add_app(r, "ics_bill", 1, "SOK", "100");
+    }
+    pl_resolve_decision d = decide("auth_capture", &res);
+    assert_int_equal(d.kind, PL_RESOLVE_ESCALATE);
+    assert_contains(d.why, "charged more than once? 3 auth_capture records: 0000000000, "
+                           "1111111111, ?");
+    assert_true(strstr(d.why, "3333333333") == NULL);
+    assert_true(strstr(d.why, "bad id") == NULL);
+    assert_true(strlen(d.why) < sizeof d.why);
+
+    /* Two approved authorizations stay the first approval (a second hold expires; it is not a
+     * charge). */
+    memset(&res, 0, sizeof res);
+    pl_cyb_query_record *r = add_record(&res, REF, "1111111111111111111111");
+    add_app(r, "ics_auth", 1, "SOK", "100");
+    set_payment(r, 12000, "111111", "Y", "M");
+    r = add_record(&res, REF, "2222222222222222222222");
+    add_app(r, "ics_auth", 1, "SOK", "100");
+    set_payment(r, 12000, "222222", "Y", "M");
+    d = decide("auth", &res);
+    assert_applied(&d, PL_ST_APPROVED, "ACCEPT", "100");
+    assert_string_equal(d.outcome.transaction_id, "1111111111111111111111");
+}
+
 /* ---- not found ------------------------------------------------------------------------- */
 
 /* Three ways of "no record of this request": nothing, other references only, the reference
@@ -939,6 +1163,8 @@ int main(void)
         cmocka_unit_test(test_auth_error),
         cmocka_unit_test(test_record_approves_above_sent),
         cmocka_unit_test(test_retried_request_best_record),
+        cmocka_unit_test(test_unreadable_record_asked_again),
+        cmocka_unit_test(test_several_applied_escalated),
         cmocka_unit_test(test_not_found_not_believed_yet),
         cmocka_unit_test(test_not_found_believed),
         cmocka_unit_test(test_not_found_last_query_escalates),
