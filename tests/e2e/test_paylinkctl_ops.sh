@@ -7,8 +7,10 @@
 # back (--json, and the tables once), and `dlq replay` sends a dead letter again: with the dead
 # letter's key onto the request topic, answered invalid with the same errors; a keyless one gets
 # <company>-<order> from the request and is approved; a truncated one, a card request's masked
-# copy, one the worker gave up (without --force), one whose request_id has a row since (a false
-# `invalid` after its real reply, before) and a bad command line are refused.
+# copy, one the worker gave up (without --force; one written with `kind` and `answered`
+# `timeout` is told to be settled first), an unreadable record's (no request), one whose
+# request_id has a row since (a false `invalid` after its real reply, before) and a bad command
+# line are refused.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -206,6 +208,10 @@ assert_json .key "1-$ord" "$dl"
 assert_json .type auth "$dl"
 assert_json .request_topic "$(pl_topic auth)" "$dl"
 assert_json .truncated false "$dl"
+# The engine says what it is (`kind`); `answered` is a given-up request's alone.
+assert_json .kind invalid "$dl"
+assert_json .kind_inferred false "$dl"
+assert_json .answered null "$dl"
 assert_eq "$(jq -c .errors <<<"$dl")" "$errors_first" "the field errors of the invalid reply"
 at=$(jq -r '"\(.partition):\(.offset)"' <<<"$dl")
 dlc=$(ctl dlq list --worker auth --since 30m --json | jq -c --arg id "ic-$run" 'select(.request_id == $id)')
@@ -213,6 +219,7 @@ at_card=$(jq -r '"\(.partition):\(.offset)"' <<<"$dlc")
 assert_eq "$(ctl dlq list --worker auth --limit 1 --json | wc -l)" 1 "dlq list --limit 1"
 table=$(ctl dlq list --worker auth --since 30m)
 assert_contains "$(head -n 1 <<<"$table")" "P:OFFSET" "dlq table header"
+assert_contains "$(head -n 1 <<<"$table")" "KIND" "dlq table header"
 assert_contains "$table" "i-$run" "the table lists it"
 
 # ---- dlq replay ---------------------------------------------------------------------------------
@@ -313,6 +320,39 @@ ctl dlq replay --worker auth --offset "$at_given_up" >/dev/null 2>"$errf" || rc=
 assert_eq "$rc" 1 "a request given up is refused"
 assert_contains "$(cat "$errf")" "gave request g-$run up" "the refusal says why"
 assert_contains "$(cat "$errf")" "--force" "the refusal names --force"
+
+# As the engine writes them now, with `kind` (and `answered` for a request given up): a
+# given-up `timeout` is to be settled first, and an unreadable record's copy (no request) has
+# nothing to send, --force or not, the refusal saying where the record was.
+req=$(jq -c --arg id "gt-$run" '.request_id = $id' <<<"$req")
+jq -nc --arg r "$req" --arg t "$(pl_topic auth)" '{error: "its row never settled",
+    kind: "given_up", answered: "timeout", errors: [], topic: $t, partition: 0, offset: 3,
+    request: $r, redacted: false}' >"$tmp"
+kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$dlq_topic" -p 0 "$tmp"
+jq -nc --arg t "$(pl_topic auth)" --arg e "e2e unreadable $run" '{error: $e, kind: "unreadable",
+    errors: [], topic: $t, partition: 0, offset: 4, request: "", redacted: false}' >"$tmp"
+kcat -P -b "$PAYLINK_KAFKA_BROKERS" -t "$dlq_topic" -p 0 "$tmp"
+list=$(ctl dlq list --worker auth --since 30m --json)
+gt=$(jq -c --arg id "gt-$run" 'select(.request_id == $id)' <<<"$list")
+assert_json .kind given_up "$gt"
+assert_json .answered timeout "$gt"
+ur=$(jq -c --arg e "e2e unreadable $run" 'select(.error == $e)' <<<"$list")
+assert_json .kind unreadable "$ur"
+assert_json .request_id null "$ur"
+at_gt=$(jq -r '"\(.partition):\(.offset)"' <<<"$gt")
+at_ur=$(jq -r '"\(.partition):\(.offset)"' <<<"$ur")
+rc=0
+ctl dlq replay --worker auth --offset "$at_gt" --offset "$at_ur" --dry-run >/dev/null 2>"$errf" || rc=$?
+err=$(cat "$errf")
+assert_eq "$rc" 1 "a given-up timeout and an unreadable record are refused"
+assert_contains "$err" "$at_gt: refused: the worker gave request gt-$run up" "the timeout's refusal"
+assert_contains "$err" 'answered it `timeout`: its outcome is unknown' "the refusal says how it was answered"
+assert_contains "$err" "an operator must settle it first" "the refusal says what to do"
+assert_contains "$err" "$at_ur: refused: it is the copy of a record the worker could not read (partition 0, offset 4 of $(pl_topic auth))" "the unreadable one's refusal says where it was"
+assert_contains "$err" "nothing to send" "the unreadable one's refusal"
+rc=0
+ctl dlq replay --worker auth --offset "$at_ur" --force --dry-run >/dev/null 2>"$errf" || rc=$?
+assert_eq "$rc" 1 "an unreadable record is refused with --force too"
 
 # ---- the command line ---------------------------------------------------------------------------
 

@@ -4,8 +4,10 @@
  * references, the id), the resolver's lease owner, the outcome handed to the resolver, the
  * state line after a step, durations, timestamps and offsets, the tables and labelled
  * blocks printed for people, dead-letter envelopes read back (built by the engine's own
- * pl_dlq_envelope) and how one is replayed (key, refusals: masked cards and removed values,
- * the dead letters that are no refusal of an unrecorded request, --force). The row a replay
+ * pl_dlq_envelope and pl_dlq_envelope_kind), their kind (the envelope's "kind" and "answered",
+ * else told by their words) as dlq list shows it, and how one is replayed (key, refusals:
+ * masked cards and removed values, the dead letters that are no refusal of an unrecorded
+ * request, an unreadable record's, how a given-up one was answered, --force). The row a replay
  * looks for is tests/integration/test_dlq_replay_row.c's; the database and Kafka side runs end
  * to end (tests/e2e/test_paylinkctl_ops.sh).
  */
@@ -1020,6 +1022,7 @@ static void test_dlq_json(void **state)
     assert_string_equal(
         json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
         "{\"partition\":5,\"offset\":9,\"timestamp\":\"2026-05-28T20:26:40Z\",\"key\":\"1-O1\","
+        "\"kind\":\"invalid\",\"kind_inferred\":true,\"answered\":null,"
         "\"error\":\"must be an ISO 4217 alpha-3 code\",\"errors\":[{\"field\":\"currency\","
         "\"error\":\"must be an ISO 4217 alpha-3 code\"},{\"field\":\"amount\",\"error\":\"too "
         "small\"}],\"request_topic\":\"paylink.auth.request\",\"request_partition\":3,"
@@ -1578,6 +1581,334 @@ static void test_replay_plan_kinds(void **state)
     free(env);
 }
 
+/* An envelope as the engine writes it now (engine.c, dead_letter_text): with its kind, and for a
+ * request given up how it was answered. */
+static char *envelope_kind(const char *kind, const char *answered, const char *why,
+                           const pl_errors *errs, const char *request)
+{
+    return pl_dlq_envelope_kind(kind, answered, why, errs, "paylink.auth.request", 0, 7, request,
+                                false, 100000);
+}
+
+/* pl_opsctl_replay_plan of env (read from its key "1-O1"): its return, with the refusal in e. */
+static int plan_of(const char *env, bool force, pl_opsctl_replay *p, char *e, size_t esize)
+{
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    e[0] = '\0';
+    int rc = pl_opsctl_replay_plan(&d, "paylink.auth.request", "1-O1", 4, force, p, e, esize);
+    pl_opsctl_dlq_free(&d);
+    return rc;
+}
+
+/* The kind of envelope env. */
+static pl_opsctl_dlq_kind kind_of(const char *env)
+{
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    pl_opsctl_dlq_kind k = pl_opsctl_dlq_kind_of(&d);
+    pl_opsctl_dlq_free(&d);
+    return k;
+}
+
+/*
+ * The engine says what a dead letter is ("kind", dlq.h): that is what paylinkctl goes by, not
+ * the words of its "error", which are a database's for a request given up and may read like
+ * another kind's. Before, the words alone decided: a request given up whose failure read
+ * "invalid request" was replayed without --force, an `invalid` refusal worded like a failure
+ * was refused as given up, and a conflict or an unpublished reply not worded as the engine once
+ * did was taken for a request given up (--force sent it, but for its row). A kind this build
+ * does not know is refused, --force or not. Envelopes without a kind are told by their words as
+ * before (test_replay_plan_kinds).
+ */
+static void test_dlq_kind_read_first(void **state)
+{
+    (void)state;
+    char e[1024];
+    pl_opsctl_replay p;
+
+    /* Given up, its failure worded as the refusal of an invalid request. */
+    char *env = envelope_kind(PL_DLQ_KIND_GIVEN_UP, "error", "invalid request", NULL, REQUEST);
+    assert_int_equal(kind_of(env), PL_OPSCTL_DLQ_GIVEN_UP);
+    assert_int_equal(plan_of(env, false, &p, e, sizeof e), PL_ERR_INVALID);
+    assert_true(p.needs_force);
+    assert_non_null(strstr(e, "gave request inv-1 up"));
+    assert_int_equal(plan_of(env, true, &p, e, sizeof e), PL_OK);
+    free(env);
+
+    /* Refused as invalid, worded as a failure (no field errors): replayed without --force. */
+    env = envelope_kind(PL_DLQ_KIND_INVALID, NULL, "its row never settled", NULL, REQUEST);
+    assert_int_equal(kind_of(env), PL_OPSCTL_DLQ_INVALID);
+    assert_int_equal(plan_of(env, false, &p, e, sizeof e), PL_OK);
+    assert_false(p.needs_force);
+    free(env);
+
+    /* A conflict and an unpublished reply, worded otherwise: refused, --force or not. */
+    env = envelope_kind(PL_DLQ_KIND_CONFLICT, NULL, "request_id clash", NULL, REQUEST);
+    assert_int_equal(kind_of(env), PL_OPSCTL_DLQ_CONFLICT);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(plan_of(env, force == 1, &p, e, sizeof e), PL_ERR_INVALID);
+        assert_non_null(strstr(e, "idempotency conflict"));
+        assert_false(p.needs_force);
+    }
+    free(env);
+    env = envelope_kind(PL_DLQ_KIND_UNPUBLISHED, NULL, "the reply was too large", NULL, REQUEST);
+    assert_int_equal(kind_of(env), PL_OPSCTL_DLQ_UNPUBLISHED);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(plan_of(env, force == 1, &p, e, sizeof e), PL_ERR_INVALID);
+        assert_non_null(strstr(e, "its reply could not be published"));
+        assert_false(p.needs_force);
+    }
+    free(env);
+
+    /* A kind this build does not know (a newer worker's), worded as an invalid request's:
+     * refused, --force or not, named as it may be printed. */
+    pl_errors errs = {0};
+    pl_errors_add(&errs, "currency", "must be an ISO 4217 alpha-3 code");
+    env = envelope_kind("parked", NULL, "invalid request", &errs, REQUEST);
+    assert_int_equal(kind_of(env), PL_OPSCTL_DLQ_OTHER);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(plan_of(env, force == 1, &p, e, sizeof e), PL_ERR_INVALID);
+        assert_non_null(strstr(e, "its kind \"parked\" is none this paylinkctl knows"));
+        assert_false(p.needs_force);
+    }
+    free(env);
+    env = envelope_kind("x\n" PAN, NULL, "invalid request", &errs, REQUEST);
+    assert_int_equal(plan_of(env, true, &p, e, sizeof e), PL_ERR_INVALID);
+    assert_null(strstr(e, PAN));
+    assert_null(strchr(e, '\n'));
+    free(env);
+
+    /* No kind (written before there was one), and a "kind" that is no string: the words. */
+    env = envelope_why("invalid request", NULL, REQUEST);
+    assert_int_equal(kind_of(env), PL_OPSCTL_DLQ_INVALID);
+    free(env);
+    static const char *const not_string =
+        "{\"error\":\"its row never settled\",\"kind\":7,\"request\":\"x\",\"redacted\":false}";
+    assert_int_equal(kind_of(not_string), PL_OPSCTL_DLQ_GIVEN_UP);
+}
+
+/*
+ * A record of the request topic the consumer could not read (engine.c, start_unreadable) is
+ * dead-lettered with kind `unreadable`, where it was and an empty request: replay refuses it,
+ * --force or not, saying there is nothing to send, where it was, and that the upstream system
+ * must send it again. Before, paylinkctl took it for a request given up (no field errors) and
+ * refused it as "not a JSON object", which told the operator nothing of the kind.
+ */
+static void test_replay_plan_unreadable(void **state)
+{
+    (void)state;
+    char e[1024];
+    pl_opsctl_replay p;
+    char *env = pl_dlq_envelope_kind(PL_DLQ_KIND_UNREADABLE, NULL,
+                                     "the record could not be read (_BAD_MSG): Local: Bad message "
+                                     "format at offset 99",
+                                     NULL, "paylink.auth.request", 2, 99, "", false, 100000);
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    assert_string_equal(d.kind, PL_DLQ_KIND_UNREADABLE);
+    assert_int_equal(d.request_len, 0);
+    assert_null(d.request_id);
+    assert_int_equal(pl_opsctl_dlq_kind_of(&d), PL_OPSCTL_DLQ_UNREADABLE);
+    pl_opsctl_dlq_free(&d);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(plan_of(env, force == 1, &p, e, sizeof e), PL_ERR_INVALID);
+        assert_non_null(strstr(e, "could not read"));
+        assert_non_null(strstr(e, "nothing to send"));
+        assert_non_null(strstr(e, "partition 2, offset 99 of paylink.auth.request"));
+        assert_non_null(strstr(e, "the upstream system must send that request again"));
+        assert_false(p.needs_force);
+    }
+    /* Where it was comes first: another topic's or a truncated one says it all the same. */
+    char *other = pl_dlq_envelope_kind(PL_DLQ_KIND_UNREADABLE, NULL, "unreadable", NULL,
+                                       "other.auth.request", 0, 5, "", false, 100000);
+    assert_int_equal(plan_of(other, false, &p, e, sizeof e), PL_ERR_INVALID);
+    assert_non_null(strstr(e, "partition 0, offset 5 of other.auth.request"));
+    free(other);
+
+    /* dlq list: its kind, no request_id. */
+    char note[128], cell[96];
+    json_object *j = list_line(env, note, sizeof note);
+    assert_string_equal(json_object_get_string(json_object_object_get(j, "kind")), "unreadable");
+    assert_null(json_object_object_get(j, "answered"));
+    assert_null(json_object_object_get(j, "request_id"));
+    pl_opsctl_dlq_kind_cell(j, cell, sizeof cell);
+    assert_string_equal(cell, "unreadable");
+    json_object_put(j);
+}
+
+/*
+ * A request the worker gave up says how it was answered ("answered"): `error`, nothing can have
+ * reached the bureau (the upstream system may have sent it again under another request_id:
+ * ask it, then --force); `timeout`, its outcome unknown (an operator must settle it first; its
+ * row refuses a replay, --force or not, and the operator is told both). --force works as ever:
+ * it sends one whose request_id has no row, whichever the answer. Before, the refusal said
+ * "`error` (not sent to the bureau) or `timeout` (outcome unknown)" for every one, and a
+ * given-up `timeout` refused by its row said nothing of settling it.
+ */
+static void test_replay_plan_given_up_answered(void **state)
+{
+    (void)state;
+    char e[1024], out[1024];
+    pl_opsctl_replay p;
+    static const char *const why[] = {"it was neither recorded nor found",
+                                      "insert failed: ERROR: value too long"};
+
+    for (size_t i = 0; i < sizeof why / sizeof why[0]; i++) {
+        char *env = envelope_kind(PL_DLQ_KIND_GIVEN_UP, "error", why[i], NULL, REQUEST);
+        assert_int_equal(plan_of(env, false, &p, e, sizeof e), PL_ERR_INVALID);
+        assert_true(p.needs_force);
+        assert_non_null(strstr(e, "gave request inv-1 up"));
+        assert_non_null(strstr(e, "answered it `error`"));
+        assert_non_null(strstr(e, "nothing can have reached the bureau"));
+        assert_non_null(strstr(e, "under another request_id"));
+        assert_non_null(strstr(e, "ask the upstream system first"));
+        assert_non_null(strstr(e, "--force sends it, provided its request_id has no row"));
+        assert_null(strstr(e, "timeout"));
+        assert_int_equal(plan_of(env, true, &p, e, sizeof e), PL_OK);
+        assert_false(p.needs_force);
+        free(env);
+    }
+
+    char *env =
+        envelope_kind(PL_DLQ_KIND_GIVEN_UP, "timeout", "its row never settled", NULL, REQUEST);
+    assert_int_equal(plan_of(env, false, &p, e, sizeof e), PL_ERR_INVALID);
+    assert_true(p.needs_force);
+    assert_non_null(strstr(e, "gave request inv-1 up"));
+    assert_non_null(strstr(e, "answered it `timeout`"));
+    assert_non_null(strstr(e, "its outcome is unknown"));
+    assert_non_null(strstr(e, "an operator must settle it first"));
+    assert_non_null(strstr(e, "paylinkctl wreq show inv-1"));
+    assert_non_null(strstr(e, "provided its request_id has no row"));
+    assert_null(strstr(e, "`error`"));
+    /* --force as ever: the plan lets it through, its row (a `timeout` has one) does not. */
+    assert_int_equal(plan_of(env, true, &p, e, sizeof e), PL_OK);
+
+    /* Refused by its row: the row, and that its outcome is to be settled. */
+    static const char *const rowerr =
+        "request_id inv-1 already has a row in cc_auth_trans (status sent): a request with a "
+        "row is answered from it";
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    pl_opsctl_replay_row_refusal(&d, rowerr, out, sizeof out);
+    assert_true(strncmp(out, rowerr, strlen(rowerr)) == 0);
+    assert_non_null(strstr(out, "answered `timeout`"));
+    assert_non_null(strstr(out, "an operator must settle it first"));
+    assert_non_null(strstr(out, "paylinkctl wreq show inv-1"));
+    pl_opsctl_replay_row_refusal(&d, rowerr, out, 10);
+    assert_int_equal(strlen(out), 9);
+    pl_opsctl_replay_row_refusal(&d, rowerr, out, 0); /* nothing written */
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* Given up `error`, an invalid one, an old envelope: the row's words alone. */
+    static const struct {
+        const char *kind, *answered, *why;
+    } row_alone[] = {{PL_DLQ_KIND_GIVEN_UP, "error", "it was neither recorded nor found"},
+                     {PL_DLQ_KIND_INVALID, "timeout", "unknown service bureau"},
+                     {NULL, NULL, "its row never settled"}};
+    for (size_t i = 0; i < sizeof row_alone / sizeof row_alone[0]; i++) {
+        env = envelope_kind(row_alone[i].kind, row_alone[i].answered, row_alone[i].why, NULL,
+                            REQUEST);
+        assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+        pl_opsctl_replay_row_refusal(&d, rowerr, out, sizeof out);
+        assert_string_equal(out, rowerr);
+        pl_opsctl_dlq_free(&d);
+        free(env);
+    }
+
+    /* An answer this build does not know: said as before, --force as before. */
+    env = envelope_kind(PL_DLQ_KIND_GIVEN_UP, "later", "its row is gone", NULL, REQUEST);
+    assert_int_equal(plan_of(env, false, &p, e, sizeof e), PL_ERR_INVALID);
+    assert_true(p.needs_force);
+    assert_non_null(strstr(e, "answered `error` (not sent to the bureau) or `timeout`"));
+    assert_int_equal(plan_of(env, true, &p, e, sizeof e), PL_OK);
+    free(env);
+
+    /* Written without the "redacted" mark as well: both said, with how it was answered. */
+    env = unmarked(
+        envelope_kind(PL_DLQ_KIND_GIVEN_UP, "timeout", "its row never settled", NULL, REQUEST));
+    assert_int_equal(plan_of(env, false, &p, e, sizeof e), PL_ERR_INVALID);
+    assert_true(p.needs_force);
+    assert_non_null(strstr(e, "predates the \"redacted\" mark"));
+    assert_non_null(strstr(e, "answered `timeout`: its outcome is unknown"));
+    assert_int_equal(plan_of(env, true, &p, e, sizeof e), PL_OK);
+    free(env);
+    env = unmarked(
+        envelope_kind(PL_DLQ_KIND_GIVEN_UP, "error", "its row never settled", NULL, REQUEST));
+    assert_int_equal(plan_of(env, false, &p, e, sizeof e), PL_ERR_INVALID);
+    assert_non_null(strstr(e, "answered `error`: nothing can have reached the bureau"));
+    free(env);
+}
+
+/* Member key of obj as a string, or "(null)" for null. */
+static const char *member(json_object *obj, const char *key)
+{
+    json_object *v;
+    assert_true(json_object_object_get_ex(obj, key, &v));
+    return v ? json_object_get_string(v) : "(null)";
+}
+
+/*
+ * dlq list says what each dead letter is: "kind" (the envelope's, or for one without, the kind
+ * its words tell, "kind_inferred" true) and "answered" for a request given up (null otherwise);
+ * the table's KIND column says the same ("given_up (timeout)", "given_up (inferred)"). Before,
+ * neither said it: an operator learnt the kind only from a replay's refusal.
+ */
+static void test_dlq_list_shows_kind(void **state)
+{
+    (void)state;
+    char note[128], cell[96];
+    static const struct {
+        const char *kind, *answered, *why;
+        const char *want_kind, *want_answered, *want_inferred, *want_cell;
+    } cases[] = {
+        {PL_DLQ_KIND_GIVEN_UP, "timeout", "its row never settled", "given_up", "timeout", "false",
+         "given_up (timeout)"},
+        {PL_DLQ_KIND_GIVEN_UP, "error", "it was neither recorded nor found", "given_up", "error",
+         "false", "given_up (error)"},
+        {PL_DLQ_KIND_INVALID, NULL, "invalid request", "invalid", "(null)", "false", "invalid"},
+        /* "answered" belongs to a request given up alone. */
+        {PL_DLQ_KIND_CONFLICT, "error", "request_id reused with different content", "conflict",
+         "(null)", "false", "conflict"},
+        {PL_DLQ_KIND_UNPUBLISHED, NULL, "its reply could not be published", "unpublished", "(null)",
+         "false", "unpublished"},
+        {"x\tnew", NULL, "invalid request", "x?new", "(null)", "false", "x?new"},
+        /* Written before there was a kind: told by its words, and said so. */
+        {NULL, NULL, "its row never settled", "given_up", "(null)", "true", "given_up (inferred)"},
+        {NULL, NULL, "invalid request", "invalid", "(null)", "true", "invalid (inferred)"},
+        {NULL, NULL, "request_id reused with different content", "conflict", "(null)", "true",
+         "conflict (inferred)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_object *j =
+            list_line(envelope_kind(cases[i].kind, cases[i].answered, cases[i].why, NULL, REQUEST),
+                      note, sizeof note);
+        assert_string_equal(member(j, "kind"), cases[i].want_kind);
+        assert_string_equal(member(j, "answered"), cases[i].want_answered);
+        assert_string_equal(member(j, "kind_inferred"), cases[i].want_inferred);
+        pl_opsctl_dlq_kind_cell(j, cell, sizeof cell);
+        if (strcmp(cell, cases[i].want_cell) != 0)
+            fail_msg("case %zu: KIND \"%s\", want \"%s\"", i, cell, cases[i].want_cell);
+        assert_string_equal(note, "");
+        json_object_put(j);
+    }
+
+    /* No envelope: no kind, an empty cell; cut short, the cell stays a string. */
+    pl_ctlkafka_msg m = {.offset = 1, .timestamp_ms = -1, .payload = "x", .len = 1};
+    json_object *j = pl_opsctl_dlq_json(&m, NULL);
+    assert_false(json_object_object_get_ex(j, "kind", NULL));
+    strcpy(cell, "junk");
+    pl_opsctl_dlq_kind_cell(j, cell, sizeof cell);
+    assert_string_equal(cell, "");
+    json_object_put(j);
+    j = json_tokener_parse("{\"kind\":\"given_up\",\"answered\":\"timeout\"}");
+    pl_opsctl_dlq_kind_cell(j, cell, 6);
+    assert_string_equal(cell, "given");
+    pl_opsctl_dlq_kind_cell(j, cell, 0); /* nothing written */
+    json_object_put(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1611,6 +1942,10 @@ int main(void)
         cmocka_unit_test(test_replay_plan_kinds),
         cmocka_unit_test(test_replay_plan_refuses_what_redaction_changed),
         cmocka_unit_test(test_replay_plan_old_envelope_needs_force),
+        cmocka_unit_test(test_dlq_kind_read_first),
+        cmocka_unit_test(test_replay_plan_unreadable),
+        cmocka_unit_test(test_replay_plan_given_up_answered),
+        cmocka_unit_test(test_dlq_list_shows_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

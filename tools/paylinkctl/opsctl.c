@@ -18,6 +18,7 @@
 #include "card.h"
 #include "ctlargs.h"
 #include "ctldb.h"
+#include "dlq.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "money.h"
@@ -1162,6 +1163,9 @@ int pl_opsctl_dlq_parse(const char *payload, size_t len, pl_opsctl_dead_letter *
     if (d->truncated && json_object_object_get_ex(root, "request_bytes", &v) &&
         json_object_is_type(v, json_type_int))
         d->request_bytes = json_object_get_int64(v);
+    /* What the engine says the dead letter is, since it says so (dlq.h); NULL before. */
+    d->kind = str_member(root, "kind");
+    d->answered = str_member(root, "answered");
     json_object *req = parse_json(d->request, d->request_len);
     if (req && json_object_is_type(req, json_type_object)) {
         d->req = req;
@@ -1227,6 +1231,38 @@ static void add_str(json_object *o, const char *key, const char *value)
     json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
 }
 
+/* The word of a kind paylinkctl knows (PL_DLQ_KIND_*), or NULL. */
+static const char *dlq_kind_word(pl_opsctl_dlq_kind k)
+{
+    switch (k) {
+    case PL_OPSCTL_DLQ_INVALID:
+        return PL_DLQ_KIND_INVALID;
+    case PL_OPSCTL_DLQ_CONFLICT:
+        return PL_DLQ_KIND_CONFLICT;
+    case PL_OPSCTL_DLQ_UNPUBLISHED:
+        return PL_DLQ_KIND_UNPUBLISHED;
+    case PL_OPSCTL_DLQ_GIVEN_UP:
+        return PL_DLQ_KIND_GIVEN_UP;
+    case PL_OPSCTL_DLQ_UNREADABLE:
+        return PL_DLQ_KIND_UNREADABLE;
+    case PL_OPSCTL_DLQ_OTHER:
+        break;
+    }
+    return NULL;
+}
+
+/* The kind of d as it may be printed: the word of its kind, or the envelope's own (a word this
+ * build does not know) with card numbers masked and control characters as '?', as a key is:
+ * anyone can write to the topic. */
+static void dlq_kind_text(const pl_opsctl_dead_letter *d, char *out, size_t outsize)
+{
+    const char *word = dlq_kind_word(pl_opsctl_dlq_kind_of(d));
+    if (word)
+        snprintf(out, outsize, "%s", word);
+    else
+        printable_key(d->kind, d->kind ? strlen(d->kind) : 0, out, outsize);
+}
+
 json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_letter *d)
 {
     json_object *o = json_object_new_object();
@@ -1243,6 +1279,17 @@ json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_l
         json_object_object_add(o, "envelope", json_object_new_boolean(0));
         return o;
     }
+    /* The kind replay goes by: the envelope's word (shown as it may be printed, should it be
+     * none of the engine's), else the one its words tell. */
+    char kind[64];
+    dlq_kind_text(d, kind, sizeof kind);
+    add_str(o, "kind", kind);
+    json_object_object_add(o, "kind_inferred", json_object_new_boolean(d->kind == NULL));
+    char answered[32];
+    bool given_up = pl_opsctl_dlq_kind_of(d) == PL_OPSCTL_DLQ_GIVEN_UP && d->answered;
+    if (given_up)
+        printable_key(d->answered, strlen(d->answered), answered, sizeof answered);
+    add_str(o, "answered", given_up ? answered : NULL);
     add_str(o, "error", d->error);
     json_object *errs = json_object_new_array();
     size_t n = d->errors ? json_object_array_length(d->errors) : 0;
@@ -1323,11 +1370,11 @@ static bool card_number_refused(const pl_opsctl_dead_letter *d)
 }
 
 /*
- * The texts the engine writes in the envelope (common/engine.c: conflict(), publish_failed(),
- * publish_invalid()). Should they change, a conflict still has its field error (an `invalid`
- * kind, whose row the look-up finds) and an unpublished reply no field errors (a request given
- * up, refused without --force, and its row found as well): the row check is what never lets
- * either through.
+ * The texts the engine wrote in the envelope before it said its "kind" (common/engine.c:
+ * conflict(), publish_failed(), publish_invalid()), read only for envelopes without one. Should
+ * they be worded otherwise, a conflict still has its field error (an `invalid` kind, whose row
+ * the look-up finds) and an unpublished reply no field errors (a request given up, refused
+ * without --force, and its row found as well): the row check is what never lets either through.
  */
 #define ENGINE_CONFLICT "request_id reused with different content"
 #define ENGINE_CONFLICT_FIELD "idempotency key conflict"
@@ -1336,6 +1383,22 @@ static bool card_number_refused(const pl_opsctl_dead_letter *d)
 
 pl_opsctl_dlq_kind pl_opsctl_dlq_kind_of(const pl_opsctl_dead_letter *d)
 {
+    /* The engine's word when it wrote one: its words may say anything (a given-up request's
+     * are the database's), and an unreadable record's were never told apart by them. */
+    if (d->kind) {
+        static const struct {
+            const char *word;
+            pl_opsctl_dlq_kind kind;
+        } kinds[] = {{PL_DLQ_KIND_INVALID, PL_OPSCTL_DLQ_INVALID},
+                     {PL_DLQ_KIND_CONFLICT, PL_OPSCTL_DLQ_CONFLICT},
+                     {PL_DLQ_KIND_UNPUBLISHED, PL_OPSCTL_DLQ_UNPUBLISHED},
+                     {PL_DLQ_KIND_GIVEN_UP, PL_OPSCTL_DLQ_GIVEN_UP},
+                     {PL_DLQ_KIND_UNREADABLE, PL_OPSCTL_DLQ_UNREADABLE}};
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            if (strcmp(d->kind, kinds[i].word) == 0)
+                return kinds[i].kind;
+        return PL_OPSCTL_DLQ_OTHER;
+    }
     if (strcmp(d->error, ENGINE_CONFLICT) == 0)
         return PL_OPSCTL_DLQ_CONFLICT;
     if (strncmp(d->error, ENGINE_UNPUBLISHED, strlen(ENGINE_UNPUBLISHED)) == 0)
@@ -1351,11 +1414,52 @@ pl_opsctl_dlq_kind pl_opsctl_dlq_kind_of(const pl_opsctl_dead_letter *d)
                                                           : PL_OPSCTL_DLQ_GIVEN_UP;
 }
 
+/* How the worker answered a request it gave up, by the envelope's "answered". */
+typedef enum given_up_answer { ANSWERED_UNTOLD, ANSWERED_ERROR, ANSWERED_TIMEOUT } given_up_answer;
+
+static given_up_answer answered_of(const pl_opsctl_dead_letter *d)
+{
+    if (!d->answered)
+        return ANSWERED_UNTOLD;
+    return strcmp(d->answered, "error") == 0     ? ANSWERED_ERROR
+           : strcmp(d->answered, "timeout") == 0 ? ANSWERED_TIMEOUT
+                                                 : ANSWERED_UNTOLD;
+}
+
 int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_topic,
                           const char *key, size_t key_len, bool force, pl_opsctl_replay *p,
                           char *errstr, size_t errstr_size)
 {
     memset(p, 0, sizeof *p);
+    pl_opsctl_dlq_kind kind = pl_opsctl_dlq_kind_of(d);
+    /* First of all: the copy of a record the consumer could not read holds no request (its ""
+     * would only be refused below as no JSON object, which tells the operator nothing). Where
+     * it was is all there is to go on, and only the upstream system has the request. */
+    if (kind == PL_OPSCTL_DLQ_UNREADABLE) {
+        char where[160];
+        if (d->partition >= 0 && d->offset >= 0)
+            snprintf(where, sizeof where, "partition %d, offset %lld of %s", (int)d->partition,
+                     (long long)d->offset, *d->topic ? d->topic : request_topic);
+        else
+            snprintf(where, sizeof where, "the envelope does not say where");
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "it is the copy of a record the worker could not read (%s): it holds "
+                          "no request, so there is nothing to send; the upstream system must "
+                          "send that request again (which one it was is to be found from where "
+                          "it was; the error, librdkafka's words, names the batch, whose other "
+                          "records may have gone with it)",
+                          where);
+    }
+    /* A newer engine's kind: what a replay of it would do is not known here. */
+    if (kind == PL_OPSCTL_DLQ_OTHER) {
+        char word[64];
+        dlq_kind_text(d, word, sizeof word);
+        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                          "its kind \"%s\" is none this paylinkctl knows (a newer worker wrote "
+                          "it): it is not sent, --force or not; use a paylinkctl as new as the "
+                          "worker",
+                          word);
+    }
     if (d->truncated)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "its request was truncated to fit the dead-letter topic (%lld bytes "
@@ -1388,7 +1492,7 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "its request has no request_id the contract accepts: the worker would "
                           "refuse it again");
-    switch (pl_opsctl_dlq_kind_of(d)) {
+    switch (kind) {
     case PL_OPSCTL_DLQ_CONFLICT:
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "it is the copy of an idempotency conflict: request_id %s was already "
@@ -1403,6 +1507,8 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
                           d->request_id);
     case PL_OPSCTL_DLQ_GIVEN_UP:
     case PL_OPSCTL_DLQ_INVALID:
+    case PL_OPSCTL_DLQ_UNREADABLE: /* (refused above) */
+    case PL_OPSCTL_DLQ_OTHER:
         break;
     }
     /* A copy the redaction changed is never the request that was sent, whatever the kind, and
@@ -1448,14 +1554,49 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
             "sent again it would go without it%s; compare it with what the upstream system sent "
             "(or have it sent anew), then --force sends it, provided its request_id has no row",
             d->request_id,
-            pl_opsctl_dlq_kind_of(d) == PL_OPSCTL_DLQ_GIVEN_UP
-                ? "; the worker also gave it up (answered `error` or `timeout`): an upstream "
+            kind != PL_OPSCTL_DLQ_GIVEN_UP ? ""
+            : answered_of(d) == ANSWERED_ERROR
+                ? "; the worker also gave it up (answered `error`: nothing can have reached the "
+                  "bureau): an upstream system that sent it again under another request_id "
+                  "would be charged twice, so ask it first"
+            : answered_of(d) == ANSWERED_TIMEOUT
+                ? "; the worker also gave it up (answered `timeout`: its outcome is unknown, "
+                  "for an operator to settle first): an upstream system that sent it again "
+                  "under another request_id would be charged twice, so ask it first"
+                : "; the worker also gave it up (answered `error` or `timeout`): an upstream "
                   "system that sent it again under another request_id would be charged twice, "
-                  "so ask it first"
-                : "");
+                  "so ask it first");
     }
-    if (pl_opsctl_dlq_kind_of(d) == PL_OPSCTL_DLQ_GIVEN_UP && !force) {
+    if (kind == PL_OPSCTL_DLQ_GIVEN_UP && !force) {
         p->needs_force = true;
+        switch (answered_of(d)) {
+        case ANSWERED_ERROR:
+            /* Nothing was written and no call made (the engine's job_fail, `unsent`): sent
+             * again it would be charged, as it should, unless the upstream system has sent it
+             * again meanwhile under another request_id, taking the `error` as final. */
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "the worker gave request %s up (it was not refused as invalid) "
+                              "and answered it `error`: nothing can have reached the bureau, but "
+                              "an upstream system that took that `error` as final may have sent "
+                              "it again under another request_id, and this copy would then be "
+                              "charged twice, which paylink cannot see; ask the upstream system "
+                              "first, then --force sends it, provided its request_id has no row",
+                              d->request_id);
+        case ANSWERED_TIMEOUT:
+            /* The bureau may have acted: what it did is to be known before anything is sent
+             * again (its row, pl_opsctl_replay_check_row, refuses it all the same). */
+            return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
+                              "the worker gave request %s up (it was not refused as invalid) "
+                              "and answered it `timeout`: its outcome is unknown (the bureau may "
+                              "have acted), and an operator must settle it first (its required "
+                              "response, paylinkctl wreq show %s, or, without one, its row and "
+                              "the bureau's records), not send it again; --force sends it only "
+                              "provided its request_id has no row, and a `timeout` always has "
+                              "one, which nothing overrides",
+                              d->request_id, d->request_id);
+        case ANSWERED_UNTOLD:
+            break;
+        }
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "the worker gave request %s up (it was not refused as invalid): it was "
                           "answered `error` (not sent to the bureau) or `timeout` (outcome "
@@ -2466,8 +2607,26 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *const DLQ_HEADERS[] = {"P:OFFSET", "TIME",  "KEY",    "REQUEST_ID",
-                                          "TYPE",     "ERROR", "ERRORS", "NOTE"};
+static const char *const DLQ_HEADERS[] = {"P:OFFSET", "TIME",  "KEY",    "REQUEST_ID", "TYPE",
+                                          "KIND",     "ERROR", "ERRORS", "NOTE"};
+
+void pl_opsctl_dlq_kind_cell(json_object *line, char *out, size_t outsize)
+{
+    json_object *v;
+    if (outsize == 0)
+        return;
+    out[0] = '\0';
+    if (json_object_object_get_ex(line, "envelope", &v))
+        return;
+    const char *answered = jtext(line, "answered");
+    bool inferred =
+        json_object_object_get_ex(line, "kind_inferred", &v) && v && json_object_get_boolean(v);
+    snprintf(out, outsize, "%s%s%s%s%s", jtext(line, "kind"), *answered ? " (" : "", answered,
+             *answered ? ")" : "", inferred ? " (inferred)" : "");
+    for (char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+}
 
 void pl_opsctl_dlq_note(json_object *line, char *out, size_t outsize)
 {
@@ -2493,7 +2652,7 @@ void pl_opsctl_dlq_note(json_object *line, char *out, size_t outsize)
 
 static int dlq_row(pl_opsctl_table *t, json_object *e)
 {
-    char where[48], note[128];
+    char where[48], note[128], kind[96];
     snprintf(where, sizeof where, "%s:%s", jtext(e, "partition"), jtext(e, "offset"));
     json_object *v;
     char *errors = NULL;
@@ -2511,11 +2670,13 @@ static int dlq_row(pl_opsctl_table *t, json_object *e)
         return PL_ERR_NOMEM;
     }
     pl_opsctl_dlq_note(e, note, sizeof note);
+    pl_opsctl_dlq_kind_cell(e, kind, sizeof kind);
     const char *cells[] = {where,
                            jtext(e, "timestamp"),
                            jtext(e, "key"),
                            jtext(e, "request_id"),
                            jtext(e, "type"),
+                           kind,
                            jtext(e, "error"),
                            errors,
                            note};
@@ -2599,11 +2760,28 @@ int pl_opsctl_replay_check_row(PGconn *db, const char *worker, const char *reque
     return rc;
 }
 
+void pl_opsctl_replay_row_refusal(const pl_opsctl_dead_letter *d, const char *rowerr, char *out,
+                                  size_t outsize)
+{
+    if (outsize == 0)
+        return;
+    /* A given-up `timeout` always has its row, so the plan's words on it (settle it first)
+     * would otherwise never be read. */
+    if (pl_opsctl_dlq_kind_of(d) == PL_OPSCTL_DLQ_GIVEN_UP && answered_of(d) == ANSWERED_TIMEOUT)
+        snprintf(out, outsize,
+                 "%s; the worker gave it up answered `timeout`: its outcome is unknown, and an "
+                 "operator must settle it first (its required response, paylinkctl wreq show "
+                 "%s, or, without one, its row and the bureau's records)",
+                 rowerr, d->request_id ? d->request_id : "<request_id>");
+    else
+        snprintf(out, outsize, "%s", rowerr);
+}
+
 /* Replays (or, dry, shows) one dead letter; 0, or -1 after saying why it was not. */
 static int replay_one(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
                       const char *request_topic, const held *h)
 {
-    char errstr[512], what[64];
+    char errstr[1024], what[64];
     snprintf(what, sizeof what, "dlq replay %d:%lld", (int)h->partition, (long long)h->offset);
     pl_opsctl_dead_letter d;
     if (pl_opsctl_dlq_parse(h->payload, h->len, &d) != PL_OK) {
@@ -2622,11 +2800,18 @@ static int replay_one(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
         bool row = plan.needs_force &&
                    pl_opsctl_replay_check_row(db, o->worker, d.request_id, rowerr, sizeof rowerr) ==
                        PL_ERR_INVALID;
-        fprintf(stderr, "paylinkctl: %s: refused: %s\n", what, row ? rowerr : errstr);
+        if (row)
+            pl_opsctl_replay_row_refusal(&d, rowerr, errstr, sizeof errstr);
+        fprintf(stderr, "paylinkctl: %s: refused: %s\n", what, errstr);
         goto out;
     }
-    if (pl_opsctl_replay_check_row(db, o->worker, d.request_id, errstr, sizeof errstr) != PL_OK) {
-        fprintf(stderr, "paylinkctl: %s: refused: %s\n", what, errstr);
+    char rowerr[512];
+    int rc = pl_opsctl_replay_check_row(db, o->worker, d.request_id, rowerr, sizeof rowerr);
+    if (rc != PL_OK) {
+        if (rc == PL_ERR_INVALID)
+            pl_opsctl_replay_row_refusal(&d, rowerr, errstr, sizeof errstr);
+        fprintf(stderr, "paylinkctl: %s: refused: %s\n", what,
+                rc == PL_ERR_INVALID ? errstr : rowerr);
         goto out;
     }
     char key[128];
@@ -2643,9 +2828,12 @@ static int replay_one(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
                 what);
     if (o->force && pl_opsctl_dlq_kind_of(&d) == PL_OPSCTL_DLQ_GIVEN_UP)
         fprintf(stderr,
-                "paylinkctl: %s: warning: request %s was given up by the worker, not refused "
-                "as invalid; sent all the same (--force)\n",
-                what, d.request_id);
+                "paylinkctl: %s: warning: request %s was given up by the worker (answered %s), "
+                "not refused as invalid; sent all the same (--force)\n",
+                what, d.request_id,
+                answered_of(&d) == ANSWERED_ERROR     ? "`error`: nothing reached the bureau"
+                : answered_of(&d) == ANSWERED_TIMEOUT ? "`timeout`: its outcome was unknown"
+                                                      : "`error` or `timeout`");
     if (o->force && !d.redacted_known)
         fprintf(stderr,
                 "paylinkctl: %s: warning: the envelope of request %s predates the \"redacted\" "
@@ -2802,7 +2990,8 @@ void pl_opsctl_usage(FILE *out)
           "  dlq list --worker W [--since DURATION] [--limit N] [--json]\n"
           "      The dead letters of <prefix>.W.request.dlq (the newest N, default 100), read\n"
           "      without a consumer group: partition:offset, time, key, request_id, type,\n"
-          "      error and field errors.\n"
+          "      kind (invalid, conflict, unpublished, given_up with how it was answered,\n"
+          "      unreadable), error and field errors.\n"
           "  dlq replay --worker W (--offset P:O [--offset P:O ...] | --all-since DURATION)\n"
           "             [--dry-run] [--force] [--json]\n"
           "      Sends each dead letter's request text again to <prefix>.W.request, with the\n"
@@ -2810,13 +2999,15 @@ void pl_opsctl_usage(FILE *out)
           "      prints what was sent. P:O are the dead letter's own, as dlq list prints them.\n"
           "      For requests refused as invalid whose fault was elsewhere or has been fixed\n"
           "      (a bureau added). Refused, with the reason (exit 1): a request whose\n"
-          "      request_id has a row in the worker's table (needs PAYLINK_DB); a truncated\n"
-          "      request; an idempotency conflict's copy; a request whose reply could not be\n"
-          "      published; one the worker gave up (answered error or timeout: --force sends\n"
-          "      it, once the upstream system says it did not send it again under another\n"
-          "      request_id, unless it has a row, as a timeout always has); a copy its\n"
-          "      redaction changed: a card number masked in any field, a CVV or 3-D Secure\n"
-          "      values removed (the upstream system must send those anew).\n"
+          "      request_id has a row in the worker's table (needs PAYLINK_DB); a record the\n"
+          "      worker could not read (no request: the upstream system must send it again);\n"
+          "      a truncated request; an idempotency conflict's copy; a request whose reply\n"
+          "      could not be published; one the worker gave up (answered error, nothing sent,\n"
+          "      or timeout, outcome unknown: --force sends it, once the upstream system says\n"
+          "      it did not send it again under another request_id, unless it has a row, as a\n"
+          "      timeout always has); a copy its redaction changed: a card number masked in\n"
+          "      any field, a CVV or 3-D Secure values removed (the upstream system must send\n"
+          "      those anew).\n"
           "      DURATION: 90s, 30m, 2h, 1d, 1w, 1h30m. TIMESTAMP: YYYY-MM-DD[THH:MM[:SS]]\n"
           "      [Z|+HH:MM] (UTC without a zone). Tables by default; --json: one JSON object\n"
           "      per line. Exit 2: the command line was not accepted.\n",

@@ -85,13 +85,18 @@
  *   "service", "worker", "count", "oldest_at", "oldest_age_s"}.
  * dlq list: the dead letters on <prefix>.<worker>.request.dlq (since a DURATION ago), the
  *   newest N (default 100) in time order, read without a consumer group and without committing
- *   (ctlkafka.h: pl_ctlkafka_scan): {"partition", "offset", "timestamp", "key", "error",
- *   "errors": [{"field", "error"}], "request_topic", "request_partition", "request_offset",
- *   "request_id", "type" (when the request text is a readable JSON object), "truncated",
- *   "request_bytes" (when truncated), "redacted" (the envelope's: true when the redaction
- *   changed the copy, which replay refuses; null when the envelope predates the mark, which
- *   replay sends only with --force), "envelope" (false for a message that is no envelope)}. The
- *   table's NOTE says the same (pl_opsctl_dlq_note).
+ *   (ctlkafka.h: pl_ctlkafka_scan): {"partition", "offset", "timestamp", "key", "kind" (what
+ *   the dead letter is, pl_opsctl_dlq_kind_of: the envelope's "kind", invalid, conflict,
+ *   unpublished, given_up, unreadable, or a word this build does not know as it is; for an
+ *   envelope written before it had one, the kind its words tell), "kind_inferred" (true for
+ *   the latter), "answered" (a request given up: "error" or "timeout", the envelope's; else
+ *   null), "error", "errors": [{"field", "error"}], "request_topic", "request_partition",
+ *   "request_offset", "request_id", "type" (when the request text is a readable JSON object),
+ *   "truncated", "request_bytes" (when truncated), "redacted" (the envelope's: true when the
+ *   redaction changed the copy, which replay refuses; null when the envelope predates the mark,
+ *   which replay sends only with --force), "envelope" (false for a message that is no
+ *   envelope)}. The table's KIND says the kind (pl_opsctl_dlq_kind_cell), its NOTE the rest
+ *   (pl_opsctl_dlq_note).
  * dlq replay: sends the envelope's "request" (the redacted original text, byte for byte) of
  *   each dead letter named by --offset (its own partition:offset on the dead-letter topic, as
  *   dlq list prints them) or of every one since --all-since, to <prefix>.<worker>.request, with
@@ -101,20 +106,21 @@
  *   were recorded, whose fault was elsewhere and survives in the copy or is fixed meanwhile (a
  *   service bureau added); the dead-letter topic holds more than those (pl_opsctl_dlq_kind_of).
  *   Refused, each with its reason on stderr (the others are still sent, exit 1; a dry run
- *   refuses the same): a message that is no envelope; pl_opsctl_replay_plan's refusals (a
- *   truncated request, another topic's envelope, a request without a valid request_id, an
- *   idempotency conflict's copy, a request whose reply could not be published, a copy the
- *   redaction changed — marked "redacted", its card number masked, values removed, or refused
- *   for a card number in another field — and a request the worker gave up unless --force);
- *   and a request whose request_id has a row in the worker's table
- *   (pl_opsctl_replay_check_row; --force never overrides it, and a given-up request refused
- *   for want of --force is told its row instead, when it has one): the worker answers such a
- *   request from its row, or, the copy being redacted, takes it for another request under the
- *   same request_id and publishes a false `invalid` reply after the real one. The database is
- *   needed (PAYLINK_DB), also for a dry run. One line per dead letter sent: {"dlq_partition",
- *   "dlq_offset", "topic", "partition", "offset" (null in a dry run), "key", "key_source"
- *   ("dead_letter", "request", "none"), "request_id", "type", "card_masked" (false: a masked
- *   copy is refused), "dry_run", "request"}.
+ *   refuses the same): a message that is no envelope; pl_opsctl_replay_plan's refusals (an
+ *   unreadable record's copy, which holds no request, a truncated request, another topic's
+ *   envelope, a request without a valid request_id, an idempotency conflict's copy, a request
+ *   whose reply could not be published, a kind this build does not know, a copy the redaction
+ *   changed — marked "redacted", its card number masked, values removed, or refused for a card
+ *   number in another field — and a request the worker gave up unless --force); and a request
+ *   whose request_id has a row in the worker's table (pl_opsctl_replay_check_row; --force never
+ *   overrides it, and a given-up request refused for want of --force is told its row instead,
+ *   when it has one, and, answered `timeout`, that its outcome is to be settled first): the
+ *   worker answers such a request from its row, or, the copy being redacted, takes it for
+ *   another request under the same request_id and publishes a false `invalid` reply after the
+ *   real one. The database is needed (PAYLINK_DB), also for a dry run. One line per dead letter
+ *   sent: {"dlq_partition", "dlq_offset", "topic", "partition", "offset" (null in a dry run),
+ *   "key", "key_source" ("dead_letter", "request", "none"), "request_id", "type", "card_masked"
+ *   (false: a masked copy is refused), "dry_run", "request"}.
  *
  * DURATION: whole numbers with units w, d, h, m, s, largest first, each unit once ("90s", "30m",
  * "2h", "1d", "1h30m"), at most PL_OPSCTL_MAX_DURATION_S. TIMESTAMP: YYYY-MM-DD, optionally
@@ -339,6 +345,9 @@ typedef struct pl_opsctl_dead_letter {
     bool redacted;          /* the envelope says the redaction changed the request */
     bool redacted_known;    /* the envelope has "redacted" (those written before do not) */
     int64_t request_bytes;  /* its size before, when truncated; else -1 */
+    const char *kind;       /* the envelope's "kind" (a PL_DLQ_KIND_* word, or one this build
+                               does not know); NULL when it has none (written before) */
+    const char *answered;   /* its "answered" (given_up: "error" or "timeout"); NULL when none */
     json_object *req;       /* the request when its text is a JSON object (owned), else NULL */
     const char *request_id; /* from req; NULL when none */
     const char *type;       /* from req; NULL when none */
@@ -366,6 +375,15 @@ char *pl_opsctl_dlq_errors_text(const pl_opsctl_dead_letter *d);
 json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_letter *d);
 
 /*
+ * The KIND cell of dlq list's table for line (a pl_opsctl_dlq_json object), into out (cut to
+ * outsize, NUL-terminated; nothing written when outsize is 0): its "kind", with "answered" for
+ * a request given up ("given_up (timeout)"), and " (inferred)" when the envelope had none and
+ * the kind is told from its words; "" for a message that is no envelope. Control characters
+ * are shown as '?'.
+ */
+void pl_opsctl_dlq_kind_cell(json_object *line, char *out, size_t outsize);
+
+/*
  * The NOTE cell of dlq list's table for line (a pl_opsctl_dlq_json object), into out (cut to
  * outsize, NUL-terminated; nothing written when outsize is 0): "not an envelope"; else "truncated
  * (N bytes)", and "redacted (replay refused)" when the envelope says the redaction changed the
@@ -375,27 +393,36 @@ json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_l
 void pl_opsctl_dlq_note(json_object *line, char *out, size_t outsize);
 
 /*
- * Why the engine (common/engine.c) put a request on the dead-letter topic, read from its
- * envelope: the refusals carry field errors ("errors"), the other paths none.
+ * Why the engine (common/engine.c) put a request on the dead-letter topic: the envelope's
+ * "kind" (common/dlq.h, PL_DLQ_KIND_*) says it. An envelope written before it had one is told
+ * by its words instead (in brackets below): the refusals carry field errors ("errors"), the
+ * other paths none.
  */
 typedef enum pl_opsctl_dlq_kind {
     /* Validation refused it before it was recorded (an `invalid` reply): the one kind a
-     * replay is for. Field errors, or the error "invalid request". */
+     * replay is for. [Field errors, or the error "invalid request".] */
     PL_OPSCTL_DLQ_INVALID = 1,
-    /* Its request_id had been used for another request (the error "request_id reused with
-     * different content", or a field error naming an idempotency key conflict): that
-     * request's row stands, and this one was never recorded. */
+    /* Its request_id had been used for another request: that request's row stands, and this
+     * one was never recorded. [The error "request_id reused with different content", or a
+     * field error naming an idempotency key conflict.] */
     PL_OPSCTL_DLQ_CONFLICT,
-    /* Recorded and answered, but its reply could not be published (the error "its reply
-     * could not be published ..."): the outcome is in its row. */
+    /* Recorded and answered, but its reply could not be published: the outcome is in its row.
+     * [The error "its reply could not be published ...".] */
     PL_OPSCTL_DLQ_UNPUBLISHED,
-    /* Anything else: the worker gave the request up (a database failure, a row that never
-     * settled) and answered `error` (not sent to the bureau) or `timeout` (the outcome left
-     * unknown). The envelope's error is the failure, which does not say which. */
+    /* The worker gave the request up (a database failure, a row that never settled) and
+     * answered `error` (nothing can have reached the bureau) or `timeout` (the outcome left
+     * unknown): the envelope's "answered" says which. [Anything else; which of the two is not
+     * told.] */
     PL_OPSCTL_DLQ_GIVEN_UP,
+    /* A record of the request topic the consumer could not read: the envelope says where it
+     * was and why, its request is "" (there was none to copy). Only with a "kind". */
+    PL_OPSCTL_DLQ_UNREADABLE,
+    /* A "kind" this build does not know (a newer engine's): replay refuses it. */
+    PL_OPSCTL_DLQ_OTHER,
 } pl_opsctl_dlq_kind;
 
-/* The kind of dead letter d (see above). */
+/* The kind of dead letter d (see above): its "kind" when it has one (a string), else told
+ * from its words. */
 pl_opsctl_dlq_kind pl_opsctl_dlq_kind_of(const pl_opsctl_dead_letter *d);
 
 /* How one dead letter is replayed. */
@@ -414,12 +441,16 @@ typedef struct pl_opsctl_replay {
  * the reason in errstr (*p is filled as far as it was read): the request was truncated; the
  * envelope came from another topic; the key is longer than the buffer; the request is not a
  * JSON object with a request_id the contract accepts (the worker would refuse it again, and
- * its row cannot be looked for); the dead letter is an idempotency conflict's or an
- * unpublished reply's (pl_opsctl_dlq_kind_of: its request_id has a row, and sent again the
- * copy can only repeat that row's reply or draw a false `invalid`); one the worker gave up,
- * unless force (it was answered `error` or `timeout`, and an upstream system that sent it
- * again under another request_id would be charged twice; p->needs_force is then set, and
- * this refusal comes after every other); one whose envelope has no "redacted" member, unless
+ * its row cannot be looked for); the dead letter is an unreadable record's (first of all: it
+ * holds no request, nothing can be sent, and the upstream system must send it again; the
+ * refusal says where the record was), an idempotency conflict's or an unpublished reply's
+ * (pl_opsctl_dlq_kind_of: its request_id has a row, and sent again the copy can only repeat
+ * that row's reply or draw a false `invalid`), or of a kind this build does not know; one the
+ * worker gave up, unless force (it was answered `error`, nothing can have reached the bureau,
+ * or `timeout`, its outcome unknown and to be settled first, as the refusal says by the
+ * envelope's "answered"; an upstream system that sent it again under another request_id would
+ * be charged twice; p->needs_force is then set, and this refusal comes after every other);
+ * one whose envelope has no "redacted" member, unless
  * force (written before there was one: a CVV removed from its copy shows nowhere, and sent
  * again the request would go without it; p->needs_force is set too); a copy the redaction changed
  * (common/request.h, pl_request_redact_report): the envelope's "redacted" is true, card.number or
@@ -432,6 +463,17 @@ typedef struct pl_opsctl_replay {
 int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_topic,
                           const char *key, size_t key_len, bool force, pl_opsctl_replay *p,
                           char *errstr, size_t errstr_size) PL_MUSTCHECK;
+
+/*
+ * What dlq replay says of dead letter d when its request_id has a row, rowerr
+ * (pl_opsctl_replay_check_row's words): that row refuses it whatever is forced, and is what the
+ * operator is told (also instead of pl_opsctl_replay_plan's refusal for want of --force),
+ * followed, for a request the worker gave up answered `timeout`, by what that refusal says of
+ * it (its outcome is unknown and must be settled first). Into out (cut to outsize,
+ * NUL-terminated; nothing written when outsize is 0).
+ */
+void pl_opsctl_replay_row_refusal(const pl_opsctl_dead_letter *d, const char *rowerr, char *out,
+                                  size_t outsize);
 
 /*
  * Looks request_id up in the table of worker ("auth": cc_auth_trans, "deposit":
