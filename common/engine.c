@@ -1980,12 +1980,20 @@ static void slot_enqueue(slot *s, job *j)
  * failed bureau: its cap raised, its URL moved to a standby, its response time lengthened, its
  * message log switched on to see why) means those requests too, not only the ones to come.
  * What a request says to the bureau (merchant id, the spec's rules) stays what j read when it
- * arrived, as its judgement did. j's own when its bureau is gone from the configuration, has
- * another protocol there, or is unusable there (its secret could not be resolved) — and when
- * its secret changed: the key j's message was built with (a CyberSource message carries it)
- * belongs to the URL it arrived with. An operator going live (the production URL and key in one
- * change) or back sent the waiting requests to one environment with the other's key, and every
- * one of them failed; now they go where their key is valid, and the next ones by the new pair.
+ * arrived, as its judgement did. j's own when its bureau is gone from the configuration or has
+ * another protocol there; when it is unusable there (its secret not resolved, its settings
+ * refused: a call not started yet is answered instead, svc_unusable_now, so only a call already
+ * under way gets here, and it ends as it began); and when its secret changed on a bureau whose
+ * message carries it: the key a CyberSource message is built (signed) with belongs to the URL
+ * it arrived with. An operator going live (the production URL and key in one change) or back
+ * sent the waiting requests to one environment with the other's key, and every one of them
+ * failed; now they go where their key is valid, and the next ones by the new pair. A bureau
+ * that authenticates by OAuth token (PL_BUREAU_OAUTH: the External Payment Service) has no
+ * secret in its messages, only in its token request (with_token): a changed password is taken
+ * with the rest. Kept on the old one, every waiting request asked for a token with a password
+ * the provider had revoked (an `error` each, "no OAuth access token"), and each such token
+ * request threw away the cached token made with the new one (oauth.c: one entry per bureau,
+ * dropped when the credentials asking differ).
  * Valid until the loop takes the next refresh (refresh_take): never kept across turns.
  */
 static const pl_service *svc_now(const job *j)
@@ -1993,10 +2001,62 @@ static const pl_service *svc_now(const job *j)
     const pl_engine *e = j->pub.eng;
     const pl_service *own = j->pub.svc;
     const pl_service *now = e->services ? pl_services_find(e->services, own->code) : NULL;
-    return now && now->secret_ok && strcmp(now->protocol, own->protocol) == 0 &&
-                   strcmp(now->secret, own->secret) == 0
-               ? now
-               : own;
+    if (!now || !now->secret_ok || strcmp(now->protocol, own->protocol) != 0)
+        return own;
+    bool oauth = j->ops && (j->ops->flags & PL_BUREAU_OAUTH);
+    return oauth || strcmp(now->secret, own->secret) == 0 ? now : own;
+}
+
+/*
+ * The current configuration's settings of job j's bureau when they make it unusable (secret_ok
+ * false: its secret not resolved under a changed reference, its settings refused, the External
+ * Service flag switched off), the bureau and its protocol being the ones j arrived with; NULL
+ * otherwise. A request that has not left yet (its row 'received', or not written) is answered
+ * then as a new one is (prepare_call: `error`, nothing sent), wherever its call would start —
+ * prepare_call, slot_take, slot_start_queued, tokenize_go. Before, a refresh that made a
+ * bureau unusable stopped only the requests that came after it: those already admitted went on
+ * by the settings they arrived with (svc_now), and a backlog of hundreds behind a slow bureau
+ * was still sent, with the old address and credentials, for minutes after the operator had
+ * switched the bureau off. A call already marked sent (and a next call of a request whose first
+ * went) is never stopped here: it ends by its own settings. A bureau removed, or given another
+ * protocol, is no verdict on the requests that came for it: they go by their own settings.
+ */
+static const pl_service *svc_unusable_now(const job *j)
+{
+    const pl_engine *e = j->pub.eng;
+    const pl_service *own = j->pub.svc;
+    const pl_service *now = own && e->services ? pl_services_find(e->services, own->code) : NULL;
+    return now && !now->secret_ok && strcmp(now->protocol, own->protocol) == 0 ? now : NULL;
+}
+
+/* finish_error's words for a call of an unusable bureau (prepare_call, svc_unusable_now): the
+ * same for a request that waited as for a new one. */
+static void unusable_words(const pl_service *svc, char *err, size_t errsz)
+{
+    snprintf(err, errsz, "bureau secret unavailable: %s", svc->secret_error);
+}
+
+static void slot_release(job *j);
+
+/*
+ * Answers job j, not sent, when its bureau is unusable now (svc_unusable_now); true when it
+ * did. Its slot, if it holds one (its getToken's), is given back. One not recorded yet is not
+ * answered here: the caller records it, and prepare_call answers it on its row.
+ */
+static bool refuse_if_unusable(job *j)
+{
+    const pl_service *now = svc_unusable_now(j);
+    if (!now)
+        return false;
+    char err[sizeof now->secret_error + 32];
+    unusable_words(now, err, sizeof err);
+    PL_INFO(j->pub.req.request_id,
+            "not sent: bureau %s became unusable at a configuration refresh while it waited",
+            now->code);
+    j->tokenizing = false;
+    slot_release(j);
+    finish_error(j, err, true);
+    return true;
 }
 
 /* The concurrency cap of job j's bureau now (svc_now). */
@@ -2065,7 +2125,6 @@ static bool breaker_exempt(const job *j)
 
 static bool needs_tokenizing(const job *j);
 static void tokenize(job *j);
-static void slot_release(job *j);
 
 /* Job j has a slot of its bureau: its getToken goes first when its call needs one (tokenize),
  * else its row is marked sent and its call goes. */
@@ -2104,6 +2163,10 @@ static void slot_take(job *j)
         job_leave(j);
         return;
     }
+    /* Its bureau made unusable by a refresh since it arrived (also while its getToken was at the
+     * bureau): answered, never sent. */
+    if (refuse_if_unusable(j))
+        return;
     if (j->slot_held) {
         mark_sent(j);
         return;
@@ -2184,14 +2247,50 @@ static void slot_unstall(pl_engine *e, slot *s, double now, const char *why)
                          : "");
 }
 
+/*
+ * A refresh made bureau s unusable (svc_unusable_now): every request waiting for its slots is
+ * answered now, `error`, nothing sent, whether a slot is free or not (its calls in flight may
+ * hang for their whole answer wait); one not recorded yet is recorded first and answered on its
+ * row (prepare_call), as a stall does (slot_stall). A request of a partition being left stays
+ * for slot_start_queued to give up. Not during a stop: abandon_queued leaves the queue for
+ * redelivery.
+ */
+static void slot_refuse_unusable(pl_engine *e, slot *s)
+{
+    const pl_service *now = e->services ? pl_services_find(e->services, s->code) : NULL;
+    if (!now || now->secret_ok)
+        return;
+    job *prev = NULL;
+    for (job *n = s->qhead; n;) {
+        job *next = n->qnext;
+        if (n->leaving || !svc_unusable_now(n)) {
+            prev = n; /* (another protocol under the code when it arrived: its own settings) */
+            n = next;
+            continue;
+        }
+        slot_unlink(e, s, prev, n);
+        if (n->unrecorded) {
+            n->unrecorded = false;
+            e->n_unrecorded--;
+            start_record(n);
+        } else {
+            refuse_if_unusable(n);
+        }
+        n = next;
+    }
+}
+
 /* Lets the requests waiting for slot s go while it has room (a getToken first for one whose
  * call needs it: slot_go); ends a stall that has nothing left in flight or waiting
- * (slot_unstall; the bureau stays unanswered). */
+ * (slot_unstall; the bureau stays unanswered). Requests of a bureau a refresh made unusable are
+ * answered instead, all at once (slot_refuse_unusable). */
 static void slot_start_queued(pl_engine *e, slot *s)
 {
     if (s->starting)
         return; /* (a slot given back from within the loop below: the loop hands it out) */
     s->starting = true;
+    if (s->qhead && !stop_asked(e))
+        slot_refuse_unusable(e, s);
     /* Stopping, or a stop asked (stop_asked): a waiting request is not started now
      * (abandon_queued gives it up). */
     while (!stop_asked(e) && s->qhead && s->active < slot_cap(s->qhead)) {
@@ -2672,6 +2771,10 @@ static void build_and_send(job *j)
 
 static void tokenize_go(job *j)
 {
+    /* Its bureau made unusable by a refresh while its getToken waited for an access token (or
+     * for a new one after a 401): answered, nothing sent (its row is 'received'). */
+    if (refuse_if_unusable(j))
+        return;
     if (submit_msg(j, on_tokenized) != 0) {
         slot_release(j);
         finish_error(j, "could not start the getToken call", true);
@@ -3063,8 +3166,13 @@ static int prepare_call(job *j, const pl_db_unit *recorded, char *err, size_t er
     int rc = e->spec->prepare(&j->pub, recorded);
     snprintf(j->pub.op_name, sizeof j->pub.op_name, "%s",
              rc == 0 ? pl_bureau_op_name(j->pub.call.op) : "");
-    if (rc == 0 && !j->pub.svc->secret_ok) {
-        snprintf(err, errsz, "bureau secret unavailable: %s", j->pub.svc->secret_error);
+    /* Unusable as it arrived, or since (a refresh while it was recorded or waited): `error`,
+     * nothing sent (svc_unusable_now). */
+    const pl_service *unusable = svc_unusable_now(j);
+    if (!unusable && !j->pub.svc->secret_ok)
+        unusable = j->pub.svc;
+    if (rc == 0 && unusable) {
+        unusable_words(unusable, err, errsz);
         rc = PL_ERR_CONFIG;
     }
     if (rc == 0 && j->pub.card_token[0])

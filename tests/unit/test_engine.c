@@ -22,6 +22,7 @@
 #include "db.h"
 #include "http.h"
 #include "job_test_helpers.h"
+#include "oauth.h"
 
 /*
  * The database units the engine submits, caught while g_catch is set (a test of what a job
@@ -84,11 +85,13 @@ static int given_assignment_lost(rd_kafka_t *rk)
  */
 static bool g_http_catch;
 static int g_http_calls;
+static char g_http_url[512]; /* the URL of the last call caught */
 static int caught_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *arg)
 {
     if (!g_http_catch)
         return pl_http_submit(h, call, cb, arg);
     g_http_calls++;
+    snprintf(g_http_url, sizeof g_http_url, "%s", call->url);
     return 0;
 }
 
@@ -185,8 +188,30 @@ static void produced_free(void)
     g_nproduced = 0;
 }
 
+/*
+ * The access token requests the engine makes (with_token), caught while g_oauth_catch is set:
+ * the settings asked with (the token URL and the password, copied) and how many; the request
+ * waits (0) until a test calls on_token itself. Handed to pl_oauth otherwise. The engine's
+ * source below calls this in place of pl_oauth_get.
+ */
+static bool g_oauth_catch;
+static int g_oauth_gets;
+static char g_oauth_token_url[512];
+static char g_oauth_secret[256];
+static int caught_oauth_get(pl_oauth *o, const pl_oauth_client *client, pl_oauth_cb cb, void *arg,
+                            char *header, size_t hsize, unsigned *gen)
+{
+    if (!g_oauth_catch)
+        return pl_oauth_get(o, client, cb, arg, header, hsize, gen);
+    g_oauth_gets++;
+    snprintf(g_oauth_token_url, sizeof g_oauth_token_url, "%s", client->token_url);
+    snprintf(g_oauth_secret, sizeof g_oauth_secret, "%s", client->secret);
+    return 0;
+}
+
 #define pl_db_submit caught_submit
 #define pl_http_submit caught_http_submit
+#define pl_oauth_get caught_oauth_get
 #define rd_kafka_producev given_producev
 #define rd_kafka_message_destroy given_message_destroy
 #define rd_kafka_topic_name given_topic_name
@@ -198,6 +223,7 @@ static void produced_free(void)
 #include "engine.c" /* white box: job_abandon, the live list, the request id hash */
 #undef pl_db_submit
 #undef pl_http_submit
+#undef pl_oauth_get
 #undef pl_db_unit_result
 #undef pl_db_unit_ntuples
 #undef pl_db_last_batch_ms
@@ -1824,9 +1850,11 @@ static void test_owner_wait_covers_connection_attempts(void **state)
 /*
  * A request goes to its bureau by the settings the configuration has now (svc_now): the cap,
  * URL and waits an operator changed while it waited; its own when the bureau left the
- * configuration, changed protocol there or became unusable (a secret not resolved). The wait
- * for another owner's call is the longer of both (a call started before the refresh went by
- * the earlier settings).
+ * configuration, changed protocol there or became unusable (a secret not resolved: a call not
+ * started yet is answered instead, test_a_refresh_making_a_bureau_unusable_answers_what_waits),
+ * and when its secret changed, unless the bureau authenticates by OAuth token (its messages
+ * carry no secret). The wait for another owner's call is the longer of both (a call started
+ * before the refresh went by the earlier settings).
  */
 static void test_a_waiting_request_goes_by_the_current_settings(void **state)
 {
@@ -1875,7 +1903,7 @@ static void test_a_waiting_request_goes_by_the_current_settings(void **state)
     pl_services_unref(e.services);
 
     pl_service broken = now;
-    broken.secret_ok = false; /* unusable now */
+    broken.secret_ok = false; /* unusable now: a call already under way ends as it began */
     assert_non_null(e.services = pl_services_of(&broken, 1));
     assert_ptr_equal(svc_now(&j), &own);
     assert_int_equal(slot_cap(&j), 1);
@@ -1894,6 +1922,26 @@ static void test_a_waiting_request_goes_by_the_current_settings(void **state)
     strcpy(live.secret, "test-key"); /* the URL moved, the key the same: the new URL */
     assert_non_null(e.services = pl_services_of(&live, 1));
     assert_string_equal(svc_now(&j)->url, "https://production.example/");
+    pl_services_unref(e.services);
+
+    /* A bureau that authenticates by OAuth token (the External Payment Service): its messages
+     * carry no secret, its token request does (with_token), so a changed password goes with the
+     * rest of the current settings. Unusable now, or another protocol: its own, as any. */
+    static const pl_bureau_ops oauth = {.protocol = "CYB", .flags = PL_BUREAU_OAUTH};
+    j.ops = &oauth;
+    strcpy(live.secret, "new-password");
+    assert_non_null(e.services = pl_services_of(&live, 1));
+    assert_ptr_equal(svc_now(&j), pl_services_find(e.services, "CYB"));
+    assert_string_equal(svc_now(&j)->secret, "new-password");
+    pl_services_unref(e.services);
+    live.secret_ok = false;
+    assert_non_null(e.services = pl_services_of(&live, 1));
+    assert_ptr_equal(svc_now(&j), &own);
+    pl_services_unref(e.services);
+    live.secret_ok = true;
+    strcpy(live.protocol, "EXT");
+    assert_non_null(e.services = pl_services_of(&live, 1));
+    assert_ptr_equal(svc_now(&j), &own);
     pl_services_unref(e.services);
 }
 
@@ -3491,6 +3539,234 @@ static void test_no_call_after_a_token_wait_once_stopping(void **state)
     free(e);
 }
 
+/* The configuration a refresh brings (refresh_take, as the refresher thread leaves it): rows. */
+static void refreshed_to(pl_engine *e, const pl_service *rows, size_t n)
+{
+    e->ref.rr_open = -1; /* (no required responses counted: no gauge to set) */
+    assert_non_null(e->ref.fresh = pl_services_of(rows, n));
+    refresh_take(e);
+    assert_null(e->ref.fresh);
+}
+
+/* Caught unit i is the pl_final of request rid: `error`, SU, nothing sent, for `why`. */
+static void answered_error(int i, const char *rid, const char *why)
+{
+    caught_is(i, "pl_final", rid);
+    assert_string_equal(pl_db_unit_param(g_caught[i], 0, 1), "error");
+    assert_string_equal(pl_db_unit_param(g_caught[i], 0, 2), "SU");
+    assert_string_equal(pl_db_unit_param(g_caught[i], 0, 3), why);
+}
+
+/*
+ * A configuration refresh that makes a bureau unusable (its External Service flag switched off,
+ * its secret unreadable under a changed reference: secret_ok false) answers the requests that
+ * have not left for it as a new request is answered — `error`, the bureau's outage code, the
+ * current reason, nothing sent — wherever their calls would start: waiting for a slot (at the
+ * refresh itself, though the slots are all taken; one waiting unrecorded is recorded first and
+ * answered on its row), being recorded (prepare_call), its getToken answered (slot_take), its
+ * getToken waiting for an access token (tokenize_go). A call already marked sent is left to
+ * finish, and the next call of a request whose first call went still goes, by its own settings.
+ * (Before, every request admitted before the refresh was still sent, with the old address and
+ * credentials: the operator who switched a bureau off watched its backlog go out for minutes.)
+ */
+static void test_a_refresh_making_a_bureau_unusable_answers_what_waits(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    spec.next_call = two_next_call;
+    pl_service own = {.code = "RLT",
+                      .protocol = "RLT",
+                      .url = "https://old.example/",
+                      .max_concurrent = 3,
+                      .secret_ok = true};
+    assert_non_null(e->services = pl_services_of(&own, 1));
+    slot *s = slot_for(e, "RLT");
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_marks = 0;
+    static const char bearer[] = "Authorization: Bearer tok";
+
+    /* The three slots taken: a call marked sent (the first of two), a getToken at the bureau, a
+     * getToken waiting for its access token. Three requests wait, one of them unrecorded. */
+    job *sent = first_call_out(e, &own, "S-1", 0);
+    spec.prepare = tok_prepare;
+    job *tok = token_request(e, "T-1", &own);
+    assert_true(tok->tokenizing && tok->slot_held);
+    assert_int_equal(g_http_calls, 1);
+    job *oauth = token_wait_job(e, &own, "A-1");
+    oauth->tokenizing = true;
+    oauth->after_token = tokenize_go;
+    assert_int_equal(s->active, 3);
+    waiting_job(e, "W-1", &own);
+    waiting_job(e, "W-2", &own);
+    job *unrec = waiting_job(e, "U-1", &own);
+    unrec->unrecorded = true;
+    e->n_unrecorded++;
+    unrec->due = now_s() + 1;
+    assert_int_equal(e->n_queued, 3);
+    assert_int_equal(g_ncaught, 0);
+
+    /* The operator switches it off. */
+    pl_service off = own;
+    off.secret_ok = false;
+    snprintf(off.secret_error, sizeof off.secret_error,
+             "RLT: the External Service flag is off (external_service.enabled)");
+    const char *why = "bureau secret unavailable: RLT: the External Service flag is off "
+                      "(external_service.enabled)";
+    refreshed_to(e, &off, 1);
+    assert_int_equal(g_ncaught, 3);
+    answered_error(0, "W-1", why);
+    answered_error(1, "W-2", why);
+    caught_is(2, "st_record", "U-1");
+    assert_null(s->qhead);
+    assert_int_equal(e->n_queued, 0);
+    assert_int_equal(e->n_unrecorded, 0);
+    assert_int_equal(s->active, 3);
+    assert_int_equal(g_marks, 0);
+    assert_int_equal(g_http_calls, 1);
+    assert_int_equal(log_lines_with(log, "bureau RLT is unusable, its requests are refused"), 1);
+
+    /* The unrecorded one, recorded ('received'), is answered on its row. */
+    spec.prepare = rs_prepare;
+    g_result = written_row();
+    pl_db_unit *recorded = g_caught[2];
+    g_caught[2] = NULL;
+    g_ncaught = 2;
+    caught_free();
+    on_recorded(unrec, 0, NULL, recorded);
+    pl_db_unit_free(recorded);
+    PQclear(g_result);
+    g_result = NULL;
+    assert_int_equal(g_ncaught, 1);
+    answered_error(0, "U-1", why);
+    caught_free();
+
+    /* The getToken answers: its call is not marked nor sent; its slot is free. */
+    on_tokenized(tok, &answered_ok);
+    assert_int_equal(g_ncaught, 1);
+    answered_error(0, "T-1", why);
+    caught_free();
+    assert_false(tok->slot_held);
+    assert_int_equal(s->active, 2);
+    /* The access token comes for the other getToken: not made. */
+    on_token(oauth, bearer, 1, NULL, false);
+    assert_int_equal(g_ncaught, 1);
+    answered_error(0, "A-1", why);
+    caught_free();
+    assert_false(oauth->slot_held);
+    assert_int_equal(s->active, 1);
+    assert_int_equal(g_marks, 0);
+    assert_int_equal(g_http_calls, 1);
+
+    /* A request consumed before the refresh and admitted after it (it waited behind another
+     * copy, or in the backlog), a slot free: not recorded already marked sent (record_sent),
+     * but recorded and answered on its row (prepare_call). */
+    spec.prepare_alone = counting_prepare_alone;
+    spec.record_sent = rs_record_sent;
+    job *late = partition_job(e, "L-1", 0, &own, false);
+    late->ops = &two_ops;
+    job_admit(e, late);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "st_record", "L-1");
+    g_result = written_row();
+    recorded = g_caught[0];
+    g_ncaught = 0;
+    on_recorded(late, 0, NULL, recorded);
+    pl_db_unit_free(recorded);
+    PQclear(g_result);
+    g_result = NULL;
+    assert_int_equal(g_ncaught, 1);
+    answered_error(0, "L-1", why);
+    caught_free();
+    assert_int_equal(s->active, 1);
+
+    /* The call already sent is answered; its request's next call goes, where the first went. */
+    inquiry_answered(sent);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "two_mark_sent", "S-1");
+    g_result = written_row();
+    on_marked(sent, 0, NULL, g_caught[0]);
+    PQclear(g_result);
+    g_result = NULL;
+    caught_free();
+    assert_int_equal(g_http_calls, 2);
+    assert_string_equal(g_http_url, "https://old.example/");
+    assert_int_equal(sent->state, JS_CALLING);
+    assert_true(sent->slot_held);
+
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * A request of a bureau that authenticates by OAuth token (the External Payment Service) that
+ * waits for a slot while the bureau's password changes (the provider revoked the old one, the
+ * operator set the new one's reference) asks for its access token with the new password: its
+ * message carries no secret, only the token request does. (Before, it kept the password it
+ * arrived with: every waiting request asked with the revoked one and was answered `error`, "no
+ * OAuth access token", and each of those token requests threw away the cached token made with
+ * the new one.)
+ */
+static void test_a_waiting_oauth_request_takes_the_new_password(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service own = {.code = "EXT",
+                      .protocol = "EXT",
+                      .url = "https://ext.example/",
+                      .ext_token_url = "https://ext.example/oauth/token",
+                      .ext_auth_user = "paylink",
+                      .secret = "0ld-Pass!word",
+                      .max_concurrent = 1,
+                      .secret_ok = true};
+    assert_non_null(e->services = pl_services_of(&own, 1));
+    slot *s = slot_for(e, "EXT");
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+
+    job *held = first_call_out(e, &own, "H-1", 0);
+    job *w = waiting_job(e, "W-1", &own);
+    w->ops = &oauth_ops;
+    pl_service now = own;
+    snprintf(now.secret, sizeof now.secret, "N3w-Pass!word");
+    refreshed_to(e, &now, 1);
+    assert_ptr_equal(s->qhead, w); /* still waiting: its slot is taken */
+    assert_int_equal(g_ncaught, 0);
+
+    /* The call before it ends: it is marked sent, then asks for its access token. */
+    slot_release(held);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "two_mark_sent", "W-1");
+    g_result = written_row();
+    on_marked(w, 0, NULL, g_caught[0]);
+    PQclear(g_result);
+    g_result = NULL;
+    caught_free();
+    assert_int_equal(g_oauth_gets, 1);
+    assert_string_equal(g_oauth_secret, "N3w-Pass!word");
+    assert_string_equal(g_oauth_token_url, "https://ext.example/oauth/token");
+    assert_true(w->oauth_waiting);
+
+    /* Its token comes: the call goes. */
+    on_token(w, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_int_equal(w->state, JS_CALLING);
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
 /* spec->followups of the tests below: a reversal for every `rejected` reply (as paylink-auth's
  * did for a 481 when it had no answer to look at), counted. */
 static int g_followups_calls;
@@ -3641,6 +3917,8 @@ int main(void)
         cmocka_unit_test(test_stop_drain_after_a_revoke_drain),
         cmocka_unit_test(test_owner_wait_covers_connection_attempts),
         cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
+        cmocka_unit_test(test_a_refresh_making_a_bureau_unusable_answers_what_waits),
+        cmocka_unit_test(test_a_waiting_oauth_request_takes_the_new_password),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
         cmocka_unit_test(test_stalled_bureau_answers_its_queue),
         cmocka_unit_test(test_stall_spares_exempt_requests),
