@@ -5,7 +5,7 @@
  * the resolver's step, against the bureau simulator dm_settings names, escalating a reversal
  * whose CyberSource record approves more than its call sent; and an authorization the bureau
  * released booked `reversed` whatever came first, its timeout reversal's approval or its late
- * answer, and when CyberSource refuses a reversal of it as already reversed (073, 075).
+ * answer, and when CyberSource refuses a reversal of it as already reversed (073, 074).
  *
  * The rows are the test's own (request ids starting with g_prefix), written as paylink-reversal
  * leaves them (a reversal marked sent, then its outcome stored) and deleted after each test; one
@@ -1582,7 +1582,7 @@ static void store_reversal_answer(const char *rid, const char *status, const cha
  * The other order of 073's: A's timeout reversal is approved first (A has no answer yet: nothing
  * to book), then A's late answer comes, a Decision Manager reject of a partial approval
  * (ccAuthReply 110 for 60.00), which paylink-auth's store records. The bureau released A whole:
- * A's history row is booked `reversed` when the store commits (migration 075), with what the
+ * A's history row is booked `reversed` when the store commits (migration 074), with what the
  * answer says the issuer authorized (recorded after the store, in the same unit). The reject's
  * `.rev`, which paylink-auth publishes with its reply, is refused by paylink-reversal as already
  * reversed (237) without a call, and paylink-reversal's resolver closes it as done: nothing asked
@@ -1629,7 +1629,7 @@ static void test_late_reject_after_timeout_reversal_approved(void **state)
 }
 
 /*
- * Which late answers a timeout reversal that released the authorization books `reversed` (075):
+ * Which late answers a timeout reversal that released the authorization books `reversed` (074):
  * those 065's rule says a reversal applies to — a soft decline, a decline or an error whose
  * ccAuthReply said the issuer authorized it (recorded after the store: the booking waits for the
  * commit), an approval (not held back: no required response names the timeout reversal) — not a
@@ -1678,7 +1678,7 @@ static void test_late_answers_after_timeout_reversal(void **state)
 /*
  * An operator records a Decision Manager reject of A (read in case management) after A's timeout
  * reversal was approved: the resolver applies it (no `.rev`: that reversal released A), and A's
- * history row is booked `reversed` at the commit (075), as paylink-auth's late answer is. Before,
+ * history row is booked `reversed` at the commit (074), as paylink-auth's late answer is. Before,
  * it said `rejected`, the issuer holding the amount the bureau released. The required response is
  * held by the test's resolver throughout: the running system's resolvers never take it.
  */
@@ -1720,7 +1720,7 @@ static void test_operator_reject_after_timeout_reversal_approved(void **state)
 
 /*
  * CyberSource refusing a reversal as already reversed (237) is its word that the authorization is
- * released: the history row the reversal claimed is booked `reversed` (075) as an approval of all
+ * released: the history row the reversal claimed is booked `reversed` (074) as an approval of all
  * of it books it, its amounts as they were, the claim released — a reject's `.rev` (the marker
  * 0.01), an approval's (100.00). Not another bureau's 237 (the External Payment Service's codes
  * are its own), nor CyberSource's 238 (captured). A reversal the bureau answered is not one to ask
@@ -1781,7 +1781,7 @@ static void test_reversal_refused_237_books_reversed(void **state)
 /*
  * A's `A.rev` refused beside A's timeout reversal (rev_beside_tor), and CyberSource refuses the
  * timeout reversal as already reversed (237: something released A before it). The bureau's word
- * books A's latest answer (the late reject) `reversed` (075, as an approval does, 073), and
+ * books A's latest answer (the late reject) `reversed` (074, as an approval does, 073), and
  * paylink-reversal's resolver then closes the `.rev` as done: nothing asked again, nothing told.
  * Before, A stayed `rejected` and `A.rev.again` was asked, for CyberSource to refuse it as already
  * reversed once more.
@@ -1808,6 +1808,152 @@ static void test_timeout_reversal_refused_237_books_reversed(void **state)
     pl_resolver_destroy(r);
 }
 
+/* Reversal rid claims the history row hid as paylink-reversal's mark claims: all of
+ * amount_authorized, else the marker 0.01. */
+static void claim_row(const char *rid, const char *hid)
+{
+    run("WITH claim AS (UPDATE auth_history SET amount_pending = coalesce(amount_authorized, "
+        "0.01) WHERE id = $2::bigint RETURNING amount_pending) "
+        "UPDATE auth_reversal SET claim_amount = (SELECT amount_pending FROM claim) "
+        "WHERE request_id = $1",
+        2, (const char *const[]){rid, hid});
+}
+
+/*
+ * A CyberSource refusal as already reversed (237) after another reversal of the same history row
+ * was approved for part of it (058, 065) does not say the rest was released (075): the second
+ * reversal's claim is released, the row's status and amounts stay (the rest held, capturable), as
+ * for an approval (100.00 authorized, 40.00 reversed: 60.00 left) and for a reject whose issuer
+ * held 100.00 (061, 065: amount_issuer_held 60.00 left). An earlier reversal refused (102) released
+ * nothing, and the 237 then books the row `reversed` as 074 does. Nothing recorded to ask again.
+ * Before, both rows were booked `reversed` with 60.00 still recorded: paylink-deposit could no
+ * longer capture what the issuer may still hold.
+ */
+static void test_237_after_partial_reversal_keeps_rest(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *auth_status, *authorized, *issuer_held;
+        const char *first_status, *first_vendor, *first_reversed;
+        const char *want; /* status|amount_pending|amount_authorized|amount_issuer_held */
+    } cases[] = {
+        {"approved", "100.00", NULL, "approved", "100", "40.00", "approved|0.00|60.00|-"},
+        {"rejected", NULL, "100.00", "approved", "100", "40.00", "rejected|0.00|-|60.00"},
+        {"approved", "100.00", NULL, "declined", "102", NULL, "reversed|0.00|100.00|-"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char order[21], base[48], auth[64], hid[24], first[64], second[64], tx[32];
+        fresh(order, sizeof order, base, sizeof base);
+        snprintf(auth, sizeof auth, "%sa", base);
+        snprintf(tx, sizeof tx, "74196617503467823003%02d", (int)k);
+        mk_auth(auth, order, cases[k].auth_status, cases[k].authorized, tx, hid, sizeof hid);
+        if (cases[k].issuer_held)
+            run("UPDATE auth_history SET amount_issuer_held = $2::numeric WHERE id = $1::bigint", 2,
+                (const char *const[]){hid, cases[k].issuer_held});
+        pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, first, sizeof first);
+        mk_reversal(first, order, auth, hid, tx, "100.00", true);
+        claim_row(first, hid);
+        store_reversal_answer(first, cases[k].first_status,
+                              strcmp(cases[k].first_status, "approved") == 0 ? "ACCEPT" : "REJECT",
+                              cases[k].first_vendor, cases[k].first_reversed);
+        pl_job_derived_request_id(first, PL_REVERSAL_REST_SUFFIX, second, sizeof second);
+        mk_reversal(second, order, auth, hid, tx, "60.00", true);
+        claim_row(second, hid);
+        store_reversal_answer(second, "declined", "REJECT", "237", NULL);
+        char got[128];
+        value_n(got, sizeof got,
+                "SELECT concat_ws('|', status, amount_pending, "
+                "coalesce(amount_authorized::text, '-'), coalesce(amount_issuer_held::text, '-')) "
+                "FROM auth_history WHERE id = $1::bigint",
+                1, (const char *const[]){hid});
+        if (strcmp(got, cases[k].want) != 0)
+            fail_msg("case %zu (%s, a reversal %s %s, then 237): %s, want %s", k,
+                     cases[k].auth_status, cases[k].first_status, cases[k].first_vendor, got,
+                     cases[k].want);
+        assert_value("SELECT count(*)::text FROM reversal_reask WHERE request_id = $1", second,
+                     "0");
+    }
+}
+
+/*
+ * paylink's own `A.rev` of approved A (100.00) is approved for 40.00 (A keeps 60.00), and the
+ * `.rest` paylink then asks for the 60.00 is taken up by paylink-reversal (recorded, prepared,
+ * claimed as it does) and refused by CyberSource as already reversed (237), stored by its store:
+ * A stays approved with 60.00 authorized and nothing claimed (075), so paylink-deposit can capture
+ * it; an error line names A and the 237 for an operator (nobody reads the rest's reply), and
+ * paylink-reversal's resolver has nothing to ask. Before, A was booked `reversed` and nothing was
+ * said.
+ */
+static void test_rest_refused_237_told_to_operator(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[21], base[48], auth[64], hid[24], rev[64], rest[64];
+    const char *tx = "7419661750346782300400";
+    static taken t;
+    fresh(order, sizeof order, base, sizeof base);
+    snprintf(auth, sizeof auth, "%sa", base);
+    mk_auth(auth, order, "approved", "100.00", tx, hid, sizeof hid);
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    mk_reversal(rev, order, auth, hid, tx, "100.00", true);
+    claim_row(rev, hid);
+    store_reversal_answer(rev, "approved", "ACCEPT", "100", "40.00");
+    assert_value("SELECT concat_ws('|', status, amount_pending, amount_authorized) "
+                 "FROM auth_history WHERE id = $1::bigint",
+                 hid, "approved|0.00|60.00");
+
+    pl_job_derived_request_id(rev, PL_REVERSAL_REST_SUFFIX, rest, sizeof rest);
+    char payload[2048];
+    const pl_reversal_of of = {.auth_request_id = auth};
+    want_message(payload, sizeof payload, rest, order, "60.00", &of);
+    take(&t, payload);
+    assert_int_equal(t.prepared, 0);
+    assert_int_equal(t.job.call.amount, 6000);
+    snprintf(t.job.op_name, sizeof t.job.op_name, "%s", pl_bureau_op_name(t.job.call.op));
+    snprintf(t.job.attempt, sizeof t.job.attempt, "it-reask/1");
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.mark_sent, &t.job), 1);
+    assert_value("SELECT amount_pending::text FROM auth_history WHERE id = $1::bigint", hid,
+                 "60.00");
+
+    /* CyberSource's answer, as paylink-reversal maps and stores it. */
+    static pl_bureau_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.decision, sizeof res.decision, "REJECT");
+    snprintf(res.reason_code, sizeof res.reason_code, "237");
+    t.job.res = &res;
+    pl_reply *rep = t.job.reply;
+    rep->status = PL_ST_DECLINED;
+    snprintf(rep->decision, sizeof rep->decision, "REJECT");
+    snprintf(rep->vendor_response, sizeof rep->vendor_response, "237");
+    snprintf(rep->message, sizeof rep->message, "%s", pl_reversal_reason_text("237"));
+    static char json[] = "{\"v\":1}";
+    t.job.reply_json = json;
+    log_capture();
+    int rows = run_unit(g_db, pl_reversal_spec.store, &t.job);
+    const char *log = log_captured();
+    assert_int_equal(rows, 1);
+    if (!logged(log, "error", auth, "already reversed (237)") ||
+        !logged(log, "error", auth, "60.00")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line tells an operator of the 237 to the rest of %s", auth);
+    }
+    char got[128];
+    value_n(got, sizeof got,
+            "SELECT concat_ws('|', h.status, h.amount_pending, h.amount_authorized, "
+            "h.amount_authorized - h.amount_deposited - h.amount_pending, v.status, "
+            "v.vendor_response) FROM auth_history h JOIN auth_reversal v "
+            "ON v.auth_history_id = h.id AND v.request_id = $2 WHERE h.id = $1::bigint",
+            2, (const char *const[]){hid, rest});
+    assert_string_equal(got, "approved|0.00|60.00|60.00|declined|237");
+    assert_value("SELECT count(*)::text FROM reversal_reask WHERE request_id LIKE $1 || '%'", auth,
+                 "0");
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    taken_free(&t);
+    pl_resolver_destroy(r);
+}
+
 /* The text of a spec's statement name (its one-execution form). */
 static const char *stmt_sql(const pl_spec *spec, const char *name)
 {
@@ -1823,7 +1969,7 @@ static const char *stmt_sql(const pl_spec *spec, const char *name)
  * committed, the answer committing first: each alone would find nothing to book (the answer's
  * check at its commit does not see the approval, not committed yet; the approval does not see
  * the answer). The approval's trigger takes a share lock of A's row first, so its store waits for
- * the answer's commit, then sees the answer and books it `reversed` (075). Without the lock both
+ * the answer's commit, then sees the answer and books it `reversed` (074). Without the lock both
  * committed and A's reject stayed `rejected`. The answer is stored with paylink-auth's statement
  * in an open transaction on the test's connection, the approval with paylink-reversal's in one
  * on another; the test waits until the approval's backend waits for a lock
@@ -1906,6 +2052,8 @@ int main(void)
         cmocka_unit_test_teardown(test_timeout_reversal_refused_237_books_reversed, test_teardown),
         cmocka_unit_test_teardown(test_timeout_reversal_approved_while_late_answer_stored,
                                   test_teardown),
+        cmocka_unit_test_teardown(test_237_after_partial_reversal_keeps_rest, test_teardown),
+        cmocka_unit_test_teardown(test_rest_refused_237_told_to_operator, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

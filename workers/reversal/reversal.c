@@ -1060,6 +1060,33 @@ static int rev_store(pl_job *job, pl_db_unit *u)
                 rep->amount_approved < job->call.amount
                     ? "reversed in part (the rest is still held)"
                     : "reversed");
+    /* A rest of paylink's own (`.rest`, or one asked again after it: a reversal before it was
+     * approved for part) that CyberSource refuses as already reversed (237): a processor that
+     * allows one partial reversal answers so, and 237 does not say the rest was released. The
+     * authorization stays booked with the rest held and capturable (migration 075), nobody reads
+     * this reply, and nothing asks again (reversal_reask records no answered refusal): only an
+     * operator can learn at the bureau whether the issuer still holds it. */
+    const rev_data *d = job->spec_data;
+    if (rc == 0 && d && rep->status == PL_ST_DECLINED && strcmp(rep->vendor_response, "237") == 0 &&
+        job->svc && strcmp(job->svc->protocol, "CYB") == 0 &&
+        pl_reversal_own(job->req.request_id, job->req.auth_ref.request_id, d->voided_by,
+                        d->made_by) >= 1) {
+        char rest[32];
+        if (pl_money_format(job->call.amount, rest, sizeof rest) != 0)
+            snprintf(rest, sizeof rest, "%s", "amount");
+        PL_ERROR(job->req.request_id,
+                 "CyberSource refused paylink's reversal of the %s still held of authorization %s "
+                 "as already reversed (237) after an earlier reversal of it was approved for part, "
+                 "which does not say the rest was released: %s, and nothing asks again; an "
+                 "operator must see at the bureau whether the issuer still holds it, and release "
+                 "it",
+                 rest,
+                 d->auth_request_id[0] ? d->auth_request_id
+                 : d->ref_id[0]        ? d->ref_id
+                                       : "(unnamed)",
+                 d->auth_id[0] ? "it stays booked held (capturable)"
+                               : "paylink holds no record of it");
+    }
     return rc;
 }
 

@@ -1,4 +1,4 @@
--- 075: an authorization the bureau released stays booked `reversed`: an answer recorded after
+-- 074: an authorization the bureau released stays booked `reversed`: an answer recorded after
 -- its timeout reversal was approved, and any authorization CyberSource says is already
 -- reversed (237).
 --
@@ -67,7 +67,7 @@ SET LOCAL lock_timeout = '10s';
 
 CREATE OR REPLACE FUNCTION paylink_release_reversal_claim() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    -- CyberSource refused it as already reversed (075): the authorization is released.
+    -- CyberSource refused it as already reversed (074): the authorization is released.
     reversed_already boolean := false;
 BEGIN
     IF NEW.status = 'declined' AND NEW.vendor_response = '237'
@@ -82,12 +82,12 @@ BEGIN
         AND (OLD.claim_amount IS NOT NULL OR NEW.status = 'approved' OR reversed_already))
        IS NOT TRUE THEN
         -- An approved timeout reversal (073), or one CyberSource says was reversed already
-        -- (075): the authorization's latest answer, whatever came while it was in flight, is
+        -- (074): the authorization's latest answer, whatever came while it was in flight, is
         -- released whole.
         IF (NEW.auth_history_id IS NULL AND (NEW.status = 'approved' OR reversed_already)
             AND OLD.status IN ('sent', 'unknown') AND NEW.operation = 'reversal'
             AND NEW.auth_request_id IS NOT NULL) IS TRUE THEN
-            -- The authorization's row first (075): a late answer being stored holds it until
+            -- The authorization's row first (074): a late answer being stored holds it until
             -- it commits, and its history row is then seen by the UPDATE below; one stored
             -- after this waits for this transaction and books itself (paylink_late_answer_
             -- released).
@@ -153,7 +153,7 @@ BEGIN
      WHERE id = NEW.auth_history_id;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION paylink_release_reversal_claim() IS 'Trigger function (every status change of auth_reversal; it does nothing unless the row was sent to the bureau, names an authorization paylink holds, and goes from sent or unknown to a final status): releases the claim of a reversal that claimed its authorization and, when the reversal is approved, marks the authorization reversed (unless its status is one a reversal does not apply to; a declined one only when CyberSource soft-declined it, 200, 230, 520, or refused it while the issuer authorized it, issuer_authorized, 060; an error one only in that last case, an ERROR 150 while the issuer authorized it, 064), in one update of the auth_history row. A reversal approved for less than amount_authorized (amount_reversed, 058) leaves the authorization''s status as it is and its amount_authorized (and amount_voided, at most) at what is still held; of an authorization with no amount authorized, one approved for less than amount_issuer_held (a refused authorization after a partial approval, 061) leaves its status as it is and amount_issuer_held at what is still held (065). With neither amount recorded, any approval marks it reversed. An approved timeout reversal (operation reversal naming a paylink authorization by request id, no auth_history_id: CyberSource''s timeout reversal, which claims nothing and releases the authorization whole) marks the authorization''s latest answer (its history row by request id that no deposit added) reversed under the same status rule, whatever amounts it records (073), after a share lock of the authorization''s cc_auth_trans row, so that an answer being stored at that moment is waited for and booked (075). A reversal CyberSource declined as already reversed (237, of a service bureau of protocol CYB) books the authorization as an approval for all of it does, changing no amount (075).';
+COMMENT ON FUNCTION paylink_release_reversal_claim() IS 'Trigger function (every status change of auth_reversal; it does nothing unless the row was sent to the bureau, names an authorization paylink holds, and goes from sent or unknown to a final status): releases the claim of a reversal that claimed its authorization and, when the reversal is approved, marks the authorization reversed (unless its status is one a reversal does not apply to; a declined one only when CyberSource soft-declined it, 200, 230, 520, or refused it while the issuer authorized it, issuer_authorized, 060; an error one only in that last case, an ERROR 150 while the issuer authorized it, 064), in one update of the auth_history row. A reversal approved for less than amount_authorized (amount_reversed, 058) leaves the authorization''s status as it is and its amount_authorized (and amount_voided, at most) at what is still held; of an authorization with no amount authorized, one approved for less than amount_issuer_held (a refused authorization after a partial approval, 061) leaves its status as it is and amount_issuer_held at what is still held (065). With neither amount recorded, any approval marks it reversed. An approved timeout reversal (operation reversal naming a paylink authorization by request id, no auth_history_id: CyberSource''s timeout reversal, which claims nothing and releases the authorization whole) marks the authorization''s latest answer (its history row by request id that no deposit added) reversed under the same status rule, whatever amounts it records (073), after a share lock of the authorization''s cc_auth_trans row, so that an answer being stored at that moment is waited for and booked (074). A reversal CyberSource declined as already reversed (237, of a service bureau of protocol CYB) books the authorization as an approval for all of it does, changing no amount (074).';
 
 CREATE FUNCTION paylink_late_answer_released() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -182,7 +182,7 @@ BEGIN
             OR (status = 'error' AND issuer_authorized));
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION paylink_late_answer_released() IS 'Trigger function (075; cc_auth_trans_late_answer_released, deferred to the commit, whose WHEN picks an authorization leaving unknown with an answer): when a timeout reversal of the authorization (auth_reversal of operation reversal naming it by request id, no auth_history_id) was approved, or refused by CyberSource as already reversed (237), marks the authorization''s latest answer (its history row by request id that no deposit added) reversed under the status rule of paylink_release_reversal_claim: the bureau released what that answer says is held.';
+COMMENT ON FUNCTION paylink_late_answer_released() IS 'Trigger function (074; cc_auth_trans_late_answer_released, deferred to the commit, whose WHEN picks an authorization leaving unknown with an answer): when a timeout reversal of the authorization (auth_reversal of operation reversal naming it by request id, no auth_history_id) was approved, or refused by CyberSource as already reversed (237), marks the authorization''s latest answer (its history row by request id that no deposit added) reversed under the status rule of paylink_release_reversal_claim: the bureau released what that answer says is held.';
 
 CREATE CONSTRAINT TRIGGER cc_auth_trans_late_answer_released
     AFTER UPDATE OF status ON cc_auth_trans
@@ -191,4 +191,4 @@ CREATE CONSTRAINT TRIGGER cc_auth_trans_late_answer_released
     WHEN (OLD.status = 'unknown'
           AND NEW.status IN ('approved', 'review', 'rejected', 'declined', 'error'))
     EXECUTE FUNCTION paylink_late_answer_released();
-COMMENT ON TRIGGER cc_auth_trans_late_answer_released ON cc_auth_trans IS 'An authorization answered after its outcome was reported unknown (paylink-auth''s late answer, the resolver''s or an operator''s outcome) is booked reversed at its commit when a timeout reversal of it released it already (075: paylink_late_answer_released). Deferred so that what the same transaction records after the answer (auth_history.issuer_authorized) is read; the WHEN is judged at once, so an answer in time (leaving sent) queues nothing.';
+COMMENT ON TRIGGER cc_auth_trans_late_answer_released ON cc_auth_trans IS 'An authorization answered after its outcome was reported unknown (paylink-auth''s late answer, the resolver''s or an operator''s outcome) is booked reversed at its commit when a timeout reversal of it released it already (074: paylink_late_answer_released). Deferred so that what the same transaction records after the answer (auth_history.issuer_authorized) is read; the WHEN is judged at once, so an answer in time (leaving sent) queues nothing.';
