@@ -3988,77 +3988,63 @@ static void card_hash_prev(const pl_config *cfg, const char *number, pl_job *pub
 
 /*
  * Adds the offset of job j to the tracker, so that no commit of its partition passes it before
- * it is done (job_done). Returns false when j is a record read again that must not run: the
- * caller drops it. Out of memory: the worker exits, as for any allocation a request needs
+ * it is done (job_done). Out of memory: the worker exits, as for any allocation a request needs
  * (untracked, the job's offset could be committed past before it is done, and the request lost
  * on a restart).
  *
- * An offset not after the last one taken from its partition (pl_offsets_add's PL_ERR_INVALID)
- * within one assignment (a rebalance forgets a partition's offsets: forget_partitions): the
- * consumer was taken back. Run untracked, as before, a later request's completion committed
- * past it. Two cases, told apart by the requests of the partition still in flight:
- *  - none of them is below it: the partition's log started again below where this consumer was
- *    (the topic deleted and created anew, or its log truncated by an unclean leader election,
- *    and auto.offset.reset took the consumer back), or the same log is read again from an
- *    earlier offset. The tracker cannot order the two numberings, so the partition is tracked
- *    afresh from this offset (pl_offsets_forget), as after a rebalance: the requests still in
- *    flight finish without moving its commit (tracked false; on the same log each of them read
- *    again is a redelivery parked behind it, done only after it), and the old numbering stores
- *    no offset far ahead of the new log's.
- *  - one of them is below it: this offset was taken already and its first reading is in flight
- *    or done (a record read twice; nothing but a re-read lands between offsets taken). Forgetting
- *    would let this copy's completion commit past the unfinished one below it, so this copy is
- *    dropped (false), said in a warning.
+ * An offset not after the last one taken from its partition within one assignment (a rebalance
+ * forgets a partition's offsets: forget_partitions) means the consumer was taken back: the
+ * topic recreated, or its log truncated by an unclean leader election (librdkafka >= 2.1 seeks
+ * to where the logs diverge; 2.0.2 resets as out of range), or the same records read again. It
+ * is tracked all the same, in its place, and its job runs: a copy of a request taken already
+ * waits behind its first reading (job_admit parks a redelivery behind its owner) or is answered
+ * from its row, and another request (a truncated log's new one at that offset) needs its own
+ * answer. The tracker then commits nothing of the partition past it before it is done, nor past
+ * what the consumer has read again, nor back (offsets.h). Before, such a copy was dropped while
+ * a request below it was in flight, as a re-read: a truncated log's new request there was never
+ * answered, and its offset committed past. Otherwise the partition was tracked afresh, the old
+ * numbering's requests in flight no longer holding its commit; the tracker now holds both.
  * A negative offset, or a partition beyond the tracker's range, has no position to protect: its
  * job runs untracked, said in an error line.
+ *
+ * unreadable: j is a record that could not be read (start_unreadable). Returns false, nothing
+ * tracked, when it is the one last taken from its partition, taken as unreadable too
+ * (pl_offsets_add_once): a batch librdkafka cannot decompress is fetched again and again, and
+ * was dead-lettered already. Otherwise (and always for a request) returns true.
  */
-static bool job_track(pl_engine *e, job *j)
+static bool offset_track(pl_engine *e, job *j, bool unreadable)
 {
-    int rc = pl_offsets_add(e->offsets, j->partition, j->offset);
-    if (rc == PL_ERR_INVALID && j->offset >= 0 && j->partition >= 0 &&
-        j->partition <= PL_OFFSETS_MAX_PARTITION) {
-        size_t older = 0;
-        int64_t below = -1;
-        for (const job *o = e->live; o; o = o->next) {
-            if (o == j || !o->tracked || o->partition != j->partition)
-                continue;
-            older++;
-            if (o->offset < j->offset && (below < 0 || o->offset < below))
-                below = o->offset;
-        }
-        if (below >= 0) {
-            PL_WARN(NULL,
-                    "partition %d of %s: offset %" PRId64 " read again while offset %" PRId64
-                    " below it is still in flight: this copy is dropped (its first reading "
-                    "answers it)",
-                    (int)j->partition, e->t_request, j->offset, below);
-            return false;
-        }
-        for (job *o = e->live; o; o = o->next)
-            if (o != j && o->partition == j->partition)
-                o->tracked = false;
-        PL_ERROR(NULL,
-                 "partition %d of %s: offset %" PRId64 " is not after the last one taken from it "
-                 "(the consumer was taken back: the topic recreated or its log truncated, and the "
-                 "offset reset): its offsets are tracked afresh from here; %zu request(s) still "
-                 "in flight from before finish without moving its commit",
-                 (int)j->partition, e->t_request, j->offset, older);
-        pl_offsets_forget(e->offsets, j->partition);
-        rc = pl_offsets_add(e->offsets, j->partition, j->offset);
-    }
+    int rc = unreadable ? pl_offsets_add_once(e->offsets, j->partition, j->offset)
+                        : pl_offsets_add(e->offsets, j->partition, j->offset);
     if (rc == PL_ERR_NOMEM) {
         PL_ERROR(NULL, "out of memory tracking an offset; exiting");
         exit(70);
     }
-    if (rc != 0) {
+    if (rc == PL_OFFSETS_AGAIN)
+        return false;
+    if (rc < 0) {
         PL_ERROR(NULL,
-                 "partition %d of %s: offset %" PRId64 " cannot be tracked (%s): its request "
-                 "runs without a position a commit could pass",
-                 (int)j->partition, e->t_request, j->offset, pl_err_str(rc));
+                 "partition %d of %s: offset %" PRId64 " cannot be tracked (%s): its %s "
+                 "without a position a commit could pass",
+                 (int)j->partition, e->t_request, j->offset, pl_err_str(rc),
+                 unreadable ? "record is dead-lettered" : "request runs");
         return true;
     }
+    if (rc == PL_OFFSETS_BACK)
+        PL_WARN(NULL,
+                "partition %d of %s: offset %" PRId64 " is not after the last one taken from it "
+                "(the consumer was taken back: the topic recreated, its log truncated, or records "
+                "read again): tracked in its place, nothing of the partition is committed past it "
+                "before it is done, nor back below what was",
+                (int)j->partition, e->t_request, j->offset);
     j->tracked = true;
     return true;
+}
+
+/* Tracks the offset of request j (offset_track): a request always runs. */
+static void job_track(pl_engine *e, job *j)
+{
+    (void)offset_track(e, j, false);
 }
 
 static void drop_message(rd_kafka_message_t *m);
@@ -4093,11 +4079,13 @@ static bool unreadable_record(const pl_engine *e, const rd_kafka_message_t *m)
  * (paylink_consumer_unreadable_records_total, which also alerts through
  * paylink_dead_letters_total) and a dead-letter copy where an operator looks, with where it was
  * (partition, offset), why (librdkafka's words: they name the batch), and no payload (there is
- * none to give). Its offset is tracked as a request's, so nothing of its partition is committed
- * past it before that copy is delivered (job_done, on its delivery report), as for any dead
- * letter. The same offset read again (librdkafka fetches a batch it could not decompress again
- * and again) is not dead-lettered again: the tracker refuses an offset already taken, and the
- * copy is only logged.
+ * none to give). Its offset is tracked as a request's (offset_track, also when it goes back: a
+ * new log after a reset), so nothing of its partition is committed past it before that copy is
+ * delivered (job_done, on its delivery report), as for any dead letter; one the tracker cannot
+ * hold (a partition beyond its range) is dead-lettered all the same. The same record fetched
+ * again with nothing taken from its partition in between (librdkafka fetches a batch it could
+ * not decompress again and again, the partition going no further) is not dead-lettered again,
+ * only logged.
  */
 static void start_unreadable(pl_engine *e, rd_kafka_message_t *m)
 {
@@ -4116,28 +4104,23 @@ static void start_unreadable(pl_engine *e, rd_kafka_message_t *m)
     j->partition = m->partition;
     j->offset = m->offset;
     drop_message(m);
-    int rc = pl_offsets_add(e->offsets, j->partition, j->offset);
-    if (rc == PL_ERR_NOMEM) {
-        PL_ERROR(NULL, "out of memory tracking an offset; exiting");
-        exit(70);
-    }
-    if (rc != 0) {
-        PL_WARN(NULL, "partition %d of %s, offset %" PRId64 ": %s (read again: dead-lettered once)",
+    if (!offset_track(e, j, true)) {
+        PL_WARN(NULL,
+                "partition %d of %s, offset %" PRId64 ": %s (fetched again: dead-lettered once)",
                 (int)j->partition, e->t_request, j->offset, why);
         free(j->key);
         free(j);
         return;
     }
-    j->tracked = true;
     j->next = e->live;
     if (e->live)
         e->live->prev = j;
     e->live = j;
     e->n_live++;
     PL_ERROR(NULL,
-             "partition %d of %s, offset %" PRId64 ": %s; its dead-letter copy has no payload, "
-             "and the offset is committed once that copy is delivered",
-             (int)j->partition, e->t_request, j->offset, why);
+             "partition %d of %s, offset %" PRId64 ": %s; its dead-letter copy has no payload%s",
+             (int)j->partition, e->t_request, j->offset, why,
+             j->tracked ? ", and the offset is committed once that copy is delivered" : "");
     pl_counter_add(e->m_unreadable, 1);
     send_dead_letter(j, PL_DLQ_KIND_UNREADABLE, why, NULL);
     if (j->pending_dr == 0) /* (nothing produced: publish_failed said why) */
@@ -4178,13 +4161,7 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
         pl_card_wipe(m->payload, m->len);
     rd_kafka_message_destroy(m);
 
-    if (!job_track(e, j)) {
-        pl_card_wipe(j->payload, j->payload_len);
-        free(j->payload);
-        free(j->key);
-        free(j);
-        return;
-    }
+    job_track(e, j);
     j->next = e->live;
     if (e->live)
         e->live->prev = j;

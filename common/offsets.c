@@ -1,11 +1,13 @@
 /*
  * offsets.c: per-partition rings of in-flight Kafka offsets.
  *
- * Each partition keeps a power-of-two ring of (offset, done) entries in arrival order. Because
- * offsets arrive increasing, the ring is sorted, so pl_offsets_done finds an entry by binary
- * search; a done entry at the head retires, together with every done entry behind it, and the
- * head's offset (or last retired + 1) becomes the committable position. Partitions live in a
- * pointer array indexed by partition id, grown on demand.
+ * Each partition keeps a power-of-two ring of (offset, done) entries sorted by offset: an offset
+ * arriving in Kafka order goes at the tail, one taken again (pl_offsets_add's PL_OFFSETS_BACK) is
+ * inserted in its place, after any copy of it. pl_offsets_done finds an entry by binary search; a
+ * done entry at the head retires, together with every done entry behind it, and the head's offset
+ * (or the last added + 1, once the ring is empty) bounded by the last added + 1 becomes the
+ * committable position when it is above the one before. Partitions live in a pointer array
+ * indexed by partition id, grown on demand.
  */
 #include "offsets.h"
 
@@ -24,10 +26,11 @@ typedef struct entry {
 typedef struct partition {
     entry *ring;
     size_t cap;         /* power of two */
-    size_t head;        /* index of the oldest tracked entry */
+    size_t head;        /* index of the lowest tracked entry */
     size_t len;         /* tracked entries */
-    int64_t last_added; /* -1 before the first add */
-    int64_t position;   /* committable position, -1 before the first retirement */
+    int64_t last_added; /* the offset added last (not the highest: see BACK), -1 before any */
+    bool last_once;     /* last_added came by pl_offsets_add_once */
+    int64_t position;   /* committable position, the highest reached, -1 before any */
 } partition;
 
 struct pl_offsets {
@@ -117,13 +120,41 @@ static partition *obtain(pl_offsets *o, int32_t id)
     return o->parts[id];
 }
 
-int pl_offsets_add(pl_offsets *o, int32_t partition_id, int64_t off)
+/* Index of the first tracked entry whose offset is not below off (len when there is none). */
+static size_t lower_bound(const partition *p, int64_t off)
+{
+    size_t lo = 0, hi = p->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (at(p, mid)->off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Index of the first tracked entry whose offset is above off (len when there is none). */
+static size_t upper_bound(const partition *p, int64_t off)
+{
+    size_t lo = 0, hi = p->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (at(p, mid)->off <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int add(pl_offsets *o, int32_t partition_id, int64_t off, bool once)
 {
     if (!o || partition_id < 0 || partition_id > PL_OFFSETS_MAX_PARTITION || off < 0)
         return PL_ERR_INVALID;
     partition *p = lookup(o, partition_id);
-    if (p && off <= p->last_added)
-        return PL_ERR_INVALID;
+    if (p && once && p->last_once && off == p->last_added)
+        return PL_OFFSETS_AGAIN;
     if (!p && !(p = obtain(o, partition_id)))
         return PL_ERR_NOMEM;
     if (p->len == p->cap) {
@@ -133,30 +164,35 @@ int pl_offsets_add(pl_offsets *o, int32_t partition_id, int64_t off)
         if (rc < 0)
             return rc;
     }
-    entry *e = at(p, p->len);
+    /* In Kafka order the offset goes at the tail. Taken back, it goes in its place; also an
+     * offset after the last added may be below entries of the reading before (still tracked,
+     * in flight, or done behind an unfinished one). After any copy of it: the order among equal
+     * offsets does not matter, and this moves the fewest entries. */
+    size_t i = p->len;
+    if (i > 0 && at(p, i - 1)->off > off) {
+        i = upper_bound(p, off);
+        for (size_t k = p->len; k > i; k--)
+            *at(p, k) = *at(p, k - 1);
+    }
+    entry *e = at(p, i);
     e->off = off;
     e->done = false;
     p->len++;
-    p->last_added = off;
     o->pending++;
-    return PL_OK;
+    bool back = p->last_added >= 0 && off <= p->last_added;
+    p->last_added = off;
+    p->last_once = once;
+    return back ? PL_OFFSETS_BACK : PL_OK;
 }
 
-/* Index of off among the tracked entries, or -1. The ring is sorted because adds increase. */
-static long find(const partition *p, int64_t off)
+int pl_offsets_add(pl_offsets *o, int32_t partition_id, int64_t off)
 {
-    size_t lo = 0, hi = p->len;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int64_t v = at(p, mid)->off;
-        if (v == off)
-            return (long)mid;
-        if (v < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return add(o, partition_id, off, false);
+}
+
+int pl_offsets_add_once(pl_offsets *o, int32_t partition_id, int64_t off)
+{
+    return add(o, partition_id, off, true);
 }
 
 int pl_offsets_done(pl_offsets *o, int32_t partition_id, int64_t off, int64_t *commit_to)
@@ -166,29 +202,38 @@ int pl_offsets_done(pl_offsets *o, int32_t partition_id, int64_t off, int64_t *c
     partition *p = lookup(o, partition_id);
     if (!p)
         return PL_ERR_NOTFOUND;
-    long i = find(p, off);
-    if (i < 0)
+    size_t i = lower_bound(p, off);
+    if (i == p->len || at(p, i)->off != off)
         return PL_ERR_NOTFOUND;
-    entry *e = at(p, (size_t)i);
-    if (e->done)
+    /* An offset tracked twice (taken again while its first reading is tracked) is done twice. */
+    while (i < p->len && at(p, i)->off == off && at(p, i)->done)
+        i++;
+    if (i == p->len || at(p, i)->off != off)
         return PL_ERR_STATE;
-    e->done = true;
+    at(p, i)->done = true;
     if (i != 0)
         return 0; /* something older is still unfinished: committing past it could skip it */
 
-    int64_t last_retired = -1;
     while (p->len > 0 && at(p, 0)->done) {
-        last_retired = at(p, 0)->off;
         p->head = (p->head + 1) & (p->cap - 1);
         p->len--;
         o->pending--;
     }
     /* The next consumed message is the oldest unfinished one; with none, the one after the last
-     * done (Kafka's "next offset to read", which is what rd_kafka_offsets_store wants). */
-    p->position = p->len > 0 ? at(p, 0)->off : last_retired + 1;
+     * taken (Kafka's "next offset to read", which is what rd_kafka_offsets_store wants). Never
+     * past the one after the last taken: after the consumer was taken back, the offsets above
+     * it (done or not in the reading before) are read again, and not yet done in this one. */
+    int64_t next = p->last_added + 1;
+    if (p->len > 0 && at(p, 0)->off < next)
+        next = at(p, 0)->off;
     /* Give back memory after a burst; a failed shrink just keeps the larger ring. */
     if (p->cap > RING_INITIAL && p->len <= p->cap / 8)
         (void)ring_resize(p, p->cap / 2);
+    /* Never back: below what was committed already, the position commits nothing (librdkafka
+     * would not commit it either) and it holds until the new reading passes it. */
+    if (next <= p->position)
+        return 0;
+    p->position = next;
     if (commit_to)
         *commit_to = p->position;
     return 1;

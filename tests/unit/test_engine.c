@@ -3091,83 +3091,95 @@ static void test_reversal_of_json(void **state)
     json_object_put(ref);
 }
 
-/* A job of live_job's at offset off of partition p, its offset tracked (job_track, which
- * says to run it). */
+/* A job of live_job's at offset off of partition p, its offset tracked (job_track). */
 static job *tracked_job(pl_engine *e, const char *rid, int32_t p, int64_t off)
 {
     job *j = live_job(e, rid);
     j->partition = p;
     j->offset = off;
-    assert_true(job_track(e, j));
+    job_track(e, j);
     return j;
 }
 
 /*
- * A request whose offset is not after the last one taken from its partition (the topic
- * recreated, or its log truncated, and auto.offset.reset took the consumer back, within one
- * assignment) is tracked, the partition's offsets afresh from it, when no request of the
- * partition in flight is below it: those still in flight finish without moving its commit, and
- * the new ones commit from the new numbering. Before, the tracker refused the offset and the
- * request ran untracked: a later request's completion committed past it (lost on a restart),
- * and the old ones stored offsets far ahead of the new log's. A copy of an offset taken already
- * while one below it is in flight (a record read twice) is dropped: tracked afresh, its
- * completion would commit past that one. Another partition is not touched. A negative offset
- * has no position to protect: its request runs untracked.
+ * A request whose offset is not after the last one taken from its partition (within one
+ * assignment: the consumer was taken back) runs, its offset tracked in its place. A log
+ * truncated by an unclean leader election while the request at 100 waits for its bureau
+ * (librdkafka >= 2.1 seeks to where the logs diverge), 101 and 102 done, and the new log has
+ * another request at 101: it runs; 100 done commits up to it, and its own completion no further
+ * than the consumer has read again (102, not 103). Before, it was dropped, "read again while
+ * 100 below it is in flight": 100 done committed 103, and the new request at 101 was never
+ * answered. The topic recreated (a new log from 0 under a request of the old one in flight):
+ * the old one holds the commit until done but stores nothing ahead of the new log's reading, and
+ * the commit never goes back: it holds until the new log passes it. A copy of a request in
+ * flight (read twice) is tracked beside it: the commit waits for both. Another partition is not
+ * touched; a negative offset has no position to protect: its request runs untracked.
  */
-static void test_offset_going_back_is_tracked_afresh(void **state)
+static void test_offset_going_back_is_tracked_in_place(void **state)
 {
     (void)state;
-    pl_spec spec = {.worker = "auth", .table = "cc_auth_trans"};
-    pl_engine *e = calloc(1, sizeof *e);
-    assert_non_null(e);
-    e->spec = &spec;
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
     snprintf(e->t_request, sizeof e->t_request, "paylink.auth.request");
     assert_non_null(e->offsets = pl_offsets_new());
-    job *old1 = tracked_job(e, "B-100", 3, 100);
-    job *old2 = tracked_job(e, "B-101", 3, 101);
-    job *other = tracked_job(e, "B-other", 4, 200);
-    assert_true(old1->tracked && old2->tracked && other->tracked);
-    assert_int_equal(pl_offsets_pending(e->offsets, 3), 2);
+    g_stored_partition = -1;
+    g_stored_offset = -1;
+    job *a100 = tracked_job(e, "A-100", 3, 100);
+    job *a101 = tracked_job(e, "A-101", 3, 101);
+    job *a102 = tracked_job(e, "A-102", 3, 102);
+    job *other = tracked_job(e, "A-other", 4, 200);
+    job_done(a101);
+    job_done(a102);
+    assert_true(g_stored_offset == -1);
 
-    job *reset = tracked_job(e, "B-5", 3, 5);
-    assert_true(reset->tracked);
-    assert_false(old1->tracked);
-    assert_false(old2->tracked);
-    assert_true(other->tracked);
-    assert_int_equal(pl_offsets_pending(e->offsets, 3), 1);
-    assert_int_equal(pl_offsets_pending(e->offsets, 4), 1);
-    job *next = tracked_job(e, "B-6", 3, 6);
-    assert_true(next->tracked);
-    /* The new numbering commits: 5 done → 6; nothing of the old offsets moves it. */
-    int64_t to = -1;
-    assert_int_equal(pl_offsets_done(e->offsets, 3, 101, &to), PL_ERR_NOTFOUND);
-    assert_int_equal(pl_offsets_done(e->offsets, 3, 5, &to), 1);
-    assert_true(to == 6);
+    /* The log truncated at 101: another request there. */
+    job *b101 = tracked_job(e, "B-101", 3, 101);
+    assert_true(b101->tracked);
+    assert_true(a100->tracked && other->tracked);
+    assert_int_equal(pl_offsets_pending(e->offsets, 3), 4);
+    job_done(a100);
+    assert_int_equal(g_stored_partition, 3);
+    assert_true(g_stored_offset == 101);
+    job_done(b101);
+    assert_true(g_stored_offset == 102);
+    job_done(tracked_job(e, "B-102", 3, 102));
+    assert_true(g_stored_offset == 103);
 
-    /* Offset 6 read again while 5 is still in flight: dropped, the tracking as it was. */
-    job *dup = live_job(e, "B-6b");
-    dup->partition = 3;
-    dup->offset = 6;
-    assert_false(job_track(e, dup));
-    assert_false(dup->tracked);
-    assert_true(reset->tracked && next->tracked);
-    job_abandon(dup);
-    /* 5 finished: offset 6 read again, only its first reading in flight: tracked afresh (its
-     * copy, a redelivery, waits behind that reading). */
-    job_abandon(reset);
-    job *again = tracked_job(e, "B-6c", 3, 6);
-    assert_true(again->tracked);
-    assert_false(next->tracked);
+    /* The topic recreated while the old log's 103 is in flight: a new log from 0. */
+    job *c103 = tracked_job(e, "C-103", 3, 103);
+    job *n0 = tracked_job(e, "N-0", 3, 0);
+    assert_true(n0->tracked && c103->tracked);
+    g_stored_offset = -1;
+    job_done(n0);
+    job_done(c103);
+    assert_true(g_stored_offset == -1);
+    for (int64_t off = 1; off < 103; off++) {
+        job_done(tracked_job(e, "N", 3, off));
+        assert_true(g_stored_offset == -1);
+    }
+    assert_true(pl_offsets_position(e->offsets, 3) == 103);
+    job_done(tracked_job(e, "N-103", 3, 103));
+    assert_true(g_stored_offset == 104);
+
+    /* Read twice while 200 is in flight: both copies of 201 hold the commit. */
+    job *d1 = tracked_job(e, "D-201", 4, 201);
+    job *d2 = tracked_job(e, "D-201", 4, 201);
+    assert_true(d1->tracked && d2->tracked);
+    job_done(d1);
+    assert_true(g_stored_offset == 104);
+    job_done(other);
+    assert_int_equal(g_stored_partition, 4);
+    assert_true(g_stored_offset == 201);
+    job_done(d2);
+    assert_true(g_stored_offset == 202);
 
     /* A negative offset: untracked, the partition's tracking as it was. */
     job *neg = tracked_job(e, "B-neg", 3, -1);
     assert_false(neg->tracked);
-    assert_true(again->tracked);
-    assert_int_equal(pl_offsets_pending(e->offsets, 3), 1);
-    while (e->live)
-        job_abandon(e->live);
+    assert_int_equal(pl_offsets_pending(e->offsets, 3), 0);
+    assert_int_equal(pl_offsets_pending(e->offsets, -1), 0);
     pl_offsets_destroy(e->offsets);
-    free(e);
+    held_engine_free(e);
 }
 
 /* A consumer event as librdkafka returns for a record it could not read (err, at partition p,
@@ -3193,8 +3205,9 @@ static rd_kafka_message_t unreadable_event(rd_kafka_resp_err_t err, int32_t p, i
  * logged as an error and counted (paylink_consumer_unreadable_records_total, and
  * paylink_dead_letters_total), and a dead-letter copy goes with where it was, why, and no
  * payload. Its offset is tracked: a later request done before that copy is delivered commits
- * nothing past it; once delivered, both are committed. The same offset read again (librdkafka
- * fetches a batch it could not decompress again and again) is not dead-lettered twice. Any
+ * nothing past it; once delivered, both are committed. The same record fetched again
+ * (librdkafka fetches a batch it could not decompress again and again) is not dead-lettered
+ * twice. Any
  * other consumer event (a record too large to fetch, which is fetched again; another topic's)
  * is logged and destroyed as before, and one taken while stopping is dropped. (Before, every
  * such record was logged as a warning and destroyed; the next request's completion committed
@@ -3257,14 +3270,7 @@ static void test_unreadable_record_dead_lettered(void **state)
     json_object_put(env);
     produced_free();
 
-    /* A later request done first: nothing committed past the record. */
-    job *later = live_job(e, "G-41");
-    later->partition = 2;
-    later->offset = 41;
-    assert_true(job_track(e, later));
-    job_done(later);
-    assert_true(g_stored_offset == -1);
-    /* The same offset read again: logged, not dead-lettered again. */
+    /* The same record fetched again: logged, not dead-lettered again. */
     char again_words[] = "Decompression (codec 0x4) of message at 40 failed";
     rd_kafka_message_t again =
         unreadable_event(RD_KAFKA_RESP_ERR__BAD_COMPRESSION, 2, 40, again_words);
@@ -3275,6 +3281,14 @@ static void test_unreadable_record_dead_lettered(void **state)
     assert_int_equal(e->n_live, 1);
     assert_int_equal(pl_counter_value(e->m_unreadable), 1);
     assert_int_equal(pl_counter_value(e->m_dlq), 1);
+    /* A later request done first: nothing committed past the record. */
+    job *later = live_job(e, "G-41");
+    later->partition = 2;
+    later->offset = 41;
+    job_track(e, later);
+    assert_true(later->tracked);
+    job_done(later);
+    assert_true(g_stored_offset == -1);
     /* Its dead letter delivered (on_delivery): both offsets committed. */
     j->pending_dr--;
     job_done(j);
@@ -3899,6 +3913,87 @@ static int stop_unasked(void **state)
     return 0;
 }
 
+/*
+ * A record that could not be read is tracked as a request is (job_track's way), also where the
+ * tracker had refused it: at an offset going back (the topic recreated, and the consumer reset
+ * to its new log) it is dead-lettered, tracked in its place, and its delivery moves the commit
+ * neither past a request in flight nor back; fetched again with nothing in between, it is
+ * dead-lettered once. One on a partition beyond the tracker's range is dead-lettered,
+ * untracked. Before, both went to pl_offsets_add directly, which refused them: no dead letter,
+ * a warning that it was "read again: dead-lettered once", and the next request's completion
+ * committed past it.
+ */
+static void test_unreadable_record_going_back_dead_lettered(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_engine *e = held_engine(&spec);
+    e->fatal = false; /* what it produces is caught (given_producev) */
+    snprintf(e->t_request, sizeof e->t_request, "paylink.auth.request");
+    snprintf(e->t_dlq, sizeof e->t_dlq, "paylink.auth.request.dlq");
+    e->cfg.max_in_flight = 8;
+    e->max_msg = 1000000;
+    g_nproduced = 0;
+    assert_non_null(e->offsets = pl_offsets_new());
+    pl_metrics *m = pl_metrics_new("auth");
+    assert_non_null(m);
+    e->m_unreadable = pl_metrics_counter(m, "u_total", "u", NULL);
+    e->m_dlq = pl_metrics_counter(m, "d_total", "d", NULL);
+    g_given_destroyed = 0;
+    g_stored_partition = -1;
+    g_stored_offset = -1;
+
+    job *done = tracked_job(e, "G-100", 2, 100);
+    job *inflight = tracked_job(e, "G-101", 2, 101);
+    job_done(done);
+    assert_true(g_stored_offset == 101);
+
+    /* The topic recreated: the new log's first record cannot be read. */
+    char words[] = "MessageSet at offset 0 (80 bytes) failed CRC32C check";
+    rd_kafka_message_t bad = unreadable_event(RD_KAFKA_RESP_ERR__BAD_MSG, 2, 0, words);
+    consumed(e, &bad);
+    start_backlog(e);
+    assert_int_equal(pl_counter_value(e->m_unreadable), 1);
+    assert_int_equal(g_nproduced, 1);
+    assert_string_equal(g_produced[0].topic, "paylink.auth.request.dlq");
+    produced_free();
+    job *j = e->live;
+    assert_true(j != inflight && j->offset == 0);
+    assert_true(j->tracked);
+    /* Fetched again: not dead-lettered twice. */
+    char again_words[] = "MessageSet at offset 0 (80 bytes) failed CRC32C check";
+    rd_kafka_message_t again = unreadable_event(RD_KAFKA_RESP_ERR__BAD_MSG, 2, 0, again_words);
+    consumed(e, &again);
+    start_backlog(e);
+    assert_int_equal(g_nproduced, 0);
+    assert_int_equal(pl_counter_value(e->m_unreadable), 1);
+    assert_int_equal(e->n_live, 2);
+    /* Its copy delivered: the old log's 101 still holds the commit, which never goes back. */
+    j->pending_dr--;
+    job_done(j);
+    assert_true(g_stored_offset == 101);
+    assert_true(pl_offsets_position(e->offsets, 2) == 101);
+    job_done(inflight);
+    assert_true(g_stored_offset == 101);
+
+    /* A partition beyond the tracker's range: dead-lettered all the same, untracked. */
+    char far_words[] = "MessageSet at offset 7 (80 bytes) failed CRC32C check";
+    rd_kafka_message_t far =
+        unreadable_event(RD_KAFKA_RESP_ERR__BAD_MSG, PL_OFFSETS_MAX_PARTITION + 1, 7, far_words);
+    consumed(e, &far);
+    start_backlog(e);
+    assert_int_equal(g_nproduced, 1);
+    assert_int_equal(pl_counter_value(e->m_unreadable), 2);
+    produced_free();
+    assert_int_equal(e->n_live, 1);
+    assert_false(e->live->tracked);
+    assert_int_equal(g_given_destroyed, 3);
+    pl_offsets_destroy(e->offsets);
+    free(e->backlog);
+    held_engine_free(e);
+    pl_metrics_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3945,11 +4040,12 @@ int main(void)
         cmocka_unit_test(test_approves_more_than_sent),
         cmocka_unit_test(test_own_reply),
         cmocka_unit_test(test_replay_decides_no_followups),
-        cmocka_unit_test(test_offset_going_back_is_tracked_afresh),
+        cmocka_unit_test(test_offset_going_back_is_tracked_in_place),
         cmocka_unit_test(test_unreadable_record_dead_lettered),
         cmocka_unit_test(test_dead_letters_say_their_kind),
         cmocka_unit_test_teardown(test_no_call_after_a_token_wait_once_stopping, stop_unasked),
         cmocka_unit_test(test_answer_stores_its_followups_decision),
+        cmocka_unit_test(test_unreadable_record_going_back_dead_lettered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

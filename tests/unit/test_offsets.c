@@ -1,5 +1,6 @@
 /* test_offsets.c: the committable Kafka offset per partition under out-of-order completion. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -240,14 +241,14 @@ static void test_errors(void **state)
     pl_offsets *o = *state;
     int64_t to = SENTINEL;
     add_ok(o, 0, 10);
-    /* Not increasing. */
-    assert_int_equal(pl_offsets_add(o, 0, 10), PL_ERR_INVALID);
-    assert_int_equal(pl_offsets_add(o, 0, 9), PL_ERR_INVALID);
     /* Bad arguments. */
     assert_int_equal(pl_offsets_add(o, 0, -5), PL_ERR_INVALID);
     assert_int_equal(pl_offsets_add(o, -1, 1), PL_ERR_INVALID);
     assert_int_equal(pl_offsets_add(o, PL_OFFSETS_MAX_PARTITION + 1, 1), PL_ERR_INVALID);
     assert_int_equal(pl_offsets_add(NULL, 0, 1), PL_ERR_INVALID);
+    assert_int_equal(pl_offsets_add_once(o, 0, -5), PL_ERR_INVALID);
+    assert_int_equal(pl_offsets_add_once(o, PL_OFFSETS_MAX_PARTITION + 1, 1), PL_ERR_INVALID);
+    assert_int_equal(pl_offsets_add_once(NULL, 0, 1), PL_ERR_INVALID);
     assert_int_equal(pl_offsets_pending(o, 0), 1);
 
     /* Not tracked. */
@@ -263,9 +264,8 @@ static void test_errors(void **state)
     done_holds(o, 0, 11);
     assert_int_equal(pl_offsets_done(o, 0, 11, &to), PL_ERR_STATE);
     done_advances(o, 0, 10, 12);
-    /* Once retired, an offset is no longer tracked, and the last added one stays the floor. */
+    /* Once retired, an offset is no longer tracked. */
     assert_int_equal(pl_offsets_done(o, 0, 10, &to), PL_ERR_NOTFOUND);
-    assert_int_equal(pl_offsets_add(o, 0, 11), PL_ERR_INVALID);
     add_ok(o, 0, 12);
 
     /* NULL handles. */
@@ -274,6 +274,236 @@ static void test_errors(void **state)
     assert_int_equal(pl_offsets_position(NULL, 0), -1);
     pl_offsets_forget(NULL, 0);
     pl_offsets_destroy(NULL);
+}
+
+static void add_back(pl_offsets *o, int32_t part, int64_t off)
+{
+    assert_int_equal(pl_offsets_add(o, part, off), PL_OFFSETS_BACK);
+}
+
+/*
+ * A log truncated by an unclean leader election while a request below the cut is in flight
+ * (librdkafka >= 2.1 seeks to where the logs diverge): 100 in flight, 101 and 102 done, and the
+ * new log has another request at 101. It is tracked in its place: 100 done commits up to it, and
+ * its own completion commits no further than the consumer has read again (the new log's 102 is
+ * not taken yet), not past the 102 of the log before. Before, the tracker refused the offset and
+ * the engine dropped that request: 100 done committed 103, and the new 101 was never answered.
+ */
+static void test_taken_back_below_an_unfinished_offset(void **state)
+{
+    pl_offsets *o = *state;
+    add_ok(o, 0, 100);
+    add_ok(o, 0, 101);
+    add_ok(o, 0, 102);
+    done_holds(o, 0, 101);
+    done_holds(o, 0, 102);
+    add_back(o, 0, 101);
+    assert_int_equal(pl_offsets_pending(o, 0), 4);
+    done_advances(o, 0, 100, 101);
+    done_advances(o, 0, 101, 102);
+    assert_int_equal(pl_offsets_pending(o, 0), 0);
+    /* The new log's 102 and on, in order again. */
+    add_ok(o, 0, 102);
+    add_ok(o, 0, 103);
+    done_holds(o, 0, 103);
+    done_advances(o, 0, 102, 104);
+
+    /* Taken back while records of the reading before are still in flight above it: those hold
+     * the position until done, and the new reading passes them as it goes. */
+    add_ok(o, 1, 10);
+    add_ok(o, 1, 11);
+    add_ok(o, 1, 12);
+    done_advances(o, 1, 10, 11);
+    add_back(o, 1, 11);
+    add_ok(o, 1, 12); /* after the last added (11), below nothing but the other 12 */
+    done_holds(o, 1, 12);
+    done_holds(o, 1, 12);
+    assert_int_equal(pl_offsets_done(o, 1, 12, NULL), PL_ERR_STATE);
+    done_holds(o, 1, 11);
+    done_advances(o, 1, 11, 13);
+    assert_int_equal(pl_offsets_pending(o, 1), 0);
+}
+
+/*
+ * An offset taken again below the committed position (the same records read again, or a log
+ * cut below it): the position never goes back, and does not move on before that offset and
+ * everything taken after it are done.
+ */
+static void test_taken_back_below_the_position(void **state)
+{
+    pl_offsets *o = *state;
+    for (int64_t off = 10; off < 13; off++) {
+        add_ok(o, 0, off);
+        done_advances(o, 0, off, off + 1);
+    }
+    add_back(o, 0, 11);
+    add_ok(o, 0, 12);
+    add_ok(o, 0, 13);
+    add_ok(o, 0, 14);
+    done_holds(o, 0, 12);
+    done_holds(o, 0, 13);
+    done_holds(o, 0, 14); /* 11 is unfinished: nothing further */
+    assert_int_equal(pl_offsets_position(o, 0), 13);
+    done_advances(o, 0, 11, 15);
+
+    /* Done in order, the new reading commits nothing until it passes the position. */
+    add_back(o, 0, 13);
+    done_holds(o, 0, 13);
+    add_ok(o, 0, 14);
+    done_holds(o, 0, 14);
+    add_ok(o, 0, 15);
+    done_advances(o, 0, 15, 16);
+}
+
+/*
+ * A copy of an offset taken while its first reading is in flight: both must be done before the
+ * position passes it (either completion may come first).
+ */
+static void test_copy_of_an_unfinished_offset(void **state)
+{
+    pl_offsets *o = *state;
+    add_ok(o, 0, 5);
+    add_ok(o, 0, 6);
+    add_back(o, 0, 6);
+    done_holds(o, 0, 6);
+    done_advances(o, 0, 5, 6);
+    done_advances(o, 0, 6, 7);
+    assert_int_equal(pl_offsets_done(o, 0, 6, NULL), PL_ERR_NOTFOUND);
+
+    add_ok(o, 0, 7);
+    add_back(o, 0, 7);
+    assert_int_equal(pl_offsets_pending(o, 0), 2);
+    done_holds(o, 0, 7);
+    done_advances(o, 0, 7, 8);
+    assert_int_equal(pl_offsets_pending(o, -1), 0);
+}
+
+/*
+ * The topic deleted and created again under a running consumer: the new log starts at 0 while
+ * requests of the old one are in flight at 50 and 52. The old ones hold the position until
+ * done, but their completion commits nothing ahead of the new log's reading; the position holds
+ * until that reading passes it.
+ */
+static void test_new_log_below_the_old_one(void **state)
+{
+    pl_offsets *o = *state;
+    for (int64_t off = 47; off < 53; off++)
+        add_ok(o, 2, off);
+    for (int64_t off = 47; off < 50; off++)
+        done_advances(o, 2, off, off + 1);
+    done_holds(o, 2, 51);
+    add_back(o, 2, 0);
+    done_holds(o, 2, 0);
+    done_holds(o, 2, 50);
+    done_holds(o, 2, 52);
+    assert_int_equal(pl_offsets_position(o, 2), 50);
+    assert_int_equal(pl_offsets_pending(o, 2), 0);
+    for (int64_t off = 1; off < 50; off++) {
+        add_ok(o, 2, off);
+        done_holds(o, 2, off);
+    }
+    add_ok(o, 2, 50);
+    done_advances(o, 2, 50, 51);
+}
+
+/*
+ * A record that fails the same way at each fetch (a batch librdkafka cannot decompress) is
+ * tracked once: fetched again with nothing in between, it is not tracked again, whether its
+ * first reading is still unfinished or retired. Anything added in between (the partition went
+ * on, or was taken back) makes it new again, and each partition keeps its own.
+ */
+static void test_add_once(void **state)
+{
+    pl_offsets *o = *state;
+    assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OK);
+    assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_AGAIN);
+    assert_int_equal(pl_offsets_pending(o, 2), 1);
+    assert_int_equal(pl_offsets_add_once(o, 3, 40), PL_OK);
+    assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_AGAIN);
+    done_advances(o, 2, 40, 41);
+    assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_AGAIN);
+    assert_int_equal(pl_offsets_pending(o, 2), 0);
+    /* Another unreadable record, then the first one again: taken back, tracked. */
+    assert_int_equal(pl_offsets_add_once(o, 2, 41), PL_OK);
+    assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_BACK);
+    assert_int_equal(pl_offsets_pending(o, 2), 2);
+    /* A request at the same offset as the last once-added one is tracked. */
+    assert_int_equal(pl_offsets_add(o, 2, 40), PL_OFFSETS_BACK);
+    assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_BACK);
+    assert_int_equal(pl_offsets_pending(o, 2), 4);
+    /* Forgotten, the partition starts afresh. */
+    pl_offsets_forget(o, 2);
+    assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OK);
+    assert_int_equal(pl_offsets_pending(o, 2), 1);
+}
+
+/*
+ * Random adds (mostly in order, with gaps, sometimes taken back, sometimes a copy of an offset
+ * in flight) and completions in random order, checked against what the tracker promises: the
+ * position never goes back, never passes an unfinished offset nor the last one taken + 1, and
+ * once everything is done it reaches the last one taken + 1. Enough in flight at once for the
+ * ring to grow, wrap and shrink.
+ */
+static uint64_t g_rand = 88172645463325252ull;
+static uint64_t next_rand(void)
+{
+    g_rand ^= g_rand << 13;
+    g_rand ^= g_rand >> 7;
+    g_rand ^= g_rand << 17;
+    return g_rand;
+}
+
+static void test_random_against_its_promises(void **state)
+{
+    pl_offsets *o = *state;
+    enum { MAXF = 300 };
+    int64_t flight[MAXF]; /* the unfinished offsets, any order */
+    size_t n = 0;
+    int64_t last = -1, pos = -1;
+    for (int step = 0; step < 200000; step++) {
+        uint64_t r = next_rand() % 100;
+        bool add = n == 0 || (n < MAXF && r < (step % 20000 < 10000 ? 60 : 45));
+        if (add) {
+            int64_t off;
+            uint64_t k = next_rand() % 100;
+            if (last < 0 || k < 90)
+                off = last + 1 + (k < 10 ? (int64_t)(next_rand() % 5) : 0);
+            else if (k < 97 || n == 0)
+                off = last - (int64_t)(next_rand() % 40);
+            else
+                off = flight[next_rand() % n];
+            if (off < 0)
+                off = 0;
+            int rc = pl_offsets_add(o, 0, off);
+            assert_int_equal(rc, off <= last ? PL_OFFSETS_BACK : PL_OK);
+            flight[n++] = off;
+            last = off;
+        } else {
+            size_t i = next_rand() % n;
+            int64_t off = flight[i];
+            flight[i] = flight[--n];
+            int64_t to = SENTINEL;
+            int rc = pl_offsets_done(o, 0, off, &to);
+            assert_true(rc == 0 || rc == 1);
+            if (rc == 1) {
+                assert_true(to > pos);
+                assert_true(to <= last + 1);
+                for (size_t j = 0; j < n; j++)
+                    assert_true(flight[j] >= to);
+                pos = to;
+            } else {
+                assert_true(to == SENTINEL);
+            }
+            assert_true(pl_offsets_position(o, 0) == pos);
+        }
+        assert_true(pl_offsets_pending(o, 0) >= n);
+    }
+    while (n > 0) {
+        int64_t off = flight[--n];
+        assert_true(pl_offsets_done(o, 0, off, NULL) >= 0);
+    }
+    assert_int_equal(pl_offsets_pending(o, 0), 0);
+    assert_true(pl_offsets_position(o, 0) >= last + 1);
 }
 
 int main(void)
@@ -289,6 +519,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wraparound_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_taken_back_below_an_unfinished_offset, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_taken_back_below_the_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_of_an_unfinished_offset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_log_below_the_old_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_against_its_promises, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
