@@ -641,6 +641,16 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    /*
+     * libcurl looks the host name up on a thread of its own. When an attempt ends (its time
+     * ran out, or pl_http_destroy) while that lookup still runs, libcurl would wait for the
+     * thread, here on the loop's one thread: a bureau whose DNS hangs would stall every call
+     * in flight for the system resolver's timeout, and their answers that came meanwhile would
+     * be taken for timeouts once the loop resumes (unknown outcomes). Quick exit leaves the
+     * lookup to finish in the background; its thread frees what it holds. curl_easy_reset
+     * clears it, so it is set for each attempt.
+     */
+    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
     curl_easy_setopt(e, CURLOPT_SHARE, h->share);
     /* Verification stays on, always; a private CA only replaces the trust store. */
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);

@@ -1192,6 +1192,11 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
         curl_easy_setopt(c, CURLOPT_TIMEOUT, QUERY_TIMEOUT_S);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        /* Without it, a query whose host name lookup hangs would return only when the system
+         * resolver gives up (libcurl waits for its lookup thread), past CONNECT_TIMEOUT_S,
+         * holding up this resolver's pass; the lookup is left to finish in the background
+         * instead, as for the bureau calls (http.c). */
+        curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
         if (r->ca_file && *r->ca_file) {
