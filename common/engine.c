@@ -4035,8 +4035,15 @@ static bool offset_track(pl_engine *e, job *j, bool unreadable)
                 "partition %d of %s: offset %" PRId64 " is not after the last one taken from it "
                 "(the consumer was taken back: the topic recreated, its log truncated, or records "
                 "read again): tracked in its place, nothing of the partition is committed past it "
-                "before it is done, nor back below what was",
-                (int)j->partition, e->t_request, j->offset);
+                "before it is done, nor back below what was. If the topic was recreated or its "
+                "log truncated, the offset group %s committed from the old log may be above "
+                "requests of the new one not yet done, which a restart or a rebalance would then "
+                "skip: stop the group's workers and reset it to where this reading began, "
+                "kafka-consumer-groups --bootstrap-server %s --group %s --topic %s:%d "
+                "--reset-offsets --to-offset %" PRId64 " --execute (requests read again are "
+                "answered from their rows)",
+                (int)j->partition, e->t_request, j->offset, e->cfg.group, e->cfg.brokers,
+                e->cfg.group, e->t_request, (int)j->partition, j->offset);
     j->tracked = true;
     return true;
 }

@@ -20,8 +20,13 @@
  *
  * One pl_offsets covers all partitions of one topic. Partition ids are 0..PL_OFFSETS_MAX_PARTITION.
  * Memory: the tracker owns everything it allocates; per partition it holds one ring of 16 bytes
- * per tracked offset (the engine's max_in_flight bounds it). Not thread-safe: the event loop
- * thread is its only user.
+ * per tracked offset, doubled when full and halved when mostly empty. Nothing bounds it but
+ * memory: the engine's max_in_flight bounds the requests running, not the offsets tracked (a
+ * finished one stays until everything below it is done), so behind one slow request the ring
+ * holds every offset finished since. Adding in Kafka order is O(1); an offset added below
+ * entries already tracked (taken back, or read again after that while the reading before is
+ * still tracked above it) moves each entry above it one place up, O(entries above). Not
+ * thread-safe: the event loop thread is its only user.
  */
 #ifndef PL_OFFSETS_H
 #define PL_OFFSETS_H

@@ -1414,8 +1414,14 @@ static const pl_services *services(pl_resolver *r, PGconn *c)
         char err[256];
         pl_services *s = pl_services_load(c, err, sizeof err);
         if (s) {
-            if (r->services)
+            /* As the worker's refresh does: a secret whose reference is unchanged but unreadable
+             * now is kept, so that the resolver finds a bureau usable or not as the engine does
+             * (reask_one waits for one that is not). Not at the first load: the worker said at
+             * start-up what is unusable. */
+            if (r->services) {
+                pl_services_carry(s, r->services);
                 pl_services_unref(r->services);
+            }
             r->services = s;
             r->services_at = now;
         } else {
@@ -2676,6 +2682,67 @@ static void reask_later(PGconn *c, const char *rid, const char *owner, int after
 }
 
 /*
+ * How long, past its delay, a reversal to be asked again waits for its bureau to become usable
+ * again (reask_bureau_unusable) before an operator is told instead. A bureau is unusable by an
+ * operator's doing (the External Service flag switched off, a secret reference changed to one
+ * that cannot be read, a setting refused), said at warn by every worker at the refresh, and is
+ * mended in hours, or the bureau is being retired; a day outlasts a switch-off for the night or a
+ * key rotation mended the next morning, and still leaves an operator days to release the hold by
+ * hand before the authorization lapses (a card-not-present authorization is commonly held about
+ * a week), where waiting for the authorization's own validity would leave the cardholder's funds
+ * held for nothing, unseen, all that time.
+ */
+#define REASK_UNUSABLE_WAIT_MAX_S (24 * 3600)
+/* How often it looks again meanwhile (the resolver's configuration is read again each minute:
+ * SERVICES_MAX_AGE_S). */
+#define REASK_UNUSABLE_RETRY_S 60
+
+/*
+ * The settings of service bureau code when they make it unusable in the resolver's configuration
+ * (secret_ok false: its secret not resolved, its External Service flag off, a setting refused;
+ * secret_error says why), as paylink-reversal's engine judges the same settings: a reversal of it
+ * asked now would be answered `error`, nothing sent (engine.c, prepare_call). NULL when it is
+ * usable, and when the configuration cannot be read or has no such bureau: no verdict then, the
+ * reversal is asked as before.
+ */
+static const pl_service *reask_bureau_unusable(pl_resolver *r, PGconn *c, const char *code)
+{
+    const pl_services *all = services(r, c);
+    const pl_service *svc = all ? pl_services_find(all, code) : NULL;
+    return svc && !svc->secret_ok ? svc : NULL;
+}
+
+/*
+ * Gives the lease of row rid back, to be looked at again in `after` seconds, noting in its `done`
+ * (done_at still NULL: nothing decided) that it waits for its bureau (note). Returns 1 when the
+ * note is new to the row (the first pass that finds it waiting, or for another reason: said at
+ * warn then, once, by whichever replica gets there), 0 when the row said so already, or
+ * PL_ERR_DB (the row kept under its lease, taken again once that has passed).
+ */
+static int reask_wait_bureau(PGconn *c, const char *rid, const char *owner, const char *note,
+                             int after)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", after > 0 ? after : 0);
+    const char *p[] = {rid, owner, note, secs};
+    PGresult *res = exec(c,
+                         "WITH was AS (SELECT done FROM reversal_reask WHERE request_id = $1 "
+                         "AND lease_owner = $2 AND done_at IS NULL FOR UPDATE) "
+                         "UPDATE reversal_reask k SET done = left($3, 300), "
+                         "due_at = now() + make_interval(secs => $4::int), "
+                         "lease_owner = NULL, lease_until = NULL FROM was "
+                         "WHERE k.request_id = $1 AND k.lease_owner = $2 AND k.done_at IS NULL "
+                         "RETURNING was.done IS DISTINCT FROM left($3, 300)",
+                         4, p);
+    int rc = !ok(res) ? PL_ERR_DB : PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    if (rc == PL_ERR_DB)
+        PL_WARN(rid, "resolver: the reversal waiting for its bureau cannot be kept so: %s",
+                PQerrorMessage(c));
+    PQclear(res);
+    return rc;
+}
+
+/*
  * Decides on reversal rid recorded in reversal_reask (its outcome stored owed_s seconds ago),
  * whose lease this resolver holds (pl_resolver_reask_pass), and publishes it again to topic when it
  * is to be asked again. Returns 1 when published, 0 when decided or left for later, PL_ERR_KAFKA
@@ -2823,6 +2890,34 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
                  "another claim or a timeout reversal of its authorization lasted over %d s",
                  REASK_CLAIM_WAIT_MAX_S);
     }
+    /* Its bureau unusable in the configuration (a refresh made it so: the External Service flag
+     * switched off, a secret unreadable under a changed reference): paylink-reversal would answer
+     * the reversal asked now `error`, nothing sent, and that ask would be spent — the three of a
+     * chain within ~36 minutes, and then an operator told while the bureau was still off. It
+     * waits instead, unasked, looked at each minute, and said once at warn; it goes, counted as
+     * usual, at the first pass that finds the bureau usable; an operator is told (below) when it
+     * stays unusable over REASK_UNUSABLE_WAIT_MAX_S past the delay. */
+    const pl_service *down = why[0] ? NULL : reask_bureau_unusable(r, c, F(6));
+    if (down && owed_s < delay + REASK_UNUSABLE_WAIT_MAX_S) {
+        char note[300];
+        snprintf(note, sizeof note, "waits for bureau %s to become usable: %.200s", down->code,
+                 down->secret_error);
+        int rc = reask_wait_bureau(c, rid, r->owner, note, REASK_UNUSABLE_RETRY_S);
+        if (rc == 1)
+            PL_WARN(
+                rid,
+                "paylink's reversal of authorization %s %s (%s) and is not asked again while "
+                "its bureau %s is unusable (%s): the %s it is to release stays held meanwhile; it "
+                "is asked once the bureau can be used, and an operator is told if it cannot "
+                "be within %d hours",
+                auth, outcome, ended, down->code, down->secret_error, amount[0] ? amount : "amount",
+                REASK_UNUSABLE_WAIT_MAX_S / 3600);
+        PQclear(res);
+        return rc < 0 ? rc : 0;
+    }
+    if (down)
+        snprintf(why, sizeof why, "its bureau %s stayed unusable over %d hours (%.120s)",
+                 down->code, REASK_UNUSABLE_WAIT_MAX_S / 3600, down->secret_error);
     if (why[0]) {
         PL_ERROR(rid,
                  "paylink's reversal of authorization %s %s (%s) and is not asked again: %s; the "

@@ -216,9 +216,14 @@ int pl_resolver_pass(pl_resolver *r, int max_rows);
  * since, or refused for good by paylink-reversal's rules, never approved or without a bureau
  * transaction id, at once: pl_reversal_refusal_lasting; PL_REVERSAL_MAX_AGAIN asks already) is
  * logged as an error for an operator, naming the authorization and the amount; one whose
- * authorization is reversed since, or the order system's, is left. A publish Kafka refuses gives
- * the row (and the rest taken) back for the next pass. Returns how many were published, or a
- * negative pl_err.
+ * authorization is reversed since, or the order system's, is left. One that would be asked while
+ * its bureau is unusable in the resolver's configuration (secret_ok false: the External Service
+ * flag off, a secret unreadable under a changed reference; paylink-reversal would answer it
+ * `error`, nothing sent) is not asked, and no ask is spent: it waits, looked at again each
+ * minute, said once at warn (the row's `done` notes the wait while done_at stays NULL), and is
+ * asked at the first pass that finds the bureau usable — or, unusable a day past its delay, is
+ * told to an operator as above and closed. A publish Kafka refuses gives the row (and the rest
+ * taken) back for the next pass. Returns how many were published, or a negative pl_err.
  */
 int pl_resolver_reask_pass(pl_resolver *r, int max_rows);
 

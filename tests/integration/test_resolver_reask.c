@@ -913,6 +913,165 @@ static void test_decision_survives(void **state)
     pl_resolver_destroy(r);
 }
 
+/* ---- a bureau unusable in the resolver's configuration ---------------------------------- */
+
+/* The variable CYB's secret reference names (file-env:NAME or env:NAME), its value before the
+ * test changed it, and whether it had one (restore_secret_env puts it back). */
+static char g_env_name[256];
+static char g_env_saved[1024];
+static bool g_env_had, g_env_changed;
+
+static void restore_secret_env(void)
+{
+    if (!g_env_changed)
+        return;
+    if (g_env_had)
+        setenv(g_env_name, g_env_saved, 1);
+    else
+        unsetenv(g_env_name);
+    memset(g_env_saved, 0, sizeof g_env_saved); /* (an env: reference's value is the secret) */
+    g_env_changed = false;
+}
+
+static int test_teardown_env(void **state)
+{
+    restore_secret_env();
+    return test_teardown(state);
+}
+
+/* Whether CYB is usable in a configuration this process loads now (its secret resolved here,
+ * as a resolver's own load resolves it); its secret_error into why. */
+static bool cyb_usable_here(char *why, size_t whysz)
+{
+    char err[256] = "";
+    pl_services *s = pl_services_load(g_admin, err, sizeof err);
+    if (!s)
+        fail_msg("pl_services_load: %s", err);
+    const pl_service *cyb = pl_services_find(s, "CYB");
+    assert_non_null(cyb);
+    bool usable = cyb->secret_ok;
+    snprintf(why, whysz, "%s", cyb->secret_error);
+    pl_services_unref(s);
+    return usable;
+}
+
+/*
+ * paylink's own reversal whose bureau is unusable in the resolver's configuration — its secret
+ * unreadable under the reference configured (here the file CYB's reference names, through a
+ * variable of this process, points where there is none, as when a refresh brings a changed
+ * reference that cannot be read; the External Service flag switched off is alike): paylink-reversal
+ * would refuse `.again` unsent, `error`, so the resolver spends none of the three asks on it. It
+ * keeps the row, looks again a minute later, and says so once at warn (the bureau, the
+ * authorization, the amount), not at every pass; once the bureau can be used again (a resolver
+ * whose configuration reads the secret) `.rev.again` is asked at once, the first of three. One
+ * whose bureau stayed unusable over 24 hours past its delay is told to an operator with the usual
+ * error line and closed. Before, each ask went while the bureau was unusable and was refused;
+ * after the third an error was logged and the row closed, the hold left until the authorization
+ * expired.
+ */
+static void test_unusable_bureau_waited_for(void **state)
+{
+    (void)state;
+    char ref[256], why[256];
+    value_n(ref, sizeof ref, "SELECT secret_ref FROM auth_service WHERE service_bureau = 'CYB'", 0,
+            NULL);
+    const char *name = strncmp(ref, "file-env:", 9) == 0 ? ref + 9
+                       : strncmp(ref, "env:", 4) == 0    ? ref + 4
+                                                         : NULL;
+    if (!name || !cyb_usable_here(why, sizeof why)) {
+        fprintf(stderr,
+                "note: CYB's secret (%s) is not read through a variable of this process, or "
+                "cannot be read here (%s): skipped\n",
+                ref, name ? why : "");
+        skip();
+    }
+    snprintf(g_env_name, sizeof g_env_name, "%s", name);
+    const char *was = getenv(g_env_name);
+    g_env_had = was != NULL;
+    snprintf(g_env_saved, sizeof g_env_saved, "%s", was ? was : "");
+    g_env_changed = true;
+    /* A file that is not there (file-env:), or no value at all (env:). */
+    if (strncmp(ref, "file-env:", 9) == 0)
+        setenv(g_env_name, "/nonexistent/it-reask/cyb.key", 1);
+    else
+        unsetenv(g_env_name);
+    assert_false(cyb_usable_here(why, sizeof why));
+
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[2][21], base[48], auth[2][64], hid[2][24], rev[2][64], again[64];
+    for (int k = 0; k < 2; k++) {
+        fresh(order[k], sizeof order[k], base, sizeof base);
+        snprintf(auth[k], sizeof auth[k], "%sa", base);
+        mk_auth(auth[k], order[k], "rejected", NULL,
+                k ? "7419661750346782300101" : "7419661750346782300100", hid[k], sizeof hid[k]);
+        pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
+        mk_reversal(rev[k], order[k], auth[k], hid[k],
+                    k ? "7419661750346782300101" : "7419661750346782300100", "120.00", true);
+        /* As the engine answers one whose bureau is unusable: `error`, no answer. */
+        settle(rev[k], "error", "", "");
+    }
+    /* 0: due now. 1: due since over 24 hours. */
+    owed_ago(rev[0], 61);
+    owed_ago(rev[1], 61 + 24 * 3600 + 5);
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    /* 0 waits, said once at warn, no error. */
+    assert_value("SELECT concat_ws('|', done_at IS NULL, due_at > now() + interval '30 seconds', "
+                 "coalesce(lease_owner, '-'), done LIKE 'waits for bureau CYB to become usable%') "
+                 "FROM reversal_reask WHERE request_id = $1",
+                 rev[0], "t|t|-|t");
+    if (!logged(log, "warn", auth[0], "bureau CYB is unusable") ||
+        !logged(log, "warn", auth[0], "the 120.00 it is to release")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no warn line says the reversal of %s waits for CYB", auth[0]);
+    }
+    assert_false(logged(log, "error", auth[0], NULL));
+    /* 1 is told to an operator and closed. */
+    if (!logged(log, "error", auth[1], "its bureau CYB stayed unusable over 24 hours") ||
+        !logged(log, "error", auth[1],
+                "the 120.00 it was to release may still be held, and an operator must see that "
+                "it is released")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line tells an operator of the reversal of %s", auth[1]);
+    }
+    assert_value("SELECT concat_ws('|', done_at IS NOT NULL, done LIKE 'its bureau CYB stayed "
+                 "unusable over 24 hours%', coalesce(lease_owner, '-')) FROM reversal_reask "
+                 "WHERE request_id = $1",
+                 rev[1], "t|t|-");
+
+    /* Looked at again while still unusable: no ask, nothing said again. */
+    owed_ago(rev[0], 121);
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_false(logged(log, "warn", auth[0], NULL));
+    assert_false(logged(log, "error", auth[0], NULL));
+    assert_value("SELECT (done_at IS NULL)::text FROM reversal_reask WHERE request_id = $1", rev[0],
+                 "true");
+    pl_resolver_destroy(r);
+
+    /* Usable again (a resolver whose configuration reads the secret): asked at once, the first
+     * of its three asks. */
+    restore_secret_env();
+    assert_true(cyb_usable_here(why, sizeof why));
+    r = resolver(&pub);
+    owed_ago(rev[0], 181);
+    assert_int_equal(pass(r, &log), 1);
+    assert_int_equal(pub.calls, 1);
+    pl_job_derived_request_id(rev[0], PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    assert_asked(&pub, 0, again, order[0], auth[0], "120.00");
+    char done[128];
+    snprintf(done, sizeof done, "t|%s|-", again);
+    assert_done(rev[0], done);
+    if (!logged(log, "info", again, "(asked again 1 of at most 3)")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no info line names the reversal asked again");
+    }
+    assert_false(logged(log, "error", auth[0], NULL));
+    pl_resolver_destroy(r);
+}
+
 /*
  * Authorization auth (fresh, of order) of 100.00 with no answer (its row `unknown`), and its
  * timeout reversal tor as paylink-reversal marks one: sent, naming auth, no history row.
@@ -2036,6 +2195,7 @@ int main(void)
         cmocka_unit_test_teardown(test_not_asked_again, test_teardown),
         cmocka_unit_test_teardown(test_claim_in_flight, test_teardown),
         cmocka_unit_test_teardown(test_decision_survives, test_teardown),
+        cmocka_unit_test_teardown(test_unusable_bureau_waited_for, test_teardown_env),
         cmocka_unit_test_teardown(test_refused_beside_a_timeout_reversal, test_teardown),
         cmocka_unit_test_teardown(test_timeout_reversal_approved_books_reversed, test_teardown),
         cmocka_unit_test_teardown(test_refused_asked_at_most_three_times, test_teardown),
