@@ -4080,6 +4080,16 @@ static bool unreadable_record(const pl_engine *e, const rd_kafka_message_t *m)
            strcmp(rd_kafka_topic_name(m->rkt), e->t_request) == 0;
 }
 
+/* Job j joins the engine's live jobs (those job_free unlinks), counted in n_live. */
+static void live_add(pl_engine *e, job *j)
+{
+    j->next = e->live;
+    if (e->live)
+        e->live->prev = j;
+    e->live = j;
+    e->n_live++;
+}
+
 /*
  * A record of the request topic that could not be read (unreadable_record), in its place among
  * the requests (it went through the backlog as they do): an error line, a count
@@ -4119,11 +4129,7 @@ static void start_unreadable(pl_engine *e, rd_kafka_message_t *m)
         free(j);
         return;
     }
-    j->next = e->live;
-    if (e->live)
-        e->live->prev = j;
-    e->live = j;
-    e->n_live++;
+    live_add(e, j);
     PL_ERROR(NULL,
              "partition %d of %s, offset %" PRId64 ": %s; its dead-letter copy has no payload%s",
              (int)j->partition, e->t_request, j->offset, why,
@@ -4169,11 +4175,7 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
     rd_kafka_message_destroy(m);
 
     job_track(e, j);
-    j->next = e->live;
-    if (e->live)
-        e->live->prev = j;
-    e->live = j;
-    e->n_live++;
+    live_add(e, j);
 
     pl_errors errs = {0};
     int rc = pl_request_decode(j->payload, j->payload_len, e->spec->worker, time(NULL), &j->pub.req,
