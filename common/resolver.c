@@ -822,6 +822,16 @@ pl_resolver *pl_resolver_new(const pl_resolver_config *cfg, char *err, size_t er
         r->m_escalated = pl_metrics_counter(m, "paylink_required_responses_escalated_total",
                                             "Required responses escalated to an operator.", NULL);
     }
+    /* The bureaus' settings read now, as the worker reads its own at start-up, so that every
+     * later reload carries what was read here (services(), pl_services_carry): read first hours
+     * later, after a secret file became unreadable under an unchanged reference, the resolver
+     * found the bureau unusable (and held its own reversals for a day, reask_one) while the
+     * engine kept the secret and went on using it. Not read now (the database unreachable): read
+     * at first use, as before. */
+    char lerr[256];
+    r->services = pl_services_load_conninfo(r->conninfo, lerr, sizeof lerr);
+    if (r->services)
+        r->services_at = time(NULL);
     return r;
 }
 
@@ -1416,8 +1426,9 @@ static const pl_services *services(pl_resolver *r, PGconn *c)
         if (s) {
             /* As the worker's refresh does: a secret whose reference is unchanged but unreadable
              * now is kept, so that the resolver finds a bureau usable or not as the engine does
-             * (reask_one waits for one that is not). Not at the first load: the worker said at
-             * start-up what is unusable. */
+             * (reask_one waits for one that is not), from the settings read when the resolver
+             * was made (pl_resolver_new). Not at a first load here (none could be read then):
+             * the worker said at start-up what is unusable. */
             if (r->services) {
                 pl_services_carry(s, r->services);
                 pl_services_unref(r->services);

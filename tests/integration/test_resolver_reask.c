@@ -1073,6 +1073,57 @@ static void test_unusable_bureau_waited_for(void **state)
 }
 
 /*
+ * A secret file that becomes unreadable after the worker started, its reference unchanged: the
+ * engine keeps the secret it read (pl_services_carry) and goes on sending, so the resolver must
+ * find the bureau usable too. It reads the settings when it is made (pl_resolver_new), as the
+ * worker does at start-up, and carries from those: read first at its first pass, after the file
+ * became unreadable, it found CYB unusable and held the reversal for a day.
+ */
+static void test_secret_lost_after_start_asked(void **state)
+{
+    (void)state;
+    char ref[256], why[256];
+    value_n(ref, sizeof ref, "SELECT secret_ref FROM auth_service WHERE service_bureau = 'CYB'", 0,
+            NULL);
+    const char *name = strncmp(ref, "file-env:", 9) == 0 ? ref + 9 : NULL;
+    if (!name || !cyb_usable_here(why, sizeof why)) {
+        fprintf(stderr,
+                "note: CYB's secret (%s) is not read from a file a variable of this process "
+                "names, or cannot be read here: skipped\n",
+                ref);
+        skip();
+    }
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub); /* made while the secret file can be read */
+    snprintf(g_env_name, sizeof g_env_name, "%s", name);
+    const char *was = getenv(g_env_name);
+    g_env_had = was != NULL;
+    snprintf(g_env_saved, sizeof g_env_saved, "%s", was ? was : "");
+    g_env_changed = true;
+    setenv(g_env_name, "/nonexistent/it-reask/cyb.key", 1);
+    assert_false(cyb_usable_here(why, sizeof why));
+
+    char order[21], base[48], auth[64], hid[24], rev[64], again[64];
+    fresh(order, sizeof order, base, sizeof base);
+    snprintf(auth, sizeof auth, "%sa", base);
+    mk_auth(auth, order, "rejected", NULL, "7419661750346782300102", hid, sizeof hid);
+    pl_job_derived_request_id(auth, PL_DM_REVERSAL_SUFFIX, rev, sizeof rev);
+    mk_reversal(rev, order, auth, hid, "7419661750346782300102", "120.00", true);
+    settle(rev, "error", "", "");
+    owed_ago(rev, 61);
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 1);
+    assert_int_equal(pub.calls, 1);
+    pl_job_derived_request_id(rev, PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    assert_asked(&pub, 0, again, order, auth, "120.00");
+    if (logged(log, "warn", auth, "bureau CYB is unusable")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("the reversal of %s waited for CYB, which the engine still uses", auth);
+    }
+    pl_resolver_destroy(r);
+}
+
+/*
  * Authorization auth (fresh, of order) of 100.00 with no answer (its row `unknown`), and its
  * timeout reversal tor as paylink-reversal marks one: sent, naming auth, no history row.
  */
@@ -2196,6 +2247,7 @@ int main(void)
         cmocka_unit_test_teardown(test_claim_in_flight, test_teardown),
         cmocka_unit_test_teardown(test_decision_survives, test_teardown),
         cmocka_unit_test_teardown(test_unusable_bureau_waited_for, test_teardown_env),
+        cmocka_unit_test_teardown(test_secret_lost_after_start_asked, test_teardown_env),
         cmocka_unit_test_teardown(test_refused_beside_a_timeout_reversal, test_teardown),
         cmocka_unit_test_teardown(test_timeout_reversal_approved_books_reversed, test_teardown),
         cmocka_unit_test_teardown(test_refused_asked_at_most_three_times, test_teardown),
