@@ -220,8 +220,8 @@ pl_reversal_refusal pl_reversal_refusal_of(const pl_reversal_auth_facts *a, bool
  * but passing over the refusals that end by themselves (PL_REVERSAL_REFUSED_CLAIMED,
  * PL_REVERSAL_REFUSED_TIMEOUT_IN_FLIGHT), so that an authorization never approved is seen as such
  * while a claim on it lasts; PL_REVERSAL_GOES when nothing lasting refuses it.
- * PL_REVERSAL_REFUSED_UNKNOWN counts as lasting (an answer paylink did not record by now is an
- * operator's to find).
+ * PL_REVERSAL_REFUSED_UNKNOWN is returned as it is (no answer recorded yet): the re-ask pass
+ * does not take it for lasting (it asks again, and the reversal goes once an answer comes).
  */
 pl_reversal_refusal pl_reversal_refusal_lasting(const pl_reversal_auth_facts *a,
                                                 bool by_request_id);

@@ -808,8 +808,14 @@ static int rev_prepare(pl_job *job, const pl_db_unit *recorded)
          * operator it would not be asked again. */
         int asked = 0;
         const pl_reversal_auth_facts f = auth_facts(&a);
-        bool lasting =
-            pl_reversal_refusal_lasting(&f, r->auth_ref.request_id[0] != '\0') != PL_REVERSAL_GOES;
+        /* What the resolver's re-ask pass tells an operator of at once (reask_one): a capture
+         * since, an authorization never approved, none without a transaction id. Not one with
+         * no answer recorded yet: that one is asked again, and goes once an answer comes. */
+        pl_reversal_refusal why =
+            pl_reversal_refusal_lasting(&f, r->auth_ref.request_id[0] != '\0');
+        bool lasting = why == PL_REVERSAL_REFUSED_CAPTURED ||
+                       why == PL_REVERSAL_REFUSED_NOT_APPROVED ||
+                       why == PL_REVERSAL_REFUSED_NO_TRANSACTION_ID;
         if (pl_reversal_own_chain(r->request_id, r->auth_ref.request_id, voided_by, made_by, NULL,
                                   0, &asked) >= 0 &&
             !pl_reversal_is_timeout_of(r->request_id, r->auth_ref.request_id) &&
