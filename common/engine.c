@@ -4080,6 +4080,22 @@ static bool unreadable_record(const pl_engine *e, const rd_kafka_message_t *m)
            strcmp(rd_kafka_topic_name(m->rkt), e->t_request) == 0;
 }
 
+/* A new job for consumer record m (a request, or one that could not be read): where it was and
+ * when it started. Out of memory: the worker exits, as for any allocation a request needs. */
+static job *job_of_record(pl_engine *e, const rd_kafka_message_t *m)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        PL_ERROR(NULL, "out of memory accepting a message; exiting");
+        exit(70);
+    }
+    j->pub.eng = e;
+    j->t_start = now_s();
+    j->partition = m->partition;
+    j->offset = m->offset;
+    return j;
+}
+
 /* Job j joins the engine's live jobs (those job_free unlinks), counted in n_live. */
 static void live_add(pl_engine *e, job *j)
 {
@@ -4111,15 +4127,11 @@ static void start_unreadable(pl_engine *e, rd_kafka_message_t *m)
     pl_card_scrub_copy(detail, sizeof detail, text, strlen(text), e->cfg.log_mask);
     snprintf(why, sizeof why, "the record could not be read (%s): %s", rd_kafka_err2name(m->err),
              detail);
-    job *j = calloc(1, sizeof *j);
-    if (!j || !(j->key = calloc(1, 1))) {
+    job *j = job_of_record(e, m);
+    if (!(j->key = calloc(1, 1))) {
         PL_ERROR(NULL, "out of memory accepting a message; exiting");
         exit(70);
     }
-    j->pub.eng = e;
-    j->t_start = now_s();
-    j->partition = m->partition;
-    j->offset = m->offset;
     drop_message(m);
     if (!offset_track(e, j, true)) {
         PL_WARN(NULL,
@@ -4146,15 +4158,7 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
         start_unreadable(e, m);
         return;
     }
-    job *j = calloc(1, sizeof *j);
-    if (!j) {
-        PL_ERROR(NULL, "out of memory accepting a message; exiting");
-        exit(70);
-    }
-    j->pub.eng = e;
-    j->t_start = now_s();
-    j->partition = m->partition;
-    j->offset = m->offset;
+    job *j = job_of_record(e, m);
     j->payload_len = m->len;
     j->payload = malloc(m->len + 1);
     j->key_len = m->key_len;
