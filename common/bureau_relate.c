@@ -738,8 +738,8 @@ static const pl_xml_stream relate_stream = {
 /*
  * What an approval of the operation asked (spec's answer, neither a decline nor the
  * CardSeriesMaintenance form) says of money, checked against the call: the currency of its
- * SVAAmount, and an approval of nothing. A decline moves no money: what it says of money is not
- * checked. Returns 0 or PL_ERR_PARSE with why in errstr.
+ * SVAAmount, and an approval of less than was sent. A decline moves no money: what it says of
+ * money is not checked. Returns 0 or PL_ERR_PARSE with why in errstr.
  */
 static int check_approval_money(const pl_bureau_call *call, const op_spec *spec,
                                 const relate_reader *r, char *errstr, size_t errstr_size)
@@ -760,23 +760,32 @@ static int check_approval_money(const pl_bureau_call *call, const op_spec *spec,
         mask_digit_runs(errstr, strlen(errstr), PL_MASK_LAST4);
         return rc;
     }
-    /* An approval of 0.00 for a non-zero amount. An authorization's is the card holding
-     * nothing, which the stored value rules decline (stored_value.h: as J19 does). A load
-     * (activation, recharge), a redemption or a return approved for nothing of what it asked
-     * says the operation went through and that it moved nothing: booked as approved the order
-     * would count money nobody moved (a deposit paid, a refund or a gift card's value given),
-     * booked as declined the order system would send it again, and if the service did move the
-     * money after all, the card would be redeemed or credited twice. Its outcome is left unknown
-     * for an operator, as every answer that cannot be what it claims. A void releases what
-     * the authorization still holds, which may be nothing: read. */
-    if (res->has_amount && res->amount == 0 && call->amount > 0 &&
+    /* An approval of less than was sent. An authorization's is the seed's partial approval:
+     * the card held less (the stored value rules approve the part, or decline 0.00 as J19
+     * does: stored_value.h). Nothing in the seed lets a load (activation, recharge), a
+     * redemption (PostAuth) or a return go through for part of its amount: the service is set
+     * up with "Allow Partial Redemption" No, a PostAuth greater than its authorization "will"
+     * be rejected, not cut, and a card is activated for its issue amount. Such an answer says
+     * the service and paylink disagree on what moved: booked as approved for the part, a
+     * redemption cut by a service set up otherwise would leave the rest of the order unpaid
+     * while the order system, reading `approved`, shipped it (and 0.00 counts money nobody
+     * moved); booked as declined it would be sent again, twice if the service did move it. Its
+     * outcome is left unknown for an operator, as every answer that cannot be what it claims
+     * (paylinkctl wreq resolve books what the service's records show, at most what was sent).
+     * A void releases what the authorization still holds, which may be less than it names, or
+     * nothing: read. More than was sent is the engine's check (approves_more_than_sent). */
+    if (res->has_amount && res->amount < call->amount &&
         (spec->op == PL_OP_SVC_ACTIVATE || spec->op == PL_OP_SVC_RECHARGE ||
          spec->op == PL_OP_SVC_POSTAUTH || spec->op == PL_OP_SVC_RETURN)) {
-        char sent[32];
+        char sent[32], got[32];
         if (pl_money_format(call->amount, sent, sizeof sent) != 0)
             snprintf(sent, sizeof sent, "amount");
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s approves 0.00 of the %s sent",
-                          spec->answer, sent);
+        if (pl_money_format(res->amount, got, sizeof got) != 0)
+            snprintf(got, sizeof got, "less");
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                          "%s approves %s of the %s sent (only an authorization is approved "
+                          "for part of its amount)",
+                          spec->answer, got, sent);
     }
     return 0;
 }
@@ -898,17 +907,21 @@ static xmlNodePtr find_markup_text(xmlNodePtr n)
 }
 
 /*
- * True when a SOAP 1.1 faultcode says the message was refused before it was processed: Client
- * (the message was wrong), VersionMismatch or MustUnderstand (the envelope was not understood),
- * with any namespace prefix, alone or with a subcode ("Client.Authentication"; SOAP 1.1 §4.4.1).
- * Server, a code of the service's own, or none: the service failed while it processed the
+ * True when a SOAP 1.1 faultcode or a SOAP 1.2 Code/Value says the message was refused before
+ * it was processed: Client (1.1) or Sender (1.2: "the message was incorrectly formed or did not
+ * contain the appropriate information", SOAP 1.2 part 1 §5.4.6, 1.1's Client renamed),
+ * VersionMismatch or MustUnderstand (the envelope was not understood), DataEncodingUnknown (1.2:
+ * its encoding was not understood), with any namespace prefix, alone or with a 1.1 subcode
+ * ("Client.Authentication"; SOAP 1.1 §4.4.1). Server (1.1), Receiver (1.2: 1.1's Server
+ * renamed), a code of the service's own, or none: the service failed while it processed the
  * message, perhaps after it had applied it.
  */
 bool pl_relate_fault_before_processing(const char *code)
 {
     const char *colon = strchr(code, ':');
     const char *local = colon ? colon + 1 : code;
-    static const char *const before[] = {"Client", "VersionMismatch", "MustUnderstand"};
+    static const char *const before[] = {"Client", "Sender", "VersionMismatch", "MustUnderstand",
+                                         "DataEncodingUnknown"};
     for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
         size_t n = strlen(before[i]);
         if (strncmp(local, before[i], n) == 0 && (local[n] == '\0' || local[n] == '.'))
@@ -933,6 +946,27 @@ static xmlNodePtr soap_fault(xmlNodePtr root)
 }
 
 /*
+ * The code and text of a SOAP Fault into res->fault_code / fault_string, as free text (card
+ * numbers masked): SOAP 1.1's faultcode and faultstring, or, for a Fault that has neither,
+ * SOAP 1.2's Code/Value and the first Reason/Text (SOAP 1.2 part 1 §5.4: a Fault of the
+ * http://www.w3.org/2003/05/soap-envelope namespace, "env:Sender" / "env:Receiver"; its
+ * Subcode is not kept). Before, a 1.2 Fault read "(no faultcode)": an unknown outcome even for
+ * a Sender fault, which says the message was refused before it was processed.
+ */
+static void read_fault(xmlNodePtr fault, pl_bureau_result *res)
+{
+    pl_xml_read_fault(fault, res->fault_code, sizeof res->fault_code, res->fault_string,
+                      sizeof res->fault_string, &RELATE_XML);
+    if (pl_xml_child(fault, "faultcode") || pl_xml_child(fault, "faultstring"))
+        return;
+    xmlNodePtr n = pl_xml_child(pl_xml_child(fault, "Code"), "Value");
+    if (n)
+        pl_xml_text_free(n, res->fault_code, sizeof res->fault_code, &RELATE_XML);
+    if ((n = pl_xml_child(pl_xml_child(fault, "Reason"), "Text")))
+        pl_xml_text_free(n, res->fault_string, sizeof res->fault_string, &RELATE_XML);
+}
+
+/*
  * A document without an answer element, read as a tree: the SOAP Fault, or else the answer in
  * the escaped document an RPC wrapper carries. *answered says whether it had either. A
  * refusal's reason goes into why.
@@ -947,8 +981,7 @@ static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_re
     xmlNodePtr fault = soap_fault(root);
     if (fault) {
         *answered = true;
-        pl_xml_read_fault(fault, res->fault_code, sizeof res->fault_code, res->fault_string,
-                          sizeof res->fault_string, &RELATE_XML);
+        read_fault(fault, res);
         /* A fault is never an answer of its own: one without a code still is one. */
         if (!res->fault_code[0])
             snprintf(res->fault_code, sizeof res->fault_code, "(no faultcode)");
@@ -1071,8 +1104,17 @@ static void mask_text_nodes(xmlNodePtr n, pl_mask_mode mode)
 
 static bool is_free_text(const char *name)
 {
-    static const char *const names[] = {"ResponseDescription", "Description", "Comments",
-                                        "faultstring",         "faultcode",   "detail"};
+    /* SOAP 1.2's Fault has Code, Reason (its Text) and Detail where 1.1's has faultcode,
+     * faultstring and detail. */
+    static const char *const names[] = {"ResponseDescription",
+                                        "Description",
+                                        "Comments",
+                                        "faultstring",
+                                        "faultcode",
+                                        "detail",
+                                        "Code",
+                                        "Reason",
+                                        "Detail"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(name, names[i]) == 0)
             return true;

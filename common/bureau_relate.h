@@ -70,10 +70,12 @@
  * (GenerateCard). SVAAmount/CurrencyID is compared with call->currency (below), not kept.
  * decision is left "": the vendor response tables decide.
  * Returns 0 for any readable answer, whatever the HTTP status, including declines. A SOAP Fault
- * gives fault_code / fault_string ("(no faultcode)" when it has none) and returns 0, as
+ * gives fault_code / fault_string (SOAP 1.1's faultcode / faultstring, or for a SOAP 1.2 Fault
+ * its Code/Value / first Reason/Text; "(no faultcode)" when it has no code) and returns 0, as
  * bureau.h says; on an operation that changes a card (all but GenerateCard and InquiryRequest)
  * a fault that does not say the message was refused before processing
- * (pl_relate_fault_before_processing) sets outcome_unknown: the service may have applied it.
+ * (pl_relate_fault_before_processing: 1.1's Client or 1.2's Sender is; 1.1's Server or 1.2's
+ * Receiver is not) sets outcome_unknown: the service may have applied it.
  * HTTP 401 or 403 without an answer or a Fault (an HTML page, nothing: the web service refused
  * the user and password before reading the message; RLT has no OAuth to renew) returns 0 as a
  * fault of its own, fault_code "HTTP 401" / "HTTP 403", outcome_unknown false on every
@@ -86,10 +88,12 @@
  * for its field; and, of an approval of a message that sends an amount (RTPAmount: not
  * GenerateCard or InquiryRequest), an SVAAmount/CurrencyID other than a non-empty
  * call->currency (any case; the seed's requests send an empty one, and its answers the
- * service's currency), or an SVAAmount of 0.00 for a non-zero call->amount on an activation, a
- * recharge, a PostAuth or a Return (it says it went through and moved nothing: neither an
- * approval nor a decline can be booked; a PreauthorizationResponse's 0.00 is read, and
- * declined by stored_value.h; a VoidResponse's is what was left to release). A decline is
+ * service's currency), or an SVAAmount below call->amount (0.00 included) on an activation, a
+ * recharge, a PostAuth or a Return (the seed has no partial load, redemption or return: its
+ * service is set up with "Allow Partial Redemption" No, and rejects a PostAuth greater than
+ * its authorization; neither an approval for the part nor a decline can be booked; a
+ * PreauthorizationResponse's smaller amount is the seed's partial approval, read, and its
+ * 0.00 declined by stored_value.h; a VoidResponse's is what was left to release). A decline is
  * not checked for either: it moves no money. Error texts never hold a card number: text of the
  * document quoted in them, and the free texts error_text / fault_*, have card numbers masked, Luhn
  * or not (a stored value card number is 10 to 16 digits without a check digit, seed), any run of 10
@@ -130,9 +134,11 @@ const char *pl_relate_action(pl_bureau_op op);
 const char *pl_relate_answer_name(pl_bureau_op op);
 
 /*
- * True when a SOAP 1.1 faultcode says the message was refused before it was processed: Client,
- * VersionMismatch or MustUnderstand, with any namespace prefix, alone or with a subcode
- * ("SOAP-ENV:Client.Authentication"). False for Server, a code of the service's own, or "".
+ * True when a SOAP 1.1 faultcode or a SOAP 1.2 Code/Value says the message was refused before
+ * it was processed: Client or Sender (1.2's name for it), VersionMismatch, MustUnderstand or
+ * DataEncodingUnknown (1.2), with any namespace prefix, alone or with a 1.1 subcode
+ * ("SOAP-ENV:Client.Authentication"). False for Server, Receiver (1.2's Server), a code of the
+ * service's own, or "".
  */
 bool pl_relate_fault_before_processing(const char *code);
 

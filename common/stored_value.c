@@ -97,6 +97,23 @@ static void map(const pl_bureau_result *res, const pl_vendor_response *vr, bool 
         /* seed: "if an error code is returned" the transaction is declined, whatever it was. */
         rep->status = PL_ST_DECLINED;
         copy(rep->message, sizeof rep->message, res->error_text);
+    } else if (op == PL_OP_SVC_GENERATE && res->response_code[0] &&
+               strcasecmp(res->response_code, "OK") != 0) {
+        /* seed (Generate Card Response): "ResponseCode: OK" is the answer that carries a card;
+         * "Rejected" with an ErrorCode is the decline above. Any other code without an ErrorCode
+         * ("Failed") says no card was generated and not why: no vendor response row can map
+         * it to a refusal of the card, so it is the bureau failing, `error` (final: a GenerateCard
+         * moves no money). Read as approved, the order was told of a card paylink then could
+         * not record. */
+        rep->status = PL_ST_ERROR;
+        if (res->error_text[0])
+            snprintf(rep->message, sizeof rep->message,
+                     "The payment service did not generate a card (ResponseCode %.16s): %.120s",
+                     res->response_code, res->error_text);
+        else
+            snprintf(rep->message, sizeof rep->message,
+                     "The payment service did not generate a card (ResponseCode %.16s).",
+                     res->response_code);
     } else if (row_decides && vr && !vr->approved) {
         /* seed ("Response codes"): the ORCE response field of a vendor response identifies
          * "whether the stored value card transaction was approved or declined". */

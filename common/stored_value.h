@@ -9,6 +9,11 @@
  *   - ErrorCode SYSTEM_ERROR → `error` (the bureau failed, not the card: CONTRACT.md §3's 150);
  *   - any other ErrorCode, or ResponseCode "Rejected" → `declined`, message the bureau's
  *     ResponseDescription when it gave one;
+ *   - a GenerateCard whose ResponseCode is neither "OK" nor "Rejected" ("Failed"), without an
+ *     ErrorCode → `error` (no card was generated, and no row can say why), message "The payment
+ *     service did not generate a card (ResponseCode Failed)." with the ResponseDescription
+ *     after a colon when there is one; never approved (an answer with no ResponseCode is
+ *     read by the other rules, as an External Payment Service answer, which has none);
  *   - else, when a vendor_response row maps the answer (by its reason code, as there is no
  *     ErrorCode), that row's `approved` decides (seed "Response codes": the ORCE response
  *     "identif[ies] whether the stored value card transaction was approved or declined"): not
@@ -24,7 +29,9 @@
  *   - amount_approved, for the operations that move money (activate, recharge, preauth,
  *     postauth, return, void): SVAAmount, else the amount sent. A preauthorization approved for
  *     less than it asked is a partial approval (seed): still `approved`, amount_approved the
- *     smaller amount, message PL_STORED_VALUE_PARTIAL_MESSAGE;
+ *     smaller amount, message PL_STORED_VALUE_PARTIAL_MESSAGE. (A Customer Engagement load,
+ *     redemption or return approved for less than it sent never gets here: the adapter leaves
+ *     its outcome unknown, bureau_relate.h.);
  *   - auth.number = AuthNumber, auth.transaction_id = SVATransactionID, auth.date =
  *     TransactionDateTime; svc.balance = AccountState/Balance when the answer has one;
  *   - an inquiry of a card the bureau reports Inactive (InstrumentState/Status or

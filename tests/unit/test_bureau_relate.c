@@ -948,7 +948,22 @@ static void test_parse_sva_answers(void **state)
     for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
         pl_bureau_result res;
         memset(&res, 0x5a, sizeof res);
-        assert_int_equal(parse_fixture(answers[i].fixture, answers[i].op, 200, &res), 0);
+        /* Each sample answers the seed's request, for the amount that request sent (the Return
+         * sample's 10.87: a load, redemption or return approved for less than was sent is
+         * unreadable, test_partial_approvals). */
+        size_t len = 0;
+        char *body = read_fixture(answers[i].fixture, &len);
+        assert_non_null(body);
+        pl_bureau_cfg cfg;
+        pl_bureau_call call;
+        make_cfg(&cfg);
+        make_call(&call, answers[i].op, PCARD, "3242", answers[i].amount,
+                  utc(2010, 8, 25, 9, 20, 56), NULL);
+        char err[256] = "";
+        int rc = pl_bureau_relate.parse(&cfg, &call, 200, body, len, &res, err, sizeof err);
+        if (rc != 0)
+            fail_msg("%s: %s", answers[i].fixture, err);
+        free(body);
         assert_answer(&res, &answers[i]);
     }
 }
@@ -1381,6 +1396,119 @@ static void test_fault_wins_over_an_answer(void **state)
     assert_string_equal(res.error_code, "BAD");
 }
 
+/* A SOAP 1.2 fault body (http://www.w3.org/2003/05/soap-envelope) with Code/Value code (NULL: no
+ * Code element), a Subcode, and two Reason/Text in two languages, the first text. */
+static void fault12_body(char *body, size_t size, const char *code, const char *text)
+{
+    char code_el[256] = "";
+    if (code)
+        assert_true((size_t)snprintf(code_el, sizeof code_el,
+                                     "<env:Code><env:Value>%s</env:Value><env:Subcode><env:Value>"
+                                     "rlt:Processing</env:Value></env:Subcode></env:Code>",
+                                     code) < sizeof code_el);
+    assert_true((size_t)snprintf(body, size,
+                                 "<?xml version=\"1.0\"?><env:Envelope xmlns:env=\"http://www.w3."
+                                 "org/2003/05/soap-envelope\" xmlns:rlt=\"urn:relate\"><env:Body>"
+                                 "<env:Fault>%s<env:Reason><env:Text xml:lang=\"en\">%s</env:Text>"
+                                 "<env:Text xml:lang=\"fr\">Echec</env:Text></env:Reason>"
+                                 "<env:Detail><rlt:Card>" VCARD "</rlt:Card></env:Detail>"
+                                 "</env:Fault></env:Body></env:Envelope>",
+                                 code_el, text) < size);
+}
+
+/*
+ * SOAP 1.2 faults (a gateway in front of the service may answer with them): Code/Value and the
+ * first Reason/Text are the fault's code and text, as 1.1's faultcode and faultstring. They read
+ * "(no faultcode)" before, an unknown outcome whatever the code. Their outcome mirrors 1.1's:
+ * Sender (1.1's Client), VersionMismatch, MustUnderstand and DataEncodingUnknown say the message
+ * was refused before it was processed (final); Receiver (1.1's Server) leaves it unknown on an
+ * operation that changes a card. A card number in the texts is masked, in the result and in the
+ * log copy (a stored value card fails Luhn as often as not).
+ */
+static void test_soap12_fault(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *code;
+        bool before;
+    } codes[] = {
+        {"env:Sender", true},
+        {"Sender", true},
+        {"env:VersionMismatch", true},
+        {"env:MustUnderstand", true},
+        {"env:DataEncodingUnknown", true},
+        {"env:Receiver", false},
+        {"Receiver", false},
+        {"env:Senders", false},
+        {"rlt:Timeout", false},
+    };
+    static const pl_bureau_op changes[] = {PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE,
+                                           PL_OP_SVC_PREAUTH,  PL_OP_SVC_POSTAUTH,
+                                           PL_OP_SVC_RETURN,   PL_OP_SVC_VOID};
+    static const pl_bureau_op reads[] = {PL_OP_SVC_GENERATE, PL_OP_SVC_INQUIRY};
+    pl_bureau_result res;
+    char err[256], body[1024];
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (pl_relate_fault_before_processing(codes[i].code) != codes[i].before)
+            fail_msg("Code/Value \"%s\": before processing should be %d", codes[i].code,
+                     codes[i].before);
+        fault12_body(body, sizeof body, codes[i].code, "Card " VCARD " not accepted");
+        for (size_t k = 0; k < sizeof changes / sizeof changes[0]; k++) {
+            memset(&res, 0x5a, sizeof res);
+            assert_int_equal(
+                parse_answer(changes[k], 500, body, strlen(body), &res, err, sizeof err), 0);
+            assert_fault_only(&res, codes[i].code, !codes[i].before);
+            assert_string_equal(res.fault_string, "Card ************2172 not accepted");
+        }
+        for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++) {
+            memset(&res, 0x5a, sizeof res);
+            assert_int_equal(parse_answer(reads[k], 500, body, strlen(body), &res, err, sizeof err),
+                             0);
+            assert_fault_only(&res, codes[i].code, false);
+        }
+    }
+    /* With HTTP 400 (SOAP 1.2's status for a Sender fault) and 200 alike. */
+    fault12_body(body, sizeof body, "env:Sender", "Bad request");
+    static const long statuses[] = {400, 200};
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+        memset(&res, 0x5a, sizeof res);
+        assert_int_equal(parse_answer(PL_OP_SVC_POSTAUTH, statuses[i], body, strlen(body), &res,
+                                      err, sizeof err),
+                         0);
+        assert_fault_only(&res, "env:Sender", false);
+        assert_string_equal(res.fault_string, "Bad request");
+    }
+    /* Without a Code it is still a fault, which says nothing about processing. */
+    fault12_body(body, sizeof body, NULL, "It failed.");
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(parse_answer(PL_OP_SVC_RETURN, 500, body, strlen(body), &res, err, sizeof err),
+                     0);
+    assert_fault_only(&res, "(no faultcode)", true);
+    assert_string_equal(res.fault_string, "It failed.");
+    /* A 1.2 Fault quoting an approval in its Detail: the fault, not the approval. */
+    const char *quoting =
+        "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"><env:Body>"
+        "<env:Fault><env:Code><env:Value>env:Receiver</env:Value></env:Code><env:Reason>"
+        "<env:Text xml:lang=\"en\">Commit failed</env:Text></env:Reason><env:Detail>"
+        "<PostauthorizationResponse><SVATransaction><SVATransactionID>9357</SVATransactionID>"
+        "<Reason><Code>26</Code></Reason><SVAAmount><Amount>11.07</Amount></SVAAmount>"
+        "</SVATransaction></PostauthorizationResponse></env:Detail></env:Fault></env:Body>"
+        "</env:Envelope>";
+    memset(&res, 0x5a, sizeof res);
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_POSTAUTH, 500, quoting, strlen(quoting), &res, err, sizeof err), 0);
+    assert_fault_only(&res, "env:Receiver", true);
+    assert_string_equal(res.fault_string, "Commit failed");
+
+    /* The message log's copy: the card in the Reason and the Detail masked. */
+    fault12_body(body, sizeof body, "env:Sender", "Card " VCARD " not accepted");
+    char *red = pl_bureau_relate.redact(body, strlen(body), PL_MASK_LAST4);
+    assert_non_null(red);
+    assert_no_card(red);
+    assert_non_null(strstr(red, "<env:Value>env:Sender</env:Value>"));
+    free(red);
+}
+
 /* parse_answer with the call's currency (RTPAmount/CurrencyID) and amount. */
 static int parse_in(pl_bureau_op op, const char *currency, int64_t amount, long status,
                     const char *body, pl_bureau_result *res, char *err, size_t errsize)
@@ -1514,10 +1642,10 @@ static void test_zero_approvals(void **state)
         /* A decline of 0.00. */
         sva_answer(body, sizeof body, moves[i], "USD", "0.00", "INSUFFICIENT_FUNDS");
         assert_int_equal(parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
-        /* A cent is an answer (a partial one). */
+        /* A cent of it is no partial approval either (test_partial_approvals). */
         sva_answer(body, sizeof body, moves[i], "USD", "0.01", NULL);
-        assert_int_equal(parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
-        assert_int_equal(res.amount, 1);
+        assert_int_equal(parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err),
+                         PL_ERR_PARSE);
     }
     sva_answer(body, sizeof body, PL_OP_SVC_PREAUTH, "USD", "0.00", NULL);
     assert_int_equal(parse_in(PL_OP_SVC_PREAUTH, "USD", 1107, 200, body, &res, err, sizeof err), 0);
@@ -1526,6 +1654,66 @@ static void test_zero_approvals(void **state)
     sva_answer(body, sizeof body, PL_OP_SVC_VOID, "USD", "0.00", NULL);
     assert_int_equal(parse_in(PL_OP_SVC_VOID, "USD", 4520, 200, body, &res, err, sizeof err), 0);
     assert_int_equal(res.amount, 0);
+}
+
+/*
+ * An approval of less than was sent. The seed has partial approvals of authorizations only (the
+ * card held less); its service is set up with "Allow Partial Redemption" No and rejects a
+ * PostAuth greater than its authorization, and a card is activated for its issue amount. An
+ * activation, a recharge, a PostAuth or a Return approved for part of its amount was booked for
+ * the part (a redemption of 11.06 of 11.07: the order told `approved`, the rest unpaid); it is
+ * unreadable now, its outcome unknown for an operator. A PreauthorizationResponse's part is
+ * the seed's partial approval, a VoidResponse's what was left to release: read. The whole
+ * amount, and a decline of any amount, are read.
+ */
+static void test_partial_approvals(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256], body[1024];
+    static const pl_bureau_op moves[] = {PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE, PL_OP_SVC_POSTAUTH,
+                                         PL_OP_SVC_RETURN};
+    for (size_t i = 0; i < sizeof moves / sizeof moves[0]; i++) {
+        sva_answer(body, sizeof body, moves[i], "USD", "11.06", NULL);
+        memset(&res, 0x5a, sizeof res);
+        if (parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err) != PL_ERR_PARSE)
+            fail_msg("%s: an approval of 11.06 of 11.07 is read", pl_bureau_op_name(moves[i]));
+        char want[120];
+        snprintf(want, sizeof want, "%s approves 11.06 of the 11.07 sent",
+                 pl_relate_answer_name(moves[i]));
+        if (!strstr(err, want))
+            fail_msg("\"%s\" does not say \"%s\"", err, want);
+        assert_false(res.has_amount);
+        assert_string_equal(res.request_id, "");
+        assert_string_equal(res.reason_code, "");
+        /* Seed-sized: the Return sample's 10.87 answers a Return of 10.87, not one of 250.00. */
+        sva_answer(body, sizeof body, moves[i], "USD", "10.87", NULL);
+        assert_int_equal(parse_in(moves[i], "USD", 25000, 200, body, &res, err, sizeof err),
+                         PL_ERR_PARSE);
+        assert_int_equal(parse_in(moves[i], "USD", 1087, 200, body, &res, err, sizeof err), 0);
+        assert_int_equal(res.amount, 1087);
+        /* The whole amount, an answer without a currency, a request without one. */
+        sva_answer(body, sizeof body, moves[i], NULL, "11.07", NULL);
+        assert_int_equal(parse_in(moves[i], NULL, 1107, 200, body, &res, err, sizeof err), 0);
+        assert_int_equal(res.amount, 1107);
+        /* A decline saying less moves nothing: read, declined by the stored value rules. */
+        sva_answer(body, sizeof body, moves[i], "USD", "5.00", "INSUFFICIENT_FUNDS");
+        assert_int_equal(parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
+        assert_string_equal(res.error_code, "INSUFFICIENT_FUNDS");
+        /* Without an SVAAmount the answer says nothing of a part: read (the amount sent). */
+        sva_answer(body, sizeof body, moves[i], NULL, NULL, NULL);
+        assert_int_equal(parse_in(moves[i], "USD", 1107, 200, body, &res, err, sizeof err), 0);
+        assert_false(res.has_amount);
+    }
+    /* The seed's partial approval: an authorization for what the card holds. */
+    sva_answer(body, sizeof body, PL_OP_SVC_PREAUTH, "USD", "236.20", NULL);
+    assert_int_equal(parse_in(PL_OP_SVC_PREAUTH, "USD", 50000, 200, body, &res, err, sizeof err),
+                     0);
+    assert_int_equal(res.amount, 23620);
+    /* A void of an authorization partly deposited releases the rest. */
+    sva_answer(body, sizeof body, PL_OP_SVC_VOID, "USD", "11.07", NULL);
+    assert_int_equal(parse_in(PL_OP_SVC_VOID, "USD", 4520, 200, body, &res, err, sizeof err), 0);
+    assert_int_equal(res.amount, 1107);
 }
 
 /*
@@ -1948,6 +2136,8 @@ int main(void)
         cmocka_unit_test(test_fault_wins_over_an_answer),
         cmocka_unit_test(test_currency),
         cmocka_unit_test(test_zero_approvals),
+        cmocka_unit_test(test_partial_approvals),
+        cmocka_unit_test(test_soap12_fault),
         cmocka_unit_test(test_http_refusal),
         cmocka_unit_test(test_preauth_needs_transaction_id),
         cmocka_unit_test(test_short_card_echo_masked),

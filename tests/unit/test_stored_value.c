@@ -299,6 +299,118 @@ static void test_answers_off_the_wire(void **state)
     assert_no_balance_decline(&rep, "INSUFFICIE", "");
 }
 
+/*
+ * A GenerateCard answered with a ResponseCode other than OK and no ErrorCode ("Failed"): no card
+ * was generated. It was `approved` (no ErrorCode, not "Rejected") until paylink-svc found no
+ * card number to record; it is a final `error` now, saying so, never an approval — also when
+ * the answer carries a card number anyway. "Rejected" and an ErrorCode keep their rules.
+ */
+static void test_generate_not_ok_is_not_approved(void **state)
+{
+    (void)state;
+    static const char *const codes[] = {"Failed", "Error", "FAILED", "Pending"};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "<CardSeriesMaintenance xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+                 "<DateTime>2010-08-26T10:26:52</DateTime><CardSeries ResponseCode=\"%s\">"
+                 "<ErrorCode/></CardSeries></CardSeriesMaintenance>",
+                 codes[i]);
+        pl_bureau_result res;
+        pl_reply rep;
+        assert_int_equal(parse_and_map(PL_OP_SVC_GENERATE, 200, body, &res, &rep), 0);
+        assert_false(res.outcome_unknown);
+        if (rep.status != PL_ST_ERROR)
+            fail_msg("ResponseCode %s: %s", codes[i], pl_status_name(rep.status));
+        char want[120];
+        snprintf(want, sizeof want,
+                 "The payment service did not generate a card (ResponseCode %s).", codes[i]);
+        assert_string_equal(rep.message, want);
+        assert_string_equal(rep.vendor_response, codes[i]);
+        assert_false(rep.has_amount_approved);
+        assert_string_equal(rep.svc.card_number, "");
+    }
+    /* With a description, and with a card number the answer should not have carried. */
+    const char *failed =
+        "<CardSeriesMaintenance><CardSeries ResponseCode=\"Failed\"><CardPrefix>85749"
+        "</CardPrefix><CardSeriesSequence>06</CardSeriesSequence><Instrument><CardNumber>"
+        "9117230675152172</CardNumber></Instrument><ResponseDescription>Series locked."
+        "</ResponseDescription></CardSeries></CardSeriesMaintenance>";
+    pl_bureau_result res;
+    pl_reply rep;
+    assert_int_equal(parse_and_map(PL_OP_SVC_GENERATE, 200, failed, &res, &rep), 0);
+    assert_int_equal(rep.status, PL_ST_ERROR);
+    assert_string_equal(rep.message,
+                        "The payment service did not generate a card (ResponseCode Failed): "
+                        "Series locked.");
+    /* Through a snapshot (paylink-svc's path) the same. */
+    pl_service svc = service("RLT", "RLT");
+    pl_services *s = pl_services_of(&svc, 1);
+    assert_non_null(s);
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map_answer(s, pl_services_find(s, "RLT"), &res, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_ERROR);
+    pl_services_unref(s);
+    /* The seed's rules stay: OK approves, Rejected with an ErrorCode declines, SYSTEM_ERROR is
+     * an error, an ErrorCode with another ResponseCode declines. */
+    res = answer("", -1, -1);
+    snprintf(res.response_code, sizeof res.response_code, "ok");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_APPROVED);
+    snprintf(res.response_code, sizeof res.response_code, "Rejected");
+    snprintf(res.error_code, sizeof res.error_code, "ALL_CARDS_GENERATED");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    snprintf(res.response_code, sizeof res.response_code, "Failed");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_DECLINED);
+    snprintf(res.error_code, sizeof res.error_code, "SYSTEM_ERROR");
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_ERROR);
+    /* An External Payment Service generateGift has no ResponseCode: its own rules. */
+    res = answer("", -1, -1);
+    memset(&rep, 0, sizeof rep);
+    pl_stored_value_map(&res, NULL, PL_OP_SVC_GENERATE, 0, &rep);
+    assert_int_equal(rep.status, PL_ST_APPROVED);
+}
+
+/*
+ * SOAP 1.2 faults off the wire: a Sender fault is 1.1's Client fault, the message refused before
+ * processing: a final `error` naming the code (before, "(no faultcode)" and an unknown outcome
+ * with a required response); a Receiver fault on a redemption is 1.1's Server fault, the
+ * outcome unknown (the engine's required response, not mapped).
+ */
+static void test_soap12_faults_mapped(void **state)
+{
+    (void)state;
+    const char *sender =
+        "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"><env:Body><env:Fault>"
+        "<env:Code><env:Value>env:Sender</env:Value></env:Code><env:Reason><env:Text "
+        "xml:lang=\"en\">Invalid message</env:Text></env:Reason></env:Fault></env:Body>"
+        "</env:Envelope>";
+    pl_bureau_result res;
+    pl_reply rep;
+    assert_int_equal(parse_and_map(PL_OP_SVC_POSTAUTH, 400, sender, &res, &rep), 0);
+    assert_false(res.outcome_unknown);
+    assert_int_equal(rep.status, PL_ST_ERROR);
+    assert_string_equal(rep.message, "The payment service refused the request (env:Sender).");
+    assert_false(rep.has_amount_approved);
+    char receiver[512];
+    snprintf(receiver, sizeof receiver,
+             "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"><env:Body>"
+             "<env:Fault><env:Code><env:Value>env:Receiver</env:Value></env:Code><env:Reason>"
+             "<env:Text xml:lang=\"en\">Database unavailable</env:Text></env:Reason></env:Fault>"
+             "</env:Body></env:Envelope>");
+    assert_int_equal(parse_and_map(PL_OP_SVC_POSTAUTH, 500, receiver, &res, &rep), 0);
+    assert_true(res.outcome_unknown);
+    assert_string_equal(res.fault_code, "env:Receiver");
+    assert_string_equal(res.fault_string, "Database unavailable");
+}
+
 int main(void)
 {
     xmlInitParser();
@@ -306,6 +418,8 @@ int main(void)
         cmocka_unit_test(test_zero_authorization_is_declined),
         cmocka_unit_test(test_row_decides),
         cmocka_unit_test(test_answers_off_the_wire),
+        cmocka_unit_test(test_generate_not_ok_is_not_approved),
+        cmocka_unit_test(test_soap12_faults_mapped),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();
