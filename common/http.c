@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -59,6 +60,16 @@
 #define HEADERS_MAX 5
 /* Multi handles a client spreads its calls over (see the top of this file). */
 #define SHARDS 8
+/*
+ * The longest a system name lookup may take: glibc gives up after resolv.conf's timeout times
+ * its attempts for each name server (5 s x 2 by default, up to 3 servers). A lookup that a call
+ * left running has ended by then, so a host's hold (see hung_host) lasts this long after it.
+ */
+#define LOOKUP_MAX_MS 30000
+/* Hosts whose lookups were left running, tracked at once (a worker talks to a few bureaus). */
+#define HUNG_MAX 16
+/* Longer host names (DNS allows 253 characters) are never held back. */
+#define HOST_MAX 256
 
 /* One multi handle, its connection cache and its timer. */
 typedef struct shard {
@@ -93,7 +104,26 @@ typedef struct xfer {
     char content_type_line[256], soap_action_line[256];
     char errbuf[CURL_ERROR_SIZE];
     struct xfer *prev, *next; /* h->live, or h->pool (next only) */
+    /* This attempt's name lookup (on_resolve): whether libcurl began one, and when. */
+    bool lookup_began;
+    int64_t lookup_at;
+    bool lookup_refused; /* held back by on_resolve: not sent, and not tried again */
 } xfer;
+
+/*
+ * A host whose name lookup a call left running (see on_resolve and lookup_end). libcurl looks a
+ * name up on a thread of its own, and a call that ends before the lookup does leaves that
+ * thread to finish in the background (CURLOPT_QUICK_EXIT, see xfer_start) for as long as the
+ * system resolver takes. When a bureau's DNS hangs, every call to it would leave one more: a
+ * busy worker piled up thousands of threads (memory, the pids limit), and a call that could not
+ * get one failed anyway. So while a lookup of the host may still be running (`until`), one call
+ * at a time may look it up (the probe) and the others end at once as not sent.
+ */
+typedef struct hung_host {
+    char name[HOST_MAX];      /* "" when the slot is free */
+    int64_t until;            /* CLOCK_MONOTONIC ms by which its lookups left running have ended */
+    const struct xfer *probe; /* the call whose lookup of it runs now, or NULL (compared only) */
+} hung_host;
 
 /*
  * One socket curl watches. epoll's events point at it rather than carry the descriptor, so an
@@ -149,6 +179,9 @@ struct pl_http {
     size_t n_parked; /* parked (see sock) */
     fd_note *fds;    /* by descriptor number, grown on demand */
     size_t n_fds;
+    hung_host hung[HUNG_MAX]; /* see hung_host */
+    size_t n_hung;            /* slots in use */
+    int lookup_max_ms;        /* LOOKUP_MAX_MS but in tests */
     pl_http_counts counts;
 };
 
@@ -406,6 +439,7 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
         goto nomem;
     h->epfd = -1;
     h->trim_ms = TRIM_MS;
+    h->lookup_max_ms = LOOKUP_MAX_MS;
     h->max_body = max_body ? max_body : 1024 * 1024;
     if (ca_file && *ca_file && !(h->ca_file = strdup(ca_file)))
         goto nomem;
@@ -468,6 +502,155 @@ fail:
         free(h);
     }
     return NULL;
+}
+
+/* ---- name lookups left running (see hung_host) -------------------------------------- */
+
+/*
+ * The host name libcurl looks up for x's call: the proxy's when the call has one, else the
+ * URL's ("scheme://user:password@host:port/path", "[v6]" in brackets; a proxy may also be just
+ * "host:port"). Points into x's own copy; *n is its length (0 when there is none).
+ */
+static const char *host_of(const xfer *x, size_t *n)
+{
+    const char *s = x->call.proxy && *x->call.proxy ? x->call.proxy : x->call.url;
+    const char *scheme = strstr(s, "://");
+    if (scheme)
+        s = scheme + 3;
+    size_t end = strcspn(s, "/?#");
+    const char *at = memchr(s, '@', end);
+    while (at) { /* the last '@' ends the user information */
+        end -= (size_t)(at + 1 - s);
+        s = at + 1;
+        at = memchr(s, '@', end);
+    }
+    if (*s == '[') {
+        const char *close = memchr(s, ']', end);
+        *n = close ? (size_t)(close - s) + 1 : end;
+    } else {
+        const char *colon = memchr(s, ':', end);
+        *n = colon ? (size_t)(colon - s) : end;
+    }
+    return s;
+}
+
+static hung_host *hung_find(pl_http *h, const char *host, size_t n)
+{
+    if (h->n_hung == 0 || n == 0 || n >= HOST_MAX)
+        return NULL;
+    for (size_t i = 0; i < HUNG_MAX; i++) {
+        hung_host *e = &h->hung[i];
+        if (e->name[0] && strncasecmp(e->name, host, n) == 0 && e->name[n] == '\0')
+            return e;
+    }
+    return NULL;
+}
+
+static void hung_drop(pl_http *h, hung_host *e)
+{
+    e->name[0] = '\0';
+    e->probe = NULL;
+    h->n_hung--;
+}
+
+/* A slot for host, which has none: a free one, else the one held back the shortest. NULL when
+ * the name is too long to hold. */
+static hung_host *hung_add(pl_http *h, const char *host, size_t n)
+{
+    if (n == 0 || n >= HOST_MAX)
+        return NULL;
+    hung_host *e = NULL;
+    for (size_t i = 0; i < HUNG_MAX; i++) {
+        hung_host *c = &h->hung[i];
+        if (!c->name[0]) {
+            e = c;
+            break;
+        }
+        if (!e || c->until < e->until)
+            e = c;
+    }
+    if (e->name[0])
+        hung_drop(h, e);
+    memcpy(e->name, host, n);
+    e->name[n] = '\0';
+    e->until = 0;
+    e->probe = NULL;
+    h->n_hung++;
+    return e;
+}
+
+/*
+ * CURLOPT_RESOLVER_START_FUNCTION: libcurl is about to look a name up for x (on the loop's
+ * thread, inside curl_multi_socket_action). It asks only when it needs a new connection and the
+ * shared DNS cache has no answer, so calls on kept connections and to a host resolved recently
+ * are never held back. While a lookup of the host may still be running in the background (a
+ * hung_host not yet past `until`) and another call of ours is looking it up, this one is
+ * refused: libcurl fails it as "could not resolve" before it starts a thread, and finish
+ * reports it not sent.
+ */
+static int on_resolve(void *resolver_state, void *reserved, void *userp)
+{
+    (void)resolver_state;
+    (void)reserved;
+    xfer *x = userp;
+    pl_http *h = x->h;
+    int64_t now = now_ms();
+    size_t n;
+    const char *host = host_of(x, &n);
+    hung_host *e = hung_find(h, host, n);
+    if (e && now >= e->until) {
+        hung_drop(h, e); /* its lookups have ended since */
+        e = NULL;
+    }
+    if (e && e->probe && e->probe != x) {
+        x->lookup_refused = true;
+        h->counts.lookups_refused++;
+        return 1;
+    }
+    if (e)
+        e->probe = x;
+    x->lookup_began = true;
+    x->lookup_at = now;
+    return 0;
+}
+
+/*
+ * After x's attempt ended (rc: its result): notes whether its name lookup, if it began one, was
+ * left running. libcurl sets CURLINFO_NAMELOOKUP_TIME_T (to at least 1 us) once a lookup has
+ * given an address, and reports CURLE_COULDNT_RESOLVE_HOST (or _PROXY) only once the lookup
+ * thread has ended with none (or could not start); any other end while the time is still 0 —
+ * the attempt's time ran out, or it was removed — leaves the thread running (test_http_dns). An
+ * answer lifts the host's hold.
+ */
+static void lookup_end(pl_http *h, xfer *x, CURLcode rc)
+{
+    if (!x->lookup_began)
+        return;
+    x->lookup_began = false;
+    size_t n;
+    const char *host = host_of(x, &n);
+    hung_host *e = hung_find(h, host, n);
+    if (e && e->probe == x)
+        e->probe = NULL;
+    curl_off_t resolved = 0;
+    if (curl_easy_getinfo(x->easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved) == CURLE_OK &&
+        resolved > 0) {
+        if (e)
+            hung_drop(h, e);
+        return;
+    }
+    if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY)
+        return;
+    h->counts.lookups_left++;
+    if (!e && !(e = hung_add(h, host, n)))
+        return;
+    if (e->until < x->lookup_at + h->lookup_max_ms)
+        e->until = x->lookup_at + h->lookup_max_ms;
+}
+
+void pl_http_set_lookup_max(pl_http *h, int ms)
+{
+    h->lookup_max_ms = ms > 0 ? ms : 0;
 }
 
 /*
@@ -609,6 +792,8 @@ static int xfer_start(xfer *x)
     x->too_big = false;
     x->errbuf[0] = '\0';
     x->attempts++;
+    x->lookup_began = false;
+    x->lookup_refused = false;
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, c->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
@@ -651,6 +836,10 @@ static int xfer_start(xfer *x)
      * clears it, so it is set for each attempt.
      */
     curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+    /* ...and so that those lookups do not pile up, a host whose lookups hang is looked up by one
+     * call at a time (on_resolve). */
+    curl_easy_setopt(e, CURLOPT_RESOLVER_START_FUNCTION, on_resolve);
+    curl_easy_setopt(e, CURLOPT_RESOLVER_START_DATA, x);
     curl_easy_setopt(e, CURLOPT_SHARE, h->share);
     /* Verification stays on, always; a private CA only replaces the trust store. */
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -845,8 +1034,10 @@ static void finish(xfer *x, CURLcode rc)
 {
     pl_http *h = x->h;
     curl_multi_remove_handle(x->sh->multi, x->easy);
+    lookup_end(h, x, rc);
     pl_http_outcome o = classify(x, rc);
-    if (o == PL_HTTP_NOT_SENT && x->attempts < x->call.connect_attempts) {
+    /* A call held back (on_resolve) is not tried again: its host's lookup still hangs. */
+    if (o == PL_HTTP_NOT_SENT && x->attempts < x->call.connect_attempts && !x->lookup_refused) {
         if (xfer_start(x) == 0)
             return;
     }
@@ -856,6 +1047,10 @@ static void finish(xfer *x, CURLcode rc)
     char err[CURL_ERROR_SIZE + 128];
     if (o == PL_HTTP_OK) {
         err[0] = '\0';
+    } else if (x->lookup_refused) {
+        size_t n;
+        const char *host = host_of(x, &n);
+        snprintf(err, sizeof err, "name lookup of %.*s hanging: not sent", (int)n, host);
     } else if (x->too_big) {
         snprintf(err, sizeof err, "answer larger than %zu bytes", h->max_body);
     } else if (x->resend_refused) {

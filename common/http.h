@@ -12,6 +12,12 @@
  * Failure classification, which decides between "retry", "error" and "unknown outcome":
  *   - PL_HTTP_NOT_SENT: no byte of the request left (DNS, connect, TLS handshake failed). The
  *     bureau never saw it, so the call is retried up to connect_attempts times (seed: 3).
+ *     Also, at once and without a retry, a call held back because its host's name lookup hangs:
+ *     an attempt that ends while libcurl still looks its host up leaves that lookup running on
+ *     a thread (up to the system resolver's timeout, ~30 s); until then only one call at a time
+ *     may look that host up, and another call that would have to ends "name lookup of HOST
+ *     hanging: not sent". Calls on kept connections and to a host in the DNS cache are never
+ *     held back; an answer to a lookup lifts the hold.
  *   - PL_HTTP_TIMEOUT: the request was sent and no complete answer came within timeout_ms.
  *   - PL_HTTP_CONN_LOST: the request was sent and the connection broke (or the answer was
  *     larger than the cap). Both are unknown outcomes: never a decline, never re-sent.
@@ -103,6 +109,9 @@ typedef struct pl_http_counts {
     /* Connections made, their TLS handshake done: a full handshake, or a session resumed (the
      * bureau issued a ticket to an earlier connection). */
     unsigned long long tls_full, tls_resumed;
+    /* Attempts that ended while their name lookup still ran (left to finish on its thread), and
+     * calls held back for it (see PL_HTTP_NOT_SENT). */
+    unsigned long long lookups_left, lookups_refused;
     size_t pooled;  /* now: idle easy handles kept for reuse */
     size_t sockets; /* now: sockets curl asked to watch */
     size_t parked;  /* now: idle connections' sockets kept in epoll */
@@ -120,5 +129,9 @@ size_t pl_http_pool_find(const pl_http *h, const char *needle);
 /* Idle easy handles not needed during a whole interval of ms milliseconds (default 30 s) are
  * freed by pl_http_wait; 0 trims at every wait. The interval starts again now. */
 void pl_http_set_trim_interval(pl_http *h, int ms);
+
+/* Tests only: how long a host is held back after a lookup of it was left running (default
+ * 30 s, the longest a system lookup takes); 0 never holds back. */
+void pl_http_set_lookup_max(pl_http *h, int ms);
 
 #endif

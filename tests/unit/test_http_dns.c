@@ -19,6 +19,12 @@
  * The server is https_test_server.h's. Its /held answer waits until the test releases it, and
  * the test releases it only once the hung call has ended: so the other call's answer can only
  * arrive in time when the loop did not wait for the lookup. No assertion measures time.
+ *
+ * A lookup left running keeps its thread until it ends by itself: so while a host's lookups
+ * hang, http.c lets one call at a time look it up and ends the others at once, not sent
+ * (test_hung_lookup_holds_back_others). The fake counts the lookups it holds; once the test
+ * lets the DNS answer (dns_answers), lookups of HANG_HOST give 127.0.0.1, for which the
+ * server's certificate holds the name too. FAIL_HOST's lookups fail at once ("no such name").
  */
 #include <dlfcn.h>
 #include <netdb.h>
@@ -41,6 +47,12 @@
 #include "https_test_server.h"
 
 #define HANG_HOST "slow.invalid"
+#define FAIL_HOST "nx.invalid"
+/* Calls started together at a host whose lookups hang. */
+#define CALLS 8
+/* The hold after a lookup left running, in the test that needs it to outlast the test: it ends
+ * by an answer only. */
+#define HOLD_MS 3600000
 /* How long a lookup of HANG_HOST hangs unless released. Longer than ANSWER_MS, with room. */
 #define HANG_MAX_MS 60000
 /* The hung call's time: short, it is the call that times out. */
@@ -59,6 +71,10 @@ static pthread_cond_t hang_cv = PTHREAD_COND_INITIALIZER;
 static bool hang_released; /* under hang_mu */
 /* Lookups of HANG_HOST begun, and ended (released or given up). */
 static atomic_int hang_entered, hang_left;
+/* Lookups of HANG_HOST answer 127.0.0.1 (at once, and the hung ones when released). */
+static atomic_bool dns_answers;
+/* Lookups of FAIL_HOST. */
+static atomic_int fail_lookups;
 
 typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *,
                               struct addrinfo **);
@@ -66,23 +82,29 @@ typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo 
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res)
 {
-    if (node && strcmp(node, HANG_HOST) == 0) {
-        atomic_fetch_add(&hang_entered, 1);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += HANG_MAX_MS / 1000;
-        pthread_mutex_lock(&hang_mu);
-        while (!hang_released && pthread_cond_timedwait(&hang_cv, &hang_mu, &until) == 0)
-            ;
-        pthread_mutex_unlock(&hang_mu);
-        atomic_fetch_add(&hang_left, 1);
-        return EAI_NONAME;
-    }
     /* Looked up on every call: dlsym is thread-safe, and a cached pointer would need a lock or
      * an atomic for no gain here. */
     getaddrinfo_fn next = (getaddrinfo_fn)dlsym(RTLD_NEXT, "getaddrinfo");
     if (!next)
         return EAI_SYSTEM;
+    if (node && strcmp(node, HANG_HOST) == 0) {
+        if (!atomic_load(&dns_answers)) {
+            atomic_fetch_add(&hang_entered, 1);
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += HANG_MAX_MS / 1000;
+            pthread_mutex_lock(&hang_mu);
+            while (!hang_released && pthread_cond_timedwait(&hang_cv, &hang_mu, &until) == 0)
+                ;
+            pthread_mutex_unlock(&hang_mu);
+            atomic_fetch_add(&hang_left, 1);
+        }
+        return atomic_load(&dns_answers) ? next("127.0.0.1", service, hints, res) : EAI_NONAME;
+    }
+    if (node && strcmp(node, FAIL_HOST) == 0) {
+        atomic_fetch_add(&fail_lookups, 1);
+        return EAI_NONAME;
+    }
     return next(node, service, hints, res);
 }
 
@@ -118,10 +140,12 @@ static void wait_entered(int want)
 /* ---- the server ------------------------------------------------------------------------- */
 
 static atomic_int held_generation, hits_held;
+static atomic_int hits_x; /* requests for /x, answered at once */
 static char g_dir[64];
 static char *cert_pem, *key_pem;
 static char ca_path[128];
-static https_test_server srv;
+/* Two servers: a host name on another port is another entry of libcurl's DNS cache. */
+static https_test_server srv, srv2;
 
 static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, const char *method,
                                   const char *body)
@@ -130,6 +154,8 @@ static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, con
     (void)body;
     if (strcmp(url, "/held") == 0)
         https_test_hold(&held_generation, &hits_held, HELD_MAX_MS);
+    if (strcmp(url, "/x") == 0)
+        atomic_fetch_add(&hits_x, 1);
     static const char answer[] = "<ok/>";
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(answer), (void *)answer, MHD_RESPMEM_PERSISTENT);
@@ -143,12 +169,14 @@ static int group_setup(void **state)
     (void)state;
     if (https_test_dir_new(g_dir, sizeof g_dir, "test_http_dns") != 0)
         return -1;
-    if (https_test_make_cert(g_dir, "server", "localhost", "DNS:localhost,IP:127.0.0.1", &cert_pem,
-                             &key_pem, ca_path, sizeof ca_path) != 0) {
+    if (https_test_make_cert(g_dir, "server", "localhost",
+                             "DNS:localhost,DNS:" HANG_HOST ",IP:127.0.0.1", &cert_pem, &key_pem,
+                             ca_path, sizeof ca_path) != 0) {
         fprintf(stderr, "cannot generate certificates with openssl\n");
         return -1;
     }
-    if (https_test_server_start(&srv, cert_pem, key_pem, on_request) != 0) {
+    if (https_test_server_start(&srv, cert_pem, key_pem, on_request) != 0 ||
+        https_test_server_start(&srv2, cert_pem, key_pem, on_request) != 0) {
         fprintf(stderr, "cannot start the HTTPS test server\n");
         return -1;
     }
@@ -160,6 +188,7 @@ static int group_teardown(void **state)
     (void)state;
     https_test_release(&held_generation);
     https_test_server_stop(&srv);
+    https_test_server_stop(&srv2);
     free(cert_pem);
     free(key_pem);
     /* The lookup threads libcurl left behind return now; the process may end while they tidy
@@ -177,12 +206,14 @@ typedef struct rec {
     char body[64];
     int attempts;
     int lookups_over; /* hang_left when the callback fired */
+    char error[200];
 } rec;
 
 static void on_done(void *arg, const pl_http_response *r)
 {
     rec *x = arg;
     x->calls++;
+    snprintf(x->error, sizeof x->error, "%s", r->error ? r->error : "(null)");
     x->outcome = r->outcome;
     x->status = r->status;
     snprintf(x->body, sizeof x->body, "%s", r->body ? r->body : "(null)");
@@ -194,6 +225,14 @@ static void on_done(void *arg, const pl_http_response *r)
  * flight write to memory that lasts (teardown ends them). */
 static pl_http *client;
 static rec bureau, hung;
+static rec many[CALLS];
+static int many_done; /* callbacks of many[] */
+
+static void on_many(void *arg, const pl_http_response *r)
+{
+    on_done(arg, r);
+    many_done++;
+}
 
 static pl_http *new_client(void)
 {
@@ -203,6 +242,8 @@ static pl_http *new_client(void)
         fail_msg("pl_http_new: %s", err);
     memset(&bureau, 0, sizeof bureau);
     memset(&hung, 0, sizeof hung);
+    memset(many, 0, sizeof many);
+    many_done = 0;
     return client;
 }
 
@@ -213,6 +254,7 @@ static int teardown(void **state)
     pl_http_destroy(client);
     client = NULL;
     hang_release_all();
+    atomic_store(&dns_answers, false);
     return 0;
 }
 
@@ -279,6 +321,12 @@ static void test_hung_lookup_does_not_stall_others(void **state)
     wait_entered(entered + 1);
     https_test_drive_idle(h, DRIVE_MS);
     assert_int_equal(bureau.calls + hung.calls, 2);
+    /* libcurl's account of the two lookups: the hung one is known to be left running; the
+     * other (an address, "looked up" at once) is not. */
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.lookups_left, 1);
+    assert_int_equal(n.lookups_refused, 0);
 }
 
 /* Shutting down with a call whose lookup hangs cancels it without waiting for the lookup. */
@@ -300,11 +348,154 @@ static void test_destroy_with_lookup_hung(void **state)
     assert_int_equal(atomic_load(&hang_left), left);
 }
 
+/* Where call i of many[] went: ok, or not sent without a request, and how many of each. */
+static void count_many(int *ok, int *held_back, int *pending)
+{
+    *ok = *held_back = *pending = 0;
+    for (int i = 0; i < CALLS; i++) {
+        if (many[i].calls == 0) {
+            (*pending)++;
+            continue;
+        }
+        assert_int_equal(many[i].calls, 1);
+        if (many[i].outcome == PL_HTTP_OK) {
+            assert_int_equal(many[i].status, 200);
+            (*ok)++;
+            continue;
+        }
+        assert_string_equal(pl_http_outcome_name(many[i].outcome),
+                            pl_http_outcome_name(PL_HTTP_NOT_SENT));
+        assert_int_equal(many[i].attempts, 1);
+        assert_string_equal(many[i].error, "name lookup of " HANG_HOST " hanging: not sent");
+        (*held_back)++;
+    }
+}
+
+/*
+ * Once a call has left a lookup of a host running, calls started together to that host start
+ * one lookup (one thread), not one each: the others end at once as not sent, nothing sent.
+ * When that lookup gets an answer, calls to the host go again.
+ */
+static void test_hung_lookup_holds_back_others(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    pl_http_set_lookup_max(h, HOLD_MS);
+    int entered = atomic_load(&hang_entered);
+    const char *url = https_test_url(0, HANG_HOST, srv.port, "/x");
+
+    /* A call whose lookup hangs past its time leaves it running. */
+    pl_http_call a = make_call(url, LOOKUP_MS);
+    assert_int_equal(pl_http_submit(h, &a, on_done, &hung), 0);
+    https_test_drive_until(h, &hung.calls, 1, DRIVE_MS);
+    assert_string_equal(pl_http_outcome_name(hung.outcome), pl_http_outcome_name(PL_HTTP_NOT_SENT));
+    wait_entered(entered + 1);
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.lookups_left, 1);
+
+    /* CALLS calls at once, with time enough that the one looking the host up is still at it
+     * when the others have ended. */
+    int hits = atomic_load(&hits_x);
+    pl_http_call c = make_call(url, ANSWER_MS);
+    for (int i = 0; i < CALLS; i++)
+        assert_int_equal(pl_http_submit(h, &c, on_many, &many[i]), 0);
+    https_test_drive_until(h, &many_done, CALLS - 1, DRIVE_MS);
+    wait_entered(entered + 2);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pl_http_wait(h, NULL, 0, 10), 0);
+    /* One lookup more than the first call's, and both are running. */
+    assert_int_equal(atomic_load(&hang_entered), entered + 2);
+    assert_int_equal(atomic_load(&hang_entered) - atomic_load(&hang_left), 2);
+    int ok, held_back, pending;
+    count_many(&ok, &held_back, &pending);
+    assert_int_equal(held_back, CALLS - 1);
+    assert_int_equal(pending, 1);
+    assert_int_equal(atomic_load(&hits_x), hits);
+    pl_http_stats(h, &n);
+    assert_int_equal(n.lookups_refused, CALLS - 1);
+
+    /* The DNS answers again: the lookup under way gets the address and its call its answer. */
+    atomic_store(&dns_answers, true);
+    hang_release_all();
+    https_test_drive_until(h, &many_done, CALLS, DRIVE_MS);
+    count_many(&ok, &held_back, &pending);
+    assert_int_equal(ok, 1);
+    assert_int_equal(atomic_load(&hits_x), hits + 1);
+
+    /* And calls to the host go again, all of them, each free to look it up (on another port,
+     * the host is not in libcurl's DNS cache). */
+    memset(many, 0, sizeof many);
+    many_done = 0;
+    pl_http_call d = make_call(https_test_url(1, HANG_HOST, srv2.port, "/x"), ANSWER_MS);
+    for (int i = 0; i < CALLS; i++)
+        assert_int_equal(pl_http_submit(h, &d, on_many, &many[i]), 0);
+    https_test_drive_until(h, &many_done, CALLS, DRIVE_MS);
+    count_many(&ok, &held_back, &pending);
+    assert_int_equal(ok, CALLS);
+    assert_int_equal(atomic_load(&hits_x), hits + 1 + CALLS);
+    pl_http_stats(h, &n);
+    assert_int_equal(n.lookups_refused, CALLS - 1);
+    assert_int_equal(n.lookups_left, 1);
+}
+
+/* A call that is tried again after its lookup hung looks the host up again: it is the one
+ * call doing so. */
+static void test_retry_after_hung_lookup(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    pl_http_set_lookup_max(h, HOLD_MS);
+    int entered = atomic_load(&hang_entered);
+    pl_http_call a = make_call("https://" HANG_HOST "/x", LOOKUP_MS);
+    a.connect_attempts = 2;
+    assert_int_equal(pl_http_submit(h, &a, on_done, &hung), 0);
+    https_test_drive_until(h, &hung.calls, 1, DRIVE_MS);
+    assert_string_equal(pl_http_outcome_name(hung.outcome), pl_http_outcome_name(PL_HTTP_NOT_SENT));
+    assert_int_equal(hung.attempts, 2);
+    assert_null(strstr(hung.error, "hanging"));
+    wait_entered(entered + 2);
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.lookups_left, 2);
+    assert_int_equal(n.lookups_refused, 0);
+}
+
+/* A lookup that fails at once ("no such name") has ended: nothing is held back after it. */
+static void test_failed_lookup_holds_nothing_back(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    pl_http_set_lookup_max(h, HOLD_MS);
+    int looked = atomic_load(&fail_lookups);
+    pl_http_call a = make_call("https://" FAIL_HOST "/x", ANSWER_MS);
+    assert_int_equal(pl_http_submit(h, &a, on_done, &hung), 0);
+    https_test_drive_until(h, &hung.calls, 1, DRIVE_MS);
+    assert_string_equal(pl_http_outcome_name(hung.outcome), pl_http_outcome_name(PL_HTTP_NOT_SENT));
+    for (int i = 0; i < CALLS; i++)
+        assert_int_equal(pl_http_submit(h, &a, on_many, &many[i]), 0);
+    https_test_drive_until(h, &many_done, CALLS, DRIVE_MS);
+    for (int i = 0; i < CALLS; i++) {
+        assert_string_equal(pl_http_outcome_name(many[i].outcome),
+                            pl_http_outcome_name(PL_HTTP_NOT_SENT));
+        assert_null(strstr(many[i].error, "hanging"));
+    }
+    /* Each looked the name up itself (none found the failure cached, none was held back). */
+    assert_int_equal(atomic_load(&fail_lookups), looked + 1 + CALLS);
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.lookups_left, 0);
+    assert_int_equal(n.lookups_refused, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_hung_lookup_does_not_stall_others, teardown),
         cmocka_unit_test_teardown(test_destroy_with_lookup_hung, teardown),
+        cmocka_unit_test_teardown(test_hung_lookup_holds_back_others, teardown),
+        cmocka_unit_test_teardown(test_retry_after_hung_lookup, teardown),
+        cmocka_unit_test_teardown(test_failed_lookup_holds_nothing_back, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
