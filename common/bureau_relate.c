@@ -1092,16 +1092,6 @@ static int relate_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, lo
 /* ---------------------------------------------------------------------------------------- */
 /* Redaction */
 
-static void mask_text_nodes(xmlNodePtr n, pl_mask_mode mode)
-{
-    for (; n; n = n->next) {
-        if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content)
-            mask_digit_runs((char *)n->content, strlen((const char *)n->content), mode);
-        else if (n->type == XML_ELEMENT_NODE)
-            mask_text_nodes(n->children, mode);
-    }
-}
-
 static bool is_free_text(const char *name)
 {
     /* SOAP 1.2's Fault has Code, Reason (its Text) and Detail where 1.1's has faultcode,
@@ -1133,13 +1123,21 @@ static void mask_card_number(xmlNodePtr n, pl_mask_mode mode)
     pl_xml_set_text(n, masked);
 }
 
-static void redact_tree(xmlNodePtr n, pl_mask_mode mode)
+/*
+ * Masks the nodes from n on and their descendants. free_text says they are inside a free-text
+ * element (is_free_text): their text has its digit runs masked, as the bureau may echo a card
+ * number anywhere in it. Elsewhere only text holding escaped markup (an answer inside an RPC
+ * string, whose CardNumber elements the tree does not see) is. The element rules (CardNumber,
+ * AuthenticationData) apply at any depth, inside free text too: a fault's detail (SOAP 1.1) or
+ * Detail (1.2) may echo the request's Instrument, whose CardNumber may be shorter than any
+ * digit run masked as free text (a stored value card has 10 to 16 digits, the contract takes
+ * 1 to 20) and whose AuthenticationData has none of the digit runs masked.
+ */
+static void redact_nodes(xmlNodePtr n, pl_mask_mode mode, bool free_text)
 {
     for (; n; n = n->next) {
         if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content) {
-            /* Escaped markup (an answer inside an RPC string) hides its CardNumber elements
-             * from the tree: mask its long digit runs instead. */
-            if (strchr((const char *)n->content, '<'))
+            if (free_text || strchr((const char *)n->content, '<'))
                 mask_digit_runs((char *)n->content, strlen((const char *)n->content), mode);
             continue;
         }
@@ -1150,11 +1148,14 @@ static void redact_tree(xmlNodePtr n, pl_mask_mode mode)
             mask_card_number(n, mode);
         else if (strcmp(name, "AuthenticationData") == 0)
             pl_xml_set_text(n, ""); /* the card's PIN or security code when ever sent */
-        else if (is_free_text(name))
-            mask_text_nodes(n->children, mode);
         else
-            redact_tree(n->children, mode);
+            redact_nodes(n->children, mode, free_text || is_free_text(name));
     }
+}
+
+static void redact_tree(xmlNodePtr n, pl_mask_mode mode)
+{
+    redact_nodes(n, mode, false);
 }
 
 /* The message-log copy (see the header): text that is not XML has every long run of digits

@@ -79,19 +79,30 @@
  * makes its card active (recorded when it was not), and a declined activation or a recharge
  * records its answer on the card (an approved recharge activates it). Used by paylink-svc's
  * store and by the resolver's, so a stored value request an operator settles does the same.
+ * The card's issue amount is the one its row records, else the request's svc.issue_amount,
+ * else its amount; but an activation approved for less than its amount (an operator's `wreq
+ * resolve --amount` from the service's records, or an External Payment Service activateGift
+ * accepted for part) loaded the card with what it approved, and that is its issue amount, on
+ * a row recorded before too: booked at the amount asked, the card would show value it never
+ * had.
  */
 #define PL_SVC_CARD_EFFECTS_SQL                                                                    \
     "act AS (INSERT INTO stored_value_card (service_bureau, company, order_number, "               \
     "order_line, card_masked, card_hash, virtual, issue_amount, currency, status, "                \
     "response_code, activation_date, activated_by) "                                               \
     "SELECT service_bureau, company, order_number, order_line, card_masked, card_hash, "           \
-    "is_virtual, coalesce(issue_amount, amount), currency, 'active', vendor_response, "            \
+    "is_virtual, CASE WHEN amount_approved < amount THEN amount_approved "                         \
+    "ELSE coalesce(issue_amount, amount) END, currency, 'active', vendor_response, "               \
     "coalesce(paylink_parse_time(auth_date), now()), request_id FROM upd "                         \
     "WHERE request_type = 'activate' AND status = 'approved' "                                     \
     "ON CONFLICT (service_bureau, card_hash) DO UPDATE SET status = 'active', "                    \
     "response_code = excluded.response_code, activation_date = excluded.activation_date, "         \
     "activated_by = excluded.activated_by, "                                                       \
-    "issue_amount = coalesce(stored_value_card.issue_amount, excluded.issue_amount), "             \
+    "issue_amount = CASE WHEN EXISTS (SELECT 1 FROM upd u "                                        \
+    "WHERE u.service_bureau = excluded.service_bureau AND u.card_hash = excluded.card_hash "       \
+    "AND u.request_type = 'activate' AND u.status = 'approved' AND u.amount_approved < u.amount) " \
+    "THEN excluded.issue_amount "                                                                  \
+    "ELSE coalesce(stored_value_card.issue_amount, excluded.issue_amount) END, "                   \
     "currency = coalesce(stored_value_card.currency, excluded.currency) "                          \
     "WHERE stored_value_card.status <> 'active'), "                                                \
     "rch AS (UPDATE stored_value_card c SET response_code = upd.vendor_response, "                 \

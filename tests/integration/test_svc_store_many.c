@@ -858,6 +858,71 @@ static void test_activation_claims_its_card(void **state)
     assert_int_equal(mark_one(third, "svc_recharge", "it/g", NULL, NULL, key), 1);
 }
 
+/* Card k of set "apart": a physical card without a row (0, 2) or a generated one (1, 3). */
+static void submit_part(void *ctx, int k, it_unit_rec *r)
+{
+    const char *set = ctx;
+    char req[96], hash[65], key[128];
+    rid(req, sizeof req, set, "act", k);
+    hash_of(hash, sizeof hash, set, k);
+    pl_svc_touch_key(NULL, "RLT", hash, key, sizeof key);
+    const char *p[18] = {req,
+                         "approved",
+                         "00",
+                         "",
+                         "",
+                         "4.00",
+                         "sv-tx-8",
+                         "4472",
+                         "2026-12-05T02:00:00Z",
+                         "ACC-9",
+                         NULL,
+                         "",
+                         "",
+                         "{\"v\":1,\"status\":\"approved\"}",
+                         NULL,
+                         NULL,
+                         "85749",
+                         "06"};
+    it_submit(g_db, "svc_store", 18, p, key, r);
+}
+
+/*
+ * An activation approved for part of its amount (an External Payment Service activateGift
+ * accepted for less than it sent; Customer Engagement's answer is refused) loaded the card with
+ * that part: the card's issue amount is the part (4.00 of the 10.00 sent), whether its row is
+ * recorded now (the request's svc.issue_amount, 25.00, not taken) or was before (a generated
+ * card's 25.00 replaced) — merged with other activations' answers or one at a time. Before,
+ * 25.00 both.
+ */
+static void test_activation_approved_for_part(void **state)
+{
+    (void)state;
+    static const char *const sets[] = {"apone", "apmany"};
+    for (int m = 0; m < 2; m++) {
+        char req[96], hash[65], v[128];
+        for (int k = 0; k < 4; k++) {
+            rid(req, sizeof req, sets[m], "act", k);
+            hash_of(hash, sizeof hash, sets[m], k);
+            if (k % 2)
+                card_row(hash, true);
+            sent_row(req, "activate", k % 2 ? "svc_recharge" : "svc_activate", "sent", hash,
+                     k % 2 != 0, NULL, NULL, false);
+        }
+        it_unit_rec r[4];
+        it_run_cases(g_db, 4, m == 1, submit_part, (void *)sets[m], r);
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(r[k].ntuples, 1);
+            hash_of(hash, sizeof hash, sets[m], k);
+            it_value(g_admin,
+                     "SELECT concat_ws('|', status, issue_amount, virtual) FROM stored_value_card "
+                     "WHERE card_hash = $1",
+                     hash, NULL, v, sizeof v);
+            assert_string_equal(v, k % 2 ? "active|4.00|t" : "active|4.00|f");
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_void_remainder_beside_another_deposit),
         cmocka_unit_test(test_returns_on_one_deposit),
         cmocka_unit_test(test_activation_claims_its_card),
+        cmocka_unit_test(test_activation_approved_for_part),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1144,6 +1144,50 @@ static void test_short_card_echo_masked(void **state)
     assert_string_equal(res.fault_string, "card ***4906 unknown");
 }
 
+/* A fault's detail (SOAP 1.1) or Detail (1.2) echoing the request's Instrument: its text is
+ * masked as free text, and its CardNumber and AuthenticationData as everywhere else, though
+ * the card is shorter than any digit run free text has masked. Before, the free-text masking
+ * of the detail stopped the element rules inside it: 123456789 and 4321 reached the log. */
+static void test_fault_detail_redacted(void **state)
+{
+    (void)state;
+    static const char *const faults[] = {
+        "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>"
+        "<soap:Fault><faultcode>soap:Server</faultcode><faultstring>Card " VCARD " failed"
+        "</faultstring><detail><ActivateInstrument xmlns=\"http://www.nrf-arts.org/IXRetail/"
+        "namespace/\"><Instrument><CardNumber>123456789</CardNumber><AuthenticationData>4321"
+        "</AuthenticationData></Instrument><Note>ref " VCARD "</Note></ActivateInstrument>"
+        "</detail></soap:Fault></soap:Body></soap:Envelope>",
+        "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"><env:Body>"
+        "<env:Fault><env:Code><env:Value>env:Receiver</env:Value></env:Code><env:Reason>"
+        "<env:Text xml:lang=\"en\">Card " VCARD " failed</env:Text></env:Reason><env:Detail>"
+        "<ActivateInstrument xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\"><Instrument>"
+        "<CardNumber>123456789</CardNumber><AuthenticationData>4321</AuthenticationData>"
+        "</Instrument><Note>ref " VCARD "</Note></ActivateInstrument></env:Detail></env:Fault>"
+        "</env:Body></env:Envelope>",
+    };
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        char *red = pl_bureau_relate.redact(faults[i], strlen(faults[i]), PL_MASK_LAST4);
+        assert_non_null(red);
+        assert_no_card(red);
+        assert_null(strstr(red, "123456789"));
+        assert_null(strstr(red, "4321"));
+        assert_non_null(strstr(red, "<CardNumber>*****6789</CardNumber>"));
+        assert_non_null(strstr(red, "<AuthenticationData/>"));
+        /* The detail's free text is still masked as free text. */
+        assert_non_null(strstr(red, "ref ************2172"));
+        assert_non_null(strstr(red, "Card ************2172 failed"));
+        free(red);
+        red = pl_bureau_relate.redact(faults[i], strlen(faults[i]), PL_MASK_REMOVED);
+        assert_non_null(red);
+        assert_no_card(red);
+        assert_null(strstr(red, "6789"));
+        assert_null(strstr(red, "4321"));
+        assert_non_null(strstr(red, "<CardNumber>***REMOVED***</CardNumber>"));
+        free(red);
+    }
+}
+
 /* An approved PreauthorizationResponse without an SVATransactionID is no answer: no deposit or
  * void could name the hold. A decline needs none, and other approvals are read as before. */
 static void test_preauth_needs_transaction_id(void **state)
@@ -2141,6 +2185,7 @@ int main(void)
         cmocka_unit_test(test_http_refusal),
         cmocka_unit_test(test_preauth_needs_transaction_id),
         cmocka_unit_test(test_short_card_echo_masked),
+        cmocka_unit_test(test_fault_detail_redacted),
         cmocka_unit_test(test_postauth_names_its_authorization),
         cmocka_unit_test(test_generate_names_its_series),
         cmocka_unit_test(test_parse_as_a_walk),
