@@ -1973,17 +1973,59 @@ static int store_rest(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcom
 }
 
 /*
+ * An outcome refusing paylink's own reversal w as already reversed (CyberSource's 237: the
+ * resolver's query found that record of it, or an operator gave it, `wreq resolve --outcome
+ * declined --vendor-response 237`) after another reversal of its authorization was approved for
+ * part of it: 075's trigger has just booked it as any refusal, the rest held and capturable, and
+ * 237 does not say the bureau released that rest. Recorded in this transaction as
+ * paylink-reversal's store records the same answer in time (PL_REVERSAL_KEPT_REST_OWED_SQL, judged
+ * on the row as APPLY_REVERSAL left it), for paylink-reversal's resolver to tell an operator once
+ * it is committed (reask_one): nobody reads the reply of paylink's own, and nothing asks again.
+ * Before, the query's or the operator's 237 was applied and nothing was said. Nothing for any
+ * other outcome, bureau or reversal (the order system's: its sender reads the reply). Returns 0
+ * or PL_ERR_DB (last_error).
+ */
+static int store_kept_rest(pl_resolver *r, PGconn *c, const row *w, const pl_resolve_outcome *o)
+{
+    if (o->status != PL_ST_DECLINED || strcmp(o->vendor_response, "237") != 0 ||
+        strcmp(w->protocol, "CYB") != 0)
+        return 0;
+    const char *p[] = {w->rid};
+    PGresult *res = exec(c, REST_FACTS_SQL, 1, p);
+    if (!ok(res) || PQntuples(res) != 1) {
+        apply_error(r, w, "reading the reversal refused as already reversed", c);
+        PQclear(res);
+        return PL_ERR_DB;
+    }
+    int own = pl_reversal_own(w->rid, PQgetvalue(res, 0, 5), PQgetvalue(res, 0, 12),
+                              PQgetvalue(res, 0, 14));
+    PQclear(res);
+    if (own < 0)
+        return 0;
+    const char *q[] = {w->rid, own >= 1 ? "true" : "false"};
+    res = exec(c, PL_REVERSAL_KEPT_REST_OWED_SQL, 2, q);
+    int rc = ok(res) ? 0 : PL_ERR_DB;
+    if (rc != 0)
+        apply_error(r, w, "recording the reversal refused as already reversed", c);
+    PQclear(res);
+    return rc;
+}
+
+/*
  * What the worker publishes with such an answer (followup_reversal), stored with it in the
  * row's followups, which publish_one publishes with the final reply (and a redelivery replays);
  * and before it, what paylink-auth's store records with a refusal the issuer authorized, and
  * what the issuer holds of one after a partial approval (note_issuer_holds). For a reversal, the
- * rest of paylink's own approved for less (store_rest). Returns 0 or a negative pl_err
+ * rest of paylink's own approved for less (store_rest), and paylink's own refused as already
+ * reversed while the books keep the rest (store_kept_rest). Returns 0 or a negative pl_err
  * (last_error says why).
  */
 static int store_followups(pl_resolver *r, PGconn *c, row *w, const pl_resolve_outcome *o)
 {
-    if (strcmp(w->worker, "reversal") == 0)
-        return store_rest(r, c, w, o);
+    if (strcmp(w->worker, "reversal") == 0) {
+        int rc = store_rest(r, c, w, o);
+        return rc != 0 ? rc : store_kept_rest(r, c, w, o);
+    }
     char auth[51], rev[51], amount[24], why[200] = "";
     int rc = note_issuer_holds(r, c, w, o);
     if (rc != 0)
@@ -2622,7 +2664,8 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
  * reversal of it meanwhile), 27 how its outcome was settled when its own answer did not settle it
  * (its required response's resolved_how: query, operator; "" none), and of h 28 its transaction
  * id, 29 its vendor_response and 30 issuer_authorized (what paylink-reversal's refusals read:
- * pl_reversal_refusal_lasting).
+ * pl_reversal_refusal_lasting), and 31 whether the reversal was marked sent (a `declined` one was
+ * then refused by the bureau, not by paylink-reversal without a call).
  */
 #define REASK_HISTORY_COLUMNS                                                                      \
     "x.id, x.status, x.amount_deposited, x.amount_pending, x.amount_authorized, "                  \
@@ -2650,7 +2693,7 @@ static int publish_owed_reversals(pl_resolver *r, PGconn *c, int max_rows)
     ", coalesce((SELECT q.resolved_how FROM required_response q WHERE q.worker = 'reversal' "      \
     "AND q.request_id = v.request_id AND q.status = 'resolved'), ''), "                            \
     "coalesce(h.transaction_id, ''), coalesce(h.vendor_response, ''), "                            \
-    "coalesce(h.issuer_authorized, false) "                                                        \
+    "coalesce(h.issuer_authorized, false), v.sent_at IS NOT NULL "                                 \
     "FROM auth_reversal v LEFT JOIN auth_service s ON s.service_bureau = v.service_bureau "        \
     "LEFT JOIN LATERAL (SELECT * FROM ((SELECT 1 AS k, " REASK_HISTORY_COLUMNS                     \
     " FROM auth_history x WHERE x.request_id = v.auth_request_id "                                 \
@@ -2709,18 +2752,34 @@ static void reask_later(PGconn *c, const char *rid, const char *owner, int after
 #define REASK_UNUSABLE_RETRY_S 60
 
 /*
- * The settings of service bureau code when they make it unusable in the resolver's configuration
- * (secret_ok false: its secret not resolved, its External Service flag off, a setting refused;
- * secret_error says why), as paylink-reversal's engine judges the same settings: a reversal of it
- * asked now would be answered `error`, nothing sent (engine.c, prepare_call). NULL when it is
- * usable, and when the configuration cannot be read or has no such bureau: no verdict then, the
- * reversal is asked as before.
+ * Whether service bureau code cannot be used by paylink-reversal in the resolver's configuration,
+ * as its engine judges the same settings, and why (into why, whysz bytes): unusable (secret_ok
+ * false: its secret not resolved, its External Service flag off, a setting refused; its
+ * secret_error), a reversal of it asked now answered `error`, nothing sent (engine.c,
+ * prepare_call); or not configured at all (*absent set: removed from auth_service since the
+ * reversal was sent), a reversal of it asked now refused as naming an unknown service bureau,
+ * answered `invalid` with no row recorded — so nothing would record it to ask again or tell of,
+ * and the chain would end unseen with the hold on the card. False when it is usable, and when
+ * the configuration cannot be read: no verdict then, the reversal is asked as before.
  */
-static const pl_service *reask_bureau_unusable(pl_resolver *r, PGconn *c, const char *code)
+static bool reask_bureau_unusable(pl_resolver *r, PGconn *c, const char *code, char *why,
+                                  size_t whysz, bool *absent)
 {
+    *absent = false;
+    why[0] = '\0';
     const pl_services *all = services(r, c);
-    const pl_service *svc = all ? pl_services_find(all, code) : NULL;
-    return svc && !svc->secret_ok ? svc : NULL;
+    if (!all)
+        return false;
+    const pl_service *svc = pl_services_find(all, code);
+    if (!svc) {
+        *absent = true;
+        snprintf(why, whysz, "no service bureau %s is configured", code);
+        return true;
+    }
+    if (svc->secret_ok)
+        return false;
+    snprintf(why, whysz, "%s", svc->secret_error);
+    return true;
 }
 
 /*
@@ -2751,6 +2810,62 @@ static int reask_wait_bureau(PGconn *c, const char *rid, const char *owner, cons
                 PQerrorMessage(c));
     PQclear(res);
     return rc;
+}
+
+/* What reask_one records when it told an operator of a reversal refused as already reversed
+ * while the books keep the rest (reask_kept_rest). */
+#define REASK_DONE_KEPT_REST                                                                       \
+    "refused as already reversed (237) after a reversal approved for part: told to an operator"
+
+/*
+ * reask_one's word on paylink's own reversal rid that CyberSource refused as already reversed
+ * (237) after another reversal of its authorization was approved for part of it (recorded so by
+ * whoever stored that answer: PL_REVERSAL_KEPT_REST_OWED_SQL), res its REASK_FACTS_SQL row, auth
+ * the authorization as named (its request id, else its transaction id), history whether paylink
+ * holds its history row, held what that row says is held (else what the reversal went for) and
+ * deposited what was captured of it. 237 does not say the rest was released, and asked again
+ * CyberSource would refuse it alike: one error line tells an operator what to check at the bureau
+ * (the authorization, its order, the bureau, what paylink's books still hold; no card data), and
+ * the row is closed. Nothing is said when the authorization was reversed since (another reversal
+ * released the rest) or captured since for all it held. Returns 0.
+ */
+static int reask_kept_rest(PGconn *c, const char *rid, const PGresult *res, const char *auth,
+                           bool history, int64_t held, int64_t deposited)
+{
+    const char *hstatus = PQgetvalue(res, 0, 17), *company = PQgetvalue(res, 0, 3),
+               *order = PQgetvalue(res, 0, 4), *bureau = PQgetvalue(res, 0, 6);
+    if (history && strcmp(hstatus, "reversed") == 0) {
+        PL_INFO(rid,
+                "paylink's reversal of authorization %s was refused as already reversed (237) "
+                "after a reversal approved for part: nothing to tell, the authorization is "
+                "reversed since",
+                auth);
+        reask_done(c, rid, REASK_DONE_REVERSED);
+        return 0;
+    }
+    if (history && held > 0 && deposited >= held) {
+        PL_INFO(rid,
+                "paylink's reversal of authorization %s was refused as already reversed (237) "
+                "after a reversal approved for part: nothing to tell, what it held was captured "
+                "since",
+                auth);
+        reask_done(c, rid, "its authorization was captured since");
+        return 0;
+    }
+    int64_t rest = history && deposited > 0 ? held - deposited : held;
+    char amount[24] = "";
+    if (rest <= 0 || pl_money_format(rest, amount, sizeof amount) != 0)
+        snprintf(amount, sizeof amount, "%s", "amount");
+    PL_ERROR(rid,
+             "CyberSource refused paylink's reversal of authorization %s (order %s of company %s, "
+             "bureau %s) as already reversed (237) after another reversal of it was approved for "
+             "part, which does not say the rest was released: %s %s, and nothing asks again; an "
+             "operator must check at the bureau whether the issuer still holds it, and release it",
+             auth, order, company, bureau, amount,
+             history ? "stays on paylink's books held and capturable"
+                     : "was what it went for (paylink holds no record of the authorization)");
+    reask_done(c, rid, REASK_DONE_KEPT_REST);
+    return 0;
 }
 
 /*
@@ -2786,9 +2901,14 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
     char root[64] = "";
     int own =
         card ? pl_reversal_own_chain(rid, auth_rid, F(14), F(15), root, sizeof root, &again) : -1;
-    /* Refused by paylink-reversal without a bureau call (the trigger records a `declined` one
-     * only then, 070): nothing was done at the bureau, whatever the refusal said. */
-    bool refused = strcmp(status, "declined") == 0;
+    /* Refused by paylink-reversal without a bureau call (never marked sent: 070's trigger records
+     * a `declined` one only then): nothing was done at the bureau, whatever the refusal said. A
+     * `declined` one marked sent is the bureau's refusal, recorded only for a CyberSource 237
+     * that left the rest on paylink's books (PL_REVERSAL_KEPT_REST_OWED_SQL), told below and
+     * never asked again: read from its status alone, it was taken for a refusal without a call
+     * and asked again, for CyberSource to refuse it alike. */
+    bool sent = F(31)[0] == 't';
+    bool refused = strcmp(status, "declined") == 0 && !sent;
     if (own < 0) {
         /* The order system's: its sender reads the reply. */
         PQclear(res);
@@ -2830,6 +2950,13 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
         deposited = 0;
     if (history && pl_money_parse_decimal(F(19), &pending) != 0)
         pending = 0;
+    /* CyberSource's refusal as already reversed, the rest kept on the books: told, not asked. */
+    if (strcmp(status, "declined") == 0 && sent && strcmp(vendor, "237") == 0 &&
+        strcmp(F(22), "CYB") == 0) {
+        int rc = reask_kept_rest(c, rid, res, auth, history, held, deposited);
+        PQclear(res);
+        return rc;
+    }
     /* A timeout reversal of the authorization in flight claims nothing, but paylink-reversal
      * refuses every other reversal of it meanwhile (as while a claim lasts): one asked again
      * then is refused, and the asks were spent while it stayed sent or unknown. */
@@ -2904,31 +3031,34 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
     /* Its bureau unusable in the configuration (a refresh made it so: the External Service flag
      * switched off, a secret unreadable under a changed reference): paylink-reversal would answer
      * the reversal asked now `error`, nothing sent, and that ask would be spent — the three of a
-     * chain within ~36 minutes, and then an operator told while the bureau was still off. It
-     * waits instead, unasked, looked at each minute, and said once at warn; it goes, counted as
-     * usual, at the first pass that finds the bureau usable; an operator is told (below) when it
-     * stays unusable over REASK_UNUSABLE_WAIT_MAX_S past the delay. */
-    const pl_service *down = why[0] ? NULL : reask_bureau_unusable(r, c, F(6));
+     * chain within ~36 minutes, and then an operator told while the bureau was still off. Or not
+     * configured at all (removed from auth_service): paylink-reversal would refuse the reversal
+     * asked now as invalid and record nothing, so the chain ended there, the hold left and nobody
+     * told. Either way it waits instead, unasked, looked at each minute, and said once at warn; it
+     * goes, counted as usual, at the first pass that finds the bureau usable (configured again);
+     * an operator is told (below) when it stays so over REASK_UNUSABLE_WAIT_MAX_S past the
+     * delay. */
+    char down_why[300];
+    bool absent = false;
+    bool down = !why[0] && reask_bureau_unusable(r, c, F(6), down_why, sizeof down_why, &absent);
     if (down && owed_s < delay + REASK_UNUSABLE_WAIT_MAX_S) {
         char note[300];
-        snprintf(note, sizeof note, "waits for bureau %s to become usable: %.200s", down->code,
-                 down->secret_error);
+        snprintf(note, sizeof note, "waits for bureau %s to become usable: %.200s", F(6), down_why);
         int rc = reask_wait_bureau(c, rid, r->owner, note, REASK_UNUSABLE_RETRY_S);
         if (rc == 1)
-            PL_WARN(
-                rid,
-                "paylink's reversal of authorization %s %s (%s) and is not asked again while "
-                "its bureau %s is unusable (%s): the %s it is to release stays held meanwhile; it "
-                "is asked once the bureau can be used, and an operator is told if it cannot "
-                "be within %d hours",
-                auth, outcome, ended, down->code, down->secret_error, amount[0] ? amount : "amount",
-                REASK_UNUSABLE_WAIT_MAX_S / 3600);
+            PL_WARN(rid,
+                    "paylink's reversal of authorization %s %s (%s) and is not asked again while "
+                    "its bureau %s %s (%s): the %s it is to release stays held meanwhile; it "
+                    "is asked once the bureau can be used, and an operator is told if it cannot "
+                    "be within %d hours",
+                    auth, outcome, ended, F(6), absent ? "is not configured" : "is unusable",
+                    down_why, amount[0] ? amount : "amount", REASK_UNUSABLE_WAIT_MAX_S / 3600);
         PQclear(res);
         return rc < 0 ? rc : 0;
     }
     if (down)
-        snprintf(why, sizeof why, "its bureau %s stayed unusable over %d hours (%.120s)",
-                 down->code, REASK_UNUSABLE_WAIT_MAX_S / 3600, down->secret_error);
+        snprintf(why, sizeof why, "its bureau %s stayed %s over %d hours (%.120s)", F(6),
+                 absent ? "unconfigured" : "unusable", REASK_UNUSABLE_WAIT_MAX_S / 3600, down_why);
     if (why[0]) {
         PL_ERROR(rid,
                  "paylink's reversal of authorization %s %s (%s) and is not asked again: %s; the "

@@ -205,9 +205,15 @@ int pl_resolver_pass(pl_resolver *r, int max_rows);
 /*
  * paylink-reversal's resolver's part of a pass (pl_resolver_pass runs it for worker "reversal"):
  * takes up to max_rows due rows of reversal_reask (migration 069: reversals that ended `error`;
- * 070: and those refused without a call) under a lease — free, passed, or its own — and decides
- * on each. paylink's own (pl_reversal_own_chain) refused, or with nothing done at the bureau
- * (pl_reversal_error_unacted), is published again to <prefix>.reversal.request as
+ * 070: and those refused without a call; and paylink's own CyberSource refused as already
+ * reversed while the books keep the rest, PL_REVERSAL_KEPT_REST_OWED_SQL) under a lease — free,
+ * passed, or its own — and decides on each. A refusal is paylink-reversal's (without a call)
+ * when the reversal was never marked sent; one marked sent is the bureau's: a CyberSource 237
+ * after another reversal of the authorization was approved for part is told to an operator at
+ * once in one error line (the authorization, its order, the bureau, what the books still hold,
+ * what to check at the bureau) and never asked again — nothing said once the authorization is
+ * reversed, or captured, since. paylink's own (pl_reversal_own_chain) refused, or with nothing done
+ * at the bureau (pl_reversal_error_unacted), is published again to <prefix>.reversal.request as
  * `<request_id>.again` of the same authorization for what is still held, once
  * pl_reversal_again_delay_s has passed since its outcome and no other claim on the authorization
  * nor timeout reversal of it is in flight (waited for an hour at most; a `.tor` refused is left
@@ -219,10 +225,11 @@ int pl_resolver_pass(pl_resolver *r, int max_rows);
  * authorization is reversed since, or the order system's, is left. One that would be asked while
  * its bureau is unusable in the resolver's configuration (secret_ok false: the External Service
  * flag off, a secret unreadable under a changed reference; paylink-reversal would answer it
- * `error`, nothing sent) is not asked, and no ask is spent: it waits, looked at again each
+ * `error`, nothing sent) or not configured at all (removed: paylink-reversal would refuse it as
+ * invalid and record nothing) is not asked, and no ask is spent: it waits, looked at again each
  * minute, said once at warn (the row's `done` notes the wait while done_at stays NULL), and is
- * asked at the first pass that finds the bureau usable — or, unusable a day past its delay, is
- * told to an operator as above and closed. A publish Kafka refuses gives the row (and the rest
+ * asked at the first pass that finds the bureau usable — or, so a day past its delay, is told to
+ * an operator as above and closed. A publish Kafka refuses gives the row (and the rest
  * taken) back for the next pass. Returns how many were published, or a negative pl_err.
  */
 int pl_resolver_reask_pass(pl_resolver *r, int max_rows);

@@ -159,6 +159,36 @@ bool pl_reversal_error_unacted(const char *protocol, const char *decision,
     "AND o.status IN ('sent', 'unknown'))"
 
 /*
+ * The SQL that records one of paylink's own reversals, request id $1, in reversal_reask (069's
+ * table, outcome `declined`) when CyberSource refused it as already reversed (237) while
+ * paylink's books keep what it went for: its row, as stored (declined, 237, marked sent: the
+ * bureau's answer, never paylink-reversal's refusal without a call, which is never marked), names
+ * the history row it claimed and another reversal of that row was approved (for part of it: one
+ * for all of it booked the row `reversed`, and then none claims it) — 075's test, by which its
+ * trigger books such a 237 as any refusal, the rest held and capturable — or it names a manual
+ * authorization inline (no history row: nothing booked) and is a rest ($2 "true":
+ * pl_reversal_own >= 1, a reversal before it approved for part). 237 does not say the rest was
+ * released, nobody reads the reply of paylink's own, and asking it again would only be refused
+ * again: paylink-reversal's resolver tells an operator instead (common/resolver.c, reask_one),
+ * once, after the commit, whoever stored the answer — paylink-reversal's store with the answer in
+ * time, the resolver's query or an operator's outcome (apply_as) — each running this in the
+ * transaction that stores it. A CyberSource 237 that released the authorization (no reversal of
+ * the row approved before: 074 booked it `reversed`), a timeout reversal's (no history row named,
+ * the authorization by request id: 074), another bureau's 237 and the order system's reversals
+ * (its sender reads the reply; the caller adds this only for paylink's own) record nothing.
+ */
+#define PL_REVERSAL_KEPT_REST_OWED_SQL                                                             \
+    "INSERT INTO reversal_reask (request_id, outcome) SELECT v.request_id, 'declined' "            \
+    "FROM auth_reversal v JOIN auth_service s ON s.service_bureau = v.service_bureau "             \
+    "AND s.protocol = 'CYB' WHERE v.request_id = $1::varchar AND v.status = 'declined' "           \
+    "AND v.vendor_response = '237' AND v.sent_at IS NOT NULL AND v.operation = 'reversal' "        \
+    "AND CASE WHEN v.auth_history_id IS NOT NULL THEN EXISTS (SELECT 1 FROM auth_reversal o "      \
+    "WHERE o.auth_request_id = (SELECT h.request_id FROM auth_history h "                          \
+    "WHERE h.id = v.auth_history_id) AND o.auth_history_id = v.auth_history_id "                   \
+    "AND o.status = 'approved') ELSE coalesce(v.auth_request_id, '') = '' AND $2::boolean END "    \
+    "ON CONFLICT (request_id) DO NOTHING"
+
+/*
  * What paylink records of the authorization a card authorization reversal names, as
  * paylink-reversal reads it before the call (its look-ups) and its resolver before it asks one
  * of paylink's own again (reversal_reask): the latest answer of the authorization in

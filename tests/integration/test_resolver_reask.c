@@ -14,9 +14,12 @@
  * row the auth_reversal_reask_owed trigger writes with an outcome is held by the test's resolver
  * (its lease, written in the same transaction as the outcome): the running system's
  * paylink-reversal resolvers, which take free or passed leases only, never take it, while the
- * test's resolver takes it as one of its own. While the test's resolver passes, the rows of
- * others it could take are held (park) and given back after, so it decides on none of theirs; the
- * one row a refused publish gives back free is given back in a quiet moment (quiet()).
+ * test's resolver takes it as one of its own; so is the row paylink-reversal's store records
+ * with a CyberSource 237 after a partial reversal (store_held: the same unit). The row the
+ * resolver records with such an outcome, in its own transaction, is held by the test right after
+ * (hold_if_owed), the outcome applied in a quiet moment. While the test's resolver passes, the rows
+ * of others it could take are held (park) and given back after, so it decides on none of theirs;
+ * the one row a refused publish gives back free is given back in a quiet moment (quiet()).
  */
 #include <json-c/json.h>
 #include <setjmp.h>
@@ -67,6 +70,11 @@ static char g_park[96];         /* the lease others' rows are held under while t
 static pl_db *g_db;             /* paylink-reversal's statements and paylink-auth's */
 static pl_services *g_services; /* the bureaus, as paylink-reversal reads them */
 static char g_sql_final[512];   /* the engine's pl_final of auth_reversal */
+
+/* The row of reversal $1 in reversal_reask, if any, held by the test's resolver ($2). */
+#define IT_REASK_HOLD_SQL                                                                          \
+    "UPDATE reversal_reask SET lease_owner = $2, lease_until = now() + interval '1 hour' "         \
+    "WHERE request_id = $1"
 
 /* ---- the test's own connection ---------------------------------------------------------- */
 
@@ -410,6 +418,11 @@ static void assert_done(const char *rid, const char *done)
                  rid, done);
 }
 
+/* What the re-ask pass records when it told an operator of paylink's own reversal CyberSource
+ * refused as already reversed while the books keep the rest (resolver.c, REASK_DONE_KEPT_REST). */
+#define REASK_DONE_KEPT_REST_TEXT                                                                  \
+    "refused as already reversed (237) after a reversal approved for part: told to an operator"
+
 /* ---- paylink-reversal's own paths ------------------------------------------------------- */
 
 /* A reversal request paylink-reversal took up (as its engine takes one up: decoded,
@@ -511,13 +524,15 @@ static int group_setup(void **state)
     snprintf(g_own, sizeof g_own, "%sreask/resolver", g_prefix);
     snprintf(g_park, sizeof g_park, "%spark", g_prefix);
     static pl_db_stmt all[64]; /* pl_db keeps the array */
-    if (pl_reversal_spec.nstmts + pl_auth_spec.nstmts > sizeof all / sizeof all[0])
+    size_t n = pl_reversal_spec.nstmts + pl_auth_spec.nstmts;
+    if (n + 1 > sizeof all / sizeof all[0])
         return -1;
     memcpy(all, pl_reversal_spec.stmts, pl_reversal_spec.nstmts * sizeof all[0]);
     memcpy(all + pl_reversal_spec.nstmts, pl_auth_spec.stmts, pl_auth_spec.nstmts * sizeof all[0]);
+    /* The test's own, added to a unit of paylink-reversal's (store_held). */
+    all[n++] = (pl_db_stmt){"it_reask_hold", IT_REASK_HOLD_SQL, 2};
     char err[512] = "";
-    g_db =
-        pl_db_new(g_conninfo, all, pl_reversal_spec.nstmts + pl_auth_spec.nstmts, err, sizeof err);
+    g_db = pl_db_new(g_conninfo, all, n, err, sizeof err);
     if (!g_db) {
         fprintf(stderr, "pl_db_new: %s\n", err);
         return -1;
@@ -1073,6 +1088,74 @@ static void test_unusable_bureau_waited_for(void **state)
 }
 
 /*
+ * paylink's own reversal whose bureau is no longer configured (removed from auth_service since it
+ * was sent; ITGONE, which the running system does not know) is treated as one whose bureau is
+ * unusable: not asked (paylink-reversal would refuse the `.again` as naming an unknown service
+ * bureau and record nothing, so the chain ended there, the hold left and nobody told), waiting,
+ * said once at warn (the bureau not configured, the authorization, the amount), and told to an
+ * operator once it is so a day past its delay. Before, it was asked as `.again` at once.
+ */
+static void test_unconfigured_bureau_waited_for(void **state)
+{
+    (void)state;
+    assert_value("SELECT count(*)::text FROM auth_service WHERE service_bureau = $1", "ITGONE",
+                 "0");
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[2][21], base[48], auth[2][64], hid[2][24], rev[2][64];
+    for (int k = 0; k < 2; k++) {
+        fresh(order[k], sizeof order[k], base, sizeof base);
+        snprintf(auth[k], sizeof auth[k], "%sa", base);
+        mk_auth(auth[k], order[k], "rejected", NULL,
+                k ? "7419661750346782300111" : "7419661750346782300110", hid[k], sizeof hid[k]);
+        pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
+        mk_reversal(rev[k], order[k], auth[k], hid[k],
+                    k ? "7419661750346782300111" : "7419661750346782300110", "120.00", true);
+        run("UPDATE auth_reversal SET service_bureau = 'ITGONE' WHERE request_id = $1", 1,
+            (const char *const[]){rev[k]});
+        /* Its connection attempts ran out: no answer. */
+        settle(rev[k], "error", "", "150");
+    }
+    /* 0: due now. 1: due since over 24 hours. */
+    owed_ago(rev[0], 61);
+    owed_ago(rev[1], 61 + 24 * 3600 + 5);
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_value("SELECT concat_ws('|', done_at IS NULL, due_at > now() + interval '30 seconds', "
+                 "coalesce(lease_owner, '-'), done LIKE 'waits for bureau ITGONE to become "
+                 "usable: no service bureau ITGONE is configured%') "
+                 "FROM reversal_reask WHERE request_id = $1",
+                 rev[0], "t|t|-|t");
+    if (!logged(log, "warn", auth[0], "its bureau ITGONE is not configured") ||
+        !logged(log, "warn", auth[0], "the 120.00 it is to release")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no warn line says the reversal of %s waits for ITGONE", auth[0]);
+    }
+    assert_false(logged(log, "error", auth[0], NULL));
+    if (!logged(log, "error", auth[1], "its bureau ITGONE stayed unconfigured over 24 hours") ||
+        !logged(log, "error", auth[1],
+                "the 120.00 it was to release may still be held, and an operator must see that "
+                "it is released")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line tells an operator of the reversal of %s", auth[1]);
+    }
+    assert_value("SELECT concat_ws('|', done_at IS NOT NULL, done LIKE 'its bureau ITGONE stayed "
+                 "unconfigured over 24 hours%', coalesce(lease_owner, '-')) FROM reversal_reask "
+                 "WHERE request_id = $1",
+                 rev[1], "t|t|-");
+    /* Looked at again while still not configured: no ask, nothing said again. */
+    owed_ago(rev[0], 121);
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    assert_false(logged(log, "warn", auth[0], NULL));
+    assert_false(logged(log, "error", auth[0], NULL));
+    assert_value("SELECT (done_at IS NULL)::text FROM reversal_reask WHERE request_id = $1", rev[0],
+                 "true");
+    pl_resolver_destroy(r);
+}
+
+/*
  * A secret file that becomes unreadable after the worker started, its reference unchanged: the
  * engine keeps the secret it read (pl_services_carry) and goes on sending, so the resolver must
  * find the bureau usable too. It reads the settings when it is made (pl_resolver_new), as the
@@ -1598,8 +1681,8 @@ static void test_settled_otherwise_not_asked_again(void **state)
 
 /* A CyberSource call to the simulator under merchant reference ref (as test_reversal_many.c's
  * sim_call): an authorization of amount with its test card (auth_id NULL), or a reversal of
- * auth_id for amount. */
-static void sim_call(const char *ref, const char *amount, const char *auth_id,
+ * auth_id for amount; its answer into res, whatever it is. */
+static void sim_send(const char *ref, const char *amount, const char *auth_id,
                      pl_bureau_result *res)
 {
     char url[512];
@@ -1625,6 +1708,13 @@ static void sim_call(const char *ref, const char *amount, const char *auth_id,
     }
     it_sim_cyb_send(url, doc, ref, auth_id ? "reversal" : "authorization",
                     auth_id ? PL_OP_AUTH_REVERSAL : PL_OP_AUTH, res);
+}
+
+/* sim_send, accepted. */
+static void sim_call(const char *ref, const char *amount, const char *auth_id,
+                     pl_bureau_result *res)
+{
+    sim_send(ref, amount, auth_id, res);
     assert_string_equal(res->decision, "ACCEPT");
 }
 
@@ -2085,14 +2175,86 @@ static void test_237_after_partial_reversal_keeps_rest(void **state)
     }
 }
 
+/* paylink-reversal's store of job j's answer (its unit), and in the same unit the row it may
+ * record in reversal_reask held by the test's resolver (IT_REASK_HOLD_SQL): the running system's
+ * paylink-reversal resolvers, which take free or passed leases only, never take it. */
+static int store_held(pl_job *j, pl_db_unit *u)
+{
+    int rc = pl_reversal_spec.store(j, u);
+    const char *p[] = {j->req.request_id, g_own};
+    return rc != 0 ? rc : pl_db_unit_add(u, "it_reask_hold", 2, p);
+}
+
+/*
+ * Reversal t, taken up by paylink-reversal (take: recorded, prepared to go), marked sent as its
+ * mark marks it (claiming its authorization) and answered by CyberSource: refused as already
+ * reversed (237), mapped and stored as paylink-reversal stores it (rev_store's unit), the row it
+ * may record in reversal_reask held by the test's resolver (store_held). Its log lines into *log.
+ */
+static void answer_237(taken *t, const char **log)
+{
+    snprintf(t->job.op_name, sizeof t->job.op_name, "%s", pl_bureau_op_name(t->job.call.op));
+    snprintf(t->job.attempt, sizeof t->job.attempt, "it-reask/1");
+    assert_int_equal(run_unit(g_db, pl_reversal_spec.mark_sent, &t->job), 1);
+    static pl_bureau_result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.decision, sizeof res.decision, "REJECT");
+    snprintf(res.reason_code, sizeof res.reason_code, "237");
+    t->job.res = &res;
+    pl_reply *rep = t->job.reply;
+    rep->status = PL_ST_DECLINED;
+    snprintf(rep->decision, sizeof rep->decision, "REJECT");
+    snprintf(rep->vendor_response, sizeof rep->vendor_response, "237");
+    snprintf(rep->message, sizeof rep->message, "%s", pl_reversal_reason_text("237"));
+    static char json[] = "{\"v\":1}";
+    t->job.reply_json = json;
+    log_capture();
+    int rows = run_unit(g_db, store_held, &t->job);
+    const char *text = log_captured();
+    assert_int_equal(rows, 1);
+    if (log)
+        *log = text;
+}
+
+/* The error line that tells an operator of a reversal of authorization auth of order refused as
+ * already reversed (237) while paylink's books keep `kept` of it. */
+static void assert_told_kept(const char *log, const char *auth, const char *order, const char *kept)
+{
+    char books[96], where[96];
+    snprintf(books, sizeof books, "%s stays on paylink's books held and capturable", kept);
+    snprintf(where, sizeof where, "(order %s of company %s, bureau CYB)", order, COMPANY);
+    if (!logged(log, "error", auth, "as already reversed (237) after another reversal of it") ||
+        !logged(log, "error", auth, books) || !logged(log, "error", auth, where) ||
+        !logged(log, "error", auth, "must check at the bureau whether the issuer still holds")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line tells an operator of the 237 to the reversal of %s", auth);
+    }
+}
+
+/* Authorization auth's history row hid claimed and reversed for `reversed` by the order
+ * system's reversal `<base>c` (no dot: not one of paylink's own), approved (058: the row keeps
+ * what is left). */
+static void order_system_reversed(const char *base, const char *order, const char *auth,
+                                  const char *hid, const char *tx, const char *amount,
+                                  const char *reversed)
+{
+    char cancel[64];
+    snprintf(cancel, sizeof cancel, "%sc", base);
+    mk_reversal(cancel, order, auth, hid, tx, amount, true);
+    claim_row(cancel, hid);
+    store_reversal_answer(cancel, "approved", "ACCEPT", "100", reversed);
+}
+
 /*
  * paylink's own `A.rev` of approved A (100.00) is approved for 40.00 (A keeps 60.00), and the
  * `.rest` paylink then asks for the 60.00 is taken up by paylink-reversal (recorded, prepared,
  * claimed as it does) and refused by CyberSource as already reversed (237), stored by its store:
  * A stays approved with 60.00 authorized and nothing claimed (075), so paylink-deposit can capture
- * it; an error line names A and the 237 for an operator (nobody reads the rest's reply), and
- * paylink-reversal's resolver has nothing to ask. Before, A was booked `reversed` and nothing was
- * said.
+ * it. The store records the rest's refusal for paylink-reversal's resolver (in its unit), whose
+ * pass tells an operator in one error line (A, its order, the bureau, the 60.00 the books keep,
+ * what to check at the bureau; nobody reads the rest's reply) and asks nothing: once. Before,
+ * paylink-reversal logged the line itself at the store, and the query's or an operator's 237
+ * told nobody (test_own_reversal_237_settled_by_operator).
  */
 static void test_rest_refused_237_told_to_operator(void **state)
 {
@@ -2120,34 +2282,10 @@ static void test_rest_refused_237_told_to_operator(void **state)
     take(&t, payload);
     assert_int_equal(t.prepared, 0);
     assert_int_equal(t.job.call.amount, 6000);
-    snprintf(t.job.op_name, sizeof t.job.op_name, "%s", pl_bureau_op_name(t.job.call.op));
-    snprintf(t.job.attempt, sizeof t.job.attempt, "it-reask/1");
-    assert_int_equal(run_unit(g_db, pl_reversal_spec.mark_sent, &t.job), 1);
+    const char *log = NULL;
+    answer_237(&t, &log);
     assert_value("SELECT amount_pending::text FROM auth_history WHERE id = $1::bigint", hid,
-                 "60.00");
-
-    /* CyberSource's answer, as paylink-reversal maps and stores it. */
-    static pl_bureau_result res;
-    memset(&res, 0, sizeof res);
-    snprintf(res.decision, sizeof res.decision, "REJECT");
-    snprintf(res.reason_code, sizeof res.reason_code, "237");
-    t.job.res = &res;
-    pl_reply *rep = t.job.reply;
-    rep->status = PL_ST_DECLINED;
-    snprintf(rep->decision, sizeof rep->decision, "REJECT");
-    snprintf(rep->vendor_response, sizeof rep->vendor_response, "237");
-    snprintf(rep->message, sizeof rep->message, "%s", pl_reversal_reason_text("237"));
-    static char json[] = "{\"v\":1}";
-    t.job.reply_json = json;
-    log_capture();
-    int rows = run_unit(g_db, pl_reversal_spec.store, &t.job);
-    const char *log = log_captured();
-    assert_int_equal(rows, 1);
-    if (!logged(log, "error", auth, "already reversed (237)") ||
-        !logged(log, "error", auth, "60.00")) {
-        fprintf(stderr, "%s", log);
-        fail_msg("no error line tells an operator of the 237 to the rest of %s", auth);
-    }
+                 "0.00");
     char got[128];
     value_n(got, sizeof got,
             "SELECT concat_ws('|', h.status, h.amount_pending, h.amount_authorized, "
@@ -2156,11 +2294,268 @@ static void test_rest_refused_237_told_to_operator(void **state)
             "ON v.auth_history_id = h.id AND v.request_id = $2 WHERE h.id = $1::bigint",
             2, (const char *const[]){hid, rest});
     assert_string_equal(got, "approved|0.00|60.00|60.00|declined|237");
-    assert_value("SELECT count(*)::text FROM reversal_reask WHERE request_id LIKE $1 || '%'", auth,
-                 "0");
+    assert_value("SELECT concat_ws('|', outcome, done_at IS NULL) FROM reversal_reask "
+                 "WHERE request_id = $1",
+                 rest, "declined|t");
     assert_int_equal(pass(r, &log), 0);
     assert_int_equal(pub.calls, 0);
+    assert_told_kept(log, auth, order, "60.00");
+    assert_done(rest, "t|" REASK_DONE_KEPT_REST_TEXT "|-");
+    /* Once. */
+    owed_ago(rest, 3600);
+    assert_int_equal(pass(r, &log), 0);
+    assert_false(logged(log, "error", auth, NULL));
+    assert_int_equal(pub.calls, 0);
     taken_free(&t);
+    pl_resolver_destroy(r);
+}
+
+/*
+ * paylink's own first reversal of authorization A (100.00) — a Decision Manager reject's `A.rev`,
+ * an auth+capture's `.vdr` — goes for the 60.00 left after the order system's own reversal of A
+ * was approved for 40.00, and CyberSource refuses it as already reversed (237): A keeps the
+ * 60.00 (075), and paylink-reversal's resolver tells an operator (A, its order, CYB, 60.00),
+ * asking nothing. Not for the same `A.rev` refused 237 with no reversal of A approved before (074
+ * books A `reversed`: released), nor for the order system's own second reversal refused so after
+ * the partial approval (its sender reads the reply): nothing recorded, nothing told. Before, only
+ * a `.rest` refused so was told of; a first reversal's 237 left the 60.00 held with nobody told.
+ */
+static void test_first_own_reversal_refused_237_after_partial(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    enum { N = 4 };
+    /* 0: `.rev` after a partial approval; 1: `.vdr` after one; 2: `.rev`, none before; 3: the
+     * order system's second reversal after one. */
+    static const bool partial[N] = {true, true, false, true};
+    char order[N][21], base[N][48], auth[N][64], hid[N][24], rev[N][64], tx[N][32];
+    char dep[64] = "";
+    static taken t[N];
+    const char *log = NULL;
+    for (int k = 0; k < N; k++) {
+        fresh(order[k], sizeof order[k], base[k], sizeof base[k]);
+        snprintf(auth[k], sizeof auth[k], "%.47sa", base[k]);
+        snprintf(tx[k], sizeof tx[k], "74196617503467823005%02d", k);
+        mk_auth(auth[k], order[k], "approved", "100.00", tx[k], hid[k], sizeof hid[k]);
+        if (partial[k])
+            order_system_reversed(base[k], order[k], auth[k], hid[k], tx[k], "100.00", "40.00");
+        if (k == 1) {
+            /* Replaced by an auth+capture (voided, nothing captured): its `.vdr`. */
+            snprintf(dep, sizeof dep, "%.47sx", base[k]);
+            run("UPDATE auth_history SET status = 'voided', voided_by = $2, "
+                "void_reason = 'auth_capture', amount_voided = amount_authorized "
+                "WHERE id = $1::bigint",
+                2, (const char *const[]){hid[k], dep});
+            pl_job_derived_request_id(dep, PL_DEPOSIT_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
+        } else if (k == 3) {
+            snprintf(rev[k], sizeof rev[k], "%sd", base[k]);
+        } else {
+            pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
+        }
+        char payload[2048];
+        const pl_reversal_of of = {.auth_request_id = auth[k]};
+        want_message(payload, sizeof payload, rev[k], order[k], partial[k] ? "60.00" : "100.00",
+                     &of);
+        take(&t[k], payload);
+        assert_int_equal(t[k].prepared, 0);
+        assert_int_equal(t[k].job.call.amount, partial[k] ? 6000 : 10000);
+        answer_237(&t[k], &log);
+        assert_false(logged(log, "error", auth[k], NULL));
+    }
+    assert_int_equal(pl_reversal_own(rev[1], auth[1], dep, ""), 0);
+    static const char *const want[N] = {"approved|0.00|60.00", "voided|0.00|60.00",
+                                        "reversed|0.00|100.00", "approved|0.00|60.00"};
+    for (int k = 0; k < N; k++) {
+        assert_value("SELECT concat_ws('|', status, amount_pending, amount_authorized) "
+                     "FROM auth_history WHERE id = $1::bigint",
+                     hid[k], want[k]);
+        assert_value("SELECT count(*)::text FROM reversal_reask WHERE request_id = $1", rev[k],
+                     k < 2 ? "1" : "0");
+    }
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, 0);
+    for (int k = 0; k < N; k++) {
+        if (k < 2) {
+            assert_told_kept(log, auth[k], order[k], "60.00");
+            assert_done(rev[k], "t|" REASK_DONE_KEPT_REST_TEXT "|-");
+        } else {
+            assert_false(logged(log, "error", auth[k], NULL));
+        }
+        taken_free(&t[k]);
+    }
+    pl_resolver_destroy(r);
+}
+
+/*
+ * The row of reversal rid an outcome the test's resolver applied recorded in reversal_reask,
+ * held by the test's resolver and due now unless another resolver decided on it already: true
+ * when held. The resolver records it in its own transaction, free: the running system's
+ * paylink-reversal resolvers may take it before this (quiet() before the outcome makes that
+ * unlikely); what they decide is then checked, not their log.
+ */
+static bool hold_if_owed(const char *rid)
+{
+    PGresult *res = sql("UPDATE reversal_reask SET due_at = now(), lease_owner = $2, "
+                        "lease_until = now() + interval '1 hour' "
+                        "WHERE request_id = $1 AND done_at IS NULL RETURNING 1",
+                        2, (const char *const[]){rid, g_own});
+    bool held = PQntuples(res) == 1;
+    PQclear(res);
+    return held;
+}
+
+/*
+ * An unknown-outcome reversal of paylink's own (`A.rev`, for the 60.00 left after the order
+ * system's reversal of A was approved for 40.00) that an operator settles as CyberSource refused
+ * it, already reversed (`wreq resolve --outcome declined --vendor-response 237`): the resolver
+ * applies it (075: A keeps the 60.00, its claim released), records it in the same transaction,
+ * and paylink-reversal's resolver tells an operator as when the answer came in time; the same
+ * for the resolver's own query, which finds that record at CyberSource (the simulator, which
+ * refuses a second reversal of an authorization it reversed). Before, nothing was said: the
+ * 60.00 stayed on the books, perhaps released at the bureau, and nobody was told to look.
+ */
+static void test_own_reversal_237_settled_by_operator_or_query(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    enum { N = 2 };
+    char order[N][21], base[N][48], auth[N][64], hid[N][24], rev[N][64], tx[N][80], id[N][24];
+    for (int k = 0; k < N; k++) {
+        fresh(order[k], sizeof order[k], base[k], sizeof base[k]);
+        snprintf(auth[k], sizeof auth[k], "%sa", base[k]);
+        if (k == 1) {
+            /* CyberSource (the simulator) holds A, then releases it whole under the order
+             * system's reversal. */
+            static pl_bureau_result res;
+            sim_call(auth[k], "100.00", NULL, &res);
+            assert_true(res.request_id[0]);
+            snprintf(tx[k], sizeof tx[k], "%s", res.request_id);
+            char cancel[64];
+            snprintf(cancel, sizeof cancel, "%sc", base[k]);
+            sim_call(cancel, "100.00", tx[k], &res);
+        } else {
+            snprintf(tx[k], sizeof tx[k], "7419661750346782300600");
+        }
+        mk_auth(auth[k], order[k], "approved", "100.00", tx[k], hid[k], sizeof hid[k]);
+        order_system_reversed(base[k], order[k], auth[k], hid[k], tx[k], "100.00", "40.00");
+        pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
+        mk_reversal(rev[k], order[k], auth[k], hid[k], tx[k], "60.00", true);
+        claim_row(rev[k], hid[k]);
+        run("UPDATE auth_reversal SET status = 'unknown', sent_at = now() - interval '5 seconds', "
+            "reply = jsonb_build_object('v', 1, 'request_id', $1::text, 'type', 'reversal', "
+            "'company', 7, 'order', $2::text, 'pay_seq', 1, 'service', 'CYB', 'status', "
+            "'timeout', 'amount_requested', '60.00', 'currency', 'USD', 'vendor_response', '150', "
+            "'required_response', true) WHERE request_id = $1",
+            2, (const char *const[]){rev[k], order[k]});
+        value_n(id[k], sizeof id[k],
+                "INSERT INTO required_response (request_id, worker, company, order_number, "
+                "pay_seq, service_bureau, operation, amount, currency, reason, detail, status, "
+                "escalated_at, worker_replied_at, lease_owner, lease_until) VALUES ($1, "
+                "'reversal', " COMPANY ", $2, 1, 'CYB', 'reversal', 60.00, 'USD', 'timeout', "
+                "'it: no answer', 'escalated', now(), now(), $3, now() + interval '10 minutes') "
+                "RETURNING id::text",
+                3, (const char *const[]){rev[k], order[k], g_own});
+    }
+    /* 0: an operator's outcome. */
+    char msg[512] = "";
+    pl_resolve_outcome o = {.status = PL_ST_DECLINED};
+    snprintf(o.vendor_response, sizeof o.vendor_response, "237");
+    bool held[N];
+    quiet();
+    int rc = pl_resolver_operator(r, strtoll(id[0], NULL, 10), &o, "it", "refused at the bureau",
+                                  msg, sizeof msg);
+    held[0] = hold_if_owed(rev[0]);
+    if (rc != 0)
+        fail_msg("wreq resolve %s --outcome declined: %d %s", id[0], rc, msg);
+    /* 1: the resolver's query finds CyberSource's refusal. */
+    static pl_bureau_result res;
+    sim_send(rev[1], "60.00", tx[1], &res);
+    assert_string_equal(res.decision, "REJECT");
+    assert_string_equal(res.reason_code, "237");
+    quiet();
+    rc = pl_resolver_retry(r, strtoll(id[1], NULL, 10), true, msg, sizeof msg);
+    held[1] = hold_if_owed(rev[1]);
+    if (rc != 0 || !strstr(msg, "resolved declined"))
+        fail_msg("wreq retry %s --now: %d %s", id[1], rc, msg);
+    for (int k = 0; k < N; k++) {
+        assert_value("SELECT concat_ws('|', h.status, h.amount_pending, h.amount_authorized, "
+                     "v.status, v.vendor_response) FROM auth_history h JOIN auth_reversal v "
+                     "ON v.auth_history_id = h.id WHERE v.request_id = $1",
+                     rev[k], "approved|0.00|60.00|declined|237");
+        assert_value("SELECT outcome FROM reversal_reask WHERE request_id = $1", rev[k],
+                     "declined");
+    }
+    int published = pub.calls; /* the final replies */
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 0);
+    assert_int_equal(pub.calls, published);
+    for (int i = 0; i < pub.calls; i++)
+        assert_string_not_equal(pub.topic[i], "it.reversal.request");
+    for (int k = 0; k < N; k++) {
+        /* Told by the test's pass, or (not held) by a running resolver that took it first. */
+        if (held[k])
+            assert_told_kept(log, auth[k], order[k], "60.00");
+        assert_done(rev[k], "t|" REASK_DONE_KEPT_REST_TEXT "|-");
+    }
+    pl_resolver_destroy(r);
+}
+
+/*
+ * The re-ask pass tells CyberSource's refusal from paylink-reversal's by whether the reversal was
+ * marked sent, not by its status or reason: `A.rev` refused by CyberSource as already reversed
+ * (237, marked sent) after a partial approval, its row recorded for the pass, is told to an
+ * operator and not asked again; the same `A.rev` refused by paylink-reversal without a call
+ * (never marked sent, recorded by 070's trigger), whatever reason its refusal gave, is asked
+ * again for what is held, nothing told. Before, the pass read every `declined` as a refusal
+ * without a call: CyberSource's 237 was asked again as `A.rev.again`, for CyberSource to refuse
+ * it alike, and nobody was told.
+ */
+static void test_bureau_237_told_from_own_refusal(void **state)
+{
+    (void)state;
+    pubrec pub = {0};
+    pl_resolver *r = resolver(&pub);
+    char order[2][21], base[2][48], auth[2][64], hid[2][24], rev[2][64], tx[2][32];
+    for (int k = 0; k < 2; k++) {
+        fresh(order[k], sizeof order[k], base[k], sizeof base[k]);
+        snprintf(auth[k], sizeof auth[k], "%sa", base[k]);
+        snprintf(tx[k], sizeof tx[k], "74196617503467823007%02d", k);
+        mk_auth(auth[k], order[k], "approved", "100.00", tx[k], hid[k], sizeof hid[k]);
+        order_system_reversed(base[k], order[k], auth[k], hid[k], tx[k], "100.00", "40.00");
+        pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
+        mk_reversal(rev[k], order[k], auth[k], hid[k], tx[k], "60.00", k == 0);
+    }
+    /* 0: CyberSource's 237, recorded as its writers record it. */
+    claim_row(rev[0], hid[0]);
+    store_reversal_answer(rev[0], "declined", "REJECT", "237", NULL);
+    run("INSERT INTO reversal_reask (request_id, outcome, lease_owner, lease_until) "
+        "VALUES ($1, 'declined', $2, now() + interval '1 hour')",
+        2, (const char *const[]){rev[0], g_own});
+    /* 1: paylink-reversal's refusal without a call, with the same reason. */
+    run("BEGIN", 0, NULL);
+    run("UPDATE auth_reversal SET status = 'declined', vendor_response = '237', "
+        "reply = jsonb_build_object('request_id', $1::text, 'status', 'declined', 'message', "
+        "'it: refused without a call'), answered_at = now() WHERE request_id = $1",
+        1, (const char *const[]){rev[1]});
+    run("UPDATE reversal_reask SET lease_owner = $2, lease_until = now() + interval '1 hour' "
+        "WHERE request_id = $1",
+        2, (const char *const[]){rev[1], g_own});
+    run("COMMIT", 0, NULL);
+    for (int k = 0; k < 2; k++)
+        owed_ago(rev[k], 61);
+    const char *log = NULL;
+    assert_int_equal(pass(r, &log), 1);
+    assert_int_equal(pub.calls, 1);
+    char again[64], done[128];
+    pl_job_derived_request_id(rev[1], PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+    assert_asked(&pub, 0, again, order[1], auth[1], "60.00");
+    snprintf(done, sizeof done, "t|%s|-", again);
+    assert_done(rev[1], done);
+    assert_false(logged(log, "error", auth[1], NULL));
+    assert_told_kept(log, auth[0], order[0], "60.00");
+    assert_done(rev[0], "t|" REASK_DONE_KEPT_REST_TEXT "|-");
     pl_resolver_destroy(r);
 }
 
@@ -2248,6 +2643,7 @@ int main(void)
         cmocka_unit_test_teardown(test_decision_survives, test_teardown),
         cmocka_unit_test_teardown(test_unusable_bureau_waited_for, test_teardown_env),
         cmocka_unit_test_teardown(test_secret_lost_after_start_asked, test_teardown_env),
+        cmocka_unit_test_teardown(test_unconfigured_bureau_waited_for, test_teardown),
         cmocka_unit_test_teardown(test_refused_beside_a_timeout_reversal, test_teardown),
         cmocka_unit_test_teardown(test_timeout_reversal_approved_books_reversed, test_teardown),
         cmocka_unit_test_teardown(test_refused_asked_at_most_three_times, test_teardown),
@@ -2266,6 +2662,10 @@ int main(void)
                                   test_teardown),
         cmocka_unit_test_teardown(test_237_after_partial_reversal_keeps_rest, test_teardown),
         cmocka_unit_test_teardown(test_rest_refused_237_told_to_operator, test_teardown),
+        cmocka_unit_test_teardown(test_first_own_reversal_refused_237_after_partial, test_teardown),
+        cmocka_unit_test_teardown(test_own_reversal_237_settled_by_operator_or_query,
+                                  test_teardown),
+        cmocka_unit_test_teardown(test_bureau_237_told_from_own_refusal, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -273,6 +273,9 @@ static const pl_db_stmt stmts[] = {
     /* rev_store for many answers at once (db.h): the same statement over each answer; no two
      * of them on one authorization. */
     {"rev_store:many", "WITH " PL_DB_E_MANY_9 " " REV_STORE, 9},
+    /* After rev_store, in its unit: paylink's own reversal CyberSource refused as already
+     * reversed (237) while the books keep the rest, for the resolver to tell an operator. */
+    {"rev_kept_rest", PL_REVERSAL_KEPT_REST_OWED_SQL, 2},
 
     /* ---- stored value voids (service bureaus of protocol RLT) ---- */
 
@@ -1066,32 +1069,24 @@ static int rev_store(pl_job *job, pl_db_unit *u)
                 rep->amount_approved < job->call.amount
                     ? "reversed in part (the rest is still held)"
                     : "reversed");
-    /* A rest of paylink's own (`.rest`, or one asked again after it: a reversal before it was
-     * approved for part) that CyberSource refuses as already reversed (237): a processor that
-     * allows one partial reversal answers so, and 237 does not say the rest was released. The
-     * authorization stays booked with the rest held and capturable (migration 075), nobody reads
-     * this reply, and nothing asks again (reversal_reask records no answered refusal): only an
-     * operator can learn at the bureau whether the issuer still holds it. */
+    /* One of paylink's own (a `.rev`, `.vdr`, a rest, one asked again...; not a `.tor`, which
+     * claims no history row) that CyberSource refuses as already reversed (237) after another
+     * reversal of its authorization was approved for part of it: 237 does not say the rest was
+     * released, the authorization stays booked with the rest held and capturable (075), nobody
+     * reads this reply, and asking again would be refused alike. Recorded in the same unit, judged
+     * on the row as stored (PL_REVERSAL_KEPT_REST_OWED_SQL), for paylink-reversal's resolver to
+     * tell an operator once it is committed, as it does when the resolver's query or an operator
+     * settles such a reversal. */
     const rev_data *d = job->spec_data;
-    if (rc == 0 && d && rep->status == PL_ST_DECLINED && strcmp(rep->vendor_response, "237") == 0 &&
-        job->svc && strcmp(job->svc->protocol, "CYB") == 0 &&
-        pl_reversal_own(job->req.request_id, job->req.auth_ref.request_id, d->voided_by,
-                        d->made_by) >= 1) {
-        char rest[32];
-        if (pl_money_format(job->call.amount, rest, sizeof rest) != 0)
-            snprintf(rest, sizeof rest, "%s", "amount");
-        PL_ERROR(job->req.request_id,
-                 "CyberSource refused paylink's reversal of the %s still held of authorization %s "
-                 "as already reversed (237) after an earlier reversal of it was approved for part, "
-                 "which does not say the rest was released: %s, and nothing asks again; an "
-                 "operator must see at the bureau whether the issuer still holds it, and release "
-                 "it",
-                 rest,
-                 d->auth_request_id[0] ? d->auth_request_id
-                 : d->ref_id[0]        ? d->ref_id
-                                       : "(unnamed)",
-                 d->auth_id[0] ? "it stays booked held (capturable)"
-                               : "paylink holds no record of it");
+    int own = rc == 0 && d && rep->status == PL_ST_DECLINED &&
+                      strcmp(rep->vendor_response, "237") == 0 && job->svc &&
+                      strcmp(job->svc->protocol, "CYB") == 0
+                  ? pl_reversal_own(job->req.request_id, job->req.auth_ref.request_id, d->voided_by,
+                                    d->made_by)
+                  : -1;
+    if (own >= 0) {
+        const char *q[] = {job->req.request_id, own >= 1 ? "true" : "false"};
+        rc = pl_db_unit_add(u, "rev_kept_rest", 2, q);
     }
     return rc;
 }
