@@ -872,36 +872,141 @@ static bool expiry_like(const char *d)
     return (head >= 1 && head <= 12) || (tail >= 1 && tail <= 12);
 }
 
+/*
+ * For the digit run of one kind at t[s]: sets *e to its end and returns true when it is a card
+ * number with its expiry date glued to its end (pl_card_contains_with_expiry's 20 or 21 digits;
+ * *digits gets how many).
+ */
+static bool expiry_run_at(const char *t, size_t len, size_t s, size_t *e, size_t *digits)
+{
+    char d[SCRUB_MAX_DIGITS + EXPIRY_DIGITS];
+    size_t kind = digit_at(t, len, s), nd = 0, i = s;
+    for (; i < len && digit_at(t, len, i) == kind; i += kind) {
+        if (nd < sizeof d)
+            d[nd] = digit_value(t, i);
+        nd++;
+    }
+    *e = i;
+    *digits = nd;
+    /* Only a run of 20 or 21 digits: a shorter one with a card number in it pl_card_find
+     * finds (glued digits), and from 22 on a run is an identifier's length (a CyberSource
+     * request ID has 22), refused here too often (a 19-digit number and its date, 23 digits,
+     * is let go for that). */
+    bool found = false;
+    if (nd >= SCRUB_MAX_DIGITS + 1 && nd <= SCRUB_MAX_DIGITS + 2) {
+        size_t n = nd - EXPIRY_DIGITS;
+        found = brand_number(d, n) && luhn_digits(d, n) && expiry_like(d + n);
+    }
+    pl_card_wipe(d, sizeof d);
+    return found;
+}
+
 bool pl_card_contains_with_expiry(const char *text, size_t len)
 {
     if (pl_card_contains(text, len))
         return true;
     if (!text)
         return false;
-    /* Only a run of 20 or 21 digits: a shorter one with a card number in it pl_card_find
-     * finds (glued digits), and from 22 on a run is an identifier's length (a CyberSource
-     * request ID has 22), refused here too often (a 19-digit number and its date, 23 digits,
-     * is let go for that). */
-    char d[SCRUB_MAX_DIGITS + EXPIRY_DIGITS];
-    bool found = false;
-    for (size_t i = 0; i < len && !found;) {
-        size_t kind = digit_at(text, len, i);
-        if (!kind) {
+    for (size_t i = 0; i < len;) {
+        size_t e, nd;
+        if (!digit_at(text, len, i))
             i++;
-            continue;
-        }
-        size_t nd = 0;
-        for (; i < len && digit_at(text, len, i) == kind; i += kind) {
-            if (nd < sizeof d)
-                d[nd] = digit_value(text, i);
-            nd++;
-        }
-        if (nd < SCRUB_MAX_DIGITS + 1 || nd > SCRUB_MAX_DIGITS + 2)
-            continue;
-        size_t n = nd - EXPIRY_DIGITS;
-        found = brand_number(d, n) && luhn_digits(d, n) && expiry_like(d + n);
+        else if (expiry_run_at(text, len, i, &e, &nd))
+            return true;
+        else
+            i = e;
     }
-    pl_card_wipe(d, sizeof d);
+    return false;
+}
+
+/*
+ * ---- card numbers the scan of the text as it came does not see ----
+ *
+ * A bureau message keeps only the characters on the keyboard (pl_card_keyboard_clean), and a
+ * reader does not see the invisible ones: "4111é1111é1111é1111" reaches the bureau as
+ * 4111111111111111, and digits with a zero-width joiner, a direction mark or a control
+ * character between them read as one number. A text is therefore also read in two views with
+ * those characters gone: the bureau's (only the bytes on the keyboard), and a reader's (those
+ * and the full-width digits, '=' and '^' U+FF1D and U+FF3E, read as their ASCII forms:
+ * "４１１１é１１１１é..." is a card number to the eye, though the bureau would get none of it).
+ */
+
+/* Views up to this long are made on the stack. */
+#define VIEW_SMALL 512
+
+/*
+ * The view byte t[i] gives: 1 (or 3, a full-width character the reader's view keeps) bytes of t
+ * make the byte *c; 0 when the view drops t[i].
+ */
+static size_t view_at(const char *t, size_t len, size_t i, bool reader, char *c)
+{
+    if (pl_card_is_keyboard_char(t[i])) {
+        *c = t[i];
+        return 1;
+    }
+    if (!reader || (unsigned char)t[i] != 0xef || len - i < 3 || (unsigned char)t[i + 1] != 0xbc)
+        return 0;
+    unsigned char b = (unsigned char)t[i + 2];
+    if (b >= 0x90 && b <= 0x99)
+        *c = (char)('0' + (b - 0x90)); /* U+FF10-U+FF19 */
+    else if (b == 0x9d)
+        *c = '='; /* U+FF1D */
+    else if (b == 0xbe)
+        *c = '^'; /* U+FF3E */
+    else
+        return 0;
+    return 3;
+}
+
+/* Writes the view of t[0, len) into v (room for len bytes) and returns its length. */
+static size_t view_make(const char *t, size_t len, bool reader, char *v)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = view_at(t, len, i, reader, &v[k]);
+        k += n > 0;
+        i += n > 0 ? n : 1;
+    }
+    return k;
+}
+
+/* True when the reader's view of t[0, len) differs from the bureau's: a full-width character
+ * it keeps is there. */
+static bool has_full_width(const char *t, size_t len)
+{
+    char c;
+    for (const char *p = memchr(t, 0xef, len); p;
+         p = memchr(p + 1, 0xef, len - (size_t)(p + 1 - t)))
+        if (view_at(t, len, (size_t)(p - t), true, &c) == 3)
+            return true;
+    return false;
+}
+
+bool pl_card_contains_full(const char *text, size_t len)
+{
+    if (!text)
+        return false;
+    if (pl_card_contains_with_expiry(text, len))
+        return true;
+    size_t k = 0;
+    while (k < len && pl_card_is_keyboard_char(text[k]))
+        k++;
+    if (k == len)
+        return false; /* all of it is on the keyboard: every view is the text itself */
+    char small[VIEW_SMALL];
+    char *v = len <= sizeof small ? small : malloc(len);
+    if (!v)
+        return true; /* refusing is the safe mistake */
+    size_t n = view_make(text, len, false, v);
+    bool found = pl_card_contains_with_expiry(v, n);
+    if (!found && has_full_width(text, len)) {
+        pl_card_wipe(v, n);
+        n = view_make(text, len, true, v);
+        found = pl_card_contains_with_expiry(v, n);
+    }
+    pl_card_wipe(v, n);
+    if (v != small)
+        free(v);
     return found;
 }
 
@@ -1013,6 +1118,68 @@ static void mask_digit(char *t, size_t k, size_t n)
         t[k] = '*';
 }
 
+/*
+ * ---- track data ----
+ *
+ * A magnetic stripe's track read and pasted: track 2 is the card number, '=', and digits (the
+ * expiry date, the service code and the discretionary data, which holds the card's
+ * verification value); track 1 is 'B', the card number, '^', the cardholder's name (up to 26
+ * characters), '^' and such digits (ISO/IEC 7813). The number is masked as any; the digits
+ * after it, which mean nothing without it and are sensitive authentication data (PCI DSS 3.3),
+ * are masked whole. '=' and '^' count in their full-width forms too (U+FF1D, U+FF3E), as the
+ * digits do.
+ */
+#define TRACK1_NAME_MAX 26
+
+/* Length of the track field separator at t[i] ('=' or '^', ASCII or full-width; *c says
+ * which), or 0. */
+static size_t track_sep_at(const char *t, size_t len, size_t i, char *c)
+{
+    if (i >= len)
+        return 0;
+    if (t[i] == '=' || t[i] == '^') {
+        *c = t[i];
+        return 1;
+    }
+    if ((unsigned char)t[i] != 0xef || len - i < 3 || (unsigned char)t[i + 1] != 0xbc)
+        return 0;
+    unsigned char b = (unsigned char)t[i + 2];
+    *c = b == 0x9d ? '=' : b == 0xbe ? '^' : '\0';
+    return *c ? 3 : 0;
+}
+
+/*
+ * The track data after a card number that ends at t[p] (its glued digits included): when a
+ * track separator follows it, the digits after that (after the name and the second '^' for
+ * track 1) are t[*from, returned end). 0 when there are none (*from is then not set).
+ */
+static size_t track_tail(const char *t, size_t len, size_t p, size_t *from)
+{
+    char c, c2 = 0;
+    size_t n = track_sep_at(t, len, p, &c);
+    if (n == 0)
+        return 0;
+    size_t q = p + n;
+    if (c == '^') {
+        /* The name: characters that are no digit, up to the second '^'. */
+        for (size_t chars = 0; chars <= TRACK1_NAME_MAX && q < len; q++) {
+            if ((n = track_sep_at(t, len, q, &c2)) > 0 || digit_at(t, len, q))
+                break;
+            chars += ((unsigned char)t[q] & 0xc0) != 0x80;
+        }
+        if (n == 0 || c2 != '^')
+            return 0;
+        q += n;
+    }
+    size_t e = q, d;
+    while (e < len && (d = digit_at(t, len, e)) > 0)
+        e += d;
+    if (e == q)
+        return 0;
+    *from = q;
+    return e;
+}
+
 /* The last bytes of the last group scrub_pans scrubbed, as they came, and where that ended. */
 typedef struct scrub_tail {
     char bytes[COLON_LOOK_BEFORE];
@@ -1084,6 +1251,14 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, const scrub_t
         size_t no = glued_from(t + g, n, m.start, other, GLUED_MAX_READINGS);
         for (size_t k = 0; k < no; k++)
             mark_match(t + g, &other[k], flags);
+        /* Track data after it: its digits become stars at once, in either mode (the word would
+         * not fit in fewer than 13). They are found in the text as it came: after '=' in this
+         * group, or past its end (after '^' and the name, or a full-width '='), where the scan
+         * has not been; a later reading here sees stars, which it would mask anyway. */
+        size_t from = 0, te = track_tail(t + g, len - g, m.tail_end, &from);
+        for (size_t k = g + from, d; k < g + te; k += d ? d : 1)
+            if ((d = digit_at(t, len, k)) > 0)
+                mask_digit(t, k, d);
     }
     if (rn > 0) {
         memcpy(t + rs, now, rn);
@@ -1384,10 +1559,11 @@ static size_t scrub_cvvs(char *t, size_t len)
     return end_cuts(t, len, w, from);
 }
 
-size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
+static size_t scrub_text(char *t, size_t len, pl_mask_mode mode, bool hidden);
+
+/* The length of text[0, textsize) to scrub: up to its NUL, or cut when there is none. */
+static size_t scrub_len(char *text, size_t textsize)
 {
-    if (!text || textsize == 0)
-        return 0;
     size_t len = strnlen(text, textsize);
     if (len == textsize) {
         /* Broken promise of a terminator: cut rather than read past the buffer, and the digits
@@ -1395,13 +1571,26 @@ size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
          * leave below the 13 digits the scan looks for), as pl_card_scrub_copy cuts. */
         len = pl_card_cut_tail(text, textsize - 1);
     }
-    len = scrub_pans(text, len, mode);
-    len = scrub_cvvs(text, len);
     return len;
 }
 
-size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
-                          pl_mask_mode mode)
+size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
+{
+    if (!text || textsize == 0)
+        return 0;
+    return scrub_text(text, scrub_len(text, textsize), mode, false);
+}
+
+size_t pl_card_scrub_full(char *text, size_t textsize, pl_mask_mode mode)
+{
+    if (!text || textsize == 0)
+        return 0;
+    return scrub_text(text, scrub_len(text, textsize), mode, true);
+}
+
+/* pl_card_scrub_copy, the scrub pl_card_scrub_full's when full. */
+static size_t scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
+                         pl_mask_mode mode, bool full)
 {
     if (!out || outsize == 0)
         return 0;
@@ -1414,7 +1603,19 @@ size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t src
             memcpy(out, src, n);
         out[n] = '\0';
     }
-    return pl_card_scrub(out, outsize, mode);
+    return full ? pl_card_scrub_full(out, outsize, mode) : pl_card_scrub(out, outsize, mode);
+}
+
+size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
+                          pl_mask_mode mode)
+{
+    return scrub_copy(out, outsize, src, srclen, mode, false);
+}
+
+size_t pl_card_scrub_copy_full(char *out, size_t outsize, const char *src, size_t srclen,
+                               pl_mask_mode mode)
+{
+    return scrub_copy(out, outsize, src, srclen, mode, true);
 }
 
 char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t *out_len)
@@ -1429,6 +1630,201 @@ char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t 
     if (out_len)
         *out_len = n;
     return copy;
+}
+
+/*
+ * Every card number with its expiry date glued to its end in t[0, len) (expiry_run_at): its
+ * digits but the number's last four (all of them in PL_MASK_REMOVED) are set in hide, indexed
+ * by their first byte. True when there is any.
+ */
+static bool hide_expiry_runs(const char *t, size_t len, pl_mask_mode mode, uint8_t *hide)
+{
+    bool any = false;
+    for (size_t i = 0; i < len;) {
+        size_t e, nd, kind = digit_at(t, len, i);
+        if (!kind) {
+            i++;
+            continue;
+        }
+        /* Most runs are no such length: only those are read (and their copy wiped). */
+        for (e = i, nd = 0; e < len && digit_at(t, len, e) == kind; e += kind)
+            nd++;
+        if (nd >= SCRUB_MAX_DIGITS + 1 && nd <= SCRUB_MAX_DIGITS + 2 &&
+            expiry_run_at(t, len, i, &e, &nd)) {
+            any = true;
+            /* The number's last four are the digits nd - 8 to nd - 5 of the run. */
+            size_t k = 0;
+            for (size_t j = i, d = digit_at(t, len, i); j < e; j += d, k++)
+                if (mode != PL_MASK_LAST4 || k + 8 < nd || k + EXPIRY_DIGITS >= nd)
+                    hide[j] = 1;
+        }
+        i = e;
+    }
+    return any;
+}
+
+/*
+ * Marks in flags (one a byte of the view v[0, n)) what the view shows of card numbers: each
+ * that pl_card_find finds with the readings of digits glued to it (as scrub_group marks them)
+ * and the track data after it, and each with its expiry date glued (expiry_run_at). True when
+ * there is any.
+ */
+static bool view_marks(const char *v, size_t n, uint8_t *flags)
+{
+    bool any = false;
+    size_t pos = 0;
+    pl_card_match m;
+    while (pl_card_find(v, n, &pos, &m)) {
+        any = true;
+        mark_match(v, &m, flags);
+        pl_card_match other[GLUED_MAX_READINGS];
+        size_t no = glued_from(v, n, m.start, other, GLUED_MAX_READINGS);
+        for (size_t k = 0; k < no; k++)
+            mark_match(v, &other[k], flags);
+        size_t from = 0, te = track_tail(v, n, m.tail_end, &from);
+        for (size_t k = from; k < te; k++)
+            flags[k] |= FLAG_COVER | FLAG_MASK;
+    }
+    /* The view's digits are all ASCII: one byte a digit. */
+    for (size_t i = 0; i < n;) {
+        size_t e, nd;
+        if (!is_digit(v[i])) {
+            i++;
+            continue;
+        }
+        if (expiry_run_at(v, n, i, &e, &nd)) {
+            pl_card_match x = {
+                .start = i, .end = e - EXPIRY_DIGITS, .digits = nd - EXPIRY_DIGITS, .tail_end = e};
+            mark_match(v, &x, flags);
+            any = true;
+        }
+        i = e;
+    }
+    return any;
+}
+
+/* Masks every digit of t[0, len) whose first byte hide marks. */
+static void hide_apply(char *t, size_t len, const uint8_t *hide)
+{
+    for (size_t i = 0, d; i < len; i += d ? d : 1)
+        if ((d = digit_at(t, len, i)) > 0 && hide[i])
+            mask_digit(t, i, d);
+}
+
+/*
+ * What pl_card_scrub_full masks besides what the scrub does (card.h), marked on the text as it
+ * came (hide[i] for the digit whose first byte is t[i]; hide has len bytes, zeroed), so that
+ * one reading does not hide another's digits from it. False when there is nothing to mark;
+ * without memory for the views, every digit is marked.
+ */
+static bool hidden_marks(const char *t, size_t len, pl_mask_mode mode, uint8_t *hide)
+{
+    /* One look at every byte decides for most texts: without a byte off the keyboard, only a
+     * run of 20 or 21 digits can hold what the scrub does not see (a log line's CyberSource
+     * request ID has 22); with one, at least 13 digits (a full-width digit is three bytes off
+     * the keyboard). Kept to counting: it runs on every log line. */
+    size_t digits = 0, off = 0, run = 0;
+    bool expiry_len = false;
+    for (size_t i = 0; i <= len; i++) {
+        bool d = i < len && is_digit(t[i]);
+        expiry_len |= !d && run - (SCRUB_MAX_DIGITS + 1) <= 1;
+        run = d ? run + 1 : 0;
+        digits += d;
+        off += i < len && !pl_card_is_keyboard_char(t[i]);
+    }
+    if (off == 0 ? !expiry_len : digits + off / FW_DIGIT_LEN < SCRUB_MIN_DIGITS)
+        return false;
+    bool any = hide_expiry_runs(t, len, mode, hide);
+    if (off == 0)
+        return any;
+
+    uint8_t fsmall[VIEW_SMALL];
+    char vsmall[VIEW_SMALL];
+    bool big = len > VIEW_SMALL;
+    uint8_t *flags = big ? malloc(len) : fsmall;
+    char *v = big ? malloc(len) : vsmall;
+    if (!flags || !v) {
+        /* Without memory to read the text, hide its digits rather than risk a leak. */
+        memset(hide, 1, len);
+    } else {
+        /* The bureau's view, and the reader's where it differs (a full-width character). */
+        uint8_t want = mode == PL_MASK_LAST4 ? FLAG_MASK : FLAG_COVER;
+        for (int reader = 0; reader < 2; reader++) {
+            if (reader && !has_full_width(t, len))
+                break;
+            size_t n = view_make(t, len, reader, v);
+            memset(flags, 0, n);
+            bool seen = view_marks(v, n, flags);
+            for (size_t i = 0, k = 0; seen && i < len && k < n;) {
+                char c;
+                size_t w = view_at(t, len, i, reader, &c);
+                if (w == 0) {
+                    i++;
+                    continue;
+                }
+                if ((flags[k] & want) && is_digit(c))
+                    hide[i] = 1;
+                i += w;
+                k++;
+            }
+            pl_card_wipe(v, n);
+        }
+    }
+    if (flags != fsmall)
+        free(flags);
+    if (v != vsmall)
+        free(v);
+    return true;
+}
+
+/*
+ * Scrubs t[0, len) (NUL-terminated there): pl_card_scrub, and pl_card_scrub_full's readings
+ * too when hidden. Those are marked on the text as it came (hidden_marks), then masked: in
+ * PL_MASK_LAST4 after scrub_pans, which keeps every position; in PL_MASK_REMOVED, where
+ * scrub_pans writes its word over the numbers it reads and the text moves, before it, and not
+ * in those numbers (found here as it will find them), so that a star does not change how it
+ * reads one: their digits go with the word.
+ */
+static size_t scrub_text(char *t, size_t len, pl_mask_mode mode, bool hidden)
+{
+    uint8_t hsmall[VIEW_SMALL];
+    uint8_t *hide = NULL;
+    if (hidden) {
+        hide = len <= sizeof hsmall ? hsmall : calloc(len, 1);
+        if (!hide) {
+            for (size_t i = 0, d; i < len; i += d ? d : 1)
+                if ((d = digit_at(t, len, i)) > 0)
+                    mask_digit(t, i, d);
+        } else {
+            if (hide == hsmall)
+                memset(hide, 0, len);
+            if (!hidden_marks(t, len, mode, hide)) {
+                if (hide != hsmall)
+                    free(hide);
+                hide = NULL;
+            }
+        }
+    }
+    if (hide && mode != PL_MASK_LAST4) {
+        size_t pos = 0;
+        pl_card_match m;
+        while (pl_card_find(t, len, &pos, &m)) {
+            pl_card_match other[GLUED_MAX_READINGS];
+            size_t no = glued_from(t, len, m.start, other, GLUED_MAX_READINGS);
+            for (size_t k = 0; k < no; k++)
+                if (other[k].tail_end > m.tail_end)
+                    m.tail_end = other[k].tail_end;
+            memset(hide + m.start, 0, m.tail_end - m.start);
+        }
+        hide_apply(t, len, hide);
+    }
+    len = scrub_pans(t, len, mode);
+    if (hide && mode == PL_MASK_LAST4)
+        hide_apply(t, len, hide);
+    len = scrub_cvvs(t, len);
+    if (hide && hide != hsmall)
+        free(hide);
+    return len;
 }
 
 void pl_card_mask_digit_runs(char *text, size_t len, size_t min_digits, pl_mask_mode mode)

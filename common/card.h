@@ -155,6 +155,19 @@ bool pl_card_contains(const char *text, size_t len);
 bool pl_card_contains_with_expiry(const char *text, size_t len);
 
 /*
+ * pl_card_contains_with_expiry in the text as it came, or in either view of it with the
+ * characters nobody sees or a bureau message drops taken out: the bureau's (only the bytes
+ * pl_card_is_keyboard_char keeps, what pl_card_keyboard_clean sends: "5555é5555é5555é4444",
+ * digits with a control character, a direction mark or DEL between them reach the bureau as
+ * one card number) and a reader's (those bytes and the full-width digits, '=' and '^' read as
+ * ASCII ones: "４１１１é１１１１é１１１１é１１１１" reads as one, though the bureau would get
+ * none of it). The check for text from outside that must hold no card number (a request's
+ * fields, an operator's text). Out of memory for the view (a text over 512 bytes with a byte
+ * off the keyboard), true: refusing is the safe mistake.
+ */
+bool pl_card_contains_full(const char *text, size_t len);
+
+/*
  * True when all of text[0, len) is one card number: 13-19 digits passing Luhn, separators
  * between the groups allowed as for pl_card_find ("4111 1111 1111 1111").
  */
@@ -167,13 +180,33 @@ bool pl_card_is_number(const char *text, size_t len);
  * to its end; where the same digits can be read as more than one card number, with digits glued
  * or not, what any reading masks is masked; separators stay) and writing
  * "***REMOVED***" over the whole number otherwise (the text may shrink, never grow beyond its
- * buffer). Also blanks the value of any JSON-like or key=value field, or XML element, named as a
- * card security code (cvv, cvc, cid, csc, cvNumber, security_code and the other names card.c lists,
- * any case). Returns the new length. text must be NUL-terminated within textsize (when it is not,
- * it is cut to textsize - 1, and the digits and separators the cut leaves at its end go too, as
- * pl_card_cut_tail cuts: what remains of a card number cut there is not left in clear).
+ * buffer). Track data after a card number, '=' or '^' (ASCII or full-width) right after it and
+ * digits ("4111111111111111=2512101...", "B4111111111111111^JONES/MARY^2512101..."): those
+ * digits become stars in either mode (ISO/IEC 7813: the expiry date, service code and the
+ * discretionary data that holds the card's verification value). Also blanks the value of any
+ * JSON-like or key=value field, or XML element, named as a card security code (cvv, cvc, cid, csc,
+ * cvNumber, security_code and the other names card.c lists, any case). Returns the new length. text
+ * must be NUL-terminated within textsize (when it is not, it is cut to textsize - 1, and the digits
+ * and separators the cut leaves at its end go too, as pl_card_cut_tail cuts: what remains of a card
+ * number cut there is not left in clear).
  */
 size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode);
+
+/*
+ * pl_card_scrub, and masks what pl_card_contains_full sees besides (what the request decoder
+ * refuses, so a line about the refusal may quote it): a card number with its expiry date glued
+ * (20-21 digits, as pl_card_contains_with_expiry reads them; a run of 22 or more, a CyberSource
+ * request ID, stays readable), and one only either view of the text shows (pl_card_contains_full:
+ * split by characters a bureau message drops or nobody sees, or full-width digits so split),
+ * with the digits glued to it and the track data after it. Every digit of such a number but its
+ * last four becomes '*' (a full-width one U+FF0A), every digit of it in PL_MASK_REMOVED; the
+ * characters between the digits stay. Its readings are made on the text as it came, as the
+ * scrub's are, so neither hides digits from the other. Out of memory for the views (a text over
+ * 512 bytes with a byte off the keyboard), every digit is masked. For text that most often holds
+ * no such thing (log lines) the cost over pl_card_scrub is one look at each byte: it needs 20
+ * digits, or 13 and a byte off the keyboard, to do more.
+ */
+size_t pl_card_scrub_full(char *text, size_t textsize, pl_mask_mode mode);
 
 /*
  * Masks in text every copy of the card number `number` (its digits, as the request carried
@@ -202,6 +235,10 @@ size_t pl_card_cut_tail(char *text, size_t len);
  */
 size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
                           pl_mask_mode mode);
+
+/* pl_card_scrub_copy with pl_card_scrub_full's scrub. */
+size_t pl_card_scrub_copy_full(char *out, size_t outsize, const char *src, size_t srclen,
+                               pl_mask_mode mode);
 
 /*
  * A malloc'd, NUL-terminated copy of text[0, len) (any bytes; each NUL becomes '.', so the

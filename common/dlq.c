@@ -39,12 +39,14 @@ char *pl_dlq_envelope_kind(const char *kind, const char *answered, const char *w
         json_object *arr = json_object_new_array();
         for (size_t i = 0; errs && i < errs->n; i++) {
             /* Scrubbed again, as the reply's echo is (reply.c): they may quote the upstream
-             * system's text, and the dead-letter topic is read by people. */
+             * system's text, and the dead-letter topic is read by people. Fully: also a card
+             * number the decoder refuses where the Luhn scan does not see it (a member name
+             * in a field's path may be one split by characters a bureau message drops). */
             char field[sizeof errs->e[i].field], error[sizeof errs->e[i].error];
-            pl_card_scrub_copy(field, sizeof field, errs->e[i].field, strlen(errs->e[i].field),
-                               PL_MASK_LAST4);
-            pl_card_scrub_copy(error, sizeof error, errs->e[i].error, strlen(errs->e[i].error),
-                               PL_MASK_LAST4);
+            pl_card_scrub_copy_full(field, sizeof field, errs->e[i].field, strlen(errs->e[i].field),
+                                    PL_MASK_LAST4);
+            pl_card_scrub_copy_full(error, sizeof error, errs->e[i].error, strlen(errs->e[i].error),
+                                    PL_MASK_LAST4);
             json_object *fe = json_object_new_object();
             json_object_object_add(fe, "field", json_object_new_string(field));
             json_object_object_add(fe, "error", json_object_new_string(error));

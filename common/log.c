@@ -2,10 +2,12 @@
  * log.c: one JSON object per line, built with json-c, card numbers scrubbed before writing.
  *
  * The message is formatted into a fixed stack buffer (no allocation for the text itself),
- * scrubbed in place with pl_card_scrub in the configured J16 mode, and the unscrubbed bytes
- * are wiped before returning. The other fields a caller supplies (request_id, worker) are
- * scrubbed the same way: every field of the line, not just the message. State is file-static;
- * what pl_log changes (the kept line objects, the timestamp's second) is under one lock.
+ * scrubbed in place with pl_card_scrub_full (every card number the decoder refuses, also one
+ * split by characters nobody sees or with its expiry glued) in the configured J16 mode, and
+ * the unscrubbed bytes are wiped before returning. The other fields a caller supplies (request_id,
+ * worker) are scrubbed the same way: every field of the line, not just the message. State is
+ * file-static; what pl_log changes (the kept line objects, the timestamp's second) is under one
+ * lock.
  */
 #include "log.h"
 
@@ -60,8 +62,8 @@ static _Thread_local bool t_hold;
 
 static void scrub_worker(void)
 {
-    pl_card_scrub_copy(g_log.worker_scrubbed, sizeof g_log.worker_scrubbed, g_log.worker,
-                       strlen(g_log.worker), g_log.mask);
+    pl_card_scrub_copy_full(g_log.worker_scrubbed, sizeof g_log.worker_scrubbed, g_log.worker,
+                            strlen(g_log.worker), g_log.mask);
 }
 
 void pl_log_init(const char *worker, FILE *out)
@@ -229,7 +231,7 @@ static bool set_text(int k, int f, const char *value)
 static bool set_scrubbed(int k, int f, const char *value)
 {
     char buf[LOG_FIELD_MAX];
-    size_t n = pl_card_scrub_copy(buf, sizeof(buf), value, strlen(value), g_log.mask);
+    size_t n = pl_card_scrub_copy_full(buf, sizeof(buf), value, strlen(value), g_log.mask);
     bool ok = set_field(k, f, buf, n);
     /* All of it: a mask may be shorter than what it replaced (***REMOVED***). */
     pl_card_wipe(buf, sizeof(buf));
@@ -287,7 +289,12 @@ void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...)
         truncate_msg(msg, sizeof(msg));
     /* What the unscrubbed text took of msg, wiped at the end (scrubbing may shorten it). */
     size_t used = n >= 0 && (size_t)n < sizeof(msg) ? (size_t)n + 1 : sizeof(msg);
-    pl_card_scrub(msg, sizeof(msg), g_log.mask);
+    /* Full: also what the decoder refuses and the Luhn scan does not see, which the line about
+     * the refusal may quote: a card number across characters a bureau message drops or nobody
+     * sees ("4111é1111é1111é1111", a control character), or with its expiry glued (20-21
+     * digits; a CyberSource request ID, 22, stays readable). Most lines cost one look more at
+     * each byte. */
+    pl_card_scrub_full(msg, sizeof(msg), g_log.mask);
 
     pthread_mutex_lock(&g_log.lock);
     char ts[48];

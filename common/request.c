@@ -116,40 +116,17 @@ static bool may_hold_card_number(const char *prefix, const char *key)
             (strcmp(key, "cavv") == 0 || strcmp(key, "xid") == 0 || strcmp(key, "ucaf_data") == 0));
 }
 
-/* Values up to this long are cleaned on the stack by holds_card_number. */
-#define CLEAN_SMALL 512
-
 /*
- * True when s[0, len) holds a card number a field of a request must not carry: one
- * pl_card_find finds or one with its expiry date glued to it (pl_card_contains_with_expiry),
- * in the value as it came or in what is left of it once the characters off the keyboard are
- * gone (pl_card_is_keyboard_char, the rule pl_xml_add_clean_text applies): the bureau gets
- * that, so "5555é5555é5555é4444" or digits with a control character between them would reach
- * it as a clean card number. The cleaned copy is wiped. Out of memory, a value that needs one
- * counts as holding a card number: refusing it is the safe mistake.
+ * True when s[0, len) holds a card number a field of a request must not carry:
+ * pl_card_contains_full, which also reads the value as the bureau gets it (the characters off
+ * the keyboard gone, the rule pl_xml_add_clean_text applies: "5555é5555é5555é4444" or digits
+ * with a control character between them would reach it as a clean card number) and as a
+ * reader does (full-width digits too), and finds one with its expiry date glued to it. Out of
+ * memory, a value that needs a view counts as holding one: refusing it is the safe mistake.
  */
 static bool holds_card_number(const char *s, size_t len)
 {
-    if (pl_card_contains_with_expiry(s, len))
-        return true;
-    size_t k = 0;
-    while (k < len && pl_card_is_keyboard_char(s[k]))
-        k++;
-    if (k == len)
-        return false; /* all of it is on the keyboard: the bureau gets it as it is */
-    char small[CLEAN_SMALL];
-    char *clean = len < sizeof small ? small : malloc(len);
-    if (!clean)
-        return true;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (pl_card_is_keyboard_char(s[i]))
-            clean[n++] = s[i];
-    bool found = pl_card_contains_with_expiry(clean, n);
-    pl_card_wipe(clean, n);
-    if (clean != small)
-        free(clean);
-    return found;
+    return pl_card_contains_full(s, len);
 }
 
 /*

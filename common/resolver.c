@@ -252,7 +252,7 @@ static bool record_rid_usable(const char *id)
         if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'Z') ||
               (id[i] >= 'a' && id[i] <= 'z')))
             return false;
-    return !pl_card_contains(id, n);
+    return !pl_card_contains_full(id, n);
 }
 
 /*

@@ -1144,6 +1144,179 @@ static void test_contains_with_expiry(void **state)
     assert_false(pl_card_contains_with_expiry(NULL, 0));
 }
 
+/*
+ * Card numbers the scan of the text as it came does not see: the decoder refuses them
+ * (pl_card_contains_full), so the log line and the tools that quote such a text mask them
+ * (pl_card_scrub_full). "E" is U+00E9, what XML drops between the groups; "ZWJ" a zero-width
+ * joiner.
+ */
+#define E "\xc3\xa9"
+#define ZWJ "\xe2\x80\x8d"
+
+static void test_contains_full(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        bool found;
+    } cases[] = {
+        {"4111111111111111", true},                /* as pl_card_find reads it */
+        {"41111111111111111225", true},            /* its expiry glued */
+        {"4111" E "1111" E "1111" E "1111", true}, /* the bureau gets 4111111111111111 */
+        {"name 5555" E "5555" E "5555" E "4444", true},
+        {"4111\x01"
+         "1111\x01"
+         "1111\x01"
+         "1111",
+         true},                                             /* control characters */
+        {"41111111" ZWJ ZWJ ZWJ ZWJ "11111111", true},      /* four in a row: gone all the same */
+        {"4111" E "1111" E "1111" E "1111" E "1225", true}, /* and its expiry */
+        /* The reader's view: full-width digits that the bureau would drop. */
+        {FW4 FW1 FW1 FW1 E FW1111 E FW1111 E FW1111, true},
+        {"4111" FW1 FW1 FW1 FW1 E "11111111", true},
+        {"Jos" E " 12", false},
+        {"caf" E " 4111 1111", false},
+        {"7419661750346782304017", false}, /* a CyberSource request ID */
+        {"7419661750346782304017" E, false},
+        {"4111" E "1111" E "1111" E "1112", false}, /* Luhn */
+        {"", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *t = cases[i].text;
+        if (pl_card_contains_full(t, strlen(t)) != cases[i].found)
+            fprintf(stderr, "case %zu \"%s\": expected %d\n", i, t, cases[i].found);
+        assert_int_equal(pl_card_contains_full(t, strlen(t)), cases[i].found);
+    }
+    assert_false(pl_card_contains_full(NULL, 0));
+    /* A long text (its views made on the heap). */
+    char big[2048];
+    memset(big, 'x', sizeof big);
+    memcpy(big + 1500, "4111" E "1111" E "1111" E "1111", 22);
+    assert_true(pl_card_contains_full(big, sizeof big));
+    memcpy(big + 1500, "4111" E "1111" E "1111" E "1112", 22);
+    assert_false(pl_card_contains_full(big, sizeof big));
+}
+
+/* pl_card_scrub_full, as the logger scrubs: want. */
+static void hidden_is(const char *in, pl_mask_mode mode, const char *want)
+{
+    char buf[1024];
+    assert_true(strlen(in) < sizeof(buf));
+    snprintf(buf, sizeof(buf), "%s", in);
+    size_t n = pl_card_scrub_full(buf, sizeof(buf), mode);
+    assert_int_equal(n, strlen(buf));
+    if (strcmp(buf, want) != 0)
+        fprintf(stderr, "\"%s\" -> \"%s\"\n", in, buf);
+    assert_string_equal(buf, want);
+}
+
+static void test_scrub_full(void **state)
+{
+    (void)state;
+    hidden_is("card 4111" E "1111" E "1111" E "1111 refused", PL_MASK_LAST4,
+              "card ****" E "****" E "****" E "1111 refused");
+    hidden_is("card 4111" E "1111" E "1111" E "1111 refused", PL_MASK_REMOVED,
+              "card ****" E "****" E "****" E "**** refused");
+    hidden_is("n 4111\x01"
+              "1111\x02"
+              "1111\x1f"
+              "1111.",
+              PL_MASK_LAST4,
+              "n ****\x01****\x02****\x1f"
+              "1111.");
+    hidden_is("41111111" ZWJ ZWJ ZWJ ZWJ "11111111", PL_MASK_LAST4,
+              "********" ZWJ ZWJ ZWJ ZWJ "****1111");
+    /* Its expiry glued: the number's last four stay, the date goes. */
+    hidden_is("order 41111111111111111225 refused", PL_MASK_LAST4,
+              "order ************1111**** refused");
+    hidden_is("order 41111111111111111225 refused", PL_MASK_REMOVED,
+              "order ******************** refused");
+    hidden_is("601100000000000011225", PL_MASK_LAST4, "*************0001****");
+    hidden_is("4111" E "1111" E "1111" E "1111" E "1225", PL_MASK_LAST4,
+              "****" E "****" E "****" E "1111" E "****");
+    hidden_is(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 FW1 "\xef\xbc\x92\xef\xbc\x92\xef\xbc\x95",
+              PL_MASK_LAST4, FWSTARS FWSTARS FWSTARS FW1111 FWSTARS);
+    /* The reader's view: full-width digits split by characters nobody sees, or by é. */
+    hidden_is(FW4 FW1 FW1 FW1 E FW1111 E FW1111 E FW1111, PL_MASK_LAST4,
+              FWSTARS E FWSTARS E FWSTARS E FW1111);
+    hidden_is("4111" FW1 FW1 FW1 FW1 E "11111111", PL_MASK_LAST4, "****" FWSTARS E "****1111");
+    /* A hidden number that shares digits with one the scrub reads (50000001 4111 1111 passes
+     * Luhn in the bureau's view): both readings are made on the text as it came, so the
+     * scrub's stars do not leave the hidden one's first eight digits in clear. */
+    hidden_is("5000" E "0001 4111 1111 1111 1111 ok", PL_MASK_LAST4,
+              "****" E "**** **** **** **** 1111 ok");
+    hidden_is("5000" E "0001 4111 1111 1111 1111 ok", PL_MASK_REMOVED,
+              "****" E "**** ***REMOVED*** ok");
+    /* Track data after a hidden number goes whole. */
+    hidden_is("t 4111" E "1111" E "1111" E "1111=25121010000012300000?", PL_MASK_LAST4,
+              "t ****" E "****" E "****" E "1111=********************?");
+    /* Left alone: a CyberSource request ID (22 digits), a run of 20 digits that is no card
+     * number and its date, text with a few digits, and an identifier split by é that fails
+     * Luhn. */
+    static const char *const same[] = {
+        "requestID 7419661750346782304017 ok",
+        "id 7419661750346782304017" E "x",
+        "12345678901234567890",
+        "41111111111111111399",
+        "Jos" E " M" E "ller 12 rue 4, 75001",
+        "ref 4111" E "1111" E "1111" E "1112",
+        "",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        for (int mode = 0; mode <= 1; mode++)
+            hidden_is(same[i], (pl_mask_mode)mode, same[i]);
+    /* A long text: the views on the heap. */
+    char big[3000], want[3000];
+    memset(big, 'y', sizeof big);
+    big[sizeof big - 1] = '\0';
+    memcpy(big + 2000, "4111" E "1111" E "1111" E "1111", 22);
+    memcpy(want, big, sizeof big);
+    memcpy(want + 2000, "****" E "****" E "****" E "1111", 22);
+    assert_int_equal(pl_card_scrub_full(big, sizeof big, PL_MASK_LAST4), sizeof big - 1);
+    assert_string_equal(big, want);
+    assert_int_equal(pl_card_scrub_full(NULL, 4, PL_MASK_LAST4), 0);
+}
+
+/*
+ * Track data (ISO/IEC 7813) after a card number: its digits become stars in either mode,
+ * full-width ones too ('=' U+FF1D, '^' U+FF3E).
+ */
+#define FWEQ "\xef\xbc\x9d"
+#define FWHAT "\xef\xbc\xbe"
+#define FW2 "\xef\xbc\x92"
+#define FW5 "\xef\xbc\x95"
+
+static void test_scrub_track_data(void **state)
+{
+    (void)state;
+    scrub_is(";4111111111111111=25121010000012300000?", PL_MASK_LAST4,
+             ";************1111=********************?");
+    scrub_is(";4111111111111111=25121010000012300000?", PL_MASK_REMOVED,
+             ";***REMOVED***=********************?");
+    scrub_is("%B4111111111111111^JONES/MARY^2512101000000123000000?", PL_MASK_LAST4,
+             "%B************1111^JONES/MARY^**********************?");
+    scrub_is("%B4111111111111111^^2512101?", PL_MASK_LAST4, "%B************1111^^*******?");
+    /* Its security code glued to it, then the track. */
+    scrub_is("4111111111111111123=2512101", PL_MASK_LAST4, "************1111***=*******");
+    /* Full-width. */
+    scrub_is(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 FWEQ FW2 FW5 FW1 FW2 " ok", PL_MASK_LAST4,
+             FWSTARS FWSTARS FWSTARS FW1111 FWEQ FWSTARS " ok");
+    scrub_is("4111111111111111" FWEQ "2512101", PL_MASK_LAST4, "************1111" FWEQ "*******");
+    scrub_is(FW4 FW1 FW1 FW1 FW1111 FW1111 FW1111 FWHAT "JONES/MARY" FWHAT FW2 FW5, PL_MASK_LAST4,
+             FWSTARS FWSTARS FWSTARS FW1111 FWHAT "JONES/MARY" FWHAT FWSTAR FWSTAR);
+    scrub_is("B4111111111111111^JONES/MARY" FWHAT "2512", PL_MASK_REMOVED,
+             "B***REMOVED***^JONES/MARY" FWHAT "****");
+    /* Not track data: '=' joining groups, nothing after it, a name too long or holding a digit
+     * for track 1, a number that is none. */
+    scrub_is("4111=1111=1111=1111 x", PL_MASK_LAST4, "****=****=****=1111 x");
+    scrub_is("4111111111111111=x 12", PL_MASK_LAST4, "************1111=x 12");
+    scrub_is("4111111111111111^ABCDEFGHIJKLMNOPQRSTUVWXYZA^2512", PL_MASK_LAST4,
+             "************1111^ABCDEFGHIJKLMNOPQRSTUVWXYZA^2512");
+    scrub_is("4111111111111111^AB 12^2512", PL_MASK_LAST4, "************1111^AB 12^2512");
+    scrub_is("4111111111111112=2512101", PL_MASK_LAST4, "4111111111111112=2512101");
+    scrub_is("a=1 b^2 ^x^ 3", PL_MASK_LAST4, "a=1 b^2 ^x^ 3");
+}
+
 static void test_keyboard_clean(void **state)
 {
     (void)state;
@@ -1246,6 +1419,9 @@ int main(void)
         cmocka_unit_test(test_scrub_bounds),
         cmocka_unit_test(test_find_invisible_separators),
         cmocka_unit_test(test_contains_with_expiry),
+        cmocka_unit_test(test_contains_full),
+        cmocka_unit_test(test_scrub_full),
+        cmocka_unit_test(test_scrub_track_data),
         cmocka_unit_test(test_keyboard_clean),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_mask_copies),

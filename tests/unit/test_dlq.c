@@ -73,6 +73,78 @@ static void test_errors_scrubbed(void **state)
     free(e);
 }
 
+/* And what the Luhn scrub does not see but the decoder refuses: a card number split by
+ * characters a bureau message drops (a member name quoted in a field's path), or with its
+ * expiry glued. */
+static void test_errors_scrubbed_hidden(void **state)
+{
+    (void)state;
+    pl_errors errs = {0};
+    errs.n = 2;
+    strcpy(errs.e[0].field, "x.4111\xc3\xa9"
+                            "1111\xc3\xa9"
+                            "1111\xc3\xa9"
+                            "1111");
+    strcpy(errs.e[0].error, "appears more than once");
+    strcpy(errs.e[1].field, "order");
+    strcpy(errs.e[1].error, "41111111111111111225 is refused");
+    char *e = pl_dlq_envelope("invalid", &errs, "paylink.auth.request", 0, 1, "{}", false, 1000);
+    assert_non_null(e);
+    json_object *o = parse(e), *arr;
+    assert_true(json_object_object_get_ex(o, "errors", &arr));
+    assert_string_equal(str(json_object_array_get_idx(arr, 0), "field"),
+                        "x.****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                        "1111");
+    assert_string_equal(str(json_object_array_get_idx(arr, 1), "error"),
+                        "************1111**** is refused");
+    json_object_put(o);
+    free(e);
+}
+
+/*
+ * The copy of a request as the engine writes it (pl_request_redact_report, then the envelope):
+ * a member holding a card number loses it whatever its name, outside card and svc too ("sc",
+ * "code"), at any depth, with any separators, and also where only the decoder's views see it
+ * (full-width digits split by é: the reader's view).
+ */
+static void test_request_members_any_name(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *request, *gone, *kept;
+    } cases[] = {
+        {"{\"order\":\"A1\",\"misc\":{\"sc\":\"4111 1111 1111 1111\"}}", "4111 1111", "1111"},
+        {"{\"code\":\"4111-1111-1111-1111\"}", "4111-1111", "1111"},
+        {"{\"x\":[{\"code\":4111111111111111}]}", "4111111111111111", "1111"},
+        {"{\"sc\":\"4111\\u00e91111\\u00e91111\\u00e91111\"}", "4111", NULL},
+        {"{\"sc\":\"41111111111111111225\"}", "1225", NULL},
+        {"{\"misc\":{\"sc\":\"\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9"
+         "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9"
+         "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9"
+         "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\"}}",
+         "\xef\xbc\x94\xef\xbc\x91", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool changed = false;
+        const char *r = cases[i].request;
+        char *red = pl_request_redact_report(r, strlen(r), &changed);
+        assert_non_null(red);
+        assert_true(changed);
+        char *e =
+            pl_dlq_envelope("invalid", NULL, "paylink.auth.request", 0, 1, red, changed, 100000);
+        assert_non_null(e);
+        json_object *o = parse(e);
+        const char *copy = str(o, "request");
+        if (strstr(copy, cases[i].gone))
+            fail_msg("case %zu: %s kept in %s", i, cases[i].gone, copy);
+        if (cases[i].kept)
+            assert_non_null(strstr(copy, cases[i].kept));
+        json_object_put(o);
+        free(e);
+        free(red);
+    }
+}
+
 /* Control characters grow sixfold when escaped: 600 KB of them are 3.6 MB of JSON. */
 static void test_escaping_bloat_is_cut_to_fit(void **state)
 {
@@ -223,6 +295,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_request_whole),
         cmocka_unit_test(test_errors_scrubbed),
+        cmocka_unit_test(test_errors_scrubbed_hidden),
+        cmocka_unit_test(test_request_members_any_name),
         cmocka_unit_test(test_escaping_bloat_is_cut_to_fit),
         cmocka_unit_test(test_cut_keeps_characters_whole),
         cmocka_unit_test(test_tiny_limit_drops_the_request),

@@ -578,6 +578,79 @@ static void test_truncation_cuts_partial_pan(void **state)
     json_object_put(obj);
 }
 
+/*
+ * What the request decoder refuses and the Luhn scrub does not see: a card number split by
+ * characters a bureau message drops or nobody sees (é, control characters, a zero-width joiner
+ * four times), or with its expiry glued (20-21 digits), and a full-width one split by é. The
+ * line about the refusal may quote the field: it is masked there, the last four kept. A
+ * CyberSource request ID (22 digits) stays readable.
+ */
+static void test_hidden_pan_masked(void **state)
+{
+    capture *c = *state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"first_name 4111\xc3\xa9"
+         "1111\xc3\xa9"
+         "1111\xc3\xa9"
+         "1111 refused",
+         "first_name ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+         "1111 refused"},
+        {"note 4111\x01"
+         "1111\x01"
+         "1111\x01"
+         "1111",
+         "note ****\x01****\x01****\x01"
+         "1111"},
+        {"n 41111111\xe2\x80\x8d\xe2\x80\x8d\xe2\x80\x8d\xe2\x80\x8d"
+         "11111111",
+         "n ********\xe2\x80\x8d\xe2\x80\x8d\xe2\x80\x8d\xe2\x80\x8d****1111"},
+        {"order 41111111111111111225 refused", "order ************1111**** refused"},
+        {"\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9"
+         "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9"
+         "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9"
+         "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91",
+         "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xc3\xa9"
+         "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xc3\xa9"
+         "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xc3\xa9"
+         "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"},
+        {"track \xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+         "111111111111\xef\xbc\x9d"
+         "2512101",
+         "track \xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a"
+         "********1111\xef\xbc\x9d*******"},
+        {"requestID 7419661750346782304017 reason 100",
+         "requestID 7419661750346782304017 reason 100"},
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    for (size_t k = 0; k < n; k++)
+        PL_INFO("r", "%s", cases[k].in);
+    for (size_t k = 0; k < n; k++) {
+        json_object *obj = line_at(c, k);
+        assert_string_equal(field(obj, "msg"), cases[k].want);
+        json_object_put(obj);
+    }
+    /* The request_id and the worker's name too, in either mode. */
+    PL_INFO("ord-4111\xc3\xa9"
+            "1111\xc3\xa9"
+            "1111\xc3\xa9"
+            "1111",
+            "x");
+    pl_log_set_mask_mode(PL_MASK_REMOVED);
+    pl_log_init("w41111111111111111225", c->f);
+    PL_INFO("41111111111111111225", "y");
+    json_object *obj = line_at(c, n);
+    assert_string_equal(field(obj, "request_id"), "ord-****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                                  "1111");
+    json_object_put(obj);
+    obj = line_at(c, n + 1);
+    assert_string_equal(field(obj, "request_id"), "********************");
+    assert_string_equal(field(obj, "worker"), "w********************");
+    json_object_put(obj);
+    assert_null(strstr(captured(c), "1225"));
+}
+
 static void test_worker_copied(void **state)
 {
     capture *c = *state;
@@ -630,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation_cuts_partial_pan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_copied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hidden_pan_masked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_id_alternates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timestamps_follow_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),

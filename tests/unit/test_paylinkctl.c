@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctlmsg.h"
+#include "deposits.h"
 #include "migrate.h"
 #include "reqbuild.h"
 
@@ -618,6 +619,25 @@ static void test_format_messages(void **state)
         free(line);
     }
 
+    /* Also a card number the Luhn scrub does not see (split by characters a bureau message
+     * drops, or with its expiry glued), which the worker refused: masked, the last four kept. */
+    const char *hidden = "garbage 4111\xc3\xa9"
+                         "1111\xc3\xa9"
+                         "1111\xc3\xa9"
+                         "1111 and 41111111111111111225 end";
+    for (int masked = 0; masked <= 1; masked++) {
+        line = pl_ctlmsg_format(hidden, strlen(hidden), masked, false);
+        assert_non_null(line);
+        assert_null(strstr(line, "4111"));
+        assert_null(strstr(line, "1225"));
+        assert_non_null(strstr(line, "garbage"));
+        free(line);
+    }
+    line = pl_ctlmsg_format(hidden, strlen(hidden), true, false);
+    assert_string_equal(line, "\"garbage ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                              "1111 and ************1111**** end\"");
+    free(line);
+
     /* A generate's first reply carries the new stored value card number in full: `tail` masks
      * it (before, printed as is into terminals and logs); `send --wait`, the reply to the
      * operator's own request, shows it. */
@@ -638,6 +658,53 @@ static void test_format_messages(void **state)
     assert_non_null(line);
     assert_string_equal(line, "\"\"");
     free(line);
+}
+
+/* What fn(argc, argv) writes to stderr (fd 2 sent to a temporary file meanwhile), malloc'd. */
+static char *stderr_of(int (*fn)(int, char **, const char *, const char *, const char *), int argc,
+                       char **argv, const char *conninfo, int *rc)
+{
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), 2) >= 0);
+    *rc = fn(argc, argv, conninfo, "", "paylink");
+    fflush(stderr);
+    assert_true(dup2(saved, 2) >= 0);
+    close(saved);
+    long n = ftell(tmp);
+    assert_true(n >= 0);
+    char *out = calloc((size_t)n + 1, 1);
+    assert_non_null(out);
+    rewind(tmp);
+    assert_int_equal(fread(out, 1, (size_t)n, tmp), (size_t)n);
+    fclose(tmp);
+    return out;
+}
+
+/* `deposits confirm --request-id` refuses what the decoder refuses in a request_id before it
+ * connects (no database is reachable here): a card number the Luhn scan does not see too. */
+static void test_deposits_request_id_checked(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {PAN, "41111111111111111225",
+                                      "4111\xc3\xa9"
+                                      "1111\xc3\xa9"
+                                      "1111\xc3\xa9"
+                                      "1111"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char *argv[] = {"deposits", "confirm", "--request-id", (char *)ids[i], "--by", "t", NULL};
+        int rc;
+        char *err =
+            stderr_of(pl_deposits_main, 6, argv, "host=/nonexistent-paylink-unit-test", &rc);
+        if (!strstr(err, "--request-id: expected a request_id"))
+            fail_msg("case %zu: %s", i, err);
+        assert_int_equal(rc, 1);
+        assert_null(strstr(err, "1111"));
+        free(err);
+    }
 }
 
 int main(void)
@@ -661,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_match_request_id),
         cmocka_unit_test(test_masked_topics),
         cmocka_unit_test(test_format_messages),
+        cmocka_unit_test(test_deposits_request_id_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

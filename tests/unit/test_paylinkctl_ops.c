@@ -554,6 +554,51 @@ static void test_order_show_options(void **state)
     PARSE_BAD("expected wreq list|show", "order", "list");
 }
 
+/*
+ * Operator text is checked as the decoder checks a request's fields (pl_card_contains_full):
+ * a card number split by characters a bureau message drops or nobody sees ("4111é1111..."),
+ * full-width digits split so, or with its expiry glued (20-21 digits) is refused and never
+ * echoed; a CyberSource request ID (22 digits) is not.
+ */
+#define HIDDEN_E                                                                                   \
+    "4111\xc3\xa9"                                                                                 \
+    "1111\xc3\xa9"                                                                                 \
+    "1111\xc3\xa9"                                                                                 \
+    "1111"
+#define HIDDEN_ZWJ                                                                                 \
+    "41111111\xe2\x80\x8d\xe2\x80\x8d\xe2\x80\x8d\xe2\x80\x8d"                                     \
+    "11111111"
+#define HIDDEN_FW                                                                                  \
+    "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91" \
+    "\xef\xbc\x91\xc3\xa9\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9\xef\xbc\x91"     \
+    "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+#define WITH_EXPIRY "41111111111111111225"
+
+static void test_hidden_card_numbers_refused(void **state)
+{
+    (void)state;
+    char e[300];
+    static const char *const texts[] = {"alice " HIDDEN_E, "a " HIDDEN_ZWJ, HIDDEN_FW,
+                                        "ref " WITH_EXPIRY};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        assert_int_equal(pl_opsctl_check_name("--by", texts[i], e, sizeof e), PL_ERR_INVALID);
+        assert_non_null(strstr(e, "--by: must not contain a card number"));
+        assert_int_equal(pl_opsctl_check_note("--note", texts[i], e, sizeof e), PL_ERR_INVALID);
+        assert_non_null(strstr(e, "--note: must not contain a card number"));
+        assert_null(strstr(e, "1111"));
+    }
+    assert_int_equal(pl_opsctl_check_note("--note", "Jos\xc3\xa9 called, ref 12", e, sizeof e),
+                     PL_OK);
+    PARSE_BAD("--transaction-id: must not contain a card number", "wreq", "resolve", "5",
+              "--outcome", "approved", "--by", "a", "--transaction-id", WITH_EXPIRY);
+    PARSE_BAD("--order: must not contain a card number", "order", "show", "--company", "1",
+              "--order", WITH_EXPIRY);
+    PARSE_BAD("the id must not contain a card number", "wreq", "show", WITH_EXPIRY);
+    pl_opsctl_opts o;
+    PARSE_OK(&o, "wreq", "resolve", "5", "--outcome", "approved", "--by", "a", "--transaction-id",
+             "7419661750346782304017");
+}
+
 static void test_stats_options(void **state)
 {
     (void)state;
@@ -1047,6 +1092,23 @@ static void test_dlq_json(void **state)
     assert_null(strstr(text, PAN));
     assert_non_null(strstr(text, "1111"));
     json_object_put(j);
+    /* Also one the Luhn scrub does not see: across control characters (printed as '?', which
+     * left "4111?1111?1111?1111" for anyone to read), or with its expiry glued. */
+    static const char *const hidden_keys[] = {"1-4111\x01"
+                                              "1111\x01"
+                                              "1111\x01"
+                                              "1111",
+                                              "1-" WITH_EXPIRY};
+    static const char *const shown_keys[] = {"1-****?****?****?1111", "1-************1111****"};
+    for (size_t i = 0; i < 2; i++) {
+        m.key = hidden_keys[i];
+        m.key_len = strlen(m.key);
+        j = pl_opsctl_dlq_json(&m, &d);
+        json_object *k = NULL;
+        assert_true(json_object_object_get_ex(j, "key", &k));
+        assert_string_equal(json_object_get_string(k), shown_keys[i]);
+        json_object_put(j);
+    }
     pl_opsctl_dlq_free(&d);
     free(env);
 }
@@ -1924,6 +1986,7 @@ int main(void)
         cmocka_unit_test(test_wreq_state),
         cmocka_unit_test(test_publisher_without_brokers),
         cmocka_unit_test(test_order_show_options),
+        cmocka_unit_test(test_hidden_card_numbers_refused),
         cmocka_unit_test(test_stats_options),
         cmocka_unit_test(test_dlq_options),
         cmocka_unit_test(test_common_refusals),

@@ -279,7 +279,7 @@ int pl_bureau_check_value(const pl_bureau_field *f, const char *value, char *out
          * pasted into a description would be kept in clear for good. Not echoed. Free text
          * only: an identifier (a merchant or location ID, a path) of 13 to 19 digits passes the
          * Luhn check one time in ten, and refusing it would refuse a real configuration. */
-        if ((f->rules & PL_BUREAU_PROSE) && pl_card_contains(value, len))
+        if ((f->rules & PL_BUREAU_PROSE) && pl_card_contains_full(value, len))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "%s: must not contain a card number", f->name);
         if ((f->rules & PL_BUREAU_NO_COLON) && strchr(value, ':'))
@@ -334,12 +334,12 @@ static int take_assignment(pl_bureau_opts *o, const char *arg, char *errstr, siz
     name[n] = '\0';
     const pl_bureau_field *f = pl_bureau_field_find(name);
     if (!f)
-        return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
-                          "bureau set: %s is not a setting paylinkctl changes (see paylinkctl "
-                          "bureau --help for the list)",
-                          /* Not echoed when it could be a mistyped card number. */
-                          pl_ctldb_has_control(name) || pl_card_contains(name, n) ? "that field"
-                                                                                  : name);
+        return pl_err_set(
+            PL_ERR_INVALID, errstr, errstr_size,
+            "bureau set: %s is not a setting paylinkctl changes (see paylinkctl "
+            "bureau --help for the list)",
+            /* Not echoed when it could be a mistyped card number. */
+            pl_ctldb_has_control(name) || pl_card_contains_full(name, n) ? "that field" : name);
     for (size_t i = 0; i < o->nchanges; i++)
         if (o->changes[i].field == f)
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s given twice", f->name);

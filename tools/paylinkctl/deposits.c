@@ -1084,7 +1084,7 @@ int pl_deposits_main(int argc, char **argv, const char *conninfo, const char *br
                 argv[1]);
         return 1;
     }
-    if (only && (strlen(only) > 50 || pl_card_contains(only, strlen(only)))) {
+    if (only && (strlen(only) > 50 || pl_card_contains_full(only, strlen(only)))) {
         fprintf(stderr, "paylinkctl: deposits %s: --request-id: expected a request_id\n", argv[1]);
         return 1;
     }

@@ -561,7 +561,7 @@ int pl_opsctl_check_name_max(const char *option, const char *name, int max, char
                           "%s: expected a name of 1 to %d characters (UTF-8, no control "
                           "characters)",
                           option, max);
-    if (pl_card_contains(name, strlen(name)))
+    if (pl_card_contains_full(name, strlen(name)))
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: must not contain a card number",
                           option);
     return PL_OK;
@@ -581,7 +581,7 @@ int pl_opsctl_check_note(const char *option, const char *note, char *errstr, siz
                           "%s: expected at most %d bytes of UTF-8 text without control "
                           "characters",
                           option, PL_OPSCTL_NOTE_MAX);
-    if (pl_card_contains(note, strlen(note)))
+    if (pl_card_contains_full(note, strlen(note)))
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: must not contain a card number",
                           option);
     return PL_OK;
@@ -599,7 +599,7 @@ static int reference_ok(const char *option, const char *value, size_t max, char 
     if (!printable)
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "%s: expected 1 to %zu printable characters without spaces", option, max);
-    if (pl_card_contains(value, n))
+    if (pl_card_contains_full(value, n))
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size, "%s: must not contain a card number",
                           option);
     return PL_OK;
@@ -657,7 +657,7 @@ static int take(pl_opsctl_opts *o, size_t i, const char *value, char *errstr, si
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--order: expected an order number of 1 to 20 characters");
         /* The contract refuses a card number in `order`: no order carries one. */
-        if (pl_card_contains(value, strlen(value)))
+        if (pl_card_contains_full(value, strlen(value)))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--order: must not contain a card number");
         o->order = value;
@@ -877,7 +877,7 @@ int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr, size
             if (o->cmd != PL_OPSCTL_WREQ_SHOW) {
                 /* A command that writes takes the id only: a request_id may name rows of
                  * several workers. */
-                if (pl_card_contains(arg, strlen(arg)) || !rr_id_ok(arg, &o->rr_id))
+                if (pl_card_contains_full(arg, strlen(arg)) || !rr_id_ok(arg, &o->rr_id))
                     return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                                       "wreq %s: expected a required response id (digits, as "
                                       "wreq list prints them)",
@@ -889,7 +889,7 @@ int pl_opsctl_parse(int argc, char **argv, pl_opsctl_opts *o, char *errstr, size
                 return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                                   "wreq show: expected a required response id or a request_id "
                                   "([A-Za-z0-9._:-], 1 to 50 characters)");
-            if (pl_card_contains(arg, strlen(arg)))
+            if (pl_card_contains_full(arg, strlen(arg)))
                 return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                                   "wreq show: the id must not contain a card number");
             o->id = arg;
@@ -1220,7 +1220,8 @@ static void format_ms(int64_t ms, char *out, size_t outsize)
 /* The key as it may be printed: card numbers masked, control characters as '?'. */
 static void printable_key(const char *key, size_t key_len, char *out, size_t outsize)
 {
-    pl_card_scrub_copy(out, outsize, key ? key : "", key ? key_len : 0, PL_MASK_LAST4);
+    /* Full: "4111<U+0001>1111<U+0001>1111<U+0001>1111" too, which '?' would show. */
+    pl_card_scrub_copy_full(out, outsize, key ? key : "", key ? key_len : 0, PL_MASK_LAST4);
     for (char *c = out; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';

@@ -124,7 +124,7 @@ static int take(pl_svcctl_opts *o, size_t i, const char *value, char *errstr, si
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--order: expected an order number of 1 to 20 characters");
         /* The contract refuses a card number in `order`: no order carries one. */
-        if (pl_card_contains(value, strlen(value)))
+        if (pl_card_contains_full(value, strlen(value)))
             return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                               "--order: must not contain a card number");
         o->order = value;
