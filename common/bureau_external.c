@@ -538,26 +538,152 @@ static json_object *parse_json(const char *text, size_t len)
     return pl_json_parse_whole(text, len, JSON_DEPTH, PL_JSON_STRICT | PL_JSON_UTF8 | PL_JSON_WIPE);
 }
 
-/* The member key of o, or NULL when absent or JSON null. */
-static json_object *member(json_object *o, const char *key)
+/*
+ * Member names the answer's object gives more than once. json-c keeps the last value of a name
+ * silently ({"decision":"ACCEPT", ..., "decision":"REJECT"} reads REJECT), while another reader
+ * of the same bytes (the provider's own, its logs) may take the first: booked as json-c reads
+ * it, paylink could record a decline of an approval, or an amount the provider did not mean.
+ * json-c reports no duplicate, and its tree has lost them, so the root object is walked once
+ * more: every member name and value is read by json-c's tokener (strict, the rest of the text
+ * left as it is: JSON_TOKENER_ALLOW_TRAILING_CHARS), which says where each ends; the walk
+ * itself reads only the white space and the '{', ':', ',' and '}' between them. Names are thus
+ * compared as json-c's tree keeps them: escapes decoded ("decisio\u006e" is "decision"), cut
+ * at a NUL. Only the root object's names are seen: parse reads nothing deeper.
+ */
+static size_t skip_space(const char *text, size_t len, size_t at)
 {
+    while (at < len && pl_json_space(text[at]))
+        at++;
+    return at;
+}
+
+/* The JSON value json-c reads at text[*at, len) into *out (NULL for JSON null), *at moved past
+ * it and the white space after it; false when there is none there. */
+static bool read_next(json_tokener *tok, const char *text, size_t len, size_t *at,
+                      json_object **out)
+{
+    json_tokener_reset(tok);
+    *out = json_tokener_parse_ex(tok, text + *at, (int)(len - *at));
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(*out);
+        *out = NULL;
+        return false;
+    }
+    *at += json_tokener_get_parse_end(tok);
+    return true;
+}
+
+/*
+ * *dups gets a new object (the caller puts it) whose member names are those the root object of
+ * text (one strict JSON object, as parse_json read it) gives more than once. Returns 0, or
+ * PL_ERR_PARSE when the walk cannot read the text (out of memory, or text parse_json refused),
+ * *dups NULL. Every string read is wiped, and the tokener's buffer.
+ */
+static int root_duplicates(const char *text, size_t len, json_object **dups)
+{
+    int rc = PL_ERR_PARSE;
+    json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
+    json_object *seen = json_object_new_object();
+    *dups = json_object_new_object();
+    if (!tok || !seen || !*dups || len > INT32_MAX)
+        goto out;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                    JSON_TOKENER_VALIDATE_UTF8);
+    size_t at = skip_space(text, len, 0);
+    if (at >= len || text[at] != '{')
+        goto out;
+    at = skip_space(text, len, at + 1);
+    bool more = at >= len || text[at] != '}';
+    while (more) {
+        json_object *name = NULL, *value = NULL;
+        if (!read_next(tok, text, len, &at, &name) ||
+            !json_object_is_type(name, json_type_string)) {
+            json_object_put(name);
+            goto out;
+        }
+        /* The name as a C string: as json-c keeps an object's keys, cut at a NUL. */
+        const char *key = json_object_get_string(name);
+        int added = 0;
+        if (json_object_object_get_ex(seen, key, NULL))
+            added = json_object_object_get_ex(*dups, key, NULL)
+                        ? 0
+                        : json_object_object_add(*dups, key, NULL);
+        else
+            added = json_object_object_add(seen, key, NULL);
+        wipe_strings(name);
+        json_object_put(name);
+        if (added != 0)
+            goto out;
+        at = skip_space(text, len, at);
+        if (at >= len || text[at] != ':')
+            goto out;
+        at++;
+        /* The value is read only to step over it (a card number may be in it). */
+        bool stepped = read_next(tok, text, len, &at, &value);
+        if (value) {
+            wipe_strings(value);
+            json_object_put(value);
+        }
+        if (!stepped)
+            goto out;
+        at = skip_space(text, len, at);
+        if (at < len && text[at] == ',')
+            at++;
+        else if (at < len && text[at] == '}')
+            more = false;
+        else
+            goto out;
+    }
+    rc = 0;
+out:
+    if (tok) {
+        if (tok->pb && tok->pb->buf)
+            pl_card_wipe(tok->pb->buf, (size_t)tok->pb->size);
+        json_tokener_free(tok);
+    }
+    json_object_put(seen);
+    if (rc) {
+        json_object_put(*dups);
+        *dups = NULL;
+    }
+    return rc;
+}
+
+/* An answer as read_answer reads it: its object, and the names it gives more than once. */
+typedef struct answer {
+    json_object *root;
+    json_object *dups;
+} answer;
+
+/*
+ * *out gets the member key of the answer, or NULL when absent or JSON null. PL_ERR_PARSE when
+ * the answer gives key more than once: which of its values the provider meant cannot be told.
+ */
+static int member(const answer *a, const char *key, json_object **out, char *errstr,
+                  size_t errstr_size)
+{
+    *out = NULL;
+    if (json_object_object_get_ex(a->dups, key, NULL))
+        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s is given more than once", key);
     json_object *v = NULL;
-    if (!json_object_object_get_ex(o, key, &v))
-        return NULL;
-    return v; /* NULL for JSON null */
+    if (json_object_object_get_ex(a->root, key, &v))
+        *out = v; /* NULL for JSON null */
+    return 0;
 }
 
 /*
  * Reads string member key into field (size bytes with the NUL). Absent or null: field stays
- * "". Not a string, a string with a NUL in it, or one too long for field: PL_ERR_PARSE, the
- * error naming the key only (the value may be anything, a card number included).
+ * "". Not a string, a string with a NUL in it, one too long for field, or a member given more
+ * than once: PL_ERR_PARSE, the error naming the key only (the value may be anything, a card
+ * number included).
  */
-static int read_str(json_object *o, const char *key, char *field, size_t size, char *errstr,
+static int read_str(const answer *a, const char *key, char *field, size_t size, char *errstr,
                     size_t errstr_size)
 {
-    json_object *v = member(o, key);
-    if (!v)
-        return 0;
+    json_object *v;
+    int rc = member(a, key, &v, errstr, errstr_size);
+    if (rc || !v)
+        return rc;
     if (!json_object_is_type(v, json_type_string))
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s is not a string", key);
     const char *s = json_object_get_string(v);
@@ -572,15 +698,14 @@ static int read_str(json_object *o, const char *key, char *field, size_t size, c
 }
 
 /* Reads a non-negative decimal amount string; *has set when present. */
-static int read_amount(json_object *o, const char *key, bool *has_it, int64_t *out, char *errstr,
+static int read_amount(const answer *a, const char *key, bool *has_it, int64_t *out, char *errstr,
                        size_t errstr_size)
 {
     char text[32] = "";
-    int rc = read_str(o, key, text, sizeof text, errstr, errstr_size);
-    if (rc)
+    json_object *present;
+    int rc = read_str(a, key, text, sizeof text, errstr, errstr_size);
+    if (rc || (rc = member(a, key, &present, errstr, errstr_size)) || !present)
         return rc;
-    if (!member(o, key))
-        return 0;
     int64_t v;
     if (pl_money_parse_decimal(text, &v) != 0 || v < 0)
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "%s is not an amount", key);
@@ -591,11 +716,11 @@ static int read_amount(json_object *o, const char *key, bool *has_it, int64_t *o
 
 #define READ(key, field)                                                                           \
     do {                                                                                           \
-        if ((rc = read_str(root, (key), (field), sizeof(field), errstr, errstr_size)))             \
+        if ((rc = read_str(a, (key), (field), sizeof(field), errstr, errstr_size)))                \
             return rc;                                                                             \
     } while (0)
 
-static int read_answer(const pl_bureau_call *call, json_object *root, pl_bureau_result *res,
+static int read_answer(const pl_bureau_call *call, const answer *a, pl_bureau_result *res,
                        char *errstr, size_t errstr_size)
 {
     int rc;
@@ -634,11 +759,13 @@ static int read_answer(const pl_bureau_call *call, json_object *root, pl_bureau_
     if (res->token[0] && pl_card_is_number(res->token, strlen(res->token)))
         return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "cardToken is a card number");
     READ("cardStatus", res->svc_status);
-    if ((rc = read_amount(root, "amount", &res->has_amount, &res->amount, errstr, errstr_size)) ||
-        (rc = read_amount(root, "balance", &res->has_balance, &res->balance, errstr, errstr_size)))
+    if ((rc = read_amount(a, "amount", &res->has_amount, &res->amount, errstr, errstr_size)) ||
+        (rc = read_amount(a, "balance", &res->has_balance, &res->balance, errstr, errstr_size)))
         return rc;
 
-    json_object *m = member(root, "message");
+    json_object *m;
+    if ((rc = member(a, "message", &m, errstr, errstr_size)))
+        return rc;
     if (m) {
         if (!json_object_is_type(m, json_type_string))
             return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "message is not a string");
@@ -711,7 +838,13 @@ static int external_parse(const pl_bureau_cfg *cfg, const pl_bureau_call *call, 
                           "%s answer (HTTP 200): not a JSON object", what);
     }
     char why[160];
-    int rc = read_answer(call, root, res, why, sizeof why);
+    answer a = {.root = root};
+    int rc = root_duplicates(body, body_len, &a.dups);
+    if (rc)
+        snprintf(why, sizeof why, "its member names could not be read");
+    else
+        rc = read_answer(call, &a, res, why, sizeof why);
+    json_object_put(a.dups);
     if (rc) {
         pl_err_set(rc, errstr, errstr_size, "%s answer (HTTP 200): %s", what, why);
         pl_card_wipe(res, sizeof *res);

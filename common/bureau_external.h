@@ -87,15 +87,19 @@
  * PL_ERR_PARSE ("no readable answer": the engine's outcome unknown, a required response):
  * any status but 200 (a 401 included: the engine handles it before calling parse), a body
  * that is empty, too big, not strict JSON, not an object, without a valid decision; a known
- * field of the wrong type, an identifier too long for its result field (never cut: a cut
- * transactionID would make a deposit refer to another transaction), an amount or balance that
- * is not a non-negative decimal, a cardNumber that is not 10-20 digits; an ACCEPT without
- * what its operation must yield: getToken's cardToken, generateGift's cardNumber, an
- * authorization's transactionID; an ACCEPT whose amount is 0.00 on an endpoint that moves money
- * (authorization, deposit, return, reversal, activateGift, rechargeGift) when call->amount is
- * above 0 (an approval of nothing: approved, it would book an authorization of nothing, a
- * deposit, return or load that moved nothing, a reversal that released nothing). The error text
- * names the field, never quotes the body.
+ * field of the wrong type, a field parse reads that the answer's object gives more than once
+ * (json-c keeps the last value silently, the provider's own reader may take the first: which
+ * was meant cannot be told; names compared as json-c keeps them, escapes decoded and cut at a
+ * NUL; a name parse does not read, or one inside a nested value, may be given twice), an
+ * identifier too long for its result field (never cut: a cut transactionID would make a
+ * deposit refer to another transaction), an amount or balance that is not a non-negative
+ * decimal, a cardNumber that is not 10-20 digits; an ACCEPT without what its operation must
+ * yield: getToken's cardToken, generateGift's cardNumber, an authorization's transactionID;
+ * an ACCEPT whose amount is 0.00 on an endpoint that moves money (authorization, deposit,
+ * return, reversal, activateGift, rechargeGift) when call->amount is above 0 (an approval of
+ * nothing: approved, it would book an authorization of nothing, a deposit, return or load that
+ * moved nothing, a reversal that released nothing). The error text names the field, never
+ * quotes the body.
  *
  * redact: the message-log copy. A JSON object is parsed and written back with card.number
  * and every cardNumber (any depth) masked with pl_card_mask_log in `mode`

@@ -1855,6 +1855,14 @@ static void message_log(job *j, const char *direction, const char *body, size_t 
      * request's number is known. */
     pl_card_mask_copies(safe, j->pub.call.svc_card_number, true);
     pl_card_mask_copies(safe, j->pub.req.svc.card_number, true);
+    /* The request's card token and card number, wherever the body holds them: the redactions
+     * find a token only where the bureau's format names one (EXT's card.token and cardToken),
+     * and a body in no format of the bureau's (an HTML error page, a proxy's text echoing the
+     * request) is only scrubbed for card numbers. A token charges the card through the
+     * merchant's account as its number would. */
+    pl_card_mask_copies(safe, j->pub.call.card_token, false);
+    pl_card_mask_copies(safe, j->pub.req.card.token, false);
+    pl_card_mask_copies(safe, j->pub.req.card.number, false);
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);

@@ -1145,6 +1145,109 @@ static void test_parse_zero_approval(void **state)
     pl_card_wipe(&res, sizeof res);
 }
 
+/*
+ * A member parse reads given twice makes the answer unreadable (the outcome unknown, for an
+ * operator to settle), whichever value comes first: json-c keeps the last silently, so
+ * {"decision":"ACCEPT", ..., "decision":"REJECT"} was booked a decline of what the provider's
+ * own reader (or its logs) may hold approved, and two amounts the last one. Names are compared
+ * as json-c keeps them (escapes decoded, cut at a NUL). A name parse does not read, or one
+ * deeper than the root, may be given twice: the answer reads as before.
+ */
+static void test_parse_duplicate_members(void **state)
+{
+    (void)state;
+    static const struct {
+        pl_bureau_op op;
+        const char *body, *why;
+    } dup[] = {
+        {PL_OP_AUTH,
+         "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\",\"amount\":\"120.00\","
+         "\"decision\":\"REJECT\"}",
+         "decision is given more than once"},
+        {PL_OP_AUTH,
+         "{\"decision\":\"REJECT\",\"reasonCode\":\"203\",\"decision\":\"ACCEPT\","
+         "\"transactionID\":\"t\"}",
+         "decision is given more than once"},
+        {PL_OP_CAPTURE, "{\"decision\":\"ACCEPT\",\"amount\":\"120.00\",\"amount\":\"1.00\"}",
+         "amount is given more than once"},
+        /* The same amount twice is no less a second reader's guess. */
+        {PL_OP_AUTH_REVERSAL,
+         "{\"decision\":\"ACCEPT\",\"transactionID\":\"r\",\"amount\":\"30.00\","
+         "\"amount\":\"30.00\"}",
+         "amount is given more than once"},
+        {PL_OP_SVC_INQUIRY, "{\"decision\":\"ACCEPT\",\"balance\":\"5.00\",\"balance\":\"500.00\"}",
+         "balance is given more than once"},
+        {PL_OP_AUTH,
+         "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-1\",\"transactionID\":\"t-2\"}",
+         "transactionID is given more than once"},
+        {PL_OP_AUTH, "{\"decision\":\"REJECT\",\"reasonCode\":\"100\",\"reasonCode\":\"203\"}",
+         "reasonCode is given more than once"},
+        {PL_OP_AUTH, "{\"decision\":\"REJECT\",\"message\":\"a\",\"message\":null}",
+         "message is given more than once"},
+        {PL_OP_TOKEN, "{\"decision\":\"ACCEPT\",\"cardToken\":\"tok_a\",\"cardToken\":\"tok_b\"}",
+         "cardToken is given more than once"},
+        {PL_OP_SVC_GENERATE,
+         "{\"decision\":\"ACCEPT\",\"cardToken\":\"g\",\"cardNumber\":\"" SVC_PAN
+         "\",\"cardNumber\":\"9117230675152173\"}",
+         "cardNumber is given more than once"},
+        /* A JSON null is a value given too. */
+        {PL_OP_AUTH, "{\"decision\":null,\"decision\":\"ACCEPT\",\"transactionID\":\"t\"}",
+         "decision is given more than once"},
+        /* The name as json-c reads it: an escape decoded, a NUL ending it. */
+        {PL_OP_AUTH,
+         "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\",\"decisio\\u006e\":\"REJECT\"}",
+         "decision is given more than once"},
+        {PL_OP_AUTH,
+         "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\",\"decision\\u0000x\":\"REJECT\"}",
+         "decision is given more than once"},
+        /* White space anywhere JSON allows it, values of every kind between. */
+        {PL_OP_AUTH,
+         " \r\n{ \"decision\" :\t\"ACCEPT\" ,\n \"x\" : [ 1 , { \"a\" : true } ] , \"y\" : -1.5e3 ,"
+         " \"z\" : null , \"transactionID\" : \"t\" , \"decision\" : \"ERROR\" } \n",
+         "decision is given more than once"},
+    };
+    for (size_t i = 0; i < sizeof dup / sizeof dup[0]; i++)
+        parse_bad(dup[i].op, 200, dup[i].body, dup[i].why);
+
+    /* Given twice but not read: a name of the provider's own, a name deeper down, and
+     * cardNumber where only generateGift's is taken. */
+    static const struct {
+        pl_bureau_op op;
+        const char *body;
+    } fine[] = {
+        {PL_OP_AUTH, "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\",\"amount\":\"120.00\","
+                     "\"extra\":1,\"extra\":{\"extra\":2}}"},
+        {PL_OP_AUTH, "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\",\"amount\":\"120.00\","
+                     "\"detail\":{\"amount\":\"1.00\",\"amount\":\"2.00\"},"
+                     "\"list\":[{\"decision\":\"REJECT\",\"decision\":\"ERROR\"}]}"},
+        {PL_OP_SVC_RECHARGE, "{\"decision\":\"ACCEPT\",\"amount\":\"120.00\",\"cardNumber\":\"1\","
+                             "\"cardNumber\":\"2\"}"},
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        char err[256];
+        pl_bureau_result res;
+        if (parse(fine[i].op, 200, fine[i].body, &res, err, sizeof err) != 0)
+            fail_msg("answer %zu: %s", i, err);
+        assert_string_equal(res.decision, "ACCEPT");
+        assert_int_equal(res.amount, 12000);
+    }
+
+    /* Many members: every name is compared (the duplicate is the last of 5,000). */
+    size_t cap = 5000 * 16 + 128, n = 0;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    n += (size_t)snprintf(big + n, cap - n, "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\"");
+    for (int k = 0; k < 5000; k++)
+        n += (size_t)snprintf(big + n, cap - n, ",\"m%d\":%d", k, k);
+    snprintf(big + n, cap - n, "}");
+    char err[256];
+    pl_bureau_result res;
+    assert_int_equal(parse(PL_OP_AUTH, 200, big, &res, err, sizeof err), 0);
+    snprintf(big + n, cap - n, ",\"transactionID\":\"u\"}");
+    parse_bad(PL_OP_AUTH, 200, big, "transactionID is given more than once");
+    free(big);
+}
+
 /* Every test with the fixture's setup and teardown. */
 #define EXT_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -1184,6 +1287,7 @@ int main(void)
         EXT_TEST(test_parse_answers),
         EXT_TEST(test_parse_refusals),
         EXT_TEST(test_parse_zero_approval),
+        EXT_TEST(test_parse_duplicate_members),
         EXT_TEST(test_short_card_echo_masked),
         EXT_TEST(test_redact_requests),
         EXT_TEST(test_redact_other),
