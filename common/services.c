@@ -2,6 +2,7 @@
 #include "services.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -535,8 +536,63 @@ const pl_service *pl_services_find(const pl_services *s, const char *code)
     return NULL;
 }
 
+/*
+ * What this process said last of each bureau's secret (pl_services_carry), so that a line is
+ * said once per process: a worker's engine and its resolver hold settings of their own, load
+ * them apart (a refresh each, a minute or so apart) from the same references on the same host,
+ * and each said the same line, which an operator took for two problems. A line differs from
+ * the last one said of the bureau when its kind or its why does. Past SAID_MAX bureaus, every
+ * line is said (never one left unsaid for want of room).
+ */
+typedef enum said_kind {
+    SAID_NOTHING,  /* nothing noted yet */
+    SAID_USABLE,   /* usable, without a word: at start-up, or once it was unusable */
+    SAID_KEPT,     /* "the secret read before is kept" (why: secret_error) */
+    SAID_UNUSABLE, /* "is unusable, its requests are refused" (why: secret_error) */
+    SAID_READABLE, /* "its secret reference can be read again" */
+} said_kind;
+
+#define SAID_MAX 64
+
+static struct {
+    pthread_mutex_t mu;
+    struct {
+        char code[sizeof((pl_service *)0)->code];
+        said_kind kind;
+        char why[sizeof((pl_service *)0)->secret_error];
+    } line[SAID_MAX];
+    size_t n;
+} g_said = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/*
+ * Whether this process is to say the line (kind, why) of bureau code: not when it is the last
+ * one said of the bureau, unless always (start-up: a worker's own start says what it finds,
+ * whatever an earlier holder in the process said). Notes it as said either way.
+ */
+static bool say_once(const char *code, said_kind kind, const char *why, bool always)
+{
+    pthread_mutex_lock(&g_said.mu);
+    size_t i = 0;
+    while (i < g_said.n && strcmp(g_said.line[i].code, code) != 0)
+        i++;
+    bool say = true;
+    if (i < g_said.n || g_said.n < SAID_MAX) {
+        if (i == g_said.n) {
+            copy(g_said.line[i].code, sizeof g_said.line[i].code, code);
+            g_said.line[i].kind = SAID_NOTHING;
+            g_said.n++;
+        }
+        say = always || g_said.line[i].kind != kind || strcmp(g_said.line[i].why, why) != 0;
+        g_said.line[i].kind = kind;
+        copy(g_said.line[i].why, sizeof g_said.line[i].why, why);
+    }
+    pthread_mutex_unlock(&g_said.mu);
+    return say;
+}
+
 void pl_services_carry(pl_services *now, const pl_services *was)
 {
+    bool start = was == NULL;
     for (size_t i = 0; now && i < now->nsvc; i++) {
         pl_service *b = &now->svc[i];
         const pl_service *a = pl_services_find(was, b->code);
@@ -552,7 +608,8 @@ void pl_services_carry(pl_services *now, const pl_services *was)
             memcpy(b->secret, a->secret, sizeof b->secret);
             b->secret_ok = true;
             /* Once per error, not at every refresh while it lasts. */
-            if (!a->secret_unread || strcmp(a->secret_error, b->secret_error) != 0)
+            if ((!a->secret_unread || strcmp(a->secret_error, b->secret_error) != 0) &&
+                say_once(b->code, SAID_KEPT, b->secret_error, false))
                 PL_WARN(NULL,
                         "configuration: bureau %s: %s; the secret read before is kept while "
                         "the reference is unchanged (a restart would leave the bureau unusable)",
@@ -561,12 +618,19 @@ void pl_services_carry(pl_services *now, const pl_services *was)
         }
         /* Said at start-up, then when it becomes unusable or why changes: requests say it
          * too, one by one, but only when there are any. */
-        if (!b->secret_ok && (!a || a->secret_ok || strcmp(a->secret_error, b->secret_error) != 0))
-            PL_WARN(NULL, "configuration: bureau %s is unusable, its requests are refused: %s",
-                    b->code, b->secret_error);
-        else if (b->secret_ok && !b->secret_unread && a && a->secret_ok && a->secret_unread)
-            PL_INFO(NULL, "configuration: bureau %s: its secret reference can be read again",
-                    b->code);
+        if (!b->secret_ok) {
+            if ((!a || a->secret_ok || strcmp(a->secret_error, b->secret_error) != 0) &&
+                say_once(b->code, SAID_UNUSABLE, b->secret_error, start))
+                PL_WARN(NULL, "configuration: bureau %s is unusable, its requests are refused: %s",
+                        b->code, b->secret_error);
+        } else if (!b->secret_unread && a && a->secret_ok && a->secret_unread) {
+            if (say_once(b->code, SAID_READABLE, "", false))
+                PL_INFO(NULL, "configuration: bureau %s: its secret reference can be read again",
+                        b->code);
+        } else if (start || (a && !a->secret_ok)) {
+            /* Usable (no line): the next time it is unusable is news again. */
+            (void)say_once(b->code, SAID_USABLE, "", true);
+        }
     }
 }
 
@@ -604,6 +668,7 @@ static const svc_field svc_fields[] = {
     SF_STR(fraud_cancel_reason),
     SF_STR(secret),
     SF_BOOL(secret_ok),
+    SF_STR(secret_ref),
     SF_STR(card_prefix),
     SF_STR(card_series),
     SF_STR(location_id),

@@ -7,8 +7,10 @@
  * by auth_service.secret_ref (for an EXT bureau: external_service.auth_password_ref) are
  * resolved at load time and wiped when the snapshot is freed.
  * Loading is synchronous (small tables) and reads every table in one transaction (one
- * snapshot); one thread per connection. A worker passes each snapshot it loads through
- * pl_services_carry, with the one it replaces, before using it.
+ * snapshot); one thread per connection. A holder that uses the bureaus' secrets (a worker's
+ * engine, its resolver) passes each snapshot it loads through pl_services_carry, with the one it
+ * replaces, before using it. paylink-dmupdate does not: it reads merchant IDs here, never a
+ * secret (its report password is dm_settings.password_ref, read at each report call).
  */
 #ifndef PL_SERVICES_H
 #define PL_SERVICES_H
@@ -132,6 +134,12 @@ pl_services *pl_services_of(const pl_service *rows, size_t n);
  *  - a bureau that is unusable in now (secret_ok false: its reference changed and cannot be
  *    read, or its settings break a rule) is said at start-up, and after when it becomes
  *    unusable or its secret_error changes — not at every refresh while it stays so.
+ * Each line is said once per process: a worker's engine and its resolver hold settings of their
+ * own and carry them apart, and a line that is the last one this process said of the bureau
+ * (the same kind, the same secret_error) is not said again by the other; one that differs (the
+ * other read it again first, or found another reason) is. At start-up (was NULL) the lines are
+ * always said (a test of the lines uses a bureau code of its own, or starts with a start-up).
+ * Thread-safe (the engine's loop and the resolver's thread call it).
  * Called at start-up (was NULL) and on each refresh, before the snapshot is used, by the
  * thread that holds was; now may be NULL (nothing is done).
  */
@@ -146,7 +154,8 @@ const pl_service *pl_services_find(const pl_services *s, const char *code);
  * Which settings of one service bureau differ between two snapshots' rows a and b (the
  * configuration a worker holds and a refresh's), by column name in the row's order —
  * "url, response_time_ms" — into out (truncated to fit, always terminated), for an operator's
- * log line: a secret that changed is named ("secret"), never shown, nor how. Returns how many
+ * log line: a secret that changed is named ("secret"), never shown, nor how; so is a changed
+ * reference ("secret_ref", also when the secret read through it is the same). Returns how many
  * differ (0: out ""). a and b are one bureau's rows; their codes are not compared.
  */
 int pl_services_diff(const pl_service *a, const pl_service *b, char *out, size_t outsize);

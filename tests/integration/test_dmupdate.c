@@ -17,7 +17,8 @@
  * (pl_dmupdate_run): its window starts PAYLINK_DM_OVERLAP_S before the last one's end, a
  * report with a conversion that cannot be read is applied all the same, that one skipped, and a
  * conversion older than a decision recorded already for its authorization is recorded but not
- * acted on, paylink-deposit's look-ups reading the newer one.
+ * acted on, paylink-deposit's look-ups reading the newer one; and it needs no secret of the
+ * bureau's own settings (auth_service.secret_ref), only the report password of dm_settings.
  * Everything runs in one transaction that is rolled back (the published events stay on
  * paylink.dm.decision, for an order of a company of the test's own).
  */
@@ -41,6 +42,7 @@
 #include "dmupdate.h"
 #include "it_unit.h"
 #include "kafka.h"
+#include "services.h"
 
 static PGconn *g_db;
 
@@ -1145,6 +1147,43 @@ static void test_run_overlap(void **state)
 }
 
 /*
+ * A run does not need the bureau's own secret (auth_service.secret_ref, the transaction key the
+ * engine and the resolver hold and carry across their refreshes, services.h): the report is
+ * asked with dm_settings' user and password, read at the call, and the merchant ID is all a run
+ * takes from the bureau's settings. So the bureau's key unreadable at a cycle's load (a file
+ * missing on this host) holds back no decision, and paylink-dmupdate has no secret of
+ * pl_services_carry's to carry.
+ */
+static void test_run_without_the_bureau_secret(void **state)
+{
+    (void)state;
+    unsetenv("PAYLINK_DM_OVERLAP_S"); /* the default (runs_from) */
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[1];
+    free_companies(mine, 1);
+    last_run_an_hour_ago(mine[0]);
+    it_exec(g_db,
+            "UPDATE auth_service SET secret_ref = 'file:/nonexistent/paylink-it-dmupdate.key' "
+            "WHERE service_bureau = 'CYB'",
+            0, NULL);
+    /* As the cycle's load reads it: the bureau unusable for want of its key. */
+    char err[256] = "";
+    pl_services *s = pl_services_load(g_db, err, sizeof err);
+    if (!s)
+        fail_msg("pl_services_load: %s", err);
+    assert_false(pl_services_find(s, "CYB")->secret_ok);
+    pl_services_unref(s);
+    assert_int_equal(pl_dmupdate_run(d, mine[0], "CYB"), 0);
+    assert_true(asked("", "") >= 1);
+    assert_int_equal(runs_from(mine[0], "5 minutes"), 1);
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+}
+
+/*
  * A report whose one conversion cannot be read (a RequestID longer than any CyberSource gives)
  * is applied all the same: that conversion is skipped (an error line), the others recorded, and
  * the run recorded, so the next run moves on. The one applied carries the values that refused
@@ -1418,6 +1457,7 @@ int main(void)
         cmocka_unit_test(test_recheck_too_large_forever_ends),
         cmocka_unit_test(test_limit_start),
         cmocka_unit_test(test_run_overlap),
+        cmocka_unit_test(test_run_without_the_bureau_secret),
         cmocka_unit_test(test_run_unreadable_conversion),
         cmocka_unit_test(test_run_older_conversion_not_acted),
     };

@@ -216,6 +216,31 @@ static void test_diff_names_a_secret_never_shows_it(void **state)
     assert_int_equal(none[0], '\0');
 }
 
+/*
+ * A changed secret reference is named ("secret_ref"), though the secret read through it is the
+ * same (a key file moved), and the reference itself is never shown. Before, an operator who
+ * moved a bureau's key saw no line saying the workers had the new reference.
+ */
+static void test_diff_names_a_changed_reference(void **state)
+{
+    (void)state;
+    pl_service a, b;
+    demo_bureau(&a);
+    demo_bureau(&b);
+    strcpy(a.secret_ref, "file:/etc/paylink/cyb.key");
+    strcpy(b.secret_ref, "file:/run/secrets/cyb.key");
+    char out[200];
+    assert_int_equal(pl_services_diff(&a, &b, out, sizeof out), 1);
+    assert_string_equal(out, "secret_ref");
+    assert_null(strstr(out, "/run/secrets"));
+
+    /* Another key under another reference: both named, in the row's order. */
+    strcpy(b.secret, "new-password-5678");
+    assert_int_equal(pl_services_diff(&a, &b, out, sizeof out), 2);
+    assert_string_equal(out, "secret, secret_ref");
+    assert_null(strstr(out, "password"));
+}
+
 /* ---- pl_services_carry --------------------------------------------------------------- */
 
 /* The log, captured in memory while a test runs (pl_services_carry logs through it). */
@@ -493,6 +518,133 @@ static void test_carry_warns_of_unusable_bureaus(void **state)
     log_stop();
 }
 
+/*
+ * A worker's engine and its resolver hold settings of their own and carry them apart, from the
+ * same references: what one said of a bureau the other does not say again — that its secret
+ * is kept, that it can be read again, that the bureau is unusable — and what differs from the
+ * last line said (another reason, the file broken again after it was read) is said, by
+ * whichever gets there first. Before, each line came twice in the worker's log. A start-up
+ * says what it finds whatever was said before.
+ */
+static void test_carry_says_a_line_once_per_process(void **state)
+{
+    (void)state;
+    size_t at = 0;
+    log_start();
+    pl_service row;
+    read_bureau(&row, CYB_REF);
+    strcpy(row.code, "CY1"); /* a bureau of this test's own */
+    /* The engine's start-up, then the resolver's first load (not carried: nothing before). */
+    pl_services *eng = carried(&row, NULL);
+    pl_services *res = pl_services_of(&row, 1);
+    assert_string_equal(log_since(&at), "");
+
+    /* The key file left at mode 0644: each keeps the key, said once. */
+    static const char e644[] =
+        "secret file:/etc/paylink/cyb.key: mode 0644 grants access to others";
+    unread_bureau(&row, CYB_REF, e644);
+    strcpy(row.code, "CY1");
+    pl_services *next = carried(&row, eng);
+    pl_services_unref(eng);
+    eng = next;
+    next = carried(&row, res);
+    pl_services_unref(res);
+    res = next;
+    assert_true(pl_services_find(eng, "CY1")->secret_ok);
+    assert_true(pl_services_find(res, "CY1")->secret_ok);
+    assert_string_equal(pl_services_find(res, "CY1")->secret, "old-password-1234");
+    const char *log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau CY1: "
+                                "secret file:/etc/paylink/cyb.key: mode 0644"));
+
+    /* Another reason, the resolver first this time: said once. */
+    unread_bureau(&row, CYB_REF, CYB_UNREAD);
+    strcpy(row.code, "CY1");
+    next = carried(&row, res);
+    pl_services_unref(res);
+    res = next;
+    next = carried(&row, eng);
+    pl_services_unref(eng);
+    eng = next;
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "No such file or directory"));
+
+    /* Readable again: said once. */
+    read_bureau(&row, CYB_REF);
+    strcpy(row.code, "CY1");
+    next = carried(&row, eng);
+    pl_services_unref(eng);
+    eng = next;
+    next = carried(&row, res);
+    pl_services_unref(res);
+    res = next;
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "info"), 1);
+    assert_int_equal(lines_of(log, "warn"), 0);
+    assert_non_null(strstr(log, "bureau CY1: its secret reference can be read again"));
+
+    /* Gone again, for the same reason as before: news again, said once. */
+    unread_bureau(&row, CYB_REF, CYB_UNREAD);
+    strcpy(row.code, "CY1");
+    next = carried(&row, eng);
+    pl_services_unref(eng);
+    eng = next;
+    next = carried(&row, res);
+    pl_services_unref(res);
+    res = next;
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau CY1: " CYB_UNREAD "; the secret read before is kept"));
+
+    /* Its reference changed to one that cannot be read: unusable, said once; usable again
+     * under the first reference (nothing said), then the same change: said once more. */
+    static const char gone[] = "secret env:PAYLINK_CY1_KEY: variable not set";
+    for (int k = 0; k < 2; k++) {
+        unread_bureau(&row, "env:PAYLINK_CY1_KEY", gone);
+        strcpy(row.code, "CY1");
+        next = carried(&row, res);
+        pl_services_unref(res);
+        res = next;
+        next = carried(&row, eng);
+        pl_services_unref(eng);
+        eng = next;
+        assert_false(pl_services_find(eng, "CY1")->secret_ok);
+        assert_false(pl_services_find(res, "CY1")->secret_ok);
+        log = log_since(&at);
+        assert_int_equal(lines_of(log, "warn"), 1);
+        assert_non_null(strstr(log, "bureau CY1 is unusable, its requests are refused: secret "
+                                    "env:PAYLINK_CY1_KEY: variable not set"));
+        read_bureau(&row, CYB_REF);
+        strcpy(row.code, "CY1");
+        next = carried(&row, eng);
+        pl_services_unref(eng);
+        eng = next;
+        next = carried(&row, res);
+        pl_services_unref(res);
+        res = next;
+        assert_string_equal(log_since(&at), "");
+    }
+
+    /* Another start-up in the process (a worker's own start): says what it finds. */
+    unread_bureau(&row, "env:PAYLINK_CY1_KEY", gone);
+    strcpy(row.code, "CY1");
+    next = carried(&row, eng);
+    pl_services_unref(eng);
+    eng = next;
+    assert_int_equal(lines_of(log_since(&at), "warn"), 1);
+    next = carried(&row, NULL);
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau CY1 is unusable"));
+    assert_null(strstr(log, "password-1234"));
+    pl_services_unref(next);
+    pl_services_unref(eng);
+    pl_services_unref(res);
+    log_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,9 +657,11 @@ int main(void)
         cmocka_unit_test(test_notify_installments_without_snapshot),
         cmocka_unit_test(test_diff_names_what_changed),
         cmocka_unit_test(test_diff_names_a_secret_never_shows_it),
+        cmocka_unit_test(test_diff_names_a_changed_reference),
         cmocka_unit_test(test_carry_keeps_the_secret_of_an_unchanged_reference),
         cmocka_unit_test(test_carry_keeps_nothing_else),
         cmocka_unit_test(test_carry_warns_of_unusable_bureaus),
+        cmocka_unit_test(test_carry_says_a_line_once_per_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1767,7 +1767,14 @@ static int companies_of(dm *d, const bureau *b, int **out)
     return pl_dmupdate_companies(d->db, b->code, out);
 }
 
-/* (Re)loads the service bureau settings into d->services: 0, or PL_ERR_DB (logged). */
+/*
+ * (Re)loads the service bureau settings into d->services: 0, or PL_ERR_DB (logged). Not passed
+ * through pl_services_carry as the engine's and the resolver's are: a run takes merchant IDs
+ * from them (merchants_of), never a bureau's secret — the report password is
+ * dm_settings.password_ref, read at each report call (fetch_report) — so there is nothing to
+ * carry, and the carry's lines ("its requests are refused") would tell of requests this process
+ * never sends.
+ */
 static int load_services(dm *d)
 {
     char err[256];
