@@ -61,11 +61,21 @@
 /* Multi handles a client spreads its calls over (see the top of this file). */
 #define SHARDS 8
 /*
- * The longest a system name lookup may take: glibc gives up after resolv.conf's timeout times
- * its attempts for each name server (5 s x 2 by default, up to 3 servers). A lookup that a call
- * left running has ended by then, so a host's hold (see hung_host) lasts this long after it.
+ * How long a host stays held back (see hung_host) after the last lookup of it that a call left
+ * running, when no lookup of it has answered since. Only a cap, so that a host nobody calls is
+ * not held forever: an answer lifts the hold long before in the common case. It is far past the
+ * longest system lookup: glibc gives up after resolv.conf's timeout times its attempts for each
+ * name server (5 s x 2, up to 3 servers, by default), but single-request, search domains tried
+ * one after the other (ndots:5) and longer timeouts make that longer, so a time as short as
+ * that (30 s here before) could lift a hold while lookups left running still ran.
  */
-#define LOOKUP_MAX_MS 30000
+#define LOOKUP_HOLD_MAX_MS (5 * 60 * 1000)
+/*
+ * A lookup that failed ("could not resolve") sooner than this had no query time out (glibc's
+ * shortest timeout is 1 s): the name server answered, there is nothing to hold back. One that
+ * failed later timed out on the way and keeps the hold.
+ */
+#define LOOKUP_QUICK_MS 1000
 /* Hosts whose lookups were left running, tracked at once (a worker talks to a few bureaus). */
 #define HUNG_MAX 16
 /* Longer host names (DNS allows 253 characters) are never held back. */
@@ -104,25 +114,51 @@ typedef struct xfer {
     char content_type_line[256], soap_action_line[256];
     char errbuf[CURL_ERROR_SIZE];
     struct xfer *prev, *next; /* h->live, or h->pool (next only) */
+    /* When this attempt began (CLOCK_MONOTONIC ms), and how long of it had passed waiting for
+     * its host's lookup (see hung_host) when libcurl last started it. */
+    int64_t attempt_at;
+    long waited_ms;
     /* This attempt's name lookup (on_resolve): whether libcurl began one, and when. */
     bool lookup_began;
     int64_t lookup_at;
-    bool lookup_refused; /* held back by on_resolve: not sent, and not tried again */
+    bool lookup_refused; /* held back by on_resolve: it waits for the probe (hold_back) */
+    /* The host it is the probe of (see hung_host; that host's probe is x only while its
+     * `probe` says so), and the host it waits for, among its waiters, soonest due first. */
+    struct hung_host *probe_of, *wait_on;
+    struct xfer *wait_prev, *wait_next;
+    int64_t wait_due; /* CLOCK_MONOTONIC ms: its attempt's connect time is out */
 } xfer;
 
 /*
- * A host whose name lookup a call left running (see on_resolve and lookup_end). libcurl looks a
- * name up on a thread of its own, and a call that ends before the lookup does leaves that
- * thread to finish in the background (CURLOPT_QUICK_EXIT, see xfer_start) for as long as the
- * system resolver takes. When a bureau's DNS hangs, every call to it would leave one more: a
- * busy worker piled up thousands of threads (memory, the pids limit), and a call that could not
- * get one failed anyway. So while a lookup of the host may still be running (`until`), one call
- * at a time may look it up (the probe) and the others end at once as not sent.
+ * A host whose name lookup a call left running (see on_resolve, lookup_end and hung_run).
+ * libcurl looks a name up on a thread of its own, and a call that ends before the lookup does
+ * leaves that thread to finish in the background (CURLOPT_QUICK_EXIT, see xfer_start) for as
+ * long as the system resolver takes. When a bureau's DNS hangs, every call to it would leave
+ * one more: a busy worker piled up thousands of threads (memory, the pids limit), and a call
+ * that could not get one failed anyway. So while a host is held, one call at a time looks it
+ * up (the probe), and the others that would have to wait for that lookup: they leave libcurl
+ * (nothing sent, no thread started) and wait on the host's list, each holding its place in
+ * flight. When the probe's lookup answers, they start again and find the address in libcurl's
+ * DNS cache; when the probe ends without an answer, the waiter with the most time left starts
+ * again as the next probe; a waiter whose attempt's connect time runs out ends not sent. (Ending
+ * the others at once, as before, turned calls away while the DNS was well: after one lookup
+ * left running, a burst's first call resolved in a millisecond while the others, which reached
+ * the lookup in the same turn, failed with 150.)
+ *
+ * The hold is lifted by a lookup that answers, or one that fails without a query timing out
+ * (LOOKUP_QUICK_MS); else it lasts until LOOKUP_HOLD_MAX_MS after the last lookup left running.
+ * It is keyed by host name, while libcurl's DNS cache is keyed by host and port: calls to the
+ * held host on another port wait for the probe too, and once it answered look the name up
+ * themselves, at once and in parallel (the DNS answers). Bureaus have one port a host.
  */
 typedef struct hung_host {
-    char name[HOST_MAX];      /* "" when the slot is free */
-    int64_t until;            /* CLOCK_MONOTONIC ms by which its lookups left running have ended */
-    const struct xfer *probe; /* the call whose lookup of it runs now, or NULL (compared only) */
+    char name[HOST_MAX]; /* "" when the slot is free */
+    int64_t until;       /* CLOCK_MONOTONIC ms: the cap of the hold (LOOKUP_HOLD_MAX_MS) */
+    /* The call whose lookup of it runs now, or that was started again to look it up; NULL
+     * when none. */
+    struct xfer *probe;
+    struct xfer *waiters, *waiters_tail; /* held back (x->wait_on), by wait_due */
+    bool lifted; /* a lookup answered: the waiters go again and the slot is freed (hung_run) */
 } hung_host;
 
 /*
@@ -181,7 +217,8 @@ struct pl_http {
     size_t n_fds;
     hung_host hung[HUNG_MAX]; /* see hung_host */
     size_t n_hung;            /* slots in use */
-    int lookup_max_ms;        /* LOOKUP_MAX_MS but in tests */
+    size_t n_held;            /* calls waiting on a hung_host */
+    int lookup_max_ms;        /* LOOKUP_HOLD_MAX_MS but in tests */
     pl_http_counts counts;
 };
 
@@ -439,7 +476,7 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
         goto nomem;
     h->epfd = -1;
     h->trim_ms = TRIM_MS;
-    h->lookup_max_ms = LOOKUP_MAX_MS;
+    h->lookup_max_ms = LOOKUP_HOLD_MAX_MS;
     h->max_body = max_body ? max_body : 1024 * 1024;
     if (ca_file && *ca_file && !(h->ca_file = strdup(ca_file)))
         goto nomem;
@@ -546,15 +583,30 @@ static hung_host *hung_find(pl_http *h, const char *host, size_t n)
     return NULL;
 }
 
+/* The host of x's call's hold, or NULL. */
+static hung_host *hung_of(xfer *x)
+{
+    size_t n;
+    const char *host = host_of(x, &n);
+    return hung_find(x->h, host, n);
+}
+
+/* Frees e's slot. It has no waiters (hung_run moves them first). */
 static void hung_drop(pl_http *h, hung_host *e)
 {
+    if (e->probe)
+        e->probe->probe_of = NULL;
     e->name[0] = '\0';
     e->probe = NULL;
+    e->lifted = false;
     h->n_hung--;
 }
 
-/* A slot for host, which has none: a free one, else the one held back the shortest. NULL when
- * the name is too long to hold. */
+/*
+ * A slot for host, which has none: a free one, else the idle one (no probe, nobody waiting)
+ * held the shortest. NULL when the name is too long to hold, or when every slot is busy (more
+ * hosts than HUNG_MAX hanging at once: this one is not held back).
+ */
 static hung_host *hung_add(pl_http *h, const char *host, size_t n)
 {
     if (n == 0 || n >= HOST_MAX)
@@ -566,27 +618,82 @@ static hung_host *hung_add(pl_http *h, const char *host, size_t n)
             e = c;
             break;
         }
-        if (!e || c->until < e->until)
+        if (!c->probe && !c->waiters && (!e || c->until < e->until))
             e = c;
     }
+    if (!e)
+        return NULL;
     if (e->name[0])
         hung_drop(h, e);
     memcpy(e->name, host, n);
     e->name[n] = '\0';
     e->until = 0;
     e->probe = NULL;
+    e->waiters = e->waiters_tail = NULL;
+    e->lifted = false;
     h->n_hung++;
     return e;
+}
+
+/* x waits on e, in the order of wait_due (new waiters come last, as a rule: from the tail). */
+static void wait_add(hung_host *e, xfer *x)
+{
+    xfer *after = e->waiters_tail;
+    while (after && after->wait_due > x->wait_due)
+        after = after->wait_prev;
+    x->wait_on = e;
+    x->wait_prev = after;
+    x->wait_next = after ? after->wait_next : e->waiters;
+    if (x->wait_next)
+        x->wait_next->wait_prev = x;
+    else
+        e->waiters_tail = x;
+    if (after)
+        after->wait_next = x;
+    else
+        e->waiters = x;
+    x->h->n_held++;
+}
+
+static void wait_remove(xfer *x)
+{
+    hung_host *e = x->wait_on;
+    if (x->wait_prev)
+        x->wait_prev->wait_next = x->wait_next;
+    else
+        e->waiters = x->wait_next;
+    if (x->wait_next)
+        x->wait_next->wait_prev = x->wait_prev;
+    else
+        e->waiters_tail = x->wait_prev;
+    x->wait_on = NULL;
+    x->wait_prev = x->wait_next = NULL;
+    x->h->n_held--;
+}
+
+/* x becomes e's probe (e has none). */
+static void probe_set(hung_host *e, xfer *x)
+{
+    e->probe = x;
+    x->probe_of = e;
+}
+
+/* x is no longer a probe (its attempt ended, or it needed no lookup). */
+static void probe_clear(xfer *x)
+{
+    if (x->probe_of && x->probe_of->probe == x)
+        x->probe_of->probe = NULL;
+    x->probe_of = NULL;
 }
 
 /*
  * CURLOPT_RESOLVER_START_FUNCTION: libcurl is about to look a name up for x (on the loop's
  * thread, inside curl_multi_socket_action). It asks only when it needs a new connection and the
  * shared DNS cache has no answer, so calls on kept connections and to a host resolved recently
- * are never held back. While a lookup of the host may still be running in the background (a
- * hung_host not yet past `until`) and another call of ours is looking it up, this one is
- * refused: libcurl fails it as "could not resolve" before it starts a thread, and finish
- * reports it not sent.
+ * are never held back. While the host is held and another call of ours is its probe, this one
+ * is refused: libcurl fails it as "could not resolve" before it starts a thread, and finish
+ * makes it wait (hold_back). Only notes are taken here: libcurl must not be driven from its own
+ * callback.
  */
 static int on_resolve(void *resolver_state, void *reserved, void *userp)
 {
@@ -594,23 +701,17 @@ static int on_resolve(void *resolver_state, void *reserved, void *userp)
     (void)reserved;
     xfer *x = userp;
     pl_http *h = x->h;
-    int64_t now = now_ms();
-    size_t n;
-    const char *host = host_of(x, &n);
-    hung_host *e = hung_find(h, host, n);
-    if (e && now >= e->until) {
-        hung_drop(h, e); /* its lookups have ended since */
-        e = NULL;
+    hung_host *e = hung_of(x);
+    if (e && !e->lifted) {
+        if (e->probe && e->probe != x) {
+            x->lookup_refused = true;
+            h->counts.lookups_held++;
+            return 1;
+        }
+        probe_set(e, x);
     }
-    if (e && e->probe && e->probe != x) {
-        x->lookup_refused = true;
-        h->counts.lookups_refused++;
-        return 1;
-    }
-    if (e)
-        e->probe = x;
     x->lookup_began = true;
-    x->lookup_at = now;
+    x->lookup_at = now_ms();
     return 0;
 }
 
@@ -620,30 +721,36 @@ static int on_resolve(void *resolver_state, void *reserved, void *userp)
  * given an address, and reports CURLE_COULDNT_RESOLVE_HOST (or _PROXY) only once the lookup
  * thread has ended with none (or could not start); any other end while the time is still 0 —
  * the attempt's time ran out, or it was removed — leaves the thread running (test_http_dns). An
- * answer lifts the host's hold.
+ * answer, or a failure without a query timing out, lifts the host's hold; a lookup left running
+ * holds its host back, or holds it longer.
  */
 static void lookup_end(pl_http *h, xfer *x, CURLcode rc)
 {
+    probe_clear(x);
     if (!x->lookup_began)
         return;
     x->lookup_began = false;
     size_t n;
     const char *host = host_of(x, &n);
     hung_host *e = hung_find(h, host, n);
-    if (e && e->probe == x)
-        e->probe = NULL;
     curl_off_t resolved = 0;
     if (curl_easy_getinfo(x->easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved) == CURLE_OK &&
         resolved > 0) {
         if (e)
-            hung_drop(h, e);
+            e->lifted = true;
         return;
     }
-    if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY)
+    if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY) {
+        if (e && now_ms() - x->lookup_at < LOOKUP_QUICK_MS)
+            e->lifted = true;
         return;
+    }
     h->counts.lookups_left++;
+    if (h->lookup_max_ms == 0)
+        return;
     if (!e && !(e = hung_add(h, host, n)))
         return;
+    /* (A hold lifted by another call's answer in this turn stays lifted: the DNS answers.) */
     if (e->until < x->lookup_at + h->lookup_max_ms)
         e->until = x->lookup_at + h->lookup_max_ms;
 }
@@ -781,19 +888,37 @@ static struct curl_slist *headers_set(xfer *x)
     return x->headers;
 }
 
-/* (Re)arms the easy handle for an attempt and adds it to the multi handle. */
-static int xfer_start(xfer *x)
+/* The connection wait of c's attempts (CURLOPT_CONNECTTIMEOUT_MS): the name lookup too. */
+static long connect_ms_of(const pl_http_call *c)
 {
-    pl_http *h = x->h;
-    const pl_http_call *c = &x->call;
+    long ms = c->connect_timeout_ms > 0 ? c->connect_timeout_ms : 10000L;
+    return ms < c->timeout_ms ? ms : c->timeout_ms;
+}
+
+/* Clears what an attempt's run learnt and adds x's handle to its multi handle. */
+static int attempt_add(xfer *x)
+{
     /* Empty after a call's end and a "not sent" attempt; the answer is "" until one arrives
      * (the buffer holds zeros past len). */
     answer_wipe(x);
     x->too_big = false;
     x->errbuf[0] = '\0';
-    x->attempts++;
     x->lookup_began = false;
     x->lookup_refused = false;
+    x->request_sent = false;
+    x->connects_seen = 0; /* libcurl counts a transfer's connections from 0 */
+    x->resend_refused = false;
+    return curl_multi_add_handle(x->sh->multi, x->easy) == CURLM_OK ? 0 : PL_ERR_HTTP;
+}
+
+/* (Re)arms the easy handle for an attempt and adds it to the multi handle. */
+static int xfer_start(xfer *x)
+{
+    pl_http *h = x->h;
+    const pl_http_call *c = &x->call;
+    x->attempts++;
+    x->attempt_at = now_ms();
+    x->waited_ms = 0;
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, c->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
@@ -801,9 +926,6 @@ static int xfer_start(xfer *x)
     /* The caller's body, not a copy: it outlives the call (http.h). */
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
-    x->request_sent = false;
-    x->connects_seen = 0; /* libcurl counts a transfer's connections from 0 */
-    x->resend_refused = false;
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     /* The connections' sockets, so that an idle one can stay in epoll (see sock). */
@@ -858,10 +980,7 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    long connect_ms = c->connect_timeout_ms > 0 ? c->connect_timeout_ms : 10000L;
-    if (connect_ms > c->timeout_ms)
-        connect_ms = c->timeout_ms;
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms_of(c));
     curl_easy_setopt(e, CURLOPT_PROXY, c->proxy ? c->proxy : "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     /* Retire idle connections before a bureau's load balancer does, so a request is rarely
@@ -870,7 +989,25 @@ static int xfer_start(xfer *x)
      * a connection idle longer than this when a call would reuse it. */
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, c->max_idle_s > 0 ? c->max_idle_s : 30L);
     h->counts.attempts++;
-    return curl_multi_add_handle(x->sh->multi, e) == CURLM_OK ? 0 : PL_ERR_HTTP;
+    return attempt_add(x);
+}
+
+/*
+ * Starts x's attempt again after it waited for its host's lookup (see hung_host): not an
+ * attempt of its own, so with what is left of the attempt's times, and the call takes no
+ * longer than without the wait (the engine's call_wait_ms counts on that). The handle kept its
+ * options. PL_ERR_STATE when the attempt's connect time is out.
+ */
+static int xfer_resume(xfer *x, int64_t now)
+{
+    long waited = (long)(now - x->attempt_at);
+    long connect_left = connect_ms_of(&x->call) - waited;
+    if (connect_left <= 0)
+        return PL_ERR_STATE;
+    x->waited_ms = waited;
+    curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_left);
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, x->call.timeout_ms - waited);
+    return attempt_add(x);
 }
 
 static void xfer_unlink(xfer *x)
@@ -1030,27 +1167,71 @@ static bool connect_error(CURLcode rc)
            rc == CURLE_PEER_FAILED_VERIFICATION;
 }
 
+/* Ends x's call: its callback fires with r, and x goes back to the pool. */
+static void call_end(xfer *x, pl_http_response *r)
+{
+    pl_http *h = x->h;
+    xfer_unlink(x);
+    x->cb(x->arg, r);
+    xfer_give(h, x);
+}
+
+/*
+ * Ends x, which waited for its host's lookup until its attempt's connect time ran out (or
+ * could not start again): not sent, and not tried again, as a further attempt would wait
+ * behind the same lookup (or start a thread of its own for it).
+ */
+static void hold_give_up(xfer *x, int64_t now)
+{
+    size_t n;
+    const char *host = host_of(x, &n);
+    char err[HOST_MAX + 64];
+    snprintf(err, sizeof err, "name lookup of %.*s hanging: not sent", (int)n, host);
+    pl_http_response r = {.outcome = PL_HTTP_NOT_SENT,
+                          .error = err,
+                          .body = "",
+                          .attempts = x->attempts,
+                          .seconds = (double)(now - x->attempt_at) / 1000.0};
+    x->h->counts.held_expired++;
+    call_end(x, &r);
+}
+
+/* x was held back by on_resolve: it waits for its host's probe (hung_run starts it again), or
+ * starts again now when the hold has gone meanwhile. */
+static void hold_back(xfer *x)
+{
+    hung_host *e = hung_of(x);
+    if (e) {
+        x->wait_due = x->attempt_at + connect_ms_of(&x->call);
+        wait_add(e, x);
+        return;
+    }
+    int64_t now = now_ms();
+    if (xfer_resume(x, now) != 0)
+        hold_give_up(x, now);
+}
+
 static void finish(xfer *x, CURLcode rc)
 {
     pl_http *h = x->h;
     curl_multi_remove_handle(x->sh->multi, x->easy);
     lookup_end(h, x, rc);
+    if (x->lookup_refused) {
+        hold_back(x);
+        return;
+    }
     pl_http_outcome o = classify(x, rc);
-    /* A call held back (on_resolve) is not tried again: its host's lookup still hangs. */
-    if (o == PL_HTTP_NOT_SENT && x->attempts < x->call.connect_attempts && !x->lookup_refused) {
+    if (o == PL_HTTP_NOT_SENT && x->attempts < x->call.connect_attempts) {
         if (xfer_start(x) == 0)
             return;
     }
     pl_http_response r = {.outcome = o, .attempts = x->attempts, .too_big = x->too_big};
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &r.seconds);
+    r.seconds += (double)x->waited_ms / 1000.0; /* (libcurl's clock starts again) */
     char err[CURL_ERROR_SIZE + 128];
     if (o == PL_HTTP_OK) {
         err[0] = '\0';
-    } else if (x->lookup_refused) {
-        size_t n;
-        const char *host = host_of(x, &n);
-        snprintf(err, sizeof err, "name lookup of %.*s hanging: not sent", (int)n, host);
     } else if (x->too_big) {
         snprintf(err, sizeof err, "answer larger than %zu bytes", h->max_body);
     } else if (x->resend_refused) {
@@ -1068,9 +1249,77 @@ static void finish(xfer *x, CURLcode rc)
     r.error = err;
     r.body = x->buf ? x->buf : "";
     r.body_len = x->len;
-    xfer_unlink(x);
-    x->cb(x->arg, &r);
-    xfer_give(h, x);
+    call_end(x, &r);
+}
+
+/*
+ * Once a turn, after the finished calls were ended: moves the holds on (see hung_host). A probe
+ * whose lookup has answered (libcurl sets the lookup time when it has the address, before it
+ * connects) lifts its host's hold; a probe started again that needed no lookup after all (a
+ * kept connection, or the name cached under another port) stops being one. Waiters whose connect
+ * time ran out end; the others go again when the hold is lifted, and the one with the most time
+ * left goes as the next probe when the host has none, so that one call at a time looks the
+ * host up. An idle hold past its cap is freed. Callbacks may fire (calls may be submitted).
+ */
+static void hung_run(pl_http *h)
+{
+    if (h->n_hung == 0)
+        return;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < HUNG_MAX; i++) {
+        hung_host *e = &h->hung[i];
+        if (!e->name[0])
+            continue;
+        xfer *p = e->probe;
+        curl_off_t resolved = 0;
+        if (p && curl_easy_getinfo(p->easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved) == CURLE_OK &&
+            resolved > 0) {
+            if (p->lookup_began)
+                e->lifted = true;
+            else
+                probe_clear(p);
+        }
+        while (e->waiters && e->waiters->wait_due <= now) {
+            xfer *x = e->waiters;
+            wait_remove(x);
+            hold_give_up(x, now);
+        }
+        if (e->lifted) {
+            while (e->waiters) {
+                xfer *x = e->waiters;
+                wait_remove(x);
+                if (xfer_resume(x, now) != 0)
+                    hold_give_up(x, now);
+            }
+            hung_drop(h, e);
+            continue;
+        }
+        while (!e->probe && e->waiters) {
+            xfer *x = e->waiters_tail;
+            wait_remove(x);
+            probe_set(e, x);
+            if (xfer_resume(x, now) != 0) {
+                probe_clear(x);
+                hold_give_up(x, now);
+            }
+        }
+        if (!e->probe && !e->waiters && now >= e->until)
+            hung_drop(h, e);
+    }
+}
+
+/* The soonest connect time of a call waiting on a hold (CLOCK_MONOTONIC ms), -1: none. */
+static int64_t hung_due(const pl_http *h)
+{
+    int64_t due = -1;
+    if (h->n_held == 0)
+        return due;
+    for (size_t i = 0; i < HUNG_MAX; i++) {
+        const xfer *x = h->hung[i].waiters;
+        if (h->hung[i].name[0] && x && (due < 0 || x->wait_due < due))
+            due = x->wait_due;
+    }
+    return due;
 }
 
 /*
@@ -1194,10 +1443,12 @@ int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_
         pfd[1 + i] = (struct pollfd){.fd = extra[i].fd, .events = extra[i].events};
     int wait = timeout_ms;
     int64_t now = now_ms();
-    for (int i = 0; i < SHARDS; i++) {
-        if (h->shards[i].timer_due < 0)
+    for (int i = 0; i <= SHARDS; i++) {
+        /* The shards' timers, and the end of the soonest connect time of a call held back. */
+        int64_t due = i < SHARDS ? h->shards[i].timer_due : hung_due(h);
+        if (due < 0)
             continue;
-        int64_t left = h->shards[i].timer_due - now;
+        int64_t left = due - now;
         if (left < 0)
             left = 0;
         if (left > INT_MAX)
@@ -1224,6 +1475,7 @@ int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_
             rc = PL_ERR_HTTP;
     }
     drain(h);
+    hung_run(h);
     pool_trim(h);
     if (h->sock_errno) {
         h->sock_errno = 0;
@@ -1243,6 +1495,7 @@ void pl_http_stats(const pl_http *h, pl_http_counts *out)
     out->pooled = h->n_pool;
     out->sockets = h->n_socks;
     out->parked = h->n_parked;
+    out->held = h->n_held;
 }
 
 size_t pl_http_pool_find(const pl_http *h, const char *needle)
@@ -1261,6 +1514,9 @@ void pl_http_destroy(pl_http *h)
     /* A callback may submit again; that call is cancelled in its turn. */
     while (h->live) {
         xfer *x = h->live;
+        /* (A call held back is in no multi handle: the remove does nothing.) */
+        if (x->wait_on)
+            wait_remove(x);
         curl_multi_remove_handle(x->sh->multi, x->easy);
         pl_http_response r = {.outcome = PL_HTTP_CANCELLED,
                               .error = "shut down",

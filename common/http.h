@@ -12,21 +12,26 @@
  * Failure classification, which decides between "retry", "error" and "unknown outcome":
  *   - PL_HTTP_NOT_SENT: no byte of the request left (DNS, connect, TLS handshake failed). The
  *     bureau never saw it, so the call is retried up to connect_attempts times (seed: 3).
- *     Also, at once and without a retry, a call held back because its host's name lookup hangs:
- *     an attempt that ends while libcurl still looks its host up leaves that lookup running on
- *     a thread (up to the system resolver's timeout, ~30 s); until then only one call at a time
- *     may look that host up, and another call that would have to ends "name lookup of HOST
- *     hanging: not sent". Calls on kept connections and to a host in the DNS cache are never
- *     held back; an answer to a lookup lifts the hold.
+ *     A host's name lookup that hangs: an attempt that ends while libcurl still looks its host
+ *     up leaves that lookup running on a thread (for as long as the system resolver takes), and
+ *     the host is held: one call at a time (the probe) looks it up, and another call that would
+ *     have to waits for that lookup, in flight, nothing sent. When the probe's lookup answers,
+ *     the waiters go on (the address is in the DNS cache); when the probe ends without one, the
+ *     waiter with the most time left looks the host up next. A waiter whose attempt's connect
+ *     time runs out ends "name lookup of HOST hanging: not sent", without a retry (it would
+ *     wait again). Waiting is not an attempt, and takes its time from the attempt it waits in,
+ *     so a call takes no longer than without it. Calls on kept connections and to a host in
+ *     the DNS cache are never held back; a lookup that answers, or fails without a query timing
+ *     out, lifts the hold; else it ends 5 minutes after the last lookup left running.
  *   - PL_HTTP_TIMEOUT: the request was sent and no complete answer came within timeout_ms.
  *   - PL_HTTP_CONN_LOST: the request was sent and the connection broke (or the answer was
  *     larger than the cap). Both are unknown outcomes: never a decline, never re-sent.
  *   - PL_HTTP_OK: an answer arrived (any HTTP status; the adapter reads it).
  *
  * Async contract: pl_http_submit returning 0 means the callback fires exactly once (also on
- * pl_http_destroy, with PL_HTTP_CANCELLED); an error return means it never
- * fires. The call's url and proxy are copied; its other strings (body, headers) must stay valid
- * until the callback.
+ * pl_http_destroy, with PL_HTTP_CANCELLED, a call held back included); an error return means
+ * it never fires. The call's url and proxy are copied; its other strings (body, headers) must
+ * stay valid until the callback.
  * Threading: one thread.
  */
 #ifndef PL_HTTP_H
@@ -95,7 +100,7 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
  */
 int pl_http_wait(pl_http *h, struct pollfd *extra, unsigned nextra, int timeout_ms) PL_MUSTCHECK;
 
-/* Calls in flight (including retries waiting). */
+/* Calls in flight (including retries waiting, and calls held back for their host's lookup). */
 size_t pl_http_in_flight(const pl_http *h);
 
 /* Counters since pl_http_new (for tests and diagnostics). */
@@ -109,12 +114,14 @@ typedef struct pl_http_counts {
     /* Connections made, their TLS handshake done: a full handshake, or a session resumed (the
      * bureau issued a ticket to an earlier connection). */
     unsigned long long tls_full, tls_resumed;
-    /* Attempts that ended while their name lookup still ran (left to finish on its thread), and
-     * calls held back for it (see PL_HTTP_NOT_SENT). */
-    unsigned long long lookups_left, lookups_refused;
+    /* Attempts that ended while their name lookup still ran (left to finish on its thread);
+     * calls held back to wait for their host's lookup (once each time; see PL_HTTP_NOT_SENT),
+     * and those of them that ended not sent, their connect time out. */
+    unsigned long long lookups_left, lookups_held, held_expired;
     size_t pooled;  /* now: idle easy handles kept for reuse */
     size_t sockets; /* now: sockets curl asked to watch */
     size_t parked;  /* now: idle connections' sockets kept in epoll */
+    size_t held;    /* now: calls waiting for their host's lookup (in pl_http_in_flight) */
 } pl_http_counts;
 
 /* Fills *out. h and out must not be NULL. */
@@ -130,8 +137,8 @@ size_t pl_http_pool_find(const pl_http *h, const char *needle);
  * freed by pl_http_wait; 0 trims at every wait. The interval starts again now. */
 void pl_http_set_trim_interval(pl_http *h, int ms);
 
-/* Tests only: how long a host is held back after a lookup of it was left running (default
- * 30 s, the longest a system lookup takes); 0 never holds back. */
+/* Tests only: how long at most a host is held back after a lookup of it was left running,
+ * when none answers (default 5 minutes); 0 never holds back. */
 void pl_http_set_lookup_max(pl_http *h, int ms);
 
 #endif

@@ -21,10 +21,12 @@
  * arrive in time when the loop did not wait for the lookup. No assertion measures time.
  *
  * A lookup left running keeps its thread until it ends by itself: so while a host's lookups
- * hang, http.c lets one call at a time look it up and ends the others at once, not sent
- * (test_hung_lookup_holds_back_others). The fake counts the lookups it holds; once the test
- * lets the DNS answer (dns_answers), lookups of HANG_HOST give 127.0.0.1, for which the
- * server's certificate holds the name too. FAIL_HOST's lookups fail at once ("no such name").
+ * hang, http.c lets one call at a time look it up (the probe) and the others wait for it, in
+ * flight, without a lookup of their own: they go on when the probe's lookup answers, and end
+ * not sent when their connect time runs out (test_held_calls_*). The fake counts the lookups of
+ * HANG_HOST (all, and those it holds); once the test lets the DNS answer (dns_answers), they
+ * give 127.0.0.1, for which the server's certificate holds the name too, and with dns_fails
+ * they fail at once. FAIL_HOST's lookups fail at once ("no such name").
  */
 #include <dlfcn.h>
 #include <netdb.h>
@@ -57,6 +59,10 @@
 #define HANG_MAX_MS 60000
 /* The hung call's time: short, it is the call that times out. */
 #define LOOKUP_MS 1000
+/* The connect time of calls held back until it runs out: a few turns of the loop must take
+ * less, even under valgrind (they are checked to be still waiting after them), and the probe's
+ * ANSWER_MS far more. */
+#define HELD_MS 5000
 /* The other call's time: far more than it needs even under valgrind, far less than a hang. */
 #define ANSWER_MS 30000
 _Static_assert(2 * ANSWER_MS <= HANG_MAX_MS, "a hang outlasts the other call's deadline");
@@ -71,8 +77,12 @@ static pthread_cond_t hang_cv = PTHREAD_COND_INITIALIZER;
 static bool hang_released; /* under hang_mu */
 /* Lookups of HANG_HOST begun, and ended (released or given up). */
 static atomic_int hang_entered, hang_left;
+/* Lookups of HANG_HOST, also those answered or failed at once. */
+static atomic_int hang_lookups;
 /* Lookups of HANG_HOST answer 127.0.0.1 (at once, and the hung ones when released). */
 static atomic_bool dns_answers;
+/* Lookups of HANG_HOST fail at once ("no such name"; dns_answers off). */
+static atomic_bool dns_fails;
 /* Lookups of FAIL_HOST. */
 static atomic_int fail_lookups;
 
@@ -88,6 +98,9 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
     if (!next)
         return EAI_SYSTEM;
     if (node && strcmp(node, HANG_HOST) == 0) {
+        atomic_fetch_add(&hang_lookups, 1);
+        if (atomic_load(&dns_fails))
+            return EAI_NONAME;
         if (!atomic_load(&dns_answers)) {
             atomic_fetch_add(&hang_entered, 1);
             struct timespec until;
@@ -224,7 +237,7 @@ static void on_done(void *arg, const pl_http_response *r)
 /* The running test's client and records: static, so that a failed test's calls still in
  * flight write to memory that lasts (teardown ends them). */
 static pl_http *client;
-static rec bureau, hung;
+static rec bureau, hung, probe;
 static rec many[CALLS];
 static int many_done; /* callbacks of many[] */
 
@@ -242,6 +255,7 @@ static pl_http *new_client(void)
         fail_msg("pl_http_new: %s", err);
     memset(&bureau, 0, sizeof bureau);
     memset(&hung, 0, sizeof hung);
+    memset(&probe, 0, sizeof probe);
     memset(many, 0, sizeof many);
     many_done = 0;
     return client;
@@ -255,6 +269,7 @@ static int teardown(void **state)
     client = NULL;
     hang_release_all();
     atomic_store(&dns_answers, false);
+    atomic_store(&dns_fails, false);
     return 0;
 }
 
@@ -326,7 +341,7 @@ static void test_hung_lookup_does_not_stall_others(void **state)
     pl_http_counts n;
     pl_http_stats(h, &n);
     assert_int_equal(n.lookups_left, 1);
-    assert_int_equal(n.lookups_refused, 0);
+    assert_int_equal(n.lookups_held, 0);
 }
 
 /* Shutting down with a call whose lookup hangs cancels it without waiting for the lookup. */
@@ -348,16 +363,18 @@ static void test_destroy_with_lookup_hung(void **state)
     assert_int_equal(atomic_load(&hang_left), left);
 }
 
-/* Where call i of many[] went: ok, or not sent without a request, and how many of each. */
-static void count_many(int *ok, int *held_back, int *pending)
+/* Where the calls of many[] went: ok, not sent for their host's hanging lookup (held back and
+ * given up), or not ended yet; each ended one in one attempt. */
+static void count_many(int n, int *ok, int *held_back, int *pending)
 {
     *ok = *held_back = *pending = 0;
-    for (int i = 0; i < CALLS; i++) {
+    for (int i = 0; i < n; i++) {
         if (many[i].calls == 0) {
             (*pending)++;
             continue;
         }
         assert_int_equal(many[i].calls, 1);
+        assert_int_equal(many[i].attempts, 1);
         if (many[i].outcome == PL_HTTP_OK) {
             assert_int_equal(many[i].status, 200);
             (*ok)++;
@@ -365,26 +382,29 @@ static void count_many(int *ok, int *held_back, int *pending)
         }
         assert_string_equal(pl_http_outcome_name(many[i].outcome),
                             pl_http_outcome_name(PL_HTTP_NOT_SENT));
-        assert_int_equal(many[i].attempts, 1);
         assert_string_equal(many[i].error, "name lookup of " HANG_HOST " hanging: not sent");
         (*held_back)++;
     }
 }
 
-/*
- * Once a call has left a lookup of a host running, calls started together to that host start
- * one lookup (one thread), not one each: the others end at once as not sent, nothing sent.
- * When that lookup gets an answer, calls to the host go again.
- */
-static void test_hung_lookup_holds_back_others(void **state)
+/* Drives h until it has held calls back n times (pl_http_counts.lookups_held). */
+static void drive_until_held(pl_http *h, unsigned long long n)
 {
-    (void)state;
-    pl_http *h = new_client();
+    int64_t deadline = https_test_now_ms() + DRIVE_MS;
+    pl_http_counts c;
+    for (pl_http_stats(h, &c); c.lookups_held < n; pl_http_stats(h, &c)) {
+        if (https_test_now_ms() > deadline)
+            fail_msg("%llu call(s) held back (want %llu)", c.lookups_held, n);
+        assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
+    }
+}
+
+/* A call to url whose lookup hangs past its time leaves it running: the host is held. Returns
+ * hang_entered before it. */
+static int hold_host(pl_http *h, const char *url)
+{
     pl_http_set_lookup_max(h, HOLD_MS);
     int entered = atomic_load(&hang_entered);
-    const char *url = https_test_url(0, HANG_HOST, srv.port, "/x");
-
-    /* A call whose lookup hangs past its time leaves it running. */
     pl_http_call a = make_call(url, LOOKUP_MS);
     assert_int_equal(pl_http_submit(h, &a, on_done, &hung), 0);
     https_test_drive_until(h, &hung.calls, 1, DRIVE_MS);
@@ -393,50 +413,207 @@ static void test_hung_lookup_holds_back_others(void **state)
     pl_http_counts n;
     pl_http_stats(h, &n);
     assert_int_equal(n.lookups_left, 1);
+    return entered;
+}
 
-    /* CALLS calls at once, with time enough that the one looking the host up is still at it
-     * when the others have ended. */
-    int hits = atomic_load(&hits_x);
+/* Starts the probe: a call to url whose lookup hangs (it is the one looking the host up), with
+ * time enough to outlast what the test does while it hangs. */
+static void start_probe(pl_http *h, const char *url, long timeout_ms, int entered)
+{
+    pl_http_call p = make_call(url, timeout_ms);
+    p.connect_attempts = 3;
+    assert_int_equal(pl_http_submit(h, &p, on_done, &probe), 0);
+    drive_until(h, &hang_entered, entered + 2);
+}
+
+/*
+ * The review's case: after a lookup left running the DNS answers again, and a burst of calls
+ * with the cache empty comes. The first looks the host up and the others, held back meanwhile,
+ * go on with its answer: all of them get theirs, with one lookup between them (586f022 turned
+ * all but the first away, 150 to the order system). The answer lifts the hold: calls on another
+ * port (another entry of libcurl's DNS cache) are not held back.
+ */
+static void test_held_calls_go_when_the_lookup_answers(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    const char *url = https_test_url(0, HANG_HOST, srv.port, "/x");
+    hold_host(h, url);
+    atomic_store(&dns_answers, true);
+    int looked = atomic_load(&hang_lookups), hits = atomic_load(&hits_x);
     pl_http_call c = make_call(url, ANSWER_MS);
+    c.connect_attempts = 3;
     for (int i = 0; i < CALLS; i++)
         assert_int_equal(pl_http_submit(h, &c, on_many, &many[i]), 0);
-    https_test_drive_until(h, &many_done, CALLS - 1, DRIVE_MS);
-    wait_entered(entered + 2);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(pl_http_wait(h, NULL, 0, 10), 0);
-    /* One lookup more than the first call's, and both are running. */
-    assert_int_equal(atomic_load(&hang_entered), entered + 2);
-    assert_int_equal(atomic_load(&hang_entered) - atomic_load(&hang_left), 2);
-    int ok, held_back, pending;
-    count_many(&ok, &held_back, &pending);
-    assert_int_equal(held_back, CALLS - 1);
-    assert_int_equal(pending, 1);
-    assert_int_equal(atomic_load(&hits_x), hits);
-    pl_http_stats(h, &n);
-    assert_int_equal(n.lookups_refused, CALLS - 1);
-
-    /* The DNS answers again: the lookup under way gets the address and its call its answer. */
-    atomic_store(&dns_answers, true);
-    hang_release_all();
     https_test_drive_until(h, &many_done, CALLS, DRIVE_MS);
-    count_many(&ok, &held_back, &pending);
-    assert_int_equal(ok, 1);
-    assert_int_equal(atomic_load(&hits_x), hits + 1);
+    int ok, held_back, pending;
+    count_many(CALLS, &ok, &held_back, &pending);
+    assert_int_equal(ok, CALLS);
+    assert_int_equal(atomic_load(&hang_lookups), looked + 1);
+    assert_int_equal(atomic_load(&hits_x), hits + CALLS);
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.held_expired, 0);
+    assert_int_equal(n.held, 0);
+    unsigned long long held = n.lookups_held;
 
-    /* And calls to the host go again, all of them, each free to look it up (on another port,
-     * the host is not in libcurl's DNS cache). */
     memset(many, 0, sizeof many);
     many_done = 0;
     pl_http_call d = make_call(https_test_url(1, HANG_HOST, srv2.port, "/x"), ANSWER_MS);
     for (int i = 0; i < CALLS; i++)
         assert_int_equal(pl_http_submit(h, &d, on_many, &many[i]), 0);
     https_test_drive_until(h, &many_done, CALLS, DRIVE_MS);
-    count_many(&ok, &held_back, &pending);
+    count_many(CALLS, &ok, &held_back, &pending);
     assert_int_equal(ok, CALLS);
-    assert_int_equal(atomic_load(&hits_x), hits + 1 + CALLS);
+    assert_int_equal(atomic_load(&hits_x), hits + 2 * CALLS);
     pl_http_stats(h, &n);
-    assert_int_equal(n.lookups_refused, CALLS - 1);
+    assert_int_equal(n.lookups_held, held);
     assert_int_equal(n.lookups_left, 1);
+}
+
+/*
+ * The probe's lookup hangs on: the calls held back wait (in flight, no lookup of their own)
+ * until their connect time runs out, then end not sent, in one attempt although they had three
+ * (another would only wait again). The probe's call goes on meanwhile.
+ */
+static void test_held_calls_end_at_their_connect_time(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    const char *url = https_test_url(0, HANG_HOST, srv.port, "/x");
+    int entered = hold_host(h, url);
+    start_probe(h, url, ANSWER_MS, entered);
+    int looked = atomic_load(&hang_lookups), hits = atomic_load(&hits_x);
+    pl_http_call c = make_call(url, ANSWER_MS);
+    c.connect_timeout_ms = HELD_MS;
+    c.connect_attempts = 3;
+    for (int i = 0; i < CALLS - 1; i++)
+        assert_int_equal(pl_http_submit(h, &c, on_many, &many[i]), 0);
+    drive_until_held(h, CALLS - 1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pl_http_wait(h, NULL, 0, 10), 0);
+    /* Waiting, not turned away (586f022 ended them here, at once). */
+    assert_int_equal(many_done, 0);
+    assert_int_equal(pl_http_in_flight(h), CALLS);
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.held, CALLS - 1);
+
+    https_test_drive_until(h, &many_done, CALLS - 1, DRIVE_MS);
+    int ok, held_back, pending;
+    count_many(CALLS - 1, &ok, &held_back, &pending);
+    assert_int_equal(held_back, CALLS - 1);
+    /* Not one lookup (thread) of their own, nothing sent. */
+    assert_int_equal(atomic_load(&hang_lookups), looked);
+    assert_int_equal(atomic_load(&hang_entered), entered + 2);
+    assert_int_equal(atomic_load(&hits_x), hits);
+    pl_http_stats(h, &n);
+    assert_int_equal(n.held_expired, CALLS - 1);
+    assert_int_equal(n.held, 0);
+    assert_int_equal(n.lookups_left, 1);
+    assert_int_equal(probe.calls, 0);
+
+    /* The probe's lookup gets its answer at last, and its call its answer. */
+    atomic_store(&dns_answers, true);
+    hang_release_all();
+    https_test_drive_until(h, &probe.calls, 1, DRIVE_MS);
+    assert_string_equal(pl_http_outcome_name(probe.outcome), pl_http_outcome_name(PL_HTTP_OK));
+    assert_int_equal(probe.attempts, 1);
+    assert_int_equal(atomic_load(&hits_x), hits + 1);
+}
+
+/*
+ * The probe's call ends with its lookup still hanging: one call held back looks the host up
+ * next (one lookup more, not one each), and when that lookup answers, all of them go on.
+ */
+static void test_held_calls_next_probe(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    const char *url = https_test_url(0, HANG_HOST, srv.port, "/x");
+    int entered = hold_host(h, url);
+    pl_http_call p = make_call(url, LOOKUP_MS);
+    assert_int_equal(pl_http_submit(h, &p, on_done, &probe), 0);
+    drive_until(h, &hang_entered, entered + 2);
+    int hits = atomic_load(&hits_x);
+    pl_http_call c = make_call(url, ANSWER_MS);
+    c.connect_attempts = 3;
+    for (int i = 0; i < CALLS - 1; i++)
+        assert_int_equal(pl_http_submit(h, &c, on_many, &many[i]), 0);
+    https_test_drive_until(h, &probe.calls, 1, DRIVE_MS);
+    assert_string_equal(pl_http_outcome_name(probe.outcome),
+                        pl_http_outcome_name(PL_HTTP_NOT_SENT));
+    assert_null(strstr(probe.error, "hanging"));
+    drive_until(h, &hang_entered, entered + 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pl_http_wait(h, NULL, 0, 10), 0);
+    assert_int_equal(atomic_load(&hang_entered), entered + 3);
+    assert_int_equal(many_done, 0);
+
+    atomic_store(&dns_answers, true);
+    hang_release_all();
+    https_test_drive_until(h, &many_done, CALLS - 1, DRIVE_MS);
+    int ok, held_back, pending;
+    count_many(CALLS - 1, &ok, &held_back, &pending);
+    assert_int_equal(ok, CALLS - 1);
+    assert_int_equal(atomic_load(&hits_x), hits + CALLS - 1);
+    assert_int_equal(atomic_load(&hang_entered), entered + 3);
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.lookups_left, 2);
+    assert_int_equal(n.held_expired, 0);
+}
+
+/* A probe whose lookup fails at once ("no such name") lifts the hold: the calls held back look
+ * the name up themselves and end not sent for it, not for a hanging lookup. */
+static void test_held_calls_after_failed_probe(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    const char *url = https_test_url(0, HANG_HOST, srv.port, "/x");
+    hold_host(h, url);
+    atomic_store(&dns_fails, true);
+    int looked = atomic_load(&hang_lookups);
+    pl_http_call c = make_call(url, ANSWER_MS);
+    for (int i = 0; i < CALLS; i++)
+        assert_int_equal(pl_http_submit(h, &c, on_many, &many[i]), 0);
+    https_test_drive_until(h, &many_done, CALLS, DRIVE_MS);
+    for (int i = 0; i < CALLS; i++) {
+        assert_string_equal(pl_http_outcome_name(many[i].outcome),
+                            pl_http_outcome_name(PL_HTTP_NOT_SENT));
+        assert_null(strstr(many[i].error, "hanging"));
+    }
+    assert_int_equal(atomic_load(&hang_lookups), looked + CALLS);
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.held_expired, 0);
+    assert_int_equal(n.lookups_left, 1);
+}
+
+/* Shutting down with calls held back cancels them (each callback once), the probe too. */
+static void test_destroy_with_calls_held(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    const char *url = https_test_url(0, HANG_HOST, srv.port, "/x");
+    int entered = hold_host(h, url);
+    start_probe(h, url, ANSWER_MS, entered);
+    pl_http_call c = make_call(url, ANSWER_MS);
+    c.connect_attempts = 3;
+    for (int i = 0; i < CALLS - 1; i++)
+        assert_int_equal(pl_http_submit(h, &c, on_many, &many[i]), 0);
+    drive_until_held(h, CALLS - 1);
+    client = NULL;
+    pl_http_destroy(h);
+    assert_int_equal(probe.calls, 1);
+    assert_string_equal(pl_http_outcome_name(probe.outcome),
+                        pl_http_outcome_name(PL_HTTP_CANCELLED));
+    for (int i = 0; i < CALLS - 1; i++) {
+        assert_int_equal(many[i].calls, 1);
+        assert_string_equal(pl_http_outcome_name(many[i].outcome),
+                            pl_http_outcome_name(PL_HTTP_CANCELLED));
+    }
+    assert_int_equal(atomic_load(&hang_entered), entered + 2);
 }
 
 /* A call that is tried again after its lookup hung looks the host up again: it is the one
@@ -458,7 +635,7 @@ static void test_retry_after_hung_lookup(void **state)
     pl_http_counts n;
     pl_http_stats(h, &n);
     assert_int_equal(n.lookups_left, 2);
-    assert_int_equal(n.lookups_refused, 0);
+    assert_int_equal(n.lookups_held, 0);
 }
 
 /* A lookup that fails at once ("no such name") has ended: nothing is held back after it. */
@@ -485,7 +662,7 @@ static void test_failed_lookup_holds_nothing_back(void **state)
     pl_http_counts n;
     pl_http_stats(h, &n);
     assert_int_equal(n.lookups_left, 0);
-    assert_int_equal(n.lookups_refused, 0);
+    assert_int_equal(n.lookups_held, 0);
 }
 
 int main(void)
@@ -493,7 +670,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_hung_lookup_does_not_stall_others, teardown),
         cmocka_unit_test_teardown(test_destroy_with_lookup_hung, teardown),
-        cmocka_unit_test_teardown(test_hung_lookup_holds_back_others, teardown),
+        cmocka_unit_test_teardown(test_held_calls_go_when_the_lookup_answers, teardown),
+        cmocka_unit_test_teardown(test_held_calls_end_at_their_connect_time, teardown),
+        cmocka_unit_test_teardown(test_held_calls_next_probe, teardown),
+        cmocka_unit_test_teardown(test_held_calls_after_failed_probe, teardown),
+        cmocka_unit_test_teardown(test_destroy_with_calls_held, teardown),
         cmocka_unit_test_teardown(test_retry_after_hung_lookup, teardown),
         cmocka_unit_test_teardown(test_failed_lookup_holds_nothing_back, teardown),
     };
