@@ -155,15 +155,15 @@ typedef enum pl_svc_j19 {
 } pl_svc_j19;
 
 /*
- * The ErrorCodes a J19 decline is mapped as (vendor_response.relate_response): those a
- * PreauthorizationRequest of such a card is declined with (the seed names none; these are the
- * simulator's, which the demo maps to INACTIVE and NOFUNDS, hold AT), so the order system sees
- * the same vendor response and hold reason whether the bureau or paylink refused it. Only the
- * vendor response is mapped from them: svc_trans.error_code stays blank (the bureau said no such
- * thing) and error_text says why.
+ * The ErrorCode a J19 decline of an inactive card is mapped as (vendor_response.relate_response):
+ * the one a PreauthorizationRequest of such a card is declined with (the seed names none; this is
+ * the simulator's, which the demo maps to INACTIVE, hold AT), so the order system sees the same
+ * vendor response and hold reason whether the bureau or paylink refused it. Only the vendor
+ * response is mapped from it: svc_trans.error_code stays blank (the bureau said no such thing)
+ * and error_text says why. A card without the balance is declined as the bureau's no-balance
+ * answer is (PL_STORED_VALUE_NO_BALANCE_CODE, stored_value.h).
  */
 #define PL_SVC_J19_INACTIVE_CODE "CARD_INACTIVE"
-#define PL_SVC_J19_NO_BALANCE_CODE "INSUFFICIENT_FUNDS"
 
 /*
  * J19: given the inquiry's answer (res) as the spec mapped it (inquiry: its status), and the
