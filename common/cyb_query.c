@@ -680,8 +680,18 @@ static const op_apps *op_named(const char *op)
 pl_cyb_found pl_cyb_query_outcome(const pl_cyb_query_result *res, const char *merchant_reference,
                                   const char *op, const pl_cyb_query_record **rec)
 {
+    return pl_cyb_query_outcome_applied(res, merchant_reference, op, rec, NULL);
+}
+
+pl_cyb_found pl_cyb_query_outcome_applied(const pl_cyb_query_result *res,
+                                          const char *merchant_reference, const char *op,
+                                          const pl_cyb_query_record **rec,
+                                          pl_cyb_query_applied *applied)
+{
     if (rec)
         *rec = NULL;
+    if (applied)
+        memset(applied, 0, sizeof *applied);
     const op_apps *o = op_named(op);
     if (!res || !o)
         return PL_CYB_FOUND_ERROR;
@@ -698,6 +708,12 @@ pl_cyb_found pl_cyb_query_outcome(const pl_cyb_query_result *res, const char *me
             first_ok = r;
         if (f == PL_CYB_FOUND_UNREADABLE)
             unreadable++;
+        if (applied && (f == PL_CYB_FOUND_OK || f == PL_CYB_FOUND_UNREADABLE)) {
+            applied->recs[applied->n] = r;
+            applied->found[applied->n++] = f;
+            if (f == PL_CYB_FOUND_UNREADABLE)
+                applied->unreadable++;
+        }
         if (rank(f) > rank(best)) {
             best = f;
             best_rec = r;

@@ -257,14 +257,38 @@ typedef enum {
  * approved once has moved money whatever its other attempts say; an attempt that may have been
  * approved outweighs one refused), the first in document order among equals. Several approved
  * authorizations, reversals or tokens of one merchant reference stay FOUND_OK (the first): a
- * second authorization is a hold that expires, not a charge, and a reversal or token twice
- * takes nothing more. *rec (rec may be NULL) is that record, NULL when PL_CYB_NOT_THERE. Other
- * apps (ics_decision's DREVIEW, ics_score) are not judged: they are in (*rec)->apps for the
- * caller. res or op NULL, or an unknown op, gives PL_CYB_FOUND_ERROR with *rec NULL: a caller's
- * mistake must never read as "CyberSource does not have it", which would invite a second charge.
+ * second authorization is a hold that expires, not a charge (the order has its authorization;
+ * a caller tells an operator of the others' holds: pl_cyb_query_outcome_applied lists them),
+ * and a reversal or token twice takes nothing more. *rec (rec may be NULL) is that record, NULL
+ * when PL_CYB_NOT_THERE. Other apps (ics_decision's DREVIEW, ics_score) are not judged: they are in
+ * (*rec)->apps for the caller. res or op NULL, or an unknown op, gives PL_CYB_FOUND_ERROR with *rec
+ * NULL: a caller's mistake must never read as "CyberSource does not have it", which would invite a
+ * second charge.
  */
 pl_cyb_found pl_cyb_query_outcome(const pl_cyb_query_result *res, const char *merchant_reference,
                                   const char *op, const pl_cyb_query_record **rec);
+
+/* The records that say op was applied, or may have been (FOUND_OK or FOUND_UNREADABLE), of the
+ * ones pl_cyb_query_outcome counts: in document order, pointers into its res. */
+typedef struct pl_cyb_query_applied {
+    const pl_cyb_query_record *recs[PL_CYB_QUERY_MAX_RECORDS];
+    pl_cyb_found found[PL_CYB_QUERY_MAX_RECORDS]; /* each one's verdict: OK or UNREADABLE */
+    size_t n;
+    size_t unreadable; /* how many of them are FOUND_UNREADABLE */
+} pl_cyb_query_applied;
+
+/*
+ * As pl_cyb_query_outcome, the same verdict and *rec from the same one walk over the records,
+ * and also (applied may be NULL; always emptied first) every record that says op was applied or
+ * may have been, whatever the verdict. A caller names them: the records of a FOUND_SEVERAL, or
+ * the other approved authorizations beside the FOUND_OK of an "auth" or "token_auth" retried at
+ * the bureau, each a hold on the card that nothing applied reverses (resolver.c tells an
+ * operator).
+ */
+pl_cyb_found pl_cyb_query_outcome_applied(const pl_cyb_query_result *res,
+                                          const char *merchant_reference, const char *op,
+                                          const pl_cyb_query_record **rec,
+                                          pl_cyb_query_applied *applied);
 
 /*
  * The verdict of the one record r for op (as pl_cyb_query_outcome judges each record, whatever

@@ -451,6 +451,18 @@ typedef struct decision_ex {
     /* ESCALATE from a record: its RequestID when record_rid_usable, else "" (the row keeps it in
      * required_response.record_request_id; the step names it when it fits: escalation_why). */
     char record_rid[65];
+    /*
+     * An authorization ("auth", "token_auth": holds_op) whose record the report shows beside
+     * other records of the request that say it was approved too, or may have been (FOUND_OK with
+     * more than one: a retry the bureau received and authorized): each is a hold on the card
+     * that nothing paylink applies reverses. also_n: how many others (0: none), also_unreadable
+     * of them unreadable; also_detail their RequestIDs as several_why names them, with their
+     * amounts (the step's line: also_authorized_said; an APPLY's note names the ids); kept: the
+     * record the row is decided by, its RequestID and amount.
+     */
+    size_t also_n, also_unreadable;
+    char also_detail[PL_CYB_QUERY_MAX_RECORDS * 64];
+    char kept[112];
 } decision_ex;
 
 /* x's record_rid: rec's RequestID, when `wreq resolve --transaction-id` takes it as it is. */
@@ -497,39 +509,79 @@ static void unreadable_app(const char *op, const pl_cyb_query_record *rec, char 
     }
 }
 
-/*
- * The escalation's reason of a FOUND_SEVERAL answer (the records of ref that say op was applied,
- * or may have been: FOUND_OK or FOUND_UNREADABLE) into why: how many, and their RequestIDs as
- * far as they fit (an id an operator could not paste as it is shows as "?": record_rid_usable),
- * then the operator's step, whole; rid is the one the step names (the first applied). Returns
- * true when one of them says an auth+capture was captured (ics_bill RCode 1): the row records
- * it, so an operator's refusal publishes no `.sdr` (escalated_captured).
- */
-static bool several_why(const char *op, const char *ref, const pl_cyb_query_result *qres,
-                        const char *rid, int queries, char *why, size_t whysz)
+/* A record's amount as an operator reads it: "120.00 USD", "no amount". */
+static void record_amount(const pl_cyb_query_record *r, char *out, size_t n)
 {
-    char ids[PL_CYB_QUERY_MAX_RECORDS * 24 + 1] = "";
-    size_t len = 0, n = 0, unreadable = 0;
+    char amount[24];
+    if (r->has_amount && pl_money_format(r->amount, amount, sizeof amount) == 0)
+        snprintf(out, n, "%s%s%s", amount, r->currency[0] ? " " : "", r->currency);
+    else
+        copy(out, n, "no amount");
+}
+
+/*
+ * The RequestIDs of a's records but skip (NULL: all), ", " between them, into out (n bytes): an
+ * id an operator could not paste as it is shows as "?" (record_rid_usable; never a card
+ * number). With detail, each with its amount ("4036... for 120.00 USD") or "(unreadable)". Only
+ * whole entries: "..." ends a list that does not fit, never a cut id an operator would paste.
+ */
+static void applied_ids(const pl_cyb_query_applied *a, const pl_cyb_query_record *skip, bool detail,
+                        char *out, size_t n)
+{
+    if (n == 0)
+        return;
+    out[0] = '\0';
+    size_t len = 0, left = 0;
+    for (size_t i = 0; i < a->n; i++)
+        left += a->recs[i] != skip;
+    for (size_t i = 0; i < a->n; i++) {
+        const pl_cyb_query_record *r = a->recs[i];
+        if (r == skip)
+            continue;
+        left--;
+        char entry[128], what[48] = "";
+        if (detail && a->found[i] == PL_CYB_FOUND_UNREADABLE)
+            copy(what, sizeof what, " (unreadable)");
+        else if (detail) {
+            char amount[40];
+            record_amount(r, amount, sizeof amount);
+            snprintf(what, sizeof what, " for %s", amount);
+        }
+        int k = snprintf(entry, sizeof entry, "%s%s%s", len ? ", " : "",
+                         record_rid_usable(r->request_id) ? r->request_id : "?", what);
+        /* Room for it, and for the ", ..." of the ones after it when there are any. */
+        size_t need = (size_t)(k < 0 ? 0 : k) + (left ? sizeof ", ..." : 1);
+        if (k < 0 || len + need > n) {
+            const char *more = len ? ", ..." : "...";
+            if (len + strlen(more) < n)
+                memcpy(out + len, more, strlen(more) + 1);
+            return;
+        }
+        memcpy(out + len, entry, (size_t)k + 1);
+        len += (size_t)k;
+    }
+}
+
+/*
+ * The escalation's reason of a FOUND_SEVERAL answer (a: the records of the request that say op
+ * was applied, or may have been: FOUND_OK or FOUND_UNREADABLE) into why: how many, and their
+ * RequestIDs as far as they fit (applied_ids), then the operator's step, whole; rid is the one
+ * the step names (the first applied). Returns true when one of them says an auth+capture was
+ * captured (ics_bill RCode 1): the row records it, so an operator's refusal publishes no `.sdr`
+ * (escalated_captured).
+ */
+static bool several_why(const char *op, const pl_cyb_query_applied *a, const char *rid, int queries,
+                        char *why, size_t whysz)
+{
+    char ids[PL_CYB_QUERY_MAX_RECORDS * 24 + 1];
     bool captured = false;
-    size_t nrecs = qres->nrecs < PL_CYB_QUERY_MAX_RECORDS ? qres->nrecs : PL_CYB_QUERY_MAX_RECORDS;
-    for (size_t i = 0; i < nrecs; i++) {
-        const pl_cyb_query_record *r = &qres->recs[i];
-        if (ref && strcmp(r->merchant_reference, ref) != 0)
-            continue;
-        pl_cyb_found f = pl_cyb_query_record_outcome(r, op);
-        if (f != PL_CYB_FOUND_OK && f != PL_CYB_FOUND_UNREADABLE)
-            continue;
-        n++;
-        if (f == PL_CYB_FOUND_UNREADABLE)
-            unreadable++;
-        const pl_cyb_app_reply *bill = app_named(r, "ics_bill");
+    for (size_t i = 0; i < a->n; i++) {
+        const pl_cyb_app_reply *bill = app_named(a->recs[i], "ics_bill");
         if (strcmp(op, "auth_capture") == 0 && bill && bill->has_rcode && bill->rcode == 1)
             captured = true;
-        int k = snprintf(ids + len, sizeof ids - len, "%s%s", len ? ", " : "",
-                         record_rid_usable(r->request_id) ? r->request_id : "?");
-        if (k > 0 && (size_t)k < sizeof ids - len)
-            len += (size_t)k;
     }
+    applied_ids(a, NULL, false, ids, sizeof ids);
+    size_t n = a->n, unreadable = a->unreadable;
     char unread[40] = "";
     if (unreadable)
         snprintf(unread, sizeof unread, " (%zu unreadable)", unreadable);
@@ -539,6 +591,35 @@ static bool several_why(const char *op, const char *ref, const pl_cyb_query_resu
                    "query %d: %s more than once? %zu %s records%s: %s", queries,
                    strcmp(op, "credit") == 0 ? "refunded" : "charged", n, op, unread, ids);
     return captured;
+}
+
+/* An operation that leaves a hold on the card when approved, and that pl_cyb_query_outcome keeps
+ * the first approval of (not `once`): an authorization or a token+auth. */
+static bool holds_op(const char *op)
+{
+    return strcmp(op, "auth") == 0 || strcmp(op, "token_auth") == 0;
+}
+
+/*
+ * Into x: the records of a other than rec (the FOUND_OK one x is decided by) when op holds the
+ * card (holds_op). Several approved authorizations of one request are a retry the bureau
+ * received and authorized twice: the order has its authorization (rec's, applied as before), and
+ * the others hold the cardholder's funds until they expire. Before, nobody was told of them
+ * (cyb_query.h); now the step logs them (also_authorized_said) and an applied row's note names
+ * them. paylink reverses none of them: an operator does, in the Business Center.
+ */
+static void also_authorized(decision_ex *x, const char *op, const pl_cyb_query_applied *a,
+                            const pl_cyb_query_record *rec)
+{
+    if (!holds_op(op) || a->n < 2)
+        return;
+    x->also_n = a->n - 1;
+    x->also_unreadable = a->unreadable;
+    applied_ids(a, rec, true, x->also_detail, sizeof x->also_detail);
+    char amount[32];
+    record_amount(rec, amount, sizeof amount);
+    snprintf(x->kept, sizeof x->kept, "%s for %s",
+             record_rid_usable(rec->request_id) ? rec->request_id : "?", amount);
 }
 
 /*
@@ -566,7 +647,11 @@ static decision_ex decide_answered(const pl_resolve_policy *p, const char *op, c
                  why_failed && *why_failed ? why_failed : pl_err_str(query_rc));
     } else {
         const pl_cyb_query_record *rec = NULL;
-        pl_cyb_found f = pl_cyb_query_outcome(qres, ref, op, &rec);
+        pl_cyb_query_applied applied;
+        pl_cyb_found f = pl_cyb_query_outcome_applied(qres, ref, op, &rec, &applied);
+        /* Whatever becomes of it (applied, escalated, reversed), the others' holds are told. */
+        if (f == PL_CYB_FOUND_OK && rec && op)
+            also_authorized(&x, op, &applied, rec);
         if (f != PL_CYB_NOT_THERE && !rec) {
             /* An operation the query cannot judge: never read as "not there" (that would
              * settle as nothing charged), never applied. */
@@ -578,7 +663,7 @@ static decision_ex decide_answered(const pl_resolve_policy *p, const char *op, c
              * Asking again tells nothing more: escalated at once. */
             d->kind = PL_RESOLVE_ESCALATE;
             keep_record_rid(&x, rec);
-            x.captured = several_why(op, ref, qres, x.record_rid, queries, d->why, sizeof d->why);
+            x.captured = several_why(op, &applied, x.record_rid, queries, d->why, sizeof d->why);
             return x;
         } else if (f == PL_CYB_FOUND_UNREADABLE) {
             /*
@@ -674,11 +759,28 @@ static decision_ex decide_answered(const pl_resolve_policy *p, const char *op, c
             d->kind = PL_RESOLVE_APPLY;
             x.from_answer = true;
             record_to_result(op, f, rec, &x.res);
-            snprintf(d->outcome.note, sizeof d->outcome.note,
-                     "the bureau's transaction query found the request (%s)",
-                     f == PL_CYB_FOUND_OK         ? "processed"
-                     : f == PL_CYB_FOUND_DECLINED ? "declined"
-                                                  : "failed");
+            int n = snprintf(d->outcome.note, sizeof d->outcome.note,
+                             "the bureau's transaction query found the request (%s)",
+                             f == PL_CYB_FOUND_OK         ? "processed"
+                             : f == PL_CYB_FOUND_DECLINED ? "declined"
+                                                          : "failed");
+            /* The row's note (resolution_note, last_query_result: `wreq show`, `wreq list
+             * --status resolved`) names the other authorizations' holds, the operator's step
+             * first: the ids are whole or left out (applied_ids), and the step's line has
+             * them all. */
+            if (x.also_n && n > 0 && (size_t)n < sizeof d->outcome.note) {
+                size_t len = (size_t)n;
+                char unread[40] = "";
+                if (x.also_unreadable)
+                    snprintf(unread, sizeof unread, " (%zu unreadable)", x.also_unreadable);
+                n = snprintf(d->outcome.note + len, sizeof d->outcome.note - len,
+                             "; %zu more record%s of it authorized%s, reverse in the Business "
+                             "Center: ",
+                             x.also_n, x.also_n == 1 ? "" : "s", unread);
+                if (n > 0 && (size_t)n < sizeof d->outcome.note - len)
+                    applied_ids(&applied, rec, false, d->outcome.note + len + (size_t)n,
+                                sizeof d->outcome.note - len - (size_t)n);
+            }
             return x;
         } else if (answered_todo) {
             /* The step, whole, beside the "escalated after" prefix at the last query. */
@@ -950,7 +1052,7 @@ static const char *table_of(const char *worker)
     "coalesce(p.reverse_after_s, 60), coalesce(s.send_reversal, false), "                          \
     "coalesce(r.reversal_request_id, ''), "                                                        \
     "coalesce(extract(epoch FROM now() - r.reversal_requested_at), -1), r.reason, r.captured, "    \
-    "strpos(r.detail, $2) > 0 "                                                                    \
+    "strpos(r.detail, $2) > 0, r.company::text, r.order_number, coalesce(r.currency, '') "         \
     "FROM required_response r JOIN %s t ON t.request_id = r.request_id "                           \
     "LEFT JOIN auth_service s ON s.service_bureau = r.service_bureau "                             \
     "LEFT JOIN resolution_policy p ON p.protocol = s.protocol AND p.worker = r.worker "            \
@@ -1012,6 +1114,9 @@ typedef struct row {
     char reason[24];
     bool row_captured;
     bool partial_answer;
+    /* Whose request it is and its currency (required_response), for an operator's line
+     * (also_authorized_said). */
+    char company[12], order[21], currency[4];
 } row;
 
 static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, row *w)
@@ -1070,6 +1175,9 @@ static int load(pl_resolver *r, PGconn *c, const char *id, const char *worker, r
         copy(w->reason, sizeof w->reason, PQgetvalue(res, 0, 33));
         w->row_captured = PQgetvalue(res, 0, 34)[0] == 't';
         w->partial_answer = PQgetvalue(res, 0, 35)[0] == 't';
+        copy(w->company, sizeof w->company, PQgetvalue(res, 0, 36));
+        copy(w->order, sizeof w->order, PQgetvalue(res, 0, 37));
+        copy(w->currency, sizeof w->currency, PQgetvalue(res, 0, 38));
         if (!w->reply)
             rc = PL_ERR_NOMEM;
     }
@@ -3565,6 +3673,34 @@ static int close_late_answer(pl_resolver *r, PGconn *c, const row *w)
     return 1;
 }
 
+/*
+ * The operator's line of x's other authorizations (decision_ex.also_n: a retry the bureau
+ * received and authorized too), at the decision of w: one ERROR line naming the request, its
+ * order and bureau, the amount it sent, the record it is decided by and the others with their
+ * amounts (RequestIDs as several_why names them, never card data), and what to do: reverse the
+ * others in the Business Center (paylink reverses none of them; their holds stay until they
+ * expire). Said once per row: a FOUND_OK authorization is never asked again (decide_answered
+ * applies it, or escalates or reverses it, and no pass queries a row so settled); only an
+ * operator's `wreq retry`, or a step whose outcome could not be written (a failed database),
+ * makes the query, and so the line, again. Nothing when there are no others.
+ */
+static void also_authorized_said(const row *w, const decision_ex *x)
+{
+    if (!x->also_n)
+        return;
+    char unread[48] = "";
+    if (x->also_unreadable)
+        snprintf(unread, sizeof unread, " (%zu unreadable: check them)", x->also_unreadable);
+    PL_ERROR(w->rid,
+             "required response %s: the bureau authorized request %s (order %s/%s, bureau %s, "
+             "sent %s %s) %zu times: paylink keeps %s; the other%s%s, "
+             "%s, hold%s the cardholder's funds: reverse %s in the Business Center (paylink "
+             "does not; a hold left stays until it expires)",
+             w->id, w->rid, w->company, w->order, w->bureau, w->amount[0] ? w->amount : "?",
+             w->currency, x->also_n + 1, x->kept, x->also_n == 1 ? "" : "s", unread, x->also_detail,
+             x->also_n == 1 ? "s" : "", x->also_n == 1 ? "it" : "them");
+}
+
 /* One step on a row this resolver holds the lease of. */
 static int step(pl_resolver *r, PGconn *c, const char *id)
 {
@@ -3655,6 +3791,7 @@ static int step(pl_resolver *r, PGconn *c, const char *id)
     decision_ex x = decide_answered(&w.policy, w.op, w.rid, qrc, why, qres, w.queries + 1,
                                     w.sent_age_s, w.amount, answered_todo(&w));
     free(qres);
+    also_authorized_said(&w, &x);
     /* What a reversal's call sent, read once, before the record is judged: the most it may
      * approve (a reversal goes for what the authorization holds, not what the request named,
      * which is what a redelivery that opened the row recorded), the amount a record without one

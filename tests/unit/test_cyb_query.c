@@ -669,6 +669,69 @@ static void test_several_applied(void **state)
     assert_ptr_equal(rec, &res.recs[1]);
 }
 
+/*
+ * pl_cyb_query_outcome_applied gives pl_cyb_query_outcome's verdict and record, and lists every
+ * record of the merchant reference that says the op was applied or may have been: two approved
+ * authorizations (a retry the bureau authorized too) stay FOUND_OK, the first, and both are
+ * listed, so that the resolver can name the other's hold; refusals, failures and records of
+ * other references are not.
+ */
+static void test_applied_listed(void **state)
+{
+    (void)state;
+    pl_cyb_query_result res;
+    pl_cyb_query_applied a;
+    const pl_cyb_query_record *rec = NULL;
+    parse_text(
+        TWO("S", "11", REPLY("ics_auth", "1", "SOK"), "S", "22", REPLY("ics_auth", "1", "SOK")),
+        &res);
+    assert_int_equal(pl_cyb_query_outcome_applied(&res, "S", "auth", &rec, &a), PL_CYB_FOUND_OK);
+    assert_ptr_equal(rec, &res.recs[0]);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.unreadable, 0);
+    assert_ptr_equal(a.recs[0], &res.recs[0]);
+    assert_ptr_equal(a.recs[1], &res.recs[1]);
+    assert_string_equal(a.recs[1]->request_id, "22");
+    assert_int_equal(a.found[1], PL_CYB_FOUND_OK);
+    /* The same as pl_cyb_query_outcome, applied NULL too. */
+    assert_int_equal(pl_cyb_query_outcome_applied(&res, "S", "auth", NULL, NULL), PL_CYB_FOUND_OK);
+
+    /* A capture applied twice: FOUND_SEVERAL, both listed. */
+    parse_text(
+        TWO("S", "11", REPLY("ics_bill", "1", "SOK"), "S", "22", REPLY("ics_bill", "1", "SOK")),
+        &res);
+    assert_int_equal(pl_cyb_query_outcome_applied(&res, "S", "capture", &rec, &a),
+                     PL_CYB_FOUND_SEVERAL);
+    assert_int_equal(a.n, 2);
+
+    /* A refusal beside the approval, a record of another reference: not listed. */
+    parse_text(TWO("S", "11", REPLY("ics_auth", "0", "DCARDREFUSED"), "S", "22",
+                   REPLY("ics_auth", "1", "SOK")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome_applied(&res, "S", "auth", &rec, &a), PL_CYB_FOUND_OK);
+    assert_int_equal(a.n, 1);
+    assert_ptr_equal(a.recs[0], rec);
+    parse_text(
+        TWO("S2", "11", REPLY("ics_auth", "1", "SOK"), "S", "22", REPLY("ics_auth", "1", "SOK")),
+        &res);
+    assert_int_equal(pl_cyb_query_outcome_applied(&res, "S", "auth", &rec, &a), PL_CYB_FOUND_OK);
+    assert_int_equal(a.n, 1);
+
+    /* One that cannot be read may be a second hold: listed, counted unreadable. */
+    parse_text(TWO("S", "11", REPLY("ics_auth", "1", "SOK"), "S", "22",
+                   REPLY_NO_RCODE("ics_auth", "", "SOK", "100")),
+               &res);
+    assert_int_equal(pl_cyb_query_outcome_applied(&res, "S", "auth", &rec, &a), PL_CYB_FOUND_OK);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.unreadable, 1);
+    assert_int_equal(a.found[1], PL_CYB_FOUND_UNREADABLE);
+
+    /* A caller's mistake lists nothing. */
+    assert_int_equal(pl_cyb_query_outcome_applied(&res, "S", "nope", &rec, &a), PL_CYB_FOUND_ERROR);
+    assert_null(rec);
+    assert_int_equal(a.n, 0);
+}
+
 /* A report of one Request with the given ApplicationReplies content and PaymentData/Amount. */
 #define ONE_PAID(ref, replies, amount)                                                             \
     HEAD "<Requests>" REQ_OPEN(                                                                    \
@@ -1038,6 +1101,7 @@ int main(void)
         cmocka_unit_test(test_token_ops),
         cmocka_unit_test(test_unreadable_rcode),
         cmocka_unit_test(test_several_applied),
+        cmocka_unit_test(test_applied_listed),
         cmocka_unit_test(test_partial_approval_written_as_decline),
         cmocka_unit_test(test_token_auth_partial_without_token),
         cmocka_unit_test(test_outcome_caller_mistakes),

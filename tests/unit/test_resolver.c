@@ -639,6 +639,29 @@ static void test_retried_request_best_record(void **state)
     assert_string_equal(d.outcome.transaction_id, "3333333333333333333333");
 }
 
+/* An authorization approved twice under one request (a retry the bureau received): the first is
+ * applied, as before, and the applied row's note names the other, whose hold nothing paylink
+ * applies reverses, for an operator to reverse in the Business Center (resolver.c also logs it).
+ * Before, the note said nothing of it. */
+static void test_retried_auth_approved_twice_noted(void **state)
+{
+    (void)state;
+    pl_cyb_query_result res;
+    memset(&res, 0, sizeof res);
+    pl_cyb_query_record *r = add_record(&res, REF, "1111111111111111111111");
+    add_app(r, "ics_auth", 1, "SOK", "100");
+    set_payment(r, 12000, "111111", "Y", "M");
+    r = add_record(&res, REF, "2222222222222222222222");
+    add_app(r, "ics_auth", 1, "SOK", "100");
+    set_payment(r, 12000, "222222", "Y", "M");
+    pl_resolve_decision d = decide("auth", &res);
+    assert_applied(&d, PL_ST_APPROVED, "ACCEPT", "100");
+    assert_string_equal(d.outcome.transaction_id, "1111111111111111111111");
+    assert_string_equal(d.outcome.auth_number, "111111");
+    assert_contains(d.outcome.note, "found the request (processed)");
+    assert_contains(d.outcome.note, "reverse in the Business Center: 2222222222222222222222");
+}
+
 /* ---- records that cannot be read, and several applied ------------------------------------- */
 
 /* An ApplicationReply without an RCode (as <RCode/> or none at all reads). */
@@ -1165,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_retried_request_best_record),
         cmocka_unit_test(test_unreadable_record_asked_again),
         cmocka_unit_test(test_several_applied_escalated),
+        cmocka_unit_test(test_retried_auth_approved_twice_noted),
         cmocka_unit_test(test_not_found_not_believed_yet),
         cmocka_unit_test(test_not_found_believed),
         cmocka_unit_test(test_not_found_last_query_escalates),

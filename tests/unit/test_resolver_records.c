@@ -187,12 +187,186 @@ static void test_unreadable_auth_safe_step(void **state)
     free(res);
 }
 
+/* A Transaction Detail answer as the simulator writes it (tools/sim/sim_query.c): two Requests
+ * of REF (a retry the bureau received), newest first, each an approved authorization. */
+#define AUTH_REQUEST(id, apps)                                                                     \
+    "<Request MerchantReferenceNumber=\"" REF "\" RequestDate=\"2024-03-05T14:01:58+00:00\" "      \
+    "RequestID=\"" id "\" SubscriptionID=\"\" Source=\"SOAP Toolkit API\" User=\"\" "              \
+    "TransactionReferenceNumber=\"0001094522\"><PaymentMethod><Card>"                              \
+    "<AccountSuffix>1111</AccountSuffix><ExpirationMonth>12</ExpirationMonth>"                     \
+    "<ExpirationYear>2027</ExpirationYear><CardType>Visa</CardType></Card></PaymentMethod>"        \
+    "<ApplicationReplies>" apps "</ApplicationReplies><PaymentData><PaymentRequestID>" id          \
+    "</PaymentRequestID><PaymentProcessor>smartfdc</PaymentProcessor><Amount>120.00</Amount>"      \
+    "<CurrencyCode>USD</CurrencyCode><TotalTaxAmount>0.00</TotalTaxAmount>"                        \
+    "<AuthorizationCode>888888</AuthorizationCode><AVSResult>Y</AVSResult>"                        \
+    "<AVSResultMapped>Y</AVSResultMapped><CVResult>M</CVResult></PaymentData></Request>"
+#define APPROVED(name)                                                                             \
+    "<ApplicationReply Name=\"" name "\"><RCode>1</RCode><RFlag>SOK</RFlag>"                       \
+    "<RMsg>Request was processed successfully.</RMsg><ReasonCode>100</ReasonCode>"                 \
+    "</ApplicationReply>"
+#define REPORT(requests)                                                                           \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE Report SYSTEM "                         \
+    "\"https://ebctest.cybersource.com/ebctest/reports/dtd/tdr_1_7.dtd\">\n<Report "               \
+    "xmlns=\"https://ebctest.cybersource.com/ebctest/reports/dtd/tdr_1_7.dtd\" "                   \
+    "Name=\"Transaction Detail\" Version=\"1.7\" MerchantID=\"mr\" "                               \
+    "ReportStartDate=\"2024-03-05 14:02:11.123+00:00\" "                                           \
+    "ReportEndDate=\"2024-03-05 14:02:11.123+00:00\"><Requests>" requests "</Requests></Report>"
+
+static void parse(const char *body, pl_cyb_query_result *res)
+{
+    char err[256];
+    int rc = pl_cyb_query_parse(body, strlen(body), res, err, sizeof err);
+    if (rc != 0)
+        fail_msg("parse: %s", err);
+}
+
+/* What also_authorized_said writes for w and x: the log's lines, malloc'd. */
+static char *said(const row *w, const decision_ex *x)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    pl_log_init("auth", f);
+    also_authorized_said(w, x);
+    pl_log_init("auth", NULL);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    char *text = calloc(1, (size_t)n + 1);
+    assert_non_null(text);
+    rewind(f);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return text;
+}
+
+static size_t lines(const char *text)
+{
+    size_t n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+/*
+ * An authorization the bureau approved twice under one request (a retry it received): the first
+ * record is applied, as before (the order has its authorization), and the other's hold, which
+ * nothing paylink applies reverses, is told: one ERROR line at the decision naming the request,
+ * the order, the bureau, the amounts and the other RequestID, saying to reverse it in the
+ * Business Center; the applied row's note (resolution_note, last_query_result) names it too.
+ * Before, nobody was told and the hold stayed on the card until it expired. One approval alone
+ * says nothing; a token+auth approved twice holds the card twice too; a capture applied twice
+ * stays FOUND_SEVERAL's escalation.
+ */
+static void test_several_auths_told(void **state)
+{
+    (void)state;
+    pl_cyb_query_result *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    pl_resolve_policy p = pl_resolve_policy_default();
+    p.ask_bureau = true;
+    row w = auth_row();
+    snprintf(w.id, sizeof w.id, "4242");
+    snprintf(w.rid, sizeof w.rid, "%s", REF);
+    snprintf(w.company, sizeof w.company, "7");
+    snprintf(w.order, sizeof w.order, "0070000359");
+    snprintf(w.bureau, sizeof w.bureau, "CYB1");
+    snprintf(w.amount, sizeof w.amount, "120.00");
+    snprintf(w.currency, sizeof w.currency, "USD");
+
+    parse(REPORT(AUTH_REQUEST(TXN, APPROVED("ics_auth")) AUTH_REQUEST(TXN2, APPROVED("ics_auth"))),
+          res);
+    decision_ex x = decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0, "120.00");
+    /* The first applied, as before. */
+    assert_int_equal(x.d.kind, PL_RESOLVE_APPLY);
+    assert_true(x.from_answer);
+    assert_string_equal(x.res.decision, "ACCEPT");
+    assert_string_equal(x.res.request_id, TXN);
+    assert_true(x.res.has_amount);
+    assert_int_equal(x.res.amount, 12000);
+    /* The other named on the row. */
+    assert_int_equal(x.also_n, 1);
+    assert_non_null(strstr(x.d.outcome.note, "found the request (processed); 1 more record of it "
+                                             "authorized, reverse in the Business Center: " TXN2));
+    assert_null(strstr(x.d.outcome.note, TXN ","));
+    /* And in one ERROR line. */
+    char *text = said(&w, &x);
+    assert_int_equal(lines(text), 1);
+    if (!strstr(text, "\"level\":\"error\"") || !strstr(text, "\"request_id\":\"" REF "\"") ||
+        !strstr(text,
+                "required response 4242: the bureau authorized request " REF
+                " (order 7/0070000359, bureau CYB1, sent 120.00 USD) 2 times: paylink keeps " TXN
+                " for 120.00 USD; the other, " TXN2 " for 120.00 USD, holds the cardholder's "
+                "funds: reverse it in the Business Center") ||
+        strstr(text, "1111") != NULL)
+        fail_msg("the line: %s", text);
+    free(text);
+
+    /* A token+auth approved twice: two holds (and two tokens) likewise. */
+    parse(REPORT(
+              AUTH_REQUEST(TXN, APPROVED("ics_pay_subscription_create") APPROVED("ics_auth"))
+                  AUTH_REQUEST(TXN2, APPROVED("ics_pay_subscription_create") APPROVED("ics_auth"))),
+          res);
+    x = decide(&p, "token_auth", REF, 0, NULL, res, 1, 3600.0, "120.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_APPLY);
+    assert_string_equal(x.res.request_id, TXN);
+    assert_int_equal(x.also_n, 1);
+    assert_non_null(strstr(x.d.outcome.note, "Business Center: " TXN2));
+
+    /* One approval beside a refusal: nothing to tell. */
+    parse(REPORT(AUTH_REQUEST(TXN, APPROVED("ics_auth")) AUTH_REQUEST(
+              TXN2, "<ApplicationReply Name=\"ics_auth\"><RCode>0</RCode><RFlag>DCARDREFUSED"
+                    "</RFlag><RMsg>refused</RMsg><ReasonCode>203</ReasonCode></ApplicationReply>")),
+          res);
+    x = decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0, "120.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_APPLY);
+    assert_int_equal(x.also_n, 0);
+    assert_null(strstr(x.d.outcome.note, "Business Center"));
+    text = said(&w, &x);
+    assert_string_equal(text, "");
+    free(text);
+
+    /* Four more, one unreadable: the note names whole ids only, the line all of them. */
+    memset(res, 0, sizeof *res);
+    static const char *const ids[] = {"4036289939370176056470", "4036289939370176056471",
+                                      "4036289939370176056472", "4036289939370176056473",
+                                      "4036289939370176056474"};
+    for (size_t i = 0; i < 5; i++)
+        app(record(res, ids[i], 12000), "ics_auth", i == 3 ? NO_RCODE : 1, "100");
+    x = decide(&p, "auth", REF, 0, NULL, res, 1, 3600.0, "120.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_APPLY);
+    assert_string_equal(x.res.request_id, ids[0]);
+    assert_int_equal(x.also_n, 4);
+    assert_int_equal(x.also_unreadable, 1);
+    assert_non_null(strstr(x.d.outcome.note, "4 more records of it authorized (1 unreadable)"));
+    assert_true(strlen(x.d.outcome.note) < sizeof x.d.outcome.note);
+    const char *tail = strrchr(x.d.outcome.note, ' ');
+    assert_true(strcmp(tail, " ...") == 0 || strlen(tail + 1) >= 22);
+    text = said(&w, &x);
+    assert_int_equal(lines(text), 1);
+    if (!strstr(text, "5 times: paylink keeps 4036289939370176056470 for 120.00 USD; the others "
+                      "(1 unreadable: check them), 4036289939370176056471 for 120.00 USD, "
+                      "4036289939370176056472 for 120.00 USD, 4036289939370176056473 "
+                      "(unreadable), 4036289939370176056474 for 120.00 USD, hold the "
+                      "cardholder's funds: reverse them in the Business Center"))
+        fail_msg("the line: %s", text);
+    free(text);
+
+    /* A capture applied twice stays FOUND_SEVERAL's escalation, told there. */
+    memset(res, 0, sizeof *res);
+    app(record(res, TXN, 12000), "ics_bill", 1, "100");
+    app(record(res, TXN2, 12000), "ics_bill", 1, "100");
+    x = decide(&p, "capture", REF, 0, NULL, res, 1, 3600.0, "120.00");
+    assert_int_equal(x.d.kind, PL_RESOLVE_ESCALATE);
+    assert_int_equal(x.also_n, 0);
+    free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_several_keeps_captured),
         cmocka_unit_test(test_unreadable_captured),
         cmocka_unit_test(test_unreadable_auth_safe_step),
+        cmocka_unit_test(test_several_auths_told),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
