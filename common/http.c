@@ -219,6 +219,7 @@ struct pl_http {
     size_t n_hung;            /* slots in use */
     size_t n_held;            /* calls waiting on a hung_host */
     int lookup_max_ms;        /* LOOKUP_HOLD_MAX_MS but in tests */
+    long dns_cache_s;         /* CURLOPT_DNS_CACHE_TIMEOUT in tests; -1: libcurl's (60 s) */
     pl_http_counts counts;
 };
 
@@ -477,6 +478,7 @@ pl_http *pl_http_new(const char *ca_file, size_t max_body, char *errstr, size_t 
     h->epfd = -1;
     h->trim_ms = TRIM_MS;
     h->lookup_max_ms = LOOKUP_HOLD_MAX_MS;
+    h->dns_cache_s = -1;
     h->max_body = max_body ? max_body : 1024 * 1024;
     if (ca_file && *ca_file && !(h->ca_file = strdup(ca_file)))
         goto nomem;
@@ -701,6 +703,16 @@ static int on_resolve(void *resolver_state, void *reserved, void *userp)
     (void)reserved;
     xfer *x = userp;
     pl_http *h = x->h;
+    /* libcurl's own resend of a request already sent, on a new connection (a kept one died
+     * before the answer's first byte; the host's DNS cache entry had expired). on_prereq would
+     * refuse it; it must not be held back either: parked and restarted (an attempt clears
+     * request_sent), it would be sent again, or reported never sent (150: the order system
+     * free to send it again). Refused as on_prereq refuses it: the connection was lost after
+     * the request was sent, an unknown outcome. */
+    if (x->request_sent) {
+        x->resend_refused = true;
+        return 1;
+    }
     hung_host *e = hung_of(x);
     if (e && !e->lifted) {
         if (e->probe && e->probe != x) {
@@ -758,6 +770,11 @@ static void lookup_end(pl_http *h, xfer *x, CURLcode rc)
 void pl_http_set_lookup_max(pl_http *h, int ms)
 {
     h->lookup_max_ms = ms > 0 ? ms : 0;
+}
+
+void pl_http_set_dns_cache_timeout(pl_http *h, int seconds)
+{
+    h->dns_cache_s = seconds >= 0 ? seconds : -1;
 }
 
 /*
@@ -963,6 +980,11 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_RESOLVER_START_FUNCTION, on_resolve);
     curl_easy_setopt(e, CURLOPT_RESOLVER_START_DATA, x);
     curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+    /* libcurl's default (60 s) but in tests, which let an address go stale in a second or two
+     * (pl_http_set_dns_cache_timeout). libcurl judges an entry's age by the asking handle's
+     * setting, so every attempt carries it (curl_easy_reset clears it). */
+    if (h->dns_cache_s >= 0)
+        curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, h->dns_cache_s);
     /* Verification stays on, always; a private CA only replaces the trust store. */
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -1216,7 +1238,7 @@ static void finish(xfer *x, CURLcode rc)
     pl_http *h = x->h;
     curl_multi_remove_handle(x->sh->multi, x->easy);
     lookup_end(h, x, rc);
-    if (x->lookup_refused) {
+    if (x->lookup_refused && !x->request_sent) {
         hold_back(x);
         return;
     }

@@ -141,4 +141,8 @@ void pl_http_set_trim_interval(pl_http *h, int ms);
  * when none answers (default 5 minutes); 0 never holds back. */
 void pl_http_set_lookup_max(pl_http *h, int ms);
 
+/* Tests only: how long an address stays in the DNS cache, in seconds (CURLOPT_DNS_CACHE_TIMEOUT;
+ * libcurl's default, 60 s, unless set; negative restores it), for calls started from now on. */
+void pl_http_set_dns_cache_timeout(pl_http *h, int seconds);
+
 #endif

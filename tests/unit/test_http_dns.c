@@ -154,6 +154,9 @@ static void wait_entered(int want)
 
 static atomic_int held_generation, hits_held;
 static atomic_int hits_x; /* requests for /x, answered at once */
+/* Requests for /close, which get no answer: the server closes the connection once it has read
+ * the request (the bureau may have acted on it). */
+static atomic_int hits_close;
 static char g_dir[64];
 static char *cert_pem, *key_pem;
 static char ca_path[128];
@@ -169,6 +172,10 @@ static enum MHD_Result on_request(struct MHD_Connection *c, const char *url, con
         https_test_hold(&held_generation, &hits_held, HELD_MAX_MS);
     if (strcmp(url, "/x") == 0)
         atomic_fetch_add(&hits_x, 1);
+    if (strcmp(url, "/close") == 0) {
+        atomic_fetch_add(&hits_close, 1);
+        return MHD_NO;
+    }
     static const char answer[] = "<ok/>";
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(answer), (void *)answer, MHD_RESPMEM_PERSISTENT);
@@ -665,6 +672,111 @@ static void test_failed_lookup_holds_nothing_back(void **state)
     assert_int_equal(n.lookups_held, 0);
 }
 
+/* Seconds an address stays in libcurl's DNS cache in test_resend_*: libcurl's 60 s would make
+ * the test wait a minute for the address to go stale. */
+#define DNS_CACHE_S 1
+
+/*
+ * The review's double send (test_resend_*). A call goes out on a kept connection, and the bureau
+ * closes it before any byte of the answer: libcurl sends the request again by itself on a new
+ * connection, which needs a name lookup once the host's address in the DNS cache has gone stale.
+ * While the host is held (another call is its probe), that lookup was refused and the call held
+ * back as if nothing had been sent: started again (an attempt forgets that its request went
+ * out), it sent the bureau a second copy when the DNS answered meanwhile, or ended "not sent"
+ * when it did not (150: the order system free to send it again), a double charge either way. It
+ * must end as a lost connection (an unknown outcome), the request seen once, and the resend
+ * refused before its lookup: no new connection, never held back. dns_answers_later: the DNS
+ * answers after the resend (the probe's lookup returns), else it hangs on.
+ */
+static void resend_after_stale_address(bool dns_answers_later)
+{
+    pl_http *h = new_client();
+    pl_http_set_dns_cache_timeout(h, DNS_CACHE_S);
+    const char *url_close = https_test_url(0, HANG_HOST, srv.port, "/close");
+    const char *url_warm = https_test_url(1, HANG_HOST, srv.port, "/x");
+    /* Another port: an entry of the DNS cache of its own, which the hold's lookups hang on. */
+    const char *url_probe = https_test_url(2, HANG_HOST, srv2.port, "/x");
+
+    /* The connection to keep: on shard 0, the first with the fewest calls in flight. */
+    atomic_store(&dns_answers, true);
+    pl_http_call w = make_call(url_warm, ANSWER_MS);
+    assert_int_equal(pl_http_submit(h, &w, on_done, &bureau), 0);
+    https_test_drive_until(h, &bureau.calls, 1, DRIVE_MS);
+    assert_string_equal(pl_http_outcome_name(bureau.outcome), pl_http_outcome_name(PL_HTTP_OK));
+    /* The address was cached before this (libcurl stamps it with time()). */
+    time_t cached_by = time(NULL);
+
+    /* The host held, its probe's lookup hanging; the probe is on shard 0 too. */
+    atomic_store(&dns_answers, false);
+    int entered = hold_host(h, url_probe);
+    start_probe(h, url_probe, ANSWER_MS, entered);
+
+    /* Shards 1-7 busy (their requests read by the server), so that the next call goes to shard
+     * 0, where the kept connection is. */
+    int held = atomic_load(&hits_held);
+    pl_http_call f = make_call(https_test_url(3, "127.0.0.1", srv.port, "/held"), DRIVE_MS);
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(pl_http_submit(h, &f, on_many, &many[i]), 0);
+    drive_until(h, &hits_held, held + 7);
+
+    /* The address goes stale: libcurl counts its age in whole seconds of time(). */
+    int64_t deadline = https_test_now_ms() + DRIVE_MS;
+    while (time(NULL) <= cached_by + DNS_CACHE_S) {
+        if (https_test_now_ms() > deadline)
+            fail_msg("time() did not move on");
+        assert_int_equal(pl_http_wait(h, NULL, 0, 50), 0);
+    }
+
+    pl_http_counts n0, n1;
+    pl_http_stats(h, &n0);
+    int sent = atomic_load(&hits_close);
+    rec c = {0};
+    pl_http_call cc = make_call(url_close, ANSWER_MS);
+    /* Held back until its connect time runs out, the old code ended it "not sent"; and it waits
+     * past the DNS's answer when that comes. */
+    cc.connect_timeout_ms = dns_answers_later ? ANSWER_MS : HELD_MS;
+    cc.max_idle_s = 600; /* the kept connection is reused, however slow the machine */
+    assert_int_equal(pl_http_submit(h, &cc, on_done, &c), 0);
+    /* Until it ends, or (the old code) it was held back. */
+    deadline = https_test_now_ms() + DRIVE_MS;
+    for (pl_http_stats(h, &n1); c.calls == 0 && n1.lookups_held == n0.lookups_held;
+         pl_http_stats(h, &n1)) {
+        if (https_test_now_ms() > deadline)
+            fail_msg("the call neither ended nor was held back");
+        assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
+    }
+    if (dns_answers_later) {
+        atomic_store(&dns_answers, true);
+        hang_release_all();
+        https_test_drive_until(h, &probe.calls, 1, DRIVE_MS);
+        assert_string_equal(pl_http_outcome_name(probe.outcome), pl_http_outcome_name(PL_HTTP_OK));
+    }
+    https_test_drive_until(h, &c.calls, 1, DRIVE_MS);
+
+    assert_int_equal(atomic_load(&hits_close), sent + 1);
+    assert_int_equal(c.calls, 1);
+    assert_string_equal(pl_http_outcome_name(c.outcome), pl_http_outcome_name(PL_HTTP_CONN_LOST));
+    assert_string_equal(c.error, "connection lost after the request was sent (not sent again)");
+    assert_int_equal(c.attempts, 1);
+    /* Refused at its lookup (the address had gone stale), before a new connection; not held. */
+    assert_int_equal(n1.tls_full + n1.tls_resumed, n0.tls_full + n0.tls_resumed);
+    assert_int_equal(n1.lookups_held, n0.lookups_held);
+    assert_int_equal(n1.held, 0);
+    assert_int_equal(many_done, 0);
+}
+
+static void test_resend_refused_while_the_lookup_hangs(void **state)
+{
+    (void)state;
+    resend_after_stale_address(false);
+}
+
+static void test_resend_refused_when_the_dns_answers_later(void **state)
+{
+    (void)state;
+    resend_after_stale_address(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +789,8 @@ int main(void)
         cmocka_unit_test_teardown(test_destroy_with_calls_held, teardown),
         cmocka_unit_test_teardown(test_retry_after_hung_lookup, teardown),
         cmocka_unit_test_teardown(test_failed_lookup_holds_nothing_back, teardown),
+        cmocka_unit_test_teardown(test_resend_refused_while_the_lookup_hangs, teardown),
+        cmocka_unit_test_teardown(test_resend_refused_when_the_dns_answers_later, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
