@@ -177,6 +177,20 @@ static void test_token_masked_in_removed_mode(void **state)
     free(text);
 }
 
+/* A token shorter than the floor (the schema allows one character) is not searched for: every
+ * "12" of the body (an amount, an id) would be starred. Before, "12" masked them all. */
+static void test_short_token_masks_nothing(void **state)
+{
+    fixture *f = *state;
+    f->j->pub.call.card_token = "12";
+    snprintf(f->j->pub.req.card.token, sizeof f->j->pub.req.card.token, "%s", "1234567");
+    log_answer(f, "{\"decision\":\"ACCEPT\",\"amount\":\"12.12\",\"message\":\"id 1234567\"}");
+    char *text = log_text(f);
+    assert_non_null(strstr(text, "12.12"));
+    assert_non_null(strstr(text, "id 1234567"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +198,7 @@ int main(void)
                                         log_teardown),
         cmocka_unit_test_setup_teardown(test_token_in_a_json_message, log_setup, log_teardown),
         cmocka_unit_test_setup_teardown(test_token_masked_in_removed_mode, log_setup, log_teardown),
+        cmocka_unit_test_setup_teardown(test_short_token_masks_nothing, log_setup, log_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
