@@ -247,6 +247,7 @@ struct pl_engine {
     char t_request[160], t_reply[160], t_dlq[160];
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *cq, *pq;
+    rd_kafka_queue_t *commitq; /* results of explicit commits (on_committed), served each turn */
     int cpipe[2], ppipe[2];
     pl_db *db;
     pl_db_stmt stmts[32];
@@ -274,6 +275,16 @@ struct pl_engine {
     bool paused;
     double full_since; /* since when the backlog is full and no request started (consume) */
     rd_kafka_topic_partition_list_t *assigned;
+    /* partitions revoked whose position the revoke committed (on_revoke_committed), until
+     * assigned again: an earlier commit's failure told after it is moot (on_committed) */
+    rd_kafka_topic_partition_list_t *revoke_ok;
+    /* partitions revoked while stopping whose explicit commit was not settled (commit_on_revoke),
+     * each with its position, until the result of the close's commit of it is told (once they
+     * are forgotten; teardown says those it never came for) */
+    rd_kafka_topic_partition_list_t *revoke_unsettled;
+    /* revoke commits sent on e->commitq, their results told (in that order), and the last one
+     * commit_on_revoke stopped waiting for: a result up to it comes late (on_revoke_committed) */
+    uint64_t revoke_sent, revoke_told, revoke_gave_up;
     pl_kafka_stalls *stalls; /* assigned partitions the statistics show not fetched */
     bool stats_fresh;        /* statistics came since refetch_stalled last looked */
     bool resubscribe;        /* refetch_stalled's subscribe failed: to be tried again */
@@ -582,6 +593,171 @@ static void store_offset(pl_engine *e, int32_t partition, int64_t off)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* How long a line about the same thing said again and again waits at most for the next. */
+#define SAY_AGAIN_S 3600.0
+
+/*
+ * Says, at error, that the group's committed offset of `partition` may stay above `to`, the
+ * position this consumer reached, with nothing here left to commit it (the partition revoked or
+ * lost, or its commit failed on revoke): its next owner would resume above the records below it
+ * not yet done (a new log's, after the topic was recreated or its log truncated). Only an
+ * operator can then move it, with the group's workers stopped.
+ */
+static void say_reset(pl_engine *e, int32_t partition, int64_t to, const char *why)
+{
+    PL_ERROR(NULL,
+             "partition %d of %s: %s: the group's committed offset may stay above %" PRId64
+             ", this consumer's position (after the topic was recreated or its log truncated), "
+             "and the partition's next owner skip the records below it not yet done. Stop the "
+             "group's workers and reset it: kafka-consumer-groups --bootstrap-server %s --group "
+             "%s --topic %s:%d --reset-offsets --to-offset %" PRId64
+             " --execute (requests read again are answered from their rows)",
+             (int)partition, e->t_request, why, to, e->cfg.brokers, e->cfg.group, e->t_request,
+             (int)partition, to);
+}
+
+/*
+ * The result of an explicit commit (commit_explicitly), served on the event loop from its own
+ * queue (e->commitq, at each turn: also during a revoke drain, which polls no consumer), told
+ * to the tracker: one that failed leaves the group's committed offset where it was, perhaps
+ * above the partition's position, which is then owed again (committed with the partition's next
+ * position, or when librdkafka's statistics show its committed offset above it: on_stats). For
+ * a partition no longer tracked (revoked or lost since) nothing will commit it again: a failure
+ * is said at error, with the command that fixes it, unless the revoke's own commit of it
+ * succeeded after it (e->revoke_ok) or is still to be told (e->revoke_unsettled: it decides).
+ * Nothing is tracked anew for it. A success is noted as the group's committed offset (what a
+ * revoke compares the position with: pl_offsets_commit_due).
+ */
+static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    pl_engine *e = opaque;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        rd_kafka_resp_err_t pe = tp->err ? tp->err : err;
+        if (pl_offsets_committed(e->offsets, tp->partition, !pe) == 0) {
+            if (!pe)
+                pl_offsets_note_committed(e->offsets, tp->partition, tp->offset);
+            if (pe)
+                PL_WARN(NULL,
+                        "partition %d of %s: committing offset %" PRId64 " explicitly failed "
+                        "(%s): committed again with its next position, or when librdkafka's "
+                        "statistics show the group's committed offset above it",
+                        (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
+            continue;
+        }
+        /* Revoked while stopping, its revoke's commit still to be told: that decides (it went
+         * after this one, and comes out after it). */
+        if (!pe ||
+            (e->revoke_ok &&
+             rd_kafka_topic_partition_list_find(e->revoke_ok, tp->topic, tp->partition)) ||
+            (e->revoke_unsettled &&
+             rd_kafka_topic_partition_list_find(e->revoke_unsettled, tp->topic, tp->partition)))
+            continue;
+        char why[160];
+        snprintf(why, sizeof why,
+                 "committing offset %" PRId64 " explicitly failed (%s) after the partition was "
+                 "revoked",
+                 tp->offset, rd_kafka_err2str(pe));
+        say_reset(e, tp->partition, tp->offset, why);
+    }
+}
+
+/*
+ * Commits offset `off` of `partition` as it is, even below the group's committed offset:
+ * librdkafka's automatic commit (and rd_kafka_commit without offsets) commits a stored offset
+ * only above the one it holds as committed (reference §1.1.1), an explicit one as it is. Once
+ * the broker took it, librdkafka holds it as committed and commits the positions stored after
+ * it by itself. Asynchronous: its result comes through e->commitq (on_committed). The tracker
+ * counted it out (pl_offsets_must_commit, pl_offsets_commit_above); one that cannot be sent is
+ * told as failed.
+ */
+static void commit_explicitly(pl_engine *e, int32_t partition, int64_t off)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, e->t_request, partition)->offset = off;
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(e->consumer, l, e->commitq, on_committed, e);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        PL_WARN(NULL,
+                "partition %d of %s: committing offset %" PRId64 " explicitly failed (%s): "
+                "committed again with its next position, or when librdkafka's statistics show "
+                "the group's committed offset above it",
+                (int)partition, e->t_request, off, rd_kafka_err2str(err));
+        (void)pl_offsets_committed(e->offsets, partition, false);
+    }
+}
+
+/* Stores `to`, the partition's new position, for librdkafka's automatic commit, and commits it
+ * explicitly when the group's committed offset may be above it (pl_offsets_must_commit: a
+ * position gone back, or one after a failed explicit commit), where librdkafka would not
+ * commit it. */
+static void position_store(pl_engine *e, int32_t partition, int64_t to)
+{
+    store_offset(e, partition, to);
+    if (pl_offsets_must_commit(e->offsets, partition, &to))
+        commit_explicitly(e, partition, to);
+}
+
+/*
+ * Reads librdkafka's committed offset of each assigned partition (committed_offset, in its
+ * statistics every few seconds) and commits a partition's position explicitly when that is
+ * above it with no explicit commit out (pl_offsets_commit_above): librdkafka would not commit the
+ * positions stored below it. So it is when librdkafka reset the consumer below an offset the
+ * group committed from an older log before this assignment's first record (it read that offset
+ * at the assignment), when a retry of its automatic commit of an old log's offset landed after
+ * the explicit commit of a position gone back (librdkafka 2.0.2 retries an OffsetCommit that
+ * timed out or found no coordinator, and takes its success as the committed offset whatever it
+ * held), and when an explicit commit failed on a partition that has done nothing since; only
+ * while the group is steady (its cgrp.join_state). Each committed offset read is noted
+ * (pl_offsets_note_committed: a revoke commits no position the group has already). The
+ * document is read a second time here (pl_kafka_stats_read read it for the lag): once every
+ * few seconds, off the per-request path.
+ */
+static void commit_check_stats(pl_engine *e, const char *json)
+{
+    if (!e->offsets || !e->assigned || e->assigned->cnt == 0)
+        return;
+    json_object *root = json_tokener_parse(json), *topics, *t, *parts;
+    if (!root || !json_object_object_get_ex(root, "topics", &topics) ||
+        !json_object_object_get_ex(topics, e->t_request, &t) ||
+        !json_object_object_get_ex(t, "partitions", &parts)) {
+        json_object_put(root);
+        return;
+    }
+    /* Only in a steady group, as librdkafka's own automatic commit: a commit during a rebalance
+     * may be answered ILLEGAL_GENERATION, which makes librdkafka 2.0.2 give up the whole
+     * assignment (its issue #4059). Left owed till the next statistics otherwise. */
+    json_object *cgrp, *js;
+    const char *join = json_object_object_get_ex(root, "cgrp", &cgrp) &&
+                               json_object_object_get_ex(cgrp, "join_state", &js)
+                           ? json_object_get_string(js)
+                           : NULL;
+    bool steady = join && strcmp(join, "steady") == 0;
+    for (int i = 0; i < e->assigned->cnt; i++) {
+        int32_t p = e->assigned->elems[i].partition;
+        char id[16];
+        snprintf(id, sizeof id, "%d", (int)p);
+        json_object *jp, *jc;
+        if (!json_object_object_get_ex(parts, id, &jp) ||
+            !json_object_object_get_ex(jp, "committed_offset", &jc))
+            continue;
+        int64_t committed = json_object_get_int64(jc), to;
+        pl_offsets_note_committed(e->offsets, p, committed);
+        if (!steady || !pl_offsets_commit_above(e->offsets, p, committed, &to))
+            continue;
+        PL_WARN(NULL,
+                "partition %d of %s: librdkafka holds %" PRId64 " as the group's committed "
+                "offset, above the partition's position %" PRId64 " (the consumer reset below "
+                "an older log's offset, or a retried commit landed late): committing the "
+                "position explicitly",
+                (int)p, e->t_request, committed, to);
+        commit_explicitly(e, p, to);
+    }
+    json_object_put(root);
+}
+
 static void job_admit(pl_engine *e, job *j);
 
 /* Admits the redeliveries of a list of parked ones (job->waiters, detached), in order. */
@@ -653,7 +829,7 @@ static void job_done(job *j)
     if (j->tracked) {
         int64_t to;
         if (pl_offsets_done(e->offsets, j->partition, j->offset, &to) == 1)
-            store_offset(e, j->partition, to);
+            position_store(e, j->partition, to);
     }
     for (size_t i = 0; i < sizeof outcome_names / sizeof outcome_names[0]; i++)
         if (j->outcome && strcmp(j->outcome, outcome_names[i]) == 0)
@@ -4019,10 +4195,25 @@ static void card_hash_prev(const pl_config *cfg, const char *number, pl_job *pub
  * waits behind its first reading (job_admit parks a redelivery behind its owner) or is answered
  * from its row, and another request (a truncated log's new one at that offset) needs its own
  * answer. The tracker then commits nothing of the partition past it before it is done, nor past
- * what the consumer has read again, nor back (offsets.h). Before, such a copy was dropped while
- * a request below it was in flight, as a re-read: a truncated log's new request there was never
- * answered, and its offset committed past. Otherwise the partition was tracked afresh, the old
- * numbering's requests in flight no longer holding its commit; the tracker now holds both.
+ * what the consumer has read again (offsets.h).
+ *
+ * Taken back below the partition's position, the position goes back to it, and is stored and
+ * committed explicitly at once (position_store): the records above it may be a new log's, and
+ * the group's committed offset, left above them, would have a restart or a rebalance skip the
+ * ones not done (librdkafka commits no stored offset below its committed one). A log that
+ * changed is not told from records read again: librdkafka 2.0.2 says nothing of an automatic
+ * offset reset but a log line (no consumer event unless auto.offset.reset is `error`), 2.1's
+ * seek to where truncated logs diverge raises no event either, and the partition's high watermark
+ * (a log shorter than what was read) misses a new log that has grown past the old one's end by
+ * the time it is read, with records of its own below the committed offset. Going back is right
+ * for both: records read again are answered from their rows, so it costs no more than reading
+ * them once more after a crash. Before, the position held above the new log, nothing of the
+ * partition was committed until the new log passed it, and a warning asked an operator to reset
+ * the group's offset by hand (a restart or a rebalance before that skipped the new log's
+ * records up to it). When librdkafka reset the consumer below an offset the group committed from
+ * an older log before this assignment's first record, nothing goes back here: its statistics
+ * show that offset above the position, which is then committed explicitly (commit_check_stats).
+ *
  * A negative offset, or a partition beyond the tracker's range, has no position to protect: its
  * job runs untracked, said in an error line.
  *
@@ -4033,6 +4224,7 @@ static void card_hash_prev(const pl_config *cfg, const char *number, pl_job *pub
  */
 static bool offset_track(pl_engine *e, job *j, bool unreadable)
 {
+    int64_t was = pl_offsets_position(e->offsets, j->partition);
     int rc = unreadable ? pl_offsets_add_once(e->offsets, j->partition, j->offset)
                         : pl_offsets_add(e->offsets, j->partition, j->offset);
     if (rc == PL_ERR_NOMEM) {
@@ -4049,21 +4241,28 @@ static bool offset_track(pl_engine *e, job *j, bool unreadable)
                  unreadable ? "record is dead-lettered" : "request runs");
         return true;
     }
-    if (rc == PL_OFFSETS_BACK)
+    j->tracked = true;
+    if (rc != PL_OFFSETS_BACK)
+        return true;
+    int64_t pos = pl_offsets_position(e->offsets, j->partition);
+    if (pos < was) {
+        PL_WARN(NULL,
+                "partition %d of %s: offset %" PRId64 " is below the partition's position "
+                "%" PRId64 " (the consumer was taken back: the topic recreated, its log "
+                "truncated, or records read again): tracked in its place, and the group's "
+                "committed offset goes back to it (committed explicitly), so that a restart or a "
+                "rebalance reads on from there rather than skip a new log's records; requests "
+                "read again are answered from their rows",
+                (int)j->partition, e->t_request, j->offset, was);
+        position_store(e, j->partition, pos);
+    } else {
         PL_WARN(NULL,
                 "partition %d of %s: offset %" PRId64 " is not after the last one taken from it "
                 "(the consumer was taken back: the topic recreated, its log truncated, or records "
-                "read again): tracked in its place, nothing of the partition is committed past it "
-                "before it is done, nor back below what was. If the topic was recreated or its "
-                "log truncated, the offset group %s committed from the old log may be above "
-                "requests of the new one not yet done, which a restart or a rebalance would then "
-                "skip: stop the group's workers and reset it to where this reading began, "
-                "kafka-consumer-groups --bootstrap-server %s --group %s --topic %s:%d "
-                "--reset-offsets --to-offset %" PRId64 " --execute (requests read again are "
-                "answered from their rows)",
-                (int)j->partition, e->t_request, j->offset, e->cfg.group, e->cfg.brokers,
-                e->cfg.group, e->t_request, (int)j->partition, j->offset);
-    j->tracked = true;
+                "read again), nor below the partition's position: tracked in its place, nothing "
+                "of the partition is committed past it before it is done",
+                (int)j->partition, e->t_request, j->offset);
+    }
     return true;
 }
 
@@ -4137,7 +4336,10 @@ static void live_add(pl_engine *e, job *j)
  * hold (a partition beyond its range) is dead-lettered all the same. The same record fetched
  * again with nothing taken from its partition in between (librdkafka fetches a batch it could
  * not decompress again and again, the partition going no further) is not dead-lettered again,
- * only logged.
+ * only logged, and not at every fetch: at the 1st, 10th, 100th... time it comes again, with the
+ * count, and at least once an hour while it does (pl_offsets_again_due; librdkafka fetches it
+ * about twice a second, so the powers of ten alone fell silent for days). Before, each fetch
+ * logged a warning, several a second.
  */
 static void start_unreadable(pl_engine *e, rd_kafka_message_t *m)
 {
@@ -4153,9 +4355,13 @@ static void start_unreadable(pl_engine *e, rd_kafka_message_t *m)
     }
     drop_message(m);
     if (!offset_track(e, j, true)) {
-        PL_WARN(NULL,
-                "partition %d of %s, offset %" PRId64 ": %s (fetched again: dead-lettered once)",
-                (int)j->partition, e->t_request, j->offset, why);
+        uint64_t n = pl_offsets_again_due(e->offsets, j->partition, now_s(), SAY_AGAIN_S);
+        if (n)
+            PL_WARN(NULL,
+                    "partition %d of %s, offset %" PRId64 ": %s (fetched again, %" PRIu64
+                    " time(s) so far, the partition going no further: dead-lettered once; said "
+                    "again at ten times as many, or in an hour)",
+                    (int)j->partition, e->t_request, j->offset, why, n);
         free(j->key);
         free(j);
         return;
@@ -4461,6 +4667,169 @@ static void leave_partitions(pl_engine *e, const rd_kafka_topic_partition_list_t
             queued, k - parked - queued, parked);
 }
 
+/* Partitions given up without a commit (lost, or a rebalance error): one whose explicit commit
+ * was not settled may leave the group's committed offset above its position, said at error
+ * with the command. */
+static void say_unsettled(pl_engine *e, const rd_kafka_topic_partition_list_t *parts,
+                          const char *why)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        int64_t pos = pl_offsets_position(e->offsets, p);
+        if (pos >= 0 && pl_offsets_commit_unsettled(e->offsets, p))
+            say_reset(e, p, pos, why);
+    }
+}
+
+/*
+ * The result of a revoke's commit (commit_on_revoke), per partition: one committed is noted
+ * (e->revoke_ok: an earlier explicit commit's failure told after it is moot); one that failed is
+ * said at error, with the command, when the group's committed offset may be above its position
+ * (its explicit commit not settled when the revoke began: for a stop's commit, told once the
+ * partition is forgotten, e->revoke_unsettled says), else at warn (the group's offset is then
+ * below the position: the next owner reads some records again, answered from their rows).
+ */
+static void revoke_result(pl_engine *e, rd_kafka_resp_err_t err,
+                          const rd_kafka_topic_partition_list_t *offsets)
+{
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        rd_kafka_resp_err_t pe = tp->err ? tp->err : err;
+        bool was_unsettled =
+            e->revoke_unsettled &&
+            rd_kafka_topic_partition_list_del(e->revoke_unsettled, tp->topic, tp->partition);
+        if (!pe) {
+            if (!e->revoke_ok)
+                e->revoke_ok = rd_kafka_topic_partition_list_new(offsets->cnt);
+            if (!rd_kafka_topic_partition_list_find(e->revoke_ok, tp->topic, tp->partition))
+                rd_kafka_topic_partition_list_add(e->revoke_ok, tp->topic, tp->partition);
+            continue;
+        }
+        if (e->revoke_ok)
+            rd_kafka_topic_partition_list_del(e->revoke_ok, tp->topic, tp->partition);
+        bool unsettled = pl_offsets_position(e->offsets, tp->partition) >= 0
+                             ? pl_offsets_commit_unsettled(e->offsets, tp->partition)
+                             : was_unsettled;
+        if (!unsettled) {
+            PL_WARN(NULL,
+                    "partition %d of %s: committing offset %" PRId64 " on revoke failed (%s): "
+                    "its next owner reads on from the group's committed offset, below it "
+                    "(requests read again are answered from their rows)",
+                    (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
+            continue;
+        }
+        char why[128];
+        snprintf(why, sizeof why, "committing its position on revoke failed (%s)",
+                 rd_kafka_err2str(pe));
+        say_reset(e, tp->partition, tp->offset, why);
+    }
+}
+
+/*
+ * A revoke's commit's result served from e->commitq (or at once, with no queue). The results
+ * come in the order the commits went, so the nth told is the nth sent: one commit_on_revoke
+ * stopped waiting for (e->revoke_gave_up, told there as failed) comes late, and only says what
+ * it was, at warn (a success: an error said for it then is moot).
+ */
+static void on_revoke_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    pl_engine *e = opaque;
+    if (++e->revoke_told > e->revoke_gave_up) {
+        revoke_result(e, err, offsets);
+        return;
+    }
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        rd_kafka_resp_err_t pe = tp->err ? tp->err : err;
+        PL_WARN(NULL,
+                "partition %d of %s: committing offset %" PRId64 " on revoke %s%s after the "
+                "revoke stopped waiting for it%s",
+                (int)tp->partition, tp->topic, tp->offset, pe ? "failed: " : "succeeded",
+                pe ? rd_kafka_err2str(pe) : "", pe ? "" : " (an error said for it then is moot)");
+    }
+}
+
+/* How long a revoke waits at most for its commit's result (commit_on_revoke). */
+#ifndef REVOKE_COMMIT_WAIT_MS
+#define REVOKE_COMMIT_WAIT_MS 10000
+#endif
+
+/*
+ * Commits the position of each partition being revoked explicitly, in one request, after the
+ * drain: librdkafka's own commit (rd_kafka_commit without offsets, as here before) leaves out a
+ * stored offset below the one it holds as committed, and an explicit commit of a position gone
+ * back may still be out or have failed, its result not told yet (the revoke drain polls no
+ * consumer; the partition is forgotten next). The results of earlier explicit commits that came
+ * are told first, so that each partition is known settled or not. Only the partitions with
+ * something to commit go (pl_offsets_commit_due: a position not the committed offset last
+ * noted, or an explicit commit owed or out), none with no position (nothing done in this
+ * assignment): with nothing new, no round trip, as librdkafka's own commit returned at once.
+ * Nothing goes when the assignment was lost during the drain (no commit of this generation is
+ * taken: said at error for those unsettled).
+ *
+ * Asynchronous on e->commitq, which is then served until its result came (results come in
+ * order: earlier explicit commits' first, while their partitions are still tracked), so the
+ * partitions' next owner starts where this one stopped, but at most REVOKE_COMMIT_WAIT_MS: a
+ * synchronous commit with the broker gone held the engine thread, and every other partition's
+ * calls, for the session timeout and more. Not come by then, it is told as failed (said at
+ * error for those unsettled), and its result when it comes only said (on_revoke_committed).
+ * When the process is stopping, not waited for (the close waits for it, then teardown tells
+ * its result).
+ */
+static void commit_on_revoke(pl_engine *e, rd_kafka_t *rk,
+                             const rd_kafka_topic_partition_list_t *parts, bool stopping)
+{
+    if (e->commitq)
+        rd_kafka_queue_poll_callback(e->commitq, 0);
+    if (rd_kafka_assignment_lost(rk)) {
+        say_unsettled(e, parts,
+                      "the partition was lost (its session timed out) while the revoke drained "
+                      "it, before the explicit commit of its position was taken");
+        return;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (!pl_offsets_commit_due(e->offsets, tp->partition))
+            continue;
+        int64_t pos = pl_offsets_position(e->offsets, tp->partition);
+        rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition)->offset = pos;
+        if (stopping && pl_offsets_commit_unsettled(e->offsets, tp->partition)) {
+            if (!e->revoke_unsettled)
+                e->revoke_unsettled = rd_kafka_topic_partition_list_new(parts->cnt);
+            if (!rd_kafka_topic_partition_list_find(e->revoke_unsettled, tp->topic, tp->partition))
+                rd_kafka_topic_partition_list_add(e->revoke_unsettled, tp->topic, tp->partition)
+                    ->offset = pos;
+        }
+    }
+    if (l->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return;
+    }
+    uint64_t seq = ++e->revoke_sent;
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, l, e->commitq, on_revoke_committed, e);
+    /* With a queue, one not sent has no result: told as failed here. (With none, librdkafka
+     * commits synchronously and has told it already.) */
+    if (err && e->commitq) {
+        e->revoke_sent--;
+        revoke_result(e, err, l);
+    } else if (!stopping && e->commitq) {
+        double deadline = now_s() + REVOKE_COMMIT_WAIT_MS / 1000.0;
+        for (double left; e->revoke_told < seq && (left = deadline - now_s()) > 0;)
+            rd_kafka_queue_poll_callback(e->commitq, left < 0.1 ? (int)(left * 1000) + 1 : 100);
+        if (e->revoke_told < seq) {
+            e->revoke_gave_up = seq;
+            char why[96];
+            snprintf(why, sizeof why, "no answer within %d ms", REVOKE_COMMIT_WAIT_MS);
+            PL_WARN(NULL, "committing %d revoked partition(s)' positions: %s", l->cnt, why);
+            revoke_result(e, RD_KAFKA_RESP_ERR__TIMED_OUT, l);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Partitions this consumer no longer owns: their offsets are forgotten (the jobs still running
  * on them finish but can no longer move a commit) and their backlog is dropped (the new owner
  * re-reads it). */
@@ -4508,9 +4877,16 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             PL_ERROR(NULL, "incremental assign failed: %s", rd_kafka_error_string(er));
             rd_kafka_error_destroy(er);
         }
-        for (int i = 0; i < parts->cnt; i++)
+        for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_list_add(e->assigned, parts->elems[i].topic,
                                               parts->elems[i].partition);
+            if (e->revoke_ok)
+                rd_kafka_topic_partition_list_del(e->revoke_ok, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+            if (e->revoke_unsettled)
+                rd_kafka_topic_partition_list_del(e->revoke_unsettled, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        }
         /* librdkafka keeps a partition's pause across a revoke and a later assignment (its
          * issue #1849): one revoked while the worker was paused, and assigned back once it no
          * longer was, would stay paused for good. So an assignment always says which. */
@@ -4535,12 +4911,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                     e->stop_drain_from = since;
             }
             e->draining = false;
-            /* Synchronous, so the partitions' next owner starts where this one stopped; when
-             * the process is stopping the close commits them anyway, and a synchronous commit
-             * would wait without end for a broker that went away. */
-            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, e->stopping ? 1 : 0);
-            if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                PL_WARN(NULL, "commit on revoke failed: %s", rd_kafka_err2str(ce));
+            commit_on_revoke(e, rk, parts, e->stopping);
+        } else {
+            say_unsettled(e, parts,
+                          "the partition was lost (its session timed out) before the explicit "
+                          "commit of its position was taken");
         }
         forget_partitions(e, parts);
         rd_kafka_error_t *er = rd_kafka_incremental_unassign(rk, parts);
@@ -4556,6 +4931,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     PL_ERROR(NULL, "rebalance error: %s; giving up the whole assignment", rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_copy(e->assigned);
     leave_partitions(e, all);
+    say_unsettled(e, all,
+                  "the assignment was given up (a rebalance error) before the explicit commit "
+                  "of its position was taken");
     forget_partitions(e, all);
     if (cooperative) {
         rd_kafka_error_t *er = rd_kafka_incremental_unassign(rk, all);
@@ -4576,6 +4954,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     pl_engine *e = opaque;
     e->lag = pl_kafka_stats_read(json, e->t_request, e->stalls, e->assigned, now_s());
     e->stats_fresh = true;
+    commit_check_stats(e, json);
     return 0;
 }
 
@@ -4741,6 +5120,9 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
         }
     }
     pl_db_flush(e->db);
+    /* The results of explicit commits, also during a revoke drain (no consume then). */
+    if (e->commitq)
+        rd_kafka_queue_poll_callback(e->commitq, 0);
     if ((e->retries || e->timers || e->n_unrecorded) && timeout_ms > 50)
         timeout_ms = 50;
     /* A unit held for a conflict's back-off goes at the first flush after it is due. */
@@ -5225,7 +5607,10 @@ static int setup(pl_engine *e, char *err, size_t errsz)
         return PL_ERR_CONFIG;
     e->cq = rd_kafka_queue_get_consumer(e->consumer);
     e->pq = rd_kafka_queue_get_main(e->producer);
+    if (!(e->commitq = rd_kafka_queue_new(e->consumer)))
+        return pl_err_set(PL_ERR_NOMEM, err, errsz, "out of memory");
     rd_kafka_queue_io_event_enable(e->cq, e->cpipe[1], "1", 1);
+    rd_kafka_queue_io_event_enable(e->commitq, e->cpipe[1], "1", 1);
     rd_kafka_queue_io_event_enable(e->pq, e->ppipe[1], "1", 1);
     if ((rc = pl_kafka_subscribe(e->consumer, e->t_request, err, errsz)))
         return rc;
@@ -5243,6 +5628,24 @@ static int setup(pl_engine *e, char *err, size_t errsz)
  */
 #define CLOSE_MS 10000
 
+/*
+ * Says at error, after the consumer's close (`closed`: whether it completed), what nothing will
+ * commit now: a partition the close revoked with its explicit commit unsettled whose revoke
+ * commit told nothing (the close gave up first: e->revoke_unsettled), and, when the close did
+ * not complete, one still assigned (never revoked) in that state. Before, neither was said.
+ */
+static void say_close_leftovers(pl_engine *e, bool closed)
+{
+    for (int i = 0; e->revoke_unsettled && i < e->revoke_unsettled->cnt; i++)
+        say_reset(e, e->revoke_unsettled->elems[i].partition, e->revoke_unsettled->elems[i].offset,
+                  "the consumer's close ended before its revoke's commit of the position was "
+                  "answered");
+    if (!closed && e->assigned)
+        say_unsettled(e, e->assigned,
+                      "the consumer's close did not complete before a revoke committed the "
+                      "partition's position");
+}
+
 static void teardown(pl_engine *e)
 {
     bool consumer_closed = true;
@@ -5257,6 +5660,17 @@ static void teardown(pl_engine *e)
         backlog_prune(e, true);
         /* Commits stored offsets (auto commit on); bounded, as the producer's flush is. */
         consumer_closed = pl_kafka_consumer_close(e->consumer, CLOSE_MS);
+        /* The results of the close's explicit commit (commit_on_revoke), which the close waited
+         * for: a failure is said now. */
+        if (e->commitq) {
+            rd_kafka_queue_poll_callback(e->commitq, 0);
+            /* Closed, its answer came: a moment for it to be served rather than said missing. */
+            for (int i = 0;
+                 consumer_closed && e->revoke_unsettled && e->revoke_unsettled->cnt > 0 && i < 10;
+                 i++)
+                rd_kafka_queue_poll_callback(e->commitq, 100);
+        }
+        say_close_leftovers(e, consumer_closed);
     }
     if (e->producer) {
         rd_kafka_flush(e->producer, CLOSE_MS);
@@ -5280,6 +5694,8 @@ static void teardown(pl_engine *e)
     }
     if (e->cq)
         rd_kafka_queue_destroy(e->cq);
+    if (e->commitq)
+        rd_kafka_queue_destroy(e->commitq);
     if (e->pq)
         rd_kafka_queue_destroy(e->pq);
     if (e->consumer)
@@ -5297,6 +5713,10 @@ static void teardown(pl_engine *e)
     }
     if (e->assigned)
         rd_kafka_topic_partition_list_destroy(e->assigned);
+    if (e->revoke_ok)
+        rd_kafka_topic_partition_list_destroy(e->revoke_ok);
+    if (e->revoke_unsettled)
+        rd_kafka_topic_partition_list_destroy(e->revoke_unsettled);
     pl_kafka_stalls_free(e->stalls);
     free(e->backlog);
     pl_services_unref(e->services);

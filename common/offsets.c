@@ -6,8 +6,9 @@
  * inserted in its place, after any copy of it. pl_offsets_done finds an entry by binary search; a
  * done entry at the head retires, together with every done entry behind it, and the head's offset
  * (or the last added + 1, once the ring is empty) bounded by the last added + 1 becomes the
- * committable position when it is above the one before. Partitions live in a pointer array
- * indexed by partition id, grown on demand.
+ * committable position when it is above the one before. Every tracked entry is at or above the
+ * position, so an offset taken back below it is the lowest unfinished one: the position goes
+ * back to it. Partitions live in a pointer array indexed by partition id, grown on demand.
  */
 #include "offsets.h"
 
@@ -25,12 +26,17 @@ typedef struct entry {
 
 typedef struct partition {
     entry *ring;
-    size_t cap;         /* power of two */
-    size_t head;        /* index of the lowest tracked entry */
-    size_t len;         /* tracked entries */
-    int64_t last_added; /* the offset added last (not the highest: see BACK), -1 before any */
-    bool last_once;     /* last_added came by pl_offsets_add_once */
-    int64_t position;   /* committable position, the highest reached, -1 before any */
+    size_t cap;           /* power of two */
+    size_t head;          /* index of the lowest tracked entry */
+    size_t len;           /* tracked entries */
+    int64_t last_added;   /* the offset added last (not the highest: see BACK), -1 before any */
+    bool last_once;       /* last_added came by pl_offsets_add_once */
+    uint64_t again;       /* PL_OFFSETS_AGAIN returned in a row for last_added */
+    double again_said;    /* when pl_offsets_again_due last said yes for it */
+    int64_t position;     /* committable position, -1 before any */
+    bool commit_owed;     /* the position must be committed explicitly (pl_offsets_must_commit) */
+    uint32_t commits_out; /* explicit commits given out, their results not yet told */
+    int64_t committed;    /* the group's committed offset as last told, -1 unknown */
 } partition;
 
 struct pl_offsets {
@@ -115,6 +121,7 @@ static partition *obtain(pl_offsets *o, int32_t id)
         p->cap = RING_INITIAL;
         p->last_added = -1;
         p->position = -1;
+        p->committed = -1;
         o->parts[id] = p;
     }
     return o->parts[id];
@@ -153,8 +160,10 @@ static int add(pl_offsets *o, int32_t partition_id, int64_t off, bool once)
     if (!o || partition_id < 0 || partition_id > PL_OFFSETS_MAX_PARTITION || off < 0)
         return PL_ERR_INVALID;
     partition *p = lookup(o, partition_id);
-    if (p && once && p->last_once && off == p->last_added)
+    if (p && once && p->last_once && off == p->last_added) {
+        p->again++;
         return PL_OFFSETS_AGAIN;
+    }
     if (!p && !(p = obtain(o, partition_id)))
         return PL_ERR_NOMEM;
     if (p->len == p->cap) {
@@ -182,6 +191,19 @@ static int add(pl_offsets *o, int32_t partition_id, int64_t off, bool once)
     bool back = p->last_added >= 0 && off <= p->last_added;
     p->last_added = off;
     p->last_once = once;
+    p->again = 0;
+    /* Taken back below the position: every entry is at or above the position, so off is the
+     * lowest unfinished one, and the position goes back to it. The offsets above may be another
+     * log's, not done: the position must not stay above them (offsets.h). */
+    if (back && off < p->position) {
+        p->position = off;
+        p->commit_owed = true;
+    }
+    /* Taken back before anything was done: the group's committed offset may be above off all
+     * the same (this reading's own, or the old log's), and the first position is committed
+     * explicitly (pl_offsets_must_commit waits for it). */
+    if (back && p->position < 0)
+        p->commit_owed = true;
     return back ? PL_OFFSETS_BACK : PL_OK;
 }
 
@@ -229,8 +251,8 @@ int pl_offsets_done(pl_offsets *o, int32_t partition_id, int64_t off, int64_t *c
     /* Give back memory after a burst; a failed shrink just keeps the larger ring. */
     if (p->cap > RING_INITIAL && p->len <= p->cap / 8)
         (void)ring_resize(p, p->cap / 2);
-    /* Never back: below what was committed already, the position commits nothing (librdkafka
-     * would not commit it either) and it holds until the new reading passes it. */
+    /* Never back here: the position goes back only with the consumer (add). next is not above
+     * it when what retired is of the reading before, above the new one (bounded by it). */
     if (next <= p->position)
         return 0;
     p->position = next;
@@ -267,4 +289,83 @@ int64_t pl_offsets_position(const pl_offsets *o, int32_t partition_id)
         return -1;
     const partition *p = lookup(o, partition_id);
     return p ? p->position : -1;
+}
+
+uint64_t pl_offsets_again(const pl_offsets *o, int32_t partition_id)
+{
+    const partition *p = o ? lookup(o, partition_id) : NULL;
+    return p ? p->again : 0;
+}
+
+uint64_t pl_offsets_again_due(pl_offsets *o, int32_t partition_id, double now, double every_s)
+{
+    partition *p = o ? lookup(o, partition_id) : NULL;
+    if (!p || p->again == 0)
+        return 0;
+    uint64_t n = p->again, p10 = 1;
+    while (p10 < n && p10 <= UINT64_MAX / 10)
+        p10 *= 10;
+    /* At 1 the clock starts for this record: again_said of an earlier one counts for nothing. */
+    if (n != p10 && now - p->again_said < every_s)
+        return 0;
+    p->again_said = now;
+    return n;
+}
+
+int pl_offsets_must_commit(pl_offsets *o, int32_t partition_id, int64_t *commit_to)
+{
+    partition *p = o ? lookup(o, partition_id) : NULL;
+    if (!p || !p->commit_owed || p->position < 0)
+        return 0;
+    p->commit_owed = false;
+    p->commits_out++;
+    if (commit_to)
+        *commit_to = p->position;
+    return 1;
+}
+
+int pl_offsets_commit_above(pl_offsets *o, int32_t partition_id, int64_t committed,
+                            int64_t *commit_to)
+{
+    partition *p = o ? lookup(o, partition_id) : NULL;
+    if (!p || p->position < 0 || committed <= p->position || p->commits_out > 0)
+        return 0;
+    p->commit_owed = false;
+    p->commits_out++;
+    if (commit_to)
+        *commit_to = p->position;
+    return 1;
+}
+
+int pl_offsets_committed(pl_offsets *o, int32_t partition_id, bool ok)
+{
+    partition *p = o ? lookup(o, partition_id) : NULL;
+    if (!p)
+        return PL_ERR_NOTFOUND;
+    if (p->commits_out > 0)
+        p->commits_out--;
+    /* A later commit still out decides: the results come in the order the commits went. */
+    if (!ok && p->commits_out == 0)
+        p->commit_owed = true;
+    return PL_OK;
+}
+
+bool pl_offsets_commit_unsettled(const pl_offsets *o, int32_t partition_id)
+{
+    const partition *p = o ? lookup(o, partition_id) : NULL;
+    return p && (p->commit_owed || p->commits_out > 0);
+}
+
+void pl_offsets_note_committed(pl_offsets *o, int32_t partition_id, int64_t committed)
+{
+    partition *p = o ? lookup(o, partition_id) : NULL;
+    if (p)
+        p->committed = committed;
+}
+
+bool pl_offsets_commit_due(const pl_offsets *o, int32_t partition_id)
+{
+    const partition *p = o ? lookup(o, partition_id) : NULL;
+    return p && p->position >= 0 &&
+           (p->commit_owed || p->commits_out > 0 || p->position != p->committed);
 }

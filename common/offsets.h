@@ -14,9 +14,23 @@
  * all the same, in its place (beside a copy of it still tracked, if any: both must be done before
  * the position passes it). The consumer reads on from there, taking the offsets above it again,
  * so the position is never past the last offset taken + 1 either: offsets of the reading before,
- * done or not, count for nothing above it. And the position never goes back: below what was
- * committed it would commit nothing (librdkafka commits only an offset above the committed one,
- * §1.1.1), so it holds until the new reading passes it.
+ * done or not, count for nothing above it. Taken back below the position, the position goes
+ * back with it, at once, to that offset (the next one to read): the offsets above it may be
+ * another log's now (a recreated topic's, a truncated log's), and a position left above them
+ * would have a restart or a rebalance skip the ones not done yet. Records merely read again are
+ * answered from their rows, so going back costs no more than their being read again once more
+ * after a crash; and which of the two it is cannot be told from the offsets (the engine's
+ * offset_track says why), so the position goes back for both. It never goes past an offset
+ * not done. (Before, the position never went back: nothing of the partition was committed
+ * while the new log stayed below it, and a restart resumed above the new log's records.)
+ *
+ * librdkafka commits a stored offset only above the one it holds as committed (§1.1.1), and the
+ * group's committed offset may be above the position: after the position went back, or when
+ * librdkafka reset the consumer below an offset the group committed from an older log before
+ * this assignment's first record, or when a retried commit of librdkafka's landed after an
+ * explicit one. The tracker keeps, per partition, whether an explicit commit of the position is
+ * owed (pl_offsets_must_commit, pl_offsets_commit_above) and how many are out, their results not
+ * yet told (pl_offsets_committed): owed, out, or settled (neither).
  *
  * One pl_offsets covers all partitions of one topic. Partition ids are 0..PL_OFFSETS_MAX_PARTITION.
  * Memory: the tracker owns everything it allocates; per partition it holds one ring of 16 bytes
@@ -31,6 +45,7 @@
 #ifndef PL_OFFSETS_H
 #define PL_OFFSETS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,7 +75,10 @@ enum {
  * after the last offset added to the partition (or is its first since pl_offsets_new or
  * pl_offsets_forget); PL_OFFSETS_BACK when it is not (the consumer was taken back; see the top
  * of this file): it is tracked all the same, and from then on the partition's last offset added
- * is off; PL_ERR_NOMEM; PL_ERR_INVALID when off is negative or the partition id is out of range.
+ * is off; when off is below the committable position, the position goes back to off at once
+ * (pl_offsets_position), owed an explicit commit (pl_offsets_must_commit), and so is the first
+ * position of a partition taken back before it had any; PL_ERR_NOMEM;
+ * PL_ERR_INVALID when off is negative or the partition id is out of range.
  */
 int pl_offsets_add(pl_offsets *o, int32_t partition, int64_t off) PL_MUSTCHECK;
 
@@ -74,13 +92,29 @@ int pl_offsets_add(pl_offsets *o, int32_t partition, int64_t off) PL_MUSTCHECK;
 int pl_offsets_add_once(pl_offsets *o, int32_t partition, int64_t off) PL_MUSTCHECK;
 
 /*
+ * How many times in a row pl_offsets_add_once returned PL_OFFSETS_AGAIN for the partition's last
+ * offset added: 0 when the last add was not such a repeat (or for an unknown partition). For
+ * rate-limiting what the caller says about a record fetched again and again.
+ */
+uint64_t pl_offsets_again(const pl_offsets *o, int32_t partition);
+
+/*
+ * Whether the caller should say so now, for a record fetched again and again: returns the count
+ * (pl_offsets_again) at its 1st, 10th, 100th... repeat, and at any repeat at least every_s
+ * seconds after the last time it returned non-zero for the same record (`now`, in seconds of any
+ * clock the caller keeps to), so that a partition stuck for good is still told of; else 0 (also
+ * when the last add was no repeat, or the partition is unknown).
+ */
+uint64_t pl_offsets_again_due(pl_offsets *o, int32_t partition, double now, double every_s);
+
+/*
  * Marks offset `off` of `partition` done (one not done yet, when it is tracked twice). Returns 1
  * when the committable position of the partition advanced (then *commit_to is the offset to
  * store: the lowest unfinished offset, or last done + 1 when none is unfinished, but never past
  * the last offset added + 1), 0 when it did not (an earlier offset is still unfinished, or the
- * partition was taken back and its new reading has not passed what was committed; *commit_to is
- * left alone), PL_ERR_NOTFOUND when off is not tracked (never added, already retired, or the
- * partition was forgotten), PL_ERR_STATE when every copy of off still tracked is marked done
+ * consumer was taken back and this was an offset of the reading before, above the new one;
+ * *commit_to is left alone), PL_ERR_NOTFOUND when off is not tracked (never added, already retired,
+ * or the partition was forgotten), PL_ERR_STATE when every copy of off still tracked is marked done
  * already (a double completion: a bug in the caller). commit_to may be NULL.
  */
 int pl_offsets_done(pl_offsets *o, int32_t partition, int64_t off, int64_t *commit_to);
@@ -98,8 +132,66 @@ size_t pl_offsets_pending(const pl_offsets *o, int32_t partition);
  */
 void pl_offsets_forget(pl_offsets *o, int32_t partition);
 
-/* The committable position of a partition: the highest pl_offsets_done gave (it never goes
- * back), -1 when nothing was ever done (or it was forgotten). */
+/* The committable position of a partition: the last pl_offsets_done gave, or the offset the
+ * consumer was taken back to below it since (pl_offsets_add); -1 when nothing was done since
+ * the partition was tracked afresh (pl_offsets_new, pl_offsets_forget). */
 int64_t pl_offsets_position(const pl_offsets *o, int32_t partition);
+
+/*
+ * Whether the partition's position must be committed explicitly, now (the offset given to
+ * rd_kafka_commit, not only stored with rd_kafka_offsets_store): librdkafka commits a stored
+ * offset only above the one it holds as committed. So it is after the position went back
+ * (pl_offsets_add), and after an explicit commit failed with none other out
+ * (pl_offsets_committed). Returns 1 and sets *commit_to (may be NULL) to the position: the mark
+ * is cleared and the commit counted out; the caller commits it and tells its result with
+ * pl_offsets_committed (also when it could not be sent). Once an explicit commit succeeded,
+ * librdkafka commits the positions stored after it by itself. Returns 0 otherwise, and while the
+ * partition has no position yet. A partition tracked afresh owes nothing (unless taken back
+ * before its first position: pl_offsets_add): when librdkafka reset
+ * the consumer below an offset the group committed, its statistics show that offset
+ * (pl_offsets_commit_above).
+ */
+int pl_offsets_must_commit(pl_offsets *o, int32_t partition, int64_t *commit_to);
+
+/*
+ * librdkafka holds `committed` as the partition's committed offset (its statistics'
+ * committed_offset): when that is above the partition's position and no explicit commit is out,
+ * returns 1 and sets *commit_to (may be NULL) to the position, counted out as by
+ * pl_offsets_must_commit (any mark owed cleared); else 0 (also with no position yet). It is so
+ * when the consumer was reset below an offset the group committed from an older log before this
+ * assignment's first record, when a retried commit of librdkafka's landed after an explicit one
+ * (librdkafka takes a success as its committed offset whatever it holds), or when an explicit
+ * commit failed on a partition since idle.
+ */
+int pl_offsets_commit_above(pl_offsets *o, int32_t partition, int64_t committed,
+                            int64_t *commit_to);
+
+/*
+ * The result of an explicit commit counted out (pl_offsets_must_commit, pl_offsets_commit_above),
+ * told in the order the commits went: ok, or failed, when the position is owed again unless a
+ * later commit is still out (which then decides). Returns 0, or PL_ERR_NOTFOUND when the
+ * partition is not tracked (forgotten since: nothing is created for it).
+ */
+int pl_offsets_committed(pl_offsets *o, int32_t partition, bool ok);
+
+/* Whether an explicit commit of the partition's position is owed or out (not settled): the
+ * group's committed offset may then be above the position. False for an unknown partition. */
+bool pl_offsets_commit_unsettled(const pl_offsets *o, int32_t partition);
+
+/*
+ * Notes `committed` as the group's committed offset of the partition as librdkafka holds it
+ * (its statistics' committed_offset, or an explicit commit's success): what pl_offsets_commit_due
+ * compares the position with. Nothing for an unknown partition (nothing is created); a partition
+ * tracked afresh knows none.
+ */
+void pl_offsets_note_committed(pl_offsets *o, int32_t partition, int64_t committed);
+
+/*
+ * Whether the partition's position is worth a commit of its own (a revoke's): it has a position,
+ * and that is not the committed offset last noted (pl_offsets_note_committed; none noted counts
+ * as different), or an explicit commit of it is owed or out. False for an unknown partition, or
+ * one with no position yet.
+ */
+bool pl_offsets_commit_due(const pl_offsets *o, int32_t partition);
 
 #endif

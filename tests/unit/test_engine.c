@@ -69,12 +69,14 @@ static double given_batch_ms(const pl_db *db)
  * (g_lost_consumer, which nothing else may touch).
  */
 static bool g_assignment_lost;
+static int g_lost_after; /* when not 0: lost from the call after this many (g_lost_calls) */
+static int g_lost_calls;
 static char g_lost_consumer_token;
 #define g_lost_consumer ((rd_kafka_t *)(void *)&g_lost_consumer_token)
 static int given_assignment_lost(rd_kafka_t *rk)
 {
     assert_ptr_equal(rk, g_lost_consumer);
-    return g_assignment_lost;
+    return g_assignment_lost || (g_lost_after && ++g_lost_calls > g_lost_after);
 }
 
 /*
@@ -122,11 +124,166 @@ static const char *given_topic_name(const rd_kafka_topic_t *rkt)
 static rd_kafka_resp_err_t given_offsets_store(rd_kafka_t *rk,
                                                rd_kafka_topic_partition_list_t *offsets)
 {
-    if (rk)
+    if (rk && rk != g_lost_consumer)
         return rd_kafka_offsets_store(rk, offsets);
     g_stored_partition = offsets->elems[0].partition;
     g_stored_offset = offsets->elems[0].offset;
     return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/*
+ * The commits the engine makes with no consumer, or with g_lost_consumer (the consumer a test
+ * gives on_rebalance): each explicit one (rd_kafka_commit_queue, or rd_kafka_commit with offsets)
+ * kept in g_commits (its offsets copied, and whether it was synchronous), g_ncommitted of them
+ * (the last one's first partition in g_committed_*); librdkafka's commit of the stored offsets
+ * (rd_kafka_commit without offsets) counted in g_ncommit_stored. The result of an explicit
+ * commit to on_committed (commit_explicitly's: the engine gives it its own queue, which an
+ * engine here lacks) is a test's to give, as the event loop's poll of that queue would; a
+ * synchronous one (no queue, another callback: the revoke's) has its result, g_commit_err for
+ * each partition, given to its callback at once, as librdkafka does.
+ */
+static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets, void *opaque);
+#define COMMITS_MAX 16
+static struct given_commit {
+    rd_kafka_topic_partition_list_t *offsets;
+    bool sync;
+} g_commits[COMMITS_MAX];
+static int g_ncommitted;
+static int32_t g_committed_partition = -1;
+static int64_t g_committed_offset = -1;
+static int g_ncommit_stored;
+static rd_kafka_resp_err_t g_commit_err;
+static void commits_reset(void)
+{
+    for (int i = 0; i < g_ncommitted && i < COMMITS_MAX; i++)
+        rd_kafka_topic_partition_list_destroy(g_commits[i].offsets);
+    g_ncommitted = 0;
+    g_ncommit_stored = 0;
+    g_commit_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+static void commit_keep(const rd_kafka_topic_partition_list_t *offsets, bool sync)
+{
+    if (g_ncommitted < COMMITS_MAX)
+        g_commits[g_ncommitted] =
+            (struct given_commit){rd_kafka_topic_partition_list_copy(offsets), sync};
+    g_ncommitted++;
+    g_committed_partition = offsets->elems[0].partition;
+    g_committed_offset = offsets->elems[0].offset;
+}
+/* The offset commit `i` (of g_commits) gave partition p, -1 when it did not list it. */
+static int64_t commit_offset(int i, int32_t p)
+{
+    assert_true(i < g_ncommitted && i < COMMITS_MAX);
+    const rd_kafka_topic_partition_t *tp =
+        rd_kafka_topic_partition_list_find(g_commits[i].offsets, "paylink.auth.request", p);
+    return tp ? tp->offset : -1;
+}
+/*
+ * A commit queue a test gives the engine (e->commitq = g_commitq): a revoke's commit made on it
+ * (on_revoke_committed's) has its result, g_commit_err, given at the next poll of it
+ * (given_queue_poll_callback), unless g_commit_hang holds it back (the broker not answering: a
+ * test gives it late with commitq_deliver); on_committed's are a test's to give, as above.
+ */
+static char g_commitq_token;
+#define g_commitq ((rd_kafka_queue_t *)(void *)&g_commitq_token)
+static bool g_commit_hang;
+static int g_commitq_polls;
+#define QUEUED_MAX 4
+static struct {
+    rd_kafka_topic_partition_list_t *res;
+    void (*cb)(rd_kafka_t *, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t *, void *);
+    void *opaque;
+} g_queued[QUEUED_MAX];
+static int g_nqueued;
+/* Gives the revoke commits' results queued on g_commitq to their callbacks, in order. */
+static void commitq_deliver(void)
+{
+    for (int i = 0; i < g_nqueued; i++) {
+        g_queued[i].cb(g_lost_consumer, g_queued[i].res->elems[0].err, g_queued[i].res,
+                       g_queued[i].opaque);
+        rd_kafka_topic_partition_list_destroy(g_queued[i].res);
+    }
+    g_nqueued = 0;
+}
+static int given_queue_poll_callback(rd_kafka_queue_t *q, int timeout_ms)
+{
+    if (q != g_commitq)
+        return rd_kafka_queue_poll_callback(q, timeout_ms);
+    g_commitq_polls++;
+    int n = g_commit_hang ? 0 : g_nqueued;
+    if (n)
+        commitq_deliver();
+    return n;
+}
+static rd_kafka_resp_err_t given_commit_queue(
+    rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets, rd_kafka_queue_t *q,
+    void (*cb)(rd_kafka_t *, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t *, void *),
+    void *opaque)
+{
+    if (rk && rk != g_lost_consumer)
+        return rd_kafka_commit_queue(rk, offsets, q, cb, opaque);
+    bool sync = !q && cb && cb != on_committed;
+    commit_keep(offsets, sync);
+    if (q == g_commitq && cb != on_committed) {
+        assert_true(g_nqueued < QUEUED_MAX);
+        rd_kafka_topic_partition_list_t *res = rd_kafka_topic_partition_list_copy(offsets);
+        for (int i = 0; i < res->cnt; i++)
+            res->elems[i].err = g_commit_err;
+        g_queued[g_nqueued].res = res;
+        g_queued[g_nqueued].cb = cb;
+        g_queued[g_nqueued++].opaque = opaque;
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    }
+    if (!sync)
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_t *res = rd_kafka_topic_partition_list_copy(offsets);
+    for (int i = 0; i < res->cnt; i++)
+        res->elems[i].err = g_commit_err;
+    cb(rk, g_commit_err, res, opaque);
+    rd_kafka_topic_partition_list_destroy(res);
+    return g_commit_err;
+}
+static rd_kafka_resp_err_t given_commit(rd_kafka_t *rk,
+                                        const rd_kafka_topic_partition_list_t *offsets, int async)
+{
+    if (rk != g_lost_consumer)
+        return rd_kafka_commit(rk, offsets, async);
+    if (!offsets) {
+        g_ncommit_stored++;
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    }
+    commit_keep(offsets, !async);
+    return g_commit_err;
+}
+
+/* The rest of what on_rebalance asks of g_lost_consumer: a cooperative group whose assignments
+ * succeed; anything else goes to librdkafka. */
+static const char *given_rebalance_protocol(rd_kafka_t *rk)
+{
+    return rk == g_lost_consumer ? "COOPERATIVE" : rd_kafka_rebalance_protocol(rk);
+}
+static rd_kafka_error_t *given_incremental_assign(rd_kafka_t *rk,
+                                                  const rd_kafka_topic_partition_list_t *parts)
+{
+    return rk == g_lost_consumer ? NULL : rd_kafka_incremental_assign(rk, parts);
+}
+static rd_kafka_error_t *given_incremental_unassign(rd_kafka_t *rk,
+                                                    const rd_kafka_topic_partition_list_t *parts)
+{
+    return rk == g_lost_consumer ? NULL : rd_kafka_incremental_unassign(rk, parts);
+}
+static rd_kafka_resp_err_t given_pause_partitions(rd_kafka_t *rk,
+                                                  rd_kafka_topic_partition_list_t *parts)
+{
+    return rk == g_lost_consumer ? RD_KAFKA_RESP_ERR_NO_ERROR
+                                 : rd_kafka_pause_partitions(rk, parts);
+}
+static rd_kafka_resp_err_t given_resume_partitions(rd_kafka_t *rk,
+                                                   rd_kafka_topic_partition_list_t *parts)
+{
+    return rk == g_lost_consumer ? RD_KAFKA_RESP_ERR_NO_ERROR
+                                 : rd_kafka_resume_partitions(rk, parts);
 }
 
 /*
@@ -216,11 +373,20 @@ static int caught_oauth_get(pl_oauth *o, const pl_oauth_client *client, pl_oauth
 #define rd_kafka_message_destroy given_message_destroy
 #define rd_kafka_topic_name given_topic_name
 #define rd_kafka_offsets_store given_offsets_store
+#define rd_kafka_commit_queue given_commit_queue
+#define rd_kafka_commit given_commit
+#define rd_kafka_rebalance_protocol given_rebalance_protocol
+#define rd_kafka_incremental_assign given_incremental_assign
+#define rd_kafka_incremental_unassign given_incremental_unassign
+#define rd_kafka_pause_partitions given_pause_partitions
+#define rd_kafka_resume_partitions given_resume_partitions
 #define pl_db_unit_result given_result
 #define pl_db_unit_ntuples given_ntuples
 #define pl_db_last_batch_ms given_batch_ms
 #define rd_kafka_assignment_lost given_assignment_lost
-#include "engine.c" /* white box: job_abandon, the live list, the request id hash */
+#define rd_kafka_queue_poll_callback given_queue_poll_callback
+#define REVOKE_COMMIT_WAIT_MS 200 /* a test's hung commit (g_commit_hang) waits no longer */
+#include "engine.c"               /* white box: job_abandon, the live list, the request id hash */
 #undef pl_db_submit
 #undef pl_http_submit
 #undef pl_oauth_get
@@ -228,10 +394,18 @@ static int caught_oauth_get(pl_oauth *o, const pl_oauth_client *client, pl_oauth
 #undef pl_db_unit_ntuples
 #undef pl_db_last_batch_ms
 #undef rd_kafka_assignment_lost
+#undef rd_kafka_queue_poll_callback
 #undef rd_kafka_producev
 #undef rd_kafka_message_destroy
 #undef rd_kafka_topic_name
 #undef rd_kafka_offsets_store
+#undef rd_kafka_commit_queue
+#undef rd_kafka_commit
+#undef rd_kafka_rebalance_protocol
+#undef rd_kafka_incremental_assign
+#undef rd_kafka_incremental_unassign
+#undef rd_kafka_pause_partitions
+#undef rd_kafka_resume_partitions
 
 static void test_attempt_id_form(void **state)
 {
@@ -3110,10 +3284,17 @@ static job *tracked_job(pl_engine *e, const char *rid, int32_t p, int64_t off)
  * than the consumer has read again (102, not 103). Before, it was dropped, "read again while
  * 100 below it is in flight": 100 done committed 103, and the new request at 101 was never
  * answered. The topic recreated (a new log from 0 under a request of the old one in flight):
- * the old one holds the commit until done but stores nothing ahead of the new log's reading, and
- * the commit never goes back: it holds until the new log passes it. A copy of a request in
- * flight (read twice) is tracked beside it: the commit waits for both. Another partition is not
- * touched; a negative offset has no position to protect: its request runs untracked.
+ * the commit goes back to 0 at once, stored and committed explicitly (librdkafka commits no
+ * stored offset below the committed one), and each of the new log's requests done commits its
+ * position; the old one stores nothing ahead of the new log's reading. (Before, the commit held
+ * at 103 until the new log passed it: nothing stored for its requests 0..102, and a restart in
+ * between resumed at 103, skipping those not done.) A partition's first position is not
+ * committed explicitly (on_stats does when librdkafka holds a committed offset above it) unless
+ * the consumer was taken back before it (the truncation at 101 here, and partition 4's copy of
+ * 201: the group's committed offset may be above it; before, it was only stored); the
+ * next one is again after an explicit commit failed. A copy of a request in flight (read twice) is
+ * tracked beside it: the commit waits for both. Another partition is not touched; a negative offset
+ * has no position to protect: its request runs untracked.
  */
 static void test_offset_going_back_is_tracked_in_place(void **state)
 {
@@ -3124,6 +3305,7 @@ static void test_offset_going_back_is_tracked_in_place(void **state)
     assert_non_null(e->offsets = pl_offsets_new());
     g_stored_partition = -1;
     g_stored_offset = -1;
+    commits_reset();
     job *a100 = tracked_job(e, "A-100", 3, 100);
     job *a101 = tracked_job(e, "A-101", 3, 101);
     job *a102 = tracked_job(e, "A-102", 3, 102);
@@ -3140,6 +3322,14 @@ static void test_offset_going_back_is_tracked_in_place(void **state)
     job_done(a100);
     assert_int_equal(g_stored_partition, 3);
     assert_true(g_stored_offset == 101);
+    /* The partition's first position, taken back before it: committed explicitly (the group's
+     * committed offset may be above it), and that succeeds. */
+    assert_int_equal(g_ncommitted, 1);
+    assert_int_equal(g_committed_partition, 3);
+    assert_true(g_committed_offset == 101);
+    rd_kafka_topic_partition_list_t *res = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(res, e->t_request, 3)->offset = 101;
+    on_committed(NULL, RD_KAFKA_RESP_ERR_NO_ERROR, res, e);
     job_done(b101);
     assert_true(g_stored_offset == 102);
     job_done(tracked_job(e, "B-102", 3, 102));
@@ -3147,19 +3337,25 @@ static void test_offset_going_back_is_tracked_in_place(void **state)
 
     /* The topic recreated while the old log's 103 is in flight: a new log from 0. */
     job *c103 = tracked_job(e, "C-103", 3, 103);
+    assert_int_equal(g_ncommitted, 1);
     job *n0 = tracked_job(e, "N-0", 3, 0);
     assert_true(n0->tracked && c103->tracked);
-    g_stored_offset = -1;
+    assert_true(g_stored_offset == 0);
+    assert_int_equal(g_ncommitted, 2);
+    assert_int_equal(g_committed_partition, 3);
+    assert_true(g_committed_offset == 0);
     job_done(n0);
+    assert_true(g_stored_offset == 1);
     job_done(c103);
-    assert_true(g_stored_offset == -1);
+    assert_true(g_stored_offset == 1);
     for (int64_t off = 1; off < 103; off++) {
         job_done(tracked_job(e, "N", 3, off));
-        assert_true(g_stored_offset == -1);
+        assert_true(g_stored_offset == off + 1);
     }
     assert_true(pl_offsets_position(e->offsets, 3) == 103);
     job_done(tracked_job(e, "N-103", 3, 103));
     assert_true(g_stored_offset == 104);
+    assert_int_equal(g_ncommitted, 2); /* librdkafka commits the positions after it itself */
 
     /* Read twice while 200 is in flight: both copies of 201 hold the commit. */
     job *d1 = tracked_job(e, "D-201", 4, 201);
@@ -3170,8 +3366,32 @@ static void test_offset_going_back_is_tracked_in_place(void **state)
     job_done(other);
     assert_int_equal(g_stored_partition, 4);
     assert_true(g_stored_offset == 201);
+    /* Partition 4's first position, 201 read twice before it (taken back): committed
+     * explicitly too. */
+    assert_int_equal(g_ncommitted, 3);
+    assert_int_equal(g_committed_partition, 4);
+    assert_true(g_committed_offset == 201);
     job_done(d2);
     assert_true(g_stored_offset == 202);
+
+    /* The explicit commit of partition 3's 0 failed (its result, on_committed): the partition's
+     * next position is committed explicitly again; after one that succeeded, librdkafka commits
+     * the next ones. */
+    res->elems[0].offset = 0;
+    res->elems[0].err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    on_committed(NULL, RD_KAFKA_RESP_ERR_NO_ERROR, res, e);
+    job_done(tracked_job(e, "N-104", 3, 104));
+    assert_int_equal(g_ncommitted, 4);
+    assert_int_equal(g_committed_partition, 3);
+    assert_true(g_committed_offset == 105);
+    res->elems[0].offset = 105;
+    res->elems[0].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    on_committed(NULL, RD_KAFKA_RESP_ERR_NO_ERROR, res, e);
+    job_done(tracked_job(e, "N-105", 3, 105));
+    assert_true(g_stored_offset == 106);
+    assert_int_equal(g_ncommitted, 4);
+    rd_kafka_topic_partition_list_destroy(res);
+    commits_reset();
 
     /* A negative offset: untracked, the partition's tracking as it was. */
     job *neg = tracked_job(e, "B-neg", 3, -1);
@@ -3270,13 +3490,26 @@ static void test_unreadable_record_dead_lettered(void **state)
     json_object_put(env);
     produced_free();
 
-    /* The same record fetched again: logged, not dead-lettered again. */
-    char again_words[] = "Decompression (codec 0x4) of message at 40 failed";
-    rd_kafka_message_t again =
-        unreadable_event(RD_KAFKA_RESP_ERR__BAD_COMPRESSION, 2, 40, again_words);
-    consumed(e, &again);
-    start_backlog(e);
-    assert_int_equal(g_given_destroyed, 2);
+    /* The same record fetched again: logged, not dead-lettered again; and not at each fetch
+     * (librdkafka fetches it again and again): at the 1st, 10th and 100th time, with the count.
+     * (Before, a warning at each.) */
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    pl_log_init("auth", log);
+    for (int k = 0; k < 120; k++) {
+        char again_words[] = "Decompression (codec 0x4) of message at 40 failed";
+        rd_kafka_message_t again =
+            unreadable_event(RD_KAFKA_RESP_ERR__BAD_COMPRESSION, 2, 40, again_words);
+        consumed(e, &again);
+        start_backlog(e);
+    }
+    pl_log_init("auth", NULL);
+    assert_int_equal(log_lines_with(log, "fetched again"), 3);
+    assert_int_equal(log_lines_with(log, "fetched again, 1 time(s)"), 1);
+    assert_int_equal(log_lines_with(log, "fetched again, 10 time(s)"), 1);
+    assert_int_equal(log_lines_with(log, "fetched again, 100 time(s)"), 1);
+    fclose(log);
+    assert_int_equal(g_given_destroyed, 121);
     assert_int_equal(g_nproduced, 0);
     assert_int_equal(e->n_live, 1);
     assert_int_equal(pl_counter_value(e->m_unreadable), 1);
@@ -3916,12 +4149,13 @@ static int stop_unasked(void **state)
 /*
  * A record that could not be read is tracked as a request is (job_track's way), also where the
  * tracker had refused it: at an offset going back (the topic recreated, and the consumer reset
- * to its new log) it is dead-lettered, tracked in its place, and its delivery moves the commit
- * neither past a request in flight nor back; fetched again with nothing in between, it is
- * dead-lettered once. One on a partition beyond the tracker's range is dead-lettered,
- * untracked. Before, both went to pl_offsets_add directly, which refused them: no dead letter,
- * a warning that it was "read again: dead-lettered once", and the next request's completion
- * committed past it.
+ * to its new log) it is dead-lettered, tracked in its place, the commit goes back to it (stored,
+ * and committed explicitly), and its delivery moves the commit past it but not ahead of what
+ * the new log's reading has taken (not to the old log's 101 when that is done); fetched again
+ * with nothing in between, it is dead-lettered once. One on a partition beyond the tracker's range
+ * is dead-lettered, untracked. Before, both went to pl_offsets_add directly, which refused them: no
+ * dead letter, a warning that it was "read again: dead-lettered once", and the next request's
+ * completion committed past it.
  */
 static void test_unreadable_record_going_back_dead_lettered(void **state)
 {
@@ -3943,10 +4177,12 @@ static void test_unreadable_record_going_back_dead_lettered(void **state)
     g_stored_partition = -1;
     g_stored_offset = -1;
 
+    commits_reset();
     job *done = tracked_job(e, "G-100", 2, 100);
     job *inflight = tracked_job(e, "G-101", 2, 101);
     job_done(done);
     assert_true(g_stored_offset == 101);
+    assert_int_equal(g_ncommitted, 0);
 
     /* The topic recreated: the new log's first record cannot be read. */
     char words[] = "MessageSet at offset 0 (80 bytes) failed CRC32C check";
@@ -3960,6 +4196,9 @@ static void test_unreadable_record_going_back_dead_lettered(void **state)
     job *j = e->live;
     assert_true(j != inflight && j->offset == 0);
     assert_true(j->tracked);
+    assert_true(g_stored_offset == 0);
+    assert_int_equal(g_ncommitted, 1);
+    assert_true(g_committed_offset == 0);
     /* Fetched again: not dead-lettered twice. */
     char again_words[] = "MessageSet at offset 0 (80 bytes) failed CRC32C check";
     rd_kafka_message_t again = unreadable_event(RD_KAFKA_RESP_ERR__BAD_MSG, 2, 0, again_words);
@@ -3968,13 +4207,16 @@ static void test_unreadable_record_going_back_dead_lettered(void **state)
     assert_int_equal(g_nproduced, 0);
     assert_int_equal(pl_counter_value(e->m_unreadable), 1);
     assert_int_equal(e->n_live, 2);
-    /* Its copy delivered: the old log's 101 still holds the commit, which never goes back. */
+    /* Its copy delivered: committed past it, to the new log's next record; the old log's 101
+     * done moves nothing (before, the commit held at 101, above the new log). */
     j->pending_dr--;
     job_done(j);
-    assert_true(g_stored_offset == 101);
-    assert_true(pl_offsets_position(e->offsets, 2) == 101);
+    assert_true(g_stored_offset == 1);
+    assert_true(pl_offsets_position(e->offsets, 2) == 1);
     job_done(inflight);
-    assert_true(g_stored_offset == 101);
+    assert_true(g_stored_offset == 1);
+    assert_int_equal(g_ncommitted, 1);
+    commits_reset();
 
     /* A partition beyond the tracker's range: dead-lettered all the same, untracked. */
     char far_words[] = "MessageSet at offset 7 (80 bytes) failed CRC32C check";
@@ -3992,6 +4234,482 @@ static void test_unreadable_record_going_back_dead_lettered(void **state)
     free(e->backlog);
     held_engine_free(e);
     pl_metrics_destroy(m);
+}
+
+/* An engine whose consumer is g_lost_consumer (on_rebalance's calls answered here), its offsets
+ * tracked, partitions `parts` assigned through on_rebalance, its log lines in *log. */
+static pl_engine *commit_engine(pl_spec *spec, FILE **log, const int32_t *parts, int n)
+{
+    pl_engine *e = held_engine(spec);
+    snprintf(e->t_request, sizeof e->t_request, "paylink.auth.request");
+    snprintf(e->cfg.brokers, sizeof e->cfg.brokers, "kafka:9092");
+    snprintf(e->cfg.group, sizeof e->cfg.group, "paylink-auth");
+    assert_non_null(e->offsets = pl_offsets_new());
+    assert_non_null(e->stalls = pl_kafka_stalls_new());
+    assert_non_null(e->assigned = rd_kafka_topic_partition_list_new(4));
+    e->consumer = g_lost_consumer;
+    g_assignment_lost = false;
+    g_lost_after = g_lost_calls = 0;
+    g_commit_hang = false;
+    g_commitq_polls = 0;
+    commits_reset();
+    (void)given_commit; /* what the engine called for the revoke's commit before */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, "paylink.auth.request", parts[i]);
+    on_rebalance(g_lost_consumer, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+    assert_int_equal(e->assigned->cnt, n);
+    assert_non_null(*log = tmpfile());
+    pl_log_init("auth", *log);
+    return e;
+}
+
+static void commit_engine_free(pl_engine *e, FILE *log)
+{
+    pl_log_init("auth", NULL);
+    fclose(log);
+    commits_reset();
+    g_assignment_lost = false;
+    g_lost_after = g_lost_calls = 0;
+    g_commit_hang = false;
+    for (int i = 0; i < g_nqueued; i++)
+        rd_kafka_topic_partition_list_destroy(g_queued[i].res);
+    g_nqueued = 0;
+    e->commitq = NULL;
+    rd_kafka_topic_partition_list_destroy(e->assigned);
+    if (e->revoke_ok)
+        rd_kafka_topic_partition_list_destroy(e->revoke_ok);
+    if (e->revoke_unsettled)
+        rd_kafka_topic_partition_list_destroy(e->revoke_unsettled);
+    pl_kafka_stalls_free(e->stalls);
+    pl_offsets_destroy(e->offsets);
+    e->consumer = NULL;
+    held_engine_free(e);
+}
+
+/* Revokes (or, lost, loses) partition p through on_rebalance. */
+static void revoke_one(pl_engine *e, int32_t p, bool lost)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(l, "paylink.auth.request", p);
+    g_assignment_lost = lost;
+    on_rebalance(g_lost_consumer, RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, l, e);
+    g_assignment_lost = false;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* The result of an explicit commit of offset off of partition p, err for it, as the event
+ * loop's poll gives it to on_committed. */
+static void commit_result(pl_engine *e, int32_t p, int64_t off, rd_kafka_resp_err_t err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, e->t_request, p);
+    tp->offset = off;
+    tp->err = err;
+    on_committed(NULL, RD_KAFKA_RESP_ERR_NO_ERROR, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * librdkafka's statistics showing a partition's committed offset (committed_offset, what
+ * librdkafka holds as the group's) above the tracker's position: the position is committed
+ * explicitly (librdkafka would not commit the positions stored below it), not again while that
+ * commit is out; again once the statistics show it above after it succeeded (a retry of
+ * librdkafka's automatic commit of an old log's offset landing after it), and after it failed,
+ * though the partition did nothing since. A partition at its committed offset, or not assigned,
+ * is not. And a partition's first position after a plain assignment is only stored, not
+ * committed explicitly. Before, the statistics were not looked at (the group stayed above the
+ * position: a restart or a rebalance skipped the new log's records below it), and each
+ * partition's first position was committed explicitly, one commit a partition at each
+ * assignment, when a second cooperative rebalance round is likely.
+ */
+static void test_stats_commit_a_position_below_the_committed_offset(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {0, 1};
+    pl_engine *e = commit_engine(&spec, &log, parts, 2);
+    e->consumer = NULL; /* commit_explicitly's consumer: none here */
+    job_done(tracked_job(e, "S-0", 0, 0));
+    job_done(tracked_job(e, "S-500", 1, 500));
+    job_done(tracked_job(e, "S-5", 2, 5)); /* tracked, not assigned (revoked meanwhile) */
+    assert_true(pl_offsets_position(e->offsets, 0) == 1);
+    assert_true(pl_offsets_position(e->offsets, 1) == 501);
+    assert_int_equal(g_ncommitted, 0);
+
+    char above[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                   "\"0\":{\"partition\":0,\"fetch_state\":\"active\",\"committed_offset\":50},"
+                   "\"1\":{\"partition\":1,\"fetch_state\":\"active\",\"committed_offset\":501},"
+                   "\"2\":{\"partition\":2,\"fetch_state\":\"none\",\"committed_offset\":90},"
+                   "\"-1\":{\"partition\":-1,\"committed_offset\":-1001}}}},"
+                   "\"cgrp\":{\"join_state\":\"steady\"}}";
+    on_stats(NULL, above, sizeof above - 1, e);
+    assert_int_equal(g_ncommitted, 1);
+    assert_false(g_commits[0].sync);
+    assert_int_equal(g_commits[0].offsets->cnt, 1);
+    assert_true(commit_offset(0, 0) == 1);
+    assert_int_equal(log_lines_with(log, "committing the position explicitly"), 1);
+    on_stats(NULL, above, sizeof above - 1, e); /* out: not again */
+    assert_int_equal(g_ncommitted, 1);
+
+    commit_result(e, 0, 1, RD_KAFKA_RESP_ERR_NO_ERROR);
+    char late[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                  "\"0\":{\"partition\":0,\"committed_offset\":10000}}}},"
+                  "\"cgrp\":{\"join_state\":\"steady\"}}";
+    on_stats(NULL, late, sizeof late - 1, e);
+    assert_int_equal(g_ncommitted, 2);
+    assert_true(commit_offset(1, 0) == 1);
+    commit_result(e, 0, 1, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    assert_int_equal(g_ncommitted, 2);
+    on_stats(NULL, late, sizeof late - 1, e);
+    assert_int_equal(g_ncommitted, 3);
+    assert_true(commit_offset(2, 0) == 1);
+    commit_result(e, 0, 1, RD_KAFKA_RESP_ERR_NO_ERROR);
+    char settled[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                     "\"0\":{\"partition\":0,\"committed_offset\":1}}}},"
+                     "\"cgrp\":{\"join_state\":\"steady\"}}";
+    on_stats(NULL, settled, sizeof settled - 1, e);
+    assert_int_equal(g_ncommitted, 3);
+    assert_int_equal(log_lines_with(log, "--reset-offsets"), 0);
+    commit_engine_free(e, log);
+}
+
+/*
+ * A revoke commits each revoked partition's position explicitly, in one synchronous request,
+ * whether or not an explicit commit of it is still out: here partition 3 went back to 0 (a
+ * recreated topic) and the explicit commit of that is out, its result not served (the revoke
+ * drain polls no consumer), and partition 4's position is only stored. That earlier commit's
+ * failure, told after the partition was forgotten, is then moot (the revoke committed after it):
+ * nothing is said at error, and the partition is not tracked anew. Before, the revoke committed
+ * the stored offsets (rd_kafka_commit without offsets: librdkafka leaves out one below the offset
+ * it holds as committed) and only the positions whose explicit commit had failed and been told:
+ * partition 3 was left at the old log's offset for its next owner, and the late failure said it
+ * would be committed again.
+ */
+static void test_revoke_commits_positions_explicitly(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {3, 4};
+    pl_engine *e = commit_engine(&spec, &log, parts, 2);
+    job_done(tracked_job(e, "R-200", 4, 200));
+    job_done(tracked_job(e, "R-100", 3, 100));
+    job *n0 = tracked_job(e, "R-new-0", 3, 0);
+    assert_int_equal(g_ncommitted, 1); /* partition 3's 0 (none for the first positions) */
+    assert_true(commit_offset(0, 3) == 0);
+    job_done(n0);
+    assert_true(pl_offsets_position(e->offsets, 3) == 1);
+
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(l, "paylink.auth.request", 3);
+    rd_kafka_topic_partition_list_add(l, "paylink.auth.request", 4);
+    on_rebalance(g_lost_consumer, RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+    assert_int_equal(g_ncommitted, 2);
+    assert_true(g_commits[1].sync);
+    assert_int_equal(g_commits[1].offsets->cnt, 2);
+    assert_true(commit_offset(1, 3) == 1);
+    assert_true(commit_offset(1, 4) == 201);
+    assert_true(pl_offsets_position(e->offsets, 3) == -1);
+    assert_int_equal(e->assigned->cnt, 0);
+
+    commit_result(e, 3, 0, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    assert_int_equal(log_lines_with(log, "--reset-offsets"), 0);
+    assert_true(pl_offsets_position(e->offsets, 3) == -1);
+    assert_int_equal(pl_offsets_pending(e->offsets, -1), 0);
+    commit_engine_free(e, log);
+}
+
+/*
+ * What nothing here can commit any more is said at error, with the command that resets the
+ * group's offset by hand: a partition lost (its session timed out: no commit can be made) while
+ * the explicit commit of its position gone back was out, and that commit's failure told after;
+ * a revoke whose own commit failed for a partition whose explicit commit was out. A partition
+ * lost or revoked with its explicit commits settled is not (its commit failing on revoke only
+ * has some records read again, said at warn). Before, a lost partition said nothing, and a
+ * failure told for a partition no longer tracked said it would be committed again.
+ */
+static void test_uncommittable_position_says_reset(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {5, 6, 7, 8};
+    pl_engine *e = commit_engine(&spec, &log, parts, 4);
+    for (int32_t p = 5; p <= 8; p++)
+        job_done(tracked_job(e, "U-100", p, 100));
+    job *back5 = tracked_job(e, "U-5", 5, 7);
+    job *back6 = tracked_job(e, "U-6", 6, 9);
+    assert_int_equal(g_ncommitted, 2);
+
+    /* Lost with its explicit commit out: said; no commit made. */
+    revoke_one(e, 5, true);
+    assert_int_equal(g_ncommitted, 2);
+    assert_int_equal(g_ncommit_stored, 0);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:5 --reset-offsets "
+                                         "--to-offset 7 --execute"),
+                     1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    assert_int_equal(log_lines_with(log, "the partition was lost"), 1);
+    /* Its failure told after: said again; nothing tracked anew. */
+    commit_result(e, 5, 7, RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+    assert_int_equal(log_lines_with(log, "--to-offset 7 --execute"), 2);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 2);
+    assert_true(pl_offsets_position(e->offsets, 5) == -1);
+    /* Lost, settled: nothing said. */
+    revoke_one(e, 7, true);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 2);
+
+    /* The revoke's commit failed, the partition's explicit commit out: said. */
+    g_commit_err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    revoke_one(e, 6, false);
+    assert_int_equal(g_ncommitted, 3);
+    assert_true(commit_offset(2, 6) == 9);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:6 --reset-offsets "
+                                         "--to-offset 9 --execute"),
+                     1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 3);
+    /* Settled: a warning only. */
+    revoke_one(e, 8, false);
+    assert_int_equal(g_ncommitted, 4);
+    assert_true(commit_offset(3, 8) == 101);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 3);
+    assert_int_equal(log_lines_with(log, "on revoke failed"), 2);
+    job_abandon(back5);
+    job_abandon(back6);
+    commit_engine_free(e, log);
+}
+
+/* Revokes partitions parts[0..n-1] through on_rebalance (not lost). */
+static void revoke_parts(pl_engine *e, const int32_t *parts, int n)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, "paylink.auth.request", parts[i]);
+    on_rebalance(g_lost_consumer, RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * A revoke commits only the partitions with something new: a position other than the committed
+ * offset librdkafka's statistics last showed (partition 1: 21, above 5), or an explicit commit
+ * out (partition 3: its position 31 is what the statistics show now, but the commit the
+ * statistics asked for earlier is not answered). A partition at its committed offset with
+ * nothing out (0) has none: revoked alone it makes no round trip at all, as librdkafka's own
+ * commit returned at once then. One with no position (2) none either. Before, each revoked
+ * partition with a position was committed, one synchronous round trip per revoke even with
+ * nothing new (one that could hold the engine for the session timeout with the broker gone).
+ */
+static void test_revoke_commits_only_what_is_new(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {0, 1, 2, 3};
+    pl_engine *e = commit_engine(&spec, &log, parts, 4);
+    job_done(tracked_job(e, "W-10", 0, 10));
+    job_done(tracked_job(e, "W-20", 1, 20));
+    job_done(tracked_job(e, "W-30", 3, 30));
+    char stats[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                   "\"0\":{\"partition\":0,\"committed_offset\":11},"
+                   "\"1\":{\"partition\":1,\"committed_offset\":5},"
+                   "\"3\":{\"partition\":3,\"committed_offset\":50}}}},"
+                   "\"cgrp\":{\"join_state\":\"steady\"}}";
+    on_stats(NULL, stats, sizeof stats - 1, e);
+    assert_int_equal(g_ncommitted, 1); /* partition 3's 31, below 50: out */
+    assert_true(commit_offset(0, 3) == 31);
+    char now[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                 "\"3\":{\"partition\":3,\"committed_offset\":31}}}},"
+                 "\"cgrp\":{\"join_state\":\"steady\"}}";
+    on_stats(NULL, now, sizeof now - 1, e);
+    assert_int_equal(g_ncommitted, 1);
+
+    revoke_one(e, 0, false);
+    assert_int_equal(g_ncommitted, 1); /* nothing new: no commit */
+    static const int32_t rest[] = {1, 2, 3};
+    revoke_parts(e, rest, 3);
+    assert_int_equal(g_ncommitted, 2);
+    assert_int_equal(g_commits[1].offsets->cnt, 2);
+    assert_true(commit_offset(1, 1) == 21);
+    assert_true(commit_offset(1, 3) == 31);
+    assert_int_equal(e->assigned->cnt, 0);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+    commit_engine_free(e, log);
+}
+
+/*
+ * A partition lost while the revoke drained it (its session timed out meanwhile) is not
+ * committed: no commit of that generation is taken. Its explicit commit of a position gone back
+ * still out, that is said at error with the command; a settled one says nothing. Before, the
+ * revoke's commit went all the same (and librdkafka's reply was the lost assignment's error, or
+ * none for a broker gone, after a long wait).
+ */
+static void test_revoke_lost_during_the_drain_commits_nothing(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {5, 6};
+    pl_engine *e = commit_engine(&spec, &log, parts, 2);
+    job_done(tracked_job(e, "L-100", 5, 100));
+    job_done(tracked_job(e, "L-200", 6, 200));
+    job *back = tracked_job(e, "L-7", 5, 7);
+    assert_int_equal(g_ncommitted, 1); /* partition 5's 7, out */
+    g_lost_after = 1; /* on_rebalance's look: not lost; the one after the drain: lost */
+    revoke_parts(e, parts, 2);
+    assert_int_equal(g_ncommitted, 1);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:5 --reset-offsets "
+                                         "--to-offset 7 --execute"),
+                     1);
+    assert_int_equal(log_lines_with(log, "while the revoke drained it"), 1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    assert_int_equal(e->assigned->cnt, 0);
+    job_abandon(back);
+    commit_engine_free(e, log);
+}
+
+/*
+ * A revoke's commit goes on the engine's commit queue, which the revoke then serves until its
+ * result came: answered, the partition is noted committed (e->revoke_ok). Not answered within
+ * the bound (the broker gone), it is told as failed: at error for a partition whose explicit
+ * commit was unsettled (4: gone back to 7, that commit out), the engine going on; its result
+ * coming late only says so, and the next revoke's result is its own. Before, the revoke's
+ * commit was synchronous: the engine thread held in the rebalance callback, every other
+ * partition's calls with it, for as long as librdkafka waited.
+ */
+static void test_revoke_commit_waits_a_bounded_time(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {3, 4, 5};
+    pl_engine *e = commit_engine(&spec, &log, parts, 3);
+    e->commitq = g_commitq;
+    for (int32_t p = 3; p <= 5; p++)
+        job_done(tracked_job(e, "Q-100", p, 100));
+    job *back = tracked_job(e, "Q-7", 4, 7);
+    assert_int_equal(g_ncommitted, 1);
+
+    revoke_one(e, 3, false);
+    assert_int_equal(g_ncommitted, 2);
+    assert_false(g_commits[1].sync);
+    assert_true(commit_offset(1, 3) == 101);
+    assert_non_null(e->revoke_ok);
+    assert_non_null(rd_kafka_topic_partition_list_find(e->revoke_ok, "paylink.auth.request", 3));
+    assert_int_equal(g_nqueued, 0);
+
+    g_commit_hang = true;
+    revoke_one(e, 4, false);
+    assert_int_equal(g_ncommitted, 3);
+    assert_true(commit_offset(2, 4) == 7);
+    assert_int_equal(g_nqueued, 1);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:4 --reset-offsets "
+                                         "--to-offset 7 --execute"),
+                     1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    assert_null(rd_kafka_topic_partition_list_find(e->revoke_ok, "paylink.auth.request", 4));
+    assert_int_equal(e->assigned->cnt, 1);
+
+    commitq_deliver(); /* its success, late */
+    assert_int_equal(log_lines_with(log, "after the revoke stopped waiting"), 1);
+    assert_null(rd_kafka_topic_partition_list_find(e->revoke_ok, "paylink.auth.request", 4));
+    g_commit_hang = false;
+    g_commit_err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    revoke_one(e, 5, false);
+    assert_int_equal(g_ncommitted, 4);
+    assert_int_equal(log_lines_with(log, "on revoke failed (Broker: Group rebalance"), 1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    job_abandon(back);
+    commit_engine_free(e, log);
+}
+
+/*
+ * librdkafka's statistics showing a committed offset above the position have it committed
+ * explicitly only while the group is steady (cgrp.join_state), as librdkafka's own automatic
+ * commit: during a rebalance an ILLEGAL_GENERATION answer has librdkafka 2.0.2 give up the whole
+ * assignment (its issue #4059). Left owed, it is committed at the first statistics of a steady
+ * group. Before, it was committed whatever the group's state.
+ */
+static void test_stats_commit_only_in_a_steady_group(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {0};
+    pl_engine *e = commit_engine(&spec, &log, parts, 1);
+    e->consumer = NULL;
+    job_done(tracked_job(e, "J-0", 0, 0));
+    char joining[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                     "\"0\":{\"partition\":0,\"committed_offset\":50}}}},"
+                     "\"cgrp\":{\"join_state\":\"wait-sync\"}}";
+    on_stats(NULL, joining, sizeof joining - 1, e);
+    assert_int_equal(g_ncommitted, 0);
+    char nogroup[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                     "\"0\":{\"partition\":0,\"committed_offset\":50}}}}}";
+    on_stats(NULL, nogroup, sizeof nogroup - 1, e);
+    assert_int_equal(g_ncommitted, 0);
+    char steady[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                    "\"0\":{\"partition\":0,\"committed_offset\":50}}}},"
+                    "\"cgrp\":{\"join_state\":\"steady\"}}";
+    on_stats(NULL, steady, sizeof steady - 1, e);
+    assert_int_equal(g_ncommitted, 1);
+    assert_true(commit_offset(0, 0) == 1);
+    commit_engine_free(e, log);
+}
+
+/*
+ * Stopping, the revoke's commit is not waited for (the close waits for it). An earlier explicit
+ * commit's failure served after the partition was forgotten, its revoke's commit still to be
+ * told, says nothing: the revoke's result decides (a success here). When the close ends before
+ * a revoke's result came, a partition whose explicit commit was unsettled is said at error, and,
+ * the close not completed, so is one never revoked in that state (still assigned); a settled one
+ * is not. Before, the failure told first said at error though the revoke's commit then
+ * succeeded, and neither leftover was said.
+ */
+static void test_close_says_what_nothing_will_commit(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {4, 5, 6, 7};
+    pl_engine *e = commit_engine(&spec, &log, parts, 4);
+    e->commitq = g_commitq;
+    for (int32_t p = 4; p <= 7; p++)
+        job_done(tracked_job(e, "C-100", p, 100));
+    job *b4 = tracked_job(e, "C-4", 4, 7);
+    job *b5 = tracked_job(e, "C-5", 5, 8);
+    job *b6 = tracked_job(e, "C-6", 6, 9);
+    assert_int_equal(g_ncommitted, 3);
+
+    e->stopping = true;
+    g_commit_hang = true; /* the close's poll serves it */
+    revoke_one(e, 4, false);
+    assert_int_equal(g_ncommitted, 4);
+    assert_true(commit_offset(3, 4) == 7);
+    commit_result(e, 4, 7, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+    commitq_deliver();
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+    assert_non_null(rd_kafka_topic_partition_list_find(e->revoke_ok, "paylink.auth.request", 4));
+
+    revoke_one(e, 6, false); /* its result never comes */
+    assert_int_equal(g_ncommitted, 5);
+    say_close_leftovers(e, false);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:6 --reset-offsets "
+                                         "--to-offset 9 --execute"),
+                     1);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:5 --reset-offsets "
+                                         "--to-offset 8 --execute"),
+                     1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 2);
+    e->stopping = false;
+    job_abandon(b4);
+    job_abandon(b5);
+    job_abandon(b6);
+    commit_engine_free(e, log);
 }
 
 int main(void)
@@ -4046,6 +4764,14 @@ int main(void)
         cmocka_unit_test_teardown(test_no_call_after_a_token_wait_once_stopping, stop_unasked),
         cmocka_unit_test(test_answer_stores_its_followups_decision),
         cmocka_unit_test(test_unreadable_record_going_back_dead_lettered),
+        cmocka_unit_test(test_stats_commit_a_position_below_the_committed_offset),
+        cmocka_unit_test(test_revoke_commits_positions_explicitly),
+        cmocka_unit_test(test_uncommittable_position_says_reset),
+        cmocka_unit_test(test_revoke_commits_only_what_is_new),
+        cmocka_unit_test(test_revoke_lost_during_the_drain_commits_nothing),
+        cmocka_unit_test(test_revoke_commit_waits_a_bounded_time),
+        cmocka_unit_test(test_stats_commit_only_in_a_steady_group),
+        cmocka_unit_test(test_close_says_what_nothing_will_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
