@@ -3058,9 +3058,27 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
         deposited = 0;
     if (history && pl_money_parse_decimal(F(19), &pending) != 0)
         pending = 0;
-    /* CyberSource's refusal as already reversed, the rest kept on the books: told, not asked. */
+    /* Whether its bureau can be used now (see below, where one that cannot waits), decided
+     * before any verdict that reads the bureau's protocol: one no longer configured has none
+     * (F(22) "": the facts' join found no auth_service row), and read so the rules of
+     * CyberSource misjudged it — its ERROR 150 taken for an answer that may have reversed it,
+     * a soft-declined or issuer-authorized authorization for one never approved — and closed it
+     * at once with a wrong reason, the hold left, instead of waiting for the bureau to be
+     * configured again. Not configured when either the resolver's configuration (up to a
+     * minute old) or the facts just read say so. */
+    char down_why[300];
+    bool absent = false;
+    bool down = reask_bureau_unusable(r, c, F(6), down_why, sizeof down_why, &absent);
+    if (!F(22)[0] && !absent) {
+        absent = down = true;
+        snprintf(down_why, sizeof down_why, "no service bureau %s is configured", F(6));
+    }
+    /* CyberSource's refusal as already reversed, the rest kept on the books: told, not asked.
+     * Recorded only for a CyberSource bureau (PL_REVERSAL_KEPT_REST_OWED_SQL; no other `declined`
+     * row is marked sent), so told too when the bureau is no longer configured: telling needs
+     * no bureau. */
     if (strcmp(status, "declined") == 0 && sent && strcmp(vendor, "237") == 0 &&
-        strcmp(F(22), "CYB") == 0) {
+        (strcmp(F(22), "CYB") == 0 || absent)) {
         int rc = reask_kept_rest(c, rid, res, auth, history, held, deposited);
         PQclear(res);
         return rc;
@@ -3083,7 +3101,9 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
     pl_reversal_refusal lasting = pl_reversal_refusal_lasting(&facts, auth_rid[0] != '\0');
     int delay = pl_reversal_again_delay_s(again);
     char why[200] = "";
-    if (!refused && !pl_reversal_error_unacted(F(22), F(1), vendor, F(27)))
+    /* The verdicts that read the bureau's protocol (its answer's, the authorization's issuer
+     * facts) are passed over while its bureau is not configured: it waits (below). */
+    if (!refused && !absent && !pl_reversal_error_unacted(F(22), F(1), vendor, F(27)))
         snprintf(why, sizeof why, "its answer (%s%s%s%s%s) may have reversed it", F(1),
                  F(1)[0] ? " " : "", vendor, F(27)[0] ? ", settled by " : "", F(27));
     else if (pl_reversal_is_timeout_of(rid, auth_rid))
@@ -3107,13 +3127,13 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
         PQclear(res);
         reask_done(c, rid, next);
         return 0;
-    } else if (lasting == PL_REVERSAL_REFUSED_NOT_APPROVED)
+    } else if (!absent && lasting == PL_REVERSAL_REFUSED_NOT_APPROVED)
         /* At once, not after three asks (~36 minutes) refused alike. */
         snprintf(why, sizeof why,
                  "its authorization was not approved (%s): paylink-reversal refuses it however "
                  "often it is asked",
                  F(17));
-    else if (lasting == PL_REVERSAL_REFUSED_NO_TRANSACTION_ID)
+    else if (!absent && lasting == PL_REVERSAL_REFUSED_NO_TRANSACTION_ID)
         snprintf(why, sizeof why,
                  "its authorization has no bureau transaction id: paylink-reversal refuses it "
                  "however often it is asked");
@@ -3145,10 +3165,8 @@ static int reask_one(pl_resolver *r, PGconn *c, const char *rid, double owed_s, 
      * told. Either way it waits instead, unasked, looked at each minute, and said once at warn; it
      * goes, counted as usual, at the first pass that finds the bureau usable (configured again);
      * an operator is told (below) when it stays so over REASK_UNUSABLE_WAIT_MAX_S past the
-     * delay. */
-    char down_why[300];
-    bool absent = false;
-    bool down = !why[0] && reask_bureau_unusable(r, c, F(6), down_why, sizeof down_why, &absent);
+     * delay. (Decided above, before the verdicts that read the bureau's protocol.) */
+    down = down && !why[0];
     if (down && owed_s < delay + REASK_UNUSABLE_WAIT_MAX_S) {
         char note[300];
         snprintf(note, sizeof note, "waits for bureau %s to become usable: %.200s", F(6), down_why);

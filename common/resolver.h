@@ -104,7 +104,10 @@ typedef struct pl_resolve_outcome {
     char auth_date[40];
     char transaction_id[65];
     char avs[8], cvv[8];
-    char note[200]; /* what settled it, for resolution_note and the reply's message */
+    /* What settled it, for the required response's resolution_note and last_query_result (and
+     * the resolver's log line); not the reply's message, which is given apart (in a query's
+     * step, map_answer's from the answer read, or a fixed text when there is no record). */
+    char note[200];
 } pl_resolve_outcome;
 
 typedef struct pl_resolve_decision {
@@ -226,11 +229,13 @@ int pl_resolver_pass(pl_resolver *r, int max_rows);
  * its bureau is unusable in the resolver's configuration (secret_ok false: the External Service
  * flag off, a secret unreadable under a changed reference; paylink-reversal would answer it
  * `error`, nothing sent) or not configured at all (removed: paylink-reversal would refuse it as
- * invalid and record nothing) is not asked, and no ask is spent: it waits, looked at again each
- * minute, said once at warn (the row's `done` notes the wait while done_at stays NULL), and is
- * asked at the first pass that finds the bureau usable — or, so a day past its delay, is told to
- * an operator as above and closed. A publish Kafka refuses gives the row (and the rest
- * taken) back for the next pass. Returns how many were published, or a negative pl_err.
+ * invalid and record nothing; the rules that read the bureau's protocol — its answer, its
+ * authorization's issuer facts — are not applied to it until it is configured again) is not
+ * asked, and no ask is spent: it waits, looked at again each minute, said once at warn (the row's
+ * `done` notes the wait while done_at stays NULL), and is asked at the first pass that finds the
+ * bureau usable — or, so a day past its delay, is told to an operator as above and closed. A
+ * publish Kafka refuses gives the row (and the rest taken) back for the next pass. Returns how many
+ * were published, or a negative pl_err.
  */
 int pl_resolver_reask_pass(pl_resolver *r, int max_rows);
 

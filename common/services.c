@@ -590,6 +590,51 @@ static bool say_once(const char *code, said_kind kind, const char *why, bool alw
     return say;
 }
 
+/*
+ * Notes bureau code usable (SAID_USABLE) unless the last line noted of it says so already
+ * (usable, or "can be read again"): the next time it is unusable is news again, whichever holder
+ * finds it. Before, only a holder that itself saw the bureau go from unusable to usable noted it:
+ * after an outage only the resolver had seen (the engine loading between two of the resolver's
+ * loads, a minute apart), the same error coming back found "unusable, E" noted, and the engine,
+ * now refusing the bureau's requests, said nothing.
+ */
+static void note_usable(const char *code)
+{
+    pthread_mutex_lock(&g_said.mu);
+    size_t i = 0;
+    while (i < g_said.n && strcmp(g_said.line[i].code, code) != 0)
+        i++;
+    if (i < g_said.n && g_said.line[i].kind != SAID_USABLE &&
+        g_said.line[i].kind != SAID_READABLE) {
+        g_said.line[i].kind = SAID_USABLE;
+        g_said.line[i].why[0] = '\0';
+    } else if (i == g_said.n && g_said.n < SAID_MAX) {
+        copy(g_said.line[i].code, sizeof g_said.line[i].code, code);
+        g_said.line[i].kind = SAID_USABLE;
+        g_said.line[i].why[0] = '\0';
+        g_said.n++;
+    }
+    pthread_mutex_unlock(&g_said.mu);
+}
+
+/*
+ * Forgets what this process said of bureau code, which a holder found removed from the
+ * configuration: added again later, it is new (pl_services_carry says what it finds of it, as
+ * it did before lines were said once per process). Kept, the line said before it was removed
+ * ("unusable, E") silenced the same line of the bureau added again, though it is news.
+ */
+static void forget_said(const char *code)
+{
+    pthread_mutex_lock(&g_said.mu);
+    for (size_t i = 0; i < g_said.n; i++)
+        if (strcmp(g_said.line[i].code, code) == 0) {
+            g_said.line[i] = g_said.line[g_said.n - 1];
+            g_said.n--;
+            break;
+        }
+    pthread_mutex_unlock(&g_said.mu);
+}
+
 void pl_services_carry(pl_services *now, const pl_services *was)
 {
     bool start = was == NULL;
@@ -627,11 +672,18 @@ void pl_services_carry(pl_services *now, const pl_services *was)
             if (say_once(b->code, SAID_READABLE, "", false))
                 PL_INFO(NULL, "configuration: bureau %s: its secret reference can be read again",
                         b->code);
-        } else if (start || (a && !a->secret_ok)) {
-            /* Usable (no line): the next time it is unusable is news again. */
+        } else if (start) {
+            /* Usable at start-up (no line): the next time it is unusable is news again. */
             (void)say_once(b->code, SAID_USABLE, "", true);
+        } else {
+            /* Usable (no line), whatever this holder held before: see note_usable. */
+            note_usable(b->code);
         }
     }
+    /* A bureau this holder had that the new snapshot lacks was removed: see forget_said. */
+    for (size_t i = 0; now && was && i < was->nsvc; i++)
+        if (!pl_services_find(now, was->svc[i].code))
+            forget_said(was->svc[i].code);
 }
 
 /* A setting of pl_service as pl_services_diff compares it. */

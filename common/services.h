@@ -137,8 +137,11 @@ pl_services *pl_services_of(const pl_service *rows, size_t n);
  * Each line is said once per process: a worker's engine and its resolver hold settings of their
  * own and carry them apart, and a line that is the last one this process said of the bureau
  * (the same kind, the same secret_error) is not said again by the other; one that differs (the
- * other read it again first, or found another reason) is. At start-up (was NULL) the lines are
- * always said (a test of the lines uses a bureau code of its own, or starts with a start-up).
+ * other read it again first, or found another reason) is. A holder that finds a bureau usable
+ * notes it so for the process, whatever it held before (the next time it is unusable is news,
+ * whichever holder finds it), and one that finds a bureau removed (in was, not in now) forgets
+ * what the process said of it (added again, it is said as new). At start-up (was NULL) the lines
+ * are always said (a test of the lines uses a bureau code of its own, or starts with a start-up).
  * Thread-safe (the engine's loop and the resolver's thread call it).
  * Called at start-up (was NULL) and on each refresh, before the snapshot is used, by the
  * thread that holds was; now may be NULL (nothing is done).

@@ -1094,6 +1094,12 @@ static void test_unusable_bureau_waited_for(void **state)
  * bureau and record nothing, so the chain ended there, the hold left and nobody told), waiting,
  * said once at warn (the bureau not configured, the authorization, the amount), and told to an
  * operator once it is so a day past its delay. Before, it was asked as `.again` at once.
+ * So too one whose answer was CyberSource's ERROR 150 (2), and one of a soft-declined
+ * authorization (3): with no bureau configured the facts carry no protocol, and read so by
+ * CyberSource's rules the first was closed at once as one whose answer may have reversed it,
+ * the second as one of an authorization never approved — the hold left, the line misleading,
+ * and nothing asked once the bureau was configured again. Configured again (its code back), both
+ * are asked (when CYB can be used here).
  */
 static void test_unconfigured_bureau_waited_for(void **state)
 {
@@ -1102,37 +1108,51 @@ static void test_unconfigured_bureau_waited_for(void **state)
                  "0");
     pubrec pub = {0};
     pl_resolver *r = resolver(&pub);
-    char order[2][21], base[48], auth[2][64], hid[2][24], rev[2][64];
-    for (int k = 0; k < 2; k++) {
+    char order[4][21], base[48], auth[4][64], hid[4][24], rev[4][64], tx[4][32];
+    for (int k = 0; k < 4; k++) {
         fresh(order[k], sizeof order[k], base, sizeof base);
         snprintf(auth[k], sizeof auth[k], "%sa", base);
-        mk_auth(auth[k], order[k], "rejected", NULL,
-                k ? "7419661750346782300111" : "7419661750346782300110", hid[k], sizeof hid[k]);
+        snprintf(tx[k], sizeof tx[k], "741966175034678230011%d", k);
+        mk_auth(auth[k], order[k], k == 3 ? "declined" : "rejected", NULL, tx[k], hid[k],
+                sizeof hid[k]);
+        if (k == 3)
+            /* A CyberSource soft decline (230): the issuer holds the amount. */
+            run("UPDATE auth_history SET vendor_response = '230' WHERE id = $1::bigint", 1,
+                (const char *const[]){hid[k]});
         pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
-        mk_reversal(rev[k], order[k], auth[k], hid[k],
-                    k ? "7419661750346782300111" : "7419661750346782300110", "120.00", true);
+        mk_reversal(rev[k], order[k], auth[k], hid[k], tx[k], "120.00", true);
         run("UPDATE auth_reversal SET service_bureau = 'ITGONE' WHERE request_id = $1", 1,
             (const char *const[]){rev[k]});
-        /* Its connection attempts ran out: no answer. */
-        settle(rev[k], "error", "", "150");
+        if (k == 2)
+            /* CyberSource's general failure: refused before any processing. */
+            settle(rev[k], "error", "ERROR", "150");
+        else
+            /* Its connection attempts ran out: no answer. */
+            settle(rev[k], "error", "", "150");
     }
-    /* 0: due now. 1: due since over 24 hours. */
+    /* 0, 2, 3: due now. 1: due since over 24 hours. */
     owed_ago(rev[0], 61);
     owed_ago(rev[1], 61 + 24 * 3600 + 5);
+    owed_ago(rev[2], 61);
+    owed_ago(rev[3], 61);
     const char *log = NULL;
     assert_int_equal(pass(r, &log), 0);
     assert_int_equal(pub.calls, 0);
-    assert_value("SELECT concat_ws('|', done_at IS NULL, due_at > now() + interval '30 seconds', "
-                 "coalesce(lease_owner, '-'), done LIKE 'waits for bureau ITGONE to become "
-                 "usable: no service bureau ITGONE is configured%') "
-                 "FROM reversal_reask WHERE request_id = $1",
-                 rev[0], "t|t|-|t");
-    if (!logged(log, "warn", auth[0], "its bureau ITGONE is not configured") ||
-        !logged(log, "warn", auth[0], "the 120.00 it is to release")) {
-        fprintf(stderr, "%s", log);
-        fail_msg("no warn line says the reversal of %s waits for ITGONE", auth[0]);
+    for (int k = 0; k < 4; k++) {
+        if (k == 1)
+            continue;
+        assert_value("SELECT concat_ws('|', done_at IS NULL, due_at > now() + interval '30 "
+                     "seconds', coalesce(lease_owner, '-'), done LIKE 'waits for bureau ITGONE to "
+                     "become usable: no service bureau ITGONE is configured%') "
+                     "FROM reversal_reask WHERE request_id = $1",
+                     rev[k], "t|t|-|t");
+        if (!logged(log, "warn", auth[k], "its bureau ITGONE is not configured") ||
+            !logged(log, "warn", auth[k], "the 120.00 it is to release")) {
+            fprintf(stderr, "%s", log);
+            fail_msg("no warn line says the reversal of %s waits for ITGONE", auth[k]);
+        }
+        assert_false(logged(log, "error", auth[k], NULL));
     }
-    assert_false(logged(log, "error", auth[0], NULL));
     if (!logged(log, "error", auth[1], "its bureau ITGONE stayed unconfigured over 24 hours") ||
         !logged(log, "error", auth[1],
                 "the 120.00 it was to release may still be held, and an operator must see that "
@@ -1152,6 +1172,33 @@ static void test_unconfigured_bureau_waited_for(void **state)
     assert_false(logged(log, "error", auth[0], NULL));
     assert_value("SELECT (done_at IS NULL)::text FROM reversal_reask WHERE request_id = $1", rev[0],
                  "true");
+
+    /* Its code back (CYB, as configured here): 2 and 3 are asked, the first of their asks. */
+    char why[256];
+    if (!cyb_usable_here(why, sizeof why)) {
+        fprintf(stderr,
+                "note: CYB cannot be used here (%s): the asks once configured again are "
+                "not checked\n",
+                why);
+        pl_resolver_destroy(r);
+        return;
+    }
+    for (int k = 2; k < 4; k++) {
+        run("UPDATE auth_reversal SET service_bureau = 'CYB' WHERE request_id = $1", 1,
+            (const char *const[]){rev[k]});
+        owed_ago(rev[k], 121);
+    }
+    assert_int_equal(pass(r, &log), 2);
+    assert_int_equal(pub.calls, 2);
+    for (int k = 2; k < 4; k++) {
+        char again[64], done[128];
+        pl_job_derived_request_id(rev[k], PL_REVERSAL_AGAIN_SUFFIX, again, sizeof again);
+        int i = strstr(pub.payload[0], again) ? 0 : 1;
+        assert_asked(&pub, i, again, order[k], auth[k], "120.00");
+        snprintf(done, sizeof done, "t|%s|-", again);
+        assert_done(rev[k], done);
+        assert_false(logged(log, "error", auth[k], NULL));
+    }
     pl_resolver_destroy(r);
 }
 
@@ -2510,29 +2557,37 @@ static void test_own_reversal_237_settled_by_operator_or_query(void **state)
  * (never marked sent, recorded by 070's trigger), whatever reason its refusal gave, is asked
  * again for what is held, nothing told. Before, the pass read every `declined` as a refusal
  * without a call: CyberSource's 237 was asked again as `A.rev.again`, for CyberSource to refuse
- * it alike, and nobody was told.
+ * it alike, and nobody was told. So too when its bureau's code was removed from the
+ * configuration since (its facts carry no protocol then): told at once, not waited for.
  */
 static void test_bureau_237_told_from_own_refusal(void **state)
 {
     (void)state;
     pubrec pub = {0};
     pl_resolver *r = resolver(&pub);
-    char order[2][21], base[2][48], auth[2][64], hid[2][24], rev[2][64], tx[2][32];
-    for (int k = 0; k < 2; k++) {
+    char order[3][21], base[3][48], auth[3][64], hid[3][24], rev[3][64], tx[3][32];
+    for (int k = 0; k < 3; k++) {
         fresh(order[k], sizeof order[k], base[k], sizeof base[k]);
         snprintf(auth[k], sizeof auth[k], "%sa", base[k]);
         snprintf(tx[k], sizeof tx[k], "74196617503467823007%02d", k);
         mk_auth(auth[k], order[k], "approved", "100.00", tx[k], hid[k], sizeof hid[k]);
         order_system_reversed(base[k], order[k], auth[k], hid[k], tx[k], "100.00", "40.00");
         pl_job_derived_request_id(auth[k], PL_DM_REVERSAL_SUFFIX, rev[k], sizeof rev[k]);
-        mk_reversal(rev[k], order[k], auth[k], hid[k], tx[k], "60.00", k == 0);
+        mk_reversal(rev[k], order[k], auth[k], hid[k], tx[k], "60.00", k != 1);
     }
-    /* 0: CyberSource's 237, recorded as its writers record it. */
-    claim_row(rev[0], hid[0]);
-    store_reversal_answer(rev[0], "declined", "REJECT", "237", NULL);
-    run("INSERT INTO reversal_reask (request_id, outcome, lease_owner, lease_until) "
-        "VALUES ($1, 'declined', $2, now() + interval '1 hour')",
-        2, (const char *const[]){rev[0], g_own});
+    /* 0: CyberSource's 237, recorded as its writers record it. 2: alike, and its bureau's code
+     * removed from the configuration since (renamed ITGONE): told at once as well, telling needs
+     * no bureau. (Before, its facts had no protocol: taken for an answer that may have reversed
+     * it, its line said so.) */
+    for (int k = 0; k < 3; k += 2) {
+        claim_row(rev[k], hid[k]);
+        store_reversal_answer(rev[k], "declined", "REJECT", "237", NULL);
+        run("INSERT INTO reversal_reask (request_id, outcome, lease_owner, lease_until) "
+            "VALUES ($1, 'declined', $2, now() + interval '1 hour')",
+            2, (const char *const[]){rev[k], g_own});
+    }
+    run("UPDATE auth_reversal SET service_bureau = 'ITGONE' WHERE request_id = $1", 1,
+        (const char *const[]){rev[2]});
     /* 1: paylink-reversal's refusal without a call, with the same reason. */
     run("BEGIN", 0, NULL);
     run("UPDATE auth_reversal SET status = 'declined', vendor_response = '237', "
@@ -2543,7 +2598,7 @@ static void test_bureau_237_told_from_own_refusal(void **state)
         "WHERE request_id = $1",
         2, (const char *const[]){rev[1], g_own});
     run("COMMIT", 0, NULL);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 3; k++)
         owed_ago(rev[k], 61);
     const char *log = NULL;
     assert_int_equal(pass(r, &log), 1);
@@ -2556,6 +2611,16 @@ static void test_bureau_237_told_from_own_refusal(void **state)
     assert_false(logged(log, "error", auth[1], NULL));
     assert_told_kept(log, auth[0], order[0], "60.00");
     assert_done(rev[0], "t|" REASK_DONE_KEPT_REST_TEXT "|-");
+    char where[96];
+    snprintf(where, sizeof where, "(order %s of company %s, bureau ITGONE)", order[2], COMPANY);
+    if (!logged(log, "error", auth[2], "as already reversed (237) after another reversal of it") ||
+        !logged(log, "error", auth[2], where) ||
+        !logged(log, "error", auth[2], "60.00 stays on paylink's books held and capturable")) {
+        fprintf(stderr, "%s", log);
+        fail_msg("no error line tells an operator of the 237 to the reversal of %s", auth[2]);
+    }
+    assert_false(logged(log, "warn", auth[2], NULL));
+    assert_done(rev[2], "t|" REASK_DONE_KEPT_REST_TEXT "|-");
     pl_resolver_destroy(r);
 }
 

@@ -645,6 +645,109 @@ static void test_carry_says_a_line_once_per_process(void **state)
     log_stop();
 }
 
+/* Carries *held (replaced, unreferenced) into a snapshot of rows[0..n). */
+static void refresh(pl_services **held, const pl_service *rows, size_t n)
+{
+    pl_services *s = pl_services_of(rows, n);
+    assert_non_null(s);
+    pl_services_carry(s, *held);
+    pl_services_unref(*held);
+    *held = s;
+}
+
+/*
+ * A bureau removed from the configuration and added again with the same unreadable reference is
+ * said to be unusable again: the holder that found it removed forgot what the process said of it.
+ * Before, the line said before its removal ("unusable, E") was still noted, and the bureau added
+ * again (new to the holder, which always said so before lines were said once per process) was
+ * unusable without a word.
+ */
+static void test_carry_says_a_bureau_added_again(void **state)
+{
+    (void)state;
+    size_t at = 0;
+    log_start();
+    pl_service rows[2];
+    read_bureau(&rows[0], CYB_REF);
+    strcpy(rows[0].code, "CY2"); /* a bureau of this test's own */
+    read_bureau(&rows[1], CYB_REF);
+    strcpy(rows[1].code, "CZ2");
+    pl_services *eng = pl_services_of(rows, 2);
+    pl_services_carry(eng, NULL);
+    assert_string_equal(log_since(&at), "");
+
+    /* Its reference changed to one that cannot be read: said. */
+    static const char gone[] = "secret env:PAYLINK_CY2_KEY: variable not set";
+    unread_bureau(&rows[0], "env:PAYLINK_CY2_KEY", gone);
+    strcpy(rows[0].code, "CY2");
+    refresh(&eng, rows, 2);
+    const char *log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau CY2 is unusable"));
+
+    /* Removed (only CZ2 left), then added again as it was: said again. */
+    refresh(&eng, &rows[1], 1);
+    assert_null(pl_services_find(eng, "CY2"));
+    assert_string_equal(log_since(&at), "");
+    refresh(&eng, rows, 2);
+    assert_false(pl_services_find(eng, "CY2")->secret_ok);
+    log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau CY2 is unusable, its requests are refused: secret "
+                                "env:PAYLINK_CY2_KEY: variable not set"));
+    pl_services_unref(eng);
+    log_stop();
+}
+
+/*
+ * An outage only the resolver saw (it said the bureau unusable), mended before the engine loaded
+ * again (usable then as before: nothing to say); the same error back at the engine's next load,
+ * before the resolver's (a minute apart): the engine, now refusing the bureau's requests, says
+ * so. Before, only a holder's own change from unusable to usable noted the bureau usable, so the
+ * resolver's line was still the last noted and the engine's was silenced.
+ */
+static void test_carry_says_unusable_after_another_holder_saw_it_mended(void **state)
+{
+    (void)state;
+    size_t at = 0;
+    log_start();
+    pl_service row;
+    read_bureau(&row, CYB_REF);
+    strcpy(row.code, "CY3"); /* a bureau of this test's own */
+    pl_services *eng = carried(&row, NULL);
+    pl_services *res = pl_services_of(&row, 1);
+    assert_string_equal(log_since(&at), "");
+
+    /* The resolver's load during the outage: said. */
+    static const char gone[] = "secret env:PAYLINK_CY3_KEY: variable not set";
+    unread_bureau(&row, "env:PAYLINK_CY3_KEY", gone);
+    strcpy(row.code, "CY3");
+    refresh(&res, &row, 1);
+    assert_false(pl_services_find(res, "CY3")->secret_ok);
+    assert_int_equal(lines_of(log_since(&at), "warn"), 1);
+
+    /* Mended; the engine's load finds it usable as before: nothing said. */
+    read_bureau(&row, CYB_REF);
+    strcpy(row.code, "CY3");
+    refresh(&eng, &row, 1);
+    assert_string_equal(log_since(&at), "");
+
+    /* The same error back at the engine's next load: said, once (the resolver's load after
+     * finds it as it last held it). */
+    unread_bureau(&row, "env:PAYLINK_CY3_KEY", gone);
+    strcpy(row.code, "CY3");
+    refresh(&eng, &row, 1);
+    assert_false(pl_services_find(eng, "CY3")->secret_ok);
+    refresh(&res, &row, 1);
+    const char *log = log_since(&at);
+    assert_int_equal(lines_of(log, "warn"), 1);
+    assert_non_null(strstr(log, "bureau CY3 is unusable, its requests are refused: secret "
+                                "env:PAYLINK_CY3_KEY: variable not set"));
+    pl_services_unref(eng);
+    pl_services_unref(res);
+    log_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -662,6 +765,8 @@ int main(void)
         cmocka_unit_test(test_carry_keeps_nothing_else),
         cmocka_unit_test(test_carry_warns_of_unusable_bureaus),
         cmocka_unit_test(test_carry_says_a_line_once_per_process),
+        cmocka_unit_test(test_carry_says_a_bureau_added_again),
+        cmocka_unit_test(test_carry_says_unusable_after_another_holder_saw_it_mended),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
