@@ -611,10 +611,14 @@ pl_kafka() { "$PL_ROOT/tools/dev" _kafka "$PAYLINK_DEV_DIR" "$@"; }
 # rebalance that lost an assignment, or two deployments sharing a database. Waits until it has
 # partitions assigned. Stopped by pl_replica_stop (and at the end of the test).
 pl_replica_start() {
-    local w=$1 name=$2 log pidf
+    local w=$1 name=$2 log pidf from
     shift 2
     log=$PAYLINK_LOG_DIR/paylink-$w-$name.log
     pidf=$PAYLINK_RUN_DIR/paylink-$w-$name.pid
+    # The log is appended to across runs: only what this start writes tells it got partitions (on
+    # a long-lived environment an earlier run's line would pass at once, before this replica
+    # listens).
+    from=$(($(stat -c %s "$log" 2>/dev/null || echo 0) + 1))
     (
         export PAYLINK_KAFKA_GROUP=paylink-$w-$name PAYLINK_METRICS_PORT=0 PAYLINK_INSTANCE=$name
         for kv in "$@"; do export "${kv?}"; done
@@ -622,7 +626,7 @@ pl_replica_start() {
     ) &
     echo $! >"$pidf"
     pl_on_exit "pl_replica_stop $w $name"
-    pl_eventually 90 grep -q 'assigned [1-9][0-9]* partition' "$log" ||
+    pl_eventually 90 pl_log_since "$log" "$from" 'assigned [1-9][0-9]* partition' ||
         fail "replica $name of $w did not get partitions (see $log)"
 }
 
@@ -728,6 +732,12 @@ pl_committed() {
 }
 
 # pl_eventually TIMEOUT_S COMMAND...: retries COMMAND until it succeeds or time runs out.
+# pl_log_since FILE BYTE PATTERN: whether FILE, from byte BYTE (1-based) on, has a line matching
+# PATTERN (grep's basic regular expression).
+pl_log_since() {
+    tail -c +"$2" "$1" 2>/dev/null | grep -q -- "$3"
+}
+
 pl_eventually() {
     local deadline=$((SECONDS + $1))
     shift
