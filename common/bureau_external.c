@@ -576,7 +576,9 @@ static bool read_next(json_tokener *tok, const char *text, size_t len, size_t *a
 /*
  * *dups gets a new object (the caller puts it) whose member names are those the root object of
  * text (one strict JSON object, as parse_json read it) gives more than once. Returns 0, or
- * PL_ERR_PARSE when the walk cannot read the text (out of memory, or text parse_json refused),
+ * PL_ERR_PARSE when the walk cannot read the text (out of memory; or a name json-c's object
+ * parser takes but a value read alone is not: json-c's strict mode still accepts a single-quoted
+ * name, `{'decision':...}`, which the walk refuses, the answer then unreadable — the safe side),
  * *dups NULL. Every string read is wiped, and the tokener's buffer.
  */
 static int root_duplicates(const char *text, size_t len, json_object **dups)
