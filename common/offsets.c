@@ -353,7 +353,11 @@ int pl_offsets_committed(pl_offsets *o, int32_t partition_id, bool ok)
 bool pl_offsets_commit_unsettled(const pl_offsets *o, int32_t partition_id)
 {
     const partition *p = o ? lookup(o, partition_id) : NULL;
-    return p && (p->commit_owed || p->commits_out > 0);
+    /* Or the group's committed offset, as last told (librdkafka's statistics, noted also while
+     * the group is not steady and the statistics' commit waits), is above the position: a
+     * recreated topic read from its start, nothing taken back, so nothing owed. */
+    return p && (p->commit_owed || p->commits_out > 0 ||
+                 (p->position >= 0 && p->committed > p->position));
 }
 
 void pl_offsets_note_committed(pl_offsets *o, int32_t partition_id, int64_t committed)

@@ -174,7 +174,8 @@ int pl_offsets_commit_above(pl_offsets *o, int32_t partition, int64_t committed,
  */
 int pl_offsets_committed(pl_offsets *o, int32_t partition, bool ok);
 
-/* Whether an explicit commit of the partition's position is owed or out (not settled): the
+/* Whether an explicit commit of the partition's position is owed or out (not settled), or the
+ * group's committed offset last noted (pl_offsets_note_committed) is above the position: the
  * group's committed offset may then be above the position. False for an unknown partition. */
 bool pl_offsets_commit_unsettled(const pl_offsets *o, int32_t partition);
 
