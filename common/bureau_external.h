@@ -98,8 +98,13 @@
  * an ACCEPT whose amount is 0.00 on an endpoint that moves money (authorization, deposit,
  * return, reversal, activateGift, rechargeGift) when call->amount is above 0 (an approval of
  * nothing: approved, it would book an authorization of nothing, a deposit, return or load that
- * moved nothing, a reversal that released nothing). The error text names the field, never
- * quotes the body.
+ * moved nothing, a reversal that released nothing); an ACCEPT of a stored value load,
+ * redemption or return (PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE, PL_OP_SVC_POSTAUTH,
+ * PL_OP_SVC_RETURN) whose amount is below call->amount (the contract approves only an
+ * authorization for part, schema/ext §10, §12, as Customer Engagement: approved for the part,
+ * the order would count money that did not move, declined it would be sent again). An
+ * authorization's smaller amount is a partial approval and a reversal's what was left to
+ * release: both read. The error text names the field, never quotes the body.
  *
  * redact: the message-log copy. A JSON object is parsed and written back with card.number
  * and every cardNumber (any depth) masked with pl_card_mask_log in `mode`

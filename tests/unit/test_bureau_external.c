@@ -1088,6 +1088,14 @@ static void test_redact_other(void **state)
     free(red);
 }
 
+/* The stored value operations the contract never approves for part of their amount: a load
+ * (activateGift, rechargeGift), a redemption (deposit) and a return (schema/ext §10, §12). */
+static bool svc_whole_only(pl_bureau_op op)
+{
+    return op == PL_OP_SVC_ACTIVATE || op == PL_OP_SVC_RECHARGE || op == PL_OP_SVC_POSTAUTH ||
+           op == PL_OP_SVC_RETURN;
+}
+
 /*
  * An ACCEPT for 0.00 of a call for more approves nothing: no readable answer, the outcome left
  * unknown (before, an authorization of 120.00 was recorded approved for 0.00, and its CIT
@@ -1117,13 +1125,16 @@ static void test_parse_zero_approval(void **state)
         assert_int_equal(parse(money[i], 200, "{\"decision\":\"REJECT\",\"amount\":\"0.00\"}", &res,
                                err, sizeof err),
                          0);
-        /* A cent is a partial approval (or reversal): the spec's to judge. */
-        assert_int_equal(
-            parse(money[i], 200,
-                  "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-0\",\"amount\":\"0.01\"}", &res,
-                  err, sizeof err),
-            0);
-        assert_int_equal(res.amount, 1);
+        /* A cent is a partial approval (or reversal): the spec's to judge. A stored value
+         * load, deposit or return has no part to approve (test_parse_svc_part_approval). */
+        const char cent[] =
+            "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-0\",\"amount\":\"0.01\"}";
+        if (svc_whole_only(money[i])) {
+            parse_bad(money[i], 200, cent, "accepted for 0.01 of the 120.00 sent");
+        } else {
+            assert_int_equal(parse(money[i], 200, cent, &res, err, sizeof err), 0);
+            assert_int_equal(res.amount, 1);
+        }
         /* A call for 0.00 (a card verification) approved for 0.00. */
         make_call(money[i]);
         call.amount = 0;
@@ -1142,6 +1153,74 @@ static void test_parse_zero_approval(void **state)
                            "\",\"cardToken\":\"svt_1\",\"amount\":\"0.00\"}",
                            &res, err, sizeof err),
                      0);
+    pl_card_wipe(&res, sizeof res);
+}
+
+/*
+ * A stored value load (activateGift, rechargeGift), redemption (deposit) or return ACCEPTed for
+ * less than was sent is no readable answer: the contract approves only an authorization for part
+ * (schema/ext §10, §12), as Customer Engagement (README "Answers"), so the provider and paylink
+ * disagree on what moved, and the outcome is left unknown for an operator. Before, it was booked
+ * approved for the part: a deposit cut short left the rest of the order unpaid while the order
+ * system read `approved`. The amount sent, an answer without an amount, a refusal, and an
+ * authorization (the seed's partial approval), a void or a credit card deposit or return for
+ * less read as before.
+ */
+static void test_parse_svc_part_approval(void **state)
+{
+    (void)state;
+    static const char part[] =
+        "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-1\",\"amount\":\"119.99\","
+        "\"balance\":\"5.00\",\"cardStatus\":\"ACTIVE\"}";
+    static const struct {
+        pl_bureau_op op;
+        const char *why;
+    } whole_only[] = {
+        {PL_OP_SVC_ACTIVATE, "activateGift is accepted for 119.99 of the 120.00 sent"},
+        {PL_OP_SVC_RECHARGE, "rechargeGift is accepted for 119.99 of the 120.00 sent"},
+        {PL_OP_SVC_POSTAUTH, "deposit is accepted for 119.99 of the 120.00 sent"},
+        {PL_OP_SVC_RETURN, "return is accepted for 119.99 of the 120.00 sent"},
+    };
+    char err[256];
+    pl_bureau_result res;
+    for (size_t i = 0; i < sizeof whole_only / sizeof whole_only[0]; i++) {
+        pl_bureau_op op = whole_only[i].op;
+        parse_bad(op, 200, part, whole_only[i].why);
+        parse_bad(op, 200, part, "only an authorization is approved for part");
+        /* The whole amount, or none named (all of it: §10), reads. */
+        assert_int_equal(parse(op, 200,
+                               "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-1\","
+                               "\"amount\":\"120.00\"}",
+                               &res, err, sizeof err),
+                         0);
+        assert_int_equal(res.amount, 12000);
+        assert_int_equal(parse(op, 200, "{\"decision\":\"ACCEPT\",\"transactionID\":\"t-1\"}", &res,
+                               err, sizeof err),
+                         0);
+        assert_false(res.has_amount);
+        /* A refusal moves nothing: its amount is not checked. */
+        assert_int_equal(parse(op, 200,
+                               "{\"decision\":\"REJECT\",\"reasonCode\":\"204\","
+                               "\"amount\":\"10.00\"}",
+                               &res, err, sizeof err),
+                         0);
+        /* A smaller call approved in whole. */
+        make_call(op);
+        call.amount = 11999;
+        assert_int_equal(pl_bureau_external.parse(NULL, &call, 200, part, sizeof part - 1, &res,
+                                                  err, sizeof err),
+                         0);
+        assert_int_equal(res.amount, 11999);
+    }
+    /* An authorization's part is the seed's partial approval; a void's what was left to
+     * release; a credit card deposit or return is not stored value (read as before). */
+    static const pl_bureau_op read_ops[] = {PL_OP_SVC_PREAUTH,   PL_OP_SVC_VOID, PL_OP_AUTH,
+                                            PL_OP_AUTH_REVERSAL, PL_OP_CAPTURE,  PL_OP_CREDIT};
+    for (size_t i = 0; i < sizeof read_ops / sizeof read_ops[0]; i++) {
+        if (parse(read_ops[i], 200, part, &res, err, sizeof err) != 0)
+            fail_msg("operation %d: %s", (int)read_ops[i], err);
+        assert_int_equal(res.amount, 11999);
+    }
     pl_card_wipe(&res, sizeof res);
 }
 
@@ -1287,6 +1366,7 @@ int main(void)
         EXT_TEST(test_parse_answers),
         EXT_TEST(test_parse_refusals),
         EXT_TEST(test_parse_zero_approval),
+        EXT_TEST(test_parse_svc_part_approval),
         EXT_TEST(test_parse_duplicate_members),
         EXT_TEST(test_short_card_echo_masked),
         EXT_TEST(test_redact_requests),
