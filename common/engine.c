@@ -4769,11 +4769,12 @@ static void on_revoke_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * Nothing goes when the assignment was lost during the drain (no commit of this generation is
  * taken: said at error for those unsettled).
  *
- * Asynchronous on e->commitq, which is then served until its result came (results come in
- * order: earlier explicit commits' first, while their partitions are still tracked), so the
- * partitions' next owner starts where this one stopped, but at most REVOKE_COMMIT_WAIT_MS: a
- * synchronous commit with the broker gone held the engine thread, and every other partition's
- * calls, for the session timeout and more. Not come by then, it is told as failed (said at
+ * Asynchronous on e->commitq; the revoke then turns the event loop, as its drain does (the
+ * other partitions' work goes on), until its result came (results come in order: earlier
+ * explicit commits' first, while their partitions are still tracked), so the partitions' next
+ * owner starts where this one stopped, but at most REVOKE_COMMIT_WAIT_MS: a synchronous commit
+ * with the broker gone held the engine thread, and every other partition's calls, for the
+ * session timeout and more. Not come by then, it is told as failed (said at
  * error for those unsettled), and its result when it comes only said (on_revoke_committed).
  * When the process is stopping, not waited for (the close waits for it, then teardown tells
  * its result).
@@ -4816,9 +4817,19 @@ static void commit_on_revoke(pl_engine *e, rd_kafka_t *rk,
         e->revoke_sent--;
         revoke_result(e, err, l);
     } else if (!stopping && e->commitq) {
+        /* Turning the event loop as the revoke drain does (loop_once without consuming serves
+         * e->commitq at each turn, and polls no consumer: nothing there comes back into this
+         * callback), so that the partitions kept go on meanwhile: their calls' answers are
+         * read, their database work and timers run. Before, only the commit queue was polled:
+         * for up to REVOKE_COMMIT_WAIT_MS nothing else ran, and a call whose answer waited
+         * unread ended as a timeout when its own wait passed, an outcome left unknown. */
         double deadline = now_s() + REVOKE_COMMIT_WAIT_MS / 1000.0;
-        for (double left; e->revoke_told < seq && (left = deadline - now_s()) > 0;)
-            rd_kafka_queue_poll_callback(e->commitq, left < 0.1 ? (int)(left * 1000) + 1 : 100);
+        for (double left;;) {
+            rd_kafka_queue_poll_callback(e->commitq, 0);
+            if (e->revoke_told >= seq || (left = deadline - now_s()) <= 0)
+                break;
+            loop_once(e, left < 0.05 ? (int)(left * 1000) + 1 : 50, false);
+        }
         if (e->revoke_told < seq) {
             e->revoke_gave_up = seq;
             char why[96];

@@ -15,6 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 
@@ -366,6 +371,46 @@ static int caught_oauth_get(pl_oauth *o, const pl_oauth_client *client, pl_oauth
     return 0;
 }
 
+/*
+ * What loop_once asks of the database and of the producer, for an engine here with neither
+ * (e->db and e->producer NULL): no connection, nothing held, nothing to serve. Given to libpq's
+ * pl_db and to librdkafka otherwise. The engine's source below calls these in place of theirs.
+ */
+static void given_db_flush(pl_db *db)
+{
+    if (db)
+        pl_db_flush(db);
+}
+static int given_db_timeout_ms(const pl_db *db)
+{
+    return db ? pl_db_timeout_ms(db) : -1;
+}
+static int given_db_fd(const pl_db *db)
+{
+    return db ? pl_db_fd(db) : -1;
+}
+static short given_db_events(const pl_db *db)
+{
+    return db ? pl_db_events(db) : 0;
+}
+static void given_db_on_ready(pl_db *db, short revents)
+{
+    if (db)
+        pl_db_on_ready(db, revents);
+}
+static bool given_db_connected(const pl_db *db)
+{
+    return db ? pl_db_connected(db) : false;
+}
+static pl_db_counts given_db_get_counts(const pl_db *db)
+{
+    return db ? pl_db_get_counts(db) : (pl_db_counts){0};
+}
+static int given_poll(rd_kafka_t *rk, int timeout_ms)
+{
+    return rk ? rd_kafka_poll(rk, timeout_ms) : 0;
+}
+
 #define pl_db_submit caught_submit
 #define pl_http_submit caught_http_submit
 #define pl_oauth_get caught_oauth_get
@@ -385,8 +430,19 @@ static int caught_oauth_get(pl_oauth *o, const pl_oauth_client *client, pl_oauth
 #define pl_db_last_batch_ms given_batch_ms
 #define rd_kafka_assignment_lost given_assignment_lost
 #define rd_kafka_queue_poll_callback given_queue_poll_callback
-#define REVOKE_COMMIT_WAIT_MS 200 /* a test's hung commit (g_commit_hang) waits no longer */
-#include "engine.c"               /* white box: job_abandon, the live list, the request id hash */
+#define pl_db_flush given_db_flush
+#define pl_db_timeout_ms given_db_timeout_ms
+#define pl_db_fd given_db_fd
+#define pl_db_events given_db_events
+#define pl_db_on_ready given_db_on_ready
+#define pl_db_connected given_db_connected
+#define pl_db_get_counts given_db_get_counts
+#define rd_kafka_poll given_poll
+/* A test's hung commit (g_commit_hang) waits no longer; long enough for a loopback call's end
+ * served meanwhile under valgrind on a loaded machine (test_revoke_commit_wait_turns_the_loop:
+ * about 90 ms there). */
+#define REVOKE_COMMIT_WAIT_MS 2000
+#include "engine.c" /* white box: job_abandon, the live list, the request id hash */
 #undef pl_db_submit
 #undef pl_http_submit
 #undef pl_oauth_get
@@ -395,6 +451,14 @@ static int caught_oauth_get(pl_oauth *o, const pl_oauth_client *client, pl_oauth
 #undef pl_db_last_batch_ms
 #undef rd_kafka_assignment_lost
 #undef rd_kafka_queue_poll_callback
+#undef pl_db_flush
+#undef pl_db_timeout_ms
+#undef pl_db_fd
+#undef pl_db_events
+#undef pl_db_on_ready
+#undef pl_db_connected
+#undef pl_db_get_counts
+#undef rd_kafka_poll
 #undef rd_kafka_producev
 #undef rd_kafka_message_destroy
 #undef rd_kafka_topic_name
@@ -4288,6 +4352,29 @@ static void commit_engine_free(pl_engine *e, FILE *log)
     held_engine_free(e);
 }
 
+/* Gives an engine of commit_engine's what loop_once turns on: its pipes and an HTTP client (a
+ * revoke's commit wait turns the event loop); no database, no producer (given_db_*,
+ * given_poll). */
+static void loop_ready(pl_engine *e)
+{
+    char err[256];
+    assert_int_equal(make_pipe(e->cpipe), 0);
+    assert_int_equal(make_pipe(e->ppipe), 0);
+    assert_int_equal(make_pipe(e->rpipe), 0);
+    assert_non_null(e->http = pl_http_new(NULL, 1 << 16, err, sizeof err));
+}
+
+static void loop_free(pl_engine *e)
+{
+    pl_http_destroy(e->http);
+    e->http = NULL;
+    for (int i = 0; i < 2; i++) {
+        close(e->cpipe[i]);
+        close(e->ppipe[i]);
+        close(e->rpipe[i]);
+    }
+}
+
 /* Revokes (or, lost, loses) partition p through on_rebalance. */
 static void revoke_one(pl_engine *e, int32_t p, bool lost)
 {
@@ -4588,6 +4675,7 @@ static void test_revoke_commit_waits_a_bounded_time(void **state)
     static const int32_t parts[] = {3, 4, 5};
     pl_engine *e = commit_engine(&spec, &log, parts, 3);
     e->commitq = g_commitq;
+    loop_ready(e);
     for (int32_t p = 3; p <= 5; p++)
         job_done(tracked_job(e, "Q-100", p, 100));
     job *back = tracked_job(e, "Q-7", 4, 7);
@@ -4623,6 +4711,79 @@ static void test_revoke_commit_waits_a_bounded_time(void **state)
     assert_int_equal(log_lines_with(log, "on revoke failed (Broker: Group rebalance"), 1);
     assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
     job_abandon(back);
+    loop_free(e);
+    commit_engine_free(e, log);
+}
+
+/* A call's end, as pl_http gives it: counted, its outcome kept. The broker's answer to the
+ * revoke's commit, held back meanwhile (g_commit_hang), comes after it. */
+static int g_calls_ended;
+static pl_http_outcome g_call_outcome;
+static void call_ended(void *arg, const pl_http_response *r)
+{
+    (void)arg;
+    g_calls_ended++;
+    g_call_outcome = r->outcome;
+    g_commit_hang = false;
+}
+
+/*
+ * While a revoke waits for its commit's answer, the partitions kept go on: the event loop turns
+ * (loop_once, as in the revoke drain, consuming nothing), and the end of a call of a kept
+ * partition is read (here a bureau that refuses the connection: a socket bound, not listening),
+ * and a kept partition's request whose re-read of another owner's row is due re-reads it. The
+ * commit's answer, coming after the call's end, ends the wait. Before, the wait polled the
+ * commit queue alone, for up to REVOKE_COMMIT_WAIT_MS: nothing else ran (a call whose answer
+ * waited unread ended as a timeout when its wait passed meanwhile, an outcome left unknown), and
+ * here the commit was given up unanswered.
+ */
+static void test_revoke_commit_wait_turns_the_loop(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {1, 2};
+    pl_engine *e = commit_engine(&spec, &log, parts, 2);
+    e->commitq = g_commitq;
+    loop_ready(e);
+    job_done(tracked_job(e, "K-100", 1, 100));
+    job *waits = live_job(e, "K-2");
+    waits->partition = 2;
+    park(waits, now_s() - 1);
+
+    int refusing = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(refusing >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t salen = sizeof sa;
+    assert_int_equal(bind(refusing, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(refusing, (struct sockaddr *)&sa, &salen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/", (unsigned)ntohs(sa.sin_port));
+    pl_http_call call = {.url = url,
+                         .body = "<x/>",
+                         .body_len = 4,
+                         .content_type = "text/xml",
+                         .timeout_ms = 600000,
+                         .connect_timeout_ms = 600000,
+                         .connect_attempts = 1};
+    g_calls_ended = 0;
+    assert_int_equal(pl_http_submit(e->http, &call, call_ended, NULL), 0);
+    g_ncaught = 0;
+    g_commit_hang = true;
+
+    revoke_one(e, 1, false);
+    assert_int_equal(g_calls_ended, 1);
+    assert_int_equal(g_call_outcome, PL_HTTP_NOT_SENT);
+    assert_int_equal(waits->state, JS_CHECKING);
+    assert_int_equal(g_ncaught, 1); /* its re-read */
+    assert_int_equal(g_ncommitted, 1);
+    assert_true(commit_offset(0, 1) == 101);
+    assert_non_null(e->revoke_ok);
+    assert_non_null(rd_kafka_topic_partition_list_find(e->revoke_ok, "paylink.auth.request", 1));
+    assert_int_equal(log_lines_with(log, "no answer within"), 0);
+    assert_int_equal(e->assigned->cnt, 1);
+    close(refusing);
+    loop_free(e);
     commit_engine_free(e, log);
 }
 
@@ -4770,6 +4931,7 @@ int main(void)
         cmocka_unit_test(test_revoke_commits_only_what_is_new),
         cmocka_unit_test(test_revoke_lost_during_the_drain_commits_nothing),
         cmocka_unit_test(test_revoke_commit_waits_a_bounded_time),
+        cmocka_unit_test(test_revoke_commit_wait_turns_the_loop),
         cmocka_unit_test(test_stats_commit_only_in_a_steady_group),
         cmocka_unit_test(test_close_says_what_nothing_will_commit),
     };
