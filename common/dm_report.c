@@ -1,7 +1,7 @@
 /*
  * dm_report.c: reading the Decision Manager Conversion Detail Report with libxml2 (a DOCTYPE
  * accepted but never loaded, entities refused), the report window, and the order messages of
- * a conversion. The manual is dm_report.h.
+ * a conversion, and the report password kept across a failed read. The manual is dm_report.h.
  */
 #include "dm_report.h"
 
@@ -13,6 +13,8 @@
 #include <libxml/tree.h>
 
 #include "card.h"
+#include "config.h"
+#include "log.h"
 #include "xmlutil.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -668,4 +670,81 @@ size_t pl_dm_messages(const pl_dm_conversion *c, char msgs[][513], size_t max)
     for (size_t i = 0; i < c->nnotes; i++)
         n = add_messages(c->notes[i].comment, msgs, n, max);
     return n;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The report password kept across a failed read */
+
+/* The entry of bureau in k, made when there is none and room for it, its password wiped when
+ * it was read from another reference than ref; NULL (nothing kept) when there is no room or
+ * bureau or ref does not fit. */
+static pl_dm_password_kept *password_entry(pl_dm_passwords *k, const char *bureau, const char *ref)
+{
+    if (!k || strlen(bureau) >= sizeof k->e[0].bureau)
+        return NULL;
+    pl_dm_password_kept *e = NULL;
+    for (size_t i = 0; i < k->n && !e; i++)
+        if (strcmp(k->e[i].bureau, bureau) == 0)
+            e = &k->e[i];
+    if (!e) {
+        if (k->n == PL_DM_PASSWORDS_MAX)
+            return NULL;
+        e = &k->e[k->n++];
+        memset(e, 0, sizeof *e);
+        memcpy(e->bureau, bureau, strlen(bureau) + 1);
+    }
+    if (strcmp(e->ref, ref) != 0) {
+        /* Another reference: what was read of the old one is no answer for it, now or later. */
+        pl_card_wipe(e->password, sizeof e->password);
+        e->have = e->kept = false;
+        e->ref[0] = '\0';
+        if (strlen(ref) >= sizeof e->ref)
+            return NULL;
+        memcpy(e->ref, ref, strlen(ref) + 1);
+    }
+    return e;
+}
+
+int pl_dm_password_read(pl_dm_passwords *k, const char *bureau, const char *ref, char *out,
+                        size_t outsize, char *errstr, size_t errstr_size)
+{
+    char err[256] = "";
+    int rc = pl_secret_resolve(ref, out, outsize, err, sizeof err);
+    pl_dm_password_kept *e = password_entry(k, bureau, ref);
+    if (rc == 0) {
+        if (e) {
+            /* One that does not fit is not kept, and no older one stays in its place. */
+            pl_card_wipe(e->password, sizeof e->password);
+            e->have = strlen(out) < sizeof e->password;
+            if (e->have)
+                memcpy(e->password, out, strlen(out) + 1);
+            if (e->kept)
+                PL_INFO(NULL, "service bureau %s: the report password can be read again (%.60s)",
+                        bureau, ref);
+            e->kept = false;
+        }
+        return 0;
+    }
+    pl_card_wipe(out, outsize);
+    if (e && e->have && strlen(e->password) < outsize) {
+        memcpy(out, e->password, strlen(e->password) + 1);
+        if (!e->kept)
+            PL_WARN(NULL,
+                    "service bureau %s: the report password cannot be read (%s): the one read "
+                    "before from the same reference is kept (a restart would lose it)",
+                    bureau, err);
+        e->kept = true;
+        return 0;
+    }
+    if (errstr && errstr_size)
+        snprintf(errstr, errstr_size, "%s", err);
+    return rc;
+}
+
+void pl_dm_passwords_wipe(pl_dm_passwords *k)
+{
+    if (!k)
+        return;
+    pl_card_wipe(k, sizeof *k);
+    k->n = 0;
 }

@@ -14,10 +14,15 @@
  * local name in any namespace (the old report's namespace differs between test and
  * production, and the "Classic" report has its own).
  *
+ * The report password (dm_settings.password_ref), read at each report or query call by
+ * paylink-dmupdate and by the resolvers' CyberSource queries, is kept across a failed read of
+ * an unchanged reference by pl_dm_password_read: the one exception to "no I/O" here (it reads
+ * the reference and logs), shared by those two readers.
+ *
  * Memory: a pl_dm_report filled by pl_dm_report_parse owns its conversions and their notes;
  * the caller frees them with pl_dm_report_free. Everything else is the caller's.
  * Threads: no state of its own; any thread, once xmlInitParser has run on the main thread
- * (before threads are started).
+ * (before threads are started). A pl_dm_passwords belongs to the thread that uses it.
  */
 #ifndef PL_DM_REPORT_H
 #define PL_DM_REPORT_H
@@ -254,5 +259,51 @@ bool pl_dm_limit_after(pl_dm_limit *l, const pl_dm_window *w, pl_dm_asked o);
  * msgs NULL gives 0.
  */
 size_t pl_dm_messages(const pl_dm_conversion *c, char msgs[][513], size_t max);
+
+/* ---- the report password kept across a failed read --------------------------------------- */
+
+/* How many bureaus' report passwords one pl_dm_passwords keeps. */
+#define PL_DM_PASSWORDS_MAX 16
+
+/*
+ * The report passwords one reader (a paylink-dmupdate process, a resolver) last read, one per
+ * service bureau with the reference it was read from. Zeroed ({0}) it is empty; the holder wipes
+ * it with pl_dm_passwords_wipe when done (it holds secrets).
+ */
+typedef struct pl_dm_password_kept {
+    char bureau[9];     /* the service bureau's code */
+    char ref[201];      /* the reference password was read from */
+    char password[256]; /* the last one read of ref; "" with !have */
+    bool have;          /* password holds one read of ref */
+    bool kept;          /* a failed read of ref is being answered with password (said once) */
+} pl_dm_password_kept;
+
+typedef struct pl_dm_passwords {
+    pl_dm_password_kept e[PL_DM_PASSWORDS_MAX];
+    size_t n;
+} pl_dm_passwords;
+
+/*
+ * The report password of service bureau `bureau` from secret reference ref (config.h's
+ * pl_secret_resolve) into out[0, outsize): 0, or pl_secret_resolve's error with errstr (naming
+ * the reference, never the password).
+ *
+ * k (NULL: nothing kept) keeps the last password read of each bureau's reference. When a read
+ * fails and the bureau's reference is the one that password was read from, the password is
+ * answered all the same (0) and a warn line says so, once until a read succeeds again (then an
+ * info line says it can be read again): a password file left unreadable under the same
+ * reference (a mode or owner change, a file being rotated) would otherwise fail every report
+ * and query call until someone fixed it, and with them the Decision Manager decisions and the
+ * reversals that release holds on cards. A bureau whose reference changed is read afresh: the
+ * old password is wiped at once and never answered for the new reference. A password read
+ * replaces the one kept, which is wiped. Past PL_DM_PASSWORDS_MAX bureaus (or a bureau code or
+ * reference longer than its field) nothing is kept for the rest: each call reads. Never logs the
+ * password.
+ */
+int pl_dm_password_read(pl_dm_passwords *k, const char *bureau, const char *ref, char *out,
+                        size_t outsize, char *errstr, size_t errstr_size) PL_MUSTCHECK;
+
+/* Wipes every password k keeps and empties it; k may be NULL. */
+void pl_dm_passwords_wipe(pl_dm_passwords *k);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "card.h"
 #include "config.h"
+#include "dm_report.h"
 #include "engine.h"
 #include "bureau_cybersource.h"
 #include "log.h"
@@ -880,6 +881,9 @@ struct pl_resolver {
     pl_counter *m_query_ok, *m_query_failed, *m_by_query, *m_by_operator, *m_by_reversal,
         *m_escalated;
     char last_error[240]; /* why the last apply failed (apply_failed) */
+    /* The report passwords last read, kept across a failed read of the same reference
+     * (query_cyb_day); wiped by pl_resolver_destroy. */
+    pl_dm_passwords passwords;
 };
 
 static char *dup_or_null(const char *s)
@@ -949,6 +953,7 @@ void pl_resolver_destroy(pl_resolver *r)
     free(r->owner);
     free(r->prefix);
     free(r->ca_file);
+    pl_dm_passwords_wipe(&r->passwords);
     free(r);
 }
 
@@ -1275,7 +1280,8 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
     }
     const char *proxy = svc->proxy;
     char password[256], err[180], auth[600];
-    if (pl_secret_resolve(w->password_ref, password, sizeof password, err, sizeof err) != 0) {
+    if (pl_dm_password_read(&r->passwords, w->bureau, w->password_ref, password, sizeof password,
+                            err, sizeof err) != 0) {
         snprintf(why, whysz, "the report password cannot be read: %s", err);
         return PL_ERR_CONFIG;
     }

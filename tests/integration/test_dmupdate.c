@@ -18,9 +18,10 @@
  * report with a conversion that cannot be read is applied all the same, that one skipped, and a
  * conversion older than a decision recorded already for its authorization is recorded but not
  * acted on, paylink-deposit's look-ups reading the newer one; and it needs no secret of the
- * bureau's own settings (auth_service.secret_ref), only the report password of dm_settings.
- * Everything runs in one transaction that is rolled back (the published events stay on
- * paylink.dm.decision, for an order of a company of the test's own).
+ * bureau's own settings (auth_service.secret_ref), only the report password of dm_settings,
+ * which it keeps when its file is left unreadable under the same reference (never when the
+ * reference changed). Everything runs in one transaction that is rolled back (the published events
+ * stay on paylink.dm.decision, for an order of a company of the test's own).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
@@ -72,6 +75,8 @@ static const char *g_body;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static char g_asked[256][64];
 static int g_nasked;
+/* The password form value of the last request. */
+static char g_password[64];
 
 /* The form value of name in body ("" when absent), up to its '&'. */
 static void form_value(const char *body, const char *name, char *out, size_t size)
@@ -97,6 +102,7 @@ static enum MHD_Result on_report(struct MHD_Connection *c, const char *url, cons
     pthread_mutex_lock(&g_mu);
     if (g_nasked < (int)(sizeof g_asked / sizeof g_asked[0]))
         snprintf(g_asked[g_nasked++], sizeof g_asked[0], "%s %s %s", merchant, start, start_time);
+    form_value(body, "&password=", g_password, sizeof g_password);
     pthread_mutex_unlock(&g_mu);
     bool fail = false;
     for (size_t i = 0; i < sizeof g_fail / sizeof g_fail[0] && !fail; i++)
@@ -1183,6 +1189,72 @@ static void test_run_without_the_bureau_secret(void **state)
     pl_config_free(&cfg);
 }
 
+/* The last request's password form value into out. */
+static void asked_password(char *out, size_t size)
+{
+    pthread_mutex_lock(&g_mu);
+    snprintf(out, size, "%s", g_password);
+    pthread_mutex_unlock(&g_mu);
+}
+
+/*
+ * The report password file left unreadable under the same reference (here mode 0644; an owner
+ * changed, a file being rotated) does not fail the runs: the password read before is asked
+ * with. Before, every run failed until someone fixed the file, and with it the decisions (and
+ * the reversals that release holds on cards) waited. A changed reference is read afresh: one
+ * that cannot be read fails the run, nothing asked with the old password.
+ */
+static void test_run_password_kept(void **state)
+{
+    (void)state;
+    unsetenv("PAYLINK_DM_OVERLAP_S");
+    char dir[] = "/tmp/it_dmupdate_pw.XXXXXX", path[96], ref[128], seen[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/report.pw", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("It-Report-Pw1!\n", f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(ref, sizeof ref, "file:%s", path);
+
+    pl_config cfg;
+    pl_dmupdate *d = report_service(&cfg);
+    it_exec(g_db, "BEGIN", 0, NULL);
+    int mine[3]; /* a company of its own for each run: each asks the last hour */
+    free_companies(mine, 3);
+    last_run_an_hour_ago(mine[0]);
+    const char *p[] = {ref};
+    it_exec(g_db, "UPDATE dm_settings SET password_ref = $1 WHERE service_bureau = 'CYB'", 1, p);
+    assert_int_equal(pl_dmupdate_run(d, mine[0], "CYB"), 0);
+    asked_password(seen, sizeof seen);
+    assert_string_equal(seen, "It-Report-Pw1%21");
+
+    /* Unreadable under the same reference: asked all the same, with the one read before. */
+    assert_int_equal(chmod(path, 0644), 0);
+    report_reset();
+    g_password[0] = '\0';
+    last_run_an_hour_ago(mine[1]);
+    assert_int_equal(pl_dmupdate_run(d, mine[1], "CYB"), 0);
+    assert_true(asked("", "") >= 1);
+    asked_password(seen, sizeof seen);
+    assert_string_equal(seen, "It-Report-Pw1%21");
+
+    /* Another reference that cannot be read: the run fails, nothing asked. */
+    snprintf(ref, sizeof ref, "file:%s/other.pw", dir);
+    it_exec(g_db, "UPDATE dm_settings SET password_ref = $1 WHERE service_bureau = 'CYB'", 1, p);
+    report_reset();
+    last_run_an_hour_ago(mine[2]);
+    assert_true(pl_dmupdate_run(d, mine[2], "CYB") != 0);
+    assert_int_equal(asked("", ""), 0);
+
+    it_exec(g_db, "ROLLBACK", 0, NULL);
+    pl_dmupdate_destroy(d);
+    pl_config_free(&cfg);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /*
  * A report whose one conversion cannot be read (a RequestID longer than any CyberSource gives)
  * is applied all the same: that conversion is skipped (an error line), the others recorded, and
@@ -1458,6 +1530,7 @@ int main(void)
         cmocka_unit_test(test_limit_start),
         cmocka_unit_test(test_run_overlap),
         cmocka_unit_test(test_run_without_the_bureau_secret),
+        cmocka_unit_test(test_run_password_kept),
         cmocka_unit_test(test_run_unreadable_conversion),
         cmocka_unit_test(test_run_older_conversion_not_acted),
     };

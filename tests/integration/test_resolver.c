@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2189,6 +2190,72 @@ static void test_query_not_settled(void **state)
     pub_free(&pub);
 }
 
+/* Copies file from to a new file to, mode 0600. */
+static void copy_secret(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "r"), *out = fopen(to, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[512];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+    assert_int_equal(chmod(to, 0600), 0);
+}
+
+/*
+ * The report password file (dm_settings.password_ref, here file-env:PAYLINK_DM_PASSWORD_FILE
+ * pointed, in this process only, at a copy of the test's own) left unreadable under the same
+ * reference (mode 0644): the resolver queries with the password it read before. Before, every
+ * query failed until someone fixed the file, and the reversals releasing holds on cards waited.
+ */
+static void test_query_password_kept(void **state)
+{
+    (void)state;
+    const char *was = getenv("PAYLINK_DM_PASSWORD_FILE");
+    char ref[128] = "";
+    value(ref, sizeof ref, "SELECT password_ref FROM dm_settings WHERE service_bureau = $1", "CYB");
+    if (!was || strcmp(ref, "file-env:PAYLINK_DM_PASSWORD_FILE") != 0) {
+        fprintf(stderr, "note: dm_settings.password_ref is %s: skipped\n", ref);
+        return;
+    }
+    char saved[256], dir[] = "/tmp/it_resolver_pw.XXXXXX", path[96], msg[512];
+    snprintf(saved, sizeof saved, "%s", was);
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/dm.password", dir);
+    copy_secret(saved, path);
+    setenv("PAYLINK_DM_PASSWORD_FILE", path, 1);
+    pubrec pub;
+    pub_init(&pub);
+    char own[128];
+    pl_resolver *r = resolver("deposit", owner(own, sizeof own, "op"), &pub);
+    /* Each query's "queried|last_query_result", checked once the process's setting is back
+     * (a failure here must not leave the tests after it querying with an unreadable file). */
+    char got[2][400];
+    for (int i = 0; i < 2; i++) {
+        if (i == 1) /* unreadable under the same reference */
+            assert_int_equal(chmod(path, 0644), 0);
+        trow t = mkrow("deposit", "CYB", "capture", i ? "97.00" : "96.00", "escalated");
+        int rc = pl_resolver_retry(r, t.id, true, msg, sizeof msg);
+        value(got[i], sizeof got[i],
+              "SELECT concat_ws('|', queries, last_query_result) FROM required_response "
+              "WHERE id = $1::bigint",
+              t.sid);
+        if (rc != 0)
+            snprintf(got[i], sizeof got[i], "retry failed: %.300s", msg);
+    }
+    pl_resolver_destroy(r);
+    pub_free(&pub);
+    setenv("PAYLINK_DM_PASSWORD_FILE", saved, 1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+    for (int i = 0; i < 2; i++)
+        if (strncmp(got[i], "1|", 2) != 0 || strstr(got[i], "password"))
+            fail_msg("query %d: %s", i + 1, got[i]);
+}
+
 /*
  * An authorization that cannot be confirmed (its last query failed) is reversed: the timeout
  * reversal is recorded on the row before it is published, while the lease is held, so that a
@@ -3600,6 +3667,7 @@ int main(void)
         cmocka_unit_test_teardown(test_late_answer_published_final, test_teardown),
         cmocka_unit_test_teardown(test_retry, test_teardown),
         cmocka_unit_test_teardown(test_query_not_settled, test_teardown),
+        cmocka_unit_test_teardown(test_query_password_kept, test_teardown),
         cmocka_unit_test_teardown(test_timeout_reversal_recorded_first, test_teardown),
         cmocka_unit_test_teardown(test_apply_failure_escalates, test_teardown),
         cmocka_unit_test_teardown(test_transaction_not_unknown, test_teardown),

@@ -212,6 +212,9 @@ struct pl_dmupdate {
     char report_url[301];
     /* How far before the last window's end the next one starts (PAYLINK_DM_OVERLAP_S). */
     int64_t overlap;
+    /* The report passwords last read, kept across a failed read of the same reference
+     * (fetch_report); wiped by dm_close. */
+    pl_dm_passwords passwords;
     pl_counter *m_accept, *m_reject, *m_ok, *m_failed, *m_unreadable;
 };
 typedef struct pl_dmupdate dm;
@@ -281,7 +284,8 @@ static int fetch_report(dm *d, const bureau *b, const char *merchant, const pl_d
     *asked = PL_DM_ASKED_FAILED;
     char password[256];
     char err[256];
-    if (pl_secret_resolve(b->password_ref, password, sizeof password, err, sizeof err) != 0) {
+    if (pl_dm_password_read(&d->passwords, b->code, b->password_ref, password, sizeof password, err,
+                            sizeof err) != 0) {
         snprintf(why, whysize, "the report password cannot be read: %s", err);
         return PL_ERR_CONFIG;
     }
@@ -1640,6 +1644,7 @@ static void dm_close(dm *d)
     if (d->services)
         pl_services_unref(d->services);
     pl_metrics_destroy(d->metrics);
+    pl_dm_passwords_wipe(&d->passwords);
     pl_config_free(&d->cfg);
 }
 
@@ -1771,8 +1776,9 @@ static int companies_of(dm *d, const bureau *b, int **out)
  * (Re)loads the service bureau settings into d->services: 0, or PL_ERR_DB (logged). Not passed
  * through pl_services_carry as the engine's and the resolver's are: a run takes merchant IDs
  * from them (merchants_of), never a bureau's secret — the report password is
- * dm_settings.password_ref, read at each report call (fetch_report) — so there is nothing to
- * carry, and the carry's lines ("its requests are refused") would tell of requests this process
+ * dm_settings.password_ref, read at each report call (fetch_report), and kept across a failed
+ * read of the same reference by pl_dm_password_read — so there is nothing to carry here, and
+ * the carry's lines ("its requests are refused") would tell of requests this process
  * never sends.
  */
 static int load_services(dm *d)

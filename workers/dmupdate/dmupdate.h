@@ -14,7 +14,8 @@
  * that the service says is too large (pl_dmupdate_refusal), or whose answer does not come in
  * time is narrowed and asked again at once, down to 5 minutes, and the windows widen again as
  * they are read: pl_dm_limit_after), with the report user and password
- * (dm_settings.password_ref, never logged) and the merchant ID (the override, else the seed's
+ * (dm_settings.password_ref, never logged; the one read before is kept when the same reference
+ * cannot be read: pl_dm_password_read) and the merchant ID (the override, else the seed's
  * hierarchy), from the test or production URL per send_to_production. Each Conversion whose
  * RequestID is the transaction id of an authorization of that company (auth_history) is
  * recorded once in dm_decision with the decision event it calls for:
