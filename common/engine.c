@@ -288,6 +288,11 @@ struct pl_engine {
     pl_kafka_stalls *stalls; /* assigned partitions the statistics show not fetched */
     bool stats_fresh;        /* statistics came since refetch_stalled last looked */
     bool resubscribe;        /* refetch_stalled's subscribe failed: to be tried again */
+    /* The last statistics that told the group's join state (cgrp.join_state) told one other than
+     * "steady" (a rebalance under way): position_store then leaves an explicit commit owed, for
+     * commit_check_stats to make once they tell "steady" (commit_check_stats says why). False
+     * before any statistics came: see position_store. */
+    bool group_unsteady;
     slot slots[MAX_SERVICES];
     size_t nslots;
     retry *retries;
@@ -689,14 +694,24 @@ static void commit_explicitly(pl_engine *e, int32_t partition, int64_t off)
     }
 }
 
-/* Stores `to`, the partition's new position, for librdkafka's automatic commit, and commits it
+/*
+ * Stores `to`, the partition's new position, for librdkafka's automatic commit, and commits it
  * explicitly when the group's committed offset may be above it (pl_offsets_must_commit: a
  * position gone back, or one after a failed explicit commit), where librdkafka would not
- * commit it. */
+ * commit it; but not while the statistics last showed the group rebalancing (e->group_unsteady):
+ * a commit then may be answered ILLEGAL_GENERATION, and librdkafka 2.0.2 give up the whole
+ * assignment (commit_check_stats). The commit is then left owed (pl_offsets_must_commit not
+ * asked), and made by commit_check_stats at the first statistics of a steady group, or by the
+ * next position stored after them. Before any statistics (the first come some 5 s after the
+ * start), the group counts as steady: a consumer taken back so early is rare, and the commit is
+ * what keeps a restart or a rebalance from skipping a new log's records; holding it back for a
+ * join state not known yet would leave the group's offset above them the longer. Before, the
+ * commit was made whatever the group's state.
+ */
 static void position_store(pl_engine *e, int32_t partition, int64_t to)
 {
     store_offset(e, partition, to);
-    if (pl_offsets_must_commit(e->offsets, partition, &to))
+    if (!e->group_unsteady && pl_offsets_must_commit(e->offsets, partition, &to))
         commit_explicitly(e, partition, to);
 }
 
@@ -710,50 +725,64 @@ static void position_store(pl_engine *e, int32_t partition, int64_t to)
  * the explicit commit of a position gone back (librdkafka 2.0.2 retries an OffsetCommit that
  * timed out or found no coordinator, and takes its success as the committed offset whatever it
  * held), and when an explicit commit failed on a partition that has done nothing since; only
- * while the group is steady (its cgrp.join_state). Each committed offset read is noted
+ * while the group is steady (its cgrp.join_state, remembered in e->group_unsteady for
+ * position_store). A position whose explicit commit is owed (pl_offsets_must_commit: gone back,
+ * or its commit failed, while the group was rebalancing) is committed too, once steady. Each
+ * committed offset read is noted
  * (pl_offsets_note_committed: a revoke commits no position the group has already). The
  * document is read a second time here (pl_kafka_stats_read read it for the lag): once every
  * few seconds, off the per-request path.
  */
 static void commit_check_stats(pl_engine *e, const char *json)
 {
-    if (!e->offsets || !e->assigned || e->assigned->cnt == 0)
+    json_object *root = json_tokener_parse(json), *topics, *t, *parts = NULL;
+    if (!root)
         return;
-    json_object *root = json_tokener_parse(json), *topics, *t, *parts;
-    if (!root || !json_object_object_get_ex(root, "topics", &topics) ||
-        !json_object_object_get_ex(topics, e->t_request, &t) ||
-        !json_object_object_get_ex(t, "partitions", &parts)) {
-        json_object_put(root);
-        return;
-    }
     /* Only in a steady group, as librdkafka's own automatic commit: a commit during a rebalance
      * may be answered ILLEGAL_GENERATION, which makes librdkafka 2.0.2 give up the whole
-     * assignment (its issue #4059). Left owed till the next statistics otherwise. */
+     * assignment (its issue #4059). Left owed till the next statistics otherwise. The join state
+     * is remembered for position_store whatever is assigned; a document without one (no group)
+     * commits nothing here and leaves what was remembered. */
     json_object *cgrp, *js;
     const char *join = json_object_object_get_ex(root, "cgrp", &cgrp) &&
                                json_object_object_get_ex(cgrp, "join_state", &js)
                            ? json_object_get_string(js)
                            : NULL;
     bool steady = join && strcmp(join, "steady") == 0;
-    for (int i = 0; i < e->assigned->cnt; i++) {
+    if (join)
+        e->group_unsteady = !steady;
+    if (json_object_object_get_ex(root, "topics", &topics) &&
+        json_object_object_get_ex(topics, e->t_request, &t))
+        (void)json_object_object_get_ex(t, "partitions", &parts);
+    for (int i = 0; e->offsets && e->assigned && i < e->assigned->cnt; i++) {
         int32_t p = e->assigned->elems[i].partition;
         char id[16];
         snprintf(id, sizeof id, "%d", (int)p);
         json_object *jp, *jc;
-        if (!json_object_object_get_ex(parts, id, &jp) ||
-            !json_object_object_get_ex(jp, "committed_offset", &jc))
-            continue;
-        int64_t committed = json_object_get_int64(jc), to;
-        pl_offsets_note_committed(e->offsets, p, committed);
-        if (!steady || !pl_offsets_commit_above(e->offsets, p, committed, &to))
-            continue;
-        PL_WARN(NULL,
-                "partition %d of %s: librdkafka holds %" PRId64 " as the group's committed "
-                "offset, above the partition's position %" PRId64 " (the consumer reset below "
-                "an older log's offset, or a retried commit landed late): committing the "
-                "position explicitly",
-                (int)p, e->t_request, committed, to);
-        commit_explicitly(e, p, to);
+        int64_t to;
+        if (parts && json_object_object_get_ex(parts, id, &jp) &&
+            json_object_object_get_ex(jp, "committed_offset", &jc)) {
+            int64_t committed = json_object_get_int64(jc);
+            pl_offsets_note_committed(e->offsets, p, committed);
+            if (steady && pl_offsets_commit_above(e->offsets, p, committed, &to)) {
+                PL_WARN(NULL,
+                        "partition %d of %s: librdkafka holds %" PRId64 " as the group's "
+                        "committed offset, above the partition's position %" PRId64 " (the "
+                        "consumer reset below an older log's offset, or a retried commit landed "
+                        "late): committing the position explicitly",
+                        (int)p, e->t_request, committed, to);
+                commit_explicitly(e, p, to);
+                continue;
+            }
+        }
+        /* Owed while the group was rebalancing (position_store left it): the group steady now. */
+        if (steady && pl_offsets_must_commit(e->offsets, p, &to)) {
+            PL_INFO(NULL,
+                    "partition %d of %s: committing the position %" PRId64 " explicitly, owed "
+                    "since the group was rebalancing (or since its explicit commit failed)",
+                    (int)p, e->t_request, to);
+            commit_explicitly(e, p, to);
+        }
     }
     json_object_put(root);
 }

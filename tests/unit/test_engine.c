@@ -4822,6 +4822,88 @@ static void test_stats_commit_only_in_a_steady_group(void **state)
 }
 
 /*
+ * Taken back below its position, a partition's position is committed explicitly at once only
+ * while the group is steady as the statistics last told it (cgrp.join_state), as the commit
+ * check of the statistics is: during a rebalance an ILLEGAL_GENERATION answer has librdkafka
+ * 2.0.2 give up the whole assignment (its issue #4059). Before any statistics the group counts
+ * as steady (the commit goes as before). Told "wait-sync" or "wait-join", the commit is left
+ * owed, by later positions too, and a document without a join state changes nothing; the first
+ * statistics telling "steady" make it, once, though they show no committed offset above the
+ * position. Before, the going-back commit was made whatever the group's state.
+ */
+static void test_going_back_commit_waits_for_a_steady_group(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {3};
+    pl_engine *e = commit_engine(&spec, &log, parts, 1);
+    e->consumer = NULL;
+    job_done(tracked_job(e, "G-100", 3, 100));
+    assert_true(g_stored_offset == 101);
+    assert_int_equal(g_ncommitted, 0);
+
+    /* No statistics yet: committed at once. */
+    job *b50 = tracked_job(e, "G-50", 3, 50);
+    assert_true(g_stored_offset == 50);
+    assert_int_equal(g_ncommitted, 1);
+    assert_true(commit_offset(0, 3) == 50);
+    commit_result(e, 3, 50, RD_KAFKA_RESP_ERR_NO_ERROR);
+    job_done(b50);
+    assert_true(g_stored_offset == 51);
+    assert_int_equal(g_ncommitted, 1);
+
+    /* A rebalance under way: taken back again, the commit is left owed. */
+    char syncing[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                     "\"3\":{\"partition\":3,\"committed_offset\":51}}}},"
+                     "\"cgrp\":{\"join_state\":\"wait-sync\"}}";
+    on_stats(NULL, syncing, sizeof syncing - 1, e);
+    job *b10 = tracked_job(e, "G-10", 3, 10);
+    assert_true(g_stored_offset == 10);
+    assert_int_equal(g_ncommitted, 1);
+    job_done(b10);
+    assert_true(g_stored_offset == 11);
+    assert_int_equal(g_ncommitted, 1);
+    char joining[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                     "\"3\":{\"partition\":3,\"committed_offset\":-1001}}}},"
+                     "\"cgrp\":{\"join_state\":\"wait-join\"}}";
+    on_stats(NULL, joining, sizeof joining - 1, e);
+    assert_int_equal(g_ncommitted, 1);
+    char nogroup[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                     "\"3\":{\"partition\":3,\"committed_offset\":-1001}}}}}";
+    on_stats(NULL, nogroup, sizeof nogroup - 1, e);
+    job_done(tracked_job(e, "G-11", 3, 11));
+    assert_true(g_stored_offset == 12);
+    assert_int_equal(g_ncommitted, 1);
+    assert_true(pl_offsets_commit_unsettled(e->offsets, 3));
+
+    /* Steady again: the owed commit goes, once, with the position as it is now. */
+    char steady[] = "{\"topics\":{\"paylink.auth.request\":{\"partitions\":{"
+                    "\"3\":{\"partition\":3,\"committed_offset\":-1001}}}},"
+                    "\"cgrp\":{\"join_state\":\"steady\"}}";
+    on_stats(NULL, steady, sizeof steady - 1, e);
+    assert_int_equal(g_ncommitted, 2);
+    assert_true(commit_offset(1, 3) == 12);
+    assert_int_equal(log_lines_with(log, "owed since the group was rebalancing"), 1);
+    on_stats(NULL, steady, sizeof steady - 1, e); /* out: not again */
+    assert_int_equal(g_ncommitted, 2);
+    commit_result(e, 3, 12, RD_KAFKA_RESP_ERR_NO_ERROR);
+    job_done(tracked_job(e, "G-12", 3, 12));
+    assert_true(g_stored_offset == 13);
+    assert_int_equal(g_ncommitted, 2); /* librdkafka commits the positions after it itself */
+    on_stats(NULL, steady, sizeof steady - 1, e);
+    assert_int_equal(g_ncommitted, 2);
+    assert_false(pl_offsets_commit_unsettled(e->offsets, 3));
+
+    /* Steady told, taken back: committed at once again. */
+    tracked_job(e, "G-5", 3, 5);
+    assert_int_equal(g_ncommitted, 3);
+    assert_true(commit_offset(2, 3) == 5);
+    assert_int_equal(log_lines_with(log, "--reset-offsets"), 0);
+    commit_engine_free(e, log);
+}
+
+/*
  * Stopping, the revoke's commit is not waited for (the close waits for it). An earlier explicit
  * commit's failure served after the partition was forgotten, its revoke's commit still to be
  * told, says nothing: the revoke's result decides (a success here). When the close ends before
@@ -4933,6 +5015,7 @@ int main(void)
         cmocka_unit_test(test_revoke_commit_waits_a_bounded_time),
         cmocka_unit_test(test_revoke_commit_wait_turns_the_loop),
         cmocka_unit_test(test_stats_commit_only_in_a_steady_group),
+        cmocka_unit_test(test_going_back_commit_waits_for_a_steady_group),
         cmocka_unit_test(test_close_says_what_nothing_will_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
