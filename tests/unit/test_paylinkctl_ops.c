@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "dlq.h"
+#include "log.h"
 #include "opsctl.h"
 #include "request.h"
 
@@ -1120,6 +1121,94 @@ static void test_dlq_json(void **state)
     free(env);
 }
 
+/*
+ * An envelope anyone could write to the dead-letter topic, with a card number in each text dlq
+ * list prints: plain, spaced, and split by 'é' (which the Luhn scan alone does not join; a
+ * bureau message drops it, so the digits around it are one card number).
+ */
+#define SPLIT                                                                                      \
+    "4111\xc3\xa9"                                                                                 \
+    "1111\xc3\xa9"                                                                                 \
+    "1111\xc3\xa9"                                                                                 \
+    "1111"
+#define SPACED "4111 1111 1111 1111"
+static const char HOSTILE_ENVELOPE[] =
+    "{\"error\":\"bad " PAN " and " SPLIT "\",\"errors\":[{\"field\":\"f " SPACED "\","
+    "\"error\":\"e " SPLIT "\"},{\"field\":\"" PAN "\",\"error\":\"" SPACED "\",\"n\":" PAN "}],"
+    "\"topic\":\"t " SPLIT "\",\"partition\":3,\"offset\":42,\"kind\":\"invalid\","
+    "\"redacted\":false,\"request\":\"{\\\"request_id\\\":\\\"r-" SPACED "\\\","
+    "\\\"type\\\":\\\"" SPLIT "\\\"}\"}";
+
+/* The dlq list line (--json) of HOSTILE_ENVELOPE under key, as printed; the caller frees it. */
+static char *hostile_line(const char *key)
+{
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(HOSTILE_ENVELOPE, strlen(HOSTILE_ENVELOPE), &d), PL_OK);
+    pl_ctlkafka_msg m = {.partition = 1,
+                         .offset = 2,
+                         .timestamp_ms = -1,
+                         .key = key,
+                         .key_len = strlen(key),
+                         .payload = HOSTILE_ENVELOPE,
+                         .len = strlen(HOSTILE_ENVELOPE)};
+    json_object *j = pl_opsctl_dlq_json(&m, &d);
+    assert_non_null(j);
+    char *line = strdup(
+        json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    assert_non_null(line);
+    json_object_put(j);
+    pl_opsctl_dlq_free(&d);
+    return line;
+}
+
+static void test_dlq_json_scrubs_envelope_texts(void **state)
+{
+    (void)state;
+    /* The envelope as read does hold them (else the test proves nothing). */
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(HOSTILE_ENVELOPE, strlen(HOSTILE_ENVELOPE), &d), PL_OK);
+    assert_string_equal(d.request_id, "r-" SPACED);
+    assert_string_equal(d.type, SPLIT);
+    pl_opsctl_dlq_free(&d);
+
+    char *line = hostile_line("1-" SPLIT);
+    /* Not one card number's head is left, in whatever form it came; the last four stay. */
+    assert_null(strstr(line, "4111"));
+    assert_null(strstr(line, PAN));
+    assert_non_null(strstr(line, "\"error\":\"bad ************1111 and ****\xc3\xa9****\xc3\xa9"
+                                 "****\xc3\xa9"
+                                 "1111\""));
+    assert_non_null(strstr(line, "\"errors\":[{\"field\":\"f **** **** **** 1111\","
+                                 "\"error\":\"e ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                 "1111\"},{\"field\":\"************1111\","
+                                 "\"error\":\"**** **** **** 1111\","
+                                 "\"n\":\"************1111\"}]"));
+    assert_non_null(strstr(line, "\"request_topic\":\"t ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                 "1111\""));
+    assert_non_null(strstr(line, "\"request_id\":\"r-**** **** **** 1111\""));
+    assert_non_null(strstr(line, "\"type\":\"****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                 "1111\""));
+    assert_non_null(strstr(line, "\"key\":\"1-****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                 "1111\""));
+    /* Nothing else changes: the columns and their order are the same. */
+    assert_non_null(strstr(line, "{\"partition\":1,\"offset\":2,\"timestamp\":null,\"key\":"));
+    assert_non_null(strstr(line, "\"kind\":\"invalid\",\"kind_inferred\":false,\"answered\":null,"
+                                 "\"error\":"));
+    assert_non_null(strstr(line, "\"request_partition\":3,\"request_offset\":42,\"request_id\":"));
+    assert_non_null(strstr(line, "\"truncated\":false,\"redacted\":false}"));
+    free(line);
+
+    /* In the J16 mode that removes them, as the rest of paylinkctl's output. */
+    pl_log_set_mask_mode(PL_MASK_REMOVED);
+    line = hostile_line("1-" PAN);
+    pl_log_set_mask_mode(PL_MASK_LAST4);
+    assert_null(strstr(line, "4111"));
+    assert_null(strstr(line, "1111"));
+    assert_non_null(strstr(line, "\"request_id\":\"r-***REMOVED***\""));
+    assert_non_null(strstr(line, "\"key\":\"1-***REMOVED***\""));
+    free(line);
+}
+
 static void test_replay_plan(void **state)
 {
     (void)state;
@@ -2006,6 +2095,7 @@ int main(void)
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_dlq_parse),
         cmocka_unit_test(test_dlq_json),
+        cmocka_unit_test(test_dlq_json_scrubs_envelope_texts),
         cmocka_unit_test(test_dlq_list_shows_redacted),
         cmocka_unit_test(test_replay_plan),
         cmocka_unit_test(test_replay_plan_masked_cards),

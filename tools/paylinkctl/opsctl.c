@@ -1221,19 +1221,96 @@ static void format_ms(int64_t ms, char *out, size_t outsize)
     strftime(out, outsize, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* The key as it may be printed: card numbers masked, control characters as '?'. */
+/* The key as it may be printed: card numbers masked (in the J16 mode, as the rest of
+ * paylinkctl's output), control characters as '?'. */
 static void printable_key(const char *key, size_t key_len, char *out, size_t outsize)
 {
     /* Full: "4111<U+0001>1111<U+0001>1111<U+0001>1111" too, which '?' would show. */
-    pl_card_scrub_copy_full(out, outsize, key ? key : "", key ? key_len : 0, PL_MASK_LAST4);
+    pl_card_scrub_copy_full(out, outsize, key ? key : "", key ? key_len : 0, pl_log_mask_mode());
     for (char *c = out; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';
 }
 
+/*
+ * A malloc'd copy of text (up to its first NUL, as a string member is printed) with card
+ * numbers masked in the J16 mode; NULL when out of memory. Full: anyone who can write to the
+ * dead-letter topic (or a bug upstream) can put "4111é1111é1111é1111" in an envelope's words,
+ * and what dlq list prints ends up in a terminal, a shell history or a ticket.
+ */
+static char *scrubbed_text(const char *text)
+{
+    size_t len = strlen(text);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, text, len + 1);
+    pl_card_scrub_full(copy, len + 1, pl_log_mask_mode());
+    return copy;
+}
+
+/* A new string of value scrubbed (scrubbed_text), JSON null for NULL or out of memory. */
+static json_object *scrubbed_string(const char *value)
+{
+    char *s = value ? scrubbed_text(value) : NULL;
+    json_object *o = s ? json_object_new_string(s) : NULL;
+    free(s);
+    return o;
+}
+
+/*
+ * A copy of v (a member of an envelope's "errors") with every string in it, keys too, scrubbed
+ * (scrubbed_text), and a number that reads as a card number as its scrubbed text: the table
+ * prints a field error's members as text. Other values are shared. NULL for JSON null or out of
+ * memory (an out-of-memory member is printed as null, never in clear). The depth is bounded by
+ * the parser's.
+ */
+static json_object *scrubbed_copy(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+        return scrubbed_string(json_object_get_string(v));
+    case json_type_int:
+    case json_type_double: {
+        const char *text = json_object_get_string(v);
+        return pl_card_contains_full(text, strlen(text)) ? scrubbed_string(text)
+                                                         : json_object_get(v);
+    }
+    case json_type_object: {
+        json_object *o = json_object_new_object();
+        json_object_object_foreach(v, key, val)
+        {
+            char *k = o ? scrubbed_text(key) : NULL;
+            if (!k) {
+                json_object_put(o);
+                return NULL;
+            }
+            json_object_object_add(o, k, scrubbed_copy(val));
+            free(k);
+        }
+        return o;
+    }
+    case json_type_array: {
+        json_object *a = json_object_new_array();
+        size_t n = json_object_array_length(v);
+        for (size_t i = 0; a && i < n; i++)
+            json_object_array_add(a, scrubbed_copy(json_object_array_get_idx(v, i)));
+        return a;
+    }
+    default:
+        return json_object_get(v);
+    }
+}
+
 static void add_str(json_object *o, const char *key, const char *value)
 {
     json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+}
+
+/* add_str for a text from the envelope: its card numbers masked (scrubbed_text). */
+static void add_scrubbed(json_object *o, const char *key, const char *value)
+{
+    json_object_object_add(o, key, scrubbed_string(value));
 }
 
 /* The word of a kind paylinkctl knows (PL_DLQ_KIND_*), or NULL. */
@@ -1295,19 +1372,20 @@ json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_l
     if (given_up)
         printable_key(d->answered, strlen(d->answered), answered, sizeof answered);
     add_str(o, "answered", given_up ? answered : NULL);
-    add_str(o, "error", d->error);
+    /* Every text the envelope gives is printed scrubbed: the topic is anyone's to write. */
+    add_scrubbed(o, "error", d->error);
     json_object *errs = json_object_new_array();
     size_t n = d->errors ? json_object_array_length(d->errors) : 0;
     for (size_t i = 0; errs && i < n; i++)
-        json_object_array_add(errs, json_object_get(json_object_array_get_idx(d->errors, i)));
+        json_object_array_add(errs, scrubbed_copy(json_object_array_get_idx(d->errors, i)));
     json_object_object_add(o, "errors", errs);
-    add_str(o, "request_topic", *d->topic ? d->topic : NULL);
+    add_scrubbed(o, "request_topic", *d->topic ? d->topic : NULL);
     json_object_object_add(o, "request_partition",
                            d->partition >= 0 ? json_object_new_int(d->partition) : NULL);
     json_object_object_add(o, "request_offset",
                            d->offset >= 0 ? json_object_new_int64(d->offset) : NULL);
-    add_str(o, "request_id", d->request_id);
-    add_str(o, "type", d->type);
+    add_scrubbed(o, "request_id", d->request_id);
+    add_scrubbed(o, "type", d->type);
     json_object_object_add(o, "truncated", json_object_new_boolean(d->truncated));
     if (d->truncated)
         json_object_object_add(o, "request_bytes", json_object_new_int64(d->request_bytes));

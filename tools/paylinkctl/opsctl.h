@@ -368,9 +368,10 @@ void pl_opsctl_dlq_free(pl_opsctl_dead_letter *d);
 char *pl_opsctl_dlq_errors_text(const pl_opsctl_dead_letter *d);
 
 /*
- * The dlq list object of message m (d: its envelope, NULL when it is none). The key is printed
- * with card numbers masked. Returns a new object (the caller puts it), or NULL when out of
- * memory.
+ * The dlq list object of message m (d: its envelope, NULL when it is none). The key and every
+ * text taken from the envelope (error, errors, request_topic, request_id, type, kind, answered)
+ * are printed with card numbers masked (pl_card_scrub_full, in the J16 mode), since anyone can
+ * write to the topic. Returns a new object (the caller puts it), or NULL when out of memory.
  */
 json_object *pl_opsctl_dlq_json(const pl_ctlkafka_msg *m, const pl_opsctl_dead_letter *d);
 
