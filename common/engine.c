@@ -4279,7 +4279,8 @@ static bool offset_track(pl_engine *e, job *j, bool unreadable)
                 "partition %d of %s: offset %" PRId64 " is below the partition's position "
                 "%" PRId64 " (the consumer was taken back: the topic recreated, its log "
                 "truncated, or records read again): tracked in its place, and the group's "
-                "committed offset goes back to it (committed explicitly), so that a restart or a "
+                "committed offset goes back to it (committed explicitly, at once or once the group "
+                "is steady), so that a restart or a "
                 "rebalance reads on from there rather than skip a new log's records; requests "
                 "read again are answered from their rows",
                 (int)j->partition, e->t_request, j->offset, was);
