@@ -20,6 +20,7 @@
 #include "card.h"
 #include "jsonutil.h"
 #include "money.h"
+#include "stored_value.h"
 
 #define CONTENT_TYPE "application/json"
 /* The contract's Transport: answers are asked for as JSON. Not a credential. */
@@ -93,15 +94,6 @@ static bool ep_moves_money(endpoint ep)
 {
     return ep == EP_AUTH || ep == EP_DEPOSIT || ep == EP_RETURN || ep == EP_REVERSAL ||
            ep == EP_ACTIVATE || ep == EP_RECHARGE;
-}
-
-/* The stored value operations that move their whole amount or are refused: a load
- * (activateGift, rechargeGift), a redemption (deposit) and a return. Only an authorization is
- * approved for part (schema/ext §12). */
-static bool svc_whole_only(pl_bureau_op op)
-{
-    return op == PL_OP_SVC_ACTIVATE || op == PL_OP_SVC_RECHARGE || op == PL_OP_SVC_POSTAUTH ||
-           op == PL_OP_SVC_RETURN;
 }
 
 /* Endpoints whose message carries card.token. */
@@ -820,28 +812,14 @@ static int read_answer(const pl_bureau_call *call, const answer *a, pl_bureau_re
                               "%s is accepted for an amount of 0.00 (an approval of nothing)",
                               spec->name);
         /* A stored value load (activateGift, rechargeGift), redemption (deposit) or return
-         * approved for part of what was sent (schema/ext §10, §12). The contract approves only
-         * an authorization for part (the card held less), as Customer Engagement does
-         * (bureau_relate.c): a deposit settles an authorization up to its amount or is refused,
-         * and a load or return moves what it names. Such an answer says the provider and
-         * paylink disagree on what moved: booked as approved for the part, a redemption cut
-         * short would leave the rest of the order unpaid while the order system, reading
-         * `approved`, shipped it; booked as declined it would be sent again, twice if the
-         * provider did move it all. Its outcome is left unknown for an operator, as every answer
-         * that cannot be what it claims (paylinkctl wreq resolve books what the provider's
-         * records show). A reversal releases what the authorization still holds, which may be
-         * less than it names: read. More than was sent is the engine's check
-         * (approves_more_than_sent). */
-        if (svc_whole_only(spec->op) && res->has_amount && res->amount < call->amount) {
-            char sent[32], got[32];
-            if (pl_money_format(call->amount, sent, sizeof sent) != 0)
-                snprintf(sent, sizeof sent, "amount");
-            if (pl_money_format(res->amount, got, sizeof got) != 0)
-                snprintf(got, sizeof got, "less");
-            return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                              "%s is accepted for %s of the %s sent (only an authorization is "
-                              "approved for part of its amount)",
-                              spec->name, got, sent);
+         * approved for part of what was sent: the contract approves only an authorization for
+         * part (schema/ext §10, §12), as Customer Engagement does (pl_stored_value_check_whole).
+         * A reversal releases what the authorization still holds, which may be less: read. */
+        if (res->has_amount) {
+            int rc = pl_stored_value_check_whole(spec->op, call->amount, res->amount, spec->name,
+                                                 "is accepted for", errstr, errstr_size);
+            if (rc)
+                return rc;
         }
     }
     return 0;

@@ -24,6 +24,7 @@
 
 #include "card.h"
 #include "money.h"
+#include "stored_value.h"
 #include "xmlutil.h"
 
 #define NS_SOAP "http://schemas.xmlsoap.org/soap/envelope/"
@@ -760,33 +761,13 @@ static int check_approval_money(const pl_bureau_call *call, const op_spec *spec,
         mask_digit_runs(errstr, strlen(errstr), PL_MASK_LAST4);
         return rc;
     }
-    /* An approval of less than was sent. An authorization's is the seed's partial approval:
-     * the card held less (the stored value rules approve the part, or decline 0.00 as J19
-     * does: stored_value.h). Nothing in the seed lets a load (activation, recharge), a
-     * redemption (PostAuth) or a return go through for part of its amount: the service is set
-     * up with "Allow Partial Redemption" No, a PostAuth greater than its authorization "will"
-     * be rejected, not cut, and a card is activated for its issue amount. Such an answer says
-     * the service and paylink disagree on what moved: booked as approved for the part, a
-     * redemption cut by a service set up otherwise would leave the rest of the order unpaid
-     * while the order system, reading `approved`, shipped it (and 0.00 counts money nobody
-     * moved); booked as declined it would be sent again, twice if the service did move it. Its
-     * outcome is left unknown for an operator, as every answer that cannot be what it claims
-     * (paylinkctl wreq resolve books what the service's records show, at most what was sent).
-     * A void releases what the authorization still holds, which may be less than it names, or
-     * nothing: read. More than was sent is the engine's check (approves_more_than_sent). */
-    if (res->has_amount && res->amount < call->amount &&
-        (spec->op == PL_OP_SVC_ACTIVATE || spec->op == PL_OP_SVC_RECHARGE ||
-         spec->op == PL_OP_SVC_POSTAUTH || spec->op == PL_OP_SVC_RETURN)) {
-        char sent[32], got[32];
-        if (pl_money_format(call->amount, sent, sizeof sent) != 0)
-            snprintf(sent, sizeof sent, "amount");
-        if (pl_money_format(res->amount, got, sizeof got) != 0)
-            snprintf(got, sizeof got, "less");
-        return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
-                          "%s approves %s of the %s sent (only an authorization is approved "
-                          "for part of its amount)",
-                          spec->answer, got, sent);
-    }
+    /* An approval of less than was sent: an authorization's is the seed's partial approval (the
+     * stored value rules approve the part, or decline 0.00 as J19 does: stored_value.h), a
+     * void's what was left to release; a load, redemption or return is approved whole or the
+     * answer is unreadable (pl_stored_value_check_whole). */
+    if (res->has_amount)
+        return pl_stored_value_check_whole(spec->op, call->amount, res->amount, spec->answer,
+                                           "approves", errstr, errstr_size);
     return 0;
 }
 

@@ -263,3 +263,25 @@ void pl_stored_value_map_answer(const pl_services *s, const pl_service *svc,
     map(res, vr, !ext, pl_stored_value_refusal_row(s, svc, PL_STORED_VALUE_NO_BALANCE_CODE), op,
         amount_sent, rep);
 }
+
+bool pl_stored_value_whole_only(pl_bureau_op op)
+{
+    return op == PL_OP_SVC_ACTIVATE || op == PL_OP_SVC_RECHARGE || op == PL_OP_SVC_POSTAUTH ||
+           op == PL_OP_SVC_RETURN;
+}
+
+int pl_stored_value_check_whole(pl_bureau_op op, int64_t sent, int64_t approved, const char *what,
+                                const char *verb, char *errstr, size_t errstr_size)
+{
+    if (!pl_stored_value_whole_only(op) || approved >= sent)
+        return 0;
+    char s[32], a[32];
+    if (pl_money_format(sent, s, sizeof s) != 0)
+        snprintf(s, sizeof s, "amount");
+    if (pl_money_format(approved, a, sizeof a) != 0)
+        snprintf(a, sizeof a, "less");
+    return pl_err_set(PL_ERR_PARSE, errstr, errstr_size,
+                      "%s %s %s of the %s sent (only an authorization is approved for part of "
+                      "its amount)",
+                      what, verb, a, s);
+}

@@ -233,4 +233,30 @@ bool pl_stored_value_auth_refused(const pl_stored_value_auth *a, const char *car
 /* rep `declined` with message fmt, whose one %s is arg; returns true (a refusal's value). */
 bool pl_stored_value_decline(pl_reply *rep, const char *fmt, const char *arg);
 
+/*
+ * The stored value operations approved whole or not at all: a load (activate, recharge), a
+ * redemption (postauth) and a return. Only an authorization is approved for part of its amount
+ * (the card held less: the seed's partial approval), and a void releases what is left, which
+ * may be less than it names. Neither contract lets the others go through for part: Customer
+ * Engagement is set up with "Allow Partial Redemption" No, rejects a PostAuth greater than its
+ * authorization and activates a card for its issue amount; paylink's External Payment Service
+ * contract (schema/ext §10, §12) approves part of an authorization only.
+ */
+bool pl_stored_value_whole_only(pl_bureau_op op);
+
+/*
+ * An adapter's check of an approval of op for `approved` of the `sent` (minor units): for an
+ * operation approved whole or not at all (pl_stored_value_whole_only), less than was sent (0.00
+ * included) says the service and paylink disagree on what moved. Booked approved for the part,
+ * a redemption cut short would leave the rest of the order unpaid while the order system,
+ * reading `approved`, shipped it (and 0.00 counts money nobody moved); booked declined, it would
+ * be sent again, twice if the service did move it. So the answer is unreadable: the engine
+ * leaves its outcome unknown for an operator (paylinkctl wreq resolve books what the service's
+ * records show). More than was sent is the engine's check. Returns 0, or PL_ERR_PARSE with
+ * "<what> <verb> <approved> of the <sent> sent (only an authorization is approved for part of
+ * its amount)" in errstr.
+ */
+int pl_stored_value_check_whole(pl_bureau_op op, int64_t sent, int64_t approved, const char *what,
+                                const char *verb, char *errstr, size_t errstr_size);
+
 #endif

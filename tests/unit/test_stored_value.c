@@ -411,6 +411,36 @@ static void test_soap12_faults_mapped(void **state)
     assert_string_equal(res.fault_string, "Database unavailable");
 }
 
+/* A load, redemption or return approved for less than it sent (0.00 included) is unreadable,
+ * whatever adapter read it; an authorization's or a void's smaller amount, or the whole, is not. */
+static void test_whole_only_operations(void **state)
+{
+    (void)state;
+    char err[200] = "";
+    static const pl_bureau_op whole[] = {PL_OP_SVC_ACTIVATE, PL_OP_SVC_RECHARGE, PL_OP_SVC_POSTAUTH,
+                                         PL_OP_SVC_RETURN};
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+        assert_true(pl_stored_value_whole_only(whole[i]));
+        assert_int_equal(pl_stored_value_check_whole(whole[i], 12000, 11999, "deposit",
+                                                     "is accepted for", err, sizeof err),
+                         PL_ERR_PARSE);
+        assert_string_equal(err, "deposit is accepted for 119.99 of the 120.00 sent (only an "
+                                 "authorization is approved for part of its amount)");
+        assert_int_equal(
+            pl_stored_value_check_whole(whole[i], 12000, 0, "x", "approves", err, sizeof err),
+            PL_ERR_PARSE);
+        assert_int_equal(
+            pl_stored_value_check_whole(whole[i], 12000, 12000, "x", "approves", err, sizeof err),
+            0);
+    }
+    static const pl_bureau_op part[] = {PL_OP_SVC_PREAUTH, PL_OP_SVC_VOID, PL_OP_AUTH};
+    for (size_t i = 0; i < sizeof part / sizeof part[0]; i++) {
+        assert_false(pl_stored_value_whole_only(part[i]));
+        assert_int_equal(
+            pl_stored_value_check_whole(part[i], 12000, 100, "x", "approves", err, sizeof err), 0);
+    }
+}
+
 int main(void)
 {
     xmlInitParser();
@@ -420,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_answers_off_the_wire),
         cmocka_unit_test(test_generate_not_ok_is_not_approved),
         cmocka_unit_test(test_soap12_faults_mapped),
+        cmocka_unit_test(test_whole_only_operations),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();
