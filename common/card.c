@@ -1061,7 +1061,7 @@ size_t pl_card_cut_tail(char *text, size_t len)
 
 /* ---- scrubbing -------------------------------------------------------------------------- */
 
-enum { FLAG_MASK = 1, FLAG_COVER = 2 };
+enum { FLAG_MASK = 1, FLAG_COVER = 2, FLAG_TRACK = 4 };
 
 /*
  * Ends a pass that cuts bytes out of a text of len characters as it goes (scrub_pans,
@@ -1187,6 +1187,40 @@ typedef struct scrub_tail {
 } scrub_tail;
 
 /*
+ * Track data found past the end of a group, its digits not masked yet: t[from, to) of the text
+ * as it came (none when to is 0). Its digits become stars once every group that reads them has
+ * been scanned: masked at once, they would break a card number read across them in the group
+ * they lie in ("...^^41111111 11111111", the number after the stars no longer found and 8 of
+ * its digits left in clear).
+ */
+typedef struct track_pend {
+    size_t from, to;
+} track_pend;
+
+/* Masks the digits of t[from, to) (t has len bytes). */
+static void mask_digits_in(char *t, size_t len, size_t from, size_t to)
+{
+    for (size_t k = from, d; k < to && k < len; k += d ? d : 1)
+        if ((d = digit_at(t, len, k)) > 0)
+            mask_digit(t, k, d);
+}
+
+/* Adds t[from, to) to the track data pending (one span: the union, every tail past a group
+ * starting where its text lets one start). */
+static void track_pend_add(track_pend *p, size_t from, size_t to)
+{
+    if (from >= to)
+        return;
+    if (p->to == 0) {
+        p->from = from;
+        p->to = to;
+        return;
+    }
+    p->from = from < p->from ? from : p->from;
+    p->to = to > p->to ? to : p->to;
+}
+
+/*
  * Scrubs one group t[g, e) of the text's len bytes (prev: the group scrubbed before it): digit runs
  * joined as scrub_join_at joins them (card numbers never span two groups). Every card number
  * pl_card_find reports is marked first, and only then are the marks applied, so overlapping numbers
@@ -1196,14 +1230,20 @@ typedef struct scrub_tail {
  * cut (scrub_pans).
  */
 static size_t scrub_group(char *t, size_t len, size_t g, size_t e, const scrub_tail *prev,
-                          pl_mask_mode mode)
+                          track_pend *pend, pl_mask_mode mode)
 {
     size_t n = e - g;
     uint8_t small[256];
     uint8_t *flags = n <= sizeof(small) ? small : calloc(n, 1);
 
     if (!flags) {
-        /* Without memory to judge the group, hide all of it rather than risk a leak. */
+        /* Without memory to judge the group, hide all of it rather than risk a leak (track
+         * data pending in it with the rest). */
+        if (pend->to > g && pend->from < e) {
+            pend->from = e;
+            if (pend->from >= pend->to)
+                *pend = (track_pend){0, 0};
+        }
         if (mode == PL_MASK_LAST4) {
             for (size_t k = g; k < e;) {
                 size_t d = digit_at(t, e, k);
@@ -1251,18 +1291,36 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, const scrub_t
         size_t no = glued_from(t + g, n, m.start, other, GLUED_MAX_READINGS);
         for (size_t k = 0; k < no; k++)
             mark_match(t + g, &other[k], flags);
-        /* Track data after it: its digits become stars at once, in either mode (the word would
-         * not fit in fewer than 13). They are found in the text as it came: after '=' in this
-         * group, or past its end (after '^' and the name, or a full-width '='), where the scan
-         * has not been; a later reading here sees stars, which it would mask anyway. */
+        /* Track data after it: its digits become stars, in either mode (the word would not fit
+         * in fewer than 13), once every reading has been found on the digits as they came (a
+         * star would break a number read across them: its other digits left in clear). In this
+         * group (after '=', or '^' and a name of separators) they are flagged; past its end
+         * (after '^' and a name, or a full-width '=') they wait for the group they lie in to be
+         * scanned (scrub_pans). */
         size_t from = 0, te = track_tail(t + g, len - g, m.tail_end, &from);
-        for (size_t k = g + from, d; k < g + te; k += d ? d : 1)
-            if ((d = digit_at(t, len, k)) > 0)
-                mask_digit(t, k, d);
+        for (size_t k = from; k < te && k < n; k++)
+            flags[k] |= FLAG_TRACK;
+        if (te > n)
+            track_pend_add(pend, g + (from > n ? from : n), g + te);
     }
     if (rn > 0) {
         memcpy(t + rs, now, rn);
         pl_card_wipe(now, sizeof now);
+    }
+    /* The track data of an earlier group's number that lies in this one, and this group's own. */
+    if (pend->to > g && pend->from < e) {
+        for (size_t k = pend->from > g ? pend->from : g; k < pend->to && k < e; k++)
+            flags[k - g] |= FLAG_TRACK;
+        if (pend->to <= e)
+            *pend = (track_pend){0, 0};
+        else
+            pend->from = e;
+    }
+    for (size_t k = 0; k < n;) {
+        size_t d = flags[k] & FLAG_TRACK ? digit_at(t + g, n, k) : 0;
+        if (d)
+            mask_digit(t + g, k, d);
+        k += d ? d : 1;
     }
 
     if (any && mode == PL_MASK_LAST4) {
@@ -1323,6 +1381,7 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
 {
     size_t w = 0, from = 0;
     scrub_tail prev = {.n = 0}, cur = {.n = 0};
+    track_pend pend = {0, 0};
     size_t i = 0;
     while (i < len) {
         if (!digit_at(t, len, i)) {
@@ -1342,10 +1401,24 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
             e += n;
         }
         if (digits >= SCRUB_MIN_DIGITS) {
+            /* Track data pending before this group lies in no group. Its digits stay as they
+             * came while this group is scanned (its view of the bytes before it decides a
+             * reading: "011d0:4111:1111:1111:1111" is a card number, "***d0:4111:..." an IPv6
+             * address's end), and become stars before a cut below moves them. */
+            track_pend before = {0, 0};
+            if (pend.to > 0 && pend.from < i) {
+                before = (track_pend){pend.from, pend.to < i ? pend.to : i};
+                if (pend.to <= i)
+                    pend = (track_pend){0, 0};
+                else
+                    pend.from = i;
+            }
             cur.n = e - i < sizeof cur.bytes ? e - i : sizeof cur.bytes;
             cur.end = e;
             memcpy(cur.bytes, t + e - cur.n, cur.n);
-            size_t ge = scrub_group(t, len, i, e, &prev, mode);
+            size_t ge = scrub_group(t, len, i, e, &prev, &pend, mode);
+            if (before.to > 0)
+                mask_digits_in(t, len, before.from, before.to);
             prev = cur;
             if (ge < e) {
                 memmove(t + w, t + from, ge - from);
@@ -1355,6 +1428,9 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
         }
         i = e;
     }
+    /* Past every group (and every cut, which is before them): what is pending lies in none. */
+    if (pend.to > 0)
+        mask_digits_in(t, len, pend.from, pend.to);
     pl_card_wipe(&prev, sizeof prev);
     pl_card_wipe(&cur, sizeof cur);
     return end_cuts(t, len, w, from);

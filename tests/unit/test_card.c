@@ -1306,6 +1306,26 @@ static void test_scrub_track_data(void **state)
              FWSTARS FWSTARS FWSTARS FW1111 FWHAT "JONES/MARY" FWHAT FWSTAR FWSTAR);
     scrub_is("B4111111111111111^JONES/MARY" FWHAT "2512", PL_MASK_REMOVED,
              "B***REMOVED***^JONES/MARY" FWHAT "****");
+    /* Another number read across the track data's digits (found by fuzz_scrub): those digits
+     * become stars only once every reading is found, or the other number's rest stays clear. */
+    scrub_is("147946 0958411=2\f111111", PL_MASK_LAST4, "****** *******=*\f**1111");
+    scrub_is("41000\r77070070=1\r7000", PL_MASK_LAST4, "*****\r********=*\r7000");
+    scrub_is("147946 0958411=2\f111111", PL_MASK_REMOVED, "***REMOVED***");
+    /* ... and past the group: the track data lies in the next group, read across too. */
+    scrub_is("4111111111111111^^41111111 11111111 x", PL_MASK_LAST4,
+             "************1111^^******** ****1111 x");
+    scrub_is("B4111111111111111^MARY^41111111 11111111 x", PL_MASK_LAST4,
+             "B************1111^MARY^******** ****1111 x");
+    scrub_is("B4111111111111111^MARY^41111111 11111111 x", PL_MASK_REMOVED,
+             "B***REMOVED***^MARY^***REMOVED*** x");
+    scrub_is("B4111111111111111^MARY^2512 x 4111111111111111", PL_MASK_REMOVED,
+             "B***REMOVED***^MARY^**** x ***REMOVED***");
+    /* ... or in no group, just before one whose reading its digits decide ("011d0:" is no IPv6
+     * group, "***d0:" would be one): they become stars after that group is scanned. */
+    scrub_is("B4111111111111111^MARY^011d0:4111:1111:1111:1111 x", PL_MASK_LAST4,
+             "B************1111^MARY^***d0:****:****:****:1111 x");
+    scrub_is("B4111111111111111^MARY^011d0:4111:1111:1111:1111 x", PL_MASK_REMOVED,
+             "B***REMOVED***^MARY^***d0:***REMOVED*** x");
     /* Not track data: '=' joining groups, nothing after it, a name too long or holding a digit
      * for track 1, a number that is none. */
     scrub_is("4111=1111=1111=1111 x", PL_MASK_LAST4, "****=****=****=1111 x");
