@@ -80,6 +80,8 @@
 #define HUNG_MAX 16
 /* Longer host names (DNS allows 253 characters) are never held back. */
 #define HOST_MAX 256
+/* A hold's key: a host name, ':' and a port (see key_write). */
+#define KEY_MAX (HOST_MAX + sizeof ":65535" - 1)
 
 /* One multi handle, its connection cache and its timer. */
 typedef struct shard {
@@ -118,6 +120,12 @@ typedef struct xfer {
      * its host's lookup (see hung_host) when libcurl last started it. */
     int64_t attempt_at;
     long waited_ms;
+    /* What libcurl looks up for the call, its hold's key (see hung_host): "host:port", the host
+     * the first key_host characters; worked out once a call, at its first lookup (lookup_key).
+     * "" when it could not be: the call is never held back. */
+    bool key_known;
+    size_t key_host;
+    char key[KEY_MAX];
     /* This attempt's name lookup (on_resolve): whether libcurl began one, and when. */
     bool lookup_began;
     int64_t lookup_at;
@@ -145,20 +153,22 @@ typedef struct xfer {
  * left running, a burst's first call resolved in a millisecond while the others, which reached
  * the lookup in the same turn, failed with 150.)
  *
- * The hold is lifted by a lookup that answers, or one that fails without a query timing out
- * (LOOKUP_QUICK_MS); else it lasts until LOOKUP_HOLD_MAX_MS after the last lookup left running.
- * It is keyed by host name, while libcurl's DNS cache is keyed by host and port: calls to the
- * held host on another port wait for the probe too, and once it answered look the name up
- * themselves, at once and in parallel (the DNS answers). Bureaus have one port a host.
+ * A hold is keyed by host and port, as libcurl's DNS cache is (see key_write): a probe's answer
+ * fills the cache entry of its own port only, so a call to the host on another port that waited
+ * for it (the hold was keyed by host name before) found no address and looked the name up after
+ * all. Calls to the host on another port are not held back. A lookup of the name that answers,
+ * or fails without a query timing out (LOOKUP_QUICK_MS), lifts its holds on every port
+ * (hung_lift): the DNS answers for it again. Else a hold lasts until LOOKUP_HOLD_MAX_MS after
+ * the last lookup left running.
  */
 typedef struct hung_host {
-    char name[HOST_MAX]; /* "" when the slot is free */
-    int64_t until;       /* CLOCK_MONOTONIC ms: the cap of the hold (LOOKUP_HOLD_MAX_MS) */
+    char name[KEY_MAX]; /* its key ("host:port", see key_write); "" when the slot is free */
+    int64_t until;      /* CLOCK_MONOTONIC ms: the cap of the hold (LOOKUP_HOLD_MAX_MS) */
     /* The call whose lookup of it runs now, or that was started again to look it up; NULL
      * when none. */
     struct xfer *probe;
     struct xfer *waiters, *waiters_tail; /* held back (x->wait_on), by wait_due */
-    bool lifted; /* a lookup answered: the waiters go again and the slot is freed (hung_run) */
+    bool lifted; /* a lookup of the name answered: the waiters go again, the slot is freed */
 } hung_host;
 
 /*
@@ -546,51 +556,95 @@ fail:
 /* ---- name lookups left running (see hung_host) -------------------------------------- */
 
 /*
- * The host name libcurl looks up for x's call: the proxy's when the call has one, else the
- * URL's ("scheme://user:password@host:port/path", "[v6]" in brackets; a proxy may also be just
- * "host:port"). Points into x's own copy; *n is its length (0 when there is none).
+ * What libcurl looks up for a call to url through proxy (NULL or "": none), as "host:port" in
+ * out (n bytes; *host_len: the host's length): the proxy's host and port when there is one,
+ * else the URL's. The port is in it because libcurl's DNS cache keys its entries by host and
+ * port (hostip.c, create_hostcache_id). libcurl's URL parser reads both, with the flags and the
+ * default ports of libcurl's own reading of CURLOPT_URL and CURLOPT_PROXY (url.c,
+ * parseurlandfillconn and parse_proxy, 7.88), so that user information, an IPv6 address in
+ * brackets, an explicit port or none read as libcurl reads them: a URL without a port has its
+ * scheme's (443 for https); a proxy without one 443 for an https:// proxy, else 1080 (libcurl's
+ * default proxy port; CURLOPT_PROXYPORT is never set here). Returns 0, or PL_ERR_INVALID
+ * (out "") when the string does not parse (libcurl will fail the call itself) or the key does
+ * not fit: such a call is never held back. The parser allocates: see lookup_key. Its copies of
+ * credentials in the strings are freed unwiped, as libcurl's own parse frees them for every
+ * attempt.
  */
-static const char *host_of(const xfer *x, size_t *n)
+static int key_write(const char *url, const char *proxy, char *out, size_t n, size_t *host_len)
 {
-    const char *s = x->call.proxy && *x->call.proxy ? x->call.proxy : x->call.url;
-    const char *scheme = strstr(s, "://");
-    if (scheme)
-        s = scheme + 3;
-    size_t end = strcspn(s, "/?#");
-    const char *at = memchr(s, '@', end);
-    while (at) { /* the last '@' ends the user information */
-        end -= (size_t)(at + 1 - s);
-        s = at + 1;
-        at = memchr(s, '@', end);
+    bool proxied = proxy && *proxy;
+    char *host = NULL, *port = NULL, *scheme = NULL;
+    int rc = PL_ERR_INVALID;
+    CURLU *u = curl_url();
+    if (n > 0)
+        out[0] = '\0';
+    *host_len = 0;
+    if (!u || !url ||
+        curl_url_set(u, CURLUPART_URL, proxied ? proxy : url,
+                     CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, proxied ? CURLU_URLDECODE : 0) != CURLUE_OK)
+        goto done;
+    if (!proxied) {
+        if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+            goto done;
+    } else if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK) {
+        if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+            goto done;
     }
-    if (*s == '[') {
-        const char *close = memchr(s, ']', end);
-        *n = close ? (size_t)(close - s) + 1 : end;
-    } else {
-        const char *colon = memchr(s, ':', end);
-        *n = colon ? (size_t)(colon - s) : end;
+    const char *p = port ? port : strcasecmp(scheme, "https") == 0 ? "443" : "1080";
+    size_t hn = strlen(host);
+    int w = snprintf(out, n, "%s:%s", host, p);
+    if (hn == 0 || hn >= HOST_MAX || w < 0 || (size_t)w >= n) {
+        if (n > 0)
+            out[0] = '\0';
+        goto done;
     }
-    return s;
+    *host_len = hn;
+    rc = 0;
+done:
+    curl_free(host);
+    curl_free(port);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
 }
 
-static hung_host *hung_find(pl_http *h, const char *host, size_t n)
+int pl_http_lookup_key(const char *url, const char *proxy, char *out, size_t n)
 {
-    if (h->n_hung == 0 || n == 0 || n >= HOST_MAX)
+    size_t host_len;
+    return key_write(url, proxy, out, n, &host_len);
+}
+
+/*
+ * x's key (see key_write), worked out at its call's first lookup and kept for the call's other
+ * attempts and waits: once a call, and only for the calls that need a lookup, as libcurl's URL
+ * parser allocates (a call on a kept connection or to a cached name allocates nothing here).
+ */
+static const char *lookup_key(xfer *x)
+{
+    if (!x->key_known) {
+        x->key_known = true;
+        key_write(x->call.url, x->call.proxy, x->key, sizeof x->key, &x->key_host);
+    }
+    return x->key;
+}
+
+static hung_host *hung_find(pl_http *h, const char *key)
+{
+    if (h->n_hung == 0 || !key[0])
         return NULL;
     for (size_t i = 0; i < HUNG_MAX; i++) {
         hung_host *e = &h->hung[i];
-        if (e->name[0] && strncasecmp(e->name, host, n) == 0 && e->name[n] == '\0')
+        if (e->name[0] && strcasecmp(e->name, key) == 0)
             return e;
     }
     return NULL;
 }
 
-/* The host of x's call's hold, or NULL. */
+/* The hold of x's call's host and port, or NULL. */
 static hung_host *hung_of(xfer *x)
 {
-    size_t n;
-    const char *host = host_of(x, &n);
-    return hung_find(x->h, host, n);
+    return hung_find(x->h, lookup_key(x));
 }
 
 /* Frees e's slot. It has no waiters (hung_run moves them first). */
@@ -605,13 +659,13 @@ static void hung_drop(pl_http *h, hung_host *e)
 }
 
 /*
- * A slot for host, which has none: a free one, else the idle one (no probe, nobody waiting)
- * held the shortest. NULL when the name is too long to hold, or when every slot is busy (more
- * hosts than HUNG_MAX hanging at once: this one is not held back).
+ * A slot for key, which has none: a free one, else the idle one (no probe, nobody waiting)
+ * held the shortest. NULL when there is no key (see key_write), or when every slot is busy
+ * (more hosts than HUNG_MAX hanging at once: this one is not held back).
  */
-static hung_host *hung_add(pl_http *h, const char *host, size_t n)
+static hung_host *hung_add(pl_http *h, const char *key)
 {
-    if (n == 0 || n >= HOST_MAX)
+    if (!key[0])
         return NULL;
     hung_host *e = NULL;
     for (size_t i = 0; i < HUNG_MAX; i++) {
@@ -627,8 +681,7 @@ static hung_host *hung_add(pl_http *h, const char *host, size_t n)
         return NULL;
     if (e->name[0])
         hung_drop(h, e);
-    memcpy(e->name, host, n);
-    e->name[n] = '\0';
+    snprintf(e->name, sizeof e->name, "%s", key);
     e->until = 0;
     e->probe = NULL;
     e->waiters = e->waiters_tail = NULL;
@@ -671,6 +724,24 @@ static void wait_remove(xfer *x)
     x->wait_on = NULL;
     x->wait_prev = x->wait_next = NULL;
     x->h->n_held--;
+}
+
+/*
+ * A lookup of x's host name answered, or failed without a query timing out: the DNS answers for
+ * that name again, so its holds are lifted on every port (the waiters for another port than
+ * x's find no address in the cache, and look the name up themselves, at once).
+ */
+static void hung_lift(pl_http *h, xfer *x)
+{
+    const char *key = lookup_key(x);
+    size_t n = x->key_host;
+    if (h->n_hung == 0 || !key[0])
+        return;
+    for (size_t i = 0; i < HUNG_MAX; i++) {
+        hung_host *e = &h->hung[i];
+        if (e->name[0] && strncasecmp(e->name, key, n) == 0 && e->name[n] == ':')
+            e->lifted = true;
+    }
 }
 
 /* x becomes e's probe (e has none). */
@@ -733,8 +804,8 @@ static int on_resolve(void *resolver_state, void *reserved, void *userp)
  * given an address, and reports CURLE_COULDNT_RESOLVE_HOST (or _PROXY) only once the lookup
  * thread has ended with none (or could not start); any other end while the time is still 0 —
  * the attempt's time ran out, or it was removed — leaves the thread running (test_http_dns). An
- * answer, or a failure without a query timing out, lifts the host's hold; a lookup left running
- * holds its host back, or holds it longer.
+ * answer, or a failure without a query timing out, lifts the host's holds (hung_lift); a lookup
+ * left running holds its host and port back, or holds them longer.
  */
 static void lookup_end(pl_http *h, xfer *x, CURLcode rc)
 {
@@ -742,25 +813,22 @@ static void lookup_end(pl_http *h, xfer *x, CURLcode rc)
     if (!x->lookup_began)
         return;
     x->lookup_began = false;
-    size_t n;
-    const char *host = host_of(x, &n);
-    hung_host *e = hung_find(h, host, n);
     curl_off_t resolved = 0;
     if (curl_easy_getinfo(x->easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved) == CURLE_OK &&
         resolved > 0) {
-        if (e)
-            e->lifted = true;
+        hung_lift(h, x);
         return;
     }
     if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY) {
-        if (e && now_ms() - x->lookup_at < LOOKUP_QUICK_MS)
-            e->lifted = true;
+        if (now_ms() - x->lookup_at < LOOKUP_QUICK_MS)
+            hung_lift(h, x);
         return;
     }
+    hung_host *e = hung_of(x);
     h->counts.lookups_left++;
     if (h->lookup_max_ms == 0)
         return;
-    if (!e && !(e = hung_add(h, host, n)))
+    if (!e && !(e = hung_add(h, lookup_key(x))))
         return;
     /* (A hold lifted by another call's answer in this turn stays lifted: the DNS answers.) */
     if (e->until < x->lookup_at + h->lookup_max_ms)
@@ -1138,6 +1206,7 @@ int pl_http_submit(pl_http *h, const pl_http_call *call, pl_http_cb cb, void *ar
     x->cb = cb;
     x->arg = arg;
     x->attempts = 0;
+    x->key_known = false; /* (a pooled handle's is its last call's) */
     headers_set(x);
     x->sh = &h->shards[0];
     for (int i = 1; i < SHARDS; i++)
@@ -1201,14 +1270,18 @@ static void call_end(xfer *x, pl_http_response *r)
 /*
  * Ends x, which waited for its host's lookup until its attempt's connect time ran out (or
  * could not start again): not sent, and not tried again, as a further attempt would wait
- * behind the same lookup (or start a thread of its own for it).
+ * behind the same lookup (or start a thread of its own for it). The text says that it was held
+ * back and which attempt it was in: the engine writes it after "no connection after N
+ * attempts", and N, the attempts made, is then fewer than the call's connect_attempts.
  */
 static void hold_give_up(xfer *x, int64_t now)
 {
-    size_t n;
-    const char *host = host_of(x, &n);
-    char err[HOST_MAX + 64];
-    snprintf(err, sizeof err, "name lookup of %.*s hanging: not sent", (int)n, host);
+    const char *key = lookup_key(x);
+    char err[KEY_MAX + 160];
+    snprintf(err, sizeof err,
+             "name lookup of %.*s hanging: held back behind another call's lookup, not sent "
+             "(attempt %d of %d, not tried again)",
+             (int)x->key_host, key, x->attempts, x->call.connect_attempts);
     pl_http_response r = {.outcome = PL_HTTP_NOT_SENT,
                           .error = err,
                           .body = "",
@@ -1277,11 +1350,12 @@ static void finish(xfer *x, CURLcode rc)
 /*
  * Once a turn, after the finished calls were ended: moves the holds on (see hung_host). A probe
  * whose lookup has answered (libcurl sets the lookup time when it has the address, before it
- * connects) lifts its host's hold; a probe started again that needed no lookup after all (a
- * kept connection, or the name cached under another port) stops being one. Waiters whose connect
- * time ran out end; the others go again when the hold is lifted, and the one with the most time
- * left goes as the next probe when the host has none, so that one call at a time looks the
- * host up. An idle hold past its cap is freed. Callbacks may fire (calls may be submitted).
+ * connects) lifts its host's holds (hung_lift; first, so that every hold of the name goes on in
+ * this turn); a probe started again that needed no lookup after all (a kept connection, or the
+ * address cached meanwhile) stops being one. Waiters whose connect time ran out end; the others
+ * go again when the hold is lifted, and the one with the most time left goes as the next probe
+ * when the host has none, so that one call at a time looks the host up. An idle hold past its
+ * cap is freed. Callbacks may fire (calls may be submitted).
  */
 static void hung_run(pl_http *h)
 {
@@ -1289,18 +1363,20 @@ static void hung_run(pl_http *h)
         return;
     int64_t now = now_ms();
     for (size_t i = 0; i < HUNG_MAX; i++) {
-        hung_host *e = &h->hung[i];
-        if (!e->name[0])
-            continue;
-        xfer *p = e->probe;
+        xfer *p = h->hung[i].name[0] ? h->hung[i].probe : NULL;
         curl_off_t resolved = 0;
         if (p && curl_easy_getinfo(p->easy, CURLINFO_NAMELOOKUP_TIME_T, &resolved) == CURLE_OK &&
             resolved > 0) {
             if (p->lookup_began)
-                e->lifted = true;
+                hung_lift(h, p);
             else
                 probe_clear(p);
         }
+    }
+    for (size_t i = 0; i < HUNG_MAX; i++) {
+        hung_host *e = &h->hung[i];
+        if (!e->name[0])
+            continue;
         while (e->waiters && e->waiters->wait_due <= now) {
             xfer *x = e->waiters;
             wait_remove(x);

@@ -14,15 +14,18 @@
  *     bureau never saw it, so the call is retried up to connect_attempts times (seed: 3).
  *     A host's name lookup that hangs: an attempt that ends while libcurl still looks its host
  *     up leaves that lookup running on a thread (for as long as the system resolver takes), and
- *     the host is held: one call at a time (the probe) looks it up, and another call that would
- *     have to waits for that lookup, in flight, nothing sent. When the probe's lookup answers,
- *     the waiters go on (the address is in the DNS cache); when the probe ends without one, the
+ *     the host and port (a proxy's when the call has one; see pl_http_lookup_key) are held:
+ *     one call at a time (the probe) looks it up, and another call to them that would have to
+ *     waits for that lookup, in flight, nothing sent. When the probe's lookup answers, the
+ *     waiters go on (the address is in the DNS cache); when the probe ends without one, the
  *     waiter with the most time left looks the host up next. A waiter whose attempt's connect
- *     time runs out ends "name lookup of HOST hanging: not sent", without a retry (it would
- *     wait again). Waiting is not an attempt, and takes its time from the attempt it waits in,
- *     so a call takes no longer than without it. Calls on kept connections and to a host in
- *     the DNS cache are never held back; a lookup that answers, or fails without a query timing
- *     out, lifts the hold; else it ends 5 minutes after the last lookup left running.
+ *     time runs out ends "name lookup of HOST hanging: held back behind another call's lookup,
+ *     not sent (attempt N of M, not tried again)", without a retry (it would wait again).
+ *     Waiting is not an attempt, and takes its time from the attempt it waits in, so a call
+ *     takes no longer than without it. Calls on kept connections and to a host and port in the
+ *     DNS cache are never held back, nor calls to the host on another port; a lookup of the
+ *     name that answers, or fails without a query timing out, lifts its holds on every port;
+ *     else a hold ends 5 minutes after the last lookup left running.
  *   - PL_HTTP_TIMEOUT: the request was sent and no complete answer came within timeout_ms.
  *   - PL_HTTP_CONN_LOST: the request was sent and the connection broke (or the answer was
  *     larger than the cap). Both are unknown outcomes: never a decline, never re-sent.
@@ -140,6 +143,16 @@ void pl_http_set_trim_interval(pl_http *h, int ms);
 /* Tests only: how long at most a host is held back after a lookup of it was left running,
  * when none answers (default 5 minutes); 0 never holds back. */
 void pl_http_set_lookup_max(pl_http *h, int ms);
+
+/*
+ * Tests only: what libcurl looks up for a call to url through proxy (NULL or "": none), the key
+ * of its host's hold (see PL_HTTP_NOT_SENT), in out (n bytes): "host:port" of the proxy when
+ * there is one, else of the URL, read by libcurl's URL parser as libcurl reads them (user
+ * information left out, an IPv6 address in its brackets, the scheme's port when none is given;
+ * a proxy's 443 for https://, else 1080). Returns 0, or PL_ERR_INVALID with out "" when it
+ * does not parse or does not fit (such a call is never held back).
+ */
+int pl_http_lookup_key(const char *url, const char *proxy, char *out, size_t n) PL_MUSTCHECK;
 
 /* Tests only: how long an address stays in the DNS cache, in seconds (CURLOPT_DNS_CACHE_TIMEOUT;
  * libcurl's default, 60 s, unless set; negative restores it), for calls started from now on. */

@@ -26,7 +26,9 @@
  * not sent when their connect time runs out (test_held_calls_*). The fake counts the lookups of
  * HANG_HOST (all, and those it holds); once the test lets the DNS answer (dns_answers), they
  * give 127.0.0.1, for which the server's certificate holds the name too, and with dns_fails
- * they fail at once. FAIL_HOST's lookups fail at once ("no such name").
+ * they fail at once. FAIL_HOST's lookups fail at once ("no such name"). A hold is keyed by host
+ * and port, as libcurl's DNS cache is (test_lookup_key, test_other_port_not_held): the two
+ * servers give the one host name two ports.
  */
 #include <dlfcn.h>
 #include <netdb.h>
@@ -66,6 +68,11 @@
 /* The other call's time: far more than it needs even under valgrind, far less than a hang. */
 #define ANSWER_MS 30000
 _Static_assert(2 * ANSWER_MS <= HANG_MAX_MS, "a hang outlasts the other call's deadline");
+/* What a call held back says when its connect time runs out in the first of its three attempts
+ * (the engine writes it after "no connection after 1 attempts"). */
+#define HELD_TEXT                                                                                  \
+    "name lookup of " HANG_HOST " hanging: held back behind another call's lookup, not sent "      \
+    "(attempt 1 of 3, not tried again)"
 /* Deadlines against hanging only (the test fails, it does not measure). */
 #define DRIVE_MS 120000
 #define HELD_MAX_MS 300000
@@ -389,7 +396,7 @@ static void count_many(int n, int *ok, int *held_back, int *pending)
         }
         assert_string_equal(pl_http_outcome_name(many[i].outcome),
                             pl_http_outcome_name(PL_HTTP_NOT_SENT));
-        assert_string_equal(many[i].error, "name lookup of " HANG_HOST " hanging: not sent");
+        assert_string_equal(many[i].error, HELD_TEXT);
         (*held_back)++;
     }
 }
@@ -404,6 +411,22 @@ static void drive_until_held(pl_http *h, unsigned long long n)
             fail_msg("%llu call(s) held back (want %llu)", c.lookups_held, n);
         assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
     }
+}
+
+/* Drives h until *done reaches want, and fails at once when it holds a call back (none was
+ * before). */
+static void drive_until_unheld(pl_http *h, const int *done, int want)
+{
+    int64_t deadline = https_test_now_ms() + DRIVE_MS;
+    pl_http_counts c;
+    for (pl_http_stats(h, &c); *done < want; pl_http_stats(h, &c)) {
+        if (c.lookups_held > 0)
+            fail_msg("%llu call(s) held back", c.lookups_held);
+        if (https_test_now_ms() > deadline)
+            fail_msg("%d call(s) ended (want %d)", *done, want);
+        assert_int_equal(pl_http_wait(h, NULL, 0, 20), 0);
+    }
+    assert_int_equal(c.lookups_held, 0);
 }
 
 /* A call to url whose lookup hangs past its time leaves it running: the host is held. Returns
@@ -481,7 +504,9 @@ static void test_held_calls_go_when_the_lookup_answers(void **state)
 /*
  * The probe's lookup hangs on: the calls held back wait (in flight, no lookup of their own)
  * until their connect time runs out, then end not sent, in one attempt although they had three
- * (another would only wait again). The probe's call goes on meanwhile.
+ * (another would only wait again), and their text says so (HELD_TEXT: it read "name lookup of
+ * HOST hanging: not sent", and the engine's "no connection after 1 attempts" before it stood
+ * against the three attempts the rule promises). The probe's call goes on meanwhile.
  */
 static void test_held_calls_end_at_their_connect_time(void **state)
 {
@@ -510,6 +535,8 @@ static void test_held_calls_end_at_their_connect_time(void **state)
     int ok, held_back, pending;
     count_many(CALLS - 1, &ok, &held_back, &pending);
     assert_int_equal(held_back, CALLS - 1);
+    assert_string_equal(many[0].error, HELD_TEXT);
+    assert_int_equal(many[0].attempts, 1);
     /* Not one lookup (thread) of their own, nothing sent. */
     assert_int_equal(atomic_load(&hang_lookups), looked);
     assert_int_equal(atomic_load(&hang_entered), entered + 2);
@@ -623,6 +650,96 @@ static void test_destroy_with_calls_held(void **state)
     assert_int_equal(atomic_load(&hang_entered), entered + 2);
 }
 
+/* pl_http_lookup_key's answer for url through proxy: "" when it refuses. */
+static const char *key_of(const char *url, const char *proxy)
+{
+    static char key[300];
+    if (pl_http_lookup_key(url, proxy, key, sizeof key) != 0)
+        assert_string_equal(key, "");
+    return key;
+}
+
+/*
+ * The key of a host's hold is what libcurl looks up and its DNS cache files the answer under:
+ * the host and the port, read as libcurl reads the URL (586f022 took the host out by hand and
+ * left the port out). The proxy's when the call has one, with libcurl's default proxy port (not
+ * the scheme's: an http:// proxy is 1080, not 80).
+ */
+static void test_lookup_key(void **state)
+{
+    (void)state;
+    assert_string_equal(key_of("https://slow.invalid/x", NULL), "slow.invalid:443");
+    assert_string_equal(key_of("https://slow.invalid:8443/x", NULL), "slow.invalid:8443");
+    assert_string_equal(key_of("https://slow.invalid:443/x", ""), "slow.invalid:443");
+    /* User information (an '@' of its own, encoded), and '@' in the query: not the host. */
+    assert_string_equal(key_of("https://user:p%40ss@Slow.Invalid:8443/x?a@b#c", NULL),
+                        "Slow.Invalid:8443");
+    /* IPv6 addresses keep their brackets, the port is after them. */
+    assert_string_equal(key_of("https://user@[::1]:8443/x", NULL), "[::1]:8443");
+    assert_string_equal(key_of("https://[2001:db8::1]/x", NULL), "[2001:db8::1]:443");
+    /* A proxy's host and port, not the URL's. */
+    assert_string_equal(key_of("https://slow.invalid/x", "proxy.invalid:3128"),
+                        "proxy.invalid:3128");
+    assert_string_equal(key_of("https://slow.invalid/x", "http://u:pw@proxy.invalid"),
+                        "proxy.invalid:1080");
+    assert_string_equal(key_of("https://slow.invalid/x", "https://proxy.invalid"),
+                        "proxy.invalid:443");
+    assert_string_equal(key_of("https://slow.invalid/x", "socks5h://[::1]"), "[::1]:1080");
+    /* What libcurl does not take is never held back. */
+    assert_string_equal(key_of("https://", NULL), "");
+    assert_string_equal(key_of("https://slow.invalid:99999/x", NULL), "");
+    char url[400];
+    snprintf(url, sizeof url, "https://%0300d.invalid/x", 0);
+    assert_string_equal(key_of(url, NULL), "");
+    char small[8];
+    assert_int_equal(pl_http_lookup_key("https://slow.invalid/x", NULL, small, sizeof small),
+                     PL_ERR_INVALID);
+    assert_string_equal(small, "");
+}
+
+/*
+ * A hold is keyed by host and port, as libcurl's DNS cache is. While the probe's lookup of the
+ * host for one port hangs, calls to the host on another port are not held back behind it (586f022
+ * held them, and its answer would not have filled their cache entry): they look the name up
+ * themselves. And their answers lift the hold on the first port: the DNS answers for the name
+ * again, so a call there looks it up itself too, while the probe's lookup still hangs.
+ */
+static void test_other_port_not_held(void **state)
+{
+    (void)state;
+    pl_http *h = new_client();
+    const char *url = https_test_url(0, HANG_HOST, srv.port, "/x");
+    int entered = hold_host(h, url);
+    start_probe(h, url, ANSWER_MS, entered);
+    /* The DNS answers from now on; the probe's lookup hangs on until released. */
+    atomic_store(&dns_answers, true);
+    int looked = atomic_load(&hang_lookups), hits = atomic_load(&hits_x);
+    pl_http_call c = make_call(https_test_url(1, HANG_HOST, srv2.port, "/x"), ANSWER_MS);
+    c.connect_attempts = 3;
+    for (int i = 0; i < CALLS - 1; i++)
+        assert_int_equal(pl_http_submit(h, &c, on_many, &many[i]), 0);
+    drive_until_unheld(h, &many_done, CALLS - 1);
+    int ok, held_back, pending;
+    count_many(CALLS - 1, &ok, &held_back, &pending);
+    assert_int_equal(ok, CALLS - 1);
+    assert_int_equal(atomic_load(&hits_x), hits + CALLS - 1);
+    assert_true(atomic_load(&hang_lookups) > looked);
+    assert_int_equal(atomic_load(&hang_entered) - atomic_load(&hang_left), 2);
+
+    /* The first port: not held either, while the probe's lookup still hangs. (libcurl may give
+     * the probe the address this call's lookup puts in the cache: the probe is not looked at.) */
+    looked = atomic_load(&hang_lookups);
+    pl_http_call d = make_call(url, ANSWER_MS);
+    assert_int_equal(pl_http_submit(h, &d, on_done, &bureau), 0);
+    drive_until_unheld(h, &bureau.calls, 1);
+    assert_string_equal(pl_http_outcome_name(bureau.outcome), pl_http_outcome_name(PL_HTTP_OK));
+    assert_int_equal(atomic_load(&hang_lookups), looked + 1);
+    pl_http_counts n;
+    pl_http_stats(h, &n);
+    assert_int_equal(n.held, 0);
+    assert_int_equal(n.held_expired, 0);
+}
+
 /* A call that is tried again after its lookup hung looks the host up again: it is the one
  * call doing so. */
 static void test_retry_after_hung_lookup(void **state)
@@ -694,8 +811,8 @@ static void resend_after_stale_address(bool dns_answers_later)
     pl_http_set_dns_cache_timeout(h, DNS_CACHE_S);
     const char *url_close = https_test_url(0, HANG_HOST, srv.port, "/close");
     const char *url_warm = https_test_url(1, HANG_HOST, srv.port, "/x");
-    /* Another port: an entry of the DNS cache of its own, which the hold's lookups hang on. */
-    const char *url_probe = https_test_url(2, HANG_HOST, srv2.port, "/x");
+    /* The same host and port: the hold is the resend's own (holds are keyed by both). */
+    const char *url_probe = https_test_url(2, HANG_HOST, srv.port, "/x");
 
     /* The connection to keep: on shard 0, the first with the fewest calls in flight. */
     atomic_store(&dns_answers, true);
@@ -706,18 +823,12 @@ static void resend_after_stale_address(bool dns_answers_later)
     /* The address was cached before this (libcurl stamps it with time()). */
     time_t cached_by = time(NULL);
 
-    /* The host held, its probe's lookup hanging; the probe is on shard 0 too. */
-    atomic_store(&dns_answers, false);
-    int entered = hold_host(h, url_probe);
-    start_probe(h, url_probe, ANSWER_MS, entered);
-
-    /* Shards 1-7 busy (their requests read by the server), so that the next call goes to shard
-     * 0, where the kept connection is. */
+    /* Shard 0 busy (its request read by the server), so that the hold's calls go to shard 1,
+     * where no connection is kept: they need the lookup that hangs. */
     int held = atomic_load(&hits_held);
     pl_http_call f = make_call(https_test_url(3, "127.0.0.1", srv.port, "/held"), DRIVE_MS);
-    for (int i = 0; i < 7; i++)
-        assert_int_equal(pl_http_submit(h, &f, on_many, &many[i]), 0);
-    drive_until(h, &hits_held, held + 7);
+    assert_int_equal(pl_http_submit(h, &f, on_many, &many[0]), 0);
+    drive_until(h, &hits_held, held + 1);
 
     /* The address goes stale: libcurl counts its age in whole seconds of time(). */
     int64_t deadline = https_test_now_ms() + DRIVE_MS;
@@ -726,6 +837,17 @@ static void resend_after_stale_address(bool dns_answers_later)
             fail_msg("time() did not move on");
         assert_int_equal(pl_http_wait(h, NULL, 0, 50), 0);
     }
+
+    /* The host and port held, its probe's lookup hanging; the probe is on shard 1. */
+    atomic_store(&dns_answers, false);
+    int entered = hold_host(h, url_probe);
+    start_probe(h, url_probe, ANSWER_MS, entered);
+
+    /* Shards 2-7 busy too, so that the next call goes to shard 0, where the kept connection
+     * is. */
+    for (int i = 1; i < 7; i++)
+        assert_int_equal(pl_http_submit(h, &f, on_many, &many[i]), 0);
+    drive_until(h, &hits_held, held + 7);
 
     pl_http_counts n0, n1;
     pl_http_stats(h, &n0);
@@ -780,12 +902,14 @@ static void test_resend_refused_when_the_dns_answers_later(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookup_key),
         cmocka_unit_test_teardown(test_hung_lookup_does_not_stall_others, teardown),
         cmocka_unit_test_teardown(test_destroy_with_lookup_hung, teardown),
         cmocka_unit_test_teardown(test_held_calls_go_when_the_lookup_answers, teardown),
         cmocka_unit_test_teardown(test_held_calls_end_at_their_connect_time, teardown),
         cmocka_unit_test_teardown(test_held_calls_next_probe, teardown),
         cmocka_unit_test_teardown(test_held_calls_after_failed_probe, teardown),
+        cmocka_unit_test_teardown(test_other_port_not_held, teardown),
         cmocka_unit_test_teardown(test_destroy_with_calls_held, teardown),
         cmocka_unit_test_teardown(test_retry_after_hung_lookup, teardown),
         cmocka_unit_test_teardown(test_failed_lookup_holds_nothing_back, teardown),
