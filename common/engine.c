@@ -278,9 +278,9 @@ struct pl_engine {
     /* partitions revoked whose position the revoke committed (on_revoke_committed), until
      * assigned again: an earlier commit's failure told after it is moot (on_committed) */
     rd_kafka_topic_partition_list_t *revoke_ok;
-    /* partitions revoked while stopping whose explicit commit was not settled (commit_on_revoke),
-     * each with its position, until the result of the close's commit of it is told (once they
-     * are forgotten; teardown says those it never came for) */
+    /* partitions revoked while stopping (or with a stop asked) whose explicit commit was not
+     * settled (commit_on_revoke), each with its position, until the result of the revoke's
+     * commit of it is told (once they are forgotten; teardown says those it never came for) */
     rd_kafka_topic_partition_list_t *revoke_unsettled;
     /* revoke commits sent on e->commitq, their results told (in that order), and the last one
      * commit_on_revoke stopped waiting for: a result up to it comes late (on_revoke_committed) */
@@ -288,10 +288,11 @@ struct pl_engine {
     pl_kafka_stalls *stalls; /* assigned partitions the statistics show not fetched */
     bool stats_fresh;        /* statistics came since refetch_stalled last looked */
     bool resubscribe;        /* refetch_stalled's subscribe failed: to be tried again */
-    /* The last statistics that told the group's join state (cgrp.join_state) told one other than
-     * "steady" (a rebalance under way): position_store then leaves an explicit commit owed, for
-     * commit_check_stats to make once they tell "steady" (commit_check_stats says why). False
-     * before any statistics came: see position_store. */
+    /* A rebalance may be under way: the rebalance callback ran (an assignment, a revoke, a
+     * rebalance error: on_rebalance) since statistics last told the group's join state
+     * (cgrp.join_state) "steady", or the last that told one told another. position_store then
+     * leaves an explicit commit owed, for commit_check_stats to make once they tell "steady"
+     * (commit_check_stats says why). False before any assignment. */
     bool group_unsteady;
     slot slots[MAX_SERVICES];
     size_t nslots;
@@ -652,8 +653,8 @@ static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
             continue;
         }
-        /* Revoked while stopping, its revoke's commit still to be told: that decides (it went
-         * after this one, and comes out after it). */
+        /* Revoked while stopping (or with a stop asked), its revoke's commit still to be told:
+         * that decides (it went after this one, and comes out after it). */
         if (!pe ||
             (e->revoke_ok &&
              rd_kafka_topic_partition_list_find(e->revoke_ok, tp->topic, tp->partition)) ||
@@ -698,15 +699,13 @@ static void commit_explicitly(pl_engine *e, int32_t partition, int64_t off)
  * Stores `to`, the partition's new position, for librdkafka's automatic commit, and commits it
  * explicitly when the group's committed offset may be above it (pl_offsets_must_commit: a
  * position gone back, or one after a failed explicit commit), where librdkafka would not
- * commit it; but not while the statistics last showed the group rebalancing (e->group_unsteady):
- * a commit then may be answered ILLEGAL_GENERATION, and librdkafka 2.0.2 give up the whole
- * assignment (commit_check_stats). The commit is then left owed (pl_offsets_must_commit not
- * asked), and made by commit_check_stats at the first statistics of a steady group, or by the
- * next position stored after them. Before any statistics (the first come some 5 s after the
- * start), the group counts as steady: a consumer taken back so early is rare, and the commit is
- * what keeps a restart or a rebalance from skipping a new log's records; holding it back for a
- * join state not known yet would leave the group's offset above them the longer. Before, the
- * commit was made whatever the group's state.
+ * commit it; but not while a rebalance may be under way (e->group_unsteady: since the
+ * rebalance callback last ran, until statistics tell the group steady, or while the last that
+ * told its join state told another): a commit then may be answered ILLEGAL_GENERATION, and
+ * librdkafka 2.0.2 give up the whole assignment (commit_check_stats). The commit is then left
+ * owed (pl_offsets_must_commit not asked), and made by commit_check_stats at the first
+ * statistics of a steady group, or by the next position stored after them. Before, the commit
+ * was made whatever the group's state, then (up to 5 s stale) whatever the last statistics told.
  */
 static void position_store(pl_engine *e, int32_t partition, int64_t to)
 {
@@ -729,13 +728,13 @@ static void position_store(pl_engine *e, int32_t partition, int64_t to)
  * position_store). A position whose explicit commit is owed (pl_offsets_must_commit: gone back,
  * or its commit failed, while the group was rebalancing) is committed too, once steady. Each
  * committed offset read is noted
- * (pl_offsets_note_committed: a revoke commits no position the group has already). The
- * document is read a second time here (pl_kafka_stats_read read it for the lag): once every
- * few seconds, off the per-request path.
+ * (pl_offsets_note_committed: a revoke commits no position the group has already). `root` is
+ * the document on_stats parsed once, for this and for the lag (pl_kafka_stats_read_parsed); it
+ * stays the caller's.
  */
-static void commit_check_stats(pl_engine *e, const char *json)
+static void commit_check_stats(pl_engine *e, json_object *root)
 {
-    json_object *root = json_tokener_parse(json), *topics, *t, *parts = NULL;
+    json_object *topics, *t, *parts = NULL;
     if (!root)
         return;
     /* Only in a steady group, as librdkafka's own automatic commit: a commit during a rebalance
@@ -784,7 +783,6 @@ static void commit_check_stats(pl_engine *e, const char *json)
             commit_explicitly(e, p, to);
         }
     }
-    json_object_put(root);
 }
 
 static void job_admit(pl_engine *e, job *j);
@@ -4781,6 +4779,19 @@ static void on_revoke_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* Keeps a revoked partition whose explicit commit is unsettled, with its position `pos`, in
+ * e->revoke_unsettled: the result of the revoke's commit of it, told later (once the partition
+ * is forgotten), decides what is said (revoke_result, on_committed, say_close_leftovers). */
+static void keep_unsettled(pl_engine *e, const char *topic, int32_t partition, int64_t pos)
+{
+    if (!pl_offsets_commit_unsettled(e->offsets, partition))
+        return;
+    if (!e->revoke_unsettled)
+        e->revoke_unsettled = rd_kafka_topic_partition_list_new(4);
+    if (!rd_kafka_topic_partition_list_find(e->revoke_unsettled, topic, partition))
+        rd_kafka_topic_partition_list_add(e->revoke_unsettled, topic, partition)->offset = pos;
+}
+
 /* How long a revoke waits at most for its commit's result (commit_on_revoke). */
 #ifndef REVOKE_COMMIT_WAIT_MS
 #define REVOKE_COMMIT_WAIT_MS 10000
@@ -4806,8 +4817,14 @@ static void on_revoke_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * with the broker gone held the engine thread, and every other partition's calls, for the
  * session timeout and more. Not come by then, it is told as failed (said at
  * error for those unsettled), and its result when it comes only said (on_revoke_committed).
- * When the process is stopping, not waited for (the close waits for it, then teardown tells
- * its result).
+ * When the process is stopping, or a stop is asked (`stopping`: stop_asked), not waited for, and
+ * a stop asked during the wait ends it: the partitions unsettled are kept (e->revoke_unsettled)
+ * for the result, which comes on e->commitq all the same, told when the stop's loop or teardown
+ * serves it (the close waits for it), as for a commit made while stopping. Ending the wait loses
+ * nothing of the commit: the request is out, and librdkafka finishes the unassignment, and so
+ * lets the group give the partitions to their next owner, only once the commits out are
+ * answered. Before, a SIGTERM during the wait was acted on only after it, up to
+ * REVOKE_COMMIT_WAIT_MS later.
  */
 static void commit_on_revoke(pl_engine *e, rd_kafka_t *rk,
                              const rd_kafka_topic_partition_list_t *parts, bool stopping)
@@ -4827,13 +4844,8 @@ static void commit_on_revoke(pl_engine *e, rd_kafka_t *rk,
             continue;
         int64_t pos = pl_offsets_position(e->offsets, tp->partition);
         rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition)->offset = pos;
-        if (stopping && pl_offsets_commit_unsettled(e->offsets, tp->partition)) {
-            if (!e->revoke_unsettled)
-                e->revoke_unsettled = rd_kafka_topic_partition_list_new(parts->cnt);
-            if (!rd_kafka_topic_partition_list_find(e->revoke_unsettled, tp->topic, tp->partition))
-                rd_kafka_topic_partition_list_add(e->revoke_unsettled, tp->topic, tp->partition)
-                    ->offset = pos;
-        }
+        if (stopping)
+            keep_unsettled(e, tp->topic, tp->partition, pos);
     }
     if (l->cnt == 0) {
         rd_kafka_topic_partition_list_destroy(l);
@@ -4854,13 +4866,23 @@ static void commit_on_revoke(pl_engine *e, rd_kafka_t *rk,
          * for up to REVOKE_COMMIT_WAIT_MS nothing else ran, and a call whose answer waited
          * unread ended as a timeout when its own wait passed, an outcome left unknown. */
         double deadline = now_s() + REVOKE_COMMIT_WAIT_MS / 1000.0;
+        bool stop = false;
         for (double left;;) {
             rd_kafka_queue_poll_callback(e->commitq, 0);
-            if (e->revoke_told >= seq || (left = deadline - now_s()) <= 0)
+            if (e->revoke_told >= seq || (left = deadline - now_s()) <= 0 || (stop = stop_asked(e)))
                 break;
             loop_once(e, left < 0.05 ? (int)(left * 1000) + 1 : 50, false);
         }
-        if (e->revoke_told < seq) {
+        if (e->revoke_told < seq && stop) {
+            /* Its result decides, when it comes (revoke_result), for the partitions whose
+             * explicit commit is unsettled now, as for a commit made while stopping. */
+            for (int i = 0; i < l->cnt; i++)
+                keep_unsettled(e, l->elems[i].topic, l->elems[i].partition, l->elems[i].offset);
+            PL_INFO(NULL,
+                    "committing %d revoked partition(s)' positions: a stop is asked; its answer "
+                    "is told when it comes, not waited for here",
+                    l->cnt);
+        } else if (e->revoke_told < seq) {
             e->revoke_gave_up = seq;
             char why[96];
             snprintf(why, sizeof why, "no answer within %d ms", REVOKE_COMMIT_WAIT_MS);
@@ -4910,6 +4932,18 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     pl_engine *e = opaque;
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /*
+     * A rebalance is under way: no explicit commit of a position gone back until statistics
+     * tell the group steady again (position_store, commit_check_stats). Not when this
+     * assignment completes, though librdkafka's own join state turns steady then: after a
+     * revoke, librdkafka 2.0.2 calls this for the assignment that follows it (perhaps empty),
+     * steady for a moment, and then joins the group again for the rebalance's second round
+     * (cooperative-sticky), and this callback cannot tell that assignment from a final one.
+     * The statistics tell librdkafka's join state as it is when made, and come through the
+     * consumer's queue after the callbacks queued before them. Before, only the statistics
+     * marked a rebalance, up to 5 s after it began (the going-back commit then went during it).
+     */
+    e->group_unsteady = true;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         PL_INFO(NULL, "assigned %d partition(s)", parts->cnt);
         pl_kafka_stalls_forget(e->stalls, parts);
@@ -4952,7 +4986,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                     e->stop_drain_from = since;
             }
             e->draining = false;
-            commit_on_revoke(e, rk, parts, e->stopping);
+            commit_on_revoke(e, rk, parts, stop_asked(e));
         } else {
             say_unsettled(e, parts,
                           "the partition was lost (its session timed out) before the explicit "
@@ -4993,9 +5027,13 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     (void)rk;
     (void)len;
     pl_engine *e = opaque;
-    e->lag = pl_kafka_stats_read(json, e->t_request, e->stalls, e->assigned, now_s());
+    /* Parsed once for the lag, the stalls and the commit check (before, the commit check parsed
+     * it a second time). */
+    json_object *root = json_tokener_parse(json);
+    e->lag = pl_kafka_stats_read_parsed(root, e->t_request, e->stalls, e->assigned, now_s());
     e->stats_fresh = true;
-    commit_check_stats(e, json);
+    commit_check_stats(e, root);
+    json_object_put(root);
     return 0;
 }
 

@@ -487,12 +487,19 @@ int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *to
     return rc;
 }
 
+int64_t pl_kafka_stats_read_parsed(json_object *root, const char *topic, pl_kafka_stalls *s,
+                                   const rd_kafka_topic_partition_list_t *assigned, double now)
+{
+    int64_t lag = stats_lag(stats_partitions(root, topic));
+    (void)stalls_observe(s, root, topic, assigned, now);
+    return lag;
+}
+
 int64_t pl_kafka_stats_read(const char *json, const char *topic, pl_kafka_stalls *s,
                             const rd_kafka_topic_partition_list_t *assigned, double now)
 {
     json_object *root = json_tokener_parse(json);
-    int64_t lag = stats_lag(stats_partitions(root, topic));
-    (void)stalls_observe(s, root, topic, assigned, now);
+    int64_t lag = pl_kafka_stats_read_parsed(root, topic, s, assigned, now);
     json_object_put(root);
     return lag;
 }

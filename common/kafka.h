@@ -148,6 +148,13 @@ int pl_kafka_stalls_observe(pl_kafka_stalls *s, const char *json, const char *to
 int64_t pl_kafka_stats_read(const char *json, const char *topic, pl_kafka_stalls *s,
                             const rd_kafka_topic_partition_list_t *assigned, double now);
 
+/* pl_kafka_stats_read of a document the caller parsed (json-c's json_object; NULL when it was
+ * unreadable: -1, nothing observed), which stays the caller's: so that a caller reading more of
+ * it parses it once. */
+struct json_object;
+int64_t pl_kafka_stats_read_parsed(struct json_object *root, const char *topic, pl_kafka_stalls *s,
+                                   const rd_kafka_topic_partition_list_t *assigned, double now);
+
 /* Forgets the partitions (assigned anew: their fetch starts over). */
 void pl_kafka_stalls_forget(pl_kafka_stalls *s, const rd_kafka_topic_partition_list_t *parts);
 
