@@ -101,8 +101,8 @@
  *
  * redact: the message parsed again; accountNumber masked with pl_card_mask_log in the given
  * mode, cvNumber, Password, cavv, xid and authenticationData emptied; the result is then
- * scrubbed with pl_card_scrub as a second net (a card number typed into a name field). Text that
- * is not XML is only scrubbed.
+ * scrubbed with pl_card_scrub_full as a second net (a card number typed into a name field). Text
+ * that is not XML is only scrubbed.
  *
  * Memory and threads: as bureau.h. Build and parse keep no state; libxml2 must have been
  * initialised (xmlInitParser) before threads are started if they are used from several threads.

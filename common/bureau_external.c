@@ -772,9 +772,11 @@ static int read_answer(const pl_bureau_call *call, const answer *a, pl_bureau_re
     if (m) {
         if (!json_object_is_type(m, json_type_string))
             return pl_err_set(PL_ERR_PARSE, errstr, errstr_size, "message is not a string");
-        size_t n =
-            pl_card_scrub_copy(res->error_text, sizeof res->error_text, json_object_get_string(m),
-                               (size_t)json_object_get_string_len(m), PL_MASK_LAST4);
+        /* Fully: the service's words go into the reply and the row, and may split a card
+         * number with characters off the keyboard or glue its expiry to it. */
+        size_t n = pl_card_scrub_copy_full(res->error_text, sizeof res->error_text,
+                                           json_object_get_string(m),
+                                           (size_t)json_object_get_string_len(m), PL_MASK_LAST4);
         pl_card_mask_digit_runs(res->error_text, n, SVC_MIN_DIGITS, PL_MASK_LAST4);
     }
 
@@ -935,14 +937,42 @@ static int mask_value(json_object *obj, const char *key, json_object *val, pl_ma
 }
 
 /*
+ * Masks in mode the card numbers of the string value str as decoded (pl_card_scrub_full). The
+ * copy is written with JSON's escapes, where a control character between the groups becomes
+ * "\t" or "\u0001" and no scrub of the written text reads the number that a reader does; so
+ * each string is scrubbed before. Most hold none: one pass over them decides.
+ */
+static int scrub_string(json_object *str, pl_mask_mode mode)
+{
+    const char *v = json_object_get_string(str);
+    size_t len = (size_t)json_object_get_string_len(str);
+    if (!pl_card_contains_full(v, len))
+        return 0;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return PL_ERR_NOMEM;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = v[i] ? v[i] : '.'; /* as the scrub of the whole copy reads a NUL */
+    copy[len] = '\0';
+    size_t n = pl_card_scrub_full(copy, len + 1, mode);
+    pl_card_wipe((char *)v, len);
+    int rc = json_object_set_string_len(str, copy, (int)n) ? 0 : PL_ERR_NOMEM;
+    pl_card_wipe(copy, len);
+    free(copy);
+    return rc;
+}
+
+/*
  * Masks the card data of one object and its descendants: card.number, cardNumber, the card
- * tokens card.token and cardToken, the free text of message; removes cvv / cvNumber. in_card:
- * obj is a "card" member.
+ * tokens card.token and cardToken, the free text of message; removes cvv / cvNumber; and any
+ * other string that holds a card number (scrub_string). in_card: obj is a "card" member.
  */
 static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *s, int depth)
 {
     if (depth > JSON_DEPTH)
         return 0;
+    if (json_object_is_type(obj, json_type_string))
+        return scrub_string(obj, mode);
     if (json_object_is_type(obj, json_type_array)) {
         size_t n = json_object_array_length(obj);
         for (size_t i = 0; i < n; i++) {
@@ -995,11 +1025,15 @@ static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *
     return 0;
 }
 
-/* pl_card_scrub_dup; `unparsed` also masks every run of SVC_MIN_DIGITS or more digits. */
+/*
+ * pl_card_scrub_dup_full: the message log holds the service's words as sent, where a card
+ * number split by characters off the keyboard, in full-width digits or with its expiry glued is
+ * as readable as any. `unparsed` also masks every run of SVC_MIN_DIGITS or more digits.
+ */
 static char *scrub_dup(const char *text, size_t len, pl_mask_mode mode, bool unparsed)
 {
     size_t n;
-    char *copy = pl_card_scrub_dup(text, len, mode, &n);
+    char *copy = pl_card_scrub_dup_full(text, len, mode, &n);
     if (copy && unparsed)
         pl_card_mask_digit_runs(copy, n, SVC_MIN_DIGITS, mode);
     return copy;

@@ -112,11 +112,14 @@
  * masked the same way ("****************4d0c": a token charges the card through the merchant's
  * account as its number would; one over 127 characters is "***REMOVED***"), every "cvv" /
  * "cvNumber" member removed, runs of 10+ digits masked in "message", every other copy of a
- * masked number (10+ digits) or token (8+ characters) masked as well, and the whole text
- * scrubbed with pl_card_scrub as a second net. Only this copy is masked: build sends the token
- * and parse returns it in full. Text that is not a JSON object is scrubbed and has every run
- * of 10 or more digits masked (all stars in the removed mode); a token in it is not recognised.
- * Returns malloc'd text the caller frees, or NULL (body NULL, out of memory).
+ * masked number (10+ digits) or token (8+ characters) masked as well, every other string
+ * that holds a card number masked as decoded (pl_card_scrub_full: the copy is written with
+ * JSON's escapes, which hide one split by control characters from any scrub of the text), and
+ * the whole text scrubbed with pl_card_scrub_full as a second net. Only this copy is masked:
+ * build sends the token and parse returns it in full. Text that is not a JSON object is
+ * scrubbed (pl_card_scrub_full) and has every run of 10 or more digits masked (all stars in the
+ * removed mode); a token in it is not recognised. Returns malloc'd text the caller frees, or NULL
+ * (body NULL, out of memory).
  *
  * Memory and threads: as bureau.h. Build, parse and redact keep no state; any thread.
  */

@@ -758,7 +758,11 @@ static int check_approval_money(const pl_bureau_call *call, const op_spec *spec,
                             "SVATransaction/SVAAmount/CurrencyID %s is not the request's "
                             "currency %s",
                             r->currency, call->currency);
+        /* The answer's CurrencyID is the bureau's text: 15 bytes hold a 13-digit card number
+         * split by a character off the keyboard ("4222222é222222"), which the digit runs do
+         * not reach. */
         mask_digit_runs(errstr, strlen(errstr), PL_MASK_LAST4);
+        pl_card_scrub_full(errstr, errstr_size, PL_MASK_LAST4);
         return rc;
     }
     /* An approval of less than was sent: an authorization's is the seed's partial approval (the
@@ -988,9 +992,10 @@ static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_re
                         "no Customer Engagement answer (CardSeriesMaintenance or a *Response) "
                         "in a <%.40s> document",
                         root ? (const char *)root->name : "");
-    /* The root's name is the document's: mask it like any text of the answer. */
+    /* The root's name is the document's: mask it like any text of the answer, fully (a name
+     * may hold 'é' or full-width digits between digits: "<x4111é1111é1111é1111>"). */
     mask_digit_runs(why, strlen(why), PL_MASK_LAST4);
-    pl_card_scrub(why, why_size, PL_MASK_LAST4);
+    pl_card_scrub_full(why, why_size, PL_MASK_LAST4);
     return rc;
 }
 

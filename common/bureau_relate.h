@@ -102,8 +102,8 @@
  * redact: the message parsed again; every CardNumber masked with pl_card_mask_log in the given
  * mode ("************4793" or "***REMOVED***"), AuthenticationData emptied, runs of 10+ digits
  * masked in the free texts (ResponseDescription, Description, Comments, SOAP fault texts) and in
- * text that carries escaped markup; then the whole copy is scrubbed with pl_card_scrub as a second
- * net. Text that is not XML is scrubbed and has every run of 10+ digits masked (all stars in
+ * text that carries escaped markup; then the whole copy is scrubbed with pl_card_scrub_full as a
+ * second net. Text that is not XML is scrubbed and has every run of 10+ digits masked (all stars in
  * the removed mode). The Authorization header is never part of a body, so never of the copy.
  *
  * Memory and threads: as bureau.h. Build and parse keep no state; libxml2 must have been

@@ -1694,7 +1694,7 @@ size_t pl_card_scrub_copy_full(char *out, size_t outsize, const char *src, size_
     return scrub_copy(out, outsize, src, srclen, mode, true);
 }
 
-char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t *out_len)
+static char *scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t *out_len, bool full)
 {
     char *copy = malloc(len + 1);
     if (!copy)
@@ -1702,10 +1702,20 @@ char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t 
     for (size_t i = 0; i < len; i++)
         copy[i] = text[i] ? text[i] : '.';
     copy[len] = '\0';
-    size_t n = pl_card_scrub(copy, len + 1, mode);
+    size_t n = full ? pl_card_scrub_full(copy, len + 1, mode) : pl_card_scrub(copy, len + 1, mode);
     if (out_len)
         *out_len = n;
     return copy;
+}
+
+char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t *out_len)
+{
+    return scrub_dup(text, len, mode, out_len, false);
+}
+
+char *pl_card_scrub_dup_full(const char *text, size_t len, pl_mask_mode mode, size_t *out_len)
+{
+    return scrub_dup(text, len, mode, out_len, true);
 }
 
 /*

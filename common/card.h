@@ -248,6 +248,11 @@ size_t pl_card_scrub_copy_full(char *out, size_t outsize, const char *src, size_
  */
 char *pl_card_scrub_dup(const char *text, size_t len, pl_mask_mode mode, size_t *out_len);
 
+/* pl_card_scrub_dup with pl_card_scrub_full's scan: for a text from outside (a bureau's words as
+ * sent), where a number split by characters off the keyboard, in full-width digits or with its
+ * expiry glued is as readable as any. */
+char *pl_card_scrub_dup_full(const char *text, size_t len, pl_mask_mode mode, size_t *out_len);
+
 /*
  * Masks in place every run of at least min_digits ASCII digits in text[0, len), whether or not
  * it passes Luhn: all its digits but the last four become '*' in PL_MASK_LAST4 (all of them

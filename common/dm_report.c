@@ -123,8 +123,11 @@ static bool decides(field_kind kind)
  * Copies the value s (trimmed) into out, outsize bytes. A value that does not fit is
  * PL_ERR_PARSE for KIND_EXACT and KIND_GMT ("<what> is longer than its field (N characters)";
  * what names the value: "Conversion 2: RequestID"); else it never fails: free text is cut to
- * fit (never mid-character, never leaving the head of a card number: pl_card_scrub_copy), and
- * a date or code becomes "" (cut, it would be a value nobody sent).
+ * fit (never mid-character, never leaving the head of a card number: pl_card_scrub_copy_full),
+ * and a date or code becomes "" (cut, it would be a value nobody sent). Free text is the
+ * reviewers' and the bureau's words, kept in rows and sent on as order messages: the full scan
+ * masks a card number split by characters off the keyboard, in full-width digits or with its
+ * expiry glued as well.
  */
 static int put_value(const char *s, field_kind kind, char *out, size_t outsize, const char *what,
                      char *errstr, size_t errstr_size)
@@ -144,9 +147,9 @@ static int put_value(const char *s, field_kind kind, char *out, size_t outsize, 
             s++;
         rc = pl_xml_copy_exact(s, out, outsize);
         if (rc == 0)
-            pl_card_scrub(out, outsize, PL_MASK_LAST4);
+            pl_card_scrub_full(out, outsize, PL_MASK_LAST4);
         else
-            rc = (pl_card_scrub_copy(out, outsize, s, strlen(s), PL_MASK_LAST4), 0);
+            rc = (pl_card_scrub_copy_full(out, outsize, s, strlen(s), PL_MASK_LAST4), 0);
     } else {
         rc = pl_xml_copy_exact(s, out, outsize);
     }
@@ -644,7 +647,7 @@ static size_t add_messages(const char *text, char msgs[][513], size_t n, size_t 
         m[mlen] = '\0';
         /* Scrubbed again as written: the text was scrubbed before this copy changed it
          * (spaces, capitals, a cut), and a card number must not come back in the change. */
-        mlen = pl_card_scrub(m, sizeof m, PL_MASK_LAST4);
+        mlen = pl_card_scrub_full(m, sizeof m, PL_MASK_LAST4);
         while (mlen > 0 && m[mlen - 1] == ' ')
             mlen--;
         m[mlen] = '\0';

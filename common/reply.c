@@ -208,13 +208,15 @@ static bool add_str(json_object *obj, const char *key, const char *s)
  * service, currency) or text about it (the message, the field errors), with any card number
  * masked (stars and its last four digits). The decoder already refuses card numbers in these
  * fields; this is the second net, for every other way a pl_request, an error or a message
- * gets filled, so no reply ever carries a card number it was not meant to. NULL when out of
- * memory.
+ * gets filled, so no reply ever carries a card number it was not meant to. The full scan
+ * (pl_card_scrub_full): a bureau's text in the message may split a number with characters its
+ * messages drop or glue its expiry to it, which the Luhn scan alone does not read; for the
+ * short texts of a reply it costs a look at each byte more. NULL when out of memory.
  */
 static json_object *echo_string(const char *s)
 {
     char buf[256];
-    pl_card_scrub_copy(buf, sizeof buf, s, strlen(s), PL_MASK_LAST4);
+    pl_card_scrub_copy_full(buf, sizeof buf, s, strlen(s), PL_MASK_LAST4);
     json_object *v = json_object_new_string(buf);
     pl_card_wipe(buf, sizeof buf);
     return v;

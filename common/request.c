@@ -40,7 +40,7 @@
 enum { F_CARD = -2, F_BAD = -1, F_ABSENT = 0, F_OK = 1 };
 
 /* Room for a path or a message before it is cut to its pl_field_error field: the cut is
- * pl_card_scrub_copy's, which drops what a card number cut there would leave in clear. */
+ * pl_card_scrub_copy_full's, which drops what a card number cut there would leave in clear. */
 #define ERR_TEXT_MAX 512
 
 void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...)
@@ -50,9 +50,12 @@ void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...)
     pl_field_error *e = &errs->e[errs->n++];
     /* Both may hold the upstream system's text (a member name, a value): a card number in
      * either is masked, and one cut by the field's size loses its head too (15 digits of 16
-     * fail Luhn, so no scrub after the cut would find them; the last is the check digit). */
+     * fail Luhn, so no scrub after the cut would find them; the last is the check digit).
+     * Fully: the errors go into the reply and the dead-letter copy, and the upstream system's
+     * text may hold a number the Luhn scan does not see (an expiry glued to it, or split by
+     * characters a bureau message drops), which the decoder refuses. */
     const char *f = field ? field : "";
-    (void)pl_card_scrub_copy(e->field, sizeof e->field, f, strlen(f), PL_MASK_LAST4);
+    (void)pl_card_scrub_copy_full(e->field, sizeof e->field, f, strlen(f), PL_MASK_LAST4);
     char msg[ERR_TEXT_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -61,7 +64,7 @@ void pl_errors_add(pl_errors *errs, const char *field, const char *fmt, ...)
     size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
     if (n >= 0 && (size_t)n >= sizeof msg)
         len = pl_card_cut_tail(msg, len); /* cut by msg itself */
-    (void)pl_card_scrub_copy(e->error, sizeof e->error, msg, len, PL_MASK_LAST4);
+    (void)pl_card_scrub_copy_full(e->error, sizeof e->error, msg, len, PL_MASK_LAST4);
 }
 
 /* "prefix.key", or "key" at the top level. Paths longer than the buffer are truncated. */
@@ -1029,7 +1032,9 @@ static void dup_path(syn *s, const syn_seg *at, const syn_key *key)
     if (w > 0 && w + 1 < size)
         buf[w++] = '.';
     (void)path_put_name(buf, size, w, key->raw, key->len);
-    (void)pl_card_scrub(buf, size, PL_MASK_LAST4);
+    /* Fully: printable ASCII is left, where a member name with a card number's expiry glued
+     * to it ("41111111111111111225") is one only the full scan reads. */
+    (void)pl_card_scrub_full(buf, size, PL_MASK_LAST4);
 }
 
 /* Compares the names of the object that closes (those pushed since base), then pops them. */
@@ -1211,6 +1216,7 @@ typedef struct dup_member {
 } dup_member;
 
 static bool request_id_ok(const char *s, size_t len);
+static size_t mask_refused(char *buf, size_t bufsize, const char *src, size_t len);
 
 /* True when json is one strict JSON value; *dup (may be NULL) says whether it is an object
  * with a duplicate member name, which the caller must then refuse. */
@@ -1243,11 +1249,8 @@ static bool json_syntax_ok(const char *json, size_t len, dup_member *dup)
         for (size_t k; s.n_rid == 1 && (k = str_next(&p, end, c)) > 0 && n + k < sizeof rid;)
             for (size_t i = 0; i < k; i++)
                 rid[n++] = (char)c[i];
-        if (s.n_rid == 1 && p == end && request_id_ok(rid, n)) {
-            memcpy(dup->request_id, rid, n);
-            dup->request_id[n] = '\0';
-            (void)pl_card_scrub(dup->request_id, sizeof dup->request_id, PL_MASK_LAST4);
-        }
+        if (s.n_rid == 1 && p == end && request_id_ok(rid, n))
+            (void)mask_refused(dup->request_id, sizeof dup->request_id, rid, n);
         pl_card_wipe(rid, sizeof rid);
     }
     return ok;
@@ -1255,14 +1258,46 @@ static bool json_syntax_ok(const char *json, size_t len, dup_member *dup)
 
 static void mask_digits(char *s, size_t len);
 
+/* src[0, len) into buf, NUL-terminated, each NUL as ' ' (a NUL would hide the rest of the text
+ * from the scrub). */
+static void copy_without_nul(char *buf, const char *src, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = src[i] ? src[i] : ' ';
+    buf[len] = '\0';
+}
+
+/*
+ * Copies src[0, len) (len < bufsize) into buf (copy_without_nul) with its card numbers masked,
+ * for the echo or the copy of a value or name that may hold one the decoder refuses. When the
+ * Luhn scan (pl_card_scrub) leaves one that holds_card_number sees (across characters off the
+ * keyboard, or with its expiry glued), every digit (mask_digits): nothing of such a number is
+ * echoed. Else as pl_card_scrub_full masks it, which is the scan's masking and more: the
+ * scan's stars can hide from holds_card_number the digits of a number only it reads ("4111
+ * 1111 1111<U+0001>1111 1111 1111 1117": the scan masks the second number, and the first twelve
+ * digits of 4111111111111111 were left in clear), and the full scan reads the value as it came.
+ * Should that still leave one holds_card_number sees, every digit. Returns the length of buf.
+ */
+static size_t mask_refused(char *buf, size_t bufsize, const char *src, size_t len)
+{
+    copy_without_nul(buf, src, len);
+    size_t n = pl_card_scrub(buf, bufsize, PL_MASK_LAST4);
+    if (!holds_card_number(buf, n)) {
+        copy_without_nul(buf, src, len);
+        n = pl_card_scrub_full(buf, bufsize, PL_MASK_LAST4);
+    }
+    if (holds_card_number(buf, n))
+        mask_digits(buf, n);
+    return n;
+}
+
 /*
  * For the echo of an invalid request: a request_id or order refused because it holds a card
- * number is kept masked (stars for its digits but the card number's last four, the same
- * length), so the upstream system can still match the invalid reply to what it sent, and the
- * reply's Kafka key (<company>-<order>) carries no card number either. Kept only when it
- * fits and, with a rule, when the value obeys it otherwise. A card number the scrub does not
- * see (holds_card_number: across characters off the keyboard, or with its expiry glued) has
- * every digit of the value masked instead.
+ * number is kept masked (mask_refused: stars for its digits but the card number's last four,
+ * the same length; every digit for one the Luhn scan does not see), so the upstream system
+ * can still match the invalid reply to what it sent, and the reply's Kafka key
+ * (<company>-<order>) carries no card number either. Kept only when it fits and, with a rule,
+ * when the value obeys it otherwise.
  */
 static void echo_masked(json_object *obj, const char *key, bool (*rule)(const char *, size_t),
                         char *buf, size_t bufsize)
@@ -1274,10 +1309,7 @@ static void echo_masked(json_object *obj, const char *key, bool (*rule)(const ch
     size_t len = (size_t)json_object_get_string_len(val);
     if (len >= bufsize || (rule && !rule(s, len)))
         return;
-    memcpy(buf, s, len + 1);
-    len = pl_card_scrub(buf, bufsize, PL_MASK_LAST4);
-    if (holds_card_number(buf, len))
-        mask_digits(buf, len);
+    (void)mask_refused(buf, bufsize, s, len);
 }
 
 /*
@@ -1872,9 +1904,12 @@ static void replace_invalid_utf8(char *s, size_t len)
 }
 
 /*
- * Returns a malloc'd copy of s[0..len) with NULs replaced, scrubbed of card numbers;
- * `unparsed` masks every digit besides (mask_digits), for text that is not a JSON object, and
- * replaces what is not UTF-8 in it (replace_invalid_utf8: it may be any bytes).
+ * Returns a malloc'd copy of s[0..len) with NULs replaced, scrubbed of card numbers
+ * (pl_card_scrub_full: the copy goes to the dead-letter topic and paylinkctl's screen, and
+ * the text is the upstream system's, which may split a number with characters a bureau message
+ * drops or glue its expiry to it); `unparsed` masks every digit besides (mask_digits), for text
+ * that is not a JSON object, and replaces what is not UTF-8 in it (replace_invalid_utf8: it
+ * may be any bytes).
  */
 static char *scrub_copy(const char *s, size_t len, bool unparsed)
 {
@@ -1884,7 +1919,7 @@ static char *scrub_copy(const char *s, size_t len, bool unparsed)
     for (size_t i = 0; i < len; i++)
         copy[i] = s[i] ? s[i] : ' '; /* a NUL would hide the rest of the text from the scrub */
     copy[len] = '\0';
-    (void)pl_card_scrub(copy, len + 1, PL_MASK_LAST4);
+    (void)pl_card_scrub_full(copy, len + 1, PL_MASK_LAST4);
     if (unparsed) {
         mask_digits(copy, strlen(copy));
         replace_invalid_utf8(copy, strlen(copy));
@@ -1932,19 +1967,17 @@ static size_t track_data_cut(const char *text, size_t len)
 }
 
 /*
- * scrub_copy of a value or key of a JSON object that holds a card number (holds_card_number):
- * track data cut after its card number (track_data_cut), and every digit masked when what is
- * left still holds one the scrub does not see (across characters off the keyboard, or with its
- * expiry date glued), so the copy never holds what the decoder refused. NULL out of memory.
+ * A malloc'd copy of a value or key of a JSON object that holds a card number
+ * (holds_card_number): track data cut after its card number (track_data_cut), the rest masked
+ * as an echo is (mask_refused: every digit when the Luhn scan leaves one the decoder sees), so
+ * the copy never holds what the decoder refused. NULL out of memory.
  */
 static char *scrub_member_copy(const char *text, size_t len)
 {
-    char *copy = scrub_copy(text, track_data_cut(text, len), false);
-    if (!copy)
-        return NULL;
-    size_t n = strlen(copy);
-    if (holds_card_number(copy, n))
-        mask_digits(copy, n);
+    size_t n = track_data_cut(text, len);
+    char *copy = malloc(n + 1);
+    if (copy)
+        (void)mask_refused(copy, n + 1, text, n);
     return copy;
 }
 

@@ -239,7 +239,7 @@ const char *pl_req_type_name(pl_req_type t);
  * scrub cannot see the number), and a value with track data (a card number followed by '=' or
  * '^') loses what follows it; every other copy of card.number / svc.card_number is masked too,
  * glued to other digits or not.
- * When the text is not a JSON object, it is scrubbed (pl_card_scrub, any separators) and
+ * When the text is not a JSON object, it is scrubbed (pl_card_scrub_full, any separators) and
  * every run of 12 or more digits is masked, Luhn or not. Returns a malloc'd NUL-terminated
  * string the caller frees, or NULL on allocation failure.
  */

@@ -17,11 +17,17 @@
 
 #include "money.h"
 
-/* Free text from outside into a fixed buffer: card numbers masked, as the profile asks. */
+/*
+ * Free text from outside into a fixed buffer: card numbers masked, as the profile asks. The
+ * full scan (pl_card_scrub_copy_full): a bureau's text (a fault string, a description) goes
+ * into replies, rows and logs, and may split a number with characters its messages drop, write
+ * it in full-width digits or glue its expiry to it. These texts are short: the scan costs one
+ * look at each byte more than the Luhn scan's.
+ */
 static size_t copy_free(char *out, size_t outsize, const char *src, size_t srclen,
                         const pl_xml_profile *p)
 {
-    size_t n = pl_card_scrub_copy(out, outsize, src, srclen, PL_MASK_LAST4);
+    size_t n = pl_card_scrub_copy_full(out, outsize, src, srclen, PL_MASK_LAST4);
     if (p->mask_more)
         p->mask_more(out, n, PL_MASK_LAST4);
     return n;
@@ -639,12 +645,18 @@ int pl_xml_serialize(xmlDocPtr doc, bool declaration, char **out, size_t *out_le
     return *out ? 0 : PL_ERR_NOMEM;
 }
 
-/* pl_card_scrub_dup, with mask_more run on the copy when given. */
+/*
+ * pl_card_scrub_dup_full, with mask_more run on the copy when given. Full: the message log holds
+ * a bureau's words as it sent them, where a card number split by characters off the keyboard,
+ * in full-width digits or with its expiry glued is as readable as any. A bureau message of ours
+ * holds no byte off the keyboard (pl_xml_add_clean_text), so most cost the Luhn scan's and one
+ * look at each byte more.
+ */
 static char *scrub_dup(const char *text, size_t len, pl_mask_mode mode,
                        void (*mask_more)(char *, size_t, pl_mask_mode))
 {
     size_t n;
-    char *copy = pl_card_scrub_dup(text, len, mode, &n);
+    char *copy = pl_card_scrub_dup_full(text, len, mode, &n);
     if (copy && mask_more)
         mask_more(copy, n, mode);
     return copy;
@@ -704,6 +716,10 @@ size_t pl_xml_sanitize_text(const char *src, size_t len, char *out, size_t outsi
         }
     }
     work[n] = '\0';
+    /* The Luhn scan is enough: what is left is printable ASCII, as a bureau message would
+     * carry it (a number split by characters off the keyboard is whole again, one split by
+     * control characters spaced), and the runs of 10 digits or more masked below take a number
+     * with its expiry glued. */
     n = pl_card_scrub(work, sizeof work, PL_MASK_LAST4);
     pl_card_mask_digit_runs(work, n, PL_XML_SANITIZE_DIGIT_RUN, PL_MASK_LAST4);
     if (n > maxchars)

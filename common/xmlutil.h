@@ -255,7 +255,7 @@ int pl_xml_copy_exact_n(const char *s, size_t len, char *out, size_t outsize) PL
 
 /*
  * Copies the free text s (NUL-terminated) into out as pl_xml_text_free does: trimmed, card
- * numbers masked (pl_card_scrub_copy, then p->mask_more), cut without leaving the head of a
+ * numbers masked (pl_card_scrub_copy_full, then p->mask_more), cut without leaving the head of a
  * card number. outsize must be at least 1.
  */
 void pl_xml_copy_free(const char *s, char *out, size_t outsize, const pl_xml_profile *p);
@@ -268,7 +268,7 @@ int pl_xml_text_exact(xmlNodePtr n, char *out, size_t outsize) PL_MUSTCHECK;
 
 /*
  * The text content of n, trimmed, as free text (a fault string, a description, a date): card
- * numbers are masked to their last four (pl_card_scrub_copy, then p->mask_more), and a text
+ * numbers are masked to their last four (pl_card_scrub_copy_full, then p->mask_more), and a text
  * that does not fit is cut without leaving the head of a card number. n NULL or without
  * content gives "". libxml2's copy of the content is wiped. outsize must be at least 1.
  */
@@ -327,7 +327,7 @@ int pl_xml_serialize(xmlDocPtr doc, bool declaration, char **out, size_t *out_le
 /*
  * The message-log copy of a bureau document (the redact op of bureau.h): body parsed again
  * with pl_xml_read, masked in place by mask_tree(first child of the document, mode),
- * serialised (p->declaration), then scrubbed with pl_card_scrub as a second net for card
+ * serialised (p->declaration), then scrubbed with pl_card_scrub_full as a second net for card
  * numbers in unexpected places. Text that is not XML is scrubbed instead, and p->mask_more
  * runs on it too. mode is PL_MASK_LAST4 or else PL_MASK_REMOVED (the safer reading of any
  * other value). Embedded NULs become '.' so that the scrubber sees the whole text. Returns a

@@ -2582,6 +2582,47 @@ static void test_redact_reply(void **state)
     free(body);
 }
 
+/*
+ * A card number only the full scan reads (split by 'é', in full-width digits, with its expiry
+ * glued) in a CyberSource answer: its fault string (stored, and quoted in a reply) and the
+ * message-log copy mask it. Both used the Luhn scan, and kept it in clear.
+ */
+static void test_hidden_card_numbers(void **state)
+{
+    (void)state;
+    pl_bureau_result res;
+    char err[256];
+    const char *fault = "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+                        "<soap:Body><soap:Fault><faultcode>c:ClientError</faultcode><faultstring>"
+                        "card 4111&#xe9;1111&#xe9;1111&#xe9;1111, exp 41111111111111111225"
+                        "</faultstring></soap:Fault></soap:Body></soap:Envelope>";
+    assert_int_equal(parse_answer(PL_OP_AUTH, 500, fault, strlen(fault), &res, err, sizeof err), 0);
+    assert_string_equal(res.fault_string, "card ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                          "1111, exp ************1111****");
+
+    size_t len = 0;
+    char *body = read_fixture("auth_accept_100.xml", &len);
+    assert_non_null(body);
+    char *changed = replaced(body, "<c:authorizationCode>831000</c:authorizationCode>",
+                             "<c:authorizationCode>831000</c:authorizationCode><c:note>"
+                             "4111&#xe9;1111&#xe9;1111&#xe9;1111 &#xff14;&#xff11;&#xff11;"
+                             "&#xff11;&#xe9;&#xff11;&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;"
+                             "&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;&#xff11;&#xff11;&#xff11;"
+                             "</c:note>");
+    char *red = pl_bureau_cybersource.redact(changed, strlen(changed), PL_MASK_LAST4);
+    assert_non_null(red);
+    assert_null(strstr(red, "4111"));
+    assert_null(strstr(red, "\xef\xbc\x94")); /* the full-width 4 */
+    assert_non_null(strstr(red, "<c:note>****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                "1111 "));
+    /* The request ID (22 digits) and the authorization code stay readable. */
+    assert_non_null(strstr(red, "7419654870316543104012"));
+    assert_non_null(strstr(red, "<c:authorizationCode>831000</c:authorizationCode>"));
+    free(red);
+    free(changed);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2631,6 +2672,7 @@ int main(void)
         cmocka_unit_test(test_parse_other_version_and_prefix),
         cmocka_unit_test(test_parse_garbage),
         cmocka_unit_test(test_redact_reply),
+        cmocka_unit_test(test_hidden_card_numbers),
         cmocka_unit_test(test_parse_reads_as_tree_walk),
         cmocka_unit_test(test_parse_duplicates),
         cmocka_unit_test(test_parse_own_service_reply),

@@ -1351,6 +1351,62 @@ static void test_short_card_echo_masked(void **state)
     }
 }
 
+/*
+ * What only the full scan reads, in what the adapter keeps of the service's words: a card
+ * number split by 'é' or a control character, in full-width digits, or with its expiry glued.
+ * The message (stored and replied as error_text) and the message-log copy used the Luhn scan
+ * and kept them in clear; in the copy a control character is written as JSON's escape ("\t",
+ * "\u0001"), which no scan of the text reads through, so each string is scrubbed decoded.
+ */
+static void test_hidden_card_numbers(void **state)
+{
+    (void)state;
+    static const char answer[] =
+        "{\"decision\":\"REJECT\",\"reasonCode\":\"204\",\"message\":\"card "
+        "4111\xc3\xa9"
+        "1111\xc3\xa9"
+        "1111\xc3\xa9"
+        "1111 exp 41111111111111111225\","
+        "\"note\":\"4111\\t1111\\t1111\\t1111\",\"ctl\":[\"4111\\u00011111\\u00011111\\u00011111\"]"
+        ","
+        "\"fw\":\"\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xc3\xa9\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\"}";
+    pl_bureau_result res;
+    char err[256];
+    assert_int_equal(parse(PL_OP_AUTH, 200, answer, &res, err, sizeof err), 0);
+    assert_string_equal(res.error_text, "card ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                        "1111 exp ************1111****");
+
+    char *red = pl_bureau_external.redact(answer, sizeof answer - 1, PL_MASK_LAST4);
+    assert_non_null(red);
+    assert_null(strstr(red, "4111"));
+    assert_null(strstr(red, "\xef\xbc\x94")); /* the full-width 4 */
+    json_object *logged = json_tokener_parse(red);
+    assert_non_null(logged);
+    assert_str_at(logged, "note", "****\t****\t****\t1111");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(at(logged, "ctl"), 0)),
+                        "****\x01****\x01****\x01"
+                        "1111");
+    json_object_put(logged);
+    free(red);
+    red = pl_bureau_external.redact(answer, sizeof answer - 1, PL_MASK_REMOVED);
+    assert_non_null(red);
+    assert_null(strstr(red, "4111"));
+    assert_null(strstr(red, "1111"));
+    free(red);
+
+    /* Not JSON: the control characters are in the text as sent. */
+    static const char text[] = "<html>card 4111\x01"
+                               "1111\x01"
+                               "1111\x01"
+                               "1111</html>";
+    red = pl_bureau_external.redact(text, sizeof text - 1, PL_MASK_LAST4);
+    assert_string_equal(red, "<html>card ****\x01****\x01****\x01"
+                             "1111</html>");
+    free(red);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1371,6 +1427,7 @@ int main(void)
         EXT_TEST(test_short_card_echo_masked),
         EXT_TEST(test_redact_requests),
         EXT_TEST(test_redact_other),
+        EXT_TEST(test_hidden_card_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1658,6 +1658,60 @@ static void test_currency(void **state)
 }
 
 /*
+ * What only the full scan reads, in what the adapter writes of an answer: its message-log copy
+ * (a card number split by 'é', written as the character reference, or in full-width digits,
+ * where the tree masks nothing, and split by a control character in text that is not XML), the
+ * refusal that quotes the root's name, and the one that quotes the answer's CurrencyID (15
+ * bytes: a 13-digit card number split once). Each used the Luhn scan, or only the digit runs,
+ * and kept these in clear.
+ */
+static void test_hidden_card_numbers(void **state)
+{
+    (void)state;
+    const char *odd = "<InquiryResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+                      "<ErrorCode>4111&#xe9;1111&#xe9;1111&#xe9;1111</ErrorCode><Note>&#xff14;"
+                      "&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;&#xff11;&#xff11;&#xff11;&#xe9;"
+                      "&#xff11;&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;&#xff11;&#xff11;"
+                      "&#xff11;</Note></InquiryResponse>";
+    char *red = pl_bureau_relate.redact(odd, strlen(odd), PL_MASK_LAST4);
+    assert_non_null(red);
+    assert_null(strstr(red, "4111"));
+    assert_null(strstr(red, "\xef\xbc\x94")); /* the full-width 4 */
+    assert_non_null(strstr(red, "<ErrorCode>****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                "1111</ErrorCode>"));
+    free(red);
+    const char broken[] = "<InquiryResponse><Note>4111\x01"
+                          "1111\x01"
+                          "1111\x01"
+                          "1111</No";
+    red = pl_bureau_relate.redact(broken, sizeof broken - 1, PL_MASK_LAST4);
+    assert_string_equal(red, "<InquiryResponse><Note>****\x01****\x01****\x01"
+                             "1111</No");
+    free(red);
+
+    pl_bureau_result res;
+    char err[256];
+    const char *root = "<x4111\xc3\xa9"
+                       "1111\xc3\xa9"
+                       "1111\xc3\xa9"
+                       "1111/>";
+    assert_int_equal(parse_answer(PL_OP_SVC_VOID, 200, root, strlen(root), &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(strstr(err, "in a <x****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                "1111> document"));
+
+    char body[1024];
+    sva_answer(body, sizeof body, PL_OP_SVC_PREAUTH,
+               "4222222\xc3\xa9"
+               "222222",
+               "11.07", NULL);
+    assert_int_equal(parse_in(PL_OP_SVC_PREAUTH, "USD", 1107, 200, body, &res, err, sizeof err),
+                     PL_ERR_PARSE);
+    assert_non_null(
+        strstr(err, "CurrencyID *******\xc3\xa9**2222 is not the request's currency USD"));
+}
+
+/*
  * An approval of 0.00 for a non-zero amount. A PreauthorizationResponse's is read (the stored
  * value rules decline it: the card holds nothing, test_stored_value). An activation, a
  * recharge, a PostAuth or a Return that says it went through and moved nothing is unreadable:
@@ -2179,6 +2233,7 @@ int main(void)
         cmocka_unit_test(test_fault_outcome),
         cmocka_unit_test(test_fault_wins_over_an_answer),
         cmocka_unit_test(test_currency),
+        cmocka_unit_test(test_hidden_card_numbers),
         cmocka_unit_test(test_zero_approvals),
         cmocka_unit_test(test_partial_approvals),
         cmocka_unit_test(test_soap12_fault),

@@ -1337,6 +1337,27 @@ static void test_scrub_track_data(void **state)
     scrub_is("a=1 b^2 ^x^ 3", PL_MASK_LAST4, "a=1 b^2 ^x^ 3");
 }
 
+/* The copies: pl_card_scrub_dup_full reads what pl_card_scrub_full does, NULs as '.'. */
+static void test_scrub_dup_full(void **state)
+{
+    (void)state;
+    static const char text[] = "x 4111\xc3\xa9"
+                               "1111\xc3\xa9"
+                               "1111\xc3\xa9"
+                               "1111\0y";
+    size_t n = 0;
+    char *plain = pl_card_scrub_dup(text, sizeof text - 1, PL_MASK_LAST4, &n);
+    char *full = pl_card_scrub_dup_full(text, sizeof text - 1, PL_MASK_LAST4, &n);
+    assert_non_null(plain);
+    assert_non_null(full);
+    assert_non_null(strstr(plain, "4111")); /* the Luhn scan does not read it */
+    assert_string_equal(full, "x ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                              "1111.y");
+    assert_int_equal(n, strlen(full));
+    free(plain);
+    free(full);
+}
+
 static void test_keyboard_clean(void **state)
 {
     (void)state;
@@ -1442,6 +1463,7 @@ int main(void)
         cmocka_unit_test(test_contains_full),
         cmocka_unit_test(test_scrub_full),
         cmocka_unit_test(test_scrub_track_data),
+        cmocka_unit_test(test_scrub_dup_full),
         cmocka_unit_test(test_keyboard_clean),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_mask_copies),

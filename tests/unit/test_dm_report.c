@@ -523,6 +523,36 @@ static char *repeat(char *buf, size_t n, char c)
 }
 
 /*
+ * The reviewers' texts (kept in rows, and sent on as order messages) mask a card number only
+ * the full scan reads: split by 'é', in full-width digits, or with its expiry glued. They used
+ * the Luhn scan, and kept these in clear.
+ */
+static void test_hidden_card_numbers(void **state)
+{
+    (void)state;
+    pl_dm_report r;
+    parse_with("<ReviewerComments>card 4111&#xe9;1111&#xe9;1111&#xe9;1111 ok</ReviewerComments>"
+               "<Notes><Note Comment=\"exp 41111111111111111225\"/><Note Comment=\"&#xff14;"
+               "&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;"
+               "&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;&#xff11;&#xff11;&#xff11;\"/></Notes>",
+               &r);
+    const pl_dm_conversion *c = &r.conversions[0];
+    assert_string_equal(c->reviewer_comments, "card ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                              "1111 ok");
+    assert_int_equal(c->nnotes, 2);
+    assert_string_equal(c->notes[0].comment, "exp ************1111****");
+    assert_null(strstr(c->notes[1].comment, "\xef\xbc\x94")); /* the full-width 4 */
+    char msgs[4][513];
+    size_t n = pl_dm_messages(c, msgs, 4);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_null(strstr(msgs[i], "4111"));
+        assert_null(strstr(msgs[i], "\xef\xbc\x94"));
+    }
+    pl_dm_report_free(&r);
+}
+
+/*
  * A value that decides nothing never refuses the report nor its Conversion: before, a Note's
  * Date with an offset (the form ConversionDate takes), or a Queue, Profile, Reviewer or AddedBy
  * of 70 characters, refused the whole report ("Note 1: Date is longer than its field (23
@@ -1491,6 +1521,7 @@ int main(void)
         cmocka_unit_test(test_missing_request_id),
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_side_fields_never_refuse),
+        cmocka_unit_test(test_hidden_card_numbers),
         cmocka_unit_test(test_original_decision_in_enum),
         cmocka_unit_test(test_unreadable_among_others),
         cmocka_unit_test(test_duplicates_refused),

@@ -1209,6 +1209,113 @@ static void test_dlq_json_scrubs_envelope_texts(void **state)
     free(line);
 }
 
+/*
+ * dlq replay prints the envelope's texts as dlq list does (5feb22a): the type (and key and
+ * request_id) with card numbers masked, one split by 'é' or a control character or written in
+ * full-width digits too; before, the type was printed as the request held it. An envelope whose
+ * texts hold none prints as ever.
+ */
+static int plan_of(const char *env, bool force, pl_opsctl_replay *p, char *e, size_t esize);
+
+static void test_replay_output_scrubs_envelope_texts(void **state)
+{
+    (void)state;
+    pl_opsctl_replay p = {.key = "1-O1", .key_source = "dead_letter"};
+    pl_opsctl_sent sent = {.dlq_partition = 1,
+                           .dlq_offset = 2,
+                           .topic = "paylink.auth.request",
+                           .partition = 3,
+                           .offset = 4,
+                           .dry_run = false};
+    char *env = envelope(REQUEST, 100000);
+    pl_opsctl_dead_letter d;
+    assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+    char *out = pl_opsctl_replay_output(&d, &p, &sent, false);
+    assert_non_null(out);
+    char *shown = pl_request_redact(REQUEST, strlen(REQUEST));
+    char want[1024];
+    snprintf(want, sizeof want,
+             "replayed 1:2 -> paylink.auth.request [3] at offset 4, key 1-O1 (the dead letter's), "
+             "request_id inv-1, type auth\n  %s\n",
+             shown);
+    assert_string_equal(out, want);
+    free(out);
+    sent.dry_run = true;
+    out = pl_opsctl_replay_output(&d, &p, &sent, true);
+    snprintf(want, sizeof want,
+             "{\"dlq_partition\":1,\"dlq_offset\":2,\"topic\":\"paylink.auth.request\","
+             "\"partition\":null,\"offset\":null,\"key\":\"1-O1\",\"key_source\":\"dead_letter\","
+             "\"request_id\":\"inv-1\",\"type\":\"auth\",\"card_masked\":false,\"dry_run\":true,"
+             "\"request\":\"%s\"}\n",
+             "{\\\"v\\\":1,\\\"request_id\\\":\\\"inv-1\\\",\\\"type\\\":\\\"auth\\\","
+             "\\\"company\\\":1,\\\"order\\\":\\\"O1\\\",\\\"pay_seq\\\":1,\\\"service\\\":"
+             "\\\"CYB\\\",\\\"amount\\\":\\\"5.00\\\",\\\"currency\\\":\\\"usd\\\","
+             "\\\"card\\\":{\\\"token\\\":\\\"T1\\\"}}");
+    assert_string_equal(out, want);
+    free(out);
+    free(shown);
+    pl_opsctl_dlq_free(&d);
+    free(env);
+
+    /* A type split by 'é', by a control character, in full-width digits. */
+    static const char *const types[] = {
+        SPLIT, "4111\\u00011111\\u00011111\\u00011111",
+        "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9\xef\xbc\x91\xef\xbc\x91\xef\xbc"
+        "\x91\xef\xbc\x91\xc3\xa9\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9\xef\xbc"
+        "\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"};
+    static const char *const masked[] = {
+        "****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+        "1111",
+        "****\x01****\x01****\x01"
+        "1111",
+        "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xc3\xa9\xef\xbc\x8a\xef\xbc\x8a\xef\xbc"
+        "\x8a\xef\xbc\x8a\xc3\xa9\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xc3\xa9\xef\xbc"
+        "\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char req[256];
+        snprintf(req, sizeof req, "{\"request_id\":\"r1\",\"type\":\"%s\"}", types[i]);
+        env = envelope(req, 100000);
+        assert_int_equal(pl_opsctl_dlq_parse(env, strlen(env), &d), PL_OK);
+        for (int json = 0; json < 2; json++) {
+            out = pl_opsctl_replay_output(&d, &p, &sent, json == 1);
+            assert_non_null(out);
+            if (strstr(out, "4111") || strstr(out, "\xef\xbc\x94"))
+                fail_msg("type %zu: a card number in \"%s\"", i, out);
+            snprintf(want, sizeof want, json ? "\"type\":\"%s\"" : ", type %s\n", masked[i]);
+            if (json && i == 1)
+                snprintf(want, sizeof want, "\"type\":\"****\\u0001****\\u0001****\\u00011111\"");
+            if (!strstr(out, want))
+                fail_msg("type %zu: no '%s' in \"%s\"", i, want, out);
+            free(out);
+        }
+        pl_opsctl_dlq_free(&d);
+        free(env);
+    }
+
+    /* The other texts an envelope gives: the request_id and key as well. */
+    assert_int_equal(pl_opsctl_dlq_parse(HOSTILE_ENVELOPE, strlen(HOSTILE_ENVELOPE), &d), PL_OK);
+    snprintf(p.key, sizeof p.key, "1-" SPLIT);
+    out = pl_opsctl_replay_output(&d, &p, &sent, false);
+    assert_non_null(out);
+    assert_null(strstr(out, "4111"));
+    assert_non_null(strstr(out, "key 1-****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                "1111 (the dead"));
+    assert_non_null(strstr(out, "request_id r-**** **** **** 1111, type ****\xc3\xa9"));
+    free(out);
+    pl_opsctl_dlq_free(&d);
+
+    /* The refusal of an unreadable record's copy names where it was: the envelope's topic is
+     * masked as dlq list masks it. */
+    char e[1024];
+    env = pl_dlq_envelope_kind(PL_DLQ_KIND_UNREADABLE, NULL, "unreadable", NULL, "t " SPLIT, 0, 5,
+                               "", false, 100000);
+    assert_int_equal(plan_of(env, false, &p, e, sizeof e), PL_ERR_INVALID);
+    assert_null(strstr(e, "4111"));
+    assert_non_null(strstr(e, "partition 0, offset 5 of t ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                              "1111"));
+    free(env);
+}
+
 static void test_replay_plan(void **state)
 {
     (void)state;
@@ -2097,6 +2204,7 @@ int main(void)
         cmocka_unit_test(test_dlq_json),
         cmocka_unit_test(test_dlq_json_scrubs_envelope_texts),
         cmocka_unit_test(test_dlq_list_shows_redacted),
+        cmocka_unit_test(test_replay_output_scrubs_envelope_texts),
         cmocka_unit_test(test_replay_plan),
         cmocka_unit_test(test_replay_plan_masked_cards),
         cmocka_unit_test(test_replay_plan_kinds),

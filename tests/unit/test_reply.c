@@ -339,6 +339,71 @@ static void test_echo_never_carries_card_number(void **state)
     json_object_put(o);
 }
 
+/*
+ * The echo sees what only the full scan reads: a card number split by characters a bureau
+ * message drops (é, a control character), in full-width digits, or with its expiry glued, in
+ * any echoed text (a bureau's words in the message, a field error). It
+ * used the Luhn scan alone, and these went out in clear.
+ */
+static void test_echo_hidden_card_numbers(void **state)
+{
+    (void)state;
+    pl_request req;
+    memset(&req, 0, sizeof req);
+    snprintf(req.request_id, sizeof req.request_id, "oms-41111111111111111225");
+    req.company = 7;
+    pl_errors errs = {.n = 0};
+    snprintf(errs.e[0].field, sizeof errs.e[0].field,
+             "n.4111\x01"
+             "1111\x01"
+             "1111\x01"
+             "1111");
+    snprintf(errs.e[0].error, sizeof errs.e[0].error,
+             "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9\xef\xbc\x91\xef\xbc\x91"
+             "\xef\xbc\x91\xef\xbc\x91\xc3\xa9\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+             "\xc3\xa9\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91");
+    errs.n = 1;
+    pl_reply rep;
+    memset(&rep, 0, sizeof rep);
+    rep.status = PL_ST_INVALID;
+    rep.errors = &errs;
+    rep.processed_at = NOW;
+    snprintf(rep.message, sizeof rep.message,
+             "card 4111\xc3\xa9"
+             "1111\xc3\xa9"
+             "1111\xc3\xa9"
+             "1111 refused");
+
+    char *text = pl_reply_to_json(&req, &rep);
+    assert_non_null(text);
+    assert_null(strstr(text, "4111"));
+    assert_null(strstr(text, "\xef\xbc\x94")); /* the full-width 4 */
+    json_object *o = json_tokener_parse(text);
+    free(text);
+    assert_string_equal(str(o, "request_id"), "oms-************1111****");
+    assert_string_equal(str(o, "message"), "card ****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                           "1111 refused");
+    json_object *e0 = json_object_array_get_idx(get(o, "errors"), 0);
+    assert_string_equal(str(e0, "field"), "n.****\x01****\x01****\x01"
+                                          "1111");
+    assert_string_equal(str(e0, "error"), "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xc3\xa9"
+                                          "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xc3\xa9"
+                                          "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xc3\xa9"
+                                          "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91");
+    json_object_put(o);
+
+    /* A message set by a resolution is echoed as fully. */
+    pl_reply_resolution res = {.status = PL_ST_DECLINED, .resolution = "operator"};
+    res.message = "bureau said 4111\xc3\xa9"
+                  "1111\xc3\xa9"
+                  "1111\xc3\xa9"
+                  "1111";
+    char *resolved = pl_reply_resolve("{\"v\":1,\"status\":\"timeout\"}", &res);
+    assert_non_null(resolved);
+    assert_null(strstr(resolved, "4111"));
+    free(resolved);
+}
+
 static void test_svc_reply(void **state)
 {
     (void)state;
@@ -611,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_timeout_and_review),
         cmocka_unit_test(test_invalid_reply),
         cmocka_unit_test(test_echo_never_carries_card_number),
+        cmocka_unit_test(test_echo_hidden_card_numbers),
         cmocka_unit_test(test_svc_reply),
         cmocka_unit_test(test_processed_at_defaults_to_now),
         cmocka_unit_test(test_status_names_and_messages),

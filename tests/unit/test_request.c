@@ -2188,6 +2188,96 @@ static void test_duplicate_members(void **state)
     pl_request_free(&r);
 }
 
+/*
+ * Card numbers only the full scan reads, where the decoder's own texts carry the upstream
+ * system's words (review: they used the Luhn scan alone): a field error's field and text (the
+ * reply and the dead-letter copy carry them), the path of a name found twice, and the
+ * request_id echoed with that refusal.
+ */
+#define SPLIT_E                                                                                    \
+    "4111\xc3\xa9"                                                                                 \
+    "1111\xc3\xa9"                                                                                 \
+    "1111\xc3\xa9"                                                                                 \
+    "1111"
+#define SPLIT_CTRL                                                                                 \
+    "4111\x01"                                                                                     \
+    "1111\x01"                                                                                     \
+    "1111\x01"                                                                                     \
+    "1111"
+#define FW_4111 "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+#define FW_1111 "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+#define SPLIT_FW FW_4111 "\xc3\xa9" FW_1111 "\xc3\xa9" FW_1111 "\xc3\xa9" FW_1111
+#define FW_STAR4 "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a"
+static void test_errors_hidden_card_numbers(void **state)
+{
+    (void)state;
+    pl_errors e = {0};
+    pl_errors_add(&e, "notes." SPLIT_E, "value %s is refused", SPLIT_CTRL);
+    pl_errors_add(&e, "n", "value %s is refused", SPLIT_FW);
+    pl_errors_add(&e, "x", "value %s is refused", "41111111111111111225");
+    assert_int_equal(e.n, 3);
+    assert_string_equal(e.e[0].field, "notes.****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+                                      "1111");
+    assert_string_equal(e.e[0].error, "value ****\x01****\x01****\x01"
+                                      "1111 is refused");
+    assert_string_equal(e.e[1].error, "value " FW_STAR4 "\xc3\xa9" FW_STAR4 "\xc3\xa9" FW_STAR4
+                                      "\xc3\xa9" FW_1111 " is refused");
+    assert_string_equal(e.e[2].error, "value ************1111**** is refused");
+
+    /* A name found twice with an expiry glued to its card number: the path masks it. */
+    pl_request r;
+    assert_int_equal(decode("{\"request_id\":\"r\",\"41111111111111111225\":1,"
+                            "\"41111111111111111225\":2}",
+                            "auth", &r, &e),
+                     PL_ERR_INVALID);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, "************1111****");
+    pl_request_free(&r);
+
+    /* The request_id echoed with that refusal: one with an expiry glued has every digit
+     * masked, as echo_masked masks it for any other refusal. */
+    assert_duplicate("{\"request_id\":\"41111111111111111225\",\"v\":1,\"v\":1}", "auth", "v",
+                     "********************");
+    assert_duplicate("{\"request_id\":\"r-41111111111111111225\",\"v\":1,\"v\":1}", "auth", "v",
+                     "r-********************");
+}
+
+/*
+ * The Luhn scan's stars hid from the check after it a card number only the full reading sees:
+ * "4111 1111 1111<U+0001>1111 1111 1111 1117" (across the control character, which a bureau
+ * message drops, 4111 1111 1111 1111 is one; the scan sees only the second number) was copied
+ * with 4111 1111 1111 in clear. Now the copy of a value or name that holds a card number, and
+ * the echo of a refused order, mask the first number too (an order has 20 characters at most:
+ * "411<U+0001>1111111111111117", 4111111111111111 and 117 glued to it once the control
+ * character is gone, kept its "411").
+ */
+static void test_echo_and_copy_hidden_under_stars(void **state)
+{
+    (void)state;
+    pl_request r;
+    pl_errors e;
+    char *json = with(BASE_AUTH, "order", "\"411\\u00011111111111111117\"");
+    assert_int_equal(decode(json, "auth", &r, &e), PL_ERR_INVALID);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.e[0].field, "order");
+    assert_string_equal(r.order, "***\x01************1***");
+    pl_request_free(&r);
+    free(json);
+
+    bool changed;
+    char *out;
+    json_object *red =
+        redact_parsed("{\"request_id\":\"x\",\"note\":\"4111 1111 1111\\u00011111 1111 1111 1117\","
+                      "\"k\":{\"4111 1111 1111\\u00011111 1111 1111 1117\":1}}",
+                      &changed, &out);
+    assert_true(changed);
+    assert_string_equal(get_path(red, "note", NULL), "**** **** ****\x01**** **** **** 1117");
+    assert_string_equal(get_path(red, "k", "**** **** ****\x01**** **** **** 1117"), "1");
+    assert_null(strstr(out, "4111"));
+    json_object_put(red);
+    free(out);
+}
+
 /* An object of 100,000 members is compared in n log n: the duplicate at its end is found, and
  * the same object without it decodes (to the errors of an incomplete request) as quickly. */
 static void test_duplicate_members_large(void **state)
@@ -2520,6 +2610,8 @@ int main(void)
         cmocka_unit_test(test_card_number_echo_masked),
         cmocka_unit_test(test_byte_order_mark),
         cmocka_unit_test(test_card_number_hidden_echo),
+        cmocka_unit_test(test_errors_hidden_card_numbers),
+        cmocka_unit_test(test_echo_and_copy_hidden_under_stars),
         cmocka_unit_test(test_free_wipes),
         cmocka_unit_test(test_redact_json),
         cmocka_unit_test(test_redact_not_json),

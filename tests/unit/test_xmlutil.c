@@ -1046,6 +1046,65 @@ static void test_copy_free(void **state)
     assert_string_equal(out, "");
 }
 
+/*
+ * A bureau's free text and the message-log copy see what only the full scan reads: a card
+ * number split by characters a bureau message drops (é, here as the character reference
+ * libxml2 decodes; a control character in text that is not XML), in full-width digits, or with
+ * its expiry glued. They used the Luhn scan alone, and kept these in clear.
+ */
+#define SPLIT_E                                                                                    \
+    "4111\xc3\xa9"                                                                                 \
+    "1111\xc3\xa9"                                                                                 \
+    "1111\xc3\xa9"                                                                                 \
+    "1111"
+#define MASKED_E                                                                                   \
+    "****\xc3\xa9****\xc3\xa9****\xc3\xa9"                                                         \
+    "1111"
+#define FW_1111 "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+#define FW_STAR4 "\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a\xef\xbc\x8a"
+static void test_hidden_card_numbers(void **state)
+{
+    (void)state;
+    char out[128];
+    pl_xml_copy_free("card " SPLIT_E " refused", out, sizeof out, &LUHN);
+    assert_string_equal(out, "card " MASKED_E " refused");
+    pl_xml_copy_free("exp 41111111111111111225", out, sizeof out, &LUHN);
+    assert_string_equal(out, "exp ************1111****");
+
+    xmlDocPtr doc = read_ok("<r><d>card 4111&#xe9;1111&#xe9;1111&#xe9;1111</d>"
+                            "<fw>&#xff14;&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;&#xff11;&#xff11;"
+                            "&#xff11;&#xe9;&#xff11;&#xff11;&#xff11;&#xff11;&#xe9;&#xff11;&#xff11;"
+                            "&#xff11;&#xff11;</fw></r>",
+                            &LUHN);
+    xmlNodePtr r = xmlDocGetRootElement(doc);
+    pl_xml_text_free(pl_xml_child(r, "d"), out, sizeof out, &LUHN);
+    assert_string_equal(out, "card " MASKED_E);
+    pl_xml_text_free(pl_xml_child(r, "fw"), out, sizeof out, &LUHN);
+    assert_string_equal(out, FW_STAR4 "\xc3\xa9" FW_STAR4 "\xc3\xa9" FW_STAR4 "\xc3\xa9" FW_1111);
+    pl_xml_free_doc(doc);
+
+    /* The message-log copy, of XML and of text that is not. */
+    const char *xml = "<r><note>pay 4111&#xe9;1111&#xe9;1111&#xe9;1111 or 41111111111111111225"
+                      "</note></r>";
+    char *red = pl_xml_redact(xml, strlen(xml), PL_MASK_LAST4, &LUHN, mask_secrets);
+    assert_non_null(red);
+    assert_null(strstr(red, "4111"));
+    assert_non_null(strstr(red, "<note>pay " MASKED_E " or ************1111****</note>"));
+    free(red);
+    red = pl_xml_redact(xml, strlen(xml), PL_MASK_REMOVED, &LUHN, mask_secrets);
+    assert_non_null(strstr(red, "<note>pay ****\xc3\xa9****\xc3\xa9****\xc3\xa9**** or "
+                                "********************</note>"));
+    free(red);
+    const char broken[] = "<r><note>4111\x01"
+                          "1111\x01"
+                          "1111\x01"
+                          "1111 " SPLIT_E "</no";
+    red = pl_xml_redact(broken, sizeof broken - 1, PL_MASK_LAST4, &LUHN, mask_secrets);
+    assert_string_equal(red, "<r><note>****\x01****\x01****\x01"
+                             "1111 " MASKED_E "</no");
+    free(red);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1058,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_building_refuses_card_numbers),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_hidden_card_numbers),
         cmocka_unit_test(test_sanitize_text),
         cmocka_unit_test(test_read_report),
         cmocka_unit_test(test_read_report_entities),

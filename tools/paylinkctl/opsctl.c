@@ -1520,11 +1520,17 @@ int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_to
      * it was is all there is to go on, and only the upstream system has the request. */
     if (kind == PL_OPSCTL_DLQ_UNREADABLE) {
         char where[160];
+        /* The envelope's topic is anyone's text, printed as dlq list prints it. */
+        char *topic = *d->topic ? scrubbed_text(d->topic) : NULL;
         if (d->partition >= 0 && d->offset >= 0)
             snprintf(where, sizeof where, "partition %d, offset %lld of %s", (int)d->partition,
-                     (long long)d->offset, *d->topic ? d->topic : request_topic);
+                     (long long)d->offset,
+                     !*d->topic ? request_topic
+                     : topic    ? topic
+                                : "(out of memory)");
         else
             snprintf(where, sizeof where, "the envelope does not say where");
+        free(topic);
         return pl_err_set(PL_ERR_INVALID, errstr, errstr_size,
                           "it is the copy of a record the worker could not read (%s): it holds "
                           "no request, so there is nothing to send; the upstream system must "
@@ -2860,6 +2866,69 @@ void pl_opsctl_replay_row_refusal(const pl_opsctl_dead_letter *d, const char *ro
         snprintf(out, outsize, "%s", rowerr);
 }
 
+char *pl_opsctl_replay_output(const pl_opsctl_dead_letter *d, const pl_opsctl_replay *p,
+                              const pl_opsctl_sent *s, bool json)
+{
+    char *out = NULL, key[128];
+    size_t size = 0;
+    printable_key(p->key, strlen(p->key), key, sizeof key);
+    /* What was sent is printed redacted again: the copy should hold no card data, but a
+     * message someone else put on the topic might. So are the request_id and the type, as
+     * dlq list prints them (full: "4111é1111é1111é1111" as a type went out in clear). */
+    char *shown = pl_request_redact(d->request, d->request_len);
+    char *rid = d->request_id ? scrubbed_text(d->request_id) : NULL;
+    char *type = d->type ? scrubbed_text(d->type) : NULL;
+    if (!shown || (d->request_id && !rid) || (d->type && !type))
+        goto out;
+    if (json) {
+        json_object *j = json_object_new_object();
+        if (!j)
+            goto out;
+        json_object_object_add(j, "dlq_partition", json_object_new_int(s->dlq_partition));
+        json_object_object_add(j, "dlq_offset", json_object_new_int64(s->dlq_offset));
+        add_str(j, "topic", s->topic);
+        json_object_object_add(j, "partition",
+                               s->dry_run ? NULL : json_object_new_int(s->partition));
+        json_object_object_add(j, "offset", s->dry_run ? NULL : json_object_new_int64(s->offset));
+        add_str(j, "key", p->key[0] ? key : NULL);
+        add_str(j, "key_source", p->key_source);
+        add_str(j, "request_id", rid);
+        add_str(j, "type", type);
+        json_object_object_add(j, "card_masked", json_object_new_boolean(p->card_masked));
+        json_object_object_add(j, "dry_run", json_object_new_boolean(s->dry_run));
+        add_str(j, "request", shown);
+        const char *line = compact(j);
+        if (line && (out = malloc(strlen(line) + 2)))
+            snprintf(out, strlen(line) + 2, "%s\n", line);
+        json_object_put(j);
+        goto out;
+    }
+    FILE *f = open_memstream(&out, &size);
+    if (!f)
+        goto out;
+    char place[64] = "";
+    if (!s->dry_run)
+        snprintf(place, sizeof place, " [%d] at offset %lld", (int)s->partition,
+                 (long long)s->offset);
+    fprintf(f, "%s %d:%lld -> %s%s, key %s (%s), request_id %s, type %s\n",
+            s->dry_run ? "would replay" : "replayed", (int)s->dlq_partition,
+            (long long)s->dlq_offset, s->topic, place, p->key[0] ? key : "(none)",
+            strcmp(p->key_source, "dead_letter") == 0 ? "the dead letter's"
+            : strcmp(p->key_source, "request") == 0   ? "derived from the request"
+                                                      : "none",
+            rid ? rid : "-", type ? type : "-");
+    fprintf(f, "  %s\n", shown);
+    if (fclose(f) != 0) {
+        free(out);
+        out = NULL;
+    }
+out:
+    free(shown);
+    free(rid);
+    free(type);
+    return out;
+}
+
 /* Replays (or, dry, shows) one dead letter; 0, or -1 after saying why it was not. */
 static int replay_one(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
                       const char *request_topic, const held *h)
@@ -2922,55 +2991,24 @@ static int replay_one(const pl_opsctl_opts *o, PGconn *db, const char *brokers,
                 "paylinkctl: %s: warning: the envelope of request %s predates the \"redacted\" "
                 "mark (a removed CVV would not show); sent all the same (--force)\n",
                 what, d.request_id);
-    int32_t partition = -1;
-    int64_t offset = -1;
+    pl_opsctl_sent sent = {.dlq_partition = h->partition,
+                           .dlq_offset = h->offset,
+                           .topic = request_topic,
+                           .partition = -1,
+                           .offset = -1,
+                           .dry_run = o->dry_run};
     if (!o->dry_run && pl_ctlkafka_produce(brokers, request_topic, plan.key[0] ? plan.key : NULL,
-                                           d.request, d.request_len, 10000, &partition, &offset,
-                                           errstr, sizeof errstr) != PL_OK) {
+                                           d.request, d.request_len, 10000, &sent.partition,
+                                           &sent.offset, errstr, sizeof errstr) != PL_OK) {
         fail(what, errstr);
         goto out;
     }
-    /* What was sent is printed redacted again: the copy should hold no card data, but a
-     * message someone else put on the topic might. */
-    shown = pl_request_redact(d.request, d.request_len);
+    shown = pl_opsctl_replay_output(&d, &plan, &sent, o->json);
     if (!shown) {
         fail(what, "out of memory");
         goto out;
     }
-    if (o->json) {
-        json_object *j = json_object_new_object();
-        if (!j) {
-            fail(what, "out of memory");
-            goto out;
-        }
-        json_object_object_add(j, "dlq_partition", json_object_new_int(h->partition));
-        json_object_object_add(j, "dlq_offset", json_object_new_int64(h->offset));
-        add_str(j, "topic", request_topic);
-        json_object_object_add(j, "partition", o->dry_run ? NULL : json_object_new_int(partition));
-        json_object_object_add(j, "offset", o->dry_run ? NULL : json_object_new_int64(offset));
-        add_str(j, "key", plan.key[0] ? key : NULL);
-        add_str(j, "key_source", plan.key_source);
-        add_str(j, "request_id", d.request_id);
-        add_str(j, "type", d.type);
-        json_object_object_add(j, "card_masked", json_object_new_boolean(plan.card_masked));
-        json_object_object_add(j, "dry_run", json_object_new_boolean(o->dry_run));
-        add_str(j, "request", shown);
-        print_json_line(j);
-        json_object_put(j);
-    } else {
-        char place[64] = "";
-        if (!o->dry_run)
-            snprintf(place, sizeof place, " [%d] at offset %lld", (int)partition,
-                     (long long)offset);
-        printf("%s %d:%lld -> %s%s, key %s (%s), request_id %s, type %s\n",
-               o->dry_run ? "would replay" : "replayed", (int)h->partition, (long long)h->offset,
-               request_topic, place, plan.key[0] ? key : "(none)",
-               strcmp(plan.key_source, "dead_letter") == 0 ? "the dead letter's"
-               : strcmp(plan.key_source, "request") == 0   ? "derived from the request"
-                                                           : "none",
-               d.request_id ? d.request_id : "-", d.type ? d.type : "-");
-        printf("  %s\n", shown);
-    }
+    fputs(shown, stdout);
     ret = 0;
 out:
     free(shown);

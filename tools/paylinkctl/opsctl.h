@@ -120,7 +120,8 @@
  *   real one. The database is needed (PAYLINK_DB), also for a dry run. One line per dead letter
  *   sent: {"dlq_partition", "dlq_offset", "topic", "partition", "offset" (null in a dry run),
  *   "key", "key_source" ("dead_letter", "request", "none"), "request_id", "type", "card_masked"
- *   (false: a masked copy is refused), "dry_run", "request"}.
+ *   (false: a masked copy is refused), "dry_run", "request"} (pl_opsctl_replay_output: the
+ *   request redacted again, and the key, request_id and type masked as dlq list masks them).
  *
  * DURATION: whole numbers with units w, d, h, m, s, largest first, each unit once ("90s", "30m",
  * "2h", "1d", "1h30m"), at most PL_OPSCTL_MAX_DURATION_S. TIMESTAMP: YYYY-MM-DD, optionally
@@ -464,6 +465,28 @@ typedef struct pl_opsctl_replay {
 int pl_opsctl_replay_plan(const pl_opsctl_dead_letter *d, const char *request_topic,
                           const char *key, size_t key_len, bool force, pl_opsctl_replay *p,
                           char *errstr, size_t errstr_size) PL_MUSTCHECK;
+
+/* Where dlq replay sent one dead letter (pl_opsctl_replay_output). */
+typedef struct pl_opsctl_sent {
+    int32_t dlq_partition; /* the dead letter's place on the dead-letter topic */
+    int64_t dlq_offset;
+    const char *topic; /* the request topic it was sent to */
+    int32_t partition; /* where it was written there; not printed in a dry run */
+    int64_t offset;
+    bool dry_run;
+} pl_opsctl_sent;
+
+/*
+ * What dlq replay prints on stdout for dead letter d sent by plan p as s says: its JSON line
+ * (json; the members the manual above lists) or two lines of text ("replayed P:O -> topic [p]
+ * at offset o, key K (source), request_id R, type T" or "would replay ...", then the request
+ * indented), each ending in a newline. The request is redacted again (pl_request_redact), and
+ * the key, request_id and type, which the envelope gives, have card numbers masked
+ * (pl_card_scrub_full, in the J16 mode), as dlq list prints them. Returns a malloc'd string,
+ * or NULL when out of memory.
+ */
+char *pl_opsctl_replay_output(const pl_opsctl_dead_letter *d, const pl_opsctl_replay *p,
+                              const pl_opsctl_sent *s, bool json);
 
 /*
  * What dlq replay says of dead letter d when its request_id has a row, rowerr
