@@ -1066,15 +1066,18 @@ enum { FLAG_MASK = 1, FLAG_COVER = 2, FLAG_TRACK = 4 };
 /*
  * Ends a pass that cuts bytes out of a text of len characters as it goes (scrub_pans,
  * scrub_cvvs): t[0, w) is the text kept so far, t[from, len) the text not copied yet (from is 0
- * when nothing was cut). Moves the rest down, ends the text and returns its new length. The
+ * when nothing was cut). Moves the rest down (and hide's marks with it, one a byte, when
+ * given), ends the text and returns its new length. The
  * bytes freed at the end are zeroed: they would otherwise keep stale characters (possibly
  * digits of a card number just replaced) past the new terminator, where a caller copying the
  * whole buffer could pick them up.
  */
-static size_t end_cuts(char *t, size_t len, size_t w, size_t from)
+static size_t end_cuts(char *t, size_t len, size_t w, size_t from, uint8_t *hide)
 {
     if (from == 0)
         return len;
+    if (hide)
+        memmove(hide + w, hide + from, len - from);
     memmove(t + w, t + from, len - from);
     w += len - from;
     t[w] = '\0';
@@ -1205,8 +1208,8 @@ static void mask_digits_in(char *t, size_t len, size_t from, size_t to)
             mask_digit(t, k, d);
 }
 
-/* Adds t[from, to) to the track data pending (one span: the union, every tail past a group
- * starting where its text lets one start). */
+/* Adds t[from, to) to the track data pending (one span: the union; a group's tails past its
+ * end all start where its text lets one start, at the first digit after it). */
 static void track_pend_add(track_pend *p, size_t from, size_t to)
 {
     if (from >= to)
@@ -1230,7 +1233,7 @@ static void track_pend_add(track_pend *p, size_t from, size_t to)
  * cut (scrub_pans).
  */
 static size_t scrub_group(char *t, size_t len, size_t g, size_t e, const scrub_tail *prev,
-                          track_pend *pend, pl_mask_mode mode)
+                          track_pend *pend, uint8_t *hide, pl_mask_mode mode)
 {
     size_t n = e - g;
     uint8_t small[256];
@@ -1254,9 +1257,16 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, const scrub_t
             return e;
         }
         memcpy(t + g, REMOVED_WORD, REMOVED_LEN);
+        if (hide)
+            memset(hide + g, 0, REMOVED_LEN);
         return g + REMOVED_LEN;
     }
     memset(flags, 0, n);
+    /* The track data pending from an earlier group (it lies here: see below); this group's own
+     * past its end is what goes on pending. Kept apart, so that the digits between the two are
+     * not taken for track data. */
+    track_pend in = *pend;
+    *pend = (track_pend){0, 0};
 
     bool any = false;
     size_t end = e;
@@ -1307,15 +1317,14 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, const scrub_t
         memcpy(t + rs, now, rn);
         pl_card_wipe(now, sizeof now);
     }
-    /* The track data of an earlier group's number that lies in this one, and this group's own. */
-    if (pend->to > g && pend->from < e) {
-        for (size_t k = pend->from > g ? pend->from : g; k < pend->to && k < e; k++)
+    /* The track data of an earlier group's number that lies in this one (a tail is one digit
+     * run: it never goes on past the group it lies in; should it, the rest stays pending). */
+    if (in.to > g && in.from < e) {
+        for (size_t k = in.from > g ? in.from : g; k < in.to && k < e; k++)
             flags[k - g] |= FLAG_TRACK;
-        if (pend->to <= e)
-            *pend = (track_pend){0, 0};
-        else
-            pend->from = e;
     }
+    if (in.to > e)
+        track_pend_add(pend, in.from > e ? in.from : e, in.to);
     for (size_t k = 0; k < n;) {
         size_t d = flags[k] & FLAG_TRACK ? digit_at(t + g, n, k) : 0;
         if (d)
@@ -1344,9 +1353,13 @@ static size_t scrub_group(char *t, size_t len, size_t g, size_t e, const scrub_t
                     run_end++;
                 /* The digits skipped here are overwritten, or cut (and wiped) by scrub_pans. */
                 memcpy(t + w, REMOVED_WORD, REMOVED_LEN);
+                if (hide)
+                    memset(hide + w, 0, REMOVED_LEN);
                 w += REMOVED_LEN;
                 r = run_end;
             } else {
+                if (hide)
+                    hide[w] = hide[r];
                 t[w++] = t[r++];
             }
         }
@@ -1377,7 +1390,7 @@ static size_t scrub_join_at(const char *t, size_t len, size_t i)
  * t[from, len) the text not yet copied). Groups are found and scrubbed in the text as it came:
  * a group is judged on its own bytes only, and those are always past every byte moved.
  */
-static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
+static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode, uint8_t *hide)
 {
     size_t w = 0, from = 0;
     scrub_tail prev = {.n = 0}, cur = {.n = 0};
@@ -1416,11 +1429,13 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
             cur.n = e - i < sizeof cur.bytes ? e - i : sizeof cur.bytes;
             cur.end = e;
             memcpy(cur.bytes, t + e - cur.n, cur.n);
-            size_t ge = scrub_group(t, len, i, e, &prev, &pend, mode);
+            size_t ge = scrub_group(t, len, i, e, &prev, &pend, hide, mode);
             if (before.to > 0)
                 mask_digits_in(t, len, before.from, before.to);
             prev = cur;
             if (ge < e) {
+                if (hide)
+                    memmove(hide + w, hide + from, ge - from);
                 memmove(t + w, t + from, ge - from);
                 w += ge - from;
                 from = e;
@@ -1433,7 +1448,7 @@ static size_t scrub_pans(char *t, size_t len, pl_mask_mode mode)
         mask_digits_in(t, len, pend.from, pend.to);
     pl_card_wipe(&prev, sizeof prev);
     pl_card_wipe(&cur, sizeof cur);
-    return end_cuts(t, len, w, from);
+    return end_cuts(t, len, w, from, hide);
 }
 
 /* Field names whose values are card security codes, in JSON, key=value text or XML. */
@@ -1632,7 +1647,7 @@ static size_t scrub_cvvs(char *t, size_t len)
         }
         k += nl - 1;
     }
-    return end_cuts(t, len, w, from);
+    return end_cuts(t, len, w, from, NULL);
 }
 
 static size_t scrub_text(char *t, size_t len, pl_mask_mode mode, bool hidden);
@@ -1865,11 +1880,13 @@ static bool hidden_marks(const char *t, size_t len, pl_mask_mode mode, uint8_t *
 
 /*
  * Scrubs t[0, len) (NUL-terminated there): pl_card_scrub, and pl_card_scrub_full's readings
- * too when hidden. Those are marked on the text as it came (hidden_marks), then masked: in
- * PL_MASK_LAST4 after scrub_pans, which keeps every position; in PL_MASK_REMOVED, where
- * scrub_pans writes its word over the numbers it reads and the text moves, before it, and not
- * in those numbers (found here as it will find them), so that a star does not change how it
- * reads one: their digits go with the word.
+ * too when hidden. Those are marked on the text as it came (hidden_marks), then masked after
+ * scrub_pans, so that no star changes how it reads a number (a star before "d0:4111:1111:1111:
+ * 1111" makes it an IPv6 address's end, and it was left whole in clear when the marks were
+ * masked first in PL_MASK_REMOVED). In PL_MASK_LAST4 every position is kept; in
+ * PL_MASK_REMOVED, where scrub_pans writes its word over the numbers it reads and the text
+ * moves, the marks move with the text (scrub_pans moves them), and those on the digits a word
+ * replaced go with them.
  */
 static size_t scrub_text(char *t, size_t len, pl_mask_mode mode, bool hidden)
 {
@@ -1891,21 +1908,8 @@ static size_t scrub_text(char *t, size_t len, pl_mask_mode mode, bool hidden)
             }
         }
     }
-    if (hide && mode != PL_MASK_LAST4) {
-        size_t pos = 0;
-        pl_card_match m;
-        while (pl_card_find(t, len, &pos, &m)) {
-            pl_card_match other[GLUED_MAX_READINGS];
-            size_t no = glued_from(t, len, m.start, other, GLUED_MAX_READINGS);
-            for (size_t k = 0; k < no; k++)
-                if (other[k].tail_end > m.tail_end)
-                    m.tail_end = other[k].tail_end;
-            memset(hide + m.start, 0, m.tail_end - m.start);
-        }
-        hide_apply(t, len, hide);
-    }
-    len = scrub_pans(t, len, mode);
-    if (hide && mode == PL_MASK_LAST4)
+    len = scrub_pans(t, len, mode, hide);
+    if (hide)
         hide_apply(t, len, hide);
     len = scrub_cvvs(t, len);
     if (hide && hide != hsmall)

@@ -29,8 +29,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    /* json-c's default string hash is seeded from /dev/urandom: its tables' order, and so the
-     * coverage a seeded run sees, would differ from run to run. */
+    /* json-c's default string hash is seeded from /dev/urandom: which keys share a bucket,
+     * and so which strcmp calls json-c makes (libFuzzer's hook records their arguments for its
+     * mutations), would differ from run to run, and a seeded run with them. */
     json_global_set_string_hash(JSON_C_STR_HASH_PERLLIKE);
     return 0;
 }

@@ -1337,6 +1337,30 @@ static void test_scrub_track_data(void **state)
     scrub_is("a=1 b^2 ^x^ 3", PL_MASK_LAST4, "a=1 b^2 ^x^ 3");
 }
 
+/*
+ * A star must not change how a number is read: in PL_MASK_REMOVED, the full scan's own marks
+ * (an expiry glued, a number split by é) were masked before the Luhn scan read the text, and a
+ * star before "d0:4111:1111:1111:1111" made it an IPv6 address's end, left whole in clear. And
+ * the track data of one group's number is not joined to the next group's own: the digits
+ * between are no track data.
+ */
+static void test_scrub_marks_after_reading(void **state)
+{
+    (void)state;
+    hidden_is("x 41111111111111111225d0:4111:1111:1111:1111 y", PL_MASK_REMOVED,
+              "x ********************d0:***REMOVED*** y");
+    hidden_is("card 3782822463" E "10005d:4111:1111:1111:1111 x", PL_MASK_REMOVED,
+              "card **********" E "*****d:***REMOVED*** x");
+    hidden_is("B4111111111111111^MARY^011d0:4111:1111:1111:1111 x " E, PL_MASK_REMOVED,
+              "B***REMOVED***^MARY^***d0:***REMOVED*** x " E);
+    /* The marks move with the text a word replaced. */
+    hidden_is("4111111111111111 and 4111" E "1111" E "1111" E "1111 and 4111111111111111 z",
+              PL_MASK_REMOVED,
+              "***REMOVED*** and ****" E "****" E "****" E "**** and ***REMOVED*** z");
+    scrub_is("B4111111111111111^MARY^2512101 5555555555554444^JOE^1234 x", PL_MASK_LAST4,
+             "B************1111^MARY^******* ************4444^JOE^**** x");
+}
+
 /* The copies: pl_card_scrub_dup_full reads what pl_card_scrub_full does, NULs as '.'. */
 static void test_scrub_dup_full(void **state)
 {
@@ -1464,6 +1488,7 @@ int main(void)
         cmocka_unit_test(test_scrub_full),
         cmocka_unit_test(test_scrub_track_data),
         cmocka_unit_test(test_scrub_dup_full),
+        cmocka_unit_test(test_scrub_marks_after_reading),
         cmocka_unit_test(test_keyboard_clean),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_mask_copies),
