@@ -1941,14 +1941,26 @@ static void remember_digits(json_object *o, const char *name, char *out, size_t 
     memcpy(out, s, n + 1);
 }
 
+/* 3 when text[i] begins a full-width character U+FF00 + (b - 0x80), its UTF-8 EF BC b, with b
+ * in [lo, hi]; else 0. */
+static size_t full_width_at(const char *text, size_t len, size_t i, unsigned char lo,
+                            unsigned char hi)
+{
+    const unsigned char *u = (const unsigned char *)text + i;
+    return len - i >= 3 && u[0] == 0xef && u[1] == 0xbc && u[2] >= lo && u[2] <= hi ? 3 : 0;
+}
+
 /*
  * Where a value that holds track data is cut: just after the '=' (track 2) or '^' (track 1)
  * that follows the digits of a card number ("4111111111111111=2512101...",
  * "B4111111111111111^JONES/MARY^2512101..."), since the expiry date, service code and
  * discretionary data after it (where the card's verification value is) mean nothing without
- * the number, and digits the scrub would leave. The separator is looked for from the number's
- * first digit to just past its glued digits, once 13 digits have gone by: '=' joins digit
- * groups too, so the number the scrub reads may run past it. len when there is none.
+ * the number, and digits the scrub would leave. The digits count in their full-width forms
+ * (U+FF10-U+FF19) and the separators too (U+FF1D, U+FF3E), as card.c's track data rule has
+ * them: "４１１１...＝２５１２..." is a track read by the same eye. The separator is looked for
+ * from the number's first digit to just past its glued digits, once 13 digits have gone by:
+ * '=' joins digit groups too, so the number the scrub reads may run past it. len when there
+ * is none.
  */
 static size_t track_data_cut(const char *text, size_t len)
 {
@@ -1956,11 +1968,20 @@ static size_t track_data_cut(const char *text, size_t len)
     pl_card_match m;
     while (pl_card_find(text, len, &pos, &m)) {
         size_t digits = 0;
-        for (size_t i = m.start; i <= m.tail_end && i < len; i++) {
-            if (text[i] >= '0' && text[i] <= '9')
+        for (size_t i = m.start; i <= m.tail_end && i < len;) {
+            size_t n = 0;
+            if (text[i] >= '0' && text[i] <= '9') {
                 digits++;
-            else if ((text[i] == '=' || text[i] == '^') && digits >= 13)
-                return i + 1;
+                n = 1;
+            } else if ((n = full_width_at(text, len, i, 0x90, 0x99)) > 0) {
+                digits++; /* U+FF10-U+FF19 */
+            } else if (text[i] == '=' || text[i] == '^' ||
+                       (n = full_width_at(text, len, i, 0x9d, 0x9d)) > 0 ||
+                       (n = full_width_at(text, len, i, 0xbe, 0xbe)) > 0) {
+                if (digits >= 13)
+                    return i + (n > 0 ? n : 1);
+            }
+            i += n > 0 ? n : 1;
         }
     }
     return len;

@@ -286,7 +286,8 @@ void pl_xml_read_fault(xmlNodePtr fault, char *code, size_t code_size, char *str
  * removed (pl_card_keyboard_clean; seed: bureau XML carries only those). The text is stored as
  * it is and escaped when serialised; the cleaned copy is wiped (the value may be a card
  * number). What is left is what the bureau gets, so that is what is looked at: when it holds
- * a card number (pl_card_contains), nothing is added and PL_ERR_INVALID is returned, whatever
+ * a card number, also one with its expiry date glued on (pl_card_contains_with_expiry, as the
+ * request decoder refuses), nothing is added and PL_ERR_INVALID is returned, whatever
  * hid it before the cleaning ("5555é5555é5555é4444" cleans to 5555555555554444). The request
  * decoder refuses such a value first; this is the net for one it did not see. Returns 1 when
  * a text was added, 0 when value is NULL or nothing is left of it once cleaned,

@@ -1301,6 +1301,15 @@ static void test_parse_duplicate_members(void **state)
                      "\"list\":[{\"decision\":\"REJECT\",\"decision\":\"ERROR\"}]}"},
         {PL_OP_SVC_RECHARGE, "{\"decision\":\"ACCEPT\",\"amount\":\"120.00\",\"cardNumber\":\"1\","
                              "\"cardNumber\":\"2\"}"},
+        /* parse reads no nested member, so a name it reads at the root may be given again,
+         * twice even, one level down (schema/ext/README.md §10: nested values are the
+         * provider's own): the root's amount and token are booked, nothing else. */
+        {PL_OP_AUTH, "{\"decision\":\"ACCEPT\",\"transactionID\":\"t\",\"amount\":\"120.00\","
+                     "\"cardToken\":\"tok_root_0001\","
+                     "\"transaction\":{\"amount\":100,\"amount\":1,\"decision\":\"REJECT\"},"
+                     "\"card\":{\"token\":\"a\",\"token\":\"b\"},"
+                     "\"history\":[{\"amount\":\"1.00\",\"amount\":\"2.00\"},{\"cardToken\":\"x\","
+                     "\"cardToken\":\"y\"}]}"},
     };
     for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
         char err[256];
@@ -1309,6 +1318,7 @@ static void test_parse_duplicate_members(void **state)
             fail_msg("answer %zu: %s", i, err);
         assert_string_equal(res.decision, "ACCEPT");
         assert_int_equal(res.amount, 12000);
+        assert_string_equal(res.token, i == 3 ? "tok_root_0001" : "");
     }
 
     /* Many members: every name is compared (the duplicate is the last of 5,000). */

@@ -1610,6 +1610,48 @@ static void test_redact_card_data_anywhere(void **state)
     assert_null(strstr(out, "JONES"));
     json_object_put(red);
     free(out);
+    /* Full-width track data (digits U+FF10-U+FF19, '=' U+FF1D, '^' U+FF3E, as a CJK input
+     * method types them) is cut as the ASCII is, in any mix of the two. */
+#define FW1 "\xef\xbc\x91"
+#define FW2 "\xef\xbc\x92"
+#define FW4 "\xef\xbc\x94"
+#define FW5 "\xef\xbc\x95"
+#define FWEQ "\xef\xbc\x9d"
+#define FWHAT "\xef\xbc\xbe"
+#define FWSTAR "\xef\xbc\x8a"
+#define FW4111 FW4 FW1 FW1 FW1
+#define FW1111 FW1 FW1 FW1 FW1
+#define FWSTARS4 FWSTAR FWSTAR FWSTAR FWSTAR
+    const char *fw =
+        "{\"request_id\":\"x\",\"track2\":\";" FW4111 FW1111 FW1111 FW1111 FWEQ FW2 FW5 FW1 FW2 FW1
+        "0100000123?\","
+        "\"track1\":\"%B" FW4111 FW1111 FW1111 FW1111 FWHAT "JONES/MARY" FWHAT FW2 FW5 FW1 FW2
+        "101123?\","
+        "\"t\":\"4111111111111111" FWEQ "2512101\","
+        "\"u\":\"" FW4111 FW1111 FW1111 FW1111 "=2512101\"}";
+    red = redact_parsed(fw, &changed, &out);
+    assert_true(changed);
+    assert_string_equal(get_path(red, "track2", NULL), ";" FWSTARS4 FWSTARS4 FWSTARS4 FW1111 FWEQ);
+    assert_string_equal(get_path(red, "track1", NULL),
+                        "%B" FWSTARS4 FWSTARS4 FWSTARS4 FW1111 FWHAT);
+    assert_string_equal(get_path(red, "t", NULL), "************1111" FWEQ);
+    assert_string_equal(get_path(red, "u", NULL), FWSTARS4 FWSTARS4 FWSTARS4 FW1111 "=");
+    assert_null(strstr(out, "JONES"));
+    assert_null(strstr(out, "2512"));
+    assert_null(strstr(out, "0100000123"));
+    assert_null(strstr(out, FW2 FW5 FW1 FW2));
+    json_object_put(red);
+    free(out);
+#undef FW1
+#undef FW2
+#undef FW4
+#undef FW5
+#undef FWEQ
+#undef FWHAT
+#undef FWSTAR
+#undef FW4111
+#undef FW1111
+#undef FWSTARS4
     /* An '=' that only joins groups is no track data: the number is masked as any. */
     const char *eq = "{\"request_id\":\"x\",\"n\":\"4111=1111=1111=1111 x\"}";
     red = redact_parsed(eq, &changed, &out);

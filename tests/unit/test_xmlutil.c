@@ -312,8 +312,12 @@ static void test_building_refuses_card_numbers(void **state)
         "1111",                       /* control characters */
         "4111\t\t\t\t1111 1111 1111", /* four tabs */
         "41111111\xcc\x81"
-        "11111111", /* a combining accent */
-        PAN,        /* and in clear */
+        "11111111",             /* a combining accent */
+        PAN,                    /* and in clear */
+        "41111111111111111225", /* its expiry date glued on, as the decoder refuses it */
+        "Ref 5555555555554444\xc3\xa9"
+        "1229",                  /* glued on only once cleaned */
+        "601100000000000011225", /* 17 digits and YYMM */
     };
     for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
         xmlNodePtr el = xmlNewChild(r, NULL, BAD_CAST "firstName", NULL);
@@ -331,6 +335,12 @@ static void test_building_refuses_card_numbers(void **state)
     /* Text that is no card number once cleaned is added as before. */
     xmlNodePtr ok = xmlNewChild(r, NULL, BAD_CAST "street1", NULL);
     assert_int_equal(pl_xml_add_clean_text(ok, "Caf\xc3\xa9 12, 4111 Road 1111"), 1);
+    /* Long digit runs that are no card number and date: a CyberSource request ID (22 digits,
+     * its first 20 a Visa number and a date), and 20 digits whose last four are no month. */
+    xmlNodePtr rid = xmlNewChild(r, NULL, BAD_CAST "authRequestID", NULL);
+    assert_int_equal(pl_xml_add_clean_text(rid, "4111111111111111120100"), 1);
+    xmlNodePtr ref = xmlNewChild(r, NULL, BAD_CAST "ref", NULL);
+    assert_int_equal(pl_xml_add_clean_text(ref, "41111111111111111399"), 1);
     /* An amount is paylink's own: 4111111111111.08 is 15 digits that pass Luhn. */
     xmlNodePtr m = xmlNewChild(r, NULL, BAD_CAST "m", NULL);
     assert_true(pl_card_contains("4111111111111.08", 16));
@@ -340,11 +350,16 @@ static void test_building_refuses_card_numbers(void **state)
     assert_non_null(strstr(out, "<mti>4111111111111111</mti>"));
     assert_non_null(strstr(out, "<street1>Caf 12, 4111 Road 1111</street1>"));
     assert_non_null(strstr(out, "<m>4111111111111.08</m>"));
+    assert_non_null(strstr(out, "<authRequestID>4111111111111111120100</authRequestID>"));
+    assert_non_null(strstr(out, "<ref>41111111111111111399</ref>"));
     /* Nothing of the refused values was written. */
     assert_null(strstr(out, "5555555555554444"));
     assert_null(strstr(out, "4012888888881881"));
     assert_null(strstr(out, "378282246310005"));
     assert_null(strstr(out, "Shirt"));
+    assert_null(strstr(out, "41111111111111111225"));
+    assert_null(strstr(out, "601100000000000011225"));
+    assert_null(strstr(out, "Ref"));
     free(out);
     pl_xml_free_doc(doc);
 }
