@@ -1071,7 +1071,17 @@ static int xfer_start(xfer *x)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms_of(c));
+    /*
+     * The proxy is the bureau's own setting (auth_service.proxy_host, or the worker's
+     * PAYLINK_PROXY_HOST), never the environment's: "" here keeps libcurl from reading
+     * http_proxy, https_proxy and all_proxy. An empty no-proxy list likewise keeps it from
+     * reading no_proxy / NO_PROXY, which would otherwise send a bureau whose host they name
+     * around the proxy the operator set for it (and the lookup hold, which keys a proxied
+     * call under the proxy's host and port, would then hold the wrong name). Without a proxy
+     * the list changes nothing. curl_easy_reset clears both, so every attempt sets them.
+     */
     curl_easy_setopt(e, CURLOPT_PROXY, c->proxy ? c->proxy : "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     /* Retire idle connections before a bureau's load balancer does, so a request is rarely
      * written into a connection the far end is closing (that would be an unknown outcome):

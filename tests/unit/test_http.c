@@ -737,6 +737,62 @@ static void test_not_sent_proxy_refused(void **state)
     drop_client(h);
 }
 
+/*
+ * A bureau's proxy is the operator's choice (auth_service.proxy_host, or the worker's
+ * PAYLINK_PROXY_HOST): a no_proxy / NO_PROXY in the worker's environment must not send the
+ * call to the bureau directly, past it. The proxy here refuses every tunnel, so a call that
+ * went through it is not sent and the server never sees it; one that went around it would be
+ * answered. The same client first makes a call without a proxy, so the proxied calls run on
+ * a pooled handle that an earlier call used.
+ */
+static void test_proxy_despite_no_proxy_env(void **state)
+{
+    (void)state;
+    pl_http *h = new_client(ca_path, 0);
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "127.0.0.1:%d", proxy_port);
+    static const struct {
+        const char *name, *value, *host;
+    } envs[] = {
+        {"no_proxy", "*", "127.0.0.1"},
+        {"no_proxy", "127.0.0.1,localhost", "127.0.0.1"},
+        {"NO_PROXY", "127.0.0.1,localhost", "localhost"},
+    };
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        assert_int_equal(setenv(envs[i].name, envs[i].value, 1), 0);
+        char url[200];
+        snprintf(url, sizeof url, "%s", https_test_url(0, envs[i].host, srv.port, "/ok"));
+        pl_http_call c = make_call(url, CALL_MS);
+        rec x;
+        /* Without a proxy the call goes straight to the server, as before. */
+        int before = atomic_load(&hits_ok);
+        call_once(h, &c, &x, DRIVE_MS);
+        assert_int_equal(x.outcome, PL_HTTP_OK);
+        assert_int_equal(atomic_load(&hits_ok), before + 1);
+
+        c.proxy = proxy;
+        before = atomic_load(&hits_ok);
+        int connects = atomic_load(&proxy_connects);
+        call_once(h, &c, &x, DRIVE_MS);
+        if (atomic_load(&hits_ok) != before)
+            fail_msg("%s=%s: the call went to %s directly, not through the proxy", envs[i].name,
+                     envs[i].value, envs[i].host);
+        assert_int_equal(x.outcome, PL_HTTP_NOT_SENT);
+        assert_int_equal(x.attempts, 3);
+        assert_int_equal(atomic_load(&proxy_connects), connects + 3);
+        assert_int_equal(unsetenv(envs[i].name), 0);
+    }
+    drop_client(h);
+}
+
+/* The environment as it was, also after a failed assertion. */
+static int teardown_no_proxy_env(void **state)
+{
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    return teardown(state);
+}
+
 static void test_https_only(void **state)
 {
     (void)state;
@@ -1474,6 +1530,7 @@ int main(void)
         cmocka_unit_test_teardown(test_not_sent_closed_port, teardown),
         cmocka_unit_test_teardown(test_not_sent_untrusted, teardown),
         cmocka_unit_test_teardown(test_not_sent_proxy_refused, teardown),
+        cmocka_unit_test_teardown(test_proxy_despite_no_proxy_env, teardown_no_proxy_env),
         cmocka_unit_test_teardown(test_https_only, teardown),
         cmocka_unit_test_teardown(test_destroy_cancels, teardown),
         cmocka_unit_test_teardown(test_submit_errors, teardown),
