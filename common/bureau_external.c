@@ -1012,9 +1012,15 @@ static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *
     }
     json_object *msg;
     if (json_object_object_get_ex(obj, "message", &msg) &&
-        json_object_is_type(msg, json_type_string))
+        json_object_is_type(msg, json_type_string)) {
+        /* The full scan first: the digit runs' stars would hide from it a number split by 'é'
+         * ("4111111111é111111" kept ten digits in clear). */
+        int rc = scrub_string(msg, mode);
+        if (rc)
+            return rc;
         pl_card_mask_digit_runs((char *)json_object_get_string(msg),
                                 (size_t)json_object_get_string_len(msg), SVC_MIN_DIGITS, mode);
+    }
 
     json_object_object_foreach(obj, key, val)
     {

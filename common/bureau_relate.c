@@ -761,8 +761,8 @@ static int check_approval_money(const pl_bureau_call *call, const op_spec *spec,
         /* The answer's CurrencyID is the bureau's text: 15 bytes hold a 13-digit card number
          * split by a character off the keyboard ("4222222é222222"), which the digit runs do
          * not reach. */
-        mask_digit_runs(errstr, strlen(errstr), PL_MASK_LAST4);
         pl_card_scrub_full(errstr, errstr_size, PL_MASK_LAST4);
+        mask_digit_runs(errstr, strlen(errstr), PL_MASK_LAST4);
         return rc;
     }
     /* An approval of less than was sent: an authorization's is the seed's partial approval (the
@@ -993,9 +993,10 @@ static int read_document(const pl_bureau_call *call, xmlDocPtr doc, pl_bureau_re
                         "in a <%.40s> document",
                         root ? (const char *)root->name : "");
     /* The root's name is the document's: mask it like any text of the answer, fully (a name
-     * may hold 'é' or full-width digits between digits: "<x4111é1111é1111é1111>"). */
-    mask_digit_runs(why, strlen(why), PL_MASK_LAST4);
+     * may hold 'é' or full-width digits between digits: "<x4111é1111é1111é1111>"), the full
+     * scan first: the digit runs' stars would hide a number split by 'é' from it. */
     pl_card_scrub_full(why, why_size, PL_MASK_LAST4);
+    mask_digit_runs(why, strlen(why), PL_MASK_LAST4);
     return rc;
 }
 
@@ -1123,8 +1124,14 @@ static void redact_nodes(xmlNodePtr n, pl_mask_mode mode, bool free_text)
 {
     for (; n; n = n->next) {
         if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content) {
-            if (free_text || strchr((const char *)n->content, '<'))
-                mask_digit_runs((char *)n->content, strlen((const char *)n->content), mode);
+            if (free_text || strchr((const char *)n->content, '<')) {
+                /* The full scan first, in place (it never lengthens the text): the digit runs'
+                 * stars would hide from it a number split by 'é' ("4111111111é111111" kept
+                 * ten digits in clear). */
+                char *text = (char *)n->content;
+                pl_card_scrub_full(text, strlen(text) + 1, mode);
+                mask_digit_runs(text, strlen(text), mode);
+            }
             continue;
         }
         if (n->type != XML_ELEMENT_NODE)

@@ -1332,6 +1332,9 @@ static int query_cyb_day(pl_resolver *r, PGconn *db, const row *w, int64_t day,
         /* The bureau's proxy (its own, else PAYLINK_PROXY_HOST), as for its calls; "" is
          * direct (and keeps libcurl from reading proxy variables of its own). */
         curl_easy_setopt(c, CURLOPT_PROXY, proxy);
+        /* Nor the environment's no_proxy: it would send the query around the bureau's proxy
+         * (http.c says why). */
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "");
         CURLcode cc = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -1406,6 +1406,19 @@ static void test_hidden_card_numbers(void **state)
     assert_null(strstr(red, "1111"));
     free(red);
 
+    /* A message whose digit runs are masked anyway: the full scan reads it first, or the
+     * runs' stars hide the number split by 'é' ("******1111é111111": ten digits in clear). */
+    static const char split[] = "{\"decision\":\"REJECT\",\"reasonCode\":\"204\","
+                                "\"message\":\"card 4111111111\xc3\xa9"
+                                "111111\"}";
+    red = pl_bureau_external.redact(split, sizeof split - 1, PL_MASK_LAST4);
+    assert_non_null(red);
+    logged = json_tokener_parse(red);
+    assert_non_null(logged);
+    assert_str_at(logged, "message", "card **********\xc3\xa9**1111");
+    json_object_put(logged);
+    free(red);
+
     /* Not JSON: the control characters are in the text as sent. */
     static const char text[] = "<html>card 4111\x01"
                                "1111\x01"

@@ -1689,8 +1689,25 @@ static void test_hidden_card_numbers(void **state)
                              "1111</No");
     free(red);
 
+    /* Free text has its digit runs masked: the full scan reads it first, or the runs' stars
+     * hide the number split by 'é' ("******1111é111111": ten digits in clear). */
+    const char *free_text =
+        "<InquiryResponse xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\">"
+        "<ResponseDescription>card 4111111111&#xe9;111111</ResponseDescription>"
+        "</InquiryResponse>";
+    red = pl_bureau_relate.redact(free_text, strlen(free_text), PL_MASK_LAST4);
+    assert_non_null(red);
+    assert_non_null(strstr(red, "<ResponseDescription>card **********\xc3\xa9**1111<"));
+    free(red);
+
     pl_bureau_result res;
     char err[256];
+    const char *root_runs = "<x4111111111\xc3\xa9"
+                            "111111/>";
+    assert_int_equal(
+        parse_answer(PL_OP_SVC_VOID, 200, root_runs, strlen(root_runs), &res, err, sizeof err),
+        PL_ERR_PARSE);
+    assert_non_null(strstr(err, "in a <x**********\xc3\xa9**1111> document"));
     const char *root = "<x4111\xc3\xa9"
                        "1111\xc3\xa9"
                        "1111\xc3\xa9"
