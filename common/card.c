@@ -1059,6 +1059,30 @@ size_t pl_card_cut_tail(char *text, size_t len)
     return len;
 }
 
+size_t pl_card_cut_tail_full(char *text, size_t len)
+{
+    if (!text)
+        return 0;
+    len = pl_card_cut_tail(text, len);
+    /* The full scan reads a text in views that drop the characters off the keyboard
+     * (view_make), so "4111<e-acute>1111<e-acute>1111<e-acute>" is 12 digits of a number there
+     * though pl_card_cut_tail stops at the last <e-acute>. Such a run of characters goes too
+     * when what is before it would: a digit or a separator that may join digits. Every byte
+     * of a multi-byte UTF-8 character is off the keyboard, so the cut is between whole
+     * characters; a full-width digit or separator is one such character. */
+    for (;;) {
+        size_t k = len;
+        while (k > 0 && !pl_card_is_keyboard_char(text[k - 1]))
+            k--;
+        if (k == len ||
+            (!digit_before(text, k) && !sep_before(text, k) && !grouped_gap_before(text, k)))
+            break;
+        len = pl_card_cut_tail(text, k);
+    }
+    text[len] = '\0';
+    return len;
+}
+
 /* ---- scrubbing -------------------------------------------------------------------------- */
 
 enum { FLAG_MASK = 1, FLAG_COVER = 2, FLAG_TRACK = 4 };
@@ -1652,15 +1676,17 @@ static size_t scrub_cvvs(char *t, size_t len)
 
 static size_t scrub_text(char *t, size_t len, pl_mask_mode mode, bool hidden);
 
-/* The length of text[0, textsize) to scrub: up to its NUL, or cut when there is none. */
-static size_t scrub_len(char *text, size_t textsize)
+/* The length of text[0, textsize) to scrub: up to its NUL, or cut when there is none (as
+ * pl_card_cut_tail_full cuts when full: the scrub to follow is pl_card_scrub_full's). */
+static size_t scrub_len(char *text, size_t textsize, bool full)
 {
     size_t len = strnlen(text, textsize);
     if (len == textsize) {
         /* Broken promise of a terminator: cut rather than read past the buffer, and the digits
          * the cut leaves at the end go too (the rest of a card number the cut would otherwise
          * leave below the 13 digits the scan looks for), as pl_card_scrub_copy cuts. */
-        len = pl_card_cut_tail(text, textsize - 1);
+        len =
+            full ? pl_card_cut_tail_full(text, textsize - 1) : pl_card_cut_tail(text, textsize - 1);
     }
     return len;
 }
@@ -1669,14 +1695,14 @@ size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode)
 {
     if (!text || textsize == 0)
         return 0;
-    return scrub_text(text, scrub_len(text, textsize), mode, false);
+    return scrub_text(text, scrub_len(text, textsize, false), mode, false);
 }
 
 size_t pl_card_scrub_full(char *text, size_t textsize, pl_mask_mode mode)
 {
     if (!text || textsize == 0)
         return 0;
-    return scrub_text(text, scrub_len(text, textsize), mode, true);
+    return scrub_text(text, scrub_len(text, textsize, true), mode, true);
 }
 
 /* pl_card_scrub_copy, the scrub pl_card_scrub_full's when full. */
@@ -1688,7 +1714,8 @@ static size_t scrub_copy(char *out, size_t outsize, const char *src, size_t srcl
     size_t n = src ? strnlen(src, srclen) : 0;
     if (n >= outsize) {
         memcpy(out, src, outsize - 1);
-        n = pl_card_cut_tail(out, outsize - 1);
+        /* Full: what the full scan would read as the head of a number goes too. */
+        n = full ? pl_card_cut_tail_full(out, outsize - 1) : pl_card_cut_tail(out, outsize - 1);
     } else {
         if (n)
             memcpy(out, src, n);

@@ -204,7 +204,8 @@ size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode);
  * scrub's are, so neither hides digits from the other. Out of memory for the views (a text over
  * 512 bytes with a byte off the keyboard), every digit is masked. For text that most often holds
  * no such thing (log lines) the cost over pl_card_scrub is one look at each byte: it needs 20
- * digits, or 13 and a byte off the keyboard, to do more.
+ * digits, or 13 and a byte off the keyboard, to do more. A text not NUL-terminated within
+ * textsize is cut as pl_card_cut_tail_full cuts.
  */
 size_t pl_card_scrub_full(char *text, size_t textsize, pl_mask_mode mode);
 
@@ -227,6 +228,17 @@ void pl_card_mask_copies(char *text, const char *number, bool whole_runs);
 size_t pl_card_cut_tail(char *text, size_t len);
 
 /*
+ * pl_card_cut_tail for text that pl_card_scrub_full will scrub: also drops the characters off
+ * the keyboard (pl_card_is_keyboard_char; whole UTF-8 characters, full-width digits and
+ * separators among them) at the end, with the digits and separators before them, as long as
+ * what is before them would go: the views pl_card_contains_full reads drop those characters,
+ * so "4111<e-acute>1111<e-acute>1111<e-acute>" would otherwise leave 12 digits of a card number
+ * in clear that no scan finds once its tail is gone. A run of them after a letter stays
+ * ("caf<e-acute>").
+ */
+size_t pl_card_cut_tail_full(char *text, size_t len);
+
+/*
  * Copies src[0, srclen) into out (outsize bytes, at least 1) and scrubs the copy
  * (pl_card_scrub in `mode`). A text that does not fit is cut, and the head of a card number
  * the cut may have left is dropped (pl_card_cut_tail). A NUL in src ends the copy. Returns
@@ -236,7 +248,7 @@ size_t pl_card_cut_tail(char *text, size_t len);
 size_t pl_card_scrub_copy(char *out, size_t outsize, const char *src, size_t srclen,
                           pl_mask_mode mode);
 
-/* pl_card_scrub_copy with pl_card_scrub_full's scrub. */
+/* pl_card_scrub_copy with pl_card_scrub_full's scrub, and pl_card_cut_tail_full's cut. */
 size_t pl_card_scrub_copy_full(char *out, size_t outsize, const char *src, size_t srclen,
                                pl_mask_mode mode);
 

@@ -139,14 +139,15 @@ static void format_ts(char *buf, size_t size)
 }
 
 /*
- * Cuts a message that did not fit. Trailing digits and separators go too (pl_card_cut_tail):
- * they may be the head of a card number whose tail was cut off, which would then no longer
- * pass Luhn and would slip through the scrubber.
+ * Cuts a message that did not fit. Trailing digits and separators go too, and the characters
+ * off the keyboard between them (pl_card_cut_tail_full: "4111é1111é1111é" kept 12 digits): they
+ * may be the head of a card number whose tail was cut off, which would then no longer pass Luhn
+ * and would slip through the scrubber.
  */
 static void truncate_msg(char *msg, size_t size)
 {
     size_t mark = sizeof(LOG_TRUNCATED_MARK) - 1;
-    size_t len = pl_card_cut_tail(msg, size - 1 - mark);
+    size_t len = pl_card_cut_tail_full(msg, size - 1 - mark);
     memcpy(msg + len, LOG_TRUNCATED_MARK, mark + 1);
 }
 

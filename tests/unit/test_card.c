@@ -559,6 +559,100 @@ static void cut_is(const char *in, const char *want)
     assert_string_equal(buf, want);
 }
 
+/* pl_card_cut_tail_full on a copy of in must leave want. */
+static void cut_full_is(const char *in, const char *want)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", in);
+    assert_int_equal(pl_card_cut_tail_full(buf, strlen(buf)), strlen(want));
+    assert_string_equal(buf, want);
+}
+
+/* pl_card_scrub_copy_full of in into outsize bytes must leave want. */
+static void copy_full_is(const char *in, size_t outsize, const char *want)
+{
+    char out[128];
+    assert_true(outsize <= sizeof out);
+    assert_int_equal(pl_card_scrub_copy_full(out, outsize, in, strlen(in), PL_MASK_LAST4),
+                     strlen(want));
+    assert_string_equal(out, want);
+}
+
+/* A number split by characters a bureau message drops ("4111<e-acute>1111..."), cut: the full
+ * scan reads the split as nothing, so what the cut leaves of the number goes, with the
+ * characters between its digits (not only the digits after the last of them). */
+static void test_cut_tail_full(void **state)
+{
+    (void)state;
+    /* The field of pl_errors_add (64 bytes): a 43-byte path, then the number. */
+    char prefix[44], in[128];
+    memcpy(prefix, "notes.", 6);
+    memset(prefix + 6, 'a', 37);
+    prefix[43] = '\0';
+    snprintf(in, sizeof in,
+             "%s4111\xc3\xa9"
+             "1111\xc3\xa9"
+             "1111\xc3\xa9"
+             "1111",
+             prefix);
+    copy_full_is(in, 64, prefix);
+    /* Into 23-26 bytes: cut right after the last e-acute, or within the last group. */
+    const char *msg = "msg 4111\xc3\xa9"
+                      "1111\xc3\xa9"
+                      "1111\xc3\xa9"
+                      "1111";
+    for (size_t outsize = 23; outsize <= 26; outsize++)
+        copy_full_is(msg, outsize, "msg");
+    /* Split by a control character. */
+    const char *ctl = "msg 4111\x01"
+                      "1111\x01"
+                      "1111\x01"
+                      "1111";
+    for (size_t n = 8; n < strlen(ctl); n++)
+        copy_full_is(ctl, n + 1, "msg");
+    /* The plain cut stays as it was: the plain scan does not read such a split as one. */
+    char out[32];
+    assert_int_equal(pl_card_scrub_copy(out, 24, msg, strlen(msg), PL_MASK_LAST4), 22);
+    assert_string_equal(out, "msg 4111\xc3\xa9"
+                             "1111\xc3\xa9"
+                             "1111\xc3\xa9");
+    /* Full-width digits (a reader's view) and invisible characters split the number too. */
+    cut_full_is("msg \xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc3\xa9"
+                "\xef\xbc\x91\xef\xbc\x91\xc3\xa9",
+                "msg");
+    cut_full_is("msg 4111\xe2\x80\x8d\xc3\xa9"
+                "1111\x7f",
+                "msg");
+    cut_full_is("id=4111\xc3\xa9", "id");
+    /* Characters off the keyboard after a letter are text, not a split number. */
+    cut_full_is("caf\xc3\xa9", "caf\xc3\xa9");
+    cut_full_is("caf\xc3\xa9 4111", "caf\xc3\xa9");
+    cut_full_is("\xc3\xa9\x01", "\xc3\xa9\x01");
+    cut_full_is("", "");
+    /* An incomplete UTF-8 sequence at the cut goes first, as in pl_card_cut_tail. */
+    cut_full_is("msg 4111\xc3\xa9"
+                "1111\xc3",
+                "msg");
+    /* At every cut, the bureau's view of what is left (the characters off the keyboard gone)
+     * ends in no digit: no head of the number is left in clear. */
+    const char *mixed = "ref 5555\xc3\xa9"
+                        "5555\x01\xe2\x80\x8e"
+                        "5555 \xc3\xa9"
+                        "4444 end";
+    for (size_t n = 1; n < strlen(mixed); n++) {
+        char buf[64];
+        (void)pl_card_scrub_copy_full(buf, n + 1, mixed, strlen(mixed), PL_MASK_LAST4);
+        size_t k = pl_card_keyboard_clean(buf);
+        assert_true(k == 0 || !isdigit((unsigned char)buf[k - 1]));
+    }
+    /* pl_card_scrub_full on a buffer with no NUL in it cuts the same way. */
+    char raw[20];
+    memcpy(raw, msg, sizeof raw);
+    assert_int_equal(pl_card_scrub_full(raw, sizeof raw, PL_MASK_LAST4), 3);
+    assert_string_equal(raw, "msg");
+    assert_int_equal(pl_card_cut_tail_full(NULL, 5), 0);
+}
+
 static void test_cut_tail(void **state)
 {
     (void)state;
@@ -1471,6 +1565,7 @@ int main(void)
         cmocka_unit_test(test_find_any_bytes),
         cmocka_unit_test(test_is_number),
         cmocka_unit_test(test_cut_tail),
+        cmocka_unit_test(test_cut_tail_full),
         cmocka_unit_test(test_scrub_pans),
         cmocka_unit_test(test_scrub_separators),
         cmocka_unit_test(test_full_width_digits),

@@ -578,6 +578,33 @@ static void test_truncation_cuts_partial_pan(void **state)
     json_object_put(obj);
 }
 
+/* The same with the number split by characters off the keyboard: they go with the digits. */
+static void test_truncation_cuts_split_pan(void **state)
+{
+    capture *c = *state;
+    for (size_t padlen = 4060; padlen < 4090; padlen++) {
+        char pad[4096];
+        memset(pad, 'a', padlen);
+        pad[padlen] = '\0';
+        PL_INFO("r",
+                "%s 4111\xc3\xa9"
+                "1111\x01"
+                "1111\xc3\xa9"
+                "1111 tail",
+                pad);
+        const char *raw = captured(c);
+        assert_null(strstr(raw, "4111"));
+        assert_null(strstr(raw, "1111\\u0001"));
+        assert_null(strstr(raw, "1111\xc3\xa9"));
+        json_object *obj = line_at(c, padlen - 4060);
+        const char *msg = field(obj, "msg");
+        size_t n = strlen(msg);
+        if (strstr(msg, "[truncated]"))
+            assert_string_equal(msg + n - strlen("a...[truncated]"), "a...[truncated]");
+        json_object_put(obj);
+    }
+}
+
 /*
  * What the request decoder refuses and the Luhn scrub does not see: a card number split by
  * characters a bureau message drops or nobody sees (é, control characters, a zero-width joiner
@@ -702,6 +729,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_request_id_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation_cuts_partial_pan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_cuts_split_pan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_copied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hidden_pan_masked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_id_alternates, setup, teardown),
