@@ -282,6 +282,27 @@ struct pl_engine {
      * settled (commit_on_revoke), each with its position, until the result of the revoke's
      * commit of it is told (once they are forgotten; teardown says those it never came for) */
     rd_kafka_topic_partition_list_t *revoke_unsettled;
+    /* partitions whose revoke's commit failed with their explicit commit unsettled
+     * (revoke_failed), each with its position (offset), that failure (err) and when it is given
+     * up for (opaque: now_s() in milliseconds, REVOKE_DEFERRED_S after the failure), until
+     * librdkafka's own commit of the position on unassign is told (on_unassign_committed) or
+     * given up for (revoke_deferred_due) */
+    rd_kafka_topic_partition_list_t *revoke_deferred;
+    /* the revoked partitions (commit_on_revoke) and those whose deferral was decided
+     * (unassign_verdict), each with its position (offset), until it is assigned again or the
+     * teardown: a commit librdkafka makes by itself above it (on_unassign_committed: a retry of
+     * an older log's automatic commit landing late) is said at error */
+    rd_kafka_topic_partition_list_t *revoked_at;
+    /* failed results of librdkafka's own commits said at warn (own_commit_failed): how many so
+     * far, and when one was last said */
+    uint64_t own_fails;
+    double own_fails_said;
+    /* the results of librdkafka's own commit of a partition still in e->revoke_unsettled (its
+     * revoke's commit not told yet: the close serves the consumer's queue first), each with the
+     * offset it committed and its error, for revoke_failed */
+    rd_kafka_topic_partition_list_t *unassign_told;
+    /* the consumer tells the results of librdkafka's own commits (on_unassign_committed) */
+    bool own_commits_told;
     /* revoke commits sent on e->commitq, their results told (in that order), and the last one
      * commit_on_revoke stopped waiting for: a result up to it comes late (on_revoke_committed) */
     uint64_t revoke_sent, revoke_told, revoke_gave_up;
@@ -630,7 +651,8 @@ static void say_reset(pl_engine *e, int32_t partition, int64_t to, const char *w
  * position, or when librdkafka's statistics show its committed offset above it: on_stats). For
  * a partition no longer tracked (revoked or lost since) nothing will commit it again: a failure
  * is said at error, with the command that fixes it, unless the revoke's own commit of it
- * succeeded after it (e->revoke_ok) or is still to be told (e->revoke_unsettled: it decides).
+ * succeeded after it (e->revoke_ok) or is still to be told (e->revoke_unsettled: it decides),
+ * or failed and waits for librdkafka's own commit on unassign (e->revoke_deferred: that decides).
  * Nothing is tracked anew for it. A success is noted as the group's committed offset (what a
  * revoke compares the position with: pl_offsets_commit_due).
  */
@@ -659,7 +681,9 @@ static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             (e->revoke_ok &&
              rd_kafka_topic_partition_list_find(e->revoke_ok, tp->topic, tp->partition)) ||
             (e->revoke_unsettled &&
-             rd_kafka_topic_partition_list_find(e->revoke_unsettled, tp->topic, tp->partition)))
+             rd_kafka_topic_partition_list_find(e->revoke_unsettled, tp->topic, tp->partition)) ||
+            (e->revoke_deferred &&
+             rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition)))
             continue;
         char why[160];
         snprintf(why, sizeof why,
@@ -4709,12 +4733,280 @@ static void say_unsettled(pl_engine *e, const rd_kafka_topic_partition_list_t *p
     }
 }
 
+/* How long a deferred revoke failure (revoke_failed) waits for librdkafka's own commit of its
+ * position on unassign, by the clock (now_s). */
+#define REVOKE_DEFERRED_S 10.0
+
+/* Keeps `partition`'s position `pos` (e->revoked_at) until it is assigned again. */
+static void keep_revoked_at(pl_engine *e, const char *topic, int32_t partition, int64_t pos)
+{
+    if (pos < 0)
+        return;
+    if (!e->revoked_at)
+        e->revoked_at = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_t *r =
+        rd_kafka_topic_partition_list_find(e->revoked_at, topic, partition);
+    if (!r)
+        r = rd_kafka_topic_partition_list_add(e->revoked_at, topic, partition);
+    r->offset = pos;
+}
+
+/*
+ * What librdkafka's own commit on unassign (`own`, its error) of a revoked partition's position
+ * `pos` decides, the revoke's commit of it having failed (`pe`) with its explicit commit
+ * unsettled: committed, the group's offset is the position (said at info); failed too, nothing
+ * committed it (said at error, with the command).
+ */
+static void unassign_verdict(pl_engine *e, const char *topic, int32_t partition, int64_t pos,
+                             rd_kafka_resp_err_t pe, rd_kafka_resp_err_t own)
+{
+    keep_revoked_at(e, topic, partition, pos);
+    if (!own) {
+        /* Committed, as a revoke's commit that succeeded (revoke_result): an earlier explicit
+         * commit's failure told after it is moot (on_committed). */
+        if (!e->revoke_ok)
+            e->revoke_ok = rd_kafka_topic_partition_list_new(4);
+        if (!rd_kafka_topic_partition_list_find(e->revoke_ok, topic, partition))
+            rd_kafka_topic_partition_list_add(e->revoke_ok, topic, partition);
+        PL_INFO(NULL,
+                "partition %d of %s: committing offset %" PRId64 " on revoke failed (%s), but "
+                "librdkafka's own commit of it on unassign succeeded: the group's committed "
+                "offset is the position",
+                (int)partition, topic, pos, rd_kafka_err2str(pe));
+        return;
+    }
+    char why[192];
+    snprintf(why, sizeof why,
+             "committing its position on revoke failed (%s), and librdkafka's own commit of it "
+             "on unassign failed too (%s)",
+             rd_kafka_err2str(pe), rd_kafka_err2str(own));
+    say_reset(e, partition, pos, why);
+}
+
+/* Says at error a deferred revoke failure (e->revoke_deferred's element i, removed) whose
+ * librdkafka commit on unassign was not told `when`. */
+static void say_deferred(pl_engine *e, int i, const char *when)
+{
+    const rd_kafka_topic_partition_t *d = &e->revoke_deferred->elems[i];
+    char why[224];
+    snprintf(why, sizeof why,
+             "committing its position on revoke failed (%s), and librdkafka's own commit of it on "
+             "unassign was not told %s",
+             rd_kafka_err2str(d->err), when);
+    say_reset(e, d->partition, d->offset, why);
+    rd_kafka_topic_partition_list_del_by_idx(e->revoke_deferred, i);
+}
+
+/*
+ * A revoke's commit of `tp`'s position (tp->offset) failed (`pe`) with the partition's explicit
+ * commit unsettled: the group's committed offset may be above the position. But librdkafka
+ * 2.0.2, unassigning a partition (auto commit on, the assignment not lost), commits its stored
+ * offset as it is, below the offset it holds as committed too (rd_kafka_assignment_serve_removals),
+ * and the engine stores every position: that commit, sent right after the rebalance callback,
+ * commits the same offset. So what is said waits for its result (on_unassign_committed; told
+ * already when the close served it first: e->unassign_told): the error, with the command, only
+ * when it failed too, or was never told (revoke_deferred_due: REVOKE_DEFERRED_S after, when
+ * the partition is assigned again, at the close). With a consumer that does not tell them
+ * (!e->own_commits_told), said at once. Before, the error was said at once, though the group
+ * was at the position a moment later.
+ */
+static void revoke_failed(pl_engine *e, const rd_kafka_topic_partition_t *tp,
+                          rd_kafka_resp_err_t pe)
+{
+    rd_kafka_topic_partition_t *own =
+        e->unassign_told
+            ? rd_kafka_topic_partition_list_find(e->unassign_told, tp->topic, tp->partition)
+            : NULL;
+    if (own) {
+        bool same = own->offset == tp->offset;
+        rd_kafka_resp_err_t oe = own->err;
+        rd_kafka_topic_partition_list_del(e->unassign_told, tp->topic, tp->partition);
+        if (same) {
+            unassign_verdict(e, tp->topic, tp->partition, tp->offset, pe, oe);
+            return;
+        }
+    }
+    if (!e->own_commits_told) {
+        char why[128];
+        snprintf(why, sizeof why, "committing its position on revoke failed (%s)",
+                 rd_kafka_err2str(pe));
+        say_reset(e, tp->partition, tp->offset, why);
+        return;
+    }
+    if (!e->revoke_deferred)
+        e->revoke_deferred = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_t *d =
+        rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition);
+    if (!d)
+        d = rd_kafka_topic_partition_list_add(e->revoke_deferred, tp->topic, tp->partition);
+    d->offset = tp->offset;
+    d->err = pe;
+    /* The deadline in milliseconds of now_s()'s clock (a monotonic clock's, since boot). */
+    d->opaque = (void *)(intptr_t)((now_s() + REVOKE_DEFERRED_S) * 1000.0);
+    PL_INFO(NULL,
+            "partition %d of %s: committing offset %" PRId64 " on revoke failed (%s): "
+            "librdkafka's own commit of it on unassign decides whether it is committed",
+            (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
+}
+
+/*
+ * Says at warn a failed result of a commit librdkafka made by itself (`what`: the partitions,
+ * offsets and errors) that nothing else says: with an offset commit callback set, librdkafka
+ * no longer logs its own COMMITFAIL warnings ("Offset commit (cgrp auto commit timer) failed",
+ * "(unassigned partitions) failed"). Not each one: the 1st, 10th, 100th... and at least once an
+ * hour while they go on (SAY_AGAIN_S), with the count (a broker away fails the automatic commit
+ * every auto.commit.interval.ms).
+ */
+static void own_commit_failed(pl_engine *e, const char *what)
+{
+    uint64_t n = ++e->own_fails, p10 = 1;
+    while (p10 < n && p10 <= UINT64_MAX / 10)
+        p10 *= 10;
+    double now = now_s();
+    if (n != p10 && now - e->own_fails_said < SAY_AGAIN_S)
+        return;
+    e->own_fails_said = now;
+    PL_WARN(NULL,
+            "kafka: librdkafka's own offset commit failed: %s (%" PRIu64
+            " such failure(s) so far; said again at ten times as many, or in an hour)",
+            what, n);
+}
+
+/*
+ * The result of a commit librdkafka made by itself (the consumer's offset commit callback,
+ * served by rd_kafka_consumer_poll, and during the close by its own polling): its automatic
+ * commit, and its commit of the partitions it unassigns. For a partition whose revoke's commit
+ * failed (e->revoke_deferred) at the same offset, it decides what is said (unassign_verdict);
+ * for one whose revoke's commit is still to be told (e->revoke_unsettled), it is kept for that
+ * (e->unassign_told). A success above a revoked partition's position (e->revoked_at) is said at
+ * error, with the command: librdkafka 2.0.2 retries an OffsetCommit (after REQUEST_TIMED_OUT,
+ * COORDINATOR_LOAD_IN_PROGRESS, UNKNOWN_TOPIC_OR_PART), so an older log's automatic commit can
+ * land after the position's commit, and the group stays above it (the very harm the reset
+ * command is for; before, it went unsaid). At another offset, or for any other partition,
+ * nothing: the engine stores every position, so librdkafka's commit on unassign carries the
+ * position itself; one below it is an earlier commit's. Every failure not said at error here is
+ * said at warn (own_commit_failed), librdkafka no longer saying it.
+ */
+static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                  rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    pl_engine *e = opaque;
+    char failed[512] = "";
+    size_t fl = 0;
+    int nfailed = 0;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        rd_kafka_resp_err_t pe = tp->err ? tp->err : err;
+        const rd_kafka_topic_partition_t *r =
+            !pe && e->revoked_at
+                ? rd_kafka_topic_partition_list_find(e->revoked_at, tp->topic, tp->partition)
+                : NULL;
+        /* A success of a partition still assigned is the group's committed offset now: noted,
+         * so that one above the position (an old log's commit retried late) makes the revoke's
+         * commit due and unsettled at once, not only at the next statistics. */
+        if (!pe && tp->offset >= 0 && pl_offsets_position(e->offsets, tp->partition) >= 0)
+            pl_offsets_note_committed(e->offsets, tp->partition, tp->offset);
+        if (r && tp->offset > r->offset) {
+            char why[192];
+            snprintf(why, sizeof why,
+                     "librdkafka's own commit of offset %" PRId64 " (a retry of an earlier "
+                     "commit, landing late) succeeded after the partition was revoked",
+                     tp->offset);
+            say_reset(e, tp->partition, r->offset, why);
+            continue;
+        }
+        rd_kafka_topic_partition_t *d =
+            e->revoke_deferred
+                ? rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition)
+                : NULL;
+        if (d && d->offset == tp->offset) {
+            rd_kafka_resp_err_t revoke_err = d->err;
+            rd_kafka_topic_partition_list_del(e->revoke_deferred, tp->topic, tp->partition);
+            unassign_verdict(e, tp->topic, tp->partition, tp->offset, revoke_err, pe);
+            if (pe)
+                continue; /* said at error, with both failures */
+        } else if (!d) {
+            rd_kafka_topic_partition_t *u =
+                e->revoke_unsettled ? rd_kafka_topic_partition_list_find(e->revoke_unsettled,
+                                                                         tp->topic, tp->partition)
+                                    : NULL;
+            if (u && u->offset == tp->offset) {
+                if (!e->unassign_told)
+                    e->unassign_told = rd_kafka_topic_partition_list_new(4);
+                rd_kafka_topic_partition_t *t =
+                    rd_kafka_topic_partition_list_find(e->unassign_told, tp->topic, tp->partition);
+                if (!t)
+                    t = rd_kafka_topic_partition_list_add(e->unassign_told, tp->topic,
+                                                          tp->partition);
+                t->offset = tp->offset;
+                t->err = pe;
+            }
+        }
+        /* A request that failed whole leaves the partitions it had nothing for at a logical
+         * offset with no error of their own: nothing of theirs failed. */
+        if (pe && !tp->err && tp->offset < 0)
+            continue;
+        if (pe) {
+            /* (cut short when long: snprintf stops at the buffer's end) */
+            if (fl < sizeof failed - 1) {
+                int w =
+                    snprintf(failed + fl, sizeof failed - fl,
+                             "%spartition %d of %s at offset %" PRId64 " (%s)", nfailed ? ", " : "",
+                             (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
+                if (w > 0)
+                    fl += (size_t)w;
+            }
+            nfailed++;
+        }
+    }
+    /* Nothing to commit (__NO_OFFSET) is no failure. */
+    if (!nfailed && err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && (!offsets || !offsets->cnt)) {
+        snprintf(failed, sizeof failed, "no partition named (%s)", rd_kafka_err2str(err));
+        nfailed++;
+    }
+    if (nfailed)
+        own_commit_failed(e, failed);
+}
+
+/*
+ * Says the deferred revoke failures (e->revoke_deferred) whose librdkafka commit on unassign was
+ * never told, REVOKE_DEFERRED_S after the failure by the clock (`now`: now_s(), looked at once
+ * an event loop turn, loop_once), not to wait forever: that commit had nothing to send (no
+ * offset stored), or went nowhere. It is sent right after the revoke's rebalance callback, one
+ * round trip; an error said later would be said the longer while the partition's next owner
+ * reads on from the wrong offset. Not by the statistics (before: the second after), which can
+ * be slowed or off (PAYLINK_RDKAFKA_STATISTICS_INTERVAL_MS) and stop with the consumer not
+ * polled. Also said when the partition is assigned to this consumer again (`parts`: librdkafka
+ * 2.0.2 finishes an unassignment, and so assigns anew, only once its commits are answered,
+ * rd_kafka_assignment_serve: not told by then, it made none; and this consumer reads the
+ * partition again from the group's offset) and at the close (`closing`: say_close_leftovers).
+ */
+static void revoke_deferred_due(pl_engine *e, const rd_kafka_topic_partition_list_t *parts,
+                                double now, bool closing)
+{
+    for (int i = e->revoke_deferred ? e->revoke_deferred->cnt - 1 : -1; i >= 0; i--) {
+        rd_kafka_topic_partition_t *d = &e->revoke_deferred->elems[i];
+        if (parts) {
+            if (rd_kafka_topic_partition_list_find(parts, d->topic, d->partition))
+                say_deferred(e, i, "before the partition was assigned to this consumer again");
+        } else if (closing) {
+            say_deferred(e, i, "before the consumer's close ended");
+        } else if (now * 1000.0 >= (double)(intptr_t)d->opaque) {
+            char when[48];
+            snprintf(when, sizeof when, "within %.0f s", REVOKE_DEFERRED_S);
+            say_deferred(e, i, when);
+        }
+    }
+}
+
 /*
  * The result of a revoke's commit (commit_on_revoke), per partition: one committed is noted
  * (e->revoke_ok: an earlier explicit commit's failure told after it is moot); one that failed is
  * said at error, with the command, when the group's committed offset may be above its position
  * (its explicit commit not settled when the revoke began: for a stop's commit, told once the
- * partition is forgotten, e->revoke_unsettled says), else at warn (the group's offset is then
+ * partition is forgotten, e->revoke_unsettled says) and librdkafka's own commit of it on
+ * unassign did not commit it (revoke_failed), else at warn (the group's offset is then
  * below the position: the next owner reads some records again, answered from their rows).
  */
 static void revoke_result(pl_engine *e, rd_kafka_resp_err_t err,
@@ -4727,6 +5019,9 @@ static void revoke_result(pl_engine *e, rd_kafka_resp_err_t err,
             e->revoke_unsettled &&
             rd_kafka_topic_partition_list_del(e->revoke_unsettled, tp->topic, tp->partition);
         if (!pe) {
+            /* librdkafka's own commit of it, told first (the close), is moot. */
+            if (e->unassign_told)
+                rd_kafka_topic_partition_list_del(e->unassign_told, tp->topic, tp->partition);
             if (!e->revoke_ok)
                 e->revoke_ok = rd_kafka_topic_partition_list_new(offsets->cnt);
             if (!rd_kafka_topic_partition_list_find(e->revoke_ok, tp->topic, tp->partition))
@@ -4739,6 +5034,8 @@ static void revoke_result(pl_engine *e, rd_kafka_resp_err_t err,
                              ? pl_offsets_commit_unsettled(e->offsets, tp->partition)
                              : was_unsettled;
         if (!unsettled) {
+            if (e->unassign_told)
+                rd_kafka_topic_partition_list_del(e->unassign_told, tp->topic, tp->partition);
             PL_WARN(NULL,
                     "partition %d of %s: committing offset %" PRId64 " on revoke failed (%s): "
                     "its next owner reads on from the group's committed offset, below it "
@@ -4746,10 +5043,7 @@ static void revoke_result(pl_engine *e, rd_kafka_resp_err_t err,
                     (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
             continue;
         }
-        char why[128];
-        snprintf(why, sizeof why, "committing its position on revoke failed (%s)",
-                 rd_kafka_err2str(pe));
-        say_reset(e, tp->partition, tp->offset, why);
+        revoke_failed(e, tp, pe); /* it reads e->unassign_told */
     }
 }
 
@@ -4771,6 +5065,14 @@ static void on_revoke_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
         rd_kafka_resp_err_t pe = tp->err ? tp->err : err;
+        /* Committed: a failure told as a timeout and still waiting for librdkafka's own commit
+         * on unassign (revoke_failed) is settled. */
+        const rd_kafka_topic_partition_t *d =
+            !pe && e->revoke_deferred
+                ? rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition)
+                : NULL;
+        if (d && d->offset == tp->offset)
+            rd_kafka_topic_partition_list_del(e->revoke_deferred, tp->topic, tp->partition);
         PL_WARN(NULL,
                 "partition %d of %s: committing offset %" PRId64 " on revoke %s%s after the "
                 "revoke stopped waiting for it%s",
@@ -4840,9 +5142,12 @@ static void commit_on_revoke(pl_engine *e, rd_kafka_t *rk,
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t pos = pl_offsets_position(e->offsets, tp->partition);
+        /* Kept until it is assigned again: a late commit above it is said (on_unassign_committed).
+         */
+        keep_revoked_at(e, tp->topic, tp->partition, pos);
         if (!pl_offsets_commit_due(e->offsets, tp->partition))
             continue;
-        int64_t pos = pl_offsets_position(e->offsets, tp->partition);
         rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition)->offset = pos;
         if (stopping)
             keep_unsettled(e, tp->topic, tp->partition, pos);
@@ -4961,7 +5266,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (e->revoke_unsettled)
                 rd_kafka_topic_partition_list_del(e->revoke_unsettled, parts->elems[i].topic,
                                                   parts->elems[i].partition);
+            if (e->unassign_told)
+                rd_kafka_topic_partition_list_del(e->unassign_told, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+            if (e->revoked_at)
+                rd_kafka_topic_partition_list_del(e->revoked_at, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
         }
+        revoke_deferred_due(e, parts, 0, false);
         /* librdkafka keeps a partition's pause across a revoke and a later assignment (its
          * issue #1849): one revoked while the worker was paused, and assigned back once it no
          * longer was, would stay paused for good. So an assignment always says which. */
@@ -5248,6 +5560,7 @@ static void loop_once(pl_engine *e, int timeout_ms, bool allow_consume)
     run_timers(e);
     record_overdue(e);
     double now = now_s();
+    revoke_deferred_due(e, NULL, now, false);
     slot_check_stalls(e, now);
     sweep_overdue(e, now);
     pl_gauge_set(e->m_config_age, now - e->config_at);
@@ -5675,8 +5988,10 @@ static int setup(pl_engine *e, char *err, size_t errsz)
         return PL_ERR_KAFKA;
     e->max_msg = pl_kafka_message_max_bytes(e->producer);
     set_rr_hold(e, pl_kafka_message_timeout_ms(e->producer));
-    if (!(e->consumer = pl_kafka_consumer_new(c, c->group, e, on_rebalance, on_stats, err, errsz)))
+    if (!(e->consumer = pl_kafka_consumer_new(c, c->group, e, on_rebalance, on_stats,
+                                              on_unassign_committed, err, errsz)))
         return PL_ERR_KAFKA;
+    e->own_commits_told = true;
     if (make_pipe(e->cpipe) || make_pipe(e->ppipe) || make_pipe(e->rpipe))
         return pl_err_set(PL_ERR_IO, err, errsz, "pipe: %s", strerror(errno));
     if (refresher_start(e) != 0)
@@ -5710,15 +6025,35 @@ static int setup(pl_engine *e, char *err, size_t errsz)
 /*
  * Says at error, after the consumer's close (`closed`: whether it completed), what nothing will
  * commit now: a partition the close revoked with its explicit commit unsettled whose revoke
- * commit told nothing (the close gave up first: e->revoke_unsettled), and, when the close did
- * not complete, one still assigned (never revoked) in that state. Before, neither was said.
+ * commit told nothing (the close gave up first: e->revoke_unsettled), unless librdkafka's own
+ * commit of its position on unassign succeeded (e->unassign_told); one whose revoke's commit
+ * failed and whose librdkafka commit was not told (e->revoke_deferred: revoke_failed); and, when
+ * the close did not complete, one still assigned (never revoked) in that state. Before, neither
+ * was said.
  */
 static void say_close_leftovers(pl_engine *e, bool closed)
 {
-    for (int i = 0; e->revoke_unsettled && i < e->revoke_unsettled->cnt; i++)
-        say_reset(e, e->revoke_unsettled->elems[i].partition, e->revoke_unsettled->elems[i].offset,
+    for (int i = 0; e->revoke_unsettled && i < e->revoke_unsettled->cnt; i++) {
+        const rd_kafka_topic_partition_t *u = &e->revoke_unsettled->elems[i];
+        /* librdkafka's own commit of the position on unassign told (on_unassign_committed):
+         * committed, nothing to reset. */
+        const rd_kafka_topic_partition_t *own =
+            e->unassign_told
+                ? rd_kafka_topic_partition_list_find(e->unassign_told, u->topic, u->partition)
+                : NULL;
+        if (own && own->offset == u->offset && !own->err) {
+            PL_INFO(NULL,
+                    "partition %d of %s: the consumer's close ended before its revoke's commit "
+                    "of offset %" PRId64 " was answered, but librdkafka's own commit of it on "
+                    "unassign succeeded",
+                    (int)u->partition, u->topic, u->offset);
+            continue;
+        }
+        say_reset(e, u->partition, u->offset,
                   "the consumer's close ended before its revoke's commit of the position was "
                   "answered");
+    }
+    revoke_deferred_due(e, NULL, 0, true);
     if (!closed && e->assigned)
         say_unsettled(e, e->assigned,
                       "the consumer's close did not complete before a revoke committed the "
@@ -5796,6 +6131,12 @@ static void teardown(pl_engine *e)
         rd_kafka_topic_partition_list_destroy(e->revoke_ok);
     if (e->revoke_unsettled)
         rd_kafka_topic_partition_list_destroy(e->revoke_unsettled);
+    if (e->revoke_deferred)
+        rd_kafka_topic_partition_list_destroy(e->revoke_deferred);
+    if (e->unassign_told)
+        rd_kafka_topic_partition_list_destroy(e->unassign_told);
+    if (e->revoked_at)
+        rd_kafka_topic_partition_list_destroy(e->revoked_at);
     pl_kafka_stalls_free(e->stalls);
     free(e->backlog);
     pl_services_unref(e->services);

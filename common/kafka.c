@@ -255,7 +255,7 @@ void pl_kafka_wait_deliveries(rd_kafka_t *producer, const volatile sig_atomic_t 
 
 rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *opaque,
                                   pl_kafka_rebalance_cb rebalance, pl_kafka_stats_cb stats,
-                                  char *errstr, size_t errstr_size)
+                                  pl_kafka_commit_cb committed, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = base_conf(c, "c", errstr, errstr_size);
     if (!conf)
@@ -299,6 +299,12 @@ rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *o
     rd_kafka_conf_set_rebalance_cb(conf, rebalance);
     if (stats)
         rd_kafka_conf_set_stats_cb(conf, stats);
+    /* Posted on the consumer's queue (librdkafka's rk_rep, which rd_kafka_poll_set_consumer
+     * forwards to it) for each commit librdkafka makes by itself, not for one made with a
+     * callback of its own. With it set, librdkafka no longer logs its own commits' failures
+     * (COMMITFAIL): `committed` says them. */
+    if (committed)
+        rd_kafka_conf_set_offset_commit_cb(conf, committed);
     rd_kafka_conf_set_opaque(conf, opaque);
     char e[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
@@ -346,6 +352,11 @@ bool pl_kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms)
         /* Serves the rebalance callback (the revoke) and the rest on this thread. */
         rd_kafka_queue_poll_callback(q, timeout_ms - ms < 100 ? (int)(timeout_ms - ms) : 100);
     }
+    /* Closed, what the close queued last (the result of librdkafka's commit of the partitions
+     * it unassigned, posted before the close completes) may still wait here: served, not
+     * dropped with the queue. */
+    if (closed)
+        rd_kafka_queue_poll_callback(q, 0);
     if (!closed)
         pl_log(PL_LOG_WARN, NULL,
                "kafka: the consumer did not close within %d ms (broker unreachable?); "

@@ -24,6 +24,10 @@ typedef void (*pl_kafka_dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *m, void
 typedef void (*pl_kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                       rd_kafka_topic_partition_list_t *parts, void *opaque);
 typedef int (*pl_kafka_stats_cb)(rd_kafka_t *rk, char *json, size_t len, void *opaque);
+/* The result of a commit librdkafka made by itself (rd_kafka_conf_set_offset_commit_cb): its
+ * automatic commit, and its commit of the stored offsets of the partitions it unassigns. */
+typedef void (*pl_kafka_commit_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t *offsets, void *opaque);
 
 /*
  * Called (on the thread that polls the producer) for librdkafka's client-level errors. Every
@@ -57,11 +61,14 @@ int pl_kafka_producer_renew_if_fatal(rd_kafka_t **p, const pl_config *c, void *o
                                      pl_kafka_dr_cb dr, int message_timeout_ms, char *errstr,
                                      size_t errstr_size) PL_MUSTCHECK;
 
-/* The consumer's events (messages, rebalances, stats) are served by rd_kafka_consumer_poll.
- * stats may be NULL. Returns NULL with errstr set. */
+/* The consumer's events (messages, rebalances, stats, the results of librdkafka's own commits:
+ * `committed`) are served by rd_kafka_consumer_poll, and during pl_kafka_consumer_close by its
+ * own polling. stats and committed may be NULL (committed: the results are not told; an
+ * explicit commit with a callback of its own, rd_kafka_commit_queue, is never told to it).
+ * Returns NULL with errstr set. */
 rd_kafka_t *pl_kafka_consumer_new(const pl_config *c, const char *group, void *opaque,
                                   pl_kafka_rebalance_cb rebalance, pl_kafka_stats_cb stats,
-                                  char *errstr, size_t errstr_size);
+                                  pl_kafka_commit_cb committed, char *errstr, size_t errstr_size);
 
 int pl_kafka_subscribe(rd_kafka_t *consumer, const char *topic, char *errstr,
                        size_t errstr_size) PL_MUSTCHECK;

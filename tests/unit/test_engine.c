@@ -3,8 +3,9 @@
  * attempt id a mark-sent statement stores in sent_by and takes as its own, and (white box: the
  * engine's source is included, its static functions in reach) the teardown of jobs left in
  * flight and the requests of a revoked partition given up. The engine itself is exercised through
- * the workers, end to end (tests/e2e/). One test (test_stop_commits_on_the_commit_queue) runs a
- * stop's consumer close against librdkafka's mock cluster, in this process, on loopback.
+ * the workers, end to end (tests/e2e/). Three tests (test_stop_commits_on_the_commit_queue,
+ * test_unassign_commit_*) run a stop's consumer close against librdkafka's mock cluster, in this
+ * process, on loopback.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -1919,8 +1920,9 @@ static void test_stalled_partition_rejoins(void **state)
     /* Nothing listens there: the consumer subscribes without joining. */
     snprintf(e->cfg.brokers, sizeof e->cfg.brokers, "127.0.0.1:1");
     snprintf(e->cfg.instance, sizeof e->cfg.instance, "t");
-    assert_non_null(e->consumer = pl_kafka_consumer_new(&e->cfg, "g-stall", e, on_rebalance,
-                                                        on_stats, err, sizeof err));
+    assert_non_null(e->consumer =
+                        pl_kafka_consumer_new(&e->cfg, "g-stall", e, on_rebalance, on_stats,
+                                              on_unassign_committed, err, sizeof err));
     assert_non_null(e->stalls = pl_kafka_stalls_new());
     pl_metrics *reg = pl_metrics_new("auth");
     assert_non_null(reg);
@@ -4363,6 +4365,12 @@ static void commit_engine_free(pl_engine *e, FILE *log)
         rd_kafka_topic_partition_list_destroy(e->revoke_ok);
     if (e->revoke_unsettled)
         rd_kafka_topic_partition_list_destroy(e->revoke_unsettled);
+    if (e->revoke_deferred)
+        rd_kafka_topic_partition_list_destroy(e->revoke_deferred);
+    if (e->unassign_told)
+        rd_kafka_topic_partition_list_destroy(e->unassign_told);
+    if (e->revoked_at)
+        rd_kafka_topic_partition_list_destroy(e->revoked_at);
     pl_kafka_stalls_free(e->stalls);
     pl_offsets_destroy(e->offsets);
     e->consumer = NULL;
@@ -4584,6 +4592,207 @@ static void test_uncommittable_position_says_reset(void **state)
     assert_int_equal(log_lines_with(log, "on revoke failed"), 2);
     job_abandon(back5);
     job_abandon(back6);
+    commit_engine_free(e, log);
+}
+
+/* librdkafka's own commit of offset off of partition p told (err), as the consumer's poll gives
+ * it to on_unassign_committed. */
+static void unassign_result(pl_engine *e, int32_t p, int64_t off, rd_kafka_resp_err_t err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, e->t_request, p);
+    tp->offset = off;
+    tp->err = err;
+    on_unassign_committed(NULL, RD_KAFKA_RESP_ERR_NO_ERROR, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * A revoke's commit failed for a partition whose explicit commit is out (its position gone
+ * back): with a consumer that tells librdkafka's own commits (own_commits_told), what is said
+ * waits for librdkafka's commit of the partition it unassigns (revoke_failed): taken at the
+ * position, nothing at error (partition 1; its result below it, an earlier commit's, decides
+ * nothing). Never told, the error with the reset command is said all the same, once:
+ * REVOKE_DEFERRED_S after the failure by the clock, statistics or none (2), when the partition
+ * is assigned to this consumer again (3), at the close (4).
+ */
+static void test_failed_revoke_commit_waits_for_librdkafkas(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {1, 2, 3, 4, 5};
+    pl_engine *e = commit_engine(&spec, &log, parts, 5);
+    e->own_commits_told = true;
+    job *back[5];
+    for (int32_t p = 1; p <= 5; p++) {
+        job_done(tracked_job(e, "D-100", p, 100));
+        back[p - 1] = tracked_job(e, "D-back", p, 6 + p);
+    }
+    g_commit_err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    double t0 = now_s(); /* partition 2's deadline is REVOKE_DEFERRED_S after it at least */
+    for (int32_t p = 1; p <= 3; p++)
+        revoke_one(e, p, false);
+    assert_int_equal(log_lines_with(log, "librdkafka's own commit of it on unassign decides"), 3);
+    /* 5: its revoke's commit told failed at the wait's end (here: its wait given up for), its
+     * success coming late settles it. */
+    revoke_one(e, 5, false);
+    e->revoke_gave_up = e->revoke_told + 1;
+    rd_kafka_topic_partition_list_t *late = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(late, "paylink.auth.request", 5)->offset = 11;
+    on_revoke_committed(NULL, RD_KAFKA_RESP_ERR_NO_ERROR, late, e);
+    rd_kafka_topic_partition_list_destroy(late);
+    assert_true(!rd_kafka_topic_partition_list_find(e->revoke_deferred, "paylink.auth.request", 5));
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+
+    unassign_result(e, 1, 5, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "on unassign succeeded"), 0);
+    unassign_result(e, 1, 7, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "on unassign succeeded"), 1);
+    unassign_result(e, 1, 7, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS); /* decided already */
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "paylink.auth.request", 3);
+    on_rebalance(g_lost_consumer, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    assert_int_equal(
+        log_lines_with(log, "before the partition was assigned to this consumer again"), 1);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:3 --reset-offsets "
+                                         "--to-offset 9 --execute"),
+                     1);
+
+    /* Statistics decide nothing (they can be slowed, off, or stop coming). */
+    char stats[] = "{}";
+    on_stats(NULL, stats, sizeof stats - 1, e);
+    on_stats(NULL, stats, sizeof stats - 1, e);
+    on_stats(NULL, stats, sizeof stats - 1, e);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    /* The clock does, as the event loop looks at it each turn (loop_once). */
+    revoke_deferred_due(e, NULL, t0 + REVOKE_DEFERRED_S - 0.5, false);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    revoke_deferred_due(e, NULL, now_s() + REVOKE_DEFERRED_S + 1.0, false);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 2);
+    assert_int_equal(log_lines_with(log, "within 10 s"), 1);
+    revoke_one(e, 4, false);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:2 --reset-offsets "
+                                         "--to-offset 8 --execute"),
+                     1);
+    say_close_leftovers(e, true);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 3);
+    assert_int_equal(log_lines_with(log, "before the consumer's close ended"), 1);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:4 --reset-offsets "
+                                         "--to-offset 10 --execute"),
+                     1);
+    assert_true(!e->revoke_deferred || e->revoke_deferred->cnt == 0);
+    job_abandon(back[0]);
+    job_abandon(back[1]);
+    job_abandon(back[2]);
+    job_abandon(back[3]);
+    job_abandon(back[4]);
+    commit_engine_free(e, log);
+}
+
+/*
+ * The topic recreated, partition 3 revoked at position 40 with its explicit commit unsettled,
+ * its revoke's commit failed, librdkafka's own commit on unassign at 40 taken (said at info, the
+ * deferral settled): a failure of the explicit commit told afterwards is moot (e->revoke_ok).
+ * Then a retry of librdkafka's automatic commit of the old log's 1000 lands, taken: the group is
+ * above the position again, said at error with the reset command to 40 (on_unassign_committed:
+ * e->revoked_at). Once the partition is assigned again, a commit above is this consumer's own.
+ * Before, both were silent: the next owner skipped 40 to 999.
+ */
+static void test_late_commit_above_the_revoked_position_says_reset(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {3};
+    pl_engine *e = commit_engine(&spec, &log, parts, 1);
+    e->own_commits_told = true;
+    job_done(tracked_job(e, "D-1000", 3, 1000));
+    job *back = tracked_job(e, "D-back", 3, 40);
+    g_commit_err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    revoke_one(e, 3, false);
+    assert_int_equal(log_lines_with(log, "librdkafka's own commit of it on unassign decides"), 1);
+    unassign_result(e, 3, 40, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "on unassign succeeded"), 1);
+    commit_result(e, 3, 40, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+
+    unassign_result(e, 3, 1000, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    assert_int_equal(log_lines_with(log, "own commit of offset 1000"), 1);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:3 --reset-offsets "
+                                         "--to-offset 40 --execute"),
+                     1);
+    unassign_result(e, 3, 40, RD_KAFKA_RESP_ERR_NO_ERROR); /* at the position: nothing */
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "paylink.auth.request", 3);
+    on_rebalance(g_lost_consumer, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+    unassign_result(e, 3, 1000, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    job_abandon(back);
+    commit_engine_free(e, log);
+}
+
+/*
+ * A success of librdkafka's own commit of a partition still assigned is noted as the group's
+ * committed offset: one above the position (an old log's commit retried late) makes the
+ * position's commit unsettled at once, so that a revoke before the next statistics commits it
+ * and, failing, says so (before, nothing was due and the group stayed above the position).
+ */
+static void test_own_commit_above_an_assigned_position_is_noted(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {3};
+    pl_engine *e = commit_engine(&spec, &log, parts, 1);
+    e->own_commits_told = true;
+    job_done(tracked_job(e, "N-40", 3, 40));
+    pl_offsets_note_committed(e->offsets, 3, 41);
+    assert_false(pl_offsets_commit_unsettled(e->offsets, 3));
+    unassign_result(e, 3, 1001, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_true(pl_offsets_commit_unsettled(e->offsets, 3));
+    assert_true(pl_offsets_commit_due(e->offsets, 3));
+    /* A failure, or a logical offset, notes nothing. */
+    unassign_result(e, 3, 41, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    assert_true(pl_offsets_commit_unsettled(e->offsets, 3));
+    commit_engine_free(e, log);
+}
+
+/*
+ * With an offset commit callback set, librdkafka no longer logs its own commits' failures: each
+ * failed result on_unassign_committed does not say at error is said at warn, with the
+ * partition, offset and error, at the 1st, 10th, 100th... and at least once an hour
+ * (own_commit_failed). Nothing to commit (__NO_OFFSET) is no failure.
+ */
+static void test_own_commit_failure_warns_rate_limited(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {1};
+    pl_engine *e = commit_engine(&spec, &log, parts, 1);
+    e->own_commits_told = true;
+    unassign_result(e, 1, 12, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    assert_int_equal(log_lines_with(log, "librdkafka's own offset commit failed"), 1);
+    assert_int_equal(log_lines_with(log, "partition 1 of paylink.auth.request at offset 12 ("), 1);
+    assert_int_equal(log_lines_with(log, rd_kafka_err2str(RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT)), 1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"warn"), 1);
+    unassign_result(e, 1, 13, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT); /* the 2nd: not said */
+    on_unassign_committed(NULL, RD_KAFKA_RESP_ERR__NO_OFFSET, NULL, e);
+    assert_int_equal(log_lines_with(log, "librdkafka's own offset commit failed"), 1);
+    e->own_fails_said -= SAY_AGAIN_S + 1.0; /* an hour on: said again, with the count */
+    unassign_result(e, 1, 14, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    assert_int_equal(log_lines_with(log, "librdkafka's own offset commit failed"), 2);
+    assert_int_equal(log_lines_with(log, "(3 such failure(s) so far"), 1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
     commit_engine_free(e, log);
 }
 
@@ -5174,8 +5383,8 @@ static pl_engine *mock_engine(pl_spec *spec, FILE **log, const char *brokers, co
     assert_non_null(e->offsets = pl_offsets_new());
     assert_non_null(e->stalls = pl_kafka_stalls_new());
     assert_non_null(e->assigned = rd_kafka_topic_partition_list_new(4));
-    e->consumer =
-        pl_kafka_consumer_new(&e->cfg, e->cfg.group, e, on_rebalance, NULL, err, sizeof err);
+    e->consumer = pl_kafka_consumer_new(&e->cfg, e->cfg.group, e, on_rebalance, NULL,
+                                        on_unassign_committed, err, sizeof err);
     assert_non_null(e->consumer);
     assert_non_null(e->commitq = rd_kafka_queue_new(e->consumer));
     assert_int_equal(pl_kafka_subscribe(e->consumer, topic, err, sizeof err), 0);
@@ -5246,6 +5455,92 @@ static void test_stop_commits_on_the_commit_queue(void **state)
     rd_kafka_destroy(host);
 }
 
+/*
+ * The stop's setup of test_stop_commits_on_the_commit_queue (the group's committed offset 100,
+ * an older log's; the consumer's position 11, unsettled), with the mock cluster answering the
+ * next `refused` OffsetCommit requests REBALANCE_IN_PROGRESS: the first is the stop's explicit
+ * revoke commit (commit_on_revoke, sent from the rebalance callback), the second librdkafka's
+ * own commit of the partition it unassigns right after (auto commit on: its stored offset, 11,
+ * as it is). No other commit goes between: librdkafka's automatic commit skips a stored offset
+ * below the one it holds as committed (100). Then the stop (teardown). Returns the group's
+ * committed offset read back from the broker; the engine's log lines in *log (the caller's).
+ */
+static int64_t stop_with_commits_refused(const char *what, int refused, FILE **log)
+{
+    char topic[96];
+    snprintf(topic, sizeof topic, "ut.%s.%d", what, (int)getpid());
+    rd_kafka_t *host;
+    rd_kafka_mock_cluster_t *mc = mock_cluster(&host, topic);
+    char brokers[256];
+    snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mc));
+    assert_true(group_offset(brokers, topic, topic, 100) == 100);
+
+    pl_spec spec;
+    pl_engine *e = mock_engine(&spec, log, brokers, topic, topic);
+    e->own_commits_told = true; /* as setup's consumer: on_unassign_committed */
+    job_done(tracked_job(e, "M-10", 0, 10));
+    assert_true(pl_offsets_position(e->offsets, 0) == 11);
+    char syncing[512];
+    snprintf(syncing, sizeof syncing,
+             "{\"topics\":{\"%s\":{\"partitions\":{"
+             "\"0\":{\"partition\":0,\"committed_offset\":100}}}},"
+             "\"cgrp\":{\"join_state\":\"wait-sync\"}}",
+             topic);
+    on_stats(NULL, syncing, strlen(syncing), e);
+    assert_true(pl_offsets_commit_unsettled(e->offsets, 0));
+
+    rd_kafka_mock_push_request_errors(mc, 8 /* OffsetCommit */, (size_t)refused,
+                                      RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
+                                      RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    e->stopping = true;
+    e->stop_deadline = now_s();
+    teardown(e);
+    assert_int_equal(log_lines_with(*log, "revoking 1 partition(s)"), 1);
+    int64_t got = group_offset(brokers, topic, topic, -1);
+    pl_log_init("auth", NULL);
+    free(e);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(host);
+    return got;
+}
+
+/*
+ * The stop's explicit revoke commit refused (REBALANCE_IN_PROGRESS), its position's explicit
+ * commit unsettled, but librdkafka's own commit of the partition it unassigns, right after,
+ * taken: the group's committed offset is the position, and nothing is said at error
+ * (revoke_failed waits for librdkafka's commit: on_unassign_committed). Before, the revoke's
+ * failure was said at error with a reset command the group did not need.
+ */
+static void test_unassign_commit_settles_a_failed_revoke_commit(void **state)
+{
+    (void)state;
+    FILE *log;
+    assert_true(stop_with_commits_refused("unassign_ok", 1, &log) == 11);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+    assert_int_equal(log_lines_with(log, "librdkafka's own commit of it on unassign succeeded"), 1);
+    fclose(log);
+}
+
+/*
+ * Both refused, the stop's explicit revoke commit and librdkafka's own commit on unassign:
+ * nothing committed the position, the group stays at 100, and that is said at error, once, with
+ * the reset command and both failures.
+ */
+static void test_unassign_commit_failing_too_says_reset(void **state)
+{
+    (void)state;
+    FILE *log;
+    assert_true(stop_with_commits_refused("unassign_failed", 2, &log) == 100);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    assert_int_equal(log_lines_with(log, "librdkafka's own commit of it on unassign failed too"),
+                     1);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "--topic ut.unassign_failed.%d:0 --reset-offsets --to-offset 11",
+             (int)getpid());
+    assert_int_equal(log_lines_with(log, cmd), 1);
+    fclose(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -5301,6 +5596,10 @@ int main(void)
         cmocka_unit_test(test_stats_commit_a_position_below_the_committed_offset),
         cmocka_unit_test(test_revoke_commits_positions_explicitly),
         cmocka_unit_test(test_uncommittable_position_says_reset),
+        cmocka_unit_test(test_failed_revoke_commit_waits_for_librdkafkas),
+        cmocka_unit_test(test_late_commit_above_the_revoked_position_says_reset),
+        cmocka_unit_test(test_own_commit_above_an_assigned_position_is_noted),
+        cmocka_unit_test(test_own_commit_failure_warns_rate_limited),
         cmocka_unit_test(test_revoke_commits_only_what_is_new),
         cmocka_unit_test(test_revoke_lost_during_the_drain_commits_nothing),
         cmocka_unit_test(test_revoke_commit_waits_a_bounded_time),
@@ -5311,6 +5610,8 @@ int main(void)
         cmocka_unit_test(test_rebalance_holds_the_going_back_commit),
         cmocka_unit_test(test_close_says_what_nothing_will_commit),
         cmocka_unit_test(test_stop_commits_on_the_commit_queue),
+        cmocka_unit_test(test_unassign_commit_settles_a_failed_revoke_commit),
+        cmocka_unit_test(test_unassign_commit_failing_too_says_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -374,7 +374,7 @@ static void test_operator_properties(void **state)
     setenv("PAYLINK_RDKAFKA_PARTITION_ASSIGNMENT_STRATEGY", "range", 1);
     rd_kafka_t *p = pl_kafka_producer_new(&c, NULL, no_dr, NULL, err, sizeof err);
     rd_kafka_t *k =
-        pl_kafka_consumer_new(&c, "paylink-auth", NULL, no_rebalance, NULL, err, sizeof err);
+        pl_kafka_consumer_new(&c, "paylink-auth", NULL, no_rebalance, NULL, NULL, err, sizeof err);
     unsetenv("PAYLINK_RDKAFKA_LINGER_MS");
     unsetenv("PAYLINK_RDKAFKA_ENABLE_IDEMPOTENCE");
     unsetenv("PAYLINK_RDKAFKA_FETCH_WAIT_MAX_MS");
@@ -401,8 +401,8 @@ static void test_consumer_settings(void **state)
     c.fetch_wait_ms = 20;
     c.fetch_min_bytes = 65536;
     char err[256] = "";
-    rd_kafka_t *k =
-        pl_kafka_consumer_new(&c, "paylink-auth", NULL, no_rebalance, no_stats, err, sizeof err);
+    rd_kafka_t *k = pl_kafka_consumer_new(&c, "paylink-auth", NULL, no_rebalance, no_stats, NULL,
+                                          err, sizeof err);
     assert_non_null(k);
     assert_int_equal(rd_kafka_type(k), RD_KAFKA_CONSUMER);
     conf_is(k, "client.id", "paylink-auth-c-testhost-1");
@@ -431,7 +431,7 @@ static void test_consumer_settings(void **state)
 
     /* Without a stats callback, statistics are off; the heartbeat is capped at 3 s. */
     c.session_timeout_ms = 45000;
-    k = pl_kafka_consumer_new(&c, "g", NULL, no_rebalance, NULL, err, sizeof err);
+    k = pl_kafka_consumer_new(&c, "g", NULL, no_rebalance, NULL, NULL, err, sizeof err);
     assert_non_null(k);
     conf_is(k, "statistics.interval.ms", "0");
     conf_is(k, "heartbeat.interval.ms", "3000");
@@ -465,8 +465,8 @@ static rd_kafka_t *consumer_with_offset(const char *brokers, rd_kafka_t *produce
     c.session_timeout_ms = 6000;
     c.fetch_wait_ms = 100;
     char err[256] = "";
-    rd_kafka_t *k =
-        pl_kafka_consumer_new(&c, "g-close", assigned, count_rebalance, NULL, err, sizeof err);
+    rd_kafka_t *k = pl_kafka_consumer_new(&c, "g-close", assigned, count_rebalance, NULL, NULL, err,
+                                          sizeof err);
     assert_non_null(k);
     assert_int_equal(pl_kafka_subscribe(k, "t", err, sizeof err), 0);
     assert_int_equal(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("t"), RD_KAFKA_V_PARTITION(0),
@@ -619,8 +619,8 @@ static void test_rejoin_when_stalled(void **state)
     c.session_timeout_ms = 6000;
     c.fetch_wait_ms = 100;
     setenv("PAYLINK_RDKAFKA_STATISTICS_INTERVAL_MS", "100", 1);
-    rd_kafka_t *k =
-        pl_kafka_consumer_new(&c, "g-stall", &w, watch_rebalance, watch_stats, err, sizeof err);
+    rd_kafka_t *k = pl_kafka_consumer_new(&c, "g-stall", &w, watch_rebalance, watch_stats, NULL,
+                                          err, sizeof err);
     unsetenv("PAYLINK_RDKAFKA_STATISTICS_INTERVAL_MS");
     assert_non_null(k);
     assert_int_equal(pl_kafka_subscribe(k, "t", err, sizeof err), 0);
