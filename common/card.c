@@ -1064,21 +1064,37 @@ size_t pl_card_cut_tail_full(char *text, size_t len)
     if (!text)
         return 0;
     len = pl_card_cut_tail(text, len);
-    /* The full scan reads a text in views that drop the characters off the keyboard
+    /*
+     * The full scan reads a text in views that drop the characters off the keyboard
      * (view_make), so "4111<e-acute>1111<e-acute>1111<e-acute>" is 12 digits of a number there
-     * though pl_card_cut_tail stops at the last <e-acute>. Such a run of characters goes too
-     * when what is before it would: a digit or a separator that may join digits. Every byte
-     * of a multi-byte UTF-8 character is off the keyboard, so the cut is between whole
-     * characters; a full-width digit or separator is one such character. */
-    for (;;) {
-        size_t k = len;
-        while (k > 0 && !pl_card_is_keyboard_char(text[k - 1]))
+     * though pl_card_cut_tail stops at the last <e-acute>. One pass back from the end over what
+     * such a view would join to the cut: digits (full-width too), characters off the keyboard
+     * (dropped: every byte of a multi-byte UTF-8 character is one, so the cut falls between
+     * whole characters) and at most MAX_JOINING_SEPS ASCII separators in a row between digits.
+     * The cut goes before the first digit reached, then pl_card_cut_tail takes the separators
+     * before it. Only a digit moves the cut: a text of words off the keyboard ("Номер карты
+     * неверен") is walked over, not cut, and the walk is linear.
+     */
+    size_t k = len, cut = len;
+    int seps = 0;
+    while (k > 0) {
+        size_t n;
+        if ((n = digit_before(text, k)) > 0) {
+            k -= n;
+            cut = k;
+            seps = 0;
+        } else if (!pl_card_is_keyboard_char(text[k - 1])) {
             k--;
-        if (k == len ||
-            (!digit_before(text, k) && !sep_before(text, k) && !grouped_gap_before(text, k)))
+        } else if (seps < MAX_JOINING_SEPS &&
+                   ((n = sep_before(text, k)) > 0 || (n = grouped_gap_before(text, k)) > 0)) {
+            k -= n;
+            seps++;
+        } else {
             break;
-        len = pl_card_cut_tail(text, k);
+        }
     }
+    if (cut < len)
+        len = pl_card_cut_tail(text, cut);
     text[len] = '\0';
     return len;
 }

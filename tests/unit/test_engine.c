@@ -4757,10 +4757,12 @@ static void test_own_commit_above_an_assigned_position_is_noted(void **state)
     job_done(tracked_job(e, "N-40", 3, 40));
     pl_offsets_note_committed(e->offsets, 3, 41);
     assert_false(pl_offsets_commit_unsettled(e->offsets, 3));
+    unassign_result(e, 3, RD_KAFKA_OFFSET_INVALID, RD_KAFKA_RESP_ERR_NO_ERROR); /* nothing */
+    assert_false(pl_offsets_commit_unsettled(e->offsets, 3));
     unassign_result(e, 3, 1001, RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_true(pl_offsets_commit_unsettled(e->offsets, 3));
     assert_true(pl_offsets_commit_due(e->offsets, 3));
-    /* A failure, or a logical offset, notes nothing. */
+    /* A failure notes nothing. */
     unassign_result(e, 3, 41, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     assert_true(pl_offsets_commit_unsettled(e->offsets, 3));
     commit_engine_free(e, log);
