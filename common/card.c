@@ -1070,10 +1070,13 @@ size_t pl_card_cut_tail_full(char *text, size_t len)
      * though pl_card_cut_tail stops at the last <e-acute>. One pass back from the end over what
      * such a view would join to the cut: digits (full-width too), characters off the keyboard
      * (dropped: every byte of a multi-byte UTF-8 character is one, so the cut falls between
-     * whole characters) and at most MAX_JOINING_SEPS ASCII separators in a row between digits.
-     * The cut goes before the first digit reached, then pl_card_cut_tail takes the separators
-     * before it. Only a digit moves the cut: a text of words off the keyboard ("Номер карты
-     * неверен") is walked over, not cut, and the walk is linear.
+     * whole characters) and the separators of a number in its brand's groups (any ASCII
+     * punctuation or space, grouped_sep_before), at most GROUPED_MAX_SEPS in a row between
+     * digits, as pl_card_find joins groups in those views ("4111é+1111é+1111é+1111" is
+     * 4111+1111+1111+1111 there). The cut goes before the first digit reached, then
+     * pl_card_cut_tail takes the separators before it. Only a digit moves the cut: a text of
+     * words off the keyboard ("Номер карты неверен") is walked over, not cut, and the walk is
+     * linear.
      */
     size_t k = len, cut = len;
     int seps = 0;
@@ -1085,8 +1088,7 @@ size_t pl_card_cut_tail_full(char *text, size_t len)
             seps = 0;
         } else if (!pl_card_is_keyboard_char(text[k - 1])) {
             k--;
-        } else if (seps < MAX_JOINING_SEPS &&
-                   ((n = sep_before(text, k)) > 0 || (n = grouped_gap_before(text, k)) > 0)) {
+        } else if (seps < GROUPED_MAX_SEPS && (n = grouped_sep_before(text, k)) > 0) {
             k -= n;
             seps++;
         } else {

@@ -228,13 +228,13 @@ void pl_card_mask_copies(char *text, const char *number, bool whole_runs);
 size_t pl_card_cut_tail(char *text, size_t len);
 
 /*
- * pl_card_cut_tail for text that pl_card_scrub_full will scrub: also drops the characters off
- * the keyboard (pl_card_is_keyboard_char; whole UTF-8 characters, full-width digits and
- * separators among them) at the end, with the digits and separators before them, as long as
- * what is before them would go: the views pl_card_contains_full reads drop those characters,
- * so "4111<e-acute>1111<e-acute>1111<e-acute>" would otherwise leave 12 digits of a card number
- * in clear that no scan finds once its tail is gone. A run of them after a letter stays
- * ("caf<e-acute>").
+ * pl_card_cut_tail for text that pl_card_scrub_full will scrub: cuts before the first digit of
+ * what the views pl_card_contains_full reads would join to the end (they drop the characters
+ * off the keyboard, pl_card_is_keyboard_char: whole UTF-8 characters, full-width digits among
+ * them; a number in its brand's groups may be joined by up to six ASCII punctuation or space
+ * characters), so "4111<e-acute>1111<e-acute>1111<e-acute>" does not leave 12 digits of a card
+ * number in clear that no scan finds once its tail is gone. Only a digit moves the cut: words
+ * off the keyboard at the end stay ("caf<e-acute>", a Cyrillic sentence).
  */
 size_t pl_card_cut_tail_full(char *text, size_t len);
 

@@ -627,6 +627,14 @@ static void test_cut_tail_full(void **state)
     /* Characters off the keyboard after a letter are text, not a split number. */
     cut_full_is("caf\xc3\xa9", "caf\xc3\xa9");
     cut_full_is("caf\xc3\xa9 4111", "caf\xc3\xa9");
+    /* Separators a number in its brand's groups is read with in a view: four spaces, '+'. */
+    cut_full_is("a 4111    \xc3\xa9"
+                "1111    \xc3\xa9"
+                "1111    \xc3\xa9"
+                "11",
+                "a");
+    cut_full_is("a 4111\xc3\xa9+1111\xc3\xa9+1111\xc3\xa9+11", "a");
+    cut_full_is("a 4111\xc3\xa9+1111\xc3\xa9+1111\xc3\xa9", "a");
     /* Words off the keyboard are walked over, not cut (only a digit moves the cut). */
     cut_full_is("bureau said: \xd0\x9d\xd0\xbe\xd0\xbc\xd0\xb5\xd1\x80 "
                 "\xd0\xba\xd0\xb0\xd1\x80\xd1\x82\xd1\x8b",
@@ -645,18 +653,31 @@ static void test_cut_tail_full(void **state)
     cut_full_is("msg 4111\xc3\xa9"
                 "1111\xc3",
                 "msg");
-    /* At every cut, the bureau's view of what is left (the characters off the keyboard gone)
-     * ends in no digit: no head of the number is left in clear. */
-    const char *mixed = "ref 5555\xc3\xa9"
-                        "5555\x01\xe2\x80\x8e"
-                        "5555 \xc3\xa9"
-                        "4444 end";
-    for (size_t n = 1; n < strlen(mixed); n++) {
-        char buf[64];
-        (void)pl_card_scrub_copy_full(buf, n + 1, mixed, strlen(mixed), PL_MASK_LAST4);
-        size_t k = pl_card_keyboard_clean(buf);
-        assert_true(k == 0 || !isdigit((unsigned char)buf[k - 1]));
-    }
+    /* At every cut, the bureau's view of what is left (the characters off the keyboard gone),
+     * past the separators a number in its brand's groups may have at its end, ends in no
+     * digit: no head of the number is left in clear. */
+    static const char *const mixed[] = {
+        "ref 5555\xc3\xa9"
+        "5555\x01\xe2\x80\x8e"
+        "5555 \xc3\xa9"
+        "4444 end",
+        "a 4111    \xc3\xa9"
+        "1111    \xc3\xa9"
+        "1111    \xc3\xa9"
+        "1111 end",
+        "a 4111\xc3\xa9+1111\xc3\xa9+1111\xc3\xa9+1111 end",
+    };
+    for (size_t m = 0; m < sizeof mixed / sizeof mixed[0]; m++)
+        for (size_t n = 1; n < strlen(mixed[m]); n++) {
+            char buf[64];
+            (void)pl_card_scrub_copy_full(buf, n + 1, mixed[m], strlen(mixed[m]), PL_MASK_LAST4);
+            size_t k = pl_card_keyboard_clean(buf);
+            for (int seps = 0;
+                 k > 0 && seps < 6 && (ispunct((unsigned char)buf[k - 1]) || buf[k - 1] == ' ');
+                 seps++)
+                k--;
+            assert_true(k == 0 || !isdigit((unsigned char)buf[k - 1]));
+        }
     /* pl_card_scrub_full on a buffer with no NUL in it cuts the same way. */
     char raw[20];
     memcpy(raw, msg, sizeof raw);
