@@ -948,13 +948,10 @@ static int scrub_string(json_object *str, pl_mask_mode mode)
     size_t len = (size_t)json_object_get_string_len(str);
     if (!pl_card_contains_full(v, len))
         return 0;
-    char *copy = malloc(len + 1);
+    size_t n;
+    char *copy = pl_card_scrub_dup_full(v, len, mode, &n); /* a NUL as '.', as the whole copy's */
     if (!copy)
         return PL_ERR_NOMEM;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = v[i] ? v[i] : '.'; /* as the scrub of the whole copy reads a NUL */
-    copy[len] = '\0';
-    size_t n = pl_card_scrub_full(copy, len + 1, mode);
     pl_card_wipe((char *)v, len);
     int rc = json_object_set_string_len(str, copy, (int)n) ? 0 : PL_ERR_NOMEM;
     pl_card_wipe(copy, len);
@@ -1010,9 +1007,10 @@ static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *
                 return rc;
         }
     }
-    json_object *msg;
+    json_object *msg = NULL, *done = NULL;
     if (json_object_object_get_ex(obj, "message", &msg) &&
         json_object_is_type(msg, json_type_string)) {
+        done = msg;
         /* The full scan first: the digit runs' stars would hide from it a number split by 'é'
          * ("4111111111é111111" kept ten digits in clear). */
         int rc = scrub_string(msg, mode);
@@ -1024,6 +1022,8 @@ static int redact_tree(json_object *obj, bool in_card, pl_mask_mode mode, seen *
 
     json_object_object_foreach(obj, key, val)
     {
+        if (val == done)
+            continue; /* scrubbed above */
         int rc = redact_tree(val, strcmp(key, "card") == 0, mode, s, depth + 1);
         if (rc)
             return rc;

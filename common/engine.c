@@ -643,6 +643,17 @@ static void say_reset(pl_engine *e, int32_t partition, int64_t to, const char *w
              (int)partition, to);
 }
 
+/* An explicit commit that failed while its partition is still tracked: it is owed again. */
+static void say_explicit_failed(int32_t partition, const char *topic, int64_t off,
+                                rd_kafka_resp_err_t err)
+{
+    PL_WARN(NULL,
+            "partition %d of %s: committing offset %" PRId64 " explicitly failed (%s): "
+            "committed again with its next position, or when librdkafka's statistics show the "
+            "group's committed offset above it",
+            (int)partition, topic, off, rd_kafka_err2str(err));
+}
+
 /*
  * The result of an explicit commit (commit_explicitly), served on the event loop from its own
  * queue (e->commitq, at each turn: also during a revoke drain, which polls no consumer), told
@@ -667,12 +678,8 @@ static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (pl_offsets_committed(e->offsets, tp->partition, !pe) == 0) {
             if (!pe)
                 pl_offsets_note_committed(e->offsets, tp->partition, tp->offset);
-            if (pe)
-                PL_WARN(NULL,
-                        "partition %d of %s: committing offset %" PRId64 " explicitly failed "
-                        "(%s): committed again with its next position, or when librdkafka's "
-                        "statistics show the group's committed offset above it",
-                        (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
+            else
+                say_explicit_failed(tp->partition, tp->topic, tp->offset, pe);
             continue;
         }
         /* Revoked while stopping (or with a stop asked), its revoke's commit still to be told:
@@ -710,11 +717,7 @@ static void commit_explicitly(pl_engine *e, int32_t partition, int64_t off)
     rd_kafka_resp_err_t err = rd_kafka_commit_queue(e->consumer, l, e->commitq, on_committed, e);
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
-        PL_WARN(NULL,
-                "partition %d of %s: committing offset %" PRId64 " explicitly failed (%s): "
-                "committed again with its next position, or when librdkafka's statistics show "
-                "the group's committed offset above it",
-                (int)partition, e->t_request, off, rd_kafka_err2str(err));
+        say_explicit_failed(partition, e->t_request, off, err);
         (void)pl_offsets_committed(e->offsets, partition, false);
     }
 }
@@ -4859,13 +4862,9 @@ static void revoke_failed(pl_engine *e, const rd_kafka_topic_partition_t *tp,
  */
 static void own_commit_failed(pl_engine *e, const char *what)
 {
-    uint64_t n = ++e->own_fails, p10 = 1;
-    while (p10 < n && p10 <= UINT64_MAX / 10)
-        p10 *= 10;
-    double now = now_s();
-    if (n != p10 && now - e->own_fails_said < SAY_AGAIN_S)
+    uint64_t n = ++e->own_fails;
+    if (!pl_log_again_due(n, &e->own_fails_said, now_s(), SAY_AGAIN_S))
         return;
-    e->own_fails_said = now;
     PL_WARN(NULL,
             "kafka: librdkafka's own offset commit failed: %s (%" PRIu64
             " such failure(s) so far; said again at ten times as many, or in an hour)",
@@ -6022,6 +6021,22 @@ static int setup(pl_engine *e, char *err, size_t errsz)
  */
 #define CLOSE_MS 10000
 
+/* Frees the engine's partition lists (the assignment, the revoke's bookkeeping) and the stall
+ * watch: at teardown, and by the unit tests' engines. */
+static void partition_lists_free(pl_engine *e)
+{
+    rd_kafka_topic_partition_list_t **lists[] = {&e->assigned,         &e->revoke_ok,
+                                                 &e->revoke_unsettled, &e->revoke_deferred,
+                                                 &e->unassign_told,    &e->revoked_at};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        if (*lists[i])
+            rd_kafka_topic_partition_list_destroy(*lists[i]);
+        *lists[i] = NULL;
+    }
+    pl_kafka_stalls_free(e->stalls);
+    e->stalls = NULL;
+}
+
 /*
  * Says at error, after the consumer's close (`closed`: whether it completed), what nothing will
  * commit now: a partition the close revoked with its explicit commit unsettled whose revoke
@@ -6125,19 +6140,7 @@ static void teardown(pl_engine *e)
         if (e->rpipe[i] > 0 && !e->ref.started) /* a refresher left running still writes */
             close(e->rpipe[i]);
     }
-    if (e->assigned)
-        rd_kafka_topic_partition_list_destroy(e->assigned);
-    if (e->revoke_ok)
-        rd_kafka_topic_partition_list_destroy(e->revoke_ok);
-    if (e->revoke_unsettled)
-        rd_kafka_topic_partition_list_destroy(e->revoke_unsettled);
-    if (e->revoke_deferred)
-        rd_kafka_topic_partition_list_destroy(e->revoke_deferred);
-    if (e->unassign_told)
-        rd_kafka_topic_partition_list_destroy(e->unassign_told);
-    if (e->revoked_at)
-        rd_kafka_topic_partition_list_destroy(e->revoked_at);
-    pl_kafka_stalls_free(e->stalls);
+    partition_lists_free(e);
     free(e->backlog);
     pl_services_unref(e->services);
     pl_offsets_destroy(e->offsets);

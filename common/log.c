@@ -333,3 +333,14 @@ void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...)
     pthread_mutex_unlock(&g_log.lock);
     pl_card_wipe(msg, used);
 }
+
+bool pl_log_again_due(uint64_t n, double *said, double now, double every_s)
+{
+    uint64_t p10 = 1;
+    while (p10 < n && p10 <= UINT64_MAX / 10)
+        p10 *= 10;
+    if (n != p10 && now - *said < every_s)
+        return false;
+    *said = now;
+    return true;
+}

@@ -12,6 +12,7 @@
 #define PL_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "card.h"
@@ -50,6 +51,14 @@ void pl_log(pl_log_level level, const char *request_id, const char *fmt, ...) PL
  */
 void pl_log_hold(bool on);
 void pl_log_flush(void);
+
+/*
+ * Whether a line about something repeated, now at its nth time (n >= 1), is due: at the 1st,
+ * 10th, 100th... time, or once every_s seconds have passed since it was last said (*said, the
+ * time then on the caller's clock, set to `now` when due). So a failure that goes on is said
+ * without flooding the log, and a steady one at least every every_s.
+ */
+bool pl_log_again_due(uint64_t n, double *said, double now, double every_s);
 
 #define PL_DEBUG(rid, ...) pl_log(PL_LOG_DEBUG, (rid), __VA_ARGS__)
 #define PL_INFO(rid, ...) pl_log(PL_LOG_INFO, (rid), __VA_ARGS__)

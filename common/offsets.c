@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 /* First ring size; rings double when full and halve when mostly empty (never below this). */
 #define RING_INITIAL 64
 
@@ -302,14 +304,8 @@ uint64_t pl_offsets_again_due(pl_offsets *o, int32_t partition_id, double now, d
     partition *p = o ? lookup(o, partition_id) : NULL;
     if (!p || p->again == 0)
         return 0;
-    uint64_t n = p->again, p10 = 1;
-    while (p10 < n && p10 <= UINT64_MAX / 10)
-        p10 *= 10;
     /* At 1 the clock starts for this record: again_said of an earlier one counts for nothing. */
-    if (n != p10 && now - p->again_said < every_s)
-        return 0;
-    p->again_said = now;
-    return n;
+    return pl_log_again_due(p->again, &p->again_said, now, every_s) ? p->again : 0;
 }
 
 int pl_offsets_must_commit(pl_offsets *o, int32_t partition_id, int64_t *commit_to)

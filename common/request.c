@@ -1916,9 +1916,7 @@ static char *scrub_copy(const char *s, size_t len, bool unparsed)
     char *copy = malloc(len + 1);
     if (!copy)
         return NULL;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = s[i] ? s[i] : ' '; /* a NUL would hide the rest of the text from the scrub */
-    copy[len] = '\0';
+    copy_without_nul(copy, s, len);
     (void)pl_card_scrub_full(copy, len + 1, PL_MASK_LAST4);
     if (unparsed) {
         mask_digits(copy, strlen(copy));

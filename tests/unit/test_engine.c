@@ -1979,8 +1979,7 @@ static void test_stalled_partition_rejoins(void **state)
 
     rd_kafka_unsubscribe(e->consumer);
     rd_kafka_destroy_flags(e->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-    rd_kafka_topic_partition_list_destroy(e->assigned);
-    pl_kafka_stalls_free(e->stalls);
+    partition_lists_free(e);
     pl_metrics_destroy(reg);
     free(e);
 }
@@ -4360,18 +4359,7 @@ static void commit_engine_free(pl_engine *e, FILE *log)
         rd_kafka_topic_partition_list_destroy(g_queued[i].res);
     g_nqueued = 0;
     e->commitq = NULL;
-    rd_kafka_topic_partition_list_destroy(e->assigned);
-    if (e->revoke_ok)
-        rd_kafka_topic_partition_list_destroy(e->revoke_ok);
-    if (e->revoke_unsettled)
-        rd_kafka_topic_partition_list_destroy(e->revoke_unsettled);
-    if (e->revoke_deferred)
-        rd_kafka_topic_partition_list_destroy(e->revoke_deferred);
-    if (e->unassign_told)
-        rd_kafka_topic_partition_list_destroy(e->unassign_told);
-    if (e->revoked_at)
-        rd_kafka_topic_partition_list_destroy(e->revoked_at);
-    pl_kafka_stalls_free(e->stalls);
+    partition_lists_free(e);
     pl_offsets_destroy(e->offsets);
     e->consumer = NULL;
     held_engine_free(e);

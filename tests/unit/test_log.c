@@ -578,6 +578,23 @@ static void test_truncation_cuts_partial_pan(void **state)
     json_object_put(obj);
 }
 
+/* A repeated line: at the 1st, 10th, 100th... time, or once every_s passed since it was said. */
+static void test_again_due(void **state)
+{
+    (void)state;
+    double said = 0;
+    assert_true(pl_log_again_due(1, &said, 100.0, 3600.0));
+    assert_true(said == 100.0);
+    for (uint64_t n = 2; n < 10; n++)
+        assert_false(pl_log_again_due(n, &said, 101.0, 3600.0));
+    assert_true(pl_log_again_due(10, &said, 102.0, 3600.0));
+    assert_false(pl_log_again_due(11, &said, 103.0, 3600.0));
+    assert_true(pl_log_again_due(12, &said, 102.0 + 3600.0, 3600.0)); /* an hour on */
+    assert_false(pl_log_again_due(13, &said, 102.0 + 3601.0, 3600.0));
+    assert_true(pl_log_again_due(100, &said, 102.0 + 3602.0, 3600.0));
+    assert_true(pl_log_again_due(UINT64_MAX, &said, 0.0, 3600.0) == false);
+}
+
 /* The same with the number split by characters off the keyboard: they go with the digits. */
 static void test_truncation_cuts_split_pan(void **state)
 {
@@ -730,6 +747,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation_cuts_partial_pan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation_cuts_split_pan, setup, teardown),
+        cmocka_unit_test(test_again_due),
         cmocka_unit_test_setup_teardown(test_worker_copied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hidden_pan_masked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_id_alternates, setup, teardown),

@@ -1240,13 +1240,7 @@ static void printable_key(const char *key, size_t key_len, char *out, size_t out
  */
 static char *scrubbed_text(const char *text)
 {
-    size_t len = strlen(text);
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return NULL;
-    memcpy(copy, text, len + 1);
-    pl_card_scrub_full(copy, len + 1, pl_log_mask_mode());
-    return copy;
+    return pl_card_scrub_dup_full(text, strlen(text), pl_log_mask_mode(), NULL);
 }
 
 /* A new string of value scrubbed (scrubbed_text), JSON null for NULL or out of memory. */
