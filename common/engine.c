@@ -2822,19 +2822,6 @@ static int submit_msg(job *j, pl_http_cb cb)
 
 static void give_back(job *j, const char *what);
 
-/* Whether the spec's mark of job j may have claimed something besides its own row (an amount
- * on the authorization a capture or reversal draws on, a stored value card's): the row it
- * names for the job's units (spec->touch_key), which every such claim has. */
-static bool mark_may_claim(const job *j)
-{
-    const pl_spec *sp = j->pub.eng->spec;
-    if (!sp->touch_key)
-        return false;
-    char key[128] = "";
-    sp->touch_key(&j->pub, key, sizeof key);
-    return key[0] != '\0';
-}
-
 /*
  * A bureau call about to start after a wait of its own — for its bureau's access token
  * (on_token), or to be sent again with a new one after a 401 (resend_after_401) — while a stop
@@ -2846,12 +2833,15 @@ static bool mark_may_claim(const job *j)
  * redelivery instead: a getToken, made before the mark, is simply not made (its row is still
  * 'received'); a call's row, marked 'sent' by this attempt, is put back to 'received' first
  * (give_back, PL_ENGINE_SQL_UNMARK: its own mark only), so the redelivery sends it from the
- * start rather than wait for this owner and make it a required response. Not a row whose mark
- * may have claimed something (mark_may_claim): the unmark would leave the claim, and the
- * redelivery's mark claim it twice (engine.h, next_call); that call goes as before. Returns
- * true when the job was given back. Before, these two waits were the only ones that sent
- * whatever: a 401 at a SIGTERM, its new token fetched, was sent again with its whole answer
- * wait ahead of it, and the drain gave up on it with its row 'sent'.
+ * start rather than wait for this owner and make it a required response. So too a row whose
+ * mark claimed something besides itself (a capture's or a reversal's amount on its
+ * authorization, a stored value card's activation): the unmark releases exactly that claim in
+ * the same statement (the tables' unmark triggers, 078), only while the row is still this
+ * attempt's 'sent'. Returns true when the job was given back. Before, these two waits were the
+ * only ones that sent whatever: a 401 at a SIGTERM, its new token fetched, was sent again with
+ * its whole answer wait ahead of it, and the drain gave up on it with its row 'sent'; and until
+ * 078 a call whose mark may have claimed something (spec->touch_key named a row) was still sent
+ * so, for the unmark left its claim to no row.
  */
 static bool held_back(job *j, const char *what)
 {
@@ -2869,8 +2859,6 @@ static bool held_back(job *j, const char *what)
             job_leave(j);
         return true;
     }
-    if (mark_may_claim(j))
-        return false;
     give_back(j, what);
     return true;
 }
@@ -3154,9 +3142,9 @@ static void on_given_back(void *arg, int err, const char *errmsg, pl_db_unit *u)
  * up as one waiting for its first call is (slot_take), its offset left for redelivery — but its
  * row is 'sent' (by the previous call), which a redelivery would wait on and then make a
  * required response: it is put back to 'received' first (PL_ENGINE_SQL_UNMARK, this attempt's
- * own mark only), durably, and the redelivery runs the request again from its first call. So too
- * a call that waited for its access token, or was answered 401, when no call may start any
- * more (held_back). what: which call, for the log.
+ * own mark only, with what that mark claimed: 078), durably, and the redelivery runs the
+ * request again from its first call. So too a call that waited for its access token, or was
+ * answered 401, when no call may start any more (held_back). what: which call, for the log.
  */
 static void give_back(job *j, const char *what)
 {

@@ -35,9 +35,9 @@
  *            again (a fresh attempt, the slot kept) → bureau call → answer → ... (at most
  *            PL_ENGINE_MAX_CALLS calls; the row stays "sent" throughout)
  *            stopping, or its partition being left → no next call: the row back to
- *            "received" (PL_ENGINE_SQL_UNMARK), the request given up for redelivery; so too
- *            a call that waited for its access token (OAuth) or was answered 401, unless
- *            its mark may have claimed something (spec->touch_key names a row): that one goes
+ *            "received" (PL_ENGINE_SQL_UNMARK, releasing what its mark claimed), the
+ *            request given up for redelivery; so too a call that waited for its access
+ *            token (OAuth) or was answered 401
  *   answer that is the outcome → spec writes the final row + history in one unit → reply
  *                          (+ follow-up messages)
  *   timeout / connection lost after sending → `unknown` row + required_response + `timeout` reply
@@ -173,8 +173,12 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
  * its first call instead of waiting for this owner and making the row a required response, as
  * it does with a row left 'sent'. Only this attempt's own mark: a row another actor made
  * unknown or answered, or marked meanwhile, stays as it is. The operation the row says was sent
- * last is kept (the mark of the next run sets it anew), and so is whatever the spec's mark
- * claimed: a spec whose mark claims asks for no next call (pl_spec.next_call).
+ * last is kept (the mark of the next run sets it anew). What the spec's mark claimed besides the
+ * row (a capture's, credit's or reversal's amount on the row it draws on, a stored value card's
+ * activation; spec->touch_key) is released in the same statement by the table's unmark trigger
+ * (078: cc_deposit_trans, auth_reversal, svc_trans), as an `error` outcome would release it, and
+ * the row's claim_amount cleared: so the redelivery's mark claims from what is left, once, and a
+ * row changed by another actor keeps its claim for its own outcome.
  */
 #define PL_ENGINE_SQL_UNMARK                                                                       \
     "UPDATE %s SET status = 'received', sent_at = NULL, sent_by = '' "                             \
@@ -410,15 +414,12 @@ typedef struct pl_spec {
      * redelivery runs the request again from its first call. This too relies on the calls
      * before a next call having no effect (made again, they change nothing at the bureau),
      * which is why no spec flag selects it: a spec whose first call held something at the
-     * bureau (an authorization) must not use next_call for what follows. Nor may a spec whose
-     * mark claims something in the database (spec->mark_sent) ask for a next call, unless that
-     * claim is undone when the row is put back, which nothing does today: PL_ENGINE_SQL_UNMARK
-     * resets the row's status, sent_at and sent_by only, not what the mark claimed (svc's
-     * claim_amount and the claimed row's amount_pending, a card's activation_pending), and the
-     * triggers release a claim only when its row reaches a final status. The redelivery's mark,
-     * from 'received', would claim again what is still claimed (amount_pending counted twice,
-     * and released once). J19 (an authorization: an inquiry, then the PreauthorizationRequest)
-     * claims nothing.
+     * bureau (an authorization) must not use next_call for what follows. A mark that claims
+     * something in the database (spec->mark_sent) is undone with the row only where its table's
+     * unmark trigger knows the claim (078: claim_amount on the row it draws on, a card's
+     * activation_pending); a spec whose mark claims anything else must not ask for a next call,
+     * nor run on a bureau with OAuth (held_back gives such calls back too). J19 (an
+     * authorization: an inquiry, then the PreauthorizationRequest) claims nothing.
      *
      * Each call is a call like any other: timed (paylink_bureau_call_seconds), retried on
      * connection failures, logged with its operation, written to the bureau message log. A
@@ -445,9 +446,9 @@ typedef struct pl_spec {
      * ever runs ahead of one of them (db.h): a capture's claim released by its error answer comes
      * before a later capture of the same authorization settles, as the two came. Called with
      * what the job knows when the unit is built (job->spec_data may be NULL: before prepare).
-     * Every claim of the spec's mark is on the row it names: the engine takes a job without
-     * one for a job whose mark claimed nothing, which it may put back to 'received' when its
-     * call must not start (PL_ENGINE_SQL_UNMARK; engine.c, held_back).
+     * Every claim of the spec's mark is on the row it names, and is released by
+     * PL_ENGINE_SQL_UNMARK when the engine puts the row back to 'received' because its call
+     * must not start (the tables' unmark triggers, 078; engine.c, held_back).
      */
     void (*touch_key)(const pl_job *job, char *out, size_t outsize);
 
