@@ -58,12 +58,17 @@ static void caught_submit(pl_db *db, pl_db_unit *u)
  * RETURNING with no database here. And the batch time of a connection there is none of.
  */
 static PGresult *g_result;
+static PGresult *g_result0; /* when set, what the unit's first statement returned instead */
 static const PGresult *given_result(const pl_db_unit *u, int i)
 {
+    if (i == 0 && g_result0)
+        return g_result0;
     return g_result ? g_result : pl_db_unit_result(u, i);
 }
 static int given_ntuples(const pl_db_unit *u, int i)
 {
+    if (i == 0 && g_result0)
+        return PQntuples(g_result0);
     return g_result ? PQntuples(g_result) : pl_db_unit_ntuples(u, i);
 }
 static double given_batch_ms(const pl_db *db)
@@ -2630,6 +2635,88 @@ static void breaker_engine_free(pl_engine *e, pl_metrics *m, FILE *log)
     fclose(log);
     held_engine_free(e);
     pl_metrics_destroy(m);
+}
+
+/* on_recorded of job j for its caught unit 0, the unit's statements answering `first` (its
+ * insert) and then `rest` (its look-ups and the row read back). */
+static void recorded_as(job *j, PGresult *first, PGresult *rest)
+{
+    pl_db_unit *u = g_caught[0];
+    g_caught[0] = NULL;
+    g_ncaught = 0;
+    g_result0 = first;
+    g_result = rest;
+    on_recorded(j, 0, NULL, u);
+    g_result0 = NULL;
+    g_result = NULL;
+    PQclear(first);
+    PQclear(rest);
+    pl_db_unit_free(u);
+}
+
+/*
+ * A redelivery whose record unit finds its row there reads it back (pl_lookup) last, after the
+ * spec's look-ups, each statement with a snapshot of its own. Its row found 'received', it is
+ * not decided on those look-ups: they may count a claim its own row held until just before the
+ * read (its previous owner gave the call back at a stop, PL_ENGINE_SQL_UNMARK releasing the claim
+ * with the row, 078), and a capture decided on them is judged over its authorization, a reversal
+ * refused for a claim in flight — final, nothing sent. The look-ups run once more, after that
+ * read, and the request is decided on them (marked and sent here), not a third time. A row found
+ * 'sent' is waited for on the first read as before.
+ */
+static void test_received_row_read_back_looks_up_again(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service rlt = {.code = "RLT", .protocol = "RLT", .max_concurrent = 2, .secret_ok = true};
+    assert_non_null(e->services = pl_services_of(&rlt, 1));
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_marks = 0;
+    job *j = partition_job(e, "G-1", 0, &rlt, false);
+    j->ops = &two_ops;
+    admit(e, j);
+    start_record(j);
+    caught_is(0, "st_record", "G-1");
+
+    /* The insert finds the row: recorded again, reading it back. */
+    recorded_as(j, no_row_written(), NULL);
+    assert_int_equal(g_ncaught, 1);
+    assert_int_equal(pl_db_unit_count(g_caught[0]), 2);
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 1), "pl_lookup");
+
+    /* Read back 'received': the look-ups again, nothing decided, marked or sent yet. */
+    recorded_as(j, no_row_written(), looked_up("received", NULL, false));
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "st_record", "G-1");
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 1), "pl_lookup");
+    assert_int_equal(g_marks, 0);
+    assert_int_equal(j->state, JS_RECORDING);
+
+    /* 'received' again: decided on these look-ups, marked sent. */
+    recorded_as(j, no_row_written(), looked_up("received", NULL, false));
+    assert_int_equal(g_marks, 1);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "two_mark_sent", "G-1");
+    caught_free();
+
+    /* Another redelivery finds its row 'sent' by another owner: waits for it on the first read. */
+    job *k = partition_job(e, "G-2", 0, &rlt, false);
+    k->ops = &two_ops;
+    admit(e, k);
+    start_record(k);
+    recorded_as(k, no_row_written(), NULL);
+    recorded_as(k, no_row_written(), looked_up("sent", NULL, false));
+    assert_int_equal(g_marks, 1);
+    assert_int_equal(g_ncaught, 0);
+    assert_int_not_equal(k->state, JS_RECORDING);
+
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
 }
 
 /* A recorded request of svc waiting for its slot (two_ops builds its call when it gets one). */
@@ -5548,6 +5635,7 @@ int main(void)
         cmocka_unit_test_teardown(test_no_next_call_while_stopping_or_revoked, stop_unasked),
         cmocka_unit_test(test_unknown_outcome_records_capture),
         cmocka_unit_test_teardown(test_no_call_starts_once_a_stop_is_asked, stop_unasked),
+        cmocka_unit_test(test_received_row_read_back_looks_up_again),
         cmocka_unit_test(test_stalled_partition_rejoins),
         cmocka_unit_test(test_queued_request_holds_no_message),
         cmocka_unit_test(test_revoke_drain_within_the_stop),
