@@ -287,15 +287,22 @@ struct pl_engine {
     rd_kafka_topic_partition_list_t *revoke_unsettled;
     /* partitions whose revoke's commit failed with their explicit commit unsettled
      * (revoke_failed), each with its position (offset), that failure (err) and when it is given
-     * up for (opaque: now_s() in milliseconds, REVOKE_DEFERRED_S after the failure), until
-     * librdkafka's own commit of the position on unassign is told (on_unassign_committed) or
-     * given up for (revoke_deferred_due) */
+     * up for (elem_time: now_s(), REVOKE_DEFERRED_S after the failure), until librdkafka's own
+     * commit of the position on unassign is told (on_unassign_committed) or given up for
+     * (revoke_deferred_due) */
     rd_kafka_topic_partition_list_t *revoke_deferred;
     /* the revoked partitions (commit_on_revoke) and those whose deferral was decided
      * (unassign_verdict), each with its position (offset), until it is assigned again or the
      * teardown: a commit librdkafka makes by itself above it (on_unassign_committed: a retry of
      * an older log's automatic commit landing late) is said at error */
     rd_kafka_topic_partition_list_t *revoked_at;
+    /* partitions no longer tracked whose error with the reset command was said (say_reset),
+     * each with the offset that command sets (offset), when it was said (elem_time) and whether
+     * it, or one said for the partition since, was of a commit landing above the position
+     * (opaque non-NULL: SAID_ABOVE, never moot), until a commit of that offset is told to have
+     * succeeded after it (say_moot), the partition is assigned again, REVOKE_SAID_KEEP_S pass
+     * (revoke_deferred_due) or the teardown: at most one element a partition */
+    rd_kafka_topic_partition_list_t *revoke_said;
     /* failed results of librdkafka's own commits said at warn (own_commit_failed): how many so
      * far, and when one was last said */
     uint64_t own_fails;
@@ -627,11 +634,51 @@ static void store_offset(pl_engine *e, int32_t partition, int64_t off)
 #define SAY_AGAIN_S 3600.0
 
 /*
+ * A time of now_s()'s clock kept with an element of one of the engine's partition lists
+ * (e->revoke_deferred, e->revoke_said), as a double in the element's metadata: librdkafka frees
+ * an element's metadata with the element (with free(), on a delete and on the list's destroy),
+ * and these lists are never committed. Before, a deadline was kept in milliseconds in the
+ * pointer-sized opaque: on a 32-bit build it wrapped after 24 days of uptime, and a deferral was
+ * then given up for at once or never. Not kept (out of memory): 0, due at once.
+ */
+static void elem_time_set(rd_kafka_topic_partition_t *tp, double t)
+{
+    if (!tp->metadata || tp->metadata_size != sizeof t) {
+        free(tp->metadata);
+        tp->metadata_size = 0;
+        if (!(tp->metadata = malloc(sizeof t)))
+            return;
+        tp->metadata_size = sizeof t;
+    }
+    memcpy(tp->metadata, &t, sizeof t);
+}
+
+static double elem_time(const rd_kafka_topic_partition_t *tp)
+{
+    double t = 0;
+    if (tp->metadata && tp->metadata_size == sizeof t)
+        memcpy(&t, tp->metadata, sizeof t);
+    return t;
+}
+
+/* How long an error with the reset command said for a partition no longer tracked is kept
+ * (e->revoke_said) for a commit of its offset told to succeed after it (say_moot): far past what
+ * librdkafka 2.0.2 holds a commit for (up to session.timeout.ms waiting for a coordinator, then
+ * socket.timeout.ms a try). */
+#define REVOKE_SAID_KEEP_S 3600.0
+
+/* What e->revoke_said's element's opaque holds when an error said for the partition was of a
+ * commit landing above the position (say_reset_above). */
+#define SAID_ABOVE ((void *)1)
+
+/*
  * Says, at error, that the group's committed offset of `partition` may stay above `to`, the
  * position this consumer reached, with nothing here left to commit it (the partition revoked or
  * lost, or its commit failed on revoke): its next owner would resume above the records below it
  * not yet done (a new log's, after the topic was recreated or its log truncated). Only an
- * operator can then move it, with the group's workers stopped.
+ * operator can then move it, with the group's workers stopped. Kept (e->revoke_said) for a
+ * commit of `to` told to succeed after it (say_moot), unless an error of a commit landing above
+ * the position was said for the partition, before it or after (say_reset_above): that stands.
  */
 static void say_reset(pl_engine *e, int32_t partition, int64_t to, const char *why)
 {
@@ -644,6 +691,76 @@ static void say_reset(pl_engine *e, int32_t partition, int64_t to, const char *w
              " --execute (requests read again are answered from their rows)",
              (int)partition, e->t_request, why, to, e->cfg.brokers, e->cfg.group, e->t_request,
              (int)partition, to);
+    /* Kept, so that a commit of `to` told to succeed after this is said to make it moot. */
+    if (!e->revoke_said)
+        e->revoke_said = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_t *s =
+        rd_kafka_topic_partition_list_find(e->revoke_said, e->t_request, partition);
+    if (!s)
+        s = rd_kafka_topic_partition_list_add(e->revoke_said, e->t_request, partition);
+    s->offset = to;
+    elem_time_set(s, now_s());
+}
+
+/*
+ * Says, at error (say_reset), that a commit above `to`, the position `partition` was revoked
+ * at, was told to have succeeded after the revoke: the group's committed offset is above it. No
+ * success told after this makes it moot (say_moot), nor one of any error said for the partition
+ * later: results come in order on one queue only, and the engine's come on two (librdkafka's own
+ * commits on the consumer's, told first at each turn of the event loop, loop_once; the explicit
+ * and the revoke's on e->commitq), so a success of `to` told after this can have landed before
+ * the commit above (the operator was then told no reset is needed while the next owner skipped
+ * the records from `to` on). Kept until the partition is assigned again, or REVOKE_SAID_KEEP_S.
+ */
+static void say_reset_above(pl_engine *e, int32_t partition, int64_t to, const char *why)
+{
+    say_reset(e, partition, to, why);
+    rd_kafka_topic_partition_t *s =
+        e->revoke_said ? rd_kafka_topic_partition_list_find(e->revoke_said, e->t_request, partition)
+                       : NULL;
+    if (s)
+        s->opaque = SAID_ABOVE;
+}
+
+/*
+ * Whether a commit of offset `off` of `partition` told to have succeeded now makes the error
+ * with the reset command said for it (e->revoke_said) moot: one said at that very offset (by the
+ * clock, for a failure, a loss or the close), none of a commit landing above the position said
+ * for the partition (say_reset_above).
+ */
+static bool said_mootable(const pl_engine *e, const char *topic, int32_t partition, int64_t off)
+{
+    const rd_kafka_topic_partition_t *s =
+        e->revoke_said ? rd_kafka_topic_partition_list_find(e->revoke_said, topic, partition)
+                       : NULL;
+    return s && s->offset == off && s->opaque != SAID_ABOVE;
+}
+
+/*
+ * A commit of offset `off` of `partition` (`by`: whose) told to have succeeded after an error
+ * with the reset command was said for it at that very offset (e->revoke_said: said_mootable), by
+ * the clock (a deferral given up for) or for a failure: the group's committed offset is the one
+ * the command sets (that error said it may stay above, and this commit went later: it was held,
+ * or retried), and the error is moot. Said once, at warn, and forgotten; returns whether said.
+ * Before, nothing followed the error: a deferred revoke failure said after REVOKE_DEFERRED_S, while
+ * librdkafka still held its commit on unassign for a coordinator (it can, up to
+ * session.timeout.ms), left the operator with a reset nobody needed. Never after an error of a
+ * commit landing above the position (say_reset_above: that error stands), nor for a success above
+ * that offset (the group is above the position: said at error by its caller), nor one below (an
+ * earlier commit's).
+ */
+static bool say_moot(pl_engine *e, const char *topic, int32_t partition, int64_t off,
+                     const char *by)
+{
+    if (!said_mootable(e, topic, partition, off))
+        return false;
+    PL_WARN(NULL,
+            "partition %d of %s: %s of offset %" PRId64 " succeeded after the error said for "
+            "it: the group's committed offset is the one that error's --reset-offsets command "
+            "sets, and the error is moot (no reset is needed)",
+            (int)partition, topic, by, off);
+    rd_kafka_topic_partition_list_del(e->revoke_said, topic, partition);
+    return true;
 }
 
 /* An explicit commit that failed while its partition is still tracked: it is owed again. */
@@ -667,8 +784,17 @@ static void say_explicit_failed(int32_t partition, const char *topic, int64_t of
  * is said at error, with the command that fixes it, unless the revoke's own commit of it
  * succeeded after it (e->revoke_ok) or is still to be told (e->revoke_unsettled: it decides),
  * or failed and waits for librdkafka's own commit on unassign (e->revoke_deferred: that decides).
- * Nothing is tracked anew for it. A success is noted as the group's committed offset (what a
- * revoke compares the position with: pl_offsets_commit_due).
+ * Its success (results on this queue come in the order the commits went, so one told now
+ * landed after those told here before) above the position the partition was revoked at
+ * (e->revoked_at: a commit sent before a second going back, retried and landing after the
+ * revoke's) leaves the group above that position: said at error, with the command, unless a
+ * result still to be told decides (e->revoke_unsettled, e->revoke_deferred); no success told
+ * later makes that error moot (say_reset_above: librdkafka's own commits are told on another
+ * queue). At an offset an error was said for, a success makes that error moot (say_moot), unless
+ * one of a commit landing above was said for the partition. Before, every late success was
+ * passed over, the one above the position too. Nothing is tracked anew for it. A success of a
+ * tracked partition is noted as the group's committed offset (what a revoke compares the
+ * position with: pl_offsets_commit_due).
  */
 static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *offsets, void *opaque)
@@ -685,15 +811,37 @@ static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 say_explicit_failed(tp->partition, tp->topic, tp->offset, pe);
             continue;
         }
-        /* Revoked while stopping (or with a stop asked), its revoke's commit still to be told:
-         * that decides (it went after this one, and comes out after it). */
-        if (!pe ||
-            (e->revoke_ok &&
-             rd_kafka_topic_partition_list_find(e->revoke_ok, tp->topic, tp->partition)) ||
+        /* A result still to be told decides: the revoke's commit, made while stopping (or with a
+         * stop asked, or its wait given up for), went after this one and comes out after it
+         * (e->revoke_unsettled); or it failed, and librdkafka's own commit of the position on
+         * unassign, sent after it, decides (e->revoke_deferred). */
+        bool later_decides =
             (e->revoke_unsettled &&
              rd_kafka_topic_partition_list_find(e->revoke_unsettled, tp->topic, tp->partition)) ||
             (e->revoke_deferred &&
-             rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition)))
+             rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition));
+        if (!pe) {
+            const rd_kafka_topic_partition_t *r =
+                e->revoked_at
+                    ? rd_kafka_topic_partition_list_find(e->revoked_at, tp->topic, tp->partition)
+                    : NULL;
+            if (later_decides)
+                continue;
+            if (r && tp->offset > r->offset) {
+                char why[224];
+                snprintf(why, sizeof why,
+                         "an explicit commit of offset %" PRId64 " (sent before the revoke, "
+                         "landing late) succeeded after the partition was revoked",
+                         tp->offset);
+                say_reset_above(e, tp->partition, r->offset, why);
+                continue;
+            }
+            (void)say_moot(e, tp->topic, tp->partition, tp->offset, "an explicit commit");
+            continue;
+        }
+        /* A failure is moot when the revoke's commit succeeded after it (e->revoke_ok). */
+        if (later_decides || (e->revoke_ok && rd_kafka_topic_partition_list_find(
+                                                  e->revoke_ok, tp->topic, tp->partition)))
             continue;
         char why[160];
         snprintf(why, sizeof why,
@@ -4852,8 +5000,7 @@ static void revoke_failed(pl_engine *e, const rd_kafka_topic_partition_t *tp,
         d = rd_kafka_topic_partition_list_add(e->revoke_deferred, tp->topic, tp->partition);
     d->offset = tp->offset;
     d->err = pe;
-    /* The deadline in milliseconds of now_s()'s clock (a monotonic clock's, since boot). */
-    d->opaque = (void *)(intptr_t)((now_s() + REVOKE_DEFERRED_S) * 1000.0);
+    elem_time_set(d, now_s() + REVOKE_DEFERRED_S); /* its deadline */
     PL_INFO(NULL,
             "partition %d of %s: committing offset %" PRId64 " on revoke failed (%s): "
             "librdkafka's own commit of it on unassign decides whether it is committed",
@@ -4889,10 +5036,22 @@ static void own_commit_failed(pl_engine *e, const char *what)
  * error, with the command: librdkafka 2.0.2 retries an OffsetCommit (after REQUEST_TIMED_OUT,
  * COORDINATOR_LOAD_IN_PROGRESS, UNKNOWN_TOPIC_OR_PART), so an older log's automatic commit can
  * land after the position's commit, and the group stays above it (the very harm the reset
- * command is for; before, it went unsaid). At another offset, or for any other partition,
- * nothing: the engine stores every position, so librdkafka's commit on unassign carries the
- * position itself; one below it is an earlier commit's. Every failure not said at error here is
- * said at warn (own_commit_failed), librdkafka no longer saying it.
+ * command is for; before, it went unsaid). A success at the offset an error with the command was
+ * said for (e->revoke_said: a deferral given up for before it came, or decided by a failure)
+ * makes that error moot (say_moot). At another offset, or for any other partition, nothing: the
+ * engine stores every position, so librdkafka's commit on unassign carries the position itself;
+ * one below it is an earlier commit's. Every failure not said at error here is said at warn
+ * (own_commit_failed), librdkafka no longer saying it.
+ *
+ * The callback does not tell which commit a result is (its opaque is the configuration's, the
+ * same for all; librdkafka keeps the commit's reason to itself). An automatic commit sent before
+ * the revoke and answered after it (the drain polls no consumer) can carry the same offset and
+ * fail (REBALANCE_IN_PROGRESS, a coordinator moving), ahead of the commit on unassign. Its list
+ * is the whole assignment as it was (rd_kafka_cgrp_offsets_commit copies it), the one on
+ * unassign names the partitions unassigned only: a failed result naming a partition still
+ * assigned decides no deferral (the commit on unassign is still to come). A revoke of the whole
+ * assignment leaves the two alike: the failure decides, said at error, and the success on
+ * unassign told after it says the error moot.
  */
 static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t *offsets, void *opaque)
@@ -4902,6 +5061,12 @@ static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     char failed[512] = "";
     size_t fl = 0;
     int nfailed = 0;
+    /* Naming a partition still assigned, it is an automatic commit (its list is the whole
+     * assignment), not the commit on unassign (the partitions unassigned only). */
+    bool automatic = false;
+    for (int i = 0; offsets && e->assigned && i < offsets->cnt && !automatic; i++)
+        automatic = rd_kafka_topic_partition_list_find(e->assigned, offsets->elems[i].topic,
+                                                       offsets->elems[i].partition) != NULL;
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
         rd_kafka_resp_err_t pe = tp->err ? tp->err : err;
@@ -4920,25 +5085,29 @@ static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                      "librdkafka's own commit of offset %" PRId64 " (a retry of an earlier "
                      "commit, landing late) succeeded after the partition was revoked",
                      tp->offset);
-            say_reset(e, tp->partition, r->offset, why);
+            say_reset_above(e, tp->partition, r->offset, why);
             continue;
         }
         rd_kafka_topic_partition_t *d =
             e->revoke_deferred
                 ? rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition)
                 : NULL;
-        if (d && d->offset == tp->offset) {
+        if (d && d->offset == tp->offset && !(pe && automatic)) {
             rd_kafka_resp_err_t revoke_err = d->err;
             rd_kafka_topic_partition_list_del(e->revoke_deferred, tp->topic, tp->partition);
             unassign_verdict(e, tp->topic, tp->partition, tp->offset, revoke_err, pe);
             if (pe)
                 continue; /* said at error, with both failures */
+        } else if (!d && !pe &&
+                   say_moot(e, tp->topic, tp->partition, tp->offset, "librdkafka's own commit")) {
+            continue;
         } else if (!d) {
             rd_kafka_topic_partition_t *u =
                 e->revoke_unsettled ? rd_kafka_topic_partition_list_find(e->revoke_unsettled,
                                                                          tp->topic, tp->partition)
                                     : NULL;
-            if (u && u->offset == tp->offset) {
+            /* (an automatic commit's failure is no verdict here either: see above) */
+            if (u && u->offset == tp->offset && !(pe && automatic)) {
                 if (!e->unassign_told)
                     e->unassign_told = rd_kafka_topic_partition_list_new(4);
                 rd_kafka_topic_partition_t *t =
@@ -4988,6 +5157,10 @@ static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * 2.0.2 finishes an unassignment, and so assigns anew, only once its commits are answered,
  * rd_kafka_assignment_serve: not told by then, it made none; and this consumer reads the
  * partition again from the group's offset) and at the close (`closing`: say_close_leftovers).
+ *
+ * The errors said for partitions no longer tracked (e->revoke_said) are forgotten here too: those
+ * of the partitions assigned again (this consumer commits them anew), and, by the clock, those
+ * said REVOKE_SAID_KEEP_S ago.
  */
 static void revoke_deferred_due(pl_engine *e, const rd_kafka_topic_partition_list_t *parts,
                                 double now, bool closing)
@@ -4999,11 +5172,18 @@ static void revoke_deferred_due(pl_engine *e, const rd_kafka_topic_partition_lis
                 say_deferred(e, i, "before the partition was assigned to this consumer again");
         } else if (closing) {
             say_deferred(e, i, "before the consumer's close ended");
-        } else if (now * 1000.0 >= (double)(intptr_t)d->opaque) {
+        } else if (now >= elem_time(d)) {
             char when[48];
             snprintf(when, sizeof when, "within %.0f s", REVOKE_DEFERRED_S);
             say_deferred(e, i, when);
         }
+    }
+    /* (after those: an error said above for a partition assigned again is forgotten at once) */
+    for (int i = e->revoke_said && !closing ? e->revoke_said->cnt - 1 : -1; i >= 0; i--) {
+        const rd_kafka_topic_partition_t *s = &e->revoke_said->elems[i];
+        if (parts ? rd_kafka_topic_partition_list_find(parts, s->topic, s->partition) != NULL
+                  : now >= elem_time(s) + REVOKE_SAID_KEEP_S)
+            rd_kafka_topic_partition_list_del_by_idx(e->revoke_said, i);
     }
 }
 
@@ -5080,11 +5260,28 @@ static void on_revoke_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 : NULL;
         if (d && d->offset == tp->offset)
             rd_kafka_topic_partition_list_del(e->revoke_deferred, tp->topic, tp->partition);
+        /* A success says the error said for it moot itself (not again: say_moot), by the same
+         * test: an error of a commit landing above the position, told before this, stands (this
+         * commit may have landed before that one: say_reset_above). */
+        const rd_kafka_topic_partition_t *s =
+            !pe && e->revoke_said
+                ? rd_kafka_topic_partition_list_find(e->revoke_said, tp->topic, tp->partition)
+                : NULL;
+        bool stands = s && !said_mootable(e, tp->topic, tp->partition, tp->offset);
+        if (s && !stands)
+            rd_kafka_topic_partition_list_del(e->revoke_said, tp->topic, tp->partition);
+        char after[160] = "";
+        if (stands)
+            snprintf(after, sizeof after,
+                     " (the error said for it, resetting to offset %" PRId64 ", stands)",
+                     s->offset);
+        else if (!pe)
+            snprintf(after, sizeof after, " (an error said for it then is moot)");
         PL_WARN(NULL,
                 "partition %d of %s: committing offset %" PRId64 " on revoke %s%s after the "
                 "revoke stopped waiting for it%s",
                 (int)tp->partition, tp->topic, tp->offset, pe ? "failed: " : "succeeded",
-                pe ? rd_kafka_err2str(pe) : "", pe ? "" : " (an error said for it then is moot)");
+                pe ? rd_kafka_err2str(pe) : "", after);
     }
 }
 
@@ -6033,9 +6230,9 @@ static int setup(pl_engine *e, char *err, size_t errsz)
  * watch: at teardown, and by the unit tests' engines. */
 static void partition_lists_free(pl_engine *e)
 {
-    rd_kafka_topic_partition_list_t **lists[] = {&e->assigned,         &e->revoke_ok,
-                                                 &e->revoke_unsettled, &e->revoke_deferred,
-                                                 &e->unassign_told,    &e->revoked_at};
+    rd_kafka_topic_partition_list_t **lists[] = {
+        &e->assigned,      &e->revoke_ok,  &e->revoke_unsettled, &e->revoke_deferred,
+        &e->unassign_told, &e->revoked_at, &e->revoke_said};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         if (*lists[i])
             rd_kafka_topic_partition_list_destroy(*lists[i]);

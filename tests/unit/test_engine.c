@@ -4878,6 +4878,286 @@ static void test_own_commit_failure_warns_rate_limited(void **state)
     commit_engine_free(e, log);
 }
 
+/*
+ * A deferred revoke failure given up for by the clock (REVOKE_DEFERRED_S: said at error, with
+ * the reset command) while librdkafka still held its commit on unassign for a coordinator: that
+ * commit's success at the position, told later, says the error moot, once, at warn, naming the
+ * partition and the offset (partition 1); an explicit commit of the position told to succeed
+ * late does too (2). A success above the position is no such thing (it is the harm), one below
+ * says nothing. What was said is forgotten when the partition is assigned again (3) and
+ * REVOKE_SAID_KEEP_S after it was said (4); its deadline is a time of now_s()'s clock, no
+ * pointer-sized count of milliseconds (which wrapped on a 32-bit build). Before, nothing
+ * followed the error: the operator was left with a reset nobody needed.
+ */
+static void test_deferred_error_said_moot_by_a_late_success(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {1, 2, 3, 4};
+    pl_engine *e = commit_engine(&spec, &log, parts, 4);
+    e->own_commits_told = true;
+    job *back[4];
+    for (int32_t p = 1; p <= 4; p++) {
+        job_done(tracked_job(e, "M-100", p, 100));
+        back[p - 1] = tracked_job(e, "M-back", p, 6 + p); /* positions 7, 8, 9, 10 */
+    }
+    g_commit_err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    double t0 = now_s();
+    for (int32_t p = 1; p <= 4; p++)
+        revoke_one(e, p, false);
+    assert_int_equal(e->revoke_deferred->cnt, 4);
+    assert_true(elem_time(&e->revoke_deferred->elems[0]) >= t0 + REVOKE_DEFERRED_S);
+    assert_true(elem_time(&e->revoke_deferred->elems[0]) <= now_s() + REVOKE_DEFERRED_S);
+    double said = now_s() + REVOKE_DEFERRED_S + 1.0;
+    revoke_deferred_due(e, NULL, said, false);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 4);
+    assert_int_equal(log_lines_with(log, "within 10 s"), 4);
+
+    unassign_result(e, 1, 6, RD_KAFKA_RESP_ERR_NO_ERROR); /* below: an earlier commit's */
+    assert_int_equal(log_lines_with(log, "is moot"), 0);
+    unassign_result(e, 1, 7, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "is moot"), 1);
+    assert_int_equal(log_lines_with(log, "partition 1 of paylink.auth.request: librdkafka's own "
+                                         "commit of offset 7 succeeded after the error said"),
+                     1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"warn\",\"worker\":\"auth\",\"msg\":"
+                                         "\"partition 1 of paylink.auth.request: librdkafka's"),
+                     1);
+    unassign_result(e, 1, 7, RD_KAFKA_RESP_ERR_NO_ERROR); /* once */
+    assert_int_equal(log_lines_with(log, "is moot"), 1);
+
+    commit_result(e, 2, 8, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "is moot"), 2);
+    assert_int_equal(log_lines_with(log, "partition 2 of paylink.auth.request: an explicit commit "
+                                         "of offset 8 succeeded after the error said"),
+                     1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 4);
+    assert_int_equal(e->revoke_said->cnt, 2);
+
+    /* 3 assigned again: forgotten (this consumer commits it anew). */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "paylink.auth.request", 3);
+    on_rebalance(g_lost_consumer, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+    assert_int_equal(e->revoke_said->cnt, 1);
+    /* 4: kept REVOKE_SAID_KEEP_S, then forgotten. */
+    revoke_deferred_due(e, NULL, said + REVOKE_SAID_KEEP_S - 60.0, false);
+    assert_int_equal(e->revoke_said->cnt, 1);
+    revoke_deferred_due(e, NULL, said + REVOKE_SAID_KEEP_S + 60.0, false);
+    assert_int_equal(e->revoke_said->cnt, 0);
+    unassign_result(e, 4, 10, RD_KAFKA_RESP_ERR_NO_ERROR);
+    unassign_result(e, 3, 9, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "is moot"), 2);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 4);
+    for (int i = 0; i < 4; i++)
+        job_abandon(back[i]);
+    commit_engine_free(e, log);
+}
+
+/*
+ * An explicit commit's success told after its partition was revoked (results come in the
+ * order the commits went: it landed after the ones told before): above the position the
+ * partition was revoked at (partition 3, at 41 after a second going back, the revoke's commit of
+ * 41 taken), the group is above it, said at error with the reset command to 41; below it,
+ * nothing; at 41 told after that, nothing either (that error stands: a success told later can
+ * have landed earlier, test_error_of_a_commit_above_stands). Not while a result still to be told
+ * decides: partition 4's revoke commit failed, and librdkafka's own commit on unassign, sent after,
+ * decides; once that is told (taken at the position), a success above is said too. Before, every
+ * late explicit success was passed over: the next owner skipped 41 to 999.
+ */
+static void test_late_explicit_success_above_the_revoked_position_says_reset(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {3, 4};
+    pl_engine *e = commit_engine(&spec, &log, parts, 2);
+    e->own_commits_told = true;
+    job_done(tracked_job(e, "L-1000", 3, 1000));
+    job *back = tracked_job(e, "L-back", 3, 40); /* its explicit commit out */
+    assert_int_equal(g_ncommitted, 1);
+    job_done(back);
+    assert_true(pl_offsets_position(e->offsets, 3) == 41);
+    revoke_one(e, 3, false);
+    assert_int_equal(g_ncommitted, 2);
+    assert_true(commit_offset(1, 3) == 41);
+    assert_non_null(rd_kafka_topic_partition_list_find(e->revoke_ok, "paylink.auth.request", 3));
+
+    commit_result(e, 3, 40, RD_KAFKA_RESP_ERR_NO_ERROR); /* below: an earlier commit's */
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+    commit_result(e, 3, 1000, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    assert_int_equal(log_lines_with(log, "an explicit commit of offset 1000"), 1);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:3 --reset-offsets "
+                                         "--to-offset 41 --execute"),
+                     1);
+    commit_result(e, 3, 41, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "is moot"), 0);
+
+    job_done(tracked_job(e, "L-1000", 4, 1000));
+    job *back4 = tracked_job(e, "L-back", 4, 40);
+    g_commit_err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    revoke_one(e, 4, false);
+    assert_int_equal(log_lines_with(log, "librdkafka's own commit of it on unassign decides"), 1);
+    commit_result(e, 4, 1000, RD_KAFKA_RESP_ERR_NO_ERROR); /* the unassign's decides */
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    unassign_result(e, 4, 40, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "on unassign succeeded"), 1);
+    commit_result(e, 4, 1000, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 2);
+    assert_int_equal(log_lines_with(log, "--topic paylink.auth.request:4 --reset-offsets "
+                                         "--to-offset 40 --execute"),
+                     1);
+    job_abandon(back4);
+    commit_engine_free(e, log);
+}
+
+/* Partition p revoked while stopping at position pos, its revoke's commit not told yet. */
+static void keep_unsettled_at(pl_engine *e, int32_t p, int64_t pos)
+{
+    if (!e->revoke_unsettled)
+        e->revoke_unsettled = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(e->revoke_unsettled, "paylink.auth.request", p)->offset = pos;
+}
+
+/* A failed result of librdkafka's own commit naming partition p at offset off and partition q
+ * (still assigned) at a logical offset, as its automatic commit's names the whole assignment. */
+static void automatic_failed(pl_engine *e, int32_t p, int64_t off, int32_t q)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, e->t_request, p);
+    tp->offset = off;
+    tp->err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    rd_kafka_topic_partition_list_add(l, e->t_request, q)->offset = RD_KAFKA_OFFSET_INVALID;
+    on_unassign_committed(NULL, RD_KAFKA_RESP_ERR_NO_ERROR, l, e);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * An automatic commit of librdkafka's sent before a revoke and failing at the revoked position,
+ * told after the revoke (the drain polls no consumer) and before the commit on unassign: naming
+ * a partition still assigned (its list is the whole assignment; the one on unassign names the
+ * partitions unassigned only), it decides no deferral (said at warn only), and the commit on
+ * unassign, taken, is said at info (partition 1). Before, it was said at error with a reset
+ * command nobody needed. With the whole assignment revoked the two cannot be told apart: the
+ * failure decides, said at error, and the commit on unassign taken after says it moot (2).
+ */
+static void test_automatic_commit_failure_decides_no_deferral(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {1, 2};
+    pl_engine *e = commit_engine(&spec, &log, parts, 2);
+    e->own_commits_told = true;
+    job_done(tracked_job(e, "A-100", 1, 100));
+    job_done(tracked_job(e, "A-100", 2, 100));
+    job *back1 = tracked_job(e, "A-back", 1, 7);
+    job *back2 = tracked_job(e, "A-back", 2, 8);
+    g_commit_err = RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+    revoke_one(e, 1, false);
+    automatic_failed(e, 1, 7, 2);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+    assert_int_equal(log_lines_with(log, "librdkafka's own offset commit failed"), 1);
+    assert_int_equal(e->revoke_deferred->cnt, 1);
+    unassign_result(e, 1, 7, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "on unassign succeeded"), 1);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 0);
+    /* Nor is it kept as the verdict on a partition revoked while stopping, its revoke's commit
+     * still to be told (e->revoke_unsettled, as keep_unsettled leaves it). */
+    keep_unsettled_at(e, 5, 30);
+    automatic_failed(e, 5, 30, 2);
+    assert_true(!e->unassign_told ||
+                !rd_kafka_topic_partition_list_find(e->unassign_told, "paylink.auth.request", 5));
+
+    revoke_one(e, 2, false); /* the last: nothing assigned */
+    unassign_result(e, 2, 8, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    assert_int_equal(log_lines_with(log, "on unassign failed too"), 1);
+    unassign_result(e, 2, 8, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "partition 2 of paylink.auth.request: librdkafka's own "
+                                         "commit of offset 8 succeeded after the error said"),
+                     1);
+    job_abandon(back1);
+    job_abandon(back2);
+    commit_engine_free(e, log);
+}
+
+/*
+ * An error said for a commit landing above the position stands: no success told after it makes
+ * it moot. librdkafka's own commits are told on the consumer's queue, served first at each turn
+ * of the event loop, the explicit and the revoke's on e->commitq: a success told later there
+ * can have landed earlier. Partition 1's position gone back to 40 (its topic recreated), its
+ * explicit commit E(40) out, the revoke's R(40) failing (deferred); librdkafka's commit on
+ * unassign U(40) told taken (info), then a retry of an automatic commit A(1000) of the old log,
+ * landing last (error, reset to 40), then E's success, landed before A's: nothing is said moot,
+ * and R's late success says the error stands. Partition 2 the same, but the error said first by
+ * the clock (REVOKE_DEFERRED_S): U says that one moot (it went after R's failure, held), A's
+ * error after it stands. Before, E said A's error moot ("no reset is needed") while the group
+ * sat at 1000: the next owner skipped 40 to 999.
+ */
+static void test_error_of_a_commit_above_stands(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {1, 2, 3};
+    pl_engine *e = commit_engine(&spec, &log, parts, 3);
+    e->own_commits_told = true;
+    job *back[2];
+    for (int32_t p = 1; p <= 2; p++) {
+        job_done(tracked_job(e, "X-1000", p, 1000));
+        back[p - 1] = tracked_job(e, "X-back", p, 40); /* E(40) out */
+    }
+    g_commit_err = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT;
+    revoke_one(e, 2, false);
+    revoke_deferred_due(e, NULL, now_s() + REVOKE_DEFERRED_S + 1.0, false);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 1);
+    revoke_one(e, 1, false); /* its deferral still waiting when U is told */
+    assert_int_equal(e->revoke_deferred->cnt, 1);
+
+    unassign_result(e, 1, 40, RD_KAFKA_RESP_ERR_NO_ERROR); /* U */
+    assert_int_equal(log_lines_with(log, "on unassign succeeded"), 1);
+    unassign_result(e, 2, 40, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "is moot"), 1);
+    assert_int_equal(log_lines_with(log, "partition 2 of paylink.auth.request: librdkafka's own "
+                                         "commit of offset 40 succeeded after the error said"),
+                     1);
+    unassign_result(e, 1, 1000, RD_KAFKA_RESP_ERR_NO_ERROR); /* A */
+    unassign_result(e, 2, 1000, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 3);
+    assert_int_equal(log_lines_with(log, "librdkafka's own commit of offset 1000"), 2);
+    assert_int_equal(log_lines_with(log, "--to-offset 40 --execute"), 3);
+
+    commit_result(e, 1, 40, RD_KAFKA_RESP_ERR_NO_ERROR); /* E */
+    commit_result(e, 2, 40, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "is moot"), 1);
+    assert_int_equal(log_lines_with(log, "no reset is needed"), 1);
+    /* R's late success: the error stands. */
+    e->revoke_gave_up = e->revoke_told + 1;
+    rd_kafka_topic_partition_list_t *late = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(late, "paylink.auth.request", 1)->offset = 40;
+    on_revoke_committed(NULL, RD_KAFKA_RESP_ERR_NO_ERROR, late, e);
+    rd_kafka_topic_partition_list_destroy(late);
+    assert_int_equal(log_lines_with(log, "is moot"), 1);
+    assert_int_equal(log_lines_with(log, "partition 1 of paylink.auth.request: committing offset "
+                                         "40 on revoke succeeded after the revoke stopped "
+                                         "waiting for it (the error said for it, resetting to "
+                                         "offset 40, stands)"),
+                     1);
+    /* Nor does a later error by a failure make it mootable again. */
+    commit_result(e, 2, 40, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    assert_int_equal(log_lines_with(log, "\"level\":\"error\""), 4);
+    unassign_result(e, 2, 40, RD_KAFKA_RESP_ERR_NO_ERROR);
+    commit_result(e, 2, 40, RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(log_lines_with(log, "is moot"), 1);
+    assert_int_equal(e->revoke_said->cnt, 2);
+    for (int i = 0; i < 2; i++)
+        job_abandon(back[i]);
+    commit_engine_free(e, log);
+}
+
 /* Revokes partitions parts[0..n-1] through on_rebalance (not lost). */
 static void revoke_parts(pl_engine *e, const int32_t *parts, int n)
 {
@@ -5683,6 +5963,10 @@ int main(void)
         cmocka_unit_test(test_late_commit_above_the_revoked_position_says_reset),
         cmocka_unit_test(test_own_commit_above_an_assigned_position_is_noted),
         cmocka_unit_test(test_own_commit_failure_warns_rate_limited),
+        cmocka_unit_test(test_deferred_error_said_moot_by_a_late_success),
+        cmocka_unit_test(test_late_explicit_success_above_the_revoked_position_says_reset),
+        cmocka_unit_test(test_automatic_commit_failure_decides_no_deferral),
+        cmocka_unit_test(test_error_of_a_commit_above_stands),
         cmocka_unit_test(test_revoke_commits_only_what_is_new),
         cmocka_unit_test(test_revoke_lost_during_the_drain_commits_nothing),
         cmocka_unit_test(test_revoke_commit_waits_a_bounded_time),
