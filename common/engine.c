@@ -95,6 +95,12 @@ typedef struct outmsg {
 /* The longest bearer header a job keeps ("Authorization: Bearer " and the token). */
 #define BEARER_MAX 2112
 
+/* Room for an access token cache key (oauth_key): a bureau code, its client id and its token
+ * URL. */
+#define OAUTH_KEY_MAX                                                                              \
+    (sizeof((pl_service *)0)->code + sizeof((pl_service *)0)->ext_auth_user +                      \
+     sizeof((pl_service *)0)->ext_token_url + 2)
+
 typedef struct job job;
 struct job {
     pl_job pub; /* first: specs get &pub, the engine casts back */
@@ -142,7 +148,16 @@ struct job {
     /* OAuth (bureaus with PL_BUREAU_OAUTH): the bearer header of the call in flight, its token's
      * generation, and what to do once a token is there (the job waits in the oauth cache). */
     char *bearer; /* BEARER_MAX bytes, made for the first call to such a bureau; else NULL */
+    /* The cache key (oauth_key) bearer's token was asked under, OAUTH_KEY_MAX bytes made with
+     * bearer: the entry a 401 drops (resend_after_401). Worked out again at the 401, a refresh
+     * between the token and the 401 could name another entry: the token refused stayed cached
+     * and the next get was given it again, and an entry holding a good token was dropped.
+     * Followed, in the same allocation (token_client), by the OAuth client it was asked of. */
+    char *token_key;
     unsigned token_gen;
+    /* Access tokens fetched again for the call in flight because a refresh changed its OAuth
+     * client while one was fetched (on_token, TOKEN_REFETCH_MAX). */
+    int token_refetches;
     bool oauth_waiting;
     void (*after_token)(job *);
     bool reauthed;         /* the call in flight was already sent again after a 401 */
@@ -589,6 +604,8 @@ static void job_free(job *j)
         free(j->bearer);
         j->bearer = NULL;
     }
+    free(j->token_key);
+    j->token_key = NULL;
     pl_card_wipe(j->pub.card_token, sizeof j->pub.card_token);
     if (j->prev)
         j->prev->next = j->next;
@@ -1458,6 +1475,8 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type)
     copy_str(job->merchant_id, sizeof job->merchant_id,
              pl_services_merchant_id(job->services, svc, r->company, r->entity, pay_type));
     c->merchant_id = job->merchant_id;
+    copy_str(job->merchant_pay_type, sizeof job->merchant_pay_type, pay_type);
+    job->merchant_resolved = true;
     c->currency =
         r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency) : NULL;
     c->bill_country = r->bill_to && r->bill_to->country[0]
@@ -2374,8 +2393,9 @@ static void slot_enqueue(slot *s, job *j)
 }
 
 /*
- * Job j's bureau as the current configuration has it, for how j reaches it: its concurrency
- * cap, URL, proxy, connection attempts and waits, access token settings and message log. An
+ * Job j's bureau as the current configuration has it, for how j reaches it: its URL, proxy,
+ * connection attempts and waits, access token settings and message log (its concurrency cap is
+ * the current configuration's always: slot_cap). An
  * operator who changes them for a bureau with requests waiting (a backlog behind a slow or
  * failed bureau: its cap raised, its URL moved to a standby, its response time lengthened, its
  * message log switched on to see why) means those requests too, not only the ones to come.
@@ -2393,18 +2413,63 @@ static void slot_enqueue(slot *s, job *j)
  * with the rest. Kept on the old one, every waiting request asked for a token with a password
  * the provider had revoked (an `error` each, "no OAuth access token"), and each such token
  * request threw away the cached token made with the new one (oauth.c: one entry per bureau,
- * dropped when the credentials asking differ).
+ * dropped when the credentials asking differ). j's own too, on such a bureau, when the refresh
+ * gave the merchant j's call says to another account, another OAuth client (merchant_moved): a
+ * merchant ID and the URL and credentials it goes with are one account's.
  * Valid until the loop takes the next refresh (refresh_take): never kept across turns.
  */
+static bool merchant_moved(const job *j, const pl_service *now);
+
 static const pl_service *svc_now(const job *j)
 {
     const pl_engine *e = j->pub.eng;
     const pl_service *own = j->pub.svc;
     const pl_service *now = e->services ? pl_services_find(e->services, own->code) : NULL;
-    if (!now || !now->secret_ok || strcmp(now->protocol, own->protocol) != 0)
+    if (!now || now == own || !now->secret_ok || strcmp(now->protocol, own->protocol) != 0)
         return own;
     bool oauth = j->ops && (j->ops->flags & PL_BUREAU_OAUTH);
-    return oauth || strcmp(now->secret, own->secret) == 0 ? now : own;
+    if (!oauth)
+        return strcmp(now->secret, own->secret) == 0 ? now : own;
+    return merchant_moved(j, now) ? own : now;
+}
+
+/*
+ * Whether a refresh moved the merchant of job j, on a bureau that authenticates by OAuth token,
+ * to another account: the current settings now of j's bureau have another OAuth client (its
+ * Authentication User or its token URL differ from the settings j arrived with), and they would
+ * have j say another merchant ID than the one its call says (j->pub.merchant_id), where the
+ * settings j arrived with say that one (an operator going live changes the merchant ID with the
+ * URL and the client; or gives an entity or a pay type another merchant under another client).
+ * Such a job goes by the settings it arrived with, all of them (svc_now): its merchant ID, URL,
+ * client, password and token cache entry (oauth_key) are one merchant account's. Before, the
+ * External Payment Service's waiting requests took the new URL and the new client's access token
+ * with the merchant ID they arrived with: another environment's, or another merchant's, account.
+ * The same client is the same account: a merchant ID changed under it, the job goes by the
+ * current settings (its password, its URL: another address of the same service) and says the
+ * merchant ID it arrived with, the one its own order data named; kept on all the old settings
+ * for a merchant ID alone, it asked for its token with a password since revoked and went to an
+ * address since left. (A bureau whose messages carry its key, CyberSource, keeps the settings it
+ * arrived with when its key changed, merchant or not: svc_now.) A call on an earlier transaction
+ * (pl_job_follow_merchant) says the merchant ID that transaction was sent with: it stays with the
+ * settings that give that one too; when neither does (the change is older than the job), it goes
+ * by the current ones, as before. A job whose spec resolved no merchant ID is never moved.
+ */
+static bool merchant_moved(const job *j, const pl_service *now)
+{
+    const pl_job *p = &j->pub;
+    if (!p->merchant_resolved)
+        return false;
+    if (strcmp(now->ext_auth_user, p->svc->ext_auth_user) == 0 &&
+        strcmp(now->ext_token_url, p->svc->ext_token_url) == 0)
+        return false;
+    const pl_request *r = &p->req;
+    const pl_engine *e = j->pub.eng;
+    const char *pt = p->merchant_pay_type;
+    if (strcmp(pl_services_merchant_id(e->services, now, r->company, r->entity, pt),
+               p->merchant_id) == 0)
+        return false;
+    return strcmp(pl_services_merchant_id(p->services, p->svc, r->company, r->entity, pt),
+                  p->merchant_id) == 0;
 }
 
 /*
@@ -2459,10 +2524,22 @@ static bool refuse_if_unusable(job *j)
     return true;
 }
 
-/* The concurrency cap of job j's bureau now (svc_now). */
+/*
+ * The concurrency cap of job j's bureau: the current configuration's whenever the bureau is
+ * there, whichever settings j's call goes by (svc_now); j's own when the bureau left it. The
+ * slot counter is the bureau's, shared by every request for it, and the cap is the bureau's
+ * contract limit: taken from the settings of one request, requests that kept theirs (a changed
+ * CyberSource key, a moved OAuth account) held the whole queue to the old cap — with the cap
+ * raised from 1 to 5 as the bureau went live, one call went at a time while a request that
+ * arrived before waited at the queue's head (slot_start_queued reads its cap), and a new
+ * request was refused a free slot by it (slot_take reads its own).
+ */
 static int slot_cap(const job *j)
 {
-    return svc_now(j)->max_concurrent;
+    const pl_engine *e = j->pub.eng;
+    const pl_service *own = j->pub.svc;
+    const pl_service *now = e->services ? pl_services_find(e->services, own->code) : NULL;
+    return now ? now->max_concurrent : own->max_concurrent;
 }
 
 /*
@@ -3014,6 +3091,28 @@ static bool held_back(job *j, const char *what)
     return true;
 }
 
+static void with_token(job *j, void (*then)(job *));
+
+/*
+ * The most access tokens a call fetches again (on_token) because a refresh changed the OAuth
+ * client it goes by while one was fetched. Each needs a refresh during a token request, two for
+ * a client to change back: a configuration going back and forth at every refresh is sent
+ * nothing rather than asked for tokens without end.
+ */
+#define TOKEN_REFETCH_MAX 2
+
+/* The OAuth client of settings svc, "client id@token URL", into out (size outsz). */
+static void oauth_client_of(const pl_service *svc, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s@%s", svc->ext_auth_user, svc->ext_token_url);
+}
+
+/* The OAuth client job j's bearer token was asked of (with_token): after token_key. */
+static char *token_client(job *j)
+{
+    return j->token_key + OAUTH_KEY_MAX;
+}
+
 static void on_token(void *arg, const char *header, unsigned gen, const char *error, bool cancelled)
 {
     job *j = arg;
@@ -3033,9 +3132,61 @@ static void on_token(void *arg, const char *header, unsigned gen, const char *er
         finish_error(j, why, false);
         return;
     }
+    /* A refresh while the token was fetched may have changed the OAuth client the call goes by
+     * (svc_now, as submit_msg will have it): a first one gave the merchant another client, B, the
+     * merchant ID the same (the token asked of B under the bureau code), a second one renumbered
+     * the merchant under B and so put the call back on the settings it arrived with, A
+     * (merchant_moved); or the other way round. Sent, the call carried B's token to A's URL with
+     * A's merchant ID. A token of the current client is fetched instead; past TOKEN_REFETCH_MAX
+     * the call is not sent. (Not a getToken whose bureau became unusable: tokenize_go answers
+     * it, with no token request to a bureau switched off.) */
+    char now[OAUTH_KEY_MAX];
+    oauth_client_of(svc_now(j), now, sizeof now);
+    if (j->token_key && strcmp(now, token_client(j)) != 0 &&
+        !(j->tokenizing && svc_unusable_now(j))) {
+        if (j->token_refetches >= TOKEN_REFETCH_MAX) {
+            PL_WARN(j->pub.req.request_id,
+                    "bureau %s: not sent: its OAuth client changed at configuration refreshes "
+                    "while each of %d access tokens was fetched",
+                    j->pub.svc->code, j->token_refetches + 1);
+            j->tokenizing = false;
+            slot_release(j);
+            finish_error(j, "the OAuth client changed while each access token was fetched", true);
+            return;
+        }
+        j->token_refetches++;
+        PL_INFO(j->pub.req.request_id,
+                "bureau %s: its OAuth client changed while its access token was fetched: "
+                "fetching one of the current client",
+                j->pub.svc->code);
+        with_token(j, j->after_token);
+        return;
+    }
     copy_str(j->bearer, BEARER_MAX, header);
     j->token_gen = gen;
     j->after_token(j);
+}
+
+/*
+ * The access token cache key of job j's calls under its bureau's settings svc (svc_now): the
+ * bureau code when they are the current configuration's or ask for a token as they do (the same
+ * token URL, client and password); else the code, client id and token URL. A job that goes by
+ * the settings it arrived with (its merchant moved to another client: merchant_moved) asks for
+ * its token apart: under the bureau code, each of its token requests threw away the token of the
+ * current client (oauth.h: a get with other settings drops the cached token), and the current
+ * one's its. Points at key (size keysz) or at svc's code. with_token keeps it (job token_key)
+ * for the 401 that may drop it.
+ */
+static const char *oauth_key(const job *j, const pl_service *svc, char *key, size_t keysz)
+{
+    const pl_engine *e = j->pub.eng;
+    const pl_service *cur = e->services ? pl_services_find(e->services, svc->code) : NULL;
+    if (cur == svc || (cur && strcmp(cur->ext_token_url, svc->ext_token_url) == 0 &&
+                       strcmp(cur->ext_auth_user, svc->ext_auth_user) == 0 &&
+                       strcmp(cur->secret, svc->secret) == 0))
+        return svc->code;
+    snprintf(key, keysz, "%s %s@%s", svc->code, svc->ext_auth_user, svc->ext_token_url);
+    return key;
 }
 
 /*
@@ -3051,7 +3202,19 @@ static void with_token(job *j, void (*then)(job *))
         then(j);
         return;
     }
-    pl_oauth_client cl = {.key = svc->code,
+    /* Only jobs of such bureaus hold a bearer header and its key: 2.5 KiB a job in flight
+     * otherwise. */
+    if ((!j->bearer && !(j->bearer = calloc(1, BEARER_MAX))) ||
+        (!j->token_key && !(j->token_key = calloc(2, OAUTH_KEY_MAX)))) {
+        slot_release(j);
+        finish_error(j, "out of memory for the OAuth access token", true);
+        return;
+    }
+    const char *key = oauth_key(j, svc, j->token_key, OAUTH_KEY_MAX);
+    if (key != j->token_key)
+        copy_str(j->token_key, OAUTH_KEY_MAX, key);
+    oauth_client_of(svc, token_client(j), OAUTH_KEY_MAX);
+    pl_oauth_client cl = {.key = j->token_key,
                           .token_url = svc->ext_token_url,
                           .client_id = svc->ext_auth_user,
                           .secret = svc->secret,
@@ -3059,12 +3222,6 @@ static void with_token(job *j, void (*then)(job *))
                           .timeout_ms = answer_wait_ms(svc),
                           .connect_attempts = svc->connect_attempts,
                           .max_idle_s = svc->connection_idle_s};
-    /* Only jobs of such bureaus hold a bearer header: 2 KiB a job in flight otherwise. */
-    if (!j->bearer && !(j->bearer = calloc(1, BEARER_MAX))) {
-        slot_release(j);
-        finish_error(j, "out of memory for the OAuth access token", true);
-        return;
-    }
     j->after_token = then;
     int rc = pl_oauth_get(e->oauth, &cl, on_token, j, j->bearer, BEARER_MAX, &j->token_gen);
     if (rc == 1) {
@@ -3093,6 +3250,7 @@ static void call_start(job *j)
 {
     j->state = JS_CALLING;
     j->reauthed = false;
+    j->token_refetches = 0;
     with_token(j, call_go);
 }
 
@@ -3107,7 +3265,9 @@ static bool resend_after_401(job *j, const pl_http_response *r, void (*go)(job *
     if (!(j->ops->flags & PL_BUREAU_OAUTH) || r->outcome != PL_HTTP_OK || r->status != 401 ||
         j->reauthed)
         return false;
-    pl_oauth_invalidate(j->pub.eng->oauth, j->pub.svc->code, j->token_gen);
+    /* The entry its token came from (with_token), whatever a refresh since would name. */
+    if (j->token_key)
+        pl_oauth_invalidate(j->pub.eng->oauth, j->token_key, j->token_gen);
     if (j->bearer)
         pl_card_wipe(j->bearer, BEARER_MAX);
     /* (Not processed: given back when no call may start now, held_back.) */
@@ -3200,6 +3360,7 @@ static void tokenize(job *j)
             pl_bureau_op_name(j->pub.call.op));
     j->tokenizing = true;
     j->reauthed = false;
+    j->token_refetches = 0;
     j->state = JS_CALLING;
     with_token(j, tokenize_go);
 }

@@ -282,6 +282,13 @@ struct pl_job {
     /* Filled by spec->prepare. */
     pl_bureau_call call;
     char merchant_id[31];
+    /* What pl_job_resolve_call resolved merchant_id from: the pay type ("" none), and that it
+     * ran. The engine resolves the hierarchy again under a refreshed configuration to tell
+     * whether the refresh moved the job's merchant to another account (a job whose merchant
+     * it moved to another OAuth client goes by the settings it arrived with, all of them:
+     * engine.c, merchant_moved). */
+    char merchant_pay_type[5];
+    bool merchant_resolved;
     char op_name[16]; /* pl_bureau_op_name(call.op) */
     void *spec_data;  /* spec-owned; freed by spec->release */
 
@@ -508,7 +515,9 @@ int pl_job_publish(pl_job *job, const char *topic_suffix, const char *key,
 /*
  * Fills the parts of job->call that come from configuration, the same way for every worker:
  * job->merchant_id and call.merchant_id (the seed's merchant ID hierarchy for pay_type), the
- * currency and bill/ship country cross-references, and the bureau's card type code.
+ * currency and bill/ship country cross-references, and the bureau's card type code. Notes
+ * pay_type (merchant_pay_type): a refresh that would resolve another merchant ID under another
+ * OAuth client keeps the job on the bureau settings it arrived with.
  */
 void pl_job_resolve_call(pl_job *job, const char *pay_type);
 

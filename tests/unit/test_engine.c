@@ -378,6 +378,8 @@ static bool g_oauth_catch;
 static int g_oauth_gets;
 static char g_oauth_token_url[512];
 static char g_oauth_secret[256];
+static char g_oauth_client_id[128];
+static char g_oauth_key[512];
 static int caught_oauth_get(pl_oauth *o, const pl_oauth_client *client, pl_oauth_cb cb, void *arg,
                             char *header, size_t hsize, unsigned *gen)
 {
@@ -386,7 +388,23 @@ static int caught_oauth_get(pl_oauth *o, const pl_oauth_client *client, pl_oauth
     g_oauth_gets++;
     snprintf(g_oauth_token_url, sizeof g_oauth_token_url, "%s", client->token_url);
     snprintf(g_oauth_secret, sizeof g_oauth_secret, "%s", client->secret);
+    snprintf(g_oauth_client_id, sizeof g_oauth_client_id, "%s", client->client_id);
+    snprintf(g_oauth_key, sizeof g_oauth_key, "%s", client->key);
     return 0;
+}
+
+/* The entry the engine drops (resend_after_401), caught while g_oauth_catch is set: its key and
+ * generation. Handed to pl_oauth otherwise. */
+static char g_oauth_dropped[512];
+static unsigned g_oauth_dropped_gen;
+static void caught_oauth_invalidate(pl_oauth *o, const char *key, unsigned gen)
+{
+    if (!g_oauth_catch) {
+        pl_oauth_invalidate(o, key, gen);
+        return;
+    }
+    snprintf(g_oauth_dropped, sizeof g_oauth_dropped, "%s", key);
+    g_oauth_dropped_gen = gen;
 }
 
 /*
@@ -432,6 +450,7 @@ static int given_poll(rd_kafka_t *rk, int timeout_ms)
 #define pl_db_submit caught_submit
 #define pl_http_submit caught_http_submit
 #define pl_oauth_get caught_oauth_get
+#define pl_oauth_invalidate caught_oauth_invalidate
 #define rd_kafka_producev given_producev
 #define rd_kafka_message_destroy given_message_destroy
 #define rd_kafka_topic_name given_topic_name
@@ -2109,8 +2128,9 @@ static void test_owner_wait_covers_connection_attempts(void **state)
  * configuration, changed protocol there or became unusable (a secret not resolved: a call not
  * started yet is answered instead, test_a_refresh_making_a_bureau_unusable_answers_what_waits),
  * and when its secret changed, unless the bureau authenticates by OAuth token (its messages
- * carry no secret). The wait for another owner's call is the longer of both (a call started
- * before the refresh went by the earlier settings).
+ * carry no secret). The cap is the bureau's current one whenever the configuration has the
+ * bureau (slot_cap: its slots are shared by every request for it). The wait for another owner's
+ * call is the longer of both (a call started before the refresh went by the earlier settings).
  */
 static void test_a_waiting_request_goes_by_the_current_settings(void **state)
 {
@@ -2162,7 +2182,7 @@ static void test_a_waiting_request_goes_by_the_current_settings(void **state)
     broken.secret_ok = false; /* unusable now: a call already under way ends as it began */
     assert_non_null(e.services = pl_services_of(&broken, 1));
     assert_ptr_equal(svc_now(&j), &own);
-    assert_int_equal(slot_cap(&j), 1);
+    assert_int_equal(slot_cap(&j), 8); /* the cap is the bureau's: the current one */
     pl_services_unref(e.services);
 
     /* Gone live: the production URL with the production key. A request that arrived with the
@@ -2174,6 +2194,7 @@ static void test_a_waiting_request_goes_by_the_current_settings(void **state)
     assert_non_null(e.services = pl_services_of(&live, 1));
     assert_ptr_equal(svc_now(&j), &own);
     assert_string_equal(svc_now(&j)->url, "https://primary.example/");
+    assert_int_equal(slot_cap(&j), 8); /* its key's URL, the bureau's cap */
     pl_services_unref(e.services);
     strcpy(live.secret, "test-key"); /* the URL moved, the key the same: the new URL */
     assert_non_null(e.services = pl_services_of(&live, 1));
@@ -4183,6 +4204,588 @@ static void test_a_waiting_oauth_request_takes_the_new_password(void **state)
     breaker_engine_free(e, m, log);
 }
 
+/* A recorded request of bureau `code` of the configuration e holds now, waiting for its slot
+ * (waiting_job), with ops, its merchant ID resolved (pl_job_resolve_call, company 1, entity
+ * "E1", pay type "VI") and then, when `follow` is not NULL, set to the one of the transaction it
+ * follows (pl_job_follow_merchant). */
+static job *merchant_job(pl_engine *e, const char *rid, const char *code, const pl_bureau_ops *ops,
+                         const char *follow)
+{
+    const pl_service *svc = pl_services_find(e->services, code);
+    assert_non_null(svc);
+    job *j = waiting_job(e, rid, svc);
+    j->ops = ops;
+    j->pub.services = pl_services_ref(e->services);
+    j->pub.req.company = 1;
+    snprintf(j->pub.req.entity, sizeof j->pub.req.entity, "E1");
+    pl_job_resolve_call(&j->pub, "VI");
+    if (follow)
+        pl_job_follow_merchant(&j->pub, follow);
+    return j;
+}
+
+/* The call before job w (first_call_out's `held`) ends: w takes the slot, its row is marked
+ * sent, and it asks for its access token (OAuth) or is sent. */
+static void slot_passes_to(job *held, job *w)
+{
+    slot_release(held);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "two_mark_sent", w->pub.req.request_id);
+    g_result = written_row();
+    on_marked(w, 0, NULL, g_caught[0]);
+    PQclear(g_result);
+    g_result = NULL;
+    caught_free();
+}
+
+/*
+ * An operator takes the External Payment Service live (OAuth: its URL, token URL, client,
+ * password and merchant ID in one change) while requests wait for a slot. A waiting request
+ * says the merchant ID it arrived with; it goes with the settings that merchant ID is of, all
+ * of them: its URL, its token URL, its client and password, and a token cache entry of their
+ * own, not the bureau code's (whose token is the live client's). A request that arrives after
+ * the change goes live, all of it. A password change alone (the merchant ID the same) is taken
+ * by the waiting requests (test_a_waiting_oauth_request_takes_the_new_password). Before, the
+ * waiting request asked the live client's token and went to the live URL with the test merchant
+ * ID: a merchant ID of one environment or merchant with another's credentials.
+ */
+static void test_a_refresh_moving_the_merchant_keeps_a_waiting_request_on_one_account(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service test = {.code = "EXT",
+                       .protocol = "EXT",
+                       .merchant_id = "test-merchant",
+                       .url = "https://test.ext.example/",
+                       .ext_token_url = "https://test.ext.example/oauth/token",
+                       .ext_auth_user = "paylink-test",
+                       .secret = "T3st-Pass!word",
+                       .max_concurrent = 1,
+                       .secret_ok = true};
+    assert_non_null(e->services = pl_services_of(&test, 1));
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+
+    job *held = first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
+    job *w = merchant_job(e, "W-1", "EXT", &oauth_ops, NULL);
+    assert_string_equal(w->pub.merchant_id, "test-merchant");
+    pl_service live = test;
+    snprintf(live.merchant_id, sizeof live.merchant_id, "live-merchant");
+    snprintf(live.url, sizeof live.url, "https://live.ext.example/");
+    snprintf(live.ext_token_url, sizeof live.ext_token_url, "https://live.ext.example/oauth/token");
+    snprintf(live.ext_auth_user, sizeof live.ext_auth_user, "paylink-live");
+    snprintf(live.secret, sizeof live.secret, "L1ve-Pass!word");
+    refreshed_to(e, &live, 1);
+    assert_int_equal(g_ncaught, 0);
+
+    /* Its slot comes: the test merchant's token, from the test client, cached apart. */
+    slot_passes_to(held, w);
+    assert_int_equal(g_oauth_gets, 1);
+    assert_string_equal(g_oauth_token_url, "https://test.ext.example/oauth/token");
+    assert_string_equal(g_oauth_client_id, "paylink-test");
+    assert_string_equal(g_oauth_secret, "T3st-Pass!word");
+    assert_string_not_equal(g_oauth_key, "EXT");
+    /* A refresh while it waits for its token changes nothing of that. */
+    refreshed_to(e, &live, 1);
+    on_token(w, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_string_equal(g_http_url, "https://test.ext.example/");
+    assert_string_equal(w->pub.call.merchant_id, "test-merchant");
+
+    /* A request that arrives after the change: live, all of it, under the bureau code. */
+    job *n = merchant_job(e, "N-1", "EXT", &oauth_ops, NULL);
+    assert_string_equal(n->pub.merchant_id, "live-merchant");
+    slot_passes_to(w, n);
+    assert_int_equal(g_oauth_gets, 2);
+    assert_string_equal(g_oauth_token_url, "https://live.ext.example/oauth/token");
+    assert_string_equal(g_oauth_client_id, "paylink-live");
+    assert_string_equal(g_oauth_secret, "L1ve-Pass!word");
+    assert_string_equal(g_oauth_key, "EXT");
+    on_token(n, "Authorization: Bearer tok2", 2, NULL, false);
+    assert_int_equal(g_http_calls, 2);
+    assert_string_equal(g_http_url, "https://live.ext.example/");
+    assert_string_equal(n->pub.call.merchant_id, "live-merchant");
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * A call on a transaction already sent (the reversal or capture of an authorization:
+ * pl_job_follow_merchant) says the merchant ID that transaction was sent with, whatever a
+ * refresh did meanwhile, and goes with the settings of that merchant: a bureau with OAuth whose
+ * merchant ID a refresh moved to another client, with its URL, sends a waiting reversal of an
+ * authorization of the old merchant to the old URL, under that merchant, with the old client's
+ * token. One whose transaction's merchant neither the old nor the new settings give (the change
+ * is older than the request) goes by the current settings, as before. Before, the reversal went
+ * to the new URL under the old merchant ID.
+ */
+static void test_a_follow_on_keeps_its_transactions_merchant_across_a_refresh(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service was = {.code = "EXT",
+                      .protocol = "EXT",
+                      .merchant_id = "merchant-a",
+                      .url = "https://a.example/",
+                      .ext_token_url = "https://a.example/oauth/token",
+                      .ext_auth_user = "client-a",
+                      .secret = "A-Pass!word1",
+                      .max_concurrent = 1,
+                      .secret_ok = true};
+    assert_non_null(e->services = pl_services_of(&was, 1));
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+
+    job *held = first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
+    job *rev = merchant_job(e, "A-1.rev", "EXT", &oauth_ops, "merchant-a");
+    job *old = merchant_job(e, "B-1.rev", "EXT", &oauth_ops, "merchant-0");
+    pl_service now = was;
+    snprintf(now.merchant_id, sizeof now.merchant_id, "merchant-b");
+    snprintf(now.url, sizeof now.url, "https://b.example/");
+    snprintf(now.ext_auth_user, sizeof now.ext_auth_user, "client-b");
+    snprintf(now.secret, sizeof now.secret, "B-Pass!word1");
+    refreshed_to(e, &now, 1);
+
+    slot_passes_to(held, rev);
+    assert_int_equal(g_oauth_gets, 1);
+    assert_string_equal(g_oauth_client_id, "client-a");
+    assert_string_equal(g_oauth_secret, "A-Pass!word1");
+    on_token(rev, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_string_equal(g_http_url, "https://a.example/");
+    assert_string_equal(rev->pub.call.merchant_id, "merchant-a");
+
+    slot_passes_to(rev, old);
+    assert_int_equal(g_oauth_gets, 2);
+    assert_string_equal(g_oauth_client_id, "client-b");
+    assert_string_equal(g_oauth_key, "EXT");
+    on_token(old, "Authorization: Bearer tok2", 2, NULL, false);
+    assert_int_equal(g_http_calls, 2);
+    assert_string_equal(g_http_url, "https://b.example/");
+    assert_string_equal(old->pub.call.merchant_id, "merchant-0");
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * A refresh that changes a merchant ID but not the account it is of — the same OAuth client and
+ * token URL, or the same key of a bureau whose messages carry it (a key the bureau's merchants
+ * share) — leaves a waiting request on the current settings, as any refresh does: a later
+ * password change and URL move are taken (its token asked with the current password, its call
+ * to the current address), and it says the merchant ID it arrived with, the one its own order
+ * data named. Before, the merchant ID change alone pinned it to all the settings it arrived
+ * with: it asked for its token with the revoked password and went to the address left.
+ */
+static void test_a_merchant_moved_within_one_account_goes_by_the_current_settings(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service was[2] = {{.code = "EXT",
+                          .protocol = "EXT",
+                          .merchant_id = "m-1",
+                          .url = "https://ext.example/",
+                          .ext_token_url = "https://ext.example/oauth/token",
+                          .ext_auth_user = "paylink",
+                          .secret = "0ld-Pass!word",
+                          .max_concurrent = 1,
+                          .secret_ok = true},
+                         {.code = "CYB",
+                          .protocol = "RLT",
+                          .merchant_id = "merchant-a",
+                          .url = "https://a.example/",
+                          .secret = "shared-key",
+                          .max_concurrent = 1,
+                          .secret_ok = true}};
+    assert_non_null(e->services = pl_services_of(was, 2));
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+
+    job *held = first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
+    job *w = merchant_job(e, "W-1", "EXT", &oauth_ops, NULL);
+    job *cheld = first_call_out(e, pl_services_find(e->services, "CYB"), "H-2", 0);
+    job *c = merchant_job(e, "C-1", "CYB", &two_ops, NULL);
+    assert_string_equal(w->pub.merchant_id, "m-1");
+    assert_string_equal(c->pub.merchant_id, "merchant-a");
+    /* The merchant IDs change, the accounts the same. */
+    pl_service now[2] = {was[0], was[1]};
+    snprintf(now[0].merchant_id, sizeof now[0].merchant_id, "m-2");
+    snprintf(now[1].merchant_id, sizeof now[1].merchant_id, "merchant-b");
+    snprintf(now[1].url, sizeof now[1].url, "https://b.example/");
+    refreshed_to(e, now, 2);
+    /* Then the password is rotated and the service moves to another address. */
+    snprintf(now[0].secret, sizeof now[0].secret, "N3w-Pass!word");
+    snprintf(now[0].url, sizeof now[0].url, "https://standby.ext.example/");
+    refreshed_to(e, now, 2);
+    assert_int_equal(g_ncaught, 0);
+
+    slot_passes_to(held, w);
+    assert_int_equal(g_oauth_gets, 1);
+    assert_string_equal(g_oauth_secret, "N3w-Pass!word");
+    assert_string_equal(g_oauth_client_id, "paylink");
+    assert_string_equal(g_oauth_key, "EXT");
+    on_token(w, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_string_equal(g_http_url, "https://standby.ext.example/");
+    assert_string_equal(w->pub.call.merchant_id, "m-1");
+
+    slot_passes_to(cheld, c);
+    assert_int_equal(g_http_calls, 2);
+    assert_string_equal(g_http_url, "https://b.example/");
+    assert_string_equal(c->pub.call.merchant_id, "merchant-a");
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * The concurrency cap is the bureau's, as its slot counter is: a refresh that raises it lets the
+ * requests waiting go at once (refresh_take), those that keep the settings they arrived with too
+ * — a request of the External Payment Service whose merchant went live with another client, one
+ * of a bureau whose key changed. Before, a request that kept its settings kept their cap: at the
+ * head of the queue it held the whole queue to it (slot_start_queued reads the head's), one call at
+ * a time.
+ */
+static void test_a_raised_cap_lets_every_waiting_request_go(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service test[2] = {{.code = "EXT",
+                           .protocol = "EXT",
+                           .merchant_id = "test-merchant",
+                           .url = "https://test.ext.example/",
+                           .ext_token_url = "https://test.ext.example/oauth/token",
+                           .ext_auth_user = "paylink-test",
+                           .secret = "T3st-Pass!word",
+                           .max_concurrent = 1,
+                           .secret_ok = true},
+                          {.code = "CYB",
+                           .protocol = "RLT",
+                           .url = "https://test.cyb.example/",
+                           .secret = "test-key",
+                           .max_concurrent = 1,
+                           .secret_ok = true}};
+    assert_non_null(e->services = pl_services_of(test, 2));
+    slot *s = slot_for(e, "EXT");
+    slot *cs = slot_for(e, "CYB");
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+
+    first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
+    merchant_job(e, "W-1", "EXT", &oauth_ops, NULL);
+    merchant_job(e, "W-2", "EXT", &oauth_ops, NULL);
+    first_call_out(e, pl_services_find(e->services, "CYB"), "H-2", 0);
+    waiting_job(e, "C-1", pl_services_find(e->services, "CYB"));
+    assert_int_equal(e->n_queued, 3);
+
+    /* Both go live, their caps raised to 5. */
+    pl_service live[2] = {test[0], test[1]};
+    snprintf(live[0].merchant_id, sizeof live[0].merchant_id, "live-merchant");
+    snprintf(live[0].url, sizeof live[0].url, "https://live.ext.example/");
+    snprintf(live[0].ext_token_url, sizeof live[0].ext_token_url,
+             "https://live.ext.example/oauth/token");
+    snprintf(live[0].ext_auth_user, sizeof live[0].ext_auth_user, "paylink-live");
+    snprintf(live[0].secret, sizeof live[0].secret, "L1ve-Pass!word");
+    live[0].max_concurrent = 5;
+    snprintf(live[1].url, sizeof live[1].url, "https://live.cyb.example/");
+    snprintf(live[1].secret, sizeof live[1].secret, "live-key");
+    live[1].max_concurrent = 5;
+    refreshed_to(e, live, 2);
+    assert_int_equal(g_ncaught, 3);
+    assert_true(caught_has("two_mark_sent", "W-1"));
+    assert_true(caught_has("two_mark_sent", "W-2"));
+    assert_true(caught_has("two_mark_sent", "C-1"));
+    caught_free();
+    assert_null(s->qhead);
+    assert_null(cs->qhead);
+    assert_int_equal(e->n_queued, 0);
+    assert_int_equal(s->active, 3);
+    assert_int_equal(cs->active, 2);
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * A 401 drops the cached token the call was sent with: the entry its token came from
+ * (with_token), even when a refresh since would have the call ask under another (its merchant
+ * moved to another client: it keeps the client it arrived with, apart from the bureau code's
+ * entry). Before, the entry was worked out again at the 401: the other one was dropped, a good
+ * token of the current client, and the refused one stayed cached for the next call to be given.
+ */
+static void test_a_401_drops_the_token_it_was_sent_with(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service test = {.code = "EXT",
+                       .protocol = "EXT",
+                       .merchant_id = "test-merchant",
+                       .url = "https://test.ext.example/",
+                       .ext_token_url = "https://test.ext.example/oauth/token",
+                       .ext_auth_user = "paylink-test",
+                       .secret = "T3st-Pass!word",
+                       .max_concurrent = 1,
+                       .secret_ok = true};
+    assert_non_null(e->services = pl_services_of(&test, 1));
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+    g_oauth_dropped[0] = '\0';
+
+    job *held = first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
+    job *w = merchant_job(e, "W-1", "EXT", &oauth_ops, NULL);
+    slot_passes_to(held, w);
+    assert_string_equal(g_oauth_key, "EXT");
+    on_token(w, "Authorization: Bearer tok", 7, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_int_equal(w->state, JS_CALLING);
+
+    /* The bureau goes live while the call is out; the call is answered 401. */
+    pl_service live = test;
+    snprintf(live.merchant_id, sizeof live.merchant_id, "live-merchant");
+    snprintf(live.url, sizeof live.url, "https://live.ext.example/");
+    snprintf(live.ext_token_url, sizeof live.ext_token_url, "https://live.ext.example/oauth/token");
+    snprintf(live.ext_auth_user, sizeof live.ext_auth_user, "paylink-live");
+    snprintf(live.secret, sizeof live.secret, "L1ve-Pass!word");
+    refreshed_to(e, &live, 1);
+    on_http(w, &answered_401);
+    assert_string_equal(g_oauth_dropped, "EXT");
+    assert_int_equal(g_oauth_dropped_gen, 7);
+    /* Its new token: the test client's, under its own entry. */
+    assert_int_equal(g_oauth_gets, 2);
+    assert_string_equal(g_oauth_client_id, "paylink-test");
+    assert_string_not_equal(g_oauth_key, "EXT");
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * The case a 401 may drop a wrong entry for: a request already waiting when the bureau goes live
+ * (merchant ID, client and token URL in one change) keeps the test client and asks for its token
+ * under an entry of its own (oauth_key), not the bureau code's, which holds the live client's
+ * token. Answered 401, it drops that entry, at the generation of the token it was sent with, and
+ * asks again under it. Before (the entry worked out from the bureau code at the 401), the live
+ * client's good token was dropped and the refused one stayed cached for the next call.
+ */
+static void test_a_401_drops_the_entry_of_a_request_that_kept_its_client(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service test = {.code = "EXT",
+                       .protocol = "EXT",
+                       .merchant_id = "test-merchant",
+                       .url = "https://test.ext.example/",
+                       .ext_token_url = "https://test.ext.example/oauth/token",
+                       .ext_auth_user = "paylink-test",
+                       .secret = "T3st-Pass!word",
+                       .max_concurrent = 1,
+                       .secret_ok = true};
+    assert_non_null(e->services = pl_services_of(&test, 1));
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+    g_oauth_dropped[0] = '\0';
+    const char *own = "EXT paylink-test@https://test.ext.example/oauth/token";
+
+    job *held = first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
+    job *w = merchant_job(e, "W-1", "EXT", &oauth_ops, NULL);
+    /* The bureau goes live while the request waits for its slot. */
+    pl_service live = test;
+    snprintf(live.merchant_id, sizeof live.merchant_id, "live-merchant");
+    snprintf(live.url, sizeof live.url, "https://live.ext.example/");
+    snprintf(live.ext_token_url, sizeof live.ext_token_url, "https://live.ext.example/oauth/token");
+    snprintf(live.ext_auth_user, sizeof live.ext_auth_user, "paylink-live");
+    snprintf(live.secret, sizeof live.secret, "L1ve-Pass!word");
+    refreshed_to(e, &live, 1);
+
+    slot_passes_to(held, w);
+    assert_int_equal(g_oauth_gets, 1);
+    assert_string_equal(g_oauth_key, own);
+    assert_string_equal(g_oauth_client_id, "paylink-test");
+    on_token(w, "Authorization: Bearer tok", 9, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_string_equal(g_http_url, "https://test.ext.example/");
+    assert_string_equal(w->pub.call.merchant_id, "test-merchant");
+
+    on_http(w, &answered_401);
+    assert_string_equal(g_oauth_dropped, own);
+    assert_int_equal(g_oauth_dropped_gen, 9);
+    assert_int_equal(g_oauth_gets, 2);
+    assert_string_equal(g_oauth_key, own);
+    assert_string_equal(g_oauth_client_id, "paylink-test");
+    on_token(w, "Authorization: Bearer tok2", 10, NULL, false);
+    assert_int_equal(g_http_calls, 2);
+    assert_string_equal(g_http_url, "https://test.ext.example/");
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/* The settings of the two-refresh tests below: A, with merchant m-1, client client-a and its
+ * own URL and token URL; B, the same merchant under client-b at another address; B2, B with the
+ * merchant renumbered m-2. */
+static const pl_service g_acct_a = {.code = "EXT",
+                                    .protocol = "EXT",
+                                    .merchant_id = "m-1",
+                                    .url = "https://a.example/",
+                                    .ext_token_url = "https://a.example/oauth/token",
+                                    .ext_auth_user = "client-a",
+                                    .secret = "A-Pass!word1",
+                                    .max_concurrent = 1,
+                                    .secret_ok = true};
+
+static pl_service acct_b(const char *merchant_id)
+{
+    pl_service b = g_acct_a;
+    snprintf(b.merchant_id, sizeof b.merchant_id, "%s", merchant_id);
+    snprintf(b.url, sizeof b.url, "https://b.example/");
+    snprintf(b.ext_token_url, sizeof b.ext_token_url, "https://b.example/oauth/token");
+    snprintf(b.ext_auth_user, sizeof b.ext_auth_user, "client-b");
+    snprintf(b.secret, sizeof b.secret, "B-Pass!word1");
+    return b;
+}
+
+/*
+ * A call's token and the settings it is sent with are one OAuth client's, however the
+ * configuration changes while the token is fetched. A request waits on A; a refresh gives its
+ * merchant another client, B (the merchant ID the same: it goes by B, its token asked of B under
+ * the bureau code); a second refresh, while that token is fetched, renumbers the merchant under
+ * B (now the request goes by A again: merchant_moved). The token of B comes: not sent with it;
+ * a token of A is fetched, under A's own entry, and the call goes to A's URL with it. Before, B's
+ * token went to A's URL with A's merchant ID.
+ */
+static void test_a_token_fetched_across_two_refreshes_is_of_the_client_sent_with(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    assert_non_null(e->services = pl_services_of(&g_acct_a, 1));
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+
+    job *held = first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
+    job *w = merchant_job(e, "W-1", "EXT", &oauth_ops, NULL);
+    pl_service b = acct_b("m-1");
+    refreshed_to(e, &b, 1);
+    slot_passes_to(held, w);
+    assert_int_equal(g_oauth_gets, 1);
+    assert_string_equal(g_oauth_client_id, "client-b");
+    assert_string_equal(g_oauth_key, "EXT");
+
+    pl_service b2 = acct_b("m-2");
+    refreshed_to(e, &b2, 1);
+    on_token(w, "Authorization: Bearer tok-of-client-b", 1, NULL, false);
+    assert_int_equal(g_http_calls, 0);
+    assert_int_equal(g_oauth_gets, 2);
+    assert_string_equal(g_oauth_client_id, "client-a");
+    assert_string_equal(g_oauth_secret, "A-Pass!word1");
+    assert_string_equal(g_oauth_token_url, "https://a.example/oauth/token");
+    assert_string_equal(g_oauth_key, "EXT client-a@https://a.example/oauth/token");
+    on_token(w, "Authorization: Bearer tok-of-client-a", 2, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_string_equal(g_http_url, "https://a.example/");
+    assert_string_equal(w->pub.call.merchant_id, "m-1");
+    assert_string_equal(w->bearer, "Authorization: Bearer tok-of-client-a");
+    assert_int_equal(g_ncaught, 0);
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * A configuration that changes the client a waiting call goes by during each of its token
+ * requests (B, then A, then B, then A again) has the call ask for a token at most
+ * TOKEN_REFETCH_MAX times more; then it is answered `error`, nothing sent, its slot given back.
+ */
+static void test_a_call_whose_client_keeps_changing_is_not_sent(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    assert_non_null(e->services = pl_services_of(&g_acct_a, 1));
+    slot *s = slot_for(e, "EXT");
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+
+    job *held = first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
+    job *w = merchant_job(e, "W-1", "EXT", &oauth_ops, NULL);
+    pl_service b = acct_b("m-1"), b2 = acct_b("m-2");
+    refreshed_to(e, &b, 1);
+    slot_passes_to(held, w);
+    assert_string_equal(g_oauth_client_id, "client-b");
+    for (int i = 0; i < TOKEN_REFETCH_MAX; i++) {
+        refreshed_to(e, i % 2 ? &b : &b2, 1);
+        on_token(w, "Authorization: Bearer tok", (unsigned)i + 1, NULL, false);
+        assert_int_equal(g_oauth_gets, i + 2);
+        assert_string_equal(g_oauth_client_id, i % 2 ? "client-b" : "client-a");
+    }
+    refreshed_to(e, TOKEN_REFETCH_MAX % 2 ? &b : &b2, 1);
+    on_token(w, "Authorization: Bearer tok", TOKEN_REFETCH_MAX + 1, NULL, false);
+    assert_int_equal(g_oauth_gets, TOKEN_REFETCH_MAX + 1);
+    assert_int_equal(g_http_calls, 0);
+    assert_int_equal(g_ncaught, 1);
+    answered_error(0, "W-1", "the OAuth client changed while each access token was fetched");
+    caught_free();
+    assert_int_equal(s->active, 0);
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
 /* spec->followups of the tests below: a reversal for every `rejected` reply (as paylink-auth's
  * did for a 481 when it had no answer to look at), counted. */
 static int g_followups_calls;
@@ -5924,6 +6527,14 @@ int main(void)
         cmocka_unit_test(test_a_waiting_request_goes_by_the_current_settings),
         cmocka_unit_test(test_a_refresh_making_a_bureau_unusable_answers_what_waits),
         cmocka_unit_test(test_a_waiting_oauth_request_takes_the_new_password),
+        cmocka_unit_test(test_a_refresh_moving_the_merchant_keeps_a_waiting_request_on_one_account),
+        cmocka_unit_test(test_a_follow_on_keeps_its_transactions_merchant_across_a_refresh),
+        cmocka_unit_test(test_a_merchant_moved_within_one_account_goes_by_the_current_settings),
+        cmocka_unit_test(test_a_raised_cap_lets_every_waiting_request_go),
+        cmocka_unit_test(test_a_401_drops_the_token_it_was_sent_with),
+        cmocka_unit_test(test_a_401_drops_the_entry_of_a_request_that_kept_its_client),
+        cmocka_unit_test(test_a_token_fetched_across_two_refreshes_is_of_the_client_sent_with),
+        cmocka_unit_test(test_a_call_whose_client_keeps_changing_is_not_sent),
         cmocka_unit_test(test_overdue_requests_are_reported_once),
         cmocka_unit_test(test_stalled_bureau_answers_its_queue),
         cmocka_unit_test(test_stall_spares_exempt_requests),
