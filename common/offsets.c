@@ -293,12 +293,6 @@ int64_t pl_offsets_position(const pl_offsets *o, int32_t partition_id)
     return p ? p->position : -1;
 }
 
-uint64_t pl_offsets_again(const pl_offsets *o, int32_t partition_id)
-{
-    const partition *p = o ? lookup(o, partition_id) : NULL;
-    return p ? p->again : 0;
-}
-
 uint64_t pl_offsets_again_due(pl_offsets *o, int32_t partition_id, double now, double every_s)
 {
     partition *p = o ? lookup(o, partition_id) : NULL;

@@ -92,18 +92,13 @@ int pl_offsets_add(pl_offsets *o, int32_t partition, int64_t off) PL_MUSTCHECK;
 int pl_offsets_add_once(pl_offsets *o, int32_t partition, int64_t off) PL_MUSTCHECK;
 
 /*
- * How many times in a row pl_offsets_add_once returned PL_OFFSETS_AGAIN for the partition's last
- * offset added: 0 when the last add was not such a repeat (or for an unknown partition). For
- * rate-limiting what the caller says about a record fetched again and again.
- */
-uint64_t pl_offsets_again(const pl_offsets *o, int32_t partition);
-
-/*
  * Whether the caller should say so now, for a record fetched again and again: returns the count
- * (pl_offsets_again) at its 1st, 10th, 100th... repeat, and at any repeat at least every_s
- * seconds after the last time it returned non-zero for the same record (`now`, in seconds of any
- * clock the caller keeps to), so that a partition stuck for good is still told of; else 0 (also
- * when the last add was no repeat, or the partition is unknown).
+ * of repeats (how many times in a row pl_offsets_add_once returned PL_OFFSETS_AGAIN for the
+ * partition's last offset added) at its 1st, 10th, 100th... repeat, and at any repeat at least
+ * every_s seconds after the last time it returned non-zero for the same record (`now`, in seconds
+ * of any clock the caller keeps to), so that a partition stuck for good is still told of; else 0
+ * (also when the last add was no repeat, or the partition is unknown). With every_s 0 every
+ * repeat is due: it returns the count itself.
  */
 uint64_t pl_offsets_again_due(pl_offsets *o, int32_t partition, double now, double every_s);
 

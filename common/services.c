@@ -554,15 +554,36 @@ typedef enum said_kind {
 
 #define SAID_MAX 64
 
+typedef struct said_line {
+    char code[sizeof((pl_service *)0)->code];
+    said_kind kind;
+    char why[sizeof((pl_service *)0)->secret_error];
+} said_line;
+
 static struct {
     pthread_mutex_t mu;
-    struct {
-        char code[sizeof((pl_service *)0)->code];
-        said_kind kind;
-        char why[sizeof((pl_service *)0)->secret_error];
-    } line[SAID_MAX];
+    said_line line[SAID_MAX];
     size_t n;
 } g_said = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/*
+ * The line noted of bureau code (g_said.mu held), or NULL when there is none. With add, a
+ * bureau without one gets a new line noting nothing yet (SAID_NOTHING) if there is room, so
+ * NULL then means only that SAID_MAX bureaus are noted already.
+ */
+static said_line *said_entry(const char *code, bool add)
+{
+    for (size_t i = 0; i < g_said.n; i++)
+        if (strcmp(g_said.line[i].code, code) == 0)
+            return &g_said.line[i];
+    if (!add || g_said.n == SAID_MAX)
+        return NULL;
+    said_line *l = &g_said.line[g_said.n++];
+    copy(l->code, sizeof l->code, code);
+    l->kind = SAID_NOTHING;
+    l->why[0] = '\0';
+    return l;
+}
 
 /*
  * Whether this process is to say the line (kind, why) of bureau code: not when it is the last
@@ -572,19 +593,12 @@ static struct {
 static bool say_once(const char *code, said_kind kind, const char *why, bool always)
 {
     pthread_mutex_lock(&g_said.mu);
-    size_t i = 0;
-    while (i < g_said.n && strcmp(g_said.line[i].code, code) != 0)
-        i++;
     bool say = true;
-    if (i < g_said.n || g_said.n < SAID_MAX) {
-        if (i == g_said.n) {
-            copy(g_said.line[i].code, sizeof g_said.line[i].code, code);
-            g_said.line[i].kind = SAID_NOTHING;
-            g_said.n++;
-        }
-        say = always || g_said.line[i].kind != kind || strcmp(g_said.line[i].why, why) != 0;
-        g_said.line[i].kind = kind;
-        copy(g_said.line[i].why, sizeof g_said.line[i].why, why);
+    said_line *l = said_entry(code, true);
+    if (l) {
+        say = always || l->kind != kind || strcmp(l->why, why) != 0;
+        l->kind = kind;
+        copy(l->why, sizeof l->why, why);
     }
     pthread_mutex_unlock(&g_said.mu);
     return say;
@@ -601,18 +615,10 @@ static bool say_once(const char *code, said_kind kind, const char *why, bool alw
 static void note_usable(const char *code)
 {
     pthread_mutex_lock(&g_said.mu);
-    size_t i = 0;
-    while (i < g_said.n && strcmp(g_said.line[i].code, code) != 0)
-        i++;
-    if (i < g_said.n && g_said.line[i].kind != SAID_USABLE &&
-        g_said.line[i].kind != SAID_READABLE) {
-        g_said.line[i].kind = SAID_USABLE;
-        g_said.line[i].why[0] = '\0';
-    } else if (i == g_said.n && g_said.n < SAID_MAX) {
-        copy(g_said.line[i].code, sizeof g_said.line[i].code, code);
-        g_said.line[i].kind = SAID_USABLE;
-        g_said.line[i].why[0] = '\0';
-        g_said.n++;
+    said_line *l = said_entry(code, true);
+    if (l && l->kind != SAID_USABLE && l->kind != SAID_READABLE) {
+        l->kind = SAID_USABLE;
+        l->why[0] = '\0';
     }
     pthread_mutex_unlock(&g_said.mu);
 }
@@ -626,12 +632,9 @@ static void note_usable(const char *code)
 static void forget_said(const char *code)
 {
     pthread_mutex_lock(&g_said.mu);
-    for (size_t i = 0; i < g_said.n; i++)
-        if (strcmp(g_said.line[i].code, code) == 0) {
-            g_said.line[i] = g_said.line[g_said.n - 1];
-            g_said.n--;
-            break;
-        }
+    said_line *l = said_entry(code, false);
+    if (l)
+        *l = g_said.line[--g_said.n];
     pthread_mutex_unlock(&g_said.mu);
 }
 

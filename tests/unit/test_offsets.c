@@ -582,35 +582,41 @@ static void test_commit_above(void **state)
     assert_int_equal(pl_offsets_commit_above(o, 77, 50, NULL), 0);
 }
 
+/* The count of repeats itself: with every_s 0, pl_offsets_again_due finds every repeat due. */
+static uint64_t again(pl_offsets *o, int32_t part)
+{
+    return pl_offsets_again_due(o, part, 0.0, 0.0);
+}
+
 /*
  * A record that fails the same way at each fetch (a batch librdkafka cannot decompress) is
  * tracked once: fetched again with nothing in between, it is not tracked again, whether its
  * first reading is still unfinished or retired. Anything added in between (the partition went
  * on, or was taken back) makes it new again, and each partition keeps its own. The repeats are
- * counted (pl_offsets_again, for the engine's rate-limited line about them), anew for each
+ * counted (for the engine's rate-limited line about them, pl_offsets_again_due), anew for each
  * record.
  */
 static void test_add_once(void **state)
 {
     pl_offsets *o = *state;
     assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OK);
-    assert_int_equal(pl_offsets_again(o, 2), 0);
+    assert_int_equal(again(o, 2), 0);
     assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_AGAIN);
-    assert_int_equal(pl_offsets_again(o, 2), 1);
+    assert_int_equal(again(o, 2), 1);
     assert_int_equal(pl_offsets_pending(o, 2), 1);
     assert_int_equal(pl_offsets_add_once(o, 3, 40), PL_OK);
     assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_AGAIN);
-    assert_int_equal(pl_offsets_again(o, 2), 2);
-    assert_int_equal(pl_offsets_again(o, 3), 0);
+    assert_int_equal(again(o, 2), 2);
+    assert_int_equal(again(o, 3), 0);
     done_advances(o, 2, 40, 41);
     assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_AGAIN);
-    assert_int_equal(pl_offsets_again(o, 2), 3);
+    assert_int_equal(again(o, 2), 3);
     assert_int_equal(pl_offsets_pending(o, 2), 0);
     /* Another unreadable record, then the first one again: taken back, tracked. */
     assert_int_equal(pl_offsets_add_once(o, 2, 41), PL_OK);
-    assert_int_equal(pl_offsets_again(o, 2), 0); /* counted anew for each record */
-    assert_int_equal(pl_offsets_again(o, 99), 0);
-    assert_int_equal(pl_offsets_again(NULL, 2), 0);
+    assert_int_equal(again(o, 2), 0); /* counted anew for each record */
+    assert_int_equal(again(o, 99), 0);
+    assert_int_equal(again(NULL, 2), 0);
     assert_int_equal(pl_offsets_add_once(o, 2, 40), PL_OFFSETS_BACK);
     assert_int_equal(pl_offsets_pending(o, 2), 2);
     /* A request at the same offset as the last once-added one is tracked. */
