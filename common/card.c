@@ -925,20 +925,37 @@ bool pl_card_contains_with_expiry(const char *text, size_t len)
  * A bureau message keeps only the characters on the keyboard (pl_card_keyboard_clean), and a
  * reader does not see the invisible ones: "4111é1111é1111é1111" reaches the bureau as
  * 4111111111111111, and digits with a zero-width joiner, a direction mark or a control
- * character between them read as one number. A text is therefore also read in two views with
+ * character between them read as one number. A text is therefore also read in views with
  * those characters gone: the bureau's (only the bytes on the keyboard), and a reader's (those
  * and the full-width digits, '=' and '^' U+FF1D and U+FF3E, read as their ASCII forms:
  * "４１１１é１１１１é..." is a card number to the eye, though the bureau would get none of it).
+ *
+ * Dropping a character glues the digits on either side of it, and glued digits can hide a
+ * number as well as make one: in "6011111111111117é4111é1111é1111é1111" or "order
+ * 12é4111é1111é1111é1111" the bureau's view has one run of 32 or 18 digits, a run too long to
+ * be read or one that does not pass Luhn, and 4111111111111111 was left in clear (and a request
+ * carrying it taken). So each view is also read with every run of characters it drops standing
+ * for one space (VIEW_SPACED), a separator, where the number shows as it does in "... 4111 1111
+ * 1111 1111": one for a run, not one each, since four zero-width spaces in one gap and one
+ * accent in each other ("99é4111" U+200B x4 "1111é1111é1111") are no more a reason to read
+ * the groups apart than one is, and six spaces in a gap are past what the scan joins. The ASCII
+ * controls that are separators to the scan already (tab, line ends, DEL) stay
+ * themselves there, so a text with no other character off the keyboard (a multi-line log line or
+ * bureau body) needs no such view: it would be the text as it came.
  */
 
 /* Views up to this long are made on the stack. */
 #define VIEW_SMALL 512
 
+/* A view, by its two choices: the reader's (full-width digits kept, as ASCII) or the bureau's,
+ * and what it drops gone or read as spaces. */
+enum { VIEW_READER = 1, VIEW_SPACED = 2, VIEW_KINDS = 4 };
+
 /*
- * The view byte t[i] gives: 1 (or 3, a full-width character the reader's view keeps) bytes of t
- * make the byte *c; 0 when the view drops t[i].
+ * The byte t[i] gives in the bureau's view, or in the reader's: 1 (or 3, a full-width character
+ * the reader's view keeps) bytes of t make the byte *c; 0 when the view drops t[i].
  */
-static size_t view_at(const char *t, size_t len, size_t i, bool reader, char *c)
+static size_t view_kept_at(const char *t, size_t len, size_t i, bool reader, char *c)
 {
     if (pl_card_is_keyboard_char(t[i])) {
         *c = t[i];
@@ -958,12 +975,47 @@ static size_t view_at(const char *t, size_t len, size_t i, bool reader, char *c)
     return 3;
 }
 
+/* True when the view with its dropped characters read as spaces is the text itself for the
+ * byte c off the keyboard: a control the scan takes for a separator already (ascii_sep). */
+static bool spaced_as_is(unsigned char c)
+{
+    return c < 0x80 && ascii_sep(c);
+}
+
+/*
+ * The byte view `view` (VIEW_READER, VIEW_SPACED or both, or neither: the bureau's) gives at
+ * t[i]: the number of bytes of t that make the byte *c, or 0 when the view drops t[i]. A
+ * spaced view drops nothing: a control that is a separator already is itself there, and each
+ * whole run of the bytes the other would drop is one space, however long (a word in another
+ * script, four zero-width spaces, stray UTF-8 bytes): "99é4111" and four U+200B and
+ * "1111-1111-1111" is "99 4111 1111-1111-1111", which the scan reads as it reads the number
+ * typed so. A run is walked once, so making a view stays linear in the text.
+ */
+static size_t view_at(const char *t, size_t len, size_t i, int view, char *c)
+{
+    size_t n = view_kept_at(t, len, i, view & VIEW_READER, c);
+    if (n > 0 || !(view & VIEW_SPACED))
+        return n;
+    unsigned char b = (unsigned char)t[i];
+    if (spaced_as_is(b)) {
+        *c = (char)b;
+        return 1;
+    }
+    char d;
+    for (n = 1; i + n < len && !spaced_as_is((unsigned char)t[i + n]) &&
+                view_kept_at(t, len, i + n, view & VIEW_READER, &d) == 0;
+         n++)
+        ;
+    *c = ' ';
+    return n;
+}
+
 /* Writes the view of t[0, len) into v (room for len bytes) and returns its length. */
-static size_t view_make(const char *t, size_t len, bool reader, char *v)
+static size_t view_make(const char *t, size_t len, int view, char *v)
 {
     size_t k = 0;
     for (size_t i = 0; i < len;) {
-        size_t n = view_at(t, len, i, reader, &v[k]);
+        size_t n = view_at(t, len, i, view, &v[k]);
         k += n > 0;
         i += n > 0 ? n : 1;
     }
@@ -977,9 +1029,59 @@ static bool has_full_width(const char *t, size_t len)
     char c;
     for (const char *p = memchr(t, 0xef, len); p;
          p = memchr(p + 1, 0xef, len - (size_t)(p + 1 - t)))
-        if (view_at(t, len, (size_t)(p - t), true, &c) == 3)
+        if (view_kept_at(t, len, (size_t)(p - t), true, &c) == 3)
             return true;
     return false;
+}
+
+/*
+ * True when the spaced view of t[0, len) (the reader's when reader) may show a number no other
+ * reading does: a space it reads for dropped characters lies between two digits with at most
+ * GROUPED_MAX_SEPS characters of that view between them, that space included, each one such
+ * a space or a separator of a number in its brand's groups: the most a number is joined across
+ * there. Elsewhere a space stands where the text as it came has characters that are no digit,
+ * letter or separator either, which read the same. One pass over the view, no view built, for
+ * the texts with accents that most log lines and bureau texts with them are (a name, a city
+ * beside an amount or a request ID); linear in the text however its bytes run (a megabyte of
+ * stray UTF-8 continuation bytes is one run, walked once).
+ */
+static bool spaced_joins(const char *t, size_t len, bool reader)
+{
+    int view = VIEW_SPACED | (reader ? VIEW_READER : 0);
+    size_t seps = GROUPED_MAX_SEPS + 1; /* view characters since the last digit; more: none */
+    bool space = false;                 /* one of them a space for dropped characters */
+    for (size_t i = 0; i < len;) {
+        char c;
+        size_t n = view_at(t, len, i, view, &c);
+        if (is_digit(c)) {
+            if (space)
+                return true;
+            seps = 0;
+        } else if (seps < GROUPED_MAX_SEPS && grouped_ascii_sep((unsigned char)c)) {
+            seps++;
+            space |= c == ' ' && t[i] != ' ';
+        } else {
+            seps = GROUPED_MAX_SEPS + 1;
+            space = false;
+        }
+        i += n;
+    }
+    return false;
+}
+
+/*
+ * Which views of t[0, len), a text with a byte off the keyboard, can show what the text as it
+ * came does not, as bits of the view numbers (1u << view): the bureau's always; the reader's
+ * two only with a full-width character in the text; a spaced one only when spaced_joins says
+ * so for it, and `spaced` (false: the caller counted no byte off the keyboard that is not
+ * spaced_as_is, as in a multi-line text, whose spaced view is the text itself).
+ */
+static unsigned views_of(const char *t, size_t len, bool spaced)
+{
+    bool fw = has_full_width(t, len);
+    return 1u << 0 | (fw ? 1u << VIEW_READER : 0) |
+           (spaced && spaced_joins(t, len, false) ? 1u << VIEW_SPACED : 0) |
+           (spaced && fw && spaced_joins(t, len, true) ? 1u << (VIEW_READER | VIEW_SPACED) : 0);
 }
 
 bool pl_card_contains_full(const char *text, size_t len)
@@ -993,18 +1095,19 @@ bool pl_card_contains_full(const char *text, size_t len)
         k++;
     if (k == len)
         return false; /* all of it is on the keyboard: every view is the text itself */
+    unsigned want = views_of(text, len, true);
     char small[VIEW_SMALL];
     char *v = len <= sizeof small ? small : malloc(len);
     if (!v)
         return true; /* refusing is the safe mistake */
-    size_t n = view_make(text, len, false, v);
-    bool found = pl_card_contains_with_expiry(v, n);
-    if (!found && has_full_width(text, len)) {
-        pl_card_wipe(v, n);
-        n = view_make(text, len, true, v);
+    bool found = false;
+    for (int view = 0; view < VIEW_KINDS && !found; view++) {
+        if (!(want & (1u << view)))
+            continue;
+        size_t n = view_make(text, len, view, v);
         found = pl_card_contains_with_expiry(v, n);
+        pl_card_wipe(v, n);
     }
-    pl_card_wipe(v, n);
     if (v != small)
         free(v);
     return found;
@@ -1073,8 +1176,10 @@ size_t pl_card_cut_tail_full(char *text, size_t len)
      * whole characters) and the separators of a number in its brand's groups (any ASCII
      * punctuation or space, grouped_sep_before), at most GROUPED_MAX_SEPS in a row between
      * digits, as pl_card_find joins groups in those views ("4111é+1111é+1111é+1111" is
-     * 4111+1111+1111+1111 there). The cut goes before the first digit reached, then
-     * pl_card_cut_tail takes the separators before it. Only a digit moves the cut: a text of
+     * 4111+1111+1111+1111 there). The views that read a dropped character as a space join no
+     * more than that: the walk counts no character off the keyboard among those separators,
+     * so it goes at least as far back as they join. The cut goes before the first digit reached,
+     * then pl_card_cut_tail takes the separators before it. Only a digit moves the cut: a text of
      * words off the keyboard ("Номер карты неверен") is walked over, not cut, and the walk is
      * linear.
      */
@@ -1870,19 +1975,22 @@ static bool hidden_marks(const char *t, size_t len, pl_mask_mode mode, uint8_t *
      * request ID has 22); with one, at least 13 digits (a full-width digit is three bytes off
      * the keyboard). Kept to counting: it runs on every log line. */
     size_t digits = 0, off = 0, run = 0;
-    bool expiry_len = false;
+    bool expiry_len = false, spaced = false;
     for (size_t i = 0; i <= len; i++) {
         bool d = i < len && is_digit(t[i]);
         expiry_len |= !d && run - (SCRUB_MAX_DIGITS + 1) <= 1;
         run = d ? run + 1 : 0;
         digits += d;
-        off += i < len && !pl_card_is_keyboard_char(t[i]);
+        bool o = i < len && !pl_card_is_keyboard_char(t[i]);
+        off += o;
+        spaced |= o && !spaced_as_is((unsigned char)t[i]);
     }
     if (off == 0 ? !expiry_len : digits + off / FW_DIGIT_LEN < SCRUB_MIN_DIGITS)
         return false;
     bool any = hide_expiry_runs(t, len, mode, hide);
     if (off == 0)
         return any;
+    unsigned views = views_of(t, len, spaced);
 
     uint8_t fsmall[VIEW_SMALL];
     char vsmall[VIEW_SMALL];
@@ -1893,17 +2001,18 @@ static bool hidden_marks(const char *t, size_t len, pl_mask_mode mode, uint8_t *
         /* Without memory to read the text, hide its digits rather than risk a leak. */
         memset(hide, 1, len);
     } else {
-        /* The bureau's view, and the reader's where it differs (a full-width character). */
+        /* The bureau's view, the reader's where it differs (a full-width character), and
+         * either with what it drops read as spaces (views_of). */
         uint8_t want = mode == PL_MASK_LAST4 ? FLAG_MASK : FLAG_COVER;
-        for (int reader = 0; reader < 2; reader++) {
-            if (reader && !has_full_width(t, len))
-                break;
-            size_t n = view_make(t, len, reader, v);
+        for (int view = 0; view < VIEW_KINDS; view++) {
+            if (!(views & (1u << view)))
+                continue;
+            size_t n = view_make(t, len, view, v);
             memset(flags, 0, n);
             bool seen = view_marks(v, n, flags);
             for (size_t i = 0, k = 0; seen && i < len && k < n;) {
                 char c;
-                size_t w = view_at(t, len, i, reader, &c);
+                size_t w = view_at(t, len, i, view, &c);
                 if (w == 0) {
                     i++;
                     continue;

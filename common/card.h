@@ -161,9 +161,18 @@ bool pl_card_contains_with_expiry(const char *text, size_t len);
  * digits with a control character, a direction mark or DEL between them reach the bureau as
  * one card number) and a reader's (those bytes and the full-width digits, '=' and '^' read as
  * ASCII ones: "４１１１é１１１１é１１１１é１１１１" reads as one, though the bureau would get
- * none of it). The check for text from outside that must hold no card number (a request's
- * fields, an operator's text). Out of memory for the view (a text over 512 bytes with a byte
- * off the keyboard), true: refusing is the safe mistake.
+ * none of it); and each of those two with every run of characters it drops read as one space
+ * instead (a run is one space however long: four zero-width spaces in one gap read as one),
+ * since digits glued across a dropped character can hide a number as well as make one
+ * ("order 12é4111é1111é1111é1111", "6011111111111117é4111é1111é1111é1111": the bureau's view
+ * has a run of 18 or 32 digits where "12 4111 1111 1111 1111" shows 4111111111111111; the
+ * controls that are separators already, tab, line ends and DEL, stay as they are). Views are
+ * made only for a text with a byte off the keyboard; the reader's only with a full-width
+ * character in it, the spaced ones only where a space they read for dropped characters lies
+ * between two digits with at most six characters (it, other such spaces, brand group
+ * separators) between them. The check for text from outside that must hold no card number (a
+ * request's fields, an operator's text). Out of memory for a view (a text over 512 bytes with a
+ * byte off the keyboard), true: refusing is the safe mistake.
  */
 bool pl_card_contains_full(const char *text, size_t len);
 
@@ -196,8 +205,9 @@ size_t pl_card_scrub(char *text, size_t textsize, pl_mask_mode mode);
  * pl_card_scrub, and masks what pl_card_contains_full sees besides (what the request decoder
  * refuses, so a line about the refusal may quote it): a card number with its expiry date glued
  * (20-21 digits, as pl_card_contains_with_expiry reads them; a run of 22 or more, a CyberSource
- * request ID, stays readable), and one only either view of the text shows (pl_card_contains_full:
- * split by characters a bureau message drops or nobody sees, or full-width digits so split),
+ * request ID, stays readable), and one only a view of the text shows (pl_card_contains_full:
+ * split by characters a bureau message drops or nobody sees, or full-width digits so split,
+ * also where digits before it would glue to it once those are gone: "12é4111é1111é1111é1111"),
  * with the digits glued to it and the track data after it. Every digit of such a number but its
  * last four becomes '*' (a full-width one U+FF0A), every digit of it in PL_MASK_REMOVED; the
  * characters between the digits stay. Its readings are made on the text as it came, as the
@@ -230,11 +240,12 @@ size_t pl_card_cut_tail(char *text, size_t len);
 /*
  * pl_card_cut_tail for text that pl_card_scrub_full will scrub: cuts before the first digit of
  * what the views pl_card_contains_full reads would join to the end (they drop the characters
- * off the keyboard, pl_card_is_keyboard_char: whole UTF-8 characters, full-width digits among
- * them; a number in its brand's groups may be joined by up to six ASCII punctuation or space
- * characters), so "4111<e-acute>1111<e-acute>1111<e-acute>" does not leave 12 digits of a card
- * number in clear that no scan finds once its tail is gone. Only a digit moves the cut: words
- * off the keyboard at the end stay ("caf<e-acute>", a Cyrillic sentence).
+ * off the keyboard, pl_card_is_keyboard_char, or read them as spaces: whole UTF-8 characters,
+ * full-width digits among them; a number in its brand's groups may be joined by up to six
+ * ASCII punctuation or space characters), so "4111<e-acute>1111<e-acute>1111<e-acute>" does
+ * not leave 12 digits of a card number in clear that no scan finds once its tail is gone. Only a
+ * digit moves the cut: words off the keyboard at the end stay ("caf<e-acute>", a Cyrillic
+ * sentence).
  */
 size_t pl_card_cut_tail_full(char *text, size_t len);
 

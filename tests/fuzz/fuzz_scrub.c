@@ -7,9 +7,12 @@
  * from the output, and so is every such run of full-width digits (U+FF10-U+FF19); in LAST4
  * mode, where the text keeps its length, no card number pl_card_find reports in the input keeps
  * more than four digits in clear where it stood, and in REMOVED mode none occurs as often as in
- * the input (as written, separators too). The same for pl_card_scrub_full. A further call
- * hands the scrubber a buffer with no terminator, the "broken promise" case its header handles, so
- * ASan sees any read past it.
+ * the input (as written, separators too). The same for pl_card_scrub_full, which in LAST4
+ * mode must also leave no more than four digits in clear of a card number pl_card_find reports
+ * in the input with each run of characters off the keyboard read as one space (spaced_view:
+ * digits before a number split by such characters glue to it where they are dropped). A further
+ * call hands the scrubber a buffer with no terminator, the "broken promise" case its header
+ * handles, so ASan sees any read past it.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -101,6 +104,62 @@ static size_t occurrences(const char *s, size_t len, const char *needle, size_t 
     return c;
 }
 
+/*
+ * The input with each run of characters off the keyboard (bytes outside 0x20-0x7e) read as one
+ * space, however long, but the controls pl_card_find takes for separators already (tab, line
+ * ends, DEL) kept as they are, into v (len bytes), with the input offset of each of its bytes
+ * into at. Returns its length. Written apart from card.c's views, as the check of them.
+ */
+static bool spaced_kept(unsigned char c)
+{
+    return (c >= 0x20 && c < 0x7f) || (c >= '\t' && c <= '\r') || c == 0x7f;
+}
+
+static size_t spaced_view(const char *in, size_t len, char *v, size_t *at)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)in[i];
+        at[k] = i;
+        if (spaced_kept(c)) {
+            v[k++] = (char)c;
+            i++;
+            continue;
+        }
+        v[k++] = ' ';
+        while (i < len && !spaced_kept((unsigned char)in[i]))
+            i++;
+    }
+    return k;
+}
+
+/* In LAST4 mode, where the text kept its length: no card number of the spaced view of in keeps
+ * more than four digits in clear in out, nor a digit glued to it. */
+static void check_spaced(const char *in, size_t len, const char *out)
+{
+    char *v = malloc(len ? len : 1);
+    size_t *at = malloc((len ? len : 1) * sizeof *at);
+    if (!v || !at) {
+        free(v);
+        free(at);
+        return;
+    }
+    size_t n = spaced_view(in, len, v, at), pos = 0;
+    pl_card_match m;
+    while (pl_card_find(v, n, &pos, &m)) {
+        size_t clear = 0;
+        for (size_t k = m.start; k < m.end; k++)
+            clear += digit(v[k]) && digit(out[at[k]]);
+        if (clear > 4)
+            abort(); /* a card number read with the dropped characters as spaces left in clear */
+        for (size_t k = m.end; k < m.tail_end; k++)
+            if (digit(v[k]) && digit(out[at[k]]))
+                abort(); /* a digit glued to it left in clear */
+    }
+    free(v);
+    free(at);
+}
+
 static void check_mode(const char *in, size_t len, pl_mask_mode mode, bool full)
 {
     char *text = malloc(len + 1);
@@ -164,6 +223,8 @@ static void check_mode(const char *in, size_t len, pl_mask_mode mode, bool full)
                     abort(); /* a digit glued to a card number left in clear */
         }
     }
+    if (full && mode == PL_MASK_LAST4 && n == len)
+        check_spaced(in, len, text);
     /* In REMOVED mode, where the text moves: every card number pl_card_find reports, as it was
      * written (its separators too), occurs in the output fewer times than in the input (the
      * same characters elsewhere may be no card number: an IPv6 address's groups). */

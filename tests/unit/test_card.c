@@ -1488,6 +1488,225 @@ static void test_scrub_marks_after_reading(void **state)
              "B************1111^MARY^******* ************4444^JOE^**** x");
 }
 
+/*
+ * Digits before a number split by characters off the keyboard join it once they are gone: the
+ * bureau's view of "6011111111111117é4111é1111é1111é1111" is one run of 32 digits (some
+ * other number, not searched) and of "order 12é4111é1111é1111é1111" one of 18 that fails
+ * Luhn, so 4111111111111111 stayed in clear and a request carrying it was taken. Read with
+ * each such character as a space, the number shows ("12 4111 1111 1111 1111"): found,
+ * masked, refused.
+ */
+#define SPLIT4 "4111" E "1111" E "1111" E "1111"
+static void test_spaced_view(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *last4, *removed;
+    } cases[] = {
+        {"6011111111111117" E SPLIT4, "************1117" E "****" E "****" E "****" E "1111",
+         "***REMOVED***" E "****" E "****" E "****" E "****"},
+        {"order 12" E SPLIT4, "order 12" E "****" E "****" E "****" E "1111",
+         "order 12" E "****" E "****" E "****" E "****"},
+        /* Control characters. */
+        {"6011111111111117\x01"
+         "4111\x01"
+         "1111\x01"
+         "1111\x01"
+         "1111",
+         "************1117\x01****\x01****\x01****\x01"
+         "1111",
+         "***REMOVED***\x01****\x01****\x01****\x01****"},
+        {"1\x01"
+         "3782\x02"
+         "822463\x1f"
+         "10005 x",
+         "1\x01****\x02******\x1f*0005 x", "1\x01****\x02******\x1f***** x"},
+        /* Several in a row: one space for the run, so as many as that in its brand's groups. */
+        {"ref 12" E E E "4111" E E E "1111" E E E "1111" E E E "1111",
+         "ref 12" E E E "****" E E E "****" E E E "****" E E E "1111",
+         "ref 12" E E E "****" E E E "****" E E E "****" E E E "****"},
+        {"ref 12" E E E E "4111" E E E E "1111" E E E E "1111" E E E E "1111",
+         "ref 12" E E E E "****" E E E E "****" E E E E "****" E E E E "1111",
+         "ref 12" E E E E "****" E E E E "****" E E E E "****" E E E E "****"},
+        /* After letters and digits. */
+        {"ab12" E SPLIT4 " ok", "ab12" E "****" E "****" E "****" E "1111 ok",
+         "ab12" E "****" E "****" E "****" E "**** ok"},
+        /* Spaces and é mixed, the brand's groups joined by the same run each time. */
+        {"x 9" E "5555 " E "-" E " 5555 " E "-" E " 5555 " E "-" E " 4444",
+         "x 9" E "**** " E "-" E " **** " E "-" E " **** " E "-" E " 4444",
+         "x 9" E "**** " E "-" E " **** " E "-" E " **** " E "-" E " ****"},
+        {"x 7" E "4111" E "+1111" E "+1111" E "+1111", "x 7" E "****" E "+****" E "+****" E "+1111",
+         "x 7" E "****" E "+****" E "+****" E "+****"},
+        /* Full-width digits so glued: the reader's view, spaced. */
+        {"6011111111111117" E FW4 FW1 FW1 FW1 E FW1111 E FW1111 E FW1111,
+         "************1117" E FWSTARS E FWSTARS E FWSTARS E FW1111,
+         "***REMOVED***" E FWSTARS E FWSTARS E FWSTARS E FWSTARS},
+        /* Its track data goes with it. */
+        {"t 12" E SPLIT4 "=2512101", "t 12" E "****" E "****" E "****" E "1111=*******",
+         "t 12" E "****" E "****" E "****" E "****=*******"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *in = cases[i].in;
+        if (!pl_card_contains_full(in, strlen(in)))
+            fprintf(stderr, "case %zu \"%s\": not found\n", i, in);
+        assert_true(pl_card_contains_full(in, strlen(in)));
+        hidden_is(in, PL_MASK_LAST4, cases[i].last4);
+        hidden_is(in, PL_MASK_REMOVED, cases[i].removed);
+    }
+    /* Not card numbers, read so or not: words with é and a few digits, runs of 12 digits, an
+     * identifier split by é that fails Luhn however it is read, a CyberSource request ID. */
+    static const char *const same[] = {
+        "Caf" E " 12 rue de l'" E "glise, 75001 Paris, t" E "l 01 23 45 67 89",
+        "r" E "f 1234" E "5678" E "9012",
+        "n\xc2\xb0 123456789012 " E " 4",
+        "12" E "4111" E "1111" E "1111" E "1112",
+        "id 7419661750346782304017" E,
+        "\x01 123456789012\x01 987654321098 \x01",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        if (pl_card_contains_full(same[i], strlen(same[i])))
+            fprintf(stderr, "case \"%s\": found\n", same[i]);
+        assert_false(pl_card_contains_full(same[i], strlen(same[i])));
+        for (int mode = 0; mode <= 1; mode++)
+            hidden_is(same[i], (pl_mask_mode)mode, same[i]);
+    }
+    /* A long text (the views on the heap), and the copies. */
+    char big[3000], want[3000];
+    memset(big, 'y', sizeof big);
+    big[sizeof big - 1] = '\0';
+    memcpy(big + 2000, "12" E SPLIT4, 26);
+    memcpy(want, big, sizeof big);
+    memcpy(want + 2000, "12" E "****" E "****" E "****" E "1111", 26);
+    assert_true(pl_card_contains_full(big, strlen(big)));
+    assert_int_equal(pl_card_scrub_full(big, sizeof big, PL_MASK_LAST4), sizeof big - 1);
+    assert_string_equal(big, want);
+    size_t n = 0;
+    char *dup = pl_card_scrub_dup_full("12" E SPLIT4 "\0x", 28, PL_MASK_LAST4, &n);
+    assert_non_null(dup);
+    assert_string_equal(dup, "12" E "****" E "****" E "****" E "1111.x");
+    free(dup);
+    copy_full_is("id 12" E SPLIT4, 64, "id 12" E "****" E "****" E "****" E "1111");
+    /* Cut within it: what is left of it goes, as for any number split so. */
+    copy_full_is("id 12" E SPLIT4, 20, "id");
+}
+#undef SPLIT4
+
+/*
+ * A run of characters the views drop reads as one space, however long: "99é4111" and four
+ * zero-width spaces (or joiners, or controls) and "1111-1111-1111" is "99 4111 1111-1111-1111"
+ * there. Read as a space each, the four made a gap the loose reading does not join (over
+ * three) and one unlike the others for the brand's groups, and the number passed in clear.
+ */
+#define ZW "\xe2\x80\x8b"
+static void test_spaced_view_runs(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *last4, *removed;
+    } cases[] = {
+        {"99" E "4111" ZW ZW ZW ZW "1111-1111-1111", "99" E "****" ZW ZW ZW ZW "****-****-1111",
+         "99" E "****" ZW ZW ZW ZW "****-****-****"},
+        {"99" E "4111" ZWJ ZWJ ZWJ ZWJ "1111-1111-1111",
+         "99" E "****" ZWJ ZWJ ZWJ ZWJ "****-****-1111",
+         "99" E "****" ZWJ ZWJ ZWJ ZWJ "****-****-****"},
+        {"99" E "4111\x01\x01\x01\x01"
+         "1111-1111-1111",
+         "99" E "****\x01\x01\x01\x01****-****-1111", "99" E "****\x01\x01\x01\x01****-****-****"},
+        {"99" E "4111" E E E E "1111" E "1111" E "1111",
+         "99" E "****" E E E E "****" E "****" E "1111",
+         "99" E "****" E E E E "****" E "****" E "****"},
+        /* American Express, 4-6-5. */
+        {"9" E "3782\x01\x01\x01\x01"
+         "822463-10005",
+         "9" E "****\x01\x01\x01\x01******-*0005", "9" E "****\x01\x01\x01\x01******-*****"},
+        /* A word in another script, a control and a mark together: one run, one space. */
+        {"12" E "4111\xd0\x9d\xd0\xbe\xd0\xbc\xd0\xb5\xd1\x80\x01" ZW "1111" E "1111" E "1111",
+         "12" E "****\xd0\x9d\xd0\xbe\xd0\xbc\xd0\xb5\xd1\x80\x01" ZW "****" E "****" E "1111",
+         "12" E "****\xd0\x9d\xd0\xbe\xd0\xbc\xd0\xb5\xd1\x80\x01" ZW "****" E "****" E "****"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *in = cases[i].in;
+        if (!pl_card_contains_full(in, strlen(in)))
+            fprintf(stderr, "case %zu: not found\n", i);
+        assert_true(pl_card_contains_full(in, strlen(in)));
+        hidden_is(in, PL_MASK_LAST4, cases[i].last4);
+        hidden_is(in, PL_MASK_REMOVED, cases[i].removed);
+    }
+}
+#undef ZW
+
+/*
+ * Invalid UTF-8 at length: stray continuation bytes (0x80) and lone lead bytes (0xE0) are
+ * characters the views drop, and a run of them is one space, walked once. Deciding whether to
+ * read the spaced views walked back over all the 0x80 bytes before each one, to the text's
+ * start: quadratic, minutes for the megabyte here (a dead-lettered message is scrubbed as raw
+ * bytes), where the scan is linear and takes milliseconds. No clock is read: a return at all
+ * is the test (CI's timeout catches the old walk), with the right answer.
+ */
+#define BIG_RUN (1024 * 1024)
+static void big_is(const char *head, unsigned char fill, const char *tail, bool found,
+                   const char *head_last4, const char *tail_last4)
+{
+    size_t h = strlen(head), t = strlen(tail), len = h + BIG_RUN + t;
+    char *in = malloc(len + 1), *want = malloc(len + 1);
+    assert_non_null(in);
+    assert_non_null(want);
+    memcpy(in, head, h);
+    memset(in + h, fill, BIG_RUN);
+    memcpy(in + h + BIG_RUN, tail, t);
+    in[len] = '\0';
+    memcpy(want, in, len + 1);
+    memcpy(want, head_last4, h);
+    memcpy(want + h + BIG_RUN, tail_last4, t);
+    assert_int_equal(pl_card_contains_full(in, len), found);
+    assert_int_equal(pl_card_scrub_full(in, len + 1, PL_MASK_LAST4), len);
+    assert_memory_equal(in, want, len + 1);
+    free(in);
+    free(want);
+}
+
+static void test_spaced_view_invalid_utf8(void **state)
+{
+    (void)state;
+    /* One digit, then a megabyte of stray bytes: nothing to find. */
+    big_is("1", 0x80, "", false, "1", "");
+    big_is("1", 0xe0, "", false, "1", "");
+    big_is("1", 0x80, "1", false, "1", "1");
+    big_is("1", 0xe0, "1", false, "1", "1");
+    /* The run between a number's groups, digits glued before it: "99 4111 1111 1111 1111". */
+    big_is("99\x80"
+           "4111",
+           0x80,
+           "1111\x80"
+           "1111\x80"
+           "1111",
+           true, "99\x80****",
+           "****\x80****\x80"
+           "1111");
+    big_is("99\xe0"
+           "4111",
+           0xe0,
+           "1111\xe0"
+           "1111\xe0"
+           "1111",
+           true, "99\xe0****",
+           "****\xe0****\xe0"
+           "1111");
+    /* Runs of stray bytes between single digits all along, and lead bytes alternating. */
+    size_t len = BIG_RUN;
+    char *in = malloc(len + 1);
+    assert_non_null(in);
+    for (size_t i = 0; i < len; i++)
+        in[i] = i % 4096 == 0 ? '5' : (char)(i % 2 ? 0x80 : 0xe0);
+    in[len] = '\0';
+    assert_false(pl_card_contains_full(in, len));
+    assert_int_equal(pl_card_scrub_full(in, len + 1, PL_MASK_REMOVED), len);
+    for (size_t i = 0; i < len; i++)
+        assert_true(in[i] == (i % 4096 == 0 ? '5' : (char)(i % 2 ? 0x80 : 0xe0)));
+    free(in);
+}
+#undef BIG_RUN
+
 /* The copies: pl_card_scrub_dup_full reads what pl_card_scrub_full does, NULs as '.'. */
 static void test_scrub_dup_full(void **state)
 {
@@ -1617,6 +1836,9 @@ int main(void)
         cmocka_unit_test(test_scrub_track_data),
         cmocka_unit_test(test_scrub_dup_full),
         cmocka_unit_test(test_scrub_marks_after_reading),
+        cmocka_unit_test(test_spaced_view),
+        cmocka_unit_test(test_spaced_view_runs),
+        cmocka_unit_test(test_spaced_view_invalid_utf8),
         cmocka_unit_test(test_keyboard_clean),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_mask_copies),

@@ -666,6 +666,22 @@ static void test_hidden_pan_masked(void **state)
          "********1111\xef\xbc\x9d*******"},
         {"requestID 7419661750346782304017 reason 100",
          "requestID 7419661750346782304017 reason 100"},
+        /* Digits glued to such a number once the characters are gone: read as spaces, they
+         * leave it whole. */
+        {"order 12\xc3\xa9"
+         "4111\xc3\xa9"
+         "1111\xc3\xa9"
+         "1111\xc3\xa9"
+         "1111 refused",
+         "order 12\xc3\xa9****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+         "1111 refused"},
+        {"n 6011111111111117\xc3\xa9"
+         "4111\xc3\xa9"
+         "1111\xc3\xa9"
+         "1111\xc3\xa9"
+         "1111",
+         "n ************1117\xc3\xa9****\xc3\xa9****\xc3\xa9****\xc3\xa9"
+         "1111"},
     };
     size_t n = sizeof cases / sizeof cases[0];
     for (size_t k = 0; k < n; k++)

@@ -979,6 +979,14 @@ static const char *const CARD_FORMS[] = {
     "4111\\u00011111\\u00011111\\u00011111",
     "41111111\\u030111111111",
     "4111\\t\\t\\t\\t1111 1111 1111",
+    /* Digits before such a split number, glued to it once those characters are gone (the
+     * bureau would get 124111111111111111, which fails Luhn, yet reads 4111111111111111). */
+    "12\\u00e94111\\u00e91111\\u00e91111\\u00e91111",
+    "order 12\\u00e94111\\u00e91111\\u00e91111\\u00e91111",
+    "ab12\\u00e94111\\u00e91111\\u00e91111\\u00e91111",
+    "1\\u00013782\\u0001822463\\u000110005",
+    /* A run of such characters is one space to those readings: 99 4111 1111-1111-1111. */
+    "99\\u00e94111\\u200b\\u200b\\u200b\\u200b1111-1111-1111",
     /* The expiry date typed straight after the number, MMYY or YYMM. */
     "41111111111111111225",
     "ord55555555555544442512",
@@ -1249,6 +1257,8 @@ static void test_card_number_hidden_echo(void **state)
         /* What the scrub does not see has every digit masked. */
         {"\"41111111111111111225\"", "********************"},
         {"\"4111\\u00011111\\u00011111\\u00011111\"", "****\x01****\x01****\x01****"},
+        /* Seen only with the control characters read as spaces (1 3782 822463 10005). */
+        {"\"1\\u00013782\\u0002822463\\u001f10005\"", "*\x01****\x02******\x1f*****"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *json = with(BASE_AUTH, "order", cases[i].order);
