@@ -941,7 +941,10 @@ bool pl_card_contains_with_expiry(const char *text, size_t len)
  * the groups apart than one is, and six spaces in a gap are past what the scan joins. The ASCII
  * controls that are separators to the scan already (tab, line ends, DEL) stay
  * themselves there, so a text with no other character off the keyboard (a multi-line log line or
- * bureau body) needs no such view: it would be the text as it came.
+ * bureau body) needs no such view: it would be the text as it came. A run beside an ASCII
+ * separator is nothing there rather than a space (view_at), and a number only those views show
+ * must be a brand's (spaced_match_ok): spaces read into a text find digit groups that read as a
+ * number passing Luhn in order IDs and dates among words in another script.
  */
 
 /* Views up to this long are made on the stack. */
@@ -982,21 +985,36 @@ static bool spaced_as_is(unsigned char c)
     return c < 0x80 && ascii_sep(c);
 }
 
+/* True when t[j] is a separator on the keyboard the scan may join groups with (grouped_ascii_sep,
+ * which takes in ascii_sep and the controls spaced_as_is keeps). */
+static bool keyboard_sep_at(const char *t, size_t j)
+{
+    unsigned char b = (unsigned char)t[j];
+    return b < 0x80 && grouped_ascii_sep(b);
+}
+
 /*
  * The byte view `view` (VIEW_READER, VIEW_SPACED or both, or neither: the bureau's) gives at
- * t[i]: the number of bytes of t that make the byte *c, or 0 when the view drops t[i]. A
- * spaced view drops nothing: a control that is a separator already is itself there, and each
- * whole run of the bytes the other would drop is one space, however long (a word in another
- * script, four zero-width spaces, stray UTF-8 bytes): "99é4111" and four U+200B and
- * "1111-1111-1111" is "99 4111 1111-1111-1111", which the scan reads as it reads the number
- * typed so. A run is walked once, so making a view stays linear in the text.
+ * t[i]: the number of bytes of t it takes (at least one), and *made false when the view has
+ * nothing for them or true and the byte in *c. A spaced view keeps a control that is a
+ * separator already as itself, and reads each whole run of the bytes the other would drop as
+ * one space, however long (a word in another script, four zero-width spaces, stray UTF-8
+ * bytes): "99é4111" and four U+200B and "1111-1111-1111" is "99 4111 1111-1111-1111", which
+ * the scan reads as it reads the number typed so. A run beside a separator on the keyboard
+ * (a space, '-', '.', '/', a tab: what the scan joins groups with) is nothing there instead:
+ * the separator already parts the digits, and a space besides would make that gap one longer
+ * than the scan joins and unlike the number's other gaps, hiding the number again ("12é4111 -
+ * é1111 - 1111 - 1111" is "12 4111 - 1111 - 1111 - 1111", not "... - ␠1111 ..."). A run is
+ * walked once, so making a view stays linear in the text.
  */
-static size_t view_at(const char *t, size_t len, size_t i, int view, char *c)
+static size_t view_at(const char *t, size_t len, size_t i, int view, char *c, bool *made)
 {
     size_t n = view_kept_at(t, len, i, view & VIEW_READER, c);
+    *made = n > 0;
     if (n > 0 || !(view & VIEW_SPACED))
-        return n;
+        return n > 0 ? n : 1;
     unsigned char b = (unsigned char)t[i];
+    *made = true;
     if (spaced_as_is(b)) {
         *c = (char)b;
         return 1;
@@ -1007,6 +1025,7 @@ static size_t view_at(const char *t, size_t len, size_t i, int view, char *c)
          n++)
         ;
     *c = ' ';
+    *made = !(i > 0 && keyboard_sep_at(t, i - 1)) && !(i + n < len && keyboard_sep_at(t, i + n));
     return n;
 }
 
@@ -1015,9 +1034,9 @@ static size_t view_make(const char *t, size_t len, int view, char *v)
 {
     size_t k = 0;
     for (size_t i = 0; i < len;) {
-        size_t n = view_at(t, len, i, view, &v[k]);
-        k += n > 0;
-        i += n > 0 ? n : 1;
+        bool made;
+        i += view_at(t, len, i, view, &v[k], &made);
+        k += made;
     }
     return k;
 }
@@ -1036,7 +1055,8 @@ static bool has_full_width(const char *t, size_t len)
 
 /*
  * True when the spaced view of t[0, len) (the reader's when reader) may show a number no other
- * reading does: a space it reads for dropped characters lies between two digits with at most
+ * reading does: a space it reads for dropped characters (or a run it reads as nothing beside
+ * a separator) lies between two digits with at most
  * GROUPED_MAX_SEPS characters of that view between them, that space included, each one such
  * a space or a separator of a number in its brand's groups: the most a number is joined across
  * there. Elsewhere a space stands where the text as it came has characters that are no digit,
@@ -1052,7 +1072,15 @@ static bool spaced_joins(const char *t, size_t len, bool reader)
     bool space = false;                 /* one of them a space for dropped characters */
     for (size_t i = 0; i < len;) {
         char c;
-        size_t n = view_at(t, len, i, view, &c);
+        bool made;
+        size_t n = view_at(t, len, i, view, &c, &made);
+        if (!made) {
+            /* A run beside a separator is nothing in this view, where the text as it came has
+             * characters the scan does not join across: as much a change as a space. */
+            space |= seps <= GROUPED_MAX_SEPS;
+            i += n;
+            continue;
+        }
         if (is_digit(c)) {
             if (space)
                 return true;
@@ -1084,6 +1112,52 @@ static unsigned views_of(const char *t, size_t len, bool spaced)
            (spaced && fw && spaced_joins(t, len, true) ? 1u << (VIEW_READER | VIEW_SPACED) : 0);
 }
 
+/*
+ * True when a spaced view may report the card number m that pl_card_find found in the view
+ * v[0, n) (ASCII digits): it, or a reading with digits glued to its end from its start
+ * (glued_from, always one), is a brand's number (brand_number: an issuer's prefix and a length
+ * it issues). A space read for dropped characters parts digit groups the other views read
+ * apart or glued, and so makes new readings in any text with digit groups and words in another
+ * script ("訂單20261207番号123456789商品4567" reads "... 123456789 4567", 13 digits that pass
+ * Luhn): only a real brand's number is worth refusing a merchant's order for there.
+ */
+static bool spaced_match_ok(const char *v, size_t n, const pl_card_match *m)
+{
+    char d[SCRUB_MAX_DIGITS];
+    size_t nd = 0;
+    for (size_t k = m->start; k < m->end && nd < sizeof d; k++)
+        if (is_digit(v[k]))
+            d[nd++] = v[k];
+    bool ok = nd == m->digits && brand_number(d, nd);
+    pl_card_wipe(d, sizeof d);
+    pl_card_match g[GLUED_MAX_READINGS];
+    return ok || glued_from(v, n, m->start, g, GLUED_MAX_READINGS) > 0;
+}
+
+/* pl_card_contains_with_expiry for the view v[0, n), a spaced one when spaced
+ * (spaced_match_ok). */
+static bool view_contains(const char *v, size_t n, bool spaced)
+{
+    if (!spaced)
+        return pl_card_contains_with_expiry(v, n);
+    size_t pos = 0;
+    pl_card_match m;
+    while (pl_card_find(v, n, &pos, &m))
+        if (spaced_match_ok(v, n, &m))
+            return true;
+    /* A number with its expiry date glued is a brand's already (expiry_run_at). */
+    for (size_t i = 0; i < n;) {
+        size_t e, nd;
+        if (!is_digit(v[i]))
+            i++;
+        else if (expiry_run_at(v, n, i, &e, &nd))
+            return true;
+        else
+            i = e;
+    }
+    return false;
+}
+
 bool pl_card_contains_full(const char *text, size_t len)
 {
     if (!text)
@@ -1105,7 +1179,7 @@ bool pl_card_contains_full(const char *text, size_t len)
         if (!(want & (1u << view)))
             continue;
         size_t n = view_make(text, len, view, v);
-        found = pl_card_contains_with_expiry(v, n);
+        found = view_contains(v, n, view & VIEW_SPACED);
         pl_card_wipe(v, n);
     }
     if (v != small)
@@ -1917,15 +1991,18 @@ static bool hide_expiry_runs(const char *t, size_t len, pl_mask_mode mode, uint8
 /*
  * Marks in flags (one a byte of the view v[0, n)) what the view shows of card numbers: each
  * that pl_card_find finds with the readings of digits glued to it (as scrub_group marks them)
- * and the track data after it, and each with its expiry date glued (expiry_run_at). True when
- * there is any.
+ * and the track data after it, and each with its expiry date glued (expiry_run_at); in a spaced
+ * view only the numbers spaced_match_ok lets it report, as pl_card_contains_full does. True
+ * when there is any.
  */
-static bool view_marks(const char *v, size_t n, uint8_t *flags)
+static bool view_marks(const char *v, size_t n, bool spaced, uint8_t *flags)
 {
     bool any = false;
     size_t pos = 0;
     pl_card_match m;
     while (pl_card_find(v, n, &pos, &m)) {
+        if (spaced && !spaced_match_ok(v, n, &m))
+            continue;
         any = true;
         mark_match(v, &m, flags);
         pl_card_match other[GLUED_MAX_READINGS];
@@ -2009,18 +2086,15 @@ static bool hidden_marks(const char *t, size_t len, pl_mask_mode mode, uint8_t *
                 continue;
             size_t n = view_make(t, len, view, v);
             memset(flags, 0, n);
-            bool seen = view_marks(v, n, flags);
+            bool seen = view_marks(v, n, view & VIEW_SPACED, flags);
             for (size_t i = 0, k = 0; seen && i < len && k < n;) {
                 char c;
-                size_t w = view_at(t, len, i, view, &c);
-                if (w == 0) {
-                    i++;
-                    continue;
-                }
-                if ((flags[k] & want) && is_digit(c))
+                bool made;
+                size_t w = view_at(t, len, i, view, &c, &made);
+                if (made && (flags[k] & want) && is_digit(c))
                     hide[i] = 1;
                 i += w;
-                k++;
+                k += made;
             }
             pl_card_wipe(v, n);
         }

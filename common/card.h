@@ -162,15 +162,19 @@ bool pl_card_contains_with_expiry(const char *text, size_t len);
  * one card number) and a reader's (those bytes and the full-width digits, '=' and '^' read as
  * ASCII ones: "４１１１é１１１１é１１１１é１１１１" reads as one, though the bureau would get
  * none of it); and each of those two with every run of characters it drops read as one space
- * instead (a run is one space however long: four zero-width spaces in one gap read as one),
- * since digits glued across a dropped character can hide a number as well as make one
+ * instead (a run is one space however long: four zero-width spaces in one gap read as one; a
+ * run beside an ASCII space, punctuation or control separator reads as nothing, the separator
+ * parting the digits already), since digits glued across a dropped character can hide a
+ * number as well as make one
  * ("order 12é4111é1111é1111é1111", "6011111111111117é4111é1111é1111é1111": the bureau's view
  * has a run of 18 or 32 digits where "12 4111 1111 1111 1111" shows 4111111111111111; the
  * controls that are separators already, tab, line ends and DEL, stay as they are). Views are
  * made only for a text with a byte off the keyboard; the reader's only with a full-width
- * character in it, the spaced ones only where a space they read for dropped characters lies
- * between two digits with at most six characters (it, other such spaces, brand group
- * separators) between them. The check for text from outside that must hold no card number (a
+ * character in it, the spaced ones only where a space they read for dropped characters (or a
+ * run they read as nothing) lies between two digits with at most six characters (it, other such spaces, brand group
+ * separators) between them; a number only they show must be a brand's (an issuer's prefix and
+ * a length it issues: "訂單20261207番号123456789商品4567" is none, though 1234567894567 passes
+ * Luhn). The check for text from outside that must hold no card number (a
  * request's fields, an operator's text). Out of memory for a view (a text over 512 bytes with a
  * byte off the keyboard), true: refusing is the safe mistake.
  */

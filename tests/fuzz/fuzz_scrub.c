@@ -9,8 +9,9 @@
  * more than four digits in clear where it stood, and in REMOVED mode none occurs as often as in
  * the input (as written, separators too). The same for pl_card_scrub_full, which in LAST4
  * mode must also leave no more than four digits in clear of a card number pl_card_find reports
- * in the input with each run of characters off the keyboard read as one space (spaced_view:
- * digits before a number split by such characters glue to it where they are dropped). A further
+ * in the input with each run of characters off the keyboard read as one space, or as nothing
+ * beside an ASCII separator, and of a brand's prefix and length (spaced_view: digits before a
+ * number split by such characters glue to it where they are dropped). A further
  * call hands the scrubber a buffer with no terminator, the "broken promise" case its header
  * handles, so ASan sees any read past it.
  */
@@ -107,7 +108,8 @@ static size_t occurrences(const char *s, size_t len, const char *needle, size_t 
 /*
  * The input with each run of characters off the keyboard (bytes outside 0x20-0x7e) read as one
  * space, however long, but the controls pl_card_find takes for separators already (tab, line
- * ends, DEL) kept as they are, into v (len bytes), with the input offset of each of its bytes
+ * ends, DEL) kept as they are, and a run beside an ASCII separator (space, punctuation, those
+ * controls) read as nothing, into v (len bytes), with the input offset of each of its bytes
  * into at. Returns its length. Written apart from card.c's views, as the check of them.
  */
 static bool spaced_kept(unsigned char c)
@@ -115,26 +117,65 @@ static bool spaced_kept(unsigned char c)
     return (c >= 0x20 && c < 0x7f) || (c >= '\t' && c <= '\r') || c == 0x7f;
 }
 
+static bool spaced_sep(unsigned char c)
+{
+    return (c >= '\t' && c <= '\r') || c == ' ' || (c >= 0x21 && c <= 0x2f) ||
+           (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) || (c >= 0x7b && c <= 0x7f);
+}
+
 static size_t spaced_view(const char *in, size_t len, char *v, size_t *at)
 {
     size_t k = 0;
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)in[i];
-        at[k] = i;
         if (spaced_kept(c)) {
+            at[k] = i;
             v[k++] = (char)c;
             i++;
             continue;
         }
-        v[k++] = ' ';
+        size_t s = i;
         while (i < len && !spaced_kept((unsigned char)in[i]))
             i++;
+        if ((s > 0 && spaced_sep((unsigned char)in[s - 1])) ||
+            (i < len && spaced_sep((unsigned char)in[i])))
+            continue;
+        at[k] = s;
+        v[k++] = ' ';
     }
     return k;
 }
 
-/* In LAST4 mode, where the text kept its length: no card number of the spaced view of in keeps
- * more than four digits in clear in out, nor a digit glued to it. */
+/* The value of the first n digits of d. */
+static long prefix(const char *d, size_t n)
+{
+    long v = 0;
+    for (size_t k = 0; k < n; k++)
+        v = v * 10 + (d[k] - '0');
+    return v;
+}
+
+/* True when the n digits d are a card brand's number: an issuer's prefix and a length it
+ * issues (what the spaced readings must be for pl_card_scrub_full to mask them). */
+static bool brand(const char *d, size_t n)
+{
+    long p2 = prefix(d, 2), p3 = prefix(d, 3), p4 = prefix(d, 4);
+    if (d[0] == '4')
+        return n == 16 || n == 19;
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+        return n == 16;
+    if (p2 == 34 || p2 == 37)
+        return n == 15;
+    if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649) || p2 == 62 ||
+        (p4 >= 3528 && p4 <= 3589))
+        return n >= 16;
+    if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39)
+        return n >= 14;
+    return false;
+}
+
+/* In LAST4 mode, where the text kept its length: no brand's card number of the spaced view of
+ * in keeps more than four digits in clear in out, nor a digit glued to it. */
 static void check_spaced(const char *in, size_t len, const char *out)
 {
     char *v = malloc(len ? len : 1);
@@ -147,6 +188,13 @@ static void check_spaced(const char *in, size_t len, const char *out)
     size_t n = spaced_view(in, len, v, at), pos = 0;
     pl_card_match m;
     while (pl_card_find(v, n, &pos, &m)) {
+        char d[19];
+        size_t nd = 0;
+        for (size_t k = m.start; k < m.end && nd < sizeof d; k++)
+            if (digit(v[k]))
+                d[nd++] = v[k];
+        if (!brand(d, nd))
+            continue; /* a reading only a spaced view has must be a brand's number */
         size_t clear = 0;
         for (size_t k = m.start; k < m.end; k++)
             clear += digit(v[k]) && digit(out[at[k]]);

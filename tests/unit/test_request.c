@@ -987,6 +987,8 @@ static const char *const CARD_FORMS[] = {
     "1\\u00013782\\u0001822463\\u000110005",
     /* A run of such characters is one space to those readings: 99 4111 1111-1111-1111. */
     "99\\u00e94111\\u200b\\u200b\\u200b\\u200b1111-1111-1111",
+    /* A run beside a separator is nothing there: 12 4111 - 1111 - 1111 - 1111. */
+    "order 12\\u00e94111 - \\u00e91111 - 1111 - 1111",
     /* The expiry date typed straight after the number, MMYY or YYMM. */
     "41111111111111111225",
     "ord55555555555544442512",
@@ -1119,6 +1121,21 @@ static void test_card_number_grouped(void **state)
         pl_request_free(&r);
         free(json);
     }
+    /* Digit groups among CJK words: 123456789 4567 passes Luhn read with the words as spaces,
+     * but is no brand's number: accepted. */
+    char *cjk = with(BASE_AUTH, "bill_to",
+                     "{\"street1\":\"\xe8\xa8\x82\xe5\x96\xae"
+                     "20261207\xe7\x95\xaa\xe5\x8f\xb7"
+                     "123456789"
+                     "\xe5\x95\x86\xe5\x93\x81"
+                     "4567\"}");
+    pl_request cr;
+    pl_errors ce;
+    int crc = decode(cjk, "auth", &cr, &ce);
+    if (crc != 0)
+        fail_msg("CJK street1 refused: %s", ce.e[0].error);
+    pl_request_free(&cr);
+    free(cjk);
     char *json = with(BASE_AUTH, "bill_to", "{\"phone\":\"+1 (555) 123-4567\"}");
     pl_request r;
     pl_errors e;
