@@ -719,6 +719,13 @@ static void say_reset(pl_engine *e, int32_t partition, int64_t to, const char *w
     elem_time_set(s, now_s());
 }
 
+/* The element of partition list l (NULL: none yet) for topic and partition, or NULL. */
+static rd_kafka_topic_partition_t *plist_find(rd_kafka_topic_partition_list_t *l, const char *topic,
+                                              int32_t partition)
+{
+    return l ? rd_kafka_topic_partition_list_find(l, topic, partition) : NULL;
+}
+
 /*
  * Says, at error (say_reset), that a commit above `to`, the position `partition` was revoked
  * at, was told to have succeeded after the revoke: the group's committed offset is above it. No
@@ -732,9 +739,7 @@ static void say_reset(pl_engine *e, int32_t partition, int64_t to, const char *w
 static void say_reset_above(pl_engine *e, int32_t partition, int64_t to, const char *why)
 {
     say_reset(e, partition, to, why);
-    rd_kafka_topic_partition_t *s =
-        e->revoke_said ? rd_kafka_topic_partition_list_find(e->revoke_said, e->t_request, partition)
-                       : NULL;
+    rd_kafka_topic_partition_t *s = plist_find(e->revoke_said, e->t_request, partition);
     if (s)
         s->opaque = SAID_ABOVE;
 }
@@ -747,9 +752,7 @@ static void say_reset_above(pl_engine *e, int32_t partition, int64_t to, const c
  */
 static bool said_mootable(const pl_engine *e, const char *topic, int32_t partition, int64_t off)
 {
-    const rd_kafka_topic_partition_t *s =
-        e->revoke_said ? rd_kafka_topic_partition_list_find(e->revoke_said, topic, partition)
-                       : NULL;
+    const rd_kafka_topic_partition_t *s = plist_find(e->revoke_said, topic, partition);
     return s && s->offset == off && s->opaque != SAID_ABOVE;
 }
 
@@ -832,16 +835,11 @@ static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * stop asked, or its wait given up for), went after this one and comes out after it
          * (e->revoke_unsettled); or it failed, and librdkafka's own commit of the position on
          * unassign, sent after it, decides (e->revoke_deferred). */
-        bool later_decides =
-            (e->revoke_unsettled &&
-             rd_kafka_topic_partition_list_find(e->revoke_unsettled, tp->topic, tp->partition)) ||
-            (e->revoke_deferred &&
-             rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition));
+        bool later_decides = plist_find(e->revoke_unsettled, tp->topic, tp->partition) ||
+                             plist_find(e->revoke_deferred, tp->topic, tp->partition);
         if (!pe) {
             const rd_kafka_topic_partition_t *r =
-                e->revoked_at
-                    ? rd_kafka_topic_partition_list_find(e->revoked_at, tp->topic, tp->partition)
-                    : NULL;
+                plist_find(e->revoked_at, tp->topic, tp->partition);
             if (later_decides)
                 continue;
             if (r && tp->offset > r->offset) {
@@ -857,8 +855,7 @@ static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             continue;
         }
         /* A failure is moot when the revoke's commit succeeded after it (e->revoke_ok). */
-        if (later_decides || (e->revoke_ok && rd_kafka_topic_partition_list_find(
-                                                  e->revoke_ok, tp->topic, tp->partition)))
+        if (later_decides || plist_find(e->revoke_ok, tp->topic, tp->partition))
             continue;
         char why[160];
         snprintf(why, sizeof why,
@@ -2413,18 +2410,33 @@ static void slot_enqueue(slot *s, job *j)
  * with the rest. Kept on the old one, every waiting request asked for a token with a password
  * the provider had revoked (an `error` each, "no OAuth access token"), and each such token
  * request threw away the cached token made with the new one (oauth.c: one entry per bureau,
- * dropped when the credentials asking differ). j's own too, on such a bureau, when the refresh
- * gave the merchant j's call says to another account, another OAuth client (merchant_moved): a
- * merchant ID and the URL and credentials it goes with are one account's.
- * Valid until the loop takes the next refresh (refresh_take): never kept across turns.
+ * dropped when the credentials asking differ; a job kept on the settings it arrived with asks under
+ * a key of its own, oauth_key). j's own too, on such a bureau, when the refresh gave the merchant
+ * j's call says to another account, another OAuth client (merchant_moved): a merchant ID and the
+ * URL and credentials it goes with are one account's. Valid until the loop takes the next refresh
+ * (refresh_take): never kept across turns.
  */
+/* The current configuration's settings of bureau `code` (NULL: none loaded, or not there). */
+static const pl_service *svc_current(const pl_engine *e, const char *code)
+{
+    return e->services ? pl_services_find(e->services, code) : NULL;
+}
+
+/* Whether settings a and b name the same OAuth client: its Authentication User and token URL
+ * (what oauth_client_of writes, for a client kept as text). */
+static bool same_oauth_client(const pl_service *a, const pl_service *b)
+{
+    return strcmp(a->ext_auth_user, b->ext_auth_user) == 0 &&
+           strcmp(a->ext_token_url, b->ext_token_url) == 0;
+}
+
 static bool merchant_moved(const job *j, const pl_service *now);
 
 static const pl_service *svc_now(const job *j)
 {
     const pl_engine *e = j->pub.eng;
     const pl_service *own = j->pub.svc;
-    const pl_service *now = e->services ? pl_services_find(e->services, own->code) : NULL;
+    const pl_service *now = svc_current(e, own->code);
     if (!now || now == own || !now->secret_ok || strcmp(now->protocol, own->protocol) != 0)
         return own;
     bool oauth = j->ops && (j->ops->flags & PL_BUREAU_OAUTH);
@@ -2459,8 +2471,7 @@ static bool merchant_moved(const job *j, const pl_service *now)
     const pl_job *p = &j->pub;
     if (!p->merchant_resolved)
         return false;
-    if (strcmp(now->ext_auth_user, p->svc->ext_auth_user) == 0 &&
-        strcmp(now->ext_token_url, p->svc->ext_token_url) == 0)
+    if (same_oauth_client(now, p->svc))
         return false;
     const pl_request *r = &p->req;
     const pl_engine *e = j->pub.eng;
@@ -2490,7 +2501,7 @@ static const pl_service *svc_unusable_now(const job *j)
 {
     const pl_engine *e = j->pub.eng;
     const pl_service *own = j->pub.svc;
-    const pl_service *now = own && e->services ? pl_services_find(e->services, own->code) : NULL;
+    const pl_service *now = own ? svc_current(e, own->code) : NULL;
     return now && !now->secret_ok && strcmp(now->protocol, own->protocol) == 0 ? now : NULL;
 }
 
@@ -2538,7 +2549,7 @@ static int slot_cap(const job *j)
 {
     const pl_engine *e = j->pub.eng;
     const pl_service *own = j->pub.svc;
-    const pl_service *now = e->services ? pl_services_find(e->services, own->code) : NULL;
+    const pl_service *now = svc_current(e, own->code);
     return now ? now->max_concurrent : own->max_concurrent;
 }
 
@@ -2734,7 +2745,7 @@ static void slot_unstall(pl_engine *e, slot *s, double now, const char *why)
  */
 static void slot_refuse_unusable(pl_engine *e, slot *s)
 {
-    const pl_service *now = e->services ? pl_services_find(e->services, s->code) : NULL;
+    const pl_service *now = svc_current(e, s->code);
     if (!now || now->secret_ok)
         return;
     job *prev = NULL;
@@ -3101,7 +3112,8 @@ static void with_token(job *j, void (*then)(job *));
  */
 #define TOKEN_REFETCH_MAX 2
 
-/* The OAuth client of settings svc, "client id@token URL", into out (size outsz). */
+/* The OAuth client of settings svc, "client id@token URL", into out (size outsz): what
+ * same_oauth_client compares, as text (a client a token was asked of, kept past its settings). */
 static void oauth_client_of(const pl_service *svc, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s@%s", svc->ext_auth_user, svc->ext_token_url);
@@ -3180,10 +3192,8 @@ static void on_token(void *arg, const char *header, unsigned gen, const char *er
 static const char *oauth_key(const job *j, const pl_service *svc, char *key, size_t keysz)
 {
     const pl_engine *e = j->pub.eng;
-    const pl_service *cur = e->services ? pl_services_find(e->services, svc->code) : NULL;
-    if (cur == svc || (cur && strcmp(cur->ext_token_url, svc->ext_token_url) == 0 &&
-                       strcmp(cur->ext_auth_user, svc->ext_auth_user) == 0 &&
-                       strcmp(cur->secret, svc->secret) == 0))
+    const pl_service *cur = svc_current(e, svc->code);
+    if (cur == svc || (cur && same_oauth_client(cur, svc) && strcmp(cur->secret, svc->secret) == 0))
         return svc->code;
     snprintf(key, keysz, "%s %s@%s", svc->code, svc->ext_auth_user, svc->ext_token_url);
     return key;
@@ -4866,7 +4876,7 @@ static void start_message(pl_engine *e, rd_kafka_message_t *m)
 
 static bool partition_assigned(pl_engine *e, int32_t p)
 {
-    return e->assigned && rd_kafka_topic_partition_list_find(e->assigned, e->t_request, p);
+    return plist_find(e->assigned, e->t_request, p) != NULL;
 }
 
 static void backlog_push(pl_engine *e, rd_kafka_message_t *m)
@@ -5133,10 +5143,7 @@ static void say_deferred(pl_engine *e, int i, const char *when)
 static void revoke_failed(pl_engine *e, const rd_kafka_topic_partition_t *tp,
                           rd_kafka_resp_err_t pe)
 {
-    rd_kafka_topic_partition_t *own =
-        e->unassign_told
-            ? rd_kafka_topic_partition_list_find(e->unassign_told, tp->topic, tp->partition)
-            : NULL;
+    rd_kafka_topic_partition_t *own = plist_find(e->unassign_told, tp->topic, tp->partition);
     if (own) {
         bool same = own->offset == tp->offset;
         rd_kafka_resp_err_t oe = own->err;
@@ -5225,16 +5232,14 @@ static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     /* Naming a partition still assigned, it is an automatic commit (its list is the whole
      * assignment), not the commit on unassign (the partitions unassigned only). */
     bool automatic = false;
-    for (int i = 0; offsets && e->assigned && i < offsets->cnt && !automatic; i++)
-        automatic = rd_kafka_topic_partition_list_find(e->assigned, offsets->elems[i].topic,
-                                                       offsets->elems[i].partition) != NULL;
+    for (int i = 0; offsets && i < offsets->cnt && !automatic; i++)
+        automatic =
+            plist_find(e->assigned, offsets->elems[i].topic, offsets->elems[i].partition) != NULL;
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
         rd_kafka_resp_err_t pe = tp->err ? tp->err : err;
         const rd_kafka_topic_partition_t *r =
-            !pe && e->revoked_at
-                ? rd_kafka_topic_partition_list_find(e->revoked_at, tp->topic, tp->partition)
-                : NULL;
+            !pe ? plist_find(e->revoked_at, tp->topic, tp->partition) : NULL;
         /* A success of a partition still assigned is the group's committed offset now: noted,
          * so that one above the position (an old log's commit retried late) makes the revoke's
          * commit due and unsettled at once, not only at the next statistics. */
@@ -5249,24 +5254,19 @@ static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             say_reset_above(e, tp->partition, r->offset, why);
             continue;
         }
-        rd_kafka_topic_partition_t *d =
-            e->revoke_deferred
-                ? rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition)
-                : NULL;
+        rd_kafka_topic_partition_t *d = plist_find(e->revoke_deferred, tp->topic, tp->partition);
         if (d && d->offset == tp->offset && !(pe && automatic)) {
             rd_kafka_resp_err_t revoke_err = d->err;
             rd_kafka_topic_partition_list_del(e->revoke_deferred, tp->topic, tp->partition);
             unassign_verdict(e, tp->topic, tp->partition, tp->offset, revoke_err, pe);
             if (pe)
                 continue; /* said at error, with both failures */
-        } else if (!d && !pe &&
-                   say_moot(e, tp->topic, tp->partition, tp->offset, "librdkafka's own commit")) {
-            continue;
         } else if (!d) {
+            /* A success of the very offset an error named: that error is moot (said once). */
+            if (!pe && say_moot(e, tp->topic, tp->partition, tp->offset, "librdkafka's own commit"))
+                continue;
             rd_kafka_topic_partition_t *u =
-                e->revoke_unsettled ? rd_kafka_topic_partition_list_find(e->revoke_unsettled,
-                                                                         tp->topic, tp->partition)
-                                    : NULL;
+                plist_find(e->revoke_unsettled, tp->topic, tp->partition);
             /* (an automatic commit's failure is no verdict here either: see above) */
             if (u && u->offset == tp->offset && !(pe && automatic)) {
                 if (!e->unassign_told)
@@ -5416,18 +5416,14 @@ static void on_revoke_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* Committed: a failure told as a timeout and still waiting for librdkafka's own commit
          * on unassign (revoke_failed) is settled. */
         const rd_kafka_topic_partition_t *d =
-            !pe && e->revoke_deferred
-                ? rd_kafka_topic_partition_list_find(e->revoke_deferred, tp->topic, tp->partition)
-                : NULL;
+            !pe ? plist_find(e->revoke_deferred, tp->topic, tp->partition) : NULL;
         if (d && d->offset == tp->offset)
             rd_kafka_topic_partition_list_del(e->revoke_deferred, tp->topic, tp->partition);
         /* A success says the error said for it moot itself (not again: say_moot), by the same
          * test: an error of a commit landing above the position, told before this, stands (this
          * commit may have landed before that one: say_reset_above). */
         const rd_kafka_topic_partition_t *s =
-            !pe && e->revoke_said
-                ? rd_kafka_topic_partition_list_find(e->revoke_said, tp->topic, tp->partition)
-                : NULL;
+            !pe ? plist_find(e->revoke_said, tp->topic, tp->partition) : NULL;
         bool stands = s && !said_mootable(e, tp->topic, tp->partition, tp->offset);
         if (s && !stands)
             rd_kafka_topic_partition_list_del(e->revoke_said, tp->topic, tp->partition);
@@ -6419,9 +6415,7 @@ static void say_close_leftovers(pl_engine *e, bool closed)
         /* librdkafka's own commit of the position on unassign told (on_unassign_committed):
          * committed, nothing to reset. */
         const rd_kafka_topic_partition_t *own =
-            e->unassign_told
-                ? rd_kafka_topic_partition_list_find(e->unassign_told, u->topic, u->partition)
-                : NULL;
+            plist_find(e->unassign_told, u->topic, u->partition);
         if (own && own->offset == u->offset && !own->err) {
             PL_INFO(NULL,
                     "partition %d of %s: the consumer's close ended before its revoke's commit "

@@ -376,7 +376,11 @@ typedef struct pl_spec {
      * and the engine records the request again so prepare decides with what is left. A spec
      * with next_call also accepts a row 'sent' by job->prev_attempt when that is not "" (the
      * mark of a job's next call; it claims nothing then), setting sent_at, sent_by and what
-     * the row says was sent (its operation) anew. */
+     * the row says was sent (its operation) anew. Whatever it claims must be released when the
+     * engine puts the row back to 'received' (PL_ENGINE_SQL_UNMARK: a call given back at a stop
+     * or a revoke, next_call, held_back): the table's unmark trigger does (078: claim_amount on
+     * cc_deposit_trans, auth_reversal and svc_trans, an activation's card); a new kind of claim
+     * needs its release there too, or the redelivery's mark claims it twice. */
     int (*mark_sent)(pl_job *job, pl_db_unit *u);
     /*
      * Optional, both or neither. prepare_alone: true when prepare needs nothing from the record

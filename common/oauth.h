@@ -3,12 +3,13 @@
  * cached per service bureau, for the bureaus whose calls carry "Authorization: Bearer <token>"
  * (PL_BUREAU_OAUTH, the External Payment Service).
  *
- * One token per key (the bureau code). A job asks with pl_oauth_get: a valid cached token is
- * answered at once; otherwise the job is queued and one token request per key and settings is
- * made, however many jobs wait for it; every waiter is called back, in the order it asked, when
- * the answer is there. A token is used until shortly before it expires, or until a 401 proves it
- * bad (pl_oauth_invalidate with the token's generation, so a late 401 for an older token does not
- * throw away a newer one), or until the bureau's settings change.
+ * One token per key (the bureau code; or the code, client and token URL for a job the engine
+ * keeps on settings it arrived with: engine.c, oauth_key). A job asks with pl_oauth_get: a valid
+ * cached token is answered at once; otherwise the job is queued and one token request per key and
+ * settings is made, however many jobs wait for it; every waiter is called back, in the order it
+ * asked, when the answer is there. A token is used until shortly before it expires, or until a 401
+ * proves it bad (pl_oauth_invalidate with the token's generation, so a late 401 for an older token
+ * does not throw away a newer one), or until the bureau's settings change.
  *
  * The token request: POST token_url, "Content-Type: application/x-www-form-urlencoded", body
  * "grant_type=client_credentials", HTTP Basic authentication with the client id and secret each
@@ -43,7 +44,7 @@ typedef struct pl_oauth pl_oauth;
 
 /* Where and how to get a token: one bureau's settings (copied by pl_oauth_get). */
 typedef struct pl_oauth_client {
-    const char *key;       /* the cache key: the service bureau code ("EXT") */
+    const char *key;       /* the cache key: the service bureau code ("EXT"), or see above */
     const char *token_url; /* https://... */
     const char *client_id; /* Authentication User */
     const char *secret;    /* Authentication Password: never logged */
