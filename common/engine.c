@@ -727,17 +727,23 @@ static rd_kafka_topic_partition_t *plist_find(rd_kafka_topic_partition_list_t *l
 }
 
 /*
- * Says, at error (say_reset), that a commit above `to`, the position `partition` was revoked
- * at, was told to have succeeded after the revoke: the group's committed offset is above it. No
- * success told after this makes it moot (say_moot), nor one of any error said for the partition
- * later: results come in order on one queue only, and the engine's come on two (librdkafka's own
- * commits on the consumer's, told first at each turn of the event loop, loop_once; the explicit
- * and the revoke's on e->commitq), so a success of `to` told after this can have landed before
- * the commit above (the operator was then told no reset is needed while the next owner skipped
- * the records from `to` on). Kept until the partition is assigned again, or REVOKE_SAID_KEEP_S.
+ * Says, at error (say_reset), that a commit of `off`, above `to`, the position `partition` was
+ * revoked at, was told to have succeeded after the revoke (`whose` commit, `how`: for the line):
+ * the group's committed offset is above it. No success told after this makes it moot (say_moot),
+ * nor one of any error said for the partition later: results come in order on one queue only, and
+ * the engine's come on two (librdkafka's own commits on the consumer's, told first at each turn of
+ * the event loop, loop_once; the explicit and the revoke's on e->commitq), so a success of `to`
+ * told after this can have landed before the commit above (the operator was then told no reset is
+ * needed while the next owner skipped the records from `to` on). Kept until the partition is
+ * assigned again, or REVOKE_SAID_KEEP_S.
  */
-static void say_reset_above(pl_engine *e, int32_t partition, int64_t to, const char *why)
+static void say_reset_above(pl_engine *e, int32_t partition, int64_t to, int64_t off,
+                            const char *whose, const char *how)
 {
+    char why[224];
+    snprintf(why, sizeof why,
+             "%s of offset %" PRId64 " (%s) succeeded after the partition was revoked", whose, off,
+             how);
     say_reset(e, partition, to, why);
     rd_kafka_topic_partition_t *s = plist_find(e->revoke_said, e->t_request, partition);
     if (s)
@@ -843,12 +849,8 @@ static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (later_decides)
                 continue;
             if (r && tp->offset > r->offset) {
-                char why[224];
-                snprintf(why, sizeof why,
-                         "an explicit commit of offset %" PRId64 " (sent before the revoke, "
-                         "landing late) succeeded after the partition was revoked",
-                         tp->offset);
-                say_reset_above(e, tp->partition, r->offset, why);
+                say_reset_above(e, tp->partition, r->offset, tp->offset, "an explicit commit",
+                                "sent before the revoke, landing late");
                 continue;
             }
             (void)say_moot(e, tp->topic, tp->partition, tp->offset, "an explicit commit");
@@ -5246,12 +5248,8 @@ static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (!pe && tp->offset >= 0 && pl_offsets_position(e->offsets, tp->partition) >= 0)
             pl_offsets_note_committed(e->offsets, tp->partition, tp->offset);
         if (r && tp->offset > r->offset) {
-            char why[192];
-            snprintf(why, sizeof why,
-                     "librdkafka's own commit of offset %" PRId64 " (a retry of an earlier "
-                     "commit, landing late) succeeded after the partition was revoked",
-                     tp->offset);
-            say_reset_above(e, tp->partition, r->offset, why);
+            say_reset_above(e, tp->partition, r->offset, tp->offset, "librdkafka's own commit",
+                            "a retry of an earlier commit, landing late");
             continue;
         }
         rd_kafka_topic_partition_t *d = plist_find(e->revoke_deferred, tp->topic, tp->partition);

@@ -60,14 +60,14 @@
  * by an answer only. */
 #define HOLD_MS 3600000
 /* How long a lookup of HANG_HOST hangs unless released. Longer than ANSWER_MS, with room. */
-#define HANG_MAX_MS 60000
+#define HANG_MAX_MS 120000
 /* The hung call's time: short, it is the call that times out. */
 #define LOOKUP_MS 1000
 /* The connect time of calls held back until it runs out: the probe's ANSWER_MS far more. They
  * are checked to end no sooner than it allows, which no slowness of the machine can break. */
 #define HELD_MS 5000
 /* The other call's time: far more than it needs even under valgrind, far less than a hang. */
-#define ANSWER_MS 30000
+#define ANSWER_MS 60000
 _Static_assert(2 * ANSWER_MS <= HANG_MAX_MS, "a hang outlasts the other call's deadline");
 /* What a call held back says when its connect time runs out in the first of its three attempts
  * (the engine writes it after "no connection after 1 attempts"). */
