@@ -18,9 +18,10 @@
  *
  * The server is https_test_server.h's. Its /held answer waits until the test releases it, and
  * the test releases it only once the hung call has ended: so the other call's answer can only
- * arrive in time when the loop did not wait for the lookup. No assertion measures time: at most
- * one checks that calls ended no sooner than their connect time allowed, which a slow machine
- * cannot break (test_held_calls_end_at_their_connect_time).
+ * arrive in time when the loop did not wait for the lookup. No assertion measures time: the held
+ * calls' "still waiting" check is made only when it was read before their connect time could
+ * have run out, and skipped on a machine stalled that long
+ * (test_held_calls_end_at_their_connect_time).
  *
  * A lookup left running keeps its thread until it ends by itself: so while a host's lookups
  * hang, http.c lets one call at a time look it up (the probe) and the others wait for it, in
@@ -63,8 +64,9 @@
 #define HANG_MAX_MS 120000
 /* The hung call's time: short, it is the call that times out. */
 #define LOOKUP_MS 1000
-/* The connect time of calls held back until it runs out: the probe's ANSWER_MS far more. They
- * are checked to end no sooner than it allows, which no slowness of the machine can break. */
+/* The connect time of calls held back until it runs out: a few turns of the loop take far less
+ * (they are checked to be still waiting after them, when read in time), the probe's ANSWER_MS
+ * far more. */
 #define HELD_MS 5000
 /* The other call's time: far more than it needs even under valgrind, far less than a hang. */
 #define ANSWER_MS 60000
@@ -234,7 +236,6 @@ typedef struct rec {
     char body[64];
     int attempts;
     int lookups_over; /* hang_left when the callback fired */
-    int64_t ended_ms; /* https_test_now_ms() when the callback fired */
     char error[200];
 } rec;
 
@@ -248,7 +249,6 @@ static void on_done(void *arg, const pl_http_response *r)
     snprintf(x->body, sizeof x->body, "%s", r->body ? r->body : "(null)");
     x->attempts = r->attempts;
     x->lookups_over = atomic_load(&hang_left);
-    x->ended_ms = https_test_now_ms();
 }
 
 /* The running test's client and records: static, so that a failed test's calls still in
@@ -547,10 +547,6 @@ static void test_held_calls_end_at_their_connect_time(void **state)
     int ok, held_back, pending;
     count_many(CALLS - 1, &ok, &held_back, &pending);
     assert_int_equal(held_back, CALLS - 1);
-    /* ...and, however slow the machine, none ended before its connect time ran out (a
-     * second's slack for http.c's own clock and rounding: turned away, they end at once). */
-    for (int i = 0; i < CALLS - 1; i++)
-        assert_true(many[i].ended_ms >= submitted + HELD_MS - 1000);
     assert_string_equal(many[0].error, HELD_TEXT);
     assert_int_equal(many[0].attempts, 1);
     /* Not one lookup (thread) of their own, nothing sent. */
