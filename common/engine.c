@@ -5196,6 +5196,87 @@ static void own_commit_failed(pl_engine *e, const char *what)
             what, n);
 }
 
+/* Whether a result of librdkafka's own commit names a partition still assigned: then it is an
+ * automatic commit (its list is the whole assignment), not the commit on unassign (the
+ * partitions unassigned only). */
+static bool own_commit_automatic(const pl_engine *e, const rd_kafka_topic_partition_list_t *offsets)
+{
+    for (int i = 0; offsets && i < offsets->cnt; i++)
+        if (plist_find(e->assigned, offsets->elems[i].topic, offsets->elems[i].partition))
+            return true;
+    return false;
+}
+
+/* Keeps librdkafka's own result `pe` of the offset a revoke's unsettled commit names, for that
+ * commit's result to decide with (revoke_failed). */
+static void unassign_told_keep(pl_engine *e, const rd_kafka_topic_partition_t *tp,
+                               rd_kafka_resp_err_t pe)
+{
+    if (!e->unassign_told)
+        e->unassign_told = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_t *t =
+        rd_kafka_topic_partition_list_find(e->unassign_told, tp->topic, tp->partition);
+    if (!t)
+        t = rd_kafka_topic_partition_list_add(e->unassign_told, tp->topic, tp->partition);
+    t->offset = tp->offset;
+    t->err = pe;
+}
+
+/*
+ * What librdkafka's own result `pe` of partition tp (on_unassign_committed; `automatic`: its
+ * automatic commit) says of a revoke: a success above the revoked position, a deferred failure's
+ * verdict, an error made moot, or a result kept for a revoke's commit still to be told. True
+ * when it has been said here whole (nothing more to say of a failure).
+ */
+static bool own_commit_one(pl_engine *e, const rd_kafka_topic_partition_t *tp,
+                           rd_kafka_resp_err_t pe, bool automatic)
+{
+    const rd_kafka_topic_partition_t *r =
+        !pe ? plist_find(e->revoked_at, tp->topic, tp->partition) : NULL;
+    /* A success of a partition still assigned is the group's committed offset now: noted, so
+     * that one above the position (an old log's commit retried late) makes the revoke's commit
+     * due and unsettled at once, not only at the next statistics. */
+    if (!pe && tp->offset >= 0 && pl_offsets_position(e->offsets, tp->partition) >= 0)
+        pl_offsets_note_committed(e->offsets, tp->partition, tp->offset);
+    if (r && tp->offset > r->offset) {
+        say_reset_above(e, tp->partition, r->offset, tp->offset, "librdkafka's own commit",
+                        "a retry of an earlier commit, landing late");
+        return true;
+    }
+    rd_kafka_topic_partition_t *d = plist_find(e->revoke_deferred, tp->topic, tp->partition);
+    if (d) {
+        if (d->offset != tp->offset || (pe && automatic))
+            return false;
+        rd_kafka_resp_err_t revoke_err = d->err;
+        rd_kafka_topic_partition_list_del(e->revoke_deferred, tp->topic, tp->partition);
+        unassign_verdict(e, tp->topic, tp->partition, tp->offset, revoke_err, pe);
+        return pe != 0; /* a failure: said at error, with both failures */
+    }
+    /* A success of the very offset an error named: that error is moot (said once). */
+    if (!pe && say_moot(e, tp->topic, tp->partition, tp->offset, "librdkafka's own commit"))
+        return true;
+    rd_kafka_topic_partition_t *u = plist_find(e->revoke_unsettled, tp->topic, tp->partition);
+    /* (an automatic commit's failure is no verdict here either: on_unassign_committed) */
+    if (u && u->offset == tp->offset && !(pe && automatic))
+        unassign_told_keep(e, tp, pe);
+    return false;
+}
+
+/* Appends partition tp's failure `pe` to the list `failed` (fl: its length so far; cut short
+ * when long, snprintf stopping at the buffer's end) and counts it. */
+static void own_failed_add(char *failed, size_t size, size_t *fl, int *nfailed,
+                           const rd_kafka_topic_partition_t *tp, rd_kafka_resp_err_t pe)
+{
+    if (*fl < size - 1) {
+        int w = snprintf(failed + *fl, size - *fl,
+                         "%spartition %d of %s at offset %" PRId64 " (%s)", *nfailed ? ", " : "",
+                         (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
+        if (w > 0)
+            *fl += (size_t)w;
+    }
+    (*nfailed)++;
+}
+
 /*
  * The result of a commit librdkafka made by itself (the consumer's offset commit callback,
  * served by rd_kafka_consumer_poll, and during the close by its own polling): its automatic
@@ -5231,69 +5312,17 @@ static void on_unassign_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     char failed[512] = "";
     size_t fl = 0;
     int nfailed = 0;
-    /* Naming a partition still assigned, it is an automatic commit (its list is the whole
-     * assignment), not the commit on unassign (the partitions unassigned only). */
-    bool automatic = false;
-    for (int i = 0; offsets && i < offsets->cnt && !automatic; i++)
-        automatic =
-            plist_find(e->assigned, offsets->elems[i].topic, offsets->elems[i].partition) != NULL;
+    bool automatic = own_commit_automatic(e, offsets);
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &offsets->elems[i];
         rd_kafka_resp_err_t pe = tp->err ? tp->err : err;
-        const rd_kafka_topic_partition_t *r =
-            !pe ? plist_find(e->revoked_at, tp->topic, tp->partition) : NULL;
-        /* A success of a partition still assigned is the group's committed offset now: noted,
-         * so that one above the position (an old log's commit retried late) makes the revoke's
-         * commit due and unsettled at once, not only at the next statistics. */
-        if (!pe && tp->offset >= 0 && pl_offsets_position(e->offsets, tp->partition) >= 0)
-            pl_offsets_note_committed(e->offsets, tp->partition, tp->offset);
-        if (r && tp->offset > r->offset) {
-            say_reset_above(e, tp->partition, r->offset, tp->offset, "librdkafka's own commit",
-                            "a retry of an earlier commit, landing late");
+        if (own_commit_one(e, tp, pe, automatic) || !pe)
             continue;
-        }
-        rd_kafka_topic_partition_t *d = plist_find(e->revoke_deferred, tp->topic, tp->partition);
-        if (d && d->offset == tp->offset && !(pe && automatic)) {
-            rd_kafka_resp_err_t revoke_err = d->err;
-            rd_kafka_topic_partition_list_del(e->revoke_deferred, tp->topic, tp->partition);
-            unassign_verdict(e, tp->topic, tp->partition, tp->offset, revoke_err, pe);
-            if (pe)
-                continue; /* said at error, with both failures */
-        } else if (!d) {
-            /* A success of the very offset an error named: that error is moot (said once). */
-            if (!pe && say_moot(e, tp->topic, tp->partition, tp->offset, "librdkafka's own commit"))
-                continue;
-            rd_kafka_topic_partition_t *u =
-                plist_find(e->revoke_unsettled, tp->topic, tp->partition);
-            /* (an automatic commit's failure is no verdict here either: see above) */
-            if (u && u->offset == tp->offset && !(pe && automatic)) {
-                if (!e->unassign_told)
-                    e->unassign_told = rd_kafka_topic_partition_list_new(4);
-                rd_kafka_topic_partition_t *t =
-                    rd_kafka_topic_partition_list_find(e->unassign_told, tp->topic, tp->partition);
-                if (!t)
-                    t = rd_kafka_topic_partition_list_add(e->unassign_told, tp->topic,
-                                                          tp->partition);
-                t->offset = tp->offset;
-                t->err = pe;
-            }
-        }
         /* A request that failed whole leaves the partitions it had nothing for at a logical
          * offset with no error of their own: nothing of theirs failed. */
-        if (pe && !tp->err && tp->offset < 0)
+        if (!tp->err && tp->offset < 0)
             continue;
-        if (pe) {
-            /* (cut short when long: snprintf stops at the buffer's end) */
-            if (fl < sizeof failed - 1) {
-                int w =
-                    snprintf(failed + fl, sizeof failed - fl,
-                             "%spartition %d of %s at offset %" PRId64 " (%s)", nfailed ? ", " : "",
-                             (int)tp->partition, tp->topic, tp->offset, rd_kafka_err2str(pe));
-                if (w > 0)
-                    fl += (size_t)w;
-            }
-            nfailed++;
-        }
+        own_failed_add(failed, sizeof failed, &fl, &nfailed, tp, pe);
     }
     /* Nothing to commit (__NO_OFFSET) is no failure. */
     if (!nfailed && err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && (!offsets || !offsets->cnt)) {
