@@ -3,16 +3,21 @@
  * statement pl_unmark, engine.h PL_ENGINE_SQL_UNMARK: a call given back for redelivery at a stop
  * or a revoke, engine.c held_back / give_back) releases exactly what that attempt's mark claimed
  * (078): a capture's amount on its authorization, a follow-on credit's on its debit, a
- * reversal's on its authorization, a stored value deposit's and void's on theirs, an
- * activation's hold on its card. Only while the row is still that attempt's 'sent': another
- * attempt's pl_unmark, a second one, or one after the row was made unknown releases nothing,
- * and the claim is then released once, by the row's outcome. The redelivery's mark claims
- * again, once. (Before 078 the claim stayed with a row 'received': a reversal's redelivery could
- * not claim at all, a capture's claimed twice.)
+ * reversal's on its authorization, a stored value deposit's and void's on theirs, a return's on
+ * its deposit, an activation's hold on its card; a void deferred on the authorization until then
+ * (an auth+capture's, owing its `.vdr`; a stored value deposit's) is carried out. What the mark
+ * recorded besides its claim stays: a reversal's amount_issuer_held, a timeout reversal's
+ * registration on its authorization's required response. Only while the row is still that
+ * attempt's 'sent': another attempt's pl_unmark, a second one, or one after the row was made
+ * unknown releases nothing, and the claim is then released once, by the row's outcome. The
+ * redelivery's mark claims again, once. (Before 078 the claim stayed with a row 'received': a
+ * reversal's redelivery could not claim at all, a capture's claimed twice.)
  *
  * The rows are marked by the specs' own mark statements and put back by the engine's statement,
- * run as they are written, under request ids of the test's own, deleted at the end. No
- * required response is opened, so no resolver of the running system looks at these rows.
+ * run as they are written, under request ids of the test's own, deleted at the end. The one
+ * required response (a timeout reversal's) is escalated and held under the test's lease, and
+ * a reversal owed is held so in the transaction that owes it: no resolver of the running system
+ * looks at these rows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,10 +63,19 @@ static int group_teardown(void **state)
 {
     (void)state;
     if (g_admin) {
-        static const char *const tables[] = {"cc_deposit_history", "cc_deposit_trans",
-                                             "auth_reversal",      "svc_trans",
-                                             "auth_history",       "cc_auth_trans"};
+        /* A test failed inside held_unmark's transaction. */
+        if (PQtransactionStatus(g_admin) != PQTRANS_IDLE)
+            PQclear(PQexec(g_admin, "ROLLBACK"));
+        static const char *const tables[] = {
+            "cc_deposit_history", "cc_deposit_trans", "auth_reversal", "svc_trans",
+            "required_response",  "auth_history",     "cc_auth_trans"};
         it_delete_prefixed(g_admin, g_p, tables, sizeof tables / sizeof tables[0]);
+        char like[64];
+        snprintf(like, sizeof like, "%s%%", g_p);
+        const char *l[] = {like};
+        PQclear(PQexecParams(g_admin,
+                             "DELETE FROM replaced_auth_reversal WHERE deposit_request_id LIKE $1",
+                             1, NULL, l, NULL, NULL, 0));
         const char *p[] = {g_hash};
         PQclear(PQexecParams(g_admin, "DELETE FROM stored_value_card WHERE card_hash = $1", 1, NULL,
                              p, NULL, NULL, 0));
@@ -201,6 +215,86 @@ static void test_deferred_void_done_when_given_back(void **state)
     assert_string_equal(v, "voided|0.00|80.00");
 }
 
+/* pl_unmark of capture d by attempt in a transaction that also holds a reversal it makes owed
+ * (replaced_auth_reversal, 057) under the test's lease, which no resolver of the running system
+ * takes while it lasts (as test_deposit_vdr.c holds them); its rows. */
+static int held_unmark(const char *d, const char *attempt)
+{
+    run("BEGIN", 0, NULL);
+    int rows = unmark(0, d, attempt);
+    run("UPDATE replaced_auth_reversal SET lease_owner = 'it-unmark-hold', "
+        "lease_until = now() + interval '1 hour' WHERE deposit_request_id LIKE $1 || '%'",
+        1, (const char *const[]){g_p});
+    run("COMMIT", 0, NULL);
+    return rows;
+}
+
+#define AUTH_VOID                                                                                  \
+    "SELECT concat_ws('|', status, amount_pending, amount_voided, "                                \
+    "coalesce(nullif(void_reason, ''), '-'), coalesce(nullif(voided_by, ''), '-'), "               \
+    "coalesce(void_deferred_by, '-'), "                                                            \
+    "coalesce(void_deferred_reason, '-')) FROM auth_history WHERE id = $1::bigint"
+#define OWED                                                                                       \
+    "SELECT count(*) || '|' || coalesce(string_agg(concat_ws('|', auth_history_id, "               \
+    "auth_request_id, amount), ','), '-') FROM replaced_auth_reversal "                            \
+    "WHERE deposit_request_id = $1"
+
+/*
+ * An auth+capture that replaced the authorization while a capture of it was in flight: its void
+ * of the authorization waits for that claim (050, auth_capture). The capture given back ends the
+ * claim: the void is carried out, by the auth+capture, and its reversal `<deposit>.vdr` owed
+ * (057: nothing of the authorization captured, Send reversal on CYB), once. Another attempt's
+ * pl_unmark, before, does neither; a second one, after, adds nothing; the redelivery's mark finds
+ * the authorization voided and claims nothing (the capture is decided again).
+ */
+static void test_auth_capture_deferred_void_done_when_given_back(void **state)
+{
+    (void)state;
+    char a[80], d[80], ac[80], auth_id[24], v[256], want[256];
+    it_approved_auth(g_admin, rid(a, sizeof a, "auth7"), "IT-UNMARK-7", "0", auth_id,
+                     sizeof auth_id);
+    insert_debit(rid(d, sizeof d, "cap7"), "IT-UNMARK-7");
+    assert_int_equal(mark_capture(d, auth_id, "it/e1"), 1);
+    /* The auth+capture, sent without a claim on it (dep_mark_sent), approved: its settle trigger
+     * defers the void while the capture's 30.00 is claimed. */
+    run("INSERT INTO cc_deposit_trans (request_id, fingerprint, request_type, company, "
+        "order_number, pay_seq, service_bureau, amount, currency, status, operation, "
+        "auth_history_id, sent_at, sent_by) VALUES ($1, repeat('d', 64), 'debit', 7, "
+        "'IT-UNMARK-7', 1, 'CYB', 100.00, 'USD', 'sent', 'auth_capture', $2::bigint, now(), "
+        "'it/ac')",
+        2, (const char *const[]){rid(ac, sizeof ac, "ac7"), auth_id});
+    run("UPDATE cc_deposit_trans SET status = 'approved', amount_deposited = 100.00 "
+        "WHERE request_id = $1",
+        1, (const char *const[]){ac});
+    value(AUTH_VOID, auth_id, v, sizeof v);
+    snprintf(want, sizeof want, "approved|30.00|0.00|-|-|%s|auth_capture", ac);
+    assert_string_equal(v, want);
+
+    assert_int_equal(held_unmark(d, "it/other"), 0);
+    value(AUTH_VOID, auth_id, v, sizeof v);
+    assert_string_equal(v, want);
+    value(OWED, ac, v, sizeof v);
+    assert_string_equal(v, "0|-");
+
+    assert_int_equal(held_unmark(d, "it/e1"), 1);
+    value(AUTH_VOID, auth_id, v, sizeof v);
+    snprintf(want, sizeof want, "voided|0.00|100.00|auth_capture|%s|-|-", ac);
+    assert_string_equal(v, want);
+    value(OWED, ac, v, sizeof v);
+    snprintf(want, sizeof want, "1|%s|%s|100.00", auth_id, a);
+    assert_string_equal(v, want);
+
+    assert_int_equal(held_unmark(d, "it/e1"), 0);
+    value(OWED, ac, v, sizeof v);
+    assert_string_equal(v, want);
+    assert_int_equal(mark_capture(d, auth_id, "it/e2"), 0);
+    value(AUTH_VOID, auth_id, v, sizeof v);
+    snprintf(want, sizeof want, "voided|0.00|100.00|auth_capture|%s|-|-", ac);
+    assert_string_equal(v, want);
+    value(DEPOSIT_STATE, d, v, sizeof v);
+    assert_string_equal(v, "received|||-");
+}
+
 /* A follow-on credit given back: its claim on the debit it refunds released. */
 static void test_credit_claim_released_with_its_row(void **state)
 {
@@ -265,6 +359,133 @@ static void test_reversal_claim_released_with_its_row(void **state)
     assert_int_equal(mark_reversal(r, a, auth_id, "it/r2"), 1);
     value(AUTH_STATE, auth_id, v, sizeof v);
     assert_string_equal(v, "approved|100.00|0.00");
+}
+
+#define RR_REVERSAL                                                                                \
+    "SELECT concat_ws('|', status, coalesce(reversal_request_id, '-'), "                           \
+    "coalesce(reversal_requested_at::text, '-')) FROM required_response "                          \
+    "WHERE worker = 'auth' AND request_id = $1"
+
+/*
+ * A timeout reversal (of an authorization with no outcome: p4, no p5) given back: it claimed
+ * nothing, and its registration on the authorization's required response (tor: the reversal the
+ * required response follows) is the request's, not the attempt's (078), so it stays as it was,
+ * and the redelivery's mark goes on it (follows) without registering again. The required response
+ * is escalated and held by the test's lease, its worker's reply recorded out: the running
+ * system's resolvers take only open rows that are due and pending replies nobody holds.
+ */
+static void test_timeout_reversal_registration_kept(void **state)
+{
+    (void)state;
+    char a[80], r[96], v[256], want[256];
+    run("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, operation, company, "
+        "order_number, pay_seq, service_bureau, status, amount, currency, card_token, sent_at, "
+        "sent_by) VALUES ($1, repeat('a', 64), 'auth', 'auth', 7, 'IT-UNMARK-8', 1, 'CYB', "
+        "'unknown', 100.00, 'USD', '7000000000000000000009', now() - interval '1 hour', 'it/a8')",
+        1, (const char *const[]){rid(a, sizeof a, "auth8")});
+    run("INSERT INTO required_response (request_id, worker, company, order_number, pay_seq, "
+        "service_bureau, operation, amount, currency, reason, detail, status, escalated_at, "
+        "worker_replied_at, lease_owner, lease_until) VALUES ($1, 'auth', 7, 'IT-UNMARK-8', 1, "
+        "'CYB', 'auth', 100.00, 'USD', 'timeout', 'it: no answer', 'escalated', now(), now(), "
+        "'it-unmark-hold', now() + interval '1 hour')",
+        1, (const char *const[]){a});
+    snprintf(r, sizeof r, "%s.tor", a);
+    run("INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
+        "service_bureau, amount, currency, auth_request_id) VALUES ($1, repeat('r', 64), 7, "
+        "'IT-UNMARK-8', 1, 'CYB', 100.00, 'USD', $2)",
+        2, (const char *const[]){r, a});
+    const char *mark = stmt(&pl_reversal_spec, "rev_mark_sent");
+    assert_int_equal(
+        run(mark, 11,
+            (const char *const[]){r, "reversal", "m1", a, NULL, "", "", "", "", "it/o1", "100.00"}),
+        1);
+    value(RR_REVERSAL, a, want, sizeof want);
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "escalated|%s|", r);
+    assert_memory_equal(want, prefix, strlen(prefix));
+    assert_true(strlen(want) > strlen(prefix) + 1);
+
+    assert_int_equal(unmark(1, r, "it/other"), 0);
+    assert_int_equal(unmark(1, r, "it/o1"), 1);
+    value("SELECT concat_ws('|', status, coalesce(claim_amount::text, '-'), "
+          "coalesce(auth_history_id::text, '-')) FROM auth_reversal WHERE request_id = $1",
+          r, v, sizeof v);
+    assert_string_equal(v, "received|-|-");
+    value(RR_REVERSAL, a, v, sizeof v);
+    assert_string_equal(v, want);
+    assert_int_equal(unmark(1, r, "it/o1"), 0);
+    value(RR_REVERSAL, a, v, sizeof v);
+    assert_string_equal(v, want);
+
+    /* The redelivery: marked by the registration kept, which it leaves as it is. */
+    assert_int_equal(
+        run(mark, 11,
+            (const char *const[]){r, "reversal", "m1", a, NULL, "", "", "", "", "it/o2", "100.00"}),
+        1);
+    value(RR_REVERSAL, a, v, sizeof v);
+    assert_string_equal(v, want);
+    value("SELECT concat_ws('|', status, sent_by) FROM auth_reversal WHERE request_id = $1", r, v,
+          sizeof v);
+    assert_string_equal(v, "sent|it/o2");
+}
+
+#define ISSUER_HELD                                                                                \
+    "SELECT concat_ws('|', status, amount_pending, coalesce(amount_authorized::text, '-'), "       \
+    "coalesce(amount_issuer_held::text, '-')) FROM auth_history WHERE id = $1::bigint"
+
+/*
+ * A reversal of a rejected authorization (no amount authorized: the issuer holds the amount
+ * asked) given back: its claim (the marker of 0.01) released; amount_issuer_held, which its mark
+ * recorded (what the issuer holds, whatever comes of the reversal, 065), stays. The redelivery's
+ * mark claims the marker again, once, and leaves amount_issuer_held as it is.
+ */
+static void test_reversal_issuer_held_kept_when_given_back(void **state)
+{
+    (void)state;
+    char a[80], r[80], auth_id[24], v[128];
+    run("INSERT INTO cc_auth_trans (request_id, fingerprint, request_type, company, "
+        "order_number, pay_seq, service_bureau, status, amount, currency, card_token) VALUES "
+        "($1, repeat('a', 64), 'auth', 7, 'IT-UNMARK-9', 1, 'CYB', 'rejected', 100.00, 'USD', "
+        "'7000000000000000000009')",
+        1, (const char *const[]){rid(a, sizeof a, "auth9")});
+    PGresult *res = PQexecParams(g_admin,
+                                 "INSERT INTO auth_history (request_id, company, order_number, "
+                                 "pay_seq, service_bureau, transaction_type, status, currency, "
+                                 "auth_number, transaction_id) VALUES ($1, 7, 'IT-UNMARK-9', 1, "
+                                 "'CYB', 'auth', 'rejected', 'USD', '123456', "
+                                 "'7000000000000000000001') RETURNING id",
+                                 1, NULL, (const char *const[]){a}, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    snprintf(auth_id, sizeof auth_id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    run("INSERT INTO auth_reversal (request_id, fingerprint, company, order_number, pay_seq, "
+        "service_bureau, amount, currency, auth_request_id) VALUES ($1, repeat('r', 64), 7, "
+        "'IT-UNMARK-9', 1, 'CYB', 100.00, 'USD', $2)",
+        2, (const char *const[]){rid(r, sizeof r, "rev9"), a});
+    assert_int_equal(mark_reversal(r, a, auth_id, "it/h1"), 1);
+    value(ISSUER_HELD, auth_id, v, sizeof v);
+    assert_string_equal(v, "rejected|0.01|-|100.00");
+
+    assert_int_equal(unmark(1, r, "it/other"), 0);
+    value(ISSUER_HELD, auth_id, v, sizeof v);
+    assert_string_equal(v, "rejected|0.01|-|100.00");
+    assert_int_equal(unmark(1, r, "it/h1"), 1);
+    value(ISSUER_HELD, auth_id, v, sizeof v);
+    assert_string_equal(v, "rejected|0.00|-|100.00");
+    assert_int_equal(unmark(1, r, "it/h1"), 0);
+    value(ISSUER_HELD, auth_id, v, sizeof v);
+    assert_string_equal(v, "rejected|0.00|-|100.00");
+
+    assert_int_equal(mark_reversal(r, a, auth_id, "it/h2"), 1);
+    value(ISSUER_HELD, auth_id, v, sizeof v);
+    assert_string_equal(v, "rejected|0.01|-|100.00");
+    /* The same attempt's mark sent again claims nothing twice. */
+    assert_int_equal(mark_reversal(r, a, auth_id, "it/h2"), 1);
+    value(ISSUER_HELD, auth_id, v, sizeof v);
+    assert_string_equal(v, "rejected|0.01|-|100.00");
+    assert_int_equal(unmark(1, r, "it/h1"), 0);
+    value(ISSUER_HELD, auth_id, v, sizeof v);
+    assert_string_equal(v, "rejected|0.01|-|100.00");
 }
 
 /* A stored value authorization sa approved for 50.00 on RLT. */
@@ -348,6 +569,114 @@ static void test_stored_value_claims_released_with_their_rows(void **state)
     assert_string_equal(v, "-");
 }
 
+#define SVC_DEPOSIT                                                                                \
+    "SELECT concat_ws('|', amount_pending, amount_returned) FROM svc_trans WHERE request_id = $1"
+
+/*
+ * A stored value return given back: its claim on the deposit it refunds (042; ref_request_id the
+ * mark recorded) released, by its attempt only and once; the redelivery's mark claims it again,
+ * once; made unknown, its row keeps the claim against an unmark, and its outcome releases it.
+ */
+static void test_svc_return_claim_released_with_its_row(void **state)
+{
+    (void)state;
+    char sd[80], ret[80], v[128];
+    run("INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, amount, currency, card_masked, card_hash, status, "
+        "amount_approved) VALUES ($1, repeat('s', 64), 'deposit', 7, 'IT-UNMARK-10', 1, 'RLT', "
+        "20.00, 'USD', '************0019', $2, 'approved', 20.00)",
+        2, (const char *const[]){rid(sd, sizeof sd, "sdep10"), g_hash});
+    run("INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, amount, currency, card_masked, card_hash) VALUES ($1, "
+        "repeat('s', 64), 'return', 7, 'IT-UNMARK-10', 1, 'RLT', 5.00, 'USD', "
+        "'************0019', $2)",
+        2, (const char *const[]){rid(ret, sizeof ret, "sret10"), g_hash});
+    const char *svc_mark = stmt(&pl_svc_spec, "svc_mark_sent");
+    const char *const p1[] = {ret, "svc_return", "it/u1", "5.00", sd, "", "false", "m1"};
+    assert_int_equal(run(svc_mark, 8, p1), 1);
+    value(SVC_DEPOSIT, sd, v, sizeof v);
+    assert_string_equal(v, "5.00|0.00");
+    value("SELECT concat_ws('|', status, coalesce(claim_amount::text, '-'), "
+          "coalesce(ref_request_id, '-')) FROM svc_trans WHERE request_id = $1",
+          ret, v, sizeof v);
+    char want[128];
+    snprintf(want, sizeof want, "sent|5.00|%s", sd);
+    assert_string_equal(v, want);
+
+    assert_int_equal(unmark(2, ret, "it/other"), 0);
+    value(SVC_DEPOSIT, sd, v, sizeof v);
+    assert_string_equal(v, "5.00|0.00");
+    assert_int_equal(unmark(2, ret, "it/u1"), 1);
+    value(SVC_DEPOSIT, sd, v, sizeof v);
+    assert_string_equal(v, "0.00|0.00");
+    value("SELECT concat_ws('|', status, coalesce(claim_amount::text, '-')) FROM svc_trans "
+          "WHERE request_id = $1",
+          ret, v, sizeof v);
+    assert_string_equal(v, "received|-");
+    assert_int_equal(unmark(2, ret, "it/u1"), 0);
+    value(SVC_DEPOSIT, sd, v, sizeof v);
+    assert_string_equal(v, "0.00|0.00");
+
+    /* The redelivery claims once, its mark sent again too. */
+    const char *const p2[] = {ret, "svc_return", "it/u2", "5.00", sd, "", "false", "m1"};
+    assert_int_equal(run(svc_mark, 8, p2), 1);
+    assert_int_equal(run(svc_mark, 8, p2), 1);
+    value(SVC_DEPOSIT, sd, v, sizeof v);
+    assert_string_equal(v, "5.00|0.00");
+    assert_int_equal(unmark(2, ret, "it/u1"), 0);
+    value(SVC_DEPOSIT, sd, v, sizeof v);
+    assert_string_equal(v, "5.00|0.00");
+
+    /* Made unknown, it keeps the claim against an unmark; its `error` outcome releases it. */
+    run("UPDATE svc_trans SET status = 'unknown' WHERE request_id = $1", 1,
+        (const char *const[]){ret});
+    assert_int_equal(unmark(2, ret, "it/u2"), 0);
+    value(SVC_DEPOSIT, sd, v, sizeof v);
+    assert_string_equal(v, "5.00|0.00");
+    run("UPDATE svc_trans SET status = 'error' WHERE request_id = $1", 1,
+        (const char *const[]){ret});
+    value(SVC_DEPOSIT, sd, v, sizeof v);
+    assert_string_equal(v, "0.00|0.00");
+}
+
+/* A stored value void of the remainder deferred on the authorization until its claims end (056)
+ * is carried out when the last claim is released by a deposit given back, as when that deposit's
+ * outcome releases it. */
+static void test_svc_deferred_void_done_when_given_back(void **state)
+{
+    (void)state;
+    char sa[80], sd[80], v[128];
+    insert_svc_auth(rid(sa, sizeof sa, "sauth11"), "IT-UNMARK-11");
+    run("INSERT INTO svc_trans (request_id, fingerprint, request_type, company, order_number, "
+        "pay_seq, service_bureau, amount, currency, card_masked, card_hash) VALUES ($1, "
+        "repeat('s', 64), 'deposit', 7, 'IT-UNMARK-11', 1, 'RLT', 20.00, 'USD', "
+        "'************0019', $2)",
+        2, (const char *const[]){rid(sd, sizeof sd, "sdep11"), g_hash});
+    assert_int_equal(
+        run(stmt(&pl_svc_spec, "svc_mark_sent"), 8,
+            (const char *const[]){sd, "svc_postauth", "it/w1", "20.00", sa, "", "false", "m1"}),
+        1);
+    /* Another deposit of it, approved meanwhile for 10.00 voiding the remainder: deferred. */
+    run("UPDATE svc_trans SET amount_deposited = 10, void_deferred_by = 'other' "
+        "WHERE request_id = $1",
+        1, (const char *const[]){sa});
+    const char *q = "SELECT concat_ws('|', amount_pending, amount_deposited, amount_voided, "
+                    "coalesce(void_deferred_by, '-')) FROM svc_trans WHERE request_id = $1";
+    assert_int_equal(unmark(2, sd, "it/other"), 0);
+    value(q, sa, v, sizeof v);
+    assert_string_equal(v, "20.00|10.00|0.00|other");
+    assert_int_equal(unmark(2, sd, "it/w1"), 1);
+    value(q, sa, v, sizeof v);
+    assert_string_equal(v, "0.00|10.00|40.00|-");
+    /* The redelivery finds nothing left to claim: not marked (declined without a call). */
+    assert_int_equal(
+        run(stmt(&pl_svc_spec, "svc_mark_sent"), 8,
+            (const char *const[]){sd, "svc_postauth", "it/w2", "20.00", sa, "", "false", "m1"}),
+        0);
+    value(q, sa, v, sizeof v);
+    assert_string_equal(v, "0.00|10.00|40.00|-");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +685,11 @@ int main(void)
         cmocka_unit_test(test_credit_claim_released_with_its_row),
         cmocka_unit_test(test_reversal_claim_released_with_its_row),
         cmocka_unit_test(test_stored_value_claims_released_with_their_rows),
+        cmocka_unit_test(test_auth_capture_deferred_void_done_when_given_back),
+        cmocka_unit_test(test_timeout_reversal_registration_kept),
+        cmocka_unit_test(test_reversal_issuer_held_kept_when_given_back),
+        cmocka_unit_test(test_svc_return_claim_released_with_its_row),
+        cmocka_unit_test(test_svc_deferred_void_done_when_given_back),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
