@@ -32,7 +32,9 @@ pl_clone_ext EXTC "$(jq -nc --arg dir "$logdir" '{message_log_enabled: true, mes
 auth() { pl_auth_reply "$1" "$2" "$order" ".service = \"EXTC\" | ${3:-.}"; }
 logs() { cat "$logdir"/paylink-*-EXTC-*.log 2>/dev/null; }
 sent() { # REQUEST_ID ENDPOINT: the (masked) body paylink sent for it to that endpoint
-    logs | awk -v h="$1 request $2" 'found { print; exit } index($0, h) { found = 1 }'
+    # awk reads to the end: leaving at the line (exit), it could close the pipe while cat still
+    # writes the next log, whose SIGPIPE fails the pipeline (pipefail) and the test with it.
+    logs | awk -v h="$1 request $2" 'found == 1 { print; found = 2 } !found && index($0, h) { found = 1 }'
 }
 col() { pl_sql "SELECT $1 FROM cc_auth_trans WHERE request_id = :'id'" id="$2"; }
 # A card token as the message log shows it: masked but for its last four characters (it charges
