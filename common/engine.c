@@ -162,6 +162,7 @@ struct job {
     void (*after_token)(job *);
     bool reauthed;         /* the call in flight was already sent again after a 401 */
     bool tokenizing;       /* the call in flight is the getToken before the request's own call */
+    bool foreign_said;     /* its merchant ID not its client's, said (merchant_foreign) */
     int checks;            /* re-reads after guarded writes that changed nothing */
     bool owner_recheck;    /* the next re-read is one of the waits for an owner in flight */
     double owner_deadline; /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
@@ -1476,6 +1477,7 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type)
     c->merchant_id = job->merchant_id;
     copy_str(job->merchant_pay_type, sizeof job->merchant_pay_type, pay_type);
     job->merchant_resolved = true;
+    job->merchant_followed = false;
     c->currency =
         r->currency[0] ? pl_services_currency(job->services, svc->code, r->currency) : NULL;
     c->bill_country = r->bill_to && r->bill_to->country[0]
@@ -1495,6 +1497,7 @@ void pl_job_follow_merchant(pl_job *job, const char *merchant_id)
             merchant_id);
     copy_str(job->merchant_id, sizeof job->merchant_id, merchant_id);
     job->call.merchant_id = job->merchant_id;
+    job->merchant_followed = true;
 }
 
 void pl_job_review_amount(pl_job *job)
@@ -2465,8 +2468,11 @@ static const pl_service *svc_now(const job *j)
  * address since left. (A bureau whose messages carry its key, CyberSource, keeps the settings it
  * arrived with when its key changed, merchant or not: svc_now.) A call on an earlier transaction
  * (pl_job_follow_merchant) says the merchant ID that transaction was sent with: it stays with the
- * settings that give that one too; when neither does (the change is older than the job), it goes
- * by the current ones, as before. A job whose spec resolved no merchant ID is never moved.
+ * settings it arrived with when they have that one, for its entity and pay type or any other
+ * (a reversal paylink publishes itself has no entity); when neither does (the change is older
+ * than the job), it goes by the current ones (said when their client is not known to have it:
+ * merchant_foreign).
+ * A job whose spec resolved no merchant ID is never moved.
  */
 static bool merchant_moved(const job *j, const pl_service *now)
 {
@@ -2481,8 +2487,39 @@ static bool merchant_moved(const job *j, const pl_service *now)
     if (strcmp(pl_services_merchant_id(e->services, now, r->company, r->entity, pt),
                p->merchant_id) == 0)
         return false;
+    if (p->merchant_followed)
+        return pl_services_has_merchant_id(p->services, p->svc, p->merchant_id);
     return strcmp(pl_services_merchant_id(p->services, p->svc, r->company, r->entity, pt),
                   p->merchant_id) == 0;
+}
+
+/*
+ * Whether job j, a call on an earlier transaction of a bureau that authenticates by OAuth token,
+ * goes by the OAuth client of settings svc (svc_now) with a merchant ID — the one that
+ * transaction was sent with (pl_job_follow_merchant) — that no configuration the engine holds
+ * shows that client with: not the bureau's, nor a pay type's or an entity's at the bureau
+ * (pl_services_has_merchant_id), neither in the current configuration nor in the one j arrived
+ * with, where either has that client. An operator going live changes the client and the merchant
+ * IDs together: the capture of an authorization made in test mode, arriving after, says the test
+ * merchant ID with the live client's token at the live URL, and the bureau refuses it (no money
+ * moves: it knows no such transaction under that client). Said at warn (with_token), so that an
+ * operator reads why, but sent: the transaction's row does not record which client it went with,
+ * and a merchant ID renamed under the same client (the old one in no mapping now) is the same
+ * account, whose captures and credits the bureau takes — refused here, they would be lost. A job
+ * whose merchant ID is its own (resolved) is never foreign.
+ */
+static bool merchant_foreign(const job *j, const pl_service *svc)
+{
+    const pl_job *p = &j->pub;
+    if (!p->merchant_followed || !j->ops || !(j->ops->flags & PL_BUREAU_OAUTH))
+        return false;
+    const pl_engine *e = p->eng;
+    const pl_service *now = svc_current(e, svc->code);
+    if (now && same_oauth_client(now, svc) &&
+        pl_services_has_merchant_id(e->services, now, p->merchant_id))
+        return false;
+    return !(same_oauth_client(p->svc, svc) &&
+             pl_services_has_merchant_id(p->services, p->svc, p->merchant_id));
 }
 
 /*
@@ -3213,6 +3250,17 @@ static void with_token(job *j, void (*then)(job *))
     if (!(j->ops->flags & PL_BUREAU_OAUTH)) {
         then(j);
         return;
+    }
+    /* A call on an earlier transaction going by a client no configuration shows with its
+     * merchant ID (merchant_foreign): said once, so that an operator reads why the bureau
+     * refuses it. */
+    if (!j->foreign_said && merchant_foreign(j, svc)) {
+        j->foreign_said = true;
+        PL_WARN(j->pub.req.request_id,
+                "bureau %s: merchant ID %s, of the transaction this call follows, is not one the "
+                "OAuth client it goes by (%s) is configured with; sent as it is (the bureau may "
+                "refuse it: a merchant ID changed with its client, going live?)",
+                svc->code, j->pub.merchant_id, svc->ext_auth_user);
     }
     /* Only jobs of such bureaus hold a bearer header and its key: 2.5 KiB a job in flight
      * otherwise. */

@@ -289,6 +289,11 @@ struct pl_job {
      * engine.c, merchant_moved). */
     char merchant_pay_type[5];
     bool merchant_resolved;
+    /* merchant_id is the one of the transaction the call follows (pl_job_follow_merchant), not
+     * the one resolved: on a bureau with OAuth it stays with the settings it arrived with while
+     * they have it (engine.c, merchant_moved), and is said at warn when no configuration shows the
+     * OAuth client it goes by with it (merchant_foreign). */
+    bool merchant_followed;
     char op_name[16]; /* pl_bureau_op_name(call.op) */
     void *spec_data;  /* spec-owned; freed by spec->release */
 
@@ -531,7 +536,9 @@ void pl_job_resolve_call(pl_job *job, const char *pay_type);
  * with (merchant_id; nothing changes when it is NULL or ""), whatever the configuration or the
  * request's entity and pay type say now: the bureau finds a transaction within its merchant
  * only, and a follow-on without the entity (a reversal paylink publishes itself), or after an
- * operator changed a merchant ID, would name it under another.
+ * operator changed a merchant ID, would name it under another. On a bureau with OAuth such a call
+ * is said at warn when no configuration the engine holds shows the OAuth client it goes by with
+ * that merchant ID (engine.c, merchant_foreign).
  */
 void pl_job_follow_merchant(pl_job *job, const char *merchant_id);
 

@@ -511,6 +511,21 @@ pl_services *pl_services_of(const pl_service *rows, size_t n)
     return s;
 }
 
+int pl_services_add_override(pl_services *s, int company, const char *entity, const char *service,
+                             const char *merchant_id)
+{
+    override *ov = realloc(s->ov, (s->nov + 1) * sizeof *ov);
+    if (!ov)
+        return PL_ERR_NOMEM;
+    s->ov = ov;
+    override *o = &ov[s->nov++];
+    o->company = company;
+    copy(o->entity, sizeof o->entity, entity);
+    copy(o->service, sizeof o->service, service);
+    copy(o->merchant_id, sizeof o->merchant_id, merchant_id);
+    return 0;
+}
+
 void pl_services_unref(pl_services *s)
 {
     if (!s || --s->refs > 0)
@@ -871,6 +886,24 @@ const char *pl_services_merchant_id(const pl_services *s, const pl_service *svc,
             strcmp(s->ov[i].service, svc->code) == 0)
             return s->ov[i].merchant_id;
     return svc->merchant_id;
+}
+
+bool pl_services_has_merchant_id(const pl_services *s, const pl_service *svc,
+                                 const char *merchant_id)
+{
+    if (!merchant_id || !*merchant_id)
+        return false;
+    if (strcmp(svc->merchant_id, merchant_id) == 0)
+        return true;
+    for (size_t i = 0; s && i < s->npt; i++)
+        if (strcmp(s->pt[i].service, svc->code) == 0 &&
+            strcmp(s->pt[i].merchant_id, merchant_id) == 0)
+            return true;
+    for (size_t i = 0; s && i < s->nov; i++)
+        if (strcmp(s->ov[i].service, svc->code) == 0 &&
+            strcmp(s->ov[i].merchant_id, merchant_id) == 0)
+            return true;
+    return false;
 }
 
 bool pl_services_notify_installments(const pl_services *s, int company, const char *pay_type)

@@ -124,6 +124,14 @@ bool pl_services_ext_password_ok(const char *pw, char *why, size_t why_size);
 pl_services *pl_services_of(const pl_service *rows, size_t n);
 
 /*
+ * Adds to s (from pl_services_of) a merchant ID override, as merchant_id_override's row (company,
+ * entity, service, merchant_id) would have it loaded: for tests of what the merchant ID
+ * hierarchy leads to. 0, or PL_ERR_NOMEM (s unchanged).
+ */
+int pl_services_add_override(pl_services *s, int company, const char *entity, const char *service,
+                             const char *merchant_id) PL_MUSTCHECK;
+
+/*
  * Carries into now, a snapshot just loaded that nobody else holds yet, what it must not lose
  * of was, the snapshot it replaces (NULL at start-up), and says at WARN what an operator must
  * know (the bureau's code and secret_error, never a secret):
@@ -209,5 +217,14 @@ bool pl_services_notify_installments(const pl_services *s, int company, const ch
  */
 const char *pl_services_merchant_id(const pl_services *s, const pl_service *svc, int company,
                                     const char *entity, const char *pay_type);
+
+/*
+ * Whether merchant_id is one of bureau svc's merchant IDs in s: the service bureau's own, a pay
+ * type's (vendor_paytype) or a company entity's (merchant_id_override) at that bureau, for any
+ * company, entity or pay type — a merchant ID the hierarchy can lead to at svc. s may be NULL (the
+ * service bureau's merchant ID only). false for a NULL or "" merchant_id.
+ */
+bool pl_services_has_merchant_id(const pl_services *s, const pl_service *svc,
+                                 const char *merchant_id);
 
 #endif

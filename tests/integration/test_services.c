@@ -511,6 +511,16 @@ static void test_merchant_id_hierarchy(void **state)
     /* Overrides are per bureau. */
     const pl_service *rlt = pl_services_find(s, "RLT");
     assert_string_equal(pl_services_merchant_id(s, rlt, 1, "EAST", "MC"), "paylink_demo");
+    /* Each step's merchant ID is one of the bureau's, whatever the company, entity or pay type
+     * (what a call on an earlier transaction is checked against: engine.c, merchant_foreign)... */
+    assert_true(pl_services_has_merchant_id(s, cyb, "mid_paytype_mc"));
+    assert_true(pl_services_has_merchant_id(s, cyb, "mid_entity_east"));
+    assert_true(pl_services_has_merchant_id(s, cyb, "paylink_demo"));
+    assert_false(pl_services_has_merchant_id(s, cyb, "mid_nowhere"));
+    assert_false(pl_services_has_merchant_id(s, cyb, ""));
+    /* ... of that bureau only. */
+    assert_false(pl_services_has_merchant_id(s, rlt, "mid_paytype_mc"));
+    assert_false(pl_services_has_merchant_id(s, rlt, "mid_entity_east"));
     pl_services_unref(s);
 }
 

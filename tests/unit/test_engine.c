@@ -4323,9 +4323,12 @@ static void test_a_refresh_moving_the_merchant_keeps_a_waiting_request_on_one_ac
  * refresh did meanwhile, and goes with the settings of that merchant: a bureau with OAuth whose
  * merchant ID a refresh moved to another client, with its URL, sends a waiting reversal of an
  * authorization of the old merchant to the old URL, under that merchant, with the old client's
- * token. One whose transaction's merchant neither the old nor the new settings give (the change
- * is older than the request) goes by the current settings, as before. Before, the reversal went
- * to the new URL under the old merchant ID.
+ * token; so does one of a merchant ID the old settings have for another entity only (a reversal
+ * paylink publishes itself names none; before, it went by the new settings). One whose
+ * transaction's merchant ID neither the old nor the new settings have (the change is older than
+ * the request) goes by the current settings, whose client is not known to have that merchant ID:
+ * said once at warn (merchant_foreign), and sent. Before merchant_moved the first went to the
+ * new URL with the new client's token under the old merchant ID.
  */
 static void test_a_follow_on_keeps_its_transactions_merchant_across_a_refresh(void **state)
 {
@@ -4344,6 +4347,8 @@ static void test_a_follow_on_keeps_its_transactions_merchant_across_a_refresh(vo
                       .max_concurrent = 1,
                       .secret_ok = true};
     assert_non_null(e->services = pl_services_of(&was, 1));
+    /* (Another entity's merchant ID at the bureau, under client-a.) */
+    assert_int_equal(pl_services_add_override(e->services, 2, "OLD", "EXT", "merchant-z"), 0);
     g_http_catch = true;
     g_http_calls = 0;
     g_oauth_catch = true;
@@ -4351,6 +4356,7 @@ static void test_a_follow_on_keeps_its_transactions_merchant_across_a_refresh(vo
 
     job *held = first_call_out(e, pl_services_find(e->services, "EXT"), "H-1", 0);
     job *rev = merchant_job(e, "A-1.rev", "EXT", &oauth_ops, "merchant-a");
+    job *z = merchant_job(e, "Z-1.rev", "EXT", &oauth_ops, "merchant-z");
     job *old = merchant_job(e, "B-1.rev", "EXT", &oauth_ops, "merchant-0");
     pl_service now = was;
     snprintf(now.merchant_id, sizeof now.merchant_id, "merchant-b");
@@ -4368,14 +4374,161 @@ static void test_a_follow_on_keeps_its_transactions_merchant_across_a_refresh(vo
     assert_string_equal(g_http_url, "https://a.example/");
     assert_string_equal(rev->pub.call.merchant_id, "merchant-a");
 
-    slot_passes_to(rev, old);
+    /* One whose transaction's merchant ID the old settings have for another entity (a reversal
+     * paylink publishes itself names none): the old settings too. */
+    slot_passes_to(rev, z);
     assert_int_equal(g_oauth_gets, 2);
+    assert_string_equal(g_oauth_client_id, "client-a");
+    on_token(z, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 2);
+    assert_string_equal(g_http_url, "https://a.example/");
+    assert_string_equal(z->pub.call.merchant_id, "merchant-z");
+
+    /* merchant-0, in neither: the current settings, said once. */
+    assert_int_equal(log_lines_with(log, "of the transaction this call follows"), 0);
+    slot_passes_to(z, old);
+    assert_int_equal(g_oauth_gets, 3);
     assert_string_equal(g_oauth_client_id, "client-b");
     assert_string_equal(g_oauth_key, "EXT");
     on_token(old, "Authorization: Bearer tok2", 2, NULL, false);
-    assert_int_equal(g_http_calls, 2);
+    assert_int_equal(g_http_calls, 3);
     assert_string_equal(g_http_url, "https://b.example/");
     assert_string_equal(old->pub.call.merchant_id, "merchant-0");
+    assert_int_equal(log_lines_with(log, "merchant ID merchant-0, of the transaction this call "
+                                         "follows, is not one the OAuth client it goes by "
+                                         "(client-b) is configured with; sent as it is"),
+                     1);
+
+    g_oauth_catch = false;
+    pl_services_unref(e->services);
+    e->services = NULL;
+    breaker_engine_free(e, m, log);
+}
+
+/* prepare of a call on an earlier transaction (a capture, a reversal): its merchant ID resolved
+ * (company 1, entity "E1", pay type "VI"), then the one its transaction was sent with, g_follow
+ * (pl_job_follow_merchant). */
+static const char *g_follow;
+static int follow_prepare(pl_job *job, const pl_db_unit *recorded)
+{
+    (void)recorded;
+    job->call.op = PL_OP_SVC_INQUIRY;
+    job->req.company = 1;
+    snprintf(job->req.entity, sizeof job->req.entity, "E1");
+    pl_job_resolve_call(job, "VI");
+    pl_job_follow_merchant(job, g_follow);
+    return 0;
+}
+
+/* A new request of follow_prepare's to bureau EXT of the configuration e holds now (oauth_ops),
+ * following g_follow, sent on its way (send_request). */
+static job *follow_job(pl_engine *e, const char *rid, const char *follow)
+{
+    job *j = partition_job(e, rid, 0, pl_services_find(e->services, "EXT"), false);
+    j->ops = &oauth_ops;
+    j->pub.services = pl_services_ref(e->services);
+    admit(e, j);
+    g_follow = follow;
+    send_request(j, NULL);
+    return j;
+}
+
+/*
+ * The External Payment Service went live (its client, URL and merchant IDs in one change) before
+ * the capture of an authorization made in test mode arrived: the capture says the test merchant
+ * ID (pl_job_follow_merchant), which no configuration shows the live client with, and the test
+ * client's password is no longer known. It goes by the live settings, as before, and is said
+ * once at warn, naming the bureau, the merchant ID and the client (merchant_foreign), so that an
+ * operator reads why the bureau refuses it. Not refused: the row does not record its client, and
+ * a capture whose merchant ID was renamed under the same client before it arrived (the same
+ * account) must still go. A capture whose merchant ID the live client has anywhere in the
+ * bureau's mapping (another company's entity, here) goes unsaid; so does one waiting for its
+ * slot while that merchant ID is renamed under the same client (the settings it arrived with show
+ * the client with it); one arriving after the rename is said.
+ */
+static void test_a_follow_on_its_client_lacks_the_merchant_of_is_said(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    spec.prepare = follow_prepare;
+    pl_service live = {.code = "EXT",
+                       .protocol = "EXT",
+                       .merchant_id = "live-merchant",
+                       .url = "https://live.ext.example/",
+                       .ext_token_url = "https://live.ext.example/oauth/token",
+                       .ext_auth_user = "paylink-live",
+                       .secret = "L1ve-Pass!word",
+                       .max_concurrent = 1,
+                       .secret_ok = true};
+    assert_non_null(e->services = pl_services_of(&live, 1));
+    assert_int_equal(pl_services_add_override(e->services, 2, "OLD", "EXT", "live-old"), 0);
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_oauth_catch = true;
+    g_oauth_gets = 0;
+    g_marks = 0;
+    const char *said = "of the transaction this call follows, is not one the OAuth client it "
+                       "goes by (paylink-live) is configured with; sent as it is";
+
+    /* The test-mode authorization's capture: the live settings, said once. */
+    job *t = follow_job(e, "T-1.cap", "test-merchant");
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "two_mark_sent", "T-1.cap");
+    g_result = written_row();
+    on_marked(t, 0, NULL, g_caught[0]);
+    PQclear(g_result);
+    g_result = NULL;
+    caught_free();
+    assert_int_equal(g_oauth_gets, 1);
+    assert_string_equal(g_oauth_client_id, "paylink-live");
+    on_token(t, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 1);
+    assert_string_equal(g_http_url, "https://live.ext.example/");
+    assert_string_equal(t->pub.call.merchant_id, "test-merchant");
+    assert_int_equal(log_lines_with(log, said), 1);
+    assert_int_equal(log_lines_with(log, "merchant ID test-merchant, of the transaction"), 1);
+
+    /* One under a merchant ID the live client has: live, unsaid. */
+    job *l = follow_job(e, "L-1.cap", "live-old");
+    assert_int_equal(g_ncaught, 0);
+    slot_passes_to(t, l);
+    assert_int_equal(g_oauth_gets, 2);
+    assert_string_equal(g_oauth_client_id, "paylink-live");
+    assert_string_equal(g_oauth_key, "EXT");
+    on_token(l, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 2);
+    assert_string_equal(g_http_url, "https://live.ext.example/");
+    assert_string_equal(l->pub.call.merchant_id, "live-old");
+    assert_int_equal(log_lines_with(log, said), 1);
+
+    /* Another waits for the slot; live-old is renamed live-new under the same client. */
+    job *w = follow_job(e, "W-1.cap", "live-old");
+    assert_int_equal(g_ncaught, 0);
+    pl_service renamed = live;
+    snprintf(renamed.merchant_id, sizeof renamed.merchant_id, "live-new");
+    refreshed_to(e, &renamed, 1);
+    /* One arriving after the rename waits too. */
+    job *x = follow_job(e, "X-1.cap", "live-old");
+    assert_int_equal(g_ncaught, 0);
+    /* The one that waited goes, unsaid (its own settings show its client with live-old). */
+    slot_passes_to(l, w);
+    assert_int_equal(g_oauth_gets, 3);
+    on_token(w, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 3);
+    assert_string_equal(w->pub.call.merchant_id, "live-old");
+    assert_int_equal(log_lines_with(log, said), 1);
+    /* The one that arrived after goes too, said. */
+    slot_passes_to(w, x);
+    assert_int_equal(g_oauth_gets, 4);
+    on_token(x, "Authorization: Bearer tok", 1, NULL, false);
+    assert_int_equal(g_http_calls, 4);
+    assert_string_equal(g_http_url, "https://live.ext.example/");
+    assert_string_equal(x->pub.call.merchant_id, "live-old");
+    assert_int_equal(log_lines_with(log, said), 2);
+    assert_int_equal(g_marks, 4);
 
     g_oauth_catch = false;
     pl_services_unref(e->services);
@@ -6529,6 +6682,7 @@ int main(void)
         cmocka_unit_test(test_a_waiting_oauth_request_takes_the_new_password),
         cmocka_unit_test(test_a_refresh_moving_the_merchant_keeps_a_waiting_request_on_one_account),
         cmocka_unit_test(test_a_follow_on_keeps_its_transactions_merchant_across_a_refresh),
+        cmocka_unit_test(test_a_follow_on_its_client_lacks_the_merchant_of_is_said),
         cmocka_unit_test(test_a_merchant_moved_within_one_account_goes_by_the_current_settings),
         cmocka_unit_test(test_a_raised_cap_lets_every_waiting_request_go),
         cmocka_unit_test(test_a_401_drops_the_token_it_was_sent_with),
