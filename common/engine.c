@@ -1875,7 +1875,8 @@ static void submit_or_die(pl_engine *e, pl_db_unit *u, int rc)
 }
 
 static void start_check(job *j);
-static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status);
+static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status,
+                           const char *sent_by);
 static long answer_wait_ms(const pl_service *svc);
 
 /*
@@ -1976,7 +1977,7 @@ static void job_fail(job *j, const char *why, bool unsent)
         /* A database error may quote the values of a row: scrubbed as log lines are. */
         char detail[300];
         pl_card_scrub_copy(detail, sizeof detail, why, strlen(why), e->cfg.log_mask);
-        finish_unknown(j, "not_finished", detail, PL_ST_TIMEOUT);
+        finish_unknown(j, "not_finished", detail, PL_ST_TIMEOUT, NULL);
         return;
     }
     PL_ERROR(id,
@@ -2105,7 +2106,7 @@ static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
         /* A database error may quote the values of a row (its DETAIL): scrubbed as log lines
          * are, before the row and the required response keep it. */
         pl_card_scrub_copy(detail, sizeof detail, raw, strlen(raw), j->pub.eng->cfg.log_mask);
-        finish_unknown(j, "answer_not_stored", detail, PL_ST_TIMEOUT);
+        finish_unknown(j, "answer_not_stored", detail, PL_ST_TIMEOUT, NULL);
         return;
     }
     on_written(arg, err, errmsg, u);
@@ -2114,9 +2115,17 @@ static void on_stored(void *arg, int err, const char *errmsg, pl_db_unit *u)
 /* Outcome unknown: the row becomes 'unknown', a required_response row opens, reply timeout.
  * captured: the answer, unreadable, says an auth+capture's capture happened (the adapter's
  * pl_bureau_result.capture_approved beside PL_ERR_PARSE, bureau.h): the required response
- * records it (required_response.captured), and an operator's refusal of it reverses nothing. */
+ * records it (required_response.captured), and an operator's refusal of it reverses nothing.
+ * sent_by: the owner a redelivery waited for (answer_from_row), whose 'sent' row the decision
+ * rests on: only while the row is still 'sent' by it is it written (pl_unknown's $14). Before, a
+ * redelivery that had waited for an owner made the row unknown even when that owner had just
+ * given its call back (pl_unmark: 'received', never sent): an operator was asked to settle a call
+ * that never went. Written nothing, the row is read again and answered from (on_written): a row
+ * now 'received' is sent. NULL: any open row, 'received' too — the job's own call (its bytes may
+ * have left: should its row ever read 'received', a required response, never a second send) and
+ * a request given up (job_fail). */
 static void finish_unknown_as(job *j, const char *reason, const char *detail, pl_status status,
-                              bool captured)
+                              bool captured, const char *sent_by)
 {
     pl_engine *e = j->pub.eng;
     pl_reply *r = job_reply_clear(j);
@@ -2166,7 +2175,8 @@ static void finish_unknown_as(job *j, const char *reason, const char *detail, pl
                        amount,
                        j->pub.req.currency[0] ? j->pub.req.currency : NULL,
                        reason,
-                       captured ? "t" : "f"};
+                       captured ? "t" : "f",
+                       sent_by};
     pl_db_unit *u = job_unit_new(j, on_written);
     j->outcome = status == PL_ST_TIMEOUT ? "timeout" : status_word(status);
     j->rr_reply = true;
@@ -2175,12 +2185,13 @@ static void finish_unknown_as(job *j, const char *reason, const char *detail, pl
     j->rr_since = now_s();
     pl_counter_add(e->m_required, 1);
     j->state = JS_STORING;
-    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unknown", 13, p) : PL_ERR_NOMEM);
+    submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unknown", 14, p) : PL_ERR_NOMEM);
 }
 
-static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status)
+static void finish_unknown(job *j, const char *reason, const char *detail, pl_status status,
+                           const char *sent_by)
 {
-    finish_unknown_as(j, reason, detail, status, false);
+    finish_unknown_as(j, reason, detail, status, false, sent_by);
 }
 
 /* A final answer that did not come from the bureau (never sent, or refused before sending). */
@@ -3142,6 +3153,8 @@ static bool held_back(job *j, const char *what)
 }
 
 static void with_token(job *j, void (*then)(job *));
+static void token_wait_given_back(job *j);
+static bool on_partitions(const job *j, const rd_kafka_topic_partition_list_t *parts);
 
 /*
  * The most access tokens a call fetches again (on_token) because a refresh changed the OAuth
@@ -3169,6 +3182,17 @@ static void on_token(void *arg, const char *header, unsigned gen, const char *er
     job *j = arg;
     j->oauth_waiting = false;
     if (cancelled) {
+        /* Only at teardown (the HTTP client or the token cache destroyed), when the database
+         * units no longer run: nothing can be put back (give_back). A stop gives every token
+         * wait back at its start, while they still run, and starts none after
+         * (token_waits_given_back, with_token): none should be left here. One that is leaves
+         * its row 'sent', said. */
+        if (!j->tokenizing)
+            PL_WARN(j->pub.req.request_id,
+                    "bureau %s: its access token wait was cancelled at teardown: its row is left "
+                    "'sent' (nothing sent), a redelivery makes it a required response once this "
+                    "owner is presumed gone",
+                    j->pub.svc->code);
         job_abandon(j);
         return;
     }
@@ -3290,10 +3314,50 @@ static void with_token(job *j, void (*then)(job *))
     }
     if (rc == 0) {
         j->oauth_waiting = true;
+        /* A call marked while a stop was asked or its partition was left (on_marked, its mark
+         * sent before) and waiting for its token: it would only wait to be given back once the
+         * token came (held_back), or be cut off at teardown with its row 'sent' (on_token).
+         * (With its token at hand, or none needed, such a call goes: it was marked first.) */
+        if (stop_asked(e) || partition_leaving(j))
+            token_wait_given_back(j);
         return;
     }
     slot_release(j);
     finish_error(j, "an OAuth access token could not be requested", true);
+}
+
+/*
+ * A job waiting for its bureau's access token (with_token) when a stop is asked or its
+ * partition is being left: its call could not start once the token came (held_back), so it is
+ * given back now, while the database units still run — a call's row, 'sent' by this attempt,
+ * back to 'received' with what its mark claimed (give_back, pl_unmark), a getToken's simply
+ * not made. Before, it waited for its token through the drain, and one still waiting at
+ * teardown had its wait cancelled (on_token) and was abandoned with its row 'sent': the
+ * redelivery waited for this owner and made a call never sent a required response.
+ */
+static void token_wait_given_back(job *j)
+{
+    pl_oauth_cancel(j->pub.eng->oauth, j);
+    j->oauth_waiting = false;
+    if (!held_back(j, "the call (waiting for its access token)"))
+        with_token(j, j->after_token); /* (neither after all: it waits again) */
+}
+
+/* token_wait_given_back for every job waiting for an access token, of partitions `parts`
+ * (NULL: all): at a stop's start, and when partitions are left. */
+static void token_waits_given_back(pl_engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+    /* Looked for anew after each: a getToken given up (job_leave) frees its job and may admit
+     * the redeliveries parked behind it. Each one given back waits no more, so this ends. */
+    for (;;) {
+        job *j = e->live;
+        while (j && !(j->oauth_waiting && (!parts || on_partitions(j, parts)) &&
+                      (stop_asked(e) || partition_leaving(j))))
+            j = j->next;
+        if (!j)
+            return;
+        token_wait_given_back(j);
+    }
 }
 
 static void call_go(job *j)
@@ -3643,10 +3707,10 @@ static void on_http(void *arg, const pl_http_response *r)
         return;
     }
     case PL_HTTP_TIMEOUT:
-        finish_unknown(j, "timeout", r->error, PL_ST_TIMEOUT);
+        finish_unknown(j, "timeout", r->error, PL_ST_TIMEOUT, NULL);
         return;
     case PL_HTTP_CONN_LOST:
-        finish_unknown(j, "connection_lost", r->error, PL_ST_TIMEOUT);
+        finish_unknown(j, "connection_lost", r->error, PL_ST_TIMEOUT, NULL);
         return;
     case PL_HTTP_OK:
         break;
@@ -3660,8 +3724,8 @@ static void on_http(void *arg, const pl_http_response *r)
         slot_release(j);
         char detail[320];
         snprintf(detail, sizeof detail, "HTTP %ld: %s", r->status, err);
-        finish_unknown_as(j, "unreadable_answer", detail, PL_ST_ERROR,
-                          j->pub.res->capture_approved);
+        finish_unknown_as(j, "unreadable_answer", detail, PL_ST_ERROR, j->pub.res->capture_approved,
+                          NULL);
         return;
     }
     slot_answered(j); /* (before a next call or the release lets a waiting request go) */
@@ -3678,7 +3742,7 @@ static void on_http(void *arg, const pl_http_response *r)
                      "HTTP %ld: decision %s, reason %s: received by the bureau, which may have "
                      "acted",
                      r->status, res->decision, res->reason_code);
-        finish_unknown(j, "bureau_fault", detail, PL_ST_ERROR);
+        finish_unknown(j, "bureau_fault", detail, PL_ST_ERROR, NULL);
         return;
     }
     job_reply_clear(j);
@@ -3689,7 +3753,7 @@ static void on_http(void *arg, const pl_http_response *r)
     if (approves_more_than_sent(j->pub.call.op, job_reply(j), j->pub.call.amount, r->status,
                                 too_much, sizeof too_much)) {
         slot_release(j);
-        finish_unknown(j, "unreadable_answer", too_much, PL_ST_ERROR);
+        finish_unknown(j, "unreadable_answer", too_much, PL_ST_ERROR, NULL);
         return;
     }
     PL_INFO(j->pub.req.request_id, "%s %s: %s %s (%s)", svc->code, j->pub.op_name,
@@ -4268,6 +4332,11 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
         return;
     }
     if (strcmp(v->status, "received") == 0) {
+        /* Nothing of this job's is open on a row never sent: an unknown write of its that
+         * changed nothing (the owner it waited for gave its call back first: finish_unknown_as)
+         * was no try, and a failure of the call it now makes may still leave the row to the
+         * resolver (job_fail). (Bounded: MAX_ROUNDS re-reads of a 'received' row.) */
+        j->unknown_tried = false;
         if (!j->pub.svc || !j->ops) {
             /* Never sent, and its service bureau is gone from the configuration. */
             char why[120];
@@ -4303,10 +4372,13 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
             park(j, now + 1.0 < j->owner_deadline ? now + 1.0 : j->owner_deadline);
             return;
         }
+        /* Only while the row is still 'sent' by that owner (finish_unknown_as): between this read
+         * and the write it may have given its call back (pl_unmark: 'received', its claim
+         * released; a stop, a revoke, a token wait, a 401), or another attempt marked it. */
         finish_unknown(j, "sent_not_answered",
                        recorded ? "redelivered after it was sent; outcome unknown"
                                 : "sent by another attempt that did not answer; outcome unknown",
-                       PL_ST_TIMEOUT);
+                       PL_ST_TIMEOUT, v->sent_by);
         return;
     }
     char why[80];
@@ -5723,6 +5795,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         bool lost = rd_kafka_assignment_lost(rk);
         PL_INFO(NULL, "revoking %d partition(s)%s", parts->cnt, lost ? " (lost)" : "");
         leave_partitions(e, parts);
+        token_waits_given_back(e, parts);
         if (!lost) {
             /* Finish what is in flight for these partitions so their new owner does not
              * find half-done requests (which would become required responses). */
@@ -5754,6 +5827,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     PL_ERROR(NULL, "rebalance error: %s; giving up the whole assignment", rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_copy(e->assigned);
     leave_partitions(e, all);
+    token_waits_given_back(e, all);
     say_unsettled(e, all,
                   "the assignment was given up (a rebalance error) before the explicit commit "
                   "of its position was taken");
@@ -6214,32 +6288,14 @@ static int build_statements(pl_engine *e, char *err, size_t errsz)
 {
     const char *t = e->spec->table;
     snprintf(e->sql_lookup, sizeof e->sql_lookup, PL_ENGINE_SQL_LOOKUP, t);
-    /* Guarded: only a row still open becomes unknown, and only then does a required response
-     * open; the SELECT says whether it did (nothing: another actor answered first). */
-    snprintf(e->sql_unknown, sizeof e->sql_unknown,
-             "WITH upd AS (UPDATE %s SET status = 'unknown', reply = $2::jsonb, "
-             "error_text = left($3, 300), answered_at = now() "
-             "WHERE request_id = $1 AND status IN ('received', 'sent') "
-             "RETURNING request_id, operation), "
-             /* The operation is the row's, what was sent (a redelivery that finds the row
-              * left 'sent' knows no call of its own: $9 is its request type then). */
-             "rr AS (INSERT INTO required_response (request_id, worker, company, order_number, "
-             "pay_seq, service_bureau, operation, amount, currency, reason, detail, captured) "
-             "SELECT $1, $4, $5::int, $6, $7::int, $8, coalesce(nullif(upd.operation, ''), $9), "
-             "$10::numeric, $11, $12, left($3, 300), $13::boolean "
-             "FROM upd ON CONFLICT (worker, request_id) DO UPDATE SET status = 'open', "
-             "resolution = NULL, resolved_by = NULL, resolution_note = NULL, resolved_at = NULL, "
-             "reason = excluded.reason, detail = excluded.detail, worker_replied_at = NULL, "
-             "captured = required_response.captured OR excluded.captured) "
-             "SELECT request_id FROM upd",
-             t);
+    snprintf(e->sql_unknown, sizeof e->sql_unknown, PL_ENGINE_SQL_UNKNOWN, t);
     snprintf(e->sql_final, sizeof e->sql_final, PL_ENGINE_SQL_FINAL, t);
     snprintf(e->sql_followups, sizeof e->sql_followups, PL_ENGINE_SQL_FOLLOWUPS, t);
     snprintf(e->sql_unmark, sizeof e->sql_unmark, PL_ENGINE_SQL_UNMARK, t);
     size_t n = 0;
     e->stmts[n++] = (pl_db_stmt){"pl_followups", e->sql_followups, 3};
     e->stmts[n++] = (pl_db_stmt){"pl_lookup", e->sql_lookup, 2};
-    e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 13};
+    e->stmts[n++] = (pl_db_stmt){"pl_unknown", e->sql_unknown, 14};
     e->stmts[n++] = (pl_db_stmt){"pl_final", e->sql_final, 7};
     e->stmts[n++] = (pl_db_stmt){"pl_replied", PL_ENGINE_SQL_REPLIED, 2};
     e->stmts[n++] = (pl_db_stmt){"pl_replied_none", PL_ENGINE_SQL_REPLIED_NONE, 2};
@@ -6649,6 +6705,7 @@ int pl_engine_main(const pl_spec *spec, int argc, char **argv)
     set_paused(e, true);
     backlog_prune(e, true);
     abandon_queued(e);
+    token_waits_given_back(e, NULL);
     double deadline = stop_drain_deadline(e, now_s());
     e->stop_deadline = deadline;
     while (unfinished(e) > 0 && now_s() < deadline)

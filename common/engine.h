@@ -185,6 +185,36 @@ int pl_engine_attempt_id(const char *instance, uint32_t nonce, unsigned long lon
     "WHERE request_id = $1 AND status = 'sent' AND sent_by = $2 RETURNING request_id"
 
 /*
+ * The engine's statement "pl_unknown" (printf format: the spec's table): the outcome is unknown
+ * (engine.c, finish_unknown_as): the row becomes 'unknown' with the `timeout` reply $2, and a
+ * required_response opens (or opens again) for the resolver, RETURNING a row when it changed
+ * the row. Guarded: only a row still open ('received' or 'sent') does, and only then does a
+ * required response open; none returned, another actor answered first. $14, when not NULL, is
+ * the send attempt whose 'sent' row the caller's decision rests on (the owner a redelivery
+ * waited for): only that row, still 'sent' by it, becomes unknown — never one its owner gave
+ * back meanwhile (PL_ENGINE_SQL_UNMARK: 'received', never sent, its claim released) nor one
+ * another attempt marked since. NULL: any open row (the job's own call, whose bytes may have
+ * left; a request the engine gives up on, job_fail). The operation is the row's, what was sent (a
+ * redelivery that finds the row left 'sent' knows no call of its own: $9 is its request type then);
+ * $13 whether an unreadable answer said its capture happened (required_response.captured).
+ */
+#define PL_ENGINE_SQL_UNKNOWN                                                                      \
+    "WITH upd AS (UPDATE %s SET status = 'unknown', reply = $2::jsonb, "                           \
+    "error_text = left($3, 300), answered_at = now() "                                             \
+    "WHERE request_id = $1 AND status IN ('received', 'sent') "                                    \
+    "AND ($14::text IS NULL OR (status = 'sent' AND sent_by = $14)) "                              \
+    "RETURNING request_id, operation), "                                                           \
+    "rr AS (INSERT INTO required_response (request_id, worker, company, order_number, "            \
+    "pay_seq, service_bureau, operation, amount, currency, reason, detail, captured) "             \
+    "SELECT $1, $4, $5::int, $6, $7::int, $8, coalesce(nullif(upd.operation, ''), $9), "           \
+    "$10::numeric, $11, $12, left($3, 300), $13::boolean "                                         \
+    "FROM upd ON CONFLICT (worker, request_id) DO UPDATE SET status = 'open', "                    \
+    "resolution = NULL, resolved_by = NULL, resolution_note = NULL, resolved_at = NULL, "          \
+    "reason = excluded.reason, detail = excluded.detail, worker_replied_at = NULL, "               \
+    "captured = required_response.captured OR excluded.captured) "                                 \
+    "SELECT request_id FROM upd"
+
+/*
  * The engine's statement "pl_replied": the `timeout` reply of the required response of worker
  * $1's request $2 is on Kafka (055), published by the job that made the row unknown (its
  * owner). The resolver and `wreq resolve` publish the final reply only once worker_replied_at

@@ -11,13 +11,15 @@
  * attempt's 'sent': another attempt's pl_unmark, a second one, or one after the row was made
  * unknown releases nothing, and the claim is then released once, by the row's outcome. The
  * redelivery's mark claims again, once. (Before 078 the claim stayed with a row 'received': a
- * reversal's redelivery could not claim at all, a capture's claimed twice.)
+ * reversal's redelivery could not claim at all, a capture's claimed twice.) And the engine's
+ * unknown outcome (pl_unknown, PL_ENGINE_SQL_UNKNOWN) of a row it saw 'sent' by an attempt
+ * touches it only while that attempt still has it: never a row that attempt gave back meanwhile.
  *
  * The rows are marked by the specs' own mark statements and put back by the engine's statement,
  * run as they are written, under request ids of the test's own, deleted at the end. The one
- * required response (a timeout reversal's) is escalated and held under the test's lease, and
- * a reversal owed is held so in the transaction that owes it: no resolver of the running system
- * looks at these rows.
+ * required response (a timeout reversal's) is escalated and held under the test's lease, a
+ * reversal owed is held so in the transaction that owes it, and pl_unknown's that open one are
+ * rolled back: no resolver of the running system looks at these rows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,6 +45,7 @@ static PGconn *g_admin;
 static char g_p[48];          /* the test's request id prefix */
 static char g_hash[65];       /* the test's stored value card hash */
 static char g_unmark[3][256]; /* PL_ENGINE_SQL_UNMARK of each table */
+static char g_unknown[2048];  /* PL_ENGINE_SQL_UNKNOWN of cc_deposit_trans */
 
 static const char *const g_tables[] = {"cc_deposit_trans", "auth_reversal", "svc_trans"};
 
@@ -56,6 +59,7 @@ static int group_setup(void **state)
     snprintf(g_hash, sizeof g_hash, "%032lx%032lx", (long)getpid(), (long)time(NULL));
     for (int i = 0; i < 3; i++)
         snprintf(g_unmark[i], sizeof g_unmark[i], PL_ENGINE_SQL_UNMARK, g_tables[i]);
+    snprintf(g_unknown, sizeof g_unknown, PL_ENGINE_SQL_UNKNOWN, g_tables[0]);
     return 0;
 }
 
@@ -63,12 +67,14 @@ static int group_teardown(void **state)
 {
     (void)state;
     if (g_admin) {
-        /* A test failed inside held_unmark's transaction. */
+        /* (A test that failed inside its transaction: what it wrote goes, the rest is deleted.) */
         if (PQtransactionStatus(g_admin) != PQTRANS_IDLE)
             PQclear(PQexec(g_admin, "ROLLBACK"));
+        /* (required_response: the timeout reversal's, and one pl_unknown opened should its
+         * guard ever fail.) */
         static const char *const tables[] = {
-            "cc_deposit_history", "cc_deposit_trans", "auth_reversal", "svc_trans",
-            "required_response",  "auth_history",     "cc_auth_trans"};
+            "required_response", "cc_deposit_history", "cc_deposit_trans", "auth_reversal",
+            "svc_trans",         "auth_history",       "cc_auth_trans"};
         it_delete_prefixed(g_admin, g_p, tables, sizeof tables / sizeof tables[0]);
         char like[64];
         snprintf(like, sizeof like, "%s%%", g_p);
@@ -677,6 +683,70 @@ static void test_svc_deferred_void_done_when_given_back(void **state)
     assert_string_equal(v, "0.00|10.00|40.00|-");
 }
 
+#define ROW_STATE                                                                                  \
+    "SELECT concat_ws('|', status, sent_by) FROM cc_deposit_trans WHERE request_id = $1"
+
+/* pl_unknown of capture d as paylink-deposit writes it, only while the row is 'sent' by
+ * attempt (NULL: any open row); its rows (1: made unknown). */
+static int unknown(const char *d, const char *attempt)
+{
+    return run(g_unknown, 14,
+               (const char *const[]){d, "{\"v\": 1, \"status\": \"timeout\"}",
+                                     "sent by another attempt that did not answer", "deposit", "7",
+                                     "IT-UNMARK-6", "1", "CYB", "debit", "30.00", "USD",
+                                     "sent_not_answered", "f", attempt});
+}
+
+/*
+ * A redelivery that waited for the owner of a 'sent' row makes it unknown only while that
+ * owner (its attempt, $14) still has it: a row the owner gave back meanwhile ('received', its
+ * claim released) or another attempt marked since is left alone, no required response opened;
+ * the owner's own row is, and any open row when no attempt is named (a request given up).
+ * Before, pl_unknown took any open row: a capture never sent became a required response.
+ */
+static void test_unknown_only_while_sent_by_the_attempt(void **state)
+{
+    (void)state;
+    char a[80], d[80], auth_id[24], v[128];
+    it_approved_auth(g_admin, rid(a, sizeof a, "auth6"), "IT-UNMARK-6", "0", auth_id,
+                     sizeof auth_id);
+    insert_debit(rid(d, sizeof d, "cap6"), "IT-UNMARK-6");
+    assert_int_equal(mark_capture(d, auth_id, "it/u1"), 1);
+    /* The owner gives its call back before the redelivery's write. */
+    assert_int_equal(unmark(0, d, "it/u1"), 1);
+    assert_int_equal(unknown(d, "it/u1"), 0);
+    value(DEPOSIT_STATE, d, v, sizeof v);
+    assert_string_equal(v, "received|||-");
+    value(AUTH_STATE, auth_id, v, sizeof v);
+    assert_string_equal(v, "approved|0.00|0.00");
+    const char *rr = "SELECT count(*)::text FROM required_response WHERE request_id = $1";
+    value(rr, d, v, sizeof v);
+    assert_string_equal(v, "0");
+
+    /* Marked by another attempt since: not the owner it waited for. */
+    assert_int_equal(mark_capture(d, auth_id, "it/u2"), 1);
+    assert_int_equal(unknown(d, "it/u1"), 0);
+    value(ROW_STATE, d, v, sizeof v);
+    assert_string_equal(v, "sent|it/u2");
+
+    /* Its owner's row, and any open row when none is named (rolled back: no required response
+     * stays for the running resolvers). */
+    run("BEGIN", 0, NULL);
+    assert_int_equal(unknown(d, "it/u2"), 1);
+    value(ROW_STATE, d, v, sizeof v);
+    assert_string_equal(v, "unknown|it/u2");
+    run("ROLLBACK", 0, NULL);
+    run("BEGIN", 0, NULL);
+    assert_int_equal(unmark(0, d, "it/u2"), 1);
+    assert_int_equal(unknown(d, NULL), 1);
+    value(rr, d, v, sizeof v);
+    assert_string_equal(v, "1");
+    run("ROLLBACK", 0, NULL);
+    value(rr, d, v, sizeof v);
+    assert_string_equal(v, "0");
+    assert_int_equal(unmark(0, d, "it/u2"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_reversal_issuer_held_kept_when_given_back),
         cmocka_unit_test(test_svc_return_claim_released_with_its_row),
         cmocka_unit_test(test_svc_deferred_void_done_when_given_back),
+        cmocka_unit_test(test_unknown_only_while_sent_by_the_attempt),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

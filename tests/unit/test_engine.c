@@ -3976,6 +3976,187 @@ static void test_no_call_after_a_token_wait_once_stopping(void **state)
     free(e);
 }
 
+/* A row as pl_lookup reads it back, `status` (no reply), marked by attempt sent_by sent_age
+ * seconds ago. */
+static PGresult *looked_up_sent(const char *status, const char *sent_by, const char *sent_age)
+{
+    PGresult *r = looked_up(status, NULL, false);
+    assert_int_equal(PQsetvalue(r, 0, 4, (char *)sent_age, (int)strlen(sent_age)), 1);
+    assert_int_equal(PQsetvalue(r, 0, 5, (char *)sent_by, (int)strlen(sent_by)), 1);
+    return r;
+}
+
+/*
+ * A redelivery that waited for another owner's 'sent' row past that owner's deadline makes the
+ * row unknown only while that owner still has it (pl_unknown's 14th parameter, the owner's
+ * attempt: PL_ENGINE_SQL_UNKNOWN; tests/integration/test_unmark_claims.c runs it). Should the
+ * owner have given its call back between the last read and the write (pl_unmark at a stop, a
+ * revoke, a token wait, a 401: the row 'received', never sent), the write changes nothing, the
+ * row is read again and the request recorded and sent as any never sent, a failure of it still
+ * left to the resolver (unknown_tried cleared). Before, the write took any open row: a call that
+ * never went became a required response and the order system was told `timeout`. A job's own
+ * call that timed out makes unknown only its own attempt's row; a request given up (job_fail)
+ * any open row, as before.
+ */
+static void test_unknown_only_while_the_owner_still_has_it(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    pl_metrics *m;
+    FILE *log;
+    pl_engine *e = breaker_engine(&spec, &m, &log);
+    pl_service own = {.code = "RLT",
+                      .protocol = "RLT",
+                      .response_time_ms = 1000,
+                      .connect_attempts = 1,
+                      .max_concurrent = 2,
+                      .secret_ok = true};
+    g_http_catch = true;
+    g_http_calls = 0;
+    g_marks = 0;
+    job *j = partition_job(e, "G-1", 0, &own, false);
+    j->ops = &two_ops;
+    size_t live = e->n_live;
+
+    /* Its owner (attempt "other/1") marked it an hour ago: presumed gone. */
+    j->state = JS_CHECKING;
+    g_result = looked_up_sent("sent", "other/1", "3600");
+    on_checked(j, 0, NULL, NULL);
+    PQclear(g_result);
+    g_result = NULL;
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_unknown", "G-1");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 11), "sent_not_answered");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 13), "other/1");
+    caught_free();
+
+    /* The owner gave its call back first: the write changed nothing, the row is read again. */
+    g_result = no_row_written();
+    on_written(j, 0, NULL, NULL);
+    PQclear(g_result);
+    g_result = NULL;
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_lookup", "G-1");
+    caught_free();
+    /* Found 'received': recorded again (the spec's look-ups, the row read back), not failed,
+     * nothing published. */
+    g_result = looked_up("received", NULL, false);
+    on_checked(j, 0, NULL, NULL);
+    PQclear(g_result);
+    g_result = NULL;
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "st_record", "G-1");
+    assert_string_equal(pl_db_unit_stmt(g_caught[0], 1), "pl_lookup");
+    assert_int_equal(j->state, JS_RECORDING);
+    assert_int_equal(j->rounds, 1);
+    assert_false(j->unknown_tried);
+    assert_int_equal(e->n_live, live);
+    /* Still 'received' as that unit reads it: marked and sent under an attempt of its own. */
+    recorded_as(j, no_row_written(), looked_up("received", NULL, false));
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "two_mark_sent", "G-1");
+    assert_int_equal(g_marks, 1);
+    assert_int_equal(j->state, JS_MARKING);
+    caught_free();
+
+    /* Its own call's timeout: any open row (its bytes may have left: never sent again). */
+    job *c = first_call_out(e, &own, "G-2", 0);
+    pl_http_response timeout = {.outcome = PL_HTTP_TIMEOUT, .error = "timed out", .attempts = 1};
+    on_http(c, &timeout);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_unknown", "G-2");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 11), "timeout");
+    assert_null(pl_db_unit_param(g_caught[0], 0, 13));
+    caught_free();
+    /* A request given up: any open row. */
+    job *f = held_job(e, "G-3");
+    f->state = JS_CALLING;
+    job_fail(f, "its row never settled", false);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_unknown", "G-3");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 11), "not_finished");
+    assert_null(pl_db_unit_param(g_caught[0], 0, 13));
+    breaker_engine_free(e, m, log);
+}
+
+/*
+ * A job waiting for its bureau's access token (OAuth) when a stop is asked, or its partition is
+ * being left, is given back at once (token_waits_given_back: a call's row, 'sent' by its
+ * attempt, back to 'received' with pl_unmark; a getToken's not made, nothing written), while
+ * the database units still run; and a call marked as the stop came starts no token wait
+ * (with_token). Before, it waited for its token through the drain, and one still waiting at
+ * teardown had its wait cancelled (on_token) and was abandoned with its row 'sent': its
+ * redelivery made a call never sent a required response. Jobs of partitions kept wait on.
+ */
+static void test_token_waits_given_back_at_a_stop(void **state)
+{
+    (void)state;
+    pl_spec spec = {
+        .worker = "svc", .table = "svc_trans", .map = two_map, .mark_sent = two_mark_sent};
+    pl_service ext = {.code = "RLT", .protocol = "RLT", .max_concurrent = 8, .secret_ok = true};
+    pl_engine *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->spec = &spec;
+    slot *s = slot_for(e, "RLT");
+    g_catch = true;
+    g_http_catch = true;
+    g_oauth_catch = true;
+    g_http_calls = 0;
+    g_ncaught = 0;
+
+    /* A stop: the call waiting is given back, the getToken waiting given up. */
+    job *call = token_wait_job(e, &ext, "T-call");
+    job *gettoken = token_wait_job(e, &ext, "T-gettoken");
+    gettoken->tokenizing = true;
+    gettoken->after_token = tokenize_go;
+    e->stopping = true;
+    size_t live = e->n_live;
+    token_waits_given_back(e, NULL);
+    assert_int_equal(e->n_live, live - 1); /* the getToken's job */
+    assert_false(call->oauth_waiting);
+    given_back_unsent(e, call, s, 0);
+    assert_int_equal(e->n_live, 0);
+
+    /* A call marked as the stop came (on_marked, call_start): no token wait starts. */
+    job *late = token_wait_job(e, &ext, "T-late");
+    late->oauth_waiting = false;
+    int gets = g_oauth_gets;
+    call_start(late);
+    assert_int_equal(g_oauth_gets, gets + 1); /* (its token not cached) */
+    assert_false(late->oauth_waiting);
+    given_back_unsent(e, late, s, 0);
+    e->stopping = false;
+
+    /* A revoke: the waits of its partitions' jobs given back, the others wait on. */
+    job *left = token_wait_job(e, &ext, "T-left");
+    left->partition = 1;
+    job *kept = token_wait_job(e, &ext, "T-kept");
+    kept->partition = 2;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, "paylink.auth.request", 1);
+    leave_partitions(e, parts);
+    token_waits_given_back(e, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    assert_true(kept->oauth_waiting);
+    assert_int_equal(kept->state, JS_CALLING);
+    assert_true(kept->slot_held);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_unmark", "T-left");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 1), "t/1");
+    assert_int_equal(left->state, JS_UNMARKING);
+    assert_false(left->slot_held);
+    assert_int_equal(s->active, 1);
+    caught_free();
+    assert_int_equal(g_http_calls, 0);
+    g_oauth_catch = false;
+    g_http_catch = false;
+    g_catch = false;
+    kept->oauth_waiting = false; /* (its wait is the test's: no token cache here) */
+    while (e->live)
+        job_abandon(e->live);
+    free(e);
+}
+
 /* The configuration a refresh brings (refresh_take, as the refresher thread leaves it): rows. */
 static void refreshed_to(pl_engine *e, const pl_service *rows, size_t n)
 {
@@ -6719,6 +6900,8 @@ int main(void)
         cmocka_unit_test(test_unreadable_record_dead_lettered),
         cmocka_unit_test(test_dead_letters_say_their_kind),
         cmocka_unit_test_teardown(test_no_call_after_a_token_wait_once_stopping, stop_unasked),
+        cmocka_unit_test(test_unknown_only_while_the_owner_still_has_it),
+        cmocka_unit_test_teardown(test_token_waits_given_back_at_a_stop, stop_unasked),
         cmocka_unit_test(test_answer_stores_its_followups_decision),
         cmocka_unit_test(test_unreadable_record_going_back_dead_lettered),
         cmocka_unit_test(test_stats_commit_a_position_below_the_committed_offset),
