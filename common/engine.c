@@ -4231,6 +4231,142 @@ static bool own_reply(const job *j, const char *stored)
 }
 
 /*
+ * The row read back by the job whose own write's result was lost with the database connection
+ * (j->own_check, on_written): its own stored outcome is answered as its first reply, not a
+ * replay (true); otherwise what it rendered goes (false), and the row is answered from as a
+ * redelivery's.
+ */
+static bool answered_own(job *j, const row_view *v)
+{
+    bool own = v->reply && own_reply(j, v->reply);
+    bool unknown = strcmp(v->status, "unknown") == 0;
+    if (own && unknown && now_s() - j->rr_since > RR_OWNER_WINDOW_S) {
+        /* Its own write made the row unknown, but the unit was sent again past the owner's
+         * window (a connection lost that long): its `timeout` reply, produced now as the
+         * owner's, might outlast what a replay elsewhere waits for, as in on_written. It is
+         * answered from the row as a redelivery is (answer_from_row): replayed with the hold,
+         * or left to the partition's next owner. */
+        PL_WARN(j->pub.req.request_id,
+                "its outcome became unknown %.0f s ago, stored before the database "
+                "connection was lost: answered from its row as a redelivery",
+                now_s() - j->rr_since);
+    } else if (own) {
+        /* The job's own write had committed, its result lost with the connection and the
+         * unit sent again (db.c): its first reply, not a replay (and a generated card
+         * number, in no row, goes out now or never). */
+        PL_INFO(j->pub.req.request_id,
+                "its own outcome was stored before the database connection was lost; "
+                "answered as stored");
+        /* Its own `timeout` reply, when its own write made the row unknown: recorded as
+         * published like any (on_written cleared the flag, seeing no row changed). */
+        j->rr_reply = unknown;
+        j->rr_hold = false;     /* the owner's, its only copy */
+        j->rr_own = RR_OWN_NOT; /* a copy of its own: "pl_replied" (mark_replied) */
+        if (j->pub.reply_card_number_once[0])
+            publish_once(j);
+        else
+            publish(j, j->pub.reply_json);
+        return true;
+    }
+    once_wipe(j);
+    return false;
+}
+
+/* A row settled from unknown whose final reply is held for the resolver (v->reply_pending):
+ * nothing published for this copy, what the hold waits for recorded when this job is the
+ * row's owner. */
+static void answer_held(job *j)
+{
+    /* Settled from unknown, and its final reply held until the `timeout` reply it settles
+     * is out (055, 066): the resolver publishes it then, to this request_id (the order
+     * system de-duplicates by it), with its follow-ups. Published here, it could reach the
+     * order system before a `timeout` copy still queued by the row's owner. Once that reply
+     * is out (or 10 minutes passed) the look-up says nothing is held, and the final reply is
+     * replayed below even while reply_pending is set: no resolver may run to publish it
+     * (PAYLINK_RESOLVER_INTERVAL_MS=0), and nothing is left to overtake. */
+    PL_INFO(j->pub.req.request_id,
+            "its row was settled and its final reply is held for the resolver to publish: "
+            "nothing published for this copy");
+    followups_drop(j);
+    j->outcome = "replayed";
+    /* The row's owner reading it again after its own `timeout` copy failed, or past its
+     * window without producing one: nobody else records what the final reply waits for (a
+     * redelivery finding the row so records nothing), and without a record it waits the 10
+     * minutes. A copy that failed may still have been persisted, as a request on the wire
+     * when the producer gave up: the hold (pl_replayed), as for a replay; none produced:
+     * out now (pl_replied_none, which never lowers a replay's later time: that waits for
+     * another replica's copy, which may still be queued).
+     * The job completes once that is recorded (job_done, mark_replied), not before, as
+     * after a `timeout` reply. */
+    j->rr_reply = j->rr_own != RR_OWN_NOT;
+    j->rr_hold = j->rr_own == RR_OWN_COPY_FAILED;
+    if (j->rr_reply)
+        PL_INFO(j->pub.req.request_id, "it made the row unknown and %s: %s",
+                j->rr_hold ? "its timeout reply failed to publish"
+                           : "produced no timeout reply of its own",
+                j->rr_hold ? "the final reply held until that copy can no longer arrive "
+                             "(recorded as a replay)"
+                           : "the final reply free to go now (recorded as out)");
+    job_done(j);
+}
+
+/* A row never sent ('received'): the request is sent (`recorded`: the record unit that read it,
+ * its look-ups in it), or recorded again to run its look-ups after the read. */
+static void answer_never_sent(job *j, const pl_db_unit *recorded)
+{
+    /* Nothing of this job's is open on a row never sent: an unknown write of its that
+     * changed nothing (the owner it waited for gave its call back first: finish_unknown_as)
+     * was no try, and a failure of the call it now makes may still leave the row to the
+     * resolver (job_fail). (Bounded: MAX_ROUNDS re-reads of a 'received' row.) */
+    j->unknown_tried = false;
+    if (!j->pub.svc || !j->ops) {
+        /* Never sent, and its service bureau is gone from the configuration. */
+        char why[120];
+        snprintf(why, sizeof why, "service bureau '%s' is no longer configured for %s",
+                 j->pub.req.service, j->pub.eng->spec->worker);
+        finish_error(j, why, true);
+    } else if (recorded) {
+        send_request(j, recorded);
+    } else if (++j->rounds > MAX_ROUNDS) {
+        finish_error(j, "what the request draws on kept changing; nothing was sent", true);
+    } else {
+        j->read_back = true; /* the row is there */
+        j->looks_after_read = true;
+        start_record(j); /* the spec's look-ups again, then decide anew */
+    }
+}
+
+/* A row another attempt sent ('sent'): waited for, up to that owner's call wait, then made a
+ * required response while that owner still has it. */
+static void answer_sent_elsewhere(job *j, const row_view *v, const pl_db_unit *recorded)
+{
+    /* Another attempt sent it. Its owner may be alive (a second replica, a redelivery in
+     * another process): wait for its answer up to the owner's call wait (answer_wait_s)
+     * after it was marked; past that the owner is presumed gone and the outcome is unknown. A
+     * row marked again by another attempt since (the owner's next call, spec->next_call) gets
+     * that call's wait: the deadline is set anew when sent_by changes, at most
+     * PL_ENGINE_MAX_CALLS times for one owner, and never while it stays the same, so a
+     * database answering slowly cannot stretch the wait. */
+    double now = now_s();
+    if (j->owner_deadline == 0 || strcmp(j->owner_attempt, v->sent_by) != 0) {
+        j->owner_deadline =
+            now + answer_wait_s(j) + OWNER_MARGIN_S - (v->sent_age_s > 0 ? v->sent_age_s : 0);
+        copy_str(j->owner_attempt, sizeof j->owner_attempt, v->sent_by);
+    }
+    if (now < j->owner_deadline) {
+        park(j, now + 1.0 < j->owner_deadline ? now + 1.0 : j->owner_deadline);
+        return;
+    }
+    /* Only while the row is still 'sent' by that owner (finish_unknown_as): between this read
+     * and the write it may have given its call back (pl_unmark: 'received', its claim
+     * released; a stop, a revoke, a token wait, a 401), or another attempt marked it. */
+    finish_unknown(j, "sent_not_answered",
+                   recorded ? "redelivered after it was sent; outcome unknown"
+                            : "sent by another attempt that did not answer; outcome unknown",
+                   PL_ST_TIMEOUT, v->sent_by);
+}
+
+/*
  * A request whose request_id has a row is answered from that row, whatever validation says
  * now (DESIGN.md "The engine"): replayed when it has a reply, sent when it was never sent,
  * waited for while another owner may still have it in flight, and made a required response
@@ -4241,70 +4377,11 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
 {
     if (j->own_check) {
         j->own_check = false;
-        bool own = v->reply && own_reply(j, v->reply);
-        bool unknown = strcmp(v->status, "unknown") == 0;
-        if (own && unknown && now_s() - j->rr_since > RR_OWNER_WINDOW_S) {
-            /* Its own write made the row unknown, but the unit was sent again past the owner's
-             * window (a connection lost that long): its `timeout` reply, produced now as the
-             * owner's, might outlast what a replay elsewhere waits for, as in on_written. It is
-             * answered from the row as a redelivery is (below): replayed with the hold, or left
-             * to the partition's next owner. */
-            PL_WARN(j->pub.req.request_id,
-                    "its outcome became unknown %.0f s ago, stored before the database "
-                    "connection was lost: answered from its row as a redelivery",
-                    now_s() - j->rr_since);
-        } else if (own) {
-            /* The job's own write had committed, its result lost with the connection and the
-             * unit sent again (db.c): its first reply, not a replay (and a generated card
-             * number, in no row, goes out now or never). */
-            PL_INFO(j->pub.req.request_id,
-                    "its own outcome was stored before the database connection was lost; "
-                    "answered as stored");
-            /* Its own `timeout` reply, when its own write made the row unknown: recorded as
-             * published like any (on_written cleared the flag, seeing no row changed). */
-            j->rr_reply = unknown;
-            j->rr_hold = false;     /* the owner's, its only copy */
-            j->rr_own = RR_OWN_NOT; /* a copy of its own: "pl_replied" (mark_replied) */
-            if (j->pub.reply_card_number_once[0])
-                publish_once(j);
-            else
-                publish(j, j->pub.reply_json);
+        if (answered_own(j, v))
             return;
-        }
-        once_wipe(j);
     }
     if (v->reply && v->reply_pending) {
-        /* Settled from unknown, and its final reply held until the `timeout` reply it settles
-         * is out (055, 066): the resolver publishes it then, to this request_id (the order
-         * system de-duplicates by it), with its follow-ups. Published here, it could reach the
-         * order system before a `timeout` copy still queued by the row's owner. Once that reply
-         * is out (or 10 minutes passed) the look-up says nothing is held, and the final reply is
-         * replayed below even while reply_pending is set: no resolver may run to publish it
-         * (PAYLINK_RESOLVER_INTERVAL_MS=0), and nothing is left to overtake. */
-        PL_INFO(j->pub.req.request_id,
-                "its row was settled and its final reply is held for the resolver to publish: "
-                "nothing published for this copy");
-        followups_drop(j);
-        j->outcome = "replayed";
-        /* The row's owner reading it again after its own `timeout` copy failed, or past its
-         * window without producing one: nobody else records what the final reply waits for (a
-         * redelivery finding the row so records nothing), and without a record it waits the 10
-         * minutes. A copy that failed may still have been persisted, as a request on the wire
-         * when the producer gave up: the hold (pl_replayed), as for a replay; none produced:
-         * out now (pl_replied_none, which never lowers a replay's later time: that waits for
-         * another replica's copy, which may still be queued).
-         * The job completes once that is recorded (job_done, mark_replied), not before, as
-         * after a `timeout` reply. */
-        j->rr_reply = j->rr_own != RR_OWN_NOT;
-        j->rr_hold = j->rr_own == RR_OWN_COPY_FAILED;
-        if (j->rr_reply)
-            PL_INFO(j->pub.req.request_id, "it made the row unknown and %s: %s",
-                    j->rr_hold ? "its timeout reply failed to publish"
-                               : "produced no timeout reply of its own",
-                    j->rr_hold ? "the final reply held until that copy can no longer arrive "
-                                 "(recorded as a replay)"
-                               : "the final reply free to go now (recorded as out)");
-        job_done(j);
+        answer_held(j);
         return;
     }
     if (v->reply && strcmp(v->status, "unknown") == 0 && partition_leaving(j)) {
@@ -4332,53 +4409,11 @@ static void answer_from_row(job *j, const row_view *v, const pl_db_unit *recorde
         return;
     }
     if (strcmp(v->status, "received") == 0) {
-        /* Nothing of this job's is open on a row never sent: an unknown write of its that
-         * changed nothing (the owner it waited for gave its call back first: finish_unknown_as)
-         * was no try, and a failure of the call it now makes may still leave the row to the
-         * resolver (job_fail). (Bounded: MAX_ROUNDS re-reads of a 'received' row.) */
-        j->unknown_tried = false;
-        if (!j->pub.svc || !j->ops) {
-            /* Never sent, and its service bureau is gone from the configuration. */
-            char why[120];
-            snprintf(why, sizeof why, "service bureau '%s' is no longer configured for %s",
-                     j->pub.req.service, j->pub.eng->spec->worker);
-            finish_error(j, why, true);
-        } else if (recorded) {
-            send_request(j, recorded);
-        } else if (++j->rounds > MAX_ROUNDS) {
-            finish_error(j, "what the request draws on kept changing; nothing was sent", true);
-        } else {
-            j->read_back = true; /* the row is there */
-            j->looks_after_read = true;
-            start_record(j); /* the spec's look-ups again, then decide anew */
-        }
+        answer_never_sent(j, recorded);
         return;
     }
     if (strcmp(v->status, "sent") == 0) {
-        /* Another attempt sent it. Its owner may be alive (a second replica, a redelivery in
-         * another process): wait for its answer up to the owner's call wait (answer_wait_s)
-         * after it was marked; past that the owner is presumed gone and the outcome is unknown. A
-         * row marked again by another attempt since (the owner's next call, spec->next_call) gets
-         * that call's wait: the deadline is set anew when sent_by changes, at most
-         * PL_ENGINE_MAX_CALLS times for one owner, and never while it stays the same, so a
-         * database answering slowly cannot stretch the wait. */
-        double now = now_s();
-        if (j->owner_deadline == 0 || strcmp(j->owner_attempt, v->sent_by) != 0) {
-            j->owner_deadline =
-                now + answer_wait_s(j) + OWNER_MARGIN_S - (v->sent_age_s > 0 ? v->sent_age_s : 0);
-            copy_str(j->owner_attempt, sizeof j->owner_attempt, v->sent_by);
-        }
-        if (now < j->owner_deadline) {
-            park(j, now + 1.0 < j->owner_deadline ? now + 1.0 : j->owner_deadline);
-            return;
-        }
-        /* Only while the row is still 'sent' by that owner (finish_unknown_as): between this read
-         * and the write it may have given its call back (pl_unmark: 'received', its claim
-         * released; a stop, a revoke, a token wait, a 401), or another attempt marked it. */
-        finish_unknown(j, "sent_not_answered",
-                       recorded ? "redelivered after it was sent; outcome unknown"
-                                : "sent by another attempt that did not answer; outcome unknown",
-                       PL_ST_TIMEOUT, v->sent_by);
+        answer_sent_elsewhere(j, v, recorded);
         return;
     }
     char why[80];
