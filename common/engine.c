@@ -168,7 +168,8 @@ struct job {
     double owner_deadline; /* JS_WAITING: when the owner of a 'sent' row is presumed gone */
     /* the row's sent_by when owner_deadline was set */
     char owner_attempt[PL_ENGINE_ATTEMPT_MAX + 1];
-    bool unknown_tried; /* finish_unknown was tried: a failure now gives the request up */
+    bool unknown_tried;   /* finish_unknown was tried: a failure now gives the request up */
+    bool unknown_writing; /* its pl_unknown in flight: counted once it changed the row */
     /* It publishes the `timeout` reply of a required response (written by finish_unknown, or
      * replayed from a row left unknown): once Kafka has it, required_response.worker_replied_at
      * is recorded before the offset is (mark_replied; 055), and rr_marked says it was tried.
@@ -2040,10 +2041,16 @@ static void on_written(void *arg, int err, const char *errmsg, pl_db_unit *u)
 {
     job *j = arg;
     pl_engine *e = j->pub.eng;
+    bool unknown = j->unknown_writing;
+    j->unknown_writing = false;
     /* On failure: never reply with something the table does not say. */
     if (unit_failed(j, err, errmsg, "writing the outcome"))
         return;
     pl_histogram_observe(e->m_db, pl_db_last_batch_ms(e->db) / 1000.0);
+    /* A required response opened: only when its write changed the row (another actor answering
+     * first, or the owner a redelivery waited for giving its call back, opens none). */
+    if (unknown && pl_db_unit_ntuples(u, 0) > 0)
+        pl_counter_add(e->m_required, 1);
     if (pl_db_unit_ntuples(u, 0) == 0) {
         /* Its own write making the row unknown (finish_unknown) may have committed, its result
          * lost with the connection and the unit sent again (db.c) — or another actor (another
@@ -2183,7 +2190,7 @@ static void finish_unknown_as(job *j, const char *reason, const char *detail, pl
     j->rr_hold = false; /* its own reply: the owner's (pl_replied) */
     j->rr_own = RR_OWN_NOT;
     j->rr_since = now_s();
-    pl_counter_add(e->m_required, 1);
+    j->unknown_writing = true; /* paylink_required_responses_total: on_written */
     j->state = JS_STORING;
     submit_or_die(e, u, u ? pl_db_unit_add(u, "pl_unknown", 14, p) : PL_ERR_NOMEM);
 }

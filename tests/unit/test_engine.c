@@ -3994,9 +3994,10 @@ static PGresult *looked_up_sent(const char *status, const char *sent_by, const c
  * revoke, a token wait, a 401: the row 'received', never sent), the write changes nothing, the
  * row is read again and the request recorded and sent as any never sent, a failure of it still
  * left to the resolver (unknown_tried cleared). Before, the write took any open row: a call that
- * never went became a required response and the order system was told `timeout`. A job's own
- * call that timed out makes unknown only its own attempt's row; a request given up (job_fail)
- * any open row, as before.
+ * never went became a required response and the order system was told `timeout`; and
+ * paylink_required_responses_total counted it, as it counted any such write that changed
+ * nothing (it counts a write that opened one). A job's own call that timed out, and a request
+ * given up (job_fail), make any open row unknown, as before.
  */
 static void test_unknown_only_while_the_owner_still_has_it(void **state)
 {
@@ -4005,6 +4006,7 @@ static void test_unknown_only_while_the_owner_still_has_it(void **state)
     pl_metrics *m;
     FILE *log;
     pl_engine *e = breaker_engine(&spec, &m, &log);
+    assert_non_null(e->m_required = pl_metrics_counter(m, "r_total", "r", NULL));
     pl_service own = {.code = "RLT",
                       .protocol = "RLT",
                       .response_time_ms = 1000,
@@ -4038,6 +4040,7 @@ static void test_unknown_only_while_the_owner_still_has_it(void **state)
     assert_int_equal(g_ncaught, 1);
     caught_is(0, "pl_lookup", "G-1");
     caught_free();
+    assert_int_equal(pl_counter_value(e->m_required), 0);
     /* Found 'received': recorded again (the spec's look-ups, the row read back), not failed,
      * nothing published. */
     g_result = looked_up("received", NULL, false);
@@ -4067,6 +4070,15 @@ static void test_unknown_only_while_the_owner_still_has_it(void **state)
     caught_is(0, "pl_unknown", "G-2");
     assert_string_equal(pl_db_unit_param(g_caught[0], 0, 11), "timeout");
     assert_null(pl_db_unit_param(g_caught[0], 0, 13));
+    caught_free();
+    /* Its write changed the row: a required response opened, counted (its reply then left to a
+     * re-read: the write took past the owner's window). */
+    c->rr_since = now_s() - RR_OWNER_WINDOW_S - 1.0;
+    g_result = written_row();
+    on_written(c, 0, NULL, NULL);
+    PQclear(g_result);
+    g_result = NULL;
+    assert_int_equal(pl_counter_value(e->m_required), 1);
     caught_free();
     /* A request given up: any open row. */
     job *f = held_job(e, "G-3");
