@@ -5565,6 +5565,52 @@ static void test_revoke_commits_positions_explicitly(void **state)
 }
 
 /*
+ * A partition lost (its session timed out) through on_rebalance: a job of it waiting for its
+ * bureau's access token is given back there and then (token_waits_given_back: its row back to
+ * 'received' with pl_unmark, nothing sent); a job of a partition kept waits on. Without it in
+ * on_rebalance, the wait went on past the partition's loss.
+ */
+static void test_a_lost_partition_gives_back_its_token_waits(void **state)
+{
+    (void)state;
+    pl_spec spec;
+    FILE *log;
+    static const int32_t parts[] = {1, 2};
+    pl_engine *e = commit_engine(&spec, &log, parts, 2);
+    pl_service ext = {.code = "RLT", .protocol = "RLT", .max_concurrent = 8, .secret_ok = true};
+    slot *s = slot_for(e, "RLT");
+    g_catch = true;
+    g_http_catch = true;
+    g_oauth_catch = true;
+    g_http_calls = 0;
+    g_ncaught = 0;
+    job *left = token_wait_job(e, &ext, "R-left");
+    left->partition = 1;
+    job *kept = token_wait_job(e, &ext, "R-kept");
+    kept->partition = 2;
+
+    revoke_one(e, 1, true);
+    assert_false(left->oauth_waiting);
+    assert_int_equal(g_http_calls, 0);
+    assert_int_equal(g_ncaught, 1);
+    caught_is(0, "pl_unmark", "R-left");
+    assert_string_equal(pl_db_unit_param(g_caught[0], 0, 1), "t/1");
+    assert_int_equal(left->state, JS_UNMARKING);
+    assert_false(left->slot_held);
+    assert_true(kept->oauth_waiting);
+    assert_true(kept->slot_held);
+    assert_int_equal(s->active, 1);
+    caught_free();
+    kept->oauth_waiting = false; /* (its wait is the test's: no token cache here) */
+    g_oauth_catch = false;
+    g_http_catch = false;
+    g_catch = false;
+    while (e->live)
+        job_abandon(e->live);
+    commit_engine_free(e, log);
+}
+
+/*
  * What nothing here can commit any more is said at error, with the command that resets the
  * group's offset by hand: a partition lost (its session timed out: no commit can be made) while
  * the explicit commit of its position gone back was out, and that commit's failure told after;
@@ -6914,6 +6960,7 @@ int main(void)
         cmocka_unit_test_teardown(test_no_call_after_a_token_wait_once_stopping, stop_unasked),
         cmocka_unit_test(test_unknown_only_while_the_owner_still_has_it),
         cmocka_unit_test_teardown(test_token_waits_given_back_at_a_stop, stop_unasked),
+        cmocka_unit_test(test_a_lost_partition_gives_back_its_token_waits),
         cmocka_unit_test(test_answer_stores_its_followups_decision),
         cmocka_unit_test(test_unreadable_record_going_back_dead_lettered),
         cmocka_unit_test(test_stats_commit_a_position_below_the_committed_offset),
