@@ -2489,8 +2489,7 @@ static const pl_service *svc_now(const job *j)
  * settings it arrived with when they have that one, for its entity and pay type or any other
  * (a reversal paylink publishes itself has no entity); when neither does (the change is older
  * than the job), it goes by the current ones (said when their client is not known to have it:
- * merchant_foreign).
- * A job whose spec resolved no merchant ID is never moved.
+ * merchant_foreign). A job whose spec resolved no merchant ID is never moved.
  */
 static bool merchant_moved(const job *j, const pl_service *now)
 {

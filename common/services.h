@@ -221,8 +221,8 @@ const char *pl_services_merchant_id(const pl_services *s, const pl_service *svc,
 /*
  * Whether merchant_id is one of bureau svc's merchant IDs in s: the service bureau's own, a pay
  * type's (vendor_paytype) or a company entity's (merchant_id_override) at that bureau, for any
- * company, entity or pay type — a merchant ID the hierarchy can lead to at svc. s may be NULL (the
- * service bureau's merchant ID only). false for a NULL or "" merchant_id.
+ * company, entity or pay type — a merchant ID the hierarchy can lead to at svc. s may be NULL
+ * (the service bureau's merchant ID only). false for a NULL or "" merchant_id.
  */
 bool pl_services_has_merchant_id(const pl_services *s, const pl_service *svc,
                                  const char *merchant_id);
