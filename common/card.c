@@ -627,6 +627,10 @@ static bool is_hex_letter(unsigned char c)
     return (c | 0x20) >= 'a' && (c | 0x20) <= 'f';
 }
 
+/* What a choice view (VIEW_SPACED | VIEW_CHOICE) writes for a run it drops between two digits:
+ * a control no view keeps otherwise (it is no separator, so every view drops it). */
+#define VIEW_SOFT '\x01'
+
 /*
  * For a number in brand groups joined by a separator holding ':' that runs over t[s, e): false
  * when it reads as part of an IPv6 address, whose groups of 1-4 hex digits go on past a ':' on
@@ -634,9 +638,15 @@ static bool is_hex_letter(unsigned char c)
  * "2001:db8:ab:cdef:4111:..."), but not after a longer word ("card:4111:1111:1111:1111").
  * After it: "::", or ':' and such a group and ':' again (an address has eight groups or a
  * "::"; "4111:1111:1111:1111:123", a security code after it, reads as a card number). Looks at
- * no more than COLON_LOOK_BEFORE bytes before s and COLON_LOOK_AFTER from e.
+ * no more than COLON_LOOK_BEFORE bytes before s and COLON_LOOK_AFTER from e. In a choice view
+ * (soft), a word before s with a VIEW_SOFT just before it is taken for no group, as if the run
+ * joined it to the word before that ("12345é123:4111:..." is "12345123:4111:..." with é read as
+ * nothing, a card number however "12345 123:" reads). Joined, it is not always too long for one
+ * ("1é2:4539:..." gives "12:"), so this refuses a little more than either reading would: the run
+ * may be either, and taking the number for one where it is none is the safe mistake (an address
+ * itself has eight groups or a "::", which the look after s turns away first).
  */
-static bool colon_ok(const char *t, size_t len, size_t s, size_t e)
+static bool colon_ok(const char *t, size_t len, size_t s, size_t e, bool soft)
 {
     if (s > 0 && t[s - 1] == ':') {
         size_t c = s - 1, k = c;
@@ -647,7 +657,8 @@ static bool colon_ok(const char *t, size_t len, size_t s, size_t e)
         }
         if (c > 0 && t[c - 1] == ':')
             return false;
-        if (c - k >= 1 && c - k <= 4 && hex && (k == 0 || !is_alnum((unsigned char)t[k - 1])))
+        if (c - k >= 1 && c - k <= 4 && hex && (k == 0 || !is_alnum((unsigned char)t[k - 1])) &&
+            !(soft && k > 0 && t[k - 1] == VIEW_SOFT))
             return false;
     }
     if (e < len && t[e] == ':') {
@@ -747,7 +758,7 @@ static size_t grouped_one(const char *t, size_t len, size_t s, bool paren, size_
         }
         groups++;
         if (done && luhn_digits(d, nd) && brand_number(d, nd) &&
-            (!colon || colon_ok(t, len, s, j))) {
+            (!colon || colon_ok(t, len, s, j, false))) {
             best = j;
             *digits = nd;
         }
@@ -945,6 +956,22 @@ bool pl_card_contains_with_expiry(const char *text, size_t len)
  * separator is nothing there rather than a space (view_at), and a number only those views show
  * must be a brand's (spaced_match_ok): spaces read into a text find digit groups that read as a
  * number passing Luhn in order IDs and dates among words in another script.
+ *
+ * One view a text reads every run the same way, and a number in its brand's groups joined by
+ * what the loose reading does not join (four to six characters, ':', '+') can need both at once:
+ * in "12é4111  --  1111  --  11é11  --  1111" the first é must part 12 from 4111 and the third
+ * join 11 to 11, so the bureau's view has a first group of six and the spaced one a group of
+ * two and one of two. (Joined by what the loose reading joins, the spaced view finds any such
+ * number: a space parts no run the loose reading would join.) So each spaced view is read once
+ * more with a run between two digits marked (VIEW_CHOICE, VIEW_SOFT) and only in brand groups
+ * (soft_grouped_one): there a marked run is nothing inside a group and a space at a group's
+ * either end, which the groups' sizes decide run by run, and the groups are joined as in any
+ * text, by the same separators each time (a marked run there a space, as in the spaced view,
+ * but only after a first group in parentheses: groups parted by runs off the keyboard alone are
+ * dates and times among CJK characters, which the spaced view reads already).
+ * A number so read is a brand's, as in a spaced view; read only in groups, a longer loose
+ * reading from the same start that is no brand's (which spaced_match_ok turns away) does not
+ * hide it.
  */
 
 /* Views up to this long are made on the stack. */
@@ -952,7 +979,7 @@ bool pl_card_contains_with_expiry(const char *text, size_t len)
 
 /* A view, by its two choices: the reader's (full-width digits kept, as ASCII) or the bureau's,
  * and what it drops gone or read as spaces. */
-enum { VIEW_READER = 1, VIEW_SPACED = 2, VIEW_KINDS = 4 };
+enum { VIEW_READER = 1, VIEW_SPACED = 2, VIEW_CHOICE = 4, VIEW_KINDS = 8 };
 
 /*
  * The byte t[i] gives in the bureau's view, or in the reader's: 1 (or 3, a full-width character
@@ -1004,8 +1031,9 @@ static bool keyboard_sep_at(const char *t, size_t j)
  * (a space, '-', '.', '/', a tab: what the scan joins groups with) is nothing there instead:
  * the separator already parts the digits, and a space besides would make that gap one longer
  * than the scan joins and unlike the number's other gaps, hiding the number again ("12é4111 -
- * é1111 - 1111 - 1111" is "12 4111 - 1111 - 1111 - 1111", not "... - ␠1111 ..."). A run is
- * walked once, so making a view stays linear in the text.
+ * é1111 - 1111 - 1111" is "12 4111 - 1111 - 1111 - 1111", not "... - ␠1111 ..."). A choice
+ * view (VIEW_CHOICE) writes VIEW_SOFT instead of the space for a run between two digits of the
+ * view. A run is walked once, so making a view stays linear in the text.
  */
 static size_t view_at(const char *t, size_t len, size_t i, int view, char *c, bool *made)
 {
@@ -1026,6 +1054,10 @@ static size_t view_at(const char *t, size_t len, size_t i, int view, char *c, bo
         ;
     *c = ' ';
     *made = !(i > 0 && keyboard_sep_at(t, i - 1)) && !(i + n < len && keyboard_sep_at(t, i + n));
+    if ((view & VIEW_CHOICE) && i + n < len &&
+        view_kept_at(t, len, i + n, view & VIEW_READER, &d) > 0 && is_digit(d) &&
+        (view & VIEW_READER ? digit_before(t, i) > 0 : i > 0 && is_digit(t[i - 1])))
+        *c = VIEW_SOFT;
     return n;
 }
 
@@ -1102,14 +1134,122 @@ static bool spaced_joins(const char *t, size_t len, bool reader)
  * came does not, as bits of the view numbers (1u << view): the bureau's always; the reader's
  * two only with a full-width character in the text; a spaced one only when spaced_joins says
  * so for it, and `spaced` (false: the caller counted no byte off the keyboard that is not
- * spaced_as_is, as in a multi-line text, whose spaced view is the text itself).
+ * spaced_as_is, as in a multi-line text, whose spaced view is the text itself); a choice view
+ * with its spaced view (a run between two digits is a space between them that spaced_joins
+ * sees).
  */
 static unsigned views_of(const char *t, size_t len, bool spaced)
 {
     bool fw = has_full_width(t, len);
-    return 1u << 0 | (fw ? 1u << VIEW_READER : 0) |
-           (spaced && spaced_joins(t, len, false) ? 1u << VIEW_SPACED : 0) |
-           (spaced && fw && spaced_joins(t, len, true) ? 1u << (VIEW_READER | VIEW_SPACED) : 0);
+    unsigned views =
+        1u << 0 | (fw ? 1u << VIEW_READER : 0) |
+        (spaced && spaced_joins(t, len, false) ? 1u << VIEW_SPACED : 0) |
+        (spaced && fw && spaced_joins(t, len, true) ? 1u << (VIEW_READER | VIEW_SPACED) : 0);
+    return views | (views & (1u << VIEW_SPACED) ? 1u << (VIEW_SPACED | VIEW_CHOICE) : 0) |
+           (views & (1u << (VIEW_READER | VIEW_SPACED))
+                ? 1u << (VIEW_READER | VIEW_SPACED | VIEW_CHOICE)
+                : 0);
+}
+
+/*
+ * The card number in its brand's groups of shape grouped_shapes[shape] that starts at the digit
+ * v[s] of a choice view v[0, n) (no digit before it): each group exactly its size of digits,
+ * VIEW_SOFT read as nothing between two of them; at its end no digit (VIEW_SOFT there reads as a
+ * space, as before s); the same separators between every two groups (grouped_gap, colon_ok; a
+ * VIEW_SOFT there is a space, and only after a first group in parentheses), the first group
+ * also in parentheses when paren (as grouped_one reads them), and a brand's number passing Luhn.
+ * Returns its end (0 when there is none) and its digit count in *digits. The sizes leave one
+ * walk for a start and a shape, over no more than 19 digits, the VIEW_SOFTs between them and
+ * four gaps.
+ */
+static size_t soft_grouped_one(const char *v, size_t n, size_t s, size_t shape, bool paren,
+                               size_t *digits)
+{
+    char d[SCRUB_MAX_DIGITS];
+    size_t nd = 0, best = 0, j = s, toklen = 0;
+    const char *tok = NULL;
+    bool colon = false;
+    for (size_t g = 0; g < grouped_shapes[shape].n; g++) {
+        size_t size = 0, need = grouped_shapes[shape].size[g];
+        while (size < need && j < n) {
+            if (is_digit(v[j])) {
+                d[nd++] = v[j++];
+                size++;
+            } else if (v[j] == VIEW_SOFT && size > 0 && j + 1 < n && is_digit(v[j + 1])) {
+                j++;
+            } else {
+                break;
+            }
+        }
+        if (size < need || (j < n && is_digit(v[j])))
+            break;
+        if (g + 1 == grouped_shapes[shape].n) {
+            if (luhn_digits(d, nd) && brand_number(d, nd) &&
+                (!colon || colon_ok(v, n, s, j, true))) {
+                best = j;
+                *digits = nd;
+            }
+            break;
+        }
+        bool ok;
+        if (g == 0 && paren) {
+            if (j >= n || v[j] != ')')
+                break;
+            size_t gap = grouped_gap(v, n, j + 1, 0, GROUPED_MAX_SEPS, &ok);
+            if (!ok)
+                break;
+            j += 1 + gap;
+            continue;
+        }
+        /* A VIEW_SOFT between groups is the space the spaced view reads there, but only after a
+         * first group in parentheses: groups parted by runs off the keyboard alone are what
+         * dates and times among CJK characters make ("09月26日01時04分，
+         * 12月08日08時52分，02月26日" has 2601 0412 0808 5202, each run as nothing or a
+         * space), and the spaced view reads those runs all as spaces already. */
+        bool space = j < n && v[j] == VIEW_SOFT;
+        if (space && !paren)
+            break;
+        const char *sep = space ? " " : v + j;
+        size_t gap = space ? 1 : grouped_gap(v, n, j, 1, GROUPED_MAX_SEPS, &ok);
+        if (!space && !ok)
+            break;
+        if (!tok) {
+            tok = sep;
+            toklen = gap;
+            colon = memchr(sep, ':', gap) != NULL;
+        } else if (gap != toklen || memcmp(sep, tok, gap) != 0) {
+            break;
+        }
+        j += gap;
+    }
+    pl_card_wipe(d, sizeof d);
+    return best;
+}
+
+/* pl_card_find for a choice view v[0, n): the next number soft_grouped_one reads from *pos on
+ * (the longest of its shapes at a start), *pos set past its start. */
+static bool soft_find(const char *v, size_t n, size_t *pos, pl_card_match *m)
+{
+    for (size_t s = *pos; s < n; s++) {
+        if (!is_digit(v[s]) || (s > 0 && is_digit(v[s - 1])))
+            continue;
+        size_t best = 0, digits = 0;
+        for (int paren = 0; paren <= (s > 0 && v[s - 1] == '('); paren++)
+            for (size_t k = 0; k < GROUPED_SHAPES; k++) {
+                size_t nd = 0, e = soft_grouped_one(v, n, s, k, paren, &nd);
+                if (e > best) {
+                    best = e;
+                    digits = nd;
+                }
+            }
+        if (best > 0) {
+            *pos = s + 1;
+            *m = (pl_card_match){.start = s, .end = best, .digits = digits, .tail_end = best};
+            return true;
+        }
+    }
+    *pos = n;
+    return false;
 }
 
 /*
@@ -1134,14 +1274,16 @@ static bool spaced_match_ok(const char *v, size_t n, const pl_card_match *m)
     return ok || glued_from(v, n, m->start, g, GLUED_MAX_READINGS) > 0;
 }
 
-/* pl_card_contains_with_expiry for the view v[0, n), a spaced one when spaced
- * (spaced_match_ok). */
-static bool view_contains(const char *v, size_t n, bool spaced)
+/* pl_card_contains_with_expiry for the view v[0, n) (spaced_match_ok in a spaced one), or the
+ * numbers soft_find reads in a choice view. */
+static bool view_contains(const char *v, size_t n, int view)
 {
-    if (!spaced)
-        return pl_card_contains_with_expiry(v, n);
     size_t pos = 0;
     pl_card_match m;
+    if (view & VIEW_CHOICE)
+        return memchr(v, VIEW_SOFT, n) && soft_find(v, n, &pos, &m);
+    if (!(view & VIEW_SPACED))
+        return pl_card_contains_with_expiry(v, n);
     while (pl_card_find(v, n, &pos, &m))
         if (spaced_match_ok(v, n, &m))
             return true;
@@ -1179,7 +1321,7 @@ bool pl_card_contains_full(const char *text, size_t len)
         if (!(want & (1u << view)))
             continue;
         size_t n = view_make(text, len, view, v);
-        found = view_contains(v, n, view & VIEW_SPACED);
+        found = view_contains(v, n, view);
         pl_card_wipe(v, n);
     }
     if (v != small)
@@ -1992,14 +2134,26 @@ static bool hide_expiry_runs(const char *t, size_t len, pl_mask_mode mode, uint8
  * Marks in flags (one a byte of the view v[0, n)) what the view shows of card numbers: each
  * that pl_card_find finds with the readings of digits glued to it (as scrub_group marks them)
  * and the track data after it, and each with its expiry date glued (expiry_run_at); in a spaced
- * view only the numbers spaced_match_ok lets it report, as pl_card_contains_full does. True
- * when there is any.
+ * view only the numbers spaced_match_ok lets it report, as pl_card_contains_full does; in a
+ * choice view those soft_find reads, and the track data after them. True when there is any.
  */
-static bool view_marks(const char *v, size_t n, bool spaced, uint8_t *flags)
+static bool view_marks(const char *v, size_t n, int view, uint8_t *flags)
 {
-    bool any = false;
+    bool any = false, spaced = view & VIEW_SPACED;
     size_t pos = 0;
     pl_card_match m;
+    if (view & VIEW_CHOICE) {
+        if (!memchr(v, VIEW_SOFT, n))
+            return false;
+        while (soft_find(v, n, &pos, &m)) {
+            any = true;
+            mark_match(v, &m, flags);
+            size_t from = 0, te = track_tail(v, n, m.end, &from);
+            for (size_t k = from; k < te; k++)
+                flags[k] |= FLAG_COVER | FLAG_MASK;
+        }
+        return any;
+    }
     while (pl_card_find(v, n, &pos, &m)) {
         if (spaced && !spaced_match_ok(v, n, &m))
             continue;
@@ -2079,14 +2233,14 @@ static bool hidden_marks(const char *t, size_t len, pl_mask_mode mode, uint8_t *
         memset(hide, 1, len);
     } else {
         /* The bureau's view, the reader's where it differs (a full-width character), and
-         * either with what it drops read as spaces (views_of). */
+         * either with what it drops read as spaces, and as chosen run by run (views_of). */
         uint8_t want = mode == PL_MASK_LAST4 ? FLAG_MASK : FLAG_COVER;
         for (int view = 0; view < VIEW_KINDS; view++) {
             if (!(views & (1u << view)))
                 continue;
             size_t n = view_make(t, len, view, v);
             memset(flags, 0, n);
-            bool seen = view_marks(v, n, view & VIEW_SPACED, flags);
+            bool seen = view_marks(v, n, view, flags);
             for (size_t i = 0, k = 0; seen && i < len && k < n;) {
                 char c;
                 bool made;

@@ -168,8 +168,12 @@ bool pl_card_contains_with_expiry(const char *text, size_t len);
  * number as well as make one
  * ("order 12é4111é1111é1111é1111", "6011111111111117é4111é1111é1111é1111": the bureau's view
  * has a run of 18 or 32 digits where "12 4111 1111 1111 1111" shows 4111111111111111; the
- * controls that are separators already, tab, line ends and DEL, stay as they are). Views are
- * made only for a text with a byte off the keyboard; the reader's only with a full-width
+ * controls that are separators already, tab, line ends and DEL, stay as they are); and each of
+ * those two once more for a number in its brand's groups, each run between two digits read as
+ * nothing inside a group and as a space at a group's ends ("12é4111  --  1111  --  11é11  --
+ * 1111", which one reading for every run cannot read), but alone between two groups only after
+ * a first group in parentheses (CJK dates and times part digit groups so). Views are made only
+ * for a text with a byte off the keyboard; the reader's only with a full-width
  * character in it, the spaced ones only where a space they read for dropped characters (or a
  * run they read as nothing) lies between two digits with at most six characters (it, other such spaces, brand group
  * separators) between them; a number only they show must be a brand's (an issuer's prefix and

@@ -11,8 +11,11 @@
  * mode must also leave no more than four digits in clear of a card number pl_card_find reports
  * in the input with each run of characters off the keyboard read as one space, or as nothing
  * beside an ASCII separator, and of a brand's prefix and length (spaced_view: digits before a
- * number split by such characters glue to it where they are dropped). A further
- * call hands the scrubber a buffer with no terminator, the "broken promise" case its header
+ * number split by such characters glue to it where they are dropped); and
+ * pl_card_contains_full must find, and pl_card_scrub_full mask, a brand's number in its
+ * brand's groups that pl_card_find reports with each run of them between two digits read as a
+ * space or as nothing, every way, but not as a space between two groups (check_choices). A
+ * further call hands the scrubber a buffer with no terminator, the "broken promise" case its header
  * handles, so ASan sees any read past it.
  */
 #include <stdbool.h>
@@ -208,6 +211,150 @@ static void check_spaced(const char *in, size_t len, const char *out)
     free(at);
 }
 
+/* True when v[s, e) is digit groups of a card brand's sizes (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4)
+ * with the same characters between every two. */
+static bool brand_groups(const char *v, size_t s, size_t e)
+{
+    static const char *const shapes[] = {"4444", "44443", "465", "464"};
+    char sizes[8];
+    size_t ng = 0, sep = 0, seplen = 0;
+    for (size_t i = s; i < e;) {
+        size_t j = i;
+        while (j < e && digit(v[j]))
+            j++;
+        if (j == i || j - i > 9 || ng == sizeof sizes - 1)
+            return false;
+        sizes[ng++] = (char)('0' + (j - i));
+        size_t k = j;
+        while (k < e && !digit(v[k]))
+            k++;
+        if (ng == 1) {
+            sep = j;
+            seplen = k - j;
+        } else if (k < e && (k - j != seplen || memcmp(v + j, v + sep, seplen) != 0)) {
+            return false;
+        }
+        i = k;
+    }
+    sizes[ng] = '\0';
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        if (strcmp(sizes, shapes[k]) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Each run of characters off the keyboard between two ASCII digits read as one space or as
+ * nothing, every way when there are at most CHOICE_MAX such runs (the other runs as spaced_view
+ * reads them): a brand's card number in its brand's groups (brand_groups) that pl_card_find
+ * reports in any of those readings, with no digit glued to it there and no such run read as a
+ * space between its groups, pl_card_contains_full finds too ("12é4111  --  1111  --  11é11  --
+ * 1111" needs the first é a space and the third nothing, which no one view reads), and
+ * pl_card_scrub_full masks, where the text keeps its length: no more than four of its digits in
+ * clear in LAST4 mode, none in REMOVED mode. (Groups parted by such runs alone, which CJK dates
+ * and times make, the spaced view reads with every run a space; pl_card_contains_full takes no
+ * other reading of them.)
+ */
+#define CHOICE_MAX 6
+static void check_choices(const char *in, size_t len)
+{
+    size_t soft[CHOICE_MAX], ns = 0;
+    for (size_t i = 0; i < len;) {
+        if (spaced_kept((unsigned char)in[i])) {
+            i++;
+            continue;
+        }
+        size_t s = i;
+        while (i < len && !spaced_kept((unsigned char)in[i]))
+            i++;
+        if (s > 0 && digit(in[s - 1]) && i < len && digit(in[i])) {
+            if (ns == CHOICE_MAX)
+                return;
+            soft[ns++] = s;
+        }
+    }
+    if (ns == 0)
+        return;
+    char *v = malloc(len), *out[2] = {NULL, NULL};
+    size_t *at = malloc(len * sizeof *at), outlen[2] = {0, 0};
+    bool *chosen = malloc(len * sizeof *chosen);
+    if (!v || !at || !chosen)
+        goto out;
+    bool contains = pl_card_contains_full(in, len);
+    for (unsigned choice = 0; choice < 1u << ns; choice++) {
+        size_t k = 0, r = 0;
+        for (size_t i = 0; i < len;) {
+            unsigned char c = (unsigned char)in[i];
+            if (spaced_kept(c)) {
+                at[k] = i;
+                chosen[k] = false;
+                v[k++] = (char)c;
+                i++;
+                continue;
+            }
+            size_t s = i;
+            while (i < len && !spaced_kept((unsigned char)in[i]))
+                i++;
+            if (r < ns && soft[r] == s) {
+                if (choice & (1u << r++)) {
+                    at[k] = s;
+                    chosen[k] = true;
+                    v[k++] = ' ';
+                }
+                continue;
+            }
+            if ((s > 0 && spaced_sep((unsigned char)in[s - 1])) ||
+                (i < len && spaced_sep((unsigned char)in[i])))
+                continue;
+            at[k] = s;
+            chosen[k] = false;
+            v[k++] = ' ';
+        }
+        size_t pos = 0;
+        pl_card_match m;
+        while (pl_card_find(v, k, &pos, &m)) {
+            if (m.tail_end != m.end || (m.end < k && digit(v[m.end])))
+                continue; /* digits glued to it: a longer number, or none */
+            char d[19];
+            size_t nd = 0;
+            bool parted = false;
+            for (size_t j = m.start; j < m.end && nd < sizeof d; j++) {
+                parted = parted || chosen[j];
+                if (digit(v[j]))
+                    d[nd++] = v[j];
+            }
+            if (parted || nd != m.digits || !brand(d, nd) || !brand_groups(v, m.start, m.end))
+                continue;
+            if (!contains)
+                abort(); /* a brand's number read with each run between digits chosen */
+            for (int mode = 0; mode < 2; mode++) {
+                if (!out[mode]) {
+                    out[mode] = malloc(len + 1);
+                    if (!out[mode])
+                        goto out;
+                    memcpy(out[mode], in, len);
+                    out[mode][len] = '\0';
+                    outlen[mode] = pl_card_scrub_full(out[mode], len + 1,
+                                                      mode == 0 ? PL_MASK_LAST4 : PL_MASK_REMOVED);
+                }
+                if (outlen[mode] != len)
+                    continue; /* a security code cut: the text moved */
+                size_t clear = 0;
+                for (size_t j = m.start; j < m.end; j++)
+                    clear += digit(v[j]) && digit(out[mode][at[j]]);
+                if (clear > (mode == 0 ? 4u : 0u))
+                    abort(); /* refused, yet left in clear */
+            }
+        }
+    }
+out:
+    free(v);
+    free(at);
+    free(chosen);
+    free(out[0]);
+    free(out[1]);
+}
+
 static void check_mode(const char *in, size_t len, pl_mask_mode mode, bool full)
 {
     char *text = malloc(len + 1);
@@ -295,6 +442,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_mode(in, len, PL_MASK_REMOVED, false);
     check_mode(in, len, PL_MASK_LAST4, true);
     check_mode(in, len, PL_MASK_REMOVED, true);
+    check_choices(in, len);
 
     /* No terminator within textsize: the scrubber must cut, not read past the buffer. */
     if (len > 0) {

@@ -1736,6 +1736,160 @@ static void test_spaced_view_invalid_utf8(void **state)
 }
 #undef BIG_RUN
 
+/*
+ * A number in its brand's groups joined by what the loose reading does not join ("  --  ",
+ * ':', " + "), with characters off the keyboard both before a group and inside one: "12é4111  --
+ * 1111  --  11é11  --  1111" is "124111 ..." in the bureau's view (a first group of six) and
+ * "... 11 11 ..." in the spaced one (two groups of two), and passed in clear. Each run between
+ * two digits may be read as nothing or as a space there, as the groups' sizes decide.
+ */
+#define ZW "\xe2\x80\x8b"
+#define DASHES "  --  "
+static void test_choice_view(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *last4, *removed;
+    } cases[] = {
+        {"12" E "4111" DASHES "1111" DASHES "11" E "11" DASHES "1111",
+         "12" E "****" DASHES "****" DASHES "**" E "**" DASHES "1111",
+         "12" E "****" DASHES "****" DASHES "**" E "**" DASHES "****"},
+        {"x 12" E "4111:1111:11" E "11:1111 y", "x 12" E "****:****:**" E "**:1111 y",
+         "x 12" E "****:****:**" E "**:**** y"},
+        {"ref 12" ZW ZW "4111 + 1111 + 1" ZWJ "111 + 1111",
+         "ref 12" ZW ZW "**** + **** + *" ZWJ "*** + 1111",
+         "ref 12" ZW ZW "**** + **** + *" ZWJ "*** + ****"},
+        /* Inside the last group, and digits glued after it by another run. */
+        {"4111" DASHES "1111" DASHES "1111" DASHES "11" E "11" E "2",
+         "****" DASHES "****" DASHES "****" DASHES "11" E "11" E "2",
+         "****" DASHES "****" DASHES "****" DASHES "**" E "**" E "2"},
+        /* The first group split, digits before it: 9 apart, 41 and 11 joined. */
+        {"9" E "41" E "11" DASHES "1111" DASHES "1111" DASHES "1111",
+         "9" E "**" E "**" DASHES "****" DASHES "****" DASHES "1111",
+         "9" E "**" E "**" DASHES "****" DASHES "****" DASHES "****"},
+        {"9" E "5555" DASHES "55" E "55" DASHES "5555" DASHES "4444",
+         "9" E "****" DASHES "**" E "**" DASHES "****" DASHES "4444",
+         "9" E "****" DASHES "**" E "**" DASHES "****" DASHES "****"},
+        /* American Express, 4-6-5. */
+        {"12" E "3782" DASHES "82" E "2463" DASHES "10005",
+         "12" E "****" DASHES "**" E "****" DASHES "*0005",
+         "12" E "****" DASHES "**" E "****" DASHES "*****"},
+        /* Full-width digits: the reader's view. */
+        {"12" E FW4 FW1 FW1 FW1 DASHES FW1111 DASHES FW1 FW1 E FW1 FW1 DASHES FW1111,
+         "12" E FWSTARS DASHES FWSTARS DASHES FWSTAR FWSTAR E FWSTAR FWSTAR DASHES FW1111,
+         "12" E FWSTARS DASHES FWSTARS DASHES FWSTAR FWSTAR E FWSTAR FWSTAR DASHES FWSTARS},
+        /* The first group in parentheses; a run between two groups is a space there, as in
+         * the spaced view. */
+        {"(41" E "11)1111" DASHES "11" E "11" DASHES "1111" E "2",
+         "(**" E "**)****" DASHES "**" E "**" DASHES "1111" E "2",
+         "(**" E "**)****" DASHES "**" E "**" DASHES "****" E "2"},
+        {"(3782)82246" E "3" ZW "1000" E "5", "(****)*****" E "*" ZW "*000" E "5",
+         "(****)*****" E "*" ZW "****" E "*"},
+        /* Its track data goes with it. */
+        {"t 12" E "4111" DASHES "1111" DASHES "11" E "11" DASHES "1111=2512101",
+         "t 12" E "****" DASHES "****" DASHES "**" E "**" DASHES "1111=*******",
+         "t 12" E "****" DASHES "****" DASHES "**" E "**" DASHES "****=*******"},
+        /* Joined by ':', after a word of hex digits that a run parts from digits before it:
+         * "12345 123:" reads as an IPv6 address going on, "12345123:" does not. */
+        {"12345" E "123:4111:1111:1111:1111" E "5", "12345" E "123:****:****:****:1111" E "5",
+         "12345" E "123:****:****:****:****" E "5"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *in = cases[i].in;
+        if (!pl_card_contains_full(in, strlen(in)))
+            fprintf(stderr, "case %zu \"%s\": not found\n", i, in);
+        assert_true(pl_card_contains_full(in, strlen(in)));
+        hidden_is(in, PL_MASK_LAST4, cases[i].last4);
+        hidden_is(in, PL_MASK_REMOVED, cases[i].removed);
+    }
+    /* Not card numbers however each run is read: Luhn fails, no brand's prefix (a CJK text's
+     * "12商品34" joined to 1234567890123452), dates and times and a phone number among CJK
+     * characters, and a last group that no reading of its runs makes four digits with no digit
+     * glued to it in the text ("1é1111", "11é111"). */
+    static const char *const same[] = {
+        "12" E "4111" DASHES "1111" DASHES "11" E "11" DASHES "1112",
+        "\xe7\x95\xaa\xe5\x8f\xb7"
+        "12\xe5\x95\x86\xe5\x93\x81"
+        "34" DASHES "5678" DASHES "9012" DASHES "3452",
+        "2026\xe5\xb9\xb4"
+        "12\xe6\x9c\x88"
+        "07\xe6\x97\xa5" DASHES "12\xe6\x99\x82"
+        "34\xe5\x88\x86" DASHES "2027\xe5\xb9\xb4"
+        "01\xe6\x9c\x88"
+        "15\xe6\x97\xa5",
+        "Tel +81" E "3" DASHES "1234" DASHES "5678" DASHES "12" E "34",
+        "4111" DASHES "1111" DASHES "1111" DASHES "1" E "1111",
+        "4111" DASHES "1111" DASHES "1111" DASHES "11" E "111",
+        /* Groups parted by CJK characters alone: 2601 0412 0808 5202 passes Luhn with a
+         * Mastercard prefix, read with each run as nothing or a space. */
+        "09\xe6\x9c\x88"
+        "05\xe6\x97\xa5"
+        "13\xe6\x99\x82"
+        "37\xe5\x88\x86\xef\xbc\x8c"
+        "09\xe6\x9c\x88"
+        "26\xe6\x97\xa5"
+        "01\xe6\x99\x82"
+        "04\xe5\x88\x86\xef\xbc\x8c"
+        "12\xe6\x9c\x88"
+        "08\xe6\x97\xa5"
+        "08\xe6\x99\x82"
+        "52\xe5\x88\x86\xef\xbc\x8c"
+        "02\xe6\x9c\x88"
+        "26\xe6\x97\xa5"
+        "02\xe6\x99\x82"
+        "42\xe5\x88\x86",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        if (pl_card_contains_full(same[i], strlen(same[i])))
+            fprintf(stderr, "case \"%s\": found\n", same[i]);
+        assert_false(pl_card_contains_full(same[i], strlen(same[i])));
+        for (int mode = 0; mode <= 1; mode++)
+            hidden_is(same[i], (pl_mask_mode)mode, same[i]);
+    }
+    copy_full_is("id 12" E "4111" DASHES "1111" DASHES "11" E "11" DASHES "1111", 64,
+                 "id 12" E "****" DASHES "****" DASHES "**" E "**" DASHES "1111");
+    /* A raw \x01 in the text is no choice view's run (grouped_one reads with colon_ok's soft
+     * false): "12:" after it is an address group, as after any character off the keyboard. */
+    const char *raw01 = "ab\x01"
+                        "12:4539:1488:0343:6467";
+    assert_false(pl_card_contains(raw01, strlen(raw01)));
+    assert_false(pl_card_contains_full(raw01, strlen(raw01)));
+}
+
+/*
+ * The choice views at length: a megabyte where every digit run starts a reading in brand
+ * groups and none is a card number (4111 1112 4111 1112 fails Luhn; 1112 4111 ... is no
+ * brand's), and one of single digits each between two runs off the keyboard. Each start is a
+ * walk of at most 19 digits and four gaps: linear (no clock read; the ctest TIMEOUT fails a
+ * scan gone quadratic, and the work was counted apart, with callgrind).
+ */
+#define BIG_TEXT (1024 * 1024)
+static void big_pattern_is_kept(const char *unit)
+{
+    size_t u = strlen(unit), len = BIG_TEXT / u * u;
+    char *in = malloc(len + 1);
+    assert_non_null(in);
+    for (size_t i = 0; i < len; i += u)
+        memcpy(in + i, unit, u);
+    in[len] = '\0';
+    assert_false(pl_card_contains_full(in, len));
+    assert_int_equal(pl_card_scrub_full(in, len + 1, PL_MASK_LAST4), len);
+    for (size_t i = 0; i < len; i += u)
+        assert_memory_equal(in + i, unit, u);
+    free(in);
+}
+
+static void test_choice_view_big(void **state)
+{
+    (void)state;
+    big_pattern_is_kept("4111" DASHES "11" E "12" DASHES);
+    big_pattern_is_kept("1" E);
+    big_pattern_is_kept("41" E "11:");
+}
+#undef BIG_TEXT
+#undef DASHES
+#undef ZW
+
 /* The copies: pl_card_scrub_dup_full reads what pl_card_scrub_full does, NULs as '.'. */
 static void test_scrub_dup_full(void **state)
 {
@@ -1868,6 +2022,8 @@ int main(void)
         cmocka_unit_test(test_spaced_view),
         cmocka_unit_test(test_spaced_view_runs),
         cmocka_unit_test(test_spaced_view_invalid_utf8),
+        cmocka_unit_test(test_choice_view),
+        cmocka_unit_test(test_choice_view_big),
         cmocka_unit_test(test_keyboard_clean),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_mask_copies),
